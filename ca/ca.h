@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ca: the issuing core — profiles, CSR checks, X.509 building, serials, issuance. */
+#ifndef CAIRN_CA_H
+#define CAIRN_CA_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "db/db.h"
+#include "hsm/hsm.h"
+#include "util/util.h"
+
+/* Subject alternative name types a profile may allow. */
+enum {
+	CA_SAN_DNS = 1u << 0,
+	CA_SAN_IP = 1u << 1,
+	CA_SAN_EMAIL = 1u << 2,
+	CA_SAN_URI = 1u << 3,
+};
+
+#define CA_MAX_EKU 8
+
+typedef struct ca_profile {
+	char name[64];
+	int validity_days;           /* default and maximum */
+	unsigned key_usage;          /* X509v3_KU_* bits */
+	char eku[CA_MAX_EKU][48];    /* dotted OIDs */
+	size_t n_eku;
+	unsigned allowed_sans;       /* CA_SAN_* */
+	int require_san;             /* refuse a CSR with no SAN */
+	int min_rsa_bits;            /* default 2048 */
+} ca_profile_t;
+
+/*
+ * The default "profiles" object written into cairn.json by `cairn init`:
+ * tls-server, tls-client, code-signing, document-signing (EKU 1.3.6.1.5.5.7.3.36),
+ * admin (tls-client for admin certificates). New reference, caller decrefs.
+ */
+json_t *ca_profiles_default(void);
+/* Parses one profile object; errors name the field at fault. */
+int ca_profile_parse(const char *name, const json_t *obj, ca_profile_t *out, cairn_err_t *err)
+	CAIRN_WUR;
+
+/* ---- certificate building (also used by `cairn init` for the hierarchy) ---- */
+typedef struct ca_cert_spec {
+	const char *subject_cn;
+	const char *subject_o;        /* may be NULL */
+	X509_NAME *subject;           /* used instead of cn/o when non-NULL (borrowed) */
+	int64_t not_before;           /* unix seconds; 0 = now - 60 s */
+	int validity_days;
+	int is_ca;
+	int path_len;                 /* for CAs; -1 = unlimited */
+	unsigned key_usage;           /* X509v3_KU_* bits */
+	const char *const *eku;       /* dotted OIDs, NULL-terminated, or NULL */
+	int ocsp_nocheck;             /* id-pkix-ocsp-nocheck */
+	GENERAL_NAMES *sans;          /* borrowed, may be NULL */
+	const char *ocsp_url;         /* AIA OCSP, may be NULL */
+	const char *ca_issuers_url;   /* AIA caIssuers, may be NULL */
+	const char *crl_url;          /* CRL distribution point, may be NULL */
+	const uint8_t *serial;        /* NULL = fresh random 16 bytes, top bit clear */
+	size_t serial_len;
+} ca_cert_spec_t;
+
+/*
+ * Builds and signs a certificate for subject_pub. issuer NULL means self-signed
+ * (issuer name = subject, AKI = SKI). issuer_key signs (may be a token key).
+ * *out owned by the caller (X509_free).
+ */
+int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
+		  EVP_PKEY *subject_pub, X509 **out, cairn_err_t *err) CAIRN_WUR;
+
+/* Parses a CSR in PEM or DER. *out owned by caller (X509_REQ_free).
+ * CAIRN_EBADCSR with a reason on malformed input. */
+int ca_csr_parse(const void *data, size_t len, X509_REQ **out, cairn_err_t *err) CAIRN_WUR;
+
+/*
+ * Checks a CSR against a profile: signature (CAIRN_ECSRSIG), key type
+ * (EC P-256/P-384, RSA >= min_rsa_bits, Ed25519 — else CAIRN_EKEYTYPE or
+ * CAIRN_EWEAKKEY), SANs (types and syntax vs the profile — CAIRN_ENAME), CN
+ * consistent with SANs. The error message is one line naming what is wrong.
+ */
+int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err) CAIRN_WUR;
+
+/* ---- the issuing CA ---- */
+typedef struct ca ca_t;
+
+typedef struct ca_config {
+	hsm_t *hsm;                 /* borrowed, outlives the ca */
+	db_t *db;                   /* borrowed, outlives the ca */
+	const char *root_cert_file;    /* PEM */
+	const char *issuing_cert_file; /* PEM */
+	const char *issuing_key_label; /* token label of the issuing key */
+	const char *http_base_url;  /* e.g. http://localhost:8080: AIA/CDP are built from it:
+	                               {base}/ocsp, {base}/ca/issuing.crt, {base}/crl/issuing.crl */
+	const json_t *profiles;     /* the config's "profiles" object (borrowed during ca_open) */
+} ca_config_t;
+
+/* Loads the issuer certificates, the issuing key from the token and the profiles.
+ * *out owned by the caller: ca_free. */
+int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err) CAIRN_WUR;
+void ca_free(ca_t *ca);
+
+/* The profile by name, or NULL. Borrowed, valid while ca lives. */
+const ca_profile_t *ca_profile(const ca_t *ca, const char *name);
+/* Issuer certificate by name ("root", "issuing"), or NULL. Borrowed. */
+X509 *ca_issuer_cert(const ca_t *ca, const char *name);
+
+typedef struct ca_request {
+	const void *csr;        /* PEM or DER */
+	size_t csr_len;
+	const char *profile;    /* profile name */
+	const char *requester;  /* who asks: "admin:bootstrap", "acme:acct/…", "est:user" */
+	const char *channel;    /* "admin", "acme", "est", "cli" */
+	int validity_days;      /* 0 = profile default; more than the profile allows is refused */
+} ca_request_t;
+
+typedef struct ca_issued {
+	X509 *cert;             /* owned */
+	char serial_hex[2 * DB_SERIAL_MAX + 1];
+	char *pem;              /* certificate PEM, owned */
+	char *chain_pem;        /* certificate + issuing CA PEM, owned */
+	uint64_t audit_seq;     /* the audit event that records the issuance */
+} ca_issued_t;
+
+/*
+ * Issues a certificate: parse + check the CSR against the profile, build the
+ * TBS and sign it with the issuing key in the token (on this thread's token
+ * session, outside any transaction), then hand the certificate, its indexes
+ * and its audit event to the group-commit writer as ONE write; returns only
+ * after that commit is durable. A serial collision is retried with a new serial.
+ * Thread-safe: many threads may issue at once.
+ * *out owned by the caller: ca_issued_free.
+ */
+int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *err) CAIRN_WUR;
+void ca_issued_free(ca_issued_t *is);
+
+/* Stores an already-built certificate (e.g. the hierarchy made by init) with its
+ * indexes and an audit event (action, actor) in one durable write. */
+int ca_record(db_t *db, X509 *cert, const char *issuer, const char *profile,
+	      const char *requester, const char *action, cairn_err_t *err) CAIRN_WUR;
+
+#endif

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* db: the LMDB environment — named tables, certificate records, and the group-commit writer. */
+#ifndef CAIRN_DB_H
+#define CAIRN_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+#define DB_SCHEMA_VERSION 1
+#define DB_SERIAL_MAX 20
+
+typedef struct db db_t;
+typedef struct db_txn db_txn_t;
+
+/* Named databases of the environment (see DESIGN.md "Data"). */
+typedef enum {
+	DB_META,      /* name -> value: schema version, counters, audit head */
+	DB_CERTS,     /* serial -> certificate record */
+	DB_BY_EXPIRY, /* notAfter (BE64) || serial -> "" */
+	DB_BY_NAME,   /* lower-cased name || 0x00 || serial -> "" */
+	DB_REVOKED,   /* issuer || 0x00 || serial -> revocation time + reason */
+	DB_OCSP,      /* serial -> pre-signed response */
+	DB_REQUESTS,  /* request id -> pending request */
+	DB_AUDIT,     /* sequence (BE64) -> event JSON */
+	DB_TOKENS,    /* SHA-256(API token) -> token record JSON */
+	DB_ACME,      /* ACME objects, keyed by type prefix */
+	DB_TABLE_COUNT
+} db_table_t;
+
+/*
+ * Opens (creating if absent) the environment in directory path (created 0700).
+ * A database created by another schema version is refused with CAIRN_ESCHEMA
+ * and a message naming both versions. Clears stale reader slots.
+ * Starts the writer thread. *out is owned by the caller: db_close.
+ */
+int db_open(const char *path, db_t **out, cairn_err_t *err) CAIRN_WUR;
+/* Stops the writer (after draining its queue) and closes the env. NULL is a no-op. */
+void db_close(db_t *db);
+
+/*
+ * A write operation: runs inside a write transaction on the writer thread.
+ * Return 0 to keep its changes, negative to roll back just this operation
+ * (it runs in its own nested transaction). Must not call db_write.
+ */
+typedef int (*db_write_fn)(db_txn_t *txn, void *arg, cairn_err_t *err);
+
+/*
+ * Queues fn for the writer thread, which commits everything queued in ONE
+ * durable transaction (group commit) and returns only after that commit is on
+ * disk. Returns fn's result, or CAIRN_EDB if the commit failed (then nothing of
+ * fn is stored). MDB_MAP_FULL is handled by growing the map and retrying.
+ * Thread-safe; err (may be NULL) is filled by fn or by the commit.
+ */
+int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err) CAIRN_WUR;
+
+/* Read-only snapshot. Any thread; end with db_txn_end. */
+int db_read_begin(db_t *db, db_txn_t **out) CAIRN_WUR;
+/* Ends a read transaction (write transactions are ended by the writer). */
+void db_txn_end(db_txn_t *txn);
+
+/* ---- raw table access (inside a txn). Values returned are borrowed: valid until the txn ends. ---- */
+#define DB_NOOVERWRITE 1u
+/* Returns 0, CAIRN_EEXIST (with DB_NOOVERWRITE), CAIRN_EDB. */
+int db_put(db_txn_t *txn, db_table_t t, const void *key, size_t klen, const void *val,
+	   size_t vlen, unsigned flags) CAIRN_WUR;
+/* Returns 0 or CAIRN_ENOENT. */
+int db_get(db_txn_t *txn, db_table_t t, const void *key, size_t klen, const void **val,
+	   size_t *vlen) CAIRN_WUR;
+int db_del(db_txn_t *txn, db_table_t t, const void *key, size_t klen) CAIRN_WUR;
+/* Last entry in key order; CAIRN_ENOENT when empty. */
+int db_last(db_txn_t *txn, db_table_t t, const void **key, size_t *klen, const void **val,
+	    size_t *vlen) CAIRN_WUR;
+/* Calls fn for each entry with key >= start (all when start is NULL), in key order,
+ * until fn returns non-zero (that value is returned) or the table ends (0). */
+typedef int (*db_iter_fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg);
+int db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen, db_iter_fn fn,
+	       void *arg);
+/* Number of entries in a table. */
+size_t db_count(db_txn_t *txn, db_table_t t);
+
+/* ---- certificate records ---- */
+typedef enum { DB_CERT_VALID = 0, DB_CERT_REVOKED = 1 } db_cert_status_t;
+
+typedef struct db_cert {
+	uint8_t serial[DB_SERIAL_MAX];
+	size_t serial_len;
+	int status;             /* db_cert_status_t */
+	int64_t not_before;     /* unix seconds */
+	int64_t not_after;
+	int64_t revoked_at;     /* 0 unless revoked */
+	int reason;             /* RFC 5280 CRLReason, -1 unless revoked */
+	char issuer[32];        /* issuer name: "root", "issuing", ... */
+	char profile[64];
+	char requester[128];
+	char subject[256];      /* one-line subject DN */
+	const uint8_t *der;     /* borrowed (from txn or caller) */
+	size_t der_len;
+} db_cert_t;
+
+/*
+ * Stores a new certificate with its indexes (by_expiry, and by_name for each of
+ * names — lower-cased here). Refuses CAIRN_ECOLLISION when the serial exists:
+ * serials are never reused. Write txn only.
+ */
+int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n_names)
+	CAIRN_WUR;
+/* Reads a record; out->der points into the txn. Returns 0 or CAIRN_ENOENT. */
+int db_cert_get(db_txn_t *txn, const uint8_t *serial, size_t len, db_cert_t *out) CAIRN_WUR;
+/* Marks a certificate revoked and adds it to the revoked index. CAIRN_EEXIST if already revoked. */
+int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason)
+	CAIRN_WUR;
+
+/* Callback for certificate walks: return non-zero to stop (that value is returned). */
+typedef int (*db_cert_fn)(const db_cert_t *c, void *arg);
+/* Certificates with from <= notAfter < until, in expiry order. */
+int db_certs_by_expiry(db_txn_t *txn, int64_t from, int64_t until, db_cert_fn fn, void *arg);
+/* Certificates whose indexed name equals name (case-insensitive); a name starting
+ * with '.' matches every name ending in it. */
+int db_certs_by_name(db_txn_t *txn, const char *name, db_cert_fn fn, void *arg);
+/* Every certificate, in serial order. */
+int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg);
+
+/* Serial as lower-case hex (2*len+1 bytes) — the form used by the CLI and API. */
+void db_serial_hex(const uint8_t *serial, size_t len, char *out);
+
+#endif

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hsm: CA keys in a PKCS#11 token — open/login once, generate keys inside, sign from many threads. */
+#ifndef CAIRN_HSM_H
+#define CAIRN_HSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "util/util.h"
+
+typedef struct hsm hsm_t;
+
+typedef enum {
+	HSM_KEY_EC_P256,
+	HSM_KEY_EC_P384,
+	HSM_KEY_RSA_3072,
+} hsm_key_type_t;
+
+/* "p256" | "p384" | "rsa3072" (also "ec-p256", "ec-p384", "rsa-3072"). Returns 0 or CAIRN_EINVAL. */
+int hsm_key_type_parse(const char *s, hsm_key_type_t *out) CAIRN_WUR;
+/* Canonical name ("p256", "p384", "rsa3072"); static string. */
+const char *hsm_key_type_name(hsm_key_type_t t);
+
+typedef struct hsm_config {
+	const char *module;       /* PKCS#11 module path, e.g. /usr/lib/softhsm/libsofthsm2.so */
+	const char *token_label;  /* token to use */
+	const char *pin;          /* user PIN (already read from its file/env by the caller) */
+	const char *softhsm_conf; /* if non-NULL, exported as SOFTHSM2_CONF before the module loads */
+} hsm_config_t;
+
+/*
+ * Initialises a fresh token with the given label on the module's first free
+ * (uninitialised) slot, and sets the user PIN. Used by `cairn init` for the
+ * embedded SoftHSM2 token. cfg->pin is the user PIN.
+ * Returns 0, CAIRN_EEXIST (a token with that label exists), CAIRN_ETOKEN (no free
+ * slot) or CAIRN_EPKCS11. Not thread-safe; call before hsm_open.
+ */
+int hsm_token_create(const hsm_config_t *cfg, const char *so_pin, cairn_err_t *err) CAIRN_WUR;
+
+/*
+ * Loads the module, finds the token by label and logs in ONCE (SoftHSM2
+ * rewrites its token file at every login: see STACK-NOTES.md). The handle keeps
+ * a pool of logged-in sessions so signing runs in parallel, one session per
+ * signing thread at a time.
+ * *out is owned by the caller: release with hsm_close.
+ * Returns 0, CAIRN_ETOKEN, CAIRN_ELOGIN, CAIRN_EPKCS11.
+ */
+int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err) CAIRN_WUR;
+
+/* Logs out, closes all sessions and finalises the module. NULL is a no-op.
+ * Every EVP_PKEY from hsm_key_get must have been freed before. */
+void hsm_close(hsm_t *h);
+
+/*
+ * Generates a key pair inside the token: private key TOKEN, PRIVATE, SENSITIVE,
+ * not EXTRACTABLE, SIGN; public key with the same CKA_LABEL and a CKA_ID derived
+ * from the public key. Refuses (CAIRN_EEXIST) when a key with that label exists.
+ * *pub receives the public key as a plain OpenSSL key (caller frees); may be NULL.
+ * Thread-safe.
+ */
+int hsm_keygen(hsm_t *h, hsm_key_type_t type, const char *label, EVP_PKEY **pub,
+	       cairn_err_t *err) CAIRN_WUR;
+
+/*
+ * Finds the private key with that label and returns an EVP_PKEY carrying the
+ * public key whose private operation (ECDSA or RSA PKCS#1 v1.5 signing) runs in
+ * the token. Stock OpenSSL signing (X509_sign, X509_CRL_sign, OCSP_basic_sign,
+ * EVP_DigestSign) works with it, from many threads at once: each signature
+ * borrows one session from the handle's pool.
+ * *key is owned by the caller (EVP_PKEY_free), and must not outlive h.
+ * Returns 0, CAIRN_EKEY, CAIRN_EPKCS11.
+ */
+int hsm_key_get(hsm_t *h, const char *label, EVP_PKEY **key, cairn_err_t *err) CAIRN_WUR;
+
+/* 1 when the key with that label exists in the token as SENSITIVE and never
+ * extractable (checked via CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE), 0 when
+ * not, negative on error. */
+int hsm_key_is_protected(hsm_t *h, const char *label);
+
+/*
+ * Raw sign of a precomputed digest with C_Sign on a pooled session (ECDSA: raw
+ * r||s out; RSA: PKCS#1 v1.5 over the DigestInfo for SHA-256). For the benchmark's
+ * ceiling figure. *siglen is in: capacity, out: length.
+ */
+int hsm_sign_raw(hsm_t *h, const char *label, const uint8_t *digest, size_t dlen,
+		 uint8_t *sig, size_t *siglen, cairn_err_t *err) CAIRN_WUR;
+
+#endif

@@ -1,0 +1,21 @@
+# Tests: every program and script speaks TAP, so the harness counts single cases.
+TEST_EXTENSIONS = .sh
+TAP_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+LOG_DRIVER = $(TAP_DRIVER)
+SH_LOG_DRIVER = $(TAP_DRIVER)
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = \
+	CMOCKA_MESSAGE_OUTPUT=tap; export CMOCKA_MESSAGE_OUTPUT; \
+	CAIRN=$(abs_top_builddir)/cairn; export CAIRN; \
+	CAIRN_TOOLS=$(abs_top_builddir)/tests; export CAIRN_TOOLS; \
+	CAIRN_SRCDIR=$(abs_top_srcdir); export CAIRN_SRCDIR;
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+UNIT_LIBS = $(CMOCKA_LIBS) $(CAIRN_LIBS)
+
+check_PROGRAMS += tests/unit/test_util
+TESTS += tests/unit/test_util
+tests_unit_test_util_SOURCES = tests/unit/test_util.c
+tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_util_LDADD = libutil.la $(UNIT_LIBS)
+
+EXTRA_DIST += tests/integration/lib.sh

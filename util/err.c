@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The error list's messages and the per-call error detail. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "util/util.h"
+
+const char *cairn_strerror(int code)
+{
+	switch (code) {
+	case CAIRN_OK:
+		return "success";
+#define CAIRN_X_CASE(name, msg) \
+	case name:              \
+		return msg;
+		CAIRN_ERROR_LIST(CAIRN_X_CASE)
+#undef CAIRN_X_CASE
+	default:
+		return "unknown error";
+	}
+}
+
+static int err_vset(cairn_err_t *err, int code, const char *ssl, const char *fmt, va_list ap)
+{
+	if (err == NULL)
+		return code;
+	err->code = code;
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	if (ssl != NULL && ssl[0] != '\0') {
+		size_t n = strlen(err->msg);
+		snprintf(err->msg + n, sizeof(err->msg) - n, " (%s)", ssl);
+	}
+	return code;
+}
+
+int cairn_err_set(cairn_err_t *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	err_vset(err, code, NULL, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int cairn_err_ssl(cairn_err_t *err, int code, const char *fmt, ...)
+{
+	char ssl[256] = "";
+	unsigned long e = ERR_peek_last_error();
+	va_list ap;
+
+	if (e != 0)
+		ERR_error_string_n(e, ssl, sizeof(ssl));
+	ERR_clear_error();
+	va_start(ap, fmt);
+	err_vset(err, code, ssl, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *cairn_err_msg(const cairn_err_t *err)
+{
+	if (err == NULL)
+		return "error";
+	if (err->msg[0] != '\0')
+		return err->msg;
+	return cairn_strerror(err->code);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* util: small shared helpers — the error list, logging, base64url, files, time. */
+#ifndef CAIRN_UTIL_H
+#define CAIRN_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define CAIRN_WUR __attribute__((warn_unused_result))
+#define CAIRN_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/*
+ * The one error list. 0 is success, every failure is a negative code.
+ * X(name, message): the enum value and cairn_strerror() both come from here.
+ */
+#define CAIRN_ERROR_LIST(X)                                            \
+	X(CAIRN_EINVAL, "invalid argument")                            \
+	X(CAIRN_ENOMEM, "out of memory")                               \
+	X(CAIRN_EIO, "I/O error")                                      \
+	X(CAIRN_ENOENT, "not found")                                   \
+	X(CAIRN_EEXIST, "already exists")                              \
+	X(CAIRN_EBUSY, "in use by another process")                    \
+	X(CAIRN_ECONFIG, "invalid configuration")                      \
+	X(CAIRN_EPKCS11, "PKCS#11 operation failed")                   \
+	X(CAIRN_ETOKEN, "token not found")                             \
+	X(CAIRN_ELOGIN, "token login failed")                          \
+	X(CAIRN_EKEY, "key not found in token")                        \
+	X(CAIRN_ECRYPTO, "cryptographic operation failed")             \
+	X(CAIRN_EDB, "database error")                                 \
+	X(CAIRN_ESCHEMA, "database schema version mismatch")           \
+	X(CAIRN_ECOLLISION, "serial number already in use")            \
+	X(CAIRN_EPOISONED, "handle unusable after an earlier failure") \
+	X(CAIRN_EAUDIT, "audit chain broken")                          \
+	X(CAIRN_EBADCSR, "malformed CSR")                              \
+	X(CAIRN_ECSRSIG, "CSR signature does not verify")              \
+	X(CAIRN_EWEAKKEY, "key too weak")                              \
+	X(CAIRN_EKEYTYPE, "unsupported key type")                      \
+	X(CAIRN_ENAME, "name not allowed by profile")                  \
+	X(CAIRN_EPROFILE, "unknown profile")                           \
+	X(CAIRN_EAUTH, "authentication failed")                        \
+	X(CAIRN_EDENIED, "permission denied")                          \
+	X(CAIRN_ESHUTDOWN, "shutting down")                            \
+	X(CAIRN_ETOOBIG, "input too large")
+
+enum cairn_error {
+	CAIRN_OK = 0,
+	CAIRN_ERROR_BASE = -1000,
+#define CAIRN_X_ENUM(name, msg) name,
+	CAIRN_ERROR_LIST(CAIRN_X_ENUM)
+#undef CAIRN_X_ENUM
+	CAIRN_ERROR_END
+};
+
+/* Static message for a code; never NULL. */
+const char *cairn_strerror(int code);
+
+/*
+ * Per-call error detail: a code and a one-line message saying what and why.
+ * Callers may pass NULL when they only want the return code.
+ */
+typedef struct cairn_err {
+	int code;
+	char msg[512];
+} cairn_err_t;
+
+/* Record code and a formatted detail in err (if non-NULL); returns code. */
+int cairn_err_set(cairn_err_t *err, int code, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+/* Like cairn_err_set, appending the newest OpenSSL error string and clearing the queue. */
+int cairn_err_ssl(cairn_err_t *err, int code, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+/* The detail if set, else cairn_strerror(code). */
+const char *cairn_err_msg(const cairn_err_t *err);
+
+/* ---- logging: JSON lines on stderr ---- */
+typedef enum { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR } log_level_t;
+void log_set_level(log_level_t min);
+/* Writes {"ts":..,"level":..,"component":..,"msg":..}; thread-safe. */
+void log_msg(log_level_t lvl, const char *component, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+#define log_info(c, ...) log_msg(LOG_LVL_INFO, c, __VA_ARGS__)
+#define log_warn(c, ...) log_msg(LOG_LVL_WARN, c, __VA_ARGS__)
+#define log_error(c, ...) log_msg(LOG_LVL_ERROR, c, __VA_ARGS__)
+#define log_debug(c, ...) log_msg(LOG_LVL_DEBUG, c, __VA_ARGS__)
+
+/* ---- base64url (RFC 4648 §5, no padding, strict) and hex ---- */
+/* Returns a malloc'd NUL-terminated string (caller frees) or NULL. */
+char *b64url_encode(const uint8_t *in, size_t len) CAIRN_WUR;
+/* Decodes strictly (rejects padding and characters outside the alphabet).
+ * *out is malloc'd (caller frees). Returns 0 or CAIRN_EINVAL/CAIRN_ENOMEM. */
+int b64url_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_len) CAIRN_WUR;
+/* Lower-case hex into out (2*len+1 bytes). */
+void hex_encode(const uint8_t *in, size_t len, char *out);
+/* Decodes hex (either case) into out (cap bytes); returns length or -1. */
+int hex_decode(const char *in, uint8_t *out, size_t cap);
+
+/* ---- files ---- */
+/* Reads a whole file (at most max bytes) into a malloc'd buffer with a NUL
+ * appended (not counted in *len). Returns 0, CAIRN_ENOENT, CAIRN_EIO or CAIRN_ETOOBIG. */
+int fs_read(const char *path, size_t max, char **out, size_t *len) CAIRN_WUR;
+/* Writes data to path atomically (tmp file, fsync, rename) with the given mode. */
+int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode) CAIRN_WUR;
+/* mkdir -p with mode for the created leaf. */
+int fs_mkdirs(const char *path, unsigned mode) CAIRN_WUR;
+/* malloc'd "dir/rel", or a copy of rel when it is absolute. */
+char *fs_join(const char *dir, const char *rel) CAIRN_WUR;
+int fs_exists(const char *path);
+
+/* ---- time ---- */
+/* RFC 3339 UTC "2026-11-27T10:00:00Z" into out (at least 21 bytes). */
+void time_rfc3339(time_t t, char *out, size_t cap);
+/* Parses RFC 3339 (Z or offset) or a bare date YYYY-MM-DD; returns 0 or CAIRN_EINVAL. */
+int time_parse(const char *s, time_t *out) CAIRN_WUR;
+/* Parses a duration "30d", "12h", "90m", "45s" (or plain seconds). */
+int duration_parse(const char *s, int64_t *seconds) CAIRN_WUR;
+/* Current time in milliseconds from CLOCK_MONOTONIC. */
+uint64_t time_mono_ms(void);
+
+/* Secure random bytes (OpenSSL CSPRNG). Returns 0 or CAIRN_ECRYPTO. */
+int util_random(uint8_t *buf, size_t len) CAIRN_WUR;
+/* Constant-time comparison: 1 when equal. */
+int util_ct_equal(const void *a, const void *b, size_t len);
+
+/* ---- HTTP replies (protocol code fills these; server/ sends them) ---- */
+typedef struct http_reply {
+	int status;               /* HTTP status code */
+	const char *content_type; /* static string */
+	char *body;               /* malloc'd, owned by the reply */
+	size_t body_len;
+	char *location;           /* optional malloc'd Location header */
+	int retry_after;          /* seconds; 0 = no Retry-After header */
+} http_reply_t;
+
+/* Frees the reply's owned fields and zeroes it. */
+void http_reply_clear(http_reply_t *r);
+/* Sets an RFC 7807 problem document (application/problem+json):
+ * type is a URI (e.g. "urn:ietf:params:acme:error:malformed") or NULL for "about:blank". */
+void http_reply_problem(http_reply_t *r, int status, const char *type, const char *fmt, ...)
+	CAIRN_PRINTF(4, 5);
+/* Takes ownership of body (malloc'd). */
+void http_reply_set(http_reply_t *r, int status, const char *content_type, char *body, size_t len);
+/* Serialises json (borrowed) as the body with application/json (or the given type). */
+void http_reply_json(http_reply_t *r, int status, const char *content_type, const void *json);
+
+#endif
