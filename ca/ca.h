@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "db/db.h"
 #include "hsm/hsm.h"

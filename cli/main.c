@@ -1,1 +1,116 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `cairn`: the command table, dispatch, help and the shared failure helpers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "cli/cli.h"
+
+static const cli_command_t commands[] = {
+	{ "init", cli_init, "init --dir DIR [options]",
+	  "  --dir DIR              data directory to create (0700)\n"
+	  "  --listen-https ADDR    HTTPS listener (default 127.0.0.1:8443)\n"
+	  "  --listen-http ADDR     HTTP listener (default 127.0.0.1:8080)\n"
+	  "  --public-https URL     public HTTPS base URL (default: follows the listener)\n"
+	  "  --public-http URL      public HTTP base URL for AIA/CDP (default: follows the listener)\n"
+	  "  --org NAME             organisation in CA names (default \"cairn\")\n"
+	  "  --root-cn CN           root CA common name (default \"<org> Root CA\")\n"
+	  "  --issuing-cn CN        issuing CA common name (default \"<org> Issuing CA\")\n"
+	  "  --root-key TYPE        p384 | p256 | rsa3072 (default p384)\n"
+	  "  --issuing-key TYPE     p256 | p384 | rsa3072 (default p256)\n"
+	  "  --root-days N          root validity (default 3650)\n"
+	  "  --issuing-days N       issuing CA validity (default 1825)\n"
+	  "  --module PATH          PKCS#11 module of an existing token (default: embedded SoftHSM2)\n"
+	  "  --token-label LABEL    token label (default \"cairn\")\n"
+	  "  --pin-file FILE        PIN of an existing token (with --module)\n" },
+	{ "serve", cli_serve, "serve --dir DIR",
+	  "  --dir DIR              data directory made by `cairn init`\n" },
+	{ "issue", cli_issue, "issue --dir DIR --csr FILE --profile NAME [--out FILE]",
+	  "  --dir DIR              data directory of the running daemon\n"
+	  "  --csr FILE             PKCS#10 request, PEM or DER\n"
+	  "  --profile NAME         tls-server | tls-client | code-signing | document-signing | ...\n"
+	  "  --validity-days N      shorter validity than the profile's\n"
+	  "  --out FILE             write the certificate chain here (default: stdout)\n" },
+	{ "show", cli_show, "show --dir DIR SERIAL",
+	  "  --dir DIR              data directory\n"
+	  "  --pem                  print only the certificate PEM\n" },
+	{ "list", cli_list, "list --dir DIR [--expiring-within 30d] [--name NAME]",
+	  "  --dir DIR              data directory\n"
+	  "  --expiring-within D    only certificates expiring within D (e.g. 30d, 12h)\n"
+	  "  --name NAME            only certificates for NAME (.suffix matches a domain)\n"
+	  "  --json                 one JSON object per line\n" },
+	{ "audit", cli_audit, "audit verify|export --dir DIR [options]",
+	  "  verify --dir DIR                  check the whole hash chain\n"
+	  "  export --dir DIR --format jsonl|csv [--since T] [--until T] [--out FILE]\n"
+	  "                                    T: RFC 3339 time or YYYY-MM-DD\n" },
+};
+
+void cli_usage(FILE *out, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (name != NULL && strcmp(name, commands[i].name) != 0)
+			continue;
+		fprintf(out, "usage: cairn %s\n", commands[i].synopsis);
+		if (name != NULL)
+			fprintf(out, "%s", commands[i].help);
+	}
+	if (name == NULL)
+		fprintf(out, "\n`cairn COMMAND --help` describes a command.\n");
+}
+
+int cli_fail(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "cairn %s: ", name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_FAILED;
+}
+
+int cli_usage_error(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "cairn %s: ", name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see `cairn %s --help`)\n", name);
+	return CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		cli_usage(argc < 2 ? stderr : stdout, NULL);
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("cairn " PACKAGE_VERSION "\n");
+		return CLI_OK;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		int j;
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		for (j = 2; j < argc; j++) {
+			if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
+				cli_usage(stdout, commands[i].name);
+				return CLI_OK;
+			}
+		}
+		return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "cairn: unknown command %s\n", argv[1]);
+	cli_usage(stderr, NULL);
+	return CLI_USAGE;
+}

@@ -20,7 +20,7 @@ void log_set_level(log_level_t min)
 
 void log_msg(log_level_t lvl, const char *component, const char *fmt, ...)
 {
-	char msg[1024], ts[40];
+	char msg[1024], ts[64];
 	struct timeval tv;
 	struct tm tm;
 	json_t *line;

@@ -128,6 +128,7 @@ typedef struct http_reply {
 	size_t body_len;
 	char *location;           /* optional malloc'd Location header */
 	int retry_after;          /* seconds; 0 = no Retry-After header */
+	const char *www_authenticate; /* static challenge for 401 replies, or NULL */
 } http_reply_t;
 
 /* Frees the reply's owned fields and zeroes it. */

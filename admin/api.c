@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Admin REST API routes: a table of (method, path, role, handler); every answer JSON or a problem. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/pem.h>
+
+#include "admin/admin.h"
+#include "audit/audit.h"
+
+#define PROBLEM(t) "urn:cairn:problem:" t
+
+typedef void (*admin_fn)(const admin_ctx_t *ctx, const admin_request_t *req,
+			 const admin_identity_t *who, const char *arg, http_reply_t *reply);
+
+typedef struct admin_route {
+	const char *method;
+	const char *path;        /* exact, or a prefix ending in '/' that takes one argument */
+	const char *const *roles;/* roles allowed */
+	admin_fn fn;
+} admin_route_t;
+
+static const char *const roles_issue[] = { "admin", "operator", NULL };
+static const char *const roles_read[] = { "admin", "operator", "approver", "auditor", NULL };
+
+static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
+			   const admin_identity_t *who, const char *arg, http_reply_t *reply);
+static void api_cert_show(const admin_ctx_t *ctx, const admin_request_t *req,
+			  const admin_identity_t *who, const char *arg, http_reply_t *reply);
+
+static const admin_route_t admin_routes[] = {
+	{ "POST", "/certificates", roles_issue, api_cert_issue },
+	{ "GET", "/certificates/", roles_read, api_cert_show },
+};
+
+/* Maps a CA error to an HTTP status and a problem type. */
+static void reply_ca_error(http_reply_t *reply, const cairn_err_t *err)
+{
+	switch (err->code) {
+	case CAIRN_EBADCSR:
+		http_reply_problem(reply, 400, PROBLEM("badCSR"), "%s", cairn_err_msg(err));
+		break;
+	case CAIRN_ECSRSIG:
+		http_reply_problem(reply, 400, PROBLEM("badSignature"), "%s", cairn_err_msg(err));
+		break;
+	case CAIRN_EWEAKKEY:
+	case CAIRN_EKEYTYPE:
+		http_reply_problem(reply, 400, PROBLEM("badPublicKey"), "%s", cairn_err_msg(err));
+		break;
+	case CAIRN_ENAME:
+		http_reply_problem(reply, 400, PROBLEM("rejectedIdentifier"), "%s",
+				   cairn_err_msg(err));
+		break;
+	case CAIRN_EPROFILE:
+	case CAIRN_EINVAL:
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "%s", cairn_err_msg(err));
+		break;
+	default:
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", cairn_err_msg(err));
+	}
+}
+
+static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
+			   const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	ca_request_t creq = { 0 };
+	ca_issued_t *issued = NULL;
+	cairn_err_t err = { 0 };
+	json_error_t jerr;
+	json_t *body = NULL, *resp = NULL;
+	const char *csr = NULL, *profile = NULL;
+	char requester[96], location[128];
+	int days = 0;
+	(void)arg;
+
+	if (req->content_type == NULL || strncmp(req->content_type, "application/json", 16) != 0) {
+		http_reply_problem(reply, 415, PROBLEM("malformed"),
+				   "Content-Type must be application/json");
+		return;
+	}
+	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (body == NULL) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s",
+				   jerr.text);
+		return;
+	}
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?i}", "csr", &csr, "profile",
+			   &profile, "validity_days", &days) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expected {\"csr\": PEM, \"profile\": NAME, \"validity_days\"?: N}: %s",
+				   jerr.text);
+		goto out;
+	}
+	snprintf(requester, sizeof(requester), "admin:%s", who->name);
+	creq.csr = csr;
+	creq.csr_len = strlen(csr);
+	creq.profile = profile;
+	creq.requester = requester;
+	creq.channel = "admin";
+	creq.validity_days = days;
+	if (ca_issue(ctx->ca, &creq, &issued, &err) != 0) {
+		log_warn("admin", "issue for %s (profile %s): %s", requester, profile,
+			 cairn_err_msg(&err));
+		reply_ca_error(reply, &err);
+		goto out;
+	}
+	resp = json_pack("{s:s, s:s, s:s, s:s, s:I}", "serial", issued->serial_hex, "profile",
+			 profile, "certificate", issued->pem, "chain", issued->chain_pem,
+			 "audit_seq", (json_int_t)issued->audit_seq);
+	http_reply_json(reply, 201, NULL, resp);
+	snprintf(location, sizeof(location), "/admin/v1/certificates/%s", issued->serial_hex);
+	reply->location = strdup(location);
+	log_info("admin", "issued %s to %s (profile %s)", issued->serial_hex, requester, profile);
+out:
+	ca_issued_free(issued);
+	json_decref(resp);
+	json_decref(body);
+}
+
+static void api_cert_show(const admin_ctx_t *ctx, const admin_request_t *req,
+			  const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	uint8_t serial[DB_SERIAL_MAX];
+	db_txn_t *txn = NULL;
+	db_cert_t c;
+	json_t *resp = NULL;
+	BIO *bio = NULL;
+	BUF_MEM *mem;
+	X509 *x = NULL;
+	const unsigned char *p;
+	char nb[32], na[32];
+	int len;
+	(void)req;
+	(void)who;
+
+	len = hex_decode(arg, serial, sizeof(serial));
+	if (len <= 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "serial must be hex");
+		return;
+	}
+	if (db_read_begin(ctx->db, &txn) != 0) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "database unavailable");
+		return;
+	}
+	if (db_cert_get(txn, serial, (size_t)len, &c) != 0) {
+		http_reply_problem(reply, 404, PROBLEM("notFound"), "no certificate with serial %s",
+				   arg);
+		goto out;
+	}
+	p = c.der;
+	x = d2i_X509(NULL, &p, (long)c.der_len);
+	bio = BIO_new(BIO_s_mem());
+	if (x == NULL || bio == NULL || !PEM_write_bio_X509(bio, x)) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "stored certificate unreadable");
+		goto out;
+	}
+	BIO_get_mem_ptr(bio, &mem);
+	time_rfc3339((time_t)c.not_before, nb, sizeof(nb));
+	time_rfc3339((time_t)c.not_after, na, sizeof(na));
+	resp = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s%}", "serial", arg, "status",
+			 c.status == DB_CERT_REVOKED ? "revoked" : "valid", "subject", c.subject,
+			 "issuer", c.issuer, "profile", c.profile, "requester", c.requester,
+			 "not_before", nb, "not_after", na, "certificate", mem->data, mem->length);
+	http_reply_json(reply, 200, NULL, resp);
+out:
+	json_decref(resp);
+	BIO_free(bio);
+	X509_free(x);
+	db_txn_end(txn);
+}
+
+static int role_allowed(const char *const *roles, const char *role)
+{
+	for (; *roles; roles++)
+		if (strcmp(*roles, role) == 0)
+			return 1;
+	return 0;
+}
+
+struct denied_event {
+	const admin_request_t *req;
+	const char *who;
+	const char *why;
+};
+
+static int denied_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct denied_event *de = arg;
+	json_t *details = json_pack("{s:s, s:s, s:s, s:s}", "method", de->req->method, "path",
+				    de->req->path, "reason", de->why, "remote",
+				    de->req->remote ? de->req->remote : "");
+	audit_event_t ev = { .actor = de->who, .action = "admin.denied", .details = details };
+	int rc = audit_append(txn, &ev, NULL, err);
+
+	json_decref(details);
+	return rc;
+}
+
+/* Every refused call leaves a trace: who tried what, and why it was refused. */
+static void audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const char *who,
+			 const char *why)
+{
+	struct denied_event de = { req, who, why };
+	cairn_err_t err = { 0 };
+
+	if (db_write(ctx->db, denied_op, &de, &err) != 0)
+		log_error("admin", "audit of a denied call failed: %s", cairn_err_msg(&err));
+}
+
+void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply)
+{
+	const admin_route_t *route = NULL;
+	admin_identity_t who;
+	cairn_err_t err = { 0 };
+	const char *arg = NULL;
+	int path_known = 0;
+	char actor[96];
+	size_t i;
+
+	for (i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
+		const admin_route_t *r = &admin_routes[i];
+		size_t n = strlen(r->path);
+		int match = r->path[n - 1] == '/'
+				    ? strncmp(req->path, r->path, n) == 0 && req->path[n] != '\0' &&
+					      strchr(req->path + n, '/') == NULL
+				    : strcmp(req->path, r->path) == 0;
+		if (!match)
+			continue;
+		path_known = 1;
+		if (strcmp(r->method, req->method) == 0) {
+			route = r;
+			arg = r->path[n - 1] == '/' ? req->path + n : NULL;
+			break;
+		}
+	}
+	if (route == NULL) {
+		if (path_known)
+			http_reply_problem(reply, 405, PROBLEM("methodNotAllowed"),
+					   "%s is not allowed on /admin/v1%s", req->method, req->path);
+		else
+			http_reply_problem(reply, 404, PROBLEM("notFound"), "no such endpoint: /admin/v1%s",
+					   req->path);
+		return;
+	}
+	if (admin_authenticate(ctx->db, req->authorization, &who, &err) != 0) {
+		audit_denied(ctx, req, "anonymous", cairn_err_msg(&err));
+		http_reply_problem(reply, 401, PROBLEM("unauthorized"), "%s", cairn_err_msg(&err));
+		reply->www_authenticate = "Bearer realm=\"cairn admin\"";
+		return;
+	}
+	if (!role_allowed(route->roles, who.role)) {
+		snprintf(actor, sizeof(actor), "admin:%s", who.name);
+		audit_denied(ctx, req, actor, "role not allowed");
+		http_reply_problem(reply, 403, PROBLEM("forbidden"),
+				   "role %s may not %s /admin/v1%s", who.role, req->method, req->path);
+		return;
+	}
+	route->fn(ctx, req, &who, arg, reply);
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cli: the `cairn` command's subcommands; each returns an exit code (0 ok, 1 failed, 2 usage). */
+#ifndef CAIRN_CLI_H
+#define CAIRN_CLI_H
+
+#include <stdio.h>
+
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+typedef struct cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *synopsis;
+	const char *help; /* option lines */
+} cli_command_t;
+
+int cli_init(int argc, char **argv);
+int cli_serve(int argc, char **argv);
+int cli_issue(int argc, char **argv);
+int cli_show(int argc, char **argv);
+int cli_list(int argc, char **argv);
+int cli_audit(int argc, char **argv);
+
+/* Prints the command's usage to out. */
+void cli_usage(FILE *out, const char *name);
+/* One-line failure on stderr ("cairn NAME: message"); returns CLI_FAILED. */
+int cli_fail(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Usage error: message + hint; returns CLI_USAGE. */
+int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

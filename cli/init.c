@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `cairn init`: data dir, token, CA keys inside it, the hierarchy, TLS cert, config, first admin. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "admin/admin.h"
+#include "audit/audit.h"
+#include "ca/ca.h"
+#include "cli/cli.h"
+#include "config.h"
+#include "server/server.h"
+
+typedef struct init_opts {
+	const char *dir;
+	const char *listen_https, *listen_http, *public_https, *public_http;
+	const char *org, *root_cn, *issuing_cn;
+	hsm_key_type_t root_key, issuing_key;
+	int root_days, issuing_days;
+	const char *module, *token_label, *pin_file;
+} init_opts_t;
+
+/* What init builds, freed at the end. */
+typedef struct init_state {
+	char *dir;
+	hsm_t *hsm;
+	db_t *db;
+	EVP_PKEY *root_key, *issuing_key, *ocsp_pub, *tls_key;
+	X509 *root, *issuing, *ocsp, *tls;
+	int lock_fd;
+} init_state_t;
+
+static int write_text(const char *dir, const char *rel, const char *text, unsigned mode,
+		      cairn_err_t *err)
+{
+	char *path = fs_join(dir, rel);
+	int rc = path ? fs_write_atomic(path, text, strlen(text), mode) : CAIRN_ENOMEM;
+
+	if (rc)
+		cairn_err_set(err, rc, "writing %s: %s", path ? path : rel, cairn_strerror(rc));
+	free(path);
+	return rc;
+}
+
+/* Writes certificates (PEM, concatenated) to DIR/rel. */
+static int write_certs(const char *dir, const char *rel, X509 *a, X509 *b, cairn_err_t *err)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	BUF_MEM *mem;
+	char *text = NULL;
+	int rc = CAIRN_ENOMEM;
+
+	if (bio == NULL || !PEM_write_bio_X509(bio, a) || (b && !PEM_write_bio_X509(bio, b)))
+		goto out;
+	BIO_get_mem_ptr(bio, &mem);
+	text = strndup(mem->data, mem->length);
+	if (text)
+		rc = write_text(dir, rel, text, 0644, err);
+out:
+	free(text);
+	BIO_free(bio);
+	return rc;
+}
+
+static int random_secret(char *out, size_t bytes)
+{
+	uint8_t raw[32];
+
+	if (bytes > sizeof(raw) || util_random(raw, bytes) != 0)
+		return CAIRN_ECRYPTO;
+	hex_encode(raw, bytes, out);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return 0;
+}
+
+static GENERAL_NAMES *tls_names(void)
+{
+	GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+	static const char *const ips[] = { "127.0.0.1", "::1" };
+	GENERAL_NAME *gn;
+	size_t i;
+
+	if (names == NULL)
+		return NULL;
+	gn = GENERAL_NAME_new();
+	if (gn != NULL) {
+		ASN1_IA5STRING *dns = ASN1_IA5STRING_new();
+		ASN1_STRING_set(dns, "localhost", 9);
+		GENERAL_NAME_set0_value(gn, GEN_DNS, dns);
+		sk_GENERAL_NAME_push(names, gn);
+	}
+	for (i = 0; i < 2; i++) {
+		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(ips[i]);
+		gn = ip ? GENERAL_NAME_new() : NULL;
+		if (gn == NULL) {
+			ASN1_OCTET_STRING_free(ip);
+			continue;
+		}
+		GENERAL_NAME_set0_value(gn, GEN_IPADD, ip);
+		sk_GENERAL_NAME_push(names, gn);
+	}
+	return names;
+}
+
+/* The embedded default: a SoftHSM2 token living inside DIR. */
+static int make_softhsm_token(const init_opts_t *o, init_state_t *st, char *pin,
+			      cairn_err_t *err)
+{
+	char so_pin[33], *tokens = fs_join(st->dir, "tokens"), *conf = NULL, *conf_path = NULL;
+	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, o->token_label, pin, NULL };
+	int rc;
+
+	if (tokens == NULL || (rc = fs_mkdirs(tokens, 0700)) != 0) {
+		rc = cairn_err_set(err, CAIRN_EIO, "cannot create %s/tokens", st->dir);
+		goto out;
+	}
+	if (asprintf(&conf, "# SoftHSM2 token of this cairn CA (written by cairn init)\n"
+			    "directories.tokendir = %s\nobjectstore.backend = file\n"
+			    "log.level = ERROR\nslots.removable = false\n",
+		     tokens) < 0) {
+		conf = NULL;
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	if ((rc = write_text(st->dir, "softhsm2.conf", conf, 0600, err)) != 0)
+		goto out;
+	if ((rc = random_secret(pin, 16)) != 0 || (rc = random_secret(so_pin, 16)) != 0)
+		goto out;
+	if ((rc = write_text(st->dir, "token.pin", pin, 0600, err)) != 0 ||
+	    (rc = write_text(st->dir, "token.so-pin", so_pin, 0600, err)) != 0)
+		goto out;
+	conf_path = fs_join(st->dir, "softhsm2.conf");
+	hc.softhsm_conf = conf_path;
+	rc = hsm_token_create(&hc, so_pin, err);
+	if (rc == 0)
+		rc = hsm_open(&hc, &st->hsm, err);
+out:
+	OPENSSL_cleanse(so_pin, sizeof(so_pin));
+	free(tokens);
+	free(conf);
+	free(conf_path);
+	return rc;
+}
+
+static int open_existing_token(const init_opts_t *o, init_state_t *st, cairn_err_t *err)
+{
+	char *pin = NULL;
+	size_t len;
+	hsm_config_t hc = { o->module, o->token_label, NULL, NULL };
+	int rc;
+
+	if (o->pin_file == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "--module needs --pin-file");
+	rc = fs_read(o->pin_file, 1024, &pin, &len);
+	if (rc)
+		return cairn_err_set(err, rc, "%s: %s", o->pin_file, cairn_strerror(rc));
+	while (len > 0 && (pin[len - 1] == '\n' || pin[len - 1] == '\r'))
+		pin[--len] = '\0';
+	hc.pin = pin;
+	rc = hsm_open(&hc, &st->hsm, err);
+	OPENSSL_cleanse(pin, len);
+	free(pin);
+	return rc;
+}
+
+static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *http_base,
+			   cairn_err_t *err)
+{
+	static const char *const ocsp_eku[] = { "1.3.6.1.5.5.7.3.9", NULL };
+	static const char *const tls_eku[] = { "1.3.6.1.5.5.7.3.1", NULL };
+	char root_cn[128], issuing_cn[128], url_root_crt[300], url_root_crl[300];
+	char url_ocsp[300], url_iss_crt[300], url_iss_crl[300];
+	EVP_PKEY *pub = NULL;
+	GENERAL_NAMES *sans = NULL;
+	ca_cert_spec_t spec;
+	int rc;
+
+	snprintf(root_cn, sizeof(root_cn), "%s", o->root_cn ? o->root_cn : "");
+	if (!o->root_cn)
+		snprintf(root_cn, sizeof(root_cn), "%s Root CA", o->org);
+	snprintf(issuing_cn, sizeof(issuing_cn), "%s", o->issuing_cn ? o->issuing_cn : "");
+	if (!o->issuing_cn)
+		snprintf(issuing_cn, sizeof(issuing_cn), "%s Issuing CA", o->org);
+	snprintf(url_root_crt, sizeof(url_root_crt), "%s/ca/root.crt", http_base);
+	snprintf(url_root_crl, sizeof(url_root_crl), "%s/crl/root.crl", http_base);
+	snprintf(url_ocsp, sizeof(url_ocsp), "%s/ocsp", http_base);
+	snprintf(url_iss_crt, sizeof(url_iss_crt), "%s/ca/issuing.crt", http_base);
+	snprintf(url_iss_crl, sizeof(url_iss_crl), "%s/crl/issuing.crl", http_base);
+
+	/* Root: self-signed by its token key. */
+	if ((rc = hsm_keygen(st->hsm, o->root_key, "root", &pub, err)) != 0 ||
+	    (rc = hsm_key_get(st->hsm, "root", &st->root_key, err)) != 0)
+		goto out;
+	memset(&spec, 0, sizeof(spec));
+	spec.subject_cn = root_cn;
+	spec.subject_o = o->org;
+	spec.validity_days = o->root_days;
+	spec.is_ca = 1;
+	spec.path_len = 1;
+	spec.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN | X509v3_KU_DIGITAL_SIGNATURE;
+	if ((rc = ca_cert_build(&spec, NULL, st->root_key, pub, &st->root, err)) != 0)
+		goto out;
+	EVP_PKEY_free(pub);
+	pub = NULL;
+
+	/* Issuing CA, signed by the root. */
+	if ((rc = hsm_keygen(st->hsm, o->issuing_key, "issuing", &pub, err)) != 0 ||
+	    (rc = hsm_key_get(st->hsm, "issuing", &st->issuing_key, err)) != 0)
+		goto out;
+	memset(&spec, 0, sizeof(spec));
+	spec.subject_cn = issuing_cn;
+	spec.subject_o = o->org;
+	spec.validity_days = o->issuing_days;
+	spec.is_ca = 1;
+	spec.path_len = 0;
+	spec.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN | X509v3_KU_DIGITAL_SIGNATURE;
+	spec.ca_issuers_url = url_root_crt;
+	spec.crl_url = url_root_crl;
+	if ((rc = ca_cert_build(&spec, st->root, st->root_key, pub, &st->issuing, err)) != 0)
+		goto out;
+	EVP_PKEY_free(pub);
+	pub = NULL;
+
+	/* Delegated OCSP signer (key in the token too). */
+	if ((rc = hsm_keygen(st->hsm, HSM_KEY_EC_P256, "ocsp", &st->ocsp_pub, err)) != 0)
+		goto out;
+	memset(&spec, 0, sizeof(spec));
+	spec.subject_cn = "OCSP Responder";
+	spec.subject_o = o->org;
+	spec.validity_days = 365;
+	spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+	spec.eku = ocsp_eku;
+	spec.ocsp_nocheck = 1;
+	spec.ca_issuers_url = url_iss_crt;
+	if ((rc = ca_cert_build(&spec, st->issuing, st->issuing_key, st->ocsp_pub, &st->ocsp,
+				err)) != 0)
+		goto out;
+
+	/* The daemon's own HTTPS certificate; its key is a file (0600). */
+	st->tls_key = EVP_EC_gen("P-256");
+	sans = tls_names();
+	if (st->tls_key == NULL || sans == NULL) {
+		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "TLS key generation failed");
+		goto out;
+	}
+	memset(&spec, 0, sizeof(spec));
+	spec.subject_cn = "localhost";
+	spec.subject_o = o->org;
+	spec.validity_days = 825;
+	spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+	spec.eku = tls_eku;
+	spec.sans = sans;
+	spec.ocsp_url = url_ocsp;
+	spec.ca_issuers_url = url_iss_crt;
+	spec.crl_url = url_iss_crl;
+	rc = ca_cert_build(&spec, st->issuing, st->issuing_key, st->tls_key, &st->tls, err);
+out:
+	GENERAL_NAMES_free(sans);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+static int write_key_file(const char *dir, const char *rel, EVP_PKEY *key, cairn_err_t *err)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	BUF_MEM *mem;
+	char *text = NULL;
+	int rc = CAIRN_ENOMEM;
+
+	if (bio == NULL || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
+		goto out;
+	BIO_get_mem_ptr(bio, &mem);
+	text = strndup(mem->data, mem->length);
+	if (text) {
+		rc = write_text(dir, rel, text, 0600, err);
+		OPENSSL_cleanse(text, strlen(text));
+	}
+out:
+	free(text);
+	BIO_free_all(bio);
+	return rc;
+}
+
+static int record_hierarchy(init_state_t *st, cairn_err_t *err)
+{
+	int rc;
+
+	if ((rc = ca_record(st->db, st->root, "root", "ca-root", "cli:init", "ca.init", err)) ||
+	    (rc = ca_record(st->db, st->issuing, "root", "ca-issuing", "cli:init", "ca.init", err)) ||
+	    (rc = ca_record(st->db, st->ocsp, "issuing", "ocsp-signer", "cli:init", "ca.init", err)))
+		return rc;
+	return ca_record(st->db, st->tls, "issuing", "daemon-tls", "cli:init", "ca.init", err);
+}
+
+static int write_config(const init_opts_t *o, init_state_t *st, cairn_err_t *err)
+{
+	json_t *profiles = ca_profiles_default(), *doc = NULL;
+	char *text = NULL;
+	int rc = CAIRN_ENOMEM;
+
+	doc = profiles ? config_default(o->listen_https, o->listen_http, o->public_https,
+					o->public_http, profiles)
+		       : NULL;
+	if (doc == NULL)
+		goto out;
+	if (o->module != NULL) {
+		json_t *token = json_object_get(doc, "token");
+		json_object_set_new(token, "module", json_string(o->module));
+		json_object_set_new(token, "softhsm_conf", json_string(""));
+		json_object_set_new(token, "pin_file", json_string(o->pin_file));
+	}
+	json_object_set_new(json_object_get(doc, "token"), "label", json_string(o->token_label));
+	text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text == NULL)
+		goto out;
+	rc = write_text(st->dir, "cairn.json", text, 0600, err);
+out:
+	free(text);
+	json_decref(doc);
+	json_decref(profiles);
+	return rc;
+}
+
+/* The HTTP base URL that goes into the hierarchy's AIA/CDP. */
+static void http_base(const init_opts_t *o, char *out, size_t cap)
+{
+	char host[128];
+	int port = 8080;
+
+	if (o->public_http != NULL) {
+		snprintf(out, cap, "%s", o->public_http);
+		return;
+	}
+	if (config_parse_addr(o->listen_http ? o->listen_http : "127.0.0.1:8080", host,
+			      sizeof(host), &port) != 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	snprintf(out, cap, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
+		 strchr(host, ':') ? "]" : "", port);
+}
+
+static int parse_init_opts(int argc, char **argv, init_opts_t *o)
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "listen-https", required_argument, NULL, 'S' },
+		{ "listen-http", required_argument, NULL, 'H' },
+		{ "public-https", required_argument, NULL, 's' },
+		{ "public-http", required_argument, NULL, 'h' },
+		{ "org", required_argument, NULL, 'o' },
+		{ "root-cn", required_argument, NULL, 'r' },
+		{ "issuing-cn", required_argument, NULL, 'i' },
+		{ "root-key", required_argument, NULL, 'R' },
+		{ "issuing-key", required_argument, NULL, 'I' },
+		{ "root-days", required_argument, NULL, 'x' },
+		{ "issuing-days", required_argument, NULL, 'y' },
+		{ "module", required_argument, NULL, 'm' },
+		{ "token-label", required_argument, NULL, 'l' },
+		{ "pin-file", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char host[128];
+	int c, port;
+
+	memset(o, 0, sizeof(*o));
+	o->org = "cairn";
+	o->root_key = HSM_KEY_EC_P384;
+	o->issuing_key = HSM_KEY_EC_P256;
+	o->root_days = 3650;
+	o->issuing_days = 1825;
+	o->token_label = "cairn";
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->dir = optarg; break;
+		case 'S': o->listen_https = optarg; break;
+		case 'H': o->listen_http = optarg; break;
+		case 's': o->public_https = optarg; break;
+		case 'h': o->public_http = optarg; break;
+		case 'o': o->org = optarg; break;
+		case 'r': o->root_cn = optarg; break;
+		case 'i': o->issuing_cn = optarg; break;
+		case 'R':
+			if (hsm_key_type_parse(optarg, &o->root_key) != 0)
+				return cli_usage_error("init", "--root-key %s: use p256, p384 or rsa3072", optarg);
+			break;
+		case 'I':
+			if (hsm_key_type_parse(optarg, &o->issuing_key) != 0)
+				return cli_usage_error("init", "--issuing-key %s: use p256, p384 or rsa3072", optarg);
+			break;
+		case 'x':
+		case 'y': {
+			char *end;
+			long days = strtol(optarg, &end, 10);
+			if (*end != '\0' || days < 1 || days > 36500)
+				return cli_usage_error("init", "--%s-days %s: must be 1..36500",
+						       c == 'x' ? "root" : "issuing", optarg);
+			*(c == 'x' ? &o->root_days : &o->issuing_days) = (int)days;
+			break;
+		}
+		case 'm': o->module = optarg; break;
+		case 'l': o->token_label = optarg; break;
+		case 'p': o->pin_file = optarg; break;
+		default:
+			return cli_usage_error("init", "unknown or incomplete option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("init", "unexpected argument %s", argv[optind]);
+	if (o->dir == NULL)
+		return cli_usage_error("init", "--dir is required");
+	if ((o->listen_https && config_parse_addr(o->listen_https, host, sizeof(host), &port)) ||
+	    (o->listen_http && config_parse_addr(o->listen_http, host, sizeof(host), &port)))
+		return cli_usage_error("init", "listen addresses are host:port or [v6]:port");
+	return CLI_OK;
+}
+
+static void print_summary(const init_state_t *st, const init_opts_t *o)
+{
+	char serial[2 * DB_SERIAL_MAX + 1] = "";
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(st->root);
+
+	if (sn->length <= DB_SERIAL_MAX)
+		hex_encode(sn->data, (size_t)sn->length, serial);
+	printf("cairn: CA created in %s\n", st->dir);
+	printf("  root CA       %s/ca/root.pem (serial %s, key in token, %s)\n", st->dir, serial,
+	       hsm_key_type_name(o->root_key));
+	printf("  issuing CA    %s/ca/issuing.pem (key in token, %s)\n", st->dir,
+	       hsm_key_type_name(o->issuing_key));
+	printf("  OCSP signer   %s/ca/ocsp.pem\n", st->dir);
+	printf("  HTTPS cert    %s/tls/server.pem (key %s/tls/server.key)\n", st->dir, st->dir);
+	printf("  config        %s/cairn.json\n", st->dir);
+	printf("  admin token   %s/admin.token (role admin; keep it secret)\n", st->dir);
+	if (o->module == NULL) {
+		printf("\nThe CA keys live in a SoftHSM2 token in %s/tokens (PIN in %s/token.pin).\n",
+		       st->dir, st->dir);
+		printf("Back it up now and after every key change, with the daemon stopped:\n");
+		printf("  tar -C %s -czf cairn-token-backup.tar.gz tokens softhsm2.conf token.pin token.so-pin\n",
+		       st->dir);
+		printf("SoftHSM2 rewrites its token file at every login: a process killed during\n"
+		       "login can leave the token empty, and only a backup brings the keys back.\n");
+	} else {
+		printf("\nThe CA keys live in token \"%s\" of %s.\n", o->token_label, o->module);
+	}
+	printf("\nStart the daemon with: cairn serve --dir %s\n", st->dir);
+}
+
+int cli_init(int argc, char **argv)
+{
+	init_opts_t o;
+	init_state_t st = { .lock_fd = -1 };
+	cairn_err_t err = { 0 };
+	char pin[33] = "", base[256], *cfg_path = NULL, *dbdir = NULL, *token = NULL;
+	int rc;
+
+	rc = parse_init_opts(argc, argv, &o);
+	if (rc != CLI_OK)
+		return rc;
+	if (fs_mkdirs(o.dir, 0700) != 0)
+		return cli_fail("init", "cannot create %s: %s", o.dir, strerror(errno));
+	st.dir = realpath(o.dir, NULL);
+	cfg_path = st.dir ? fs_join(st.dir, "cairn.json") : NULL;
+	dbdir = st.dir ? fs_join(st.dir, "db") : NULL;
+	if (cfg_path == NULL || dbdir == NULL) {
+		rc = cli_fail("init", "out of memory");
+		goto out;
+	}
+	if (fs_exists(cfg_path) || fs_exists(dbdir)) {
+		rc = cli_fail("init", "%s already holds a CA; refusing to overwrite it", st.dir);
+		goto out;
+	}
+	st.lock_fd = server_lock_dir(st.dir, &err);
+	if (st.lock_fd < 0) {
+		rc = cli_fail("init", "%s", cairn_err_msg(&err));
+		goto out;
+	}
+	chmod(st.dir, 0700);
+	http_base(&o, base, sizeof(base));
+	for (const char *const *sub = (const char *const[]){ "ca", "tls", NULL }; *sub; sub++) {
+		char *p = fs_join(st.dir, *sub);
+		int mk = p ? fs_mkdirs(p, 0700) : CAIRN_ENOMEM;
+		free(p);
+		if (mk != 0) {
+			rc = cli_fail("init", "cannot create %s/%s", st.dir, *sub);
+			goto out;
+		}
+	}
+	if ((rc = o.module ? open_existing_token(&o, &st, &err)
+			   : make_softhsm_token(&o, &st, pin, &err)) != 0 ||
+	    (rc = build_hierarchy(&o, &st, base, &err)) != 0 ||
+	    (rc = write_certs(st.dir, "ca/root.pem", st.root, NULL, &err)) != 0 ||
+	    (rc = write_certs(st.dir, "ca/issuing.pem", st.issuing, NULL, &err)) != 0 ||
+	    (rc = write_certs(st.dir, "ca/ocsp.pem", st.ocsp, NULL, &err)) != 0 ||
+	    (rc = write_certs(st.dir, "ca/chain.pem", st.issuing, st.root, &err)) != 0 ||
+	    (rc = write_certs(st.dir, "tls/server.pem", st.tls, st.issuing, &err)) != 0 ||
+	    (rc = write_key_file(st.dir, "tls/server.key", st.tls_key, &err)) != 0 ||
+	    (rc = db_open(dbdir, &st.db, &err)) != 0 || (rc = record_hierarchy(&st, &err)) != 0 ||
+	    (rc = admin_token_create(st.db, "bootstrap", "admin", 0, "cli:init", &token, &err)) != 0 ||
+	    (rc = write_text(st.dir, "admin.token", token, 0600, &err)) != 0 ||
+	    (rc = write_config(&o, &st, &err)) != 0) {
+		rc = cli_fail("init", "%s", cairn_err_msg(&err));
+		goto out;
+	}
+	print_summary(&st, &o);
+	rc = CLI_OK;
+out:
+	OPENSSL_cleanse(pin, sizeof(pin));
+	if (token)
+		OPENSSL_cleanse(token, strlen(token));
+	free(token);
+	X509_free(st.root);
+	X509_free(st.issuing);
+	X509_free(st.ocsp);
+	X509_free(st.tls);
+	EVP_PKEY_free(st.root_key);
+	EVP_PKEY_free(st.issuing_key);
+	EVP_PKEY_free(st.ocsp_pub);
+	EVP_PKEY_free(st.tls_key);
+	db_close(st.db);
+	hsm_close(st.hsm);
+	if (st.lock_fd >= 0)
+		close(st.lock_fd);
+	free(cfg_path);
+	free(dbdir);
+	free(st.dir);
+	return rc;
+}

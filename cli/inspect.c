@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Read-only commands (show, list, audit verify/export): they read LMDB directly, safely beside the daemon. */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "audit/audit.h"
+#include "cli/cli.h"
+#include "db/db.h"
+
+typedef struct read_opts {
+	const char *dir;
+	const char *expiring;
+	const char *name;
+	const char *format;
+	const char *since, *until, *out;
+	int json, pem;
+	int nargs;
+	char *args[2];
+} read_opts_t;
+
+static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *o)
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "expiring-within", required_argument, NULL, 'e' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "pem", no_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->dir = optarg; break;
+		case 'e': o->expiring = optarg; break;
+		case 'n': o->name = optarg; break;
+		case 'f': o->format = optarg; break;
+		case 's': o->since = optarg; break;
+		case 'u': o->until = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'j': o->json = 1; break;
+		case 'p': o->pem = 1; break;
+		default:
+			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (o->nargs == 2)
+			return cli_usage_error(cmd, "unexpected argument %s", argv[optind]);
+		o->args[o->nargs++] = argv[optind];
+	}
+	if (o->dir == NULL)
+		return cli_usage_error(cmd, "--dir is required");
+	return CLI_OK;
+}
+
+static int open_db(const char *cmd, const char *dir, db_t **db)
+{
+	cairn_err_t err = { 0 };
+	char *cfg = fs_join(dir, "cairn.json"), *path = fs_join(dir, "db");
+	int rc = CLI_OK;
+
+	if (cfg == NULL || path == NULL || !fs_exists(cfg) || !fs_exists(path))
+		rc = cli_fail(cmd, "%s: no CA here (run `cairn init --dir %s`)", dir, dir);
+	else if (db_open(path, db, &err) != 0)
+		rc = cli_fail(cmd, "%s", cairn_err_msg(&err));
+	free(cfg);
+	free(path);
+	return rc;
+}
+
+static const char *reason_name(int reason)
+{
+	static const char *const names[] = { "unspecified", "keyCompromise", "cACompromise",
+					     "affiliationChanged", "superseded",
+					     "cessationOfOperation", "certificateHold", "",
+					     "removeFromCRL", "privilegeWithdrawn", "aACompromise" };
+	return reason >= 0 && reason <= 10 ? names[reason] : "none";
+}
+
+/* Names of the certificate (SANs), comma-separated into out. */
+static void cert_names(X509 *x, char *out, size_t cap)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	size_t used = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; gens && i < sk_GENERAL_NAME_num(gens) && used + 2 < cap; i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, i);
+		char one[256] = "";
+		if (gn->type == GEN_DNS || gn->type == GEN_EMAIL || gn->type == GEN_URI) {
+			const ASN1_IA5STRING *s = gn->d.ia5;
+			snprintf(one, sizeof(one), "%.*s", s->length, (const char *)s->data);
+		} else if (gn->type == GEN_IPADD) {
+			int af = gn->d.ip->length == 16 ? AF_INET6 : AF_INET;
+			if ((gn->d.ip->length != 4 && gn->d.ip->length != 16) ||
+			    inet_ntop(af, gn->d.ip->data, one, sizeof(one)) == NULL)
+				snprintf(one, sizeof(one), "?");
+		}
+		used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? "," : "", one);
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+int cli_show(int argc, char **argv)
+{
+	read_opts_t o;
+	uint8_t serial[DB_SERIAL_MAX];
+	db_t *db = NULL;
+	db_txn_t *txn = NULL;
+	db_cert_t c;
+	X509 *x = NULL;
+	const unsigned char *p;
+	char nb[32], na[32], ra[32], names[1024];
+	int len, rc;
+
+	if ((rc = parse_read_opts("show", argc, argv, &o)) != CLI_OK)
+		return rc;
+	if (o.nargs != 1)
+		return cli_usage_error("show", "give one SERIAL (hex)");
+	len = hex_decode(o.args[0], serial, sizeof(serial));
+	if (len <= 0)
+		return cli_usage_error("show", "SERIAL must be hex, at most %d bytes", DB_SERIAL_MAX);
+	if ((rc = open_db("show", o.dir, &db)) != CLI_OK)
+		return rc;
+	if (db_read_begin(db, &txn) != 0) {
+		rc = cli_fail("show", "database unreadable");
+		goto out;
+	}
+	if (db_cert_get(txn, serial, (size_t)len, &c) != 0) {
+		rc = cli_fail("show", "no certificate with serial %s", o.args[0]);
+		goto out;
+	}
+	p = c.der;
+	x = d2i_X509(NULL, &p, (long)c.der_len);
+	if (x == NULL) {
+		rc = cli_fail("show", "stored certificate %s does not parse", o.args[0]);
+		goto out;
+	}
+	if (!o.pem) {
+		time_rfc3339((time_t)c.not_before, nb, sizeof(nb));
+		time_rfc3339((time_t)c.not_after, na, sizeof(na));
+		cert_names(x, names, sizeof(names));
+		printf("serial:     %s\nsubject:    %s\nnames:      %s\nstatus:     %s\n", o.args[0],
+		       c.subject, names, c.status == DB_CERT_REVOKED ? "revoked" : "valid");
+		if (c.status == DB_CERT_REVOKED) {
+			time_rfc3339((time_t)c.revoked_at, ra, sizeof(ra));
+			printf("revoked:    %s (%s)\n", ra, reason_name(c.reason));
+		}
+		printf("not before: %s\nnot after:  %s\nissuer:     %s\nprofile:    %s\nrequester:  %s\n",
+		       nb, na, c.issuer, c.profile, c.requester);
+	}
+	PEM_write_X509(stdout, x);
+	rc = CLI_OK;
+out:
+	X509_free(x);
+	db_txn_end(txn);
+	db_close(db);
+	return rc;
+}
+
+typedef struct list_ctx {
+	int json;
+	size_t n;
+} list_ctx_t;
+
+static int list_one(const db_cert_t *c, void *arg)
+{
+	list_ctx_t *l = arg;
+	char serial[2 * DB_SERIAL_MAX + 1], na[32], names[1024] = "";
+	const unsigned char *p = c->der;
+	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+
+	if (x)
+		cert_names(x, names, sizeof(names));
+	X509_free(x);
+	db_serial_hex(c->serial, c->serial_len, serial);
+	time_rfc3339((time_t)c->not_after, na, sizeof(na));
+	if (l->json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "serial", serial, "not_after",
+				      na, "status", c->status == DB_CERT_REVOKED ? "revoked" : "valid",
+				      "profile", c->profile, "subject", c->subject, "names", names);
+		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		json_decref(o);
+	} else {
+		printf("%-40s %-20s %-7s %-16s %s\n", serial, na,
+		       c->status == DB_CERT_REVOKED ? "revoked" : "valid", c->profile,
+		       names[0] ? names : c->subject);
+	}
+	l->n++;
+	return 0;
+}
+
+int cli_list(int argc, char **argv)
+{
+	read_opts_t o;
+	list_ctx_t l = { 0 };
+	db_t *db = NULL;
+	db_txn_t *txn = NULL;
+	int64_t within = 0;
+	int rc;
+
+	if ((rc = parse_read_opts("list", argc, argv, &o)) != CLI_OK)
+		return rc;
+	if (o.nargs != 0)
+		return cli_usage_error("list", "unexpected argument %s", o.args[0]);
+	if (o.expiring && duration_parse(o.expiring, &within) != 0)
+		return cli_usage_error("list", "--expiring-within %s: use e.g. 30d, 12h, 90m",
+				       o.expiring);
+	if ((rc = open_db("list", o.dir, &db)) != CLI_OK)
+		return rc;
+	if (db_read_begin(db, &txn) != 0) {
+		rc = cli_fail("list", "database unreadable");
+		goto out;
+	}
+	l.json = o.json;
+	if (!o.json)
+		printf("%-40s %-20s %-7s %-16s %s\n", "SERIAL", "NOT AFTER", "STATUS", "PROFILE",
+		       "NAMES");
+	if (o.name)
+		db_certs_by_name(txn, o.name, list_one, &l);
+	else if (o.expiring)
+		db_certs_by_expiry(txn, (int64_t)time(NULL), (int64_t)time(NULL) + within, list_one,
+				   &l);
+	else
+		db_certs_by_expiry(txn, 0, INT64_MAX, list_one, &l);
+	if (!o.json)
+		fprintf(stderr, "%zu certificate(s)\n", l.n);
+	rc = CLI_OK;
+out:
+	db_txn_end(txn);
+	db_close(db);
+	return rc;
+}
+
+static int audit_verify_cmd(const read_opts_t *o)
+{
+	audit_verify_result_t res;
+	db_t *db = NULL;
+	int rc;
+
+	if ((rc = open_db("audit", o->dir, &db)) != CLI_OK)
+		return rc;
+	memset(&res, 0, sizeof(res));
+	if (audit_verify(db, &res) != 0) {
+		rc = cli_fail("audit", "chain BROKEN at sequence %llu: %s",
+			      (unsigned long long)res.first_bad, res.reason);
+	} else {
+		printf("audit chain intact: %llu events verified\n", (unsigned long long)res.count);
+		rc = CLI_OK;
+	}
+	db_close(db);
+	return rc;
+}
+
+static int audit_export_cmd(const read_opts_t *o)
+{
+	audit_format_t fmt = AUDIT_FMT_JSONL;
+	cairn_err_t err = { 0 };
+	time_t since = 0, until = 0;
+	uint64_t n = 0;
+	db_t *db = NULL;
+	FILE *out = stdout;
+	int rc;
+
+	if (o->format && strcmp(o->format, "csv") == 0)
+		fmt = AUDIT_FMT_CSV;
+	else if (o->format && strcmp(o->format, "jsonl") != 0)
+		return cli_usage_error("audit", "--format %s: use jsonl or csv", o->format);
+	if ((o->since && time_parse(o->since, &since) != 0) ||
+	    (o->until && time_parse(o->until, &until) != 0))
+		return cli_usage_error("audit", "--since/--until take RFC 3339 times or YYYY-MM-DD");
+	if ((rc = open_db("audit", o->dir, &db)) != CLI_OK)
+		return rc;
+	if (o->out && (out = fopen(o->out, "w")) == NULL) {
+		rc = cli_fail("audit", "cannot write %s", o->out);
+		goto out;
+	}
+	if (audit_export(db, out, fmt, since, until, &n, &err) != 0) {
+		rc = cli_fail("audit", "export failed: %s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (fflush(out) != 0) {
+		rc = cli_fail("audit", "writing the export failed");
+		goto out;
+	}
+	fprintf(stderr, "cairn audit: exported %llu event(s)\n", (unsigned long long)n);
+	rc = CLI_OK;
+out:
+	if (out != NULL && out != stdout)
+		fclose(out);
+	db_close(db);
+	return rc;
+}
+
+int cli_audit(int argc, char **argv)
+{
+	read_opts_t o;
+	int rc;
+
+	if (argc < 2 || (strcmp(argv[1], "verify") != 0 && strcmp(argv[1], "export") != 0))
+		return cli_usage_error("audit", "say `audit verify` or `audit export`");
+	if ((rc = parse_read_opts("audit", argc - 1, argv + 1, &o)) != CLI_OK)
+		return rc;
+	if (o.nargs != 0)
+		return cli_usage_error("audit", "unexpected argument %s", o.args[0]);
+	return strcmp(argv[1], "verify") == 0 ? audit_verify_cmd(&o) : audit_export_cmd(&o);
+}

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cairn.json: one table row per key gives type, default, bounds and docs; load validates against it. */
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "server/server.h"
+
+typedef enum { CFG_STR, CFG_INT, CFG_OBJ } cfg_type_t;
+
+typedef struct cfg_key {
+	const char *path;  /* dotted path in the JSON document */
+	cfg_type_t type;
+	size_t offset;     /* into cairn_config_t */
+	const char *def;   /* default (string form); NULL = required */
+	long min, max;     /* CFG_INT bounds */
+	const char *doc;
+} cfg_key_t;
+
+#define S(field) CFG_STR, offsetof(cairn_config_t, field)
+#define I(field) CFG_INT, offsetof(cairn_config_t, field)
+#define O(field) CFG_OBJ, offsetof(cairn_config_t, field)
+
+static const cfg_key_t cfg_keys[] = {
+	{ "listen.https", S(listen_https), "127.0.0.1:8443", 0, 0,
+	  "HTTPS listener (ACME, EST, admin API), host:port or [v6]:port; port 0 = ephemeral" },
+	{ "listen.http", S(listen_http), "127.0.0.1:8080", 0, 0,
+	  "plain HTTP listener (OCSP, CRL, CA certificates)" },
+	{ "public_urls.https", S(public_https), "", 0, 0,
+	  "base URL clients use for HTTPS; empty = follows the listener" },
+	{ "public_urls.http", S(public_http), "", 0, 0,
+	  "base URL put into AIA/CDP; empty = follows the listener" },
+	{ "token.module", S(token_module), CAIRN_DEFAULT_MODULE, 0, 0, "PKCS#11 module" },
+	{ "token.label", S(token_label), "cairn", 0, 0, "token label" },
+	{ "token.pin_file", S(pin_file), "token.pin", 0, 0, "file holding the user PIN" },
+	{ "token.pin_env", S(pin_env), "", 0, 0,
+	  "environment variable holding the PIN (wins over pin_file when set)" },
+	{ "token.softhsm_conf", S(softhsm_conf), "", 0, 0,
+	  "SoftHSM2 config (the embedded token); empty for another module" },
+	{ "ca.root_cert", S(root_cert), "ca/root.pem", 0, 0, "root CA certificate" },
+	{ "ca.issuing_cert", S(issuing_cert), "ca/issuing.pem", 0, 0, "issuing CA certificate" },
+	{ "ca.ocsp_cert", S(ocsp_cert), "ca/ocsp.pem", 0, 0, "delegated OCSP signer certificate" },
+	{ "ca.issuing_key", S(issuing_key), "issuing", 0, 0, "token label of the issuing key" },
+	{ "ca.ocsp_key", S(ocsp_key), "ocsp", 0, 0, "token label of the OCSP signer key" },
+	{ "tls.cert", S(tls_cert), "tls/server.pem", 0, 0, "daemon HTTPS certificate chain" },
+	{ "tls.key", S(tls_key), "tls/server.key", 0, 0, "daemon HTTPS private key" },
+	{ "log_level", S(log_level), "info", 0, 0, "debug | info | warn | error" },
+	{ "server.threads", I(threads), "4", 1, 256, "HTTP worker threads per listener" },
+	{ "server.max_body", I(max_body), "65536", 1024, 16777216, "largest request body (bytes)" },
+	{ "server.max_connections", I(max_connections), "1024", 16, 65536,
+	  "concurrent connections per listener" },
+	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
+	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
+};
+
+/* Top-level and section names that may appear in the document. */
+static int cfg_known(const char *path)
+{
+	size_t i, n = strlen(path);
+
+	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
+		const char *k = cfg_keys[i].path;
+		if (strcmp(k, path) == 0 || (strncmp(k, path, n) == 0 && k[n] == '.'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Rejects keys the table does not know, so a typo is an error, not a silent default. */
+static int cfg_check_unknown(json_t *obj, const char *prefix, cairn_err_t *err)
+{
+	const char *key;
+	json_t *val;
+
+	json_object_foreach(obj, key, val) {
+		char path[256];
+		snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", key);
+		if (!cfg_known(path))
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: unknown key", path);
+		if (json_is_object(val) && strcmp(path, "profiles") != 0 &&
+		    strcmp(path, "acme") != 0) {
+			int rc = cfg_check_unknown(val, path, err);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static json_t *cfg_lookup(json_t *root, const char *path)
+{
+	char buf[128], *save = NULL, *part;
+	json_t *cur = root;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (part = strtok_r(buf, ".", &save); part && cur; part = strtok_r(NULL, ".", &save))
+		cur = json_is_object(cur) ? json_object_get(cur, part) : NULL;
+	return cur;
+}
+
+static int cfg_apply(cairn_config_t *cfg, const cfg_key_t *k, cairn_err_t *err)
+{
+	json_t *v = cfg_lookup(cfg->root, k->path);
+	void *field = (char *)cfg + k->offset;
+
+	switch (k->type) {
+	case CFG_STR: {
+		const char *s = k->def;
+		if (v != NULL && !json_is_string(v))
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be a string", k->path);
+		if (v != NULL)
+			s = json_string_value(v);
+		if (s == NULL)
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: required", k->path);
+		*(char **)field = strdup(s);
+		return *(char **)field ? 0 : CAIRN_ENOMEM;
+	}
+	case CFG_INT: {
+		long n = strtol(k->def, NULL, 10);
+		if (v != NULL && !json_is_integer(v))
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an integer", k->path);
+		if (v != NULL)
+			n = (long)json_integer_value(v);
+		if (n < k->min || n > k->max)
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be %ld..%ld", k->path,
+					     k->min, k->max);
+		*(long *)field = n;
+		return 0;
+	}
+	case CFG_OBJ:
+		if (v == NULL && k->def == NULL)
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: required", k->path);
+		if (v != NULL && !json_is_object(v))
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an object", k->path);
+		*(json_t **)field = v;
+		return 0;
+	}
+	return CAIRN_EINVAL;
+}
+
+int config_parse_addr(const char *addr, char *host, size_t cap, int *port)
+{
+	const char *colon;
+	char *end;
+	long p;
+	size_t hlen;
+
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (close == NULL || close[1] != ':')
+			return CAIRN_EINVAL;
+		hlen = (size_t)(close - addr - 1);
+		if (hlen >= cap)
+			return CAIRN_EINVAL;
+		memcpy(host, addr + 1, hlen);
+		colon = close + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (colon == NULL || strchr(addr, ':') != colon)
+			return CAIRN_EINVAL;
+		hlen = (size_t)(colon - addr);
+		if (hlen >= cap)
+			return CAIRN_EINVAL;
+		memcpy(host, addr, hlen);
+	}
+	host[hlen] = '\0';
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535 || hlen == 0)
+		return CAIRN_EINVAL;
+	*port = (int)p;
+	return 0;
+}
+
+int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
+{
+	cairn_config_t *cfg = NULL;
+	json_error_t jerr;
+	char *path = NULL, host[128];
+	size_t i;
+	int rc, port;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	path = fs_join(dir, "cairn.json");
+	if (cfg == NULL || path == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	cfg->dir = realpath(dir, NULL);
+	if (cfg->dir == NULL || !fs_exists(path)) {
+		rc = cairn_err_set(err, CAIRN_ENOENT, "%s: no CA here (run `cairn init --dir %s`)",
+				   path, dir);
+		goto out;
+	}
+	cfg->root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (cfg->root == NULL || !json_is_object(cfg->root)) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "%s:%d: %s", path, jerr.line,
+				   cfg->root ? "top level must be an object" : jerr.text);
+		goto out;
+	}
+	rc = cfg_check_unknown(cfg->root, "", err);
+	for (i = 0; rc == 0 && i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
+		rc = cfg_apply(cfg, &cfg_keys[i], err);
+	if (rc)
+		goto out;
+	if (config_parse_addr(cfg->listen_https, host, sizeof(host), &port) != 0 ||
+	    config_parse_addr(cfg->listen_http, host, sizeof(host), &port) != 0) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "listen: addresses must be host:port");
+		goto out;
+	}
+	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
+		goto out;
+	}
+	*out = cfg;
+	cfg = NULL;
+out:
+	free(path);
+	config_free(cfg);
+	return rc;
+}
+
+void config_free(cairn_config_t *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
+		if (cfg_keys[i].type == CFG_STR)
+			free(*(char **)((char *)cfg + cfg_keys[i].offset));
+	free(cfg->dir);
+	json_decref(cfg->root);
+	free(cfg);
+}
+
+char *config_path(const cairn_config_t *cfg, const char *rel)
+{
+	return fs_join(cfg->dir, rel);
+}
+
+int config_read_pin(const cairn_config_t *cfg, char **pin, cairn_err_t *err)
+{
+	const char *env = cfg->pin_env[0] ? getenv(cfg->pin_env) : NULL;
+	char *path, *data = NULL;
+	size_t len;
+	int rc;
+
+	*pin = NULL;
+	if (env != NULL && env[0] != '\0') {
+		*pin = strdup(env);
+		return *pin ? 0 : CAIRN_ENOMEM;
+	}
+	path = config_path(cfg, cfg->pin_file);
+	if (path == NULL)
+		return CAIRN_ENOMEM;
+	rc = fs_read(path, 1024, &data, &len);
+	if (rc) {
+		cairn_err_set(err, rc, "token.pin_file %s: %s", path, cairn_strerror(rc));
+		free(path);
+		return rc;
+	}
+	free(path);
+	while (len > 0 && isspace((unsigned char)data[len - 1]))
+		data[--len] = '\0';
+	*pin = data;
+	return 0;
+}
+
+json_t *config_default(const char *listen_https, const char *listen_http,
+		       const char *public_https, const char *public_http, const json_t *profiles)
+{
+	return json_pack(
+		"{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, "
+		"s:{s:s, s:s, s:s, s:s, s:s}, s:{s:s, s:s}, s:{s:i, s:i}, s:O, "
+		"s:{s:{s:s, s:i, s:i, s:{}}}}",
+		"listen", "https", listen_https ? listen_https : "127.0.0.1:8443", "http",
+		listen_http ? listen_http : "127.0.0.1:8080",
+		"public_urls", "https", public_https ? public_https : "", "http",
+		public_http ? public_http : "",
+		"token", "module", CAIRN_DEFAULT_MODULE, "label", "cairn", "pin_file", "token.pin",
+		"softhsm_conf", "softhsm2.conf",
+		"ca", "root_cert", "ca/root.pem", "issuing_cert", "ca/issuing.pem", "ocsp_cert",
+		"ca/ocsp.pem", "issuing_key", "issuing", "ocsp_key", "ocsp",
+		"tls", "cert", "tls/server.pem", "key", "tls/server.key",
+		"server", "threads", 4, "max_body", 65536,
+		"profiles", profiles,
+		"acme", "validation", "dns_server", "", "http01_port", 80, "tlsalpn01_port", 443,
+		"hosts");
+}
+
+void config_describe(FILE *out)
+{
+	static const char *const type_names[] = { "string", "integer", "object" };
+	size_t i;
+
+	fprintf(out, "| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
+	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
+		const cfg_key_t *k = &cfg_keys[i];
+		fprintf(out, "| `%s` | %s | %s%s%s | %s |\n", k->path, type_names[k->type],
+			k->def && k->def[0] ? "`" : "", k->def ? (k->def[0] ? k->def : "\"\"") : "required",
+			k->def && k->def[0] ? "`" : "", k->doc);
+	}
+}

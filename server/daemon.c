@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The daemon's life: lock the data dir, log in once, open db and CA, serve, shut down cleanly. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/pem.h>
+
+#include "server/internal.h"
+
+int server_lock_dir(const char *dir, cairn_err_t *err)
+{
+	char *path = fs_join(dir, "cairn.lock");
+	int fd;
+
+	if (path == NULL)
+		return CAIRN_ENOMEM;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		cairn_err_set(err, CAIRN_EIO, "%s: %s", path, strerror(errno));
+		free(path);
+		return CAIRN_EIO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		cairn_err_set(err, CAIRN_EBUSY,
+			      "%s is held by another cairn process (one daemon per data dir)", dir);
+		close(fd);
+		free(path);
+		return CAIRN_EBUSY;
+	}
+	free(path);
+	return fd;
+}
+
+/* Reads a PEM certificate file into malloc'd DER (for /ca/{issuer}.crt). */
+static int load_der(const cairn_config_t *cfg, const char *rel, uint8_t **der, size_t *len,
+		    cairn_err_t *err)
+{
+	char *path = config_path(cfg, rel);
+	FILE *f = path ? fopen(path, "r") : NULL;
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	unsigned char *buf = NULL;
+	int n = x ? i2d_X509(x, &buf) : -1;
+	int rc = 0;
+
+	if (n <= 0) {
+		rc = cairn_err_ssl(err, CAIRN_EIO, "CA certificate %s unreadable", path ? path : rel);
+	} else {
+		*der = buf;
+		*len = (size_t)n;
+	}
+	X509_free(x);
+	if (f)
+		fclose(f);
+	free(path);
+	return rc;
+}
+
+static int write_serve_file(const server_t *s, cairn_err_t *err)
+{
+	json_t *doc = json_pack("{s:i, s:s, s:s}", "pid", (int)getpid(), "https", s->https_url,
+				"http", s->http_url);
+	char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	char *path = fs_join(s->cfg->dir, "serve.json");
+	int rc = CAIRN_ENOMEM;
+
+	if (text && path)
+		rc = fs_write_atomic(path, text, strlen(text), 0644);
+	if (rc)
+		cairn_err_set(err, rc, "writing %s: %s", path ? path : "serve.json",
+			      cairn_strerror(rc));
+	free(path);
+	free(text);
+	json_decref(doc);
+	return rc;
+}
+
+static int open_core(server_t *s, cairn_err_t *err)
+{
+	const cairn_config_t *cfg = s->cfg;
+	char *pin = NULL, *softhsm = NULL, *dbdir = NULL, *root = NULL, *issuing = NULL;
+	hsm_config_t hc = { 0 };
+	ca_config_t cc = { 0 };
+	int rc;
+
+	rc = config_read_pin(cfg, &pin, err);
+	if (rc)
+		goto out;
+	if (cfg->softhsm_conf[0] != '\0')
+		softhsm = config_path(cfg, cfg->softhsm_conf);
+	hc.module = cfg->token_module;
+	hc.token_label = cfg->token_label;
+	hc.pin = pin;
+	hc.softhsm_conf = softhsm;
+	rc = hsm_open(&hc, &s->hsm, err);
+	if (rc)
+		goto out;
+	dbdir = fs_join(cfg->dir, "db");
+	root = config_path(cfg, cfg->root_cert);
+	issuing = config_path(cfg, cfg->issuing_cert);
+	if (dbdir == NULL || root == NULL || issuing == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	rc = db_open(dbdir, &s->db, err);
+	if (rc)
+		goto out;
+	cc.hsm = s->hsm;
+	cc.db = s->db;
+	cc.root_cert_file = root;
+	cc.issuing_cert_file = issuing;
+	cc.issuing_key_label = cfg->issuing_key;
+	cc.http_base_url = s->http_url;
+	cc.profiles = cfg->profiles;
+	rc = ca_open(&cc, &s->ca, err);
+	if (rc)
+		goto out;
+	s->admin.ca = s->ca;
+	s->admin.db = s->db;
+	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
+	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)
+		goto out;
+out:
+	if (pin != NULL)
+		OPENSSL_cleanse(pin, strlen(pin));
+	free(pin);
+	free(softhsm);
+	free(dbdir);
+	free(root);
+	free(issuing);
+	return rc;
+}
+
+static void close_core(server_t *s)
+{
+	ca_free(s->ca);
+	db_close(s->db);
+	hsm_close(s->hsm);
+	free(s->root_der);
+	free(s->issuing_der);
+}
+
+int server_run(const cairn_config_t *cfg, cairn_err_t *err)
+{
+	server_t s = { 0 };
+	sigset_t sigs;
+	char *serve_path = NULL;
+	int lock_fd, sig = 0, rc;
+
+	/* Block the signals before any thread starts, so only sigwait() sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	lock_fd = server_lock_dir(cfg->dir, err);
+	if (lock_fd < 0)
+		return lock_fd;
+	s.cfg = cfg;
+	s.started = time(NULL);
+	/* The listeners are bound first so AIA/CDP URLs know the real ports. */
+	rc = http_start(&s, err);
+	if (rc == 0)
+		rc = open_core(&s, err);
+	if (rc == 0) {
+		atomic_store(&s.ready, 1);
+		rc = write_serve_file(&s, err);
+	}
+	if (rc != 0)
+		goto out;
+	serve_path = fs_join(cfg->dir, "serve.json");
+	log_info("server", "serving %s (ACME, EST, admin API) and %s (OCSP, CRL, CA certificates)",
+		 s.https_url, s.http_url);
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_info("server", "SIGHUP: nothing to reload yet");
+			continue;
+		}
+		break;
+	}
+	log_info("server", "signal %d: shutting down", sig);
+out:
+	atomic_store(&s.ready, 0);
+	http_stop(&s);
+	close_core(&s);
+	if (serve_path != NULL)
+		unlink(serve_path);
+	free(serve_path);
+	close(lock_fd);
+	return rc;
+}

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libmicrohttpd glue: listeners, body collection, route dispatch, sending replies. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "server/internal.h"
+
+typedef struct listener {
+	server_t *s;
+	int kind; /* LISTEN_HTTPS or LISTEN_HTTP */
+} listener_t;
+
+static listener_t listeners[2];
+
+/* Per-request state, freed in the completion callback. */
+typedef struct conn_ctx {
+	const route_t *route;
+	char *arg;
+	char *body;
+	size_t len, cap;
+	long limit;
+	int refused; /* a status to answer instead of running the route */
+	char refusal[128];
+} conn_ctx_t;
+
+static const route_t *route_find(int kind, const char *method, const char *url, const char **arg,
+				 int *method_ok)
+{
+	size_t i;
+
+	*method_ok = 0;
+	for (i = 0; i < server_route_count; i++) {
+		const route_t *r = &server_routes[i];
+		size_t n = strlen(r->path);
+		int prefix = r->path[n - 1] == '/';
+
+		if (!(r->listeners & kind))
+			continue;
+		if (prefix ? strncmp(url, r->path, n) != 0 : strcmp(url, r->path) != 0)
+			continue;
+		if (strcmp(r->method, "*") != 0 && strcmp(r->method, method) != 0 &&
+		    !(strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
+			*method_ok = -1;
+			continue;
+		}
+		*method_ok = 1;
+		*arg = prefix ? url + n : NULL;
+		return r;
+	}
+	return NULL;
+}
+
+static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http_reply_t *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char num[24];
+
+	resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		return MHD_NO;
+	r->body = NULL; /* now owned by the response */
+	if (r->content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+	if (r->location)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+	if (r->www_authenticate)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_authenticate);
+	if (r->retry_after > 0) {
+		snprintf(num, sizeof(num), "%d", r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
+	}
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->status >= 100 && r->status < 600)
+		atomic_fetch_add(&s->responses[r->status / 100], 1);
+	ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	http_reply_clear(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	listener_t *l = cls;
+	server_t *s = l->s;
+	conn_ctx_t *ctx = *con_cls;
+	http_reply_t reply = { 0 };
+	server_req_t req;
+	(void)version;
+
+	if (ctx == NULL) {
+		/* First call: headers only. Answering now would force Connection: close
+		 * (STACK-NOTES.md), so decide what to do and answer on a later call. */
+		const char *arg = NULL, *cl;
+		int method_ok;
+
+		ctx = calloc(1, sizeof(*ctx));
+		if (ctx == NULL)
+			return MHD_NO;
+		*con_cls = ctx;
+		atomic_fetch_add(&s->requests[l->kind == LISTEN_HTTPS ? 0 : 1], 1);
+		ctx->route = route_find(l->kind, method, url, &arg, &method_ok);
+		if (ctx->route == NULL) {
+			ctx->refused = method_ok < 0 ? 405 : 404;
+			snprintf(ctx->refusal, sizeof(ctx->refusal), "%s %s",
+				 method_ok < 0 ? "method not allowed on" : "no such resource:", url);
+			return MHD_YES;
+		}
+		ctx->arg = arg ? strdup(arg) : NULL;
+		ctx->limit = ctx->route->body_limit < 0 ? s->cfg->max_body : ctx->route->body_limit;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && strtoll(cl, NULL, 10) > ctx->limit) {
+			ctx->refused = 413;
+			snprintf(ctx->refusal, sizeof(ctx->refusal),
+				 "request body larger than %ld bytes", ctx->limit);
+		}
+		return MHD_YES;
+	}
+
+	if (*upload_size > 0) {
+		if (!ctx->refused && ctx->len + *upload_size > (size_t)ctx->limit) {
+			ctx->refused = 413;
+			snprintf(ctx->refusal, sizeof(ctx->refusal),
+				 "request body larger than %ld bytes", ctx->limit);
+		}
+		if (!ctx->refused) {
+			if (ctx->len + *upload_size > ctx->cap) {
+				size_t ncap = (ctx->len + *upload_size) * 2;
+				char *nb = realloc(ctx->body, ncap);
+				if (nb == NULL)
+					return MHD_NO;
+				ctx->body = nb;
+				ctx->cap = ncap;
+			}
+			memcpy(ctx->body + ctx->len, upload_data, *upload_size);
+			ctx->len += *upload_size;
+		}
+		*upload_size = 0; /* consumed (or discarded when refused) */
+		return MHD_YES;
+	}
+
+	if (!atomic_load(&s->ready) && !ctx->refused) {
+		ctx->refused = 503;
+		snprintf(ctx->refusal, sizeof(ctx->refusal), "starting up, try again");
+	}
+	if (ctx->refused) {
+		http_reply_problem(&reply, ctx->refused, NULL, "%s", ctx->refusal);
+		return send_reply(s, conn, &reply);
+	}
+	req.method = method;
+	req.path = url;
+	req.listener = l->kind;
+	req.conn = conn;
+	req.body = ctx->body ? ctx->body : "";
+	req.body_len = ctx->len;
+	ctx->route->fn(s, &req, ctx->arg ? ctx->arg : "", &reply);
+	if (reply.status == 0)
+		http_reply_problem(&reply, 500, NULL, "no reply");
+	return send_reply(s, conn, &reply);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	conn_ctx_t *ctx = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)toe;
+
+	if (ctx == NULL)
+		return;
+	free(ctx->arg);
+	free(ctx->body);
+	free(ctx);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+	(void)cls;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_debug("http", "%s", msg);
+}
+
+/* Binds host:port ourselves so port 0 works and the bound port can be reported. */
+static int listen_on(const char *addr, char *url, size_t cap, const char *scheme,
+		     const char *public_url, cairn_err_t *err)
+{
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss);
+	char host[128], portstr[8], bound[8];
+	int fd = -1, port, one = 1, rc;
+
+	if (config_parse_addr(addr, host, sizeof(host), &port) != 0)
+		return cairn_err_set(err, CAIRN_ECONFIG, "bad listen address %s", addr);
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0)
+		return cairn_err_set(err, CAIRN_ECONFIG, "listen %s: %s", addr, gai_strerror(rc));
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &slen) != 0)
+		goto fail;
+	getnameinfo((struct sockaddr *)&ss, slen, NULL, 0, bound, sizeof(bound), NI_NUMERICSERV);
+	if (public_url[0] != '\0')
+		snprintf(url, cap, "%s", public_url);
+	else
+		snprintf(url, cap, "%s://%s%s%s:%s", scheme, ai->ai_family == AF_INET6 ? "[" : "",
+			 host, ai->ai_family == AF_INET6 ? "]" : "", bound);
+	freeaddrinfo(ai);
+	return fd;
+fail:
+	cairn_err_set(err, CAIRN_EIO, "listen %s: %s", addr, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return CAIRN_EIO;
+}
+
+int http_start(server_t *s, cairn_err_t *err)
+{
+	const cairn_config_t *cfg = s->cfg;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	char *cert_path = NULL, *key_path = NULL, *cert = NULL, *key = NULL;
+	int https_fd = -1, http_fd = -1, rc;
+
+	cert_path = config_path(cfg, cfg->tls_cert);
+	key_path = config_path(cfg, cfg->tls_key);
+	if (cert_path == NULL || key_path == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	if ((rc = fs_read(cert_path, 1 << 20, &cert, NULL)) != 0 ||
+	    (rc = fs_read(key_path, 1 << 20, &key, NULL)) != 0) {
+		cairn_err_set(err, rc, "TLS certificate/key %s, %s: %s", cert_path, key_path,
+			      cairn_strerror(rc));
+		goto out;
+	}
+	https_fd = listen_on(cfg->listen_https, s->https_url, sizeof(s->https_url), "https",
+			     cfg->public_https, err);
+	if (https_fd < 0) {
+		rc = https_fd;
+		goto out;
+	}
+	http_fd = listen_on(cfg->listen_http, s->http_url, sizeof(s->http_url), "http",
+			    cfg->public_http, err);
+	if (http_fd < 0) {
+		rc = http_fd;
+		goto out;
+	}
+	listeners[0] = (listener_t){ s, LISTEN_HTTPS };
+	listeners[1] = (listener_t){ s, LISTEN_HTTP };
+	s->https = MHD_start_daemon(
+		flags | MHD_USE_TLS, 0, NULL, NULL, on_request, &listeners[0],
+		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_MEM_KEY, key,
+		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+	if (s->https == NULL) {
+		rc = cairn_err_set(err, CAIRN_EIO, "HTTPS listener %s did not start (check %s)",
+				   cfg->listen_https, cert_path);
+		goto out;
+	}
+	https_fd = -1;
+	/* MHD keeps pointing at the PEM strings until it stops: the server owns them. */
+	s->tls_key_pem = key;
+	s->tls_cert_pem = cert;
+	key = cert = NULL;
+	s->http = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+		on_mhd_log, NULL, MHD_OPTION_END);
+	if (s->http == NULL) {
+		rc = cairn_err_set(err, CAIRN_EIO, "HTTP listener %s did not start",
+				   cfg->listen_http);
+		goto out;
+	}
+	http_fd = -1;
+	rc = 0;
+out:
+	if (https_fd >= 0)
+		close(https_fd);
+	if (http_fd >= 0)
+		close(http_fd);
+	if (key != NULL)
+		OPENSSL_cleanse(key, strlen(key));
+	free(key);
+	free(cert);
+	free(cert_path);
+	free(key_path);
+	return rc;
+}
+
+void http_stop(server_t *s)
+{
+	if (s->https != NULL)
+		MHD_stop_daemon(s->https);
+	if (s->http != NULL)
+		MHD_stop_daemon(s->http);
+	s->https = s->http = NULL;
+	if (s->tls_key_pem != NULL)
+		OPENSSL_cleanse(s->tls_key_pem, strlen(s->tls_key_pem));
+	free(s->tls_key_pem);
+	free(s->tls_cert_pem);
+	s->tls_key_pem = s->tls_cert_pem = NULL;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private to server/: the running daemon's state and the route table's types. */
+#ifndef CAIRN_SERVER_INTERNAL_H
+#define CAIRN_SERVER_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include <microhttpd.h>
+
+#include "admin/admin.h"
+#include "ca/ca.h"
+#include "db/db.h"
+#include "hsm/hsm.h"
+#include "server/server.h"
+
+enum { LISTEN_HTTPS = 1, LISTEN_HTTP = 2, LISTEN_BOTH = 3 };
+
+typedef struct server {
+	const cairn_config_t *cfg;
+	hsm_t *hsm;
+	db_t *db;
+	ca_t *ca;
+	admin_ctx_t admin;
+	struct MHD_Daemon *https, *http;
+	char *tls_cert_pem, *tls_key_pem;
+	char https_url[160], http_url[160];
+	uint8_t *root_der, *issuing_der;
+	size_t root_der_len, issuing_der_len;
+	atomic_ulong requests[2];       /* per listener: [0] https, [1] http */
+	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
+	time_t started;
+	atomic_int ready;               /* set once the core is open */
+} server_t;
+
+/* One parsed request as the routes see it. Everything borrowed for the call. */
+typedef struct server_req {
+	const char *method;
+	const char *path;
+	int listener;           /* LISTEN_HTTPS or LISTEN_HTTP */
+	struct MHD_Connection *conn;
+	const char *body;
+	size_t body_len;
+} server_req_t;
+
+typedef void (*route_fn)(server_t *s, const server_req_t *req, const char *arg,
+			 http_reply_t *reply);
+
+typedef struct route {
+	const char *method;    /* "GET", "POST", or "*" (the handler checks) */
+	const char *path;      /* exact, or a prefix ending in '/' whose rest is arg */
+	int listeners;         /* LISTEN_* mask */
+	route_fn fn;
+	long body_limit;       /* 0 = no body accepted; -1 = server.max_body */
+} route_t;
+
+/* The route table (routes.c). */
+extern const route_t server_routes[];
+extern const size_t server_route_count;
+
+/* Starts both listeners (http.c). */
+int http_start(server_t *s, cairn_err_t *err);
+void http_stop(server_t *s);
+
+#endif

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The HTTP surface as a table: health, metrics, CA certificates and the admin API. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include "server/internal.h"
+
+static void route_healthz(server_t *s, const server_req_t *req, const char *arg,
+			  http_reply_t *reply)
+{
+	db_txn_t *txn;
+	(void)req;
+	(void)arg;
+
+	/* Healthy means the database answers a read; the token was checked at start. */
+	if (db_read_begin(s->db, &txn) != 0) {
+		http_reply_problem(reply, 503, NULL, "database unavailable");
+		return;
+	}
+	db_txn_end(txn);
+	http_reply_set(reply, 200, "application/json", strdup("{\"status\":\"ok\"}\n"), 16);
+}
+
+static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
+			  http_reply_t *reply)
+{
+	db_txn_t *txn;
+	size_t certs = 0, audit = 0;
+	char *text = NULL;
+	int n;
+	(void)req;
+	(void)arg;
+
+	if (db_read_begin(s->db, &txn) == 0) {
+		certs = db_count(txn, DB_CERTS);
+		audit = db_count(txn, DB_AUDIT);
+		db_txn_end(txn);
+	}
+	n = asprintf(&text,
+		     "# HELP cairn_up 1 while the daemon serves.\n# TYPE cairn_up gauge\ncairn_up 1\n"
+		     "# HELP cairn_start_time_seconds Unix time the daemon started.\n"
+		     "# TYPE cairn_start_time_seconds gauge\ncairn_start_time_seconds %ld\n"
+		     "# HELP cairn_http_requests_total HTTP requests by listener.\n"
+		     "# TYPE cairn_http_requests_total counter\n"
+		     "cairn_http_requests_total{listener=\"https\"} %lu\n"
+		     "cairn_http_requests_total{listener=\"http\"} %lu\n"
+		     "# HELP cairn_http_responses_total HTTP responses by status class.\n"
+		     "# TYPE cairn_http_responses_total counter\n"
+		     "cairn_http_responses_total{code=\"2xx\"} %lu\n"
+		     "cairn_http_responses_total{code=\"4xx\"} %lu\n"
+		     "cairn_http_responses_total{code=\"5xx\"} %lu\n"
+		     "# HELP cairn_certificates Certificates in the database.\n"
+		     "# TYPE cairn_certificates gauge\ncairn_certificates %zu\n"
+		     "# HELP cairn_audit_events Events in the audit log.\n"
+		     "# TYPE cairn_audit_events gauge\ncairn_audit_events %zu\n",
+		     (long)s->started, atomic_load(&s->requests[0]), atomic_load(&s->requests[1]),
+		     atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
+		     atomic_load(&s->responses[5]), certs, audit);
+	if (n < 0) {
+		http_reply_problem(reply, 500, NULL, "out of memory");
+		return;
+	}
+	http_reply_set(reply, 200, "text/plain; version=0.0.4", text, (size_t)n);
+}
+
+/* /ca/{issuer}.crt: DER, for AIA caIssuers. */
+static void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
+			  http_reply_t *reply)
+{
+	const uint8_t *der = NULL;
+	size_t len = 0;
+	char *copy;
+	(void)req;
+
+	if (strcmp(arg, "root.crt") == 0) {
+		der = s->root_der;
+		len = s->root_der_len;
+	} else if (strcmp(arg, "issuing.crt") == 0) {
+		der = s->issuing_der;
+		len = s->issuing_der_len;
+	}
+	if (der == NULL) {
+		http_reply_problem(reply, 404, NULL, "no CA certificate named %s", arg);
+		return;
+	}
+	copy = malloc(len);
+	if (copy == NULL) {
+		http_reply_problem(reply, 500, NULL, "out of memory");
+		return;
+	}
+	memcpy(copy, der, len);
+	http_reply_set(reply, 200, "application/pkix-cert", copy, len);
+}
+
+static void route_admin(server_t *s, const server_req_t *req, const char *arg,
+			http_reply_t *reply)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char remote[64] = "", path[512];
+	admin_request_t areq;
+
+	if (ci != NULL && ci->client_addr != NULL)
+		getnameinfo(ci->client_addr,
+			    ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								   : sizeof(struct sockaddr_in),
+			    remote, sizeof(remote), NULL, 0, NI_NUMERICHOST);
+	snprintf(path, sizeof(path), "/%s", arg);
+	areq.method = req->method;
+	areq.path = path;
+	areq.authorization =
+		MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	areq.content_type =
+		MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	areq.body = req->body;
+	areq.body_len = req->body_len;
+	areq.remote = remote;
+	admin_handle(&s->admin, &areq, reply);
+}
+
+const route_t server_routes[] = {
+	{ "GET", "/healthz", LISTEN_BOTH, route_healthz, 0 },
+	{ "GET", "/metrics", LISTEN_BOTH, route_metrics, 0 },
+	{ "GET", "/ca/", LISTEN_HTTP, route_ca_cert, 0 },
+	{ "*", "/admin/v1/", LISTEN_HTTPS, route_admin, -1 },
+};
+const size_t server_route_count = sizeof(server_routes) / sizeof(server_routes[0]);

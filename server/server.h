@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server: configuration (DIR/cairn.json), the HTTP front and the daemon. */
+#ifndef CAIRN_SERVER_H
+#define CAIRN_SERVER_H
+
+#include <jansson.h>
+
+#include "util/util.h"
+
+typedef struct cairn_config {
+	char *dir;              /* absolute data directory */
+	char *listen_https;     /* "127.0.0.1:8443" */
+	char *listen_http;      /* "127.0.0.1:8080" */
+	char *public_https;     /* "" = follows the HTTPS listener */
+	char *public_http;      /* "" = follows the HTTP listener */
+	char *token_module;
+	char *token_label;
+	char *pin_file;         /* relative to dir */
+	char *pin_env;          /* environment variable holding the PIN (wins over pin_file) */
+	char *softhsm_conf;     /* "" = leave SOFTHSM2_CONF alone (real HSM) */
+	char *root_cert;        /* PEM paths, relative to dir */
+	char *issuing_cert;
+	char *ocsp_cert;
+	char *issuing_key;      /* token key labels */
+	char *ocsp_key;
+	char *tls_cert;         /* daemon HTTPS chain (PEM) */
+	char *tls_key;          /* daemon HTTPS key (PEM file) */
+	char *log_level;
+	long threads;           /* HTTP worker threads */
+	long max_body;          /* bytes */
+	long max_connections;
+	json_t *profiles;       /* borrowed from root */
+	json_t *acme;           /* borrowed from root, may be NULL */
+	json_t *root;           /* the whole document (owned) */
+} cairn_config_t;
+
+/*
+ * Loads and validates DIR/cairn.json. Unknown keys, wrong types and values out
+ * of bounds are refused with an error naming the key ("server.threads: must be
+ * 1..256"). *out owned by the caller: config_free.
+ */
+int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err) CAIRN_WUR;
+void config_free(cairn_config_t *cfg);
+
+/* malloc'd absolute path of a config-relative file. */
+char *config_path(const cairn_config_t *cfg, const char *rel) CAIRN_WUR;
+
+/* Reads the token PIN from pin_env (if set and present) or pin_file; malloc'd, trimmed. */
+int config_read_pin(const cairn_config_t *cfg, char **pin, cairn_err_t *err) CAIRN_WUR;
+
+/* Builds the default document `cairn init` writes (new reference). listen/public
+ * may be NULL for defaults; profiles is borrowed (copied in). */
+json_t *config_default(const char *listen_https, const char *listen_http,
+		       const char *public_https, const char *public_http, const json_t *profiles);
+
+/* Writes the documented key table (key, type, default, description) as Markdown to out. */
+void config_describe(FILE *out);
+
+/* Splits "host:port" / "[v6]:port" into host (no brackets) and port. */
+int config_parse_addr(const char *addr, char *host, size_t cap, int *port) CAIRN_WUR;
+
+/*
+ * Runs the daemon until SIGINT/SIGTERM: takes the exclusive lock on cfg->dir,
+ * logs in to the token once, opens the database and the CA, starts the HTTPS
+ * and HTTP listeners, writes DIR/serve.json (pid and the URLs actually bound,
+ * so port 0 works) and removes it on a clean shutdown.
+ * Returns 0 after a clean shutdown, or a negative code with err filled.
+ */
+int server_run(const cairn_config_t *cfg, cairn_err_t *err) CAIRN_WUR;
+
+/* Takes an exclusive, non-blocking lock on DIR/cairn.lock; returns the fd (keep it
+ * open to hold the lock) or CAIRN_EBUSY when another process holds it. */
+int server_lock_dir(const char *dir, cairn_err_t *err) CAIRN_WUR;
+
+#endif

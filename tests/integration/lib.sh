@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers for integration tests: TAP output, a CA in a temp dir, a real
+# `cairn serve` on ephemeral loopback ports, and cleanup of what we started.
+
+CAIRN=${CAIRN:-$(pwd)/cairn}
+TAP_N=0
+TAP_FAILED=0
+CAIRN_PIDS=""
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-it.XXXXXX")
+
+cleanup() {
+	for pid in $CAIRN_PIDS; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
+	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# ok DESCRIPTION COMMAND...: runs the command, one TAP line for the result.
+ok() {
+	desc=$1
+	shift
+	TAP_N=$((TAP_N + 1))
+	if "$@" >"$WORK/last.out" 2>&1; then
+		echo "ok $TAP_N - $desc"
+	else
+		echo "not ok $TAP_N - $desc"
+		sed 's/^/# /' "$WORK/last.out" | tail -n 20
+		TAP_FAILED=$((TAP_FAILED + 1))
+	fi
+}
+
+# fails DESCRIPTION COMMAND...: the command must exit non-zero.
+fails() {
+	desc=$1
+	shift
+	TAP_N=$((TAP_N + 1))
+	if "$@" >"$WORK/last.out" 2>&1; then
+		echo "not ok $TAP_N - $desc (unexpectedly succeeded)"
+		sed 's/^/# /' "$WORK/last.out" | tail -n 20
+		TAP_FAILED=$((TAP_FAILED + 1))
+	else
+		echo "ok $TAP_N - $desc"
+	fi
+}
+
+# last_has DESCRIPTION REGEX: the output of the last ok/fails command matches.
+last_has() {
+	TAP_N=$((TAP_N + 1))
+	if grep -Eqi -- "$2" "$WORK/last.out"; then
+		echo "ok $TAP_N - $1"
+	else
+		echo "not ok $TAP_N - $1 (no /$2/ in the output)"
+		sed 's/^/# /' "$WORK/last.out" | tail -n 20
+		TAP_FAILED=$((TAP_FAILED + 1))
+	fi
+}
+
+# last_one_line DESCRIPTION: the last ok/fails command printed exactly one line.
+last_one_line() {
+	TAP_N=$((TAP_N + 1))
+	if [ "$(wc -l <"$WORK/last.out")" -eq 1 ]; then
+		echo "ok $TAP_N - $1"
+	else
+		echo "not ok $TAP_N - $1"
+		sed 's/^/# /' "$WORK/last.out" | tail -n 20
+		TAP_FAILED=$((TAP_FAILED + 1))
+	fi
+}
+
+done_testing() {
+	echo "1..$TAP_N"
+	[ "$TAP_FAILED" -eq 0 ]
+}
+
+# bail REASON: stop the whole file (TAP "Bail out!").
+bail() {
+	echo "Bail out! $1"
+	exit 1
+}
+
+# ca_init DIR [init options]: a fresh CA on ephemeral loopback ports.
+ca_init() {
+	d=$1
+	shift
+	"$CAIRN" init --dir "$d" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 "$@" \
+		>"$d.init.out" 2>&1
+}
+
+# ca_serve DIR: starts the daemon, waits for serve.json, sets HTTPS_URL/HTTP_URL/SERVE_PID.
+ca_serve() {
+	d=$1
+	rm -f "$d/serve.json"
+	"$CAIRN" serve --dir "$d" 2>>"$d.serve.log" &
+	SERVE_PID=$!
+	CAIRN_PIDS="$CAIRN_PIDS $SERVE_PID"
+	i=0
+	while [ ! -s "$d/serve.json" ]; do
+		i=$((i + 1))
+		if [ $i -gt 300 ] || ! kill -0 "$SERVE_PID" 2>/dev/null; then
+			cat "$d.serve.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	HTTPS_URL=$(sed -n 's/.*"https": *"\([^"]*\)".*/\1/p' "$d/serve.json")
+	HTTP_URL=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$d/serve.json")
+}
+
+# ca_stop: SIGTERM to the daemon we started; waits for it.
+ca_stop() {
+	kill -TERM "$SERVE_PID" 2>/dev/null
+	wait "$SERVE_PID"
+}
+
+# make_csr NAME KEYSPEC SUBJ [SAN]: writes $WORK/NAME.csr (PEM) and NAME.key.
+make_csr() {
+	name=$1 keyspec=$2 subj=$3 san=${4:-}
+	set -- -new -nodes -keyout "$WORK/$name.key" -out "$WORK/$name.csr" -subj "$subj"
+	case $keyspec in
+	ec:*) set -- "$@" -newkey ec -pkeyopt "ec_paramgen_curve:${keyspec#ec:}" ;;
+	rsa:*) set -- "$@" -newkey "rsa:${keyspec#rsa:}" ;;
+	ed25519) set -- "$@" -newkey ed25519 ;;
+	esac
+	[ -n "$san" ] && set -- "$@" -addext "subjectAltName=$san"
+	openssl req "$@" 2>/dev/null
+}
