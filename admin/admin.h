@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* admin: the admin REST API under /admin/v1 — bearer API tokens, certificate issuance by hand. */
 #ifndef CAIRN_ADMIN_H
 #define CAIRN_ADMIN_H

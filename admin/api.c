@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Admin REST API routes: a table of (method, path, role, handler); every answer JSON or a problem. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,2 +1,9 @@
 noinst_LTLIBRARIES += libadmin.la
 libadmin_la_SOURCES = admin/admin.h admin/token.c admin/api.c
+
+check_PROGRAMS += tests/unit/test_admin
+TESTS += tests/unit/test_admin
+tests_unit_test_admin_SOURCES = tests/unit/test_admin.c
+tests_unit_test_admin_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_admin_LDADD = libadmin.la libca.la libaudit.la libdb.la libhsm.la libutil.la \
+	$(UNIT_LIBS)

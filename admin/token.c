@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Admin API tokens: random secrets shown once, stored only as SHA-256 with role and expiry. */
 #include <stdlib.h>
 #include <string.h>

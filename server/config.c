@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* cairn.json: one table row per key gives type, default, bounds and docs; load validates against it. */
 #include <ctype.h>
 #include <stddef.h>
@@ -47,7 +47,7 @@ static const cfg_key_t cfg_keys[] = {
 	{ "ca.ocsp_key", S(ocsp_key), "ocsp", 0, 0, "token label of the OCSP signer key" },
 	{ "tls.cert", S(tls_cert), "tls/server.pem", 0, 0, "daemon HTTPS certificate chain" },
 	{ "tls.key", S(tls_key), "tls/server.key", 0, 0, "daemon HTTPS private key" },
-	{ "log_level", S(log_level), "info", 0, 0, "debug | info | warn | error" },
+	{ "log_level", S(log_level), "info", 0, 0, "debug, info, warn or error" },
 	{ "server.threads", I(threads), "4", 1, 256, "HTTP worker threads per listener" },
 	{ "server.max_body", I(max_body), "65536", 1024, 16777216, "largest request body (bytes)" },
 	{ "server.max_connections", I(max_connections), "1024", 16, 65536,
@@ -301,8 +301,17 @@ void config_describe(FILE *out)
 	fprintf(out, "| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
 	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
 		const cfg_key_t *k = &cfg_keys[i];
-		fprintf(out, "| `%s` | %s | %s%s%s | %s |\n", k->path, type_names[k->type],
-			k->def && k->def[0] ? "`" : "", k->def ? (k->def[0] ? k->def : "\"\"") : "required",
-			k->def && k->def[0] ? "`" : "", k->doc);
+		if (k->def == NULL)
+			fprintf(out, "| `%s` | %s | required | %s |\n", k->path, type_names[k->type],
+				k->doc);
+		else if (k->type == CFG_OBJ)
+			fprintf(out, "| `%s` | %s | optional | %s |\n", k->path, type_names[k->type],
+				k->doc);
+		else if (k->def[0] == '\0')
+			fprintf(out, "| `%s` | %s | empty | %s |\n", k->path, type_names[k->type],
+				k->doc);
+		else
+			fprintf(out, "| `%s` | %s | `%s` | %s |\n", k->path, type_names[k->type], k->def,
+				k->doc);
 	}
 }

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* The daemon's life: lock the data dir, log in once, open db and CA, serve, shut down cleanly. */
 #include <errno.h>
 #include <fcntl.h>

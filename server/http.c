@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* libmicrohttpd glue: listeners, body collection, route dispatch, sending replies. */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Private to server/: the running daemon's state and the route table's types. */
 #ifndef CAIRN_SERVER_INTERNAL_H
 #define CAIRN_SERVER_INTERNAL_H

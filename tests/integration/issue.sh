@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Issuance through the running daemon: every profile, chain and extensions, refusals, inventory.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 

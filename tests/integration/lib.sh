@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Shared helpers for integration tests: TAP output, a CA in a temp dir, a real
 # `cairn serve` on ephemeral loopback ports, and cleanup of what we started.
 
