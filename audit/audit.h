@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* audit: append-only, hash-chained audit log stored in the same LMDB environment. */
 #ifndef CAIRN_AUDIT_H
 #define CAIRN_AUDIT_H
@@ -34,6 +34,19 @@ typedef struct audit_event {
  */
 int audit_append(db_txn_t *txn, const audit_event_t *ev, uint64_t *seq, cairn_err_t *err)
 	CAIRN_WUR;
+/*
+ * Same, with the event's "time" given (audit_append uses time(NULL)): for
+ * imports and tests. NULL serial is stored as null, NULL names as [], NULL
+ * details as {}. Returns 0, CAIRN_EINVAL (missing actor/action, names not an
+ * array of strings, details not an object, invalid UTF-8), CAIRN_EAUDIT (the
+ * head is inconsistent: run audit_verify), or the db_put error. Write txn only;
+ * safe to rerun (the group-commit writer may run an operation twice).
+ */
+int audit_append_at(db_txn_t *txn, const audit_event_t *ev, time_t when, uint64_t *seq,
+		    cairn_err_t *err) CAIRN_WUR;
+
+/* SHA-256 of an event's stored bytes, as chained in "prev". Returns 0 or CAIRN_ECRYPTO. */
+int audit_hash(const void *data, size_t len, uint8_t out[32]) CAIRN_WUR;
 
 typedef struct audit_verify_result {
 	uint64_t count;     /* events checked */
@@ -41,14 +54,28 @@ typedef struct audit_verify_result {
 	char reason[256];   /* why it is broken */
 } audit_verify_result_t;
 
-/* Walks the whole chain in a read txn. Returns 0 (intact) or CAIRN_EAUDIT with res filled. */
+/*
+ * Walks the whole chain in a read txn: each event parses (no duplicate keys),
+ * its "seq" equals its key, sequences run 1..N without gaps, each "prev" is the
+ * SHA-256 of the previous stored bytes, and the head in DB_META matches event N.
+ * Returns 0 (intact) or CAIRN_EAUDIT with res filled (another negative code if
+ * the database cannot be read). When one event was modified, first_bad names it;
+ * when events were deleted, the first missing one. res may be NULL. Thread-safe.
+ */
 int audit_verify(db_t *db, audit_verify_result_t *res) CAIRN_WUR;
 
 typedef enum { AUDIT_FMT_JSONL, AUDIT_FMT_CSV } audit_format_t;
 
-/* Writes events with since <= time < until (0 = unbounded) to out.
- * CSV columns: seq,time,actor,action,serial,names,details,prev (RFC 4180 quoting).
- * *n (may be NULL) receives the number written. */
+/*
+ * Writes events with since <= time < until (0 = unbounded) to out, in sequence order.
+ * JSONL: each event's stored bytes (what the chain hashes) followed by "\n".
+ * CSV: a header line, then columns seq,time,actor,action,serial,names,details,prev;
+ * serial is empty when null, names are joined by single spaces, details is compact
+ * JSON; fields are quoted (with "" for a quote) when they hold , " CR or LF, and
+ * lines end in CRLF (RFC 4180). *n (may be NULL) receives the number written.
+ * Returns 0, CAIRN_EIO (write failed), CAIRN_EAUDIT (an event does not parse).
+ * Holds one read txn for the whole walk.
+ */
 int audit_export(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t until,
 		 uint64_t *n, cairn_err_t *err) CAIRN_WUR;
 

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* db: the LMDB environment — named tables, certificate records, and the group-commit writer. */
 #ifndef CAIRN_DB_H
 #define CAIRN_DB_H
@@ -10,6 +10,8 @@
 
 #define DB_SCHEMA_VERSION 1
 #define DB_SERIAL_MAX 20
+/* Longest name db_cert_put indexes in by_name (LMDB keys are at most 511 bytes). */
+#define DB_NAME_MAX 480
 
 typedef struct db db_t;
 typedef struct db_txn db_txn_t;
@@ -32,17 +34,25 @@ typedef enum {
 /*
  * Opens (creating if absent) the environment in directory path (created 0700).
  * A database created by another schema version is refused with CAIRN_ESCHEMA
- * and a message naming both versions. Clears stale reader slots.
+ * and a message naming both versions (meta "schema_version" holds the version
+ * as ASCII decimal). Clears stale reader slots (and again when the writer idles).
  * Starts the writer thread. *out is owned by the caller: db_close.
+ * The map starts at 256 MiB (env CAIRN_DB_MAPSIZE, bytes with optional K/M/G,
+ * overrides it; tests use a tiny one) and grows on demand.
+ * Open an environment once per process (LMDB rule); other processes may open it too.
  */
 int db_open(const char *path, db_t **out, cairn_err_t *err) CAIRN_WUR;
-/* Stops the writer (after draining its queue) and closes the env. NULL is a no-op. */
+/* Stops the writer (after draining its queue) and closes the env. NULL is a no-op.
+ * Every read txn must have ended; db_write calls racing with close get CAIRN_ESHUTDOWN. */
 void db_close(db_t *db);
 
 /*
  * A write operation: runs inside a write transaction on the writer thread.
  * Return 0 to keep its changes, negative to roll back just this operation
- * (it runs in its own nested transaction). Must not call db_write.
+ * (it runs in its own nested transaction). Must not call db_write (refused
+ * with CAIRN_EINVAL) nor db_txn_end. Keep it short: the whole batch waits.
+ * It may run MORE THAN ONCE (the batch is rerun after the map grows), so keep
+ * side effects inside txn, and (re)set any output in arg on every run.
  */
 typedef int (*db_write_fn)(db_txn_t *txn, void *arg, cairn_err_t *err);
 
@@ -51,33 +61,67 @@ typedef int (*db_write_fn)(db_txn_t *txn, void *arg, cairn_err_t *err);
  * durable transaction (group commit) and returns only after that commit is on
  * disk. Returns fn's result, or CAIRN_EDB if the commit failed (then nothing of
  * fn is stored). MDB_MAP_FULL is handled by growing the map and retrying.
- * Thread-safe; err (may be NULL) is filled by fn or by the commit.
+ * Thread-safe; err (may be NULL) is filled by fn or by the commit (only on failure).
+ * After a fatal environment error every call fails fast with CAIRN_EDB; during
+ * db_close with CAIRN_ESHUTDOWN. Growing the map waits (up to 30 s) for open read
+ * txns of this process to end: do not hold a read txn while calling db_write.
  */
 int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err) CAIRN_WUR;
 
-/* Read-only snapshot. Any thread; end with db_txn_end. */
+/* Read-only snapshot. Any thread (MDB_NOTLS); end with db_txn_end, from any thread.
+ * Returns 0, CAIRN_EDB or CAIRN_ENOMEM. Keep it short-lived (it pins old pages
+ * and blocks map growth). */
 int db_read_begin(db_t *db, db_txn_t **out) CAIRN_WUR;
-/* Ends a read transaction (write transactions are ended by the writer). */
+/* Ends a read transaction (write transactions are ended by the writer: a no-op). NULL ok. */
 void db_txn_end(db_txn_t *txn);
+
+/* Group-commit counters since db_open: durable commits and write operations run.
+ * ops / commits is the mean batch size. Either pointer may be NULL. Thread-safe. */
+void db_stats(db_t *db, uint64_t *commits, uint64_t *ops);
+/* Current map size in bytes, and how many times the writer grew it. Thread-safe. */
+size_t db_map_size(db_t *db);
+uint64_t db_map_grows(db_t *db);
+
+/* Big-endian 64-bit helpers for keys (audit sequence, expiry index). */
+static inline void db_be64_put(uint8_t out[8], uint64_t v)
+{
+	int i;
+	for (i = 7; i >= 0; i--, v >>= 8)
+		out[i] = (uint8_t)v;
+}
+static inline uint64_t db_be64_get(const void *in)
+{
+	const uint8_t *p = in;
+	uint64_t v = 0;
+	int i;
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
 
 /* ---- raw table access (inside a txn). Values returned are borrowed: valid until the txn ends. ---- */
 #define DB_NOOVERWRITE 1u
-/* Returns 0, CAIRN_EEXIST (with DB_NOOVERWRITE), CAIRN_EDB. */
+/* Write txns only (CAIRN_EINVAL on a read txn). Keys are 1..511 bytes (CAIRN_ETOOBIG).
+ * Returns 0, CAIRN_EEXIST (with DB_NOOVERWRITE), CAIRN_EDB. After an LMDB error
+ * the txn is poisoned: further calls return CAIRN_EPOISONED. */
 int db_put(db_txn_t *txn, db_table_t t, const void *key, size_t klen, const void *val,
 	   size_t vlen, unsigned flags) CAIRN_WUR;
-/* Returns 0 or CAIRN_ENOENT. */
+/* Returns 0 or CAIRN_ENOENT. *val is borrowed: valid until the txn ends or the
+ * next write to that key in the same txn. */
 int db_get(db_txn_t *txn, db_table_t t, const void *key, size_t klen, const void **val,
 	   size_t *vlen) CAIRN_WUR;
+/* Write txns only. Returns 0, CAIRN_ENOENT or CAIRN_EDB. */
 int db_del(db_txn_t *txn, db_table_t t, const void *key, size_t klen) CAIRN_WUR;
 /* Last entry in key order; CAIRN_ENOENT when empty. */
 int db_last(db_txn_t *txn, db_table_t t, const void **key, size_t *klen, const void **val,
 	    size_t *vlen) CAIRN_WUR;
 /* Calls fn for each entry with key >= start (all when start is NULL), in key order,
- * until fn returns non-zero (that value is returned) or the table ends (0). */
+ * until fn returns non-zero (that value is returned) or the table ends (0).
+ * fn may read (db_get) in the same txn but must not write to the table walked. */
 typedef int (*db_iter_fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg);
 int db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen, db_iter_fn fn,
 	       void *arg);
-/* Number of entries in a table. */
+/* Number of entries in a table (0 on error). */
 size_t db_count(db_txn_t *txn, db_table_t t);
 
 /* ---- certificate records ---- */
@@ -101,26 +145,39 @@ typedef struct db_cert {
 
 /*
  * Stores a new certificate with its indexes (by_expiry, and by_name for each of
- * names — lower-cased here). Refuses CAIRN_ECOLLISION when the serial exists:
- * serials are never reused. Write txn only.
+ * names — lower-cased here; and revoked when c->status is DB_CERT_REVOKED).
+ * Refuses CAIRN_ECOLLISION when the serial exists: serials are never reused.
+ * CAIRN_EINVAL for an empty/oversized serial, negative not_after or empty name;
+ * CAIRN_ETOOBIG for a name longer than DB_NAME_MAX. String fields are stored up
+ * to their NUL (or full size). Write txn only.
  */
 int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n_names)
 	CAIRN_WUR;
 /* Reads a record; out->der points into the txn. Returns 0 or CAIRN_ENOENT. */
 int db_cert_get(db_txn_t *txn, const uint8_t *serial, size_t len, db_cert_t *out) CAIRN_WUR;
-/* Marks a certificate revoked and adds it to the revoked index. CAIRN_EEXIST if already revoked. */
+/* Marks a certificate revoked and adds it to the revoked index. Returns 0,
+ * CAIRN_ENOENT (unknown serial), CAIRN_EEXIST (already revoked), CAIRN_EINVAL
+ * (reason not an RFC 5280 CRLReason 0..10 except 7). Write txn only. */
 int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason)
 	CAIRN_WUR;
 
 /* Callback for certificate walks: return non-zero to stop (that value is returned). */
 typedef int (*db_cert_fn)(const db_cert_t *c, void *arg);
-/* Certificates with from <= notAfter < until, in expiry order. */
+/* Certificates with from <= notAfter < until, in expiry order (INT64_MAX: no upper bound). */
 int db_certs_by_expiry(db_txn_t *txn, int64_t from, int64_t until, db_cert_fn fn, void *arg);
-/* Certificates whose indexed name equals name (case-insensitive); a name starting
- * with '.' matches every name ending in it. */
+/* Certificates whose indexed name equals name (case-insensitive; a range scan);
+ * a name starting with '.' matches every name ending in it (a full scan of the
+ * index; each certificate reported once, in serial order). */
 int db_certs_by_name(db_txn_t *txn, const char *name, db_cert_fn fn, void *arg);
 /* Every certificate, in serial order. */
 int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg);
+
+/* Revoked certificates of one issuer ("issuing", ...), in serial order: what a CRL
+ * build walks. fn gets the serial (borrowed), revocation time and reason; return
+ * non-zero to stop (that value is returned). */
+typedef int (*db_revoked_fn)(const uint8_t *serial, size_t len, int64_t when, int reason,
+			     void *arg);
+int db_revoked_by_issuer(db_txn_t *txn, const char *issuer, db_revoked_fn fn, void *arg);
 
 /* Serial as lower-case hex (2*len+1 bytes) — the form used by the CLI and API. */
 void db_serial_hex(const uint8_t *serial, size_t len, char *out);

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* hsm: CA keys in a PKCS#11 token — open/login once, generate keys inside, sign from many threads. */
 #ifndef CAIRN_HSM_H
 #define CAIRN_HSM_H
@@ -35,7 +35,9 @@ typedef struct hsm_config {
  * (uninitialised) slot, and sets the user PIN. Used by `cairn init` for the
  * embedded SoftHSM2 token. cfg->pin is the user PIN.
  * Returns 0, CAIRN_EEXIST (a token with that label exists), CAIRN_ETOKEN (no free
- * slot) or CAIRN_EPKCS11. Not thread-safe; call before hsm_open.
+ * slot), CAIRN_EINVAL (label empty or longer than 32 bytes) or CAIRN_EPKCS11.
+ * Not thread-safe; call before hsm_open. Uses the raw PKCS#11 API (pkcs11-helper
+ * cannot initialise tokens) and unloads the module again when done.
  */
 int hsm_token_create(const hsm_config_t *cfg, const char *so_pin, cairn_err_t *err) CAIRN_WUR;
 
@@ -43,14 +45,22 @@ int hsm_token_create(const hsm_config_t *cfg, const char *so_pin, cairn_err_t *e
  * Loads the module, finds the token by label and logs in ONCE (SoftHSM2
  * rewrites its token file at every login: see STACK-NOTES.md). The handle keeps
  * a pool of logged-in sessions so signing runs in parallel, one session per
- * signing thread at a time.
+ * signing thread at a time (opened on demand, at most 64).
+ * pkcs11-helper loads the provider, finds the token and performs the login;
+ * its state is process-global, so ONE handle may be open per process at a time
+ * (a second hsm_open before hsm_close fails with CAIRN_EBUSY; open, close and
+ * open again is fine). When cfg->softhsm_conf is set, SOFTHSM2_CONF is set with
+ * setenv(): call at start-up, before other threads read the environment.
+ * Open after any daemonising fork(); a forked child must not use the handle.
  * *out is owned by the caller: release with hsm_close.
- * Returns 0, CAIRN_ETOKEN, CAIRN_ELOGIN, CAIRN_EPKCS11.
+ * Returns 0, CAIRN_ETOKEN, CAIRN_ELOGIN (wrong/locked PIN), CAIRN_EBUSY,
+ * CAIRN_EINVAL, CAIRN_EPKCS11 (module missing, C_Initialize failed, ...).
  */
 int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err) CAIRN_WUR;
 
 /* Logs out, closes all sessions and finalises the module. NULL is a no-op.
- * Every EVP_PKEY from hsm_key_get must have been freed before. */
+ * Every EVP_PKEY from hsm_key_get must have been freed before, and no thread
+ * may still be signing. */
 void hsm_close(hsm_t *h);
 
 /*
@@ -58,7 +68,8 @@ void hsm_close(hsm_t *h);
  * not EXTRACTABLE, SIGN; public key with the same CKA_LABEL and a CKA_ID derived
  * from the public key. Refuses (CAIRN_EEXIST) when a key with that label exists.
  * *pub receives the public key as a plain OpenSSL key (caller frees); may be NULL.
- * Thread-safe.
+ * Returns 0, CAIRN_EEXIST, CAIRN_EINVAL, CAIRN_EPKCS11. On failure no object
+ * is left in the token. Thread-safe (generations are serialised).
  */
 int hsm_keygen(hsm_t *h, hsm_key_type_t type, const char *label, EVP_PKEY **pub,
 	       cairn_err_t *err) CAIRN_WUR;
@@ -70,19 +81,24 @@ int hsm_keygen(hsm_t *h, hsm_key_type_t type, const char *label, EVP_PKEY **pub,
  * EVP_DigestSign) works with it, from many threads at once: each signature
  * borrows one session from the handle's pool.
  * *key is owned by the caller (EVP_PKEY_free), and must not outlive h.
- * Returns 0, CAIRN_EKEY, CAIRN_EPKCS11.
+ * RSA keys also sign RSA-PSS (padded by OpenSSL, CKM_RSA_X_509 in the token).
+ * A failed C_Sign surfaces as an OpenSSL error ("PKCS#11 C_Sign: CKR_...").
+ * Returns 0, CAIRN_EKEY, CAIRN_EKEYTYPE, CAIRN_EPKCS11. Thread-safe.
  */
 int hsm_key_get(hsm_t *h, const char *label, EVP_PKEY **key, cairn_err_t *err) CAIRN_WUR;
 
 /* 1 when the key with that label exists in the token as SENSITIVE and never
  * extractable (checked via CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE), 0 when
- * not, negative on error. */
+ * not, negative on error (CAIRN_EKEY: no such key, CAIRN_EPKCS11). */
 int hsm_key_is_protected(hsm_t *h, const char *label);
 
 /*
  * Raw sign of a precomputed digest with C_Sign on a pooled session (ECDSA: raw
  * r||s out; RSA: PKCS#1 v1.5 over the DigestInfo for SHA-256). For the benchmark's
- * ceiling figure. *siglen is in: capacity, out: length.
+ * ceiling figure. *siglen is in: capacity, out: length (64 for P-256, 96 for
+ * P-384, 384 for RSA-3072). RSA also accepts 48/64-byte digests (SHA-384/512).
+ * Returns 0, CAIRN_EKEY, CAIRN_EINVAL (buffer too small: *siglen is set to the
+ * size needed; or a digest length RSA cannot name), CAIRN_EPKCS11. Thread-safe.
  */
 int hsm_sign_raw(hsm_t *h, const char *label, const uint8_t *digest, size_t dlen,
 		 uint8_t *sig, size_t *siglen, cairn_err_t *err) CAIRN_WUR;

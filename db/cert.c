@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Certificate records, their binary encoding, and the expiry/name/revoked indexes. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db_int.h"
+
+/*
+ * Record layout (version 1), all integers big-endian:
+ *   [0] version  [1] status  [2..9] not_before  [10..17] not_after
+ *   [18..25] revoked_at  [26] reason (0xff = none)
+ *   then issuer, profile, requester, subject as u16 length + bytes,
+ *   then DER as u32 length + bytes.
+ * Status, revoked_at and reason sit at fixed offsets so revocation patches in place.
+ */
+#define REC_VERSION 1
+#define REC_OFF_STATUS 1
+#define REC_OFF_REVOKED_AT 18
+#define REC_OFF_REASON 26
+#define REC_FIXED 27
+#define REC_NO_REASON 0xff
+
+static size_t field_len(const char *s, size_t cap)
+{
+	return strnlen(s, cap);
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s, size_t n)
+{
+	p[0] = (uint8_t)(n >> 8);
+	p[1] = (uint8_t)n;
+	memcpy(p + 2, s, n);
+	return p + 2 + n;
+}
+
+static int rec_encode(const db_cert_t *c, uint8_t **out, size_t *out_len)
+{
+	size_t li = field_len(c->issuer, sizeof(c->issuer));
+	size_t lp = field_len(c->profile, sizeof(c->profile));
+	size_t lr = field_len(c->requester, sizeof(c->requester));
+	size_t ls = field_len(c->subject, sizeof(c->subject));
+	size_t n = REC_FIXED + 8 + li + lp + lr + ls + 4 + c->der_len;
+	uint8_t *buf, *p;
+
+	if (c->der_len > UINT32_MAX || (c->der == NULL && c->der_len > 0))
+		return CAIRN_EINVAL;
+	buf = malloc(n);
+	if (buf == NULL)
+		return CAIRN_ENOMEM;
+	buf[0] = REC_VERSION;
+	buf[REC_OFF_STATUS] = (uint8_t)c->status;
+	db_be64_put(buf + 2, (uint64_t)c->not_before);
+	db_be64_put(buf + 10, (uint64_t)c->not_after);
+	db_be64_put(buf + REC_OFF_REVOKED_AT, (uint64_t)c->revoked_at);
+	buf[REC_OFF_REASON] = c->reason < 0 ? REC_NO_REASON : (uint8_t)c->reason;
+	p = buf + REC_FIXED;
+	p = put_str(p, c->issuer, li);
+	p = put_str(p, c->profile, lp);
+	p = put_str(p, c->requester, lr);
+	p = put_str(p, c->subject, ls);
+	p[0] = (uint8_t)(c->der_len >> 24);
+	p[1] = (uint8_t)(c->der_len >> 16);
+	p[2] = (uint8_t)(c->der_len >> 8);
+	p[3] = (uint8_t)c->der_len;
+	if (c->der_len > 0)
+		memcpy(p + 4, c->der, c->der_len);
+	*out = buf;
+	*out_len = n;
+	return 0;
+}
+
+static int get_str(const uint8_t **p, const uint8_t *end, char *dst, size_t cap)
+{
+	size_t n;
+
+	if (end - *p < 2)
+		return CAIRN_EDB;
+	n = ((size_t)(*p)[0] << 8) | (*p)[1];
+	if ((size_t)(end - *p - 2) < n || n >= cap || memchr(*p + 2, 0, n) != NULL)
+		return CAIRN_EDB;
+	memcpy(dst, *p + 2, n);
+	dst[n] = '\0';
+	*p += 2 + n;
+	return 0;
+}
+
+static int rec_decode(const uint8_t *serial, size_t slen, const uint8_t *v, size_t vlen,
+		      db_cert_t *c)
+{
+	const uint8_t *p = v + REC_FIXED, *end = v + vlen;
+	size_t der_len;
+
+	memset(c, 0, sizeof(*c));
+	if (vlen < REC_FIXED || v[0] != REC_VERSION || slen == 0 || slen > DB_SERIAL_MAX)
+		return CAIRN_EDB;
+	memcpy(c->serial, serial, slen);
+	c->serial_len = slen;
+	c->status = v[REC_OFF_STATUS];
+	c->not_before = (int64_t)db_be64_get(v + 2);
+	c->not_after = (int64_t)db_be64_get(v + 10);
+	c->revoked_at = (int64_t)db_be64_get(v + REC_OFF_REVOKED_AT);
+	c->reason = v[REC_OFF_REASON] == REC_NO_REASON ? -1 : v[REC_OFF_REASON];
+	if (get_str(&p, end, c->issuer, sizeof(c->issuer)) != 0 ||
+	    get_str(&p, end, c->profile, sizeof(c->profile)) != 0 ||
+	    get_str(&p, end, c->requester, sizeof(c->requester)) != 0 ||
+	    get_str(&p, end, c->subject, sizeof(c->subject)) != 0 || end - p < 4)
+		return CAIRN_EDB;
+	der_len = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
+	if ((size_t)(end - p - 4) != der_len)
+		return CAIRN_EDB;
+	c->der = der_len > 0 ? p + 4 : NULL;
+	c->der_len = der_len;
+	return 0;
+}
+
+/* lowercase(name) || 0x00 || serial into key (DB_NAME_MAX + 1 + DB_SERIAL_MAX bytes). */
+static size_t name_key(uint8_t *key, const char *name, size_t nlen, const uint8_t *serial,
+		       size_t slen)
+{
+	size_t i;
+
+	for (i = 0; i < nlen; i++)
+		key[i] = (uint8_t)tolower((unsigned char)name[i]);
+	key[nlen] = 0;
+	if (slen > 0)
+		memcpy(key + nlen + 1, serial, slen);
+	return nlen + 1 + slen;
+}
+
+/* issuer || 0x00 || serial */
+static size_t revoked_key(uint8_t *key, const char *issuer, const uint8_t *serial, size_t slen)
+{
+	size_t n = strnlen(issuer, 31);
+
+	memcpy(key, issuer, n);
+	key[n] = 0;
+	memcpy(key + n + 1, serial, slen);
+	return n + 1 + slen;
+}
+
+int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n_names)
+{
+	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
+	uint8_t *rec = NULL;
+	size_t rlen, i;
+	int ret;
+
+	if (txn == NULL || c == NULL || c->serial_len == 0 || c->serial_len > DB_SERIAL_MAX ||
+	    c->not_after < 0 || (names == NULL && n_names > 0))
+		return CAIRN_EINVAL;
+	for (i = 0; i < n_names; i++) {
+		size_t nl = names[i] != NULL ? strlen(names[i]) : 0;
+		if (nl == 0)
+			return CAIRN_EINVAL;
+		if (nl > DB_NAME_MAX)
+			return CAIRN_ETOOBIG;
+	}
+	ret = rec_encode(c, &rec, &rlen);
+	if (ret != 0)
+		goto out;
+	ret = db_put(txn, DB_CERTS, c->serial, c->serial_len, rec, rlen, DB_NOOVERWRITE);
+	if (ret == CAIRN_EEXIST)
+		ret = CAIRN_ECOLLISION;
+	if (ret != 0)
+		goto out;
+	db_be64_put(key, (uint64_t)c->not_after);
+	memcpy(key + 8, c->serial, c->serial_len);
+	ret = db_put(txn, DB_BY_EXPIRY, key, 8 + c->serial_len, NULL, 0, 0);
+	for (i = 0; ret == 0 && i < n_names; i++) {
+		size_t kl = name_key(key, names[i], strlen(names[i]), c->serial, c->serial_len);
+		ret = db_put(txn, DB_BY_NAME, key, kl, NULL, 0, 0);
+	}
+	if (ret == 0 && c->status == DB_CERT_REVOKED) {
+		uint8_t val[9];
+		size_t kl = revoked_key(key, c->issuer, c->serial, c->serial_len);
+		db_be64_put(val, (uint64_t)c->revoked_at);
+		val[8] = c->reason < 0 ? 0 : (uint8_t)c->reason;
+		ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
+	}
+out:
+	free(rec);
+	return ret;
+}
+
+int db_cert_get(db_txn_t *txn, const uint8_t *serial, size_t len, db_cert_t *out)
+{
+	const void *v;
+	size_t vlen;
+	int ret;
+
+	if (serial == NULL || len == 0 || len > DB_SERIAL_MAX || out == NULL)
+		return CAIRN_EINVAL;
+	ret = db_get(txn, DB_CERTS, serial, len, &v, &vlen);
+	if (ret != 0)
+		return ret;
+	return rec_decode(serial, len, v, vlen, out);
+}
+
+int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason)
+{
+	uint8_t key[32 + DB_SERIAL_MAX], val[9];
+	uint8_t *rec = NULL;
+	db_cert_t c;
+	const void *v;
+	size_t vlen, kl;
+	int ret;
+
+	if (reason < 0 || reason > 10 || reason == 7 || serial == NULL || len == 0 ||
+	    len > DB_SERIAL_MAX)
+		return CAIRN_EINVAL;
+	ret = db_get(txn, DB_CERTS, serial, len, &v, &vlen);
+	if (ret != 0)
+		return ret;
+	ret = rec_decode(serial, len, v, vlen, &c);
+	if (ret != 0)
+		return ret;
+	if (c.status == DB_CERT_REVOKED)
+		return CAIRN_EEXIST;
+	/* Copy before writing: v points into the map page the put may rewrite. */
+	rec = malloc(vlen);
+	if (rec == NULL)
+		return CAIRN_ENOMEM;
+	memcpy(rec, v, vlen);
+	rec[REC_OFF_STATUS] = DB_CERT_REVOKED;
+	db_be64_put(rec + REC_OFF_REVOKED_AT, (uint64_t)when);
+	rec[REC_OFF_REASON] = (uint8_t)reason;
+	ret = db_put(txn, DB_CERTS, serial, len, rec, vlen, 0);
+	if (ret != 0)
+		goto out;
+	kl = revoked_key(key, c.issuer, serial, len);
+	db_be64_put(val, (uint64_t)when);
+	val[8] = (uint8_t)reason;
+	ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
+out:
+	free(rec);
+	return ret;
+}
+
+/* ---- walks ---- */
+
+struct walk {
+	db_txn_t *txn;
+	db_cert_fn fn;
+	void *arg;
+	const uint8_t *prefix; /* key prefix that must match (exact name / issuer) */
+	size_t plen;
+	int64_t until;         /* expiry walk bound */
+	const char *suffix;    /* lower-cased suffix walk */
+	size_t sfx_len;
+	uint8_t (*found)[DB_SERIAL_MAX + 1]; /* suffix walk: [0] = length, then serial */
+	size_t n_found, cap_found;
+	db_revoked_fn rfn;
+	int ended;             /* the walk left its range (not a stop by the callback) */
+};
+
+/* Ends a range walk: the caller maps this back to 0 when w->ended is set. */
+static int walk_end(struct walk *w)
+{
+	w->ended = 1;
+	return 1;
+}
+
+static int walk_result(const struct walk *w, int ret)
+{
+	return w->ended && ret == 1 ? 0 : ret;
+}
+
+static int emit(struct walk *w, const uint8_t *serial, size_t slen)
+{
+	db_cert_t c;
+	int ret = db_cert_get(w->txn, serial, slen, &c);
+
+	if (ret == CAIRN_ENOENT || ret == CAIRN_EINVAL)
+		return CAIRN_EDB; /* an index entry without its record: corrupt */
+	if (ret != 0)
+		return ret;
+	return w->fn(&c, w->arg);
+}
+
+static int expiry_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct walk *w = arg;
+	(void)val;
+	(void)vlen;
+
+	if (klen < 9)
+		return CAIRN_EDB;
+	if ((int64_t)db_be64_get(key) >= w->until)
+		return walk_end(w);
+	return emit(w, (const uint8_t *)key + 8, klen - 8);
+}
+
+int db_certs_by_expiry(db_txn_t *txn, int64_t from, int64_t until, db_cert_fn fn, void *arg)
+{
+	struct walk w = { .txn = txn, .fn = fn, .arg = arg, .until = until };
+	uint8_t start[8];
+	int ret;
+
+	if (fn == NULL)
+		return CAIRN_EINVAL;
+	if (until <= from || until <= 0)
+		return 0;
+	db_be64_put(start, (uint64_t)(from < 0 ? 0 : from));
+	ret = db_iterate(txn, DB_BY_EXPIRY, start, sizeof(start), expiry_cb, &w);
+	return walk_result(&w, ret);
+}
+
+static int prefix_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct walk *w = arg;
+	(void)val;
+	(void)vlen;
+
+	if (klen <= w->plen || memcmp(key, w->prefix, w->plen) != 0)
+		return walk_end(w);
+	return emit(w, (const uint8_t *)key + w->plen, klen - w->plen);
+}
+
+static int suffix_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct walk *w = arg;
+	const uint8_t *k = key, *nul = memchr(k, 0, klen);
+	size_t nlen, slen;
+	(void)val;
+	(void)vlen;
+
+	if (nul == NULL)
+		return CAIRN_EDB;
+	nlen = (size_t)(nul - k);
+	slen = klen - nlen - 1;
+	if (slen == 0 || slen > DB_SERIAL_MAX)
+		return CAIRN_EDB;
+	if (nlen < w->sfx_len || memcmp(k + nlen - w->sfx_len, w->suffix, w->sfx_len) != 0)
+		return 0;
+	if (w->n_found == w->cap_found) {
+		size_t cap = w->cap_found ? 2 * w->cap_found : 64;
+		void *p = realloc(w->found, cap * sizeof(*w->found));
+		if (p == NULL)
+			return CAIRN_ENOMEM;
+		w->found = p;
+		w->cap_found = cap;
+	}
+	w->found[w->n_found][0] = (uint8_t)slen;
+	memcpy(&w->found[w->n_found][1], nul + 1, slen);
+	w->n_found++;
+	return 0;
+}
+
+static int serial_cmp(const void *a, const void *b)
+{
+	const uint8_t *x = a, *y = b;
+	size_t n = x[0] < y[0] ? x[0] : y[0];
+	int c = memcmp(x + 1, y + 1, n);
+
+	return c != 0 ? c : (int)x[0] - (int)y[0];
+}
+
+int db_certs_by_name(db_txn_t *txn, const char *name, db_cert_fn fn, void *arg)
+{
+	struct walk w = { .txn = txn, .fn = fn, .arg = arg };
+	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
+	char lower[DB_NAME_MAX + 1];
+	size_t nlen, i;
+	int ret = 0;
+
+	if (name == NULL || fn == NULL)
+		return CAIRN_EINVAL;
+	nlen = strlen(name);
+	if (nlen == 0 || nlen > DB_NAME_MAX)
+		return 0; /* such a name is never indexed */
+	if (name[0] != '.') {
+		w.prefix = key;
+		w.plen = name_key(key, name, nlen, NULL, 0);
+		ret = db_iterate(txn, DB_BY_NAME, key, w.plen, prefix_cb, &w);
+		return walk_result(&w, ret);
+	}
+	/* Suffix: full scan of the name index, each certificate reported once, in serial order. */
+	for (i = 0; i <= nlen; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	w.suffix = lower;
+	w.sfx_len = nlen;
+	ret = db_iterate(txn, DB_BY_NAME, NULL, 0, suffix_cb, &w);
+	if (ret != 0)
+		goto out;
+	qsort(w.found, w.n_found, sizeof(*w.found), serial_cmp);
+	for (i = 0; i < w.n_found; i++) {
+		if (i > 0 && serial_cmp(w.found[i - 1], w.found[i]) == 0)
+			continue;
+		ret = emit(&w, &w.found[i][1], w.found[i][0]);
+		if (ret != 0)
+			break;
+	}
+out:
+	free(w.found);
+	return ret;
+}
+
+static int all_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct walk *w = arg;
+	db_cert_t c;
+	int ret = rec_decode(key, klen, val, vlen, &c);
+
+	if (ret != 0)
+		return ret;
+	return w->fn(&c, w->arg);
+}
+
+int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg)
+{
+	struct walk w = { .txn = txn, .fn = fn, .arg = arg };
+
+	if (fn == NULL)
+		return CAIRN_EINVAL;
+	return db_iterate(txn, DB_CERTS, NULL, 0, all_cb, &w);
+}
+
+static int revoked_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct walk *w = arg;
+	const uint8_t *v = val;
+
+	if (klen <= w->plen || memcmp(key, w->prefix, w->plen) != 0)
+		return walk_end(w);
+	if (vlen != 9)
+		return CAIRN_EDB;
+	return w->rfn((const uint8_t *)key + w->plen, klen - w->plen, (int64_t)db_be64_get(v), v[8],
+		      w->arg);
+}
+
+int db_revoked_by_issuer(db_txn_t *txn, const char *issuer, db_revoked_fn fn, void *arg)
+{
+	struct walk w = { .txn = txn, .rfn = fn, .arg = arg };
+	uint8_t key[32];
+	size_t n;
+	int ret;
+
+	if (issuer == NULL || fn == NULL || (n = strlen(issuer)) == 0 || n > 31)
+		return CAIRN_EINVAL;
+	memcpy(key, issuer, n);
+	key[n] = 0;
+	w.prefix = key;
+	w.plen = n + 1;
+	ret = db_iterate(txn, DB_REVOKED, key, w.plen, revoked_cb, &w);
+	return walk_result(&w, ret);
+}

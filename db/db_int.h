@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* db internals shared by the db/ files: the env handle, transactions, the writer queue. */
+#ifndef CAIRN_DB_INT_H
+#define CAIRN_DB_INT_H
+
+#include <pthread.h>
+
+#include <lmdb.h>
+
+#include "db/db.h"
+
+/* A queued write: lives on the caller's stack until done is set. */
+struct db_req {
+	db_write_fn fn;
+	void *arg;
+	cairn_err_t err;     /* filled by fn or by the commit */
+	int result;
+	int done;
+	pthread_cond_t cv;   /* signalled (under db->q_mu) when done */
+	struct db_req *next;
+};
+
+struct db {
+	MDB_env *env;
+	MDB_dbi dbi[DB_TABLE_COUNT];
+	char *path;
+
+	/* writer queue, protected by q_mu */
+	pthread_mutex_t q_mu;
+	pthread_cond_t q_cv;         /* work arrived or stopping */
+	struct db_req *q_head, *q_tail;
+	int stopping;
+	int fatal;                   /* env unusable: writes fail fast */
+	char fatal_msg[sizeof(((cairn_err_t *)0)->msg)];
+	uint64_t commits, ops, grows;
+	pthread_t writer;
+	int writer_started;
+
+	/* map-resize gate, protected by gate_mu: no txn may be open during a resize */
+	pthread_mutex_t gate_mu;
+	pthread_cond_t gate_cv;
+	unsigned readers;            /* open read txns of this process */
+	int writer_in_txn;
+	int resizing;
+	size_t map_size;
+};
+
+struct db_txn {
+	MDB_txn *txn;
+	db_t *db;
+	int write;      /* a write child txn run by the writer */
+	int map_full;   /* an operation hit MDB_MAP_FULL: the writer grows and reruns */
+	int poisoned;   /* an LMDB error made the txn unusable */
+};
+
+/* Maps an LMDB return code to a cairn code, flagging map-full / poisoned on txn. */
+int db_mdb_rc(db_txn_t *txn, int rc);
+
+/* Gate: the writer thread marks its write txn open/closed around each batch. */
+void db_gate_writer_enter(db_t *db);
+void db_gate_writer_exit(db_t *db);
+/* Resizes the map with no txn open in this process: want == 0 adopts the size
+ * another process set, else grows past the current size. Returns 0 or CAIRN_EDB. */
+int db_resize(db_t *db, int grow, cairn_err_t *err);
+
+/* Writer thread body (db/writer.c). */
+void *db_writer_main(void *arg);
+
+#endif

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Opening and closing the LMDB environment, schema check, map resizing and read transactions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db/db_int.h"
+
+#define DB_DEFAULT_MAPSIZE ((size_t)256 << 20)
+#define DB_MIN_MAPSIZE ((size_t)64 << 10)
+#define DB_MAX_READERS 512
+#define DB_GROW_STEP_MAX ((size_t)1 << 30)
+#define DB_RESIZE_WAIT_S 30
+
+/* Table names, indexed by db_table_t. */
+static const char *const table_names[DB_TABLE_COUNT] = {
+	[DB_META] = "meta",         [DB_CERTS] = "certs",   [DB_BY_EXPIRY] = "by_expiry",
+	[DB_BY_NAME] = "by_name",   [DB_REVOKED] = "revoked", [DB_OCSP] = "ocsp",
+	[DB_REQUESTS] = "requests", [DB_AUDIT] = "audit",   [DB_TOKENS] = "tokens",
+	[DB_ACME] = "acme",
+};
+
+/* Initial map size: CAIRN_DB_MAPSIZE (bytes, optional K/M/G suffix; used by tests) or 256 MiB. */
+static size_t initial_mapsize(void)
+{
+	const char *s = getenv("CAIRN_DB_MAPSIZE");
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s == '\0')
+		return DB_DEFAULT_MAPSIZE;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s)
+		return DB_DEFAULT_MAPSIZE;
+	switch (*end) {
+	case 'G': case 'g': v <<= 10; /* fall through */
+	case 'M': case 'm': v <<= 10; /* fall through */
+	case 'K': case 'k': v <<= 10; end++; break;
+	default: break;
+	}
+	if (*end != '\0')
+		return DB_DEFAULT_MAPSIZE;
+	return v < DB_MIN_MAPSIZE ? DB_MIN_MAPSIZE : (size_t)v;
+}
+
+static void refresh_mapsize(db_t *db)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(db->env, &info) == 0)
+		db->map_size = info.me_mapsize;
+}
+
+static void gate_deadline(struct timespec *ts, int seconds)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += seconds;
+}
+
+void db_gate_writer_enter(db_t *db)
+{
+	pthread_mutex_lock(&db->gate_mu);
+	while (db->resizing)
+		pthread_cond_wait(&db->gate_cv, &db->gate_mu);
+	db->writer_in_txn = 1;
+	pthread_mutex_unlock(&db->gate_mu);
+}
+
+void db_gate_writer_exit(db_t *db)
+{
+	pthread_mutex_lock(&db->gate_mu);
+	db->writer_in_txn = 0;
+	pthread_cond_broadcast(&db->gate_cv);
+	pthread_mutex_unlock(&db->gate_mu);
+}
+
+/*
+ * mdb_env_set_mapsize remaps the file, so every pointer into the map dies: it
+ * may run only while no txn of this process is open. New txns wait at the gate;
+ * open ones are waited for (bounded, so a thread that holds a read txn while
+ * waiting on db_write gets an error instead of a deadlock).
+ */
+int db_resize(db_t *db, int grow, cairn_err_t *err)
+{
+	struct timespec deadline;
+	size_t before, want = 0;
+	int rc, ret = 0;
+
+	pthread_mutex_lock(&db->gate_mu);
+	while (db->resizing)
+		pthread_cond_wait(&db->gate_cv, &db->gate_mu);
+	db->resizing = 1;
+	gate_deadline(&deadline, DB_RESIZE_WAIT_S);
+	while (db->readers > 0 || db->writer_in_txn) {
+		if (pthread_cond_timedwait(&db->gate_cv, &db->gate_mu, &deadline) == ETIMEDOUT) {
+			ret = cairn_err_set(err, CAIRN_EDB,
+					    "database map full and %u read transaction(s) still open",
+					    db->readers);
+			goto out;
+		}
+	}
+	before = db->map_size;
+	if (grow)
+		want = before + (before < DB_GROW_STEP_MAX ? before : DB_GROW_STEP_MAX);
+	rc = mdb_env_set_mapsize(db->env, want);
+	if (rc != 0) {
+		ret = cairn_err_set(err, CAIRN_EDB, "resize database map to %zu bytes: %s", want,
+				    mdb_strerror(rc));
+		pthread_mutex_lock(&db->q_mu);
+		db->fatal = 1;
+		snprintf(db->fatal_msg, sizeof(db->fatal_msg), "%s", cairn_err_msg(err));
+		pthread_mutex_unlock(&db->q_mu);
+		goto out;
+	}
+	refresh_mapsize(db);
+	if (grow) {
+		pthread_mutex_lock(&db->q_mu);
+		db->grows++;
+		pthread_mutex_unlock(&db->q_mu);
+	}
+out:
+	db->resizing = 0;
+	pthread_cond_broadcast(&db->gate_cv);
+	pthread_mutex_unlock(&db->gate_mu);
+	return ret;
+}
+
+/* Reads or creates meta "schema_version" (ASCII decimal); opens every table.
+ * *map_full is set when the map is too small even for that. */
+static int open_tables(db_t *db, int *map_full, cairn_err_t *err)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k = { sizeof("schema_version") - 1, (void *)"schema_version" }, v;
+	char buf[32], want[32];
+	int rc, i, ret = 0;
+
+	rc = mdb_txn_begin(db->env, NULL, 0, &txn);
+	if (rc != 0) {
+		ret = cairn_err_set(err, CAIRN_EDB, "begin setup txn in %s: %s", db->path,
+				    mdb_strerror(rc));
+		goto out;
+	}
+	rc = mdb_dbi_open(txn, table_names[DB_META], MDB_CREATE, &db->dbi[DB_META]);
+	if (rc != 0)
+		goto mdb_fail;
+	snprintf(want, sizeof(want), "%d", DB_SCHEMA_VERSION);
+	rc = mdb_get(txn, db->dbi[DB_META], &k, &v);
+	if (rc == 0) {
+		size_t n = v.mv_size < sizeof(buf) - 1 ? v.mv_size : sizeof(buf) - 1;
+		memcpy(buf, v.mv_data, n);
+		buf[n] = '\0';
+		if (v.mv_size != strlen(want) || strcmp(buf, want) != 0) {
+			ret = cairn_err_set(err, CAIRN_ESCHEMA,
+					    "database %s has schema version %s, this cairn expects %s",
+					    db->path, buf, want);
+			goto out;
+		}
+	} else if (rc == MDB_NOTFOUND) {
+		v.mv_size = strlen(want);
+		v.mv_data = want;
+		rc = mdb_put(txn, db->dbi[DB_META], &k, &v, 0);
+		if (rc != 0)
+			goto mdb_fail;
+	} else {
+		goto mdb_fail;
+	}
+	for (i = 0; i < DB_TABLE_COUNT; i++) {
+		if (i == DB_META)
+			continue;
+		rc = mdb_dbi_open(txn, table_names[i], MDB_CREATE, &db->dbi[i]);
+		if (rc != 0)
+			goto mdb_fail;
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto mdb_fail;
+	goto out;
+mdb_fail:
+	*map_full = rc == MDB_MAP_FULL;
+	ret = cairn_err_set(err, CAIRN_EDB, "set up tables in %s: %s", db->path,
+			    mdb_strerror(rc));
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return ret;
+}
+
+int db_open(const char *path, db_t **out, cairn_err_t *err)
+{
+	db_t *db = NULL;
+	int rc, ret = 0, dead = 0, tries;
+
+	*out = NULL;
+	if (path == NULL || *path == '\0')
+		return cairn_err_set(err, CAIRN_EINVAL, "db_open: empty path");
+	if (fs_mkdirs(path, 0700) != 0)
+		return cairn_err_set(err, CAIRN_EIO, "create database directory %s: %s", path,
+				     strerror(errno));
+	db = calloc(1, sizeof(*db));
+	if (db == NULL || (db->path = strdup(path)) == NULL) {
+		ret = cairn_err_set(err, CAIRN_ENOMEM, "db_open: out of memory");
+		goto out;
+	}
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_mutex_init(&db->q_mu, NULL);
+		pthread_cond_init(&db->q_cv, &ca);
+		pthread_mutex_init(&db->gate_mu, NULL);
+		pthread_cond_init(&db->gate_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	rc = mdb_env_create(&db->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(db->env, DB_TABLE_COUNT);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(db->env, DB_MAX_READERS);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(db->env, initial_mapsize());
+	if (rc != 0) {
+		ret = cairn_err_set(err, CAIRN_EDB, "create LMDB environment: %s", mdb_strerror(rc));
+		goto out;
+	}
+	/* Default sync: every commit is durable. Never MDB_NOSYNC. */
+	rc = mdb_env_open(db->env, path, MDB_NOTLS, 0600);
+	if (rc != 0) {
+		ret = cairn_err_set(err, rc == EACCES ? CAIRN_EDENIED : CAIRN_EDB,
+				    "open database %s: %s", path, mdb_strerror(rc));
+		goto out;
+	}
+	mdb_reader_check(db->env, &dead);
+	refresh_mapsize(db);
+	for (tries = 0;; tries++) {
+		int map_full = 0;
+		ret = open_tables(db, &map_full, err);
+		if (!map_full || tries > 16)
+			break;
+		db->map_size *= 2;
+		rc = mdb_env_set_mapsize(db->env, db->map_size);
+		if (rc != 0) {
+			ret = cairn_err_set(err, CAIRN_EDB, "grow database map: %s", mdb_strerror(rc));
+			break;
+		}
+	}
+	if (ret != 0)
+		goto out;
+	refresh_mapsize(db);
+	rc = pthread_create(&db->writer, NULL, db_writer_main, db);
+	if (rc != 0) {
+		ret = cairn_err_set(err, CAIRN_ENOMEM, "start database writer: %s", strerror(rc));
+		goto out;
+	}
+	db->writer_started = 1;
+	*out = db;
+	db = NULL;
+out:
+	db_close(db);
+	return ret;
+}
+
+void db_close(db_t *db)
+{
+	if (db == NULL)
+		return;
+	if (db->writer_started) {
+		pthread_mutex_lock(&db->q_mu);
+		db->stopping = 1;
+		pthread_cond_signal(&db->q_cv);
+		pthread_mutex_unlock(&db->q_mu);
+		pthread_join(db->writer, NULL);
+	}
+	if (db->env != NULL)
+		mdb_env_close(db->env);
+	pthread_cond_destroy(&db->q_cv);
+	pthread_mutex_destroy(&db->q_mu);
+	pthread_cond_destroy(&db->gate_cv);
+	pthread_mutex_destroy(&db->gate_mu);
+	free(db->path);
+	free(db);
+}
+
+int db_read_begin(db_t *db, db_txn_t **out)
+{
+	db_txn_t *t;
+	int rc, tries;
+
+	*out = NULL;
+	if (db == NULL)
+		return CAIRN_EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return CAIRN_ENOMEM;
+	t->db = db;
+	for (tries = 0;; tries++) {
+		pthread_mutex_lock(&db->gate_mu);
+		while (db->resizing)
+			pthread_cond_wait(&db->gate_cv, &db->gate_mu);
+		db->readers++;
+		pthread_mutex_unlock(&db->gate_mu);
+		rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t->txn);
+		if (rc == 0)
+			break;
+		pthread_mutex_lock(&db->gate_mu);
+		db->readers--;
+		pthread_cond_broadcast(&db->gate_cv);
+		pthread_mutex_unlock(&db->gate_mu);
+		/* Another process grew the map: adopt its size and retry. */
+		if (rc != MDB_MAP_RESIZED || tries > 4 || db_resize(db, 0, NULL) != 0) {
+			free(t);
+			return CAIRN_EDB;
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+void db_txn_end(db_txn_t *txn)
+{
+	db_t *db;
+
+	if (txn == NULL || txn->write)
+		return; /* write txns belong to the writer thread */
+	db = txn->db;
+	mdb_txn_abort(txn->txn);
+	pthread_mutex_lock(&db->gate_mu);
+	db->readers--;
+	if (db->resizing)
+		pthread_cond_broadcast(&db->gate_cv);
+	pthread_mutex_unlock(&db->gate_mu);
+	free(txn);
+}
+
+void db_stats(db_t *db, uint64_t *commits, uint64_t *ops)
+{
+	pthread_mutex_lock(&db->q_mu);
+	if (commits != NULL)
+		*commits = db->commits;
+	if (ops != NULL)
+		*ops = db->ops;
+	pthread_mutex_unlock(&db->q_mu);
+}
+
+size_t db_map_size(db_t *db)
+{
+	size_t n;
+
+	pthread_mutex_lock(&db->gate_mu);
+	n = db->map_size;
+	pthread_mutex_unlock(&db->gate_mu);
+	return n;
+}
+
+uint64_t db_map_grows(db_t *db)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&db->q_mu);
+	n = db->grows;
+	pthread_mutex_unlock(&db->q_mu);
+	return n;
+}
+
+int db_mdb_rc(db_txn_t *txn, int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return CAIRN_ENOENT;
+	case MDB_KEYEXIST:
+		return CAIRN_EEXIST;
+	case MDB_BAD_VALSIZE:
+		return CAIRN_ETOOBIG;
+	case MDB_MAP_FULL:
+		if (txn != NULL)
+			txn->map_full = 1;
+		/* fall through */
+	default:
+		if (txn != NULL)
+			txn->poisoned = 1;
+		return CAIRN_EDB;
+	}
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* hsm internals shared by the files of hsm/: the handle, the session pool, attribute helpers. */
+#ifndef CAIRN_HSM_INT_H
+#define CAIRN_HSM_INT_H
+
+#include <pthread.h>
+
+#include <pkcs11-helper-1.0/pkcs11h-core.h>
+#include <pkcs11-helper-1.0/pkcs11h-token.h>
+
+#include "hsm/hsm.h"
+
+/* Most sessions the pool opens: one per concurrently signing thread. */
+#define HSM_POOL_MAX 64
+
+/* A private key found by label, cached for the life of the handle. */
+typedef struct hsm_key_ent {
+	struct hsm_key_ent *next;
+	char *label;
+	CK_OBJECT_HANDLE priv;
+	CK_KEY_TYPE ktype; /* CKK_EC or CKK_RSA */
+	size_t siglen;     /* raw C_Sign output: 2*field bytes (EC) or modulus bytes (RSA) */
+} hsm_key_ent_t;
+
+struct hsm {
+	CK_FUNCTION_LIST_PTR fl; /* the module's function list, shared with pkcs11-helper */
+	void *dl;                /* our own reference on the module (RTLD_NOLOAD) */
+	pkcs11h_token_id_t token_id;
+	CK_SLOT_ID slot;
+
+	pthread_mutex_t lock; /* guards the pool and the key cache */
+	pthread_cond_t cond;  /* a session came back or a slot freed up */
+	CK_SESSION_HANDLE free_s[HSM_POOL_MAX];
+	size_t nfree; /* idle sessions in free_s */
+	size_t nopen; /* sessions open or being opened (idle + lent out) */
+	hsm_key_ent_t *keys;
+
+	pthread_mutex_t keygen_lock; /* label check + generation are one step */
+};
+
+/* "CKR_PIN_INCORRECT" or "unknown"; static string. */
+const char *hsm_ckr_name(CK_RV rv);
+
+/* Borrows a logged-in R/W session (opens one when none is idle and the pool is
+ * below HSM_POOL_MAX, else waits). Returns CKR_OK or C_OpenSession's error. */
+CK_RV hsm_session_take(hsm_t *h, CK_SESSION_HANDLE *s) CAIRN_WUR;
+/* Returns a session; bad != 0 closes it instead (after an error on it). */
+void hsm_session_give(hsm_t *h, CK_SESSION_HANDLE s, int bad);
+
+/* Reads a variable-length attribute into a malloc'd buffer (caller frees).
+ * Returns the CK_RV. */
+CK_RV hsm_attr_alloc(hsm_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+		     uint8_t **out, size_t *len);
+/* Finds up to max objects matching the template; *n receives the count. Returns the CK_RV. */
+CK_RV hsm_find(hsm_t *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG ntmpl,
+	       CK_OBJECT_HANDLE *objs, CK_ULONG max, CK_ULONG *n);
+
+/* Looks up (and caches) the private key with that label. *ent is borrowed,
+ * valid until hsm_close. Returns 0, CAIRN_EKEY, CAIRN_EPKCS11. */
+int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent,
+		   cairn_err_t *err) CAIRN_WUR;
+
+/* One C_SignInit + C_Sign with mech on a pooled session. *outlen is in:
+ * capacity, out: length. Returns the CK_RV (CKR_OK on success). */
+CK_RV hsm_sign_mech(hsm_t *h, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mech, const uint8_t *in,
+		    size_t inlen, uint8_t *out, size_t *outlen);
+
+/* Curve NID of a DER CKA_EC_PARAMS (named curve OID); NID_undef if unknown. */
+int hsm_ec_nid(const uint8_t *params, size_t len);
+/* Bytes of one ECDSA coordinate for the supported curves; 0 if unsupported. */
+size_t hsm_ec_field_bytes(int nid);
+
+/* Public key material of a token key pair, read from the public key object. */
+typedef struct hsm_pub {
+	CK_KEY_TYPE ktype;
+	int nid;        /* EC: curve NID */
+	uint8_t *point; /* EC: uncompressed point (malloc'd) */
+	size_t point_len;
+	uint8_t *n, *e; /* RSA: big-endian modulus and exponent (malloc'd) */
+	size_t n_len, e_len;
+} hsm_pub_t;
+
+/* Reads the public half of the pair whose public object is pub. Returns 0,
+ * CAIRN_EPKCS11, CAIRN_EKEYTYPE or CAIRN_ENOMEM. */
+int hsm_pub_read(hsm_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, hsm_pub_t *out,
+		 cairn_err_t *err) CAIRN_WUR;
+void hsm_pub_clear(hsm_pub_t *p);
+/* A plain OpenSSL public key (provider-native) from the material. */
+int hsm_pub_to_evp(const hsm_pub_t *p, EVP_PKEY **out, cairn_err_t *err) CAIRN_WUR;
+/* Finds the public key object of a private key (same CKA_ID, else same label). */
+int hsm_pub_find(hsm_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, const char *label,
+		 CK_OBJECT_HANDLE *pub, cairn_err_t *err) CAIRN_WUR;
+
+#endif

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/* The session pool and what runs on it: object search, key lookup, raw signing, key checks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "hsm/hsm_int.h"
+
+CK_RV hsm_session_take(hsm_t *h, CK_SESSION_HANDLE *s)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		if (h->nfree > 0) {
+			*s = h->free_s[--h->nfree];
+			pthread_mutex_unlock(&h->lock);
+			return CKR_OK;
+		}
+		if (h->nopen < HSM_POOL_MAX)
+			break;
+		pthread_cond_wait(&h->cond, &h->lock);
+	}
+	h->nopen++; /* reserve the slot, open outside the lock */
+	pthread_mutex_unlock(&h->lock);
+
+	rv = h->fl->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s);
+	if (rv != CKR_OK) {
+		pthread_mutex_lock(&h->lock);
+		h->nopen--;
+		pthread_cond_signal(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+	}
+	return rv;
+}
+
+void hsm_session_give(hsm_t *h, CK_SESSION_HANDLE s, int bad)
+{
+	/* A session that saw an error may hold a half-finished operation: drop it. */
+	if (bad)
+		h->fl->C_CloseSession(s);
+	pthread_mutex_lock(&h->lock);
+	if (bad)
+		h->nopen--;
+	else
+		h->free_s[h->nfree++] = s;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+CK_RV hsm_attr_alloc(hsm_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+		     uint8_t **out, size_t *len)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_RV rv;
+
+	*out = NULL;
+	*len = 0;
+	rv = h->fl->C_GetAttributeValue(s, o, &a, 1);
+	if (rv != CKR_OK)
+		return rv;
+	if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen == 0)
+		return CKR_ATTRIBUTE_TYPE_INVALID;
+	a.pValue = malloc(a.ulValueLen);
+	if (a.pValue == NULL)
+		return CKR_HOST_MEMORY;
+	rv = h->fl->C_GetAttributeValue(s, o, &a, 1);
+	if (rv != CKR_OK) {
+		free(a.pValue);
+		return rv;
+	}
+	*out = a.pValue;
+	*len = a.ulValueLen;
+	return CKR_OK;
+}
+
+CK_RV hsm_find(hsm_t *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG ntmpl,
+	       CK_OBJECT_HANDLE *objs, CK_ULONG max, CK_ULONG *n)
+{
+	CK_RV rv, rv2;
+
+	*n = 0;
+	rv = h->fl->C_FindObjectsInit(s, tmpl, ntmpl);
+	if (rv != CKR_OK)
+		return rv;
+	rv = h->fl->C_FindObjects(s, objs, max, n);
+	rv2 = h->fl->C_FindObjectsFinal(s);
+	return rv != CKR_OK ? rv : rv2;
+}
+
+/* Reads type and signature size of a private key. */
+static CK_RV key_describe(hsm_t *h, CK_SESSION_HANDLE s, hsm_key_ent_t *k)
+{
+	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &k->ktype, sizeof(k->ktype) };
+	uint8_t *buf = NULL;
+	size_t len;
+	CK_RV rv;
+
+	rv = h->fl->C_GetAttributeValue(s, k->priv, &a, 1);
+	if (rv != CKR_OK)
+		return rv;
+	if (k->ktype == CKK_EC) {
+		rv = hsm_attr_alloc(h, s, k->priv, CKA_EC_PARAMS, &buf, &len);
+		if (rv == CKR_OK)
+			k->siglen = 2 * hsm_ec_field_bytes(hsm_ec_nid(buf, len));
+	} else if (k->ktype == CKK_RSA) {
+		rv = hsm_attr_alloc(h, s, k->priv, CKA_MODULUS, &buf, &len);
+		while (rv == CKR_OK && len > 0 && buf[0] == 0) { /* tolerate leading zeros */
+			memmove(buf, buf + 1, --len);
+		}
+		k->siglen = len;
+	}
+	free(buf);
+	return rv;
+}
+
+int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn_err_t *err)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, (void *)label, label != NULL ? strlen(label) : 0 },
+	};
+	CK_SESSION_HANDLE s;
+	CK_ULONG n = 0;
+	hsm_key_ent_t *k = NULL, *it;
+	int ret;
+	CK_RV rv;
+
+	if (h == NULL || label == NULL || ent == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "key lookup: missing handle or label");
+	pthread_mutex_lock(&h->lock);
+	for (it = h->keys; it != NULL && strcmp(it->label, label) != 0; it = it->next)
+		;
+	pthread_mutex_unlock(&h->lock);
+	if (it != NULL) {
+		*ent = it;
+		return 0;
+	}
+
+	k = calloc(1, sizeof(*k));
+	if (k == NULL || (k->label = strdup(label)) == NULL) {
+		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	rv = hsm_session_take(h, &s);
+	if (rv != CKR_OK) {
+		ret = cairn_err_set(err, CAIRN_EPKCS11, "C_OpenSession: %s (0x%lx)",
+				    hsm_ckr_name(rv), (unsigned long)rv);
+		goto out;
+	}
+	rv = hsm_find(h, s, tmpl, 2, &k->priv, 1, &n);
+	if (rv == CKR_OK && n == 1)
+		rv = key_describe(h, s, k);
+	hsm_session_give(h, s, rv != CKR_OK);
+	if (rv != CKR_OK) {
+		ret = cairn_err_set(err, CAIRN_EPKCS11, "key \"%s\": %s (0x%lx)", label,
+				    hsm_ckr_name(rv), (unsigned long)rv);
+		goto out;
+	}
+	if (n == 0) {
+		ret = cairn_err_set(err, CAIRN_EKEY, "no private key labelled \"%s\"", label);
+		goto out;
+	}
+	if (k->siglen == 0) {
+		ret = cairn_err_set(err, CAIRN_EKEYTYPE, "key \"%s\" has an unsupported type",
+				    label);
+		goto out;
+	}
+
+	pthread_mutex_lock(&h->lock);
+	for (it = h->keys; it != NULL && strcmp(it->label, label) != 0; it = it->next)
+		;
+	if (it == NULL) { /* no other thread added it meanwhile */
+		k->next = h->keys;
+		h->keys = k;
+		it = k;
+		k = NULL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	*ent = it;
+	ret = 0;
+out:
+	if (k != NULL)
+		free(k->label);
+	free(k);
+	return ret;
+}
+
+CK_RV hsm_sign_mech(hsm_t *h, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mech, const uint8_t *in,
+		    size_t inlen, uint8_t *out, size_t *outlen)
+{
+	CK_MECHANISM m = { mech, NULL, 0 };
+	CK_SESSION_HANDLE s;
+	CK_ULONG n = *outlen;
+	CK_RV rv;
+
+	rv = hsm_session_take(h, &s);
+	if (rv != CKR_OK)
+		return rv;
+	rv = h->fl->C_SignInit(s, &m, key);
+	if (rv == CKR_OK)
+		rv = h->fl->C_Sign(s, (CK_BYTE_PTR)in, inlen, out, &n);
+	hsm_session_give(h, s, rv != CKR_OK);
+	*outlen = n;
+	return rv;
+}
+
+/* DER DigestInfo (PKCS#1 v1.5) of a digest whose length names the hash. */
+static int digest_info(const uint8_t *d, size_t dlen, uint8_t **der, size_t *derlen)
+{
+	X509_SIG *sig = NULL;
+	X509_ALGOR *alg;
+	ASN1_OCTET_STRING *os;
+	int nid, n, ret = CAIRN_EINVAL;
+
+	switch (dlen) {
+	case 32:
+		nid = NID_sha256;
+		break;
+	case 48:
+		nid = NID_sha384;
+		break;
+	case 64:
+		nid = NID_sha512;
+		break;
+	default:
+		return CAIRN_EINVAL;
+	}
+	ret = CAIRN_ENOMEM;
+	sig = X509_SIG_new();
+	if (sig == NULL)
+		goto out;
+	X509_SIG_getm(sig, &alg, &os);
+	if (!X509_ALGOR_set0(alg, OBJ_nid2obj(nid), V_ASN1_NULL, NULL) ||
+	    !ASN1_OCTET_STRING_set(os, d, (int)dlen))
+		goto out;
+	*der = NULL;
+	n = i2d_X509_SIG(sig, der);
+	if (n <= 0)
+		goto out;
+	*derlen = (size_t)n;
+	ret = 0;
+out:
+	X509_SIG_free(sig);
+	return ret;
+}
+
+int hsm_sign_raw(hsm_t *h, const char *label, const uint8_t *digest, size_t dlen, uint8_t *sig,
+		 size_t *siglen, cairn_err_t *err)
+{
+	const hsm_key_ent_t *k;
+	uint8_t *di = NULL;
+	size_t dilen = 0;
+	int ret;
+	CK_RV rv;
+
+	if (digest == NULL || sig == NULL || siglen == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "sign: missing digest or buffer");
+	ret = hsm_key_lookup(h, label, &k, err);
+	if (ret != 0)
+		return ret;
+	if (*siglen < k->siglen) {
+		ret = cairn_err_set(err, CAIRN_EINVAL, "sign: buffer of %zu bytes, need %zu",
+				    *siglen, k->siglen);
+		*siglen = k->siglen;
+		return ret;
+	}
+	if (k->ktype == CKK_RSA) {
+		ret = digest_info(digest, dlen, &di, &dilen);
+		if (ret != 0)
+			return cairn_err_set(err, ret, "sign: no DigestInfo for a %zu-byte digest",
+					     dlen);
+		rv = hsm_sign_mech(h, k->priv, CKM_RSA_PKCS, di, dilen, sig, siglen);
+		OPENSSL_free(di);
+	} else {
+		rv = hsm_sign_mech(h, k->priv, CKM_ECDSA, digest, dlen, sig, siglen);
+	}
+	if (rv != CKR_OK)
+		return cairn_err_set(err, CAIRN_EPKCS11, "C_Sign with \"%s\": %s (0x%lx)", label,
+				     hsm_ckr_name(rv), (unsigned long)rv);
+	return 0;
+}
+
+int hsm_key_is_protected(hsm_t *h, const char *label)
+{
+	CK_BBOOL sens = CK_FALSE, extr = CK_TRUE, asens = CK_FALSE, nextr = CK_FALSE;
+	CK_ATTRIBUTE a[] = {
+		{ CKA_SENSITIVE, &sens, sizeof(sens) },
+		{ CKA_EXTRACTABLE, &extr, sizeof(extr) },
+		{ CKA_ALWAYS_SENSITIVE, &asens, sizeof(asens) },
+		{ CKA_NEVER_EXTRACTABLE, &nextr, sizeof(nextr) },
+	};
+	const hsm_key_ent_t *k;
+	CK_SESSION_HANDLE s;
+	int ret;
+	CK_RV rv;
+
+	ret = hsm_key_lookup(h, label, &k, NULL);
+	if (ret != 0)
+		return ret;
+	rv = hsm_session_take(h, &s);
+	if (rv != CKR_OK)
+		return CAIRN_EPKCS11;
+	rv = h->fl->C_GetAttributeValue(s, k->priv, a, 4);
+	hsm_session_give(h, s, rv != CKR_OK);
+	if (rv != CKR_OK)
+		return CAIRN_EPKCS11;
+	return sens == CK_TRUE && extr == CK_FALSE && asens == CK_TRUE && nextr == CK_TRUE;
+}

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for audit/: appending, chain verification against tampering, and export. */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "audit/audit.h"
+
+#define T0 1767225600 /* 2026-01-01T00:00:00Z */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+struct fixture {
+	char *dir;
+	db_t *db;
+};
+
+static int setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct fixture *f = calloc(1, sizeof(*f));
+	cairn_err_t err = { 0 };
+
+	if (f == NULL || asprintf(&f->dir, "%s/cairn-test-audit-XXXXXX", tmp ? tmp : "/tmp") < 0 ||
+	    mkdtemp(f->dir) == NULL || db_open(f->dir, &f->db, &err) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	db_close(f->db);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Appends n events; event i of the whole log gets time T0 + i hours. */
+struct append_op {
+	int n;
+	uint64_t next; /* 1-based sequence expected for the first event */
+	const char *actor;
+	uint64_t seqs[16];
+};
+
+static int append_fn(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct append_op *op = arg;
+	json_t *names = json_pack("[ss]", "www.example.com", "example.com");
+	json_t *details = json_pack("{s:s,s:i}", "profile", "tls-server", "days", 90);
+	audit_event_t ev = { .actor = op->actor ? op->actor : "cli:test", .action = "cert.issue",
+			     .serial = "7f01", .names = names, .details = details };
+	int i, rc = 0;
+
+	for (i = 0; i < op->n && rc == 0; i++) {
+		time_t when = T0 + (time_t)(op->next + (uint64_t)i - 1) * 3600;
+		rc = audit_append_at(txn, &ev, when, &op->seqs[i], err);
+	}
+	json_decref(names);
+	json_decref(details);
+	return rc;
+}
+
+/* Appends in several write txns: 2 + 3 + 4 = 9 events. */
+static void fill(db_t *db)
+{
+	int sizes[] = { 2, 3, 4 }, i, j;
+	uint64_t next = 1;
+
+	for (i = 0; i < 3; i++) {
+		struct append_op op = { .n = sizes[i], .next = next };
+		cairn_err_t err = { 0 };
+		assert_int_equal(db_write(db, append_fn, &op, &err), 0);
+		for (j = 0; j < op.n; j++)
+			assert_int_equal(op.seqs[j], next + (uint64_t)j);
+		next += (uint64_t)op.n;
+	}
+}
+
+/* Flips one byte inside the "actor" value of event seq (XOR 0x01). */
+struct tamper_op {
+	uint64_t seq;
+	const char *after; /* flip the byte just after this marker */
+	int del;
+};
+
+static int tamper_fn(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct tamper_op *t = arg;
+	uint8_t key[8];
+	const void *v;
+	size_t vlen;
+	char *copy, *p;
+	int rc;
+	(void)err;
+
+	db_be64_put(key, t->seq);
+	if (t->del)
+		return db_del(txn, DB_AUDIT, key, sizeof(key));
+	rc = db_get(txn, DB_AUDIT, key, sizeof(key), &v, &vlen);
+	if (rc != 0)
+		return rc;
+	copy = malloc(vlen + 1);
+	memcpy(copy, v, vlen);
+	copy[vlen] = '\0';
+	p = strstr(copy, t->after ? t->after : "\"actor\":\"");
+	assert_non_null(p);
+	p += strlen(t->after ? t->after : "\"actor\":\"");
+	*p ^= 0x01;
+	rc = db_put(txn, DB_AUDIT, key, sizeof(key), copy, vlen, 0);
+	free(copy);
+	return rc;
+}
+
+static void tamper(db_t *db, uint64_t seq, const char *after, int del)
+{
+	struct tamper_op t = { seq, after, del };
+
+	assert_int_equal(db_write(db, tamper_fn, &t, NULL), 0);
+}
+
+static void expect_broken(db_t *db, uint64_t first_bad)
+{
+	audit_verify_result_t res;
+
+	assert_int_equal(audit_verify(db, &res), CAIRN_EAUDIT);
+	print_message("# first_bad=%llu: %s\n", (unsigned long long)res.first_bad, res.reason);
+	assert_int_equal(res.first_bad, first_bad);
+	assert_true(res.reason[0] != '\0');
+}
+
+static void test_append_verify(void **state)
+{
+	struct fixture *f = *state;
+	audit_verify_result_t res;
+	db_txn_t *txn;
+	const void *v;
+	size_t vlen;
+	uint8_t key[8];
+	char *first;
+
+	assert_int_equal(audit_verify(f->db, &res), 0); /* empty log is intact */
+	assert_int_equal(res.count, 0);
+	fill(f->db);
+	assert_int_equal(audit_verify(f->db, &res), 0);
+	assert_int_equal(res.count, 9);
+	assert_int_equal(res.first_bad, 0);
+
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	db_be64_put(key, 1);
+	assert_int_equal(db_get(txn, DB_AUDIT, key, 8, &v, &vlen), 0);
+	first = strndup(v, vlen);
+	assert_string_equal(first,
+			    "{\"seq\":1,\"time\":\"2026-01-01T00:00:00Z\",\"actor\":\"cli:test\","
+			    "\"action\":\"cert.issue\",\"serial\":\"7f01\",\"names\":"
+			    "[\"www.example.com\",\"example.com\"],\"details\":{\"profile\":"
+			    "\"tls-server\",\"days\":90},\"prev\":\""
+			    "0000000000000000000000000000000000000000000000000000000000000000\"}");
+	free(first);
+	assert_int_equal(db_get(txn, DB_META, "audit_head", 10, &v, &vlen), 0);
+	assert_int_equal(vlen, 40);
+	assert_int_equal(db_be64_get(v), 9);
+	db_txn_end(txn);
+}
+
+static void test_append_rejects(void **state)
+{
+	struct fixture *f = *state;
+	cairn_err_t err = { 0 };
+	json_t *bad = json_pack("[i]", 3);
+	audit_event_t ev = { .actor = "cli:test", .action = NULL };
+	db_txn_t *txn;
+
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(audit_append(txn, &ev, NULL, &err), CAIRN_EINVAL);
+	ev.action = "x";
+	ev.names = bad;
+	assert_int_equal(audit_append(txn, &ev, NULL, &err), CAIRN_EINVAL);
+	ev.names = NULL;
+	/* a read txn cannot append */
+	assert_int_not_equal(audit_append(txn, &ev, NULL, &err), 0);
+	db_txn_end(txn);
+	json_decref(bad);
+}
+
+static void test_tamper_middle(void **state)
+{
+	struct fixture *f = *state;
+
+	fill(f->db);
+	tamper(f->db, 5, NULL, 0);
+	expect_broken(f->db, 5);
+	tamper(f->db, 5, NULL, 0); /* restored */
+	assert_int_equal(audit_verify(f->db, NULL), 0);
+	tamper(f->db, 1, NULL, 0);
+	expect_broken(f->db, 1);
+	tamper(f->db, 1, NULL, 0);
+	/* editing an event's own "prev" field is pinned on that event */
+	tamper(f->db, 4, "\"prev\":\"", 0);
+	expect_broken(f->db, 4);
+}
+
+static void test_tamper_last(void **state)
+{
+	struct fixture *f = *state;
+
+	fill(f->db);
+	tamper(f->db, 9, NULL, 0);
+	expect_broken(f->db, 9);
+	tamper(f->db, 9, NULL, 0);
+	tamper(f->db, 9, "\"prev\":\"", 0);
+	expect_broken(f->db, 9);
+	tamper(f->db, 9, "\"prev\":\"", 0);
+	/* the event before the newest: detected via the newest event's prev */
+	tamper(f->db, 8, NULL, 0);
+	expect_broken(f->db, 8);
+}
+
+static void test_delete(void **state)
+{
+	struct fixture *f = *state;
+
+	fill(f->db);
+	tamper(f->db, 9, NULL, 1);
+	expect_broken(f->db, 9);
+	tamper(f->db, 4, NULL, 1);
+	expect_broken(f->db, 4);
+}
+
+static void test_append_after_tamper_still_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct append_op op = { .n = 1, .next = 10 };
+
+	fill(f->db);
+	tamper(f->db, 9, NULL, 1);
+	/* appending chains to the head, so the deleted event stays a visible gap */
+	assert_int_equal(db_write(f->db, append_fn, &op, NULL), 0);
+	assert_int_equal(op.seqs[0], 10);
+	expect_broken(f->db, 9);
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void test_export(void **state)
+{
+	struct fixture *f = *state;
+	struct append_op op = { .n = 1, .next = 10, .actor = "admin:a,b \"q\"" };
+	cairn_err_t err = { 0 };
+	uint64_t n = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	fill(f->db); /* times T0 + 0h .. T0 + 8h */
+	assert_int_equal(db_write(f->db, append_fn, &op, NULL), 0); /* T0 + 9h */
+
+	/* JSONL, [T0+2h, T0+5h): events 3, 4, 5 */
+	out = open_memstream(&buf, &len);
+	assert_int_equal(audit_export(f->db, out, AUDIT_FMT_JSONL, T0 + 2 * 3600, T0 + 5 * 3600,
+				      &n, &err),
+			 0);
+	fclose(out);
+	assert_int_equal(n, 3);
+	assert_int_equal(count_lines(buf), 3);
+	assert_true(strncmp(buf, "{\"seq\":3,", 9) == 0);
+	assert_null(strstr(buf, "\"seq\":6,"));
+	free(buf);
+
+	/* CSV, everything: header + 10 rows, RFC 4180 quoting */
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	assert_int_equal(audit_export(f->db, out, AUDIT_FMT_CSV, 0, 0, &n, &err), 0);
+	fclose(out);
+	assert_int_equal(n, 10);
+	assert_int_equal(count_lines(buf), 11);
+	assert_true(strncmp(buf, "seq,time,actor,action,serial,names,details,prev\r\n", 49) == 0);
+	assert_non_null(strstr(buf, "\r\n1,2026-01-01T00:00:00Z,cli:test,cert.issue,7f01,"
+				    "www.example.com example.com,"
+				    "\"{\"\"profile\"\":\"\"tls-server\"\",\"\"days\"\":90}\","));
+	assert_non_null(strstr(buf, "\r\n10,2026-01-01T09:00:00Z,\"admin:a,b \"\"q\"\"\",cert.issue,"));
+	free(buf);
+
+	/* CSV since only: events 9 and 10 */
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	assert_int_equal(audit_export(f->db, out, AUDIT_FMT_CSV, T0 + 8 * 3600, 0, &n, &err), 0);
+	fclose(out);
+	assert_int_equal(n, 2);
+	assert_int_equal(count_lines(buf), 3);
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_append_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_middle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_last, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_after_tamper_still_detected, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,674 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for db/: environment life cycle, schema check, records, indexes, group commit, map growth. */
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "db/db.h"
+
+/* ---- helpers ---- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup_dir(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir;
+
+	if (asprintf(&dir, "%s/cairn-test-db-XXXXXX", tmp != NULL ? tmp : "/tmp") < 0)
+		return -1;
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	*state = dir;
+	return 0;
+}
+
+static int teardown_dir(void **state)
+{
+	char *dir = *state;
+
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+	return 0;
+}
+
+static db_t *open_db(const char *dir)
+{
+	cairn_err_t err = { 0 };
+	db_t *db = NULL;
+	int rc = db_open(dir, &db, &err);
+
+	if (rc != 0)
+		fail_msg("db_open: %s", cairn_err_msg(&err));
+	return db;
+}
+
+struct kv {
+	db_table_t t;
+	const char *key;
+	const void *val;
+	size_t vlen;
+};
+
+static int put_kv(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct kv *kv = arg;
+	int rc = db_put(txn, kv->t, kv->key, strlen(kv->key), kv->val, kv->vlen, 0);
+
+	if (rc != 0)
+		return cairn_err_set(err, rc, "put %s", kv->key);
+	return 0;
+}
+
+static void write_kv(db_t *db, db_table_t t, const char *key, const char *val)
+{
+	struct kv kv = { t, key, val, strlen(val) };
+	cairn_err_t err = { 0 };
+
+	assert_int_equal(db_write(db, put_kv, &kv, &err), 0);
+}
+
+/* Returns a malloc'd copy of the value or NULL. */
+static char *read_kv(db_t *db, db_table_t t, const char *key)
+{
+	db_txn_t *txn;
+	const void *v;
+	size_t vlen;
+	char *out = NULL;
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	if (db_get(txn, t, key, strlen(key), &v, &vlen) == 0) {
+		out = malloc(vlen + 1);
+		memcpy(out, v, vlen);
+		out[vlen] = '\0';
+	}
+	db_txn_end(txn);
+	return out;
+}
+
+static void make_cert(db_cert_t *c, uint8_t serial_byte, int64_t not_after)
+{
+	static const uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x2a };
+
+	memset(c, 0, sizeof(*c));
+	memset(c->serial, serial_byte, 16);
+	c->serial[0] &= 0x7f;
+	c->serial_len = 16;
+	c->status = DB_CERT_VALID;
+	c->not_before = not_after - 90 * 86400;
+	c->not_after = not_after;
+	c->reason = -1;
+	snprintf(c->issuer, sizeof(c->issuer), "issuing");
+	snprintf(c->profile, sizeof(c->profile), "tls-server");
+	snprintf(c->requester, sizeof(c->requester), "acme:acct/%u", serial_byte);
+	snprintf(c->subject, sizeof(c->subject), "CN=host%u.example.com", serial_byte);
+	c->der = der;
+	c->der_len = sizeof(der);
+}
+
+struct cert_op {
+	db_cert_t cert;
+	const char *names[4];
+	size_t n_names;
+	const char *marker; /* put into DB_META before the cert, to prove rollback */
+};
+
+static int put_cert(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct cert_op *op = arg;
+	int rc;
+
+	if (op->marker != NULL) {
+		rc = db_put(txn, DB_META, op->marker, strlen(op->marker), "x", 1, 0);
+		if (rc != 0)
+			return rc;
+	}
+	rc = db_cert_put(txn, &op->cert, op->names, op->n_names);
+	if (rc != 0)
+		return cairn_err_set(err, rc, "db_cert_put: %s", cairn_strerror(rc));
+	return 0;
+}
+
+static void store_cert(db_t *db, uint8_t serial_byte, int64_t not_after, const char *n1,
+		       const char *n2)
+{
+	struct cert_op op = { .n_names = 0 };
+	cairn_err_t err = { 0 };
+
+	make_cert(&op.cert, serial_byte, not_after);
+	if (n1 != NULL)
+		op.names[op.n_names++] = n1;
+	if (n2 != NULL)
+		op.names[op.n_names++] = n2;
+	assert_int_equal(db_write(db, put_cert, &op, &err), 0);
+}
+
+/* Collects serial first bytes seen by a walk. */
+struct seen {
+	uint8_t first[64];
+	size_t n;
+	int64_t not_after[64];
+};
+
+static int collect(const db_cert_t *c, void *arg)
+{
+	struct seen *s = arg;
+
+	s->not_after[s->n] = c->not_after;
+	s->first[s->n++] = c->serial[1];
+	return 0;
+}
+
+/* ---- tests ---- */
+
+static void test_open_reopen(void **state)
+{
+	const char *dir = *state;
+	db_t *db = open_db(dir);
+	char *v;
+	uint64_t commits, ops;
+
+	write_kv(db, DB_REQUESTS, "req-1", "pending");
+	db_stats(db, &commits, &ops);
+	assert_int_equal(commits, 1);
+	assert_int_equal(ops, 1);
+	db_close(db);
+
+	db = open_db(dir);
+	v = read_kv(db, DB_REQUESTS, "req-1");
+	assert_non_null(v);
+	assert_string_equal(v, "pending");
+	free(v);
+	v = read_kv(db, DB_META, "schema_version");
+	assert_string_equal(v, "1");
+	free(v);
+	db_close(db);
+	db_close(NULL);
+}
+
+static void test_schema_mismatch(void **state)
+{
+	const char *dir = *state;
+	cairn_err_t err = { 0 };
+	db_t *db = open_db(dir);
+
+	write_kv(db, DB_META, "schema_version", "2");
+	db_close(db);
+	db = NULL;
+	assert_int_equal(db_open(dir, &db, &err), CAIRN_ESCHEMA);
+	assert_null(db);
+	assert_int_equal(err.code, CAIRN_ESCHEMA);
+	assert_non_null(strstr(err.msg, "version 2"));
+	assert_non_null(strstr(err.msg, "expects 1"));
+}
+
+static void test_cert_roundtrip(void **state)
+{
+	db_t *db = open_db(*state);
+	db_cert_t in, out;
+	db_txn_t *txn;
+	uint8_t unknown[16] = { 0x01 };
+
+	store_cert(db, 0x11, 2000000000, "www.example.com", NULL);
+	make_cert(&in, 0x11, 2000000000);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_cert_get(txn, in.serial, in.serial_len, &out), 0);
+	assert_memory_equal(out.serial, in.serial, 16);
+	assert_int_equal(out.serial_len, 16);
+	assert_int_equal(out.status, DB_CERT_VALID);
+	assert_int_equal(out.not_before, in.not_before);
+	assert_int_equal(out.not_after, in.not_after);
+	assert_int_equal(out.revoked_at, 0);
+	assert_int_equal(out.reason, -1);
+	assert_string_equal(out.issuer, "issuing");
+	assert_string_equal(out.profile, "tls-server");
+	assert_string_equal(out.requester, "acme:acct/17");
+	assert_string_equal(out.subject, "CN=host17.example.com");
+	assert_int_equal(out.der_len, in.der_len);
+	assert_memory_equal(out.der, in.der, in.der_len);
+	assert_int_equal(db_cert_get(txn, unknown, sizeof(unknown), &out), CAIRN_ENOENT);
+	assert_int_equal(db_count(txn, DB_CERTS), 1);
+	assert_int_equal(db_count(txn, DB_BY_EXPIRY), 1);
+	assert_int_equal(db_count(txn, DB_BY_NAME), 1);
+	/* writes refused on a read txn */
+	assert_int_equal(db_put(txn, DB_META, "k", 1, "v", 1, 0), CAIRN_EINVAL);
+	db_txn_end(txn);
+	db_close(db);
+}
+
+/* ---- one failing op in a batch rolls back only itself ---- */
+
+struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int started;
+};
+
+static int slow_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct gate *g = arg;
+	(void)err;
+
+	pthread_mutex_lock(&g->mu);
+	g->started = 1;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	usleep(300 * 1000); /* the writer is busy: the next callers queue up */
+	return db_put(txn, DB_META, "slow", 4, "1", 1, 0);
+}
+
+struct call {
+	db_t *db;
+	db_write_fn fn;
+	void *arg;
+	int rc;
+	cairn_err_t err;
+};
+
+static void *call_thread(void *arg)
+{
+	struct call *c = arg;
+
+	c->rc = db_write(c->db, c->fn, c->arg, &c->err);
+	return NULL;
+}
+
+static void test_collision_in_batch(void **state)
+{
+	db_t *db = open_db(*state);
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	struct cert_op dup = { .names = { "dup.example.com" }, .n_names = 1, .marker = "dup-marker" };
+	struct cert_op good = { .names = { "good.example.com" }, .n_names = 1 };
+	struct call a = { db, slow_op, &g, 0, { 0 } }, b = { db, put_cert, &dup, 0, { 0 } },
+		    c = { db, put_cert, &good, 0, { 0 } };
+	pthread_t ta, tb, tc;
+	uint64_t commits0, ops0, commits1, ops1;
+	db_txn_t *txn;
+	db_cert_t out;
+	char *v;
+
+	store_cert(db, 0x22, 2000000000, "first.example.com", NULL);
+	make_cert(&dup.cert, 0x22, 2100000000);
+	snprintf(dup.cert.requester, sizeof(dup.cert.requester), "intruder");
+	make_cert(&good.cert, 0x33, 2000000000);
+	db_stats(db, &commits0, &ops0);
+
+	assert_int_equal(pthread_create(&ta, NULL, call_thread, &a), 0);
+	pthread_mutex_lock(&g.mu);
+	while (!g.started)
+		pthread_cond_wait(&g.cv, &g.mu);
+	pthread_mutex_unlock(&g.mu);
+	assert_int_equal(pthread_create(&tb, NULL, call_thread, &b), 0);
+	assert_int_equal(pthread_create(&tc, NULL, call_thread, &c), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_join(tc, NULL);
+
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, CAIRN_ECOLLISION);
+	assert_int_equal(b.err.code, CAIRN_ECOLLISION);
+	assert_int_equal(c.rc, 0);
+	db_stats(db, &commits1, &ops1);
+	assert_int_equal(ops1 - ops0, 3);
+	assert_int_equal(commits1 - commits0, 2); /* b and c shared one commit */
+
+	v = read_kv(db, DB_META, "dup-marker");
+	assert_null(v); /* nothing of the failed op */
+	v = read_kv(db, DB_META, "slow");
+	assert_non_null(v);
+	free(v);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_cert_get(txn, good.cert.serial, 16, &out), 0);
+	assert_int_equal(db_cert_get(txn, dup.cert.serial, 16, &out), 0);
+	assert_string_equal(out.requester, "acme:acct/34"); /* the original record */
+	assert_int_equal(out.not_after, 2000000000);
+	assert_int_equal(db_count(txn, DB_BY_NAME), 2); /* first + good, not dup */
+	db_txn_end(txn);
+	db_close(db);
+}
+
+static void test_by_expiry(void **state)
+{
+	db_t *db = open_db(*state);
+	struct seen s = { .n = 0 };
+	db_txn_t *txn;
+	int i;
+
+	for (i = 9; i >= 0; i--)
+		store_cert(db, (uint8_t)(0x40 + i), 1000000 + i * 100, NULL, NULL);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_certs_by_expiry(txn, 1000200, 1000600, collect, &s), 0);
+	assert_int_equal(s.n, 4);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(s.not_after[i], 1000200 + i * 100);
+		assert_int_equal(s.first[i], 0x42 + i);
+	}
+	s.n = 0;
+	assert_int_equal(db_certs_by_expiry(txn, 0, INT64_MAX, collect, &s), 0);
+	assert_int_equal(s.n, 10);
+	s.n = 0;
+	assert_int_equal(db_certs_by_expiry(txn, 1000950, 2000000, collect, &s), 0);
+	assert_int_equal(s.n, 0);
+	s.n = 0;
+	assert_int_equal(db_certs_all(txn, collect, &s), 0);
+	assert_int_equal(s.n, 10);
+	db_txn_end(txn);
+	db_close(db);
+}
+
+static void test_by_name(void **state)
+{
+	db_t *db = open_db(*state);
+	struct seen s = { .n = 0 };
+	db_txn_t *txn;
+
+	store_cert(db, 0x51, 2000000000, "www.Example.com", "example.com");
+	store_cert(db, 0x52, 2000000000, "api.example.com", NULL);
+	store_cert(db, 0x53, 2000000000, "example.org", NULL);
+	store_cert(db, 0x54, 2000000000, "WWW.EXAMPLE.COM", "mail.example.com");
+	store_cert(db, 0x55, 2000000000, "example.com.au", "wwwexample.com");
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_certs_by_name(txn, "www.example.com", collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.first[0], 0x51);
+	assert_int_equal(s.first[1], 0x54);
+	s.n = 0;
+	assert_int_equal(db_certs_by_name(txn, "EXAMPLE.com", collect, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.first[0], 0x51);
+	s.n = 0;
+	assert_int_equal(db_certs_by_name(txn, "example", collect, &s), 0);
+	assert_int_equal(s.n, 0);
+	s.n = 0;
+	/* suffix: 0x54 has two matching names but is reported once */
+	assert_int_equal(db_certs_by_name(txn, ".Example.com", collect, &s), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.first[0], 0x51);
+	assert_int_equal(s.first[1], 0x52);
+	assert_int_equal(s.first[2], 0x54);
+	s.n = 0;
+	assert_int_equal(db_certs_by_name(txn, ".org", collect, &s), 0);
+	assert_int_equal(s.n, 1);
+	db_txn_end(txn);
+	db_close(db);
+}
+
+struct revoke_op {
+	uint8_t serial[16];
+	int64_t when;
+	int reason;
+};
+
+static int revoke_fn(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct revoke_op *r = arg;
+	(void)err;
+	return db_cert_revoke(txn, r->serial, sizeof(r->serial), r->when, r->reason);
+}
+
+static int collect_revoked(const uint8_t *serial, size_t len, int64_t when, int reason,
+			   void *arg)
+{
+	struct seen *s = arg;
+
+	assert_int_equal(len, 16);
+	s->not_after[s->n] = when + reason;
+	s->first[s->n++] = serial[1];
+	return 0;
+}
+
+static void test_revoke(void **state)
+{
+	db_t *db = open_db(*state);
+	struct revoke_op r = { .when = 1700000000, .reason = 1 };
+	struct seen s = { .n = 0 };
+	db_cert_t c;
+	db_txn_t *txn;
+
+	store_cert(db, 0x61, 2000000000, NULL, NULL);
+	store_cert(db, 0x62, 2000000000, NULL, NULL);
+	make_cert(&c, 0x61, 0);
+	memcpy(r.serial, c.serial, 16);
+	assert_int_equal(db_write(db, revoke_fn, &r, NULL), 0);
+	assert_int_equal(db_write(db, revoke_fn, &r, NULL), CAIRN_EEXIST);
+	r.reason = 7;
+	assert_int_equal(db_write(db, revoke_fn, &r, NULL), CAIRN_EINVAL);
+	memset(r.serial, 0x01, 16);
+	r.reason = 0;
+	assert_int_equal(db_write(db, revoke_fn, &r, NULL), CAIRN_ENOENT);
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_cert_get(txn, c.serial, 16, &c), 0);
+	assert_int_equal(c.status, DB_CERT_REVOKED);
+	assert_int_equal(c.revoked_at, 1700000000);
+	assert_int_equal(c.reason, 1);
+	assert_int_equal(c.der_len, 5);
+	assert_int_equal(db_revoked_by_issuer(txn, "issuing", collect_revoked, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.first[0], 0x61);
+	assert_int_equal(s.not_after[0], 1700000001);
+	s.n = 0;
+	assert_int_equal(db_revoked_by_issuer(txn, "root", collect_revoked, &s), 0);
+	assert_int_equal(s.n, 0);
+	db_txn_end(txn);
+	db_close(db);
+}
+
+/* ---- write errors and misuse ---- */
+
+static int failing_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)arg;
+	if (db_put(txn, DB_META, "never", 5, "x", 1, 0) != 0)
+		return CAIRN_EDB;
+	return cairn_err_set(err, CAIRN_EDENIED, "no way");
+}
+
+static int nested_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)txn;
+	return db_write(arg, failing_op, NULL, err);
+}
+
+static void *end_txn_thread(void *arg)
+{
+	db_txn_end(arg);
+	return NULL;
+}
+
+static void test_write_errors(void **state)
+{
+	db_t *db = open_db(*state);
+	cairn_err_t err = { 0 };
+	db_txn_t *txn;
+	pthread_t t;
+	char big[600];
+
+	assert_int_equal(db_write(db, failing_op, NULL, &err), CAIRN_EDENIED);
+	assert_string_equal(err.msg, "no way");
+	assert_null(read_kv(db, DB_META, "never"));
+	assert_int_equal(db_write(db, nested_op, db, &err), CAIRN_EINVAL);
+	memset(big, 'k', sizeof(big));
+	big[sizeof(big) - 1] = '\0';
+	{
+		struct kv kv = { DB_META, big, "v", 1 };
+		assert_int_equal(db_write(db, put_kv, &kv, &err), CAIRN_ETOOBIG);
+	}
+	/* MDB_NOTLS: a read txn may end on another thread */
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(pthread_create(&t, NULL, end_txn_thread, txn), 0);
+	pthread_join(t, NULL);
+	db_close(db);
+}
+
+/* ---- group commit under concurrency ---- */
+
+#define N_THREADS 8
+#define N_PER_THREAD 200
+
+struct worker {
+	db_t *db;
+	int id;
+	int failures;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char key[32], val[32];
+	int i;
+
+	for (i = 0; i < N_PER_THREAD; i++) {
+		struct kv kv = { DB_REQUESTS, key, val, 0 };
+		snprintf(key, sizeof(key), "t%d-%03d", w->id, i);
+		snprintf(val, sizeof(val), "v%d", i);
+		kv.vlen = strlen(val);
+		if (db_write(w->db, put_kv, &kv, NULL) != 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_group_commit(void **state)
+{
+	const char *dir = *state;
+	db_t *db = open_db(dir);
+	struct worker w[N_THREADS];
+	pthread_t t[N_THREADS];
+	uint64_t commits, ops;
+	db_txn_t *txn;
+	char *v;
+	int i;
+
+	for (i = 0; i < N_THREADS; i++) {
+		w[i] = (struct worker){ db, i, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (i = 0; i < N_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	db_stats(db, &commits, &ops);
+	print_message("# %llu ops in %llu commits (%.1f ops/commit)\n", (unsigned long long)ops,
+		      (unsigned long long)commits, (double)ops / (double)commits);
+	assert_int_equal(ops, N_THREADS * N_PER_THREAD);
+	assert_true(commits < ops); /* batching happened */
+	db_close(db);
+
+	db = open_db(dir);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_count(txn, DB_REQUESTS), N_THREADS * N_PER_THREAD);
+	db_txn_end(txn);
+	v = read_kv(db, DB_REQUESTS, "t7-199");
+	assert_string_equal(v, "v199");
+	free(v);
+	db_close(db);
+}
+
+/* ---- map growth ---- */
+
+#define BLOB 16384
+
+struct blob_worker {
+	db_t *db;
+	int id, n;
+	int failures;
+	char *blob;
+};
+
+static void *blob_main(void *arg)
+{
+	struct blob_worker *w = arg;
+	char key[32];
+	int i;
+
+	for (i = 0; i < w->n; i++) {
+		struct kv kv = { DB_OCSP, key, w->blob, BLOB };
+		snprintf(key, sizeof(key), "b%d-%03d", w->id, i);
+		if (db_write(w->db, put_kv, &kv, NULL) != 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void test_map_growth(void **state)
+{
+	const char *dir = *state;
+	struct blob_worker w[4];
+	pthread_t t[4];
+	size_t initial;
+	db_t *db;
+	db_txn_t *txn;
+	char *blob = malloc(BLOB);
+	int i;
+
+	memset(blob, 'z', BLOB);
+	setenv("CAIRN_DB_MAPSIZE", "256K", 1);
+	db = open_db(dir);
+	unsetenv("CAIRN_DB_MAPSIZE");
+	initial = db_map_size(db);
+	assert_true(initial <= 512 * 1024);
+	/* 4 x 50 x 16 KiB = 3.2 MiB of values into a 256 KiB map, batched concurrently */
+	for (i = 0; i < 4; i++) {
+		w[i] = (struct blob_worker){ db, i, 50, 0, blob };
+		assert_int_equal(pthread_create(&t[i], NULL, blob_main, &w[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	print_message("# map grew %llu times: %zu -> %zu bytes\n",
+		      (unsigned long long)db_map_grows(db), initial, db_map_size(db));
+	assert_true(db_map_grows(db) >= 3);
+	assert_true(db_map_size(db) >= 8 * initial);
+	db_close(db);
+
+	db = open_db(dir);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_count(txn, DB_OCSP), 200);
+	{
+		const void *v;
+		size_t vlen;
+		assert_int_equal(db_get(txn, DB_OCSP, "b3-049", 6, &v, &vlen), 0);
+		assert_int_equal(vlen, BLOB);
+		assert_memory_equal(v, blob, BLOB);
+	}
+	db_txn_end(txn);
+	db_close(db);
+	free(blob);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_reopen, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_schema_mismatch, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_cert_roundtrip, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_collision_in_batch, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_by_expiry, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_revoke, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_write_errors, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_map_growth, setup_dir, teardown_dir),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for hsm/: a SoftHSM2 token in a temp dir, key generation, signing from threads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "hsm/hsm.h"
+
+#define TOKEN_LABEL "cairn-test"
+#define USER_PIN "1234-user"
+#define SO_PIN "5678-so"
+
+/* The SoftHSM conf is process-global (SOFTHSM2_CONF): one token dir for the program. */
+typedef struct state {
+	char dir[256];
+	char conf[300];
+	hsm_config_t cfg;
+	EVP_PKEY *pub[3]; /* per hsm_key_type_t, from hsm_keygen */
+} state_t;
+
+static const char *key_label[3] = { "ca-p256", "ca-p384", "ca-rsa3072" };
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int group_setup(void **pstate)
+{
+	state_t *st = calloc(1, sizeof(*st));
+	const char *tmp = getenv("TMPDIR");
+	char tokens[300];
+	cairn_err_t err = { 0 };
+	FILE *f;
+
+	if (st == NULL)
+		return -1;
+	snprintf(st->dir, sizeof(st->dir), "%s/cairn-hsm-XXXXXX", tmp != NULL ? tmp : "/tmp");
+	if (mkdtemp(st->dir) == NULL)
+		return -1;
+	snprintf(tokens, sizeof(tokens), "%s/tokens", st->dir);
+	snprintf(st->conf, sizeof(st->conf), "%s/softhsm2.conf", st->dir);
+	if (mkdir(tokens, 0700) != 0 || (f = fopen(st->conf, "w")) == NULL)
+		return -1;
+	fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+		tokens);
+	fclose(f);
+	st->cfg = (hsm_config_t){ .module = CAIRN_DEFAULT_MODULE,
+				  .token_label = TOKEN_LABEL,
+				  .pin = USER_PIN,
+				  .softhsm_conf = st->conf };
+	if (hsm_token_create(&st->cfg, SO_PIN, &err) != 0) {
+		fprintf(stderr, "# hsm_token_create: %s\n", cairn_err_msg(&err));
+		return -1;
+	}
+	*pstate = st;
+	return 0;
+}
+
+static int group_teardown(void **pstate)
+{
+	state_t *st = *pstate;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		EVP_PKEY_free(st->pub[i]);
+	nftw(st->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(st);
+	return 0;
+}
+
+static hsm_t *open_ok(state_t *st)
+{
+	cairn_err_t err = { 0 };
+	hsm_t *h = NULL;
+	int rc = hsm_open(&st->cfg, &h, &err);
+
+	if (rc != 0)
+		fprintf(stderr, "# hsm_open: %s\n", cairn_err_msg(&err));
+	assert_int_equal(rc, 0);
+	assert_non_null(h);
+	return h;
+}
+
+/* The key of that type, generated on first use. */
+static void need_key(state_t *st, hsm_t *h, hsm_key_type_t t)
+{
+	cairn_err_t err = { 0 };
+	int rc;
+
+	if (st->pub[t] != NULL)
+		return;
+	rc = hsm_keygen(h, t, key_label[t], &st->pub[t], &err);
+	if (rc != 0)
+		fprintf(stderr, "# hsm_keygen: %s\n", cairn_err_msg(&err));
+	assert_int_equal(rc, 0);
+	assert_non_null(st->pub[t]);
+}
+
+static int digest_sign_verify(EVP_PKEY *key, EVP_PKEY *pub, const char *msg)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char sig[1024];
+	size_t siglen = sizeof(sig);
+	int ok;
+
+	ok = EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
+	     EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)msg, strlen(msg)) == 1;
+	EVP_MD_CTX_reset(ctx);
+	ok = ok && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
+	     EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)msg, strlen(msg)) == 1;
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+static void test_token_create_twice(void **pstate)
+{
+	state_t *st = *pstate;
+	cairn_err_t err = { 0 };
+
+	assert_int_equal(hsm_token_create(&st->cfg, SO_PIN, &err), CAIRN_EEXIST);
+	assert_int_equal(err.code, CAIRN_EEXIST);
+}
+
+static void test_key_type_names(void **pstate)
+{
+	hsm_key_type_t t;
+	(void)pstate;
+
+	assert_int_equal(hsm_key_type_parse("p256", &t), 0);
+	assert_int_equal(t, HSM_KEY_EC_P256);
+	assert_int_equal(hsm_key_type_parse("ec-p384", &t), 0);
+	assert_int_equal(t, HSM_KEY_EC_P384);
+	assert_int_equal(hsm_key_type_parse("rsa-3072", &t), 0);
+	assert_string_equal(hsm_key_type_name(t), "rsa3072");
+	assert_int_equal(hsm_key_type_parse("rsa1024", &t), CAIRN_EINVAL);
+}
+
+static void test_open_wrong_pin(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_config_t cfg = st->cfg;
+	cairn_err_t err = { 0 };
+	hsm_t *h = NULL;
+
+	cfg.pin = "not-the-pin";
+	assert_int_equal(hsm_open(&cfg, &h, &err), CAIRN_ELOGIN);
+	assert_null(h);
+	assert_non_null(strstr(err.msg, "CKR_PIN_INCORRECT"));
+}
+
+static void test_open_unknown_token(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_config_t cfg = st->cfg;
+	cairn_err_t err = { 0 };
+	hsm_t *h = NULL;
+
+	cfg.token_label = "no-such-token";
+	assert_int_equal(hsm_open(&cfg, &h, &err), CAIRN_ETOKEN);
+	assert_null(h);
+}
+
+static void test_open_twice_busy(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st), *h2 = NULL;
+
+	assert_int_equal(hsm_open(&st->cfg, &h2, NULL), CAIRN_EBUSY);
+	assert_null(h2);
+	hsm_close(h);
+	h = open_ok(st); /* close really released it */
+	hsm_close(h);
+}
+
+static void test_keygen_all_types(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	int t;
+
+	for (t = HSM_KEY_EC_P256; t <= HSM_KEY_RSA_3072; t++) {
+		EVP_PKEY *key = NULL;
+		cairn_err_t err = { 0 };
+
+		need_key(st, h, (hsm_key_type_t)t);
+		assert_int_equal(EVP_PKEY_get_bits(st->pub[t]),
+				 t == HSM_KEY_EC_P256 ? 256 : t == HSM_KEY_EC_P384 ? 384 : 3072);
+		assert_int_equal(hsm_key_is_protected(h, key_label[t]), 1);
+		assert_int_equal(hsm_key_get(h, key_label[t], &key, &err), 0);
+		assert_int_equal(EVP_PKEY_eq(key, st->pub[t]), 1);
+		assert_true(digest_sign_verify(key, st->pub[t], "to be signed"));
+		EVP_PKEY_free(key);
+	}
+	hsm_close(h);
+}
+
+static void test_keygen_duplicate_label(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	EVP_PKEY *pub = NULL;
+	cairn_err_t err = { 0 };
+
+	need_key(st, h, HSM_KEY_EC_P256);
+	assert_int_equal(hsm_keygen(h, HSM_KEY_EC_P384, key_label[HSM_KEY_EC_P256], &pub, &err),
+			 CAIRN_EEXIST);
+	assert_null(pub);
+	hsm_close(h);
+}
+
+static void test_unknown_key(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	EVP_PKEY *key = NULL;
+	uint8_t dgst[32] = { 0 }, sig[512];
+	size_t siglen = sizeof(sig);
+	cairn_err_t err = { 0 };
+
+	assert_int_equal(hsm_key_get(h, "no-such-key", &key, &err), CAIRN_EKEY);
+	assert_null(key);
+	assert_int_equal(hsm_sign_raw(h, "no-such-key", dgst, sizeof(dgst), sig, &siglen, &err),
+			 CAIRN_EKEY);
+	assert_int_equal(hsm_key_is_protected(h, "no-such-key"), CAIRN_EKEY);
+	hsm_close(h);
+}
+
+static void test_x509_self_signed(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	int t;
+
+	for (t = HSM_KEY_EC_P256; t <= HSM_KEY_RSA_3072; t++) {
+		EVP_PKEY *key = NULL;
+		X509 *x = X509_new();
+		X509_NAME *name = X509_NAME_new();
+		X509_CRL *crl;
+
+		need_key(st, h, (hsm_key_type_t)t);
+		assert_int_equal(hsm_key_get(h, key_label[t], &key, NULL), 0);
+		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+					   (const unsigned char *)"cairn test CA", -1, -1, 0);
+		assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+		ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+		X509_set_subject_name(x, name);
+		X509_set_issuer_name(x, name);
+		X509_gmtime_adj(X509_getm_notBefore(x), 0);
+		X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+		assert_int_equal(X509_set_pubkey(x, key), 1);
+		assert_true(X509_sign(x, key, t == HSM_KEY_EC_P384 ? EVP_sha384() : EVP_sha256()) >
+			    0);
+		assert_int_equal(X509_verify(x, st->pub[t]), 1);
+
+		crl = X509_CRL_new();
+		assert_int_equal(X509_CRL_set_issuer_name(crl, name), 1);
+		assert_int_equal(X509_CRL_set1_lastUpdate(crl, X509_get0_notBefore(x)), 1);
+		assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+		assert_int_equal(X509_CRL_verify(crl, st->pub[t]), 1);
+		X509_CRL_free(crl);
+		X509_NAME_free(name);
+		X509_free(x);
+		EVP_PKEY_free(key);
+	}
+	hsm_close(h);
+}
+
+static void test_rsa_pss(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_PKEY *key = NULL;
+	unsigned char sig[512];
+	size_t siglen = sizeof(sig);
+
+	need_key(st, h, HSM_KEY_RSA_3072);
+	assert_int_equal(hsm_key_get(h, key_label[HSM_KEY_RSA_3072], &key, NULL), 0);
+	assert_int_equal(EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, key), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
+	assert_int_equal(EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)"pss", 3), 1);
+	EVP_MD_CTX_reset(ctx);
+	assert_int_equal(EVP_DigestVerifyInit(ctx, &pctx, EVP_sha256(), NULL,
+					      st->pub[HSM_KEY_RSA_3072]),
+			 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
+	assert_int_equal(EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)"pss", 3), 1);
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	hsm_close(h);
+}
+
+static void test_sign_raw(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	uint8_t dgst[32], sig[512], *der = NULL;
+	size_t siglen = sizeof(sig), small = 10;
+	cairn_err_t err = { 0 };
+	EVP_PKEY_CTX *vctx;
+	ECDSA_SIG *es;
+	int derlen;
+
+	need_key(st, h, HSM_KEY_EC_P256);
+	need_key(st, h, HSM_KEY_RSA_3072);
+	assert_int_equal(EVP_Digest("raw", 3, dgst, NULL, EVP_sha256(), NULL), 1);
+
+	assert_int_equal(hsm_sign_raw(h, key_label[HSM_KEY_EC_P256], dgst, sizeof(dgst), sig,
+				      &small, &err),
+			 CAIRN_EINVAL);
+	assert_int_equal(small, 64);
+	assert_int_equal(hsm_sign_raw(h, key_label[HSM_KEY_EC_P256], dgst, sizeof(dgst), sig,
+				      &siglen, &err),
+			 0);
+	assert_int_equal(siglen, 64);
+	es = ECDSA_SIG_new();
+	ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL), BN_bin2bn(sig + 32, 32, NULL));
+	derlen = i2d_ECDSA_SIG(es, &der);
+	ECDSA_SIG_free(es);
+	vctx = EVP_PKEY_CTX_new(st->pub[HSM_KEY_EC_P256], NULL);
+	assert_int_equal(EVP_PKEY_verify_init(vctx), 1);
+	assert_int_equal(EVP_PKEY_verify(vctx, der, (size_t)derlen, dgst, sizeof(dgst)), 1);
+	EVP_PKEY_CTX_free(vctx);
+	OPENSSL_free(der);
+
+	siglen = sizeof(sig);
+	assert_int_equal(hsm_sign_raw(h, key_label[HSM_KEY_RSA_3072], dgst, sizeof(dgst), sig,
+				      &siglen, &err),
+			 0);
+	assert_int_equal(siglen, 384);
+	vctx = EVP_PKEY_CTX_new(st->pub[HSM_KEY_RSA_3072], NULL);
+	assert_int_equal(EVP_PKEY_verify_init(vctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(vctx, RSA_PKCS1_PADDING), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_signature_md(vctx, EVP_sha256()), 1);
+	assert_int_equal(EVP_PKEY_verify(vctx, sig, siglen, dgst, sizeof(dgst)), 1);
+	EVP_PKEY_CTX_free(vctx);
+	hsm_close(h);
+}
+
+#define N_THREADS 4
+#define N_SIGS 300
+
+typedef struct worker {
+	EVP_PKEY *key, *pub;
+	int index, good;
+} worker_t;
+
+static void *sign_worker(void *arg)
+{
+	worker_t *w = arg;
+	char msg[64];
+	int i;
+
+	for (i = 0; i < N_SIGS; i++) {
+		snprintf(msg, sizeof(msg), "thread %d message %d", w->index, i);
+		w->good += digest_sign_verify(w->key, w->pub, msg);
+	}
+	return NULL;
+}
+
+static void test_parallel_ecdsa(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	pthread_t th[N_THREADS];
+	worker_t w[N_THREADS];
+	EVP_PKEY *key = NULL;
+	int i;
+
+	need_key(st, h, HSM_KEY_EC_P256);
+	assert_int_equal(hsm_key_get(h, key_label[HSM_KEY_EC_P256], &key, NULL), 0);
+	for (i = 0; i < N_THREADS; i++) {
+		w[i] = (worker_t){ .key = key, .pub = st->pub[HSM_KEY_EC_P256], .index = i };
+		assert_int_equal(pthread_create(&th[i], NULL, sign_worker, &w[i]), 0);
+	}
+	for (i = 0; i < N_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].good, N_SIGS);
+	}
+	EVP_PKEY_free(key);
+	hsm_close(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_type_names),
+		cmocka_unit_test(test_token_create_twice),
+		cmocka_unit_test(test_open_wrong_pin),
+		cmocka_unit_test(test_open_unknown_token),
+		cmocka_unit_test(test_open_twice_busy),
+		cmocka_unit_test(test_keygen_all_types),
+		cmocka_unit_test(test_keygen_duplicate_label),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_x509_self_signed),
+		cmocka_unit_test(test_sign_raw),
+		cmocka_unit_test(test_rsa_pss),
+		cmocka_unit_test(test_parallel_ecdsa),
+	};
+
+	return cmocka_run_group_tests_name("hsm", tests, group_setup, group_teardown);
+}
