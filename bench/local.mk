@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: Apache-2.0
+# Benchmarks (built with `make`, run by hand; see bench/README.md).
+noinst_PROGRAMS += bench/issue_bench
+bench_issue_bench_SOURCES = bench/issue.c
+bench_issue_bench_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
+
+EXTRA_DIST += bench/README.md

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* ca: the issuing core — profiles, CSR checks, X.509 building, serials, issuance. */
 #ifndef CAIRN_CA_H
 #define CAIRN_CA_H
@@ -41,7 +41,14 @@ typedef struct ca_profile {
  * admin (tls-client for admin certificates). New reference, caller decrefs.
  */
 json_t *ca_profiles_default(void);
-/* Parses one profile object; errors name the field at fault. */
+/* Parses one profile object; errors name the field at fault
+ * ("profiles.tls-server.validity_days: must be 1..3650"; CAIRN_ECONFIG, or
+ * CAIRN_EINVAL for a name outside [a-z0-9_-]{1,63}). Keys: validity_days
+ * (1..3650, required), key_usage (names, required; keyCertSign/cRLSign refused),
+ * ext_key_usage (serverAuth, clientAuth, codeSigning, emailProtection,
+ * timeStamping, OCSPSigning, documentSigning, or dotted OIDs), san_types
+ * ("dns", "ip", "email", "uri"), require_san (bool), min_rsa_bits (2048..16384,
+ * default 2048). Unknown keys are refused. */
 int ca_profile_parse(const char *name, const json_t *obj, ca_profile_t *out, cairn_err_t *err)
 	CAIRN_WUR;
 
@@ -61,7 +68,10 @@ typedef struct ca_cert_spec {
 	const char *ocsp_url;         /* AIA OCSP, may be NULL */
 	const char *ca_issuers_url;   /* AIA caIssuers, may be NULL */
 	const char *crl_url;          /* CRL distribution point, may be NULL */
-	const uint8_t *serial;        /* NULL = fresh random 16 bytes, top bit clear */
+	const uint8_t *serial;        /* NULL = fresh random serial: 16 bytes from the CSPRNG,
+	                                 top bit cleared and first byte non-zero, so the DER
+	                                 INTEGER is positive and always 16 content bytes
+	                                 (~127 bits of entropy). Given: 1..20 bytes, non-zero. */
 	size_t serial_len;
 } ca_cert_spec_t;
 
@@ -69,12 +79,21 @@ typedef struct ca_cert_spec {
  * Builds and signs a certificate for subject_pub. issuer NULL means self-signed
  * (issuer name = subject, AKI = SKI). issuer_key signs (may be a token key).
  * *out owned by the caller (X509_free).
+ * Extensions: basicConstraints (critical), keyUsage (critical, if any bit),
+ * extendedKeyUsage, SKI (SHA-1 of the subjectPublicKey bits, RFC 5280 method 1),
+ * AKI (keyid = issuer's SKI), subjectAltName (critical when the subject is empty),
+ * AIA (OCSP, caIssuers), CRL distribution point, id-pkix-ocsp-nocheck.
+ * Signature digest: SHA-384 for a P-384 issuer key, SHA-256 for P-256 and RSA,
+ * none for Ed25519. notAfter never passes the issuer's notAfter.
+ * Returns 0, CAIRN_EINVAL (bad spec), CAIRN_ECRYPTO (signing), CAIRN_ENOMEM.
+ * Thread-safe; issuer and the keys are only read.
  */
 int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
 		  EVP_PKEY *subject_pub, X509 **out, cairn_err_t *err) CAIRN_WUR;
 
-/* Parses a CSR in PEM or DER. *out owned by caller (X509_REQ_free).
- * CAIRN_EBADCSR with a reason on malformed input. */
+/* Parses a CSR in PEM or DER (auto-detected; at most 64 KiB; DER must have no
+ * trailing bytes; version must be v1). *out owned by caller (X509_REQ_free).
+ * CAIRN_EBADCSR with a reason on malformed or oversized input. */
 int ca_csr_parse(const void *data, size_t len, X509_REQ **out, cairn_err_t *err) CAIRN_WUR;
 
 /*
@@ -82,6 +101,12 @@ int ca_csr_parse(const void *data, size_t len, X509_REQ **out, cairn_err_t *err)
  * (EC P-256/P-384, RSA >= min_rsa_bits, Ed25519 — else CAIRN_EKEYTYPE or
  * CAIRN_EWEAKKEY), SANs (types and syntax vs the profile — CAIRN_ENAME), CN
  * consistent with SANs. The error message is one line naming what is wrong.
+ * Names: at most 100 SANs of type dns/ip/email/uri; DNS names are LDH labels
+ * (a leading "*." allowed), <= 253 characters, no trailing dot, last label not
+ * all digits; email has exactly one '@' and a valid domain; URI has a scheme.
+ * Subject CN and O: at most one each, 1..64 characters, no control characters.
+ * For profiles with the serverAuth EKU (tls-server) a CN must equal one of the
+ * DNS or IP SANs. Other requested extensions are ignored.
  */
 int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err) CAIRN_WUR;
 
@@ -99,8 +124,13 @@ typedef struct ca_config {
 	const json_t *profiles;     /* the config's "profiles" object (borrowed during ca_open) */
 } ca_config_t;
 
-/* Loads the issuer certificates, the issuing key from the token and the profiles.
- * *out owned by the caller: ca_free. */
+/* Loads the issuer certificates, the issuing key from the token and the profiles
+ * (cfg->profiles NULL = ca_profiles_default()). Refuses (CAIRN_ECONFIG) an
+ * issuing certificate that is not a CA signed by the root, or whose key is not
+ * the token key. Returns 0, CAIRN_EINVAL, CAIRN_ENOENT/CAIRN_EIO (files),
+ * CAIRN_ECONFIG, CAIRN_EKEY/CAIRN_EPKCS11, CAIRN_ENOMEM.
+ * The ca is immutable afterwards: any thread may use it without locking.
+ * *out owned by the caller: ca_free (after the last ca_issue returned). */
 int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err) CAIRN_WUR;
 void ca_free(ca_t *ca);
 
@@ -133,13 +163,25 @@ typedef struct ca_issued {
  * and its audit event to the group-commit writer as ONE write; returns only
  * after that commit is durable. A serial collision is retried with a new serial.
  * Thread-safe: many threads may issue at once.
+ * The subject is CN and O from the CSR only; DNS SANs are lower-cased; the
+ * profile's key usages are narrowed to what the subject key allows (EC keys:
+ * no keyEncipherment/dataEncipherment, RFC 8813; Ed25519 also no keyAgreement).
+ * The db record: issuer "issuing", names = SANs + CN lower-cased, subject as
+ * one-line RFC 2253; the audit event: actor = requester, action "cert.issue",
+ * serial, names, details {profile, channel, not_after}. serial_hex is
+ * db_serial_hex of the serial's DER INTEGER content without a leading 0x00.
+ * Returns 0, CAIRN_EINVAL (arguments; validity above the profile's),
+ * CAIRN_EPROFILE, the ca_csr_parse/ca_csr_check codes, CAIRN_ECRYPTO or a
+ * token code (signing), CAIRN_EDB (commit), CAIRN_ECOLLISION (4 collisions).
  * *out owned by the caller: ca_issued_free.
  */
 int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *err) CAIRN_WUR;
 void ca_issued_free(ca_issued_t *is);
 
 /* Stores an already-built certificate (e.g. the hierarchy made by init) with its
- * indexes and an audit event (action, actor) in one durable write. */
+ * indexes and an audit event (action, actor = requester) in one durable write.
+ * Returns 0, CAIRN_ECOLLISION (serial already stored; nothing written),
+ * CAIRN_EINVAL (bad argument, serial not 1..20 positive bytes) or a db code. */
 int ca_record(db_t *db, X509 *cert, const char *issuer, const char *profile,
 	      const char *requester, const char *action, cairn_err_t *err) CAIRN_WUR;
 

@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* X.509 v3 certificate building: serial, validity, names, extensions, signature. */
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+#include "ca/ca_int.h"
+
+#define SERIAL_BYTES 16
+#define MAX_VALIDITY_DAYS (100 * 366)
+
+/* keyUsage bit positions (RFC 5280 §4.2.1.3) for the X509v3_KU_* values. */
+static const unsigned ku_bits[9] = {
+	X509v3_KU_DIGITAL_SIGNATURE, X509v3_KU_NON_REPUDIATION, X509v3_KU_KEY_ENCIPHERMENT,
+	X509v3_KU_DATA_ENCIPHERMENT, X509v3_KU_KEY_AGREEMENT,  X509v3_KU_KEY_CERT_SIGN,
+	X509v3_KU_CRL_SIGN,          X509v3_KU_ENCIPHER_ONLY,  X509v3_KU_DECIPHER_ONLY,
+};
+
+/*
+ * A fresh serial: 16 bytes from the CSPRNG with the top bit cleared (so the
+ * DER INTEGER is positive) and a non-zero first byte (so DER keeps all 16
+ * bytes: minimal encoding would drop a leading 0x00). That leaves ~127 bits of
+ * entropy, and every serial is exactly 16 content bytes.
+ */
+static int serial_fresh(uint8_t s[SERIAL_BYTES])
+{
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		if (util_random(s, SERIAL_BYTES) != 0)
+			return CAIRN_ECRYPTO;
+		s[0] &= 0x7f;
+		if (s[0] != 0)
+			return 0;
+	}
+	return CAIRN_ECRYPTO;
+}
+
+static int set_serial(X509 *x, const ca_cert_spec_t *spec, cairn_err_t *err)
+{
+	uint8_t buf[SERIAL_BYTES];
+	const uint8_t *s = spec->serial;
+	size_t len = spec->serial_len;
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+	int rc = 0;
+
+	if (s == NULL) {
+		if (serial_fresh(buf) != 0)
+			return cairn_err_ssl(err, CAIRN_ECRYPTO, "random serial failed");
+		s = buf;
+		len = sizeof(buf);
+	} else if (len == 0 || len > DB_SERIAL_MAX) {
+		return cairn_err_set(err, CAIRN_EINVAL, "serial must be 1..%d bytes",
+				     DB_SERIAL_MAX);
+	}
+	bn = BN_bin2bn(s, (int)len, NULL);
+	if (bn == NULL || BN_is_zero(bn) || BN_num_bytes(bn) > DB_SERIAL_MAX) {
+		rc = cairn_err_set(err, CAIRN_EINVAL, "serial must be non-zero and at most %d bytes",
+				   DB_SERIAL_MAX);
+		goto out;
+	}
+	ai = BN_to_ASN1_INTEGER(bn, NULL);
+	if (ai == NULL || X509_set_serialNumber(x, ai) != 1)
+		rc = cairn_err_ssl(err, CAIRN_ENOMEM, "cannot set serial");
+out:
+	ASN1_INTEGER_free(ai);
+	BN_free(bn);
+	return rc;
+}
+
+static int set_validity(X509 *x, const ca_cert_spec_t *spec, X509 *issuer, cairn_err_t *err)
+{
+	int64_t nb = spec->not_before ? spec->not_before : (int64_t)time(NULL) - 60;
+	int64_t na, issuer_na;
+
+	if (spec->validity_days < 1 || spec->validity_days > MAX_VALIDITY_DAYS)
+		return cairn_err_set(err, CAIRN_EINVAL, "validity_days must be 1..%d",
+				     MAX_VALIDITY_DAYS);
+	na = nb + (int64_t)spec->validity_days * 86400;
+	/* A certificate never outlives its issuer. */
+	if (issuer != NULL && ca_time_unix(X509_get0_notAfter(issuer), &issuer_na) == 0 &&
+	    na > issuer_na)
+		na = issuer_na;
+	if (na <= nb)
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "the issuer certificate expires before the new notBefore");
+	if (ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) == NULL)
+		return cairn_err_ssl(err, CAIRN_ENOMEM, "cannot set validity");
+	return 0;
+}
+
+/* Builds the subject from spec (borrowed subject, or CN/O). *out is new. */
+static int make_subject(const ca_cert_spec_t *spec, X509_NAME **out, cairn_err_t *err)
+{
+	X509_NAME *n;
+
+	*out = NULL;
+	n = spec->subject ? X509_NAME_dup(spec->subject) : X509_NAME_new();
+	if (n == NULL)
+		return cairn_err_ssl(err, CAIRN_ENOMEM, "cannot allocate subject");
+	if (spec->subject == NULL) {
+		if ((spec->subject_o != NULL &&
+		     X509_NAME_add_entry_by_NID(n, NID_organizationName, MBSTRING_UTF8,
+						(const unsigned char *)spec->subject_o, -1, -1,
+						0) != 1) ||
+		    (spec->subject_cn != NULL &&
+		     X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+						(const unsigned char *)spec->subject_cn, -1, -1,
+						0) != 1)) {
+			X509_NAME_free(n);
+			return cairn_err_ssl(err, CAIRN_EINVAL, "subject CN/O not encodable");
+		}
+	}
+	*out = n;
+	return 0;
+}
+
+static int add_ext(X509 *x, int nid, void *val, int crit, const char *what, cairn_err_t *err)
+{
+	if (X509_add1_ext_i2d(x, nid, val, crit, X509V3_ADD_DEFAULT) != 1)
+		return cairn_err_ssl(err, CAIRN_ECRYPTO, "cannot add %s", what);
+	return 0;
+}
+
+static int add_basic_ku_eku(X509 *x, const ca_cert_spec_t *spec, cairn_err_t *err)
+{
+	BASIC_CONSTRAINTS *bc = NULL;
+	ASN1_BIT_STRING *ku = NULL;
+	EXTENDED_KEY_USAGE *eku = NULL;
+	ASN1_OBJECT *obj = NULL;
+	size_t i;
+	int rc = CAIRN_ENOMEM;
+
+	bc = BASIC_CONSTRAINTS_new();
+	if (bc == NULL)
+		goto fail;
+	bc->ca = spec->is_ca ? 0xff : 0;
+	if (spec->is_ca && spec->path_len >= 0) {
+		bc->pathlen = ASN1_INTEGER_new();
+		if (bc->pathlen == NULL || ASN1_INTEGER_set(bc->pathlen, spec->path_len) != 1)
+			goto fail;
+	}
+	if ((rc = add_ext(x, NID_basic_constraints, bc, 1, "basicConstraints", err)) != 0)
+		goto out;
+
+	if (spec->key_usage != 0) {
+		rc = CAIRN_ENOMEM;
+		if ((ku = ASN1_BIT_STRING_new()) == NULL)
+			goto fail;
+		for (i = 0; i < sizeof(ku_bits) / sizeof(ku_bits[0]); i++)
+			if ((spec->key_usage & ku_bits[i]) &&
+			    ASN1_BIT_STRING_set_bit(ku, (int)i, 1) != 1)
+				goto fail;
+		if ((rc = add_ext(x, NID_key_usage, ku, 1, "keyUsage", err)) != 0)
+			goto out;
+	}
+
+	if (spec->eku != NULL && spec->eku[0] != NULL) {
+		rc = CAIRN_ENOMEM;
+		if ((eku = sk_ASN1_OBJECT_new_null()) == NULL)
+			goto fail;
+		for (i = 0; spec->eku[i] != NULL; i++) {
+			if ((obj = OBJ_txt2obj(spec->eku[i], 1)) == NULL) {
+				rc = cairn_err_set(err, CAIRN_EINVAL,
+						   "extendedKeyUsage %s is not a dotted OID",
+						   spec->eku[i]);
+				goto out;
+			}
+			if (sk_ASN1_OBJECT_push(eku, obj) <= 0)
+				goto fail;
+			obj = NULL;
+		}
+		rc = add_ext(x, NID_ext_key_usage, eku, 0, "extendedKeyUsage", err);
+	}
+	goto out;
+fail:
+	rc = cairn_err_ssl(err, rc, "cannot build basicConstraints/keyUsage/extendedKeyUsage");
+out:
+	ASN1_OBJECT_free(obj);
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	ASN1_BIT_STRING_free(ku);
+	BASIC_CONSTRAINTS_free(bc);
+	return rc;
+}
+
+/* SKI = SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 §4.2.1.2, method 1);
+ * AKI = the issuer's SKI (computed the same way if the issuer lacks one). */
+static int add_key_ids(X509 *x, X509 *issuer, cairn_err_t *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], imd[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, imdlen = 0;
+	ASN1_OCTET_STRING *ski = NULL;
+	AUTHORITY_KEYID *akid = NULL;
+	const ASN1_OCTET_STRING *issuer_ski = NULL;
+	int rc = CAIRN_ECRYPTO;
+
+	if (X509_pubkey_digest(x, EVP_sha1(), md, &mdlen) != 1)
+		goto fail;
+	if ((ski = ASN1_OCTET_STRING_new()) == NULL || ASN1_OCTET_STRING_set(ski, md, (int)mdlen) != 1)
+		goto fail;
+	if ((rc = add_ext(x, NID_subject_key_identifier, ski, 0, "subjectKeyIdentifier", err)) != 0)
+		goto out;
+
+	rc = CAIRN_ECRYPTO;
+	if ((akid = AUTHORITY_KEYID_new()) == NULL)
+		goto fail;
+	if (issuer != NULL)
+		issuer_ski = X509_get0_subject_key_id(issuer);
+	if (issuer == NULL) {
+		akid->keyid = ASN1_OCTET_STRING_dup(ski);
+	} else if (issuer_ski != NULL) {
+		akid->keyid = ASN1_OCTET_STRING_dup(issuer_ski);
+	} else {
+		if (X509_pubkey_digest(issuer, EVP_sha1(), imd, &imdlen) != 1)
+			goto fail;
+		if ((akid->keyid = ASN1_OCTET_STRING_new()) != NULL &&
+		    ASN1_OCTET_STRING_set(akid->keyid, imd, (int)imdlen) != 1)
+			goto fail;
+	}
+	if (akid->keyid == NULL)
+		goto fail;
+	rc = add_ext(x, NID_authority_key_identifier, akid, 0, "authorityKeyIdentifier", err);
+	goto out;
+fail:
+	rc = cairn_err_ssl(err, rc, "cannot compute key identifiers");
+out:
+	AUTHORITY_KEYID_free(akid);
+	ASN1_OCTET_STRING_free(ski);
+	return rc;
+}
+
+static GENERAL_NAME *uri_name(const char *url)
+{
+	GENERAL_NAME *g = GENERAL_NAME_new();
+	ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+
+	if (g == NULL || s == NULL || ASN1_STRING_set(s, url, -1) != 1) {
+		GENERAL_NAME_free(g);
+		ASN1_IA5STRING_free(s);
+		return NULL;
+	}
+	GENERAL_NAME_set0_value(g, GEN_URI, s);
+	return g;
+}
+
+static int push_access(AUTHORITY_INFO_ACCESS *aia, int nid, const char *url)
+{
+	ACCESS_DESCRIPTION *ad = ACCESS_DESCRIPTION_new();
+
+	if (ad == NULL)
+		return -1;
+	ASN1_OBJECT_free(ad->method);
+	ad->method = OBJ_nid2obj(nid);
+	GENERAL_NAME_free(ad->location);
+	ad->location = uri_name(url);
+	if (ad->location == NULL || sk_ACCESS_DESCRIPTION_push(aia, ad) <= 0) {
+		ACCESS_DESCRIPTION_free(ad);
+		return -1;
+	}
+	return 0;
+}
+
+static int add_urls(X509 *x, const ca_cert_spec_t *spec, cairn_err_t *err)
+{
+	AUTHORITY_INFO_ACCESS *aia = NULL;
+	CRL_DIST_POINTS *cdp = NULL;
+	DIST_POINT *dp = NULL;
+	GENERAL_NAME *g = NULL;
+	int rc = CAIRN_ENOMEM;
+
+	if (spec->ocsp_url != NULL || spec->ca_issuers_url != NULL) {
+		if ((aia = sk_ACCESS_DESCRIPTION_new_null()) == NULL)
+			goto fail;
+		if (spec->ocsp_url != NULL && push_access(aia, NID_ad_OCSP, spec->ocsp_url) != 0)
+			goto fail;
+		if (spec->ca_issuers_url != NULL &&
+		    push_access(aia, NID_ad_ca_issuers, spec->ca_issuers_url) != 0)
+			goto fail;
+		if ((rc = add_ext(x, NID_info_access, aia, 0, "authorityInfoAccess", err)) != 0)
+			goto out;
+	}
+	if (spec->crl_url != NULL) {
+		rc = CAIRN_ENOMEM;
+		if ((cdp = sk_DIST_POINT_new_null()) == NULL || (dp = DIST_POINT_new()) == NULL ||
+		    (dp->distpoint = DIST_POINT_NAME_new()) == NULL)
+			goto fail;
+		dp->distpoint->type = 0;
+		if ((dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
+		    (g = uri_name(spec->crl_url)) == NULL ||
+		    sk_GENERAL_NAME_push(dp->distpoint->name.fullname, g) <= 0)
+			goto fail;
+		g = NULL;
+		if (sk_DIST_POINT_push(cdp, dp) <= 0)
+			goto fail;
+		dp = NULL;
+		if ((rc = add_ext(x, NID_crl_distribution_points, cdp, 0,
+				  "cRLDistributionPoints", err)) != 0)
+			goto out;
+	}
+	rc = 0;
+	goto out;
+fail:
+	rc = cairn_err_ssl(err, rc, "cannot build AIA/CDP");
+out:
+	GENERAL_NAME_free(g);
+	DIST_POINT_free(dp);
+	sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
+	sk_ACCESS_DESCRIPTION_pop_free(aia, ACCESS_DESCRIPTION_free);
+	return rc;
+}
+
+/* The signature digest for an issuer key: SHA-384 for P-384, SHA-512 for larger
+ * curves, none for EdDSA, SHA-256 otherwise (P-256, RSA). */
+static const EVP_MD *sign_md(EVP_PKEY *key)
+{
+	int bits;
+
+	switch (EVP_PKEY_get_base_id(key)) {
+	case EVP_PKEY_ED25519:
+	case EVP_PKEY_ED448:
+		return NULL;
+	case EVP_PKEY_EC:
+		bits = EVP_PKEY_get_bits(key);
+		if (bits > 384)
+			return EVP_sha512();
+		if (bits > 256)
+			return EVP_sha384();
+		return EVP_sha256();
+	default:
+		return EVP_sha256();
+	}
+}
+
+/*
+ * Builds and signs a certificate (see ca.h). Extensions, in order:
+ * basicConstraints (critical), keyUsage (critical, when any bit is set),
+ * extendedKeyUsage, subjectKeyIdentifier, authorityKeyIdentifier,
+ * subjectAltName (critical when the subject is empty), authorityInfoAccess,
+ * cRLDistributionPoints, id-pkix-ocsp-nocheck. notAfter is clamped to the
+ * issuer's notAfter. Thread-safe (no shared state; issuer/issuer_key are only read).
+ */
+int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
+		  EVP_PKEY *subject_pub, X509 **out, cairn_err_t *err)
+{
+	X509 *x = NULL;
+	X509_NAME *subject = NULL;
+	EVP_PKEY *fast_pub = NULL;
+	ASN1_NULL *null = NULL;
+	int rc, empty_subject;
+
+	*out = NULL;
+	if (spec == NULL || issuer_key == NULL || subject_pub == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "ca_cert_build: missing argument");
+	if ((x = X509_new()) == NULL) {
+		rc = cairn_err_ssl(err, CAIRN_ENOMEM, "cannot allocate certificate");
+		goto out;
+	}
+	if ((rc = make_subject(spec, &subject, err)) != 0)
+		goto out;
+	empty_subject = X509_NAME_entry_count(subject) == 0;
+	if (empty_subject && (spec->sans == NULL || sk_GENERAL_NAME_num(spec->sans) == 0)) {
+		rc = cairn_err_set(err, CAIRN_EINVAL,
+				   "a certificate needs a subject or a subjectAltName");
+		goto out;
+	}
+	if (ca_pubkey_fast(subject_pub, &fast_pub) != 0) {
+		rc = cairn_err_ssl(err, CAIRN_ENOMEM, "cannot copy the subject key");
+		goto out;
+	}
+	if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_subject_name(x, subject) != 1 ||
+	    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) != 1 ||
+	    X509_set_pubkey(x, fast_pub ? fast_pub : subject_pub) != 1) {
+		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "cannot set names or public key");
+		goto out;
+	}
+	if ((rc = set_serial(x, spec, err)) != 0 || (rc = set_validity(x, spec, issuer, err)) != 0 ||
+	    (rc = add_basic_ku_eku(x, spec, err)) != 0 || (rc = add_key_ids(x, issuer, err)) != 0)
+		goto out;
+	if (spec->sans != NULL && sk_GENERAL_NAME_num(spec->sans) > 0 &&
+	    (rc = add_ext(x, NID_subject_alt_name, spec->sans, empty_subject, "subjectAltName",
+			  err)) != 0)
+		goto out;
+	if ((rc = add_urls(x, spec, err)) != 0)
+		goto out;
+	if (spec->ocsp_nocheck) {
+		if ((null = ASN1_NULL_new()) == NULL) {
+			rc = cairn_err_ssl(err, CAIRN_ENOMEM, "cannot allocate ocsp-nocheck");
+			goto out;
+		}
+		if ((rc = add_ext(x, NID_id_pkix_OCSP_noCheck, null, 0, "ocsp-nocheck", err)) != 0)
+			goto out;
+	}
+	if (X509_sign(x, issuer_key, sign_md(issuer_key)) <= 0) {
+		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "signing the certificate failed");
+		goto out;
+	}
+	*out = x;
+	x = NULL;
+	rc = 0;
+out:
+	EVP_PKEY_free(fast_pub);
+	ASN1_NULL_free(null);
+	X509_NAME_free(subject);
+	X509_free(x);
+	return rc;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ca internals shared by the files of ca/ — not part of the public interface. */
+#ifndef CAIRN_CA_INT_H
+#define CAIRN_CA_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+
+/* Upper bounds on what a CSR may carry. */
+#define CA_CSR_MAX_BYTES (64 * 1024)
+#define CA_MAX_SANS 100
+#define CA_MAX_NAME_CHARS 64 /* ub-common-name, ub-organization-name (RFC 5280) */
+
+/* Key usages RFC 8813 / RFC 8410 permit for EC and Ed25519 subject keys. */
+#define CA_KU_EC_OK                                                             \
+	(X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_NON_REPUDIATION | X509v3_KU_KEY_AGREEMENT | \
+	 X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN)
+#define CA_KU_ED_OK                                                             \
+	(X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_NON_REPUDIATION | X509v3_KU_KEY_CERT_SIGN | \
+	 X509v3_KU_CRL_SIGN)
+
+/* names.c: syntax of names, and the names a certificate is indexed under. */
+
+/* NULL when s (len bytes, not NUL-terminated) is a valid DNS name for a
+ * certificate (LDH labels, optional leading "*." when wildcard is set), else a
+ * static phrase saying what is wrong ("has an empty label"). */
+const char *ca_dns_problem(const char *s, size_t len, int wildcard);
+/* Same for an rfc822Name and a URI. */
+const char *ca_email_problem(const char *s, size_t len);
+const char *ca_uri_problem(const char *s, size_t len);
+/* "dns", "ip", "email", "uri" or the ASN.1 name of another GeneralName type. */
+const char *ca_san_type_name(int gen_type);
+/* CA_SAN_* bit for a GeneralName type, 0 for the unsupported ones. */
+unsigned ca_san_type_bit(int gen_type);
+
+/*
+ * The lower-cased, de-duplicated SAN values (DNS, IP as text, email, URI) and
+ * the subject CN of x. *names is a malloc'd array of malloc'd strings: free with
+ * ca_names_free. Returns 0 or CAIRN_ENOMEM.
+ */
+int ca_cert_names(X509 *x, char ***names, size_t *n) CAIRN_WUR;
+void ca_names_free(char **names, size_t n);
+
+/* The serial of x as stored in the db: the positive DER INTEGER content without
+ * a leading 0x00. Returns 0 or CAIRN_EINVAL (negative, zero or > DB_SERIAL_MAX). */
+int ca_cert_serial(X509 *x, uint8_t out[DB_SERIAL_MAX], size_t *len, cairn_err_t *err) CAIRN_WUR;
+
+/* ASN1_TIME to unix seconds. Returns 0 or CAIRN_EINVAL. */
+int ca_time_unix(const ASN1_TIME *t, int64_t *out) CAIRN_WUR;
+
+/* pubkey.c: for a provider EC P-256/P-384 key, *out is a legacy copy that
+ * X509_set_pubkey encodes ~20x faster (caller frees); *out NULL means use pk
+ * as is. Returns 0, or CAIRN_ENOMEM. */
+int ca_pubkey_fast(EVP_PKEY *pk, EVP_PKEY **out) CAIRN_WUR;
+
+/* csr.c: pieces of a CSR that issuance reuses. */
+
+/* The requested subjectAltNames (*out NULL when none; caller frees with
+ * GENERAL_NAMES_free). Returns 0 or CAIRN_EBADCSR. */
+int ca_csr_sans(X509_REQ *req, GENERAL_NAMES **out, cairn_err_t *err) CAIRN_WUR;
+/* The subject attribute nid as UTF-8 (*out NULL when absent; OPENSSL_free).
+ * Refuses duplicates, control characters and more than 64 characters (CAIRN_ENAME). */
+int ca_csr_name_entry(X509_REQ *req, int nid, char **out, cairn_err_t *err) CAIRN_WUR;
+
+/* record.c: one durable write of a certificate, its indexes and its audit event. */
+typedef struct ca_record_args {
+	const char *issuer;     /* "root", "issuing" */
+	const char *profile;
+	const char *requester;  /* also the audit actor */
+	const char *action;     /* audit action, e.g. "cert.issue" */
+	const char *channel;    /* audit details.channel; may be NULL */
+} ca_record_args_t;
+
+/*
+ * Stores cert with db_cert_put and appends its audit event in the same
+ * db_write. serial_hex (may be NULL) receives the serial as stored; *seq (may be
+ * NULL) the audit sequence. Returns 0, CAIRN_ECOLLISION (nothing stored) or
+ * another negative code.
+ */
+int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
+		    char serial_hex[2 * DB_SERIAL_MAX + 1], uint64_t *seq, cairn_err_t *err)
+	CAIRN_WUR;
+
+#endif

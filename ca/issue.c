@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The issuing CA: loading the hierarchy and profiles, and issuing certificates from CSRs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+#include "ca/ca_int.h"
+#include "hsm/hsm.h"
+
+#define CA_MAX_PROFILES 64
+#define CA_CERT_FILE_MAX (1024 * 1024)
+#define CA_ISSUE_ATTEMPTS 4 /* a fresh serial per attempt after a collision */
+
+/* Immutable after ca_open: every thread may read it without a lock. The
+ * issuing key signs from many threads at once (hsm.h). */
+struct ca {
+	hsm_t *hsm;
+	db_t *db;
+	X509 *root;
+	X509 *issuing;
+	EVP_PKEY *key;
+	char *issuing_pem;
+	size_t issuing_pem_len;
+	char *ocsp_url;
+	char *ca_issuers_url;
+	char *crl_url;
+	ca_profile_t *profiles;
+	size_t n_profiles;
+};
+
+/* PEM of x into a malloc'd NUL-terminated string. */
+static int x509_pem(X509 *x, char **out, size_t *len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+	int rc = CAIRN_ENOMEM;
+
+	*out = NULL;
+	if (b == NULL || PEM_write_bio_X509(b, x) != 1)
+		goto out;
+	n = BIO_get_mem_data(b, &data);
+	if (n <= 0 || (*out = malloc((size_t)n + 1)) == NULL)
+		goto out;
+	memcpy(*out, data, (size_t)n);
+	(*out)[n] = '\0';
+	if (len != NULL)
+		*len = (size_t)n;
+	rc = 0;
+out:
+	BIO_free(b);
+	return rc;
+}
+
+static int load_cert(const char *path, const char *what, X509 **out, cairn_err_t *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	BIO *b = NULL;
+	int rc;
+
+	*out = NULL;
+	if (path == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "%s: missing", what);
+	if ((rc = fs_read(path, CA_CERT_FILE_MAX, &data, &len)) != 0)
+		return cairn_err_set(err, rc, "%s %s: %s", what, path, cairn_strerror(rc));
+	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL ||
+	    (*out = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL)
+		rc = cairn_err_ssl(err, CAIRN_ECONFIG, "%s %s: not a PEM certificate", what, path);
+	BIO_free(b);
+	free(data);
+	return rc;
+}
+
+static char *url_join(const char *base, size_t blen, const char *suffix)
+{
+	size_t n = blen + strlen(suffix) + 1;
+	char *s = malloc(n);
+
+	if (s != NULL)
+		snprintf(s, n, "%.*s%s", (int)blen, base, suffix);
+	return s;
+}
+
+static int load_profiles(ca_t *ca, const json_t *cfg_profiles, cairn_err_t *err)
+{
+	json_t *defaults = NULL;
+	const json_t *profiles = cfg_profiles;
+	const char *name;
+	json_t *v;
+	size_t n;
+	int rc = 0;
+
+	if (profiles == NULL && (profiles = defaults = ca_profiles_default()) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "cannot build default profiles");
+	n = json_object_size(profiles);
+	if (!json_is_object(profiles) || n == 0 || n > CA_MAX_PROFILES) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "profiles: must be an object of 1..%d profiles",
+				   CA_MAX_PROFILES);
+		goto out;
+	}
+	if ((ca->profiles = calloc(n, sizeof(*ca->profiles))) == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* jansson's iteration API is not const-correct; the object is only read. */
+	json_object_foreach((json_t *)profiles, name, v) {
+		if ((rc = ca_profile_parse(name, v, &ca->profiles[ca->n_profiles], err)) != 0)
+			goto out;
+		ca->n_profiles++;
+	}
+out:
+	json_decref(defaults);
+	return rc;
+}
+
+/*
+ * Loads the hierarchy (see ca.h). Checks that the token key matches the
+ * issuing certificate, that the issuing certificate is a CA signed by the
+ * root, and that every profile parses. cfg->profiles NULL means the defaults.
+ * Returns 0, CAIRN_EINVAL, CAIRN_ENOENT/CAIRN_EIO (files), CAIRN_ECONFIG,
+ * CAIRN_EKEY/CAIRN_EPKCS11 (token), CAIRN_ENOMEM.
+ */
+int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
+{
+	ca_t *ca = NULL;
+	size_t blen;
+	int rc;
+
+	*out = NULL;
+	if (cfg == NULL || cfg->hsm == NULL || cfg->db == NULL || cfg->issuing_key_label == NULL ||
+	    cfg->http_base_url == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "ca_open: missing hsm, db, key label or URL");
+	if ((ca = calloc(1, sizeof(*ca))) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	ca->hsm = cfg->hsm;
+	ca->db = cfg->db;
+	if ((rc = load_cert(cfg->root_cert_file, "root_cert_file", &ca->root, err)) != 0 ||
+	    (rc = load_cert(cfg->issuing_cert_file, "issuing_cert_file", &ca->issuing, err)) != 0)
+		goto out;
+	if (X509_check_ca(ca->issuing) < 1 ||
+	    X509_verify(ca->issuing, X509_get0_pubkey(ca->root)) != 1) {
+		rc = cairn_err_ssl(err, CAIRN_ECONFIG,
+				   "issuing certificate is not a CA certificate signed by the root");
+		goto out;
+	}
+	if ((rc = hsm_key_get(cfg->hsm, cfg->issuing_key_label, &ca->key, err)) != 0)
+		goto out;
+	if (EVP_PKEY_eq(X509_get0_pubkey(ca->issuing), ca->key) != 1) {
+		rc = cairn_err_ssl(err, CAIRN_ECONFIG,
+				   "token key %s does not match the issuing certificate",
+				   cfg->issuing_key_label);
+		goto out;
+	}
+	/* Decode the issuing certificate's extensions now, not in the first ca_issue. */
+	(void)X509_get0_subject_key_id(ca->issuing);
+
+	blen = strlen(cfg->http_base_url);
+	while (blen > 0 && cfg->http_base_url[blen - 1] == '/')
+		blen--;
+	if (blen == 0 || (ca->ocsp_url = url_join(cfg->http_base_url, blen, "/ocsp")) == NULL ||
+	    (ca->ca_issuers_url = url_join(cfg->http_base_url, blen, "/ca/issuing.crt")) == NULL ||
+	    (ca->crl_url = url_join(cfg->http_base_url, blen, "/crl/issuing.crl")) == NULL ||
+	    x509_pem(ca->issuing, &ca->issuing_pem, &ca->issuing_pem_len) != 0) {
+		rc = cairn_err_set(err, blen == 0 ? CAIRN_EINVAL : CAIRN_ENOMEM,
+				   "cannot build AIA/CDP URLs or the issuing PEM");
+		goto out;
+	}
+	if ((rc = load_profiles(ca, cfg->profiles, err)) != 0)
+		goto out;
+	*out = ca;
+	ca = NULL;
+out:
+	ca_free(ca);
+	return rc;
+}
+
+/* Frees the CA (NULL is a no-op). No ca_issue may be running. */
+void ca_free(ca_t *ca)
+{
+	if (ca == NULL)
+		return;
+	EVP_PKEY_free(ca->key);
+	X509_free(ca->root);
+	X509_free(ca->issuing);
+	free(ca->issuing_pem);
+	free(ca->ocsp_url);
+	free(ca->ca_issuers_url);
+	free(ca->crl_url);
+	free(ca->profiles);
+	free(ca);
+}
+
+const ca_profile_t *ca_profile(const ca_t *ca, const char *name)
+{
+	size_t i;
+
+	for (i = 0; ca != NULL && name != NULL && i < ca->n_profiles; i++)
+		if (strcmp(ca->profiles[i].name, name) == 0)
+			return &ca->profiles[i];
+	return NULL;
+}
+
+X509 *ca_issuer_cert(const ca_t *ca, const char *name)
+{
+	if (ca == NULL || name == NULL)
+		return NULL;
+	if (strcmp(name, "root") == 0)
+		return ca->root;
+	if (strcmp(name, "issuing") == 0)
+		return ca->issuing;
+	return NULL;
+}
+
+/* Lower-cases the DNS names of sans in place (they are this call's copy). */
+static int sans_normalise(GENERAL_NAMES *sans)
+{
+	char buf[256];
+	int i, j, len;
+
+	for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+		const unsigned char *d;
+		if (g->type != GEN_DNS)
+			continue;
+		len = ASN1_STRING_length(g->d.ia5);
+		d = ASN1_STRING_get0_data(g->d.ia5);
+		if (len <= 0 || len >= (int)sizeof(buf))
+			continue; /* cannot happen after ca_csr_check (<= 253) */
+		for (j = 0; j < len; j++)
+			buf[j] = (d[j] >= 'A' && d[j] <= 'Z') ? (char)(d[j] - 'A' + 'a') : (char)d[j];
+		if (ASN1_STRING_set(g->d.ia5, buf, len) != 1)
+			return CAIRN_ENOMEM;
+	}
+	return 0;
+}
+
+/* The profile's key usages that apply to the subject key: RFC 8813 forbids
+ * keyEncipherment/dataEncipherment for EC keys, RFC 8410 keyAgreement too for Ed25519. */
+static unsigned ku_for_key(unsigned ku, EVP_PKEY *pk)
+{
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_EC:
+		return ku & CA_KU_EC_OK;
+	case EVP_PKEY_ED25519:
+		return ku & CA_KU_ED_OK;
+	default:
+		return ku;
+	}
+}
+
+static int issued_new(ca_t *ca, X509 *cert, const char *hex, uint64_t seq, ca_issued_t **out)
+{
+	ca_issued_t *is = calloc(1, sizeof(*is));
+	size_t len = 0;
+
+	if (is == NULL || x509_pem(cert, &is->pem, &len) != 0 ||
+	    (is->chain_pem = malloc(len + ca->issuing_pem_len + 1)) == NULL) {
+		ca_issued_free(is);
+		return CAIRN_ENOMEM;
+	}
+	memcpy(is->chain_pem, is->pem, len);
+	memcpy(is->chain_pem + len, ca->issuing_pem, ca->issuing_pem_len + 1);
+	snprintf(is->serial_hex, sizeof(is->serial_hex), "%s", hex);
+	is->audit_seq = seq;
+	is->cert = cert;
+	*out = is;
+	return 0;
+}
+
+/*
+ * Issues a certificate (see ca.h). Subject: CN and O from the CSR, nothing
+ * else. Extensions come from the profile; the subject key decides which of the
+ * profile's key usages apply (ku_for_key). validity_days above the profile's
+ * is refused with CAIRN_EINVAL; an unknown profile is CAIRN_EPROFILE.
+ * Errors: those of ca_csr_parse/ca_csr_check, CAIRN_ECRYPTO/CAIRN_EPKCS11
+ * (signing), CAIRN_EDB (commit), CAIRN_ECOLLISION after repeated collisions.
+ */
+int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *err)
+{
+	X509_REQ *csr = NULL;
+	GENERAL_NAMES *sans = NULL;
+	X509 *cert = NULL;
+	char *cn = NULL, *o = NULL, hex[2 * DB_SERIAL_MAX + 1];
+	const char *eku[CA_MAX_EKU + 1];
+	const ca_profile_t *prof;
+	ca_cert_spec_t spec;
+	ca_record_args_t rec;
+	EVP_PKEY *pk;
+	uint64_t seq = 0;
+	size_t i;
+	int rc, days, attempt;
+
+	*out = NULL;
+	if (ca == NULL || req == NULL || req->csr == NULL || req->requester == NULL ||
+	    req->channel == NULL || req->profile == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "ca_issue: missing argument");
+	if ((prof = ca_profile(ca, req->profile)) == NULL)
+		return cairn_err_set(err, CAIRN_EPROFILE, "unknown profile %.64s", req->profile);
+	days = req->validity_days ? req->validity_days : prof->validity_days;
+	if (days < 1 || days > prof->validity_days)
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "validity of %d days is outside 1..%d allowed by profile %s",
+				     req->validity_days, prof->validity_days, prof->name);
+
+	if ((rc = ca_csr_parse(req->csr, req->csr_len, &csr, err)) != 0 ||
+	    (rc = ca_csr_check(csr, prof, err)) != 0 ||
+	    (rc = ca_csr_sans(csr, &sans, err)) != 0 ||
+	    (rc = ca_csr_name_entry(csr, NID_commonName, &cn, err)) != 0 ||
+	    (rc = ca_csr_name_entry(csr, NID_organizationName, &o, err)) != 0)
+		goto out;
+	if (sans_normalise(sans) != 0) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	pk = X509_REQ_get0_pubkey(csr);
+	for (i = 0; i < prof->n_eku; i++)
+		eku[i] = prof->eku[i];
+	eku[prof->n_eku] = NULL;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.subject_cn = cn;
+	spec.subject_o = o;
+	spec.validity_days = days;
+	spec.key_usage = ku_for_key(prof->key_usage, pk);
+	spec.eku = eku;
+	spec.sans = sans;
+	spec.ocsp_url = ca->ocsp_url;
+	spec.ca_issuers_url = ca->ca_issuers_url;
+	spec.crl_url = ca->crl_url;
+	if (spec.key_usage == 0) {
+		rc = cairn_err_set(err, CAIRN_EKEYTYPE,
+				   "none of profile %s's key usages apply to a %s key", prof->name,
+				   OBJ_nid2sn(EVP_PKEY_get_base_id(pk)));
+		goto out;
+	}
+
+	rec.issuer = "issuing";
+	rec.profile = prof->name;
+	rec.requester = req->requester;
+	rec.action = "cert.issue";
+	rec.channel = req->channel;
+	for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
+		X509_free(cert);
+		cert = NULL;
+		if ((rc = ca_cert_build(&spec, ca->issuing, ca->key, pk, &cert, err)) != 0)
+			goto out;
+		rc = ca_record_write(ca->db, cert, &rec, hex, &seq, err);
+		if (rc != CAIRN_ECOLLISION)
+			break;
+	}
+	if (rc != 0)
+		goto out;
+	if (issued_new(ca, cert, hex, seq, out) != 0) {
+		/* Stored and durable, but the caller cannot get it: say so plainly. */
+		rc = cairn_err_set(err, CAIRN_ENOMEM,
+				   "certificate %s was stored but cannot be returned: out of memory",
+				   hex);
+		goto out;
+	}
+	cert = NULL;
+	rc = 0;
+out:
+	if (rc != 0)
+		ERR_clear_error(); /* the reason is in err; leave no stale entries behind */
+	X509_free(cert);
+	OPENSSL_free(cn);
+	OPENSSL_free(o);
+	GENERAL_NAMES_free(sans);
+	X509_REQ_free(csr);
+	return rc;
+}
+
+void ca_issued_free(ca_issued_t *is)
+{
+	if (is == NULL)
+		return;
+	X509_free(is->cert);
+	free(is->pem);
+	free(is->chain_pem);
+	free(is);
+}

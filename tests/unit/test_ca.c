@@ -1,0 +1,1012 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for ca/: profiles, certificate building, CSR checks, and issuance through token and db. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+
+#include "audit/audit.h"
+#include "ca/ca.h"
+#include "db/db.h"
+#include "hsm/hsm.h"
+#include "util/util.h"
+
+/* ---------- helpers ---------- */
+
+static ca_profile_t default_profile(const char *name)
+{
+	json_t *all = ca_profiles_default();
+	ca_profile_t p;
+	cairn_err_t err = { 0 };
+
+	assert_non_null(all);
+	assert_int_equal(ca_profile_parse(name, json_object_get(all, name), &p, &err), 0);
+	json_decref(all);
+	return p;
+}
+
+/* A DER CSR for key with an optional CN and SAN list ("DNS:a,IP:1.2.3.4"). */
+static uint8_t *make_csr(EVP_PKEY *key, const char *cn, const char *sans, size_t *len)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	uint8_t *der = NULL;
+	int n;
+
+	assert_non_null(req);
+	assert_int_equal(X509_REQ_set_version(req, X509_REQ_VERSION_1), 1);
+	if (cn != NULL)
+		assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+							    (const unsigned char *)cn, -1, -1, 0),
+				 1);
+	assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_organizationalUnitName,
+						    MBSTRING_UTF8, (const unsigned char *)"ignored",
+						    -1, -1, 0),
+			 1);
+	assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
+	assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+	if (sans != NULL) {
+		X509_EXTENSION *e = X509V3_EXT_nconf_nid(NULL, NULL, NID_subject_alt_name, sans);
+		assert_non_null(e);
+		sk_X509_EXTENSION_push(exts, e);
+		/* Requested extensions other than SAN must be ignored. */
+		e = X509V3_EXT_nconf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
+		assert_non_null(e);
+		sk_X509_EXTENSION_push(exts, e);
+		assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+	}
+	assert_true(X509_REQ_sign(req, key, EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 ||
+						    EVP_PKEY_get_base_id(key) == EVP_PKEY_ED448
+					    ? NULL
+					    : EVP_sha256()) > 0);
+	n = i2d_X509_REQ(req, &der);
+	assert_true(n > 0);
+	*len = (size_t)n;
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	return der;
+}
+
+/* Parses and checks a CSR against a default profile; returns the code, err filled. */
+static int check_csr(const uint8_t *der, size_t len, const char *profile, cairn_err_t *err)
+{
+	ca_profile_t p = default_profile(profile);
+	X509_REQ *req = NULL;
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	rc = ca_csr_parse(der, len, &req, err);
+	if (rc == 0)
+		rc = ca_csr_check(req, &p, err);
+	X509_REQ_free(req);
+	return rc;
+}
+
+static int check_key_csr(EVP_PKEY *key, const char *cn, const char *sans, const char *profile,
+			 cairn_err_t *err)
+{
+	size_t len;
+	uint8_t *der = make_csr(key, cn, sans, &len);
+	int rc = check_csr(der, len, profile, err);
+
+	OPENSSL_free(der);
+	return rc;
+}
+
+static int ext_critical(X509 *x, int nid)
+{
+	int idx = X509_get_ext_by_NID(x, nid, -1);
+
+	assert_true(idx >= 0);
+	return X509_EXTENSION_get_critical(X509_get_ext(x, idx));
+}
+
+/* The URI of the given AIA access method, or NULL (static buffer). */
+static const char *aia_uri(X509 *x, int nid)
+{
+	static char buf[256];
+	AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL);
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; aia != NULL && i < sk_ACCESS_DESCRIPTION_num(aia); i++) {
+		ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+		if (OBJ_obj2nid(ad->method) == nid && ad->location->type == GEN_URI)
+			snprintf(buf, sizeof(buf), "%s",
+				 (const char *)ASN1_STRING_get0_data(ad->location->d.uniformResourceIdentifier));
+	}
+	AUTHORITY_INFO_ACCESS_free(aia);
+	return buf[0] ? buf : NULL;
+}
+
+static const char *cdp_uri(X509 *x)
+{
+	static char buf[256];
+	CRL_DIST_POINTS *cdp = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+
+	buf[0] = '\0';
+	if (cdp != NULL && sk_DIST_POINT_num(cdp) == 1) {
+		DIST_POINT *dp = sk_DIST_POINT_value(cdp, 0);
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
+		snprintf(buf, sizeof(buf), "%s", (const char *)ASN1_STRING_get0_data(g->d.ia5));
+	}
+	CRL_DIST_POINTS_free(cdp);
+	return buf[0] ? buf : NULL;
+}
+
+static int verify_chain(X509 *root, X509 *issuing, X509 *leaf, int purpose)
+{
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	int ok;
+
+	X509_STORE_add_cert(store, root);
+	sk_X509_push(untrusted, issuing);
+	X509_STORE_CTX_init(ctx, store, leaf, untrusted);
+	if (purpose)
+		X509_STORE_CTX_set_purpose(ctx, purpose);
+	ok = X509_verify_cert(ctx);
+	if (ok != 1)
+		fprintf(stderr, "# verify: %s\n",
+			X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	X509_STORE_CTX_free(ctx);
+	sk_X509_free(untrusted);
+	X509_STORE_free(store);
+	return ok;
+}
+
+/* 16 content bytes and positive: the DER INTEGER is 02 10 0x(00..7f) ... */
+static void assert_serial16(X509 *x)
+{
+	const ASN1_INTEGER *s = X509_get0_serialNumber(x);
+	unsigned char *der = NULL;
+	int n = i2d_ASN1_INTEGER((ASN1_INTEGER *)s, &der);
+
+	assert_int_equal(n, 18);
+	assert_int_equal(der[1], 16);
+	assert_true(der[2] != 0 && der[2] < 0x80);
+	OPENSSL_free(der);
+}
+
+static int64_t unix_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
+	return (int64_t)timegm(&tm);
+}
+
+/* A CA certificate (keyCertSign + cRLSign); issuer NULL = self-signed. */
+static X509 *build_ca(const char *cn, int days, int path_len, X509 *issuer, EVP_PKEY *ikey,
+		      EVP_PKEY *pub, const char *crl_url)
+{
+	ca_cert_spec_t spec;
+	cairn_err_t err = { 0 };
+	X509 *x = NULL;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.subject_cn = cn;
+	spec.subject_o = "Cairn Test";
+	spec.validity_days = days;
+	spec.is_ca = 1;
+	spec.path_len = path_len;
+	spec.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN;
+	spec.crl_url = crl_url;
+	if (ca_cert_build(&spec, issuer, ikey, pub, &x, &err) != 0)
+		fail_msg("%s: %s", cn, cairn_err_msg(&err));
+	return x;
+}
+
+/* ---------- profiles ---------- */
+
+static void test_profiles_default(void **state)
+{
+	ca_profile_t p;
+	(void)state;
+
+	p = default_profile("tls-server");
+	assert_int_equal(p.validity_days, 90);
+	assert_int_equal(p.key_usage, X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_KEY_ENCIPHERMENT);
+	assert_int_equal(p.n_eku, 1);
+	assert_string_equal(p.eku[0], "1.3.6.1.5.5.7.3.1");
+	assert_int_equal(p.allowed_sans, CA_SAN_DNS | CA_SAN_IP);
+	assert_true(p.require_san);
+	assert_int_equal(p.min_rsa_bits, 2048);
+
+	p = default_profile("tls-client");
+	assert_int_equal(p.validity_days, 365);
+	assert_string_equal(p.eku[0], "1.3.6.1.5.5.7.3.2");
+	assert_int_equal(p.allowed_sans, CA_SAN_DNS | CA_SAN_EMAIL | CA_SAN_URI);
+
+	p = default_profile("code-signing");
+	assert_string_equal(p.eku[0], "1.3.6.1.5.5.7.3.3");
+	assert_int_equal(p.allowed_sans, CA_SAN_EMAIL | CA_SAN_URI);
+	assert_false(p.require_san);
+
+	p = default_profile("document-signing");
+	assert_int_equal(p.key_usage, X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_NON_REPUDIATION);
+	assert_string_equal(p.eku[0], "1.3.6.1.5.5.7.3.36");
+	assert_int_equal(p.allowed_sans, CA_SAN_EMAIL);
+
+	p = default_profile("admin");
+	assert_string_equal(p.eku[0], "1.3.6.1.5.5.7.3.2");
+	assert_int_equal(p.allowed_sans, CA_SAN_EMAIL | CA_SAN_URI);
+}
+
+static void test_profile_parse(void **state)
+{
+	json_t *obj = json_loads("{\"validity_days\": 30, \"key_usage\": [\"digitalSignature\","
+				 " \"keyAgreement\"], \"ext_key_usage\": [\"clientAuth\","
+				 " \"1.2.3.4.5\"], \"san_types\": [\"uri\"], \"require_san\": true,"
+				 " \"min_rsa_bits\": 3072}",
+				 0, NULL);
+	ca_profile_t p;
+	cairn_err_t err = { 0 };
+	(void)state;
+
+	assert_int_equal(ca_profile_parse("iot", obj, &p, &err), 0);
+	assert_string_equal(p.name, "iot");
+	assert_int_equal(p.validity_days, 30);
+	assert_int_equal(p.key_usage, X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_KEY_AGREEMENT);
+	assert_int_equal(p.n_eku, 2);
+	assert_string_equal(p.eku[1], "1.2.3.4.5");
+	assert_int_equal(p.allowed_sans, CA_SAN_URI);
+	assert_int_equal(p.min_rsa_bits, 3072);
+	json_decref(obj);
+}
+
+static void test_profile_errors(void **state)
+{
+	static const struct {
+		const char *json, *msg;
+	} cases[] = {
+		{ "{\"validity_days\": 0, \"key_usage\": [\"digitalSignature\"]}",
+		  "profiles.tls-server.validity_days: must be 1..3650" },
+		{ "{\"validity_days\": 3651, \"key_usage\": [\"digitalSignature\"]}",
+		  "profiles.tls-server.validity_days: must be 1..3650" },
+		{ "{\"validity_days\": \"90\", \"key_usage\": [\"digitalSignature\"]}",
+		  "profiles.tls-server.validity_days: must be 1..3650" },
+		{ "{\"key_usage\": [\"digitalSignature\"]}",
+		  "profiles.tls-server.validity_days: missing" },
+		{ "{\"validity_days\": 90}", "profiles.tls-server.key_usage: missing" },
+		{ "{\"validity_days\": 90, \"key_usage\": [\"digitalSig\"]}",
+		  "profiles.tls-server.key_usage[0]: unknown key usage \"digitalSig\"" },
+		{ "{\"validity_days\": 90, \"key_usage\": [\"keyCertSign\"]}",
+		  "profiles.tls-server.key_usage[0]: keyCertSign is only for CA certificates" },
+		{ "{\"validity_days\": 90, \"key_usage\": [\"digitalSignature\"],"
+		  " \"ext_key_usage\": [\"serverAuth\", \"webAuth\"]}",
+		  "profiles.tls-server.ext_key_usage[1]: \"webAuth\" is neither a known name nor a "
+		  "dotted OID" },
+		{ "{\"validity_days\": 90, \"key_usage\": [\"digitalSignature\"],"
+		  " \"san_types\": [\"dns\", \"x400\"]}",
+		  "profiles.tls-server.san_types[1]: must be one of \"dns\", \"ip\", \"email\", "
+		  "\"uri\"" },
+		{ "{\"validity_days\": 90, \"key_usage\": [\"digitalSignature\"],"
+		  " \"require_san\": true}",
+		  "profiles.tls-server.require_san: needs at least one san_types entry" },
+		{ "{\"validity_days\": 90, \"key_usage\": [\"digitalSignature\"], \"min_rsa_bits\": 1024}",
+		  "profiles.tls-server.min_rsa_bits: must be 2048..16384" },
+		{ "{\"validity_days\": 90, \"key_usage\": [\"digitalSignature\"], \"valdity\": 3}",
+		  "profiles.tls-server.valdity: unknown key" },
+		{ "[]", "profiles.tls-server: must be an object" },
+	};
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *obj = json_loads(cases[i].json, 0, NULL);
+		ca_profile_t p;
+		cairn_err_t err = { 0 };
+		assert_non_null(obj);
+		assert_int_equal(ca_profile_parse("tls-server", obj, &p, &err), CAIRN_ECONFIG);
+		assert_string_equal(err.msg, cases[i].msg);
+		json_decref(obj);
+	}
+	{
+		json_t *obj = json_loads("{\"validity_days\": 1, \"key_usage\": [\"cRLSign\"]}", 0,
+					 NULL);
+		ca_profile_t p;
+		cairn_err_t err = { 0 };
+		assert_int_equal(ca_profile_parse("Bad Name", obj, &p, &err), CAIRN_EINVAL);
+		json_decref(obj);
+	}
+}
+
+/* ---------- certificate building: root (P-384) -> issuing (P-256) -> leaf ---------- */
+
+static void test_build_chain(void **state)
+{
+	static const char *const eku[] = { "1.3.6.1.5.5.7.3.1", NULL };
+	EVP_PKEY *root_key = EVP_EC_gen("P-384"), *iss_key = EVP_EC_gen("P-256");
+	EVP_PKEY *leaf_key = EVP_EC_gen("P-256");
+	X509 *root = NULL, *iss = NULL, *leaf = NULL, *bare = NULL;
+	X509_REQ *req = NULL;
+	GENERAL_NAMES *sans = NULL;
+	ca_cert_spec_t spec;
+	ca_profile_t prof = default_profile("tls-server");
+	cairn_err_t err = { 0 };
+	uint8_t *der;
+	size_t len;
+	(void)state;
+
+	/* Root: self-signed with SHA-384, CA:TRUE pathlen 1, AKI = its own SKI. */
+	root = build_ca("Test Root CA", 3650, 1, NULL, root_key, root_key, NULL);
+	assert_int_equal(X509_get_signature_nid(root), NID_ecdsa_with_SHA384);
+	assert_int_equal(X509_get_version(root), X509_VERSION_3);
+	assert_int_equal(X509_check_ca(root), 1);
+	assert_int_equal(X509_get_pathlen(root), 1);
+	assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(root),
+					       X509_get0_subject_key_id(root)),
+			 0);
+	assert_int_equal(X509_check_issued(root, root), X509_V_OK);
+
+	/* Issuing: signed by the root with SHA-384, pathlen 0, with a CDP. */
+	iss = build_ca("Test Issuing CA", 1825, 0, root, root_key, iss_key,
+		       "http://ca.test/crl/root.crl");
+	assert_int_equal(X509_get_signature_nid(iss), NID_ecdsa_with_SHA384);
+	assert_int_equal(X509_get_pathlen(iss), 0);
+	assert_int_equal(ext_critical(iss, NID_basic_constraints), 1);
+
+	/* Leaf from a checked CSR, signed by the issuing key with SHA-256. */
+	der = make_csr(leaf_key, "www.example.com", "DNS:www.example.com,IP:192.0.2.7", &len);
+	assert_int_equal(ca_csr_parse(der, len, &req, &err), 0);
+	assert_int_equal(ca_csr_check(req, &prof, &err), 0);
+	{
+		STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+		sans = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	}
+	assert_non_null(sans);
+	memset(&spec, 0, sizeof(spec));
+	spec.subject_cn = "www.example.com";
+	spec.validity_days = 5000; /* clamped to the issuer's notAfter */
+	spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_KEY_ENCIPHERMENT;
+	spec.eku = eku;
+	spec.sans = sans;
+	spec.ocsp_url = "http://ca.test/ocsp";
+	spec.ca_issuers_url = "http://ca.test/ca/issuing.crt";
+	spec.crl_url = "http://ca.test/crl/issuing.crl";
+	assert_int_equal(ca_cert_build(&spec, iss, iss_key, X509_REQ_get0_pubkey(req), &leaf, &err),
+			 0);
+	assert_int_equal(X509_get_signature_nid(leaf), NID_ecdsa_with_SHA256);
+	assert_int_equal(verify_chain(root, iss, leaf, X509_PURPOSE_SSL_SERVER), 1);
+
+	assert_int_equal(X509_check_ca(leaf), 0);
+	assert_int_equal(ext_critical(leaf, NID_basic_constraints), 1);
+	assert_int_equal(ext_critical(leaf, NID_key_usage), 1);
+	assert_int_equal(ext_critical(leaf, NID_subject_alt_name), 0);
+	assert_int_equal(X509_get_key_usage(leaf),
+			 X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_KEY_ENCIPHERMENT);
+	assert_int_equal(X509_get_extended_key_usage(leaf), XKU_SSL_SERVER);
+	assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf),
+					       X509_get0_subject_key_id(iss)),
+			 0);
+	assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(iss),
+					       X509_get0_subject_key_id(root)),
+			 0);
+	assert_non_null(X509_get0_subject_key_id(leaf));
+	assert_serial16(leaf);
+	assert_serial16(iss);
+	assert_string_equal(aia_uri(leaf, NID_ad_OCSP), "http://ca.test/ocsp");
+	assert_string_equal(aia_uri(leaf, NID_ad_ca_issuers), "http://ca.test/ca/issuing.crt");
+	assert_string_equal(cdp_uri(leaf), "http://ca.test/crl/issuing.crl");
+	assert_string_equal(cdp_uri(iss), "http://ca.test/crl/root.crl");
+	assert_int_equal(X509_get_ext_by_NID(leaf, NID_id_pkix_OCSP_noCheck, -1), -1);
+	/* Never outlives the issuer. */
+	assert_true(unix_time(X509_get0_notAfter(leaf)) == unix_time(X509_get0_notAfter(iss)));
+
+	/* OCSP signer: ocsp-nocheck, EKU OCSPSigning. */
+	{
+		static const char *const ocsp_eku[] = { "1.3.6.1.5.5.7.3.9", NULL };
+		X509 *ocsp = NULL;
+		memset(&spec, 0, sizeof(spec));
+		spec.subject_cn = "OCSP";
+		spec.validity_days = 30;
+		spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+		spec.eku = ocsp_eku;
+		spec.ocsp_nocheck = 1;
+		assert_int_equal(ca_cert_build(&spec, iss, iss_key, leaf_key, &ocsp, &err), 0);
+		assert_true(X509_get_ext_by_NID(ocsp, NID_id_pkix_OCSP_noCheck, -1) >= 0);
+		assert_int_equal(X509_get_extended_key_usage(ocsp), XKU_OCSP_SIGN);
+		X509_free(ocsp);
+	}
+
+	/* Empty subject: SAN is critical; a given serial is used as is. */
+	{
+		static const uint8_t serial[] = { 0x80, 0x01 };
+		memset(&spec, 0, sizeof(spec));
+		spec.validity_days = 1;
+		spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+		spec.sans = sans;
+		spec.serial = serial;
+		spec.serial_len = sizeof(serial);
+		assert_int_equal(ca_cert_build(&spec, iss, iss_key, leaf_key, &bare, &err), 0);
+		assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(bare)), 0);
+		assert_int_equal(ext_critical(bare, NID_subject_alt_name), 1);
+		assert_int_equal(ASN1_INTEGER_get(X509_get0_serialNumber(bare)), 0x8001);
+		spec.sans = NULL;
+		X509_free(bare);
+		bare = NULL;
+		assert_int_equal(ca_cert_build(&spec, iss, iss_key, leaf_key, &bare, &err),
+				 CAIRN_EINVAL);
+		assert_null(bare);
+	}
+
+	OPENSSL_free(der);
+	GENERAL_NAMES_free(sans);
+	X509_REQ_free(req);
+	X509_free(leaf);
+	X509_free(iss);
+	X509_free(root);
+	EVP_PKEY_free(leaf_key);
+	EVP_PKEY_free(iss_key);
+	EVP_PKEY_free(root_key);
+}
+
+/* The certificate carries exactly the CSR's SubjectPublicKeyInfo, whatever the key type
+ * (EC keys take a faster encoding path in ca_cert_build: the bytes must not change). */
+static void test_build_subject_keys(void **state)
+{
+	EVP_PKEY *iss_key = EVP_EC_gen("P-256"), *keys[5];
+	size_t i;
+	(void)state;
+
+	keys[0] = EVP_EC_gen("P-256");
+	keys[1] = EVP_EC_gen("P-256");
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(keys[1], "point-format", "compressed"), 1);
+	keys[2] = EVP_EC_gen("P-384");
+	keys[3] = EVP_RSA_gen(2048);
+	keys[4] = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		ca_profile_t prof = default_profile("tls-client");
+		ca_cert_spec_t spec;
+		cairn_err_t err = { 0 };
+		X509_REQ *req = NULL;
+		X509 *x = NULL;
+		unsigned char *a = NULL, *b = NULL;
+		int alen, blen;
+		size_t len;
+		uint8_t *der;
+
+		assert_non_null(keys[i]);
+		der = make_csr(keys[i], "device", "URI:urn:dev:1", &len);
+		assert_int_equal(ca_csr_parse(der, len, &req, &err), 0);
+		if (ca_csr_check(req, &prof, &err) != 0)
+			fail_msg("key %zu: %s", i, err.msg);
+		memset(&spec, 0, sizeof(spec));
+		spec.subject_cn = "device";
+		spec.validity_days = 1;
+		spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+		assert_int_equal(ca_cert_build(&spec, NULL, iss_key, X509_REQ_get0_pubkey(req), &x,
+					       &err),
+				 0);
+		alen = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &a);
+		blen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &b);
+		assert_true(alen > 0);
+		assert_int_equal(alen, blen);
+		assert_memory_equal(a, b, (size_t)alen);
+		assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), keys[i]), 1);
+		assert_int_equal(X509_verify(x, iss_key), 1);
+		OPENSSL_free(a);
+		OPENSSL_free(b);
+		OPENSSL_free(der);
+		X509_free(x);
+		X509_REQ_free(req);
+		EVP_PKEY_free(keys[i]);
+	}
+	EVP_PKEY_free(iss_key);
+}
+
+/* ---------- CSR parsing and checks ---------- */
+
+static void test_csr_parse(void **state)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509_REQ *req = NULL;
+	cairn_err_t err = { 0 };
+	size_t len;
+	uint8_t *der = make_csr(key, "a.example", "DNS:a.example", &len), *longer;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *pem;
+	long pem_len;
+	static const char garbage[] = "\x30\x82\x01\x00this is not a CSR at all........";
+	(void)state;
+
+	/* DER, then the same CSR as PEM. */
+	assert_int_equal(ca_csr_parse(der, len, &req, &err), 0);
+	assert_int_equal(PEM_write_bio_X509_REQ(b, req), 1);
+	X509_REQ_free(req);
+	req = NULL;
+	pem_len = BIO_get_mem_data(b, &pem);
+	assert_int_equal(ca_csr_parse(pem, (size_t)pem_len, &req, &err), 0);
+	X509_REQ_free(req);
+	req = NULL;
+
+	assert_int_equal(ca_csr_parse(garbage, sizeof(garbage) - 1, &req, &err), CAIRN_EBADCSR);
+	assert_null(req);
+	assert_int_equal(strncmp(err.msg, "CSR is not valid PEM or DER", 27), 0);
+	assert_int_equal(ca_csr_parse("hello", 5, &req, &err), CAIRN_EBADCSR);
+	assert_int_equal(ca_csr_parse("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n", 40, &req,
+				      &err),
+			 CAIRN_EBADCSR);
+	assert_int_equal(ca_csr_parse(der, 0, &req, &err), CAIRN_EBADCSR);
+	assert_int_equal(ca_csr_parse(der, len - 1, &req, &err), CAIRN_EBADCSR);
+
+	longer = malloc(len + 1);
+	memcpy(longer, der, len);
+	longer[len] = 0;
+	assert_int_equal(ca_csr_parse(longer, len + 1, &req, &err), CAIRN_EBADCSR);
+	assert_string_equal(err.msg, "CSR has trailing bytes after the DER");
+	free(longer);
+
+	longer = calloc(1, 70000);
+	assert_int_equal(ca_csr_parse(longer, 70000, &req, &err), CAIRN_EBADCSR);
+	assert_string_equal(err.msg, "CSR is larger than 65536 bytes");
+	free(longer);
+
+	BIO_free(b);
+	OPENSSL_free(der);
+	EVP_PKEY_free(key);
+}
+
+static void test_csr_check_keys(void **state)
+{
+	EVP_PKEY *p256 = EVP_EC_gen("P-256"), *p384 = EVP_EC_gen("P-384");
+	EVP_PKEY *p521 = EVP_EC_gen("P-521"), *rsa1024 = EVP_RSA_gen(1024);
+	EVP_PKEY *rsa2048 = EVP_RSA_gen(2048), *ed = NULL, *ed448 = NULL;
+	cairn_err_t err;
+	(void)state;
+
+	ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	ed448 = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+	assert_non_null(ed);
+	assert_non_null(ed448);
+
+	assert_int_equal(check_key_csr(p256, "www.example.com", "DNS:www.example.com,DNS:Example.COM,IP:192.0.2.1",
+				       "tls-server", &err),
+			 0);
+	assert_int_equal(check_key_csr(p384, NULL, "DNS:x.example", "tls-server", &err), 0);
+	assert_int_equal(check_key_csr(rsa2048, NULL, "DNS:x.example", "tls-server", &err), 0);
+	assert_int_equal(check_key_csr(ed, "device-1", "URI:urn:dev:1", "tls-client", &err), 0);
+
+	assert_int_equal(check_key_csr(rsa1024, NULL, "DNS:x.example", "tls-server", &err),
+			 CAIRN_EWEAKKEY);
+	assert_string_equal(err.msg, "RSA key of 1024 bits is below the minimum of 2048");
+	assert_int_equal(check_key_csr(p521, NULL, "DNS:x.example", "tls-server", &err),
+			 CAIRN_EKEYTYPE);
+	assert_string_equal(err.msg, "EC curve secp521r1 is not supported");
+	assert_int_equal(check_key_csr(ed448, NULL, "DNS:x.example", "tls-server", &err),
+			 CAIRN_EKEYTYPE);
+	assert_string_equal(err.msg, "key type ED448 is not supported");
+
+	EVP_PKEY_free(p256);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(p521);
+	EVP_PKEY_free(rsa1024);
+	EVP_PKEY_free(rsa2048);
+	EVP_PKEY_free(ed);
+	EVP_PKEY_free(ed448);
+}
+
+static void test_csr_check_signature(void **state)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	cairn_err_t err;
+	size_t len;
+	uint8_t *der = make_csr(key, "tamper.example", "DNS:tamper.example", &len);
+	uint8_t *p = memmem(der, len, "tamper", 6);
+	(void)state;
+
+	assert_non_null(p);
+	assert_int_equal(check_csr(der, len, "tls-server", &err), 0);
+	p[0] = 'T'; /* changes the signed subject, not the DER structure */
+	assert_int_equal(check_csr(der, len, "tls-server", &err), CAIRN_ECSRSIG);
+	assert_int_equal(strncmp(err.msg, "CSR signature does not verify", 29), 0);
+	OPENSSL_free(der);
+	EVP_PKEY_free(key);
+}
+
+static void test_csr_check_names(void **state)
+{
+	static const char *const bad_dns[] = {
+		"DNS:-bad.example.com",  "DNS:a..example.com",    "DNS:foo_bar.example",
+		"DNS:*.*.example.com",   "DNS:foo.*.example.com", "DNS:f*o.example.com",
+		"DNS:example.com.",      "DNS:192.0.2.1",          "DNS:*.com",
+		"DNS:bad-.example.com",  "DNS:caf\xc3\xa9.example",
+		"DNS:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example",
+	};
+	static const char *const good_dns[] = {
+		"DNS:*.example.com", "DNS:xn--bcher-kva.example", "DNS:localhost",
+		"DNS:A-1.Example.ORG", "DNS:3com.example",
+	};
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	cairn_err_t err;
+	char long_name[300];
+	size_t i;
+	(void)state;
+
+	assert_int_equal(check_key_csr(key, NULL, "IP:10.0.0.1", "code-signing", &err),
+			 CAIRN_ENAME);
+	assert_string_equal(err.msg, "SAN type ip is not allowed by profile code-signing");
+	assert_int_equal(check_key_csr(key, "Code Signer", "email:dev@example.com",
+				       "code-signing", &err),
+			 0);
+	assert_int_equal(check_key_csr(key, "Code Signer", NULL, "code-signing", &err), 0);
+
+	for (i = 0; i < sizeof(bad_dns) / sizeof(bad_dns[0]); i++) {
+		int rc = check_key_csr(key, NULL, bad_dns[i], "tls-server", &err);
+		if (rc != CAIRN_ENAME)
+			fail_msg("%s: got %d (%s)", bad_dns[i], rc, err.msg);
+	}
+	for (i = 0; i < sizeof(good_dns) / sizeof(good_dns[0]); i++) {
+		int rc = check_key_csr(key, NULL, good_dns[i], "tls-server", &err);
+		if (rc != 0)
+			fail_msg("%s: got %d (%s)", good_dns[i], rc, err.msg);
+	}
+	snprintf(long_name, sizeof(long_name), "DNS:");
+	for (i = 0; i < 42; i++)
+		strcat(long_name, "abcde.");
+	strcat(long_name, "com"); /* 255 characters */
+	assert_int_equal(check_key_csr(key, NULL, long_name, "tls-server", &err), CAIRN_ENAME);
+	assert_string_equal(err.msg + strlen(err.msg) - 29, "is longer than 253 characters");
+
+	assert_int_equal(check_key_csr(key, "www.example.com", NULL, "tls-server", &err),
+			 CAIRN_ENAME);
+	assert_string_equal(err.msg, "profile tls-server requires at least one subjectAltName");
+	assert_int_equal(check_key_csr(key, "other.example.com", "DNS:www.example.com",
+				       "tls-server", &err),
+			 CAIRN_ENAME);
+	assert_int_equal(check_key_csr(key, "192.0.2.9", "IP:192.0.2.9", "tls-server", &err), 0);
+	assert_int_equal(check_key_csr(key, "2001:db8::1", "IP:2001:db8:0::1", "tls-server",
+				       &err),
+			 0);
+	assert_int_equal(check_key_csr(key, NULL, "email:a@b@example.com", "tls-client", &err),
+			 CAIRN_ENAME);
+	assert_int_equal(check_key_csr(key, NULL, "email:user@example.com", "tls-client", &err),
+			 0);
+	assert_int_equal(check_key_csr(key, NULL, "URI:no scheme", "tls-client", &err),
+			 CAIRN_ENAME);
+	assert_int_equal(check_key_csr(key, NULL, "RID:1.2.3.4", "tls-client", &err), CAIRN_ENAME);
+	assert_string_equal(err.msg, "SAN type registeredID is not supported");
+	assert_int_equal(check_key_csr(key, NULL, NULL, "tls-client", &err), CAIRN_ENAME);
+	EVP_PKEY_free(key);
+}
+
+/* ---------- issuance through the token and the db ---------- */
+
+#define TOKEN_LABEL "cairn-test"
+#define TOKEN_PIN "1234"
+#define N_THREADS 4
+#define PER_THREAD 8
+
+typedef struct fixture {
+	char dir[64];
+	hsm_t *hsm;
+	db_t *db;
+	ca_t *ca;
+	X509 *root, *issuing;
+} fixture_t;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void write_pem(const char *path, X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	assert_int_equal(PEM_write_bio_X509(b, x), 1);
+	n = BIO_get_mem_data(b, &data);
+	assert_int_equal(fs_write_atomic(path, data, (size_t)n, 0644), 0);
+	BIO_free(b);
+}
+
+static int fixture_setup(void **state)
+{
+	fixture_t *f = calloc(1, sizeof(*f));
+	char path[256], conf[512];
+	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, TOKEN_LABEL, TOKEN_PIN, NULL };
+	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL, *iss_key = NULL;
+	ca_config_t cc;
+	cairn_err_t err = { 0 };
+	char root_path[256], iss_path[256];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-ca-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/tokens", f->dir);
+	assert_int_equal(fs_mkdirs(path, 0700), 0);
+	snprintf(conf, sizeof(conf),
+		 "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+		 f->dir);
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", f->dir);
+	assert_int_equal(fs_write_atomic(path, conf, strlen(conf), 0600), 0);
+	hc.softhsm_conf = path;
+
+	if (hsm_token_create(&hc, "5678", &err) != 0 || hsm_open(&hc, &f->hsm, &err) != 0 ||
+	    hsm_keygen(f->hsm, HSM_KEY_EC_P384, "root", &root_pub, &err) != 0 ||
+	    hsm_keygen(f->hsm, HSM_KEY_EC_P256, "issuing", &iss_pub, &err) != 0 ||
+	    hsm_key_get(f->hsm, "root", &root_key, &err) != 0 ||
+	    hsm_key_get(f->hsm, "issuing", &iss_key, &err) != 0)
+		fail_msg("token: %s", cairn_err_msg(&err));
+
+	/* Both signed in the token by the root key (a legacy EC_KEY_METHOD key). */
+	f->root = build_ca("Test Root CA", 3650, 1, NULL, root_key, root_pub, NULL);
+	f->issuing = build_ca("Test Issuing CA", 1825, 0, f->root, root_key, iss_pub, NULL);
+	assert_int_equal(X509_get_signature_nid(f->root), NID_ecdsa_with_SHA384);
+	assert_int_equal(X509_verify(f->root, root_pub), 1);
+	assert_int_equal(X509_verify(f->issuing, root_pub), 1);
+
+	snprintf(root_path, sizeof(root_path), "%s/root.crt", f->dir);
+	snprintf(iss_path, sizeof(iss_path), "%s/issuing.crt", f->dir);
+	write_pem(root_path, f->root);
+	write_pem(iss_path, f->issuing);
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	if (db_open(path, &f->db, &err) != 0)
+		fail_msg("db_open: %s", cairn_err_msg(&err));
+	if (ca_record(f->db, f->root, "root", "ca-root", "cli:init", "ca.init", &err) != 0 ||
+	    ca_record(f->db, f->issuing, "root", "ca-issuing", "cli:init", "ca.init", &err) != 0)
+		fail_msg("ca_record: %s", cairn_err_msg(&err));
+	assert_int_equal(ca_record(f->db, f->root, "root", "ca-root", "cli:init", "ca.init", &err),
+			 CAIRN_ECOLLISION);
+
+	memset(&cc, 0, sizeof(cc));
+	cc.hsm = f->hsm;
+	cc.db = f->db;
+	cc.root_cert_file = root_path;
+	cc.issuing_cert_file = iss_path;
+	cc.issuing_key_label = "root"; /* wrong key: refused */
+	cc.http_base_url = "http://localhost:8080/";
+	assert_int_equal(ca_open(&cc, &f->ca, &err), CAIRN_ECONFIG);
+	cc.issuing_key_label = "issuing";
+	if (ca_open(&cc, &f->ca, &err) != 0)
+		fail_msg("ca_open: %s", cairn_err_msg(&err));
+
+	EVP_PKEY_free(root_key);
+	EVP_PKEY_free(iss_key);
+	EVP_PKEY_free(root_pub);
+	EVP_PKEY_free(iss_pub);
+	*state = f;
+	return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+	fixture_t *f = *state;
+
+	if (f == NULL)
+		return 0;
+	ca_free(f->ca);
+	db_close(f->db);
+	hsm_close(f->hsm);
+	X509_free(f->root);
+	X509_free(f->issuing);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+typedef struct worker {
+	ca_t *ca;
+	uint8_t *csr[PER_THREAD];
+	size_t csr_len[PER_THREAD];
+	ca_issued_t *out[PER_THREAD];
+	int rc[PER_THREAD];
+	cairn_err_t err[PER_THREAD];
+} worker_t;
+
+static void *worker_run(void *arg)
+{
+	worker_t *w = arg;
+	int i;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		ca_request_t r = { w->csr[i], w->csr_len[i], "tls-server", "test:worker", "admin", 0 };
+		w->rc[i] = ca_issue(w->ca, &r, &w->out[i], &w->err[i]);
+	}
+	return NULL;
+}
+
+static int count_cert(const db_cert_t *c, void *arg)
+{
+	(void)c;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_issue_concurrent(void **state)
+{
+	fixture_t *f = *state;
+	worker_t w[N_THREADS];
+	pthread_t th[N_THREADS];
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	audit_verify_result_t res;
+	uint64_t seqs[N_THREADS * PER_THREAD];
+	int t, i, j, n;
+
+	memset(w, 0, sizeof(w));
+	for (t = 0; t < N_THREADS; t++) {
+		w[t].ca = f->ca;
+		for (i = 0; i < PER_THREAD; i++) {
+			char cn[64], san[128];
+			snprintf(cn, sizeof(cn), "Host-%d-%d.Example.com", t, i);
+			snprintf(san, sizeof(san), "DNS:%s,IP:10.0.%d.%d", cn, t, i);
+			w[t].csr[i] = make_csr(key, cn, san, &w[t].csr_len[i]);
+		}
+	}
+	for (t = 0; t < N_THREADS; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, worker_run, &w[t]), 0);
+	for (t = 0; t < N_THREADS; t++)
+		pthread_join(th[t], NULL);
+
+	n = 0;
+	for (t = 0; t < N_THREADS; t++) {
+		for (i = 0; i < PER_THREAD; i++) {
+			ca_issued_t *is = w[t].out[i];
+			db_txn_t *txn = NULL;
+			db_cert_t rec;
+			uint8_t serial[DB_SERIAL_MAX];
+			int slen;
+			unsigned char *der = NULL;
+			int der_len;
+			char cn[64];
+
+			if (w[t].rc[i] != 0)
+				fail_msg("issue %d/%d: %s", t, i, cairn_err_msg(&w[t].err[i]));
+			assert_non_null(is);
+			assert_int_equal(verify_chain(f->root, f->issuing, is->cert,
+						      X509_PURPOSE_SSL_SERVER),
+					 1);
+			assert_serial16(is->cert);
+			assert_int_equal(strlen(is->serial_hex), 32);
+			/* The issued cert: lower-cased DNS SAN, CN only from the CSR, EC key
+			 * gets digitalSignature only (RFC 8813), AIA/CDP from the base URL. */
+			snprintf(cn, sizeof(cn), "host-%d-%d.example.com", t, i);
+			assert_int_equal(X509_check_host(is->cert, cn, 0, X509_CHECK_FLAG_NO_WILDCARDS, NULL), 1);
+			assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(is->cert)), 1);
+			assert_int_equal(X509_get_key_usage(is->cert), X509v3_KU_DIGITAL_SIGNATURE);
+			assert_int_equal(X509_check_ca(is->cert), 0);
+			assert_string_equal(aia_uri(is->cert, NID_ad_OCSP), "http://localhost:8080/ocsp");
+			assert_string_equal(aia_uri(is->cert, NID_ad_ca_issuers),
+					    "http://localhost:8080/ca/issuing.crt");
+			assert_string_equal(cdp_uri(is->cert), "http://localhost:8080/crl/issuing.crl");
+			assert_non_null(strstr(is->chain_pem, is->pem));
+			assert_true(strlen(is->chain_pem) > strlen(is->pem) + 100);
+
+			slen = hex_decode(is->serial_hex, serial, sizeof(serial));
+			assert_int_equal(slen, 16);
+			assert_int_equal(db_read_begin(f->db, &txn), 0);
+			assert_int_equal(db_cert_get(txn, serial, (size_t)slen, &rec), 0);
+			der_len = i2d_X509(is->cert, &der);
+			assert_int_equal(rec.der_len, (size_t)der_len);
+			assert_memory_equal(rec.der, der, (size_t)der_len);
+			assert_string_equal(rec.issuer, "issuing");
+			assert_string_equal(rec.profile, "tls-server");
+			assert_string_equal(rec.requester, "test:worker");
+			assert_int_equal(rec.status, DB_CERT_VALID);
+			j = 0;
+			assert_int_equal(db_certs_by_name(txn, cn, count_cert, &j), 0);
+			assert_int_equal(j, 1);
+			db_txn_end(txn);
+			OPENSSL_free(der);
+
+			for (j = 0; j < n; j++)
+				assert_true(seqs[j] != is->audit_seq);
+			seqs[n++] = is->audit_seq;
+			ca_issued_free(is);
+			OPENSSL_free(w[t].csr[i]);
+		}
+	}
+	memset(&res, 0, sizeof(res));
+	if (audit_verify(f->db, &res) != 0)
+		fail_msg("audit: %s at %llu", res.reason, (unsigned long long)res.first_bad);
+	assert_int_equal(res.count, 2 + N_THREADS * PER_THREAD);
+	EVP_PKEY_free(key);
+}
+
+static void test_issue_errors(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	ca_issued_t *is = NULL;
+	cairn_err_t err = { 0 };
+	audit_verify_result_t res;
+	size_t len;
+	uint8_t *der = make_csr(key, "x.example", "DNS:x.example", &len);
+	ca_request_t r = { der, len, "tls-server", "test:errors", "admin", 0 };
+
+	assert_non_null(ca_profile(f->ca, "tls-server"));
+	assert_null(ca_profile(f->ca, "nope"));
+	assert_ptr_equal(ca_issuer_cert(f->ca, "root") != NULL, 1);
+	assert_null(ca_issuer_cert(f->ca, "other"));
+
+	r.profile = "nope";
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EPROFILE);
+	r.profile = "tls-server";
+	r.validity_days = 91;
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EINVAL);
+	r.validity_days = 0;
+	r.csr = "garbage";
+	r.csr_len = 7;
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EBADCSR);
+	assert_null(is);
+	r.csr = der;
+	r.csr_len = len;
+	r.profile = "code-signing";
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_ENAME);
+
+	/* Short validity on request; the audit chain only holds the one issuance. */
+	r.profile = "tls-server";
+	r.validity_days = 7;
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), 0);
+	assert_int_equal(unix_time(X509_get0_notAfter(is->cert)) -
+				 unix_time(X509_get0_notBefore(is->cert)),
+			 7 * 86400);
+	assert_int_equal(audit_verify(f->db, &res), 0);
+	assert_int_equal(res.count, 3);
+	assert_int_equal(is->audit_seq, 3);
+	ca_issued_free(is);
+	is = NULL;
+
+	/* An RSA subject key keeps keyEncipherment (EC keys do not: RFC 8813). */
+	{
+		EVP_PKEY *rsa = EVP_RSA_gen(2048);
+		uint8_t *rder = make_csr(rsa, NULL, "DNS:rsa.example", &len);
+		r.csr = rder;
+		r.csr_len = len;
+		r.validity_days = 0;
+		assert_int_equal(ca_issue(f->ca, &r, &is, &err), 0);
+		assert_int_equal(X509_get_key_usage(is->cert),
+				 X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_KEY_ENCIPHERMENT);
+		assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(is->cert)), 0);
+		assert_int_equal(ext_critical(is->cert, NID_subject_alt_name), 1);
+		ca_issued_free(is);
+		OPENSSL_free(rder);
+		EVP_PKEY_free(rsa);
+	}
+	OPENSSL_free(der);
+	EVP_PKEY_free(key);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_profiles_default),
+		cmocka_unit_test(test_profile_parse),
+		cmocka_unit_test(test_profile_errors),
+		cmocka_unit_test(test_build_chain),
+		cmocka_unit_test(test_build_subject_keys),
+		cmocka_unit_test(test_csr_parse),
+		cmocka_unit_test(test_csr_check_keys),
+		cmocka_unit_test(test_csr_check_signature),
+		cmocka_unit_test(test_csr_check_names),
+		cmocka_unit_test_setup_teardown(test_issue_concurrent, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_issue_errors, fixture_setup, fixture_teardown),
+	};
+	return cmocka_run_group_tests_name("ca", tests, NULL, NULL);
+}
