@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Appending hash-chained audit events and verifying the chain. */
 #include <inttypes.h>
 #include <stdarg.h>

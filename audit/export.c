@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Exporting the audit log as JSON lines or RFC 4180 CSV, filtered by time. */
 #include <inttypes.h>
 #include <stdlib.h>

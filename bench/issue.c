@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Issuance benchmark: durable ca_issue throughput and latency at several concurrencies vs the token's raw sign rate. */
 #include <errno.h>
 #include <ftw.h>

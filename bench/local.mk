@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Benchmarks (built with `make`, run by hand; see bench/README.md).
 noinst_PROGRAMS += bench/issue_bench
 bench_issue_bench_SOURCES = bench/issue.c

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* X.509 v3 certificate building: serial, validity, names, extensions, signature. */
 #include <string.h>
 #include <time.h>

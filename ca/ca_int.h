@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* ca internals shared by the files of ca/ — not part of the public interface. */
 #ifndef CAIRN_CA_INT_H
 #define CAIRN_CA_INT_H

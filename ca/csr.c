@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* CSR parsing (PEM or DER) and the checks a CSR must pass against a profile. */
 #include <arpa/inet.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* The issuing CA: loading the hierarchy and profiles, and issuing certificates from CSRs. */
 #include <stdio.h>
 #include <stdlib.h>

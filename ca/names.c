@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Name syntax (DNS, email, URI), the names a certificate is indexed under, serials and times. */
 #include <arpa/inet.h>
 #include <stdlib.h>

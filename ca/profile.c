@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Certificate profiles: the defaults written by init, and parsing a profile from the config. */
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* A cheap-to-encode copy of an EC subject key: works around OpenSSL 3.0's slow X509_set_pubkey. */
 /*
  * OpenSSL 3.0's X509_set_pubkey encodes a provider key with OSSL_ENCODER and

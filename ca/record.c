@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Storing a certificate, its indexes and its audit event in one durable group-commit write. */
 #include <stdlib.h>
 #include <string.h>

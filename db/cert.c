@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Certificate records, their binary encoding, and the expiry/name/revoked indexes. */
 #include <ctype.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* db internals shared by the db/ files: the env handle, transactions, the writer queue. */
 #ifndef CAIRN_DB_INT_H
 #define CAIRN_DB_INT_H

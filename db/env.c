@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Opening and closing the LMDB environment, schema check, map resizing and read transactions. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Raw key/value access to the named tables inside a transaction. */
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* The group-commit writer: one thread commits every queued write operation in one durable txn. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Builds cairn in the source tree: autoreconf, configure (once, or when asked), make.
 # Extra arguments go to ./configure (e.g. --enable-sanitizers).
 set -eu

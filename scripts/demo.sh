@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Quick start: install what is missing, build, create a CA in ./var/demo once, and serve it.
 set -eu
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages cairn builds and tests with, when any is missing.
 set -eu
 

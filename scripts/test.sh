@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: Apache-2.0
+# SPDX-License-Identifier: MIT
 # Installs what is missing, builds, runs every unit and integration test, and
 # ends with the line "N passed, N failed". Exit status 0 only when nothing failed.
 set -u

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Strict base64url (RFC 4648 §5, unpadded) and hex. OpenSSL only offers padded base64. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* The error list's messages and the per-call error detail. */
 #include <stdio.h>
 #include <string.h>

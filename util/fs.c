@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Whole-file reads, atomic writes and directory creation. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* JSON-lines logging to stderr, one line per event, safe from any thread. */
 #include <pthread.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* The one reply helper: problem documents and JSON bodies for every HTTP surface. */
 #include <stdio.h>
 #include <stdlib.h>

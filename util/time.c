@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Time formatting/parsing, durations, randomness and constant-time compare. */
 #include <ctype.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* util: small shared helpers — the error list, logging, base64url, files, time. */
 #ifndef CAIRN_UTIL_H
 #define CAIRN_UTIL_H

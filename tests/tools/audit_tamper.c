@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Test tool: flips one byte of a stored audit event so tests can prove `audit verify` notices. */
 #include <inttypes.h>
 #include <stdio.h>

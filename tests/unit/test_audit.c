@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for audit/: appending, chain verification against tampering, and export. */
 #include <ftw.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for ca/: profiles, certificate building, CSR checks, and issuance through token and db. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for db/: environment life cycle, schema check, records, indexes, group commit, map growth. */
 #include <ftw.h>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for util/: base64url, hex, durations, time parsing, error list, files. */
 #include <setjmp.h>
 #include <stdarg.h>
