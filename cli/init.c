@@ -171,6 +171,33 @@ static int open_existing_token(const init_opts_t *o, init_state_t *st, cairn_err
 	return rc;
 }
 
+/* A CA certificate whose key is generated in the token under label; issuer NULL = self-signed. */
+static int make_ca(init_state_t *st, hsm_key_type_t type, const char *label, const char *cn,
+		   const char *org, int days, int path_len, X509 *issuer, EVP_PKEY *issuer_key,
+		   const char *issuers_url, const char *crl_url, EVP_PKEY **key, X509 **cert,
+		   cairn_err_t *err)
+{
+	ca_cert_spec_t spec = { 0 };
+	EVP_PKEY *pub = NULL;
+	int rc;
+
+	if ((rc = hsm_keygen(st->hsm, type, label, &pub, err)) != 0 ||
+	    (rc = hsm_key_get(st->hsm, label, key, err)) != 0)
+		goto out;
+	spec.subject_cn = cn;
+	spec.subject_o = org;
+	spec.validity_days = days;
+	spec.is_ca = 1;
+	spec.path_len = path_len;
+	spec.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN | X509v3_KU_DIGITAL_SIGNATURE;
+	spec.ca_issuers_url = issuers_url;
+	spec.crl_url = crl_url;
+	rc = ca_cert_build(&spec, issuer, issuer_key ? issuer_key : *key, pub, cert, err);
+out:
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
 static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *http_base,
 			   cairn_err_t *err)
 {
@@ -178,7 +205,6 @@ static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *h
 	static const char *const tls_eku[] = { "1.3.6.1.5.5.7.3.1", NULL };
 	char root_cn[128], issuing_cn[128], url_root_crt[300], url_root_crl[300];
 	char url_ocsp[300], url_iss_crt[300], url_iss_crl[300];
-	EVP_PKEY *pub = NULL;
 	GENERAL_NAMES *sans = NULL;
 	ca_cert_spec_t spec;
 	int rc;
@@ -195,39 +221,13 @@ static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *h
 	snprintf(url_iss_crt, sizeof(url_iss_crt), "%s/ca/issuing.crt", http_base);
 	snprintf(url_iss_crl, sizeof(url_iss_crl), "%s/crl/issuing.crl", http_base);
 
-	/* Root: self-signed by its token key. */
-	if ((rc = hsm_keygen(st->hsm, o->root_key, "root", &pub, err)) != 0 ||
-	    (rc = hsm_key_get(st->hsm, "root", &st->root_key, err)) != 0)
+	/* Root: self-signed by its token key; then the issuing CA, signed by the root. */
+	if ((rc = make_ca(st, o->root_key, "root", root_cn, o->org, o->root_days, 1, NULL, NULL,
+			  NULL, NULL, &st->root_key, &st->root, err)) != 0 ||
+	    (rc = make_ca(st, o->issuing_key, "issuing", issuing_cn, o->org, o->issuing_days, 0,
+			  st->root, st->root_key, url_root_crt, url_root_crl, &st->issuing_key,
+			  &st->issuing, err)) != 0)
 		goto out;
-	memset(&spec, 0, sizeof(spec));
-	spec.subject_cn = root_cn;
-	spec.subject_o = o->org;
-	spec.validity_days = o->root_days;
-	spec.is_ca = 1;
-	spec.path_len = 1;
-	spec.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN | X509v3_KU_DIGITAL_SIGNATURE;
-	if ((rc = ca_cert_build(&spec, NULL, st->root_key, pub, &st->root, err)) != 0)
-		goto out;
-	EVP_PKEY_free(pub);
-	pub = NULL;
-
-	/* Issuing CA, signed by the root. */
-	if ((rc = hsm_keygen(st->hsm, o->issuing_key, "issuing", &pub, err)) != 0 ||
-	    (rc = hsm_key_get(st->hsm, "issuing", &st->issuing_key, err)) != 0)
-		goto out;
-	memset(&spec, 0, sizeof(spec));
-	spec.subject_cn = issuing_cn;
-	spec.subject_o = o->org;
-	spec.validity_days = o->issuing_days;
-	spec.is_ca = 1;
-	spec.path_len = 0;
-	spec.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN | X509v3_KU_DIGITAL_SIGNATURE;
-	spec.ca_issuers_url = url_root_crt;
-	spec.crl_url = url_root_crl;
-	if ((rc = ca_cert_build(&spec, st->root, st->root_key, pub, &st->issuing, err)) != 0)
-		goto out;
-	EVP_PKEY_free(pub);
-	pub = NULL;
 
 	/* Delegated OCSP signer (key in the token too). */
 	if ((rc = hsm_keygen(st->hsm, HSM_KEY_EC_P256, "ocsp", &st->ocsp_pub, err)) != 0)
@@ -264,7 +264,6 @@ static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *h
 	rc = ca_cert_build(&spec, st->issuing, st->issuing_key, st->tls_key, &st->tls, err);
 out:
 	GENERAL_NAMES_free(sans);
-	EVP_PKEY_free(pub);
 	return rc;
 }
 

@@ -16,56 +16,40 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# ok DESCRIPTION COMMAND...: runs the command, one TAP line for the result.
-ok() {
-	desc=$1
-	shift
+# tap PASSED DESCRIPTION: one TAP line; a failure shows the tail of the last output.
+tap() {
 	TAP_N=$((TAP_N + 1))
-	if "$@" >"$WORK/last.out" 2>&1; then
-		echo "ok $TAP_N - $desc"
+	if [ "$1" -eq 1 ]; then
+		echo "ok $TAP_N - $2"
 	else
-		echo "not ok $TAP_N - $desc"
+		echo "not ok $TAP_N - $2"
 		sed 's/^/# /' "$WORK/last.out" | tail -n 20
 		TAP_FAILED=$((TAP_FAILED + 1))
 	fi
+}
+
+# ok DESCRIPTION COMMAND...: the command must succeed.
+ok() {
+	desc=$1
+	shift
+	if "$@" >"$WORK/last.out" 2>&1; then tap 1 "$desc"; else tap 0 "$desc"; fi
 }
 
 # fails DESCRIPTION COMMAND...: the command must exit non-zero.
 fails() {
 	desc=$1
 	shift
-	TAP_N=$((TAP_N + 1))
-	if "$@" >"$WORK/last.out" 2>&1; then
-		echo "not ok $TAP_N - $desc (unexpectedly succeeded)"
-		sed 's/^/# /' "$WORK/last.out" | tail -n 20
-		TAP_FAILED=$((TAP_FAILED + 1))
-	else
-		echo "ok $TAP_N - $desc"
-	fi
+	if "$@" >"$WORK/last.out" 2>&1; then tap 0 "$desc (unexpectedly succeeded)"; else tap 1 "$desc"; fi
 }
 
 # last_has DESCRIPTION REGEX: the output of the last ok/fails command matches.
 last_has() {
-	TAP_N=$((TAP_N + 1))
-	if grep -Eqi -- "$2" "$WORK/last.out"; then
-		echo "ok $TAP_N - $1"
-	else
-		echo "not ok $TAP_N - $1 (no /$2/ in the output)"
-		sed 's/^/# /' "$WORK/last.out" | tail -n 20
-		TAP_FAILED=$((TAP_FAILED + 1))
-	fi
+	if grep -Eqi -- "$2" "$WORK/last.out"; then tap 1 "$1"; else tap 0 "$1 (no /$2/ in the output)"; fi
 }
 
 # last_one_line DESCRIPTION: the last ok/fails command printed exactly one line.
 last_one_line() {
-	TAP_N=$((TAP_N + 1))
-	if [ "$(wc -l <"$WORK/last.out")" -eq 1 ]; then
-		echo "ok $TAP_N - $1"
-	else
-		echo "not ok $TAP_N - $1"
-		sed 's/^/# /' "$WORK/last.out" | tail -n 20
-		TAP_FAILED=$((TAP_FAILED + 1))
-	fi
+	if [ "$(wc -l <"$WORK/last.out")" -eq 1 ]; then tap 1 "$1"; else tap 0 "$1"; fi
 }
 
 done_testing() {
