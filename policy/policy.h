@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/* policy: which requests are issued at once, which wait for approvers, which are refused — and the pending-request store. */
+#ifndef CAIRN_POLICY_H
+#define CAIRN_POLICY_H
+
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "db/db.h"
+#include "util/util.h"
+
+typedef enum { POLICY_ISSUE, POLICY_APPROVE, POLICY_REJECT } policy_action_t;
+
+/* What a rule sees of a request (all borrowed). Built from the CSR by policy_input_from_csr. */
+typedef struct policy_input {
+	const char *channel;    /* "acme" | "est" | "admin" */
+	const char *requester;  /* "acme:acct/ID", "acme:eab/KID", "est:user/NAME", "est:cert/SUBJECT", "admin:NAME" */
+	const char *group;      /* policy group bound to the requester (EAB, EST label), or NULL */
+	const char *profile;
+	const char *subject_cn; /* or NULL */
+	char **dns;             /* DNS SANs, lower-case */
+	size_t n_dns;
+	char **ips;             /* IP SANs, text form */
+	size_t n_ips;
+	const char *key_type;   /* "ec" | "rsa" | "ed25519" */
+	int key_bits;
+	int validity_days;      /* requested; 0 = profile default */
+} policy_input_t;
+
+typedef struct policy_decision {
+	policy_action_t action;
+	char rule[64];          /* name of the rule that decided ("" = default) */
+	int approvals;          /* POLICY_APPROVE: distinct approvers needed */
+	char approver_role[16]; /* POLICY_APPROVE: role required of approvers, "" = approver or admin */
+	char reason[256];       /* why: for reject the rule's reason; otherwise what matched */
+} policy_decision_t;
+
+typedef struct policy policy_t;
+
+/*
+ * Loads and validates a policy file: {"rules": [{"name", "match": {...}, "action",
+ * "approvals"?, "approver_role"?, "reason"?}, ...]}. Errors name the rule and field
+ * ("rules[1] (prod).match.dns_suffix: must be an array of strings").
+ * *out owned by the caller: policy_free.
+ */
+int policy_load(const char *path, policy_t **out, cairn_err_t *err) CAIRN_WUR;
+/* Same from a JSON text (used by tests and `cairn policy test`). */
+int policy_parse(const char *text, size_t len, policy_t **out, cairn_err_t *err) CAIRN_WUR;
+void policy_free(policy_t *p);
+
+/* The policy `cairn init` writes: every request issues (proof of control /
+ * authentication is the gate); admins tighten it. New string, caller frees. */
+char *policy_default_text(void);
+
+/* Extracts names, CN and key facts from a CSR into in (arrays malloc'd into in;
+ * release with policy_input_clear). Other fields are left as the caller set them. */
+int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err) CAIRN_WUR;
+void policy_input_clear(policy_input_t *in);
+
+/* First matching rule wins; no match = reject "no policy rule matches". Pure, thread-safe. */
+void policy_decide(const policy_t *p, const policy_input_t *in, policy_decision_t *out);
+
+/* ---- the one path every channel takes ---- */
+typedef struct policy_engine policy_engine_t;
+
+/* Engine over a CA and its database, with the policy file at path (reloadable). */
+int policy_engine_new(ca_t *ca, db_t *db, const char *policy_path, int64_t pending_ttl,
+		      policy_engine_t **out, cairn_err_t *err) CAIRN_WUR;
+void policy_engine_free(policy_engine_t *e);
+/* Re-reads the policy file; on error the old policy stays and err says why (rule and field). */
+int policy_engine_reload(policy_engine_t *e, cairn_err_t *err) CAIRN_WUR;
+
+typedef enum {
+	REQ_PENDING,  /* waiting for approvals */
+	REQ_ISSUED,   /* certificate issued: serial_hex set */
+	REQ_REJECTED, /* by policy or by an approver: reason set */
+	REQ_EXPIRED,  /* nobody decided in time */
+	REQ_FAILED,   /* approved but issuance failed: reason set */
+} request_status_t;
+
+typedef struct request_info {
+	char id[33];            /* hex, 16 random bytes */
+	request_status_t status;
+	char channel[16];
+	char requester[128];
+	char profile[64];
+	char rule[64];
+	int approvals_needed;
+	int approvals_have;
+	char serial_hex[2 * DB_SERIAL_MAX + 1];
+	char reason[256];
+	int64_t created;
+	int64_t expires;
+} request_info_t;
+
+typedef struct policy_outcome {
+	policy_decision_t decision;
+	request_info_t request;  /* filled when a request was stored (POLICY_APPROVE) */
+	ca_issued_t *issued;     /* POLICY_ISSUE: the certificate (caller frees with ca_issued_free) */
+} policy_outcome_t;
+
+/*
+ * Every issuance, whatever the channel: checks the CSR against the profile, asks
+ * the policy, then issues (POLICY_ISSUE: out->issued), stores a pending request
+ * (POLICY_APPROVE: out->request, durable, audited "request.pending") or refuses
+ * (POLICY_REJECT: returns CAIRN_EDENIED, audited "request.rejected", err says the
+ * rule and reason). group may be NULL. Thread-safe.
+ */
+int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group,
+		  policy_outcome_t *out, cairn_err_t *err) CAIRN_WUR;
+
+/* Current state of a request (expiring it if its time has passed). CAIRN_ENOENT if unknown. */
+int policy_request_get(policy_engine_t *e, const char *id, request_info_t *out,
+		       cairn_err_t *err) CAIRN_WUR;
+
+/*
+ * An approver's decision. approve: counts one approval per distinct approver
+ * (CAIRN_EEXIST if this approver already approved; CAIRN_EDENIED if the approver
+ * is the requester or lacks the rule's approver_role); the last needed approval
+ * issues the certificate. reject: ends the request. Both audited with the actor.
+ * out (may be NULL) receives the new state.
+ */
+int policy_request_approve(policy_engine_t *e, const char *id, const char *approver,
+			   const char *role, const char *comment, request_info_t *out,
+			   cairn_err_t *err) CAIRN_WUR;
+int policy_request_reject(policy_engine_t *e, const char *id, const char *approver,
+			  const char *role, const char *comment, request_info_t *out,
+			  cairn_err_t *err) CAIRN_WUR;
+
+/* Walks requests (status filter: -1 = all), newest first. fn returns non-zero to stop. */
+typedef int (*policy_request_fn)(const request_info_t *r, void *arg);
+int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, void *arg);
+
+#endif
