@@ -75,6 +75,8 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	if (r->www_authenticate)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_authenticate);
+	if (r->transfer_encoding)
+		MHD_add_response_header(resp, "Content-Transfer-Encoding", r->transfer_encoding);
 	if (r->retry_after > 0) {
 		snprintf(num, sizeof(num), "%d", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);

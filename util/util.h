@@ -129,6 +129,7 @@ typedef struct http_reply {
 	char *location;           /* optional malloc'd Location header */
 	int retry_after;          /* seconds; 0 = no Retry-After header */
 	const char *www_authenticate; /* static challenge for 401 replies, or NULL */
+	const char *transfer_encoding; /* static Content-Transfer-Encoding value (EST), or NULL */
 } http_reply_t;
 
 /* Frees the reply's owned fields and zeroes it. */

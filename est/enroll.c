@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: MIT */
+/* simpleenroll, simplereenroll and serverkeygen: CSR checks, channel binding, policy, pending requests, CMS answers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "audit/audit.h"
+#include "est/est_int.h"
+
+#define PENDING_PREFIX "p:"
+#define BOUNDARY "cairn-est-5f0e2c7a"
+
+/* RFC 7030 §3.5: the CSR's challengePassword must be base64 of this session's binding. */
+static int check_binding(est_call_t *c, X509_REQ *csr, char *why, size_t cap)
+{
+	int idx = X509_REQ_get_attr_by_NID(csr, NID_pkcs9_challengePassword, -1);
+	X509_ATTRIBUTE *attr = idx >= 0 ? X509_REQ_get_attr(csr, idx) : NULL;
+	ASN1_TYPE *t = attr ? X509_ATTRIBUTE_get0_type(attr, 0) : NULL;
+	char want[128];
+	int n;
+
+	if (c->req->binding == NULL || c->req->binding_len == 0 || c->req->binding_len > 64) {
+		snprintf(why, cap, "this TLS session offers no %s channel binding (tls-unique needs TLS 1.2)",
+			 c->e->set.channel_binding == EST_CB_TLS_UNIQUE ? "tls-unique" : "tls-exporter");
+		return CAIRN_EDENIED;
+	}
+	if (t == NULL || (t->type != V_ASN1_PRINTABLESTRING && t->type != V_ASN1_UTF8STRING &&
+			  t->type != V_ASN1_IA5STRING)) {
+		snprintf(why, cap, "the CSR must carry challengePassword bound to the TLS session");
+		return CAIRN_EDENIED;
+	}
+	n = EVP_EncodeBlock((unsigned char *)want, c->req->binding, (int)c->req->binding_len);
+	if (ASN1_STRING_length(t->value.asn1_string) != n ||
+	    !util_ct_equal(ASN1_STRING_get0_data(t->value.asn1_string), want, (size_t)n)) {
+		snprintf(why, cap, "challengePassword does not match this TLS session's channel binding");
+		return CAIRN_EDENIED;
+	}
+	return 0;
+}
+
+static GENERAL_NAMES *csr_sans(X509_REQ *csr)
+{
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+	GENERAL_NAMES *g = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
+
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return g;
+}
+
+/* Is every name of a also in b? (DNS names compare case-insensitively: we lower-case them.) */
+static int sans_within(const GENERAL_NAMES *a, const GENERAL_NAMES *b)
+{
+	int i, j;
+
+	for (i = 0; i < sk_GENERAL_NAME_num(a); i++) {
+		GENERAL_NAME *x = sk_GENERAL_NAME_value(a, i);
+		int found = 0;
+		for (j = 0; j < sk_GENERAL_NAME_num(b) && !found; j++) {
+			GENERAL_NAME *y = sk_GENERAL_NAME_value(b, j);
+			if (x->type == GEN_DNS && y->type == GEN_DNS)
+				found = ASN1_STRING_length(x->d.dNSName) ==
+						ASN1_STRING_length(y->d.dNSName) &&
+					strncasecmp((const char *)ASN1_STRING_get0_data(x->d.dNSName),
+						    (const char *)ASN1_STRING_get0_data(y->d.dNSName),
+						    (size_t)ASN1_STRING_length(x->d.dNSName)) == 0;
+			else
+				found = GENERAL_NAME_cmp(x, y) == 0;
+		}
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+/* RFC 7030 §4.2.2: the renewal keeps the subject and the subject alternative names. */
+static int same_identity(X509 *old, X509_REQ *csr, char *why, size_t cap)
+{
+	GENERAL_NAMES *a = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
+	GENERAL_NAMES *b = csr_sans(csr);
+	int ok = 1;
+
+	if (X509_NAME_cmp(X509_get_subject_name(old), X509_REQ_get_subject_name(csr)) != 0) {
+		snprintf(why, cap, "re-enrollment must keep the subject of the current certificate");
+		ok = 0;
+	} else if (!sans_within(a, b) || !sans_within(b, a)) {
+		snprintf(why, cap,
+			 "re-enrollment must keep the subject alternative names of the current certificate");
+		ok = 0;
+	}
+	GENERAL_NAMES_free(a);
+	GENERAL_NAMES_free(b);
+	return ok;
+}
+
+/* The key that finds a pending request again: SHA-256(requester, label, CSR). */
+static void pending_key(const est_call_t *c, const uint8_t *der, size_t len, char *key)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t h[32];
+	unsigned hl = 0;
+
+	memset(h, 0, sizeof(h));
+	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(md, c->requester, strlen(c->requester) + 1) &&
+	    EVP_DigestUpdate(md, c->label->name, strlen(c->label->name) + 1) &&
+	    EVP_DigestUpdate(md, der, len))
+		EVP_DigestFinal_ex(md, h, &hl);
+	EVP_MD_CTX_free(md);
+	memcpy(key, PENDING_PREFIX, 2);
+	hex_encode(h, sizeof(h), key + 2);
+}
+
+struct pending_put {
+	const char *key;
+	const char *id; /* NULL = delete */
+};
+
+static int pending_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct pending_put *p = arg;
+	int rc;
+	(void)err;
+
+	if (p->id == NULL) {
+		rc = db_del(txn, DB_EST, p->key, strlen(p->key));
+		return rc == CAIRN_ENOENT ? 0 : rc;
+	}
+	return db_put(txn, DB_EST, p->key, strlen(p->key), p->id, strlen(p->id), 0);
+}
+
+/* Request id stored for key, into id (33 bytes); 0 or CAIRN_ENOENT. */
+static int pending_get(est_t *e, const char *key, char *id)
+{
+	db_txn_t *txn;
+	const void *val;
+	size_t len;
+	int rc;
+
+	if (db_read_begin(e->db, &txn) != 0)
+		return CAIRN_EDB;
+	rc = db_get(txn, DB_EST, key, strlen(key), &val, &len);
+	if (rc == 0 && len > 0 && len < 33) {
+		memcpy(id, val, len);
+		id[len] = '\0';
+	} else if (rc == 0) {
+		rc = CAIRN_ENOENT;
+	}
+	db_txn_end(txn);
+	return rc;
+}
+
+/* The certificate with serial_hex, from the database (owned by the caller), or NULL. */
+static X509 *cert_by_serial(est_t *e, const char *serial_hex)
+{
+	uint8_t serial[DB_SERIAL_MAX];
+	db_txn_t *txn;
+	db_cert_t rec;
+	const unsigned char *p;
+	X509 *x = NULL;
+	int len = hex_decode(serial_hex, serial, sizeof(serial));
+
+	if (len <= 0 || db_read_begin(e->db, &txn) != 0)
+		return NULL;
+	if (db_cert_get(txn, serial, (size_t)len, &rec) == 0) {
+		p = rec.der;
+		x = d2i_X509(NULL, &p, (long)rec.der_len);
+	}
+	db_txn_end(txn);
+	return x;
+}
+
+/* Body of a certs-only answer for one certificate (base64, malloc'd). */
+static char *cert_b64(X509 *x, size_t *len)
+{
+	uint8_t *der = NULL;
+	size_t dlen = 0;
+	char *b64 = NULL;
+
+	if (est_certs_only(&x, 1, &der, &dlen) != 0 || est_b64_encode(der, dlen, &b64, len) != 0)
+		b64 = NULL;
+	OPENSSL_free(der);
+	return b64;
+}
+
+static void reply_cert(http_reply_t *reply, X509 *x)
+{
+	size_t len = 0;
+	char *b64 = cert_b64(x, &len);
+
+	if (b64 == NULL) {
+		est_reply_text(reply, 500, "cannot encode the certificate");
+		return;
+	}
+	http_reply_set(reply, 200, "application/pkcs7-mime; smime-type=certs-only", b64, len);
+	reply->transfer_encoding = "base64";
+}
+
+/* RFC 7030 §4.4.2: multipart/mixed with the PKCS#8 key and the certificate. The key is
+ * wiped from memory once written into the body; nothing keeps it. */
+static void reply_keygen(http_reply_t *reply, X509 *x, EVP_PKEY *key)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
+	unsigned char *kder = NULL;
+	char *kb64 = NULL, *cb64 = NULL, *body = NULL;
+	size_t klen = 0, clen = 0;
+	int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &kder) : -1;
+
+	if (n <= 0 || est_b64_encode(kder, (size_t)n, &kb64, &klen) != 0 ||
+	    (cb64 = cert_b64(x, &clen)) == NULL) {
+		est_reply_text(reply, 500, "cannot encode the generated key and certificate");
+		goto out;
+	}
+	n = asprintf(&body,
+		     "--" BOUNDARY "\r\nContent-Type: application/pkcs8\r\n"
+		     "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n"
+		     "--" BOUNDARY "\r\nContent-Type: application/pkcs7-mime; smime-type=certs-only\r\n"
+		     "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--" BOUNDARY "--\r\n",
+		     kb64, cb64);
+	if (n < 0) {
+		body = NULL;
+		est_reply_text(reply, 500, "out of memory");
+		goto out;
+	}
+	http_reply_set(reply, 200, "multipart/mixed; boundary=" BOUNDARY, body, (size_t)n);
+out:
+	if (kder != NULL)
+		OPENSSL_clear_free(kder, (size_t)(n > 0 ? n : 0));
+	if (kb64 != NULL)
+		OPENSSL_clear_free(kb64, klen);
+	free(cb64);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+}
+
+struct superseded {
+	const char *requester;
+	const char *old_serial;
+	const char *new_serial;
+	int revoke;
+};
+
+static int superseded_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct superseded *s = arg;
+	json_t *details = json_pack("{s:s, s:b}", "superseded_by", s->new_serial, "revoked",
+				    s->revoke);
+	audit_event_t ev = { .actor = s->requester, .action = "cert.superseded",
+			     .serial = s->old_serial, .details = details };
+	uint8_t serial[DB_SERIAL_MAX];
+	int rc = 0, len;
+
+	if (s->revoke) {
+		len = hex_decode(s->old_serial, serial, sizeof(serial));
+		rc = len > 0 ? db_cert_revoke(txn, serial, (size_t)len, (int64_t)time(NULL), 4)
+			     : CAIRN_EINVAL;
+		if (rc == CAIRN_EEXIST)
+			rc = 0; /* revoked meanwhile: nothing more to do */
+	}
+	if (rc == 0)
+		rc = audit_append(txn, &ev, NULL, err);
+	json_decref(details);
+	return rc;
+}
+
+/* Answer to an earlier request for the same CSR: 202 again, the certificate, or why not. */
+static void answer_pending(est_call_t *c, const char *key, const char *id, http_reply_t *reply)
+{
+	struct pending_put del = { key, NULL };
+	request_info_t info;
+	cairn_err_t err = { 0 };
+	X509 *x = NULL;
+
+	if (policy_request_get(c->e->policy, id, &info, &err) != 0) {
+		est_reply_text(reply, 500, "request %s: %s", id, cairn_err_msg(&err));
+		return;
+	}
+	switch (info.status) {
+	case REQ_PENDING:
+		est_reply_text(reply, 202, "request %s waits for approval (%d of %d)", id,
+			       info.approvals_have, info.approvals_needed);
+		reply->retry_after = c->e->set.retry_after;
+		return;
+	case REQ_ISSUED:
+		x = cert_by_serial(c->e, info.serial_hex);
+		if (x == NULL) {
+			est_reply_text(reply, 500, "certificate %s of request %s is missing",
+				       info.serial_hex, id);
+			return;
+		}
+		reply_cert(reply, x);
+		X509_free(x);
+		log_info("est", "%s: delivered %s (request %s) to %s", c->op, info.serial_hex, id,
+			 c->requester);
+		return;
+	default:
+		/* The request is over: forget it so the device may ask afresh. */
+		if (db_write(c->e->db, pending_op, &del, &err) != 0)
+			log_warn("est", "forgetting request %s: %s", id, cairn_err_msg(&err));
+		est_refuse(c, reply, 403, "request %s was %s: %s", id,
+			   info.status == REQ_REJECTED  ? "rejected"
+			   : info.status == REQ_EXPIRED ? "not approved in time"
+							: "not issued",
+			   info.reason[0] ? info.reason : "no reason given");
+	}
+}
+
+static int status_for(int code)
+{
+	switch (code) {
+	case CAIRN_EBADCSR:
+	case CAIRN_ECSRSIG:
+	case CAIRN_EWEAKKEY:
+	case CAIRN_EKEYTYPE:
+	case CAIRN_ENAME:
+	case CAIRN_EINVAL:
+		return 400;
+	case CAIRN_EDENIED:
+		return 403;
+	default:
+		return 500;
+	}
+}
+
+void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
+{
+	const est_request_t *req = c->req;
+	const char *ct = req->content_type;
+	uint8_t *der = NULL;
+	unsigned char *gen_der = NULL;
+	size_t der_len = 0;
+	X509_REQ *csr = NULL, *gen_csr = NULL;
+	EVP_PKEY *gen_key = NULL;
+	policy_outcome_t out;
+	ca_request_t creq = { 0 };
+	cairn_err_t err = { 0 };
+	char why[512], key[2 + 64 + 1], id[33];
+	int rc, n;
+
+	memset(&out, 0, sizeof(out));
+	if (ct == NULL || strncasecmp(ct, "application/pkcs10", 18) != 0 ||
+	    (ct[18] != '\0' && ct[18] != ';' && ct[18] != ' ')) {
+		est_refuse(c, reply, 415, "Content-Type must be application/pkcs10");
+		goto out;
+	}
+	if (est_b64_decode(req->body, req->body_len, &der, &der_len) != 0) {
+		est_refuse(c, reply, 400, "the body must be a base64 PKCS#10 request");
+		goto out;
+	}
+	if (ca_csr_parse(der, der_len, &csr, &err) != 0) {
+		est_refuse(c, reply, 400, "bad CSR: %s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (c->e->set.channel_binding != EST_CB_OFF && check_binding(c, csr, why, sizeof(why)) != 0) {
+		est_refuse(c, reply, 403, "%s", why);
+		goto out;
+	}
+	if (reenroll && !same_identity(c->peer, csr, why, sizeof(why))) {
+		est_refuse(c, reply, 403, "%s", why);
+		goto out;
+	}
+	if (keygen) {
+		/* The device's CSR names what it wants; the key is made here and never kept. */
+		if (X509_REQ_verify(csr, X509_REQ_get0_pubkey(csr)) != 1) {
+			est_refuse(c, reply, 400, "bad CSR: signature does not verify");
+			goto out;
+		}
+		if (est_keygen_csr(csr, &gen_key, &gen_csr, &err) != 0 ||
+		    (n = i2d_X509_REQ(gen_csr, &gen_der)) <= 0) {
+			est_reply_text(reply, 500, "%s", cairn_err_msg(&err));
+			goto out;
+		}
+		creq.csr = gen_der;
+		creq.csr_len = (size_t)n;
+	} else {
+		creq.csr = der;
+		creq.csr_len = der_len;
+		pending_key(c, der, der_len, key);
+		if (pending_get(c->e, key, id) == 0) {
+			answer_pending(c, key, id, reply);
+			goto out;
+		}
+	}
+	creq.profile = c->label->profile;
+	creq.requester = c->requester;
+	creq.channel = "est";
+	creq.validity_days = c->label->validity_days;
+	rc = policy_submit(c->e->policy, &creq,
+			   c->label->policy_group[0] ? c->label->policy_group : NULL, &out, &err);
+	if (rc != 0) {
+		/* Policy refusals are audited by the policy engine; the rest here. */
+		if (rc == CAIRN_EDENIED) {
+			log_info("est", "%s for %s refused by policy: %s", c->op, c->requester,
+				 cairn_err_msg(&err));
+			est_reply_text(reply, 403, "refused by policy: %s", cairn_err_msg(&err));
+		} else {
+			est_refuse(c, reply, status_for(rc), "%s", cairn_err_msg(&err));
+		}
+		goto out;
+	}
+	if (out.decision.action == POLICY_APPROVE) {
+		struct pending_put put = { key, out.request.id };
+		if (keygen) {
+			est_refuse(c, reply, 403,
+				   "policy requires approval (request %s), but a server-generated key "
+				   "is never kept: enroll with your own key instead",
+				   out.request.id);
+			goto out;
+		}
+		if (db_write(c->e->db, pending_op, &put, &err) != 0) {
+			est_reply_text(reply, 500, "storing request %s: %s", out.request.id,
+				       cairn_err_msg(&err));
+			goto out;
+		}
+		est_reply_text(reply, 202, "request %s waits for approval (%d needed)", out.request.id,
+			       out.request.approvals_needed);
+		reply->retry_after = c->e->set.retry_after;
+		log_info("est", "%s for %s pending as request %s", c->op, c->requester,
+			 out.request.id);
+		goto out;
+	}
+	if (out.issued == NULL) {
+		est_reply_text(reply, 500, "policy issued nothing");
+		goto out;
+	}
+	if (reenroll) {
+		struct superseded s = { c->requester, c->peer_serial, out.issued->serial_hex,
+					c->e->set.revoke_superseded };
+		if (db_write(c->e->db, superseded_op, &s, &err) != 0)
+			log_error("est", "recording %s as superseded: %s", c->peer_serial,
+				  cairn_err_msg(&err));
+	}
+	if (keygen)
+		reply_keygen(reply, out.issued->cert, gen_key);
+	else
+		reply_cert(reply, out.issued->cert);
+	log_info("est", "%s: issued %s to %s (label %s)", c->op, out.issued->serial_hex,
+		 c->requester, c->label->name);
+out:
+	ca_issued_free(out.issued);
+	X509_REQ_free(csr);
+	X509_REQ_free(gen_csr);
+	EVP_PKEY_free(gen_key);
+	OPENSSL_free(gen_der);
+	free(der);
+}

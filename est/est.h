@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* est: the EST enrollment server (RFC 7030) — labels, enrollment accounts, device authentication, CMS answers. */
+#ifndef CAIRN_EST_H
+#define CAIRN_EST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ca/ca.h"
+#include "db/db.h"
+#include "policy/policy.h"
+#include "util/util.h"
+
+#define EST_NAME_MAX 64
+#define EST_MAX_LABELS 32
+
+/* One label: /.well-known/est/{name}/... selects a profile, a validity and a policy group. */
+typedef struct est_label {
+	char name[EST_NAME_MAX];
+	char profile[EST_NAME_MAX];
+	int validity_days;        /* 0 = the profile's default */
+	int serverkeygen;         /* /serverkeygen allowed */
+	char policy_group[EST_NAME_MAX]; /* "" = none */
+} est_label_t;
+
+typedef enum { EST_CB_OFF, EST_CB_TLS_UNIQUE, EST_CB_TLS_EXPORTER } est_binding_t;
+
+/* The validated "est" object of cairn.json. */
+typedef struct est_settings {
+	est_label_t labels[EST_MAX_LABELS];
+	size_t n_labels;
+	char default_label[EST_NAME_MAX]; /* the label of /.well-known/est/{op} */
+	est_binding_t channel_binding;    /* challengePassword must carry this binding */
+	int revoke_superseded;            /* re-enroll revokes the old certificate (superseded) */
+	int retry_after;                  /* seconds, for 202 answers */
+} est_settings_t;
+
+/*
+ * Parses and validates the "est" object (NULL = the defaults: one label
+ * "default" with the tls-client profile, no serverkeygen). Keys: labels
+ * (object of {profile, validity_days?, serverkeygen?, policy_group?}),
+ * default_label, channel_binding ("off" | "tls-unique" | "tls-exporter"),
+ * revoke_superseded (bool), retry_after (1..86400). Unknown keys are refused;
+ * errors name the key ("est.labels.iot-device.validity_days: must be 0..3650").
+ * Returns 0 or CAIRN_ECONFIG. Profile names are checked against a CA in est_new.
+ */
+int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err) CAIRN_WUR;
+
+/* The "est" object `cairn init` writes (new reference). */
+json_t *est_settings_default(void);
+
+typedef struct est est_t;
+
+/*
+ * An EST server over a CA, its database and the policy engine (all borrowed,
+ * they outlive the est). Checks that every label's profile exists in ca
+ * (CAIRN_ECONFIG naming the label) and pre-builds the /cacerts answer from
+ * root and issuing. *out owned by the caller: est_free. Thread-safe afterwards.
+ */
+int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *policy,
+	    est_t **out, cairn_err_t *err) CAIRN_WUR;
+void est_free(est_t *e);
+
+/* What the HTTP front knows of one request. Everything borrowed for the call. */
+typedef struct est_request {
+	const char *method;
+	const char *path;          /* below /.well-known/est/, e.g. "cacerts" or "iot-device/simpleenroll" */
+	const char *authorization; /* header value or NULL */
+	const char *content_type;  /* header value or NULL */
+	const char *body;          /* not NUL-terminated */
+	size_t body_len;
+	const uint8_t *peer_cert;  /* DER of the TLS client certificate, already verified
+	                              against the trusted CAs by the TLS front; NULL = none */
+	size_t peer_cert_len;
+	const uint8_t *binding;    /* channel binding of this TLS session (per
+	                              settings), NULL when not available */
+	size_t binding_len;
+	const char *remote;        /* peer address, for the audit log */
+} est_request_t;
+
+/*
+ * Serves one EST request. Answers are RFC 7030 bodies (base64, with
+ * Content-Transfer-Encoding: base64 set through reply->extra_header) or a
+ * text/plain error; 401 carries WWW-Authenticate. Every enrollment and every
+ * refusal is in the audit log. Thread-safe.
+ */
+void est_handle(est_t *e, const est_request_t *req, http_reply_t *reply);
+
+/* ---- enrollment accounts (table DB_EST, keys "u:NAME") ---- */
+
+/*
+ * Adds an account with a salted scrypt hash of password (N=16384, r=8, p=1;
+ * parameters stored with the hash), audited "est.user.add" by actor, in one
+ * durable write. name is [A-Za-z0-9._@-]{1,63}; password 8..1024 bytes.
+ * Returns 0, CAIRN_EINVAL (name/password), CAIRN_EEXIST, CAIRN_ECRYPTO, a db code.
+ */
+int est_user_add(db_t *db, const char *name, const char *password, const char *actor,
+		 cairn_err_t *err) CAIRN_WUR;
+/* Removes an account (audited "est.user.del"). Returns 0, CAIRN_ENOENT, a db code. */
+int est_user_del(db_t *db, const char *name, const char *actor, cairn_err_t *err) CAIRN_WUR;
+/* Checks a password in constant time after the slow hash. Returns 0, CAIRN_EAUTH
+ * (unknown user or wrong password: the same code and timing shape for both). */
+int est_user_check(db_t *db, const char *name, const char *password, cairn_err_t *err)
+	CAIRN_WUR;
+
+/* Calls fn for every account (name, creation time) in name order; fn returns
+ * non-zero to stop. Returns 0, the fn value or CAIRN_EDB. One read txn. */
+typedef int (*est_user_fn)(const char *name, int64_t created, void *arg);
+int est_users_list(db_t *db, est_user_fn fn, void *arg);
+
+#endif

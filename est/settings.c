@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* The "est" object of cairn.json: labels, default label, channel binding, re-enroll and retry settings. */
+#include <stdio.h>
+#include <string.h>
+
+#include "est/est.h"
+
+static int label_name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n >= EST_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '_'))
+			return 0;
+	/* These would be read as an operation, not a label. */
+	return strcmp(s, "cacerts") && strcmp(s, "simpleenroll") && strcmp(s, "simplereenroll") &&
+	       strcmp(s, "csrattrs") && strcmp(s, "serverkeygen");
+}
+
+static int parse_label(const char *name, const json_t *obj, est_label_t *l, cairn_err_t *err)
+{
+	const char *key;
+	json_t *v;
+
+	if (!label_name_ok(name))
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "est.labels.%s: a label is [a-z0-9_-]{1,63} and not an EST operation",
+				     name);
+	if (!json_is_object(obj))
+		return cairn_err_set(err, CAIRN_ECONFIG, "est.labels.%s: must be an object", name);
+	memset(l, 0, sizeof(*l));
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	json_object_foreach((json_t *)obj, key, v) {
+		if (strcmp(key, "profile") == 0 || strcmp(key, "policy_group") == 0) {
+			char *dst = key[0] == 'p' && key[1] == 'r' ? l->profile : l->policy_group;
+			if (!json_is_string(v) || json_string_length(v) == 0 ||
+			    json_string_length(v) >= EST_NAME_MAX)
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "est.labels.%s.%s: must be a string of 1..63 characters",
+						     name, key);
+			snprintf(dst, EST_NAME_MAX, "%s", json_string_value(v));
+		} else if (strcmp(key, "validity_days") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 3650)
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "est.labels.%s.validity_days: must be 0..3650", name);
+			l->validity_days = (int)json_integer_value(v);
+		} else if (strcmp(key, "serverkeygen") == 0) {
+			if (!json_is_boolean(v))
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "est.labels.%s.serverkeygen: must be true or false", name);
+			l->serverkeygen = json_is_true(v);
+		} else {
+			return cairn_err_set(err, CAIRN_ECONFIG, "est.labels.%s.%s: unknown key", name,
+					     key);
+		}
+	}
+	if (l->profile[0] == '\0')
+		return cairn_err_set(err, CAIRN_ECONFIG, "est.labels.%s.profile: required", name);
+	return 0;
+}
+
+int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err)
+{
+	json_t *def = NULL, *v;
+	const char *key;
+	int rc = 0, have_default = 0;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->retry_after = 60;
+	snprintf(out->default_label, sizeof(out->default_label), "default");
+	if (obj == NULL)
+		obj = def = est_settings_default();
+	if (!json_is_object(obj)) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "est: must be an object");
+		goto out;
+	}
+	json_object_foreach((json_t *)obj, key, v) {
+		if (strcmp(key, "labels") == 0) {
+			const char *lname;
+			json_t *lv;
+			if (!json_is_object(v)) {
+				rc = cairn_err_set(err, CAIRN_ECONFIG, "est.labels: must be an object");
+				goto out;
+			}
+			json_object_foreach(v, lname, lv) {
+				if (out->n_labels == EST_MAX_LABELS) {
+					rc = cairn_err_set(err, CAIRN_ECONFIG,
+							   "est.labels: at most %d labels", EST_MAX_LABELS);
+					goto out;
+				}
+				rc = parse_label(lname, lv, &out->labels[out->n_labels], err);
+				if (rc)
+					goto out;
+				out->n_labels++;
+			}
+		} else if (strcmp(key, "default_label") == 0) {
+			if (!json_is_string(v) || !label_name_ok(json_string_value(v))) {
+				rc = cairn_err_set(err, CAIRN_ECONFIG,
+						   "est.default_label: must name a label");
+				goto out;
+			}
+			snprintf(out->default_label, sizeof(out->default_label), "%s",
+				 json_string_value(v));
+		} else if (strcmp(key, "channel_binding") == 0) {
+			const char *s = json_string_value(v);
+			if (s && strcmp(s, "off") == 0)
+				out->channel_binding = EST_CB_OFF;
+			else if (s && strcmp(s, "tls-unique") == 0)
+				out->channel_binding = EST_CB_TLS_UNIQUE;
+			else if (s && strcmp(s, "tls-exporter") == 0)
+				out->channel_binding = EST_CB_TLS_EXPORTER;
+			else {
+				rc = cairn_err_set(err, CAIRN_ECONFIG,
+						   "est.channel_binding: must be \"off\", \"tls-unique\" or \"tls-exporter\"");
+				goto out;
+			}
+		} else if (strcmp(key, "revoke_superseded") == 0) {
+			if (!json_is_boolean(v)) {
+				rc = cairn_err_set(err, CAIRN_ECONFIG,
+						   "est.revoke_superseded: must be true or false");
+				goto out;
+			}
+			out->revoke_superseded = json_is_true(v);
+		} else if (strcmp(key, "retry_after") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > 86400) {
+				rc = cairn_err_set(err, CAIRN_ECONFIG, "est.retry_after: must be 1..86400");
+				goto out;
+			}
+			out->retry_after = (int)json_integer_value(v);
+		} else {
+			rc = cairn_err_set(err, CAIRN_ECONFIG, "est.%s: unknown key", key);
+			goto out;
+		}
+	}
+	for (i = 0; i < out->n_labels; i++)
+		if (strcmp(out->labels[i].name, out->default_label) == 0)
+			have_default = 1;
+	if (!have_default)
+		rc = cairn_err_set(err, CAIRN_ECONFIG,
+				   "est.default_label: no label named %s in est.labels",
+				   out->default_label);
+out:
+	json_decref(def);
+	return rc;
+}
+
+json_t *est_settings_default(void)
+{
+	return json_pack("{s:s, s:{s:{s:s, s:i, s:b}}, s:s, s:b, s:i}", "default_label", "default",
+			 "labels", "default", "profile", "tls-client", "validity_days", 365,
+			 "serverkeygen", 0, "channel_binding", "off", "revoke_superseded", 0,
+			 "retry_after", 60);
+}

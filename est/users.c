@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/* EST enrollment accounts: salted scrypt hashes in LMDB (DB_EST "u:NAME"), add/del audited in the same write. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "audit/audit.h"
+#include "est/est.h"
+
+#define USER_PREFIX "u:"
+#define SCRYPT_N 16384
+#define SCRYPT_R 8
+#define SCRYPT_P 1
+#define SCRYPT_MAXMEM (64u << 20)
+#define SALT_LEN 16
+#define HASH_LEN 32
+
+static int user_name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n >= EST_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr("._@-", s[i]) != NULL))
+			return 0;
+	return 1;
+}
+
+static int user_key(const char *name, char *key, size_t cap)
+{
+	return snprintf(key, cap, USER_PREFIX "%s", name);
+}
+
+static int scrypt_hash(const char *password, const uint8_t *salt, size_t salt_len, uint64_t n,
+		       uint64_t r, uint64_t p, uint8_t out[HASH_LEN])
+{
+	if (!EVP_PBE_scrypt(password, strlen(password), salt, salt_len, n, r, p, SCRYPT_MAXMEM,
+			    out, HASH_LEN))
+		return CAIRN_ECRYPTO;
+	return 0;
+}
+
+struct user_put {
+	const char *name;
+	const char *actor;
+	const char *record;
+};
+
+static int user_put_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct user_put *u = arg;
+	char key[EST_NAME_MAX + 4];
+	json_t *details = json_pack("{s:s}", "user", u->name);
+	audit_event_t ev = { .actor = u->actor, .action = "est.user.add", .details = details };
+	int rc;
+
+	user_key(u->name, key, sizeof(key));
+	rc = db_put(txn, DB_EST, key, strlen(key), u->record, strlen(u->record), DB_NOOVERWRITE);
+	if (rc == CAIRN_EEXIST)
+		rc = cairn_err_set(err, rc, "EST user %s already exists", u->name);
+	if (rc == 0)
+		rc = audit_append(txn, &ev, NULL, err);
+	json_decref(details);
+	return rc;
+}
+
+int est_user_add(db_t *db, const char *name, const char *password, const char *actor,
+		 cairn_err_t *err)
+{
+	uint8_t salt[SALT_LEN], hash[HASH_LEN];
+	char salt_hex[2 * SALT_LEN + 1], hash_hex[2 * HASH_LEN + 1];
+	struct user_put u = { name, actor, NULL };
+	json_t *rec = NULL;
+	char *text = NULL;
+	size_t plen;
+	int rc;
+
+	if (name == NULL || !user_name_ok(name))
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "user name must be 1..63 characters of A-Z a-z 0-9 . _ @ -");
+	plen = password ? strlen(password) : 0;
+	if (plen < 8 || plen > 1024)
+		return cairn_err_set(err, CAIRN_EINVAL, "password must be 8..1024 bytes");
+	if (util_random(salt, sizeof(salt)) != 0 ||
+	    scrypt_hash(password, salt, sizeof(salt), SCRYPT_N, SCRYPT_R, SCRYPT_P, hash) != 0)
+		return cairn_err_ssl(err, CAIRN_ECRYPTO, "scrypt failed");
+	hex_encode(salt, sizeof(salt), salt_hex);
+	hex_encode(hash, sizeof(hash), hash_hex);
+	OPENSSL_cleanse(hash, sizeof(hash));
+	rec = json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:I}", "kdf", "scrypt", "n", SCRYPT_N, "r",
+			SCRYPT_R, "p", SCRYPT_P, "salt", salt_hex, "hash", hash_hex, "created",
+			(json_int_t)time(NULL));
+	text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+	if (text == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	u.record = text;
+	rc = db_write(db, user_put_op, &u, err);
+out:
+	free(text);
+	json_decref(rec);
+	return rc;
+}
+
+static int user_del_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct user_put *u = arg;
+	char key[EST_NAME_MAX + 4];
+	json_t *details = json_pack("{s:s}", "user", u->name);
+	audit_event_t ev = { .actor = u->actor, .action = "est.user.del", .details = details };
+	int rc;
+
+	user_key(u->name, key, sizeof(key));
+	rc = db_del(txn, DB_EST, key, strlen(key));
+	if (rc == CAIRN_ENOENT)
+		rc = cairn_err_set(err, rc, "no EST user %s", u->name);
+	if (rc == 0)
+		rc = audit_append(txn, &ev, NULL, err);
+	json_decref(details);
+	return rc;
+}
+
+int est_user_del(db_t *db, const char *name, const char *actor, cairn_err_t *err)
+{
+	struct user_put u = { name, actor, NULL };
+
+	if (name == NULL || !user_name_ok(name))
+		return cairn_err_set(err, CAIRN_ENOENT, "no EST user %s", name ? name : "");
+	return db_write(db, user_del_op, &u, err);
+}
+
+int est_user_check(db_t *db, const char *name, const char *password, cairn_err_t *err)
+{
+	static const uint8_t dummy_salt[SALT_LEN];
+	uint8_t salt[SALT_LEN], want[HASH_LEN], got[HASH_LEN];
+	char key[EST_NAME_MAX + 4];
+	const void *val;
+	size_t vlen;
+	db_txn_t *txn = NULL;
+	json_t *rec = NULL;
+	json_int_t n = SCRYPT_N, r = SCRYPT_R, p = SCRYPT_P;
+	const char *salt_hex = NULL, *hash_hex = NULL;
+	int found = 0, rc;
+
+	if (user_name_ok(name) && db_read_begin(db, &txn) == 0) {
+		user_key(name, key, sizeof(key));
+		if (db_get(txn, DB_EST, key, strlen(key), &val, &vlen) == 0)
+			rec = json_loadb(val, vlen, 0, NULL);
+		db_txn_end(txn);
+	}
+	if (rec != NULL &&
+	    json_unpack(rec, "{s:I, s:I, s:I, s:s, s:s}", "n", &n, "r", &r, "p", &p, "salt",
+			&salt_hex, "hash", &hash_hex) == 0 &&
+	    hex_decode(salt_hex, salt, sizeof(salt)) == SALT_LEN &&
+	    hex_decode(hash_hex, want, sizeof(want)) == HASH_LEN && n > 1 && r > 0 && p > 0)
+		found = 1;
+	/* An unknown user costs the same slow hash, so timing does not tell names apart. */
+	rc = scrypt_hash(password, found ? salt : dummy_salt, SALT_LEN, (uint64_t)(found ? n : SCRYPT_N),
+			 (uint64_t)(found ? r : SCRYPT_R), (uint64_t)(found ? p : SCRYPT_P), got);
+	if (rc == 0 && found && util_ct_equal(got, want, HASH_LEN))
+		rc = 0;
+	else if (rc == 0)
+		rc = cairn_err_set(err, CAIRN_EAUTH, "unknown user or wrong password");
+	else
+		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "scrypt failed");
+	OPENSSL_cleanse(got, sizeof(got));
+	json_decref(rec);
+	return rc;
+}
+
+struct list_ctx {
+	est_user_fn fn;
+	void *arg;
+	int past; /* the walk left the accounts' key range */
+};
+
+static int list_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct list_ctx *lc = arg;
+	char name[EST_NAME_MAX];
+	json_t *rec;
+	json_int_t created = 0;
+
+	if (klen < 2 || memcmp(key, USER_PREFIX, 2) != 0) {
+		lc->past = 1;
+		return 1;
+	}
+	if (klen - 2 >= sizeof(name))
+		return 0;
+	memcpy(name, (const char *)key + 2, klen - 2);
+	name[klen - 2] = '\0';
+	rec = json_loadb(val, vlen, 0, NULL);
+	json_unpack(rec, "{s:I}", "created", &created);
+	json_decref(rec);
+	return lc->fn(name, (int64_t)created, lc->arg);
+}
+
+int est_users_list(db_t *db, est_user_fn fn, void *arg)
+{
+	struct list_ctx lc = { fn, arg, 0 };
+	db_txn_t *txn;
+	int rc;
+
+	if (db_read_begin(db, &txn) != 0)
+		return CAIRN_EDB;
+	rc = db_iterate(txn, DB_EST, USER_PREFIX, 2, list_one, &lc);
+	db_txn_end(txn);
+	return lc.past ? 0 : rc;
+}
