@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 
 #include "admin/admin.h"
 #include "audit/audit.h"
+#include "est/est.h"
 
 #define PROBLEM(t) "urn:cairn:problem:" t
 
@@ -24,15 +26,27 @@ typedef struct admin_route {
 
 static const char *const roles_issue[] = { "admin", "operator", NULL };
 static const char *const roles_read[] = { "admin", "operator", "approver", "auditor", NULL };
+static const char *const roles_admin[] = { "admin", NULL };
+static const char *const roles_ops[] = { "admin", "operator", NULL };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply);
 static void api_cert_show(const admin_ctx_t *ctx, const admin_request_t *req,
 			  const admin_identity_t *who, const char *arg, http_reply_t *reply);
 
+static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
+			     const admin_identity_t *who, const char *arg, http_reply_t *reply);
+static void api_est_user_del(const admin_ctx_t *ctx, const admin_request_t *req,
+			     const admin_identity_t *who, const char *arg, http_reply_t *reply);
+static void api_est_user_list(const admin_ctx_t *ctx, const admin_request_t *req,
+			      const admin_identity_t *who, const char *arg, http_reply_t *reply);
+
 static const admin_route_t admin_routes[] = {
 	{ "POST", "/certificates", roles_issue, api_cert_issue },
 	{ "GET", "/certificates/", roles_read, api_cert_show },
+	{ "POST", "/est/users", roles_admin, api_est_user_add },
+	{ "GET", "/est/users", roles_ops, api_est_user_list },
+	{ "DELETE", "/est/users/", roles_admin, api_est_user_del },
 };
 
 /* Maps a CA error to an HTTP status and a problem type. */
@@ -169,6 +183,98 @@ out:
 	BIO_free(bio);
 	X509_free(x);
 	db_txn_end(txn);
+}
+
+/* EST enrollment accounts: the password arrives once, only its slow hash is kept. */
+static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
+			     const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	cairn_err_t err = { 0 };
+	json_error_t jerr;
+	json_t *body = NULL;
+	const char *name = NULL, *password = NULL;
+	char actor[96];
+	int rc;
+	(void)arg;
+
+	if (req->content_type == NULL || strncmp(req->content_type, "application/json", 16) != 0) {
+		http_reply_problem(reply, 415, PROBLEM("malformed"),
+				   "Content-Type must be application/json");
+		return;
+	}
+	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (body == NULL || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s}", "name", &name,
+					   "password", &password) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expected {\"name\": NAME, \"password\": TEXT}: %s", jerr.text);
+		goto out;
+	}
+	snprintf(actor, sizeof(actor), "admin:%s", who->name);
+	rc = est_user_add(ctx->db, name, password, actor, &err);
+	if (rc == CAIRN_EEXIST)
+		http_reply_problem(reply, 409, PROBLEM("conflict"), "%s", cairn_err_msg(&err));
+	else if (rc == CAIRN_EINVAL)
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "%s", cairn_err_msg(&err));
+	else if (rc != 0)
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", cairn_err_msg(&err));
+	else {
+		json_t *resp = json_pack("{s:s}", "name", name);
+		http_reply_json(reply, 201, NULL, resp);
+		json_decref(resp);
+		log_info("admin", "EST user %s added by %s", name, actor);
+	}
+out:
+	if (body != NULL && password != NULL)
+		OPENSSL_cleanse((void *)password, strlen(password));
+	json_decref(body);
+}
+
+static void api_est_user_del(const admin_ctx_t *ctx, const admin_request_t *req,
+			     const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	cairn_err_t err = { 0 };
+	char actor[96];
+	int rc;
+	(void)req;
+
+	snprintf(actor, sizeof(actor), "admin:%s", who->name);
+	rc = est_user_del(ctx->db, arg, actor, &err);
+	if (rc == CAIRN_ENOENT) {
+		http_reply_problem(reply, 404, PROBLEM("notFound"), "%s", cairn_err_msg(&err));
+	} else if (rc != 0) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", cairn_err_msg(&err));
+	} else {
+		json_t *resp = json_pack("{s:s}", "deleted", arg);
+		http_reply_json(reply, 200, NULL, resp);
+		json_decref(resp);
+		log_info("admin", "EST user %s deleted by %s", arg, actor);
+	}
+}
+
+static int list_user(const char *name, int64_t created, void *arg)
+{
+	char when[32];
+
+	time_rfc3339((time_t)created, when, sizeof(when));
+	return json_array_append_new(arg, json_pack("{s:s, s:s}", "name", name, "created", when));
+}
+
+static void api_est_user_list(const admin_ctx_t *ctx, const admin_request_t *req,
+			      const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	json_t *users = json_array(), *resp = NULL;
+	(void)req;
+	(void)who;
+	(void)arg;
+
+	if (users == NULL || est_users_list(ctx->db, list_user, users) != 0) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "cannot list EST users");
+		json_decref(users);
+		return;
+	}
+	resp = json_pack("{s:o}", "users", users);
+	http_reply_json(reply, 200, NULL, resp);
+	json_decref(resp);
 }
 
 static int role_allowed(const char *const *roles, const char *role)

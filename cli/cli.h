@@ -21,6 +21,16 @@ int cli_show(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_audit(int argc, char **argv);
 int cli_config(int argc, char **argv);
+int cli_est(int argc, char **argv);
+
+/*
+ * Calls the running daemon's admin API (DIR/serve.json, token from
+ * $CAIRN_ADMIN_TOKEN or DIR/admin.token): method on /admin/v1{path}, with json
+ * as an application/json body (NULL = none). Returns the HTTP status with the
+ * body in *body (malloc'd or NULL, caller frees), or -1 with a one-line reason in why.
+ */
+long cli_admin_call(const char *dir, const char *method, const char *path, const char *json,
+		    char **body, size_t *len, char *why, size_t why_cap);
 
 /* Prints the command's usage to out. */
 void cli_usage(FILE *out, const char *name);

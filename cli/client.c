@@ -72,8 +72,8 @@ static char *admin_token(const char *dir)
  * POSTs JSON to the daemon's admin API. Returns the HTTP status (>0) with the
  * body in *resp, or -1 with a one-line reason in why when the daemon cannot be reached.
  */
-static long admin_post(const char *dir, const char *path, const char *json, buf_t *resp,
-		       char *why, size_t why_cap)
+static long admin_request(const char *dir, const char *method, const char *path,
+			  const char *json, buf_t *resp, char *why, size_t why_cap)
 {
 	char *base = daemon_https_url(dir), *token = admin_token(dir), *url = NULL;
 	char *cafile = fs_join(dir, "ca/root.pem"), *authz = NULL;
@@ -107,7 +107,10 @@ static long admin_post(const char *dir, const char *path, const char *json, buf_
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CAINFO, cafile);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json);
+	if (json != NULL)
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json);
+	if (strcmp(method, json != NULL ? "POST" : "GET") != 0)
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
@@ -135,6 +138,23 @@ out:
 	free(url);
 	free(base);
 	free(cafile);
+	return status;
+}
+
+static long admin_post(const char *dir, const char *path, const char *json, buf_t *resp,
+		       char *why, size_t why_cap)
+{
+	return admin_request(dir, "POST", path, json, resp, why, why_cap);
+}
+
+long cli_admin_call(const char *dir, const char *method, const char *path, const char *json,
+		    char **body, size_t *len, char *why, size_t why_cap)
+{
+	buf_t resp = { 0 };
+	long status = admin_request(dir, method, path, json, &resp, why, why_cap);
+
+	*body = resp.data;
+	*len = resp.len;
 	return status;
 }
 

@@ -44,6 +44,12 @@ static const cli_command_t commands[] = {
 	  "  verify --dir DIR                  check the whole hash chain\n"
 	  "  export --dir DIR --format jsonl|csv [--since T] [--until T] [--out FILE]\n"
 	  "                                    T: RFC 3339 time or YYYY-MM-DD\n" },
+	{ "est", cli_est, "est user add|del|list --dir DIR [options]",
+	  "  user add --dir DIR --name NAME --password-file FILE\n"
+	  "                         add an EST enrollment account (HTTP Basic); the daemon keeps\n"
+	  "                         only a salted scrypt hash of the password\n"
+	  "  user del --dir DIR --name NAME   remove an account\n"
+	  "  user list --dir DIR              list the accounts\n" },
 	{ "config", cli_config, "config keys | config check --dir DIR",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
 	  "  check --dir DIR        validate DIR/cairn.json without starting anything\n" },

@@ -93,6 +93,9 @@ int est_certs_only(X509 *const *certs, size_t n, uint8_t **der, size_t *len)
 	if (p7 == NULL || !PKCS7_set_type(p7, NID_pkcs7_signed) ||
 	    !PKCS7_content_new(p7, NID_pkcs7_data))
 		goto out;
+	/* certs-only: encapsulated content type id-data with no content (RFC 5272 §3.2). */
+	ASN1_OCTET_STRING_free(p7->d.sign->contents->d.data);
+	p7->d.sign->contents->d.data = NULL;
 	for (i = 0; i < n; i++)
 		if (!PKCS7_add_certificate(p7, certs[i]))
 			goto out;

@@ -209,9 +209,9 @@ static void reply_keygen(http_reply_t *reply, X509 *x, EVP_PKEY *key)
 	unsigned char *kder = NULL;
 	char *kb64 = NULL, *cb64 = NULL, *body = NULL;
 	size_t klen = 0, clen = 0;
-	int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &kder) : -1;
+	int kn = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &kder) : -1, n;
 
-	if (n <= 0 || est_b64_encode(kder, (size_t)n, &kb64, &klen) != 0 ||
+	if (kn <= 0 || est_b64_encode(kder, (size_t)kn, &kb64, &klen) != 0 ||
 	    (cb64 = cert_b64(x, &clen)) == NULL) {
 		est_reply_text(reply, 500, "cannot encode the generated key and certificate");
 		goto out;
@@ -230,9 +230,10 @@ static void reply_keygen(http_reply_t *reply, X509 *x, EVP_PKEY *key)
 	http_reply_set(reply, 200, "multipart/mixed; boundary=" BOUNDARY, body, (size_t)n);
 out:
 	if (kder != NULL)
-		OPENSSL_clear_free(kder, (size_t)(n > 0 ? n : 0));
+		OPENSSL_clear_free(kder, (size_t)kn);
 	if (kb64 != NULL)
-		OPENSSL_clear_free(kb64, klen);
+		OPENSSL_cleanse(kb64, klen);
+	free(kb64);
 	free(cb64);
 	PKCS8_PRIV_KEY_INFO_free(p8);
 }

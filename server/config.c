@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "est/est.h"
 #include "server/server.h"
 
 typedef enum { CFG_STR, CFG_INT, CFG_OBJ } cfg_type_t;
@@ -54,6 +55,9 @@ static const cfg_key_t cfg_keys[] = {
 	  "concurrent connections per listener" },
 	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
 	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
+	{ "est", O(est), "", 0, 0,
+	  "EST settings: labels (profile, validity_days, serverkeygen, policy_group), default_label, "
+	  "channel_binding, revoke_superseded, retry_after" },
 };
 
 /* Top-level and section names that may appear in the document. */
@@ -81,7 +85,7 @@ static int cfg_check_unknown(json_t *obj, const char *prefix, cairn_err_t *err)
 		if (!cfg_known(path))
 			return cairn_err_set(err, CAIRN_ECONFIG, "%s: unknown key", path);
 		if (json_is_object(val) && strcmp(path, "profiles") != 0 &&
-		    strcmp(path, "acme") != 0) {
+		    strcmp(path, "acme") != 0 && strcmp(path, "est") != 0) {
 			int rc = cfg_check_unknown(val, path, err);
 			if (rc)
 				return rc;
@@ -211,6 +215,14 @@ int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
 		rc = cairn_err_set(err, CAIRN_ECONFIG, "listen: addresses must be host:port");
 		goto out;
 	}
+	{
+		/* The EST object has its own validator (errors name the key). */
+		est_settings_t *est = malloc(sizeof(*est));
+		rc = est == NULL ? CAIRN_ENOMEM : est_settings_parse(cfg->est, est, err);
+		free(est);
+		if (rc)
+			goto out;
+	}
 	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
 	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
 		rc = cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
@@ -274,7 +286,7 @@ int config_read_pin(const cairn_config_t *cfg, char **pin, cairn_err_t *err)
 json_t *config_default(const char *listen_https, const char *listen_http,
 		       const char *public_https, const char *public_http, const json_t *profiles)
 {
-	return json_pack(
+	json_t *doc = json_pack(
 		"{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, "
 		"s:{s:s, s:s, s:s, s:s, s:s}, s:{s:s, s:s}, s:{s:i, s:i}, s:O, "
 		"s:{s:{s:s, s:i, s:i, s:{}}}}",
@@ -291,6 +303,10 @@ json_t *config_default(const char *listen_https, const char *listen_http,
 		"profiles", profiles,
 		"acme", "validation", "dns_server", "", "http01_port", 80, "tlsalpn01_port", 443,
 		"hosts");
+
+	if (doc != NULL)
+		json_object_set_new(doc, "est", est_settings_default());
+	return doc;
 }
 
 void config_describe(FILE *out)

@@ -85,6 +85,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
 	char *pin = NULL, *softhsm = NULL, *dbdir = NULL, *root = NULL, *issuing = NULL;
+	char *policy_path = NULL;
 	hsm_config_t hc = { 0 };
 	ca_config_t cc = { 0 };
 	int rc;
@@ -121,6 +122,17 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = ca_open(&cc, &s->ca, err);
 	if (rc)
 		goto out;
+	policy_path = config_path(cfg, "policy.json");
+	if (policy_path == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	rc = policy_engine_new(s->ca, s->db, policy_path, 7 * 86400, &s->policy, err);
+	if (rc)
+		goto out;
+	if ((rc = est_settings_parse(cfg->est, &s->est_settings, err)) != 0 ||
+	    (rc = est_new(&s->est_settings, s->ca, s->db, s->policy, &s->est, err)) != 0)
+		goto out;
 	s->admin.ca = s->ca;
 	s->admin.db = s->db;
 	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
@@ -134,11 +146,14 @@ out:
 	free(dbdir);
 	free(root);
 	free(issuing);
+	free(policy_path);
 	return rc;
 }
 
 static void close_core(server_t *s)
 {
+	est_free(s->est);
+	policy_engine_free(s->policy);
 	ca_free(s->ca);
 	db_close(s->db);
 	hsm_close(s->hsm);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <openssl/crypto.h>
 
 #include "server/internal.h"
@@ -90,6 +91,34 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 	return ret;
 }
 
+/*
+ * The HTTPS listener asks every client for a certificate but never requires
+ * one, and GnuTLS accepts any at the handshake: here it is verified against
+ * the trusted CAs (chain, signatures, validity). Only a verified one reaches
+ * the routes.
+ */
+static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t sess = ci ? (gnutls_session_t)ci->tls_session : NULL;
+	const gnutls_datum_t *peers;
+	unsigned int n = 0, status = 0;
+
+	if (sess == NULL)
+		return;
+	req->tls_session = sess;
+	peers = gnutls_certificate_get_peers(sess, &n);
+	if (peers == NULL || n == 0)
+		return;
+	if (gnutls_certificate_verify_peers2(sess, &status) != GNUTLS_E_SUCCESS || status != 0) {
+		log_debug("http", "client certificate not trusted (status 0x%x)", status);
+		return;
+	}
+	req->peer_cert = peers[0].data;
+	req->peer_cert_len = peers[0].size;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -167,6 +196,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req.conn = conn;
 	req.body = ctx->body ? ctx->body : "";
 	req.body_len = ctx->len;
+	req.peer_cert = NULL;
+	req.peer_cert_len = 0;
+	req.tls_session = NULL;
+	if (l->kind == LISTEN_HTTPS)
+		tls_peer(conn, &req);
 	ctx->route->fn(s, &req, ctx->arg ? ctx->arg : "", &reply);
 	if (reply.status == 0)
 		http_reply_problem(&reply, 500, NULL, "no reply");
@@ -245,11 +279,34 @@ fail:
 	return CAIRN_EIO;
 }
 
+/* Root + issuing PEM: the CAs whose client certificates (EST devices) are trusted. */
+static int read_trust(const cairn_config_t *cfg, char **out, cairn_err_t *err)
+{
+	const char *rels[2] = { cfg->root_cert, cfg->issuing_cert };
+	char *parts[2] = { NULL, NULL }, *path;
+	size_t lens[2] = { 0, 0 };
+	int i, rc = 0;
+
+	for (i = 0; i < 2 && rc == 0; i++) {
+		path = config_path(cfg, rels[i]);
+		rc = path ? fs_read(path, 1 << 20, &parts[i], &lens[i]) : CAIRN_ENOMEM;
+		if (rc)
+			cairn_err_set(err, rc, "CA certificate %s: %s", path ? path : rels[i],
+				      cairn_strerror(rc));
+		free(path);
+	}
+	if (rc == 0 && asprintf(out, "%s\n%s", parts[0], parts[1]) < 0)
+		rc = CAIRN_ENOMEM;
+	free(parts[0]);
+	free(parts[1]);
+	return rc;
+}
+
 int http_start(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	char *cert_path = NULL, *key_path = NULL, *cert = NULL, *key = NULL;
+	char *cert_path = NULL, *key_path = NULL, *cert = NULL, *key = NULL, *trust = NULL;
 	int https_fd = -1, http_fd = -1, rc;
 
 	cert_path = config_path(cfg, cfg->tls_cert);
@@ -264,6 +321,9 @@ int http_start(server_t *s, cairn_err_t *err)
 			      cairn_strerror(rc));
 		goto out;
 	}
+	rc = read_trust(cfg, &trust, err);
+	if (rc)
+		goto out;
 	https_fd = listen_on(cfg->listen_https, s->https_url, sizeof(s->https_url), "https",
 			     cfg->public_https, err);
 	if (https_fd < 0) {
@@ -281,7 +341,8 @@ int http_start(server_t *s, cairn_err_t *err)
 	s->https = MHD_start_daemon(
 		flags | MHD_USE_TLS, 0, NULL, NULL, on_request, &listeners[0],
 		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_MEM_KEY, key,
-		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_THREAD_POOL_SIZE,
+		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_TRUST, trust,
+		MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
@@ -294,7 +355,8 @@ int http_start(server_t *s, cairn_err_t *err)
 	/* MHD keeps pointing at the PEM strings until it stops: the server owns them. */
 	s->tls_key_pem = key;
 	s->tls_cert_pem = cert;
-	key = cert = NULL;
+	s->tls_trust_pem = trust;
+	key = cert = trust = NULL;
 	s->http = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
@@ -317,6 +379,7 @@ out:
 		OPENSSL_cleanse(key, strlen(key));
 	free(key);
 	free(cert);
+	free(trust);
 	free(cert_path);
 	free(key_path);
 	return rc;
@@ -333,5 +396,6 @@ void http_stop(server_t *s)
 		OPENSSL_cleanse(s->tls_key_pem, strlen(s->tls_key_pem));
 	free(s->tls_key_pem);
 	free(s->tls_cert_pem);
-	s->tls_key_pem = s->tls_cert_pem = NULL;
+	free(s->tls_trust_pem);
+	s->tls_key_pem = s->tls_cert_pem = s->tls_trust_pem = NULL;
 }

@@ -10,7 +10,9 @@
 #include "admin/admin.h"
 #include "ca/ca.h"
 #include "db/db.h"
+#include "est/est.h"
 #include "hsm/hsm.h"
+#include "policy/policy.h"
 #include "server/server.h"
 
 enum { LISTEN_HTTPS = 1, LISTEN_HTTP = 2, LISTEN_BOTH = 3 };
@@ -21,8 +23,12 @@ typedef struct server {
 	db_t *db;
 	ca_t *ca;
 	admin_ctx_t admin;
+	policy_engine_t *policy;
+	est_t *est;
+	est_settings_t est_settings;
 	struct MHD_Daemon *https, *http;
 	char *tls_cert_pem, *tls_key_pem;
+	char *tls_trust_pem;            /* CAs whose client certificates are verified (root + issuing) */
 	char https_url[160], http_url[160];
 	uint8_t *root_der, *issuing_der;
 	size_t root_der_len, issuing_der_len;
@@ -40,6 +46,10 @@ typedef struct server_req {
 	struct MHD_Connection *conn;
 	const char *body;
 	size_t body_len;
+	const uint8_t *peer_cert; /* DER of the TLS client certificate, verified against
+	                             tls_trust_pem (chain and validity); NULL = none or not verified */
+	size_t peer_cert_len;
+	void *tls_session;        /* gnutls_session_t on HTTPS, NULL on HTTP */
 } server_req_t;
 
 typedef void (*route_fn)(server_t *s, const server_req_t *req, const char *arg,

@@ -6,6 +6,8 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <gnutls/gnutls.h>
+
 #include "server/internal.h"
 
 static void route_healthz(server_t *s, const server_req_t *req, const char *arg,
@@ -95,19 +97,27 @@ static void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
 	http_reply_set(reply, 200, "application/pkix-cert", copy, len);
 }
 
-static void route_admin(server_t *s, const server_req_t *req, const char *arg,
-			http_reply_t *reply)
+/* The peer's numeric address, for audit events ("" when unknown). */
+static void peer_address(struct MHD_Connection *conn, char *out, size_t cap)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char remote[64] = "", path[512];
-	admin_request_t areq;
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
+	out[0] = '\0';
 	if (ci != NULL && ci->client_addr != NULL)
 		getnameinfo(ci->client_addr,
 			    ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 								   : sizeof(struct sockaddr_in),
-			    remote, sizeof(remote), NULL, 0, NI_NUMERICHOST);
+			    out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST);
+}
+
+static void route_admin(server_t *s, const server_req_t *req, const char *arg,
+			http_reply_t *reply)
+{
+	char remote[64], path[512];
+	admin_request_t areq;
+
+	peer_address(req->conn, remote, sizeof(remote));
 	snprintf(path, sizeof(path), "/%s", arg);
 	areq.method = req->method;
 	areq.path = path;
@@ -121,10 +131,44 @@ static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 	admin_handle(&s->admin, &areq, reply);
 }
 
+/* /.well-known/est/[label/]op: EST (RFC 7030); the est folder dispatches. */
+static void route_est(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply)
+{
+	char remote[64];
+	gnutls_datum_t cb = { NULL, 0 };
+	est_request_t ereq = { 0 };
+
+	peer_address(req->conn, remote, sizeof(remote));
+	/* The session's channel binding, when the challengePassword must carry it (RFC 7030 §3.5). */
+	if (req->tls_session != NULL && s->est_settings.channel_binding != EST_CB_OFF &&
+	    gnutls_session_channel_binding(req->tls_session,
+					   s->est_settings.channel_binding == EST_CB_TLS_UNIQUE
+						   ? GNUTLS_CB_TLS_UNIQUE
+						   : GNUTLS_CB_TLS_EXPORTER,
+					   &cb) != GNUTLS_E_SUCCESS)
+		cb.data = NULL, cb.size = 0;
+	ereq.method = req->method;
+	ereq.path = arg;
+	ereq.authorization =
+		MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	ereq.content_type =
+		MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	ereq.body = req->body;
+	ereq.body_len = req->body_len;
+	ereq.peer_cert = req->peer_cert;
+	ereq.peer_cert_len = req->peer_cert_len;
+	ereq.binding = cb.data;
+	ereq.binding_len = cb.size;
+	ereq.remote = remote;
+	est_handle(s->est, &ereq, reply);
+	gnutls_free(cb.data);
+}
+
 const route_t server_routes[] = {
 	{ "GET", "/healthz", LISTEN_BOTH, route_healthz, 0 },
 	{ "GET", "/metrics", LISTEN_BOTH, route_metrics, 0 },
 	{ "GET", "/ca/", LISTEN_HTTP, route_ca_cert, 0 },
 	{ "*", "/admin/v1/", LISTEN_HTTPS, route_admin, -1 },
+	{ "*", "/.well-known/est/", LISTEN_HTTPS, route_est, -1 },
 };
 const size_t server_route_count = sizeof(server_routes) / sizeof(server_routes[0]);

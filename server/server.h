@@ -31,6 +31,7 @@ typedef struct cairn_config {
 	long max_connections;
 	json_t *profiles;       /* borrowed from root */
 	json_t *acme;           /* borrowed from root, may be NULL */
+	json_t *est;            /* borrowed from root, may be NULL (validated by est_settings_parse) */
 	json_t *root;           /* the whole document (owned) */
 } cairn_config_t;
 
