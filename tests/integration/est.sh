@@ -1,0 +1,238 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# EST (RFC 7030) driven as a device would, with curl and openssl only: cacerts, csrattrs,
+# enroll with HTTP Basic, re-enroll with the TLS client certificate, serverkeygen, refusals.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+
+D=$WORK/ca
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+# A label for devices (server-side keys allowed, 30 days); re-enroll revokes what it replaces.
+jq '.est.labels["iot-device"] = {"profile": "tls-client", "validity_days": 30,
+	"serverkeygen": true, "policy_group": "devices"} | .est.revoke_superseded = true' \
+	"$D/cairn.json" >"$WORK/cairn.json" && cp "$WORK/cairn.json" "$D/cairn.json" ||
+	bail "cannot edit cairn.json"
+ca_serve "$D" || bail "cairn serve did not start"
+ROOT=$D/ca/root.pem
+ISSUING=$D/ca/issuing.pem
+EST=$HTTPS_URL/.well-known/est
+
+# est_post OUT OP [curl options...]: POSTs $BODY to OP; the status goes to $WORK/OUT.code.
+est_post() {
+	out=$1 op=$2
+	shift 2
+	curl -s --cacert "$ROOT" -H 'Content-Type: application/pkcs10' --data-binary "@$BODY" \
+		-D "$WORK/$out.hdr" -o "$WORK/$out.body" -w '%{http_code}' "$@" "$EST/$op" \
+		>"$WORK/$out.code"
+}
+code() { cat "$WORK/$1.code"; }
+# b64csr NAME: the CSR of make_csr as base64 DER (what EST carries).
+b64csr() { openssl req -in "$WORK/$1.csr" -outform DER | openssl base64 >"$WORK/$1.b64"; }
+# p7cert NAME: certificate from a base64 certs-only answer into NAME.pem.
+p7cert() {
+	openssl base64 -d -in "$WORK/$1.body" | openssl pkcs7 -inform DER -print_certs \
+		-out "$WORK/$1.pem" && grep -q 'BEGIN CERTIFICATE' "$WORK/$1.pem"
+}
+status_is() { [ "$(code "$1")" = "$2" ]; }
+
+# ---- cacerts and csrattrs (no authentication) ----
+ok "cacerts answers 200" sh -c "curl -sf --cacert '$ROOT' -D '$WORK/ca.hdr' \
+	'$EST/cacerts' >'$WORK/cacerts.b64'"
+ok "cacerts is base64 application/pkcs7-mime" sh -c "
+	grep -qi '^Content-Type: application/pkcs7-mime' '$WORK/ca.hdr' &&
+	grep -qi '^Content-Transfer-Encoding: base64' '$WORK/ca.hdr'"
+ok "cacerts parses as certs-only CMS with the issuing CA and the root" sh -c "
+	openssl base64 -d -in '$WORK/cacerts.b64' | openssl pkcs7 -inform DER -print_certs \
+		>'$WORK/cacerts.pem' && [ \$(grep -c 'BEGIN CERTIFICATE' '$WORK/cacerts.pem') -eq 2 ] &&
+	grep -q 'Issuing CA' '$WORK/cacerts.pem' && grep -q 'Root CA' '$WORK/cacerts.pem'"
+ok "the issuing CA from cacerts verifies against the root" \
+	openssl verify -CAfile "$ROOT" "$WORK/cacerts.pem"
+ok "csrattrs parses with openssl asn1parse" sh -c "curl -sf --cacert '$ROOT' \
+	'$EST/iot-device/csrattrs' | openssl base64 -d | openssl asn1parse -inform DER"
+last_has "  ... and asks for an EC P-256 key" "prime256v1"
+last_has "  ... and names the profile's EKU (clientAuth)" "TLS Web Client Authentication"
+ok "unknown label is 404" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' --cacert '$ROOT' \
+	'$EST/nosuchlabel/cacerts') = 404 ]"
+
+# ---- accounts ----
+printf 'correct horse battery\n' >"$WORK/pw"
+ok "est user add through the daemon" "$CAIRN" est user add --dir "$D" --name dev1 \
+	--password-file "$WORK/pw"
+fails "adding the same user twice is refused" "$CAIRN" est user add --dir "$D" --name dev1 \
+	--password-file "$WORK/pw"
+last_has "  ... with a clear reason" "already exists"
+ok "est user list shows it" "$CAIRN" est user list --dir "$D"
+last_has "  ... by name" "^dev1"
+fails "the password itself is not in the database" grep -rq "correct horse" "$D/db"
+
+# ---- simpleenroll with HTTP Basic ----
+make_csr dev ec:P-256 /CN=device-1 "DNS:device-1.iot.test"
+b64csr dev
+BODY=$WORK/dev.b64
+est_post enroll iot-device/simpleenroll -u 'dev1:correct horse battery'
+ok "simpleenroll with Basic auth answers 200" status_is enroll 200
+ok "the answer is base64 certs-only CMS" sh -c "
+	grep -qi '^Content-Type: application/pkcs7-mime; *smime-type=certs-only' '$WORK/enroll.hdr' &&
+	grep -qi '^Content-Transfer-Encoding: base64' '$WORK/enroll.hdr'"
+ok "the certificate parses" p7cert enroll
+ok "the certificate verifies up to the root" openssl verify -CAfile "$ROOT" -untrusted "$ISSUING" \
+	"$WORK/enroll.pem"
+ok "it is a client certificate for the CSR's subject and SAN" sh -c "
+	t=\$(openssl x509 -in '$WORK/enroll.pem' -noout -text)
+	echo \"\$t\" | grep -q 'TLS Web Client Authentication' &&
+	echo \"\$t\" | grep -q 'Subject: CN = device-1' && echo \"\$t\" | grep -q 'DNS:device-1.iot.test'"
+ok "the label's validity (30 days) applies" sh -c "
+	nb=\$(date -d \"\$(openssl x509 -in '$WORK/enroll.pem' -noout -startdate | cut -d= -f2)\" +%s)
+	na=\$(date -d \"\$(openssl x509 -in '$WORK/enroll.pem' -noout -enddate | cut -d= -f2)\" +%s)
+	d=\$(( (na - nb) / 86400 )); [ \$d -ge 29 ] && [ \$d -le 30 ]"
+ok "the certificate matches the device's key" sh -c "
+	[ \"\$(openssl x509 -in '$WORK/enroll.pem' -noout -pubkey)\" = \
+	  \"\$(openssl pkey -in '$WORK/dev.key' -pubout)\" ]"
+
+# ---- refusals ----
+est_post badpw iot-device/simpleenroll -u 'dev1:wrong password'
+ok "bad password is 401" status_is badpw 401
+ok "  ... with WWW-Authenticate: Basic" grep -qi '^WWW-Authenticate: Basic' "$WORK/badpw.hdr"
+est_post nouser iot-device/simpleenroll -u 'ghost:correct horse battery'
+ok "unknown user is 401" status_is nouser 401
+est_post noauth iot-device/simpleenroll
+ok "no credentials at all is 401" status_is noauth 401
+ok "wrong content type is 415" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' --cacert '$ROOT' \
+	-u 'dev1:correct horse battery' -H 'Content-Type: text/plain' --data-binary @'$BODY' \
+	'$EST/iot-device/simpleenroll') = 415 ]"
+printf 'not base64 at all!\n' >"$WORK/junk.b64"
+BODY=$WORK/junk.b64
+est_post junk iot-device/simpleenroll -u 'dev1:correct horse battery'
+ok "bad base64 is 400" status_is junk 400
+ok "  ... saying base64" grep -q base64 "$WORK/junk.body"
+printf 'aGVsbG8gd29ybGQ=\n' >"$WORK/notcsr.b64"
+BODY=$WORK/notcsr.b64
+est_post notcsr iot-device/simpleenroll -u 'dev1:correct horse battery'
+ok "a body that is not a CSR is 400" status_is notcsr 400
+ok "  ... saying bad CSR" grep -qi "bad CSR" "$WORK/notcsr.body"
+make_csr weak rsa:1024 /CN=weak-device
+b64csr weak
+BODY=$WORK/weak.b64
+est_post weak iot-device/simpleenroll -u 'dev1:correct horse battery'
+ok "a CSR with a 1024-bit RSA key is 400" status_is weak 400
+ok "GET on simpleenroll is 405" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' --cacert '$ROOT' \
+	'$EST/simpleenroll') = 405 ]"
+BODY=$WORK/dev.b64
+est_post skgoff serverkeygen -u 'dev1:correct horse battery'
+ok "serverkeygen on a label without it is 403" status_is skgoff 403
+
+# ---- simplereenroll with the TLS client certificate ----
+openssl x509 -in "$WORK/enroll.pem" -out "$WORK/cur.pem"
+openssl req -new -key "$WORK/dev.key" -subj /CN=device-1 \
+	-addext "subjectAltName=DNS:device-1.iot.test" -out "$WORK/re.csr" 2>/dev/null
+b64csr re
+BODY=$WORK/re.b64
+est_post reenroll iot-device/simplereenroll --cert "$WORK/cur.pem" --key "$WORK/dev.key"
+ok "re-enroll with --cert/--key of the issued certificate answers 200" status_is reenroll 200
+ok "  ... with a new certificate" sh -c "p7cert() { openssl base64 -d -in '$WORK/reenroll.body' |
+	openssl pkcs7 -inform DER -print_certs -out '$WORK/reenroll.pem'; }; p7cert &&
+	[ \"\$(openssl x509 -in '$WORK/reenroll.pem' -noout -serial)\" != \
+	  \"\$(openssl x509 -in '$WORK/cur.pem' -noout -serial)\" ] &&
+	openssl verify -CAfile '$ROOT' -untrusted '$ISSUING' '$WORK/reenroll.pem'"
+ok "  ... for the same subject" sh -c "openssl x509 -in '$WORK/reenroll.pem' -noout -subject |
+	grep -q 'CN = device-1'"
+ok "the replaced certificate is recorded as superseded (and revoked, as configured)" sh -c "
+	'$CAIRN' show --dir '$D' \$(openssl x509 -in '$WORK/cur.pem' -noout -serial | cut -d= -f2 |
+	tr A-F a-f) | grep -Eqi 'revoked|superseded'"
+ok "re-enroll with the revoked (superseded) certificate is refused" sh -c "
+	curl -s -o /dev/null -w '%{http_code}' --cacert '$ROOT' --cert '$WORK/cur.pem' \
+	--key '$WORK/dev.key' -H 'Content-Type: application/pkcs10' --data-binary @'$BODY' \
+	'$EST/iot-device/simplereenroll' | grep -q 403"
+openssl x509 -in "$WORK/reenroll.pem" -out "$WORK/cur2.pem"
+openssl req -new -key "$WORK/dev.key" -subj /CN=someone-else \
+	-addext "subjectAltName=DNS:device-1.iot.test" -out "$WORK/re2.csr" 2>/dev/null
+b64csr re2
+BODY=$WORK/re2.b64
+est_post resubj iot-device/simplereenroll --cert "$WORK/cur2.pem" --key "$WORK/dev.key"
+ok "re-enroll whose CSR changes the subject is refused (403)" status_is resubj 403
+ok "  ... saying why" grep -q "subject" "$WORK/resubj.body"
+openssl req -new -key "$WORK/dev.key" -subj /CN=device-1 \
+	-addext "subjectAltName=DNS:other.iot.test" -out "$WORK/re3.csr" 2>/dev/null
+b64csr re3
+BODY=$WORK/re3.b64
+est_post resan iot-device/simplereenroll --cert "$WORK/cur2.pem" --key "$WORK/dev.key"
+ok "re-enroll whose CSR changes the SANs is refused (403)" status_is resan 403
+BODY=$WORK/re.b64
+est_post renocert iot-device/simplereenroll -u 'dev1:correct horse battery'
+ok "re-enroll without a client certificate is 401" status_is renocert 401
+# A certificate from another CA is not trusted, whatever it says.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/self.key" \
+	-subj /CN=device-1 -days 2 -out "$WORK/self.pem" 2>/dev/null
+est_post reself iot-device/simplereenroll --cert "$WORK/self.pem" --key "$WORK/self.key"
+ok "re-enroll with a self-signed certificate is 401" status_is reself 401
+BODY=$WORK/dev.b64
+est_post certauth iot-device/simpleenroll --cert "$WORK/cur2.pem" --key "$WORK/dev.key"
+ok "simpleenroll authenticated by the client certificate alone answers 200" status_is certauth 200
+
+# ---- serverkeygen ----
+make_csr skg ec:P-256 /CN=sensor-9 "DNS:sensor-9.iot.test"
+b64csr skg
+BODY=$WORK/skg.b64
+est_post skg iot-device/serverkeygen -u 'dev1:correct horse battery'
+ok "serverkeygen answers 200 multipart/mixed" sh -c "[ \$(cat '$WORK/skg.code') = 200 ] &&
+	grep -qi '^Content-Type: multipart/mixed; *boundary=' '$WORK/skg.hdr'"
+# Split the two parts: the base64 lines after each part's blank line.
+awk 'BEGIN{p=0} /^--/{p++; body=0; next} /^\r?$/{body=1; next}
+	body && p==1 {print > "'"$WORK"'/skg.key.b64"} body && p==2 {print > "'"$WORK"'/skg.crt.b64"}' \
+	"$WORK/skg.body"
+ok "the first part is a PKCS#8 private key" sh -c "tr -d '\r' <'$WORK/skg.key.b64' |
+	openssl base64 -d | openssl pkey -inform DER -out '$WORK/skg.key'"
+ok "the second part is the certificate" sh -c "tr -d '\r' <'$WORK/skg.crt.b64' |
+	openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out '$WORK/skg.pem' &&
+	openssl verify -CAfile '$ROOT' -untrusted '$ISSUING' '$WORK/skg.pem'"
+ok "the generated key matches the certificate" sh -c "
+	[ \"\$(openssl x509 -in '$WORK/skg.pem' -noout -pubkey)\" = \
+	  \"\$(openssl pkey -in '$WORK/skg.key' -pubout)\" ]"
+ok "  ... and is not the key of the device's CSR" sh -c "
+	[ \"\$(openssl x509 -in '$WORK/skg.pem' -noout -pubkey)\" != \
+	  \"\$(openssl req -in '$WORK/skg.csr' -noout -pubkey)\" ]"
+ok "  ... for the subject the device asked" sh -c "openssl x509 -in '$WORK/skg.pem' -noout -subject |
+	grep -q 'CN = sensor-9'"
+
+# ---- the rest of the HTTPS surface needs no client certificate ----
+ok "admin API works without a client certificate" sh -c "curl -sf --cacert '$ROOT' \
+	-H \"Authorization: Bearer \$(cat '$D/admin.token')\" '$HTTPS_URL/admin/v1/est/users' |
+	grep -q dev1"
+ok "admin API works with a client certificate too" sh -c "curl -sf --cacert '$ROOT' \
+	--cert '$WORK/cur2.pem' --key '$WORK/dev.key' \
+	-H \"Authorization: Bearer \$(cat '$D/admin.token')\" '$HTTPS_URL/admin/v1/est/users' |
+	grep -q dev1"
+ok "healthz over HTTPS" curl -sf --cacert "$ROOT" "$HTTPS_URL/healthz"
+
+# ---- deleting an account ends its enrollments ----
+ok "est user del" "$CAIRN" est user del --dir "$D" --name dev1
+BODY=$WORK/dev.b64
+est_post gone iot-device/simpleenroll -u 'dev1:correct horse battery'
+ok "a deleted user gets 401" status_is gone 401
+fails "deleting an unknown user fails" "$CAIRN" est user del --dir "$D" --name dev1
+last_has "  ... saying so" "no EST user"
+
+# ---- audit ----
+ok "audit export" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl >'$WORK/a.jsonl'"
+ok "enrollments are audited (cert.issue by the EST user, channel est)" sh -c "
+	grep '\"action\":\"cert.issue\"' '$WORK/a.jsonl' | grep 'est:user/dev1' | grep -q '\"est\"'"
+ok "re-enrollments are audited as the certificate" sh -c "
+	grep '\"action\":\"cert.issue\"' '$WORK/a.jsonl' | grep -q 'est:cert/'"
+ok "refusals are audited with the reason" sh -c "
+	grep '\"action\":\"est.refused\"' '$WORK/a.jsonl' | grep -q 'wrong password' &&
+	grep '\"action\":\"est.refused\"' '$WORK/a.jsonl' | grep -q 'keep the subject'"
+ok "superseded certificates are audited" grep -q '"action":"cert.superseded"' "$WORK/a.jsonl"
+ok "account changes are audited" sh -c "grep -q '\"action\":\"est.user.add\"' '$WORK/a.jsonl' &&
+	grep -q '\"action\":\"est.user.del\"' '$WORK/a.jsonl'"
+ok "the audit chain is intact" "$CAIRN" audit verify --dir "$D"
+
+# ---- configuration errors name the key ----
+ca_stop
+jq '.est.labels.broken = {"profile": "tls-client", "validity_days": 99999}' "$D/cairn.json" \
+	>"$WORK/bad.json" && cp "$WORK/bad.json" "$D/cairn.json"
+fails "a bad label is refused" "$CAIRN" config check --dir "$D"
+last_has "  ... naming the key" "est.labels.broken.validity_days"
+jq '.est.labels.broken = {"profile": "no-such-profile"}' "$WORK/cairn.json" >"$D/cairn.json"
+fails "a label with an unknown profile stops serve" "$CAIRN" serve --dir "$D"
+last_has "  ... naming the label" "est.labels.broken.profile"
+
+done_testing
