@@ -5,3 +5,8 @@ bench_issue_bench_SOURCES = bench/issue.c
 bench_issue_bench_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
 
 EXTRA_DIST += bench/README.md
+
+noinst_PROGRAMS += bench/est_bench
+bench_est_bench_SOURCES = bench/est.c
+bench_est_bench_LDADD = $(CAIRN_LIBS)
+EXTRA_DIST += bench/est.sh
