@@ -3,3 +3,10 @@
 noinst_LTLIBRARIES += libest.la
 libest_la_SOURCES = est/est.h est/est_int.h est/settings.c est/users.c est/encode.c est/est.c \
 	est/enroll.c
+
+check_PROGRAMS += tests/unit/test_est
+TESTS += tests/unit/test_est
+tests_unit_test_est_SOURCES = tests/unit/test_est.c
+tests_unit_test_est_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_est_LDADD = libest.la libpolicy.la libca.la libaudit.la libdb.la libhsm.la \
+	libutil.la $(UNIT_LIBS)
