@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
@@ -209,7 +210,8 @@ static void check_peer(est_call_t *c)
 	uint8_t serial[DB_SERIAL_MAX];
 	db_txn_t *txn = NULL;
 	db_cert_t rec;
-	char *subj;
+	BIO *bio = NULL;
+	char *subj = NULL;
 	int len;
 
 	c->peer = d2i_X509(NULL, &p, (long)c->req->peer_cert_len);
@@ -230,10 +232,14 @@ static void check_peer(est_call_t *c)
 	    rec.not_after > (int64_t)time(NULL))
 		c->peer_ok = 1;
 	db_txn_end(txn);
-	subj = X509_NAME_oneline(X509_get_subject_name(c->peer), NULL, 0);
-	if (subj != NULL)
-		snprintf(c->requester, sizeof(c->requester), "est:cert/%s", subj);
-	OPENSSL_free(subj);
+	/* The requester names the device by its subject in RFC 2253 form ("CN=device-1"). */
+	bio = BIO_new(BIO_s_mem());
+	if (bio != NULL &&
+	    X509_NAME_print_ex(bio, X509_get_subject_name(c->peer), 0, XN_FLAG_RFC2253) >= 0) {
+		len = (int)BIO_get_mem_data(bio, &subj);
+		snprintf(c->requester, sizeof(c->requester), "est:cert/%.*s", len, subj);
+	}
+	BIO_free(bio);
 }
 
 /* HTTP Basic: returns 0 with c->requester set, or a negative code and why. */

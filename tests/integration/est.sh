@@ -216,7 +216,7 @@ ok "audit export" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl >'$WORK
 ok "enrollments are audited (cert.issue by the EST user, channel est)" sh -c "
 	grep '\"action\":\"cert.issue\"' '$WORK/a.jsonl' | grep 'est:user/dev1' | grep -q '\"est\"'"
 ok "re-enrollments are audited as the certificate" sh -c "
-	grep '\"action\":\"cert.issue\"' '$WORK/a.jsonl' | grep -q 'est:cert/'"
+	grep '\"action\":\"cert.issue\"' '$WORK/a.jsonl' | grep -q 'est:cert/CN=device-1'"
 ok "refusals are audited with the reason" sh -c "
 	grep '\"action\":\"est.refused\"' '$WORK/a.jsonl' | grep -q 'wrong password' &&
 	grep '\"action\":\"est.refused\"' '$WORK/a.jsonl' | grep -q 'keep the subject'"
