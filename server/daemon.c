@@ -85,7 +85,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
 	char *pin = NULL, *softhsm = NULL, *dbdir = NULL, *root = NULL, *issuing = NULL;
-	char *policy_path = NULL;
+	char *policy = NULL;
+	int64_t ttl = 0;
 	hsm_config_t hc = { 0 };
 	ca_config_t cc = { 0 };
 	int rc;
@@ -122,12 +123,13 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = ca_open(&cc, &s->ca, err);
 	if (rc)
 		goto out;
-	policy_path = config_path(cfg, "policy.json");
-	if (policy_path == NULL) {
-		rc = CAIRN_ENOMEM;
+	policy = config_path(cfg, cfg->policy_file);
+	if (policy == NULL || duration_parse(cfg->pending_ttl, &ttl) != 0) {
+		rc = policy ? cairn_err_set(err, CAIRN_ECONFIG, "requests.pending_ttl: bad duration")
+			    : CAIRN_ENOMEM;
 		goto out;
 	}
-	rc = policy_engine_new(s->ca, s->db, policy_path, 7 * 86400, &s->policy, err);
+	rc = policy_engine_new(s->ca, s->db, policy, ttl, &s->policy, err);
 	if (rc)
 		goto out;
 	if ((rc = est_settings_parse(cfg->est, &s->est_settings, err)) != 0 ||
@@ -135,6 +137,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	s->admin.ca = s->ca;
 	s->admin.db = s->db;
+	s->admin.policy = s->policy;
 	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
 	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)
 		goto out;
@@ -146,7 +149,7 @@ out:
 	free(dbdir);
 	free(root);
 	free(issuing);
-	free(policy_path);
+	free(policy);
 	return rc;
 }
 
@@ -198,7 +201,12 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_info("server", "SIGHUP: nothing to reload yet");
+			cairn_err_t rerr = { 0 };
+			if (policy_engine_reload_as(s.policy, "server:sighup", &rerr) != 0)
+				log_error("server", "SIGHUP: policy not reloaded, the old one stays: %s",
+					  cairn_err_msg(&rerr));
+			else
+				log_info("server", "SIGHUP: policy reloaded");
 			continue;
 		}
 		break;

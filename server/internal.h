@@ -22,8 +22,8 @@ typedef struct server {
 	hsm_t *hsm;
 	db_t *db;
 	ca_t *ca;
+	policy_engine_t *policy;        /* the one issuance path; reloaded on SIGHUP */
 	admin_ctx_t admin;
-	policy_engine_t *policy;
 	est_t *est;
 	est_settings_t est_settings;
 	struct MHD_Daemon *https, *http;
