@@ -91,6 +91,30 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 	return ret;
 }
 
+/* Per TLS connection: the client certificate verified last and the verdict, so the
+ * requests of a keep-alive connection do not verify the same chain again. */
+typedef struct tls_conn {
+	uint8_t *der;
+	size_t len;
+	int trusted;
+} tls_conn_t;
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	tls_conn_t *tc = *socket_context;
+	(void)cls;
+	(void)conn;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(tls_conn_t)); /* NULL: verify every time */
+	} else if (tc != NULL) {
+		free(tc->der);
+		free(tc);
+		*socket_context = NULL;
+	}
+}
+
 /*
  * The HTTPS listener asks every client for a certificate but never requires
  * one, and GnuTLS accepts any at the handshake: here it is verified against
@@ -101,9 +125,13 @@ static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	const union MHD_ConnectionInfo *sci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	gnutls_session_t sess = ci ? (gnutls_session_t)ci->tls_session : NULL;
+	tls_conn_t *tc = sci ? sci->socket_context : NULL;
 	const gnutls_datum_t *peers;
 	unsigned int n = 0, status = 0;
+	int trusted;
 
 	if (sess == NULL)
 		return;
@@ -111,10 +139,25 @@ static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
 	peers = gnutls_certificate_get_peers(sess, &n);
 	if (peers == NULL || n == 0)
 		return;
-	if (gnutls_certificate_verify_peers2(sess, &status) != GNUTLS_E_SUCCESS || status != 0) {
-		log_debug("http", "client certificate not trusted (status 0x%x)", status);
-		return;
+	if (tc != NULL && tc->der != NULL && tc->len == peers[0].size &&
+	    memcmp(tc->der, peers[0].data, tc->len) == 0) {
+		trusted = tc->trusted;
+	} else {
+		trusted = gnutls_certificate_verify_peers2(sess, &status) == GNUTLS_E_SUCCESS &&
+			  status == 0;
+		if (!trusted)
+			log_debug("http", "client certificate not trusted (status 0x%x)", status);
+		if (tc != NULL) {
+			free(tc->der);
+			tc->der = malloc(peers[0].size);
+			tc->len = tc->der ? peers[0].size : 0;
+			if (tc->der)
+				memcpy(tc->der, peers[0].data, tc->len);
+			tc->trusted = trusted;
+		}
 	}
+	if (!trusted)
+		return;
 	req->peer_cert = peers[0].data;
 	req->peer_cert_len = peers[0].size;
 }
@@ -345,6 +388,7 @@ int http_start(server_t *s, cairn_err_t *err)
 		MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 	if (s->https == NULL) {
 		rc = cairn_err_set(err, CAIRN_EIO, "HTTPS listener %s did not start (check %s)",
