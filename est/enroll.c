@@ -98,20 +98,27 @@ static int same_identity(X509 *old, X509_REQ *csr, char *why, size_t cap)
 	return ok;
 }
 
-/* The key that finds a pending request again: SHA-256(requester, label, CSR). */
-static void pending_key(const est_call_t *c, const uint8_t *der, size_t len, char *key)
+/*
+ * The key that finds a pending request again: SHA-256(requester, label, the
+ * CSR's CertificationRequestInfo). The signature is left out: ECDSA signatures
+ * differ each time, and a device that signs the same request again asks the same.
+ */
+static void pending_key(const est_call_t *c, X509_REQ *csr, char *key)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *der = NULL;
+	int len = i2d_re_X509_REQ_tbs(csr, &der);
 	uint8_t h[32];
 	unsigned hl = 0;
 
 	memset(h, 0, sizeof(h));
-	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+	if (md != NULL && len > 0 && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
 	    EVP_DigestUpdate(md, c->requester, strlen(c->requester) + 1) &&
 	    EVP_DigestUpdate(md, c->label->name, strlen(c->label->name) + 1) &&
-	    EVP_DigestUpdate(md, der, len))
+	    EVP_DigestUpdate(md, der, (size_t)len))
 		EVP_DigestFinal_ex(md, h, &hl);
 	EVP_MD_CTX_free(md);
+	OPENSSL_free(der);
 	memcpy(key, PENDING_PREFIX, 2);
 	hex_encode(h, sizeof(h), key + 2);
 }
@@ -356,6 +363,12 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 		est_refuse(c, reply, 400, "bad CSR: %s", cairn_err_msg(&err));
 		goto out;
 	}
+	/* Checked here too (policy_submit checks again) because a pending request is
+	 * answered without going through policy_submit. */
+	if (X509_REQ_verify(csr, X509_REQ_get0_pubkey(csr)) != 1) {
+		est_refuse(c, reply, 400, "bad CSR: signature does not verify");
+		goto out;
+	}
 	if (c->e->set.channel_binding != EST_CB_OFF && check_binding(c, csr, why, sizeof(why)) != 0) {
 		est_refuse(c, reply, 403, "%s", why);
 		goto out;
@@ -366,10 +379,6 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	}
 	if (keygen) {
 		/* The device's CSR names what it wants; the key is made here and never kept. */
-		if (X509_REQ_verify(csr, X509_REQ_get0_pubkey(csr)) != 1) {
-			est_refuse(c, reply, 400, "bad CSR: signature does not verify");
-			goto out;
-		}
 		if (est_keygen_csr(csr, &gen_key, &gen_csr, &err) != 0 ||
 		    (n = i2d_X509_REQ(gen_csr, &gen_der)) <= 0) {
 			est_reply_text(reply, 500, "%s", cairn_err_msg(&err));
@@ -380,7 +389,7 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	} else {
 		creq.csr = der;
 		creq.csr_len = der_len;
-		pending_key(c, der, der_len, key);
+		pending_key(c, csr, key);
 		if (pending_get(c->e, key, id) == 0) {
 			answer_pending(c, key, id, reply);
 			goto out;

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/* est_handle over a real token, CA, database and policy engine: held enrollments answer 202 until approved, then the certificate; rejected ones 403. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ftw.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "est/est_int.h"
+#include "tests/unit/ca_fixture.h"
+
+#define TOKEN_LABEL "cairn-est-test"
+#define TOKEN_PIN "1234"
+#define AUTH "Basic ZGV2MTpkZXZpY2UgcGFzc3dvcmQ=" /* dev1:device password */
+
+static const char policy_text[] =
+	"{\"rules\": ["
+	" {\"name\": \"held\", \"match\": {\"channel\": \"est\", \"group\": \"devices\","
+	"  \"subject_cn_prefix\": \"held-\"}, \"action\": \"approve\", \"approvals\": 1},"
+	" {\"name\": \"default\", \"match\": {}, \"action\": \"issue\"}"
+	"]}";
+
+typedef struct fixture {
+	char dir[64];
+	hsm_t *hsm;
+	db_t *db;
+	ca_t *ca;
+	policy_engine_t *engine;
+	est_t *est;
+	EVP_PKEY *key;
+} fixture_t;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void write_pem(const char *path, X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	assert_int_equal(PEM_write_bio_X509(b, x), 1);
+	n = BIO_get_mem_data(b, &data);
+	assert_int_equal(fs_write_atomic(path, data, (size_t)n, 0644), 0);
+	BIO_free(b);
+}
+
+static int fixture_setup(void **state)
+{
+	fixture_t *f = calloc(1, sizeof(*f));
+	char path[256], conf[512], root_path[256], iss_path[256], policy_path[256];
+	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, TOKEN_LABEL, TOKEN_PIN, NULL };
+	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL;
+	X509 *root, *issuing;
+	est_settings_t set;
+	ca_config_t cc;
+	json_t *est_cfg;
+	cairn_err_t err = { 0 };
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-est-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/tokens", f->dir);
+	assert_int_equal(fs_mkdirs(path, 0700), 0);
+	snprintf(conf, sizeof(conf),
+		 "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+		 f->dir);
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", f->dir);
+	assert_int_equal(fs_write_atomic(path, conf, strlen(conf), 0600), 0);
+	hc.softhsm_conf = path;
+	if (hsm_token_create(&hc, "5678", &err) != 0 || hsm_open(&hc, &f->hsm, &err) != 0 ||
+	    hsm_keygen(f->hsm, HSM_KEY_EC_P256, "root", &root_pub, &err) != 0 ||
+	    hsm_keygen(f->hsm, HSM_KEY_EC_P256, "issuing", &iss_pub, &err) != 0 ||
+	    hsm_key_get(f->hsm, "root", &root_key, &err) != 0)
+		fail_msg("token: %s", cairn_err_msg(&err));
+	root = build_ca("EST Test Root", 3650, 1, NULL, root_key, root_pub, NULL);
+	issuing = build_ca("EST Test Issuing", 1825, 0, root, root_key, iss_pub, NULL);
+	snprintf(root_path, sizeof(root_path), "%s/root.pem", f->dir);
+	snprintf(iss_path, sizeof(iss_path), "%s/issuing.pem", f->dir);
+	write_pem(root_path, root);
+	write_pem(iss_path, issuing);
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	if (db_open(path, &f->db, &err) != 0)
+		fail_msg("db_open: %s", cairn_err_msg(&err));
+	memset(&cc, 0, sizeof(cc));
+	cc.hsm = f->hsm;
+	cc.db = f->db;
+	cc.root_cert_file = root_path;
+	cc.issuing_cert_file = iss_path;
+	cc.issuing_key_label = "issuing";
+	cc.http_base_url = "http://localhost:8080";
+	if (ca_open(&cc, &f->ca, &err) != 0)
+		fail_msg("ca_open: %s", cairn_err_msg(&err));
+	snprintf(policy_path, sizeof(policy_path), "%s/policy.json", f->dir);
+	assert_int_equal(fs_write_atomic(policy_path, policy_text, strlen(policy_text), 0600), 0);
+	if (policy_engine_new(f->ca, f->db, policy_path, 3600, &f->engine, &err) != 0)
+		fail_msg("policy_engine_new: %s", cairn_err_msg(&err));
+	est_cfg = json_loads("{\"default_label\": \"iot\", \"labels\": {\"iot\": {\"profile\":"
+			     " \"tls-client\", \"policy_group\": \"devices\"}}}",
+			     0, NULL);
+	if (est_settings_parse(est_cfg, &set, &err) != 0 ||
+	    est_new(&set, f->ca, f->db, f->engine, &f->est, &err) != 0 ||
+	    est_user_add(f->db, "dev1", "device password", "test", &err) != 0)
+		fail_msg("est: %s", cairn_err_msg(&err));
+	json_decref(est_cfg);
+	f->key = EVP_EC_gen("P-256");
+	X509_free(root);
+	X509_free(issuing);
+	EVP_PKEY_free(root_key);
+	EVP_PKEY_free(root_pub);
+	EVP_PKEY_free(iss_pub);
+	*state = f;
+	return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+	fixture_t *f = *state;
+
+	est_free(f->est);
+	policy_engine_free(f->engine);
+	ca_free(f->ca);
+	db_close(f->db);
+	hsm_close(f->hsm);
+	EVP_PKEY_free(f->key);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* POSTs simpleenroll for a CSR of cn (base64 body) as dev1; the reply is filled. */
+static void enroll(fixture_t *f, const char *cn, http_reply_t *reply)
+{
+	size_t len = 0, blen = 0;
+	uint8_t *der = make_csr(f->key, cn, NULL, &len);
+	char *b64 = NULL;
+	est_request_t req = { 0 };
+
+	assert_int_equal(est_b64_encode(der, len, &b64, &blen), 0);
+	req.method = "POST";
+	req.path = "simpleenroll";
+	req.authorization = AUTH;
+	req.content_type = "application/pkcs10";
+	req.body = b64;
+	req.body_len = blen;
+	req.remote = "127.0.0.1";
+	memset(reply, 0, sizeof(*reply));
+	est_handle(f->est, &req, reply);
+	free(b64);
+	OPENSSL_free(der);
+}
+
+/* The request id named in a 202 body. */
+static void request_id(const http_reply_t *r, char id[33])
+{
+	const char *p = strstr(r->body, "request ");
+
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, "request %32[0-9a-f]", id), 1);
+	assert_int_equal(strlen(id), 32);
+}
+
+/* The certificate of a certs-only answer (owned by the caller). */
+static X509 *answer_cert(const http_reply_t *r)
+{
+	uint8_t *der = NULL;
+	size_t len = 0;
+	const unsigned char *p;
+	PKCS7 *p7;
+	X509 *x;
+
+	assert_int_equal(est_b64_decode(r->body, r->body_len, &der, &len), 0);
+	p = der;
+	p7 = d2i_PKCS7(NULL, &p, (long)len);
+	assert_non_null(p7);
+	assert_int_equal(sk_X509_num(p7->d.sign->cert), 1);
+	x = X509_dup(sk_X509_value(p7->d.sign->cert, 0));
+	PKCS7_free(p7);
+	free(der);
+	return x;
+}
+
+static void test_issue_at_once(void **state)
+{
+	fixture_t *f = *state;
+	http_reply_t r;
+	X509 *x;
+
+	enroll(f, "device-1", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.transfer_encoding, "base64");
+	x = answer_cert(&r);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), f->key), 1);
+	X509_free(x);
+	http_reply_clear(&r);
+}
+
+static void test_held_then_approved(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	request_info_t info;
+	http_reply_t r;
+	char id[33], again[33];
+	X509 *x;
+
+	enroll(f, "held-1", &r);
+	assert_int_equal(r.status, 202);
+	assert_int_equal(r.retry_after, 60);
+	request_id(&r, id);
+	http_reply_clear(&r);
+	enroll(f, "held-1", &r); /* the same CSR: still waiting, same request */
+	assert_int_equal(r.status, 202);
+	request_id(&r, again);
+	assert_string_equal(again, id);
+	http_reply_clear(&r);
+	if (policy_request_approve(f->engine, id, "admin:alice", "admin", NULL, &info, &err) != 0)
+		fail_msg("approve: %s", cairn_err_msg(&err));
+	assert_int_equal(info.status, REQ_ISSUED);
+	enroll(f, "held-1", &r);
+	assert_int_equal(r.status, 200);
+	x = answer_cert(&r);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), f->key), 1);
+	X509_free(x);
+	http_reply_clear(&r);
+}
+
+static void test_held_then_rejected(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	http_reply_t r;
+	char id[33], next[33];
+
+	enroll(f, "held-2", &r);
+	assert_int_equal(r.status, 202);
+	request_id(&r, id);
+	http_reply_clear(&r);
+	if (policy_request_reject(f->engine, id, "admin:alice", "admin", "unknown device", NULL,
+				  &err) != 0)
+		fail_msg("reject: %s", cairn_err_msg(&err));
+	enroll(f, "held-2", &r);
+	assert_int_equal(r.status, 403);
+	assert_non_null(strstr(r.body, "rejected"));
+	http_reply_clear(&r);
+	/* The refusal ended that request: asking again starts a new one. */
+	enroll(f, "held-2", &r);
+	assert_int_equal(r.status, 202);
+	request_id(&r, next);
+	assert_string_not_equal(next, id);
+	http_reply_clear(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_issue_at_once),
+		cmocka_unit_test(test_held_then_approved),
+		cmocka_unit_test(test_held_then_rejected),
+	};
+	return cmocka_run_group_tests_name("est_pending", tests, fixture_setup, fixture_teardown);
+}
