@@ -117,6 +117,15 @@ BODY=$WORK/notcsr.b64
 est_post notcsr iot-device/simpleenroll -u 'dev1:correct horse battery'
 ok "a body that is not a CSR is 400" status_is notcsr 400
 ok "  ... saying bad CSR" grep -qi "bad CSR" "$WORK/notcsr.body"
+# The same CSR with the last byte of its signature changed (still well-formed DER).
+openssl req -in "$WORK/dev.csr" -outform DER -out "$WORK/dev.der"
+last=$(tail -c 1 "$WORK/dev.der" | od -An -tu1 | tr -d ' ')
+{ head -c -1 "$WORK/dev.der"; printf "\\$(printf '%03o' $(((last + 1) % 256)))"; } |
+	openssl base64 >"$WORK/badsig.b64"
+BODY=$WORK/badsig.b64
+est_post badsig iot-device/simpleenroll -u 'dev1:correct horse battery'
+ok "a CSR whose signature does not verify is 400" status_is badsig 400
+ok "  ... saying so" grep -q "signature" "$WORK/badsig.body"
 make_csr weak rsa:1024 /CN=weak-device
 b64csr weak
 BODY=$WORK/weak.b64
