@@ -121,6 +121,17 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = ca_open(&cc, &s->ca, err);
 	if (rc)
 		goto out;
+	{
+		acme_config_t ac = { 0 };
+		ac.db = s->db;
+		ac.ca = s->ca;
+		ac.https_base = s->https_url;
+		ac.http_base = s->http_url;
+		ac.conf = cfg->acme;
+		rc = acme_new(&ac, &s->acme, err);
+		if (rc)
+			goto out;
+	}
 	s->admin.ca = s->ca;
 	s->admin.db = s->db;
 	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
@@ -139,6 +150,7 @@ out:
 
 static void close_core(server_t *s)
 {
+	acme_free(s->acme);
 	ca_free(s->ca);
 	db_close(s->db);
 	hsm_close(s->hsm);

@@ -79,6 +79,21 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 		snprintf(num, sizeof(num), "%d", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
 	}
+	if (r->headers) {
+		char *line = r->headers, *nl, *colon;
+		/* "Name: value\n" lines; MHD copies each header, so splitting in place is fine. */
+		for (; *line != '\0'; line = nl + 1) {
+			nl = strchr(line, '\n');
+			if (nl == NULL)
+				break;
+			*nl = '\0';
+			colon = strstr(line, ": ");
+			if (colon != NULL) {
+				*colon = '\0';
+				MHD_add_response_header(resp, line, colon + 2);
+			}
+		}
+	}
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r->status >= 100 && r->status < 600)
 		atomic_fetch_add(&s->responses[r->status / 100], 1);

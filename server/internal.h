@@ -7,6 +7,7 @@
 
 #include <microhttpd.h>
 
+#include "acme/acme.h"
 #include "admin/admin.h"
 #include "ca/ca.h"
 #include "db/db.h"
@@ -21,6 +22,7 @@ typedef struct server {
 	db_t *db;
 	ca_t *ca;
 	admin_ctx_t admin;
+	acme_t *acme;
 	struct MHD_Daemon *https, *http;
 	char *tls_cert_pem, *tls_key_pem;
 	char https_url[160], http_url[160];

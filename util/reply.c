@@ -12,7 +12,21 @@ void http_reply_clear(http_reply_t *r)
 {
 	free(r->body);
 	free(r->location);
+	free(r->headers);
 	memset(r, 0, sizeof(*r));
+}
+
+int http_reply_header(http_reply_t *r, const char *name, const char *value)
+{
+	size_t old = r->headers ? strlen(r->headers) : 0;
+	size_t add = strlen(name) + strlen(value) + 3;
+	char *n = realloc(r->headers, old + add + 1);
+
+	if (n == NULL)
+		return CAIRN_ENOMEM;
+	snprintf(n + old, add + 1, "%s: %s\n", name, value);
+	r->headers = n;
+	return 0;
 }
 
 void http_reply_set(http_reply_t *r, int status, const char *content_type, char *body, size_t len)

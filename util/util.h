@@ -129,6 +129,7 @@ typedef struct http_reply {
 	char *location;           /* optional malloc'd Location header */
 	int retry_after;          /* seconds; 0 = no Retry-After header */
 	const char *www_authenticate; /* static challenge for 401 replies, or NULL */
+	char *headers;            /* optional malloc'd extra header lines "Name: value\n" */
 } http_reply_t;
 
 /* Frees the reply's owned fields and zeroes it. */
@@ -137,6 +138,8 @@ void http_reply_clear(http_reply_t *r);
  * type is a URI (e.g. "urn:ietf:params:acme:error:malformed") or NULL for "about:blank". */
 void http_reply_problem(http_reply_t *r, int status, const char *type, const char *fmt, ...)
 	CAIRN_PRINTF(4, 5);
+/* Appends one extra header line (e.g. "Replay-Nonce", "Link"); returns 0 or CAIRN_ENOMEM. */
+int http_reply_header(http_reply_t *r, const char *name, const char *value);
 /* Takes ownership of body (malloc'd). */
 void http_reply_set(http_reply_t *r, int status, const char *content_type, char *body, size_t len);
 /* Serialises json (borrowed) as the body with application/json (or the given type). */
