@@ -22,6 +22,16 @@ int cli_list(int argc, char **argv);
 int cli_audit(int argc, char **argv);
 int cli_config(int argc, char **argv);
 
+int cli_acme(int argc, char **argv);
+
+/*
+ * POSTs json to the running daemon's admin API (path below /admin/v1) with the admin
+ * token. Returns the HTTP status with the body in *body (malloc'd, may be NULL), or -1
+ * with a one-line reason in why when the daemon cannot be reached.
+ */
+long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
+		    size_t *body_len, char *why, size_t why_cap);
+
 /* Prints the command's usage to out. */
 void cli_usage(FILE *out, const char *name);
 /* One-line failure on stderr ("cairn NAME: message"); returns CLI_FAILED. */

@@ -22,3 +22,7 @@ EXTRA_DIST += tests/integration/lib.sh
 
 TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh
+
+EXTRA_DIST += tests/integration/acme_lib.sh
+TESTS += tests/integration/acme_lego.sh
+EXTRA_DIST += tests/integration/acme_lego.sh
