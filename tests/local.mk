@@ -26,3 +26,5 @@ EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integra
 EXTRA_DIST += tests/integration/acme_lib.sh
 TESTS += tests/integration/acme_lego.sh
 EXTRA_DIST += tests/integration/acme_lego.sh
+TESTS += tests/integration/acme_certbot.sh
+EXTRA_DIST += tests/integration/acme_certbot.sh
