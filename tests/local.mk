@@ -28,3 +28,5 @@ TESTS += tests/integration/acme_lego.sh
 EXTRA_DIST += tests/integration/acme_lego.sh
 TESTS += tests/integration/acme_certbot.sh
 EXTRA_DIST += tests/integration/acme_certbot.sh
+TESTS += tests/integration/acme_negative.sh
+EXTRA_DIST += tests/integration/acme_negative.sh tests/integration/acme_probe.py
