@@ -216,6 +216,7 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 	pthread_mutex_init(&a->rl_lock, NULL);
 	a->db = cfg->db;
 	a->ca = cfg->ca;
+	a->policy = cfg->policy;
 	snprintf(a->base, sizeof(a->base), "%s/acme/", cfg->https_base);
 	snprintf(a->http_base, sizeof(a->http_base), "%s", cfg->http_base ? cfg->http_base : "");
 	a->rl_failed = json_object();
@@ -226,6 +227,10 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 		goto fail;
 	if (cfg->profile != NULL)
 		snprintf(a->profile, sizeof(a->profile), "%s", cfg->profile);
+	if (a->policy == NULL) {
+		rc = cairn_err_set(err, CAIRN_EINVAL, "acme: no policy engine");
+		goto fail;
+	}
 	if (ca_profile(a->ca, a->profile) == NULL) {
 		rc = cairn_err_set(err, CAIRN_ECONFIG, "acme.profile: no profile named %s",
 				   a->profile);

@@ -9,6 +9,7 @@
 
 #include "ca/ca.h"
 #include "db/db.h"
+#include "policy/policy.h"
 #include "util/util.h"
 
 typedef struct acme acme_t;
@@ -16,6 +17,7 @@ typedef struct acme acme_t;
 typedef struct acme_config {
 	db_t *db;                  /* borrowed, outlives the acme_t */
 	ca_t *ca;                  /* borrowed, outlives the acme_t */
+	policy_engine_t *policy;   /* borrowed, outlives the acme_t: every finalize goes through it */
 	const char *https_base;    /* public HTTPS base URL, e.g. "https://127.0.0.1:8443" */
 	const char *http_base;     /* public HTTP base URL (issuer certificate links) */
 	const json_t *conf;        /* the config's "acme" object (borrowed during acme_new), or NULL */

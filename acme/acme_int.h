@@ -38,6 +38,7 @@ typedef struct acme_pool acme_pool_t;
 struct acme {
 	db_t *db;
 	ca_t *ca;
+	policy_engine_t *policy;
 	char base[256];          /* https base + "/acme/" */
 	char http_base[256];
 	char profile[64];

@@ -13,35 +13,38 @@
 #include "acme/acme_int.h"
 
 /*
- * The one place ACME asks for a certificate. Returns 0 with serial_hex set when
- * issued, 1 with request_id set when the request waits for approvers, or a
- * negative code with err set (CAIRN_EDENIED when refused by policy).
- * NOTE: calls ca_issue directly until policy_submit() is available in main; the
- * swap to policy_submit is confined to this function.
+ * The one place ACME asks for a certificate: the common request -> policy -> issue
+ * path (policy_submit). Returns 0 with serial_hex set when issued, 1 with
+ * request_id set when the request waits for approvers, or a negative code with
+ * err set (CAIRN_EDENIED when refused by policy).
  */
 static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char *acct,
 		       const char *group, char *serial_hex, size_t scap, char *request_id,
 		       size_t rcap, cairn_err_t *err)
 {
 	ca_request_t cr = { 0 };
-	ca_issued_t *is = NULL;
+	policy_outcome_t out;
 	char requester[64];
 	int rc;
-	(void)group;
-	(void)request_id;
-	(void)rcap;
 
+	memset(&out, 0, sizeof(out));
 	snprintf(requester, sizeof(requester), "acme:acct/%s", acct);
 	cr.csr = csr;
 	cr.csr_len = csr_len;
 	cr.profile = a->profile;
 	cr.requester = requester;
 	cr.channel = "acme";
-	rc = ca_issue(a->ca, &cr, &is, err);
+	rc = policy_submit(a->policy, &cr, group && group[0] ? group : NULL, &out, err);
 	if (rc)
 		return rc;
-	snprintf(serial_hex, scap, "%s", is->serial_hex);
-	ca_issued_free(is);
+	if (out.decision.action == POLICY_APPROVE) {
+		snprintf(request_id, rcap, "%s", out.request.id);
+		return 1;
+	}
+	if (out.issued == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "policy gave no certificate");
+	snprintf(serial_hex, scap, "%s", out.issued->serial_hex);
+	ca_issued_free(out.issued);
 	return 0;
 }
 
@@ -153,8 +156,41 @@ static int order_set(acme_t *a, const char *oid, fin_op_t *op, json_t **res, cai
 
 void acme_order_refresh(acme_t *a, json_t **order)
 {
-	(void)a;
-	(void)order;
+	const char *st = json_string_value(json_object_get(*order, "status"));
+	const char *req = json_string_value(json_object_get(*order, "request"));
+	const char *oid = json_string_value(json_object_get(*order, "id"));
+	request_info_t info;
+	fin_op_t op = { 0 };
+	json_t *res = NULL, *perr = NULL;
+	char detail[300];
+
+	/* Only an order waiting for approvers changes here. */
+	if (st == NULL || strcmp(st, "processing") != 0 || req == NULL ||
+	    json_object_get(*order, "cert") != NULL)
+		return;
+	if (policy_request_get(a->policy, req, &info, NULL) != 0)
+		return;
+	op.acct = json_string_value(json_object_get(*order, "acct"));
+	op.expect = "processing";
+	if (info.status == REQ_ISSUED) {
+		op.status = "valid";
+		op.serial = info.serial_hex;
+	} else if (info.status != REQ_PENDING) {
+		snprintf(detail, sizeof(detail), "request %s %s: %s", req,
+			 request_status_name(info.status), info.reason[0] ? info.reason : "-");
+		perr = acme_problem_obj(info.status == REQ_REJECTED ? "rejectedIdentifier"
+								    : "serverInternal",
+					detail, NULL);
+		op.status = "invalid";
+		op.error = perr;
+	} else {
+		return;
+	}
+	if (order_set(a, oid, &op, &res, NULL) == 0) {
+		json_decref(*order);
+		*order = res;
+	}
+	json_decref(perr);
 }
 
 void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_request_t *req,

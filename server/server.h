@@ -29,6 +29,8 @@ typedef struct cairn_config {
 	long threads;           /* HTTP worker threads */
 	long max_body;          /* bytes */
 	long max_connections;
+	char *policy_file;      /* approval policy (JSON), relative to dir */
+	char *pending_ttl;      /* how long a pending request waits, e.g. "7d" */
 	json_t *profiles;       /* borrowed from root */
 	json_t *acme;           /* borrowed from root, may be NULL */
 	json_t *root;           /* the whole document (owned) */
