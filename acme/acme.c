@@ -214,12 +214,14 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ares_library_init(ARES_LIB_INIT_ALL);
 	pthread_mutex_init(&a->rl_lock, NULL);
+	pthread_mutex_init(&a->key_lock, NULL);
 	a->db = cfg->db;
 	a->ca = cfg->ca;
 	a->policy = cfg->policy;
 	snprintf(a->base, sizeof(a->base), "%s/acme/", cfg->https_base);
 	snprintf(a->http_base, sizeof(a->http_base), "%s", cfg->http_base ? cfg->http_base : "");
 	a->rl_failed = json_object();
+	a->finalizing = json_object();
 	rc = parse_conf(a, cfg->conf, err);
 	if (rc == 0 && cfg->conf != NULL)
 		rc = conf_int(cfg->conf, "validation_workers", "", 1, 64, &workers, err);
@@ -256,7 +258,11 @@ void acme_free(acme_t *a)
 	acme_nonces_free(a->nonces);
 	json_decref(a->caa_identities);
 	json_decref(a->rl_failed);
+	json_decref(a->finalizing);
 	pthread_mutex_destroy(&a->rl_lock);
+	for (size_t i = 0; i < ACME_KEYCACHE; i++)
+		EVP_PKEY_free(a->keys[i].pk);
+	pthread_mutex_destroy(&a->key_lock);
 	free(a);
 }
 

@@ -33,6 +33,14 @@ typedef struct acme_vconf {
 } acme_vconf_t;
 
 typedef struct acme_nonces acme_nonces_t;
+
+/* Parsed account keys by JWK thumbprint: building an EVP_PKEY from a JWK costs more
+ * than verifying the signature with OpenSSL 3.0, and every request needs one. */
+#define ACME_KEYCACHE 1024
+typedef struct acme_keyslot {
+	char thumb[48];
+	EVP_PKEY *pk;
+} acme_keyslot_t;
 typedef struct acme_pool acme_pool_t;
 
 struct acme {
@@ -53,9 +61,12 @@ struct acme {
 	int64_t ari_window_pct;  /* renewal window start, percent of lifetime elapsed */
 	acme_vconf_t v;
 	acme_nonces_t *nonces;
+	pthread_mutex_t key_lock;
+	acme_keyslot_t keys[ACME_KEYCACHE];
 	acme_pool_t *pool;
 	pthread_mutex_t rl_lock; /* rate limit counters */
 	json_t *rl_failed;       /* name -> [times] of failed validations (in memory) */
+	json_t *finalizing;      /* order ids being finalized now (under rl_lock) */
 };
 
 /* ---- problems (problem.c) ---- */

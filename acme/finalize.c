@@ -205,7 +205,7 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 	char serial[2 * DB_SERIAL_MAX + 1] = "", request[40] = "", u[512];
 	fin_op_t op = { 0 };
 	cairn_err_t err = { 0 };
-	int rc;
+	int rc, busy, claimed = 0;
 
 	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
 		return;
@@ -245,21 +245,25 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 			goto out;
 		}
 	}
-	/* ready -> processing first, so two finalize calls cannot both issue. */
-	op.status = "processing";
-	op.expect = "pending";
-	op.acct = j.acct_id;
-	rc = order_set(a, arg, &op, NULL, &err);
-	if (op.wrong_state) {
-		op.expect = "ready";
-		rc = order_set(a, arg, &op, NULL, &err);
-	}
-	if (op.wrong_state) {
+	/* One finalize per order at a time (in memory: a daemon that dies while issuing
+	 * leaves the order ready, so the client can finalize again). */
+	pthread_mutex_lock(&a->rl_lock);
+	busy = json_object_get(a->finalizing, arg) != NULL;
+	if (!busy)
+		json_object_set_new(a->finalizing, arg, json_true());
+	pthread_mutex_unlock(&a->rl_lock);
+	if (busy) {
 		acme_problem(r, 403, "orderNotReady", "order is already being finalized");
 		goto out;
 	}
-	if (rc) {
-		acme_problem(r, 500, "serverInternal", "%s", cairn_err_msg(&err));
+	claimed = 1;
+	json_decref(o);
+	o = acme_load_owned(a, "o", arg, &j, r);
+	if (o == NULL)
+		goto out;
+	if (strcmp(acme_order_status(a, o), "ready") != 0) {
+		acme_problem(r, 403, "orderNotReady", "order is %s, not ready",
+			     acme_order_status(a, o));
 		goto out;
 	}
 	rc = acme_submit(a, der, der_len, j.acct_id,
@@ -276,11 +280,6 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 	} else if (rc == CAIRN_EBADCSR || rc == CAIRN_ECSRSIG || rc == CAIRN_EWEAKKEY ||
 		   rc == CAIRN_EKEYTYPE || rc == CAIRN_ENAME) {
 		/* The order stays ready: the client may send a better CSR. */
-		op.status = "ready";
-		if (order_set(a, arg, &op, NULL, NULL) != 0) {
-			acme_problem(r, 500, "serverInternal", "order update failed");
-			goto out;
-		}
 		acme_problem(r, 400, rc == CAIRN_ECSRSIG ? "badCSR" : rc == CAIRN_EKEYTYPE ||
 					rc == CAIRN_EWEAKKEY ? "badPublicKey" : "badCSR",
 			     "%s", cairn_err_msg(&err));
@@ -309,6 +308,11 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 	snprintf(u, sizeof(u), "%sorder/%s", a->base, arg);
 	r->location = strdup(u);
 out:
+	if (claimed) {
+		pthread_mutex_lock(&a->rl_lock);
+		json_object_del(a->finalizing, arg);
+		pthread_mutex_unlock(&a->rl_lock);
+	}
 	X509_REQ_free(csr);
 	free(der);
 	json_decref(o);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* JWS for ACME (RFC 7515/7518/8037/8555 §6.2): flattened JSON, protected header checks, signature over the received strings. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,49 @@ out:
 	return rc;
 }
 
+static EVP_MD *md_sha256, *md_sha384;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+/* Explicitly fetched digests: the implicit fetch behind EVP_sha256() takes locks per call. */
+static void md_init(void)
+{
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	md_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
+}
+
+static size_t slot_of(const char *thumb)
+{
+	size_t h = 5381;
+
+	for (; *thumb; thumb++)
+		h = h * 33 + (unsigned char)*thumb;
+	return h % ACME_KEYCACHE;
+}
+
+/* The EVP_PKEY for jwk (thumbprint thumb), from the cache or built; caller frees. */
+static EVP_PKEY *cached_pkey(acme_t *a, const json_t *jwk, const char *thumb, char *why,
+			     size_t cap)
+{
+	acme_keyslot_t *s = &a->keys[slot_of(thumb)];
+	EVP_PKEY *pk = NULL;
+
+	pthread_mutex_lock(&a->key_lock);
+	if (s->pk != NULL && strcmp(s->thumb, thumb) == 0 && EVP_PKEY_up_ref(s->pk) == 1)
+		pk = s->pk;
+	pthread_mutex_unlock(&a->key_lock);
+	if (pk != NULL)
+		return pk;
+	pk = acme_jwk_to_pkey(jwk, why, cap);
+	if (pk == NULL || EVP_PKEY_up_ref(pk) != 1)
+		return pk;
+	pthread_mutex_lock(&a->key_lock);
+	EVP_PKEY_free(s->pk);
+	s->pk = pk;
+	snprintf(s->thumb, sizeof(s->thumb), "%s", thumb);
+	pthread_mutex_unlock(&a->key_lock);
+	return pk;
+}
+
 /* Checks the key fits alg and verifies sig over input. Returns 0 or negative with why. */
 static int verify_sig(EVP_PKEY *pk, const char *alg, const char *input, size_t ilen,
 		      const uint8_t *sig, size_t slen, char *why, size_t cap)
@@ -174,12 +218,13 @@ static int verify_sig(EVP_PKEY *pk, const char *alg, const char *input, size_t i
 	size_t vlen = slen;
 	int rc = CAIRN_EAUTH, type = EVP_PKEY_get_base_id(pk), bits = EVP_PKEY_get_bits(pk);
 
+	pthread_once(&md_once, md_init);
 	if (strcmp(alg, "RS256") == 0 && type == EVP_PKEY_RSA) {
-		digest = EVP_sha256();
+		digest = md_sha256;
 	} else if (strcmp(alg, "ES256") == 0 && type == EVP_PKEY_EC && bits == 256) {
-		digest = EVP_sha256();
+		digest = md_sha256;
 	} else if (strcmp(alg, "ES384") == 0 && type == EVP_PKEY_EC && bits == 384) {
-		digest = EVP_sha384();
+		digest = md_sha384;
 	} else if (strcmp(alg, "EdDSA") == 0 && type == EVP_PKEY_ED25519) {
 		digest = NULL;
 	} else {
@@ -444,13 +489,13 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 		}
 		out->jwk = json_object_get(out->account, "jwk");
 	}
-	pk = acme_jwk_to_pkey(out->jwk, why, sizeof(why));
-	if (pk == NULL) {
-		acme_problem(reply, 400, "badPublicKey", "%s", why);
+	if (acme_jwk_thumbprint(out->jwk, out->thumb, sizeof(out->thumb)) != 0) {
+		acme_problem(reply, 400, "badPublicKey", "jwk lacks the members of its kty");
 		goto out;
 	}
-	if (acme_jwk_thumbprint(out->jwk, out->thumb, sizeof(out->thumb)) != 0) {
-		acme_problem(reply, 400, "badPublicKey", "cannot compute the jwk thumbprint");
+	pk = cached_pkey(a, out->jwk, out->thumb, why, sizeof(why));
+	if (pk == NULL) {
+		acme_problem(reply, 400, "badPublicKey", "%s", why);
 		goto out;
 	}
 	if (check_signature(pk, out->alg, prot, pay, sig, why, sizeof(why)) != 0) {
