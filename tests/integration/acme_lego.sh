@@ -13,7 +13,8 @@ ca_init "$D" || bail "init failed"
 dns_start || bail "test DNS server did not start"
 HP=$(free_port)
 TP=$(free_port)
-acme_conf "$D" "{\"validation\": {\"dns_server\": \"127.0.0.1:$DNS_PORT\", \"http01_port\": $HP,
+acme_conf "$D" "{\"caa_identities\": [\"cairn.test\"],
+  \"validation\": {\"dns_server\": \"127.0.0.1:$DNS_PORT\", \"http01_port\": $HP,
   \"tlsalpn01_port\": $TP}}"
 ca_serve "$D" || bail "serve failed"
 DIRURL="$HTTPS_URL/acme/directory"
@@ -42,6 +43,19 @@ ok "lego wildcard through dns-01" $L --domains '*.w.example.test' --domains w.ex
 	--dns exec --dns.disable-cp --dns.resolvers "127.0.0.1:$DNS_PORT" run
 ok "wildcard certificate names *.w.example.test" sh -c \
 	"openssl x509 -in '$LC/_.w.example.test.crt' -noout -ext subjectAltName | grep -q 'DNS:\*.w.example.test'"
+
+# CAA (RFC 8659, RFC 8657): a record naming another CA forbids; ours with the method allows.
+dns_caa forbidden.example.test other-ca.test >/dev/null
+dns_caa caa-ok.example.test "cairn.test; validationmethods=http-01" >/dev/null
+dns_caa caa-method.example.test "cairn.test; validationmethods=dns-01" >/dev/null
+fails "a CAA record for another CA forbids issuance" $L --domains forbidden.example.test \
+	--http --http.port "127.0.0.1:$HP" run
+last_has "  ... with the caa problem" "error:caa"
+ok "a CAA record naming this CA allows it" $L --domains caa-ok.example.test \
+	--http --http.port "127.0.0.1:$HP" run
+fails "CAA validationmethods=dns-01 refuses http-01" $L --domains caa-method.example.test \
+	--http --http.port "127.0.0.1:$HP" run
+last_has "  ... with the caa problem" "error:caa"
 
 old=$(openssl x509 -in "$LC/h1.example.test.crt" -noout -serial)
 ok "lego renew (forced by --days 3650)" $L --domains h1.example.test --domains h2.example.test \
