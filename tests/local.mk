@@ -32,3 +32,5 @@ TESTS += tests/integration/acme_certbot.sh
 EXTRA_DIST += tests/integration/acme_certbot.sh
 TESTS += tests/integration/acme_negative.sh
 EXTRA_DIST += tests/integration/acme_negative.sh tests/integration/acme_probe.py
+TESTS += tests/integration/acme_policy.sh
+EXTRA_DIST += tests/integration/acme_policy.sh

@@ -4,6 +4,7 @@
 hostile requests (negative checks) and a flow split across a daemon restart.
 
 usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py policy   DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py begin    DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py finish   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
 Prints "pass: NAME" or "fail: NAME: detail" per check; exits 1 if any failed.
@@ -327,6 +328,53 @@ def negative(directory, cafile, port):
           (st, doc))
 
 
+def order_until_ready(c, key, name):
+    st, h, order = c.post(key, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                  "value": name}]})
+    ourl = h.get("Location")
+    for az in order.get("authorizations", []):
+        st, h, authz = c.post(key, az, None)
+        ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+        TOKENS[ch["token"]] = ch["token"] + "." + key.thumb()
+        c.post(key, ch["url"], {})
+        poll(c, key, az, "valid")
+    return ourl, order
+
+
+def policy(directory, cafile, port):
+    """Server policy: *.wait.test waits for an approver, *.deny.test is refused;
+    at most 4 new orders per hour per account."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    ourl, order = order_until_ready(c, k, "a.wait.test")
+    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["a.wait.test"])})
+    check("an order the policy parks stays processing with Retry-After",
+          st == 200 and doc.get("status") == "processing" and h.get("Retry-After"), (st, doc))
+    st, h, doc = c.post(k, ourl, None)
+    check("polling it keeps it processing (no certificate yet)",
+          doc.get("status") == "processing" and "certificate" not in doc, doc)
+    ourl, order = order_until_ready(c, k, "a.deny.test")
+    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["a.deny.test"])})
+    check("an order the policy refuses gives rejectedIdentifier (403)",
+          st == 403 and ptype(doc) == "rejectedIdentifier", (st, doc))
+    st, h, doc = c.post(k, ourl, None)
+    check("the refused order is invalid with its error", doc.get("status") == "invalid" and
+          doc.get("error"), doc)
+    ourl, order = order_until_ready(c, k, "ok.example.test")
+    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["ok.example.test"])})
+    check("an order the default rule allows is issued", doc.get("status") == "valid", (st, doc))
+    st, h, doc = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "x.example.test"}]})
+    check("the 4th order of the hour is still allowed", st == 201, (st, doc))
+    st, h, doc = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "y.example.test"}]})
+    check("the 5th order of the hour gives rateLimited (429) with Retry-After",
+          st == 429 and ptype(doc) == "rateLimited" and int(h.get("Retry-After", "0")) > 0,
+          (st, doc))
+
+
 def begin(directory, cafile, port, state):
     c = Client(directory, cafile)
     k = Key()
@@ -365,6 +413,8 @@ def main():
     mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if mode == "negative":
         negative(directory, cafile, port)
+    elif mode == "policy":
+        policy(directory, cafile, port)
     elif mode == "begin":
         begin(directory, cafile, port, sys.argv[5])
     elif mode == "finish":
