@@ -20,7 +20,7 @@ import urllib.request
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
 from cryptography.x509.oid import NameOID
 
 FAILED = []
@@ -39,9 +39,14 @@ def check(name, cond, detail=""):
 
 
 class Key:
-    def __init__(self, pem=None):
+    def __init__(self, pem=None, kind="ES256"):
+        self.alg = kind
         if pem:
             self.k = serialization.load_pem_private_key(pem.encode(), None)
+        elif kind == "ES384":
+            self.k = ec.generate_private_key(ec.SECP384R1())
+        elif kind == "EdDSA":
+            self.k = ed25519.Ed25519PrivateKey.generate()
         else:
             self.k = ec.generate_private_key(ec.SECP256R1())
 
@@ -51,9 +56,14 @@ class Key:
                                     serialization.NoEncryption()).decode()
 
     def jwk(self):
+        if self.alg == "EdDSA":
+            raw = self.k.public_key().public_bytes(serialization.Encoding.Raw,
+                                                   serialization.PublicFormat.Raw)
+            return {"kty": "OKP", "crv": "Ed25519", "x": b64(raw)}
         n = self.k.public_key().public_numbers()
-        return {"kty": "EC", "crv": "P-256", "x": b64(n.x.to_bytes(32, "big")),
-                "y": b64(n.y.to_bytes(32, "big"))}
+        size, crv = (48, "P-384") if self.alg == "ES384" else (32, "P-256")
+        return {"kty": "EC", "crv": crv, "x": b64(n.x.to_bytes(size, "big")),
+                "y": b64(n.y.to_bytes(size, "big"))}
 
     def thumb(self):
         j = json.dumps(self.jwk(), sort_keys=True, separators=(",", ":")).encode()
@@ -62,6 +72,11 @@ class Key:
         return b64(h.finalize())
 
     def sign(self, data):
+        if self.alg == "EdDSA":
+            return self.k.sign(data)
+        if self.alg == "ES384":
+            r, s = utils.decode_dss_signature(self.k.sign(data, ec.ECDSA(hashes.SHA384())))
+            return r.to_bytes(48, "big") + s.to_bytes(48, "big")
         r, s = utils.decode_dss_signature(self.k.sign(data, ec.ECDSA(hashes.SHA256())))
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
@@ -87,8 +102,8 @@ class Client:
         st, h, _ = self.raw("HEAD", self.dir["newNonce"])
         return h["Replay-Nonce"]
 
-    def jws(self, key, url, payload, kid=None, nonce=None, alg="ES256", hdr_url=None):
-        prot = {"alg": alg, "nonce": nonce or self.nonce or self.new_nonce(),
+    def jws(self, key, url, payload, kid=None, nonce=None, alg=None, hdr_url=None):
+        prot = {"alg": alg or key.alg, "nonce": nonce or self.nonce or self.new_nonce(),
                 "url": hdr_url or url}
         if kid:
             prot["kid"] = kid
@@ -318,6 +333,42 @@ def negative(directory, cafile, port):
     doc = json.loads(data) if st == 200 else {}
     check("renewalInfo gives a suggested window",
           st == 200 and "start" in doc.get("suggestedWindow", {}), (st, data))
+
+    # other JWS algorithms: ES384 and EdDSA accounts can order
+    for kind in ("ES384", "EdDSA"):
+        kx = Key(kind=kind)
+        st, doc = c.account(kx)
+        st2, h, od = c.post(kx, c.dir["newOrder"],
+                            {"identifiers": [{"type": "dns", "value": "alg.example.test"}]})
+        check("an %s account is created and orders" % kind, st == 201 and st2 == 201,
+              (st, doc, st2, od))
+    c.kid = kid_a
+
+    # orders list, authorization deactivation
+    st, h, doc = c.post(ka, kid_a + "/orders", None)
+    check("the account's orders list holds its orders",
+          st == 200 and len(doc.get("orders", [])) >= 2, (st, doc))
+    st, h, order = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                 "value": "d.example.test"}]})
+    st, h, doc = c.post(ka, order["authorizations"][0], {"status": "deactivated"})
+    check("authorization deactivation", st == 200 and doc.get("status") == "deactivated",
+          (st, doc))
+
+    # keyChange: the account moves to a new key; the old key no longer finds it
+    knew = Key()
+    inner_prot = b64(json.dumps({"alg": "ES256", "jwk": knew.jwk(),
+                                 "url": c.dir["keyChange"]}).encode())
+    inner_pay = b64(json.dumps({"account": kid_a, "oldKey": ka.jwk()}).encode())
+    inner = {"protected": inner_prot, "payload": inner_pay,
+             "signature": b64(knew.sign((inner_prot + "." + inner_pay).encode()))}
+    st, h, doc = c.post(ka, c.dir["keyChange"], inner)
+    check("keyChange to a new key", st == 200, (st, doc))
+    st, h, doc = c.post(knew, kid_a, None)
+    check("the new key signs for the account", st == 200 and doc.get("status") == "valid",
+          (st, doc))
+    st, h, doc = c.post(ka, c.dir["newAccount"], {"onlyReturnExisting": True}, kid=False)
+    check("the old key no longer finds the account",
+          st == 400 and ptype(doc) == "accountDoesNotExist", (st, doc))
 
     # account deactivation
     st, h, doc = c.post(kb, kid_b, {"status": "deactivated"}, kid=kid_b)
