@@ -214,8 +214,16 @@ static int order_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	(void)err;
 
 	json_array_foreach(op->authzs, i, z) {
+		char exp[24];
 		snprintf(key, sizeof(key), "z/%s", json_string_value(json_object_get(z, "id")));
 		if ((rc = acme_txn_put(txn, key, z)) != 0)
+			return rc;
+		/* p/ACCT/AUTHZ -> expiry: the account's pending authorizations (rate limit) */
+		snprintf(key, sizeof(key), "p/%s/%s", op->acct,
+			 json_string_value(json_object_get(z, "id")));
+		snprintf(exp, sizeof(exp), "%lld",
+			 (long long)json_integer_value(json_object_get(z, "expires")));
+		if ((rc = acme_txn_put_str(txn, key, exp)) != 0)
 			return rc;
 	}
 	snprintf(key, sizeof(key), "o/%s", json_string_value(json_object_get(op->order, "id")));
@@ -278,6 +286,45 @@ static json_t *reusable_authz(acme_t *a, const char *acct, const char *type, con
 		return NULL;
 	}
 	return z;
+}
+
+typedef struct pending_count {
+	const char *prefix;
+	size_t plen;
+	long n, limit;
+	int64_t now;
+} pending_count_t;
+
+static int count_pending(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	pending_count_t *c = arg;
+	char buf[24];
+
+	if (klen < c->plen || memcmp(key, c->prefix, c->plen) != 0)
+		return 1;
+	if (vlen >= sizeof(buf))
+		vlen = sizeof(buf) - 1;
+	memcpy(buf, val, vlen);
+	buf[vlen] = '\0';
+	if (strtoll(buf, NULL, 10) > c->now)
+		c->n++;
+	return c->n >= c->limit + 100 ? 1 : 0;
+}
+
+/* Number of unexpired pending authorizations of the account (counted up to a bound). */
+static long pending_authzs(acme_t *a, const char *acct, int64_t now)
+{
+	char prefix[64];
+	pending_count_t c = { prefix, 0, 0, a->pending_authz_max, now };
+	db_txn_t *txn;
+
+	snprintf(prefix, sizeof(prefix), "p/%s/", acct);
+	c.plen = strlen(prefix);
+	if (db_read_begin(a->db, &txn) != 0)
+		return 0;
+	db_iterate(txn, DB_ACME, prefix, c.plen, count_pending, &c);
+	db_txn_end(txn);
+	return c.n;
 }
 
 /* In-memory sliding window of order creation times per account (rate limit). */
@@ -387,6 +434,15 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 		r->retry_after = retry;
 		goto out;
 	}
+	if (a->pending_authz_max > 0 &&
+	    pending_authzs(a, j.acct_id, now) + (long)json_array_size(idents) >
+		    a->pending_authz_max) {
+		acme_problem(r, 429, "rateLimited",
+			     "at most %ld pending authorizations per account: finish or deactivate some",
+			     a->pending_authz_max);
+		r->retry_after = 3600;
+		goto out;
+	}
 	json_array_foreach(idents, i, x) {
 		const char *type = json_string_value(json_object_get(x, "type"));
 		const char *value = json_string_value(json_object_get(x, "value"));
@@ -487,12 +543,17 @@ out:
 static int authz_deactivate_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
 {
 	const char *st = authz_status(z);
-	(void)txn;
 	(void)arg;
+
+	char key[128];
 
 	if (strcmp(st, "pending") != 0 && strcmp(st, "valid") != 0)
 		return cairn_err_set(err, CAIRN_EINVAL, "authorization is %s", st);
 	json_object_set_new(z, "status", json_string("deactivated"));
+	snprintf(key, sizeof(key), "p/%s/%s", json_string_value(json_object_get(z, "acct")),
+		 json_string_value(json_object_get(z, "id")));
+	if (db_del(txn, DB_ACME, key, strlen(key)) == CAIRN_EDB)
+		return CAIRN_EDB;
 	return 0;
 }
 

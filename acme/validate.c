@@ -161,6 +161,9 @@ static int result_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
 
 	if (strcmp(json_string_value(json_object_get(c, "status")), "processing") != 0)
 		return 0;
+	snprintf(key, sizeof(key), "p/%s/%s", op->acct, json_string_value(json_object_get(z, "id")));
+	if (db_del(txn, DB_ACME, key, strlen(key)) == CAIRN_EDB)
+		return CAIRN_EDB;
 	json_object_set_new(c, "status", json_string(op->ok ? "valid" : "invalid"));
 	if (op->ok) {
 		json_object_set_new(c, "validated", json_integer((json_int_t)time(NULL)));

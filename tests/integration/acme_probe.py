@@ -425,6 +425,21 @@ def policy(directory, cafile, port):
           st == 429 and ptype(doc) == "rateLimited" and int(h.get("Retry-After", "0")) > 0,
           (st, doc))
 
+    # at most 1 pending authorization per account
+    k2 = Key()
+    c.account(k2)
+    st, h, o1 = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                             "value": "p1.example.test"}]})
+    st, h, doc = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "p2.example.test"}]})
+    check("a second pending authorization gives rateLimited",
+          st == 429 and ptype(doc) == "rateLimited" and "pending" in doc.get("detail", ""),
+          (st, doc))
+    c.post(k2, o1["authorizations"][0], {"status": "deactivated"})
+    st, h, doc = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "p2.example.test"}]})
+    check("after deactivating the first, the order is accepted", st == 201, (st, doc))
+
 
 def begin(directory, cafile, port, state):
     c = Client(directory, cafile)
