@@ -134,8 +134,10 @@ static int fin_run(db_txn_t *txn, json_t *o, void *arg, cairn_err_t *err)
 	if (op->serial != NULL) {
 		json_object_set_new(o, "cert", json_string(op->serial));
 		snprintf(key, sizeof(key), "s/%s", op->serial);
-		rc = acme_txn_put(txn, key, json_pack("{s:s, s:O}", "acct", op->acct, "order",
-						      json_object_get(o, "id")));
+		json_t *owner = json_pack("{s:s, s:O}", "acct", op->acct, "order",
+					  json_object_get(o, "id"));
+		rc = owner ? acme_txn_put(txn, key, owner) : CAIRN_ENOMEM;
+		json_decref(owner);
 		if (rc)
 			return rc;
 	}
