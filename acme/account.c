@@ -282,11 +282,14 @@ out:
 	acme_jws_clear(&j);
 }
 
+#define ACME_ORDERS_PAGE 100
+
 typedef struct list_ctx {
 	const char *prefix;
 	size_t plen;
 	json_t *urls;
 	const char *base;
+	char next[64];   /* first key (after the prefix) of the next page, "" = none */
 } list_ctx_t;
 
 static int list_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -298,44 +301,82 @@ static int list_one(const void *key, size_t klen, const void *val, size_t vlen, 
 
 	if (klen < c->plen || memcmp(key, c->prefix, c->plen) != 0)
 		return 1;
-	if (json_array_size(c->urls) >= 1000)
+	if (klen - c->plen >= sizeof(c->next))
+		return 0;
+	if (json_array_size(c->urls) == ACME_ORDERS_PAGE) {
+		memcpy(c->next, (const char *)key + c->plen, klen - c->plen);
+		c->next[klen - c->plen] = '\0';
 		return 1;
-	/* key: l/ACCT/BE64(created)ORDERID; the order id is the last ACME_ID_LEN bytes */
+	}
+	/* key: l/ACCT/HEX16(created)ORDERID; the order id is the last ACME_ID_LEN bytes */
 	snprintf(u, sizeof(u), "%sorder/%.*s", c->base, ACME_ID_LEN,
 		 (const char *)key + klen - ACME_ID_LEN);
 	json_array_append_new(c->urls, json_string(u));
 	return 0;
 }
 
-void acme_account_orders(acme_t *a, const char *url, const char *arg,
-			 const acme_request_t *req, http_reply_t *r)
+/* One page of the account's orders (RFC 8555 §7.1.2.1), oldest first, from cursor (or
+ * the start); a Link rel="next" points at the following page. */
+static void orders_page(acme_t *a, const char *url, const char *acct, const char *cursor,
+			const acme_request_t *req, http_reply_t *r)
 {
 	acme_jws_t j;
-	char prefix[64];
-	list_ctx_t c;
+	char prefix[64], start[160], link[700];
+	list_ctx_t c = { 0 };
 	db_txn_t *txn;
 	json_t *doc;
 
 	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
 		return;
-	if (strcmp(arg, j.acct_id) != 0) {
+	if (strcmp(acct, j.acct_id) != 0) {
 		acme_problem(r, 401, "unauthorized", "kid is not this account");
 		goto out;
 	}
+	if (strlen(cursor) > 60) {
+		acme_problem(r, 404, "malformed", "no such page");
+		goto out;
+	}
 	snprintf(prefix, sizeof(prefix), "l/%s/", j.acct_id);
+	snprintf(start, sizeof(start), "%s%s", prefix, cursor);
 	c.prefix = prefix;
 	c.plen = strlen(prefix);
 	c.urls = json_array();
 	c.base = a->base;
 	if (db_read_begin(a->db, &txn) == 0) {
-		db_iterate(txn, DB_ACME, prefix, c.plen, list_one, &c);
+		db_iterate(txn, DB_ACME, start, strlen(start), list_one, &c);
 		db_txn_end(txn);
 	}
 	doc = json_pack("{s:o}", "orders", c.urls);
 	http_reply_json(r, 200, NULL, doc);
 	json_decref(doc);
+	if (c.next[0]) {
+		snprintf(link, sizeof(link), "<%sorders/%s/%s>;rel=\"next\"", a->base, j.acct_id,
+			 c.next);
+		http_reply_header(r, "Link", link);
+	}
 out:
 	acme_jws_clear(&j);
+}
+
+void acme_account_orders(acme_t *a, const char *url, const char *arg,
+			 const acme_request_t *req, http_reply_t *r)
+{
+	orders_page(a, url, arg, "", req, r);
+}
+
+void acme_orders_next(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		      http_reply_t *r)
+{
+	char acct[ACME_ID_LEN + 1];
+	const char *slash = strchr(arg, '/');
+
+	if (slash == NULL || (size_t)(slash - arg) != ACME_ID_LEN || slash[1] == '\0') {
+		acme_problem(r, 404, "malformed", "no such page");
+		return;
+	}
+	memcpy(acct, arg, ACME_ID_LEN);
+	acct[ACME_ID_LEN] = '\0';
+	orders_page(a, url, acct, slash + 1, req, r);
 }
 
 typedef struct rollover_op {

@@ -327,6 +327,7 @@ static const acme_row_t rows[] = {
 	{ "POST", "new-account", NULL, acme_new_account },
 	{ "POST", "acct/", "/orders", acme_account_orders },
 	{ "POST", "acct/", NULL, acme_account },
+	{ "POST", "orders/", NULL, acme_orders_next },
 	{ "POST", "key-change", NULL, acme_key_change },
 	{ "POST", "new-order", NULL, acme_new_order },
 	{ "POST", "order/", "/finalize", acme_finalize },

@@ -145,6 +145,9 @@ void acme_account(acme_t *a, const char *url, const char *arg, const acme_reques
 		  http_reply_t *r);
 void acme_account_orders(acme_t *a, const char *url, const char *arg,
 			 const acme_request_t *req, http_reply_t *r);
+/* Later pages of the orders list: orders/ACCT/CURSOR. */
+void acme_orders_next(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		      http_reply_t *r);
 void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		     http_reply_t *r);
 void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_request_t *req,

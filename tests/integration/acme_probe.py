@@ -383,10 +383,25 @@ def negative(directory, cafile, port):
               (st, doc, st2, od))
     c.kid = kid_a
 
-    # orders list, authorization deactivation
+    # a valid authorization is reused by the next order of the same account
+    st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                               "value": "n2.example.test"}]})
+    check("a new order reuses the account's valid authorization (ready at once)",
+          st == 201 and doc.get("status") == "ready", (st, doc))
+
+    # orders list: 100 per page with Link rel="next"
+    for i in range(100):
+        c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                       "value": "l%d.example.test" % i}]})
     st, h, doc = c.post(ka, kid_a + "/orders", None)
-    check("the account's orders list holds its orders",
-          st == 200 and len(doc.get("orders", [])) >= 2, (st, doc))
+    nxt = [l for l in (h.get_all("Link") or []) if 'rel="next"' in l]
+    check("the orders list gives 100 orders and a next page",
+          st == 200 and len(doc.get("orders", [])) == 100 and nxt, (st, len(doc.get("orders", []))))
+    if nxt:
+        st, h, doc2 = c.post(ka, nxt[0].split(">")[0].lstrip("<"), None)
+        check("the next page holds the rest, without duplicates",
+              st == 200 and 0 < len(doc2.get("orders", [])) < 100 and
+              not set(doc2["orders"]) & set(doc["orders"]), (st, doc2))
     st, h, order = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                                  "value": "d.example.test"}]})
     st, h, doc = c.post(ka, order["authorizations"][0], {"status": "deactivated"})
