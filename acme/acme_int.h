@@ -172,6 +172,9 @@ json_t *acme_order_view(acme_t *a, json_t *order);
 /* Loads "<prefix>/<id>" owned by the JWS account (else 404/403 problem, NULL). New reference. */
 json_t *acme_load_owned(acme_t *a, const char *prefix, const char *id, const acme_jws_t *j,
 			http_reply_t *r);
+/* 1 when the account holds a valid, unexpired authorization for the identifier
+ * (value "*.x" means the wildcard authorization of x). */
+int acme_has_valid_authz(acme_t *a, const char *acct, const char *type, const char *value);
 /* Brings a processing order up to date (policy request decided). Replaces *order. */
 void acme_order_refresh(acme_t *a, json_t **order);
 /* Derives the order status from its stored status and its authorizations. */

@@ -362,6 +362,25 @@ static int orders_rate_ok(acme_t *a, const char *acct, int64_t now, int *retry)
 	return ok;
 }
 
+int acme_has_valid_authz(acme_t *a, const char *acct, const char *type, const char *value)
+{
+	int wildcard = strncmp(value, "*.", 2) == 0;
+	char key[400], id[ACME_ID_LEN + 1];
+	json_t *z = NULL;
+	int ok;
+
+	snprintf(key, sizeof(key), "v/%s/%s:%s%s", acct, type, wildcard ? value + 2 : value,
+		 wildcard ? "*" : "");
+	if (acme_get_str(a, key, id, sizeof(id)) != 0)
+		return 0;
+	snprintf(key, sizeof(key), "z/%s", id);
+	if (acme_get(a, key, &z) != 0)
+		return 0;
+	ok = strcmp(authz_status(z), "valid") == 0;
+	json_decref(z);
+	return ok;
+}
+
 void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		    http_reply_t *r)
 {

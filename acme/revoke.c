@@ -5,7 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "acme/acme_int.h"
 #include "audit/audit.h"
@@ -70,6 +73,41 @@ static int cert_serial(X509 *x, uint8_t *out, size_t *len)
 	return 0;
 }
 
+/* Does the account hold valid authorizations for every DNS/IP name of the certificate? */
+static int authorized_for_all(acme_t *a, const char *acct, X509 *x)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	int i, n = gens ? sk_GENERAL_NAME_num(gens) : 0, ok = n > 0;
+
+	for (i = 0; i < n && ok; i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char buf[300];
+		int len;
+
+		if (g->type == GEN_DNS) {
+			len = ASN1_STRING_length(g->d.dNSName);
+			if (len <= 0 || len >= (int)sizeof(buf)) {
+				ok = 0;
+				break;
+			}
+			memcpy(buf, ASN1_STRING_get0_data(g->d.dNSName), (size_t)len);
+			buf[len] = '\0';
+			for (char *p = buf; *p; p++)
+				*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+			ok = acme_has_valid_authz(a, acct, "dns", buf);
+		} else if (g->type == GEN_IPADD) {
+			len = ASN1_STRING_length(g->d.iPAddress);
+			ok = inet_ntop(len == 4 ? AF_INET : AF_INET6,
+				       ASN1_STRING_get0_data(g->d.iPAddress), buf, sizeof(buf)) &&
+			     acme_has_valid_authz(a, acct, "ip", buf);
+		} else {
+			ok = 0;
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	return ok;
+}
+
 void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		 http_reply_t *r)
 {
@@ -122,12 +160,15 @@ void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request
 		goto out;
 	}
 	if (j.kid != NULL) {
-		/* Signed by an account: it must be the account that ordered the certificate. */
+		/* Signed by an account: the one that ordered the certificate, or one that holds
+		 * valid authorizations for every name in it (RFC 8555 §7.6). */
 		snprintf(key, sizeof(key), "s/%s", hex);
-		if (acme_get(a, key, &owner) != 0 ||
-		    strcmp(json_string_value(json_object_get(owner, "acct")), j.acct_id) != 0) {
+		if ((acme_get(a, key, &owner) != 0 ||
+		     strcmp(json_string_value(json_object_get(owner, "acct")), j.acct_id) != 0) &&
+		    !authorized_for_all(a, j.acct_id, x)) {
 			acme_problem(r, 403, "unauthorized",
-				     "the account did not order this certificate");
+				     "the account neither ordered this certificate nor holds "
+				     "authorizations for all its names");
 			goto out;
 		}
 		snprintf(actor, sizeof(actor), "acme:acct/%s", j.acct_id);

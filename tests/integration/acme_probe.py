@@ -325,6 +325,20 @@ def negative(directory, cafile, port):
     check("revoking again gives alreadyRevoked",
           st == 400 and ptype(doc) == "alreadyRevoked", (st, doc))
 
+    # revocation signed by the certificate's own key (jwk, no account)
+    ck = Key()
+    st, h, o3 = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "n2.example.test"}]})
+    st, h, doc = c.post(ka, o3["finalize"], {"csr": make_csr(["n2.example.test"], ck.k)})
+    st, h, pem3 = c.post(ka, doc["certificate"], None)
+    der3 = x509.load_pem_x509_certificate(pem3).public_bytes(serialization.Encoding.DER)
+    st, h, doc = c.post(kb, c.dir["revokeCert"], {"certificate": b64(der3)}, kid=False)
+    check("a jwk that is not the certificate key cannot revoke",
+          st == 403 and ptype(doc) == "unauthorized", (st, doc))
+    st, h, doc = c.post(ck, c.dir["revokeCert"], {"certificate": b64(der3), "reason": 1},
+                        kid=False)
+    check("the certificate's own key revokes it (jwk)", st == 200, (st, doc))
+
     # renewalInfo for an issued certificate
     cert = x509.load_der_x509_certificate(der)
     aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
@@ -470,6 +484,20 @@ def policy(directory, cafile, port):
     ourl, order = order_until_ready(c, k, "ok.example.test")
     st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["ok.example.test"])})
     check("an order the default rule allows is issued", doc.get("status") == "valid", (st, doc))
+    st, h, pem = c.post(k, doc["certificate"], None)
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    kid_k = c.kid
+    # another account that proves control of the name may revoke (RFC 8555 §7.6)
+    k3 = Key()
+    c.account(k3)
+    st, h, doc = c.post(k3, c.dir["revokeCert"], {"certificate": b64(der)})
+    check("an account without authorizations for the names cannot revoke",
+          st == 403 and ptype(doc) == "unauthorized", (st, doc))
+    order_until_ready(c, k3, "ok.example.test")
+    st, h, doc = c.post(k3, c.dir["revokeCert"], {"certificate": b64(der), "reason": 4})
+    check("an account holding valid authorizations for every name revokes", st == 200,
+          (st, doc))
+    c.kid = kid_k
     st, h, doc = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                               "value": "x.example.test"}]})
     check("the 4th order of the hour is still allowed", st == 201, (st, doc))
