@@ -35,4 +35,13 @@ ok "the parked and refused requests are audited" "$CAIRN" audit export --dir "$D
 last_has "  ... request.pending" "request.pending"
 last_has "  ... request.rejected" "request.rejected"
 
+# Bad ACME settings stop the daemon at start with the key named.
+ca_stop
+acme_conf "$D" '{"validation": {"http01_port": 0}}'
+fails "serve refuses acme.validation.http01_port 0" "$CAIRN" serve --dir "$D"
+last_has "  ... naming the key" "acme.validation.http01_port: must be an integer 1..65535"
+acme_conf "$D" '{"validaton": {}}'
+fails "serve refuses an unknown acme key" "$CAIRN" serve --dir "$D"
+last_has "  ... naming it" "acme.validaton: unknown key"
+
 done_testing
