@@ -489,7 +489,11 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 		}
 		out->jwk = json_object_get(out->account, "jwk");
 	}
-	if (acme_jwk_thumbprint(out->jwk, out->thumb, sizeof(out->thumb)) != 0) {
+	if (out->kid != NULL && json_is_string(json_object_get(out->account, "thumb"))) {
+		/* stored with the account (and rewritten by keyChange) */
+		snprintf(out->thumb, sizeof(out->thumb), "%s",
+			 json_string_value(json_object_get(out->account, "thumb")));
+	} else if (acme_jwk_thumbprint(out->jwk, out->thumb, sizeof(out->thumb)) != 0) {
 		acme_problem(reply, 400, "badPublicKey", "jwk lacks the members of its kty");
 		goto out;
 	}
