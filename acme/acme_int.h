@@ -186,6 +186,9 @@ const char *acme_order_status(acme_t *a, json_t *order);
 int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *url,
 		   char *kid, size_t kid_cap, char *group, size_t group_cap, http_reply_t *r);
 
+/* Drops rate-limit windows with nothing in the last hour (every 4096th call; rl_lock held). */
+void acme_rl_sweep(acme_t *a, int64_t now);
+
 /* ---- validation (validate.c and friends) ---- */
 int acme_pool_start(acme_t *a, int threads, acme_pool_t **out);
 void acme_pool_stop(acme_pool_t *p);

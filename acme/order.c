@@ -339,6 +339,7 @@ static int orders_rate_ok(acme_t *a, const char *acct, int64_t now, int *retry)
 		return 1;
 	snprintf(key, sizeof(key), "order:%s", acct);
 	pthread_mutex_lock(&a->rl_lock);
+	acme_rl_sweep(a, now);
 	times = json_object_get(a->rl_failed, key);
 	if (times == NULL) {
 		times = json_array();

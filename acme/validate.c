@@ -180,6 +180,22 @@ static int result_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
 	return 0;
 }
 
+void acme_rl_sweep(acme_t *a, int64_t now)
+{
+	static unsigned calls;
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	if (++calls % 4096 != 0)
+		return;
+	json_object_foreach_safe(a->rl_failed, tmp, k, v) {
+		size_t n = json_array_size(v);
+		if (n == 0 || json_integer_value(json_array_get(v, n - 1)) <= now - 3600)
+			json_object_del(a->rl_failed, k);
+	}
+}
+
 /* Failed validations per name per hour (in memory); 1 when over the limit. */
 static int failed_over_limit(acme_t *a, const char *name, int record)
 {
@@ -193,6 +209,7 @@ static int failed_over_limit(acme_t *a, const char *name, int record)
 		return 0;
 	snprintf(key, sizeof(key), "fail:%s", name);
 	pthread_mutex_lock(&a->rl_lock);
+	acme_rl_sweep(a, now);
 	times = json_object_get(a->rl_failed, key);
 	if (times == NULL) {
 		times = json_array();
@@ -207,6 +224,8 @@ static int failed_over_limit(acme_t *a, const char *name, int record)
 	if (record)
 		json_array_append_new(times, json_integer(now));
 	over = (long)json_array_size(times) >= a->failed_per_hour;
+	if (json_array_size(times) == 0)
+		json_object_del(a->rl_failed, key); /* keep memory bounded by recent activity */
 	pthread_mutex_unlock(&a->rl_lock);
 	return over;
 }
