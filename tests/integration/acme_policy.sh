@@ -8,9 +8,11 @@
 D=$WORK/ca
 ca_init "$D" || bail "init failed"
 HP=$(free_port)
-acme_conf "$D" "{\"rate_limits\": {\"orders_per_hour\": 4, \"pending_authorizations\": 1},
+acme_conf "$D" "{\"rate_limits\": {\"orders_per_hour\": 4, \"pending_authorizations\": 1,
+  \"failed_validations_per_hour\": 1},
   \"validation\": {\"http01_port\": $HP, \"hosts\": {\"a.wait.test\": \"127.0.0.1\",
-  \"a.deny.test\": \"127.0.0.1\", \"ok.example.test\": \"127.0.0.1\"}}}"
+  \"a.deny.test\": \"127.0.0.1\", \"ok.example.test\": \"127.0.0.1\",
+  \"fail.example.test\": \"127.0.0.1\"}}}"
 cat >"$D/policy.json" <<'JSON'
 {"rules": [
   {"name": "wait", "match": {"dns_suffix": [".wait.test"]}, "action": "approve", "approvals": 1},

@@ -507,6 +507,27 @@ def policy(directory, cafile, port):
           st == 429 and ptype(doc) == "rateLimited" and int(h.get("Retry-After", "0")) > 0,
           (st, doc))
 
+    # at most 1 failed validation per name per hour; contact update
+    k4 = Key()
+    c.account(k4)
+    st, h, doc = c.post(k4, c.kid, {"contact": ["mailto:new@example.test"]})
+    check("account contact update", st == 200 and doc.get("contact") == ["mailto:new@example.test"],
+          (st, doc))
+    errors = []
+    for attempt in range(2):
+        st, h, o = c.post(k4, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                 "value": "fail.example.test"}]})
+        az = o["authorizations"][0]
+        st, h, authz = c.post(k4, az, None)
+        ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+        TOKENS[ch["token"]] = "wrong"
+        c.post(k4, ch["url"], {})
+        authz = poll(c, k4, az, "invalid")
+        err = [x.get("error") for x in authz.get("challenges", []) if x.get("error")]
+        errors.append(ptype(err[0]) if err else authz.get("status"))
+    check("a failed validation is incorrectResponse, the next for that name rateLimited",
+          errors == ["incorrectResponse", "rateLimited"], errors)
+
     # at most 1 pending authorization per account
     k2 = Key()
     c.account(k2)
