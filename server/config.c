@@ -54,6 +54,19 @@ static const cfg_key_t cfg_keys[] = {
 	  "concurrent connections per listener" },
 	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
 	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
+	{ "ocsp.signer", S(ocsp_signer), "delegated", 0, 0,
+	  "who signs OCSP answers for the issuing CA: delegated (ca.ocsp_key) or ca (the CA key)" },
+	{ "ocsp.validity", I(ocsp_validity), "345600", 300, 2592000,
+	  "seconds from thisUpdate to nextUpdate; cached answers are re-signed at half-life" },
+	{ "crl.publish_dir", S(crl_publish_dir), "crl", 0, 0,
+	  "directory the CRLs are written to atomically (NAME.crl) for a web server or CDN" },
+	{ "crl.period", I(crl_period), "86400", 60, 2592000, "seconds between scheduled CRL rebuilds" },
+	{ "crl.overlap", I(crl_overlap), "86400", 0, 2592000,
+	  "extra seconds of CRL validity: nextUpdate = thisUpdate + period + overlap" },
+	{ "crl.debounce", I(crl_debounce), "2", 0, 3600,
+	  "seconds to gather revocations before the CRL is rebuilt" },
+	{ "crl.keep_expired", I(crl_keep_expired), "0", 0, 1,
+	  "1 keeps revoked certificates on the CRL after they expire; 0 drops them" },
 };
 
 /* Top-level and section names that may appear in the document. */
@@ -214,6 +227,10 @@ int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
 	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
 	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
 		rc = cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
+		goto out;
+	}
+	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "ocsp.signer: must be delegated|ca");
 		goto out;
 	}
 	*out = cfg;

@@ -64,6 +64,7 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char num[24];
+	int i;
 
 	resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL)
@@ -79,6 +80,8 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 		snprintf(num, sizeof(num), "%d", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
 	}
+	for (i = 0; i < r->n_headers; i++)
+		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r->status >= 100 && r->status < 600)
 		atomic_fetch_add(&s->responses[r->status / 100], 1);

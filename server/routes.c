@@ -125,6 +125,9 @@ const route_t server_routes[] = {
 	{ "GET", "/healthz", LISTEN_BOTH, route_healthz, 0 },
 	{ "GET", "/metrics", LISTEN_BOTH, route_metrics, 0 },
 	{ "GET", "/ca/", LISTEN_HTTP, route_ca_cert, 0 },
+	{ "POST", "/ocsp", LISTEN_HTTP, route_ocsp_post, OCSP_MAX_REQUEST },
+	{ "GET", "/ocsp/", LISTEN_HTTP, route_ocsp_get, 0 },
+	{ "GET", "/crl/", LISTEN_HTTP, route_crl, 0 },
 	{ "*", "/admin/v1/", LISTEN_HTTPS, route_admin, -1 },
 };
 const size_t server_route_count = sizeof(server_routes) / sizeof(server_routes[0]);

@@ -29,6 +29,10 @@ typedef struct cairn_config {
 	long threads;           /* HTTP worker threads */
 	long max_body;          /* bytes */
 	long max_connections;
+	char *ocsp_signer;      /* "delegated" | "ca" */
+	long ocsp_validity;     /* seconds */
+	char *crl_publish_dir;  /* relative to dir */
+	long crl_period, crl_overlap, crl_debounce, crl_keep_expired;
 	json_t *profiles;       /* borrowed from root */
 	json_t *acme;           /* borrowed from root, may be NULL */
 	json_t *root;           /* the whole document (owned) */
