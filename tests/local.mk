@@ -22,3 +22,6 @@ EXTRA_DIST += tests/integration/lib.sh
 
 TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh
+
+TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
+EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
