@@ -5,3 +5,7 @@ bench_issue_bench_SOURCES = bench/issue.c
 bench_issue_bench_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
 
 EXTRA_DIST += bench/README.md
+
+noinst_PROGRAMS += bench/crl_bench
+bench_crl_bench_SOURCES = bench/crl.c
+bench_crl_bench_LDADD = libcrl.la libca.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
