@@ -64,6 +64,9 @@ extern const size_t server_route_count;
 /* revocation.c: the OCSP responder and the CRL service, wired to ca_on_revoke. */
 int server_revocation_open(server_t *s, cairn_err_t *err);
 void server_revocation_close(server_t *s);
+/* Appends the OCSP/CRL metrics to *text (malloc'd, len bytes; realloc'd). Returns
+ * the new length or -1 (out of memory; *text still owned by the caller). */
+int server_revocation_metrics(server_t *s, char **text, size_t len);
 void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);

@@ -59,7 +59,8 @@ static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
 		     (long)s->started, atomic_load(&s->requests[0]), atomic_load(&s->requests[1]),
 		     atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
 		     atomic_load(&s->responses[5]), certs, audit);
-	if (n < 0) {
+	if (n < 0 || (n = server_revocation_metrics(s, &text, (size_t)n)) < 0) {
+		free(text);
 		http_reply_problem(reply, 500, NULL, "out of memory");
 		return;
 	}
