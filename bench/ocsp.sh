@@ -3,12 +3,13 @@
 # OCSP responder benchmark: wrk GET and POST load on cairn (pre-signed cache) and on
 # `openssl ocsp -index` (signs live) in the same run, over the same requests.
 #
-# usage: sh bench/ocsp.sh [-n CERTS] [-q QUERIED] [-c "1 16 64"] [-d SECONDS] [-t THREADS] [-k]
+# usage: sh bench/ocsp.sh [-n CERTS] [-q QUERIED] [-c "1 16 64"] [-d SECONDS] [-t THREADS] [-O] [-k]
+#   -O skips the openssl side
 #   run from the build directory (needs ./cairn and ./bench/ocsp_seed); loopback only.
 set -eu
 
-N=100000 Q=1000 CONNS="1 16 64" DUR=10 THREADS=2 KEEP=0
-while getopts n:q:c:d:t:k opt; do
+N=100000 Q=1000 CONNS="1 16 64" DUR=10 THREADS=2 KEEP=0 OSSL=1
+while getopts n:q:c:d:t:Ok opt; do
 	case $opt in
 	n) N=$OPTARG ;;
 	q) Q=$OPTARG ;;
@@ -16,7 +17,8 @@ while getopts n:q:c:d:t:k opt; do
 	d) DUR=$OPTARG ;;
 	t) THREADS=$OPTARG ;;
 	k) KEEP=1 ;;
-	*) echo "usage: $0 [-n CERTS] [-q QUERIED] [-c \"1 16 64\"] [-d SECONDS] [-t THREADS] [-k]" >&2; exit 2 ;;
+	O) OSSL=0 ;;
+	*) echo "usage: $0 [-n CERTS] [-q QUERIED] [-c \"1 16 64\"] [-d SECONDS] [-t THREADS] [-O] [-k]" >&2; exit 2 ;;
 	esac
 done
 B=$(pwd)
@@ -103,6 +105,7 @@ echo "# $Q different certificates (10% revoked) of $N; wrk -t1 pinned to CPU 1, 
 for mode in get post; do
 	for c in $CONNS; do
 		run_wrk cairn "$HTTP" "$mode" "$([ $mode = get ] && echo /ocsp/ || echo /ocsp)" "$c"
+		[ "$OSSL" = 1 ] || continue
 		openssl_up
 		run_wrk openssl "$OURL" "$mode" "/" "$c"
 		openssl_down
