@@ -7,6 +7,7 @@
 
 #include "ca/ca.h"
 #include "db/db.h"
+#include "policy/policy.h"
 #include "util/util.h"
 
 #define ADMIN_TOKEN_PREFIX "cairn_"
@@ -34,6 +35,7 @@ int admin_authenticate(db_t *db, const char *authorization, admin_identity_t *id
 typedef struct admin_ctx {
 	ca_t *ca; /* borrowed */
 	db_t *db; /* borrowed */
+	policy_engine_t *policy; /* borrowed: every issuance goes through it */
 } admin_ctx_t;
 
 typedef struct admin_request {

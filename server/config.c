@@ -52,6 +52,10 @@ static const cfg_key_t cfg_keys[] = {
 	{ "server.max_body", I(max_body), "65536", 1024, 16777216, "largest request body (bytes)" },
 	{ "server.max_connections", I(max_connections), "1024", 16, 65536,
 	  "concurrent connections per listener" },
+	{ "policy_file", S(policy_file), "policy.json", 0, 0,
+	  "approval policy rules (see docs/policy.md); reloaded on SIGHUP" },
+	{ "requests.pending_ttl", S(pending_ttl), "7d", 0, 0,
+	  "how long a request waiting for approvals stays open (30d, 12h, ...)" },
 	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
 	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
 	{ "ocsp.signer", S(ocsp_signer), "delegated", 0, 0,
@@ -194,6 +198,7 @@ int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
 	char *path = NULL, host[128];
 	size_t i;
 	int rc, port;
+	int64_t ttl;
 
 	*out = NULL;
 	cfg = calloc(1, sizeof(*cfg));
@@ -227,6 +232,11 @@ int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
 	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
 	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
 		rc = cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
+		goto out;
+	}
+	if (duration_parse(cfg->pending_ttl, &ttl) != 0 || ttl <= 0) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG,
+				   "requests.pending_ttl: must be a duration like 7d, 12h or 90m");
 		goto out;
 	}
 	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0) {
@@ -291,7 +301,7 @@ int config_read_pin(const cairn_config_t *cfg, char **pin, cairn_err_t *err)
 json_t *config_default(const char *listen_https, const char *listen_http,
 		       const char *public_https, const char *public_http, const json_t *profiles)
 {
-	return json_pack(
+	json_t *doc = json_pack(
 		"{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, "
 		"s:{s:s, s:s, s:s, s:s, s:s}, s:{s:s, s:s}, s:{s:i, s:i}, s:O, "
 		"s:{s:{s:s, s:i, s:i, s:{}}}}",
@@ -308,6 +318,12 @@ json_t *config_default(const char *listen_https, const char *listen_http,
 		"profiles", profiles,
 		"acme", "validation", "dns_server", "", "http01_port", 80, "tlsalpn01_port", 443,
 		"hosts");
+
+	if (doc != NULL) {
+		json_object_set_new(doc, "policy_file", json_string("policy.json"));
+		json_object_set_new(doc, "requests", json_pack("{s:s}", "pending_ttl", "7d"));
+	}
+	return doc;
 }
 
 void config_describe(FILE *out)

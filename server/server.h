@@ -33,6 +33,8 @@ typedef struct cairn_config {
 	long ocsp_validity;     /* seconds */
 	char *crl_publish_dir;  /* relative to dir */
 	long crl_period, crl_overlap, crl_debounce, crl_keep_expired;
+	char *policy_file;      /* approval policy (JSON), relative to dir */
+	char *pending_ttl;      /* how long a pending request waits, e.g. "7d" */
 	json_t *profiles;       /* borrowed from root */
 	json_t *acme;           /* borrowed from root, may be NULL */
 	json_t *root;           /* the whole document (owned) */
