@@ -14,7 +14,9 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/bn.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "ca/ca.h"
 #include "crl/crl.h"
@@ -83,10 +85,80 @@ static long status_kb(const char *name)
 	return v;
 }
 
+/* The reference: the same CRL through OpenSSL's X509_CRL object API (one
+ * X509_REVOKED per entry, X509_CRL_sort, X509_CRL_sign), from the same index walk. */
+struct obj_walk {
+	X509_CRL *crl;
+	size_t n;
+	int fail;
+};
+
+static int obj_cb(const db_revocation_t *r, void *arg)
+{
+	struct obj_walk *w = arg;
+	X509_REVOKED *rev = X509_REVOKED_new();
+	BIGNUM *bn = BN_bin2bn(r->serial, (int)r->serial_len, NULL);
+	ASN1_INTEGER *ai = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+	ASN1_TIME *t = ASN1_TIME_set(NULL, (time_t)r->revoked_at);
+	ASN1_ENUMERATED *reason = ASN1_ENUMERATED_new();
+
+	if (rev == NULL || ai == NULL || t == NULL || reason == NULL ||
+	    !X509_REVOKED_set_serialNumber(rev, ai) || !X509_REVOKED_set_revocationDate(rev, t) ||
+	    !ASN1_ENUMERATED_set(reason, r->reason) ||
+	    (r->reason != 0 && !X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, reason, 0, 0)) ||
+	    !X509_CRL_add0_revoked(w->crl, rev)) {
+		X509_REVOKED_free(rev);
+		w->fail = 1;
+	} else {
+		w->n++;
+	}
+	ASN1_ENUMERATED_free(reason);
+	ASN1_TIME_free(t);
+	ASN1_INTEGER_free(ai);
+	BN_free(bn);
+	return w->fail;
+}
+
+static int objapi_build(db_txn_t *txn, X509 *cert, EVP_PKEY *key, uint8_t **der, size_t *len,
+			size_t *entries)
+{
+	struct obj_walk w = { X509_CRL_new(), 0, 0 };
+	ASN1_TIME *tu = ASN1_TIME_set(NULL, time(NULL)), *nu = ASN1_TIME_set(NULL, time(NULL) + 86400);
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+	AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+	unsigned char *buf = NULL;
+	int n = -1;
+
+	if (w.crl != NULL && tu != NULL && nu != NULL && num != NULL && akid != NULL &&
+	    X509_CRL_set_version(w.crl, X509_CRL_VERSION_2) &&
+	    X509_CRL_set_issuer_name(w.crl, X509_get_subject_name(cert)) &&
+	    X509_CRL_set1_lastUpdate(w.crl, tu) && X509_CRL_set1_nextUpdate(w.crl, nu) &&
+	    ASN1_INTEGER_set(num, 1) && X509_CRL_add1_ext_i2d(w.crl, NID_crl_number, num, 0, 0) &&
+	    (akid->keyid = ASN1_OCTET_STRING_dup(X509_get0_subject_key_id(cert))) != NULL &&
+	    X509_CRL_add1_ext_i2d(w.crl, NID_authority_key_identifier, akid, 0, 0) &&
+	    db_revocations(txn, "issuing", obj_cb, &w) == 0 && !w.fail && X509_CRL_sort(w.crl) &&
+	    X509_CRL_sign(w.crl, key, EVP_sha256()) > 0)
+		n = i2d_X509_CRL(w.crl, &buf);
+	AUTHORITY_KEYID_free(akid);
+	ASN1_INTEGER_free(num);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	X509_CRL_free(w.crl);
+	if (n <= 0)
+		return -1;
+	*der = malloc((size_t)n);
+	memcpy(*der, buf, (size_t)n);
+	OPENSSL_free(buf);
+	*len = (size_t)n;
+	*entries = w.n;
+	return 0;
+}
+
 /* The child (a fresh process: its peak RSS is the build's alone): open the db in
- * dir, build + sign one CRL with dir/ca.key, write dir/issuing.crl; prints
- * "seconds entries bytes" on stdout. */
-static int child_build(const char *dir)
+ * dir, build + sign one CRL with dir/ca.key (crl_build, or the object API when
+ * objects is set), write dir/issuing.crl; prints "seconds entries bytes anon_kB
+ * file_kB" on stdout. */
+static int child_build(const char *dir, int objects)
 {
 	char dbdir[600], out[600], kpath[600], cpath[600];
 	FILE *kf, *cf;
@@ -105,7 +177,7 @@ static int child_build(const char *dir)
 	int n;
 
 	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
-	snprintf(out, sizeof(out), "%s/issuing.crl", dir);
+	snprintf(out, sizeof(out), "%s/%s.crl", dir, objects ? "objapi" : "issuing");
 	snprintf(kpath, sizeof(kpath), "%s/ca.key", dir);
 	snprintf(cpath, sizeof(cpath), "%s/ca.pem", dir);
 	if ((kf = fopen(kpath, "r")) == NULL || (cf = fopen(cpath, "r")) == NULL ||
@@ -116,7 +188,8 @@ static int child_build(const char *dir)
 	if (db_open(dbdir, &db, &err) != 0 || db_read_begin(db, &txn) != 0)
 		return 1;
 	t0 = now_s();
-	if (crl_build(txn, &p, &der, &len, &st, &err) != 0) {
+	if (objects ? objapi_build(txn, cert, key, &der, &len, &st.entries) != 0
+		    : crl_build(txn, &p, &der, &len, &st, &err) != 0) {
 		fprintf(stderr, "crl_build: %s\n", cairn_err_msg(&err));
 		return 1;
 	}
@@ -131,6 +204,42 @@ static int child_build(const char *dir)
 		return 1;
 	free(der);
 	db_close(db);
+	return 0;
+}
+
+struct child_result {
+	double secs, rss_mib;
+	size_t entries, bytes;
+	long anon_kb, file_kb;
+};
+
+/* Runs `crl_bench MODE dir` in a fresh process and reads its figures. */
+static int run_child(const char *mode, const char *dir, struct child_result *r)
+{
+	struct rusage ru;
+	char line[160] = "";
+	int pipefd[2], status;
+	pid_t pid;
+
+	if (pipe(pipefd) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(pipefd[0]);
+		dup2(pipefd[1], 1);
+		execl("/proc/self/exe", "crl_bench", mode, dir, (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	if (read(pipefd[0], line, sizeof(line) - 1) <= 0)
+		line[0] = '\0';
+	close(pipefd[0]);
+	if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0 ||
+	    sscanf(line, "%lf %zu %zu %ld %ld", &r->secs, &r->entries, &r->bytes, &r->anon_kb,
+		   &r->file_kb) != 5)
+		return -1;
+	r->rss_mib = (double)ru.ru_maxrss / 1024.0;
 	return 0;
 }
 
@@ -221,8 +330,8 @@ static int bench_size(size_t n, int with_openssl, int keep)
 	double t0, seed_s, ours_s, ours_mib, ossl_s = 0, ossl_mib = 0;
 	size_t i, entries = 0, bytes = 0;
 	long anon_kb = 0, file_kb = 0;
-	int pipefd[2], rc = 1;
-	char line[128] = "";
+	struct child_result ours = { 0 }, obj = { 0 };
+	int rc = 1;
 	X509_CRL *crl = NULL;
 
 	if (mkdtemp(tmpl) == NULL || key == NULL || (serials = malloc(n * 16)) == NULL)
@@ -257,30 +366,17 @@ static int bench_size(size_t n, int with_openssl, int keep)
 	/* Ours, in a fresh process so its peak RSS is the build's alone. */
 	snprintf(out, sizeof(out), "%s/issuing.crl", tmpl);
 	if (write_openssl_side(tmpl, serials, with_openssl ? n : 0, revoked_at, not_after, cert,
-			       key) != 0 || pipe(pipefd) != 0)
+			       key) != 0 || run_child("-B", tmpl, &ours) != 0 ||
+	    (with_openssl && run_child("-X", tmpl, &obj) != 0)) {
+		fprintf(stderr, "crl build child failed\n");
 		goto out;
-	{
-		struct rusage ru;
-		int status;
-		pid_t pid = fork();
-		if (pid == 0) {
-			close(pipefd[0]);
-			dup2(pipefd[1], 1);
-			execl("/proc/self/exe", "crl_bench", "-B", tmpl, (char *)NULL);
-			_exit(127);
-		}
-		close(pipefd[1]);
-		if (read(pipefd[0], line, sizeof(line) - 1) <= 0)
-			line[0] = '\0';
-		close(pipefd[0]);
-		if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) ||
-		    WEXITSTATUS(status) != 0 ||
-		    sscanf(line, "%lf %zu %zu %ld %ld", &ours_s, &entries, &bytes, &anon_kb, &file_kb) != 5) {
-			fprintf(stderr, "crl build child failed\n");
-			goto out;
-		}
-		ours_mib = (double)ru.ru_maxrss / 1024.0;
 	}
+	ours_s = ours.secs;
+	ours_mib = ours.rss_mib;
+	entries = ours.entries;
+	bytes = ours.bytes;
+	anon_kb = ours.anon_kb;
+	file_kb = ours.file_kb;
 	/* Parse it back with OpenSSL (not timed): signature and entry count. */
 	{
 		char *data = NULL;
@@ -311,11 +407,15 @@ static int bench_size(size_t n, int with_openssl, int keep)
 	       "(anon %5.1f + LMDB file pages %5.1f)",
 	       n, (double)bytes / 1e6, ours_s, ours_mib, anon_kb / 1024.0, file_kb / 1024.0);
 	if (with_openssl)
-		printf(" | openssl ca -gencrl %6.2f s, peak RSS %6.1f MiB", ossl_s, ossl_mib);
+		printf("\n%8s X509_CRL object API %6.2f s, peak RSS %6.1f MiB | openssl ca "
+		       "-gencrl %6.2f s, peak RSS %6.1f MiB",
+		       "", obj.secs, obj.rss_mib, ossl_s, ossl_mib);
 	printf("  [seeded in %.1f s]\n", seed_s);
 	printf("{\"bench\":\"crl\",\"entries\":%zu,\"bytes\":%zu,\"cairn_s\":%.3f,\"cairn_rss_mib\":%.1f,"
-	       "\"cairn_anon_mib\":%.1f,\"cairn_file_mib\":%.1f,\"openssl_s\":%.3f,\"openssl_rss_mib\":%.1f}\n",
-	       n, bytes, ours_s, ours_mib, anon_kb / 1024.0, file_kb / 1024.0, ossl_s, ossl_mib);
+	       "\"cairn_anon_mib\":%.1f,\"cairn_file_mib\":%.1f,\"objapi_s\":%.3f,\"objapi_rss_mib\":%.1f,"
+	       "\"openssl_s\":%.3f,\"openssl_rss_mib\":%.1f}\n",
+	       n, bytes, ours_s, ours_mib, anon_kb / 1024.0, file_kb / 1024.0, obj.secs, obj.rss_mib,
+	       ossl_s, ossl_mib);
 	fflush(stdout);
 	rc = 0;
 out:
@@ -338,9 +438,10 @@ int main(int argc, char **argv)
 	int c, with_openssl = 1, keep = 0, rc = 0;
 	char *list, *tok, *save = NULL;
 
-	while ((c = getopt(argc, argv, "s:OkB:")) != -1) {
+	while ((c = getopt(argc, argv, "s:OkB:X:")) != -1) {
 		switch (c) {
-		case 'B': return child_build(optarg);
+		case 'B': return child_build(optarg, 0);
+		case 'X': return child_build(optarg, 1);
 		case 's': sizes = optarg; break;
 		case 'O': with_openssl = 0; break;
 		case 'k': keep = 1; break;
