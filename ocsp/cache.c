@@ -145,19 +145,18 @@ struct scan {
 	int skip_first; /* the walk restarts at the last key seen */
 };
 
-/* Does the cached SHA-1 answer for c need signing (missing, stale status, past half-life)? */
-static int needs_signing(struct scan *s, const db_cert_t *c)
+/* Does the cached SHA-1 answer for st need signing (missing, stale status or
+ * signer, past half-life)? */
+static int needs_signing(struct scan *s, const struct ocsp_iss *is, const ocsp_state_t *st)
 {
 	uint8_t key[DB_SERIAL_MAX + 1];
 	const uint8_t *v;
 	size_t vlen;
 
-	if (db_get(s->txn, DB_OCSP, key, ocsp_cache_key(key, c->serial, c->serial_len, OCSP_ALG_SHA1),
+	if (db_get(s->txn, DB_OCSP, key, ocsp_cache_key(key, st->serial, st->serial_len, OCSP_ALG_SHA1),
 		   (const void **)&v, &vlen) != 0)
 		return 1;
-	return vlen <= OCSP_CACHE_HDR || v[0] != OCSP_CACHE_VERSION || v[1] != c->status ||
-	       v[2] != (c->reason < 0 ? OCSP_NO_REASON : c->reason) ||
-	       (int64_t)db_be64_get(v + 3) != c->revoked_at ||
+	return !ocsp_cache_matches(is, st, v, vlen, s->now) ||
 	       (int64_t)db_be64_get(v + 11) + s->o->validity / 2 <= (int64_t)s->now;
 }
 
@@ -179,10 +178,12 @@ static int scan_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	memcpy(s->last, key, klen);
 	s->last_len = klen;
 	if (db_cert_get(s->txn, key, klen, &c) != 0 || c.not_after <= (int64_t)s->now ||
-	    (i = issuer_index(s->o, c.issuer)) < 0 || !needs_signing(s, &c))
+	    (i = issuer_index(s->o, c.issuer)) < 0)
+		return 0;
+	ocsp_read_state(s->txn, &s->o->iss[i], key, klen, &s->st[s->n]);
+	if (!needs_signing(s, &s->o->iss[i], &s->st[s->n]))
 		return 0;
 	s->iss[s->n] = i;
-	ocsp_read_state(s->txn, &s->o->iss[i], key, klen, &s->st[s->n]);
 	return ++s->n == SCAN_BATCH ? 1 : 0;
 }
 

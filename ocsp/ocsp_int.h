@@ -14,9 +14,13 @@
 enum { OCSP_ALG_SHA1 = 1, OCSP_ALG_SHA256 = 2, OCSP_N_ALGS = 2 };
 
 /* Cache value: version, status, reason (0xff none), revoked_at, this_update,
- * next_update (BE64 each), an 8-byte ETag, then the OCSPResponse DER. */
-#define OCSP_CACHE_VERSION 1
-#define OCSP_CACHE_HDR 35
+ * next_update (BE64 each), an 8-byte ETag, a 4-byte tag of the responder
+ * certificate that signed it (a changed signer makes old answers stale), then
+ * the OCSPResponse DER. */
+#define OCSP_CACHE_VERSION 2
+#define OCSP_CACHE_OFF_ETAG 27
+#define OCSP_CACHE_OFF_SIGNER 35
+#define OCSP_CACHE_HDR 39
 #define OCSP_NO_REASON 0xff
 
 /* Capacity of the refresher's queues; beyond it changes wait for the next scan. */
@@ -29,6 +33,7 @@ struct ocsp_iss {
 	EVP_PKEY *key;
 	const EVP_MD *md;             /* response signature digest */
 	STACK_OF(X509) *certs;        /* extra certificates in responses */
+	uint8_t signer_tag[4];        /* first bytes of SHA-256 of the responder certificate */
 	OCSP_CERTID *tmpl[OCSP_N_ALGS + 1]; /* [alg]: issuer hashes, serial 0 */
 };
 
@@ -75,6 +80,10 @@ size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg);
  * Returns 0 or CAIRN_ECRYPTO/CAIRN_ENOMEM. Thread-safe. */
 int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t now,
 		    ocsp_entry_t *e) CAIRN_WUR;
+/* 1 when a cached value (vlen bytes) was signed for st by issuer is's current
+ * responder, is fresh at now, and has the current format. */
+int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
+		       size_t vlen, time_t now);
 /* Reads the state of serial for issuer i in txn. */
 void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *serial,
 		     size_t len, ocsp_state_t *st);

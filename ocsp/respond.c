@@ -76,6 +76,13 @@ int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 			if (!sk_X509_push(is->certs, c->extra_cert))
 				goto fail;
 		}
+		{
+			unsigned char md[EVP_MAX_MD_SIZE];
+			unsigned int mdlen = 0;
+			if (!X509_digest(c->signer_cert, EVP_sha256(), md, &mdlen))
+				goto fail;
+			memcpy(is->signer_tag, md, sizeof(is->signer_tag));
+		}
 		for (alg = 1; alg <= OCSP_N_ALGS; alg++) {
 			is->tmpl[alg] = OCSP_cert_id_new(alg_md(alg), X509_get_subject_name(c->cert),
 							 X509_get0_pubkey_bitstr(c->cert), zero);
@@ -259,7 +266,8 @@ int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t
 	db_be64_put(e->val + 11, (uint64_t)now);
 	db_be64_put(e->val + 19, (uint64_t)(now + o->validity));
 	EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL);
-	memcpy(e->val + 27, md, 8);
+	memcpy(e->val + OCSP_CACHE_OFF_ETAG, md, 8);
+	memcpy(e->val + OCSP_CACHE_OFF_SIGNER, is->signer_tag, sizeof(is->signer_tag));
 	memcpy(e->val + OCSP_CACHE_HDR, der, len);
 	rc = 0;
 out:
@@ -314,6 +322,16 @@ static void caching_headers(http_reply_t *reply, time_t now, time_t this_update,
 	http_reply_header(reply, "ETag", "\"%s\"", hex);
 }
 
+int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
+		       size_t vlen, time_t now)
+{
+	return vlen > OCSP_CACHE_HDR && v[0] == OCSP_CACHE_VERSION && v[1] == st->status &&
+	       v[2] == (st->reason < 0 ? OCSP_NO_REASON : st->reason) &&
+	       (int64_t)db_be64_get(v + 3) == st->revoked_at &&
+	       (int64_t)db_be64_get(v + 19) > (int64_t)now &&
+	       memcmp(v + OCSP_CACHE_OFF_SIGNER, is->signer_tag, sizeof(is->signer_tag)) == 0;
+}
+
 /* The cached answer for one CertID when it is fresh and signed for the current status. */
 static int serve_cached(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size_t slen,
 			time_t now, http_reply_t *reply)
@@ -332,15 +350,13 @@ static int serve_cached(ocsp_t *o, size_t i, int alg, const uint8_t *serial, siz
 	if (!st.known || db_get(txn, DB_OCSP, key, ocsp_cache_key(key, serial, slen, alg),
 				(const void **)&v, &vlen) != 0)
 		goto out;
-	if (vlen <= OCSP_CACHE_HDR || v[0] != OCSP_CACHE_VERSION || v[1] != st.status ||
-	    v[2] != (st.reason < 0 ? OCSP_NO_REASON : st.reason) ||
-	    (int64_t)db_be64_get(v + 3) != st.revoked_at || (int64_t)db_be64_get(v + 19) <= now ||
+	if (!ocsp_cache_matches(&o->iss[i], &st, v, vlen, now) ||
 	    (body = malloc(vlen - OCSP_CACHE_HDR)) == NULL)
 		goto out;
 	memcpy(body, v + OCSP_CACHE_HDR, vlen - OCSP_CACHE_HDR);
 	http_reply_set(reply, 200, CT_OCSP, body, vlen - OCSP_CACHE_HDR);
 	caching_headers(reply, now, (time_t)db_be64_get(v + 11), (time_t)db_be64_get(v + 19),
-			v + 27);
+			v + OCSP_CACHE_OFF_ETAG);
 	rc = 0;
 out:
 	db_txn_end(txn);
@@ -394,7 +410,8 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 		}
 		memcpy(body, e.val + OCSP_CACHE_HDR, e.vlen - OCSP_CACHE_HDR);
 		http_reply_set(reply, 200, CT_OCSP, body, e.vlen - OCSP_CACHE_HDR);
-		caching_headers(reply, now, now, now + (time_t)o->validity, e.val + 27);
+		caching_headers(reply, now, now, now + (time_t)o->validity,
+				e.val + OCSP_CACHE_OFF_ETAG);
 		atomic_fetch_add(&o->live, 1);
 		ocsp_queue_store(o, &e);
 		goto out;

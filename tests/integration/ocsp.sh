@@ -121,4 +121,16 @@ ok "after a restart the cached answer is the same" sh -c "
 ok "after a restart alpha is still revoked" query alpha -no_nonce
 last_has "  ... revoked" "alpha.pem: revoked"
 
+# ocsp.signer "ca": the issuing CA's own key signs; answers cached for the old signer are not reused.
+ca_stop
+sed 's/"ocsp_key": "ocsp"/"ocsp_key": "ocsp"}, "ocsp": {"signer": "ca"/' "$D/cairn.json" >"$WORK/cairn.json" &&
+	mv "$WORK/cairn.json" "$D/cairn.json"
+ok "ocsp.signer ca is accepted by the config check" "$CAIRN" config check --dir "$D"
+ca_serve "$D" || bail "cairn serve did not restart with ocsp.signer ca"
+keyhash() { openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER | tail -c 65 |
+	sha1sum | cut -d' ' -f1 | tr 'a-f' 'A-F'; }
+ok "with ocsp.signer ca the answer verifies" query beta -no_nonce -resp_text
+last_has "  ... good" "beta.pem: good"
+last_has "  ... and the responder is the issuing CA's key" "Responder Id: $(keyhash "$ISSUING")"
+
 done_testing
