@@ -431,6 +431,60 @@ static void test_multiple(void **state)
 	http_reply_clear(&r);
 }
 
+/* Mutated requests (bit flips, truncations, bytes inserted, as POST and GET): every
+ * answer is a well-formed OCSP response, never a crash. Seeded: reproducible. */
+static void test_mutations(void **state)
+{
+	fixture_t *f = *state;
+	unsigned char *der = NULL, buf[600];
+	char b64[1024];
+	int n = request_der(f, 3, EVP_sha1(), 1, NULL, &der), i;
+	unsigned seed = 12345;
+	int seen[7] = { 0 };
+
+	assert_true(n > 0 && n < 500);
+	for (i = 0; i < 3000; i++) {
+		http_reply_t r = { 0 };
+		int len = n, k, flips = 1 + (int)(rand_r(&seed) % 4);
+
+		memcpy(buf, der, (size_t)n);
+		for (k = 0; k < flips; k++) {
+			int pos = (int)(rand_r(&seed) % (unsigned)len);
+			switch (rand_r(&seed) % 3) {
+			case 0: buf[pos] ^= (unsigned char)(1u << (rand_r(&seed) % 8)); break;
+			case 1: len = pos + 1; break;
+			default:
+				memmove(buf + pos + 1, buf + pos, (size_t)(len - pos));
+				buf[pos] = (unsigned char)rand_r(&seed);
+				len++;
+			}
+		}
+		if (i % 2 == 0) {
+			ocsp_handle(f->o, buf, (size_t)len, &r);
+		} else {
+			EVP_EncodeBlock((unsigned char *)b64, buf, len);
+			ocsp_handle_get(f->o, b64, &r);
+		}
+		assert_int_equal(r.status, 200);
+		{
+			const unsigned char *p = (const unsigned char *)r.body;
+			OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)r.body_len);
+			assert_non_null(resp);
+			seen[OCSP_response_status(resp) % 7]++;
+			OCSP_RESPONSE_free(resp);
+		}
+		http_reply_clear(&r);
+	}
+	/* Both paths were taken: refused as malformed, and parsed and answered. */
+	print_message("# mutations: %d successful, %d malformed, %d unauthorized\n",
+		      seen[OCSP_RESPONSE_STATUS_SUCCESSFUL],
+		      seen[OCSP_RESPONSE_STATUS_MALFORMEDREQUEST],
+		      seen[OCSP_RESPONSE_STATUS_UNAUTHORIZED]);
+	assert_true(seen[OCSP_RESPONSE_STATUS_SUCCESSFUL] > 0);
+	assert_true(seen[OCSP_RESPONSE_STATUS_MALFORMEDREQUEST] > 0);
+	OPENSSL_free(der);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +494,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
 	};
 
 	setenv("CAIRN_DB_MAPSIZE", "16M", 0);
