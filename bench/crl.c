@@ -184,7 +184,9 @@ static int child_build(const char *dir, int objects)
 	    (key = PEM_read_PrivateKey(kf, NULL, NULL, NULL)) == NULL ||
 	    (cert = PEM_read_X509(cf, NULL, NULL, NULL)) == NULL)
 		return 1;
-	p = (crl_params_t){ "issuing", cert, key, 1, time(NULL), time(NULL) + 86400, 1 };
+	p = (crl_params_t){ .issuer = "issuing", .cert = cert, .key = key, .number = 1,
+			    .this_update = time(NULL), .next_update = time(NULL) + 86400,
+			    .keep_expired = 1 };
 	if (db_open(dbdir, &db, &err) != 0 || db_read_begin(db, &txn) != 0)
 		return 1;
 	t0 = now_s();

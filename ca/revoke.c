@@ -112,7 +112,7 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 				 it->serial_hex);
 			return CAIRN_EINVAL;
 		}
-		rc = db_cert_unhold(txn, p->serial, p->len);
+		rc = db_cert_unhold(txn, p->serial, p->len, op->now);
 		if (rc == 0)
 			rc = audit_item(txn, op, i, "cert.unhold", err);
 	} else {
@@ -123,7 +123,7 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 			return CAIRN_EEXIST;
 		}
 		/* A hold may become a permanent revocation: release it first. */
-		rc = c.status == DB_CERT_REVOKED ? db_cert_unhold(txn, p->serial, p->len) : 0;
+		rc = c.status == DB_CERT_REVOKED ? db_cert_unhold(txn, p->serial, p->len, op->now) : 0;
 		if (rc == 0)
 			rc = db_cert_revoke_ex(txn, p->serial, p->len, op->now, it->reason,
 					       it->invalidity_date);

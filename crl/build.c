@@ -67,6 +67,8 @@ static int walk_cb(const db_revocation_t *r, void *arg)
 
 	if (r->serial_len == 0 || r->serial_len > DB_SERIAL_MAX || r->reason < 0 || r->reason > 10)
 		return CAIRN_EDB;
+	if (w->p->delta_base == 0 ? r->reason == 8 : r->revoked_at < w->p->delta_since)
+		return 0; /* a released hold (full CRL), or unchanged since the base (delta) */
 	if (!w->p->keep_expired && r->not_after > 0 && r->not_after < w->p->this_update) {
 		w->skipped++;
 		return 0;
@@ -90,6 +92,38 @@ static void parts_free(struct parts *pt)
 	OPENSSL_free(pt->tu);
 	OPENSSL_free(pt->nu);
 	OPENSSL_free(pt->exts);
+}
+
+/* Freshest CRL (RFC 5280 §5.2.6): a distribution point with one URI. */
+static X509_EXTENSION *freshest_ext(const char *url)
+{
+	CRL_DIST_POINTS *cdp = sk_DIST_POINT_new_null();
+	DIST_POINT *dp = DIST_POINT_new();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+	X509_EXTENSION *ext = NULL;
+
+	if (cdp == NULL || dp == NULL || gn == NULL || uri == NULL ||
+	    !ASN1_STRING_set(uri, url, (int)strlen(url)))
+		goto out;
+	GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+	uri = NULL;
+	if ((dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+	    (dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null()) == NULL ||
+	    !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn))
+		goto out;
+	dp->distpoint->type = 0;
+	gn = NULL;
+	if (!sk_DIST_POINT_push(cdp, dp))
+		goto out;
+	dp = NULL;
+	ext = X509V3_EXT_i2d(NID_freshest_crl, 0, cdp);
+out:
+	ASN1_IA5STRING_free(uri);
+	GENERAL_NAME_free(gn);
+	DIST_POINT_free(dp);
+	sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
+	return ext;
 }
 
 static int encode_parts(const crl_params_t *p, struct parts *pt, cairn_err_t *err)
@@ -127,6 +161,16 @@ static int encode_parts(const crl_params_t *p, struct parts *pt, cairn_err_t *er
 	if (!ASN1_INTEGER_set_uint64(num, p->number) ||
 	    (ext = X509V3_EXT_i2d(NID_crl_number, 0, num)) == NULL ||
 	    !sk_X509_EXTENSION_push(exts, ext))
+		goto fail;
+	ext = NULL;
+	if (p->delta_base != 0 &&
+	    (!ASN1_INTEGER_set_uint64(num, p->delta_base) ||
+	     (ext = X509V3_EXT_i2d(NID_delta_crl, 1, num)) == NULL ||
+	     !sk_X509_EXTENSION_push(exts, ext)))
+		goto fail;
+	ext = NULL;
+	if (p->delta_base == 0 && p->freshest_url != NULL &&
+	    ((ext = freshest_ext(p->freshest_url)) == NULL || !sk_X509_EXTENSION_push(exts, ext)))
 		goto fail;
 	ext = NULL;
 	if ((pt->exts_len = i2d_X509_EXTENSIONS(exts, &pt->exts)) <= 0)

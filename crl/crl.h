@@ -24,6 +24,13 @@ typedef struct crl_params {
 	int64_t this_update;      /* unix seconds */
 	int64_t next_update;
 	int keep_expired;         /* 0: leave out entries whose certificate has expired */
+	uint64_t delta_base;      /* 0: a full CRL; else a delta CRL (RFC 5280 §5.2.4) on the
+	                             full CRL with this number: only entries changed at or
+	                             after delta_since, released holds as removeFromCRL, and
+	                             a critical Delta CRL Indicator */
+	int64_t delta_since;
+	const char *freshest_url; /* full CRLs: Freshest CRL extension pointing at the delta
+	                             CRL, or NULL */
 } crl_params_t;
 
 typedef struct crl_stats {
@@ -36,7 +43,9 @@ typedef struct crl_stats {
  * txn (a read txn; held for the walk only, not while signing): version 2,
  * the issuer's subject as issuer, thisUpdate/nextUpdate, one entry per revoked
  * certificate (serial, revocation date, reasonCode unless unspecified,
- * invalidityDate when known), extensions AKI (keyid) and CRL Number; signed
+ * invalidityDate when known), extensions AKI (keyid) and CRL Number (plus
+ * Freshest CRL, or Delta CRL Indicator for a delta); released holds (reason
+ * removeFromCRL in the index) are left out of full CRLs; signed
  * with ECDSA-SHA256/384 or RSA-SHA256 after the key. Entries are streamed:
  * two walks of the index (size, then write) into one exact-size buffer, so
  * memory is the CRL itself plus a constant. The DER is emitted here (DESIGN.md
@@ -67,6 +76,10 @@ typedef struct crl_config {
 	int64_t overlap;          /* nextUpdate = thisUpdate + period + overlap */
 	int64_t debounce;         /* seconds to gather revocations before a rebuild */
 	int keep_expired;
+	int64_t delta_period;     /* 0: no delta CRLs; else seconds between delta CRLs
+	                             (also rebuilt, debounced, after revocations), served
+	                             and published as NAME-delta.crl */
+	const char *base_url;     /* http base for the Freshest CRL URL ({base}/crl/NAME-delta.crl) */
 } crl_config_t;
 
 /*
@@ -92,11 +105,13 @@ void crl_free(crl_t *c);
 int crl_rebuild(crl_t *c, const char *issuer, cairn_err_t *err) CAIRN_WUR;
 
 /* ca_revoke_cb-compatible listener: schedules a rebuild of that issuer's CRL
- * after the debounce delay. arg is the crl_t. Thread-safe. */
+ * (its delta CRL when deltas are on) after the debounce delay. arg is the crl_t.
+ * Thread-safe. */
 void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg);
 
 /* A copy of the current CRL of issuer (DER, malloc'd) with its thisUpdate and
- * nextUpdate. Returns 0 or CAIRN_ENOENT (unknown issuer), CAIRN_ENOMEM. Thread-safe. */
+ * nextUpdate; "NAME-delta" names the issuer's delta CRL. Returns 0 or CAIRN_ENOENT
+ * (unknown issuer, or no delta CRLs), CAIRN_ENOMEM. Thread-safe. */
 int crl_get(crl_t *c, const char *issuer, uint8_t **der, size_t *len, int64_t *this_update,
 	    int64_t *next_update, uint64_t *number) CAIRN_WUR;
 

@@ -227,7 +227,7 @@ int db_cert_revoke_ex(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t 
 	size_t vlen, kl;
 	int ret;
 
-	if (reason < 0 || reason > 10 || reason == 7 || serial == NULL || len == 0 ||
+	if (reason < 0 || reason > 10 || reason == 7 || reason == 8 || serial == NULL || len == 0 ||
 	    len > DB_SERIAL_MAX)
 		return CAIRN_EINVAL;
 	ret = db_get(txn, DB_CERTS, serial, len, &v, &vlen);
@@ -257,9 +257,9 @@ out:
 	return ret;
 }
 
-int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len)
+int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when)
 {
-	uint8_t key[32 + DB_SERIAL_MAX];
+	uint8_t key[32 + DB_SERIAL_MAX], val[REV_VAL_V2];
 	uint8_t *rec = NULL;
 	db_cert_t c;
 	const void *v;
@@ -284,8 +284,11 @@ int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len)
 	db_be64_put(rec + REC_OFF_REVOKED_AT, 0);
 	rec[REC_OFF_REASON] = REC_NO_REASON;
 	ret = db_put(txn, DB_CERTS, serial, len, rec, vlen, 0);
+	/* The index keeps a removeFromCRL (8) entry for delta CRLs; full CRLs skip it. */
+	revoked_val(val, when, 8, 0, c.not_after);
 	if (ret == 0)
-		ret = db_del(txn, DB_REVOKED, key, revoked_key(key, c.issuer, serial, len));
+		ret = db_put(txn, DB_REVOKED, key, revoked_key(key, c.issuer, serial, len), val,
+			     sizeof(val), 0);
 	free(rec);
 	return ret;
 }

@@ -157,7 +157,8 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 int db_cert_get(db_txn_t *txn, const uint8_t *serial, size_t len, db_cert_t *out) CAIRN_WUR;
 /* Marks a certificate revoked and adds it to the revoked index. Returns 0,
  * CAIRN_ENOENT (unknown serial), CAIRN_EEXIST (already revoked), CAIRN_EINVAL
- * (reason not an RFC 5280 CRLReason 0..10 except 7). Write txn only. */
+ * (reason not an RFC 5280 CRLReason 0..10 except 7, nor 8: removeFromCRL is
+ * db_cert_unhold). Write txn only. */
 int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason)
 	CAIRN_WUR;
 
@@ -173,7 +174,7 @@ int db_certs_by_name(db_txn_t *txn, const char *name, db_cert_fn fn, void *arg);
 int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg);
 
 /* Revoked certificates of one issuer ("issuing", ...), in serial order: what a CRL
- * build walks. fn gets the serial (borrowed), revocation time and reason; return
+ * build walks (released holds are reported with reason 8, removeFromCRL). fn gets the serial (borrowed), revocation time and reason; return
  * non-zero to stop (that value is returned). */
 typedef int (*db_revoked_fn)(const uint8_t *serial, size_t len, int64_t when, int reason,
 			     void *arg);
@@ -197,10 +198,12 @@ typedef struct db_revocation {
  * Same return codes as db_cert_revoke. Write txn only. */
 int db_cert_revoke_ex(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason,
 		      int64_t invalidity_date) CAIRN_WUR;
-/* Releases a certificateHold (RFC 5280 removeFromCRL): the record becomes valid
- * again and leaves the revoked index. Returns 0, CAIRN_ENOENT (unknown serial),
- * CAIRN_EINVAL (not revoked with certificateHold). Write txn only. */
-int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len) CAIRN_WUR;
+/* Releases a certificateHold (RFC 5280 removeFromCRL) at time when: the record
+ * becomes valid again; its revoked index entry turns into reason removeFromCRL (8)
+ * at that time (delta CRLs list it; full CRLs skip reason 8). Returns 0,
+ * CAIRN_ENOENT (unknown serial), CAIRN_EINVAL (not revoked with certificateHold).
+ * Write txn only. */
+int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when) CAIRN_WUR;
 
 typedef int (*db_revocation_fn)(const db_revocation_t *r, void *arg);
 /* Like db_revoked_by_issuer with every detail of the entry: a walk of the

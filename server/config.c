@@ -69,6 +69,8 @@ static const cfg_key_t cfg_keys[] = {
 	  "extra seconds of CRL validity: nextUpdate = thisUpdate + period + overlap" },
 	{ "crl.debounce", I(crl_debounce), "2", 0, 3600,
 	  "seconds to gather revocations before the CRL is rebuilt" },
+	{ "crl.delta_period", I(crl_delta_period), "0", 0, 2592000,
+	  "0: no delta CRLs; else seconds between delta CRLs (NAME-delta.crl, also after revocations)" },
 	{ "crl.keep_expired", I(crl_keep_expired), "0", 0, 1,
 	  "1 keeps revoked certificates on the CRL after they expire; 0 drops them" },
 };

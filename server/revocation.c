@@ -77,6 +77,8 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	cc.overlap = cfg->crl_overlap;
 	cc.debounce = cfg->crl_debounce;
 	cc.keep_expired = (int)cfg->crl_keep_expired;
+	cc.delta_period = cfg->crl_delta_period;
+	cc.base_url = s->http_url;
 	if ((rc = crl_open(&cc, &s->crl, err)) != 0)
 		goto out;
 	if ((rc = ca_on_revoke(s->ca, ocsp_changed, s->ocsp)) != 0 ||

@@ -97,4 +97,32 @@ ok "a revocation after the restart gets a higher number" "$CAIRN" revoke --dir "
 	--reason cessationOfOperation
 ok "  ... the number went up" wait_number issuing "$before"
 
+# Delta CRLs (crl.delta_period): the full CRL points at the delta, the delta lists what changed.
+issue delta1 >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
+ca_stop
+sed 's/"tls": {/"crl": {"delta_period": 3600}, "tls": {/' "$D/cairn.json" >"$WORK/cairn.json" &&
+	mv "$WORK/cairn.json" "$D/cairn.json"
+ok "crl.delta_period is accepted by the config check" "$CAIRN" config check --dir "$D"
+ca_serve "$D" || bail "cairn serve did not restart with delta CRLs"
+ok "the delta CRL is served" fetch issuing-delta
+ok "  ... equal to its published file" cmp "$WORK/issuing-delta.crl" "$D/crl/issuing-delta.crl"
+ok "  ... with a critical Delta CRL Indicator" sh -c "openssl crl -in '$WORK/issuing-delta.crl.pem' \
+	-noout -text | grep -q 'Delta CRL Indicator: critical'"
+ok "the full CRL carries Freshest CRL with the delta's URL" sh -c "openssl crl -in \
+	'$D/crl/issuing.crl' -inform DER -noout -text | grep -A3 'Freshest CRL' | grep -q '$HTTP_URL/crl/issuing-delta.crl'"
+fetch issuing
+dn=$(printf "%d" "$(number issuing-delta)")
+ok "revoke a certificate with deltas on" "$CAIRN" revoke --dir "$D" "$(serial_of delta1)" --reason affiliationChanged
+ok "  ... a new delta CRL follows" wait_number issuing-delta "$dn"
+ok "  ... listing it" sh -c "openssl crl -in '$WORK/issuing-delta.crl.pem' -noout -text |
+	grep -q '$(serial_of delta1)'"
+ok "  ... but not the older revocations" sh -c "! openssl crl -in '$WORK/issuing-delta.crl.pem' -noout \
+	-text | grep -q '$(serial_of alpha)'"
+ok "verify -crl_check -use_deltas with the previous full CRL and the delta: revoked" sh -c "
+	! openssl verify -crl_check -use_deltas -CAfile '$WORK/chain.pem' -CRLfile '$WORK/issuing.crl.pem' \
+	-CRLfile '$WORK/issuing-delta.crl.pem' '$WORK/delta1.pem' 2>&1 | tee '$WORK/dv.txt' >/dev/null
+	grep -q 'certificate revoked' '$WORK/dv.txt'"
+ok "  ... the same full CRL alone does not know yet" openssl verify -crl_check -CAfile "$WORK/chain.pem" \
+	-CRLfile "$WORK/issuing.crl.pem" "$WORK/delta1.pem"
+
 done_testing

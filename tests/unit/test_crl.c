@@ -143,7 +143,8 @@ static void store(fixture_t *f, const spec_t *s, size_t n, const char *issuer)
 static X509_CRL *build(fixture_t *f, const char *issuer, uint64_t number, int keep_expired,
 		       crl_stats_t *st, int64_t now)
 {
-	crl_params_t p = { issuer, f->cert, f->key, number, now, now + 86400, keep_expired };
+	crl_params_t p = { .issuer = issuer, .cert = f->cert, .key = f->key, .number = number,
+			   .this_update = now, .next_update = now + 86400, .keep_expired = keep_expired };
 	cairn_err_t err = { 0 };
 	db_txn_t *txn = NULL;
 	uint8_t *der = NULL;
@@ -231,7 +232,7 @@ static void test_entries_round_trip(void **state)
 		s[i].serial[1] = (uint8_t)(i >> 8);
 		s[i].serial[2] = (uint8_t)i;
 		s[i].revoke = i % 7 != 0;
-		s[i].reason = (int)(i % 11 == 7 ? 1 : i % 11);
+		s[i].reason = (int)(i % 11 == 7 || i % 11 == 8 ? 1 : i % 11); /* 8 is a release */
 		s[i].revoked_at = now - (int64_t)i * 37;
 		s[i].invalidity = i % 5 == 0 ? now - 86400 * 3 : 0;
 		s[i].not_after = i % 13 == 0 ? now - 10 : now + 86400 * 90;
@@ -344,6 +345,106 @@ static void test_der_helpers(void **state)
 	assert_memory_equal(buf, "\x18\x0f" "19700101000000Z", 17);
 }
 
+static int unhold_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const spec_t *s = arg;
+	int rc;
+	(void)err;
+
+	if ((rc = db_cert_revoke_ex(txn, s->serial, s->len, s->revoked_at, 6, 0)) != 0)
+		return rc;
+	return db_cert_unhold(txn, s->serial, s->len, s->revoked_at + 1);
+}
+
+static int has_serial(X509_CRL *crl, uint8_t first, int *reason)
+{
+	STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+	int i;
+
+	for (i = 0; i < sk_X509_REVOKED_num(rev); i++) {
+		X509_REVOKED *r = sk_X509_REVOKED_value(rev, i);
+		const ASN1_INTEGER *ai = X509_REVOKED_get0_serialNumber(r);
+		if (ASN1_STRING_length(ai) == 2 && ASN1_STRING_get0_data(ai)[0] == first) {
+			ASN1_ENUMERATED *re = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
+			*reason = re ? (int)ASN1_ENUMERATED_get(re) : 0;
+			ASN1_ENUMERATED_free(re);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Delta CRLs: only what changed since the base, released holds as removeFromCRL,
+ * a critical Delta CRL Indicator; the full CRL names the delta (Freshest CRL). */
+static void test_delta(void **state)
+{
+	fixture_t *f = *state;
+	int64_t now = time(NULL);
+	spec_t old = { .serial = { 0x21, 1 }, .len = 2, .revoked_at = now - 5000, .reason = 1,
+		       .not_after = now + 86400, .revoke = 1 };
+	spec_t recent = { .serial = { 0x22, 1 }, .len = 2, .revoked_at = now - 10, .reason = 4,
+			  .not_after = now + 86400, .revoke = 1 };
+	spec_t held = { .serial = { 0x23, 1 }, .len = 2, .revoked_at = now - 20,
+			.not_after = now + 86400 };
+	crl_params_t p = { .issuer = "issuing", .cert = f->cert, .key = f->key, .number = 5,
+			   .this_update = now, .next_update = now + 3600,
+			   .freshest_url = "http://127.0.0.1/crl/issuing-delta.crl" };
+	cairn_err_t err = { 0 };
+	db_txn_t *txn = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	const unsigned char *q;
+	X509_CRL *full, *delta;
+	ASN1_INTEGER *base;
+	CRL_DIST_POINTS *fresh;
+	int reason = -1, crit = 0;
+
+	store(f, &old, 1, "issuing");
+	store(f, &recent, 1, "issuing");
+	store(f, &held, 1, "issuing");
+	assert_int_equal(db_write(f->db, unhold_run, &held, &err), 0);
+
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(crl_build(txn, &p, &der, &len, NULL, &err), 0);
+	q = der;
+	full = d2i_X509_CRL(NULL, &q, (long)len);
+	free(der);
+	p.number = 6;
+	p.delta_base = 5;
+	p.delta_since = now - 1000;
+	assert_int_equal(crl_build(txn, &p, &der, &len, NULL, &err), 0);
+	db_txn_end(txn);
+	q = der;
+	delta = d2i_X509_CRL(NULL, &q, (long)len);
+	free(der);
+	assert_non_null(full);
+	assert_non_null(delta);
+	assert_int_equal(X509_CRL_verify(delta, X509_get0_pubkey(f->cert)), 1);
+
+	assert_true(has_serial(full, 0x21, &reason));
+	assert_true(has_serial(full, 0x22, &reason));
+	assert_false(has_serial(full, 0x23, &reason)); /* released: off the full CRL */
+	assert_null(X509_CRL_get_ext_d2i(full, NID_delta_crl, NULL, NULL));
+	fresh = X509_CRL_get_ext_d2i(full, NID_freshest_crl, NULL, NULL);
+	assert_non_null(fresh);
+	assert_int_equal(sk_DIST_POINT_num(fresh), 1);
+	CRL_DIST_POINTS_free(fresh);
+
+	assert_false(has_serial(delta, 0x21, &reason)); /* unchanged since the base */
+	assert_true(has_serial(delta, 0x22, &reason));
+	assert_int_equal(reason, 4);
+	assert_true(has_serial(delta, 0x23, &reason));
+	assert_int_equal(reason, 8); /* removeFromCRL */
+	base = X509_CRL_get_ext_d2i(delta, NID_delta_crl, &crit, NULL);
+	assert_non_null(base);
+	assert_int_equal(ASN1_INTEGER_get(base), 5);
+	assert_int_equal(crit, 1);
+	assert_null(X509_CRL_get_ext_d2i(delta, NID_freshest_crl, NULL, NULL));
+	ASN1_INTEGER_free(base);
+	X509_CRL_free(full);
+	X509_CRL_free(delta);
+}
+
 static int read_number(fixture_t *f, const char *issuer, uint64_t *n)
 {
 	char *path, *data = NULL;
@@ -380,8 +481,10 @@ static void test_service(void **state)
 	size_t len = 0;
 	uint64_t n = 0, served = 0;
 	int64_t tu, nu;
-	spec_t s = { .serial = { 0x11, 0x22 }, .len = 2, .revoked_at = 1800000000, .reason = 1,
+	spec_t s = { .serial = { 0x11, 0x22 }, .len = 2, .revoked_at = 1700000000, .reason = 1,
 		     .not_after = 4000000000LL, .revoke = 1 };
+	spec_t later = { .serial = { 0x11, 0x23 }, .len = 2, .revoked_at = time(NULL), .reason = 4,
+			 .not_after = 4000000000LL, .revoke = 1 };
 
 	assert_true(asprintf(&pub, "%s/pub", f->dir) > 0);
 	cfg.db = f->db;
@@ -429,6 +532,13 @@ static void test_service(void **state)
 	assert_int_equal(read_number(f, "issuing", &n), 0);
 	assert_int_equal(n, 3);
 	crl_free(c);
+	/* Revoked while no daemon ran (or before a debounced rebuild): not adopted, rebuilt. */
+	store(f, &later, 1, "issuing");
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(read_number(f, "issuing", &n), 0);
+	assert_int_equal(n, 4);
+	crl_free(c);
 	free(pub);
 }
 
@@ -440,6 +550,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entries_round_trip, setup, teardown),
 		cmocka_unit_test(test_key_types),
 		cmocka_unit_test_setup_teardown(test_service, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
 	};
 
 	setenv("CAIRN_DB_MAPSIZE", "16M", 0);
