@@ -21,6 +21,9 @@ typedef struct listener {
 
 static listener_t listeners[2];
 
+/* Per-connection memory of the plain HTTP listener (headers and the read buffer). */
+#define HTTP_PLAIN_POOL (16 * 1024)
+
 /* Per-request state, freed in the completion callback. */
 typedef struct conn_ctx {
 	const route_t *route;
@@ -298,6 +301,9 @@ int http_start(server_t *s, cairn_err_t *err)
 	key = cert = NULL;
 	s->http = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
+		/* Small requests only (OCSP, CRL, CA certificates): MHD zeroes a connection's
+		 * whole memory pool between keep-alive requests, 32 KiB by default. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_PLAIN_POOL,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER,
