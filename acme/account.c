@@ -352,7 +352,7 @@ static void orders_page(acme_t *a, const char *url, const char *acct, const char
 	if (c.next[0]) {
 		snprintf(link, sizeof(link), "<%sorders/%s/%s>;rel=\"next\"", a->base, j.acct_id,
 			 c.next);
-		http_reply_header(r, "Link", link);
+		http_reply_header(r, "Link", "%s", link);
 	}
 out:
 	acme_jws_clear(&j);

@@ -404,8 +404,8 @@ void acme_handle(acme_t *a, const acme_request_t *req, http_reply_t *r)
 	/* Every reply carries a fresh nonce (RFC 8555 §6.5), so a client can retry a
 	 * badNonce at once, and a link to the directory. */
 	if (acme_nonce_make(a->nonces, nonce, sizeof(nonce)) == 0)
-		http_reply_header(r, "Replay-Nonce", nonce);
+		http_reply_header(r, "Replay-Nonce", "%s", nonce);
 	snprintf(link, sizeof(link), "<%sdirectory>;rel=\"index\"", a->base);
-	http_reply_header(r, "Link", link);
+	http_reply_header(r, "Link", "%s", link);
 	http_reply_header(r, "Cache-Control", "no-store");
 }

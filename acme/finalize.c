@@ -392,7 +392,7 @@ void acme_cert(acme_t *a, const char *url, const char *arg, const acme_request_t
 	http_reply_set(r, 200, "application/pem-certificate-chain", pem, len);
 	pem = NULL;
 	snprintf(link, sizeof(link), "<%s/ca/issuing.crt>;rel=\"up\"", a->http_base);
-	http_reply_header(r, "Link", link);
+	http_reply_header(r, "Link", "%s", link);
 	goto out;
 fail:
 	acme_problem(r, 500, "serverInternal", "cannot encode the certificate chain");

@@ -685,7 +685,7 @@ void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_requ
 	json_decref(view);
 	snprintf(up, sizeof(up), "%sauthz/%s", a->base, zid);
 	snprintf(link, sizeof(link), "<%s>;rel=\"up\"", up);
-	http_reply_header(r, "Link", link);
+	http_reply_header(r, "Link", "%s", link);
 out:
 	json_decref(z);
 	acme_jws_clear(&j);

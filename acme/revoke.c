@@ -11,48 +11,18 @@
 #include <openssl/x509v3.h>
 
 #include "acme/acme_int.h"
-#include "audit/audit.h"
-
-typedef struct revoke_op {
-	const uint8_t *serial;
-	size_t len;
-	int reason;
-	const char *actor;
-	const char *serial_hex;
-} revoke_op_t;
-
-static int revoke_run(db_txn_t *txn, void *arg, cairn_err_t *err)
-{
-	revoke_op_t *op = arg;
-	audit_event_t ev = { 0 };
-	json_t *details = json_pack("{s:i, s:s}", "reason", op->reason, "channel", "acme");
-	int rc;
-
-	rc = db_cert_revoke(txn, op->serial, op->len, (int64_t)time(NULL), op->reason);
-	if (rc == 0) {
-		ev.actor = op->actor;
-		ev.action = "cert.revoke";
-		ev.serial = op->serial_hex;
-		ev.details = details;
-		rc = audit_append(txn, &ev, NULL, err);
-	}
-	json_decref(details);
-	return rc;
-}
 
 /*
- * Revokes one certificate: the status change, the revoked index and the audit event in
- * one durable write. NOTE: stands in for ca_revoke (being added to ca/), which should
- * replace this function's body once it lands in main.
+ * Revokes one certificate through the CA (ca_revoke: status, revoked index and audit
+ * event in one durable write; OCSP and CRL listeners are told after the commit).
  */
 static int acme_do_revoke(acme_t *a, const uint8_t *serial, size_t len, int reason,
 			  const char *actor, cairn_err_t *err)
 {
 	char hex[2 * DB_SERIAL_MAX + 1];
-	revoke_op_t op = { serial, len, reason, actor, hex };
 
 	db_serial_hex(serial, len, hex);
-	return db_write(a->db, revoke_run, &op, err);
+	return ca_revoke(a->ca, hex, reason, 0, actor, err);
 }
 
 /* Serial bytes as the db keys them: the INTEGER content without a leading 0x00. */

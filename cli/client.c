@@ -289,3 +289,4 @@ int cli_serve(int argc, char **argv)
 		return cli_fail("serve", "%s", cairn_err_msg(&err));
 	return CLI_OK;
 }
+

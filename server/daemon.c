@@ -132,6 +132,15 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = policy_engine_new(s->ca, s->db, policy, ttl, &s->policy, err);
 	if (rc)
 		goto out;
+	s->admin.ca = s->ca;
+	s->admin.db = s->db;
+	s->admin.policy = s->policy;
+	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
+	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)
+		goto out;
+	if ((rc = server_revocation_open(s, err)) != 0)
+		goto out;
+	/* After the revocation listeners: the ca is shared with ACME's threads from here. */
 	{
 		acme_config_t ac = { 0 };
 		ac.db = s->db;
@@ -144,12 +153,6 @@ static int open_core(server_t *s, cairn_err_t *err)
 		if (rc)
 			goto out;
 	}
-	s->admin.ca = s->ca;
-	s->admin.db = s->db;
-	s->admin.policy = s->policy;
-	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
-	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)
-		goto out;
 out:
 	if (pin != NULL)
 		OPENSSL_cleanse(pin, strlen(pin));
@@ -165,6 +168,7 @@ out:
 static void close_core(server_t *s)
 {
 	acme_free(s->acme);
+	server_revocation_close(s);
 	policy_engine_free(s->policy);
 	ca_free(s->ca);
 	db_close(s->db);

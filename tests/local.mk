@@ -25,6 +25,9 @@ TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
 	tests/integration/policy.sh
 
+TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
+EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
+
 EXTRA_DIST += tests/integration/acme_lib.sh
 TESTS += tests/integration/acme_lego.sh
 EXTRA_DIST += tests/integration/acme_lego.sh
