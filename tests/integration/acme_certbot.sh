@@ -43,6 +43,9 @@ ok "certbot revokes with reason keyCompromise" $CB revoke --cert-path "$LIVE/cer
 	--reason keycompromise --no-delete-after-revoke
 ok "cairn show reports it revoked" "$CAIRN" show --dir "$D" "$serial"
 last_has "revoked with reason keyCompromise" "revoked.*(keyCompromise|1)|keyCompromise"
+ok "OCSP answers revoked for it at once" openssl ocsp -issuer "$D/ca/issuing.pem" \
+	-cert "$LIVE/cert.pem" -url "$HTTP_URL/ocsp" -CAfile "$D/ca/root.pem"
+last_has "  ... revoked" "cert.pem: revoked"
 ok "the audit chain verifies after the ACME flows" "$CAIRN" audit verify --dir "$D"
 
 done_testing
