@@ -124,7 +124,7 @@ void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_re
 {
 	acme_jws_t j;
 	json_t *acct = NULL, *p, *eab;
-	char key[128], id[ACME_ID_LEN + 1], kid[128] = "", group[64] = "";
+	char key[128], id[ACME_ID_LEN + 1], kid[128] = "", group[64] = "", profile[64] = "";
 	create_op_t op = { 0 };
 	cairn_err_t err = { 0 };
 	int rc;
@@ -170,7 +170,7 @@ void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_re
 		goto out;
 	}
 	if (eab != NULL && acme_eab_check(a, eab, j.jwk, url, kid, sizeof(kid), group,
-					  sizeof(group), r) != 0)
+					  sizeof(group), profile, sizeof(profile), r) != 0)
 		goto out;
 	if (acme_new_id(id) != 0) {
 		acme_problem(r, 500, "serverInternal", "no randomness");
@@ -190,6 +190,8 @@ void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_re
 		json_object_set_new(acct, "eab_kid", json_string(kid));
 		if (group[0])
 			json_object_set_new(acct, "group", json_string(group));
+		if (profile[0])
+			json_object_set_new(acct, "profile", json_string(profile));
 	}
 	op.acct = acct;
 	op.thumb = j.thumb;

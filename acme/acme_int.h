@@ -181,10 +181,11 @@ void acme_order_refresh(acme_t *a, json_t **order);
 const char *acme_order_status(acme_t *a, json_t *order);
 
 /* ---- EAB (eab.c) ---- */
-/* Checks an externalAccountBinding against the outer jwk; fills kid/group. On failure
+/* Checks an externalAccountBinding against the outer jwk; fills kid/group/profile. On failure
  * fills the problem and returns negative. */
 int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *url,
-		   char *kid, size_t kid_cap, char *group, size_t group_cap, http_reply_t *r);
+		   char *kid, size_t kid_cap, char *group, size_t group_cap, char *profile,
+		   size_t profile_cap, http_reply_t *r);
 
 /* Drops rate-limit windows with nothing in the last hour (every 4096th call; rl_lock held). */
 void acme_rl_sweep(acme_t *a, int64_t now);

@@ -26,13 +26,14 @@ static int eab_create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if ((rc = acme_txn_put(txn, key, op->rec)) != 0)
 		return rc;
 	return acme_audit(txn, "-", "acme.eab.create", NULL, NULL,
-			  json_pack("{s:s, s:O, s:s}", "kid", op->kid, "group",
-				    json_object_get(op->rec, "group"), "by", op->actor),
+			  json_pack("{s:s, s:O?, s:O?, s:s}", "kid", op->kid, "group",
+				    json_object_get(op->rec, "group"), "profile",
+				    json_object_get(op->rec, "profile"), "by", op->actor),
 			  err);
 }
 
-int acme_eab_create(acme_t *a, const char *group, const char *actor, char **kid,
-		    char **hmac_b64, cairn_err_t *err)
+int acme_eab_create(acme_t *a, const char *group, const char *profile, const char *actor,
+		    char **kid, char **hmac_b64, cairn_err_t *err)
 {
 	uint8_t key[32];
 	char id[ACME_ID_LEN + 1];
@@ -53,6 +54,8 @@ int acme_eab_create(acme_t *a, const char *group, const char *actor, char **kid,
 			return cairn_err_set(err, CAIRN_EINVAL,
 					     "group must be 1..63 of [A-Za-z0-9_.-]");
 	}
+	if (profile != NULL && ca_profile(a->ca, profile) == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "no certificate profile named %s", profile);
 	if (util_random(key, sizeof(key)) != 0 || acme_new_id(id) != 0)
 		return cairn_err_set(err, CAIRN_ECRYPTO, "no randomness");
 	k64 = b64url_encode(key, sizeof(key));
@@ -61,8 +64,8 @@ int acme_eab_create(acme_t *a, const char *group, const char *actor, char **kid,
 		return CAIRN_ENOMEM;
 	op.kid = id;
 	op.actor = actor ? actor : "admin";
-	op.rec = json_pack("{s:s, s:s, s:s?, s:I}", "kid", id, "key", k64, "group", group,
-			   "created", (json_int_t)time(NULL));
+	op.rec = json_pack("{s:s, s:s, s:s?, s:s?, s:I}", "kid", id, "key", k64, "group", group,
+			   "profile", profile, "created", (json_int_t)time(NULL));
 	rc = op.rec ? db_write(a->db, eab_create_run, &op, err) : CAIRN_ENOMEM;
 	json_decref(op.rec);
 	if (rc) {
@@ -75,7 +78,8 @@ int acme_eab_create(acme_t *a, const char *group, const char *actor, char **kid,
 }
 
 int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *url,
-		   char *kid, size_t kid_cap, char *group, size_t group_cap, http_reply_t *r)
+		   char *kid, size_t kid_cap, char *group, size_t group_cap, char *profile,
+		   size_t profile_cap, http_reply_t *r)
 {
 	const char *prot, *pay, *sig, *alg, *hkid, *hurl, *k64;
 	json_t *ph = NULL, *rec = NULL, *inner_jwk = NULL;
@@ -150,6 +154,9 @@ int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *
 	snprintf(group, group_cap, "%s",
 		 json_string_value(json_object_get(rec, "group")) ?
 			 json_string_value(json_object_get(rec, "group")) : "");
+	snprintf(profile, profile_cap, "%s",
+		 json_string_value(json_object_get(rec, "profile")) ?
+			 json_string_value(json_object_get(rec, "profile")) : "");
 	rc = 0;
 out:
 	if (hkey)

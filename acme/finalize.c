@@ -19,8 +19,8 @@
  * err set (CAIRN_EDENIED when refused by policy).
  */
 static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char *acct,
-		       const char *group, char *serial_hex, size_t scap, char *request_id,
-		       size_t rcap, cairn_err_t *err)
+		       const char *group, const char *profile, char *serial_hex, size_t scap,
+		       char *request_id, size_t rcap, cairn_err_t *err)
 {
 	ca_request_t cr = { 0 };
 	policy_outcome_t out;
@@ -31,7 +31,7 @@ static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char
 	snprintf(requester, sizeof(requester), "acme:acct/%s", acct);
 	cr.csr = csr;
 	cr.csr_len = csr_len;
-	cr.profile = a->profile;
+	cr.profile = profile && profile[0] ? profile : a->profile;
 	cr.requester = requester;
 	cr.channel = "acme";
 	rc = policy_submit(a->policy, &cr, group && group[0] ? group : NULL, &out, err);
@@ -269,7 +269,8 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 		goto out;
 	}
 	rc = acme_submit(a, der, der_len, j.acct_id,
-			 json_string_value(json_object_get(j.account, "group")), serial,
+			 json_string_value(json_object_get(j.account, "group")),
+			 json_string_value(json_object_get(j.account, "profile")), serial,
 			 sizeof(serial), request, sizeof(request), &err);
 	memset(&op, 0, sizeof(op));
 	op.acct = j.acct_id;

@@ -15,9 +15,10 @@ static int eab_create(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "dir", required_argument, NULL, 'd' },
 		{ "group", required_argument, NULL, 'g' },
+		{ "profile", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *group = NULL;
+	const char *dir = NULL, *group = NULL, *profile = NULL;
 	char *body = NULL, *req_text = NULL, why[512];
 	json_t *req = NULL, *doc = NULL;
 	size_t len = 0;
@@ -30,6 +31,7 @@ static int eab_create(int argc, char **argv)
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'g': group = optarg; break;
+		case 'p': profile = optarg; break;
 		default:
 			return cli_usage_error("acme", "unknown or incomplete option %s",
 					       argv[optind - 1]);
@@ -39,7 +41,11 @@ static int eab_create(int argc, char **argv)
 		return cli_usage_error("acme", "unexpected argument %s", argv[optind]);
 	if (dir == NULL)
 		return cli_usage_error("acme", "--dir is required");
-	req = group ? json_pack("{s:s}", "group", group) : json_object();
+	req = json_object();
+	if (req != NULL && group != NULL)
+		json_object_set_new(req, "group", json_string(group));
+	if (req != NULL && profile != NULL)
+		json_object_set_new(req, "profile", json_string(profile));
 	req_text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	if (req_text == NULL) {
 		rc = cli_fail("acme", "out of memory");
@@ -80,5 +86,6 @@ int cli_acme(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "eab") == 0 && strcmp(argv[2], "create") == 0)
 		return eab_create(argc - 2, argv + 2);
-	return cli_usage_error("acme", "expected: acme eab create --dir DIR [--group G]");
+	return cli_usage_error("acme",
+			       "expected: acme eab create --dir DIR [--group G] [--profile P]");
 }

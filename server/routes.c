@@ -143,7 +143,7 @@ static void route_acme_eab(server_t *s, const server_req_t *req, const char *arg
 	admin_identity_t id;
 	cairn_err_t err = { 0 };
 	json_t *body = NULL, *doc;
-	const char *group = NULL;
+	const char *group = NULL, *profile = NULL;
 	char *kid = NULL, *key = NULL, actor[96];
 	(void)arg;
 
@@ -161,19 +161,24 @@ static void route_acme_eab(server_t *s, const server_req_t *req, const char *arg
 	if (req->body_len > 0) {
 		body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
 		if (!json_is_object(body) ||
-		    (json_object_get(body, "group") && !json_is_string(json_object_get(body, "group")))) {
+		    (json_object_get(body, "group") && !json_is_string(json_object_get(body, "group"))) ||
+		    (json_object_get(body, "profile") &&
+		     !json_is_string(json_object_get(body, "profile")))) {
 			json_decref(body);
-			http_reply_problem(reply, 400, NULL, "body must be {\"group\": \"NAME\"}");
+			http_reply_problem(reply, 400, NULL,
+					   "body must be {\"group\": \"NAME\", \"profile\": \"NAME\"}");
 			return;
 		}
 		group = json_string_value(json_object_get(body, "group"));
+		profile = json_string_value(json_object_get(body, "profile"));
 	}
 	snprintf(actor, sizeof(actor), "admin:%s", id.name);
-	if (acme_eab_create(s->acme, group, actor, &kid, &key, &err) != 0) {
+	if (acme_eab_create(s->acme, group, profile, actor, &kid, &key, &err) != 0) {
 		http_reply_problem(reply, err.code == CAIRN_EINVAL ? 400 : 500, NULL, "%s",
 				   cairn_err_msg(&err));
 	} else {
-		doc = json_pack("{s:s, s:s, s:s?}", "kid", kid, "hmac_key", key, "group", group);
+		doc = json_pack("{s:s, s:s, s:s?, s:s?}", "kid", kid, "hmac_key", key, "group", group,
+				"profile", profile);
 		http_reply_json(reply, 201, NULL, doc);
 		json_decref(doc);
 	}

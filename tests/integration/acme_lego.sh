@@ -83,4 +83,20 @@ fails "the same EAB key id cannot bind a second account" lego --server "$DIRURL"
 	--hmac "$hmac" --domains e.example.test --http --http.port "127.0.0.1:$HP" run
 last_has "refused as already used" "already used"
 
+fails "an EAB key for an unknown profile is refused" "$CAIRN" acme eab create --dir "$D" \
+	--profile nosuch
+last_has "  ... naming it" "no certificate profile named nosuch"
+ok "an EAB key bound to the tls-client profile" "$CAIRN" acme eab create --dir "$D" \
+	--profile tls-client
+kid=$(sed -n 's/^kid: *//p' "$WORK/last.out")
+hmac=$(sed -n 's/^hmac: *//p' "$WORK/last.out")
+ok "its account gets certificates of that profile" lego --server "$DIRURL" \
+	--path "$WORK/lego-client" --email c@example.test --accept-tos --eab --kid "$kid" \
+	--hmac "$hmac" --domains c.example.test --http --http.port "127.0.0.1:$HP" run
+ok "  ... clientAuth, not serverAuth" sh -c "openssl x509 -in \
+	'$WORK/lego-client/certificates/c.example.test.crt' -noout -ext extendedKeyUsage |
+	grep -q 'Client Authentication' && ! openssl x509 -in \
+	'$WORK/lego-client/certificates/c.example.test.crt' -noout -ext extendedKeyUsage |
+	grep -q 'Server Authentication'"
+
 done_testing
