@@ -4,6 +4,7 @@
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_PENDING = 3 };
@@ -22,16 +23,20 @@ int cli_show(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_audit(int argc, char **argv);
 int cli_config(int argc, char **argv);
+int cli_revoke(int argc, char **argv);
 int cli_est(int argc, char **argv);
 
-/*
- * Calls the running daemon's admin API (DIR/serve.json, token from
- * $CAIRN_ADMIN_TOKEN or DIR/admin.token): method on /admin/v1{path}, with json
- * as an application/json body (NULL = none). Returns the HTTP status with the
- * body in *body (malloc'd or NULL, caller frees), or -1 with a one-line reason in why.
- */
+/* POSTs json to the running daemon's admin API at /admin/v1{path} with the
+ * admin token (client.c). Returns the HTTP status with the answer in *body
+ * (malloc'd, NUL-terminated, may be NULL; caller frees), or -1 with a one-line
+ * reason in why when the daemon cannot be reached. */
+long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
+		    size_t *len, char *why, size_t why_cap);
+/* The same with any method (json NULL = no body), e.g. DELETE. */
 long cli_admin_call(const char *dir, const char *method, const char *path, const char *json,
 		    char **body, size_t *len, char *why, size_t why_cap);
+
+int cli_acme(int argc, char **argv);
 
 /* Prints the command's usage to out. */
 void cli_usage(FILE *out, const char *name);

@@ -69,8 +69,8 @@ static char *admin_token(const char *dir)
 }
 
 /*
- * POSTs JSON to the daemon's admin API. Returns the HTTP status (>0) with the
- * body in *resp, or -1 with a one-line reason in why when the daemon cannot be reached.
+ * Calls the daemon's admin API (method, optional JSON body). Returns the HTTP status (>0)
+ * with the body in *resp, or -1 with a one-line reason in why when the daemon cannot be reached.
  */
 static long admin_request(const char *dir, const char *method, const char *path,
 			  const char *json, buf_t *resp, char *why, size_t why_cap)
@@ -156,6 +156,12 @@ long cli_admin_call(const char *dir, const char *method, const char *path, const
 	*body = resp.data;
 	*len = resp.len;
 	return status;
+}
+
+long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
+		    size_t *body_len, char *why, size_t why_cap)
+{
+	return cli_admin_call(dir, "POST", path, json, body, body_len, why, why_cap);
 }
 
 /* The detail of a problem document, or the raw body. */
@@ -298,3 +304,4 @@ int cli_serve(int argc, char **argv)
 		return cli_fail("serve", "%s", cairn_err_msg(&err));
 	return CLI_OK;
 }
+

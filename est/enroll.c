@@ -205,7 +205,7 @@ static void reply_cert(http_reply_t *reply, X509 *x)
 		return;
 	}
 	http_reply_set(reply, 200, "application/pkcs7-mime; smime-type=certs-only", b64, len);
-	reply->transfer_encoding = "base64";
+	http_reply_header(reply, "Content-Transfer-Encoding", "base64");
 }
 
 /* RFC 7030 §4.4.2: multipart/mixed with the PKCS#8 key and the certificate. The key is
@@ -255,24 +255,34 @@ struct superseded {
 static int superseded_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct superseded *s = arg;
-	json_t *details = json_pack("{s:s, s:b}", "superseded_by", s->new_serial, "revoked",
+	json_t *details = json_pack("{s:s, s:b}", "superseded_by", s->new_serial, "revoke",
 				    s->revoke);
 	audit_event_t ev = { .actor = s->requester, .action = "cert.superseded",
 			     .serial = s->old_serial, .details = details };
-	uint8_t serial[DB_SERIAL_MAX];
-	int rc = 0, len;
+	int rc = audit_append(txn, &ev, NULL, err);
 
-	if (s->revoke) {
-		len = hex_decode(s->old_serial, serial, sizeof(serial));
-		rc = len > 0 ? db_cert_revoke(txn, serial, (size_t)len, (int64_t)time(NULL), 4)
-			     : CAIRN_EINVAL;
-		if (rc == CAIRN_EEXIST)
-			rc = 0; /* revoked meanwhile: nothing more to do */
-	}
-	if (rc == 0)
-		rc = audit_append(txn, &ev, NULL, err);
 	json_decref(details);
 	return rc;
+}
+
+/* RFC 7030 §4.2.2: the renewed certificate is superseded; revoked too when configured
+ * (through ca_revoke, so OCSP and the CRL learn it). Failures are logged: the device
+ * already has its new certificate. */
+static void supersede(est_call_t *c, const char *new_serial)
+{
+	struct superseded s = { c->requester, c->peer_serial, new_serial,
+				c->e->set.revoke_superseded };
+	cairn_err_t err = { 0 };
+	int rc;
+
+	if (db_write(c->e->db, superseded_op, &s, &err) != 0)
+		log_error("est", "recording %s as superseded: %s", c->peer_serial,
+			  cairn_err_msg(&err));
+	if (!s.revoke)
+		return;
+	rc = ca_revoke(c->e->ca, c->peer_serial, CA_REASON_SUPERSEDED, 0, c->requester, &err);
+	if (rc != 0 && rc != CAIRN_EEXIST)
+		log_error("est", "revoking superseded %s: %s", c->peer_serial, cairn_err_msg(&err));
 }
 
 /* Answer to an earlier request for the same CSR: 202 again, the certificate, or why not. */
@@ -437,13 +447,8 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 		est_reply_text(reply, 500, "policy issued nothing");
 		goto out;
 	}
-	if (reenroll) {
-		struct superseded s = { c->requester, c->peer_serial, out.issued->serial_hex,
-					c->e->set.revoke_superseded };
-		if (db_write(c->e->db, superseded_op, &s, &err) != 0)
-			log_error("est", "recording %s as superseded: %s", c->peer_serial,
-				  cairn_err_msg(&err));
-	}
+	if (reenroll)
+		supersede(c, out.issued->serial_hex);
 	if (keygen)
 		reply_keygen(reply, out.issued->cert, gen_key);
 	else

@@ -160,7 +160,7 @@ static void op_cacerts(est_call_t *c, http_reply_t *reply)
 	}
 	memcpy(body, c->e->cacerts_b64, c->e->cacerts_len + 1);
 	http_reply_set(reply, 200, "application/pkcs7-mime", body, c->e->cacerts_len);
-	reply->transfer_encoding = "base64";
+	http_reply_header(reply, "Content-Transfer-Encoding", "base64");
 }
 
 static void op_csrattrs(est_call_t *c, http_reply_t *reply)
@@ -178,7 +178,7 @@ static void op_csrattrs(est_call_t *c, http_reply_t *reply)
 		goto out;
 	}
 	http_reply_set(reply, 200, "application/csrattrs", b64, blen);
-	reply->transfer_encoding = "base64";
+	http_reply_header(reply, "Content-Transfer-Encoding", "base64");
 out:
 	OPENSSL_free(der);
 }

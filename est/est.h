@@ -82,11 +82,12 @@ typedef struct est_request {
 
 /*
  * Serves one EST request: req->path selects label and operation (unknown ones
- * are 404). Answers are RFC 7030 bodies (base64, reply->transfer_encoding =
- * "base64"), 202 with reply->retry_after while a request waits for approval, or
- * a one-line text/plain error (400, 401 with reply->www_authenticate, 403, 405,
- * 415). Every issuance is audited by ca_issue/policy_submit (channel "est"), every
- * refusal here as "est.refused". reply is filled, never left empty. Thread-safe.
+ * are 404). Answers are RFC 7030 bodies (base64, with the header
+ * Content-Transfer-Encoding: base64), 202 with reply->retry_after while a
+ * request waits for approval, or a one-line text/plain error (400, 401 with
+ * reply->www_authenticate, 403, 405, 415). Every issuance is audited by
+ * ca_issue/policy_submit (channel "est"), every refusal here as "est.refused".
+ * reply is filled, never left empty. Thread-safe.
  */
 void est_handle(est_t *e, const est_request_t *req, http_reply_t *reply);
 

@@ -155,6 +155,10 @@ ok "  ... for the same subject" sh -c "openssl x509 -in '$WORK/reenroll.pem' -no
 ok "the replaced certificate is recorded as superseded (and revoked, as configured)" sh -c "
 	'$CAIRN' show --dir '$D' \$(openssl x509 -in '$WORK/cur.pem' -noout -serial | cut -d= -f2 |
 	tr A-F a-f) | grep -Eqi 'revoked|superseded'"
+ok "OCSP says the replaced certificate is revoked as superseded" sh -c "
+	openssl ocsp -issuer '$ISSUING' -cert '$WORK/cur.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' |
+	grep -q 'revoked' && openssl ocsp -issuer '$ISSUING' -cert '$WORK/cur.pem' \
+	-url '$HTTP_URL/ocsp' -CAfile '$ROOT' | grep -qi 'reason: *superseded'"
 ok "re-enroll with the revoked (superseded) certificate is refused" sh -c "
 	curl -s -o /dev/null -w '%{http_code}' --cacert '$ROOT' --cert '$WORK/cur.pem' \
 	--key '$WORK/dev.key' -H 'Content-Type: application/pkcs10' --data-binary @'$BODY' \

@@ -203,7 +203,9 @@ static void test_issue_at_once(void **state)
 
 	enroll(f, "device-1", &r);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(r.transfer_encoding, "base64");
+	assert_int_equal(r.n_headers, 1);
+	assert_string_equal(r.headers[0].name, "Content-Transfer-Encoding");
+	assert_string_equal(r.headers[0].value, "base64");
 	x = answer_cert(&r);
 	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), f->key), 1);
 	X509_free(x);
