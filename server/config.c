@@ -9,6 +9,9 @@
 #include "config.h"
 #include "server/server.h"
 
+/* cairn.json larger than this is refused (it is a few KiB in practice). */
+#define CONFIG_MAX_BYTES (1 << 20)
+
 typedef enum { CFG_STR, CFG_INT, CFG_OBJ } cfg_type_t;
 
 typedef struct cfg_key {
@@ -52,6 +55,15 @@ static const cfg_key_t cfg_keys[] = {
 	{ "server.max_body", I(max_body), "65536", 1024, 16777216, "largest request body (bytes)" },
 	{ "server.max_connections", I(max_connections), "1024", 16, 65536,
 	  "concurrent connections per listener" },
+	{ "server.max_connections_per_ip", I(max_connections_per_ip), "64", 1, 65536,
+	  "concurrent connections from one client address, per listener" },
+	{ "server.max_header_bytes", I(max_header_bytes), "32768", 4096, 1048576,
+	  "memory per connection for the request line, headers and read buffer; "
+	  "larger headers get 431" },
+	{ "server.connection_timeout", I(connection_timeout), "30", 1, 3600,
+	  "seconds a connection may stay idle (slow clients are dropped)" },
+	{ "server.max_json_depth", I(max_json_depth), "32", 2, 1000,
+	  "deepest nesting of arrays/objects accepted in JSON request bodies" },
 	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
 	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
 };
@@ -174,53 +186,86 @@ int config_parse_addr(const char *addr, char *host, size_t cap, int *port)
 	return 0;
 }
 
-int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
+/* Validates the parsed document against the table; fills cfg. */
+static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 {
-	cairn_config_t *cfg = NULL;
-	json_error_t jerr;
-	char *path = NULL, host[128];
+	char host[128];
 	size_t i;
 	int rc, port;
 
-	*out = NULL;
-	cfg = calloc(1, sizeof(*cfg));
-	path = fs_join(dir, "cairn.json");
-	if (cfg == NULL || path == NULL) {
-		rc = CAIRN_ENOMEM;
-		goto out;
-	}
-	cfg->dir = realpath(dir, NULL);
-	if (cfg->dir == NULL || !fs_exists(path)) {
-		rc = cairn_err_set(err, CAIRN_ENOENT, "%s: no CA here (run `cairn init --dir %s`)",
-				   path, dir);
-		goto out;
-	}
-	cfg->root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (cfg->root == NULL || !json_is_object(cfg->root)) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "%s:%d: %s", path, jerr.line,
-				   cfg->root ? "top level must be an object" : jerr.text);
-		goto out;
-	}
 	rc = cfg_check_unknown(cfg->root, "", err);
 	for (i = 0; rc == 0 && i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
 		rc = cfg_apply(cfg, &cfg_keys[i], err);
 	if (rc)
-		goto out;
+		return rc;
 	if (config_parse_addr(cfg->listen_https, host, sizeof(host), &port) != 0 ||
-	    config_parse_addr(cfg->listen_http, host, sizeof(host), &port) != 0) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "listen: addresses must be host:port");
-		goto out;
-	}
+	    config_parse_addr(cfg->listen_http, host, sizeof(host), &port) != 0)
+		return cairn_err_set(err, CAIRN_ECONFIG, "listen: addresses must be host:port");
 	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
+	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
+		return cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
+	return 0;
+}
+
+int config_parse(const char *dir, const char *name, const char *text, size_t len,
+		 cairn_config_t **out, cairn_err_t *err)
+{
+	cairn_config_t *cfg = NULL;
+	json_error_t jerr;
+	int rc;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL || (cfg->dir = strdup(dir)) == NULL) {
+		rc = CAIRN_ENOMEM;
 		goto out;
 	}
+	cfg->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (cfg->root == NULL || !json_is_object(cfg->root)) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "%s:%d: %s", name, jerr.line,
+				   cfg->root ? "top level must be an object" : jerr.text);
+		goto out;
+	}
+	rc = config_check(cfg, err);
+	if (rc)
+		goto out;
 	*out = cfg;
 	cfg = NULL;
 out:
-	free(path);
 	config_free(cfg);
+	return rc;
+}
+
+int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
+{
+	char *path = NULL, *abs = NULL, *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	path = fs_join(dir, "cairn.json");
+	if (path == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	abs = realpath(dir, NULL);
+	if (abs == NULL || !fs_exists(path)) {
+		rc = cairn_err_set(err, CAIRN_ENOENT, "%s: no CA here (run `cairn init --dir %s`)",
+				   path, dir);
+		goto out;
+	}
+	rc = fs_read(path, CONFIG_MAX_BYTES, &text, &len);
+	if (rc) {
+		cairn_err_set(err, rc == CAIRN_ETOOBIG ? CAIRN_ECONFIG : rc, "%s: %s", path,
+			      cairn_strerror(rc));
+		rc = rc == CAIRN_ETOOBIG ? CAIRN_ECONFIG : rc;
+		goto out;
+	}
+	rc = config_parse(abs, path, text, len, out, err);
+out:
+	free(text);
+	free(abs);
+	free(path);
 	return rc;
 }
 

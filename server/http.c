@@ -281,7 +281,10 @@ int http_start(server_t *s, cairn_err_t *err)
 		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_MEM_KEY, key,
 		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 	if (s->https == NULL) {
 		rc = cairn_err_set(err, CAIRN_EIO, "HTTPS listener %s did not start (check %s)",
@@ -296,9 +299,11 @@ int http_start(server_t *s, cairn_err_t *err)
 	s->http = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-		on_mhd_log, NULL, MHD_OPTION_END);
+		(unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)cfg->max_header_bytes, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 	if (s->http == NULL) {
 		rc = cairn_err_set(err, CAIRN_EIO, "HTTP listener %s did not start",
 				   cfg->listen_http);

@@ -120,6 +120,18 @@ int util_random(uint8_t *buf, size_t len) CAIRN_WUR;
 /* Constant-time comparison: 1 when equal. */
 int util_ct_equal(const void *a, const void *b, size_t len);
 
+/* ---- JSON from outside ---- */
+struct json_t;
+/*
+ * Parses len bytes of JSON (no NUL needed) with duplicate keys refused (they are
+ * ambiguous: jansson would keep the last). max_depth > 0 bounds the nesting of
+ * arrays/objects ({"a":[1]} has depth 2). *out is a new reference (caller
+ * json_decref). Returns 0, CAIRN_EINVAL (not JSON, duplicate key) or
+ * CAIRN_ETOOBIG (too deep), with a one-line reason in why.
+ */
+int util_json_parse(const char *buf, size_t len, int max_depth, struct json_t **out, char *why,
+		    size_t why_cap) CAIRN_WUR;
+
 /* ---- HTTP replies (protocol code fills these; server/ sends them) ---- */
 typedef struct http_reply {
 	int status;               /* HTTP status code */
