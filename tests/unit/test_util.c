@@ -122,7 +122,7 @@ static void test_errors(void **state)
 
 static void test_files(void **state)
 {
-	char dir[] = "/tmp/cairn-test-util-XXXXXX", *path, *nested, *data;
+	char dir[] = "/tmp/cairn-test-util-XXXXXX", *path, *nested, *data, *abs;
 	size_t len;
 	(void)state;
 
@@ -138,7 +138,9 @@ static void test_files(void **state)
 	assert_int_equal(fs_read("/nonexistent/x", 3, &data, &len), CAIRN_ENOENT);
 	assert_int_equal(fs_mkdirs(nested, 0700), 0);
 	assert_true(fs_exists(nested));
-	assert_string_equal(fs_join("/d", "/abs"), "/abs");
+	abs = fs_join("/d", "/abs");
+	assert_string_equal(abs, "/abs");
+	free(abs);
 	unlink(path);
 	free(path);
 	free(nested);
