@@ -1,0 +1,102 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Regenerates the seed corpora in fuzz/corpus/ from real traffic: a CA made by
+# `cairn init`, CSRs made by openssl, admin API requests that a running `cairn serve`
+# answered (sent with curl), and the audit log `cairn audit export` wrote for them.
+# Seeds are named by content hash, so rerunning adds new shapes and keeps the old
+# ones (and every crash input, which must stay). Run from a built tree: needs ./cairn.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+CAIRN=$top/cairn
+C=$top/fuzz/corpus
+W=$(mktemp -d "${TMPDIR:-/tmp}/cairn-seeds.XXXXXX")
+PID=""
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$W"' EXIT
+mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event"
+
+# seed TARGET FILE: stores FILE under its SHA-1.
+seed() { cp "$2" "$C/$1/$(sha1sum "$2" | cut -c1-16)"; }
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >/dev/null
+seed config "$W/ca/cairn.json"
+# The same document with every limit and section spelled out.
+perl -0pi -e 's/"max_body": 65536/"max_body": 65536, "max_connections": 512, "max_connections_per_ip": 32, "max_header_bytes": 16384, "connection_timeout": 10, "max_json_depth": 16/' \
+	"$W/ca/cairn.json"
+seed config "$W/ca/cairn.json"
+"$CAIRN" config check --dir "$W/ca" >/dev/null
+
+i=0
+for spec in "ec -pkeyopt ec_paramgen_curve:P-256" "ec -pkeyopt ec_paramgen_curve:P-384" \
+	"rsa:2048" "rsa:3072" "ed25519" "ec -pkeyopt ec_paramgen_curve:P-521" "rsa:1024"; do
+	for san in "DNS:www.example.test,DNS:api.example.test,IP:127.0.0.1" \
+		"email:alice@example.test" "" "URI:https://example.test/x,DNS:*.example.test"; do
+		i=$((i + 1))
+		# shellcheck disable=SC2086
+		set -- -new -nodes -keyout "$W/k$i.key" -out "$W/r$i.csr" -newkey $spec \
+			-subj "/CN=www.example.test/O=Example"
+		[ -n "$san" ] && set -- "$@" -addext "subjectAltName=$san"
+		openssl req "$@" 2>/dev/null
+		seed csr "$W/r$i.csr"
+		openssl req -in "$W/r$i.csr" -outform DER -out "$W/r$i.der"
+		seed csr "$W/r$i.der"
+		b64url <"$W/r$i.der" >"$W/r$i.b64u"
+		seed base64url "$W/r$i.b64u"
+	done
+done
+printf '' >"$W/empty" && seed base64url "$W/empty"
+printf 'eyJhbGciOiJFUzI1NiJ9' >"$W/hdr" && seed base64url "$W/hdr"
+
+"$CAIRN" serve --dir "$W/ca" 2>"$W/serve.log" &
+PID=$!
+n=0
+while [ ! -s "$W/ca/serve.json" ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+URL=$(sed -n 's/.*"https": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")
+TOKEN=$(cat "$W/ca/admin.token")
+
+# admin REQLINE AUTH CTYPE BODYFILE: sends it for real, keeps it as a seed when the daemon
+# answered (any status: refusals are traffic too), in the fuzz target's input format.
+admin() {
+	auth=$2
+	[ "$auth" = "@token@" ] && auth="Bearer $TOKEN"
+	set -- "$1" "$2" "$3" "$4" "$auth"
+	method=${1%% *} path=${1#* }
+	code=$(curl -s --cacert "$W/ca/ca/root.pem" -o /dev/null -w '%{http_code}' -X "$method" \
+		${5:+-H "Authorization: $5"} -H "Content-Type: $3" --data-binary @"$4" \
+		"$URL/admin/v1$path")
+	[ "$code" != 000 ] || return 1
+	{ printf '%s\n%s\n%s\n' "$1" "$2" "$3"; cat "$4"; } >"$W/adm"
+	seed admin "$W/adm"
+}
+for j in 1 2 5 9 12; do
+	perl -0777 -ne 'chomp; s/\n/\\n/g; print "{\"csr\":\"$_\",\"profile\":\"tls-server\"}"' \
+		"$W/r$j.csr" >"$W/body$j"
+	admin "POST /certificates" "@token@" application/json "$W/body$j"
+done
+perl -0777 -ne 'chomp; s/\n/\\n/g; print "{\"csr\":\"$_\",\"profile\":\"tls-client\",\"validity_days\":7}"' \
+	"$W/r2.csr" >"$W/bodyv" && admin "POST /certificates" "@token@" application/json "$W/bodyv"
+printf '{"csr": ' >"$W/trunc" && admin "POST /certificates" "@token@" application/json "$W/trunc"
+printf '{"csr":"x","csr":"y","profile":"tls-server"}' >"$W/dup" &&
+	admin "POST /certificates" "@token@" application/json "$W/dup"
+printf '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]' >"$W/deep" &&
+	admin "POST /certificates" "@token@" application/json "$W/deep"
+printf '{}' >"$W/empty" && admin "POST /certificates" "Bearer cairn_wrong" application/json "$W/empty"
+admin "POST /certificates" "@token@" text/plain "$W/empty"
+SERIAL=$(curl -s --cacert "$W/ca/ca/root.pem" -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: application/json' --data-binary @"$W/body1" "$URL/admin/v1/certificates" |
+	sed -n 's/.*"serial": *"\([0-9a-f]*\)".*/\1/p')
+printf '' >"$W/none"
+admin "GET /certificates/$SERIAL" "@token@" - "$W/none"
+admin "GET /certificates/zz" "@token@" - "$W/none"
+admin "DELETE /certificates" "@token@" - "$W/none"
+
+"$CAIRN" audit export --dir "$W/ca" --format jsonl --out "$W/audit.jsonl"
+n=0
+while IFS= read -r line; do
+	n=$((n + 1))
+	printf '%s' "$line" >"$W/ev$n" && seed audit_event "$W/ev$n"
+done <"$W/audit.jsonl"
+kill "$PID" && wait "$PID" 2>/dev/null || true
+PID=""
+for t in base64url csr config admin audit_event; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done
