@@ -97,7 +97,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	conn_ctx_t *ctx = *con_cls;
 	http_reply_t reply = { 0 };
 	server_req_t req;
-	(void)version;
 
 	if (ctx == NULL) {
 		/* First call: headers only. Answering now would force Connection: close
@@ -110,6 +109,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		*con_cls = ctx;
 		atomic_fetch_add(&s->requests[l->kind == LISTEN_HTTPS ? 0 : 1], 1);
+		/* RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. */
+		if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL) {
+			ctx->refused = 400;
+			snprintf(ctx->refusal, sizeof(ctx->refusal), "HTTP/1.1 request without Host");
+			return MHD_YES;
+		}
 		ctx->route = route_find(l->kind, method, url, &arg, &method_ok);
 		if (ctx->route == NULL) {
 			ctx->refused = method_ok < 0 ? 405 : 404;
