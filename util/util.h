@@ -42,7 +42,8 @@
 	X(CAIRN_EAUTH, "authentication failed")                        \
 	X(CAIRN_EDENIED, "permission denied")                          \
 	X(CAIRN_ESHUTDOWN, "shutting down")                            \
-	X(CAIRN_ETOOBIG, "input too large")
+	X(CAIRN_ETOOBIG, "input too large")                            \
+	X(CAIRN_ELINT, "certificate fails lint")
 
 enum cairn_error {
 	CAIRN_OK = 0,
