@@ -85,6 +85,7 @@ ok "the token still signs after the kills" "$CAIRN" issue --dir "$D" --csr "$WOR
 	--profile tls-server --out "$WORK/after.pem"
 ok "  ... and the certificate verifies" openssl verify -CAfile "$D/ca/root.pem" \
 	-untrusted "$D/ca/issuing.pem" "$WORK/after.pem"
+ok "every certificate in the database passes certlint" lint_db "$D"
 ca_stop
 ok "a clean restart still works" ca_serve "$D"
 ca_stop

@@ -184,6 +184,7 @@ ok "a valid request still works" sh -c "openssl req -new -nodes -newkey ec -pkey
 	ec_paramgen_curve:P-256 -keyout '$WORK/k' -subj /CN=ok.example.test \
 	-addext subjectAltName=DNS:ok.example.test -out '$WORK/ok.csr' 2>/dev/null &&
 	'$CAIRN' issue --dir '$D' --csr '$WORK/ok.csr' --profile tls-server --out '$WORK/ok.pem'"
+ok "every certificate in the database passes certlint" lint_db "$D"
 ca_stop
 ok "the daemon shuts down cleanly afterwards" test ! -e "$D/serve.json"
 done_testing
