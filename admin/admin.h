@@ -7,6 +7,7 @@
 
 #include "ca/ca.h"
 #include "db/db.h"
+#include "policy/policy.h"
 #include "util/util.h"
 
 #define ADMIN_TOKEN_PREFIX "cairn_"
@@ -35,6 +36,7 @@ typedef struct admin_ctx {
 	ca_t *ca; /* borrowed */
 	db_t *db; /* borrowed */
 	int max_json_depth; /* nesting allowed in request bodies; 0 = ADMIN_JSON_DEPTH */
+	policy_engine_t *policy; /* borrowed: every issuance goes through it */
 } admin_ctx_t;
 
 #define ADMIN_JSON_DEPTH 32

@@ -66,6 +66,7 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
 	ca_request_t creq = { 0 };
+	policy_outcome_t outcome;
 	ca_issued_t *issued = NULL;
 	cairn_err_t err = { 0 };
 	json_error_t jerr;
@@ -100,12 +101,30 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 	creq.requester = requester;
 	creq.channel = "admin";
 	creq.validity_days = days;
-	if (ca_issue(ctx->ca, &creq, &issued, &err) != 0) {
+	if (policy_submit(ctx->policy, &creq, NULL, &outcome, &err) != 0) {
 		log_warn("admin", "issue for %s (profile %s): %s", requester, profile,
 			 cairn_err_msg(&err));
-		reply_ca_error(reply, &err);
+		if (err.code == CAIRN_EDENIED)
+			http_reply_problem(reply, 403, PROBLEM("rejectedByPolicy"), "%s",
+					   cairn_err_msg(&err));
+		else
+			reply_ca_error(reply, &err);
 		goto out;
 	}
+	if (outcome.decision.action == POLICY_APPROVE) {
+		resp = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "request", outcome.request.id,
+				 "status", "pending", "rule", outcome.decision.rule, "profile", profile,
+				 "approvals_needed", outcome.request.approvals_needed,
+				 "approvals_have", outcome.request.approvals_have);
+		http_reply_json(reply, 202, NULL, resp);
+		snprintf(location, sizeof(location), "/admin/v1/requests/%s", outcome.request.id);
+		reply->location = strdup(location);
+		log_info("admin", "request %s by %s waits for %d approvals (rule %s)",
+			 outcome.request.id, requester, outcome.request.approvals_needed,
+			 outcome.decision.rule);
+		goto out;
+	}
+	issued = outcome.issued;
 	resp = json_pack("{s:s, s:s, s:s, s:s, s:I}", "serial", issued->serial_hex, "profile",
 			 profile, "certificate", issued->pem, "chain", issued->chain_pem,
 			 "audit_seq", (json_int_t)issued->audit_seq);

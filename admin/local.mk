@@ -5,5 +5,5 @@ check_PROGRAMS += tests/unit/test_admin
 TESTS += tests/unit/test_admin
 tests_unit_test_admin_SOURCES = tests/unit/test_admin.c
 tests_unit_test_admin_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_admin_LDADD = libadmin.la libca.la libaudit.la libdb.la libhsm.la libutil.la \
-	$(UNIT_LIBS)
+tests_unit_test_admin_LDADD = libadmin.la libpolicy.la libca.la libaudit.la libdb.la libhsm.la \
+	libutil.la $(UNIT_LIBS)

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* cli: the `cairn` command's subcommands; each returns an exit code (0 ok, 1 failed, 2 usage). */
+/* cli: the `cairn` command's subcommands; each returns an exit code (0 ok, 1 failed, 2 usage,
+ * 3 waiting: a request parked for approvals). */
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
 
 #include <stdio.h>
 
-enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_PENDING = 3 };
 
 typedef struct cli_command {
 	const char *name;

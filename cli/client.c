@@ -203,6 +203,15 @@ int cli_issue(int argc, char **argv)
 		rc = cli_fail("issue", "%s", why);
 		goto out;
 	}
+	if (status == 202) {
+		doc = json_loadb(resp.data, resp.len, 0, NULL);
+		printf("request %s pending: %d approvals needed (rule %s)\n",
+		       json_string_value(json_object_get(doc, "request")) ?: "?",
+		       (int)json_integer_value(json_object_get(doc, "approvals_needed")),
+		       json_string_value(json_object_get(doc, "rule")) ?: "?");
+		rc = CLI_PENDING;
+		goto out;
+	}
 	if (status != 201) {
 		rc = cli_fail("issue", "refused (HTTP %ld): %s", status, problem_detail(&resp, &doc));
 		goto out;

@@ -328,6 +328,19 @@ out:
 	return rc;
 }
 
+/* The policy every new CA starts with: issue whatever passes the channel's checks. */
+static int write_policy(init_state_t *st, cairn_err_t *err)
+{
+	char *text = policy_default_text();
+	int rc;
+
+	if (text == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	rc = write_text(st->dir, "policy.json", text, 0600, err);
+	free(text);
+	return rc;
+}
+
 /* The HTTP base URL that goes into the hierarchy's AIA/CDP. */
 static void http_base(const init_opts_t *o, char *out, size_t cap)
 {
@@ -438,6 +451,8 @@ static void print_summary(const init_state_t *st, const init_opts_t *o)
 	printf("  HTTPS cert    %s/tls/server.pem (key %s/tls/server.key)\n", st->dir, st->dir);
 	printf("  config        %s/cairn.json\n", st->dir);
 	printf("  admin token   %s/admin.token (role admin; keep it secret)\n", st->dir);
+	printf("  policy        %s/policy.json (issues every request; see docs/policy.md)\n",
+	       st->dir);
 	if (o->module == NULL) {
 		printf("\nThe CA keys live in a SoftHSM2 token in %s/tokens (PIN in %s/token.pin).\n",
 		       st->dir, st->dir);
@@ -504,7 +519,7 @@ int cli_init(int argc, char **argv)
 	    (rc = db_open(dbdir, &st.db, &err)) != 0 || (rc = record_hierarchy(&st, &err)) != 0 ||
 	    (rc = admin_token_create(st.db, "bootstrap", "admin", 0, "cli:init", &token, &err)) != 0 ||
 	    (rc = write_text(st.dir, "admin.token", token, 0600, &err)) != 0 ||
-	    (rc = write_config(&o, &st, &err)) != 0) {
+	    (rc = write_policy(&st, &err)) != 0 || (rc = write_config(&o, &st, &err)) != 0) {
 		rc = cli_fail("init", "%s", cairn_err_msg(&err));
 		goto out;
 	}

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
 #include <openssl/x509.h>
 
 #include "ca/ca.h"
@@ -62,6 +63,14 @@ void policy_input_clear(policy_input_t *in);
 /* First matching rule wins; no match = reject "no policy rule matches". Pure, thread-safe. */
 void policy_decide(const policy_t *p, const policy_input_t *in, policy_decision_t *out);
 
+/* Called for each rule passed over before the decision: its name and what did not match. */
+typedef void (*policy_explain_fn)(const char *rule, const char *why, void *arg);
+/* policy_decide that also says why each earlier rule did not match (fn may be NULL). */
+void policy_explain(const policy_t *p, const policy_input_t *in, policy_explain_fn fn,
+		    void *arg, policy_decision_t *out);
+/* "issue", "approve" or "reject". Static string. */
+const char *policy_action_name(policy_action_t a);
+
 /* ---- the one path every channel takes ---- */
 typedef struct policy_engine policy_engine_t;
 
@@ -71,6 +80,13 @@ int policy_engine_new(ca_t *ca, db_t *db, const char *policy_path, int64_t pendi
 void policy_engine_free(policy_engine_t *e);
 /* Re-reads the policy file; on error the old policy stays and err says why (rule and field). */
 int policy_engine_reload(policy_engine_t *e, cairn_err_t *err) CAIRN_WUR;
+/* Same, audited as "policy.reload" (or "policy.reload_failed" with the error) with actor. */
+int policy_engine_reload_as(policy_engine_t *e, const char *actor, cairn_err_t *err) CAIRN_WUR;
+/* The text of the policy in force (new string, caller frees; NULL when out of memory). */
+char *policy_engine_text(policy_engine_t *e);
+/* policy_explain against the policy in force. Thread-safe. */
+void policy_engine_explain(policy_engine_t *e, const policy_input_t *in, policy_explain_fn fn,
+			   void *arg, policy_decision_t *out);
 
 typedef enum {
 	REQ_PENDING,  /* waiting for approvals */
@@ -132,5 +148,15 @@ int policy_request_reject(policy_engine_t *e, const char *id, const char *approv
 /* Walks requests (status filter: -1 = all), newest first. fn returns non-zero to stop. */
 typedef int (*policy_request_fn)(const request_info_t *r, void *arg);
 int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, void *arg);
+
+/* "pending", "issued", "rejected", "expired", "failed". Static string. */
+const char *request_status_name(request_status_t s);
+/* Status by name, or -1. */
+int request_status_parse(const char *name);
+/* The request as JSON for the API and CLI: the request_info_t fields plus names,
+ * approvals [{by, role, at, comment}] and decided_by; no CSR. New reference in *out.
+ * CAIRN_ENOENT if unknown. Expires the request first if its time has passed. */
+int policy_request_json(policy_engine_t *e, const char *id, json_t **out, cairn_err_t *err)
+	CAIRN_WUR;
 
 #endif

@@ -13,7 +13,7 @@ C=$top/fuzz/corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/cairn-seeds.XXXXXX")
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$W"' EXIT
-mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event"
+mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/policy"
 
 # seed TARGET FILE: stores FILE under its SHA-1.
 seed() { cp "$2" "$C/$1/$(sha1sum "$2" | cut -c1-16)"; }
@@ -21,6 +21,19 @@ b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 
 "$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >/dev/null
 seed config "$W/ca/cairn.json"
+seed policy "$W/ca/policy.json"
+# Rules as tests/integration/policy.sh and docs/policy.md write them, and broken ones.
+cat >"$W/p1" <<'JSON'
+{"rules": [
+  {"name": "dev",     "match": {"dns_suffix": [".dev.test"]},                   "action": "issue"},
+  {"name": "prod",    "match": {"dns_suffix": [".prod.test"]},                  "action": "approve", "approvals": 2},
+  {"name": "devices", "match": {"channel": "est", "subject_cn_prefix": "device-"}, "action": "approve", "approvals": 2},
+  {"name": "default", "match": {},                                               "action": "reject", "reason": "not allowed by policy"}
+]}
+JSON
+seed policy "$W/p1"
+sed 's/"dns_suffix": \[".prod.test"\]/"dns_suffix": ".prod.test"/' "$W/p1" >"$W/p2" && seed policy "$W/p2"
+echo '{"rules": [{"name": "x", "match": {}, "action": "maybe"}]}' >"$W/p3" && seed policy "$W/p3"
 # The same document with every limit and section spelled out.
 perl -0pi -e 's/"max_body": 65536/"max_body": 65536, "max_connections": 512, "max_connections_per_ip": 32, "max_header_bytes": 16384, "connection_timeout": 10, "max_json_depth": 16/' \
 	"$W/ca/cairn.json"
@@ -99,4 +112,4 @@ while IFS= read -r line; do
 done <"$W/audit.jsonl"
 kill "$PID" && wait "$PID" 2>/dev/null || true
 PID=""
-for t in base64url csr config admin audit_event; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done
+for t in base64url csr config admin audit_event policy; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done

@@ -64,6 +64,10 @@ static const cfg_key_t cfg_keys[] = {
 	  "seconds a connection may stay idle (slow clients are dropped)" },
 	{ "server.max_json_depth", I(max_json_depth), "32", 2, 1000,
 	  "deepest nesting of arrays/objects accepted in JSON request bodies" },
+	{ "policy_file", S(policy_file), "policy.json", 0, 0,
+	  "approval policy rules (see docs/policy.md); reloaded on SIGHUP" },
+	{ "requests.pending_ttl", S(pending_ttl), "7d", 0, 0,
+	  "how long a request waiting for approvals stays open (30d, 12h, ...)" },
 	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
 	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
 };
@@ -192,6 +196,7 @@ static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 	char host[128];
 	size_t i;
 	int rc, port;
+	int64_t ttl;
 
 	rc = cfg_check_unknown(cfg->root, "", err);
 	for (i = 0; rc == 0 && i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
@@ -204,6 +209,9 @@ static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
 	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
 		return cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
+	if (duration_parse(cfg->pending_ttl, &ttl) != 0 || ttl <= 0)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "requests.pending_ttl: must be a duration like 7d, 12h or 90m");
 	return 0;
 }
 
@@ -319,7 +327,7 @@ int config_read_pin(const cairn_config_t *cfg, char **pin, cairn_err_t *err)
 json_t *config_default(const char *listen_https, const char *listen_http,
 		       const char *public_https, const char *public_http, const json_t *profiles)
 {
-	return json_pack(
+	json_t *doc = json_pack(
 		"{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, "
 		"s:{s:s, s:s, s:s, s:s, s:s}, s:{s:s, s:s}, s:{s:i, s:i}, s:O, "
 		"s:{s:{s:s, s:i, s:i, s:{}}}}",
@@ -336,6 +344,12 @@ json_t *config_default(const char *listen_https, const char *listen_http,
 		"profiles", profiles,
 		"acme", "validation", "dns_server", "", "http01_port", 80, "tlsalpn01_port", 443,
 		"hosts");
+
+	if (doc != NULL) {
+		json_object_set_new(doc, "policy_file", json_string("policy.json"));
+		json_object_set_new(doc, "requests", json_pack("{s:s}", "pending_ttl", "7d"));
+	}
+	return doc;
 }
 
 void config_describe(FILE *out)

@@ -85,6 +85,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
 	char *pin = NULL, *softhsm = NULL, *dbdir = NULL, *root = NULL, *issuing = NULL;
+	char *policy = NULL;
+	int64_t ttl = 0;
 	hsm_config_t hc = { 0 };
 	ca_config_t cc = { 0 };
 	int rc;
@@ -121,9 +123,19 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = ca_open(&cc, &s->ca, err);
 	if (rc)
 		goto out;
+	policy = config_path(cfg, cfg->policy_file);
+	if (policy == NULL || duration_parse(cfg->pending_ttl, &ttl) != 0) {
+		rc = policy ? cairn_err_set(err, CAIRN_ECONFIG, "requests.pending_ttl: bad duration")
+			    : CAIRN_ENOMEM;
+		goto out;
+	}
+	rc = policy_engine_new(s->ca, s->db, policy, ttl, &s->policy, err);
+	if (rc)
+		goto out;
 	s->admin.ca = s->ca;
 	s->admin.db = s->db;
 	s->admin.max_json_depth = (int)cfg->max_json_depth;
+	s->admin.policy = s->policy;
 	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
 	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)
 		goto out;
@@ -135,11 +147,13 @@ out:
 	free(dbdir);
 	free(root);
 	free(issuing);
+	free(policy);
 	return rc;
 }
 
 static void close_core(server_t *s)
 {
+	policy_engine_free(s->policy);
 	ca_free(s->ca);
 	db_close(s->db);
 	hsm_close(s->hsm);
@@ -184,7 +198,12 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_info("server", "SIGHUP: nothing to reload yet");
+			cairn_err_t rerr = { 0 };
+			if (policy_engine_reload_as(s.policy, "server:sighup", &rerr) != 0)
+				log_error("server", "SIGHUP: policy not reloaded, the old one stays: %s",
+					  cairn_err_msg(&rerr));
+			else
+				log_info("server", "SIGHUP: policy reloaded");
 			continue;
 		}
 		break;

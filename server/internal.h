@@ -11,6 +11,7 @@
 #include "ca/ca.h"
 #include "db/db.h"
 #include "hsm/hsm.h"
+#include "policy/policy.h"
 #include "server/server.h"
 
 enum { LISTEN_HTTPS = 1, LISTEN_HTTP = 2, LISTEN_BOTH = 3 };
@@ -20,6 +21,7 @@ typedef struct server {
 	hsm_t *hsm;
 	db_t *db;
 	ca_t *ca;
+	policy_engine_t *policy;        /* the one issuance path; reloaded on SIGHUP */
 	admin_ctx_t admin;
 	struct MHD_Daemon *https, *http;
 	char *tls_cert_pem, *tls_key_pem;

@@ -33,6 +33,8 @@ typedef struct cairn_config {
 	long max_header_bytes;  /* per-connection memory for headers and read buffer */
 	long connection_timeout;/* seconds a connection may stay idle */
 	long max_json_depth;    /* nesting allowed in JSON request bodies */
+	char *policy_file;      /* approval policy (JSON), relative to dir */
+	char *pending_ttl;      /* how long a pending request waits, e.g. "7d" */
 	json_t *profiles;       /* borrowed from root */
 	json_t *acme;           /* borrowed from root, may be NULL */
 	json_t *root;           /* the whole document (owned) */

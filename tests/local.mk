@@ -27,6 +27,8 @@ tests_tools_certlint_SOURCES = tests/tools/certlint.c
 tests_tools_certlint_LDADD = $(CAIRN_LIBS)
 
 TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/crash.sh tests/integration/hostile.sh tests/integration/lint.sh
+	tests/integration/policy.sh tests/integration/crash.sh tests/integration/hostile.sh \
+	tests/integration/lint.sh
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/crash.sh tests/integration/hostile.sh tests/integration/lint.sh
+	tests/integration/policy.sh tests/integration/crash.sh tests/integration/hostile.sh \
+	tests/integration/lint.sh

@@ -43,6 +43,7 @@
 	X(CAIRN_EDENIED, "permission denied")                          \
 	X(CAIRN_ESHUTDOWN, "shutting down")                            \
 	X(CAIRN_ETOOBIG, "input too large")                            \
+	X(CAIRN_ECONFLICT, "conflicts with the current state")         \
 	X(CAIRN_ELINT, "certificate fails lint")
 
 enum cairn_error {

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/* The policy engine: the one issuance path (check, decide, issue/park/refuse) and policy reload. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "policy/policy_int.h"
+
+#define POLICY_MAX_FILE (1024 * 1024)
+#define DEFAULT_TTL (7 * 86400)
+
+/* Reads and parses the file; on success *p and *text are new. */
+static int load_file(const char *path, policy_t **p, char **text, cairn_err_t *err)
+{
+	size_t len;
+	int rc;
+
+	*p = NULL;
+	*text = NULL;
+	rc = fs_read(path, POLICY_MAX_FILE, text, &len);
+	if (rc)
+		return cairn_err_set(err, rc == CAIRN_ENOENT ? CAIRN_ENOENT : CAIRN_ECONFIG,
+				     "policy file %s: %s", path, cairn_strerror(rc));
+	rc = policy_parse(*text, len, p, err);
+	if (rc) {
+		if (err != NULL) {
+			char msg[sizeof(err->msg)];
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			cairn_err_set(err, rc, "policy file %s: %s", path, msg);
+		}
+		free(*text);
+		*text = NULL;
+	}
+	return rc;
+}
+
+int policy_engine_new(ca_t *ca, db_t *db, const char *policy_path, int64_t pending_ttl,
+		      policy_engine_t **out, cairn_err_t *err)
+{
+	policy_engine_t *e;
+	int rc;
+
+	*out = NULL;
+	if (ca == NULL || db == NULL || policy_path == NULL || pending_ttl < 0)
+		return cairn_err_set(err, CAIRN_EINVAL, "policy engine: missing argument");
+	e = calloc(1, sizeof(*e));
+	if (e == NULL || (e->path = strdup(policy_path)) == NULL) {
+		free(e);
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	}
+	e->ca = ca;
+	e->db = db;
+	e->ttl = pending_ttl ? pending_ttl : DEFAULT_TTL;
+	rc = load_file(policy_path, &e->policy, &e->text, err);
+	if (rc) {
+		free(e->path);
+		free(e);
+		return rc;
+	}
+	pthread_rwlock_init(&e->lock, NULL);
+	pthread_mutex_init(&e->decide, NULL);
+	*out = e;
+	return 0;
+}
+
+void policy_engine_free(policy_engine_t *e)
+{
+	if (e == NULL)
+		return;
+	pthread_rwlock_destroy(&e->lock);
+	pthread_mutex_destroy(&e->decide);
+	policy_free(e->policy);
+	free(e->text);
+	free(e->path);
+	free(e);
+}
+
+int policy_engine_reload_as(policy_engine_t *e, const char *actor, cairn_err_t *err)
+{
+	policy_t *p = NULL, *old;
+	char *text = NULL, *old_text;
+	json_t *details;
+	int rc;
+
+	rc = load_file(e->path, &p, &text, err);
+	if (rc) {
+		details = json_pack("{s:s, s:s}", "file", e->path, "error", cairn_err_msg(err));
+		(void)policy_audit(e->db, actor, "policy.reload_failed", NULL, NULL, details, NULL);
+		json_decref(details);
+		return rc;
+	}
+	pthread_rwlock_wrlock(&e->lock);
+	old = e->policy;
+	old_text = e->text;
+	e->policy = p;
+	e->text = text;
+	pthread_rwlock_unlock(&e->lock);
+	policy_free(old);
+	free(old_text);
+	details = json_pack("{s:s}", "file", e->path);
+	rc = policy_audit(e->db, actor, "policy.reload", NULL, NULL, details, err);
+	json_decref(details);
+	return rc;
+}
+
+int policy_engine_reload(policy_engine_t *e, cairn_err_t *err)
+{
+	return policy_engine_reload_as(e, "server:reload", err);
+}
+
+char *policy_engine_text(policy_engine_t *e)
+{
+	char *copy;
+
+	pthread_rwlock_rdlock(&e->lock);
+	copy = strdup(e->text);
+	pthread_rwlock_unlock(&e->lock);
+	return copy;
+}
+
+void policy_engine_explain(policy_engine_t *e, const policy_input_t *in, policy_explain_fn fn,
+			   void *arg, policy_decision_t *out)
+{
+	pthread_rwlock_rdlock(&e->lock);
+	policy_explain(e->policy, in, fn, arg, out);
+	pthread_rwlock_unlock(&e->lock);
+}
+
+json_t *policy_input_names(const policy_input_t *in)
+{
+	json_t *names = json_array();
+	size_t i;
+
+	for (i = 0; names != NULL && i < in->n_dns; i++)
+		json_array_append_new(names, json_string(in->dns[i]));
+	for (i = 0; names != NULL && i < in->n_ips; i++)
+		json_array_append_new(names, json_string(in->ips[i]));
+	return names;
+}
+
+struct audit_op {
+	const audit_event_t *ev;
+};
+
+static int audit_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct audit_op *a = arg;
+
+	return audit_append(txn, a->ev, NULL, err);
+}
+
+int policy_audit(db_t *db, const char *actor, const char *action, const char *serial,
+		 json_t *names, json_t *details, cairn_err_t *err)
+{
+	audit_event_t ev = { actor, action, serial, names, details };
+	struct audit_op a = { &ev };
+
+	return db_write(db, audit_op, &a, err);
+}
+
+int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group,
+		  policy_outcome_t *out, cairn_err_t *err)
+{
+	policy_input_t in;
+	X509_REQ *x = NULL;
+	const ca_profile_t *prof;
+	json_t *names = NULL, *details = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&in, 0, sizeof(in));
+	if (e == NULL || req == NULL || req->csr == NULL || req->profile == NULL ||
+	    req->requester == NULL || req->channel == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "request lacks CSR, profile, requester or channel");
+	prof = ca_profile(e->ca, req->profile);
+	if (prof == NULL)
+		return cairn_err_set(err, CAIRN_EPROFILE, "unknown profile %s", req->profile);
+	if (req->validity_days < 0 || req->validity_days > prof->validity_days)
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "validity_days %d outside 1..%d (profile %s)", req->validity_days,
+				     prof->validity_days, prof->name);
+	if ((rc = ca_csr_parse(req->csr, req->csr_len, &x, err)) != 0 ||
+	    (rc = ca_csr_check(x, prof, err)) != 0 ||
+	    (rc = policy_input_from_csr(x, &in, err)) != 0)
+		goto out;
+	in.channel = req->channel;
+	in.requester = req->requester;
+	in.group = group;
+	in.profile = req->profile;
+	in.validity_days = req->validity_days ? req->validity_days : prof->validity_days;
+	policy_engine_explain(e, &in, NULL, NULL, &out->decision);
+	switch (out->decision.action) {
+	case POLICY_ISSUE:
+		rc = ca_issue(e->ca, req, &out->issued, err);
+		break;
+	case POLICY_APPROVE:
+		rc = policy_request_store(e, req, group, &in, &out->decision, &out->request, err);
+		break;
+	case POLICY_REJECT:
+		names = policy_input_names(&in);
+		details = json_pack("{s:s, s:s, s:s, s:s}", "rule", out->decision.rule, "reason",
+				    out->decision.reason, "channel", req->channel, "profile",
+				    req->profile);
+		rc = policy_audit(e->db, req->requester, "request.rejected", NULL, names, details,
+				  err);
+		if (rc == 0)
+			rc = cairn_err_set(err, CAIRN_EDENIED, "rejected by policy%s%s: %s",
+					   out->decision.rule[0] ? " rule " : "", out->decision.rule,
+					   out->decision.reason);
+		break;
+	}
+out:
+	json_decref(names);
+	json_decref(details);
+	policy_input_clear(&in);
+	X509_REQ_free(x);
+	return rc;
+}

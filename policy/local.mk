@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: MIT
+# policy: rules, decisions and the pending-request engine every channel goes through.
+noinst_LTLIBRARIES += libpolicy.la
+libpolicy_la_SOURCES = policy/policy.h policy/policy_int.h \
+	policy/rules.c policy/input.c policy/engine.c policy/requests.c
+
+check_PROGRAMS += tests/unit/test_policy
+TESTS += tests/unit/test_policy
+tests_unit_test_policy_SOURCES = tests/unit/test_policy.c
+tests_unit_test_policy_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_policy_LDADD = libpolicy.la libca.la libaudit.la libdb.la libhsm.la libutil.la \
+	$(UNIT_LIBS)

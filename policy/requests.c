@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/* Pending requests: durable records in DB_REQUESTS, approvals by distinct approvers, expiry, listing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "policy/policy_int.h"
+
+#define ID_HEX 32
+
+static const char *const status_names[] = { "pending", "issued", "rejected", "expired",
+					    "failed" };
+
+const char *request_status_name(request_status_t s)
+{
+	return (unsigned)s < sizeof(status_names) / sizeof(status_names[0]) ? status_names[s]
+									     : "unknown";
+}
+
+int request_status_parse(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < sizeof(status_names) / sizeof(status_names[0]); i++)
+		if (strcmp(status_names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *jstr(const json_t *rec, const char *key)
+{
+	const char *s = json_string_value(json_object_get(rec, key));
+	return s ? s : "";
+}
+
+static int64_t jint(const json_t *rec, const char *key)
+{
+	return (int64_t)json_integer_value(json_object_get(rec, key));
+}
+
+static void info_from_json(const json_t *rec, request_info_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->id, sizeof(out->id), "%s", jstr(rec, "id"));
+	out->status = (request_status_t)request_status_parse(jstr(rec, "status"));
+	snprintf(out->channel, sizeof(out->channel), "%s", jstr(rec, "channel"));
+	snprintf(out->requester, sizeof(out->requester), "%s", jstr(rec, "requester"));
+	snprintf(out->profile, sizeof(out->profile), "%s", jstr(rec, "profile"));
+	snprintf(out->rule, sizeof(out->rule), "%s", jstr(rec, "rule"));
+	out->approvals_needed = (int)jint(rec, "approvals_needed");
+	out->approvals_have = (int)json_array_size(json_object_get(rec, "approvals"));
+	snprintf(out->serial_hex, sizeof(out->serial_hex), "%s", jstr(rec, "serial"));
+	snprintf(out->reason, sizeof(out->reason), "%s", jstr(rec, "reason"));
+	out->created = jint(rec, "created");
+	out->expires = jint(rec, "expires");
+}
+
+static int put_record(db_txn_t *txn, const json_t *rec, unsigned flags)
+{
+	const char *id = jstr(rec, "id");
+	char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc;
+
+	if (text == NULL)
+		return CAIRN_ENOMEM;
+	rc = db_put(txn, DB_REQUESTS, id, strlen(id), text, strlen(text), flags);
+	free(text);
+	return rc;
+}
+
+/* The record of id inside txn (new reference), or NULL with err set. */
+static json_t *get_record(db_txn_t *txn, const char *id, cairn_err_t *err)
+{
+	const void *val;
+	size_t len;
+	json_t *rec;
+
+	if (strlen(id) != ID_HEX || db_get(txn, DB_REQUESTS, id, ID_HEX, &val, &len) != 0) {
+		cairn_err_set(err, CAIRN_ENOENT, "no request %s", id);
+		return NULL;
+	}
+	rec = json_loadb(val, len, 0, NULL);
+	if (rec == NULL)
+		cairn_err_set(err, CAIRN_EDB, "request %s: stored record unreadable", id);
+	return rec;
+}
+
+/* ---- storing a new request ---- */
+
+struct store_op {
+	json_t *rec;
+	json_t *names;
+	json_t *details;
+};
+
+static int store_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct store_op *s = arg;
+	audit_event_t ev = { jstr(s->rec, "requester"), "request.pending", NULL, s->names,
+			     s->details };
+	int rc = put_record(txn, s->rec, DB_NOOVERWRITE);
+
+	if (rc)
+		return cairn_err_set(err, rc, "storing request: %s", cairn_strerror(rc));
+	return audit_append(txn, &ev, NULL, err);
+}
+
+int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char *group,
+			 const policy_input_t *in, const policy_decision_t *d,
+			 request_info_t *info, cairn_err_t *err)
+{
+	struct store_op s = { NULL, NULL, NULL };
+	uint8_t raw[16];
+	char id[ID_HEX + 1], *csr = NULL;
+	int64_t now = (int64_t)time(NULL);
+	int rc, tries;
+
+	csr = b64url_encode(req->csr, req->csr_len);
+	s.names = policy_input_names(in);
+	if (csr == NULL || s.names == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (tries = 0; tries < 4; tries++) {
+		if ((rc = util_random(raw, sizeof(raw))) != 0) {
+			cairn_err_set(err, rc, "no randomness for a request id");
+			goto out;
+		}
+		hex_encode(raw, sizeof(raw), id);
+		json_decref(s.rec);
+		json_decref(s.details);
+		s.rec = json_pack("{s:s, s:s, s:s, s:s*, s:s, s:s, s:s, s:i, s:s, s:[], s:s, s:i, "
+				  "s:O, s:I, s:I, s:s, s:s}",
+				  "id", id, "status", "pending", "channel", req->channel, "group",
+				  group, "requester", req->requester, "profile", req->profile, "rule",
+				  d->rule, "approvals_needed", d->approvals, "approver_role",
+				  d->approver_role, "approvals", "csr", csr, "validity_days",
+				  req->validity_days, "names", s.names, "created", (json_int_t)now,
+				  "expires", (json_int_t)(now + e->ttl), "serial", "", "reason", "");
+		s.details = json_pack("{s:s, s:s, s:i, s:s, s:s}", "id", id, "rule", d->rule,
+				      "approvals_needed", d->approvals, "channel", req->channel,
+				      "profile", req->profile);
+		if (s.rec == NULL || s.details == NULL) {
+			rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+			goto out;
+		}
+		rc = db_write(e->db, store_op, &s, err);
+		if (rc != CAIRN_EEXIST)
+			break;
+	}
+	if (rc == 0)
+		info_from_json(s.rec, info);
+out:
+	free(csr);
+	json_decref(s.rec);
+	json_decref(s.names);
+	json_decref(s.details);
+	return rc;
+}
+
+/* ---- decisions on a stored request ---- */
+
+typedef enum { DO_APPROVE, DO_REJECT, DO_EXPIRE, DO_ISSUED, DO_FAILED } decide_kind_t;
+
+struct decide_op {
+	decide_kind_t kind;
+	const char *id, *actor, *role, *comment, *serial, *reason;
+	int64_t now;
+	/* results, reset on every run */
+	json_t *rec;     /* the record after the op (new reference) */
+	int complete;    /* DO_APPROVE: enough approvals to issue */
+	int code;        /* refusal to report although the op committed (expiry) */
+	char msg[256];
+};
+
+static int role_may_decide(const json_t *rec, const char *role)
+{
+	const char *need = jstr(rec, "approver_role");
+
+	if (strcmp(role, "admin") == 0)
+		return 1;
+	return strcmp(role, need[0] ? need : "approver") == 0;
+}
+
+/* Pending request whose time has passed: mark it expired (audited). Returns 1 if it did. */
+static int expire_if_due(db_txn_t *txn, struct decide_op *d, cairn_err_t *err, int *rc)
+{
+	audit_event_t ev = { "policy:expiry", "request.expired", NULL, NULL, NULL };
+	json_t *details;
+
+	*rc = 0;
+	if (d->now < jint(d->rec, "expires"))
+		return 0;
+	json_object_set_new(d->rec, "status", json_string("expired"));
+	json_object_set_new(d->rec, "reason", json_string("no decision before the request expired"));
+	if ((*rc = put_record(txn, d->rec, 0)) != 0)
+		return 1;
+	details = json_pack("{s:s, s:s}", "id", d->id, "rule", jstr(d->rec, "rule"));
+	ev.names = json_object_get(d->rec, "names");
+	ev.details = details;
+	*rc = audit_append(txn, &ev, NULL, err);
+	json_decref(details);
+	return 1;
+}
+
+static int has_approved(const json_t *rec, const char *who)
+{
+	json_t *a;
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, "approvals"), i, a)
+		if (strcmp(jstr(a, "by"), who) == 0)
+			return 1;
+	return 0;
+}
+
+static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct decide_op *d = arg;
+	audit_event_t ev = { d->actor, NULL, NULL, NULL, NULL };
+	json_t *details = NULL;
+	size_t have;
+	int rc;
+
+	json_decref(d->rec);
+	d->complete = 0;
+	d->code = 0;
+	d->msg[0] = '\0';
+	d->rec = get_record(txn, d->id, err);
+	if (d->rec == NULL)
+		return err ? err->code : CAIRN_ENOENT;
+	if (strcmp(jstr(d->rec, "status"), "pending") != 0) {
+		if (d->kind == DO_EXPIRE)
+			return 0;
+		return cairn_err_set(err, CAIRN_ECONFLICT, "request %s is %s, not pending", d->id,
+				     jstr(d->rec, "status"));
+	}
+	if (d->kind == DO_APPROVE || d->kind == DO_REJECT || d->kind == DO_EXPIRE) {
+		if (expire_if_due(txn, d, err, &rc)) {
+			if (rc == 0 && d->kind != DO_EXPIRE) {
+				d->code = CAIRN_ECONFLICT;
+				snprintf(d->msg, sizeof(d->msg), "request %s expired", d->id);
+			}
+			return rc;
+		}
+		if (d->kind == DO_EXPIRE)
+			return 0;
+		if (!role_may_decide(d->rec, d->role))
+			return cairn_err_set(err, CAIRN_EDENIED,
+					     "role %s may not decide requests of rule %s (needs %s)",
+					     d->role, jstr(d->rec, "rule"),
+					     jstr(d->rec, "approver_role")[0]
+						     ? jstr(d->rec, "approver_role")
+						     : "approver or admin");
+	}
+	ev.names = json_object_get(d->rec, "names");
+	have = json_array_size(json_object_get(d->rec, "approvals"));
+	switch (d->kind) {
+	case DO_APPROVE:
+		if (strcmp(d->actor, jstr(d->rec, "requester")) == 0)
+			return cairn_err_set(err, CAIRN_EDENIED,
+					     "%s asked for request %s and cannot approve it", d->actor,
+					     d->id);
+		if (has_approved(d->rec, d->actor))
+			return cairn_err_set(err, CAIRN_EEXIST, "%s already approved request %s",
+					     d->actor, d->id);
+		if ((int64_t)have < jint(d->rec, "approvals_needed")) {
+			json_array_append_new(json_object_get(d->rec, "approvals"),
+					      json_pack("{s:s, s:s, s:I, s:s}", "by", d->actor, "role",
+							d->role, "at", (json_int_t)d->now, "comment",
+							d->comment ? d->comment : ""));
+			have++;
+		}
+		d->complete = (int64_t)have >= jint(d->rec, "approvals_needed");
+		ev.action = "request.approve";
+		details = json_pack("{s:s, s:s, s:i, s:I}", "id", d->id, "comment",
+				    d->comment ? d->comment : "", "approvals", (int)have,
+				    "approvals_needed", (json_int_t)jint(d->rec, "approvals_needed"));
+		break;
+	case DO_REJECT:
+		json_object_set_new(d->rec, "status", json_string("rejected"));
+		json_object_set_new(d->rec, "decided_by", json_string(d->actor));
+		json_object_set_new(d->rec, "reason",
+				    json_string(d->comment && d->comment[0] ? d->comment
+									    : "rejected by an approver"));
+		ev.action = "request.reject";
+		details = json_pack("{s:s, s:s}", "id", d->id, "comment", d->comment ? d->comment : "");
+		break;
+	case DO_ISSUED:
+		json_object_set_new(d->rec, "status", json_string("issued"));
+		json_object_set_new(d->rec, "serial", json_string(d->serial));
+		json_object_set_new(d->rec, "decided_by", json_string(d->actor));
+		ev.action = "request.issued";
+		ev.serial = d->serial;
+		details = json_pack("{s:s}", "id", d->id);
+		break;
+	case DO_FAILED:
+		json_object_set_new(d->rec, "status", json_string("failed"));
+		json_object_set_new(d->rec, "reason", json_string(d->reason));
+		ev.action = "request.failed";
+		details = json_pack("{s:s, s:s}", "id", d->id, "reason", d->reason);
+		break;
+	case DO_EXPIRE:
+		return 0;
+	}
+	if (details == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	ev.details = details;
+	rc = put_record(txn, d->rec, 0);
+	if (rc == 0)
+		rc = audit_append(txn, &ev, NULL, err);
+	else
+		cairn_err_set(err, rc, "updating request %s: %s", d->id, cairn_strerror(rc));
+	json_decref(details);
+	return rc;
+}
+
+static int run_decide(policy_engine_t *e, struct decide_op *d, cairn_err_t *err)
+{
+	int rc;
+
+	d->now = (int64_t)time(NULL);
+	rc = db_write(e->db, decide_op, d, err);
+	if (rc == 0 && d->code != 0)
+		rc = cairn_err_set(err, d->code, "%s", d->msg);
+	return rc;
+}
+
+/* The last approval: issue from the stored CSR, then record the outcome. */
+static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *err)
+{
+	struct decide_op fin = { 0 };
+	ca_request_t creq = { 0 };
+	ca_issued_t *issued = NULL;
+	cairn_err_t ierr = { 0 };
+	uint8_t *csr = NULL;
+	size_t csr_len = 0;
+	const char *b64 = jstr(d->rec, "csr");
+	int rc, irc;
+
+	if (b64url_decode(b64, strlen(b64), &csr, &csr_len) != 0) {
+		irc = cairn_err_set(&ierr, CAIRN_EDB, "stored CSR of request %s unreadable", d->id);
+	} else {
+		creq.csr = csr;
+		creq.csr_len = csr_len;
+		creq.profile = jstr(d->rec, "profile");
+		creq.requester = jstr(d->rec, "requester");
+		creq.channel = jstr(d->rec, "channel");
+		creq.validity_days = (int)jint(d->rec, "validity_days");
+		irc = ca_issue(e->ca, &creq, &issued, &ierr);
+	}
+	fin.id = d->id;
+	fin.actor = d->actor;
+	fin.role = d->role;
+	if (irc == 0) {
+		fin.kind = DO_ISSUED;
+		fin.serial = issued->serial_hex;
+	} else {
+		fin.kind = DO_FAILED;
+		fin.reason = cairn_err_msg(&ierr);
+	}
+	rc = run_decide(e, &fin, err);
+	if (rc == 0) {
+		json_decref(d->rec);
+		d->rec = fin.rec;
+		fin.rec = NULL;
+		if (irc != 0)
+			rc = cairn_err_set(err, irc, "approved, but issuance failed: %s",
+					   cairn_err_msg(&ierr));
+	}
+	json_decref(fin.rec);
+	ca_issued_free(issued);
+	free(csr);
+	return rc;
+}
+
+static int decide(policy_engine_t *e, decide_kind_t kind, const char *id, const char *approver,
+		  const char *role, const char *comment, request_info_t *out, cairn_err_t *err)
+{
+	struct decide_op d = { 0 };
+	int rc;
+
+	if (e == NULL || id == NULL || approver == NULL || role == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "missing request id, approver or role");
+	if (comment != NULL && strlen(comment) > 1000)
+		return cairn_err_set(err, CAIRN_ETOOBIG, "comment longer than 1000 characters");
+	d.kind = kind;
+	d.id = id;
+	d.actor = approver;
+	d.role = role;
+	d.comment = comment;
+	pthread_mutex_lock(&e->decide);
+	rc = run_decide(e, &d, err);
+	if (rc == 0 && kind == DO_APPROVE && d.complete)
+		rc = issue_approved(e, &d, err);
+	pthread_mutex_unlock(&e->decide);
+	if (out != NULL && d.rec != NULL)
+		info_from_json(d.rec, out);
+	json_decref(d.rec);
+	return rc;
+}
+
+int policy_request_approve(policy_engine_t *e, const char *id, const char *approver,
+			   const char *role, const char *comment, request_info_t *out,
+			   cairn_err_t *err)
+{
+	return decide(e, DO_APPROVE, id, approver, role, comment, out, err);
+}
+
+int policy_request_reject(policy_engine_t *e, const char *id, const char *approver,
+			  const char *role, const char *comment, request_info_t *out,
+			  cairn_err_t *err)
+{
+	return decide(e, DO_REJECT, id, approver, role, comment, out, err);
+}
+
+/* The record of id, expired first if due. New reference in *out. */
+static int fetch(policy_engine_t *e, const char *id, json_t **out, cairn_err_t *err)
+{
+	struct decide_op d = { 0 };
+	db_txn_t *txn = NULL;
+	json_t *rec;
+	int rc;
+
+	*out = NULL;
+	if (e == NULL || id == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "missing request id");
+	if (db_read_begin(e->db, &txn) != 0)
+		return cairn_err_set(err, CAIRN_EDB, "database unavailable");
+	rec = get_record(txn, id, err);
+	db_txn_end(txn);
+	if (rec == NULL)
+		return err ? err->code : CAIRN_ENOENT;
+	if (strcmp(jstr(rec, "status"), "pending") == 0 && (int64_t)time(NULL) >= jint(rec, "expires")) {
+		json_decref(rec);
+		d.kind = DO_EXPIRE;
+		d.id = id;
+		d.actor = "policy:expiry";
+		d.role = "";
+		rc = run_decide(e, &d, err);
+		if (rc)
+			return rc;
+		rec = d.rec;
+	}
+	*out = rec;
+	return 0;
+}
+
+int policy_request_get(policy_engine_t *e, const char *id, request_info_t *out, cairn_err_t *err)
+{
+	json_t *rec;
+	int rc = fetch(e, id, &rec, err);
+
+	if (rc == 0)
+		info_from_json(rec, out);
+	json_decref(rec);
+	return rc;
+}
+
+int policy_request_json(policy_engine_t *e, const char *id, json_t **out, cairn_err_t *err)
+{
+	int rc = fetch(e, id, out, err);
+
+	if (rc == 0) {
+		json_object_del(*out, "csr");
+		if (json_object_get(*out, "decided_by") == NULL)
+			json_object_set_new(*out, "decided_by", json_null());
+	}
+	return rc;
+}
+
+/* ---- listing ---- */
+
+struct collect {
+	request_info_t *v;
+	size_t n, cap;
+	int64_t now;
+	int failed;
+};
+
+static int collect_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct collect *c = arg;
+	json_t *rec = json_loadb(val, vlen, 0, NULL);
+	(void)key;
+	(void)klen;
+
+	if (rec == NULL)
+		return 0; /* unreadable records are skipped; audit keeps the history */
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		request_info_t *grown = realloc(c->v, cap * sizeof(*grown));
+		if (grown == NULL) {
+			json_decref(rec);
+			c->failed = 1;
+			return 1;
+		}
+		c->v = grown;
+		c->cap = cap;
+	}
+	info_from_json(rec, &c->v[c->n]);
+	/* Shown as expired at once; the record is rewritten when someone touches it. */
+	if (c->v[c->n].status == REQ_PENDING && c->now >= c->v[c->n].expires)
+		c->v[c->n].status = REQ_EXPIRED;
+	c->n++;
+	json_decref(rec);
+	return 0;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const request_info_t *x = a, *y = b;
+
+	if (x->created != y->created)
+		return x->created > y->created ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, void *arg)
+{
+	struct collect c = { NULL, 0, 0, (int64_t)time(NULL), 0 };
+	db_txn_t *txn = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (e == NULL || fn == NULL)
+		return CAIRN_EINVAL;
+	if (db_read_begin(e->db, &txn) != 0)
+		return CAIRN_EDB;
+	db_iterate(txn, DB_REQUESTS, NULL, 0, collect_one, &c);
+	db_txn_end(txn);
+	if (c.failed) {
+		free(c.v);
+		return CAIRN_ENOMEM;
+	}
+	qsort(c.v, c.n, sizeof(*c.v), newest_first);
+	for (i = 0; i < c.n && rc == 0; i++)
+		if (status < 0 || (int)c.v[i].status == status)
+			rc = fn(&c.v[i], arg);
+	free(c.v);
+	return rc;
+}

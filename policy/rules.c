@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: MIT */
+/* Policy rules: parsing the JSON file with errors naming rule and field, and first-match evaluation. */
+#include <arpa/inet.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "policy/policy.h"
+
+#define POLICY_MAX_RULES 1000
+#define POLICY_MAX_FILE (1024 * 1024)
+
+typedef struct strlist {
+	char **v;
+	size_t n;
+} strlist_t;
+
+typedef struct cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int bits;
+} cidr_t;
+
+typedef struct rule {
+	char name[64];
+	strlist_t channel, requester, group, profile, dns_suffix, dns_exact, key_type;
+	cidr_t *cidrs;
+	size_t n_cidrs;
+	int wildcard; /* -1 = not constrained, 0 = refused, 1 = allowed */
+	char *cn_prefix, *cn_pattern;
+	int min_bits, max_bits, max_validity;
+	policy_action_t action;
+	int approvals;
+	char approver_role[16];
+	char reason[256];
+} rule_t;
+
+struct policy {
+	rule_t *rules;
+	size_t n;
+};
+
+static const char *const channels[] = { "acme", "est", "admin", NULL };
+static const char *const key_types[] = { "ec", "rsa", "ed25519", NULL };
+static const char *const roles[] = { "admin", "approver", "operator", "auditor", NULL };
+
+static int in_set(const char *const *set, const char *s)
+{
+	for (; *set; set++)
+		if (strcmp(*set, s) == 0)
+			return 1;
+	return 0;
+}
+
+static void strlist_free(strlist_t *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void rule_clear(rule_t *r)
+{
+	strlist_free(&r->channel);
+	strlist_free(&r->requester);
+	strlist_free(&r->group);
+	strlist_free(&r->profile);
+	strlist_free(&r->dns_suffix);
+	strlist_free(&r->dns_exact);
+	strlist_free(&r->key_type);
+	free(r->cidrs);
+	free(r->cn_prefix);
+	free(r->cn_pattern);
+}
+
+void policy_free(policy_t *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n; i++)
+		rule_clear(&p->rules[i]);
+	free(p->rules);
+	free(p);
+}
+
+/* Parse context: where we are, for error messages ("rules[1] (prod).match.x"). */
+typedef struct where {
+	size_t index;
+	const char *name;
+	cairn_err_t *err;
+} where_t;
+
+static int field_error(const where_t *w, const char *field, const char *what)
+{
+	if (w->name != NULL && w->name[0] != '\0')
+		return cairn_err_set(w->err, CAIRN_ECONFIG, "rules[%zu] (%s).%s: %s", w->index,
+				     w->name, field, what);
+	return cairn_err_set(w->err, CAIRN_ECONFIG, "rules[%zu].%s: %s", w->index, field, what);
+}
+
+/* A list of strings; a lone string is accepted when allow_single. Values are lower-cased
+ * when lower is set. set (may be NULL) restricts the values. */
+static int parse_strlist(const where_t *w, const char *field, json_t *v, int allow_single,
+			 int lower, const char *const *set, strlist_t *out)
+{
+	size_t i, n;
+	char msg[160];
+
+	if (allow_single && json_is_string(v)) {
+		json_t *arr = json_array();
+		int rc;
+		if (arr == NULL)
+			return CAIRN_ENOMEM;
+		json_array_append(arr, v);
+		rc = parse_strlist(w, field, arr, 0, lower, set, out);
+		json_decref(arr);
+		return rc;
+	}
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return field_error(w, field, allow_single
+						     ? "must be a string or a non-empty array of strings"
+						     : "must be a non-empty array of strings");
+	n = json_array_size(v);
+	out->v = calloc(n, sizeof(char *));
+	if (out->v == NULL)
+		return CAIRN_ENOMEM;
+	for (i = 0; i < n; i++) {
+		json_t *s = json_array_get(v, i);
+		const char *str = json_string_value(s);
+		char *copy;
+		if (str == NULL || str[0] == '\0') {
+			snprintf(msg, sizeof(msg), "element %zu must be a non-empty string", i);
+			return field_error(w, field, msg);
+		}
+		if (set != NULL && !in_set(set, str)) {
+			snprintf(msg, sizeof(msg), "unknown value \"%.64s\"", str);
+			return field_error(w, field, msg);
+		}
+		copy = strdup(str);
+		if (copy == NULL)
+			return CAIRN_ENOMEM;
+		if (lower)
+			for (char *c = copy; *c; c++)
+				if (*c >= 'A' && *c <= 'Z')
+					*c = (char)(*c - 'A' + 'a');
+		out->v[out->n++] = copy;
+	}
+	return 0;
+}
+
+static int parse_cidr(const char *text, cidr_t *out)
+{
+	char buf[64], *slash, *end;
+	long bits;
+	int max;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", text);
+	slash = strchr(buf, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else {
+		return -1;
+	}
+	bits = max;
+	if (slash != NULL) {
+		bits = strtol(slash + 1, &end, 10);
+		if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > max)
+			return -1;
+	}
+	out->bits = (int)bits;
+	return 0;
+}
+
+static int cidr_contains(const cidr_t *c, int family, const uint8_t *addr)
+{
+	int full = c->bits / 8, rest = c->bits % 8;
+
+	if (c->family != family)
+		return 0;
+	if (memcmp(c->addr, addr, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((c->addr[full] ^ addr[full]) & (0xff << (8 - rest))) == 0;
+}
+
+static int parse_int(const where_t *w, const char *field, json_t *v, int min, int max, int *out)
+{
+	char msg[64];
+
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		snprintf(msg, sizeof(msg), "must be an integer %d..%d", min, max);
+		return field_error(w, field, msg);
+	}
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+static int parse_match(const where_t *w, json_t *m, rule_t *r)
+{
+	const char *key;
+	json_t *v;
+	int rc = 0;
+
+	if (!json_is_object(m))
+		return field_error(w, "match", "must be an object");
+	json_object_foreach(m, key, v) {
+		char field[96];
+		snprintf(field, sizeof(field), "match.%s", key);
+		if (strcmp(key, "channel") == 0)
+			rc = parse_strlist(w, field, v, 1, 0, channels, &r->channel);
+		else if (strcmp(key, "requester") == 0)
+			rc = parse_strlist(w, field, v, 1, 0, NULL, &r->requester);
+		else if (strcmp(key, "group") == 0)
+			rc = parse_strlist(w, field, v, 1, 0, NULL, &r->group);
+		else if (strcmp(key, "profile") == 0)
+			rc = parse_strlist(w, field, v, 1, 0, NULL, &r->profile);
+		else if (strcmp(key, "dns_suffix") == 0)
+			rc = parse_strlist(w, field, v, 0, 1, NULL, &r->dns_suffix);
+		else if (strcmp(key, "dns_exact") == 0)
+			rc = parse_strlist(w, field, v, 0, 1, NULL, &r->dns_exact);
+		else if (strcmp(key, "key_type") == 0)
+			rc = parse_strlist(w, field, v, 1, 0, key_types, &r->key_type);
+		else if (strcmp(key, "wildcard") == 0) {
+			if (!json_is_boolean(v))
+				return field_error(w, field, "must be true or false");
+			r->wildcard = json_is_true(v);
+		} else if (strcmp(key, "ip_cidr") == 0) {
+			strlist_t l = { 0 };
+			size_t i;
+			rc = parse_strlist(w, field, v, 0, 0, NULL, &l);
+			if (rc == 0 && (r->cidrs = calloc(l.n, sizeof(cidr_t))) == NULL)
+				rc = CAIRN_ENOMEM;
+			for (i = 0; rc == 0 && i < l.n; i++) {
+				if (parse_cidr(l.v[i], &r->cidrs[i]) != 0) {
+					char msg[128];
+					snprintf(msg, sizeof(msg),
+						 "\"%.64s\" is not an address or CIDR range", l.v[i]);
+					rc = field_error(w, field, msg);
+				}
+				r->n_cidrs = i + 1;
+			}
+			strlist_free(&l);
+		} else if (strcmp(key, "subject_cn_prefix") == 0 ||
+			   strcmp(key, "subject_cn_pattern") == 0) {
+			char **dst = strcmp(key, "subject_cn_prefix") == 0 ? &r->cn_prefix
+								       : &r->cn_pattern;
+			if (!json_is_string(v) || json_string_length(v) == 0)
+				return field_error(w, field, "must be a non-empty string");
+			*dst = strdup(json_string_value(v));
+			if (*dst == NULL)
+				return CAIRN_ENOMEM;
+		} else if (strcmp(key, "min_key_bits") == 0)
+			rc = parse_int(w, field, v, 1, 65536, &r->min_bits);
+		else if (strcmp(key, "max_key_bits") == 0)
+			rc = parse_int(w, field, v, 1, 65536, &r->max_bits);
+		else if (strcmp(key, "max_validity_days") == 0)
+			rc = parse_int(w, field, v, 1, 36500, &r->max_validity);
+		else
+			return field_error(w, field, "unknown match field");
+		if (rc)
+			return rc;
+	}
+	if (r->min_bits && r->max_bits && r->min_bits > r->max_bits)
+		return field_error(w, "match.min_key_bits", "is above match.max_key_bits");
+	return 0;
+}
+
+static int parse_rule(json_t *obj, size_t index, rule_t *r, cairn_err_t *err)
+{
+	where_t w = { index, NULL, err };
+	json_t *name, *action, *v;
+	const char *key, *act;
+	int rc;
+
+	r->wildcard = -1;
+	if (!json_is_object(obj))
+		return cairn_err_set(err, CAIRN_ECONFIG, "rules[%zu]: must be an object", index);
+	name = json_object_get(obj, "name");
+	if (name == NULL)
+		return field_error(&w, "name", "required");
+	if (!json_is_string(name) || json_string_length(name) == 0 ||
+	    json_string_length(name) >= sizeof(r->name))
+		return field_error(&w, "name", "must be a string of 1..63 characters");
+	snprintf(r->name, sizeof(r->name), "%s", json_string_value(name));
+	w.name = r->name;
+	json_object_foreach(obj, key, v) {
+		if (strcmp(key, "name") && strcmp(key, "match") && strcmp(key, "action") &&
+		    strcmp(key, "approvals") && strcmp(key, "approver_role") &&
+		    strcmp(key, "reason") && strcmp(key, "comment"))
+			return field_error(&w, key, "unknown field");
+	}
+	v = json_object_get(obj, "match");
+	if (v == NULL)
+		return field_error(&w, "match", "required (use {} to match everything)");
+	rc = parse_match(&w, v, r);
+	if (rc)
+		return rc;
+	action = json_object_get(obj, "action");
+	act = json_string_value(action);
+	if (act == NULL)
+		return field_error(&w, "action", "required: \"issue\", \"approve\" or \"reject\"");
+	if (strcmp(act, "issue") == 0)
+		r->action = POLICY_ISSUE;
+	else if (strcmp(act, "approve") == 0)
+		r->action = POLICY_APPROVE;
+	else if (strcmp(act, "reject") == 0)
+		r->action = POLICY_REJECT;
+	else
+		return field_error(&w, "action", "must be \"issue\", \"approve\" or \"reject\"");
+	r->approvals = r->action == POLICY_APPROVE ? 1 : 0;
+	if ((v = json_object_get(obj, "approvals")) != NULL) {
+		if (r->action != POLICY_APPROVE)
+			return field_error(&w, "approvals", "only allowed with action \"approve\"");
+		rc = parse_int(&w, "approvals", v, 1, 10, &r->approvals);
+		if (rc)
+			return rc;
+	}
+	if ((v = json_object_get(obj, "approver_role")) != NULL) {
+		if (r->action != POLICY_APPROVE)
+			return field_error(&w, "approver_role", "only allowed with action \"approve\"");
+		if (!json_is_string(v) || !in_set(roles, json_string_value(v)) ||
+		    strcmp(json_string_value(v), "auditor") == 0)
+			return field_error(&w, "approver_role",
+					   "must be \"approver\", \"operator\" or \"admin\"");
+		snprintf(r->approver_role, sizeof(r->approver_role), "%s", json_string_value(v));
+	}
+	if ((v = json_object_get(obj, "reason")) != NULL) {
+		if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 200)
+			return field_error(&w, "reason", "must be a string of 1..200 characters");
+		snprintf(r->reason, sizeof(r->reason), "%s", json_string_value(v));
+	}
+	if (r->action == POLICY_REJECT && r->reason[0] == '\0')
+		snprintf(r->reason, sizeof(r->reason), "rejected by policy rule %s", r->name);
+	return 0;
+}
+
+int policy_parse(const char *text, size_t len, policy_t **out, cairn_err_t *err)
+{
+	policy_t *p = NULL;
+	json_t *doc = NULL, *rules;
+	json_error_t jerr;
+	const char *key;
+	json_t *v;
+	size_t i, j;
+	int rc = 0;
+
+	*out = NULL;
+	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (doc == NULL)
+		return cairn_err_set(err, CAIRN_ECONFIG, "line %d: %s", jerr.line, jerr.text);
+	if (!json_is_object(doc)) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "top level must be an object {\"rules\": [...]}");
+		goto out;
+	}
+	json_object_foreach(doc, key, v) {
+		if (strcmp(key, "rules") != 0 && strcmp(key, "comment") != 0) {
+			rc = cairn_err_set(err, CAIRN_ECONFIG, "%s: unknown key", key);
+			goto out;
+		}
+	}
+	rules = json_object_get(doc, "rules");
+	if (!json_is_array(rules)) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "rules: required, an array of rules");
+		goto out;
+	}
+	if (json_array_size(rules) > POLICY_MAX_RULES) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "rules: at most %d rules", POLICY_MAX_RULES);
+		goto out;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (json_array_size(rules) > 0 &&
+			  (p->rules = calloc(json_array_size(rules), sizeof(rule_t))) == NULL)) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < json_array_size(rules); i++) {
+		p->n = i + 1;
+		rc = parse_rule(json_array_get(rules, i), i, &p->rules[i], err);
+		if (rc)
+			goto out;
+		for (j = 0; j < i; j++)
+			if (strcmp(p->rules[j].name, p->rules[i].name) == 0) {
+				where_t w = { i, p->rules[i].name, err };
+				rc = field_error(&w, "name", "used by an earlier rule");
+				goto out;
+			}
+	}
+	*out = p;
+	p = NULL;
+out:
+	if (rc == CAIRN_ENOMEM)
+		cairn_err_set(err, rc, "out of memory");
+	policy_free(p);
+	json_decref(doc);
+	return rc;
+}
+
+int policy_load(const char *path, policy_t **out, cairn_err_t *err)
+{
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	rc = fs_read(path, POLICY_MAX_FILE, &text, &len);
+	if (rc)
+		return cairn_err_set(err, rc == CAIRN_ENOENT ? CAIRN_ENOENT : CAIRN_ECONFIG,
+				     "%s: %s", path, cairn_strerror(rc));
+	rc = policy_parse(text, len, out, err);
+	if (rc && err != NULL) {
+		char msg[sizeof(err->msg)];
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		cairn_err_set(err, rc, "%s: %s", path, msg);
+	}
+	free(text);
+	return rc;
+}
+
+char *policy_default_text(void)
+{
+	return strdup("{\n"
+		      "  \"comment\": \"Written by cairn init: every request that passes the channel's "
+		      "checks is issued. See docs/policy.md and policy/examples/.\",\n"
+		      "  \"rules\": [\n"
+		      "    {\"name\": \"issue-all\", \"match\": {}, \"action\": \"issue\"}\n"
+		      "  ]\n"
+		      "}\n");
+}
+
+/* ---- evaluation ---- */
+
+static int list_has(const strlist_t *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static int list_glob(const strlist_t *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < l->n; i++)
+		if (fnmatch(l->v[i], s, 0) == 0)
+			return 1;
+	return 0;
+}
+
+/* "a.dev.test" is under ".dev.test"; a suffix without a leading dot also matches itself. */
+static int dns_under(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), s = strlen(suffix);
+
+	if (suffix[0] != '.' && strcmp(name, suffix) == 0)
+		return 1;
+	if (n <= s || strcmp(name + n - s, suffix) != 0)
+		return 0;
+	return suffix[0] == '.' || name[n - s - 1] == '.';
+}
+
+static int dns_allowed(const rule_t *r, const char *name)
+{
+	size_t i;
+
+	if (list_has(&r->dns_exact, name))
+		return 1;
+	for (i = 0; i < r->dns_suffix.n; i++)
+		if (dns_under(name, r->dns_suffix.v[i]))
+			return 1;
+	return 0;
+}
+
+static int ip_allowed(const rule_t *r, const char *text)
+{
+	uint8_t addr[16];
+	int family;
+	size_t i;
+
+	if (inet_pton(AF_INET, text, addr) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, text, addr) == 1)
+		family = AF_INET6;
+	else
+		return 0;
+	for (i = 0; i < r->n_cidrs; i++)
+		if (cidr_contains(&r->cidrs[i], family, addr))
+			return 1;
+	return 0;
+}
+
+/* 1 when r matches in; else 0 with why (what did not match) filled. */
+static int rule_matches(const rule_t *r, const policy_input_t *in, char *why, size_t cap)
+{
+	int names_constrained = r->dns_suffix.n || r->dns_exact.n || r->n_cidrs;
+	size_t i;
+
+	if (r->channel.n && !list_has(&r->channel, in->channel))
+		return snprintf(why, cap, "channel %s not in match.channel",
+				in->channel ? in->channel : "(none)"), 0;
+	if (r->requester.n && !list_glob(&r->requester, in->requester))
+		return snprintf(why, cap, "requester %s not in match.requester",
+				in->requester ? in->requester : "(none)"), 0;
+	if (r->group.n && !list_has(&r->group, in->group))
+		return snprintf(why, cap, "group %s not in match.group",
+				in->group ? in->group : "(none)"), 0;
+	if (r->profile.n && !list_has(&r->profile, in->profile))
+		return snprintf(why, cap, "profile %s not in match.profile",
+				in->profile ? in->profile : "(none)"), 0;
+	if (names_constrained && in->n_dns + in->n_ips == 0)
+		return snprintf(why, cap, "no DNS or IP names to check against the rule's names"), 0;
+	for (i = 0; i < in->n_dns; i++) {
+		if (names_constrained && !dns_allowed(r, in->dns[i]))
+			return snprintf(why, cap, "DNS name %s not in match.dns_suffix/dns_exact",
+					in->dns[i]), 0;
+		if (r->wildcard == 0 && strncmp(in->dns[i], "*.", 2) == 0)
+			return snprintf(why, cap, "wildcard %s not allowed (match.wildcard false)",
+					in->dns[i]), 0;
+	}
+	for (i = 0; names_constrained && i < in->n_ips; i++)
+		if (!ip_allowed(r, in->ips[i]))
+			return snprintf(why, cap, "IP address %s not in match.ip_cidr", in->ips[i]), 0;
+	if (r->cn_prefix && (in->subject_cn == NULL ||
+			     strncmp(in->subject_cn, r->cn_prefix, strlen(r->cn_prefix)) != 0))
+		return snprintf(why, cap, "subject CN %s does not start with %s",
+				in->subject_cn ? in->subject_cn : "(none)", r->cn_prefix), 0;
+	if (r->cn_pattern &&
+	    (in->subject_cn == NULL || fnmatch(r->cn_pattern, in->subject_cn, 0) != 0))
+		return snprintf(why, cap, "subject CN %s does not match %s",
+				in->subject_cn ? in->subject_cn : "(none)", r->cn_pattern), 0;
+	if (r->key_type.n && !list_has(&r->key_type, in->key_type))
+		return snprintf(why, cap, "key type %s not in match.key_type",
+				in->key_type ? in->key_type : "(none)"), 0;
+	if (r->min_bits && in->key_bits < r->min_bits)
+		return snprintf(why, cap, "key of %d bits below match.min_key_bits %d", in->key_bits,
+				r->min_bits), 0;
+	if (r->max_bits && in->key_bits > r->max_bits)
+		return snprintf(why, cap, "key of %d bits above match.max_key_bits %d", in->key_bits,
+				r->max_bits), 0;
+	if (r->max_validity && in->validity_days > r->max_validity)
+		return snprintf(why, cap, "validity of %d days above match.max_validity_days %d",
+				in->validity_days, r->max_validity), 0;
+	return 1;
+}
+
+void policy_explain(const policy_t *p, const policy_input_t *in, policy_explain_fn fn,
+		    void *arg, policy_decision_t *out)
+{
+	char why[256];
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; p != NULL && i < p->n; i++) {
+		const rule_t *r = &p->rules[i];
+		if (!rule_matches(r, in, why, sizeof(why))) {
+			if (fn != NULL)
+				fn(r->name, why, arg);
+			continue;
+		}
+		out->action = r->action;
+		snprintf(out->rule, sizeof(out->rule), "%s", r->name);
+		out->approvals = r->approvals;
+		snprintf(out->approver_role, sizeof(out->approver_role), "%s", r->approver_role);
+		if (r->action == POLICY_REJECT)
+			snprintf(out->reason, sizeof(out->reason), "%s", r->reason);
+		else
+			snprintf(out->reason, sizeof(out->reason), "rule %s matches", r->name);
+		return;
+	}
+	out->action = POLICY_REJECT;
+	snprintf(out->reason, sizeof(out->reason), "no policy rule matches");
+}
+
+void policy_decide(const policy_t *p, const policy_input_t *in, policy_decision_t *out)
+{
+	policy_explain(p, in, NULL, NULL, out);
+}
+
+const char *policy_action_name(policy_action_t a)
+{
+	return a == POLICY_ISSUE ? "issue" : a == POLICY_APPROVE ? "approve" : "reject";
+}

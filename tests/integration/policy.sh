@@ -1,0 +1,98 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Policy through the running daemon: issue at once, park for approvals, refuse; reload on SIGHUP.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+
+D=$WORK/ca
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+ok "init writes the default policy 0600" test "$(stat -c %a "$D/policy.json")" = 600
+ok "the default policy issues everything" grep -q '"action": "issue"' "$D/policy.json"
+cat >"$D/policy.json" <<'JSON'
+{"rules": [
+  {"name": "dev",     "match": {"dns_suffix": [".dev.test"]},                   "action": "issue"},
+  {"name": "prod",    "match": {"dns_suffix": [".prod.test"]},                  "action": "approve", "approvals": 2},
+  {"name": "devices", "match": {"channel": "est", "subject_cn_prefix": "device-"}, "action": "approve", "approvals": 2},
+  {"name": "default", "match": {},                                               "action": "reject", "reason": "not allowed by policy"}
+]}
+JSON
+ca_serve "$D" || bail "cairn serve did not start"
+ROOT=$D/ca/root.pem
+TOKEN=$(cat "$D/admin.token")
+
+# post NAME: POST $WORK/NAME.csr to /admin/v1/certificates; prints the status, body in NAME.out,
+# headers in NAME.hdr.
+post() {
+	body=$(perl -0777 -pe 's/\n/\\n/g; s/^/"/; s/$/"/' "$WORK/$1.csr")
+	curl -s --cacert "$ROOT" -o "$WORK/$1.out" -D "$WORK/$1.hdr" -w '%{http_code}' \
+		-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+		-d "{\"csr\":$body,\"profile\":\"tls-server\"}" "$HTTPS_URL/admin/v1/certificates"
+}
+# post_is CODE NAME: the POST answers CODE.
+post_is() { [ "$(post "$2")" = "$1" ]; }
+# log_waits TEXT: waits (bounded) until the daemon log holds TEXT.
+log_waits() {
+	i=0
+	until grep -q "$1" "$D.serve.log"; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && return 1
+		sleep 0.1
+	done
+}
+
+make_csr dev ec:P-256 /CN=www.dev.test "DNS:www.dev.test"
+make_csr prod ec:P-256 /CN=api.prod.test "DNS:api.prod.test"
+make_csr other ec:P-256 /CN=www.example.org "DNS:www.example.org"
+make_csr mixed ec:P-256 /CN=www.dev.test "DNS:www.dev.test,DNS:www.example.org"
+
+ok "a dev name is issued at once (201)" post_is 201 dev
+ok "  ... with the certificate" grep -q 'BEGIN CERTIFICATE' "$WORK/dev.out"
+ok "a prod name waits for approvals (202)" post_is 202 prod
+ok "  ... with the request id and its Location" sh -c "
+	id=\$(sed -n 's/.*\"request\": *\"\\([0-9a-f]*\\)\".*/\\1/p' '$WORK/prod.out')
+	[ \${#id} -eq 32 ] && grep -qi \"^location: /admin/v1/requests/\$id\" '$WORK/prod.hdr'"
+ok "  ... needing 2 approvals under rule prod" sh -c "grep -q '\"approvals_needed\": 2' '$WORK/prod.out' &&
+	grep -q '\"rule\": \"prod\"' '$WORK/prod.out'"
+ok "anything else is refused (403)" post_is 403 other
+ok "  ... with a rejectedByPolicy problem naming the rule and reason" sh -c "
+	grep -q 'urn:cairn:problem:rejectedByPolicy' '$WORK/other.out' &&
+	grep -q 'default' '$WORK/other.out' && grep -q 'not allowed by policy' '$WORK/other.out'"
+ok "one name outside the dev suffix is refused too" post_is 403 mixed
+fails "cairn issue of a prod name does not print a certificate" "$CAIRN" issue --dir "$D" \
+	--csr "$WORK/prod.csr" --profile tls-server
+last_has "  ... it says the request is pending" "request [0-9a-f]{32} pending: 2 approvals needed"
+ok "the pending request and the refusal are audited" sh -c "
+	'$CAIRN' audit export --dir '$D' --format jsonl >'$WORK/audit.jsonl' &&
+	grep -q '\"action\":\"request.pending\"' '$WORK/audit.jsonl' &&
+	grep -q '\"action\":\"request.rejected\"' '$WORK/audit.jsonl'"
+
+# Reload: a broken file is refused and the old policy stays; a good one takes over.
+cp "$D/policy.json" "$WORK/good-policy.json"
+sed 's/"dns_suffix": \[".prod.test"\]/"dns_suffix": ".prod.test"/' "$WORK/good-policy.json" >"$D/policy.json"
+kill -HUP "$SERVE_PID"
+ok "a bad policy is refused on SIGHUP" log_waits 'policy not reloaded'
+ok "  ... naming rule and field" sh -c "grep 'policy not reloaded' '$D.serve.log' |
+	grep -q 'rules\\[1\\] (prod).match.dns_suffix'"
+ok "  ... and the old policy stays (dev still issued)" post_is 201 dev
+ok "  ... (prod still waits)" post_is 202 prod
+ok "  ... and the daemon is still up" curl -fsS "$HTTP_URL/healthz"
+sed 's/"reject", "reason": "not allowed by policy"/"issue"/' "$WORK/good-policy.json" >"$D/policy.json"
+kill -HUP "$SERVE_PID"
+ok "a good policy is taken on SIGHUP" log_waits 'SIGHUP: policy reloaded'
+ok "  ... and decides from then on" post_is 201 other
+ok "reloads are audited" sh -c "
+	'$CAIRN' audit export --dir '$D' --format jsonl >'$WORK/audit2.jsonl' &&
+	grep -q '\"action\":\"policy.reload_failed\"' '$WORK/audit2.jsonl' &&
+	grep -q '\"action\":\"policy.reload\"' '$WORK/audit2.jsonl'"
+ca_stop
+
+# A daemon refuses to start on a broken policy, and says where.
+cp "$WORK/good-policy.json" "$D/policy.json"
+echo '{"rules": [{"name": "x", "match": {}, "action": "maybe"}]}' >"$D/policy.json"
+fails "serve refuses a broken policy file" "$CAIRN" serve --dir "$D"
+last_has "  ... naming rule and field" "rules\[0\] \(x\)\.action"
+ok "cairn config check accepts requests.pending_ttl" "$CAIRN" config check --dir "$D"
+sed 's/"pending_ttl": "7d"/"pending_ttl": "soon"/' "$D/cairn.json" >"$WORK/c.json" && cp "$WORK/c.json" "$D/cairn.json"
+fails "a bad requests.pending_ttl is refused" "$CAIRN" config check --dir "$D"
+last_has "  ... naming the key" "requests.pending_ttl"
+
+done_testing
