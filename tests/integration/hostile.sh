@@ -40,8 +40,8 @@ monitor() {
 	while [ ! -e "$WORK/monitor.stop" ] && [ -d "$WORK" ] && [ $n -lt 1000 ]; do
 		n=$((n + 1))
 		for u in "$HTTP_URL/healthz" "$HTTPS_URL/healthz"; do
-			if curl -s -o /dev/null -f --max-time 1 --cacert "$ROOT" --interface 127.0.0.2 "$u"
-			then echo "ok $u"; else echo "FAIL $u"; fi
+			if t=$(curl -s -o /dev/null -f -w '%{time_total}' --max-time 1 --cacert "$ROOT" \
+				--interface 127.0.0.2 "$u"); then echo "ok $t $u"; else echo "FAIL $u"; fi
 		done
 		sleep 0.2
 	done >"$WORK/monitor.log"
@@ -167,6 +167,8 @@ ok "500 requests from 20 parallel clients" sh -c "seq 1 500 | xargs -P 20 -I{} c
 touch "$WORK/monitor.stop"
 wait "$MONITOR_PID"
 probes=$(grep -c '^ok' "$WORK/monitor.log")
+slowest=$(awk '$1 == "ok" && $2 > m { m = $2 } END { print m }' "$WORK/monitor.log")
+echo "# /healthz probes: $probes, slowest answer $slowest s"
 cp "$WORK/monitor.log" "$WORK/last.out"
 tap "$([ "$probes" -ge 10 ] && ! grep -q FAIL "$WORK/monitor.log" && echo 1 || echo 0)" \
 	"/healthz answered within 1 s on both listeners throughout ($probes probes)"
