@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target: the admin API request handling (routing, bearer token, JSON body) on a
- * real database in a temporary directory. The CA is absent, so a body that passes every
- * check is refused by ca_issue (EINVAL) instead of signing. Input, as seed files hold it:
+ * real database in a temporary directory. The CA and the policy engine are absent, so a
+ * body that passes every admin check is refused by policy_submit (EINVAL) instead of
+ * signing (the csr target covers what comes next). Input, as seed files hold it:
  *   METHOD PATH\n AUTHORIZATION\n CONTENT-TYPE\n BODY
  * where "-" is an absent header and "@token@" stands for a valid operator token. */
 #include <stdio.h>
@@ -52,7 +53,7 @@ FUZZ_TARGET(admin)
 {
 	const char *p = (const char *)data, *end = p + size;
 	char *reqline, *auth, *ctype, *path;
-	admin_ctx_t ctx = { .ca = NULL, .db = NULL, .max_json_depth = 0 };
+	admin_ctx_t ctx = { 0 };
 	admin_request_t req = { 0 };
 	http_reply_t reply = { 0 };
 

@@ -9,6 +9,7 @@
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
+reports=""
 
 if [ "${1:-}" = "--sanitize" ]; then
 	shift
@@ -30,7 +31,7 @@ if [ "${1:-}" = "--sanitize" ]; then
 	make -j"$(nproc)" >make.out 2>&1 || { tail -n 30 make.out; echo "0 passed, 1 failed"; exit 1; }
 fi
 
-if [ "$(basename "$(pwd)")" != build-san ]; then
+if [ -z "$reports" ]; then
 	sh scripts/build.sh "$@" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
@@ -53,7 +54,7 @@ if [ $status -ne 0 ] && [ "$failed" -eq 0 ]; then
 	tail -n 30 make-check.out
 	failed=1
 fi
-if [ -n "${reports:-}" ]; then
+if [ -n "$reports" ]; then
 	nrep=0
 	for r in "$reports"/*; do
 		[ -s "$r" ] || continue
