@@ -66,6 +66,14 @@ static int has_eku(X509 *x, const char *oid)
 	return found;
 }
 
+/* 1 critical, 0 not, -1 absent. */
+static int ext_critical(X509 *x, int nid)
+{
+	int i = X509_get_ext_by_NID(x, nid, -1);
+
+	return i < 0 ? -1 : X509_EXTENSION_get_critical(X509_get_ext(x, i));
+}
+
 static const char *lint_usage(X509 *x, const ca_profile_t *prof)
 {
 	EXTENDED_KEY_USAGE *eku;
@@ -73,15 +81,13 @@ static const char *lint_usage(X509 *x, const ca_profile_t *prof)
 	int base = EVP_PKEY_get_base_id(X509_get0_pubkey(x)), i, n, crit;
 	size_t j;
 
-	crit = X509_get_ext_by_critical(x, 1, -1) >= 0;
 	if (!(X509_get_extension_flags(x) & EXFLAG_BCONS) || (X509_get_extension_flags(x) & EXFLAG_CA))
 		return "basicConstraints missing or CA:TRUE on an end-entity certificate";
-	if (!crit || X509_EXTENSION_get_critical(X509_get_ext(x, X509_get_ext_by_NID(
-			     x, NID_basic_constraints, -1))) != 1)
+	if (ext_critical(x, NID_basic_constraints) != 1)
 		return "basicConstraints is not critical";
 	if (ku == UINT32_MAX || ku == 0)
 		return "keyUsage missing or empty";
-	if (X509_EXTENSION_get_critical(X509_get_ext(x, X509_get_ext_by_NID(x, NID_key_usage, -1))) != 1)
+	if (ext_critical(x, NID_key_usage) != 1)
 		return "keyUsage is not critical";
 	if (ku & (KU_KEY_CERT_SIGN | KU_CRL_SIGN))
 		return "keyCertSign/cRLSign on an end-entity certificate";
