@@ -120,8 +120,8 @@ int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err) CAIR
  * profile's, no anyExtendedKeyUsage, consistent with keyUsage; subjectAltName
  * non-empty when present, present when the profile requires it, critical when the
  * subject is empty; no empty subject attribute; for serverAuth the CN is one of the
- * DNS/IP SANs; SKI present and AKI = issuer's SKI; no empty AIA/CDP SEQUENCE; v3;
- * DER re-encodes to itself. Returns 0, CAIRN_ELINT with the first failure in err,
+ * DNS/IP SANs; SKI present and AKI = issuer's SKI; no empty AIA/CDP SEQUENCE; v3
+ * (DER re-encoding is left to tests/tools/certlint: OpenSSL encoded it). Returns 0, CAIRN_ELINT with the first failure in err,
  * or CAIRN_EINVAL. ca_issue calls it before anything is stored. Thread-safe.
  */
 int ca_cert_lint(X509 *cert, X509 *issuer, const ca_profile_t *prof, cairn_err_t *err) CAIRN_WUR;
