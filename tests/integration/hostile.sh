@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Hostile HTTP: oversized, mistyped, truncated, deeply nested, duplicated and invalid
-# bodies, huge headers and URLs, slow bodies, idle and many concurrent connections,
+# bodies, huge headers and URLs, slow bodies (plain and TLS), idle and many concurrent connections,
 # against every endpoint in the tables below. Every bad request gets a 4xx (never a
 # 5xx, never a crash), /healthz keeps answering within 1 s throughout (probed from
 # another loopback address, 127.0.0.2, so the per-IP connection limit that protects the
@@ -145,6 +145,17 @@ ok "slow body (1 byte per 0.3 s for 3 s) is served or dropped, never blocks othe
 	print $s "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n";
 	for (1..10) { select(undef, undef, undef, 0.3); print $s "a" or last; }
 	close $s; exit 0;'
+# The same over TLS to the admin API: a complete body, one byte per 0.3 s, gets its 400.
+slow_tls() {
+	{
+		printf 'POST /admin/v1/certificates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n' "$TOKEN"
+		printf 'Content-Type: application/json\r\nContent-Length: 10\r\nConnection: close\r\n\r\n'
+		for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.3; printf x; done
+		sleep 2
+	} | timeout 20 openssl s_client -quiet -CAfile "$ROOT" -connect "127.0.0.1:$HTTPS_PORT" 2>/dev/null
+}
+ok "slow TLS body to the admin API" slow_tls
+last_has "  ... is answered 400 once complete" "^HTTP/1.1 400"
 ok "an idle connection is closed by the server (connection_timeout 3 s)" raw '
 	my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:'"$HTTP_PORT"'", Timeout => 5) or die;
 	print $s "GET /healthz HTTP/1.1\r\nHost: x\r\n";
