@@ -6,7 +6,8 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libssl-dev openssl libmicrohttpd-dev libgnutls28-dev liblmdb-dev libjansson-dev
 libpkcs11-helper1-dev softhsm2 opensc libcurl4-openssl-dev curl libc-ares-dev libcmocka-dev
-ca-certificates"
+ca-certificates
+clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do
