@@ -8,9 +8,8 @@
 #include <openssl/pem.h>
 
 #include "admin/admin.h"
+#include "admin/admin_int.h"
 #include "audit/audit.h"
-
-#define PROBLEM(t) "urn:cairn:problem:" t
 
 typedef void (*admin_fn)(const admin_ctx_t *ctx, const admin_request_t *req,
 			 const admin_identity_t *who, const char *arg, http_reply_t *reply);
@@ -18,6 +17,7 @@ typedef void (*admin_fn)(const admin_ctx_t *ctx, const admin_request_t *req,
 typedef struct admin_route {
 	const char *method;
 	const char *path;        /* exact, or a prefix ending in '/' that takes one argument */
+	const char *suffix;      /* for a prefix: what must follow the argument, or NULL */
 	const char *const *roles;/* roles allowed */
 	admin_fn fn;
 } admin_route_t;
@@ -30,9 +30,13 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 static void api_cert_show(const admin_ctx_t *ctx, const admin_request_t *req,
 			  const admin_identity_t *who, const char *arg, http_reply_t *reply);
 
+static const char *const roles_revoke[] = { "admin", "operator", NULL };
+
 static const admin_route_t admin_routes[] = {
-	{ "POST", "/certificates", roles_issue, api_cert_issue },
-	{ "GET", "/certificates/", roles_read, api_cert_show },
+	{ "POST", "/certificates", NULL, roles_issue, api_cert_issue },
+	{ "GET", "/certificates/", NULL, roles_read, api_cert_show },
+	{ "POST", "/certificates/", "/revoke", roles_revoke, admin_api_revoke },
+	{ "POST", "/revocations", NULL, roles_revoke, admin_api_revoke_many },
 };
 
 /* Maps a CA error to an HTTP status and a problem type. */
@@ -235,22 +239,34 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 	cairn_err_t err = { 0 };
 	const char *arg = NULL;
 	int path_known = 0;
-	char actor[96];
+	char actor[96], argbuf[256];
 	size_t i;
 
 	for (i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
 		const admin_route_t *r = &admin_routes[i];
 		size_t n = strlen(r->path);
-		int match = r->path[n - 1] == '/'
-				    ? strncmp(req->path, r->path, n) == 0 && req->path[n] != '\0' &&
-					      strchr(req->path + n, '/') == NULL
-				    : strcmp(req->path, r->path) == 0;
+		size_t sl = r->suffix ? strlen(r->suffix) : 0;
+		size_t pl = strlen(req->path);
+		int match;
+
+		if (r->path[n - 1] == '/') {
+			const char *end = req->path + pl - sl;
+			match = strncmp(req->path, r->path, n) == 0 && pl > n + sl &&
+				(sl == 0 || strcmp(end, r->suffix) == 0) &&
+				memchr(req->path + n, '/', pl - n - sl) == NULL;
+		} else {
+			match = strcmp(req->path, r->path) == 0;
+		}
 		if (!match)
 			continue;
 		path_known = 1;
 		if (strcmp(r->method, req->method) == 0) {
 			route = r;
-			arg = r->path[n - 1] == '/' ? req->path + n : NULL;
+			if (r->path[n - 1] == '/') {
+				snprintf(argbuf, sizeof(argbuf), "%.*s", (int)(pl - n - sl),
+					 req->path + n);
+				arg = argbuf;
+			}
 			break;
 		}
 	}

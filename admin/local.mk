@@ -1,5 +1,5 @@
 noinst_LTLIBRARIES += libadmin.la
-libadmin_la_SOURCES = admin/admin.h admin/token.c admin/api.c
+libadmin_la_SOURCES = admin/admin.h admin/admin_int.h admin/token.c admin/api.c admin/revoke.c
 
 check_PROGRAMS += tests/unit/test_admin
 TESTS += tests/unit/test_admin

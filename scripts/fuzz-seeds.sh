@@ -13,7 +13,7 @@ C=$top/fuzz/corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/cairn-seeds.XXXXXX")
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$W"' EXIT
-mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/policy"
+mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/policy" "$C/ocsp"
 
 # seed TARGET FILE: stores FILE under its SHA-1.
 seed() { cp "$2" "$C/$1/$(sha1sum "$2" | cut -c1-16)"; }
@@ -104,6 +104,26 @@ admin "GET /certificates/$SERIAL" "@token@" - "$W/none"
 admin "GET /certificates/zz" "@token@" - "$W/none"
 admin "DELETE /certificates" "@token@" - "$W/none"
 
+# OCSP: a request to the running daemon for the certificate issued above (real traffic),
+# then requests for the fuzz target's own issuer (fixed test key and name in fuzz_ocsp.c)
+# so that their CertIDs match: valid, revoked, expired and unknown serials, with and
+# without nonce, SHA-1 and SHA-256 CertIDs, several in one request; DER and GET base64.
+HTTP=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")
+openssl ocsp -issuer "$W/ca/ca/issuing.pem" -serial "0x$SERIAL" -url "$HTTP/ocsp" \
+	-reqout "$W/ocsp-real.der" -resp_text >/dev/null 2>&1 || true
+seed ocsp "$W/ocsp-real.der"
+sed -n 's/^\t"\(.*\)\\n"[;]*$/\1/p' fuzz/fuzz_ocsp.c >"$W/fk.pem"
+openssl req -x509 -new -key "$W/fk.pem" -subj "/CN=cairn fuzz issuing" -days 30 -out "$W/fi.pem"
+s10=0x10101010101010101010101010101010 s11=0x11111111111111111111111111111111
+s12=0x12121212121212121212121212121212 s99=0x99999999999999999999999999999999
+for args in "-serial $s10" "-serial $s11 -no_nonce" "-serial $s12" "-serial $s99 -no_nonce" \
+	"-serial $s10 -serial $s11 -serial $s99" "-sha256 -serial $s10 -no_nonce"; do
+	# shellcheck disable=SC2086
+	openssl ocsp -issuer "$W/fi.pem" $args -reqout "$W/oreq.der" 2>/dev/null
+	seed ocsp "$W/oreq.der"
+	openssl base64 -A <"$W/oreq.der" >"$W/oreq.b64" && seed ocsp "$W/oreq.b64"
+done
+
 "$CAIRN" audit export --dir "$W/ca" --format jsonl --out "$W/audit.jsonl"
 n=0
 while IFS= read -r line; do
@@ -112,4 +132,4 @@ while IFS= read -r line; do
 done <"$W/audit.jsonl"
 kill "$PID" && wait "$PID" 2>/dev/null || true
 PID=""
-for t in base64url csr config admin audit_event policy; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done
+for t in base64url csr config admin audit_event policy ocsp; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done

@@ -60,6 +60,9 @@ static const cfg_key_t cfg_keys[] = {
 	{ "server.max_header_bytes", I(max_header_bytes), "32768", 4096, 1048576,
 	  "memory per connection for the request line, headers and read buffer; "
 	  "larger headers get 431" },
+	{ "server.http_max_header_bytes", I(http_max_header_bytes), "16384", 4096, 1048576,
+	  "the same for the plain HTTP listener (OCSP, CRL): small, because libmicrohttpd "
+	  "zeroes a connection's whole pool between keep-alive requests" },
 	{ "server.connection_timeout", I(connection_timeout), "30", 1, 3600,
 	  "seconds a connection may stay idle (slow clients are dropped)" },
 	{ "server.max_json_depth", I(max_json_depth), "32", 2, 1000,
@@ -70,6 +73,21 @@ static const cfg_key_t cfg_keys[] = {
 	  "how long a request waiting for approvals stays open (30d, 12h, ...)" },
 	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
 	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
+	{ "ocsp.signer", S(ocsp_signer), "delegated", 0, 0,
+	  "who signs OCSP answers for the issuing CA: delegated (ca.ocsp_key) or ca (the CA key)" },
+	{ "ocsp.validity", I(ocsp_validity), "345600", 300, 2592000,
+	  "seconds from thisUpdate to nextUpdate; cached answers are re-signed at half-life" },
+	{ "crl.publish_dir", S(crl_publish_dir), "crl", 0, 0,
+	  "directory the CRLs are written to atomically (NAME.crl) for a web server or CDN" },
+	{ "crl.period", I(crl_period), "86400", 60, 2592000, "seconds between scheduled CRL rebuilds" },
+	{ "crl.overlap", I(crl_overlap), "86400", 0, 2592000,
+	  "extra seconds of CRL validity: nextUpdate = thisUpdate + period + overlap" },
+	{ "crl.debounce", I(crl_debounce), "2", 0, 3600,
+	  "seconds to gather revocations before the CRL is rebuilt" },
+	{ "crl.delta_period", I(crl_delta_period), "0", 0, 2592000,
+	  "0: no delta CRLs; else seconds between delta CRLs (NAME-delta.crl, also after revocations)" },
+	{ "crl.keep_expired", I(crl_keep_expired), "0", 0, 1,
+	  "1 keeps revoked certificates on the CRL after they expire; 0 drops them" },
 };
 
 /* Top-level and section names that may appear in the document. */
@@ -212,6 +230,8 @@ static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 	if (duration_parse(cfg->pending_ttl, &ttl) != 0 || ttl <= 0)
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "requests.pending_ttl: must be a duration like 7d, 12h or 90m");
+	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0)
+		return cairn_err_set(err, CAIRN_ECONFIG, "ocsp.signer: must be delegated|ca");
 	return 0;
 }
 

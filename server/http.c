@@ -64,6 +64,7 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char num[24];
+	int i;
 
 	resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL)
@@ -79,6 +80,8 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 		snprintf(num, sizeof(num), "%d", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
 	}
+	for (i = 0; i < r->n_headers; i++)
+		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r->status >= 100 && r->status < 600)
 		atomic_fetch_add(&s->responses[r->status / 100], 1);
@@ -304,10 +307,12 @@ int http_start(server_t *s, cairn_err_t *err)
 	key = cert = NULL;
 	s->http = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
+		/* Small requests only (OCSP, CRL, CA certificates): MHD zeroes a connection's
+		 * whole memory pool between keep-alive requests, so this pool is small. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_bytes,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)cfg->max_header_bytes, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 	if (s->http == NULL) {

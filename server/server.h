@@ -30,9 +30,14 @@ typedef struct cairn_config {
 	long max_body;          /* bytes */
 	long max_connections;
 	long max_connections_per_ip;
-	long max_header_bytes;  /* per-connection memory for headers and read buffer */
+	long max_header_bytes;  /* per-connection memory for headers and read buffer (HTTPS) */
+	long http_max_header_bytes; /* the same for the plain HTTP listener */
 	long connection_timeout;/* seconds a connection may stay idle */
 	long max_json_depth;    /* nesting allowed in JSON request bodies */
+	char *ocsp_signer;      /* "delegated" | "ca" */
+	long ocsp_validity;     /* seconds */
+	char *crl_publish_dir;  /* relative to dir */
+	long crl_period, crl_overlap, crl_debounce, crl_keep_expired, crl_delta_period;
 	char *policy_file;      /* approval policy (JSON), relative to dir */
 	char *pending_ttl;      /* how long a pending request waits, e.g. "7d" */
 	json_t *profiles;       /* borrowed from root */

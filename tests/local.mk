@@ -32,3 +32,6 @@ TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
 	tests/integration/policy.sh tests/integration/crash.sh tests/integration/hostile.sh \
 	tests/integration/lint.sh
+
+TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
+EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh

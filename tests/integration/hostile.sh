@@ -9,10 +9,13 @@
 # Every load here is bounded in count and time.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
-# Endpoints that take a body: NAME LISTENER PATH CONTENT-TYPE AUTH(bearer|none).
+# Endpoints that take a body: NAME LISTENER PATH CONTENT-TYPE AUTH(bearer|none) EXPECT.
+# EXPECT is 4xx, or ocsp: OCSP answers bad requests in-band (RFC 6960 §2.3), HTTP 200 with
+# the malformedRequest status (a 4xx is accepted too; a 5xx or a successful answer is not).
 # New protocols add a row (ACME: application/jose+json; EST: application/pkcs10 ...).
 BODY_ENDPOINTS="
-admin https /admin/v1/certificates application/json bearer
+admin https /admin/v1/certificates application/json bearer 4xx
+ocsp http /ocsp application/ocsp-request none ocsp
 "
 # Endpoints without a body: NAME LISTENER PATH.
 GET_ENDPOINTS="
@@ -20,6 +23,8 @@ healthz http /healthz
 healthz-tls https /healthz
 metrics http /metrics
 ca-cert http /ca/issuing.crt
+crl http /crl/issuing.crl
+ocsp-get http /ocsp/MEMwQTA%2FMD0wOzAJBgUrDgMCGgUABBQ
 "
 
 D=$WORK/ca
@@ -60,6 +65,24 @@ expect_4xx() {
 	echo "$code $(head -c 300 "$WORK/resp")" >"$WORK/last.out"
 	case $code in 4??) tap 1 "$desc ($code)" ;; *) tap 0 "$desc (got $code)" ;; esac
 }
+# expect_bad EXPECT DESC CURL-ARGS...: expect_4xx, or for "ocsp" a 4xx or an OCSP error.
+expect_bad() {
+	kind=$1
+	shift
+	[ "$kind" = ocsp ] || { expect_4xx "$@"; return; }
+	desc=$1
+	shift
+	code=$(curl -s --max-time 20 -o "$WORK/resp" -w '%{http_code}' "$@")
+	# openssl prints "Responder Error: malformedrequest (1)" for an unsuccessful status.
+	st=$(openssl ocsp -respin "$WORK/resp" -resp_text -noverify 2>&1 |
+		sed -n 's/.*\(Responder Error\|OCSP Response Status\): *\([a-zA-Z]*\).*/\2/p' |
+		tr 'A-Z' 'a-z')
+	echo "$code $st" >"$WORK/last.out"
+	case $code/$st in
+	4??/*|200/malformedrequest|200/unauthorized) tap 1 "$desc ($code ${st:-})" ;;
+	*) tap 0 "$desc (got $code ${st:-no OCSP status})" ;;
+	esac
+}
 # resp_has DESC REGEX: the last response body matches.
 resp_has() {
 	if grep -Eq -- "$2" "$WORK/resp"; then tap 1 "$1"; else tap 0 "$1 (no /$2/)"; fi
@@ -77,32 +100,33 @@ printf '{"csr":"x","profile":"tls-server","extra":1}' >"$WORK/extra"
 printf '{"csr":["x"],"profile":{"a":1}}' >"$WORK/types"
 printf '' >"$WORK/empty"
 
-while read -r name lst path ctype auth; do
+while read -r name lst path ctype auth want; do
 	[ -n "$name" ] || continue
 	u=$(url "$lst" "$path")
+	[ "$auth" = bearer ] || auth=""
 	set -- -H "Content-Type: $ctype"
 	[ "$auth" = bearer ] && set -- "$@" -H "Authorization: Bearer $TOKEN"
-	expect_4xx "$name: oversized body" "$@" --data-binary @"$WORK/big" "$u"
-	expect_4xx "$name: oversized chunked body" "$@" -H 'Transfer-Encoding: chunked' \
+	expect_bad "$want" "$name: oversized body" "$@" --data-binary @"$WORK/big" "$u"
+	expect_bad "$want" "$name: oversized chunked body" "$@" -H 'Transfer-Encoding: chunked' \
 		--data-binary @"$WORK/big" "$u"
-	expect_4xx "$name: wrong content type" -H 'Content-Type: text/plain' \
+	expect_bad "$want" "$name: wrong content type" -H 'Content-Type: text/plain' \
 		${auth:+-H "Authorization: Bearer $TOKEN"} --data-binary @"$WORK/dup" "$u"
-	expect_4xx "$name: no content type" ${auth:+-H "Authorization: Bearer $TOKEN"} \
+	expect_bad "$want" "$name: no content type" ${auth:+-H "Authorization: Bearer $TOKEN"} \
 		-H 'Content-Type:' --data-binary @"$WORK/dup" "$u"
-	expect_4xx "$name: empty body" "$@" --data-binary @"$WORK/empty" "$u"
-	expect_4xx "$name: truncated JSON" "$@" --data-binary @"$WORK/trunc" "$u"
-	expect_4xx "$name: JSON nested 100 deep" "$@" --data-binary @"$WORK/deep100" "$u"
-	resp_has "  ... refused for its depth" "deeper than"
-	expect_4xx "$name: JSON nested 30000 deep" "$@" --data-binary @"$WORK/deep30000" "$u"
-	expect_4xx "$name: duplicate JSON keys" "$@" --data-binary @"$WORK/dup" "$u"
-	resp_has "  ... refused as a duplicate" "duplicate"
-	expect_4xx "$name: invalid base64 in the CSR" "$@" --data-binary @"$WORK/badb64" "$u"
-	expect_4xx "$name: base64 garbage instead of DER" "$@" --data-binary @"$WORK/badder" "$u"
-	expect_4xx "$name: invalid UTF-8" "$@" --data-binary @"$WORK/notutf8" "$u"
-	expect_4xx "$name: unknown member" "$@" --data-binary @"$WORK/extra" "$u"
-	expect_4xx "$name: wrong member types" "$@" --data-binary @"$WORK/types" "$u"
-	resp_has "  ... as a problem document" '"status": 4[0-9][0-9]'
-	expect_4xx "$name: wrong method" -X PUT "$@" --data-binary @"$WORK/dup" "$u"
+	expect_bad "$want" "$name: empty body" "$@" --data-binary @"$WORK/empty" "$u"
+	expect_bad "$want" "$name: truncated JSON" "$@" --data-binary @"$WORK/trunc" "$u"
+	expect_bad "$want" "$name: JSON nested 100 deep" "$@" --data-binary @"$WORK/deep100" "$u"
+	[ "$want" = 4xx ] && resp_has "  ... refused for its depth" "deeper than"
+	expect_bad "$want" "$name: JSON nested 30000 deep" "$@" --data-binary @"$WORK/deep30000" "$u"
+	expect_bad "$want" "$name: duplicate JSON keys" "$@" --data-binary @"$WORK/dup" "$u"
+	[ "$want" = 4xx ] && resp_has "  ... refused as a duplicate" "duplicate"
+	expect_bad "$want" "$name: invalid base64 in the CSR" "$@" --data-binary @"$WORK/badb64" "$u"
+	expect_bad "$want" "$name: base64 garbage instead of DER" "$@" --data-binary @"$WORK/badder" "$u"
+	expect_bad "$want" "$name: invalid UTF-8" "$@" --data-binary @"$WORK/notutf8" "$u"
+	expect_bad "$want" "$name: unknown member" "$@" --data-binary @"$WORK/extra" "$u"
+	expect_bad "$want" "$name: wrong member types" "$@" --data-binary @"$WORK/types" "$u"
+	[ "$want" = 4xx ] && resp_has "  ... as a problem document" '"status": 4[0-9][0-9]'
+	expect_bad "$want" "$name: wrong method" -X PUT "$@" --data-binary @"$WORK/dup" "$u"
 done <<EOF
 $BODY_ENDPOINTS
 EOF
@@ -130,6 +154,11 @@ expect_4xx "admin: Basic instead of Bearer" -u admin:admin -H 'Content-Type: app
 expect_4xx "admin: unknown endpoint" -H "Authorization: Bearer $TOKEN" "$HTTPS_URL/admin/v1/nope"
 expect_4xx "admin: serial not hex" -H "Authorization: Bearer $TOKEN" \
 	"$HTTPS_URL/admin/v1/certificates/xyz"
+expect_bad ocsp "ocsp: GET with invalid base64" "$HTTP_URL/ocsp/%21%21%21not*base64"
+expect_bad ocsp "ocsp: GET with base64 of garbage" "$HTTP_URL/ocsp/AAAAAAAAAAAAAAAA"
+expect_bad ocsp "ocsp: POST of a truncated request" --data-binary @"$WORK/trunc" \
+	-H 'Content-Type: application/ocsp-request' "$HTTP_URL/ocsp"
+expect_4xx "crl: unknown issuer" "$HTTP_URL/crl/nobody.crl"
 expect_4xx "unknown path" "$HTTP_URL/nope"
 expect_4xx "HTTP/1.1 request without Host" -H 'Host:' "$HTTP_URL/healthz"
 
