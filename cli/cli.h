@@ -32,6 +32,8 @@ int cli_revoke(int argc, char **argv);
 long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
 		    size_t *len, char *why, size_t why_cap);
 
+int cli_acme(int argc, char **argv);
+
 /* Prints the command's usage to out. */
 void cli_usage(FILE *out, const char *name);
 /* One-line failure on stderr ("cairn NAME: message"); returns CLI_FAILED. */

@@ -13,7 +13,7 @@ C=$top/fuzz/corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/cairn-seeds.XXXXXX")
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$W"' EXIT
-mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/policy" "$C/ocsp"
+mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/policy" "$C/ocsp" "$C/jws"
 
 # seed TARGET FILE: stores FILE under its SHA-1.
 seed() { cp "$2" "$C/$1/$(sha1sum "$2" | cut -c1-16)"; }
@@ -124,6 +124,31 @@ for args in "-serial $s10" "-serial $s11 -no_nonce" "-serial $s12" "-serial $s99
 	openssl base64 -A <"$W/oreq.der" >"$W/oreq.b64" && seed ocsp "$W/oreq.b64"
 done
 
+# JWS: ACME request bodies as certbot signs them (its acme/josepy library), for each key
+# type, jwk and kid forms, with account, order, finalize and POST-as-GET payloads.
+mkdir -p "$W/jws"
+/usr/bin/python3 - "$W/jws" "$URL" <<'PY'
+import sys, josepy as jose
+from acme import jws
+from cryptography.hazmat.primitives.asymmetric import ec, rsa, ed25519
+out, base = sys.argv[1], sys.argv[2] + "/acme"
+keys = [(jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1())), jose.ES256),
+        (jose.JWKEC(key=ec.generate_private_key(ec.SECP384R1())), jose.ES384),
+        (jose.JWKRSA(key=rsa.generate_private_key(65537, 2048)), jose.RS256)]
+payloads = [(b'{"termsOfServiceAgreed": true, "contact": ["mailto:ops@example.test"]}', "new-account", None),
+            (b'{"identifiers": [{"type": "dns", "value": "www.example.test"}]}', "new-order", "acct/abc"),
+            (b'{"csr": "MIIBAjCBqQIBADAbMRkwFwYDVQQDDBB3d3cuZXhhbXBsZS50ZXN0"}', "order/x/finalize", "acct/abc"),
+            (b'', "authz/y", "acct/abc"), (b'{}', "chall/z", "acct/abc")]
+n = 0
+for key, alg in keys:
+    for body, path, kid in payloads:
+        j = jws.JWS.sign(body, key=key, alg=alg, nonce=b"nonce-%d" % n, url=base + "/" + path,
+                         kid=base + "/" + kid if kid else None)
+        open("%s/%d.json" % (out, n), "w").write(j.json_dumps())
+        n += 1
+PY
+for f in "$W"/jws/*.json; do seed jws "$f"; done
+
 "$CAIRN" audit export --dir "$W/ca" --format jsonl --out "$W/audit.jsonl"
 n=0
 while IFS= read -r line; do
@@ -132,4 +157,4 @@ while IFS= read -r line; do
 done <"$W/audit.jsonl"
 kill "$PID" && wait "$PID" 2>/dev/null || true
 PID=""
-for t in base64url csr config admin audit_event policy ocsp; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done
+for t in base64url csr config admin audit_event policy ocsp jws; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done

@@ -141,6 +141,19 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	if ((rc = server_revocation_open(s, err)) != 0)
 		goto out;
+	/* After the revocation listeners: the ca is shared with ACME's threads from here. */
+	{
+		acme_config_t ac = { 0 };
+		ac.db = s->db;
+		ac.ca = s->ca;
+		ac.policy = s->policy;
+		ac.https_base = s->https_url;
+		ac.http_base = s->http_url;
+		ac.conf = cfg->acme;
+		rc = acme_new(&ac, &s->acme, err);
+		if (rc)
+			goto out;
+	}
 out:
 	if (pin != NULL)
 		OPENSSL_cleanse(pin, strlen(pin));
@@ -155,6 +168,7 @@ out:
 
 static void close_core(server_t *s)
 {
+	acme_free(s->acme);
 	server_revocation_close(s);
 	policy_engine_free(s->policy);
 	ca_free(s->ca);

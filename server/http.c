@@ -128,6 +128,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		ctx->arg = arg ? strdup(arg) : NULL;
 		ctx->limit = ctx->route->body_limit < 0 ? s->cfg->max_body : ctx->route->body_limit;
+		/* GET and HEAD carry no content (RFC 9110 §9.3.1), whatever the route takes. */
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			ctx->limit = 0;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && strtoll(cl, NULL, 10) > ctx->limit) {
