@@ -35,8 +35,11 @@ int admin_authenticate(db_t *db, const char *authorization, admin_identity_t *id
 typedef struct admin_ctx {
 	ca_t *ca; /* borrowed */
 	db_t *db; /* borrowed */
+	int max_json_depth; /* nesting allowed in request bodies; 0 = ADMIN_JSON_DEPTH */
 	policy_engine_t *policy; /* borrowed: every issuance goes through it */
 } admin_ctx_t;
+
+#define ADMIN_JSON_DEPTH 32
 
 typedef struct admin_request {
 	const char *method;

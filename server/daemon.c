@@ -137,6 +137,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	s->admin.ca = s->ca;
 	s->admin.db = s->db;
+	s->admin.max_json_depth = (int)cfg->max_json_depth;
 	s->admin.policy = s->policy;
 	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
 	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)

@@ -35,6 +35,7 @@ ok "export --since in the future is empty" sh -c "
 ok "export --until in the past is empty" sh -c "
 	[ -z \"\$('$CAIRN' audit export --dir '$D' --format jsonl --until 2000-01-01)\" ]"
 fails "bad --format is refused" "$CAIRN" audit export --dir "$D" --format xml
+ok "every certificate in the database passes certlint" lint_db "$D"
 ca_stop
 
 SEQ=5

@@ -95,4 +95,5 @@ sed 's/"pending_ttl": "7d"/"pending_ttl": "soon"/' "$D/cairn.json" >"$WORK/c.jso
 fails "a bad requests.pending_ttl is refused" "$CAIRN" config check --dir "$D"
 last_has "  ... naming the key" "requests.pending_ttl"
 
+ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

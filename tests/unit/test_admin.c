@@ -105,7 +105,7 @@ static void test_token_rules(void **state)
 
 static void call(const char *method, const char *path, const char *authz, http_reply_t *reply)
 {
-	admin_ctx_t ctx = { NULL, db };
+	admin_ctx_t ctx = { .ca = NULL, .db = db, .max_json_depth = 0 };
 	admin_request_t req = { method, path, authz, "application/json", "{}", 2, "127.0.0.1" };
 
 	memset(reply, 0, sizeof(*reply));
