@@ -11,12 +11,13 @@ FUZZ_SOURCES = \
 	fuzz/fuzz_audit_event.c \
 	fuzz/fuzz_policy.c \
 	fuzz/fuzz_ocsp.c \
-	fuzz/fuzz_jws.c
+	fuzz/fuzz_jws.c \
+	fuzz/fuzz_est.c
 
 check_PROGRAMS += fuzz/replay
 TESTS += fuzz/replay
 fuzz_replay_SOURCES = fuzz/fuzz.h fuzz/common.c fuzz/replay.c $(FUZZ_SOURCES)
-fuzz_replay_LDADD = libserver.la libadmin.la libacme.la libcrl.la libocsp.la libpolicy.la libca.la libaudit.la libdb.la libhsm.la \
+fuzz_replay_LDADD = libserver.la libadmin.la libest.la libacme.la libcrl.la libocsp.la libpolicy.la libca.la libaudit.la libdb.la libhsm.la \
 	libutil.la $(CAIRN_LIBS)
 EXTRA_DIST += scripts/fuzz.sh fuzz/corpus
 
