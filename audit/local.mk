@@ -1,5 +1,6 @@
 noinst_LTLIBRARIES += libaudit.la
-libaudit_la_SOURCES = audit/audit.h audit/audit.c audit/export.c
+libaudit_la_SOURCES = audit/audit.h audit/audit_int.h audit/audit.c audit/export.c \
+	audit/checkpoint.c audit/verify_export.c
 
 check_PROGRAMS += tests/unit/test_audit
 TESTS += tests/unit/test_audit

@@ -3,6 +3,7 @@
 #ifndef CAIRN_SERVER_INTERNAL_H
 #define CAIRN_SERVER_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include <microhttpd.h>
@@ -32,6 +33,10 @@ typedef struct server {
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
 	time_t started;
 	atomic_int ready;               /* set once the core is open */
+	pthread_t checkpointer;         /* signs the audit head every audit.checkpoint_interval */
+	pthread_mutex_t cp_lock;
+	pthread_cond_t cp_wake;
+	int cp_stop, cp_running;
 } server_t;
 
 /* One parsed request as the routes see it. Everything borrowed for the call. */

@@ -95,6 +95,11 @@ static void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
 	http_reply_set(reply, 200, "application/pkix-cert", copy, len);
 }
 
+static const char *admin_query(void *conn, const char *key)
+{
+	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
 static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 			http_reply_t *reply)
 {
@@ -118,6 +123,9 @@ static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 	areq.body = req->body;
 	areq.body_len = req->body_len;
 	areq.remote = remote;
+	areq.query = admin_query;
+	areq.query_ctx = req->conn;
+	areq.client_cert = NULL;
 	admin_handle(&s->admin, &areq, reply);
 }
 
