@@ -72,7 +72,8 @@ typedef enum { AUDIT_FMT_JSONL, AUDIT_FMT_CSV } audit_format_t;
  * Writes events with since <= time < until (0 = unbounded) to out, in sequence order.
  * JSONL: each event's stored bytes (what the chain hashes) followed by "\n".
  * CSV: a header line, then columns seq,time,actor,action,serial,names,details,prev;
- * serial is empty when null, names are joined by single spaces, details is compact
+ * serial is empty when null, names are joined by single spaces (or, when a name is
+ * empty, starts with '[' or holds a space, written as a compact JSON array), details is compact
  * JSON; fields are quoted (with "" for a quote) when they hold , " CR or LF, and
  * lines end in CRLF (RFC 4180). *n (may be NULL) receives the number written.
  * Returns 0, CAIRN_EIO (write failed), CAIRN_EAUDIT (an event does not parse).

@@ -60,16 +60,28 @@ static int csv_row(FILE *out, const json_t *o)
 	const json_t *names = json_object_get(o, "names"), *details = json_object_get(o, "details");
 	char seq[32], *joined = NULL, *dj = NULL;
 	size_t i, len = 0;
-	int rc = -1;
+	int rc = -1, json_form = 0;
 
 	snprintf(seq, sizeof(seq), "%" JSON_INTEGER_FORMAT,
 		 json_integer_value(json_object_get(o, "seq")));
-	for (i = 0; i < json_array_size(names); i++)
+	for (i = 0; i < json_array_size(names); i++) {
+		const char *s = json_string_value(json_array_get(names, i));
 		len += json_string_length(json_array_get(names, i)) + 1;
-	joined = calloc(1, len + 1);
+		/* A name that space-joining would garble: the column is a JSON array instead,
+		 * so the verifier can rebuild the stored event exactly. */
+		if (s == NULL || s[0] == '\0' || s[0] == '[' || strchr(s, ' ') != NULL)
+			json_form = 1;
+	}
+	if (json_form) {
+		joined = json_dumps(names, JSON_COMPACT);
+		i = json_array_size(names); /* skip the joining below */
+	} else {
+		joined = calloc(1, len + 1);
+		i = 0;
+	}
 	if (joined == NULL)
 		goto out;
-	for (i = 0; i < json_array_size(names); i++) {
+	for (; i < json_array_size(names); i++) {
 		const char *s = json_string_value(json_array_get(names, i));
 		if (s == NULL)
 			continue;

@@ -95,8 +95,15 @@ static json_t *csv_event(char **f)
 
 	if (o == NULL || names == NULL || f[0][0] == '\0' || *end != '\0')
 		goto bad;
-	for (tok = strtok_r(f[5], " ", &save); tok; tok = strtok_r(NULL, " ", &save))
-		json_array_append_new(names, json_string(tok));
+	if (f[5][0] == '[') { /* names that do not survive space-joining come as JSON */
+		json_decref(names);
+		names = json_loads(f[5], JSON_REJECT_DUPLICATES, NULL);
+		if (!json_is_array(names))
+			goto bad;
+	} else {
+		for (tok = strtok_r(f[5], " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			json_array_append_new(names, json_string(tok));
+	}
 	details = json_loads(f[6], JSON_REJECT_DUPLICATES, NULL);
 	if (details == NULL || !json_is_object(details)) {
 		json_decref(details);

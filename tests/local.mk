@@ -21,6 +21,6 @@ tests_unit_test_util_LDADD = libutil.la $(UNIT_LIBS)
 EXTRA_DIST += tests/integration/lib.sh
 
 TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/policy.sh
+	tests/integration/policy.sh tests/integration/admin.sh
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/policy.sh
+	tests/integration/policy.sh tests/integration/admin.sh
