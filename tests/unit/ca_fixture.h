@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared helpers of the ca/ unit tests: default profiles, CSRs made in memory, chain checks. */
+#ifndef CAIRN_TEST_CA_FIXTURE_H
+#define CAIRN_TEST_CA_FIXTURE_H
+
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+
+ca_profile_t default_profile(const char *name);
+uint8_t *make_csr(EVP_PKEY *key, const char *cn, const char *sans, size_t *len);
+int check_csr(const uint8_t *der, size_t len, const char *profile, cairn_err_t *err);
+int check_key_csr(EVP_PKEY *key, const char *cn, const char *sans, const char *profile,
+		  cairn_err_t *err);
+int ext_critical(X509 *x, int nid);
+const char *aia_uri(X509 *x, int nid);
+const char *cdp_uri(X509 *x);
+int verify_chain(X509 *root, X509 *issuing, X509 *leaf, int purpose);
+void assert_serial16(X509 *x);
+int64_t unix_time(const ASN1_TIME *t);
+X509 *build_ca(const char *cn, int days, int path_len, X509 *issuer, EVP_PKEY *ikey,
+	       EVP_PKEY *pub, const char *crl_url);
+
+#endif

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for ca_open/ca_issue: concurrent issuance through a real SoftHSM2 token and LMDB. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+
+#include "audit/audit.h"
+#include "ca/ca.h"
+#include "db/db.h"
+#include "hsm/hsm.h"
+#include "util/util.h"
+
+#include "tests/unit/ca_fixture.h"
+
+/* ---------- issuance through the token and the db ---------- */
+
+#define TOKEN_LABEL "cairn-test"
+#define TOKEN_PIN "1234"
+#define N_THREADS 4
+#define PER_THREAD 8
+
+typedef struct fixture {
+	char dir[64];
+	hsm_t *hsm;
+	db_t *db;
+	ca_t *ca;
+	X509 *root, *issuing;
+} fixture_t;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void write_pem(const char *path, X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	assert_int_equal(PEM_write_bio_X509(b, x), 1);
+	n = BIO_get_mem_data(b, &data);
+	assert_int_equal(fs_write_atomic(path, data, (size_t)n, 0644), 0);
+	BIO_free(b);
+}
+
+static int fixture_setup(void **state)
+{
+	fixture_t *f = calloc(1, sizeof(*f));
+	char path[256], conf[512];
+	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, TOKEN_LABEL, TOKEN_PIN, NULL };
+	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL, *iss_key = NULL;
+	ca_config_t cc;
+	cairn_err_t err = { 0 };
+	char root_path[256], iss_path[256];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-ca-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/tokens", f->dir);
+	assert_int_equal(fs_mkdirs(path, 0700), 0);
+	snprintf(conf, sizeof(conf),
+		 "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+		 f->dir);
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", f->dir);
+	assert_int_equal(fs_write_atomic(path, conf, strlen(conf), 0600), 0);
+	hc.softhsm_conf = path;
+
+	if (hsm_token_create(&hc, "5678", &err) != 0 || hsm_open(&hc, &f->hsm, &err) != 0 ||
+	    hsm_keygen(f->hsm, HSM_KEY_EC_P384, "root", &root_pub, &err) != 0 ||
+	    hsm_keygen(f->hsm, HSM_KEY_EC_P256, "issuing", &iss_pub, &err) != 0 ||
+	    hsm_key_get(f->hsm, "root", &root_key, &err) != 0 ||
+	    hsm_key_get(f->hsm, "issuing", &iss_key, &err) != 0)
+		fail_msg("token: %s", cairn_err_msg(&err));
+
+	/* Both signed in the token by the root key (a legacy EC_KEY_METHOD key). */
+	f->root = build_ca("Test Root CA", 3650, 1, NULL, root_key, root_pub, NULL);
+	f->issuing = build_ca("Test Issuing CA", 1825, 0, f->root, root_key, iss_pub, NULL);
+	assert_int_equal(X509_get_signature_nid(f->root), NID_ecdsa_with_SHA384);
+	assert_int_equal(X509_verify(f->root, root_pub), 1);
+	assert_int_equal(X509_verify(f->issuing, root_pub), 1);
+
+	snprintf(root_path, sizeof(root_path), "%s/root.crt", f->dir);
+	snprintf(iss_path, sizeof(iss_path), "%s/issuing.crt", f->dir);
+	write_pem(root_path, f->root);
+	write_pem(iss_path, f->issuing);
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	if (db_open(path, &f->db, &err) != 0)
+		fail_msg("db_open: %s", cairn_err_msg(&err));
+	if (ca_record(f->db, f->root, "root", "ca-root", "cli:init", "ca.init", &err) != 0 ||
+	    ca_record(f->db, f->issuing, "root", "ca-issuing", "cli:init", "ca.init", &err) != 0)
+		fail_msg("ca_record: %s", cairn_err_msg(&err));
+	assert_int_equal(ca_record(f->db, f->root, "root", "ca-root", "cli:init", "ca.init", &err),
+			 CAIRN_ECOLLISION);
+
+	memset(&cc, 0, sizeof(cc));
+	cc.hsm = f->hsm;
+	cc.db = f->db;
+	cc.root_cert_file = root_path;
+	cc.issuing_cert_file = iss_path;
+	cc.issuing_key_label = "root"; /* wrong key: refused */
+	cc.http_base_url = "http://localhost:8080/";
+	assert_int_equal(ca_open(&cc, &f->ca, &err), CAIRN_ECONFIG);
+	cc.issuing_key_label = "issuing";
+	if (ca_open(&cc, &f->ca, &err) != 0)
+		fail_msg("ca_open: %s", cairn_err_msg(&err));
+
+	EVP_PKEY_free(root_key);
+	EVP_PKEY_free(iss_key);
+	EVP_PKEY_free(root_pub);
+	EVP_PKEY_free(iss_pub);
+	*state = f;
+	return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+	fixture_t *f = *state;
+
+	if (f == NULL)
+		return 0;
+	ca_free(f->ca);
+	db_close(f->db);
+	hsm_close(f->hsm);
+	X509_free(f->root);
+	X509_free(f->issuing);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+typedef struct worker {
+	ca_t *ca;
+	uint8_t *csr[PER_THREAD];
+	size_t csr_len[PER_THREAD];
+	ca_issued_t *out[PER_THREAD];
+	int rc[PER_THREAD];
+	cairn_err_t err[PER_THREAD];
+} worker_t;
+
+static void *worker_run(void *arg)
+{
+	worker_t *w = arg;
+	int i;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		ca_request_t r = { w->csr[i], w->csr_len[i], "tls-server", "test:worker", "admin", 0 };
+		w->rc[i] = ca_issue(w->ca, &r, &w->out[i], &w->err[i]);
+	}
+	return NULL;
+}
+
+static int count_cert(const db_cert_t *c, void *arg)
+{
+	(void)c;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_issue_concurrent(void **state)
+{
+	fixture_t *f = *state;
+	worker_t w[N_THREADS];
+	pthread_t th[N_THREADS];
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	audit_verify_result_t res;
+	uint64_t seqs[N_THREADS * PER_THREAD];
+	int t, i, j, n;
+
+	memset(w, 0, sizeof(w));
+	for (t = 0; t < N_THREADS; t++) {
+		w[t].ca = f->ca;
+		for (i = 0; i < PER_THREAD; i++) {
+			char cn[64], san[128];
+			snprintf(cn, sizeof(cn), "Host-%d-%d.Example.com", t, i);
+			snprintf(san, sizeof(san), "DNS:%s,IP:10.0.%d.%d", cn, t, i);
+			w[t].csr[i] = make_csr(key, cn, san, &w[t].csr_len[i]);
+		}
+	}
+	for (t = 0; t < N_THREADS; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, worker_run, &w[t]), 0);
+	for (t = 0; t < N_THREADS; t++)
+		pthread_join(th[t], NULL);
+
+	n = 0;
+	for (t = 0; t < N_THREADS; t++) {
+		for (i = 0; i < PER_THREAD; i++) {
+			ca_issued_t *is = w[t].out[i];
+			db_txn_t *txn = NULL;
+			db_cert_t rec;
+			uint8_t serial[DB_SERIAL_MAX];
+			int slen;
+			unsigned char *der = NULL;
+			int der_len;
+			char cn[64];
+
+			if (w[t].rc[i] != 0)
+				fail_msg("issue %d/%d: %s", t, i, cairn_err_msg(&w[t].err[i]));
+			assert_non_null(is);
+			assert_int_equal(verify_chain(f->root, f->issuing, is->cert,
+						      X509_PURPOSE_SSL_SERVER),
+					 1);
+			assert_serial16(is->cert);
+			assert_int_equal(strlen(is->serial_hex), 32);
+			/* The issued cert: lower-cased DNS SAN, CN only from the CSR, EC key
+			 * gets digitalSignature only (RFC 8813), AIA/CDP from the base URL. */
+			snprintf(cn, sizeof(cn), "host-%d-%d.example.com", t, i);
+			assert_int_equal(X509_check_host(is->cert, cn, 0, X509_CHECK_FLAG_NO_WILDCARDS, NULL), 1);
+			assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(is->cert)), 1);
+			assert_int_equal(X509_get_key_usage(is->cert), X509v3_KU_DIGITAL_SIGNATURE);
+			assert_int_equal(X509_check_ca(is->cert), 0);
+			assert_string_equal(aia_uri(is->cert, NID_ad_OCSP), "http://localhost:8080/ocsp");
+			assert_string_equal(aia_uri(is->cert, NID_ad_ca_issuers),
+					    "http://localhost:8080/ca/issuing.crt");
+			assert_string_equal(cdp_uri(is->cert), "http://localhost:8080/crl/issuing.crl");
+			assert_non_null(strstr(is->chain_pem, is->pem));
+			assert_true(strlen(is->chain_pem) > strlen(is->pem) + 100);
+
+			slen = hex_decode(is->serial_hex, serial, sizeof(serial));
+			assert_int_equal(slen, 16);
+			assert_int_equal(db_read_begin(f->db, &txn), 0);
+			assert_int_equal(db_cert_get(txn, serial, (size_t)slen, &rec), 0);
+			der_len = i2d_X509(is->cert, &der);
+			assert_int_equal(rec.der_len, (size_t)der_len);
+			assert_memory_equal(rec.der, der, (size_t)der_len);
+			assert_string_equal(rec.issuer, "issuing");
+			assert_string_equal(rec.profile, "tls-server");
+			assert_string_equal(rec.requester, "test:worker");
+			assert_int_equal(rec.status, DB_CERT_VALID);
+			j = 0;
+			assert_int_equal(db_certs_by_name(txn, cn, count_cert, &j), 0);
+			assert_int_equal(j, 1);
+			db_txn_end(txn);
+			OPENSSL_free(der);
+
+			for (j = 0; j < n; j++)
+				assert_true(seqs[j] != is->audit_seq);
+			seqs[n++] = is->audit_seq;
+			ca_issued_free(is);
+			OPENSSL_free(w[t].csr[i]);
+		}
+	}
+	memset(&res, 0, sizeof(res));
+	if (audit_verify(f->db, &res) != 0)
+		fail_msg("audit: %s at %llu", res.reason, (unsigned long long)res.first_bad);
+	assert_int_equal(res.count, 2 + N_THREADS * PER_THREAD);
+	EVP_PKEY_free(key);
+}
+
+static void test_issue_errors(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	ca_issued_t *is = NULL;
+	cairn_err_t err = { 0 };
+	audit_verify_result_t res;
+	size_t len;
+	uint8_t *der = make_csr(key, "x.example", "DNS:x.example", &len);
+	ca_request_t r = { der, len, "tls-server", "test:errors", "admin", 0 };
+
+	assert_non_null(ca_profile(f->ca, "tls-server"));
+	assert_null(ca_profile(f->ca, "nope"));
+	assert_ptr_equal(ca_issuer_cert(f->ca, "root") != NULL, 1);
+	assert_null(ca_issuer_cert(f->ca, "other"));
+
+	r.profile = "nope";
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EPROFILE);
+	r.profile = "tls-server";
+	r.validity_days = 91;
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EINVAL);
+	r.validity_days = 0;
+	r.csr = "garbage";
+	r.csr_len = 7;
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EBADCSR);
+	assert_null(is);
+	r.csr = der;
+	r.csr_len = len;
+	r.profile = "code-signing";
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_ENAME);
+
+	/* Short validity on request; the audit chain only holds the one issuance. */
+	r.profile = "tls-server";
+	r.validity_days = 7;
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), 0);
+	assert_int_equal(unix_time(X509_get0_notAfter(is->cert)) -
+				 unix_time(X509_get0_notBefore(is->cert)),
+			 7 * 86400);
+	assert_int_equal(audit_verify(f->db, &res), 0);
+	assert_int_equal(res.count, 3);
+	assert_int_equal(is->audit_seq, 3);
+	ca_issued_free(is);
+	is = NULL;
+
+	/* An RSA subject key keeps keyEncipherment (EC keys do not: RFC 8813). */
+	{
+		EVP_PKEY *rsa = EVP_RSA_gen(2048);
+		uint8_t *rder = make_csr(rsa, NULL, "DNS:rsa.example", &len);
+		r.csr = rder;
+		r.csr_len = len;
+		r.validity_days = 0;
+		assert_int_equal(ca_issue(f->ca, &r, &is, &err), 0);
+		assert_int_equal(X509_get_key_usage(is->cert),
+				 X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_KEY_ENCIPHERMENT);
+		assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(is->cert)), 0);
+		assert_int_equal(ext_critical(is->cert, NID_subject_alt_name), 1);
+		ca_issued_free(is);
+		OPENSSL_free(rder);
+		EVP_PKEY_free(rsa);
+	}
+	OPENSSL_free(der);
+	EVP_PKEY_free(key);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_issue_concurrent, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_issue_errors, fixture_setup, fixture_teardown),
+	};
+	return cmocka_run_group_tests_name("ca_issue", tests, NULL, NULL);
+}
