@@ -82,6 +82,12 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 				   jerr.text);
 		goto out;
 	}
+	/* An admin certificate is a login: only admins hand them out. */
+	if (strcmp(profile, "admin") == 0 && strcmp(who->role, "admin") != 0) {
+		http_reply_problem(reply, 403, PROBLEM("forbidden"),
+				   "only the admin role may issue admin-profile certificates");
+		goto out;
+	}
 	snprintf(requester, sizeof(requester), "admin:%s", who->name);
 	creq.csr = csr;
 	creq.csr_len = strlen(csr);

@@ -248,6 +248,7 @@ int http_start(server_t *s, cairn_err_t *err)
 	const cairn_config_t *cfg = s->cfg;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	char *cert_path = NULL, *key_path = NULL, *cert = NULL, *key = NULL;
+	char *root_path = NULL, *issuing_path = NULL, *root = NULL, *issuing = NULL;
 	int https_fd = -1, http_fd = -1, rc;
 
 	cert_path = config_path(cfg, cfg->tls_cert);
@@ -260,6 +261,19 @@ int http_start(server_t *s, cairn_err_t *err)
 	    (rc = fs_read(key_path, 1 << 20, &key, NULL)) != 0) {
 		cairn_err_set(err, rc, "TLS certificate/key %s, %s: %s", cert_path, key_path,
 			      cairn_strerror(rc));
+		goto out;
+	}
+	/* Client certificates are requested (never required) and checked against our own
+	 * CAs; the admin API verifies them again per request (STACK-NOTES.md). */
+	root_path = config_path(cfg, cfg->root_cert);
+	issuing_path = config_path(cfg, cfg->issuing_cert);
+	if (root_path == NULL || issuing_path == NULL ||
+	    (rc = fs_read(root_path, 1 << 20, &root, NULL)) != 0 ||
+	    (rc = fs_read(issuing_path, 1 << 20, &issuing, NULL)) != 0 ||
+	    asprintf(&s->tls_trust_pem, "%s\n%s", root, issuing) < 0) {
+		s->tls_trust_pem = NULL;
+		rc = cairn_err_set(err, CAIRN_EIO, "CA certificates %s, %s unreadable",
+				   root_path ? root_path : "?", issuing_path ? issuing_path : "?");
 		goto out;
 	}
 	https_fd = listen_on(cfg->listen_https, s->https_url, sizeof(s->https_url), "https",
@@ -279,7 +293,8 @@ int http_start(server_t *s, cairn_err_t *err)
 	s->https = MHD_start_daemon(
 		flags | MHD_USE_TLS, 0, NULL, NULL, on_request, &listeners[0],
 		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_MEM_KEY, key,
-		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_THREAD_POOL_SIZE,
+		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
+		MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
@@ -317,6 +332,10 @@ out:
 	free(cert);
 	free(cert_path);
 	free(key_path);
+	free(root_path);
+	free(issuing_path);
+	free(root);
+	free(issuing);
 	return rc;
 }
 
@@ -331,5 +350,6 @@ void http_stop(server_t *s)
 		OPENSSL_cleanse(s->tls_key_pem, strlen(s->tls_key_pem));
 	free(s->tls_key_pem);
 	free(s->tls_cert_pem);
-	s->tls_key_pem = s->tls_cert_pem = NULL;
+	free(s->tls_trust_pem);
+	s->tls_key_pem = s->tls_cert_pem = s->tls_trust_pem = NULL;
 }

@@ -26,6 +26,7 @@ typedef struct server {
 	admin_ctx_t admin;
 	struct MHD_Daemon *https, *http;
 	char *tls_cert_pem, *tls_key_pem;
+	char *tls_trust_pem;            /* root + issuing CA: client certificates are checked against it */
 	char https_url[160], http_url[160];
 	uint8_t *root_der, *issuing_der;
 	size_t root_der_len, issuing_der_len;

@@ -7,6 +7,7 @@ D=$WORK/ca
 ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
 cat >"$D/policy.json" <<'JSON'
 {"rules": [
+  {"name": "admins",  "match": {"profile": "admin", "channel": "admin"}, "action": "issue"},
   {"name": "dev",     "match": {"dns_suffix": [".dev.test"]},  "action": "issue"},
   {"name": "prod",    "match": {"dns_suffix": [".prod.test"]}, "action": "approve", "approvals": 2},
   {"name": "default", "match": {},                              "action": "reject", "reason": "not allowed by policy"}
@@ -111,6 +112,30 @@ last_has "  ... and why dev did not match" "rule dev passed over: DNS name api.p
 ok "an approver cannot create tokens (403)" api_is 403 "$WORK/alice.tok" POST /tokens '{"name":"x","role":"admin"}'
 ok "unknown request id is a 404 problem" api_is 404 "$WORK/audrey.tok" GET /requests/00112233445566778899aabbccddeeff
 ok "a bad limit is a 400 problem" api_is 400 "$WORK/audrey.tok" GET '/requests?limit=0'
+
+# Admins may log in with a certificate of the admin profile instead of a token.
+ok "admin add carol (approver)" C admin add --name carol --role approver
+make_csr carol ec:P-256 /CN=carol
+make_csr dan ec:P-256 /CN=dan
+ok "an admin certificate for carol is issued" C issue --csr "$WORK/carol.csr" --profile admin --out "$WORK/carol.pem"
+ok "an operator may not issue admin certificates (403)" api_is 403 "$WORK/oscar.tok" POST /certificates \
+	"{\"csr\":\"$(perl -0777 -pe 's/\n/\\n/g' "$WORK/dan.csr")\",\"profile\":\"admin\"}"
+fails "a third prod request waits" C issue --csr "$WORK/prod2.csr" --profile tls-server
+ID3=$(req_id)
+cert_api() {
+	curl -s --cacert "$ROOT" --cert "$1.pem" --key "$1.key" -o "$WORK/api.out" -w '%{http_code}' \
+		-X "$2" -H 'Content-Type: application/json' ${4:+-d "$4"} "$HTTPS_URL/admin/v1$3"
+}
+cert_is() { [ "$(cert_api "$2" "$3" "$4" "${5:-}")" = "$1" ]; }
+ok "carol approves with her TLS client certificate" cert_is 200 "$WORK/carol" POST "/requests/$ID3/approve" '{}'
+ok "  ... recorded as admin:carol" sh -c "'$CAIRN' requests show '$ID3' --dir '$D' | grep -q '\"by\": \"admin:carol\"'"
+ok "a certificate for someone who is not an admin gets 401" sh -c "
+	'$CAIRN' issue --dir '$D' --csr '$WORK/dan.csr' --profile admin --out '$WORK/dan.pem' 2>/dev/null &&
+	[ \$(curl -s --cacert '$ROOT' --cert '$WORK/dan.pem' --key '$WORK/dan.key' -o '$WORK/api.out' \
+		-w '%{http_code}' '$HTTPS_URL/admin/v1/requests') = 401 ] && grep -q 'no admin dan' '$WORK/api.out'"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/fake.key" \
+	-out "$WORK/fake.pem" -subj /CN=carol -days 1 2>/dev/null
+ok "a self-made certificate naming carol gets 401" cert_is 401 "$WORK/fake" GET /requests
 
 # Revocation of tokens and disabling admins take effect at once.
 AUD_ID=$("$CAIRN" token list --dir "$D" | awk '$2 == "audrey" {print $1}')
