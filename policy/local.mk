@@ -11,3 +11,6 @@ tests_unit_test_policy_SOURCES = tests/unit/test_policy.c tests/unit/ca_fixture.
 tests_unit_test_policy_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_policy_LDADD = libpolicy.la libca.la libaudit.la libdb.la libhsm.la libutil.la \
 	$(UNIT_LIBS)
+
+EXTRA_DIST += policy/examples/issue-all.json policy/examples/dev-prod.json \
+	policy/examples/enterprise.json

@@ -90,6 +90,11 @@ cp "$WORK/good-policy.json" "$D/policy.json"
 echo '{"rules": [{"name": "x", "match": {}, "action": "maybe"}]}' >"$D/policy.json"
 fails "serve refuses a broken policy file" "$CAIRN" serve --dir "$D"
 last_has "  ... naming rule and field" "rules\[0\] \(x\)\.action"
+for f in "$CAIRN_SRCDIR"/policy/examples/*.json; do
+	ok "example $(basename "$f") is a valid policy" "$CAIRN" policy check "$f"
+done
+fails "policy check refuses a broken file" "$CAIRN" policy check "$D/policy.json"
+last_has "  ... naming rule and field" "rules\[0\] \(x\)\.action: must be"
 ok "cairn config check accepts requests.pending_ttl" "$CAIRN" config check --dir "$D"
 sed 's/"pending_ttl": "7d"/"pending_ttl": "soon"/' "$D/cairn.json" >"$WORK/c.json" && cp "$WORK/c.json" "$D/cairn.json"
 fails "a bad requests.pending_ttl is refused" "$CAIRN" config check --dir "$D"
