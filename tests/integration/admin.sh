@@ -137,6 +137,14 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W
 	-out "$WORK/fake.pem" -subj /CN=carol -days 1 2>/dev/null
 ok "a self-made certificate naming carol gets 401" cert_is 401 "$WORK/fake" GET /requests
 
+# A remote daemon: --url and --cacert instead of --dir.
+ok "requests list with --url --cacert --token-file" "$CAIRN" requests list --status all \
+	--url "$HTTPS_URL" --cacert "$ROOT" --token-file "$WORK/alice.tok"
+last_has "  ... sees the requests" "$ID"
+fails "--url without a trusted CA fails cleanly" "$CAIRN" requests list --url "$HTTPS_URL" \
+	--cacert "$WORK/fake.pem" --token-file "$WORK/alice.tok"
+last_one_line "  ... in one line"
+
 # Revocation of tokens and disabling admins take effect at once.
 AUD_ID=$("$CAIRN" token list --dir "$D" | awk '$2 == "audrey" {print $1}')
 ok "token revoke" C token revoke "$AUD_ID"

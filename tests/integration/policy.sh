@@ -79,6 +79,13 @@ sed 's/"reject", "reason": "not allowed by policy"/"issue"/' "$WORK/good-policy.
 kill -HUP "$SERVE_PID"
 ok "a good policy is taken on SIGHUP" log_waits 'SIGHUP: policy reloaded'
 ok "  ... and decides from then on" post_is 201 other
+cp "$D/policy.json" "$WORK/taken.json"
+echo '{"rules": [{"name": "r", "match": {"ip_cidr": ["nope"]}, "action": "issue"}]}' >"$D/policy.json"
+fails "cairn policy reload refuses a bad file" "$CAIRN" policy reload --dir "$D"
+last_has "  ... 422 naming rule and field" "422.*rules\[0\] \(r\)\.match\.ip_cidr"
+ok "  ... policy show still gives the old one" sh -c "'$CAIRN' policy show --dir '$D' | cmp -s - '$WORK/taken.json'"
+cp "$WORK/taken.json" "$D/policy.json"
+ok "cairn policy reload takes a good file" "$CAIRN" policy reload --dir "$D"
 ok "reloads are audited" sh -c "
 	'$CAIRN' audit export --dir '$D' --format jsonl >'$WORK/audit2.jsonl' &&
 	grep -q '\"action\":\"policy.reload_failed\"' '$WORK/audit2.jsonl' &&
