@@ -5,3 +5,8 @@ bench_issue_bench_SOURCES = bench/issue.c
 bench_issue_bench_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
 
 EXTRA_DIST += bench/README.md
+
+noinst_PROGRAMS += bench/policy_bench
+bench_policy_bench_SOURCES = bench/policy.c
+bench_policy_bench_LDADD = libpolicy.la libca.la libaudit.la libdb.la libhsm.la libutil.la \
+	$(CAIRN_LIBS)
