@@ -551,6 +551,16 @@ static void test_engine_approvals(void **state)
 	assert_true(cert_stored(f, info.serial_hex));
 	assert_int_equal(count_events(f, "request.approve", id), 2);
 	assert_int_equal(count_events(f, "request.issued", id), 1);
+	/* What an ACME order or EST poll hands out. */
+	{
+		ca_issued_t *is = NULL;
+		assert_int_equal(policy_request_certificate(f->engine, id, &is, &err), 0);
+		assert_string_equal(is->serial_hex, info.serial_hex);
+		assert_non_null(strstr(is->pem, "BEGIN CERTIFICATE"));
+		assert_true(strlen(is->chain_pem) > strlen(is->pem));
+		assert_int_equal(X509_check_host(is->cert, "api.prod.test", 0, 0, NULL), 1);
+		ca_issued_free(is);
+	}
 	/* Decided requests take no more decisions. */
 	assert_int_equal(policy_request_approve(f->engine, id, "admin:erin", "approver", NULL, NULL,
 						&err),
@@ -584,6 +594,13 @@ static void test_engine_reject_role_and_list(void **state)
 			 0);
 	assert_int_equal(info.status, REQ_REJECTED);
 	assert_string_equal(info.reason, "unknown host");
+	{
+		ca_issued_t *is = NULL;
+		assert_int_equal(policy_request_certificate(f->engine, first, &is, &err),
+				 CAIRN_ECONFLICT);
+		assert_non_null(strstr(err.msg, "rejected: unknown host"));
+		assert_null(is);
+	}
 	assert_int_equal(policy_request_approve(f->engine, first, "admin:carol", "approver", NULL,
 						NULL, &err),
 			 CAIRN_ECONFLICT);
