@@ -36,7 +36,9 @@ static const cli_command_t commands[] = {
 	  "  --csr FILE             PKCS#10 request, PEM or DER\n"
 	  "  --profile NAME         tls-server | tls-client | code-signing | document-signing | ...\n"
 	  "  --validity-days N      shorter validity than the profile's\n"
-	  "  --out FILE             write the certificate chain here (default: stdout)\n" },
+	  "  --out FILE             write the certificate chain here (default: stdout)\n"
+	  "  exit 3: the policy wants approvals; the request id is printed\n"
+	  "  (`cairn requests show ID`)\n" },
 	{ "show", cli_show, "show --dir DIR SERIAL",
 	  "  --dir DIR              data directory\n"
 	  "  --pem                  print only the certificate PEM\n" },
