@@ -119,8 +119,9 @@ typedef struct audit_export_check {
  * sequences without gaps, the hash chain, checkpoint signatures by a certificate that
  * chains to root, and every event up to the last checkpoint anchored by it (walking
  * back from the signed hash, so a modified line is named). Events after the last
- * checkpoint are refused as unanchored. Returns 0 or CAIRN_EAUDIT with res naming the
- * line; CAIRN_EIO/CAIRN_ENOMEM otherwise.
+ * checkpoint are refused as unanchored; the head line must match the last event and the
+ * event count. Line endings (CRLF/LF) and blank lines are not significant. Returns 0 or
+ * CAIRN_EAUDIT with res naming the line; CAIRN_EIO/CAIRN_ENOMEM otherwise.
  */
 int audit_verify_export(FILE *in, X509 *root, audit_export_check_t *res) CAIRN_WUR;
 

@@ -27,7 +27,8 @@ typedef struct events {
 	line_event_t *v;
 	size_t n, cap;
 	int have_head;
-	uint64_t head_seq;
+	uint64_t head_seq, head_events;
+	int head_ok;            /* the head line parsed completely */
 	char head_hash[65];
 	size_t head_line;
 } events_t;
@@ -174,9 +175,13 @@ static int read_export(FILE *in, events_t *ev, audit_export_check_t *res)
 		if (len == 0)
 			continue;
 		if (csv && strncmp(buf, "#head,", 6) == 0) {
-			unsigned long long s = 0;
-			ev->have_head = sscanf(buf + 6, "%llu,%64[0-9a-f]", &s, ev->head_hash) >= 1;
+			unsigned long long s = 0, m = 0;
+			int used = 0;
+			ev->have_head = 1;
+			ev->head_ok = sscanf(buf + 6, "%llu,%64[0-9a-f],%llu%n", &s, ev->head_hash, &m,
+					     &used) == 3 && buf[6 + used] == '\0';
 			ev->head_seq = s;
+			ev->head_events = m;
 			ev->head_line = line;
 			continue;
 		}
@@ -192,7 +197,13 @@ static int read_export(FILE *in, events_t *ev, audit_export_check_t *res)
 			    json_object_size(obj) == 1) {
 				json_t *h = json_object_get(obj, "head");
 				ev->have_head = 1;
+				ev->head_ok = json_is_integer(json_object_get(h, "seq")) &&
+					      json_is_integer(json_object_get(h, "events")) &&
+					      json_is_string(json_object_get(h, "hash")) &&
+					      json_object_size(h) == 3;
 				ev->head_seq = (uint64_t)json_integer_value(json_object_get(h, "seq"));
+				ev->head_events =
+					(uint64_t)json_integer_value(json_object_get(h, "events"));
 				snprintf(ev->head_hash, sizeof(ev->head_hash), "%s",
 					 json_string_value(json_object_get(h, "hash")) ?: "");
 				ev->head_line = line;
@@ -331,7 +342,8 @@ static int check(events_t *ev, X509 *root, audit_export_check_t *res)
 	}
 	if (ev->have_head) {
 		hex_encode(ev->v[ev->n - 1].hash, 32, hex);
-		if (ev->head_seq != res->last_seq || strcmp(ev->head_hash, hex) != 0)
+		if (!ev->head_ok || ev->head_seq != res->last_seq || ev->head_events != ev->n ||
+		    strcmp(ev->head_hash, hex) != 0)
 			return fail(res, ev->head_line,
 				    "line %zu: the head line does not match the last event",
 				    ev->head_line);
