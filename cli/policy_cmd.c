@@ -48,6 +48,26 @@ static int load_policy(const cli_opts_t *o, policy_t **p, char **path_out)
 	return CLI_OK;
 }
 
+/* The profile's validity (what a request without validity_days gets), or 0 if unknown. */
+static int profile_days(const cli_opts_t *o, const char *name)
+{
+	cairn_config_t *cfg = NULL;
+	json_t *all = NULL;
+	ca_profile_t prof;
+	int days = 0;
+
+	if (o->conn.dir != NULL && config_load(o->conn.dir, &cfg, NULL) == 0)
+		all = json_incref(cfg->profiles);
+	else
+		all = ca_profiles_default();
+	if (all != NULL && json_object_get(all, name) != NULL &&
+	    ca_profile_parse(name, json_object_get(all, name), &prof, NULL) == 0)
+		days = prof.validity_days;
+	json_decref(all);
+	config_free(cfg);
+	return days;
+}
+
 static int policy_test(const cli_opts_t *o)
 {
 	policy_t *p = NULL;
@@ -78,7 +98,7 @@ static int policy_test(const cli_opts_t *o)
 	in.requester = o->requester ? o->requester : "";
 	in.group = o->group;
 	in.profile = o->profile ? o->profile : "tls-server";
-	in.validity_days = o->validity_days;
+	in.validity_days = o->validity_days ? o->validity_days : profile_days(o, in.profile);
 	printf("policy %s\n", path);
 	policy_explain(p, &in, print_passed, NULL, &d);
 	if (d.rule[0] == '\0')
