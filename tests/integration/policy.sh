@@ -111,4 +111,27 @@ sed 's/"pending_ttl": "7d"/"pending_ttl": "soon"/' "$D/cairn.json" >"$WORK/c.jso
 fails "a bad requests.pending_ttl is refused" "$CAIRN" config check --dir "$D"
 last_has "  ... naming the key" "requests.pending_ttl"
 
+# Nobody decides in time: the request expires.
+sed 's/"pending_ttl": "soon"/"pending_ttl": "1s"/' "$D/cairn.json" >"$WORK/c.json" && cp "$WORK/c.json" "$D/cairn.json"
+cp "$WORK/good-policy.json" "$D/policy.json"
+ca_serve "$D" || bail "cairn serve did not restart"
+make_csr late ec:P-256 /CN=late.prod.test "DNS:late.prod.test"
+fails "a prod request waits" "$CAIRN" issue --dir "$D" --csr "$WORK/late.csr" --profile tls-server
+LATE=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/last.out")
+expired() {
+	i=0
+	until "$CAIRN" requests show "$LATE" --dir "$D" | grep -q '"status": "expired"'; do
+		i=$((i + 1))
+		[ $i -gt 50 ] && return 1
+		sleep 0.1
+	done
+}
+ok "after requests.pending_ttl it is expired" expired
+fails "  ... and can no longer be approved" "$CAIRN" requests approve "$LATE" --dir "$D" \
+	--token-file "$D/admin.token"
+last_has "  ... 409" "409.*(expired|not pending)"
+ok "  ... the expiry is audited" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
+	grep '\"action\":\"request.expired\"' | grep -q '$LATE'"
+ca_stop
+
 done_testing
