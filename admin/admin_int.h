@@ -60,6 +60,16 @@ void api_audit_export(const admin_ctx_t *, const admin_request_t *, const admin_
 void api_audit_checkpoint(const admin_ctx_t *, const admin_request_t *,
 			  const admin_identity_t *, const char *, http_reply_t *);
 
+/* POST /certificates/{serial}/revoke {"reason": NAME, "invalidity_date"?: RFC3339}:
+ * 200 with the new status; 404 unknown serial, 409 already revoked, 400 bad reason. */
+void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
+		      const admin_identity_t *who, const char *arg, http_reply_t *reply);
+/* POST /revocations {"serials": [hex, ...] (1..1000), "reason": NAME,
+ * "invalidity_date"?: RFC3339}: all in one durable transaction; 200 with
+ * {"revoked": N, "results": [{"serial", "status", "detail"?}]}. */
+void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
+			   const admin_identity_t *who, const char *arg, http_reply_t *reply);
+
 /* Parses a JSON object body (Content-Type application/json); on failure fills reply and
  * returns NULL. An empty body is {}. */
 json_t *api_body(const admin_request_t *req, http_reply_t *reply);

@@ -12,6 +12,7 @@
 
 static const char *const roles_admin[] = { "admin", NULL };
 static const char *const roles_issue[] = { "admin", "operator", NULL };
+static const char *const roles_revoke[] = { "admin", "operator", NULL };
 static const char *const roles_decide[] = { "admin", "approver", "operator", NULL };
 static const char *const roles_read[] = { "admin", "operator", "approver", "auditor", NULL };
 static const char *const roles_audit[] = { "admin", "auditor", NULL };
@@ -32,6 +33,8 @@ static const admin_route_t admin_routes[] = {
 	{ "POST", "/certificates", roles_issue, api_cert_issue },
 	{ "GET", "/certificates", roles_read, api_certs_search },
 	{ "GET", "/certificates/*", roles_read, api_cert_show },
+	{ "POST", "/certificates/*/revoke", roles_revoke, admin_api_revoke },
+	{ "POST", "/revocations", roles_revoke, admin_api_revoke_many },
 	{ "GET", "/requests", roles_read, api_requests_list },
 	{ "GET", "/requests/*", roles_read, api_request_show },
 	{ "POST", "/requests/*/approve", roles_decide, api_request_approve },

@@ -6,6 +6,15 @@ bench_issue_bench_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(C
 
 EXTRA_DIST += bench/README.md
 
+noinst_PROGRAMS += bench/crl_bench
+bench_crl_bench_SOURCES = bench/crl.c
+bench_crl_bench_LDADD = libcrl.la libca.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
+
+noinst_PROGRAMS += bench/ocsp_seed
+bench_ocsp_seed_SOURCES = bench/ocsp_seed.c
+bench_ocsp_seed_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
+EXTRA_DIST += bench/ocsp.sh bench/ocsp.lua
+
 noinst_PROGRAMS += bench/policy_bench
 bench_policy_bench_SOURCES = bench/policy.c
 bench_policy_bench_LDADD = libpolicy.la libca.la libaudit.la libdb.la libhsm.la libutil.la \

@@ -185,4 +185,72 @@ void ca_issued_free(ca_issued_t *is);
 int ca_record(db_t *db, X509 *cert, const char *issuer, const char *profile,
 	      const char *requester, const char *action, cairn_err_t *err) CAIRN_WUR;
 
+/* ---- revocation ---- */
+
+/* RFC 5280 CRLReason values (7 is unused). */
+enum {
+	CA_REASON_UNSPECIFIED = 0,
+	CA_REASON_KEY_COMPROMISE = 1,
+	CA_REASON_CA_COMPROMISE = 2,
+	CA_REASON_AFFILIATION_CHANGED = 3,
+	CA_REASON_SUPERSEDED = 4,
+	CA_REASON_CESSATION = 5,
+	CA_REASON_HOLD = 6,
+	CA_REASON_REMOVE_FROM_CRL = 8,
+	CA_REASON_PRIVILEGE_WITHDRAWN = 9,
+	CA_REASON_AA_COMPROMISE = 10,
+};
+
+/* The reason for an RFC 5280 name ("keyCompromise", ...; case-insensitive), or
+ * CAIRN_EINVAL. */
+int ca_reason_parse(const char *name);
+/* The RFC 5280 name of a reason code; "unknown" outside the list. Static string. */
+const char *ca_reason_name(int reason);
+
+/* One revocation asked for. All fields borrowed. */
+typedef struct ca_revoke_item {
+	const char *serial_hex;   /* hex serial as shown by the CLI and API */
+	int reason;               /* CA_REASON_*; removeFromCRL releases a hold */
+	int64_t invalidity_date;  /* unix seconds, 0 = none (not with removeFromCRL) */
+} ca_revoke_item_t;
+
+/* Outcome of one item: code 0 or CAIRN_ENOENT (unknown serial), CAIRN_EEXIST
+ * (already revoked), CAIRN_EINVAL (bad serial/reason, or removeFromCRL on a
+ * certificate not on hold), with a one-line message. */
+typedef struct ca_revoke_result {
+	int code;
+	char msg[160];
+	char issuer[32];          /* the certificate's issuer ("issuing", "root") when known */
+} ca_revoke_result_t;
+
+/*
+ * Revokes (or, with removeFromCRL, releases the certificateHold of) each item:
+ * status change, revoked index entry (with the invalidity date) and one audit
+ * event per item (actor, action "cert.revoke" or "cert.unhold", details
+ * {reason, invalidity_date?}) — ALL items in ONE durable db_write. A
+ * certificate on hold may be revoked for good with another reason (the hold
+ * is replaced); anything else already revoked is CAIRN_EEXIST for that item.
+ * results[i] receives each item's outcome; an item's failure does not stop
+ * the others. After the commit, the listeners of ca_on_revoke are called once
+ * per changed certificate, on this thread.
+ * Returns 0 when the batch committed (see results for each item), CAIRN_EINVAL
+ * (arguments; n 0 or above 10000), or the db_write error (nothing stored).
+ * Thread-safe.
+ */
+int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const char *actor,
+		    ca_revoke_result_t *results, cairn_err_t *err) CAIRN_WUR;
+
+/* One item: returns the item's code (0, CAIRN_ENOENT, CAIRN_EEXIST, CAIRN_EINVAL)
+ * or the db error, with err filled on failure. Thread-safe. */
+int ca_revoke(ca_t *ca, const char *serial_hex, int reason, int64_t invalidity_date,
+	      const char *actor, cairn_err_t *err) CAIRN_WUR;
+
+/* Called after a revocation (or hold release) committed: issuer of the
+ * certificate and its serial (borrowed for the call). Runs on the revoking
+ * thread: return quickly (queue work, do not db_write synchronously for long). */
+typedef void (*ca_revoke_cb)(const char *issuer, const uint8_t *serial, size_t len, void *arg);
+/* Registers a listener (at most 4). Call before the ca is shared between
+ * threads (it is not locked). Returns 0 or CAIRN_EINVAL. */
+int ca_on_revoke(ca_t *ca, ca_revoke_cb fn, void *arg) CAIRN_WUR;
+
 #endif

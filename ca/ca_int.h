@@ -86,4 +86,11 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 		    char serial_hex[2 * DB_SERIAL_MAX + 1], uint64_t *seq, cairn_err_t *err)
 	CAIRN_WUR;
 
+/* issue.c: the listeners registered with ca_on_revoke, called in order
+ * (revoke.c calls this after a revocation committed). */
+#define CA_MAX_LISTENERS 4
+void ca_notify_revoked(const ca_t *ca, const char *issuer, const uint8_t *serial, size_t len);
+/* The ca's database (borrowed). */
+db_t *ca_db(const ca_t *ca);
+
 #endif

@@ -35,7 +35,35 @@ struct ca {
 	char *crl_url;
 	ca_profile_t *profiles;
 	size_t n_profiles;
+	struct {
+		ca_revoke_cb fn;
+		void *arg;
+	} listeners[CA_MAX_LISTENERS];
+	size_t n_listeners;
 };
+
+int ca_on_revoke(ca_t *ca, ca_revoke_cb fn, void *arg)
+{
+	if (ca == NULL || fn == NULL || ca->n_listeners == CA_MAX_LISTENERS)
+		return CAIRN_EINVAL;
+	ca->listeners[ca->n_listeners].fn = fn;
+	ca->listeners[ca->n_listeners].arg = arg;
+	ca->n_listeners++;
+	return 0;
+}
+
+void ca_notify_revoked(const ca_t *ca, const char *issuer, const uint8_t *serial, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ca->n_listeners; i++)
+		ca->listeners[i].fn(issuer, serial, len, ca->listeners[i].arg);
+}
+
+db_t *ca_db(const ca_t *ca)
+{
+	return ca->db;
+}
 
 /* PEM of x into a malloc'd NUL-terminated string. */
 static int x509_pem(X509 *x, char **out, size_t *len)

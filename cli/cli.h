@@ -4,6 +4,7 @@
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -24,6 +25,14 @@ int cli_show(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_audit(int argc, char **argv);
 int cli_config(int argc, char **argv);
+int cli_revoke(int argc, char **argv);
+
+/* POSTs json to the running daemon's admin API at /admin/v1{path} with the
+ * admin token (client.c). Returns the HTTP status with the answer in *body
+ * (malloc'd, NUL-terminated, may be NULL; caller frees), or -1 with a one-line
+ * reason in why when the daemon cannot be reached. */
+long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
+		    size_t *len, char *why, size_t why_cap);
 
 int cli_requests(int argc, char **argv);
 int cli_admin(int argc, char **argv);

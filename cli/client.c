@@ -278,3 +278,14 @@ int cli_serve(int argc, char **argv)
 		return cli_fail("serve", "%s", cairn_err_msg(&err));
 	return CLI_OK;
 }
+
+long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
+		    size_t *len, char *why, size_t why_cap)
+{
+	buf_t resp = { 0 };
+	long status = admin_post(dir, path, json, &resp, why, why_cap);
+
+	*body = resp.data;
+	*len = resp.len;
+	return status;
+}

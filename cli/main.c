@@ -39,6 +39,16 @@ static const cli_command_t commands[] = {
 	  "  --out FILE             write the certificate chain here (default: stdout)\n"
 	  "  exit 3: the policy wants approvals; the request id is printed\n"
 	  "  (`cairn requests show ID`)\n" },
+	{ "revoke", cli_revoke,
+	  "revoke --dir DIR (SERIAL | --file FILE | --issued-by-key SPKI-SHA256) --reason R",
+	  "  --dir DIR              data directory of the running daemon\n"
+	  "  --reason R             unspecified | keyCompromise | cACompromise | affiliationChanged |\n"
+	  "                         superseded | cessationOfOperation | certificateHold |\n"
+	  "                         removeFromCRL (releases a hold) | privilegeWithdrawn\n"
+	  "  --invalidity-date T    when the key is known or suspected compromised (RFC 3339)\n"
+	  "  --file FILE            revoke every serial listed in FILE (one hex serial a line)\n"
+	  "  --issued-by-key HEX    revoke every valid certificate whose SubjectPublicKeyInfo\n"
+	  "                         has this SHA-256 (openssl pkey -pubout -outform DER | sha256sum)\n" },
 	{ "show", cli_show, "show --dir DIR SERIAL",
 	  "  --dir DIR              data directory\n"
 	  "  --pem                  print only the certificate PEM\n" },

@@ -139,6 +139,22 @@ static size_t revoked_key(uint8_t *key, const char *issuer, const uint8_t *seria
 	return n + 1 + slen;
 }
 
+/*
+ * Revoked index value: revoked_at (BE64) || reason (1 byte), then (version 2)
+ * invalidity date (BE64, 0 = none) || notAfter (BE64). Walks accept both sizes.
+ */
+#define REV_VAL_V1 9
+#define REV_VAL_V2 25
+
+static void revoked_val(uint8_t v[REV_VAL_V2], int64_t when, int reason, int64_t invalidity,
+			int64_t not_after)
+{
+	db_be64_put(v, (uint64_t)when);
+	v[8] = reason < 0 ? 0 : (uint8_t)reason;
+	db_be64_put(v + 9, (uint64_t)invalidity);
+	db_be64_put(v + 17, (uint64_t)not_after);
+}
+
 int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n_names)
 {
 	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
@@ -172,10 +188,9 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 		ret = db_put(txn, DB_BY_NAME, key, kl, NULL, 0, 0);
 	}
 	if (ret == 0 && c->status == DB_CERT_REVOKED) {
-		uint8_t val[9];
+		uint8_t val[REV_VAL_V2];
 		size_t kl = revoked_key(key, c->issuer, c->serial, c->serial_len);
-		db_be64_put(val, (uint64_t)c->revoked_at);
-		val[8] = c->reason < 0 ? 0 : (uint8_t)c->reason;
+		revoked_val(val, c->revoked_at, c->reason, 0, c->not_after);
 		ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
 	}
 out:
@@ -199,14 +214,20 @@ int db_cert_get(db_txn_t *txn, const uint8_t *serial, size_t len, db_cert_t *out
 
 int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason)
 {
-	uint8_t key[32 + DB_SERIAL_MAX], val[9];
+	return db_cert_revoke_ex(txn, serial, len, when, reason, 0);
+}
+
+int db_cert_revoke_ex(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason,
+		      int64_t invalidity_date)
+{
+	uint8_t key[32 + DB_SERIAL_MAX], val[REV_VAL_V2];
 	uint8_t *rec = NULL;
 	db_cert_t c;
 	const void *v;
 	size_t vlen, kl;
 	int ret;
 
-	if (reason < 0 || reason > 10 || reason == 7 || serial == NULL || len == 0 ||
+	if (reason < 0 || reason > 10 || reason == 7 || reason == 8 || serial == NULL || len == 0 ||
 	    len > DB_SERIAL_MAX)
 		return CAIRN_EINVAL;
 	ret = db_get(txn, DB_CERTS, serial, len, &v, &vlen);
@@ -229,10 +250,45 @@ int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t whe
 	if (ret != 0)
 		goto out;
 	kl = revoked_key(key, c.issuer, serial, len);
-	db_be64_put(val, (uint64_t)when);
-	val[8] = (uint8_t)reason;
+	revoked_val(val, when, reason, invalidity_date, c.not_after);
 	ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
 out:
+	free(rec);
+	return ret;
+}
+
+int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when)
+{
+	uint8_t key[32 + DB_SERIAL_MAX], val[REV_VAL_V2];
+	uint8_t *rec = NULL;
+	db_cert_t c;
+	const void *v;
+	size_t vlen;
+	int ret;
+
+	if (serial == NULL || len == 0 || len > DB_SERIAL_MAX)
+		return CAIRN_EINVAL;
+	ret = db_get(txn, DB_CERTS, serial, len, &v, &vlen);
+	if (ret != 0)
+		return ret;
+	ret = rec_decode(serial, len, v, vlen, &c);
+	if (ret != 0)
+		return ret;
+	if (c.status != DB_CERT_REVOKED || c.reason != 6)
+		return CAIRN_EINVAL;
+	rec = malloc(vlen);
+	if (rec == NULL)
+		return CAIRN_ENOMEM;
+	memcpy(rec, v, vlen);
+	rec[REC_OFF_STATUS] = DB_CERT_VALID;
+	db_be64_put(rec + REC_OFF_REVOKED_AT, 0);
+	rec[REC_OFF_REASON] = REC_NO_REASON;
+	ret = db_put(txn, DB_CERTS, serial, len, rec, vlen, 0);
+	/* The index keeps a removeFromCRL (8) entry for delta CRLs; full CRLs skip it. */
+	revoked_val(val, when, 8, 0, c.not_after);
+	if (ret == 0)
+		ret = db_put(txn, DB_REVOKED, key, revoked_key(key, c.issuer, serial, len), val,
+			     sizeof(val), 0);
 	free(rec);
 	return ret;
 }
@@ -251,6 +307,7 @@ struct walk {
 	uint8_t (*found)[DB_SERIAL_MAX + 1]; /* suffix walk: [0] = length, then serial */
 	size_t n_found, cap_found;
 	db_revoked_fn rfn;
+	db_revocation_fn xfn;
 	int ended;             /* the walk left its range (not a stop by the callback) */
 };
 
@@ -420,13 +477,39 @@ static int revoked_cb(const void *key, size_t klen, const void *val, size_t vlen
 {
 	struct walk *w = arg;
 	const uint8_t *v = val;
+	db_revocation_t r;
 
 	if (klen <= w->plen || memcmp(key, w->prefix, w->plen) != 0)
 		return walk_end(w);
-	if (vlen != 9)
+	if (vlen != REV_VAL_V1 && vlen != REV_VAL_V2)
 		return CAIRN_EDB;
-	return w->rfn((const uint8_t *)key + w->plen, klen - w->plen, (int64_t)db_be64_get(v), v[8],
-		      w->arg);
+	if (w->rfn != NULL)
+		return w->rfn((const uint8_t *)key + w->plen, klen - w->plen,
+			      (int64_t)db_be64_get(v), v[8], w->arg);
+	r.serial = (const uint8_t *)key + w->plen;
+	r.serial_len = klen - w->plen;
+	r.revoked_at = (int64_t)db_be64_get(v);
+	r.reason = v[8];
+	r.invalidity_date = vlen == REV_VAL_V2 ? (int64_t)db_be64_get(v + 9) : 0;
+	r.not_after = vlen == REV_VAL_V2 ? (int64_t)db_be64_get(v + 17) : 0;
+	return w->xfn(&r, w->arg);
+}
+
+int db_revocations(db_txn_t *txn, const char *issuer, db_revocation_fn fn, void *arg)
+{
+	struct walk w = { .txn = txn, .xfn = fn, .arg = arg };
+	uint8_t key[32];
+	size_t n;
+	int ret;
+
+	if (issuer == NULL || fn == NULL || (n = strlen(issuer)) == 0 || n > 31)
+		return CAIRN_EINVAL;
+	memcpy(key, issuer, n);
+	key[n] = 0;
+	w.prefix = key;
+	w.plen = n + 1;
+	ret = db_iterate(txn, DB_REVOKED, key, w.plen, revoked_cb, &w);
+	return walk_result(&w, ret);
 }
 
 int db_revoked_by_issuer(db_txn_t *txn, const char *issuer, db_revoked_fn fn, void *arg)

@@ -158,7 +158,8 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 int db_cert_get(db_txn_t *txn, const uint8_t *serial, size_t len, db_cert_t *out) CAIRN_WUR;
 /* Marks a certificate revoked and adds it to the revoked index. Returns 0,
  * CAIRN_ENOENT (unknown serial), CAIRN_EEXIST (already revoked), CAIRN_EINVAL
- * (reason not an RFC 5280 CRLReason 0..10 except 7). Write txn only. */
+ * (reason not an RFC 5280 CRLReason 0..10 except 7, nor 8: removeFromCRL is
+ * db_cert_unhold). Write txn only. */
 int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason)
 	CAIRN_WUR;
 
@@ -174,11 +175,42 @@ int db_certs_by_name(db_txn_t *txn, const char *name, db_cert_fn fn, void *arg);
 int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg);
 
 /* Revoked certificates of one issuer ("issuing", ...), in serial order: what a CRL
- * build walks. fn gets the serial (borrowed), revocation time and reason; return
+ * build walks (released holds are reported with reason 8, removeFromCRL). fn gets the serial (borrowed), revocation time and reason; return
  * non-zero to stop (that value is returned). */
 typedef int (*db_revoked_fn)(const uint8_t *serial, size_t len, int64_t when, int reason,
 			     void *arg);
 int db_revoked_by_issuer(db_txn_t *txn, const char *issuer, db_revoked_fn fn, void *arg);
+
+/* ---- revocation details (invalidity date, hold release, CRL walk with expiry) ---- */
+
+/* One entry of the revoked index as a CRL build sees it. serial is borrowed
+ * (valid until the txn ends). */
+typedef struct db_revocation {
+	const uint8_t *serial;
+	size_t serial_len;
+	int64_t revoked_at;      /* unix seconds */
+	int reason;              /* RFC 5280 CRLReason */
+	int64_t invalidity_date; /* unix seconds, 0 = none */
+	int64_t not_after;       /* the certificate's notAfter, 0 = not recorded */
+} db_revocation_t;
+
+/* db_cert_revoke with an invalidity date (0 = none), which the revoked index
+ * keeps beside the certificate's notAfter (so a CRL build never reads certs).
+ * Same return codes as db_cert_revoke. Write txn only. */
+int db_cert_revoke_ex(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason,
+		      int64_t invalidity_date) CAIRN_WUR;
+/* Releases a certificateHold (RFC 5280 removeFromCRL) at time when: the record
+ * becomes valid again; its revoked index entry turns into reason removeFromCRL (8)
+ * at that time (delta CRLs list it; full CRLs skip reason 8). Returns 0,
+ * CAIRN_ENOENT (unknown serial), CAIRN_EINVAL (not revoked with certificateHold).
+ * Write txn only. */
+int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when) CAIRN_WUR;
+
+typedef int (*db_revocation_fn)(const db_revocation_t *r, void *arg);
+/* Like db_revoked_by_issuer with every detail of the entry: a walk of the
+ * revoked index only, in serial order, O(1) memory. Returns 0, fn's non-zero
+ * value, CAIRN_EINVAL or CAIRN_EDB (corrupt entry). */
+int db_revocations(db_txn_t *txn, const char *issuer, db_revocation_fn fn, void *arg);
 
 /* Serial as lower-case hex (2*len+1 bytes) — the form used by the CLI and API. */
 void db_serial_hex(const uint8_t *serial, size_t len, char *out);

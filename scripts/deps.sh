@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libssl-dev openssl libmicrohttpd-dev libgnutls28-dev liblmdb-dev libjansson-dev
-libpkcs11-helper1-dev softhsm2 opensc libcurl4-openssl-dev curl libc-ares-dev libcmocka-dev
+libpkcs11-helper1-dev softhsm2 opensc libcurl4-openssl-dev curl libc-ares-dev libcmocka-dev wrk
 ca-certificates"
 
 missing=""

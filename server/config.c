@@ -60,6 +60,21 @@ static const cfg_key_t cfg_keys[] = {
 	  "how often the daemon signs the audit chain head (also at shutdown and on demand)" },
 	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
 	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
+	{ "ocsp.signer", S(ocsp_signer), "delegated", 0, 0,
+	  "who signs OCSP answers for the issuing CA: delegated (ca.ocsp_key) or ca (the CA key)" },
+	{ "ocsp.validity", I(ocsp_validity), "345600", 300, 2592000,
+	  "seconds from thisUpdate to nextUpdate; cached answers are re-signed at half-life" },
+	{ "crl.publish_dir", S(crl_publish_dir), "crl", 0, 0,
+	  "directory the CRLs are written to atomically (NAME.crl) for a web server or CDN" },
+	{ "crl.period", I(crl_period), "86400", 60, 2592000, "seconds between scheduled CRL rebuilds" },
+	{ "crl.overlap", I(crl_overlap), "86400", 0, 2592000,
+	  "extra seconds of CRL validity: nextUpdate = thisUpdate + period + overlap" },
+	{ "crl.debounce", I(crl_debounce), "2", 0, 3600,
+	  "seconds to gather revocations before the CRL is rebuilt" },
+	{ "crl.delta_period", I(crl_delta_period), "0", 0, 2592000,
+	  "0: no delta CRLs; else seconds between delta CRLs (NAME-delta.crl, also after revocations)" },
+	{ "crl.keep_expired", I(crl_keep_expired), "0", 0, 1,
+	  "1 keeps revoked certificates on the CRL after they expire; 0 drops them" },
 };
 
 /* Top-level and section names that may appear in the document. */
@@ -231,6 +246,10 @@ int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
 	if (duration_parse(cfg->checkpoint_interval, &ttl) != 0 || ttl < 60) {
 		rc = cairn_err_set(err, CAIRN_ECONFIG,
 				   "audit.checkpoint_interval: must be a duration of at least 60s");
+		goto out;
+	}
+	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "ocsp.signer: must be delegated|ca");
 		goto out;
 	}
 	*out = cfg;

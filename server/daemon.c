@@ -178,6 +178,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
 	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)
 		goto out;
+	if ((rc = server_revocation_open(s, err)) != 0)
+		goto out;
 out:
 	if (pin != NULL)
 		OPENSSL_cleanse(pin, strlen(pin));
@@ -208,6 +210,7 @@ static void close_core(server_t *s)
 			     &err) != 0)
 		log_warn("server", "final audit checkpoint: %s", cairn_err_msg(&err));
 	EVP_PKEY_free(s->admin.audit_key);
+	server_revocation_close(s);
 	policy_engine_free(s->policy);
 	ca_free(s->ca);
 	db_close(s->db);

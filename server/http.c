@@ -21,6 +21,9 @@ typedef struct listener {
 
 static listener_t listeners[2];
 
+/* Per-connection memory of the plain HTTP listener (headers and the read buffer). */
+#define HTTP_PLAIN_POOL (16 * 1024)
+
 /* Per-request state, freed in the completion callback. */
 typedef struct conn_ctx {
 	const route_t *route;
@@ -64,6 +67,7 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char num[24];
+	int i;
 
 	resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL)
@@ -79,6 +83,8 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 		snprintf(num, sizeof(num), "%d", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
 	}
+	for (i = 0; i < r->n_headers; i++)
+		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r->status >= 100 && r->status < 600)
 		atomic_fetch_add(&s->responses[r->status / 100], 1);
@@ -310,6 +316,9 @@ int http_start(server_t *s, cairn_err_t *err)
 	key = cert = NULL;
 	s->http = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
+		/* Small requests only (OCSP, CRL, CA certificates): MHD zeroes a connection's
+		 * whole memory pool between keep-alive requests, 32 KiB by default. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_PLAIN_POOL,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER,

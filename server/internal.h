@@ -10,8 +10,10 @@
 
 #include "admin/admin.h"
 #include "ca/ca.h"
+#include "crl/crl.h"
 #include "db/db.h"
 #include "hsm/hsm.h"
+#include "ocsp/ocsp.h"
 #include "policy/policy.h"
 #include "server/server.h"
 
@@ -32,6 +34,8 @@ typedef struct server {
 	size_t root_der_len, issuing_der_len;
 	atomic_ulong requests[2];       /* per listener: [0] https, [1] http */
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
+	ocsp_t *ocsp;                   /* OCSP responder (revocation.c) */
+	crl_t *crl;                     /* CRL service (revocation.c) */
 	time_t started;
 	atomic_int ready;               /* set once the core is open */
 	pthread_t checkpointer;         /* signs the audit head every audit.checkpoint_interval */
@@ -64,6 +68,16 @@ typedef struct route {
 /* The route table (routes.c). */
 extern const route_t server_routes[];
 extern const size_t server_route_count;
+
+/* revocation.c: the OCSP responder and the CRL service, wired to ca_on_revoke. */
+int server_revocation_open(server_t *s, cairn_err_t *err);
+void server_revocation_close(server_t *s);
+/* Appends the OCSP/CRL metrics to *text (malloc'd, len bytes; realloc'd). Returns
+ * the new length or -1 (out of memory; *text still owned by the caller). */
+int server_revocation_metrics(server_t *s, char **text, size_t len);
+void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
+void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
+void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 
 /* Starts both listeners (http.c). */
 int http_start(server_t *s, cairn_err_t *err);

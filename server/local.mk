@@ -1,10 +1,10 @@
 noinst_LTLIBRARIES += libserver.la
 libserver_la_SOURCES = server/server.h server/internal.h server/config.c server/http.c \
-	server/routes.c server/daemon.c
+	server/routes.c server/daemon.c server/revocation.c
 
 check_PROGRAMS += tests/unit/test_config
 TESTS += tests/unit/test_config
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_config_LDADD = libserver.la libadmin.la libpolicy.la libca.la libaudit.la libdb.la \
-	libhsm.la libutil.la $(UNIT_LIBS)
+tests_unit_test_config_LDADD = libserver.la libadmin.la libcrl.la libocsp.la libpolicy.la libca.la \
+	libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)

@@ -62,7 +62,8 @@ static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
 		     (long)s->started, atomic_load(&s->requests[0]), atomic_load(&s->requests[1]),
 		     atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
 		     atomic_load(&s->responses[5]), certs, audit);
-	if (n < 0) {
+	if (n < 0 || (n = server_revocation_metrics(s, &text, (size_t)n)) < 0) {
+		free(text);
 		http_reply_problem(reply, 500, NULL, "out of memory");
 		return;
 	}
@@ -156,6 +157,9 @@ const route_t server_routes[] = {
 	{ "GET", "/healthz", LISTEN_BOTH, route_healthz, 0 },
 	{ "GET", "/metrics", LISTEN_BOTH, route_metrics, 0 },
 	{ "GET", "/ca/", LISTEN_HTTP, route_ca_cert, 0 },
+	{ "POST", "/ocsp", LISTEN_HTTP, route_ocsp_post, OCSP_MAX_REQUEST },
+	{ "GET", "/ocsp/", LISTEN_HTTP, route_ocsp_get, 0 },
+	{ "GET", "/crl/", LISTEN_HTTP, route_crl, 0 },
 	{ "*", "/admin/v1/", LISTEN_HTTPS, route_admin, -1 },
 };
 const size_t server_route_count = sizeof(server_routes) / sizeof(server_routes[0]);

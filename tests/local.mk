@@ -24,3 +24,6 @@ TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/
 	tests/integration/policy.sh tests/integration/admin.sh
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
 	tests/integration/policy.sh tests/integration/admin.sh
+
+TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
+EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh

@@ -50,3 +50,28 @@ void http_reply_problem(http_reply_t *r, int status, const char *type, const cha
 	http_reply_json(r, status, "application/problem+json", doc);
 	json_decref(doc);
 }
+
+int http_reply_header(http_reply_t *r, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (r->n_headers >= HTTP_REPLY_MAX_HEADERS || strlen(name) >= sizeof(r->headers[0].name))
+		return CAIRN_ETOOBIG;
+	va_start(ap, fmt);
+	n = vsnprintf(r->headers[r->n_headers].value, sizeof(r->headers[0].value), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(r->headers[0].value))
+		return CAIRN_ETOOBIG;
+	snprintf(r->headers[r->n_headers].name, sizeof(r->headers[0].name), "%s", name);
+	r->n_headers++;
+	return 0;
+}
+
+void time_http_date(time_t t, char *out, size_t cap)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}

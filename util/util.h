@@ -122,6 +122,7 @@ int util_random(uint8_t *buf, size_t len) CAIRN_WUR;
 int util_ct_equal(const void *a, const void *b, size_t len);
 
 /* ---- HTTP replies (protocol code fills these; server/ sends them) ---- */
+#define HTTP_REPLY_MAX_HEADERS 6
 typedef struct http_reply {
 	int status;               /* HTTP status code */
 	const char *content_type; /* static string */
@@ -130,7 +131,19 @@ typedef struct http_reply {
 	char *location;           /* optional malloc'd Location header */
 	int retry_after;          /* seconds; 0 = no Retry-After header */
 	const char *www_authenticate; /* static challenge for 401 replies, or NULL */
+	/* Extra headers (caching headers of OCSP/CRL answers...): set with http_reply_header. */
+	struct {
+		char name[32];
+		char value[96];
+	} headers[HTTP_REPLY_MAX_HEADERS];
+	int n_headers;
 } http_reply_t;
+
+/* Adds a header "name: value" (formatted). Returns 0, or CAIRN_ETOOBIG when the
+ * reply already has HTTP_REPLY_MAX_HEADERS or name/value do not fit (nothing added). */
+int http_reply_header(http_reply_t *r, const char *name, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+/* RFC 7231 IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into out (at least 30 bytes). */
+void time_http_date(time_t t, char *out, size_t cap);
 
 /* Frees the reply's owned fields and zeroes it. */
 void http_reply_clear(http_reply_t *r);

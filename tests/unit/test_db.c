@@ -470,6 +470,64 @@ static void test_revoke(void **state)
 	db_close(db);
 }
 
+static int hold_fn(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct revoke_op *r = arg;
+	(void)err;
+	if (r->reason == 8)
+		return db_cert_unhold(txn, r->serial, sizeof(r->serial), r->when + 100);
+	return db_cert_revoke_ex(txn, r->serial, sizeof(r->serial), r->when, r->reason, 1600000000);
+}
+
+static int collect_revocation(const db_revocation_t *rv, void *arg)
+{
+	db_revocation_t *out = arg;
+
+	*out = *rv;
+	out->serial = NULL;
+	return 0;
+}
+
+/* Invalidity date and notAfter in the revoked index; a released hold becomes removeFromCRL. */
+static void test_hold_and_details(void **state)
+{
+	db_t *db = open_db(*state);
+	struct revoke_op r = { .when = 1700000000, .reason = 6 };
+	db_revocation_t rv = { 0 };
+	db_cert_t c;
+	db_txn_t *txn;
+
+	store_cert(db, 0x71, 2000000000, NULL, NULL);
+	make_cert(&c, 0x71, 0);
+	memcpy(r.serial, c.serial, 16);
+	r.reason = 8;
+	assert_int_equal(db_write(db, hold_fn, &r, NULL), CAIRN_EINVAL); /* not on hold */
+	r.reason = 6;
+	assert_int_equal(db_write(db, hold_fn, &r, NULL), 0);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_revocations(txn, "issuing", collect_revocation, &rv), 0);
+	assert_int_equal(rv.revoked_at, 1700000000);
+	assert_int_equal(rv.reason, 6);
+	assert_int_equal(rv.invalidity_date, 1600000000);
+	assert_int_equal(rv.not_after, 2000000000);
+	db_txn_end(txn);
+	r.reason = 8;
+	assert_int_equal(db_write(db, hold_fn, &r, NULL), 0);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_cert_get(txn, c.serial, 16, &c), 0);
+	assert_int_equal(c.status, DB_CERT_VALID);
+	assert_int_equal(c.reason, -1);
+	assert_int_equal(c.revoked_at, 0);
+	memset(&rv, 0, sizeof(rv));
+	/* The index keeps a removeFromCRL entry (for delta CRLs) at the release time. */
+	assert_int_equal(db_revocations(txn, "issuing", collect_revocation, &rv), 0);
+	assert_int_equal(rv.reason, 8);
+	assert_int_equal(rv.revoked_at, 1700000100);
+	assert_int_equal(rv.invalidity_date, 0);
+	db_txn_end(txn);
+	db_close(db);
+}
+
 /* ---- write errors and misuse ---- */
 
 static int failing_op(db_txn_t *txn, void *arg, cairn_err_t *err)
@@ -664,6 +722,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_by_expiry, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_revoke, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_hold_and_details, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_write_errors, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup_dir,
 						teardown_dir),

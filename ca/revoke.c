@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* Revocation: status change, revoked index and audit event per certificate, many in one durable write. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "audit/audit.h"
+#include "ca/ca.h"
+#include "ca/ca_int.h"
+
+#define CA_REVOKE_MAX 10000
+
+static const char *const reason_names[] = {
+	[CA_REASON_UNSPECIFIED] = "unspecified",
+	[CA_REASON_KEY_COMPROMISE] = "keyCompromise",
+	[CA_REASON_CA_COMPROMISE] = "cACompromise",
+	[CA_REASON_AFFILIATION_CHANGED] = "affiliationChanged",
+	[CA_REASON_SUPERSEDED] = "superseded",
+	[CA_REASON_CESSATION] = "cessationOfOperation",
+	[CA_REASON_HOLD] = "certificateHold",
+	[CA_REASON_REMOVE_FROM_CRL] = "removeFromCRL",
+	[CA_REASON_PRIVILEGE_WITHDRAWN] = "privilegeWithdrawn",
+	[CA_REASON_AA_COMPROMISE] = "aACompromise",
+};
+
+int ca_reason_parse(const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return CAIRN_EINVAL;
+	for (i = 0; i < sizeof(reason_names) / sizeof(reason_names[0]); i++)
+		if (reason_names[i] != NULL && strcasecmp(name, reason_names[i]) == 0)
+			return (int)i;
+	return CAIRN_EINVAL;
+}
+
+const char *ca_reason_name(int reason)
+{
+	if (reason < 0 || (size_t)reason >= sizeof(reason_names) / sizeof(reason_names[0]) ||
+	    reason_names[reason] == NULL)
+		return "unknown";
+	return reason_names[reason];
+}
+
+/* Parsed form of one item, computed before the write (the op only reads it). */
+struct parsed_item {
+	uint8_t serial[DB_SERIAL_MAX];
+	size_t len;
+	int ok; /* parsed; otherwise results[i] already says why */
+};
+
+struct revoke_op {
+	const ca_revoke_item_t *items;
+	const struct parsed_item *parsed;
+	size_t n;
+	const char *actor;
+	int64_t now;
+	ca_revoke_result_t *results;
+};
+
+static int audit_item(db_txn_t *txn, const struct revoke_op *op, size_t i, const char *action,
+		      cairn_err_t *err)
+{
+	const ca_revoke_item_t *it = &op->items[i];
+	json_t *details = json_pack("{s:s}", "reason", ca_reason_name(it->reason));
+	audit_event_t ev = { .actor = op->actor, .action = action, .serial = it->serial_hex,
+			     .details = details };
+	char when[32];
+	int rc;
+
+	if (details == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	if (it->invalidity_date > 0) {
+		time_rfc3339((time_t)it->invalidity_date, when, sizeof(when));
+		json_object_set_new(details, "invalidity_date", json_string(when));
+	}
+	rc = audit_append(txn, &ev, NULL, err);
+	json_decref(details);
+	return rc;
+}
+
+/* One item inside the batch's transaction. Returns the item's code, or a
+ * fatal (database) code through *fatal. Nothing is written for a refused item. */
+static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *fatal,
+		      cairn_err_t *err)
+{
+	const ca_revoke_item_t *it = &op->items[i];
+	const struct parsed_item *p = &op->parsed[i];
+	ca_revoke_result_t *res = &op->results[i];
+	db_cert_t c;
+	int rc;
+
+	rc = db_cert_get(txn, p->serial, p->len, &c);
+	if (rc == CAIRN_ENOENT) {
+		snprintf(res->msg, sizeof(res->msg), "no certificate with serial %s", it->serial_hex);
+		return rc;
+	}
+	if (rc != 0) {
+		*fatal = cairn_err_set(err, rc, "reading %s: %s", it->serial_hex, cairn_strerror(rc));
+		return rc;
+	}
+	snprintf(res->issuer, sizeof(res->issuer), "%s", c.issuer);
+	if (it->reason == CA_REASON_REMOVE_FROM_CRL) {
+		if (c.status != DB_CERT_REVOKED || c.reason != CA_REASON_HOLD) {
+			snprintf(res->msg, sizeof(res->msg),
+				 "certificate %s is not on hold (removeFromCRL releases a certificateHold)",
+				 it->serial_hex);
+			return CAIRN_EINVAL;
+		}
+		rc = db_cert_unhold(txn, p->serial, p->len, op->now);
+		if (rc == 0)
+			rc = audit_item(txn, op, i, "cert.unhold", err);
+	} else {
+		if (c.status == DB_CERT_REVOKED &&
+		    (c.reason != CA_REASON_HOLD || it->reason == CA_REASON_HOLD)) {
+			snprintf(res->msg, sizeof(res->msg), "certificate %s is already revoked (%s)",
+				 it->serial_hex, ca_reason_name(c.reason));
+			return CAIRN_EEXIST;
+		}
+		/* A hold may become a permanent revocation: release it first. */
+		rc = c.status == DB_CERT_REVOKED ? db_cert_unhold(txn, p->serial, p->len, op->now) : 0;
+		if (rc == 0)
+			rc = db_cert_revoke_ex(txn, p->serial, p->len, op->now, it->reason,
+					       it->invalidity_date);
+		if (rc == 0)
+			rc = audit_item(txn, op, i, "cert.revoke", err);
+	}
+	if (rc != 0)
+		*fatal = err != NULL && err->code != 0
+				 ? rc
+				 : cairn_err_set(err, rc, "revoking %s: %s", it->serial_hex,
+						 cairn_strerror(rc));
+	return rc;
+}
+
+static int revoke_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct revoke_op *op = arg;
+	size_t i;
+	int fatal = 0;
+
+	/* The writer may rerun the op: every output is set afresh. */
+	for (i = 0; i < op->n; i++) {
+		ca_revoke_result_t *res = &op->results[i];
+
+		if (!op->parsed[i].ok)
+			continue;
+		res->code = 0;
+		res->msg[0] = '\0';
+		res->issuer[0] = '\0';
+		res->code = revoke_one(txn, op, i, &fatal, err);
+		if (fatal != 0)
+			return fatal;
+	}
+	return 0;
+}
+
+static void refuse(ca_revoke_result_t *res, int code, const char *fmt, const char *serial)
+{
+	res->code = code;
+	snprintf(res->msg, sizeof(res->msg), fmt, serial);
+}
+
+int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const char *actor,
+		    ca_revoke_result_t *results, cairn_err_t *err)
+{
+	struct parsed_item *parsed = NULL;
+	struct revoke_op op;
+	size_t i, todo = 0;
+	int rc = 0, len;
+
+	if (ca == NULL || items == NULL || results == NULL || actor == NULL || n == 0 ||
+	    n > CA_REVOKE_MAX)
+		return cairn_err_set(err, CAIRN_EINVAL, "revoke: 1..%d items and an actor needed",
+				     CA_REVOKE_MAX);
+	if ((parsed = calloc(n, sizeof(*parsed))) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		const ca_revoke_item_t *it = &items[i];
+		const char *s = it->serial_hex ? it->serial_hex : "";
+
+		memset(&results[i], 0, sizeof(results[i]));
+		len = strlen(s) <= 2 * DB_SERIAL_MAX ? hex_decode(s, parsed[i].serial, DB_SERIAL_MAX)
+						     : -1;
+		if (len <= 0) {
+			refuse(&results[i], CAIRN_EINVAL, "serial %.64s is not 1..20 bytes of hex", s);
+		} else if (it->reason < 0 || it->reason > CA_REASON_AA_COMPROMISE || it->reason == 7) {
+			refuse(&results[i], CAIRN_EINVAL, "%s: reason is not an RFC 5280 CRLReason", s);
+		} else if (it->reason == CA_REASON_REMOVE_FROM_CRL && it->invalidity_date != 0) {
+			refuse(&results[i], CAIRN_EINVAL, "%s: removeFromCRL takes no invalidity date", s);
+		} else if (it->invalidity_date < 0) {
+			refuse(&results[i], CAIRN_EINVAL, "%s: invalidity date before 1970", s);
+		} else {
+			/* The stored form drops a leading zero byte (ca_cert_serial). */
+			size_t skip = 0;
+			while (skip + 1 < (size_t)len && parsed[i].serial[skip] == 0)
+				skip++;
+			memmove(parsed[i].serial, parsed[i].serial + skip, (size_t)len - skip);
+			parsed[i].len = (size_t)len - skip;
+			parsed[i].ok = 1;
+			todo++;
+		}
+	}
+	if (todo == 0)
+		goto out;
+	op.items = items;
+	op.parsed = parsed;
+	op.n = n;
+	op.actor = actor;
+	op.now = (int64_t)time(NULL);
+	op.results = results;
+	rc = db_write(ca_db(ca), revoke_op_run, &op, err);
+	if (rc != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (parsed[i].ok && results[i].code == 0)
+			ca_notify_revoked(ca, results[i].issuer, parsed[i].serial, parsed[i].len);
+out:
+	free(parsed);
+	return rc;
+}
+
+int ca_revoke(ca_t *ca, const char *serial_hex, int reason, int64_t invalidity_date,
+	      const char *actor, cairn_err_t *err)
+{
+	ca_revoke_item_t it = { serial_hex, reason, invalidity_date };
+	ca_revoke_result_t res;
+	int rc = ca_revoke_batch(ca, &it, 1, actor, &res, err);
+
+	if (rc != 0)
+		return rc;
+	if (res.code != 0)
+		return cairn_err_set(err, res.code, "%s", res.msg);
+	return 0;
+}

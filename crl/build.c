@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/* Building one CRL: two streamed walks of the revoked index into one exact-size DER buffer, then sign. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "crl/crl_int.h"
+
+/* Entry extension prefixes: Extension { extnID, extnValue OCTET STRING { ... } }. */
+static const uint8_t ext_reason[] = { 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15,
+				      0x04, 0x03, 0x0a, 0x01 }; /* + reason byte */
+static const uint8_t ext_invalidity[] = { 0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18,
+					  0x04, 0x11 }; /* + GeneralizedTime TLV (17) */
+#define EXT_REASON_LEN (sizeof(ext_reason) + 1)
+#define EXT_INVALIDITY_LEN (sizeof(ext_invalidity) + 17)
+
+struct walk {
+	const crl_params_t *p;
+	uint8_t *out;      /* NULL during the sizing walk */
+	size_t size;       /* bytes of all entries */
+	size_t entries, skipped;
+};
+
+/* Size of one entry's TLV, writing it at w->out when set. */
+static size_t entry(struct walk *w, const db_revocation_t *r)
+{
+	int pad = (r->serial[0] & 0x80) != 0;
+	size_t ser = crl_der_tlv_size(r->serial_len + (size_t)pad);
+	size_t tim = crl_der_time(NULL, r->revoked_at, 0);
+	size_t ext = (r->reason != 0 ? EXT_REASON_LEN : 0) +
+		     (r->invalidity_date > 0 ? EXT_INVALIDITY_LEN : 0);
+	size_t content = ser + tim + (ext ? crl_der_tlv_size(ext) : 0);
+	uint8_t *q = w->out;
+
+	if (q == NULL)
+		return crl_der_tlv_size(content);
+	q = crl_der_hdr(q, 0x30, content);
+	q = crl_der_hdr(q, 0x02, r->serial_len + (size_t)pad);
+	if (pad)
+		*q++ = 0;
+	memcpy(q, r->serial, r->serial_len);
+	q += r->serial_len;
+	q += crl_der_time(q, r->revoked_at, 0);
+	if (ext) {
+		q = crl_der_hdr(q, 0x30, ext);
+		if (r->reason != 0) {
+			memcpy(q, ext_reason, sizeof(ext_reason));
+			q += sizeof(ext_reason);
+			*q++ = (uint8_t)r->reason;
+		}
+		if (r->invalidity_date > 0) {
+			memcpy(q, ext_invalidity, sizeof(ext_invalidity));
+			q += sizeof(ext_invalidity);
+			q += crl_der_time(q, r->invalidity_date, 1);
+		}
+	}
+	w->out = q;
+	return crl_der_tlv_size(content);
+}
+
+static int walk_cb(const db_revocation_t *r, void *arg)
+{
+	struct walk *w = arg;
+
+	if (r->serial_len == 0 || r->serial_len > DB_SERIAL_MAX || r->reason < 0 || r->reason > 10)
+		return CAIRN_EDB;
+	if (w->p->delta_base == 0 ? r->reason == 8 : r->revoked_at < w->p->delta_since)
+		return 0; /* a released hold (full CRL), or unchanged since the base (delta) */
+	if (!w->p->keep_expired && r->not_after > 0 && r->not_after < w->p->this_update) {
+		w->skipped++;
+		return 0;
+	}
+	w->size += entry(w, r);
+	w->entries++;
+	return 0;
+}
+
+/* DER of the pieces OpenSSL encodes for us: algorithm, issuer name, times, extensions. */
+struct parts {
+	unsigned char *alg, *name, *tu, *nu, *exts;
+	int alg_len, name_len, tu_len, nu_len, exts_len;
+	const EVP_MD *md;
+};
+
+static void parts_free(struct parts *pt)
+{
+	OPENSSL_free(pt->alg);
+	OPENSSL_free(pt->name);
+	OPENSSL_free(pt->tu);
+	OPENSSL_free(pt->nu);
+	OPENSSL_free(pt->exts);
+}
+
+/* Freshest CRL (RFC 5280 §5.2.6): a distribution point with one URI. */
+static X509_EXTENSION *freshest_ext(const char *url)
+{
+	CRL_DIST_POINTS *cdp = sk_DIST_POINT_new_null();
+	DIST_POINT *dp = DIST_POINT_new();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+	X509_EXTENSION *ext = NULL;
+
+	if (cdp == NULL || dp == NULL || gn == NULL || uri == NULL ||
+	    !ASN1_STRING_set(uri, url, (int)strlen(url)))
+		goto out;
+	GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+	uri = NULL;
+	if ((dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+	    (dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null()) == NULL ||
+	    !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn))
+		goto out;
+	dp->distpoint->type = 0;
+	gn = NULL;
+	if (!sk_DIST_POINT_push(cdp, dp))
+		goto out;
+	dp = NULL;
+	ext = X509V3_EXT_i2d(NID_freshest_crl, 0, cdp);
+out:
+	ASN1_IA5STRING_free(uri);
+	GENERAL_NAME_free(gn);
+	DIST_POINT_free(dp);
+	sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
+	return ext;
+}
+
+static int encode_parts(const crl_params_t *p, struct parts *pt, cairn_err_t *err)
+{
+	X509_ALGOR *alg = X509_ALGOR_new();
+	ASN1_TIME *t = NULL;
+	AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	X509_EXTENSION *ext = NULL;
+	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(p->cert);
+	int ec = EVP_PKEY_is_a(p->key, "EC"), sig_nid = NID_undef, rc = CAIRN_ECRYPTO;
+
+	pt->md = ec && EVP_PKEY_get_bits(p->key) > 256 ? EVP_sha384() : EVP_sha256();
+	if (!ec && !EVP_PKEY_is_a(p->key, "RSA")) {
+		rc = cairn_err_set(err, CAIRN_EINVAL, "crl: issuer key must be EC or RSA");
+		goto out;
+	}
+	if (alg == NULL || akid == NULL || num == NULL || exts == NULL || ski == NULL ||
+	    !OBJ_find_sigid_by_algs(&sig_nid, EVP_MD_get_type(pt->md),
+				    ec ? NID_X9_62_id_ecPublicKey : NID_rsaEncryption) ||
+	    !X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), ec ? V_ASN1_UNDEF : V_ASN1_NULL, NULL) ||
+	    (pt->alg_len = i2d_X509_ALGOR(alg, &pt->alg)) <= 0 ||
+	    (pt->name_len = i2d_X509_NAME(X509_get_subject_name(p->cert), &pt->name)) <= 0 ||
+	    (t = ASN1_TIME_set(NULL, (time_t)p->this_update)) == NULL ||
+	    (pt->tu_len = i2d_ASN1_TIME(t, &pt->tu)) <= 0 ||
+	    ASN1_TIME_set(t, (time_t)p->next_update) == NULL ||
+	    (pt->nu_len = i2d_ASN1_TIME(t, &pt->nu)) <= 0)
+		goto fail;
+	if ((akid->keyid = ASN1_OCTET_STRING_dup(ski)) == NULL ||
+	    (ext = X509V3_EXT_i2d(NID_authority_key_identifier, 0, akid)) == NULL ||
+	    !sk_X509_EXTENSION_push(exts, ext))
+		goto fail;
+	ext = NULL;
+	if (!ASN1_INTEGER_set_uint64(num, p->number) ||
+	    (ext = X509V3_EXT_i2d(NID_crl_number, 0, num)) == NULL ||
+	    !sk_X509_EXTENSION_push(exts, ext))
+		goto fail;
+	ext = NULL;
+	if (p->delta_base != 0 &&
+	    (!ASN1_INTEGER_set_uint64(num, p->delta_base) ||
+	     (ext = X509V3_EXT_i2d(NID_delta_crl, 1, num)) == NULL ||
+	     !sk_X509_EXTENSION_push(exts, ext)))
+		goto fail;
+	ext = NULL;
+	if (p->delta_base == 0 && p->freshest_url != NULL &&
+	    ((ext = freshest_ext(p->freshest_url)) == NULL || !sk_X509_EXTENSION_push(exts, ext)))
+		goto fail;
+	ext = NULL;
+	if ((pt->exts_len = i2d_X509_EXTENSIONS(exts, &pt->exts)) <= 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "crl: encoding the %s CRL header failed", p->issuer);
+out:
+	X509_EXTENSION_free(ext);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	ASN1_INTEGER_free(num);
+	AUTHORITY_KEYID_free(akid);
+	ASN1_TIME_free(t);
+	X509_ALGOR_free(alg);
+	return rc;
+}
+
+static uint8_t *put(uint8_t *q, const void *src, int n)
+{
+	memcpy(q, src, (size_t)n);
+	return q + n;
+}
+
+int crl_build(db_txn_t *txn, const crl_params_t *p, uint8_t **der, size_t *len, crl_stats_t *stats,
+	      cairn_err_t *err)
+{
+	struct parts pt = { 0 };
+	struct walk w = { .p = p };
+	EVP_MD_CTX *mctx = NULL;
+	uint8_t *buf = NULL, *tbs, *q;
+	size_t tbs_content, tbs_len, list_len, sig_max = 0, sig_len, outer, start, cap;
+	int rc;
+
+	*der = NULL;
+	if (txn == NULL || p == NULL || p->issuer == NULL || p->cert == NULL || p->key == NULL ||
+	    p->next_update <= p->this_update)
+		return cairn_err_set(err, CAIRN_EINVAL, "crl_build: bad parameters");
+	if ((rc = encode_parts(p, &pt, err)) != 0)
+		goto out;
+	/* Walk 1: how many bytes the entries take. */
+	if ((rc = db_revocations(txn, p->issuer, walk_cb, &w)) != 0) {
+		cairn_err_set(err, rc, "crl: reading the revoked index of %s: %s", p->issuer,
+			      cairn_strerror(rc));
+		goto out;
+	}
+	list_len = w.entries > 0 ? crl_der_tlv_size(w.size) : 0;
+	tbs_content = 3 + (size_t)pt.alg_len + (size_t)pt.name_len + (size_t)pt.tu_len +
+		      (size_t)pt.nu_len + list_len + crl_der_tlv_size((size_t)pt.exts_len);
+	tbs_len = crl_der_tlv_size(tbs_content);
+	sig_max = (size_t)EVP_PKEY_get_size(p->key);
+	/* Room in front for the outer SEQUENCE header (at most 6 bytes here). */
+	cap = 8 + tbs_len + (size_t)pt.alg_len + sig_max + 16;
+	if ((buf = malloc(cap)) == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "crl: %zu bytes for the %s CRL", cap, p->issuer);
+		goto out;
+	}
+	tbs = q = buf + 8;
+	q = crl_der_hdr(q, 0x30, tbs_content);
+	*q++ = 0x02, *q++ = 0x01, *q++ = 0x01; /* version v2 */
+	q = put(q, pt.alg, pt.alg_len);
+	q = put(q, pt.name, pt.name_len);
+	q = put(q, pt.tu, pt.tu_len);
+	q = put(q, pt.nu, pt.nu_len);
+	if (w.entries > 0) {
+		/* Walk 2, same snapshot: write the entries. */
+		size_t expect = w.size, n = w.entries;
+		q = crl_der_hdr(q, 0x30, w.size);
+		w.out = q;
+		w.size = w.entries = w.skipped = 0;
+		if ((rc = db_revocations(txn, p->issuer, walk_cb, &w)) != 0 || w.size != expect ||
+		    w.entries != n) {
+			rc = cairn_err_set(err, CAIRN_EDB, "crl: the revoked index changed under a read txn");
+			goto out;
+		}
+		q = w.out;
+	}
+	q = crl_der_hdr(q, 0xa0, (size_t)pt.exts_len);
+	q = put(q, pt.exts, pt.exts_len);
+	if ((size_t)(q - tbs) != tbs_len) {
+		rc = cairn_err_set(err, CAIRN_EINVAL, "crl: internal size mismatch");
+		goto out;
+	}
+	/* Sign the TBS, then signatureAlgorithm and the BIT STRING after it. */
+	q = tbs + tbs_len;
+	q = put(q, pt.alg, pt.alg_len);
+	sig_len = sig_max;
+	mctx = EVP_MD_CTX_new();
+	if (mctx == NULL || EVP_DigestSignInit(mctx, NULL, pt.md, NULL, p->key) != 1 ||
+	    EVP_DigestSign(mctx, q + 1 + 5 + 1, &sig_len, tbs, tbs_len) != 1) {
+		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "crl: signing the %s CRL failed", p->issuer);
+		goto out;
+	}
+	/* The signature was written after a maximal header: move it behind the real one. */
+	{
+		uint8_t *sig = q + 1 + 5 + 1, *h = crl_der_hdr(q, 0x03, sig_len + 1);
+		*h++ = 0; /* no unused bits */
+		memmove(h, sig, sig_len);
+		q = h + sig_len;
+	}
+	outer = (size_t)(q - tbs);
+	start = 8 - (crl_der_tlv_size(outer) - outer);
+	crl_der_hdr(buf + start, 0x30, outer);
+	memmove(buf, buf + start, (size_t)(q - buf) - start);
+	*der = buf;
+	*len = (size_t)(q - buf) - start;
+	buf = NULL;
+	if (stats != NULL) {
+		stats->entries = w.entries;
+		stats->skipped_expired = w.skipped;
+	}
+	rc = 0;
+out:
+	EVP_MD_CTX_free(mctx);
+	free(buf);
+	parts_free(&pt);
+	return rc;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* crl: full CRLs per issuer (RFC 5280) — streamed from the revoked index, signed in the token, scheduled, published. */
+#ifndef CAIRN_CRL_H
+#define CAIRN_CRL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "db/db.h"
+#include "util/util.h"
+
+#define CRL_MAX_ISSUERS 4
+
+/* ---- building one CRL (no state: for the daemon, tests and the benchmark) ---- */
+
+typedef struct crl_params {
+	const char *issuer;       /* issuer name in the db ("issuing", "root") */
+	X509 *cert;               /* the issuer's certificate (name, SKI for the AKI) */
+	EVP_PKEY *key;            /* its signing key (may be a token key) */
+	uint64_t number;          /* CRL Number */
+	int64_t this_update;      /* unix seconds */
+	int64_t next_update;
+	int keep_expired;         /* 0: leave out entries whose certificate has expired */
+	uint64_t delta_base;      /* 0: a full CRL; else a delta CRL (RFC 5280 §5.2.4) on the
+	                             full CRL with this number: only entries changed at or
+	                             after delta_since, released holds as removeFromCRL, and
+	                             a critical Delta CRL Indicator */
+	int64_t delta_since;
+	const char *freshest_url; /* full CRLs: Freshest CRL extension pointing at the delta
+	                             CRL, or NULL */
+} crl_params_t;
+
+typedef struct crl_stats {
+	size_t entries;           /* revoked entries in the CRL */
+	size_t skipped_expired;   /* entries left out because the certificate expired */
+} crl_stats_t;
+
+/*
+ * Builds and signs the full CRL of p->issuer from the revoked index inside
+ * txn (a read txn; held for the walk only, not while signing): version 2,
+ * the issuer's subject as issuer, thisUpdate/nextUpdate, one entry per revoked
+ * certificate (serial, revocation date, reasonCode unless unspecified,
+ * invalidityDate when known), extensions AKI (keyid) and CRL Number (plus
+ * Freshest CRL, or Delta CRL Indicator for a delta); released holds (reason
+ * removeFromCRL in the index) are left out of full CRLs; signed
+ * with ECDSA-SHA256/384 or RSA-SHA256 after the key. Entries are streamed:
+ * two walks of the index (size, then write) into one exact-size buffer, so
+ * memory is the CRL itself plus a constant. The DER is emitted here (DESIGN.md
+ * allows it on this measured hot path); tests parse every output back with
+ * OpenSSL. *der is malloc'd (caller frees). stats may be NULL.
+ * Returns 0, CAIRN_EINVAL, CAIRN_EDB, CAIRN_ECRYPTO, CAIRN_ENOMEM.
+ * The txn is ended by the caller. Thread-safe (txn per thread).
+ */
+int crl_build(db_txn_t *txn, const crl_params_t *p, uint8_t **der, size_t *len, crl_stats_t *stats,
+	      cairn_err_t *err) CAIRN_WUR;
+
+/* ---- the daemon's CRL service ---- */
+
+typedef struct crl crl_t;
+
+typedef struct crl_issuer {
+	const char *name;         /* "issuing", "root" (also the file name: NAME.crl) */
+	X509 *cert;               /* borrowed during crl_open (a reference is taken) */
+	EVP_PKEY *key;
+} crl_issuer_t;
+
+typedef struct crl_config {
+	db_t *db;                 /* borrowed, outlives the service */
+	crl_issuer_t issuers[CRL_MAX_ISSUERS];
+	size_t n_issuers;
+	const char *publish_dir;  /* absolute; created 0755 when missing */
+	int64_t period;           /* seconds between scheduled rebuilds */
+	int64_t overlap;          /* nextUpdate = thisUpdate + period + overlap */
+	int64_t debounce;         /* seconds to gather revocations before a rebuild */
+	int keep_expired;
+	int64_t delta_period;     /* 0: no delta CRLs; else seconds between delta CRLs
+	                             (also rebuilt, debounced, after revocations), served
+	                             and published as NAME-delta.crl */
+	const char *base_url;     /* http base for the Freshest CRL URL ({base}/crl/NAME-delta.crl) */
+} crl_config_t;
+
+/*
+ * Creates the service and makes sure every issuer has a current CRL: a
+ * published file (publish_dir/NAME.crl) that parses, carries the CRL number
+ * stored in the db (DB_META "crl_number/NAME") and is not past half its
+ * validity is served as is (so a restart keeps the number); else a new one is
+ * built now. *out owned by the caller: crl_free.
+ * Returns 0, CAIRN_EINVAL, CAIRN_EIO (publish dir), or a crl_rebuild code.
+ */
+int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err) CAIRN_WUR;
+/* Starts the scheduler thread (periodic and debounced rebuilds). Returns 0 or CAIRN_EIO. */
+int crl_start(crl_t *c, cairn_err_t *err) CAIRN_WUR;
+/* Stops the scheduler and frees. NULL is a no-op. No crl_get may be running. */
+void crl_free(crl_t *c);
+
+/*
+ * Rebuilds issuer's CRL now: the next CRL number is committed first (one
+ * db_write, so numbers never repeat even after a crash), then the CRL is
+ * built, written atomically to publish_dir/NAME.crl and served.
+ * Returns 0, CAIRN_ENOENT (no such issuer), or a build/db/file code. Thread-safe.
+ */
+int crl_rebuild(crl_t *c, const char *issuer, cairn_err_t *err) CAIRN_WUR;
+
+/* ca_revoke_cb-compatible listener: schedules a rebuild of that issuer's CRL
+ * (its delta CRL when deltas are on) after the debounce delay. arg is the crl_t.
+ * Thread-safe. */
+void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg);
+
+/* A copy of the current CRL of issuer (DER, malloc'd) with its thisUpdate and
+ * nextUpdate; "NAME-delta" names the issuer's delta CRL. Returns 0 or CAIRN_ENOENT
+ * (unknown issuer, or no delta CRLs), CAIRN_ENOMEM. Thread-safe. */
+int crl_get(crl_t *c, const char *issuer, uint8_t **der, size_t *len, int64_t *this_update,
+	    int64_t *next_update, uint64_t *number) CAIRN_WUR;
+
+#endif

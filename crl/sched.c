@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: MIT */
+/* The CRL service: persisted CRL numbers, atomic publication, periodic and debounced rebuilds, serving. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "crl/crl_int.h"
+
+#define CRL_FILE_MAX (1u << 30)
+
+/* One published CRL: the full one or the delta of an issuer (guarded by crl.mu). */
+struct crl_slot {
+	char *path;            /* publish_dir/NAME.crl or NAME-delta.crl */
+	uint8_t *der;          /* current CRL */
+	size_t len;
+	int64_t this_update, next_update;
+	uint64_t number;
+	int dirty;             /* revocations since the last build */
+	int64_t dirty_at;
+};
+
+struct crl_iss {
+	char name[32];
+	X509 *cert;
+	EVP_PKEY *key;
+	char *freshest_url;    /* the delta's URL, when deltas are on */
+	struct crl_slot full, delta;
+};
+
+struct crl {
+	db_t *db;
+	struct crl_iss iss[CRL_MAX_ISSUERS];
+	size_t n_iss;
+	int64_t period, overlap, debounce, delta_period;
+	int keep_expired;
+	pthread_mutex_t mu;        /* the current CRLs and the schedule */
+	pthread_mutex_t build_mu;  /* one rebuild at a time */
+	pthread_cond_t cv;
+	pthread_t thread;
+	int started, stopping;
+};
+
+static struct crl_iss *find(crl_t *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < c->n_iss; i++)
+		if (strcmp(c->iss[i].name, name) == 0)
+			return &c->iss[i];
+	return NULL;
+}
+
+/* The slot a name means: "NAME" (full) or "NAME-delta" (when deltas are on). */
+static struct crl_slot *find_slot(crl_t *c, const char *name, struct crl_iss **is)
+{
+	size_t n = name ? strlen(name) : 0;
+	char base[40];
+
+	*is = find(c, name);
+	if (*is != NULL)
+		return &(*is)->full;
+	if (c->delta_period <= 0 || n <= 6 || n - 6 >= sizeof(base) ||
+	    strcmp(name + n - 6, "-delta") != 0)
+		return NULL;
+	snprintf(base, sizeof(base), "%.*s", (int)(n - 6), name);
+	*is = find(c, base);
+	return *is ? &(*is)->delta : NULL;
+}
+
+static void meta_key(char *out, size_t cap, const char *issuer)
+{
+	snprintf(out, cap, "crl_number/%s", issuer);
+}
+
+struct number_op {
+	const char *issuer;
+	uint64_t number; /* out: the number just taken */
+};
+
+static int number_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct number_op *op = arg;
+	char key[64];
+	const void *v;
+	size_t vlen;
+	uint8_t buf[8];
+	int rc;
+
+	meta_key(key, sizeof(key), op->issuer);
+	op->number = 1;
+	rc = db_get(txn, DB_META, key, strlen(key), &v, &vlen);
+	if (rc == 0 && vlen == 8)
+		op->number = db_be64_get(v) + 1;
+	else if (rc != CAIRN_ENOENT)
+		return cairn_err_set(err, CAIRN_EDB, "crl: bad %s in meta", key);
+	db_be64_put(buf, op->number);
+	return db_put(txn, DB_META, key, strlen(key), buf, sizeof(buf), 0);
+}
+
+static uint64_t stored_number(crl_t *c, const char *issuer)
+{
+	db_txn_t *txn;
+	char key[64];
+	const void *v;
+	size_t vlen;
+	uint64_t n = 0;
+
+	meta_key(key, sizeof(key), issuer);
+	if (db_read_begin(c->db, &txn) != 0)
+		return 0;
+	if (db_get(txn, DB_META, key, strlen(key), &v, &vlen) == 0 && vlen == 8)
+		n = db_be64_get(v);
+	db_txn_end(txn);
+	return n;
+}
+
+int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
+{
+	struct crl_iss *is = NULL;
+	struct crl_slot *slot = find_slot(c, name, &is);
+	struct number_op op = { NULL, 0 };
+	crl_params_t p;
+	db_txn_t *txn = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int rc, delta;
+
+	if (slot == NULL)
+		return cairn_err_set(err, CAIRN_ENOENT, "no CRL named %s", name ? name : "");
+	delta = slot == &is->delta;
+	op.issuer = is->name;
+	pthread_mutex_lock(&c->build_mu);
+	memset(&p, 0, sizeof(p));
+	pthread_mutex_lock(&c->mu);
+	slot->dirty = 0; /* revocations from now on need another build */
+	if (delta) {
+		p.delta_base = is->full.number;
+		p.delta_since = is->full.this_update;
+	}
+	pthread_mutex_unlock(&c->mu);
+	/* Full and delta CRLs share one number sequence (RFC 5280 §5.2.3). */
+	if ((rc = db_write(c->db, number_op_run, &op, err)) != 0)
+		goto out;
+	p.issuer = is->name;
+	p.cert = is->cert;
+	p.key = is->key;
+	p.number = op.number;
+	p.this_update = (int64_t)time(NULL);
+	p.next_update = p.this_update + (delta ? 2 * c->delta_period : c->period + c->overlap);
+	p.keep_expired = c->keep_expired;
+	p.freshest_url = delta ? NULL : is->freshest_url;
+	if (db_read_begin(c->db, &txn) != 0) {
+		rc = cairn_err_set(err, CAIRN_EDB, "crl: cannot read the database");
+		goto out;
+	}
+	rc = crl_build(txn, &p, &der, &len, NULL, err);
+	db_txn_end(txn);
+	if (rc != 0)
+		goto out;
+	if ((rc = fs_write_atomic(slot->path, der, len, 0644)) != 0) {
+		cairn_err_set(err, rc, "crl: publishing %s: %s", slot->path, cairn_strerror(rc));
+		goto out;
+	}
+	pthread_mutex_lock(&c->mu);
+	free(slot->der);
+	slot->der = der;
+	slot->len = len;
+	slot->this_update = p.this_update;
+	slot->next_update = p.next_update;
+	slot->number = p.number;
+	if (!delta && c->delta_period > 0 && !is->delta.dirty) {
+		/* A new base: the delta follows at once. */
+		is->delta.dirty = 1;
+		is->delta.dirty_at = p.this_update - c->debounce;
+	}
+	pthread_mutex_unlock(&c->mu);
+	der = NULL;
+out:
+	pthread_mutex_unlock(&c->build_mu);
+	free(der);
+	return rc;
+}
+
+static int64_t asn1_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+struct since {
+	int64_t t;
+	int changed;
+};
+
+static int since_cb(const db_revocation_t *r, void *arg)
+{
+	struct since *w = arg;
+
+	if (r->revoked_at >= w->t) {
+		w->changed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* 1 when an entry of issuer's revoked index changed at or after t (or the walk failed). */
+static int changed_since(crl_t *c, const char *issuer, int64_t t)
+{
+	struct since w = { t, 0 };
+	db_txn_t *txn;
+	int rc;
+
+	if (db_read_begin(c->db, &txn) != 0)
+		return 1;
+	rc = db_revocations(txn, issuer, since_cb, &w);
+	db_txn_end(txn);
+	return rc < 0 || w.changed;
+}
+
+/* Adopts the published full CRL when it is ours, its number was taken from the
+ * db's sequence, it is in the first half of its validity and nothing was revoked
+ * (or released) since its thisUpdate: a restart then keeps serving it as is. */
+static int adopt_published(crl_t *c, struct crl_iss *is)
+{
+	uint64_t want = stored_number(c, is->name);
+	char *data = NULL;
+	size_t len = 0;
+	const unsigned char *p;
+	X509_CRL *crl = NULL;
+	ASN1_INTEGER *num = NULL;
+	uint64_t have = 0;
+	int64_t tu, nu, now = (int64_t)time(NULL);
+	int ok = 0;
+
+	if (want == 0 || fs_read(is->full.path, CRL_FILE_MAX, &data, &len) != 0)
+		goto out;
+	p = (const unsigned char *)data;
+	if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
+	    X509_CRL_verify(crl, X509_get0_pubkey(is->cert)) != 1 ||
+	    (num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL)) == NULL ||
+	    ASN1_INTEGER_get_uint64(&have, num) != 1 || have == 0 || have > want ||
+	    X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0 ||
+	    (X509_CRL_get_ext_by_NID(crl, NID_freshest_crl, -1) >= 0) != (c->delta_period > 0))
+		goto out;
+	tu = asn1_unix(X509_CRL_get0_lastUpdate(crl));
+	nu = asn1_unix(X509_CRL_get0_nextUpdate(crl));
+	if (tu == 0 || nu <= tu || now >= tu + (nu - tu) / 2 || changed_since(c, is->name, tu))
+		goto out;
+	is->full.der = (uint8_t *)data;
+	is->full.len = len;
+	is->full.this_update = tu;
+	is->full.next_update = nu;
+	is->full.number = have;
+	data = NULL;
+	ok = 1;
+out:
+	ERR_clear_error();
+	ASN1_INTEGER_free(num);
+	X509_CRL_free(crl);
+	free(data);
+	return ok;
+}
+
+int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
+{
+	crl_t *c = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (cfg == NULL || cfg->db == NULL || cfg->n_issuers == 0 ||
+	    cfg->n_issuers > CRL_MAX_ISSUERS || cfg->publish_dir == NULL || cfg->period < 60 ||
+	    cfg->overlap < 0 || cfg->debounce < 0 || cfg->delta_period < 0 ||
+	    (cfg->delta_period > 0 && cfg->base_url == NULL))
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "crl: need a db, issuers, a publish dir, period >= 60 s "
+				     "(and a base URL for delta CRLs)");
+	if ((rc = fs_mkdirs(cfg->publish_dir, 0755)) != 0)
+		return cairn_err_set(err, rc, "crl: publish dir %s: %s", cfg->publish_dir,
+				     cairn_strerror(rc));
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	c->db = cfg->db;
+	c->period = cfg->period;
+	c->overlap = cfg->overlap;
+	c->debounce = cfg->debounce;
+	c->delta_period = cfg->delta_period;
+	c->keep_expired = cfg->keep_expired;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->build_mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+		pthread_cond_init(&c->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	for (i = 0; i < cfg->n_issuers; i++) {
+		const crl_issuer_t *ci = &cfg->issuers[i];
+		struct crl_iss *is = &c->iss[i];
+		char file[48];
+
+		if (ci->name == NULL || strlen(ci->name) >= sizeof(is->name) || ci->cert == NULL ||
+		    ci->key == NULL || strchr(ci->name, '/') != NULL) {
+			rc = cairn_err_set(err, CAIRN_EINVAL, "crl: issuer %zu incomplete", i);
+			goto out;
+		}
+		snprintf(is->name, sizeof(is->name), "%s", ci->name);
+		X509_up_ref(ci->cert);
+		is->cert = ci->cert;
+		EVP_PKEY_up_ref(ci->key);
+		is->key = ci->key;
+		c->n_iss++;
+		snprintf(file, sizeof(file), "%s.crl", ci->name);
+		if ((is->full.path = fs_join(cfg->publish_dir, file)) == NULL)
+			goto nomem;
+		if (c->delta_period > 0) {
+			snprintf(file, sizeof(file), "%s-delta.crl", ci->name);
+			if ((is->delta.path = fs_join(cfg->publish_dir, file)) == NULL ||
+			    asprintf(&is->freshest_url, "%s/crl/%s", cfg->base_url, file) < 0) {
+				is->freshest_url = NULL;
+				goto nomem;
+			}
+		}
+	}
+	for (i = 0; i < c->n_iss; i++) {
+		char name[48];
+
+		if (!adopt_published(c, &c->iss[i]) && (rc = crl_rebuild(c, c->iss[i].name, err)) != 0)
+			goto out;
+		snprintf(name, sizeof(name), "%s-delta", c->iss[i].name);
+		if (c->delta_period > 0 && (rc = crl_rebuild(c, name, err)) != 0)
+			goto out;
+	}
+	*out = c;
+	c = NULL;
+	rc = 0;
+	goto out;
+nomem:
+	rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+out:
+	crl_free(c);
+	return rc;
+}
+
+static void mark_dirty(struct crl_slot *slot, int64_t now)
+{
+	if (!slot->dirty) {
+		slot->dirty = 1;
+		slot->dirty_at = now;
+	}
+}
+
+void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg)
+{
+	crl_t *c = arg;
+	struct crl_iss *is = find(c, issuer);
+	int64_t now = (int64_t)time(NULL);
+	(void)serial;
+	(void)len;
+
+	if (is == NULL)
+		return;
+	/* With deltas, a revocation reaches relying parties through the next delta;
+	 * the full CRL keeps its period. */
+	pthread_mutex_lock(&c->mu);
+	mark_dirty(c->delta_period > 0 ? &is->delta : &is->full, now);
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* When a slot is due: its scheduled rebuild, or the debounced one after revocations. */
+static int64_t due(const struct crl_slot *slot, int64_t period, int64_t debounce)
+{
+	int64_t t = slot->this_update + period;
+
+	if (slot->dirty && slot->dirty_at + debounce < t)
+		t = slot->dirty_at + debounce;
+	return t;
+}
+
+static void *sched_main(void *arg)
+{
+	crl_t *c = arg;
+	cairn_err_t err;
+	size_t i;
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->stopping) {
+		int64_t now = (int64_t)time(NULL), next = INT64_MAX;
+		struct crl_slot *todo = NULL;
+		int todo_delta = 0;
+		char name[48] = "";
+
+		for (i = 0; i < c->n_iss; i++) {
+			struct crl_iss *is = &c->iss[i];
+			int64_t d = due(&is->full, c->period, c->debounce);
+			if (d <= now && todo == NULL) {
+				todo = &is->full;
+				snprintf(name, sizeof(name), "%s", is->name);
+			}
+			next = d < next ? d : next;
+			if (c->delta_period <= 0)
+				continue;
+			d = due(&is->delta, c->delta_period, c->debounce);
+			if (d <= now && todo == NULL) {
+				todo = &is->delta;
+				todo_delta = 1;
+				snprintf(name, sizeof(name), "%s-delta", is->name);
+			}
+			next = d < next ? d : next;
+		}
+		if (todo == NULL) {
+			struct timespec ts = { .tv_sec = (time_t)next };
+			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&c->mu);
+		memset(&err, 0, sizeof(err));
+		if (crl_rebuild(c, name, &err) != 0) {
+			log_error("crl", "rebuilding the %s CRL: %s", name, cairn_err_msg(&err));
+			pthread_mutex_lock(&c->mu);
+			/* Try again in a minute rather than spinning. */
+			todo->dirty = 0;
+			todo->this_update = now + 60 - (todo_delta ? c->delta_period : c->period);
+			continue;
+		}
+		log_info("crl", "published the %s CRL", name);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int crl_start(crl_t *c, cairn_err_t *err)
+{
+	int rc = pthread_create(&c->thread, NULL, sched_main, c);
+
+	if (rc != 0)
+		return cairn_err_set(err, CAIRN_EIO, "crl: cannot start the scheduler: %s", strerror(rc));
+	c->started = 1;
+	return 0;
+}
+
+static void slot_free(struct crl_slot *slot)
+{
+	free(slot->path);
+	free(slot->der);
+}
+
+void crl_free(crl_t *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (c->started)
+		pthread_join(c->thread, NULL);
+	for (i = 0; i < c->n_iss; i++) {
+		X509_free(c->iss[i].cert);
+		EVP_PKEY_free(c->iss[i].key);
+		free(c->iss[i].freshest_url);
+		slot_free(&c->iss[i].full);
+		slot_free(&c->iss[i].delta);
+	}
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->build_mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+int crl_get(crl_t *c, const char *name, uint8_t **der, size_t *len, int64_t *this_update,
+	    int64_t *next_update, uint64_t *number)
+{
+	struct crl_iss *is = NULL;
+	struct crl_slot *slot = find_slot(c, name, &is);
+	int rc = 0;
+
+	if (slot == NULL)
+		return CAIRN_ENOENT;
+	pthread_mutex_lock(&c->mu);
+	if (slot->der == NULL || (*der = malloc(slot->len)) == NULL) {
+		rc = slot->der == NULL ? CAIRN_ENOENT : CAIRN_ENOMEM;
+	} else {
+		memcpy(*der, slot->der, slot->len);
+		*len = slot->len;
+		if (this_update)
+			*this_update = slot->this_update;
+		if (next_update)
+			*next_update = slot->next_update;
+		if (number)
+			*number = slot->number;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/* The pre-signed OCSP response cache: a refresher thread that signs ahead, re-signs on revocation, stores live answers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ocsp/ocsp_int.h"
+
+#define SCAN_BATCH 256 /* certificates signed per db_write during a scan */
+
+struct store_op {
+	ocsp_entry_t *e;
+	size_t n;
+};
+
+static int store_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct store_op *op = arg;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < op->n; i++)
+		if ((rc = db_put(txn, DB_OCSP, op->e[i].key, op->e[i].klen, op->e[i].val,
+				 op->e[i].vlen, 0)) != 0)
+			return cairn_err_set(err, rc, "storing an OCSP response: %s",
+					     cairn_strerror(rc));
+	return 0;
+}
+
+int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err)
+{
+	struct store_op op = { e, n };
+	size_t i;
+	int rc = n > 0 ? db_write(o->db, store_op_run, &op, err) : 0;
+
+	for (i = 0; i < n; i++) {
+		free(e[i].val);
+		e[i].val = NULL;
+	}
+	return rc;
+}
+
+void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e)
+{
+	pthread_mutex_lock(&o->mu);
+	if (o->started && !o->stopping && o->n_stores < OCSP_STORE_MAX) {
+		if (o->stores == NULL)
+			o->stores = calloc(OCSP_STORE_MAX, sizeof(*o->stores));
+		if (o->stores != NULL) {
+			o->stores[o->n_stores++] = *e;
+			e->val = NULL;
+			pthread_cond_signal(&o->cv);
+		}
+	}
+	pthread_mutex_unlock(&o->mu);
+	free(e->val); /* not queued: the next scan signs it again */
+	e->val = NULL;
+}
+
+void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg)
+{
+	ocsp_t *o = arg;
+	(void)issuer;
+
+	if (len == 0 || len > DB_SERIAL_MAX)
+		return;
+	pthread_mutex_lock(&o->mu);
+	if (o->changed == NULL)
+		o->changed = calloc(OCSP_QUEUE_MAX, sizeof(*o->changed));
+	/* Full: the periodic scan re-signs it (a stale answer is never served). */
+	if (o->changed != NULL && o->n_changed < OCSP_QUEUE_MAX) {
+		ocsp_state_t *st = &o->changed[o->n_changed++];
+		memset(st, 0, sizeof(*st));
+		memcpy(st->serial, serial, len);
+		st->serial_len = len;
+		pthread_cond_signal(&o->cv);
+	}
+	pthread_mutex_unlock(&o->mu);
+}
+
+static int issuer_index(const ocsp_t *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->n_iss; i++)
+		if (strcmp(o->iss[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Re-signs (both CertID algorithms) the changed certificates, SCAN_BATCH per write. */
+static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_err_t *err)
+{
+	ocsp_entry_t e[2 * SCAN_BATCH];
+	size_t i = 0, k;
+	int rc = 0;
+
+	while (i < n && rc == 0) {
+		size_t ne = 0;
+		db_txn_t *txn = NULL;
+		ocsp_state_t st[SCAN_BATCH];
+		int iss[SCAN_BATCH];
+		size_t m = 0;
+
+		if (db_read_begin(o->db, &txn) != 0)
+			return cairn_err_set(err, CAIRN_EDB, "ocsp: cannot read the database");
+		for (; i < n && m < SCAN_BATCH; i++) {
+			db_cert_t c;
+			if (db_cert_get(txn, list[i].serial, list[i].serial_len, &c) != 0 ||
+			    (iss[m] = issuer_index(o, c.issuer)) < 0)
+				continue;
+			ocsp_read_state(txn, &o->iss[iss[m]], list[i].serial, list[i].serial_len,
+					&st[m]);
+			m++;
+		}
+		db_txn_end(txn);
+		for (k = 0; k < m && rc == 0; k++) {
+			rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA1, &st[k], time(NULL),
+					     &e[ne]);
+			ne += rc == 0;
+			if (rc == 0)
+				rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA256, &st[k],
+						     time(NULL), &e[ne]);
+			ne += rc == 0;
+		}
+		if (rc != 0)
+			cairn_err_set(err, rc, "ocsp: signing failed");
+		if (ocsp_store(o, e, ne, rc ? NULL : err) != 0 && rc == 0)
+			rc = CAIRN_EDB;
+		atomic_fetch_add(&o->presigned, ne);
+	}
+	return rc;
+}
+
+struct scan {
+	ocsp_t *o;
+	db_txn_t *txn;
+	time_t now;
+	ocsp_state_t st[SCAN_BATCH];
+	int iss[SCAN_BATCH];
+	size_t n;
+	uint8_t last[DB_SERIAL_MAX];
+	size_t last_len;
+	int skip_first; /* the walk restarts at the last key seen */
+};
+
+/* Does the cached SHA-1 answer for st need signing (missing, stale status or
+ * signer, past half-life)? */
+static int needs_signing(struct scan *s, const struct ocsp_iss *is, const ocsp_state_t *st)
+{
+	uint8_t key[DB_SERIAL_MAX + 1];
+	const uint8_t *v;
+	size_t vlen;
+
+	if (db_get(s->txn, DB_OCSP, key, ocsp_cache_key(key, st->serial, st->serial_len, OCSP_ALG_SHA1),
+		   (const void **)&v, &vlen) != 0)
+		return 1;
+	return !ocsp_cache_matches(is, st, v, vlen, s->now) ||
+	       (int64_t)db_be64_get(v + 11) + s->o->validity / 2 <= (int64_t)s->now;
+}
+
+static int scan_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct scan *s = arg;
+	db_cert_t c;
+	int i;
+	(void)val;
+	(void)vlen;
+
+	if (s->skip_first) {
+		s->skip_first = 0;
+		if (klen == s->last_len && memcmp(key, s->last, klen) == 0)
+			return 0;
+	}
+	if (klen == 0 || klen > DB_SERIAL_MAX)
+		return 0;
+	memcpy(s->last, key, klen);
+	s->last_len = klen;
+	if (db_cert_get(s->txn, key, klen, &c) != 0 || c.not_after <= (int64_t)s->now ||
+	    (i = issuer_index(s->o, c.issuer)) < 0)
+		return 0;
+	ocsp_read_state(s->txn, &s->o->iss[i], key, klen, &s->st[s->n]);
+	if (!needs_signing(s, &s->o->iss[i], &s->st[s->n]))
+		return 0;
+	s->iss[s->n] = i;
+	return ++s->n == SCAN_BATCH ? 1 : 0;
+}
+
+int ocsp_refresh_all(ocsp_t *o, size_t *count, cairn_err_t *err)
+{
+	ocsp_entry_t e[SCAN_BATCH];
+	struct scan *s = calloc(1, sizeof(*s));
+	size_t total = 0, k, ne;
+	int rc = 0, more;
+
+	if (s == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	s->o = o;
+	do {
+		s->n = 0;
+		s->now = time(NULL);
+		if (db_read_begin(o->db, &s->txn) != 0) {
+			rc = cairn_err_set(err, CAIRN_EDB, "ocsp: cannot read the database");
+			break;
+		}
+		s->skip_first = s->last_len > 0;
+		more = db_iterate(s->txn, DB_CERTS, s->last_len ? s->last : NULL, s->last_len,
+				  scan_cb, s);
+		db_txn_end(s->txn);
+		if (more < 0) {
+			rc = cairn_err_set(err, more, "ocsp: scanning certificates: %s",
+					   cairn_strerror(more));
+			break;
+		}
+		for (k = 0, ne = 0; k < s->n && rc == 0; k++) {
+			rc = ocsp_sign_entry(o, (size_t)s->iss[k], OCSP_ALG_SHA1, &s->st[k], s->now,
+					     &e[ne]);
+			ne += rc == 0;
+		}
+		if (rc != 0)
+			cairn_err_set(err, rc, "ocsp: signing failed");
+		if (ocsp_store(o, e, ne, rc ? NULL : err) != 0 && rc == 0)
+			rc = CAIRN_EDB;
+		total += ne;
+		atomic_fetch_add(&o->presigned, ne);
+		pthread_mutex_lock(&o->mu);
+		if (o->stopping)
+			more = 0;
+		pthread_mutex_unlock(&o->mu);
+	} while (rc == 0 && more == 1);
+	free(s);
+	if (count != NULL)
+		*count = total;
+	return rc;
+}
+
+static void *refresher_main(void *arg)
+{
+	ocsp_t *o = arg;
+	time_t next_scan = 0;
+	cairn_err_t err;
+
+	pthread_mutex_lock(&o->mu);
+	while (!o->stopping) {
+		ocsp_state_t *changed = NULL;
+		ocsp_entry_t *stores = NULL;
+		size_t n_changed, n_stores, n;
+		int scan;
+
+		if (o->n_changed == 0 && o->n_stores == 0 && time(NULL) < next_scan) {
+			struct timespec ts = { .tv_sec = next_scan };
+			pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+			continue;
+		}
+		changed = o->changed;
+		n_changed = o->n_changed;
+		stores = o->stores;
+		n_stores = o->n_stores;
+		o->changed = NULL;
+		o->stores = NULL;
+		o->n_changed = o->n_stores = 0;
+		pthread_mutex_unlock(&o->mu);
+
+		memset(&err, 0, sizeof(err));
+		if (n_changed > 0 && resign_changed(o, changed, n_changed, &err) != 0)
+			log_error("ocsp", "re-signing after revocation: %s", cairn_err_msg(&err));
+		if (n_stores > 0 && ocsp_store(o, stores, n_stores, &err) != 0)
+			log_warn("ocsp", "storing live answers: %s", cairn_err_msg(&err));
+		scan = time(NULL) >= next_scan;
+		if (scan) {
+			if (ocsp_refresh_all(o, &n, &err) != 0)
+				log_error("ocsp", "cache refresh: %s", cairn_err_msg(&err));
+			else if (n > 0)
+				log_info("ocsp", "pre-signed %zu responses", n);
+			next_scan = time(NULL) + (time_t)o->scan_interval;
+		}
+		free(changed);
+		free(stores);
+		pthread_mutex_lock(&o->mu);
+	}
+	pthread_mutex_unlock(&o->mu);
+	return NULL;
+}
+
+int ocsp_start(ocsp_t *o, cairn_err_t *err)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	/* The refresher waits on wall-clock deadlines (thisUpdate/nextUpdate are wall time). */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	pthread_cond_destroy(&o->cv);
+	pthread_cond_init(&o->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_lock(&o->mu);
+	o->started = 1;
+	pthread_mutex_unlock(&o->mu);
+	rc = pthread_create(&o->thread, NULL, refresher_main, o);
+	if (rc != 0) {
+		o->started = 0;
+		return cairn_err_set(err, CAIRN_EIO, "ocsp: cannot start the refresher: %s",
+				     strerror(rc));
+	}
+	return 0;
+}
+
+void ocsp_refresher_stop(ocsp_t *o)
+{
+	size_t i;
+
+	pthread_mutex_lock(&o->mu);
+	o->stopping = 1;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+	if (o->started)
+		pthread_join(o->thread, NULL);
+	o->started = 0;
+	for (i = 0; i < o->n_stores; i++)
+		free(o->stores[i].val);
+	free(o->stores);
+	free(o->changed);
+	o->stores = NULL;
+	o->changed = NULL;
+	o->n_stores = o->n_changed = 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* ocsp internals shared by the files of ocsp/ — not part of the public interface. */
+#ifndef CAIRN_OCSP_INT_H
+#define CAIRN_OCSP_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <openssl/ocsp.h>
+
+#include "ocsp/ocsp.h"
+
+/* CertID hash algorithms we answer for; the number is the last byte of a cache key. */
+enum { OCSP_ALG_SHA1 = 1, OCSP_ALG_SHA256 = 2, OCSP_N_ALGS = 2 };
+
+/* Cache value: version, status, reason (0xff none), revoked_at, this_update,
+ * next_update (BE64 each), an 8-byte ETag, a 4-byte tag of the responder
+ * certificate that signed it (a changed signer makes old answers stale), then
+ * the OCSPResponse DER. */
+#define OCSP_CACHE_VERSION 2
+#define OCSP_CACHE_OFF_ETAG 27
+#define OCSP_CACHE_OFF_SIGNER 35
+#define OCSP_CACHE_HDR 39
+#define OCSP_NO_REASON 0xff
+
+/* Capacity of the refresher's queues; beyond it changes wait for the next scan. */
+#define OCSP_QUEUE_MAX 65536
+#define OCSP_STORE_MAX 4096
+
+struct ocsp_iss {
+	char name[32];
+	X509 *cert, *signer, *extra;
+	EVP_PKEY *key;
+	const EVP_MD *md;             /* response signature digest */
+	STACK_OF(X509) *certs;        /* extra certificates in responses */
+	uint8_t signer_tag[4];        /* first bytes of SHA-256 of the responder certificate */
+	OCSP_CERTID *tmpl[OCSP_N_ALGS + 1]; /* [alg]: issuer hashes, serial 0 */
+};
+
+/* A certificate's state as a response is signed for it (copied out of a txn). */
+typedef struct ocsp_state {
+	uint8_t serial[DB_SERIAL_MAX];
+	size_t serial_len;
+	int known;       /* 0: unknown to us (or another issuer's) */
+	int status;      /* db_cert_status_t */
+	int reason;      /* -1 none */
+	int64_t revoked_at;
+} ocsp_state_t;
+
+/* A signed answer ready for the cache. */
+typedef struct ocsp_entry {
+	uint8_t key[DB_SERIAL_MAX + 1];
+	size_t klen;
+	uint8_t *val; /* OCSP_CACHE_HDR + DER, malloc'd */
+	size_t vlen;
+} ocsp_entry_t;
+
+struct ocsp {
+	db_t *db;
+	struct ocsp_iss iss[OCSP_MAX_ISSUERS];
+	size_t n_iss;
+	int64_t validity, scan_interval;
+	atomic_ulong hits, live, presigned;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	int started, stopping;
+	ocsp_state_t *changed;   /* serials to re-sign now (issuer resolved at sign time) */
+	size_t n_changed;
+	ocsp_entry_t *stores;    /* live-signed answers to store */
+	size_t n_stores;
+};
+
+/* respond.c */
+/* Cache key of (serial, alg) into key (DB_SERIAL_MAX + 1 bytes); returns its length. */
+size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg);
+/* Signs a one-response answer for state st of issuer i with CertID alg, no
+ * nonce, thisUpdate now: e->key/val filled for the cache (val malloc'd).
+ * Returns 0 or CAIRN_ECRYPTO/CAIRN_ENOMEM. Thread-safe. */
+int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t now,
+		    ocsp_entry_t *e) CAIRN_WUR;
+/* 1 when a cached value (vlen bytes) was signed for st by issuer is's current
+ * responder, is fresh at now, and has the current format. */
+int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
+		       size_t vlen, time_t now);
+/* Reads the state of serial for issuer i in txn. */
+void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *serial,
+		     size_t len, ocsp_state_t *st);
+
+/* cache.c */
+/* Queues a live-signed entry for storing (takes ownership of e->val; dropped when full). */
+void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e);
+/* Stores entries in one db_write; frees their values. */
+int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err) CAIRN_WUR;
+/* Stops and joins the refresher thread, frees the queues. */
+void ocsp_refresher_stop(ocsp_t *o);
+
+#endif

@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: MIT */
+/* OCSP answers: parse the request, serve the pre-signed cache or sign now, RFC 5019 caching headers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+
+#include "ocsp/ocsp_int.h"
+
+#define CT_OCSP "application/ocsp-response"
+
+static const EVP_MD *alg_md(int alg)
+{
+	return alg == OCSP_ALG_SHA1 ? EVP_sha1() : EVP_sha256();
+}
+
+/* SHA-384 for keys above 256 bits of EC (P-384), SHA-256 otherwise (P-256, RSA). */
+static const EVP_MD *key_md(EVP_PKEY *k)
+{
+	if (EVP_PKEY_is_a(k, "EC") && EVP_PKEY_get_bits(k) > 256)
+		return EVP_sha384();
+	if (EVP_PKEY_is_a(k, "ED25519"))
+		return NULL;
+	return EVP_sha256();
+}
+
+int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
+{
+	ASN1_INTEGER *zero = NULL;
+	ocsp_t *o = NULL;
+	size_t i;
+	int alg, rc = CAIRN_ENOMEM;
+
+	*out = NULL;
+	if (cfg == NULL || cfg->db == NULL || cfg->n_issuers == 0 ||
+	    cfg->n_issuers > OCSP_MAX_ISSUERS || cfg->validity < 60)
+		return cairn_err_set(err, CAIRN_EINVAL, "ocsp: need a db, 1..%d issuers, validity >= 60 s",
+				     OCSP_MAX_ISSUERS);
+	if ((o = calloc(1, sizeof(*o))) == NULL || (zero = ASN1_INTEGER_new()) == NULL)
+		goto fail;
+	o->db = cfg->db;
+	o->validity = cfg->validity;
+	o->scan_interval = cfg->scan_interval > 0 ? cfg->scan_interval : cfg->validity / 8;
+	if (cfg->scan_interval <= 0 && o->scan_interval > 3600)
+		o->scan_interval = 3600;
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->cv, NULL);
+	for (i = 0; i < cfg->n_issuers; i++) {
+		const ocsp_issuer_t *c = &cfg->issuers[i];
+		struct ocsp_iss *is = &o->iss[i];
+
+		if (c->name == NULL || strlen(c->name) >= sizeof(is->name) || c->cert == NULL ||
+		    c->signer_cert == NULL || c->signer_key == NULL) {
+			rc = cairn_err_set(err, CAIRN_EINVAL, "ocsp: issuer %zu incomplete", i);
+			goto out;
+		}
+		snprintf(is->name, sizeof(is->name), "%s", c->name);
+		X509_up_ref(c->cert);
+		is->cert = c->cert;
+		X509_up_ref(c->signer_cert);
+		is->signer = c->signer_cert;
+		EVP_PKEY_up_ref(c->signer_key);
+		is->key = c->signer_key;
+		is->md = key_md(c->signer_key);
+		o->n_iss++;
+		if ((is->certs = sk_X509_new_null()) == NULL)
+			goto fail;
+		if (c->extra_cert != NULL) {
+			X509_up_ref(c->extra_cert);
+			is->extra = c->extra_cert;
+			if (!sk_X509_push(is->certs, c->extra_cert))
+				goto fail;
+		}
+		{
+			unsigned char md[EVP_MAX_MD_SIZE];
+			unsigned int mdlen = 0;
+			if (!X509_digest(c->signer_cert, EVP_sha256(), md, &mdlen))
+				goto fail;
+			memcpy(is->signer_tag, md, sizeof(is->signer_tag));
+		}
+		for (alg = 1; alg <= OCSP_N_ALGS; alg++) {
+			is->tmpl[alg] = OCSP_cert_id_new(alg_md(alg), X509_get_subject_name(c->cert),
+							 X509_get0_pubkey_bitstr(c->cert), zero);
+			if (is->tmpl[alg] == NULL)
+				goto fail;
+		}
+	}
+	*out = o;
+	o = NULL;
+	rc = 0;
+	goto out;
+fail:
+	rc = cairn_err_ssl(err, CAIRN_ENOMEM, "ocsp: cannot set up the responder");
+out:
+	ASN1_INTEGER_free(zero);
+	ocsp_free(o);
+	return rc;
+}
+
+void ocsp_free(ocsp_t *o)
+{
+	size_t i;
+	int alg;
+
+	if (o == NULL)
+		return;
+	ocsp_refresher_stop(o);
+	for (i = 0; i < o->n_iss; i++) {
+		struct ocsp_iss *is = &o->iss[i];
+		X509_free(is->cert);
+		X509_free(is->signer);
+		X509_free(is->extra);
+		EVP_PKEY_free(is->key);
+		sk_X509_free(is->certs);
+		for (alg = 1; alg <= OCSP_N_ALGS; alg++)
+			OCSP_CERTID_free(is->tmpl[alg]);
+	}
+	pthread_mutex_destroy(&o->mu);
+	pthread_cond_destroy(&o->cv);
+	free(o);
+}
+
+void ocsp_stats(ocsp_t *o, uint64_t *hits, uint64_t *live, uint64_t *presigned)
+{
+	if (hits)
+		*hits = atomic_load(&o->hits);
+	if (live)
+		*live = atomic_load(&o->live);
+	if (presigned)
+		*presigned = atomic_load(&o->presigned);
+}
+
+size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg)
+{
+	memcpy(key, serial, len);
+	key[len] = (uint8_t)alg;
+	return len + 1;
+}
+
+/* Which issuer and hash algorithm a CertID names; -1 when none of ours. */
+static int match_issuer(const ocsp_t *o, const OCSP_CERTID *cid, int *alg)
+{
+	size_t i;
+	int a;
+
+	for (i = 0; i < o->n_iss; i++)
+		for (a = 1; a <= OCSP_N_ALGS; a++)
+			if (OCSP_id_issuer_cmp(o->iss[i].tmpl[a], cid) == 0) {
+				*alg = a;
+				return (int)i;
+			}
+	return -1;
+}
+
+/* The CertID's serial as stored in the db; -1 when it cannot be one of ours. */
+static int cid_serial(OCSP_CERTID *cid, uint8_t out[DB_SERIAL_MAX], size_t *len)
+{
+	ASN1_INTEGER *ai = NULL;
+	BIGNUM *bn;
+	int n, rc = -1;
+
+	OCSP_id_get0_info(NULL, NULL, NULL, &ai, cid);
+	bn = ai ? ASN1_INTEGER_to_BN(ai, NULL) : NULL;
+	if (bn != NULL && !BN_is_negative(bn) && !BN_is_zero(bn) &&
+	    (n = BN_num_bytes(bn)) <= DB_SERIAL_MAX) {
+		BN_bn2bin(bn, out);
+		*len = (size_t)n;
+		rc = 0;
+	}
+	BN_free(bn);
+	return rc;
+}
+
+void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *serial,
+		     size_t len, ocsp_state_t *st)
+{
+	db_cert_t c;
+
+	memset(st, 0, sizeof(*st));
+	memcpy(st->serial, serial, len);
+	st->serial_len = len;
+	st->reason = -1;
+	if (db_cert_get(txn, serial, len, &c) != 0 || strcmp(c.issuer, is->name) != 0)
+		return;
+	st->known = 1;
+	st->status = c.status;
+	st->reason = c.reason;
+	st->revoked_at = c.revoked_at;
+}
+
+/* Adds one SingleResponse for st (CertID cid, duplicated) to bs. */
+static int add_single(OCSP_BASICRESP *bs, const OCSP_CERTID *cid, const ocsp_state_t *st,
+		      ASN1_TIME *thisupd, ASN1_TIME *nextupd)
+{
+	ASN1_TIME *rev = NULL;
+	OCSP_SINGLERESP *sr;
+	int status = V_OCSP_CERTSTATUS_UNKNOWN, reason = OCSP_REVOKED_STATUS_NOSTATUS;
+
+	if (st->known && st->status == DB_CERT_REVOKED) {
+		status = V_OCSP_CERTSTATUS_REVOKED;
+		reason = st->reason >= 0 ? st->reason : OCSP_REVOKED_STATUS_NOSTATUS;
+		if ((rev = ASN1_GENERALIZEDTIME_set(NULL, (time_t)st->revoked_at)) == NULL)
+			return -1;
+	} else if (st->known) {
+		status = V_OCSP_CERTSTATUS_GOOD;
+	}
+	sr = OCSP_basic_add1_status(bs, (OCSP_CERTID *)cid, status, reason, rev, thisupd, nextupd);
+	ASN1_TIME_free(rev);
+	return sr ? 0 : -1;
+}
+
+/* Signs bs with issuer i's responder and wraps it into an OCSPResponse DER. */
+static int finish(const struct ocsp_iss *is, OCSP_BASICRESP *bs, uint8_t **der, size_t *len)
+{
+	OCSP_RESPONSE *resp = NULL;
+	unsigned char *buf = NULL;
+	int n = -1;
+
+	if (OCSP_basic_sign(bs, is->signer, is->key, is->md, is->certs, OCSP_RESPID_KEY) == 1 &&
+	    (resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) != NULL)
+		n = i2d_OCSP_RESPONSE(resp, &buf);
+	OCSP_RESPONSE_free(resp);
+	if (n <= 0)
+		return -1;
+	*der = buf;
+	*len = (size_t)n;
+	return 0;
+}
+
+int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t now,
+		    ocsp_entry_t *e)
+{
+	const struct ocsp_iss *is = &o->iss[i];
+	ASN1_INTEGER *serial = NULL;
+	OCSP_CERTID *cid = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	ASN1_TIME *tu = NULL, *nu = NULL;
+	BIGNUM *bn = NULL;
+	uint8_t *der = NULL, md[32];
+	size_t len = 0;
+	int rc = CAIRN_ECRYPTO;
+
+	memset(e, 0, sizeof(*e));
+	if ((bn = BN_bin2bn(st->serial, (int)st->serial_len, NULL)) == NULL ||
+	    (serial = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
+	    (cid = OCSP_cert_id_new(alg_md(alg), X509_get_subject_name(is->cert),
+				    X509_get0_pubkey_bitstr(is->cert), serial)) == NULL ||
+	    (bs = OCSP_BASICRESP_new()) == NULL || (tu = ASN1_GENERALIZEDTIME_set(NULL, now)) == NULL ||
+	    (nu = ASN1_GENERALIZEDTIME_set(NULL, now + (time_t)o->validity)) == NULL ||
+	    add_single(bs, cid, st, tu, nu) != 0 || finish(is, bs, &der, &len) != 0)
+		goto out;
+	rc = CAIRN_ENOMEM;
+	if ((e->val = malloc(OCSP_CACHE_HDR + len)) == NULL)
+		goto out;
+	e->klen = ocsp_cache_key(e->key, st->serial, st->serial_len, alg);
+	e->vlen = OCSP_CACHE_HDR + len;
+	e->val[0] = OCSP_CACHE_VERSION;
+	e->val[1] = (uint8_t)st->status;
+	e->val[2] = st->reason < 0 ? OCSP_NO_REASON : (uint8_t)st->reason;
+	db_be64_put(e->val + 3, (uint64_t)st->revoked_at);
+	db_be64_put(e->val + 11, (uint64_t)now);
+	db_be64_put(e->val + 19, (uint64_t)(now + o->validity));
+	EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL);
+	memcpy(e->val + OCSP_CACHE_OFF_ETAG, md, 8);
+	memcpy(e->val + OCSP_CACHE_OFF_SIGNER, is->signer_tag, sizeof(is->signer_tag));
+	memcpy(e->val + OCSP_CACHE_HDR, der, len);
+	rc = 0;
+out:
+	if (rc != 0)
+		ERR_clear_error();
+	OPENSSL_free(der);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	OCSP_BASICRESP_free(bs);
+	OCSP_CERTID_free(cid);
+	ASN1_INTEGER_free(serial);
+	BN_free(bn);
+	return rc;
+}
+
+/* An OCSPResponse with only a status (malformedRequest, unauthorized, internalError). */
+static void reply_status(http_reply_t *reply, int status)
+{
+	OCSP_RESPONSE *resp = OCSP_response_create(status, NULL);
+	unsigned char *buf = NULL;
+	int n = resp ? i2d_OCSP_RESPONSE(resp, &buf) : -1;
+	char *body = n > 0 ? malloc((size_t)n) : NULL;
+
+	OCSP_RESPONSE_free(resp);
+	if (body == NULL) {
+		OPENSSL_free(buf);
+		http_reply_problem(reply, 500, NULL, "out of memory");
+		return;
+	}
+	memcpy(body, buf, (size_t)n);
+	OPENSSL_free(buf);
+	http_reply_set(reply, 200, CT_OCSP, body, (size_t)n);
+	http_reply_header(reply, "Cache-Control", "no-store");
+}
+
+/* RFC 5019 §6.2 headers for an answer valid from this_update to next_update. */
+static void caching_headers(http_reply_t *reply, time_t now, time_t this_update,
+			    time_t next_update, const uint8_t etag[8])
+{
+	char date[40], hex[17];
+	long max_age = (long)(next_update - now);
+
+	if (max_age < 0)
+		max_age = 0;
+	time_http_date(this_update, date, sizeof(date));
+	http_reply_header(reply, "Last-Modified", "%s", date);
+	time_http_date(next_update, date, sizeof(date));
+	http_reply_header(reply, "Expires", "%s", date);
+	http_reply_header(reply, "Cache-Control", "max-age=%ld, public, no-transform, must-revalidate",
+			  max_age);
+	hex_encode(etag, 8, hex);
+	http_reply_header(reply, "ETag", "\"%s\"", hex);
+}
+
+int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
+		       size_t vlen, time_t now)
+{
+	return vlen > OCSP_CACHE_HDR && v[0] == OCSP_CACHE_VERSION && v[1] == st->status &&
+	       v[2] == (st->reason < 0 ? OCSP_NO_REASON : st->reason) &&
+	       (int64_t)db_be64_get(v + 3) == st->revoked_at &&
+	       (int64_t)db_be64_get(v + 19) > (int64_t)now &&
+	       memcmp(v + OCSP_CACHE_OFF_SIGNER, is->signer_tag, sizeof(is->signer_tag)) == 0;
+}
+
+/* The cached answer for one CertID when it is fresh and signed for the current status. */
+static int serve_cached(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size_t slen,
+			time_t now, http_reply_t *reply)
+{
+	uint8_t key[DB_SERIAL_MAX + 1];
+	db_txn_t *txn = NULL;
+	ocsp_state_t st;
+	const uint8_t *v;
+	size_t vlen;
+	char *body;
+	int rc = -1;
+
+	if (db_read_begin(o->db, &txn) != 0)
+		return -1;
+	ocsp_read_state(txn, &o->iss[i], serial, slen, &st);
+	if (!st.known || db_get(txn, DB_OCSP, key, ocsp_cache_key(key, serial, slen, alg),
+				(const void **)&v, &vlen) != 0)
+		goto out;
+	if (!ocsp_cache_matches(&o->iss[i], &st, v, vlen, now) ||
+	    (body = malloc(vlen - OCSP_CACHE_HDR)) == NULL)
+		goto out;
+	memcpy(body, v + OCSP_CACHE_HDR, vlen - OCSP_CACHE_HDR);
+	http_reply_set(reply, 200, CT_OCSP, body, vlen - OCSP_CACHE_HDR);
+	caching_headers(reply, now, (time_t)db_be64_get(v + 11), (time_t)db_be64_get(v + 19),
+			v + OCSP_CACHE_OFF_ETAG);
+	rc = 0;
+out:
+	db_txn_end(txn);
+	return rc;
+}
+
+/* Signs the answer for every single request now; queues a nonce-less single answer for the cache. */
+static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time_t now,
+			http_reply_t *reply)
+{
+	ocsp_state_t st[OCSP_MAX_SINGLE];
+	int iss[OCSP_MAX_SINGLE], alg[OCSP_MAX_SINGLE];
+	OCSP_BASICRESP *bs = NULL;
+	ASN1_TIME *tu = NULL, *nu = NULL;
+	db_txn_t *txn = NULL;
+	uint8_t *der = NULL, md[32];
+	size_t len = 0;
+	char *body;
+	int k;
+
+	for (k = 0; k < n; k++) {
+		OCSP_CERTID *cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, k));
+		uint8_t serial[DB_SERIAL_MAX];
+		size_t slen = 0;
+
+		iss[k] = match_issuer(o, cid, &alg[k]);
+		if (iss[k] < 0) {
+			reply_status(reply, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+			goto out;
+		}
+		if (txn == NULL && db_read_begin(o->db, &txn) != 0) {
+			reply_status(reply, OCSP_RESPONSE_STATUS_INTERNALERROR);
+			goto out;
+		}
+		if (cid_serial(cid, serial, &slen) == 0) {
+			ocsp_read_state(txn, &o->iss[iss[k]], serial, slen, &st[k]);
+		} else {
+			memset(&st[k], 0, sizeof(st[k]));
+			st[k].reason = -1;
+		}
+	}
+	db_txn_end(txn);
+	txn = NULL;
+	if (n == 1 && !has_nonce && st[0].known) {
+		ocsp_entry_t e;
+		if (ocsp_sign_entry(o, (size_t)iss[0], alg[0], &st[0], now, &e) != 0 ||
+		    (body = malloc(e.vlen - OCSP_CACHE_HDR)) == NULL) {
+			free(e.val);
+			reply_status(reply, OCSP_RESPONSE_STATUS_INTERNALERROR);
+			goto out;
+		}
+		memcpy(body, e.val + OCSP_CACHE_HDR, e.vlen - OCSP_CACHE_HDR);
+		http_reply_set(reply, 200, CT_OCSP, body, e.vlen - OCSP_CACHE_HDR);
+		caching_headers(reply, now, now, now + (time_t)o->validity,
+				e.val + OCSP_CACHE_OFF_ETAG);
+		atomic_fetch_add(&o->live, 1);
+		ocsp_queue_store(o, &e);
+		goto out;
+	}
+	if ((bs = OCSP_BASICRESP_new()) == NULL || (tu = ASN1_GENERALIZEDTIME_set(NULL, now)) == NULL ||
+	    (nu = ASN1_GENERALIZEDTIME_set(NULL, now + (time_t)o->validity)) == NULL)
+		goto fail;
+	for (k = 0; k < n; k++)
+		if (add_single(bs, OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, k)), &st[k], tu,
+			       nu) != 0)
+			goto fail;
+	if (has_nonce && OCSP_copy_nonce(bs, req) <= 0)
+		goto fail;
+	/* Every CertID names a CA we serve; the first one's responder signs. */
+	if (finish(&o->iss[iss[0]], bs, &der, &len) != 0 || (body = malloc(len)) == NULL)
+		goto fail;
+	memcpy(body, der, len);
+	http_reply_set(reply, 200, CT_OCSP, body, len);
+	atomic_fetch_add(&o->live, 1);
+	if (has_nonce) {
+		http_reply_header(reply, "Cache-Control", "no-store");
+	} else {
+		EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL);
+		caching_headers(reply, now, now, now + (time_t)o->validity, md);
+	}
+	goto out;
+fail:
+	ERR_clear_error();
+	reply_status(reply, OCSP_RESPONSE_STATUS_INTERNALERROR);
+out:
+	db_txn_end(txn);
+	OPENSSL_free(der);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	OCSP_BASICRESP_free(bs);
+}
+
+void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
+{
+	const unsigned char *p = der;
+	OCSP_REQUEST *req = NULL;
+	time_t now = time(NULL);
+	int n, has_nonce;
+
+	if (len == 0 || len > OCSP_MAX_REQUEST ||
+	    (req = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL ||
+	    p != (const unsigned char *)der + len || (n = OCSP_request_onereq_count(req)) < 1 ||
+	    n > OCSP_MAX_SINGLE) {
+		ERR_clear_error();
+		reply_status(reply, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+		goto out;
+	}
+	has_nonce = OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, -1) >= 0;
+	if (n == 1 && !has_nonce) {
+		OCSP_CERTID *cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, 0));
+		uint8_t serial[DB_SERIAL_MAX];
+		size_t slen;
+		int alg, i = match_issuer(o, cid, &alg);
+
+		if (i >= 0 && cid_serial(cid, serial, &slen) == 0 &&
+		    serve_cached(o, (size_t)i, alg, serial, slen, now, reply) == 0) {
+			atomic_fetch_add(&o->hits, 1);
+			goto out;
+		}
+	}
+	answer_live(o, req, n, has_nonce, now, reply);
+out:
+	OCSP_REQUEST_free(req);
+}
+
+static int hexval(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+void ocsp_handle_get(ocsp_t *o, const char *path, http_reply_t *reply)
+{
+	size_t plen = strlen(path), n = 0, pad = 0, i;
+	char *b64 = NULL;
+	unsigned char *der = NULL;
+	int dlen;
+
+	/* base64 of OCSP_MAX_REQUEST bytes, percent-encoded at worst 3x */
+	if (plen == 0 || plen > 3 * (OCSP_MAX_REQUEST / 3 * 4 + 4) ||
+	    (b64 = malloc(plen + 4)) == NULL)
+		goto bad;
+	for (i = 0; i < plen; i++) {
+		if (path[i] == '%' && i + 2 < plen && hexval(path[i + 1]) >= 0 &&
+		    hexval(path[i + 2]) >= 0) {
+			b64[n++] = (char)(hexval(path[i + 1]) * 16 + hexval(path[i + 2]));
+			i += 2;
+		} else {
+			b64[n++] = path[i];
+		}
+	}
+	while (n % 4 != 0)
+		b64[n++] = '=';
+	for (i = n; i > 0 && b64[i - 1] == '='; i--)
+		pad++;
+	if (n == 0 || pad > 2 || (der = malloc(n / 4 * 3)) == NULL)
+		goto bad;
+	dlen = EVP_DecodeBlock(der, (unsigned char *)b64, (int)n);
+	if (dlen < (int)pad)
+		goto bad;
+	ocsp_handle(o, der, (size_t)dlen - pad, reply);
+	goto out;
+bad:
+	reply_status(reply, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+out:
+	free(der);
+	free(b64);
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's revocation services: OCSP responder and CRLs, their signers from the token, their routes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "server/internal.h"
+
+/* Token label of the root key (made by `cairn init`). */
+#define ROOT_KEY_LABEL "root"
+
+static X509 *read_pem_cert(const cairn_config_t *cfg, const char *rel, cairn_err_t *err)
+{
+	char *path = config_path(cfg, rel);
+	FILE *f = path ? fopen(path, "r") : NULL;
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+
+	if (x == NULL)
+		cairn_err_ssl(err, CAIRN_ECONFIG, "certificate %s unreadable", path ? path : rel);
+	if (f)
+		fclose(f);
+	free(path);
+	return x;
+}
+
+int server_revocation_open(server_t *s, cairn_err_t *err)
+{
+	const cairn_config_t *cfg = s->cfg;
+	X509 *root = ca_issuer_cert(s->ca, "root"), *issuing = ca_issuer_cert(s->ca, "issuing");
+	X509 *ocsp_cert = NULL;
+	EVP_PKEY *root_key = NULL, *issuing_key = NULL, *ocsp_key = NULL;
+	ocsp_config_t oc = { 0 };
+	crl_config_t cc = { 0 };
+	char *publish = NULL;
+	int delegated = strcmp(cfg->ocsp_signer, "delegated") == 0, rc;
+
+	if ((rc = hsm_key_get(s->hsm, ROOT_KEY_LABEL, &root_key, err)) != 0 ||
+	    (rc = hsm_key_get(s->hsm, cfg->issuing_key, &issuing_key, err)) != 0)
+		goto out;
+	if (delegated) {
+		if ((ocsp_cert = read_pem_cert(cfg, cfg->ocsp_cert, err)) == NULL) {
+			rc = CAIRN_ECONFIG;
+			goto out;
+		}
+		if ((rc = hsm_key_get(s->hsm, cfg->ocsp_key, &ocsp_key, err)) != 0)
+			goto out;
+		if (EVP_PKEY_eq(X509_get0_pubkey(ocsp_cert), ocsp_key) != 1 ||
+		    X509_check_issued(issuing, ocsp_cert) != X509_V_OK) {
+			rc = cairn_err_set(err, CAIRN_ECONFIG,
+					   "ca.ocsp_cert: not issued by the issuing CA for token key %s",
+					   cfg->ocsp_key);
+			goto out;
+		}
+	}
+	oc.db = s->db;
+	oc.validity = cfg->ocsp_validity;
+	oc.issuers[0] = (ocsp_issuer_t){ "issuing", issuing, delegated ? ocsp_cert : issuing,
+					 delegated ? ocsp_key : issuing_key,
+					 delegated ? issuing : NULL };
+	oc.issuers[1] = (ocsp_issuer_t){ "root", root, root, root_key, NULL };
+	oc.n_issuers = 2;
+	if ((rc = ocsp_open(&oc, &s->ocsp, err)) != 0)
+		goto out;
+
+	if ((publish = config_path(cfg, cfg->crl_publish_dir)) == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	cc.db = s->db;
+	cc.issuers[0] = (crl_issuer_t){ "issuing", issuing, issuing_key };
+	cc.issuers[1] = (crl_issuer_t){ "root", root, root_key };
+	cc.n_issuers = 2;
+	cc.publish_dir = publish;
+	cc.period = cfg->crl_period;
+	cc.overlap = cfg->crl_overlap;
+	cc.debounce = cfg->crl_debounce;
+	cc.keep_expired = (int)cfg->crl_keep_expired;
+	cc.delta_period = cfg->crl_delta_period;
+	cc.base_url = s->http_url;
+	if ((rc = crl_open(&cc, &s->crl, err)) != 0)
+		goto out;
+	if ((rc = ca_on_revoke(s->ca, ocsp_changed, s->ocsp)) != 0 ||
+	    (rc = ca_on_revoke(s->ca, crl_changed, s->crl)) != 0) {
+		cairn_err_set(err, rc, "cannot register revocation listeners");
+		goto out;
+	}
+	if ((rc = ocsp_start(s->ocsp, err)) != 0 || (rc = crl_start(s->crl, err)) != 0)
+		goto out;
+out:
+	X509_free(ocsp_cert);
+	EVP_PKEY_free(root_key);
+	EVP_PKEY_free(issuing_key);
+	EVP_PKEY_free(ocsp_key);
+	free(publish);
+	return rc;
+}
+
+void server_revocation_close(server_t *s)
+{
+	ocsp_free(s->ocsp);
+	crl_free(s->crl);
+	s->ocsp = NULL;
+	s->crl = NULL;
+}
+
+void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply)
+{
+	(void)arg;
+	ocsp_handle(s->ocsp, req->body, req->body_len, reply);
+}
+
+void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply)
+{
+	(void)req;
+	ocsp_handle_get(s->ocsp, arg, reply);
+}
+
+/* /crl/{issuer}.crl: DER, application/pkix-crl, cacheable until nextUpdate. */
+void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply)
+{
+	char name[40], date[40];
+	size_t n = strlen(arg), len = 0;
+	uint8_t *der = NULL;
+	int64_t tu = 0, nu = 0;
+	time_t now = time(NULL);
+	(void)req;
+
+	if (n <= 4 || n - 4 >= sizeof(name) || strcmp(arg + n - 4, ".crl") != 0) {
+		http_reply_problem(reply, 404, NULL, "no CRL named %s", arg);
+		return;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(n - 4), arg);
+	if (crl_get(s->crl, name, &der, &len, &tu, &nu, NULL) != 0) {
+		http_reply_problem(reply, 404, NULL, "no CRL named %s", arg);
+		return;
+	}
+	http_reply_set(reply, 200, "application/pkix-crl", (char *)der, len);
+	time_http_date((time_t)tu, date, sizeof(date));
+	http_reply_header(reply, "Last-Modified", "%s", date);
+	time_http_date((time_t)nu, date, sizeof(date));
+	http_reply_header(reply, "Expires", "%s", date);
+	http_reply_header(reply, "Cache-Control", "max-age=%ld, public, no-transform, must-revalidate",
+			  nu > now ? (long)(nu - now) : 0L);
+}
+
+int server_revocation_metrics(server_t *s, char **text, size_t len)
+{
+	uint64_t hits = 0, live = 0, presigned = 0, crl_number = 0;
+	size_t cached = 0, crl_len = 0;
+	db_txn_t *txn;
+	uint8_t *der = NULL;
+	char *more = NULL, *all;
+	int n;
+
+	if (s->ocsp == NULL || s->crl == NULL)
+		return (int)len;
+	ocsp_stats(s->ocsp, &hits, &live, &presigned);
+	if (db_read_begin(s->db, &txn) == 0) {
+		cached = db_count(txn, DB_OCSP);
+		db_txn_end(txn);
+	}
+	if (crl_get(s->crl, "issuing", &der, &crl_len, NULL, NULL, &crl_number) == 0)
+		free(der);
+	n = asprintf(&more,
+		     "# HELP cairn_ocsp_responses_total OCSP answers by source.\n"
+		     "# TYPE cairn_ocsp_responses_total counter\n"
+		     "cairn_ocsp_responses_total{source=\"cache\"} %lu\n"
+		     "cairn_ocsp_responses_total{source=\"signed\"} %lu\n"
+		     "# HELP cairn_ocsp_presigned_total Responses pre-signed by the refresher.\n"
+		     "# TYPE cairn_ocsp_presigned_total counter\ncairn_ocsp_presigned_total %lu\n"
+		     "# HELP cairn_ocsp_cached_responses Pre-signed responses stored.\n"
+		     "# TYPE cairn_ocsp_cached_responses gauge\ncairn_ocsp_cached_responses %zu\n"
+		     "# HELP cairn_crl_number CRL Number of the issuing CA's current CRL.\n"
+		     "# TYPE cairn_crl_number gauge\ncairn_crl_number %lu\n"
+		     "# HELP cairn_crl_bytes Size of the issuing CA's current CRL.\n"
+		     "# TYPE cairn_crl_bytes gauge\ncairn_crl_bytes %zu\n",
+		     (unsigned long)hits, (unsigned long)live, (unsigned long)presigned, cached,
+		     (unsigned long)crl_number, crl_len);
+	if (n < 0 || (all = realloc(*text, len + (size_t)n + 1)) == NULL) {
+		free(more);
+		return -1;
+	}
+	memcpy(all + len, more, (size_t)n + 1);
+	free(more);
+	*text = all;
+	return (int)(len + (size_t)n);
+}

@@ -1,0 +1,102 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Revocation through the admin API and `cairn revoke`: one serial, problems, holds, bulk by file and by key, audit.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+
+D=$WORK/ca
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+ca_serve "$D" || bail "cairn serve did not start"
+ROOT=$D/ca/root.pem
+TOKEN=$(cat "$D/admin.token")
+
+# issue NAME [KEYNAME]: a tls-server certificate; KEYNAME reuses $WORK/KEYNAME.key.
+issue() {
+	if [ -n "${2:-}" ]; then
+		openssl req -new -key "$WORK/$2.key" -out "$WORK/$1.csr" -subj "/CN=$1.example.test" \
+			-addext "subjectAltName=DNS:$1.example.test" 2>/dev/null
+	else
+		make_csr "$1" ec:P-256 "/CN=$1.example.test" "DNS:$1.example.test"
+	fi && "$CAIRN" issue --dir "$D" --csr "$WORK/$1.csr" --profile tls-server --out "$WORK/$1.chain" &&
+		openssl x509 -in "$WORK/$1.chain" -out "$WORK/$1.pem"
+}
+serial_of() { openssl x509 -in "$WORK/$1.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
+status_of() { "$CAIRN" show --dir "$D" "$(serial_of "$1")"; }
+# api PATH JSON: POST to the admin API; prints the body, then the HTTP status on the last line.
+api() {
+	curl -s --cacert "$ROOT" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+		-d "$2" -w '\n%{http_code}\n' "$HTTPS_URL/admin/v1$1"
+}
+
+for n in a b c d e f; do
+	issue $n >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
+done
+issue g1 a >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
+issue g2 a >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
+
+ok "API: revoke by serial" api "/certificates/$(serial_of a)/revoke" '{"reason": "keyCompromise"}'
+last_has "  ... 200" "^200$"
+last_has "  ... status revoked" '"status": "revoked"'
+ok "  ... the certificate shows as revoked" status_of a
+last_has "  ... revoked" "revoked"
+ok "API: revoking twice" api "/certificates/$(serial_of a)/revoke" '{"reason": "keyCompromise"}'
+last_has "  ... is 409" "^409$"
+last_has "  ... problem says already revoked" "already revoked"
+ok "API: unknown serial" api "/certificates/0123456789abcdef/revoke" '{"reason": "superseded"}'
+last_has "  ... is 404" "^404$"
+last_has "  ... as a problem document" '"type": "urn:cairn:problem:notFound"'
+ok "API: bad reason" api "/certificates/$(serial_of b)/revoke" '{"reason": "becauseISaidSo"}'
+last_has "  ... is 400" "^400$"
+last_has "  ... names the reason" "becauseISaidSo"
+ok "API: bad invalidity date" api "/certificates/$(serial_of b)/revoke" '{"reason": "superseded", "invalidity_date": "yesterday"}'
+last_has "  ... is 400" "^400$"
+ok "API: unknown field" api "/certificates/$(serial_of b)/revoke" '{"reason": "superseded", "why": 1}'
+last_has "  ... is 400" "^400$"
+ok "API: GET on the revoke endpoint" sh -c "curl -s --cacert '$ROOT' -H 'Authorization: Bearer $TOKEN' \
+	-o /dev/null -w '%{http_code}' '$HTTPS_URL/admin/v1/certificates/$(serial_of b)/revoke' | grep -qx 405"
+ok "API: without a token" sh -c "curl -s --cacert '$ROOT' -H 'Content-Type: application/json' \
+	-d '{\"reason\":\"superseded\"}' -o /dev/null -w '%{http_code}' \
+	'$HTTPS_URL/admin/v1/certificates/$(serial_of b)/revoke' | grep -qx 401"
+
+fails "CLI: unknown reason is a usage error" "$CAIRN" revoke --dir "$D" "$(serial_of b)" --reason nope
+last_one_line "  ... in one line"
+fails "CLI: revoking twice fails" "$CAIRN" revoke --dir "$D" "$(serial_of a)" --reason keyCompromise
+last_has "  ... saying already revoked" "already revoked"
+last_one_line "  ... in one line"
+fails "CLI: unknown serial fails" "$CAIRN" revoke --dir "$D" 00ff00ff --reason superseded
+last_has "  ... saying no certificate" "no certificate"
+
+ok "CLI: certificateHold" "$CAIRN" revoke --dir "$D" "$(serial_of b)" --reason certificateHold
+fails "  ... holding again is already revoked" "$CAIRN" revoke --dir "$D" "$(serial_of b)" --reason certificateHold
+ok "  ... removeFromCRL releases it" "$CAIRN" revoke --dir "$D" "$(serial_of b)" --reason removeFromCRL
+ok "  ... valid again" status_of b
+last_has "  ... valid" "valid"
+fails "  ... removeFromCRL on a certificate not on hold is refused" "$CAIRN" revoke --dir "$D" \
+	"$(serial_of b)" --reason removeFromCRL
+last_has "  ... saying so" "not on hold"
+ok "  ... a hold may become a permanent revocation" sh -c "'$CAIRN' revoke --dir '$D' '$(serial_of b)' \
+	--reason certificateHold && '$CAIRN' revoke --dir '$D' '$(serial_of b)' --reason keyCompromise"
+
+{ echo "# compromised hosts"; serial_of c; echo "0x$(serial_of d)"; serial_of e; echo; serial_of a; } >"$WORK/serials.txt"
+ok "CLI: bulk --file (one already revoked)" "$CAIRN" revoke --dir "$D" --file "$WORK/serials.txt" --reason keyCompromise
+last_has "  ... reports progress" "4/4 done: 3 revoked, 1 already revoked, 0 not found"
+ok "  ... all revoked" sh -c "for n in c d e; do '$CAIRN' show --dir '$D' \$(openssl x509 -in '$WORK/'\$n.pem -noout -serial | cut -d= -f2) | grep -q revoked || exit 1; done"
+echo 0badc0de >"$WORK/bad.txt"
+fails "CLI: bulk with an unknown serial fails" "$CAIRN" revoke --dir "$D" --file "$WORK/bad.txt" --reason superseded
+last_has "  ... reporting it" "1 not found"
+
+spki=$(openssl pkey -in "$WORK/a.key" -pubout -outform DER | sha256sum | cut -d' ' -f1)
+ok "CLI: --issued-by-key revokes every valid certificate of that key" "$CAIRN" revoke --dir "$D" \
+	--issued-by-key "$spki" --reason keyCompromise
+last_has "  ... found two (a itself is already revoked)" "2 valid ones"
+last_has "  ... revoked them" "2/2 done: 2 revoked"
+ok "  ... g1 and g2 revoked, f untouched" sh -c "status_of() { '$CAIRN' show --dir '$D' \$(openssl x509 \
+	-in '$WORK/'\$1.pem -noout -serial | cut -d= -f2); }; status_of g1 | grep -q revoked &&
+	status_of g2 | grep -q revoked && status_of f | grep -q valid"
+fails "CLI: --issued-by-key needs a SHA-256" "$CAIRN" revoke --dir "$D" --issued-by-key abcd --reason keyCompromise
+
+ok "every revocation is in the audit log" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
+	grep -c '\"action\":\"cert.revoke\"' | grep -qx 9"
+ok "  ... and the hold release" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl | grep -q 'cert.unhold'"
+ok "  ... the chain is intact" "$CAIRN" audit verify --dir "$D"
+
+done_testing

@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for crl/: every hand-emitted CRL parsed back and checked with OpenSSL; numbers, publication, adoption. */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+#include "crl/crl.h"
+#include "crl/crl_int.h"
+#include "db/db.h"
+
+typedef struct fixture {
+	char *dir;
+	db_t *db;
+	EVP_PKEY *key;
+	X509 *cert;
+} fixture_t;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static X509 *make_ca(EVP_PKEY *key, const char *cn)
+{
+	ca_cert_spec_t spec = { 0 };
+	cairn_err_t err = { 0 };
+	X509 *x = NULL;
+
+	spec.subject_cn = cn;
+	spec.subject_o = "cairn test";
+	spec.validity_days = 30;
+	spec.is_ca = 1;
+	spec.path_len = -1;
+	spec.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN;
+	if (ca_cert_build(&spec, NULL, key, key, &x, &err) != 0)
+		fail_msg("ca_cert_build: %s", cairn_err_msg(&err));
+	return x;
+}
+
+static fixture_t *fixture_new(EVP_PKEY *key)
+{
+	fixture_t *f = calloc(1, sizeof(*f));
+	cairn_err_t err = { 0 };
+	char *db;
+
+	assert_non_null(f);
+	assert_true(asprintf(&f->dir, "%s/cairn-test-crl-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp") > 0);
+	assert_non_null(mkdtemp(f->dir));
+	assert_true(asprintf(&db, "%s/db", f->dir) > 0);
+	if (db_open(db, &f->db, &err) != 0)
+		fail_msg("db_open: %s", cairn_err_msg(&err));
+	free(db);
+	f->key = key;
+	f->cert = make_ca(key, "Test Issuing CA");
+	return f;
+}
+
+static int setup(void **state)
+{
+	*state = fixture_new(EVP_EC_gen("P-256"));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture_t *f = *state;
+
+	db_close(f->db);
+	X509_free(f->cert);
+	EVP_PKEY_free(f->key);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+/* What one stored certificate looks like, for checking the CRL against. */
+typedef struct spec {
+	uint8_t serial[DB_SERIAL_MAX];
+	size_t len;
+	int64_t revoked_at, invalidity, not_after;
+	int reason;
+	int revoke; /* 0: stays valid */
+} spec_t;
+
+struct put_op {
+	const spec_t *s;
+	size_t n;
+	const char *issuer;
+};
+
+static int put_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct put_op *op = arg;
+	size_t i;
+	int rc;
+	(void)err;
+
+	for (i = 0; i < op->n; i++) {
+		db_cert_t c = { 0 };
+		memcpy(c.serial, op->s[i].serial, op->s[i].len);
+		c.serial_len = op->s[i].len;
+		c.not_before = 1700000000;
+		c.not_after = op->s[i].not_after;
+		c.reason = -1;
+		snprintf(c.issuer, sizeof(c.issuer), "%s", op->issuer);
+		snprintf(c.profile, sizeof(c.profile), "tls-server");
+		snprintf(c.requester, sizeof(c.requester), "test");
+		if ((rc = db_cert_put(txn, &c, NULL, 0)) != 0)
+			return rc;
+		if (op->s[i].revoke &&
+		    (rc = db_cert_revoke_ex(txn, c.serial, c.serial_len, op->s[i].revoked_at,
+					    op->s[i].reason, op->s[i].invalidity)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void store(fixture_t *f, const spec_t *s, size_t n, const char *issuer)
+{
+	struct put_op op = { s, n, issuer };
+	cairn_err_t err = { 0 };
+
+	if (db_write(f->db, put_run, &op, &err) != 0)
+		fail_msg("store: %s", cairn_err_msg(&err));
+}
+
+static X509_CRL *build(fixture_t *f, const char *issuer, uint64_t number, int keep_expired,
+		       crl_stats_t *st, int64_t now)
+{
+	crl_params_t p = { .issuer = issuer, .cert = f->cert, .key = f->key, .number = number,
+			   .this_update = now, .next_update = now + 86400, .keep_expired = keep_expired };
+	cairn_err_t err = { 0 };
+	db_txn_t *txn = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	const unsigned char *q;
+	X509_CRL *crl;
+
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	if (crl_build(txn, &p, &der, &len, st, &err) != 0)
+		fail_msg("crl_build: %s", cairn_err_msg(&err));
+	db_txn_end(txn);
+	q = der;
+	crl = d2i_X509_CRL(NULL, &q, (long)len);
+	assert_non_null(crl);
+	assert_ptr_equal(q, der + len); /* no trailing bytes */
+	/* Re-encoding through OpenSSL gives the same bytes: the DER is canonical. */
+	{
+		unsigned char *re = NULL;
+		int n = i2d_X509_CRL(crl, &re);
+		assert_int_equal(n, (int)len);
+		assert_memory_equal(re, der, len);
+		OPENSSL_free(re);
+	}
+	free(der);
+	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(f->cert)), 1);
+	return crl;
+}
+
+static void check_header(X509_CRL *crl, X509 *cert, uint64_t number)
+{
+	ASN1_INTEGER *num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	AUTHORITY_KEYID *akid = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, NULL, NULL);
+	uint64_t v = 0;
+
+	assert_int_equal(X509_CRL_get_version(crl), 1);
+	assert_int_equal(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(cert)), 0);
+	assert_non_null(num);
+	assert_int_equal(ASN1_INTEGER_get_uint64(&v, num), 1);
+	assert_int_equal(v, number);
+	assert_non_null(akid);
+	assert_int_equal(ASN1_OCTET_STRING_cmp(akid->keyid, X509_get0_subject_key_id(cert)), 0);
+	assert_non_null(X509_CRL_get0_nextUpdate(crl));
+	ASN1_INTEGER_free(num);
+	AUTHORITY_KEYID_free(akid);
+}
+
+static void test_empty_crl(void **state)
+{
+	fixture_t *f = *state;
+	crl_stats_t st;
+	X509_CRL *crl = build(f, "issuing", 7, 0, &st, time(NULL));
+
+	check_header(crl, f->cert, 7);
+	assert_true(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) <= 0); /* absent when empty */
+	assert_int_equal(st.entries, 0);
+	X509_CRL_free(crl);
+}
+
+static int64_t asn1_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
+	return (int64_t)timegm(&tm);
+}
+
+/* Every entry: serial, date, reason (absent for unspecified), invalidity date, expiry filter. */
+static void test_entries_round_trip(void **state)
+{
+	fixture_t *f = *state;
+	enum { N = 3000 }; /* > 64 KiB of entries: multi-byte lengths */
+	spec_t *s = calloc(N, sizeof(*s));
+	int64_t now = time(NULL);
+	size_t i, expected = 0, expired = 0;
+	crl_stats_t st;
+	X509_CRL *crl;
+	STACK_OF(X509_REVOKED) *rev;
+
+	assert_non_null(s);
+	for (i = 0; i < N; i++) {
+		/* Unique by construction: length and i in the first three bytes. */
+		s[i].len = 3 + i % (DB_SERIAL_MAX - 2);
+		assert_int_equal(util_random(s[i].serial, s[i].len), 0);
+		s[i].serial[0] = (uint8_t)((i % 3 == 0 ? 0x80 : 0x40) | s[i].len); /* 0x80: needs a 0x00 pad */
+		s[i].serial[1] = (uint8_t)(i >> 8);
+		s[i].serial[2] = (uint8_t)i;
+		s[i].revoke = i % 7 != 0;
+		s[i].reason = (int)(i % 11 == 7 || i % 11 == 8 ? 1 : i % 11); /* 8 is a release */
+		s[i].revoked_at = now - (int64_t)i * 37;
+		s[i].invalidity = i % 5 == 0 ? now - 86400 * 3 : 0;
+		s[i].not_after = i % 13 == 0 ? now - 10 : now + 86400 * 90;
+		if (i % 4 == 0)
+			s[i].revoked_at = 2600000000LL + (int64_t)i; /* after 2049: GeneralizedTime */
+		if (s[i].revoke && s[i].not_after < now)
+			expired++;
+		else if (s[i].revoke)
+			expected++;
+	}
+	store(f, s, N, "issuing");
+	crl = build(f, "issuing", 2, 0, &st, now);
+	check_header(crl, f->cert, 2);
+	assert_int_equal(st.entries, expected);
+	assert_int_equal(st.skipped_expired, expired);
+	rev = X509_CRL_get_REVOKED(crl);
+	assert_int_equal((size_t)sk_X509_REVOKED_num(rev), expected);
+	for (i = 0; i < N; i++) {
+		X509_REVOKED *r = NULL;
+		ASN1_INTEGER *ai;
+		BIGNUM *bn;
+		int found;
+
+		bn = BN_bin2bn(s[i].serial, (int)s[i].len, NULL);
+		ai = BN_to_ASN1_INTEGER(bn, NULL);
+		found = X509_CRL_get0_by_serial(crl, &r, ai);
+		ASN1_INTEGER_free(ai);
+		BN_free(bn);
+		if (!s[i].revoke || s[i].not_after < now) {
+			assert_int_equal(found, 0);
+			continue;
+		}
+		assert_int_not_equal(found, 0);
+		assert_int_equal(asn1_unix(X509_REVOKED_get0_revocationDate(r)), s[i].revoked_at);
+		{
+			ASN1_ENUMERATED *re = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
+			ASN1_GENERALIZEDTIME *inv =
+				X509_REVOKED_get_ext_d2i(r, NID_invalidity_date, NULL, NULL);
+			if (s[i].reason == 0) {
+				assert_null(re);
+			} else {
+				assert_non_null(re);
+				assert_int_equal(ASN1_ENUMERATED_get(re), s[i].reason);
+			}
+			if (s[i].invalidity == 0) {
+				assert_null(inv);
+			} else {
+				assert_non_null(inv);
+				assert_int_equal(asn1_unix(inv), s[i].invalidity);
+			}
+			ASN1_ENUMERATED_free(re);
+			ASN1_GENERALIZEDTIME_free(inv);
+		}
+	}
+	X509_CRL_free(crl);
+
+	/* keep_expired: the expired ones come back. */
+	crl = build(f, "issuing", 3, 1, &st, now);
+	assert_int_equal(st.entries, expected + expired);
+	assert_int_equal(st.skipped_expired, 0);
+	X509_CRL_free(crl);
+	/* Another issuer's CRL does not see them. */
+	crl = build(f, "root", 1, 1, &st, now);
+	assert_int_equal(st.entries, 0);
+	X509_CRL_free(crl);
+	free(s);
+}
+
+/* P-384 keys sign with SHA-384, RSA with SHA-256. */
+static void test_key_types(void **state)
+{
+	const int want[] = { NID_ecdsa_with_SHA384, NID_sha256WithRSAEncryption };
+	size_t k;
+	(void)state;
+
+	for (k = 0; k < 2; k++) {
+		EVP_PKEY *key = k == 0 ? EVP_EC_gen("P-384") : EVP_RSA_gen(2048);
+		fixture_t *f = fixture_new(key);
+		spec_t s = { .serial = { 0x42 }, .len = 1, .revoked_at = 1800000000, .reason = 4,
+			     .not_after = 4000000000LL, .revoke = 1 };
+		crl_stats_t st;
+		X509_CRL *crl;
+		void *fs = f;
+
+		store(f, &s, 1, "issuing");
+		crl = build(f, "issuing", 1, 0, &st, time(NULL));
+		assert_int_equal(X509_CRL_get_signature_nid(crl), want[k]);
+		assert_int_equal(st.entries, 1);
+		X509_CRL_free(crl);
+		teardown(&fs);
+	}
+}
+
+static void test_der_helpers(void **state)
+{
+	uint8_t buf[32];
+	size_t sizes[] = { 0, 127, 128, 255, 256, 65535, 65536, 16777216 };
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *end = crl_der_hdr(buf, 0x30, sizes[i]);
+		assert_int_equal((size_t)(end - buf) + sizes[i], crl_der_tlv_size(sizes[i]));
+	}
+	assert_int_equal(crl_der_time(buf, 0, 0), 15);
+	assert_memory_equal(buf, "\x17\x0d" "700101000000Z", 15);
+	assert_int_equal(crl_der_time(buf, 2524608000LL, 0), 17); /* 2050-01-01 */
+	assert_memory_equal(buf, "\x18\x0f" "20500101000000Z", 17);
+	assert_int_equal(crl_der_time(buf, 0, 1), 17);
+	assert_memory_equal(buf, "\x18\x0f" "19700101000000Z", 17);
+}
+
+static int unhold_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const spec_t *s = arg;
+	int rc;
+	(void)err;
+
+	if ((rc = db_cert_revoke_ex(txn, s->serial, s->len, s->revoked_at, 6, 0)) != 0)
+		return rc;
+	return db_cert_unhold(txn, s->serial, s->len, s->revoked_at + 1);
+}
+
+static int has_serial(X509_CRL *crl, uint8_t first, int *reason)
+{
+	STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+	int i;
+
+	for (i = 0; i < sk_X509_REVOKED_num(rev); i++) {
+		X509_REVOKED *r = sk_X509_REVOKED_value(rev, i);
+		const ASN1_INTEGER *ai = X509_REVOKED_get0_serialNumber(r);
+		if (ASN1_STRING_length(ai) == 2 && ASN1_STRING_get0_data(ai)[0] == first) {
+			ASN1_ENUMERATED *re = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
+			*reason = re ? (int)ASN1_ENUMERATED_get(re) : 0;
+			ASN1_ENUMERATED_free(re);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Delta CRLs: only what changed since the base, released holds as removeFromCRL,
+ * a critical Delta CRL Indicator; the full CRL names the delta (Freshest CRL). */
+static void test_delta(void **state)
+{
+	fixture_t *f = *state;
+	int64_t now = time(NULL);
+	spec_t old = { .serial = { 0x21, 1 }, .len = 2, .revoked_at = now - 5000, .reason = 1,
+		       .not_after = now + 86400, .revoke = 1 };
+	spec_t recent = { .serial = { 0x22, 1 }, .len = 2, .revoked_at = now - 10, .reason = 4,
+			  .not_after = now + 86400, .revoke = 1 };
+	spec_t held = { .serial = { 0x23, 1 }, .len = 2, .revoked_at = now - 20,
+			.not_after = now + 86400 };
+	crl_params_t p = { .issuer = "issuing", .cert = f->cert, .key = f->key, .number = 5,
+			   .this_update = now, .next_update = now + 3600,
+			   .freshest_url = "http://127.0.0.1/crl/issuing-delta.crl" };
+	cairn_err_t err = { 0 };
+	db_txn_t *txn = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	const unsigned char *q;
+	X509_CRL *full, *delta;
+	ASN1_INTEGER *base;
+	CRL_DIST_POINTS *fresh;
+	int reason = -1, crit = 0;
+
+	store(f, &old, 1, "issuing");
+	store(f, &recent, 1, "issuing");
+	store(f, &held, 1, "issuing");
+	assert_int_equal(db_write(f->db, unhold_run, &held, &err), 0);
+
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(crl_build(txn, &p, &der, &len, NULL, &err), 0);
+	q = der;
+	full = d2i_X509_CRL(NULL, &q, (long)len);
+	free(der);
+	p.number = 6;
+	p.delta_base = 5;
+	p.delta_since = now - 1000;
+	assert_int_equal(crl_build(txn, &p, &der, &len, NULL, &err), 0);
+	db_txn_end(txn);
+	q = der;
+	delta = d2i_X509_CRL(NULL, &q, (long)len);
+	free(der);
+	assert_non_null(full);
+	assert_non_null(delta);
+	assert_int_equal(X509_CRL_verify(delta, X509_get0_pubkey(f->cert)), 1);
+
+	assert_true(has_serial(full, 0x21, &reason));
+	assert_true(has_serial(full, 0x22, &reason));
+	assert_false(has_serial(full, 0x23, &reason)); /* released: off the full CRL */
+	assert_null(X509_CRL_get_ext_d2i(full, NID_delta_crl, NULL, NULL));
+	fresh = X509_CRL_get_ext_d2i(full, NID_freshest_crl, NULL, NULL);
+	assert_non_null(fresh);
+	assert_int_equal(sk_DIST_POINT_num(fresh), 1);
+	CRL_DIST_POINTS_free(fresh);
+
+	assert_false(has_serial(delta, 0x21, &reason)); /* unchanged since the base */
+	assert_true(has_serial(delta, 0x22, &reason));
+	assert_int_equal(reason, 4);
+	assert_true(has_serial(delta, 0x23, &reason));
+	assert_int_equal(reason, 8); /* removeFromCRL */
+	base = X509_CRL_get_ext_d2i(delta, NID_delta_crl, &crit, NULL);
+	assert_non_null(base);
+	assert_int_equal(ASN1_INTEGER_get(base), 5);
+	assert_int_equal(crit, 1);
+	assert_null(X509_CRL_get_ext_d2i(delta, NID_freshest_crl, NULL, NULL));
+	ASN1_INTEGER_free(base);
+	X509_CRL_free(full);
+	X509_CRL_free(delta);
+}
+
+static int read_number(fixture_t *f, const char *issuer, uint64_t *n)
+{
+	char *path, *data = NULL;
+	size_t len;
+	const unsigned char *q;
+	X509_CRL *crl;
+	ASN1_INTEGER *num;
+	int rc = -1;
+
+	assert_true(asprintf(&path, "%s/pub/%s.crl", f->dir, issuer) > 0);
+	if (fs_read(path, 1 << 24, &data, &len) == 0) {
+		q = (const unsigned char *)data;
+		crl = d2i_X509_CRL(NULL, &q, (long)len);
+		num = crl ? X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL) : NULL;
+		if (num != NULL && ASN1_INTEGER_get_uint64(n, num) == 1)
+			rc = 0;
+		ASN1_INTEGER_free(num);
+		X509_CRL_free(crl);
+	}
+	free(data);
+	free(path);
+	return rc;
+}
+
+/* The service: numbers persist and grow, the published file is what crl_get serves, restart adopts. */
+static void test_service(void **state)
+{
+	fixture_t *f = *state;
+	crl_config_t cfg = { 0 };
+	cairn_err_t err = { 0 };
+	crl_t *c = NULL;
+	char *pub;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	uint64_t n = 0, served = 0;
+	int64_t tu, nu;
+	spec_t s = { .serial = { 0x11, 0x22 }, .len = 2, .revoked_at = 1700000000, .reason = 1,
+		     .not_after = 4000000000LL, .revoke = 1 };
+	spec_t later = { .serial = { 0x11, 0x23 }, .len = 2, .revoked_at = time(NULL), .reason = 4,
+			 .not_after = 4000000000LL, .revoke = 1 };
+
+	assert_true(asprintf(&pub, "%s/pub", f->dir) > 0);
+	cfg.db = f->db;
+	cfg.issuers[0] = (crl_issuer_t){ "issuing", f->cert, f->key };
+	cfg.n_issuers = 1;
+	cfg.publish_dir = pub;
+	cfg.period = 3600;
+	cfg.overlap = 600;
+	if (crl_open(&cfg, &c, &err) != 0)
+		fail_msg("crl_open: %s", cairn_err_msg(&err));
+	assert_int_equal(read_number(f, "issuing", &n), 0);
+	assert_int_equal(n, 1);
+	store(f, &s, 1, "issuing");
+	assert_int_equal(crl_rebuild(c, "issuing", &err), 0);
+	assert_int_equal(read_number(f, "issuing", &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(crl_get(c, "issuing", &der, &len, &tu, &nu, &served), 0);
+	assert_int_equal(served, 2);
+	assert_int_equal(nu - tu, 4200);
+	{
+		char *path, *data = NULL;
+		size_t flen;
+		assert_true(asprintf(&path, "%s/issuing.crl", pub) > 0);
+		assert_int_equal(fs_read(path, 1 << 24, &data, &flen), 0);
+		assert_int_equal(flen, len);
+		assert_memory_equal(data, der, len);
+		free(data);
+		free(path);
+	}
+	free(der);
+	assert_int_equal(crl_get(c, "nosuch", &der, &len, NULL, NULL, NULL), CAIRN_ENOENT);
+	assert_int_equal(crl_rebuild(c, "nosuch", &err), CAIRN_ENOENT);
+	crl_free(c);
+
+	/* Reopening adopts the published CRL: same number, nothing rebuilt. */
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(crl_get(c, "issuing", &der, &len, NULL, NULL, &served), 0);
+	assert_int_equal(served, 2);
+	free(der);
+	assert_int_equal(read_number(f, "issuing", &n), 0);
+	assert_int_equal(n, 2);
+	/* A later rebuild continues from the stored number. */
+	assert_int_equal(crl_rebuild(c, "issuing", &err), 0);
+	assert_int_equal(read_number(f, "issuing", &n), 0);
+	assert_int_equal(n, 3);
+	crl_free(c);
+	/* Revoked while no daemon ran (or before a debounced rebuild): not adopted, rebuilt. */
+	store(f, &later, 1, "issuing");
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(read_number(f, "issuing", &n), 0);
+	assert_int_equal(n, 4);
+	crl_free(c);
+	free(pub);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_der_helpers),
+		cmocka_unit_test_setup_teardown(test_empty_crl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entries_round_trip, setup, teardown),
+		cmocka_unit_test(test_key_types),
+		cmocka_unit_test_setup_teardown(test_service, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
+	};
+
+	setenv("CAIRN_DB_MAPSIZE", "16M", 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for ocsp/: answers verified with OpenSSL — statuses, nonces, errors, the pre-signed cache, GET form. */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+#include "db/db.h"
+#include "ocsp/ocsp.h"
+
+enum { N_CERTS = 5 };
+
+typedef struct fixture {
+	char *dir;
+	db_t *db;
+	EVP_PKEY *root_key, *iss_key, *ocsp_key;
+	X509 *root, *issuing, *signer;
+	X509_STORE *store;
+	ocsp_t *o;
+	uint8_t serial[N_CERTS][16];
+} fixture_t;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static X509 *make_cert(const char *cn, int is_ca, X509 *issuer, EVP_PKEY *ikey, EVP_PKEY *pub,
+		       int ocsp_signer)
+{
+	static const char *const eku[] = { "1.3.6.1.5.5.7.3.9", NULL };
+	ca_cert_spec_t spec = { 0 };
+	cairn_err_t err = { 0 };
+	X509 *x = NULL;
+
+	spec.subject_cn = cn;
+	spec.validity_days = 30;
+	spec.is_ca = is_ca;
+	spec.path_len = -1;
+	spec.key_usage = is_ca ? X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN
+			       : X509v3_KU_DIGITAL_SIGNATURE;
+	spec.eku = ocsp_signer ? eku : NULL;
+	spec.ocsp_nocheck = ocsp_signer;
+	if (ca_cert_build(&spec, issuer, ikey, pub, &x, &err) != 0)
+		fail_msg("ca_cert_build: %s", cairn_err_msg(&err));
+	return x;
+}
+
+/* Certificate records: serial[0..2] valid, [3] revoked (keyCompromise), [4] expired. */
+static int put_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	fixture_t *f = arg;
+	int i, rc;
+	(void)err;
+
+	for (i = 0; i < N_CERTS; i++) {
+		db_cert_t c = { 0 };
+		memcpy(c.serial, f->serial[i], 16);
+		c.serial_len = 16;
+		c.not_before = time(NULL) - 3600;
+		c.not_after = i == 4 ? time(NULL) - 60 : time(NULL) + 86400 * 90;
+		c.reason = -1;
+		snprintf(c.issuer, sizeof(c.issuer), "issuing");
+		snprintf(c.profile, sizeof(c.profile), "tls-server");
+		snprintf(c.requester, sizeof(c.requester), "test");
+		if ((rc = db_cert_put(txn, &c, NULL, 0)) != 0)
+			return rc;
+	}
+	return db_cert_revoke(txn, f->serial[3], 16, 1800000000, 1);
+}
+
+static int setup(void **state)
+{
+	fixture_t *f = calloc(1, sizeof(*f));
+	ocsp_config_t cfg = { 0 };
+	cairn_err_t err = { 0 };
+	char *db;
+	int i;
+
+	assert_non_null(f);
+	assert_true(asprintf(&f->dir, "%s/cairn-test-ocsp-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp") > 0);
+	assert_non_null(mkdtemp(f->dir));
+	assert_true(asprintf(&db, "%s/db", f->dir) > 0);
+	if (db_open(db, &f->db, &err) != 0)
+		fail_msg("db_open: %s", cairn_err_msg(&err));
+	free(db);
+	f->root_key = EVP_EC_gen("P-256");
+	f->iss_key = EVP_EC_gen("P-256");
+	f->ocsp_key = EVP_EC_gen("P-256");
+	f->root = make_cert("Root", 1, NULL, f->root_key, f->root_key, 0);
+	f->issuing = make_cert("Issuing", 1, f->root, f->root_key, f->iss_key, 0);
+	f->signer = make_cert("OCSP", 0, f->issuing, f->iss_key, f->ocsp_key, 1);
+	f->store = X509_STORE_new();
+	X509_STORE_add_cert(f->store, f->root);
+	for (i = 0; i < N_CERTS; i++) {
+		assert_int_equal(util_random(f->serial[i], 16), 0);
+		f->serial[i][0] = (uint8_t)(0x10 + i);
+	}
+	assert_int_equal(db_write(f->db, put_run, f, &err), 0);
+	cfg.db = f->db;
+	cfg.issuers[0] = (ocsp_issuer_t){ "issuing", f->issuing, f->signer, f->ocsp_key, f->issuing };
+	cfg.issuers[1] = (ocsp_issuer_t){ "root", f->root, f->root, f->root_key, NULL };
+	cfg.n_issuers = 2;
+	cfg.validity = 3600;
+	if (ocsp_open(&cfg, &f->o, &err) != 0)
+		fail_msg("ocsp_open: %s", cairn_err_msg(&err));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture_t *f = *state;
+
+	ocsp_free(f->o);
+	db_close(f->db);
+	X509_STORE_free(f->store);
+	X509_free(f->root);
+	X509_free(f->issuing);
+	X509_free(f->signer);
+	EVP_PKEY_free(f->root_key);
+	EVP_PKEY_free(f->iss_key);
+	EVP_PKEY_free(f->ocsp_key);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static OCSP_CERTID *cert_id(X509 *issuer, const uint8_t *serial, size_t len, const EVP_MD *md)
+{
+	BIGNUM *bn = BN_bin2bn(serial, (int)len, NULL);
+	ASN1_INTEGER *ai = BN_to_ASN1_INTEGER(bn, NULL);
+	OCSP_CERTID *id = OCSP_cert_id_new(md, X509_get_subject_name(issuer),
+					   X509_get0_pubkey_bitstr(issuer), ai);
+
+	ASN1_INTEGER_free(ai);
+	BN_free(bn);
+	assert_non_null(id);
+	return id;
+}
+
+/* DER of a request for one serial of the issuing CA (plus a nonce when asked). */
+static int request_der(fixture_t *f, int idx, const EVP_MD *md, int nonce, OCSP_REQUEST **keep,
+		       unsigned char **der)
+{
+	OCSP_REQUEST *req = OCSP_REQUEST_new();
+	int n;
+
+	assert_non_null(OCSP_request_add0_id(req, cert_id(f->issuing, f->serial[idx], 16, md)));
+	if (nonce)
+		assert_int_equal(OCSP_request_add1_nonce(req, NULL, -1), 1);
+	n = i2d_OCSP_REQUEST(req, der);
+	assert_true(n > 0);
+	if (keep)
+		*keep = req;
+	else
+		OCSP_REQUEST_free(req);
+	return n;
+}
+
+/* Parses a reply: HTTP 200 application/ocsp-response; returns the response status. */
+static int parse(const http_reply_t *r, OCSP_BASICRESP **bs)
+{
+	const unsigned char *p = (const unsigned char *)r->body;
+	OCSP_RESPONSE *resp;
+	int st;
+
+	assert_int_equal(r->status, 200);
+	assert_string_equal(r->content_type, "application/ocsp-response");
+	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)r->body_len);
+	assert_non_null(resp);
+	st = OCSP_response_status(resp);
+	if (bs)
+		*bs = st == OCSP_RESPONSE_STATUS_SUCCESSFUL ? OCSP_response_get1_basic(resp) : NULL;
+	OCSP_RESPONSE_free(resp);
+	return st;
+}
+
+/* Asks for serial idx and returns its cert status (verifying the signature chain to the root). */
+static int ask(fixture_t *f, int idx, const EVP_MD *md, int nonce, int *reason, http_reply_t *out)
+{
+	OCSP_REQUEST *req = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	OCSP_CERTID *id = cert_id(f->issuing, f->serial[idx], 16, md);
+	unsigned char *der = NULL;
+	http_reply_t r = { 0 };
+	int n = request_der(f, idx, md, nonce, &req, &der), status = -1;
+	ASN1_GENERALIZEDTIME *rev = NULL, *tu = NULL, *nu = NULL;
+
+	ocsp_handle(f->o, der, (size_t)n, &r);
+	assert_int_equal(parse(&r, &bs), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(OCSP_basic_verify(bs, NULL, f->store, 0), 1);
+	assert_int_equal(OCSP_check_nonce(req, bs), nonce ? 1 : 2);
+	assert_int_equal(OCSP_resp_find_status(bs, id, &status, reason, &rev, &tu, &nu), 1);
+	assert_int_equal(OCSP_check_validity(tu, nu, 0, -1), 1);
+	OCSP_BASICRESP_free(bs);
+	OCSP_REQUEST_free(req);
+	OCSP_CERTID_free(id);
+	OPENSSL_free(der);
+	if (out)
+		*out = r;
+	else
+		http_reply_clear(&r);
+	return status;
+}
+
+static void test_statuses(void **state)
+{
+	fixture_t *f = *state;
+	int reason = -1;
+
+	assert_int_equal(ask(f, 0, EVP_sha1(), 0, &reason, NULL), V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(ask(f, 3, EVP_sha1(), 0, &reason, NULL), V_OCSP_CERTSTATUS_REVOKED);
+	assert_int_equal(reason, 1);
+	assert_int_equal(ask(f, 1, EVP_sha256(), 0, &reason, NULL), V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(ask(f, 2, EVP_sha1(), 1, &reason, NULL), V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(ask(f, 3, EVP_sha256(), 1, &reason, NULL), V_OCSP_CERTSTATUS_REVOKED);
+}
+
+static void test_unknown_and_unauthorized(void **state)
+{
+	fixture_t *f = *state;
+	OCSP_REQUEST *req = OCSP_REQUEST_new();
+	OCSP_BASICRESP *bs = NULL;
+	EVP_PKEY *other_key = EVP_EC_gen("P-256");
+	X509 *other = make_cert("Other", 1, NULL, other_key, other_key, 0);
+	uint8_t never[16] = { 0x7f, 1, 2, 3 };
+	OCSP_CERTID *id = cert_id(f->issuing, never, 16, EVP_sha1());
+	unsigned char *der = NULL;
+	http_reply_t r = { 0 };
+	int n, status = -1, reason;
+
+	OCSP_request_add0_id(req, OCSP_CERTID_dup(id));
+	n = i2d_OCSP_REQUEST(req, &der);
+	ocsp_handle(f->o, der, (size_t)n, &r);
+	assert_int_equal(parse(&r, &bs), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(OCSP_resp_find_status(bs, id, &status, &reason, NULL, NULL, NULL), 1);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_UNKNOWN);
+	OCSP_BASICRESP_free(bs);
+	OCSP_REQUEST_free(req);
+	OPENSSL_free(der);
+	http_reply_clear(&r);
+
+	der = NULL;
+	req = OCSP_REQUEST_new();
+	OCSP_request_add0_id(req, cert_id(other, f->serial[0], 16, EVP_sha1()));
+	n = i2d_OCSP_REQUEST(req, &der);
+	ocsp_handle(f->o, der, (size_t)n, &r);
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+	http_reply_clear(&r);
+	OCSP_REQUEST_free(req);
+	OPENSSL_free(der);
+	OCSP_CERTID_free(id);
+	X509_free(other);
+	EVP_PKEY_free(other_key);
+}
+
+static void test_malformed(void **state)
+{
+	fixture_t *f = *state;
+	unsigned char *der = NULL, *big;
+	http_reply_t r = { 0 };
+	int n;
+
+	ocsp_handle(f->o, "garbage", 7, &r);
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	http_reply_clear(&r);
+	ocsp_handle(f->o, "", 0, &r);
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	http_reply_clear(&r);
+	n = request_der(f, 0, EVP_sha1(), 0, NULL, &der);
+	ocsp_handle(f->o, der, (size_t)n - 3, &r); /* truncated */
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	http_reply_clear(&r);
+	big = malloc((size_t)n + 1);
+	memcpy(big, der, (size_t)n);
+	big[n] = 0; /* trailing byte */
+	ocsp_handle(f->o, big, (size_t)n + 1, &r);
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	http_reply_clear(&r);
+	ocsp_handle_get(f->o, "!!!not-base64", &r);
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	http_reply_clear(&r);
+	ocsp_handle_get(f->o, "", &r);
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	http_reply_clear(&r);
+	free(big);
+	OPENSSL_free(der);
+}
+
+static const char *header(const http_reply_t *r, const char *name)
+{
+	int i;
+
+	for (i = 0; i < r->n_headers; i++)
+		if (strcmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
+/* GET form: base64 (URL-encoded, padding optional) gives the same answer as POST. */
+static void test_get(void **state)
+{
+	fixture_t *f = *state;
+	unsigned char *der = NULL;
+	char b64[1024], enc[3072], *q = enc;
+	http_reply_t r = { 0 };
+	OCSP_BASICRESP *bs = NULL;
+	OCSP_CERTID *id = cert_id(f->issuing, f->serial[3], 16, EVP_sha1());
+	int n = request_der(f, 3, EVP_sha1(), 0, NULL, &der), status = -1, reason = -1, i;
+
+	EVP_EncodeBlock((unsigned char *)b64, der, n);
+	for (i = 0; b64[i]; i++) {
+		if (b64[i] == '+' || b64[i] == '/' || b64[i] == '=')
+			q += sprintf(q, "%%%02X", (unsigned char)b64[i]);
+		else
+			*q++ = b64[i];
+	}
+	*q = '\0';
+	ocsp_handle_get(f->o, enc, &r);
+	assert_int_equal(parse(&r, &bs), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(OCSP_resp_find_status(bs, id, &status, &reason, NULL, NULL, NULL), 1);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_REVOKED);
+	assert_non_null(header(&r, "Cache-Control"));
+	OCSP_BASICRESP_free(bs);
+	http_reply_clear(&r);
+	/* Unpadded and raw base64 work too. */
+	for (i = (int)strlen(b64); i > 0 && b64[i - 1] == '='; i--)
+		b64[i - 1] = '\0';
+	ocsp_handle_get(f->o, b64, &r);
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	http_reply_clear(&r);
+	OCSP_CERTID_free(id);
+	OPENSSL_free(der);
+}
+
+static int revoke_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return db_cert_revoke(txn, arg, 16, time(NULL), 6);
+}
+
+/* The pre-signed cache: filled by a scan, served as identical bytes, never stale after a revocation. */
+static void test_cache(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	http_reply_t a = { 0 }, b = { 0 };
+	uint64_t hits0, hits1, presigned;
+	size_t n = 0;
+	int reason = -1;
+
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_int_equal(n, 4); /* every unexpired certificate; the expired one is left out */
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_int_equal(n, 0); /* fresh: nothing to re-sign */
+	ocsp_stats(f->o, &hits0, NULL, &presigned);
+	assert_int_equal(presigned, 4);
+	assert_int_equal(ask(f, 0, EVP_sha1(), 0, &reason, &a), V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(ask(f, 0, EVP_sha1(), 0, &reason, &b), V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(a.body_len, b.body_len);
+	assert_memory_equal(a.body, b.body, a.body_len);
+	ocsp_stats(f->o, &hits1, NULL, NULL);
+	assert_int_equal(hits1, hits0 + 2);
+	assert_non_null(header(&a, "ETag"));
+	assert_non_null(header(&a, "Expires"));
+	assert_non_null(header(&a, "Last-Modified"));
+	assert_non_null(strstr(header(&a, "Cache-Control"), "max-age="));
+	http_reply_clear(&a);
+	http_reply_clear(&b);
+
+	/* Revoked after caching: the cached "good" is never served. */
+	assert_int_equal(db_write(f->db, revoke_run, f->serial[0], &err), 0);
+	assert_int_equal(ask(f, 0, EVP_sha1(), 0, &reason, NULL), V_OCSP_CERTSTATUS_REVOKED);
+	assert_int_equal(reason, 6);
+	ocsp_stats(f->o, &hits0, NULL, NULL);
+	assert_int_equal(hits0, hits1);
+	/* The next scan re-signs it, and then it is a cache hit again. */
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ask(f, 0, EVP_sha1(), 0, &reason, NULL), V_OCSP_CERTSTATUS_REVOKED);
+	ocsp_stats(f->o, &hits1, NULL, NULL);
+	assert_int_equal(hits1, hits0 + 1);
+	/* With a nonce it is always signed now. */
+	assert_int_equal(ask(f, 0, EVP_sha1(), 1, &reason, NULL), V_OCSP_CERTSTATUS_REVOKED);
+	ocsp_stats(f->o, &hits0, NULL, NULL);
+	assert_int_equal(hits0, hits1);
+}
+
+/* Several single requests in one: every status answered, in one signed response. */
+static void test_multiple(void **state)
+{
+	fixture_t *f = *state;
+	OCSP_REQUEST *req = OCSP_REQUEST_new();
+	OCSP_BASICRESP *bs = NULL;
+	unsigned char *der = NULL;
+	http_reply_t r = { 0 };
+	int i, n, status, reason;
+
+	for (i = 0; i < 4; i++)
+		OCSP_request_add0_id(req, cert_id(f->issuing, f->serial[i], 16, EVP_sha1()));
+	n = i2d_OCSP_REQUEST(req, &der);
+	ocsp_handle(f->o, der, (size_t)n, &r);
+	assert_int_equal(parse(&r, &bs), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(OCSP_basic_verify(bs, NULL, f->store, 0), 1);
+	for (i = 0; i < 4; i++) {
+		OCSP_CERTID *id = cert_id(f->issuing, f->serial[i], 16, EVP_sha1());
+		assert_int_equal(OCSP_resp_find_status(bs, id, &status, &reason, NULL, NULL, NULL), 1);
+		assert_int_equal(status, i == 3 ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD);
+		OCSP_CERTID_free(id);
+	}
+	OCSP_BASICRESP_free(bs);
+	OCSP_REQUEST_free(req);
+	OPENSSL_free(der);
+	http_reply_clear(&r);
+}
+
+/* Mutated requests (bit flips, truncations, bytes inserted, as POST and GET): every
+ * answer is a well-formed OCSP response, never a crash. Seeded: reproducible. */
+static void test_mutations(void **state)
+{
+	fixture_t *f = *state;
+	unsigned char *der = NULL, buf[600];
+	char b64[1024];
+	int n = request_der(f, 3, EVP_sha1(), 1, NULL, &der), i;
+	unsigned seed = 12345;
+	int seen[7] = { 0 };
+
+	assert_true(n > 0 && n < 500);
+	for (i = 0; i < 3000; i++) {
+		http_reply_t r = { 0 };
+		int len = n, k, flips = 1 + (int)(rand_r(&seed) % 4);
+
+		memcpy(buf, der, (size_t)n);
+		for (k = 0; k < flips; k++) {
+			int pos = (int)(rand_r(&seed) % (unsigned)len);
+			switch (rand_r(&seed) % 3) {
+			case 0: buf[pos] ^= (unsigned char)(1u << (rand_r(&seed) % 8)); break;
+			case 1: len = pos + 1; break;
+			default:
+				memmove(buf + pos + 1, buf + pos, (size_t)(len - pos));
+				buf[pos] = (unsigned char)rand_r(&seed);
+				len++;
+			}
+		}
+		if (i % 2 == 0) {
+			ocsp_handle(f->o, buf, (size_t)len, &r);
+		} else {
+			EVP_EncodeBlock((unsigned char *)b64, buf, len);
+			ocsp_handle_get(f->o, b64, &r);
+		}
+		assert_int_equal(r.status, 200);
+		{
+			const unsigned char *p = (const unsigned char *)r.body;
+			OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)r.body_len);
+			assert_non_null(resp);
+			seen[OCSP_response_status(resp) % 7]++;
+			OCSP_RESPONSE_free(resp);
+		}
+		http_reply_clear(&r);
+	}
+	/* Both paths were taken: refused as malformed, and parsed and answered. */
+	print_message("# mutations: %d successful, %d malformed, %d unauthorized\n",
+		      seen[OCSP_RESPONSE_STATUS_SUCCESSFUL],
+		      seen[OCSP_RESPONSE_STATUS_MALFORMEDREQUEST],
+		      seen[OCSP_RESPONSE_STATUS_UNAUTHORIZED]);
+	assert_true(seen[OCSP_RESPONSE_STATUS_SUCCESSFUL] > 0);
+	assert_true(seen[OCSP_RESPONSE_STATUS_MALFORMEDREQUEST] > 0);
+	OPENSSL_free(der);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_and_unauthorized, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
+	};
+
+	setenv("CAIRN_DB_MAPSIZE", "16M", 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
