@@ -109,6 +109,10 @@ ok "  ... says rule prod decides: approve" sh -c "grep -q '\"rule\": \"prod\"' '
 ok "cairn policy test prints the deciding rule and why" C policy test --csr "$WORK/prod.csr" --channel acme --requester acme:acct/1
 last_has "  ... rule prod, 2 approvals" "decision: approve by rule prod: 2 approval"
 last_has "  ... and why dev did not match" "rule dev passed over: DNS name api.prod.test"
+ok "an auditor cannot revoke (403)" api_is 403 "$WORK/audrey.tok" POST "/certificates/$SERIAL/revoke" '{"reason":"superseded"}'
+ok "an operator can revoke" api_is 200 "$WORK/oscar.tok" POST "/certificates/$SERIAL/revoke" '{"reason":"superseded"}'
+ok "  ... the search sees it revoked" api_is 200 "$WORK/audrey.tok" GET "/certificates?serial=$SERIAL&status=revoked"
+ok "  ... (one hit)" grep -q '"total": 1' "$WORK/api.out"
 ok "an approver cannot create tokens (403)" api_is 403 "$WORK/alice.tok" POST /tokens '{"name":"x","role":"admin"}'
 ok "unknown request id is a 404 problem" api_is 404 "$WORK/audrey.tok" GET /requests/00112233445566778899aabbccddeeff
 ok "a bad limit is a 400 problem" api_is 400 "$WORK/audrey.tok" GET '/requests?limit=0'
@@ -162,7 +166,7 @@ ok "  ... approvals carry the approvers" sh -c "grep '\"action\":\"request.appro
 	grep '\"action\":\"request.approve\"' '$WORK/a.jsonl' | grep -q '\"actor\":\"admin:bob\"'"
 ok "  ... the auditor's denied approval is there" sh -c "grep '\"action\":\"admin.denied\"' '$WORK/a.jsonl' | grep -q '\"actor\":\"admin:audrey\"'"
 ok "  ... so are reject, token revoke, admin disable and issuance" sh -c "
-	for a in request.reject request.issued admin.token.revoke admin.disable admin.token.create cert.issue request.rejected; do
+	for a in request.reject request.issued admin.token.revoke admin.disable admin.token.create cert.issue cert.revoke request.rejected; do
 		grep -q \"\\\"action\\\":\\\"\$a\\\"\" '$WORK/a.jsonl' || { echo missing \$a; exit 1; }; done"
 ok "  ... the range starts after init" sh -c "! grep -q '\"action\":\"ca.init\"' '$WORK/a.jsonl'"
 ok "  ... both end with a head line" sh -c "tail -n 1 '$WORK/a.jsonl' | grep -q '^{\"head\"' && tail -n 1 '$WORK/a.csv' | grep -q '^#head,'"
