@@ -4,7 +4,7 @@ noinst_PROGRAMS += bench/issue_bench
 bench_issue_bench_SOURCES = bench/issue.c
 bench_issue_bench_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
 
-EXTRA_DIST += bench/README.md
+EXTRA_DIST += bench/README.md bench/acme_compare.sh
 
 noinst_PROGRAMS += bench/crl_bench
 bench_crl_bench_SOURCES = bench/crl.c
@@ -14,6 +14,10 @@ noinst_PROGRAMS += bench/ocsp_seed
 bench_ocsp_seed_SOURCES = bench/ocsp_seed.c
 bench_ocsp_seed_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
 EXTRA_DIST += bench/ocsp.sh bench/ocsp.lua
+
+noinst_PROGRAMS += bench/acme_bench
+bench_acme_bench_SOURCES = bench/acme.c
+bench_acme_bench_LDADD = libutil.la $(CAIRN_LIBS)
 
 noinst_PROGRAMS += bench/policy_bench
 bench_policy_bench_SOURCES = bench/policy.c

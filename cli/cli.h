@@ -34,6 +34,7 @@ int cli_revoke(int argc, char **argv);
 long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
 		    size_t *len, char *why, size_t why_cap);
 
+int cli_acme(int argc, char **argv);
 int cli_requests(int argc, char **argv);
 int cli_admin(int argc, char **argv);
 int cli_token(int argc, char **argv);

@@ -138,6 +138,17 @@ out:
 	return status;
 }
 
+long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
+		    size_t *body_len, char *why, size_t why_cap)
+{
+	buf_t resp = { 0 };
+	long status = admin_post(dir, path, json, &resp, why, why_cap);
+
+	*body = resp.data;
+	*body_len = resp.len;
+	return status;
+}
+
 /* The detail of a problem document, or the raw body. */
 static const char *problem_detail(const buf_t *resp, json_t **doc)
 {
@@ -279,13 +290,3 @@ int cli_serve(int argc, char **argv)
 	return CLI_OK;
 }
 
-long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
-		    size_t *len, char *why, size_t why_cap)
-{
-	buf_t resp = { 0 };
-	long status = admin_post(dir, path, json, &resp, why, why_cap);
-
-	*body = resp.data;
-	*len = resp.len;
-	return status;
-}

@@ -92,6 +92,11 @@ static const cli_command_t commands[] = {
 	  "  check [FILE | --dir DIR]          validate a policy file\n"
 	  "  show --dir DIR                    the policy the daemon enforces\n"
 	  "  reload --dir DIR                  re-read the file (a bad one is refused)\n" },
+	{ "acme", cli_acme, "acme eab create --dir DIR [--group G] [--profile P]",
+	  "  eab create --dir DIR [--group G] [--profile P]\n"
+	  "                         new External Account Binding key id and HMAC key (shown once),\n"
+	  "                         binding the account to policy group G and certificate\n"
+	  "                         profile P; through the running daemon\n" },
 	{ "config", cli_config, "config keys | config check --dir DIR",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
 	  "  check --dir DIR        validate DIR/cairn.json without starting anything\n" },

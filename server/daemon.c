@@ -180,6 +180,19 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	if ((rc = server_revocation_open(s, err)) != 0)
 		goto out;
+	/* After the revocation listeners: the ca is shared with ACME's threads from here. */
+	{
+		acme_config_t ac = { 0 };
+		ac.db = s->db;
+		ac.ca = s->ca;
+		ac.policy = s->policy;
+		ac.https_base = s->https_url;
+		ac.http_base = s->http_url;
+		ac.conf = cfg->acme;
+		rc = acme_new(&ac, &s->acme, err);
+		if (rc)
+			goto out;
+	}
 out:
 	if (pin != NULL)
 		OPENSSL_cleanse(pin, strlen(pin));
@@ -194,6 +207,7 @@ out:
 
 static void close_core(server_t *s)
 {
+	acme_free(s->acme);
 	cairn_err_t err = { 0 };
 
 	if (s->cp_running) {

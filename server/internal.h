@@ -8,6 +8,7 @@
 
 #include <microhttpd.h>
 
+#include "acme/acme.h"
 #include "admin/admin.h"
 #include "ca/ca.h"
 #include "crl/crl.h"
@@ -26,6 +27,7 @@ typedef struct server {
 	ca_t *ca;
 	policy_engine_t *policy;        /* the one issuance path; reloaded on SIGHUP */
 	admin_ctx_t admin;
+	acme_t *acme;
 	struct MHD_Daemon *https, *http;
 	char *tls_cert_pem, *tls_key_pem;
 	char *tls_trust_pem;            /* root + issuing CA: client certificates are checked against it */

@@ -6,5 +6,6 @@ check_PROGRAMS += tests/unit/test_config
 TESTS += tests/unit/test_config
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_config_LDADD = libserver.la libadmin.la libcrl.la libocsp.la libpolicy.la libca.la \
+tests_unit_test_config_LDADD = libserver.la libadmin.la libacme.la libcrl.la libocsp.la \
+	libpolicy.la libca.la \
 	libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)

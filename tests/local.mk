@@ -27,3 +27,13 @@ EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integra
 
 TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
 EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
+
+EXTRA_DIST += tests/integration/acme_lib.sh
+TESTS += tests/integration/acme_lego.sh
+EXTRA_DIST += tests/integration/acme_lego.sh
+TESTS += tests/integration/acme_certbot.sh
+EXTRA_DIST += tests/integration/acme_certbot.sh
+TESTS += tests/integration/acme_negative.sh
+EXTRA_DIST += tests/integration/acme_negative.sh tests/integration/acme_probe.py
+TESTS += tests/integration/acme_policy.sh
+EXTRA_DIST += tests/integration/acme_policy.sh

@@ -134,7 +134,7 @@ typedef struct http_reply {
 	/* Extra headers (caching headers of OCSP/CRL answers...): set with http_reply_header. */
 	struct {
 		char name[32];
-		char value[96];
+		char value[512]; /* ACME Link headers carry full URLs */
 	} headers[HTTP_REPLY_MAX_HEADERS];
 	int n_headers;
 } http_reply_t;

@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: MIT */
+/* ACME accounts (RFC 8555 §7.3): newAccount, lookup by key, update, deactivation, orders list, keyChange. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acme/acme_int.h"
+
+/* The account as served to its owner. New reference. */
+static json_t *account_view(acme_t *a, const json_t *acct)
+{
+	char u[512];
+	json_t *v = json_object();
+	json_t *c = json_object_get(acct, "contact");
+
+	snprintf(u, sizeof(u), "%sacct/%s/orders", a->base,
+		 json_string_value(json_object_get(acct, "id")));
+	json_object_set(v, "status", json_object_get(acct, "status"));
+	json_object_set_new(v, "contact", c ? json_incref(c) : json_array());
+	json_object_set(v, "termsOfServiceAgreed", json_object_get(acct, "tos"));
+	json_object_set_new(v, "orders", json_string(u));
+	json_object_set(v, "key", json_object_get(acct, "jwk"));
+	return v;
+}
+
+static void reply_account(acme_t *a, http_reply_t *r, int status, const json_t *acct)
+{
+	char u[512];
+	json_t *v = account_view(a, acct);
+
+	http_reply_json(r, status, NULL, v);
+	json_decref(v);
+	snprintf(u, sizeof(u), "%sacct/%s", a->base, json_string_value(json_object_get(acct, "id")));
+	r->location = strdup(u);
+}
+
+/* contact: array of "mailto:" URIs (RFC 8555 §7.3). 0 or fills the problem. */
+static int check_contact(const json_t *c, http_reply_t *r)
+{
+	size_t i;
+
+	if (c == NULL)
+		return 0;
+	if (!json_is_array(c) || json_array_size(c) > 10) {
+		acme_problem(r, 400, "malformed", "contact must be an array of at most 10 URIs");
+		return CAIRN_EINVAL;
+	}
+	for (i = 0; i < json_array_size(c); i++) {
+		const char *s = json_string_value(json_array_get(c, i));
+		if (s == NULL || strlen(s) > 256) {
+			acme_problem(r, 400, "invalidContact", "contact[%zu] must be a URI string", i);
+			return CAIRN_EINVAL;
+		}
+		if (strncmp(s, "mailto:", 7) != 0) {
+			acme_problem(r, 400, "unsupportedContact",
+				     "contact[%zu]: only mailto: is supported", i);
+			return CAIRN_EINVAL;
+		}
+		if (strchr(s + 7, '@') == NULL || strchr(s, ',') || strchr(s, '?')) {
+			acme_problem(r, 400, "invalidContact",
+				     "contact[%zu]: one address per mailto: URI", i);
+			return CAIRN_EINVAL;
+		}
+	}
+	return 0;
+}
+
+typedef struct create_op {
+	json_t *acct;          /* the new account */
+	const char *thumb;
+	const char *eab_kid;   /* or NULL */
+	char existing[ACME_ID_LEN + 1]; /* set when the key already had an account */
+} create_op_t;
+
+static int create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	create_op_t *op = arg;
+	char key[128];
+	const void *val;
+	size_t len;
+	const char *id = json_string_value(json_object_get(op->acct, "id"));
+	int rc;
+
+	op->existing[0] = '\0';
+	snprintf(key, sizeof(key), "k/%s", op->thumb);
+	if (db_get(txn, DB_ACME, key, strlen(key), &val, &len) == 0) {
+		/* A concurrent newAccount with the same key won: answer with that account. */
+		if (len > ACME_ID_LEN)
+			len = ACME_ID_LEN;
+		memcpy(op->existing, val, len);
+		op->existing[len] = '\0';
+		return 0;
+	}
+	if (op->eab_kid != NULL) {
+		json_t *eab = NULL;
+		snprintf(key, sizeof(key), "e/%s", op->eab_kid);
+		if ((rc = acme_txn_get(txn, key, &eab)) != 0)
+			return cairn_err_set(err, CAIRN_EAUTH, "unknown EAB key id");
+		if (json_object_get(eab, "account") != NULL) {
+			json_decref(eab);
+			return cairn_err_set(err, CAIRN_EAUTH, "EAB key id already used");
+		}
+		json_object_set_new(eab, "account", json_string(id));
+		rc = acme_txn_put(txn, key, eab);
+		json_decref(eab);
+		if (rc)
+			return rc;
+	}
+	snprintf(key, sizeof(key), "a/%s", id);
+	if ((rc = acme_txn_put(txn, key, op->acct)) != 0)
+		return rc;
+	snprintf(key, sizeof(key), "k/%s", op->thumb);
+	if ((rc = acme_txn_put_str(txn, key, id)) != 0)
+		return rc;
+	return acme_audit(txn, id, "acme.account.create", NULL, NULL,
+			  json_pack("{s:s, s:O*}", "jwk_thumbprint", op->thumb, "eab_kid",
+				    json_object_get(op->acct, "eab_kid")),
+			  err);
+}
+
+void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		      http_reply_t *r)
+{
+	acme_jws_t j;
+	json_t *acct = NULL, *p, *eab;
+	char key[128], id[ACME_ID_LEN + 1], kid[128] = "", group[64] = "", profile[64] = "";
+	create_op_t op = { 0 };
+	cairn_err_t err = { 0 };
+	int rc;
+	(void)arg;
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 1, &j, r) != 0)
+		return;
+	p = j.payload;
+	if (p == NULL) {
+		acme_problem(r, 400, "malformed", "newAccount needs a payload");
+		goto out;
+	}
+	snprintf(key, sizeof(key), "k/%s", j.thumb);
+	if (acme_get_str(a, key, id, sizeof(id)) == 0) {
+		snprintf(key, sizeof(key), "a/%s", id);
+		if (acme_get(a, key, &acct) != 0) {
+			acme_problem(r, 500, "serverInternal", "account index is inconsistent");
+			goto out;
+		}
+		if (strcmp(json_string_value(json_object_get(acct, "status")), "valid") != 0) {
+			acme_problem(r, 401, "unauthorized", "account is %s",
+				     json_string_value(json_object_get(acct, "status")));
+			goto out;
+		}
+		reply_account(a, r, 200, acct);
+		goto out;
+	}
+	if (json_is_true(json_object_get(p, "onlyReturnExisting"))) {
+		acme_problem(r, 400, "accountDoesNotExist", "no account for this key");
+		goto out;
+	}
+	if (check_contact(json_object_get(p, "contact"), r) != 0)
+		goto out;
+	if (a->tos[0] && !json_is_true(json_object_get(p, "termsOfServiceAgreed"))) {
+		acme_problem(r, 403, "userActionRequired", "agree to the terms of service at %s",
+			     a->tos);
+		goto out;
+	}
+	eab = json_object_get(p, "externalAccountBinding");
+	if (eab == NULL && a->eab_required) {
+		acme_problem(r, 403, "externalAccountRequired",
+			     "this CA requires an external account binding");
+		goto out;
+	}
+	if (eab != NULL && acme_eab_check(a, eab, j.jwk, url, kid, sizeof(kid), group,
+					  sizeof(group), profile, sizeof(profile), r) != 0)
+		goto out;
+	if (acme_new_id(id) != 0) {
+		acme_problem(r, 500, "serverInternal", "no randomness");
+		goto out;
+	}
+	acct = json_pack("{s:s, s:s, s:O, s:s, s:b, s:I}", "id", id, "status", "valid", "jwk",
+			 j.jwk, "thumb", j.thumb, "tos",
+			 json_is_true(json_object_get(p, "termsOfServiceAgreed")), "created",
+			 (json_int_t)time(NULL));
+	if (acct == NULL) {
+		acme_problem(r, 500, "serverInternal", "out of memory");
+		goto out;
+	}
+	if (json_object_get(p, "contact"))
+		json_object_set(acct, "contact", json_object_get(p, "contact"));
+	if (kid[0]) {
+		json_object_set_new(acct, "eab_kid", json_string(kid));
+		if (group[0])
+			json_object_set_new(acct, "group", json_string(group));
+		if (profile[0])
+			json_object_set_new(acct, "profile", json_string(profile));
+	}
+	op.acct = acct;
+	op.thumb = j.thumb;
+	op.eab_kid = kid[0] ? kid : NULL;
+	rc = db_write(a->db, create_run, &op, &err);
+	if (rc == CAIRN_EAUTH) {
+		acme_problem(r, 401, "unauthorized", "%s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (rc) {
+		acme_problem(r, 500, "serverInternal", "storing the account: %s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (op.existing[0]) {
+		json_decref(acct);
+		acct = NULL;
+		snprintf(key, sizeof(key), "a/%s", op.existing);
+		if (acme_get(a, key, &acct) != 0) {
+			acme_problem(r, 500, "serverInternal", "account index is inconsistent");
+			goto out;
+		}
+		reply_account(a, r, 200, acct);
+		goto out;
+	}
+	reply_account(a, r, 201, acct);
+out:
+	json_decref(acct);
+	acme_jws_clear(&j);
+}
+
+typedef struct acct_upd {
+	const json_t *payload;
+	int deactivate;
+} acct_upd_t;
+
+static int acct_update_run(db_txn_t *txn, json_t *acct, void *arg, cairn_err_t *err)
+{
+	acct_upd_t *u = arg;
+	json_t *c = json_object_get(u->payload, "contact");
+	const char *id = json_string_value(json_object_get(acct, "id"));
+
+	if (c != NULL)
+		json_object_set(acct, "contact", c);
+	if (u->deactivate) {
+		json_object_set_new(acct, "status", json_string("deactivated"));
+		return acme_audit(txn, id, "acme.account.deactivate", NULL, NULL, NULL, err);
+	}
+	return c != NULL ? acme_audit(txn, id, "acme.account.update", NULL, NULL, NULL, err) : 0;
+}
+
+void acme_account(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		  http_reply_t *r)
+{
+	acme_jws_t j;
+	json_t *res = NULL, *st;
+	acct_upd_t u = { 0 };
+	char key[64];
+	cairn_err_t err = { 0 };
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		return;
+	if (strcmp(arg, j.acct_id) != 0) {
+		acme_problem(r, 401, "unauthorized", "kid is not this account");
+		goto out;
+	}
+	if (j.post_as_get) {
+		reply_account(a, r, 200, j.account);
+		goto out;
+	}
+	if (check_contact(json_object_get(j.payload, "contact"), r) != 0)
+		goto out;
+	st = json_object_get(j.payload, "status");
+	if (st != NULL) {
+		if (!json_is_string(st) || strcmp(json_string_value(st), "deactivated") != 0) {
+			acme_problem(r, 400, "malformed", "status may only be set to \"deactivated\"");
+			goto out;
+		}
+		u.deactivate = 1;
+	}
+	u.payload = j.payload;
+	snprintf(key, sizeof(key), "a/%s", j.acct_id);
+	if (acme_update(a, key, acct_update_run, &u, &res, &err) != 0) {
+		acme_problem(r, 500, "serverInternal", "updating the account: %s",
+			     cairn_err_msg(&err));
+		goto out;
+	}
+	reply_account(a, r, 200, res);
+out:
+	json_decref(res);
+	acme_jws_clear(&j);
+}
+
+#define ACME_ORDERS_PAGE 100
+
+typedef struct list_ctx {
+	const char *prefix;
+	size_t plen;
+	json_t *urls;
+	const char *base;
+	char next[64];   /* first key (after the prefix) of the next page, "" = none */
+} list_ctx_t;
+
+static int list_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	list_ctx_t *c = arg;
+	char u[512];
+	(void)val;
+	(void)vlen;
+
+	if (klen < c->plen || memcmp(key, c->prefix, c->plen) != 0)
+		return 1;
+	if (klen - c->plen >= sizeof(c->next))
+		return 0;
+	if (json_array_size(c->urls) == ACME_ORDERS_PAGE) {
+		memcpy(c->next, (const char *)key + c->plen, klen - c->plen);
+		c->next[klen - c->plen] = '\0';
+		return 1;
+	}
+	/* key: l/ACCT/HEX16(created)ORDERID; the order id is the last ACME_ID_LEN bytes */
+	snprintf(u, sizeof(u), "%sorder/%.*s", c->base, ACME_ID_LEN,
+		 (const char *)key + klen - ACME_ID_LEN);
+	json_array_append_new(c->urls, json_string(u));
+	return 0;
+}
+
+/* One page of the account's orders (RFC 8555 §7.1.2.1), oldest first, from cursor (or
+ * the start); a Link rel="next" points at the following page. */
+static void orders_page(acme_t *a, const char *url, const char *acct, const char *cursor,
+			const acme_request_t *req, http_reply_t *r)
+{
+	acme_jws_t j;
+	char prefix[64], start[160], link[700];
+	list_ctx_t c = { 0 };
+	db_txn_t *txn;
+	json_t *doc;
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		return;
+	if (strcmp(acct, j.acct_id) != 0) {
+		acme_problem(r, 401, "unauthorized", "kid is not this account");
+		goto out;
+	}
+	if (strlen(cursor) > 60) {
+		acme_problem(r, 404, "malformed", "no such page");
+		goto out;
+	}
+	snprintf(prefix, sizeof(prefix), "l/%s/", j.acct_id);
+	snprintf(start, sizeof(start), "%s%s", prefix, cursor);
+	c.prefix = prefix;
+	c.plen = strlen(prefix);
+	c.urls = json_array();
+	c.base = a->base;
+	if (db_read_begin(a->db, &txn) == 0) {
+		db_iterate(txn, DB_ACME, start, strlen(start), list_one, &c);
+		db_txn_end(txn);
+	}
+	doc = json_pack("{s:o}", "orders", c.urls);
+	http_reply_json(r, 200, NULL, doc);
+	json_decref(doc);
+	if (c.next[0]) {
+		snprintf(link, sizeof(link), "<%sorders/%s/%s>;rel=\"next\"", a->base, j.acct_id,
+			 c.next);
+		http_reply_header(r, "Link", "%s", link);
+	}
+out:
+	acme_jws_clear(&j);
+}
+
+void acme_account_orders(acme_t *a, const char *url, const char *arg,
+			 const acme_request_t *req, http_reply_t *r)
+{
+	orders_page(a, url, arg, "", req, r);
+}
+
+void acme_orders_next(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		      http_reply_t *r)
+{
+	char acct[ACME_ID_LEN + 1];
+	const char *slash = strchr(arg, '/');
+
+	if (slash == NULL || (size_t)(slash - arg) != ACME_ID_LEN || slash[1] == '\0') {
+		acme_problem(r, 404, "malformed", "no such page");
+		return;
+	}
+	memcpy(acct, arg, ACME_ID_LEN);
+	acct[ACME_ID_LEN] = '\0';
+	orders_page(a, url, acct, slash + 1, req, r);
+}
+
+typedef struct rollover_op {
+	const char *id;
+	const char *old_thumb, *new_thumb;
+	const json_t *new_jwk;
+	int conflict;
+} rollover_op_t;
+
+static int rollover_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	rollover_op_t *op = arg;
+	char key[128];
+	const void *val;
+	size_t len;
+	json_t *acct = NULL;
+	int rc;
+
+	op->conflict = 0;
+	snprintf(key, sizeof(key), "k/%s", op->new_thumb);
+	if (db_get(txn, DB_ACME, key, strlen(key), &val, &len) == 0) {
+		op->conflict = 1;
+		return CAIRN_EEXIST;
+	}
+	if ((rc = acme_txn_put_str(txn, key, op->id)) != 0)
+		return rc;
+	snprintf(key, sizeof(key), "k/%s", op->old_thumb);
+	if ((rc = db_del(txn, DB_ACME, key, strlen(key))) != 0)
+		return rc;
+	snprintf(key, sizeof(key), "a/%s", op->id);
+	if ((rc = acme_txn_get(txn, key, &acct)) != 0)
+		return rc;
+	json_object_set(acct, "jwk", (json_t *)op->new_jwk);
+	json_object_set_new(acct, "thumb", json_string(op->new_thumb));
+	rc = acme_txn_put(txn, key, acct);
+	json_decref(acct);
+	if (rc)
+		return rc;
+	return acme_audit(txn, op->id, "acme.account.key_change", NULL, NULL,
+			  json_pack("{s:s, s:s}", "old_thumbprint", op->old_thumb,
+				    "new_thumbprint", op->new_thumb),
+			  err);
+}
+
+void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		     http_reply_t *r)
+{
+	acme_jws_t j;
+	json_t *inner_hdr = NULL, *inner = NULL, *new_jwk;
+	const char *iurl, *acct_url;
+	char why[256] = "", new_thumb[48], old_thumb[48];
+	rollover_op_t op = { 0 };
+	cairn_err_t err = { 0 };
+	int rc;
+	(void)arg;
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		return;
+	if (j.payload == NULL) {
+		acme_problem(r, 400, "malformed", "keyChange needs an inner JWS as payload");
+		goto out;
+	}
+	/* The inner JWS is signed by the new key, carried as its jwk (RFC 8555 §7.3.5). */
+	if (json_is_object(j.payload) && json_object_get(j.payload, "protected")) {
+		json_t *ph = NULL;
+		uint8_t *raw = NULL;
+		size_t rl = 0;
+		const char *ps = json_string_value(json_object_get(j.payload, "protected"));
+		if (ps && b64url_decode(ps, strlen(ps), &raw, &rl) == 0)
+			ph = json_loadb((const char *)raw, rl, JSON_REJECT_DUPLICATES, NULL);
+		free(raw);
+		new_jwk = json_object_get(ph, "jwk");
+		if (new_jwk == NULL || json_object_get(ph, "nonce") != NULL) {
+			json_decref(ph);
+			acme_problem(r, 400, "malformed",
+				     "inner JWS needs a jwk and no nonce in its protected header");
+			goto out;
+		}
+		json_incref(new_jwk);
+		json_decref(ph);
+		rc = acme_jws_check_inner(j.payload, new_jwk, &inner_hdr, &inner, why, sizeof(why));
+		if (rc == 0) {
+			json_decref(new_jwk);
+			new_jwk = json_object_get(inner_hdr, "jwk");
+		} else {
+			json_decref(new_jwk);
+			acme_problem(r, 400, "malformed", "inner JWS: %s", why);
+			goto out;
+		}
+	} else {
+		acme_problem(r, 400, "malformed", "keyChange payload must be a flattened JWS");
+		goto out;
+	}
+	iurl = json_string_value(json_object_get(inner_hdr, "url"));
+	if (iurl == NULL || strcmp(iurl, url) != 0) {
+		acme_problem(r, 400, "malformed", "inner JWS url must equal the outer url");
+		goto out;
+	}
+	acct_url = json_string_value(json_object_get(inner, "account"));
+	if (acct_url == NULL || strcmp(acct_url, j.kid) != 0) {
+		acme_problem(r, 400, "malformed", "inner payload account must equal the outer kid");
+		goto out;
+	}
+	if (acme_jwk_thumbprint(json_object_get(inner, "oldKey"), old_thumb, sizeof(old_thumb)) !=
+		    0 ||
+	    strcmp(old_thumb, j.thumb) != 0) {
+		acme_problem(r, 400, "malformed", "inner payload oldKey is not the account key");
+		goto out;
+	}
+	if (acme_jwk_thumbprint(new_jwk, new_thumb, sizeof(new_thumb)) != 0) {
+		acme_problem(r, 400, "badPublicKey", "new key has no thumbprint");
+		goto out;
+	}
+	op.id = j.acct_id;
+	op.old_thumb = j.thumb;
+	op.new_thumb = new_thumb;
+	op.new_jwk = new_jwk;
+	rc = db_write(a->db, rollover_run, &op, &err);
+	if (op.conflict) {
+		char key[128], other[ACME_ID_LEN + 1] = "", u[512];
+		snprintf(key, sizeof(key), "k/%s", new_thumb);
+		if (acme_get_str(a, key, other, sizeof(other)) == 0) {
+			snprintf(u, sizeof(u), "%sacct/%s", a->base, other);
+			r->location = strdup(u);
+		}
+		acme_problem(r, 409, "conflict", "the new key already belongs to an account");
+		goto out;
+	}
+	if (rc) {
+		acme_problem(r, 500, "serverInternal", "key change: %s", cairn_err_msg(&err));
+		goto out;
+	}
+	{
+		json_t *acct = NULL;
+		char key[64];
+		snprintf(key, sizeof(key), "a/%s", j.acct_id);
+		if (acme_get(a, key, &acct) == 0)
+			reply_account(a, r, 200, acct);
+		json_decref(acct);
+	}
+out:
+	json_decref(inner_hdr);
+	json_decref(inner);
+	acme_jws_clear(&j);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* acme: the ACME server (RFC 8555) — JWS, nonces, accounts, orders, authorizations, challenges. */
+#ifndef CAIRN_ACME_H
+#define CAIRN_ACME_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "ca/ca.h"
+#include "db/db.h"
+#include "policy/policy.h"
+#include "util/util.h"
+
+typedef struct acme acme_t;
+
+typedef struct acme_config {
+	db_t *db;                  /* borrowed, outlives the acme_t */
+	ca_t *ca;                  /* borrowed, outlives the acme_t */
+	policy_engine_t *policy;   /* borrowed, outlives the acme_t: every finalize goes through it */
+	const char *https_base;    /* public HTTPS base URL, e.g. "https://127.0.0.1:8443" */
+	const char *http_base;     /* public HTTP base URL (issuer certificate links) */
+	const json_t *conf;        /* the config's "acme" object (borrowed during acme_new), or NULL */
+	const char *profile;       /* certificate profile for ACME orders; NULL = "tls-server" */
+} acme_config_t;
+
+/*
+ * Validates cfg->conf (errors name the key: "acme.validation.http01_port: must be
+ * 1..65535"), starts the validation worker pool and re-queues challenges that
+ * were being validated when the daemon stopped (state lives in DB_ACME).
+ * Returns 0, CAIRN_ECONFIG, CAIRN_EINVAL, CAIRN_ENOMEM.
+ * *out owned by the caller: acme_free (before the db and the ca are closed).
+ */
+int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err) CAIRN_WUR;
+/* Stops the worker pool (waiting for validations in flight) and frees. NULL ok. */
+void acme_free(acme_t *acme);
+
+typedef struct acme_request {
+	const char *method;       /* "GET", "HEAD", "POST" */
+	const char *path;         /* below /acme/, e.g. "directory", "order/ID" */
+	const char *content_type; /* header value or NULL */
+	const char *body;         /* not NUL-terminated */
+	size_t body_len;
+} acme_request_t;
+
+/*
+ * Serves one ACME request: fills reply with the resource (JSON, PEM chain) or an
+ * RFC 7807 problem with an urn:ietf:params:acme:error:* type, plus Replay-Nonce,
+ * Link and Cache-Control headers. Never blocks on the network (challenges are
+ * validated by the worker pool). Thread-safe.
+ */
+void acme_handle(acme_t *acme, const acme_request_t *req, http_reply_t *reply);
+
+/*
+ * Creates an External Account Binding key (RFC 8555 §7.3.4) bound to the policy
+ * group and the certificate profile (either may be NULL: no group, the ACME
+ * profile), stored durably with an audit event by actor. The account that uses
+ * the key carries both into every finalize.
+ * *kid and *hmac_b64 (base64url HMAC key, shown once) are malloc'd for the caller.
+ * Returns 0, CAIRN_EINVAL (group not [A-Za-z0-9_.-]{1,63}; unknown profile), a db code.
+ */
+int acme_eab_create(acme_t *acme, const char *group, const char *profile, const char *actor,
+		    char **kid, char **hmac_b64, cairn_err_t *err) CAIRN_WUR;
+
+#endif

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to acme/: the server state, the store of ACME objects and the helpers the handlers share. */
+#ifndef CAIRN_ACME_INT_H
+#define CAIRN_ACME_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "acme/acme.h"
+
+#define ACME_ERR "urn:ietf:params:acme:error:"
+#define ACME_ID_LEN 22          /* base64url of 16 random bytes */
+#define ACME_MAX_IDENTIFIERS 100
+#define ACME_MAX_HOSTS 64
+
+typedef struct acme_host {
+	char name[254];
+	char addr[64];
+} acme_host_t;
+
+/* Validation settings (acme.validation). */
+typedef struct acme_vconf {
+	char dns_host[128];     /* "" = system resolver */
+	int dns_port;
+	int http01_port;
+	int tlsalpn01_port;
+	acme_host_t hosts[ACME_MAX_HOSTS];
+	size_t n_hosts;
+	int timeout_ms;
+} acme_vconf_t;
+
+typedef struct acme_nonces acme_nonces_t;
+
+/* Parsed account keys by JWK thumbprint: building an EVP_PKEY from a JWK costs more
+ * than verifying the signature with OpenSSL 3.0, and every request needs one. */
+#define ACME_KEYCACHE 1024
+typedef struct acme_keyslot {
+	char thumb[48];
+	EVP_PKEY *pk;
+} acme_keyslot_t;
+typedef struct acme_pool acme_pool_t;
+
+struct acme {
+	db_t *db;
+	ca_t *ca;
+	policy_engine_t *policy;
+	char base[256];          /* https base + "/acme/" */
+	char http_base[256];
+	char profile[64];
+	char tos[256], website[256];
+	json_t *caa_identities;  /* array of strings (owned) */
+	int eab_required;
+	int64_t authz_reuse;     /* seconds; 0 = never reuse */
+	int64_t order_lifetime;  /* seconds */
+	long orders_per_hour;    /* 0 = unlimited */
+	long pending_authz_max;
+	long failed_per_hour;
+	int64_t ari_window_pct;  /* renewal window start, percent of lifetime elapsed */
+	acme_vconf_t v;
+	acme_nonces_t *nonces;
+	pthread_mutex_t key_lock;
+	acme_keyslot_t keys[ACME_KEYCACHE];
+	acme_pool_t *pool;
+	pthread_mutex_t rl_lock; /* rate limit counters */
+	json_t *rl_failed;       /* name -> [times] of failed validations (in memory) */
+	json_t *finalizing;      /* order ids being finalized now (under rl_lock) */
+};
+
+/* ---- problems (problem.c) ---- */
+/* Problem document with type ACME_ERR + type, status and detail. */
+void acme_problem(http_reply_t *r, int status, const char *type, const char *fmt, ...)
+	CAIRN_PRINTF(4, 5);
+/* Same with a subproblems array (takes ownership of subs). */
+void acme_problem_sub(http_reply_t *r, int status, const char *type, json_t *subs,
+		      const char *fmt, ...) CAIRN_PRINTF(5, 6);
+/* Problem JSON object (new reference) for storing in a challenge/order. */
+json_t *acme_problem_obj(const char *type, const char *detail, const json_t *identifier);
+
+/* ---- nonces (nonce.c) ---- */
+int acme_nonces_new(acme_nonces_t **out);
+void acme_nonces_free(acme_nonces_t *n);
+/* A fresh nonce into out (at least 32 bytes). */
+int acme_nonce_make(acme_nonces_t *n, char *out, size_t cap);
+/* 1 when nonce was issued, unused and unexpired (and consumes it), else 0. */
+int acme_nonce_use(acme_nonces_t *n, const char *nonce);
+
+/* ---- JWS (jws.c) ---- */
+typedef struct acme_jws {
+	json_t *protected_hdr;   /* parsed protected header (owned) */
+	json_t *payload;         /* parsed payload, NULL for POST-as-GET (owned) */
+	int post_as_get;
+	const char *alg;         /* borrowed from protected_hdr */
+	const char *kid;         /* or NULL */
+	json_t *jwk;             /* borrowed from protected_hdr, or NULL */
+	char thumb[48];          /* RFC 7638 thumbprint of the key that verified */
+	char acct_id[ACME_ID_LEN + 1]; /* from kid, when kid was used */
+	json_t *account;         /* the account (kid) or NULL (owned) */
+} acme_jws_t;
+
+/* Parses and verifies a flattened JWS request body: nonce, url, alg, key (jwk or
+ * kid looked up in the store). want_jwk: 1 = jwk required, 0 = kid required,
+ * -1 = either. On failure fills reply with the problem and returns negative. */
+int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, int want_jwk,
+		    acme_jws_t *out, http_reply_t *reply);
+void acme_jws_clear(acme_jws_t *j);
+/* Verifies a compact-free flattened JWS object with the given key (for keyChange's
+ * inner JWS); fills *protected_hdr and *payload (owned). Returns 0 or CAIRN_EAUTH. */
+int acme_jws_check_inner(const json_t *jws, const json_t *jwk, json_t **protected_hdr,
+			 json_t **payload, char *why, size_t cap);
+/* Public key from a JWK (RSA, EC P-256/P-384, OKP Ed25519); NULL with why set. */
+EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap);
+/* RFC 7638 thumbprint (base64url SHA-256) into out (>= 44 bytes). */
+int acme_jwk_thumbprint(const json_t *jwk, char *out, size_t cap);
+
+/* ---- store (store.c): JSON objects in DB_ACME keyed "<type>/<id>" ---- */
+/* Loads key into *out (new reference). Returns 0, CAIRN_ENOENT, CAIRN_EDB. */
+int acme_get(acme_t *a, const char *key, json_t **out);
+/* Reads a raw string value (for index entries) into out. */
+int acme_get_str(acme_t *a, const char *key, char *out, size_t cap);
+/* Inside a write txn. */
+int acme_txn_get(db_txn_t *txn, const char *key, json_t **out);
+int acme_txn_put(db_txn_t *txn, const char *key, const json_t *obj);
+int acme_txn_put_str(db_txn_t *txn, const char *key, const char *val);
+/* Read-modify-write of one object inside the group-commit writer: fn sees the stored
+ * object (fresh on every run) and changes it; return 0 to store it, negative to roll back.
+ * *result (may be NULL) receives a copy of the stored object (new reference). */
+typedef int (*acme_update_fn)(db_txn_t *txn, json_t *obj, void *arg, cairn_err_t *err);
+int acme_update(acme_t *a, const char *key, acme_update_fn fn, void *arg, json_t **result,
+		cairn_err_t *err);
+/* A fresh random id (ACME_ID_LEN+1 bytes). */
+int acme_new_id(char *out);
+/* Appends an audit event (actor "acme:acct/ID") inside txn; takes ownership of names and details. */
+int acme_audit(db_txn_t *txn, const char *acct, const char *action, const char *serial,
+	       json_t *names, json_t *details, cairn_err_t *err);
+
+/* ---- resources: one handler per resource; arg is the rest of the path after the row's prefix ---- */
+typedef void (*acme_fn)(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+			http_reply_t *r);
+void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		      http_reply_t *r);
+void acme_account(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		  http_reply_t *r);
+void acme_account_orders(acme_t *a, const char *url, const char *arg,
+			 const acme_request_t *req, http_reply_t *r);
+/* Later pages of the orders list: orders/ACCT/CURSOR. */
+void acme_orders_next(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		      http_reply_t *r);
+void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		     http_reply_t *r);
+void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		    http_reply_t *r);
+void acme_order(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		http_reply_t *r);
+void acme_authz(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		http_reply_t *r);
+void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		    http_reply_t *r);
+void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		   http_reply_t *r);
+void acme_cert(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+	       http_reply_t *r);
+void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		 http_reply_t *r);
+void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		       http_reply_t *r);
+
+/* Order JSON as served (status derived from its authorizations). New reference. */
+json_t *acme_order_view(acme_t *a, json_t *order);
+/* Loads "<prefix>/<id>" owned by the JWS account (else 404/403 problem, NULL). New reference. */
+json_t *acme_load_owned(acme_t *a, const char *prefix, const char *id, const acme_jws_t *j,
+			http_reply_t *r);
+/* 1 when the account holds a valid, unexpired authorization for the identifier
+ * (value "*.x" means the wildcard authorization of x). */
+int acme_has_valid_authz(acme_t *a, const char *acct, const char *type, const char *value);
+/* Brings a processing order up to date (policy request decided). Replaces *order. */
+void acme_order_refresh(acme_t *a, json_t **order);
+/* Derives the order status from its stored status and its authorizations. */
+const char *acme_order_status(acme_t *a, json_t *order);
+
+/* ---- EAB (eab.c) ---- */
+/* Checks an externalAccountBinding against the outer jwk; fills kid/group/profile. On failure
+ * fills the problem and returns negative. */
+int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *url,
+		   char *kid, size_t kid_cap, char *group, size_t group_cap, char *profile,
+		   size_t profile_cap, http_reply_t *r);
+
+/* Drops rate-limit windows with nothing in the last hour (every 4096th call; rl_lock held). */
+void acme_rl_sweep(acme_t *a, int64_t now);
+
+/* ---- validation (validate.c and friends) ---- */
+int acme_pool_start(acme_t *a, int threads, acme_pool_t **out);
+void acme_pool_stop(acme_pool_t *p);
+/* Queues the challenge (authz id, index) for validation. 0 or CAIRN_ETOOBIG when full. */
+int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx);
+/* Resolves name (hosts map, then DNS server) to a numeric address; 0 or negative with why. */
+int acme_resolve(const acme_vconf_t *v, const char *name, char *addr, size_t cap, char *why,
+		 size_t why_cap);
+/* TXT records of name (DNS server); values as a JSON array (new reference) or NULL with why. */
+json_t *acme_dns_txt(const acme_vconf_t *v, const char *name, char *why, size_t why_cap);
+/* CAA records of name as a JSON array of {flags, tag, value}, [] when none, NULL on error. */
+json_t *acme_dns_caa(const acme_vconf_t *v, const char *name, char *why, size_t why_cap);
+/* Each returns 0 (valid) or negative with *type (problem type suffix) and why set. */
+int acme_validate_http01(const acme_vconf_t *v, const char *name, const char *token,
+			 const char *keyauth, const char **type, char *why, size_t cap);
+int acme_validate_dns01(const acme_vconf_t *v, const char *name, const char *keyauth,
+			const char **type, char *why, size_t cap);
+int acme_validate_tlsalpn01(const acme_vconf_t *v, const char *name, const char *keyauth,
+			    const char **type, char *why, size_t cap);
+/* CAA check (RFC 8659/8657) of name for this CA; 0 or negative with why. */
+int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_url,
+		   const char *method, char *why, size_t cap);
+
+#endif

@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/* ACME finalize and certificate download (RFC 8555 §7.4, §7.4.2): CSR vs order, issuance through the common path. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "acme/acme_int.h"
+
+/*
+ * The one place ACME asks for a certificate: the common request -> policy -> issue
+ * path (policy_submit). Returns 0 with serial_hex set when issued, 1 with
+ * request_id set when the request waits for approvers, or a negative code with
+ * err set (CAIRN_EDENIED when refused by policy).
+ */
+static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char *acct,
+		       const char *group, const char *profile, char *serial_hex, size_t scap,
+		       char *request_id, size_t rcap, cairn_err_t *err)
+{
+	ca_request_t cr = { 0 };
+	policy_outcome_t out;
+	char requester[64];
+	int rc;
+
+	memset(&out, 0, sizeof(out));
+	snprintf(requester, sizeof(requester), "acme:acct/%s", acct);
+	cr.csr = csr;
+	cr.csr_len = csr_len;
+	cr.profile = profile && profile[0] ? profile : a->profile;
+	cr.requester = requester;
+	cr.channel = "acme";
+	rc = policy_submit(a->policy, &cr, group && group[0] ? group : NULL, &out, err);
+	if (rc)
+		return rc;
+	if (out.decision.action == POLICY_APPROVE) {
+		snprintf(request_id, rcap, "%s", out.request.id);
+		return 1;
+	}
+	if (out.issued == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "policy gave no certificate");
+	snprintf(serial_hex, scap, "%s", out.issued->serial_hex);
+	ca_issued_free(out.issued);
+	return 0;
+}
+
+/* Collects the CSR's DNS and IP names (SANs and CN), lower-cased, into a sorted set. */
+static json_t *csr_names(X509_REQ *req)
+{
+	json_t *set = json_object();
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+	GENERAL_NAMES *gens = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
+	X509_NAME *subj = X509_REQ_get_subject_name(req);
+	int i, n = gens ? sk_GENERAL_NAME_num(gens) : 0, loc;
+
+	for (i = 0; i < n; i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char buf[300], key[310];
+		if (g->type == GEN_DNS) {
+			int len = ASN1_STRING_length(g->d.dNSName);
+			if (len <= 0 || len >= (int)sizeof(buf))
+				continue;
+			memcpy(buf, ASN1_STRING_get0_data(g->d.dNSName), (size_t)len);
+			buf[len] = '\0';
+			for (char *p = buf; *p; p++)
+				*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+			snprintf(key, sizeof(key), "dns:%s", buf);
+		} else if (g->type == GEN_IPADD) {
+			int len = ASN1_STRING_length(g->d.iPAddress);
+			if (!inet_ntop(len == 4 ? AF_INET : AF_INET6,
+				       ASN1_STRING_get0_data(g->d.iPAddress), buf, sizeof(buf)))
+				continue;
+			snprintf(key, sizeof(key), "ip:%s", buf);
+		} else {
+			snprintf(key, sizeof(key), "other:%d", g->type);
+		}
+		json_object_set_new(set, key, json_true());
+	}
+	loc = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+	if (loc >= 0) {
+		ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, loc));
+		unsigned char *u = NULL;
+		int len = ASN1_STRING_to_UTF8(&u, cn);
+		if (len > 0 && len < 300) {
+			char key[310], ip[64];
+			unsigned char bin[16];
+			for (int k = 0; k < len; k++)
+				u[k] = (unsigned char)(u[k] >= 'A' && u[k] <= 'Z' ? u[k] + 32 : u[k]);
+			if (inet_pton(AF_INET, (char *)u, bin) == 1 ||
+			    inet_pton(AF_INET6, (char *)u, bin) == 1) {
+				inet_ntop(strchr((char *)u, ':') ? AF_INET6 : AF_INET, bin, ip,
+					  sizeof(ip));
+				snprintf(key, sizeof(key), "ip:%s", ip);
+			} else {
+				snprintf(key, sizeof(key), "dns:%.*s", len, u);
+			}
+			json_object_set_new(set, key, json_true());
+		}
+		OPENSSL_free(u);
+	}
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return set;
+}
+
+typedef struct fin_op {
+	const char *status;
+	const char *serial;   /* or NULL */
+	const char *request;  /* or NULL */
+	json_t *error;        /* or NULL (borrowed) */
+	const char *expect;   /* required current status, or NULL */
+	const char *acct;
+	int wrong_state;
+} fin_op_t;
+
+static int fin_run(db_txn_t *txn, json_t *o, void *arg, cairn_err_t *err)
+{
+	fin_op_t *op = arg;
+	char key[128];
+	int rc;
+	(void)err;
+
+	op->wrong_state = 0;
+	if (op->expect != NULL &&
+	    strcmp(json_string_value(json_object_get(o, "status")), op->expect) != 0) {
+		op->wrong_state = 1;
+		return CAIRN_EEXIST;
+	}
+	json_object_set_new(o, "status", json_string(op->status));
+	if (op->serial != NULL) {
+		json_object_set_new(o, "cert", json_string(op->serial));
+		snprintf(key, sizeof(key), "s/%s", op->serial);
+		json_t *owner = json_pack("{s:s, s:O}", "acct", op->acct, "order",
+					  json_object_get(o, "id"));
+		rc = owner ? acme_txn_put(txn, key, owner) : CAIRN_ENOMEM;
+		json_decref(owner);
+		if (rc)
+			return rc;
+	}
+	if (op->request != NULL)
+		json_object_set_new(o, "request", json_string(op->request));
+	if (op->error != NULL)
+		json_object_set(o, "error", op->error);
+	return 0;
+}
+
+static int order_set(acme_t *a, const char *oid, fin_op_t *op, json_t **res, cairn_err_t *err)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "o/%s", oid);
+	return acme_update(a, key, fin_run, op, res, err);
+}
+
+void acme_order_refresh(acme_t *a, json_t **order)
+{
+	const char *st = json_string_value(json_object_get(*order, "status"));
+	const char *req = json_string_value(json_object_get(*order, "request"));
+	const char *oid = json_string_value(json_object_get(*order, "id"));
+	request_info_t info;
+	fin_op_t op = { 0 };
+	json_t *res = NULL, *perr = NULL;
+	char detail[300];
+
+	/* Only an order waiting for approvers changes here. */
+	if (st == NULL || strcmp(st, "processing") != 0 || req == NULL ||
+	    json_object_get(*order, "cert") != NULL)
+		return;
+	if (policy_request_get(a->policy, req, &info, NULL) != 0)
+		return;
+	op.acct = json_string_value(json_object_get(*order, "acct"));
+	op.expect = "processing";
+	if (info.status == REQ_ISSUED) {
+		op.status = "valid";
+		op.serial = info.serial_hex;
+	} else if (info.status != REQ_PENDING) {
+		snprintf(detail, sizeof(detail), "request %s %s: %s", req,
+			 request_status_name(info.status), info.reason[0] ? info.reason : "-");
+		perr = acme_problem_obj(info.status == REQ_REJECTED ? "rejectedIdentifier"
+								    : "serverInternal",
+					detail, NULL);
+		op.status = "invalid";
+		op.error = perr;
+	} else {
+		return;
+	}
+	if (order_set(a, oid, &op, &res, NULL) == 0) {
+		json_decref(*order);
+		*order = res;
+	}
+	json_decref(perr);
+}
+
+void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		   http_reply_t *r)
+{
+	acme_jws_t j;
+	json_t *o = NULL, *res = NULL, *names = NULL, *want = NULL, *x, *view;
+	const char *csr_b64, *st, *k;
+	uint8_t *der = NULL;
+	size_t der_len = 0, i;
+	X509_REQ *csr = NULL;
+	char serial[2 * DB_SERIAL_MAX + 1] = "", request[40] = "", u[512];
+	fin_op_t op = { 0 };
+	cairn_err_t err = { 0 };
+	int rc, busy, claimed = 0;
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		return;
+	if ((o = acme_load_owned(a, "o", arg, &j, r)) == NULL)
+		goto out;
+	st = acme_order_status(a, o);
+	if (strcmp(st, "ready") != 0) {
+		acme_problem(r, 403, "orderNotReady", "order is %s, not ready", st);
+		goto out;
+	}
+	csr_b64 = json_string_value(json_object_get(j.payload, "csr"));
+	if (csr_b64 == NULL || b64url_decode(csr_b64, strlen(csr_b64), &der, &der_len) != 0) {
+		acme_problem(r, 400, "malformed", "payload needs csr: base64url DER");
+		goto out;
+	}
+	if (ca_csr_parse(der, der_len, &csr, &err) != 0) {
+		acme_problem(r, 400, "badCSR", "%s", cairn_err_msg(&err));
+		goto out;
+	}
+	names = csr_names(csr);
+	want = json_object();
+	json_array_foreach(json_object_get(o, "identifiers"), i, x) {
+		char key[310];
+		snprintf(key, sizeof(key), "%s:%s", json_string_value(json_object_get(x, "type")),
+			 json_string_value(json_object_get(x, "value")));
+		json_object_set_new(want, key, json_true());
+	}
+	json_object_foreach(names, k, x) {
+		if (json_object_get(want, k) == NULL) {
+			acme_problem(r, 400, "badCSR", "CSR names %s, which is not in the order", k);
+			goto out;
+		}
+	}
+	json_object_foreach(want, k, x) {
+		if (json_object_get(names, k) == NULL) {
+			acme_problem(r, 400, "badCSR", "CSR lacks %s of the order", k);
+			goto out;
+		}
+	}
+	/* One finalize per order at a time (in memory: a daemon that dies while issuing
+	 * leaves the order ready, so the client can finalize again). */
+	pthread_mutex_lock(&a->rl_lock);
+	busy = json_object_get(a->finalizing, arg) != NULL;
+	if (!busy)
+		json_object_set_new(a->finalizing, arg, json_true());
+	pthread_mutex_unlock(&a->rl_lock);
+	if (busy) {
+		acme_problem(r, 403, "orderNotReady", "order is already being finalized");
+		goto out;
+	}
+	claimed = 1;
+	json_decref(o);
+	o = acme_load_owned(a, "o", arg, &j, r);
+	if (o == NULL)
+		goto out;
+	if (strcmp(acme_order_status(a, o), "ready") != 0) {
+		acme_problem(r, 403, "orderNotReady", "order is %s, not ready",
+			     acme_order_status(a, o));
+		goto out;
+	}
+	rc = acme_submit(a, der, der_len, j.acct_id,
+			 json_string_value(json_object_get(j.account, "group")),
+			 json_string_value(json_object_get(j.account, "profile")), serial,
+			 sizeof(serial), request, sizeof(request), &err);
+	memset(&op, 0, sizeof(op));
+	op.acct = j.acct_id;
+	if (rc == 0) {
+		op.status = "valid";
+		op.serial = serial;
+	} else if (rc == 1) {
+		op.status = "processing";
+		op.request = request;
+	} else if (rc == CAIRN_EBADCSR || rc == CAIRN_ECSRSIG || rc == CAIRN_EWEAKKEY ||
+		   rc == CAIRN_EKEYTYPE || rc == CAIRN_ENAME) {
+		/* The order stays ready: the client may send a better CSR. */
+		acme_problem(r, 400, rc == CAIRN_ECSRSIG ? "badCSR" : rc == CAIRN_EKEYTYPE ||
+					rc == CAIRN_EWEAKKEY ? "badPublicKey" : "badCSR",
+			     "%s", cairn_err_msg(&err));
+		goto out;
+	} else {
+		char detail[600];
+		snprintf(detail, sizeof(detail), "%s", cairn_err_msg(&err));
+		op.status = "invalid";
+		op.error = acme_problem_obj(rc == CAIRN_EDENIED ? "rejectedIdentifier"
+								: "serverInternal",
+					    detail, NULL);
+		rc = order_set(a, arg, &op, NULL, NULL);
+		json_decref(op.error);
+		acme_problem(r, 403, "rejectedIdentifier", "%s", detail);
+		goto out;
+	}
+	if (order_set(a, arg, &op, &res, &err) != 0) {
+		acme_problem(r, 500, "serverInternal", "%s", cairn_err_msg(&err));
+		goto out;
+	}
+	view = acme_order_view(a, res);
+	http_reply_json(r, 200, NULL, view);
+	json_decref(view);
+	if (rc == 1)
+		r->retry_after = 2;
+	snprintf(u, sizeof(u), "%sorder/%s", a->base, arg);
+	r->location = strdup(u);
+out:
+	if (claimed) {
+		pthread_mutex_lock(&a->rl_lock);
+		json_object_del(a->finalizing, arg);
+		pthread_mutex_unlock(&a->rl_lock);
+	}
+	X509_REQ_free(csr);
+	free(der);
+	json_decref(o);
+	json_decref(res);
+	json_decref(names);
+	json_decref(want);
+	acme_jws_clear(&j);
+}
+
+/* PEM of one DER certificate appended to a malloc'd buffer. The DER comes from our own
+ * database, so it is wrapped as it is (decoding it would cost a public-key decode). */
+static int pem_append(char **buf, size_t *len, const uint8_t *der, size_t dlen)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *nb;
+	long n;
+	int rc = CAIRN_ECRYPTO;
+
+	if (b == NULL || PEM_write_bio(b, "CERTIFICATE", "", der, (long)dlen) <= 0)
+		goto out;
+	n = BIO_get_mem_data(b, &data);
+	nb = realloc(*buf, *len + (size_t)n + 1);
+	if (nb == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	memcpy(nb + *len, data, (size_t)n);
+	*len += (size_t)n;
+	nb[*len] = '\0';
+	*buf = nb;
+	rc = 0;
+out:
+	BIO_free(b);
+	return rc;
+}
+
+void acme_cert(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+	       http_reply_t *r)
+{
+	acme_jws_t j;
+	json_t *s = NULL;
+	char key[64], link[600];
+	uint8_t serial[DB_SERIAL_MAX];
+	db_txn_t *txn = NULL;
+	db_cert_t c;
+	char *pem = NULL;
+	size_t len = 0;
+	uint8_t *idder = NULL;
+	X509 *issuer = ca_issuer_cert(a->ca, "issuing");
+	int n, sl;
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		return;
+	sl = strlen(arg) <= 2 * DB_SERIAL_MAX ? hex_decode(arg, serial, sizeof(serial)) : -1;
+	snprintf(key, sizeof(key), "s/%s", arg);
+	if (sl <= 0 || acme_get(a, key, &s) != 0) {
+		acme_problem(r, 404, "malformed", "no certificate %s", arg);
+		goto out;
+	}
+	if (strcmp(json_string_value(json_object_get(s, "acct")), j.acct_id) != 0) {
+		acme_problem(r, 403, "unauthorized", "this certificate belongs to another account");
+		goto out;
+	}
+	if (db_read_begin(a->db, &txn) != 0 || db_cert_get(txn, serial, (size_t)sl, &c) != 0) {
+		acme_problem(r, 404, "malformed", "no certificate %s", arg);
+		goto out;
+	}
+	if (pem_append(&pem, &len, c.der, c.der_len) != 0)
+		goto fail;
+	db_txn_end(txn);
+	txn = NULL;
+	n = i2d_X509(issuer, &idder);
+	if (n <= 0 || pem_append(&pem, &len, idder, (size_t)n) != 0)
+		goto fail;
+	http_reply_set(r, 200, "application/pem-certificate-chain", pem, len);
+	pem = NULL;
+	snprintf(link, sizeof(link), "<%s/ca/issuing.crt>;rel=\"up\"", a->http_base);
+	http_reply_header(r, "Link", "%s", link);
+	goto out;
+fail:
+	acme_problem(r, 500, "serverInternal", "cannot encode the certificate chain");
+out:
+	db_txn_end(txn);
+	OPENSSL_free(idder);
+	free(pem);
+	json_decref(s);
+	acme_jws_clear(&j);
+}

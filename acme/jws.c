@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: MIT */
+/* JWS for ACME (RFC 7515/7518/8037/8555 §6.2): flattened JSON, protected header checks, signature over the received strings. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/ecdsa.h>
+#include <openssl/param_build.h>
+#include <openssl/sha.h>
+
+#include "acme/acme_int.h"
+
+#define ACME_ALGS "RS256, ES256, ES384, EdDSA"
+
+static int b64_member(const json_t *obj, const char *name, uint8_t **out, size_t *len)
+{
+	const char *s = json_string_value(json_object_get(obj, name));
+
+	if (s == NULL)
+		return CAIRN_EINVAL;
+	return b64url_decode(s, strlen(s), out, len);
+}
+
+EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap)
+{
+	const char *kty = json_string_value(json_object_get(jwk, "kty"));
+	const char *crv = json_string_value(json_object_get(jwk, "crv"));
+	uint8_t *a = NULL, *b = NULL, *pub = NULL;
+	size_t alen = 0, blen = 0;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pk = NULL;
+	BIGNUM *n = NULL, *e = NULL;
+
+	if (!json_is_object(jwk) || kty == NULL) {
+		snprintf(why, cap, "jwk must be an object with kty");
+		goto out;
+	}
+	if (json_object_get(jwk, "d") != NULL) {
+		snprintf(why, cap, "jwk must not contain private key material");
+		goto out;
+	}
+	if (strcmp(kty, "OKP") == 0) {
+		if (crv == NULL || strcmp(crv, "Ed25519") != 0 || b64_member(jwk, "x", &a, &alen) ||
+		    alen != 32) {
+			snprintf(why, cap, "OKP jwk: only Ed25519 with a 32-byte x");
+			goto out;
+		}
+		pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, a, alen);
+		if (pk == NULL)
+			snprintf(why, cap, "bad Ed25519 key");
+		goto out;
+	}
+	bld = OSSL_PARAM_BLD_new();
+	if (bld == NULL)
+		goto out;
+	if (strcmp(kty, "RSA") == 0) {
+		if (b64_member(jwk, "n", &a, &alen) || b64_member(jwk, "e", &b, &blen) ||
+		    alen < 256 || alen > 1024 || blen == 0 || blen > 8) {
+			snprintf(why, cap, "RSA jwk: n (2048..8192 bits) and e required");
+			goto out;
+		}
+		n = BN_bin2bn(a, (int)alen, NULL);
+		e = BN_bin2bn(b, (int)blen, NULL);
+		if (n == NULL || e == NULL || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+			goto out;
+		ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	} else if (strcmp(kty, "EC") == 0) {
+		const char *group = NULL;
+		size_t flen = 0;
+
+		if (crv != NULL && strcmp(crv, "P-256") == 0) {
+			group = "prime256v1";
+			flen = 32;
+		} else if (crv != NULL && strcmp(crv, "P-384") == 0) {
+			group = "secp384r1";
+			flen = 48;
+		}
+		if (group == NULL || b64_member(jwk, "x", &a, &alen) ||
+		    b64_member(jwk, "y", &b, &blen) || alen != flen || blen != flen) {
+			snprintf(why, cap, "EC jwk: crv P-256 or P-384 with x and y of the curve's size");
+			goto out;
+		}
+		pub = malloc(1 + 2 * flen);
+		if (pub == NULL)
+			goto out;
+		pub[0] = 0x04;
+		memcpy(pub + 1, a, flen);
+		memcpy(pub + 1 + flen, b, flen);
+		if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
+		    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * flen))
+			goto out;
+		ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	} else {
+		snprintf(why, cap, "unsupported jwk kty %s", kty);
+		goto out;
+	}
+	params = OSSL_PARAM_BLD_to_param(bld);
+	if (ctx == NULL || params == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
+		snprintf(why, cap, "jwk is not a valid %s public key", kty);
+		pk = NULL;
+	}
+out:
+	if (pk == NULL && why[0] == '\0')
+		snprintf(why, cap, "unusable jwk");
+	ERR_clear_error();
+	BN_free(n);
+	BN_free(e);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	free(a);
+	free(b);
+	free(pub);
+	return pk;
+}
+
+int acme_jwk_thumbprint(const json_t *jwk, char *out, size_t cap)
+{
+	static const char *const rsa[] = { "e", "kty", "n", NULL };
+	static const char *const ec[] = { "crv", "kty", "x", "y", NULL };
+	static const char *const okp[] = { "crv", "kty", "x", NULL };
+	const char *kty = json_string_value(json_object_get(jwk, "kty"));
+	const char *const *m = NULL;
+	json_t *req = json_object();
+	uint8_t md[32];
+	char *text = NULL, *b = NULL;
+	int rc = CAIRN_EINVAL;
+
+	if (kty && strcmp(kty, "RSA") == 0)
+		m = rsa;
+	else if (kty && strcmp(kty, "EC") == 0)
+		m = ec;
+	else if (kty && strcmp(kty, "OKP") == 0)
+		m = okp;
+	if (m == NULL || req == NULL)
+		goto out;
+	for (; *m; m++) {
+		json_t *v = json_object_get(jwk, *m);
+		if (!json_is_string(v))
+			goto out;
+		json_object_set(req, *m, v);
+	}
+	text = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL)
+		goto out;
+	SHA256((const uint8_t *)text, strlen(text), md);
+	b = b64url_encode(md, sizeof(md));
+	if (b == NULL)
+		goto out;
+	snprintf(out, cap, "%s", b);
+	rc = 0;
+out:
+	free(text);
+	free(b);
+	json_decref(req);
+	return rc;
+}
+
+static EVP_MD *md_sha256, *md_sha384;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+/* Explicitly fetched digests: the implicit fetch behind EVP_sha256() takes locks per call. */
+static void md_init(void)
+{
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	md_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
+}
+
+static size_t slot_of(const char *thumb)
+{
+	size_t h = 5381;
+
+	for (; *thumb; thumb++)
+		h = h * 33 + (unsigned char)*thumb;
+	return h % ACME_KEYCACHE;
+}
+
+/* The EVP_PKEY for jwk (thumbprint thumb), from the cache or built; caller frees. */
+static EVP_PKEY *cached_pkey(acme_t *a, const json_t *jwk, const char *thumb, char *why,
+			     size_t cap)
+{
+	acme_keyslot_t *s = &a->keys[slot_of(thumb)];
+	EVP_PKEY *pk = NULL;
+
+	pthread_mutex_lock(&a->key_lock);
+	if (s->pk != NULL && strcmp(s->thumb, thumb) == 0 && EVP_PKEY_up_ref(s->pk) == 1)
+		pk = s->pk;
+	pthread_mutex_unlock(&a->key_lock);
+	if (pk != NULL)
+		return pk;
+	pk = acme_jwk_to_pkey(jwk, why, cap);
+	if (pk == NULL || EVP_PKEY_up_ref(pk) != 1)
+		return pk;
+	pthread_mutex_lock(&a->key_lock);
+	EVP_PKEY_free(s->pk);
+	s->pk = pk;
+	snprintf(s->thumb, sizeof(s->thumb), "%s", thumb);
+	pthread_mutex_unlock(&a->key_lock);
+	return pk;
+}
+
+/* Checks the key fits alg and verifies sig over input. Returns 0 or negative with why. */
+static int verify_sig(EVP_PKEY *pk, const char *alg, const char *input, size_t ilen,
+		      const uint8_t *sig, size_t slen, char *why, size_t cap)
+{
+	EVP_MD_CTX *md = NULL;
+	const EVP_MD *digest = NULL;
+	ECDSA_SIG *es = NULL;
+	uint8_t *der = NULL;
+	const uint8_t *vsig = sig;
+	size_t vlen = slen;
+	int rc = CAIRN_EAUTH, type = EVP_PKEY_get_base_id(pk), bits = EVP_PKEY_get_bits(pk);
+
+	pthread_once(&md_once, md_init);
+	if (strcmp(alg, "RS256") == 0 && type == EVP_PKEY_RSA) {
+		digest = md_sha256;
+	} else if (strcmp(alg, "ES256") == 0 && type == EVP_PKEY_EC && bits == 256) {
+		digest = md_sha256;
+	} else if (strcmp(alg, "ES384") == 0 && type == EVP_PKEY_EC && bits == 384) {
+		digest = md_sha384;
+	} else if (strcmp(alg, "EdDSA") == 0 && type == EVP_PKEY_ED25519) {
+		digest = NULL;
+	} else {
+		snprintf(why, cap, "alg %s does not match the key", alg);
+		return CAIRN_EAUTH;
+	}
+	if (type == EVP_PKEY_EC) {
+		/* JWS carries ECDSA as fixed-size r || s; OpenSSL wants DER. */
+		size_t half = bits == 256 ? 32 : 48;
+		BIGNUM *r, *s;
+		int dlen;
+
+		if (slen != 2 * half) {
+			snprintf(why, cap, "ECDSA signature must be %zu bytes", 2 * half);
+			return CAIRN_EAUTH;
+		}
+		es = ECDSA_SIG_new();
+		r = BN_bin2bn(sig, (int)half, NULL);
+		s = BN_bin2bn(sig + half, (int)half, NULL);
+		if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
+			BN_free(r);
+			BN_free(s);
+			goto out;
+		}
+		dlen = i2d_ECDSA_SIG(es, &der);
+		if (dlen <= 0)
+			goto out;
+		vsig = der;
+		vlen = (size_t)dlen;
+	}
+	md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestVerifyInit(md, NULL, digest, NULL, pk) <= 0)
+		goto out;
+	if (EVP_DigestVerify(md, vsig, vlen, (const uint8_t *)input, ilen) == 1)
+		rc = 0;
+out:
+	if (rc)
+		snprintf(why, cap, "JWS signature does not verify");
+	ERR_clear_error();
+	EVP_MD_CTX_free(md);
+	ECDSA_SIG_free(es);
+	OPENSSL_free(der);
+	return rc;
+}
+
+static int alg_supported(const char *alg)
+{
+	return alg && (strcmp(alg, "RS256") == 0 || strcmp(alg, "ES256") == 0 ||
+		       strcmp(alg, "ES384") == 0 || strcmp(alg, "EdDSA") == 0);
+}
+
+/* Splits a flattened JWS object into its three strings; 0 or CAIRN_EINVAL with why. */
+static int jws_parts(const json_t *jws, const char **prot, const char **payload,
+		     const char **sig, char *why, size_t cap)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(jws)) {
+		snprintf(why, cap, "request body must be a flattened JWS JSON object");
+		return CAIRN_EINVAL;
+	}
+	json_object_foreach((json_t *)jws, k, v) {
+		if (strcmp(k, "protected") && strcmp(k, "payload") && strcmp(k, "signature")) {
+			snprintf(why, cap, "unexpected JWS member \"%s\"", k);
+			return CAIRN_EINVAL;
+		}
+	}
+	*prot = json_string_value(json_object_get(jws, "protected"));
+	*payload = json_string_value(json_object_get(jws, "payload"));
+	*sig = json_string_value(json_object_get(jws, "signature"));
+	if (*prot == NULL || *payload == NULL || *sig == NULL) {
+		snprintf(why, cap, "JWS needs string protected, payload and signature");
+		return CAIRN_EINVAL;
+	}
+	return 0;
+}
+
+static json_t *b64_json(const char *s, char *why, size_t cap, const char *what)
+{
+	uint8_t *raw = NULL;
+	size_t len = 0;
+	json_error_t je;
+	json_t *o = NULL;
+
+	if (b64url_decode(s, strlen(s), &raw, &len) != 0) {
+		snprintf(why, cap, "%s is not base64url", what);
+		return NULL;
+	}
+	o = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, &je);
+	if (o == NULL)
+		snprintf(why, cap, "%s: %s", what, je.text);
+	else if (!json_is_object(o)) {
+		snprintf(why, cap, "%s must be a JSON object", what);
+		json_decref(o);
+		o = NULL;
+	}
+	free(raw);
+	return o;
+}
+
+/* Signing input "protected.payload" and the decoded signature; verifies with pk. */
+static int check_signature(EVP_PKEY *pk, const char *alg, const char *prot, const char *payload,
+			   const char *sig, char *why, size_t cap)
+{
+	size_t plen = strlen(prot), ylen = strlen(payload), slen = 0;
+	char *input = malloc(plen + ylen + 2);
+	uint8_t *raw = NULL;
+	int rc;
+
+	if (input == NULL)
+		return CAIRN_ENOMEM;
+	memcpy(input, prot, plen);
+	input[plen] = '.';
+	memcpy(input + plen + 1, payload, ylen + 1);
+	if (b64url_decode(sig, strlen(sig), &raw, &slen) != 0) {
+		snprintf(why, cap, "signature is not base64url");
+		rc = CAIRN_EAUTH;
+	} else {
+		rc = verify_sig(pk, alg, input, plen + 1 + ylen, raw, slen, why, cap);
+	}
+	free(raw);
+	free(input);
+	return rc;
+}
+
+int acme_jws_check_inner(const json_t *jws, const json_t *jwk, json_t **protected_hdr,
+			 json_t **payload, char *why, size_t cap)
+{
+	const char *prot, *pay, *sig, *alg;
+	EVP_PKEY *pk = NULL;
+	int rc = CAIRN_EAUTH;
+
+	*protected_hdr = *payload = NULL;
+	if (jws_parts(jws, &prot, &pay, &sig, why, cap) != 0)
+		return CAIRN_EAUTH;
+	*protected_hdr = b64_json(prot, why, cap, "inner protected header");
+	if (*protected_hdr == NULL)
+		goto out;
+	alg = json_string_value(json_object_get(*protected_hdr, "alg"));
+	if (!alg_supported(alg)) {
+		snprintf(why, cap, "inner JWS alg must be one of " ACME_ALGS);
+		goto out;
+	}
+	pk = acme_jwk_to_pkey(jwk, why, cap);
+	if (pk == NULL || check_signature(pk, alg, prot, pay, sig, why, cap) != 0)
+		goto out;
+	*payload = b64_json(pay, why, cap, "inner payload");
+	if (*payload == NULL)
+		goto out;
+	rc = 0;
+out:
+	EVP_PKEY_free(pk);
+	if (rc) {
+		json_decref(*protected_hdr);
+		json_decref(*payload);
+		*protected_hdr = *payload = NULL;
+	}
+	return rc;
+}
+
+void acme_jws_clear(acme_jws_t *j)
+{
+	json_decref(j->protected_hdr);
+	json_decref(j->payload);
+	json_decref(j->account);
+	memset(j, 0, sizeof(*j));
+}
+
+int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, int want_jwk,
+		    acme_jws_t *out, http_reply_t *reply)
+{
+	json_t *jws = NULL;
+	json_error_t je;
+	const char *prot, *pay, *sig, *nonce, *hurl;
+	char why[256] = "";
+	EVP_PKEY *pk = NULL;
+	int rc = CAIRN_EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	jws = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (jws == NULL) {
+		acme_problem(reply, 400, "malformed", "request body is not JSON: %s", je.text);
+		goto out;
+	}
+	if (jws_parts(jws, &prot, &pay, &sig, why, sizeof(why)) != 0) {
+		acme_problem(reply, 400, "malformed", "%s", why);
+		goto out;
+	}
+	out->protected_hdr = b64_json(prot, why, sizeof(why), "protected header");
+	if (out->protected_hdr == NULL) {
+		acme_problem(reply, 400, "malformed", "%s", why);
+		goto out;
+	}
+	out->alg = json_string_value(json_object_get(out->protected_hdr, "alg"));
+	if (!alg_supported(out->alg)) {
+		json_t *algs = json_pack("[s,s,s,s]", "RS256", "ES256", "ES384", "EdDSA");
+		acme_problem(reply, 400, "badSignatureAlgorithm",
+			     "alg must be one of " ACME_ALGS);
+		/* RFC 8555 §6.2: list the algorithms we accept. */
+		if (reply->body != NULL && algs != NULL) {
+			json_t *doc = json_loadb(reply->body, reply->body_len, 0, NULL);
+			if (doc != NULL) {
+				json_object_set(doc, "algorithms", algs);
+				http_reply_json(reply, 400, "application/problem+json", doc);
+				json_decref(doc);
+			}
+		}
+		json_decref(algs);
+		goto out;
+	}
+	hurl = json_string_value(json_object_get(out->protected_hdr, "url"));
+	if (hurl == NULL || strcmp(hurl, url) != 0) {
+		acme_problem(reply, 401, "unauthorized",
+			     "protected header url must be %s", url);
+		goto out;
+	}
+	nonce = json_string_value(json_object_get(out->protected_hdr, "nonce"));
+	if (nonce == NULL || !acme_nonce_use(a->nonces, nonce)) {
+		acme_problem(reply, 400, "badNonce", "nonce is unknown, used or expired");
+		goto out;
+	}
+	out->jwk = json_object_get(out->protected_hdr, "jwk");
+	out->kid = json_string_value(json_object_get(out->protected_hdr, "kid"));
+	if ((out->jwk != NULL) == (json_object_get(out->protected_hdr, "kid") != NULL)) {
+		acme_problem(reply, 400, "malformed", "protected header needs exactly one of jwk, kid");
+		goto out;
+	}
+	if (want_jwk == 1 && out->jwk == NULL) {
+		acme_problem(reply, 400, "malformed", "this resource needs jwk, not kid");
+		goto out;
+	}
+	if (want_jwk == 0 && out->jwk == NULL && out->kid == NULL) {
+		acme_problem(reply, 400, "malformed", "kid must be a string");
+		goto out;
+	}
+	if (want_jwk == 0 && out->jwk != NULL) {
+		acme_problem(reply, 400, "malformed", "this resource needs kid, not jwk");
+		goto out;
+	}
+	if (out->kid != NULL) {
+		size_t blen = strlen(a->base);
+		char key[64];
+		const char *st;
+
+		if (strncmp(out->kid, a->base, blen) != 0 || strncmp(out->kid + blen, "acct/", 5) ||
+		    strlen(out->kid + blen + 5) != ACME_ID_LEN) {
+			acme_problem(reply, 400, "accountDoesNotExist", "no account %s", out->kid);
+			goto out;
+		}
+		memcpy(out->acct_id, out->kid + blen + 5, ACME_ID_LEN + 1);
+		snprintf(key, sizeof(key), "a/%s", out->acct_id);
+		if (acme_get(a, key, &out->account) != 0) {
+			acme_problem(reply, 400, "accountDoesNotExist", "no account %s", out->kid);
+			goto out;
+		}
+		st = json_string_value(json_object_get(out->account, "status"));
+		if (st == NULL || strcmp(st, "valid") != 0) {
+			acme_problem(reply, 401, "unauthorized", "account is %s",
+				     st ? st : "unusable");
+			goto out;
+		}
+		out->jwk = json_object_get(out->account, "jwk");
+	}
+	if (out->kid != NULL && json_is_string(json_object_get(out->account, "thumb"))) {
+		/* stored with the account (and rewritten by keyChange) */
+		snprintf(out->thumb, sizeof(out->thumb), "%s",
+			 json_string_value(json_object_get(out->account, "thumb")));
+	} else if (acme_jwk_thumbprint(out->jwk, out->thumb, sizeof(out->thumb)) != 0) {
+		acme_problem(reply, 400, "badPublicKey", "jwk lacks the members of its kty");
+		goto out;
+	}
+	pk = cached_pkey(a, out->jwk, out->thumb, why, sizeof(why));
+	if (pk == NULL) {
+		acme_problem(reply, 400, "badPublicKey", "%s", why);
+		goto out;
+	}
+	if (check_signature(pk, out->alg, prot, pay, sig, why, sizeof(why)) != 0) {
+		acme_problem(reply, 400, "malformed", "%s", why);
+		goto out;
+	}
+	if (pay[0] == '\0') {
+		out->post_as_get = 1;
+	} else {
+		out->payload = b64_json(pay, why, sizeof(why), "payload");
+		if (out->payload == NULL) {
+			acme_problem(reply, 400, "malformed", "%s", why);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	EVP_PKEY_free(pk);
+	json_decref(jws);
+	if (rc)
+		acme_jws_clear(out);
+	return rc;
+}

@@ -1,0 +1,11 @@
+noinst_LTLIBRARIES += libacme.la
+libacme_la_SOURCES = acme/acme.h acme/acme_int.h acme/acme.c acme/problem.c acme/nonce.c \
+	acme/jws.c acme/store.c acme/account.c acme/order.c acme/finalize.c acme/revoke.c \
+	acme/eab.c acme/validate.c acme/validate_dns.c acme/validate_tlsalpn.c
+
+check_PROGRAMS += tests/unit/test_acme
+TESTS += tests/unit/test_acme
+tests_unit_test_acme_SOURCES = tests/unit/test_acme.c
+tests_unit_test_acme_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_acme_LDADD = libacme.la libpolicy.la libca.la libaudit.la libdb.la libhsm.la \
+	libutil.la $(UNIT_LIBS)

@@ -1,0 +1,692 @@
+/* SPDX-License-Identifier: MIT */
+/* ACME orders, authorizations and challenges (RFC 8555 §7.1.3-7.1.6, §7.4-7.5; RFC 8738 IP identifiers). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acme/acme_int.h"
+
+/* ---- identifiers ---- */
+
+/* DNS name: LDH labels, 1..63 each, <= 253 total, at least two labels, last not all digits.
+ * A leading "*." marks a wildcard. Lower-cases in place. Returns 0 or CAIRN_EINVAL. */
+static int check_dns(char *name, int *wildcard, char *why, size_t cap)
+{
+	char *p = name, *label;
+	size_t len, labels = 0, i;
+	int digits = 1;
+
+	*wildcard = 0;
+	for (i = 0; name[i]; i++)
+		name[i] = (char)tolower((unsigned char)name[i]);
+	if (strncmp(p, "*.", 2) == 0) {
+		*wildcard = 1;
+		p += 2;
+	}
+	len = strlen(p);
+	if (len == 0 || len > 253 || p[len - 1] == '.') {
+		snprintf(why, cap, "%.280s is not a valid DNS name", name);
+		return CAIRN_EINVAL;
+	}
+	label = p;
+	for (;;) {
+		char *dot = strchr(label, '.');
+		size_t ll = dot ? (size_t)(dot - label) : strlen(label);
+
+		if (ll == 0 || ll > 63 || label[0] == '-' || label[ll - 1] == '-') {
+			snprintf(why, cap, "%.280s has an invalid label", name);
+			return CAIRN_EINVAL;
+		}
+		digits = 1;
+		for (i = 0; i < ll; i++) {
+			unsigned char c = (unsigned char)label[i];
+			if (!isalnum(c) && c != '-') {
+				snprintf(why, cap, "%.280s contains %c", name, c);
+				return CAIRN_EINVAL;
+			}
+			if (!isdigit(c))
+				digits = 0;
+		}
+		labels++;
+		if (dot == NULL)
+			break;
+		label = dot + 1;
+	}
+	if (labels < 2 || digits) {
+		snprintf(why, cap, "%.280s is not a fully qualified domain name", name);
+		return CAIRN_EINVAL;
+	}
+	return 0;
+}
+
+/* IP identifier: canonical text form written back into out. */
+static int check_ip(const char *value, char *out, size_t cap)
+{
+	unsigned char buf[16];
+
+	if (inet_pton(AF_INET, value, buf) == 1)
+		return inet_ntop(AF_INET, buf, out, (socklen_t)cap) ? 0 : CAIRN_EINVAL;
+	if (inet_pton(AF_INET6, value, buf) == 1)
+		return inet_ntop(AF_INET6, buf, out, (socklen_t)cap) ? 0 : CAIRN_EINVAL;
+	return CAIRN_EINVAL;
+}
+
+/* ---- views ---- */
+
+static const char *authz_status(const json_t *z)
+{
+	const char *st = json_string_value(json_object_get(z, "status"));
+
+	if (st == NULL)
+		return "invalid";
+	if ((strcmp(st, "pending") == 0 || strcmp(st, "valid") == 0) &&
+	    json_integer_value(json_object_get(z, "expires")) < (json_int_t)time(NULL))
+		return "expired";
+	return st;
+}
+
+const char *acme_order_status(acme_t *a, json_t *order)
+{
+	const char *st = json_string_value(json_object_get(order, "status"));
+	json_t *ids = json_object_get(order, "authzs"), *v;
+	size_t i;
+	int pending = 0;
+
+	if (st == NULL)
+		return "invalid";
+	if ((strcmp(st, "pending") == 0 || strcmp(st, "ready") == 0) &&
+	    json_integer_value(json_object_get(order, "expires")) < (json_int_t)time(NULL))
+		return "invalid";
+	if (strcmp(st, "pending") != 0)
+		return st;
+	json_array_foreach(ids, i, v) {
+		char key[64];
+		json_t *z = NULL;
+		const char *zs;
+
+		snprintf(key, sizeof(key), "z/%s", json_string_value(v));
+		if (acme_get(a, key, &z) != 0)
+			return "invalid";
+		zs = authz_status(z);
+		if (strcmp(zs, "valid") != 0) {
+			if (strcmp(zs, "pending") == 0) {
+				pending = 1;
+			} else {
+				json_decref(z);
+				return "invalid";
+			}
+		}
+		json_decref(z);
+	}
+	return pending ? "pending" : "ready";
+}
+
+json_t *acme_order_view(acme_t *a, json_t *order)
+{
+	const char *id = json_string_value(json_object_get(order, "id"));
+	json_t *v = json_object(), *urls = json_array(), *x;
+	char u[512], when[32];
+	size_t i;
+
+	json_object_set_new(v, "status", json_string(acme_order_status(a, order)));
+	time_rfc3339((time_t)json_integer_value(json_object_get(order, "expires")), when,
+		     sizeof(when));
+	json_object_set_new(v, "expires", json_string(when));
+	json_object_set(v, "identifiers", json_object_get(order, "identifiers"));
+	json_array_foreach(json_object_get(order, "authzs"), i, x) {
+		snprintf(u, sizeof(u), "%sauthz/%s", a->base, json_string_value(x));
+		json_array_append_new(urls, json_string(u));
+	}
+	json_object_set_new(v, "authorizations", urls);
+	snprintf(u, sizeof(u), "%sorder/%s/finalize", a->base, id);
+	json_object_set_new(v, "finalize", json_string(u));
+	if ((x = json_object_get(order, "cert")) != NULL) {
+		snprintf(u, sizeof(u), "%scert/%s", a->base, json_string_value(x));
+		json_object_set_new(v, "certificate", json_string(u));
+	}
+	if ((x = json_object_get(order, "error")) != NULL)
+		json_object_set(v, "error", x);
+	return v;
+}
+
+static json_t *chall_view(acme_t *a, const json_t *z, size_t idx)
+{
+	json_t *c = json_array_get(json_object_get(z, "challs"), idx), *v, *x;
+	char u[512];
+
+	snprintf(u, sizeof(u), "%schall/%s/%zu", a->base,
+		 json_string_value(json_object_get(z, "id")), idx);
+	v = json_pack("{s:O, s:s, s:O, s:O}", "type", json_object_get(c, "type"), "url", u,
+		      "token", json_object_get(c, "token"), "status", json_object_get(c, "status"));
+	if ((x = json_object_get(c, "validated")) != NULL) {
+		char when[32];
+		time_rfc3339((time_t)json_integer_value(x), when, sizeof(when));
+		json_object_set_new(v, "validated", json_string(when));
+	}
+	if ((x = json_object_get(c, "error")) != NULL)
+		json_object_set(v, "error", x);
+	return v;
+}
+
+static json_t *authz_view(acme_t *a, const json_t *z)
+{
+	json_t *v = json_object(), *list = json_array();
+	char when[32];
+	size_t i, n = json_array_size(json_object_get(z, "challs"));
+	const char *st = authz_status(z);
+
+	json_object_set_new(v, "status", json_string(st));
+	time_rfc3339((time_t)json_integer_value(json_object_get(z, "expires")), when, sizeof(when));
+	json_object_set_new(v, "expires", json_string(when));
+	json_object_set(v, "identifier", json_object_get(z, "identifier"));
+	for (i = 0; i < n; i++) {
+		json_t *c = json_array_get(json_object_get(z, "challs"), i);
+		/* A valid authorization lists only the challenge that validated it. */
+		if (strcmp(st, "valid") == 0 &&
+		    strcmp(json_string_value(json_object_get(c, "status")), "valid") != 0)
+			continue;
+		json_array_append_new(list, chall_view(a, z, i));
+	}
+	json_object_set_new(v, "challenges", list);
+	if (json_is_true(json_object_get(z, "wildcard")))
+		json_object_set_new(v, "wildcard", json_true());
+	return v;
+}
+
+/* ---- newOrder ---- */
+
+typedef struct order_op {
+	json_t *order;
+	json_t *authzs;   /* new authorizations to store */
+	const char *acct;
+} order_op_t;
+
+static int order_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	order_op_t *op = arg;
+	char key[128];
+	json_t *z;
+	size_t i;
+	int rc;
+	(void)err;
+
+	json_array_foreach(op->authzs, i, z) {
+		char exp[24];
+		snprintf(key, sizeof(key), "z/%s", json_string_value(json_object_get(z, "id")));
+		if ((rc = acme_txn_put(txn, key, z)) != 0)
+			return rc;
+		/* p/ACCT/AUTHZ -> expiry: the account's pending authorizations (rate limit) */
+		snprintf(key, sizeof(key), "p/%s/%s", op->acct,
+			 json_string_value(json_object_get(z, "id")));
+		snprintf(exp, sizeof(exp), "%lld",
+			 (long long)json_integer_value(json_object_get(z, "expires")));
+		if ((rc = acme_txn_put_str(txn, key, exp)) != 0)
+			return rc;
+	}
+	snprintf(key, sizeof(key), "o/%s", json_string_value(json_object_get(op->order, "id")));
+	if ((rc = acme_txn_put(txn, key, op->order)) != 0)
+		return rc;
+	snprintf(key, sizeof(key), "l/%s/%016llx%s", op->acct,
+		 (unsigned long long)json_integer_value(json_object_get(op->order, "created")),
+		 json_string_value(json_object_get(op->order, "id")));
+	return acme_txn_put_str(txn, key, "");
+}
+
+static json_t *new_authz(acme_t *a, const char *acct, const char *type, const char *value,
+			 int wildcard, int64_t now)
+{
+	static const char *const dns_types[] = { "http-01", "dns-01", "tls-alpn-01", NULL };
+	static const char *const wc_types[] = { "dns-01", NULL };
+	static const char *const ip_types[] = { "http-01", NULL };
+	const char *const *types = strcmp(type, "ip") == 0 ? ip_types : wildcard ? wc_types
+										 : dns_types;
+	char id[ACME_ID_LEN + 1];
+	json_t *z, *challs = json_array();
+
+	if (acme_new_id(id) != 0)
+		return NULL;
+	for (; *types; types++) {
+		uint8_t raw[32];
+		char *tok;
+		if (util_random(raw, sizeof(raw)) != 0 || (tok = b64url_encode(raw, 32)) == NULL) {
+			json_decref(challs);
+			return NULL;
+		}
+		json_array_append_new(challs, json_pack("{s:s, s:s, s:s}", "type", *types, "status",
+							"pending", "token", tok));
+		free(tok);
+	}
+	z = json_pack("{s:s, s:s, s:s, s:I, s:{s:s, s:s}, s:b, s:o}", "id", id, "acct", acct,
+		      "status", "pending", "expires", (json_int_t)(now + a->order_lifetime),
+		      "identifier", "type", type, "value", value, "wildcard", wildcard, "challs",
+		      challs);
+	return z;
+}
+
+/* A still-valid authorization of this account for the identifier, to reuse. */
+static json_t *reusable_authz(acme_t *a, const char *acct, const char *type, const char *value,
+			      int wildcard)
+{
+	char key[400], id[ACME_ID_LEN + 1];
+	json_t *z = NULL;
+
+	if (a->authz_reuse <= 0)
+		return NULL;
+	snprintf(key, sizeof(key), "v/%s/%s:%s%s", acct, type, value, wildcard ? "*" : "");
+	if (acme_get_str(a, key, id, sizeof(id)) != 0)
+		return NULL;
+	snprintf(key, sizeof(key), "z/%s", id);
+	if (acme_get(a, key, &z) != 0)
+		return NULL;
+	if (strcmp(authz_status(z), "valid") != 0) {
+		json_decref(z);
+		return NULL;
+	}
+	return z;
+}
+
+typedef struct pending_count {
+	const char *prefix;
+	size_t plen;
+	long n, limit;
+	int64_t now;
+} pending_count_t;
+
+static int count_pending(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	pending_count_t *c = arg;
+	char buf[24];
+
+	if (klen < c->plen || memcmp(key, c->prefix, c->plen) != 0)
+		return 1;
+	if (vlen >= sizeof(buf))
+		vlen = sizeof(buf) - 1;
+	memcpy(buf, val, vlen);
+	buf[vlen] = '\0';
+	if (strtoll(buf, NULL, 10) > c->now)
+		c->n++;
+	return c->n >= c->limit + 100 ? 1 : 0;
+}
+
+/* Number of unexpired pending authorizations of the account (counted up to a bound). */
+static long pending_authzs(acme_t *a, const char *acct, int64_t now)
+{
+	char prefix[64];
+	pending_count_t c = { prefix, 0, 0, a->pending_authz_max, now };
+	db_txn_t *txn;
+
+	snprintf(prefix, sizeof(prefix), "p/%s/", acct);
+	c.plen = strlen(prefix);
+	if (db_read_begin(a->db, &txn) != 0)
+		return 0;
+	db_iterate(txn, DB_ACME, prefix, c.plen, count_pending, &c);
+	db_txn_end(txn);
+	return c.n;
+}
+
+/* In-memory sliding window of order creation times per account (rate limit). */
+static int orders_rate_ok(acme_t *a, const char *acct, int64_t now, int *retry)
+{
+	json_t *times;
+	char key[64];
+	size_t i;
+	int ok = 1;
+
+	if (a->orders_per_hour <= 0)
+		return 1;
+	snprintf(key, sizeof(key), "order:%s", acct);
+	pthread_mutex_lock(&a->rl_lock);
+	acme_rl_sweep(a, now);
+	times = json_object_get(a->rl_failed, key);
+	if (times == NULL) {
+		times = json_array();
+		json_object_set_new(a->rl_failed, key, times);
+	}
+	for (i = 0; i < json_array_size(times);) {
+		if (json_integer_value(json_array_get(times, i)) <= now - 3600)
+			json_array_remove(times, i);
+		else
+			i++;
+	}
+	if ((long)json_array_size(times) >= a->orders_per_hour) {
+		ok = 0;
+		*retry = (int)(json_integer_value(json_array_get(times, 0)) + 3600 - now);
+		if (*retry < 1)
+			*retry = 1;
+	} else {
+		json_array_append_new(times, json_integer(now));
+	}
+	pthread_mutex_unlock(&a->rl_lock);
+	return ok;
+}
+
+int acme_has_valid_authz(acme_t *a, const char *acct, const char *type, const char *value)
+{
+	int wildcard = strncmp(value, "*.", 2) == 0;
+	char key[400], id[ACME_ID_LEN + 1];
+	json_t *z = NULL;
+	int ok;
+
+	snprintf(key, sizeof(key), "v/%s/%s:%s%s", acct, type, wildcard ? value + 2 : value,
+		 wildcard ? "*" : "");
+	if (acme_get_str(a, key, id, sizeof(id)) != 0)
+		return 0;
+	snprintf(key, sizeof(key), "z/%s", id);
+	if (acme_get(a, key, &z) != 0)
+		return 0;
+	ok = strcmp(authz_status(z), "valid") == 0;
+	json_decref(z);
+	return ok;
+}
+
+void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		    http_reply_t *r)
+{
+	acme_jws_t j;
+	json_t *ids, *x, *order = NULL, *authz_ids = json_array(), *new_authzs = json_array();
+	json_t *idents = json_array(), *subs = json_array(), *view;
+	char oid[ACME_ID_LEN + 1], why[400], u[512];
+	int64_t now = time(NULL);
+	order_op_t op;
+	cairn_err_t err = { 0 };
+	size_t i;
+	int retry = 0, unsupported = 0;
+	(void)arg;
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		goto out_nojws;
+	ids = json_object_get(j.payload, "identifiers");
+	if (!json_is_array(ids) || json_array_size(ids) == 0 ||
+	    json_array_size(ids) > ACME_MAX_IDENTIFIERS) {
+		acme_problem(r, 400, "malformed", "identifiers must be an array of 1..%d objects",
+			     ACME_MAX_IDENTIFIERS);
+		goto out;
+	}
+	if (json_object_get(j.payload, "notBefore") || json_object_get(j.payload, "notAfter")) {
+		acme_problem(r, 400, "malformed", "notBefore/notAfter are not supported");
+		goto out;
+	}
+	json_array_foreach(ids, i, x) {
+		const char *type = json_string_value(json_object_get(x, "type"));
+		const char *value = json_string_value(json_object_get(x, "value"));
+		char norm[300];
+		int wildcard = 0, rc = 0;
+
+		if (type == NULL || value == NULL || strlen(value) >= sizeof(norm) - 1) {
+			acme_problem(r, 400, "malformed",
+				     "identifiers[%zu] needs string type and value", i);
+			goto out;
+		}
+		if (strcmp(type, "dns") == 0) {
+			snprintf(norm, sizeof(norm), "%s", value);
+			rc = check_dns(norm, &wildcard, why, sizeof(why));
+		} else if (strcmp(type, "ip") == 0) {
+			rc = check_ip(value, norm, sizeof(norm));
+			if (rc)
+				snprintf(why, sizeof(why), "%s is not an IP address", value);
+		} else {
+			snprintf(why, sizeof(why), "identifier type %s is not supported", type);
+			rc = CAIRN_EINVAL;
+			unsupported = 1;
+		}
+		if (rc) {
+			json_t *id = json_pack("{s:s, s:s}", "type", type, "value", value);
+			json_array_append_new(subs, acme_problem_obj(unsupported ? "unsupportedIdentifier"
+										: "rejectedIdentifier",
+								     why, id));
+			json_decref(id);
+			continue;
+		}
+		json_array_append_new(idents, json_pack("{s:s, s:s}", "type", type, "value", norm));
+	}
+	if (json_array_size(subs) > 0) {
+		acme_problem_sub(r, 400, unsupported ? "unsupportedIdentifier" : "rejectedIdentifier",
+				 json_incref(subs), "%zu identifier(s) refused",
+				 json_array_size(subs));
+		goto out;
+	}
+	if (!orders_rate_ok(a, j.acct_id, now, &retry)) {
+		acme_problem(r, 429, "rateLimited", "at most %ld new orders per hour per account",
+			     a->orders_per_hour);
+		r->retry_after = retry;
+		goto out;
+	}
+	if (a->pending_authz_max > 0 &&
+	    pending_authzs(a, j.acct_id, now) + (long)json_array_size(idents) >
+		    a->pending_authz_max) {
+		acme_problem(r, 429, "rateLimited",
+			     "at most %ld pending authorizations per account: finish or deactivate some",
+			     a->pending_authz_max);
+		r->retry_after = 3600;
+		goto out;
+	}
+	json_array_foreach(idents, i, x) {
+		const char *type = json_string_value(json_object_get(x, "type"));
+		const char *value = json_string_value(json_object_get(x, "value"));
+		int wildcard = strncmp(value, "*.", 2) == 0;
+		json_t *z = reusable_authz(a, j.acct_id, type, wildcard ? value + 2 : value, wildcard);
+
+		if (z == NULL) {
+			z = new_authz(a, j.acct_id, type, wildcard ? value + 2 : value, wildcard, now);
+			if (z == NULL) {
+				acme_problem(r, 500, "serverInternal", "out of memory");
+				goto out;
+			}
+			json_array_append(new_authzs, z);
+		}
+		json_array_append(authz_ids, json_object_get(z, "id"));
+		json_decref(z);
+	}
+	if (acme_new_id(oid) != 0) {
+		acme_problem(r, 500, "serverInternal", "no randomness");
+		goto out;
+	}
+	order = json_pack("{s:s, s:s, s:s, s:I, s:I, s:O, s:O}", "id", oid, "acct", j.acct_id,
+			  "status", "pending", "expires", (json_int_t)(now + a->order_lifetime),
+			  "created", (json_int_t)now, "identifiers", idents, "authzs", authz_ids);
+	op.order = order;
+	op.authzs = new_authzs;
+	op.acct = j.acct_id;
+	if (order == NULL || db_write(a->db, order_run, &op, &err) != 0) {
+		acme_problem(r, 500, "serverInternal", "storing the order: %s", cairn_err_msg(&err));
+		goto out;
+	}
+	view = acme_order_view(a, order);
+	http_reply_json(r, 201, NULL, view);
+	json_decref(view);
+	snprintf(u, sizeof(u), "%sorder/%s", a->base, oid);
+	r->location = strdup(u);
+out:
+	acme_jws_clear(&j);
+out_nojws:
+	json_decref(order);
+	json_decref(authz_ids);
+	json_decref(new_authzs);
+	json_decref(idents);
+	json_decref(subs);
+}
+
+/* Loads key and checks the object belongs to the JWS account; fills the problem otherwise. */
+static json_t *load_owned(acme_t *a, const char *prefix, const char *id, const acme_jws_t *j,
+			  http_reply_t *r)
+{
+	char key[128];
+	json_t *o = NULL;
+
+	if (strlen(id) != ACME_ID_LEN) {
+		acme_problem(r, 404, "malformed", "no such resource");
+		return NULL;
+	}
+	snprintf(key, sizeof(key), "%s/%s", prefix, id);
+	if (acme_get(a, key, &o) != 0) {
+		acme_problem(r, 404, "malformed", "no such resource");
+		return NULL;
+	}
+	if (strcmp(json_string_value(json_object_get(o, "acct")), j->acct_id) != 0) {
+		acme_problem(r, 403, "unauthorized", "this resource belongs to another account");
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *acme_load_owned(acme_t *a, const char *prefix, const char *id, const acme_jws_t *j,
+			http_reply_t *r)
+{
+	return load_owned(a, prefix, id, j, r);
+}
+
+void acme_order(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		http_reply_t *r)
+{
+	acme_jws_t j;
+	json_t *o = NULL, *view;
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		return;
+	if ((o = load_owned(a, "o", arg, &j, r)) == NULL)
+		goto out;
+	acme_order_refresh(a, &o);
+	view = acme_order_view(a, o);
+	http_reply_json(r, 200, NULL, view);
+	if (strcmp(json_string_value(json_object_get(view, "status")), "processing") == 0)
+		r->retry_after = 1;
+	json_decref(view);
+out:
+	json_decref(o);
+	acme_jws_clear(&j);
+}
+
+static int authz_deactivate_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
+{
+	const char *st = authz_status(z);
+	(void)arg;
+
+	char key[128];
+
+	if (strcmp(st, "pending") != 0 && strcmp(st, "valid") != 0)
+		return cairn_err_set(err, CAIRN_EINVAL, "authorization is %s", st);
+	json_object_set_new(z, "status", json_string("deactivated"));
+	snprintf(key, sizeof(key), "p/%s/%s", json_string_value(json_object_get(z, "acct")),
+		 json_string_value(json_object_get(z, "id")));
+	if (db_del(txn, DB_ACME, key, strlen(key)) == CAIRN_EDB)
+		return CAIRN_EDB;
+	return 0;
+}
+
+void acme_authz(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		http_reply_t *r)
+{
+	acme_jws_t j;
+	json_t *z = NULL, *res = NULL, *view, *st;
+	char key[64];
+	cairn_err_t err = { 0 };
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		return;
+	if ((z = load_owned(a, "z", arg, &j, r)) == NULL)
+		goto out;
+	if (!j.post_as_get) {
+		st = json_object_get(j.payload, "status");
+		if (st == NULL || !json_is_string(st) ||
+		    strcmp(json_string_value(st), "deactivated") != 0) {
+			acme_problem(r, 400, "malformed", "status may only be set to \"deactivated\"");
+			goto out;
+		}
+		snprintf(key, sizeof(key), "z/%s", arg);
+		if (acme_update(a, key, authz_deactivate_run, NULL, &res, &err) != 0) {
+			acme_problem(r, 400, "malformed", "%s", cairn_err_msg(&err));
+			goto out;
+		}
+		json_decref(z);
+		z = res;
+	}
+	view = authz_view(a, z);
+	http_reply_json(r, 200, NULL, view);
+	if (strcmp(authz_status(z), "pending") == 0)
+		r->retry_after = 1;
+	json_decref(view);
+out:
+	json_decref(z);
+	acme_jws_clear(&j);
+}
+
+typedef struct chall_op {
+	size_t idx;
+	int queued;
+} chall_op_t;
+
+static int chall_start_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
+{
+	chall_op_t *op = arg;
+	json_t *c = json_array_get(json_object_get(z, "challs"), op->idx);
+	(void)txn;
+	(void)err;
+
+	op->queued = 0;
+	if (strcmp(authz_status(z), "pending") != 0 ||
+	    strcmp(json_string_value(json_object_get(c, "status")), "pending") != 0)
+		return 0;
+	json_object_set_new(c, "status", json_string("processing"));
+	op->queued = 1;
+	return 0;
+}
+
+void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		    http_reply_t *r)
+{
+	acme_jws_t j;
+	json_t *z = NULL, *res = NULL, *view;
+	char zid[ACME_ID_LEN + 1], key[64], up[512], link[600];
+	const char *slash = strchr(arg, '/');
+	chall_op_t op = { 0 };
+	cairn_err_t err = { 0 };
+	char *end;
+	long idx;
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		return;
+	if (slash == NULL || (size_t)(slash - arg) != ACME_ID_LEN) {
+		acme_problem(r, 404, "malformed", "no such challenge");
+		goto out;
+	}
+	memcpy(zid, arg, ACME_ID_LEN);
+	zid[ACME_ID_LEN] = '\0';
+	idx = strtol(slash + 1, &end, 10);
+	if ((z = load_owned(a, "z", zid, &j, r)) == NULL)
+		goto out;
+	if (*end != '\0' || idx < 0 || (size_t)idx >= json_array_size(json_object_get(z, "challs"))) {
+		acme_problem(r, 404, "malformed", "no such challenge");
+		goto out;
+	}
+	op.idx = (size_t)idx;
+	if (!j.post_as_get) {
+		/* Any JSON object (normally {}) asks the server to validate. */
+		snprintf(key, sizeof(key), "z/%s", zid);
+		if (acme_update(a, key, chall_start_run, &op, &res, &err) != 0) {
+			acme_problem(r, 500, "serverInternal", "%s", cairn_err_msg(&err));
+			goto out;
+		}
+		json_decref(z);
+		z = res;
+		if (op.queued && acme_pool_queue(a->pool, zid, (int)idx) != 0) {
+			acme_problem(r, 503, "serverInternal", "validation queue is full, retry");
+			r->retry_after = 5;
+			goto out;
+		}
+	}
+	view = chall_view(a, z, op.idx);
+	http_reply_json(r, 200, NULL, view);
+	if (strcmp(json_string_value(json_object_get(view, "status")), "processing") == 0)
+		r->retry_after = 1;
+	json_decref(view);
+	snprintf(up, sizeof(up), "%sauthz/%s", a->base, zid);
+	snprintf(link, sizeof(link), "<%s>;rel=\"up\"", up);
+	http_reply_header(r, "Link", "%s", link);
+out:
+	json_decref(z);
+	acme_jws_clear(&j);
+}

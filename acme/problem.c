@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* ACME problem documents (RFC 8555 §6.7): typed errors, subproblems, stored errors. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "acme/acme_int.h"
+
+static void problem_v(http_reply_t *r, int status, const char *type, json_t *subs,
+		      const char *fmt, va_list ap)
+{
+	char detail[1024], full[128];
+	json_t *doc;
+
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	snprintf(full, sizeof(full), ACME_ERR "%s", type);
+	doc = json_pack("{s:s, s:s, s:i}", "type", full, "detail", detail, "status", status);
+	if (doc != NULL && subs != NULL)
+		json_object_set(doc, "subproblems", subs);
+	json_decref(subs);
+	if (doc == NULL) {
+		http_reply_problem(r, 500, ACME_ERR "serverInternal", "out of memory");
+		return;
+	}
+	http_reply_json(r, status, "application/problem+json", doc);
+	json_decref(doc);
+}
+
+void acme_problem(http_reply_t *r, int status, const char *type, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	problem_v(r, status, type, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void acme_problem_sub(http_reply_t *r, int status, const char *type, json_t *subs,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	problem_v(r, status, type, subs, fmt, ap);
+	va_end(ap);
+}
+
+json_t *acme_problem_obj(const char *type, const char *detail, const json_t *identifier)
+{
+	char full[128];
+	json_t *o;
+
+	snprintf(full, sizeof(full), ACME_ERR "%s", type);
+	o = json_pack("{s:s, s:s}", "type", full, "detail", detail);
+	if (o != NULL && identifier != NULL)
+		json_object_set(o, "identifier", (json_t *)identifier);
+	return o;
+}

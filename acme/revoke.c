@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/* ACME revokeCert (RFC 8555 §7.6) and renewalInfo (RFC 9773). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "acme/acme_int.h"
+
+/*
+ * Revokes one certificate through the CA (ca_revoke: status, revoked index and audit
+ * event in one durable write; OCSP and CRL listeners are told after the commit).
+ */
+static int acme_do_revoke(acme_t *a, const uint8_t *serial, size_t len, int reason,
+			  const char *actor, cairn_err_t *err)
+{
+	char hex[2 * DB_SERIAL_MAX + 1];
+
+	db_serial_hex(serial, len, hex);
+	return ca_revoke(a->ca, hex, reason, 0, actor, err);
+}
+
+/* Serial bytes as the db keys them: the INTEGER content without a leading 0x00. */
+static int cert_serial(X509 *x, uint8_t *out, size_t *len)
+{
+	const ASN1_INTEGER *s = X509_get0_serialNumber(x);
+	const uint8_t *p = ASN1_STRING_get0_data(s);
+	size_t n = (size_t)ASN1_STRING_length(s);
+
+	while (n > 1 && p[0] == 0) {
+		p++;
+		n--;
+	}
+	if (n == 0 || n > DB_SERIAL_MAX)
+		return CAIRN_EINVAL;
+	memcpy(out, p, n);
+	*len = n;
+	return 0;
+}
+
+/* Does the account hold valid authorizations for every DNS/IP name of the certificate? */
+static int authorized_for_all(acme_t *a, const char *acct, X509 *x)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	int i, n = gens ? sk_GENERAL_NAME_num(gens) : 0, ok = n > 0;
+
+	for (i = 0; i < n && ok; i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char buf[300];
+		int len;
+
+		if (g->type == GEN_DNS) {
+			len = ASN1_STRING_length(g->d.dNSName);
+			if (len <= 0 || len >= (int)sizeof(buf)) {
+				ok = 0;
+				break;
+			}
+			memcpy(buf, ASN1_STRING_get0_data(g->d.dNSName), (size_t)len);
+			buf[len] = '\0';
+			for (char *p = buf; *p; p++)
+				*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+			ok = acme_has_valid_authz(a, acct, "dns", buf);
+		} else if (g->type == GEN_IPADD) {
+			len = ASN1_STRING_length(g->d.iPAddress);
+			ok = inet_ntop(len == 4 ? AF_INET : AF_INET6,
+				       ASN1_STRING_get0_data(g->d.iPAddress), buf, sizeof(buf)) &&
+			     acme_has_valid_authz(a, acct, "ip", buf);
+		} else {
+			ok = 0;
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	return ok;
+}
+
+void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		 http_reply_t *r)
+{
+	acme_jws_t j;
+	const char *b64;
+	uint8_t *der = NULL, serial[DB_SERIAL_MAX];
+	const uint8_t *p;
+	size_t der_len = 0, slen = 0;
+	X509 *x = NULL;
+	EVP_PKEY *jwk_key = NULL;
+	json_t *owner = NULL, *reason_j;
+	char hex[2 * DB_SERIAL_MAX + 1], key[64], actor[80], why[200] = "";
+	db_txn_t *txn = NULL;
+	db_cert_t c;
+	cairn_err_t err = { 0 };
+	int reason = 0, rc, found;
+	(void)arg;
+
+	if (acme_jws_verify(a, req->body, req->body_len, url, -1, &j, r) != 0)
+		return;
+	b64 = json_string_value(json_object_get(j.payload, "certificate"));
+	if (b64 == NULL || b64url_decode(b64, strlen(b64), &der, &der_len) != 0) {
+		acme_problem(r, 400, "malformed", "payload needs certificate: base64url DER");
+		goto out;
+	}
+	p = der;
+	x = d2i_X509(NULL, &p, (long)der_len);
+	if (x == NULL || p != der + der_len || cert_serial(x, serial, &slen) != 0) {
+		acme_problem(r, 400, "malformed", "certificate is not a DER X.509 certificate");
+		goto out;
+	}
+	reason_j = json_object_get(j.payload, "reason");
+	if (reason_j != NULL) {
+		if (!json_is_integer(reason_j) || json_integer_value(reason_j) < 0 ||
+		    json_integer_value(reason_j) > 10 || json_integer_value(reason_j) == 7 ||
+		    json_integer_value(reason_j) == 2 || json_integer_value(reason_j) == 8 ||
+		    json_integer_value(reason_j) == 10) {
+			acme_problem(r, 400, "badRevocationReason",
+				     "reason must be 0, 1, 3, 4, 5, 6 or 9 (RFC 5280 CRLReason)");
+			goto out;
+		}
+		reason = (int)json_integer_value(reason_j);
+	}
+	db_serial_hex(serial, slen, hex);
+	found = db_read_begin(a->db, &txn) == 0 && db_cert_get(txn, serial, slen, &c) == 0 &&
+		c.der_len == der_len && memcmp(c.der, der, der_len) == 0;
+	db_txn_end(txn);
+	if (!found) {
+		acme_problem(r, 404, "malformed", "this CA did not issue that certificate");
+		goto out;
+	}
+	if (j.kid != NULL) {
+		/* Signed by an account: the one that ordered the certificate, or one that holds
+		 * valid authorizations for every name in it (RFC 8555 §7.6). */
+		snprintf(key, sizeof(key), "s/%s", hex);
+		if ((acme_get(a, key, &owner) != 0 ||
+		     strcmp(json_string_value(json_object_get(owner, "acct")), j.acct_id) != 0) &&
+		    !authorized_for_all(a, j.acct_id, x)) {
+			acme_problem(r, 403, "unauthorized",
+				     "the account neither ordered this certificate nor holds "
+				     "authorizations for all its names");
+			goto out;
+		}
+		snprintf(actor, sizeof(actor), "acme:acct/%s", j.acct_id);
+	} else {
+		/* Signed by the certificate's own key. */
+		jwk_key = acme_jwk_to_pkey(j.jwk, why, sizeof(why));
+		if (jwk_key == NULL || EVP_PKEY_eq(jwk_key, X509_get0_pubkey(x)) != 1) {
+			acme_problem(r, 403, "unauthorized",
+				     "the jwk is not the certificate's public key");
+			goto out;
+		}
+		snprintf(actor, sizeof(actor), "acme:certkey/%s", hex);
+	}
+	rc = acme_do_revoke(a, serial, slen, reason, actor, &err);
+	if (rc == CAIRN_EEXIST) {
+		acme_problem(r, 400, "alreadyRevoked", "certificate %s is already revoked", hex);
+		goto out;
+	}
+	if (rc) {
+		acme_problem(r, 500, "serverInternal", "revocation: %s", cairn_err_msg(&err));
+		goto out;
+	}
+	http_reply_set(r, 200, NULL, NULL, 0);
+out:
+	EVP_PKEY_free(jwk_key);
+	X509_free(x);
+	free(der);
+	json_decref(owner);
+	acme_jws_clear(&j);
+}
+
+void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		       http_reply_t *r)
+{
+	const char *dot = strchr(arg, '.');
+	uint8_t *raw = NULL, serial[DB_SERIAL_MAX];
+	size_t raw_len = 0, slen;
+	db_txn_t *txn = NULL;
+	db_cert_t c;
+	int64_t start, end, life;
+	char s1[32], s2[32];
+	json_t *doc;
+	const uint8_t *sp;
+	(void)url;
+	(void)req;
+
+	/* certID = base64url(AKI keyIdentifier) "." base64url(serial INTEGER content) */
+	if (dot == NULL || dot == arg ||
+	    b64url_decode(dot + 1, strlen(dot + 1), &raw, &raw_len) != 0 || raw_len == 0) {
+		acme_problem(r, 400, "malformed", "renewalInfo needs a certID (RFC 9773 §4.1)");
+		goto out;
+	}
+	sp = raw;
+	slen = raw_len;
+	while (slen > 1 && sp[0] == 0) {
+		sp++;
+		slen--;
+	}
+	if (slen > DB_SERIAL_MAX) {
+		acme_problem(r, 404, "malformed", "unknown certificate");
+		goto out;
+	}
+	memcpy(serial, sp, slen);
+	if (db_read_begin(a->db, &txn) != 0 || db_cert_get(txn, serial, slen, &c) != 0) {
+		acme_problem(r, 404, "malformed", "unknown certificate");
+		goto out;
+	}
+	life = c.not_after - c.not_before;
+	if (c.status == DB_CERT_REVOKED) {
+		/* Renew now. */
+		start = (int64_t)time(NULL) - 3600;
+		end = (int64_t)time(NULL);
+	} else {
+		start = c.not_before + life * a->ari_window_pct / 100;
+		end = start + life / 10;
+		if (end > c.not_after)
+			end = c.not_after;
+	}
+	time_rfc3339((time_t)start, s1, sizeof(s1));
+	time_rfc3339((time_t)end, s2, sizeof(s2));
+	doc = json_pack("{s:{s:s, s:s}}", "suggestedWindow", "start", s1, "end", s2);
+	http_reply_json(r, 200, NULL, doc);
+	json_decref(doc);
+	r->retry_after = 21600;
+out:
+	db_txn_end(txn);
+	free(raw);
+}

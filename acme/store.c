@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* ACME objects as JSON in the DB_ACME table: a/ accounts, k/ key thumbprints, o/ orders, z/ authorizations, s/ certificates, e/ EAB keys. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "acme/acme_int.h"
+#include "audit/audit.h"
+
+int acme_txn_get(db_txn_t *txn, const char *key, json_t **out)
+{
+	const void *val;
+	size_t len;
+	int rc = db_get(txn, DB_ACME, key, strlen(key), &val, &len);
+
+	if (rc)
+		return rc;
+	*out = json_loadb(val, len, 0, NULL);
+	return *out ? 0 : CAIRN_EDB;
+}
+
+int acme_get(acme_t *a, const char *key, json_t **out)
+{
+	db_txn_t *txn;
+	int rc = db_read_begin(a->db, &txn);
+
+	if (rc)
+		return rc;
+	rc = acme_txn_get(txn, key, out);
+	db_txn_end(txn);
+	return rc;
+}
+
+int acme_get_str(acme_t *a, const char *key, char *out, size_t cap)
+{
+	db_txn_t *txn;
+	const void *val;
+	size_t len;
+	int rc = db_read_begin(a->db, &txn);
+
+	if (rc)
+		return rc;
+	rc = db_get(txn, DB_ACME, key, strlen(key), &val, &len);
+	if (rc == 0) {
+		if (len >= cap)
+			len = cap - 1;
+		memcpy(out, val, len);
+		out[len] = '\0';
+	}
+	db_txn_end(txn);
+	return rc;
+}
+
+int acme_txn_put(db_txn_t *txn, const char *key, const json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+	int rc;
+
+	if (text == NULL)
+		return CAIRN_ENOMEM;
+	rc = db_put(txn, DB_ACME, key, strlen(key), text, strlen(text), 0);
+	free(text);
+	return rc;
+}
+
+int acme_txn_put_str(db_txn_t *txn, const char *key, const char *val)
+{
+	return db_put(txn, DB_ACME, key, strlen(key), val, strlen(val), 0);
+}
+
+int acme_new_id(char *out)
+{
+	uint8_t raw[16];
+	char *t;
+
+	if (util_random(raw, sizeof(raw)) != 0)
+		return CAIRN_ECRYPTO;
+	t = b64url_encode(raw, sizeof(raw));
+	if (t == NULL)
+		return CAIRN_ENOMEM;
+	memcpy(out, t, ACME_ID_LEN + 1);
+	free(t);
+	return 0;
+}
+
+int acme_audit(db_txn_t *txn, const char *acct, const char *action, const char *serial,
+	       json_t *names, json_t *details, cairn_err_t *err)
+{
+	char actor[64];
+	audit_event_t ev = { 0 };
+	int rc;
+
+	snprintf(actor, sizeof(actor), "acme:acct/%s", acct);
+	ev.actor = actor;
+	ev.action = action;
+	ev.serial = serial;
+	ev.names = names;
+	ev.details = details;
+	rc = audit_append(txn, &ev, NULL, err);
+	json_decref(names);
+	json_decref(details);
+	return rc;
+}
+
+typedef struct update_op {
+	const char *key;
+	acme_update_fn fn;
+	void *arg;
+	json_t *result;
+} update_op_t;
+
+static int update_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	update_op_t *op = arg;
+	json_t *obj = NULL;
+	int rc;
+
+	json_decref(op->result);
+	op->result = NULL;
+	rc = acme_txn_get(txn, op->key, &obj);
+	if (rc)
+		return cairn_err_set(err, rc, "%s: %s", op->key, cairn_strerror(rc));
+	rc = op->fn(txn, obj, op->arg, err);
+	if (rc == 0)
+		rc = acme_txn_put(txn, op->key, obj);
+	if (rc == 0)
+		op->result = obj;
+	else
+		json_decref(obj);
+	return rc;
+}
+
+int acme_update(acme_t *a, const char *key, acme_update_fn fn, void *arg, json_t **result,
+		cairn_err_t *err)
+{
+	update_op_t op = { key, fn, arg, NULL };
+	int rc = db_write(a->db, update_run, &op, err);
+
+	if (rc == 0 && result != NULL)
+		*result = op.result;
+	else
+		json_decref(op.result);
+	return rc;
+}

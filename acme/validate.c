@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/* Challenge validation off the HTTP threads: the worker pool, the status machine (RFC 8555 §7.1.6) and http-01 (§8.3). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "acme/acme_int.h"
+
+#define QUEUE_MAX 4096
+
+typedef struct job {
+	char authz[ACME_ID_LEN + 1];
+	int idx;
+} job_t;
+
+struct acme_pool {
+	acme_t *a;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	job_t ring[QUEUE_MAX];
+	size_t head, count;
+	int stop;
+	pthread_t *threads;
+	int n_threads;
+};
+
+int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->count == QUEUE_MAX || p->stop) {
+		rc = CAIRN_ETOOBIG;
+	} else {
+		job_t *j = &p->ring[(p->head + p->count) % QUEUE_MAX];
+		snprintf(j->authz, sizeof(j->authz), "%s", authz_id);
+		j->idx = idx;
+		p->count++;
+		pthread_cond_signal(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* ---- http-01 ---- */
+
+typedef struct body {
+	char data[1024];
+	size_t len;
+	int over;
+} body_t;
+
+static size_t body_collect(char *ptr, size_t size, size_t n, void *arg)
+{
+	body_t *b = arg;
+	size_t add = size * n;
+
+	if (b->len + add >= sizeof(b->data)) {
+		b->over = 1;
+		return 0;
+	}
+	memcpy(b->data + b->len, ptr, add);
+	b->len += add;
+	return add;
+}
+
+int acme_validate_http01(const acme_vconf_t *v, const char *name, const char *token,
+			 const char *keyauth, const char **type, char *why, size_t cap)
+{
+	char addr[64], url[600], resolve[400];
+	struct curl_slist *res = NULL;
+	body_t b = { .len = 0 };
+	CURL *c = NULL;
+	CURLcode cc;
+	long status = 0;
+	int rc = CAIRN_EIO;
+	size_t kl = strlen(keyauth);
+
+	*type = "connection";
+	if (acme_resolve(v, name, addr, sizeof(addr), why, cap) != 0) {
+		*type = "dns";
+		return CAIRN_EIO;
+	}
+	snprintf(url, sizeof(url), "http://%s%s%s:%d/.well-known/acme-challenge/%s",
+		 strchr(name, ':') ? "[" : "", name, strchr(name, ':') ? "]" : "", v->http01_port,
+		 token);
+	/* Connect to the address we resolved (hosts map or the configured DNS server),
+	 * while the Host header keeps the name. */
+	snprintf(resolve, sizeof(resolve), "%s:%d:%s%s%s", name, v->http01_port,
+		 strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "");
+	c = curl_easy_init();
+	if (c == NULL) {
+		snprintf(why, cap, "out of memory");
+		return CAIRN_ENOMEM;
+	}
+	if (!strchr(name, ':'))
+		res = curl_slist_append(NULL, resolve);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_RESOLVE, res);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)v->timeout_ms);
+	/* RFC 8555 §8.3: redirects may be followed, only to http/https on the standard ports. */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#endif
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "cairn-acme-validator");
+	cc = curl_easy_perform(c);
+	if (cc != CURLE_OK && !b.over) {
+		snprintf(why, cap, "GET %s: %s", url, curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		*type = "unauthorized";
+		snprintf(why, cap, "GET %s: HTTP %ld", url, status);
+		goto out;
+	}
+	/* Trailing whitespace is tolerated (RFC 8555 §8.3). */
+	while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
+			     b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t'))
+		b.len--;
+	if (b.over || b.len != kl || memcmp(b.data, keyauth, kl) != 0) {
+		*type = "incorrectResponse";
+		snprintf(why, cap, "GET %s: body is not the key authorization", url);
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_slist_free_all(res);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+/* ---- the status machine ---- */
+
+typedef struct result_op {
+	int idx;
+	int ok;
+	json_t *error;     /* borrowed */
+	const char *acct;
+} result_op_t;
+
+static int result_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
+{
+	result_op_t *op = arg;
+	json_t *c = json_array_get(json_object_get(z, "challs"), (size_t)op->idx);
+	json_t *ident = json_object_get(z, "identifier");
+	char key[400];
+	(void)err;
+
+	if (strcmp(json_string_value(json_object_get(c, "status")), "processing") != 0)
+		return 0;
+	snprintf(key, sizeof(key), "p/%s/%s", op->acct, json_string_value(json_object_get(z, "id")));
+	if (db_del(txn, DB_ACME, key, strlen(key)) == CAIRN_EDB)
+		return CAIRN_EDB;
+	json_object_set_new(c, "status", json_string(op->ok ? "valid" : "invalid"));
+	if (op->ok) {
+		json_object_set_new(c, "validated", json_integer((json_int_t)time(NULL)));
+		json_object_set_new(z, "status", json_string("valid"));
+		/* Remember it for reuse by later orders of the same account. */
+		snprintf(key, sizeof(key), "v/%s/%s:%s%s", op->acct,
+			 json_string_value(json_object_get(ident, "type")),
+			 json_string_value(json_object_get(ident, "value")),
+			 json_is_true(json_object_get(z, "wildcard")) ? "*" : "");
+		return acme_txn_put_str(txn, key, json_string_value(json_object_get(z, "id")));
+	}
+	json_object_set(c, "error", op->error);
+	json_object_set_new(z, "status", json_string("invalid"));
+	return 0;
+}
+
+void acme_rl_sweep(acme_t *a, int64_t now)
+{
+	static unsigned calls;
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	if (++calls % 4096 != 0)
+		return;
+	json_object_foreach_safe(a->rl_failed, tmp, k, v) {
+		size_t n = json_array_size(v);
+		if (n == 0 || json_integer_value(json_array_get(v, n - 1)) <= now - 3600)
+			json_object_del(a->rl_failed, k);
+	}
+}
+
+/* Failed validations per name per hour (in memory); 1 when over the limit. */
+static int failed_over_limit(acme_t *a, const char *name, int record)
+{
+	json_t *times;
+	char key[300];
+	int64_t now = time(NULL);
+	size_t i;
+	int over;
+
+	if (a->failed_per_hour <= 0)
+		return 0;
+	snprintf(key, sizeof(key), "fail:%s", name);
+	pthread_mutex_lock(&a->rl_lock);
+	acme_rl_sweep(a, now);
+	times = json_object_get(a->rl_failed, key);
+	if (times == NULL) {
+		times = json_array();
+		json_object_set_new(a->rl_failed, key, times);
+	}
+	for (i = 0; i < json_array_size(times);) {
+		if (json_integer_value(json_array_get(times, i)) <= now - 3600)
+			json_array_remove(times, i);
+		else
+			i++;
+	}
+	if (record)
+		json_array_append_new(times, json_integer(now));
+	over = (long)json_array_size(times) >= a->failed_per_hour;
+	if (json_array_size(times) == 0)
+		json_object_del(a->rl_failed, key); /* keep memory bounded by recent activity */
+	pthread_mutex_unlock(&a->rl_lock);
+	return over;
+}
+
+static void validate_one(acme_t *a, const job_t *job)
+{
+	json_t *z = NULL, *acct = NULL, *c, *ident;
+	char key[64], keyauth[300], why[512] = "", acct_url[400];
+	const char *type = "serverInternal", *ctype, *name = NULL, *token, *thumb, *acct_id = NULL;
+	result_op_t op = { 0 };
+	int rc = CAIRN_EINVAL, wildcard;
+
+	snprintf(key, sizeof(key), "z/%s", job->authz);
+	if (acme_get(a, key, &z) != 0)
+		return;
+	c = json_array_get(json_object_get(z, "challs"), (size_t)job->idx);
+	ident = json_object_get(z, "identifier");
+	acct_id = json_string_value(json_object_get(z, "acct"));
+	snprintf(key, sizeof(key), "a/%s", acct_id);
+	if (c == NULL || acme_get(a, key, &acct) != 0)
+		goto out;
+	ctype = json_string_value(json_object_get(c, "type"));
+	token = json_string_value(json_object_get(c, "token"));
+	name = json_string_value(json_object_get(ident, "value"));
+	thumb = json_string_value(json_object_get(acct, "thumb"));
+	wildcard = json_is_true(json_object_get(z, "wildcard"));
+	snprintf(keyauth, sizeof(keyauth), "%s.%s", token, thumb);
+	snprintf(acct_url, sizeof(acct_url), "%sacct/%s", a->base, acct_id);
+	if (failed_over_limit(a, name, 0)) {
+		type = "rateLimited";
+		snprintf(why, sizeof(why), "too many failed validations for %s in the last hour",
+			 name);
+		rc = CAIRN_EDENIED;
+	} else if (strcmp(json_string_value(json_object_get(ident, "type")), "dns") == 0 &&
+		   (rc = acme_caa_check(a, name, wildcard, acct_url, ctype, why, sizeof(why))) != 0) {
+		type = rc == CAIRN_EDENIED ? "caa" : "dns";
+	} else if (strcmp(ctype, "http-01") == 0) {
+		rc = acme_validate_http01(&a->v, name, token, keyauth, &type, why, sizeof(why));
+	} else if (strcmp(ctype, "dns-01") == 0) {
+		rc = acme_validate_dns01(&a->v, name, keyauth, &type, why, sizeof(why));
+	} else if (strcmp(ctype, "tls-alpn-01") == 0) {
+		rc = acme_validate_tlsalpn01(&a->v, name, keyauth, &type, why, sizeof(why));
+	}
+out:
+	op.idx = job->idx;
+	op.ok = rc == 0;
+	op.acct = acct_id ? acct_id : "";
+	if (!op.ok) {
+		op.error = acme_problem_obj(type, why[0] ? why : "validation failed", ident);
+		if (name != NULL && strcmp(type, "rateLimited") != 0)
+			failed_over_limit(a, name, 1);
+		log_info("acme", "challenge %s/%d for %s: %s", job->authz, job->idx,
+			 name ? name : "?", why);
+	}
+	snprintf(key, sizeof(key), "z/%s", job->authz);
+	if (acme_update(a, key, result_run, &op, NULL, NULL) != 0)
+		log_error("acme", "storing the result of challenge %s/%d failed", job->authz,
+			  job->idx);
+	json_decref(op.error);
+	json_decref(z);
+	json_decref(acct);
+}
+
+static void *worker(void *arg)
+{
+	acme_pool_t *p = arg;
+	job_t job;
+
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		while (p->count == 0 && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->count == 0 && p->stop) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		job = p->ring[p->head];
+		p->head = (p->head + 1) % QUEUE_MAX;
+		p->count--;
+		pthread_mutex_unlock(&p->lock);
+		validate_one(p->a, &job);
+	}
+}
+
+/* Challenges left "processing" by a stopped daemon are validated again. */
+static int requeue_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	acme_pool_t *p = arg;
+	json_t *z, *c;
+	size_t i;
+
+	if (klen < 2 || memcmp(key, "z/", 2) != 0)
+		return 1;
+	if (vlen < 20 || memmem(val, vlen, "\"processing\"", 12) == NULL)
+		return 0;
+	z = json_loadb(val, vlen, 0, NULL);
+	json_array_foreach(json_object_get(z, "challs"), i, c) {
+		if (strcmp(json_string_value(json_object_get(c, "status")), "processing") == 0)
+			acme_pool_queue(p, json_string_value(json_object_get(z, "id")), (int)i);
+	}
+	json_decref(z);
+	return 0;
+}
+
+int acme_pool_start(acme_t *a, int threads, acme_pool_t **out)
+{
+	acme_pool_t *p = calloc(1, sizeof(*p));
+	db_txn_t *txn;
+	int i;
+
+	if (p == NULL)
+		return CAIRN_ENOMEM;
+	p->a = a;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->threads = calloc((size_t)threads, sizeof(pthread_t));
+	if (p->threads == NULL) {
+		free(p);
+		return CAIRN_ENOMEM;
+	}
+	if (db_read_begin(a->db, &txn) == 0) {
+		db_iterate(txn, DB_ACME, "z/", 2, requeue_one, p);
+		db_txn_end(txn);
+	}
+	for (i = 0; i < threads; i++) {
+		if (pthread_create(&p->threads[i], NULL, worker, p) != 0)
+			break;
+		p->n_threads++;
+	}
+	if (p->n_threads == 0) {
+		acme_pool_stop(p);
+		return CAIRN_ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+void acme_pool_stop(acme_pool_t *p)
+{
+	int i;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = 1;
+	p->count = 0; /* queued work is still "processing" in the store: re-queued at start */
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < p->n_threads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p->threads);
+	free(p);
+}

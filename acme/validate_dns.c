@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/* DNS for validation through c-ares (configurable server:port): A/AAAA resolution, dns-01 TXT, CAA (RFC 8659/8657). */
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ares.h>
+#include <openssl/sha.h>
+
+#include "acme/acme_int.h"
+
+typedef struct query {
+	int type;
+	int status;
+	int done;
+	json_t *out;       /* array: addresses, TXT strings or CAA objects */
+} query_t;
+
+static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	query_t *q = arg;
+	char text[INET6_ADDRSTRLEN];
+	(void)timeouts;
+
+	q->done = 1;
+	q->status = status;
+	if (status != ARES_SUCCESS)
+		return;
+	if (q->type == ns_t_a) {
+		struct ares_addrttl at[8];
+		int n = 8, i;
+		if (ares_parse_a_reply(abuf, alen, NULL, at, &n) == ARES_SUCCESS)
+			for (i = 0; i < n; i++)
+				if (inet_ntop(AF_INET, &at[i].ipaddr, text, sizeof(text)))
+					json_array_append_new(q->out, json_string(text));
+	} else if (q->type == ns_t_aaaa) {
+		struct ares_addr6ttl at[8];
+		int n = 8, i;
+		if (ares_parse_aaaa_reply(abuf, alen, NULL, at, &n) == ARES_SUCCESS)
+			for (i = 0; i < n; i++)
+				if (inet_ntop(AF_INET6, &at[i].ip6addr, text, sizeof(text)))
+					json_array_append_new(q->out, json_string(text));
+	} else if (q->type == ns_t_txt) {
+		struct ares_txt_ext *txt = NULL, *t;
+		json_t *cur = NULL;
+		if (ares_parse_txt_reply_ext(abuf, alen, &txt) != ARES_SUCCESS)
+			return;
+		/* A record may be split into several strings: join them. */
+		for (t = txt; t; t = t->next) {
+			if (t->record_start || cur == NULL) {
+				cur = json_stringn((const char *)t->txt, t->length);
+				json_array_append_new(q->out, cur);
+			} else {
+				char *joined = NULL;
+				if (asprintf(&joined, "%s%.*s", json_string_value(cur), (int)t->length,
+					     t->txt) > 0)
+					json_string_set(cur, joined);
+				free(joined);
+			}
+		}
+		ares_free_data(txt);
+	} else if (q->type == 257) {
+		struct ares_caa_reply *caa = NULL, *c;
+		if (ares_parse_caa_reply(abuf, alen, &caa) != ARES_SUCCESS)
+			return;
+		for (c = caa; c; c = c->next)
+			json_array_append_new(q->out,
+					      json_pack("{s:i, s:s%, s:s%}", "flags", c->critical,
+							"tag", (const char *)c->property, c->plength,
+							"value", (const char *)c->value, c->length));
+		ares_free_data(caa);
+	}
+}
+
+/* One query against the configured server; returns the JSON array (maybe empty) or NULL on
+ * a transport failure. NXDOMAIN and NODATA give an empty array. */
+static json_t *dns_query(const acme_vconf_t *v, const char *name, int type, char *why,
+			 size_t cap)
+{
+	ares_channel ch = NULL;
+	struct ares_options opts = { 0 };
+	query_t q = { type, 0, 0, json_array() };
+	char servers[200];
+	int rc;
+
+	opts.timeout = v->timeout_ms / 3 > 0 ? v->timeout_ms / 3 : 1000;
+	opts.tries = 2;
+	rc = ares_init_options(&ch, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	if (rc != ARES_SUCCESS) {
+		snprintf(why, cap, "DNS: %s", ares_strerror(rc));
+		goto fail;
+	}
+	if (v->dns_host[0] != '\0') {
+		snprintf(servers, sizeof(servers), "%s%s%s:%d", strchr(v->dns_host, ':') ? "[" : "",
+			 v->dns_host, strchr(v->dns_host, ':') ? "]" : "", v->dns_port);
+		rc = ares_set_servers_ports_csv(ch, servers);
+		if (rc != ARES_SUCCESS) {
+			snprintf(why, cap, "DNS server %s: %s", servers, ares_strerror(rc));
+			goto fail;
+		}
+	}
+	ares_query(ch, name, ns_c_in, type, on_answer, &q);
+	while (!q.done) {
+		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+		struct timeval tv, *tvp;
+		/* c-ares's ARES_GETSOCK_WRITABLE shifts a signed 1 by up to 31: test the
+		 * bits unsigned instead. */
+		unsigned bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+		int n = 0, i;
+
+		for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+			unsigned rd = bits & (1u << i), wr = bits & (1u << (i + ARES_GETSOCK_MAXNUM));
+			if (!rd && !wr)
+				continue;
+			pfd[n].fd = socks[i];
+			pfd[n].events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
+			pfd[n].revents = 0;
+			n++;
+		}
+		if (n == 0)
+			break;
+		tvp = ares_timeout(ch, NULL, &tv);
+		poll(pfd, (nfds_t)n, tvp ? (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) : 1000);
+		for (i = 0; i < n; i++)
+			ares_process_fd(ch, pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ? pfd[i].fd
+											  : ARES_SOCKET_BAD,
+					pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD);
+		if (!q.done && n > 0) {
+			int any = 0;
+			for (i = 0; i < n; i++)
+				any |= pfd[i].revents;
+			if (!any)
+				ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+		}
+	}
+	ares_destroy(ch);
+	ch = NULL;
+	if (q.status == ARES_SUCCESS || q.status == ARES_ENOTFOUND || q.status == ARES_ENODATA)
+		return q.out;
+	snprintf(why, cap, "DNS query %s: %s", name, ares_strerror(q.status));
+fail:
+	if (ch)
+		ares_destroy(ch);
+	json_decref(q.out);
+	return NULL;
+}
+
+int acme_resolve(const acme_vconf_t *v, const char *name, char *addr, size_t cap, char *why,
+		 size_t why_cap)
+{
+	unsigned char bin[16];
+	json_t *list;
+	size_t i;
+
+	if (inet_pton(AF_INET, name, bin) == 1 || inet_pton(AF_INET6, name, bin) == 1) {
+		snprintf(addr, cap, "%s", name);
+		return 0;
+	}
+	for (i = 0; i < v->n_hosts; i++) {
+		if (strcasecmp(v->hosts[i].name, name) == 0) {
+			snprintf(addr, cap, "%s", v->hosts[i].addr);
+			return 0;
+		}
+	}
+	list = dns_query(v, name, ns_t_a, why, why_cap);
+	if (list != NULL && json_array_size(list) == 0) {
+		json_decref(list);
+		list = dns_query(v, name, ns_t_aaaa, why, why_cap);
+	}
+	if (list == NULL)
+		return CAIRN_EIO;
+	if (json_array_size(list) == 0) {
+		snprintf(why, why_cap, "%s has no A or AAAA record", name);
+		json_decref(list);
+		return CAIRN_ENOENT;
+	}
+	snprintf(addr, cap, "%s", json_string_value(json_array_get(list, 0)));
+	json_decref(list);
+	return 0;
+}
+
+json_t *acme_dns_txt(const acme_vconf_t *v, const char *name, char *why, size_t why_cap)
+{
+	return dns_query(v, name, ns_t_txt, why, why_cap);
+}
+
+json_t *acme_dns_caa(const acme_vconf_t *v, const char *name, char *why, size_t why_cap)
+{
+	return dns_query(v, name, 257, why, why_cap);
+}
+
+int acme_validate_dns01(const acme_vconf_t *v, const char *name, const char *keyauth,
+			const char **type, char *why, size_t cap)
+{
+	char qname[300], *want;
+	uint8_t md[32];
+	json_t *txt, *x;
+	size_t i;
+	int rc = CAIRN_EINVAL;
+
+	*type = "dns";
+	snprintf(qname, sizeof(qname), "_acme-challenge.%s", name);
+	SHA256((const uint8_t *)keyauth, strlen(keyauth), md);
+	want = b64url_encode(md, sizeof(md));
+	if (want == NULL)
+		return CAIRN_ENOMEM;
+	txt = acme_dns_txt(v, qname, why, cap);
+	if (txt == NULL)
+		goto out;
+	json_array_foreach(txt, i, x) {
+		if (strcmp(json_string_value(x), want) == 0) {
+			rc = 0;
+			goto out;
+		}
+	}
+	*type = "incorrectResponse";
+	snprintf(why, cap, "no TXT record at %s holds the expected digest (%zu found)", qname,
+		 json_array_size(txt));
+out:
+	json_decref(txt);
+	free(want);
+	return rc;
+}
+
+/* Does one CAA issue/issuewild value authorize us (RFC 8659 §4.2, RFC 8657)? */
+static int caa_value_ok(const json_t *ids, const char *value, const char *acct_url,
+			const char *method)
+{
+	char buf[512], *p, *save = NULL, *tok;
+	size_t i, n;
+	int match = 0;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	p = strchr(buf, ';');
+	if (p)
+		*p++ = '\0';
+	/* issuer domain, whitespace trimmed */
+	for (tok = buf; *tok == ' ' || *tok == '\t'; tok++)
+		;
+	n = strlen(tok);
+	while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+		tok[--n] = '\0';
+	if (n == 0)
+		return 0;
+	for (i = 0; i < json_array_size(ids); i++)
+		if (strcasecmp(tok, json_string_value(json_array_get(ids, i))) == 0)
+			match = 1;
+	if (!match)
+		return 0;
+	for (tok = p ? strtok_r(p, ";", &save) : NULL; tok; tok = strtok_r(NULL, ";", &save)) {
+		char *eq = strchr(tok, '='), *k = tok, *val;
+		while (*k == ' ' || *k == '\t')
+			k++;
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		val = eq + 1;
+		while (*val == ' ')
+			val++;
+		n = strlen(val);
+		while (n > 0 && val[n - 1] == ' ')
+			val[--n] = '\0';
+		if (strcmp(k, "accounturi") == 0 && strcmp(val, acct_url) != 0)
+			return 0;
+		if (strcmp(k, "validationmethods") == 0) {
+			char *m, *s2 = NULL;
+			int found = 0;
+			for (m = strtok_r(val, ",", &s2); m; m = strtok_r(NULL, ",", &s2))
+				if (strcmp(m, method) == 0)
+					found = 1;
+			if (!found)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_url,
+		   const char *method, char *why, size_t cap)
+{
+	const char *cur = name;
+	json_t *set = NULL, *x;
+	size_t i;
+	int has_wild = 0, has_issue = 0, rc = 0;
+
+	if (a->caa_identities == NULL || json_array_size(a->caa_identities) == 0)
+		return 0;
+	/* The relevant RRset: the closest name up the tree that has CAA records. */
+	while (cur != NULL && *cur != '\0') {
+		set = acme_dns_caa(&a->v, cur, why, cap);
+		if (set == NULL)
+			return CAIRN_EIO;
+		if (json_array_size(set) > 0)
+			break;
+		json_decref(set);
+		set = NULL;
+		cur = strchr(cur, '.');
+		if (cur)
+			cur++;
+	}
+	if (set == NULL)
+		return 0;
+	json_array_foreach(set, i, x) {
+		const char *tag = json_string_value(json_object_get(x, "tag"));
+		if (strcasecmp(tag, "issuewild") == 0)
+			has_wild = 1;
+		else if (strcasecmp(tag, "issue") == 0)
+			has_issue = 1;
+		else if (strcasecmp(tag, "iodef") != 0 &&
+			 (json_integer_value(json_object_get(x, "flags")) & 128)) {
+			snprintf(why, cap, "CAA at %s has an unknown critical tag %s", cur, tag);
+			rc = CAIRN_EDENIED;
+			goto out;
+		}
+	}
+	{
+		const char *want = wildcard && has_wild ? "issuewild" : "issue";
+		if (!(wildcard && has_wild) && !has_issue)
+			goto out;
+		json_array_foreach(set, i, x) {
+			if (strcasecmp(json_string_value(json_object_get(x, "tag")), want) == 0 &&
+			    caa_value_ok(a->caa_identities,
+					 json_string_value(json_object_get(x, "value")), acct_url,
+					 method))
+				goto out;
+		}
+		snprintf(why, cap, "CAA records at %s do not authorize this CA", cur);
+		rc = CAIRN_EDENIED;
+	}
+out:
+	json_decref(set);
+	return rc;
+}

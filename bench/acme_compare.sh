@@ -1,0 +1,76 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# ACME benchmark: bench/acme_bench against a fresh `cairn serve` and, when Debian's pebble
+# is installed, against pebble (PEBBLE_VA_NOSLEEP=1, no authz reuse, no nonce rejection)
+# in the same run. usage: sh bench/acme_compare.sh [COUNT] [CONCURRENCIES]
+set -u
+COUNT=${1:-200}
+CONC=${2:-1,8}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+CAIRN=$TOP/cairn
+DRIVER=$TOP/bench/acme_bench
+W=$(mktemp -d "${TMPDIR:-/tmp}/acme-bench.XXXXXX")
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+echo "# machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
+
+# ---- cairn ----
+"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >/dev/null 2>&1 ||
+	{ echo "cairn init failed"; exit 1; }
+HP=$(free_port)
+python3 - "$W/ca/cairn.json" "$HP" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["acme"] = {"authz_reuse_seconds": 0, "validation": {"http01_port": int(sys.argv[2])}}
+d["log_level"] = "warn"
+json.dump(d, open(sys.argv[1], "w"))
+PY
+"$CAIRN" serve --dir "$W/ca" 2>"$W/serve.log" &
+PIDS="$PIDS $!"
+i=0
+while [ ! -s "$W/ca/serve.json" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+SP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$W/ca/serve.json")
+URL=$(sed -n 's/.*"https": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")
+echo "# cairn ($COUNT orders per level, IP identifier 127.0.0.1, http-01, P-256 CSRs made before the clock)"
+timeout 600 "$DRIVER" --directory "$URL/acme/directory" --cafile "$W/ca/ca/root.pem" \
+	--http01-port "$HP" --server-pid "$SP" --count "$COUNT" --conc "$CONC" | tee "$W/cairn.out"
+
+# ---- pebble ----
+if ! command -v pebble >/dev/null; then
+	echo "# pebble not installed: no comparison"
+	exit 0
+fi
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=pebble \
+	-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$W/pebble.key" \
+	-out "$W/pebble.pem" 2>/dev/null
+PP=$(free_port)
+PM=$(free_port)
+HP2=$(free_port)
+cat >"$W/pebble.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$PP", "managementListenAddress": "127.0.0.1:$PM",
+ "certificate": "$W/pebble.pem", "privateKey": "$W/pebble.key", "httpPort": $HP2,
+ "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+JSON
+PEBBLE_VA_NOSLEEP=1 PEBBLE_AUTHZREUSE=0 PEBBLE_WFE_NONCEREJECT=0 \
+	pebble -config "$W/pebble.json" -strict=false >"$W/pebble.log" 2>&1 &
+PEB=$!
+PIDS="$PIDS $PEB"
+i=0
+until curl -sk -o /dev/null "https://127.0.0.1:$PP/dir" || [ $i -gt 100 ]; do sleep 0.1; i=$((i + 1)); done
+echo "# pebble (same driver, same run)"
+timeout 600 "$DRIVER" --directory "https://127.0.0.1:$PP/dir" --cafile "$W/pebble.pem" \
+	--http01-port "$HP2" --server-pid "$PEB" --count "$COUNT" --conc "$CONC" | tee "$W/pebble.out"
+
+echo "# ratios cairn/pebble (orders/s) and pebble/cairn (server CPU per order)"
+paste "$W/cairn.out" "$W/pebble.out" | awk 'NR > 1 && $1 + 0 > 0 {
+	printf "conc %s: throughput x%.1f, server CPU per order x%.1f lower\n", $1, $3 / $11, $14 / $6 }'
+echo "# load after: $(uptime | sed 's/.*load average: //')"

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: MIT
+# ACME test helpers (source after lib.sh): free loopback ports, acme settings in
+# cairn.json, and pebble-challtestsrv as the loopback DNS server for test names.
+
+# free_port: prints a TCP/UDP port that is free on 127.0.0.1 right now.
+free_port() {
+	python3 - <<'PY'
+import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", p))
+    except OSError:
+        t.close(); u.close(); continue
+    t.close(); u.close(); print(p); break
+PY
+}
+
+# acme_conf DIR JSON: sets the "acme" object of DIR/cairn.json.
+acme_conf() {
+	python3 - "$1/cairn.json" "$2" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc["acme"] = json.loads(sys.argv[2])
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+PY
+}
+
+# dns_start: pebble-challtestsrv answering A 127.0.0.1 / AAAA ::1 for every name,
+# with TXT records set through its management API. Sets DNS_PORT and DNS_MGMT.
+dns_start() {
+	DNS_PORT=$(free_port)
+	DNS_MGMT=$(free_port)
+	pebble-challtestsrv -dns01 "127.0.0.1:$DNS_PORT" -management "127.0.0.1:$DNS_MGMT" \
+		-http01 "" -https01 "" -tlsalpn01 "" -defaultIPv6 "" \
+		>"$WORK/challtestsrv.log" 2>&1 &
+	DNS_PID=$!
+	CAIRN_PIDS="$CAIRN_PIDS $DNS_PID"
+	i=0
+	until curl -s -o /dev/null "http://127.0.0.1:$DNS_MGMT/"; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && return 1
+		sleep 0.1
+	done
+}
+
+# dns_caa NAME VALUE: adds a CAA "issue" record (flags 0) for NAME.
+dns_caa() {
+	curl -s -X POST -d "{\"host\":\"$1.\",\"policies\":[{\"tag\":\"issue\",\"value\":\"$2\"}]}" \
+		"http://127.0.0.1:$DNS_MGMT/add-caa"
+}
+
+# lego_exec_script PATH: the lego --dns exec hook that sets TXT records in challtestsrv.
+lego_exec_script() {
+	cat >"$1" <<SH
+#!/bin/sh
+# lego exec DNS provider: present|cleanup FQDN VALUE
+case "\$1" in
+present) curl -s -X POST -d "{\"host\":\"\$2\",\"value\":\"\$3\"}" http://127.0.0.1:$DNS_MGMT/set-txt ;;
+cleanup) curl -s -X POST -d "{\"host\":\"\$2\"}" http://127.0.0.1:$DNS_MGMT/clear-txt ;;
+esac
+SH
+	chmod +x "$1"
+}
+
+# serve_pid_of DIR: pid recorded in DIR/serve.json.
+serve_pid_of() {
+	sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$1/serve.json"
+}
+
+# cert_verifies CADIR CERT: the certificate chains to the CA's root.
+cert_verifies() {
+	openssl verify -CAfile "$1/ca/root.pem" -untrusted "$1/ca/issuing.pem" "$2"
+}

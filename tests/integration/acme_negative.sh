@@ -1,0 +1,45 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Hostile and malformed ACME requests get the right problem documents; ACME state
+# survives a daemon restart in the middle of a flow.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/acme_lib.sh"
+
+PROBE="python3 $(dirname "$0")/acme_probe.py"
+D=$WORK/ca
+ca_init "$D" || bail "init failed"
+HP=$(free_port)
+acme_conf "$D" "{\"validation\": {\"http01_port\": $HP, \"timeout_ms\": 2000, \"hosts\": {
+  \"n1.example.test\": \"127.0.0.1\", \"n2.example.test\": \"127.0.0.1\",
+  \"r.example.test\": \"127.0.0.1\"}}}"
+ca_serve "$D" || bail "serve failed"
+DIRURL=$HTTPS_URL/acme/directory
+CA=$D/ca/root.pem
+
+$PROBE negative "$DIRURL" "$CA" "$HP" >"$WORK/probe.out" 2>&1
+sed 's/^/# /' "$WORK/probe.out"
+while IFS= read -r line; do
+	case $line in
+	"pass: "*) tap 1 "${line#pass: }" ;;
+	"fail: "*) echo "${line#fail: }" >"$WORK/last.out"; tap 0 "${line#fail: }" ;;
+	esac
+done <"$WORK/probe.out"
+grep -q '^pass: account deactivation' "$WORK/probe.out"
+tap $((1 - $?)) "the probe ran to its end"
+
+# Restart in the middle of a flow: account and order exist, the daemon stops and starts.
+ok "account and order before the restart" $PROBE begin "$DIRURL" "$CA" "$HP" "$WORK/state.json"
+# Same HTTPS port after the restart, since account and order URLs carry it.
+python3 - "$D/cairn.json" "${HTTPS_URL#https://}" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc["listen"]["https"] = sys.argv[2]
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+PY
+ca_stop
+ca_serve "$D" || bail "restart failed"
+ok "the flow finishes after the restart" $PROBE finish "$HTTPS_URL/acme/directory" "$CA" "$HP" \
+	"$WORK/state.json"
+last_has "the order and its authorization were kept" "pass: the order survived the restart"
+
+done_testing

@@ -1,0 +1,595 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""A small raw ACME client for tests that real clients cannot express: malformed and
+hostile requests (negative checks) and a flow split across a daemon restart.
+
+usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py policy   DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py begin    DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
+       acme_probe.py finish   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
+Prints "pass: NAME" or "fail: NAME: detail" per check; exits 1 if any failed.
+"""
+import base64
+import http.server
+import json
+import ssl
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
+from cryptography.x509.oid import NameOID
+
+FAILED = []
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def check(name, cond, detail=""):
+    if cond:
+        print("pass: " + name)
+    else:
+        print("fail: %s: %s" % (name, detail))
+        FAILED.append(name)
+
+
+class Key:
+    def __init__(self, pem=None, kind="ES256"):
+        self.alg = kind
+        if pem:
+            self.k = serialization.load_pem_private_key(pem.encode(), None)
+        elif kind == "ES384":
+            self.k = ec.generate_private_key(ec.SECP384R1())
+        elif kind == "EdDSA":
+            self.k = ed25519.Ed25519PrivateKey.generate()
+        else:
+            self.k = ec.generate_private_key(ec.SECP256R1())
+
+    def pem(self):
+        return self.k.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+
+    def jwk(self):
+        if self.alg == "EdDSA":
+            raw = self.k.public_key().public_bytes(serialization.Encoding.Raw,
+                                                   serialization.PublicFormat.Raw)
+            return {"kty": "OKP", "crv": "Ed25519", "x": b64(raw)}
+        n = self.k.public_key().public_numbers()
+        size, crv = (48, "P-384") if self.alg == "ES384" else (32, "P-256")
+        return {"kty": "EC", "crv": crv, "x": b64(n.x.to_bytes(size, "big")),
+                "y": b64(n.y.to_bytes(size, "big"))}
+
+    def thumb(self):
+        j = json.dumps(self.jwk(), sort_keys=True, separators=(",", ":")).encode()
+        h = hashes.Hash(hashes.SHA256())
+        h.update(j)
+        return b64(h.finalize())
+
+    def sign(self, data):
+        if self.alg == "EdDSA":
+            return self.k.sign(data)
+        if self.alg == "ES384":
+            r, s = utils.decode_dss_signature(self.k.sign(data, ec.ECDSA(hashes.SHA384())))
+            return r.to_bytes(48, "big") + s.to_bytes(48, "big")
+        r, s = utils.decode_dss_signature(self.k.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+class Client:
+    def __init__(self, directory, cafile):
+        self.ctx = ssl.create_default_context(cafile=cafile)
+        self.dir = json.loads(self.raw("GET", directory)[2])
+        self.nonce = None
+        self.kid = None
+
+    def raw(self, method, url, body=None, ctype="application/jose+json"):
+        req = urllib.request.Request(url, data=body, method=method)
+        if body is not None:
+            req.add_header("Content-Type", ctype)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=30) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def new_nonce(self):
+        st, h, _ = self.raw("HEAD", self.dir["newNonce"])
+        return h["Replay-Nonce"]
+
+    def jws(self, key, url, payload, kid=None, nonce=None, alg=None, hdr_url=None):
+        prot = {"alg": alg or key.alg, "nonce": nonce or self.nonce or self.new_nonce(),
+                "url": hdr_url or url}
+        if kid:
+            prot["kid"] = kid
+        else:
+            prot["jwk"] = key.jwk()
+        p64 = b64(json.dumps(prot).encode())
+        y64 = "" if payload is None else b64(json.dumps(payload).encode())
+        sig = key.sign((p64 + "." + y64).encode())
+        self.nonce = None
+        return json.dumps({"protected": p64, "payload": y64, "signature": b64(sig)},
+                          separators=(",", ":")).encode()
+
+    def post(self, key, url, payload, kid=None, **kw):
+        body = self.jws(key, url, payload, kid=kid if kid is not None else self.kid, **kw)
+        st, h, data = self.raw("POST", url, body)
+        self.nonce = h.get("Replay-Nonce")
+        try:
+            doc = json.loads(data) if data and data[:1] in (b"{", b"[") else data
+        except ValueError:
+            doc = data
+        return st, h, doc
+
+    def account(self, key):
+        st, h, doc = self.post(key, self.dir["newAccount"], {"termsOfServiceAgreed": True},
+                               kid=False)
+        self.kid = h.get("Location")
+        return st, doc
+
+
+def ptype(doc):
+    t = doc.get("type", "") if isinstance(doc, dict) else ""
+    return t.replace("urn:ietf:params:acme:error:", "")
+
+
+TOKENS = {}
+
+
+class Http01(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        tok = self.path.rsplit("/", 1)[-1]
+        body = TOKENS.get(tok, "").encode()
+        self.send_response(200 if body else 404)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def serve_http01(port):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Http01)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def make_csr(names, key=None):
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    b = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+    b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+    return b64(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+
+
+def poll(c, key, url, want, tries=100):
+    import time
+    for _ in range(tries):
+        st, h, doc = c.post(key, url, None)
+        if isinstance(doc, dict) and doc.get("status") not in ("pending", "processing"):
+            return doc
+        time.sleep(0.1)
+    return doc
+
+
+def obtain(c, key, names, thumb=None):
+    """Full order with http-01; returns (order_url, order, cert_pem)."""
+    st, h, order = c.post(key, c.dir["newOrder"],
+                          {"identifiers": [{"type": "dns", "value": n} for n in names]})
+    ourl = h.get("Location")
+    for az in order["authorizations"]:
+        st, h, authz = c.post(key, az, None)
+        ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+        TOKENS[ch["token"]] = ch["token"] + "." + (thumb or key.thumb())
+        c.post(key, ch["url"], {})
+        poll(c, key, az, "valid")
+    st, h, fin = c.post(key, order["finalize"], {"csr": make_csr(names)})
+    order = poll(c, key, ourl, "valid")
+    st, h, pem = c.post(key, order["certificate"], None)
+    return ourl, order, pem
+
+
+def negative(directory, cafile, port):
+    serve_http01(port)
+    c = Client(directory, cafile)
+    ka, kb = Key(), Key()
+
+    # two accounts
+    st, doc = c.account(ka)
+    check("newAccount creates an account (201)", st == 201, st)
+    kid_a = c.kid
+    st, doc = c.account(ka)
+    check("newAccount with the same key returns it (200)", st == 200 and c.kid == kid_a, st)
+    st, doc = c.account(kb)
+    kid_b = c.kid
+
+    # JWS and nonce failures
+    c.kid = kid_a
+    n = c.new_nonce()
+    st, h, doc = c.post(ka, kid_a, None, nonce=n)
+    st, h, doc = c.post(ka, kid_a, None, nonce=n)
+    check("replayed nonce gives badNonce", st == 400 and ptype(doc) == "badNonce", (st, doc))
+    check("badNonce carries a fresh Replay-Nonce", bool(h.get("Replay-Nonce")))
+    st, h, doc = c.post(ka, kid_a, None, nonce="AAAAAAAAAAAAAAAAAAAAAA")
+    check("unknown nonce gives badNonce", ptype(doc) == "badNonce", (st, doc))
+    st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                               "value": "x.example.test"}]},
+                        hdr_url=c.dir["newOrder"] + "x")
+    check("wrong url in protected header gives unauthorized",
+          st == 401 and ptype(doc) == "unauthorized", (st, doc))
+    st, h, doc = c.post(ka, kid_a, None, alg="RS384")
+    check("unsupported alg gives badSignatureAlgorithm",
+          st == 400 and ptype(doc) == "badSignatureAlgorithm" and "algorithms" in doc, (st, doc))
+    st, h, doc = c.post(kb, kid_a, None, kid=kid_a)
+    check("kid of another account (signed with a different key) is refused",
+          st == 400 and ptype(doc) == "malformed" and "signature" in doc.get("detail", ""),
+          (st, doc))
+    st, h, doc = c.post(ka, kid_a + "zz", None, kid=kid_a[:-2] + "zz")
+    check("unknown account gives accountDoesNotExist",
+          st == 400 and ptype(doc) == "accountDoesNotExist", (st, doc))
+    st, h, data = c.raw("POST", c.dir["newOrder"], b"{not json")
+    check("malformed JSON gives malformed", st == 400 and b"malformed" in data, (st, data))
+    st, h, data = c.raw("POST", c.dir["newOrder"], c.jws(ka, c.dir["newOrder"], {}, kid=kid_a),
+                        ctype="application/json")
+    check("wrong Content-Type gives 415", st == 415, st)
+    st, h, doc = c.post(ka, c.dir["newAccount"], {"onlyReturnExisting": True}, kid=False,
+                        nonce=None) if False else (None, None, None)
+    k3 = Key()
+    st, h, doc = c.post(k3, c.dir["newAccount"], {"onlyReturnExisting": True}, kid=False)
+    check("onlyReturnExisting for an unknown key gives accountDoesNotExist",
+          st == 400 and ptype(doc) == "accountDoesNotExist", (st, doc))
+
+    # identifiers
+    c.kid = kid_a
+    st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                               "value": "bad_name!.test"}]})
+    check("invalid DNS name gives rejectedIdentifier with subproblems",
+          st == 400 and ptype(doc) == "rejectedIdentifier" and doc.get("subproblems"), (st, doc))
+    st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "email",
+                                                               "value": "a@b.test"}]})
+    check("email identifier gives unsupportedIdentifier",
+          st == 400 and ptype(doc) == "unsupportedIdentifier", (st, doc))
+
+    # order flow failures
+    st, h, order = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                 "value": "n1.example.test"}]})
+    check("newOrder gives 201 pending", st == 201 and order.get("status") == "pending",
+          (st, order))
+    ourl = h.get("Location")
+    st, h, doc = c.post(ka, order["finalize"], {"csr": make_csr(["n1.example.test"])})
+    check("finalize before ready gives orderNotReady",
+          st == 403 and ptype(doc) == "orderNotReady", (st, doc))
+    c.kid = kid_b
+    st, h, doc = c.post(kb, ourl, None)
+    check("another account cannot read the order (unauthorized)",
+          st == 403 and ptype(doc) == "unauthorized", (st, doc))
+    c.kid = kid_a
+    st, h, authz = c.post(ka, order["authorizations"][0], None)
+    ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+    TOKENS[ch["token"]] = "wrong"
+    st, h, doc = c.post(ka, ch["url"], {})
+    check("challenge POST answers with the challenge and Retry-After",
+          st == 200 and doc.get("type") == "http-01" and h.get("Retry-After") is not None
+          and "rel=\"up\"" in (h.get("Link") or "") or "up" in str(h.get_all("Link")),
+          (st, doc, dict(h)))
+    az = poll(c, ka, order["authorizations"][0], "invalid")
+    err = [x for x in az["challenges"] if x.get("error")]
+    check("wrong key authorization makes the authorization invalid (incorrectResponse)",
+          az.get("status") == "invalid" and err and
+          ptype(err[0]["error"]) == "incorrectResponse", az)
+    st, h, doc = c.post(ka, ourl, None)
+    check("the order turns invalid", doc.get("status") == "invalid", doc)
+
+    # a good order, then a CSR with an extra name
+    st, h, order = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                 "value": "n2.example.test"}]})
+    ourl = h.get("Location")
+    st, h, authz = c.post(ka, order["authorizations"][0], None)
+    ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+    TOKENS[ch["token"]] = ch["token"] + "." + ka.thumb()
+    c.post(ka, ch["url"], {})
+    az = poll(c, ka, order["authorizations"][0], "valid")
+    check("http-01 validates", az.get("status") == "valid", az)
+    st, h, doc = c.post(ka, ourl, None)
+    check("the order is ready", doc.get("status") == "ready", doc)
+    st, h, doc = c.post(ka, order["finalize"],
+                        {"csr": make_csr(["n2.example.test", "extra.example.test"])})
+    check("CSR with an extra name gives badCSR", st == 400 and ptype(doc) == "badCSR",
+          (st, doc))
+    st, h, doc = c.post(ka, order["finalize"], {"csr": make_csr(["n2.example.test"])})
+    check("finalize with the right CSR issues", st == 200 and doc.get("status") == "valid",
+          (st, doc))
+    st, h, pem = c.post(ka, doc["certificate"], None)
+    check("certificate download is a PEM chain with Link rel=up",
+          st == 200 and pem.count(b"BEGIN CERTIFICATE") == 2 and
+          "rel=\"up\"" in str(h.get_all("Link")), (st, dict(h)))
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+    # revocation
+    c.kid = kid_b
+    st, h, doc = c.post(kb, c.dir["revokeCert"], {"certificate": b64(der)})
+    check("revoking another account's certificate gives unauthorized",
+          st == 403 and ptype(doc) == "unauthorized", (st, doc))
+    c.kid = kid_a
+    st, h, doc = c.post(ka, c.dir["revokeCert"], {"certificate": b64(der), "reason": 7})
+    check("reason 7 gives badRevocationReason",
+          st == 400 and ptype(doc) == "badRevocationReason", (st, doc))
+    st, h, doc = c.post(ka, c.dir["revokeCert"], {"certificate": b64(der), "reason": 1})
+    check("the owner revokes (200)", st == 200, (st, doc))
+    st, h, doc = c.post(ka, c.dir["revokeCert"], {"certificate": b64(der), "reason": 1})
+    check("revoking again gives alreadyRevoked",
+          st == 400 and ptype(doc) == "alreadyRevoked", (st, doc))
+
+    # revocation signed by the certificate's own key (jwk, no account)
+    ck = Key()
+    st, h, o3 = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "n2.example.test"}]})
+    st, h, doc = c.post(ka, o3["finalize"], {"csr": make_csr(["n2.example.test"], ck.k)})
+    st, h, pem3 = c.post(ka, doc["certificate"], None)
+    der3 = x509.load_pem_x509_certificate(pem3).public_bytes(serialization.Encoding.DER)
+    st, h, doc = c.post(kb, c.dir["revokeCert"], {"certificate": b64(der3)}, kid=False)
+    check("a jwk that is not the certificate key cannot revoke",
+          st == 403 and ptype(doc) == "unauthorized", (st, doc))
+    st, h, doc = c.post(ck, c.dir["revokeCert"], {"certificate": b64(der3), "reason": 1},
+                        kid=False)
+    check("the certificate's own key revokes it (jwk)", st == 200, (st, doc))
+
+    # renewalInfo for an issued certificate
+    cert = x509.load_der_x509_certificate(der)
+    aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    sn = cert.serial_number.to_bytes((cert.serial_number.bit_length() + 8) // 8, "big")
+    st, h, data = c.raw("GET", c.dir["renewalInfo"] + "/" + b64(aki.key_identifier) + "." +
+                        b64(sn))
+    doc = json.loads(data) if st == 200 else {}
+    check("renewalInfo gives a suggested window",
+          st == 200 and "start" in doc.get("suggestedWindow", {}), (st, data))
+
+    # bounded fuzzing of the JWS parser: mutated bodies always give a problem document
+    import random
+    rnd = random.Random(8555)
+    good = c.jws(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                          "value": "f.example.test"}]},
+                 kid=kid_a)
+    shapes = [b"", b"null", b"[]", b"\"x\"", b"{}", b"{\"protected\":1}",
+              b"{\"protected\":\"\",\"payload\":\"\",\"signature\":\"\"}",
+              b"[" * 5000, b"{\"a\":" * 3000, b"\xff\xfe\x00"]
+    bad_status = []
+    for i in range(300):
+        if i < len(shapes):
+            body = shapes[i]
+        else:
+            b = bytearray(good)
+            for _ in range(rnd.randint(1, 8)):
+                op = rnd.randint(0, 2)
+                pos = rnd.randrange(len(b))
+                if op == 0:
+                    b[pos] = rnd.randrange(256)
+                elif op == 1:
+                    del b[pos:pos + rnd.randint(1, 20)]
+                else:
+                    b[pos:pos] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 20)))
+            body = bytes(b)
+        st, h, data = c.raw("POST", c.dir["newOrder"], body)
+        ok_doc = (400 <= st < 500 and (h.get("Content-Type") or "").startswith(
+            "application/problem+json") and b"urn:ietf:params:acme:error:" in data)
+        # a mutation that keeps the request meaning (e.g. unused base64 bits) may pass once
+        if not ok_doc and st != 201:
+            bad_status.append((i, st, data[:120]))
+    check("300 mutated JWS bodies all get ACME problem documents", not bad_status,
+          bad_status[:3])
+    st, h, data = c.raw("POST", c.dir["newOrder"], b"{" + b" " * 70000 + b"}")
+    check("an oversized body is refused with 413", st == 413, st)
+    st, h, data = c.raw("GET", c.dir["newNonce"])
+    check("the server still answers after the fuzzing", st == 204, st)
+
+    # other JWS algorithms: ES384 and EdDSA accounts can order
+    for kind in ("ES384", "EdDSA"):
+        kx = Key(kind=kind)
+        st, doc = c.account(kx)
+        st2, h, od = c.post(kx, c.dir["newOrder"],
+                            {"identifiers": [{"type": "dns", "value": "alg.example.test"}]})
+        check("an %s account is created and orders" % kind, st == 201 and st2 == 201,
+              (st, doc, st2, od))
+    c.kid = kid_a
+
+    # a valid authorization is reused by the next order of the same account
+    st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                               "value": "n2.example.test"}]})
+    check("a new order reuses the account's valid authorization (ready at once)",
+          st == 201 and doc.get("status") == "ready", (st, doc))
+
+    # orders list: 100 per page with Link rel="next"
+    for i in range(100):
+        c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                       "value": "l%d.example.test" % i}]})
+    st, h, doc = c.post(ka, kid_a + "/orders", None)
+    nxt = [l for l in (h.get_all("Link") or []) if 'rel="next"' in l]
+    check("the orders list gives 100 orders and a next page",
+          st == 200 and len(doc.get("orders", [])) == 100 and nxt, (st, len(doc.get("orders", []))))
+    if nxt:
+        st, h, doc2 = c.post(ka, nxt[0].split(">")[0].lstrip("<"), None)
+        check("the next page holds the rest, without duplicates",
+              st == 200 and 0 < len(doc2.get("orders", [])) < 100 and
+              not set(doc2["orders"]) & set(doc["orders"]), (st, doc2))
+    st, h, order = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                 "value": "d.example.test"}]})
+    st, h, doc = c.post(ka, order["authorizations"][0], {"status": "deactivated"})
+    check("authorization deactivation", st == 200 and doc.get("status") == "deactivated",
+          (st, doc))
+
+    # keyChange: the account moves to a new key; the old key no longer finds it
+    knew = Key()
+    inner_prot = b64(json.dumps({"alg": "ES256", "jwk": knew.jwk(),
+                                 "url": c.dir["keyChange"]}).encode())
+    inner_pay = b64(json.dumps({"account": kid_a, "oldKey": ka.jwk()}).encode())
+    inner = {"protected": inner_prot, "payload": inner_pay,
+             "signature": b64(knew.sign((inner_prot + "." + inner_pay).encode()))}
+    st, h, doc = c.post(ka, c.dir["keyChange"], inner)
+    check("keyChange to a new key", st == 200, (st, doc))
+    st, h, doc = c.post(knew, kid_a, None)
+    check("the new key signs for the account", st == 200 and doc.get("status") == "valid",
+          (st, doc))
+    st, h, doc = c.post(ka, c.dir["newAccount"], {"onlyReturnExisting": True}, kid=False)
+    check("the old key no longer finds the account",
+          st == 400 and ptype(doc) == "accountDoesNotExist", (st, doc))
+
+    # account deactivation
+    st, h, doc = c.post(kb, kid_b, {"status": "deactivated"}, kid=kid_b)
+    check("account deactivation", st == 200 and doc.get("status") == "deactivated", (st, doc))
+    st, h, doc = c.post(kb, c.dir["newOrder"],
+                        {"identifiers": [{"type": "dns", "value": "z.example.test"}]}, kid=kid_b)
+    check("a deactivated account is unauthorized", st == 401 and ptype(doc) == "unauthorized",
+          (st, doc))
+
+
+def order_until_ready(c, key, name):
+    st, h, order = c.post(key, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                  "value": name}]})
+    ourl = h.get("Location")
+    for az in order.get("authorizations", []):
+        st, h, authz = c.post(key, az, None)
+        ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+        TOKENS[ch["token"]] = ch["token"] + "." + key.thumb()
+        c.post(key, ch["url"], {})
+        poll(c, key, az, "valid")
+    return ourl, order
+
+
+def policy(directory, cafile, port):
+    """Server policy: *.wait.test waits for an approver, *.deny.test is refused;
+    at most 4 new orders per hour per account."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    ourl, order = order_until_ready(c, k, "a.wait.test")
+    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["a.wait.test"])})
+    check("an order the policy parks stays processing with Retry-After",
+          st == 200 and doc.get("status") == "processing" and h.get("Retry-After"), (st, doc))
+    st, h, doc = c.post(k, ourl, None)
+    check("polling it keeps it processing (no certificate yet)",
+          doc.get("status") == "processing" and "certificate" not in doc, doc)
+    ourl, order = order_until_ready(c, k, "a.deny.test")
+    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["a.deny.test"])})
+    check("an order the policy refuses gives rejectedIdentifier (403)",
+          st == 403 and ptype(doc) == "rejectedIdentifier", (st, doc))
+    st, h, doc = c.post(k, ourl, None)
+    check("the refused order is invalid with its error", doc.get("status") == "invalid" and
+          doc.get("error"), doc)
+    ourl, order = order_until_ready(c, k, "ok.example.test")
+    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["ok.example.test"])})
+    check("an order the default rule allows is issued", doc.get("status") == "valid", (st, doc))
+    st, h, pem = c.post(k, doc["certificate"], None)
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    kid_k = c.kid
+    # another account that proves control of the name may revoke (RFC 8555 §7.6)
+    k3 = Key()
+    c.account(k3)
+    st, h, doc = c.post(k3, c.dir["revokeCert"], {"certificate": b64(der)})
+    check("an account without authorizations for the names cannot revoke",
+          st == 403 and ptype(doc) == "unauthorized", (st, doc))
+    order_until_ready(c, k3, "ok.example.test")
+    st, h, doc = c.post(k3, c.dir["revokeCert"], {"certificate": b64(der), "reason": 4})
+    check("an account holding valid authorizations for every name revokes", st == 200,
+          (st, doc))
+    c.kid = kid_k
+    st, h, doc = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "x.example.test"}]})
+    check("the 4th order of the hour is still allowed", st == 201, (st, doc))
+    st, h, doc = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "y.example.test"}]})
+    check("the 5th order of the hour gives rateLimited (429) with Retry-After",
+          st == 429 and ptype(doc) == "rateLimited" and int(h.get("Retry-After", "0")) > 0,
+          (st, doc))
+
+    # at most 1 failed validation per name per hour; contact update
+    k4 = Key()
+    c.account(k4)
+    st, h, doc = c.post(k4, c.kid, {"contact": ["mailto:new@example.test"]})
+    check("account contact update", st == 200 and doc.get("contact") == ["mailto:new@example.test"],
+          (st, doc))
+    errors = []
+    for attempt in range(2):
+        st, h, o = c.post(k4, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                 "value": "fail.example.test"}]})
+        az = o["authorizations"][0]
+        st, h, authz = c.post(k4, az, None)
+        ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+        TOKENS[ch["token"]] = "wrong"
+        c.post(k4, ch["url"], {})
+        authz = poll(c, k4, az, "invalid")
+        err = [x.get("error") for x in authz.get("challenges", []) if x.get("error")]
+        errors.append(ptype(err[0]) if err else authz.get("status"))
+    check("a failed validation is incorrectResponse, the next for that name rateLimited",
+          errors == ["incorrectResponse", "rateLimited"], errors)
+
+    # at most 1 pending authorization per account
+    k2 = Key()
+    c.account(k2)
+    st, h, o1 = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                             "value": "p1.example.test"}]})
+    st, h, doc = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "p2.example.test"}]})
+    check("a second pending authorization gives rateLimited",
+          st == 429 and ptype(doc) == "rateLimited" and "pending" in doc.get("detail", ""),
+          (st, doc))
+    c.post(k2, o1["authorizations"][0], {"status": "deactivated"})
+    st, h, doc = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                              "value": "p2.example.test"}]})
+    check("after deactivating the first, the order is accepted", st == 201, (st, doc))
+
+
+def begin(directory, cafile, port, state):
+    c = Client(directory, cafile)
+    k = Key()
+    st, doc = c.account(k)
+    st, h, order = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                "value": "r.example.test"}]})
+    check("account and order created before the restart", st == 201, (st, order))
+    json.dump({"key": k.pem(), "kid": c.kid, "order": h.get("Location")}, open(state, "w"))
+
+
+def finish(directory, cafile, port, state):
+    serve_http01(port)
+    s = json.load(open(state))
+    k = Key(s["key"])
+    c = Client(directory, cafile)
+    c.kid = s["kid"]
+    st, h, order = c.post(k, s["order"], None)
+    check("the order survived the restart", st == 200 and order.get("status") == "pending",
+          (st, order))
+    for az in order["authorizations"]:
+        st, h, authz = c.post(k, az, None)
+        ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+        TOKENS[ch["token"]] = ch["token"] + "." + k.thumb()
+        c.post(k, ch["url"], {})
+        authz = poll(c, k, az, "valid")
+        check("the authorization validates after the restart", authz.get("status") == "valid",
+              authz)
+    st, h, fin = c.post(k, order["finalize"], {"csr": make_csr(["r.example.test"])})
+    order = poll(c, k, s["order"], "valid")
+    check("the order finishes after the restart", order.get("status") == "valid", order)
+    st, h, pem = c.post(k, order["certificate"], None)
+    check("the certificate downloads", st == 200 and b"BEGIN CERTIFICATE" in pem, st)
+
+
+def main():
+    mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    if mode == "negative":
+        negative(directory, cafile, port)
+    elif mode == "policy":
+        policy(directory, cafile, port)
+    elif mode == "begin":
+        begin(directory, cafile, port, sys.argv[5])
+    elif mode == "finish":
+        finish(directory, cafile, port, sys.argv[5])
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for acme/: JWK thumbprints (RFC 7638 vector), JWK parsing limits, inner JWS checks, nonces, problems. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+
+#include "acme/acme_int.h"
+
+/* RFC 7638 §3.1 example key and its thumbprint. */
+static const char *rfc7638_jwk =
+	"{\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw\",\"e\":\"AQAB\",\"alg\":\"RS256\",\"kid\":\"2011-04-29\"}";
+
+static void test_thumbprint_rfc7638(void **state)
+{
+	json_t *jwk = json_loads(rfc7638_jwk, 0, NULL);
+	char t[64];
+	(void)state;
+
+	assert_non_null(jwk);
+	assert_int_equal(acme_jwk_thumbprint(jwk, t, sizeof(t)), 0);
+	assert_string_equal(t, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+	json_decref(jwk);
+}
+
+static void test_jwk_rsa_parses(void **state)
+{
+	json_t *jwk = json_loads(rfc7638_jwk, 0, NULL);
+	char why[128] = "";
+	EVP_PKEY *pk = acme_jwk_to_pkey(jwk, why, sizeof(why));
+	(void)state;
+
+	assert_non_null(pk);
+	assert_int_equal(EVP_PKEY_get_bits(pk), 2048);
+	EVP_PKEY_free(pk);
+	json_decref(jwk);
+}
+
+static void test_jwk_refusals(void **state)
+{
+	static const char *bad[] = {
+		"{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA\",\"y\":\"AAAA\"}",
+		"{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"AAAA\"}",
+		"{\"kty\":\"oct\",\"k\":\"AAAA\"}",
+		"{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}",
+		"{\"crv\":\"P-256\"}",
+		"[]",
+	};
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *jwk = json_loads(bad[i], 0, NULL);
+		char why[128] = "";
+		EVP_PKEY *pk = acme_jwk_to_pkey(jwk, why, sizeof(why));
+		assert_null(pk);
+		assert_true(why[0] != '\0');
+		json_decref(jwk);
+	}
+}
+
+/* An EC P-256 JWK for key, as the client would send it. */
+static json_t *ec_jwk(EVP_PKEY *key)
+{
+	BIGNUM *x = NULL, *y = NULL;
+	uint8_t bx[32], by[32];
+	char *x64, *y64;
+	json_t *j;
+
+	EVP_PKEY_get_bn_param(key, "qx", &x);
+	EVP_PKEY_get_bn_param(key, "qy", &y);
+	BN_bn2binpad(x, bx, 32);
+	BN_bn2binpad(y, by, 32);
+	x64 = b64url_encode(bx, 32);
+	y64 = b64url_encode(by, 32);
+	j = json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-256", "x", x64, "y", y64);
+	free(x64);
+	free(y64);
+	BN_free(x);
+	BN_free(y);
+	return j;
+}
+
+/* Flattened JWS signed by key with ES256 over protected header prot and payload. */
+static json_t *sign_jws(EVP_PKEY *key, const char *prot, const char *payload)
+{
+	char *p64 = b64url_encode((const uint8_t *)prot, strlen(prot));
+	char *y64 = b64url_encode((const uint8_t *)payload, strlen(payload));
+	char *input = NULL, *s64;
+	uint8_t der[80], raw[64];
+	size_t dl = sizeof(der);
+	const uint8_t *dp = der;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	ECDSA_SIG *sig;
+	json_t *out;
+
+	assert_true(asprintf(&input, "%s.%s", p64, y64) > 0);
+	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+	assert_int_equal(EVP_DigestSign(md, der, &dl, (uint8_t *)input, strlen(input)), 1);
+	sig = d2i_ECDSA_SIG(NULL, &dp, (long)dl);
+	BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32);
+	BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32);
+	s64 = b64url_encode(raw, 64);
+	out = json_pack("{s:s, s:s, s:s}", "protected", p64, "payload", y64, "signature", s64);
+	ECDSA_SIG_free(sig);
+	EVP_MD_CTX_free(md);
+	free(p64);
+	free(y64);
+	free(s64);
+	free(input);
+	return out;
+}
+
+static void test_inner_jws(void **state)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256");
+	json_t *jwk = ec_jwk(key), *wrong = ec_jwk(other), *ph = NULL, *pl = NULL, *jws;
+	char why[256] = "";
+	(void)state;
+
+	jws = sign_jws(key, "{\"alg\":\"ES256\",\"url\":\"https://x/acme/key-change\"}",
+		       "{\"account\":\"a\"}");
+	assert_int_equal(acme_jws_check_inner(jws, jwk, &ph, &pl, why, sizeof(why)), 0);
+	assert_string_equal(json_string_value(json_object_get(pl, "account")), "a");
+	json_decref(ph);
+	json_decref(pl);
+	/* the same JWS checked with another key fails */
+	assert_int_not_equal(acme_jws_check_inner(jws, wrong, &ph, &pl, why, sizeof(why)), 0);
+	assert_null(ph);
+	json_decref(jws);
+	/* unsupported alg */
+	jws = sign_jws(key, "{\"alg\":\"HS256\",\"url\":\"u\"}", "{}");
+	assert_int_not_equal(acme_jws_check_inner(jws, jwk, &ph, &pl, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "alg"));
+	json_decref(jws);
+	/* duplicate keys in the protected header are refused */
+	jws = sign_jws(key, "{\"alg\":\"ES256\",\"alg\":\"ES256\",\"url\":\"u\"}", "{}");
+	assert_int_not_equal(acme_jws_check_inner(jws, jwk, &ph, &pl, why, sizeof(why)), 0);
+	json_decref(jws);
+	json_decref(jwk);
+	json_decref(wrong);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+}
+
+static void test_nonces_single_use(void **state)
+{
+	acme_nonces_t *n = NULL;
+	char a[40], b[40];
+	(void)state;
+
+	assert_int_equal(acme_nonces_new(&n), 0);
+	assert_int_equal(acme_nonce_make(n, a, sizeof(a)), 0);
+	assert_int_equal(acme_nonce_make(n, b, sizeof(b)), 0);
+	assert_string_not_equal(a, b);
+	assert_int_equal(acme_nonce_use(n, a), 1);
+	assert_int_equal(acme_nonce_use(n, a), 0);
+	assert_int_equal(acme_nonce_use(n, "not-a-nonce"), 0);
+	assert_int_equal(acme_nonce_use(n, b), 1);
+	acme_nonces_free(n);
+}
+
+static void test_problem_subproblems(void **state)
+{
+	http_reply_t r = { 0 };
+	json_t *doc, *id = json_pack("{s:s, s:s}", "type", "dns", "value", "x");
+	json_t *subs = json_pack("[o]", acme_problem_obj("rejectedIdentifier", "bad", id));
+	(void)state;
+
+	acme_problem_sub(&r, 400, "rejectedIdentifier", subs, "%d refused", 1);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(r.content_type, "application/problem+json");
+	doc = json_loadb(r.body, r.body_len, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(doc, "type")),
+			    "urn:ietf:params:acme:error:rejectedIdentifier");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+				    json_array_get(json_object_get(doc, "subproblems"), 0),
+				    "identifier"), "value")),
+			    "x");
+	json_decref(doc);
+	json_decref(id);
+	http_reply_clear(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_thumbprint_rfc7638),
+		cmocka_unit_test(test_jwk_rsa_parses),
+		cmocka_unit_test(test_jwk_refusals),
+		cmocka_unit_test(test_inner_jws),
+		cmocka_unit_test(test_nonces_single_use),
+		cmocka_unit_test(test_problem_subproblems),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
