@@ -21,9 +21,9 @@ tests_unit_test_util_LDADD = libutil.la $(UNIT_LIBS)
 EXTRA_DIST += tests/integration/lib.sh
 
 TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/policy.sh tests/integration/admin.sh
+	tests/integration/policy.sh tests/integration/admin.sh tests/integration/acme_approval.sh
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/policy.sh tests/integration/admin.sh
+	tests/integration/policy.sh tests/integration/admin.sh tests/integration/acme_approval.sh
 
 TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
 EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
