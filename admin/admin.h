@@ -68,10 +68,13 @@ int admin_token_revoke(db_t *db, const char *id, const char *actor, cairn_err_t 
 typedef struct admin_ctx {
 	ca_t *ca; /* borrowed */
 	db_t *db; /* borrowed */
+	int max_json_depth; /* nesting allowed in request bodies; 0 = ADMIN_JSON_DEPTH */
 	policy_engine_t *policy; /* borrowed: every issuance goes through it */
 	EVP_PKEY *audit_key;     /* borrowed: signs audit checkpoints (a token key), may be NULL */
 	X509 *audit_cert;        /* borrowed: its certificate, chains to the root */
 } admin_ctx_t;
+
+#define ADMIN_JSON_DEPTH 32
 
 typedef struct admin_request {
 	const char *method;

@@ -70,9 +70,10 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply);
 
-/* Parses a JSON object body (Content-Type application/json); on failure fills reply and
+/* Parses a JSON object body (Content-Type application/json; nesting at most ctx->max_json_depth,
+ * duplicate keys refused); on failure fills reply and
  * returns NULL. An empty body is {}. */
-json_t *api_body(const admin_request_t *req, http_reply_t *reply);
+json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply);
 /* "admin:NAME": the actor written to the audit log. */
 void api_actor(const admin_identity_t *who, char *out, size_t cap);
 /* Audits a refused call (action "admin.denied"). */

@@ -63,7 +63,7 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 	json_error_t jerr;
 	json_t *body = NULL, *resp = NULL;
 	const char *csr = NULL, *profile = NULL;
-	char requester[96], location[128];
+	char requester[96], location[128], why[160];
 	int days = 0;
 	(void)arg;
 
@@ -72,10 +72,10 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "Content-Type must be application/json");
 		return;
 	}
-	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (body == NULL) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s",
-				   jerr.text);
+	if (util_json_parse(req->body, req->body_len,
+			    ctx->max_json_depth > 0 ? ctx->max_json_depth : ADMIN_JSON_DEPTH, &body,
+			    why, sizeof(why)) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s", why);
 		return;
 	}
 	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?i}", "csr", &csr, "profile",

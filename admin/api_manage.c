@@ -42,7 +42,7 @@ void api_tokens_list(const admin_ctx_t *ctx, const admin_request_t *req,
 void api_admins_add(const admin_ctx_t *ctx, const admin_request_t *req,
 		    const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
-	json_t *body = api_body(req, reply), *doc = NULL;
+	json_t *body = api_body(ctx, req, reply), *doc = NULL;
 	const char *name = NULL, *role = NULL;
 	cairn_err_t err = { 0 };
 	char actor[96];
@@ -90,7 +90,7 @@ void api_admin_disable(const admin_ctx_t *ctx, const admin_request_t *req,
 void api_tokens_create(const admin_ctx_t *ctx, const admin_request_t *req,
 		       const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
-	json_t *body = api_body(req, reply), *doc = NULL;
+	json_t *body = api_body(ctx, req, reply), *doc = NULL;
 	const char *name = NULL, *role = NULL, *expires = NULL;
 	cairn_err_t err = { 0 };
 	char actor[96], id[17], *token = NULL;

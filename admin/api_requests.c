@@ -101,7 +101,7 @@ static void decide(const admin_ctx_t *ctx, const admin_request_t *req,
 {
 	cairn_err_t err = { 0 };
 	request_info_t info;
-	json_t *body = api_body(req, reply), *doc = NULL;
+	json_t *body = api_body(ctx, req, reply), *doc = NULL;
 	const char *comment = NULL;
 	char actor[96];
 	int rc;
@@ -168,7 +168,7 @@ static void add_passed(const char *rule, const char *why, void *arg)
 void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 		     const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
-	json_t *body = api_body(req, reply), *passed = NULL, *doc = NULL;
+	json_t *body = api_body(ctx, req, reply), *passed = NULL, *doc = NULL;
 	const char *csr = NULL, *channel = NULL, *requester = NULL, *group = NULL;
 	const char *profile = "tls-server";
 	policy_input_t in;

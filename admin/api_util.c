@@ -36,10 +36,10 @@ long api_query_long(const admin_request_t *req, const char *key, long def, long 
 	return n;
 }
 
-json_t *api_body(const admin_request_t *req, http_reply_t *reply)
+json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply)
 {
-	json_error_t jerr;
-	json_t *body;
+	json_t *body = NULL;
+	char why[160];
 
 	if (req->body_len == 0)
 		return json_object();
@@ -48,10 +48,14 @@ json_t *api_body(const admin_request_t *req, http_reply_t *reply)
 				   "Content-Type must be application/json");
 		return NULL;
 	}
-	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (body == NULL || !json_is_object(body)) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not a JSON object%s%s",
-				   body ? "" : ": ", body ? "" : jerr.text);
+	if (util_json_parse(req->body, req->body_len,
+			    ctx->max_json_depth > 0 ? ctx->max_json_depth : ADMIN_JSON_DEPTH, &body,
+			    why, sizeof(why)) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s", why);
+		return NULL;
+	}
+	if (!json_is_object(body)) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not a JSON object");
 		json_decref(body);
 		return NULL;
 	}

@@ -182,9 +182,7 @@ static int bad(struct verify *v, uint64_t seq, const char *fmt, ...)
 	return CAIRN_EAUDIT;
 }
 
-/* Parses one stored event: an object with duplicate-free keys, integer "seq",
- * string "time", "actor", "action" and a 64-hex "prev". Returns NULL + why. */
-static json_t *parse_event(const void *val, size_t vlen, const char **why)
+json_t *audit_event_parse(const void *val, size_t vlen, const char **why)
 {
 	json_error_t jerr;
 	json_t *o = json_loadb(val, vlen, JSON_REJECT_DUPLICATES, &jerr);
@@ -229,7 +227,7 @@ static int link_ok(struct verify *v, uint64_t seq, const uint8_t h[HASH_LEN])
 	if (db_get(v->txn, DB_AUDIT, key, sizeof(key), &val, &vlen) != 0)
 		return v->have_head && v->head_seq == seq &&
 		       memcmp(v->head_hash, h, HASH_LEN) == 0;
-	o = parse_event(val, vlen, &why);
+	o = audit_event_parse(val, vlen, &why);
 	if (o == NULL)
 		return 0;
 	hex_encode(h, HASH_LEN, hex);
@@ -255,7 +253,7 @@ static int verify_cb(const void *key, size_t klen, const void *val, size_t vlen,
 	if (seq != v->expected)
 		return bad(v, v->expected, "event %" PRIu64 " missing (next stored is %" PRIu64 ")",
 			   v->expected, seq);
-	o = parse_event(val, vlen, &why);
+	o = audit_event_parse(val, vlen, &why);
 	if (o == NULL)
 		return bad(v, seq, "event %" PRIu64 ": %s", seq, why);
 	if ((uint64_t)json_integer_value(json_object_get(o, "seq")) != seq) {

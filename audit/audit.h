@@ -50,6 +50,14 @@ int audit_append_at(db_txn_t *txn, const audit_event_t *ev, time_t when, uint64_
 /* SHA-256 of an event's stored bytes, as chained in "prev". Returns 0 or CAIRN_ECRYPTO. */
 int audit_hash(const void *data, size_t len, uint8_t out[32]) CAIRN_WUR;
 
+/*
+ * Parses one stored event as audit_verify reads it: a JSON object with no
+ * duplicate keys, integer "seq", strings "time", "actor", "action" and a
+ * 64-character "prev". Returns a new reference (caller json_decref), or NULL
+ * with *why set to a static reason. Thread-safe.
+ */
+json_t *audit_event_parse(const void *val, size_t vlen, const char **why) CAIRN_WUR;
+
 typedef struct audit_verify_result {
 	uint64_t count;     /* events checked */
 	uint64_t first_bad; /* first broken sequence, 0 if intact */

@@ -82,7 +82,8 @@ static int set_validity(X509 *x, const ca_cert_spec_t *spec, X509 *issuer, cairn
 	if (spec->validity_days < 1 || spec->validity_days > MAX_VALIDITY_DAYS)
 		return cairn_err_set(err, CAIRN_EINVAL, "validity_days must be 1..%d",
 				     MAX_VALIDITY_DAYS);
-	na = nb + (int64_t)spec->validity_days * 86400;
+	/* RFC 5280 validity includes both ends: N days is N*86400 - 1 seconds later. */
+	na = nb + (int64_t)spec->validity_days * 86400 - 1;
 	/* A certificate never outlives its issuer. */
 	if (issuer != NULL && ca_time_unix(X509_get0_notAfter(issuer), &issuer_na) == 0 &&
 	    na > issuer_na)

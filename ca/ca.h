@@ -110,6 +110,22 @@ int ca_csr_parse(const void *data, size_t len, X509_REQ **out, cairn_err_t *err)
  */
 int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err) CAIRN_WUR;
 
+/*
+ * The checks a certificate linter would make (RFC 5280, CA/B Forum BR), on an
+ * end-entity certificate built for profile prof and signed by issuer (may be
+ * NULL: AKI and validity are then not compared): serial positive and 8..20 bytes;
+ * validity (inclusive) within the profile's and the issuer's; basicConstraints
+ * critical CA:FALSE; keyUsage critical, non-empty, no keyCertSign/cRLSign, no
+ * (key|data)Encipherment for EC/Ed25519 keys; extendedKeyUsage exactly the
+ * profile's, no anyExtendedKeyUsage, consistent with keyUsage; subjectAltName
+ * non-empty when present, present when the profile requires it, critical when the
+ * subject is empty; no empty subject attribute; for serverAuth the CN is one of the
+ * DNS/IP SANs; SKI present and AKI = issuer's SKI; no empty AIA/CDP SEQUENCE; v3
+ * (DER re-encoding is left to tests/tools/certlint: OpenSSL encoded it). Returns 0, CAIRN_ELINT with the first failure in err,
+ * or CAIRN_EINVAL. ca_issue calls it before anything is stored. Thread-safe.
+ */
+int ca_cert_lint(X509 *cert, X509 *issuer, const ca_profile_t *prof, cairn_err_t *err) CAIRN_WUR;
+
 /* ---- the issuing CA ---- */
 typedef struct ca ca_t;
 
@@ -172,7 +188,8 @@ typedef struct ca_issued {
  * db_serial_hex of the serial's DER INTEGER content without a leading 0x00.
  * Returns 0, CAIRN_EINVAL (arguments; validity above the profile's),
  * CAIRN_EPROFILE, the ca_csr_parse/ca_csr_check codes, CAIRN_ECRYPTO or a
- * token code (signing), CAIRN_EDB (commit), CAIRN_ECOLLISION (4 collisions).
+ * token code (signing), CAIRN_ELINT (the built certificate fails ca_cert_lint:
+ * nothing is stored), CAIRN_EDB (commit), CAIRN_ECOLLISION (4 collisions).
  * *out owned by the caller: ca_issued_free.
  */
 int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *err) CAIRN_WUR;

@@ -380,7 +380,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
 		X509_free(cert);
 		cert = NULL;
-		if ((rc = ca_cert_build(&spec, ca->issuing, ca->key, pk, &cert, err)) != 0)
+		if ((rc = ca_cert_build(&spec, ca->issuing, ca->key, pk, &cert, err)) != 0 ||
+		    (rc = ca_cert_lint(cert, ca->issuing, prof, err)) != 0)
 			goto out;
 		rc = ca_record_write(ca->db, cert, &rec, hex, &seq, err);
 		if (rc != CAIRN_ECOLLISION)

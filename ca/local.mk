@@ -2,13 +2,19 @@
 # ca: the issuing core — profiles, CSR checks, X.509 building, issuance.
 noinst_LTLIBRARIES += libca.la
 libca_la_SOURCES = ca/ca.h ca/ca_int.h \
-	ca/profile.c ca/names.c ca/csr.c ca/pubkey.c ca/build.c ca/record.c ca/issue.c ca/revoke.c
+	ca/profile.c ca/names.c ca/csr.c ca/pubkey.c ca/build.c ca/record.c ca/issue.c ca/revoke.c ca/lint.c
 
 check_PROGRAMS += tests/unit/test_ca
 TESTS += tests/unit/test_ca
 tests_unit_test_ca_SOURCES = tests/unit/test_ca.c tests/unit/ca_fixture.c tests/unit/ca_fixture.h
 tests_unit_test_ca_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ca_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_ca_lint
+TESTS += tests/unit/test_ca_lint
+tests_unit_test_ca_lint_SOURCES = tests/unit/test_ca_lint.c
+tests_unit_test_ca_lint_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ca_lint_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_ca_issue
 TESTS += tests/unit/test_ca_issue

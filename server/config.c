@@ -9,6 +9,9 @@
 #include "config.h"
 #include "server/server.h"
 
+/* cairn.json larger than this is refused (it is a few KiB in practice). */
+#define CONFIG_MAX_BYTES (1 << 20)
+
 typedef enum { CFG_STR, CFG_INT, CFG_OBJ } cfg_type_t;
 
 typedef struct cfg_key {
@@ -52,6 +55,18 @@ static const cfg_key_t cfg_keys[] = {
 	{ "server.max_body", I(max_body), "65536", 1024, 16777216, "largest request body (bytes)" },
 	{ "server.max_connections", I(max_connections), "1024", 16, 65536,
 	  "concurrent connections per listener" },
+	{ "server.max_connections_per_ip", I(max_connections_per_ip), "64", 1, 65536,
+	  "concurrent connections from one client address, per listener" },
+	{ "server.max_header_bytes", I(max_header_bytes), "32768", 4096, 1048576,
+	  "memory per connection for the request line, headers and read buffer; "
+	  "larger headers get 431" },
+	{ "server.http_max_header_bytes", I(http_max_header_bytes), "16384", 4096, 1048576,
+	  "the same for the plain HTTP listener (OCSP, CRL): small, because libmicrohttpd "
+	  "zeroes a connection's whole pool between keep-alive requests" },
+	{ "server.connection_timeout", I(connection_timeout), "30", 1, 3600,
+	  "seconds a connection may stay idle (slow clients are dropped)" },
+	{ "server.max_json_depth", I(max_json_depth), "32", 2, 1000,
+	  "deepest nesting of arrays/objects accepted in JSON request bodies" },
 	{ "policy_file", S(policy_file), "policy.json", 0, 0,
 	  "approval policy rules (see docs/policy.md); reloaded on SIGHUP" },
 	{ "requests.pending_ttl", S(pending_ttl), "7d", 0, 0,
@@ -195,68 +210,95 @@ int config_parse_addr(const char *addr, char *host, size_t cap, int *port)
 	return 0;
 }
 
-int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
+/* Validates the parsed document against the table; fills cfg. */
+static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 {
-	cairn_config_t *cfg = NULL;
-	json_error_t jerr;
-	char *path = NULL, host[128];
+	char host[128];
 	size_t i;
 	int rc, port;
 	int64_t ttl;
 
-	*out = NULL;
-	cfg = calloc(1, sizeof(*cfg));
-	path = fs_join(dir, "cairn.json");
-	if (cfg == NULL || path == NULL) {
-		rc = CAIRN_ENOMEM;
-		goto out;
-	}
-	cfg->dir = realpath(dir, NULL);
-	if (cfg->dir == NULL || !fs_exists(path)) {
-		rc = cairn_err_set(err, CAIRN_ENOENT, "%s: no CA here (run `cairn init --dir %s`)",
-				   path, dir);
-		goto out;
-	}
-	cfg->root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (cfg->root == NULL || !json_is_object(cfg->root)) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "%s:%d: %s", path, jerr.line,
-				   cfg->root ? "top level must be an object" : jerr.text);
-		goto out;
-	}
 	rc = cfg_check_unknown(cfg->root, "", err);
 	for (i = 0; rc == 0 && i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
 		rc = cfg_apply(cfg, &cfg_keys[i], err);
 	if (rc)
-		goto out;
+		return rc;
 	if (config_parse_addr(cfg->listen_https, host, sizeof(host), &port) != 0 ||
-	    config_parse_addr(cfg->listen_http, host, sizeof(host), &port) != 0) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "listen: addresses must be host:port");
-		goto out;
-	}
+	    config_parse_addr(cfg->listen_http, host, sizeof(host), &port) != 0)
+		return cairn_err_set(err, CAIRN_ECONFIG, "listen: addresses must be host:port");
 	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
+	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
+		return cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
+	if (duration_parse(cfg->pending_ttl, &ttl) != 0 || ttl <= 0)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "requests.pending_ttl: must be a duration like 7d, 12h or 90m");
+	if (duration_parse(cfg->checkpoint_interval, &ttl) != 0 || ttl < 60)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "audit.checkpoint_interval: must be a duration of at least 60s");
+	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0)
+		return cairn_err_set(err, CAIRN_ECONFIG, "ocsp.signer: must be delegated|ca");
+	return 0;
+}
+
+int config_parse(const char *dir, const char *name, const char *text, size_t len,
+		 cairn_config_t **out, cairn_err_t *err)
+{
+	cairn_config_t *cfg = NULL;
+	json_error_t jerr;
+	int rc;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL || (cfg->dir = strdup(dir)) == NULL) {
+		rc = CAIRN_ENOMEM;
 		goto out;
 	}
-	if (duration_parse(cfg->pending_ttl, &ttl) != 0 || ttl <= 0) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG,
-				   "requests.pending_ttl: must be a duration like 7d, 12h or 90m");
+	cfg->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (cfg->root == NULL || !json_is_object(cfg->root)) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "%s:%d: %s", name, jerr.line,
+				   cfg->root ? "top level must be an object" : jerr.text);
 		goto out;
 	}
-	if (duration_parse(cfg->checkpoint_interval, &ttl) != 0 || ttl < 60) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG,
-				   "audit.checkpoint_interval: must be a duration of at least 60s");
+	rc = config_check(cfg, err);
+	if (rc)
 		goto out;
-	}
-	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "ocsp.signer: must be delegated|ca");
-		goto out;
-	}
 	*out = cfg;
 	cfg = NULL;
 out:
-	free(path);
 	config_free(cfg);
+	return rc;
+}
+
+int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err)
+{
+	char *path = NULL, *abs = NULL, *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	path = fs_join(dir, "cairn.json");
+	if (path == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	abs = realpath(dir, NULL);
+	if (abs == NULL || !fs_exists(path)) {
+		rc = cairn_err_set(err, CAIRN_ENOENT, "%s: no CA here (run `cairn init --dir %s`)",
+				   path, dir);
+		goto out;
+	}
+	rc = fs_read(path, CONFIG_MAX_BYTES, &text, &len);
+	if (rc) {
+		cairn_err_set(err, rc == CAIRN_ETOOBIG ? CAIRN_ECONFIG : rc, "%s: %s", path,
+			      cairn_strerror(rc));
+		rc = rc == CAIRN_ETOOBIG ? CAIRN_ECONFIG : rc;
+		goto out;
+	}
+	rc = config_parse(abs, path, text, len, out, err);
+out:
+	free(text);
+	free(abs);
+	free(path);
 	return rc;
 }
 

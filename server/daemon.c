@@ -162,6 +162,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	s->admin.ca = s->ca;
 	s->admin.db = s->db;
+	s->admin.max_json_depth = (int)cfg->max_json_depth;
 	s->admin.policy = s->policy;
 	/* Audit checkpoints are signed by the issuing CA key, in the token. */
 	rc = hsm_key_get(s->hsm, cfg->issuing_key, &s->admin.audit_key, err);

@@ -21,9 +21,6 @@ typedef struct listener {
 
 static listener_t listeners[2];
 
-/* Per-connection memory of the plain HTTP listener (headers and the read buffer). */
-#define HTTP_PLAIN_POOL (16 * 1024)
-
 /* Per-request state, freed in the completion callback. */
 typedef struct conn_ctx {
 	const route_t *route;
@@ -103,7 +100,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	conn_ctx_t *ctx = *con_cls;
 	http_reply_t reply = { 0 };
 	server_req_t req;
-	(void)version;
 
 	if (ctx == NULL) {
 		/* First call: headers only. Answering now would force Connection: close
@@ -116,6 +112,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		*con_cls = ctx;
 		atomic_fetch_add(&s->requests[l->kind == LISTEN_HTTPS ? 0 : 1], 1);
+		/* RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. */
+		if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL) {
+			ctx->refused = 400;
+			snprintf(ctx->refusal, sizeof(ctx->refusal), "HTTP/1.1 request without Host");
+			return MHD_YES;
+		}
 		ctx->route = route_find(l->kind, method, url, &arg, &method_ok);
 		if (ctx->route == NULL) {
 			ctx->refused = method_ok < 0 ? 405 : 404;
@@ -125,6 +128,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		ctx->arg = arg ? strdup(arg) : NULL;
 		ctx->limit = ctx->route->body_limit < 0 ? s->cfg->max_body : ctx->route->body_limit;
+		/* GET and HEAD carry no content (RFC 9110 §9.3.1), whatever the route takes. */
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			ctx->limit = 0;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && strtoll(cl, NULL, 10) > ctx->limit) {
@@ -302,7 +308,10 @@ int http_start(server_t *s, cairn_err_t *err)
 		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
 		MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 	if (s->https == NULL) {
 		rc = cairn_err_set(err, CAIRN_EIO, "HTTPS listener %s did not start (check %s)",
@@ -317,12 +326,13 @@ int http_start(server_t *s, cairn_err_t *err)
 	s->http = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
 		/* Small requests only (OCSP, CRL, CA certificates): MHD zeroes a connection's
-		 * whole memory pool between keep-alive requests, 32 KiB by default. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_PLAIN_POOL,
+		 * whole memory pool between keep-alive requests, so this pool is small. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_bytes,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-		on_mhd_log, NULL, MHD_OPTION_END);
+		(unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 	if (s->http == NULL) {
 		rc = cairn_err_set(err, CAIRN_EIO, "HTTP listener %s did not start",
 				   cfg->listen_http);

@@ -29,6 +29,11 @@ typedef struct cairn_config {
 	long threads;           /* HTTP worker threads */
 	long max_body;          /* bytes */
 	long max_connections;
+	long max_connections_per_ip;
+	long max_header_bytes;  /* per-connection memory for headers and read buffer (HTTPS) */
+	long http_max_header_bytes; /* the same for the plain HTTP listener */
+	long connection_timeout;/* seconds a connection may stay idle */
+	long max_json_depth;    /* nesting allowed in JSON request bodies */
 	char *ocsp_signer;      /* "delegated" | "ca" */
 	long ocsp_validity;     /* seconds */
 	char *crl_publish_dir;  /* relative to dir */
@@ -47,6 +52,13 @@ typedef struct cairn_config {
  * 1..256"). *out owned by the caller: config_free.
  */
 int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err) CAIRN_WUR;
+/*
+ * The same validation on a document already in memory (text of len bytes, not
+ * necessarily NUL-terminated); dir (need not exist) becomes cfg->dir as given and
+ * name is used in messages. No file is read. Used by config_load and the fuzzer.
+ */
+int config_parse(const char *dir, const char *name, const char *text, size_t len,
+		 cairn_config_t **out, cairn_err_t *err) CAIRN_WUR;
 void config_free(cairn_config_t *cfg);
 
 /* malloc'd absolute path of a config-relative file. */

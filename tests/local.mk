@@ -20,10 +20,18 @@ tests_unit_test_util_LDADD = libutil.la $(UNIT_LIBS)
 
 EXTRA_DIST += tests/integration/lib.sh
 
+# certlint [--ca] [--issuer PEM] [--config cairn.json --profile NAME] CERT...: an independent
+# X.509 linter (RFC 5280, CA/B BR in spirit) run over what the integration suites issue.
+noinst_PROGRAMS += tests/tools/certlint
+tests_tools_certlint_SOURCES = tests/tools/certlint.c
+tests_tools_certlint_LDADD = $(CAIRN_LIBS)
+
 TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/policy.sh tests/integration/admin.sh tests/integration/acme_approval.sh
+	tests/integration/policy.sh tests/integration/admin.sh tests/integration/acme_approval.sh \
+	tests/integration/crash.sh tests/integration/hostile.sh tests/integration/lint.sh
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/policy.sh tests/integration/admin.sh tests/integration/acme_approval.sh
+	tests/integration/policy.sh tests/integration/admin.sh tests/integration/acme_approval.sh \
+	tests/integration/crash.sh tests/integration/hostile.sh tests/integration/lint.sh
 
 TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
 EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh

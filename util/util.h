@@ -43,7 +43,8 @@
 	X(CAIRN_EDENIED, "permission denied")                          \
 	X(CAIRN_ESHUTDOWN, "shutting down")                            \
 	X(CAIRN_ETOOBIG, "input too large")                            \
-	X(CAIRN_ECONFLICT, "conflicts with the current state")
+	X(CAIRN_ECONFLICT, "conflicts with the current state")         \
+	X(CAIRN_ELINT, "certificate fails lint")
 
 enum cairn_error {
 	CAIRN_OK = 0,
@@ -120,6 +121,18 @@ uint64_t time_mono_ms(void);
 int util_random(uint8_t *buf, size_t len) CAIRN_WUR;
 /* Constant-time comparison: 1 when equal. */
 int util_ct_equal(const void *a, const void *b, size_t len);
+
+/* ---- JSON from outside ---- */
+struct json_t;
+/*
+ * Parses len bytes of JSON (no NUL needed) with duplicate keys refused (they are
+ * ambiguous: jansson would keep the last). max_depth > 0 bounds the nesting of
+ * arrays/objects ({"a":[1]} has depth 2). *out is a new reference (caller
+ * json_decref). Returns 0, CAIRN_EINVAL (not JSON, duplicate key) or
+ * CAIRN_ETOOBIG (too deep), with a one-line reason in why.
+ */
+int util_json_parse(const char *buf, size_t len, int max_depth, struct json_t **out, char *why,
+		    size_t why_cap) CAIRN_WUR;
 
 /* ---- HTTP replies (protocol code fills these; server/ sends them) ---- */
 #define HTTP_REPLY_MAX_HEADERS 6

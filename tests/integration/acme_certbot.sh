@@ -48,4 +48,5 @@ ok "OCSP answers revoked for it at once" openssl ocsp -issuer "$D/ca/issuing.pem
 last_has "  ... revoked" "cert.pem: revoked"
 ok "the audit chain verifies after the ACME flows" "$CAIRN" audit verify --dir "$D"
 
+ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -99,4 +99,5 @@ ok "  ... clientAuth, not serverAuth" sh -c "openssl x509 -in \
 	'$WORK/lego-client/certificates/c.example.test.crt' -noout -ext extendedKeyUsage |
 	grep -q 'Server Authentication'"
 
+ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

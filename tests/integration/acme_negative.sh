@@ -42,4 +42,5 @@ ok "the flow finishes after the restart" $PROBE finish "$HTTPS_URL/acme/director
 	"$WORK/state.json"
 last_has "the order and its authorization were kept" "pass: the order survived the restart"
 
+ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

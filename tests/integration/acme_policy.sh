@@ -46,4 +46,5 @@ acme_conf "$D" '{"validaton": {}}'
 fails "serve refuses an unknown acme key" "$CAIRN" serve --dir "$D"
 last_has "  ... naming it" "acme.validaton: unknown key"
 
+ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

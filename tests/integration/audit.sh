@@ -39,6 +39,7 @@ ok "export --until in the past holds only the head line" sh -c "
 	[ \"\$('$CAIRN' audit export --dir '$D' --format jsonl --until 2000-01-01)\" = \
 	  '{\"head\":{\"seq\":0,\"hash\":\"\",\"events\":0}}' ]"
 fails "bad --format is refused" "$CAIRN" audit export --dir "$D" --format xml
+ok "every certificate in the database passes certlint" lint_db "$D"
 ca_stop
 
 SEQ=5

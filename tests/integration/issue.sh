@@ -129,6 +129,7 @@ ok "list --expiring-within 30d shows the 7-day certificate only" sh -c "
 ok "list --name finds by SAN" sh -c "'$CAIRN' list --dir '$D' --name api.example.test | grep -q '$SERIAL'"
 fails "list with a bad duration is a usage error" "$CAIRN" list --dir "$D" --expiring-within soon
 
+ok "every certificate in the database passes certlint" lint_db "$D"
 ca_stop
 fails "issue while the daemon is stopped fails" "$CAIRN" issue --dir "$D" --csr "$WORK/srv.csr" \
 	--profile tls-server

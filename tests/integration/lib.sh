@@ -109,3 +109,30 @@ make_csr() {
 	[ -n "$san" ] && set -- "$@" -addext "subjectAltName=$san"
 	openssl req "$@" 2>/dev/null
 }
+
+# lint_db DIR: runs tests/tools/certlint over every certificate stored in DIR's database,
+# each with its profile's rules from DIR/cairn.json (the hierarchy init made: CA rules).
+# Prints the failures and the count; fails when any certificate fails or none was found.
+lint_db() {
+	d=$1
+	"$CAIRN" list --dir "$d" --json 2>/dev/null |
+		sed -n 's/.*"serial":"\([0-9a-f]*\)".*"profile":"\([^"]*\)".*/\1 \2/p' >"$WORK/lint.list"
+	n=0 nbad=0
+	while read -r serial prof; do
+		"$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/$serial.lint.pem" 2>/dev/null
+		case $prof in
+		ca-root) set -- --ca ;;
+		ca-issuing) set -- --ca --issuer "$d/ca/root.pem" ;;
+		ocsp-signer) set -- --issuer "$d/ca/issuing.pem" ;;
+		# The daemon's own HTTPS certificate from init: no profile, 825 days at most.
+		daemon-tls) set -- --issuer "$d/ca/issuing.pem" --max-days 825 ;;
+		*) set -- --issuer "$d/ca/issuing.pem" --config "$d/cairn.json" --profile "$prof" ;;
+		esac
+		"$CAIRN_TOOLS/tools/certlint" "$@" "$WORK/$serial.lint.pem" >"$WORK/lint.one" 2>&1 ||
+			{ nbad=$((nbad + 1)); grep -v ': ok$' "$WORK/lint.one"; }
+		rm -f "$WORK/$serial.lint.pem"
+		n=$((n + 1))
+	done <"$WORK/lint.list"
+	echo "certlint: $n certificates, $nbad failed"
+	[ "$n" -gt 0 ] && [ "$nbad" -eq 0 ]
+}

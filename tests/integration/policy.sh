@@ -134,4 +134,5 @@ ok "  ... the expiry is audited" sh -c "'$CAIRN' audit export --dir '$D' --forma
 	grep '\"action\":\"request.expired\"' | grep -q '$LATE'"
 ca_stop
 
+ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -99,4 +99,5 @@ ok "every revocation is in the audit log" sh -c "'$CAIRN' audit export --dir '$D
 ok "  ... and the hold release" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl | grep -q 'cert.unhold'"
 ok "  ... the chain is intact" "$CAIRN" audit verify --dir "$D"
 
+ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -303,7 +303,7 @@ static void test_issue_errors(void **state)
 	assert_int_equal(ca_issue(f->ca, &r, &is, &err), 0);
 	assert_int_equal(unix_time(X509_get0_notAfter(is->cert)) -
 				 unix_time(X509_get0_notBefore(is->cert)),
-			 7 * 86400);
+			 7 * 86400 - 1);
 	assert_int_equal(audit_verify(f->db, &res), 0);
 	assert_int_equal(res.count, 3);
 	assert_int_equal(is->audit_seq, 3);

@@ -120,6 +120,33 @@ static void test_errors_name_the_key(void **state)
 	expect_error(doc, "log_level");
 }
 
+/* The limits have defaults and bounds, and config_parse validates text from memory. */
+static void test_limits_from_memory(void **state)
+{
+	static const char doc[] = "{\"profiles\": {}, \"server\": {\"max_json_depth\": 8, "
+				  "\"max_connections_per_ip\": 4}}";
+	cairn_config_t *cfg = NULL;
+	cairn_err_t err = { 0 };
+	(void)state;
+
+	assert_int_equal(config_parse("/nowhere", "mem", doc, sizeof(doc) - 1, &cfg, &err), 0);
+	assert_string_equal(cfg->dir, "/nowhere");
+	assert_int_equal(cfg->max_json_depth, 8);
+	assert_int_equal(cfg->max_connections_per_ip, 4);
+	assert_int_equal(cfg->max_header_bytes, 32768);
+	assert_int_equal(cfg->connection_timeout, 30);
+	config_free(cfg);
+	assert_int_equal(config_parse("/nowhere", "mem", "{\"profiles\": {}, \"server\": "
+				      "{\"max_header_bytes\": 100}}", 53, &cfg, &err), CAIRN_ECONFIG);
+	assert_non_null(strstr(err.msg, "server.max_header_bytes: must be 4096..1048576"));
+	assert_int_equal(config_parse("/nowhere", "mem", "{\"profiles\": {}, \"profiles\": {}}", 32,
+				      &cfg, &err), CAIRN_ECONFIG);
+	assert_non_null(strstr(err.msg, "duplicate"));
+	/* Not NUL-terminated: only len bytes are read. */
+	assert_int_equal(config_parse("/nowhere", "mem", "{\"profiles\": {}}garbage", 16, &cfg, &err), 0);
+	config_free(cfg);
+}
+
 static void test_pin_sources(void **state)
 {
 	cairn_config_t *cfg = NULL;
@@ -176,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_addr),
 		cmocka_unit_test(test_defaults_load),
 		cmocka_unit_test(test_errors_name_the_key),
+		cmocka_unit_test(test_limits_from_memory),
 		cmocka_unit_test(test_pin_sources),
 		cmocka_unit_test(test_missing_and_malformed),
 	};

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "util/util.h"
 
@@ -122,7 +123,7 @@ static void test_errors(void **state)
 
 static void test_files(void **state)
 {
-	char dir[] = "/tmp/cairn-test-util-XXXXXX", *path, *nested, *data;
+	char dir[] = "/tmp/cairn-test-util-XXXXXX", *path, *nested, *data, *abs;
 	size_t len;
 	(void)state;
 
@@ -138,10 +139,38 @@ static void test_files(void **state)
 	assert_int_equal(fs_read("/nonexistent/x", 3, &data, &len), CAIRN_ENOENT);
 	assert_int_equal(fs_mkdirs(nested, 0700), 0);
 	assert_true(fs_exists(nested));
-	assert_string_equal(fs_join("/d", "/abs"), "/abs");
+	abs = fs_join("/d", "/abs");
+	assert_string_equal(abs, "/abs");
+	free(abs);
 	unlink(path);
 	free(path);
 	free(nested);
+}
+
+/* util_json_parse of a NUL-terminated literal with the given depth bound. */
+static int parse(const char *text, int depth, json_t **doc, char *why)
+{
+	return util_json_parse(text, strlen(text), depth, doc, why, 128);
+}
+
+static void test_json_limits(void **state)
+{
+	char why[128];
+	json_t *doc = NULL;
+	(void)state;
+
+	assert_int_equal(parse("{\"a\":[1,{\"b\":2}]}", 3, &doc, why), 0);
+	assert_non_null(doc);
+	json_decref(doc);
+	assert_int_equal(parse("{\"a\":[1,{\"b\":2}]}", 2, &doc, why), CAIRN_ETOOBIG);
+	assert_null(doc);
+	assert_non_null(strstr(why, "deeper than 2"));
+	assert_int_equal(parse("{\"a\":1,\"a\":2}", 8, &doc, why), CAIRN_EINVAL);
+	assert_non_null(strstr(why, "duplicate"));
+	assert_int_equal(parse("{\"a\":", 8, &doc, why), CAIRN_EINVAL);
+	/* Only objects and arrays at the top, as jansson decodes by default. */
+	assert_int_equal(parse("1", 8, &doc, why), CAIRN_EINVAL);
+	assert_null(doc);
 }
 
 int main(void)
@@ -151,6 +180,7 @@ int main(void)
 		cmocka_unit_test(test_b64url_rejects),   cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_duration),         cmocka_unit_test(test_time),
 		cmocka_unit_test(test_errors),           cmocka_unit_test(test_files),
+		cmocka_unit_test(test_json_limits),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
