@@ -154,7 +154,7 @@ void api_policy_show(const admin_ctx_t *ctx, const admin_request_t *req,
 	(void)arg;
 
 	if (text == NULL) {
-		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "out of memory");
+		http_reply_problem(reply, 503, PROBLEM("serverInternal"), "no policy in force");
 		return;
 	}
 	http_reply_set(reply, 200, "application/json", text, strlen(text));

@@ -383,7 +383,9 @@ static int decide(policy_engine_t *e, decide_kind_t kind, const char *id, const 
 	struct decide_op d = { 0 };
 	int rc;
 
-	if (e == NULL || id == NULL || approver == NULL || role == NULL)
+	if (e == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "no policy engine");
+	if (id == NULL || approver == NULL || role == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "missing request id, approver or role");
 	if (comment != NULL && strlen(comment) > 1000)
 		return cairn_err_set(err, CAIRN_ETOOBIG, "comment longer than 1000 characters");
