@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "ca/ca.h"
 #include "db/db.h"
 #include "policy/policy.h"
@@ -27,16 +31,47 @@ int admin_token_create(db_t *db, const char *name, const char *role, int64_t exp
 
 /*
  * Checks an Authorization header value ("Bearer <token>") against the stored
- * token hashes. Returns 0 and fills id, or CAIRN_EAUTH with the reason.
+ * token hashes. Returns 0 and fills id, or CAIRN_EAUTH with the reason
+ * (unknown, revoked or expired token; its admin disabled).
  */
 int admin_authenticate(db_t *db, const char *authorization, admin_identity_t *id,
 		       cairn_err_t *err) CAIRN_WUR;
+
+/* ---- admins (DB_ADMINS) and token management ---- */
+
+/* 1 for "admin", "approver", "operator", "auditor". */
+int admin_role_valid(const char *role);
+/* The public id of a token: hex of the first 8 bytes of its SHA-256 (out: 17 bytes). */
+void admin_token_id(const char *token, char out[17]);
+
+/*
+ * Adds an admin (name: 1..63 of [A-Za-z0-9._@-]) with a role, audited "admin.add" by actor.
+ * admin_token_create adds the admin too when absent (and refuses a role other than the
+ * admin's with CAIRN_ECONFLICT, a disabled admin with CAIRN_EDENIED).
+ * Returns 0, CAIRN_EINVAL, CAIRN_EEXIST or a db code.
+ */
+int admin_add(db_t *db, const char *name, const char *role, const char *actor, cairn_err_t *err)
+	CAIRN_WUR;
+/* Disables an admin: its tokens and certificates stop authenticating. Audited
+ * "admin.disable". Returns 0, CAIRN_ENOENT, CAIRN_ECONFLICT (already disabled). */
+int admin_disable(db_t *db, const char *name, const char *actor, cairn_err_t *err) CAIRN_WUR;
+/* Reads an admin: role and disabled flag. Returns 0 or CAIRN_ENOENT. */
+int admin_get(db_t *db, const char *name, admin_identity_t *id, int *disabled) CAIRN_WUR;
+/* Every admin [{name, role, disabled, created}] (new reference), or NULL on error. */
+json_t *admin_list(db_t *db);
+/* Every token without its secret [{id, name, role, created, expires, revoked}], or NULL. */
+json_t *admin_token_list(db_t *db);
+/* Revokes the token whose id is given, audited "admin.token.revoke" by actor.
+ * Returns 0, CAIRN_ENOENT, CAIRN_ECONFLICT (already revoked). */
+int admin_token_revoke(db_t *db, const char *id, const char *actor, cairn_err_t *err) CAIRN_WUR;
 
 typedef struct admin_ctx {
 	ca_t *ca; /* borrowed */
 	db_t *db; /* borrowed */
 	int max_json_depth; /* nesting allowed in request bodies; 0 = ADMIN_JSON_DEPTH */
 	policy_engine_t *policy; /* borrowed: every issuance goes through it */
+	EVP_PKEY *audit_key;     /* borrowed: signs audit checkpoints (a token key), may be NULL */
+	X509 *audit_cert;        /* borrowed: its certificate, chains to the root */
 } admin_ctx_t;
 
 #define ADMIN_JSON_DEPTH 32
@@ -49,6 +84,10 @@ typedef struct admin_request {
 	const char *body;          /* not NUL-terminated */
 	size_t body_len;
 	const char *remote;        /* peer address for the audit log */
+	/* Query parameter lookup (NULL when absent); query may be NULL (no parameters). */
+	const char *(*query)(void *query_ctx, const char *key);
+	void *query_ctx;
+	X509 *client_cert;         /* TLS client certificate the server verified, or NULL */
 } admin_request_t;
 
 /* Serves one admin API request: authenticates, checks the role, and fills reply

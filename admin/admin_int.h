@@ -1,11 +1,64 @@
 /* SPDX-License-Identifier: MIT */
-/* admin internals shared by the files of admin/ — not part of the public interface. */
+/* Private to admin/: helpers shared by tokens, admins and the API handlers. */
 #ifndef CAIRN_ADMIN_INT_H
 #define CAIRN_ADMIN_INT_H
 
 #include "admin/admin.h"
 
 #define PROBLEM(t) "urn:cairn:problem:" t
+
+/* Inside a write txn: adds admin name with role when absent; CAIRN_ECONFLICT when it
+ * exists with another role, CAIRN_EDENIED when disabled. */
+int admin_ensure(db_txn_t *txn, const char *name, const char *role, cairn_err_t *err);
+/* Inside any txn: CAIRN_EAUTH when id's admin record is disabled (absent = enabled);
+ * sets id->role from the record when present. */
+int admin_check_enabled(db_txn_t *txn, admin_identity_t *id, cairn_err_t *err);
+
+/* Who calls: the bearer token when an Authorization header is present, else the TLS
+ * client certificate (an "admin" profile certificate of this CA naming an enabled admin).
+ * Returns 0 or CAIRN_EAUTH with the reason. */
+int admin_identify(const admin_ctx_t *ctx, const admin_request_t *req, admin_identity_t *id,
+		   cairn_err_t *err);
+
+/* One handler of the admin API. arg is the path's '*' segment or NULL. */
+typedef void (*admin_fn)(const admin_ctx_t *ctx, const admin_request_t *req,
+			 const admin_identity_t *who, const char *arg, http_reply_t *reply);
+
+/* Handlers in api_*.c */
+void api_requests_list(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		       const char *, http_reply_t *);
+void api_request_show(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		      const char *, http_reply_t *);
+void api_request_approve(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+			 const char *, http_reply_t *);
+void api_request_reject(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+			const char *, http_reply_t *);
+void api_policy_show(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		     const char *, http_reply_t *);
+void api_policy_test(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		     const char *, http_reply_t *);
+void api_policy_reload(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		       const char *, http_reply_t *);
+void api_admins_list(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		     const char *, http_reply_t *);
+void api_admins_add(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		    const char *, http_reply_t *);
+void api_admin_disable(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		       const char *, http_reply_t *);
+void api_tokens_list(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		     const char *, http_reply_t *);
+void api_tokens_create(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		       const char *, http_reply_t *);
+void api_token_revoke(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		      const char *, http_reply_t *);
+void api_certs_search(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		      const char *, http_reply_t *);
+void api_audit_query(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		     const char *, http_reply_t *);
+void api_audit_export(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		      const char *, http_reply_t *);
+void api_audit_checkpoint(const admin_ctx_t *, const admin_request_t *,
+			  const admin_identity_t *, const char *, http_reply_t *);
 
 /* POST /certificates/{serial}/revoke {"reason": NAME, "invalidity_date"?: RFC3339}:
  * 200 with the new status; 404 unknown serial, 409 already revoked, 400 bad reason. */
@@ -16,5 +69,22 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
  * {"revoked": N, "results": [{"serial", "status", "detail"?}]}. */
 void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply);
+
+/* Parses a JSON object body (Content-Type application/json; nesting at most ctx->max_json_depth,
+ * duplicate keys refused); on failure fills reply and
+ * returns NULL. An empty body is {}. */
+json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply);
+/* "admin:NAME": the actor written to the audit log. */
+void api_actor(const admin_identity_t *who, char *out, size_t cap);
+/* Audits a refused call (action "admin.denied"). */
+void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const char *who,
+		      const char *why);
+/* Integer query parameter within [min, max] (def when absent); -1 and a 400 reply when bad. */
+long api_query_long(const admin_request_t *req, const char *key, long def, long min, long max,
+		    http_reply_t *reply);
+/* String query parameter or NULL. */
+const char *api_query(const admin_request_t *req, const char *key);
+/* Maps an error code to a problem reply (400/403/404/409/500). */
+void api_reply_error(http_reply_t *reply, const cairn_err_t *err);
 
 #endif

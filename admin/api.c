@@ -8,26 +8,17 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
-#include "admin/admin.h"
 #include "admin/admin_int.h"
 #include "audit/audit.h"
 #include "est/est.h"
 
-typedef void (*admin_fn)(const admin_ctx_t *ctx, const admin_request_t *req,
-			 const admin_identity_t *who, const char *arg, http_reply_t *reply);
-
-typedef struct admin_route {
-	const char *method;
-	const char *path;        /* exact, or a prefix ending in '/' that takes one argument */
-	const char *suffix;      /* for a prefix: what must follow the argument, or NULL */
-	const char *const *roles;/* roles allowed */
-	admin_fn fn;
-} admin_route_t;
-
-static const char *const roles_issue[] = { "admin", "operator", NULL };
-static const char *const roles_read[] = { "admin", "operator", "approver", "auditor", NULL };
 static const char *const roles_admin[] = { "admin", NULL };
+static const char *const roles_issue[] = { "admin", "operator", NULL };
+static const char *const roles_revoke[] = { "admin", "operator", NULL };
+static const char *const roles_decide[] = { "admin", "approver", "operator", NULL };
+static const char *const roles_read[] = { "admin", "operator", "approver", "auditor", NULL };
 static const char *const roles_ops[] = { "admin", "operator", NULL };
+static const char *const roles_audit[] = { "admin", "auditor", NULL };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply);
@@ -41,44 +32,39 @@ static void api_est_user_del(const admin_ctx_t *ctx, const admin_request_t *req,
 static void api_est_user_list(const admin_ctx_t *ctx, const admin_request_t *req,
 			      const admin_identity_t *who, const char *arg, http_reply_t *reply);
 
-static const char *const roles_revoke[] = { "admin", "operator", NULL };
+typedef struct admin_route {
+	const char *method;
+	const char *path;         /* segments; one "*" segment is the handler's argument */
+	const char *const *roles; /* roles allowed */
+	admin_fn fn;
+} admin_route_t;
 
 static const admin_route_t admin_routes[] = {
-	{ "POST", "/certificates", NULL, roles_issue, api_cert_issue },
-	{ "GET", "/certificates/", NULL, roles_read, api_cert_show },
-	{ "POST", "/certificates/", "/revoke", roles_revoke, admin_api_revoke },
-	{ "POST", "/revocations", NULL, roles_revoke, admin_api_revoke_many },
-	{ "POST", "/est/users", NULL, roles_admin, api_est_user_add },
-	{ "GET", "/est/users", NULL, roles_ops, api_est_user_list },
-	{ "DELETE", "/est/users/", NULL, roles_admin, api_est_user_del },
+	{ "POST", "/certificates", roles_issue, api_cert_issue },
+	{ "GET", "/certificates", roles_read, api_certs_search },
+	{ "GET", "/certificates/*", roles_read, api_cert_show },
+	{ "POST", "/certificates/*/revoke", roles_revoke, admin_api_revoke },
+	{ "POST", "/revocations", roles_revoke, admin_api_revoke_many },
+	{ "POST", "/est/users", roles_admin, api_est_user_add },
+	{ "GET", "/est/users", roles_ops, api_est_user_list },
+	{ "DELETE", "/est/users/*", roles_admin, api_est_user_del },
+	{ "GET", "/requests", roles_read, api_requests_list },
+	{ "GET", "/requests/*", roles_read, api_request_show },
+	{ "POST", "/requests/*/approve", roles_decide, api_request_approve },
+	{ "POST", "/requests/*/reject", roles_decide, api_request_reject },
+	{ "GET", "/policy", roles_read, api_policy_show },
+	{ "POST", "/policy/test", roles_read, api_policy_test },
+	{ "POST", "/policy/reload", roles_admin, api_policy_reload },
+	{ "GET", "/audit", roles_audit, api_audit_query },
+	{ "GET", "/audit/export", roles_audit, api_audit_export },
+	{ "POST", "/audit/checkpoint", roles_audit, api_audit_checkpoint },
+	{ "GET", "/admins", roles_audit, api_admins_list },
+	{ "POST", "/admins", roles_admin, api_admins_add },
+	{ "POST", "/admins/*/disable", roles_admin, api_admin_disable },
+	{ "GET", "/tokens", roles_audit, api_tokens_list },
+	{ "POST", "/tokens", roles_admin, api_tokens_create },
+	{ "POST", "/tokens/*/revoke", roles_admin, api_token_revoke },
 };
-
-/* Maps a CA error to an HTTP status and a problem type. */
-static void reply_ca_error(http_reply_t *reply, const cairn_err_t *err)
-{
-	switch (err->code) {
-	case CAIRN_EBADCSR:
-		http_reply_problem(reply, 400, PROBLEM("badCSR"), "%s", cairn_err_msg(err));
-		break;
-	case CAIRN_ECSRSIG:
-		http_reply_problem(reply, 400, PROBLEM("badSignature"), "%s", cairn_err_msg(err));
-		break;
-	case CAIRN_EWEAKKEY:
-	case CAIRN_EKEYTYPE:
-		http_reply_problem(reply, 400, PROBLEM("badPublicKey"), "%s", cairn_err_msg(err));
-		break;
-	case CAIRN_ENAME:
-		http_reply_problem(reply, 400, PROBLEM("rejectedIdentifier"), "%s",
-				   cairn_err_msg(err));
-		break;
-	case CAIRN_EPROFILE:
-	case CAIRN_EINVAL:
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "%s", cairn_err_msg(err));
-		break;
-	default:
-		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", cairn_err_msg(err));
-	}
-}
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply)
@@ -112,6 +98,12 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 				   jerr.text);
 		goto out;
 	}
+	/* An admin certificate is a login: only admins hand them out. */
+	if (strcmp(profile, "admin") == 0 && strcmp(who->role, "admin") != 0) {
+		http_reply_problem(reply, 403, PROBLEM("forbidden"),
+				   "only the admin role may issue admin-profile certificates");
+		goto out;
+	}
 	snprintf(requester, sizeof(requester), "admin:%s", who->name);
 	creq.csr = csr;
 	creq.csr_len = strlen(csr);
@@ -126,7 +118,7 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 			http_reply_problem(reply, 403, PROBLEM("rejectedByPolicy"), "%s",
 					   cairn_err_msg(&err));
 		else
-			reply_ca_error(reply, &err);
+			api_reply_error(reply, &err);
 		goto out;
 	}
 	if (outcome.decision.action == POLICY_APPROVE) {
@@ -308,6 +300,29 @@ static int role_allowed(const char *const *roles, const char *role)
 	return 0;
 }
 
+/* Matches path against a pattern of segments; a "*" segment (one non-empty segment
+ * of at most 127 characters) is copied to arg. */
+static int path_match(const char *pattern, const char *path, char *arg, size_t cap)
+{
+	while (*pattern != '\0' && *path != '\0') {
+		if (pattern[0] == '*') {
+			size_t n = strcspn(path, "/");
+			if (n == 0 || n >= cap)
+				return 0;
+			memcpy(arg, path, n);
+			arg[n] = '\0';
+			path += n;
+			pattern++;
+			continue;
+		}
+		if (*pattern != *path)
+			return 0;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
 struct denied_event {
 	const admin_request_t *req;
 	const char *who;
@@ -328,8 +343,8 @@ static int denied_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 }
 
 /* Every refused call leaves a trace: who tried what, and why it was refused. */
-static void audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const char *who,
-			 const char *why)
+void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const char *who,
+		      const char *why)
 {
 	struct denied_event de = { req, who, why };
 	cairn_err_t err = { 0 };
@@ -343,36 +358,17 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 	const admin_route_t *route = NULL;
 	admin_identity_t who;
 	cairn_err_t err = { 0 };
-	const char *arg = NULL;
 	int path_known = 0;
-	char actor[96], argbuf[256];
+	char actor[96], arg[128] = "";
 	size_t i;
 
 	for (i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
 		const admin_route_t *r = &admin_routes[i];
-		size_t n = strlen(r->path);
-		size_t sl = r->suffix ? strlen(r->suffix) : 0;
-		size_t pl = strlen(req->path);
-		int match;
-
-		if (r->path[n - 1] == '/') {
-			const char *end = req->path + pl - sl;
-			match = strncmp(req->path, r->path, n) == 0 && pl > n + sl &&
-				(sl == 0 || strcmp(end, r->suffix) == 0) &&
-				memchr(req->path + n, '/', pl - n - sl) == NULL;
-		} else {
-			match = strcmp(req->path, r->path) == 0;
-		}
-		if (!match)
+		if (!path_match(r->path, req->path, arg, sizeof(arg)))
 			continue;
 		path_known = 1;
 		if (strcmp(r->method, req->method) == 0) {
 			route = r;
-			if (r->path[n - 1] == '/') {
-				snprintf(argbuf, sizeof(argbuf), "%.*s", (int)(pl - n - sl),
-					 req->path + n);
-				arg = argbuf;
-			}
 			break;
 		}
 	}
@@ -385,18 +381,18 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 					   req->path);
 		return;
 	}
-	if (admin_authenticate(ctx->db, req->authorization, &who, &err) != 0) {
-		audit_denied(ctx, req, "anonymous", cairn_err_msg(&err));
+	if (admin_identify(ctx, req, &who, &err) != 0) {
+		api_audit_denied(ctx, req, "anonymous", cairn_err_msg(&err));
 		http_reply_problem(reply, 401, PROBLEM("unauthorized"), "%s", cairn_err_msg(&err));
 		reply->www_authenticate = "Bearer realm=\"cairn admin\"";
 		return;
 	}
 	if (!role_allowed(route->roles, who.role)) {
-		snprintf(actor, sizeof(actor), "admin:%s", who.name);
-		audit_denied(ctx, req, actor, "role not allowed");
+		api_actor(&who, actor, sizeof(actor));
+		api_audit_denied(ctx, req, actor, "role not allowed");
 		http_reply_problem(reply, 403, PROBLEM("forbidden"),
 				   "role %s may not %s /admin/v1%s", who.role, req->method, req->path);
 		return;
 	}
-	route->fn(ctx, req, &who, arg, reply);
+	route->fn(ctx, req, &who, strchr(route->path, '*') ? arg : NULL, reply);
 }

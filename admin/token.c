@@ -11,11 +11,12 @@
 #include <openssl/sha.h>
 
 #include "admin/admin.h"
+#include "admin/admin_int.h"
 #include "audit/audit.h"
 
 static const char *const admin_roles[] = { "admin", "approver", "operator", "auditor" };
 
-static int role_valid(const char *role)
+int admin_role_valid(const char *role)
 {
 	size_t i;
 
@@ -40,6 +41,11 @@ static int token_put_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	audit_event_t ev = { .actor = tp->actor, .action = "admin.token.create", .details = details };
 	int rc;
 
+	rc = admin_ensure(txn, tp->name, tp->role, err);
+	if (rc) {
+		json_decref(details);
+		return rc;
+	}
 	rc = db_put(txn, DB_TOKENS, tp->hash, sizeof(tp->hash), tp->record, strlen(tp->record),
 		    DB_NOOVERWRITE);
 	if (rc == 0)
@@ -62,7 +68,7 @@ int admin_token_create(db_t *db, const char *name, const char *role, int64_t exp
 	*token = NULL;
 	if (name == NULL || name[0] == '\0' || strlen(name) >= sizeof(((admin_identity_t *)0)->name))
 		return cairn_err_set(err, CAIRN_EINVAL, "token name must be 1..63 characters");
-	if (!role_valid(role))
+	if (!admin_role_valid(role))
 		return cairn_err_set(err, CAIRN_EINVAL,
 				     "role %s: must be admin, approver, operator or auditor", role);
 	rc = util_random(secret, sizeof(secret));
@@ -145,6 +151,7 @@ int admin_authenticate(db_t *db, const char *authorization, admin_identity_t *id
 	}
 	snprintf(id->name, sizeof(id->name), "%s", name);
 	snprintf(id->role, sizeof(id->role), "%s", role);
+	rc = admin_check_enabled(txn, id, err);
 out:
 	json_decref(rec);
 	db_txn_end(txn);

@@ -50,6 +50,18 @@ static int read_head(db_txn_t *txn, uint64_t *seq, uint8_t hash[HASH_LEN], cairn
 	return 0;
 }
 
+int audit_head(db_t *db, uint64_t *seq, uint8_t hash[HASH_LEN], cairn_err_t *err)
+{
+	db_txn_t *txn = NULL;
+	int ret = db_read_begin(db, &txn);
+
+	if (ret != 0)
+		return cairn_err_set(err, ret, "audit head: cannot open a read transaction");
+	ret = read_head(txn, seq, hash, err);
+	db_txn_end(txn);
+	return ret;
+}
+
 static int check_event(const audit_event_t *ev, cairn_err_t *err)
 {
 	size_t i;

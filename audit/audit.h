@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "db/db.h"
 #include "util/util.h"
@@ -78,7 +80,8 @@ typedef enum { AUDIT_FMT_JSONL, AUDIT_FMT_CSV } audit_format_t;
  * Writes events with since <= time < until (0 = unbounded) to out, in sequence order.
  * JSONL: each event's stored bytes (what the chain hashes) followed by "\n".
  * CSV: a header line, then columns seq,time,actor,action,serial,names,details,prev;
- * serial is empty when null, names are joined by single spaces, details is compact
+ * serial is empty when null, names are joined by single spaces (or, when a name is
+ * empty, starts with '[' or holds a space, written as a compact JSON array), details is compact
  * JSON; fields are quoted (with "" for a quote) when they hold , " CR or LF, and
  * lines end in CRLF (RFC 4180). *n (may be NULL) receives the number written.
  * Returns 0, CAIRN_EIO (write failed), CAIRN_EAUDIT (an event does not parse).
@@ -86,5 +89,48 @@ typedef enum { AUDIT_FMT_JSONL, AUDIT_FMT_CSV } audit_format_t;
  */
 int audit_export(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t until,
 		 uint64_t *n, cairn_err_t *err) CAIRN_WUR;
+
+/*
+ * Like audit_export, for offline verification (audit_verify_export): after the events
+ * in range come the events up to and including the first signed checkpoint that covers
+ * the last of them (when one exists yet), then one final line with the hash of the last
+ * event written: JSONL {"head":{"seq":N,"hash":"hex","events":M}}, CSV "#head,N,hex,M".
+ * *n (may be NULL) counts the events written. Returns as audit_export.
+ */
+int audit_export_anchored(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t until,
+			  uint64_t *n, cairn_err_t *err) CAIRN_WUR;
+
+/* The chain head: sequence of the newest event (0 when empty) and its hash. */
+int audit_head(db_t *db, uint64_t *seq, uint8_t hash[32], cairn_err_t *err) CAIRN_WUR;
+
+/*
+ * Signed checkpoint: signs "cairn-audit-checkpoint:v1:SEQ:HASH" (the current head) with
+ * key (a CA key in the token; SHA-256) and appends it as event "audit.checkpoint" by actor
+ * with details {seq, hash, alg, signature (base64url), cert (base64url DER of cert)}.
+ * Nothing is written when the head already is a checkpoint. *seq (may be NULL) gets the
+ * signed sequence. Returns 0, CAIRN_ECRYPTO (signing) or a db code. Thread-safe.
+ */
+int audit_checkpoint(db_t *db, EVP_PKEY *key, X509 *cert, const char *actor, uint64_t *seq,
+		     cairn_err_t *err) CAIRN_WUR;
+
+typedef struct audit_export_check {
+	uint64_t events;        /* event lines read */
+	uint64_t first_seq, last_seq;
+	uint64_t anchor_seq;    /* sequence vouched for by the last valid checkpoint */
+	char signer[128];       /* subject of the checkpoint's certificate */
+	size_t bad_line;        /* 1-based line of the export at fault, 0 if none */
+	char reason[256];
+} audit_export_check_t;
+
+/*
+ * Verifies an export made by audit_export_anchored (JSONL or CSV, detected) offline:
+ * sequences without gaps, the hash chain, checkpoint signatures by a certificate that
+ * chains to root, and every event up to the last checkpoint anchored by it (walking
+ * back from the signed hash, so a modified line is named). Events after the last
+ * checkpoint are refused as unanchored; the head line must match the last event and the
+ * event count. Line endings (CRLF/LF) and blank lines are not significant. Returns 0 or
+ * CAIRN_EAUDIT with res naming the line; CAIRN_EIO/CAIRN_ENOMEM otherwise.
+ */
+int audit_verify_export(FILE *in, X509 *root, audit_export_check_t *res) CAIRN_WUR;
 
 #endif

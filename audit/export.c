@@ -13,7 +13,21 @@ struct export {
 	uint64_t n;
 	cairn_err_t *err;
 	int err_set;
+	int anchored;       /* go on past the range up to the covering checkpoint */
+	uint64_t last_seq;  /* last event written */
+	uint8_t last_hash[32];
+	uint64_t last_in_range;
 };
+
+/* A checkpoint event covering seq (its signed "seq" is at least seq). */
+static int covers(const json_t *o, uint64_t seq)
+{
+	const char *action = json_string_value(json_object_get(o, "action"));
+	json_t *signed_seq = json_object_get(json_object_get(o, "details"), "seq");
+
+	return action && strcmp(action, "audit.checkpoint") == 0 && json_is_integer(signed_seq) &&
+	       (uint64_t)json_integer_value(signed_seq) >= seq;
+}
 
 /* One CSV field, quoted only when it must be. Returns 0 or -1 on a write error. */
 static int csv_field(FILE *out, const char *s, size_t len, int last)
@@ -46,16 +60,28 @@ static int csv_row(FILE *out, const json_t *o)
 	const json_t *names = json_object_get(o, "names"), *details = json_object_get(o, "details");
 	char seq[32], *joined = NULL, *dj = NULL;
 	size_t i, len = 0;
-	int rc = -1;
+	int rc = -1, json_form = 0;
 
 	snprintf(seq, sizeof(seq), "%" JSON_INTEGER_FORMAT,
 		 json_integer_value(json_object_get(o, "seq")));
-	for (i = 0; i < json_array_size(names); i++)
+	for (i = 0; i < json_array_size(names); i++) {
+		const char *s = json_string_value(json_array_get(names, i));
 		len += json_string_length(json_array_get(names, i)) + 1;
-	joined = calloc(1, len + 1);
+		/* A name that space-joining would garble: the column is a JSON array instead,
+		 * so the verifier can rebuild the stored event exactly. */
+		if (s == NULL || s[0] == '\0' || s[0] == '[' || strchr(s, ' ') != NULL)
+			json_form = 1;
+	}
+	if (json_form) {
+		joined = json_dumps(names, JSON_COMPACT);
+		i = json_array_size(names); /* skip the joining below */
+	} else {
+		joined = calloc(1, len + 1);
+		i = 0;
+	}
 	if (joined == NULL)
 		goto out;
-	for (i = 0; i < json_array_size(names); i++) {
+	for (; i < json_array_size(names); i++) {
 		const char *s = json_string_value(json_array_get(names, i));
 		if (s == NULL)
 			continue;
@@ -98,8 +124,15 @@ static int export_cb(const void *key, size_t klen, const void *val, size_t vlen,
 		x->err_set = 1;
 		goto out;
 	}
-	if ((x->since != 0 && t < x->since) || (x->until != 0 && t >= x->until))
+	if (x->since != 0 && t < x->since)
 		goto out;
+	if (x->until != 0 && t >= x->until) {
+		/* Past the range: an anchored export carries on to the first checkpoint that
+		 * covers its last event, so that a signature vouches for the whole range. */
+		if (!x->anchored || x->n == 0)
+			goto out;
+		x->anchored = 2;
+	}
 	if (x->fmt == AUDIT_FMT_JSONL) {
 		if (fwrite(val, 1, vlen, x->out) != vlen || fputc('\n', x->out) == EOF)
 			ret = CAIRN_EIO;
@@ -111,7 +144,17 @@ static int export_cb(const void *key, size_t klen, const void *val, size_t vlen,
 		x->err_set = 1;
 		goto out;
 	}
+	if (x->anchored != 2)
+		x->last_in_range = seq;
 	x->n++;
+	x->last_seq = seq;
+	if (audit_hash(val, vlen, x->last_hash) != 0) {
+		ret = cairn_err_set(x->err, CAIRN_ECRYPTO, "SHA-256 failed");
+		x->err_set = 1;
+		goto out;
+	}
+	if (x->anchored == 2 && covers(o, x->last_in_range))
+		ret = 1; /* the checkpoint is written: done */
 out:
 	json_decref(o);
 	return ret;
@@ -136,6 +179,8 @@ int audit_export(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t u
 		return cairn_err_set(err, ret, "audit export: cannot open a read transaction");
 	ret = db_iterate(txn, DB_AUDIT, NULL, 0, export_cb, &x);
 	db_txn_end(txn);
+	if (ret == 1)
+		ret = 0; /* stopped early on purpose */
 	if (ret == 0 && fflush(out) != 0)
 		ret = cairn_err_set(err, CAIRN_EIO, "writing audit export failed");
 	else if (ret != 0 && !x.err_set)
@@ -143,4 +188,46 @@ int audit_export(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t u
 	if (n != NULL)
 		*n = x.n;
 	return ret;
+}
+
+int audit_export_anchored(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t until,
+			  uint64_t *n, cairn_err_t *err)
+{
+	struct export x = { .out = out, .fmt = fmt, .since = since, .until = until, .err = err,
+			    .anchored = 1 };
+	char hex[65];
+	db_txn_t *txn = NULL;
+	int ret;
+
+	if (n != NULL)
+		*n = 0;
+	if (db == NULL || out == NULL || (fmt != AUDIT_FMT_JSONL && fmt != AUDIT_FMT_CSV))
+		return cairn_err_set(err, CAIRN_EINVAL, "audit_export: bad arguments");
+	if (fmt == AUDIT_FMT_CSV &&
+	    fputs("seq,time,actor,action,serial,names,details,prev\r\n", out) == EOF)
+		return cairn_err_set(err, CAIRN_EIO, "writing audit export failed");
+	ret = db_read_begin(db, &txn);
+	if (ret != 0)
+		return cairn_err_set(err, ret, "audit export: cannot open a read transaction");
+	ret = db_iterate(txn, DB_AUDIT, NULL, 0, export_cb, &x);
+	db_txn_end(txn);
+	if (ret == 1)
+		ret = 0;
+	if (ret != 0) {
+		if (!x.err_set)
+			cairn_err_set(err, ret, "audit export: %s", cairn_strerror(ret));
+		return ret;
+	}
+	hex_encode(x.last_hash, sizeof(x.last_hash), hex);
+	if (x.n == 0)
+		hex[0] = '\0';
+	if ((fmt == AUDIT_FMT_JSONL
+		     ? fprintf(out, "{\"head\":{\"seq\":%" PRIu64 ",\"hash\":\"%s\",\"events\":%" PRIu64
+				    "}}\n", x.last_seq, hex, x.n)
+		     : fprintf(out, "#head,%" PRIu64 ",%s,%" PRIu64 "\r\n", x.last_seq, hex, x.n)) < 0 ||
+	    fflush(out) != 0)
+		return cairn_err_set(err, CAIRN_EIO, "writing audit export failed");
+	if (n != NULL)
+		*n = x.n;
+	return 0;
 }

@@ -1,5 +1,6 @@
 noinst_LTLIBRARIES += libaudit.la
-libaudit_la_SOURCES = audit/audit.h audit/audit.c audit/export.c
+libaudit_la_SOURCES = audit/audit.h audit/audit_int.h audit/audit.c audit/export.c \
+	audit/checkpoint.c audit/verify_export.c
 
 check_PROGRAMS += tests/unit/test_audit
 TESTS += tests/unit/test_audit
@@ -11,3 +12,11 @@ tests_unit_test_audit_LDADD = libaudit.la libdb.la libutil.la $(UNIT_LIBS)
 noinst_PROGRAMS += tests/tools/audit_tamper
 tests_tools_audit_tamper_SOURCES = tests/tools/audit_tamper.c
 tests_tools_audit_tamper_LDADD = libdb.la libutil.la $(CAIRN_LIBS)
+
+# Checkpoints and export verification (certificates made with ca/ in the test).
+check_PROGRAMS += tests/unit/test_audit_export
+TESTS += tests/unit/test_audit_export
+tests_unit_test_audit_export_SOURCES = tests/unit/test_audit_export.c
+tests_unit_test_audit_export_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_audit_export_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la \
+	$(UNIT_LIBS)

@@ -19,6 +19,11 @@ noinst_PROGRAMS += bench/acme_bench
 bench_acme_bench_SOURCES = bench/acme.c
 bench_acme_bench_LDADD = libutil.la $(CAIRN_LIBS)
 
+noinst_PROGRAMS += bench/policy_bench
+bench_policy_bench_SOURCES = bench/policy.c
+bench_policy_bench_LDADD = libpolicy.la libca.la libaudit.la libdb.la libhsm.la libutil.la \
+	$(CAIRN_LIBS)
+
 noinst_PROGRAMS += bench/est_bench
 bench_est_bench_SOURCES = bench/est.c
 bench_est_bench_LDADD = $(CAIRN_LIBS)

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_PENDING = 3 };
 
 typedef struct cli_command {
@@ -37,6 +39,45 @@ long cli_admin_call(const char *dir, const char *method, const char *path, const
 		    char **body, size_t *len, char *why, size_t why_cap);
 
 int cli_acme(int argc, char **argv);
+int cli_requests(int argc, char **argv);
+int cli_admin(int argc, char **argv);
+int cli_token(int argc, char **argv);
+int cli_policy(int argc, char **argv);
+/* `audit checkpoint` (through the API) and `audit verify --export` (offline). */
+int cli_audit_checkpoint(int argc, char **argv);
+int cli_audit_verify_export(int argc, char **argv);
+
+/* ---- the admin API client (api_client.c) ---- */
+typedef struct cli_conn_opts {
+	const char *dir;        /* data directory on the CA host: serve.json, ca/root.pem, admin.token */
+	const char *url;        /* https://host:port of a remote daemon */
+	const char *cacert;     /* CA bundle for url */
+	const char *token_file; /* another admin's token */
+} cli_conn_opts_t;
+
+typedef struct cli_api {
+	char *base, *cacert, *token;
+} cli_api_t;
+
+typedef struct cli_buf {
+	char *data;
+	size_t len;
+} cli_buf_t;
+
+/* Resolves URL, CA bundle and token (--token-file, $CAIRN_TOKEN, $CAIRN_ADMIN_TOKEN,
+ * DIR/admin.token). Returns CLI_OK or prints why and returns CLI_FAILED/CLI_USAGE. */
+int cli_api_setup(const char *cmd, const cli_conn_opts_t *o, cli_api_t *api);
+void cli_api_free(cli_api_t *api);
+/* One call; returns the HTTP status with the body in resp (caller frees resp->data), or -1
+ * with why filled. body may be NULL. */
+long cli_api_call(const cli_api_t *api, const char *method, const char *path, const char *body,
+		  cli_buf_t *resp, char *why, size_t why_cap);
+/* The detail of a problem document in resp (or the raw body); *doc to json_decref. */
+const char *cli_problem(const cli_buf_t *resp, json_t **doc);
+/* setup + call + check status == want + parse the JSON answer into *out (caller decrefs).
+ * Prints one line and returns CLI_FAILED on any failure. */
+int cli_api_json(const char *cmd, const cli_conn_opts_t *o, const char *method, const char *path,
+		 json_t *body, long want, json_t **out);
 
 /* Prints the command's usage to out. */
 void cli_usage(FILE *out, const char *name);

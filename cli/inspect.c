@@ -296,7 +296,7 @@ static int audit_export_cmd(const read_opts_t *o)
 		rc = cli_fail("audit", "cannot write %s", o->out);
 		goto out;
 	}
-	if (audit_export(db, out, fmt, since, until, &n, &err) != 0) {
+	if (audit_export_anchored(db, out, fmt, since, until, &n, &err) != 0) {
 		rc = cli_fail("audit", "export failed: %s", cairn_err_msg(&err));
 		goto out;
 	}
@@ -318,8 +318,14 @@ int cli_audit(int argc, char **argv)
 	read_opts_t o;
 	int rc;
 
+	if (argc >= 2 && strcmp(argv[1], "checkpoint") == 0)
+		return cli_audit_checkpoint(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "verify") == 0)
+		for (int i = 2; i < argc; i++)
+			if (strcmp(argv[i], "--export") == 0 || strncmp(argv[i], "--export=", 9) == 0)
+				return cli_audit_verify_export(argc - 1, argv + 1);
 	if (argc < 2 || (strcmp(argv[1], "verify") != 0 && strcmp(argv[1], "export") != 0))
-		return cli_usage_error("audit", "say `audit verify` or `audit export`");
+		return cli_usage_error("audit", "say `audit verify`, `audit export` or `audit checkpoint`");
 	if ((rc = parse_read_opts("audit", argc - 1, argv + 1, &o)) != CLI_OK)
 		return rc;
 	if (o.nargs != 0)

@@ -7,6 +7,11 @@
 #include "config.h"
 #include "cli/cli.h"
 
+#define CLI_CONN_HELP                                                                        \
+	"  --dir DIR                         CA host: URL, CA bundle and admin.token from DIR\n"  \
+	"  --url URL --cacert FILE           a remote daemon\n"                                    \
+	"  --token-file FILE                 act as another admin (also $CAIRN_TOKEN)\n"
+
 static const cli_command_t commands[] = {
 	{ "init", cli_init, "init --dir DIR [options]",
 	  "  --dir DIR              data directory to create (0700)\n"
@@ -31,7 +36,9 @@ static const cli_command_t commands[] = {
 	  "  --csr FILE             PKCS#10 request, PEM or DER\n"
 	  "  --profile NAME         tls-server | tls-client | code-signing | document-signing | ...\n"
 	  "  --validity-days N      shorter validity than the profile's\n"
-	  "  --out FILE             write the certificate chain here (default: stdout)\n" },
+	  "  --out FILE             write the certificate chain here (default: stdout)\n"
+	  "  exit 3: the policy wants approvals; the request id is printed\n"
+	  "  (`cairn requests show ID`)\n" },
 	{ "revoke", cli_revoke,
 	  "revoke --dir DIR (SERIAL | --file FILE | --issued-by-key SPKI-SHA256) --reason R",
 	  "  --dir DIR              data directory of the running daemon\n"
@@ -50,10 +57,41 @@ static const cli_command_t commands[] = {
 	  "  --expiring-within D    only certificates expiring within D (e.g. 30d, 12h)\n"
 	  "  --name NAME            only certificates for NAME (.suffix matches a domain)\n"
 	  "  --json                 one JSON object per line\n" },
-	{ "audit", cli_audit, "audit verify|export --dir DIR [options]",
+	{ "audit", cli_audit, "audit verify|export|checkpoint --dir DIR [options]",
 	  "  verify --dir DIR                  check the whole hash chain\n"
+	  "  verify --export FILE --ca ROOT.pem\n"
+	  "                                    check an export offline: chain, signed checkpoints;\n"
+	  "                                    names the line at fault\n"
 	  "  export --dir DIR --format jsonl|csv [--since T] [--until T] [--out FILE]\n"
-	  "                                    T: RFC 3339 time or YYYY-MM-DD\n" },
+	  "                                    T: RFC 3339 time or YYYY-MM-DD; ends with the events\n"
+	  "                                    up to the covering signed checkpoint and a head line\n"
+	  "  checkpoint --dir DIR              have the daemon sign the chain head now\n" },
+	{ "requests", cli_requests, "requests list|show|approve|reject [ID] --dir DIR [options]",
+	  "  list [--status S] [--json]        S: pending (default), issued, rejected, expired,\n"
+	  "                                    failed, all\n"
+	  "  show ID                           one request with its approvals\n"
+	  "  approve ID [--comment TEXT]       one approval; the last needed one issues\n"
+	  "  reject ID [--comment TEXT]        ends the request\n"
+	  CLI_CONN_HELP },
+	{ "admin", cli_admin, "admin add|list|disable --dir DIR [options]",
+	  "  add --name NAME --role ROLE       ROLE: admin, approver, operator, auditor\n"
+	  "  list                              admins with role and state\n"
+	  "  disable NAME                      its tokens and certificates stop working\n"
+	  CLI_CONN_HELP },
+	{ "token", cli_token, "token create|list|revoke --dir DIR [options]",
+	  "  create --name NAME --role ROLE [--expires-in 30d]\n"
+	  "                                    prints the new token once (the admin is added\n"
+	  "                                    when absent)\n"
+	  "  list                              tokens (ids, never secrets)\n"
+	  "  revoke ID                         stops the token at once\n"
+	  CLI_CONN_HELP },
+	{ "policy", cli_policy, "policy test|check|show|reload [options]",
+	  "  test --dir DIR --csr FILE --channel acme|est|admin [--requester X] [--group G]\n"
+	  "       [--profile P] [--validity-days N] [--file POLICY]\n"
+	  "                                    which rule decides, and why the others did not\n"
+	  "  check [FILE | --dir DIR]          validate a policy file\n"
+	  "  show --dir DIR                    the policy the daemon enforces\n"
+	  "  reload --dir DIR                  re-read the file (a bad one is refused)\n" },
 	{ "est", cli_est, "est user add|del|list --dir DIR [options]",
 	  "  user add --dir DIR --name NAME --password-file FILE\n"
 	  "                         add an EST enrollment account (HTTP Basic); the daemon keeps\n"

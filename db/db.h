@@ -28,6 +28,7 @@ typedef enum {
 	DB_AUDIT,     /* sequence (BE64) -> event JSON */
 	DB_TOKENS,    /* SHA-256(API token) -> token record JSON */
 	DB_ACME,      /* ACME objects, keyed by type prefix */
+	DB_ADMINS,    /* admin name -> admin record JSON (role, disabled) */
 	DB_EST,       /* EST: "u:NAME" -> enrollment account, "p:HASH" -> pending request id */
 	DB_TABLE_COUNT
 } db_table_t;

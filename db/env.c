@@ -20,6 +20,7 @@ static const char *const table_names[DB_TABLE_COUNT] = {
 	[DB_BY_NAME] = "by_name",   [DB_REVOKED] = "revoked", [DB_OCSP] = "ocsp",
 	[DB_REQUESTS] = "requests", [DB_AUDIT] = "audit",   [DB_TOKENS] = "tokens",
 	[DB_ACME] = "acme",
+	[DB_ADMINS] = "admins",
 	[DB_EST] = "est",
 };
 

@@ -6,7 +6,11 @@ libpolicy_la_SOURCES = policy/policy.h policy/policy_int.h \
 
 check_PROGRAMS += tests/unit/test_policy
 TESTS += tests/unit/test_policy
-tests_unit_test_policy_SOURCES = tests/unit/test_policy.c
+tests_unit_test_policy_SOURCES = tests/unit/test_policy.c tests/unit/ca_fixture.c \
+	tests/unit/ca_fixture.h
 tests_unit_test_policy_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_policy_LDADD = libpolicy.la libca.la libaudit.la libdb.la libhsm.la libutil.la \
 	$(UNIT_LIBS)
+
+EXTRA_DIST += policy/examples/issue-all.json policy/examples/dev-prod.json \
+	policy/examples/enterprise.json

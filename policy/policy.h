@@ -149,6 +149,16 @@ int policy_request_reject(policy_engine_t *e, const char *id, const char *approv
 typedef int (*policy_request_fn)(const request_info_t *r, void *arg);
 int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, void *arg);
 
+/*
+ * The certificate of an issued request, as ca_issue returns it (cert, serial_hex, pem,
+ * chain_pem; audit_seq 0): what an ACME order or an EST poll hands out once the last
+ * approval came. *out owned by the caller (ca_issued_free). Returns 0, CAIRN_ENOENT
+ * (unknown request), CAIRN_ECONFLICT (not issued: err says its status and reason),
+ * CAIRN_EDB. Thread-safe.
+ */
+int policy_request_certificate(policy_engine_t *e, const char *id, ca_issued_t **out,
+			       cairn_err_t *err) CAIRN_WUR;
+
 /* "pending", "issued", "rejected", "expired", "failed". Static string. */
 const char *request_status_name(request_status_t s);
 /* Status by name, or -1. */

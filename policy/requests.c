@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Pending requests: durable records in DB_REQUESTS, approvals by distinct approvers, expiry, listing. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/pem.h>
 
 #include "audit/audit.h"
 #include "policy/policy_int.h"
@@ -380,7 +383,9 @@ static int decide(policy_engine_t *e, decide_kind_t kind, const char *id, const 
 	struct decide_op d = { 0 };
 	int rc;
 
-	if (e == NULL || id == NULL || approver == NULL || role == NULL)
+	if (e == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "no policy engine");
+	if (id == NULL || approver == NULL || role == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "missing request id, approver or role");
 	if (comment != NULL && strlen(comment) > 1000)
 		return cairn_err_set(err, CAIRN_ETOOBIG, "comment longer than 1000 characters");
@@ -539,4 +544,61 @@ int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, v
 			rc = fn(&c.v[i], arg);
 	free(c.v);
 	return rc;
+}
+
+/* PEM text of x (malloc'd), or NULL. */
+static char *pem_of(X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data = NULL, *out = NULL;
+	long n;
+
+	if (b != NULL && PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &data)) > 0)
+		out = strndup(data, (size_t)n);
+	BIO_free(b);
+	return out;
+}
+
+int policy_request_certificate(policy_engine_t *e, const char *id, ca_issued_t **out,
+			       cairn_err_t *err)
+{
+	request_info_t info;
+	uint8_t serial[DB_SERIAL_MAX];
+	db_txn_t *txn = NULL;
+	db_cert_t c;
+	ca_issued_t *is = NULL;
+	const unsigned char *p;
+	char *issuing = NULL;
+	int rc, len;
+
+	*out = NULL;
+	if ((rc = policy_request_get(e, id, &info, err)) != 0)
+		return rc;
+	if (info.status != REQ_ISSUED)
+		return cairn_err_set(err, CAIRN_ECONFLICT, "request %s is %s%s%s", id,
+				     request_status_name(info.status), info.reason[0] ? ": " : "",
+				     info.reason);
+	len = hex_decode(info.serial_hex, serial, sizeof(serial));
+	if (len <= 0 || db_read_begin(e->db, &txn) != 0)
+		return cairn_err_set(err, CAIRN_EDB, "request %s: certificate unreadable", id);
+	is = calloc(1, sizeof(*is));
+	if (is != NULL && db_cert_get(txn, serial, (size_t)len, &c) == 0) {
+		p = c.der;
+		is->cert = d2i_X509(NULL, &p, (long)c.der_len);
+	}
+	db_txn_end(txn);
+	if (is == NULL || is->cert == NULL || (is->pem = pem_of(is->cert)) == NULL ||
+	    (issuing = pem_of(ca_issuer_cert(e->ca, "issuing"))) == NULL ||
+	    asprintf(&is->chain_pem, "%s%s", is->pem, issuing) < 0) {
+		if (is != NULL)
+			is->chain_pem = NULL;
+		ca_issued_free(is);
+		free(issuing);
+		return cairn_err_set(err, CAIRN_EDB, "request %s: certificate %s unreadable", id,
+				     info.serial_hex);
+	}
+	snprintf(is->serial_hex, sizeof(is->serial_hex), "%s", info.serial_hex);
+	free(issuing);
+	*out = is;
+	return 0;
 }

@@ -72,6 +72,8 @@ static const cfg_key_t cfg_keys[] = {
 	  "approval policy rules (see docs/policy.md); reloaded on SIGHUP" },
 	{ "requests.pending_ttl", S(pending_ttl), "7d", 0, 0,
 	  "how long a request waiting for approvals stays open (30d, 12h, ...)" },
+	{ "audit.checkpoint_interval", S(checkpoint_interval), "1h", 0, 0,
+	  "how often the daemon signs the audit chain head (also at shutdown and on demand)" },
 	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
 	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
 	{ "ocsp.signer", S(ocsp_signer), "delegated", 0, 0,
@@ -242,6 +244,9 @@ static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 	if (duration_parse(cfg->pending_ttl, &ttl) != 0 || ttl <= 0)
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "requests.pending_ttl: must be a duration like 7d, 12h or 90m");
+	if (duration_parse(cfg->checkpoint_interval, &ttl) != 0 || ttl < 60)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "audit.checkpoint_interval: must be a duration of at least 60s");
 	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0)
 		return cairn_err_set(err, CAIRN_ECONFIG, "ocsp.signer: must be delegated|ca");
 	return 0;

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
+#include "audit/audit.h"
 #include "server/internal.h"
 
 int server_lock_dir(const char *dir, cairn_err_t *err)
@@ -81,6 +82,33 @@ static int write_serve_file(const server_t *s, cairn_err_t *err)
 	return rc;
 }
 
+/* Signs the audit head now and then, so exports can be verified offline. */
+static void *checkpointer(void *arg)
+{
+	server_t *s = arg;
+	int64_t every = 3600;
+	struct timespec until;
+
+	if (duration_parse(s->cfg->checkpoint_interval, &every) != 0 || every < 60)
+		every = 3600;
+	pthread_mutex_lock(&s->cp_lock);
+	while (!s->cp_stop) {
+		cairn_err_t err = { 0 };
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)every;
+		pthread_cond_timedwait(&s->cp_wake, &s->cp_lock, &until);
+		if (s->cp_stop)
+			break;
+		pthread_mutex_unlock(&s->cp_lock);
+		if (audit_checkpoint(s->db, s->admin.audit_key, s->admin.audit_cert,
+				     "server:checkpoint", NULL, &err) != 0)
+			log_warn("server", "audit checkpoint: %s", cairn_err_msg(&err));
+		pthread_mutex_lock(&s->cp_lock);
+	}
+	pthread_mutex_unlock(&s->cp_lock);
+	return NULL;
+}
+
 static int open_core(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
@@ -139,6 +167,18 @@ static int open_core(server_t *s, cairn_err_t *err)
 	s->admin.db = s->db;
 	s->admin.max_json_depth = (int)cfg->max_json_depth;
 	s->admin.policy = s->policy;
+	/* Audit checkpoints are signed by the issuing CA key, in the token. */
+	rc = hsm_key_get(s->hsm, cfg->issuing_key, &s->admin.audit_key, err);
+	if (rc)
+		goto out;
+	s->admin.audit_cert = ca_issuer_cert(s->ca, "issuing");
+	pthread_mutex_init(&s->cp_lock, NULL);
+	pthread_cond_init(&s->cp_wake, NULL);
+	if (pthread_create(&s->checkpointer, NULL, checkpointer, s) != 0) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "cannot start the audit checkpoint thread");
+		goto out;
+	}
+	s->cp_running = 1;
 	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
 	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)
 		goto out;
@@ -172,6 +212,22 @@ out:
 static void close_core(server_t *s)
 {
 	acme_free(s->acme);
+	cairn_err_t err = { 0 };
+
+	if (s->cp_running) {
+		pthread_mutex_lock(&s->cp_lock);
+		s->cp_stop = 1;
+		pthread_cond_signal(&s->cp_wake);
+		pthread_mutex_unlock(&s->cp_lock);
+		pthread_join(s->checkpointer, NULL);
+		s->cp_running = 0;
+	}
+	/* A last signed checkpoint, so an export made while the daemon is down verifies. */
+	if (s->db != NULL && s->admin.audit_key != NULL &&
+	    audit_checkpoint(s->db, s->admin.audit_key, s->admin.audit_cert, "server:shutdown", NULL,
+			     &err) != 0)
+		log_warn("server", "final audit checkpoint: %s", cairn_err_msg(&err));
+	EVP_PKEY_free(s->admin.audit_key);
 	server_revocation_close(s);
 	est_free(s->est);
 	policy_engine_free(s->policy);

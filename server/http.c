@@ -332,34 +332,12 @@ fail:
 	return CAIRN_EIO;
 }
 
-/* Root + issuing PEM: the CAs whose client certificates (EST devices) are trusted. */
-static int read_trust(const cairn_config_t *cfg, char **out, cairn_err_t *err)
-{
-	const char *rels[2] = { cfg->root_cert, cfg->issuing_cert };
-	char *parts[2] = { NULL, NULL }, *path;
-	size_t lens[2] = { 0, 0 };
-	int i, rc = 0;
-
-	for (i = 0; i < 2 && rc == 0; i++) {
-		path = config_path(cfg, rels[i]);
-		rc = path ? fs_read(path, 1 << 20, &parts[i], &lens[i]) : CAIRN_ENOMEM;
-		if (rc)
-			cairn_err_set(err, rc, "CA certificate %s: %s", path ? path : rels[i],
-				      cairn_strerror(rc));
-		free(path);
-	}
-	if (rc == 0 && asprintf(out, "%s\n%s", parts[0], parts[1]) < 0)
-		rc = CAIRN_ENOMEM;
-	free(parts[0]);
-	free(parts[1]);
-	return rc;
-}
-
 int http_start(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	char *cert_path = NULL, *key_path = NULL, *cert = NULL, *key = NULL, *trust = NULL;
+	char *cert_path = NULL, *key_path = NULL, *cert = NULL, *key = NULL;
+	char *root_path = NULL, *issuing_path = NULL, *root = NULL, *issuing = NULL;
 	int https_fd = -1, http_fd = -1, rc;
 
 	cert_path = config_path(cfg, cfg->tls_cert);
@@ -374,9 +352,19 @@ int http_start(server_t *s, cairn_err_t *err)
 			      cairn_strerror(rc));
 		goto out;
 	}
-	rc = read_trust(cfg, &trust, err);
-	if (rc)
+	/* Client certificates are requested (never required) and checked against our own
+	 * CAs; the admin API verifies them again per request (STACK-NOTES.md). */
+	root_path = config_path(cfg, cfg->root_cert);
+	issuing_path = config_path(cfg, cfg->issuing_cert);
+	if (root_path == NULL || issuing_path == NULL ||
+	    (rc = fs_read(root_path, 1 << 20, &root, NULL)) != 0 ||
+	    (rc = fs_read(issuing_path, 1 << 20, &issuing, NULL)) != 0 ||
+	    asprintf(&s->tls_trust_pem, "%s\n%s", root, issuing) < 0) {
+		s->tls_trust_pem = NULL;
+		rc = cairn_err_set(err, CAIRN_EIO, "CA certificates %s, %s unreadable",
+				   root_path ? root_path : "?", issuing_path ? issuing_path : "?");
 		goto out;
+	}
 	https_fd = listen_on(cfg->listen_https, s->https_url, sizeof(s->https_url), "https",
 			     cfg->public_https, err);
 	if (https_fd < 0) {
@@ -394,7 +382,7 @@ int http_start(server_t *s, cairn_err_t *err)
 	s->https = MHD_start_daemon(
 		flags | MHD_USE_TLS, 0, NULL, NULL, on_request, &listeners[0],
 		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_MEM_KEY, key,
-		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_TRUST, trust,
+		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
 		MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
@@ -412,8 +400,7 @@ int http_start(server_t *s, cairn_err_t *err)
 	/* MHD keeps pointing at the PEM strings until it stops: the server owns them. */
 	s->tls_key_pem = key;
 	s->tls_cert_pem = cert;
-	s->tls_trust_pem = trust;
-	key = cert = trust = NULL;
+	key = cert = NULL;
 	s->http = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
 		/* Small requests only (OCSP, CRL, CA certificates): MHD zeroes a connection's
@@ -440,9 +427,12 @@ out:
 		OPENSSL_cleanse(key, strlen(key));
 	free(key);
 	free(cert);
-	free(trust);
 	free(cert_path);
 	free(key_path);
+	free(root_path);
+	free(issuing_path);
+	free(root);
+	free(issuing);
 	return rc;
 }
 

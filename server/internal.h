@@ -3,6 +3,7 @@
 #ifndef CAIRN_SERVER_INTERNAL_H
 #define CAIRN_SERVER_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include <microhttpd.h>
@@ -32,7 +33,7 @@ typedef struct server {
 	acme_t *acme;
 	struct MHD_Daemon *https, *http;
 	char *tls_cert_pem, *tls_key_pem;
-	char *tls_trust_pem;            /* CAs whose client certificates are verified (root + issuing) */
+	char *tls_trust_pem;            /* root + issuing CA: client certificates are checked against it */
 	char https_url[160], http_url[160];
 	uint8_t *root_der, *issuing_der;
 	size_t root_der_len, issuing_der_len;
@@ -42,6 +43,10 @@ typedef struct server {
 	crl_t *crl;                     /* CRL service (revocation.c) */
 	time_t started;
 	atomic_int ready;               /* set once the core is open */
+	pthread_t checkpointer;         /* signs the audit head every audit.checkpoint_interval */
+	pthread_mutex_t cp_lock;
+	pthread_cond_t cp_wake;
+	int cp_stop, cp_running;
 } server_t;
 
 /* One parsed request as the routes see it. Everything borrowed for the call. */

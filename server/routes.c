@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <gnutls/gnutls.h>
+#include <openssl/x509.h>
 
 #include "server/internal.h"
 
@@ -98,6 +99,30 @@ static void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
 	http_reply_set(reply, 200, "application/pkix-cert", copy, len);
 }
 
+/* The TLS client certificate, when one was sent and verifies against our CAs; else NULL. */
+static X509 *peer_cert(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ti =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t sess = ti ? (gnutls_session_t)ti->tls_session : NULL;
+	const gnutls_datum_t *certs;
+	const unsigned char *p;
+	unsigned status = 0, n = 0;
+
+	if (sess == NULL || gnutls_certificate_verify_peers2(sess, &status) != 0 || status != 0)
+		return NULL;
+	certs = gnutls_certificate_get_peers(sess, &n);
+	if (certs == NULL || n == 0)
+		return NULL;
+	p = certs[0].data;
+	return d2i_X509(NULL, &p, (long)certs[0].size);
+}
+
+static const char *admin_query(void *conn, const char *key)
+{
+	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
 /* The peer's numeric address, for audit events ("" when unknown). */
 static void peer_address(struct MHD_Connection *conn, char *out, size_t cap)
 {
@@ -129,7 +154,11 @@ static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 	areq.body = req->body;
 	areq.body_len = req->body_len;
 	areq.remote = remote;
+	areq.query = admin_query;
+	areq.query_ctx = req->conn;
+	areq.client_cert = areq.authorization ? NULL : peer_cert(req->conn);
 	admin_handle(&s->admin, &areq, reply);
+	X509_free(areq.client_cert);
 }
 
 /* /.well-known/est/[label/]op: EST (RFC 7030); the est folder dispatches. */

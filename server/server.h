@@ -40,6 +40,7 @@ typedef struct cairn_config {
 	long crl_period, crl_overlap, crl_debounce, crl_keep_expired, crl_delta_period;
 	char *policy_file;      /* approval policy (JSON), relative to dir */
 	char *pending_ttl;      /* how long a pending request waits, e.g. "7d" */
+	char *checkpoint_interval; /* signed audit checkpoints, e.g. "1h" */
 	json_t *profiles;       /* borrowed from root */
 	json_t *acme;           /* borrowed from root, may be NULL */
 	json_t *est;            /* borrowed from root, may be NULL (validated by est_settings_parse) */

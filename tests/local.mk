@@ -27,11 +27,13 @@ tests_tools_certlint_SOURCES = tests/tools/certlint.c
 tests_tools_certlint_LDADD = $(CAIRN_LIBS)
 
 TESTS += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/policy.sh tests/integration/crash.sh tests/integration/hostile.sh \
-	tests/integration/lint.sh tests/integration/est.sh tests/integration/est_binding.sh
+	tests/integration/policy.sh tests/integration/admin.sh tests/integration/acme_approval.sh \
+	tests/integration/crash.sh tests/integration/hostile.sh tests/integration/lint.sh tests/integration/est.sh \
+	tests/integration/est_binding.sh
 EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integration/audit.sh \
-	tests/integration/policy.sh tests/integration/crash.sh tests/integration/hostile.sh \
-	tests/integration/lint.sh tests/integration/est.sh tests/integration/est_binding.sh
+	tests/integration/policy.sh tests/integration/admin.sh tests/integration/acme_approval.sh \
+	tests/integration/crash.sh tests/integration/hostile.sh tests/integration/lint.sh tests/integration/est.sh \
+	tests/integration/est_binding.sh
 
 TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
 EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh

@@ -79,21 +79,60 @@ sed 's/"reject", "reason": "not allowed by policy"/"issue"/' "$WORK/good-policy.
 kill -HUP "$SERVE_PID"
 ok "a good policy is taken on SIGHUP" log_waits 'SIGHUP: policy reloaded'
 ok "  ... and decides from then on" post_is 201 other
+cp "$D/policy.json" "$WORK/taken.json"
+echo '{"rules": [{"name": "r", "match": {"ip_cidr": ["nope"]}, "action": "issue"}]}' >"$D/policy.json"
+fails "cairn policy reload refuses a bad file" "$CAIRN" policy reload --dir "$D"
+last_has "  ... 422 naming rule and field" "422.*rules\[0\] \(r\)\.match\.ip_cidr"
+ok "  ... policy show still gives the old one" sh -c "'$CAIRN' policy show --dir '$D' | cmp -s - '$WORK/taken.json'"
+cp "$WORK/taken.json" "$D/policy.json"
+ok "cairn policy reload takes a good file" "$CAIRN" policy reload --dir "$D"
 ok "reloads are audited" sh -c "
 	'$CAIRN' audit export --dir '$D' --format jsonl >'$WORK/audit2.jsonl' &&
 	grep -q '\"action\":\"policy.reload_failed\"' '$WORK/audit2.jsonl' &&
 	grep -q '\"action\":\"policy.reload\"' '$WORK/audit2.jsonl'"
 ca_stop
+ok "the daemon signed a checkpoint at shutdown: an offline export verifies" sh -c "
+	'$CAIRN' audit export --dir '$D' --format jsonl --out '$WORK/all.jsonl' &&
+	tail -n 2 '$WORK/all.jsonl' | head -n 1 | grep -q '\"actor\":\"server:shutdown\",\"action\":\"audit.checkpoint\"' &&
+	'$CAIRN' audit verify --export '$WORK/all.jsonl' --ca '$D/ca/root.pem'"
 
 # A daemon refuses to start on a broken policy, and says where.
 cp "$WORK/good-policy.json" "$D/policy.json"
 echo '{"rules": [{"name": "x", "match": {}, "action": "maybe"}]}' >"$D/policy.json"
 fails "serve refuses a broken policy file" "$CAIRN" serve --dir "$D"
 last_has "  ... naming rule and field" "rules\[0\] \(x\)\.action"
+for f in "$CAIRN_SRCDIR"/policy/examples/*.json; do
+	ok "example $(basename "$f") is a valid policy" "$CAIRN" policy check "$f"
+done
+fails "policy check refuses a broken file" "$CAIRN" policy check "$D/policy.json"
+last_has "  ... naming rule and field" "rules\[0\] \(x\)\.action: must be"
 ok "cairn config check accepts requests.pending_ttl" "$CAIRN" config check --dir "$D"
 sed 's/"pending_ttl": "7d"/"pending_ttl": "soon"/' "$D/cairn.json" >"$WORK/c.json" && cp "$WORK/c.json" "$D/cairn.json"
 fails "a bad requests.pending_ttl is refused" "$CAIRN" config check --dir "$D"
 last_has "  ... naming the key" "requests.pending_ttl"
+
+# Nobody decides in time: the request expires.
+sed 's/"pending_ttl": "soon"/"pending_ttl": "1s"/' "$D/cairn.json" >"$WORK/c.json" && cp "$WORK/c.json" "$D/cairn.json"
+cp "$WORK/good-policy.json" "$D/policy.json"
+ca_serve "$D" || bail "cairn serve did not restart"
+make_csr late ec:P-256 /CN=late.prod.test "DNS:late.prod.test"
+fails "a prod request waits" "$CAIRN" issue --dir "$D" --csr "$WORK/late.csr" --profile tls-server
+LATE=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/last.out")
+expired() {
+	i=0
+	until "$CAIRN" requests show "$LATE" --dir "$D" | grep -q '"status": "expired"'; do
+		i=$((i + 1))
+		[ $i -gt 50 ] && return 1
+		sleep 0.1
+	done
+}
+ok "after requests.pending_ttl it is expired" expired
+fails "  ... and can no longer be approved" "$CAIRN" requests approve "$LATE" --dir "$D" \
+	--token-file "$D/admin.token"
+last_has "  ... 409" "409.*(expired|not pending)"
+ok "  ... the expiry is audited" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
+	grep '\"action\":\"request.expired\"' | grep -q '$LATE'"
+ca_stop
 
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -26,6 +26,8 @@
 #include "policy/policy.h"
 #include "util/util.h"
 
+#include "ca_fixture.h"
+
 /* The shape the issue asks for, plus rules exercising the other match fields. */
 static const char *const example_policy =
 	"{\"rules\": ["
@@ -263,38 +265,6 @@ static void test_explain_and_default(void **state)
 	free(text);
 }
 
-/* A DER CSR for key with an optional CN and SAN list ("DNS:a,IP:1.2.3.4"). */
-static uint8_t *make_csr(EVP_PKEY *key, const char *cn, const char *sans, size_t *len)
-{
-	X509_REQ *req = X509_REQ_new();
-	X509_NAME *name = X509_NAME_new();
-	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-	uint8_t *der = NULL;
-	int n;
-
-	assert_int_equal(X509_REQ_set_version(req, X509_REQ_VERSION_1), 1);
-	if (cn != NULL)
-		assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-							    (const unsigned char *)cn, -1, -1, 0),
-				 1);
-	assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
-	assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
-	if (sans != NULL) {
-		X509_EXTENSION *e = X509V3_EXT_nconf_nid(NULL, NULL, NID_subject_alt_name, sans);
-		assert_non_null(e);
-		sk_X509_EXTENSION_push(exts, e);
-		assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
-	}
-	assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
-	n = i2d_X509_REQ(req, &der);
-	assert_true(n > 0);
-	*len = (size_t)n;
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	X509_NAME_free(name);
-	X509_REQ_free(req);
-	return der;
-}
-
 static void test_input_from_csr(void **state)
 {
 	EVP_PKEY *ec = EVP_EC_gen("P-256"), *rsa = EVP_RSA_gen(2048);
@@ -370,23 +340,6 @@ static void write_pem(const char *path, X509 *x)
 	BIO_free(b);
 }
 
-static X509 *build_ca(const char *cn, X509 *issuer, EVP_PKEY *ikey, EVP_PKEY *pub)
-{
-	ca_cert_spec_t spec;
-	cairn_err_t err = { 0 };
-	X509 *x = NULL;
-
-	memset(&spec, 0, sizeof(spec));
-	spec.subject_cn = cn;
-	spec.validity_days = 3650;
-	spec.is_ca = 1;
-	spec.path_len = issuer ? 0 : 1;
-	spec.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN;
-	if (ca_cert_build(&spec, issuer, ikey, pub, &x, &err) != 0)
-		fail_msg("%s: %s", cn, cairn_err_msg(&err));
-	return x;
-}
-
 static void write_policy(const fixture_t *f, const char *text)
 {
 	assert_int_equal(fs_write_atomic(f->policy_path, text, strlen(text), 0600), 0);
@@ -418,8 +371,8 @@ static int fixture_setup(void **state)
 	    hsm_keygen(f->hsm, HSM_KEY_EC_P256, "issuing", &iss_pub, &err) != 0 ||
 	    hsm_key_get(f->hsm, "root", &root_key, &err) != 0)
 		fail_msg("token: %s", cairn_err_msg(&err));
-	root = build_ca("Policy Test Root", NULL, root_key, root_pub);
-	issuing = build_ca("Policy Test Issuing", root, root_key, iss_pub);
+	root = build_ca("Policy Test Root", 3650, 1, NULL, root_key, root_pub, NULL);
+	issuing = build_ca("Policy Test Issuing", 1825, 0, root, root_key, iss_pub, NULL);
 	snprintf(root_path, sizeof(root_path), "%s/root.pem", f->dir);
 	snprintf(iss_path, sizeof(iss_path), "%s/issuing.pem", f->dir);
 	write_pem(root_path, root);
@@ -598,6 +551,16 @@ static void test_engine_approvals(void **state)
 	assert_true(cert_stored(f, info.serial_hex));
 	assert_int_equal(count_events(f, "request.approve", id), 2);
 	assert_int_equal(count_events(f, "request.issued", id), 1);
+	/* What an ACME order or EST poll hands out. */
+	{
+		ca_issued_t *is = NULL;
+		assert_int_equal(policy_request_certificate(f->engine, id, &is, &err), 0);
+		assert_string_equal(is->serial_hex, info.serial_hex);
+		assert_non_null(strstr(is->pem, "BEGIN CERTIFICATE"));
+		assert_true(strlen(is->chain_pem) > strlen(is->pem));
+		assert_int_equal(X509_check_host(is->cert, "api.prod.test", 0, 0, NULL), 1);
+		ca_issued_free(is);
+	}
 	/* Decided requests take no more decisions. */
 	assert_int_equal(policy_request_approve(f->engine, id, "admin:erin", "approver", NULL, NULL,
 						&err),
@@ -631,6 +594,13 @@ static void test_engine_reject_role_and_list(void **state)
 			 0);
 	assert_int_equal(info.status, REQ_REJECTED);
 	assert_string_equal(info.reason, "unknown host");
+	{
+		ca_issued_t *is = NULL;
+		assert_int_equal(policy_request_certificate(f->engine, first, &is, &err),
+				 CAIRN_ECONFLICT);
+		assert_non_null(strstr(err.msg, "rejected: unknown host"));
+		assert_null(is);
+	}
 	assert_int_equal(policy_request_approve(f->engine, first, "admin:carol", "approver", NULL,
 						NULL, &err),
 			 CAIRN_ECONFLICT);

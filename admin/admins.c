@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/* Admins with roles (DB_ADMINS) and token management: add, disable, list, revoke. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "admin/admin_int.h"
+#include "audit/audit.h"
+
+static int name_valid(const char *name)
+{
+	size_t i, n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 63)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '@' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+void admin_token_id(const char *token, char out[17])
+{
+	uint8_t hash[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)token, strlen(token), hash);
+	hex_encode(hash, 8, out);
+}
+
+/* The admin record of name in txn (new reference) or NULL. */
+static json_t *admin_record(db_txn_t *txn, const char *name)
+{
+	const void *val;
+	size_t len;
+
+	if (db_get(txn, DB_ADMINS, name, strlen(name), &val, &len) != 0)
+		return NULL;
+	return json_loadb(val, len, 0, NULL);
+}
+
+static int put_admin(db_txn_t *txn, const char *name, json_t *rec, unsigned flags,
+		     cairn_err_t *err)
+{
+	char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc;
+
+	if (text == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	rc = db_put(txn, DB_ADMINS, name, strlen(name), text, strlen(text), flags);
+	free(text);
+	if (rc == CAIRN_EEXIST)
+		return cairn_err_set(err, rc, "admin %s already exists", name);
+	if (rc)
+		return cairn_err_set(err, rc, "storing admin %s: %s", name, cairn_strerror(rc));
+	return 0;
+}
+
+int admin_ensure(db_txn_t *txn, const char *name, const char *role, cairn_err_t *err)
+{
+	json_t *rec = admin_record(txn, name);
+	const char *have;
+	int rc = 0;
+
+	if (rec == NULL) {
+		if (!name_valid(name))
+			return cairn_err_set(err, CAIRN_EINVAL,
+					     "admin name must be 1..63 of A-Z a-z 0-9 . _ @ -");
+		rec = json_pack("{s:s, s:s, s:b, s:I}", "name", name, "role", role, "disabled", 0,
+				"created", (json_int_t)time(NULL));
+		rc = rec ? put_admin(txn, name, rec, DB_NOOVERWRITE, err) : CAIRN_ENOMEM;
+		json_decref(rec);
+		return rc;
+	}
+	have = json_string_value(json_object_get(rec, "role"));
+	if (json_is_true(json_object_get(rec, "disabled")))
+		rc = cairn_err_set(err, CAIRN_EDENIED, "admin %s is disabled", name);
+	else if (have == NULL || strcmp(have, role) != 0)
+		rc = cairn_err_set(err, CAIRN_ECONFLICT, "admin %s has role %s, not %s", name,
+				   have ? have : "?", role);
+	json_decref(rec);
+	return rc;
+}
+
+int admin_check_enabled(db_txn_t *txn, admin_identity_t *id, cairn_err_t *err)
+{
+	json_t *rec = admin_record(txn, id->name);
+	const char *role;
+	int rc = 0;
+
+	if (rec == NULL)
+		return 0;
+	role = json_string_value(json_object_get(rec, "role"));
+	if (json_is_true(json_object_get(rec, "disabled")))
+		rc = cairn_err_set(err, CAIRN_EAUTH, "admin %s is disabled", id->name);
+	else if (role != NULL)
+		snprintf(id->role, sizeof(id->role), "%s", role);
+	json_decref(rec);
+	return rc;
+}
+
+struct admin_op {
+	const char *name, *role, *actor;
+	int disable;
+};
+
+static int admin_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct admin_op *a = arg;
+	json_t *details = json_pack("{s:s, s:s}", "name", a->name, "role", a->role ? a->role : "");
+	audit_event_t ev = { a->actor, a->disable ? "admin.disable" : "admin.add", NULL, NULL,
+			     details };
+	json_t *rec = NULL;
+	int rc;
+
+	if (a->disable) {
+		rec = admin_record(txn, a->name);
+		if (rec == NULL)
+			rc = cairn_err_set(err, CAIRN_ENOENT, "no admin %s", a->name);
+		else if (json_is_true(json_object_get(rec, "disabled")))
+			rc = cairn_err_set(err, CAIRN_ECONFLICT, "admin %s is already disabled",
+					   a->name);
+		else {
+			json_object_set_new(rec, "disabled", json_true());
+			rc = put_admin(txn, a->name, rec, 0, err);
+		}
+	} else {
+		rec = json_pack("{s:s, s:s, s:b, s:I}", "name", a->name, "role", a->role, "disabled",
+				0, "created", (json_int_t)time(NULL));
+		rc = rec ? put_admin(txn, a->name, rec, DB_NOOVERWRITE, err) : CAIRN_ENOMEM;
+	}
+	if (rc == 0)
+		rc = audit_append(txn, &ev, NULL, err);
+	json_decref(rec);
+	json_decref(details);
+	return rc;
+}
+
+int admin_add(db_t *db, const char *name, const char *role, const char *actor, cairn_err_t *err)
+{
+	struct admin_op a = { name, role, actor, 0 };
+
+	if (!name_valid(name))
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "admin name must be 1..63 of A-Z a-z 0-9 . _ @ -");
+	if (role == NULL || !admin_role_valid(role))
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "role must be admin, approver, operator or auditor");
+	return db_write(db, admin_op, &a, err);
+}
+
+int admin_disable(db_t *db, const char *name, const char *actor, cairn_err_t *err)
+{
+	struct admin_op a = { name, NULL, actor, 1 };
+
+	if (!name_valid(name))
+		return cairn_err_set(err, CAIRN_ENOENT, "no admin %s", name ? name : "");
+	return db_write(db, admin_op, &a, err);
+}
+
+int admin_get(db_t *db, const char *name, admin_identity_t *id, int *disabled)
+{
+	db_txn_t *txn = NULL;
+	json_t *rec;
+
+	if (db_read_begin(db, &txn) != 0)
+		return CAIRN_EDB;
+	rec = name_valid(name) ? admin_record(txn, name) : NULL;
+	db_txn_end(txn);
+	if (rec == NULL)
+		return CAIRN_ENOENT;
+	snprintf(id->name, sizeof(id->name), "%s", name);
+	snprintf(id->role, sizeof(id->role), "%s",
+		 json_string_value(json_object_get(rec, "role")) ?: "");
+	*disabled = json_is_true(json_object_get(rec, "disabled"));
+	json_decref(rec);
+	return 0;
+}
+
+static int collect_json(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	json_t *rec = json_loadb(val, vlen, 0, NULL);
+	char id[17];
+
+	if (rec == NULL)
+		return 0;
+	if (klen == SHA256_DIGEST_LENGTH) { /* a token: the id is its hash prefix */
+		hex_encode(key, 8, id);
+		json_object_set_new(rec, "id", json_string(id));
+	}
+	json_array_append_new(arg, rec);
+	return 0;
+}
+
+static json_t *list_table(db_t *db, db_table_t t)
+{
+	json_t *arr = json_array();
+	db_txn_t *txn = NULL;
+
+	if (arr == NULL || db_read_begin(db, &txn) != 0) {
+		json_decref(arr);
+		return NULL;
+	}
+	db_iterate(txn, t, NULL, 0, collect_json, arr);
+	db_txn_end(txn);
+	return arr;
+}
+
+json_t *admin_list(db_t *db)
+{
+	return list_table(db, DB_ADMINS);
+}
+
+json_t *admin_token_list(db_t *db)
+{
+	return list_table(db, DB_TOKENS);
+}
+
+struct revoke_op {
+	uint8_t prefix[8];
+	const char *id, *actor;
+};
+
+struct find_token {
+	const uint8_t *prefix;
+	uint8_t key[SHA256_DIGEST_LENGTH];
+	int found;
+};
+
+static int find_token_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct find_token *f = arg;
+	(void)val;
+	(void)vlen;
+
+	if (klen == SHA256_DIGEST_LENGTH && memcmp(key, f->prefix, 8) == 0) {
+		memcpy(f->key, key, sizeof(f->key));
+		f->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int revoke_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct revoke_op *r = arg;
+	struct find_token f = { r->prefix, { 0 }, 0 };
+	json_t *rec = NULL, *details = NULL;
+	audit_event_t ev = { r->actor, "admin.token.revoke", NULL, NULL, NULL };
+	const void *val;
+	size_t len;
+	char *text = NULL;
+	int rc;
+
+	db_iterate(txn, DB_TOKENS, r->prefix, sizeof(r->prefix), find_token_cb, &f);
+	if (!f.found || db_get(txn, DB_TOKENS, f.key, sizeof(f.key), &val, &len) != 0 ||
+	    (rec = json_loadb(val, len, 0, NULL)) == NULL)
+		return cairn_err_set(err, CAIRN_ENOENT, "no token %s", r->id);
+	if (json_is_true(json_object_get(rec, "revoked"))) {
+		rc = cairn_err_set(err, CAIRN_ECONFLICT, "token %s is already revoked", r->id);
+		goto out;
+	}
+	json_object_set_new(rec, "revoked", json_true());
+	text = json_dumps(rec, JSON_COMPACT);
+	rc = text ? db_put(txn, DB_TOKENS, f.key, sizeof(f.key), text, strlen(text), 0)
+		  : CAIRN_ENOMEM;
+	if (rc) {
+		cairn_err_set(err, rc, "revoking token %s: %s", r->id, cairn_strerror(rc));
+		goto out;
+	}
+	details = json_pack("{s:s, s:s}", "id", r->id, "name",
+			    json_string_value(json_object_get(rec, "name")) ?: "");
+	ev.details = details;
+	rc = audit_append(txn, &ev, NULL, err);
+out:
+	free(text);
+	json_decref(details);
+	json_decref(rec);
+	return rc;
+}
+
+int admin_token_revoke(db_t *db, const char *id, const char *actor, cairn_err_t *err)
+{
+	struct revoke_op r = { { 0 }, id, actor };
+
+	if (id == NULL || strlen(id) != 16 || hex_decode(id, r.prefix, sizeof(r.prefix)) != 8)
+		return cairn_err_set(err, CAIRN_ENOENT, "no token %s (ids are 16 hex digits)",
+				     id ? id : "");
+	return db_write(db, revoke_op, &r, err);
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/* Admin API: audit query (filtered, paginated), export with a head line, signed checkpoints. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_int.h"
+#include "audit/audit.h"
+
+#define PAGE_MAX 1000
+
+struct query {
+	const char *actor, *action;
+	time_t since, until;
+	long offset, limit, seen;
+	json_t *items;
+};
+
+static int query_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct query *q = arg;
+	json_t *o = json_loadb(val, vlen, 0, NULL);
+	const char *actor = json_string_value(json_object_get(o, "actor"));
+	const char *action = json_string_value(json_object_get(o, "action"));
+	const char *ts = json_string_value(json_object_get(o, "time"));
+	time_t t = 0;
+	(void)key;
+	(void)klen;
+
+	if (o == NULL || ts == NULL || time_parse(ts, &t) != 0 ||
+	    (q->actor && (actor == NULL || strcmp(actor, q->actor) != 0)) ||
+	    (q->action && (action == NULL || strncmp(action, q->action, strlen(q->action)) != 0)) ||
+	    (q->since && t < q->since) || (q->until && t >= q->until)) {
+		json_decref(o);
+		return 0;
+	}
+	if (q->seen >= q->offset && q->seen < q->offset + q->limit)
+		json_array_append_new(q->items, o);
+	else
+		json_decref(o);
+	q->seen++;
+	return 0;
+}
+
+static int time_arg(const admin_request_t *req, const char *key, time_t *out, http_reply_t *reply)
+{
+	const char *v = api_query(req, key);
+
+	*out = 0;
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	if (time_parse(v, out) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "%s must be an RFC 3339 time or YYYY-MM-DD", key);
+		return -1;
+	}
+	return 0;
+}
+
+void api_audit_query(const admin_ctx_t *ctx, const admin_request_t *req,
+		     const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	struct query q = { api_query(req, "actor"), api_query(req, "action"), 0, 0, 0, 0, 0, NULL };
+	db_txn_t *txn = NULL;
+	json_t *doc;
+	(void)who;
+	(void)arg;
+
+	if ((q.offset = api_query_long(req, "offset", 0, 0, 1L << 40, reply)) < 0 ||
+	    (q.limit = api_query_long(req, "limit", 100, 1, PAGE_MAX, reply)) < 0 ||
+	    time_arg(req, "since", &q.since, reply) != 0 || time_arg(req, "until", &q.until, reply) != 0)
+		return;
+	q.items = json_array();
+	if (q.items == NULL || db_read_begin(ctx->db, &txn) != 0) {
+		json_decref(q.items);
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "database unavailable");
+		return;
+	}
+	db_iterate(txn, DB_AUDIT, NULL, 0, query_cb, &q);
+	db_txn_end(txn);
+	doc = json_pack("{s:o, s:I, s:b}", "items", q.items, "total", (json_int_t)q.seen, "more",
+			q.offset + q.limit < q.seen);
+	http_reply_json(reply, 200, NULL, doc);
+	json_decref(doc);
+}
+
+void api_audit_export(const admin_ctx_t *ctx, const admin_request_t *req,
+		      const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	const char *format = api_query(req, "format");
+	audit_format_t fmt = AUDIT_FMT_JSONL;
+	cairn_err_t err = { 0 };
+	time_t since, until;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int rc;
+	(void)who;
+	(void)arg;
+
+	if (format != NULL && strcmp(format, "csv") == 0)
+		fmt = AUDIT_FMT_CSV;
+	else if (format != NULL && strcmp(format, "jsonl") != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "format must be jsonl or csv");
+		return;
+	}
+	if (time_arg(req, "since", &since, reply) != 0 || time_arg(req, "until", &until, reply) != 0)
+		return;
+	mem = open_memstream(&buf, &len);
+	if (mem == NULL) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "out of memory");
+		return;
+	}
+	rc = audit_export_anchored(ctx->db, mem, fmt, since, until, NULL, &err);
+	fclose(mem);
+	if (rc != 0) {
+		free(buf);
+		api_reply_error(reply, &err);
+		return;
+	}
+	http_reply_set(reply, 200, fmt == AUDIT_FMT_CSV ? "text/csv" : "application/jsonl", buf, len);
+}
+
+void api_audit_checkpoint(const admin_ctx_t *ctx, const admin_request_t *req,
+			  const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	cairn_err_t err = { 0 };
+	uint64_t seq = 0;
+	json_t *doc;
+	char actor[96];
+	(void)req;
+	(void)arg;
+
+	api_actor(who, actor, sizeof(actor));
+	if (audit_checkpoint(ctx->db, ctx->audit_key, ctx->audit_cert, actor, &seq, &err) != 0) {
+		api_reply_error(reply, &err);
+		return;
+	}
+	doc = json_pack("{s:I}", "seq", (json_int_t)seq);
+	http_reply_json(reply, 200, NULL, doc);
+	json_decref(doc);
+}

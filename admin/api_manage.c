@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* Admin API: admins (list, add, disable) and API tokens (list, create, revoke). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "admin/admin_int.h"
+
+static void reply_list(http_reply_t *reply, json_t *items)
+{
+	json_t *doc;
+
+	if (items == NULL) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "database unavailable");
+		return;
+	}
+	doc = json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)json_array_size(items));
+	http_reply_json(reply, 200, NULL, doc);
+	json_decref(doc);
+}
+
+void api_admins_list(const admin_ctx_t *ctx, const admin_request_t *req,
+		     const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	(void)req;
+	(void)who;
+	(void)arg;
+	reply_list(reply, admin_list(ctx->db));
+}
+
+void api_tokens_list(const admin_ctx_t *ctx, const admin_request_t *req,
+		     const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	(void)req;
+	(void)who;
+	(void)arg;
+	reply_list(reply, admin_token_list(ctx->db));
+}
+
+void api_admins_add(const admin_ctx_t *ctx, const admin_request_t *req,
+		    const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	json_t *body = api_body(ctx, req, reply), *doc = NULL;
+	const char *name = NULL, *role = NULL;
+	cairn_err_t err = { 0 };
+	char actor[96];
+	(void)arg;
+
+	if (body == NULL)
+		return;
+	if (json_unpack(body, "{s:s, s:s}", "name", &name, "role", &role) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expected {\"name\": NAME, \"role\": ROLE}");
+		goto out;
+	}
+	api_actor(who, actor, sizeof(actor));
+	if (admin_add(ctx->db, name, role, actor, &err) != 0) {
+		api_reply_error(reply, &err);
+		goto out;
+	}
+	doc = json_pack("{s:s, s:s, s:b}", "name", name, "role", role, "disabled", 0);
+	http_reply_json(reply, 201, NULL, doc);
+	log_info("admin", "%s added admin %s (%s)", actor, name, role);
+out:
+	json_decref(doc);
+	json_decref(body);
+}
+
+void api_admin_disable(const admin_ctx_t *ctx, const admin_request_t *req,
+		       const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	cairn_err_t err = { 0 };
+	json_t *doc;
+	char actor[96];
+	(void)req;
+
+	api_actor(who, actor, sizeof(actor));
+	if (admin_disable(ctx->db, arg, actor, &err) != 0) {
+		api_reply_error(reply, &err);
+		return;
+	}
+	doc = json_pack("{s:s, s:b}", "name", arg, "disabled", 1);
+	http_reply_json(reply, 200, NULL, doc);
+	json_decref(doc);
+	log_info("admin", "%s disabled admin %s", actor, arg);
+}
+
+void api_tokens_create(const admin_ctx_t *ctx, const admin_request_t *req,
+		       const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	json_t *body = api_body(ctx, req, reply), *doc = NULL;
+	const char *name = NULL, *role = NULL, *expires = NULL;
+	cairn_err_t err = { 0 };
+	char actor[96], id[17], *token = NULL;
+	int64_t ttl = 0;
+	(void)arg;
+
+	if (body == NULL)
+		return;
+	if (json_unpack(body, "{s:s, s:s, s?s}", "name", &name, "role", &role, "expires_in",
+			&expires) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expected {\"name\": NAME, \"role\": ROLE, \"expires_in\"?: \"30d\"}");
+		goto out;
+	}
+	if (expires != NULL && (duration_parse(expires, &ttl) != 0 || ttl <= 0)) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expires_in must be a duration like 30d or 12h");
+		goto out;
+	}
+	api_actor(who, actor, sizeof(actor));
+	if (admin_token_create(ctx->db, name, role, ttl ? (int64_t)time(NULL) + ttl : 0, actor,
+			       &token, &err) != 0) {
+		api_reply_error(reply, &err);
+		goto out;
+	}
+	admin_token_id(token, id);
+	doc = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", id, "name", name, "role", role, "token",
+			token, "expires", (json_int_t)(ttl ? (int64_t)time(NULL) + ttl : 0));
+	http_reply_json(reply, 201, NULL, doc);
+	log_info("admin", "%s created token %s for %s (%s)", actor, id, name, role);
+out:
+	if (token != NULL)
+		OPENSSL_cleanse(token, strlen(token));
+	free(token);
+	json_decref(doc);
+	json_decref(body);
+}
+
+void api_token_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
+		      const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	cairn_err_t err = { 0 };
+	json_t *doc;
+	char actor[96];
+	(void)req;
+
+	api_actor(who, actor, sizeof(actor));
+	if (admin_token_revoke(ctx->db, arg, actor, &err) != 0) {
+		api_reply_error(reply, &err);
+		return;
+	}
+	doc = json_pack("{s:s, s:b}", "id", arg, "revoked", 1);
+	http_reply_json(reply, 200, NULL, doc);
+	json_decref(doc);
+	log_info("admin", "%s revoked token %s", actor, arg);
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/* Admin subcommands through the daemon's API: requests, admins, tokens, audit checkpoints. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cli_opts.h"
+#include "util/util.h"
+
+static const struct option long_opts[] = {
+	{ "dir", required_argument, NULL, 'd' },     { "url", required_argument, NULL, 'u' },
+	{ "cacert", required_argument, NULL, 'C' },  { "token-file", required_argument, NULL, 't' },
+	{ "comment", required_argument, NULL, 'm' }, { "status", required_argument, NULL, 's' },
+	{ "name", required_argument, NULL, 'n' },    { "role", required_argument, NULL, 'r' },
+	{ "expires-in", required_argument, NULL, 'e' }, { "json", no_argument, NULL, 'j' },
+	{ "csr", required_argument, NULL, 'c' },     { "channel", required_argument, NULL, 'H' },
+	{ "requester", required_argument, NULL, 'R' }, { "group", required_argument, NULL, 'g' },
+	{ "profile", required_argument, NULL, 'p' }, { "export", required_argument, NULL, 'x' },
+	{ "ca", required_argument, NULL, 'a' },      { "file", required_argument, NULL, 'f' },
+	{ "validity-days", required_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->conn.dir = optarg; break;
+		case 'u': o->conn.url = optarg; break;
+		case 'C': o->conn.cacert = optarg; break;
+		case 't': o->conn.token_file = optarg; break;
+		case 'm': o->comment = optarg; break;
+		case 's': o->status = optarg; break;
+		case 'n': o->name = optarg; break;
+		case 'r': o->role = optarg; break;
+		case 'e': o->expires_in = optarg; break;
+		case 'j': o->json = 1; break;
+		case 'c': o->csr = optarg; break;
+		case 'H': o->channel = optarg; break;
+		case 'R': o->requester = optarg; break;
+		case 'g': o->group = optarg; break;
+		case 'p': o->profile = optarg; break;
+		case 'x': o->export_file = optarg; break;
+		case 'a': o->ca = optarg; break;
+		case 'f': o->file = optarg; break;
+		case 'v': o->validity_days = atoi(optarg); break;
+		default:
+			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
+		}
+	}
+	for (; optind < argc && o->nargs < 4; optind++)
+		o->args[o->nargs++] = argv[optind];
+	if (optind < argc)
+		return cli_usage_error(cmd, "too many arguments");
+	return CLI_OK;
+}
+
+static void print_json(const json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (text)
+		printf("%s\n", text);
+	free(text);
+}
+
+static void print_request(const json_t *r)
+{
+	printf("%-32s %-8s %-8s %-10s %d/%d  %s\n", json_string_value(json_object_get(r, "id")),
+	       json_string_value(json_object_get(r, "status")),
+	       json_string_value(json_object_get(r, "channel")),
+	       json_string_value(json_object_get(r, "rule")),
+	       (int)json_integer_value(json_object_get(r, "approvals_have")),
+	       (int)json_integer_value(json_object_get(r, "approvals_needed")),
+	       json_string_value(json_object_get(r, "requester")));
+}
+
+/* An id or name for a URL path: refuse anything that is not a plain segment. */
+static int plain(const char *s)
+{
+	return s != NULL && s[0] != '\0' && strlen(s) < 128 && strspn(s,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") == strlen(s);
+}
+
+int cli_requests(int argc, char **argv)
+{
+	cli_opts_t o;
+	json_t *doc = NULL, *body = NULL, *it;
+	char path[256];
+	const char *sub = argc > 1 ? argv[1] : "";
+	size_t i;
+	int rc;
+
+	if ((rc = cli_parse_opts("requests", argc - 1, argv + 1, &o)) != CLI_OK)
+		return rc;
+	if (strcmp(sub, "list") == 0) {
+		if (o.nargs != 0)
+			return cli_usage_error("requests", "list takes no argument");
+		snprintf(path, sizeof(path), "/requests?limit=1000&status=%s",
+			 o.status ? o.status : "pending");
+		if (o.status && !plain(o.status))
+			return cli_usage_error("requests", "--status: pending, issued, rejected, expired, failed or all");
+		if ((rc = cli_api_json("requests", &o.conn, "GET", path, NULL, 200, &doc)) != CLI_OK)
+			return rc;
+		if (o.json) {
+			print_json(doc);
+		} else {
+			printf("%-32s %-8s %-8s %-10s %-5s %s\n", "ID", "STATUS", "CHANNEL", "RULE",
+			       "APPR", "REQUESTER");
+			json_array_foreach(json_object_get(doc, "items"), i, it)
+				print_request(it);
+		}
+		json_decref(doc);
+		return CLI_OK;
+	}
+	if (strcmp(sub, "show") != 0 && strcmp(sub, "approve") != 0 && strcmp(sub, "reject") != 0)
+		return cli_usage_error("requests", "say list, show ID, approve ID or reject ID");
+	if (o.nargs != 1 || !plain(o.args[0]))
+		return cli_usage_error("requests", "%s needs one request ID", sub);
+	if (strcmp(sub, "show") == 0) {
+		snprintf(path, sizeof(path), "/requests/%s", o.args[0]);
+		if ((rc = cli_api_json("requests", &o.conn, "GET", path, NULL, 200, &doc)) != CLI_OK)
+			return rc;
+		print_json(doc);
+		json_decref(doc);
+		return CLI_OK;
+	}
+	snprintf(path, sizeof(path), "/requests/%s/%s", o.args[0], sub);
+	body = o.comment ? json_pack("{s:s}", "comment", o.comment) : json_object();
+	rc = cli_api_json("requests", &o.conn, "POST", path, body, 200, &doc);
+	json_decref(body);
+	if (rc != CLI_OK)
+		return rc;
+	printf("request %s: %s (%d/%d approvals)%s%s\n", o.args[0],
+	       json_string_value(json_object_get(doc, "status")),
+	       (int)json_integer_value(json_object_get(doc, "approvals_have")),
+	       (int)json_integer_value(json_object_get(doc, "approvals_needed")),
+	       json_string_value(json_object_get(doc, "serial")) ? ", serial " : "",
+	       json_string_value(json_object_get(doc, "serial")) ?: "");
+	json_decref(doc);
+	return CLI_OK;
+}
+
+int cli_admin(int argc, char **argv)
+{
+	cli_opts_t o;
+	json_t *doc = NULL, *body, *it;
+	const char *sub = argc > 1 ? argv[1] : "";
+	char path[256];
+	size_t i;
+	int rc;
+
+	if ((rc = cli_parse_opts("admin", argc - 1, argv + 1, &o)) != CLI_OK)
+		return rc;
+	if (strcmp(sub, "list") == 0) {
+		if ((rc = cli_api_json("admin", &o.conn, "GET", "/admins", NULL, 200, &doc)) != CLI_OK)
+			return rc;
+		printf("%-24s %-9s %s\n", "NAME", "ROLE", "STATE");
+		json_array_foreach(json_object_get(doc, "items"), i, it)
+			printf("%-24s %-9s %s\n", json_string_value(json_object_get(it, "name")),
+			       json_string_value(json_object_get(it, "role")),
+			       json_is_true(json_object_get(it, "disabled")) ? "disabled" : "enabled");
+		json_decref(doc);
+		return CLI_OK;
+	}
+	if (strcmp(sub, "add") == 0) {
+		if (o.name == NULL || o.role == NULL)
+			return cli_usage_error("admin", "add needs --name NAME --role ROLE");
+		body = json_pack("{s:s, s:s}", "name", o.name, "role", o.role);
+		rc = cli_api_json("admin", &o.conn, "POST", "/admins", body, 201, &doc);
+		json_decref(body);
+		if (rc == CLI_OK)
+			printf("admin %s added (role %s)\n", o.name, o.role);
+		json_decref(doc);
+		return rc;
+	}
+	if (strcmp(sub, "disable") == 0) {
+		const char *name = o.nargs == 1 ? o.args[0] : o.name;
+		if (!plain(name))
+			return cli_usage_error("admin", "disable needs NAME");
+		snprintf(path, sizeof(path), "/admins/%s/disable", name);
+		rc = cli_api_json("admin", &o.conn, "POST", path, NULL, 200, &doc);
+		if (rc == CLI_OK)
+			printf("admin %s disabled\n", name);
+		json_decref(doc);
+		return rc;
+	}
+	return cli_usage_error("admin", "say add, list or disable");
+}
+
+int cli_token(int argc, char **argv)
+{
+	cli_opts_t o;
+	json_t *doc = NULL, *body, *it;
+	const char *sub = argc > 1 ? argv[1] : "";
+	char path[256];
+	size_t i;
+	int rc;
+
+	if ((rc = cli_parse_opts("token", argc - 1, argv + 1, &o)) != CLI_OK)
+		return rc;
+	if (strcmp(sub, "create") == 0) {
+		if (o.name == NULL || o.role == NULL)
+			return cli_usage_error("token", "create needs --name NAME --role ROLE");
+		body = json_pack("{s:s, s:s, s:s*}", "name", o.name, "role", o.role, "expires_in",
+				 o.expires_in);
+		rc = cli_api_json("token", &o.conn, "POST", "/tokens", body, 201, &doc);
+		json_decref(body);
+		if (rc == CLI_OK) {
+			/* The secret goes to stdout alone (shown once); the rest to stderr. */
+			printf("%s\n", json_string_value(json_object_get(doc, "token")));
+			fprintf(stderr, "cairn token: token %s for %s (role %s); it is shown only once\n",
+				json_string_value(json_object_get(doc, "id")), o.name, o.role);
+		}
+		json_decref(doc);
+		return rc;
+	}
+	if (strcmp(sub, "list") == 0) {
+		if ((rc = cli_api_json("token", &o.conn, "GET", "/tokens", NULL, 200, &doc)) != CLI_OK)
+			return rc;
+		printf("%-16s %-24s %-9s %s\n", "ID", "NAME", "ROLE", "STATE");
+		json_array_foreach(json_object_get(doc, "items"), i, it)
+			printf("%-16s %-24s %-9s %s\n", json_string_value(json_object_get(it, "id")),
+			       json_string_value(json_object_get(it, "name")),
+			       json_string_value(json_object_get(it, "role")),
+			       json_is_true(json_object_get(it, "revoked")) ? "revoked" : "active");
+		json_decref(doc);
+		return CLI_OK;
+	}
+	if (strcmp(sub, "revoke") == 0) {
+		if (o.nargs != 1 || !plain(o.args[0]))
+			return cli_usage_error("token", "revoke needs a token ID (see `cairn token list`)");
+		snprintf(path, sizeof(path), "/tokens/%s/revoke", o.args[0]);
+		rc = cli_api_json("token", &o.conn, "POST", path, NULL, 200, &doc);
+		if (rc == CLI_OK)
+			printf("token %s revoked\n", o.args[0]);
+		json_decref(doc);
+		return rc;
+	}
+	return cli_usage_error("token", "say create, list or revoke");
+}
+
+int cli_audit_checkpoint(int argc, char **argv)
+{
+	cli_opts_t o;
+	json_t *doc = NULL;
+	int rc;
+
+	if ((rc = cli_parse_opts("audit", argc, argv, &o)) != CLI_OK)
+		return rc;
+	rc = cli_api_json("audit", &o.conn, "POST", "/audit/checkpoint", NULL, 200, &doc);
+	if (rc == CLI_OK)
+		printf("audit head signed up to sequence %lld\n",
+		       (long long)json_integer_value(json_object_get(doc, "seq")));
+	json_decref(doc);
+	return rc;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to cli/: the options shared by the admin subcommands. */
+#ifndef CAIRN_CLI_OPTS_H
+#define CAIRN_CLI_OPTS_H
+
+#include "cli/cli.h"
+
+typedef struct cli_opts {
+	cli_conn_opts_t conn;
+	const char *comment, *status, *name, *role, *expires_in;
+	const char *csr, *channel, *requester, *group, *profile;
+	const char *export_file, *ca, *file;
+	int json, validity_days;
+	const char *args[4];
+	int nargs;
+} cli_opts_t;
+
+/* Parses argv (argv[0] is the subcommand) into o; CLI_OK or a usage error. */
+int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o);
+
+#endif

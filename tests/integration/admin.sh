@@ -1,0 +1,194 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Approvals, roles, tokens and the audit trail through the running daemon's admin API and CLI.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+
+D=$WORK/ca
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+cat >"$D/policy.json" <<'JSON'
+{"rules": [
+  {"name": "admins",  "match": {"profile": "admin", "channel": "admin"}, "action": "issue"},
+  {"name": "dev",     "match": {"dns_suffix": [".dev.test"]},  "action": "issue"},
+  {"name": "prod",    "match": {"dns_suffix": [".prod.test"]}, "action": "approve", "approvals": 2},
+  {"name": "default", "match": {},                              "action": "reject", "reason": "not allowed by policy"}
+]}
+JSON
+ca_serve "$D" || bail "cairn serve did not start"
+ROOT=$D/ca/root.pem
+# Audit times have one-second resolution: the export range starts on the next second.
+sleep 1
+START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+# api TOKENFILE METHOD PATH [BODY]: prints the status, body in $WORK/api.out.
+api() {
+	curl -s --cacert "$ROOT" -o "$WORK/api.out" -w '%{http_code}' -X "$2" \
+		-H "Authorization: Bearer $(cat "$1")" -H 'Content-Type: application/json' \
+		${4:+-d "$4"} "$HTTPS_URL/admin/v1$3"
+}
+api_is() { [ "$(api "$2" "$3" "$4" "${5:-}")" = "$1" ]; }
+req_id() { sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/last.out"; }
+C() { "$CAIRN" "$@" --dir "$D"; }
+
+# Tokens with roles, each shown once on stdout.
+ok "token create for an approver prints only the token" sh -c "
+	'$CAIRN' token create --dir '$D' --name alice --role approver >'$WORK/alice.tok' &&
+	[ \$(wc -l <'$WORK/alice.tok') -eq 1 ] && grep -q '^cairn_' '$WORK/alice.tok'"
+ok "a second approver" sh -c "'$CAIRN' token create --dir '$D' --name bob --role approver >'$WORK/bob.tok'"
+ok "an auditor" sh -c "'$CAIRN' token create --dir '$D' --name audrey --role auditor >'$WORK/audrey.tok'"
+ok "an operator" sh -c "'$CAIRN' token create --dir '$D' --name oscar --role operator >'$WORK/oscar.tok'"
+fails "a token for an existing admin with another role is refused" C token create --name alice --role admin
+last_has "  ... saying why" "alice has role approver"
+fails "an unknown role is refused" C token create --name eve --role root
+ok "admin list shows the admins and roles" C admin list
+last_has "  ... alice is an approver" "alice +approver +enabled"
+last_has "  ... the bootstrap admin from init is there" "bootstrap +admin"
+
+# A dev name is issued at once; a prod name waits for two distinct approvers.
+make_csr dev ec:P-256 /CN=www.dev.test "DNS:www.dev.test"
+make_csr prod ec:P-256 /CN=api.prod.test "DNS:api.prod.test"
+make_csr prod2 ec:P-256 /CN=db.prod.test "DNS:db.prod.test"
+make_csr other ec:P-256 /CN=www.example.org "DNS:www.example.org"
+ok "a dev name is issued immediately" C issue --csr "$WORK/dev.csr" --profile tls-server --out "$WORK/dev.pem"
+fails "a prod name is not issued at once" C issue --csr "$WORK/prod.csr" --profile tls-server
+last_has "  ... it waits for 2 approvals" "pending: 2 approvals needed \(rule prod\)"
+ID=$(req_id)
+ok "  ... and has a request id" test ${#ID} -eq 32
+fails "anything else is rejected" C issue --csr "$WORK/other.csr" --profile tls-server
+last_has "  ... with the rule and reason" "rejected by policy rule default: not allowed by policy"
+ok "requests list shows the pending request" C requests list
+last_has "  ... with 0 of 2 approvals" "$ID +pending +admin +prod +0/2"
+fails "the requester cannot approve its own request" C requests approve "$ID"
+last_has "  ... 403 saying so" "403.*cannot approve"
+ok "alice approves" C requests approve "$ID" --token-file "$WORK/alice.tok" --comment "looks right"
+last_has "  ... one of two" "pending \(1/2 approvals\)"
+fails "alice approving twice does not count" C requests approve "$ID" --token-file "$WORK/alice.tok"
+last_has "  ... 409 already approved" "409.*already approved"
+ok "  ... still one approval" sh -c "'$CAIRN' requests show '$ID' --dir '$D' | grep -q '\"by\": \"admin:alice\"' &&
+	[ \$('$CAIRN' requests show '$ID' --dir '$D' | grep -c '\"by\"') -eq 1 ]"
+ok "an auditor token cannot approve (403 problem)" api_is 403 "$WORK/audrey.tok" POST "/requests/$ID/approve" '{}'
+ok "  ... a forbidden problem document" grep -q '"type": "urn:cairn:problem:forbidden"' "$WORK/api.out"
+fails "an operator cannot approve a rule that wants approvers" C requests approve "$ID" --token-file "$WORK/oscar.tok"
+last_has "  ... and is told which role it needs" "needs approver or admin"
+ok "bob approves: the certificate is issued" env CAIRN_TOKEN="$(cat "$WORK/bob.tok")" "$CAIRN" requests approve "$ID" --dir "$D"
+last_has "  ... with its serial" "issued \(2/2 approvals\), serial [0-9a-f]+"
+SERIAL=$(sed -n 's/.*serial \([0-9a-f]*\).*/\1/p' "$WORK/last.out")
+ok "  ... the certificate is in the inventory for the prod name" sh -c "
+	'$CAIRN' show --dir '$D' --pem $SERIAL >'$WORK/prod.pem' &&
+	openssl x509 -in '$WORK/prod.pem' -noout -ext subjectAltName | grep -q 'DNS:api.prod.test' &&
+	openssl verify -CAfile '$ROOT' -untrusted '$D/ca/issuing.pem' '$WORK/prod.pem'"
+fails "a decided request takes no more approvals" C requests approve "$ID" --token-file "$WORK/alice.tok"
+last_has "  ... 409 not pending" "409.*not pending"
+
+# One reject ends a request.
+fails "a second prod request waits" C issue --csr "$WORK/prod2.csr" --profile tls-server
+ID2=$(req_id)
+ok "alice rejects it with a comment" C requests reject "$ID2" --token-file "$WORK/alice.tok" --comment "not ours"
+last_has "  ... it is rejected" "rejected"
+fails "  ... bob can no longer approve it" C requests approve "$ID2" --token-file "$WORK/bob.tok"
+ok "  ... show gives the reason and who decided" sh -c "'$CAIRN' requests show '$ID2' --dir '$D' >'$WORK/r2' &&
+	grep -q '\"reason\": \"not ours\"' '$WORK/r2' && grep -q '\"decided_by\": \"admin:alice\"' '$WORK/r2'"
+ok "requests list --status rejected finds it" sh -c "'$CAIRN' requests list --dir '$D' --status rejected | grep -q '$ID2'"
+
+# The API: pagination, search, audit query, policy.
+ok "GET /requests?status=all&limit=1 pages" api_is 200 "$WORK/audrey.tok" GET '/requests?status=all&limit=1'
+ok "  ... total and next link" sh -c "grep -q '\"total\": 2' '$WORK/api.out' &&
+	grep -q '\"next\": \"/admin/v1/requests?offset=1&limit=1' '$WORK/api.out'"
+ok "GET /certificates?name= finds the approved certificate" api_is 200 "$WORK/audrey.tok" GET '/certificates?name=api.prod.test'
+ok "  ... by serial" grep -q "$SERIAL" "$WORK/api.out"
+ok "GET /certificates?requester=&status=&limit= filters and pages" api_is 200 "$WORK/audrey.tok" GET \
+	'/certificates?requester=admin:bootstrap&status=valid&limit=1'
+ok "  ... more to come" grep -q '"more": true' "$WORK/api.out"
+ok "GET /audit?action=request.approve" api_is 200 "$WORK/audrey.tok" GET '/audit?action=request.approve'
+ok "  ... lists both approvals" grep -q '"total": 2' "$WORK/api.out"
+ok "GET /policy shows the rules in force" api_is 200 "$WORK/audrey.tok" GET /policy
+ok "  ... with the reason" grep -q 'not allowed by policy' "$WORK/api.out"
+csr=$(perl -0777 -pe 's/\n/\\n/g' "$WORK/prod.csr")
+ok "POST /policy/test" api_is 200 "$WORK/audrey.tok" POST /policy/test "{\"csr\":\"$csr\",\"channel\":\"acme\"}"
+ok "  ... says rule prod decides: approve" sh -c "grep -q '\"rule\": \"prod\"' '$WORK/api.out' &&
+	grep -q '\"action\": \"approve\"' '$WORK/api.out'"
+ok "cairn policy test prints the deciding rule and why" C policy test --csr "$WORK/prod.csr" --channel acme --requester acme:acct/1
+last_has "  ... rule prod, 2 approvals" "decision: approve by rule prod: 2 approval"
+last_has "  ... and why dev did not match" "rule dev passed over: DNS name api.prod.test"
+ok "an auditor cannot revoke (403)" api_is 403 "$WORK/audrey.tok" POST "/certificates/$SERIAL/revoke" '{"reason":"superseded"}'
+ok "an operator can revoke" api_is 200 "$WORK/oscar.tok" POST "/certificates/$SERIAL/revoke" '{"reason":"superseded"}'
+ok "  ... the search sees it revoked" api_is 200 "$WORK/audrey.tok" GET "/certificates?serial=$SERIAL&status=revoked"
+ok "  ... (one hit)" grep -q '"total": 1' "$WORK/api.out"
+ok "an approver cannot create tokens (403)" api_is 403 "$WORK/alice.tok" POST /tokens '{"name":"x","role":"admin"}'
+ok "unknown request id is a 404 problem" api_is 404 "$WORK/audrey.tok" GET /requests/00112233445566778899aabbccddeeff
+ok "a bad limit is a 400 problem" api_is 400 "$WORK/audrey.tok" GET '/requests?limit=0'
+
+# Admins may log in with a certificate of the admin profile instead of a token.
+ok "admin add carol (approver)" C admin add --name carol --role approver
+make_csr carol ec:P-256 /CN=carol
+make_csr dan ec:P-256 /CN=dan
+ok "an admin certificate for carol is issued" C issue --csr "$WORK/carol.csr" --profile admin --out "$WORK/carol.pem"
+ok "an operator may not issue admin certificates (403)" api_is 403 "$WORK/oscar.tok" POST /certificates \
+	"{\"csr\":\"$(perl -0777 -pe 's/\n/\\n/g' "$WORK/dan.csr")\",\"profile\":\"admin\"}"
+fails "a third prod request waits" C issue --csr "$WORK/prod2.csr" --profile tls-server
+ID3=$(req_id)
+cert_api() {
+	curl -s --cacert "$ROOT" --cert "$1.pem" --key "$1.key" -o "$WORK/api.out" -w '%{http_code}' \
+		-X "$2" -H 'Content-Type: application/json' ${4:+-d "$4"} "$HTTPS_URL/admin/v1$3"
+}
+cert_is() { [ "$(cert_api "$2" "$3" "$4" "${5:-}")" = "$1" ]; }
+ok "carol approves with her TLS client certificate" cert_is 200 "$WORK/carol" POST "/requests/$ID3/approve" '{}'
+ok "  ... recorded as admin:carol" sh -c "'$CAIRN' requests show '$ID3' --dir '$D' | grep -q '\"by\": \"admin:carol\"'"
+ok "a certificate for someone who is not an admin gets 401" sh -c "
+	'$CAIRN' issue --dir '$D' --csr '$WORK/dan.csr' --profile admin --out '$WORK/dan.pem' 2>/dev/null &&
+	[ \$(curl -s --cacert '$ROOT' --cert '$WORK/dan.pem' --key '$WORK/dan.key' -o '$WORK/api.out' \
+		-w '%{http_code}' '$HTTPS_URL/admin/v1/requests') = 401 ] && grep -q 'no admin dan' '$WORK/api.out'"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/fake.key" \
+	-out "$WORK/fake.pem" -subj /CN=carol -days 1 2>/dev/null
+ok "a self-made certificate naming carol gets 401" cert_is 401 "$WORK/fake" GET /requests
+
+# A remote daemon: --url and --cacert instead of --dir.
+ok "requests list with --url --cacert --token-file" "$CAIRN" requests list --status all \
+	--url "$HTTPS_URL" --cacert "$ROOT" --token-file "$WORK/alice.tok"
+last_has "  ... sees the requests" "$ID"
+fails "--url without a trusted CA fails cleanly" "$CAIRN" requests list --url "$HTTPS_URL" \
+	--cacert "$WORK/fake.pem" --token-file "$WORK/alice.tok"
+last_one_line "  ... in one line"
+
+# Revocation of tokens and disabling admins take effect at once.
+AUD_ID=$("$CAIRN" token list --dir "$D" | awk '$2 == "audrey" {print $1}')
+ok "token revoke" C token revoke "$AUD_ID"
+ok "  ... the revoked token gets 401" api_is 401 "$WORK/audrey.tok" GET /requests
+ok "admin disable" C admin disable bob
+ok "  ... bob's token gets 401" api_is 401 "$WORK/bob.tok" GET /requests
+ok "  ... saying why" grep -q "admin bob is disabled" "$WORK/api.out"
+
+# Audit: every decision with its actor; denied calls too; export and verify offline.
+ok "audit export for the test's time range" sh -c "
+	'$CAIRN' audit checkpoint --dir '$D' &&
+	'$CAIRN' audit export --dir '$D' --format jsonl --since '$START' --out '$WORK/a.jsonl' &&
+	'$CAIRN' audit export --dir '$D' --format csv --since '$START' --out '$WORK/a.csv'"
+ok "  ... approvals carry the approvers" sh -c "grep '\"action\":\"request.approve\"' '$WORK/a.jsonl' | grep -q '\"actor\":\"admin:alice\"' &&
+	grep '\"action\":\"request.approve\"' '$WORK/a.jsonl' | grep -q '\"actor\":\"admin:bob\"'"
+ok "  ... the auditor's denied approval is there" sh -c "grep '\"action\":\"admin.denied\"' '$WORK/a.jsonl' | grep -q '\"actor\":\"admin:audrey\"'"
+ok "  ... so are reject, token revoke, admin disable and issuance" sh -c "
+	for a in request.reject request.issued admin.token.revoke admin.disable admin.token.create cert.issue cert.revoke request.rejected; do
+		grep -q \"\\\"action\\\":\\\"\$a\\\"\" '$WORK/a.jsonl' || { echo missing \$a; exit 1; }; done"
+ok "  ... the range starts after init" sh -c "! grep -q '\"action\":\"ca.init\"' '$WORK/a.jsonl'"
+ok "  ... both end with a head line" sh -c "tail -n 1 '$WORK/a.jsonl' | grep -q '^{\"head\"' && tail -n 1 '$WORK/a.csv' | grep -q '^#head,'"
+ok "the JSONL export verifies offline against the root" "$CAIRN" audit verify --export "$WORK/a.jsonl" --ca "$ROOT"
+last_has "  ... anchored by a signed checkpoint" "export intact: .*anchored by the checkpoint .* signed by .*Issuing CA"
+ok "the CSV export verifies offline too" "$CAIRN" audit verify --export "$WORK/a.csv" --ca "$ROOT"
+sed -E '3s/"actor":"[^"]*"/"actor":"admin:mallory"/' "$WORK/a.jsonl" >"$WORK/t.jsonl"
+ok "  (tampered JSONL differs from the export)" sh -c "! cmp -s '$WORK/a.jsonl' '$WORK/t.jsonl'"
+fails "a tampered JSONL line fails verification" "$CAIRN" audit verify --export "$WORK/t.jsonl" --ca "$ROOT"
+last_has "  ... naming line 3" "line 3: event [0-9]+ was modified"
+awk -F, 'NR == 4 { $3 = "admin:mallory" } { print }' OFS=, "$WORK/a.csv" >"$WORK/t.csv"
+ok "  (tampered CSV differs from the export)" sh -c "! cmp -s '$WORK/a.csv' '$WORK/t.csv'"
+fails "a tampered CSV line fails verification" "$CAIRN" audit verify --export "$WORK/t.csv" --ca "$ROOT"
+last_has "  ... naming line 4" "line 4: event [0-9]+ was modified"
+sed '2d' "$WORK/a.jsonl" >"$WORK/d.jsonl"
+fails "a deleted line fails verification" "$CAIRN" audit verify --export "$WORK/d.jsonl" --ca "$ROOT"
+last_has "  ... naming the gap" "line 2: sequence [0-9]+ follows"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/o.key" \
+	-out "$WORK/other-root.pem" -subj /CN=other -days 1 2>/dev/null
+fails "verification against another CA fails" "$CAIRN" audit verify --export "$WORK/a.jsonl" --ca "$WORK/other-root.pem"
+last_has "  ... the checkpoint signature does not verify" "checkpoint signature does not verify"
+ok "the daemon's own chain is still intact" C audit verify
+ca_stop
+
+done_testing
