@@ -41,7 +41,7 @@ static char *read_trimmed(const char *path)
 	return data;
 }
 
-int cli_api_setup(const char *cmd, const cli_conn_opts_t *o, cli_api_t *api)
+int cli_api_resolve(const cli_conn_opts_t *o, cli_api_t *api, char *why, size_t why_cap)
 {
 	const char *env = getenv("CAIRN_TOKEN");
 	char *path;
@@ -49,8 +49,10 @@ int cli_api_setup(const char *cmd, const cli_conn_opts_t *o, cli_api_t *api)
 	memset(api, 0, sizeof(*api));
 	if (env == NULL || env[0] == '\0')
 		env = getenv("CAIRN_ADMIN_TOKEN");
-	if (o->dir == NULL && o->url == NULL)
-		return cli_usage_error(cmd, "--dir DIR (on the CA host) or --url URL is required");
+	if (o->dir == NULL && o->url == NULL) {
+		snprintf(why, why_cap, "--dir DIR (on the CA host) or --url URL is required");
+		return CLI_USAGE;
+	}
 	/* URL: --url, else the daemon's serve.json. */
 	if (o->url != NULL) {
 		api->base = strdup(o->url);
@@ -64,8 +66,10 @@ int cli_api_setup(const char *cmd, const cli_conn_opts_t *o, cli_api_t *api)
 		free(path);
 		if (api->base == NULL) {
 			cli_api_free(api);
-			return cli_fail(cmd, "the daemon is not running for %s (start it: cairn serve --dir %s)",
-					o->dir, o->dir);
+			snprintf(why, why_cap,
+				 "the daemon is not running for %s (start it: cairn serve --dir %s)",
+				 o->dir, o->dir);
+			return CLI_FAILED;
 		}
 	}
 	/* CA bundle: --cacert, else DIR/ca/root.pem, else the system store. */
@@ -78,7 +82,8 @@ int cli_api_setup(const char *cmd, const cli_conn_opts_t *o, cli_api_t *api)
 		api->token = read_trimmed(o->token_file);
 		if (api->token == NULL) {
 			cli_api_free(api);
-			return cli_fail(cmd, "cannot read the token file %s", o->token_file);
+			snprintf(why, why_cap, "cannot read the token file %s", o->token_file);
+			return CLI_FAILED;
 		}
 	} else if (env != NULL && env[0] != '\0') {
 		api->token = strdup(env);
@@ -89,9 +94,46 @@ int cli_api_setup(const char *cmd, const cli_conn_opts_t *o, cli_api_t *api)
 	}
 	if (api->token == NULL) {
 		cli_api_free(api);
-		return cli_fail(cmd, "no admin token (--token-file, $CAIRN_TOKEN or DIR/admin.token)");
+		snprintf(why, why_cap, "no admin token (--token-file, $CAIRN_TOKEN or DIR/admin.token)");
+		return CLI_FAILED;
 	}
 	return CLI_OK;
+}
+
+int cli_api_setup(const char *cmd, const cli_conn_opts_t *o, cli_api_t *api)
+{
+	char why[512];
+	int rc = cli_api_resolve(o, api, why, sizeof(why));
+
+	if (rc == CLI_USAGE)
+		return cli_usage_error(cmd, "%s", why);
+	if (rc != CLI_OK)
+		return cli_fail(cmd, "%s", why);
+	return CLI_OK;
+}
+
+long cli_admin_call(const char *dir, const char *method, const char *path, const char *json,
+		    char **body, size_t *len, char *why, size_t why_cap)
+{
+	cli_conn_opts_t o = { 0 };
+	cli_buf_t resp = { 0 };
+	cli_api_t api;
+	long status = -1;
+
+	o.dir = dir;
+	if (cli_api_resolve(&o, &api, why, why_cap) == CLI_OK) {
+		status = cli_api_call(&api, method, path, json, &resp, why, why_cap);
+		cli_api_free(&api);
+	}
+	*body = resp.data;
+	*len = resp.len;
+	return status;
+}
+
+long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
+		    size_t *body_len, char *why, size_t why_cap)
+{
+	return cli_admin_call(dir, "POST", path, json, body, body_len, why, why_cap);
 }
 
 void cli_api_free(cli_api_t *api)

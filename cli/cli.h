@@ -29,7 +29,7 @@ int cli_revoke(int argc, char **argv);
 int cli_est(int argc, char **argv);
 
 /* POSTs json to the running daemon's admin API at /admin/v1{path} with the
- * admin token (client.c). Returns the HTTP status with the answer in *body
+ * admin token (api_client.c). Returns the HTTP status with the answer in *body
  * (malloc'd, NUL-terminated, may be NULL; caller frees), or -1 with a one-line
  * reason in why when the daemon cannot be reached. */
 long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
@@ -64,6 +64,9 @@ typedef struct cli_buf {
 	size_t len;
 } cli_buf_t;
 
+/* Resolves URL, CA bundle and token without printing: CLI_OK, or CLI_FAILED/CLI_USAGE
+ * with the reason in why. */
+int cli_api_resolve(const cli_conn_opts_t *o, cli_api_t *api, char *why, size_t why_cap);
 /* Resolves URL, CA bundle and token (--token-file, $CAIRN_TOKEN, $CAIRN_ADMIN_TOKEN,
  * DIR/admin.token). Returns CLI_OK or prints why and returns CLI_FAILED/CLI_USAGE. */
 int cli_api_setup(const char *cmd, const cli_conn_opts_t *o, cli_api_t *api);

@@ -12,168 +12,6 @@
 #include "cli/cli.h"
 #include "server/server.h"
 
-typedef struct buf {
-	char *data;
-	size_t len;
-} buf_t;
-
-static size_t collect(char *ptr, size_t size, size_t n, void *arg)
-{
-	buf_t *b = arg;
-	size_t add = size * n;
-	char *nd;
-
-	if (b->len + add > (8u << 20))
-		return 0;
-	nd = realloc(b->data, b->len + add + 1);
-	if (nd == NULL)
-		return 0;
-	memcpy(nd + b->len, ptr, add);
-	b->data = nd;
-	b->len += add;
-	b->data[b->len] = '\0';
-	return add;
-}
-
-/* Where the daemon for dir listens, from the serve.json it writes at start. */
-static char *daemon_https_url(const char *dir)
-{
-	char *path = fs_join(dir, "serve.json");
-	json_t *doc = path ? json_load_file(path, 0, NULL) : NULL;
-	const char *url = json_string_value(json_object_get(doc, "https"));
-	char *out = url ? strdup(url) : NULL;
-
-	json_decref(doc);
-	free(path);
-	return out;
-}
-
-/* Reads the admin token: $CAIRN_ADMIN_TOKEN, else DIR/admin.token. */
-static char *admin_token(const char *dir)
-{
-	const char *env = getenv("CAIRN_ADMIN_TOKEN");
-	char *path, *data = NULL;
-	size_t len;
-
-	if (env != NULL && env[0] != '\0')
-		return strdup(env);
-	path = fs_join(dir, "admin.token");
-	if (path == NULL || fs_read(path, 1024, &data, &len) != 0) {
-		free(path);
-		return NULL;
-	}
-	free(path);
-	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-		data[--len] = '\0';
-	return data;
-}
-
-/*
- * Calls the daemon's admin API (method, optional JSON body). Returns the HTTP status (>0)
- * with the body in *resp, or -1 with a one-line reason in why when the daemon cannot be reached.
- */
-static long admin_request(const char *dir, const char *method, const char *path,
-			  const char *json, buf_t *resp, char *why, size_t why_cap)
-{
-	char *base = daemon_https_url(dir), *token = admin_token(dir), *url = NULL;
-	char *cafile = fs_join(dir, "ca/root.pem"), *authz = NULL;
-	struct curl_slist *hdrs = NULL;
-	CURL *curl = NULL;
-	long status = -1;
-	CURLcode cc;
-
-	if (base == NULL) {
-		snprintf(why, why_cap, "the daemon is not running for %s (start it: cairn serve --dir %s)",
-			 dir, dir);
-		goto out;
-	}
-	if (token == NULL) {
-		snprintf(why, why_cap, "no admin token (%s/admin.token or $CAIRN_ADMIN_TOKEN)", dir);
-		goto out;
-	}
-	if (asprintf(&url, "%s/admin/v1%s", base, path) < 0 ||
-	    asprintf(&authz, "Authorization: Bearer %s", token) < 0) {
-		url = authz = NULL;
-		snprintf(why, why_cap, "out of memory");
-		goto out;
-	}
-	curl = curl_easy_init();
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	hdrs = curl_slist_append(hdrs, authz);
-	if (curl == NULL || hdrs == NULL) {
-		snprintf(why, why_cap, "libcurl initialisation failed");
-		goto out;
-	}
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_CAINFO, cafile);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-	if (json != NULL)
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json);
-	if (strcmp(method, json != NULL ? "POST" : "GET") != 0)
-		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	cc = curl_easy_perform(curl);
-	if (cc == CURLE_COULDNT_CONNECT) {
-		snprintf(why, why_cap, "the daemon is not running for %s (nothing listens on %s)", dir,
-			 base);
-		goto out;
-	}
-	if (cc != CURLE_OK) {
-		snprintf(why, why_cap, "%s: %s", base, curl_easy_strerror(cc));
-		goto out;
-	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-out:
-	if (authz)
-		OPENSSL_cleanse(authz, strlen(authz));
-	if (token)
-		OPENSSL_cleanse(token, strlen(token));
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(curl);
-	free(authz);
-	free(token);
-	free(url);
-	free(base);
-	free(cafile);
-	return status;
-}
-
-static long admin_post(const char *dir, const char *path, const char *json, buf_t *resp,
-		       char *why, size_t why_cap)
-{
-	return admin_request(dir, "POST", path, json, resp, why, why_cap);
-}
-
-long cli_admin_call(const char *dir, const char *method, const char *path, const char *json,
-		    char **body, size_t *len, char *why, size_t why_cap)
-{
-	buf_t resp = { 0 };
-	long status = admin_request(dir, method, path, json, &resp, why, why_cap);
-
-	*body = resp.data;
-	*len = resp.len;
-	return status;
-}
-
-long cli_admin_post(const char *dir, const char *path, const char *json, char **body,
-		    size_t *body_len, char *why, size_t why_cap)
-{
-	return cli_admin_call(dir, "POST", path, json, body, body_len, why, why_cap);
-}
-
-/* The detail of a problem document, or the raw body. */
-static const char *problem_detail(const buf_t *resp, json_t **doc)
-{
-	const char *detail;
-
-	*doc = resp->data ? json_loadb(resp->data, resp->len, 0, NULL) : NULL;
-	detail = json_string_value(json_object_get(*doc, "detail"));
-	return detail ? detail : (resp->data ? resp->data : "no answer");
-}
-
 int cli_issue(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -187,7 +25,7 @@ int cli_issue(int argc, char **argv)
 	const char *dir = NULL, *csr_path = NULL, *profile = NULL, *out_path = NULL;
 	char *csr = NULL, *req_text = NULL, why[512];
 	json_t *req = NULL, *doc = NULL;
-	buf_t resp = { 0 };
+	cli_buf_t resp = { 0 };
 	long status;
 	int c, days = 0, rc = CLI_FAILED;
 	size_t len;
@@ -224,7 +62,8 @@ int cli_issue(int argc, char **argv)
 		rc = cli_fail("issue", "out of memory");
 		goto out;
 	}
-	status = admin_post(dir, "/certificates", req_text, &resp, why, sizeof(why));
+	status = cli_admin_post(dir, "/certificates", req_text, &resp.data, &resp.len, why,
+				sizeof(why));
 	if (status < 0) {
 		rc = cli_fail("issue", "%s", why);
 		goto out;
@@ -239,7 +78,7 @@ int cli_issue(int argc, char **argv)
 		goto out;
 	}
 	if (status != 201) {
-		rc = cli_fail("issue", "refused (HTTP %ld): %s", status, problem_detail(&resp, &doc));
+		rc = cli_fail("issue", "refused (HTTP %ld): %s", status, cli_problem(&resp, &doc));
 		goto out;
 	}
 	doc = json_loadb(resp.data, resp.len, 0, NULL);
