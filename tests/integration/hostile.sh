@@ -9,16 +9,21 @@
 # Every load here is bounded in count and time.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
-# Endpoints that take a body: NAME LISTENER PATH CONTENT-TYPE AUTH(bearer|none) EXPECT.
+# Endpoints that take a body: NAME LISTENER PATH CONTENT-TYPE AUTH(bearer|basic|none) EXPECT.
 # EXPECT is 4xx; json (a 4xx, and the body limits of util_json_parse: depth and duplicate
 # keys named in a problem document); or ocsp: OCSP answers bad requests in-band (RFC 6960
 # §2.3), HTTP 200 with malformedRequest (a 4xx is accepted too; a 5xx or a successful
-# answer is not). New protocols add a row (EST: application/pkcs10 ...).
+# answer is not). New protocols add a row. EST rows authenticate with HTTP Basic as an
+# enrolled device, so the bad bodies reach the EST parser rather than stopping at 401.
 BODY_ENDPOINTS="
 admin https /admin/v1/certificates application/json bearer json
 acme-account https /acme/new-account application/jose+json none 4xx
 acme-order https /acme/new-order application/jose+json none 4xx
 ocsp http /ocsp application/ocsp-request none ocsp
+est-enroll https /.well-known/est/simpleenroll application/pkcs10 basic 4xx
+est-reenroll https /.well-known/est/simplereenroll application/pkcs10 basic 4xx
+est-keygen https /.well-known/est/serverkeygen application/pkcs10 basic 4xx
+est-anonymous https /.well-known/est/simpleenroll application/pkcs10 none 4xx
 "
 # Endpoints without a body: NAME LISTENER PATH.
 GET_ENDPOINTS="
@@ -30,6 +35,8 @@ crl http /crl/issuing.crl
 ocsp-get http /ocsp/MEMwQTA%2FMD0wOzAJBgUrDgMCGgUABBQ
 acme-directory https /acme/directory
 acme-nonce https /acme/new-nonce
+est-cacerts https /.well-known/est/cacerts
+est-csrattrs https /.well-known/est/csrattrs
 "
 
 D=$WORK/ca
@@ -39,6 +46,13 @@ perl -0pi -e 's/"max_body": 65536/"max_body": 65536, "connection_timeout": 3/' "
 ca_serve "$D" || bail "cairn serve did not start"
 ROOT=$D/ca/root.pem
 TOKEN=$(cat "$D/admin.token")
+# Credentials as curl config files, one per AUTH column value.
+printf 'hostile-device-pw\n' >"$WORK/estpw"
+"$CAIRN" est user add --dir "$D" --name hostile-dev --password-file "$WORK/estpw" >/dev/null 2>&1 ||
+	bail "cairn est user add failed"
+printf 'header = "Authorization: Bearer %s"\n' "$TOKEN" >"$WORK/auth.bearer"
+printf 'user = "hostile-dev:hostile-device-pw"\n' >"$WORK/auth.basic"
+: >"$WORK/auth.none"
 HTTP_PORT=${HTTP_URL##*:}
 HTTPS_PORT=${HTTPS_URL##*:}
 url() { if [ "$1" = https ]; then echo "$HTTPS_URL$2"; else echo "$HTTP_URL$2"; fi; }
@@ -108,15 +122,13 @@ printf '' >"$WORK/empty"
 while read -r name lst path ctype auth want; do
 	[ -n "$name" ] || continue
 	u=$(url "$lst" "$path")
-	[ "$auth" = bearer ] || auth=""
-	set -- -H "Content-Type: $ctype"
-	[ "$auth" = bearer ] && set -- "$@" -H "Authorization: Bearer $TOKEN"
+	set -- -H "Content-Type: $ctype" -K "$WORK/auth.$auth"
 	expect_bad "$want" "$name: oversized body" "$@" --data-binary @"$WORK/big" "$u"
 	expect_bad "$want" "$name: oversized chunked body" "$@" -H 'Transfer-Encoding: chunked' \
 		--data-binary @"$WORK/big" "$u"
 	expect_bad "$want" "$name: wrong content type" -H 'Content-Type: text/plain' \
-		${auth:+-H "Authorization: Bearer $TOKEN"} --data-binary @"$WORK/dup" "$u"
-	expect_bad "$want" "$name: no content type" ${auth:+-H "Authorization: Bearer $TOKEN"} \
+		-K "$WORK/auth.$auth" --data-binary @"$WORK/dup" "$u"
+	expect_bad "$want" "$name: no content type" -K "$WORK/auth.$auth" \
 		-H 'Content-Type:' --data-binary @"$WORK/dup" "$u"
 	expect_bad "$want" "$name: empty body" "$@" --data-binary @"$WORK/empty" "$u"
 	expect_bad "$want" "$name: truncated JSON" "$@" --data-binary @"$WORK/trunc" "$u"
