@@ -440,7 +440,8 @@ int db_certs_by_name(db_txn_t *txn, const char *name, db_cert_fn fn, void *arg)
 	ret = db_iterate(txn, DB_BY_NAME, NULL, 0, suffix_cb, &w);
 	if (ret != 0)
 		goto out;
-	qsort(w.found, w.n_found, sizeof(*w.found), serial_cmp);
+	if (w.n_found > 1)
+		qsort(w.found, w.n_found, sizeof(*w.found), serial_cmp);
 	for (i = 0; i < w.n_found; i++) {
 		if (i > 0 && serial_cmp(w.found[i - 1], w.found[i]) == 0)
 			continue;

@@ -538,7 +538,8 @@ int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, v
 		free(c.v);
 		return CAIRN_ENOMEM;
 	}
-	qsort(c.v, c.n, sizeof(*c.v), newest_first);
+	if (c.n > 1) /* qsort must not see the NULL of an empty list */
+		qsort(c.v, c.n, sizeof(*c.v), newest_first);
 	for (i = 0; i < c.n && rc == 0; i++)
 		if (status < 0 || (int)c.v[i].status == status)
 			rc = fn(&c.v[i], arg);
