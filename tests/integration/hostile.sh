@@ -84,6 +84,22 @@ expect_4xx() {
 	echo "$code $(head -c 300 "$WORK/resp")" >"$WORK/last.out"
 	case $code in 4??) tap 1 "$desc ($code)" ;; *) tap 0 "$desc (got $code)" ;; esac
 }
+# expect_4xx_or_reset DESC CURL-ARGS...: for requests whose head overflows the connection's
+# memory (huge headers or URLs). The daemon answers 414/431 and closes while the client is
+# still sending; the kernel then resets the connection, and the reset can overtake the
+# answer (curl reports 000). Either is a refusal; a 2xx/5xx or a dead daemon is not.
+expect_4xx_or_reset() {
+	desc=$1
+	shift
+	code=$(curl -s --max-time 20 --cacert "$ROOT" -o "$WORK/resp" -w '%{http_code}' "$@")
+	echo "$code $(head -c 300 "$WORK/resp")" >"$WORK/last.out"
+	case $code in
+	4??) tap 1 "$desc ($code)" ;;
+	000) if kill -0 "$SERVE_PID" 2>/dev/null; then tap 1 "$desc (reset before the answer)"
+	     else tap 0 "$desc (daemon gone)"; fi ;;
+	*) tap 0 "$desc (got $code)" ;;
+	esac
+}
 # expect_bad EXPECT DESC CURL-ARGS...: expect_4xx, or for "ocsp" a 4xx or an OCSP error.
 expect_bad() {
 	kind=$1
@@ -156,8 +172,8 @@ while read -r name lst path; do
 	expect_4xx "$name: a body where none is accepted" -X GET -H 'Content-Type: application/json' \
 		--data-binary @"$WORK/dup" "$u"
 	expect_4xx "$name: wrong method" -X DELETE "$u"
-	expect_4xx "$name: a 100 KB header" -H @"$WORK/bighdr" "$u"
-	expect_4xx "$name: a 60 KB URL" "$u?$LONG"
+	expect_4xx_or_reset "$name: a 100 KB header" -H @"$WORK/bighdr" "$u"
+	expect_4xx_or_reset "$name: a 60 KB URL" "$u?$LONG"
 	expect_4xx "$name: path traversal" --path-as-is "$(url "$lst" "/ca/../../etc/passwd")"
 done <<EOF
 $GET_ENDPOINTS
