@@ -171,7 +171,7 @@ int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const cha
 {
 	struct parsed_item *parsed = NULL;
 	struct revoke_op op;
-	size_t i, todo = 0;
+	size_t i, to_write = 0;
 	int rc = 0, len;
 
 	if (ca == NULL || items == NULL || results == NULL || actor == NULL || n == 0 ||
@@ -203,10 +203,10 @@ int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const cha
 			memmove(parsed[i].serial, parsed[i].serial + skip, (size_t)len - skip);
 			parsed[i].len = (size_t)len - skip;
 			parsed[i].ok = 1;
-			todo++;
+			to_write++;
 		}
 	}
-	if (todo == 0)
+	if (to_write == 0)
 		goto out;
 	op.items = items;
 	op.parsed = parsed;

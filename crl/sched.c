@@ -398,29 +398,29 @@ static void *sched_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		int64_t now = (int64_t)time(NULL), next = INT64_MAX;
-		struct crl_slot *todo = NULL;
-		int todo_delta = 0;
+		struct crl_slot *next_slot = NULL;
+		int next_is_delta = 0;
 		char name[48] = "";
 
 		for (i = 0; i < c->n_iss; i++) {
 			struct crl_iss *is = &c->iss[i];
 			int64_t d = due(&is->full, c->period, c->debounce);
-			if (d <= now && todo == NULL) {
-				todo = &is->full;
+			if (d <= now && next_slot == NULL) {
+				next_slot = &is->full;
 				snprintf(name, sizeof(name), "%s", is->name);
 			}
 			next = d < next ? d : next;
 			if (c->delta_period <= 0)
 				continue;
 			d = due(&is->delta, c->delta_period, c->debounce);
-			if (d <= now && todo == NULL) {
-				todo = &is->delta;
-				todo_delta = 1;
+			if (d <= now && next_slot == NULL) {
+				next_slot = &is->delta;
+				next_is_delta = 1;
 				snprintf(name, sizeof(name), "%s-delta", is->name);
 			}
 			next = d < next ? d : next;
 		}
-		if (todo == NULL) {
+		if (next_slot == NULL) {
 			struct timespec ts = { .tv_sec = (time_t)next };
 			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 			continue;
@@ -431,8 +431,8 @@ static void *sched_main(void *arg)
 			log_error("crl", "rebuilding the %s CRL: %s", name, cairn_err_msg(&err));
 			pthread_mutex_lock(&c->mu);
 			/* Try again in a minute rather than spinning. */
-			todo->dirty = 0;
-			todo->this_update = now + 60 - (todo_delta ? c->delta_period : c->period);
+			next_slot->dirty = 0;
+			next_slot->this_update = now + 60 - (next_is_delta ? c->delta_period : c->period);
 			continue;
 		}
 		log_info("crl", "published the %s CRL", name);

@@ -496,36 +496,31 @@ static int revoked_cb(const void *key, size_t klen, const void *val, size_t vlen
 	return w->xfn(&r, w->arg);
 }
 
-int db_revocations(db_txn_t *txn, const char *issuer, db_revocation_fn fn, void *arg)
+/* Walks issuer's part of the revoked index with w's callback. */
+static int revoked_walk(db_txn_t *txn, const char *issuer, struct walk *w)
 {
-	struct walk w = { .txn = txn, .xfn = fn, .arg = arg };
 	uint8_t key[32];
 	size_t n;
-	int ret;
 
-	if (issuer == NULL || fn == NULL || (n = strlen(issuer)) == 0 || n > 31)
+	if (issuer == NULL || (n = strlen(issuer)) == 0 || n > 31)
 		return CAIRN_EINVAL;
 	memcpy(key, issuer, n);
 	key[n] = 0;
-	w.prefix = key;
-	w.plen = n + 1;
-	ret = db_iterate(txn, DB_REVOKED, key, w.plen, revoked_cb, &w);
-	return walk_result(&w, ret);
+	w->prefix = key;
+	w->plen = n + 1;
+	return walk_result(w, db_iterate(txn, DB_REVOKED, key, w->plen, revoked_cb, w));
+}
+
+int db_revocations(db_txn_t *txn, const char *issuer, db_revocation_fn fn, void *arg)
+{
+	struct walk w = { .txn = txn, .xfn = fn, .arg = arg };
+
+	return fn == NULL ? CAIRN_EINVAL : revoked_walk(txn, issuer, &w);
 }
 
 int db_revoked_by_issuer(db_txn_t *txn, const char *issuer, db_revoked_fn fn, void *arg)
 {
 	struct walk w = { .txn = txn, .rfn = fn, .arg = arg };
-	uint8_t key[32];
-	size_t n;
-	int ret;
 
-	if (issuer == NULL || fn == NULL || (n = strlen(issuer)) == 0 || n > 31)
-		return CAIRN_EINVAL;
-	memcpy(key, issuer, n);
-	key[n] = 0;
-	w.prefix = key;
-	w.plen = n + 1;
-	ret = db_iterate(txn, DB_REVOKED, key, w.plen, revoked_cb, &w);
-	return walk_result(&w, ret);
+	return fn == NULL ? CAIRN_EINVAL : revoked_walk(txn, issuer, &w);
 }
