@@ -22,7 +22,10 @@
 #include "hsm/hsm.h"
 #include "util/util.h"
 
+#include <ftw.h>
+
 #include "tests/unit/ca_fixture.h"
+#include "util/util.h"
 
 ca_profile_t default_profile(const char *name)
 {
@@ -209,4 +212,42 @@ X509 *build_ca(const char *cn, int days, int path_len, X509 *issuer, EVP_PKEY *i
 	if (ca_cert_build(&spec, issuer, ikey, pub, &x, &err) != 0)
 		fail_msg("%s: %s", cn, cairn_err_msg(&err));
 	return x;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void fixture_rmtree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void fixture_write_pem(const char *path, X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	assert_int_equal(PEM_write_bio_X509(b, x), 1);
+	n = BIO_get_mem_data(b, &data);
+	assert_int_equal(fs_write_atomic(path, data, (size_t)n, 0644), 0);
+	BIO_free(b);
+}
+
+void fixture_softhsm_conf(const char *dir, char *path, size_t cap)
+{
+	char conf[512];
+
+	snprintf(path, cap, "%s/tokens", dir);
+	assert_int_equal(fs_mkdirs(path, 0700), 0);
+	snprintf(conf, sizeof(conf),
+		 "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+		 dir);
+	snprintf(path, cap, "%s/softhsm2.conf", dir);
+	assert_int_equal(fs_write_atomic(path, conf, strlen(conf), 0600), 0);
 }

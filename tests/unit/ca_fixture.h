@@ -24,4 +24,11 @@ int64_t unix_time(const ASN1_TIME *t);
 X509 *build_ca(const char *cn, int days, int path_len, X509 *issuer, EVP_PKEY *ikey,
 	       EVP_PKEY *pub, const char *crl_url);
 
+/* Removes dir and everything below it. */
+void fixture_rmtree(const char *dir);
+/* Writes x as PEM to path (asserts on failure). */
+void fixture_write_pem(const char *path, X509 *x);
+/* Makes dir/tokens and a SoftHSM2 config for it; path (cap bytes) receives the config's path. */
+void fixture_softhsm_conf(const char *dir, char *path, size_t cap);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -16,10 +17,19 @@
 #include "audit/audit.h"
 
 static db_t *db;
+static char dir[] = "/tmp/cairn-test-admin-XXXXXX";
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
 
 static int setup(void **state)
 {
-	char dir[] = "/tmp/cairn-test-admin-XXXXXX", path[64];
+	char path[64];
 	(void)state;
 
 	if (mkdtemp(dir) == NULL)
@@ -32,6 +42,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	db_close(db);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }
 

@@ -43,30 +43,10 @@ typedef struct fixture {
 	X509 *root, *issuing;
 } fixture_t;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void write_pem(const char *path, X509 *x)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data;
-	long n;
-
-	assert_int_equal(PEM_write_bio_X509(b, x), 1);
-	n = BIO_get_mem_data(b, &data);
-	assert_int_equal(fs_write_atomic(path, data, (size_t)n, 0644), 0);
-	BIO_free(b);
-}
-
 static int fixture_setup(void **state)
 {
 	fixture_t *f = calloc(1, sizeof(*f));
-	char path[256], conf[512];
+	char path[256];
 	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, TOKEN_LABEL, TOKEN_PIN, NULL };
 	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL, *iss_key = NULL;
 	ca_config_t cc;
@@ -76,13 +56,7 @@ static int fixture_setup(void **state)
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-ca-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(path, sizeof(path), "%s/tokens", f->dir);
-	assert_int_equal(fs_mkdirs(path, 0700), 0);
-	snprintf(conf, sizeof(conf),
-		 "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
-		 f->dir);
-	snprintf(path, sizeof(path), "%s/softhsm2.conf", f->dir);
-	assert_int_equal(fs_write_atomic(path, conf, strlen(conf), 0600), 0);
+	fixture_softhsm_conf(f->dir, path, sizeof(path));
 	hc.softhsm_conf = path;
 
 	if (hsm_token_create(&hc, "5678", &err) != 0 || hsm_open(&hc, &f->hsm, &err) != 0 ||
@@ -101,8 +75,8 @@ static int fixture_setup(void **state)
 
 	snprintf(root_path, sizeof(root_path), "%s/root.crt", f->dir);
 	snprintf(iss_path, sizeof(iss_path), "%s/issuing.crt", f->dir);
-	write_pem(root_path, f->root);
-	write_pem(iss_path, f->issuing);
+	fixture_write_pem(root_path, f->root);
+	fixture_write_pem(iss_path, f->issuing);
 	snprintf(path, sizeof(path), "%s/db", f->dir);
 	if (db_open(path, &f->db, &err) != 0)
 		fail_msg("db_open: %s", cairn_err_msg(&err));
@@ -143,7 +117,7 @@ static int fixture_teardown(void **state)
 	hsm_close(f->hsm);
 	X509_free(f->root);
 	X509_free(f->issuing);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rmtree(f->dir);
 	free(f);
 	return 0;
 }

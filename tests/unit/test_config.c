@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -14,6 +15,14 @@
 #include "server/server.h"
 
 static char dir[64];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
 
 static int setup(void **state)
 {
@@ -207,5 +216,8 @@ int main(void)
 		cmocka_unit_test(test_pin_sources),
 		cmocka_unit_test(test_missing_and_malformed),
 	};
-	return cmocka_run_group_tests_name("config", tests, setup, NULL);
+	int failed = cmocka_run_group_tests_name("config", tests, setup, NULL);
+
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return failed;
 }

@@ -40,30 +40,10 @@ typedef struct fixture {
 	EVP_PKEY *key;
 } fixture_t;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void write_pem(const char *path, X509 *x)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data;
-	long n;
-
-	assert_int_equal(PEM_write_bio_X509(b, x), 1);
-	n = BIO_get_mem_data(b, &data);
-	assert_int_equal(fs_write_atomic(path, data, (size_t)n, 0644), 0);
-	BIO_free(b);
-}
-
 static int fixture_setup(void **state)
 {
 	fixture_t *f = calloc(1, sizeof(*f));
-	char path[256], conf[512], root_path[256], iss_path[256], policy_path[256];
+	char path[256], root_path[256], iss_path[256], policy_path[256];
 	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, TOKEN_LABEL, TOKEN_PIN, NULL };
 	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL;
 	X509 *root, *issuing;
@@ -75,13 +55,7 @@ static int fixture_setup(void **state)
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-est-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(path, sizeof(path), "%s/tokens", f->dir);
-	assert_int_equal(fs_mkdirs(path, 0700), 0);
-	snprintf(conf, sizeof(conf),
-		 "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
-		 f->dir);
-	snprintf(path, sizeof(path), "%s/softhsm2.conf", f->dir);
-	assert_int_equal(fs_write_atomic(path, conf, strlen(conf), 0600), 0);
+	fixture_softhsm_conf(f->dir, path, sizeof(path));
 	hc.softhsm_conf = path;
 	if (hsm_token_create(&hc, "5678", &err) != 0 || hsm_open(&hc, &f->hsm, &err) != 0 ||
 	    hsm_keygen(f->hsm, HSM_KEY_EC_P256, "root", &root_pub, &err) != 0 ||
@@ -92,8 +66,8 @@ static int fixture_setup(void **state)
 	issuing = build_ca("EST Test Issuing", 1825, 0, root, root_key, iss_pub, NULL);
 	snprintf(root_path, sizeof(root_path), "%s/root.pem", f->dir);
 	snprintf(iss_path, sizeof(iss_path), "%s/issuing.pem", f->dir);
-	write_pem(root_path, root);
-	write_pem(iss_path, issuing);
+	fixture_write_pem(root_path, root);
+	fixture_write_pem(iss_path, issuing);
 	snprintf(path, sizeof(path), "%s/db", f->dir);
 	if (db_open(path, &f->db, &err) != 0)
 		fail_msg("db_open: %s", cairn_err_msg(&err));
@@ -138,7 +112,7 @@ static int fixture_teardown(void **state)
 	db_close(f->db);
 	hsm_close(f->hsm);
 	EVP_PKEY_free(f->key);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rmtree(f->dir);
 	free(f);
 	return 0;
 }

@@ -143,6 +143,12 @@ static void test_files(void **state)
 	assert_string_equal(abs, "/abs");
 	free(abs);
 	unlink(path);
+	rmdir(nested);
+	*strrchr(nested, '/') = '\0';
+	rmdir(nested);
+	*strrchr(nested, '/') = '\0';
+	rmdir(nested);
+	rmdir(dir);
 	free(path);
 	free(nested);
 }
