@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME finalize and certificate download (RFC 8555 §7.4, §7.4.2): CSR vs order, issuance through the common path. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,62 +47,36 @@ static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char
 	return 0;
 }
 
-/* Collects the CSR's DNS and IP names (SANs and CN), lower-cased, into a sorted set. */
-static json_t *csr_names(X509_REQ *req)
+/* The CSR's names as a set of "type:value" keys, from the one extractor (DNS
+ * lower-cased, IPv4-mapped IPv6 as IPv4; the CN counts as a name too). NULL with
+ * err set when the names are malformed (an iPAddress of the wrong length, …). */
+static json_t *csr_names(X509_REQ *req, cairn_err_t *err)
 {
-	json_t *set = json_object();
-	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
-	GENERAL_NAMES *gens = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
-	X509_NAME *subj = X509_REQ_get_subject_name(req);
-	int i, n = gens ? sk_GENERAL_NAME_num(gens) : 0, loc;
+	json_t *set = NULL;
+	ca_names_t names;
+	char key[2100];
+	size_t i;
 
-	for (i = 0; i < n; i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char buf[300], key[310];
-		if (g->type == GEN_DNS) {
-			int len = ASN1_STRING_length(g->d.dNSName);
-			if (len <= 0 || len >= (int)sizeof(buf))
-				continue;
-			memcpy(buf, ASN1_STRING_get0_data(g->d.dNSName), (size_t)len);
-			buf[len] = '\0';
-			for (char *p = buf; *p; p++)
-				*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-			snprintf(key, sizeof(key), "dns:%s", buf);
-		} else if (g->type == GEN_IPADD) {
-			int len = ASN1_STRING_length(g->d.iPAddress);
-			if (!inet_ntop(len == 4 ? AF_INET : AF_INET6,
-				       ASN1_STRING_get0_data(g->d.iPAddress), buf, sizeof(buf)))
-				continue;
-			snprintf(key, sizeof(key), "ip:%s", buf);
-		} else {
-			snprintf(key, sizeof(key), "other:%d", g->type);
-		}
+	if (ca_names_from_csr(req, &names, err) != 0)
+		return NULL;
+	if ((set = json_object()) == NULL)
+		goto out;
+	for (i = 0; i < names.n_san; i++) {
+		snprintf(key, sizeof(key), "%s:%s", ca_name_type_str(names.san[i].type),
+			 names.san[i].text);
 		json_object_set_new(set, key, json_true());
 	}
-	loc = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
-	if (loc >= 0) {
-		ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, loc));
-		unsigned char *u = NULL;
-		int len = ASN1_STRING_to_UTF8(&u, cn);
-		if (len > 0 && len < 300) {
-			char key[310], ip[64];
-			unsigned char bin[16];
-			for (int k = 0; k < len; k++)
-				u[k] = (unsigned char)(u[k] >= 'A' && u[k] <= 'Z' ? u[k] + 32 : u[k]);
-			if (inet_pton(AF_INET, (char *)u, bin) == 1 ||
-			    inet_pton(AF_INET6, (char *)u, bin) == 1) {
-				inet_ntop(strchr((char *)u, ':') ? AF_INET6 : AF_INET, bin, ip,
-					  sizeof(ip));
-				snprintf(key, sizeof(key), "ip:%s", ip);
-			} else {
-				snprintf(key, sizeof(key), "dns:%.*s", len, u);
-			}
-			json_object_set_new(set, key, json_true());
-		}
-		OPENSSL_free(u);
+	if (names.other_type >= 0) {
+		snprintf(key, sizeof(key), "other:%d", names.other_type);
+		json_object_set_new(set, key, json_true());
 	}
-	GENERAL_NAMES_free(gens);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	if (names.cn != NULL) {
+		snprintf(key, sizeof(key), "%s:%s", ca_name_type_str(names.cn_name.type),
+			 names.cn_name.text);
+		json_object_set_new(set, key, json_true());
+	}
+out:
+	ca_names_clear(&names);
 	return set;
 }
 
@@ -227,7 +200,10 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 		acme_problem(r, 400, "badCSR", "%s", cairn_err_msg(&err));
 		goto out;
 	}
-	names = csr_names(csr);
+	if ((names = csr_names(csr, &err)) == NULL) {
+		acme_problem(r, 400, "badCSR", "%s", cairn_err_msg(&err));
+		goto out;
+	}
 	want = json_object();
 	json_array_foreach(json_object_get(o, "identifiers"), i, x) {
 		char key[310];

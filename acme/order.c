@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME orders, authorizations and challenges (RFC 8555 §7.1.3-7.1.6, §7.4-7.5; RFC 8738 IP identifiers). */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,15 +62,17 @@ static int check_dns(char *name, int *wildcard, char *why, size_t cap)
 }
 
 /* IP identifier: canonical text form written back into out. */
+/* The canonical text of an IP identifier, normalised like the CSR's names
+ * (ca_ip_from_text: IPv4-mapped IPv6 becomes IPv4), so both compare equal. */
 static int check_ip(const char *value, char *out, size_t cap)
 {
-	unsigned char buf[16];
+	ca_name_t nm = { 0 };
+	int rc = ca_ip_from_text(value, &nm);
 
-	if (inet_pton(AF_INET, value, buf) == 1)
-		return inet_ntop(AF_INET, buf, out, (socklen_t)cap) ? 0 : CAIRN_EINVAL;
-	if (inet_pton(AF_INET6, value, buf) == 1)
-		return inet_ntop(AF_INET6, buf, out, (socklen_t)cap) ? 0 : CAIRN_EINVAL;
-	return CAIRN_EINVAL;
+	if (rc == 0 && (size_t)snprintf(out, cap, "%s", nm.text) >= cap)
+		rc = CAIRN_EINVAL;
+	free(nm.text);
+	return rc ? CAIRN_EINVAL : 0;
 }
 
 /* ---- views ---- */

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <arpa/inet.h>
 
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -43,38 +42,23 @@ static int cert_serial(X509 *x, uint8_t *out, size_t *len)
 	return 0;
 }
 
-/* Does the account hold valid authorizations for every DNS/IP name of the certificate? */
+/* Does the account hold valid authorizations for every name of the certificate
+ * (DNS and IP SANs only: any other SAN type, or none, means no)? */
 static int authorized_for_all(acme_t *a, const char *acct, X509 *x)
 {
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	int i, n = gens ? sk_GENERAL_NAME_num(gens) : 0, ok = n > 0;
+	ca_names_t names;
+	size_t i;
+	int ok;
 
-	for (i = 0; i < n && ok; i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char buf[300];
-		int len;
-
-		if (g->type == GEN_DNS) {
-			len = ASN1_STRING_length(g->d.dNSName);
-			if (len <= 0 || len >= (int)sizeof(buf)) {
-				ok = 0;
-				break;
-			}
-			memcpy(buf, ASN1_STRING_get0_data(g->d.dNSName), (size_t)len);
-			buf[len] = '\0';
-			for (char *p = buf; *p; p++)
-				*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-			ok = acme_has_valid_authz(a, acct, "dns", buf);
-		} else if (g->type == GEN_IPADD) {
-			len = ASN1_STRING_length(g->d.iPAddress);
-			ok = inet_ntop(len == 4 ? AF_INET : AF_INET6,
-				       ASN1_STRING_get0_data(g->d.iPAddress), buf, sizeof(buf)) &&
-			     acme_has_valid_authz(a, acct, "ip", buf);
-		} else {
-			ok = 0;
-		}
+	if (ca_names_from_cert(x, &names, NULL) != 0)
+		return 0;
+	ok = names.n_san > 0 && names.other_type < 0;
+	for (i = 0; i < names.n_san && ok; i++) {
+		const ca_name_t *nm = &names.san[i];
+		ok = (nm->type == CA_SAN_DNS || nm->type == CA_SAN_IP) &&
+		     acme_has_valid_authz(a, acct, ca_name_type_str(nm->type), nm->text);
 	}
-	GENERAL_NAMES_free(gens);
+	ca_names_clear(&names);
 	return ok;
 }
 

@@ -52,6 +52,58 @@ json_t *ca_profiles_default(void);
 int ca_profile_parse(const char *name, const json_t *obj, ca_profile_t *out, cairn_err_t *err)
 	CAIRN_WUR;
 
+/* ---- names: the one extractor every path uses (nameset.c) ---- */
+
+/* One name of a request or certificate, normalised. */
+typedef struct ca_name {
+	unsigned type;   /* CA_SAN_DNS, CA_SAN_IP, CA_SAN_EMAIL or CA_SAN_URI */
+	char *text;      /* owned. DNS lower-cased; IP in canonical text, an IPv4-mapped IPv6
+	                    address as dotted IPv4; email and URI as given (printable ASCII) */
+	uint8_t ip[16];  /* CA_SAN_IP: the address; an IPv4-mapped one as its 4 IPv4 bytes */
+	size_t ip_len;   /* CA_SAN_IP: 4 or 16 */
+	int mapped;      /* CA_SAN_IP: it was written as IPv4-mapped IPv6 (::ffff:a.b.c.d) */
+} ca_name_t;
+
+/* Everything a request or certificate says about who it is for. */
+typedef struct ca_names {
+	ca_name_t *san;    /* subjectAltNames of the four types above, in order, de-duplicated */
+	size_t n_san;
+	char *cn;          /* subject commonName as UTF-8 (OPENSSL_malloc'd), or NULL */
+	char *o;           /* subject organizationName, or NULL */
+	ca_name_t cn_name; /* the CN read as a name (IP when it parses as one, else lower-cased
+	                      DNS-style text); type 0 when there is no CN */
+	int other_type;    /* GEN_* of the first SAN of another type (otherName, …), or -1 */
+} ca_names_t;
+
+/*
+ * Extracts the names of a CSR (or of a certificate): the SAN extension decoded
+ * once (CAIRN_EBADCSR when present twice or malformed), at most 100 SANs, an
+ * iPAddress only of 4 or 16 bytes, dNSName/rfc822Name/URI only of printable
+ * ASCII without NUL (else CAIRN_ENAME), subject CN and O at most once each,
+ * 1..64 characters without control characters (CAIRN_ENAME). Syntax against a
+ * profile (LDH labels, wildcard rules, …) is ca_csr_check's job. On success *out
+ * owns its strings: release with ca_names_clear. On failure *out is empty and
+ * err says what is wrong in one line. Thread-safe; req/x are only read.
+ */
+int ca_names_from_csr(X509_REQ *req, ca_names_t *out, cairn_err_t *err) CAIRN_WUR;
+int ca_names_from_cert(X509 *x, ca_names_t *out, cairn_err_t *err) CAIRN_WUR;
+/* Frees what ca_names_from_* allocated and empties n (safe on an empty one). */
+void ca_names_clear(ca_names_t *n);
+/* 1 when n has a SAN equal to name (same type; IPs by normalised bytes). */
+int ca_names_has(const ca_names_t *n, const ca_name_t *name);
+/* 1 when a and b hold the same set of SANs (and the same unsupported type). */
+int ca_names_same_sans(const ca_names_t *a, const ca_names_t *b);
+/* "dns", "ip", "email", "uri" or "other". Static string. */
+const char *ca_name_type_str(unsigned type);
+/* A name from an IP address of 4 or 16 bytes, or from its text form; IPv4-mapped
+ * IPv6 becomes IPv4. out->text is malloc'd (free it). Returns 0, CAIRN_ENAME (not
+ * an address) or CAIRN_ENOMEM. */
+int ca_ip_from_bytes(const uint8_t *bytes, size_t len, ca_name_t *out) CAIRN_WUR;
+int ca_ip_from_text(const char *s, ca_name_t *out) CAIRN_WUR;
+/* The SANs of n as a new GENERAL_NAMES (*out NULL when n has none; caller frees
+ * with GENERAL_NAMES_free). Returns 0 or CAIRN_ENOMEM. */
+int ca_names_to_general(const ca_names_t *n, GENERAL_NAMES **out) CAIRN_WUR;
+
 /* ---- certificate building (also used by `cairn init` for the hierarchy) ---- */
 typedef struct ca_cert_spec {
 	const char *subject_cn;

@@ -35,13 +35,12 @@ const char *ca_email_problem(const char *s, size_t len);
 const char *ca_uri_problem(const char *s, size_t len);
 /* "dns", "ip", "email", "uri" or the ASN.1 name of another GeneralName type. */
 const char *ca_san_type_name(int gen_type);
-/* CA_SAN_* bit for a GeneralName type, 0 for the unsupported ones. */
-unsigned ca_san_type_bit(int gen_type);
 
 /*
  * The lower-cased, de-duplicated SAN values (DNS, IP as text, email, URI) and
  * the subject CN of x. *names is a malloc'd array of malloc'd strings: free with
- * ca_names_free. Returns 0 or CAIRN_ENOMEM.
+ * ca_names_free. Built on ca_names_from_cert: returns 0, CAIRN_ENOMEM, or its
+ * CAIRN_ENAME/CAIRN_EBADCSR for a certificate whose names are malformed.
  */
 int ca_cert_names(X509 *x, char ***names, size_t *n) CAIRN_WUR;
 void ca_names_free(char **names, size_t n);
@@ -60,12 +59,9 @@ int ca_pubkey_fast(EVP_PKEY *pk, EVP_PKEY **out) CAIRN_WUR;
 
 /* csr.c: pieces of a CSR that issuance reuses. */
 
-/* The requested subjectAltNames (*out NULL when none; caller frees with
- * GENERAL_NAMES_free). Returns 0 or CAIRN_EBADCSR. */
-int ca_csr_sans(X509_REQ *req, GENERAL_NAMES **out, cairn_err_t *err) CAIRN_WUR;
-/* The subject attribute nid as UTF-8 (*out NULL when absent; OPENSSL_free).
- * Refuses duplicates, control characters and more than 64 characters (CAIRN_ENAME). */
-int ca_csr_name_entry(X509_REQ *req, int nid, char **out, cairn_err_t *err) CAIRN_WUR;
+/* ca_csr_check on names already extracted from req by ca_names_from_csr. */
+int ca_csr_check_names(X509_REQ *req, const ca_names_t *names, const ca_profile_t *prof,
+		       cairn_err_t *err) CAIRN_WUR;
 
 /* record.c: one durable write of a certificate, its indexes and its audit event. */
 typedef struct ca_record_args {

@@ -118,123 +118,26 @@ static int key_undecodable(X509_REQ *req, cairn_err_t *err)
 	return cairn_err_set(err, CAIRN_EKEYTYPE, "key type %s is not supported", oid);
 }
 
-int ca_csr_sans(X509_REQ *req, GENERAL_NAMES **out, cairn_err_t *err)
+static int check_one_san(const ca_name_t *nm, const ca_profile_t *prof, cairn_err_t *err)
 {
-	STACK_OF(X509_EXTENSION) *exts = NULL;
-	int crit = -1, rc = 0;
+	const char *type = ca_name_type_str(nm->type), *why = NULL;
+	size_t len = strlen(nm->text);
 
-	*out = NULL;
-	exts = X509_REQ_get_extensions(req);
-	if (exts == NULL)
-		return 0;
-	*out = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
-	if (*out == NULL && crit == -2)
-		rc = cairn_err_set(err, CAIRN_EBADCSR, "CSR requests subjectAltName twice");
-	else if (*out == NULL && crit >= 0)
-		rc = cairn_err_ssl(err, CAIRN_EBADCSR, "CSR subjectAltName extension is malformed");
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	return rc;
-}
-
-int ca_csr_name_entry(X509_REQ *req, int nid, char **out, cairn_err_t *err)
-{
-	X509_NAME *name = X509_REQ_get_subject_name(req);
-	unsigned char *utf8 = NULL;
-	const char *what = OBJ_nid2ln(nid);
-	int idx, len, i, chars = 0;
-
-	*out = NULL;
-	idx = X509_NAME_get_index_by_NID(name, nid, -1);
-	if (idx < 0)
-		return 0;
-	if (X509_NAME_get_index_by_NID(name, nid, idx) >= 0)
-		return cairn_err_set(err, CAIRN_ENAME, "CSR subject has more than one %s", what);
-	len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
-	if (len < 0)
-		return cairn_err_set(err, CAIRN_EBADCSR, "CSR subject %s is not a valid string",
-				     what);
-	for (i = 0; i < len; i++) {
-		if (utf8[i] < 0x20 || utf8[i] == 0x7f) {
-			OPENSSL_free(utf8);
-			return cairn_err_set(err, CAIRN_ENAME,
-					     "CSR subject %s contains a control character", what);
-		}
-		if ((utf8[i] & 0xc0) != 0x80)
-			chars++;
-	}
-	if (chars == 0 || chars > CA_MAX_NAME_CHARS) {
-		OPENSSL_free(utf8);
-		return cairn_err_set(err, CAIRN_ENAME, "CSR subject %s must be 1..%d characters",
-				     what, CA_MAX_NAME_CHARS);
-	}
-	*out = (char *)utf8;
-	return 0;
-}
-
-static int check_one_san(const GENERAL_NAME *g, const ca_profile_t *prof, cairn_err_t *err)
-{
-	const char *type = ca_san_type_name(g->type), *why = NULL;
-	unsigned bit = ca_san_type_bit(g->type);
-	const ASN1_STRING *s;
-	const char *v;
-	int len;
-
-	if (bit == 0)
-		return cairn_err_set(err, CAIRN_ENAME, "SAN type %s is not supported", type);
-	if (!(prof->allowed_sans & bit))
+	if (!(prof->allowed_sans & nm->type))
 		return cairn_err_set(err, CAIRN_ENAME, "SAN type %s is not allowed by profile %s",
 				     type, prof->name);
-	if (g->type == GEN_IPADD) {
-		len = ASN1_STRING_length(g->d.ip);
-		if (len != 4 && len != 16)
-			return cairn_err_set(err, CAIRN_ENAME,
-					     "SAN ip has %d bytes, not 4 or 16", len);
+	if (nm->type == CA_SAN_IP)
 		return 0;
-	}
-	s = g->d.ia5;
-	v = (const char *)ASN1_STRING_get0_data(s);
-	len = ASN1_STRING_length(s);
-	if (g->type == GEN_DNS)
-		why = ca_dns_problem(v, (size_t)len, 1);
-	else if (g->type == GEN_EMAIL)
-		why = ca_email_problem(v, (size_t)len);
+	if (nm->type == CA_SAN_DNS)
+		why = ca_dns_problem(nm->text, len, 1);
+	else if (nm->type == CA_SAN_EMAIL)
+		why = ca_email_problem(nm->text, len);
 	else
-		why = ca_uri_problem(v, (size_t)len);
-	if (why != NULL) {
-		int shown = len > 80 ? 80 : len;
-		/* Show the value only if printable, so the message stays one clean line. */
-		int i, printable = 1;
-		for (i = 0; i < shown; i++)
-			if (v[i] < 0x20 || v[i] >= 0x7f)
-				printable = 0;
-		if (!printable)
-			return cairn_err_set(err, CAIRN_ENAME, "SAN %s (not printable) %s", type,
-					     why);
-		return cairn_err_set(err, CAIRN_ENAME, "SAN %s \"%.*s%s\" %s", type, shown, v,
-				     shown < len ? "..." : "", why);
-	}
-	return 0;
-}
-
-/* 1 when cn equals one of the DNS (case-insensitive) or IP SANs. */
-static int cn_matches_san(const char *cn, const GENERAL_NAMES *sans)
-{
-	unsigned char ip[16];
-	int i, iplen = 0;
-
-	if (inet_pton(AF_INET, cn, ip) == 1)
-		iplen = 4;
-	else if (inet_pton(AF_INET6, cn, ip) == 1)
-		iplen = 16;
-	for (i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-		if (g->type == GEN_DNS && (size_t)ASN1_STRING_length(g->d.ia5) == strlen(cn) &&
-		    strncasecmp((const char *)ASN1_STRING_get0_data(g->d.ia5), cn, strlen(cn)) == 0)
-			return 1;
-		if (g->type == GEN_IPADD && iplen > 0 && ASN1_STRING_length(g->d.ip) == iplen &&
-		    memcmp(ASN1_STRING_get0_data(g->d.ip), ip, (size_t)iplen) == 0)
-			return 1;
-	}
+		why = ca_uri_problem(nm->text, len);
+	if (why != NULL)
+		/* The extractor let only printable ASCII through: the message stays one line. */
+		return cairn_err_set(err, CAIRN_ENAME, "SAN %s \"%.80s%s\" %s", type, nm->text,
+				     len > 80 ? "..." : "", why);
 	return 0;
 }
 
@@ -250,66 +153,61 @@ static int profile_has_eku(const ca_profile_t *prof, const char *oid)
 
 /*
  * Checks a CSR against a profile (see ca.h), in this order: key type and size,
- * signature, subject CN/O (at most one each, 1..64 printable characters),
- * SANs (at most 100; each type allowed by the profile and well-formed),
- * require_san, and for serverAuth profiles (tls-server) a CN equal to one of
- * the DNS/IP SANs. Requested extensions other than subjectAltName are ignored:
- * the profile decides the extensions. Thread-safe; req is only read.
+ * signature, then the names ca_names_from_csr extracted: SANs (each type allowed
+ * by the profile and well-formed), require_san, and for serverAuth profiles
+ * (tls-server) a CN equal to one of the DNS/IP SANs. Requested extensions other
+ * than subjectAltName are ignored: the profile decides the extensions.
+ * Thread-safe; req is only read.
  */
-int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err)
+int ca_csr_check_names(X509_REQ *req, const ca_names_t *names, const ca_profile_t *prof,
+		       cairn_err_t *err)
 {
-	GENERAL_NAMES *sans = NULL;
 	EVP_PKEY *pk;
-	char *cn = NULL, *o = NULL;
-	int rc, i, n;
+	size_t i;
+	int rc;
 
-	if (req == NULL || prof == NULL)
+	if (req == NULL || names == NULL || prof == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "ca_csr_check: missing argument");
 	pk = X509_REQ_get0_pubkey(req);
 	if (pk == NULL)
 		return key_undecodable(req, err);
 	if ((rc = check_key(pk, prof, err)) != 0)
 		return rc;
-	if (X509_REQ_verify(req, pk) != 1)
-		return cairn_err_ssl(err, CAIRN_ECSRSIG, "CSR signature does not verify");
-
-	if ((rc = ca_csr_name_entry(req, NID_commonName, &cn, err)) != 0 ||
-	    (rc = ca_csr_name_entry(req, NID_organizationName, &o, err)) != 0 ||
-	    (rc = ca_csr_sans(req, &sans, err)) != 0)
-		goto out;
-	n = sans ? sk_GENERAL_NAME_num(sans) : 0;
-	if (n > CA_MAX_SANS) {
-		rc = cairn_err_set(err, CAIRN_ENAME, "CSR has %d subjectAltNames, the maximum is %d",
-				   n, CA_MAX_SANS);
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		if ((rc = check_one_san(sk_GENERAL_NAME_value(sans, i), prof, err)) != 0)
-			goto out;
-	if (n == 0 && prof->require_san) {
-		rc = cairn_err_set(err, CAIRN_ENAME,
-				   "profile %s requires at least one subjectAltName", prof->name);
-		goto out;
-	}
-	if (n == 0 && cn == NULL) {
-		rc = cairn_err_set(err, CAIRN_ENAME,
-				   "CSR has neither a subject commonName nor a subjectAltName");
-		goto out;
-	}
-	if (cn != NULL && profile_has_eku(prof, SERVER_AUTH_OID) &&
-	    (sans == NULL || !cn_matches_san(cn, sans))) {
-		rc = cairn_err_set(err, CAIRN_ENAME,
-				   "CSR commonName \"%.64s\" is not one of its DNS or IP "
-				   "subjectAltNames",
-				   cn);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (rc != 0)
+	if (X509_REQ_verify(req, pk) != 1) {
+		rc = cairn_err_ssl(err, CAIRN_ECSRSIG, "CSR signature does not verify");
 		ERR_clear_error();
-	GENERAL_NAMES_free(sans);
-	OPENSSL_free(cn);
-	OPENSSL_free(o);
+		return rc;
+	}
+	if (names->other_type >= 0)
+		return cairn_err_set(err, CAIRN_ENAME, "SAN type %s is not supported",
+				     ca_san_type_name(names->other_type));
+	for (i = 0; i < names->n_san; i++)
+		if ((rc = check_one_san(&names->san[i], prof, err)) != 0)
+			return rc;
+	if (names->n_san == 0 && prof->require_san)
+		return cairn_err_set(err, CAIRN_ENAME,
+				     "profile %s requires at least one subjectAltName", prof->name);
+	if (names->n_san == 0 && names->cn == NULL)
+		return cairn_err_set(err, CAIRN_ENAME,
+				     "CSR has neither a subject commonName nor a subjectAltName");
+	if (names->cn != NULL && profile_has_eku(prof, SERVER_AUTH_OID) &&
+	    ((names->cn_name.type != CA_SAN_DNS && names->cn_name.type != CA_SAN_IP) ||
+	     !ca_names_has(names, &names->cn_name)))
+		return cairn_err_set(err, CAIRN_ENAME,
+				     "CSR commonName \"%.64s\" is not one of its DNS or IP "
+				     "subjectAltNames",
+				     names->cn);
+	return 0;
+}
+
+int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err)
+{
+	ca_names_t names;
+	int rc;
+
+	if ((rc = ca_names_from_csr(req, &names, err)) != 0)
+		return rc;
+	rc = ca_csr_check_names(req, &names, prof, err);
+	ca_names_clear(&names);
 	return rc;
 }

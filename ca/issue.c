@@ -249,29 +249,6 @@ X509 *ca_issuer_cert(const ca_t *ca, const char *name)
 	return NULL;
 }
 
-/* Lower-cases the DNS names of sans in place (they are this call's copy). */
-static int sans_normalise(GENERAL_NAMES *sans)
-{
-	char buf[256];
-	int i, j, len;
-
-	for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-		const unsigned char *d;
-		if (g->type != GEN_DNS)
-			continue;
-		len = ASN1_STRING_length(g->d.ia5);
-		d = ASN1_STRING_get0_data(g->d.ia5);
-		if (len <= 0 || len >= (int)sizeof(buf))
-			continue; /* cannot happen after ca_csr_check (<= 253) */
-		for (j = 0; j < len; j++)
-			buf[j] = (d[j] >= 'A' && d[j] <= 'Z') ? (char)(d[j] - 'A' + 'a') : (char)d[j];
-		if (ASN1_STRING_set(g->d.ia5, buf, len) != 1)
-			return CAIRN_ENOMEM;
-	}
-	return 0;
-}
-
 /* The profile's key usages that apply to the subject key: RFC 8813 forbids
  * keyEncipherment/dataEncipherment for EC keys, RFC 8410 keyAgreement too for Ed25519. */
 static unsigned ku_for_key(unsigned ku, EVP_PKEY *pk)
@@ -318,7 +295,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	X509_REQ *csr = NULL;
 	GENERAL_NAMES *sans = NULL;
 	X509 *cert = NULL;
-	char *cn = NULL, *o = NULL, hex[2 * DB_SERIAL_MAX + 1];
+	ca_names_t names = { .other_type = -1 };
+	char hex[2 * DB_SERIAL_MAX + 1];
 	const char *eku[CA_MAX_EKU + 1];
 	const ca_profile_t *prof;
 	ca_cert_spec_t spec;
@@ -340,13 +318,13 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 				     "validity of %d days is outside 1..%d allowed by profile %s",
 				     req->validity_days, prof->validity_days, prof->name);
 
+	/* The certificate carries the names as extracted (DNS lower-cased, IPv4-mapped
+	 * addresses as IPv4): exactly what the checks and the policy saw. */
 	if ((rc = ca_csr_parse(req->csr, req->csr_len, &csr, err)) != 0 ||
-	    (rc = ca_csr_check(csr, prof, err)) != 0 ||
-	    (rc = ca_csr_sans(csr, &sans, err)) != 0 ||
-	    (rc = ca_csr_name_entry(csr, NID_commonName, &cn, err)) != 0 ||
-	    (rc = ca_csr_name_entry(csr, NID_organizationName, &o, err)) != 0)
+	    (rc = ca_names_from_csr(csr, &names, err)) != 0 ||
+	    (rc = ca_csr_check_names(csr, &names, prof, err)) != 0)
 		goto out;
-	if (sans_normalise(sans) != 0) {
+	if (ca_names_to_general(&names, &sans) != 0) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -356,8 +334,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	eku[prof->n_eku] = NULL;
 
 	memset(&spec, 0, sizeof(spec));
-	spec.subject_cn = cn;
-	spec.subject_o = o;
+	spec.subject_cn = names.cn;
+	spec.subject_o = names.o;
 	spec.validity_days = days;
 	spec.key_usage = ku_for_key(prof->key_usage, pk);
 	spec.eku = eku;
@@ -402,8 +380,7 @@ out:
 	if (rc != 0)
 		ERR_clear_error(); /* the reason is in err; leave no stale entries behind */
 	X509_free(cert);
-	OPENSSL_free(cn);
-	OPENSSL_free(o);
+	ca_names_clear(&names);
 	GENERAL_NAMES_free(sans);
 	X509_REQ_free(csr);
 	return rc;

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Name syntax (DNS, email, URI), the names a certificate is indexed under, serials and times. */
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -128,98 +127,41 @@ const char *ca_san_type_name(int gen_type)
 	}
 }
 
-unsigned ca_san_type_bit(int gen_type)
+/* Appends a lower-cased copy of s unless already present. */
+static int names_add(char ***names, size_t *n, const char *s)
 {
-	switch (gen_type) {
-	case GEN_DNS:
-		return CA_SAN_DNS;
-	case GEN_IPADD:
-		return CA_SAN_IP;
-	case GEN_EMAIL:
-		return CA_SAN_EMAIL;
-	case GEN_URI:
-		return CA_SAN_URI;
-	default:
-		return 0;
-	}
-}
+	char *c, **grown;
+	size_t i, len = strlen(s);
 
-/* Appends a lower-cased copy of s (len bytes) unless already present. */
-static int names_add(char ***names, size_t *n, size_t *cap, const char *s, size_t len)
-{
-	char *c;
-	size_t i;
-
-	if (len == 0 || memchr(s, '\0', len) != NULL)
-		return 0;
 	for (i = 0; i < *n; i++)
-		if (strlen((*names)[i]) == len && strncasecmp((*names)[i], s, len) == 0)
+		if (strcasecmp((*names)[i], s) == 0)
 			return 0;
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 8;
-		char **nn = realloc(*names, ncap * sizeof(*nn));
-		if (nn == NULL)
-			return CAIRN_ENOMEM;
-		*names = nn;
-		*cap = ncap;
-	}
-	c = malloc(len + 1);
-	if (c == NULL)
+	if ((grown = realloc(*names, (*n + 1) * sizeof(*grown))) == NULL)
 		return CAIRN_ENOMEM;
-	for (i = 0; i < len; i++)
+	*names = grown;
+	if ((c = malloc(len + 1)) == NULL)
+		return CAIRN_ENOMEM;
+	for (i = 0; i <= len; i++)
 		c[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
-	c[len] = '\0';
 	(*names)[(*n)++] = c;
 	return 0;
 }
 
 int ca_cert_names(X509 *x, char ***names, size_t *n)
 {
-	GENERAL_NAMES *gens = NULL;
-	unsigned char *cn = NULL;
-	size_t cap = 0;
-	int i, rc = 0, idx;
+	ca_names_t nm;
+	size_t i;
+	int rc;
 
 	*names = NULL;
 	*n = 0;
-	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		const ASN1_STRING *s;
-		char ip[INET6_ADDRSTRLEN];
-
-		switch (g->type) {
-		case GEN_DNS:
-		case GEN_EMAIL:
-		case GEN_URI:
-			s = g->d.ia5;
-			rc = names_add(names, n, &cap, (const char *)ASN1_STRING_get0_data(s),
-				       (size_t)ASN1_STRING_length(s));
-			break;
-		case GEN_IPADD:
-			s = g->d.ip;
-			if (ASN1_STRING_length(s) != 4 && ASN1_STRING_length(s) != 16)
-				break;
-			if (inet_ntop(ASN1_STRING_length(s) == 4 ? AF_INET : AF_INET6,
-				      ASN1_STRING_get0_data(s), ip, sizeof(ip)) != NULL)
-				rc = names_add(names, n, &cap, ip, strlen(ip));
-			break;
-		default:
-			break;
-		}
-		if (rc != 0)
-			goto out;
-	}
-	idx = X509_NAME_get_index_by_NID(X509_get_subject_name(x), NID_commonName, -1);
-	if (idx >= 0) {
-		X509_NAME_ENTRY *e = X509_NAME_get_entry(X509_get_subject_name(x), idx);
-		int len = ASN1_STRING_to_UTF8(&cn, X509_NAME_ENTRY_get_data(e));
-		if (len > 0)
-			rc = names_add(names, n, &cap, (const char *)cn, (size_t)len);
-	}
-out:
-	OPENSSL_free(cn);
-	GENERAL_NAMES_free(gens);
+	if ((rc = ca_names_from_cert(x, &nm, NULL)) != 0)
+		return rc;
+	for (i = 0; i < nm.n_san && rc == 0; i++)
+		rc = names_add(names, n, nm.san[i].text);
+	if (rc == 0 && nm.cn != NULL)
+		rc = names_add(names, n, nm.cn_name.type == CA_SAN_IP ? nm.cn_name.text : nm.cn);
+	ca_names_clear(&nm);
 	if (rc != 0) {
 		ca_names_free(*names, *n);
 		*names = NULL;

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Read-only commands (show, list, audit verify/export): they read LMDB directly, safely beside the daemon. */
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "audit/audit.h"
+#include "ca/ca.h"
 #include "cli/cli.h"
 #include "db/db.h"
 
@@ -94,29 +94,22 @@ static const char *reason_name(int reason)
 	return reason >= 0 && reason <= 10 ? names[reason] : "none";
 }
 
-/* Names of the certificate (SANs), comma-separated into out. */
+/* Names of the certificate (SANs, as the one extractor reads them), comma-separated into out. */
 static void cert_names(X509 *x, char *out, size_t cap)
 {
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	size_t used = 0;
-	int i;
+	ca_names_t names;
+	size_t i, used = 0;
+	cairn_err_t err = { 0 };
 
 	out[0] = '\0';
-	for (i = 0; gens && i < sk_GENERAL_NAME_num(gens) && used + 2 < cap; i++) {
-		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, i);
-		char one[256] = "";
-		if (gn->type == GEN_DNS || gn->type == GEN_EMAIL || gn->type == GEN_URI) {
-			const ASN1_IA5STRING *s = gn->d.ia5;
-			snprintf(one, sizeof(one), "%.*s", s->length, (const char *)s->data);
-		} else if (gn->type == GEN_IPADD) {
-			int af = gn->d.ip->length == 16 ? AF_INET6 : AF_INET;
-			if ((gn->d.ip->length != 4 && gn->d.ip->length != 16) ||
-			    inet_ntop(af, gn->d.ip->data, one, sizeof(one)) == NULL)
-				snprintf(one, sizeof(one), "?");
-		}
-		used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? "," : "", one);
+	if (ca_names_from_cert(x, &names, &err) != 0) {
+		snprintf(out, cap, "(unreadable: %s)", cairn_err_msg(&err));
+		return;
 	}
-	GENERAL_NAMES_free(gens);
+	for (i = 0; i < names.n_san && used + 2 < cap; i++)
+		used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? "," : "",
+					 names.san[i].text);
+	ca_names_clear(&names);
 }
 
 int cli_show(int argc, char **argv)

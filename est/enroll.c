@@ -44,57 +44,32 @@ static int check_binding(est_call_t *c, X509_REQ *csr, char *why, size_t cap)
 	return 0;
 }
 
-static GENERAL_NAMES *csr_sans(X509_REQ *csr)
-{
-	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
-	GENERAL_NAMES *g = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
-
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	return g;
-}
-
-/* Is every name of a also in b? (DNS names compare case-insensitively: we lower-case them.) */
-static int sans_within(const GENERAL_NAMES *a, const GENERAL_NAMES *b)
-{
-	int i, j;
-
-	for (i = 0; i < sk_GENERAL_NAME_num(a); i++) {
-		GENERAL_NAME *x = sk_GENERAL_NAME_value(a, i);
-		int found = 0;
-		for (j = 0; j < sk_GENERAL_NAME_num(b) && !found; j++) {
-			GENERAL_NAME *y = sk_GENERAL_NAME_value(b, j);
-			if (x->type == GEN_DNS && y->type == GEN_DNS)
-				found = ASN1_STRING_length(x->d.dNSName) ==
-						ASN1_STRING_length(y->d.dNSName) &&
-					strncasecmp((const char *)ASN1_STRING_get0_data(x->d.dNSName),
-						    (const char *)ASN1_STRING_get0_data(y->d.dNSName),
-						    (size_t)ASN1_STRING_length(x->d.dNSName)) == 0;
-			else
-				found = GENERAL_NAME_cmp(x, y) == 0;
-		}
-		if (!found)
-			return 0;
-	}
-	return 1;
-}
-
-/* RFC 7030 §4.2.2: the renewal keeps the subject and the subject alternative names. */
+/* RFC 7030 §4.2.2: the renewal keeps the subject and the subject alternative
+ * names (compared as the one extractor normalises them). */
 static int same_identity(X509 *old, X509_REQ *csr, char *why, size_t cap)
 {
-	GENERAL_NAMES *a = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
-	GENERAL_NAMES *b = csr_sans(csr);
-	int ok = 1;
+	ca_names_t a, b;
+	cairn_err_t err = { 0 };
+	int ok = 0;
 
 	if (X509_NAME_cmp(X509_get_subject_name(old), X509_REQ_get_subject_name(csr)) != 0) {
 		snprintf(why, cap, "re-enrollment must keep the subject of the current certificate");
-		ok = 0;
-	} else if (!sans_within(a, b) || !sans_within(b, a)) {
+		return 0;
+	}
+	if (ca_names_from_cert(old, &a, &err) != 0) {
+		snprintf(why, cap, "the current certificate's names cannot be read: %s",
+			 cairn_err_msg(&err));
+		return 0;
+	}
+	if (ca_names_from_csr(csr, &b, &err) != 0)
+		snprintf(why, cap, "%s", cairn_err_msg(&err));
+	else if (!ca_names_same_sans(&a, &b))
 		snprintf(why, cap,
 			 "re-enrollment must keep the subject alternative names of the current certificate");
-		ok = 0;
-	}
-	GENERAL_NAMES_free(a);
-	GENERAL_NAMES_free(b);
+	else
+		ok = 1;
+	ca_names_clear(&a);
+	ca_names_clear(&b);
 	return ok;
 }
 

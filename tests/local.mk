@@ -47,3 +47,5 @@ TESTS += tests/integration/acme_negative.sh
 EXTRA_DIST += tests/integration/acme_negative.sh tests/integration/acme_probe.py
 TESTS += tests/integration/acme_policy.sh
 EXTRA_DIST += tests/integration/acme_policy.sh
+TESTS += tests/integration/names.sh
+EXTRA_DIST += tests/integration/names.sh

@@ -73,3 +73,22 @@ serve_pid_of() {
 cert_verifies() {
 	openssl verify -CAfile "$1/ca/root.pem" -untrusted "$1/ca/issuing.pem" "$2"
 }
+
+# acme_probe MODE LAST [ARGS...]: runs acme_probe.py MODE against the daemon (HTTPS_URL,
+# DIR $D, challenge port $HP) and turns each "pass:"/"fail:" line into a TAP line; the
+# probe must reach the check whose text starts with LAST.
+acme_probe() {
+	mode=$1 last=$2
+	shift 2
+	python3 "$CAIRN_SRCDIR/tests/integration/acme_probe.py" "$mode" "$HTTPS_URL/acme/directory" \
+		"$D/ca/root.pem" "$HP" "$@" >"$WORK/probe.out" 2>&1
+	sed 's/^/# /' "$WORK/probe.out"
+	while IFS= read -r line; do
+		case $line in
+		"pass: "*) tap 1 "${line#pass: }" ;;
+		"fail: "*) echo "${line#fail: }" >"$WORK/last.out"; tap 0 "${line#fail: }" ;;
+		esac
+	done <"$WORK/probe.out"
+	grep -q "^pass: $last" "$WORK/probe.out"
+	tap $((1 - $?)) "the $mode probe ran to its end"
+}

@@ -578,12 +578,47 @@ def finish(directory, cafile, port, state):
     check("the certificate downloads", st == 200 and b"BEGIN CERTIFICATE" in pem, st)
 
 
+def csr_raw_san(cn, san_der):
+    """A CSR whose subjectAltName extension is the given DER, as an attacker writes it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    b = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+    b = b.add_extension(x509.UnrecognizedExtension(x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+                                                   san_der), False)
+    return b64(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+
+
+def badip(directory, cafile, port):
+    """iPAddress SANs of the wrong length are a badCSR naming the length, never echoed bytes."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    name = "n1.example.test"
+    ourl, order = order_until_ready(c, k, name)
+    dns = b"\x82" + bytes([len(name)]) + name.encode()
+    for ip in (b"\x7f", b"", b"\x7f\x00\x00\x01\x00", b"\x00" * 17):
+        body = dns + b"\x87" + bytes([len(ip)]) + ip
+        st, h, doc = c.post(k, order["finalize"],
+                            {"csr": csr_raw_san(name, b"\x30" + bytes([len(body)]) + body)})
+        detail = doc.get("detail", "") if isinstance(doc, dict) else ""
+        check("finalize with a %d-byte iPAddress is badCSR naming the length" % len(ip),
+              st == 400 and ptype(doc) == "badCSR" and ("has %d bytes" % len(ip)) in detail
+              and "order" not in detail, (st, doc))
+    st, h, doc = c.post(k, ourl, None)
+    check("the order stays ready after the bad CSRs", doc.get("status") == "ready", doc)
+    st, h, fin = c.post(k, order["finalize"], {"csr": make_csr([name])})
+    check("a good CSR then finalizes the order", st == 200, (st, fin))
+
+
 def main():
     mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if mode == "negative":
         negative(directory, cafile, port)
     elif mode == "policy":
         policy(directory, cafile, port)
+    elif mode == "badip":
+        badip(directory, cafile, port)
     elif mode == "begin":
         begin(directory, cafile, port, sys.argv[5])
     elif mode == "finish":
