@@ -202,6 +202,9 @@ typedef struct ca_config {
 int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err) CAIRN_WUR;
 void ca_free(ca_t *ca);
 
+/* ASN1_TIME to unix seconds. Returns 0 or CAIRN_EINVAL. */
+int ca_time_unix(const ASN1_TIME *t, int64_t *out) CAIRN_WUR;
+
 /* The profile by name, or NULL. Borrowed, valid while ca lives. */
 const ca_profile_t *ca_profile(const ca_t *ca, const char *name);
 /* Issuer certificate by name ("root", "issuing"), or NULL. Borrowed. */

@@ -152,6 +152,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = ca_open(&cc, &s->ca, err);
 	if (rc)
 		goto out;
+	server_material_note(s, "root", ca_issuer_cert(s->ca, "root"));
+	server_material_note(s, "issuing", ca_issuer_cert(s->ca, "issuing"));
 	policy = config_path(cfg, cfg->policy_file);
 	if (policy == NULL || duration_parse(cfg->pending_ttl, &ttl) != 0) {
 		rc = policy ? cairn_err_set(err, CAIRN_ECONFIG, "requests.pending_ttl: bad duration")

@@ -11,7 +11,11 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "server/internal.h"
 
@@ -332,6 +336,18 @@ fail:
 	return CAIRN_EIO;
 }
 
+/* The HTTPS certificate (first PEM block of cert) in the health table. */
+static void note_https_cert(server_t *s, const char *cert)
+{
+	BIO *b = BIO_new_mem_buf(cert, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	server_material_note(s, "https", x);
+	X509_free(x);
+	BIO_free(b);
+	ERR_clear_error();
+}
+
 int http_start(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
@@ -352,6 +368,7 @@ int http_start(server_t *s, cairn_err_t *err)
 			      cairn_strerror(rc));
 		goto out;
 	}
+	note_https_cert(s, cert);
 	/* Client certificates are requested (never required) and checked against our own
 	 * CAs; the admin API verifies them again per request (STACK-NOTES.md). */
 	root_path = config_path(cfg, cfg->root_cert);

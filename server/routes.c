@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -15,16 +16,33 @@ static void route_healthz(server_t *s, const server_req_t *req, const char *arg,
 			  http_reply_t *reply)
 {
 	db_txn_t *txn;
+	json_t *problems = json_array(), *doc = NULL;
+	char *body = NULL;
+	int n;
 	(void)req;
 	(void)arg;
 
-	/* Healthy means the database answers a read; the token was checked at start. */
+	/* Healthy means the database answers a read (the token was checked at start) and
+	 * nothing of the daemon's own is expiring or stale. Degraded still answers 200: the
+	 * daemon serves, and load balancers should keep sending to it. */
 	if (db_read_begin(s->db, &txn) != 0) {
 		http_reply_problem(reply, 503, NULL, "database unavailable");
-		return;
+		goto out;
 	}
 	db_txn_end(txn);
-	http_reply_set(reply, 200, "application/json", strdup("{\"status\":\"ok\"}\n"), 16);
+	n = problems ? server_health(s, (int64_t)time(NULL), problems) : 0;
+	doc = json_pack("{s:s}", "status", n > 0 ? "degraded" : "ok");
+	if (doc != NULL && n > 0)
+		json_object_set(doc, "problems", problems);
+	if (problems == NULL || doc == NULL ||
+	    (body = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		http_reply_problem(reply, 500, NULL, "out of memory");
+		goto out;
+	}
+	http_reply_set(reply, 200, "application/json", body, strlen(body));
+out:
+	json_decref(doc);
+	json_decref(problems);
 }
 
 static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
@@ -62,7 +80,8 @@ static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
 		     (long)s->started, atomic_load(&s->requests[0]), atomic_load(&s->requests[1]),
 		     atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
 		     atomic_load(&s->responses[5]), certs, audit);
-	if (n < 0 || (n = server_revocation_metrics(s, &text, (size_t)n)) < 0) {
+	if (n < 0 || (n = server_revocation_metrics(s, &text, (size_t)n)) < 0 ||
+	    (n = server_health_metrics(s, &text, (size_t)n)) < 0) {
 		free(text);
 		http_reply_problem(reply, 500, NULL, "out of memory");
 		return;
