@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* DNS for validation through c-ares (configurable server:port): A/AAAA resolution, dns-01 TXT, CAA (RFC 8659/8657). */
+/* DNS for validation through c-ares (configurable server:port): A/AAAA resolution, dns-01 TXT, CAA (RFC 8659/8657) at validation and again at finalize. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <poll.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <ares.h>
 #include <openssl/sha.h>
@@ -335,4 +336,51 @@ int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_u
 out:
 	json_decref(set);
 	return rc;
+}
+
+/* CA/B Baseline Requirements §3.2.2.8: CAA is checked within 8 hours before issuance. */
+#define CAA_RECHECK_AFTER (8 * 3600)
+
+int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_err_t *err)
+{
+	const char *acct = json_string_value(json_object_get(order, "acct"));
+	char acct_url[400], key[64], why[400] = "";
+	json_t *id, *z = NULL, *c, *ident;
+	int64_t now = time(NULL);
+	size_t i, k;
+	int rc = 0;
+
+	if (a->caa_identities == NULL || json_array_size(a->caa_identities) == 0)
+		return 0;
+	snprintf(acct_url, sizeof(acct_url), "%sacct/%s", a->base, acct ? acct : "");
+	json_array_foreach(json_object_get(order, "authzs"), i, id) {
+		const char *method = "";
+		int64_t validated = 0;
+
+		snprintf(key, sizeof(key), "z/%s", json_string_value(id));
+		if ((rc = acme_get(a, key, &z)) != 0) {
+			*type = "serverInternal";
+			return cairn_err_set(err, rc, "authorization %s: %s", json_string_value(id),
+					     cairn_strerror(rc));
+		}
+		ident = json_object_get(z, "identifier");
+		json_array_foreach(json_object_get(z, "challs"), k, c) {
+			if (strcmp(json_string_value(json_object_get(c, "status")), "valid") == 0) {
+				method = json_string_value(json_object_get(c, "type"));
+				validated = json_integer_value(json_object_get(c, "validated"));
+			}
+		}
+		/* IP identifiers have no CAA (RFC 8738 §7). */
+		if (strcmp(json_string_value(json_object_get(ident, "type")), "dns") == 0 &&
+		    now - validated > CAA_RECHECK_AFTER)
+			rc = acme_caa_check(a, json_string_value(json_object_get(ident, "value")),
+					    json_is_true(json_object_get(z, "wildcard")), acct_url,
+					    method, why, sizeof(why));
+		json_decref(z);
+		if (rc != 0) {
+			*type = rc == CAIRN_EDENIED ? "caa" : "dns";
+			return cairn_err_set(err, rc, "CAA rechecked at finalize: %s", why);
+		}
+	}
+	return 0;
 }

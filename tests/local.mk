@@ -49,3 +49,6 @@ TESTS += tests/integration/acme_policy.sh
 EXTRA_DIST += tests/integration/acme_policy.sh
 TESTS += tests/integration/names.sh
 EXTRA_DIST += tests/integration/names.sh
+TESTS += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh
+EXTRA_DIST += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh \
+	tests/integration/acme_client.py
