@@ -13,6 +13,7 @@ resolves through its DNS server only.
 """
 import http.server
 import ipaddress
+import os
 import sys
 import threading
 import time
@@ -22,19 +23,12 @@ from acme import challenges, client, crypto_util, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-FAILED = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from acme_probe import FAILED, check  # noqa: E402  the same pass:/fail: lines
+
 ROUTES = {}        # path -> callable(handler) answering the request
 SECRET_HITS = []   # requests that reached the internal service
 SECRET_BODY = b"internal-secret-7c1e"
-
-
-def check(name, cond, detail=""):
-    if cond:
-        print("pass: " + name)
-    else:
-        print("fail: %s: %s" % (name, detail))
-        FAILED.append(name)
-    sys.stdout.flush()
 
 
 class Challenges(http.server.BaseHTTPRequestHandler):
