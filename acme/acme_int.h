@@ -30,6 +30,7 @@ typedef struct acme_vconf {
 	acme_host_t hosts[ACME_MAX_HOSTS];
 	size_t n_hosts;
 	int timeout_ms;
+	uint64_t deadline_ms;   /* 0, or time_mono_ms() at which DNS queries give up */
 } acme_vconf_t;
 
 typedef struct acme_nonces acme_nonces_t;
@@ -233,13 +234,15 @@ int acme_validate_dns01(const acme_vconf_t *v, const char *name, const char *key
 			const char **type, char *why, size_t cap);
 int acme_validate_tlsalpn01(const acme_vconf_t *v, const char *name, const char *keyauth,
 			    const char **type, char *why, size_t cap);
-/* CAA check (RFC 8659/8657) of name for this CA; 0 or negative with why. */
-int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_url,
-		   const char *method, char *why, size_t cap);
+/* CAA check (RFC 8659/8657) of name for this CA (a->caa_identities), asking the DNS of v;
+ * 0, CAIRN_EDENIED or CAIRN_EIO (lookup failed) with why. */
+int acme_caa_check(acme_t *a, const acme_vconf_t *v, const char *name, int wildcard,
+		   const char *acct_url, const char *method, char *why, size_t cap);
 /* CAA again at finalize for every dns authorization of the order whose validation is
  * more than 8 hours old (CA/B Baseline Requirements §3.2.2.8), with the method that
- * validated it. 0, or negative with *type ("caa": CAA forbids, CAIRN_EDENIED; "dns": the
- * lookup failed) and err set. */
+ * validated it; all lookups together take at most acme.validation.timeout_ms (this runs
+ * on the HTTP thread). 0, or negative with *type ("caa": CAA forbids, CAIRN_EDENIED;
+ * "dns": a lookup failed or the time ran out) and err set. */
 int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_err_t *err);
 
 #endif

@@ -184,7 +184,8 @@ static void validate_one(acme_t *a, const job_t *job)
 			 name);
 		rc = CAIRN_EDENIED;
 	} else if (strcmp(json_string_value(json_object_get(ident, "type")), "dns") == 0 &&
-		   (rc = acme_caa_check(a, name, wildcard, acct_url, ctype, why, sizeof(why))) != 0) {
+		   (rc = acme_caa_check(a, &a->v, name, wildcard, acct_url, ctype, why,
+					 sizeof(why))) != 0) {
 		type = rc == CAIRN_EDENIED ? "caa" : "dns";
 	} else if (strcmp(ctype, "http-01") == 0) {
 		rc = acme_validate_http01(&a->v, name, token, keyauth, &type, why, sizeof(why));

@@ -106,6 +106,8 @@ static json_t *dns_query(const acme_vconf_t *v, const char *name, int type, char
 	}
 	ares_query(ch, name, ns_c_in, type, on_answer, &q);
 	while (!q.done) {
+		uint64_t now = time_mono_ms();
+		int wait;
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval tv, *tvp;
@@ -125,8 +127,15 @@ static json_t *dns_query(const acme_vconf_t *v, const char *name, int type, char
 		}
 		if (n == 0)
 			break;
+		if (v->deadline_ms != 0 && now >= v->deadline_ms) {
+			snprintf(why, cap, "DNS query %s: no answer in time", name);
+			goto fail;
+		}
 		tvp = ares_timeout(ch, NULL, &tv);
-		poll(pfd, (nfds_t)n, tvp ? (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) : 1000);
+		wait = tvp ? (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) : 1000;
+		if (v->deadline_ms != 0 && (uint64_t)wait > v->deadline_ms - now)
+			wait = (int)(v->deadline_ms - now);
+		poll(pfd, (nfds_t)n, wait);
 		for (i = 0; i < n; i++)
 			ares_process_fd(ch, pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ? pfd[i].fd
 											  : ARES_SOCKET_BAD,
@@ -281,8 +290,8 @@ static int caa_value_ok(const json_t *ids, const char *value, const char *acct_u
 	return 1;
 }
 
-int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_url,
-		   const char *method, char *why, size_t cap)
+int acme_caa_check(acme_t *a, const acme_vconf_t *v, const char *name, int wildcard,
+		   const char *acct_url, const char *method, char *why, size_t cap)
 {
 	const char *cur = name;
 	json_t *set = NULL, *x;
@@ -293,7 +302,7 @@ int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_u
 		return 0;
 	/* The relevant RRset: the closest name up the tree that has CAA records. */
 	while (cur != NULL && *cur != '\0') {
-		set = acme_dns_caa(&a->v, cur, why, cap);
+		set = acme_dns_caa(v, cur, why, cap);
 		if (set == NULL)
 			return CAIRN_EIO;
 		if (json_array_size(set) > 0)
@@ -347,11 +356,13 @@ int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_er
 	char acct_url[400], key[64], why[400] = "";
 	json_t *id, *z = NULL, *c, *ident;
 	int64_t now = time(NULL);
+	acme_vconf_t v = a->v;
 	size_t i, k;
 	int rc = 0;
 
 	if (a->caa_identities == NULL || json_array_size(a->caa_identities) == 0)
 		return 0;
+	v.deadline_ms = time_mono_ms() + (uint64_t)a->v.timeout_ms;
 	snprintf(acct_url, sizeof(acct_url), "%sacct/%s", a->base, acct ? acct : "");
 	json_array_foreach(json_object_get(order, "authzs"), i, id) {
 		const char *method = "";
@@ -373,7 +384,7 @@ int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_er
 		/* IP identifiers have no CAA (RFC 8738 §7). */
 		if (strcmp(json_string_value(json_object_get(ident, "type")), "dns") == 0 &&
 		    now - validated > CAA_RECHECK_AFTER)
-			rc = acme_caa_check(a, json_string_value(json_object_get(ident, "value")),
+			rc = acme_caa_check(a, &v, json_string_value(json_object_get(ident, "value")),
 					    json_is_true(json_object_get(z, "wildcard")), acct_url,
 					    method, why, sizeof(why));
 		json_decref(z);

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
@@ -45,14 +44,6 @@ static size_t body_collect(char *ptr, size_t size, size_t n, void *arg)
 	memcpy(b->data + b->len, ptr, add);
 	b->len += add;
 	return add;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Binary form of an address literal; 0 when s is not one. */
@@ -243,7 +234,7 @@ int acme_validate_http01(const acme_vconf_t *v, const char *name, const char *to
 	body_t b;
 	char first[sizeof(hop.url)], rule[400], *loc = NULL;
 	const char *br = strchr(name, ':') ? "[" : "", *bc = strchr(name, ':') ? "]" : "";
-	int64_t deadline = now_ms() + v->timeout_ms, left;
+	int64_t deadline = (int64_t)time_mono_ms() + v->timeout_ms, left;
 	size_t kl = strlen(keyauth);
 	int redirects = 0, rc;
 	long status = 0;
@@ -260,7 +251,7 @@ int acme_validate_http01(const acme_vconf_t *v, const char *name, const char *to
 	snprintf(first, sizeof(first), "%s", hop.url);
 	*type = "connection";
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - (int64_t)time_mono_ms();
 		cc = left > 0 ? fetch(&hop, (long)left, &b, &status, &loc) : CURLE_OPERATION_TIMEDOUT;
 		if (loc == NULL)
 			break;

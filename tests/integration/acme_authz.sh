@@ -37,6 +37,11 @@ dns_caa ours.example.test "cairn.test; validationmethods=http-01" >/dev/null
 for n in late early ours; do
 	ok "lego validates $n.example.test (http-01)" $L --domains $n.example.test $H run
 done
+M=""
+for i in 1 2 3 4 5 6; do
+	M="$M --domains m$i.example.test"
+done
+ok "lego validates m1..m6.example.test in one order" $L $M $H run
 dns_caa late.example.test other-ca.test >/dev/null
 dns_caa early.example.test other-ca.test >/dev/null
 ok "within 8 hours of the validation, finalize does not recheck CAA" \
@@ -62,6 +67,36 @@ last_has "  ... with the caa problem" "error:caa.*CAA rechecked at finalize"
 ok "9 hours later, a CAA record naming this CA lets finalize through" \
 	$L --domains ours.example.test $H run
 last_has "  ... on the reused authorization" "authorization already valid"
+
+# The recheck runs on the HTTP thread: a DNS server that takes 0.4 s for every (empty)
+# answer holds finalize for at most acme.validation.timeout_ms in all, not per lookup
+# (6 names walked up to the root are 18 lookups: 7 s), then the order fails (dns problem).
+SLOW=$(free_port)
+python3 -c 'import socket, sys, threading, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+def answer(q, peer):
+    time.sleep(0.4)
+    # the query back as a response: QR and RA set, NOERROR, no records
+    s.sendto(q[:2] + bytes([q[2] | 0x80, 0x80]) + q[4:], peer)
+while True:
+    q, peer = s.recvfrom(512)
+    threading.Thread(target=answer, args=(q, peer), daemon=True).start()' "$SLOW" &
+CAIRN_PIDS="$CAIRN_PIDS $!"
+ca_stop
+acme_conf "$D" "{\"caa_identities\": [\"cairn.test\"], \"validation\": {
+  \"dns_server\": \"127.0.0.1:$SLOW\", \"http01_port\": $HP, \"timeout_ms\": 1500}}"
+export LD_PRELOAD="$FT" FAKETIME=+9h
+ca_serve "$D"
+rc=$?
+unset LD_PRELOAD FAKETIME
+[ $rc -eq 0 ] || bail "restart with a slow DNS server failed"
+t0=$(date +%s)
+fails "a CAA recheck against a slow DNS server fails finalize" $L $M $H run
+t=$(($(date +%s) - t0))
+last_has "  ... with the dns problem, out of time" "error:dns.*CAA rechecked at finalize.*no answer in time"
+[ "$t" -lt 5 ]
+tap $((1 - $?)) "  ... after ${t}s for 6 names (timeout_ms is 1.5 s)"
 
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing
