@@ -118,11 +118,11 @@ static int parse_validation(acme_t *a, const json_t *v, cairn_err_t *err)
 				     "acme.validation.hosts: must be an object name -> address");
 	json_object_foreach(hosts, name, addr) {
 		acme_host_t *h;
+		unsigned char bin[16];
 		if (a->v.n_hosts == ACME_MAX_HOSTS)
 			return cairn_err_set(err, CAIRN_ECONFIG,
 					     "acme.validation.hosts: at most %d names",
 					     ACME_MAX_HOSTS);
-		unsigned char bin[16];
 		if (!json_is_string(addr) || strlen(name) >= sizeof(h->name) ||
 		    (inet_pton(AF_INET, json_string_value(addr), bin) != 1 &&
 		     inet_pton(AF_INET6, json_string_value(addr), bin) != 1))
