@@ -33,4 +33,10 @@ $PY "$(dirname "$0")/acme_client.py" redirects "$HTTPS_URL/acme/directory" "$D/c
 tap_lines "$WORK/client.out" "the internal service was never contacted" "client"
 
 ok "the daemon still answers" curl -sf --cacert "$D/ca/root.pem" "$HTTPS_URL/acme/directory"
+
+# Every hop is pinned to an address: the hosts map holds addresses, nothing to resolve again.
+ca_stop
+acme_conf "$D" '{"validation": {"hosts": {"a.example.test": "localhost"}}}'
+fails "serve refuses a hosts map entry that is not an address" "$CAIRN" serve --dir "$D"
+last_has "  ... naming the key" "acme.validation.hosts.a.example.test: must be an IPv4 or IPv6 address"
 done_testing
