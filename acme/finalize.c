@@ -173,7 +173,7 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 {
 	acme_jws_t j;
 	json_t *o = NULL, *res = NULL, *names = NULL, *want = NULL, *x, *view;
-	const char *csr_b64, *st, *k;
+	const char *csr_b64, *st, *k, *ptype = NULL;
 	uint8_t *der = NULL;
 	size_t der_len = 0, i;
 	X509_REQ *csr = NULL;
@@ -244,10 +244,12 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 			     acme_order_status(a, o));
 		goto out;
 	}
-	rc = acme_submit(a, der, der_len, j.acct_id,
-			 json_string_value(json_object_get(j.account, "group")),
-			 json_string_value(json_object_get(j.account, "profile")), serial,
-			 sizeof(serial), request, sizeof(request), &err);
+	rc = acme_caa_recheck(a, o, &ptype, &err);
+	if (rc == 0)
+		rc = acme_submit(a, der, der_len, j.acct_id,
+				 json_string_value(json_object_get(j.account, "group")),
+				 json_string_value(json_object_get(j.account, "profile")), serial,
+				 sizeof(serial), request, sizeof(request), &err);
 	memset(&op, 0, sizeof(op));
 	op.acct = j.acct_id;
 	if (rc == 0) {
@@ -267,12 +269,12 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 		char detail[600];
 		snprintf(detail, sizeof(detail), "%s", cairn_err_msg(&err));
 		op.status = "invalid";
-		op.error = acme_problem_obj(rc == CAIRN_EDENIED ? "rejectedIdentifier"
-								: "serverInternal",
+		op.error = acme_problem_obj(ptype ? ptype : rc == CAIRN_EDENIED ? "rejectedIdentifier"
+									 : "serverInternal",
 					    detail, NULL);
 		rc = order_set(a, arg, &op, NULL, NULL);
 		json_decref(op.error);
-		acme_problem(r, 403, "rejectedIdentifier", "%s", detail);
+		acme_problem(r, 403, ptype ? ptype : "rejectedIdentifier", "%s", detail);
 		goto out;
 	}
 	if (order_set(a, arg, &op, &res, &err) != 0) {
