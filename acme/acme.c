@@ -241,6 +241,12 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 				   a->profile);
 		goto fail;
 	}
+	if (strcmp(a->profile, CA_ADMIN_PROFILE) == 0) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG,
+				   "acme.profile: %s logs in to the admin API, ACME may not issue it",
+				   a->profile);
+		goto fail;
+	}
 	if ((rc = acme_nonces_new(&a->nonces)) != 0 ||
 	    (rc = acme_pool_start(a, (int)workers, &a->pool)) != 0) {
 		cairn_err_set(err, rc, "acme: cannot start: %s", cairn_strerror(rc));

@@ -35,6 +35,10 @@ typedef struct ca_profile {
 	int min_rsa_bits;            /* default 2048 */
 } ca_profile_t;
 
+/* The profile whose certificates log in to the admin API over mTLS: only the admin API,
+ * by the admin role, hands it out; EAB keys, EST labels and ACME never may. */
+#define CA_ADMIN_PROFILE "admin"
+
 /*
  * The default "profiles" object written into cairn.json by `cairn init`:
  * tls-server, tls-client, code-signing, document-signing (EKU 1.3.6.1.5.5.7.3.36),

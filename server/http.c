@@ -354,6 +354,7 @@ int http_start(server_t *s, cairn_err_t *err)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	char *cert_path = NULL, *key_path = NULL, *cert = NULL, *key = NULL;
 	char *root_path = NULL, *issuing_path = NULL, *root = NULL, *issuing = NULL;
+	char *priorities = NULL;
 	int https_fd = -1, http_fd = -1, rc;
 
 	cert_path = config_path(cfg, cfg->tls_cert);
@@ -382,6 +383,11 @@ int http_start(server_t *s, cairn_err_t *err)
 				   root_path ? root_path : "?", issuing_path ? issuing_path : "?");
 		goto out;
 	}
+	/* Bearer tokens cross this listener: TLS 1.2 at the oldest (server.tls_min_version). */
+	if ((priorities = config_tls_priorities(cfg)) == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
 	https_fd = listen_on(cfg->listen_https, s->https_url, sizeof(s->https_url), "https",
 			     cfg->public_https, err);
 	if (https_fd < 0) {
@@ -400,7 +406,7 @@ int http_start(server_t *s, cairn_err_t *err)
 		flags | MHD_USE_TLS, 0, NULL, NULL, on_request, &listeners[0],
 		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_MEM_KEY, key,
 		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
-		MHD_OPTION_THREAD_POOL_SIZE,
+		MHD_OPTION_HTTPS_PRIORITIES, priorities, MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
@@ -450,6 +456,7 @@ out:
 	free(issuing_path);
 	free(root);
 	free(issuing);
+	free(priorities);
 	return rc;
 }
 

@@ -37,6 +37,9 @@ EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integra
 
 TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
 EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
+# Admin identities and approvals, the EAB endpoint, the admin profile, TLS versions.
+TESTS += tests/integration/authz_admin.sh
+EXTRA_DIST += tests/integration/authz_admin.sh
 
 EXTRA_DIST += tests/integration/acme_lib.sh
 TESTS += tests/integration/acme_lego.sh
