@@ -69,6 +69,11 @@ ok "  ... no cell of the CSV starts like a formula, details are plain key=value"
 
 # A truncated export: events cut off the end, the head line redone to match them.
 ROOT=$D/ca/root.pem
+# refused FILE WHAT REGEX: `audit verify --export $WORK/FILE` fails, saying REGEX.
+refused() {
+	fails "$2 FAILS verification" "$CAIRN" audit verify --export "$WORK/$1" --ca "$ROOT"
+	last_has "  ... saying: $3" "$3"
+}
 make_csr late ec:P-256 "/CN=late.example.test" "DNS:late.example.test"
 ok "signed checkpoints with events between them" sh -c "
 	'$CAIRN' audit checkpoint --dir '$D' &&
@@ -96,20 +101,15 @@ open(sys.argv[2], "wb").write(out)
 PY
 ok "  (cut the events after the previous checkpoint, recompute the head line)" \
 	python3 "$WORK/cut.py" "$WORK/s.jsonl" "$WORK/cut.jsonl"
-fails "the truncated export FAILS verification" "$CAIRN" audit verify --export "$WORK/cut.jsonl" --ca "$ROOT"
-last_has "  ... its signature does not verify" "export BROKEN: line [0-9]+: the export's signature does not verify"
+refused cut.jsonl "the truncated export" "export BROKEN: line [0-9]+: the export's signature does not verify"
 sed "$(($(wc -l <"$WORK/s.jsonl") - 1))d" "$WORK/s.jsonl" >"$WORK/cut2.jsonl" # the last event
-fails "an export cut short with its head line kept FAILS" "$CAIRN" audit verify --export "$WORK/cut2.jsonl" --ca "$ROOT"
-last_has "  ... events missing" "events missing"
+refused cut2.jsonl "an export cut short with its head line kept" "events missing"
 sed -E '$s/,"alg":.*\}\}$/}}/' "$WORK/s.jsonl" >"$WORK/nosig.jsonl"
 ok "  (the signature removed from the head line)" sh -c "! tail -n 1 '$WORK/nosig.jsonl' | grep -q signature"
-fails "an export without its signature FAILS" "$CAIRN" audit verify --export "$WORK/nosig.jsonl" --ca "$ROOT"
-last_has "  ... not signed" "not signed"
+refused nosig.jsonl "an export without its signature" "not signed"
 sed '$d' "$WORK/s.jsonl" >"$WORK/nohead.jsonl"
-fails "an export without its head line FAILS" "$CAIRN" audit verify --export "$WORK/nohead.jsonl" --ca "$ROOT"
-last_has "  ... no head line" "no head line"
-fails "a CSV export is refused by verify" "$CAIRN" audit verify --export "$WORK/b.csv" --ca "$ROOT"
-last_has "  ... pointing at the JSONL export" "verify the JSONL export"
+refused nohead.jsonl "an export without its head line" "no head line"
+refused b.csv "a CSV export" "verify the JSONL export"
 # Outside bytes that are not UTF-8: a %ff in an admin path, a Basic user name with a
 # newline, a forged log line and a \xff (a user name cannot hold a colon). They must stay in the audit details
 # (escaped, never dropped) and never break a log line.
@@ -169,8 +169,7 @@ last_has "  ... a signed export needs the running daemon" "a signed export needs
 last_one_line "  ... in one line"
 ok "--unsigned exports from the database" "$CAIRN" audit export --dir "$D" --unsigned --out "$WORK/u.jsonl"
 last_has "  ... saying so" "UNSIGNED"
-fails "  ... and verify refuses it" "$CAIRN" audit verify --export "$WORK/u.jsonl" --ca "$ROOT"
-last_has "  ... as not signed" "not signed"
+refused u.jsonl "  ... and it" "not signed"
 ok "CSV needs no daemon (a report, never signed)" "$CAIRN" audit export --dir "$D" --format csv --out "$WORK/c.csv"
 
 SEQ=5
