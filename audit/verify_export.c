@@ -8,6 +8,7 @@
 
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "audit/audit.h"
 #include "audit/audit_int.h"
@@ -114,8 +115,11 @@ static int read_export(FILE *in, events_t *ev, audit_export_check_t *res)
 	return rc;
 }
 
-/* 1 when sig64 is a signature over msg by cert64, a certificate that chains to root;
- * signer gets its subject. */
+/* 1 when sig64 is a signature over msg by cert64, a CA certificate that chains to root;
+ * signer gets its subject. A CA certificate, because audit statements are signed with a
+ * CA key in the token: a leaf this CA issued (an ACME or EST certificate whose key its
+ * holder has, the daemon's TLS certificate whose key is a file) chains to root too, and
+ * must not be able to vouch for a doctored export. */
 static int signed_by_root(const char *msg, const char *sig64, const char *cert64, X509 *root,
 			  char *signer, size_t signer_cap)
 {
@@ -136,7 +140,8 @@ static int signed_by_root(const char *msg, const char *sig64, const char *cert64
 	cert = d2i_X509(NULL, &p, (long)derlen);
 	store = X509_STORE_new();
 	ctx = X509_STORE_CTX_new();
-	if (cert == NULL || store == NULL || ctx == NULL || X509_STORE_add_cert(store, root) != 1 ||
+	if (cert == NULL || X509_check_ca(cert) != 1 || store == NULL || ctx == NULL ||
+	    X509_STORE_add_cert(store, root) != 1 ||
 	    X509_STORE_CTX_init(ctx, store, cert, NULL) != 1 || X509_verify_cert(ctx) != 1)
 		goto out;
 	md = EVP_MD_CTX_new();

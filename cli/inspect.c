@@ -297,8 +297,9 @@ static int signed_export(const read_opts_t *o, time_t since, time_t until, cli_b
 		cli_api_free(&api);
 	}
 	if (status < 0)
-		rc = cli_fail("audit", "a signed export needs the running daemon (%s); --unsigned "
-				       "writes one that `audit verify --export` refuses", why);
+		rc = cli_fail("audit", "a signed export needs the running daemon and an admin token: "
+				       "%s (--unsigned writes one that `audit verify --export` refuses)",
+			      why);
 	else if (status != 200)
 		rc = cli_fail("audit", "export refused (HTTP %ld): %s", status, cli_problem(body, &doc));
 	else

@@ -102,6 +102,25 @@ PY
 ok "  (cut the events after the previous checkpoint, recompute the head line)" \
 	python3 "$WORK/cut.py" "$WORK/s.jsonl" "$WORK/cut.jsonl"
 refused cut.jsonl "the truncated export" "export BROKEN: line [0-9]+: the export's signature does not verify"
+# ... and signed again with a key anyone can get: the leaf certificate issued above.
+cat >"$WORK/resign.py" <<'PY'
+import base64, json, subprocess, sys
+def b64u(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+lines = open(sys.argv[1]).read().split("\n")[:-1]
+h = json.loads(lines[-1])["head"]
+msg = "cairn-audit-export:v1:first=%d:last=%d:events=%d:hash=%s:since=%s:until=%s:exported=%s" % (
+    h["first"], h["seq"], h["events"], h["hash"], h["since"] or "", h["until"] or "", h["exported"])
+h["signature"] = b64u(subprocess.run(["openssl", "dgst", "-sha256", "-sign", sys.argv[2]],
+                                     input=msg.encode(), capture_output=True, check=True).stdout)
+h["cert"] = b64u(subprocess.run(["openssl", "x509", "-in", sys.argv[3], "-outform", "DER"],
+                                capture_output=True, check=True).stdout)
+lines[-1] = json.dumps({"head": h}, separators=(",", ":"))
+open(sys.argv[4], "w").write("\n".join(lines) + "\n")
+PY
+ok "  (the redone head line signed with the leaf's key, its certificate attached)" \
+	python3 "$WORK/resign.py" "$WORK/cut.jsonl" "$WORK/evil.key" "$WORK/evil.pem" "$WORK/forged.jsonl"
+ok "  (that leaf chains to the root)" openssl verify -CAfile "$ROOT" -untrusted "$D/ca/issuing.pem" "$WORK/evil.pem"
+refused forged.jsonl "an export signed by a leaf certificate of this CA" "signature does not verify"
 sed "$(($(wc -l <"$WORK/s.jsonl") - 1))d" "$WORK/s.jsonl" >"$WORK/cut2.jsonl" # the last event
 refused cut2.jsonl "an export cut short with its head line kept" "events missing"
 sed -E '$s/,"alg":.*\}\}$/}}/' "$WORK/s.jsonl" >"$WORK/nosig.jsonl"
@@ -165,7 +184,7 @@ ok "every certificate in the database passes certlint" lint_db "$D"
 ca_stop
 
 fails "without the daemon a JSONL export is refused" "$CAIRN" audit export --dir "$D" --out "$WORK/u.jsonl"
-last_has "  ... a signed export needs the running daemon" "a signed export needs the running daemon"
+last_has "  ... a signed export needs the running daemon" "a signed export needs the running daemon.*not running"
 last_one_line "  ... in one line"
 ok "--unsigned exports from the database" "$CAIRN" audit export --dir "$D" --unsigned --out "$WORK/u.jsonl"
 last_has "  ... saying so" "UNSIGNED"

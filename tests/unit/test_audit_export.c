@@ -353,9 +353,40 @@ static void test_sealed_export(void **state)
 	EVP_PKEY_free(other_key);
 	free(jsonl);
 
+	/* A leaf certificate straight under the root chains to it with nothing else given, but
+	 * only a CA certificate vouches for an export or a checkpoint (the daemon signs with
+	 * the issuing CA key in the token; leaves have keys outside it). */
+	{
+		ca_cert_spec_t spec;
+		EVP_PKEY *leaf_key = EVP_EC_gen("P-256");
+		X509 *leaf = NULL;
+		memset(&spec, 0, sizeof(spec));
+		spec.subject_cn = "leaf.example.test";
+		spec.validity_days = 30;
+		spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+		assert_int_equal(ca_cert_build(&spec, f->root, f->root_key, leaf_key, &leaf, &err), 0);
+		jsonl = NULL;
+		{
+			size_t len = 0;
+			FILE *out = open_memstream(&jsonl, &len);
+			assert_int_equal(audit_export_sealed(f->db, out, 0, 0, leaf_key, leaf, &n, &err), 0);
+			fclose(out);
+		}
+		assert_int_equal(verify(jsonl, f->root, &res), CAIRN_EAUDIT);
+		assert_non_null(strstr(res.reason, "signature does not verify"));
+		free(jsonl);
+		assert_int_equal(audit_checkpoint(f->db, leaf_key, leaf, "test:leaf", &seq, &err), 0);
+		jsonl = export(f, SIGNED, 0, 0, &n);
+		assert_int_equal(verify(jsonl, f->root, &res), CAIRN_EAUDIT);
+		assert_non_null(strstr(res.reason, "checkpoint signature does not verify"));
+		free(jsonl);
+		X509_free(leaf);
+		EVP_PKEY_free(leaf_key);
+	}
+
 	/* An unsigned export (made without the token) is refused. */
 	jsonl = export(f, UNSIGNED, 0, 0, &n);
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 9); /* with the leaf's checkpoint */
 	assert_null(strstr(strstr(jsonl, "{\"head\":"), "\"signature\""));
 	assert_int_equal(verify(jsonl, f->root, &res), CAIRN_EAUDIT);
 	assert_non_null(strstr(res.reason, "not signed"));
