@@ -187,19 +187,27 @@ static int head_uint(const json_t *head, const char *key, uint64_t *out)
 	return 0;
 }
 
+/* A string member with no NUL inside (what the signature covers is all of it), or NULL. */
+static const char *head_str(const json_t *head, const char *key)
+{
+	json_t *v = json_object_get(head, key);
+	const char *s = json_string_value(v);
+
+	return s != NULL && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
 /* A time member: an RFC 3339 string copied to text, or (when may_be_null) null for "". */
 static int head_time(const json_t *head, const char *key, int may_be_null, char *text, size_t cap)
 {
-	json_t *v = json_object_get(head, key);
+	const char *v = head_str(head, key);
 	time_t t;
 
 	text[0] = '\0';
-	if (may_be_null && json_is_null(v))
+	if (may_be_null && json_is_null(json_object_get(head, key)))
 		return 0;
-	if (!json_is_string(v) || json_string_length(v) >= cap ||
-	    time_parse(json_string_value(v), &t) != 0)
+	if (v == NULL || strlen(v) >= cap || time_parse(v, &t) != 0)
 		return -1;
-	snprintf(text, cap, "%s", json_string_value(v));
+	snprintf(text, cap, "%s", v);
 	return 0;
 }
 
@@ -208,8 +216,7 @@ static int check_head(const events_t *ev, X509 *root, audit_seal_t *seal,
 		      audit_export_check_t *res)
 {
 	const json_t *h = ev->head;
-	const char *hash = json_string_value(json_object_get(h, "hash"));
-	const char *alg = json_string_value(json_object_get(h, "alg"));
+	const char *hash = head_str(h, "hash"), *alg = head_str(h, "alg");
 	char msg[320];
 
 	if (h == NULL)
@@ -233,8 +240,7 @@ static int check_head(const events_t *ev, X509 *root, audit_seal_t *seal,
 	memcpy(res->until, seal->until, sizeof(res->until));
 	memcpy(res->exported, seal->exported, sizeof(res->exported));
 	if (audit_seal_message(seal, msg, sizeof(msg)) < 0 ||
-	    !signed_by_root(msg, json_string_value(json_object_get(h, "signature")),
-			    json_string_value(json_object_get(h, "cert")), root, res->signer,
+	    !signed_by_root(msg, head_str(h, "signature"), head_str(h, "cert"), root, res->signer,
 			    sizeof(res->signer)))
 		return fail(res, ev->head_line,
 			    "line %zu: the export's signature does not verify with the given CA "
