@@ -333,13 +333,20 @@ struct denied_event {
 static int denied_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct denied_event *de = arg;
-	json_t *details = json_pack("{s:s, s:s, s:s, s:s}", "method", de->req->method, "path",
-				    de->req->path, "reason", de->why, "remote",
-				    de->req->remote ? de->req->remote : "");
-	audit_event_t ev = { .actor = de->who, .action = "admin.denied", .details = details };
-	int rc = audit_append(txn, &ev, NULL, err);
+	/* Method and path come from the request as sent (a %ff in the path is a raw byte):
+	 * util_json_text keeps them, escaped, so the event never loses its details. */
+	json_t *details = json_pack("{s:o, s:o, s:o, s:o}", "method",
+				    util_json_text(de->req->method), "path",
+				    util_json_text(de->req->path), "reason", util_json_text(de->why),
+				    "remote", util_json_text(de->req->remote));
+	json_t *actor = util_json_text(de->who);
+	audit_event_t ev = { .actor = json_string_value(actor), .action = "admin.denied",
+			     .details = details };
+	int rc = details && actor ? audit_append(txn, &ev, NULL, err)
+				  : cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 
 	json_decref(details);
+	json_decref(actor);
 	return rc;
 }
 
@@ -350,8 +357,11 @@ void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const 
 	struct denied_event de = { req, who, why };
 	cairn_err_t err = { 0 };
 
+	log_kv(LOG_LVL_WARN, "admin", "call refused", "remote", req->remote, "method", req->method,
+	       "path", req->path, "user", who, "reason", why, NULL);
 	if (db_write(ctx->db, denied_op, &de, &err) != 0)
-		log_error("admin", "audit of a denied call failed: %s", cairn_err_msg(&err));
+		log_kv(LOG_LVL_ERROR, "admin", "audit of a refused call failed", "remote",
+		       req->remote, "path", req->path, "reason", cairn_err_msg(&err), NULL);
 }
 
 void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply)

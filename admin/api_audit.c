@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Admin API: audit query (filtered, paginated), export with a head line, signed checkpoints. */
+/* Admin API: audit query (filtered, paginated), export with a signed head line, signed checkpoints. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +111,15 @@ void api_audit_export(const admin_ctx_t *ctx, const admin_request_t *req,
 		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "out of memory");
 		return;
 	}
-	rc = audit_export_anchored(ctx->db, mem, fmt, since, until, NULL, &err);
+	/* JSONL is the evidence: its head line is signed here, in the token, at export time.
+	 * CSV is a report for spreadsheets. */
+	if (fmt == AUDIT_FMT_CSV)
+		rc = audit_export(ctx->db, mem, fmt, since, until, NULL, &err);
+	else if (ctx->audit_key == NULL || ctx->audit_cert == NULL)
+		rc = cairn_err_set(&err, CAIRN_EKEY, "no audit signing key: cannot sign an export");
+	else
+		rc = audit_export_sealed(ctx->db, mem, since, until, ctx->audit_key,
+					 ctx->audit_cert, NULL, &err);
 	fclose(mem);
 	if (rc != 0) {
 		free(buf);

@@ -79,11 +79,15 @@ typedef enum { AUDIT_FMT_JSONL, AUDIT_FMT_CSV } audit_format_t;
 /*
  * Writes events with since <= time < until (0 = unbounded) to out, in sequence order.
  * JSONL: each event's stored bytes (what the chain hashes) followed by "\n".
- * CSV: a header line, then columns seq,time,actor,action,serial,names,details,prev;
- * serial is empty when null, names are joined by single spaces (or, when a name is
- * empty, starts with '[' or holds a space, written as a compact JSON array), details is compact
- * JSON; fields are quoted (with "" for a quote) when they hold , " CR or LF, and
- * lines end in CRLF (RFC 4180). *n (may be NULL) receives the number written.
+ * CSV, a report for spreadsheets (it cannot be verified: its cells are plain values, not
+ * the stored bytes): a header line, then columns seq,time,actor,action,serial,names,
+ * details,hash,prev: serial is empty when null; names are joined by single spaces; details
+ * are flattened to "key=value" pairs joined by "; " (nested members as outer.inner=, array
+ * elements as key.0=); hash is the SHA-256 of the event's stored bytes, which matches the
+ * JSONL export's chain. A cell that starts (maybe after spaces) with = + - @, tab, CR or LF
+ * gets a leading ' so that no spreadsheet reads it as a formula (OWASP CSV injection);
+ * cells are quoted (with "" for a quote) when they hold , " CR or LF, and lines end in CRLF
+ * (RFC 4180). *n (may be NULL) receives the number written.
  * Returns 0, CAIRN_EIO (write failed), CAIRN_EAUDIT (an event does not parse).
  * Holds one read txn for the whole walk.
  */
@@ -91,14 +95,18 @@ int audit_export(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t u
 		 uint64_t *n, cairn_err_t *err) CAIRN_WUR;
 
 /*
- * Like audit_export, for offline verification (audit_verify_export): after the events
- * in range come the events up to and including the first signed checkpoint that covers
- * the last of them (when one exists yet), then one final line with the hash of the last
- * event written: JSONL {"head":{"seq":N,"hash":"hex","events":M}}, CSV "#head,N,hex,M".
- * *n (may be NULL) counts the events written. Returns as audit_export.
+ * The JSONL export for offline verification (audit_verify_export): the events in range,
+ * then one head line made at export time:
+ *   {"head":{"seq":LAST,"hash":"hex of LAST","events":M,"first":FIRST,"since":T|null,
+ *            "until":T|null,"exported":T,"alg":"sha256","signature":"..","cert":".."}}
+ * signed with key (a CA key in the token; cert is its certificate, chaining to the root)
+ * over audit_seal_message, so that cutting events off either end, or changing the range
+ * or the time, is seen. key and cert NULL write the head line without alg, signature and
+ * cert: an unsigned export, which audit_verify_export refuses. *n (may be NULL) counts the
+ * events written. Returns as audit_export, or CAIRN_ECRYPTO (signing).
  */
-int audit_export_anchored(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t until,
-			  uint64_t *n, cairn_err_t *err) CAIRN_WUR;
+int audit_export_sealed(db_t *db, FILE *out, time_t since, time_t until, EVP_PKEY *key,
+			X509 *cert, uint64_t *n, cairn_err_t *err) CAIRN_WUR;
 
 /* The chain head: sequence of the newest event (0 when empty) and its hash. */
 int audit_head(db_t *db, uint64_t *seq, uint8_t hash[32], cairn_err_t *err) CAIRN_WUR;
@@ -113,23 +121,29 @@ int audit_head(db_t *db, uint64_t *seq, uint8_t hash[32], cairn_err_t *err) CAIR
 int audit_checkpoint(db_t *db, EVP_PKEY *key, X509 *cert, const char *actor, uint64_t *seq,
 		     cairn_err_t *err) CAIRN_WUR;
 
+/* Room for an RFC 3339 time as time_parse accepts it (at most 35 characters). */
+#define AUDIT_TIME_CAP 40
+
 typedef struct audit_export_check {
 	uint64_t events;        /* event lines read */
 	uint64_t first_seq, last_seq;
-	uint64_t anchor_seq;    /* sequence vouched for by the last valid checkpoint */
-	char signer[128];       /* subject of the checkpoint's certificate */
+	char exported[AUDIT_TIME_CAP];  /* when the daemon signed the export (RFC 3339) */
+	char since[AUDIT_TIME_CAP], until[AUDIT_TIME_CAP]; /* the range ("" = unbounded) */
+	char signer[128];       /* subject of the signing certificate */
 	size_t bad_line;        /* 1-based line of the export at fault, 0 if none */
 	char reason[256];
 } audit_export_check_t;
 
 /*
- * Verifies an export made by audit_export_anchored (JSONL or CSV, detected) offline:
- * sequences without gaps, the hash chain, checkpoint signatures by a certificate that
- * chains to root, and every event up to the last checkpoint anchored by it (walking
- * back from the signed hash, so a modified line is named). Events after the last
- * checkpoint are refused as unanchored; the head line must match the last event and the
- * event count. Line endings (CRLF/LF) and blank lines are not significant. Returns 0 or
- * CAIRN_EAUDIT with res naming the line; CAIRN_EIO/CAIRN_ENOMEM otherwise.
+ * Verifies a JSONL export made by audit_export_sealed offline: the head line must be
+ * there and signed by a certificate that chains to root, over the first and last
+ * sequence, the last event's hash, the event count, the range and the export time; the
+ * sequences run without gaps; every event is anchored by walking back from the signed
+ * hash through each "prev" (so a modified line is named); every event's time lies in the
+ * signed range; every checkpoint event inside verifies too. An unsigned export, a CSV
+ * export (a report, not the stored bytes) and anything after the head line are refused.
+ * Line endings (CRLF/LF) and blank lines are not significant. Returns 0 or CAIRN_EAUDIT
+ * with res naming the line; CAIRN_EIO/CAIRN_ENOMEM otherwise.
  */
 int audit_verify_export(FILE *in, X509 *root, audit_export_check_t *res) CAIRN_WUR;
 

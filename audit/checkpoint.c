@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Signed checkpoints: the chain head signed with a CA key in the token, stored as an audit event. */
+/* Signed audit statements: checkpoints (the chain head, stored as an event) and export seals. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,19 +48,56 @@ static int cp_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	return audit_append(txn, c->ev, NULL, err);
 }
 
+int audit_seal_message(const audit_seal_t *s, char *out, size_t cap)
+{
+	int n = snprintf(out, cap,
+			 "cairn-audit-export:v1:first=%" PRIu64 ":last=%" PRIu64 ":events=%" PRIu64
+			 ":hash=%s:since=%s:until=%s:exported=%s",
+			 s->first, s->last, s->events, s->hash, s->since, s->until, s->exported);
+	return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+int audit_sign(EVP_PKEY *key, X509 *cert, const char *msg, char **sig_b64, char **cert_b64,
+	       cairn_err_t *err)
+{
+	uint8_t sig[1024];
+	size_t siglen = sizeof(sig);
+	unsigned char *der = NULL;
+	EVP_MD_CTX *md = NULL;
+	int rc = 0, derlen;
+
+	*sig_b64 = *cert_b64 = NULL;
+	md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)msg, strlen(msg)) != 1) {
+		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "signing an audit statement");
+		goto out;
+	}
+	derlen = i2d_X509(cert, &der);
+	*sig_b64 = b64url_encode(sig, siglen);
+	*cert_b64 = derlen > 0 ? b64url_encode(der, (size_t)derlen) : NULL;
+	if (*sig_b64 == NULL || *cert_b64 == NULL) {
+		free(*sig_b64);
+		free(*cert_b64);
+		*sig_b64 = *cert_b64 = NULL;
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	}
+out:
+	EVP_MD_CTX_free(md);
+	OPENSSL_free(der);
+	return rc;
+}
+
 int audit_checkpoint(db_t *db, EVP_PKEY *key, X509 *cert, const char *actor, uint64_t *seq,
 		     cairn_err_t *err)
 {
-	uint8_t hash[32], sig[1024];
+	uint8_t hash[32];
 	char hex[65], msg[160], *sig_b64 = NULL, *cert_b64 = NULL;
-	unsigned char *der = NULL;
-	size_t siglen = sizeof(sig);
-	EVP_MD_CTX *md = NULL;
 	json_t *details = NULL;
 	audit_event_t ev = { actor, "audit.checkpoint", NULL, NULL, NULL };
 	struct cp_op c = { &ev };
 	uint64_t head = 0;
-	int rc, derlen;
+	int rc;
 
 	if (db == NULL || key == NULL || cert == NULL || actor == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "audit checkpoint: no signing key");
@@ -73,19 +110,10 @@ int audit_checkpoint(db_t *db, EVP_PKEY *key, X509 *cert, const char *actor, uin
 	hex_encode(hash, sizeof(hash), hex);
 	if (audit_checkpoint_message(head, hex, msg, sizeof(msg)) < 0)
 		return cairn_err_set(err, CAIRN_EINVAL, "audit checkpoint: message too long");
-	md = EVP_MD_CTX_new();
-	if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)msg, strlen(msg)) != 1) {
-		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "signing the audit checkpoint");
+	if ((rc = audit_sign(key, cert, msg, &sig_b64, &cert_b64, err)) != 0)
 		goto out;
-	}
-	derlen = i2d_X509(cert, &der);
-	sig_b64 = b64url_encode(sig, siglen);
-	cert_b64 = derlen > 0 ? b64url_encode(der, (size_t)derlen) : NULL;
-	details = sig_b64 && cert_b64
-			  ? json_pack("{s:I, s:s, s:s, s:s, s:s}", "seq", (json_int_t)head, "hash",
-				      hex, "alg", "sha256", "signature", sig_b64, "cert", cert_b64)
-			  : NULL;
+	details = json_pack("{s:I, s:s, s:s, s:s, s:s}", "seq", (json_int_t)head, "hash", hex,
+			    "alg", "sha256", "signature", sig_b64, "cert", cert_b64);
 	if (details == NULL) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
@@ -93,8 +121,6 @@ int audit_checkpoint(db_t *db, EVP_PKEY *key, X509 *cert, const char *actor, uin
 	ev.details = details;
 	rc = db_write(db, cp_op, &c, err);
 out:
-	EVP_MD_CTX_free(md);
-	OPENSSL_free(der);
 	free(sig_b64);
 	free(cert_b64);
 	json_decref(details);

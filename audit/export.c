@@ -1,108 +1,148 @@
 /* SPDX-License-Identifier: MIT */
-/* Exporting the audit log as JSON lines or RFC 4180 CSV, filtered by time. */
+/* Exporting the audit log: JSON lines with a signed head line, or a CSV report for spreadsheets. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit/audit.h"
+#include "audit/audit_int.h"
+
+#define CSV_HEADER "seq,time,actor,action,serial,names,details,hash,prev\r\n"
 
 struct export {
 	FILE *out;
 	audit_format_t fmt;
 	time_t since, until;
-	uint64_t n;
+	uint64_t n, first, last; /* events written, first and last sequence */
+	uint8_t last_hash[32];
 	cairn_err_t *err;
 	int err_set;
-	int anchored;       /* go on past the range up to the covering checkpoint */
-	uint64_t last_seq;  /* last event written */
-	uint8_t last_hash[32];
-	uint64_t last_in_range;
 };
 
-/* A checkpoint event covering seq (its signed "seq" is at least seq). */
-static int covers(const json_t *o, uint64_t seq)
+/* A cell a spreadsheet would read as a formula (OWASP "CSV injection"): one that starts,
+ * maybe after spaces, with = + - @, a tab, CR or LF. */
+static int formula_like(const char *s)
 {
-	const char *action = json_string_value(json_object_get(o, "action"));
-	json_t *signed_seq = json_object_get(json_object_get(o, "details"), "seq");
-
-	return action && strcmp(action, "audit.checkpoint") == 0 && json_is_integer(signed_seq) &&
-	       (uint64_t)json_integer_value(signed_seq) >= seq;
+	s += strspn(s, " ");
+	return *s != '\0' && strchr("=+-@\t\r\n", *s) != NULL;
 }
 
-/* One CSV field, quoted only when it must be. Returns 0 or -1 on a write error. */
-static int csv_field(FILE *out, const char *s, size_t len, int last)
+/* One CSV cell: formula-like text gets a leading ' (shown as text, not evaluated), quoted
+ * (RFC 4180, "" for a quote) when it holds , " CR or LF. Returns 0 or -1 on a write error. */
+static int csv_cell(FILE *out, const char *s, int last)
 {
-	size_t i;
-	int rc = 0;
+	size_t i, len;
+	int rc = 0, quote;
 
-	if (strcspn(s, ",\"\r\n") < len) {
+	if (s == NULL)
+		s = "";
+	len = strlen(s);
+	quote = strcspn(s, ",\"\r\n") < len;
+	if (quote)
 		rc |= fputc('"', out) == EOF;
-		for (i = 0; i < len; i++) {
-			if (s[i] == '"')
-				rc |= fputc('"', out) == EOF;
-			rc |= fputc(s[i], out) == EOF;
-		}
-		rc |= fputc('"', out) == EOF;
-	} else if (len > 0) {
-		rc |= fwrite(s, 1, len, out) != len;
+	if (formula_like(s))
+		rc |= fputc('\'', out) == EOF;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '"')
+			rc |= fputc('"', out) == EOF;
+		rc |= fputc(s[i], out) == EOF;
 	}
+	if (quote)
+		rc |= fputc('"', out) == EOF;
 	rc |= fputs(last ? "\r\n" : ",", out) == EOF;
 	return rc ? -1 : 0;
 }
 
-static int csv_str(FILE *out, const char *s, int last)
+/* Details as plain "key=value" pairs joined by "; " in stored order: nested members as
+ * outer.inner=, array elements as key.0=, strings as they are, numbers in decimal,
+ * true/false/null as words, an empty object or array as "key=". */
+static void flatten(FILE *m, const char *path, const json_t *v, int *first)
 {
-	return csv_field(out, s != NULL ? s : "", s != NULL ? strlen(s) : 0, last);
+	const char *key;
+	json_t *child;
+	size_t i;
+	char *sub = NULL;
+
+	if ((json_is_object(v) && json_object_size(v) > 0) ||
+	    (json_is_array(v) && json_array_size(v) > 0)) {
+		if (json_is_object(v)) {
+			json_object_foreach((json_t *)v, key, child) {
+				if (asprintf(&sub, "%s%s%s", path, path[0] ? "." : "", key) < 0)
+					return;
+				flatten(m, sub, child, first);
+				free(sub);
+			}
+		} else {
+			json_array_foreach(v, i, child) {
+				if (asprintf(&sub, "%s%s%zu", path, path[0] ? "." : "", i) < 0)
+					return;
+				flatten(m, sub, child, first);
+				free(sub);
+			}
+		}
+		return;
+	}
+	if (path[0] == '\0')
+		return; /* the empty top-level object */
+	fprintf(m, "%s%s=", *first ? "" : "; ", path);
+	*first = 0;
+	if (json_is_string(v))
+		fputs(json_string_value(v), m);
+	else if (json_is_integer(v))
+		fprintf(m, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		fprintf(m, "%.17g", json_real_value(v));
+	else if (json_is_true(v) || json_is_false(v))
+		fputs(json_is_true(v) ? "true" : "false", m);
+	else if (json_is_null(v))
+		fputs("null", m);
 }
 
-static int csv_row(FILE *out, const json_t *o)
+/* Names joined by single spaces, or details flattened, as a malloc'd string. */
+static char *plain(const json_t *names, const json_t *details)
 {
-	const json_t *names = json_object_get(o, "names"), *details = json_object_get(o, "details");
-	char seq[32], *joined = NULL, *dj = NULL;
-	size_t i, len = 0;
-	int rc = -1, json_form = 0;
+	char *buf = NULL;
+	size_t len = 0, i;
+	int first = 1;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (m == NULL)
+		return NULL;
+	for (i = 0; names != NULL && i < json_array_size(names); i++)
+		fprintf(m, "%s%s", i ? " " : "", json_string_value(json_array_get(names, i)) ?: "");
+	if (details != NULL)
+		flatten(m, "", details, &first);
+	if (fclose(m) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int csv_row(FILE *out, const json_t *o, const uint8_t hash[32])
+{
+	char seq[32], hex[65], *names = plain(json_object_get(o, "names"), NULL);
+	char *details = plain(NULL, json_object_get(o, "details"));
+	int rc = -1;
 
 	snprintf(seq, sizeof(seq), "%" JSON_INTEGER_FORMAT,
 		 json_integer_value(json_object_get(o, "seq")));
-	for (i = 0; i < json_array_size(names); i++) {
-		const char *s = json_string_value(json_array_get(names, i));
-		len += json_string_length(json_array_get(names, i)) + 1;
-		/* A name that space-joining would garble: the column is a JSON array instead,
-		 * so the verifier can rebuild the stored event exactly. */
-		if (s == NULL || s[0] == '\0' || s[0] == '[' || strchr(s, ' ') != NULL)
-			json_form = 1;
-	}
-	if (json_form) {
-		joined = json_dumps(names, JSON_COMPACT);
-		i = json_array_size(names); /* skip the joining below */
-	} else {
-		joined = calloc(1, len + 1);
-		i = 0;
-	}
-	if (joined == NULL)
+	hex_encode(hash, 32, hex);
+	if (names == NULL || details == NULL)
 		goto out;
-	for (; i < json_array_size(names); i++) {
-		const char *s = json_string_value(json_array_get(names, i));
-		if (s == NULL)
-			continue;
-		if (joined[0] != '\0')
-			strcat(joined, " ");
-		strcat(joined, s);
-	}
-	if (json_is_object(details) || json_is_array(details))
-		dj = json_dumps(details, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (csv_str(out, seq, 0) != 0 ||
-	    csv_str(out, json_string_value(json_object_get(o, "time")), 0) != 0 ||
-	    csv_str(out, json_string_value(json_object_get(o, "actor")), 0) != 0 ||
-	    csv_str(out, json_string_value(json_object_get(o, "action")), 0) != 0 ||
-	    csv_str(out, json_string_value(json_object_get(o, "serial")), 0) != 0 ||
-	    csv_str(out, joined, 0) != 0 || csv_str(out, dj, 0) != 0 ||
-	    csv_str(out, json_string_value(json_object_get(o, "prev")), 1) != 0)
+	if (csv_cell(out, seq, 0) != 0 ||
+	    csv_cell(out, json_string_value(json_object_get(o, "time")), 0) != 0 ||
+	    csv_cell(out, json_string_value(json_object_get(o, "actor")), 0) != 0 ||
+	    csv_cell(out, json_string_value(json_object_get(o, "action")), 0) != 0 ||
+	    csv_cell(out, json_string_value(json_object_get(o, "serial")), 0) != 0 ||
+	    csv_cell(out, names, 0) != 0 || csv_cell(out, details, 0) != 0 ||
+	    csv_cell(out, hex, 0) != 0 ||
+	    csv_cell(out, json_string_value(json_object_get(o, "prev")), 1) != 0)
 		goto out;
 	rc = 0;
 out:
-	free(joined);
-	free(dj);
+	free(names);
+	free(details);
 	return rc;
 }
 
@@ -114,6 +154,7 @@ static int export_cb(const void *key, size_t klen, const void *val, size_t vlen,
 	const char *ts;
 	time_t t;
 	uint64_t seq = klen == 8 ? db_be64_get(key) : 0;
+	uint8_t hash[32];
 	int ret = 0;
 
 	o = json_loadb(val, vlen, JSON_REJECT_DUPLICATES, &jerr);
@@ -124,19 +165,17 @@ static int export_cb(const void *key, size_t klen, const void *val, size_t vlen,
 		x->err_set = 1;
 		goto out;
 	}
-	if (x->since != 0 && t < x->since)
+	if ((x->since != 0 && t < x->since) || (x->until != 0 && t >= x->until))
 		goto out;
-	if (x->until != 0 && t >= x->until) {
-		/* Past the range: an anchored export carries on to the first checkpoint that
-		 * covers its last event, so that a signature vouches for the whole range. */
-		if (!x->anchored || x->n == 0)
-			goto out;
-		x->anchored = 2;
+	if (audit_hash(val, vlen, hash) != 0) {
+		ret = cairn_err_set(x->err, CAIRN_ECRYPTO, "SHA-256 failed");
+		x->err_set = 1;
+		goto out;
 	}
 	if (x->fmt == AUDIT_FMT_JSONL) {
 		if (fwrite(val, 1, vlen, x->out) != vlen || fputc('\n', x->out) == EOF)
 			ret = CAIRN_EIO;
-	} else if (csv_row(x->out, o) != 0) {
+	} else if (csv_row(x->out, o, hash) != 0) {
 		ret = CAIRN_EIO;
 	}
 	if (ret != 0) {
@@ -144,19 +183,32 @@ static int export_cb(const void *key, size_t klen, const void *val, size_t vlen,
 		x->err_set = 1;
 		goto out;
 	}
-	if (x->anchored != 2)
-		x->last_in_range = seq;
-	x->n++;
-	x->last_seq = seq;
-	if (audit_hash(val, vlen, x->last_hash) != 0) {
-		ret = cairn_err_set(x->err, CAIRN_ECRYPTO, "SHA-256 failed");
-		x->err_set = 1;
-		goto out;
-	}
-	if (x->anchored == 2 && covers(o, x->last_in_range))
-		ret = 1; /* the checkpoint is written: done */
+	if (x->n++ == 0)
+		x->first = seq;
+	x->last = seq;
+	memcpy(x->last_hash, hash, sizeof(hash));
 out:
 	json_decref(o);
+	return ret;
+}
+
+/* Writes the events of x's range (and the CSV header) in one read txn. */
+static int walk(db_t *db, struct export *x)
+{
+	db_txn_t *txn = NULL;
+	int ret;
+
+	if (db == NULL || x->out == NULL || (x->fmt != AUDIT_FMT_JSONL && x->fmt != AUDIT_FMT_CSV))
+		return cairn_err_set(x->err, CAIRN_EINVAL, "audit_export: bad arguments");
+	if (x->fmt == AUDIT_FMT_CSV && fputs(CSV_HEADER, x->out) == EOF)
+		return cairn_err_set(x->err, CAIRN_EIO, "writing audit export failed");
+	ret = db_read_begin(db, &txn);
+	if (ret != 0)
+		return cairn_err_set(x->err, ret, "audit export: cannot open a read transaction");
+	ret = db_iterate(txn, DB_AUDIT, NULL, 0, export_cb, x);
+	db_txn_end(txn);
+	if (ret != 0 && !x->err_set)
+		cairn_err_set(x->err, ret, "audit export: %s", cairn_strerror(ret));
 	return ret;
 }
 
@@ -164,70 +216,92 @@ int audit_export(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t u
 		 uint64_t *n, cairn_err_t *err)
 {
 	struct export x = { .out = out, .fmt = fmt, .since = since, .until = until, .err = err };
-	db_txn_t *txn = NULL;
-	int ret;
+	int ret = walk(db, &x);
 
-	if (n != NULL)
-		*n = 0;
-	if (db == NULL || out == NULL || (fmt != AUDIT_FMT_JSONL && fmt != AUDIT_FMT_CSV))
-		return cairn_err_set(err, CAIRN_EINVAL, "audit_export: bad arguments");
-	if (fmt == AUDIT_FMT_CSV &&
-	    fputs("seq,time,actor,action,serial,names,details,prev\r\n", out) == EOF)
-		return cairn_err_set(err, CAIRN_EIO, "writing audit export failed");
-	ret = db_read_begin(db, &txn);
-	if (ret != 0)
-		return cairn_err_set(err, ret, "audit export: cannot open a read transaction");
-	ret = db_iterate(txn, DB_AUDIT, NULL, 0, export_cb, &x);
-	db_txn_end(txn);
-	if (ret == 1)
-		ret = 0; /* stopped early on purpose */
 	if (ret == 0 && fflush(out) != 0)
 		ret = cairn_err_set(err, CAIRN_EIO, "writing audit export failed");
-	else if (ret != 0 && !x.err_set)
-		cairn_err_set(err, ret, "audit export: %s", cairn_strerror(ret));
 	if (n != NULL)
 		*n = x.n;
 	return ret;
 }
 
-int audit_export_anchored(db_t *db, FILE *out, audit_format_t fmt, time_t since, time_t until,
-			  uint64_t *n, cairn_err_t *err)
+/* An end of the range as the head line spells it: "" when unbounded, else RFC 3339. */
+static void range_end(time_t t, char *out, size_t cap)
 {
-	struct export x = { .out = out, .fmt = fmt, .since = since, .until = until, .err = err,
-			    .anchored = 1 };
-	char hex[65];
-	db_txn_t *txn = NULL;
+	out[0] = '\0';
+	if (t != 0)
+		time_rfc3339(t, out, cap);
+}
+
+/* A head line time: null for "" (unbounded), else the string. */
+static json_t *head_time(const char *t)
+{
+	return t[0] != '\0' ? json_string(t) : json_null();
+}
+
+int audit_export_sealed(db_t *db, FILE *out, time_t since, time_t until, EVP_PKEY *key,
+			X509 *cert, uint64_t *n, cairn_err_t *err)
+{
+	struct export x = { .out = out, .fmt = AUDIT_FMT_JSONL, .since = since, .until = until,
+			    .err = err };
+	audit_seal_t seal = { 0 };
+	char msg[320], *sig_b64 = NULL, *cert_b64 = NULL, *text = NULL;
+	json_t *head = NULL, *line = NULL;
 	int ret;
 
 	if (n != NULL)
 		*n = 0;
-	if (db == NULL || out == NULL || (fmt != AUDIT_FMT_JSONL && fmt != AUDIT_FMT_CSV))
-		return cairn_err_set(err, CAIRN_EINVAL, "audit_export: bad arguments");
-	if (fmt == AUDIT_FMT_CSV &&
-	    fputs("seq,time,actor,action,serial,names,details,prev\r\n", out) == EOF)
-		return cairn_err_set(err, CAIRN_EIO, "writing audit export failed");
-	ret = db_read_begin(db, &txn);
-	if (ret != 0)
-		return cairn_err_set(err, ret, "audit export: cannot open a read transaction");
-	ret = db_iterate(txn, DB_AUDIT, NULL, 0, export_cb, &x);
-	db_txn_end(txn);
-	if (ret == 1)
-		ret = 0;
-	if (ret != 0) {
-		if (!x.err_set)
-			cairn_err_set(err, ret, "audit export: %s", cairn_strerror(ret));
+	if ((key == NULL) != (cert == NULL))
+		return cairn_err_set(err, CAIRN_EINVAL, "audit export: a key needs its certificate");
+	if ((ret = walk(db, &x)) != 0)
 		return ret;
+	seal.first = x.first;
+	seal.last = x.last;
+	seal.events = x.n;
+	if (x.n > 0)
+		hex_encode(x.last_hash, sizeof(x.last_hash), seal.hash);
+	range_end(since, seal.since, sizeof(seal.since));
+	range_end(until, seal.until, sizeof(seal.until));
+	time_rfc3339(time(NULL), seal.exported, sizeof(seal.exported));
+	head = json_pack("{s:I, s:s, s:I, s:I, s:o, s:o, s:s}", "seq", (json_int_t)seal.last,
+			 "hash", seal.hash, "events", (json_int_t)seal.events, "first",
+			 (json_int_t)seal.first, "since", head_time(seal.since), "until",
+			 head_time(seal.until), "exported", seal.exported);
+	if (head == NULL) {
+		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
 	}
-	hex_encode(x.last_hash, sizeof(x.last_hash), hex);
-	if (x.n == 0)
-		hex[0] = '\0';
-	if ((fmt == AUDIT_FMT_JSONL
-		     ? fprintf(out, "{\"head\":{\"seq\":%" PRIu64 ",\"hash\":\"%s\",\"events\":%" PRIu64
-				    "}}\n", x.last_seq, hex, x.n)
-		     : fprintf(out, "#head,%" PRIu64 ",%s,%" PRIu64 "\r\n", x.last_seq, hex, x.n)) < 0 ||
-	    fflush(out) != 0)
-		return cairn_err_set(err, CAIRN_EIO, "writing audit export failed");
+	if (key != NULL) {
+		if (audit_seal_message(&seal, msg, sizeof(msg)) < 0) {
+			ret = cairn_err_set(err, CAIRN_EINVAL, "audit export: seal too long");
+			goto out;
+		}
+		if ((ret = audit_sign(key, cert, msg, &sig_b64, &cert_b64, err)) != 0)
+			goto out;
+		if (json_object_set_new(head, "alg", json_string("sha256")) != 0 ||
+		    json_object_set_new(head, "signature", json_string(sig_b64)) != 0 ||
+		    json_object_set_new(head, "cert", json_string(cert_b64)) != 0) {
+			ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	line = json_pack("{s:O}", "head", head);
+	text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (text == NULL) {
+		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (fprintf(out, "%s\n", text) < 0 || fflush(out) != 0) {
+		ret = cairn_err_set(err, CAIRN_EIO, "writing audit export failed");
+		goto out;
+	}
 	if (n != NULL)
 		*n = x.n;
-	return 0;
+out:
+	free(sig_b64);
+	free(cert_b64);
+	free(text);
+	json_decref(line);
+	json_decref(head);
+	return ret;
 }

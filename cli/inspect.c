@@ -21,7 +21,7 @@ typedef struct read_opts {
 	const char *name;
 	const char *format;
 	const char *since, *until, *out;
-	int json, pem;
+	int json, pem, unsigned_export;
 	int nargs;
 	char *args[2];
 } read_opts_t;
@@ -38,6 +38,7 @@ static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *
 		{ "out", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "pem", no_argument, NULL, 'p' },
+		{ "unsigned", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -56,6 +57,7 @@ static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *
 		case 'o': o->out = optarg; break;
 		case 'j': o->json = 1; break;
 		case 'p': o->pem = 1; break;
+		case 'U': o->unsigned_export = 1; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -266,12 +268,74 @@ static int audit_verify_cmd(const read_opts_t *o)
 	return rc;
 }
 
+/* The signed JSONL export: only the daemon holds the token that signs its head line.
+ * On success *body (malloc'd) holds the export. */
+static int signed_export(const read_opts_t *o, time_t since, time_t until, cli_buf_t *body)
+{
+	cli_conn_opts_t conn = { .dir = o->dir };
+	char path[160], from[32] = "", to[32] = "", why[512];
+	cli_api_t api;
+	json_t *doc = NULL;
+	long status = -1;
+	int rc;
+
+	memset(body, 0, sizeof(*body));
+	if (since != 0)
+		time_rfc3339(since, from, sizeof(from));
+	if (until != 0)
+		time_rfc3339(until, to, sizeof(to));
+	snprintf(path, sizeof(path), "/audit/export?format=jsonl&since=%s&until=%s", from, to);
+	if (cli_api_resolve(&conn, &api, why, sizeof(why)) == CLI_OK) {
+		status = cli_api_call(&api, "GET", path, NULL, body, why, sizeof(why));
+		cli_api_free(&api);
+	}
+	if (status < 0)
+		rc = cli_fail("audit", "a signed export needs the running daemon and an admin token: "
+				       "%s (--unsigned writes one that `audit verify --export` refuses)",
+			      why);
+	else if (status != 200)
+		rc = cli_fail("audit", "export refused (HTTP %ld): %s", status, cli_problem(body, &doc));
+	else
+		rc = CLI_OK;
+	json_decref(doc);
+	if (rc != CLI_OK) {
+		free(body->data);
+		memset(body, 0, sizeof(*body));
+	}
+	return rc;
+}
+
+/* The events count of a JSONL export's head line (its last line). */
+static unsigned long long head_events(const cli_buf_t *b)
+{
+	const char *p = b->data;
+	size_t n = b->len;
+	json_t *doc;
+	unsigned long long events;
+
+	while (n > 0 && p[n - 1] == '\n')
+		n--;
+	while (n > 0 && p[n - 1] != '\n')
+		n--;
+	doc = json_loadb(p + n, b->len - n, JSON_DISABLE_EOF_CHECK, NULL);
+	events = (unsigned long long)json_integer_value(
+		json_object_get(json_object_get(doc, "head"), "events"));
+	json_decref(doc);
+	return events;
+}
+
+/*
+ * JSONL through the running daemon, signed (its head line vouches for the end of the
+ * export); --unsigned reads LMDB here and writes an unsigned head line. CSV is a report
+ * read here.
+ */
 static int audit_export_cmd(const read_opts_t *o)
 {
 	audit_format_t fmt = AUDIT_FMT_JSONL;
 	cairn_err_t err = { 0 };
 	time_t since = 0, until = 0;
 	uint64_t n = 0;
+	cli_buf_t body = { NULL, 0 };
 	db_t *db = NULL;
 	FILE *out = stdout;
 	int rc;
@@ -283,13 +347,27 @@ static int audit_export_cmd(const read_opts_t *o)
 	if ((o->since && time_parse(o->since, &since) != 0) ||
 	    (o->until && time_parse(o->until, &until) != 0))
 		return cli_usage_error("audit", "--since/--until take RFC 3339 times or YYYY-MM-DD");
-	if ((rc = open_db("audit", o->dir, &db)) != CLI_OK)
+	if (fmt == AUDIT_FMT_CSV && o->unsigned_export)
+		return cli_usage_error("audit", "--unsigned is for --format jsonl (CSV is never signed)");
+	if (fmt == AUDIT_FMT_JSONL && !o->unsigned_export) {
+		if ((rc = signed_export(o, since, until, &body)) != CLI_OK)
+			return rc;
+		n = head_events(&body);
+	} else if ((rc = open_db("audit", o->dir, &db)) != CLI_OK) {
 		return rc;
+	}
 	if (o->out && (out = fopen(o->out, "w")) == NULL) {
 		rc = cli_fail("audit", "cannot write %s", o->out);
 		goto out;
 	}
-	if (audit_export_anchored(db, out, fmt, since, until, &n, &err) != 0) {
+	if (db == NULL) {
+		if (fwrite(body.data, 1, body.len, out) != body.len) {
+			rc = cli_fail("audit", "writing the export failed");
+			goto out;
+		}
+	} else if ((fmt == AUDIT_FMT_CSV ? audit_export(db, out, fmt, since, until, &n, &err)
+					 : audit_export_sealed(db, out, since, until, NULL, NULL, &n,
+							       &err)) != 0) {
 		rc = cli_fail("audit", "export failed: %s", cairn_err_msg(&err));
 		goto out;
 	}
@@ -297,11 +375,13 @@ static int audit_export_cmd(const read_opts_t *o)
 		rc = cli_fail("audit", "writing the export failed");
 		goto out;
 	}
-	fprintf(stderr, "cairn audit: exported %llu event(s)\n", (unsigned long long)n);
+	fprintf(stderr, "cairn audit: exported %llu event(s)%s\n", (unsigned long long)n,
+		fmt == AUDIT_FMT_CSV ? "" : db ? ", UNSIGNED" : ", signed by the daemon");
 	rc = CLI_OK;
 out:
 	if (out != NULL && out != stdout)
 		fclose(out);
+	free(body.data);
 	db_close(db);
 	return rc;
 }

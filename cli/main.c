@@ -60,11 +60,13 @@ static const cli_command_t commands[] = {
 	{ "audit", cli_audit, "audit verify|export|checkpoint --dir DIR [options]",
 	  "  verify --dir DIR                  check the whole hash chain\n"
 	  "  verify --export FILE --ca ROOT.pem\n"
-	  "                                    check an export offline: chain, signed checkpoints;\n"
-	  "                                    names the line at fault\n"
+	  "                                    check a JSONL export offline: its signed head line\n"
+	  "                                    (nothing cut off), the chain; names the line at fault\n"
 	  "  export --dir DIR --format jsonl|csv [--since T] [--until T] [--out FILE]\n"
-	  "                                    T: RFC 3339 time or YYYY-MM-DD; ends with the events\n"
-	  "                                    up to the covering signed checkpoint and a head line\n"
+	  "                                    T: RFC 3339 time or YYYY-MM-DD. jsonl: through the\n"
+	  "                                    daemon, which signs the head line in the token;\n"
+	  "                                    csv: a plain-value report (not verifiable)\n"
+	  "  export --dir DIR --unsigned       jsonl without the daemon; verify refuses it\n"
 	  "  checkpoint --dir DIR              have the daemon sign the chain head now\n" },
 	{ "requests", cli_requests, "requests list|show|approve|reject [ID] --dir DIR [options]",
 	  "  list [--status S] [--json]        S: pending (default), issued, rejected, expired,\n"

@@ -196,11 +196,11 @@ int cli_audit_verify_export(int argc, char **argv)
 	} else if (rc != 0) {
 		rc = cli_fail("audit", "%s: %s", o.export_file, cairn_strerror(rc));
 	} else {
-		printf("export intact: %llu events (sequences %llu..%llu), anchored by the checkpoint "
-		       "at %llu signed by %s\n",
+		printf("export intact: %llu events (sequences %llu..%llu) from %s to %s, complete: "
+		       "signed at export time %s by %s\n",
 		       (unsigned long long)res.events, (unsigned long long)res.first_seq,
-		       (unsigned long long)res.last_seq, (unsigned long long)res.anchor_seq,
-		       res.signer);
+		       (unsigned long long)res.last_seq, res.since[0] ? res.since : "the start",
+		       res.until[0] ? res.until : "the end", res.exported, res.signer);
 		rc = CLI_OK;
 	}
 out:

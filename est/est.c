@@ -118,15 +118,20 @@ static int refusal_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct refusal *r = arg;
 	const est_call_t *c = r->c;
-	json_t *details = json_pack("{s:s, s:s, s:i, s:s, s:s}", "op", c->op, "label",
-				    c->label ? c->label->name : "", "status", r->status, "reason",
-				    r->reason, "remote", c->req->remote ? c->req->remote : "");
-	audit_event_t ev = { .actor = c->requester[0] ? c->requester : "anonymous",
-			     .action = "est.refused",
+	/* The requester is the Basic user name as sent and the reason may quote it: outside
+	 * bytes, kept escaped by util_json_text so the event keeps its details. */
+	json_t *details = json_pack("{s:o, s:o, s:i, s:o, s:o}", "op", util_json_text(c->op),
+				    "label", util_json_text(c->label ? c->label->name : ""),
+				    "status", r->status, "reason", util_json_text(r->reason),
+				    "remote", util_json_text(c->req->remote));
+	json_t *actor = util_json_text(c->requester[0] ? c->requester : "anonymous");
+	audit_event_t ev = { .actor = json_string_value(actor), .action = "est.refused",
 			     .details = details };
-	int rc = audit_append(txn, &ev, NULL, err);
+	int rc = details && actor ? audit_append(txn, &ev, NULL, err)
+				  : cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 
 	json_decref(details);
+	json_decref(actor);
 	return rc;
 }
 
@@ -142,9 +147,10 @@ void est_refuse(est_call_t *c, http_reply_t *reply, int status, const char *fmt,
 	va_end(ap);
 	r.reason = reason;
 	if (db_write(c->e->db, refusal_op, &r, &err) != 0)
-		log_error("est", "audit of a refusal failed: %s", cairn_err_msg(&err));
-	log_info("est", "%s refused for %s: %s", c->op,
-		 c->requester[0] ? c->requester : "anonymous", reason);
+		log_kv(LOG_LVL_ERROR, "est", "audit of a refusal failed", "remote", c->req->remote,
+		       "reason", cairn_err_msg(&err), NULL);
+	log_kv(LOG_LVL_INFO, "est", "request refused", "remote", c->req->remote, "op", c->op,
+	       "user", c->requester[0] ? c->requester : "anonymous", "reason", reason, NULL);
 	est_reply_text(reply, status, "%s", reason);
 	if (status == 401)
 		reply->www_authenticate = WWW_AUTH;

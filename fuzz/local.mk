@@ -12,7 +12,8 @@ FUZZ_SOURCES = \
 	fuzz/fuzz_policy.c \
 	fuzz/fuzz_ocsp.c \
 	fuzz/fuzz_jws.c \
-	fuzz/fuzz_est.c
+	fuzz/fuzz_est.c \
+	fuzz/fuzz_time.c
 
 check_PROGRAMS += fuzz/replay
 TESTS += fuzz/replay

@@ -13,7 +13,7 @@ C=$top/fuzz/corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/cairn-seeds.XXXXXX")
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$W"' EXIT
-mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/policy" "$C/ocsp" "$C/jws"
+mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/policy" "$C/ocsp" "$C/jws" "$C/time"
 
 # seed TARGET FILE: stores FILE under its SHA-1.
 seed() { cp "$2" "$C/$1/$(sha1sum "$2" | cut -c1-16)"; }
@@ -59,6 +59,13 @@ for spec in "ec -pkeyopt ec_paramgen_curve:P-256" "ec -pkeyopt ec_paramgen_curve
 	done
 done
 printf '' >"$W/empty" && seed base64url "$W/empty"
+# Times as cairn writes them and as operators type them (--since, invalidity_date), edges included.
+for v in 2026-11-27T10:00:00Z 2026-11-27T12:00:00+02:00 2026-11-27 2026-11-27t10:00:00z \
+	2016-12-31T23:59:60Z 2026-11-27T10:00:00.123456789-23:59 2024-02-29T00:00:00-00:00 \
+	0000-01-01T00:00:00+23:59 9999-12-31T23:59:59-23:59 2026-11-27T10:00:00+1:00 \
+	2026-11-27T10:00:00+99:99 2026-11-27T10:00:00+; do
+	printf '%s' "$v" >"$W/time" && seed time "$W/time"
+done
 printf 'eyJhbGciOiJFUzI1NiJ9' >"$W/hdr" && seed base64url "$W/hdr"
 
 "$CAIRN" serve --dir "$W/ca" 2>"$W/serve.log" &
@@ -157,4 +164,4 @@ while IFS= read -r line; do
 done <"$W/audit.jsonl"
 kill "$PID" && wait "$PID" 2>/dev/null || true
 PID=""
-for t in base64url csr config admin audit_event policy ocsp jws; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done
+for t in base64url csr config admin audit_event policy ocsp jws time; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Parsing JSON from outside: duplicate keys refused, nesting depth bounded. */
+/* JSON from outside: parsing with duplicate keys refused and depth bounded; outside bytes as JSON strings. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -58,4 +60,70 @@ int util_json_parse(const char *buf, size_t len, int max_depth, json_t **out, ch
 	}
 	*out = doc;
 	return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when p[0] does not start one.
+ * Reads no further than the first byte that fails, so the terminating NUL is never passed. */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+	unsigned lo = 0x80, hi = 0xBF;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		return (p[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+		if (p[0] == 0xE0)
+			lo = 0xA0; /* overlong */
+		else if (p[0] == 0xED)
+			hi = 0x9F; /* UTF-16 surrogates */
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
+	}
+	if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+		if (p[0] == 0xF0)
+			lo = 0x90; /* overlong */
+		else if (p[0] == 0xF4)
+			hi = 0x8F; /* past U+10FFFF */
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80
+			       ? 4
+			       : 0;
+	}
+	return 0;
+}
+
+json_t *util_json_text(const char *s)
+{
+	static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len, in = 0, out, n;
+	char *buf;
+	json_t *str;
+
+	if (s == NULL)
+		return json_string("");
+	len = strlen(s);
+	while (in < len && (n = utf8_seq_len(p + in)) > 0)
+		in += n;
+	if (in == len)
+		return json_stringn(s, len);
+	/* At worst every byte becomes the three bytes of U+FFFD. */
+	buf = malloc(3 * len + 1);
+	if (buf == NULL)
+		return NULL;
+	memcpy(buf, s, in);
+	out = in;
+	while (in < len) {
+		if ((n = utf8_seq_len(p + in)) > 0) {
+			memcpy(buf + out, s + in, n);
+			out += n;
+			in += n;
+		} else {
+			memcpy(buf + out, replacement, 3);
+			out += 3;
+			in++;
+		}
+	}
+	str = json_stringn(buf, out);
+	free(buf);
+	return str;
 }

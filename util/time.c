@@ -14,44 +14,93 @@ void time_rfc3339(time_t t, char *out, size_t cap)
 {
 	struct tm tm;
 
+	/* Four-digit years (0000-0999 too), so that time_parse reads back every output. */
 	gmtime_r(&t, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian; H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int month_days(int y, int m)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* The n digits at s as a number, or -1 when one of them is not a digit. Reads s only up
+ * to the first byte that is not a digit, so a string that ends early is never overrun. */
+static int digits(const char *s, int n)
+{
+	int i, v = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
 }
 
 int time_parse(const char *s, time_t *out)
 {
-	struct tm tm;
-	const char *rest;
+	int y, mo, d, h = 0, mi = 0, sec = 0, n;
 	long off = 0;
+	int64_t t;
 
-	memset(&tm, 0, sizeof(tm));
-	rest = strptime(s, "%Y-%m-%d", &tm);
-	if (rest == NULL)
+	if (s == NULL || out == NULL)
 		return CAIRN_EINVAL;
-	if (*rest == 'T' || *rest == 't' || *rest == ' ') {
-		rest = strptime(rest + 1, "%H:%M:%S", &tm);
-		if (rest == NULL)
+	/* full-date = YYYY "-" MM "-" DD */
+	if ((y = digits(s, 4)) < 0 || s[4] != '-' || (mo = digits(s + 5, 2)) < 0 || s[7] != '-' ||
+	    (d = digits(s + 8, 2)) < 0 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo))
+		return CAIRN_EINVAL;
+	s += 10;
+	if (*s != '\0') {
+		/* "T" partial-time time-offset; the T and the Z may be lower case (RFC 3339 §5.6) */
+		if ((*s != 'T' && *s != 't') || (h = digits(s + 1, 2)) < 0 || s[3] != ':' ||
+		    (mi = digits(s + 4, 2)) < 0 || s[6] != ':' || (sec = digits(s + 7, 2)) < 0 ||
+		    h > 23 || mi > 59 || sec > 60)
 			return CAIRN_EINVAL;
-		if (*rest == '.') {
-			rest++;
-			while (isdigit((unsigned char)*rest))
-				rest++;
-		}
-		if (*rest == 'Z' || *rest == 'z') {
-			rest++;
-		} else if (*rest == '+' || *rest == '-') {
-			int hh, mm;
-			if (sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2)
+		s += 9;
+		if (*s == '.') { /* time-secfrac: 1 to 9 digits, read and dropped */
+			for (n = 0, s++; *s >= '0' && *s <= '9'; s++)
+				n++;
+			if (n < 1 || n > 9)
 				return CAIRN_EINVAL;
-			off = (hh * 3600L + mm * 60L) * (*rest == '-' ? -1 : 1);
-			rest += 6;
+		}
+		if (*s == 'Z' || *s == 'z') {
+			s++;
+		} else if (*s == '+' || *s == '-') {
+			int oh, om;
+			if ((oh = digits(s + 1, 2)) < 0 || s[3] != ':' || (om = digits(s + 4, 2)) < 0 ||
+			    oh > 23 || om > 59)
+				return CAIRN_EINVAL;
+			off = (oh * 3600L + om * 60L) * (*s == '-' ? -1 : 1);
+			s += 6;
 		} else {
 			return CAIRN_EINVAL;
 		}
+		if (*s != '\0')
+			return CAIRN_EINVAL;
+		/* A leap second only exists as 23:59:60 UTC (after the offset is applied). */
+		if (sec == 60 && ((h * 3600L + mi * 60L + 59 - off) % 86400 + 86400) % 86400 != 86399)
+			return CAIRN_EINVAL;
 	}
-	if (*rest != '\0')
-		return CAIRN_EINVAL;
-	*out = timegm(&tm) - off;
+	t = days_from_civil(y, mo, d) * 86400 + h * 3600L + mi * 60L + sec - off;
+	*out = (time_t)t;
 	return 0;
 }
 

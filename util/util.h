@@ -79,6 +79,16 @@ typedef enum { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR } log_le
 void log_set_level(log_level_t min);
 /* Writes {"ts":..,"level":..,"component":..,"msg":..}; thread-safe. */
 void log_msg(log_level_t lvl, const char *component, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+/*
+ * Structured line: {"ts","level","component","msg", then each field}. After msg come
+ * pairs (const char *key, const char *value) ended by a NULL key, e.g.
+ *   log_kv(LOG_LVL_WARN, "admin", "call refused", "remote", ip, "path", path, NULL);
+ * Keys are the caller's constants; msg and values may be outside bytes (they go through
+ * util_json_text, so the line stays one valid JSON object); a NULL value is written as
+ * null. Thread-safe.
+ */
+void log_kv(log_level_t lvl, const char *component, const char *msg, ...)
+	__attribute__((sentinel));
 #define log_info(c, ...) log_msg(LOG_LVL_INFO, c, __VA_ARGS__)
 #define log_warn(c, ...) log_msg(LOG_LVL_WARN, c, __VA_ARGS__)
 #define log_error(c, ...) log_msg(LOG_LVL_ERROR, c, __VA_ARGS__)
@@ -110,7 +120,17 @@ int fs_exists(const char *path);
 /* ---- time ---- */
 /* RFC 3339 UTC "2026-11-27T10:00:00Z" into out (at least 21 bytes). */
 void time_rfc3339(time_t t, char *out, size_t cap);
-/* Parses RFC 3339 (Z or offset) or a bare date YYYY-MM-DD; returns 0 or CAIRN_EINVAL. */
+/*
+ * The one parser for every time that comes from outside (CLI options, query strings, JSON
+ * fields, stored audit times). Strict RFC 3339 date-time, or a bare full-date (midnight
+ * UTC): YYYY-MM-DD, then optionally T HH:MM:SS [.1-9 digits] (Z | +HH:MM | -HH:MM).
+ * "T" and "Z" may be lower case; no space instead of T; month days checked (leap
+ * years); hour 00-23, minute 00-59, offsets at most ±23:59 ("-00:00" reads as UTC).
+ * Second 60 is accepted only where a leap second can be, 23:59:60 UTC once the offset
+ * is applied, and reads as the next second (00:00:00 of the next day): POSIX time has
+ * no leap seconds. Fractions are dropped. Never reads past the terminating NUL.
+ * Returns 0 with *out set, or CAIRN_EINVAL (*out untouched).
+ */
 int time_parse(const char *s, time_t *out) CAIRN_WUR;
 /* Parses a duration "30d", "12h", "90m", "45s" (or plain seconds). */
 int duration_parse(const char *s, int64_t *seconds) CAIRN_WUR;
@@ -133,6 +153,18 @@ struct json_t;
  */
 int util_json_parse(const char *buf, size_t len, int max_depth, struct json_t **out, char *why,
 		    size_t why_cap) CAIRN_WUR;
+
+/*
+ * The one way outside bytes (a path, a header, a user name, a CSR field, a log message)
+ * become a JSON string, for audit details and logs. Valid UTF-8 is kept as it is; each
+ * byte that is not part of a valid UTF-8 sequence (a stray continuation byte, a truncated
+ * or overlong sequence, a surrogate, a code point past U+10FFFF) becomes U+FFFD, so
+ * nothing is dropped silently and the result always encodes. Control characters are
+ * kept: JSON escapes them ("\n", "\u0001"), so a newline can never end a log line.
+ * s NULL gives "". Returns a new reference (caller json_decref), NULL only when out of
+ * memory.
+ */
+struct json_t *util_json_text(const char *s) CAIRN_WUR;
 
 /* ---- HTTP replies (protocol code fills these; server/ sends them) ---- */
 #define HTTP_REPLY_MAX_HEADERS 6

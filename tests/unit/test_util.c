@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for util/: base64url, hex, durations, time parsing, error list, files. */
+/* Unit tests for util/: base64url, hex, durations, time parsing, error list, files, JSON text, logs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,22 +90,106 @@ static void test_duration(void **state)
 	assert_int_equal(duration_parse("3dd", &s), CAIRN_EINVAL);
 }
 
-static void test_time(void **state)
+/* time_parse of s into the RFC 3339 UTC form, or "EINVAL". */
+static const char *reparse(const char *s, char *buf, size_t cap)
 {
 	time_t t;
+
+	if (time_parse(s, &t) != 0)
+		return "EINVAL";
+	time_rfc3339(t, buf, cap);
+	return buf;
+}
+
+static void test_time(void **state)
+{
+	/* input, what it reads as (UTC), or EINVAL */
+	static const char *const cases[][2] = {
+		{ "2026-11-27T10:00:00Z", "2026-11-27T10:00:00Z" },
+		{ "2026-11-27T12:00:00+02:00", "2026-11-27T10:00:00Z" },
+		{ "2026-11-27T10:00:00-00:00", "2026-11-27T10:00:00Z" },
+		{ "2026-11-27", "2026-11-27T00:00:00Z" },
+		/* lower-case t and z (RFC 3339 §5.6) */
+		{ "2026-11-27t10:00:00z", "2026-11-27T10:00:00Z" },
+		/* offsets: at most ±23:59, both signs */
+		{ "2026-11-27T23:59:00+23:59", "2026-11-27T00:00:00Z" },
+		{ "2026-11-27T00:00:00-23:59", "2026-11-27T23:59:00Z" },
+		{ "2026-11-27T10:00:00+24:00", "EINVAL" },
+		{ "2026-11-27T10:00:00+99:99", "EINVAL" },
+		{ "2026-11-27T10:00:00+01:60", "EINVAL" },
+		/* truncated offsets: once read past the end */
+		{ "2026-11-27T10:00:00+1:00", "EINVAL" },
+		{ "2026-11-27T10:00:00+01:0", "EINVAL" },
+		{ "2026-11-27T10:00:00+01", "EINVAL" },
+		{ "2026-11-27T10:00:00+", "EINVAL" },
+		{ "2026-11-27T10:00:00+0100", "EINVAL" },
+		{ "2026-11-27T10:00:00+01:00:00", "EINVAL" },
+		/* fractions: 1 to 9 digits, dropped */
+		{ "2026-11-27T10:00:00.5Z", "2026-11-27T10:00:00Z" },
+		{ "2026-11-27T10:00:00.999999999+01:00", "2026-11-27T09:00:00Z" },
+		{ "2026-11-27T10:00:00.Z", "EINVAL" },
+		{ "2026-11-27T10:00:00.1234567890Z", "EINVAL" },
+		{ "2026-11-27T10:00:00,5Z", "EINVAL" },
+		/* leap second: only 23:59:60 UTC, read as the next second */
+		{ "2016-12-31T23:59:60Z", "2017-01-01T00:00:00Z" },
+		{ "2016-12-31T18:59:60-05:00", "2017-01-01T00:00:00Z" },
+		{ "2016-12-31T12:00:60Z", "EINVAL" },
+		{ "2016-12-31T23:59:61Z", "EINVAL" },
+		/* fields in range, month lengths, leap years */
+		{ "2024-02-29", "2024-02-29T00:00:00Z" },
+		{ "2000-02-29", "2000-02-29T00:00:00Z" },
+		{ "2026-02-29", "EINVAL" },
+		{ "1900-02-29", "EINVAL" },
+		{ "2026-04-31", "EINVAL" },
+		{ "2026-13-01", "EINVAL" },
+		{ "2026-00-10", "EINVAL" },
+		{ "2026-01-00", "EINVAL" },
+		{ "2026-11-27T24:00:00Z", "EINVAL" },
+		{ "2026-11-27T10:60:00Z", "EINVAL" },
+		{ "1969-12-31T23:59:59Z", "1969-12-31T23:59:59Z" },
+		{ "9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z" },
+		{ "0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z" },
+		/* truncated and malformed */
+		{ "", "EINVAL" },
+		{ "2026", "EINVAL" },
+		{ "2026-11", "EINVAL" },
+		{ "2026-11-2", "EINVAL" },
+		{ "2026-11-27T", "EINVAL" },
+		{ "2026-11-27T10", "EINVAL" },
+		{ "2026-11-27T10:00", "EINVAL" },
+		{ "2026-11-27T10:00:00", "EINVAL" },
+		{ "2026-11-27T10:00:0Z", "EINVAL" },
+		{ "2026-11-27 10:00:00Z", "EINVAL" },
+		{ "2026-11-27T10:00:00Zx", "EINVAL" },
+		{ "2026-11-27x", "EINVAL" },
+		{ " 2026-11-27", "EINVAL" },
+		{ "+2026-11-27", "EINVAL" },
+		{ "20261127", "EINVAL" },
+		{ "2026-1-27", "EINVAL" },
+		{ "yesterday", "EINVAL" },
+	};
 	char buf[32];
+	time_t t = 42;
+	size_t i;
 	(void)state;
 
-	assert_int_equal(time_parse("2026-11-27T10:00:00Z", &t), 0);
-	time_rfc3339(t, buf, sizeof(buf));
-	assert_string_equal(buf, "2026-11-27T10:00:00Z");
-	assert_int_equal(time_parse("2026-11-27T12:00:00+02:00", &t), 0);
-	time_rfc3339(t, buf, sizeof(buf));
-	assert_string_equal(buf, "2026-11-27T10:00:00Z");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (strcmp(reparse(cases[i][0], buf, sizeof(buf)), cases[i][1]) != 0)
+			fail_msg("time_parse(\"%s\") gave %s, want %s", cases[i][0],
+				 reparse(cases[i][0], buf, sizeof(buf)), cases[i][1]);
 	assert_int_equal(time_parse("2026-11-27", &t), 0);
 	assert_int_equal(t, 1795737600);
-	assert_int_equal(time_parse("yesterday", &t), CAIRN_EINVAL);
-	assert_int_equal(time_parse("2026-11-27T10:00:00", &t), CAIRN_EINVAL);
+	t = 42;
+	assert_int_equal(time_parse("2026-11-27T10:00:00+1:00", &t), CAIRN_EINVAL);
+	assert_int_equal(t, 42); /* untouched on failure */
+	assert_int_equal(time_parse(NULL, &t), CAIRN_EINVAL);
+	/* The offset is read from exactly the bytes given: nothing after the NUL. */
+	{
+		char *heap = malloc(25);
+		memcpy(heap, "2026-11-27T10:00:00+1:00", 25);
+		assert_int_equal(time_parse(heap, &t), CAIRN_EINVAL);
+		free(heap);
+	}
 }
 
 static void test_errors(void **state)
@@ -179,6 +263,113 @@ static void test_json_limits(void **state)
 	assert_null(doc);
 }
 
+/* util_json_text(s) dumped as a JSON string. */
+static char *as_json(const char *s)
+{
+	json_t *v = util_json_text(s);
+	char *text;
+
+	assert_non_null(v);
+	text = json_dumps(v, JSON_ENCODE_ANY);
+	json_decref(v);
+	assert_non_null(text);
+	return text;
+}
+
+static void test_json_text(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "plain", "\"plain\"" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91\"" },
+		/* the attack: a newline and an invalid byte in a user name */
+		{ "x\nFORGED\xff", "\"x\\nFORGED\xef\xbf\xbd\"" },
+		{ "/certificates/\xff", "\"/certificates/\xef\xbf\xbd\"" },
+		/* stray continuation, truncated, overlong, surrogate, past U+10FFFF, bad lead */
+		{ "a\x80z", "\"a\xef\xbf\xbdz\"" },
+		{ "a\xc3", "\"a\xef\xbf\xbd\"" },
+		{ "\xe2\x82", "\"\xef\xbf\xbd\xef\xbf\xbd\"" },
+		{ "\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\"" },
+		{ "\xe0\x80\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"" },
+		{ "\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"" },
+		{ "\xf4\x90\x80\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"" },
+		{ "\xf5", "\"\xef\xbf\xbd\"" },
+		/* control characters are kept, escaped by JSON */
+		{ "a\tb\x01", "\"a\\tb\\u0001\"" },
+		{ "", "\"\"" },
+	};
+	size_t i;
+	char *text;
+	(void)state;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		text = as_json(cases[i][0]);
+		if (strcmp(text, cases[i][1]) != 0)
+			fail_msg("case %zu: got %s, want %s", i, text, cases[i][1]);
+		free(text);
+	}
+	text = as_json(NULL);
+	assert_string_equal(text, "\"\"");
+	free(text);
+}
+
+/* Runs fn with stderr going to a file; returns what it wrote (malloc'd). */
+static char *capture_stderr(void (*fn)(void))
+{
+	char path[] = "/tmp/cairn-test-log-XXXXXX", *data = NULL;
+	size_t len;
+	int fd = mkstemp(path), saved = dup(2);
+
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	fn();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	assert_int_equal(fs_read(path, 1 << 16, &data, &len), 0);
+	unlink(path);
+	return data;
+}
+
+static void log_attack(void)
+{
+	log_kv(LOG_LVL_WARN, "admin", "call refused", "remote", "127.0.0.1", "path",
+	       "/x\xff\n{\"level\":\"info\"}", "user", "x\nFORGED\xff", "reason", NULL, NULL);
+	log_msg(LOG_LVL_WARN, "est", "refused for %s", "x\nFORGED\xff");
+	log_debug("est", "below the level: not written");
+}
+
+static void test_log_lines(void **state)
+{
+	char *out = capture_stderr(log_attack), *line, *save = NULL;
+	json_t *doc;
+	int n = 0;
+	(void)state;
+
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		doc = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+		if (doc == NULL)
+			fail_msg("log line %d is not JSON: %s", n + 1, line);
+		if (n == 0) {
+			assert_string_equal(json_string_value(json_object_get(doc, "msg")), "call refused");
+			assert_string_equal(json_string_value(json_object_get(doc, "user")),
+					    "x\nFORGED\xef\xbf\xbd");
+			assert_string_equal(json_string_value(json_object_get(doc, "path")),
+					    "/x\xef\xbf\xbd\n{\"level\":\"info\"}");
+			assert_string_equal(json_string_value(json_object_get(doc, "remote")), "127.0.0.1");
+			assert_true(json_is_null(json_object_get(doc, "reason")));
+		} else {
+			assert_string_equal(json_string_value(json_object_get(doc, "msg")),
+					    "refused for x\nFORGED\xef\xbf\xbd");
+		}
+		json_decref(doc);
+		n++;
+	}
+	assert_int_equal(n, 2);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,7 +377,8 @@ int main(void)
 		cmocka_unit_test(test_b64url_rejects),   cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_duration),         cmocka_unit_test(test_time),
 		cmocka_unit_test(test_errors),           cmocka_unit_test(test_files),
-		cmocka_unit_test(test_json_limits),
+		cmocka_unit_test(test_json_limits),      cmocka_unit_test(test_json_text),
+		cmocka_unit_test(test_log_lines),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
