@@ -479,8 +479,8 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 				 cairn_err_msg(&err));
 			est_reply_text(reply, 403, "refused by policy: %s%s", cairn_err_msg(&err),
 				       keygen && out.decision.approvals > 0
-					       ? " (a server-generated key is never kept, so it cannot "
-						 "wait for approvers: enroll with your own key instead)"
+					       ? " (a server-generated key is never kept: enroll "
+						 "with your own key instead)"
 					       : "");
 		} else {
 			est_refuse(c, reply, status_for(rc), "%s", cairn_err_msg(&err));

@@ -64,12 +64,12 @@ ok "unknown label is 404" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' --c
 # ---- accounts ----
 printf 'correct horse battery\n' >"$WORK/pw"
 ok "est user add through the daemon" "$CAIRN" est user add --dir "$D" --name dev1 \
-	--password-file "$WORK/pw"
+	--password-file "$WORK/pw" --labels iot-device,default
 fails "adding the same user twice is refused" "$CAIRN" est user add --dir "$D" --name dev1 \
 	--password-file "$WORK/pw"
 last_has "  ... with a clear reason" "already exists"
 ok "est user list shows it" "$CAIRN" est user list --dir "$D"
-last_has "  ... by name" "^dev1"
+last_has "  ... by name, with its labels" "^dev1.*iot-device,default"
 fails "the password itself is not in the database" grep -rq "correct horse" "$D/db"
 
 # ---- simpleenroll with HTTP Basic ----
