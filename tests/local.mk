@@ -50,4 +50,4 @@ EXTRA_DIST += tests/integration/acme_policy.sh
 TESTS += tests/integration/names.sh
 EXTRA_DIST += tests/integration/names.sh
 TESTS += tests/integration/est_authz.sh
-EXTRA_DIST += tests/integration/est_authz.sh
+EXTRA_DIST += tests/integration/est_authz.sh tests/integration/est_lib.sh
