@@ -264,11 +264,15 @@ static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *inf
 		return 0;
 	if (check_limit(c, addr, reply) != 0)
 		return -1;
-	if (est_b64_decode(h + 6, strlen(h + 6), &raw, &len) != 0 ||
-	    (user = realloc(raw, len + 1)) == NULL) {
-		free(raw);
+	if (est_b64_decode(h + 6, strlen(h + 6), &raw, &len) != 0) {
 		util_ratelimit_fail(c->e->fails, addr);
 		est_refuse(c, reply, 401, "malformed Basic credentials");
+		return -1;
+	}
+	if ((user = realloc(raw, len + 1)) == NULL) {
+		OPENSSL_cleanse(raw, len);
+		free(raw);
+		est_reply_text(reply, 500, "out of memory");
 		return -1;
 	}
 	user[len] = '\0';

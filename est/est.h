@@ -40,8 +40,8 @@ typedef struct est_settings {
 	est_binding_t channel_binding;    /* challengePassword must carry this binding */
 	int revoke_superseded;            /* re-enroll revokes the old certificate (superseded) */
 	int retry_after;                  /* seconds, for 202 answers */
-	int auth_fail_limit;              /* failed Basic logins per window, per address and per user */
-	int auth_fail_window;             /* seconds */
+	int auth_fail_limit;              /* failed Basic logins at once, per address and per user */
+	int auth_fail_window;             /* seconds to drain auth_fail_limit failures */
 } est_settings_t;
 
 /*

@@ -124,9 +124,9 @@ int util_ct_equal(const void *a, const void *b, size_t len);
 
 /* ---- failure rate limits (ratelimit.c) ---- */
 /*
- * At most limit failures per window for each key (a client address, a user
- * name), in bounded memory: a fixed table of about keys entries, each a GCRA
- * cell (one failure leaks away every window/limit). When the table is full the
+ * Failures per key (a client address, a user name) as a leaky bucket: limit at
+ * once, then one more each window/limit (a GCRA cell: over a long time at most
+ * limit per window). Bounded memory: a fixed table of about keys entries; when full the
  * least recently used key of a set is forgotten. Keys are text, cut to
  * RL_KEY_MAX - 1 bytes. Time is CLOCK_MONOTONIC. Thread-safe.
  */
