@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME front: settings, the resource table, directory, newNonce and the headers every reply carries. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,14 +118,16 @@ static int parse_validation(acme_t *a, const json_t *v, cairn_err_t *err)
 				     "acme.validation.hosts: must be an object name -> address");
 	json_object_foreach(hosts, name, addr) {
 		acme_host_t *h;
+		unsigned char bin[16];
 		if (a->v.n_hosts == ACME_MAX_HOSTS)
 			return cairn_err_set(err, CAIRN_ECONFIG,
 					     "acme.validation.hosts: at most %d names",
 					     ACME_MAX_HOSTS);
 		if (!json_is_string(addr) || strlen(name) >= sizeof(h->name) ||
-		    strlen(json_string_value(addr)) >= sizeof(h->addr))
+		    (inet_pton(AF_INET, json_string_value(addr), bin) != 1 &&
+		     inet_pton(AF_INET6, json_string_value(addr), bin) != 1))
 			return cairn_err_set(err, CAIRN_ECONFIG,
-					     "acme.validation.hosts.%s: must be an address string",
+					     "acme.validation.hosts.%s: must be an IPv4 or IPv6 address",
 					     name);
 		h = &a->v.hosts[a->v.n_hosts++];
 		snprintf(h->name, sizeof(h->name), "%s", name);
@@ -235,6 +238,12 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 	}
 	if (ca_profile(a->ca, a->profile) == NULL) {
 		rc = cairn_err_set(err, CAIRN_ECONFIG, "acme.profile: no profile named %s",
+				   a->profile);
+		goto fail;
+	}
+	if (strcmp(a->profile, CA_ADMIN_PROFILE) == 0) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG,
+				   "acme.profile: %s logs in to the admin API, ACME may not issue it",
 				   a->profile);
 		goto fail;
 	}

@@ -57,7 +57,8 @@ void acme_handle(acme_t *acme, const acme_request_t *req, http_reply_t *reply);
  * profile), stored durably with an audit event by actor. The account that uses
  * the key carries both into every finalize.
  * *kid and *hmac_b64 (base64url HMAC key, shown once) are malloc'd for the caller.
- * Returns 0, CAIRN_EINVAL (group not [A-Za-z0-9_.-]{1,63}; unknown profile), a db code.
+ * Returns 0, CAIRN_EINVAL (group not [A-Za-z0-9_.-]{1,63}; unknown profile; the admin
+ * profile, CA_ADMIN_PROFILE), a db code.
  */
 int acme_eab_create(acme_t *acme, const char *group, const char *profile, const char *actor,
 		    char **kid, char **hmac_b64, cairn_err_t *err) CAIRN_WUR;

@@ -30,6 +30,7 @@ typedef struct acme_vconf {
 	acme_host_t hosts[ACME_MAX_HOSTS];
 	size_t n_hosts;
 	int timeout_ms;
+	uint64_t deadline_ms;   /* 0, or time_mono_ms() at which DNS queries give up */
 } acme_vconf_t;
 
 typedef struct acme_nonces acme_nonces_t;
@@ -167,6 +168,10 @@ void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request
 void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		       http_reply_t *r);
 
+/* DNS name as in identifiers: LDH labels of 1..63, <= 253 in all, at least two labels, the
+ * last not all digits, no trailing dot; a leading "*." sets *wildcard. Lower-cases name in
+ * place. Returns 0 or CAIRN_EINVAL with why. */
+int acme_dns_name_check(char *name, int *wildcard, char *why, size_t cap);
 /* Order JSON as served (status derived from its authorizations). New reference. */
 json_t *acme_order_view(acme_t *a, json_t *order);
 /* Loads "<prefix>/<id>" owned by the JWS account (else 404/403 problem, NULL). New reference. */
@@ -190,6 +195,26 @@ int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *
 /* Drops rate-limit windows with nothing in the last hour (every 4096th call; rl_lock held). */
 void acme_rl_sweep(acme_t *a, int64_t now);
 
+/* ---- status moves (status.c, RFC 8555 §7.1.6) ---- */
+/* The authorization's status as served: "expired" once a pending or valid one is past
+ * its expiry, else the stored status ("invalid" when missing). Borrowed string. */
+const char *acme_authz_status(const json_t *z);
+/* 1 when the authorization (its acme_authz_status) may move to status to, else 0:
+ * deactivated, invalid, revoked and expired are final. */
+int acme_authz_may_move(const json_t *z, const char *to);
+/* 1 when the challenge may move from its stored status to to, else 0 (valid and
+ * invalid are final). */
+int acme_chall_may_move(const json_t *c, const char *to);
+/* Deactivates the authorization (authz/ID with {"status":"deactivated"}) in the writer;
+ * *result (may be NULL) receives the stored object. CAIRN_EINVAL when its status may not
+ * move (err says which), a db code otherwise. */
+int acme_authz_deactivate(acme_t *a, const char *authz_id, json_t **result, cairn_err_t *err);
+/* Stores the outcome of validating challenge idx of authz_id: error NULL means valid,
+ * else the problem object (borrowed) for the challenge. Re-reads the authorization in
+ * the write transaction and changes nothing the status table refuses: a result for an
+ * authorization that is no longer pending only turns the challenge invalid. */
+int acme_chall_result(acme_t *a, const char *authz_id, int idx, const json_t *error);
+
 /* ---- validation (validate.c and friends) ---- */
 int acme_pool_start(acme_t *a, int threads, acme_pool_t **out);
 void acme_pool_stop(acme_pool_t *p);
@@ -209,8 +234,15 @@ int acme_validate_dns01(const acme_vconf_t *v, const char *name, const char *key
 			const char **type, char *why, size_t cap);
 int acme_validate_tlsalpn01(const acme_vconf_t *v, const char *name, const char *keyauth,
 			    const char **type, char *why, size_t cap);
-/* CAA check (RFC 8659/8657) of name for this CA; 0 or negative with why. */
-int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_url,
-		   const char *method, char *why, size_t cap);
+/* CAA check (RFC 8659/8657) of name for this CA (a->caa_identities), asking the DNS of v;
+ * 0, CAIRN_EDENIED or CAIRN_EIO (lookup failed) with why. */
+int acme_caa_check(acme_t *a, const acme_vconf_t *v, const char *name, int wildcard,
+		   const char *acct_url, const char *method, char *why, size_t cap);
+/* CAA again at finalize for every dns authorization of the order whose validation is
+ * more than 8 hours old (CA/B Baseline Requirements §3.2.2.8), with the method that
+ * validated it; all lookups together take at most acme.validation.timeout_ms (this runs
+ * on the HTTP thread). 0, or negative with *type ("caa": CAA forbids, CAIRN_EDENIED;
+ * "dns": a lookup failed or the time ran out) and err set. */
+int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_err_t *err);
 
 #endif

@@ -56,6 +56,10 @@ int acme_eab_create(acme_t *a, const char *group, const char *profile, const cha
 	}
 	if (profile != NULL && ca_profile(a->ca, profile) == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "no certificate profile named %s", profile);
+	if (profile != NULL && strcmp(profile, CA_ADMIN_PROFILE) == 0)
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "profile %s logs in to the admin API: EAB keys may not hand it out",
+				     profile);
 	if (util_random(key, sizeof(key)) != 0 || acme_new_id(id) != 0)
 		return cairn_err_set(err, CAIRN_ECRYPTO, "no randomness");
 	k64 = b64url_encode(key, sizeof(key));

@@ -18,19 +18,32 @@
  * err set (CAIRN_EDENIED when refused by policy).
  */
 static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char *acct,
-		       const char *group, const char *profile, char *serial_hex, size_t scap,
-		       char *request_id, size_t rcap, cairn_err_t *err)
+		       const json_t *account, char *serial_hex, size_t scap, char *request_id,
+		       size_t rcap, cairn_err_t *err)
 {
+	const char *group = json_string_value(json_object_get(account, "group"));
+	const char *profile = json_string_value(json_object_get(account, "profile"));
+	const char *kid = json_string_value(json_object_get(account, "eab_kid"));
 	ca_request_t cr = { 0 };
 	policy_outcome_t out;
-	char requester[64];
+	char requester[160];
 	int rc;
 
 	memset(&out, 0, sizeof(out));
-	snprintf(requester, sizeof(requester), "acme:acct/%s", acct);
+	/* An account bound with an EAB key asks as that key (one key, one account), so a
+	 * policy can tell bound accounts from open ones: acme:eab/KID, else acme:acct/ID. */
+	if (kid != NULL && kid[0] != '\0')
+		snprintf(requester, sizeof(requester), "acme:eab/%s", kid);
+	else
+		snprintf(requester, sizeof(requester), "acme:acct/%s", acct);
 	cr.csr = csr;
 	cr.csr_len = csr_len;
 	cr.profile = profile && profile[0] ? profile : a->profile;
+	/* Never the admin-login profile, whatever an old EAB record says. */
+	if (strcmp(cr.profile, CA_ADMIN_PROFILE) == 0)
+		return cairn_err_set(err, CAIRN_EDENIED,
+				     "profile %s logs in to the admin API, ACME may not issue it",
+				     cr.profile);
 	cr.requester = requester;
 	cr.channel = "acme";
 	rc = policy_submit(a->policy, &cr, group && group[0] ? group : NULL, &out, err);
@@ -173,7 +186,7 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 {
 	acme_jws_t j;
 	json_t *o = NULL, *res = NULL, *names = NULL, *want = NULL, *x, *view;
-	const char *csr_b64, *st, *k;
+	const char *csr_b64, *st, *k, *ptype = NULL;
 	uint8_t *der = NULL;
 	size_t der_len = 0, i;
 	X509_REQ *csr = NULL;
@@ -244,10 +257,10 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 			     acme_order_status(a, o));
 		goto out;
 	}
-	rc = acme_submit(a, der, der_len, j.acct_id,
-			 json_string_value(json_object_get(j.account, "group")),
-			 json_string_value(json_object_get(j.account, "profile")), serial,
-			 sizeof(serial), request, sizeof(request), &err);
+	rc = acme_caa_recheck(a, o, &ptype, &err);
+	if (rc == 0)
+		rc = acme_submit(a, der, der_len, j.acct_id, j.account, serial, sizeof(serial),
+				 request, sizeof(request), &err);
 	memset(&op, 0, sizeof(op));
 	op.acct = j.acct_id;
 	if (rc == 0) {
@@ -267,12 +280,12 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 		char detail[600];
 		snprintf(detail, sizeof(detail), "%s", cairn_err_msg(&err));
 		op.status = "invalid";
-		op.error = acme_problem_obj(rc == CAIRN_EDENIED ? "rejectedIdentifier"
-								: "serverInternal",
+		op.error = acme_problem_obj(ptype ? ptype : rc == CAIRN_EDENIED ? "rejectedIdentifier"
+									 : "serverInternal",
 					    detail, NULL);
 		rc = order_set(a, arg, &op, NULL, NULL);
 		json_decref(op.error);
-		acme_problem(r, 403, "rejectedIdentifier", "%s", detail);
+		acme_problem(r, 403, ptype ? ptype : "rejectedIdentifier", "%s", detail);
 		goto out;
 	}
 	if (order_set(a, arg, &op, &res, &err) != 0) {

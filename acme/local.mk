@@ -1,7 +1,8 @@
 noinst_LTLIBRARIES += libacme.la
 libacme_la_SOURCES = acme/acme.h acme/acme_int.h acme/acme.c acme/problem.c acme/nonce.c \
 	acme/jws.c acme/store.c acme/account.c acme/order.c acme/finalize.c acme/revoke.c \
-	acme/eab.c acme/validate.c acme/validate_dns.c acme/validate_tlsalpn.c
+	acme/eab.c acme/status.c acme/validate.c acme/validate_http.c acme/validate_dns.c \
+	acme/validate_tlsalpn.c
 
 check_PROGRAMS += tests/unit/test_acme
 TESTS += tests/unit/test_acme
@@ -9,3 +10,10 @@ tests_unit_test_acme_SOURCES = tests/unit/test_acme.c
 tests_unit_test_acme_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_acme_LDADD = libacme.la libpolicy.la libca.la libaudit.la libdb.la libhsm.la \
 	libutil.la $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_acme_status
+TESTS += tests/unit/test_acme_status
+tests_unit_test_acme_status_SOURCES = tests/unit/test_acme_status.c tests/unit/ca_fixture.c \
+	tests/unit/ca_fixture.h
+tests_unit_test_acme_status_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_acme_status_LDADD = $(tests_unit_test_acme_LDADD)

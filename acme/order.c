@@ -10,9 +10,7 @@
 
 /* ---- identifiers ---- */
 
-/* DNS name: LDH labels, 1..63 each, <= 253 total, at least two labels, last not all digits.
- * A leading "*." marks a wildcard. Lower-cases in place. Returns 0 or CAIRN_EINVAL. */
-static int check_dns(char *name, int *wildcard, char *why, size_t cap)
+int acme_dns_name_check(char *name, int *wildcard, char *why, size_t cap)
 {
 	char *p = name, *label;
 	size_t len, labels = 0, i;
@@ -77,18 +75,6 @@ static int check_ip(const char *value, char *out, size_t cap)
 
 /* ---- views ---- */
 
-static const char *authz_status(const json_t *z)
-{
-	const char *st = json_string_value(json_object_get(z, "status"));
-
-	if (st == NULL)
-		return "invalid";
-	if ((strcmp(st, "pending") == 0 || strcmp(st, "valid") == 0) &&
-	    json_integer_value(json_object_get(z, "expires")) < (json_int_t)time(NULL))
-		return "expired";
-	return st;
-}
-
 const char *acme_order_status(acme_t *a, json_t *order)
 {
 	const char *st = json_string_value(json_object_get(order, "status"));
@@ -111,7 +97,7 @@ const char *acme_order_status(acme_t *a, json_t *order)
 		snprintf(key, sizeof(key), "z/%s", json_string_value(v));
 		if (acme_get(a, key, &z) != 0)
 			return "invalid";
-		zs = authz_status(z);
+		zs = acme_authz_status(z);
 		if (strcmp(zs, "valid") != 0) {
 			if (strcmp(zs, "pending") == 0) {
 				pending = 1;
@@ -177,7 +163,7 @@ static json_t *authz_view(acme_t *a, const json_t *z)
 	json_t *v = json_object(), *list = json_array();
 	char when[32];
 	size_t i, n = json_array_size(json_object_get(z, "challs"));
-	const char *st = authz_status(z);
+	const char *st = acme_authz_status(z);
 
 	json_object_set_new(v, "status", json_string(st));
 	time_rfc3339((time_t)json_integer_value(json_object_get(z, "expires")), when, sizeof(when));
@@ -282,7 +268,7 @@ static json_t *reusable_authz(acme_t *a, const char *acct, const char *type, con
 	snprintf(key, sizeof(key), "z/%s", id);
 	if (acme_get(a, key, &z) != 0)
 		return NULL;
-	if (strcmp(authz_status(z), "valid") != 0) {
+	if (strcmp(acme_authz_status(z), "valid") != 0) {
 		json_decref(z);
 		return NULL;
 	}
@@ -378,7 +364,7 @@ int acme_has_valid_authz(acme_t *a, const char *acct, const char *type, const ch
 	snprintf(key, sizeof(key), "z/%s", id);
 	if (acme_get(a, key, &z) != 0)
 		return 0;
-	ok = strcmp(authz_status(z), "valid") == 0;
+	ok = strcmp(acme_authz_status(z), "valid") == 0;
 	json_decref(z);
 	return ok;
 }
@@ -423,7 +409,7 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 		}
 		if (strcmp(type, "dns") == 0) {
 			snprintf(norm, sizeof(norm), "%s", value);
-			rc = check_dns(norm, &wildcard, why, sizeof(why));
+			rc = acme_dns_name_check(norm, &wildcard, why, sizeof(why));
 		} else if (strcmp(type, "ip") == 0) {
 			rc = check_ip(value, norm, sizeof(norm));
 			if (rc)
@@ -563,13 +549,12 @@ out:
 
 static int authz_deactivate_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
 {
-	const char *st = authz_status(z);
+	char key[128];
 	(void)arg;
 
-	char key[128];
-
-	if (strcmp(st, "pending") != 0 && strcmp(st, "valid") != 0)
-		return cairn_err_set(err, CAIRN_EINVAL, "authorization is %s", st);
+	if (!acme_authz_may_move(z, "deactivated"))
+		return cairn_err_set(err, CAIRN_EINVAL, "authorization is %s",
+				     acme_authz_status(z));
 	json_object_set_new(z, "status", json_string("deactivated"));
 	snprintf(key, sizeof(key), "p/%s/%s", json_string_value(json_object_get(z, "acct")),
 		 json_string_value(json_object_get(z, "id")));
@@ -578,12 +563,19 @@ static int authz_deactivate_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t
 	return 0;
 }
 
+int acme_authz_deactivate(acme_t *a, const char *authz_id, json_t **result, cairn_err_t *err)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "z/%s", authz_id);
+	return acme_update(a, key, authz_deactivate_run, NULL, result, err);
+}
+
 void acme_authz(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		http_reply_t *r)
 {
 	acme_jws_t j;
 	json_t *z = NULL, *res = NULL, *view, *st;
-	char key[64];
 	cairn_err_t err = { 0 };
 
 	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
@@ -597,8 +589,7 @@ void acme_authz(acme_t *a, const char *url, const char *arg, const acme_request_
 			acme_problem(r, 400, "malformed", "status may only be set to \"deactivated\"");
 			goto out;
 		}
-		snprintf(key, sizeof(key), "z/%s", arg);
-		if (acme_update(a, key, authz_deactivate_run, NULL, &res, &err) != 0) {
+		if (acme_authz_deactivate(a, arg, &res, &err) != 0) {
 			acme_problem(r, 400, "malformed", "%s", cairn_err_msg(&err));
 			goto out;
 		}
@@ -607,7 +598,7 @@ void acme_authz(acme_t *a, const char *url, const char *arg, const acme_request_
 	}
 	view = authz_view(a, z);
 	http_reply_json(r, 200, NULL, view);
-	if (strcmp(authz_status(z), "pending") == 0)
+	if (strcmp(acme_authz_status(z), "pending") == 0)
 		r->retry_after = 1;
 	json_decref(view);
 out:
@@ -628,8 +619,8 @@ static int chall_start_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err
 	(void)err;
 
 	op->queued = 0;
-	if (strcmp(authz_status(z), "pending") != 0 ||
-	    strcmp(json_string_value(json_object_get(c, "status")), "pending") != 0)
+	/* Only a challenge of an authorization that can still become valid starts. */
+	if (!acme_authz_may_move(z, "valid") || !acme_chall_may_move(c, "processing"))
 		return 0;
 	json_object_set_new(c, "status", json_string("processing"));
 	op->queued = 1;

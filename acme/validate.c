@@ -1,13 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Challenge validation off the HTTP threads: the worker pool, the status machine (RFC 8555 §7.1.6) and http-01 (§8.3). */
-#include <arpa/inet.h>
+/* Challenge validation off the HTTP threads: the worker pool and storing each result (RFC 8555 §7.1.6). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
-
-#include <curl/curl.h>
 
 #include "acme/acme_int.h"
 
@@ -47,137 +43,62 @@ int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx)
 	return rc;
 }
 
-/* ---- http-01 ---- */
-
-typedef struct body {
-	char data[1024];
-	size_t len;
-	int over;
-} body_t;
-
-static size_t body_collect(char *ptr, size_t size, size_t n, void *arg)
-{
-	body_t *b = arg;
-	size_t add = size * n;
-
-	if (b->len + add >= sizeof(b->data)) {
-		b->over = 1;
-		return 0;
-	}
-	memcpy(b->data + b->len, ptr, add);
-	b->len += add;
-	return add;
-}
-
-int acme_validate_http01(const acme_vconf_t *v, const char *name, const char *token,
-			 const char *keyauth, const char **type, char *why, size_t cap)
-{
-	char addr[64], url[600], resolve[400];
-	struct curl_slist *res = NULL;
-	body_t b = { .len = 0 };
-	CURL *c = NULL;
-	CURLcode cc;
-	long status = 0;
-	int rc = CAIRN_EIO;
-	size_t kl = strlen(keyauth);
-
-	*type = "connection";
-	if (acme_resolve(v, name, addr, sizeof(addr), why, cap) != 0) {
-		*type = "dns";
-		return CAIRN_EIO;
-	}
-	snprintf(url, sizeof(url), "http://%s%s%s:%d/.well-known/acme-challenge/%s",
-		 strchr(name, ':') ? "[" : "", name, strchr(name, ':') ? "]" : "", v->http01_port,
-		 token);
-	/* Connect to the address we resolved (hosts map or the configured DNS server),
-	 * while the Host header keeps the name. */
-	snprintf(resolve, sizeof(resolve), "%s:%d:%s%s%s", name, v->http01_port,
-		 strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "");
-	c = curl_easy_init();
-	if (c == NULL) {
-		snprintf(why, cap, "out of memory");
-		return CAIRN_ENOMEM;
-	}
-	if (!strchr(name, ':'))
-		res = curl_slist_append(NULL, resolve);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_RESOLVE, res);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)v->timeout_ms);
-	/* RFC 8555 §8.3: redirects may be followed, only to http/https on the standard ports. */
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#endif
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "cairn-acme-validator");
-	cc = curl_easy_perform(c);
-	if (cc != CURLE_OK && !b.over) {
-		snprintf(why, cap, "GET %s: %s", url, curl_easy_strerror(cc));
-		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200) {
-		*type = "unauthorized";
-		snprintf(why, cap, "GET %s: HTTP %ld", url, status);
-		goto out;
-	}
-	/* Trailing whitespace is tolerated (RFC 8555 §8.3). */
-	while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
-			     b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t'))
-		b.len--;
-	if (b.over || b.len != kl || memcmp(b.data, keyauth, kl) != 0) {
-		*type = "incorrectResponse";
-		snprintf(why, cap, "GET %s: body is not the key authorization", url);
-		goto out;
-	}
-	rc = 0;
-out:
-	curl_slist_free_all(res);
-	curl_easy_cleanup(c);
-	return rc;
-}
-
-/* ---- the status machine ---- */
+/* ---- results ---- */
 
 typedef struct result_op {
 	int idx;
-	int ok;
-	json_t *error;     /* borrowed */
-	const char *acct;
+	const json_t *error;  /* NULL = valid (borrowed) */
 } result_op_t;
 
+/* Runs in the write transaction on the stored authorization, read afresh there: a
+ * deactivation (or expiry) that won the race keeps the authorization where it is. */
 static int result_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
 {
 	result_op_t *op = arg;
 	json_t *c = json_array_get(json_object_get(z, "challs"), (size_t)op->idx);
 	json_t *ident = json_object_get(z, "identifier");
+	const char *to = op->error == NULL ? "valid" : "invalid";
+	const char *acct = json_string_value(json_object_get(z, "acct"));
 	char key[400];
 	(void)err;
 
-	if (strcmp(json_string_value(json_object_get(c, "status")), "processing") != 0)
+	if (c == NULL || acct == NULL || !acme_chall_may_move(c, to))
 		return 0;
-	snprintf(key, sizeof(key), "p/%s/%s", op->acct, json_string_value(json_object_get(z, "id")));
+	snprintf(key, sizeof(key), "p/%s/%s", acct, json_string_value(json_object_get(z, "id")));
 	if (db_del(txn, DB_ACME, key, strlen(key)) == CAIRN_EDB)
 		return CAIRN_EDB;
-	json_object_set_new(c, "status", json_string(op->ok ? "valid" : "invalid"));
-	if (op->ok) {
-		json_object_set_new(c, "validated", json_integer((json_int_t)time(NULL)));
-		json_object_set_new(z, "status", json_string("valid"));
-		/* Remember it for reuse by later orders of the same account. */
-		snprintf(key, sizeof(key), "v/%s/%s:%s%s", op->acct,
-			 json_string_value(json_object_get(ident, "type")),
-			 json_string_value(json_object_get(ident, "value")),
-			 json_is_true(json_object_get(z, "wildcard")) ? "*" : "");
-		return acme_txn_put_str(txn, key, json_string_value(json_object_get(z, "id")));
+	if (!acme_authz_may_move(z, to)) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail),
+			 "the authorization is %s: the result of this validation was discarded",
+			 acme_authz_status(z));
+		json_object_set_new(c, "status", json_string("invalid"));
+		json_object_set_new(c, "error", acme_problem_obj("unauthorized", detail, ident));
+		return 0;
 	}
-	json_object_set(c, "error", op->error);
-	json_object_set_new(z, "status", json_string("invalid"));
-	return 0;
+	json_object_set_new(c, "status", json_string(to));
+	json_object_set_new(z, "status", json_string(to));
+	if (op->error != NULL) {
+		json_object_set(c, "error", (json_t *)op->error);
+		return 0;
+	}
+	json_object_set_new(c, "validated", json_integer((json_int_t)time(NULL)));
+	/* Remember it for reuse by later orders of the same account. */
+	snprintf(key, sizeof(key), "v/%s/%s:%s%s", acct,
+		 json_string_value(json_object_get(ident, "type")),
+		 json_string_value(json_object_get(ident, "value")),
+		 json_is_true(json_object_get(z, "wildcard")) ? "*" : "");
+	return acme_txn_put_str(txn, key, json_string_value(json_object_get(z, "id")));
+}
+
+int acme_chall_result(acme_t *a, const char *authz_id, int idx, const json_t *error)
+{
+	result_op_t op = { idx, error };
+	char key[64];
+
+	snprintf(key, sizeof(key), "z/%s", authz_id);
+	return acme_update(a, key, result_run, &op, NULL, NULL);
 }
 
 void acme_rl_sweep(acme_t *a, int64_t now)
@@ -232,10 +153,9 @@ static int failed_over_limit(acme_t *a, const char *name, int record)
 
 static void validate_one(acme_t *a, const job_t *job)
 {
-	json_t *z = NULL, *acct = NULL, *c, *ident;
+	json_t *z = NULL, *acct = NULL, *c, *ident, *error = NULL;
 	char key[64], keyauth[300], why[512] = "", acct_url[400];
 	const char *type = "serverInternal", *ctype, *name = NULL, *token, *thumb, *acct_id = NULL;
-	result_op_t op = { 0 };
 	int rc = CAIRN_EINVAL, wildcard;
 
 	snprintf(key, sizeof(key), "z/%s", job->authz);
@@ -254,13 +174,18 @@ static void validate_one(acme_t *a, const job_t *job)
 	wildcard = json_is_true(json_object_get(z, "wildcard"));
 	snprintf(keyauth, sizeof(keyauth), "%s.%s", token, thumb);
 	snprintf(acct_url, sizeof(acct_url), "%sacct/%s", a->base, acct_id);
-	if (failed_over_limit(a, name, 0)) {
+	if (!acme_authz_may_move(z, "valid")) {
+		/* Deactivated or expired while queued: nothing to fetch (result_run says why). */
+		snprintf(why, sizeof(why), "the authorization is %s", acme_authz_status(z));
+		name = NULL;
+	} else if (failed_over_limit(a, name, 0)) {
 		type = "rateLimited";
 		snprintf(why, sizeof(why), "too many failed validations for %s in the last hour",
 			 name);
 		rc = CAIRN_EDENIED;
 	} else if (strcmp(json_string_value(json_object_get(ident, "type")), "dns") == 0 &&
-		   (rc = acme_caa_check(a, name, wildcard, acct_url, ctype, why, sizeof(why))) != 0) {
+		   (rc = acme_caa_check(a, &a->v, name, wildcard, acct_url, ctype, why,
+					 sizeof(why))) != 0) {
 		type = rc == CAIRN_EDENIED ? "caa" : "dns";
 	} else if (strcmp(ctype, "http-01") == 0) {
 		rc = acme_validate_http01(&a->v, name, token, keyauth, &type, why, sizeof(why));
@@ -270,21 +195,17 @@ static void validate_one(acme_t *a, const job_t *job)
 		rc = acme_validate_tlsalpn01(&a->v, name, keyauth, &type, why, sizeof(why));
 	}
 out:
-	op.idx = job->idx;
-	op.ok = rc == 0;
-	op.acct = acct_id ? acct_id : "";
-	if (!op.ok) {
-		op.error = acme_problem_obj(type, why[0] ? why : "validation failed", ident);
+	if (rc != 0) {
+		error = acme_problem_obj(type, why[0] ? why : "validation failed", ident);
 		if (name != NULL && strcmp(type, "rateLimited") != 0)
 			failed_over_limit(a, name, 1);
 		log_info("acme", "challenge %s/%d for %s: %s", job->authz, job->idx,
 			 name ? name : "?", why);
 	}
-	snprintf(key, sizeof(key), "z/%s", job->authz);
-	if (acme_update(a, key, result_run, &op, NULL, NULL) != 0)
+	if (acme_chall_result(a, job->authz, job->idx, error) != 0)
 		log_error("acme", "storing the result of challenge %s/%d failed", job->authz,
 			  job->idx);
-	json_decref(op.error);
+	json_decref(error);
 	json_decref(z);
 	json_decref(acct);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* DNS for validation through c-ares (configurable server:port): A/AAAA resolution, dns-01 TXT, CAA (RFC 8659/8657). */
+/* DNS for validation through c-ares (configurable server:port): A/AAAA resolution, dns-01 TXT, CAA (RFC 8659/8657) at validation and again at finalize. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <poll.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <ares.h>
 #include <openssl/sha.h>
@@ -105,6 +106,8 @@ static json_t *dns_query(const acme_vconf_t *v, const char *name, int type, char
 	}
 	ares_query(ch, name, ns_c_in, type, on_answer, &q);
 	while (!q.done) {
+		uint64_t now = time_mono_ms();
+		int wait;
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval tv, *tvp;
@@ -124,8 +127,15 @@ static json_t *dns_query(const acme_vconf_t *v, const char *name, int type, char
 		}
 		if (n == 0)
 			break;
+		if (v->deadline_ms != 0 && now >= v->deadline_ms) {
+			snprintf(why, cap, "DNS query %s: no answer in time", name);
+			goto fail;
+		}
 		tvp = ares_timeout(ch, NULL, &tv);
-		poll(pfd, (nfds_t)n, tvp ? (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) : 1000);
+		wait = tvp ? (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) : 1000;
+		if (v->deadline_ms != 0 && (uint64_t)wait > v->deadline_ms - now)
+			wait = (int)(v->deadline_ms - now);
+		poll(pfd, (nfds_t)n, wait);
 		for (i = 0; i < n; i++)
 			ares_process_fd(ch, pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ? pfd[i].fd
 											  : ARES_SOCKET_BAD,
@@ -280,8 +290,8 @@ static int caa_value_ok(const json_t *ids, const char *value, const char *acct_u
 	return 1;
 }
 
-int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_url,
-		   const char *method, char *why, size_t cap)
+int acme_caa_check(acme_t *a, const acme_vconf_t *v, const char *name, int wildcard,
+		   const char *acct_url, const char *method, char *why, size_t cap)
 {
 	const char *cur = name;
 	json_t *set = NULL, *x;
@@ -292,7 +302,7 @@ int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_u
 		return 0;
 	/* The relevant RRset: the closest name up the tree that has CAA records. */
 	while (cur != NULL && *cur != '\0') {
-		set = acme_dns_caa(&a->v, cur, why, cap);
+		set = acme_dns_caa(v, cur, why, cap);
 		if (set == NULL)
 			return CAIRN_EIO;
 		if (json_array_size(set) > 0)
@@ -335,4 +345,53 @@ int acme_caa_check(acme_t *a, const char *name, int wildcard, const char *acct_u
 out:
 	json_decref(set);
 	return rc;
+}
+
+/* CA/B Baseline Requirements §3.2.2.8: CAA is checked within 8 hours before issuance. */
+#define CAA_RECHECK_AFTER (8 * 3600)
+
+int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_err_t *err)
+{
+	const char *acct = json_string_value(json_object_get(order, "acct"));
+	char acct_url[400], key[64], why[400] = "";
+	json_t *id, *z = NULL, *c, *ident;
+	int64_t now = time(NULL);
+	acme_vconf_t v = a->v;
+	size_t i, k;
+	int rc = 0;
+
+	if (a->caa_identities == NULL || json_array_size(a->caa_identities) == 0)
+		return 0;
+	v.deadline_ms = time_mono_ms() + (uint64_t)a->v.timeout_ms;
+	snprintf(acct_url, sizeof(acct_url), "%sacct/%s", a->base, acct ? acct : "");
+	json_array_foreach(json_object_get(order, "authzs"), i, id) {
+		const char *method = "";
+		int64_t validated = 0;
+
+		snprintf(key, sizeof(key), "z/%s", json_string_value(id));
+		if ((rc = acme_get(a, key, &z)) != 0) {
+			*type = "serverInternal";
+			return cairn_err_set(err, rc, "authorization %s: %s", json_string_value(id),
+					     cairn_strerror(rc));
+		}
+		ident = json_object_get(z, "identifier");
+		json_array_foreach(json_object_get(z, "challs"), k, c) {
+			if (strcmp(json_string_value(json_object_get(c, "status")), "valid") == 0) {
+				method = json_string_value(json_object_get(c, "type"));
+				validated = json_integer_value(json_object_get(c, "validated"));
+			}
+		}
+		/* IP identifiers have no CAA (RFC 8738 §7). */
+		if (strcmp(json_string_value(json_object_get(ident, "type")), "dns") == 0 &&
+		    now - validated > CAA_RECHECK_AFTER)
+			rc = acme_caa_check(a, &v, json_string_value(json_object_get(ident, "value")),
+					    json_is_true(json_object_get(z, "wildcard")), acct_url,
+					    method, why, sizeof(why));
+		json_decref(z);
+		if (rc != 0) {
+			*type = rc == CAIRN_EDENIED ? "caa" : "dns";
+			return cairn_err_set(err, rc, "CAA rechecked at finalize: %s", why);
+		}
+	}
+	return 0;
 }

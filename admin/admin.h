@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "acme/acme.h"
 #include "ca/ca.h"
 #include "db/db.h"
 #include "policy/policy.h"
@@ -22,9 +23,12 @@ typedef struct admin_identity {
 } admin_identity_t;
 
 /*
- * Creates an API token for (name, role), valid until expires_at (0 = no expiry).
- * Only SHA-256 of the token is stored (DB_TOKENS), with an audit event by actor,
- * in one durable write. *token receives the secret (malloc'd; shown once).
+ * Creates an API token for the existing admin name, whose role must be role, valid
+ * until expires_at (0 = no expiry). Only SHA-256 of the token is stored (DB_TOKENS),
+ * with an audit event by actor, in one durable write. *token receives the secret
+ * (malloc'd; shown once). A token never creates an admin: CAIRN_ENOENT when name is
+ * not an admin (admin_add first), CAIRN_ECONFLICT for another role, CAIRN_EDENIED when
+ * the admin is disabled, CAIRN_EINVAL for a bad name or role.
  */
 int admin_token_create(db_t *db, const char *name, const char *role, int64_t expires_at,
 		       const char *actor, char **token, cairn_err_t *err) CAIRN_WUR;
@@ -46,8 +50,8 @@ void admin_token_id(const char *token, char out[17]);
 
 /*
  * Adds an admin (name: 1..63 of [A-Za-z0-9._@-]) with a role, audited "admin.add" by actor.
- * admin_token_create adds the admin too when absent (and refuses a role other than the
- * admin's with CAIRN_ECONFLICT, a disabled admin with CAIRN_EDENIED).
+ * The record keeps that event's sequence (created_seq): the admin's approvals count only
+ * on requests submitted after it (admin_approver_counts).
  * Returns 0, CAIRN_EINVAL, CAIRN_EEXIST or a db code.
  */
 int admin_add(db_t *db, const char *name, const char *role, const char *actor, cairn_err_t *err)
@@ -57,7 +61,15 @@ int admin_add(db_t *db, const char *name, const char *role, const char *actor, c
 int admin_disable(db_t *db, const char *name, const char *actor, cairn_err_t *err) CAIRN_WUR;
 /* Reads an admin: role and disabled flag. Returns 0 or CAIRN_ENOENT. */
 int admin_get(db_t *db, const char *name, admin_identity_t *id, int *disabled) CAIRN_WUR;
-/* Every admin [{name, role, disabled, created}] (new reference), or NULL on error. */
+/*
+ * The daemon's policy_approver_fn (policy_engine_set_approver_check): approver
+ * "admin:NAME" counts on a request submitted at audit sequence request_seq only when
+ * NAME is an enabled admin added before it. Inside txn (borrowed); arg unused.
+ * Returns 0 or CAIRN_EDENIED with the reason in err.
+ */
+int admin_approver_counts(db_txn_t *txn, const char *approver, uint64_t request_seq, void *arg,
+			  cairn_err_t *err);
+/* Every admin [{name, role, disabled, created, created_seq}] (new reference), or NULL. */
 json_t *admin_list(db_t *db);
 /* Every token without its secret [{id, name, role, created, expires, revoked}], or NULL. */
 json_t *admin_token_list(db_t *db);
@@ -72,6 +84,7 @@ typedef struct admin_ctx {
 	policy_engine_t *policy; /* borrowed: every issuance goes through it */
 	EVP_PKEY *audit_key;     /* borrowed: signs audit checkpoints (a token key), may be NULL */
 	X509 *audit_cert;        /* borrowed: its certificate, chains to the root */
+	acme_t *acme;            /* borrowed: EAB keys are made there; NULL = no ACME (503) */
 } admin_ctx_t;
 
 #define ADMIN_JSON_DEPTH 32

@@ -7,11 +7,12 @@
 
 #define PROBLEM(t) "urn:cairn:problem:" t
 
-/* Inside a write txn: adds admin name with role when absent; CAIRN_ECONFLICT when it
- * exists with another role, CAIRN_EDENIED when disabled. */
-int admin_ensure(db_txn_t *txn, const char *name, const char *role, cairn_err_t *err);
-/* Inside any txn: CAIRN_EAUTH when id's admin record is disabled (absent = enabled);
- * sets id->role from the record when present. */
+/* Inside any txn: 0 when admin name exists, is enabled and has role; else CAIRN_ENOENT
+ * (no such admin: tokens are never a way to create one), CAIRN_ECONFLICT (another role)
+ * or CAIRN_EDENIED (disabled), with err set. */
+int admin_require(db_txn_t *txn, const char *name, const char *role, cairn_err_t *err);
+/* Inside any txn: CAIRN_EAUTH when id's admin record is absent or disabled; else
+ * sets id->role from the record. */
 int admin_check_enabled(db_txn_t *txn, admin_identity_t *id, cairn_err_t *err);
 
 /* Who calls: the bearer token when an Authorization header is present, else the TLS
@@ -51,6 +52,8 @@ void api_tokens_create(const admin_ctx_t *, const admin_request_t *, const admin
 		       const char *, http_reply_t *);
 void api_token_revoke(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
 		      const char *, http_reply_t *);
+void api_acme_eab(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		  const char *, http_reply_t *);
 void api_certs_search(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
 		      const char *, http_reply_t *);
 void api_audit_query(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,

@@ -60,22 +60,17 @@ static int put_admin(db_txn_t *txn, const char *name, json_t *rec, unsigned flag
 	return 0;
 }
 
-int admin_ensure(db_txn_t *txn, const char *name, const char *role, cairn_err_t *err)
+int admin_require(db_txn_t *txn, const char *name, const char *role, cairn_err_t *err)
 {
 	json_t *rec = admin_record(txn, name);
 	const char *have;
 	int rc = 0;
 
-	if (rec == NULL) {
-		if (!name_valid(name))
-			return cairn_err_set(err, CAIRN_EINVAL,
-					     "admin name must be 1..63 of A-Z a-z 0-9 . _ @ -");
-		rec = json_pack("{s:s, s:s, s:b, s:I}", "name", name, "role", role, "disabled", 0,
-				"created", (json_int_t)time(NULL));
-		rc = rec ? put_admin(txn, name, rec, DB_NOOVERWRITE, err) : CAIRN_ENOMEM;
-		json_decref(rec);
-		return rc;
-	}
+	if (rec == NULL)
+		return cairn_err_set(err, CAIRN_ENOENT,
+				     "no admin %s: tokens are only for existing admins "
+				     "(add one first with `cairn admin add --name NAME --role ROLE`)",
+				     name);
 	have = json_string_value(json_object_get(rec, "role"));
 	if (json_is_true(json_object_get(rec, "disabled")))
 		rc = cairn_err_set(err, CAIRN_EDENIED, "admin %s is disabled", name);
@@ -93,12 +88,36 @@ int admin_check_enabled(db_txn_t *txn, admin_identity_t *id, cairn_err_t *err)
 	int rc = 0;
 
 	if (rec == NULL)
-		return 0;
+		return cairn_err_set(err, CAIRN_EAUTH, "admin %s does not exist", id->name);
 	role = json_string_value(json_object_get(rec, "role"));
 	if (json_is_true(json_object_get(rec, "disabled")))
 		rc = cairn_err_set(err, CAIRN_EAUTH, "admin %s is disabled", id->name);
 	else if (role != NULL)
 		snprintf(id->role, sizeof(id->role), "%s", role);
+	json_decref(rec);
+	return rc;
+}
+
+int admin_approver_counts(db_txn_t *txn, const char *approver, uint64_t request_seq, void *arg,
+			  cairn_err_t *err)
+{
+	const char *name = approver;
+	json_t *rec = NULL;
+	json_int_t since;
+	int rc = 0;
+	(void)arg;
+
+	if (strncmp(name, "admin:", 6) != 0 || (rec = admin_record(txn, name + 6)) == NULL)
+		return cairn_err_set(err, CAIRN_EDENIED, "%s is not an admin", approver);
+	/* Admins from before creation sequences were kept have none: they predate the request. */
+	since = json_integer_value(json_object_get(rec, "created_seq"));
+	if (json_is_true(json_object_get(rec, "disabled")))
+		rc = cairn_err_set(err, CAIRN_EDENIED, "admin %s is disabled", name + 6);
+	else if (since > 0 && (uint64_t)since > request_seq)
+		rc = cairn_err_set(err, CAIRN_EDENIED,
+				   "admin %s was added after the request was submitted: approvals "
+				   "count only from admins who existed before it",
+				   name + 6);
 	json_decref(rec);
 	return rc;
 }
@@ -114,27 +133,32 @@ static int admin_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	json_t *details = json_pack("{s:s, s:s}", "name", a->name, "role", a->role ? a->role : "");
 	audit_event_t ev = { a->actor, a->disable ? "admin.disable" : "admin.add", NULL, NULL,
 			     details };
-	json_t *rec = NULL;
-	int rc;
+	json_t *rec = admin_record(txn, a->name);
+	uint64_t seq = 0;
+	int rc = 0;
 
 	if (a->disable) {
-		rec = admin_record(txn, a->name);
 		if (rec == NULL)
 			rc = cairn_err_set(err, CAIRN_ENOENT, "no admin %s", a->name);
 		else if (json_is_true(json_object_get(rec, "disabled")))
 			rc = cairn_err_set(err, CAIRN_ECONFLICT, "admin %s is already disabled",
 					   a->name);
-		else {
+		else
 			json_object_set_new(rec, "disabled", json_true());
-			rc = put_admin(txn, a->name, rec, 0, err);
-		}
+	} else if (rec != NULL) {
+		rc = cairn_err_set(err, CAIRN_EEXIST, "admin %s already exists", a->name);
 	} else {
 		rec = json_pack("{s:s, s:s, s:b, s:I}", "name", a->name, "role", a->role, "disabled",
 				0, "created", (json_int_t)time(NULL));
-		rc = rec ? put_admin(txn, a->name, rec, DB_NOOVERWRITE, err) : CAIRN_ENOMEM;
+		rc = rec ? 0 : CAIRN_ENOMEM;
 	}
+	/* The event's sequence dates the admin: approvals count only on requests after it. */
 	if (rc == 0)
-		rc = audit_append(txn, &ev, NULL, err);
+		rc = audit_append(txn, &ev, &seq, err);
+	if (rc == 0 && !a->disable)
+		json_object_set_new(rec, "created_seq", json_integer((json_int_t)seq));
+	if (rc == 0)
+		rc = put_admin(txn, a->name, rec, a->disable ? 0 : DB_NOOVERWRITE, err);
 	json_decref(rec);
 	json_decref(details);
 	return rc;

@@ -64,6 +64,7 @@ static const admin_route_t admin_routes[] = {
 	{ "GET", "/tokens", roles_audit, api_tokens_list },
 	{ "POST", "/tokens", roles_admin, api_tokens_create },
 	{ "POST", "/tokens/*/revoke", roles_admin, api_token_revoke },
+	{ "POST", "/acme/eab", roles_admin, api_acme_eab },
 };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
@@ -99,7 +100,7 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 		goto out;
 	}
 	/* An admin certificate is a login: only admins hand them out. */
-	if (strcmp(profile, "admin") == 0 && strcmp(who->role, "admin") != 0) {
+	if (strcmp(profile, CA_ADMIN_PROFILE) == 0 && strcmp(who->role, "admin") != 0) {
 		http_reply_problem(reply, 403, PROBLEM("forbidden"),
 				   "only the admin role may issue admin-profile certificates");
 		goto out;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Admin API: admins (list, add, disable) and API tokens (list, create, revoke). */
+/* Admin API: admins (list, add, disable), API tokens (list, create, revoke), ACME EAB keys. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +113,10 @@ void api_tokens_create(const admin_ctx_t *ctx, const admin_request_t *req,
 	api_actor(who, actor, sizeof(actor));
 	if (admin_token_create(ctx->db, name, role, ttl ? (int64_t)time(NULL) + ttl : 0, actor,
 			       &token, &err) != 0) {
+		/* A token for no admin, another role or a disabled one is an attempt worth a trace. */
+		if (err.code == CAIRN_ENOENT || err.code == CAIRN_ECONFLICT ||
+		    err.code == CAIRN_EDENIED)
+			api_audit_denied(ctx, req, actor, cairn_err_msg(&err));
 		api_reply_error(reply, &err);
 		goto out;
 	}
@@ -146,4 +150,47 @@ void api_token_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 	http_reply_json(reply, 200, NULL, doc);
 	json_decref(doc);
 	log_info("admin", "%s revoked token %s", actor, arg);
+}
+
+/* POST /acme/eab {"group"?, "profile"?}: a new External Account Binding key id and HMAC
+ * key (shown once), through the same authentication, role check and audit as the rest. */
+void api_acme_eab(const admin_ctx_t *ctx, const admin_request_t *req, const admin_identity_t *who,
+		  const char *arg, http_reply_t *reply)
+{
+	json_t *body = api_body(ctx, req, reply), *doc = NULL;
+	const char *group = NULL, *profile = NULL;
+	cairn_err_t err = { 0 };
+	json_error_t jerr;
+	char actor[96], *kid = NULL, *key = NULL;
+	(void)arg;
+
+	if (body == NULL)
+		return;
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s}", "group", &group, "profile",
+			   &profile) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expected {\"group\"?: NAME, \"profile\"?: NAME}: %s", jerr.text);
+		goto out;
+	}
+	if (ctx->acme == NULL) {
+		http_reply_problem(reply, 503, PROBLEM("serverInternal"), "ACME is not running");
+		goto out;
+	}
+	api_actor(who, actor, sizeof(actor));
+	if (acme_eab_create(ctx->acme, group, profile, actor, &kid, &key, &err) != 0) {
+		api_reply_error(reply, &err);
+		goto out;
+	}
+	doc = json_pack("{s:s, s:s, s:s?, s:s?}", "kid", kid, "hmac_key", key, "group", group,
+			"profile", profile);
+	http_reply_json(reply, 201, NULL, doc);
+	log_info("admin", "%s created EAB key %s (group %s, profile %s)", actor, kid,
+		 group ? group : "-", profile ? profile : "-");
+out:
+	if (key != NULL)
+		OPENSSL_cleanse(key, strlen(key));
+	free(key);
+	free(kid);
+	json_decref(doc);
+	json_decref(body);
 }

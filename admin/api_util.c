@@ -123,7 +123,7 @@ static int cert_identity(const admin_ctx_t *ctx, X509 *cert, admin_identity_t *i
 		return cairn_err_set(err, CAIRN_EAUTH, "database unavailable");
 	rc = db_cert_get(txn, sn->data, (size_t)sn->length, &rec);
 	db_txn_end(txn);
-	if (rc != 0 || strcmp(rec.profile, "admin") != 0)
+	if (rc != 0 || strcmp(rec.profile, CA_ADMIN_PROFILE) != 0)
 		return cairn_err_set(err, CAIRN_EAUTH,
 				     "client certificate is not an admin certificate of this CA");
 	if (rec.status == DB_CERT_REVOKED)

@@ -41,7 +41,7 @@ static int token_put_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	audit_event_t ev = { .actor = tp->actor, .action = "admin.token.create", .details = details };
 	int rc;
 
-	rc = admin_ensure(txn, tp->name, tp->role, err);
+	rc = admin_require(txn, tp->name, tp->role, err);
 	if (rc) {
 		json_decref(details);
 		return rc;

@@ -35,6 +35,10 @@ typedef struct ca_profile {
 	int min_rsa_bits;            /* default 2048 */
 } ca_profile_t;
 
+/* The profile whose certificates log in to the admin API over mTLS: only the admin API,
+ * by the admin role, hands it out; EAB keys, EST labels and ACME never may. */
+#define CA_ADMIN_PROFILE "admin"
+
 /*
  * The default "profiles" object written into cairn.json by `cairn init`:
  * tls-server, tls-client, code-signing, document-signing (EKU 1.3.6.1.5.5.7.3.36),
@@ -201,6 +205,9 @@ typedef struct ca_config {
  * *out owned by the caller: ca_free (after the last ca_issue returned). */
 int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err) CAIRN_WUR;
 void ca_free(ca_t *ca);
+
+/* ASN1_TIME to unix seconds. Returns 0 or CAIRN_EINVAL. */
+int ca_time_unix(const ASN1_TIME *t, int64_t *out) CAIRN_WUR;
 
 /* The profile by name, or NULL. Borrowed, valid while ca lives. */
 const ca_profile_t *ca_profile(const ca_t *ca, const char *name);

@@ -49,8 +49,6 @@ void ca_names_free(char **names, size_t n);
  * a leading 0x00. Returns 0 or CAIRN_EINVAL (negative, zero or > DB_SERIAL_MAX). */
 int ca_cert_serial(X509 *x, uint8_t out[DB_SERIAL_MAX], size_t *len, cairn_err_t *err) CAIRN_WUR;
 
-/* ASN1_TIME to unix seconds. Returns 0 or CAIRN_EINVAL. */
-int ca_time_unix(const ASN1_TIME *t, int64_t *out) CAIRN_WUR;
 
 /* pubkey.c: for a provider EC P-256/P-384 key, *out is a legacy copy that
  * X509_set_pubkey encodes ~20x faster (caller frees); *out NULL means use pk

@@ -110,7 +110,8 @@ int crl_rebuild(crl_t *c, const char *issuer, cairn_err_t *err) CAIRN_WUR;
 void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg);
 
 /* A copy of the current CRL of issuer (DER, malloc'd) with its thisUpdate and
- * nextUpdate; "NAME-delta" names the issuer's delta CRL. Returns 0 or CAIRN_ENOENT
+ * nextUpdate; "NAME-delta" names the issuer's delta CRL. der and len may be NULL
+ * (only the times and number wanted). Returns 0 or CAIRN_ENOENT
  * (unknown issuer, or no delta CRLs), CAIRN_ENOMEM. Thread-safe. */
 int crl_get(crl_t *c, const char *issuer, uint8_t **der, size_t *len, int64_t *this_update,
 	    int64_t *next_update, uint64_t *number) CAIRN_WUR;

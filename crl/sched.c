@@ -24,6 +24,7 @@ struct crl_slot {
 	uint64_t number;
 	int dirty;             /* revocations since the last build */
 	int64_t dirty_at;
+	int64_t retry_at;      /* after a failed build: not before this time */
 };
 
 struct crl_iss {
@@ -175,6 +176,7 @@ int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 	slot->this_update = p.this_update;
 	slot->next_update = p.next_update;
 	slot->number = p.number;
+	slot->retry_at = 0;
 	if (!delta && c->delta_period > 0 && !is->delta.dirty) {
 		/* A new base: the delta follows at once. */
 		is->delta.dirty = 1;
@@ -379,14 +381,33 @@ void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *ar
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* When a slot is due: its scheduled rebuild, or the debounced one after revocations. */
-static int64_t due(const struct crl_slot *slot, int64_t period, int64_t debounce)
+/* How long before the served CRL's nextUpdate it is rebuilt at the latest: a tenth
+ * of its validity, between one minute and one hour. */
+static int64_t safety_margin(const struct crl_slot *slot)
+{
+	int64_t m = (slot->next_update - slot->this_update) / 10;
+
+	return m < 60 ? 60 : m > 3600 ? 3600 : m;
+}
+
+/*
+ * When a slot is due: its scheduled rebuild (thisUpdate + period), or earlier the
+ * debounced one after revocations — but never later than the served CRL's own
+ * nextUpdate minus the safety margin, whatever the period says now (a restart with a
+ * longer crl.period adopts a CRL built under the shorter one), and at once when the
+ * clock went back behind the served thisUpdate. A failed build waits for retry_at.
+ */
+static int64_t due(const struct crl_slot *slot, int64_t period, int64_t debounce, int64_t now)
 {
 	int64_t t = slot->this_update + period;
 
+	if (slot->next_update > slot->this_update && slot->next_update - safety_margin(slot) < t)
+		t = slot->next_update - safety_margin(slot);
 	if (slot->dirty && slot->dirty_at + debounce < t)
 		t = slot->dirty_at + debounce;
-	return t;
+	if (slot->der != NULL && now + 60 < slot->this_update)
+		t = now;
+	return t < slot->retry_at ? slot->retry_at : t;
 }
 
 static void *sched_main(void *arg)
@@ -399,12 +420,11 @@ static void *sched_main(void *arg)
 	while (!c->stopping) {
 		int64_t now = (int64_t)time(NULL), next = INT64_MAX;
 		struct crl_slot *next_slot = NULL;
-		int next_is_delta = 0;
 		char name[48] = "";
 
 		for (i = 0; i < c->n_iss; i++) {
 			struct crl_iss *is = &c->iss[i];
-			int64_t d = due(&is->full, c->period, c->debounce);
+			int64_t d = due(&is->full, c->period, c->debounce, now);
 			if (d <= now && next_slot == NULL) {
 				next_slot = &is->full;
 				snprintf(name, sizeof(name), "%s", is->name);
@@ -412,10 +432,9 @@ static void *sched_main(void *arg)
 			next = d < next ? d : next;
 			if (c->delta_period <= 0)
 				continue;
-			d = due(&is->delta, c->delta_period, c->debounce);
+			d = due(&is->delta, c->delta_period, c->debounce, now);
 			if (d <= now && next_slot == NULL) {
 				next_slot = &is->delta;
-				next_is_delta = 1;
 				snprintf(name, sizeof(name), "%s-delta", is->name);
 			}
 			next = d < next ? d : next;
@@ -430,9 +449,10 @@ static void *sched_main(void *arg)
 		if (crl_rebuild(c, name, &err) != 0) {
 			log_error("crl", "rebuilding the %s CRL: %s", name, cairn_err_msg(&err));
 			pthread_mutex_lock(&c->mu);
-			/* Try again in a minute rather than spinning. */
-			next_slot->dirty = 0;
-			next_slot->this_update = now + 60 - (next_is_delta ? c->delta_period : c->period);
+			/* Try again in a minute rather than spinning; the build is still owed. */
+			next_slot->dirty = 1;
+			next_slot->dirty_at = now - c->debounce;
+			next_slot->retry_at = now + 60;
 			continue;
 		}
 		log_info("crl", "published the %s CRL", name);
@@ -493,11 +513,15 @@ int crl_get(crl_t *c, const char *name, uint8_t **der, size_t *len, int64_t *thi
 	if (slot == NULL)
 		return CAIRN_ENOENT;
 	pthread_mutex_lock(&c->mu);
-	if (slot->der == NULL || (*der = malloc(slot->len)) == NULL) {
-		rc = slot->der == NULL ? CAIRN_ENOENT : CAIRN_ENOMEM;
+	if (slot->der == NULL) {
+		rc = CAIRN_ENOENT;
+	} else if (der != NULL && (*der = malloc(slot->len)) == NULL) {
+		rc = CAIRN_ENOMEM;
 	} else {
-		memcpy(*der, slot->der, slot->len);
-		*len = slot->len;
+		if (der != NULL)
+			memcpy(*der, slot->der, slot->len);
+		if (len)
+			*len = slot->len;
 		if (this_update)
 			*this_update = slot->this_update;
 		if (next_update)

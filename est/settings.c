@@ -24,8 +24,8 @@ int est_profile_never_client(const char *profile)
 {
 	/* admin logs in to the admin API; the others are what `cairn init` made: the CA
 	 * hierarchy, the OCSP signer and the daemon's HTTPS certificate (its key is a file). */
-	static const char *const never[] = { "admin", "daemon-tls", "ocsp-signer", "ca-root",
-					     "ca-issuing" };
+	static const char *const never[] = { CA_ADMIN_PROFILE, "daemon-tls", "ocsp-signer",
+					     "ca-root", "ca-issuing" };
 	size_t i;
 
 	for (i = 0; i < sizeof(never) / sizeof(never[0]); i++)

@@ -136,7 +136,8 @@ int policy_request_get(policy_engine_t *e, const char *id, request_info_t *out,
 /*
  * An approver's decision. approve: counts one approval per distinct approver
  * (CAIRN_EEXIST if this approver already approved; CAIRN_EDENIED if the approver
- * is the requester or lacks the rule's approver_role); the last needed approval
+ * is the requester, lacks the rule's approver_role or fails the approver check
+ * of policy_engine_set_approver_check); the last needed approval
  * issues the certificate. reject: ends the request. Both audited with the actor.
  * out (may be NULL) receives the new state.
  */
@@ -146,6 +147,22 @@ int policy_request_approve(policy_engine_t *e, const char *id, const char *appro
 int policy_request_reject(policy_engine_t *e, const char *id, const char *approver,
 			  const char *role, const char *comment, request_info_t *out,
 			  cairn_err_t *err) CAIRN_WUR;
+
+/*
+ * Whether approver (the actor, "admin:NAME") counts on a request that was submitted
+ * at audit sequence request_seq (0: a record from before sequences were kept). Runs
+ * inside the decision's write transaction (txn borrowed, read it only). Returns 0
+ * when the approval counts, else a negative code with the reason in err.
+ */
+typedef int (*policy_approver_fn)(db_txn_t *txn, const char *approver, uint64_t request_seq,
+				  void *arg, cairn_err_t *err);
+/*
+ * Installs the check every approval passes: a new approval that fails it is refused
+ * with its code; approvals stored earlier whose approver fails it now (disabled since)
+ * are dropped before counting. NULL (the default) = every approver counts. Call before
+ * the engine serves requests; arg is borrowed.
+ */
+void policy_engine_set_approver_check(policy_engine_t *e, policy_approver_fn fn, void *arg);
 
 /* Walks requests (status filter: -1 = all), newest first. fn returns non-zero to stop. */
 typedef int (*policy_request_fn)(const request_info_t *r, void *arg);

@@ -16,6 +16,8 @@ struct policy_engine {
 	policy_t *policy;
 	char *text;
 	pthread_mutex_t decide;  /* approvals and rejections one at a time */
+	policy_approver_fn approver_ok; /* may be NULL: every approver counts */
+	void *approver_arg;
 };
 
 /* Stores a new pending request for in/d (audited "request.pending"); fills info. */

@@ -101,11 +101,17 @@ static int store_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	struct store_op *s = arg;
 	audit_event_t ev = { jstr(s->rec, "requester"), "request.pending", NULL, s->names,
 			     s->details };
-	int rc = put_record(txn, s->rec, DB_NOOVERWRITE);
+	uint64_t seq = 0;
+	int rc = audit_append(txn, &ev, &seq, err);
 
+	/* The event's sequence dates the request: approvers must be older (approver_ok). */
+	if (rc)
+		return rc;
+	json_object_set_new(s->rec, "seq", json_integer((json_int_t)seq));
+	rc = put_record(txn, s->rec, DB_NOOVERWRITE);
 	if (rc)
 		return cairn_err_set(err, rc, "storing request: %s", cairn_strerror(rc));
-	return audit_append(txn, &ev, NULL, err);
+	return 0;
 }
 
 int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char *group,
@@ -169,6 +175,8 @@ struct decide_op {
 	decide_kind_t kind;
 	const char *id, *actor, *role, *comment, *serial, *reason;
 	int64_t now;
+	policy_approver_fn approver_ok; /* DO_APPROVE: may be NULL */
+	void *approver_arg;
 	/* results, reset on every run */
 	json_t *rec;     /* the record after the op (new reference) */
 	int complete;    /* DO_APPROVE: enough approvals to issue */
@@ -217,11 +225,38 @@ static int has_approved(const json_t *rec, const char *who)
 	return 0;
 }
 
+/* DO_APPROVE: refuses an approver the check refuses, and drops the stored approvals of
+ * approvers it refuses now (disabled since), listing them in dropped. */
+static int check_approvers(db_txn_t *txn, struct decide_op *d, json_t *dropped,
+			   cairn_err_t *err)
+{
+	uint64_t seq = (uint64_t)jint(d->rec, "seq");
+	json_t *approvals = json_object_get(d->rec, "approvals");
+	cairn_err_t lapsed = { 0 };
+	size_t i = 0;
+	int rc;
+
+	if (d->approver_ok == NULL)
+		return 0;
+	if ((rc = d->approver_ok(txn, d->actor, seq, d->approver_arg, err)) != 0)
+		return rc;
+	while (i < json_array_size(approvals)) {
+		const char *by = jstr(json_array_get(approvals, i), "by");
+		if (d->approver_ok(txn, by, seq, d->approver_arg, &lapsed) == 0) {
+			i++;
+			continue;
+		}
+		json_array_append_new(dropped, json_string(by));
+		json_array_remove(approvals, i);
+	}
+	return 0;
+}
+
 static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct decide_op *d = arg;
 	audit_event_t ev = { d->actor, NULL, NULL, NULL, NULL };
-	json_t *details = NULL;
+	json_t *details = NULL, *dropped = NULL;
 	size_t have;
 	int rc;
 
@@ -267,6 +302,13 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 		if (has_approved(d->rec, d->actor))
 			return cairn_err_set(err, CAIRN_EEXIST, "%s already approved request %s",
 					     d->actor, d->id);
+		if ((dropped = json_array()) == NULL)
+			return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		if ((rc = check_approvers(txn, d, dropped, err)) != 0) {
+			json_decref(dropped);
+			return rc;
+		}
+		have = json_array_size(json_object_get(d->rec, "approvals"));
 		if ((int64_t)have < jint(d->rec, "approvals_needed")) {
 			json_array_append_new(json_object_get(d->rec, "approvals"),
 					      json_pack("{s:s, s:s, s:I, s:s}", "by", d->actor, "role",
@@ -276,9 +318,10 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 		}
 		d->complete = (int64_t)have >= jint(d->rec, "approvals_needed");
 		ev.action = "request.approve";
-		details = json_pack("{s:s, s:s, s:i, s:I}", "id", d->id, "comment",
+		details = json_pack("{s:s, s:s, s:i, s:I, s:o}", "id", d->id, "comment",
 				    d->comment ? d->comment : "", "approvals", (int)have,
-				    "approvals_needed", (json_int_t)jint(d->rec, "approvals_needed"));
+				    "approvals_needed", (json_int_t)jint(d->rec, "approvals_needed"),
+				    "dropped", dropped);
 		break;
 	case DO_REJECT:
 		json_object_set_new(d->rec, "status", json_string("rejected"));
@@ -394,6 +437,8 @@ static int decide(policy_engine_t *e, decide_kind_t kind, const char *id, const 
 	d.actor = approver;
 	d.role = role;
 	d.comment = comment;
+	d.approver_ok = e->approver_ok;
+	d.approver_arg = e->approver_arg;
 	pthread_mutex_lock(&e->decide);
 	rc = run_decide(e, &d, err);
 	if (rc == 0 && kind == DO_APPROVE && d.complete)
@@ -417,6 +462,12 @@ int policy_request_reject(policy_engine_t *e, const char *id, const char *approv
 			  cairn_err_t *err)
 {
 	return decide(e, DO_REJECT, id, approver, role, comment, out, err);
+}
+
+void policy_engine_set_approver_check(policy_engine_t *e, policy_approver_fn fn, void *arg)
+{
+	e->approver_ok = fn;
+	e->approver_arg = arg;
 }
 
 /* The record of id, expired first if due. New reference in *out. */

@@ -47,6 +47,27 @@ static const char *const channels[] = { "acme", "est", "admin", NULL };
 static const char *const key_types[] = { "ec", "rsa", "ed25519", NULL };
 static const char *const roles[] = { "admin", "approver", "operator", "auditor", NULL };
 
+/* How every requester string starts, by channel (policy.h, docs/policy.md). */
+static const char *const requester_kinds[] = { "acme:acct/", "acme:eab/", "est:user/",
+					       "est:cert/", "admin:", NULL };
+
+/* 1 when a match.requester pattern can match some requester: its literal start (up to
+ * the first glob character) begins with a known kind, or is followed by a glob and is
+ * the start of one ("*", "acme:*"). A pattern no channel produces is a typo. */
+static int requester_pattern_ok(const char *pat)
+{
+	size_t lit = strcspn(pat, "*?[\\"), n;
+	const char *const *k;
+
+	for (k = requester_kinds; *k; k++) {
+		n = strlen(*k);
+		if (lit >= n ? strncmp(pat, *k, n) == 0
+			     : pat[lit] != '\0' && strncmp(pat, *k, lit) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int in_set(const char *const *set, const char *s)
 {
 	for (; *set; set++)
@@ -227,8 +248,19 @@ static int parse_match(const where_t *w, json_t *m, rule_t *r)
 		snprintf(field, sizeof(field), "match.%s", key);
 		if (strcmp(key, "channel") == 0)
 			rc = parse_strlist(w, field, v, 1, 0, channels, &r->channel);
-		else if (strcmp(key, "requester") == 0)
+		else if (strcmp(key, "requester") == 0) {
+			size_t i;
 			rc = parse_strlist(w, field, v, 1, 0, NULL, &r->requester);
+			for (i = 0; rc == 0 && i < r->requester.n; i++)
+				if (!requester_pattern_ok(r->requester.v[i])) {
+					char msg[256];
+					snprintf(msg, sizeof(msg),
+						 "\"%.64s\" can never match: requesters are acme:acct/ID, "
+						 "acme:eab/KID, est:user/NAME, est:cert/SUBJECT or admin:NAME",
+						 r->requester.v[i]);
+					rc = field_error(w, field, msg);
+				}
+		}
 		else if (strcmp(key, "group") == 0)
 			rc = parse_strlist(w, field, v, 1, 0, NULL, &r->group);
 		else if (strcmp(key, "profile") == 0)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/gnutls.h>
+
 #include "config.h"
 #include "est/est.h"
 #include "server/server.h"
@@ -68,6 +70,12 @@ static const cfg_key_t cfg_keys[] = {
 	  "seconds a connection may stay idle (slow clients are dropped)" },
 	{ "server.max_json_depth", I(max_json_depth), "32", 2, 1000,
 	  "deepest nesting of arrays/objects accepted in JSON request bodies" },
+	{ "server.tls_min_version", S(tls_min_version), "1.2", 0, 0,
+	  "oldest TLS version the HTTPS listener accepts: 1.2 or 1.3 (1.0 and 1.1 never)" },
+	{ "server.tls_priorities", S(tls_priorities), CONFIG_TLS_PRIORITIES, 0, 0,
+	  "GnuTLS priority string for the HTTPS listener's ciphers, key exchanges and signature "
+	  "algorithms (the default: forward-secret AEAD suites only); no VERS- items, the "
+	  "versions come from server.tls_min_version" },
 	{ "policy_file", S(policy_file), "policy.json", 0, 0,
 	  "approval policy rules (see docs/policy.md); reloaded on SIGHUP" },
 	{ "requests.pending_ttl", S(pending_ttl), "7d", 0, 0,
@@ -215,6 +223,52 @@ int config_parse_addr(const char *addr, char *host, size_t cap, int *port)
 	return 0;
 }
 
+char *config_tls_priorities(const cairn_config_t *cfg)
+{
+	char *out = NULL;
+
+	if (asprintf(&out, "%s:-VERS-ALL:+VERS-TLS1.3%s", cfg->tls_priorities,
+		     strcmp(cfg->tls_min_version, "1.2") == 0 ? ":+VERS-TLS1.2" : "") < 0)
+		return NULL;
+	return out;
+}
+
+/* server.tls_min_version and server.tls_priorities, checked as GnuTLS will read them. */
+static int config_check_tls(const cairn_config_t *cfg, cairn_err_t *err)
+{
+	gnutls_priority_t prio = NULL;
+	const char *where = NULL;
+	char *full;
+	int rc;
+
+	if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0)
+		return cairn_err_set(err, CAIRN_ECONFIG, "server.tls_min_version: must be 1.2 or 1.3");
+	if (cfg->tls_priorities[0] == '\0')
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "server.tls_priorities: must be a GnuTLS priority string");
+	if (strcasestr(cfg->tls_priorities, "VERS-") != NULL)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "server.tls_priorities: no VERS- items; set the oldest version "
+				     "with server.tls_min_version");
+	if ((full = config_tls_priorities(cfg)) == NULL)
+		return CAIRN_ENOMEM;
+	rc = gnutls_priority_init(&prio, full, &where);
+	if (rc != GNUTLS_E_SUCCESS) {
+		/* where points into full; the part from the user's string is what to show. */
+		size_t at = where && where >= full ? (size_t)(where - full) : 0;
+		rc = cairn_err_set(err, CAIRN_ECONFIG,
+				   "server.tls_priorities: GnuTLS refuses it at \"%.40s\": %s",
+				   at < strlen(cfg->tls_priorities) ? cfg->tls_priorities + at
+								    : cfg->tls_priorities,
+				   gnutls_strerror(rc));
+	} else {
+		gnutls_priority_deinit(prio);
+		rc = 0;
+	}
+	free(full);
+	return rc;
+}
+
 /* Validates the parsed document against the table; fills cfg. */
 static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 {
@@ -235,6 +289,13 @@ static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 		/* The EST object has its own validator (errors name the key). */
 		est_settings_t *est = malloc(sizeof(*est));
 		rc = est == NULL ? CAIRN_ENOMEM : est_settings_parse(cfg->est, est, err);
+		/* Admin certificates log in to the admin API: no EST label hands them out. */
+		for (i = 0; rc == 0 && i < est->n_labels; i++)
+			if (strcmp(est->labels[i].profile, CA_ADMIN_PROFILE) == 0)
+				rc = cairn_err_set(err, CAIRN_ECONFIG,
+						   "est.labels.%s.profile: %s logs in to the admin "
+						   "API, EST may not issue it",
+						   est->labels[i].name, CA_ADMIN_PROFILE);
 		free(est);
 		if (rc)
 			return rc;
@@ -250,7 +311,7 @@ static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 				     "audit.checkpoint_interval: must be a duration of at least 60s");
 	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0)
 		return cairn_err_set(err, CAIRN_ECONFIG, "ocsp.signer: must be delegated|ca");
-	return 0;
+	return config_check_tls(cfg, err);
 }
 
 int config_parse(const char *dir, const char *name, const char *text, size_t len,

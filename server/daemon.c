@@ -152,6 +152,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = ca_open(&cc, &s->ca, err);
 	if (rc)
 		goto out;
+	server_material_note(s, "root", ca_issuer_cert(s->ca, "root"));
+	server_material_note(s, "issuing", ca_issuer_cert(s->ca, "issuing"));
 	policy = config_path(cfg, cfg->policy_file);
 	if (policy == NULL || duration_parse(cfg->pending_ttl, &ttl) != 0) {
 		rc = policy ? cairn_err_set(err, CAIRN_ECONFIG, "requests.pending_ttl: bad duration")
@@ -161,6 +163,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = policy_engine_new(s->ca, s->db, policy, ttl, &s->policy, err);
 	if (rc)
 		goto out;
+	/* Approvals count only from enabled admins who existed when the request came. */
+	policy_engine_set_approver_check(s->policy, admin_approver_counts, NULL);
 	if ((rc = est_settings_parse(cfg->est, &s->est_settings, err)) != 0 ||
 	    (rc = est_new(&s->est_settings, s->ca, s->db, s->policy, &s->est, err)) != 0)
 		goto out;
@@ -197,6 +201,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		rc = acme_new(&ac, &s->acme, err);
 		if (rc)
 			goto out;
+		s->admin.acme = s->acme;
 	}
 out:
 	if (pin != NULL)

@@ -11,7 +11,11 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "server/internal.h"
 
@@ -336,12 +340,25 @@ fail:
 	return CAIRN_EIO;
 }
 
+/* The HTTPS certificate (first PEM block of cert) in the health table. */
+static void note_https_cert(server_t *s, const char *cert)
+{
+	BIO *b = BIO_new_mem_buf(cert, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	server_material_note(s, "https", x);
+	X509_free(x);
+	BIO_free(b);
+	ERR_clear_error();
+}
+
 int http_start(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	char *cert_path = NULL, *key_path = NULL, *cert = NULL, *key = NULL;
 	char *root_path = NULL, *issuing_path = NULL, *root = NULL, *issuing = NULL;
+	char *priorities = NULL;
 	int https_fd = -1, http_fd = -1, rc;
 
 	cert_path = config_path(cfg, cfg->tls_cert);
@@ -356,6 +373,7 @@ int http_start(server_t *s, cairn_err_t *err)
 			      cairn_strerror(rc));
 		goto out;
 	}
+	note_https_cert(s, cert);
 	/* Client certificates are requested (never required) and checked against our own
 	 * CAs; the admin API verifies them again per request (STACK-NOTES.md). */
 	root_path = config_path(cfg, cfg->root_cert);
@@ -367,6 +385,11 @@ int http_start(server_t *s, cairn_err_t *err)
 		s->tls_trust_pem = NULL;
 		rc = cairn_err_set(err, CAIRN_EIO, "CA certificates %s, %s unreadable",
 				   root_path ? root_path : "?", issuing_path ? issuing_path : "?");
+		goto out;
+	}
+	/* Bearer tokens cross this listener: TLS 1.2 at the oldest (server.tls_min_version). */
+	if ((priorities = config_tls_priorities(cfg)) == NULL) {
+		rc = CAIRN_ENOMEM;
 		goto out;
 	}
 	https_fd = listen_on(cfg->listen_https, s->https_url, sizeof(s->https_url), "https",
@@ -387,7 +410,7 @@ int http_start(server_t *s, cairn_err_t *err)
 		flags | MHD_USE_TLS, 0, NULL, NULL, on_request, &listeners[0],
 		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_MEM_KEY, key,
 		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
-		MHD_OPTION_THREAD_POOL_SIZE,
+		MHD_OPTION_HTTPS_PRIORITIES, priorities, MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
@@ -437,6 +460,7 @@ out:
 	free(issuing_path);
 	free(root);
 	free(issuing);
+	free(priorities);
 	return rc;
 }
 

@@ -21,6 +21,13 @@
 
 enum { LISTEN_HTTPS = 1, LISTEN_HTTP = 2, LISTEN_BOTH = 3 };
 
+/* A certificate of the daemon's own (CA, OCSP signer, HTTPS) and its validity. */
+typedef struct server_material {
+	char name[24];          /* "root", "issuing", "ocsp-signer", "https" */
+	int64_t not_before, not_after;
+} server_material_t;
+#define SERVER_MAX_MATERIAL 8
+
 typedef struct server {
 	const cairn_config_t *cfg;
 	hsm_t *hsm;
@@ -41,6 +48,8 @@ typedef struct server {
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
 	ocsp_t *ocsp;                   /* OCSP responder (revocation.c) */
 	crl_t *crl;                     /* CRL service (revocation.c) */
+	server_material_t material[SERVER_MAX_MATERIAL]; /* noted at start (health.c) */
+	size_t n_material;
 	time_t started;
 	atomic_int ready;               /* set once the core is open */
 	pthread_t checkpointer;         /* signs the audit head every audit.checkpoint_interval */
@@ -85,6 +94,16 @@ void server_revocation_close(server_t *s);
 /* Appends the OCSP/CRL metrics to *text (malloc'd, len bytes; realloc'd). Returns
  * the new length or -1 (out of memory; *text still owned by the caller). */
 int server_revocation_metrics(server_t *s, char **text, size_t len);
+
+/* health.c. Notes a certificate of the daemon's own under name (copied; x borrowed);
+ * call at start, before the listeners run. */
+void server_material_note(server_t *s, const char *name, X509 *x);
+/* Counts what makes the daemon degraded at now: material expired or within its warning
+ * window (a third of its lifetime, at most 30 days), a CRL past or within a minute of its
+ * nextUpdate. Each problem is appended to problems ({"what","state","at"}) unless NULL. */
+int server_health(server_t *s, int64_t now, json_t *problems);
+/* Appends the expiry gauges to *text (len bytes so far); returns the new length or -1. */
+int server_health_metrics(server_t *s, char **text, size_t len);
 void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);

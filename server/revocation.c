@@ -54,6 +54,7 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 			goto out;
 		}
 	}
+	server_material_note(s, "ocsp-signer", ocsp_cert);
 	oc.db = s->db;
 	oc.validity = cfg->ocsp_validity;
 	oc.issuers[0] = (ocsp_issuer_t){ "issuing", issuing, delegated ? ocsp_cert : issuing,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -15,16 +16,33 @@ static void route_healthz(server_t *s, const server_req_t *req, const char *arg,
 			  http_reply_t *reply)
 {
 	db_txn_t *txn;
+	json_t *problems = json_array(), *doc = NULL;
+	char *body = NULL;
+	int n;
 	(void)req;
 	(void)arg;
 
-	/* Healthy means the database answers a read; the token was checked at start. */
+	/* Healthy means the database answers a read (the token was checked at start) and
+	 * nothing of the daemon's own is expiring or stale. Degraded still answers 200: the
+	 * daemon serves, and load balancers should keep sending to it. */
 	if (db_read_begin(s->db, &txn) != 0) {
 		http_reply_problem(reply, 503, NULL, "database unavailable");
-		return;
+		goto out;
 	}
 	db_txn_end(txn);
-	http_reply_set(reply, 200, "application/json", strdup("{\"status\":\"ok\"}\n"), 16);
+	n = problems ? server_health(s, (int64_t)time(NULL), problems) : 0;
+	doc = json_pack("{s:s}", "status", n > 0 ? "degraded" : "ok");
+	if (doc != NULL && n > 0)
+		json_object_set(doc, "problems", problems);
+	if (problems == NULL || doc == NULL ||
+	    (body = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		http_reply_problem(reply, 500, NULL, "out of memory");
+		goto out;
+	}
+	http_reply_set(reply, 200, "application/json", body, strlen(body));
+out:
+	json_decref(doc);
+	json_decref(problems);
 }
 
 static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
@@ -62,7 +80,8 @@ static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
 		     (long)s->started, atomic_load(&s->requests[0]), atomic_load(&s->requests[1]),
 		     atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
 		     atomic_load(&s->responses[5]), certs, audit);
-	if (n < 0 || (n = server_revocation_metrics(s, &text, (size_t)n)) < 0) {
+	if (n < 0 || (n = server_revocation_metrics(s, &text, (size_t)n)) < 0 ||
+	    (n = server_health_metrics(s, &text, (size_t)n)) < 0) {
 		free(text);
 		http_reply_problem(reply, 500, NULL, "out of memory");
 		return;
@@ -209,62 +228,10 @@ static void route_acme(server_t *s, const server_req_t *req, const char *arg,
 	acme_handle(s->acme, &areq, reply);
 }
 
-/* POST /admin/v1/acme/eab {"group"?}: a new EAB key id + HMAC key (admin role). */
-static void route_acme_eab(server_t *s, const server_req_t *req, const char *arg,
-			   http_reply_t *reply)
-{
-	admin_identity_t id;
-	cairn_err_t err = { 0 };
-	json_t *body = NULL, *doc;
-	const char *group = NULL, *profile = NULL;
-	char *kid = NULL, *key = NULL, actor[96];
-	(void)arg;
-
-	if (admin_authenticate(s->db, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-								  MHD_HTTP_HEADER_AUTHORIZATION),
-			       &id, &err) != 0) {
-		http_reply_problem(reply, 401, NULL, "%s", cairn_err_msg(&err));
-		reply->www_authenticate = "Bearer";
-		return;
-	}
-	if (strcmp(id.role, "admin") != 0) {
-		http_reply_problem(reply, 403, NULL, "role %s may not create EAB keys", id.role);
-		return;
-	}
-	if (req->body_len > 0) {
-		body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
-		if (!json_is_object(body) ||
-		    (json_object_get(body, "group") && !json_is_string(json_object_get(body, "group"))) ||
-		    (json_object_get(body, "profile") &&
-		     !json_is_string(json_object_get(body, "profile")))) {
-			json_decref(body);
-			http_reply_problem(reply, 400, NULL,
-					   "body must be {\"group\": \"NAME\", \"profile\": \"NAME\"}");
-			return;
-		}
-		group = json_string_value(json_object_get(body, "group"));
-		profile = json_string_value(json_object_get(body, "profile"));
-	}
-	snprintf(actor, sizeof(actor), "admin:%s", id.name);
-	if (acme_eab_create(s->acme, group, profile, actor, &kid, &key, &err) != 0) {
-		http_reply_problem(reply, err.code == CAIRN_EINVAL ? 400 : 500, NULL, "%s",
-				   cairn_err_msg(&err));
-	} else {
-		doc = json_pack("{s:s, s:s, s:s?, s:s?}", "kid", kid, "hmac_key", key, "group", group,
-				"profile", profile);
-		http_reply_json(reply, 201, NULL, doc);
-		json_decref(doc);
-	}
-	json_decref(body);
-	free(kid);
-	free(key);
-}
-
 const route_t server_routes[] = {
 	{ "GET", "/healthz", LISTEN_BOTH, route_healthz, 0 },
 	{ "GET", "/metrics", LISTEN_BOTH, route_metrics, 0 },
 	{ "GET", "/ca/", LISTEN_HTTP, route_ca_cert, 0 },
-	{ "POST", "/admin/v1/acme/eab", LISTEN_HTTPS, route_acme_eab, 4096 },
 	{ "POST", "/ocsp", LISTEN_HTTP, route_ocsp_post, OCSP_MAX_REQUEST },
 	{ "GET", "/ocsp/", LISTEN_HTTP, route_ocsp_get, 0 },
 	{ "GET", "/crl/", LISTEN_HTTP, route_crl, 0 },

@@ -34,6 +34,8 @@ typedef struct cairn_config {
 	long http_max_header_bytes; /* the same for the plain HTTP listener */
 	long connection_timeout;/* seconds a connection may stay idle */
 	long max_json_depth;    /* nesting allowed in JSON request bodies */
+	char *tls_min_version;  /* "1.2" | "1.3" */
+	char *tls_priorities;   /* GnuTLS priority string without VERS- items */
 	char *ocsp_signer;      /* "delegated" | "ca" */
 	long ocsp_validity;     /* seconds */
 	char *crl_publish_dir;  /* relative to dir */
@@ -61,6 +63,13 @@ int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err) CAIRN_W
 int config_parse(const char *dir, const char *name, const char *text, size_t len,
 		 cairn_config_t **out, cairn_err_t *err) CAIRN_WUR;
 void config_free(cairn_config_t *cfg);
+
+/* The HTTPS listener's default server.tls_priorities: forward-secret AEAD suites only. */
+#define CONFIG_TLS_PRIORITIES "SECURE128:-AES-128-CBC:-AES-256-CBC:-RSA"
+
+/* The GnuTLS priority string of the HTTPS listener: server.tls_priorities with the
+ * versions of server.tls_min_version and above (malloc'd), or NULL (out of memory). */
+char *config_tls_priorities(const cairn_config_t *cfg) CAIRN_WUR;
 
 /* malloc'd absolute path of a config-relative file. */
 char *config_path(const cairn_config_t *cfg, const char *rel) CAIRN_WUR;

@@ -37,6 +37,9 @@ EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integra
 
 TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
 EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh
+# Admin identities and approvals, the EAB endpoint, the admin profile, TLS versions.
+TESTS += tests/integration/authz_admin.sh
+EXTRA_DIST += tests/integration/authz_admin.sh
 
 EXTRA_DIST += tests/integration/acme_lib.sh
 TESTS += tests/integration/acme_lego.sh
@@ -49,5 +52,10 @@ TESTS += tests/integration/acme_policy.sh
 EXTRA_DIST += tests/integration/acme_policy.sh
 TESTS += tests/integration/names.sh
 EXTRA_DIST += tests/integration/names.sh
+TESTS += tests/integration/crl_fresh.sh tests/integration/health.sh
+EXTRA_DIST += tests/integration/crl_fresh.sh tests/integration/health.sh
+TESTS += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh
+EXTRA_DIST += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh \
+	tests/integration/acme_client.py
 TESTS += tests/integration/est_authz.sh
 EXTRA_DIST += tests/integration/est_authz.sh tests/integration/est_lib.sh

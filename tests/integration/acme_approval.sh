@@ -26,6 +26,9 @@ L="lego --server $HTTPS_URL/acme/directory --path $WORK/lego --email ops@example
 LC=$WORK/lego/certificates
 cd "$WORK" || bail "no work dir"
 C() { "$CAIRN" "$@" --dir "$D"; }
+for who in alice:approver bob:approver audrey:auditor; do
+	C admin add --name "${who%%:*}" --role "${who#*:}" >/dev/null 2>&1 || bail "admin add $who failed"
+done
 "$CAIRN" token create --dir "$D" --name alice --role approver >"$WORK/alice.tok" 2>/dev/null
 "$CAIRN" token create --dir "$D" --name bob --role approver >"$WORK/bob.tok" 2>/dev/null
 "$CAIRN" token create --dir "$D" --name audrey --role auditor >"$WORK/audrey.tok" 2>/dev/null

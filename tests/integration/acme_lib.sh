@@ -27,13 +27,14 @@ json.dump(doc, open(sys.argv[1], "w"), indent=2)
 PY
 }
 
-# dns_start: pebble-challtestsrv answering A 127.0.0.1 / AAAA ::1 for every name,
-# with TXT records set through its management API. Sets DNS_PORT and DNS_MGMT.
+# dns_start [OPTIONS]: pebble-challtestsrv answering A 127.0.0.1 for every name (unless
+# OPTIONS say otherwise, e.g. -defaultIPv4 ""), with TXT, CAA and A records set through
+# its management API. Sets DNS_PORT and DNS_MGMT.
 dns_start() {
 	DNS_PORT=$(free_port)
 	DNS_MGMT=$(free_port)
 	pebble-challtestsrv -dns01 "127.0.0.1:$DNS_PORT" -management "127.0.0.1:$DNS_MGMT" \
-		-http01 "" -https01 "" -tlsalpn01 "" -defaultIPv6 "" \
+		-http01 "" -https01 "" -tlsalpn01 "" -defaultIPv6 "" "$@" \
 		>"$WORK/challtestsrv.log" 2>&1 &
 	DNS_PID=$!
 	CAIRN_PIDS="$CAIRN_PIDS $DNS_PID"
@@ -49,6 +50,23 @@ dns_start() {
 dns_caa() {
 	curl -s -X POST -d "{\"host\":\"$1.\",\"policies\":[{\"tag\":\"issue\",\"value\":\"$2\"}]}" \
 		"http://127.0.0.1:$DNS_MGMT/add-caa"
+}
+
+# dns_a NAME ADDRESS: adds an A record for NAME.
+dns_a() {
+	curl -s -X POST -d "{\"host\":\"$1.\",\"addresses\":[\"$2\"]}" \
+		"http://127.0.0.1:$DNS_MGMT/add-a"
+}
+
+# keep_https_port DIR: the next `ca_serve DIR` listens on the HTTPS port of this run
+# (account and order URLs carry it, so a restart must keep it).
+keep_https_port() {
+	python3 - "$1/cairn.json" "${HTTPS_URL#https://}" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc["listen"]["https"] = sys.argv[2]
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+PY
 }
 
 # lego_exec_script PATH: the lego --dns exec hook that sets TXT records in challtestsrv.
@@ -74,21 +92,27 @@ cert_verifies() {
 	openssl verify -CAfile "$1/ca/root.pem" -untrusted "$1/ca/issuing.pem" "$2"
 }
 
-# acme_probe MODE LAST [ARGS...]: runs acme_probe.py MODE against the daemon (HTTPS_URL,
-# DIR $D, challenge port $HP) and turns each "pass:"/"fail:" line into a TAP line; the
-# probe must reach the check whose text starts with LAST.
-acme_probe() {
-	mode=$1 last=$2
-	shift 2
-	python3 "$CAIRN_SRCDIR/tests/integration/acme_probe.py" "$mode" "$HTTPS_URL/acme/directory" \
-		"$D/ca/root.pem" "$HP" "$@" >"$WORK/probe.out" 2>&1
-	sed 's/^/# /' "$WORK/probe.out"
+# tap_lines FILE LAST WHAT: one TAP line per "pass: NAME" / "fail: NAME: detail" line of a
+# client driver's output (acme_probe.py, acme_client.py), the whole output as comments;
+# the driver must have reached the check whose text starts with LAST.
+tap_lines() {
+	sed 's/^/# /' "$1"
 	while IFS= read -r line; do
 		case $line in
 		"pass: "*) tap 1 "${line#pass: }" ;;
 		"fail: "*) echo "${line#fail: }" >"$WORK/last.out"; tap 0 "${line#fail: }" ;;
 		esac
-	done <"$WORK/probe.out"
-	grep -q "^pass: $last" "$WORK/probe.out"
-	tap $((1 - $?)) "the $mode probe ran to its end"
+	done <"$1"
+	grep -q "^pass: $2" "$1"
+	tap $((1 - $?)) "the $3 ran to its end"
+}
+
+# acme_probe MODE LAST [ARGS...]: runs acme_probe.py MODE against the daemon (HTTPS_URL,
+# DIR $D, challenge port $HP) and turns its output into TAP lines (tap_lines).
+acme_probe() {
+	mode=$1 last=$2
+	shift 2
+	python3 "$CAIRN_SRCDIR/tests/integration/acme_probe.py" "$mode" "$HTTPS_URL/acme/directory" \
+		"$D/ca/root.pem" "$HP" "$@" >"$WORK/probe.out" 2>&1
+	tap_lines "$WORK/probe.out" "$last" "$mode probe"
 }

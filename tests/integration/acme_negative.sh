@@ -20,13 +20,7 @@ acme_probe negative "account deactivation"
 
 # Restart in the middle of a flow: account and order exist, the daemon stops and starts.
 ok "account and order before the restart" $PROBE begin "$DIRURL" "$CA" "$HP" "$WORK/state.json"
-# Same HTTPS port after the restart, since account and order URLs carry it.
-python3 - "$D/cairn.json" "${HTTPS_URL#https://}" <<'PY'
-import json, sys
-doc = json.load(open(sys.argv[1]))
-doc["listen"]["https"] = sys.argv[2]
-json.dump(doc, open(sys.argv[1], "w"), indent=2)
-PY
+keep_https_port "$D"
 ca_stop
 ca_serve "$D" || bail "restart failed"
 ok "the flow finishes after the restart" $PROBE finish "$HTTPS_URL/acme/directory" "$CA" "$HP" \

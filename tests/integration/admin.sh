@@ -29,7 +29,12 @@ api_is() { [ "$(api "$2" "$3" "$4" "${5:-}")" = "$1" ]; }
 req_id() { sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/last.out"; }
 C() { "$CAIRN" "$@" --dir "$D"; }
 
-# Tokens with roles, each shown once on stdout.
+# Tokens are for admins that exist (`admin add`), each shown once on stdout.
+fails "a token for someone who is not an admin is refused" C token create --name alice --role approver
+last_has "  ... saying to add the admin first" "no admin alice.*admin add"
+for who in alice:approver bob:approver audrey:auditor oscar:operator; do
+	C admin add --name "${who%%:*}" --role "${who#*:}" >/dev/null 2>&1 || bail "admin add $who failed"
+done
 ok "token create for an approver prints only the token" sh -c "
 	'$CAIRN' token create --dir '$D' --name alice --role approver >'$WORK/alice.tok' &&
 	[ \$(wc -l <'$WORK/alice.tok') -eq 1 ] && grep -q '^cairn_' '$WORK/alice.tok'"

@@ -68,10 +68,11 @@ static void test_token_roundtrip(void **state)
 	size_t vlen, events = count(DB_AUDIT);
 	(void)state;
 
+	assert_int_equal(admin_add(db, "alice", "operator", "test", &err), 0);
 	assert_int_equal(admin_token_create(db, "alice", "operator", 0, "test", &token, &err), 0);
 	assert_non_null(token);
 	assert_true(strncmp(token, ADMIN_TOKEN_PREFIX, strlen(ADMIN_TOKEN_PREFIX)) == 0);
-	assert_int_equal(count(DB_AUDIT), events + 1);
+	assert_int_equal(count(DB_AUDIT), events + 2);
 
 	/* Only the hash is stored, and the record does not contain the secret. */
 	SHA256((const unsigned char *)token, strlen(token), hash);
@@ -106,7 +107,19 @@ static void test_token_rules(void **state)
 	assert_non_null(strstr(err.msg, "superuser"));
 	assert_int_equal(admin_token_create(db, "", "admin", 0, "test", &token, &err), CAIRN_EINVAL);
 
+	/* A token never creates an admin: one admin cannot mint a second identity. */
+	{
+		admin_identity_t who;
+		int disabled;
+		assert_int_equal(admin_token_create(db, "sock2", "approver", 0, "test", &token,
+						    &err), CAIRN_ENOENT);
+		assert_null(token);
+		assert_non_null(strstr(err.msg, "admin add"));
+		assert_int_equal(admin_get(db, "sock2", &who, &disabled), CAIRN_ENOENT);
+	}
+
 	/* Expired tokens are refused with a reason. */
+	assert_int_equal(admin_add(db, "old", "admin", "test", &err), 0);
 	assert_int_equal(admin_token_create(db, "old", "admin", 1000, "test", &token, &err), 0);
 	snprintf(header, sizeof(header), "Bearer %s", token);
 	assert_int_equal(admin_authenticate(db, header, &id, &err), CAIRN_EAUTH);
@@ -149,6 +162,7 @@ static void test_routing_and_refusals(void **state)
 	assert_int_equal(count(DB_AUDIT), events + 1); /* the refusal is audited */
 	http_reply_clear(&r);
 
+	assert_int_equal(admin_add(db, "carol", "auditor", "test", &err), 0);
 	assert_int_equal(admin_token_create(db, "carol", "auditor", 0, "test", &token, &err), 0);
 	snprintf(header, sizeof(header), "Bearer %s", token);
 	events = count(DB_AUDIT);
@@ -230,6 +244,7 @@ static void test_admins_and_revocation(void **state)
 	{
 		http_reply_t r;
 		char *op = NULL;
+		assert_int_equal(admin_add(db, "gina", "admin", "test", &err), 0);
 		assert_int_equal(admin_token_create(db, "gina", "admin", 0, "test", &op, &err), 0);
 		snprintf(header, sizeof(header), "Bearer %s", op);
 		call("GET", "/policy", header, &r);
@@ -248,6 +263,53 @@ static void test_admins_and_revocation(void **state)
 	}
 }
 
+/* The created_seq an admin record carries. */
+static uint64_t created_seq(const char *name)
+{
+	json_t *list = admin_list(db), *it;
+	uint64_t seq = 0;
+	size_t i;
+
+	json_array_foreach(list, i, it)
+		if (strcmp(json_string_value(json_object_get(it, "name")), name) == 0)
+			seq = (uint64_t)json_integer_value(json_object_get(it, "created_seq"));
+	json_decref(list);
+	return seq;
+}
+
+static void test_approver_counts(void **state)
+{
+	cairn_err_t err = { 0 };
+	db_txn_t *txn;
+	uint64_t hal, ivy;
+	(void)state;
+
+	assert_int_equal(admin_add(db, "hal", "approver", "test", &err), 0);
+	assert_int_equal(admin_add(db, "ivy", "approver", "test", &err), 0);
+	hal = created_seq("hal");
+	ivy = created_seq("ivy");
+	assert_true(hal > 0 && ivy > hal);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	/* A request submitted between the two: hal counts, ivy (added after it) does not. */
+	assert_int_equal(admin_approver_counts(txn, "admin:hal", hal + 0, NULL, &err), 0);
+	assert_int_equal(admin_approver_counts(txn, "admin:ivy", ivy - 1, NULL, &err),
+			 CAIRN_EDENIED);
+	assert_non_null(strstr(err.msg, "added after the request"));
+	assert_int_equal(admin_approver_counts(txn, "admin:ivy", ivy + 5, NULL, &err), 0);
+	assert_int_equal(admin_approver_counts(txn, "admin:nobody", ivy + 5, NULL, &err),
+			 CAIRN_EDENIED);
+	assert_int_equal(admin_approver_counts(txn, "acme:acct/1", ivy + 5, NULL, &err),
+			 CAIRN_EDENIED);
+	db_txn_end(txn);
+	/* Disabled since: no longer counts. */
+	assert_int_equal(admin_disable(db, "hal", "test", &err), 0);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(admin_approver_counts(txn, "admin:hal", ivy + 5, NULL, &err),
+			 CAIRN_EDENIED);
+	assert_non_null(strstr(err.msg, "disabled"));
+	db_txn_end(txn);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_token_rules),
 		cmocka_unit_test(test_routing_and_refusals),
 		cmocka_unit_test(test_admins_and_revocation),
+		cmocka_unit_test(test_approver_counts),
 	};
 	return cmocka_run_group_tests_name("admin", tests, setup, teardown);
 }

@@ -127,6 +127,25 @@ static void test_errors_name_the_key(void **state)
 	doc = default_doc();
 	json_object_set_new(doc, "log_level", json_string("loud"));
 	expect_error(doc, "log_level");
+
+	doc = default_doc();
+	json_object_set_new(json_object_get(doc, "server"), "tls_min_version", json_string("1.0"));
+	expect_error(doc, "server.tls_min_version: must be 1.2 or 1.3");
+
+	doc = default_doc();
+	json_object_set_new(json_object_get(doc, "server"), "tls_priorities",
+			    json_string("NORMAL:+VERS-TLS1.0"));
+	expect_error(doc, "server.tls_priorities: no VERS-");
+
+	doc = default_doc();
+	json_object_set_new(json_object_get(doc, "server"), "tls_priorities",
+			    json_string("NORMAL:+NO-SUCH-CIPHER"));
+	expect_error(doc, "server.tls_priorities: GnuTLS refuses it at \"+NO-SUCH-CIPHER");
+
+	doc = default_doc();
+	json_object_set_new(doc, "est", json_pack("{s:{s:{s:s}}, s:s}", "labels", "ops", "profile",
+						  "admin", "default_label", "ops"));
+	expect_error(doc, "est.labels.ops.profile: admin logs in to the admin API");
 }
 
 /* The limits have defaults and bounds, and config_parse validates text from memory. */

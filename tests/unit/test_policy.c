@@ -102,6 +102,13 @@ static void test_parse_errors(void **state)
 		    "rules[0] (a).match.channel: unknown value \"smtp\"");
 	parse_fails("{\"rules\": [{\"name\": \"a\", \"match\": {\"wildcard\": \"no\"}, \"action\": \"issue\"}]}",
 		    "rules[0] (a).match.wildcard: must be true or false");
+	parse_fails("{\"rules\": [{\"name\": \"a\", \"match\": {\"requester\": [\"acme:*\", \"acme:eab-*\"]},"
+		    " \"action\": \"issue\"}]}",
+		    "rules[0] (a).match.requester: \"acme:eab-*\" can never match");
+	parse_fails("{\"rules\": [{\"name\": \"a\", \"match\": {\"requester\": \"admin\"}, \"action\": \"issue\"}]}",
+		    "rules[0] (a).match.requester: \"admin\" can never match");
+	policy_free(parse_ok("{\"rules\": [{\"name\": \"a\", \"match\": {\"requester\": [\"*\", \"est:*\","
+			     " \"admin:alice\", \"acme:eab/*\", \"acme:acct/?\"]}, \"action\": \"issue\"}]}"));
 	parse_fails("{\"rules\": [{\"name\": \"a\", \"match\": {\"min_key_bits\": 4096, \"max_key_bits\": 2048},"
 		    " \"action\": \"issue\"}]}",
 		    "rules[0] (a).match.min_key_bits: is above");

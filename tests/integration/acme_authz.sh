@@ -1,0 +1,106 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Authorizations against a real `cairn serve`: a deactivation that races the validator
+# stays deactivated (python3-acme holding its correct challenge answer back until the
+# deactivation is committed), and CAA is checked again at finalize once the validation
+# is more than 8 hours old (lego; libfaketime moves the daemon's clock 9 hours on).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/acme_lib.sh"
+
+PY=/usr/bin/python3
+$PY -c 'import acme.client' 2>/dev/null || bail "python3-acme is not installed (scripts/deps.sh)"
+command -v lego >/dev/null || bail "lego is not installed (scripts/deps.sh)"
+command -v pebble-challtestsrv >/dev/null || bail "pebble-challtestsrv is not installed"
+FT=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketime.so.1$')
+[ -n "$FT" ] || bail "libfaketime is not installed (package faketime, scripts/deps.sh)"
+
+D=$WORK/ca
+ca_init "$D" || bail "init failed"
+dns_start || bail "test DNS server did not start"
+HP=$(free_port)
+acme_conf "$D" "{\"caa_identities\": [\"cairn.test\"], \"validation\": {
+  \"dns_server\": \"127.0.0.1:$DNS_PORT\", \"http01_port\": $HP, \"timeout_ms\": 10000}}"
+ca_serve "$D" || bail "serve failed"
+DIRURL=$HTTPS_URL/acme/directory
+
+# Deactivation against the validation worker.
+$PY "$(dirname "$0")/acme_client.py" race "$DIRURL" "$D/ca/root.pem" "$HP" \
+	>"$WORK/client.out" 2>&1
+tap_lines "$WORK/client.out" "deactivating a deactivated authorization is refused" "client"
+
+# CAA at finalize: validate three names now, add CAA records, finalize again later.
+export LEGO_CA_CERTIFICATES="$D/ca/root.pem"
+L="lego --server $DIRURL --path $WORK/lego --email ops@example.test --accept-tos"
+H="--http --http.port 127.0.0.1:$HP"
+cd "$WORK" || bail "no work dir"
+dns_caa ours.example.test "cairn.test; validationmethods=http-01" >/dev/null
+for n in late early ours; do
+	ok "lego validates $n.example.test (http-01)" $L --domains $n.example.test $H run
+done
+M=""
+for i in 1 2 3 4 5 6; do
+	M="$M --domains m$i.example.test"
+done
+ok "lego validates m1..m6.example.test in one order" $L $M $H run
+dns_caa late.example.test other-ca.test >/dev/null
+dns_caa early.example.test other-ca.test >/dev/null
+ok "within 8 hours of the validation, finalize does not recheck CAA" \
+	$L --domains early.example.test $H run
+last_has "  ... (the valid authorization was reused)" "authorization already valid"
+
+# serve_9h_later: restarts the daemon with its clock 9 hours on (the same HTTPS port).
+# ASan (the sanitizer build) wants to be first in the preload list: let it be second.
+serve_9h_later() {
+	ca_stop
+	saved_asan=${ASAN_OPTIONS:-}
+	export LD_PRELOAD="$FT" FAKETIME=+9h
+	export ASAN_OPTIONS="${saved_asan:+$saved_asan:}verify_asan_link_order=0"
+	ca_serve "$D"
+	rc=$?
+	unset LD_PRELOAD FAKETIME
+	ASAN_OPTIONS=$saved_asan
+	return $rc
+}
+
+keep_https_port "$D"
+serve_9h_later || bail "restart with FAKETIME=+9h failed"
+served=$(curl -sI --cacert "$D/ca/root.pem" "$HTTPS_URL/acme/directory" |
+	sed -n 's/^[Dd]ate: *//p' | tr -d '\r')
+skew=$(($(date -d "$served" +%s) - $(date +%s)))
+[ "$skew" -gt 28800 ]
+tap $((1 - $?)) "the restarted daemon's clock is 9 hours on (Date: $served, ${skew}s ahead)"
+fails "9 hours later, a CAA record added since the validation makes finalize fail" \
+	$L --domains late.example.test $H run
+last_has "  ... at finalize, on the reused authorization" "authorization already valid"
+last_has "  ... with the caa problem" "error:caa.*CAA rechecked at finalize"
+ok "9 hours later, a CAA record naming this CA lets finalize through" \
+	$L --domains ours.example.test $H run
+last_has "  ... on the reused authorization" "authorization already valid"
+
+# The recheck runs on the HTTP thread: a DNS server that takes 0.4 s for every (empty)
+# answer holds finalize for at most acme.validation.timeout_ms in all, not per lookup
+# (6 names walked up to the root are 18 lookups: 7 s), then the order fails (dns problem).
+SLOW=$(free_port)
+python3 -c 'import socket, sys, threading, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+def answer(q, peer):
+    time.sleep(0.4)
+    # the query back as a response: QR and RA set, NOERROR, no records
+    s.sendto(q[:2] + bytes([q[2] | 0x80, 0x80]) + q[4:], peer)
+while True:
+    q, peer = s.recvfrom(512)
+    threading.Thread(target=answer, args=(q, peer), daemon=True).start()' "$SLOW" &
+CAIRN_PIDS="$CAIRN_PIDS $!"
+acme_conf "$D" "{\"caa_identities\": [\"cairn.test\"], \"validation\": {
+  \"dns_server\": \"127.0.0.1:$SLOW\", \"http01_port\": $HP, \"timeout_ms\": 1500}}"
+serve_9h_later || bail "restart with a slow DNS server failed"
+t0=$(date +%s)
+fails "a CAA recheck against a slow DNS server fails finalize" $L $M $H run
+t=$(($(date +%s) - t0))
+last_has "  ... with the dns problem, out of time" "error:dns.*CAA rechecked at finalize.*no answer in time"
+[ "$t" -lt 5 ]
+tap $((1 - $?)) "  ... after ${t}s for 6 names (timeout_ms is 1.5 s)"
+
+ok "every certificate in the database passes certlint" lint_db "$D"
+done_testing

@@ -1,0 +1,77 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Fresh CRLs whatever happens: the scheduler rebuilds before the served CRL's own
+# nextUpdate, even when a restart with a longer crl.period adopted a CRL built under the
+# shorter one, and at once when the clock went back behind the served thisUpdate.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+
+FAKETIME_LIB=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketime.so.1$')
+[ -n "$FAKETIME_LIB" ] || bail "libfaketime is not installed (scripts/deps.sh installs faketime)"
+
+D=$WORK/ca
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+# crl_conf PERIOD OVERLAP: sets crl.period and crl.overlap in cairn.json.
+crl_conf() {
+	python3 - "$D/cairn.json" "$1" "$2" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc.setdefault("crl", {}).update(period=int(sys.argv[2]), overlap=int(sys.argv[3]))
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+PY
+}
+fetch() {
+	curl -sf -o "$WORK/cur.crl" "$HTTP_URL/crl/issuing.crl" &&
+		openssl crl -inform DER -in "$WORK/cur.crl" -out "$WORK/cur.crl.pem"
+}
+number() { printf "%d" "$(openssl crl -in "$WORK/cur.crl.pem" -noout -crlnumber | cut -d= -f2)"; }
+stamp() { date -d "$(openssl crl -in "$WORK/cur.crl.pem" -noout -"$1" | cut -d= -f2)" +%s; }
+# wait_rebuilt N: polls (bounded: 150 x 0.1 s) until the served CRL number passes N.
+wait_rebuilt() {
+	i=0
+	while [ $i -lt 150 ]; do
+		fetch && [ "$(number)" -gt "$1" ] && return 0
+		i=$((i + 1))
+		sleep 0.1
+	done
+	return 1
+}
+
+# A CRL valid for 60 s (period 60, no overlap).
+crl_conf 60 0
+ca_serve "$D" || bail "cairn serve did not start"
+fetch || bail "no CRL served"
+n1=$(number)
+nu1=$(stamp nextupdate)
+ca_stop
+
+# Restart at once with a day-long period: the daemon adopts the 60-second CRL (same
+# number), and must rebuild it before that CRL's nextUpdate, not a day later.
+crl_conf 86400 0
+ca_serve "$D" || bail "restart failed"
+ok "a CRL built under the shorter period is rebuilt before its nextUpdate" wait_rebuilt "$n1"
+n2=$(number)
+ok "the new CRL's nextUpdate is later than the adopted one's" test "$(stamp nextupdate)" -gt "$nu1"
+ok "the new CRL follows the new period (about a day)" \
+	test $(($(stamp nextupdate) - $(stamp lastupdate))) -ge 86000
+ok "the served CRL is not stale" test "$(stamp nextupdate)" -gt "$(date +%s)"
+ca_stop
+
+# The clock goes back an hour (restart under libfaketime): a CRL whose thisUpdate lies
+# in the future is not served on; the daemon rebuilds it at once.
+export LD_PRELOAD="$FAKETIME_LIB" FAKETIME="-1h"
+ca_serve "$D" || bail "restart under faketime failed"
+unset LD_PRELOAD FAKETIME
+ok "after the clock went back, the CRL is rebuilt" wait_rebuilt "$n2"
+ok "its thisUpdate is not in the (faked) future" \
+	test "$(stamp lastupdate)" -le $(($(date +%s) - 3000))
+ca_stop
+
+# Forward jump past nextUpdate (restart 2 days later): rebuilt, valid again.
+n3=$(number)
+export LD_PRELOAD="$FAKETIME_LIB" FAKETIME="+2d"
+ca_serve "$D" || bail "restart under faketime failed"
+unset LD_PRELOAD FAKETIME
+ok "two days later the CRL is rebuilt" wait_rebuilt "$n3"
+ok "its nextUpdate is in the (faked) future" \
+	test "$(stamp nextupdate)" -gt $(($(date +%s) + 2 * 86400))
+done_testing

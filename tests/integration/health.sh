@@ -1,0 +1,51 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# /healthz and /metrics tell when the daemon's own material is expiring or expired (the
+# OCSP signer made by init lives 365 days): checked across the clock under libfaketime,
+# with restarts in between.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+
+FAKETIME_LIB=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketime.so.1$')
+[ -n "$FAKETIME_LIB" ] || bail "libfaketime is not installed (scripts/deps.sh installs faketime)"
+
+D=$WORK/ca
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+ocsp_na=$(date -d "$(openssl x509 -in "$D/ca/ocsp.pem" -noout -enddate | cut -d= -f2)" +%s)
+
+# serve_at OFFSET: (re)starts the daemon with the clock moved by OFFSET (libfaketime).
+serve_at() {
+	[ -n "${SERVE_PID:-}" ] && ca_stop
+	export LD_PRELOAD="$FAKETIME_LIB" FAKETIME="$1"
+	ca_serve "$D" || bail "serve at $1 failed"
+	unset LD_PRELOAD FAKETIME
+}
+health() { curl -sf "$HTTP_URL/healthz" >"$WORK/last.out"; }
+metrics() { curl -sf "$HTTP_URL/metrics" >"$WORK/last.out"; }
+
+serve_at "+0d"
+ok "day 0: /healthz answers" health
+last_has "day 0: status ok" '"status":"ok"'
+ok "day 0: /metrics answers" metrics
+last_has "the OCSP signer's notAfter is a gauge" \
+	"^cairn_cert_not_after_timestamp_seconds\\{cert=\"ocsp-signer\"\\} $ocsp_na\$"
+last_has "the issuing CA's notAfter is a gauge" 'cairn_cert_not_after_timestamp_seconds\{cert="issuing"\}'
+last_has "the HTTPS certificate's notAfter is a gauge" 'cairn_cert_not_after_timestamp_seconds\{cert="https"\}'
+last_has "the CRL's nextUpdate is a gauge" 'cairn_crl_next_update_timestamp_seconds\{issuer="issuing"\} [0-9]+'
+last_has "not degraded" '^cairn_health_degraded 0$'
+
+serve_at "+340d"
+ok "day 340: /healthz answers" health
+last_has "day 340: degraded" '"status":"degraded"'
+last_has "day 340: the OCSP signer is expiring" '\{"at":"[^"]*","state":"expiring","what":"ocsp-signer"\}'
+ok "day 340: /metrics answers" metrics
+last_has "day 340: the degraded gauge is set" '^cairn_health_degraded 1$'
+
+serve_at "+400d"
+ok "day 400: /healthz answers" health
+last_has "day 400: the OCSP signer has expired" '"state":"expired","what":"ocsp-signer"'
+ok "day 400: the CRL is fresh (nothing stale)" sh -c "! grep -q crl- '$WORK/last.out'"
+
+serve_at "+0d"
+ok "back to day 0 after the restarts: ok again" health
+last_has "status ok" '"status":"ok"'
+done_testing

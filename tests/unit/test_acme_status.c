@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for acme/ status moves: the table, and deactivation against a validation result through the real LMDB store, in a forced order. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "acme/acme_int.h"
+#include "tests/unit/ca_fixture.h"
+
+#define AUTHZ "AAAAAAAAAAAAAAAAAAAAAA"
+#define ACCT "BBBBBBBBBBBBBBBBBBBBBB"
+#define VKEY "v/" ACCT "/dns:race.example.test"
+
+typedef struct fixture {
+	char dir[512];
+	db_t *db;
+	acme_t *a;   /* only the store of it is used */
+} fixture_t;
+
+static int setup(void **state)
+{
+	fixture_t *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+	cairn_err_t err = { 0 };
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s/cairn-test-acme-XXXXXX", tmp ? tmp : "/tmp");
+	if (mkdtemp(f->dir) == NULL || db_open(f->dir, &f->db, &err) != 0)
+		return -1;
+	f->a = calloc(1, sizeof(*f->a));
+	if (f->a == NULL)
+		return -1;
+	f->a->db = f->db;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture_t *f = *state;
+
+	db_close(f->db);
+	fixture_rmtree(f->dir);
+	free(f->a);
+	free(f);
+	return 0;
+}
+
+static int put_obj(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return acme_txn_put(txn, "z/" AUTHZ, arg);
+}
+
+/* Stores a pending authorization with one challenge in chall_status, expiring at expires. */
+static void store_authz(fixture_t *f, const char *status, const char *chall_status,
+			int64_t expires)
+{
+	json_t *z = json_pack("{s:s, s:s, s:s, s:I, s:{s:s, s:s}, s:b, s:[{s:s, s:s, s:s}]}",
+			      "id", AUTHZ, "acct", ACCT, "status", status, "expires",
+			      (json_int_t)expires, "identifier", "type", "dns", "value",
+			      "race.example.test", "wildcard", 0, "challs", "type", "http-01",
+			      "status", chall_status, "token", "tok");
+	cairn_err_t err = { 0 };
+
+	assert_non_null(z);
+	assert_int_equal(db_write(f->db, put_obj, z, &err), 0);
+	json_decref(z);
+}
+
+static json_t *load_authz(fixture_t *f)
+{
+	json_t *z = NULL;
+
+	assert_int_equal(acme_get(f->a, "z/" AUTHZ, &z), 0);
+	return z;
+}
+
+static const char *chall_status(const json_t *z)
+{
+	return json_string_value(
+		json_object_get(json_array_get(json_object_get(z, "challs"), 0), "status"));
+}
+
+static int reuse_indexed(fixture_t *f)
+{
+	char id[64];
+
+	return acme_get_str(f->a, VKEY, id, sizeof(id)) == 0;
+}
+
+typedef struct move_case {
+	const char *from, *to;
+	int allowed;
+} move_case_t;
+
+static void test_table(void **state)
+{
+	static const move_case_t authz[] = {
+		{ "pending", "valid", 1 },       { "pending", "invalid", 1 },
+		{ "pending", "deactivated", 1 }, { "valid", "deactivated", 1 },
+		{ "valid", "revoked", 1 },       { "valid", "invalid", 0 },
+		{ "valid", "pending", 0 },       { "deactivated", "valid", 0 },
+		{ "deactivated", "pending", 0 }, { "deactivated", "deactivated", 0 },
+		{ "invalid", "valid", 0 },       { "invalid", "deactivated", 0 },
+		{ "revoked", "valid", 0 },       { "revoked", "deactivated", 0 },
+	};
+	static const move_case_t chall[] = {
+		{ "pending", "processing", 1 }, { "pending", "valid", 0 },
+		{ "processing", "valid", 1 },   { "processing", "invalid", 1 },
+		{ "invalid", "valid", 0 },      { "invalid", "processing", 0 },
+		{ "valid", "invalid", 0 },
+	};
+	json_t *z = json_pack("{s:s, s:I}", "status", "pending", "expires",
+			      (json_int_t)time(NULL) + 3600);
+	json_t *c = json_object();
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(authz) / sizeof(authz[0]); i++) {
+		json_object_set_new(z, "status", json_string(authz[i].from));
+		if (acme_authz_may_move(z, authz[i].to) != authz[i].allowed)
+			fail_msg("authorization %s -> %s", authz[i].from, authz[i].to);
+	}
+	for (i = 0; i < sizeof(chall) / sizeof(chall[0]); i++) {
+		json_object_set_new(c, "status", json_string(chall[i].from));
+		if (acme_chall_may_move(c, chall[i].to) != chall[i].allowed)
+			fail_msg("challenge %s -> %s", chall[i].from, chall[i].to);
+	}
+	/* expired is derived from the time, and final too */
+	json_object_set_new(z, "status", json_string("pending"));
+	json_object_set_new(z, "expires", json_integer((json_int_t)time(NULL) - 1));
+	assert_string_equal(acme_authz_status(z), "expired");
+	assert_false(acme_authz_may_move(z, "valid"));
+	assert_false(acme_authz_may_move(z, "deactivated"));
+	json_decref(z);
+	json_decref(c);
+}
+
+/* Control: with nobody in the way, a valid result validates and is indexed for reuse. */
+static void test_result_validates(void **state)
+{
+	fixture_t *f = *state;
+	json_t *z;
+
+	store_authz(f, "pending", "processing", (int64_t)time(NULL) + 3600);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	z = load_authz(f);
+	assert_string_equal(acme_authz_status(z), "valid");
+	assert_string_equal(chall_status(z), "valid");
+	assert_true(reuse_indexed(f));
+	json_decref(z);
+}
+
+/* The race of issue 10: the deactivation commits first, then the worker's (successful)
+ * result arrives. The authorization stays deactivated and is not indexed for reuse. */
+static void test_deactivation_wins(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	json_t *z;
+
+	store_authz(f, "pending", "processing", (int64_t)time(NULL) + 3600);
+	assert_int_equal(acme_authz_deactivate(f->a, AUTHZ, NULL, &err), 0);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	z = load_authz(f);
+	assert_string_equal(acme_authz_status(z), "deactivated");
+	assert_string_equal(chall_status(z), "invalid");
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(
+				       json_array_get(json_object_get(z, "challs"), 0), "error"),
+							      "detail")),
+			       "deactivated"));
+	assert_false(reuse_indexed(f));
+	json_decref(z);
+	/* final: deactivating again is refused, nothing moves it back */
+	assert_int_equal(acme_authz_deactivate(f->a, AUTHZ, NULL, &err), CAIRN_EINVAL);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	z = load_authz(f);
+	assert_string_equal(acme_authz_status(z), "deactivated");
+	json_decref(z);
+}
+
+/* A result for an authorization that expired while it was validated changes nothing of it. */
+static void test_expired_stays(void **state)
+{
+	fixture_t *f = *state;
+	json_t *z;
+
+	store_authz(f, "pending", "processing", (int64_t)time(NULL) - 1);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	z = load_authz(f);
+	assert_string_equal(acme_authz_status(z), "expired");
+	assert_string_equal(json_string_value(json_object_get(z, "status")), "pending");
+	assert_false(reuse_indexed(f));
+	json_decref(z);
+}
+
+/* A failing result never turns a valid authorization invalid, nor a valid challenge. */
+static void test_valid_stays(void **state)
+{
+	fixture_t *f = *state;
+	json_t *z, *e = acme_problem_obj("incorrectResponse", "late failure", NULL);
+
+	store_authz(f, "valid", "valid", (int64_t)time(NULL) + 3600);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, e), 0);
+	z = load_authz(f);
+	assert_string_equal(acme_authz_status(z), "valid");
+	assert_string_equal(chall_status(z), "valid");
+	json_decref(z);
+	store_authz(f, "valid", "processing", (int64_t)time(NULL) + 3600);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, e), 0);
+	z = load_authz(f);
+	assert_string_equal(acme_authz_status(z), "valid");
+	json_decref(z);
+	json_decref(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test_setup_teardown(test_result_validates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deactivation_wins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_stays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_valid_stays, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
