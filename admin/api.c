@@ -207,9 +207,10 @@ static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
 {
 	cairn_err_t err = { 0 };
 	json_error_t jerr;
-	json_t *body = NULL;
-	const char *name = NULL, *password = NULL;
+	json_t *body = NULL, *labels = NULL, *l;
+	const char *name = NULL, *password = NULL, *names[EST_MAX_LABELS];
 	char actor[96];
+	size_t i;
 	int rc;
 	(void)arg;
 
@@ -219,14 +220,22 @@ static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
 		return;
 	}
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (body == NULL || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s}", "name", &name,
-					   "password", &password) != 0) {
+	if (body == NULL || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?o}", "name", &name,
+					   "password", &password, "labels", &labels) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expected {\"name\": NAME, \"password\": TEXT}: %s", jerr.text);
+				   "expected {\"name\": NAME, \"password\": TEXT, \"labels\"?: [LABEL...]}: %s",
+				   jerr.text);
 		goto out;
 	}
+	if (labels != NULL && (!json_is_array(labels) || json_array_size(labels) > EST_MAX_LABELS)) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "labels must be an array of at most %d label names", EST_MAX_LABELS);
+		goto out;
+	}
+	json_array_foreach(labels, i, l)
+		names[i] = json_string_value(l); /* NULL (not a string) is refused by est_user_add */
 	snprintf(actor, sizeof(actor), "admin:%s", who->name);
-	rc = est_user_add(ctx->db, name, password, actor, &err);
+	rc = est_user_add(ctx->db, name, password, names, json_array_size(labels), actor, &err);
 	if (rc == CAIRN_EEXIST)
 		http_reply_problem(reply, 409, PROBLEM("conflict"), "%s", cairn_err_msg(&err));
 	else if (rc == CAIRN_EINVAL)
@@ -267,12 +276,18 @@ static void api_est_user_del(const admin_ctx_t *ctx, const admin_request_t *req,
 	}
 }
 
-static int list_user(const char *name, int64_t created, void *arg)
+static int list_user(const char *name, const est_user_info_t *info, void *arg)
 {
+	json_t *labels = json_array();
 	char when[32];
+	size_t i;
 
-	time_rfc3339((time_t)created, when, sizeof(when));
-	return json_array_append_new(arg, json_pack("{s:s, s:s}", "name", name, "created", when));
+	for (i = 0; labels != NULL && i < info->n_labels; i++)
+		json_array_append_new(labels, json_string(info->labels[i]));
+	time_rfc3339((time_t)info->created, when, sizeof(when));
+	/* No labels: the account may use the default label only (est.default_label). */
+	return json_array_append_new(arg, json_pack("{s:s, s:s, s:o}", "name", name, "created",
+						    when, "labels", labels));
 }
 
 static void api_est_user_list(const admin_ctx_t *ctx, const admin_request_t *req,

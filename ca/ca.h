@@ -221,6 +221,8 @@ typedef struct ca_request {
 	const char *requester;  /* who asks: "admin:bootstrap", "acme:acct/…", "est:user" */
 	const char *channel;    /* "admin", "acme", "est", "cli" */
 	int validity_days;      /* 0 = profile default; more than the profile allows is refused */
+	int no_wait;            /* policy_submit: refuse rather than store a pending request
+	                           (what it asks for cannot wait: a server-generated key) */
 } ca_request_t;
 
 typedef struct ca_issued {

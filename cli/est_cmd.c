@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "est/est.h"
+#include "server/server.h"
 
 #define CMD "est"
 
@@ -22,16 +23,77 @@ static void show_refusal(long status, const char *body, size_t len)
 	json_decref(doc);
 }
 
-static int user_add(const char *dir, const char *name, const char *pw_file)
+/* The EST settings of DIR/cairn.json into set; CLI_OK or the failure printed. */
+static int load_settings(const char *dir, est_settings_t *set)
+{
+	cairn_config_t *cfg = NULL;
+	cairn_err_t err = { 0 };
+	int rc = CLI_OK;
+
+	if (config_load(dir, &cfg, &err) != 0 || est_settings_parse(cfg->est, set, &err) != 0)
+		rc = cli_fail(CMD, "%s", cairn_err_msg(&err));
+	config_free(cfg);
+	return rc;
+}
+
+/* --labels a,b: each a label of DIR/cairn.json, as a JSON array (NULL: none given). */
+static int labels_array(const char *dir, const char *list, json_t **out)
+{
+	est_settings_t *set = NULL;
+	char *copy = NULL, *save = NULL, *one;
+	size_t i;
+	int rc = CLI_FAILED, found;
+
+	*out = NULL;
+	if (list == NULL)
+		return CLI_OK;
+	set = malloc(sizeof(*set));
+	copy = strdup(list);
+	if (set == NULL || copy == NULL || (*out = json_array()) == NULL) {
+		rc = cli_fail(CMD, "out of memory");
+		goto out;
+	}
+	if (load_settings(dir, set) != CLI_OK)
+		goto out;
+	for (one = strtok_r(copy, ",", &save); one != NULL; one = strtok_r(NULL, ",", &save)) {
+		for (i = 0, found = 0; i < set->n_labels; i++)
+			found |= strcmp(set->labels[i].name, one) == 0;
+		if (!found) {
+			rc = cli_fail(CMD, "--labels: no EST label %s in %s/cairn.json", one, dir);
+			goto out;
+		}
+		json_array_append_new(*out, json_string(one));
+	}
+	if (json_array_size(*out) == 0) {
+		rc = cli_usage_error(CMD, "--labels needs at least one label name");
+		goto out;
+	}
+	rc = CLI_OK;
+out:
+	if (rc != CLI_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	free(copy);
+	free(set);
+	return rc;
+}
+
+static int user_add(const char *dir, const char *name, const char *pw_file, const char *labels)
 {
 	char *pw = NULL, *text = NULL, *body = NULL, why[512];
-	json_t *req = NULL;
+	json_t *req = NULL, *larr = NULL;
 	size_t len = 0, blen = 0;
 	long status;
 	int rc = CLI_FAILED;
 
-	if (fs_read(pw_file, 4096, &pw, &len) != 0)
+	if ((rc = labels_array(dir, labels, &larr)) != CLI_OK)
+		return rc;
+	rc = CLI_FAILED;
+	if (fs_read(pw_file, 4096, &pw, &len) != 0) {
+		json_decref(larr);
 		return cli_fail(CMD, "cannot read the password file %s", pw_file);
+	}
 	while (len > 0 && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
 		pw[--len] = '\0';
 	if (strlen(pw) != len) {
@@ -39,6 +101,10 @@ static int user_add(const char *dir, const char *name, const char *pw_file)
 		goto out;
 	}
 	req = json_pack("{s:s, s:s}", "name", name, "password", pw);
+	if (req != NULL && larr != NULL && json_object_set(req, "labels", larr) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
 	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	if (text == NULL) {
 		rc = cli_fail(CMD, "out of memory (or the password is not UTF-8)");
@@ -62,6 +128,7 @@ out:
 	free(text);
 	free(body);
 	json_decref(req);
+	json_decref(larr);
 	return rc;
 }
 
@@ -88,13 +155,24 @@ static int user_del(const char *dir, const char *name)
 	return rc;
 }
 
-static int print_user(const char *name, int64_t created, void *arg)
-{
-	char when[32];
-	(void)arg;
+struct list_ctx {
+	const char *default_label;
+};
 
-	time_rfc3339((time_t)created, when, sizeof(when));
-	printf("%s\t%s\n", name, when);
+static int print_user(const char *name, const est_user_info_t *info, void *arg)
+{
+	const struct list_ctx *lc = arg;
+	char when[32];
+	size_t i;
+
+	time_rfc3339((time_t)info->created, when, sizeof(when));
+	printf("%s\t%s\t", name, when);
+	/* An account without labels may use the default label only. */
+	if (info->n_labels == 0)
+		printf("%s (default label)", lc->default_label);
+	for (i = 0; i < info->n_labels; i++)
+		printf("%s%s", i ? "," : "", info->labels[i]);
+	printf("\n");
 	return 0;
 }
 
@@ -103,18 +181,24 @@ static int user_list(const char *dir)
 {
 	cairn_err_t err = { 0 };
 	char *cfg = fs_join(dir, "cairn.json"), *path = fs_join(dir, "db");
+	est_settings_t *set = malloc(sizeof(*set));
+	struct list_ctx lc = { "default" };
 	db_t *db = NULL;
 	int rc = CLI_OK;
 
-	if (cfg == NULL || path == NULL || !fs_exists(cfg) || !fs_exists(path))
+	if (cfg == NULL || path == NULL || set == NULL || !fs_exists(cfg) || !fs_exists(path))
 		rc = cli_fail(CMD, "%s: no CA here (run `cairn init --dir %s`)", dir, dir);
+	else if ((rc = load_settings(dir, set)) != CLI_OK)
+		;
 	else if (db_open(path, &db, &err) != 0)
 		rc = cli_fail(CMD, "%s", cairn_err_msg(&err));
-	else if (est_users_list(db, print_user, NULL) != 0)
+	else if ((lc.default_label = set->default_label),
+		 est_users_list(db, print_user, &lc) != 0)
 		rc = cli_fail(CMD, "cannot read the accounts");
 	db_close(db);
 	free(cfg);
 	free(path);
+	free(set);
 	return rc;
 }
 
@@ -124,9 +208,10 @@ int cli_est(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "password-file", required_argument, NULL, 'p' },
+		{ "labels", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *name = NULL, *pw_file = NULL, *what;
+	const char *dir = NULL, *name = NULL, *pw_file = NULL, *labels = NULL, *what;
 	int c;
 
 	if (argc < 3 || strcmp(argv[1], "user") != 0)
@@ -139,6 +224,7 @@ int cli_est(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'n': name = optarg; break;
 		case 'p': pw_file = optarg; break;
+		case 'l': labels = optarg; break;
 		default:
 			return cli_usage_error(CMD, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -150,8 +236,10 @@ int cli_est(int argc, char **argv)
 	if (strcmp(what, "add") == 0) {
 		if (name == NULL || pw_file == NULL)
 			return cli_usage_error(CMD, "user add needs --name and --password-file");
-		return user_add(dir, name, pw_file);
+		return user_add(dir, name, pw_file, labels);
 	}
+	if (labels != NULL)
+		return cli_usage_error(CMD, "--labels is an option of `est user add`");
 	if (strcmp(what, "del") == 0) {
 		if (name == NULL)
 			return cli_usage_error(CMD, "user del needs --name");

@@ -95,11 +95,13 @@ static const cli_command_t commands[] = {
 	  "  show --dir DIR                    the policy the daemon enforces\n"
 	  "  reload --dir DIR                  re-read the file (a bad one is refused)\n" },
 	{ "est", cli_est, "est user add|del|list --dir DIR [options]",
-	  "  user add --dir DIR --name NAME --password-file FILE\n"
+	  "  user add --dir DIR --name NAME --password-file FILE [--labels L1,L2]\n"
 	  "                         add an EST enrollment account (HTTP Basic); the daemon keeps\n"
-	  "                         only a salted scrypt hash of the password\n"
+	  "                         only a salted scrypt hash of the password. The account may\n"
+	  "                         enroll on the labels given (without --labels: the default\n"
+	  "                         label only)\n"
 	  "  user del --dir DIR --name NAME   remove an account\n"
-	  "  user list --dir DIR              list the accounts\n" },
+	  "  user list --dir DIR              list the accounts and their labels\n" },
 	{ "acme", cli_acme, "acme eab create --dir DIR [--group G] [--profile P]",
 	  "  eab create --dir DIR [--group G] [--profile P]\n"
 	  "                         new External Account Binding key id and HMAC key (shown once),\n"

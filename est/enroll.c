@@ -73,6 +73,72 @@ static int same_identity(X509 *old, X509_REQ *csr, char *why, size_t cap)
 	return ok;
 }
 
+/* 1 when name is one of the certificate's: a SAN of it, or its CN read as a name. */
+static int holds(const ca_names_t *mine, const ca_name_t *name)
+{
+	ca_names_t cn = { 0 };
+
+	cn.san = (ca_name_t *)&mine->cn_name;
+	cn.n_san = mine->cn_name.type != 0;
+	return ca_names_has(mine, name) || ca_names_has(&cn, name);
+}
+
+/*
+ * A device that authenticated with its certificate asks only for its own names:
+ * every SAN and the CN of the CSR are names of that certificate (its SANs or its
+ * CN), and an O is the certificate's O. Returns 0, or the HTTP status (400 for a
+ * CSR whose names cannot be read, 403) with why.
+ */
+static int own_names(const est_call_t *c, X509_REQ *csr, char *why, size_t cap)
+{
+	ca_names_t mine = { 0 }, want = { 0 };
+	cairn_err_t err = { 0 };
+	char shown[300];
+	size_t i;
+	int status = 403;
+
+	if (ca_names_from_cert(c->peer, &mine, &err) != 0) {
+		snprintf(why, cap, "the names of client certificate %s cannot be read: %s",
+			 c->peer_serial, cairn_err_msg(&err));
+		goto out;
+	}
+	if (ca_names_from_csr(csr, &want, &err) != 0) {
+		status = 400;
+		snprintf(why, cap, "bad CSR: %s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (want.other_type != -1) {
+		snprintf(why, cap, "the CSR asks for a subject alternative name of another type: "
+			 "client certificate %s may only ask for its own names", c->peer_serial);
+		goto out;
+	}
+	for (i = 0; i < want.n_san; i++)
+		if (!holds(&mine, &want.san[i])) {
+			est_shown(want.san[i].text, strlen(want.san[i].text), shown, sizeof(shown));
+			snprintf(why, cap, "the CSR asks for %s %s, which client certificate %s does "
+				 "not hold: it may only ask for its own names",
+				 ca_name_type_str(want.san[i].type), shown, c->peer_serial);
+			goto out;
+		}
+	if (want.cn != NULL && !holds(&mine, &want.cn_name)) {
+		est_shown(want.cn, strlen(want.cn), shown, sizeof(shown));
+		snprintf(why, cap, "the CSR asks for CN %s, which client certificate %s does not "
+			 "hold: it may only ask for its own names", shown, c->peer_serial);
+		goto out;
+	}
+	if (want.o != NULL && (mine.o == NULL || strcmp(want.o, mine.o) != 0)) {
+		est_shown(want.o, strlen(want.o), shown, sizeof(shown));
+		snprintf(why, cap, "the CSR asks for O %s, which is not client certificate %s's",
+			 shown, c->peer_serial);
+		goto out;
+	}
+	status = 0;
+out:
+	ca_names_clear(&mine);
+	ca_names_clear(&want);
+	return status;
+}
+
 /*
  * The key that finds a pending request again: SHA-256(requester, label, the
  * CSR's CertificationRequestInfo). The signature is left out: ECDSA signatures
@@ -333,6 +399,8 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	cairn_err_t err = { 0 };
 	char why[512], key[2 + 64 + 1], id[33];
 	int rc, n;
+	const char *profile = c->label->profile;
+	int validity_days = c->label->validity_days;
 
 	memset(&out, 0, sizeof(out));
 	if (ct == NULL || strncasecmp(ct, "application/pkcs10", 18) != 0 ||
@@ -362,6 +430,22 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 		est_refuse(c, reply, 403, "%s", why);
 		goto out;
 	}
+	if (!reenroll && c->by_cert && (rc = own_names(c, csr, why, sizeof(why))) != 0) {
+		est_refuse(c, reply, rc, "%s", why);
+		goto out;
+	}
+	/* A renewal keeps what the certificate was (its EKUs): a label of another
+	 * profile does not widen it. */
+	if (reenroll && strcmp(c->peer_profile, profile) != 0) {
+		if (ca_profile(c->e->ca, c->peer_profile) == NULL) {
+			est_refuse(c, reply, 403, "the profile %s of client certificate %s is not "
+				   "configured any more: enroll afresh", c->peer_profile,
+				   c->peer_serial);
+			goto out;
+		}
+		profile = c->peer_profile;
+		validity_days = 0;
+	}
 	if (keygen) {
 		/* The device's CSR names what it wants; the key is made here and never kept. */
 		if (est_keygen_csr(csr, &gen_key, &gen_csr, &err) != 0 ||
@@ -371,6 +455,8 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 		}
 		creq.csr = gen_der;
 		creq.csr_len = (size_t)n;
+		/* The key is never kept, so nobody could approve it later: refuse instead. */
+		creq.no_wait = 1;
 	} else {
 		creq.csr = der;
 		creq.csr_len = der_len;
@@ -380,10 +466,10 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 			goto out;
 		}
 	}
-	creq.profile = c->label->profile;
+	creq.profile = profile;
 	creq.requester = c->requester;
 	creq.channel = "est";
-	creq.validity_days = c->label->validity_days;
+	creq.validity_days = validity_days;
 	rc = policy_submit(c->e->policy, &creq,
 			   c->label->policy_group[0] ? c->label->policy_group : NULL, &out, &err);
 	if (rc != 0) {
@@ -391,7 +477,11 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 		if (rc == CAIRN_EDENIED) {
 			log_info("est", "%s for %s refused by policy: %s", c->op, c->requester,
 				 cairn_err_msg(&err));
-			est_reply_text(reply, 403, "refused by policy: %s", cairn_err_msg(&err));
+			est_reply_text(reply, 403, "refused by policy: %s%s", cairn_err_msg(&err),
+				       keygen && out.decision.approvals > 0
+					       ? " (a server-generated key is never kept: enroll "
+						 "with your own key instead)"
+					       : "");
 		} else {
 			est_refuse(c, reply, status_for(rc), "%s", cairn_err_msg(&err));
 		}
@@ -399,13 +489,6 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	}
 	if (out.decision.action == POLICY_APPROVE) {
 		struct pending_put put = { key, out.request.id };
-		if (keygen) {
-			est_refuse(c, reply, 403,
-				   "policy requires approval (request %s), but a server-generated key "
-				   "is never kept: enroll with your own key instead",
-				   out.request.id);
-			goto out;
-		}
 		if (db_write(c->e->db, pending_op, &put, &err) != 0) {
 			est_reply_text(reply, 500, "storing request %s: %s", out.request.id,
 				       cairn_err_msg(&err));

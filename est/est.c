@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
@@ -13,6 +12,8 @@
 #include "est/est_int.h"
 
 #define WWW_AUTH "Basic realm=\"cairn est\""
+/* Client addresses and user names whose failed logins are remembered (~90 bytes each). */
+#define EST_FAIL_KEYS 4096
 
 typedef void (*op_fn)(est_call_t *c, http_reply_t *reply);
 
@@ -46,10 +47,18 @@ int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *poli
 	int rc;
 
 	*out = NULL;
-	for (i = 0; i < set->n_labels; i++)
-		if (ca_profile(ca, set->labels[i].profile) == NULL)
+	for (i = 0; i < set->n_labels; i++) {
+		const est_label_t *l = &set->labels[i];
+		size_t j;
+		if (ca_profile(ca, l->profile) == NULL)
 			return cairn_err_set(err, CAIRN_ECONFIG, "est.labels.%s.profile: no profile named %s",
-					     set->labels[i].name, set->labels[i].profile);
+					     l->name, l->profile);
+		for (j = 0; j < l->n_client_cert_profiles; j++)
+			if (ca_profile(ca, l->client_cert_profiles[j]) == NULL)
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "est.labels.%s.client_cert_profiles[%zu]: no profile named %s",
+						     l->name, j, l->client_cert_profiles[j]);
+	}
 	chain[0] = ca_issuer_cert(ca, "issuing");
 	chain[1] = ca_issuer_cert(ca, "root");
 	e = calloc(1, sizeof(*e));
@@ -61,6 +70,12 @@ int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *poli
 	e->ca = ca;
 	e->db = db;
 	e->policy = policy;
+	if ((rc = util_ratelimit_new(EST_FAIL_KEYS, set->auth_fail_limit,
+				     (uint64_t)set->auth_fail_window * 1000, &e->fails)) != 0 ||
+	    (rc = util_random(e->conn_key, sizeof(e->conn_key))) != 0) {
+		cairn_err_set(err, rc, "EST: cannot set up the login failure limits");
+		goto out;
+	}
 	if ((rc = est_certs_only(chain, 2, &der, &len)) != 0 ||
 	    (rc = est_b64_encode(der, len, &e->cacerts_b64, &e->cacerts_len)) != 0) {
 		cairn_err_ssl(err, rc, "building the /cacerts answer");
@@ -79,6 +94,8 @@ void est_free(est_t *e)
 	if (e == NULL)
 		return;
 	free(e->cacerts_b64);
+	util_ratelimit_free(e->fails);
+	OPENSSL_cleanse(e->conn_key, sizeof(e->conn_key));
 	free(e);
 }
 
@@ -208,89 +225,6 @@ static void op_serverkeygen(est_call_t *c, http_reply_t *reply)
 	est_enroll(c, 0, 1, reply);
 }
 
-/* Is the verified TLS client certificate one of ours, current and not revoked? */
-static void check_peer(est_call_t *c)
-{
-	const unsigned char *p = c->req->peer_cert;
-	const ASN1_INTEGER *sn;
-	uint8_t serial[DB_SERIAL_MAX];
-	db_txn_t *txn = NULL;
-	db_cert_t rec;
-	BIO *bio = NULL;
-	char *subj = NULL;
-	int len;
-
-	c->peer = d2i_X509(NULL, &p, (long)c->req->peer_cert_len);
-	if (c->peer == NULL)
-		return;
-	sn = X509_get0_serialNumber(c->peer);
-	len = ASN1_STRING_length(sn);
-	if (len <= 0 || len > DB_SERIAL_MAX)
-		return;
-	memcpy(serial, ASN1_STRING_get0_data(sn), (size_t)len);
-	db_serial_hex(serial, (size_t)len, c->peer_serial);
-	if (db_read_begin(c->e->db, &txn) != 0)
-		return;
-	/* Ours means: stored under this serial with exactly these bytes. */
-	if (db_cert_get(txn, serial, (size_t)len, &rec) == 0 &&
-	    rec.der_len == c->req->peer_cert_len &&
-	    memcmp(rec.der, c->req->peer_cert, rec.der_len) == 0 && rec.status == DB_CERT_VALID &&
-	    rec.not_after > (int64_t)time(NULL))
-		c->peer_ok = 1;
-	db_txn_end(txn);
-	/* The requester names the device by its subject in RFC 2253 form ("CN=device-1"). */
-	bio = BIO_new(BIO_s_mem());
-	if (bio != NULL &&
-	    X509_NAME_print_ex(bio, X509_get_subject_name(c->peer), 0, XN_FLAG_RFC2253) >= 0) {
-		len = (int)BIO_get_mem_data(bio, &subj);
-		snprintf(c->requester, sizeof(c->requester), "est:cert/%.*s", len, subj);
-	}
-	BIO_free(bio);
-}
-
-/* HTTP Basic: returns 0 with c->requester set, or a negative code and why. */
-static int check_basic(est_call_t *c, char *why, size_t cap)
-{
-	const char *h = c->req->authorization;
-	uint8_t *raw = NULL;
-	size_t len = 0;
-	char *colon, *user;
-	cairn_err_t err = { 0 };
-	int rc;
-
-	if (h == NULL || strncasecmp(h, "Basic ", 6) != 0) {
-		snprintf(why, cap, "authentication required: HTTP Basic or a client certificate");
-		return CAIRN_EAUTH;
-	}
-	if (est_b64_decode(h + 6, strlen(h + 6), &raw, &len) != 0) {
-		snprintf(why, cap, "malformed Basic credentials");
-		return CAIRN_EAUTH;
-	}
-	user = realloc(raw, len + 1);
-	if (user == NULL) {
-		free(raw);
-		snprintf(why, cap, "out of memory");
-		return CAIRN_ENOMEM;
-	}
-	user[len] = '\0';
-	colon = memchr(user, ':', len);
-	if (colon == NULL || strlen(user) != len) {
-		rc = CAIRN_EAUTH;
-		snprintf(why, cap, "malformed Basic credentials");
-		goto out;
-	}
-	*colon = '\0';
-	rc = est_user_check(c->e->db, user, colon + 1, &err);
-	if (rc == 0)
-		snprintf(c->requester, sizeof(c->requester), "est:user/%s", user);
-	else
-		snprintf(why, cap, "user %.64s: %s", user, cairn_err_msg(&err));
-out:
-	OPENSSL_cleanse(user, len);
-	free(user);
-	return rc;
-}
-
 static const est_label_t *label_find(const est_t *e, const char *name, size_t n)
 {
 	size_t i;
@@ -306,15 +240,15 @@ void est_handle(est_t *e, const est_request_t *req, http_reply_t *reply)
 	est_call_t c = { .e = e, .req = req };
 	const struct est_op *op = NULL;
 	const char *slash = strchr(req->path, '/'), *opname = req->path;
-	char why[256];
+	char shown[200];
 	size_t i;
 
 	if (slash != NULL) {
 		c.label = label_find(e, req->path, (size_t)(slash - req->path));
 		opname = slash + 1;
 		if (c.label == NULL) {
-			est_reply_text(reply, 404, "no EST label %.*s", (int)(slash - req->path),
-				       req->path);
+			est_shown(req->path, (size_t)(slash - req->path), shown, sizeof(shown));
+			est_reply_text(reply, 404, "no EST label %s", shown);
 			return;
 		}
 	} else {
@@ -324,7 +258,8 @@ void est_handle(est_t *e, const est_request_t *req, http_reply_t *reply)
 		if (strcmp(est_ops[i].name, opname) == 0)
 			op = &est_ops[i];
 	if (op == NULL || c.label == NULL) {
-		est_reply_text(reply, 404, "no EST operation %s", opname);
+		est_shown(opname, strlen(opname), shown, sizeof(shown));
+		est_reply_text(reply, 404, "no EST operation %s", shown);
 		return;
 	}
 	c.op = op->name;
@@ -333,31 +268,8 @@ void est_handle(est_t *e, const est_request_t *req, http_reply_t *reply)
 		est_reply_text(reply, 405, "%s takes %s", op->name, op->method);
 		return;
 	}
-	if (op->auth) {
-		if (req->peer_cert != NULL)
-			check_peer(&c);
-		/* A re-enrollment is proven by the certificate being renewed, nothing else. */
-		if (strcmp(op->name, "simplereenroll") == 0) {
-			if (c.peer == NULL) {
-				est_refuse(&c, reply, 401,
-					   "re-enrollment needs the current certificate as TLS client certificate");
-				goto out;
-			}
-			if (!c.peer_ok) {
-				est_refuse(&c, reply, 403,
-					   "client certificate %s is not a current certificate of this CA "
-					   "(unknown, expired or revoked)",
-					   c.peer_serial);
-				goto out;
-			}
-		} else if (!c.peer_ok) {
-			c.requester[0] = '\0';
-			if (check_basic(&c, why, sizeof(why)) != 0) {
-				est_refuse(&c, reply, 401, "%s", why);
-				goto out;
-			}
-		}
-	}
+	if (op->auth && est_authenticate(&c, strcmp(op->name, "simplereenroll") == 0, reply) != 0)
+		goto out;
 	op->fn(&c, reply);
 out:
 	X509_free(c.peer);

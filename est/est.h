@@ -15,6 +15,7 @@
 
 #define EST_NAME_MAX 64
 #define EST_MAX_LABELS 32
+#define EST_MAX_CERT_PROFILES 8
 
 /* One label: /.well-known/est/{name}/... selects a profile, a validity and a policy group. */
 typedef struct est_label {
@@ -23,6 +24,10 @@ typedef struct est_label {
 	int validity_days;        /* 0 = the profile's default */
 	int serverkeygen;         /* /serverkeygen allowed */
 	char policy_group[EST_NAME_MAX]; /* "" = none */
+	/* Profiles whose certificates (from any channel but ACME and init) authenticate
+	 * simpleenroll/serverkeygen/simplereenroll on this label, besides those EST issued. */
+	char client_cert_profiles[EST_MAX_CERT_PROFILES][EST_NAME_MAX];
+	size_t n_client_cert_profiles;
 } est_label_t;
 
 typedef enum { EST_CB_OFF, EST_CB_TLS_UNIQUE, EST_CB_TLS_EXPORTER } est_binding_t;
@@ -35,18 +40,30 @@ typedef struct est_settings {
 	est_binding_t channel_binding;    /* challengePassword must carry this binding */
 	int revoke_superseded;            /* re-enroll revokes the old certificate (superseded) */
 	int retry_after;                  /* seconds, for 202 answers */
+	int auth_fail_limit;              /* failed Basic logins at once, per address and per user */
+	int auth_fail_window;             /* seconds to drain auth_fail_limit failures */
 } est_settings_t;
 
 /*
  * Parses and validates the "est" object (NULL = the defaults: one label
  * "default" with the tls-client profile, no serverkeygen). Keys: labels
- * (object of {profile, validity_days?, serverkeygen?, policy_group?}),
- * default_label, channel_binding ("off" | "tls-unique" | "tls-exporter"),
- * revoke_superseded (bool), retry_after (1..86400). Unknown keys are refused;
+ * (object of {profile, validity_days?, serverkeygen?, policy_group?,
+ * client_cert_profiles? (array of up to 8 profile names, never admin or the
+ * init-made ones)}), default_label, channel_binding ("off" | "tls-unique" |
+ * "tls-exporter"), revoke_superseded (bool), retry_after (1..86400),
+ * auth_fail_limit (1..1000, default 10), auth_fail_window (seconds 1..86400,
+ * default 600). Unknown keys are refused;
  * errors name the key ("est.labels.iot-device.validity_days: must be 0..3650").
  * Returns 0 or CAIRN_ECONFIG. Profile names are checked against a CA in est_new.
  */
 int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err) CAIRN_WUR;
+
+#define EST_AUTH_FAIL_LIMIT 10
+#define EST_AUTH_FAIL_WINDOW 600
+
+/* 1 for the profiles whose certificates never authenticate an EST client, whatever
+ * a label's client_cert_profiles says: admin and those `cairn init` issues. */
+int est_profile_never_client(const char *profile);
 
 /* The "est" object `cairn init` writes (new reference). */
 json_t *est_settings_default(void);
@@ -63,6 +80,11 @@ int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *poli
 	    est_t **out, cairn_err_t *err) CAIRN_WUR;
 void est_free(est_t *e);
 
+/* What EST keeps per TLS connection (a login to reuse on keep-alive requests). */
+typedef struct est_conn est_conn_t;
+/* Frees what est_handle stored in a connection's slot (NULL is fine). */
+void est_conn_free(est_conn_t *conn);
+
 /* What the HTTP front knows of one request. Everything borrowed for the call. */
 typedef struct est_request {
 	const char *method;
@@ -77,7 +99,10 @@ typedef struct est_request {
 	const uint8_t *binding;    /* channel binding of this TLS session (per
 	                              settings), NULL when not available */
 	size_t binding_len;
-	const char *remote;        /* peer address, for the audit log */
+	const char *remote;        /* peer address, for the audit log and failure limits */
+	est_conn_t **conn;         /* this TLS connection's slot (starts NULL; est_handle
+	                              may fill it; the front calls est_conn_free on it when
+	                              the connection closes), or NULL: nothing kept */
 } est_request_t;
 
 /*
@@ -93,24 +118,45 @@ void est_handle(est_t *e, const est_request_t *req, http_reply_t *reply);
 
 /* ---- enrollment accounts (table DB_EST, keys "u:NAME") ---- */
 
+/* 1 when s is a well-formed label name ([a-z0-9_-]{1,63}, not an EST operation). */
+int est_label_name_ok(const char *s);
+
+/* What an account record holds besides its password (filled by est_user_check/get). */
+typedef struct est_user_info {
+	char labels[EST_MAX_LABELS][EST_NAME_MAX]; /* the labels the account may use */
+	size_t n_labels;  /* 0: added without labels (or before accounts had them):
+	                     the default label (est.default_label) only */
+	int64_t created;
+	uint8_t tag[32];  /* the stored password hash: changes whenever the password does */
+} est_user_info_t;
+
 /*
  * Adds an account with a salted scrypt hash of password (N=16384, r=8, p=1;
- * parameters stored with the hash), audited "est.user.add" by actor, in one
- * durable write. name is [A-Za-z0-9._@-]{1,63}; password 8..1024 bytes.
- * Returns 0, CAIRN_EINVAL (name/password), CAIRN_EEXIST, CAIRN_ECRYPTO, a db code.
+ * parameters stored with the hash) bound to labels (n_labels 0: the default
+ * label only), audited "est.user.add" by actor, in one durable write. name is
+ * [A-Za-z0-9._@-]{1,63}; password 8..1024 bytes; labels well-formed label
+ * names, at most EST_MAX_LABELS (whether they are configured is the caller's
+ * check: a label that does not exist grants nothing). Returns 0, CAIRN_EINVAL
+ * (name/password/labels), CAIRN_EEXIST, CAIRN_ECRYPTO, a db code.
  */
-int est_user_add(db_t *db, const char *name, const char *password, const char *actor,
-		 cairn_err_t *err) CAIRN_WUR;
+int est_user_add(db_t *db, const char *name, const char *password, const char *const *labels,
+		 size_t n_labels, const char *actor, cairn_err_t *err) CAIRN_WUR;
 /* Removes an account (audited "est.user.del"). Returns 0, CAIRN_ENOENT, a db code. */
 int est_user_del(db_t *db, const char *name, const char *actor, cairn_err_t *err) CAIRN_WUR;
-/* Checks a password in constant time after the slow hash. Returns 0, CAIRN_EAUTH
- * (unknown user or wrong password: the same code and timing shape for both). */
-int est_user_check(db_t *db, const char *name, const char *password, cairn_err_t *err)
-	CAIRN_WUR;
+/* Checks a password in constant time after the slow hash; on success fills info
+ * (may be NULL). Returns 0, CAIRN_EAUTH (unknown user or wrong password: the same
+ * code and timing shape for both). */
+int est_user_check(db_t *db, const char *name, const char *password, est_user_info_t *info,
+		   cairn_err_t *err) CAIRN_WUR;
+/* The account's record without checking any password (one read, no slow hash).
+ * Returns 0, CAIRN_ENOENT or CAIRN_EDB. */
+int est_user_get(db_t *db, const char *name, est_user_info_t *info) CAIRN_WUR;
+/* 1 when the account may enroll on label (default_label: est.default_label). */
+int est_user_may_use(const est_user_info_t *info, const char *label, const char *default_label);
 
-/* Calls fn for every account (name, creation time) in name order; fn returns
- * non-zero to stop. Returns 0, the fn value or CAIRN_EDB. One read txn. */
-typedef int (*est_user_fn)(const char *name, int64_t created, void *arg);
+/* Calls fn for every account in name order; fn returns non-zero to stop.
+ * Returns 0, the fn value or CAIRN_EDB. One read txn. */
+typedef int (*est_user_fn)(const char *name, const est_user_info_t *info, void *arg);
 int est_users_list(db_t *db, est_user_fn fn, void *arg);
 
 #endif

@@ -14,6 +14,16 @@ struct est {
 	policy_engine_t *policy;
 	char *cacerts_b64;      /* pre-built /cacerts body */
 	size_t cacerts_len;
+	util_ratelimit_t *fails; /* failed Basic logins, per client address and per user */
+	uint8_t conn_key[32];   /* keys the digests of Basic credentials kept per connection */
+};
+
+/* What a TLS connection keeps of its last successful Basic login (auth.c). */
+struct est_conn {
+	char user[EST_NAME_MAX];
+	uint8_t cred[32];       /* HMAC-SHA256(conn_key, the whole Authorization header) */
+	uint8_t tag[32];        /* the account's password tag then: a new password ends reuse */
+	int valid;
 };
 
 /* Which operation, for the audit log and errors. */
@@ -26,7 +36,20 @@ typedef struct est_call {
 	X509 *peer;              /* the verified client certificate, or NULL (owned) */
 	int peer_ok;             /* peer is ours, valid and not revoked */
 	char peer_serial[2 * DB_SERIAL_MAX + 1];
+	char peer_profile[64];   /* peer's db record: the profile it was issued with */
+	char peer_requester[128];/* ... and who asked for it ("est:...", "acme:...", "cli:init") */
+	int by_cert;             /* authenticated by peer (else by HTTP Basic) */
 } est_call_t;
+
+/* Authenticates an operation that needs a client (auth.c): the TLS client
+ * certificate when it is an EST client's on this label (for simplereenroll the
+ * only way), else HTTP Basic with a rate limit on failures and the account bound
+ * to the label. Returns 0 (c->requester, c->by_cert set) or -1 with the refusal
+ * in reply (401, 403 or 429 with Retry-After), audited. */
+int est_authenticate(est_call_t *c, int reenroll, http_reply_t *reply);
+/* n bytes of s for a message: printable ASCII but the backslash kept, every other
+ * byte as \xHH; cut to fit cap (NUL-terminated). */
+void est_shown(const char *s, size_t n, char *out, size_t cap);
 
 /* A text/plain answer (status, one line). */
 void est_reply_text(http_reply_t *reply, int status, const char *fmt, ...) CAIRN_PRINTF(3, 4);

@@ -2,7 +2,7 @@
 # est: the EST enrollment server (RFC 7030).
 noinst_LTLIBRARIES += libest.la
 libest_la_SOURCES = est/est.h est/est_int.h est/settings.c est/users.c est/encode.c est/est.c \
-	est/enroll.c
+	est/auth.c est/enroll.c
 
 check_PROGRAMS += tests/unit/test_est
 TESTS += tests/unit/test_est

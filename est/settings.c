@@ -5,7 +5,7 @@
 
 #include "est/est.h"
 
-static int label_name_ok(const char *s)
+int est_label_name_ok(const char *s)
 {
 	size_t i, n = strlen(s);
 
@@ -20,12 +20,52 @@ static int label_name_ok(const char *s)
 	       strcmp(s, "csrattrs") && strcmp(s, "serverkeygen");
 }
 
+int est_profile_never_client(const char *profile)
+{
+	/* admin logs in to the admin API; the others are what `cairn init` made: the CA
+	 * hierarchy, the OCSP signer and the daemon's HTTPS certificate (its key is a file). */
+	static const char *const never[] = { CA_ADMIN_PROFILE, "daemon-tls", "ocsp-signer",
+					     "ca-root", "ca-issuing" };
+	size_t i;
+
+	for (i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+		if (strcmp(profile, never[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int parse_cert_profiles(const char *name, const json_t *v, est_label_t *l,
+			       cairn_err_t *err)
+{
+	const json_t *p;
+	size_t i;
+
+	if (!json_is_array(v) || json_array_size(v) > EST_MAX_CERT_PROFILES)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "est.labels.%s.client_cert_profiles: must be an array of at "
+				     "most %d profile names", name, EST_MAX_CERT_PROFILES);
+	json_array_foreach(v, i, p) {
+		const char *s = json_string_value(p);
+		if (s == NULL || json_string_length(p) == 0 || json_string_length(p) >= EST_NAME_MAX)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "est.labels.%s.client_cert_profiles[%zu]: must be a "
+					     "string of 1..63 characters", name, i);
+		if (est_profile_never_client(s))
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "est.labels.%s.client_cert_profiles[%zu]: %s certificates "
+					     "never authenticate EST clients", name, i, s);
+		snprintf(l->client_cert_profiles[i], EST_NAME_MAX, "%s", s);
+	}
+	l->n_client_cert_profiles = json_array_size(v);
+	return 0;
+}
+
 static int parse_label(const char *name, const json_t *obj, est_label_t *l, cairn_err_t *err)
 {
 	const char *key;
 	json_t *v;
 
-	if (!label_name_ok(name))
+	if (!est_label_name_ok(name))
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "est.labels.%s: a label is [a-z0-9_-]{1,63} and not an EST operation",
 				     name);
@@ -53,6 +93,10 @@ static int parse_label(const char *name, const json_t *obj, est_label_t *l, cair
 				return cairn_err_set(err, CAIRN_ECONFIG,
 						     "est.labels.%s.serverkeygen: must be true or false", name);
 			l->serverkeygen = json_is_true(v);
+		} else if (strcmp(key, "client_cert_profiles") == 0) {
+			int rc = parse_cert_profiles(name, v, l, err);
+			if (rc)
+				return rc;
 		} else {
 			return cairn_err_set(err, CAIRN_ECONFIG, "est.labels.%s.%s: unknown key", name,
 					     key);
@@ -72,6 +116,8 @@ int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err)
 
 	memset(out, 0, sizeof(*out));
 	out->retry_after = 60;
+	out->auth_fail_limit = EST_AUTH_FAIL_LIMIT;
+	out->auth_fail_window = EST_AUTH_FAIL_WINDOW;
 	snprintf(out->default_label, sizeof(out->default_label), "default");
 	if (obj == NULL)
 		obj = def = est_settings_default();
@@ -99,7 +145,7 @@ int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err)
 				out->n_labels++;
 			}
 		} else if (strcmp(key, "default_label") == 0) {
-			if (!json_is_string(v) || !label_name_ok(json_string_value(v))) {
+			if (!json_is_string(v) || !est_label_name_ok(json_string_value(v))) {
 				rc = cairn_err_set(err, CAIRN_ECONFIG,
 						   "est.default_label: must name a label");
 				goto out;
@@ -133,6 +179,16 @@ int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err)
 				goto out;
 			}
 			out->retry_after = (int)json_integer_value(v);
+		} else if (strcmp(key, "auth_fail_limit") == 0 || strcmp(key, "auth_fail_window") == 0) {
+			int limit = key[10] == 'l';
+			long max = limit ? 1000 : 86400;
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > max) {
+				rc = cairn_err_set(err, CAIRN_ECONFIG, "est.%s: must be 1..%ld", key, max);
+				goto out;
+			}
+			*(limit ? &out->auth_fail_limit : &out->auth_fail_window) =
+				(int)json_integer_value(v);
 		} else {
 			rc = cairn_err_set(err, CAIRN_ECONFIG, "est.%s: unknown key", key);
 			goto out;

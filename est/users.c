@@ -49,13 +49,15 @@ struct user_put {
 	const char *name;
 	const char *actor;
 	const char *record;
+	json_t *labels; /* borrowed; NULL = the default label only */
 };
 
 static int user_put_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct user_put *u = arg;
 	char key[EST_NAME_MAX + 4];
-	json_t *details = json_pack("{s:s}", "user", u->name);
+	json_t *details = u->labels ? json_pack("{s:s, s:O}", "user", u->name, "labels", u->labels)
+				    : json_pack("{s:s}", "user", u->name);
 	audit_event_t ev = { .actor = u->actor, .action = "est.user.add", .details = details };
 	int rc;
 
@@ -69,12 +71,43 @@ static int user_put_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	return rc;
 }
 
-int est_user_add(db_t *db, const char *name, const char *password, const char *actor,
-		 cairn_err_t *err)
+/* The labels as a JSON array (NULL when there are none), or CAIRN_EINVAL naming the bad one. */
+static int labels_json(const char *const *labels, size_t n, json_t **out, cairn_err_t *err)
+{
+	size_t i, j;
+
+	*out = NULL;
+	if (n > EST_MAX_LABELS)
+		return cairn_err_set(err, CAIRN_EINVAL, "at most %d labels", EST_MAX_LABELS);
+	for (i = 0; i < n; i++) {
+		if (labels[i] == NULL || !est_label_name_ok(labels[i]))
+			return cairn_err_set(err, CAIRN_EINVAL,
+					     "label %zu: a label is [a-z0-9_-]{1,63} and not an EST operation",
+					     i + 1);
+		for (j = 0; j < i; j++)
+			if (strcmp(labels[i], labels[j]) == 0)
+				return cairn_err_set(err, CAIRN_EINVAL, "label %s given twice",
+						     labels[i]);
+	}
+	if (n == 0)
+		return 0;
+	if ((*out = json_array()) == NULL)
+		return CAIRN_ENOMEM;
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(*out, json_string(labels[i])) != 0) {
+			json_decref(*out);
+			*out = NULL;
+			return CAIRN_ENOMEM;
+		}
+	return 0;
+}
+
+int est_user_add(db_t *db, const char *name, const char *password, const char *const *labels,
+		 size_t n_labels, const char *actor, cairn_err_t *err)
 {
 	uint8_t salt[SALT_LEN], hash[HASH_LEN];
 	char salt_hex[2 * SALT_LEN + 1], hash_hex[2 * HASH_LEN + 1];
-	struct user_put u = { name, actor, NULL };
+	struct user_put u = { name, actor, NULL, NULL };
 	json_t *rec = NULL;
 	char *text = NULL;
 	size_t plen;
@@ -86,15 +119,23 @@ int est_user_add(db_t *db, const char *name, const char *password, const char *a
 	plen = password ? strlen(password) : 0;
 	if (plen < 8 || plen > 1024)
 		return cairn_err_set(err, CAIRN_EINVAL, "password must be 8..1024 bytes");
+	if ((rc = labels_json(labels, n_labels, &u.labels, err)) != 0)
+		return rc;
 	if (util_random(salt, sizeof(salt)) != 0 ||
-	    scrypt_hash(password, salt, sizeof(salt), SCRYPT_N, SCRYPT_R, SCRYPT_P, hash) != 0)
-		return cairn_err_ssl(err, CAIRN_ECRYPTO, "scrypt failed");
+	    scrypt_hash(password, salt, sizeof(salt), SCRYPT_N, SCRYPT_R, SCRYPT_P, hash) != 0) {
+		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "scrypt failed");
+		goto out;
+	}
 	hex_encode(salt, sizeof(salt), salt_hex);
 	hex_encode(hash, sizeof(hash), hash_hex);
 	OPENSSL_cleanse(hash, sizeof(hash));
 	rec = json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:I}", "kdf", "scrypt", "n", SCRYPT_N, "r",
 			SCRYPT_R, "p", SCRYPT_P, "salt", salt_hex, "hash", hash_hex, "created",
 			(json_int_t)time(NULL));
+	if (rec != NULL && u.labels != NULL && json_object_set(rec, "labels", u.labels) != 0) {
+		json_decref(rec);
+		rec = NULL;
+	}
 	text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 	if (text == NULL) {
 		rc = CAIRN_ENOMEM;
@@ -105,6 +146,7 @@ int est_user_add(db_t *db, const char *name, const char *password, const char *a
 out:
 	free(text);
 	json_decref(rec);
+	json_decref(u.labels);
 	return rc;
 }
 
@@ -128,32 +170,65 @@ static int user_del_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 
 int est_user_del(db_t *db, const char *name, const char *actor, cairn_err_t *err)
 {
-	struct user_put u = { name, actor, NULL };
+	struct user_put u = { name, actor, NULL, NULL };
 
 	if (name == NULL || !user_name_ok(name))
 		return cairn_err_set(err, CAIRN_ENOENT, "no EST user %s", name ? name : "");
 	return db_write(db, user_del_op, &u, err);
 }
 
-int est_user_check(db_t *db, const char *name, const char *password, cairn_err_t *err)
+/* The record of name (new reference) or NULL when there is none. */
+static json_t *record_get(db_t *db, const char *name, int *db_failed)
 {
-	static const uint8_t dummy_salt[SALT_LEN];
-	uint8_t salt[SALT_LEN], want[HASH_LEN], got[HASH_LEN];
 	char key[EST_NAME_MAX + 4];
 	const void *val;
 	size_t vlen;
 	db_txn_t *txn = NULL;
 	json_t *rec = NULL;
+
+	*db_failed = 0;
+	if (!user_name_ok(name))
+		return NULL;
+	if (db_read_begin(db, &txn) != 0) {
+		*db_failed = 1;
+		return NULL;
+	}
+	user_key(name, key, sizeof(key));
+	if (db_get(txn, DB_EST, key, strlen(key), &val, &vlen) == 0)
+		rec = json_loadb(val, vlen, 0, NULL);
+	db_txn_end(txn);
+	return rec;
+}
+
+/* Labels, creation time and password tag of a record into info. */
+static void record_info(const json_t *rec, est_user_info_t *info)
+{
+	const json_t *labels = json_object_get(rec, "labels"), *l;
+	const char *hash_hex = json_string_value(json_object_get(rec, "hash"));
+	size_t i;
+
+	memset(info, 0, sizeof(*info));
+	info->created = json_integer_value(json_object_get(rec, "created"));
+	if (hash_hex == NULL || hex_decode(hash_hex, info->tag, sizeof(info->tag)) != HASH_LEN)
+		memset(info->tag, 0, sizeof(info->tag));
+	json_array_foreach(labels, i, l) {
+		if (info->n_labels == EST_MAX_LABELS || json_string_length(l) >= EST_NAME_MAX)
+			break;
+		snprintf(info->labels[info->n_labels++], EST_NAME_MAX, "%s", json_string_value(l));
+	}
+}
+
+int est_user_check(db_t *db, const char *name, const char *password, est_user_info_t *info,
+		   cairn_err_t *err)
+{
+	static const uint8_t dummy_salt[SALT_LEN];
+	uint8_t salt[SALT_LEN], want[HASH_LEN], got[HASH_LEN];
+	json_t *rec = NULL;
 	json_int_t n = SCRYPT_N, r = SCRYPT_R, p = SCRYPT_P;
 	const char *salt_hex = NULL, *hash_hex = NULL;
-	int found = 0, rc;
+	int found = 0, rc, db_failed;
 
-	if (user_name_ok(name) && db_read_begin(db, &txn) == 0) {
-		user_key(name, key, sizeof(key));
-		if (db_get(txn, DB_EST, key, strlen(key), &val, &vlen) == 0)
-			rec = json_loadb(val, vlen, 0, NULL);
-		db_txn_end(txn);
-	}
+	rec = record_get(db, name, &db_failed);
 	if (rec != NULL &&
 	    json_unpack(rec, "{s:I, s:I, s:I, s:s, s:s}", "n", &n, "r", &r, "p", &p, "salt",
 			&salt_hex, "hash", &hash_hex) == 0 &&
@@ -163,15 +238,42 @@ int est_user_check(db_t *db, const char *name, const char *password, cairn_err_t
 	/* An unknown user costs the same slow hash, so timing does not tell names apart. */
 	rc = scrypt_hash(password, found ? salt : dummy_salt, SALT_LEN, (uint64_t)(found ? n : SCRYPT_N),
 			 (uint64_t)(found ? r : SCRYPT_R), (uint64_t)(found ? p : SCRYPT_P), got);
-	if (rc == 0 && found && util_ct_equal(got, want, HASH_LEN))
+	if (rc == 0 && found && util_ct_equal(got, want, HASH_LEN)) {
 		rc = 0;
-	else if (rc == 0)
+		if (info != NULL)
+			record_info(rec, info);
+	} else if (rc == 0) {
 		rc = cairn_err_set(err, CAIRN_EAUTH, "unknown user or wrong password");
-	else
+	} else {
 		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "scrypt failed");
+	}
 	OPENSSL_cleanse(got, sizeof(got));
 	json_decref(rec);
 	return rc;
+}
+
+int est_user_get(db_t *db, const char *name, est_user_info_t *info)
+{
+	int db_failed;
+	json_t *rec = record_get(db, name, &db_failed);
+
+	if (rec == NULL)
+		return db_failed ? CAIRN_EDB : CAIRN_ENOENT;
+	record_info(rec, info);
+	json_decref(rec);
+	return 0;
+}
+
+int est_user_may_use(const est_user_info_t *info, const char *label, const char *default_label)
+{
+	size_t i;
+
+	if (info->n_labels == 0)
+		return strcmp(label, default_label) == 0;
+	for (i = 0; i < info->n_labels; i++)
+		if (strcmp(info->labels[i], label) == 0)
+			return 1;
+	return 0;
 }
 
 struct list_ctx {
@@ -184,8 +286,8 @@ static int list_one(const void *key, size_t klen, const void *val, size_t vlen, 
 {
 	struct list_ctx *lc = arg;
 	char name[EST_NAME_MAX];
+	est_user_info_t info;
 	json_t *rec;
-	json_int_t created = 0;
 
 	if (klen < 2 || memcmp(key, USER_PREFIX, 2) != 0) {
 		lc->past = 1;
@@ -196,9 +298,9 @@ static int list_one(const void *key, size_t klen, const void *val, size_t vlen, 
 	memcpy(name, (const char *)key + 2, klen - 2);
 	name[klen - 2] = '\0';
 	rec = json_loadb(val, vlen, 0, NULL);
-	json_unpack(rec, "{s:I}", "created", &created);
+	record_info(rec, &info);
 	json_decref(rec);
-	return lc->fn(name, (int64_t)created, lc->arg);
+	return lc->fn(name, &info, lc->arg);
 }
 
 int est_users_list(db_t *db, est_user_fn fn, void *arg)

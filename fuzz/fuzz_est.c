@@ -31,6 +31,12 @@ FUZZ_TARGET(est)
 		int rc = est_settings_parse(obj, set, NULL);
 		FUZZ_ASSERT(rc == 0 || rc == CAIRN_ECONFIG);
 		FUZZ_ASSERT(rc != 0 || set->n_labels <= EST_MAX_LABELS);
+		/* No label lets admin or init-made certificates authenticate EST clients. */
+		for (size_t i = 0; rc == 0 && i < set->n_labels; i++)
+			for (size_t j = 0; j < set->labels[i].n_client_cert_profiles; j++) {
+				FUZZ_ASSERT(j < EST_MAX_CERT_PROFILES);
+				FUZZ_ASSERT(!est_profile_never_client(set->labels[i].client_cert_profiles[j]));
+			}
 	}
 	json_decref(obj);
 	X509_REQ_free(req);

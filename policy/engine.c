@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The policy engine: the one issuance path (check, decide, issue/park/refuse) and policy reload. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,8 +203,17 @@ int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group
 		rc = ca_issue(e->ca, req, &out->issued, err);
 		break;
 	case POLICY_APPROVE:
-		rc = policy_request_store(e, req, group, &in, &out->decision, &out->request, err);
-		break;
+		if (!req->no_wait) {
+			rc = policy_request_store(e, req, group, &in, &out->decision, &out->request,
+						  err);
+			break;
+		}
+		/* Nothing is stored for approvers to approve: refused like a reject rule. */
+		out->decision.action = POLICY_REJECT;
+		snprintf(out->decision.reason, sizeof(out->decision.reason),
+			 "needs %d approval(s), but this request cannot wait for them",
+			 out->decision.approvals);
+		/* fall through */
 	case POLICY_REJECT:
 		names = policy_input_names(&in);
 		details = json_pack("{s:s, s:s, s:s, s:s}", "rule", out->decision.rule, "reason",

@@ -122,7 +122,9 @@ typedef struct policy_outcome {
  * the policy, then issues (POLICY_ISSUE: out->issued), stores a pending request
  * (POLICY_APPROVE: out->request, durable, audited "request.pending") or refuses
  * (POLICY_REJECT: returns CAIRN_EDENIED, audited "request.rejected", err says the
- * rule and reason). group may be NULL. Thread-safe.
+ * rule and reason). With req->no_wait an approve decision is refused the same way
+ * (decision.action becomes POLICY_REJECT) and nothing is stored. group may be NULL.
+ * Thread-safe.
  */
 int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group,
 		  policy_outcome_t *out, cairn_err_t *err) CAIRN_WUR;

@@ -100,8 +100,9 @@ static const cfg_key_t cfg_keys[] = {
 	{ "crl.keep_expired", I(crl_keep_expired), "0", 0, 1,
 	  "1 keeps revoked certificates on the CRL after they expire; 0 drops them" },
 	{ "est", O(est), "", 0, 0,
-	  "EST settings: labels (profile, validity_days, serverkeygen, policy_group), default_label, "
-	  "channel_binding, revoke_superseded, retry_after" },
+	  "EST settings: labels (profile, validity_days, serverkeygen, policy_group, "
+	  "client_cert_profiles), default_label, channel_binding, revoke_superseded, retry_after, "
+	  "auth_fail_limit, auth_fail_window (see the EST section)" },
 };
 
 /* Top-level and section names that may appear in the document. */

@@ -102,6 +102,7 @@ typedef struct tls_conn {
 	uint8_t *der;
 	size_t len;
 	int trusted;
+	est_conn_t *est; /* an EST Basic login this connection may reuse */
 } tls_conn_t;
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -115,6 +116,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		*socket_context = calloc(1, sizeof(tls_conn_t)); /* NULL: verify every time */
 	} else if (tc != NULL) {
 		free(tc->der);
+		est_conn_free(tc->est);
 		free(tc);
 		*socket_context = NULL;
 	}
@@ -141,6 +143,7 @@ static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
 	if (sess == NULL)
 		return;
 	req->tls_session = sess;
+	req->est_conn = tc ? &tc->est : NULL;
 	peers = gnutls_certificate_get_peers(sess, &n);
 	if (peers == NULL || n == 0)
 		return;
@@ -256,6 +259,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req.peer_cert = NULL;
 	req.peer_cert_len = 0;
 	req.tls_session = NULL;
+	req.est_conn = NULL;
 	if (l->kind == LISTEN_HTTPS)
 		tls_peer(conn, &req);
 	ctx->route->fn(s, &req, ctx->arg ? ctx->arg : "", &reply);

@@ -70,6 +70,7 @@ typedef struct server_req {
 	                             tls_trust_pem (chain and validity); NULL = none or not verified */
 	size_t peer_cert_len;
 	void *tls_session;        /* gnutls_session_t on HTTPS, NULL on HTTP */
+	est_conn_t **est_conn;    /* this TLS connection's EST slot, or NULL */
 } server_req_t;
 
 typedef void (*route_fn)(server_t *s, const server_req_t *req, const char *arg,

@@ -209,6 +209,7 @@ static void route_est(server_t *s, const server_req_t *req, const char *arg, htt
 	ereq.binding = cb.data;
 	ereq.binding_len = cb.size;
 	ereq.remote = remote;
+	ereq.conn = req->est_conn;
 	est_handle(s->est, &ereq, reply);
 	gnutls_free(cb.data);
 }

@@ -142,6 +142,31 @@ int util_random(uint8_t *buf, size_t len) CAIRN_WUR;
 /* Constant-time comparison: 1 when equal. */
 int util_ct_equal(const void *a, const void *b, size_t len);
 
+/* ---- failure rate limits (ratelimit.c) ---- */
+/*
+ * Failures per key (a client address, a user name) as a leaky bucket: limit at
+ * once, then one more each window/limit (a GCRA cell: over a long time at most
+ * limit per window). Bounded memory: a fixed table of about keys entries; when full the
+ * least recently used key of a set is forgotten. Keys are text, cut to
+ * RL_KEY_MAX - 1 bytes. Time is CLOCK_MONOTONIC. Thread-safe.
+ */
+#define RL_KEY_MAX 80
+typedef struct util_ratelimit util_ratelimit_t;
+/* Returns 0, CAIRN_EINVAL (keys 0, limit < 1, window < limit ms), CAIRN_ENOMEM or
+ * CAIRN_ECRYPTO. *out owned by the caller: util_ratelimit_free. */
+int util_ratelimit_new(size_t keys, int limit, uint64_t window_ms, util_ratelimit_t **out)
+	CAIRN_WUR;
+void util_ratelimit_free(util_ratelimit_t *rl);
+/*
+ * May key fail once more? Returns 0 (yes) or the milliseconds until it may.
+ * *refused: when refused, the refusals of this lock-out so far, this one
+ * included (1 = the first); when allowed after a lock-out, how many refusals it
+ * had (reported once, then reset); else 0. Checking never counts as a failure.
+ */
+uint64_t util_ratelimit_check(util_ratelimit_t *rl, const char *key, unsigned *refused);
+/* Counts one failure of key. */
+void util_ratelimit_fail(util_ratelimit_t *rl, const char *key);
+
 /* ---- JSON from outside ---- */
 struct json_t;
 /*

@@ -3,6 +3,7 @@
 # EST (RFC 7030) driven as a device would, with curl and openssl only: cacerts, csrattrs,
 # enroll with HTTP Basic, re-enroll with the TLS client certificate, serverkeygen, refusals.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
 
 D=$WORK/ca
 ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
@@ -23,24 +24,6 @@ ca_serve "$D" || bail "cairn serve did not start"
 ROOT=$D/ca/root.pem
 ISSUING=$D/ca/issuing.pem
 EST=$HTTPS_URL/.well-known/est
-
-# est_post OUT OP [curl options...]: POSTs $BODY to OP; the status goes to $WORK/OUT.code.
-est_post() {
-	out=$1 op=$2
-	shift 2
-	curl -s --cacert "$ROOT" -H 'Content-Type: application/pkcs10' --data-binary "@$BODY" \
-		-D "$WORK/$out.hdr" -o "$WORK/$out.body" -w '%{http_code}' "$@" "$EST/$op" \
-		>"$WORK/$out.code"
-}
-code() { cat "$WORK/$1.code"; }
-# b64csr NAME: the CSR of make_csr as base64 DER (what EST carries).
-b64csr() { openssl req -in "$WORK/$1.csr" -outform DER | openssl base64 >"$WORK/$1.b64"; }
-# p7cert NAME: certificate from a base64 certs-only answer into NAME.pem.
-p7cert() {
-	openssl base64 -d -in "$WORK/$1.body" | openssl pkcs7 -inform DER -print_certs \
-		-out "$WORK/$1.pem" && grep -q 'BEGIN CERTIFICATE' "$WORK/$1.pem"
-}
-status_is() { [ "$(code "$1")" = "$2" ]; }
 
 # ---- cacerts and csrattrs (no authentication) ----
 ok "cacerts answers 200" sh -c "curl -sf --cacert '$ROOT' -D '$WORK/ca.hdr' \
@@ -64,12 +47,12 @@ ok "unknown label is 404" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' --c
 # ---- accounts ----
 printf 'correct horse battery\n' >"$WORK/pw"
 ok "est user add through the daemon" "$CAIRN" est user add --dir "$D" --name dev1 \
-	--password-file "$WORK/pw"
+	--password-file "$WORK/pw" --labels iot-device,default
 fails "adding the same user twice is refused" "$CAIRN" est user add --dir "$D" --name dev1 \
 	--password-file "$WORK/pw"
 last_has "  ... with a clear reason" "already exists"
 ok "est user list shows it" "$CAIRN" est user list --dir "$D"
-last_has "  ... by name" "^dev1"
+last_has "  ... by name, with its labels" "^dev1.*iot-device,default"
 fails "the password itself is not in the database" grep -rq "correct horse" "$D/db"
 
 # ---- simpleenroll with HTTP Basic ----

@@ -137,7 +137,8 @@ static void *worker_run(void *arg)
 	int i;
 
 	for (i = 0; i < PER_THREAD; i++) {
-		ca_request_t r = { w->csr[i], w->csr_len[i], "tls-server", "test:worker", "admin", 0 };
+		ca_request_t r = { .csr = w->csr[i], .csr_len = w->csr_len[i], .profile = "tls-server",
+				   .requester = "test:worker", .channel = "admin" };
 		w->rc[i] = ca_issue(w->ca, &r, &w->out[i], &w->err[i]);
 	}
 	return NULL;
@@ -249,7 +250,8 @@ static void test_issue_errors(void **state)
 	audit_verify_result_t res;
 	size_t len;
 	uint8_t *der = make_csr(key, "x.example", "DNS:x.example", &len);
-	ca_request_t r = { der, len, "tls-server", "test:errors", "admin", 0 };
+	ca_request_t r = { .csr = der, .csr_len = len, .profile = "tls-server",
+			   .requester = "test:errors", .channel = "admin" };
 
 	assert_non_null(ca_profile(f->ca, "tls-server"));
 	assert_null(ca_profile(f->ca, "nope"));

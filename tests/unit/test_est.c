@@ -77,6 +77,17 @@ static void test_settings_labels(void **state)
 	assert_int_equal(set.labels[0].serverkeygen, 1);
 	assert_string_equal(set.labels[0].policy_group, "devices");
 	assert_int_equal(set.channel_binding, EST_CB_TLS_EXPORTER);
+	assert_int_equal(set.auth_fail_limit, EST_AUTH_FAIL_LIMIT);
+	assert_int_equal(set.auth_fail_window, EST_AUTH_FAIL_WINDOW);
+	assert_int_equal(parse("{\"auth_fail_limit\": 3, \"auth_fail_window\": 30, \"labels\":"
+			       " {\"default\": {\"profile\": \"tls-server\","
+			       " \"client_cert_profiles\": [\"tls-client\"]}}}",
+			       &set, &err),
+			 0);
+	assert_int_equal(set.auth_fail_limit, 3);
+	assert_int_equal(set.auth_fail_window, 30);
+	assert_int_equal(set.labels[0].n_client_cert_profiles, 1);
+	assert_string_equal(set.labels[0].client_cert_profiles[0], "tls-client");
 }
 
 static void test_settings_errors_name_the_key(void **state)
@@ -96,6 +107,17 @@ static void test_settings_errors_name_the_key(void **state)
 		{ "{\"retry_after\": 0}", "est.retry_after" },
 		{ "{\"revoke_superseded\": 1}", "est.revoke_superseded" },
 		{ "{\"nonsense\": 1}", "est.nonsense" },
+		{ "{\"labels\": {\"default\": {\"profile\": \"x\", \"client_cert_profiles\": \"x\"}}}",
+		  "est.labels.default.client_cert_profiles" },
+		{ "{\"labels\": {\"default\": {\"profile\": \"x\", \"client_cert_profiles\": [1]}}}",
+		  "est.labels.default.client_cert_profiles[0]" },
+		{ "{\"labels\": {\"default\": {\"profile\": \"x\", \"client_cert_profiles\": [\"admin\"]}}}",
+		  "est.labels.default.client_cert_profiles[0]: admin certificates never" },
+		{ "{\"labels\": {\"default\": {\"profile\": \"x\","
+		  " \"client_cert_profiles\": [\"tls-client\", \"daemon-tls\"]}}}",
+		  "est.labels.default.client_cert_profiles[1]: daemon-tls" },
+		{ "{\"auth_fail_limit\": 0}", "est.auth_fail_limit" },
+		{ "{\"auth_fail_window\": 86401}", "est.auth_fail_window" },
 	};
 	est_settings_t set;
 	size_t i;
@@ -233,37 +255,68 @@ static void test_keygen_csr(void **state)
 	X509_REQ_free(out);
 }
 
-static int count_user(const char *name, int64_t created, void *arg)
+static int count_user(const char *name, const est_user_info_t *info, void *arg)
 {
 	(void)name;
-	assert_true(created > 0);
+	assert_true(info->created > 0);
 	(*(int *)arg)++;
 	return 0;
 }
 
 static void test_users(void **state)
 {
+	static const char *const labels[] = { "iot", "default" };
+	static const char *const bad[] = { "iot", "Not A Label" };
+	static const char *const twice[] = { "iot", "iot" };
+	est_user_info_t info;
 	cairn_err_t err = { 0 };
 	int n = 0;
 	(void)state;
 
-	assert_int_equal(est_user_add(db, "dev1", "long enough password", "test", &err), 0);
-	assert_int_equal(est_user_add(db, "dev1", "another password", "test", &err), CAIRN_EEXIST);
-	assert_int_equal(est_user_add(db, "bad name", "long enough password", "test", &err),
+	assert_int_equal(est_user_add(db, "dev1", "long enough password", NULL, 0, "test", &err), 0);
+	assert_int_equal(est_user_add(db, "dev1", "another password", NULL, 0, "test", &err),
+			 CAIRN_EEXIST);
+	assert_int_equal(est_user_add(db, "bad name", "long enough password", NULL, 0, "test", &err),
 			 CAIRN_EINVAL);
-	assert_int_equal(est_user_add(db, "dev2", "short", "test", &err), CAIRN_EINVAL);
-	assert_int_equal(est_user_check(db, "dev1", "long enough password", &err), 0);
-	assert_int_equal(est_user_check(db, "dev1", "long enough passwore", &err), CAIRN_EAUTH);
-	assert_int_equal(est_user_check(db, "nobody", "long enough password", &err), CAIRN_EAUTH);
-	assert_int_equal(est_user_add(db, "dev2", "second password", "test", &err), 0);
+	assert_int_equal(est_user_add(db, "dev2", "short", NULL, 0, "test", &err), CAIRN_EINVAL);
+	assert_int_equal(est_user_add(db, "dev3", "long enough password", bad, 2, "test", &err),
+			 CAIRN_EINVAL);
+	assert_int_equal(est_user_add(db, "dev3", "long enough password", twice, 2, "test", &err),
+			 CAIRN_EINVAL);
+	assert_int_equal(est_user_check(db, "dev1", "long enough password", &info, &err), 0);
+	/* Without labels: the default label only. */
+	assert_int_equal(info.n_labels, 0);
+	assert_true(est_user_may_use(&info, "default", "default"));
+	assert_false(est_user_may_use(&info, "iot", "default"));
+	assert_int_equal(est_user_check(db, "dev1", "long enough passwore", NULL, &err), CAIRN_EAUTH);
+	assert_int_equal(est_user_check(db, "nobody", "long enough password", NULL, &err), CAIRN_EAUTH);
+	assert_int_equal(est_user_add(db, "dev2", "second password", labels, 2, "test", &err), 0);
+	assert_int_equal(est_user_get(db, "dev2", &info), 0);
+	assert_int_equal(info.n_labels, 2);
+	assert_true(est_user_may_use(&info, "iot", "other"));
+	assert_true(est_user_may_use(&info, "default", "other"));
+	assert_false(est_user_may_use(&info, "other", "other"));
+	assert_int_equal(est_user_get(db, "nobody", &info), CAIRN_ENOENT);
 	assert_int_equal(est_users_list(db, count_user, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(est_user_del(db, "dev1", "test", &err), 0);
 	assert_int_equal(est_user_del(db, "dev1", "test", &err), CAIRN_ENOENT);
-	assert_int_equal(est_user_check(db, "dev1", "long enough password", &err), CAIRN_EAUTH);
+	assert_int_equal(est_user_check(db, "dev1", "long enough password", NULL, &err), CAIRN_EAUTH);
 	n = 0;
 	assert_int_equal(est_users_list(db, count_user, &n), 0);
 	assert_int_equal(n, 1);
+}
+
+/* Outside bytes in messages: printable ASCII kept, the rest as \xHH, never past cap. */
+static void test_shown(void **state)
+{
+	char out[32];
+	(void)state;
+
+	est_shown("x\nFORGED\xff\\", 10, out, sizeof(out));
+	assert_string_equal(out, "x\\x0aFORGED\\xff\\x5c");
+	est_shown("abcdefgh", 8, out, 6);
+	assert_string_equal(out, "ab");
 }
 
 int main(void)
@@ -277,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_csrattrs),
 		cmocka_unit_test(test_keygen_csr),
 		cmocka_unit_test(test_users),
+		cmocka_unit_test(test_shown),
 	};
 	return cmocka_run_group_tests_name("est", tests, setup, teardown);
 }

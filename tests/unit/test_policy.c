@@ -404,7 +404,8 @@ static int submit(fixture_t *f, const char *channel, const char *requester, cons
 {
 	size_t len;
 	uint8_t *der = make_csr(f->key, cn, sans, &len);
-	ca_request_t r = { der, len, "tls-server", requester, channel, 0 };
+	ca_request_t r = { .csr = der, .csr_len = len, .profile = "tls-server",
+			   .requester = requester, .channel = channel };
 	int rc;
 
 	memset(err, 0, sizeof(*err));

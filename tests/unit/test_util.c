@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -370,6 +371,50 @@ static void test_log_lines(void **state)
 	free(out);
 }
 
+/* Failure limits: limit failures pass, the next check is refused with a wait; other keys
+ * are unaffected; a table far smaller than the keys seen stays usable. */
+static void test_ratelimit(void **state)
+{
+	util_ratelimit_t *rl = NULL;
+	unsigned refused = 9;
+	uint64_t wait;
+	char key[32];
+	int i;
+	(void)state;
+
+	assert_int_equal(util_ratelimit_new(0, 3, 60000, &rl), CAIRN_EINVAL);
+	assert_int_equal(util_ratelimit_new(16, 3, 60000, &rl), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(util_ratelimit_check(rl, "addr:192.0.2.1", &refused), 0);
+		assert_int_equal(refused, 0);
+		util_ratelimit_fail(rl, "addr:192.0.2.1");
+	}
+	wait = util_ratelimit_check(rl, "addr:192.0.2.1", &refused);
+	assert_true(wait > 0 && wait <= 20000); /* one failure leaks away every 60 s / 3 */
+	assert_int_equal(refused, 1);
+	assert_true(util_ratelimit_check(rl, "addr:192.0.2.1", &refused) > 0);
+	assert_int_equal(refused, 2);
+	assert_int_equal(util_ratelimit_check(rl, "addr:192.0.2.2", &refused), 0);
+	/* Many more keys than slots: memory stays fixed, the table keeps working. */
+	for (i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "user:u%d", i);
+		util_ratelimit_fail(rl, key);
+	}
+	util_ratelimit_fail(rl, "user:last");
+	assert_int_equal(util_ratelimit_check(rl, "user:last", &refused), 0);
+	util_ratelimit_free(rl);
+	/* A short window lets the key try again once it has passed. */
+	assert_int_equal(util_ratelimit_new(16, 1, 50, &rl), 0);
+	util_ratelimit_fail(rl, "k");
+	assert_true(util_ratelimit_check(rl, "k", &refused) > 0);
+	usleep(60 * 1000);
+	assert_int_equal(util_ratelimit_check(rl, "k", &refused), 0);
+	assert_int_equal(refused, 1); /* the lock-out that ended, reported once */
+	assert_int_equal(util_ratelimit_check(rl, "k", &refused), 0);
+	assert_int_equal(refused, 0);
+	util_ratelimit_free(rl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,7 +423,7 @@ int main(void)
 		cmocka_unit_test(test_duration),         cmocka_unit_test(test_time),
 		cmocka_unit_test(test_errors),           cmocka_unit_test(test_files),
 		cmocka_unit_test(test_json_limits),      cmocka_unit_test(test_json_text),
-		cmocka_unit_test(test_log_lines),
+		cmocka_unit_test(test_log_lines),        cmocka_unit_test(test_ratelimit),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/* Who is asking: EST client certificates (only those issued for EST clients), HTTP Basic accounts bound to labels, failure limits, logins kept per TLS connection. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "audit/audit.h"
+#include "est/est_int.h"
+
+void est_shown(const char *s, size_t n, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < n && o + 5 <= cap; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	if (cap > 0)
+		out[o < cap ? o : cap - 1] = '\0';
+}
+
+void est_conn_free(est_conn_t *conn)
+{
+	if (conn == NULL)
+		return;
+	OPENSSL_cleanse(conn, sizeof(*conn));
+	free(conn);
+}
+
+/* Is the verified TLS client certificate one of ours, current and not revoked? Fills
+ * the peer fields of c (and the requester: the device by its subject). */
+static void check_peer(est_call_t *c)
+{
+	const unsigned char *p = c->req->peer_cert;
+	const ASN1_INTEGER *sn;
+	uint8_t serial[DB_SERIAL_MAX];
+	db_txn_t *txn = NULL;
+	db_cert_t rec;
+	BIO *bio = NULL;
+	char *subj = NULL;
+	int len;
+
+	c->peer = d2i_X509(NULL, &p, (long)c->req->peer_cert_len);
+	if (c->peer == NULL)
+		return;
+	sn = X509_get0_serialNumber(c->peer);
+	len = ASN1_STRING_length(sn);
+	if (len <= 0 || len > DB_SERIAL_MAX)
+		return;
+	memcpy(serial, ASN1_STRING_get0_data(sn), (size_t)len);
+	db_serial_hex(serial, (size_t)len, c->peer_serial);
+	if (db_read_begin(c->e->db, &txn) != 0)
+		return;
+	/* Ours means: stored under this serial with exactly these bytes. */
+	if (db_cert_get(txn, serial, (size_t)len, &rec) == 0 &&
+	    rec.der_len == c->req->peer_cert_len &&
+	    memcmp(rec.der, c->req->peer_cert, rec.der_len) == 0 && rec.status == DB_CERT_VALID &&
+	    rec.not_after > (int64_t)time(NULL)) {
+		c->peer_ok = 1;
+		snprintf(c->peer_profile, sizeof(c->peer_profile), "%.*s",
+			 (int)sizeof(rec.profile), rec.profile);
+		snprintf(c->peer_requester, sizeof(c->peer_requester), "%.*s",
+			 (int)sizeof(rec.requester), rec.requester);
+	}
+	db_txn_end(txn);
+	/* The requester names the device by its subject in RFC 2253 form ("CN=device-1"). */
+	bio = BIO_new(BIO_s_mem());
+	if (bio != NULL &&
+	    X509_NAME_print_ex(bio, X509_get_subject_name(c->peer), 0, XN_FLAG_RFC2253) >= 0) {
+		len = (int)BIO_get_mem_data(bio, &subj);
+		snprintf(c->requester, sizeof(c->requester), "est:cert/%.*s", len, subj);
+	}
+	BIO_free(bio);
+}
+
+static int profile_listed(const est_label_t *l, const char *profile)
+{
+	size_t i;
+
+	for (i = 0; i < l->n_client_cert_profiles; i++)
+		if (strcmp(l->client_cert_profiles[i], profile) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Does the (current, ours) client certificate authenticate an EST client on this
+ * label? Only certificates EST issued, or of a profile the label lists in
+ * client_cert_profiles; never ACME's, never those `cairn init` made (the daemon's
+ * HTTPS certificate: its key is a file), never admin ones. simpleenroll and
+ * serverkeygen also need the label's profile to be the certificate's (or listed):
+ * a device does not get other EKUs by enrolling on another label. Returns 1, or 0
+ * with why.
+ */
+static int peer_counts(const est_call_t *c, int reenroll, char *why, size_t cap)
+{
+	const est_label_t *l = c->label;
+	const char *req = c->peer_requester, *prof = c->peer_profile;
+	int listed = profile_listed(l, prof);
+
+	if (strncmp(req, "acme:", 5) == 0)
+		snprintf(why, cap, "client certificate %s was issued through ACME: it does not "
+			 "authenticate EST clients", c->peer_serial);
+	else if (strncmp(req, "cli:", 4) == 0 || est_profile_never_client(prof))
+		snprintf(why, cap, "client certificate %s (profile %s) never authenticates EST "
+			 "clients", c->peer_serial, prof[0] ? prof : "none");
+	else if (strncmp(req, "est:", 4) != 0 && !listed)
+		snprintf(why, cap, "client certificate %s was not issued through EST and its "
+			 "profile %s is not in est.labels.%s.client_cert_profiles",
+			 c->peer_serial, prof, l->name);
+	else if (!reenroll && !listed && strcmp(prof, l->profile) != 0)
+		snprintf(why, cap, "client certificate %s has profile %s but label %s issues %s: "
+			 "enroll on a label of its profile", c->peer_serial, prof, l->name,
+			 l->profile);
+	else
+		return 1;
+	return 0;
+}
+
+/* The failure-limit key of the client address: IPv6 by its /64 (one host has them all). */
+static void addr_key(const char *remote, char *key, size_t cap)
+{
+	struct in6_addr a6;
+	char text[INET6_ADDRSTRLEN];
+
+	if (remote != NULL && inet_pton(AF_INET6, remote, &a6) == 1 &&
+	    !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memset(a6.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a6, text, sizeof(text));
+		snprintf(key, cap, "addr:%s/64", text);
+	} else if (remote != NULL && strncmp(remote, "::ffff:", 7) == 0) {
+		snprintf(key, cap, "addr:%s", remote + 7);
+	} else {
+		snprintf(key, cap, "addr:%s", remote ? remote : "");
+	}
+}
+
+struct limited {
+	const char *key; /* shown */
+	unsigned refused;
+};
+
+static int limited_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct limited *l = arg;
+	json_t *details = json_pack("{s:s, s:i}", "key", l->key, "refused", (int)l->refused);
+	audit_event_t ev = { .actor = "est", .action = "est.login_limited", .details = details };
+	int rc = details ? audit_append(txn, &ev, NULL, err) : CAIRN_ENOMEM;
+
+	json_decref(details);
+	return rc;
+}
+
+/*
+ * The failure limit of key ("addr:…" or "user:…"), checked before the slow hash.
+ * Over the limit: 429 with Retry-After; the first refusal of a lock-out is audited
+ * like any refusal, the next ones only counted, and their number is audited once
+ * ("est.login_limited") when the key may try again. Returns 0 (go on) or -1 (reply
+ * filled).
+ */
+static int check_limit(est_call_t *c, const char *key, http_reply_t *reply)
+{
+	char shown[4 * RL_KEY_MAX];
+	unsigned refused;
+	uint64_t wait = util_ratelimit_check(c->e->fails, key, &refused);
+
+	est_shown(key, strlen(key), shown, sizeof(shown));
+	if (wait == 0) {
+		if (refused > 0) {
+			struct limited l = { shown, refused };
+			cairn_err_t err = { 0 };
+			if (db_write(c->e->db, limited_op, &l, &err) != 0)
+				log_error("est", "audit of a login lock-out failed: %s",
+					  cairn_err_msg(&err));
+		}
+		return 0;
+	}
+	if (refused == 1)
+		est_refuse(c, reply, 429, "too many failed logins (%s): try again later", shown);
+	else
+		est_reply_text(reply, 429, "too many failed logins (%s): try again later", shown);
+	reply->retry_after = (int)((wait + 999) / 1000);
+	return -1;
+}
+
+/* HMAC of the whole Authorization header under the server's per-run key. */
+static int cred_digest(const est_t *e, const char *header, uint8_t out[32])
+{
+	size_t len = 0;
+
+	return EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, e->conn_key, sizeof(e->conn_key),
+			 (const unsigned char *)header, strlen(header), out, 32, &len) != NULL &&
+			       len == 32
+		       ? 0
+		       : CAIRN_ECRYPTO;
+}
+
+/* The login this connection made before, when this request sends the same header and
+ * the account still has the same password: user and info filled, 1; else 0. */
+static int conn_reuse(est_call_t *c, const uint8_t cred[32], est_user_info_t *info)
+{
+	est_conn_t *conn = c->req->conn ? *c->req->conn : NULL;
+
+	if (conn == NULL || !conn->valid || !util_ct_equal(conn->cred, cred, 32) ||
+	    est_user_get(c->e->db, conn->user, info) != 0 ||
+	    !util_ct_equal(conn->tag, info->tag, sizeof(info->tag)))
+		return 0;
+	snprintf(c->requester, sizeof(c->requester), "est:user/%s", conn->user);
+	return 1;
+}
+
+static void conn_keep(est_call_t *c, const char *user, const uint8_t cred[32],
+		      const est_user_info_t *info)
+{
+	est_conn_t *conn;
+
+	if (c->req->conn == NULL)
+		return;
+	if (*c->req->conn == NULL)
+		*c->req->conn = calloc(1, sizeof(est_conn_t));
+	if ((conn = *c->req->conn) == NULL)
+		return;
+	snprintf(conn->user, sizeof(conn->user), "%s", user);
+	memcpy(conn->cred, cred, 32);
+	memcpy(conn->tag, info->tag, sizeof(conn->tag));
+	conn->valid = 1;
+}
+
+/* HTTP Basic: 0 with c->requester set and the account's labels in info, or -1 with the
+ * refusal in reply. A certificate that was sent but does not count is named in the 401. */
+static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *info,
+		       http_reply_t *reply)
+{
+	const char *h = c->req->authorization;
+	char addr[RL_KEY_MAX], ukey[RL_KEY_MAX], shown[300];
+	uint8_t *raw = NULL, cred[32];
+	size_t len = 0;
+	char *colon, *user = NULL;
+	cairn_err_t err = { 0 };
+	int rc = -1;
+
+	if (h == NULL || strncasecmp(h, "Basic ", 6) != 0) {
+		est_refuse(c, reply, 401, "%s%sauthentication required: HTTP Basic or a client "
+			   "certificate", cert_why ? cert_why : "", cert_why ? "; " : "");
+		return -1;
+	}
+	addr_key(c->req->remote, addr, sizeof(addr));
+	if (cred_digest(c->e, h, cred) == 0 && conn_reuse(c, cred, info))
+		return 0;
+	if (check_limit(c, addr, reply) != 0)
+		return -1;
+	if (est_b64_decode(h + 6, strlen(h + 6), &raw, &len) != 0) {
+		util_ratelimit_fail(c->e->fails, addr);
+		est_refuse(c, reply, 401, "malformed Basic credentials");
+		return -1;
+	}
+	if ((user = realloc(raw, len + 1)) == NULL) {
+		OPENSSL_cleanse(raw, len);
+		free(raw);
+		est_reply_text(reply, 500, "out of memory");
+		return -1;
+	}
+	user[len] = '\0';
+	colon = memchr(user, ':', len);
+	if (colon == NULL || strlen(user) != len) {
+		util_ratelimit_fail(c->e->fails, addr);
+		est_refuse(c, reply, 401, "malformed Basic credentials");
+		goto out;
+	}
+	*colon = '\0';
+	snprintf(ukey, sizeof(ukey), "user:%s", user);
+	if (check_limit(c, ukey, reply) != 0)
+		goto out;
+	if (est_user_check(c->e->db, user, colon + 1, info, &err) == 0) {
+		snprintf(c->requester, sizeof(c->requester), "est:user/%s", user);
+		conn_keep(c, user, cred, info);
+		rc = 0;
+		goto out;
+	}
+	util_ratelimit_fail(c->e->fails, addr);
+	util_ratelimit_fail(c->e->fails, ukey);
+	/* The name as sent is outside input: never echoed raw (body, audit, log). */
+	est_shown(user, strlen(user) < 64 ? strlen(user) : 64, shown, sizeof(shown));
+	est_refuse(c, reply, 401, "user %s: %s", shown, cairn_err_msg(&err));
+out:
+	OPENSSL_cleanse(user, len);
+	free(user);
+	return rc;
+}
+
+int est_authenticate(est_call_t *c, int reenroll, http_reply_t *reply)
+{
+	est_user_info_t info;
+	char why[512];
+
+	if (c->req->peer_cert != NULL)
+		check_peer(c);
+	if (reenroll) {
+		/* A re-enrollment is proven by the certificate being renewed, nothing else. */
+		if (c->peer == NULL) {
+			est_refuse(c, reply, 401,
+				   "re-enrollment needs the current certificate as TLS client certificate");
+			return -1;
+		}
+		if (!c->peer_ok) {
+			est_refuse(c, reply, 403,
+				   "client certificate %s is not a current certificate of this CA "
+				   "(unknown, expired or revoked)",
+				   c->peer_serial);
+			return -1;
+		}
+		if (!peer_counts(c, 1, why, sizeof(why))) {
+			est_refuse(c, reply, 403, "%s", why);
+			return -1;
+		}
+		c->by_cert = 1;
+		return 0;
+	}
+	if (c->peer_ok && peer_counts(c, 0, why, sizeof(why))) {
+		c->by_cert = 1;
+		return 0;
+	}
+	if (c->peer != NULL && !c->peer_ok)
+		snprintf(why, sizeof(why), "client certificate %s is not a current certificate of "
+			 "this CA", c->peer_serial);
+	c->requester[0] = '\0';
+	if (check_basic(c, c->peer ? why : NULL, &info, reply) != 0)
+		return -1;
+	if (!est_user_may_use(&info, c->label->name, c->e->set.default_label)) {
+		est_refuse(c, reply, 403, "EST user %s may not use label %s", c->requester + 9,
+			   c->label->name);
+		return -1;
+	}
+	return 0;
+}
