@@ -49,3 +49,5 @@ TESTS += tests/integration/acme_policy.sh
 EXTRA_DIST += tests/integration/acme_policy.sh
 TESTS += tests/integration/names.sh
 EXTRA_DIST += tests/integration/names.sh
+TESTS += tests/integration/policy_names.sh
+EXTRA_DIST += tests/integration/policy_names.sh
