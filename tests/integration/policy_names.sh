@@ -73,24 +73,12 @@ lego --server "$HTTPS_URL/acme/directory" --path "$WORK/lego" --email ops@exampl
 	--http --http.port "127.0.0.1:$HP" run >"$WORK/lego.out" 2>&1 &
 LEGO=$!
 CAIRN_PIDS="$CAIRN_PIDS $LEGO"
-# acme_pending: waits (bounded) for a pending ACME request, or for lego to end; sets REQ.
-acme_pending() {
-	i=0
-	REQ=""
-	while [ -z "$REQ" ]; do
-		i=$((i + 1))
-		[ $i -gt 600 ] && return 1
-		kill -0 "$LEGO" 2>/dev/null || { cat "$WORK/lego.out"; return 1; }
-		sleep 0.1
-		REQ=$("$CAIRN" requests list --dir "$D" --json 2>/dev/null | python3 -c '
-import json, sys
-for r in json.load(sys.stdin)["items"]:
-    if r["channel"] == "acme" and r["status"] == "pending":
-        print(r["id"]); break')
-	done
+# lego_waits: lego's order became a pending request (REQ), shown in acme-req.json.
+lego_waits() {
+	acme_pending "$D" "$LEGO" || { cat "$WORK/lego.out"; return 1; }
 	"$CAIRN" requests show "$REQ" --dir "$D" >"$WORK/acme-req.json" && cat "$WORK/acme-req.json"
 }
-ok "lego with pay.example.test + x.other.test: the order waits for approvals" acme_pending
+ok "lego with pay.example.test + x.other.test: the order waits for approvals" lego_waits
 ok "  ... two admins under rule payments, for both names" sh -c "
 	grep -q '\"approvals_needed\": 2' '$WORK/acme-req.json' &&
 	grep -q '\"approver_role\": \"admin\"' '$WORK/acme-req.json' &&
