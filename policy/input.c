@@ -42,23 +42,28 @@ static int push(char ***arr, size_t *n, const char *text)
 	return 0;
 }
 
-/* The CN read the way the most lenient reader would: "host." is "host", and text
+/* The CN read the way the most lenient reader would: " host. " is "host", and text
  * that inet_aton takes for an IPv4 address ("10.20.257", "0x0a.20.1.1") is that
  * address. *out (a copy, text malloc'd) is the IP or DNS name. */
 static int cn_lenient(const ca_name_t *cn, ca_name_t *out)
 {
 	struct in_addr v4;
-	size_t len = strlen(cn->text);
+	const char *start = cn->text + strspn(cn->text, " ");
+	size_t len = strlen(start);
 	char *text;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (cn->type == CA_SAN_IP)
 		return ca_ip_from_bytes(cn->ip, cn->ip_len, out);
-	if ((text = strdup(cn->text)) == NULL)
+	while (len > 0 && start[len - 1] == ' ')
+		len--;
+	if (len > 1 && start[len - 1] == '.')
+		len--;
+	if (len == 0)
+		return 0; /* only spaces: no name (type 0) */
+	if ((text = strndup(start, len)) == NULL)
 		return CAIRN_ENOMEM;
-	if (len > 1 && text[len - 1] == '.')
-		text[len - 1] = '\0';
 	rc = ca_ip_from_text(text, out);
 	if (rc == CAIRN_ENAME && inet_aton(text, &v4) == 1)
 		rc = ca_ip_from_bytes((const uint8_t *)&v4.s_addr, 4, out);
@@ -82,7 +87,7 @@ static int add_cn_name(const ca_names_t *names, policy_input_t *in)
 		return 0;
 	if ((rc = cn_lenient(&names->cn_name, &cn)) != 0)
 		return rc;
-	if (!ca_names_has(names, &cn)) {
+	if (cn.type != 0 && !ca_names_has(names, &cn)) {
 		if (cn.type == CA_SAN_IP && (rc = push(&in->ips, &in->n_ips, cn.text)) == 0)
 			in->cn_name = in->ips[in->n_ips - 1];
 		else if (cn.type == CA_SAN_DNS && (rc = push(&in->dns, &in->n_dns, cn.text)) == 0)

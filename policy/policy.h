@@ -60,8 +60,8 @@ char *policy_default_text(void);
 
 /* Extracts names, CN and key facts from a CSR into in (arrays malloc'd into in;
  * release with policy_input_clear): names from ca_names_from_csr, plus the CN as one
- * more name when it is not one of the SANs (lower-cased, one trailing dot dropped; an
- * address as an IP name). Other fields are left as the caller set them. */
+ * more name when it is not one of the SANs (lower-cased, surrounding spaces and one
+ * trailing dot dropped; what inet_aton reads as an address as an IP name). Other fields are left as the caller set them. */
 int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err) CAIRN_WUR;
 void policy_input_clear(policy_input_t *in);
 

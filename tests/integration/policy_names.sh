@@ -60,6 +60,7 @@ make_csr mixed2 ec:P-256 /CN=x.other.test "DNS:x.other.test,DNS:www.example.test
 ok "x.other.test alone is issued at once" issue_is 0 other tls-server
 ok "pay.example.test + x.other.test waits (cairn issue exits 3)" issue_is 3 mixed tls-server
 last_has "  ... under rule payments" "pending: 2 approvals needed \(rule payments\)"
+last_has "  ... because of pay.example.test" "because pay.example.test needs 2 approvals by admin"
 ok "  ... for two admins, saying which name" shows_pending '"approver_role": "admin"' \
 	'pay.example.test needs 2 approvals by admin (rule payments)'
 ok "the protected name last of three still waits" issue_is 3 mixed2 tls-server

@@ -568,6 +568,8 @@ static void test_cn_is_a_name(void **state)
 	assert_ptr_equal(in.cn_name, in.dns[0]);
 	policy_input_clear(&in);
 	assert_null(in.cn_name);
+	d = decide_csr(p, "tls-client", "  pay.example.test  ", NULL, NULL);
+	assert_int_equal(d.action, POLICY_APPROVE);
 	/* Beside other SANs, too. */
 	d = decide_csr(p, "tls-client", "pay.example.test", "DNS:www.example.test", NULL);
 	assert_int_equal(d.action, POLICY_APPROVE);
