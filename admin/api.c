@@ -123,10 +123,11 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 		goto out;
 	}
 	if (outcome.decision.action == POLICY_APPROVE) {
-		resp = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "request", outcome.request.id,
+		resp = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "request", outcome.request.id,
 				 "status", "pending", "rule", outcome.decision.rule, "profile", profile,
 				 "approvals_needed", outcome.request.approvals_needed,
-				 "approvals_have", outcome.request.approvals_have);
+				 "approvals_have", outcome.request.approvals_have, "reason",
+				 outcome.decision.reason);
 		http_reply_json(reply, 202, NULL, resp);
 		snprintf(location, sizeof(location), "/admin/v1/requests/%s", outcome.request.id);
 		reply->location = strdup(location);

@@ -70,10 +70,11 @@ int cli_issue(int argc, char **argv)
 	}
 	if (status == 202) {
 		doc = json_loadb(resp.data, resp.len, 0, NULL);
-		printf("request %s pending: %d approvals needed (rule %s)\n",
+		printf("request %s pending: %d approvals needed (rule %s)\n  because %s\n",
 		       json_string_value(json_object_get(doc, "request")) ?: "?",
 		       (int)json_integer_value(json_object_get(doc, "approvals_needed")),
-		       json_string_value(json_object_get(doc, "rule")) ?: "?");
+		       json_string_value(json_object_get(doc, "rule")) ?: "?",
+		       json_string_value(json_object_get(doc, "reason")) ?: "?");
 		rc = CLI_PENDING;
 		goto out;
 	}

@@ -13,10 +13,32 @@
 #include "policy/policy.h"
 #include "server/server.h"
 
-static void print_passed(const char *rule, const char *why, void *arg)
+/* Prints the explanation name by name: a heading per name, the rules passed over, then
+ * each verdict with the name it is about. arg: the last name headed (const char **). */
+static void print_step(const policy_step_t *s, void *arg)
 {
-	(void)arg;
-	printf("  rule %s passed over: %s\n", rule, why);
+	const char **last = arg;
+
+	if (*last == NULL || s->name != *last) {
+		if (s->name == NULL)
+			printf("the request (no DNS or IP name)\n");
+		else
+			printf("name %s%s\n", s->from_cn ? "(subject CN) " : "", s->name);
+		*last = s->name ? s->name : "";
+	}
+	if (s->why != NULL) {
+		printf("  rule %s passed over: %s\n", s->rule, s->why);
+		return;
+	}
+	printf("  %s%s%s: ", s->name ? s->name : "request", s->covered ? " covering " : "",
+	       s->covered ? s->covered : "");
+	if (s->action == POLICY_APPROVE)
+		printf("approve by rule %s: %d approval(s)%s%s\n", s->rule, s->approvals,
+		       s->approver_role[0] ? " by role " : "", s->approver_role);
+	else if (s->action == POLICY_REJECT)
+		printf("reject by %s%s: %s\n", s->rule[0] ? "rule " : "default", s->rule, s->reason);
+	else
+		printf("issue by rule %s\n", s->rule);
 }
 
 /* The policy file: --file, else DIR's policy_file. */
@@ -75,6 +97,7 @@ static int policy_test(const cli_opts_t *o)
 	policy_decision_t d;
 	X509_REQ *req = NULL;
 	cairn_err_t err = { 0 };
+	const char *last = NULL;
 	char *path = NULL, *csr = NULL;
 	size_t len;
 	int rc;
@@ -100,12 +123,13 @@ static int policy_test(const cli_opts_t *o)
 	in.profile = o->profile ? o->profile : "tls-server";
 	in.validity_days = o->validity_days ? o->validity_days : profile_days(o, in.profile);
 	printf("policy %s\n", path);
-	policy_explain(p, &in, print_passed, NULL, &d);
+	policy_explain(p, &in, print_step, &last, &d);
 	if (d.rule[0] == '\0')
 		printf("decision: reject by default: %s\n", d.reason);
 	else if (d.action == POLICY_APPROVE)
-		printf("decision: approve by rule %s: %d approval(s)%s%s\n", d.rule, d.approvals,
-		       d.approver_role[0] ? " by role " : "", d.approver_role);
+		printf("decision: approve by rule %s: %d approval(s)%s%s\n  because %s\n", d.rule,
+		       d.approvals, d.approver_role[0] ? " by role " : "", d.approver_role,
+		       d.reason);
 	else
 		printf("decision: %s by rule %s: %s\n", policy_action_name(d.action), d.rule,
 		       d.reason);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzz target: the policy file parser, then a decision on a few fixed requests. */
+/* Fuzz target: the policy file parser, then a decision on a few fixed requests (wildcard, CN, mapped address among them). */
 #include <stdlib.h>
 
 #include "fuzz/fuzz.h"
@@ -7,17 +7,17 @@
 
 FUZZ_TARGET(policy)
 {
-	static char *dns[] = { "www.prod.test", "a.dev.test" };
-	static char *ips[] = { "127.0.0.1" };
+	static char *dns[] = { "a.dev.test", "www.prod.test", "*.prod.test", "device-7" };
+	static char *ips[] = { "127.0.0.1", "::ffff:10.0.0.1" };
 	policy_input_t in[3] = {
 		{ .channel = "admin", .requester = "admin:fuzz", .profile = "tls-server",
-		  .subject_cn = "www.prod.test", .dns = dns, .n_dns = 2, .ips = ips, .n_ips = 1,
+		  .subject_cn = "www.prod.test", .dns = dns, .n_dns = 3, .ips = ips, .n_ips = 2,
 		  .key_type = "ec", .key_bits = 256, .validity_days = 90 },
 		{ .channel = "est", .requester = "est:user/dev", .group = "devices",
-		  .profile = "tls-client", .subject_cn = "device-7", .key_type = "rsa",
-		  .key_bits = 2048 },
+		  .profile = "tls-client", .subject_cn = "device-7", .dns = dns + 3, .n_dns = 1,
+		  .cn_name = dns[3], .key_type = "rsa", .key_bits = 2048 },
 		{ .channel = "acme", .requester = "acme:acct/1", .profile = "tls-server",
-		  .dns = dns + 1, .n_dns = 1, .key_type = "ed25519", .key_bits = 256 },
+		  .dns = dns, .n_dns = 1, .key_type = "ed25519", .key_bits = 256 },
 	};
 	policy_decision_t d;
 	cairn_err_t err = { 0 };

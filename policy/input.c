@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* What a policy rule sees of a CSR: subject CN, DNS and IP names, key type and size. */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ void policy_input_clear(policy_input_t *in)
 	in->n_dns = in->n_ips = 0;
 	free((char *)in->subject_cn);
 	in->subject_cn = NULL;
+	in->cn_name = NULL;
 }
 
 static int push(char ***arr, size_t *n, const char *text)
@@ -40,6 +42,61 @@ static int push(char ***arr, size_t *n, const char *text)
 	return 0;
 }
 
+/* The CN read the way the most lenient reader would: " host. " is "host", and text
+ * that inet_aton takes for an IPv4 address ("10.20.257", "0x0a.20.1.1") is that
+ * address. *out (a copy, text malloc'd) is the IP or DNS name. */
+static int cn_lenient(const ca_name_t *cn, ca_name_t *out)
+{
+	struct in_addr v4;
+	const char *start = cn->text + strspn(cn->text, " ");
+	size_t len = strlen(start);
+	char *text;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (cn->type == CA_SAN_IP)
+		return ca_ip_from_bytes(cn->ip, cn->ip_len, out);
+	while (len > 0 && start[len - 1] == ' ')
+		len--;
+	if (len > 1 && start[len - 1] == '.')
+		len--;
+	if (len == 0)
+		return 0; /* only spaces: no name (type 0) */
+	if ((text = strndup(start, len)) == NULL)
+		return CAIRN_ENOMEM;
+	rc = ca_ip_from_text(text, out);
+	if (rc == CAIRN_ENAME && inet_aton(text, &v4) == 1)
+		rc = ca_ip_from_bytes((const uint8_t *)&v4.s_addr, 4, out);
+	if (rc != CAIRN_ENAME) {
+		free(text);
+		return rc;
+	}
+	out->type = CA_SAN_DNS;
+	out->text = text;
+	return 0;
+}
+
+/* The CN is a name too (a client certificate's CN is what many servers check): when
+ * it is not one of the SANs it joins the DNS or the IP names. */
+static int add_cn_name(const ca_names_t *names, policy_input_t *in)
+{
+	ca_name_t cn;
+	int rc;
+
+	if (names->cn == NULL || names->cn_name.type == 0)
+		return 0;
+	if ((rc = cn_lenient(&names->cn_name, &cn)) != 0)
+		return rc;
+	if (cn.type != 0 && !ca_names_has(names, &cn)) {
+		if (cn.type == CA_SAN_IP && (rc = push(&in->ips, &in->n_ips, cn.text)) == 0)
+			in->cn_name = in->ips[in->n_ips - 1];
+		else if (cn.type == CA_SAN_DNS && (rc = push(&in->dns, &in->n_dns, cn.text)) == 0)
+			in->cn_name = in->dns[in->n_dns - 1];
+	}
+	free(cn.text);
+	return rc;
+}
+
 /* Names come from the one extractor (ca_names_from_csr): an iPAddress of a length
  * other than 4 or 16 is refused there, and IPv4-mapped IPv6 arrives as IPv4. */
 int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err)
@@ -52,6 +109,7 @@ int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err)
 	in->dns = in->ips = NULL;
 	in->n_dns = in->n_ips = 0;
 	in->subject_cn = NULL;
+	in->cn_name = NULL;
 	if ((rc = ca_names_from_csr(req, &names, err)) != 0)
 		return rc;
 	if (names.cn != NULL && (in->subject_cn = strdup(names.cn)) == NULL)
@@ -64,6 +122,8 @@ int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err)
 			rc = push(&in->ips, &in->n_ips, nm->text);
 		/* email, URI: not matched by policy rules */
 	}
+	if (rc == 0)
+		rc = add_cn_name(&names, in);
 	ca_names_clear(&names);
 	if (rc != 0) {
 		cairn_err_set(err, rc, "out of memory");

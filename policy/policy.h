@@ -21,10 +21,11 @@ typedef struct policy_input {
 	const char *group;      /* policy group bound to the requester (EAB, EST label), or NULL */
 	const char *profile;
 	const char *subject_cn; /* or NULL */
-	char **dns;             /* DNS SANs, lower-case */
+	char **dns;             /* DNS names, lower-case: the DNS SANs, and the CN when it is a name */
 	size_t n_dns;
-	char **ips;             /* IP SANs, text form */
+	char **ips;             /* IP names, text form: the IP SANs, and the CN when it is an address */
 	size_t n_ips;
+	const char *cn_name;    /* the entry of dns or ips that is the CN (not one of the SANs), or NULL */
 	const char *key_type;   /* "ec" | "rsa" | "ed25519" */
 	int key_bits;
 	int validity_days;      /* requested; 0 = profile default */
@@ -35,7 +36,9 @@ typedef struct policy_decision {
 	char rule[64];          /* name of the rule that decided ("" = default) */
 	int approvals;          /* POLICY_APPROVE: distinct approvers needed */
 	char approver_role[16]; /* POLICY_APPROVE: role required of approvers, "" = approver or admin */
-	char reason[256];       /* why: for reject the rule's reason; otherwise what matched */
+	char reason[256];       /* why, naming the name that decided: for reject the rule's reason
+	                           and the name ("not allowed (x.test)"), for approve "pay.test
+	                           needs 2 approvals by admin (rule payments)" */
 } policy_decision_t;
 
 typedef struct policy policy_t;
@@ -56,16 +59,40 @@ void policy_free(policy_t *p);
 char *policy_default_text(void);
 
 /* Extracts names, CN and key facts from a CSR into in (arrays malloc'd into in;
- * release with policy_input_clear). Other fields are left as the caller set them. */
+ * release with policy_input_clear): names from ca_names_from_csr, plus the CN as one
+ * more name when it is not one of the SANs (lower-cased, surrounding spaces and one
+ * trailing dot dropped; what inet_aton reads as an address as an IP name). Other fields are left as the caller set them. */
 int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err) CAIRN_WUR;
 void policy_input_clear(policy_input_t *in);
 
-/* First matching rule wins; no match = reject "no policy rule matches". Pure, thread-safe. */
+/*
+ * The decision for a request (docs/policy.md): each DNS and IP name is tried against
+ * the rules with the request's other facts, and the first rule that holds decides that
+ * name; a wildcard *.B is every name it covers (a rule listing pay.B decides that one, the
+ * first rule covering all of them the rest); a request without names is tried once.
+ * Then the strictest wins: any reject rejects (the first one); else any approve waits
+ * for the most approvals asked by a name, by the strictest role (approver and operator
+ * together leave admin); else issue. No matching rule = reject "no policy rule
+ * matches". Pure, thread-safe; cost O(names x rule fields).
+ */
 void policy_decide(const policy_t *p, const policy_input_t *in, policy_decision_t *out);
 
-/* Called for each rule passed over before the decision: its name and what did not match. */
-typedef void (*policy_explain_fn)(const char *rule, const char *why, void *arg);
-/* policy_decide that also says why each earlier rule did not match (fn may be NULL). */
+/* One line of an explanation: for one name, a rule passed over (why set) or the verdict
+ * for that name (why NULL). All strings borrowed for the call. */
+typedef struct policy_step {
+	const char *name;          /* the name, or NULL: the request has no DNS/IP name */
+	int from_cn;               /* the name is the subject CN */
+	const char *covered;       /* a wildcard's verdict for this one name it covers, or NULL */
+	const char *rule;          /* the rule; "" in a verdict no rule gave (reject) */
+	const char *why;           /* passed over: what did not hold; NULL: a verdict */
+	policy_action_t action;    /* verdict: what it says for this name */
+	int approvals;             /* verdict approve: approvals asked */
+	const char *approver_role; /* verdict approve: role asked ("" = approver) */
+	const char *reason;        /* verdict reject: the reason */
+} policy_step_t;
+typedef void (*policy_explain_fn)(const policy_step_t *step, void *arg);
+/* policy_decide that reports, name by name, each rule passed over and the verdict (fn
+ * may be NULL). */
 void policy_explain(const policy_t *p, const policy_input_t *in, policy_explain_fn fn,
 		    void *arg, policy_decision_t *out);
 /* "issue", "approve" or "reject". Static string. */

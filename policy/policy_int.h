@@ -1,11 +1,48 @@
 /* SPDX-License-Identifier: MIT */
-/* Private to policy/: the engine's state shared by engine.c and requests.c. */
+/* Private to policy/: parsed rules (rules.c, decide.c) and the engine's state (engine.c, requests.c). */
 #ifndef CAIRN_POLICY_INT_H
 #define CAIRN_POLICY_INT_H
 
 #include <pthread.h>
 
 #include "policy/policy.h"
+
+#define POLICY_MAX_RULES 1000
+
+typedef struct strlist {
+	char **v;
+	size_t n;
+} strlist_t;
+
+/* An address range; IPv4 is held as IPv4-mapped IPv6 (::ffff:a.b.c.d/96+bits), so
+ * 10.0.0.0/8 and ::ffff:10.0.0.0/104 are the same range and match the same names. */
+typedef struct cidr {
+	uint8_t addr[16];
+	int bits; /* 0..128 */
+} cidr_t;
+
+typedef struct rule {
+	char name[64];
+	strlist_t channel, requester, group, profile, dns_suffix, dns_exact, key_type;
+	cidr_t *cidrs;
+	size_t n_cidrs;
+	int wildcard; /* -1 = not constrained, 0 = refused, 1 = allowed */
+	char *cn_prefix, *cn_pattern;
+	int min_bits, max_bits, max_validity;
+	policy_action_t action;
+	int approvals;
+	char approver_role[16];
+	char reason[256];
+} rule_t;
+
+struct policy {
+	rule_t *rules;
+	size_t n;
+};
+
+/* An IPv4 or IPv6 address in text form as the 16 bytes rules compare: IPv4 (and
+ * IPv4-mapped IPv6) as ::ffff:a.b.c.d. Returns 0, or -1 when text is no address. */
+int policy_ip16(const char *text, uint8_t out[16]);
 
 struct policy_engine {
 	ca_t *ca;                /* borrowed */

@@ -145,10 +145,10 @@ int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char
 				  d->rule, "approvals_needed", d->approvals, "approver_role",
 				  d->approver_role, "approvals", "csr", csr, "validity_days",
 				  req->validity_days, "names", s.names, "created", (json_int_t)now,
-				  "expires", (json_int_t)(now + e->ttl), "serial", "", "reason", "");
-		s.details = json_pack("{s:s, s:s, s:i, s:s, s:s}", "id", id, "rule", d->rule,
+				  "expires", (json_int_t)(now + e->ttl), "serial", "", "reason", d->reason);
+		s.details = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "id", id, "rule", d->rule,
 				      "approvals_needed", d->approvals, "channel", req->channel,
-				      "profile", req->profile);
+				      "profile", req->profile, "reason", d->reason);
 		if (s.rec == NULL || s.details == NULL) {
 			rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 			goto out;

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Policy rules: parsing the JSON file with errors naming rule and field, and first-match evaluation. */
-#include <arpa/inet.h>
+/* Policy rules: parsing the JSON file with errors naming rule and field (decide.c evaluates them). */
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,40 +7,9 @@
 
 #include <jansson.h>
 
-#include "policy/policy.h"
+#include "policy/policy_int.h"
 
-#define POLICY_MAX_RULES 1000
 #define POLICY_MAX_FILE (1024 * 1024)
-
-typedef struct strlist {
-	char **v;
-	size_t n;
-} strlist_t;
-
-typedef struct cidr {
-	int family; /* AF_INET or AF_INET6 */
-	uint8_t addr[16];
-	int bits;
-} cidr_t;
-
-typedef struct rule {
-	char name[64];
-	strlist_t channel, requester, group, profile, dns_suffix, dns_exact, key_type;
-	cidr_t *cidrs;
-	size_t n_cidrs;
-	int wildcard; /* -1 = not constrained, 0 = refused, 1 = allowed */
-	char *cn_prefix, *cn_pattern;
-	int min_bits, max_bits, max_validity;
-	policy_action_t action;
-	int approvals;
-	char approver_role[16];
-	char reason[256];
-} rule_t;
-
-struct policy {
-	rule_t *rules;
-	size_t n;
-};
 
 static const char *const channels[] = { "acme", "est", "admin", NULL };
 static const char *const key_types[] = { "ec", "rsa", "ed25519", NULL };
@@ -178,6 +146,8 @@ static int parse_strlist(const where_t *w, const char *field, json_t *v, int all
 	return 0;
 }
 
+/* "10.0.0.0/8", "fd00::/8", "::ffff:10.0.0.0/104" (the same range as 10.0.0.0/8) or
+ * one address; held as 16 bytes (see cidr_t). */
 static int parse_cidr(const char *text, cidr_t *out)
 {
 	char buf[64], *slash, *end;
@@ -191,36 +161,17 @@ static int parse_cidr(const char *text, cidr_t *out)
 	if (slash != NULL)
 		*slash = '\0';
 	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, buf, out->addr) == 1) {
-		out->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-		out->family = AF_INET6;
-		max = 128;
-	} else {
+	if (policy_ip16(buf, out->addr) != 0)
 		return -1;
-	}
+	max = strchr(buf, ':') == NULL ? 32 : 128;
 	bits = max;
 	if (slash != NULL) {
 		bits = strtol(slash + 1, &end, 10);
 		if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > max)
 			return -1;
 	}
-	out->bits = (int)bits;
+	out->bits = (int)bits + (128 - max);
 	return 0;
-}
-
-static int cidr_contains(const cidr_t *c, int family, const uint8_t *addr)
-{
-	int full = c->bits / 8, rest = c->bits % 8;
-
-	if (c->family != family)
-		return 0;
-	if (memcmp(c->addr, addr, (size_t)full) != 0)
-		return 0;
-	if (rest == 0)
-		return 1;
-	return ((c->addr[full] ^ addr[full]) & (0xff << (8 - rest))) == 0;
 }
 
 static int parse_int(const where_t *w, const char *field, json_t *v, int min, int max, int *out)
@@ -476,157 +427,6 @@ char *policy_default_text(void)
 		      "    {\"name\": \"issue-all\", \"match\": {}, \"action\": \"issue\"}\n"
 		      "  ]\n"
 		      "}\n");
-}
-
-/* ---- evaluation ---- */
-
-static int list_has(const strlist_t *l, const char *s)
-{
-	size_t i;
-
-	for (i = 0; s != NULL && i < l->n; i++)
-		if (strcmp(l->v[i], s) == 0)
-			return 1;
-	return 0;
-}
-
-static int list_glob(const strlist_t *l, const char *s)
-{
-	size_t i;
-
-	for (i = 0; s != NULL && i < l->n; i++)
-		if (fnmatch(l->v[i], s, 0) == 0)
-			return 1;
-	return 0;
-}
-
-/* "a.dev.test" is under ".dev.test"; a suffix without a leading dot also matches itself. */
-static int dns_under(const char *name, const char *suffix)
-{
-	size_t n = strlen(name), s = strlen(suffix);
-
-	if (suffix[0] != '.' && strcmp(name, suffix) == 0)
-		return 1;
-	if (n <= s || strcmp(name + n - s, suffix) != 0)
-		return 0;
-	return suffix[0] == '.' || name[n - s - 1] == '.';
-}
-
-static int dns_allowed(const rule_t *r, const char *name)
-{
-	size_t i;
-
-	if (list_has(&r->dns_exact, name))
-		return 1;
-	for (i = 0; i < r->dns_suffix.n; i++)
-		if (dns_under(name, r->dns_suffix.v[i]))
-			return 1;
-	return 0;
-}
-
-static int ip_allowed(const rule_t *r, const char *text)
-{
-	uint8_t addr[16];
-	int family;
-	size_t i;
-
-	if (inet_pton(AF_INET, text, addr) == 1)
-		family = AF_INET;
-	else if (inet_pton(AF_INET6, text, addr) == 1)
-		family = AF_INET6;
-	else
-		return 0;
-	for (i = 0; i < r->n_cidrs; i++)
-		if (cidr_contains(&r->cidrs[i], family, addr))
-			return 1;
-	return 0;
-}
-
-/* 1 when r matches in; else 0 with why (what did not match) filled. */
-static int rule_matches(const rule_t *r, const policy_input_t *in, char *why, size_t cap)
-{
-	int names_constrained = r->dns_suffix.n || r->dns_exact.n || r->n_cidrs;
-	size_t i;
-
-	if (r->channel.n && !list_has(&r->channel, in->channel))
-		return snprintf(why, cap, "channel %s not in match.channel",
-				in->channel ? in->channel : "(none)"), 0;
-	if (r->requester.n && !list_glob(&r->requester, in->requester))
-		return snprintf(why, cap, "requester %s not in match.requester",
-				in->requester ? in->requester : "(none)"), 0;
-	if (r->group.n && !list_has(&r->group, in->group))
-		return snprintf(why, cap, "group %s not in match.group",
-				in->group ? in->group : "(none)"), 0;
-	if (r->profile.n && !list_has(&r->profile, in->profile))
-		return snprintf(why, cap, "profile %s not in match.profile",
-				in->profile ? in->profile : "(none)"), 0;
-	if (names_constrained && in->n_dns + in->n_ips == 0)
-		return snprintf(why, cap, "no DNS or IP names to check against the rule's names"), 0;
-	for (i = 0; i < in->n_dns; i++) {
-		if (names_constrained && !dns_allowed(r, in->dns[i]))
-			return snprintf(why, cap, "DNS name %s not in match.dns_suffix/dns_exact",
-					in->dns[i]), 0;
-		if (r->wildcard == 0 && strncmp(in->dns[i], "*.", 2) == 0)
-			return snprintf(why, cap, "wildcard %s not allowed (match.wildcard false)",
-					in->dns[i]), 0;
-	}
-	for (i = 0; names_constrained && i < in->n_ips; i++)
-		if (!ip_allowed(r, in->ips[i]))
-			return snprintf(why, cap, "IP address %s not in match.ip_cidr", in->ips[i]), 0;
-	if (r->cn_prefix && (in->subject_cn == NULL ||
-			     strncmp(in->subject_cn, r->cn_prefix, strlen(r->cn_prefix)) != 0))
-		return snprintf(why, cap, "subject CN %s does not start with %s",
-				in->subject_cn ? in->subject_cn : "(none)", r->cn_prefix), 0;
-	if (r->cn_pattern &&
-	    (in->subject_cn == NULL || fnmatch(r->cn_pattern, in->subject_cn, 0) != 0))
-		return snprintf(why, cap, "subject CN %s does not match %s",
-				in->subject_cn ? in->subject_cn : "(none)", r->cn_pattern), 0;
-	if (r->key_type.n && !list_has(&r->key_type, in->key_type))
-		return snprintf(why, cap, "key type %s not in match.key_type",
-				in->key_type ? in->key_type : "(none)"), 0;
-	if (r->min_bits && in->key_bits < r->min_bits)
-		return snprintf(why, cap, "key of %d bits below match.min_key_bits %d", in->key_bits,
-				r->min_bits), 0;
-	if (r->max_bits && in->key_bits > r->max_bits)
-		return snprintf(why, cap, "key of %d bits above match.max_key_bits %d", in->key_bits,
-				r->max_bits), 0;
-	if (r->max_validity && in->validity_days > r->max_validity)
-		return snprintf(why, cap, "validity of %d days above match.max_validity_days %d",
-				in->validity_days, r->max_validity), 0;
-	return 1;
-}
-
-void policy_explain(const policy_t *p, const policy_input_t *in, policy_explain_fn fn,
-		    void *arg, policy_decision_t *out)
-{
-	char why[256];
-	size_t i;
-
-	memset(out, 0, sizeof(*out));
-	for (i = 0; p != NULL && i < p->n; i++) {
-		const rule_t *r = &p->rules[i];
-		if (!rule_matches(r, in, why, sizeof(why))) {
-			if (fn != NULL)
-				fn(r->name, why, arg);
-			continue;
-		}
-		out->action = r->action;
-		snprintf(out->rule, sizeof(out->rule), "%s", r->name);
-		out->approvals = r->approvals;
-		snprintf(out->approver_role, sizeof(out->approver_role), "%s", r->approver_role);
-		if (r->action == POLICY_REJECT)
-			snprintf(out->reason, sizeof(out->reason), "%s", r->reason);
-		else
-			snprintf(out->reason, sizeof(out->reason), "rule %s matches", r->name);
-		return;
-	}
-	out->action = POLICY_REJECT;
-	snprintf(out->reason, sizeof(out->reason), "no policy rule matches");
-}
-
-void policy_decide(const policy_t *p, const policy_input_t *in, policy_decision_t *out)
-{
-	policy_explain(p, in, NULL, NULL, out);
 }
 
 const char *policy_action_name(policy_action_t a)

@@ -59,3 +59,5 @@ EXTRA_DIST += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh \
 	tests/integration/acme_client.py
 TESTS += tests/integration/est_authz.sh
 EXTRA_DIST += tests/integration/est_authz.sh tests/integration/est_lib.sh
+TESTS += tests/integration/policy_names.sh
+EXTRA_DIST += tests/integration/policy_names.sh

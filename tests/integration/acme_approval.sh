@@ -35,19 +35,7 @@ done
 
 # pending_for NAME: waits (bounded) for the pending ACME request of rule prod; sets REQ.
 pending_for() {
-	i=0
-	REQ=""
-	while [ -z "$REQ" ]; do
-		i=$((i + 1))
-		[ $i -gt 300 ] && return 1
-		sleep 0.1
-		REQ=$("$CAIRN" requests list --dir "$D" --json 2>/dev/null | python3 -c '
-import json, sys
-for r in json.load(sys.stdin)["items"]:
-    if r["channel"] == "acme" and r["status"] == "pending":
-        print(r["id"]); break')
-	done
-	"$CAIRN" requests show "$REQ" --dir "$D" | grep -q "\"$1\""
+	acme_pending "$D" && "$CAIRN" requests show "$REQ" --dir "$D" | grep -q "\"$1\""
 }
 
 ok "a dev name through lego is issued immediately" $L --domains www.dev.test \

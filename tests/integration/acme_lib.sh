@@ -82,6 +82,24 @@ SH
 	chmod +x "$1"
 }
 
+# acme_pending DIR [PID]: waits (bounded) for a pending ACME request in DIR and sets REQ
+# to its id; gives up at once when PID (the client that should be waiting) has ended.
+acme_pending() {
+	i=0
+	REQ=""
+	while [ -z "$REQ" ]; do
+		i=$((i + 1))
+		[ $i -gt 300 ] && return 1
+		[ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+		REQ=$("$CAIRN" requests list --dir "$1" --json 2>/dev/null | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["items"]:
+    if r["channel"] == "acme" and r["status"] == "pending":
+        print(r["id"]); break')
+	done
+}
+
 # serve_pid_of DIR: pid recorded in DIR/serve.json.
 serve_pid_of() {
 	sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$1/serve.json"

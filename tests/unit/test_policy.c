@@ -176,7 +176,7 @@ static void test_decide(void **state)
 	policy_decide(p, &in, &d);
 	assert_int_equal(d.action, POLICY_REJECT);
 	assert_string_equal(d.rule, "default");
-	assert_string_equal(d.reason, "not allowed by policy");
+	assert_string_equal(d.reason, "not allowed by policy (evil.example)");
 
 	in = input("est", NULL, 0);
 	in.subject_cn = "device-0042";
@@ -199,11 +199,18 @@ static void test_decide(void **state)
 	in.ips = ip_out;
 	in.n_ips = 1;
 	expect(p, &in, POLICY_REJECT, "default");
-	/* IP names under a DNS-only rule are not covered. */
+	/* Each name by its own rule: a dev name and a lab address are both issuable. */
 	in = input("acme", dns_a, 1);
 	in.ips = ip_lab;
 	in.n_ips = 1;
-	expect(p, &in, POLICY_REJECT, "default");
+	policy_decide(p, &in, &d);
+	assert_int_equal(d.action, POLICY_ISSUE);
+	assert_string_equal(d.rule, "dev");
+	assert_string_equal(d.reason, "every name may be issued at once (rule dev and others)");
+	in.ips = ip_out;
+	policy_decide(p, &in, &d);
+	assert_int_equal(d.action, POLICY_REJECT);
+	assert_string_equal(d.reason, "not allowed by policy (10.2.0.1)");
 
 	in = input("acme", NULL, 0);
 	in.requester = "acme:eab/bot-7";
@@ -237,19 +244,27 @@ static void test_decide(void **state)
 	policy_decide(empty, &in, &d);
 	assert_int_equal(d.action, POLICY_REJECT);
 	assert_string_equal(d.rule, "");
-	assert_string_equal(d.reason, "no policy rule matches");
+	assert_string_equal(d.reason, "no policy rule matches (www.dev.test)");
 	policy_free(empty);
 	policy_free(p);
 }
 
 static int explained;
 
-static void count_explain(const char *rule, const char *why, void *arg)
+/* Counts the rules passed over; checks every step names a name of dns_prod. */
+static void count_explain(const policy_step_t *s, void *arg)
 {
 	(void)arg;
-	assert_non_null(rule);
-	assert_true(strlen(why) > 0);
-	explained++;
+	assert_non_null(s->rule);
+	assert_non_null(s->name);
+	assert_true(strcmp(s->name, "api.prod.test") == 0 || strcmp(s->name, "www.prod.test") == 0);
+	if (s->why != NULL) {
+		assert_true(strlen(s->why) > 0);
+		explained++;
+	} else {
+		assert_string_equal(s->rule, "prod");
+		assert_int_equal(s->action, POLICY_APPROVE);
+	}
 }
 
 static void test_explain_and_default(void **state)
@@ -263,7 +278,7 @@ static void test_explain_and_default(void **state)
 	explained = 0;
 	policy_explain(p, &in, count_explain, NULL, &d);
 	assert_int_equal(d.action, POLICY_APPROVE);
-	assert_int_equal(explained, 1); /* "dev" passed over */
+	assert_int_equal(explained, 2); /* "dev" passed over, once for each name */
 	in = input("est", dns_mixed, 2);
 	policy_decide(def, &in, &d);
 	assert_int_equal(d.action, POLICY_ISSUE);
@@ -304,12 +319,364 @@ static void test_input_from_csr(void **state)
 	assert_int_equal(policy_input_from_csr(req, &in, &err), 0);
 	assert_string_equal(in.key_type, "rsa");
 	assert_int_equal(in.key_bits, 2048);
-	assert_int_equal(in.n_dns + in.n_ips, 0);
+	/* No SAN: the CN is the one name. */
+	assert_int_equal(in.n_dns + in.n_ips, 1);
+	assert_string_equal(in.dns[0], "user-1");
+	assert_ptr_equal(in.cn_name, in.dns[0]);
 	policy_input_clear(&in);
 	X509_REQ_free(req);
 	OPENSSL_free(der);
 	EVP_PKEY_free(ec);
 	EVP_PKEY_free(rsa);
+}
+
+/* ---------- every name decides: the strictest verdict over all of them ---------- */
+
+static const char *const names_policy =
+	"{\"rules\": ["
+	" {\"name\": \"weak\", \"match\": {\"key_type\": \"rsa\", \"max_key_bits\": 2047},"
+	"  \"action\": \"reject\", \"reason\": \"weak key\"},"
+	" {\"name\": \"payments\", \"match\": {\"dns_exact\": [\"pay.example.test\"]},"
+	"  \"action\": \"approve\", \"approvals\": 2, \"approver_role\": \"admin\"},"
+	" {\"name\": \"ops\", \"match\": {\"dns_exact\": [\"ops.example.test\"]},"
+	"  \"action\": \"approve\", \"approver_role\": \"operator\"},"
+	" {\"name\": \"staff\", \"match\": {\"dns_suffix\": [\"staff.example.test\"]},"
+	"  \"action\": \"approve\"},"
+	" {\"name\": \"banned\", \"match\": {\"dns_exact\": [\"evil.example.test\"]},"
+	"  \"action\": \"reject\", \"reason\": \"banned name\"},"
+	" {\"name\": \"lab-deny\", \"match\": {\"ip_cidr\": [\"::ffff:10.20.0.0/112\"]},"
+	"  \"action\": \"reject\", \"reason\": \"lab addresses\"},"
+	" {\"name\": \"v6-wait\", \"match\": {\"ip_cidr\": [\"fd00::/8\"]}, \"action\": \"approve\"},"
+	" {\"name\": \"lab-ok\", \"match\": {\"ip_cidr\": [\"10.30.0.0/16\"]}, \"action\": \"issue\"},"
+	" {\"name\": \"web\", \"match\": {\"dns_suffix\": [\".example.test\"]}, \"action\": \"issue\"},"
+	" {\"name\": \"other\", \"match\": {\"dns_suffix\": [\".other.test\"], \"wildcard\": false},"
+	"  \"action\": \"issue\"},"
+	" {\"name\": \"clients\", \"match\": {\"profile\": \"tls-client\"}, \"action\": \"issue\"},"
+	" {\"name\": \"default\", \"match\": {}, \"action\": \"reject\", \"reason\": \"not allowed\"}"
+	"]}";
+
+/* Decides for the DNS names given (NULL-terminated), checking action, rule and, when
+ * want_reason is given, the reason. Returns the decision. */
+static policy_decision_t decide_names(const policy_t *p, const char *profile,
+				      policy_action_t action, const char *rule,
+				      const char *want_reason, ...)
+{
+	char *names[8];
+	size_t n = 0;
+	const char *s;
+	policy_input_t in;
+	policy_decision_t d;
+	va_list ap;
+
+	va_start(ap, want_reason);
+	while ((s = va_arg(ap, const char *)) != NULL && n < 8)
+		names[n++] = (char *)s;
+	va_end(ap);
+	in = input("acme", names, n);
+	in.profile = profile;
+	policy_decide(p, &in, &d);
+	if (d.action != action || strcmp(d.rule, rule) != 0 ||
+	    (want_reason != NULL && strcmp(d.reason, want_reason) != 0))
+		fail_msg("%s: expected %s by \"%s\" (%s), got %s by \"%s\" (%s)", names[0],
+			 policy_action_name(action), rule, want_reason ? want_reason : "-",
+			 policy_action_name(d.action), d.rule, d.reason);
+	return d;
+}
+
+static void test_names_strictest(void **state)
+{
+	policy_t *p = parse_ok(names_policy);
+	policy_decision_t d;
+	(void)state;
+
+	/* The issue's case: a protected name next to an issuable one still waits. */
+	d = decide_names(p, "tls-server", POLICY_APPROVE, "payments",
+			 "pay.example.test needs 2 approvals by admin (rule payments)",
+			 "pay.example.test", "x.other.test", NULL);
+	assert_int_equal(d.approvals, 2);
+	assert_string_equal(d.approver_role, "admin");
+	decide_names(p, "tls-server", POLICY_APPROVE, "payments", NULL, "x.other.test",
+		     "www.example.test", "pay.example.test", NULL);
+	/* Any name a reject rule catches refuses the whole request, wherever it is. */
+	decide_names(p, "tls-server", POLICY_REJECT, "banned", "banned name (evil.example.test)",
+		     "pay.example.test", "evil.example.test", NULL);
+	decide_names(p, "tls-server", POLICY_REJECT, "default", "not allowed (x.unknown.test)",
+		     "www.example.test", "x.unknown.test", NULL);
+	/* Every name issuable: issued. */
+	decide_names(p, "tls-server", POLICY_ISSUE, "web", "rule web matches", "a.example.test",
+		     "b.example.test", NULL);
+	decide_names(p, "tls-server", POLICY_ISSUE, "web",
+		     "every name may be issued at once (rule web and others)", "a.example.test",
+		     "b.other.test", NULL);
+	/* The most approvals, the strictest role: approver and operator together need admin. */
+	d = decide_names(p, "tls-server", POLICY_APPROVE, "ops",
+			 "ops.example.test needs 1 approval by operator (rule ops); 1 more need approval",
+			 "ops.example.test", "a.staff.example.test", NULL);
+	assert_int_equal(d.approvals, 1);
+	assert_string_equal(d.approver_role, "admin");
+	d = decide_names(p, "tls-server", POLICY_APPROVE, "staff", NULL, "a.staff.example.test",
+			 "b.staff.example.test", NULL);
+	assert_string_equal(d.approver_role, "");
+	d = decide_names(p, "tls-server", POLICY_APPROVE, "payments", NULL, "a.staff.example.test",
+			 "pay.example.test", NULL);
+	assert_int_equal(d.approvals, 2);
+	assert_string_equal(d.approver_role, "admin");
+	/* A rule on the request's other facts applies to every name. */
+	{
+		char *one[] = { "www.example.test" };
+		policy_input_t in = input("acme", one, 1);
+		in.key_type = "rsa";
+		in.key_bits = 1024;
+		expect(p, &in, POLICY_REJECT, "weak");
+	}
+	policy_free(p);
+}
+
+static void test_wildcards(void **state)
+{
+	policy_t *p = parse_ok(names_policy), *q;
+	policy_decision_t d;
+	(void)state;
+
+	/* *.example.test covers pay.example.test (waits) and evil.example.test (refused). */
+	decide_names(p, "tls-server", POLICY_REJECT, "banned",
+		     "banned name (*.example.test covering evil.example.test)", "*.example.test",
+		     NULL);
+	q = parse_ok("{\"rules\": ["
+		     " {\"name\": \"payments\", \"match\": {\"dns_exact\": [\"pay.example.test\","
+		     "  \"api.pay.example.test\"]}, \"action\": \"approve\", \"approvals\": 2},"
+		     " {\"name\": \"sub\", \"match\": {\"dns_suffix\": [\"x.example.test\"]},"
+		     "  \"action\": \"approve\", \"approvals\": 3},"
+		     " {\"name\": \"deep\", \"match\": {\"dns_suffix\": [\".y.example.test\"]},"
+		     "  \"action\": \"reject\"},"
+		     " {\"name\": \"web\", \"match\": {\"dns_suffix\": [\".example.test\"]},"
+		     "  \"action\": \"issue\"},"
+		     " {\"name\": \"default\", \"match\": {}, \"action\": \"reject\"}]}");
+	/* *.example.test covers pay.example.test (2) and x.example.test (3: a dot-less suffix
+	 * matches itself), not api.pay.example.test nor anything under .y.example.test. */
+	d = decide_names(q, "tls-server", POLICY_APPROVE, "sub",
+			 "*.example.test covering x.example.test needs 3 approvals (rule sub); "
+			 "1 more need approval",
+			 "*.example.test", NULL);
+	assert_int_equal(d.approvals, 3);
+	decide_names(q, "tls-server", POLICY_APPROVE, "payments",
+		     "*.pay.example.test covering api.pay.example.test needs 2 approvals (rule payments)",
+		     "*.pay.example.test", NULL);
+	decide_names(q, "tls-server", POLICY_REJECT, "deep", NULL, "*.y.example.test", NULL);
+	decide_names(q, "tls-server", POLICY_APPROVE, "sub", NULL, "*.x.example.test", NULL);
+	/* Satisfying an issue rule takes every covered name: no rule covers *.other.test. */
+	decide_names(q, "tls-server", POLICY_REJECT, "default", NULL, "*.other.test", NULL);
+	policy_free(q);
+
+	/* First match per covered name: a rule that issues pay.example.test before the one that
+	 * refuses it leaves pay issuable, so the wildcard is issued. */
+	q = parse_ok("{\"rules\": ["
+		     " {\"name\": \"pay-ok\", \"match\": {\"dns_exact\": [\"pay.example.test\"]},"
+		     "  \"action\": \"issue\"},"
+		     " {\"name\": \"pay-no\", \"match\": {\"dns_exact\": [\"pay.example.test\"]},"
+		     "  \"action\": \"reject\"},"
+		     " {\"name\": \"wild\", \"match\": {\"dns_exact\": [\"*.example.test\"]},"
+		     "  \"action\": \"issue\"},"
+		     " {\"name\": \"default\", \"match\": {}, \"action\": \"reject\"}]}");
+	decide_names(q, "tls-server", POLICY_ISSUE, "wild", NULL, "*.example.test", NULL);
+	/* dns_exact naming the wildcard covers it, not the names one by one. */
+	decide_names(q, "tls-server", POLICY_REJECT, "default", NULL, "a.example.test", NULL);
+	policy_free(q);
+
+	/* match.wildcard false keeps working: "other" does not take *.other.test. */
+	decide_names(p, "tls-server", POLICY_ISSUE, "other", NULL, "a.other.test", NULL);
+	decide_names(p, "tls-server", POLICY_REJECT, "default", NULL, "*.other.test", NULL);
+	decide_names(p, "tls-client", POLICY_ISSUE, "clients", NULL, "*.other.test", NULL);
+	/* A '*' anywhere else (only a CN can carry one) is refused whatever the rules. */
+	decide_names(p, "tls-client", POLICY_REJECT, "",
+		     "the name has a '*' that is not the whole leftmost label (p*.example.test)",
+		     "p*.example.test", NULL);
+	decide_names(p, "tls-client", POLICY_REJECT, "", NULL, "*.*.example.test", NULL);
+	policy_free(p);
+}
+
+static void test_ip_normalised(void **state)
+{
+	policy_t *p = parse_ok(names_policy), *q;
+	char *v4[] = { "10.20.1.1" }, *mapped[] = { "::ffff:10.20.1.1" }, *ok[] = { "10.30.0.9" };
+	char *ok_mapped[] = { "::ffff:10.30.0.9" }, *v6[] = { "fd00::1" };
+	policy_input_t in = input("acme", NULL, 0);
+	(void)state;
+
+	/* ip_cidr written as ::ffff:10.20.0.0/112 is 10.20.0.0/16, however the name is written. */
+	in.ips = v4;
+	in.n_ips = 1;
+	expect(p, &in, POLICY_REJECT, "lab-deny");
+	in.ips = mapped;
+	expect(p, &in, POLICY_REJECT, "lab-deny");
+	in.ips = ok;
+	expect(p, &in, POLICY_ISSUE, "lab-ok");
+	in.ips = ok_mapped;
+	expect(p, &in, POLICY_ISSUE, "lab-ok");
+	in.ips = v6;
+	expect(p, &in, POLICY_APPROVE, "v6-wait");
+	/* IPv6 ranges holding ::ffff:0:0/96 hold every IPv4 address too. */
+	q = parse_ok("{\"rules\": [{\"name\": \"all6\", \"match\": {\"ip_cidr\": [\"::/0\"]},"
+		     " \"action\": \"reject\"}, {\"name\": \"rest\", \"match\": {}, \"action\": \"issue\"}]}");
+	in.ips = v4;
+	expect(q, &in, POLICY_REJECT, "all6");
+	policy_free(q);
+	parse_fails("{\"rules\": [{\"name\": \"a\", \"match\": {\"ip_cidr\": [\"::ffff:10.0.0.0/129\"]},"
+		    " \"action\": \"issue\"}]}",
+		    "\"::ffff:10.0.0.0/129\" is not an address or CIDR range");
+	policy_free(p);
+}
+
+/* Decision for a CSR with subject cn and sans on profile (through policy_input_from_csr). */
+static policy_decision_t decide_csr(const policy_t *p, const char *profile, const char *cn,
+				    const char *sans, policy_input_t *in_out)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	policy_input_t in;
+	policy_decision_t d;
+	cairn_err_t err = { 0 };
+	X509_REQ *req = NULL;
+	size_t len;
+	uint8_t *der = make_csr(k, cn, sans, &len);
+
+	assert_int_equal(ca_csr_parse(der, len, &req, &err), 0);
+	memset(&in, 0, sizeof(in));
+	if (policy_input_from_csr(req, &in, &err) != 0)
+		fail_msg("policy_input_from_csr: %s", cairn_err_msg(&err));
+	in.channel = "admin";
+	in.requester = "admin:carol";
+	in.profile = profile;
+	in.validity_days = 30;
+	policy_decide(p, &in, &d);
+	if (in_out != NULL)
+		*in_out = in;
+	else
+		policy_input_clear(&in);
+	X509_REQ_free(req);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	return d;
+}
+
+static void test_cn_is_a_name(void **state)
+{
+	policy_t *p = parse_ok(names_policy);
+	policy_input_t in;
+	policy_decision_t d;
+	(void)state;
+
+	/* A tls-client CN that is a protected name waits, though the profile issues anything. */
+	d = decide_csr(p, "tls-client", "Pay.Example.Test.", NULL, &in);
+	assert_int_equal(d.action, POLICY_APPROVE);
+	assert_string_equal(d.rule, "payments");
+	assert_string_equal(d.reason, "CN pay.example.test needs 2 approvals by admin (rule payments)");
+	assert_int_equal(in.n_dns, 1);
+	assert_string_equal(in.dns[0], "pay.example.test");
+	assert_ptr_equal(in.cn_name, in.dns[0]);
+	policy_input_clear(&in);
+	assert_null(in.cn_name);
+	d = decide_csr(p, "tls-client", "  pay.example.test  ", NULL, NULL);
+	assert_int_equal(d.action, POLICY_APPROVE);
+	/* Beside other SANs, too. */
+	d = decide_csr(p, "tls-client", "pay.example.test", "DNS:www.example.test", NULL);
+	assert_int_equal(d.action, POLICY_APPROVE);
+	/* A CN that is one of the SANs is not counted twice. */
+	d = decide_csr(p, "tls-server", "www.example.test", "DNS:WWW.example.test", &in);
+	assert_int_equal(d.action, POLICY_ISSUE);
+	assert_int_equal(in.n_dns, 1);
+	assert_null(in.cn_name);
+	policy_input_clear(&in);
+	/* A CN any parser reads as an address is that address. */
+	d = decide_csr(p, "tls-client", "10.20.257", NULL, &in);
+	assert_int_equal(d.action, POLICY_REJECT);
+	assert_string_equal(d.rule, "lab-deny");
+	assert_int_equal(in.n_ips, 1);
+	assert_string_equal(in.ips[0], "10.20.1.1");
+	policy_input_clear(&in);
+	d = decide_csr(p, "tls-client", "::ffff:10.20.1.1", NULL, NULL);
+	assert_string_equal(d.rule, "lab-deny");
+	/* IPv4-mapped IPv6 SANs arrive as IPv4. */
+	d = decide_csr(p, "tls-server", "10.20.1.1", "IP:::ffff:10.20.1.1", &in);
+	assert_string_equal(d.rule, "lab-deny");
+	assert_int_equal(in.n_ips, 1);
+	policy_input_clear(&in);
+	/* A CN that names no host is still a name: only rules without name fields take it. */
+	d = decide_csr(p, "tls-client", "Alice Smith", NULL, NULL);
+	assert_int_equal(d.action, POLICY_ISSUE);
+	assert_string_equal(d.rule, "clients");
+	d = decide_csr(p, "tls-server", "Alice Smith", "DNS:www.example.test", NULL);
+	assert_int_equal(d.action, POLICY_REJECT);
+	assert_string_equal(d.reason, "not allowed (CN alice smith)");
+	policy_free(p);
+}
+
+/* Collects what policy_explain reports, one line per step. */
+static void collect_step(const policy_step_t *s, void *arg)
+{
+	char *buf = arg;
+	size_t len = strlen(buf);
+
+	snprintf(buf + len, 4096 - len, "%s|%s|%s|%s\n", s->name ? s->name : "-",
+		 s->covered ? s->covered : "-", s->rule, s->why ? "passed" : policy_action_name(s->action));
+}
+
+static void test_explain_names(void **state)
+{
+	policy_t *p = parse_ok(names_policy);
+	char *two[] = { "pay.example.test", "*.example.test" };
+	policy_input_t in = input("acme", two, 2);
+	policy_decision_t d;
+	char buf[4096] = "";
+	(void)state;
+
+	policy_explain(p, &in, collect_step, buf, &d);
+	assert_int_equal(d.action, POLICY_REJECT);
+	assert_non_null(strstr(buf, "pay.example.test|-|weak|passed\n"));
+	assert_non_null(strstr(buf, "pay.example.test|-|payments|approve\n"));
+	assert_non_null(strstr(buf, "*.example.test|-|payments|passed\n"));
+	assert_non_null(strstr(buf, "*.example.test|-|web|issue\n"));
+	assert_non_null(strstr(buf, "*.example.test|pay.example.test|payments|approve\n"));
+	assert_non_null(strstr(buf, "*.example.test|ops.example.test|ops|approve\n"));
+	assert_non_null(strstr(buf, "*.example.test|evil.example.test|banned|reject\n"));
+	assert_non_null(strstr(buf, "*.example.test|staff.example.test|staff|approve\n"));
+	/* A request without names is tried once, as a whole. */
+	buf[0] = '\0';
+	in = input("acme", NULL, 0);
+	policy_explain(p, &in, collect_step, buf, &d);
+	assert_non_null(strstr(buf, "-|-|payments|passed\n"));
+	assert_non_null(strstr(buf, "-|-|default|reject\n"));
+	policy_free(p);
+}
+
+/* 100 names, every one a wildcard, against 1000 rules listing 10 names each: bounded. */
+static void test_many_names_bounded(void **state)
+{
+	size_t cap = 1 << 20, len = 0, i;
+	char *text = malloc(cap), *names[100];
+	policy_t *p;
+	policy_input_t in;
+	policy_decision_t d;
+	(void)state;
+
+	assert_non_null(text);
+	len += (size_t)snprintf(text + len, cap - len, "{\"rules\": [");
+	for (i = 0; i < 999; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+					"{\"name\": \"r%zu\", \"match\": {\"dns_exact\": [\"a%zu.w.test\","
+					" \"b%zu.w.test\", \"c%zu.w.test\", \"d%zu.w.test\", \"e%zu.w.test\","
+					" \"f%zu.w.test\", \"g%zu.w.test\", \"h%zu.w.test\", \"i%zu.w.test\","
+					" \"j%zu.w.test\"]}, \"action\": \"%s\"},",
+					i, i, i, i, i, i, i, i, i, i, i, i % 2 ? "issue" : "approve");
+	snprintf(text + len, cap - len, "{\"name\": \"all\", \"match\": {}, \"action\": \"issue\"}]}");
+	p = parse_ok(text);
+	for (i = 0; i < 100; i++)
+		names[i] = "*.w.test";
+	in = input("acme", names, 100);
+	policy_decide(p, &in, &d);
+	assert_int_equal(d.action, POLICY_APPROVE);
+	assert_string_equal(d.rule, "r0");
+	policy_free(p);
+	free(text);
 }
 
 /* ---------- the engine over a real token, CA and database ---------- */
@@ -503,6 +870,8 @@ static void test_engine_approvals(void **state)
 	assert_int_equal(info.status, REQ_PENDING);
 	assert_string_equal(info.requester, "admin:carol");
 	assert_string_equal(info.rule, "prod");
+	/* The request says which name made it wait. */
+	assert_string_equal(info.reason, "api.prod.test needs 2 approvals (rule prod)");
 
 	/* The requester cannot approve; an auditor cannot decide. */
 	assert_int_equal(policy_request_approve(f->engine, id, "admin:carol", "approver", NULL, NULL,
@@ -706,7 +1075,7 @@ static void test_engine_reload(void **state)
 	assert_int_equal(submit(f, "acme", "acme:acct/1", NULL, "DNS:www.dev.test", &out, &err),
 			 CAIRN_EDENIED);
 	assert_string_equal(out.decision.rule, "nothing");
-	assert_string_equal(out.decision.reason, "rejected by policy rule nothing");
+	assert_string_equal(out.decision.reason, "rejected by policy rule nothing (www.dev.test)");
 	assert_int_equal(count_events(f, "policy.reload_failed", NULL), 1);
 	assert_int_equal(count_events(f, "policy.reload", NULL), 1);
 	assert_int_equal(audit_verify(f->db, &res), 0);
@@ -719,6 +1088,12 @@ int main(void)
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_explain_and_default),
 		cmocka_unit_test(test_input_from_csr),
+		cmocka_unit_test(test_names_strictest),
+		cmocka_unit_test(test_wildcards),
+		cmocka_unit_test(test_ip_normalised),
+		cmocka_unit_test(test_cn_is_a_name),
+		cmocka_unit_test(test_explain_names),
+		cmocka_unit_test(test_many_names_bounded),
 		cmocka_unit_test_setup_teardown(test_engine_issue_and_reject, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_engine_approvals, fixture_setup,

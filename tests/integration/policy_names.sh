@@ -1,0 +1,157 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Policy rules keyed on names hold for every name of a request: a protected name beside an
+# issuable one (admin API and lego), a wildcard covering it, IPv4-mapped addresses, the CN
+# of a client certificate; `cairn policy test` says which name met which rule.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/acme_lib.sh"
+
+command -v lego >/dev/null || bail "lego is not installed (scripts/deps.sh)"
+
+D=$WORK/ca
+ca_init "$D" || bail "init failed"
+HP=$(free_port)
+acme_conf "$D" "{\"validation\": {\"http01_port\": $HP, \"hosts\": {
+  \"pay.example.test\": \"127.0.0.1\", \"x.other.test\": \"127.0.0.1\"}}}"
+# Like policy/examples/enterprise.json: payments waits for two admins, a lab range for two
+# approvers, a management range is refused (written as IPv4-mapped IPv6), broad issue rules
+# after them.
+cat >"$D/policy.json" <<'JSON'
+{"rules": [
+  {"name": "payments", "match": {"dns_exact": ["pay.example.test", "api.pay.example.test"]},
+   "action": "approve", "approvals": 2, "approver_role": "admin"},
+  {"name": "lab", "match": {"ip_cidr": ["10.20.0.0/16"]}, "action": "approve", "approvals": 2},
+  {"name": "mgmt", "match": {"ip_cidr": ["::ffff:10.99.0.0/112"]}, "action": "reject",
+   "reason": "management network"},
+  {"name": "web", "match": {"dns_suffix": [".example.test", ".other.test"]}, "action": "issue"},
+  {"name": "addresses", "match": {"ip_cidr": ["0.0.0.0/0", "::/0"]}, "action": "issue"},
+  {"name": "clients", "match": {"profile": "tls-client"}, "action": "issue"},
+  {"name": "default", "match": {}, "action": "reject", "reason": "not allowed by policy"}
+]}
+JSON
+ca_serve "$D" || bail "serve failed"
+C() { "$CAIRN" "$@" --dir "$D"; }
+# issue_is CODE NAME PROFILE: `cairn issue` of $WORK/NAME.csr exits with CODE (3 = pending).
+issue_is() {
+	"$CAIRN" issue --dir "$D" --csr "$WORK/$2.csr" --profile "$3" --out "$WORK/$2.pem" \
+		>"$WORK/issue.out" 2>&1
+	rc=$?
+	cat "$WORK/issue.out"
+	[ $rc -eq "$1" ]
+}
+# shows_pending TEXT...: the request the last issue_is parked needs 2 approvals and its
+# view holds each TEXT.
+shows_pending() {
+	id=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/issue.out")
+	[ -n "$id" ] || return 1
+	"$CAIRN" requests show "$id" --dir "$D" >"$WORK/req.json" || return 1
+	cat "$WORK/req.json"
+	grep -q '"status": "pending"' "$WORK/req.json" &&
+		grep -q '"approvals_needed": 2' "$WORK/req.json" || return 1
+	for t in "$@"; do
+		grep -qF "$t" "$WORK/req.json" || return 1
+	done
+}
+
+# (a) A protected name beside an issuable one, through the admin API.
+make_csr other ec:P-256 /CN=x.other.test "DNS:x.other.test"
+make_csr mixed ec:P-256 /CN=pay.example.test "DNS:pay.example.test,DNS:x.other.test"
+make_csr mixed2 ec:P-256 /CN=x.other.test "DNS:x.other.test,DNS:www.example.test,DNS:pay.example.test"
+ok "x.other.test alone is issued at once" issue_is 0 other tls-server
+ok "pay.example.test + x.other.test waits (cairn issue exits 3)" issue_is 3 mixed tls-server
+last_has "  ... under rule payments" "pending: 2 approvals needed \(rule payments\)"
+last_has "  ... because of pay.example.test" "because pay.example.test needs 2 approvals by admin"
+ok "  ... for two admins, saying which name" shows_pending '"approver_role": "admin"' \
+	'pay.example.test needs 2 approvals by admin (rule payments)'
+ok "the protected name last of three still waits" issue_is 3 mixed2 tls-server
+last_has "  ... under rule payments" "rule payments"
+
+# (a) The same through ACME: lego finalizes, the order stays processing.
+export LEGO_CA_CERTIFICATES="$D/ca/root.pem"
+cd "$WORK" || bail "no work dir"
+lego --server "$HTTPS_URL/acme/directory" --path "$WORK/lego" --email ops@example.test \
+	--accept-tos --cert.timeout 120 --domains pay.example.test --domains x.other.test \
+	--http --http.port "127.0.0.1:$HP" run >"$WORK/lego.out" 2>&1 &
+LEGO=$!
+CAIRN_PIDS="$CAIRN_PIDS $LEGO"
+# lego_waits: lego's order became a pending request (REQ), shown in acme-req.json.
+lego_waits() {
+	acme_pending "$D" "$LEGO" || { cat "$WORK/lego.out"; return 1; }
+	"$CAIRN" requests show "$REQ" --dir "$D" >"$WORK/acme-req.json" && cat "$WORK/acme-req.json"
+}
+ok "lego with pay.example.test + x.other.test: the order waits for approvals" lego_waits
+ok "  ... two admins under rule payments, for both names" sh -c "
+	grep -q '\"approvals_needed\": 2' '$WORK/acme-req.json' &&
+	grep -q '\"approver_role\": \"admin\"' '$WORK/acme-req.json' &&
+	grep -q '\"rule\": \"payments\"' '$WORK/acme-req.json' &&
+	grep -q 'x.other.test' '$WORK/acme-req.json'"
+ok "  ... lego is still waiting (order processing)" kill -0 "$LEGO"
+ok "an admin rejects it" C requests reject "$REQ" --comment "not without the payments team"
+wait "$LEGO"
+tap $(( $? != 0 )) "  ... and lego gets no certificate"
+ok "  ... none was issued for pay.example.test" sh -c "
+	! '$CAIRN' list --dir '$D' --json | grep -q 'pay.example.test'"
+
+# (b) A wildcard is every name it covers.
+make_csr wild ec:P-256 "/CN=*.example.test" "DNS:*.example.test"
+make_csr wildpay ec:P-256 "/CN=*.pay.example.test" "DNS:*.pay.example.test"
+make_csr wildother ec:P-256 "/CN=*.other.test" "DNS:*.other.test"
+ok "*.other.test (no protected name under it) is issued at once" issue_is 0 wildother tls-server
+ok "*.example.test covers pay.example.test: it waits" issue_is 3 wild tls-server
+ok "  ... saying so" shows_pending '*.example.test covering pay.example.test needs 2 approvals by admin'
+ok "*.pay.example.test covers api.pay.example.test: it waits" issue_is 3 wildpay tls-server
+ok "  ... saying so" shows_pending 'covering api.pay.example.test'
+
+# (c) IPv4-mapped IPv6 is the IPv4 address, in a SAN and in the policy file.
+make_csr lab ec:P-256 /O=lab "IP:::ffff:10.20.1.1"
+make_csr mgmt ec:P-256 /O=lab "IP:10.99.0.5"
+make_csr mgmt6 ec:P-256 /O=lab "IP:::ffff:10.99.0.5"
+make_csr anyip ec:P-256 /O=lab "IP:10.50.0.1"
+ok "an address outside the ranges is issued at once" issue_is 0 anyip tls-server
+ok "IP ::ffff:10.20.1.1 meets the ip_cidr 10.20.0.0/16 rule: it waits" issue_is 3 lab tls-server
+ok "  ... as 10.20.1.1 under rule lab" shows_pending '"rule": "lab"' '10.20.1.1 needs 2 approvals'
+ok "IP 10.99.0.5 meets the ip_cidr ::ffff:10.99.0.0/112 reject rule: refused" issue_is 1 mgmt tls-server
+last_has "  ... refused with its reason" "rejected by policy rule mgmt: management network \(10.99.0.5\)"
+ok "IP ::ffff:10.99.0.5 is refused as well" issue_is 1 mgmt6 tls-server
+last_has "  ... by rule mgmt" "rule mgmt"
+
+# (d) The CN is a name on every profile, not only where serverAuth ties it to a SAN.
+make_csr cn ec:P-256 /CN=pay.example.test
+make_csr cndot ec:P-256 /CN=Pay.Example.Test.
+make_csr alice ec:P-256 /CN=alice
+ok "a tls-client CN that is no protected name is issued at once" issue_is 0 alice tls-client
+ok "a tls-client certificate with CN pay.example.test waits" issue_is 3 cn tls-client
+ok "  ... saying the CN did it" shows_pending 'CN pay.example.test needs 2 approvals by admin (rule payments)'
+ok "CN Pay.Example.Test. (case, trailing dot) waits too" issue_is 3 cndot tls-client
+
+# (e) cairn policy test shows which name met which rule, and why the request waits.
+ok "cairn policy test explains a mixed request" C policy test --csr "$WORK/mixed.csr" --channel acme
+last_has "  ... pay.example.test met rule payments" "^  pay.example.test: approve by rule payments: 2 approval\(s\) by role admin"
+last_has "  ... x.other.test met rule web" "^  x.other.test: issue by rule web"
+last_has "  ... the rules passed over for x.other.test" "rule payments passed over: DNS name x.other.test"
+last_has "  ... the combined decision" "^decision: approve by rule payments: 2 approval\(s\) by role admin"
+last_has "  ... and why" "because pay.example.test needs 2 approvals by admin \(rule payments\)"
+ok "cairn policy test explains a wildcard" C policy test --csr "$WORK/wild.csr" --channel acme
+last_has "  ... the names it covers as a whole" "^  \*.example.test: issue by rule web"
+last_has "  ... and the protected one" "^  \*.example.test covering pay.example.test: approve by rule payments"
+ok "cairn policy test explains a client certificate's CN" C policy test --csr "$WORK/cn.csr" \
+	--channel admin --profile tls-client
+last_has "  ... heading the CN" "^name \(subject CN\) pay.example.test"
+last_has "  ... and its rule" "^  pay.example.test: approve by rule payments"
+
+# The example policy's payments rule holds against each bypass.
+E=$CAIRN_SRCDIR/policy/examples/enterprise.json
+make_csr epay ec:P-256 /CN=www.example.test "DNS:www.example.test,DNS:pay.example.test"
+for args in "epay acme tls-server" "wild acme tls-server" "cn admin tls-client" "cn admin admin"; do
+	set -- $args
+	ok "enterprise.json: $1 on $2/$3 is not issued at once" "$CAIRN" policy test --file "$E" \
+		--csr "$WORK/$1.csr" --channel "$2" --profile "$3" --group web-team \
+		--requester acme:eab/web-1 --validity-days 90
+	if grep -q '^decision: issue' "$WORK/last.out"; then tap 0 "  ... (decision: issue)"; else
+		last_has "  ... the payments rule or a refusal decides" \
+			"^decision: (approve by rule payments|reject)"
+	fi
+done
+
+ok "every certificate in the database passes certlint" lint_db "$D"
+done_testing
