@@ -186,7 +186,7 @@ typedef struct token_pass {
 	const char *src, *dst;
 	int verify;       /* 0: copy src to dst; 1: compare src with dst */
 	size_t files;
-	int changed;      /* verify: a file differs, vanished or looks half-written */
+	char changed[PATH_MAX + 64]; /* verify: which file differs, vanished or looks half-written */
 } token_pass_t;
 
 static int token_file(const char *rel, const struct stat *st, void *arg)
@@ -210,16 +210,23 @@ static int token_file(const char *rel, const struct stat *st, void *arg)
 			       : cairn_err_set(&p->b->err, CAIRN_EIO, "mkdir %s: %s", to, strerror(errno));
 	p->files++;
 	if (!p->verify) {
-		if (bk_copy_file(from, to) != 0)
+		if (bk_copy_file(from, to) == 0)
+			return 0;
+		if (errno != ENOENT)
 			return cairn_err_set(&p->b->err, CAIRN_EIO, "copy %s: %s", from, strerror(errno));
+		snprintf(p->changed, sizeof(p->changed), "%s vanished while it was copied", rel);
 		return 0;
 	}
+	if (p->changed[0] != '\0')
+		return 0;
 	if (bk_sha256_file(from, a, &size) != 0 || bk_sha256_file(to, c, NULL) != 0 ||
-	    strcmp(a, c) != 0 ||
-	    /* SoftHSM2 truncates before it writes: an empty object is one caught mid-write. */
-	    (size == 0 && ((n > 7 && strcmp(base + n - 7, ".object") == 0) ||
-			   strcmp(base, "generation") == 0)))
-		p->changed = 1;
+	    strcmp(a, c) != 0)
+		snprintf(p->changed, sizeof(p->changed), "%s changed while it was copied", rel);
+	/* SoftHSM2 truncates before it writes: an empty object is one caught mid-write
+	 * (or a token already damaged: then no copy will do). */
+	else if (size == 0 && ((n > 7 && strcmp(base + n - 7, ".object") == 0) ||
+			       strcmp(base, "generation") == 0))
+		snprintf(p->changed, sizeof(p->changed), "%s is empty", rel);
 	return 0;
 }
 
@@ -258,22 +265,29 @@ static int stage_token(backup_t *b)
 			rc = cairn_err_set(&b->err, CAIRN_EIO, "mkdir %s: %s", dst, strerror(errno));
 			goto out;
 		}
-		copy = (token_pass_t){ b, src, dst, 0, 0, 0 };
-		check = (token_pass_t){ b, src, dst, 1, 0, 0 };
+		copy = (token_pass_t){ b, src, dst, 0, 0, "" };
+		check = (token_pass_t){ b, src, dst, 1, 0, "" };
 		if ((rc = bk_walk(src, token_file, &copy)) != 0)
 			goto out;
 		sleep_ms(TOKEN_SETTLE_MS);
 		if ((rc = bk_walk(src, token_file, &check)) != 0)
 			goto out;
-		if (!check.changed && check.files == copy.files && copy.files > 0)
+		if (copy.changed[0] == '\0' && check.changed[0] == '\0' &&
+		    check.files == copy.files && copy.files > 0)
 			break;
+		if (copy.changed[0] != '\0')
+			memcpy(check.changed, copy.changed, sizeof(check.changed));
+		else if (check.changed[0] == '\0')
+			snprintf(check.changed, sizeof(check.changed), "%zu files, then %zu",
+				 copy.files, check.files);
 	}
 	if (tries < TOKEN_TRIES && (rc = bk_walk(dst, token_member, b)) != 0)
 		goto out;
 	if (tries == TOKEN_TRIES) {
 		rc = cairn_err_set(&b->err, CAIRN_EBUSY,
-				   "the token files in %s kept changing over %d copies "
-				   "(a key being made?): try again", src, TOKEN_TRIES);
+				   "no stable copy of the token in %s after %d tries (last: %s): "
+				   "SoftHSM2 kept writing (a key being made?), or the token is "
+				   "damaged", src, TOKEN_TRIES, check.changed);
 		goto out;
 	}
 	rc = 0;

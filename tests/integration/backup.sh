@@ -113,6 +113,54 @@ ok "and audited by cli:backup" sh -c "
 		grep -q '\"actor\":\"cli:backup\"'"
 ok "its audit chain still verifies" "$CAIRN" audit verify --dir "$C"
 
+# SoftHSM2 rewrites token files in place: a copy must not be taken while one changes.
+TOKDIR=$(dirname "$(ls "$C"/tokens/*/token.object)")
+(
+	i=0
+	while [ ! -e "$WORK/writer.stop" ] && [ $i -lt 2000 ]; do
+		echo "$i" >"$TOKDIR/busy.object"
+		i=$((i + 1))
+		sleep 0.02
+	done
+) &
+WRITER_PID=$!
+one_line_fail "no backup while a token file keeps changing" "$CAIRN" backup --dir "$C" \
+	--out "$WORK/busy.tar.xz"
+last_has "  ... it says which" "busy.object changed while it was copied"
+touch "$WORK/writer.stop"
+wait $WRITER_PID
+: >"$TOKDIR/busy.object"
+one_line_fail "no backup of a token holding an empty (half-written) object" "$CAIRN" backup \
+	--dir "$C" --out "$WORK/busy.tar.xz"
+last_has "  ... it says which" "busy.object is empty"
+rm -f "$TOKDIR/busy.object"
+ok "no archive was left behind" test ! -e "$WORK/busy.tar.xz"
+ok "nor any staging file" sh -c "[ -z \"\$(ls -A '$WORK' | grep '^\\.')\" ]"
+
+# A CA whose keys live in another PKCS#11 token (standing in for a real HSM): the archive
+# holds no keys, restore says so, and the restored CA signs with the same token.
+mkdir "$WORK/hsm"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$WORK/hsm" \
+	>"$WORK/hsm.conf"
+echo 87654321 >"$WORK/hsm.pin"
+SOFTHSM2_CONF=$WORK/hsm.conf
+export SOFTHSM2_CONF
+softhsm2-util --init-token --free --label hsm --so-pin 12345678 --pin 87654321 >/dev/null 2>&1 ||
+	bail "softhsm2-util cannot make a token"
+ca_init "$WORK/ext" --module /usr/lib/softhsm/libsofthsm2.so --token-label hsm \
+	--pin-file "$WORK/hsm.pin" || bail "cairn init --module failed: $(cat "$WORK/ext.init.out")"
+ok "backup of a CA with its keys in an HSM" "$CAIRN" backup --dir "$WORK/ext" --out "$WORK/ext.tar.xz"
+last_has "  ... says the keys are not in it" "keys are in the HSM"
+last_has "  ... and names the PIN file it did not take" "not in the archive: $WORK/hsm.pin"
+ok "  ... and holds no token" sh -c "! tar -tJf '$WORK/ext.tar.xz' | grep -q '^tokens/'"
+ok "restore of that CA" "$CAIRN" restore --from "$WORK/ext.tar.xz" --dir "$WORK/ext2"
+last_has "  ... says the keys stayed in the HSM" "keys were in an HSM"
+ca_serve "$WORK/ext2" || bail "the restored HSM CA does not start: $(tail -n 5 "$WORK/ext2.serve.log")"
+ok "  ... and issues with the HSM's keys" "$CAIRN" issue --dir "$WORK/ext2" --csr "$WORK/new.csr" \
+	--profile tls-server --out "$WORK/ext2.pem"
+ca_stop
+unset SOFTHSM2_CONF
+
 # ---- refusals ----
 fails "backup without --out is a usage error" "$CAIRN" backup --dir "$D"
 ok "with exit status 2" sh -c "'$CAIRN' backup --dir '$D' 2>/dev/null; [ \$? -eq 2 ]"
