@@ -500,8 +500,7 @@ int cli_restore(int argc, char **argv)
 	printf("  database   %llu certificates; audit chain intact, %llu events\n",
 	       (unsigned long long)r.certs, (unsigned long long)r.audit_events);
 	printf("  audited    event %llu (ca.restore)\n", (unsigned long long)r.seq);
-	if (json_object_get(r.info, "token_dir") == json_null() ||
-	    json_object_get(r.info, "token_dir") == NULL)
+	if (!json_is_string(json_object_get(r.info, "token_dir")))
 		printf("The CA's keys were in an HSM, not in the archive: this CA signs only where\n"
 		       "that HSM (token.module in cairn.json) is reachable.\n");
 	printf("Check listen addresses in %s/cairn.json (the original may still run), then:\n"
