@@ -70,6 +70,20 @@ ok "the running CA audited the backup with the archive's SHA-256" sh -c "
 	'$CAIRN' audit export --dir '$D' --format jsonl | grep '\"action\":\"ca.backup\"' |
 		grep '\"actor\":\"admin:' | grep -q '$SUM'"
 
+# The record a running daemon keeps: admins only, and only the fields a backup reports.
+post_backup() {
+	curl -s --cacert "$D/ca/root.pem" -o "$WORK/api.out" -w '%{http_code}' \
+		-H "Authorization: Bearer $(cat "$1")" -H 'Content-Type: application/json' \
+		-d "$2" "$HTTPS_URL/admin/v1/audit/backups"
+}
+GOOD='{"archive_sha256":"'$SUM'","bytes":1,"files":1,"certificates":1,"audit_seq":1}'
+"$CAIRN" token create --dir "$D" --name aud --role auditor >"$WORK/aud.tok" 2>/dev/null
+ok "an auditor may not record a backup (403)" test "$(post_backup "$WORK/aud.tok" "$GOOD")" = 403
+ok "a record without a SHA-256 is refused (400)" test "$(post_backup "$D/admin.token" \
+	'{"archive_sha256":"xyz","bytes":1,"files":1,"certificates":1,"audit_seq":1}')" = 400
+ok "a record with another field is refused (400)" test "$(post_backup "$D/admin.token" \
+	'{"archive_sha256":"'$SUM'","bytes":1,"files":1,"certificates":1,"audit_seq":1,"action":"x"}')" = 400
+
 # ---- restore ----
 C=$WORK/copy
 ok "restore into a new directory" "$CAIRN" restore --from "$WORK/ca.tar.xz" --dir "$C"
