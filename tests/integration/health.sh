@@ -5,9 +5,6 @@
 # with restarts in between.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
-FAKETIME_LIB=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketime.so.1$')
-[ -n "$FAKETIME_LIB" ] || bail "libfaketime is not installed (scripts/deps.sh installs faketime)"
-
 D=$WORK/ca
 ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
 ocsp_na=$(date -d "$(openssl x509 -in "$D/ca/ocsp.pem" -noout -enddate | cut -d= -f2)" +%s)
@@ -15,9 +12,7 @@ ocsp_na=$(date -d "$(openssl x509 -in "$D/ca/ocsp.pem" -noout -enddate | cut -d=
 # serve_at OFFSET: (re)starts the daemon with the clock moved by OFFSET (libfaketime).
 serve_at() {
 	[ -n "${SERVE_PID:-}" ] && ca_stop
-	export LD_PRELOAD="$FAKETIME_LIB" FAKETIME="$1"
-	ca_serve "$D" || bail "serve at $1 failed"
-	unset LD_PRELOAD FAKETIME
+	ca_serve_at "$D" FAKETIME="$1" || bail "serve at $1 failed"
 }
 health() { curl -sf "$HTTP_URL/healthz" >"$WORK/last.out"; }
 metrics() { curl -sf "$HTTP_URL/metrics" >"$WORK/last.out"; }
