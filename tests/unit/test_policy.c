@@ -977,10 +977,11 @@ struct listed {
 	char ids[8][33];
 };
 
-static int list_cb(const request_info_t *r, void *arg)
+static int list_cb(const request_info_t *r, json_t *summary, void *arg)
 {
 	struct listed *l = arg;
 
+	assert_non_null(json_object_get(summary, "names"));
 	if (l->n < 8)
 		snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", r->id);
 	l->n++;
