@@ -1051,6 +1051,133 @@ static void test_engine_list_and_expiry(void **state)
 	assert_int_equal(request_status_parse("bogus"), -1);
 }
 
+/* Strips a stored request down to what records held before the CSR's facts, the decision
+ * and the history were stored. */
+static int make_old_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	static const char *const added[] = { "subject", "sans", "key", "decision", "history",
+					     "validity_granted" };
+	struct expire_op *x = arg;
+	const void *val;
+	size_t len, i;
+	json_t *rec;
+	char *text;
+	int rc;
+	(void)err;
+
+	assert_int_equal(db_get(txn, DB_REQUESTS, x->id, strlen(x->id), &val, &len), 0);
+	rec = json_loadb(val, len, 0, NULL);
+	for (i = 0; i < sizeof(added) / sizeof(added[0]); i++)
+		json_object_del(rec, added[i]);
+	text = json_dumps(rec, JSON_COMPACT);
+	rc = db_put(txn, DB_REQUESTS, x->id, strlen(x->id), text, strlen(text), 0);
+	free(text);
+	json_decref(rec);
+	return rc;
+}
+
+static int summary_cb(const request_info_t *r, json_t *summary, void *arg)
+{
+	(void)r;
+	json_decref(*(json_t **)arg);
+	*(json_t **)arg = json_incref(summary);
+	return 0;
+}
+
+/* What approvers see: the CSR's facts, the deciding name, approvals and history; a record
+ * from before they were stored reads the same (facts from its CSR, history rebuilt). */
+static void test_engine_view(void **state)
+{
+	fixture_t *f = *state;
+	policy_outcome_t out;
+	cairn_err_t err;
+	struct expire_op x;
+	json_t *doc = NULL, *h, *sum = NULL;
+	char id[33];
+
+	assert_int_equal(submit(f, "acme", "acme:acct/7", "x.prod.test",
+				"DNS:x.prod.test,DNS:www.dev.test,IP:10.1.2.3", &out, &err), 0);
+	assert_int_equal(out.decision.action, POLICY_APPROVE);
+	assert_string_equal(out.decision.name, "x.prod.test");
+	assert_int_equal(out.decision.name_from_cn, 0);
+	assert_string_equal(out.decision.covered, "");
+	snprintf(id, sizeof(id), "%s", out.request.id);
+	assert_int_equal(policy_requests_list(f->engine, -1, summary_cb, &sum), 0);
+	assert_string_equal(json_string_value(json_object_get(sum, "subject")), "OU=ignored,CN=x.prod.test");
+	assert_int_equal(json_array_size(json_object_get(sum, "sans")), 3);
+	json_decref(sum);
+	sum = NULL;
+	assert_int_equal(policy_request_approve(f->engine, id, "admin:alice", "approver", "fine",
+						NULL, &err),
+			 0);
+	assert_int_equal(policy_request_json(f->engine, id, &doc, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(doc, "subject")), "OU=ignored,CN=x.prod.test");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(doc, "sans"), 2), "type")),
+			    "ip");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "key"), "type")), "ec");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "key"), "curve")), "P-256");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "decision"), "name")),
+			    "x.prod.test");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "validity"), "granted_days")), 90);
+	assert_true(json_is_null(json_object_get(json_object_get(doc, "validity"), "asked_days")));
+	h = json_object_get(doc, "history");
+	assert_int_equal(json_array_size(h), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "event")),
+			    "approved");
+	assert_true(json_integer_value(json_object_get(json_array_get(h, 1), "seq")) >
+		    json_integer_value(json_object_get(json_array_get(h, 0), "seq")));
+	json_decref(doc);
+
+	/* The same request as an old record: read from its CSR, history rebuilt. */
+	x.id = id;
+	assert_int_equal(db_write(f->db, make_old_op, &x, &err), 0);
+	assert_int_equal(policy_requests_list(f->engine, -1, summary_cb, &sum), 0);
+	assert_null(json_object_get(sum, "sans"));
+	assert_int_equal(json_array_size(json_object_get(sum, "names")), 3);
+	json_decref(sum);
+	assert_int_equal(policy_request_json(f->engine, id, &doc, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(doc, "subject")), "OU=ignored,CN=x.prod.test");
+	assert_int_equal(json_array_size(json_object_get(doc, "sans")), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "key"), "bits")), 256);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "decision"), "rule")), "prod");
+	assert_true(json_is_null(json_object_get(json_object_get(doc, "decision"), "name")));
+	h = json_object_get(doc, "history");
+	assert_int_equal(json_array_size(h), 2);
+	assert_true(json_integer_value(json_object_get(json_array_get(h, 0), "seq")) > 0);
+	assert_true(json_is_null(json_object_get(json_array_get(h, 1), "seq")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "by")),
+			    "admin:alice");
+	json_decref(doc);
+	/* Its next step keeps the rebuilt history and adds itself. */
+	assert_int_equal(policy_request_approve(f->engine, id, "admin:bob", "approver", NULL, NULL,
+						&err),
+			 0);
+	assert_int_equal(policy_request_json(f->engine, id, &doc, &err), 0);
+	h = json_object_get(doc, "history");
+	assert_int_equal(json_array_size(h), 4);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 2), "by")),
+			    "admin:bob");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 3), "event")),
+			    "issued");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "validity"), "granted_days")), 90);
+	assert_non_null(json_object_get(json_object_get(doc, "validity"), "not_after"));
+	json_decref(doc);
+
+	/* An expiry is history too. */
+	assert_int_equal(submit(f, "acme", "acme:acct/7", NULL, "DNS:y.prod.test", &out, &err), 0);
+	x.id = out.request.id;
+	assert_int_equal(db_write(f->db, backdate_op, &x, &err), 0);
+	assert_int_equal(policy_request_json(f->engine, out.request.id, &doc, &err), 0);
+	h = json_object_get(doc, "history");
+	assert_int_equal(json_array_size(h), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "event")),
+			    "expired");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "by")),
+			    "policy:expiry");
+	json_decref(doc);
+}
+
 static void test_engine_reload(void **state)
 {
 	fixture_t *f = *state;
@@ -1103,6 +1230,7 @@ int main(void)
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_engine_list_and_expiry, fixture_setup,
 						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_engine_view, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_engine_reload, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
