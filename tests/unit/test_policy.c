@@ -990,9 +990,11 @@ static int list_cb(const request_info_t *r, json_t *summary, void *arg)
 
 struct expire_op {
 	const char *id;
+	void (*edit)(json_t *rec); /* NULL: backdate */
 };
 
-/* Moves a pending request's deadline into the past, as if its TTL had run out. */
+/* Rewrites a stored request with edit; by default moves a pending request's deadline into
+ * the past, as if its TTL had run out. */
 static int backdate_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct expire_op *x = arg;
@@ -1005,7 +1007,10 @@ static int backdate_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 
 	assert_int_equal(db_get(txn, DB_REQUESTS, x->id, strlen(x->id), &val, &len), 0);
 	rec = json_loadb(val, len, 0, NULL);
-	json_object_set_new(rec, "expires", json_integer(time(NULL) - 1));
+	if (x->edit != NULL)
+		x->edit(rec);
+	else
+		json_object_set_new(rec, "expires", json_integer(time(NULL) - 1));
 	text = json_dumps(rec, JSON_COMPACT);
 	rc = db_put(txn, DB_REQUESTS, x->id, strlen(x->id), text, strlen(text), 0);
 	free(text);
@@ -1020,7 +1025,7 @@ static void test_engine_list_and_expiry(void **state)
 	request_info_t info;
 	cairn_err_t err;
 	struct listed all = { 0 }, pending = { 0 }, expired = { 0 };
-	struct expire_op x;
+	struct expire_op x = { NULL, NULL };
 	char a[33], b[33];
 
 	assert_int_equal(submit(f, "acme", "acme:acct/1", NULL, "DNS:a.prod.test", &out, &err), 0);
@@ -1053,27 +1058,31 @@ static void test_engine_list_and_expiry(void **state)
 
 /* Strips a stored request down to what records held before the CSR's facts, the decision
  * and the history were stored. */
-static int make_old_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+static void make_old(json_t *rec)
 {
 	static const char *const added[] = { "subject", "sans", "key", "decision", "history",
 					     "validity_granted" };
-	struct expire_op *x = arg;
-	const void *val;
-	size_t len, i;
-	json_t *rec;
-	char *text;
-	int rc;
-	(void)err;
+	size_t i;
 
-	assert_int_equal(db_get(txn, DB_REQUESTS, x->id, strlen(x->id), &val, &len), 0);
-	rec = json_loadb(val, len, 0, NULL);
 	for (i = 0; i < sizeof(added) / sizeof(added[0]); i++)
 		json_object_del(rec, added[i]);
-	text = json_dumps(rec, JSON_COMPACT);
-	rc = db_put(txn, DB_REQUESTS, x->id, strlen(x->id), text, strlen(text), 0);
-	free(text);
-	json_decref(rec);
-	return rc;
+}
+
+/* Member key of step i of history h. */
+static json_t *step(const json_t *h, size_t i, const char *key)
+{
+	return json_object_get(json_array_get(h, i), key);
+}
+
+static void step_is(const json_t *h, size_t i, const char *key, const char *want)
+{
+	assert_string_equal(json_string_value(step(h, i, key)), want);
+}
+
+/* doc.a.b */
+static json_t *sub(const json_t *doc, const char *a, const char *b)
+{
+	return json_object_get(json_object_get(doc, a), b);
 }
 
 static int summary_cb(const request_info_t *r, json_t *summary, void *arg)
@@ -1091,7 +1100,7 @@ static void test_engine_view(void **state)
 	fixture_t *f = *state;
 	policy_outcome_t out;
 	cairn_err_t err;
-	struct expire_op x;
+	struct expire_op x = { NULL, NULL };
 	json_t *doc = NULL, *h, *sum = NULL;
 	char id[33];
 
@@ -1115,23 +1124,23 @@ static void test_engine_view(void **state)
 	assert_string_equal(json_string_value(json_object_get(
 				    json_array_get(json_object_get(doc, "sans"), 2), "type")),
 			    "ip");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "key"), "type")), "ec");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "key"), "curve")), "P-256");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "decision"), "name")),
+	assert_string_equal(json_string_value(sub(doc, "key", "type")), "ec");
+	assert_string_equal(json_string_value(sub(doc, "key", "curve")), "P-256");
+	assert_string_equal(json_string_value(sub(doc, "decision", "name")),
 			    "x.prod.test");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "validity"), "granted_days")), 90);
-	assert_true(json_is_null(json_object_get(json_object_get(doc, "validity"), "asked_days")));
+	assert_int_equal(json_integer_value(sub(doc, "validity", "granted_days")), 90);
+	assert_true(json_is_null(sub(doc, "validity", "asked_days")));
 	h = json_object_get(doc, "history");
 	assert_int_equal(json_array_size(h), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "event")),
-			    "approved");
-	assert_true(json_integer_value(json_object_get(json_array_get(h, 1), "seq")) >
-		    json_integer_value(json_object_get(json_array_get(h, 0), "seq")));
+	step_is(h, 1, "event", "approved");
+	assert_true(json_integer_value(step(h, 1, "seq")) >
+		    json_integer_value(step(h, 0, "seq")));
 	json_decref(doc);
 
 	/* The same request as an old record: read from its CSR, history rebuilt. */
 	x.id = id;
-	assert_int_equal(db_write(f->db, make_old_op, &x, &err), 0);
+	x.edit = make_old;
+	assert_int_equal(db_write(f->db, backdate_op, &x, &err), 0);
 	assert_int_equal(policy_requests_list(f->engine, -1, summary_cb, &sum), 0);
 	assert_null(json_object_get(sum, "sans"));
 	assert_int_equal(json_array_size(json_object_get(sum, "names")), 3);
@@ -1139,15 +1148,14 @@ static void test_engine_view(void **state)
 	assert_int_equal(policy_request_json(f->engine, id, &doc, &err), 0);
 	assert_string_equal(json_string_value(json_object_get(doc, "subject")), "OU=ignored,CN=x.prod.test");
 	assert_int_equal(json_array_size(json_object_get(doc, "sans")), 3);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "key"), "bits")), 256);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "decision"), "rule")), "prod");
-	assert_true(json_is_null(json_object_get(json_object_get(doc, "decision"), "name")));
+	assert_int_equal(json_integer_value(sub(doc, "key", "bits")), 256);
+	assert_string_equal(json_string_value(sub(doc, "decision", "rule")), "prod");
+	assert_true(json_is_null(sub(doc, "decision", "name")));
 	h = json_object_get(doc, "history");
 	assert_int_equal(json_array_size(h), 2);
-	assert_true(json_integer_value(json_object_get(json_array_get(h, 0), "seq")) > 0);
-	assert_true(json_is_null(json_object_get(json_array_get(h, 1), "seq")));
-	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "by")),
-			    "admin:alice");
+	assert_true(json_integer_value(step(h, 0, "seq")) > 0);
+	assert_true(json_is_null(step(h, 1, "seq")));
+	step_is(h, 1, "by", "admin:alice");
 	json_decref(doc);
 	/* Its next step keeps the rebuilt history and adds itself. */
 	assert_int_equal(policy_request_approve(f->engine, id, "admin:bob", "approver", NULL, NULL,
@@ -1156,25 +1164,22 @@ static void test_engine_view(void **state)
 	assert_int_equal(policy_request_json(f->engine, id, &doc, &err), 0);
 	h = json_object_get(doc, "history");
 	assert_int_equal(json_array_size(h), 4);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 2), "by")),
-			    "admin:bob");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 3), "event")),
-			    "issued");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "validity"), "granted_days")), 90);
-	assert_non_null(json_object_get(json_object_get(doc, "validity"), "not_after"));
+	step_is(h, 2, "by", "admin:bob");
+	step_is(h, 3, "event", "issued");
+	assert_int_equal(json_integer_value(sub(doc, "validity", "granted_days")), 90);
+	assert_non_null(sub(doc, "validity", "not_after"));
 	json_decref(doc);
 
 	/* An expiry is history too. */
 	assert_int_equal(submit(f, "acme", "acme:acct/7", NULL, "DNS:y.prod.test", &out, &err), 0);
 	x.id = out.request.id;
+	x.edit = NULL;
 	assert_int_equal(db_write(f->db, backdate_op, &x, &err), 0);
 	assert_int_equal(policy_request_json(f->engine, out.request.id, &doc, &err), 0);
 	h = json_object_get(doc, "history");
 	assert_int_equal(json_array_size(h), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "event")),
-			    "expired");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "by")),
-			    "policy:expiry");
+	step_is(h, 1, "event", "expired");
+	step_is(h, 1, "by", "policy:expiry");
 	json_decref(doc);
 }
 
