@@ -98,6 +98,16 @@ ok "  ... subject, SANs, key, validity, decision, approvals, history" has show.j
 	 .key.bits == 3072 and .validity.granted_days == 10 and .decision.name == "pay.example.test" and
 	 .approvals[0].by == "admin:alice" and (.history | length) == 2'
 
+# A subject of outside bytes: escaped, so what looks alike does not read alike.
+openssl req -new -nodes -newkey ed25519 -keyout "$WORK/u.key" -out "$WORK/u.csr" -utf8 \
+	-subj "/O=Müller, Inc./CN=pay.example.test" -addext "subjectAltName=DNS:pay.example.test" 2>/dev/null
+"$CAIRN" issue --dir "$D" --csr "$WORK/u.csr" --profile multi >"$WORK/u.out" 2>&1
+U=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/u.out")
+ok "a subject with non-ASCII bytes and a comma" api "requests/$U" u.json
+cp "$WORK/u.json" "$WORK/last.out"
+ok "  ... shows them escaped (RFC 2253)" has u.json '.subject == "CN=pay.example.test,O=M\\C3\\BCller\\, Inc."'
+ok "  ... and an Ed25519 key" has u.json '.key == {"type":"ed25519","bits":256}'
+
 # ---- an EST device without SANs ----
 printf 'device pass\n' >"$WORK/pw"
 ok "est user for the devices" C est user add --name dev1 --password-file "$WORK/pw" --labels iot
