@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Storing a certificate, its indexes and its audit event in one durable group-commit write. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/bio.h>
 #include <openssl/x509.h>
 
 #include "audit/audit.h"
