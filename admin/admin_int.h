@@ -62,6 +62,10 @@ void api_audit_export(const admin_ctx_t *, const admin_request_t *, const admin_
 		      const char *, http_reply_t *);
 void api_audit_checkpoint(const admin_ctx_t *, const admin_request_t *,
 			  const admin_identity_t *, const char *, http_reply_t *);
+/* POST /audit/backups {"archive_sha256", "bytes", "files", "certificates", "audit_seq"}:
+ * records event "ca.backup" (admin only); 201 {"seq": N}. */
+void api_audit_backup(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		      const char *, http_reply_t *);
 
 /* POST /certificates/{serial}/revoke {"reason": NAME, "invalidity_date"?: RFC3339}:
  * 200 with the new status; 404 unknown serial, 409 already revoked, 400 bad reason. */

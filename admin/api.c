@@ -58,6 +58,7 @@ static const admin_route_t admin_routes[] = {
 	{ "GET", "/audit", roles_audit, api_audit_query },
 	{ "GET", "/audit/export", roles_audit, api_audit_export },
 	{ "POST", "/audit/checkpoint", roles_audit, api_audit_checkpoint },
+	{ "POST", "/audit/backups", roles_admin, api_audit_backup },
 	{ "GET", "/admins", roles_audit, api_admins_list },
 	{ "POST", "/admins", roles_admin, api_admins_add },
 	{ "POST", "/admins/*/disable", roles_admin, api_admin_disable },

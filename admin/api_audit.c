@@ -148,3 +148,55 @@ void api_audit_checkpoint(const admin_ctx_t *ctx, const admin_request_t *req,
 	http_reply_json(reply, 200, NULL, doc);
 	json_decref(doc);
 }
+
+/* A backup taken by `cairn backup` beside the running daemon: the CLI only reads the
+ * database, so the daemon writes the event that says the CA's keys were copied. */
+void api_audit_backup(const admin_ctx_t *ctx, const admin_request_t *req,
+		      const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	json_t *body = api_body(ctx, req, reply), *details = NULL, *doc;
+	audit_event_t ev = { 0 };
+	cairn_err_t err = { 0 };
+	json_error_t jerr;
+	json_int_t bytes = 0, files = 0, certs = 0, seq_in = 0;
+	const char *sum = NULL;
+	uint64_t seq = 0;
+	char actor[96];
+	size_t i;
+	(void)arg;
+
+	if (body == NULL)
+		return;
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:I, s:I, s:I, s:I}", "archive_sha256",
+			   &sum, "bytes", &bytes, "files", &files, "certificates", &certs,
+			   "audit_seq", &seq_in) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expected {\"archive_sha256\", \"bytes\", \"files\", "
+				   "\"certificates\", \"audit_seq\"}: %s", jerr.text);
+		goto out;
+	}
+	for (i = 0; sum[i] != '\0' && strchr("0123456789abcdef", sum[i]) != NULL; i++)
+		;
+	if (i != 64 || sum[i] != '\0' || bytes < 0 || files < 0 || certs < 0 || seq_in < 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "archive_sha256 is 64 lower-case hex digits; counts are >= 0");
+		goto out;
+	}
+	api_actor(who, actor, sizeof(actor));
+	details = json_deep_copy(body);
+	ev.actor = actor;
+	ev.action = "ca.backup";
+	ev.details = details;
+	if (details == NULL)
+		cairn_err_set(&err, CAIRN_ENOMEM, "out of memory");
+	if (details == NULL || audit_record(ctx->db, &ev, &seq, &err) != 0) {
+		api_reply_error(reply, &err);
+		goto out;
+	}
+	doc = json_pack("{s:I}", "seq", (json_int_t)seq);
+	http_reply_json(reply, 201, NULL, doc);
+	json_decref(doc);
+out:
+	json_decref(details);
+	json_decref(body);
+}

@@ -157,6 +157,25 @@ int audit_append(db_txn_t *txn, const audit_event_t *ev, uint64_t *seq, cairn_er
 	return audit_append_at(txn, ev, time(NULL), seq, err);
 }
 
+struct record_op {
+	const audit_event_t *ev;
+	uint64_t *seq;
+};
+
+static int record_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct record_op *r = arg;
+
+	return audit_append(txn, r->ev, r->seq, err);
+}
+
+int audit_record(db_t *db, const audit_event_t *ev, uint64_t *seq, cairn_err_t *err)
+{
+	struct record_op r = { ev, seq };
+
+	return db_write(db, record_op, &r, err);
+}
+
 /* ---- verification ---- */
 
 struct verify {

@@ -47,6 +47,13 @@ int audit_append(db_txn_t *txn, const audit_event_t *ev, uint64_t *seq, cairn_er
 int audit_append_at(db_txn_t *txn, const audit_event_t *ev, time_t when, uint64_t *seq,
 		    cairn_err_t *err) CAIRN_WUR;
 
+/*
+ * Appends ev on its own: one durable write transaction (db_write) holding only
+ * this event, for actions that change nothing else in the database (a backup,
+ * a restore). Same return codes as audit_append, plus db_write's. Thread-safe.
+ */
+int audit_record(db_t *db, const audit_event_t *ev, uint64_t *seq, cairn_err_t *err) CAIRN_WUR;
+
 /* SHA-256 of an event's stored bytes, as chained in "prev". Returns 0 or CAIRN_ECRYPTO. */
 int audit_hash(const void *data, size_t len, uint8_t out[32]) CAIRN_WUR;
 

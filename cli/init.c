@@ -456,9 +456,9 @@ static void print_summary(const init_state_t *st, const init_opts_t *o)
 	if (o->module == NULL) {
 		printf("\nThe CA keys live in a SoftHSM2 token in %s/tokens (PIN in %s/token.pin).\n",
 		       st->dir, st->dir);
-		printf("Back it up now and after every key change, with the daemon stopped:\n");
-		printf("  tar -C %s -czf cairn-token-backup.tar.gz tokens softhsm2.conf token.pin token.so-pin\n",
-		       st->dir);
+		printf("Back it up now and after every key change (the daemon may run); the archive\n"
+		       "holds the keys and their PIN:\n");
+		printf("  cairn backup --dir %s --out cairn-backup.tar.xz\n", st->dir);
 		printf("SoftHSM2 rewrites its token file at every login: a process killed during\n"
 		       "login can leave the token empty, and only a backup brings the keys back.\n");
 	} else {

@@ -107,6 +107,18 @@ static const cli_command_t commands[] = {
 	  "                         new External Account Binding key id and HMAC key (shown once),\n"
 	  "                         binding the account to policy group G and certificate\n"
 	  "                         profile P; through the running daemon\n" },
+	{ "backup", cli_backup, "backup --dir DIR --out FILE",
+	  "  --dir DIR              data directory (the daemon may run: a hot copy)\n"
+	  "  --out FILE             the archive to write (tar.xz, mode 0600; must not exist)\n"
+	  "  The archive holds the database (LMDB's compacted copy), the SoftHSM2 token with its\n"
+	  "  PIN files, cairn.json, the policy, the certificates and every other file of DIR, with\n"
+	  "  a SHA-256 manifest: the CA's private keys. Audited as event ca.backup.\n" },
+	{ "restore", cli_restore, "restore --from FILE --dir NEWDIR",
+	  "  --from FILE            an archive made by `cairn backup`\n"
+	  "  --dir NEWDIR           a new or empty directory to restore into (0700)\n"
+	  "  Every member is checked against the manifest first; a damaged or altered archive is\n"
+	  "  refused and NEWDIR left as it was. Paths that named the old directory are moved to\n"
+	  "  NEWDIR. Audited in the restored CA as event ca.restore.\n" },
 	{ "config", cli_config, "config keys | config check --dir DIR",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
 	  "  check --dir DIR        validate DIR/cairn.json without starting anything\n" },

@@ -77,6 +77,17 @@ int db_read_begin(db_t *db, db_txn_t **out) CAIRN_WUR;
 /* Ends a read transaction (write transactions are ended by the writer: a no-op). NULL ok. */
 void db_txn_end(db_txn_t *txn);
 
+/*
+ * Writes a consistent, compacted copy of the environment (LMDB's own copy:
+ * mdb_env_copyfd2 with MDB_CP_COMPACT, one read snapshot; free pages left out)
+ * to file, created 0600 (it must not exist), and fsyncs it. The result is a
+ * data.mdb that db_open can open once it sits in a directory of its own.
+ * A reader like any other: safe while this and other processes write; keeps the
+ * snapshot's pages pinned while it runs. Returns 0, CAIRN_EINVAL, CAIRN_EIO
+ * (file not creatable) or CAIRN_EDB; on failure file is removed. Thread-safe.
+ */
+int db_backup(db_t *db, const char *file, cairn_err_t *err) CAIRN_WUR;
+
 /* Group-commit counters since db_open: durable commits and write operations run.
  * ops / commits is the mean batch size. Either pointer may be NULL. Thread-safe. */
 void db_stats(db_t *db, uint64_t *commits, uint64_t *ops);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Opening and closing the LMDB environment, schema check, map resizing and read transactions. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db/db_int.h"
 
@@ -318,6 +320,48 @@ int db_read_begin(db_t *db, db_txn_t **out)
 		}
 	}
 	*out = t;
+	return 0;
+}
+
+/*
+ * mdb_env_copyfd2 with MDB_CP_COMPACT walks one read snapshot (its own read txn),
+ * so writers of this and other processes go on while it runs. The gate counts it
+ * as a reader, so this process never remaps under it; when another process grew
+ * the map, the copy's txn_begin says MDB_MAP_RESIZED and the size is adopted.
+ */
+int db_backup(db_t *db, const char *file, cairn_err_t *err)
+{
+	int fd, rc = MDB_MAP_RESIZED, tries;
+
+	if (db == NULL || file == NULL || *file == '\0')
+		return cairn_err_set(err, CAIRN_EINVAL, "db_backup: no database or file");
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cairn_err_set(err, CAIRN_EIO, "create %s: %s", file, strerror(errno));
+	for (tries = 0; rc == MDB_MAP_RESIZED && tries < 5; tries++) {
+		if (tries > 0 && (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0 ||
+				  db_resize(db, 0, NULL) != 0))
+			break;
+		pthread_mutex_lock(&db->gate_mu);
+		while (db->resizing)
+			pthread_cond_wait(&db->gate_cv, &db->gate_mu);
+		db->readers++;
+		pthread_mutex_unlock(&db->gate_mu);
+		rc = mdb_env_copyfd2(db->env, fd, MDB_CP_COMPACT);
+		pthread_mutex_lock(&db->gate_mu);
+		db->readers--;
+		pthread_cond_broadcast(&db->gate_cv);
+		pthread_mutex_unlock(&db->gate_mu);
+	}
+	if (rc == 0 && fsync(fd) != 0)
+		rc = errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = errno;
+	if (rc != 0) {
+		unlink(file);
+		return cairn_err_set(err, CAIRN_EDB, "copy database %s to %s: %s", db->path, file,
+				     mdb_strerror(rc));
+	}
 	return 0;
 }
 

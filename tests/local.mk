@@ -63,3 +63,5 @@ TESTS += tests/integration/policy_names.sh
 EXTRA_DIST += tests/integration/policy_names.sh
 TESTS += tests/integration/requests_view.sh
 EXTRA_DIST += tests/integration/requests_view.sh
+TESTS += tests/integration/backup.sh
+EXTRA_DIST += tests/integration/backup.sh

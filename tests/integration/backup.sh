@@ -1,0 +1,268 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# cairn backup / restore: a hot backup while a client issues through the daemon, a restore
+# into a new directory that serves (OCSP for old certificates, new issuance), verifies its
+# audit chain and holds every certificate; damaged and hostile archives are refused.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+
+D=$WORK/ca
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+ca_serve "$D" || bail "cairn serve did not start"
+ORIG_HTTP=$HTTP_URL
+
+serials() { "$CAIRN" list --dir "$1" --json 2>/dev/null | sed -n 's/.*"serial":"\([0-9a-f]*\)".*/\1/p' | sort; }
+count() { cat "$WORK/loop.count" 2>/dev/null || echo 0; }
+# one_line_fail DESC CMD...: fails with exit status 1 and a single line of output.
+one_line_fail() {
+	desc=$1
+	shift
+	"$@" >"$WORK/last.out" 2>&1
+	st=$?
+	if [ $st -eq 1 ] && [ "$(wc -l <"$WORK/last.out")" -eq 1 ]; then tap 1 "$desc"; else
+		echo "exit status $st" >>"$WORK/last.out"
+		tap 0 "$desc"
+	fi
+}
+
+make_csr old ec:P-256 /CN=old.example.test "DNS:old.example.test"
+make_csr loop ec:P-256 /CN=loop.example.test "DNS:loop.example.test"
+ok "a certificate issued before the backup" "$CAIRN" issue --dir "$D" --csr "$WORK/old.csr" \
+	--profile tls-server --out "$WORK/old.pem"
+
+# The client: `cairn issue` through the running daemon, at most 60 certificates or 90 s.
+(
+	i=0
+	end=$(($(date +%s) + 90))
+	while [ $i -lt 60 ] && [ "$(date +%s)" -lt $end ]; do
+		"$CAIRN" issue --dir "$D" --csr "$WORK/loop.csr" --profile tls-server \
+			--out "$WORK/loop.pem" 2>>"$WORK/loop.err" || echo "$i" >>"$WORK/loop.failed"
+		i=$((i + 1))
+		echo $i >"$WORK/loop.count.tmp" && mv "$WORK/loop.count.tmp" "$WORK/loop.count"
+	done
+) &
+LOOP_PID=$!
+n=0
+while [ "$(count)" -lt 5 ]; do
+	n=$((n + 1))
+	[ $n -le 600 ] || bail "the issuing client got no certificates"
+	sleep 0.1
+done
+serials "$D" >"$WORK/before.serials"
+ok "backup while the client issues" "$CAIRN" backup --dir "$D" --out "$WORK/ca.tar.xz"
+last_has "the backup reports its audit event" "audited +event [0-9]+ \(ca.backup\)"
+wait $LOOP_PID
+ok "no issuance failed while the backup ran" test ! -e "$WORK/loop.failed"
+ok "the client issued all its certificates" test "$(count)" -eq 60
+
+ok "the archive is mode 0600" test "$(stat -c %a "$WORK/ca.tar.xz")" = 600
+tar -tJf "$WORK/ca.tar.xz" >"$WORK/members" 2>&1
+ok "the archive holds the token, its PIN, config, policy and certificates" sh -c "
+	for m in MANIFEST.sha256 BACKUP.json db/data.mdb cairn.json policy.json token.pin \
+		softhsm2.conf ca/root.pem ca/issuing.pem ca/ocsp.pem tls/server.key admin.token; do
+		grep -qx \"\$m\" '$WORK/members' || { echo \"missing \$m\"; exit 1; }
+	done
+	grep -q '^tokens/.*\.object\$' '$WORK/members'"
+ok "no runtime files in the archive" sh -c "! grep -Eq '^(cairn.lock|serve.json|db/lock.mdb)\$' '$WORK/members'"
+mkdir "$WORK/unpacked" && tar -xJf "$WORK/ca.tar.xz" -C "$WORK/unpacked"
+ok "sha256sum -c agrees with the manifest" sh -c "cd '$WORK/unpacked' && sha256sum -c --strict --quiet MANIFEST.sha256"
+SUM=$(sha256sum "$WORK/ca.tar.xz" | cut -d' ' -f1)
+ok "the running CA audited the backup with the archive's SHA-256" sh -c "
+	'$CAIRN' audit export --dir '$D' --format jsonl | grep '\"action\":\"ca.backup\"' |
+		grep '\"actor\":\"admin:' | grep -q '$SUM'"
+
+# The record a running daemon keeps: admins only, and only the fields a backup reports.
+post_backup() {
+	curl -s --cacert "$D/ca/root.pem" -o "$WORK/api.out" -w '%{http_code}' \
+		-H "Authorization: Bearer $(cat "$1")" -H 'Content-Type: application/json' \
+		-d "$2" "$HTTPS_URL/admin/v1/audit/backups"
+}
+GOOD='{"archive_sha256":"'$SUM'","bytes":1,"files":1,"certificates":1,"audit_seq":1}'
+"$CAIRN" admin add --dir "$D" --name aud --role auditor >/dev/null 2>&1
+"$CAIRN" token create --dir "$D" --name aud --role auditor >"$WORK/aud.tok" 2>/dev/null
+ok "an auditor may not record a backup (403)" test "$(post_backup "$WORK/aud.tok" "$GOOD")" = 403
+ok "a record without a SHA-256 is refused (400)" test "$(post_backup "$D/admin.token" \
+	'{"archive_sha256":"xyz","bytes":1,"files":1,"certificates":1,"audit_seq":1}')" = 400
+ok "a record with another field is refused (400)" test "$(post_backup "$D/admin.token" \
+	'{"archive_sha256":"'$SUM'","bytes":1,"files":1,"certificates":1,"audit_seq":1,"action":"x"}')" = 400
+
+# ---- restore ----
+C=$WORK/copy
+ok "restore into a new directory" "$CAIRN" restore --from "$WORK/ca.tar.xz" --dir "$C"
+ok "restored directory 0700, secrets 0600, nothing readable by others" sh -c "
+	[ \$(stat -c %a '$C') = 700 ] && [ \$(stat -c %a '$C/token.pin') = 600 ] &&
+	[ \$(stat -c %a '$C/tls/server.key') = 600 ] && [ -z \"\$(find '$C' -perm /077)\" ]"
+ok "softhsm2.conf points at the restored token" grep -qx "directories.tokendir = $(cd "$C" && pwd -P)/tokens" "$C/softhsm2.conf"
+ok "the archive's own files are not left in the data directory" test ! -e "$C/MANIFEST.sha256" -a ! -e "$C/BACKUP.json"
+serials "$C" >"$WORK/restored.serials"
+serials "$D" >"$WORK/after.serials"
+ok "every certificate issued before the backup is in the restored copy" sh -c "
+	[ -s '$WORK/before.serials' ] && [ -z \"\$(comm -23 '$WORK/before.serials' '$WORK/restored.serials')\" ]"
+ok "the restored copy holds only certificates of the original" sh -c "
+	[ -z \"\$(comm -23 '$WORK/restored.serials' '$WORK/after.serials')\" ]"
+ok "issuance went on after the snapshot (a hot backup)" sh -c "
+	[ -n \"\$(comm -13 '$WORK/restored.serials' '$WORK/after.serials')\" ]"
+ok "cairn audit verify on the restored copy" "$CAIRN" audit verify --dir "$C"
+last_has "the restored chain is intact" "audit chain intact"
+ok "the restore is audited in the restored copy" sh -c "
+	'$CAIRN' audit export --dir '$C' --format jsonl --unsigned | grep '\"action\":\"ca.restore\"' |
+		grep -q '$SUM'"
+
+ca_serve "$C" || bail "the restored CA does not start: $(tail -n 5 "$C.serve.log")"
+ok "the restored daemon listens on its own ports" test "$HTTP_URL" != "$ORIG_HTTP"
+ok "OCSP from the restored daemon: the old certificate is good, response verifies" sh -c "
+	openssl ocsp -issuer '$C/ca/issuing.pem' -cert '$WORK/old.pem' -url '$HTTP_URL/ocsp' \
+		-CAfile '$C/ca/root.pem' >'$WORK/ocsp.out' 2>&1
+	grep -q '$WORK/old.pem: good' '$WORK/ocsp.out' && grep -q 'Response verify OK' '$WORK/ocsp.out'"
+make_csr new ec:P-256 /CN=new.example.test "DNS:new.example.test"
+ok "the restored daemon issues a new certificate" "$CAIRN" issue --dir "$C" --csr "$WORK/new.csr" \
+	--profile tls-server --out "$WORK/new.pem"
+ok "which chains to the same root" openssl verify -CAfile "$D/ca/root.pem" \
+	-untrusted "$C/ca/issuing.pem" "$WORK/new.pem"
+ok "the original keeps serving beside it" sh -c "
+	openssl ocsp -issuer '$D/ca/issuing.pem' -cert '$WORK/old.pem' -url '$ORIG_HTTP/ocsp' \
+		-CAfile '$D/ca/root.pem' 2>&1 | grep -q 'Response verify OK'"
+ca_stop
+ok "backup of a stopped CA (the event is written directly)" "$CAIRN" backup --dir "$C" \
+	--out "$WORK/copy.tar.xz"
+ok "and audited by cli:backup" sh -c "
+	'$CAIRN' audit export --dir '$C' --format jsonl --unsigned | grep '\"action\":\"ca.backup\"' |
+		grep -q '\"actor\":\"cli:backup\"'"
+ok "its audit chain still verifies" "$CAIRN" audit verify --dir "$C"
+
+# SoftHSM2 rewrites token files in place: a copy must not be taken while one changes.
+TOKDIR=$(dirname "$(ls "$C"/tokens/*/token.object)")
+(
+	i=0
+	while [ ! -e "$WORK/writer.stop" ] && [ $i -lt 2000 ]; do
+		echo "$i" >"$TOKDIR/busy.object"
+		i=$((i + 1))
+		sleep 0.02
+	done
+) &
+WRITER_PID=$!
+one_line_fail "no backup while a token file keeps changing" "$CAIRN" backup --dir "$C" \
+	--out "$WORK/busy.tar.xz"
+last_has "  ... it says which" "busy.object changed while it was copied"
+touch "$WORK/writer.stop"
+wait $WRITER_PID
+: >"$TOKDIR/busy.object"
+one_line_fail "no backup of a token holding an empty (half-written) object" "$CAIRN" backup \
+	--dir "$C" --out "$WORK/busy.tar.xz"
+last_has "  ... it says which" "busy.object is empty"
+rm -f "$TOKDIR/busy.object"
+ok "no archive was left behind" test ! -e "$WORK/busy.tar.xz"
+ok "nor any staging file" sh -c "[ -z \"\$(ls -A '$WORK' | grep '^\\.')\" ]"
+
+# A CA whose keys live in another PKCS#11 token (standing in for a real HSM): the archive
+# holds no keys, restore says so, and the restored CA signs with the same token.
+mkdir "$WORK/hsm"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$WORK/hsm" \
+	>"$WORK/hsm.conf"
+echo 87654321 >"$WORK/hsm.pin"
+SOFTHSM2_CONF=$WORK/hsm.conf
+export SOFTHSM2_CONF
+softhsm2-util --init-token --free --label hsm --so-pin 12345678 --pin 87654321 >/dev/null 2>&1 ||
+	bail "softhsm2-util cannot make a token"
+ca_init "$WORK/ext" --module /usr/lib/softhsm/libsofthsm2.so --token-label hsm \
+	--pin-file "$WORK/hsm.pin" || bail "cairn init --module failed: $(cat "$WORK/ext.init.out")"
+ok "backup of a CA with its keys in an HSM" "$CAIRN" backup --dir "$WORK/ext" --out "$WORK/ext.tar.xz"
+last_has "  ... says the keys are not in it" "keys are in the HSM"
+last_has "  ... and names the PIN file it did not take" "not in the archive: $WORK/hsm.pin"
+ok "  ... and holds no token" sh -c "! tar -tJf '$WORK/ext.tar.xz' | grep -q '^tokens/'"
+ok "restore of that CA" "$CAIRN" restore --from "$WORK/ext.tar.xz" --dir "$WORK/ext2"
+last_has "  ... says the keys stayed in the HSM" "keys were in an HSM"
+ca_serve "$WORK/ext2" || bail "the restored HSM CA does not start: $(tail -n 5 "$WORK/ext2.serve.log")"
+ok "  ... and issues with the HSM's keys" "$CAIRN" issue --dir "$WORK/ext2" --csr "$WORK/new.csr" \
+	--profile tls-server --out "$WORK/ext2.pem"
+ca_stop
+unset SOFTHSM2_CONF
+
+# ---- refusals ----
+fails "backup without --out is a usage error" "$CAIRN" backup --dir "$D"
+ok "with exit status 2" sh -c "'$CAIRN' backup --dir '$D' 2>/dev/null; [ \$? -eq 2 ]"
+ok "restore without --dir is a usage error (exit 2)" sh -c "'$CAIRN' restore --from '$WORK/ca.tar.xz' 2>/dev/null; [ \$? -eq 2 ]"
+one_line_fail "backup never overwrites a file" "$CAIRN" backup --dir "$D" --out "$WORK/ca.tar.xz"
+one_line_fail "backup refuses an archive inside the data directory" "$CAIRN" backup --dir "$D" --out "$D/x.tar.xz"
+mkdir "$WORK/full" && echo keep >"$WORK/full/x"
+one_line_fail "restore refuses a non-empty directory" "$CAIRN" restore --from "$WORK/ca.tar.xz" --dir "$WORK/full"
+ok "and leaves it as it was" sh -c "[ \$(ls -A '$WORK/full') = x ]"
+
+# refused_archive DESC FILE WHY: restore fails with one line matching WHY, and leaves no
+# directory behind.
+refused_archive() {
+	rm -rf "$WORK/bad"
+	one_line_fail "$1" "$CAIRN" restore --from "$2" --dir "$WORK/bad"
+	last_has "  ... says why" "$3"
+	ok "  ... and leaves nothing behind" test ! -e "$WORK/bad"
+}
+SIZE=$(stat -c %s "$WORK/ca.tar.xz")
+for pos in 7 $((SIZE / 3)) $((SIZE / 2)) $((SIZE - 6)); do
+	python3 -c "import sys; p, n = sys.argv[1], int(sys.argv[2]); d = bytearray(open(p, 'rb').read()); d[n] ^= 0x10; open(sys.argv[3], 'wb').write(d)" \
+		"$WORK/ca.tar.xz" "$pos" "$WORK/flip.tar.xz"
+	refused_archive "a flipped byte at offset $pos is refused" "$WORK/flip.tar.xz" \
+		"archive damaged: (xz|tar): "
+done
+head -c $((SIZE / 2)) "$WORK/ca.tar.xz" >"$WORK/trunc.tar.xz"
+refused_archive "a truncated archive is refused" "$WORK/trunc.tar.xz" "archive damaged: .*end of input"
+
+# repack OP NAME OUT: the good archive rebuilt by Python's tarfile with one change.
+repack() {
+	python3 - "$WORK/ca.tar.xz" "$@" <<'EOF'
+import hashlib, io, sys, tarfile
+src, op, name, dst = sys.argv[1:5]
+with tarfile.open(src, 'r:xz') as t:
+    members = [(m, t.extractfile(m).read()) for m in t.getmembers()]
+def reg(n, data):
+    ti = tarfile.TarInfo(n); ti.size = len(data); ti.mode = 0o600
+    return (ti, data)
+def listed(n, data):
+    for i, (ti, d) in enumerate(members):
+        if ti.name == 'MANIFEST.sha256':
+            d += ('%s  %s\n' % (hashlib.sha256(data).hexdigest(), n)).encode()
+            members[i] = reg(ti.name, d)
+    members.append(reg(n, data))
+if op == 'extra':
+    members.append(reg(name, b'not in the manifest\n'))
+elif op == 'listed':
+    listed(name, b'written where it should not be\n')
+elif op == 'drop':
+    members = [x for x in members if x[0].name != name]
+elif op == 'alter':
+    members = [reg(ti.name, d + b' ') if ti.name == name else (ti, d) for ti, d in members]
+elif op == 'symlink':
+    ti = tarfile.TarInfo(name); ti.type = tarfile.SYMTYPE; ti.linkname = sys.argv[5]
+    members.insert(0, (ti, None))
+elif op == 'dup':
+    members += [x for x in members if x[0].name == name]
+with tarfile.open(dst, 'w:xz', format=tarfile.PAX_FORMAT) as t:
+    for ti, d in members:
+        t.addfile(ti, io.BytesIO(d) if d is not None else None)
+EOF
+}
+repack extra extra.txt "$WORK/extra.tar.xz"
+refused_archive "an archive with a file the manifest does not list is refused" \
+	"$WORK/extra.tar.xz" "archive refused: extra.txt is not in MANIFEST.sha256"
+repack listed ../evil.txt "$WORK/up.tar.xz"
+refused_archive "a ../ path is refused (even when the manifest lists it)" "$WORK/up.tar.xz" \
+	'member name "\.\./evil.txt"'
+ok "  ... nothing was written outside" test ! -e "$WORK/evil.txt"
+repack listed "$WORK/abs-evil.txt" "$WORK/abs.tar.xz"
+refused_archive "an absolute path is refused" "$WORK/abs.tar.xz" "member name \"/"
+ok "  ... nothing was written there" test ! -e "$WORK/abs-evil.txt"
+repack symlink ca "$WORK/link.tar.xz" "$WORK"
+refused_archive "a symbolic link in the archive is refused" "$WORK/link.tar.xz" \
+	"member ca -> .* is not a regular file"
+repack drop tls/server.key "$WORK/drop.tar.xz"
+refused_archive "a file the manifest lists but the archive lacks is refused" "$WORK/drop.tar.xz" \
+	"tls/server.key is in MANIFEST.sha256 but not in the archive"
+repack alter policy.json "$WORK/alter.tar.xz"
+refused_archive "a file that does not match its SHA-256 is refused" "$WORK/alter.tar.xz" \
+	"policy.json does not match its SHA-256"
+repack dup policy.json "$WORK/dup.tar.xz"
+refused_archive "a member that appears twice is refused" "$WORK/dup.tar.xz" \
+	"policy.json appears twice"
+echo "not an archive" >"$WORK/junk.tar.xz"
+refused_archive "a file that is no archive is refused" "$WORK/junk.tar.xz" \
+	"archive damaged: .*not recognized"
+
+done_testing
