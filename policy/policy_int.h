@@ -83,8 +83,8 @@ int policy_history_add(json_t *rec, const char *event, int64_t at, const char *b
  * (those present). New reference, NULL if out of memory. */
 json_t *policy_record_summary(const json_t *rec);
 /* Turns rec into the view of policy_request_json: facts read from the CSR when the record
- * predates them, the CSR dropped, "decision", "history", "validity" and "approvals_have"
- * filled. Returns 0 or a negative code with err set. */
+ * predates them (when that CSR does not read: "facts_error" says why), the CSR dropped, "decision", "history", "validity" and "approvals_have"
+ * filled. Returns 0 or CAIRN_ENOMEM with err set. */
 int policy_record_view(policy_engine_t *e, json_t *rec, cairn_err_t *err);
 
 /* Appends one audit event in its own durable write. names/details borrowed (may be NULL). */

@@ -224,11 +224,12 @@ static json_t *decision_rebuilt(const json_t *rec)
 
 int policy_record_view(policy_engine_t *e, json_t *rec, cairn_err_t *err)
 {
+	cairn_err_t why = { 0 };
 	json_t *v;
-	int rc;
 
-	if (json_object_get(rec, "sans") == NULL && (rc = facts_from_csr(rec, err)) != 0)
-		return rc;
+	/* An old record whose CSR no longer reads is still shown, saying so. */
+	if (json_object_get(rec, "sans") == NULL && facts_from_csr(rec, &why) != 0)
+		json_object_set_new(rec, "facts_error", json_string(cairn_err_msg(&why)));
 	json_object_del(rec, "csr");
 	if (json_object_get(rec, "decided_by") == NULL)
 		json_object_set_new(rec, "decided_by", json_null());

@@ -1085,6 +1085,13 @@ static json_t *sub(const json_t *doc, const char *a, const char *b)
 	return json_object_get(json_object_get(doc, a), b);
 }
 
+/* An old record whose CSR was damaged. */
+static void make_old_broken(json_t *rec)
+{
+	make_old(rec);
+	json_object_set_new(rec, "csr", json_string("bm90IGEgQ1NS"));
+}
+
 static int summary_cb(const request_info_t *r, json_t *summary, void *arg)
 {
 	(void)r;
@@ -1180,6 +1187,18 @@ static void test_engine_view(void **state)
 	assert_int_equal(json_array_size(h), 2);
 	step_is(h, 1, "event", "expired");
 	step_is(h, 1, "by", "policy:expiry");
+	json_decref(doc);
+
+	/* An old record whose CSR does not read is still shown, saying why. */
+	assert_int_equal(submit(f, "acme", "acme:acct/7", NULL, "DNS:z.prod.test", &out, &err), 0);
+	x.id = out.request.id;
+	x.edit = make_old_broken;
+	assert_int_equal(db_write(f->db, backdate_op, &x, &err), 0);
+	assert_int_equal(policy_request_json(f->engine, out.request.id, &doc, &err), 0);
+	assert_non_null(json_string_value(json_object_get(doc, "facts_error")));
+	assert_null(json_object_get(doc, "sans"));
+	assert_null(json_object_get(doc, "csr"));
+	step_is(json_object_get(doc, "history"), 0, "event", "submitted");
 	json_decref(doc);
 }
 
