@@ -24,12 +24,21 @@ struct page {
 	long offset, limit, seen;
 };
 
-static int page_add(const request_info_t *r, void *arg)
+static int page_add(const request_info_t *r, json_t *summary, void *arg)
 {
 	struct page *p = arg;
+	json_t *item;
 
-	if (p->seen >= p->offset && p->seen < p->offset + p->limit)
-		json_array_append_new(p->items, info_json(r));
+	if (p->seen >= p->offset && p->seen < p->offset + p->limit) {
+		if ((item = info_json(r)) == NULL)
+			return CAIRN_ENOMEM;
+		if (json_object_update(item, summary) != 0) {
+			json_decref(item);
+			return CAIRN_ENOMEM;
+		}
+		if (json_array_append_new(p->items, item) != 0)
+			return CAIRN_ENOMEM;
+	}
 	p->seen++;
 	return 0;
 }

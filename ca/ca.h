@@ -97,6 +97,11 @@ void ca_names_clear(ca_names_t *n);
 int ca_names_has(const ca_names_t *n, const ca_name_t *name);
 /* 1 when a and b hold the same set of SANs (and the same unsupported type). */
 int ca_names_same_sans(const ca_names_t *a, const ca_names_t *b);
+/* A distinguished name in RFC 2253 form, as records and approvers see it
+ * ("CN=a.example,O=Example": last RDN first, bytes outside printable ASCII and control
+ * characters escaped as \XX, so look-alike characters stay visible). New string (free),
+ * or NULL when out of memory or the name does not print. */
+char *ca_dn_text(const X509_NAME *name);
 /* "dns", "ip", "email", "uri" or "other". Static string. */
 const char *ca_name_type_str(unsigned type);
 /* A name from an IP address of 4 or 16 bytes, or from its text form; IPv4-mapped

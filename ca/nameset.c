@@ -294,6 +294,20 @@ int ca_names_same_sans(const ca_names_t *a, const ca_names_t *b)
 	return 1;
 }
 
+char *ca_dn_text(const X509_NAME *name)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data = NULL, *out = NULL;
+	long n;
+
+	if (b != NULL && name != NULL && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+		n = BIO_get_mem_data(b, &data);
+		out = n >= 0 ? strndup(n > 0 ? data : "", (size_t)n) : NULL;
+	}
+	BIO_free(b);
+	return out;
+}
+
 const char *ca_name_type_str(unsigned type)
 {
 	switch (type) {

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Storing a certificate, its indexes and its audit event in one durable group-commit write. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/bio.h>
 #include <openssl/x509.h>
 
 #include "audit/audit.h"
@@ -43,16 +43,10 @@ static int record_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 /* One-line RFC 2253 subject ("CN=a.example,O=Example") into out, truncated. */
 static void subject_line(X509 *x, char *out, size_t cap)
 {
-	BIO *b = BIO_new(BIO_s_mem());
-	int n = 0;
+	char *dn = ca_dn_text(X509_get_subject_name(x));
 
-	out[0] = '\0';
-	if (b == NULL)
-		return;
-	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0)
-		n = BIO_read(b, out, (int)cap - 1);
-	out[n > 0 ? n : 0] = '\0';
-	BIO_free(b);
+	snprintf(out, cap, "%s", dn ? dn : "");
+	free(dn);
 }
 
 static int copy_field(char *dst, size_t cap, const char *src, const char *what,

@@ -71,14 +71,57 @@ static void print_json(const json_t *doc)
 	free(text);
 }
 
+/* The NAMES cell of a request: its SANs (or, in records from before they were stored, the
+ * names the policy matched), else its subject; the names that do not fit in cap are
+ * counted as "+N" (a first name too long is cut with "..."). */
+static void names_cell(const json_t *r, char *out, size_t cap)
+{
+	json_t *list = json_object_get(r, "sans"), *v;
+	const char *subject = json_string_value(json_object_get(r, "subject")), *t;
+	size_t i, used = 0, n, len;
+	char more[16];
+
+	if (list == NULL)
+		list = json_object_get(r, "names");
+	n = json_array_size(list);
+	if (n == 0) {
+		snprintf(out, cap, "%s", subject && subject[0] ? subject : "-");
+		return;
+	}
+	out[0] = '\0';
+	json_array_foreach(list, i, v) {
+		t = json_is_object(v) ? json_string_value(json_object_get(v, "value"))
+				      : json_string_value(v);
+		t = t ? t : "?";
+		len = strlen(t) + (i > 0);
+		snprintf(more, sizeof(more), ",+%zu", n - i - 1);
+		if (used + len + (i + 1 < n ? strlen(more) : 0) >= cap) {
+			if (i == 0) { /* one long name: as much of it as fits */
+				snprintf(out, cap, "%.*s...", (int)(cap - 4 - strlen(more)), t);
+				used = strlen(out);
+				i = 1;
+			}
+			snprintf(more, sizeof(more), ",+%zu", n - i);
+			if (i < n)
+				snprintf(out + used, cap - used, "%s", more);
+			return;
+		}
+		used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? "," : "", t);
+	}
+}
+
 static void print_request(const json_t *r)
 {
-	printf("%-32s %-8s %-8s %-10s %d/%d  %s\n", json_string_value(json_object_get(r, "id")),
+	char names[48];
+
+	names_cell(r, names, sizeof(names));
+	printf("%-32s %-8s %-8s %-10s %d/%d   %-40s %s\n",
+	       json_string_value(json_object_get(r, "id")),
 	       json_string_value(json_object_get(r, "status")),
 	       json_string_value(json_object_get(r, "channel")),
 	       json_string_value(json_object_get(r, "rule")),
 	       (int)json_integer_value(json_object_get(r, "approvals_have")),
-	       (int)json_integer_value(json_object_get(r, "approvals_needed")),
+	       (int)json_integer_value(json_object_get(r, "approvals_needed")), names,
 	       json_string_value(json_object_get(r, "requester")));
 }
 
@@ -112,8 +155,8 @@ int cli_requests(int argc, char **argv)
 		if (o.json) {
 			print_json(doc);
 		} else {
-			printf("%-32s %-8s %-8s %-10s %-5s %s\n", "ID", "STATUS", "CHANNEL", "RULE",
-			       "APPR", "REQUESTER");
+			printf("%-32s %-8s %-8s %-10s %-5s %-40s %s\n", "ID", "STATUS", "CHANNEL",
+			       "RULE", "APPR", "NAMES", "REQUESTER");
 			json_array_foreach(json_object_get(doc, "items"), i, it)
 				print_request(it);
 		}

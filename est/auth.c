@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -51,7 +50,6 @@ static void check_peer(est_call_t *c)
 	uint8_t serial[DB_SERIAL_MAX];
 	db_txn_t *txn = NULL;
 	db_cert_t rec;
-	BIO *bio = NULL;
 	char *subj = NULL;
 	int len;
 
@@ -79,13 +77,9 @@ static void check_peer(est_call_t *c)
 	}
 	db_txn_end(txn);
 	/* The requester names the device by its subject in RFC 2253 form ("CN=device-1"). */
-	bio = BIO_new(BIO_s_mem());
-	if (bio != NULL &&
-	    X509_NAME_print_ex(bio, X509_get_subject_name(c->peer), 0, XN_FLAG_RFC2253) >= 0) {
-		len = (int)BIO_get_mem_data(bio, &subj);
-		snprintf(c->requester, sizeof(c->requester), "est:cert/%.*s", len, subj);
-	}
-	BIO_free(bio);
+	if ((subj = ca_dn_text(X509_get_subject_name(c->peer))) != NULL)
+		snprintf(c->requester, sizeof(c->requester), "est:cert/%s", subj);
+	free(subj);
 }
 
 static int profile_listed(const est_label_t *l, const char *profile)

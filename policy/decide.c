@@ -245,6 +245,14 @@ static void approve_reason(policy_decision_t *d, const char *lab, const rule_t *
 		 r->approver_role, r->name);
 }
 
+/* The name that decided d (NULL: the request as a whole). */
+static void decided_by(policy_decision_t *d, const pname_t *n, const char *covered)
+{
+	snprintf(d->name, sizeof(d->name), "%s", n ? n->text : "");
+	d->name_from_cn = n ? n->from_cn : 0;
+	snprintf(d->covered, sizeof(d->covered), "%s", covered ? covered : "");
+}
+
 /* Name n (or what it covers) is decided by rule k (none: k == n_rules; bad: refused
  * outright); folds that into the decision: reject > approve (most approvals, strictest
  * role) > issue. */
@@ -281,6 +289,7 @@ static void verdict(eval_t *e, const pname_t *n, const char *covered, size_t k)
 		snprintf(d->rule, sizeof(d->rule), "%s", r ? r->name : "");
 		d->approvals = 0;
 		d->approver_role[0] = '\0';
+		decided_by(d, n, covered);
 		if (n == NULL)
 			snprintf(d->reason, sizeof(d->reason), "%.255s", reason);
 		else
@@ -292,6 +301,7 @@ static void verdict(eval_t *e, const pname_t *n, const char *covered, size_t k)
 			snprintf(d->rule, sizeof(d->rule), "%s", r->name);
 			d->approvals = r->approvals;
 			approve_reason(d, lab, r);
+			decided_by(d, n, covered);
 		}
 		if (d->action == POLICY_ISSUE)
 			snprintf(d->approver_role, sizeof(d->approver_role), "%s", r->approver_role);

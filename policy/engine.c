@@ -204,8 +204,8 @@ int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group
 		break;
 	case POLICY_APPROVE:
 		if (!req->no_wait) {
-			rc = policy_request_store(e, req, group, &in, &out->decision, &out->request,
-						  err);
+			rc = policy_request_store(e, req, group, x, &in, &out->decision,
+						  &out->request, err);
 			break;
 		}
 		/* Nothing is stored for approvers to approve: refused like a reject rule. */
@@ -216,9 +216,10 @@ int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group
 		/* fall through */
 	case POLICY_REJECT:
 		names = policy_input_names(&in);
-		details = json_pack("{s:s, s:s, s:s, s:s}", "rule", out->decision.rule, "reason",
-				    out->decision.reason, "channel", req->channel, "profile",
-				    req->profile);
+		details = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "rule", out->decision.rule,
+				    "reason", out->decision.reason, "name",
+				    out->decision.name[0] ? out->decision.name : NULL, "channel",
+				    req->channel, "profile", req->profile);
 		rc = policy_audit(e->db, req->requester, "request.rejected", NULL, names, details,
 				  err);
 		if (rc == 0)

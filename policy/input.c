@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 
 #include "policy/policy.h"
 
@@ -97,6 +99,25 @@ static int add_cn_name(const ca_names_t *names, policy_input_t *in)
 	return rc;
 }
 
+/* The NIST name of an EC key's curve ("P-256"), else OpenSSL's short name; a static
+ * string, or NULL when the curve has no name. */
+static const char *curve_name(const EVP_PKEY *key)
+{
+	char group[64];
+	const char *nist;
+	int nid;
+
+	if (EVP_PKEY_get_group_name(key, group, sizeof(group), NULL) != 1)
+		return NULL;
+	nid = OBJ_sn2nid(group);
+	if (nid == NID_undef)
+		nid = OBJ_txt2nid(group);
+	if (nid == NID_undef)
+		return NULL;
+	nist = EC_curve_nid2nist(nid);
+	return nist ? nist : OBJ_nid2sn(nid);
+}
+
 /* Names come from the one extractor (ca_names_from_csr): an iPAddress of a length
  * other than 4 or 16 is refused there, and IPv4-mapped IPv6 arrives as IPv4. */
 int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err)
@@ -134,9 +155,11 @@ int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err)
 		rc = cairn_err_ssl(err, CAIRN_EBADCSR, "CSR public key unreadable");
 		goto out;
 	}
+	in->key_curve = NULL;
 	switch (EVP_PKEY_get_base_id(key)) {
 	case EVP_PKEY_EC:
 		in->key_type = "ec";
+		in->key_curve = curve_name(key);
 		break;
 	case EVP_PKEY_RSA:
 	case EVP_PKEY_RSA_PSS:

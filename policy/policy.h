@@ -28,6 +28,7 @@ typedef struct policy_input {
 	const char *cn_name;    /* the entry of dns or ips that is the CN (not one of the SANs), or NULL */
 	const char *key_type;   /* "ec" | "rsa" | "ed25519" */
 	int key_bits;
+	const char *key_curve;  /* EC: "P-256", "P-384" (static string); else NULL */
 	int validity_days;      /* requested; 0 = profile default */
 } policy_input_t;
 
@@ -39,6 +40,11 @@ typedef struct policy_decision {
 	char reason[256];       /* why, naming the name that decided: for reject the rule's reason
 	                           and the name ("not allowed (x.test)"), for approve "pay.test
 	                           needs 2 approvals by admin (rule payments)" */
+	char name[256];         /* the name whose verdict decided: the first refused (reject), the
+	                           one asking most approvals (approve); "" for issue and for a
+	                           request without DNS/IP names */
+	int name_from_cn;       /* name is the subject CN, not one of the SANs */
+	char covered[256];      /* name is a wildcard: the name it covers that decided, or "" */
 } policy_decision_t;
 
 typedef struct policy policy_t;
@@ -191,8 +197,13 @@ typedef int (*policy_approver_fn)(db_txn_t *txn, const char *approver, uint64_t 
  */
 void policy_engine_set_approver_check(policy_engine_t *e, policy_approver_fn fn, void *arg);
 
-/* Walks requests (status filter: -1 = all), newest first. fn returns non-zero to stop. */
-typedef int (*policy_request_fn)(const request_info_t *r, void *arg);
+/* Walks requests (status filter: -1 = all), newest first. fn gets each request's facts and
+ * what approvers see of its CSR without parsing it (summary, borrowed for the call;
+ * json_incref to keep it):
+ * {"subject", "sans": [{"type", "value"}], "names", "key": {"type", "bits", "curve"?}},
+ * subject, sans and key absent in records from before they were stored. fn returns
+ * non-zero to stop. Returns 0, fn's value, CAIRN_EINVAL, CAIRN_EDB or CAIRN_ENOMEM. */
+typedef int (*policy_request_fn)(const request_info_t *r, json_t *summary, void *arg);
 int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, void *arg);
 
 /*
@@ -209,9 +220,14 @@ int policy_request_certificate(policy_engine_t *e, const char *id, ca_issued_t *
 const char *request_status_name(request_status_t s);
 /* Status by name, or -1. */
 int request_status_parse(const char *name);
-/* The request as JSON for the API and CLI: the request_info_t fields plus names,
- * approvals [{by, role, at, comment}] and decided_by; no CSR. New reference in *out.
- * CAIRN_ENOENT if unknown. Expires the request first if its time has passed. */
+/* The request as JSON for the API and CLI (docs/api.md): the request_info_t fields plus
+ * what approvers see: subject (RFC 2253), sans [{type, value}], names (what the policy
+ * matched), key {type, bits, curve?}, validity {asked_days, granted_days, not_before?,
+ * not_after?}, decision {action, rule, reason, name, subject_cn, covered, ...}, approvals
+ * [{by, role, at, comment}], approvals_have, history [{event, at, by, seq, ...}] and
+ * decided_by; no CSR. Records from before these were stored are read from their CSR and
+ * their history rebuilt (seq null). New reference in *out. CAIRN_ENOENT if unknown.
+ * Expires the request first if its time has passed. */
 int policy_request_json(policy_engine_t *e, const char *id, json_t **out, cairn_err_t *err)
 	CAIRN_WUR;
 

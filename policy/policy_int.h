@@ -57,10 +57,35 @@ struct policy_engine {
 	void *approver_arg;
 };
 
-/* Stores a new pending request for in/d (audited "request.pending"); fills info. */
+/* Stores a new pending request for in/d (audited "request.pending") with what approvers
+ * see of x (its CSR, borrowed); fills info. */
 int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char *group,
-			 const policy_input_t *in, const policy_decision_t *d,
+			 X509_REQ *x, const policy_input_t *in, const policy_decision_t *d,
 			 request_info_t *info, cairn_err_t *err);
+
+/* ---- what approvers see (request_view.c); rec is a stored request record ---- */
+
+/* Sets on rec the facts of its CSR x: "subject" (RFC 2253, ca_dn_text), "sans"
+ * [{"type", "value"}] (every SAN, from ca_names_from_csr) and "key" {"type", "bits",
+ * "curve"?} (from in). Returns 0, or the extractor's code / CAIRN_ENOMEM with err set. */
+int policy_record_facts(json_t *rec, X509_REQ *x, const policy_input_t *in, cairn_err_t *err);
+/* d as {"action", "rule", "reason", "name", "subject_cn", "covered", "approvals_needed",
+ * "approver_role"} (name and covered null when empty). New reference, NULL if out of memory. */
+json_t *policy_decision_json(const policy_decision_t *d);
+/* rec's "history" array (borrowed), rebuilt from the record first when it has none (a
+ * record from before history was kept: those events have seq null). NULL if out of memory. */
+json_t *policy_history(json_t *rec);
+/* Appends {"event", "at", "by", "seq" (the audit event's sequence), extra's members} to
+ * rec's history. extra (may be NULL) is stolen. Returns 0 or CAIRN_ENOMEM. */
+int policy_history_add(json_t *rec, const char *event, int64_t at, const char *by,
+		       uint64_t seq, json_t *extra);
+/* What a list shows of rec without parsing its CSR: {"subject", "sans", "names", "key"}
+ * (those present). New reference, NULL if out of memory. */
+json_t *policy_record_summary(const json_t *rec);
+/* Turns rec into the view of policy_request_json: facts read from the CSR when the record
+ * predates them (when that CSR does not read: "facts_error" says why), the CSR dropped, "decision", "history", "validity" and "approvals_have"
+ * filled. Returns 0 or CAIRN_ENOMEM with err set. */
+int policy_record_view(policy_engine_t *e, json_t *rec, cairn_err_t *err);
 
 /* Appends one audit event in its own durable write. names/details borrowed (may be NULL). */
 int policy_audit(db_t *db, const char *actor, const char *action, const char *serial,

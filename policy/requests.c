@@ -108,6 +108,11 @@ static int store_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if (rc)
 		return rc;
 	json_object_set_new(s->rec, "seq", json_integer((json_int_t)seq));
+	/* A new history (the writer may run this twice). */
+	if (json_object_set_new(s->rec, "history", json_array()) != 0 ||
+	    policy_history_add(s->rec, "submitted", jint(s->rec, "created"),
+			       jstr(s->rec, "requester"), seq, NULL) != 0)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	rc = put_record(txn, s->rec, DB_NOOVERWRITE);
 	if (rc)
 		return cairn_err_set(err, rc, "storing request: %s", cairn_strerror(rc));
@@ -115,7 +120,7 @@ static int store_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 }
 
 int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char *group,
-			 const policy_input_t *in, const policy_decision_t *d,
+			 X509_REQ *x, const policy_input_t *in, const policy_decision_t *d,
 			 request_info_t *info, cairn_err_t *err)
 {
 	struct store_op s = { NULL, NULL, NULL };
@@ -146,13 +151,19 @@ int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char
 				  d->approver_role, "approvals", "csr", csr, "validity_days",
 				  req->validity_days, "names", s.names, "created", (json_int_t)now,
 				  "expires", (json_int_t)(now + e->ttl), "serial", "", "reason", d->reason);
-		s.details = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "id", id, "rule", d->rule,
-				      "approvals_needed", d->approvals, "channel", req->channel,
-				      "profile", req->profile, "reason", d->reason);
-		if (s.rec == NULL || s.details == NULL) {
+		s.details = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s?}", "id", id, "rule",
+				      d->rule, "approvals_needed", d->approvals, "channel",
+				      req->channel, "profile", req->profile, "reason", d->reason,
+				      "name", d->name[0] ? d->name : NULL);
+		if (s.rec == NULL || s.details == NULL ||
+		    json_object_set_new(s.rec, "decision", policy_decision_json(d)) != 0 ||
+		    json_object_set_new(s.rec, "validity_granted",
+					json_integer(in->validity_days)) != 0) {
 			rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 			goto out;
 		}
+		if ((rc = policy_record_facts(s.rec, x, in, err)) != 0)
+			goto out;
 		rc = db_write(e->db, store_op, &s, err);
 		if (rc != CAIRN_EEXIST)
 			break;
@@ -198,19 +209,22 @@ static int expire_if_due(db_txn_t *txn, struct decide_op *d, cairn_err_t *err, i
 {
 	audit_event_t ev = { "policy:expiry", "request.expired", NULL, NULL, NULL };
 	json_t *details;
+	uint64_t seq = 0;
 
 	*rc = 0;
 	if (d->now < jint(d->rec, "expires"))
 		return 0;
 	json_object_set_new(d->rec, "status", json_string("expired"));
 	json_object_set_new(d->rec, "reason", json_string("no decision before the request expired"));
-	if ((*rc = put_record(txn, d->rec, 0)) != 0)
-		return 1;
 	details = json_pack("{s:s, s:s}", "id", d->id, "rule", jstr(d->rec, "rule"));
 	ev.names = json_object_get(d->rec, "names");
 	ev.details = details;
-	*rc = audit_append(txn, &ev, NULL, err);
+	*rc = audit_append(txn, &ev, &seq, err);
 	json_decref(details);
+	if (*rc == 0)
+		*rc = policy_history_add(d->rec, "expired", d->now, ev.actor, seq, NULL);
+	if (*rc == 0)
+		*rc = put_record(txn, d->rec, 0);
 	return 1;
 }
 
@@ -256,8 +270,10 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct decide_op *d = arg;
 	audit_event_t ev = { d->actor, NULL, NULL, NULL, NULL };
-	json_t *details = NULL, *dropped = NULL;
-	size_t have;
+	json_t *details = NULL, *dropped = NULL, *extra = NULL, *x;
+	const char *event = NULL;
+	uint64_t seq = 0;
+	size_t have, i;
 	int rc;
 
 	json_decref(d->rec);
@@ -273,6 +289,9 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_ECONFLICT, "request %s is %s, not pending", d->id,
 				     jstr(d->rec, "status"));
 	}
+	/* A record from before history was kept gets it rebuilt before it changes. */
+	if (policy_history(d->rec) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	if (d->kind == DO_APPROVE || d->kind == DO_REJECT || d->kind == DO_EXPIRE) {
 		if (expire_if_due(txn, d, err, &rc)) {
 			if (rc == 0 && d->kind != DO_EXPIRE) {
@@ -318,6 +337,8 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 		}
 		d->complete = (int64_t)have >= jint(d->rec, "approvals_needed");
 		ev.action = "request.approve";
+		event = "approved";
+		extra = json_pack("{s:s, s:s}", "role", d->role, "comment", d->comment ? d->comment : "");
 		details = json_pack("{s:s, s:s, s:i, s:I, s:o}", "id", d->id, "comment",
 				    d->comment ? d->comment : "", "approvals", (int)have,
 				    "approvals_needed", (json_int_t)jint(d->rec, "approvals_needed"),
@@ -330,6 +351,8 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 				    json_string(d->comment && d->comment[0] ? d->comment
 									    : "rejected by an approver"));
 		ev.action = "request.reject";
+		event = "rejected";
+		extra = json_pack("{s:s, s:s}", "role", d->role, "comment", d->comment ? d->comment : "");
 		details = json_pack("{s:s, s:s}", "id", d->id, "comment", d->comment ? d->comment : "");
 		break;
 	case DO_ISSUED:
@@ -338,26 +361,41 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 		json_object_set_new(d->rec, "decided_by", json_string(d->actor));
 		ev.action = "request.issued";
 		ev.serial = d->serial;
+		event = "issued";
+		extra = json_pack("{s:s}", "serial", d->serial);
 		details = json_pack("{s:s}", "id", d->id);
 		break;
 	case DO_FAILED:
 		json_object_set_new(d->rec, "status", json_string("failed"));
 		json_object_set_new(d->rec, "reason", json_string(d->reason));
 		ev.action = "request.failed";
+		event = "failed";
+		extra = json_pack("{s:s}", "reason", d->reason);
 		details = json_pack("{s:s, s:s}", "id", d->id, "reason", d->reason);
 		break;
 	case DO_EXPIRE:
 		return 0;
 	}
-	if (details == NULL)
+	if (details == NULL || extra == NULL) {
+		json_decref(details);
+		json_decref(extra);
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	}
 	ev.details = details;
-	rc = put_record(txn, d->rec, 0);
+	rc = audit_append(txn, &ev, &seq, err);
+	/* The history names the audit event of each step: approvals dropped, then the step. */
+	json_array_foreach(json_object_get(details, "dropped"), i, x)
+		if (rc == 0)
+			rc = policy_history_add(d->rec, "approval_dropped", d->now, d->actor, seq,
+						json_pack("{s:s}", "approver", json_string_value(x)));
 	if (rc == 0)
-		rc = audit_append(txn, &ev, NULL, err);
-	else
+		rc = policy_history_add(d->rec, event, d->now, d->actor, seq, json_incref(extra));
+	if (rc == CAIRN_ENOMEM)
+		cairn_err_set(err, rc, "out of memory");
+	if (rc == 0 && (rc = put_record(txn, d->rec, 0)) != 0)
 		cairn_err_set(err, rc, "updating request %s: %s", d->id, cairn_strerror(rc));
 	json_decref(details);
+	json_decref(extra);
 	return rc;
 }
 
@@ -517,18 +555,22 @@ int policy_request_json(policy_engine_t *e, const char *id, json_t **out, cairn_
 {
 	int rc = fetch(e, id, out, err);
 
-	if (rc == 0) {
-		json_object_del(*out, "csr");
-		if (json_object_get(*out, "decided_by") == NULL)
-			json_object_set_new(*out, "decided_by", json_null());
+	if (rc == 0 && (rc = policy_record_view(e, *out, err)) != 0) {
+		json_decref(*out);
+		*out = NULL;
 	}
 	return rc;
 }
 
 /* ---- listing ---- */
 
+struct item {
+	request_info_t info;
+	json_t *summary; /* policy_record_summary */
+};
+
 struct collect {
-	request_info_t *v;
+	struct item *v;
 	size_t n, cap;
 	int64_t now;
 	int failed;
@@ -545,7 +587,7 @@ static int collect_one(const void *key, size_t klen, const void *val, size_t vle
 		return 0; /* unreadable records are skipped; audit keeps the history */
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
-		request_info_t *grown = realloc(c->v, cap * sizeof(*grown));
+		struct item *grown = realloc(c->v, cap * sizeof(*grown));
 		if (grown == NULL) {
 			json_decref(rec);
 			c->failed = 1;
@@ -554,18 +596,24 @@ static int collect_one(const void *key, size_t klen, const void *val, size_t vle
 		c->v = grown;
 		c->cap = cap;
 	}
-	info_from_json(rec, &c->v[c->n]);
+	info_from_json(rec, &c->v[c->n].info);
 	/* Shown as expired at once; the record is rewritten when someone touches it. */
-	if (c->v[c->n].status == REQ_PENDING && c->now >= c->v[c->n].expires)
-		c->v[c->n].status = REQ_EXPIRED;
-	c->n++;
+	if (c->v[c->n].info.status == REQ_PENDING && c->now >= c->v[c->n].info.expires)
+		c->v[c->n].info.status = REQ_EXPIRED;
+	c->v[c->n].summary = policy_record_summary(rec);
 	json_decref(rec);
+	if (c->v[c->n].summary == NULL) {
+		c->failed = 1;
+		return 1;
+	}
+	c->n++;
 	return 0;
 }
 
 static int newest_first(const void *a, const void *b)
 {
-	const request_info_t *x = a, *y = b;
+	const request_info_t *x = &((const struct item *)a)->info;
+	const request_info_t *y = &((const struct item *)b)->info;
 
 	if (x->created != y->created)
 		return x->created > y->created ? -1 : 1;
@@ -585,15 +633,15 @@ int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, v
 		return CAIRN_EDB;
 	db_iterate(txn, DB_REQUESTS, NULL, 0, collect_one, &c);
 	db_txn_end(txn);
-	if (c.failed) {
-		free(c.v);
-		return CAIRN_ENOMEM;
-	}
-	if (c.n > 1) /* qsort must not see the NULL of an empty list */
+	if (c.failed)
+		rc = CAIRN_ENOMEM;
+	else if (c.n > 1) /* qsort must not see the NULL of an empty list */
 		qsort(c.v, c.n, sizeof(*c.v), newest_first);
 	for (i = 0; i < c.n && rc == 0; i++)
-		if (status < 0 || (int)c.v[i].status == status)
-			rc = fn(&c.v[i], arg);
+		if (status < 0 || (int)c.v[i].info.status == status)
+			rc = fn(&c.v[i].info, c.v[i].summary, arg);
+	for (i = 0; i < c.n; i++)
+		json_decref(c.v[i].summary);
 	free(c.v);
 	return rc;
 }

@@ -61,5 +61,7 @@ TESTS += tests/integration/est_authz.sh
 EXTRA_DIST += tests/integration/est_authz.sh tests/integration/est_lib.sh
 TESTS += tests/integration/policy_names.sh
 EXTRA_DIST += tests/integration/policy_names.sh
+TESTS += tests/integration/requests_view.sh
+EXTRA_DIST += tests/integration/requests_view.sh
 TESTS += tests/integration/backup.sh
 EXTRA_DIST += tests/integration/backup.sh

@@ -49,6 +49,13 @@ LEGO=$!
 CAIRN_PIDS="$CAIRN_PIDS $LEGO"
 ok "a prod name becomes a pending request" pending_for api.prod.test
 ok "  ... that lego waits on (order processing)" kill -0 "$LEGO"
+ok "  ... that approvers see whole (cairn requests show)" sh -c "
+	'$CAIRN' requests show '$REQ' --dir '$D' >'$WORK/req.json' &&
+	jq -e '.channel == \"acme\" and (.requester | startswith(\"acme:acct/\")) and
+		.subject == \"CN=api.prod.test\" and .sans == [{\"type\": \"dns\", \"value\": \"api.prod.test\"}] and
+		.key.type != null and .key.bits > 0 and .profile == \"tls-server\" and
+		.validity.granted_days > 0 and .decision.rule == \"prod\" and
+		.decision.name == \"api.prod.test\" and .history[0].event == \"submitted\"' '$WORK/req.json'"
 ok "alice approves through the CLI" C requests approve "$REQ" --token-file "$WORK/alice.tok"
 last_has "  ... one of two" "pending \(1/2 approvals\)"
 fails "alice approving twice does not count" C requests approve "$REQ" --token-file "$WORK/alice.tok"

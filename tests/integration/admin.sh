@@ -68,8 +68,8 @@ ok "alice approves" C requests approve "$ID" --token-file "$WORK/alice.tok" --co
 last_has "  ... one of two" "pending \(1/2 approvals\)"
 fails "alice approving twice does not count" C requests approve "$ID" --token-file "$WORK/alice.tok"
 last_has "  ... 409 already approved" "409.*already approved"
-ok "  ... still one approval" sh -c "'$CAIRN' requests show '$ID' --dir '$D' | grep -q '\"by\": \"admin:alice\"' &&
-	[ \$('$CAIRN' requests show '$ID' --dir '$D' | grep -c '\"by\"') -eq 1 ]"
+ok "  ... still one approval" sh -c "'$CAIRN' requests show '$ID' --dir '$D' |
+	jq -e '.approvals_have == 1 and [.approvals[].by] == [\"admin:alice\"]'"
 ok "an auditor token cannot approve (403 problem)" api_is 403 "$WORK/audrey.tok" POST "/requests/$ID/approve" '{}'
 ok "  ... a forbidden problem document" grep -q '"type": "urn:cairn:problem:forbidden"' "$WORK/api.out"
 fails "an operator cannot approve a rule that wants approvers" C requests approve "$ID" --token-file "$WORK/oscar.tok"

@@ -977,10 +977,11 @@ struct listed {
 	char ids[8][33];
 };
 
-static int list_cb(const request_info_t *r, void *arg)
+static int list_cb(const request_info_t *r, json_t *summary, void *arg)
 {
 	struct listed *l = arg;
 
+	assert_non_null(json_object_get(summary, "names"));
 	if (l->n < 8)
 		snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", r->id);
 	l->n++;
@@ -989,9 +990,11 @@ static int list_cb(const request_info_t *r, void *arg)
 
 struct expire_op {
 	const char *id;
+	void (*edit)(json_t *rec); /* NULL: backdate */
 };
 
-/* Moves a pending request's deadline into the past, as if its TTL had run out. */
+/* Rewrites a stored request with edit; by default moves a pending request's deadline into
+ * the past, as if its TTL had run out. */
 static int backdate_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct expire_op *x = arg;
@@ -1004,7 +1007,10 @@ static int backdate_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 
 	assert_int_equal(db_get(txn, DB_REQUESTS, x->id, strlen(x->id), &val, &len), 0);
 	rec = json_loadb(val, len, 0, NULL);
-	json_object_set_new(rec, "expires", json_integer(time(NULL) - 1));
+	if (x->edit != NULL)
+		x->edit(rec);
+	else
+		json_object_set_new(rec, "expires", json_integer(time(NULL) - 1));
 	text = json_dumps(rec, JSON_COMPACT);
 	rc = db_put(txn, DB_REQUESTS, x->id, strlen(x->id), text, strlen(text), 0);
 	free(text);
@@ -1019,7 +1025,7 @@ static void test_engine_list_and_expiry(void **state)
 	request_info_t info;
 	cairn_err_t err;
 	struct listed all = { 0 }, pending = { 0 }, expired = { 0 };
-	struct expire_op x;
+	struct expire_op x = { NULL, NULL };
 	char a[33], b[33];
 
 	assert_int_equal(submit(f, "acme", "acme:acct/1", NULL, "DNS:a.prod.test", &out, &err), 0);
@@ -1048,6 +1054,152 @@ static void test_engine_list_and_expiry(void **state)
 	assert_int_equal(request_status_parse("expired"), REQ_EXPIRED);
 	assert_string_equal(request_status_name(REQ_FAILED), "failed");
 	assert_int_equal(request_status_parse("bogus"), -1);
+}
+
+/* Strips a stored request down to what records held before the CSR's facts, the decision
+ * and the history were stored. */
+static void make_old(json_t *rec)
+{
+	static const char *const added[] = { "subject", "sans", "key", "decision", "history",
+					     "validity_granted" };
+	size_t i;
+
+	for (i = 0; i < sizeof(added) / sizeof(added[0]); i++)
+		json_object_del(rec, added[i]);
+}
+
+/* Member key of step i of history h. */
+static json_t *step(const json_t *h, size_t i, const char *key)
+{
+	return json_object_get(json_array_get(h, i), key);
+}
+
+static void step_is(const json_t *h, size_t i, const char *key, const char *want)
+{
+	assert_string_equal(json_string_value(step(h, i, key)), want);
+}
+
+/* doc.a.b */
+static json_t *sub(const json_t *doc, const char *a, const char *b)
+{
+	return json_object_get(json_object_get(doc, a), b);
+}
+
+/* An old record whose CSR was damaged. */
+static void make_old_broken(json_t *rec)
+{
+	make_old(rec);
+	json_object_set_new(rec, "csr", json_string("bm90IGEgQ1NS"));
+}
+
+static int summary_cb(const request_info_t *r, json_t *summary, void *arg)
+{
+	(void)r;
+	json_decref(*(json_t **)arg);
+	*(json_t **)arg = json_incref(summary);
+	return 0;
+}
+
+/* What approvers see: the CSR's facts, the deciding name, approvals and history; a record
+ * from before they were stored reads the same (facts from its CSR, history rebuilt). */
+static void test_engine_view(void **state)
+{
+	fixture_t *f = *state;
+	policy_outcome_t out;
+	cairn_err_t err;
+	struct expire_op x = { NULL, NULL };
+	json_t *doc = NULL, *h, *sum = NULL;
+	char id[33];
+
+	assert_int_equal(submit(f, "acme", "acme:acct/7", "x.prod.test",
+				"DNS:x.prod.test,DNS:www.dev.test,IP:10.1.2.3", &out, &err), 0);
+	assert_int_equal(out.decision.action, POLICY_APPROVE);
+	assert_string_equal(out.decision.name, "x.prod.test");
+	assert_int_equal(out.decision.name_from_cn, 0);
+	assert_string_equal(out.decision.covered, "");
+	snprintf(id, sizeof(id), "%s", out.request.id);
+	assert_int_equal(policy_requests_list(f->engine, -1, summary_cb, &sum), 0);
+	assert_string_equal(json_string_value(json_object_get(sum, "subject")), "OU=ignored,CN=x.prod.test");
+	assert_int_equal(json_array_size(json_object_get(sum, "sans")), 3);
+	json_decref(sum);
+	sum = NULL;
+	assert_int_equal(policy_request_approve(f->engine, id, "admin:alice", "approver", "fine",
+						NULL, &err),
+			 0);
+	assert_int_equal(policy_request_json(f->engine, id, &doc, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(doc, "subject")), "OU=ignored,CN=x.prod.test");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(doc, "sans"), 2), "type")),
+			    "ip");
+	assert_string_equal(json_string_value(sub(doc, "key", "type")), "ec");
+	assert_string_equal(json_string_value(sub(doc, "key", "curve")), "P-256");
+	assert_string_equal(json_string_value(sub(doc, "decision", "name")),
+			    "x.prod.test");
+	assert_int_equal(json_integer_value(sub(doc, "validity", "granted_days")), 90);
+	assert_true(json_is_null(sub(doc, "validity", "asked_days")));
+	h = json_object_get(doc, "history");
+	assert_int_equal(json_array_size(h), 2);
+	step_is(h, 1, "event", "approved");
+	assert_true(json_integer_value(step(h, 1, "seq")) >
+		    json_integer_value(step(h, 0, "seq")));
+	json_decref(doc);
+
+	/* The same request as an old record: read from its CSR, history rebuilt. */
+	x.id = id;
+	x.edit = make_old;
+	assert_int_equal(db_write(f->db, backdate_op, &x, &err), 0);
+	assert_int_equal(policy_requests_list(f->engine, -1, summary_cb, &sum), 0);
+	assert_null(json_object_get(sum, "sans"));
+	assert_int_equal(json_array_size(json_object_get(sum, "names")), 3);
+	json_decref(sum);
+	assert_int_equal(policy_request_json(f->engine, id, &doc, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(doc, "subject")), "OU=ignored,CN=x.prod.test");
+	assert_int_equal(json_array_size(json_object_get(doc, "sans")), 3);
+	assert_int_equal(json_integer_value(sub(doc, "key", "bits")), 256);
+	assert_string_equal(json_string_value(sub(doc, "decision", "rule")), "prod");
+	assert_true(json_is_null(sub(doc, "decision", "name")));
+	h = json_object_get(doc, "history");
+	assert_int_equal(json_array_size(h), 2);
+	assert_true(json_integer_value(step(h, 0, "seq")) > 0);
+	assert_true(json_is_null(step(h, 1, "seq")));
+	step_is(h, 1, "by", "admin:alice");
+	json_decref(doc);
+	/* Its next step keeps the rebuilt history and adds itself. */
+	assert_int_equal(policy_request_approve(f->engine, id, "admin:bob", "approver", NULL, NULL,
+						&err),
+			 0);
+	assert_int_equal(policy_request_json(f->engine, id, &doc, &err), 0);
+	h = json_object_get(doc, "history");
+	assert_int_equal(json_array_size(h), 4);
+	step_is(h, 2, "by", "admin:bob");
+	step_is(h, 3, "event", "issued");
+	assert_int_equal(json_integer_value(sub(doc, "validity", "granted_days")), 90);
+	assert_non_null(sub(doc, "validity", "not_after"));
+	json_decref(doc);
+
+	/* An expiry is history too. */
+	assert_int_equal(submit(f, "acme", "acme:acct/7", NULL, "DNS:y.prod.test", &out, &err), 0);
+	x.id = out.request.id;
+	x.edit = NULL;
+	assert_int_equal(db_write(f->db, backdate_op, &x, &err), 0);
+	assert_int_equal(policy_request_json(f->engine, out.request.id, &doc, &err), 0);
+	h = json_object_get(doc, "history");
+	assert_int_equal(json_array_size(h), 2);
+	step_is(h, 1, "event", "expired");
+	step_is(h, 1, "by", "policy:expiry");
+	json_decref(doc);
+
+	/* An old record whose CSR does not read is still shown, saying why. */
+	assert_int_equal(submit(f, "acme", "acme:acct/7", NULL, "DNS:z.prod.test", &out, &err), 0);
+	x.id = out.request.id;
+	x.edit = make_old_broken;
+	assert_int_equal(db_write(f->db, backdate_op, &x, &err), 0);
+	assert_int_equal(policy_request_json(f->engine, out.request.id, &doc, &err), 0);
+	assert_non_null(json_string_value(json_object_get(doc, "facts_error")));
+	assert_null(json_object_get(doc, "sans"));
+	assert_null(json_object_get(doc, "csr"));
+	step_is(json_object_get(doc, "history"), 0, "event", "submitted");
+	json_decref(doc);
 }
 
 static void test_engine_reload(void **state)
@@ -1102,6 +1254,7 @@ int main(void)
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_engine_list_and_expiry, fixture_setup,
 						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_engine_view, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_engine_reload, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
