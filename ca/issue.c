@@ -16,7 +16,6 @@
 #include "ca/ca_int.h"
 #include "hsm/hsm.h"
 
-#define CA_MAX_PROFILES 64
 #define CA_CERT_FILE_MAX (1024 * 1024)
 #define CA_ISSUE_ATTEMPTS 4 /* a fresh serial per attempt after a collision */
 
@@ -130,12 +129,9 @@ static int load_profiles(ca_t *ca, const json_t *cfg_profiles, cairn_err_t *err)
 
 	if (profiles == NULL && (profiles = defaults = ca_profiles_default()) == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "cannot build default profiles");
-	n = json_object_size(profiles);
-	if (!json_is_object(profiles) || n == 0 || n > CA_MAX_PROFILES) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "profiles: must be an object of 1..%d profiles",
-				   CA_MAX_PROFILES);
+	if ((rc = ca_profiles_check(profiles, err)) != 0)
 		goto out;
-	}
+	n = json_object_size(profiles);
 	if ((ca->profiles = calloc(n, sizeof(*ca->profiles))) == NULL) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;

@@ -57,7 +57,13 @@ typedef struct est_settings {
  * Returns 0 or CAIRN_ECONFIG. Profile names are checked against a CA in est_new.
  */
 int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err) CAIRN_WUR;
+/* Every profile a label names (profile, client_cert_profiles) must be known(name, arg);
+ * else CAIRN_ECONFIG naming the key. est_new and the config validator both call it. */
+int est_settings_check_profiles(const est_settings_t *set,
+				int (*known)(const char *name, const void *arg), const void *arg,
+				cairn_err_t *err) CAIRN_WUR;
 
+#define EST_DEFAULT_RETRY_AFTER 60 /* seconds a client waits on a pending request */
 #define EST_AUTH_FAIL_LIMIT 10
 #define EST_AUTH_FAIL_WINDOW 600
 

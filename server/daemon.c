@@ -165,8 +165,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	/* Approvals count only from enabled admins who existed when the request came. */
 	policy_engine_set_approver_check(s->policy, admin_approver_counts, NULL);
-	if ((rc = est_settings_parse(cfg->est, &s->est_settings, err)) != 0 ||
-	    (rc = est_new(&s->est_settings, s->ca, s->db, s->policy, &s->est, err)) != 0)
+	s->est_settings = *cfg->est_settings;
+	if ((rc = est_new(&s->est_settings, s->ca, s->db, s->policy, &s->est, err)) != 0)
 		goto out;
 	s->admin.ca = s->ca;
 	s->admin.db = s->db;
@@ -197,7 +197,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		ac.policy = s->policy;
 		ac.https_base = s->https_url;
 		ac.http_base = s->http_url;
-		ac.conf = cfg->acme;
+		ac.settings = &cfg->acme_settings;
 		rc = acme_new(&ac, &s->acme, err);
 		if (rc)
 			goto out;
