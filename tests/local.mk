@@ -61,3 +61,6 @@ TESTS += tests/integration/est_authz.sh
 EXTRA_DIST += tests/integration/est_authz.sh tests/integration/est_lib.sh
 TESTS += tests/integration/policy_names.sh
 EXTRA_DIST += tests/integration/policy_names.sh
+# One config validator (config check = serve), docs/config.md = `cairn config keys`.
+TESTS += tests/integration/config.sh
+EXTRA_DIST += tests/integration/config.sh
