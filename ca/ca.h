@@ -219,6 +219,9 @@ int ca_time_unix(const ASN1_TIME *t, int64_t *out) CAIRN_WUR;
 
 /* The profile by name, or NULL. Borrowed, valid while ca lives. */
 const ca_profile_t *ca_profile(const ca_t *ca, const char *name);
+/* The profile by name, or NULL with err set (CAIRN_EPROFILE) to "unknown profile NAME
+ * (profiles: a, b, c)": the one message for a profile that does not exist. */
+const ca_profile_t *ca_profile_find(const ca_t *ca, const char *name, cairn_err_t *err);
 /* Issuer certificate by name ("root", "issuing"), or NULL. Borrowed. */
 X509 *ca_issuer_cert(const ca_t *ca, const char *name);
 

@@ -313,6 +313,27 @@ static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
 	return 0;
 }
 
+int config_check_string(const char *key, const char *value, cairn_err_t *err)
+{
+	const cfg_key_t *k = cfg_row(key);
+	json_t *v = json_string(value);
+	int rc;
+
+	if (k == NULL || v == NULL)
+		rc = v == NULL ? CAIRN_ENOMEM : CAIRN_EINVAL;
+	else
+		rc = cfg_value(k, v, key, key, err);
+	json_decref(v);
+	return rc;
+}
+
+const char *config_key_default(const char *key)
+{
+	const cfg_key_t *k = cfg_row(key);
+
+	return k ? k->def : NULL;
+}
+
 int config_parse_addr(const char *addr, char *host, size_t cap, int *port)
 {
 	return hostport_parse(addr, host, cap, port);

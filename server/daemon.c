@@ -87,11 +87,12 @@ static int write_serve_file(const server_t *s, cairn_err_t *err)
 static void *checkpointer(void *arg)
 {
 	server_t *s = arg;
-	int64_t every = 3600;
+	int64_t every = 0;
 	struct timespec until;
 
-	if (duration_parse(s->cfg->checkpoint_interval, &every) != 0 || every < 60)
-		every = 3600;
+	/* Validated by the config table (at least 60 s). */
+	if (duration_parse(s->cfg->checkpoint_interval, &every) != 0)
+		return NULL;
 	pthread_mutex_lock(&s->cp_lock);
 	while (!s->cp_stop) {
 		cairn_err_t err = { 0 };
@@ -155,9 +156,9 @@ static int open_core(server_t *s, cairn_err_t *err)
 	server_material_note(s, "root", ca_issuer_cert(s->ca, "root"));
 	server_material_note(s, "issuing", ca_issuer_cert(s->ca, "issuing"));
 	policy = config_path(cfg, cfg->policy_file);
+	/* pending_ttl was validated by the config table. */
 	if (policy == NULL || duration_parse(cfg->pending_ttl, &ttl) != 0) {
-		rc = policy ? cairn_err_set(err, CAIRN_ECONFIG, "requests.pending_ttl: bad duration")
-			    : CAIRN_ENOMEM;
+		rc = CAIRN_ENOMEM;
 		goto out;
 	}
 	rc = policy_engine_new(s->ca, s->db, policy, ttl, &s->policy, err);

@@ -92,6 +92,14 @@ json_t *config_default(const char *listen_https, const char *listen_http,
  * the text `cairn config keys` prints and docs/config.md carries. */
 void config_describe(FILE *out);
 
+/* Checks value as the string of key (e.g. "public_urls.http") against the config table, with
+ * the message `cairn serve` would give. 0, CAIRN_ECONFIG (err filled) or CAIRN_EINVAL (no
+ * such key). For `cairn init`'s options. */
+int config_check_string(const char *key, const char *value, cairn_err_t *err) CAIRN_WUR;
+/* The default of key as the table writes it (static), or NULL for an unknown key or a
+ * required one. */
+const char *config_key_default(const char *key);
+
 /* Splits "host:port" / "[v6]:port" into host (no brackets) and port. */
 int config_parse_addr(const char *addr, char *host, size_t cap, int *port) CAIRN_WUR;
 

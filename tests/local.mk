@@ -64,3 +64,6 @@ EXTRA_DIST += tests/integration/policy_names.sh
 # One config validator (config check = serve), docs/config.md = `cairn config keys`.
 TESTS += tests/integration/config.sh
 EXTRA_DIST += tests/integration/config.sh
+# CLI input checks: a private key never sent as a CSR, profiles listed, serials, durations.
+TESTS += tests/integration/cli_input.sh
+EXTRA_DIST += tests/integration/cli_input.sh

@@ -81,6 +81,12 @@ refused profiles.tls-server '{"key_usage": ["digitalSignature"]}' \
 	'^profiles\.tls-server\.validity_days: required$'
 refused profiles '{}' '^profiles: must be an object of 1\.\.64 named entries$'
 
+# cairn init checks its URL options with the same rule (they go into the certificates it makes).
+fails "init refuses --public-http without a scheme" \
+	"$CAIRN" init --dir "$WORK/bare" --public-http ca.example.com/ocsp
+last_has "  ... with the table's message" "public_urls\.http: must be an absolute http:// or https:// URL"
+ok "  ... and made nothing" test ! -e "$WORK/bare"
+
 # A full config: every optional key given a valid value passes check and starts serve.
 python3 - "$WORK/good.json" "$D/cairn.json" <<'PY'
 import json, sys
