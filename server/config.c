@@ -230,8 +230,8 @@ static int cfg_walk(const json_t *obj, const char *path, const char *pattern, ca
 		const char *last = strrchr(k->path, '.');
 		if (k->def == NULL && cfg_is_child(k->path, pattern) &&
 		    json_object_get(obj, last ? last + 1 : k->path) == NULL)
-			return cairn_err_set(err, CAIRN_ECONFIG, "%s%s%s: required", path, dot,
-					     last ? last + 1 : k->path);
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s%s%s: required (%s)", path, dot,
+					     last ? last + 1 : k->path, k->doc);
 	}
 	return 0;
 }

@@ -78,7 +78,7 @@ refused acme.profile '"nosuch"' '^acme\.profile: no profile named nosuch$'
 refused acme.profile '"admin"' '^acme\.profile: admin logs in to the admin API'
 refused profiles.tls-server.key_usage '["keyCertSign"]' '^profiles\.tls-server\.key_usage'
 refused profiles.tls-server '{"key_usage": ["digitalSignature"]}' \
-	'^profiles\.tls-server\.validity_days: required$'
+	'^profiles\.tls-server\.validity_days: required \(longest validity'
 refused profiles '{}' '^profiles: must be an object of 1\.\.64 named entries$'
 
 # cairn init checks its URL options with the same rule (they go into the certificates it makes).
