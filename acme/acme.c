@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME front: settings, the resource table, directory, newNonce and the headers every reply carries. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,125 +9,36 @@
 
 #include "acme/acme_int.h"
 
-/* ---- settings (the config's "acme" object) ---- */
+/* ---- settings (validated by the config table; copied into the acme_t) ---- */
 
-static int conf_int(const json_t *obj, const char *key, const char *path, long lo, long hi,
-		    long *out, cairn_err_t *err)
+static int apply_settings(acme_t *a, const acme_settings_t *st, cairn_err_t *err)
 {
-	json_t *v = json_object_get(obj, key);
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-		return cairn_err_set(err, CAIRN_ECONFIG, "acme.%s%s: must be an integer %ld..%ld",
-				     path, key, lo, hi);
-	*out = (long)json_integer_value(v);
-	return 0;
-}
-
-static int conf_str(const json_t *obj, const char *key, const char *path, char *out,
-		    size_t cap, cairn_err_t *err)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_string(v) || strlen(json_string_value(v)) >= cap)
-		return cairn_err_set(err, CAIRN_ECONFIG, "acme.%s%s: must be a string (< %zu chars)",
-				     path, key, cap);
-	snprintf(out, cap, "%s", json_string_value(v));
-	return 0;
-}
-
-static int conf_known(const json_t *obj, const char *path, const char *const *keys,
-		      cairn_err_t *err)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach((json_t *)obj, k, v) {
-		for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
-			;
-		if (keys[i] == NULL)
-			return cairn_err_set(err, CAIRN_ECONFIG, "acme.%s%s: unknown key", path, k);
-	}
-	return 0;
-}
-
-/* "host:port" or "[v6]:port". */
-static int parse_hostport(const char *s, char *host, size_t cap, int *port)
-{
-	const char *colon;
-	size_t hl;
-	char *end;
-	long p;
-
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (close == NULL || close[1] != ':')
-			return CAIRN_EINVAL;
-		hl = (size_t)(close - s - 1);
-		s++;
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL)
-			return CAIRN_EINVAL;
-		hl = (size_t)(colon - s);
-	}
-	p = strtol(colon + 1, &end, 10);
-	if (hl == 0 || hl >= cap || *end != '\0' || p < 1 || p > 65535)
-		return CAIRN_EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	*port = (int)p;
-	return 0;
-}
-
-static int parse_validation(acme_t *a, const json_t *v, cairn_err_t *err)
-{
-	static const char *const keys[] = { "dns_server", "http01_port", "tlsalpn01_port",
-					    "hosts", "timeout_ms", NULL };
-	char dns[160] = "";
-	long http = 80, tls = 443, tmo = 5000;
 	const char *name;
-	json_t *addr, *hosts;
-	int rc;
+	json_t *addr;
 
-	if (!json_is_object(v))
-		return cairn_err_set(err, CAIRN_ECONFIG, "acme.validation: must be an object");
-	if ((rc = conf_known(v, "validation.", keys, err)) ||
-	    (rc = conf_str(v, "dns_server", "validation.", dns, sizeof(dns), err)) ||
-	    (rc = conf_int(v, "http01_port", "validation.", 1, 65535, &http, err)) ||
-	    (rc = conf_int(v, "tlsalpn01_port", "validation.", 1, 65535, &tls, err)) ||
-	    (rc = conf_int(v, "timeout_ms", "validation.", 100, 60000, &tmo, err)))
-		return rc;
-	if (dns[0] != '\0') {
-		if (parse_hostport(dns, a->v.dns_host, sizeof(a->v.dns_host), &a->v.dns_port) != 0)
-			return cairn_err_set(err, CAIRN_ECONFIG,
-					     "acme.validation.dns_server: must be host:port");
-	}
-	a->v.http01_port = (int)http;
-	a->v.tlsalpn01_port = (int)tls;
-	a->v.timeout_ms = (int)tmo;
-	hosts = json_object_get(v, "hosts");
-	if (hosts != NULL && !json_is_object(hosts))
-		return cairn_err_set(err, CAIRN_ECONFIG,
-				     "acme.validation.hosts: must be an object name -> address");
-	json_object_foreach(hosts, name, addr) {
+	snprintf(a->profile, sizeof(a->profile), "%s", st->profile);
+	snprintf(a->tos, sizeof(a->tos), "%s", st->terms_of_service);
+	snprintf(a->website, sizeof(a->website), "%s", st->website);
+	a->eab_required = st->external_account_required != 0;
+	if (st->caa_identities != NULL)
+		a->caa_identities = json_deep_copy(st->caa_identities);
+	a->authz_reuse = st->authz_reuse_seconds;
+	a->order_lifetime = st->order_lifetime_seconds;
+	a->ari_window_pct = st->renewal_window_percent;
+	a->orders_per_hour = st->orders_per_hour;
+	a->pending_authz_max = st->pending_authorizations;
+	a->failed_per_hour = st->failed_validations_per_hour;
+	a->v.http01_port = (int)st->http01_port;
+	a->v.tlsalpn01_port = (int)st->tlsalpn01_port;
+	a->v.timeout_ms = (int)st->timeout_ms;
+	if (st->dns_server[0] != '\0' &&
+	    hostport_parse(st->dns_server, a->v.dns_host, sizeof(a->v.dns_host), &a->v.dns_port))
+		return cairn_err_set(err, CAIRN_ECONFIG, "acme.validation.dns_server: must be host:port");
+	json_object_foreach((json_t *)st->hosts, name, addr) {
 		acme_host_t *h;
-		unsigned char bin[16];
 		if (a->v.n_hosts == ACME_MAX_HOSTS)
 			return cairn_err_set(err, CAIRN_ECONFIG,
-					     "acme.validation.hosts: at most %d names",
-					     ACME_MAX_HOSTS);
-		if (!json_is_string(addr) || strlen(name) >= sizeof(h->name) ||
-		    (inet_pton(AF_INET, json_string_value(addr), bin) != 1 &&
-		     inet_pton(AF_INET6, json_string_value(addr), bin) != 1))
-			return cairn_err_set(err, CAIRN_ECONFIG,
-					     "acme.validation.hosts.%s: must be an IPv4 or IPv6 address",
-					     name);
+					     "acme.validation.hosts: at most %d names", ACME_MAX_HOSTS);
 		h = &a->v.hosts[a->v.n_hosts++];
 		snprintf(h->name, sizeof(h->name), "%s", name);
 		snprintf(h->addr, sizeof(h->addr), "%s", json_string_value(addr));
@@ -136,80 +46,9 @@ static int parse_validation(acme_t *a, const json_t *v, cairn_err_t *err)
 	return 0;
 }
 
-static int parse_conf(acme_t *a, const json_t *c, cairn_err_t *err)
-{
-	static const char *const keys[] = { "validation", "terms_of_service", "website",
-					    "caa_identities", "external_account_required",
-					    "authz_reuse_seconds", "order_lifetime_seconds",
-					    "rate_limits", "profile", "renewal_window_percent",
-					    "validation_workers", NULL };
-	static const char *const rl_keys[] = { "orders_per_hour", "pending_authorizations",
-					       "failed_validations_per_hour", NULL };
-	long reuse = 30L * 86400, life = 7L * 86400, pct = 66;
-	json_t *v;
-	size_t i;
-	int rc;
-
-	a->v.http01_port = 80;
-	a->v.tlsalpn01_port = 443;
-	a->v.timeout_ms = 5000;
-	if (c == NULL)
-		goto defaults;
-	if (!json_is_object(c))
-		return cairn_err_set(err, CAIRN_ECONFIG, "acme: must be an object");
-	if ((rc = conf_known(c, "", keys, err)) ||
-	    (rc = conf_str(c, "terms_of_service", "", a->tos, sizeof(a->tos), err)) ||
-	    (rc = conf_str(c, "website", "", a->website, sizeof(a->website), err)) ||
-	    (rc = conf_str(c, "profile", "", a->profile, sizeof(a->profile), err)) ||
-	    (rc = conf_int(c, "authz_reuse_seconds", "", 0, 400L * 86400, &reuse, err)) ||
-	    (rc = conf_int(c, "order_lifetime_seconds", "", 60, 30L * 86400, &life, err)) ||
-	    (rc = conf_int(c, "renewal_window_percent", "", 1, 99, &pct, err)))
-		return rc;
-	v = json_object_get(c, "validation");
-	if (v != NULL && (rc = parse_validation(a, v, err)) != 0)
-		return rc;
-	v = json_object_get(c, "external_account_required");
-	if (v != NULL && !json_is_boolean(v))
-		return cairn_err_set(err, CAIRN_ECONFIG,
-				     "acme.external_account_required: must be true or false");
-	a->eab_required = json_is_true(v);
-	v = json_object_get(c, "caa_identities");
-	if (v != NULL) {
-		if (!json_is_array(v))
-			return cairn_err_set(err, CAIRN_ECONFIG,
-					     "acme.caa_identities: must be an array of domain names");
-		for (i = 0; i < json_array_size(v); i++)
-			if (!json_is_string(json_array_get(v, i)))
-				return cairn_err_set(err, CAIRN_ECONFIG,
-						     "acme.caa_identities[%zu]: must be a string", i);
-		a->caa_identities = json_deep_copy(v);
-	}
-	v = json_object_get(c, "rate_limits");
-	if (v != NULL) {
-		if (!json_is_object(v))
-			return cairn_err_set(err, CAIRN_ECONFIG, "acme.rate_limits: must be an object");
-		if ((rc = conf_known(v, "rate_limits.", rl_keys, err)) ||
-		    (rc = conf_int(v, "orders_per_hour", "rate_limits.", 0, 1000000,
-				   &a->orders_per_hour, err)) ||
-		    (rc = conf_int(v, "pending_authorizations", "rate_limits.", 0, 1000000,
-				   &a->pending_authz_max, err)) ||
-		    (rc = conf_int(v, "failed_validations_per_hour", "rate_limits.", 0, 1000000,
-				   &a->failed_per_hour, err)))
-			return rc;
-	}
-defaults:
-	a->authz_reuse = reuse;
-	a->order_lifetime = life;
-	a->ari_window_pct = pct;
-	if (a->profile[0] == '\0')
-		snprintf(a->profile, sizeof(a->profile), "tls-server");
-	return 0;
-}
-
 int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 {
 	acme_t *a = calloc(1, sizeof(*a));
-	long workers = 4;
 	int rc;
 
 	if (a == NULL)
@@ -225,13 +64,9 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 	snprintf(a->http_base, sizeof(a->http_base), "%s", cfg->http_base ? cfg->http_base : "");
 	a->rl_failed = json_object();
 	a->finalizing = json_object();
-	rc = parse_conf(a, cfg->conf, err);
-	if (rc == 0 && cfg->conf != NULL)
-		rc = conf_int(cfg->conf, "validation_workers", "", 1, 64, &workers, err);
+	rc = apply_settings(a, cfg->settings, err);
 	if (rc)
 		goto fail;
-	if (cfg->profile != NULL)
-		snprintf(a->profile, sizeof(a->profile), "%s", cfg->profile);
 	if (a->policy == NULL) {
 		rc = cairn_err_set(err, CAIRN_EINVAL, "acme: no policy engine");
 		goto fail;
@@ -248,7 +83,7 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 		goto fail;
 	}
 	if ((rc = acme_nonces_new(&a->nonces)) != 0 ||
-	    (rc = acme_pool_start(a, (int)workers, &a->pool)) != 0) {
+	    (rc = acme_pool_start(a, (int)cfg->settings->validation_workers, &a->pool)) != 0) {
 		cairn_err_set(err, rc, "acme: cannot start: %s", cairn_strerror(rc));
 		goto fail;
 	}

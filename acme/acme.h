@@ -14,19 +14,46 @@
 
 typedef struct acme acme_t;
 
+/* Defaults of the "acme" settings; the config table (server/config.c) shows and applies them. */
+#define ACME_DEFAULT_PROFILE "tls-server"
+#define ACME_DEFAULT_HTTP01_PORT 80
+#define ACME_DEFAULT_TLSALPN01_PORT 443
+#define ACME_DEFAULT_TIMEOUT_MS 5000
+#define ACME_DEFAULT_AUTHZ_REUSE 2592000   /* 30 days */
+#define ACME_DEFAULT_ORDER_LIFETIME 604800 /* 7 days */
+#define ACME_DEFAULT_RENEWAL_PERCENT 66
+#define ACME_DEFAULT_WORKERS 4
+#define ACME_MAX_HOSTS 64
+
+/*
+ * The config's "acme" object as typed values, filled by server/'s config table after it
+ * validated types, bounds and names (every string non-NULL; dns_server is "" or a checked
+ * host:port; hosts maps names to checked IP addresses). Borrowed by acme_new.
+ */
+typedef struct acme_settings {
+	char *profile, *terms_of_service, *website;
+	long external_account_required;           /* 0 | 1 */
+	const json_t *caa_identities;             /* array of strings or NULL */
+	long authz_reuse_seconds, order_lifetime_seconds, renewal_window_percent;
+	long validation_workers;
+	long orders_per_hour, pending_authorizations, failed_validations_per_hour; /* 0 = no limit */
+	char *dns_server;                         /* "" = the system resolver */
+	long http01_port, tlsalpn01_port, timeout_ms;
+	const json_t *hosts;                      /* name -> address, or NULL */
+} acme_settings_t;
+
 typedef struct acme_config {
 	db_t *db;                  /* borrowed, outlives the acme_t */
 	ca_t *ca;                  /* borrowed, outlives the acme_t */
 	policy_engine_t *policy;   /* borrowed, outlives the acme_t: every finalize goes through it */
 	const char *https_base;    /* public HTTPS base URL, e.g. "https://127.0.0.1:8443" */
 	const char *http_base;     /* public HTTP base URL (issuer certificate links) */
-	const json_t *conf;        /* the config's "acme" object (borrowed during acme_new), or NULL */
-	const char *profile;       /* certificate profile for ACME orders; NULL = "tls-server" */
+	const acme_settings_t *settings; /* validated settings (borrowed during acme_new) */
 } acme_config_t;
 
 /*
- * Validates cfg->conf (errors name the key: "acme.validation.http01_port: must be
- * 1..65535"), starts the validation worker pool and re-queues challenges that
+ * Takes cfg->settings (validated by the config table; the profile must exist in the CA and
+ * not be the admin profile, else CAIRN_ECONFIG naming acme.profile), starts the validation worker pool and re-queues challenges that
  * were being validated when the daemon stopped (state lives in DB_ACME).
  * Returns 0, CAIRN_ECONFIG, CAIRN_EINVAL, CAIRN_ENOMEM.
  * *out owned by the caller: acme_free (before the db and the ca are closed).

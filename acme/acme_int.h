@@ -14,7 +14,6 @@
 #define ACME_ERR "urn:ietf:params:acme:error:"
 #define ACME_ID_LEN 22          /* base64url of 16 random bytes */
 #define ACME_MAX_IDENTIFIERS 100
-#define ACME_MAX_HOSTS 64
 
 typedef struct acme_host {
 	char name[254];

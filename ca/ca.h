@@ -55,6 +55,14 @@ json_t *ca_profiles_default(void);
  * default 2048). Unknown keys are refused. */
 int ca_profile_parse(const char *name, const json_t *obj, ca_profile_t *out, cairn_err_t *err)
 	CAIRN_WUR;
+/* Bounds of profiles (the config table in server/ documents them from here). */
+#define CA_MAX_PROFILES 64
+#define CA_PROFILE_MAX_VALIDITY 3650
+#define CA_PROFILE_MIN_RSA 2048
+#define CA_PROFILE_MAX_RSA 16384
+/* Checks a whole "profiles" object as ca_open will load it: 1..CA_MAX_PROFILES profiles,
+ * each accepted by ca_profile_parse. 0 or CAIRN_ECONFIG/CAIRN_EINVAL with err naming the key. */
+int ca_profiles_check(const json_t *profiles, cairn_err_t *err) CAIRN_WUR;
 
 /* ---- names: the one extractor every path uses (nameset.c) ---- */
 
@@ -216,6 +224,9 @@ int ca_time_unix(const ASN1_TIME *t, int64_t *out) CAIRN_WUR;
 
 /* The profile by name, or NULL. Borrowed, valid while ca lives. */
 const ca_profile_t *ca_profile(const ca_t *ca, const char *name);
+/* The profile by name, or NULL with err set (CAIRN_EPROFILE) to "unknown profile NAME
+ * (profiles: a, b, c)": the one message for a profile that does not exist. */
+const ca_profile_t *ca_profile_find(const ca_t *ca, const char *name, cairn_err_t *err);
 /* Issuer certificate by name ("root", "issuing"), or NULL. Borrowed. */
 X509 *ca_issuer_cert(const ca_t *ca, const char *name);
 

@@ -16,7 +16,6 @@
 #include "ca/ca_int.h"
 #include "hsm/hsm.h"
 
-#define CA_MAX_PROFILES 64
 #define CA_CERT_FILE_MAX (1024 * 1024)
 #define CA_ISSUE_ATTEMPTS 4 /* a fresh serial per attempt after a collision */
 
@@ -130,12 +129,9 @@ static int load_profiles(ca_t *ca, const json_t *cfg_profiles, cairn_err_t *err)
 
 	if (profiles == NULL && (profiles = defaults = ca_profiles_default()) == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "cannot build default profiles");
-	n = json_object_size(profiles);
-	if (!json_is_object(profiles) || n == 0 || n > CA_MAX_PROFILES) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "profiles: must be an object of 1..%d profiles",
-				   CA_MAX_PROFILES);
+	if ((rc = ca_profiles_check(profiles, err)) != 0)
 		goto out;
-	}
+	n = json_object_size(profiles);
 	if ((ca->profiles = calloc(n, sizeof(*ca->profiles))) == NULL) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
@@ -238,6 +234,22 @@ const ca_profile_t *ca_profile(const ca_t *ca, const char *name)
 	return NULL;
 }
 
+const ca_profile_t *ca_profile_find(const ca_t *ca, const char *name, cairn_err_t *err)
+{
+	const ca_profile_t *prof = ca_profile(ca, name);
+	char names[512] = "";
+	size_t i, o = 0;
+
+	if (prof != NULL)
+		return prof;
+	for (i = 0; ca != NULL && i < ca->n_profiles && o + 2 < sizeof(names); i++)
+		o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "",
+				      ca->profiles[i].name);
+	cairn_err_set(err, CAIRN_EPROFILE, "unknown profile %.64s (profiles: %s)",
+		      name ? name : "(none)", names);
+	return NULL;
+}
+
 X509 *ca_issuer_cert(const ca_t *ca, const char *name)
 {
 	if (ca == NULL || name == NULL)
@@ -310,8 +322,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	if (ca == NULL || req == NULL || req->csr == NULL || req->requester == NULL ||
 	    req->channel == NULL || req->profile == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "ca_issue: missing argument");
-	if ((prof = ca_profile(ca, req->profile)) == NULL)
-		return cairn_err_set(err, CAIRN_EPROFILE, "unknown profile %.64s", req->profile);
+	if ((prof = ca_profile_find(ca, req->profile, err)) == NULL)
+		return CAIRN_EPROFILE;
 	days = req->validity_days ? req->validity_days : prof->validity_days;
 	if (days < 1 || days > prof->validity_days)
 		return cairn_err_set(err, CAIRN_EINVAL,

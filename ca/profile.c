@@ -10,9 +10,9 @@
 #include "ca/ca.h"
 #include "ca/ca_int.h"
 
-#define PROFILE_MAX_VALIDITY 3650
-#define PROFILE_MIN_RSA 2048
-#define PROFILE_MAX_RSA 16384
+#define PROFILE_MAX_VALIDITY CA_PROFILE_MAX_VALIDITY
+#define PROFILE_MIN_RSA CA_PROFILE_MIN_RSA
+#define PROFILE_MAX_RSA CA_PROFILE_MAX_RSA
 
 /* keyUsage names (RFC 5280 §4.2.1.3) and their X509v3_KU_* bits. */
 static const struct {
@@ -284,5 +284,23 @@ int ca_profile_parse(const char *name, const json_t *obj, ca_profile_t *out, cai
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "profiles.%s.require_san: needs at least one san_types entry",
 				     name);
+	return 0;
+}
+
+int ca_profiles_check(const json_t *profiles, cairn_err_t *err)
+{
+	ca_profile_t p;
+	const char *name;
+	json_t *v;
+	int rc;
+
+	if (!json_is_object(profiles) || json_object_size(profiles) == 0 ||
+	    json_object_size(profiles) > CA_MAX_PROFILES)
+		return cairn_err_set(err, CAIRN_ECONFIG, "profiles: must be an object of 1..%d profiles",
+				     CA_MAX_PROFILES);
+	/* jansson's iteration API is not const-correct; the object is only read. */
+	json_object_foreach((json_t *)profiles, name, v)
+		if ((rc = ca_profile_parse(name, v, &p, err)) != 0)
+			return rc;
 	return 0;
 }

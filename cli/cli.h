@@ -88,6 +88,10 @@ int cli_api_json(const char *cmd, const cli_conn_opts_t *o, const char *method, 
 /* Prints the command's usage to out. */
 void cli_usage(FILE *out, const char *name);
 /* One-line failure on stderr ("cairn NAME: message"); returns CLI_FAILED. */
+/* A serial as people paste it ("0x", colons, upper case, surrounding blanks) as the
+ * lower-case hex the database prints, into hex (cap bytes). 0, or -1 when what is left is
+ * not 1..max_bytes bytes of hex. */
+int cli_serial_norm(const char *in, char *hex, size_t cap, size_t max_bytes);
 int cli_fail(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Usage error: message + hint; returns CLI_USAGE. */
 int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

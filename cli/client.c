@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Commands that change the CA go through the running daemon's admin API: serve, issue. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +9,67 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "cli/cli.h"
 #include "server/server.h"
+
+/* 1 when data (len bytes) holds a private key, PEM of any kind or DER (PKCS#8, PKCS#1, SEC1). */
+static int holds_private_key(const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	EVP_PKEY *pk;
+
+	if (memmem(data, len, "PRIVATE KEY-----", 16) != NULL)
+		return 1;
+	pk = d2i_AutoPrivateKey(NULL, &p, (long)len);
+	EVP_PKEY_free(pk);
+	ERR_clear_error();
+	return pk != NULL;
+}
+
+/* Reads the CSR at path (PEM or DER) and checks it here, so that nothing but a CSR — never
+ * a private key given by mistake — is sent to the daemon; *pem is the request as PEM text
+ * (malloc'd). CLI_OK, or the failure printed. */
+static int read_csr(const char *path, char **pem)
+{
+	X509_REQ *req = NULL;
+	cairn_err_t err = { 0 };
+	char *data = NULL, *text;
+	size_t len = 0;
+	BIO *mem = NULL;
+	long n;
+	int rc, e;
+
+	*pem = NULL;
+	rc = fs_read(path, 64 * 1024, &data, &len);
+	e = errno;
+	if (rc != 0)
+		return cli_fail("issue", "cannot read CSR %s: %s", path,
+				rc == CAIRN_ETOOBIG ? "larger than 64 KiB" : strerror(e));
+	if (holds_private_key(data, len)) {
+		rc = cli_fail("issue", "%s holds a private key, not a CSR: nothing was sent (make a "
+				"CSR with `openssl req -new -key %s -out req.csr`)", path, path);
+		goto out;
+	}
+	if (ca_csr_parse(data, len, &req, &err) != 0) {
+		rc = cli_fail("issue", "%s: not a certificate request: %s", path, cairn_err_msg(&err));
+		goto out;
+	}
+	if ((mem = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509_REQ(mem, req) ||
+	    (n = BIO_get_mem_data(mem, &text)) <= 0 || (*pem = strndup(text, (size_t)n)) == NULL) {
+		rc = cli_fail("issue", "out of memory");
+		goto out;
+	}
+	rc = CLI_OK;
+out:
+	BIO_free(mem);
+	X509_REQ_free(req);
+	free(data);
+	return rc;
+}
 
 int cli_issue(int argc, char **argv)
 {
@@ -28,7 +87,6 @@ int cli_issue(int argc, char **argv)
 	cli_buf_t resp = { 0 };
 	long status;
 	int c, days = 0, rc = CLI_FAILED;
-	size_t len;
 
 	opterr = 0;
 	optind = 1;
@@ -47,13 +105,9 @@ int cli_issue(int argc, char **argv)
 		return cli_usage_error("issue", "unexpected argument %s", argv[optind]);
 	if (dir == NULL || csr_path == NULL || profile == NULL)
 		return cli_usage_error("issue", "--dir, --csr and --profile are required");
-	if (fs_read(csr_path, 64 * 1024, &csr, &len) != 0)
-		return cli_fail("issue", "cannot read CSR %s", csr_path);
-	if (memchr(csr, '\0', len) != NULL) {
-		/* DER: the API takes PEM text, so wrap it. */
-		rc = cli_fail("issue", "%s: give the CSR in PEM (openssl req -outform PEM)", csr_path);
-		goto out;
-	}
+	if ((rc = read_csr(csr_path, &csr)) != CLI_OK)
+		return rc;
+	rc = CLI_FAILED;
 	req = json_pack("{s:s, s:s}", "csr", csr, "profile", profile);
 	if (req && days > 0)
 		json_object_set_new(req, "validity_days", json_integer(days));

@@ -30,8 +30,10 @@ static int load_settings(const char *dir, est_settings_t *set)
 	cairn_err_t err = { 0 };
 	int rc = CLI_OK;
 
-	if (config_load(dir, &cfg, &err) != 0 || est_settings_parse(cfg->est, set, &err) != 0)
+	if (config_load(dir, &cfg, &err) != 0)
 		rc = cli_fail(CMD, "%s", cairn_err_msg(&err));
+	else
+		*set = *cfg->est_settings;
 	config_free(cfg);
 	return rc;
 }

@@ -345,14 +345,14 @@ static int write_policy(init_state_t *st, cairn_err_t *err)
 static void http_base(const init_opts_t *o, char *out, size_t cap)
 {
 	char host[128];
-	int port = 8080;
+	int port = 0;
 
 	if (o->public_http != NULL) {
 		snprintf(out, cap, "%s", o->public_http);
 		return;
 	}
-	if (config_parse_addr(o->listen_http ? o->listen_http : "127.0.0.1:8080", host,
-			      sizeof(host), &port) != 0)
+	if (config_parse_addr(o->listen_http ? o->listen_http : config_key_default("listen.http"),
+			      host, sizeof(host), &port) != 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
 	snprintf(out, cap, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
 		 strchr(host, ':') ? "]" : "", port);
@@ -378,6 +378,7 @@ static int parse_init_opts(int argc, char **argv, init_opts_t *o)
 		{ "pin-file", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
+	cairn_err_t err = { 0 };
 	char host[128];
 	int c, port;
 
@@ -432,6 +433,10 @@ static int parse_init_opts(int argc, char **argv, init_opts_t *o)
 	if ((o->listen_https && config_parse_addr(o->listen_https, host, sizeof(host), &port)) ||
 	    (o->listen_http && config_parse_addr(o->listen_http, host, sizeof(host), &port)))
 		return cli_usage_error("init", "listen addresses are host:port or [v6]:port");
+	/* The same rule as cairn.json's: these URLs go into certificates init issues. */
+	if ((o->public_https && config_check_string("public_urls.https", o->public_https, &err)) ||
+	    (o->public_http && config_check_string("public_urls.http", o->public_http, &err)))
+		return cli_usage_error("init", "%s", cairn_err_msg(&err));
 	return CLI_OK;
 }
 

@@ -118,6 +118,7 @@ int cli_show(int argc, char **argv)
 {
 	read_opts_t o;
 	uint8_t serial[DB_SERIAL_MAX];
+	char hex[2 * DB_SERIAL_MAX + 1];
 	db_t *db = NULL;
 	db_txn_t *txn = NULL;
 	db_cert_t c;
@@ -130,9 +131,10 @@ int cli_show(int argc, char **argv)
 		return rc;
 	if (o.nargs != 1)
 		return cli_usage_error("show", "give one SERIAL (hex)");
-	len = hex_decode(o.args[0], serial, sizeof(serial));
-	if (len <= 0)
-		return cli_usage_error("show", "SERIAL must be hex, at most %d bytes", DB_SERIAL_MAX);
+	if (cli_serial_norm(o.args[0], hex, sizeof(hex), DB_SERIAL_MAX) != 0 ||
+	    (len = hex_decode(hex, serial, sizeof(serial))) <= 0)
+		return cli_usage_error("show", "SERIAL must be hex (colons allowed), at most %d bytes",
+				       DB_SERIAL_MAX);
 	if ((rc = open_db("show", o.dir, &db)) != CLI_OK)
 		return rc;
 	if (db_read_begin(db, &txn) != 0) {
@@ -140,20 +142,20 @@ int cli_show(int argc, char **argv)
 		goto out;
 	}
 	if (db_cert_get(txn, serial, (size_t)len, &c) != 0) {
-		rc = cli_fail("show", "no certificate with serial %s", o.args[0]);
+		rc = cli_fail("show", "no certificate with serial %s", hex);
 		goto out;
 	}
 	p = c.der;
 	x = d2i_X509(NULL, &p, (long)c.der_len);
 	if (x == NULL) {
-		rc = cli_fail("show", "stored certificate %s does not parse", o.args[0]);
+		rc = cli_fail("show", "stored certificate %s does not parse", hex);
 		goto out;
 	}
 	if (!o.pem) {
 		time_rfc3339((time_t)c.not_before, nb, sizeof(nb));
 		time_rfc3339((time_t)c.not_after, na, sizeof(na));
 		cert_names(x, names, sizeof(names));
-		printf("serial:     %s\nsubject:    %s\nnames:      %s\nstatus:     %s\n", o.args[0],
+		printf("serial:     %s\nsubject:    %s\nnames:      %s\nstatus:     %s\n", hex,
 		       c.subject, names, c.status == DB_CERT_REVOKED ? "revoked" : "valid");
 		if (c.status == DB_CERT_REVOKED) {
 			time_rfc3339((time_t)c.revoked_at, ra, sizeof(ra));
@@ -220,7 +222,7 @@ int cli_list(int argc, char **argv)
 	if (o.nargs != 0)
 		return cli_usage_error("list", "unexpected argument %s", o.args[0]);
 	if (o.expiring && duration_parse(o.expiring, &within) != 0)
-		return cli_usage_error("list", "--expiring-within %s: use e.g. 30d, 12h, 90m",
+		return cli_usage_error("list", "--expiring-within %s: use e.g. 1y, 12w, 90d, 36h or 30m",
 				       o.expiring);
 	if ((rc = open_db("list", o.dir, &db)) != CLI_OK)
 		return rc;

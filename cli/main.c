@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* `cairn`: the command table, dispatch, help and the shared failure helpers. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <lmdb.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "config.h"
 #include "cli/cli.h"
@@ -44,17 +49,19 @@ static const cli_command_t commands[] = {
 	  "  --dir DIR              data directory of the running daemon\n"
 	  "  --reason R             unspecified | keyCompromise | cACompromise | affiliationChanged |\n"
 	  "                         superseded | cessationOfOperation | certificateHold |\n"
-	  "                         removeFromCRL (releases a hold) | privilegeWithdrawn\n"
+	  "                         removeFromCRL (releases a hold) | privilegeWithdrawn |\n"
+	  "                         aACompromise\n"
 	  "  --invalidity-date T    when the key is known or suspected compromised (RFC 3339)\n"
 	  "  --file FILE            revoke every serial listed in FILE (one hex serial a line)\n"
 	  "  --issued-by-key HEX    revoke every valid certificate whose SubjectPublicKeyInfo\n"
 	  "                         has this SHA-256 (openssl pkey -pubout -outform DER | sha256sum)\n" },
 	{ "show", cli_show, "show --dir DIR SERIAL",
 	  "  --dir DIR              data directory\n"
+	  "  SERIAL                 hex, any case; \"0x\" and colons (aa:bb:...) allowed\n"
 	  "  --pem                  print only the certificate PEM\n" },
 	{ "list", cli_list, "list --dir DIR [--expiring-within 30d] [--name NAME]",
 	  "  --dir DIR              data directory\n"
-	  "  --expiring-within D    only certificates expiring within D (e.g. 30d, 12h)\n"
+	  "  --expiring-within D    only certificates expiring within D (1y, 12w, 90d, 36h, 30m)\n"
 	  "  --name NAME            only certificates for NAME (.suffix matches a domain)\n"
 	  "  --json                 one JSON object per line\n" },
 	{ "audit", cli_audit, "audit verify|export|checkpoint --dir DIR [options]",
@@ -139,6 +146,27 @@ void cli_usage(FILE *out, const char *name)
 		fprintf(out, "\n`cairn COMMAND --help` describes a command.\n");
 }
 
+int cli_serial_norm(const char *in, char *hex, size_t cap, size_t max_bytes)
+{
+	size_t n = 0;
+
+	while (isspace((unsigned char)*in))
+		in++;
+	if (in[0] == '0' && (in[1] == 'x' || in[1] == 'X'))
+		in += 2;
+	for (; *in && !isspace((unsigned char)*in); in++) {
+		if (*in == ':')
+			continue;
+		if (!isxdigit((unsigned char)*in) || n + 1 >= cap)
+			return -1;
+		hex[n++] = (char)tolower((unsigned char)*in);
+	}
+	while (isspace((unsigned char)*in))
+		in++;
+	hex[n] = '\0';
+	return *in == '\0' && n > 0 && n % 2 == 0 && n / 2 <= max_bytes ? 0 : -1;
+}
+
 int cli_fail(const char *name, const char *fmt, ...)
 {
 	va_list ap;
@@ -172,8 +200,11 @@ int main(int argc, char **argv)
 		cli_usage(argc < 2 ? stderr : stdout, NULL);
 		return argc < 2 ? CLI_USAGE : CLI_OK;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("cairn " PACKAGE_VERSION "\n");
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		/* The libraries as loaded at run time, which may be newer than the headers. */
+		printf("cairn %s\n%s\n%s\nlibmicrohttpd %s\n", PACKAGE_VERSION,
+		       OpenSSL_version(OPENSSL_VERSION), mdb_version(NULL, NULL, NULL),
+		       MHD_get_version());
 		return CLI_OK;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {

@@ -55,19 +55,22 @@ static int read_serial_file(const char *path, serials_t *out)
 	if (fs_read(path, 256u << 20, &data, &len) != 0)
 		return cli_fail("revoke", "cannot read %s", path);
 	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char hex[2 * DB_SERIAL_MAX + 8];
-		size_t n = 0;
-		char *p = line;
+		char hex[2 * DB_SERIAL_MAX + 1], *p = line, *end;
+		size_t n;
 
 		while (isspace((unsigned char)*p))
 			p++;
 		if (*p == '\0' || *p == '#')
 			continue;
-		if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-			p += 2;
-		for (; *p && !isspace((unsigned char)*p) && n < sizeof(hex) - 1; p++)
-			if (*p != ':')
-				hex[n++] = (char)tolower((unsigned char)*p);
+		for (end = p; *end && !isspace((unsigned char)*end); end++)
+			;
+		*end = '\0';
+		if (cli_serial_norm(p, hex, sizeof(hex), DB_SERIAL_MAX) != 0) {
+			free(data);
+			return cli_fail("revoke", "%s: %.80s is not a serial (hex, colons allowed)",
+					path, p);
+		}
+		n = strlen(hex);
 		if (serials_add(out, hex, n) != 0) {
 			free(data);
 			return cli_fail("revoke", "out of memory");
@@ -288,8 +291,13 @@ int cli_revoke(int argc, char **argv)
 		return cli_usage_error("revoke", "unknown reason %s", reason);
 	if (inval != NULL && time_parse(inval, &t) != 0)
 		return cli_usage_error("revoke", "--invalidity-date %s is not an RFC 3339 time", inval);
-	if (optind < argc)
-		return revoke_one(dir, argv[optind], reason, inval);
+	if (optind < argc) {
+		char hex[2 * DB_SERIAL_MAX + 1];
+		if (cli_serial_norm(argv[optind], hex, sizeof(hex), DB_SERIAL_MAX) != 0)
+			return cli_usage_error("revoke", "SERIAL must be hex (colons allowed), at most "
+					       "%d bytes", DB_SERIAL_MAX);
+		return revoke_one(dir, hex, reason, inval);
+	}
 	rc = file ? read_serial_file(file, &s) : find_by_key(dir, key, &s);
 	if (rc == CLI_OK && s.n == 0)
 		fprintf(stderr, "cairn revoke: nothing to revoke\n");

@@ -37,28 +37,43 @@ static const struct est_op {
 	{ "serverkeygen", "POST", 1, op_serverkeygen },
 };
 
+static int ca_has_profile(const char *name, const void *ca)
+{
+	return ca_profile(ca, name) != NULL;
+}
+
+int est_settings_check_profiles(const est_settings_t *set,
+				int (*known)(const char *name, const void *arg), const void *arg,
+				cairn_err_t *err)
+{
+	size_t i, j;
+
+	for (i = 0; i < set->n_labels; i++) {
+		const est_label_t *l = &set->labels[i];
+		if (!known(l->profile, arg))
+			return cairn_err_set(err, CAIRN_ECONFIG, "est.labels.%s.profile: no profile named %s",
+					     l->name, l->profile);
+		for (j = 0; j < l->n_client_cert_profiles; j++)
+			if (!known(l->client_cert_profiles[j], arg))
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "est.labels.%s.client_cert_profiles[%zu]: no profile named %s",
+						     l->name, j, l->client_cert_profiles[j]);
+	}
+	return 0;
+}
+
 int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *policy,
 	    est_t **out, cairn_err_t *err)
 {
 	X509 *chain[2];
 	est_t *e = NULL;
 	uint8_t *der = NULL;
-	size_t len = 0, i;
+	size_t len = 0;
 	int rc;
 
 	*out = NULL;
-	for (i = 0; i < set->n_labels; i++) {
-		const est_label_t *l = &set->labels[i];
-		size_t j;
-		if (ca_profile(ca, l->profile) == NULL)
-			return cairn_err_set(err, CAIRN_ECONFIG, "est.labels.%s.profile: no profile named %s",
-					     l->name, l->profile);
-		for (j = 0; j < l->n_client_cert_profiles; j++)
-			if (ca_profile(ca, l->client_cert_profiles[j]) == NULL)
-				return cairn_err_set(err, CAIRN_ECONFIG,
-						     "est.labels.%s.client_cert_profiles[%zu]: no profile named %s",
-						     l->name, j, l->client_cert_profiles[j]);
-	}
+	if ((rc = est_settings_check_profiles(set, ca_has_profile, ca, err)) != 0)
+		return rc;
 	chain[0] = ca_issuer_cert(ca, "issuing");
 	chain[1] = ca_issuer_cert(ca, "root");
 	e = calloc(1, sizeof(*e));

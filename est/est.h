@@ -54,10 +54,17 @@ typedef struct est_settings {
  * auth_fail_limit (1..1000, default 10), auth_fail_window (seconds 1..86400,
  * default 600). Unknown keys are refused;
  * errors name the key ("est.labels.iot-device.validity_days: must be 0..3650").
- * Returns 0 or CAIRN_ECONFIG. Profile names are checked against a CA in est_new.
+ * Returns 0 or CAIRN_ECONFIG. Profile names are checked by est_settings_check_profiles
+ * (from the config validator against the "profiles" object, and from est_new against the CA).
  */
 int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err) CAIRN_WUR;
+/* Every profile a label names (profile, client_cert_profiles) must be known(name, arg);
+ * else CAIRN_ECONFIG naming the key. est_new and the config validator both call it. */
+int est_settings_check_profiles(const est_settings_t *set,
+				int (*known)(const char *name, const void *arg), const void *arg,
+				cairn_err_t *err) CAIRN_WUR;
 
+#define EST_DEFAULT_RETRY_AFTER 60 /* seconds a client waits on a pending request */
 #define EST_AUTH_FAIL_LIMIT 10
 #define EST_AUTH_FAIL_WINDOW 600
 

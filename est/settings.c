@@ -115,7 +115,7 @@ int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err)
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	out->retry_after = 60;
+	out->retry_after = EST_DEFAULT_RETRY_AFTER;
 	out->auth_fail_limit = EST_AUTH_FAIL_LIMIT;
 	out->auth_fail_window = EST_AUTH_FAIL_WINDOW;
 	snprintf(out->default_label, sizeof(out->default_label), "default");
@@ -211,5 +211,5 @@ json_t *est_settings_default(void)
 	return json_pack("{s:s, s:{s:{s:s, s:i, s:b}}, s:s, s:b, s:i}", "default_label", "default",
 			 "labels", "default", "profile", "tls-client", "validity_days", 365,
 			 "serverkeygen", 0, "channel_binding", "off", "revoke_superseded", 0,
-			 "retry_after", 60);
+			 "retry_after", EST_DEFAULT_RETRY_AFTER);
 }

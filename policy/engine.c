@@ -181,9 +181,8 @@ int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group
 	if (e == NULL || req == NULL || req->csr == NULL || req->profile == NULL ||
 	    req->requester == NULL || req->channel == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "request lacks CSR, profile, requester or channel");
-	prof = ca_profile(e->ca, req->profile);
-	if (prof == NULL)
-		return cairn_err_set(err, CAIRN_EPROFILE, "unknown profile %s", req->profile);
+	if ((prof = ca_profile_find(e->ca, req->profile, err)) == NULL)
+		return CAIRN_EPROFILE;
 	if (req->validity_days < 0 || req->validity_days > prof->validity_days)
 		return cairn_err_set(err, CAIRN_EINVAL,
 				     "validity_days %d outside 1..%d (profile %s)", req->validity_days,

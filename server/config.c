@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* cairn.json: one table row per key gives type, default, bounds and docs; load validates against it. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -9,132 +10,228 @@
 #include <gnutls/gnutls.h>
 
 #include "config.h"
-#include "est/est.h"
-#include "server/server.h"
+#include "server/internal.h"
 
 /* cairn.json larger than this is refused (it is a few KiB in practice). */
 #define CONFIG_MAX_BYTES (1 << 20)
+/* Longest key path shown in a message ("est.labels.NAME.client_cert_profiles"). */
+#define CFG_PATH_MAX 512
 
-typedef enum { CFG_STR, CFG_INT, CFG_OBJ } cfg_type_t;
-
-typedef struct cfg_key {
-	const char *path;  /* dotted path in the JSON document */
-	cfg_type_t type;
-	size_t offset;     /* into cairn_config_t */
-	const char *def;   /* default (string form); NULL = required */
-	long min, max;     /* CFG_INT bounds */
-	const char *doc;
-} cfg_key_t;
-
-#define S(field) CFG_STR, offsetof(cairn_config_t, field)
-#define I(field) CFG_INT, offsetof(cairn_config_t, field)
-#define O(field) CFG_OBJ, offsetof(cairn_config_t, field)
-
-static const cfg_key_t cfg_keys[] = {
-	{ "listen.https", S(listen_https), "127.0.0.1:8443", 0, 0,
-	  "HTTPS listener (ACME, EST, admin API), host:port or [v6]:port; port 0 = ephemeral" },
-	{ "listen.http", S(listen_http), "127.0.0.1:8080", 0, 0,
-	  "plain HTTP listener (OCSP, CRL, CA certificates)" },
-	{ "public_urls.https", S(public_https), "", 0, 0,
-	  "base URL clients use for HTTPS; empty = follows the listener" },
-	{ "public_urls.http", S(public_http), "", 0, 0,
-	  "base URL put into AIA/CDP; empty = follows the listener" },
-	{ "token.module", S(token_module), CAIRN_DEFAULT_MODULE, 0, 0, "PKCS#11 module" },
-	{ "token.label", S(token_label), "cairn", 0, 0, "token label" },
-	{ "token.pin_file", S(pin_file), "token.pin", 0, 0, "file holding the user PIN" },
-	{ "token.pin_env", S(pin_env), "", 0, 0,
-	  "environment variable holding the PIN (wins over pin_file when set)" },
-	{ "token.softhsm_conf", S(softhsm_conf), "", 0, 0,
-	  "SoftHSM2 config (the embedded token); empty for another module" },
-	{ "ca.root_cert", S(root_cert), "ca/root.pem", 0, 0, "root CA certificate" },
-	{ "ca.issuing_cert", S(issuing_cert), "ca/issuing.pem", 0, 0, "issuing CA certificate" },
-	{ "ca.ocsp_cert", S(ocsp_cert), "ca/ocsp.pem", 0, 0, "delegated OCSP signer certificate" },
-	{ "ca.issuing_key", S(issuing_key), "issuing", 0, 0, "token label of the issuing key" },
-	{ "ca.ocsp_key", S(ocsp_key), "ocsp", 0, 0, "token label of the OCSP signer key" },
-	{ "tls.cert", S(tls_cert), "tls/server.pem", 0, 0, "daemon HTTPS certificate chain" },
-	{ "tls.key", S(tls_key), "tls/server.key", 0, 0, "daemon HTTPS private key" },
-	{ "log_level", S(log_level), "info", 0, 0, "debug, info, warn or error" },
-	{ "server.threads", I(threads), "4", 1, 256, "HTTP worker threads per listener" },
-	{ "server.max_body", I(max_body), "65536", 1024, 16777216, "largest request body (bytes)" },
-	{ "server.max_connections", I(max_connections), "1024", 16, 65536,
-	  "concurrent connections per listener" },
-	{ "server.max_connections_per_ip", I(max_connections_per_ip), "64", 1, 65536,
-	  "concurrent connections from one client address, per listener" },
-	{ "server.max_header_bytes", I(max_header_bytes), "32768", 4096, 1048576,
-	  "memory per connection for the request line, headers and read buffer; "
-	  "larger headers get 431" },
-	{ "server.http_max_header_bytes", I(http_max_header_bytes), "16384", 4096, 1048576,
-	  "the same for the plain HTTP listener (OCSP, CRL): small, because libmicrohttpd "
-	  "zeroes a connection's whole pool between keep-alive requests" },
-	{ "server.connection_timeout", I(connection_timeout), "30", 1, 3600,
-	  "seconds a connection may stay idle (slow clients are dropped)" },
-	{ "server.max_json_depth", I(max_json_depth), "32", 2, 1000,
-	  "deepest nesting of arrays/objects accepted in JSON request bodies" },
-	{ "server.tls_min_version", S(tls_min_version), "1.2", 0, 0,
-	  "oldest TLS version the HTTPS listener accepts: 1.2 or 1.3 (1.0 and 1.1 never)" },
-	{ "server.tls_priorities", S(tls_priorities), CONFIG_TLS_PRIORITIES, 0, 0,
-	  "GnuTLS priority string for the HTTPS listener's ciphers, key exchanges and signature "
-	  "algorithms (the default: forward-secret AEAD suites only); no VERS- items, the "
-	  "versions come from server.tls_min_version" },
-	{ "policy_file", S(policy_file), "policy.json", 0, 0,
-	  "approval policy rules (see docs/policy.md); reloaded on SIGHUP" },
-	{ "requests.pending_ttl", S(pending_ttl), "7d", 0, 0,
-	  "how long a request waiting for approvals stays open (30d, 12h, ...)" },
-	{ "audit.checkpoint_interval", S(checkpoint_interval), "1h", 0, 0,
-	  "how often the daemon signs the audit chain head (also at shutdown and on demand)" },
-	{ "profiles", O(profiles), NULL, 0, 0, "certificate profiles (see docs/config.md)" },
-	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
-	{ "ocsp.signer", S(ocsp_signer), "delegated", 0, 0,
-	  "who signs OCSP answers for the issuing CA: delegated (ca.ocsp_key) or ca (the CA key)" },
-	{ "ocsp.validity", I(ocsp_validity), "345600", 300, 2592000,
-	  "seconds from thisUpdate to nextUpdate; cached answers are re-signed at half-life" },
-	{ "crl.publish_dir", S(crl_publish_dir), "crl", 0, 0,
-	  "directory the CRLs are written to atomically (NAME.crl) for a web server or CDN" },
-	{ "crl.period", I(crl_period), "86400", 60, 2592000, "seconds between scheduled CRL rebuilds" },
-	{ "crl.overlap", I(crl_overlap), "86400", 0, 2592000,
-	  "extra seconds of CRL validity: nextUpdate = thisUpdate + period + overlap" },
-	{ "crl.debounce", I(crl_debounce), "2", 0, 3600,
-	  "seconds to gather revocations before the CRL is rebuilt" },
-	{ "crl.delta_period", I(crl_delta_period), "0", 0, 2592000,
-	  "0: no delta CRLs; else seconds between delta CRLs (NAME-delta.crl, also after revocations)" },
-	{ "crl.keep_expired", I(crl_keep_expired), "0", 0, 1,
-	  "1 keeps revoked certificates on the CRL after they expire; 0 drops them" },
-	{ "est", O(est), "", 0, 0,
-	  "EST settings: labels (profile, validity_days, serverkeygen, policy_group, "
-	  "client_cert_profiles), default_label, channel_binding, revoke_superseded, retry_after, "
-	  "auth_fail_limit, auth_fail_window (see the EST section)" },
-};
-
-/* Top-level and section names that may appear in the document. */
-static int cfg_known(const char *path)
+static const cfg_key_t *cfg_row(const char *pattern)
 {
-	size_t i, n = strlen(path);
+	size_t i;
 
-	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
-		const char *k = cfg_keys[i].path;
-		if (strcmp(k, path) == 0 || (strncmp(k, path, n) == 0 && k[n] == '.'))
-			return 1;
-	}
-	return 0;
+	for (i = 0; i < config_n_keys; i++)
+		if (strcmp(config_keys[i].path, pattern) == 0)
+			return &config_keys[i];
+	return NULL;
 }
 
-/* Rejects keys the table does not know, so a typo is an error, not a silent default. */
-static int cfg_check_unknown(json_t *obj, const char *prefix, cairn_err_t *err)
+/* 1 when row is a direct child of the pattern parent ("" = the top level). */
+static int cfg_is_child(const char *row, const char *parent)
 {
-	const char *key;
-	json_t *val;
+	size_t n = strlen(parent);
 
-	json_object_foreach(obj, key, val) {
-		char path[256];
-		snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", key);
-		if (!cfg_known(path))
-			return cairn_err_set(err, CAIRN_ECONFIG, "%s: unknown key", path);
-		if (json_is_object(val) && strcmp(path, "profiles") != 0 &&
-		    strcmp(path, "acme") != 0 && strcmp(path, "est") != 0) {
-			int rc = cfg_check_unknown(val, path, err);
-			if (rc)
+	if (n == 0)
+		return strchr(row, '.') == NULL;
+	return strncmp(row, parent, n) == 0 && row[n] == '.' && strchr(row + n + 1, '.') == NULL;
+}
+
+/* "a|b|c" as "a, b or c" into out. */
+static void cfg_choices_text(const char *choices, char *out, size_t cap)
+{
+	const char *last = strrchr(choices, '|');
+	size_t o = 0;
+
+	for (; *choices && o + 5 < cap; choices++) {
+		if (*choices != '|') {
+			out[o++] = *choices;
+			continue;
+		}
+		o += (size_t)snprintf(out + o, cap - o, "%s", choices == last ? " or " : ", ");
+	}
+	out[o < cap ? o : cap - 1] = '\0';
+}
+
+static int cfg_choice_ok(const char *choices, const char *s)
+{
+	size_t n = strlen(s);
+
+	for (;;) {
+		const char *bar = strchr(choices, '|');
+		size_t len = bar ? (size_t)(bar - choices) : strlen(choices);
+		if (len == n && strncmp(choices, s, n) == 0)
+			return 1;
+		if (bar == NULL)
+			return 0;
+		choices = bar + 1;
+	}
+}
+
+/* Absolute http(s) URL with a host: what goes into certificates and ACME links. */
+static int cfg_url_ok(const char *s)
+{
+	const char *p;
+
+	if (strncmp(s, "http://", 7) == 0)
+		p = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		p = s + 8;
+	else
+		return 0;
+	if (*p == '\0' || *p == '/' || *p == ':' || *p == '?' || *p == '#')
+		return 0;
+	for (; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* The member names a pattern allows, for "unknown key" messages. */
+static void cfg_allowed_here(const char *pattern, char *out, size_t cap)
+{
+	size_t i, o = 0, n = strlen(pattern);
+
+	out[0] = '\0';
+	for (i = 0; i < config_n_keys && o + 4 < cap; i++) {
+		const char *k = config_keys[i].path;
+		if (cfg_is_child(k, pattern))
+			o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? ", " : "", k + (n ? n + 1 : 0));
+	}
+}
+
+static int cfg_walk(const json_t *obj, const char *path, const char *pattern, cairn_err_t *err);
+
+/* Checks one value v at path against its row k (pattern is the row's path). */
+static int cfg_value(const cfg_key_t *k, const json_t *v, const char *path, const char *pattern,
+		     cairn_err_t *err)
+{
+	const char *s = json_string_value(v), *name;
+	char text[256], host[256];
+	unsigned char bin[16];
+	int64_t secs;
+	json_t *m;
+	size_t i;
+	int port;
+
+	if (s == NULL && (k->type == CFG_STR || k->type == CFG_DUR || k->type == CFG_URL ||
+			  k->type == CFG_ADDR || k->type == CFG_IP))
+		return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be a string", path);
+	switch (k->type) {
+	case CFG_STR:
+		if (k->choices != NULL && !cfg_choice_ok(k->choices, s)) {
+			cfg_choices_text(k->choices, text, sizeof(text));
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be %s", path, text);
+		}
+		if ((k->max > 0 && strlen(s) > (size_t)k->max) || (k->def == NULL && s[0] == '\0'))
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "%s: must be a string of %d..%ld characters", path,
+					     k->def == NULL, k->max > 0 ? k->max : 4096);
+		return 0;
+	case CFG_INT:
+		if (!json_is_integer(v) || json_integer_value(v) < k->min ||
+		    json_integer_value(v) > k->max)
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an integer %ld..%ld", path,
+					     k->min, k->max);
+		return 0;
+	case CFG_BOOL:
+		return json_is_boolean(v) ? 0
+					  : cairn_err_set(err, CAIRN_ECONFIG,
+							  "%s: must be true or false", path);
+	case CFG_DUR:
+		if (duration_parse(s, &secs) != 0 || secs < k->min || secs > k->max)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "%s: must be a duration like 90s, 30m, 12h, 7d, 2w or "
+					     "1y, from %lds to %lds", path, k->min, k->max);
+		return 0;
+	case CFG_URL:
+		if (((s[0] == '\0' && (k->flags & CFG_EMPTY)) ||
+				  (cfg_url_ok(s) && (k->max == 0 || strlen(s) <= (size_t)k->max))))
+			return 0;
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "%s: must be an absolute http:// or https:// URL with a host%s",
+				     path, k->flags & CFG_EMPTY ? ", or empty" : "");
+	case CFG_ADDR:
+		if (((s[0] == '\0' && (k->flags & CFG_EMPTY)) ||
+				  (hostport_parse(s, host, sizeof(host), &port) == 0 && port >= k->min &&
+				   port <= k->max)))
+			return 0;
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "%s: must be host:port or [v6]:port with a port %ld..%ld%s", path,
+				     k->min, k->max, k->flags & CFG_EMPTY ? ", or empty" : "");
+	case CFG_IP:
+		if ((inet_pton(AF_INET, s, bin) == 1 || inet_pton(AF_INET6, s, bin) == 1))
+			return 0;
+		return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an IPv4 or IPv6 address", path);
+	case CFG_LIST:
+		if (json_is_array(v) && json_array_size(v) <= (size_t)k->max) {
+			json_array_foreach(v, i, m)
+				if (!json_is_string(m))
+					break;
+			if (i == json_array_size(v))
+				return 0;
+		}
+		return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an array of at most %ld strings",
+				     path, k->max);
+	case CFG_OBJ:
+		if (!json_is_object(v))
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an object", path);
+		return cfg_walk(v, path, pattern, err);
+	case CFG_MAP: {
+		char mpath[CFG_PATH_MAX], mpat[CFG_PATH_MAX];
+		const cfg_key_t *row;
+		int rc;
+		if (!json_is_object(v) || json_object_size(v) < (size_t)k->min ||
+		    json_object_size(v) > (size_t)k->max)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "%s: must be an object of %ld..%ld named entries", path,
+					     k->min, k->max);
+		snprintf(mpat, sizeof(mpat), "%s.*", pattern);
+		if ((row = cfg_row(mpat)) == NULL)
+			return CAIRN_EINVAL;
+		json_object_foreach((json_t *)v, name, m) {
+			if (name[0] == '\0' || strlen(name) > 253 ||
+			    (size_t)snprintf(mpath, sizeof(mpath), "%s.%s", path, name) >= sizeof(mpath))
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "%s: names must be 1..253 characters", path);
+			if ((rc = cfg_value(row, m, mpath, mpat, err)) != 0)
 				return rc;
 		}
+		return 0;
+	}
+	}
+	return CAIRN_EINVAL;
+}
+
+/* Every member of obj must be a row below pattern, of the right type; required rows present. */
+static int cfg_walk(const json_t *obj, const char *path, const char *pattern, cairn_err_t *err)
+{
+	char cpath[CFG_PATH_MAX], cpat[CFG_PATH_MAX], allowed[1024];
+	const char *key, *dot = path[0] ? "." : "";
+	const cfg_key_t *row;
+	json_t *v;
+	size_t i;
+	int rc;
+
+	json_object_foreach((json_t *)obj, key, v) {
+		if ((size_t)snprintf(cpath, sizeof(cpath), "%s%s%s", path, dot, key) >= sizeof(cpath))
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: key path too long", path);
+		snprintf(cpat, sizeof(cpat), "%s%s%s", pattern, dot, key);
+		if (strcmp(key, "*") == 0 || (row = cfg_row(cpat)) == NULL) {
+			cfg_allowed_here(pattern, allowed, sizeof(allowed));
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: unknown key (known here: %s)",
+					     cpath, allowed);
+		}
+		if ((rc = cfg_value(row, v, cpath, cpat, err)) != 0)
+			return rc;
+	}
+	for (i = 0; i < config_n_keys; i++) {
+		const cfg_key_t *k = &config_keys[i];
+		const char *last = strrchr(k->path, '.');
+		if (k->def == NULL && cfg_is_child(k->path, pattern) &&
+		    json_object_get(obj, last ? last + 1 : k->path) == NULL)
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s%s%s: required (%s)", path, dot,
+					     last ? last + 1 : k->path, k->doc);
 	}
 	return 0;
 }
@@ -150,77 +247,96 @@ static json_t *cfg_lookup(json_t *root, const char *path)
 	return cur;
 }
 
-static int cfg_apply(cairn_config_t *cfg, const cfg_key_t *k, cairn_err_t *err)
+/* Stores the (validated) value of row k, or its default, into cfg. */
+static int cfg_apply(cairn_config_t *cfg, const cfg_key_t *k)
 {
 	json_t *v = cfg_lookup(cfg->root, k->path);
 	void *field = (char *)cfg + k->offset;
 
 	switch (k->type) {
-	case CFG_STR: {
-		const char *s = k->def;
-		if (v != NULL && !json_is_string(v))
-			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be a string", k->path);
-		if (v != NULL)
-			s = json_string_value(v);
-		if (s == NULL)
-			return cairn_err_set(err, CAIRN_ECONFIG, "%s: required", k->path);
-		*(char **)field = strdup(s);
+	case CFG_STR:
+	case CFG_DUR:
+	case CFG_URL:
+	case CFG_ADDR:
+	case CFG_IP:
+		*(char **)field = strdup(v ? json_string_value(v) : k->def);
 		return *(char **)field ? 0 : CAIRN_ENOMEM;
-	}
-	case CFG_INT: {
-		long n = strtol(k->def, NULL, 10);
-		if (v != NULL && !json_is_integer(v))
-			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an integer", k->path);
-		if (v != NULL)
-			n = (long)json_integer_value(v);
-		if (n < k->min || n > k->max)
-			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be %ld..%ld", k->path,
-					     k->min, k->max);
-		*(long *)field = n;
+	case CFG_INT:
+		*(long *)field = v ? (long)json_integer_value(v) : strtol(k->def, NULL, 10);
 		return 0;
-	}
+	case CFG_BOOL:
+		*(long *)field = v ? json_is_true(v) : strcmp(k->def, "true") == 0;
+		return 0;
+	case CFG_LIST:
 	case CFG_OBJ:
-		if (v == NULL && k->def == NULL)
-			return cairn_err_set(err, CAIRN_ECONFIG, "%s: required", k->path);
-		if (v != NULL && !json_is_object(v))
-			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an object", k->path);
+	case CFG_MAP:
 		*(json_t **)field = v;
 		return 0;
 	}
 	return CAIRN_EINVAL;
 }
 
+static int cfg_has_profile(const char *name, const void *profiles)
+{
+	return json_object_get(profiles, name) != NULL;
+}
+
+/* What the subsystems check beyond types and bounds: profiles, EST labels, the ACME profile. */
+static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
+{
+	const char *acme_profile = cfg->acme_settings.profile;
+	est_settings_t *est;
+	size_t i;
+	int rc;
+
+	if ((rc = ca_profiles_check(cfg->profiles, err)) != 0)
+		return rc;
+	if ((est = cfg->est_settings = malloc(sizeof(*est))) == NULL)
+		return CAIRN_ENOMEM;
+	if ((rc = est_settings_parse(cfg->est, est, err)) != 0)
+		return rc;
+	/* Admin certificates log in to the admin API: no EST label or ACME order hands them out. */
+	for (i = 0; i < est->n_labels; i++)
+		if (strcmp(est->labels[i].profile, CA_ADMIN_PROFILE) == 0)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "est.labels.%s.profile: %s logs in to the admin API, EST "
+					     "may not issue it", est->labels[i].name, CA_ADMIN_PROFILE);
+	if ((rc = est_settings_check_profiles(est, cfg_has_profile, cfg->profiles, err)) != 0)
+		return rc;
+	if (strcmp(acme_profile, CA_ADMIN_PROFILE) == 0)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "acme.profile: %s logs in to the admin API, ACME may not issue it",
+				     acme_profile);
+	if (!cfg_has_profile(acme_profile, cfg->profiles))
+		return cairn_err_set(err, CAIRN_ECONFIG, "acme.profile: no profile named %s",
+				     acme_profile);
+	return 0;
+}
+
+int config_check_string(const char *key, const char *value, cairn_err_t *err)
+{
+	const cfg_key_t *k = cfg_row(key);
+	json_t *v = json_string(value);
+	int rc;
+
+	if (k == NULL || v == NULL)
+		rc = v == NULL ? CAIRN_ENOMEM : CAIRN_EINVAL;
+	else
+		rc = cfg_value(k, v, key, key, err);
+	json_decref(v);
+	return rc;
+}
+
+const char *config_key_default(const char *key)
+{
+	const cfg_key_t *k = cfg_row(key);
+
+	return k ? k->def : NULL;
+}
+
 int config_parse_addr(const char *addr, char *host, size_t cap, int *port)
 {
-	const char *colon;
-	char *end;
-	long p;
-	size_t hlen;
-
-	if (addr[0] == '[') {
-		const char *close = strchr(addr, ']');
-		if (close == NULL || close[1] != ':')
-			return CAIRN_EINVAL;
-		hlen = (size_t)(close - addr - 1);
-		if (hlen >= cap)
-			return CAIRN_EINVAL;
-		memcpy(host, addr + 1, hlen);
-		colon = close + 1;
-	} else {
-		colon = strrchr(addr, ':');
-		if (colon == NULL || strchr(addr, ':') != colon)
-			return CAIRN_EINVAL;
-		hlen = (size_t)(colon - addr);
-		if (hlen >= cap)
-			return CAIRN_EINVAL;
-		memcpy(host, addr, hlen);
-	}
-	host[hlen] = '\0';
-	p = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535 || hlen == 0)
-		return CAIRN_EINVAL;
-	*port = (int)p;
-	return 0;
+	return hostport_parse(addr, host, cap, port);
 }
 
 char *config_tls_priorities(const cairn_config_t *cfg)
@@ -269,48 +385,20 @@ static int config_check_tls(const cairn_config_t *cfg, cairn_err_t *err)
 	return rc;
 }
 
-/* Validates the parsed document against the table; fills cfg. */
+/* Validates the parsed document against the table, then fills cfg from it. */
 static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 {
-	char host[128];
 	size_t i;
-	int rc, port;
-	int64_t ttl;
+	int rc;
 
-	rc = cfg_check_unknown(cfg->root, "", err);
-	for (i = 0; rc == 0 && i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
-		rc = cfg_apply(cfg, &cfg_keys[i], err);
-	if (rc)
+	if ((rc = cfg_walk(cfg->root, "", "", err)) != 0)
 		return rc;
-	if (config_parse_addr(cfg->listen_https, host, sizeof(host), &port) != 0 ||
-	    config_parse_addr(cfg->listen_http, host, sizeof(host), &port) != 0)
-		return cairn_err_set(err, CAIRN_ECONFIG, "listen: addresses must be host:port");
-	{
-		/* The EST object has its own validator (errors name the key). */
-		est_settings_t *est = malloc(sizeof(*est));
-		rc = est == NULL ? CAIRN_ENOMEM : est_settings_parse(cfg->est, est, err);
-		/* Admin certificates log in to the admin API: no EST label hands them out. */
-		for (i = 0; rc == 0 && i < est->n_labels; i++)
-			if (strcmp(est->labels[i].profile, CA_ADMIN_PROFILE) == 0)
-				rc = cairn_err_set(err, CAIRN_ECONFIG,
-						   "est.labels.%s.profile: %s logs in to the admin "
-						   "API, EST may not issue it",
-						   est->labels[i].name, CA_ADMIN_PROFILE);
-		free(est);
-		if (rc)
+	for (i = 0; i < config_n_keys; i++)
+		if (config_keys[i].offset != CFG_NO_FIELD &&
+		    (rc = cfg_apply(cfg, &config_keys[i])) != 0)
 			return rc;
-	}
-	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
-		return cairn_err_set(err, CAIRN_ECONFIG, "log_level: must be debug|info|warn|error");
-	if (duration_parse(cfg->pending_ttl, &ttl) != 0 || ttl <= 0)
-		return cairn_err_set(err, CAIRN_ECONFIG,
-				     "requests.pending_ttl: must be a duration like 7d, 12h or 90m");
-	if (duration_parse(cfg->checkpoint_interval, &ttl) != 0 || ttl < 60)
-		return cairn_err_set(err, CAIRN_ECONFIG,
-				     "audit.checkpoint_interval: must be a duration of at least 60s");
-	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0)
-		return cairn_err_set(err, CAIRN_ECONFIG, "ocsp.signer: must be delegated|ca");
+	if ((rc = cfg_check_subsystems(cfg, err)) != 0)
+		return rc;
 	return config_check_tls(cfg, err);
 }
 
@@ -382,9 +470,13 @@ void config_free(cairn_config_t *cfg)
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
-		if (cfg_keys[i].type == CFG_STR)
-			free(*(char **)((char *)cfg + cfg_keys[i].offset));
+	for (i = 0; i < config_n_keys; i++) {
+		const cfg_key_t *k = &config_keys[i];
+		if (k->offset != CFG_NO_FIELD && k->type != CFG_INT && k->type != CFG_BOOL &&
+		    k->type != CFG_LIST && k->type != CFG_OBJ && k->type != CFG_MAP)
+			free(*(char **)((char *)cfg + k->offset));
+	}
+	free(cfg->est_settings);
 	free(cfg->dir);
 	json_decref(cfg->root);
 	free(cfg);
@@ -423,54 +515,97 @@ int config_read_pin(const cairn_config_t *cfg, char **pin, cairn_err_t *err)
 	return 0;
 }
 
+/* Sets doc.PATH (creating the objects on the way) to val (stolen). */
+static int cfg_set_path(json_t *doc, const char *path, json_t *val)
+{
+	char buf[128], *dot, *part = buf;
+	json_t *cur = doc, *next;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	while ((dot = strchr(part, '.')) != NULL) {
+		*dot = '\0';
+		if ((next = json_object_get(cur, part)) == NULL) {
+			next = json_object();
+			if (json_object_set_new(cur, part, next) != 0)
+				break;
+		}
+		cur = next;
+		part = dot + 1;
+	}
+	return json_object_set_new(cur, part, val);
+}
+
 json_t *config_default(const char *listen_https, const char *listen_http,
 		       const char *public_https, const char *public_http, const json_t *profiles)
 {
-	json_t *doc = json_pack(
-		"{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, "
-		"s:{s:s, s:s, s:s, s:s, s:s}, s:{s:s, s:s}, s:{s:i, s:i}, s:O, "
-		"s:{s:{s:s, s:i, s:i, s:{}}}}",
-		"listen", "https", listen_https ? listen_https : "127.0.0.1:8443", "http",
-		listen_http ? listen_http : "127.0.0.1:8080",
-		"public_urls", "https", public_https ? public_https : "", "http",
-		public_http ? public_http : "",
-		"token", "module", CAIRN_DEFAULT_MODULE, "label", "cairn", "pin_file", "token.pin",
-		"softhsm_conf", "softhsm2.conf",
-		"ca", "root_cert", "ca/root.pem", "issuing_cert", "ca/issuing.pem", "ocsp_cert",
-		"ca/ocsp.pem", "issuing_key", "issuing", "ocsp_key", "ocsp",
-		"tls", "cert", "tls/server.pem", "key", "tls/server.key",
-		"server", "threads", 4, "max_body", 65536,
-		"profiles", profiles,
-		"acme", "validation", "dns_server", "", "http01_port", 80, "tlsalpn01_port", 443,
-		"hosts");
+	json_t *doc = json_object(), *v;
+	size_t i;
 
-	if (doc != NULL) {
-		json_object_set_new(doc, "policy_file", json_string("policy.json"));
-		json_object_set_new(doc, "requests", json_pack("{s:s}", "pending_ttl", "7d"));
-		json_object_set_new(doc, "est", est_settings_default());
+	for (i = 0; doc != NULL && i < config_n_keys; i++) {
+		const cfg_key_t *k = &config_keys[i];
+		if (strcmp(k->path, "profiles") == 0)
+			v = json_deep_copy(profiles);
+		else if (strcmp(k->path, "est") == 0)
+			v = est_settings_default();
+		else if (!(k->flags & CFG_INIT))
+			continue;
+		else if (k->type == CFG_INT)
+			v = json_integer(strtol(k->def, NULL, 10));
+		else if (k->type == CFG_MAP || k->type == CFG_OBJ)
+			v = json_object();
+		else
+			v = json_string(k->def);
+		if (cfg_set_path(doc, k->path, v) != 0) {
+			json_decref(doc);
+			return NULL;
+		}
+	}
+	/* What init was told, and the embedded token's config it writes next to cairn.json. */
+	if (doc != NULL &&
+	    ((listen_https && cfg_set_path(doc, "listen.https", json_string(listen_https))) ||
+	     (listen_http && cfg_set_path(doc, "listen.http", json_string(listen_http))) ||
+	     (public_https && cfg_set_path(doc, "public_urls.https", json_string(public_https))) ||
+	     (public_http && cfg_set_path(doc, "public_urls.http", json_string(public_http))) ||
+	     cfg_set_path(doc, "token.softhsm_conf", json_string("softhsm2.conf")))) {
+		json_decref(doc);
+		doc = NULL;
 	}
 	return doc;
 }
 
 void config_describe(FILE *out)
 {
-	static const char *const type_names[] = { "string", "integer", "object" };
+	static const char *const type_names[] = {
+		[CFG_STR] = "string", [CFG_INT] = "integer", [CFG_BOOL] = "boolean",
+		[CFG_DUR] = "duration", [CFG_URL] = "URL", [CFG_ADDR] = "host:port",
+		[CFG_IP] = "IP address", [CFG_LIST] = "list of strings", [CFG_OBJ] = "object",
+		[CFG_MAP] = "object of named entries",
+	};
+	char bounds[160];
 	size_t i;
 
 	fprintf(out, "| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
-	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
-		const cfg_key_t *k = &cfg_keys[i];
+	for (i = 0; i < config_n_keys; i++) {
+		const cfg_key_t *k = &config_keys[i];
+		bounds[0] = '\0';
+		if (k->type == CFG_INT || k->type == CFG_DUR)
+			snprintf(bounds, sizeof(bounds), " %ld..%ld%s", k->min, k->max,
+				 k->type == CFG_DUR ? " s" : "");
+		else if (k->type == CFG_STR && k->choices != NULL) {
+			memcpy(bounds, ": ", 3);
+			cfg_choices_text(k->choices, bounds + 2, sizeof(bounds) - 2);
+		} else if ((k->type == CFG_LIST || k->type == CFG_MAP) && k->max > 0)
+			snprintf(bounds, sizeof(bounds), ", at most %ld", k->max);
+		fprintf(out, "| `%s` | %s%s | ", k->path, type_names[k->type], bounds);
 		if (k->def == NULL)
-			fprintf(out, "| `%s` | %s | required | %s |\n", k->path, type_names[k->type],
-				k->doc);
-		else if (k->type == CFG_OBJ)
-			fprintf(out, "| `%s` | %s | optional | %s |\n", k->path, type_names[k->type],
-				k->doc);
+			fprintf(out, "required");
+		else if (k->type == CFG_OBJ ||
+			 (k->def[0] == '\0' && (k->type == CFG_MAP || k->type == CFG_LIST)))
+			fprintf(out, "optional");
 		else if (k->def[0] == '\0')
-			fprintf(out, "| `%s` | %s | empty | %s |\n", k->path, type_names[k->type],
-				k->doc);
+			fprintf(out, "empty");
 		else
-			fprintf(out, "| `%s` | %s | `%s` | %s |\n", k->path, type_names[k->type], k->def,
-				k->doc);
+			fprintf(out, "`%s`", k->def);
+		fprintf(out, " | %s |\n", k->doc);
 	}
 }

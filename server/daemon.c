@@ -87,11 +87,12 @@ static int write_serve_file(const server_t *s, cairn_err_t *err)
 static void *checkpointer(void *arg)
 {
 	server_t *s = arg;
-	int64_t every = 3600;
+	int64_t every = 0;
 	struct timespec until;
 
-	if (duration_parse(s->cfg->checkpoint_interval, &every) != 0 || every < 60)
-		every = 3600;
+	/* Validated by the config table (at least 60 s). */
+	if (duration_parse(s->cfg->checkpoint_interval, &every) != 0)
+		return NULL;
 	pthread_mutex_lock(&s->cp_lock);
 	while (!s->cp_stop) {
 		cairn_err_t err = { 0 };
@@ -155,9 +156,9 @@ static int open_core(server_t *s, cairn_err_t *err)
 	server_material_note(s, "root", ca_issuer_cert(s->ca, "root"));
 	server_material_note(s, "issuing", ca_issuer_cert(s->ca, "issuing"));
 	policy = config_path(cfg, cfg->policy_file);
+	/* pending_ttl was validated by the config table. */
 	if (policy == NULL || duration_parse(cfg->pending_ttl, &ttl) != 0) {
-		rc = policy ? cairn_err_set(err, CAIRN_ECONFIG, "requests.pending_ttl: bad duration")
-			    : CAIRN_ENOMEM;
+		rc = CAIRN_ENOMEM;
 		goto out;
 	}
 	rc = policy_engine_new(s->ca, s->db, policy, ttl, &s->policy, err);
@@ -165,8 +166,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	/* Approvals count only from enabled admins who existed when the request came. */
 	policy_engine_set_approver_check(s->policy, admin_approver_counts, NULL);
-	if ((rc = est_settings_parse(cfg->est, &s->est_settings, err)) != 0 ||
-	    (rc = est_new(&s->est_settings, s->ca, s->db, s->policy, &s->est, err)) != 0)
+	s->est_settings = *cfg->est_settings;
+	if ((rc = est_new(&s->est_settings, s->ca, s->db, s->policy, &s->est, err)) != 0)
 		goto out;
 	s->admin.ca = s->ca;
 	s->admin.db = s->db;
@@ -197,7 +198,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		ac.policy = s->policy;
 		ac.https_base = s->https_url;
 		ac.http_base = s->http_url;
-		ac.conf = cfg->acme;
+		ac.settings = &cfg->acme_settings;
 		rc = acme_new(&ac, &s->acme, err);
 		if (rc)
 			goto out;

@@ -19,6 +19,39 @@
 #include "policy/policy.h"
 #include "server/server.h"
 
+/* ---- the config table (config_table.c rows, read by config.c) ---- */
+
+typedef enum {
+	CFG_STR,   /* string; choices "a|b" or max length when set */
+	CFG_INT,   /* integer min..max */
+	CFG_BOOL,  /* true | false */
+	CFG_DUR,   /* duration string (duration_parse) of min..max seconds */
+	CFG_URL,   /* absolute http:// or https:// URL ("" only with CFG_EMPTY) */
+	CFG_ADDR,  /* host:port or [v6]:port with port min..max ("" only with CFG_EMPTY) */
+	CFG_IP,    /* IPv4 or IPv6 address */
+	CFG_LIST,  /* array of at most max strings */
+	CFG_OBJ,   /* object whose members are the rows below it */
+	CFG_MAP,   /* object of at most max members of any name, each the row PATH.* */
+} cfg_type_t;
+
+#define CFG_INIT 1u  /* `cairn init` writes the default into cairn.json */
+#define CFG_EMPTY 2u /* "" is allowed (URL, ADDR) */
+#define CFG_NO_FIELD ((size_t)-1)
+
+typedef struct cfg_key {
+	const char *path;    /* dotted path; "*" stands for any member name of a CFG_MAP */
+	cfg_type_t type;
+	size_t offset;       /* into cairn_config_t, or CFG_NO_FIELD (inside a map) */
+	const char *def;     /* default as text; NULL = required; "" = empty/optional */
+	long min, max;
+	const char *choices; /* CFG_STR: allowed values "a|b|c", or NULL */
+	unsigned flags;
+	const char *doc;
+} cfg_key_t;
+
+extern const cfg_key_t config_keys[];
+extern const size_t config_n_keys;
+
 enum { LISTEN_HTTPS = 1, LISTEN_HTTP = 2, LISTEN_BOTH = 3 };
 
 /* A certificate of the daemon's own (CA, OCSP signer, HTTPS) and its validity. */

@@ -1,5 +1,5 @@
 noinst_LTLIBRARIES += libserver.la
-libserver_la_SOURCES = server/server.h server/internal.h server/config.c server/http.c \
+libserver_la_SOURCES = server/server.h server/internal.h server/config.c server/config_table.c server/http.c \
 	server/routes.c server/daemon.c server/revocation.c server/health.c
 
 check_PROGRAMS += tests/unit/test_config

@@ -5,6 +5,8 @@
 
 #include <jansson.h>
 
+#include "acme/acme.h"
+#include "est/est.h"
 #include "util/util.h"
 
 typedef struct cairn_config {
@@ -45,14 +47,18 @@ typedef struct cairn_config {
 	char *checkpoint_interval; /* signed audit checkpoints, e.g. "1h" */
 	json_t *profiles;       /* borrowed from root */
 	json_t *acme;           /* borrowed from root, may be NULL */
-	json_t *est;            /* borrowed from root, may be NULL (validated by est_settings_parse) */
+	json_t *est;            /* borrowed from root, may be NULL */
+	acme_settings_t acme_settings; /* the "acme" object as typed values (strings owned) */
+	est_settings_t *est_settings;  /* the "est" object as est_settings_parse reads it (owned) */
 	json_t *root;           /* the whole document (owned) */
 } cairn_config_t;
 
 /*
- * Loads and validates DIR/cairn.json. Unknown keys, wrong types and values out
- * of bounds are refused with an error naming the key ("server.threads: must be
- * 1..256"). *out owned by the caller: config_free.
+ * Loads and validates DIR/cairn.json against the one config table: unknown keys,
+ * wrong types, values out of bounds and what the subsystems refuse (profiles, EST
+ * labels, the ACME profile, TLS priorities) are refused with a one-line error naming
+ * the key and what is allowed ("server.threads: must be an integer 1..256"). `cairn
+ * config check` and `cairn serve` both call this. *out owned by the caller: config_free.
  */
 int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err) CAIRN_WUR;
 /*
@@ -82,8 +88,17 @@ int config_read_pin(const cairn_config_t *cfg, char **pin, cairn_err_t *err) CAI
 json_t *config_default(const char *listen_https, const char *listen_http,
 		       const char *public_https, const char *public_http, const json_t *profiles);
 
-/* Writes the documented key table (key, type, default, description) as Markdown to out. */
+/* Writes the documented key table (key, type, default, description) as Markdown to out:
+ * the text `cairn config keys` prints and docs/config.md carries. */
 void config_describe(FILE *out);
+
+/* Checks value as the string of key (e.g. "public_urls.http") against the config table, with
+ * the message `cairn serve` would give. 0, CAIRN_ECONFIG (err filled) or CAIRN_EINVAL (no
+ * such key). For `cairn init`'s options. */
+int config_check_string(const char *key, const char *value, cairn_err_t *err) CAIRN_WUR;
+/* The default of key as the table writes it (static), or NULL for an unknown key or a
+ * required one. */
+const char *config_key_default(const char *key);
 
 /* Splits "host:port" / "[v6]:port" into host (no brackets) and port. */
 int config_parse_addr(const char *addr, char *host, size_t cap, int *port) CAIRN_WUR;

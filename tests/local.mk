@@ -65,3 +65,9 @@ TESTS += tests/integration/requests_view.sh
 EXTRA_DIST += tests/integration/requests_view.sh
 TESTS += tests/integration/backup.sh
 EXTRA_DIST += tests/integration/backup.sh
+# One config validator (config check = serve), docs/config.md = `cairn config keys`.
+TESTS += tests/integration/config.sh
+EXTRA_DIST += tests/integration/config.sh
+# CLI input checks: a private key never sent as a CSR, profiles listed, serials, durations.
+TESTS += tests/integration/cli_input.sh
+EXTRA_DIST += tests/integration/cli_input.sh

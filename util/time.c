@@ -129,6 +129,9 @@ int duration_parse(const char *s, int64_t *seconds)
 	case 'w':
 		mult = 7 * 86400;
 		break;
+	case 'y':
+		mult = 365 * 86400;
+		break;
 	default:
 		return CAIRN_EINVAL;
 	}

@@ -132,10 +132,18 @@ void time_rfc3339(time_t t, char *out, size_t cap);
  * Returns 0 with *out set, or CAIRN_EINVAL (*out untouched).
  */
 int time_parse(const char *s, time_t *out) CAIRN_WUR;
-/* Parses a duration "30d", "12h", "90m", "45s" (or plain seconds). */
+/* Parses a duration "1y" (365 days), "12w", "30d", "12h", "90m", "45s" (or plain
+ * seconds): the one duration syntax of the config and the CLI. CAIRN_EINVAL otherwise. */
 int duration_parse(const char *s, int64_t *seconds) CAIRN_WUR;
 /* Current time in milliseconds from CLOCK_MONOTONIC. */
 uint64_t time_mono_ms(void);
+
+/*
+ * Splits "host:port" or "[v6]:port" into host (no brackets, NUL-terminated in cap
+ * bytes) and port (0..65535). A bare IPv6 address without brackets, an empty host
+ * or port, and a host longer than cap-1 are CAIRN_EINVAL.
+ */
+int hostport_parse(const char *addr, char *host, size_t cap, int *port) CAIRN_WUR;
 
 /* Secure random bytes (OpenSSL CSPRNG). Returns 0 or CAIRN_ECRYPTO. */
 int util_random(uint8_t *buf, size_t len) CAIRN_WUR;

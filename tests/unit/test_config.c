@@ -44,7 +44,7 @@ static int load_doc(json_t *doc, cairn_config_t **cfg, cairn_err_t *err)
 
 static json_t *default_doc(void)
 {
-	json_t *profiles = json_pack("{s:{s:i}}", "tls-server", "validity_days", 90);
+	json_t *profiles = ca_profiles_default();
 	json_t *doc = config_default(NULL, NULL, NULL, NULL, profiles);
 	json_decref(profiles);
 	return doc;
@@ -151,7 +151,9 @@ static void test_errors_name_the_key(void **state)
 /* The limits have defaults and bounds, and config_parse validates text from memory. */
 static void test_limits_from_memory(void **state)
 {
-	static const char doc[] = "{\"profiles\": {}, \"server\": {\"max_json_depth\": 8, "
+#define P "{\"profiles\": {\"tls-server\": {\"validity_days\": 1, \"key_usage\": [\"digitalSignature\"]}, " \
+	  "\"tls-client\": {\"validity_days\": 1, \"key_usage\": [\"digitalSignature\"]}}"
+	static const char doc[] = P ", \"server\": {\"max_json_depth\": 8, "
 				  "\"max_connections_per_ip\": 4}}";
 	cairn_config_t *cfg = NULL;
 	cairn_err_t err = { 0 };
@@ -164,14 +166,15 @@ static void test_limits_from_memory(void **state)
 	assert_int_equal(cfg->max_header_bytes, 32768);
 	assert_int_equal(cfg->connection_timeout, 30);
 	config_free(cfg);
-	assert_int_equal(config_parse("/nowhere", "mem", "{\"profiles\": {}, \"server\": "
-				      "{\"max_header_bytes\": 100}}", 53, &cfg, &err), CAIRN_ECONFIG);
-	assert_non_null(strstr(err.msg, "server.max_header_bytes: must be 4096..1048576"));
+	assert_int_equal(config_parse("/nowhere", "mem", P ", \"server\": "
+				      "{\"max_header_bytes\": 100}}", sizeof(P) + 37, &cfg, &err),
+			 CAIRN_ECONFIG);
+	assert_non_null(strstr(err.msg, "server.max_header_bytes: must be an integer 4096..1048576"));
 	assert_int_equal(config_parse("/nowhere", "mem", "{\"profiles\": {}, \"profiles\": {}}", 32,
 				      &cfg, &err), CAIRN_ECONFIG);
 	assert_non_null(strstr(err.msg, "duplicate"));
 	/* Not NUL-terminated: only len bytes are read. */
-	assert_int_equal(config_parse("/nowhere", "mem", "{\"profiles\": {}}garbage", 16, &cfg, &err), 0);
+	assert_int_equal(config_parse("/nowhere", "mem", P "}garbage", sizeof(P), &cfg, &err), 0);
 	config_free(cfg);
 }
 

@@ -1,0 +1,87 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# What a new user types wrong: a private key given as the CSR (checked here, never sent),
+# a mistyped profile, a missing file, serials pasted as openssl prints them, durations.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+
+D=$WORK/ca
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+ca_serve "$D" || bail "cairn serve did not start"
+
+# https_requests: how many requests the HTTPS listener (admin API) has served so far.
+https_requests() {
+	curl -sf "$HTTP_URL/metrics" | sed -n 's/^cairn_http_requests_total{listener="https"} //p'
+}
+
+make_csr srv ec:P-256 /CN=www.example.test "DNS:www.example.test"
+openssl req -in "$WORK/srv.csr" -outform DER -out "$WORK/srv.der"
+ok "a DER CSR is issued (converted locally)" "$CAIRN" issue --dir "$D" --csr "$WORK/srv.der" \
+	--profile tls-server --out "$WORK/srv.pem"
+
+# A private key instead of the CSR: refused before anything is sent.
+before=$(https_requests)
+events_before=$("$CAIRN" audit export --dir "$D" --unsigned | wc -l)
+fails "issue --csr KEY.pem (a private key) is refused" "$CAIRN" issue --dir "$D" \
+	--csr "$WORK/srv.key" --profile tls-server
+last_has "  ... saying it is a private key that was not sent" \
+	"srv\.key holds a private key, not a CSR: nothing was sent"
+last_one_line "  ... in one line"
+openssl pkey -in "$WORK/srv.key" -outform DER -out "$WORK/srv.key.der"
+fails "  ... also in DER" "$CAIRN" issue --dir "$D" --csr "$WORK/srv.key.der" --profile tls-server
+last_has "  ... the same message" "holds a private key, not a CSR"
+cat "$WORK/srv.csr" "$WORK/srv.key" >"$WORK/both.pem"
+fails "  ... also when a CSR comes with it in one file" "$CAIRN" issue --dir "$D" \
+	--csr "$WORK/both.pem" --profile tls-server
+after=$(https_requests)
+ok "  ... the daemon saw no request ($before = $after HTTPS requests)" test "$before" = "$after"
+ok "  ... and audited nothing" test "$events_before" = \
+	"$("$CAIRN" audit export --dir "$D" --unsigned | wc -l)"
+fails "  ... and no key material reached the serve log" grep -q "PRIVATE KEY" "$D.serve.log"
+echo "not a request" >"$WORK/junk.pem"
+fails "a file that is no CSR is refused locally" "$CAIRN" issue --dir "$D" --csr "$WORK/junk.pem" \
+	--profile tls-server
+last_has "  ... saying so" "junk\.pem: not a certificate request"
+
+fails "a missing CSR file is refused" "$CAIRN" issue --dir "$D" --csr "$WORK/nosuch.pem" \
+	--profile tls-server
+last_has "  ... saying why (errno text)" "cannot read CSR .*nosuch\.pem: No such file or directory"
+last_one_line "  ... in one line"
+
+fails "an unknown profile is refused" "$CAIRN" issue --dir "$D" --csr "$WORK/srv.csr" \
+	--profile tls-srv
+last_has "  ... listing the valid ones" "unknown profile tls-srv \(profiles: .*tls-server.*tls-client"
+
+ok "revoke --help lists aACompromise" "$CAIRN" revoke --help
+last_has "  ... among the reasons" "aACompromise"
+
+# Serials as openssl prints them (upper case) and with colons.
+serial=$(openssl x509 -in "$WORK/srv.pem" -noout -serial | cut -d= -f2)
+lower=$(echo "$serial" | tr 'A-F' 'a-f')
+colons=$(echo "$serial" | sed 's/../&:/g; s/:$//')
+ok "show takes an upper-case serial" "$CAIRN" show --dir "$D" "$serial"
+last_has "  ... and prints it in lower case" "serial: +$lower"
+ok "show takes a colon-separated serial" "$CAIRN" show --dir "$D" "$colons"
+last_has "  ... the same certificate" "serial: +$lower"
+ok "show takes 0x and lower-case colons" "$CAIRN" show --dir "$D" "0x$(echo "$colons" | tr 'A-F' 'a-f')"
+fails "show refuses a serial that is not hex" "$CAIRN" show --dir "$D" "12:zz"
+last_has "  ... saying what a serial is" "SERIAL must be hex \(colons allowed\)"
+ok "revoke takes a colon-separated serial" "$CAIRN" revoke --dir "$D" "$colons" --reason superseded
+ok "  ... it is revoked" "$CAIRN" show --dir "$D" "$lower"
+last_has "  ... as shown" "status: +revoked"
+
+# --expiring-within: the one duration syntax (the certificate expires in 90 days; 13w = 91d).
+for d in 1y 13w 91d 2200h; do
+	ok "list --expiring-within $d" "$CAIRN" list --dir "$D" --expiring-within "$d"
+	last_has "  ... finds the certificate" "$lower"
+done
+ok "list --expiring-within 36h" "$CAIRN" list --dir "$D" --expiring-within 36h
+fails "  ... does not find a 90-day certificate" grep -q "$lower" "$WORK/last.out"
+fails "list --expiring-within 3 months is refused" "$CAIRN" list --dir "$D" --expiring-within 3mo
+last_has "  ... with the syntax" "use e\.g\. 1y, 12w, 90d, 36h"
+
+ok "cairn --version" "$CAIRN" --version
+last_has "  ... the version" "^cairn [0-9]"
+last_has "  ... OpenSSL as loaded" "^OpenSSL 3\."
+last_has "  ... LMDB" "^LMDB 0\.9"
+last_has "  ... libmicrohttpd" "^libmicrohttpd [0-9]"
+done_testing
