@@ -7,5 +7,5 @@ check_PROGRAMS += tests/unit/test_admin
 TESTS += tests/unit/test_admin
 tests_unit_test_admin_SOURCES = tests/unit/test_admin.c
 tests_unit_test_admin_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_admin_LDADD = libadmin.la libest.la libacme.la libpolicy.la libca.la libaudit.la libdb.la \
+tests_unit_test_admin_LDADD = libadmin.la libest.la libacme.la libpolicy.la libca.la libnotify.la libaudit.la libdb.la \
 	libhsm.la libutil.la $(UNIT_LIBS)

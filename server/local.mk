@@ -8,4 +8,4 @@ tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = libserver.la libadmin.la libest.la libacme.la libcrl.la libocsp.la \
 	libpolicy.la libca.la \
-	libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+	libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/* The "notify" object of cairn.json: thresholds, retry schedule and webhook sinks, validated. */
+#include <stdio.h>
+#include <string.h>
+
+#include "notify/notify_int.h"
+
+/* Every event type cairn emits; a sink's "events" may name these or "*". */
+static const char *const event_types[] = {
+	"cert.issued",	    "cert.revoked",	"cert.unhold",	    "cert.renewed",
+	"cert.expiring",    "request.pending",	"request.approved", "request.rejected",
+	"request.expired",  "ca.expiring",	"notify.test",	    "*",
+};
+
+static int known_type(const char *t)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++)
+		if (strcmp(t, event_types[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int notify_sink_wants(const notify_sink_t *s, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_events; i++)
+		if (strcmp(s->events[i], "*") == 0 || strcmp(s->events[i], type) == 0)
+			return 1;
+	return 0;
+}
+
+/* An integer key of obj within [min, max] into *out (absent: unchanged). */
+static int int_key(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
+		   cairn_err_t *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s: must be an integer %lld..%lld",
+				     key, (long long)min, (long long)max);
+	*out = (int64_t)json_integer_value(v);
+	return 0;
+}
+
+static int copy_str(const json_t *v, char *dst, size_t cap, const char *what, size_t i,
+		    cairn_err_t *err)
+{
+	const char *s = json_string_value(v);
+
+	if (s == NULL || s[0] == '\0' || strlen(s) >= cap)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "notify.webhooks[%zu].%s: must be a string of 1..%zu bytes", i,
+				     what, cap - 1);
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+static int parse_sink(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *err)
+{
+	const char *key, *name;
+	json_t *v;
+	size_t j;
+	int rc;
+
+	if (!json_is_object(o))
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify.webhooks[%zu]: must be an object", i);
+	json_object_foreach((json_t *)o, key, v)
+		if (strcmp(key, "name") && strcmp(key, "url") && strcmp(key, "secret_file") &&
+		    strcmp(key, "events"))
+			return cairn_err_set(err, CAIRN_ECONFIG, "notify.webhooks[%zu].%s: unknown key",
+					     i, key);
+	if ((rc = copy_str(json_object_get(o, "name"), s->name, sizeof(s->name), "name", i, err)) ||
+	    (rc = copy_str(json_object_get(o, "url"), s->url, sizeof(s->url), "url", i, err)) ||
+	    (rc = copy_str(json_object_get(o, "secret_file"), s->secret_file,
+			   sizeof(s->secret_file), "secret_file", i, err)))
+		return rc;
+	for (name = s->name; *name; name++)
+		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
+		      (*name >= '0' && *name <= '9') || *name == '-' || *name == '_' || *name == '.'))
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.webhooks[%zu].name: only letters, digits, . _ -", i);
+	if (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "notify.webhooks[%zu].url: must start with http:// or https://", i);
+	v = json_object_get(o, "events");
+	if (v == NULL) {
+		strcpy(s->events[0], "*");
+		s->n_events = 1;
+		return 0;
+	}
+	if (!json_is_array(v) || json_array_size(v) == 0 ||
+	    json_array_size(v) > sizeof(s->events) / sizeof(s->events[0]))
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "notify.webhooks[%zu].events: must be a list of 1..16 event types", i);
+	for (j = 0; j < json_array_size(v); j++) {
+		const char *t = json_string_value(json_array_get(v, j));
+		if (t == NULL || !known_type(t))
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.webhooks[%zu].events[%zu]: unknown event type %s "
+					     "(see docs/notify.md)", i, j, t ? t : "(not a string)");
+		snprintf(s->events[j], sizeof(s->events[j]), "%s", t);
+	}
+	s->n_events = j;
+	return 0;
+}
+
+int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t *err)
+{
+	static const char *const keys[] = { "expiry_days", "webhooks", "scan_interval",
+					    "max_tries", "backoff_ms", "backoff_max_ms",
+					    "poll_ms", "timeout_ms" };
+	const char *key;
+	json_t *v;
+	size_t i, j;
+	int64_t tries = 8;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->expiry_days[0] = 30;
+	out->expiry_days[1] = 7;
+	out->expiry_days[2] = 1;
+	out->n_expiry = 3;
+	out->scan_interval = 3600;
+	out->backoff_ms = 1000;
+	out->backoff_max_ms = 300000;
+	out->poll_ms = 500;
+	out->timeout_ms = 10000;
+	if (obj == NULL || (json_is_string(obj) && json_string_value(obj)[0] == '\0'))
+		goto done;
+	if (!json_is_object(obj))
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify: must be an object");
+	json_object_foreach((json_t *)obj, key, v) {
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strcmp(key, keys[i]) == 0)
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0]))
+			return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s: unknown key", key);
+	}
+	if ((rc = int_key(obj, "scan_interval", 10, 86400, &out->scan_interval, err)) ||
+	    (rc = int_key(obj, "max_tries", 1, 100, &tries, err)) ||
+	    (rc = int_key(obj, "backoff_ms", 10, 3600000, &out->backoff_ms, err)) ||
+	    (rc = int_key(obj, "backoff_max_ms", 10, 86400000, &out->backoff_max_ms, err)) ||
+	    (rc = int_key(obj, "poll_ms", 10, 60000, &out->poll_ms, err)) ||
+	    (rc = int_key(obj, "timeout_ms", 100, 300000, &out->timeout_ms, err)))
+		return rc;
+	if ((v = json_object_get(obj, "expiry_days")) != NULL) {
+		if (!json_is_array(v) || json_array_size(v) > NOTIFY_MAX_THRESHOLDS)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.expiry_days: must be a list of at most %d day counts",
+					     NOTIFY_MAX_THRESHOLDS);
+		out->n_expiry = json_array_size(v);
+		for (i = 0; i < out->n_expiry; i++) {
+			json_t *d = json_array_get(v, i);
+			if (!json_is_integer(d) || json_integer_value(d) < 1 ||
+			    json_integer_value(d) > 3650)
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "notify.expiry_days[%zu]: must be 1..3650", i);
+			out->expiry_days[i] = (int64_t)json_integer_value(d);
+			for (j = 0; j < i; j++)
+				if (out->expiry_days[j] == out->expiry_days[i])
+					return cairn_err_set(err, CAIRN_ECONFIG,
+							     "notify.expiry_days[%zu]: listed twice", i);
+		}
+	}
+	if ((v = json_object_get(obj, "webhooks")) != NULL) {
+		if (!json_is_array(v) || json_array_size(v) > NOTIFY_MAX_SINKS)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.webhooks: must be a list of at most %d sinks",
+					     NOTIFY_MAX_SINKS);
+		for (i = 0; i < json_array_size(v); i++) {
+			if ((rc = parse_sink(json_array_get(v, i), i, &out->sinks[i], err)) != 0)
+				return rc;
+			for (j = 0; j < i; j++)
+				if (strcmp(out->sinks[j].name, out->sinks[i].name) == 0)
+					return cairn_err_set(err, CAIRN_ECONFIG,
+							     "notify.webhooks[%zu].name: %s is used twice",
+							     i, out->sinks[i].name);
+		}
+		out->n_sinks = i;
+	}
+done:
+	out->max_tries = (int)tries;
+	return 0;
+}
