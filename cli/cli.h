@@ -27,6 +27,7 @@ int cli_audit(int argc, char **argv);
 int cli_config(int argc, char **argv);
 int cli_revoke(int argc, char **argv);
 int cli_est(int argc, char **argv);
+int cli_notify(int argc, char **argv);
 
 /* POSTs json to the running daemon's admin API at /admin/v1{path} with the
  * admin token (api_client.c). Returns the HTTP status with the answer in *body

@@ -322,7 +322,7 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 		pthread_mutex_lock(&n->mu);
 		s->tries = a.ok ? 0 : s->tries + 1;
 		a.tries = a.ok ? 1 : s->tries;
-		if (!a.ok && s->tries >= n->set.max_tries) {
+		if (!a.ok && s->tries >= (s->conf.max_tries ? s->conf.max_tries : n->set.max_tries)) {
 			a.dead = 1;
 			s->tries = 0;
 		}

@@ -36,6 +36,7 @@ typedef struct notify_sink {
 	char secret_file[512];  /* as written in the config (relative to the data dir) */
 	char events[16][32];    /* event types; "*" = all */
 	size_t n_events;
+	int max_tries;          /* 0 = notify.max_tries */
 } notify_sink_t;
 
 typedef struct notify_settings {

@@ -71,7 +71,7 @@ static int parse_sink(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *
 		return cairn_err_set(err, CAIRN_ECONFIG, "notify.webhooks[%zu]: must be an object", i);
 	json_object_foreach((json_t *)o, key, v)
 		if (strcmp(key, "name") && strcmp(key, "url") && strcmp(key, "secret_file") &&
-		    strcmp(key, "events"))
+		    strcmp(key, "events") && strcmp(key, "max_tries"))
 			return cairn_err_set(err, CAIRN_ECONFIG, "notify.webhooks[%zu].%s: unknown key",
 					     i, key);
 	if ((rc = copy_str(json_object_get(o, "name"), s->name, sizeof(s->name), "name", i, err)) ||
@@ -87,6 +87,12 @@ static int parse_sink(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *
 	if (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0)
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "notify.webhooks[%zu].url: must start with http:// or https://", i);
+	v = json_object_get(o, "max_tries");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			  json_integer_value(v) > 100))
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "notify.webhooks[%zu].max_tries: must be an integer 1..100", i);
+	s->max_tries = v != NULL ? (int)json_integer_value(v) : 0;
 	v = json_object_get(o, "events");
 	if (v == NULL) {
 		strcpy(s->events[0], "*");

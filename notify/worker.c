@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include "audit/audit.h"
@@ -96,6 +97,7 @@ int notify_start(const notify_config_t *cfg, notify_t **out, cairn_err_t *err)
 	*out = NULL;
 	if (n == NULL)
 		return CAIRN_ENOMEM;
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* reference-counted; the daemon's ACME did it first */
 	n->db = cfg->db;
 	n->set = *cfg->set;
 	n->names = cfg->names;
@@ -150,6 +152,7 @@ void notify_free(notify_t *n)
 	pthread_cond_destroy(&n->cv);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
+	curl_global_cleanup();
 }
 
 void notify_kick(notify_t *n)

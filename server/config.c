@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "est/est.h"
+#include "notify/notify.h"
 #include "server/server.h"
 
 /* cairn.json larger than this is refused (it is a few KiB in practice). */
@@ -103,6 +104,10 @@ static const cfg_key_t cfg_keys[] = {
 	  "EST settings: labels (profile, validity_days, serverkeygen, policy_group, "
 	  "client_cert_profiles), default_label, channel_binding, revoke_superseded, retry_after, "
 	  "auth_fail_limit, auth_fail_window (see the EST section)" },
+	{ "notify", O(notify), "", 0, 0,
+	  "events and webhooks: expiry_days, webhooks (name, url, secret_file, events), "
+	  "max_tries, backoff_ms, backoff_max_ms, scan_interval, poll_ms, timeout_ms "
+	  "(see docs/notify.md)" },
 };
 
 /* Top-level and section names that may appear in the document. */
@@ -130,7 +135,8 @@ static int cfg_check_unknown(json_t *obj, const char *prefix, cairn_err_t *err)
 		if (!cfg_known(path))
 			return cairn_err_set(err, CAIRN_ECONFIG, "%s: unknown key", path);
 		if (json_is_object(val) && strcmp(path, "profiles") != 0 &&
-		    strcmp(path, "acme") != 0 && strcmp(path, "est") != 0) {
+		    strcmp(path, "acme") != 0 && strcmp(path, "est") != 0 &&
+		    strcmp(path, "notify") != 0) {
 			int rc = cfg_check_unknown(val, path, err);
 			if (rc)
 				return rc;
@@ -297,6 +303,14 @@ static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 						   "API, EST may not issue it",
 						   est->labels[i].name, CA_ADMIN_PROFILE);
 		free(est);
+		if (rc)
+			return rc;
+	}
+	{
+		/* So does the notify object. */
+		notify_settings_t *ns = malloc(sizeof(*ns));
+		rc = ns == NULL ? CAIRN_ENOMEM : notify_settings_parse(cfg->notify, ns, err);
+		free(ns);
 		if (rc)
 			return rc;
 	}

@@ -46,6 +46,7 @@ typedef struct cairn_config {
 	json_t *profiles;       /* borrowed from root */
 	json_t *acme;           /* borrowed from root, may be NULL */
 	json_t *est;            /* borrowed from root, may be NULL (validated by est_settings_parse) */
+	json_t *notify;         /* borrowed from root, may be NULL (validated by notify_settings_parse) */
 	json_t *root;           /* the whole document (owned) */
 } cairn_config_t;
 

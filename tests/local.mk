@@ -61,3 +61,7 @@ TESTS += tests/integration/est_authz.sh
 EXTRA_DIST += tests/integration/est_authz.sh tests/integration/est_lib.sh
 TESTS += tests/integration/policy_names.sh
 EXTRA_DIST += tests/integration/policy_names.sh
+
+# Events outbox, webhooks (with a loopback receiver that checks signatures), expiry thresholds.
+TESTS += tests/integration/notify.sh
+EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py
