@@ -28,3 +28,8 @@ noinst_PROGRAMS += bench/est_bench
 bench_est_bench_SOURCES = bench/est.c
 bench_est_bench_LDADD = $(CAIRN_LIBS)
 EXTRA_DIST += bench/est.sh
+
+# The expiry scan over 1M certificates (bench/README.md).
+noinst_PROGRAMS += bench/notify_bench
+bench_notify_bench_SOURCES = bench/notify.c
+bench_notify_bench_LDADD = libnotify.la libaudit.la libdb.la libutil.la $(CAIRN_LIBS)

@@ -309,7 +309,9 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 				a.s = s;
 				a.cursor = f.last;
 				record(n, &a);
+				pthread_mutex_lock(&n->mu);
 				s->cursor = f.last;
+				pthread_mutex_unlock(&n->mu);
 			}
 			return;
 		}
@@ -335,8 +337,10 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 		pthread_mutex_unlock(&n->mu);
 		a.error = a.ok ? NULL : why;
 		record(n, &a);
+		pthread_mutex_lock(&n->mu);
 		if (a.cursor != 0)
 			s->cursor = a.cursor;
+		pthread_mutex_unlock(&n->mu);
 		free(f.body);
 		if (!a.ok) {
 			if (a.dead)

@@ -11,8 +11,8 @@ typedef struct notify_sink_state {
 	notify_sink_t conf;
 	char *secret;             /* the secret file's bytes (trailing newline cut) */
 	size_t secret_len;
+	/* written by the worker under notify_t.mu (notify_status reads them) */
 	uint64_t cursor;          /* last event id passed (delivered, skipped or dead) */
-	/* under notify_t.mu (notify_status reads them) */
 	int tries;                /* failed tries of the event at the cursor + 1 */
 	int64_t next_attempt_ms;  /* unix ms; 0 = now */
 	uint64_t delivered, failed;

@@ -77,7 +77,7 @@ typedef struct notify_scan_stats {
  * inside the threshold (notBefore > notAfter - D) and renewed ones (a valid certificate
  * of the same requester with a later notAfter holding every name). names may be NULL
  * (no names in the payload, no renewal check). Runs in db_write batches of at most
- * 10000 certificates. stats may be NULL. Returns 0 or a db code.
+ * 2000 certificates (the writer is not held long). stats may be NULL. Returns 0 or a db code.
  */
 int notify_scan_expiry(db_t *db, const notify_settings_t *set, int64_t now,
 		       notify_names_fn names, void *names_arg, notify_scan_stats_t *stats,

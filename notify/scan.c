@@ -7,7 +7,7 @@
 #include "notify/notify_int.h"
 
 #define DAY 86400
-#define SCAN_BATCH 10000
+#define SCAN_BATCH 2000
 
 struct scan_op {
 	int64_t days, now, until;      /* threshold; window end (exclusive) */

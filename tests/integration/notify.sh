@@ -118,7 +118,10 @@ sink_start late "$LATE_PORT" || bail "second receiver did not start"
 ok "cairn notify retry late" C notify retry late
 last_has "  ... queues it again" "1 event"
 ok "the late sink gets the revocation now" waits "$WORK/late.log" "^ok [0-9]+ cert.revoked $S1 "
-ok "  ... and the dead letter is gone" sh -c "i=0; until ! C() { :; }; '$CAIRN' notify list --dir '$D' --json | grep -q '\"dead\":\[\]'; do i=\$((i+1)); [ \$i -gt 50 ] && exit 1; sleep 0.1; done"
+no_dead() { C notify list --json | grep -q '"dead":\[\]'; }
+i=0
+until no_dead || [ $i -gt 50 ]; do i=$((i + 1)); sleep 0.1; done
+ok "  ... and the dead letter is gone" no_dead
 fails "retry with nothing dead says so" C notify retry late
 last_has "  ... in one line" "no dead-lettered event"
 fails "test of an unknown sink is refused" C notify test nosuch
@@ -145,8 +148,8 @@ for n in 1 2 3; do
 	C issue --csr "$WORK/d$n.csr" --profile tls-server --out "$WORK/d$n.pem" >/dev/null 2>&1
 	C revoke "$(serial_of "$WORK/d$n.pem")" --reason superseded >/dev/null 2>&1
 done
-ok "while the receiver is down the events wait (notify list shows the backlog)" sh -c \
-	"C() { :; }; '$CAIRN' notify list --dir '$D' | grep -Eq '^ops +[0-9]+ +[1-9]'"
+backlog() { C notify list | grep -Eq '^ops +[0-9]+ +[1-9]'; }
+ok "while the receiver is down the events wait (notify list shows the backlog)" backlog
 sink_start ops "$OPS_PORT" || bail "receiver did not restart"
 ok "after it comes back it gets every event it missed" sh -c "
 	for n in 1 2 3; do s=\$(openssl x509 -in '$WORK/d'\$n.pem -noout -serial | cut -d= -f2 | tr A-F a-f)

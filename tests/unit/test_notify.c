@@ -257,6 +257,35 @@ static void test_scan(void **state)
 	assert_int_equal(st.visited, 0);
 }
 
+/* ---- the CA's own material: one ca.expiring per (what, state, at) ---- */
+static void test_material(void **state)
+{
+	db_t *db = ((void **)*state)[1];
+	json_t *p = json_pack("{s:s, s:s, s:s}", "what", "issuing", "state", "expiring", "at",
+			      "2030-01-01T00:00:00Z");
+	json_t *q = json_pack("{s:s, s:s, s:s}", "what", "issuing", "state", "expired", "at",
+			      "2030-01-01T00:00:00Z");
+	json_t *bad = json_pack("{s:s}", "what", "issuing"), *j;
+	cairn_err_t err = { 0 };
+	db_txn_t *txn = NULL;
+
+	assert_int_equal(notify_material(db, p, &err), 0);
+	assert_int_equal(notify_material(db, p, &err), 0);
+	assert_int_equal(notify_material(db, q, &err), 0);
+	assert_int_equal(notify_material(db, bad, &err), CAIRN_EINVAL);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(notify_meta_u64(txn, "notify_seq"), 2);
+	db_txn_end(txn);
+	j = event_get(db, 2);
+	assert_string_equal(json_string_value(json_object_get(j, "type")), "ca.expiring");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(j, "data"), "state")), "expired");
+	json_decref(j);
+	json_decref(p);
+	json_decref(q);
+	json_decref(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_sign),
 		cmocka_unit_test_setup_teardown(test_scan, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_material, setup_db, teardown_db),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
