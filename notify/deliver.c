@@ -165,7 +165,7 @@ static int attempt(notify_t *n, notify_sink_state_t *s, uint64_t id, const char 
 
 	snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)id);
 	rc = notify_webhook_post(s->conf.url, s->secret, s->secret_len, body, strlen(body), idtext,
-				 (long)n->set.timeout_ms, status, why, why_cap);
+				 (long)n->set.timeout_ms, &n->stop, status, why, why_cap);
 	pthread_mutex_lock(&n->mu);
 	if (rc == 0) {
 		s->delivered++;
@@ -259,7 +259,7 @@ static void deliver_retries(notify_t *n, notify_sink_state_t *s)
 {
 	int guard;
 
-	for (guard = 0; guard < ROUND_MAX && !n->stop; guard++) {
+	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n); guard++) {
 		struct retry_find f;
 		struct after_op a = { 0 };
 		db_txn_t *txn = NULL;
@@ -298,7 +298,7 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 	if (now_ms() < s->next_attempt_ms)
 		return;
 	deliver_retries(n, s);
-	for (guard = 0; guard < ROUND_MAX && !n->stop; guard++) {
+	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n); guard++) {
 		struct next_find f;
 		struct after_op a = { 0 };
 		char why[200];
@@ -420,6 +420,6 @@ void notify_gc(notify_t *n)
 			log_warn("notify", "outbox clean-up: %s", cairn_err_msg(&err));
 			return;
 		}
-	} while (g.deleted == GC_BATCH && !n->stop);
+	} while (g.deleted == GC_BATCH && !notify_stopping(n));
 	n->gc_done = g.upto;
 }

@@ -35,6 +35,12 @@ struct notify {
 	pthread_t thread;
 };
 
+/* 1 once notify_free began (read from the worker without the lock). */
+static inline int notify_stopping(notify_t *n)
+{
+	return __atomic_load_n(&n->stop, __ATOMIC_RELAXED);
+}
+
 /* meta key of a sink's cursor. */
 void notify_cursor_name(const char *sink, char *out, size_t cap);
 /* Delivers what s may send now (retried dead letters first, then the outbox in order)

@@ -48,9 +48,20 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* Progress callback: non-zero aborts the transfer (the daemon is stopping). */
+static int cancelled(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return arg != NULL && __atomic_load_n((const int *)arg, __ATOMIC_RELAXED) != 0;
+}
+
 int notify_webhook_post(const char *url, const char *secret, size_t secret_len,
 			const char *body, size_t body_len, const char *event_id,
-			long timeout_ms, long *status, char *why, size_t why_cap)
+			long timeout_ms, const int *cancel, long *status, char *why,
+			size_t why_cap)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -86,6 +97,9 @@ int notify_webhook_post(const char *url, const char *secret, size_t secret_len,
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "cairn-notify/1");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, cancelled);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	cc = curl_easy_perform(c);
 	if (cc != CURLE_OK) {
 		snprintf(why, why_cap, "%s", curl_easy_strerror(cc));

@@ -39,7 +39,7 @@ static void *worker_main(void *arg)
 			json_decref(problems);
 			next_scan = now + n->set.scan_interval;
 		}
-		for (i = 0; i < n->n_sinks && !n->stop; i++)
+		for (i = 0; i < n->n_sinks && !notify_stopping(n); i++)
 			notify_deliver_sink(n, &n->sinks[i]);
 		notify_gc(n);
 		pthread_mutex_lock(&n->mu);
@@ -139,7 +139,7 @@ void notify_free(notify_t *n)
 		return;
 	if (n->running) {
 		pthread_mutex_lock(&n->mu);
-		n->stop = 1;
+		__atomic_store_n(&n->stop, 1, __ATOMIC_RELAXED); /* also read by an attempt under way */
 		pthread_cond_signal(&n->cv);
 		pthread_mutex_unlock(&n->mu);
 		pthread_join(n->thread, NULL);

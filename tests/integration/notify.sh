@@ -166,6 +166,8 @@ for n in 1 2 3 4 5 6; do
 	make_csr "k$n" ec:P-256 "/CN=k$n.dev.test" "DNS:k$n.dev.test"
 	C issue --csr "$WORK/k$n.csr" --profile tls-server --out "$WORK/k$n.pem" >/dev/null 2>&1
 done
+ok "six certificates issued while the receiver answers slowly" sh -c "
+	for n in 1 2 3 4 5 6; do openssl x509 -in '$WORK/k'\$n.pem -noout || exit 1; done"
 K1=$(serial_of "$WORK/k1.pem")
 waits "$WORK/ops.log" "cert.issued $K1 " || true
 kill -KILL "$SERVE_PID"
