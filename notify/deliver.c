@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "notify/deliver.h"
+#include "notify/smtp.h"
 #include "notify/webhook.h"
 
 /* Events kept when no sink is configured (nobody to deliver them to). */
@@ -156,16 +157,21 @@ static void record(notify_t *n, struct after_op *a)
 		log_warn("notify", "%s", cairn_err_msg(&err));
 }
 
-/* One POST; updates the sink's counters. Returns 0 when delivered. */
-static int attempt(notify_t *n, notify_sink_state_t *s, uint64_t id, const char *body,
-		   long *status, char *why, size_t why_cap)
+/* One POST (or message); updates the sink's counters. Returns 0 when delivered. */
+static int attempt(notify_t *n, notify_sink_state_t *s, uint64_t id, const char *type,
+		   const char *body, long *status, char *why, size_t why_cap)
 {
 	char idtext[24];
 	int rc;
 
 	snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)id);
-	rc = notify_webhook_post(s->conf.url, s->secret, s->secret_len, body, strlen(body), idtext,
-				 (long)n->set.timeout_ms, &n->stop, status, why, why_cap);
+	if (s->conf.email)
+		rc = notify_smtp_send(&n->set, n->smtp_password, &s->conf, id, type, body,
+				      (long)n->set.timeout_ms, &n->stop, why, why_cap);
+	else
+		rc = notify_webhook_post(s->conf.url, s->secret, s->secret_len, body, strlen(body),
+					 idtext, (long)n->set.timeout_ms, &n->stop, status, why,
+					 why_cap);
 	pthread_mutex_lock(&n->mu);
 	if (rc == 0) {
 		s->delivered++;
@@ -281,7 +287,7 @@ static void deliver_retries(notify_t *n, notify_sink_state_t *s)
 		a.from_dead = 1;
 		a.tries = f.tries + 1;
 		a.body = f.event;
-		a.ok = attempt(n, s, f.id, f.event, &status, why, sizeof(why)) == 0;
+		a.ok = attempt(n, s, f.id, f.type, f.event, &status, why, sizeof(why)) == 0;
 		a.status = status;
 		a.error = a.ok ? NULL : why;
 		record(n, &a);
@@ -319,7 +325,7 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 		a.id = f.id;
 		a.type = f.type;
 		a.body = f.body;
-		a.ok = attempt(n, s, f.id, f.body, &status, why, sizeof(why)) == 0;
+		a.ok = attempt(n, s, f.id, f.type, f.body, &status, why, sizeof(why)) == 0;
 		a.status = status;
 		pthread_mutex_lock(&n->mu);
 		s->tries = a.ok ? 0 : s->tries + 1;

@@ -28,6 +28,7 @@ struct notify {
 	void *material_arg;
 	notify_sink_state_t sinks[NOTIFY_MAX_SINKS];
 	size_t n_sinks;
+	char *smtp_password;      /* notify.smtp.password_file's bytes, or NULL */
 	uint64_t gc_done;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;

@@ -37,6 +37,9 @@ typedef struct notify_sink {
 	char events[16][32];    /* event types; "*" = all */
 	size_t n_events;
 	int max_tries;          /* 0 = notify.max_tries */
+	int email;              /* an e-mail sink (notify.email): url/secret unused */
+	char to[4][128];        /* e-mail recipients */
+	size_t n_to;
 } notify_sink_t;
 
 typedef struct notify_settings {
@@ -48,8 +51,12 @@ typedef struct notify_settings {
 	int64_t backoff_max_ms;
 	int64_t poll_ms;         /* how often the worker looks for new events */
 	int64_t timeout_ms;      /* one delivery attempt */
-	notify_sink_t sinks[NOTIFY_MAX_SINKS];
+	notify_sink_t sinks[NOTIFY_MAX_SINKS]; /* webhooks, then e-mail sinks */
 	size_t n_sinks;
+	char smtp_url[256];      /* notify.smtp: smtp://host:587 (STARTTLS) or smtps://host:465 */
+	char smtp_from[128];
+	char smtp_user[128];     /* empty: no AUTH */
+	char smtp_password_file[256];
 } notify_settings_t;
 
 /* Parses the notify object (NULL = defaults: thresholds 30, 7, 1, no sinks). Errors name

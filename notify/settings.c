@@ -47,24 +47,136 @@ static int int_key(const json_t *obj, const char *key, int64_t min, int64_t max,
 	return 0;
 }
 
-static int copy_str(const json_t *v, char *dst, size_t cap, const char *what, size_t i,
+/* A string of 1..cap-1 bytes; where is "webhooks[0]", "email[1]", "smtp". */
+static int copy_str(const json_t *v, char *dst, size_t cap, const char *where, const char *what,
 		    cairn_err_t *err)
 {
 	const char *s = json_string_value(v);
 
-	if (s == NULL || s[0] == '\0' || strlen(s) >= cap)
+	if (s == NULL || s[0] == '\0' || strlen(s) >= cap || strpbrk(s, "\r\n") != NULL)
 		return cairn_err_set(err, CAIRN_ECONFIG,
-				     "notify.webhooks[%zu].%s: must be a string of 1..%zu bytes", i,
-				     what, cap - 1);
+				     "notify.%s.%s: must be a string of 1..%zu bytes on one line",
+				     where, what, cap - 1);
 	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+/* The "events" list of a sink (absent: every event). */
+static int parse_events(const json_t *v, const char *where, notify_sink_t *s, cairn_err_t *err)
+{
+	size_t j;
+
+	if (v == NULL) {
+		strcpy(s->events[0], "*");
+		s->n_events = 1;
+		return 0;
+	}
+	if (!json_is_array(v) || json_array_size(v) == 0 ||
+	    json_array_size(v) > sizeof(s->events) / sizeof(s->events[0]))
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "notify.%s.events: must be a list of 1..16 event types", where);
+	for (j = 0; j < json_array_size(v); j++) {
+		const char *t = json_string_value(json_array_get(v, j));
+		if (t == NULL || !known_type(t))
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.%s.events[%zu]: unknown event type %s "
+					     "(see docs/notify.md)", where, j, t ? t : "(not a string)");
+		snprintf(s->events[j], sizeof(s->events[j]), "%s", t);
+	}
+	s->n_events = j;
+	return 0;
+}
+
+static int check_name(const char *name, const char *where, cairn_err_t *err)
+{
+	for (; *name; name++)
+		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
+		      (*name >= '0' && *name <= '9') || *name == '-' || *name == '_' || *name == '.'))
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.%s.name: only letters, digits, . _ -", where);
+	return 0;
+}
+
+/* notify.email[i]: {"name", "to": [addresses], "events"?, "max_tries"?}. */
+static int parse_email(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *err)
+{
+	char where[32];
+	const char *key;
+	json_t *v, *to;
+	size_t j;
+	int rc;
+
+	snprintf(where, sizeof(where), "email[%zu]", i);
+	if (!json_is_object(o))
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s: must be an object", where);
+	json_object_foreach((json_t *)o, key, v)
+		if (strcmp(key, "name") && strcmp(key, "to") && strcmp(key, "events") &&
+		    strcmp(key, "max_tries"))
+			return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.%s: unknown key", where, key);
+	s->email = 1;
+	if ((rc = copy_str(json_object_get(o, "name"), s->name, sizeof(s->name), where, "name",
+			   err)) != 0 ||
+	    (rc = check_name(s->name, where, err)) != 0)
+		return rc;
+	to = json_object_get(o, "to");
+	if (!json_is_array(to) || json_array_size(to) == 0 ||
+	    json_array_size(to) > sizeof(s->to) / sizeof(s->to[0]))
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.to: must be a list of 1..4 addresses",
+				     where);
+	for (j = 0; j < json_array_size(to); j++) {
+		if ((rc = copy_str(json_array_get(to, j), s->to[j], sizeof(s->to[j]), where, "to",
+				   err)) != 0)
+			return rc;
+		if (strchr(s->to[j], '@') == NULL || strpbrk(s->to[j], "<> ,") != NULL)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.%s.to[%zu]: not an address (user@host)", where, j);
+	}
+	s->n_to = j;
+	v = json_object_get(o, "max_tries");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			  json_integer_value(v) > 100))
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.max_tries: must be 1..100", where);
+	s->max_tries = v != NULL ? (int)json_integer_value(v) : 0;
+	return parse_events(json_object_get(o, "events"), where, s, err);
+}
+
+/* notify.smtp: {"url", "from", "user"?, "password_file"?}. */
+static int parse_smtp(const json_t *o, notify_settings_t *out, cairn_err_t *err)
+{
+	const char *key;
+	json_t *v;
+	int rc;
+
+	if (!json_is_object(o))
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify.smtp: must be an object");
+	json_object_foreach((json_t *)o, key, v)
+		if (strcmp(key, "url") && strcmp(key, "from") && strcmp(key, "user") &&
+		    strcmp(key, "password_file"))
+			return cairn_err_set(err, CAIRN_ECONFIG, "notify.smtp.%s: unknown key", key);
+	if ((rc = copy_str(json_object_get(o, "url"), out->smtp_url, sizeof(out->smtp_url), "smtp",
+			   "url", err)) != 0 ||
+	    (rc = copy_str(json_object_get(o, "from"), out->smtp_from, sizeof(out->smtp_from),
+			   "smtp", "from", err)) != 0)
+		return rc;
+	if (strncmp(out->smtp_url, "smtp://", 7) != 0 && strncmp(out->smtp_url, "smtps://", 8) != 0)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "notify.smtp.url: must start with smtp:// or smtps://");
+	if (strchr(out->smtp_from, '@') == NULL || strpbrk(out->smtp_from, "<> ,") != NULL)
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify.smtp.from: not an address (user@host)");
+	if (json_object_get(o, "user") != NULL &&
+	    ((rc = copy_str(json_object_get(o, "user"), out->smtp_user, sizeof(out->smtp_user),
+			    "smtp", "user", err)) != 0 ||
+	     (rc = copy_str(json_object_get(o, "password_file"), out->smtp_password_file,
+			    sizeof(out->smtp_password_file), "smtp", "password_file", err)) != 0))
+		return rc;
 	return 0;
 }
 
 static int parse_sink(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *err)
 {
-	const char *key, *name;
+	char where[32];
+	const char *key;
 	json_t *v;
-	size_t j;
 	int rc;
 
 	if (!json_is_object(o))
@@ -74,16 +186,14 @@ static int parse_sink(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *
 		    strcmp(key, "events") && strcmp(key, "max_tries"))
 			return cairn_err_set(err, CAIRN_ECONFIG, "notify.webhooks[%zu].%s: unknown key",
 					     i, key);
-	if ((rc = copy_str(json_object_get(o, "name"), s->name, sizeof(s->name), "name", i, err)) ||
-	    (rc = copy_str(json_object_get(o, "url"), s->url, sizeof(s->url), "url", i, err)) ||
+	snprintf(where, sizeof(where), "webhooks[%zu]", i);
+	if ((rc = copy_str(json_object_get(o, "name"), s->name, sizeof(s->name), where, "name",
+			   err)) ||
+	    (rc = copy_str(json_object_get(o, "url"), s->url, sizeof(s->url), where, "url", err)) ||
 	    (rc = copy_str(json_object_get(o, "secret_file"), s->secret_file,
-			   sizeof(s->secret_file), "secret_file", i, err)))
+			   sizeof(s->secret_file), where, "secret_file", err)) ||
+	    (rc = check_name(s->name, where, err)))
 		return rc;
-	for (name = s->name; *name; name++)
-		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
-		      (*name >= '0' && *name <= '9') || *name == '-' || *name == '_' || *name == '.'))
-			return cairn_err_set(err, CAIRN_ECONFIG,
-					     "notify.webhooks[%zu].name: only letters, digits, . _ -", i);
 	if (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0)
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "notify.webhooks[%zu].url: must start with http:// or https://", i);
@@ -93,31 +203,13 @@ static int parse_sink(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "notify.webhooks[%zu].max_tries: must be an integer 1..100", i);
 	s->max_tries = v != NULL ? (int)json_integer_value(v) : 0;
-	v = json_object_get(o, "events");
-	if (v == NULL) {
-		strcpy(s->events[0], "*");
-		s->n_events = 1;
-		return 0;
-	}
-	if (!json_is_array(v) || json_array_size(v) == 0 ||
-	    json_array_size(v) > sizeof(s->events) / sizeof(s->events[0]))
-		return cairn_err_set(err, CAIRN_ECONFIG,
-				     "notify.webhooks[%zu].events: must be a list of 1..16 event types", i);
-	for (j = 0; j < json_array_size(v); j++) {
-		const char *t = json_string_value(json_array_get(v, j));
-		if (t == NULL || !known_type(t))
-			return cairn_err_set(err, CAIRN_ECONFIG,
-					     "notify.webhooks[%zu].events[%zu]: unknown event type %s "
-					     "(see docs/notify.md)", i, j, t ? t : "(not a string)");
-		snprintf(s->events[j], sizeof(s->events[j]), "%s", t);
-	}
-	s->n_events = j;
-	return 0;
+	return parse_events(json_object_get(o, "events"), where, s, err);
 }
 
 int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t *err)
 {
-	static const char *const keys[] = { "expiry_days", "webhooks", "scan_interval",
+	static const char *const keys[] = { "expiry_days", "webhooks", "email", "smtp",
+					    "scan_interval",
 					    "max_tries", "backoff_ms", "backoff_max_ms",
 					    "poll_ms", "timeout_ms" };
 	const char *key;
@@ -188,6 +280,29 @@ int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t
 							     i, out->sinks[i].name);
 		}
 		out->n_sinks = i;
+	}
+	if ((v = json_object_get(obj, "smtp")) != NULL && (rc = parse_smtp(v, out, err)) != 0)
+		return rc;
+	if ((v = json_object_get(obj, "email")) != NULL) {
+		size_t first = out->n_sinks;
+		if (!json_is_array(v) || first + json_array_size(v) > NOTIFY_MAX_SINKS)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.email: must be a list (at most %d sinks in all)",
+					     NOTIFY_MAX_SINKS);
+		if (json_array_size(v) > 0 && out->smtp_url[0] == '\0')
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.email: needs notify.smtp (url, from)");
+		for (i = 0; i < json_array_size(v); i++) {
+			notify_sink_t *s = &out->sinks[first + i];
+			if ((rc = parse_email(json_array_get(v, i), i, s, err)) != 0)
+				return rc;
+			for (j = 0; j < first + i; j++)
+				if (strcmp(out->sinks[j].name, s->name) == 0)
+					return cairn_err_set(err, CAIRN_ECONFIG,
+							     "notify.email[%zu].name: %s is used twice",
+							     i, s->name);
+		}
+		out->n_sinks = first + i;
 	}
 done:
 	out->max_tries = (int)tries;

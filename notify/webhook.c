@@ -48,8 +48,7 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* Progress callback: non-zero aborts the transfer (the daemon is stopping). */
-static int cancelled(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+int notify_curl_cancelled(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	(void)dt;
 	(void)dn;
@@ -97,7 +96,7 @@ int notify_webhook_post(const char *url, const char *secret, size_t secret_len,
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "cairn-notify/1");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, cancelled);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, notify_curl_cancelled);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	cc = curl_easy_perform(c);

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 /*
  * POSTs body (JSON) to url with Cairn-Signature (notify_sign over "t.body" with secret)
  * and Cairn-Event-Id headers, waiting at most timeout_ms. Any 2xx is a delivery.
@@ -16,5 +18,9 @@ int notify_webhook_post(const char *url, const char *secret, size_t secret_len,
 			const char *body, size_t body_len, const char *event_id,
 			long timeout_ms, const int *cancel, long *status, char *why,
 			size_t why_cap);
+
+/* libcurl progress callback (CURLOPT_XFERINFOFUNCTION) shared by the sinks: non-zero
+ * aborts the transfer once the int arg points to (the worker's stop flag) is set. */
+int notify_curl_cancelled(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un);
 
 #endif

@@ -66,24 +66,34 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int load_secret(const char *dir, notify_sink_state_t *s, cairn_err_t *err)
+/* A secret file (relative to dir), a trailing newline cut; *out malloc'd. what names the key. */
+static int load_file(const char *dir, const char *file, const char *what, char **out,
+		     size_t *out_len, cairn_err_t *err)
 {
-	char *path = s->conf.secret_file[0] == '/' ? strdup(s->conf.secret_file)
-						    : fs_join(dir, s->conf.secret_file);
+	char *path = file[0] == '/' ? strdup(file) : fs_join(dir, file);
 	size_t len = 0;
 	int rc;
 
 	if (path == NULL)
 		return CAIRN_ENOMEM;
-	rc = fs_read(path, 4096, &s->secret, &len);
-	while (rc == 0 && len > 0 && (s->secret[len - 1] == '\n' || s->secret[len - 1] == '\r'))
-		s->secret[--len] = '\0';
+	rc = fs_read(path, 4096, out, &len);
+	while (rc == 0 && len > 0 && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
+		(*out)[--len] = '\0';
 	if (rc != 0 || len == 0)
-		rc = cairn_err_set(err, CAIRN_ECONFIG, "notify.webhooks %s: secret_file %s: %s",
-				   s->conf.name, path, rc ? cairn_strerror(rc) : "empty");
-	s->secret_len = len;
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "%s %s: %s", what, path,
+				   rc ? cairn_strerror(rc) : "empty");
+	if (out_len != NULL)
+		*out_len = len;
 	free(path);
 	return rc;
+}
+
+static int load_secret(const char *dir, notify_sink_state_t *s, cairn_err_t *err)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what), "notify.webhooks %s: secret_file", s->conf.name);
+	return load_file(dir, s->conf.secret_file, what, &s->secret, &s->secret_len, err);
 }
 
 int notify_start(const notify_config_t *cfg, notify_t **out, cairn_err_t *err)
@@ -109,9 +119,13 @@ int notify_start(const notify_config_t *cfg, notify_t **out, cairn_err_t *err)
 	n->n_sinks = n->set.n_sinks;
 	for (i = 0; i < n->n_sinks; i++) {
 		n->sinks[i].conf = n->set.sinks[i];
-		if ((rc = load_secret(cfg->dir, &n->sinks[i], err)) != 0)
+		if (!n->sinks[i].conf.email && (rc = load_secret(cfg->dir, &n->sinks[i], err)) != 0)
 			goto out;
 	}
+	if (n->set.smtp_password_file[0] != '\0' &&
+	    (rc = load_file(cfg->dir, n->set.smtp_password_file, "notify.smtp.password_file",
+			    &n->smtp_password, NULL, err)) != 0)
+		goto out;
 	if ((rc = db_read_begin(n->db, &txn)) != 0)
 		goto out;
 	for (i = 0; i < n->n_sinks; i++) {
@@ -149,6 +163,9 @@ void notify_free(notify_t *n)
 			OPENSSL_cleanse(n->sinks[i].secret, n->sinks[i].secret_len);
 		free(n->sinks[i].secret);
 	}
+	if (n->smtp_password != NULL)
+		OPENSSL_cleanse(n->smtp_password, strlen(n->smtp_password));
+	free(n->smtp_password);
 	pthread_cond_destroy(&n->cv);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
@@ -214,12 +231,22 @@ json_t *notify_status(notify_t *n)
 	json_object_set_new(doc, "last_event", json_integer((json_int_t)seq));
 	for (i = 0; i < n->n_sinks; i++) {
 		notify_sink_state_t *s = &n->sinks[i];
+		char target[600];
+		size_t t;
+		if (s->conf.email) {
+			snprintf(target, sizeof(target), "mailto:");
+			for (t = 0; t < s->conf.n_to; t++)
+				snprintf(target + strlen(target), sizeof(target) - strlen(target), "%s%s",
+					 t ? "," : "", s->conf.to[t]);
+		} else {
+			snprintf(target, sizeof(target), "%s", s->conf.url);
+		}
 		log = json_array();
 		walk(txn, NOTIFY_KEY_LOG, s->conf.name, log, 0);
 		walk(txn, NOTIFY_KEY_DEAD, s->conf.name, dead, 1);
 		pthread_mutex_lock(&n->mu);
 		one = json_pack("{s:s, s:s, s:I, s:I, s:i, s:I, s:I, s:I, s:s, s:o}", "name",
-				s->conf.name, "url", s->conf.url, "cursor", (json_int_t)s->cursor,
+				s->conf.name, "url", target, "cursor", (json_int_t)s->cursor,
 				"behind", (json_int_t)(seq - s->cursor), "tries", s->tries,
 				"next_attempt_ms", (json_int_t)s->next_attempt_ms, "delivered",
 				(json_int_t)s->delivered, "failed", (json_int_t)s->failed,

@@ -105,9 +105,9 @@ static const cfg_key_t cfg_keys[] = {
 	  "client_cert_profiles), default_label, channel_binding, revoke_superseded, retry_after, "
 	  "auth_fail_limit, auth_fail_window (see the EST section)" },
 	{ "notify", O(notify), "", 0, 0,
-	  "events and webhooks: expiry_days, webhooks (name, url, secret_file, events), "
-	  "max_tries, backoff_ms, backoff_max_ms, scan_interval, poll_ms, timeout_ms "
-	  "(see docs/notify.md)" },
+	  "events and their sinks: expiry_days, webhooks (name, url, secret_file, events), "
+	  "smtp (url, from, user, password_file), email (name, to, events), max_tries, "
+	  "backoff_ms, backoff_max_ms, scan_interval, poll_ms, timeout_ms (see docs/notify.md)" },
 };
 
 /* Top-level and section names that may appear in the document. */

@@ -64,4 +64,5 @@ EXTRA_DIST += tests/integration/policy_names.sh
 
 # Events outbox, webhooks (with a loopback receiver that checks signatures), expiry thresholds.
 TESTS += tests/integration/notify.sh
-EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py
+EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
+	tests/integration/smtp_sink.py

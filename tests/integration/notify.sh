@@ -49,6 +49,12 @@ serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f
 
 sink_start ops 0 || bail "webhook receiver did not start: $(cat "$WORK/ops.err")"
 OPS_PORT=$(cat "$WORK/ops.port")
+python3 "$CAIRN_SRCDIR/tests/integration/smtp_sink.py" "$WORK/smtp.port" "$WORK/smtp.log" \
+	2>>"$WORK/smtp.err" &
+CAIRN_PIDS="$CAIRN_PIDS $!"
+i=0
+until [ -s "$WORK/smtp.port" ] || [ $i -gt 100 ]; do i=$((i + 1)); sleep 0.1; done
+SMTP_PORT=$(cat "$WORK/smtp.port") || bail "SMTP sink did not start: $(cat "$WORK/smtp.err")"
 # A port nothing listens on yet, for the sink whose events go to the dead-letter state.
 LATE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
@@ -68,6 +74,12 @@ last_has "  ... naming the key" "notify.webhooks\[0\].events\[0\]"
 set_notify '{"webhooks":[{"name":"ops","url":"ftp://x/","secret_file":"ops.secret"}]}'
 fails "a webhook url that is not http(s) is refused" C config check
 last_has "  ... naming the key" "notify.webhooks\[0\].url"
+set_notify '{"email":[{"name":"mail","to":["pki@example.test"]}]}'
+fails "an e-mail sink without notify.smtp is refused" C config check
+last_has "  ... saying so" "notify.email: needs notify.smtp"
+set_notify '{"smtp":{"url":"smtp://127.0.0.1:25","from":"cairn@example.test"},"email":[{"name":"mail","to":["not an address"]}]}'
+fails "a recipient that is not an address is refused" C config check
+last_has "  ... naming the key" "notify.email\[0\].to"
 set_notify '{"webhooks":[{"name":"ops","url":"http://127.0.0.1:1/","secret_file":"nope.secret"}]}'
 ca_serve "$D" >/dev/null 2>&1 && bail "serve started without the secret file"
 ok "a missing secret file stops the daemon from starting with a clear error" \
@@ -77,7 +89,10 @@ set_notify "{\"poll_ms\": 100, \"backoff_ms\": 100, \"backoff_max_ms\": 400,
     {\"name\": \"ops\", \"url\": \"http://127.0.0.1:$OPS_PORT/hook\", \"secret_file\": \"ops.secret\",
      \"max_tries\": 100},
     {\"name\": \"late\", \"url\": \"http://127.0.0.1:$LATE_PORT/hook\", \"secret_file\": \"late.secret\",
-     \"events\": [\"cert.revoked\"], \"max_tries\": 2}]}"
+     \"events\": [\"cert.revoked\"], \"max_tries\": 2}],
+  \"smtp\": {\"url\": \"smtp://127.0.0.1:$SMTP_PORT\", \"from\": \"cairn@example.test\"},
+  \"email\": [{\"name\": \"mail\", \"to\": [\"pki@example.test\", \"ops@example.test\"],
+    \"events\": [\"cert.issued\", \"cert.revoked\"]}]}"
 ok "cairn config check accepts the notify object" C config check
 ca_serve "$D" || bail "cairn serve did not start"
 C admin add --name bob --role approver >/dev/null 2>&1 || bail "admin add bob failed"
@@ -92,8 +107,11 @@ ok "the receiver gets cert.issued for it with a valid signature" \
 	waits "$WORK/ops.log" "^ok [0-9]+ cert.issued $S1 "
 ok "  ... the event id is in the Cairn-Event-Id header and version 1 in the body" \
 	sh -c "grep -E '^ok ([0-9]+) cert.issued $S1 - ' '$WORK/ops.log' | awk '\$2 != \$6 || \$7 != \"v1\" {exit 1}'"
+ok "the e-mail sink sends one message for it through SMTP, to both recipients" \
+	waits "$WORK/smtp.log" "^cairn@example.test pki@example.test,ops@example.test \\[cairn\\] cert.issued $S1 \\| <cairn-event-[0-9]+@example.test> \\| json=True"
 ok "revoke it" C revoke "$S1" --reason keyCompromise
 ok "the receiver gets cert.revoked" waits "$WORK/ops.log" "^ok [0-9]+ cert.revoked $S1 "
+ok "  ... and the mail sink a message" waits "$WORK/smtp.log" "cert.revoked $S1 "
 
 make_csr prod ec:P-256 /CN=api.prod.test "DNS:api.prod.test"
 C issue --csr "$WORK/prod.csr" --profile tls-server >"$WORK/req.out" 2>&1

@@ -139,6 +139,21 @@ static void test_settings(void **state)
 	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
 	assert_non_null(strstr(cairn_err_msg(&err), "cert.nope"));
 	json_decref(o);
+	o = json_loads("{\"smtp\":{\"url\":\"smtp://127.0.0.1:25\",\"from\":\"c@x.test\"},"
+		       "\"email\":[{\"name\":\"m\",\"to\":[\"a@x.test\"]}]}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), 0);
+	assert_int_equal(s.n_sinks, 1);
+	assert_true(s.sinks[0].email);
+	assert_string_equal(s.sinks[0].to[0], "a@x.test");
+	json_decref(o);
+	o = json_loads("{\"smtp\":{\"url\":\"http://x\",\"from\":\"c@x.test\"}}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
+	assert_non_null(strstr(cairn_err_msg(&err), "notify.smtp.url"));
+	json_decref(o);
+	o = json_loads("{\"smtp\":{\"url\":\"smtp://x\",\"from\":\"c@x.test\",\"user\":\"u\"}}",
+		       0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG); /* no password_file */
+	json_decref(o);
 	o = json_loads("{\"expiry_days\":[7,7]}", 0, NULL);
 	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
 	json_decref(o);
