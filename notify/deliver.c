@@ -205,10 +205,7 @@ static int next_iter(const void *key, size_t klen, const void *val, size_t vlen,
 	f->last = db_be64_get((const uint8_t *)key + 1);
 	ev = json_loadb(val, vlen, 0, NULL);
 	type = json_string_value(json_object_get(ev, "type"));
-	want = type != NULL && notify_sink_wants(f->sink, type);
-	if (want && strcmp(type, "notify.test") == 0)
-		want = strcmp(json_string_value(json_object_get(json_object_get(ev, "data"), "sink"))
-				      ?: "", f->sink->name) == 0;
+	want = notify_sink_wants(f->sink, ev);
 	if (want) {
 		f->id = f->last;
 		snprintf(f->type, sizeof(f->type), "%s", type);

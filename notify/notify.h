@@ -37,6 +37,10 @@ typedef struct notify_sink {
 	char events[16][32];    /* event types; "*" = all */
 	size_t n_events;
 	int max_tries;          /* 0 = notify.max_tries */
+	char dns_suffix[4][128];/* "match": only events naming one of these (empty: any) */
+	size_t n_suffix;
+	char profile[4][64];    /* "match": only events of these profiles (empty: any) */
+	size_t n_profile;
 	int email;              /* an e-mail sink (notify.email): url/secret unused */
 	char to[4][128];        /* e-mail recipients */
 	size_t n_to;
@@ -62,8 +66,10 @@ typedef struct notify_settings {
 /* Parses the notify object (NULL = defaults: thresholds 30, 7, 1, no sinks). Errors name
  * the key at fault ("notify.webhooks[0].url: ..."). Returns 0, CAIRN_ECONFIG. */
 int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t *err) CAIRN_WUR;
-/* 1 when sink s takes events of type. */
-int notify_sink_wants(const notify_sink_t *s, const char *type);
+/* 1 when sink s takes event (the stored event document): its type is one of the sink's,
+ * it matches the sink's "match" (a name under one dns_suffix, a profile listed), and a
+ * notify.test only for the sink it names. */
+int notify_sink_wants(const notify_sink_t *s, const json_t *event);
 
 /* ---- expiry scan ---- */
 

@@ -2,6 +2,7 @@
 /* The "notify" object of cairn.json: thresholds, retry schedule and webhook sinks, validated. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "notify/notify_int.h"
 
@@ -22,13 +23,87 @@ static int known_type(const char *t)
 	return 0;
 }
 
-int notify_sink_wants(const notify_sink_t *s, const char *type)
+/* 1 when name ends in suffix (case-insensitive); ".x.test" does not match "x.test". */
+static int under(const char *name, const char *suffix)
 {
+	size_t n = strlen(name), k = strlen(suffix);
+
+	return n >= k && strcasecmp(name + n - k, suffix) == 0;
+}
+
+static int matches(const notify_sink_t *s, const json_t *data)
+{
+	const char *profile = json_string_value(json_object_get(data, "profile"));
+	json_t *name;
+	size_t i, j;
+	int hit;
+
+	if (s->n_profile > 0) {
+		for (i = 0, hit = 0; profile != NULL && i < s->n_profile; i++)
+			hit |= strcmp(profile, s->profile[i]) == 0;
+		if (!hit)
+			return 0;
+	}
+	if (s->n_suffix == 0)
+		return 1;
+	json_array_foreach(json_object_get(data, "names"), j, name)
+		for (i = 0; i < s->n_suffix; i++)
+			if (json_is_string(name) && under(json_string_value(name), s->dns_suffix[i]))
+				return 1;
+	return 0;
+}
+
+int notify_sink_wants(const notify_sink_t *s, const json_t *event)
+{
+	const char *type = json_string_value(json_object_get(event, "type"));
+	const json_t *data = json_object_get(event, "data");
 	size_t i;
 
+	if (type == NULL)
+		return 0;
+	if (strcmp(type, "notify.test") == 0)
+		return strcmp(json_string_value(json_object_get(data, "sink")) ?: "", s->name) == 0;
 	for (i = 0; i < s->n_events; i++)
 		if (strcmp(s->events[i], "*") == 0 || strcmp(s->events[i], type) == 0)
-			return 1;
+			return matches(s, data);
+	return 0;
+}
+
+/* "match": {"dns_suffix": [..], "profile": [..]} of a sink (at most 4 of each). */
+static int parse_match(const json_t *m, const char *where, notify_sink_t *s, cairn_err_t *err)
+{
+	const char *key;
+	json_t *v, *one;
+	size_t i;
+
+	if (m == NULL)
+		return 0;
+	if (!json_is_object(m))
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.match: must be an object", where);
+	json_object_foreach((json_t *)m, key, v) {
+		int suffix = strcmp(key, "dns_suffix") == 0;
+		if (!suffix && strcmp(key, "profile") != 0)
+			return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.match.%s: unknown key",
+					     where, key);
+		if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 4)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.%s.match.%s: must be a list of 1..4 strings", where,
+					     key);
+		json_array_foreach(v, i, one) {
+			const char *t = json_string_value(one);
+			char *dst = suffix ? s->dns_suffix[i] : s->profile[i];
+			size_t cap = suffix ? sizeof(s->dns_suffix[i]) : sizeof(s->profile[i]);
+			if (t == NULL || t[0] == '\0' || strlen(t) >= cap)
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "notify.%s.match.%s[%zu]: must be a string of "
+						     "1..%zu bytes", where, key, i, cap - 1);
+			memcpy(dst, t, strlen(t) + 1);
+		}
+		if (suffix)
+			s->n_suffix = i;
+		else
+			s->n_profile = i;
+	}
 	return 0;
 }
 
@@ -111,7 +186,7 @@ static int parse_email(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t 
 		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s: must be an object", where);
 	json_object_foreach((json_t *)o, key, v)
 		if (strcmp(key, "name") && strcmp(key, "to") && strcmp(key, "events") &&
-		    strcmp(key, "max_tries"))
+		    strcmp(key, "max_tries") && strcmp(key, "match"))
 			return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.%s: unknown key", where, key);
 	s->email = 1;
 	if ((rc = copy_str(json_object_get(o, "name"), s->name, sizeof(s->name), where, "name",
@@ -137,6 +212,8 @@ static int parse_email(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t 
 			  json_integer_value(v) > 100))
 		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.max_tries: must be 1..100", where);
 	s->max_tries = v != NULL ? (int)json_integer_value(v) : 0;
+	if ((rc = parse_match(json_object_get(o, "match"), where, s, err)) != 0)
+		return rc;
 	return parse_events(json_object_get(o, "events"), where, s, err);
 }
 
@@ -183,7 +260,7 @@ static int parse_sink(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *
 		return cairn_err_set(err, CAIRN_ECONFIG, "notify.webhooks[%zu]: must be an object", i);
 	json_object_foreach((json_t *)o, key, v)
 		if (strcmp(key, "name") && strcmp(key, "url") && strcmp(key, "secret_file") &&
-		    strcmp(key, "events") && strcmp(key, "max_tries"))
+		    strcmp(key, "events") && strcmp(key, "max_tries") && strcmp(key, "match"))
 			return cairn_err_set(err, CAIRN_ECONFIG, "notify.webhooks[%zu].%s: unknown key",
 					     i, key);
 	snprintf(where, sizeof(where), "webhooks[%zu]", i);
@@ -203,6 +280,8 @@ static int parse_sink(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "notify.webhooks[%zu].max_tries: must be an integer 1..100", i);
 	s->max_tries = v != NULL ? (int)json_integer_value(v) : 0;
+	if ((rc = parse_match(json_object_get(o, "match"), where, s, err)) != 0)
+		return rc;
 	return parse_events(json_object_get(o, "events"), where, s, err);
 }
 

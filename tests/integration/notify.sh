@@ -92,7 +92,9 @@ set_notify "{\"poll_ms\": 100, \"backoff_ms\": 100, \"backoff_max_ms\": 400,
      \"events\": [\"cert.revoked\"], \"max_tries\": 2}],
   \"smtp\": {\"url\": \"smtp://127.0.0.1:$SMTP_PORT\", \"from\": \"cairn@example.test\"},
   \"email\": [{\"name\": \"mail\", \"to\": [\"pki@example.test\", \"ops@example.test\"],
-    \"events\": [\"cert.issued\", \"cert.revoked\"]}]}"
+    \"events\": [\"cert.issued\", \"cert.revoked\"]},
+   {\"name\": \"payteam\", \"to\": [\"pay@example.test\"], \"events\": [\"cert.issued\"],
+    \"match\": {\"dns_suffix\": [\".pay.test\"]}}]}"
 ok "cairn config check accepts the notify object" C config check
 ca_serve "$D" || bail "cairn serve did not start"
 C admin add --name bob --role approver >/dev/null 2>&1 || bail "admin add bob failed"
@@ -109,6 +111,11 @@ ok "  ... the event id is in the Cairn-Event-Id header and version 1 in the body
 	sh -c "grep -E '^ok ([0-9]+) cert.issued $S1 - ' '$WORK/ops.log' | awk '\$2 != \$6 || \$7 != \"v1\" {exit 1}'"
 ok "the e-mail sink sends one message for it through SMTP, to both recipients" \
 	waits "$WORK/smtp.log" "^cairn@example.test pki@example.test,ops@example.test \\[cairn\\] cert.issued $S1 \\| <cairn-event-[0-9]+@example.test> \\| json=True"
+make_csr pay ec:P-256 /CN=www.pay.test "DNS:www.pay.test"
+ok "issue a certificate under .pay.test" C issue --csr "$WORK/pay.csr" --profile tls-server --out "$WORK/pay.pem"
+ok "the route by name suffix mails the pay team about it" \
+	waits "$WORK/smtp.log" "^cairn@example.test pay@example.test \\[cairn\\] cert.issued $(serial_of "$WORK/pay.pem") "
+ok "  ... and about nothing else" sh -c "[ \$(grep -c ' pay@example.test ' '$WORK/smtp.log') -eq 1 ]"
 ok "revoke it" C revoke "$S1" --reason keyCompromise
 ok "the receiver gets cert.revoked" waits "$WORK/ops.log" "^ok [0-9]+ cert.revoked $S1 "
 ok "  ... and the mail sink a message" waits "$WORK/smtp.log" "cert.revoked $S1 "

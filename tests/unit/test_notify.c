@@ -115,7 +115,7 @@ static void test_settings(void **state)
 {
 	notify_settings_t s;
 	cairn_err_t err = { 0 };
-	json_t *o;
+	json_t *o, *j;
 	(void)state;
 
 	assert_int_equal(notify_settings_parse(NULL, &s, &err), 0);
@@ -126,8 +126,11 @@ static void test_settings(void **state)
 		       0, NULL);
 	assert_int_equal(notify_settings_parse(o, &s, &err), 0);
 	assert_int_equal(s.n_sinks, 1);
-	assert_true(notify_sink_wants(&s.sinks[0], "cert.issued"));
-	assert_false(notify_sink_wants(&s.sinks[0], "cert.revoked"));
+	j = json_loads("{\"type\":\"cert.issued\",\"data\":{}}", 0, NULL);
+	assert_true(notify_sink_wants(&s.sinks[0], j));
+	json_object_set_new(j, "type", json_string("cert.revoked"));
+	assert_false(notify_sink_wants(&s.sinks[0], j));
+	json_decref(j);
 	json_decref(o);
 	o = json_loads("{\"webhooks\":[{\"name\":\"ops\",\"url\":\"ftp://x\",\"secret_file\":\"s\"}]}",
 		       0, NULL);
@@ -154,6 +157,20 @@ static void test_settings(void **state)
 		       0, NULL);
 	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG); /* no password_file */
 	json_decref(o);
+	o = json_loads("{\"webhooks\":[{\"name\":\"pay\",\"url\":\"http://x/\",\"secret_file\":\"s\","
+		       "\"match\":{\"dns_suffix\":[\".pay.test\"],\"profile\":[\"tls-server\"]}}]}",
+		       0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), 0);
+	json_decref(o);
+	j = json_loads("{\"type\":\"cert.issued\",\"data\":{\"profile\":\"tls-server\","
+		       "\"names\":[\"a.example\",\"API.Pay.Test\"]}}", 0, NULL);
+	assert_true(notify_sink_wants(&s.sinks[0], j));
+	json_object_set_new(json_object_get(j, "data"), "profile", json_string("tls-client"));
+	assert_false(notify_sink_wants(&s.sinks[0], j));
+	json_object_set_new(json_object_get(j, "data"), "profile", json_string("tls-server"));
+	json_object_set_new(json_object_get(j, "data"), "names", json_pack("[s]", "pay.test"));
+	assert_false(notify_sink_wants(&s.sinks[0], j)); /* the suffix is ".pay.test" */
+	json_decref(j);
 	o = json_loads("{\"expiry_days\":[7,7]}", 0, NULL);
 	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
 	json_decref(o);
