@@ -64,6 +64,23 @@ struct revoke_op {
 	ca_revoke_result_t *results;
 };
 
+/* The names of a stored certificate (a new array; empty when its DER does not parse). */
+static json_t *record_names(const db_cert_t *c)
+{
+	const unsigned char *p = c->der;
+	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	json_t *out = json_array();
+	char **names = NULL;
+	size_t n = 0, i;
+
+	if (x != NULL && out != NULL && ca_cert_names(x, &names, &n) == 0)
+		for (i = 0; i < n; i++)
+			json_array_append_new(out, json_string(names[i]));
+	ca_names_free(names, n);
+	X509_free(x);
+	return out;
+}
+
 /* The audit event and the notify event (cert.revoked / cert.unhold) of one item. */
 static int audit_item(db_txn_t *txn, const struct revoke_op *op, size_t i, const char *action,
 		      const db_cert_t *c, cairn_err_t *err)
@@ -93,6 +110,7 @@ static int audit_item(db_txn_t *txn, const struct revoke_op *op, size_t i, const
 		json_object_set_new(details, "requester", json_string(c->requester));
 		json_object_set_new(details, "not_after", json_string(na));
 		json_object_set_new(details, "time", json_string(at));
+		json_object_set_new(details, "names", record_names(c));
 		rc = notify_event(txn, strcmp(action, "cert.unhold") == 0 ? "cert.unhold"
 									 : "cert.revoked",
 				  details, NULL, err);

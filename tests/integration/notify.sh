@@ -93,7 +93,7 @@ set_notify "{\"poll_ms\": 100, \"backoff_ms\": 100, \"backoff_max_ms\": 400,
   \"smtp\": {\"url\": \"smtp://127.0.0.1:$SMTP_PORT\", \"from\": \"cairn@example.test\"},
   \"email\": [{\"name\": \"mail\", \"to\": [\"pki@example.test\", \"ops@example.test\"],
     \"events\": [\"cert.issued\", \"cert.revoked\"]},
-   {\"name\": \"payteam\", \"to\": [\"pay@example.test\"], \"events\": [\"cert.issued\"],
+   {\"name\": \"payteam\", \"to\": [\"pay@example.test\"], \"events\": [\"cert.issued\", \"cert.revoked\"],
     \"match\": {\"dns_suffix\": [\".pay.test\"]}}]}"
 ok "cairn config check accepts the notify object" C config check
 ca_serve "$D" || bail "cairn serve did not start"
@@ -116,6 +116,9 @@ ok "issue a certificate under .pay.test" C issue --csr "$WORK/pay.csr" --profile
 ok "the route by name suffix mails the pay team about it" \
 	waits "$WORK/smtp.log" "^cairn@example.test pay@example.test \\[cairn\\] cert.issued $(serial_of "$WORK/pay.pem") "
 ok "  ... and about nothing else" sh -c "[ \$(grep -c ' pay@example.test ' '$WORK/smtp.log') -eq 1 ]"
+ok "revoke the .pay.test certificate" C revoke "$(serial_of "$WORK/pay.pem")" --reason superseded
+ok "  ... the route mails the pay team its revocation too (cert.revoked carries the names)" \
+	waits "$WORK/smtp.log" "^cairn@example.test pay@example.test \\[cairn\\] cert.revoked $(serial_of "$WORK/pay.pem") "
 ok "revoke it" C revoke "$S1" --reason keyCompromise
 ok "the receiver gets cert.revoked" waits "$WORK/ops.log" "^ok [0-9]+ cert.revoked $S1 "
 ok "  ... and the mail sink a message" waits "$WORK/smtp.log" "cert.revoked $S1 "
@@ -134,14 +137,18 @@ ok "the receiver gets request.rejected" waits "$WORK/ops.log" "^ok [0-9]+ reques
 ok "no request reached the receiver with a bad signature" sh -c "! grep -q '^bad' '$WORK/ops.log'"
 
 # ---- dead letters, retry, test ----
-dead_listed() { C notify list >"$WORK/list.out" 2>&1 && grep -Eq "^late +[0-9]+ +cert.revoked .*no +" "$WORK/list.out"; }
+# dead_listed: both revocations (one.dev.test, www.pay.test) are dead letters of the late sink.
+dead_listed() {
+	C notify list >"$WORK/list.out" 2>&1 &&
+		[ "$(grep -Ec "^late +[0-9]+ +cert.revoked .*no +" "$WORK/list.out")" -eq 2 ]
+}
 i=0
 until dead_listed || [ $i -gt 100 ]; do i=$((i + 1)); sleep 0.1; done
-ok "an event the late sink could not take in 2 tries is dead-lettered (cairn notify list)" dead_listed
+ok "events the late sink could not take in 2 tries are dead-lettered (cairn notify list)" dead_listed
 ok "  ... with the delivery error" grep -qi "connect" "$WORK/list.out"
 sink_start late "$LATE_PORT" || bail "second receiver did not start"
 ok "cairn notify retry late" C notify retry late
-last_has "  ... queues it again" "1 event"
+last_has "  ... queues both revocations again" "2 event"
 ok "the late sink gets the revocation now" waits "$WORK/late.log" "^ok [0-9]+ cert.revoked $S1 "
 no_dead() { C notify list --json | grep -q '"dead":\[\]'; }
 i=0
