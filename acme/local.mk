@@ -8,7 +8,7 @@ check_PROGRAMS += tests/unit/test_acme
 TESTS += tests/unit/test_acme
 tests_unit_test_acme_SOURCES = tests/unit/test_acme.c
 tests_unit_test_acme_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_acme_LDADD = libacme.la libpolicy.la libca.la libaudit.la libdb.la libhsm.la \
+tests_unit_test_acme_LDADD = libacme.la libpolicy.la libca.la libnotify.la libaudit.la libdb.la libhsm.la \
 	libutil.la $(UNIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_acme_status

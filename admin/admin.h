@@ -12,6 +12,7 @@
 #include "acme/acme.h"
 #include "ca/ca.h"
 #include "db/db.h"
+#include "notify/notify.h"
 #include "policy/policy.h"
 #include "util/util.h"
 
@@ -85,6 +86,7 @@ typedef struct admin_ctx {
 	EVP_PKEY *audit_key;     /* borrowed: signs audit checkpoints (a token key), may be NULL */
 	X509 *audit_cert;        /* borrowed: its certificate, chains to the root */
 	acme_t *acme;            /* borrowed: EAB keys are made there; NULL = no ACME (503) */
+	notify_t *notify;        /* borrowed: the event delivery worker; NULL = not running */
 } admin_ctx_t;
 
 #define ADMIN_JSON_DEPTH 32

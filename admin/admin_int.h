@@ -94,4 +94,13 @@ const char *api_query(const admin_request_t *req, const char *key);
 /* Maps an error code to a problem reply (400/403/404/409/500). */
 void api_reply_error(http_reply_t *reply, const cairn_err_t *err);
 
+/* api_notify.c: GET /notify (sinks, delivery logs, dead letters), POST /notify/retry
+ * {sink?, id?}, POST /notify/test {sink}; 503 when the worker is not running. */
+void api_notify_list(const admin_ctx_t *ctx, const admin_request_t *req,
+		     const admin_identity_t *who, const char *arg, http_reply_t *reply);
+void api_notify_retry(const admin_ctx_t *ctx, const admin_request_t *req,
+		      const admin_identity_t *who, const char *arg, http_reply_t *reply);
+void api_notify_test(const admin_ctx_t *ctx, const admin_request_t *req,
+		     const admin_identity_t *who, const char *arg, http_reply_t *reply);
+
 #endif

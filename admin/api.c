@@ -66,6 +66,9 @@ static const admin_route_t admin_routes[] = {
 	{ "POST", "/tokens", roles_admin, api_tokens_create },
 	{ "POST", "/tokens/*/revoke", roles_admin, api_token_revoke },
 	{ "POST", "/acme/eab", roles_admin, api_acme_eab },
+	{ "GET", "/notify", roles_read, api_notify_list },
+	{ "POST", "/notify/retry", roles_ops, api_notify_retry },
+	{ "POST", "/notify/test", roles_ops, api_notify_test },
 };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,

@@ -8,17 +8,17 @@ check_PROGRAMS += tests/unit/test_ca
 TESTS += tests/unit/test_ca
 tests_unit_test_ca_SOURCES = tests/unit/test_ca.c tests/unit/ca_fixture.c tests/unit/ca_fixture.h
 tests_unit_test_ca_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_ca_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+tests_unit_test_ca_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_ca_lint
 TESTS += tests/unit/test_ca_lint
 tests_unit_test_ca_lint_SOURCES = tests/unit/test_ca_lint.c
 tests_unit_test_ca_lint_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_ca_lint_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+tests_unit_test_ca_lint_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_ca_issue
 TESTS += tests/unit/test_ca_issue
 tests_unit_test_ca_issue_SOURCES = tests/unit/test_ca_issue.c tests/unit/ca_fixture.c \
 	tests/unit/ca_fixture.h
 tests_unit_test_ca_issue_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_ca_issue_LDADD = libca.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+tests_unit_test_ca_issue_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)

@@ -11,6 +11,7 @@
 #include "ca/ca.h"
 #include "ca/ca_int.h"
 #include "db/db.h"
+#include "notify/notify.h"
 
 /* What the writer thread needs; everything is borrowed from the caller, who
  * waits in db_write until the op has run and the commit is on disk. */
@@ -19,6 +20,7 @@ struct record_op {
 	const char *const *names;
 	size_t n_names;
 	const audit_event_t *ev;
+	json_t *event;          /* notify payload (cert.issued), NULL for the CA's own certificates */
 	uint64_t seq;
 };
 
@@ -37,6 +39,10 @@ static int record_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if (rc != 0 && err != NULL && err->msg[0] == '\0')
 		cairn_err_set(err, rc, "audit event for %s: %s", op->ev->serial,
 			      cairn_strerror(rc));
+	if (rc == 0 && op->event != NULL) {
+		json_object_set_new(op->event, "audit_seq", json_integer((json_int_t)op->seq));
+		rc = notify_event(txn, "cert.issued", op->event, NULL, err);
+	}
 	return rc;
 }
 
@@ -70,7 +76,7 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 	unsigned char *der = NULL;
 	char **names = NULL;
 	size_t n_names = 0, i;
-	json_t *jnames = NULL, *details = NULL;
+	json_t *jnames = NULL, *details = NULL, *event = NULL;
 	int der_len, rc;
 
 	memset(&rec, 0, sizeof(rec));
@@ -112,6 +118,17 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 	    (a->channel != NULL && json_object_set_new(details, "channel", json_string(a->channel)) != 0))
 		goto nomem;
 
+	/* The CA's own certificates (cairn init) are no one's business but the operator's. */
+	if (strcmp(a->action, "cert.issue") == 0) {
+		char nb_text[32];
+		time_rfc3339((time_t)rec.not_before, nb_text, sizeof(nb_text));
+		event = json_pack("{s:s, s:O, s:s, s:s, s:s, s:s?, s:s, s:s, s:s}", "serial", hex,
+				  "names", jnames, "profile", rec.profile, "issuer", rec.issuer,
+				  "requester", rec.requester, "channel", a->channel, "subject",
+				  rec.subject, "not_before", nb_text, "not_after", na_text);
+		if (event == NULL)
+			goto nomem;
+	}
 	ev.actor = rec.requester;
 	ev.action = a->action;
 	ev.serial = hex;
@@ -121,6 +138,7 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 	op.names = (const char *const *)names;
 	op.n_names = n_names;
 	op.ev = &ev;
+	op.event = event;
 	rc = db_write(db, record_op_run, &op, err);
 	if (rc != 0)
 		goto out;
@@ -132,6 +150,7 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 nomem:
 	rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory recording certificate %s", hex);
 out:
+	json_decref(event);
 	json_decref(details);
 	json_decref(jnames);
 	ca_names_free(names, n_names);

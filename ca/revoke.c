@@ -11,6 +11,7 @@
 #include "audit/audit.h"
 #include "ca/ca.h"
 #include "ca/ca_int.h"
+#include "notify/notify.h"
 
 #define CA_REVOKE_MAX 10000
 
@@ -63,8 +64,26 @@ struct revoke_op {
 	ca_revoke_result_t *results;
 };
 
+/* The names of a stored certificate (a new array; empty when its DER does not parse). */
+static json_t *record_names(const db_cert_t *c)
+{
+	const unsigned char *p = c->der;
+	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	json_t *out = json_array();
+	char **names = NULL;
+	size_t n = 0, i;
+
+	if (x != NULL && out != NULL && ca_cert_names(x, &names, &n) == 0)
+		for (i = 0; i < n; i++)
+			json_array_append_new(out, json_string(names[i]));
+	ca_names_free(names, n);
+	X509_free(x);
+	return out;
+}
+
+/* The audit event and the notify event (cert.revoked / cert.unhold) of one item. */
 static int audit_item(db_txn_t *txn, const struct revoke_op *op, size_t i, const char *action,
-		      cairn_err_t *err)
+		      const db_cert_t *c, cairn_err_t *err)
 {
 	const ca_revoke_item_t *it = &op->items[i];
 	json_t *details = json_pack("{s:s}", "reason", ca_reason_name(it->reason));
@@ -80,6 +99,22 @@ static int audit_item(db_txn_t *txn, const struct revoke_op *op, size_t i, const
 		json_object_set_new(details, "invalidity_date", json_string(when));
 	}
 	rc = audit_append(txn, &ev, NULL, err);
+	if (rc == 0) {
+		char na[32], at[32];
+		time_rfc3339((time_t)c->not_after, na, sizeof(na));
+		time_rfc3339((time_t)op->now, at, sizeof(at));
+		json_object_set_new(details, "serial", json_string(it->serial_hex));
+		json_object_set_new(details, "by", json_string(op->actor));
+		json_object_set_new(details, "profile", json_string(c->profile));
+		json_object_set_new(details, "issuer", json_string(c->issuer));
+		json_object_set_new(details, "requester", json_string(c->requester));
+		json_object_set_new(details, "not_after", json_string(na));
+		json_object_set_new(details, "time", json_string(at));
+		json_object_set_new(details, "names", record_names(c));
+		rc = notify_event(txn, strcmp(action, "cert.unhold") == 0 ? "cert.unhold"
+									 : "cert.revoked",
+				  details, NULL, err);
+	}
 	json_decref(details);
 	return rc;
 }
@@ -114,7 +149,7 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 		}
 		rc = db_cert_unhold(txn, p->serial, p->len, op->now);
 		if (rc == 0)
-			rc = audit_item(txn, op, i, "cert.unhold", err);
+			rc = audit_item(txn, op, i, "cert.unhold", &c, err);
 	} else {
 		if (c.status == DB_CERT_REVOKED &&
 		    (c.reason != CA_REASON_HOLD || it->reason == CA_REASON_HOLD)) {
@@ -128,7 +163,7 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 			rc = db_cert_revoke_ex(txn, p->serial, p->len, op->now, it->reason,
 					       it->invalidity_date);
 		if (rc == 0)
-			rc = audit_item(txn, op, i, "cert.revoke", err);
+			rc = audit_item(txn, op, i, "cert.revoke", &c, err);
 	}
 	if (rc != 0)
 		*fatal = err != NULL && err->code != 0

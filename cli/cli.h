@@ -30,6 +30,7 @@ int cli_est(int argc, char **argv);
 /* `backup` (backup.c) and `restore` (restore.c): the whole CA in one archive and back. */
 int cli_backup(int argc, char **argv);
 int cli_restore(int argc, char **argv);
+int cli_notify(int argc, char **argv);
 
 /* POSTs json to the running daemon's admin API at /admin/v1{path} with the
  * admin token (api_client.c). Returns the HTTP status with the answer in *body

@@ -126,6 +126,13 @@ static const cli_command_t commands[] = {
 	  "  Every member is checked against the manifest first; a damaged or altered archive is\n"
 	  "  refused and NEWDIR left as it was. Paths that named the old directory are moved to\n"
 	  "  NEWDIR. Audited in the restored CA as event ca.restore.\n" },
+	{ "notify", cli_notify, "notify list|retry|test --dir DIR [options]",
+	  "  list [--json]                     webhook sinks: cursor, backlog, delivered/failed,\n"
+	  "                                    last error, and the dead-lettered events\n"
+	  "  retry [SINK [ID]]                 deliver dead-lettered events again (all of them,\n"
+	  "                                    a sink's, or one)\n"
+	  "  test SINK                         queue a notify.test event for SINK\n"
+	  CLI_CONN_HELP },
 	{ "config", cli_config, "config keys | config check --dir DIR",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
 	  "  check --dir DIR        validate DIR/cairn.json without starting anything\n" },

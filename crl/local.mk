@@ -7,4 +7,4 @@ check_PROGRAMS += tests/unit/test_crl
 TESTS += tests/unit/test_crl
 tests_unit_test_crl_SOURCES = tests/unit/test_crl.c
 tests_unit_test_crl_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_crl_LDADD = libcrl.la libca.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+tests_unit_test_crl_LDADD = libcrl.la libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)

@@ -30,6 +30,7 @@ typedef enum {
 	DB_ACME,      /* ACME objects, keyed by type prefix */
 	DB_ADMINS,    /* admin name -> admin record JSON (role, disabled) */
 	DB_EST,       /* EST: "u:NAME" -> enrollment account, "p:HASH" -> pending request id */
+	DB_OUTBOX,    /* notify/: events to deliver, dead letters, delivery log (notify_int.h) */
 	DB_TABLE_COUNT
 } db_table_t;
 
@@ -37,7 +38,8 @@ typedef enum {
  * Opens (creating if absent) the environment in directory path (created 0700).
  * A database created by another schema version is refused with CAIRN_ESCHEMA
  * and a message naming both versions (meta "schema_version" holds the version
- * as ASCII decimal). Clears stale reader slots (and again when the writer idles).
+ * as ASCII decimal). A table added since (outbox) is created on open: an older
+ * database of the same schema opens cleanly. Clears stale reader slots (and again when the writer idles).
  * Starts the writer thread. *out is owned by the caller: db_close.
  * The map starts at 256 MiB (env CAIRN_DB_MAPSIZE, bytes with optional K/M/G,
  * overrides it; tests use a tiny one) and grows on demand.

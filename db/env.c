@@ -24,6 +24,7 @@ static const char *const table_names[DB_TABLE_COUNT] = {
 	[DB_ACME] = "acme",
 	[DB_ADMINS] = "admins",
 	[DB_EST] = "est",
+	[DB_OUTBOX] = "outbox",
 };
 
 /* Initial map size: CAIRN_DB_MAPSIZE (bytes, optional K/M/G suffix; used by tests) or 256 MiB. */

@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "audit/audit.h"
+#include "notify/notify.h"
 #include "est/est_int.h"
 
 #define PENDING_PREFIX "p:"
@@ -302,6 +303,11 @@ static int superseded_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 			     .serial = s->old_serial, .details = details };
 	int rc = audit_append(txn, &ev, NULL, err);
 
+	/* The notify event says which certificate replaced which (cert.renewed). */
+	json_object_set_new(details, "serial", json_string(s->old_serial));
+	json_object_set_new(details, "requester", json_string(s->requester));
+	if (rc == 0)
+		rc = notify_event(txn, "cert.renewed", details, NULL, err);
 	json_decref(details);
 	return rc;
 }

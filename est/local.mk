@@ -8,7 +8,7 @@ check_PROGRAMS += tests/unit/test_est
 TESTS += tests/unit/test_est
 tests_unit_test_est_SOURCES = tests/unit/test_est.c
 tests_unit_test_est_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_est_LDADD = libest.la libpolicy.la libca.la libaudit.la libdb.la libhsm.la \
+tests_unit_test_est_LDADD = libest.la libpolicy.la libca.la libnotify.la libaudit.la libdb.la libhsm.la \
 	libutil.la $(UNIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_est_pending
@@ -16,5 +16,5 @@ TESTS += tests/unit/test_est_pending
 tests_unit_test_est_pending_SOURCES = tests/unit/test_est_pending.c tests/unit/ca_fixture.c \
 	tests/unit/ca_fixture.h
 tests_unit_test_est_pending_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_est_pending_LDADD = libest.la libpolicy.la libca.la libaudit.la libdb.la \
+tests_unit_test_est_pending_LDADD = libest.la libpolicy.la libca.la libnotify.la libaudit.la libdb.la \
 	libhsm.la libutil.la $(UNIT_LIBS)

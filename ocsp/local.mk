@@ -7,4 +7,4 @@ check_PROGRAMS += tests/unit/test_ocsp
 TESTS += tests/unit/test_ocsp
 tests_unit_test_ocsp_SOURCES = tests/unit/test_ocsp.c
 tests_unit_test_ocsp_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_ocsp_LDADD = libocsp.la libca.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+tests_unit_test_ocsp_LDADD = libocsp.la libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)

@@ -10,7 +10,7 @@ TESTS += tests/unit/test_policy
 tests_unit_test_policy_SOURCES = tests/unit/test_policy.c tests/unit/ca_fixture.c \
 	tests/unit/ca_fixture.h
 tests_unit_test_policy_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_policy_LDADD = libpolicy.la libca.la libaudit.la libdb.la libhsm.la libutil.la \
+tests_unit_test_policy_LDADD = libpolicy.la libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la \
 	$(UNIT_LIBS)
 
 EXTRA_DIST += policy/examples/issue-all.json policy/examples/dev-prod.json \

@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 
 #include "audit/audit.h"
+#include "notify/notify.h"
 #include "policy/policy_int.h"
 
 #define ID_HEX 32
@@ -88,6 +89,31 @@ static json_t *get_record(db_txn_t *txn, const char *id, cairn_err_t *err)
 	return rec;
 }
 
+/* The notify event of a request's change (request.pending, .approved, .rejected, .expired),
+ * in the same txn as its audit event. by: who decided (NULL for none). */
+static int request_event(db_txn_t *txn, const char *type, json_t *rec, const char *by,
+			 cairn_err_t *err)
+{
+	char expires[32];
+	json_t *data;
+	int rc;
+
+	time_rfc3339((time_t)jint(rec, "expires"), expires, sizeof(expires));
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O?, s:I, s:I, s:s, s:s, s:s?}", "id",
+			 jstr(rec, "id"), "status", jstr(rec, "status"), "requester",
+			 jstr(rec, "requester"), "profile", jstr(rec, "profile"), "channel",
+			 jstr(rec, "channel"), "rule", jstr(rec, "rule"), "names",
+			 json_object_get(rec, "names"), "approvals_needed",
+			 (json_int_t)jint(rec, "approvals_needed"), "approvals",
+			 (json_int_t)json_array_size(json_object_get(rec, "approvals")),
+			 "approver_role", jstr(rec, "approver_role"), "expires", expires, "by", by);
+	if (data == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	rc = notify_event(txn, type, data, NULL, err);
+	json_decref(data);
+	return rc;
+}
+
 /* ---- storing a new request ---- */
 
 struct store_op {
@@ -116,7 +142,7 @@ static int store_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	rc = put_record(txn, s->rec, DB_NOOVERWRITE);
 	if (rc)
 		return cairn_err_set(err, rc, "storing request: %s", cairn_strerror(rc));
-	return 0;
+	return request_event(txn, "request.pending", s->rec, NULL, err);
 }
 
 int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char *group,
@@ -220,6 +246,8 @@ static int expire_if_due(db_txn_t *txn, struct decide_op *d, cairn_err_t *err, i
 	ev.names = json_object_get(d->rec, "names");
 	ev.details = details;
 	*rc = audit_append(txn, &ev, &seq, err);
+	if (*rc == 0)
+		*rc = request_event(txn, "request.expired", d->rec, NULL, err);
 	json_decref(details);
 	if (*rc == 0)
 		*rc = policy_history_add(d->rec, "expired", d->now, ev.actor, seq, NULL);
@@ -394,6 +422,10 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 		cairn_err_set(err, rc, "out of memory");
 	if (rc == 0 && (rc = put_record(txn, d->rec, 0)) != 0)
 		cairn_err_set(err, rc, "updating request %s: %s", d->id, cairn_strerror(rc));
+	if (rc == 0 && d->kind == DO_APPROVE && d->complete)
+		rc = request_event(txn, "request.approved", d->rec, d->actor, err);
+	else if (rc == 0 && d->kind == DO_REJECT)
+		rc = request_event(txn, "request.rejected", d->rec, d->actor, err);
 	json_decref(details);
 	json_decref(extra);
 	return rc;

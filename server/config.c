@@ -10,6 +10,7 @@
 #include <gnutls/gnutls.h>
 
 #include "config.h"
+#include "notify/notify.h"
 #include "server/internal.h"
 
 /* cairn.json larger than this is refused (it is a few KiB in practice). */
@@ -177,6 +178,10 @@ static int cfg_value(const cfg_key_t *k, const json_t *v, const char *path, cons
 		if (!json_is_object(v))
 			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an object", path);
 		return cfg_walk(v, path, pattern, err);
+	case CFG_SUB:
+		if (!json_is_object(v))
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: must be an object", path);
+		return 0; /* its members: the subsystem's validator, in cfg_check_subsystems */
 	case CFG_MAP: {
 		char mpath[CFG_PATH_MAX], mpat[CFG_PATH_MAX];
 		const cfg_key_t *row;
@@ -270,6 +275,7 @@ static int cfg_apply(cairn_config_t *cfg, const cfg_key_t *k)
 	case CFG_LIST:
 	case CFG_OBJ:
 	case CFG_MAP:
+	case CFG_SUB:
 		*(json_t **)field = v;
 		return 0;
 	}
@@ -285,6 +291,7 @@ static int cfg_has_profile(const char *name, const void *profiles)
 static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
 {
 	const char *acme_profile = cfg->acme_settings.profile;
+	notify_settings_t *ns;
 	est_settings_t *est;
 	size_t i;
 	int rc;
@@ -310,7 +317,12 @@ static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
 	if (!cfg_has_profile(acme_profile, cfg->profiles))
 		return cairn_err_set(err, CAIRN_ECONFIG, "acme.profile: no profile named %s",
 				     acme_profile);
-	return 0;
+	/* The notify object: thresholds, retries, sinks (notify/settings.c). */
+	if ((ns = malloc(sizeof(*ns))) == NULL)
+		return CAIRN_ENOMEM;
+	rc = notify_settings_parse(cfg->notify, ns, err);
+	free(ns);
+	return rc;
 }
 
 int config_check_string(const char *key, const char *value, cairn_err_t *err)
@@ -473,7 +485,8 @@ void config_free(cairn_config_t *cfg)
 	for (i = 0; i < config_n_keys; i++) {
 		const cfg_key_t *k = &config_keys[i];
 		if (k->offset != CFG_NO_FIELD && k->type != CFG_INT && k->type != CFG_BOOL &&
-		    k->type != CFG_LIST && k->type != CFG_OBJ && k->type != CFG_MAP)
+		    k->type != CFG_LIST && k->type != CFG_OBJ && k->type != CFG_MAP &&
+		    k->type != CFG_SUB)
 			free(*(char **)((char *)cfg + k->offset));
 	}
 	free(cfg->est_settings);
@@ -579,7 +592,7 @@ void config_describe(FILE *out)
 		[CFG_STR] = "string", [CFG_INT] = "integer", [CFG_BOOL] = "boolean",
 		[CFG_DUR] = "duration", [CFG_URL] = "URL", [CFG_ADDR] = "host:port",
 		[CFG_IP] = "IP address", [CFG_LIST] = "list of strings", [CFG_OBJ] = "object",
-		[CFG_MAP] = "object of named entries",
+		[CFG_MAP] = "object of named entries", [CFG_SUB] = "object",
 	};
 	char bounds[160];
 	size_t i;
@@ -599,7 +612,7 @@ void config_describe(FILE *out)
 		fprintf(out, "| `%s` | %s%s | ", k->path, type_names[k->type], bounds);
 		if (k->def == NULL)
 			fprintf(out, "required");
-		else if (k->type == CFG_OBJ ||
+		else if (k->type == CFG_OBJ || k->type == CFG_SUB ||
 			 (k->def[0] == '\0' && (k->type == CFG_MAP || k->type == CFG_LIST)))
 			fprintf(out, "optional");
 		else if (k->def[0] == '\0')

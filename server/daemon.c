@@ -204,6 +204,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 			goto out;
 		s->admin.acme = s->acme;
 	}
+	rc = server_events_start(s, err);
 out:
 	if (pin != NULL)
 		OPENSSL_cleanse(pin, strlen(pin));
@@ -218,6 +219,7 @@ out:
 
 static void close_core(server_t *s)
 {
+	server_events_stop(s);
 	acme_free(s->acme);
 	cairn_err_t err = { 0 };
 

@@ -15,6 +15,7 @@
 #include "db/db.h"
 #include "est/est.h"
 #include "hsm/hsm.h"
+#include "notify/notify.h"
 #include "ocsp/ocsp.h"
 #include "policy/policy.h"
 #include "server/server.h"
@@ -32,6 +33,7 @@ typedef enum {
 	CFG_LIST,  /* array of at most max strings */
 	CFG_OBJ,   /* object whose members are the rows below it */
 	CFG_MAP,   /* object of at most max members of any name, each the row PATH.* */
+	CFG_SUB,   /* object checked whole by its subsystem's validator (cfg_check_subsystems) */
 } cfg_type_t;
 
 #define CFG_INIT 1u  /* `cairn init` writes the default into cairn.json */
@@ -89,6 +91,8 @@ typedef struct server {
 	pthread_mutex_t cp_lock;
 	pthread_cond_t cp_wake;
 	int cp_stop, cp_running;
+	notify_settings_t notify_settings;
+	notify_t *notify;               /* event delivery worker (events.c) */
 } server_t;
 
 /* One parsed request as the routes see it. Everything borrowed for the call. */
@@ -135,6 +139,10 @@ void server_material_note(server_t *s, const char *name, X509 *x);
  * window (a third of its lifetime, at most 30 days), a CRL past or within a minute of its
  * nextUpdate. Each problem is appended to problems ({"what","state","at"}) unless NULL. */
 int server_health(server_t *s, int64_t now, json_t *problems);
+/* Starts the notify worker (cfg->notify validated; secrets read): 0 or the error.
+ * server_events_stop stops it (safe when never started). events.c */
+int server_events_start(server_t *s, cairn_err_t *err);
+void server_events_stop(server_t *s);
 /* Appends the expiry gauges to *text (len bytes so far); returns the new length or -1. */
 int server_health_metrics(server_t *s, char **text, size_t len);
 void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);

@@ -50,6 +50,7 @@ typedef struct cairn_config {
 	json_t *est;            /* borrowed from root, may be NULL */
 	acme_settings_t acme_settings; /* the "acme" object as typed values (strings owned) */
 	est_settings_t *est_settings;  /* the "est" object as est_settings_parse reads it (owned) */
+	json_t *notify;         /* borrowed from root, may be NULL (validated by notify_settings_parse) */
 	json_t *root;           /* the whole document (owned) */
 } cairn_config_t;
 

@@ -71,3 +71,8 @@ EXTRA_DIST += tests/integration/config.sh
 # CLI input checks: a private key never sent as a CSR, profiles listed, serials, durations.
 TESTS += tests/integration/cli_input.sh
 EXTRA_DIST += tests/integration/cli_input.sh
+
+# Events outbox, webhooks (with a loopback receiver that checks signatures), expiry thresholds.
+TESTS += tests/integration/notify.sh
+EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
+	tests/integration/smtp_sink.py

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* notify internals shared by the notify/ files: outbox keys and meta counters. */
+#ifndef CAIRN_NOTIFY_INT_H
+#define CAIRN_NOTIFY_INT_H
+
+#include "notify/notify.h"
+
+/* Outbox keys: 'e' || BE64 id -> event JSON; 'd' || sink || 0 || BE64 id -> dead letter
+ * {"sink","id","tries","error","time","retry","event"}; 'l' || sink || 0 || BE64 n -> one
+ * delivery log entry (the last NOTIFY_LOG_KEEP per sink are kept). */
+#define NOTIFY_KEY_EVENT 'e'
+#define NOTIFY_KEY_DEAD 'd'
+#define NOTIFY_KEY_LOG 'l'
+#define NOTIFY_LOG_KEEP 50
+
+/* 'e' || BE64 id into key[9]. */
+void notify_event_key(uint64_t id, uint8_t key[9]);
+/* prefix || sink || 0 || BE64 id into key; returns the length (0 if sink is too long). */
+size_t notify_sink_key(char prefix, const char *sink, uint64_t id, uint8_t *key, size_t cap);
+/* A BE64 value of DB_META (0 when absent). */
+uint64_t notify_meta_u64(db_txn_t *txn, const char *name);
+/* Writes a BE64 value to DB_META. */
+int notify_meta_put_u64(db_txn_t *txn, const char *name, uint64_t v) CAIRN_WUR;
+
+#endif

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* The outbox: events written in the same transaction as the change that caused them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "notify/notify_int.h"
+
+void notify_event_key(uint64_t id, uint8_t key[9])
+{
+	key[0] = NOTIFY_KEY_EVENT;
+	db_be64_put(key + 1, id);
+}
+
+size_t notify_sink_key(char prefix, const char *sink, uint64_t id, uint8_t *key, size_t cap)
+{
+	size_t n = strlen(sink);
+
+	if (n == 0 || n + 10 > cap)
+		return 0;
+	key[0] = (uint8_t)prefix;
+	memcpy(key + 1, sink, n);
+	key[n + 1] = 0;
+	db_be64_put(key + n + 2, id);
+	return n + 10;
+}
+
+uint64_t notify_meta_u64(db_txn_t *txn, const char *name)
+{
+	const void *v;
+	size_t len;
+
+	if (db_get(txn, DB_META, name, strlen(name), &v, &len) != 0 || len != 8)
+		return 0;
+	return db_be64_get(v);
+}
+
+int notify_meta_put_u64(db_txn_t *txn, const char *name, uint64_t v)
+{
+	uint8_t b[8];
+
+	db_be64_put(b, v);
+	return db_put(txn, DB_META, name, strlen(name), b, sizeof(b), 0);
+}
+
+int notify_event(db_txn_t *txn, const char *type, json_t *data, uint64_t *id, cairn_err_t *err)
+{
+	uint8_t key[9];
+	char when[32];
+	json_t *ev = NULL;
+	char *text = NULL;
+	uint64_t seq;
+	int rc;
+
+	if (txn == NULL || type == NULL || type[0] == '\0' || (data != NULL && !json_is_object(data)))
+		return cairn_err_set(err, CAIRN_EINVAL, "notify: bad event");
+	seq = notify_meta_u64(txn, "notify_seq") + 1;
+	time_rfc3339(time(NULL), when, sizeof(when));
+	ev = json_pack("{s:i, s:I, s:s, s:s, s:O}", "version", NOTIFY_SCHEMA_VERSION, "id",
+		       (json_int_t)seq, "type", type, "time", when, "data",
+		       data != NULL ? data : json_object());
+	if (data == NULL && ev != NULL)
+		json_decref(json_object_get(ev, "data")); /* the O above took a second reference */
+	text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	if (text == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "notify: out of memory");
+		goto out;
+	}
+	notify_event_key(seq, key);
+	rc = db_put(txn, DB_OUTBOX, key, sizeof(key), text, strlen(text), DB_NOOVERWRITE);
+	if (rc == 0)
+		rc = notify_meta_put_u64(txn, "notify_seq", seq);
+	if (rc != 0) {
+		cairn_err_set(err, rc, "notify: storing event %s: %s", type, cairn_strerror(rc));
+		goto out;
+	}
+	if (id != NULL)
+		*id = seq;
+out:
+	free(text);
+	json_decref(ev);
+	return rc;
+}

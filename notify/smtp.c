@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* E-mail sink: one plain-text message per event through libcurl's SMTP. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "notify/smtp.h"
+#include "notify/webhook.h"
+
+struct reader {
+	const char *data;
+	size_t len, off;
+};
+
+static size_t read_msg(char *buf, size_t size, size_t n, void *arg)
+{
+	struct reader *r = arg;
+	size_t k = size * n;
+
+	if (k > r->len - r->off)
+		k = r->len - r->off;
+	memcpy(buf, r->data + r->off, k);
+	r->off += k;
+	return k;
+}
+
+/* The message: headers, then the event pretty-printed, CRLF line ends, dot-stuffing left
+ * to libcurl. Returns malloc'd text or NULL. */
+static char *message(const notify_settings_t *set, const notify_sink_t *s, uint64_t id,
+		     const char *type, const char *body)
+{
+	json_t *ev = json_loads(body, 0, NULL);
+	const char *serial = json_string_value(json_object_get(json_object_get(ev, "data"), "serial"));
+	char *pretty = ev ? json_dumps(ev, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	char date[64], *out = NULL, *p;
+	size_t i, cap, used;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	cap = strlen(pretty ? pretty : body) * 2 + 1024 + 160 * s->n_to;
+	if ((out = malloc(cap)) == NULL)
+		goto out;
+	used = (size_t)snprintf(out, cap, "Date: %s\r\nFrom: %s\r\nTo: ", date, set->smtp_from);
+	for (i = 0; i < s->n_to; i++)
+		used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? ", " : "", s->to[i]);
+	used += (size_t)snprintf(out + used, cap - used,
+				 "\r\nSubject: [cairn] %s %s\r\nMessage-ID: <cairn-event-%llu@%s>\r\n"
+				 "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
+				 type, serial ? serial : "", (unsigned long long)id,
+				 strchr(set->smtp_from, '@') + 1);
+	for (p = pretty ? pretty : (char *)body; *p && used + 3 < cap; p++) {
+		if (*p == '\n')
+			out[used++] = '\r';
+		out[used++] = *p;
+	}
+	memcpy(out + used, "\r\n", 3);
+out:
+	free(pretty);
+	json_decref(ev);
+	return out;
+}
+
+int notify_smtp_send(const notify_settings_t *set, const char *password, const notify_sink_t *s,
+		     uint64_t id, const char *type, const char *body, long timeout_ms,
+		     const int *cancel, char *why, size_t why_cap)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *rcpt = NULL;
+	struct reader r = { 0 };
+	char *msg = message(set, s, id, type, body), from[160], to[160];
+	CURLcode cc;
+	size_t i;
+	int rc = CAIRN_EIO;
+
+	why[0] = '\0';
+	if (c == NULL || msg == NULL) {
+		snprintf(why, why_cap, "out of memory");
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	snprintf(from, sizeof(from), "<%s>", set->smtp_from);
+	for (i = 0; i < s->n_to; i++) {
+		snprintf(to, sizeof(to), "<%s>", s->to[i]);
+		rcpt = curl_slist_append(rcpt, to);
+	}
+	r.data = msg;
+	r.len = strlen(msg);
+	curl_easy_setopt(c, CURLOPT_URL, set->smtp_url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
+	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, read_msg);
+	curl_easy_setopt(c, CURLOPT_READDATA, &r);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, notify_curl_cancelled);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	if (set->smtp_user[0] != '\0') {
+		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+		curl_easy_setopt(c, CURLOPT_USERNAME, set->smtp_user);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, password ? password : "");
+	} else {
+		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	}
+	cc = curl_easy_perform(c);
+	if (cc != CURLE_OK) {
+		snprintf(why, why_cap, "smtp: %s", curl_easy_strerror(cc));
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_slist_free_all(rcpt);
+	curl_easy_cleanup(c);
+	free(msg);
+	return rc;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's notify worker: what it is handed (names of a certificate, the CA material's
+ * health) and its start and stop. */
+#include <stdlib.h>
+
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "server/internal.h"
+
+/* notify_names_fn: the names of a stored certificate through ca/'s one extractor. */
+static json_t *cert_names(const uint8_t *der, size_t len, void *arg)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	ca_names_t n = { 0 };
+	cairn_err_t err = { 0 };
+	json_t *out = NULL;
+	size_t i;
+	(void)arg;
+
+	if (x == NULL || ca_names_from_cert(x, &n, &err) != 0 || (out = json_array()) == NULL)
+		goto out;
+	for (i = 0; i < n.n_san; i++)
+		json_array_append_new(out, json_string(n.san[i].text));
+	if (n.n_san == 0 && n.cn_name.type != 0 && n.cn_name.text != NULL)
+		json_array_append_new(out, json_string(n.cn_name.text));
+out:
+	ca_names_clear(&n);
+	X509_free(x);
+	return out;
+}
+
+/* notify_material_fn: what /healthz says is expiring, expired or stale. */
+static json_t *material(void *arg, int64_t now)
+{
+	json_t *problems = json_array();
+
+	if (problems != NULL)
+		server_health(arg, now, problems);
+	return problems;
+}
+
+int server_events_start(server_t *s, cairn_err_t *err)
+{
+	notify_config_t nc = { 0 };
+	int rc;
+
+	if ((rc = notify_settings_parse(s->cfg->notify, &s->notify_settings, err)) != 0)
+		return rc;
+	nc.db = s->db;
+	nc.set = &s->notify_settings;
+	nc.dir = s->cfg->dir;
+	nc.names = cert_names;
+	nc.material = material;
+	nc.material_arg = s;
+	rc = notify_start(&nc, &s->notify, err);
+	s->admin.notify = s->notify;
+	return rc;
+}
+
+void server_events_stop(server_t *s)
+{
+	notify_free(s->notify);
+	s->notify = NULL;
+	s->admin.notify = NULL;
+}

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for notify/: outbox ids, settings validation, the signature, the expiry scan. */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "notify/notify.h"
+#include "notify/notify_int.h"
+
+#define DAY 86400
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup_db(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir;
+	db_t *db = NULL;
+	cairn_err_t err = { 0 };
+	void **box = calloc(2, sizeof(void *));
+
+	if (box == NULL || asprintf(&dir, "%s/cairn-test-notify-XXXXXX", tmp ? tmp : "/tmp") < 0 ||
+	    mkdtemp(dir) == NULL || db_open(dir, &db, &err) != 0)
+		return -1;
+	box[0] = dir;
+	box[1] = db;
+	*state = box;
+	return 0;
+}
+
+static int teardown_db(void **state)
+{
+	void **box = *state;
+
+	db_close(box[1]);
+	nftw(box[0], rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(box[0]);
+	free(box);
+	return 0;
+}
+
+/* ---- outbox ---- */
+struct ev_op {
+	const char *type;
+	int fail_after;
+	uint64_t id;
+};
+
+static int ev_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct ev_op *o = arg;
+	json_t *data = json_pack("{s:s}", "serial", "01ab");
+	int rc = notify_event(txn, o->type, data, &o->id, err);
+
+	json_decref(data);
+	return rc == 0 && o->fail_after ? CAIRN_EINVAL : rc;
+}
+
+/* Reads event id back: its JSON (new reference) or NULL. */
+static json_t *event_get(db_t *db, uint64_t id)
+{
+	db_txn_t *txn = NULL;
+	const void *v;
+	size_t len;
+	uint8_t key[9];
+	json_t *j = NULL;
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	notify_event_key(id, key);
+	if (db_get(txn, DB_OUTBOX, key, sizeof(key), &v, &len) == 0)
+		j = json_loadb(v, len, 0, NULL);
+	db_txn_end(txn);
+	return j;
+}
+
+static void test_outbox_ids(void **state)
+{
+	db_t *db = ((void **)*state)[1];
+	struct ev_op a = { "cert.issued", 0, 0 }, b = { "cert.revoked", 1, 0 },
+		     c = { "cert.revoked", 0, 0 };
+	cairn_err_t err = { 0 };
+	json_t *j;
+
+	assert_int_equal(db_write(db, ev_run, &a, &err), 0);
+	assert_int_equal(a.id, 1);
+	/* A change that rolls back takes its event with it: the id is not used up. */
+	assert_int_equal(db_write(db, ev_run, &b, &err), CAIRN_EINVAL);
+	assert_int_equal(db_write(db, ev_run, &c, &err), 0);
+	assert_int_equal(c.id, 2);
+	j = event_get(db, 2);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "type")), "cert.revoked");
+	assert_int_equal(json_integer_value(json_object_get(j, "version")), NOTIFY_SCHEMA_VERSION);
+	assert_int_equal(json_integer_value(json_object_get(j, "id")), 2);
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(j, "data"), "serial")), "01ab");
+	json_decref(j);
+}
+
+/* ---- settings ---- */
+static void test_settings(void **state)
+{
+	notify_settings_t s;
+	cairn_err_t err = { 0 };
+	json_t *o, *j;
+	(void)state;
+
+	assert_int_equal(notify_settings_parse(NULL, &s, &err), 0);
+	assert_int_equal(s.n_expiry, 3);
+	assert_int_equal(s.expiry_days[0], 30);
+	o = json_loads("{\"expiry_days\":[14],\"webhooks\":[{\"name\":\"ops\",\"url\":"
+		       "\"http://127.0.0.1:9/h\",\"secret_file\":\"s\",\"events\":[\"cert.issued\"]}]}",
+		       0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), 0);
+	assert_int_equal(s.n_sinks, 1);
+	j = json_loads("{\"type\":\"cert.issued\",\"data\":{}}", 0, NULL);
+	assert_true(notify_sink_wants(&s.sinks[0], j));
+	json_object_set_new(j, "type", json_string("cert.revoked"));
+	assert_false(notify_sink_wants(&s.sinks[0], j));
+	json_decref(j);
+	json_decref(o);
+	o = json_loads("{\"webhooks\":[{\"name\":\"ops\",\"url\":\"ftp://x\",\"secret_file\":\"s\"}]}",
+		       0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
+	assert_non_null(strstr(cairn_err_msg(&err), "notify.webhooks[0].url"));
+	json_decref(o);
+	o = json_loads("{\"webhooks\":[{\"name\":\"a\",\"url\":\"http://x\",\"secret_file\":\"s\","
+		       "\"events\":[\"cert.nope\"]}]}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
+	assert_non_null(strstr(cairn_err_msg(&err), "cert.nope"));
+	json_decref(o);
+	o = json_loads("{\"smtp\":{\"url\":\"smtp://127.0.0.1:25\",\"from\":\"c@x.test\"},"
+		       "\"email\":[{\"name\":\"m\",\"to\":[\"a@x.test\"]}]}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), 0);
+	assert_int_equal(s.n_sinks, 1);
+	assert_true(s.sinks[0].email);
+	assert_string_equal(s.sinks[0].to[0], "a@x.test");
+	json_decref(o);
+	o = json_loads("{\"smtp\":{\"url\":\"http://x\",\"from\":\"c@x.test\"}}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
+	assert_non_null(strstr(cairn_err_msg(&err), "notify.smtp.url"));
+	json_decref(o);
+	o = json_loads("{\"smtp\":{\"url\":\"smtp://x\",\"from\":\"c@x.test\",\"user\":\"u\"}}",
+		       0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG); /* no password_file */
+	json_decref(o);
+	o = json_loads("{\"webhooks\":[{\"name\":\"pay\",\"url\":\"http://x/\",\"secret_file\":\"s\","
+		       "\"match\":{\"dns_suffix\":[\".pay.test\"],\"profile\":[\"tls-server\"]}}]}",
+		       0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), 0);
+	json_decref(o);
+	j = json_loads("{\"type\":\"cert.issued\",\"data\":{\"profile\":\"tls-server\","
+		       "\"names\":[\"a.example\",\"API.Pay.Test\"]}}", 0, NULL);
+	assert_true(notify_sink_wants(&s.sinks[0], j));
+	json_object_set_new(json_object_get(j, "data"), "profile", json_string("tls-client"));
+	assert_false(notify_sink_wants(&s.sinks[0], j));
+	json_object_set_new(json_object_get(j, "data"), "profile", json_string("tls-server"));
+	json_object_set_new(json_object_get(j, "data"), "names", json_pack("[s]", "pay.test"));
+	assert_false(notify_sink_wants(&s.sinks[0], j)); /* the suffix is ".pay.test" */
+	json_decref(j);
+	o = json_loads("{\"expiry_days\":[7,7]}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
+	json_decref(o);
+	o = json_loads("{\"max_tries\":0}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
+	json_decref(o);
+	o = json_loads("{\"typo\":1}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
+	json_decref(o);
+}
+
+/* ---- signature: HMAC-SHA256("secret", "1700000000.{}"), computed independently ---- */
+static void test_sign(void **state)
+{
+	char out[160];
+	(void)state;
+
+	assert_int_equal(notify_sign("secret", 6, 1700000000, "{}", 2, out, sizeof(out)), 0);
+	assert_string_equal(out, "t=1700000000,v1="
+				 "b8569b78799ff9e3cbff0fc2d63a33a2b57f3282abd07c37ae5e8e7d79a5f163");
+	assert_int_equal(notify_sign("secret", 6, 1, "{}", 2, out, 10), CAIRN_ECRYPTO);
+}
+
+/* ---- expiry scan ---- */
+struct put_op {
+	uint8_t serial;
+	int64_t nb, na;
+	int revoked;
+};
+
+static int put_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct put_op *p = arg;
+	db_cert_t c;
+	const char *names[] = { "a.example" };
+	(void)err;
+
+	memset(&c, 0, sizeof(c));
+	c.serial[0] = p->serial;
+	c.serial_len = 1;
+	c.not_before = p->nb;
+	c.not_after = p->na;
+	c.reason = -1;
+	strcpy(c.issuer, "issuing");
+	strcpy(c.profile, "tls-server");
+	snprintf(c.requester, sizeof(c.requester), "req-%u", p->serial);
+	c.der = (const uint8_t *)"x";
+	c.der_len = 1;
+	if (db_cert_put(txn, &c, names, 1) != 0)
+		return CAIRN_EDB;
+	return p->revoked ? db_cert_revoke(txn, c.serial, 1, p->nb, 1) : 0;
+}
+
+static void put_cert(db_t *db, uint8_t serial, int64_t nb, int64_t na, int revoked)
+{
+	struct put_op p = { serial, nb, na, revoked };
+	cairn_err_t err = { 0 };
+
+	assert_int_equal(db_write(db, put_run, &p, &err), 0);
+}
+
+/* Counts cert.expiring events per threshold for serial hex. */
+static int count_expiring(db_t *db, const char *hex, int days)
+{
+	db_txn_t *txn = NULL;
+	uint64_t i, last;
+	int n = 0;
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	last = notify_meta_u64(txn, "notify_seq");
+	db_txn_end(txn);
+	for (i = 1; i <= last; i++) {
+		json_t *j = event_get(db, i), *d = json_object_get(j, "data");
+		if (j && strcmp(json_string_value(json_object_get(j, "type")), "cert.expiring") == 0 &&
+		    strcmp(json_string_value(json_object_get(d, "serial")), hex) == 0 &&
+		    json_integer_value(json_object_get(d, "threshold_days")) == days)
+			n++;
+		json_decref(j);
+	}
+	return n;
+}
+
+static void test_scan(void **state)
+{
+	db_t *db = ((void **)*state)[1];
+	notify_settings_t set;
+	notify_scan_stats_t st;
+	cairn_err_t err = { 0 };
+	int64_t t0 = 1800000000;
+
+	assert_int_equal(notify_settings_parse(NULL, &set, &err), 0);
+	put_cert(db, 1, t0 - 60 * DAY, t0 + 40 * DAY, 0);  /* crosses 30, 7, 1 later */
+	put_cert(db, 2, t0 - 60 * DAY, t0 + 40 * DAY, 1);  /* revoked: never */
+	put_cert(db, 3, t0 - 1 * DAY, t0 + 15 * DAY, 0);   /* born inside 30: only 7 and 1 */
+	put_cert(db, 4, t0 - 60 * DAY, t0 + 400 * DAY, 0); /* far away */
+
+	assert_int_equal(notify_scan_expiry(db, &set, t0, NULL, NULL, &st, &err), 0);
+	assert_int_equal(st.emitted, 0);
+	/* 11 days later: serial 1 is inside 30 days. Scans in between add nothing twice. */
+	assert_int_equal(notify_scan_expiry(db, &set, t0 + 11 * DAY, NULL, NULL, &st, &err), 0);
+	assert_int_equal(notify_scan_expiry(db, &set, t0 + 11 * DAY + 5, NULL, NULL, &st, &err), 0);
+	assert_int_equal(count_expiring(db, "01", 30), 1);
+	assert_int_equal(count_expiring(db, "03", 30), 0);
+	assert_int_equal(count_expiring(db, "02", 30), 0);
+	/* Serial 3 crossed its 7-day threshold (it expires at t0 + 15d) at t0 + 8d. */
+	assert_int_equal(count_expiring(db, "03", 7), 1);
+	assert_int_equal(notify_scan_expiry(db, &set, t0 + 34 * DAY, NULL, NULL, &st, &err), 0);
+	assert_int_equal(notify_scan_expiry(db, &set, t0 + 39 * DAY + 1, NULL, NULL, &st, &err), 0);
+	assert_int_equal(count_expiring(db, "01", 30), 1);
+	assert_int_equal(count_expiring(db, "01", 7), 1);
+	assert_int_equal(count_expiring(db, "01", 1), 1);
+	assert_int_equal(count_expiring(db, "02", 1), 0);
+	assert_int_equal(count_expiring(db, "04", 30), 0);
+	/* The walk reads only what lies between the horizons: here nothing new. */
+	assert_int_equal(notify_scan_expiry(db, &set, t0 + 39 * DAY + 2, NULL, NULL, &st, &err), 0);
+	assert_int_equal(st.visited, 0);
+}
+
+/* ---- the CA's own material: one ca.expiring per (what, state, at) ---- */
+static void test_material(void **state)
+{
+	db_t *db = ((void **)*state)[1];
+	json_t *p = json_pack("{s:s, s:s, s:s}", "what", "issuing", "state", "expiring", "at",
+			      "2030-01-01T00:00:00Z");
+	json_t *q = json_pack("{s:s, s:s, s:s}", "what", "issuing", "state", "expired", "at",
+			      "2030-01-01T00:00:00Z");
+	json_t *bad = json_pack("{s:s}", "what", "issuing"), *j;
+	cairn_err_t err = { 0 };
+	db_txn_t *txn = NULL;
+
+	assert_int_equal(notify_material(db, p, &err), 0);
+	assert_int_equal(notify_material(db, p, &err), 0);
+	assert_int_equal(notify_material(db, q, &err), 0);
+	assert_int_equal(notify_material(db, bad, &err), CAIRN_EINVAL);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(notify_meta_u64(txn, "notify_seq"), 2);
+	db_txn_end(txn);
+	j = event_get(db, 2);
+	assert_string_equal(json_string_value(json_object_get(j, "type")), "ca.expiring");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(j, "data"), "state")), "expired");
+	json_decref(j);
+	json_decref(p);
+	json_decref(q);
+	json_decref(bad);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_outbox_ids, setup_db, teardown_db),
+		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_sign),
+		cmocka_unit_test_setup_teardown(test_scan, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_material, setup_db, teardown_db),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
