@@ -72,6 +72,12 @@ typedef struct admin_ctx {
 	policy_engine_t *policy; /* borrowed: every issuance goes through it */
 	EVP_PKEY *audit_key;     /* borrowed: signs audit checkpoints (a token key), may be NULL */
 	X509 *audit_cert;        /* borrowed: its certificate, chains to the root */
+	/* Renews a certificate the daemon signs for itself ("ocsp-signer" or "https") now,
+	 * audited with actor; *out receives {what, serial, replaces, not_after}. Injected
+	 * by the daemon (which holds them); NULL = not available (POST /ca/renew: 501). */
+	int (*renew)(void *arg, const char *what, const char *actor, json_t **out,
+		     cairn_err_t *err);
+	void *renew_arg;
 } admin_ctx_t;
 
 #define ADMIN_JSON_DEPTH 32

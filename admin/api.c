@@ -64,6 +64,7 @@ static const admin_route_t admin_routes[] = {
 	{ "GET", "/tokens", roles_audit, api_tokens_list },
 	{ "POST", "/tokens", roles_admin, api_tokens_create },
 	{ "POST", "/tokens/*/revoke", roles_admin, api_token_revoke },
+	{ "POST", "/ca/renew", roles_admin, api_ca_renew },
 };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,

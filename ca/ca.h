@@ -177,6 +177,13 @@ int ca_self_cert_renew(ca_self_kind_t kind, X509 *old, const char *http_base, in
 		       X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *pub, X509 **out,
 		       cairn_err_t *err) CAIRN_WUR;
 
+/* PEM of x into *out (malloc'd, NUL-terminated; *len its length, len may be NULL).
+ * Returns 0 or CAIRN_ENOMEM. */
+int ca_cert_pem(X509 *x, char **out, size_t *len) CAIRN_WUR;
+/* PEM (PKCS#8, unencrypted) of a private key held in memory, malloc'd, or NULL. The
+ * caller cleanses and frees it. For the daemon's HTTPS key, the one key kept in a file. */
+char *ca_key_pem(EVP_PKEY *key);
+
 /* Parses a CSR in PEM or DER (auto-detected; at most 64 KiB; DER must have no
  * trailing bytes; version must be v1). *out owned by caller (X509_REQ_free).
  * CAIRN_EBADCSR with a reason on malformed or oversized input. */

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "ca/ca.h"
@@ -111,4 +113,19 @@ int ca_self_cert_renew(ca_self_kind_t kind, X509 *old, const char *http_base, in
 	rc = ca_self_cert_build(kind, &self, issuer, issuer_key, pub, out, err);
 	GENERAL_NAMES_free(sans);
 	return rc;
+}
+
+char *ca_key_pem(EVP_PKEY *key)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data = NULL, *out = NULL;
+	long n;
+
+	if (b != NULL && PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) == 1 &&
+	    (n = BIO_get_mem_data(b, &data)) > 0) {
+		out = strndup(data, (size_t)n);
+		OPENSSL_cleanse(data, (size_t)n);
+	}
+	BIO_free(b);
+	return out;
 }

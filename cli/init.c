@@ -53,20 +53,20 @@ static int write_text(const char *dir, const char *rel, const char *text, unsign
 /* Writes certificates (PEM, concatenated) to DIR/rel. */
 static int write_certs(const char *dir, const char *rel, X509 *a, X509 *b, cairn_err_t *err)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	BUF_MEM *mem;
-	char *text = NULL;
+	char *pa = NULL, *pb = NULL, *text = NULL;
 	int rc = CAIRN_ENOMEM;
 
-	if (bio == NULL || !PEM_write_bio_X509(bio, a) || (b && !PEM_write_bio_X509(bio, b)))
+	if (ca_cert_pem(a, &pa, NULL) != 0 || (b != NULL && ca_cert_pem(b, &pb, NULL) != 0) ||
+	    asprintf(&text, "%s%s", pa, pb ? pb : "") < 0) {
+		text = NULL;
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
-	BIO_get_mem_ptr(bio, &mem);
-	text = strndup(mem->data, mem->length);
-	if (text)
-		rc = write_text(dir, rel, text, 0644, err);
+	}
+	rc = write_text(dir, rel, text, 0644, err);
 out:
+	free(pa);
+	free(pb);
 	free(text);
-	BIO_free(bio);
 	return rc;
 }
 
@@ -213,22 +213,14 @@ static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *h
 
 static int write_key_file(const char *dir, const char *rel, EVP_PKEY *key, cairn_err_t *err)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	BUF_MEM *mem;
-	char *text = NULL;
-	int rc = CAIRN_ENOMEM;
+	char *text = ca_key_pem(key);
+	int rc;
 
-	if (bio == NULL || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
-		goto out;
-	BIO_get_mem_ptr(bio, &mem);
-	text = strndup(mem->data, mem->length);
-	if (text) {
-		rc = write_text(dir, rel, text, 0600, err);
-		OPENSSL_cleanse(text, strlen(text));
-	}
-out:
+	if (text == NULL)
+		return cairn_err_ssl(err, CAIRN_ENOMEM, "cannot encode the TLS key");
+	rc = write_text(dir, rel, text, 0600, err);
+	OPENSSL_cleanse(text, strlen(text));
 	free(text);
-	BIO_free_all(bio);
 	return rc;
 }
 

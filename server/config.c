@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ca/ca.h"
 #include "est/est.h"
 #include "server/server.h"
 
@@ -27,6 +28,8 @@ typedef struct cfg_key {
 #define S(field) CFG_STR, offsetof(cairn_config_t, field)
 #define I(field) CFG_INT, offsetof(cairn_config_t, field)
 #define O(field) CFG_OBJ, offsetof(cairn_config_t, field)
+#define CFG_STR_(x) #x
+#define CFG_NUM(x) CFG_STR_(x)
 
 static const cfg_key_t cfg_keys[] = {
 	{ "listen.https", S(listen_https), "127.0.0.1:8443", 0, 0,
@@ -51,6 +54,9 @@ static const cfg_key_t cfg_keys[] = {
 	{ "ca.ocsp_key", S(ocsp_key), "ocsp", 0, 0, "token label of the OCSP signer key" },
 	{ "tls.cert", S(tls_cert), "tls/server.pem", 0, 0, "daemon HTTPS certificate chain" },
 	{ "tls.key", S(tls_key), "tls/server.key", 0, 0, "daemon HTTPS private key" },
+	{ "tls.validity_days", I(tls_days), CFG_NUM(CA_HTTPS_DAYS), 1, 825,
+	  "lifetime of the HTTPS certificate the daemon issues itself when it renews it "
+	  "(at two thirds of the current one's lifetime, same names, new key)" },
 	{ "log_level", S(log_level), "info", 0, 0, "debug, info, warn or error" },
 	{ "server.threads", I(threads), "4", 1, 256, "HTTP worker threads per listener" },
 	{ "server.max_body", I(max_body), "65536", 1024, 16777216, "largest request body (bytes)" },
@@ -78,6 +84,9 @@ static const cfg_key_t cfg_keys[] = {
 	{ "acme", O(acme), "", 0, 0, "ACME settings (validation targets for tests)" },
 	{ "ocsp.signer", S(ocsp_signer), "delegated", 0, 0,
 	  "who signs OCSP answers for the issuing CA: delegated (ca.ocsp_key) or ca (the CA key)" },
+	{ "ocsp.signer_validity_days", I(ocsp_signer_days), CFG_NUM(CA_OCSP_SIGNER_DAYS), 1, 3650,
+	  "lifetime of a delegated OCSP signer the daemon renews (new key in the token, at two "
+	  "thirds of the current one's lifetime); at least twice ocsp.validity" },
 	{ "ocsp.validity", I(ocsp_validity), "345600", 300, 2592000,
 	  "seconds from thisUpdate to nextUpdate; cached answers are re-signed at half-life" },
 	{ "crl.publish_dir", S(crl_publish_dir), "crl", 0, 0,
@@ -249,6 +258,12 @@ static int config_check(cairn_config_t *cfg, cairn_err_t *err)
 				     "audit.checkpoint_interval: must be a duration of at least 60s");
 	if (strcmp(cfg->ocsp_signer, "delegated") != 0 && strcmp(cfg->ocsp_signer, "ca") != 0)
 		return cairn_err_set(err, CAIRN_ECONFIG, "ocsp.signer: must be delegated|ca");
+	/* A signer must outlive the answers it signed: renewed no later than notAfter minus
+	 * ocsp.validity, which must leave it some life of its own. */
+	if (cfg->ocsp_signer_days * 86400 < 2 * cfg->ocsp_validity)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "ocsp.signer_validity_days: must be at least twice ocsp.validity "
+				     "(%ld s)", cfg->ocsp_validity);
 	return 0;
 }
 
