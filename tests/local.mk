@@ -51,3 +51,5 @@ TESTS += tests/integration/names.sh
 EXTRA_DIST += tests/integration/names.sh
 TESTS += tests/integration/crl_fresh.sh tests/integration/health.sh
 EXTRA_DIST += tests/integration/crl_fresh.sh tests/integration/health.sh
+TESTS += tests/integration/renew.sh tests/integration/timetravel.sh
+EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh
