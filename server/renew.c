@@ -527,6 +527,7 @@ int server_renew_open(server_t *s, X509 **ocsp_cert, EVP_PKEY **ocsp_key, cairn_
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	r->s = s;
 	pthread_mutex_init(&r->mu, NULL);
+	/* The default clock, CLOCK_REALTIME: renewal times are wall-clock times. */
 	pthread_cond_init(&r->wake, NULL);
 	s->renew = r;
 	if (strcmp(s->cfg->ocsp_signer, "delegated") == 0 && (rc = load_signer(r, err)) != 0)
@@ -549,15 +550,8 @@ int server_renew_open(server_t *s, X509 **ocsp_cert, EVP_PKEY **ocsp_key, cairn_
 int server_renew_start(server_t *s, cairn_err_t *err)
 {
 	server_renew_t *r = s->renew;
-	pthread_condattr_t ca;
 	int rc;
 
-	/* Renewal times are wall-clock times (notBefore/notAfter). */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
-	pthread_cond_destroy(&r->wake);
-	pthread_cond_init(&r->wake, &ca);
-	pthread_condattr_destroy(&ca);
 	rc = pthread_create(&r->thread, NULL, renew_main, r);
 	if (rc != 0)
 		return cairn_err_set(err, CAIRN_EIO, "cannot start the renewal thread: %s",
