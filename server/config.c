@@ -49,9 +49,13 @@ static const cfg_key_t cfg_keys[] = {
 	  "SoftHSM2 config (the embedded token); empty for another module" },
 	{ "ca.root_cert", S(root_cert), "ca/root.pem", 0, 0, "root CA certificate" },
 	{ "ca.issuing_cert", S(issuing_cert), "ca/issuing.pem", 0, 0, "issuing CA certificate" },
-	{ "ca.ocsp_cert", S(ocsp_cert), "ca/ocsp.pem", 0, 0, "delegated OCSP signer certificate" },
+	{ "ca.ocsp_cert", S(ocsp_cert), "ca/ocsp.pem", 0, 0,
+	  "delegated OCSP signer certificate; the daemon rewrites it with the signer in use "
+	  "after each renewal" },
 	{ "ca.issuing_key", S(issuing_key), "issuing", 0, 0, "token label of the issuing key" },
-	{ "ca.ocsp_key", S(ocsp_key), "ocsp", 0, 0, "token label of the OCSP signer key" },
+	{ "ca.ocsp_key", S(ocsp_key), "ocsp", 0, 0,
+	  "token label of the OCSP signer key init made; once a signer was renewed, the "
+	  "database names the signer in use (key label and certificate)" },
 	{ "tls.cert", S(tls_cert), "tls/server.pem", 0, 0, "daemon HTTPS certificate chain" },
 	{ "tls.key", S(tls_key), "tls/server.key", 0, 0, "daemon HTTPS private key" },
 	{ "tls.validity_days", I(tls_days), CFG_NUM(CA_HTTPS_DAYS), 1, 825,
