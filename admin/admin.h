@@ -87,6 +87,12 @@ typedef struct admin_ctx {
 	X509 *audit_cert;        /* borrowed: its certificate, chains to the root */
 	acme_t *acme;            /* borrowed: EAB keys are made there; NULL = no ACME (503) */
 	notify_t *notify;        /* borrowed: the event delivery worker; NULL = not running */
+	/* Renews a certificate the daemon signs for itself ("ocsp-signer" or "https") now,
+	 * audited with actor; *out receives {what, serial, replaces, not_after}. Injected
+	 * by the daemon (which holds them); NULL = not available (POST /ca/renew: 501). */
+	int (*renew)(void *arg, const char *what, const char *actor, json_t **out,
+		     cairn_err_t *err);
+	void *renew_arg;
 } admin_ctx_t;
 
 #define ADMIN_JSON_DEPTH 32

@@ -69,6 +69,7 @@ static const admin_route_t admin_routes[] = {
 	{ "GET", "/notify", roles_read, api_notify_list },
 	{ "POST", "/notify/retry", roles_ops, api_notify_retry },
 	{ "POST", "/notify/test", roles_ops, api_notify_test },
+	{ "POST", "/ca/renew", roles_admin, api_ca_renew },
 };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,

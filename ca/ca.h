@@ -160,6 +160,47 @@ typedef struct ca_cert_spec {
 int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
 		  EVP_PKEY *subject_pub, X509 **out, cairn_err_t *err) CAIRN_WUR;
 
+/* ---- what cairn signs for itself: the delegated OCSP signer, the daemon's HTTPS certificate ---- */
+
+/* Default lifetimes (days); cairn.json `ocsp.signer_validity_days` and `tls.validity_days`. */
+#define CA_OCSP_SIGNER_DAYS 365
+#define CA_HTTPS_DAYS 825
+
+typedef enum { CA_SELF_OCSP_SIGNER, CA_SELF_HTTPS } ca_self_kind_t;
+
+/* What differs between one such certificate and the next. Everything borrowed. */
+typedef struct ca_self_spec {
+	X509_NAME *subject;     /* NULL = CN "OCSP Responder" / "localhost", O org */
+	const char *org;        /* may be NULL */
+	GENERAL_NAMES *sans;    /* HTTPS only; NULL = localhost, 127.0.0.1, ::1 */
+	const char *http_base;  /* AIA/CDP from it: {base}/ca/issuing.crt (both), {base}/ocsp
+	                           and {base}/crl/issuing.crl (HTTPS) */
+	int validity_days;
+} ca_self_spec_t;
+
+/*
+ * Builds one of cairn's own certificates for pub, signed by issuer_key (the issuing CA):
+ * CA_SELF_OCSP_SIGNER: digitalSignature, EKU OCSPSigning, id-pkix-ocsp-nocheck (RFC 6960
+ * §4.2.2.2); CA_SELF_HTTPS: digitalSignature, EKU serverAuth, SANs, AIA OCSP and CDP.
+ * The one builder behind `cairn init` and renewal. *out owned by the caller.
+ * Returns 0, CAIRN_EINVAL, CAIRN_ENOMEM or ca_cert_build's codes. Thread-safe.
+ */
+int ca_self_cert_build(ca_self_kind_t kind, const ca_self_spec_t *spec, X509 *issuer,
+		       EVP_PKEY *issuer_key, EVP_PKEY *pub, X509 **out, cairn_err_t *err) CAIRN_WUR;
+/* The renewal of old (borrowed): same subject (and, for HTTPS, the same SANs), new key
+ * pub, days of validity, URLs from http_base. Returns as ca_self_cert_build; CAIRN_EINVAL
+ * for an HTTPS certificate without SANs. */
+int ca_self_cert_renew(ca_self_kind_t kind, X509 *old, const char *http_base, int days,
+		       X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *pub, X509 **out,
+		       cairn_err_t *err) CAIRN_WUR;
+
+/* PEM of x into *out (malloc'd, NUL-terminated; *len its length, len may be NULL).
+ * Returns 0 or CAIRN_ENOMEM. */
+int ca_cert_pem(X509 *x, char **out, size_t *len) CAIRN_WUR;
+/* PEM (PKCS#8, unencrypted) of a private key held in memory, malloc'd, or NULL. The
+ * caller cleanses and frees it. For the daemon's HTTPS key, the one key kept in a file. */
+char *ca_key_pem(EVP_PKEY *key);
+
 /* Parses a CSR in PEM or DER (auto-detected; at most 64 KiB; DER must have no
  * trailing bytes; version must be v1). *out owned by caller (X509_REQ_free).
  * CAIRN_EBADCSR with a reason on malformed or oversized input. */
@@ -278,6 +319,20 @@ void ca_issued_free(ca_issued_t *is);
  * CAIRN_EINVAL (bad argument, serial not 1..20 positive bytes) or a db code. */
 int ca_record(db_t *db, X509 *cert, const char *issuer, const char *profile,
 	      const char *requester, const char *action, cairn_err_t *err) CAIRN_WUR;
+
+/* What ca_record_with adds to a plain ca_record. Everything borrowed. */
+typedef struct ca_record_extra {
+	const json_t *details; /* members added to the audit event's details, or NULL */
+	db_write_fn also;      /* runs in the same write after the audit event (it may run more
+	                          than once: see db_write_fn), or NULL */
+	void *also_arg;
+} ca_record_extra_t;
+
+/* ca_record, plus extra: so a certificate, its audit event and whatever makes it current
+ * (a meta entry) commit together or not at all. Same return codes, or also's code. */
+int ca_record_with(db_t *db, X509 *cert, const char *issuer, const char *profile,
+		   const char *requester, const char *action, const ca_record_extra_t *extra,
+		   cairn_err_t *err) CAIRN_WUR;
 
 /* ---- revocation ---- */
 

@@ -68,6 +68,7 @@ typedef struct ca_record_args {
 	const char *requester;  /* also the audit actor */
 	const char *action;     /* audit action, e.g. "cert.issue" */
 	const char *channel;    /* audit details.channel; may be NULL */
+	const ca_record_extra_t *extra; /* may be NULL */
 } ca_record_args_t;
 
 /*

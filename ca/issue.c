@@ -64,8 +64,7 @@ db_t *ca_db(const ca_t *ca)
 	return ca->db;
 }
 
-/* PEM of x into a malloc'd NUL-terminated string. */
-static int x509_pem(X509 *x, char **out, size_t *len)
+int ca_cert_pem(X509 *x, char **out, size_t *len)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *data;
@@ -194,7 +193,7 @@ int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
 	if (blen == 0 || (ca->ocsp_url = url_join(cfg->http_base_url, blen, "/ocsp")) == NULL ||
 	    (ca->ca_issuers_url = url_join(cfg->http_base_url, blen, "/ca/issuing.crt")) == NULL ||
 	    (ca->crl_url = url_join(cfg->http_base_url, blen, "/crl/issuing.crl")) == NULL ||
-	    x509_pem(ca->issuing, &ca->issuing_pem, &ca->issuing_pem_len) != 0) {
+	    ca_cert_pem(ca->issuing, &ca->issuing_pem, &ca->issuing_pem_len) != 0) {
 		rc = cairn_err_set(err, blen == 0 ? CAIRN_EINVAL : CAIRN_ENOMEM,
 				   "cannot build AIA/CDP URLs or the issuing PEM");
 		goto out;
@@ -280,7 +279,7 @@ static int issued_new(ca_t *ca, X509 *cert, const char *hex, uint64_t seq, ca_is
 	ca_issued_t *is = calloc(1, sizeof(*is));
 	size_t len = 0;
 
-	if (is == NULL || x509_pem(cert, &is->pem, &len) != 0 ||
+	if (is == NULL || ca_cert_pem(cert, &is->pem, &len) != 0 ||
 	    (is->chain_pem = malloc(len + ca->issuing_pem_len + 1)) == NULL) {
 		ca_issued_free(is);
 		return CAIRN_ENOMEM;
@@ -367,6 +366,7 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	rec.requester = req->requester;
 	rec.action = "cert.issue";
 	rec.channel = req->channel;
+	rec.extra = NULL;
 	for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
 		X509_free(cert);
 		cert = NULL;

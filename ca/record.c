@@ -21,6 +21,7 @@ struct record_op {
 	size_t n_names;
 	const audit_event_t *ev;
 	json_t *event;          /* notify payload (cert.issued), NULL for the CA's own certificates */
+	const ca_record_extra_t *extra;
 	uint64_t seq;
 };
 
@@ -43,6 +44,8 @@ static int record_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		json_object_set_new(op->event, "audit_seq", json_integer((json_int_t)op->seq));
 		rc = notify_event(txn, "cert.issued", op->event, NULL, err);
 	}
+	if (rc == 0 && op->extra != NULL && op->extra->also != NULL)
+		rc = op->extra->also(txn, op->extra->also_arg, err);
 	return rc;
 }
 
@@ -115,7 +118,9 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 	time_rfc3339((time_t)rec.not_after, na_text, sizeof(na_text));
 	details = json_pack("{s:s, s:s}", "profile", rec.profile, "not_after", na_text);
 	if (details == NULL ||
-	    (a->channel != NULL && json_object_set_new(details, "channel", json_string(a->channel)) != 0))
+	    (a->channel != NULL && json_object_set_new(details, "channel", json_string(a->channel)) != 0) ||
+	    (a->extra != NULL && a->extra->details != NULL &&
+	     json_object_update(details, (json_t *)a->extra->details) != 0))
 		goto nomem;
 
 	/* The CA's own certificates (cairn init) are no one's business but the operator's. */
@@ -139,6 +144,7 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 	op.n_names = n_names;
 	op.ev = &ev;
 	op.event = event;
+	op.extra = a->extra;
 	rc = db_write(db, record_op_run, &op, err);
 	if (rc != 0)
 		goto out;
@@ -167,7 +173,16 @@ out:
 int ca_record(db_t *db, X509 *cert, const char *issuer, const char *profile,
 	      const char *requester, const char *action, cairn_err_t *err)
 {
-	ca_record_args_t a = { issuer, profile, requester, action, NULL };
+	ca_record_args_t a = { issuer, profile, requester, action, NULL, NULL };
+
+	return ca_record_write(db, cert, &a, NULL, NULL, err);
+}
+
+int ca_record_with(db_t *db, X509 *cert, const char *issuer, const char *profile,
+		   const char *requester, const char *action, const ca_record_extra_t *extra,
+		   cairn_err_t *err)
+{
+	ca_record_args_t a = { issuer, profile, requester, action, NULL, extra };
 
 	return ca_record_write(db, cert, &a, NULL, NULL, err);
 }

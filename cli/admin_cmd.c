@@ -20,6 +20,7 @@ static const struct option long_opts[] = {
 	{ "profile", required_argument, NULL, 'p' }, { "export", required_argument, NULL, 'x' },
 	{ "ca", required_argument, NULL, 'a' },      { "file", required_argument, NULL, 'f' },
 	{ "validity-days", required_argument, NULL, 'v' },
+	{ "ocsp-signer", no_argument, NULL, 'O' },   { "https", no_argument, NULL, 'T' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -51,6 +52,8 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 		case 'a': o->ca = optarg; break;
 		case 'f': o->file = optarg; break;
 		case 'v': o->validity_days = atoi(optarg); break;
+		case 'O': o->ocsp_signer = 1; break;
+		case 'T': o->https = 1; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -302,6 +305,33 @@ int cli_audit_checkpoint(int argc, char **argv)
 	if (rc == CLI_OK)
 		printf("audit head signed up to sequence %lld\n",
 		       (long long)json_integer_value(json_object_get(doc, "seq")));
+	json_decref(doc);
+	return rc;
+}
+
+/* `cairn ca renew --ocsp-signer | --https`: through the daemon (admin role, audited). */
+int cli_ca(int argc, char **argv)
+{
+	cli_opts_t o;
+	json_t *doc = NULL, *body;
+	const char *sub = argc > 1 ? argv[1] : "";
+	int rc;
+
+	if ((rc = cli_parse_opts("ca", argc - 1, argv + 1, &o)) != CLI_OK)
+		return rc;
+	if (strcmp(sub, "renew") != 0)
+		return cli_usage_error("ca", "unknown subcommand \"%s\"", sub);
+	if (o.ocsp_signer + o.https != 1)
+		return cli_usage_error("ca", "renew needs exactly one of --ocsp-signer, --https");
+	body = json_pack("{s:s}", "what", o.ocsp_signer ? "ocsp-signer" : "https");
+	rc = cli_api_json("ca", &o.conn, "POST", "/ca/renew", body, 200, &doc);
+	json_decref(body);
+	if (rc == CLI_OK)
+		printf("%s renewed: serial %s (replaces %s), valid until %s\n",
+		       json_string_value(json_object_get(doc, "what")),
+		       json_string_value(json_object_get(doc, "serial")),
+		       json_string_value(json_object_get(doc, "replaces")),
+		       json_string_value(json_object_get(doc, "not_after")));
 	json_decref(doc);
 	return rc;
 }

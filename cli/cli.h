@@ -47,6 +47,7 @@ int cli_requests(int argc, char **argv);
 int cli_admin(int argc, char **argv);
 int cli_token(int argc, char **argv);
 int cli_policy(int argc, char **argv);
+int cli_ca(int argc, char **argv);
 /* `audit checkpoint` (through the API) and `audit verify --export` (offline). */
 int cli_audit_checkpoint(int argc, char **argv);
 int cli_audit_verify_export(int argc, char **argv);

@@ -11,6 +11,7 @@ typedef struct cli_opts {
 	const char *csr, *channel, *requester, *group, *profile;
 	const char *export_file, *ca, *file;
 	int json, validity_days;
+	int ocsp_signer, https; /* ca renew: what */
 	const char *args[4];
 	int nargs;
 } cli_opts_t;

@@ -53,20 +53,20 @@ static int write_text(const char *dir, const char *rel, const char *text, unsign
 /* Writes certificates (PEM, concatenated) to DIR/rel. */
 static int write_certs(const char *dir, const char *rel, X509 *a, X509 *b, cairn_err_t *err)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	BUF_MEM *mem;
-	char *text = NULL;
+	char *pa = NULL, *pb = NULL, *text = NULL;
 	int rc = CAIRN_ENOMEM;
 
-	if (bio == NULL || !PEM_write_bio_X509(bio, a) || (b && !PEM_write_bio_X509(bio, b)))
+	if (ca_cert_pem(a, &pa, NULL) != 0 || (b != NULL && ca_cert_pem(b, &pb, NULL) != 0) ||
+	    asprintf(&text, "%s%s", pa, pb ? pb : "") < 0) {
+		text = NULL;
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
-	BIO_get_mem_ptr(bio, &mem);
-	text = strndup(mem->data, mem->length);
-	if (text)
-		rc = write_text(dir, rel, text, 0644, err);
+	}
+	rc = write_text(dir, rel, text, 0644, err);
 out:
+	free(pa);
+	free(pb);
 	free(text);
-	BIO_free(bio);
 	return rc;
 }
 
@@ -79,35 +79,6 @@ static int random_secret(char *out, size_t bytes)
 	hex_encode(raw, bytes, out);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	return 0;
-}
-
-static GENERAL_NAMES *tls_names(void)
-{
-	GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
-	static const char *const ips[] = { "127.0.0.1", "::1" };
-	GENERAL_NAME *gn;
-	size_t i;
-
-	if (names == NULL)
-		return NULL;
-	gn = GENERAL_NAME_new();
-	if (gn != NULL) {
-		ASN1_IA5STRING *dns = ASN1_IA5STRING_new();
-		ASN1_STRING_set(dns, "localhost", 9);
-		GENERAL_NAME_set0_value(gn, GEN_DNS, dns);
-		sk_GENERAL_NAME_push(names, gn);
-	}
-	for (i = 0; i < 2; i++) {
-		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(ips[i]);
-		gn = ip ? GENERAL_NAME_new() : NULL;
-		if (gn == NULL) {
-			ASN1_OCTET_STRING_free(ip);
-			continue;
-		}
-		GENERAL_NAME_set0_value(gn, GEN_IPADD, ip);
-		sk_GENERAL_NAME_push(names, gn);
-	}
-	return names;
 }
 
 /* The embedded default: a SoftHSM2 token living inside DIR. */
@@ -201,12 +172,8 @@ out:
 static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *http_base,
 			   cairn_err_t *err)
 {
-	static const char *const ocsp_eku[] = { "1.3.6.1.5.5.7.3.9", NULL };
-	static const char *const tls_eku[] = { "1.3.6.1.5.5.7.3.1", NULL };
 	char root_cn[128], issuing_cn[128], url_root_crt[300], url_root_crl[300];
-	char url_ocsp[300], url_iss_crt[300], url_iss_crl[300];
-	GENERAL_NAMES *sans = NULL;
-	ca_cert_spec_t spec;
+	ca_self_spec_t self = { 0 };
 	int rc;
 
 	snprintf(root_cn, sizeof(root_cn), "%s", o->root_cn ? o->root_cn : "");
@@ -217,9 +184,6 @@ static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *h
 		snprintf(issuing_cn, sizeof(issuing_cn), "%s Issuing CA", o->org);
 	snprintf(url_root_crt, sizeof(url_root_crt), "%s/ca/root.crt", http_base);
 	snprintf(url_root_crl, sizeof(url_root_crl), "%s/crl/root.crl", http_base);
-	snprintf(url_ocsp, sizeof(url_ocsp), "%s/ocsp", http_base);
-	snprintf(url_iss_crt, sizeof(url_iss_crt), "%s/ca/issuing.crt", http_base);
-	snprintf(url_iss_crl, sizeof(url_iss_crl), "%s/crl/issuing.crl", http_base);
 
 	/* Root: self-signed by its token key; then the issuing CA, signed by the root. */
 	if ((rc = make_ca(st, o->root_key, "root", root_cn, o->org, o->root_days, 1, NULL, NULL,
@@ -227,64 +191,36 @@ static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *h
 	    (rc = make_ca(st, o->issuing_key, "issuing", issuing_cn, o->org, o->issuing_days, 0,
 			  st->root, st->root_key, url_root_crt, url_root_crl, &st->issuing_key,
 			  &st->issuing, err)) != 0)
-		goto out;
+		return rc;
 
-	/* Delegated OCSP signer (key in the token too). */
-	if ((rc = hsm_keygen(st->hsm, HSM_KEY_EC_P256, "ocsp", &st->ocsp_pub, err)) != 0)
-		goto out;
-	memset(&spec, 0, sizeof(spec));
-	spec.subject_cn = "OCSP Responder";
-	spec.subject_o = o->org;
-	spec.validity_days = 365;
-	spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
-	spec.eku = ocsp_eku;
-	spec.ocsp_nocheck = 1;
-	spec.ca_issuers_url = url_iss_crt;
-	if ((rc = ca_cert_build(&spec, st->issuing, st->issuing_key, st->ocsp_pub, &st->ocsp,
-				err)) != 0)
-		goto out;
+	/* Delegated OCSP signer (key in the token too), with the builder renewal uses. */
+	self.org = o->org;
+	self.http_base = http_base;
+	self.validity_days = CA_OCSP_SIGNER_DAYS;
+	if ((rc = hsm_keygen(st->hsm, HSM_KEY_EC_P256, "ocsp", &st->ocsp_pub, err)) != 0 ||
+	    (rc = ca_self_cert_build(CA_SELF_OCSP_SIGNER, &self, st->issuing, st->issuing_key,
+				     st->ocsp_pub, &st->ocsp, err)) != 0)
+		return rc;
 
 	/* The daemon's own HTTPS certificate; its key is a file (0600). */
 	st->tls_key = EVP_EC_gen("P-256");
-	sans = tls_names();
-	if (st->tls_key == NULL || sans == NULL) {
-		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "TLS key generation failed");
-		goto out;
-	}
-	memset(&spec, 0, sizeof(spec));
-	spec.subject_cn = "localhost";
-	spec.subject_o = o->org;
-	spec.validity_days = 825;
-	spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
-	spec.eku = tls_eku;
-	spec.sans = sans;
-	spec.ocsp_url = url_ocsp;
-	spec.ca_issuers_url = url_iss_crt;
-	spec.crl_url = url_iss_crl;
-	rc = ca_cert_build(&spec, st->issuing, st->issuing_key, st->tls_key, &st->tls, err);
-out:
-	GENERAL_NAMES_free(sans);
-	return rc;
+	if (st->tls_key == NULL)
+		return cairn_err_ssl(err, CAIRN_ECRYPTO, "TLS key generation failed");
+	self.validity_days = CA_HTTPS_DAYS;
+	return ca_self_cert_build(CA_SELF_HTTPS, &self, st->issuing, st->issuing_key, st->tls_key,
+				  &st->tls, err);
 }
 
 static int write_key_file(const char *dir, const char *rel, EVP_PKEY *key, cairn_err_t *err)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	BUF_MEM *mem;
-	char *text = NULL;
-	int rc = CAIRN_ENOMEM;
+	char *text = ca_key_pem(key);
+	int rc;
 
-	if (bio == NULL || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
-		goto out;
-	BIO_get_mem_ptr(bio, &mem);
-	text = strndup(mem->data, mem->length);
-	if (text) {
-		rc = write_text(dir, rel, text, 0600, err);
-		OPENSSL_cleanse(text, strlen(text));
-	}
-out:
+	if (text == NULL)
+		return cairn_err_ssl(err, CAIRN_ENOMEM, "cannot encode the TLS key");
+	rc = write_text(dir, rel, text, 0600, err);
+	OPENSSL_cleanse(text, strlen(text));
 	free(text);
-	BIO_free_all(bio);
 	return rc;
 }
 

@@ -248,7 +248,7 @@ static void *refresher_main(void *arg)
 		size_t n_changed, n_stores, n;
 		int scan;
 
-		if (o->n_changed == 0 && o->n_stores == 0 && time(NULL) < next_scan) {
+		if (o->n_changed == 0 && o->n_stores == 0 && !o->rescan && time(NULL) < next_scan) {
 			struct timespec ts = { .tv_sec = next_scan };
 			pthread_cond_timedwait(&o->cv, &o->mu, &ts);
 			continue;
@@ -260,6 +260,8 @@ static void *refresher_main(void *arg)
 		o->changed = NULL;
 		o->stores = NULL;
 		o->n_changed = o->n_stores = 0;
+		scan = o->rescan;
+		o->rescan = 0;
 		pthread_mutex_unlock(&o->mu);
 
 		memset(&err, 0, sizeof(err));
@@ -267,8 +269,7 @@ static void *refresher_main(void *arg)
 			log_error("ocsp", "re-signing after revocation: %s", cairn_err_msg(&err));
 		if (n_stores > 0 && ocsp_store(o, stores, n_stores, &err) != 0)
 			log_warn("ocsp", "storing live answers: %s", cairn_err_msg(&err));
-		scan = time(NULL) >= next_scan;
-		if (scan) {
+		if (scan || time(NULL) >= next_scan) {
 			if (ocsp_refresh_all(o, &n, &err) != 0)
 				log_error("ocsp", "cache refresh: %s", cairn_err_msg(&err));
 			else if (n > 0)

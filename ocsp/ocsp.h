@@ -86,6 +86,18 @@ void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *a
 /* Counters since ocsp_open. Any pointer may be NULL. Thread-safe. */
 void ocsp_stats(ocsp_t *o, uint64_t *cache_hits, uint64_t *signed_live, uint64_t *presigned);
 
+/*
+ * Replaces the responder of issuer (by name) with signer_cert/signer_key (and
+ * extra_cert in the answers' certs, may be NULL); references are taken. Answers
+ * being signed finish with the old responder, whose references are dropped after.
+ * Cached answers of the old responder are no longer served (they are signed live
+ * meanwhile) and the refresher re-signs the whole cache at once. Thread-safe.
+ * Returns 0, CAIRN_EINVAL (unknown issuer, a certificate not issued by it or not
+ * for that key), CAIRN_ENOMEM.
+ */
+int ocsp_set_signer(ocsp_t *o, const char *issuer, X509 *signer_cert, EVP_PKEY *signer_key,
+		    X509 *extra_cert, cairn_err_t *err) CAIRN_WUR;
+
 /* Runs one full cache scan on the calling thread (what the refresher does
  * periodically): signs and stores what is missing or past half-life. *n (may
  * be NULL) receives the number signed. For tests and benchmarks; do not call

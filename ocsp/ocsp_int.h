@@ -27,13 +27,23 @@ enum { OCSP_ALG_SHA1 = 1, OCSP_ALG_SHA256 = 2, OCSP_N_ALGS = 2 };
 #define OCSP_QUEUE_MAX 65536
 #define OCSP_STORE_MAX 4096
 
-struct ocsp_iss {
-	char name[32];
-	X509 *cert, *signer, *extra;
+/* A responder: its certificate, key and what goes into the answers it signs. Held by
+ * reference, so ocsp_set_signer can replace it while answers signed by the old one are
+ * still being made. */
+struct ocsp_signer {
+	atomic_int refs;
+	X509 *cert, *extra;
 	EVP_PKEY *key;
 	const EVP_MD *md;             /* response signature digest */
 	STACK_OF(X509) *certs;        /* extra certificates in responses */
-	uint8_t signer_tag[4];        /* first bytes of SHA-256 of the responder certificate */
+	uint8_t tag[4];               /* first bytes of SHA-256 of the responder certificate */
+};
+
+struct ocsp_iss {
+	char name[32];
+	X509 *cert;
+	struct ocsp_signer *sg;       /* the current responder, under ocsp.sg_mu */
+	_Atomic uint32_t signer_tag;  /* sg->tag, read without the lock by the cache path */
 	OCSP_CERTID *tmpl[OCSP_N_ALGS + 1]; /* [alg]: issuer hashes, serial 0 */
 };
 
@@ -61,11 +71,13 @@ struct ocsp {
 	size_t n_iss;
 	int64_t validity, scan_interval;
 	atomic_ulong hits, live, presigned;
+	pthread_mutex_t sg_mu;   /* guards iss[].sg (the pointer; the signer is refcounted) */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t thread;
 	int started, stopping;
+	int rescan;              /* the responder changed: scan the whole cache now */
 	ocsp_state_t *changed;   /* serials to re-sign now (issuer resolved at sign time) */
 	size_t n_changed;
 	ocsp_entry_t *stores;    /* live-signed answers to store */
@@ -87,6 +99,12 @@ int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const 
 /* Reads the state of serial for issuer i in txn. */
 void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *serial,
 		     size_t len, ocsp_state_t *st);
+
+/* The current responder of issuer i with a reference taken; release with ocsp_signer_put. */
+struct ocsp_signer *ocsp_signer_get(ocsp_t *o, size_t i);
+void ocsp_signer_put(struct ocsp_signer *sg);
+/* Sets issuer i's first responder from c (references taken). Returns 0 or CAIRN_ENOMEM. */
+int ocsp_signer_init(ocsp_t *o, size_t i, const ocsp_issuer_t *c) CAIRN_WUR;
 
 /* cache.c */
 /* Queues a live-signed entry for storing (takes ownership of e->val; dropped when full). */

@@ -19,16 +19,6 @@ static const EVP_MD *alg_md(int alg)
 	return alg == OCSP_ALG_SHA1 ? EVP_sha1() : EVP_sha256();
 }
 
-/* SHA-384 for keys above 256 bits of EC (P-384), SHA-256 otherwise (P-256, RSA). */
-static const EVP_MD *key_md(EVP_PKEY *k)
-{
-	if (EVP_PKEY_is_a(k, "EC") && EVP_PKEY_get_bits(k) > 256)
-		return EVP_sha384();
-	if (EVP_PKEY_is_a(k, "ED25519"))
-		return NULL;
-	return EVP_sha256();
-}
-
 int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 {
 	ASN1_INTEGER *zero = NULL;
@@ -50,6 +40,7 @@ int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 		o->scan_interval = 3600;
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
+	pthread_mutex_init(&o->sg_mu, NULL);
 	for (i = 0; i < cfg->n_issuers; i++) {
 		const ocsp_issuer_t *c = &cfg->issuers[i];
 		struct ocsp_iss *is = &o->iss[i];
@@ -62,27 +53,9 @@ int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 		snprintf(is->name, sizeof(is->name), "%s", c->name);
 		X509_up_ref(c->cert);
 		is->cert = c->cert;
-		X509_up_ref(c->signer_cert);
-		is->signer = c->signer_cert;
-		EVP_PKEY_up_ref(c->signer_key);
-		is->key = c->signer_key;
-		is->md = key_md(c->signer_key);
 		o->n_iss++;
-		if ((is->certs = sk_X509_new_null()) == NULL)
+		if (ocsp_signer_init(o, i, c) != 0)
 			goto fail;
-		if (c->extra_cert != NULL) {
-			X509_up_ref(c->extra_cert);
-			is->extra = c->extra_cert;
-			if (!sk_X509_push(is->certs, c->extra_cert))
-				goto fail;
-		}
-		{
-			unsigned char md[EVP_MAX_MD_SIZE];
-			unsigned int mdlen = 0;
-			if (!X509_digest(c->signer_cert, EVP_sha256(), md, &mdlen))
-				goto fail;
-			memcpy(is->signer_tag, md, sizeof(is->signer_tag));
-		}
 		for (alg = 1; alg <= OCSP_N_ALGS; alg++) {
 			is->tmpl[alg] = OCSP_cert_id_new(alg_md(alg), X509_get_subject_name(c->cert),
 							 X509_get0_pubkey_bitstr(c->cert), zero);
@@ -113,15 +86,13 @@ void ocsp_free(ocsp_t *o)
 	for (i = 0; i < o->n_iss; i++) {
 		struct ocsp_iss *is = &o->iss[i];
 		X509_free(is->cert);
-		X509_free(is->signer);
-		X509_free(is->extra);
-		EVP_PKEY_free(is->key);
-		sk_X509_free(is->certs);
+		ocsp_signer_put(is->sg);
 		for (alg = 1; alg <= OCSP_N_ALGS; alg++)
 			OCSP_CERTID_free(is->tmpl[alg]);
 	}
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->cv);
+	pthread_mutex_destroy(&o->sg_mu);
 	free(o);
 }
 
@@ -214,14 +185,14 @@ static int add_single(OCSP_BASICRESP *bs, const OCSP_CERTID *cid, const ocsp_sta
 	return sr ? 0 : -1;
 }
 
-/* Signs bs with issuer i's responder and wraps it into an OCSPResponse DER. */
-static int finish(const struct ocsp_iss *is, OCSP_BASICRESP *bs, uint8_t **der, size_t *len)
+/* Signs bs with responder sg and wraps it into an OCSPResponse DER. */
+static int finish(const struct ocsp_signer *sg, OCSP_BASICRESP *bs, uint8_t **der, size_t *len)
 {
 	OCSP_RESPONSE *resp = NULL;
 	unsigned char *buf = NULL;
 	int n = -1;
 
-	if (OCSP_basic_sign(bs, is->signer, is->key, is->md, is->certs, OCSP_RESPID_KEY) == 1 &&
+	if (OCSP_basic_sign(bs, sg->cert, sg->key, sg->md, sg->certs, OCSP_RESPID_KEY) == 1 &&
 	    (resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) != NULL)
 		n = i2d_OCSP_RESPONSE(resp, &buf);
 	OCSP_RESPONSE_free(resp);
@@ -236,6 +207,7 @@ int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t
 		    ocsp_entry_t *e)
 {
 	const struct ocsp_iss *is = &o->iss[i];
+	struct ocsp_signer *sg = ocsp_signer_get(o, i);
 	ASN1_INTEGER *serial = NULL;
 	OCSP_CERTID *cid = NULL;
 	OCSP_BASICRESP *bs = NULL;
@@ -252,7 +224,7 @@ int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t
 				    X509_get0_pubkey_bitstr(is->cert), serial)) == NULL ||
 	    (bs = OCSP_BASICRESP_new()) == NULL || (tu = ASN1_GENERALIZEDTIME_set(NULL, now)) == NULL ||
 	    (nu = ASN1_GENERALIZEDTIME_set(NULL, now + (time_t)o->validity)) == NULL ||
-	    add_single(bs, cid, st, tu, nu) != 0 || finish(is, bs, &der, &len) != 0)
+	    add_single(bs, cid, st, tu, nu) != 0 || finish(sg, bs, &der, &len) != 0)
 		goto out;
 	rc = CAIRN_ENOMEM;
 	if ((e->val = malloc(OCSP_CACHE_HDR + len)) == NULL)
@@ -267,7 +239,7 @@ int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t
 	db_be64_put(e->val + 19, (uint64_t)(now + o->validity));
 	EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL);
 	memcpy(e->val + OCSP_CACHE_OFF_ETAG, md, 8);
-	memcpy(e->val + OCSP_CACHE_OFF_SIGNER, is->signer_tag, sizeof(is->signer_tag));
+	memcpy(e->val + OCSP_CACHE_OFF_SIGNER, sg->tag, sizeof(sg->tag));
 	memcpy(e->val + OCSP_CACHE_HDR, der, len);
 	rc = 0;
 out:
@@ -280,6 +252,7 @@ out:
 	OCSP_CERTID_free(cid);
 	ASN1_INTEGER_free(serial);
 	BN_free(bn);
+	ocsp_signer_put(sg);
 	return rc;
 }
 
@@ -322,14 +295,22 @@ static void caching_headers(http_reply_t *reply, time_t now, time_t this_update,
 	http_reply_header(reply, "ETag", "\"%s\"", hex);
 }
 
+/* 1 when tag (4 bytes) is the tag of issuer is's current responder. */
+static int signer_is(const struct ocsp_iss *is, const uint8_t *tag)
+{
+	uint32_t t, cur = atomic_load(&is->signer_tag);
+
+	memcpy(&t, tag, sizeof(t));
+	return t == cur;
+}
+
 int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
 		       size_t vlen, time_t now)
 {
 	return vlen > OCSP_CACHE_HDR && v[0] == OCSP_CACHE_VERSION && v[1] == st->status &&
 	       v[2] == (st->reason < 0 ? OCSP_NO_REASON : st->reason) &&
 	       (int64_t)db_be64_get(v + 3) == st->revoked_at &&
-	       (int64_t)db_be64_get(v + 19) > (int64_t)now &&
-	       memcmp(v + OCSP_CACHE_OFF_SIGNER, is->signer_tag, sizeof(is->signer_tag)) == 0;
+	       (int64_t)db_be64_get(v + 19) > (int64_t)now && signer_is(is, v + OCSP_CACHE_OFF_SIGNER);
 }
 
 /* The cached answer for one CertID when it is fresh and signed for the current status. */
@@ -369,6 +350,7 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 {
 	ocsp_state_t st[OCSP_MAX_SINGLE];
 	int iss[OCSP_MAX_SINGLE], alg[OCSP_MAX_SINGLE];
+	struct ocsp_signer *sg;
 	OCSP_BASICRESP *bs = NULL;
 	ASN1_TIME *tu = NULL, *nu = NULL;
 	db_txn_t *txn = NULL;
@@ -426,7 +408,10 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 	if (has_nonce && OCSP_copy_nonce(bs, req) <= 0)
 		goto fail;
 	/* Every CertID names a CA we serve; the first one's responder signs. */
-	if (finish(&o->iss[iss[0]], bs, &der, &len) != 0 || (body = malloc(len)) == NULL)
+	sg = ocsp_signer_get(o, (size_t)iss[0]);
+	k = finish(sg, bs, &der, &len);
+	ocsp_signer_put(sg);
+	if (k != 0 || (body = malloc(len)) == NULL)
 		goto fail;
 	memcpy(body, der, len);
 	http_reply_set(reply, 200, CT_OCSP, body, len);

@@ -317,6 +317,12 @@ static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
 	if (!cfg_has_profile(acme_profile, cfg->profiles))
 		return cairn_err_set(err, CAIRN_ECONFIG, "acme.profile: no profile named %s",
 				     acme_profile);
+	/* A signer must outlive the answers it signed: renewed no later than notAfter minus
+	 * ocsp.validity, which must leave it some life of its own. */
+	if (cfg->ocsp_signer_days * 86400 < 2 * cfg->ocsp_validity)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "ocsp.signer_validity_days: must be at least twice ocsp.validity "
+				     "(%ld s)", cfg->ocsp_validity);
 	/* The notify object: thresholds, retries, sinks (notify/settings.c). */
 	if ((ns = malloc(sizeof(*ns))) == NULL)
 		return CAIRN_ENOMEM;

@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "ca/ca.h"
 #include "server/internal.h"
 
 #define Q(x) #x
@@ -10,6 +11,8 @@
 /* type, field, default */
 #define F(t, field) t, offsetof(cairn_config_t, field)
 #define NF(t) t, CFG_NO_FIELD
+#define CFG_STR_(x) #x
+#define CFG_NUM(x) CFG_STR_(x)
 #define A(field) F(CFG_STR, acme_settings.field)
 
 const cfg_key_t config_keys[] = {
@@ -40,16 +43,21 @@ const cfg_key_t config_keys[] = {
 	{ "ca.issuing_cert", F(CFG_STR, issuing_cert), "ca/issuing.pem", 0, 0, NULL, CFG_INIT,
 	  "issuing CA certificate" },
 	{ "ca.ocsp_cert", F(CFG_STR, ocsp_cert), "ca/ocsp.pem", 0, 0, NULL, CFG_INIT,
-	  "delegated OCSP signer certificate" },
+	  "delegated OCSP signer certificate; the daemon rewrites it with the signer in use "
+	  "after each renewal" },
 	{ "ca.issuing_key", F(CFG_STR, issuing_key), "issuing", 0, 0, NULL, CFG_INIT,
 	  "token label of the issuing key" },
 	{ "ca.ocsp_key", F(CFG_STR, ocsp_key), "ocsp", 0, 0, NULL, CFG_INIT,
-	  "token label of the OCSP signer key" },
+	  "token label of the OCSP signer key init made; once a signer was renewed, the "
+	  "database names the signer in use (key label and certificate)" },
 	{ "tls", NF(CFG_OBJ), "", 0, 0, NULL, 0, "the daemon's own HTTPS certificate" },
 	{ "tls.cert", F(CFG_STR, tls_cert), "tls/server.pem", 0, 0, NULL, CFG_INIT,
 	  "daemon HTTPS certificate chain" },
 	{ "tls.key", F(CFG_STR, tls_key), "tls/server.key", 0, 0, NULL, CFG_INIT,
 	  "daemon HTTPS private key" },
+	{ "tls.validity_days", F(CFG_INT, tls_days), CFG_NUM(CA_HTTPS_DAYS), 1, 825, NULL, 0,
+	  "lifetime of the HTTPS certificate the daemon issues itself when it renews it "
+	  "(at two thirds of the current one's lifetime, same names, new key)" },
 	{ "log_level", F(CFG_STR, log_level), "info", 0, 0, "debug|info|warn|error", 0,
 	  "debug, info, warn or error" },
 	{ "server", NF(CFG_OBJ), "", 0, 0, NULL, 0, "HTTP limits and TLS" },
@@ -155,6 +163,10 @@ const cfg_key_t config_keys[] = {
 	  "who signs OCSP answers for the issuing CA: delegated (ca.ocsp_key) or ca (the CA key)" },
 	{ "ocsp.validity", F(CFG_INT, ocsp_validity), "345600", 300, 2592000, NULL, 0,
 	  "seconds from thisUpdate to nextUpdate; cached answers are re-signed at half-life" },
+	{ "ocsp.signer_validity_days", F(CFG_INT, ocsp_signer_days), CFG_NUM(CA_OCSP_SIGNER_DAYS),
+	  1, 3650, NULL, 0,
+	  "lifetime of a delegated OCSP signer the daemon renews (new key in the token, at two "
+	  "thirds of the current one's lifetime); at least twice ocsp.validity" },
 	{ "crl", NF(CFG_OBJ), "", 0, 0, NULL, 0, "CRLs" },
 	{ "crl.publish_dir", F(CFG_STR, crl_publish_dir), "crl", 0, 0, NULL, 0,
 	  "directory the CRLs are written to atomically (NAME.crl) for a web server or CDN" },

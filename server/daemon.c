@@ -153,8 +153,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = ca_open(&cc, &s->ca, err);
 	if (rc)
 		goto out;
-	server_material_note(s, "root", ca_issuer_cert(s->ca, "root"));
-	server_material_note(s, "issuing", ca_issuer_cert(s->ca, "issuing"));
+	server_material_update(s, "root", ca_issuer_cert(s->ca, "root"));
+	server_material_update(s, "issuing", ca_issuer_cert(s->ca, "issuing"));
 	policy = config_path(cfg, cfg->policy_file);
 	/* pending_ttl was validated by the config table. */
 	if (policy == NULL || duration_parse(cfg->pending_ttl, &ttl) != 0) {
@@ -173,6 +173,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 	s->admin.db = s->db;
 	s->admin.max_json_depth = (int)cfg->max_json_depth;
 	s->admin.policy = s->policy;
+	s->admin.renew = server_renew_now;
+	s->admin.renew_arg = s;
 	/* Audit checkpoints are signed by the issuing CA key, in the token. */
 	rc = hsm_key_get(s->hsm, cfg->issuing_key, &s->admin.audit_key, err);
 	if (rc)
@@ -271,8 +273,12 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 		return lock_fd;
 	s.cfg = cfg;
 	s.started = time(NULL);
+	pthread_mutex_init(&s.material_lock, NULL);
+	pthread_mutex_init(&s.tls_lock, NULL);
 	/* The listeners are bound first so AIA/CDP URLs know the real ports. */
-	rc = http_start(&s, err);
+	rc = server_renew_tls_recover(cfg, err);
+	if (rc == 0)
+		rc = http_start(&s, err);
 	if (rc == 0)
 		rc = open_core(&s, err);
 	if (rc == 0) {
@@ -301,11 +307,14 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	log_info("server", "signal %d: shutting down", sig);
 out:
 	atomic_store(&s.ready, 0);
+	server_renew_close(&s); /* no renewal may swap the HTTPS credential from here on */
 	http_stop(&s);
 	close_core(&s);
 	if (serve_path != NULL)
 		unlink(serve_path);
 	free(serve_path);
 	close(lock_fd);
+	pthread_mutex_destroy(&s.material_lock);
+	pthread_mutex_destroy(&s.tls_lock);
 	return rc;
 }

@@ -13,19 +13,28 @@
 
 #define DAY 86400
 
-void server_material_note(server_t *s, const char *name, X509 *x)
+void server_material_update(server_t *s, const char *name, X509 *x)
 {
-	server_material_t *m;
+	server_material_t *m = NULL;
 	int64_t nb, na;
+	size_t i;
 
-	if (x == NULL || s->n_material >= SERVER_MAX_MATERIAL ||
-	    ca_time_unix(X509_get0_notBefore(x), &nb) != 0 ||
+	if (x == NULL || ca_time_unix(X509_get0_notBefore(x), &nb) != 0 ||
 	    ca_time_unix(X509_get0_notAfter(x), &na) != 0)
 		return;
-	m = &s->material[s->n_material++];
-	snprintf(m->name, sizeof(m->name), "%s", name);
-	m->not_before = nb;
-	m->not_after = na;
+	pthread_mutex_lock(&s->material_lock);
+	for (i = 0; i < s->n_material && m == NULL; i++)
+		if (strcmp(s->material[i].name, name) == 0)
+			m = &s->material[i];
+	if (m == NULL && s->n_material < SERVER_MAX_MATERIAL) {
+		m = &s->material[s->n_material++];
+		snprintf(m->name, sizeof(m->name), "%s", name);
+	}
+	if (m != NULL) {
+		m->not_before = nb;
+		m->not_after = na;
+	}
+	pthread_mutex_unlock(&s->material_lock);
 }
 
 /* Warned about this long before notAfter: a third of the lifetime, at most 30 days. */
@@ -58,6 +67,7 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 	size_t i;
 	int n = 0;
 
+	pthread_mutex_lock(&s->material_lock);
 	for (i = 0; i < s->n_material; i++) {
 		const server_material_t *m = &s->material[i];
 		if (now >= m->not_after)
@@ -65,6 +75,7 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 		else if (now >= m->not_after - warn_window(m))
 			n += problem(problems, m->name, "expiring", m->not_after);
 	}
+	pthread_mutex_unlock(&s->material_lock);
 	for (i = 0; s->crl != NULL && i < sizeof(issuers) / sizeof(issuers[0]); i++) {
 		if (crl_get(s->crl, issuers[i], NULL, NULL, NULL, &next_update, NULL) != 0)
 			continue;
@@ -104,9 +115,18 @@ int server_health_metrics(server_t *s, char **text, size_t len)
 	ADD("# HELP cairn_cert_not_after_timestamp_seconds notAfter of the daemon's own "
 	    "certificates (CAs, OCSP signer, HTTPS).\n");
 	ADD("# TYPE cairn_cert_not_after_timestamp_seconds gauge\n");
-	for (i = 0; i < s->n_material; i++)
-		ADD("cairn_cert_not_after_timestamp_seconds{cert=\"%s\"} %lld\n", s->material[i].name,
-		    (long long)s->material[i].not_after);
+	{
+		server_material_t m[SERVER_MAX_MATERIAL];
+		size_t n;
+
+		pthread_mutex_lock(&s->material_lock);
+		n = s->n_material;
+		memcpy(m, s->material, n * sizeof(m[0]));
+		pthread_mutex_unlock(&s->material_lock);
+		for (i = 0; i < n; i++)
+			ADD("cairn_cert_not_after_timestamp_seconds{cert=\"%s\"} %lld\n", m[i].name,
+			    (long long)m[i].not_after);
+	}
 	ADD("# HELP cairn_crl_next_update_timestamp_seconds nextUpdate of the CRL served per "
 	    "issuer.\n");
 	ADD("# TYPE cairn_crl_next_update_timestamp_seconds gauge\n");

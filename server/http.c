@@ -103,18 +103,25 @@ typedef struct tls_conn {
 	size_t len;
 	int trusted;
 	est_conn_t *est; /* an EST Basic login this connection may reuse */
+	http_tls_hold_t hold; /* the server credential this connection was handshaked with */
 } tls_conn_t;
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
+	listener_t *l = cls;
 	tls_conn_t *tc = *socket_context;
-	(void)cls;
-	(void)conn;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = calloc(1, sizeof(tls_conn_t)); /* NULL: verify every time */
+		/* NULL (out of memory): the handshake finds no credential and fails. */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		tc = calloc(1, sizeof(tls_conn_t));
+		if (tc != NULL)
+			http_tls_hold_start(&tc->hold, l->s, ci ? ci->tls_session : NULL);
+		*socket_context = tc;
 	} else if (tc != NULL) {
+		http_tls_hold_end(&tc->hold);
 		free(tc->der);
 		est_conn_free(tc->est);
 		free(tc);
@@ -340,18 +347,6 @@ fail:
 	return CAIRN_EIO;
 }
 
-/* The HTTPS certificate (first PEM block of cert) in the health table. */
-static void note_https_cert(server_t *s, const char *cert)
-{
-	BIO *b = BIO_new_mem_buf(cert, -1);
-	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-
-	server_material_note(s, "https", x);
-	X509_free(x);
-	BIO_free(b);
-	ERR_clear_error();
-}
-
 int http_start(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
@@ -359,6 +354,7 @@ int http_start(server_t *s, cairn_err_t *err)
 	char *cert_path = NULL, *key_path = NULL, *cert = NULL, *key = NULL;
 	char *root_path = NULL, *issuing_path = NULL, *root = NULL, *issuing = NULL;
 	char *priorities = NULL;
+	cairn_err_t terr = { 0 };
 	int https_fd = -1, http_fd = -1, rc;
 
 	cert_path = config_path(cfg, cfg->tls_cert);
@@ -373,7 +369,11 @@ int http_start(server_t *s, cairn_err_t *err)
 			      cairn_strerror(rc));
 		goto out;
 	}
-	note_https_cert(s, cert);
+	/* New connections get whatever credential is current (renewal swaps it). */
+	if ((rc = http_tls_set(s, cert, key, &terr)) != 0) {
+		cairn_err_set(err, rc, "%s, %s: %s", cert_path, key_path, cairn_err_msg(&terr));
+		goto out;
+	}
 	/* Client certificates are requested (never required) and checked against our own
 	 * CAs; the admin API verifies them again per request (STACK-NOTES.md). */
 	root_path = config_path(cfg, cfg->root_cert);
@@ -408,15 +408,15 @@ int http_start(server_t *s, cairn_err_t *err)
 	listeners[1] = (listener_t){ s, LISTEN_HTTP };
 	s->https = MHD_start_daemon(
 		flags | MHD_USE_TLS, 0, NULL, NULL, on_request, &listeners[0],
-		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_MEM_KEY, key,
-		MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
+		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_retrieve,
+		MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
 		MHD_OPTION_HTTPS_PRIORITIES, priorities, MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, &listeners[0],
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 	if (s->https == NULL) {
 		rc = cairn_err_set(err, CAIRN_EIO, "HTTPS listener %s did not start (check %s)",
@@ -424,10 +424,6 @@ int http_start(server_t *s, cairn_err_t *err)
 		goto out;
 	}
 	https_fd = -1;
-	/* MHD keeps pointing at the PEM strings until it stops: the server owns them. */
-	s->tls_key_pem = key;
-	s->tls_cert_pem = cert;
-	key = cert = NULL;
 	s->http = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
 		/* Small requests only (OCSP, CRL, CA certificates): MHD zeroes a connection's
@@ -471,10 +467,7 @@ void http_stop(server_t *s)
 	if (s->http != NULL)
 		MHD_stop_daemon(s->http);
 	s->https = s->http = NULL;
-	if (s->tls_key_pem != NULL)
-		OPENSSL_cleanse(s->tls_key_pem, strlen(s->tls_key_pem));
-	free(s->tls_key_pem);
-	free(s->tls_cert_pem);
+	http_tls_clear(s);
 	free(s->tls_trust_pem);
-	s->tls_key_pem = s->tls_cert_pem = s->tls_trust_pem = NULL;
+	s->tls_trust_pem = NULL;
 }

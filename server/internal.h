@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <gnutls/abstract.h>
 #include <microhttpd.h>
 
 #include "acme/acme.h"
@@ -74,7 +75,6 @@ typedef struct server {
 	est_settings_t est_settings;
 	acme_t *acme;
 	struct MHD_Daemon *https, *http;
-	char *tls_cert_pem, *tls_key_pem;
 	char *tls_trust_pem;            /* root + issuing CA: client certificates are checked against it */
 	char https_url[160], http_url[160];
 	uint8_t *root_der, *issuing_der;
@@ -83,8 +83,12 @@ typedef struct server {
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
 	ocsp_t *ocsp;                   /* OCSP responder (revocation.c) */
 	crl_t *crl;                     /* CRL service (revocation.c) */
-	server_material_t material[SERVER_MAX_MATERIAL]; /* noted at start (health.c) */
+	server_material_t material[SERVER_MAX_MATERIAL]; /* under material_lock (health.c) */
 	size_t n_material;
+	pthread_mutex_t material_lock;
+	struct http_cred *tls_cred;     /* the HTTPS certificate new connections get (tls.c) */
+	pthread_mutex_t tls_lock;       /* guards the tls_cred pointer (the credential is refcounted) */
+	struct server_renew *renew;     /* renewal of the OCSP signer and HTTPS certificate (renew.c) */
 	time_t started;
 	atomic_int ready;               /* set once the core is open */
 	pthread_t checkpointer;         /* signs the audit head every audit.checkpoint_interval */
@@ -121,6 +125,33 @@ typedef struct route {
 	long body_limit;       /* 0 = no body accepted; -1 = server.max_body */
 } route_t;
 
+/* renew.c: renewal of the delegated OCSP signer and the HTTPS certificate. */
+typedef struct server_renew server_renew_t;
+/*
+ * Finds the delegated OCSP signer in use (the one the last renewal recorded in the
+ * database, else ca.ocsp_cert/ca.ocsp_key; its key must be the token key and the
+ * issuing CA its issuer: CAIRN_ECONFIG otherwise) and the HTTPS certificate (renewed
+ * only when the issuing CA issued it), and renews at once what is due. Call after
+ * ca_open and the HTTPS listener, before the OCSP responder opens. *ocsp_cert and *ocsp_key
+ * (NULL with ocsp.signer "ca") are the signer to answer with, owned by the caller.
+ * A failed renewal is logged and retried later; it does not fail the start.
+ */
+int server_renew_open(server_t *s, X509 **ocsp_cert, EVP_PKEY **ocsp_key, cairn_err_t *err)
+	CAIRN_WUR;
+/* Starts the thread that renews each certificate when due (two thirds of its lifetime;
+ * a delegated signer also no later than notAfter - ocsp.validity). */
+int server_renew_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
+/* Stops the thread and frees the state (NULL-safe). */
+void server_renew_close(server_t *s);
+/* admin_ctx_t.renew: renews what ("ocsp-signer" | "https") now, audited with actor;
+ * *out = {what, serial, replaces, not_after}. arg is the server_t. Returns 0,
+ * CAIRN_EINVAL (what), CAIRN_ECONFLICT (nothing of ours to renew), or the failure. */
+int server_renew_now(void *arg, const char *what, const char *actor, json_t **out,
+		     cairn_err_t *err) CAIRN_WUR;
+/* Completes an HTTPS renewal a crash interrupted (its ".new" files), before the
+ * listener reads tls.cert/tls.key. Returns 0 or CAIRN_EIO/CAIRN_ENOMEM. */
+int server_renew_tls_recover(const cairn_config_t *cfg, cairn_err_t *err) CAIRN_WUR;
+
 /* The route table (routes.c). */
 extern const route_t server_routes[];
 extern const size_t server_route_count;
@@ -132,9 +163,9 @@ void server_revocation_close(server_t *s);
  * the new length or -1 (out of memory; *text still owned by the caller). */
 int server_revocation_metrics(server_t *s, char **text, size_t len);
 
-/* health.c. Notes a certificate of the daemon's own under name (copied; x borrowed);
- * call at start, before the listeners run. */
-void server_material_note(server_t *s, const char *name, X509 *x);
+/* health.c. Records (or replaces, after a renewal) the validity of a certificate of the
+ * daemon's own under name (x borrowed; NULL is ignored). Thread-safe. */
+void server_material_update(server_t *s, const char *name, X509 *x);
 /* Counts what makes the daemon degraded at now: material expired or within its warning
  * window (a third of its lifetime, at most 30 days), a CRL past or within a minute of its
  * nextUpdate. Each problem is appended to problems ({"what","state","at"}) unless NULL. */
@@ -148,6 +179,31 @@ int server_health_metrics(server_t *s, char **text, size_t len);
 void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
+
+/* tls.c: the HTTPS credential. */
+/* What one HTTPS connection holds of the credential it was handshaked with. */
+typedef struct http_tls_hold {
+	server_t *s;
+	struct http_cred *cred;
+} http_tls_hold_t;
+/* Makes cert_pem (certificate chain) and key_pem the credential of new HTTPS connections,
+ * after checking that the key belongs to the first certificate; connections already open
+ * keep theirs. Updates the "https" material. Returns 0, CAIRN_ECONFIG, CAIRN_ENOMEM.
+ * Thread-safe (s->tls_lock). */
+int http_tls_set(server_t *s, const char *cert_pem, const char *key_pem, cairn_err_t *err)
+	CAIRN_WUR;
+/* Drops the current credential (after the HTTPS listener stopped). */
+void http_tls_clear(server_t *s);
+/* At connection start: h (owned by the connection) becomes the session's user pointer. */
+void http_tls_hold_start(http_tls_hold_t *h, server_t *s, void *tls_session);
+/* At connection end: releases the credential the connection held. */
+void http_tls_hold_end(http_tls_hold_t *h);
+/* MHD_OPTION_HTTPS_CERT_CALLBACK: the current credential, a reference held by the
+ * connection (through the session's user pointer) until http_tls_hold_end. */
+int http_tls_retrieve(gnutls_session_t sess, const gnutls_datum_t *req_ca_rdn, int nreqs,
+		      const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+		      gnutls_pcert_st **pcert, unsigned int *pcert_length,
+		      gnutls_privkey_t *privkey);
 
 /* Starts both listeners (http.c). */
 int http_start(server_t *s, cairn_err_t *err);

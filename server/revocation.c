@@ -11,20 +11,6 @@
 /* Token label of the root key (made by `cairn init`). */
 #define ROOT_KEY_LABEL "root"
 
-static X509 *read_pem_cert(const cairn_config_t *cfg, const char *rel, cairn_err_t *err)
-{
-	char *path = config_path(cfg, rel);
-	FILE *f = path ? fopen(path, "r") : NULL;
-	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-
-	if (x == NULL)
-		cairn_err_ssl(err, CAIRN_ECONFIG, "certificate %s unreadable", path ? path : rel);
-	if (f)
-		fclose(f);
-	free(path);
-	return x;
-}
-
 int server_revocation_open(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
@@ -39,22 +25,10 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	if ((rc = hsm_key_get(s->hsm, ROOT_KEY_LABEL, &root_key, err)) != 0 ||
 	    (rc = hsm_key_get(s->hsm, cfg->issuing_key, &issuing_key, err)) != 0)
 		goto out;
-	if (delegated) {
-		if ((ocsp_cert = read_pem_cert(cfg, cfg->ocsp_cert, err)) == NULL) {
-			rc = CAIRN_ECONFIG;
-			goto out;
-		}
-		if ((rc = hsm_key_get(s->hsm, cfg->ocsp_key, &ocsp_key, err)) != 0)
-			goto out;
-		if (EVP_PKEY_eq(X509_get0_pubkey(ocsp_cert), ocsp_key) != 1 ||
-		    X509_check_issued(issuing, ocsp_cert) != X509_V_OK) {
-			rc = cairn_err_set(err, CAIRN_ECONFIG,
-					   "ca.ocsp_cert: not issued by the issuing CA for token key %s",
-					   cfg->ocsp_key);
-			goto out;
-		}
-	}
-	server_material_note(s, "ocsp-signer", ocsp_cert);
+	/* The signer in use, renewed first when due (renew.c). */
+	if ((rc = server_renew_open(s, &ocsp_cert, &ocsp_key, err)) != 0)
+		goto out;
+	server_material_update(s, "ocsp-signer", ocsp_cert);
 	oc.db = s->db;
 	oc.validity = cfg->ocsp_validity;
 	oc.issuers[0] = (ocsp_issuer_t){ "issuing", issuing, delegated ? ocsp_cert : issuing,
@@ -87,7 +61,8 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 		cairn_err_set(err, rc, "cannot register revocation listeners");
 		goto out;
 	}
-	if ((rc = ocsp_start(s->ocsp, err)) != 0 || (rc = crl_start(s->crl, err)) != 0)
+	if ((rc = ocsp_start(s->ocsp, err)) != 0 || (rc = crl_start(s->crl, err)) != 0 ||
+	    (rc = server_renew_start(s, err)) != 0)
 		goto out;
 out:
 	X509_free(ocsp_cert);
@@ -100,6 +75,7 @@ out:
 
 void server_revocation_close(server_t *s)
 {
+	server_renew_close(s); /* first: a renewal may be switching the responder */
 	ocsp_free(s->ocsp);
 	crl_free(s->crl);
 	s->ocsp = NULL;

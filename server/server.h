@@ -27,6 +27,8 @@ typedef struct cairn_config {
 	char *ocsp_key;
 	char *tls_cert;         /* daemon HTTPS chain (PEM) */
 	char *tls_key;          /* daemon HTTPS key (PEM file) */
+	long tls_days;          /* lifetime of a renewed HTTPS certificate */
+	long ocsp_signer_days;  /* lifetime of a renewed delegated OCSP signer */
 	char *log_level;
 	long threads;           /* HTTP worker threads */
 	long max_body;          /* bytes */

@@ -76,3 +76,5 @@ EXTRA_DIST += tests/integration/cli_input.sh
 TESTS += tests/integration/notify.sh
 EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
 	tests/integration/smtp_sink.py
+TESTS += tests/integration/renew.sh tests/integration/timetravel.sh
+EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh

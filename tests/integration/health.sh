@@ -1,12 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# /healthz and /metrics tell when the daemon's own material is expiring or expired (the
-# OCSP signer made by init lives 365 days): checked across the clock under libfaketime,
-# with restarts in between.
+# /healthz and /metrics tell when the daemon's own material is expiring or expired:
+# checked across the clock under libfaketime, with restarts in between. The issuing CA
+# lives 90 days here, so the OCSP signer and HTTPS certificate cannot be renewed past it
+# (renewal would not extend them): they expire with it, and /healthz says so.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 D=$WORK/ca
-ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+ca_init "$D" --issuing-days 90 || bail "cairn init failed: $(cat "$D.init.out")"
 ocsp_na=$(date -d "$(openssl x509 -in "$D/ca/ocsp.pem" -noout -enddate | cut -d= -f2)" +%s)
 
 # serve_at OFFSET: (re)starts the daemon with the clock moved by OFFSET (libfaketime).
@@ -28,17 +29,19 @@ last_has "the HTTPS certificate's notAfter is a gauge" 'cairn_cert_not_after_tim
 last_has "the CRL's nextUpdate is a gauge" 'cairn_crl_next_update_timestamp_seconds\{issuer="issuing"\} [0-9]+'
 last_has "not degraded" '^cairn_health_degraded 0$'
 
-serve_at "+340d"
-ok "day 340: /healthz answers" health
-last_has "day 340: degraded" '"status":"degraded"'
-last_has "day 340: the OCSP signer is expiring" '\{"at":"[^"]*","state":"expiring","what":"ocsp-signer"\}'
-ok "day 340: /metrics answers" metrics
-last_has "day 340: the degraded gauge is set" '^cairn_health_degraded 1$'
+serve_at "+70d"
+ok "day 70: /healthz answers" health
+last_has "day 70: degraded" '"status":"degraded"'
+last_has "day 70: the issuing CA is expiring" '\{"at":"[^"]*","state":"expiring","what":"issuing"\}'
+last_has "day 70: the OCSP signer is expiring (not renewable past the CA)" '\{"at":"[^"]*","state":"expiring","what":"ocsp-signer"\}'
+ok "day 70: /metrics answers" metrics
+last_has "day 70: the degraded gauge is set" '^cairn_health_degraded 1$'
+ok "day 70: the signer was not renewed in vain" test "$(openssl x509 -in "$D/ca/ocsp.pem" -noout -enddate | cut -d= -f2 | xargs -I{} date -d {} +%s)" = "$ocsp_na"
 
-serve_at "+400d"
-ok "day 400: /healthz answers" health
-last_has "day 400: the OCSP signer has expired" '"state":"expired","what":"ocsp-signer"'
-ok "day 400: the CRL is fresh (nothing stale)" sh -c "! grep -q crl- '$WORK/last.out'"
+serve_at "+100d"
+ok "day 100: /healthz answers" health
+last_has "day 100: the OCSP signer has expired" '"state":"expired","what":"ocsp-signer"'
+ok "day 100: the CRL is fresh (nothing stale)" sh -c "! grep -q crl- '$WORK/last.out'"
 
 serve_at "+0d"
 ok "back to day 0 after the restarts: ok again" health

@@ -80,6 +80,8 @@ static void test_defaults_load(void **state)
 	assert_string_equal(cfg->token_label, "cairn");
 	assert_int_equal(cfg->threads, 4);
 	assert_int_equal(cfg->max_body, 65536);
+	assert_int_equal(cfg->ocsp_signer_days, 365);
+	assert_int_equal(cfg->tls_days, 825);
 	assert_non_null(json_object_get(cfg->profiles, "tls-server"));
 	config_free(cfg);
 }
@@ -146,6 +148,16 @@ static void test_errors_name_the_key(void **state)
 	json_object_set_new(doc, "est", json_pack("{s:{s:{s:s}}, s:s}", "labels", "ops", "profile",
 						  "admin", "default_label", "ops"));
 	expect_error(doc, "est.labels.ops.profile: admin logs in to the admin API");
+
+	/* A signer must outlive the answers it signs: two OCSP validities at least. */
+	doc = default_doc();
+	json_object_set_new(doc, "ocsp", json_pack("{s:i, s:i}", "signer_validity_days", 5,
+						   "validity", 3 * 86400));
+	expect_error(doc, "ocsp.signer_validity_days: must be at least twice ocsp.validity");
+
+	doc = default_doc();
+	json_object_set_new(json_object_get(doc, "tls"), "validity_days", json_integer(826));
+	expect_error(doc, "tls.validity_days: must be 1..825");
 }
 
 /* The limits have defaults and bounds, and config_parse validates text from memory. */

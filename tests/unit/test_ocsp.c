@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for ocsp/: answers verified with OpenSSL — statuses, nonces, errors, the pre-signed cache, GET form. */
+/* Unit tests for ocsp/: answers verified with OpenSSL — statuses, nonces, errors, the pre-signed cache, GET form, a responder replaced at run time. */
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -403,6 +403,67 @@ static void test_cache(void **state)
 	assert_int_equal(hits0, hits1);
 }
 
+/* 1 when the answer in r was signed by (and carries) signer. */
+static int signed_by(const http_reply_t *r, X509 *signer)
+{
+	OCSP_BASICRESP *bs = NULL;
+	X509 *who = NULL;
+	int same;
+
+	assert_int_equal(parse(r, &bs), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(OCSP_resp_get0_signer(bs, &who, NULL), 1);
+	same = X509_cmp(who, signer) == 0;
+	OCSP_BASICRESP_free(bs);
+	return same;
+}
+
+/* A new responder at run time: no answer of the old one is served after the switch, the
+ * next scan re-signs the whole cache, and a responder the CA did not issue is refused. */
+static void test_set_signer(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	EVP_PKEY *key2 = EVP_EC_gen("P-256");
+	X509 *signer2 = make_cert("OCSP 2", 0, f->issuing, f->iss_key, key2, 1);
+	X509 *stranger = make_cert("OCSP 3", 0, f->root, f->root_key, key2, 1);
+	http_reply_t r = { 0 };
+	uint64_t hits0, hits1;
+	size_t n = 0;
+	int reason;
+
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_int_equal(ask(f, 0, EVP_sha1(), 0, &reason, &r), V_OCSP_CERTSTATUS_GOOD);
+	assert_true(signed_by(&r, f->signer));
+	http_reply_clear(&r);
+
+	assert_int_equal(ocsp_set_signer(f->o, "issuing", stranger, key2, f->issuing, &err),
+			 CAIRN_EINVAL);
+	assert_int_equal(ocsp_set_signer(f->o, "issuing", signer2, f->ocsp_key, f->issuing, &err),
+			 CAIRN_EINVAL);
+	assert_int_equal(ocsp_set_signer(f->o, "nobody", signer2, key2, f->issuing, &err),
+			 CAIRN_EINVAL);
+	assert_int_equal(ocsp_set_signer(f->o, "issuing", signer2, key2, f->issuing, &err), 0);
+
+	/* The cached answer of the old responder is not served: signed now, by the new one. */
+	ocsp_stats(f->o, &hits0, NULL, NULL);
+	assert_int_equal(ask(f, 0, EVP_sha1(), 0, &reason, &r), V_OCSP_CERTSTATUS_GOOD);
+	assert_true(signed_by(&r, signer2));
+	http_reply_clear(&r);
+	ocsp_stats(f->o, &hits1, NULL, NULL);
+	assert_int_equal(hits1, hits0);
+	/* The scan re-signs everything for the new responder; then answers come from the cache. */
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(ask(f, 1, EVP_sha1(), 0, &reason, &r), V_OCSP_CERTSTATUS_GOOD);
+	assert_true(signed_by(&r, signer2));
+	http_reply_clear(&r);
+	ocsp_stats(f->o, &hits0, NULL, NULL);
+	assert_int_equal(hits0, hits1 + 1);
+	X509_free(stranger);
+	X509_free(signer2);
+	EVP_PKEY_free(key2);
+}
+
 /* Several single requests in one: every status answered, in one signed response. */
 static void test_multiple(void **state)
 {
@@ -493,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_signer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
 	};

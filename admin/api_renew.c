@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* Admin API: renewal, on request, of what the daemon signs for itself (OCSP signer, HTTPS certificate). */
+#include <stdio.h>
+
+#include "admin/admin_int.h"
+
+void api_ca_renew(const admin_ctx_t *ctx, const admin_request_t *req, const admin_identity_t *who,
+		  const char *arg, http_reply_t *reply)
+{
+	json_t *body = api_body(ctx, req, reply), *doc = NULL;
+	const char *what = NULL;
+	cairn_err_t err = { 0 };
+	char actor[96];
+	(void)arg;
+
+	if (body == NULL)
+		return;
+	if (json_unpack(body, "{s:s !}", "what", &what) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expected {\"what\": \"ocsp-signer\" | \"https\"}");
+		goto out;
+	}
+	if (ctx->renew == NULL) {
+		http_reply_problem(reply, 501, PROBLEM("serverInternal"),
+				   "renewal is not available in this process");
+		goto out;
+	}
+	api_actor(who, actor, sizeof(actor));
+	if (ctx->renew(ctx->renew_arg, what, actor, &doc, &err) != 0) {
+		log_warn("admin", "%s: renewing %s: %s", actor, what, cairn_err_msg(&err));
+		api_reply_error(reply, &err);
+		goto out;
+	}
+	http_reply_json(reply, 200, NULL, doc);
+out:
+	json_decref(doc);
+	json_decref(body);
+}
