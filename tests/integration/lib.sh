@@ -101,20 +101,17 @@ FAKETIME_LIB=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketime.so.1$')
 
 # ca_serve_at DIR NAME=VALUE...: ca_serve DIR under libfaketime with these settings, e.g.
 # FAKETIME=+400d, or FAKETIME_TIMESTAMP_FILE=F FAKETIME_NO_CACHE=1 to move the clock while
-# the daemon runs. ASan (the sanitizer build) wants to be first in the preload list: it
-# is told to accept being second. The settings do not leak into the caller's environment.
+# the daemon runs (ASAN_OPTIONS above lets ASan be second in the preload list). The
+# settings do not leak into the caller's environment.
 ca_serve_at() {
 	d=$1
 	shift
 	[ -n "$FAKETIME_LIB" ] || bail "libfaketime is not installed (scripts/deps.sh installs faketime)"
-	saved_asan=${ASAN_OPTIONS:-}
 	export LD_PRELOAD="$FAKETIME_LIB" "$@"
-	export ASAN_OPTIONS="${saved_asan:+$saved_asan:}verify_asan_link_order=0"
 	ca_serve "$d"
 	rc=$?
 	unset LD_PRELOAD
 	for kv in "$@"; do unset "${kv%%=*}"; done
-	if [ -n "$saved_asan" ]; then ASAN_OPTIONS=$saved_asan; else unset ASAN_OPTIONS; fi
 	return $rc
 }
 
