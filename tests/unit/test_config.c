@@ -157,7 +157,7 @@ static void test_errors_name_the_key(void **state)
 
 	doc = default_doc();
 	json_object_set_new(json_object_get(doc, "tls"), "validity_days", json_integer(826));
-	expect_error(doc, "tls.validity_days: must be 1..825");
+	expect_error(doc, "tls.validity_days: must be an integer 1..825");
 }
 
 /* The limits have defaults and bounds, and config_parse validates text from memory. */
