@@ -8,7 +8,6 @@
 # renews both by itself when they come due (libfaketime).
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
-FAKETIME_LIB=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketime.so.1$')
 [ -n "$FAKETIME_LIB" ] || bail "libfaketime is not installed (scripts/deps.sh installs faketime)"
 
 D=$WORK/ca
@@ -178,9 +177,7 @@ d1=$(due "$D/tls/server.pem")
 d2=$(due "$D/ca/ocsp.pem")
 [ "$d1" -gt "$d2" ] && d2=$d1
 OFF=$((d2 - $(date +%s) - 20))
-export LD_PRELOAD="$FAKETIME_LIB" FAKETIME="+$OFF"
-ca_serve "$D" || bail "start under faketime failed"
-unset LD_PRELOAD FAKETIME
+ca_serve_at "$D" FAKETIME="+$OFF" || bail "start under faketime failed"
 FT="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=+$OFF"
 ok "20 s before they are due, nothing was renewed at start" sh -c "
 	test '$(file_serial "$D/tls/server.pem")' = '$t1' && test '$(file_serial "$D/ca/ocsp.pem")' = '$s1'"

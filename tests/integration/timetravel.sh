@@ -12,7 +12,6 @@
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
 
-FAKETIME_LIB=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketime.so.1$')
 [ -n "$FAKETIME_LIB" ] || bail "libfaketime is not installed (scripts/deps.sh installs faketime)"
 command -v certbot >/dev/null || bail "certbot is not installed (scripts/deps.sh)"
 
@@ -46,9 +45,7 @@ doc['acme'] = {'validation': {'http01_port': $HP, 'hosts': {
 # at DAY: (re)starts the daemon DAY days from now; FT runs a client on the same clock.
 at() {
 	[ -n "${SERVE_PID:-}" ] && ca_stop
-	export LD_PRELOAD="$FAKETIME_LIB" FAKETIME="+$1d"
-	ca_serve "$D" || bail "serve at day $1 failed: $(tail -5 "$D.serve.log")"
-	unset LD_PRELOAD FAKETIME
+	ca_serve_at "$D" FAKETIME="+$1d" || bail "serve at day $1 failed: $(tail -5 "$D.serve.log")"
 	FT="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=+$1d"
 	NOW=$(($(date +%s) + $1 * 86400))
 }
