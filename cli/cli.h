@@ -98,4 +98,24 @@ int cli_fail(const char *name, const char *fmt, ...) __attribute__((format(print
 /* Usage error: message + hint; returns CLI_USAGE. */
 int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- machine-readable output (output.c): the one envelope of every `--json` ----
+ * A list: {"items": [...], "total": N, "next": CURSOR or null}; `total` counts every item
+ * the query matched, `next` is the --after of the following page (a string; null on the
+ * last page). A `show`: the object itself. Both indented JSON on stdout, one document. */
+#define CLI_PAGE_MAX 1000
+typedef struct cli_page {
+	long long offset, limit;
+} cli_page_t;
+/* Prints the list envelope; takes ownership of items (NULL: fails). CLI_OK or CLI_FAILED. */
+int cli_print_list(json_t *items, long long total, const char *next);
+/* Prints obj (borrowed) as it is. CLI_OK or CLI_FAILED. */
+int cli_print_object(const json_t *obj);
+/* --limit/--after (either NULL) into page (default: the first CLI_PAGE_MAX items); CLI_OK
+ * or a usage error. */
+int cli_page_parse(const char *cmd, const char *limit, const char *after, cli_page_t *page);
+/* The "next" cursor after page when total items matched, in buf, or NULL on the last page. */
+const char *cli_page_next(const cli_page_t *page, long long total, char *buf, size_t cap);
+/* An expiry/time cell: RFC 3339, or "never" for 0. */
+void cli_time_cell(long long t, char *out, size_t cap);
+
 #endif

@@ -15,6 +15,10 @@ int cli_config(int argc, char **argv)
 		config_describe(stdout);
 		return CLI_OK;
 	}
+	if (argc == 3 && strcmp(argv[1], "keys") == 0 && strcmp(argv[2], "--json") == 0) {
+		json_t *rows = config_keys_json();
+		return cli_print_list(rows, (long long)json_array_size(rows), NULL);
+	}
 	if (argc == 4 && strcmp(argv[1], "check") == 0 && strcmp(argv[2], "--dir") == 0) {
 		if (config_load(argv[3], &cfg, &err) != 0)
 			return cli_fail("config", "%s", cairn_err_msg(&err));
@@ -22,5 +26,5 @@ int cli_config(int argc, char **argv)
 		config_free(cfg);
 		return CLI_OK;
 	}
-	return cli_usage_error("config", "say `config keys` or `config check --dir DIR`");
+	return cli_usage_error("config", "say `config keys [--json]` or `config check --dir DIR`");
 }

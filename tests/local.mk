@@ -78,3 +78,6 @@ EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
 	tests/integration/smtp_sink.py
 TESTS += tests/integration/renew.sh tests/integration/timetravel.sh
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh
+# `--json` of every read command: the one envelope, values checked with jq; paging.
+TESTS += tests/integration/cli_json.sh
+EXTRA_DIST += tests/integration/cli_json.sh

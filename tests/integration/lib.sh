@@ -140,7 +140,7 @@ make_csr() {
 lint_db() {
 	d=$1
 	"$CAIRN" list --dir "$d" --json 2>/dev/null |
-		sed -n 's/.*"serial":"\([0-9a-f]*\)".*"profile":"\([^"]*\)".*/\1 \2/p' >"$WORK/lint.list"
+		jq -r '.items[] | "\(.serial) \(.profile)"' >"$WORK/lint.list"
 	n=0 nbad=0
 	while read -r serial prof; do
 		"$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/$serial.lint.pem" 2>/dev/null
