@@ -87,6 +87,11 @@ const char *cli_problem(const cli_buf_t *resp, json_t **doc);
 int cli_api_json(const char *cmd, const cli_conn_opts_t *o, const char *method, const char *path,
 		 json_t *body, long want, json_t **out);
 
+/* The command table (main.c): n entries, static. */
+const cli_command_t *cli_commands(size_t *n);
+/* `cairn man 1|5` (hidden; manpage.c): cairn(1) or cairn.json(5) as mdoc on stdout. */
+int cli_man(int argc, char **argv);
+
 /* Prints the command's usage to out. */
 void cli_usage(FILE *out, const char *name);
 /* One-line failure on stderr ("cairn NAME: message"); returns CLI_FAILED. */

@@ -145,11 +145,18 @@ static const cli_command_t commands[] = {
 	  "  renew --https                     a new HTTPS certificate now (same names, new key),\n"
 	  "                                    served to new connections at once\n"
 	  CLI_CONN_HELP },
-	{ "config", cli_config, "config keys [--json] | config check --dir DIR",
+	{ "config", cli_config, "config keys [--json] | config check --dir DIR | config profiles [--dir DIR]",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
 	  "  keys --json            the same table as JSON (docs/cli.md)\n"
-	  "  check --dir DIR        validate DIR/cairn.json without starting anything\n" },
+	  "  check --dir DIR        validate DIR/cairn.json without starting anything\n"
+	  "  profiles [--dir DIR]   the certificate profile names of DIR (default: init's), one a line\n" },
 };
+
+const cli_command_t *cli_commands(size_t *n)
+{
+	*n = sizeof(commands) / sizeof(commands[0]);
+	return commands;
+}
 
 void cli_usage(FILE *out, const char *name)
 {
@@ -227,6 +234,9 @@ int main(int argc, char **argv)
 		       MHD_get_version());
 		return CLI_OK;
 	}
+	/* Not in the table: it prints the pages that describe the table (the build runs it). */
+	if (strcmp(argv[1], "man") == 0)
+		return cli_man(argc - 1, argv + 1);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		int j;
 		if (strcmp(argv[1], commands[i].name) != 0)

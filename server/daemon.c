@@ -253,7 +253,8 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 {
 	server_t s = { 0 };
 	sigset_t sigs;
-	char *serve_path = NULL;
+	char *serve_path = NULL, status[400];
+	unsigned char cfg_digest[32] = { 0 };
 	int lock_fd, sig = 0, rc;
 
 	/* Block the signals before any thread starts, so only sigwait() sees them. */
@@ -273,6 +274,9 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 		return lock_fd;
 	s.cfg = cfg;
 	s.started = time(NULL);
+	/* What SIGHUP compares cairn.json with (cfg was read from it just before). */
+	if (server_config_digest(cfg->dir, cfg_digest) != 0)
+		log_warn("server", "cannot read %s/cairn.json to notice changes later", cfg->dir);
 	pthread_mutex_init(&s.material_lock, NULL);
 	pthread_mutex_init(&s.tls_lock, NULL);
 	/* The listeners are bound first so AIA/CDP URLs know the real ports. */
@@ -290,21 +294,22 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	serve_path = fs_join(cfg->dir, "serve.json");
 	log_info("server", "serving %s (ACME, EST, admin API) and %s (OCSP, CRL, CA certificates)",
 		 s.https_url, s.http_url);
+	/* Under systemd (Type=notify): ready once the listeners answer and serve.json is out. */
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %s and %s", s.https_url,
+		 s.http_url);
+	if (server_sd_notify(status) != 0)
+		log_warn("server", "NOTIFY_SOCKET is set but readiness could not be sent");
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			cairn_err_t rerr = { 0 };
-			if (policy_engine_reload_as(s.policy, "server:sighup", &rerr) != 0)
-				log_error("server", "SIGHUP: policy not reloaded, the old one stays: %s",
-					  cairn_err_msg(&rerr));
-			else
-				log_info("server", "SIGHUP: policy reloaded");
+			server_reload(&s, cfg_digest);
 			continue;
 		}
 		break;
 	}
 	log_info("server", "signal %d: shutting down", sig);
+	(void)server_sd_notify("STOPPING=1");
 out:
 	atomic_store(&s.ready, 0);
 	server_renew_close(&s); /* no renewal may swap the HTTPS credential from here on */

@@ -180,6 +180,16 @@ void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http
 void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 
+/* lifecycle.c: the service manager and SIGHUP. */
+/* Sends state ("READY=1", "RELOADING=1", "STOPPING=1", "STATUS=...") to $NOTIFY_SOCKET;
+ * 0 also when the variable is unset (not under systemd), CAIRN_EINVAL/CAIRN_EIO. */
+int server_sd_notify(const char *state);
+/* SHA-256 of DIR/cairn.json into out: 0 or a CAIRN_E* code. */
+int server_config_digest(const char *dir, unsigned char out[32]) CAIRN_WUR;
+/* SIGHUP: reloads the policy, compares cairn.json with cfg_digest (what was started
+ * with) and logs one line saying what was reloaded and what changed. */
+void server_reload(server_t *s, const unsigned char cfg_digest[32]);
+
 /* tls.c: the HTTPS credential. */
 /* What one HTTPS connection holds of the credential it was handshaked with. */
 typedef struct http_tls_hold {
