@@ -81,3 +81,9 @@ EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh
 # `--json` of every read command: the one envelope, values checked with jq; paging.
 TESTS += tests/integration/cli_json.sh
 EXTRA_DIST += tests/integration/cli_json.sh
+# Running as a service: sd_notify readiness and reload, the SIGHUP log line.
+TESTS += tests/integration/service.sh
+EXTRA_DIST += tests/integration/service.sh tests/integration/notify_socket.py
+# make install (DESTDIR, prefix), the .deb in a scratch root, unit, man pages, completion.
+TESTS += tests/integration/package.sh
+EXTRA_DIST += tests/integration/package.sh scripts/package.sh

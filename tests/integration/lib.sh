@@ -57,6 +57,17 @@ done_testing() {
 	[ "$TAP_FAILED" -eq 0 ]
 }
 
+# waits FILE REGEX [TENTHS]: until FILE has a line matching REGEX (bounded: TENTHS tenths
+# of a second, default 200).
+waits() {
+	i=0
+	until grep -Eq -- "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt "${3:-200}" ] && return 1
+		sleep 0.1
+	done
+}
+
 # bail REASON: stop the whole file (TAP "Bail out!").
 bail() {
 	echo "Bail out! $1"

@@ -34,15 +34,6 @@ sink_start() {
 		sleep 0.1
 	done
 }
-# waits FILE REGEX [TENTHS]: until FILE has a line matching REGEX (bounded).
-waits() {
-	i=0
-	until grep -Eq -- "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt "${3:-200}" ] && return 1
-		sleep 0.1
-	done
-}
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
 
 sink_start ops 0 || bail "webhook receiver did not start: $(cat "$WORK/ops.err")"
