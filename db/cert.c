@@ -193,6 +193,8 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 		revoked_val(val, c->revoked_at, c->reason, 0, c->not_after);
 		ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
 	}
+	if (ret == 0)
+		ret = db_stats_cert_added(txn, c);
 out:
 	free(rec);
 	return ret;
@@ -252,6 +254,8 @@ int db_cert_revoke_ex(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t 
 	kl = revoked_key(key, c.issuer, serial, len);
 	revoked_val(val, when, reason, invalidity_date, c.not_after);
 	ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
+	if (ret == 0)
+		ret = db_stats_cert_status(txn, &c, DB_CERT_REVOKED, reason);
 out:
 	free(rec);
 	return ret;
@@ -289,6 +293,8 @@ int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t whe
 	if (ret == 0)
 		ret = db_put(txn, DB_REVOKED, key, revoked_key(key, c.issuer, serial, len), val,
 			     sizeof(val), 0);
+	if (ret == 0)
+		ret = db_stats_cert_status(txn, &c, DB_CERT_VALID, -1);
 	free(rec);
 	return ret;
 }

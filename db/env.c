@@ -25,6 +25,7 @@ static const char *const table_names[DB_TABLE_COUNT] = {
 	[DB_ADMINS] = "admins",
 	[DB_EST] = "est",
 	[DB_OUTBOX] = "outbox",
+	[DB_STATS] = "stats",
 };
 
 /* Initial map size: CAIRN_DB_MAPSIZE (bytes, optional K/M/G suffix; used by tests) or 256 MiB. */
@@ -261,6 +262,8 @@ int db_open(const char *path, db_t **out, cairn_err_t *err)
 		goto out;
 	}
 	db->writer_started = 1;
+	if ((ret = db_stats_ensure(db, err)) != 0)
+		goto out;
 	*out = db;
 	db = NULL;
 out:
