@@ -178,6 +178,11 @@ int db_cert_get(db_txn_t *txn, const uint8_t *serial, size_t len, db_cert_t *out
 int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason)
 	CAIRN_WUR;
 
+/* 1 when c has been renewed: a valid certificate of the same requester with a later
+ * notAfter holds every one of names (c's names, from its DER); 0 when not (or n is 0);
+ * a negative code on error. The check the expiry scan (notify/) and /metrics share. */
+int db_cert_renewed(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n);
+
 /* Callback for certificate walks: return non-zero to stop (that value is returned). */
 typedef int (*db_cert_fn)(const db_cert_t *c, void *arg);
 /* Certificates with from <= notAfter < until, in expiry order (INT64_MAX: no upper bound). */
@@ -259,11 +264,10 @@ typedef int (*db_cert_count_fn)(const db_cert_count_t *c, void *arg);
  */
 int db_cert_counts(db_txn_t *txn, int64_t now, db_cert_count_fn fn, void *arg,
 		   size_t *walked) CAIRN_WUR;
-/* Moves H to now (write txn), so the next db_cert_counts walks from there. */
+/* Moves H to now (write txn), so the next db_cert_counts walks from there. A database
+ * that predates the counters gets them built by db_open (one walk of every certificate
+ * and request, in its set-up transaction). */
 int db_cert_counts_advance(db_txn_t *txn, int64_t now) CAIRN_WUR;
-/* Builds the counters once for a database that predates them (a walk of every
- * certificate and request, in one write); a no-op afterwards. db_open calls it. */
-int db_stats_ensure(db_t *db, cairn_err_t *err) CAIRN_WUR;
 /* Map size and the bytes in use (up to the last page written), from LMDB. */
 int db_usage(db_t *db, uint64_t *map_bytes, uint64_t *used_bytes) CAIRN_WUR;
 

@@ -70,6 +70,10 @@ int db_stats_cert_added(db_txn_t *txn, const db_cert_t *c) CAIRN_WUR;
 int db_stats_cert_status(db_txn_t *txn, const db_cert_t *before, int status, int reason)
 	CAIRN_WUR;
 
+/* Builds the counters in txn (db_open's set-up write) when the stats table is not
+ * complete ("version" unset): a database that predates them. A no-op afterwards. */
+int db_stats_ensure(db_txn_t *txn, cairn_err_t *err) CAIRN_WUR;
+
 /* Writer thread body (db/writer.c). */
 void *db_writer_main(void *arg);
 

@@ -180,6 +180,13 @@ static int open_tables(db_t *db, int *map_full, cairn_err_t *err)
 		if (rc != 0)
 			goto mdb_fail;
 	}
+	{
+		db_txn_t t = { .txn = txn, .db = db, .write = 1 };
+		if ((ret = db_stats_ensure(&t, err)) != 0) {
+			*map_full = t.map_full;
+			goto out;
+		}
+	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0)
@@ -262,8 +269,6 @@ int db_open(const char *path, db_t **out, cairn_err_t *err)
 		goto out;
 	}
 	db->writer_started = 1;
-	if ((ret = db_stats_ensure(db, err)) != 0)
-		goto out;
 	*out = db;
 	db = NULL;
 out:

@@ -353,12 +353,11 @@ static int rebuild_request(const void *key, size_t klen, const void *val, size_t
 	return rc;
 }
 
-static int rebuild_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+int db_stats_ensure(db_txn_t *txn, cairn_err_t *err)
 {
 	uint8_t key[KEY_MAX];
 	int64_t v;
 	int rc;
-	(void)arg;
 
 	if ((rc = db_counter_get(txn, "version", NULL, 0, &v)) != 0 || v == STATS_VERSION)
 		return rc;
@@ -366,24 +365,10 @@ static int rebuild_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if ((rc = db_mdb_rc(txn, mdb_drop(txn->txn, txn->db->dbi[DB_STATS], 0))) != 0 ||
 	    (rc = db_certs_all(txn, rebuild_cert, txn)) != 0 ||
 	    (rc = db_iterate(txn, DB_REQUESTS, NULL, 0, rebuild_request, txn)) != 0 ||
-	    (rc = db_cert_counts_advance(txn, (int64_t)time(NULL))) != 0)
+	    (rc = db_cert_counts_advance(txn, (int64_t)time(NULL))) != 0 ||
+	    (rc = stat_set(txn, key, stat_key(key, "version", NULL, 0), STATS_VERSION)) != 0)
 		return cairn_err_set(err, rc, "building the stats table: %s", cairn_strerror(rc));
-	return stat_set(txn, key, stat_key(key, "version", NULL, 0), STATS_VERSION);
-}
-
-int db_stats_ensure(db_t *db, cairn_err_t *err)
-{
-	db_txn_t *txn;
-	int64_t v = 0;
-	int rc;
-
-	if ((rc = db_read_begin(db, &txn)) != 0)
-		return cairn_err_set(err, rc, "reading the stats table: %s", cairn_strerror(rc));
-	rc = db_counter_get(txn, "version", NULL, 0, &v);
-	db_txn_end(txn);
-	if (rc == 0 && v == STATS_VERSION)
-		return 0;
-	return db_write(db, rebuild_op, NULL, err);
+	return 0;
 }
 
 int db_usage(db_t *db, uint64_t *map_bytes, uint64_t *used_bytes)

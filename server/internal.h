@@ -203,6 +203,9 @@ void server_material_update(server_t *s, const char *name, X509 *x);
  * window (a third of its lifetime, at most 30 days), a CRL past or within a minute of its
  * nextUpdate. Each problem is appended to problems ({"what","state","at"}) unless NULL. */
 int server_health(server_t *s, int64_t now, json_t *problems);
+/* events.c. notify_names_fn: the names of a stored certificate (DER) through ca/'s one
+ * extractor, a new json array (arg unused). */
+json_t *server_cert_names(const uint8_t *der, size_t len, void *arg);
 /* Starts the notify worker (cfg->notify validated; secrets read): 0 or the error.
  * server_events_stop stops it (safe when never started). events.c */
 int server_events_start(server_t *s, cairn_err_t *err);

@@ -102,8 +102,9 @@ const char *mtext_label(const char *v, char *out, size_t cap)
 struct cert_rows {
 	db_cert_count_t row[64];
 	size_t n;
-	int64_t soon[64][2]; /* expiring within 7d, 30d */
+	int64_t soon[64][3]; /* expiring within 7d, 30d; within 7d and not renewed */
 	int64_t now;
+	db_txn_t *txn;
 };
 
 static int count_cb(const db_cert_count_t *c, void *arg)
@@ -127,9 +128,14 @@ static int expiring_cb(const db_cert_t *c, void *arg)
 			break;
 	if (i == r->n)
 		return 0; /* issued after the counts were read? not in this snapshot */
-	if (c->not_after < r->now + 7 * DAY)
-		r->soon[i][0]++;
 	r->soon[i][1]++;
+	if (c->not_after < r->now + 7 * DAY) {
+		/* Only this window pays for the renewal check (a DER parse and name lookups). */
+		json_t *names = server_cert_names(c->der, c->der_len, NULL);
+		r->soon[i][0]++;
+		r->soon[i][2] += notify_cert_renewed(r->txn, c, names) != 1;
+		json_decref(names);
+	}
 	return 0;
 }
 
@@ -153,6 +159,7 @@ static void certificate_metrics(server_t *s, mtext_t *m, db_txn_t *txn, int64_t 
 		return;
 	}
 	r->now = now;
+	r->txn = txn;
 	if (db_cert_counts(txn, now, count_cb, r, walked) != 0 ||
 	    db_certs_by_expiry(txn, now, now + 30 * DAY, expiring_cb, r) != 0)
 		goto out;
@@ -176,6 +183,12 @@ static void certificate_metrics(server_t *s, mtext_t *m, db_txn_t *txn, int64_t 
 		mtext_add(m, "cairn_certificates_expiring{profile=\"%s\",within=\"30d\"} %lld\n", p,
 			  (long long)r->soon[i][1]);
 	}
+	mtext_family(m, "cairn_certificates_expiring_unrenewed", "gauge",
+		     "Valid certificates expiring within 7 days that no later certificate of the "
+		     "same requester for every one of their names replaces.");
+	for (i = 0; i < r->n; i++)
+		mtext_add(m, "cairn_certificates_expiring_unrenewed{profile=\"%s\",within=\"7d\"} %lld\n",
+			  mtext_label(r->row[i].profile, p, sizeof(p)), (long long)r->soon[i][2]);
 out:
 	free(r);
 }

@@ -78,3 +78,6 @@ EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
 	tests/integration/smtp_sink.py
 TESTS += tests/integration/renew.sh tests/integration/timetravel.sh
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh
+# /metrics against the database after a known sequence; docs/alerts.yml through promtool.
+TESTS += tests/integration/metrics.sh
+EXTRA_DIST += tests/integration/metrics.sh tests/integration/metrics_check.py docs/alerts.yml
