@@ -250,7 +250,9 @@ typedef int (*db_counter_fn)(const char *const *labels, size_t n, int64_t value,
 int db_counters(db_txn_t *txn, const char *family, db_counter_fn fn, void *arg);
 
 /* Certificates of one profile by status: revoked (whatever their notAfter), expired (not
- * revoked, notAfter < now) and valid (the rest). */
+ * revoked, notAfter < now) and valid (the rest). At most DB_COUNT_PROFILES profiles are
+ * told apart (more is CAIRN_EDB: the config has far fewer). */
+#define DB_COUNT_PROFILES 256
 typedef struct db_cert_count {
 	char profile[64];
 	int64_t valid, revoked, expired;

@@ -19,7 +19,6 @@
  */
 #define STATS_VERSION 1
 #define KEY_MAX 256
-#define MAX_PROFILES 256
 
 /* family || 0 || labels joined by 0 into key; 0 when too long. */
 static size_t stat_key(uint8_t *key, const char *family, const char *const *labels, size_t n)
@@ -188,7 +187,7 @@ int db_stats_cert_status(db_txn_t *txn, const db_cert_t *before, int status, int
 
 /* Per-profile totals while counting (profiles are few: the config's). */
 struct counts {
-	db_cert_count_t row[MAX_PROFILES];
+	db_cert_count_t row[DB_COUNT_PROFILES];
 	size_t n;
 	db_txn_t *txn;
 	int sign;         /* +1 walking [H, now), -1 walking [now, H) */
@@ -202,7 +201,7 @@ static db_cert_count_t *row_of(struct counts *k, const char *profile)
 	for (i = 0; i < k->n; i++)
 		if (strcmp(k->row[i].profile, profile) == 0)
 			return &k->row[i];
-	if (k->n == MAX_PROFILES)
+	if (k->n == DB_COUNT_PROFILES)
 		return NULL;
 	memset(&k->row[k->n], 0, sizeof(k->row[0]));
 	snprintf(k->row[k->n].profile, sizeof(k->row[0].profile), "%s", profile);

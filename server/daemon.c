@@ -275,6 +275,7 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	s.started = time(NULL);
 	pthread_mutex_init(&s.material_lock, NULL);
 	pthread_mutex_init(&s.tls_lock, NULL);
+	pthread_mutex_init(&s.metrics_lock, NULL);
 	/* The listeners are bound first so AIA/CDP URLs know the real ports. */
 	rc = server_renew_tls_recover(cfg, err);
 	if (rc == 0)
@@ -316,5 +317,7 @@ out:
 	close(lock_fd);
 	pthread_mutex_destroy(&s.material_lock);
 	pthread_mutex_destroy(&s.tls_lock);
+	pthread_mutex_destroy(&s.metrics_lock);
+	free(s.expiring);
 	return rc;
 }

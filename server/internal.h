@@ -95,6 +95,8 @@ typedef struct server {
 	atomic_ulong requests[2];       /* per listener: [0] https, [1] http */
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
 	server_hist_t hist[SERVER_CHANNELS]; /* request durations by channel (metrics.c) */
+	struct server_expiring *expiring; /* the expiring gauges last computed, under metrics_lock */
+	pthread_mutex_t metrics_lock;
 	ocsp_t *ocsp;                   /* OCSP responder (revocation.c) */
 	crl_t *crl;                     /* CRL service (revocation.c) */
 	server_material_t material[SERVER_MAX_MATERIAL]; /* under material_lock (health.c) */

@@ -99,10 +99,19 @@ const char *mtext_label(const char *v, char *out, size_t cap)
 
 /* ---- certificates ---- */
 
-struct cert_rows {
-	db_cert_count_t row[64];
+/* The expiring gauges per profile: within 7d, 30d; within 7d and not renewed. */
+struct server_expiring {
+	uint64_t commits;  /* db commits when computed: any write since invalidates */
+	int64_t at;
 	size_t n;
-	int64_t soon[64][3]; /* expiring within 7d, 30d; within 7d and not renewed */
+	char profile[DB_COUNT_PROFILES][64];
+	int64_t soon[DB_COUNT_PROFILES][3];
+};
+
+struct cert_rows {
+	db_cert_count_t row[DB_COUNT_PROFILES];
+	size_t n;
+	struct server_expiring exp;
 	int64_t now;
 	db_txn_t *txn;
 };
@@ -111,31 +120,76 @@ static int count_cb(const db_cert_count_t *c, void *arg)
 {
 	struct cert_rows *r = arg;
 
-	if (r->n < sizeof(r->row) / sizeof(r->row[0]))
+	if (r->n < DB_COUNT_PROFILES)
 		r->row[r->n++] = *c;
 	return 0;
+}
+
+/* The row of profile in e (added at zero when new); NULL when e is full. */
+static int64_t *soon_of(struct server_expiring *e, const char *profile)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (strcmp(e->profile[i], profile) == 0)
+			return e->soon[i];
+	if (e->n == DB_COUNT_PROFILES)
+		return NULL;
+	snprintf(e->profile[e->n], sizeof(e->profile[0]), "%s", profile);
+	memset(e->soon[e->n], 0, sizeof(e->soon[0]));
+	return e->soon[e->n++];
 }
 
 static int expiring_cb(const db_cert_t *c, void *arg)
 {
 	struct cert_rows *r = arg;
-	size_t i;
+	int64_t *soon;
 
-	if (c->status != DB_CERT_VALID)
+	if (c->status != DB_CERT_VALID || (soon = soon_of(&r->exp, c->profile)) == NULL)
 		return 0;
-	for (i = 0; i < r->n; i++)
-		if (strcmp(r->row[i].profile, c->profile) == 0)
-			break;
-	if (i == r->n)
-		return 0; /* issued after the counts were read? not in this snapshot */
-	r->soon[i][1]++;
+	soon[1]++;
 	if (c->not_after < r->now + 7 * DAY) {
 		/* Only this window pays for the renewal check (a DER parse and name lookups). */
 		json_t *names = server_cert_names(c->der, c->der_len, NULL);
-		r->soon[i][0]++;
-		r->soon[i][2] += notify_cert_renewed(r->txn, c, names) != 1;
+		soon[0]++;
+		soon[2] += notify_cert_renewed(r->txn, c, names) != 1;
 		json_decref(names);
 	}
+	return 0;
+}
+
+/*
+ * The expiring gauges into r->exp: the by_expiry scan of [now, now + 30d) costs what
+ * expires in 30 days (~190 ms for 150k such certificates, bench/metrics_bench) plus the
+ * renewal check of the 7-day ones, so it is reused for up to a minute while nothing was
+ * written to the database. Returns 0 or a db code.
+ */
+static int expiring_rows(server_t *s, struct cert_rows *r)
+{
+	uint64_t commits = 0;
+	int rc = 0;
+
+	db_stats(s->db, &commits, NULL);
+	pthread_mutex_lock(&s->metrics_lock);
+	if (s->expiring != NULL && s->expiring->commits == commits &&
+	    r->now >= s->expiring->at && r->now - s->expiring->at < 60) {
+		r->exp = *s->expiring;
+		pthread_mutex_unlock(&s->metrics_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&s->metrics_lock);
+	r->exp.n = 0;
+	rc = db_certs_by_expiry(r->txn, r->now, r->now + 30 * DAY, expiring_cb, r);
+	if (rc != 0)
+		return rc;
+	r->exp.commits = commits;
+	r->exp.at = r->now;
+	pthread_mutex_lock(&s->metrics_lock);
+	if (s->expiring == NULL)
+		s->expiring = malloc(sizeof(*s->expiring));
+	if (s->expiring != NULL)
+		*s->expiring = r->exp;
+	pthread_mutex_unlock(&s->metrics_lock);
 	return 0;
 }
 
@@ -152,7 +206,6 @@ static void certificate_metrics(server_t *s, mtext_t *m, db_txn_t *txn, int64_t 
 	struct cert_rows *r = calloc(1, sizeof(*r));
 	char p[160];
 	size_t i, k;
-	(void)s;
 
 	if (r == NULL) {
 		m->failed = 1;
@@ -160,8 +213,7 @@ static void certificate_metrics(server_t *s, mtext_t *m, db_txn_t *txn, int64_t 
 	}
 	r->now = now;
 	r->txn = txn;
-	if (db_cert_counts(txn, now, count_cb, r, walked) != 0 ||
-	    db_certs_by_expiry(txn, now, now + 30 * DAY, expiring_cb, r) != 0)
+	if (db_cert_counts(txn, now, count_cb, r, walked) != 0 || expiring_rows(s, r) != 0)
 		goto out;
 	mtext_family(m, "cairn_certificates", "gauge",
 		     "Certificates in the database by status (revoked: whatever the notAfter; "
@@ -173,22 +225,25 @@ static void certificate_metrics(server_t *s, mtext_t *m, db_txn_t *txn, int64_t 
 			mtext_add(m, "cairn_certificates{status=\"%s\",profile=\"%s\"} %lld\n", status[k],
 				  p, (long long)v[k]);
 	}
+	/* Every profile with certificates gets its rows, at 0 when nothing expires. */
+	for (i = 0; i < r->n; i++)
+		(void)soon_of(&r->exp, r->row[i].profile);
 	mtext_family(m, "cairn_certificates_expiring", "gauge",
 		     "Valid certificates whose notAfter falls within the window from now (30d "
 		     "includes 7d), renewed ones included.");
-	for (i = 0; i < r->n; i++) {
-		mtext_label(r->row[i].profile, p, sizeof(p));
+	for (i = 0; i < r->exp.n; i++) {
+		mtext_label(r->exp.profile[i], p, sizeof(p));
 		mtext_add(m, "cairn_certificates_expiring{profile=\"%s\",within=\"7d\"} %lld\n", p,
-			  (long long)r->soon[i][0]);
+			  (long long)r->exp.soon[i][0]);
 		mtext_add(m, "cairn_certificates_expiring{profile=\"%s\",within=\"30d\"} %lld\n", p,
-			  (long long)r->soon[i][1]);
+			  (long long)r->exp.soon[i][1]);
 	}
 	mtext_family(m, "cairn_certificates_expiring_unrenewed", "gauge",
 		     "Valid certificates expiring within 7 days that no later certificate of the "
 		     "same requester for every one of their names replaces.");
-	for (i = 0; i < r->n; i++)
+	for (i = 0; i < r->exp.n; i++)
 		mtext_add(m, "cairn_certificates_expiring_unrenewed{profile=\"%s\",within=\"7d\"} %lld\n",
-			  mtext_label(r->row[i].profile, p, sizeof(p)), (long long)r->soon[i][2]);
+			  mtext_label(r->exp.profile[i], p, sizeof(p)), (long long)r->exp.soon[i][2]);
 out:
 	free(r);
 }
