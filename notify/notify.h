@@ -82,6 +82,11 @@ typedef struct notify_scan_stats {
 	uint64_t emitted;   /* cert.expiring events written */
 } notify_scan_stats_t;
 
+/* db_cert_renewed with c's names as a json array of strings (a notify_names_fn result;
+ * NULL or empty: 0). 1 renewed, 0 not, a negative code on error. What the expiry scan
+ * skips, and what /metrics counts as cairn_certificates_expiring_unrenewed. */
+int notify_cert_renewed(db_txn_t *txn, const db_cert_t *c, const json_t *names);
+
 /*
  * For each threshold D of set: emits "cert.expiring" for every certificate whose notAfter
  * lies in [horizon_D, now + D), then moves horizon_D (meta "notify_horizon_<days>") to

@@ -59,6 +59,25 @@ static void info_from_json(const json_t *rec, request_info_t *out)
 	out->expires = jint(rec, "expires");
 }
 
+/* Moves the "requests" counters (stats table: /metrics reads them) from the stored
+ * record's status to rec's, in the same txn. */
+static int count_status(db_txn_t *txn, const char *id, const json_t *rec)
+{
+	const char *l[1];
+	const void *val;
+	size_t len;
+	json_t *old = NULL;
+	int rc = 0;
+
+	if (db_get(txn, DB_REQUESTS, id, strlen(id), &val, &len) == 0 &&
+	    (old = json_loadb(val, len, 0, NULL)) != NULL && (l[0] = jstr(old, "status"))[0])
+		rc = db_counter_add(txn, "requests", l, 1, -1);
+	json_decref(old);
+	if (rc == 0 && (l[0] = jstr(rec, "status"))[0])
+		rc = db_counter_add(txn, "requests", l, 1, 1);
+	return rc;
+}
+
 static int put_record(db_txn_t *txn, const json_t *rec, unsigned flags)
 {
 	const char *id = jstr(rec, "id");
@@ -67,7 +86,9 @@ static int put_record(db_txn_t *txn, const json_t *rec, unsigned flags)
 
 	if (text == NULL)
 		return CAIRN_ENOMEM;
-	rc = db_put(txn, DB_REQUESTS, id, strlen(id), text, strlen(text), flags);
+	rc = count_status(txn, id, rec);
+	if (rc == 0)
+		rc = db_put(txn, DB_REQUESTS, id, strlen(id), text, strlen(text), flags);
 	free(text);
 	return rc;
 }

@@ -279,6 +279,7 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 		log_warn("server", "cannot read %s/cairn.json to notice changes later", cfg->dir);
 	pthread_mutex_init(&s.material_lock, NULL);
 	pthread_mutex_init(&s.tls_lock, NULL);
+	pthread_mutex_init(&s.metrics_lock, NULL);
 	/* The listeners are bound first so AIA/CDP URLs know the real ports. */
 	rc = server_renew_tls_recover(cfg, err);
 	if (rc == 0)
@@ -321,5 +322,7 @@ out:
 	close(lock_fd);
 	pthread_mutex_destroy(&s.material_lock);
 	pthread_mutex_destroy(&s.tls_lock);
+	pthread_mutex_destroy(&s.metrics_lock);
+	free(s.expiring);
 	return rc;
 }

@@ -8,8 +8,7 @@
 #include "ca/ca.h"
 #include "server/internal.h"
 
-/* notify_names_fn: the names of a stored certificate through ca/'s one extractor. */
-static json_t *cert_names(const uint8_t *der, size_t len, void *arg)
+json_t *server_cert_names(const uint8_t *der, size_t len, void *arg)
 {
 	const unsigned char *p = der;
 	X509 *x = d2i_X509(NULL, &p, (long)len);
@@ -51,7 +50,7 @@ int server_events_start(server_t *s, cairn_err_t *err)
 	nc.db = s->db;
 	nc.set = &s->notify_settings;
 	nc.dir = s->cfg->dir;
-	nc.names = cert_names;
+	nc.names = server_cert_names;
 	nc.material = material;
 	nc.material_arg = s;
 	rc = notify_start(&nc, &s->notify, err);

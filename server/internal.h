@@ -61,8 +61,21 @@ enum { LISTEN_HTTPS = 1, LISTEN_HTTP = 2, LISTEN_BOTH = 3 };
 typedef struct server_material {
 	char name[24];          /* "root", "issuing", "ocsp-signer", "https" */
 	int64_t not_before, not_after;
+	int is_ca;              /* a CA certificate (basicConstraints cA): a "ca" metric row */
 } server_material_t;
 #define SERVER_MAX_MATERIAL 8
+
+/* Request channels of the duration histograms (metrics.c); a route row names its own. */
+enum { SERVER_CH_OTHER, SERVER_CH_ACME, SERVER_CH_EST, SERVER_CH_ADMIN, SERVER_CH_OCSP,
+       SERVER_CH_CRL, SERVER_CHANNELS };
+#define SERVER_BUCKETS 13
+/* One histogram: per-bucket (not cumulative) counts, the sum in microseconds, the count.
+ * Relaxed atomics: the request path pays three uncontended adds. */
+typedef struct server_hist {
+	atomic_ulong bucket[SERVER_BUCKETS];
+	atomic_ullong sum_us;
+	atomic_ulong count;
+} server_hist_t;
 
 typedef struct server {
 	const cairn_config_t *cfg;
@@ -81,6 +94,9 @@ typedef struct server {
 	size_t root_der_len, issuing_der_len;
 	atomic_ulong requests[2];       /* per listener: [0] https, [1] http */
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
+	server_hist_t hist[SERVER_CHANNELS]; /* request durations by channel (metrics.c) */
+	struct server_expiring *expiring; /* the expiring gauges last computed, under metrics_lock */
+	pthread_mutex_t metrics_lock;
 	ocsp_t *ocsp;                   /* OCSP responder (revocation.c) */
 	crl_t *crl;                     /* CRL service (revocation.c) */
 	server_material_t material[SERVER_MAX_MATERIAL]; /* under material_lock (health.c) */
@@ -123,6 +139,7 @@ typedef struct route {
 	int listeners;         /* LISTEN_* mask */
 	route_fn fn;
 	long body_limit;       /* 0 = no body accepted; -1 = server.max_body */
+	int channel;           /* SERVER_CH_*: the request-duration histogram it counts in */
 } route_t;
 
 /* renew.c: renewal of the delegated OCSP signer and the HTTPS certificate. */
@@ -156,12 +173,30 @@ int server_renew_tls_recover(const cairn_config_t *cfg, cairn_err_t *err) CAIRN_
 extern const route_t server_routes[];
 extern const size_t server_route_count;
 
+/* metrics.c: the /metrics text. */
+/* Text being built: mtext_add appends (printf format); on out-of-memory failed is set
+ * and later adds do nothing. p is malloc'd, owned by whoever built it. */
+typedef struct mtext {
+	char *p;
+	size_t len, cap;
+	int failed;
+} mtext_t;
+void mtext_add(mtext_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The # HELP and # TYPE lines of a metric family. */
+void mtext_family(mtext_t *m, const char *name, const char *type, const char *help);
+/* v escaped as a label value into out (cap bytes, truncated); returns out. */
+const char *mtext_label(const char *v, char *out, size_t cap);
+extern const char *const server_channel_names[SERVER_CHANNELS];
+/* Counts one request of channel that took us microseconds. Lock-free; any thread. */
+void server_observe(server_t *s, int channel, uint64_t us);
+/* The whole exposition: *text (malloc'd, *len bytes). Returns 0 or CAIRN_ENOMEM. */
+int server_metrics(server_t *s, char **text, size_t *len) CAIRN_WUR;
+
 /* revocation.c: the OCSP responder and the CRL service, wired to ca_on_revoke. */
 int server_revocation_open(server_t *s, cairn_err_t *err);
 void server_revocation_close(server_t *s);
-/* Appends the OCSP/CRL metrics to *text (malloc'd, len bytes; realloc'd). Returns
- * the new length or -1 (out of memory; *text still owned by the caller). */
-int server_revocation_metrics(server_t *s, char **text, size_t len);
+/* Appends the OCSP/CRL metrics to m. */
+void server_revocation_metrics(server_t *s, mtext_t *m);
 
 /* health.c. Records (or replaces, after a renewal) the validity of a certificate of the
  * daemon's own under name (x borrowed; NULL is ignored). Thread-safe. */
@@ -170,12 +205,16 @@ void server_material_update(server_t *s, const char *name, X509 *x);
  * window (a third of its lifetime, at most 30 days), a CRL past or within a minute of its
  * nextUpdate. Each problem is appended to problems ({"what","state","at"}) unless NULL. */
 int server_health(server_t *s, int64_t now, json_t *problems);
+/* events.c. notify_names_fn: the names of a stored certificate (DER) through ca/'s one
+ * extractor, a new json array (arg unused). */
+json_t *server_cert_names(const uint8_t *der, size_t len, void *arg);
 /* Starts the notify worker (cfg->notify validated; secrets read): 0 or the error.
  * server_events_stop stops it (safe when never started). events.c */
 int server_events_start(server_t *s, cairn_err_t *err);
 void server_events_stop(server_t *s);
-/* Appends the expiry gauges to *text (len bytes so far); returns the new length or -1. */
-int server_health_metrics(server_t *s, char **text, size_t len);
+/* Appends the expiry gauges of the daemon's own material (CAs, OCSP signer, HTTPS, CRLs)
+ * and cairn_health_degraded to m. */
+void server_health_metrics(server_t *s, mtext_t *m);
 void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);

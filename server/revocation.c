@@ -122,17 +122,15 @@ void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply
 			  nu > now ? (long)(nu - now) : 0L);
 }
 
-int server_revocation_metrics(server_t *s, char **text, size_t len)
+void server_revocation_metrics(server_t *s, mtext_t *m)
 {
 	uint64_t hits = 0, live = 0, presigned = 0, crl_number = 0;
 	size_t cached = 0, crl_len = 0;
 	db_txn_t *txn;
 	uint8_t *der = NULL;
-	char *more = NULL, *all;
-	int n;
 
 	if (s->ocsp == NULL || s->crl == NULL)
-		return (int)len;
+		return;
 	ocsp_stats(s->ocsp, &hits, &live, &presigned);
 	if (db_read_begin(s->db, &txn) == 0) {
 		cached = db_count(txn, DB_OCSP);
@@ -140,27 +138,19 @@ int server_revocation_metrics(server_t *s, char **text, size_t len)
 	}
 	if (crl_get(s->crl, "issuing", &der, &crl_len, NULL, NULL, &crl_number) == 0)
 		free(der);
-	n = asprintf(&more,
-		     "# HELP cairn_ocsp_responses_total OCSP answers by source.\n"
-		     "# TYPE cairn_ocsp_responses_total counter\n"
-		     "cairn_ocsp_responses_total{source=\"cache\"} %lu\n"
-		     "cairn_ocsp_responses_total{source=\"signed\"} %lu\n"
-		     "# HELP cairn_ocsp_presigned_total Responses pre-signed by the refresher.\n"
-		     "# TYPE cairn_ocsp_presigned_total counter\ncairn_ocsp_presigned_total %lu\n"
-		     "# HELP cairn_ocsp_cached_responses Pre-signed responses stored.\n"
-		     "# TYPE cairn_ocsp_cached_responses gauge\ncairn_ocsp_cached_responses %zu\n"
-		     "# HELP cairn_crl_number CRL Number of the issuing CA's current CRL.\n"
-		     "# TYPE cairn_crl_number gauge\ncairn_crl_number %lu\n"
-		     "# HELP cairn_crl_bytes Size of the issuing CA's current CRL.\n"
-		     "# TYPE cairn_crl_bytes gauge\ncairn_crl_bytes %zu\n",
-		     (unsigned long)hits, (unsigned long)live, (unsigned long)presigned, cached,
-		     (unsigned long)crl_number, crl_len);
-	if (n < 0 || (all = realloc(*text, len + (size_t)n + 1)) == NULL) {
-		free(more);
-		return -1;
-	}
-	memcpy(all + len, more, (size_t)n + 1);
-	free(more);
-	*text = all;
-	return (int)(len + (size_t)n);
+	mtext_add(m,
+		  "# HELP cairn_ocsp_responses_total OCSP answers by source.\n"
+		  "# TYPE cairn_ocsp_responses_total counter\n"
+		  "cairn_ocsp_responses_total{source=\"cache\"} %lu\n"
+		  "cairn_ocsp_responses_total{source=\"signed\"} %lu\n"
+		  "# HELP cairn_ocsp_presigned_total Responses pre-signed by the refresher.\n"
+		  "# TYPE cairn_ocsp_presigned_total counter\ncairn_ocsp_presigned_total %lu\n"
+		  "# HELP cairn_ocsp_cached_responses Pre-signed responses stored.\n"
+		  "# TYPE cairn_ocsp_cached_responses gauge\ncairn_ocsp_cached_responses %zu\n"
+		  "# HELP cairn_crl_number CRL Number of the issuing CA's current CRL.\n"
+		  "# TYPE cairn_crl_number gauge\ncairn_crl_number %lu\n"
+		  "# HELP cairn_crl_bytes Size of the issuing CA's current CRL.\n"
+		  "# TYPE cairn_crl_bytes gauge\ncairn_crl_bytes %zu\n",
+		  (unsigned long)hits, (unsigned long)live, (unsigned long)presigned, cached,
+		  (unsigned long)crl_number, crl_len);
 }

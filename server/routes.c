@@ -48,45 +48,16 @@ out:
 static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
 			  http_reply_t *reply)
 {
-	db_txn_t *txn;
-	size_t certs = 0, audit = 0;
 	char *text = NULL;
-	int n;
+	size_t len = 0;
 	(void)req;
 	(void)arg;
 
-	if (db_read_begin(s->db, &txn) == 0) {
-		certs = db_count(txn, DB_CERTS);
-		audit = db_count(txn, DB_AUDIT);
-		db_txn_end(txn);
-	}
-	n = asprintf(&text,
-		     "# HELP cairn_up 1 while the daemon serves.\n# TYPE cairn_up gauge\ncairn_up 1\n"
-		     "# HELP cairn_start_time_seconds Unix time the daemon started.\n"
-		     "# TYPE cairn_start_time_seconds gauge\ncairn_start_time_seconds %ld\n"
-		     "# HELP cairn_http_requests_total HTTP requests by listener.\n"
-		     "# TYPE cairn_http_requests_total counter\n"
-		     "cairn_http_requests_total{listener=\"https\"} %lu\n"
-		     "cairn_http_requests_total{listener=\"http\"} %lu\n"
-		     "# HELP cairn_http_responses_total HTTP responses by status class.\n"
-		     "# TYPE cairn_http_responses_total counter\n"
-		     "cairn_http_responses_total{code=\"2xx\"} %lu\n"
-		     "cairn_http_responses_total{code=\"4xx\"} %lu\n"
-		     "cairn_http_responses_total{code=\"5xx\"} %lu\n"
-		     "# HELP cairn_certificates Certificates in the database.\n"
-		     "# TYPE cairn_certificates gauge\ncairn_certificates %zu\n"
-		     "# HELP cairn_audit_events Events in the audit log.\n"
-		     "# TYPE cairn_audit_events gauge\ncairn_audit_events %zu\n",
-		     (long)s->started, atomic_load(&s->requests[0]), atomic_load(&s->requests[1]),
-		     atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
-		     atomic_load(&s->responses[5]), certs, audit);
-	if (n < 0 || (n = server_revocation_metrics(s, &text, (size_t)n)) < 0 ||
-	    (n = server_health_metrics(s, &text, (size_t)n)) < 0) {
-		free(text);
+	if (server_metrics(s, &text, &len) != 0) {
 		http_reply_problem(reply, 500, NULL, "out of memory");
 		return;
 	}
-	http_reply_set(reply, 200, "text/plain; version=0.0.4", text, (size_t)n);
+	http_reply_set(reply, 200, "text/plain; version=0.0.4", text, len);
 }
 
 /* /ca/{issuer}.crt: DER, for AIA caIssuers. */
@@ -229,14 +200,14 @@ static void route_acme(server_t *s, const server_req_t *req, const char *arg,
 }
 
 const route_t server_routes[] = {
-	{ "GET", "/healthz", LISTEN_BOTH, route_healthz, 0 },
-	{ "GET", "/metrics", LISTEN_BOTH, route_metrics, 0 },
-	{ "GET", "/ca/", LISTEN_HTTP, route_ca_cert, 0 },
-	{ "POST", "/ocsp", LISTEN_HTTP, route_ocsp_post, OCSP_MAX_REQUEST },
-	{ "GET", "/ocsp/", LISTEN_HTTP, route_ocsp_get, 0 },
-	{ "GET", "/crl/", LISTEN_HTTP, route_crl, 0 },
-	{ "*", "/admin/v1/", LISTEN_HTTPS, route_admin, -1 },
-	{ "*", "/.well-known/est/", LISTEN_HTTPS, route_est, -1 },
-	{ "*", "/acme/", LISTEN_HTTPS, route_acme, 65536 },
+	{ "GET", "/healthz", LISTEN_BOTH, route_healthz, 0, SERVER_CH_OTHER },
+	{ "GET", "/metrics", LISTEN_BOTH, route_metrics, 0, SERVER_CH_OTHER },
+	{ "GET", "/ca/", LISTEN_HTTP, route_ca_cert, 0, SERVER_CH_OTHER },
+	{ "POST", "/ocsp", LISTEN_HTTP, route_ocsp_post, OCSP_MAX_REQUEST, SERVER_CH_OCSP },
+	{ "GET", "/ocsp/", LISTEN_HTTP, route_ocsp_get, 0, SERVER_CH_OCSP },
+	{ "GET", "/crl/", LISTEN_HTTP, route_crl, 0, SERVER_CH_CRL },
+	{ "*", "/admin/v1/", LISTEN_HTTPS, route_admin, -1, SERVER_CH_ADMIN },
+	{ "*", "/.well-known/est/", LISTEN_HTTPS, route_est, -1, SERVER_CH_EST },
+	{ "*", "/acme/", LISTEN_HTTPS, route_acme, 65536, SERVER_CH_ACME },
 };
 const size_t server_route_count = sizeof(server_routes) / sizeof(server_routes[0]);

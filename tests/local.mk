@@ -87,3 +87,6 @@ EXTRA_DIST += tests/integration/service.sh tests/integration/notify_socket.py
 # make install (DESTDIR, prefix), the .deb in a scratch root, unit, man pages, completion.
 TESTS += tests/integration/package.sh
 EXTRA_DIST += tests/integration/package.sh scripts/package.sh
+# /metrics against the database after a known sequence; docs/alerts.yml through promtool.
+TESTS += tests/integration/metrics.sh
+EXTRA_DIST += tests/integration/metrics.sh tests/integration/metrics_check.py docs/alerts.yml
