@@ -21,6 +21,7 @@
 #define VISIT_MAX 4096
 
 struct supersede_find {
+	db_txn_t *txn;
 	const db_cert_t *rec;
 	const char *const *names;
 	size_t n_names;
@@ -59,8 +60,8 @@ static int consider(const db_cert_t *c, void *arg)
 	    json_object_size(f->found) >= SUPERSEDE_MAX)
 		return 0;
 	db_serial_hex(c->serial, c->serial_len, hex);
-	if (json_object_get(f->found, hex) != NULL)
-		return 0;
+	if (json_object_get(f->found, hex) != NULL || notify_is_superseded(f->txn, hex))
+		return 0; /* announced before, when its successor came */
 	if ((x = d2i_X509(NULL, &p, (long)c->der_len)) == NULL ||
 	    ca_cert_names(x, &names, &n) != 0 || n == 0 || (jnames = json_array()) == NULL)
 		goto out;
@@ -119,7 +120,7 @@ static int superseded_before(const json_t *found, const char *xkey, const json_t
 int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *names,
 			size_t n_names, const char *channel, cairn_err_t *err)
 {
-	struct supersede_find f = { rec, names, n_names, (int64_t)time(NULL), 0, json_object() };
+	struct supersede_find f = { txn, rec, names, n_names, (int64_t)time(NULL), 0, json_object() };
 	char hex[2 * DB_SERIAL_MAX + 1];
 	const char *key;
 	json_t *data, *ev;
@@ -151,6 +152,8 @@ int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *
 			json_object_set_new(ev, "channel", json_string(channel));
 		rc = notify_event(txn, "cert.renewed", ev, NULL, err);
 		json_decref(ev);
+		if (rc == 0 && (rc = notify_superseded(txn, key, hex)) != 0)
+			cairn_err_set(err, rc, "recording %s as superseded: %s", key, cairn_strerror(rc));
 	}
 	json_decref(f.found);
 	return rc;

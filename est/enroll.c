@@ -310,6 +310,8 @@ static int superseded_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	/* Re-enrolled by the same requester, the issuance's own cert.renewed said it already. */
 	if (rc == 0 && strcmp(s->old_requester, s->requester) != 0)
 		rc = notify_event(txn, "cert.renewed", details, NULL, err);
+	if (rc == 0)
+		rc = notify_superseded(txn, s->old_serial, s->new_serial);
 	json_decref(details);
 	return rc;
 }

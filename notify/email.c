@@ -52,11 +52,14 @@ int notify_email_event(notify_t *n, const json_t *rcpt, uint64_t id, const char 
 		       const char *body, char *why, size_t why_cap)
 {
 	json_t *ev = json_loads(body, 0, NULL);
-	const char *serial = json_string_value(json_object_get(json_object_get(ev, "data"), "serial"));
+	const json_t *data = json_object_get(ev, "data");
+	const char *serial = json_string_value(json_object_get(data, "serial"));
 	char *pretty = ev ? json_dumps(ev, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	char subject[160], msg_id[48];
 	int rc;
 
+	if (serial == NULL) /* a request's id, or which CA material */
+		serial = json_string_value(json_object_get(data, "id")) ?: json_string_value(json_object_get(data, "what"));
 	snprintf(subject, sizeof(subject), "[cairn] %s %s", type, serial ? serial : "");
 	snprintf(msg_id, sizeof(msg_id), "cairn-event-%llu", (unsigned long long)id);
 	rc = notify_smtp_send(&n->set, n->smtp_password, rcpt, subject, msg_id,

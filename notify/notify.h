@@ -29,6 +29,16 @@
 int notify_event(db_txn_t *txn, const char *type, json_t *data, uint64_t *id,
 		 cairn_err_t *err) CAIRN_WUR;
 
+/*
+ * Inside txn: records that the certificate serial_hex (lower-case hex) was superseded by
+ * by_hex (a renewal; it goes with the change's cert.renewed event), so the expiry scan
+ * never reports it expiring, whatever the two notAfter times. Returns 0, CAIRN_EINVAL
+ * or a db code.
+ */
+int notify_superseded(db_txn_t *txn, const char *serial_hex, const char *by_hex) CAIRN_WUR;
+/* 1 when serial_hex was recorded as superseded (in txn), else 0. */
+int notify_is_superseded(db_txn_t *txn, const char *serial_hex);
+
 /* ---- settings: the "notify" object of cairn.json ---- */
 typedef struct notify_sink {
 	char name[64];
@@ -101,8 +111,9 @@ typedef struct notify_scan_stats {
  * lies in [horizon_D, now + D), then moves horizon_D (meta "notify_horizon_<days>") to
  * now + D. The first scan starts at now. Only the by_expiry index between the two
  * horizons is walked. Skipped (no event): revoked certificates, expired ones, ones born
- * inside the threshold (notBefore > notAfter - D) and renewed ones (a valid certificate
- * of the same requester with a later notAfter holding every name). names may be NULL
+ * inside the threshold (notBefore > notAfter - D) and renewed ones (recorded with
+ * notify_superseded, or a valid certificate of the same requester with a later notAfter
+ * holding every name). names may be NULL
  * (no names in the payload, no renewal check). Runs in db_write batches of at most
  * 2000 certificates (the writer is not held long). stats may be NULL. Returns 0 or a db code.
  */

@@ -14,6 +14,8 @@
 /* 'g' || sink || 0 || day || 0 || address || 0 || BE64 id -> an event waiting for a
  * recipient's daily digest (email.c). */
 #define NOTIFY_KEY_DIGEST 'g'
+/* 's' || serial hex -> the serial hex of the certificate that superseded it. */
+#define NOTIFY_KEY_SUPERSEDED 's'
 #define NOTIFY_LOG_KEEP 50
 
 /* 'e' || BE64 id into key[9]. */

@@ -7,55 +7,18 @@
 # without STARTTLS; a CA file the server's certificate does not chain to refuses it; AUTH
 # in clear is refused at config check.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/notify_lib.sh"
 
 PY=/usr/bin/python3
-SINK="$CAIRN_SRCDIR/tests/integration/smtp_tls_sink.py"
 $PY -c 'import aiosmtpd' 2>/dev/null || bail "python3-aiosmtpd is not installed (scripts/deps.sh)"
 D=$WORK/ca
 ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
 C() { "$CAIRN" "$@" --dir "$D"; }
 
-# sink_start NAME ARGS...: an SMTP sink; its port in $WORK/NAME.port, messages in NAME.log.
-sink_start() {
-	n=$1
-	shift
-	$PY "$SINK" "$WORK/$n.port" "$WORK/$n.log" "$@" 2>>"$WORK/$n.err" &
-	CAIRN_PIDS="$CAIRN_PIDS $!"
-	i=0
-	until [ -s "$WORK/$n.port" ]; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && bail "SMTP sink $n did not start: $(cat "$WORK/$n.err")"
-		sleep 0.1
-	done
-}
-# set_notify JSON: the notify object of cairn.json.
-set_notify() {
-	python3 - "$D/cairn.json" "$1" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-d["notify"] = json.loads(sys.argv[2])
-json.dump(d, open(sys.argv[1], "w"), indent=2)
-PY
-}
-# waits FILE REGEX: until FILE has a line matching REGEX (bounded).
-waits() {
-	i=0
-	until grep -Eq -- "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt 200 ] && return 1
-		sleep 0.1
-	done
-}
-# listed REGEX: until `cairn notify list` (kept in $WORK/list.out) has a line matching REGEX.
-listed() {
-	i=0
-	until C notify list >"$WORK/list.out" 2>&1 && grep -Eq -- "$1" "$WORK/list.out"; do
-		i=$((i + 1))
-		[ $i -gt 200 ] && return 1
-		sleep 0.1
-	done
-}
-serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
+# has FILE REGEX: FILE has a line matching REGEX.
+has() { grep -Eq -- "$2" "$1"; }
+# listed REGEX: `cairn notify list` (kept in $WORK/list.out) has a line matching REGEX.
+listed() { C notify list >"$WORK/list.out" 2>&1 && grep -Eq -- "$1" "$WORK/list.out"; }
 issue() {
 	make_csr "$1" ec:P-256 "/CN=$1.dev.test" "DNS:$1.dev.test"
 	C issue --csr "$WORK/$1.csr" --profile tls-server --out "$WORK/$1.pem" >/dev/null 2>&1
@@ -68,8 +31,9 @@ C issue --csr "$WORK/mx.csr" --profile tls-server --out "$WORK/mx.pem" >/dev/nul
 	bail "could not issue the mail server's certificate"
 cat "$WORK/mx.pem" "$D/ca/issuing.pem" >"$WORK/mx-chain.pem"
 ca_stop
-sink_start tls --tls "$WORK/mx-chain.pem" "$WORK/mx.key" --auth cairn 'right-password'
-sink_start plain
+smtp_sink tls --tls "$WORK/mx-chain.pem" "$WORK/mx.key" --auth cairn 'right-password' ||
+	bail "SMTP sink did not start: $(cat "$WORK/tls.err")"
+smtp_sink plain || bail "SMTP sink did not start: $(cat "$WORK/plain.err")"
 TLS_PORT=$(cat "$WORK/tls.port")
 PLAIN_PORT=$(cat "$WORK/plain.port")
 printf 'right-password\n' >"$D/smtp.password"
@@ -94,7 +58,7 @@ ok "cairn config check accepts starttls and ca_file" C config check
 ca_serve "$D" || bail "cairn serve did not start"
 ok "issue a certificate" issue one
 S1=$(serial_of "$WORK/one.pem")
-ok "the message reaches the server" waits "$WORK/tls.log" "cert.issued $S1"
+ok "the message reaches the server" until_ok has "$WORK/tls.log" "cert.issued $S1"
 ok "  ... over STARTTLS, after AUTH as the configured user" sh -c \
 	"grep 'cert.issued $S1' '$WORK/tls.log' | grep -q '\"tls\": true, \"user\": \"cairn\"'"
 ok "  ... and the mail carries no secret (no password, no key)" sh -c \
@@ -107,7 +71,7 @@ ca_serve "$D" || bail "cairn serve did not restart"
 ok "issue another certificate" issue two
 S2=$(serial_of "$WORK/two.pem")
 ok "with a wrong password the delivery fails and is dead-lettered (cairn notify list)" \
-	listed "^ops +[0-9]+ +cert.issued"
+	until_ok listed "^ops +[0-9]+ +cert.issued"
 ok "  ... the list says why (the login was refused)" grep -Eqi "login|auth|denied" "$WORK/list.out"
 ok "  ... the server saw the refused AUTH" grep -q '"refused": "auth"' "$WORK/tls.log"
 ok "  ... and got no message for it" sh -c "! grep -q 'cert.issued $S2' '$WORK/tls.log'"
@@ -124,7 +88,7 @@ ca_serve "$D" || bail "cairn serve did not restart"
 ok "issue a third certificate" issue three
 S3=$(serial_of "$WORK/three.pem")
 ok "starttls require: a server without STARTTLS is refused (a dead letter)" \
-	listed "^plain +[0-9]+ +cert.issued"
+	until_ok listed "^plain +[0-9]+ +cert.issued"
 ok "  ... the plain server got no message" sh -c "! grep -q 'cert.issued' '$WORK/plain.log'"
 ca_stop
 
@@ -140,7 +104,7 @@ ca_serve "$D" || bail "cairn serve did not restart"
 ok "issue a fourth certificate" issue four
 S4=$(serial_of "$WORK/four.pem")
 ok "a server certificate that does not chain to ca_file is refused (a dead letter)" \
-	listed "^strict +[0-9]+ +cert.issued"
+	until_ok listed "^strict +[0-9]+ +cert.issued"
 ok "  ... the list says it is the certificate" grep -Eqi "certificate|SSL|peer" "$WORK/list.out"
 ok "  ... and no message went" sh -c "! grep -q 'cert.issued $S4' '$WORK/tls.log'"
 ca_stop
