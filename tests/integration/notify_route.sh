@@ -59,7 +59,8 @@ set_notify "{\"poll_ms\": 100, \"backoff_ms\": 100, \"backoff_max_ms\": 400,
     {\"name\": \"approvers\", \"to_approvers\": true, \"events\": [\"request.pending\"]},
     {\"name\": \"by-issuer\", \"to\": [\"issuing-team@example.test\"], \"events\": [\"cert.issued\"],
      \"match\": {\"issuer\": [\"issuing\"]}},
-    {\"name\": \"other-issuer\", \"to\": [\"nobody@example.test\"], \"match\": {\"issuer\": [\"nosuch\"]}}]}"
+    {\"name\": \"other-issuer\", \"to\": [\"nobody@example.test\"], \"match\": {\"issuer\": [\"nosuch\"]}},
+    {\"name\": \"ca-team\", \"to\": [\"pki-ca@example.test\"], \"to_owner\": true, \"events\": [\"ca.expiring\"]}]}"
 ok "cairn config check accepts owners, approvers, digest and issuer routes" C config check
 ca_serve "$D" || bail "cairn serve did not start"
 
@@ -204,5 +205,14 @@ ok "restart with the clock 65 days on" ca_serve_at "$D" FAKETIME=+65d
 ok "the renewed ACME certificate is reported expiring to its owner" \
 	wait_mail owner-acme@example.test cert.expiring "$SA2"
 ok "  ... the one it superseded is not (no cert.expiring for $SA)" sh -c "! grep -q 'cert.expiring $SA' '$MAIL'"
+ca_stop
+
+# ---- the CA's own material: 5 days before the issuing CA's notAfter ----
+END=$(date -d "$(openssl x509 -in "$D/ca/issuing.pem" -noout -enddate | cut -d= -f2)" +%s)
+ok "restart 5 days before the issuing CA expires" \
+	ca_serve_at "$D" FAKETIME="+$(((END - $(date +%s)) / 86400 - 5))d"
+ok "the CA team is told: ca.expiring for the issuing CA" wait_mail pki-ca@example.test ca.expiring issuing
+ok "  ... and nobody else (the CA's material has no owner)" sh -c "
+	[ \"\$(jq -c 'select(.subject == \"[cairn] ca.expiring issuing\") | .to' '$MAIL' | sort -u)\" = '[\"pki-ca@example.test\"]' ]"
 ca_stop
 done_testing
