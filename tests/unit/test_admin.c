@@ -310,6 +310,42 @@ static void test_approver_counts(void **state)
 	db_txn_end(txn);
 }
 
+/* Who is told of a pending request: the same people who could approve it. */
+static void test_approver_addresses(void **state)
+{
+	cairn_err_t err = { 0 };
+	json_t *to;
+	uint64_t seq;
+	(void)state;
+
+	assert_int_equal(admin_add(db, "pia", "approver", "pia@x.test", "test", &err), 0);
+	assert_int_equal(admin_add(db, "quin", "approver", NULL, "test", &err), 0);
+	assert_int_equal(admin_add(db, "rae", "auditor", "rae@x.test", "test", &err), 0);
+	assert_int_equal(admin_add(db, "sol", "admin", "sol@x.test", "test", &err), 0);
+	assert_int_equal(admin_add(db, "tao", "operator", "tao@x.test", "test", &err), 0);
+	assert_int_equal(admin_add(db, "bad", "approver", "a@x.test\r\nBcc: e@v.test", "test", &err),
+			 CAIRN_EINVAL);
+	seq = created_seq("tao");
+	assert_int_equal(admin_add(db, "uma", "approver", "uma@x.test", "test", &err), 0);
+	to = json_array();
+	/* Default rule (approver): pia and sol; not quin (no address), rae (auditor), tao
+	 * (operator), uma (added after the request), nor sol when sol asked. */
+	assert_int_equal(admin_approver_addresses(db, "", "admin:tao", seq, to), 2);
+	assert_string_equal(json_string_value(json_array_get(to, 0)), "pia@x.test");
+	assert_string_equal(json_string_value(json_array_get(to, 1)), "sol@x.test");
+	json_array_clear(to);
+	assert_int_equal(admin_approver_addresses(db, "", "admin:sol", seq, to), 1);
+	json_array_clear(to);
+	assert_int_equal(admin_approver_addresses(db, "operator", "acme:acct/x", seq, to), 2);
+	assert_string_equal(json_string_value(json_array_get(to, 1)), "tao@x.test");
+	json_array_clear(to);
+	assert_int_equal(admin_owner_address(db, "admin:pia", to), 0);
+	assert_int_equal(admin_owner_address(db, "admin:quin", to), CAIRN_ENOENT);
+	assert_int_equal(admin_owner_address(db, "est:user/pia", to), CAIRN_ENOENT);
+	assert_int_equal(json_array_size(to), 1);
+	json_decref(to);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_routing_and_refusals),
 		cmocka_unit_test(test_admins_and_revocation),
 		cmocka_unit_test(test_approver_counts),
+		cmocka_unit_test(test_approver_addresses),
 	};
 	return cmocka_run_group_tests_name("admin", tests, setup, teardown);
 }
