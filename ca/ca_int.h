@@ -81,6 +81,16 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 		    char serial_hex[2 * DB_SERIAL_MAX + 1], uint64_t *seq, cairn_err_t *err)
 	CAIRN_WUR;
 
+/*
+ * Inside txn, after rec (a new end-entity certificate with names) was stored: a
+ * "cert.renewed" event (serial, names, profile, issuer, requester, not_after of the old
+ * one; superseded_by the new serial; channel) for each valid, unexpired certificate of the
+ * same requester, expiring no later than rec, whose names rec all holds (supersede.c).
+ * Returns 0 or a db code.
+ */
+int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *names,
+			size_t n_names, const char *channel, cairn_err_t *err) CAIRN_WUR;
+
 /* issue.c: the listeners registered with ca_on_revoke, called in order
  * (revoke.c calls this after a revocation committed). */
 #define CA_MAX_LISTENERS 4

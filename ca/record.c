@@ -51,6 +51,10 @@ static int record_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if (rc == 0 && op->event != NULL) {
 		json_object_set_new(op->event, "audit_seq", json_integer((json_int_t)op->seq));
 		rc = notify_event(txn, "cert.issued", op->event, NULL, err);
+		if (rc == 0)
+			rc = ca_supersede_events(txn, op->rec, op->names, op->n_names,
+						 json_string_value(json_object_get(op->event, "channel")),
+						 err);
 	}
 	if (rc == 0 && op->extra != NULL && op->extra->also != NULL)
 		rc = op->extra->also(txn, op->extra->also_arg, err);

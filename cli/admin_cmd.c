@@ -23,6 +23,7 @@ static const struct option long_opts[] = {
 	{ "validity-days", required_argument, NULL, 'v' },
 	{ "ocsp-signer", no_argument, NULL, 'O' },   { "https", no_argument, NULL, 'T' },
 	{ "limit", required_argument, NULL, 'L' },   { "after", required_argument, NULL, 'A' },
+	{ "email", required_argument, NULL, 'E' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -58,6 +59,7 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 		case 'T': o->https = 1; break;
 		case 'L': o->limit = optarg; break;
 		case 'A': o->after = optarg; break;
+		case 'E': o->email = optarg; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -231,7 +233,8 @@ int cli_admin(int argc, char **argv)
 	if (strcmp(sub, "add") == 0) {
 		if (o.name == NULL || o.role == NULL)
 			return cli_usage_error("admin", "add needs --name NAME --role ROLE");
-		body = json_pack("{s:s, s:s}", "name", o.name, "role", o.role);
+		body = json_pack("{s:s, s:s, s:s*}", "name", o.name, "role", o.role, "email",
+				 o.email);
 		rc = cli_api_json("admin", &o.conn, "POST", "/admins", body, 201, &doc);
 		json_decref(body);
 		if (rc == CLI_OK)

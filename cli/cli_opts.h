@@ -8,6 +8,7 @@
 typedef struct cli_opts {
 	cli_conn_opts_t conn;
 	const char *comment, *status, *name, *role, *expires_in;
+	const char *email; /* admin add --email */
 	const char *csr, *channel, *requester, *group, *profile;
 	const char *export_file, *ca, *file;
 	const char *limit, *after; /* paging of a --json list */

@@ -458,7 +458,7 @@ int cli_init(int argc, char **argv)
 	    (rc = write_certs(st.dir, "tls/server.pem", st.tls, st.issuing, &err)) != 0 ||
 	    (rc = write_key_file(st.dir, "tls/server.key", st.tls_key, &err)) != 0 ||
 	    (rc = db_open(dbdir, &st.db, &err)) != 0 || (rc = record_hierarchy(&st, &err)) != 0 ||
-	    (rc = admin_add(st.db, "bootstrap", "admin", "cli:init", &err)) != 0 ||
+	    (rc = admin_add(st.db, "bootstrap", "admin", NULL, "cli:init", &err)) != 0 ||
 	    (rc = admin_token_create(st.db, "bootstrap", "admin", 0, "cli:init", &token, &err)) != 0 ||
 	    (rc = write_text(st.dir, "admin.token", token, 0600, &err)) != 0 ||
 	    (rc = write_policy(&st, &err)) != 0 || (rc = write_config(&o, &st, &err)) != 0) {

@@ -53,13 +53,15 @@ static int one_cert(const db_cert_t *c, void *arg)
 	if (c->status != DB_CERT_VALID || c->not_after <= op->now ||
 	    c->not_before > c->not_after - op->days * DAY)
 		return 0;
+	db_serial_hex(c->serial, c->serial_len, hex);
+	if (notify_is_superseded(op->txn, hex))
+		return 0; /* renewed: its successor is the one to watch */
 	if (op->names != NULL)
 		names = op->names(c->der, c->der_len, op->names_arg);
 	if (notify_cert_renewed(op->txn, c, names) == 1) {
 		json_decref(names);
 		return 0;
 	}
-	db_serial_hex(c->serial, c->serial_len, hex);
 	time_rfc3339((time_t)c->not_after, na, sizeof(na));
 	data = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:I}", "serial", hex, "names",
 			 names ? names : json_array(), "profile", c->profile, "issuer",

@@ -120,14 +120,15 @@ static int request_event(db_txn_t *txn, const char *type, json_t *rec, const cha
 	int rc;
 
 	time_rfc3339((time_t)jint(rec, "expires"), expires, sizeof(expires));
-	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O?, s:I, s:I, s:s, s:s, s:s?}", "id",
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O?, s:I, s:I, s:s, s:s, s:s?, s:I}", "id",
 			 jstr(rec, "id"), "status", jstr(rec, "status"), "requester",
 			 jstr(rec, "requester"), "profile", jstr(rec, "profile"), "channel",
 			 jstr(rec, "channel"), "rule", jstr(rec, "rule"), "names",
 			 json_object_get(rec, "names"), "approvals_needed",
 			 (json_int_t)jint(rec, "approvals_needed"), "approvals",
 			 (json_int_t)json_array_size(json_object_get(rec, "approvals")),
-			 "approver_role", jstr(rec, "approver_role"), "expires", expires, "by", by);
+			 "approver_role", jstr(rec, "approver_role"), "expires", expires, "by", by,
+			 "audit_seq", (json_int_t)jint(rec, "seq"));
 	if (data == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	rc = notify_event(txn, type, data, NULL, err);
@@ -242,13 +243,16 @@ struct decide_op {
 	char msg[256];
 };
 
-static int role_may_decide(const json_t *rec, const char *role)
+int policy_role_may_decide(const char *approver_role, const char *role)
 {
-	const char *need = jstr(rec, "approver_role");
-
 	if (strcmp(role, "admin") == 0)
 		return 1;
-	return strcmp(role, need[0] ? need : "approver") == 0;
+	return strcmp(role, approver_role && approver_role[0] ? approver_role : "approver") == 0;
+}
+
+static int role_may_decide(const json_t *rec, const char *role)
+{
+	return policy_role_may_decide(jstr(rec, "approver_role"), role);
 }
 
 /* Pending request whose time has passed: mark it expired (audited). Returns 1 if it did. */

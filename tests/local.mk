@@ -76,6 +76,10 @@ EXTRA_DIST += tests/integration/cli_input.sh
 TESTS += tests/integration/notify.sh
 EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
 	tests/integration/smtp_sink.py
+# E-mail over STARTTLS with AUTH, verified server certificates; owners, approvers, digests, renewals.
+TESTS += tests/integration/notify_smtp.sh tests/integration/notify_route.sh
+EXTRA_DIST += tests/integration/notify_smtp.sh tests/integration/notify_route.sh tests/integration/notify_lib.sh \
+	tests/integration/smtp_tls_sink.py
 TESTS += tests/integration/renew.sh tests/integration/timetravel.sh
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh
 # `--json` of every read command: the one envelope, values checked with jq; paging.

@@ -132,6 +132,16 @@ ca_stop() {
 	wait "$SERVE_PID"
 }
 
+# conf_set DIR KEY JSON: sets the top-level KEY of DIR/cairn.json to the JSON value.
+conf_set() {
+	python3 - "$1/cairn.json" "$2" "$3" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc[sys.argv[2]] = json.loads(sys.argv[3])
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+PY
+}
+
 # make_csr NAME KEYSPEC SUBJ [SAN]: writes $WORK/NAME.csr (PEM) and NAME.key.
 make_csr() {
 	name=$1 keyspec=$2 subj=$3 san=${4:-}
