@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Admin API: renewal, on request, of what the daemon signs for itself (OCSP signer, HTTPS certificate). */
+/* Admin API: renewal, on request, of what the daemon signs for itself (OCSP signer, HTTPS certificate), and rotation of the issuing CA. */
 #include <stdio.h>
 
 #include "admin/admin_int.h"
@@ -28,6 +28,37 @@ void api_ca_renew(const admin_ctx_t *ctx, const admin_request_t *req, const admi
 	api_actor(who, actor, sizeof(actor));
 	if (ctx->renew(ctx->renew_arg, what, actor, &doc, &err) != 0) {
 		log_warn("admin", "%s: renewing %s: %s", actor, what, cairn_err_msg(&err));
+		api_reply_error(reply, &err);
+		goto out;
+	}
+	http_reply_json(reply, 200, NULL, doc);
+out:
+	json_decref(doc);
+	json_decref(body);
+}
+
+void api_ca_rotate(const admin_ctx_t *ctx, const admin_request_t *req,
+		   const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	json_t *body = api_body(ctx, req, reply), *doc = NULL;
+	cairn_err_t err = { 0 };
+	char actor[96];
+	(void)arg;
+
+	if (body == NULL)
+		return;
+	if (json_unpack(body, "{!}") != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "expected {} (no options)");
+		goto out;
+	}
+	if (ctx->rotate == NULL) {
+		http_reply_problem(reply, 501, PROBLEM("serverInternal"),
+				   "rotation is not available in this process");
+		goto out;
+	}
+	api_actor(who, actor, sizeof(actor));
+	if (ctx->rotate(ctx->renew_arg, actor, &doc, &err) != 0) {
+		log_warn("admin", "%s: rotating the issuing CA: %s", actor, cairn_err_msg(&err));
 		api_reply_error(reply, &err);
 		goto out;
 	}

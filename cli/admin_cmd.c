@@ -309,7 +309,28 @@ int cli_audit_checkpoint(int argc, char **argv)
 	return rc;
 }
 
-/* `cairn ca renew --ocsp-signer | --https`: through the daemon (admin role, audited). */
+/* `cairn ca rotate`: a new issuing CA now, through the daemon (admin role, audited). */
+static int ca_rotate_cmd(cli_opts_t *o)
+{
+	json_t *doc = NULL, *body = json_object();
+	int rc;
+
+	rc = cli_api_json("ca", &o->conn, "POST", "/ca/rotate", body, 200, &doc);
+	json_decref(body);
+	if (rc == CLI_OK)
+		printf("issuing CA %s (serial %s, token key %s) replaces %s for new "
+		       "certificates, valid until %s\n",
+		       json_string_value(json_object_get(doc, "name")),
+		       json_string_value(json_object_get(doc, "serial")),
+		       json_string_value(json_object_get(doc, "key")),
+		       json_string_value(json_object_get(doc, "replaces")),
+		       json_string_value(json_object_get(doc, "not_after")));
+	json_decref(doc);
+	return rc;
+}
+
+/* `cairn ca renew --ocsp-signer | --https` and `cairn ca rotate`: through the daemon
+ * (admin role, audited). */
 int cli_ca(int argc, char **argv)
 {
 	cli_opts_t o;
@@ -319,8 +340,13 @@ int cli_ca(int argc, char **argv)
 
 	if ((rc = cli_parse_opts("ca", argc - 1, argv + 1, &o)) != CLI_OK)
 		return rc;
+	if (strcmp(sub, "rotate") == 0) {
+		if (o.ocsp_signer || o.https)
+			return cli_usage_error("ca", "rotate takes no --ocsp-signer or --https");
+		return ca_rotate_cmd(&o);
+	}
 	if (strcmp(sub, "renew") != 0)
-		return cli_usage_error("ca", "unknown subcommand \"%s\"", sub);
+		return cli_usage_error("ca", "unknown subcommand \"%s\" (renew, rotate)", sub);
 	if (o.ocsp_signer + o.https != 1)
 		return cli_usage_error("ca", "renew needs exactly one of --ocsp-signer, --https");
 	body = json_pack("{s:s}", "what", o.ocsp_signer ? "ocsp-signer" : "https");

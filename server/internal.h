@@ -62,7 +62,7 @@ typedef struct server_material {
 	char name[24];          /* "root", "issuing", "ocsp-signer", "https" */
 	int64_t not_before, not_after;
 } server_material_t;
-#define SERVER_MAX_MATERIAL 8
+#define SERVER_MAX_MATERIAL (CA_MAX_ISSUERS + 4) /* issuers, root, signer, https */
 
 typedef struct server {
 	const cairn_config_t *cfg;
@@ -77,8 +77,6 @@ typedef struct server {
 	struct MHD_Daemon *https, *http;
 	char *tls_trust_pem;            /* root + issuing CA: client certificates are checked against it */
 	char https_url[160], http_url[160];
-	uint8_t *root_der, *issuing_der;
-	size_t root_der_len, issuing_der_len;
 	atomic_ulong requests[2];       /* per listener: [0] https, [1] http */
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
 	ocsp_t *ocsp;                   /* OCSP responder (revocation.c) */
@@ -159,6 +157,13 @@ extern const size_t server_route_count;
 /* revocation.c: the OCSP responder and the CRL service, wired to ca_on_revoke. */
 int server_revocation_open(server_t *s, cairn_err_t *err);
 void server_revocation_close(server_t *s);
+/* Answers OCSP and publishes a CRL for the issuing CA name (already in the ca: a
+ * rotation). Returns 0, CAIRN_ENOENT or the ocsp/crl code. */
+int server_revocation_add_issuer(server_t *s, const char *name, cairn_err_t *err) CAIRN_WUR;
+
+/* rotate.c: admin_ctx_t.rotate (arg is the server_t): ca_rotate, OCSP and CRL for the
+ * new issuing CA, its expiry in /metrics and /healthz, then it becomes current. */
+int server_rotate_now(void *arg, const char *actor, json_t **out, cairn_err_t *err) CAIRN_WUR;
 /* Appends the OCSP/CRL metrics to *text (malloc'd, len bytes; realloc'd). Returns
  * the new length or -1 (out of memory; *text still owned by the caller). */
 int server_revocation_metrics(server_t *s, char **text, size_t len);
