@@ -78,3 +78,5 @@ EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
 	tests/integration/smtp_sink.py
 TESTS += tests/integration/renew.sh tests/integration/timetravel.sh
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh
+TESTS += tests/integration/rotate.sh
+EXTRA_DIST += tests/integration/rotate.sh
