@@ -105,8 +105,9 @@ typedef struct server_req {
 	struct MHD_Connection *conn;
 	const char *body;
 	size_t body_len;
-	const uint8_t *peer_cert; /* DER of the TLS client certificate, verified against
-	                             tls_trust_pem (chain and validity); NULL = none or not verified */
+	const uint8_t *peer_cert; /* DER of the TLS client certificate, verified against the
+	                             root and every issuing CA (http_tls_peer_trusted: chain
+	                             and validity); NULL = none or not verified */
 	size_t peer_cert_len;
 	void *tls_session;        /* gnutls_session_t on HTTPS, NULL on HTTP */
 	est_conn_t **est_conn;    /* this TLS connection's EST slot, or NULL */
@@ -197,6 +198,10 @@ typedef struct http_tls_hold {
  * Thread-safe (s->tls_lock). */
 int http_tls_set(server_t *s, const char *cert_pem, const char *key_pem, cairn_err_t *err)
 	CAIRN_WUR;
+/* 1 when the client certificate chain the peer sent (peers[0] the leaf, DER) verifies
+ * against the root and the issuing CAs of s->ca, rotations included (signatures,
+ * validity now); 0 otherwise. Thread-safe. */
+int http_tls_peer_trusted(server_t *s, const gnutls_datum_t *peers, unsigned n);
 /* Drops the current credential (after the HTTPS listener stopped). */
 void http_tls_clear(server_t *s);
 /* At connection start: h (owned by the connection) becomes the session's user pointer. */

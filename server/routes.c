@@ -121,23 +121,12 @@ static void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
 	http_reply_set(reply, 200, "application/pkix-cert", copy, (size_t)len);
 }
 
-/* The TLS client certificate, when one was sent and verifies against our CAs; else NULL. */
-static X509 *peer_cert(struct MHD_Connection *conn)
+/* The TLS client certificate, when one was sent and verified (tls_peer in http.c); else NULL. */
+static X509 *peer_cert(const server_req_t *req)
 {
-	const union MHD_ConnectionInfo *ti =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	gnutls_session_t sess = ti ? (gnutls_session_t)ti->tls_session : NULL;
-	const gnutls_datum_t *certs;
-	const unsigned char *p;
-	unsigned status = 0, n = 0;
+	const unsigned char *p = req->peer_cert;
 
-	if (sess == NULL || gnutls_certificate_verify_peers2(sess, &status) != 0 || status != 0)
-		return NULL;
-	certs = gnutls_certificate_get_peers(sess, &n);
-	if (certs == NULL || n == 0)
-		return NULL;
-	p = certs[0].data;
-	return d2i_X509(NULL, &p, (long)certs[0].size);
+	return p ? d2i_X509(NULL, &p, (long)req->peer_cert_len) : NULL;
 }
 
 static const char *admin_query(void *conn, const char *key)
@@ -178,7 +167,7 @@ static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 	areq.remote = remote;
 	areq.query = admin_query;
 	areq.query_ctx = req->conn;
-	areq.client_cert = areq.authorization ? NULL : peer_cert(req->conn);
+	areq.client_cert = areq.authorization ? NULL : peer_cert(req);
 	admin_handle(&s->admin, &areq, reply);
 	X509_free(areq.client_cert);
 }

@@ -63,6 +63,20 @@ ok "certbot obtains a certificate before the rotation" $CB certonly --register-u
 ok "  ... chained by the issuing CA of init" openssl verify -CAfile "$ROOT" -untrusted "$OLD" "$LIVE/cert.pem"
 cb_first=$(serial_of "$LIVE/cert.pem")
 issue before
+# admin_cert NAME: an admin certificate for NAME (an auditor), the leaf alone in NAME.pem.
+admin_cert() {
+	"$CAIRN" admin add --dir "$D" --name "$1" --role auditor >/dev/null 2>&1
+	make_csr "$1" ec:P-256 "/CN=$1"
+	"$CAIRN" issue --dir "$D" --csr "$WORK/$1.csr" --profile admin --out "$WORK/$1.chain" \
+		>/dev/null 2>&1 || bail "admin certificate for $1 failed"
+	openssl x509 -in "$WORK/$1.chain" -out "$WORK/$1.pem"
+}
+# mtls_is CODE NAME: GET /admin/v1/admins with NAME's certificate (no chain sent) answers CODE.
+mtls_is() {
+	[ "$(curl -s --cacert "$ROOT" --cert "$WORK/$2.pem" --key "$WORK/$2.key" -o "$WORK/api.out" \
+		-w '%{http_code}' "$HTTPS_URL/admin/v1/admins")" = "$1" ]
+}
+admin_cert bert
 acme_probe chain "chain probe done" chain.example.test "$OLD"
 
 # --- rotate ---
@@ -93,6 +107,9 @@ ok "  ... its AIA caIssuers and CDP name the new issuer's URLs" sh -c "
 	grep -q 'CA Issuers - URI:.*/ca/issuing-2.crt' '$WORK/after.txt' &&
 	grep -q 'URI:.*/crl/issuing-2.crl' '$WORK/after.txt'"
 acme_probe chain "chain probe done" chain2.example.test "$NEW"
+admin_cert carla
+ok "an admin certificate of the new issuing CA logs in over mTLS (leaf alone, no restart)" mtls_is 200 carla
+ok "  ... and one of the old issuing CA still does" mtls_is 200 bert
 ok "EST /cacerts carries the new issuing CA first, then the root and the old one" sh -c "
 	curl -sf --cacert '$ROOT' '$HTTPS_URL/.well-known/est/cacerts' | base64 -d |
 	openssl pkcs7 -inform DER -print_certs | grep '^subject' >'$WORK/cacerts.txt' &&
@@ -110,6 +127,11 @@ ok "  ... which is what certbot's chain.pem holds" cmp -s "$LIVE/chain.pem" "$NE
 issue later
 ok "after the restart new certificates still come from the new issuing CA" \
 	openssl verify -CAfile "$ROOT" -untrusted "$NEW" "$WORK/later.pem"
+ok "after the restart both admin certificates log in" sh -c "
+	$(command -v curl) -s --cacert '$ROOT' --cert '$WORK/carla.pem' --key '$WORK/carla.key' -o /dev/null \
+	-w '%{http_code}' '$HTTPS_URL/admin/v1/admins' | grep -qx 200 &&
+	curl -s --cacert '$ROOT' --cert '$WORK/bert.pem' --key '$WORK/bert.key' -o /dev/null \
+	-w '%{http_code}' '$HTTPS_URL/admin/v1/admins' | grep -qx 200"
 
 # --- OCSP and CRLs per issuer ---
 ok "OCSP for a certificate of the old issuer (-issuer old)" ocsp before "$OLD"
