@@ -314,6 +314,19 @@ const char *ca_issuer_of(const ca_t *ca, X509 *x);
  * reached, or no root key in the token: an external root signs elsewhere), a token code, CAIRN_ECRYPTO, CAIRN_EDB, CAIRN_ENOMEM.
  */
 int ca_rotate(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err) CAIRN_WUR;
+/*
+ * The certificates of a root rollover, the daemon's root unchanged: a new root key in the
+ * token (label "root-<16 hex>", the type of the root key, never extractable), a
+ * self-signed root for it (O and CN of the old root, the CN ending in the day; the old
+ * root's lifetime), and two cross-certificates: the new root's name and key signed by
+ * the old root (AIA/CDP of the old root), and the old root's name and key signed by the
+ * new root (within the new root's lifetime). Stored (profiles "ca-root", "ca-cross") with
+ * audit events, the last one "ca.rollover" naming all three (actor). *out = {key, root,
+ * cross_new_by_old, cross_old_by_new} (PEMs; new ref). Serialised with ca_rotate.
+ * Returns 0, CAIRN_ECONFLICT (no root key in the token), a token code, CAIRN_ECRYPTO,
+ * CAIRN_EDB, CAIRN_ENOMEM.
+ */
+int ca_cross_sign(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err) CAIRN_WUR;
 /* Makes the issuer name current: every ca_issue from now on signs with it. Returns 0 or
  * CAIRN_ENOENT. Thread-safe. */
 int ca_issuer_activate(ca_t *ca, const char *name) CAIRN_WUR;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Rotation of the issuing CA: a new key in the token, its certificate signed by the root in the token, recorded with its audit event and the issuer list in one write. */
+/* Rotation of the issuing CA (a new key in the token, its certificate signed by the root in the token, recorded with its audit event and the issuer list in one write) and the certificates of a root rollover (a new root key in the token, cross-certificates both ways). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/err.h>
@@ -167,15 +168,169 @@ out:
 	return rc;
 }
 
-int ca_rotate(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err)
+/* Runs fn under rot_mu: one key ceremony at a time. */
+static int locked(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err,
+		  int (*fn)(ca_t *, const char *, json_t **, cairn_err_t *))
 {
 	int rc;
 
 	*out = NULL;
 	if (ca == NULL || actor == NULL)
-		return cairn_err_set(err, CAIRN_EINVAL, "ca_rotate: missing argument");
+		return cairn_err_set(err, CAIRN_EINVAL, "missing CA or actor");
 	pthread_mutex_lock(&ca->rot_mu);
-	rc = rotate_locked(ca, actor, out, err);
+	rc = fn(ca, actor, out, err);
 	pthread_mutex_unlock(&ca->rot_mu);
 	return rc;
+}
+
+int ca_rotate(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err)
+{
+	return locked(ca, actor, out, err, rotate_locked);
+}
+
+/* The three certificates of a root rollover. */
+struct rollover {
+	X509 *root, *new_by_old, *old_by_new;
+};
+
+static void rollover_clear(struct rollover *r)
+{
+	X509_free(r->root);
+	X509_free(r->new_by_old);
+	X509_free(r->old_by_new);
+}
+
+/* Builds the new root (self-signed by nkey), the cross-certificate of the new root under
+ * the old one and of the old root under the new one. */
+static int rollover_build(const ca_t *ca, EVP_PKEY *root_key, EVP_PKEY *nkey, EVP_PKEY *npub,
+			  const char *cn, const char *o, int days, struct rollover *r,
+			  cairn_err_t *err)
+{
+	ca_cert_spec_t spec = { 0 };
+	char root_crt[300], root_crl[300];
+	int rc;
+
+	spec.subject_cn = cn;
+	spec.subject_o = o[0] ? o : NULL;
+	spec.validity_days = days;
+	spec.is_ca = 1;
+	/* No path length on the new root: a client that trusts only it reaches today's
+	 * certificates through two CAs (the old root's cross-certificate, an issuing CA). */
+	spec.path_len = -1;
+	spec.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN | X509v3_KU_DIGITAL_SIGNATURE;
+	if ((rc = ca_cert_build(&spec, NULL, nkey, npub, &r->root, err)) != 0)
+		return rc;
+	spec.path_len = 1; /* the cross-certificates: one issuing CA below, as under a root */
+	/* Old → new: the new root's name and key, signed by the old root (clients that
+	 * trust the old root reach the new hierarchy); the old root's AIA/CDP. */
+	snprintf(root_crt, sizeof(root_crt), "%s/ca/root.crt", ca->http_base);
+	snprintf(root_crl, sizeof(root_crl), "%s/crl/root.crl", ca->http_base);
+	spec.subject_cn = NULL;
+	spec.subject_o = NULL;
+	spec.subject = X509_get_subject_name(r->root);
+	spec.ca_issuers_url = root_crt;
+	spec.crl_url = root_crl;
+	if ((rc = ca_cert_build(&spec, ca->root, root_key, npub, &r->new_by_old, err)) != 0)
+		return rc;
+	/* New → old: the old root's name and key, signed by the new root (clients that
+	 * trust only the new root still validate the old hierarchy). */
+	spec.subject = X509_get_subject_name(ca->root);
+	spec.ca_issuers_url = NULL;
+	spec.crl_url = NULL;
+	return ca_cert_build(&spec, r->root, nkey, X509_get0_pubkey(ca->root), &r->old_by_new,
+			     err);
+}
+
+static json_t *pem_json(X509 *x)
+{
+	char *pem = NULL;
+	json_t *s = NULL;
+
+	if (ca_cert_pem(x, &pem, NULL) == 0)
+		s = json_string(pem);
+	free(pem);
+	return s;
+}
+
+static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err)
+{
+	struct rollover r = { NULL, NULL, NULL };
+	X509_NAME *old;
+	EVP_PKEY *root_key = NULL, *npub = NULL, *nkey = NULL;
+	json_t *details = NULL;
+	ca_record_extra_t extra = { NULL, NULL, NULL };
+	char label[40], cn[72], o[72], base[64] = "Root CA", day[16];
+	char h_root[2 * DB_SERIAL_MAX + 1], h_no[2 * DB_SERIAL_MAX + 1], h_on[2 * DB_SERIAL_MAX + 1];
+	int64_t nb = 0, na = 0;
+	time_t now = time(NULL);
+	struct tm tm;
+	uint8_t rnd[8];
+	int rc;
+
+	if (hsm_key_get(ca->hsm, CA_ROOT_KEY_LABEL, &root_key, NULL) != 0)
+		return cairn_err_set(err, CAIRN_ECONFLICT,
+				     "the root key is not in the token (an external root?): "
+				     "cross-sign where the root is");
+	if (util_random(rnd, sizeof(rnd)) != 0) {
+		rc = cairn_err_set(err, CAIRN_ECRYPTO, "no randomness for a key label");
+		goto out;
+	}
+	memcpy(label, "root-", 5);
+	hex_encode(rnd, sizeof(rnd), label + 5);
+	old = X509_get_subject_name(ca->root);
+	if (X509_NAME_get_text_by_NID(old, NID_commonName, base, sizeof(base)) <= 0)
+		snprintf(base, sizeof(base), "Root CA");
+	if (X509_NAME_get_text_by_NID(old, NID_organizationName, o, sizeof(o)) <= 0)
+		o[0] = '\0';
+	gmtime_r(&now, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+	/* ub-common-name is 64: the old CN, shortened, and the day of the rollover. */
+	snprintf(cn, sizeof(cn), "%.52s %s", base, day);
+	if (ca_time_unix(X509_get0_notBefore(ca->root), &nb) != 0 ||
+	    ca_time_unix(X509_get0_notAfter(ca->root), &na) != 0 || na - nb < DAY) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG, "the root has no usable validity");
+		goto out;
+	}
+	if ((rc = hsm_keygen(ca->hsm, key_type_of(root_key), label, &npub, err)) != 0 ||
+	    (rc = hsm_key_get(ca->hsm, label, &nkey, err)) != 0 ||
+	    (rc = rollover_build(ca, root_key, nkey, npub, cn, o, (int)((na - nb) / DAY), &r,
+				 err)) != 0)
+		goto out;
+	serial_hex(r.root, h_root);
+	serial_hex(r.new_by_old, h_no);
+	serial_hex(r.old_by_new, h_on);
+	/* Three durable writes: a crash between them leaves certificates nobody uses yet
+	 * (the daemon keeps its root); the audit event comes with the last one and names
+	 * all three. */
+	details = json_pack("{s:s, s:s, s:s, s:s}", "key", label, "root", h_root,
+			    "cross_new_by_old", h_no, "cross_old_by_new", h_on);
+	if (details == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	extra.details = details;
+	if ((rc = ca_record(ca->db, r.root, label, "ca-root", actor, "ca.root_new", err)) != 0 ||
+	    (rc = ca_record(ca->db, r.new_by_old, "root", "ca-cross", actor, "ca.cross_sign",
+			    err)) != 0 ||
+	    (rc = ca_record_with(ca->db, r.old_by_new, label, "ca-cross", actor, "ca.rollover",
+				 &extra, err)) != 0)
+		goto out;
+	*out = json_pack("{s:s, s:o, s:o, s:o}", "key", label, "root", pem_json(r.root),
+			 "cross_new_by_old", pem_json(r.new_by_old), "cross_old_by_new",
+			 pem_json(r.old_by_new));
+	if (*out == NULL)
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+out:
+	ERR_clear_error();
+	json_decref(details);
+	rollover_clear(&r);
+	EVP_PKEY_free(root_key);
+	EVP_PKEY_free(npub);
+	EVP_PKEY_free(nkey);
+	return rc;
+}
+
+int ca_cross_sign(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err)
+{
+	return locked(ca, actor, out, err, cross_sign_locked);
 }

@@ -144,10 +144,12 @@ lint_db() {
 	n=0 nbad=0
 	# Every issuing CA (init's and those of rotations), by subject: a certificate is
 	# checked against the one that issued it.
-	rm -f "$WORK"/lint-ca-*.pem
+	rm -f "$WORK"/lint-ca-*.pem "$WORK"/lint-root-*.pem
 	while read -r serial prof; do
-		[ "$prof" = ca-issuing ] && "$CAIRN" show --dir "$d" --pem "$serial" \
-			>"$WORK/lint-ca-$serial.pem" 2>/dev/null
+		case $prof in
+		ca-issuing) "$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/lint-ca-$serial.pem" 2>/dev/null ;;
+		ca-root) "$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/lint-root-$serial.pem" 2>/dev/null ;;
+		esac
 	done <"$WORK/lint.list"
 	while read -r serial prof; do
 		"$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/$serial.lint.pem" 2>/dev/null
@@ -157,9 +159,16 @@ lint_db() {
 			[ -f "$f" ] && [ "$want" = "$(openssl x509 -in "$f" -noout -subject -nameopt RFC2253 |
 				sed 's/^subject/issuer/')" ] && iss=$f
 		done
+		# A cross-certificate of a root rollover: issued by one of the self-signed roots.
+		root=$d/ca/root.pem
+		for f in "$WORK"/lint-root-*.pem; do
+			[ -f "$f" ] && [ "$want" = "$(openssl x509 -in "$f" -noout -subject -nameopt RFC2253 |
+				sed 's/^subject/issuer/')" ] && root=$f
+		done
 		case $prof in
 		ca-root) set -- --ca ;;
 		ca-issuing) set -- --ca --issuer "$d/ca/root.pem" ;;
+		ca-cross) set -- --ca --issuer "$root" ;;
 		ocsp-signer) set -- --issuer "$iss" ;;
 		# The daemon's own HTTPS certificate from init: no profile, 825 days at most.
 		daemon-tls) set -- --issuer "$iss" --max-days 825 ;;

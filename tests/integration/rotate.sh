@@ -5,7 +5,8 @@
 # issuer and appear on their own issuer's CRL; certbot renews across the rotation and the
 # new chain verifies; ACME's Link rel="up" answers POST-as-GET and follows the actual
 # issuer, as do AIA, CDP and EST /cacerts; restarts in between keep all of it; only an
-# admin may rotate, and the rotation is audited.
+# admin may rotate, and the rotation is audited. Root rollover: `cairn ca cross-sign` makes a
+# new root in the token and cross-certificates both ways, which OpenSSL follows.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
 
@@ -178,8 +179,36 @@ ok "the API refuses options it does not know with a problem document" sh -c "
 	curl -s -o '$WORK/p.json' -w '%{http_code}' --cacert '$ROOT' -H 'Content-Type: application/json' \
 	-H \"Authorization: Bearer \$(cat '$D/admin.token')\" -d '{\"key\":\"p384\"}' \
 	'$HTTPS_URL/admin/v1/ca/rotate' | grep -qx 400 && grep -q 'problem' '$WORK/p.json'"
+# --- root rollover: a new root in the token and cross-certificates both ways ---
+fails "an operator may not cross-sign" "$CAIRN" ca cross-sign --dir "$D" --token-file "$WORK/oscar.tok" "$WORK/x"
+ok "cairn ca cross-sign writes a new root and both cross-certificates" "$CAIRN" ca cross-sign --dir "$D" "$WORK/ro"
+R2=$WORK/ro-root.pem NBO=$WORK/ro-cross-new-by-old.pem OBN=$WORK/ro-cross-old-by-new.pem
+pub() { openssl x509 -in "$1" -noout -pubkey; }
+ok "  ... the new root is self-signed, a CA" sh -c "openssl verify -CAfile '$R2' '$R2' &&
+	openssl x509 -in '$R2' -noout -text | grep -q 'CA:TRUE'"
+ok "  ... with a new key, kept in the token (never extractable)" sh -c "
+	[ \"\$(openssl x509 -in '$R2' -noout -pubkey)\" != \"\$(openssl x509 -in '$ROOT' -noout -pubkey)\" ] &&
+	SOFTHSM2_CONF='$D/softhsm2.conf' pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so \
+	--token-label cairn --login --pin \"\$(cat '$D/token.pin')\" --list-objects --type privkey |
+	grep -A6 'label: *root-[0-9a-f]' | grep -q 'never extractable'"
+ok "old -> new: the new root's name and key, signed by the old root" sh -c "
+	openssl verify -CAfile '$ROOT' '$NBO' &&
+	[ \"\$(openssl x509 -in '$NBO' -noout -pubkey)\" = \"\$(openssl x509 -in '$R2' -noout -pubkey)\" ] &&
+	[ \"\$(openssl x509 -in '$NBO' -noout -subject)\" = \"\$(openssl x509 -in '$R2' -noout -subject)\" ]"
+ok "new -> old: the old root's name and key, signed by the new root" sh -c "
+	openssl verify -CAfile '$R2' '$OBN' &&
+	[ \"\$(openssl x509 -in '$OBN' -noout -pubkey)\" = \"\$(openssl x509 -in '$ROOT' -noout -pubkey)\" ]"
+cat "$OBN" "$NEW" >"$WORK/via-new-root.pem"
+ok "a client trusting only the new root validates a certificate of today's issuing CA" \
+	openssl verify -CAfile "$R2" -untrusted "$WORK/via-new-root.pem" "$WORK/later.pem"
+fails "  ... which it cannot without the cross-certificate" \
+	openssl verify -CAfile "$R2" -untrusted "$NEW" "$WORK/later.pem"
+ok "the daemon keeps its root: new certificates still chain to the old one" sh -c "
+	'$CAIRN' issue --dir '$D' --csr '$WORK/later.csr' --profile tls-server --out '$WORK/x.chain' >/dev/null &&
+	openssl verify -CAfile '$ROOT' -untrusted '$WORK/x.chain' '$WORK/x.chain'"
 ok "the audit log has the rotation, by the admin" "$CAIRN" audit export --dir "$D" --format jsonl --unsigned
 last_has "  ... with the new CA's name and key" '"actor":"admin:bootstrap","action":"ca.rotate".*"name":"issuing-2".*"key":"issuing-[0-9a-f]+".*"replaces":"issuing"'
+last_has "  ... and the root rollover, naming its key" '"actor":"admin:bootstrap","action":"ca.rollover".*"key":"root-[0-9a-f]+"'
 ok "the audit chain verifies" "$CAIRN" audit verify --dir "$D"
 ok "every certificate passes certlint" lint_db "$D"
 done_testing
