@@ -106,6 +106,11 @@ typedef struct admin_ctx {
 	int (*renew)(void *arg, const char *what, const char *actor, json_t **out,
 		     cairn_err_t *err);
 	void *renew_arg;
+	/* Rotates the issuing CA now (ca_rotate, then OCSP and CRLs for the new one, then it
+	 * becomes current), audited with actor; *out = {name, serial, key, replaces,
+	 * not_after}. Injected by the daemon; NULL = not available (POST /ca/rotate: 501).
+	 * Called with renew_arg. */
+	int (*rotate)(void *arg, const char *actor, json_t **out, cairn_err_t *err);
 } admin_ctx_t;
 
 #define ADMIN_JSON_DEPTH 32

@@ -70,6 +70,8 @@ static const admin_route_t admin_routes[] = {
 	{ "POST", "/notify/retry", roles_ops, api_notify_retry },
 	{ "POST", "/notify/test", roles_ops, api_notify_test },
 	{ "POST", "/ca/renew", roles_admin, api_ca_renew },
+	{ "POST", "/ca/rotate", roles_admin, api_ca_rotate },
+	{ "POST", "/ca/cross-sign", roles_admin, api_ca_cross_sign },
 };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,

@@ -80,8 +80,9 @@ typedef struct est est_t;
 /*
  * An EST server over a CA, its database and the policy engine (all borrowed,
  * they outlive the est). Checks that every label's profile exists in ca
- * (CAIRN_ECONFIG naming the label) and pre-builds the /cacerts answer from
- * root and issuing. *out owned by the caller: est_free. Thread-safe afterwards.
+ * (CAIRN_ECONFIG naming the label) and that the /cacerts answer builds (the
+ * current issuing CA, the root, then earlier issuing CAs; built per request, so a
+ * rotation shows at once). *out owned by the caller: est_free. Thread-safe afterwards.
  */
 int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *policy,
 	    est_t **out, cairn_err_t *err) CAIRN_WUR;

@@ -60,9 +60,35 @@ static int problem(json_t *problems, const char *what, const char *state, int64_
 	return 1;
 }
 
+/* 1 when name is an issuing CA that a rotation replaced: its certificates end with it,
+ * so its own end is expected, not a problem (its CRL still is watched). */
+static int replaced_issuer(server_t *s, const char *name)
+{
+	ca_issuer_info_t info;
+	size_t i;
+
+	for (i = 0; s->ca != NULL && ca_issuer_at(s->ca, i, &info) == 0; i++)
+		if (strcmp(info.name, name) == 0)
+			return !info.current;
+	return 0;
+}
+
+/* The CRLs served: every issuing CA's and the root's. names receives at most cap. */
+static size_t crl_names(server_t *s, const char **names, size_t cap)
+{
+	ca_issuer_info_t info;
+	size_t i, n = 0;
+
+	for (i = 0; s->ca != NULL && n + 1 < cap && ca_issuer_at(s->ca, i, &info) == 0; i++)
+		names[n++] = info.name;
+	names[n++] = "root";
+	return n;
+}
+
 int server_health(server_t *s, int64_t now, json_t *problems)
 {
-	static const char *const issuers[] = { "issuing", "root" };
+	const char *issuers[CA_MAX_ISSUERS + 1];
+	size_t n_issuers = crl_names(s, issuers, CA_MAX_ISSUERS + 1);
 	char what[48];
 	int64_t next_update;
 	size_t i;
@@ -71,13 +97,15 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 	pthread_mutex_lock(&s->material_lock);
 	for (i = 0; i < s->n_material; i++) {
 		const server_material_t *m = &s->material[i];
+		if (replaced_issuer(s, m->name))
+			continue;
 		if (now >= m->not_after)
 			n += problem(problems, m->name, "expired", m->not_after);
 		else if (now >= m->not_after - warn_window(m))
 			n += problem(problems, m->name, "expiring", m->not_after);
 	}
 	pthread_mutex_unlock(&s->material_lock);
-	for (i = 0; s->crl != NULL && i < sizeof(issuers) / sizeof(issuers[0]); i++) {
+	for (i = 0; s->crl != NULL && i < n_issuers; i++) {
 		if (crl_get(s->crl, issuers[i], NULL, NULL, NULL, &next_update, NULL) != 0)
 			continue;
 		snprintf(what, sizeof(what), "crl-%s", issuers[i]);
@@ -92,7 +120,8 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 
 void server_health_metrics(server_t *s, mtext_t *m)
 {
-	static const char *const issuers[] = { "issuing", "root" };
+	const char *issuers[CA_MAX_ISSUERS + 1];
+	size_t n_issuers = crl_names(s, issuers, CA_MAX_ISSUERS + 1);
 	server_material_t mat[SERVER_MAX_MATERIAL];
 	char name[64];
 	int64_t next_update;
@@ -122,7 +151,7 @@ void server_health_metrics(server_t *s, mtext_t *m)
 	}
 	mtext_family(m, "cairn_crl_next_update_timestamp_seconds", "gauge",
 		     "nextUpdate of the CRL served per issuer.");
-	for (i = 0; s->crl != NULL && i < sizeof(issuers) / sizeof(issuers[0]); i++)
+	for (i = 0; s->crl != NULL && i < n_issuers; i++)
 		if (crl_get(s->crl, issuers[i], NULL, NULL, NULL, &next_update, NULL) == 0)
 			mtext_add(m, "cairn_crl_next_update_timestamp_seconds{issuer=\"%s\"} %lld\n",
 				  issuers[i], (long long)next_update);

@@ -147,10 +147,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 /*
  * The HTTPS listener asks every client for a certificate but never requires
  * one, and GnuTLS accepts any at the handshake: here it is verified against
- * the trusted CAs (chain, signatures, validity). Only a verified one reaches
- * the routes.
+ * the root and every issuing CA, rotations included (chain, signatures,
+ * validity; http_tls_peer_trusted). Only a verified one reaches the routes.
  */
-static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
+static void tls_peer(server_t *s, struct MHD_Connection *conn, server_req_t *req)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -159,7 +159,7 @@ static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
 	gnutls_session_t sess = ci ? (gnutls_session_t)ci->tls_session : NULL;
 	tls_conn_t *tc = sci ? sci->socket_context : NULL;
 	const gnutls_datum_t *peers;
-	unsigned int n = 0, status = 0;
+	unsigned int n = 0;
 	int trusted;
 
 	if (sess == NULL)
@@ -173,10 +173,7 @@ static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
 	    memcmp(tc->der, peers[0].data, tc->len) == 0) {
 		trusted = tc->trusted;
 	} else {
-		trusted = gnutls_certificate_verify_peers2(sess, &status) == GNUTLS_E_SUCCESS &&
-			  status == 0;
-		if (!trusted)
-			log_debug("http", "client certificate not trusted (status 0x%x)", status);
+		trusted = http_tls_peer_trusted(s, peers, n);
 		if (tc != NULL) {
 			free(tc->der);
 			tc->der = malloc(peers[0].size);
@@ -287,7 +284,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req.tls_session = NULL;
 	req.est_conn = NULL;
 	if (l->kind == LISTEN_HTTPS)
-		tls_peer(conn, &req);
+		tls_peer(s, conn, &req);
 	ctx->route->fn(s, &req, ctx->arg ? ctx->arg : "", &reply);
 	if (reply.status == 0)
 		http_reply_problem(&reply, 500, NULL, "no reply");

@@ -63,7 +63,7 @@ typedef struct server_material {
 	int64_t not_before, not_after;
 	int is_ca;              /* a CA certificate (basicConstraints cA): a "ca" metric row */
 } server_material_t;
-#define SERVER_MAX_MATERIAL 8
+#define SERVER_MAX_MATERIAL (CA_MAX_ISSUERS + 4) /* issuers, root, signer, https */
 
 /* Request channels of the duration histograms (metrics.c); a route row names its own. */
 enum { SERVER_CH_OTHER, SERVER_CH_ACME, SERVER_CH_EST, SERVER_CH_ADMIN, SERVER_CH_OCSP,
@@ -90,8 +90,6 @@ typedef struct server {
 	struct MHD_Daemon *https, *http;
 	char *tls_trust_pem;            /* root + issuing CA: client certificates are checked against it */
 	char https_url[160], http_url[160];
-	uint8_t *root_der, *issuing_der;
-	size_t root_der_len, issuing_der_len;
 	atomic_ulong requests[2];       /* per listener: [0] https, [1] http */
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
 	server_hist_t hist[SERVER_CHANNELS]; /* request durations by channel (metrics.c) */
@@ -123,8 +121,9 @@ typedef struct server_req {
 	struct MHD_Connection *conn;
 	const char *body;
 	size_t body_len;
-	const uint8_t *peer_cert; /* DER of the TLS client certificate, verified against
-	                             tls_trust_pem (chain and validity); NULL = none or not verified */
+	const uint8_t *peer_cert; /* DER of the TLS client certificate, verified against the
+	                             root and every issuing CA (http_tls_peer_trusted: chain
+	                             and validity); NULL = none or not verified */
 	size_t peer_cert_len;
 	void *tls_session;        /* gnutls_session_t on HTTPS, NULL on HTTP */
 	est_conn_t **est_conn;    /* this TLS connection's EST slot, or NULL */
@@ -197,6 +196,13 @@ int server_revocation_open(server_t *s, cairn_err_t *err);
 void server_revocation_close(server_t *s);
 /* Appends the OCSP/CRL metrics to m. */
 void server_revocation_metrics(server_t *s, mtext_t *m);
+/* Answers OCSP and publishes a CRL for the issuing CA name (already in the ca: a
+ * rotation). Returns 0, CAIRN_ENOENT or the ocsp/crl code. */
+int server_revocation_add_issuer(server_t *s, const char *name, cairn_err_t *err) CAIRN_WUR;
+
+/* rotate.c: admin_ctx_t.rotate (arg is the server_t): ca_rotate, OCSP and CRL for the
+ * new issuing CA, its expiry in /metrics and /healthz, then it becomes current. */
+int server_rotate_now(void *arg, const char *actor, json_t **out, cairn_err_t *err) CAIRN_WUR;
 
 /* health.c. Records (or replaces, after a renewal) the validity of a certificate of the
  * daemon's own under name (x borrowed; NULL is ignored). Thread-safe. */
@@ -241,6 +247,10 @@ typedef struct http_tls_hold {
  * Thread-safe (s->tls_lock). */
 int http_tls_set(server_t *s, const char *cert_pem, const char *key_pem, cairn_err_t *err)
 	CAIRN_WUR;
+/* 1 when the client certificate chain the peer sent (peers[0] the leaf, DER) verifies
+ * against the root and the issuing CAs of s->ca, rotations included (signatures,
+ * validity now); 0 otherwise. Thread-safe. */
+int http_tls_peer_trusted(server_t *s, const gnutls_datum_t *peers, unsigned n);
 /* Drops the current credential (after the HTTPS listener stopped). */
 void http_tls_clear(server_t *s);
 /* At connection start: h (owned by the connection) becomes the session's user pointer. */

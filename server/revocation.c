@@ -8,8 +8,11 @@
 
 #include "server/internal.h"
 
-/* Token label of the root key (made by `cairn init`). */
-#define ROOT_KEY_LABEL "root"
+/* The OCSP responder of an issuing CA made by a rotation: the CA itself. */
+static ocsp_issuer_t issuer_responder(const ca_issuer_info_t *info)
+{
+	return (ocsp_issuer_t){ info->name, info->cert, info->cert, info->key, NULL };
+}
 
 int server_revocation_open(server_t *s, cairn_err_t *err)
 {
@@ -20,9 +23,11 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	ocsp_config_t oc = { 0 };
 	crl_config_t cc = { 0 };
 	char *publish = NULL;
+	ca_issuer_info_t info;
+	size_t i;
 	int delegated = strcmp(cfg->ocsp_signer, "delegated") == 0, rc;
 
-	if ((rc = hsm_key_get(s->hsm, ROOT_KEY_LABEL, &root_key, err)) != 0 ||
+	if ((rc = hsm_key_get(s->hsm, CA_ROOT_KEY_LABEL, &root_key, err)) != 0 ||
 	    (rc = hsm_key_get(s->hsm, cfg->issuing_key, &issuing_key, err)) != 0)
 		goto out;
 	/* The signer in use, renewed first when due (renew.c). */
@@ -36,6 +41,10 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 					 delegated ? issuing : NULL };
 	oc.issuers[1] = (ocsp_issuer_t){ "root", root, root, root_key, NULL };
 	oc.n_issuers = 2;
+	/* Issuing CAs made by rotations answer with their own key (RFC 6960 §4.2.2.2: the CA
+	 * itself is an authorised responder): nothing of theirs expires before they do. */
+	for (i = 1; ca_issuer_at(s->ca, i, &info) == 0; i++)
+		oc.issuers[oc.n_issuers++] = issuer_responder(&info);
 	if ((rc = ocsp_open(&oc, &s->ocsp, err)) != 0)
 		goto out;
 
@@ -47,6 +56,8 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	cc.issuers[0] = (crl_issuer_t){ "issuing", issuing, issuing_key };
 	cc.issuers[1] = (crl_issuer_t){ "root", root, root_key };
 	cc.n_issuers = 2;
+	for (i = 1; ca_issuer_at(s->ca, i, &info) == 0; i++)
+		cc.issuers[cc.n_issuers++] = (crl_issuer_t){ info.name, info.cert, info.key };
 	cc.publish_dir = publish;
 	cc.period = cfg->crl_period;
 	cc.overlap = cfg->crl_overlap;
@@ -71,6 +82,26 @@ out:
 	EVP_PKEY_free(ocsp_key);
 	free(publish);
 	return rc;
+}
+
+int server_revocation_add_issuer(server_t *s, const char *name, cairn_err_t *err)
+{
+	ca_issuer_info_t info;
+	ocsp_issuer_t oi;
+	crl_issuer_t ci;
+	size_t i;
+	int rc, found = 0;
+
+	for (i = 0; !found && ca_issuer_at(s->ca, i, &info) == 0; i++)
+		found = strcmp(info.name, name) == 0;
+	if (!found)
+		return cairn_err_set(err, CAIRN_ENOENT, "no issuing CA %s", name);
+	oi = issuer_responder(&info);
+	ci = (crl_issuer_t){ info.name, info.cert, info.key };
+	if ((rc = ocsp_add_issuer(s->ocsp, &oi, err)) != 0 ||
+	    (rc = crl_add_issuer(s->crl, &ci, err)) != 0)
+		return rc;
+	return 0;
 }
 
 void server_revocation_close(server_t *s)

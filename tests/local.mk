@@ -94,3 +94,6 @@ EXTRA_DIST += tests/integration/package.sh scripts/package.sh
 # /metrics against the database after a known sequence; docs/alerts.yml through promtool.
 TESTS += tests/integration/metrics.sh
 EXTRA_DIST += tests/integration/metrics.sh tests/integration/metrics_check.py docs/alerts.yml
+# Issuing CA rotation: OCSP and CRLs per issuer, certbot across it, ACME rel=up POST-as-GET, cross-sign.
+TESTS += tests/integration/rotate.sh
+EXTRA_DIST += tests/integration/rotate.sh
