@@ -34,6 +34,7 @@ struct ca {
 	char *crl_url;
 	ca_profile_t *profiles;
 	size_t n_profiles;
+	ca_nc_set_t nc;   /* name constraints of the issuing CA and the root */
 	struct {
 		ca_revoke_cb fn;
 		void *arg;
@@ -62,6 +63,11 @@ void ca_notify_revoked(const ca_t *ca, const char *issuer, const uint8_t *serial
 db_t *ca_db(const ca_t *ca)
 {
 	return ca->db;
+}
+
+const ca_nc_set_t *ca_nc(const ca_t *ca)
+{
+	return &ca->nc;
 }
 
 int ca_cert_pem(X509 *x, char **out, size_t *len)
@@ -186,6 +192,10 @@ int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
 	}
 	/* Decode the issuing certificate's extensions now, not in the first ca_issue. */
 	(void)X509_get0_subject_key_id(ca->issuing);
+	/* Under an outside root the CAs above may limit the names cairn may certify. */
+	if ((rc = ca_nc_add(&ca->nc, ca->issuing, "issuing CA", err)) != 0 ||
+	    (rc = ca_nc_add(&ca->nc, ca->root, "root CA", err)) != 0)
+		goto out;
 
 	blen = strlen(cfg->http_base_url);
 	while (blen > 0 && cfg->http_base_url[blen - 1] == '/')
@@ -220,6 +230,7 @@ void ca_free(ca_t *ca)
 	free(ca->ca_issuers_url);
 	free(ca->crl_url);
 	free(ca->profiles);
+	ca_nc_clear(&ca->nc);
 	free(ca);
 }
 
@@ -333,7 +344,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	 * addresses as IPv4): exactly what the checks and the policy saw. */
 	if ((rc = ca_csr_parse(req->csr, req->csr_len, &csr, err)) != 0 ||
 	    (rc = ca_names_from_csr(csr, &names, err)) != 0 ||
-	    (rc = ca_csr_check_names(csr, &names, prof, err)) != 0)
+	    (rc = ca_csr_check_names(csr, &names, prof, err)) != 0 ||
+	    (rc = ca_nc_check(&ca->nc, &names, err)) != 0)
 		goto out;
 	if (ca_names_to_general(&names, &sans) != 0) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");

@@ -21,6 +21,7 @@ static const struct option long_opts[] = {
 	{ "ca", required_argument, NULL, 'a' },      { "file", required_argument, NULL, 'f' },
 	{ "validity-days", required_argument, NULL, 'v' },
 	{ "ocsp-signer", no_argument, NULL, 'O' },   { "https", no_argument, NULL, 'T' },
+	{ "chain", required_argument, NULL, 'K' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -54,6 +55,7 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 		case 'v': o->validity_days = atoi(optarg); break;
 		case 'O': o->ocsp_signer = 1; break;
 		case 'T': o->https = 1; break;
+		case 'K': o->chain = optarg; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -309,7 +311,8 @@ int cli_audit_checkpoint(int argc, char **argv)
 	return rc;
 }
 
-/* `cairn ca renew --ocsp-signer | --https`: through the daemon (admin role, audited). */
+/* `cairn ca renew --ocsp-signer | --https`: through the daemon (admin role, audited).
+ * `cairn ca import-cert FILE --chain FILE --dir DIR`: offline (no daemon runs before it). */
 int cli_ca(int argc, char **argv)
 {
 	cli_opts_t o;
@@ -319,6 +322,11 @@ int cli_ca(int argc, char **argv)
 
 	if ((rc = cli_parse_opts("ca", argc - 1, argv + 1, &o)) != CLI_OK)
 		return rc;
+	if (strcmp(sub, "import-cert") == 0) {
+		if (o.nargs != 1 || o.chain == NULL || o.conn.dir == NULL)
+			return cli_usage_error("ca", "import-cert needs FILE --chain FILE --dir DIR");
+		return cli_ca_import(o.conn.dir, o.args[0], o.chain);
+	}
 	if (strcmp(sub, "renew") != 0)
 		return cli_usage_error("ca", "unknown subcommand \"%s\"", sub);
 	if (o.ocsp_signer + o.https != 1)

@@ -10,6 +10,7 @@ typedef struct cli_opts {
 	const char *comment, *status, *name, *role, *expires_in;
 	const char *csr, *channel, *requester, *group, *profile;
 	const char *export_file, *ca, *file;
+	const char *chain;      /* ca import-cert --chain */
 	int json, validity_days;
 	int ocsp_signer, https; /* ca renew: what */
 	const char *args[4];
