@@ -122,6 +122,10 @@ static int check_chain(X509 *cert, STACK_OF(X509) *chain, const char *file,
 		return cairn_err_set(err, CAIRN_EINVAL, "--chain %s: not a self-signed root",
 				     chain_file);
 	}
+	/* Before the verifier, which would only say "subtree violation" for a type cairn
+	 * cannot honour anyway. */
+	if ((rc = ca_name_constraints_usable(root, "root CA certificate", err)) != 0)
+		return rc;
 	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
 	    X509_STORE_add_cert(store, root) != 1 ||
 	    X509_STORE_CTX_init(ctx, store, cert, NULL) != 1) {
@@ -135,7 +139,7 @@ static int check_chain(X509 *cert, STACK_OF(X509) *chain, const char *file,
 				   file, chain_file, X509_verify_cert_error_string(e));
 		goto out;
 	}
-	rc = ca_name_constraints_usable(root, "root CA certificate", err);
+	rc = 0;
 out:
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);

@@ -78,3 +78,7 @@ EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
 	tests/integration/smtp_sink.py
 TESTS += tests/integration/renew.sh tests/integration/timetravel.sh
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh
+# Under an outside root: init --external-root, ca import-cert and its refusals, name
+# constraints on every channel, OCSP and CRL against the imported issuer.
+TESTS += tests/integration/extroot.sh
+EXTRA_DIST += tests/integration/extroot.sh
