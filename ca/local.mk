@@ -23,3 +23,9 @@ tests_unit_test_ca_issue_SOURCES = tests/unit/test_ca_issue.c tests/unit/ca_fixt
 	tests/unit/ca_fixture.h
 tests_unit_test_ca_issue_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ca_issue_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_ca_constraints
+TESTS += tests/unit/test_ca_constraints
+tests_unit_test_ca_constraints_SOURCES = tests/unit/test_ca_constraints.c
+tests_unit_test_ca_constraints_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ca_constraints_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
