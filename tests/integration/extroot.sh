@@ -185,6 +185,19 @@ ok "admin API answers a problem document naming the name" sh -c "
 		-D '$WORK/x1.hdr' '$HTTPS_URL/admin/v1/certificates' >'$WORK/x1.body' &&
 	grep -qi '^content-type: application/problem+json' '$WORK/x1.hdr' &&
 	grep -q 'x.other.test is outside the permitted subtrees' '$WORK/x1.body'"
+# A policy that makes every request wait: a name outside is refused at once, never parked
+# for approvers to approve into a refusal.
+cp "$D/policy.json" "$WORK/policy.saved"
+cat >"$D/policy.json" <<'JSON'
+{"rules": [{"name": "hold", "match": {}, "action": "approve", "approvals": 1}]}
+JSON
+ok "policy reload (every request waits for one approval)" "$CAIRN" policy reload --dir "$D"
+make_csr w1 ec:P-256 /CN=w.example.test "DNS:w.example.test,DNS:w.other.test"
+fails "a request outside the constraints is refused, not left pending" issue w1
+last_has "  ... naming the name and the constraint" "dns:w.other.test is outside"
+ok "  ... and no request waits" sh -c "! '$CAIRN' requests list --dir '$D' --json | grep -q w.other.test"
+cp "$WORK/policy.saved" "$D/policy.json"
+ok "policy reload (back to issuing)" "$CAIRN" policy reload --dir "$D"
 ok "nothing out of constraint was stored" sh -c "! '$CAIRN' list --dir '$D' --json |
 	grep -Eq 'other.test|192.168|bad.example|secret.example|11.0.0.1|evilexample'"
 
