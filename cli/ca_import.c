@@ -122,6 +122,12 @@ static int check_chain(X509 *cert, STACK_OF(X509) *chain, const char *file,
 		return cairn_err_set(err, CAIRN_EINVAL, "--chain %s: not a self-signed root",
 				     chain_file);
 	}
+	/* The verifier does not apply a root's pathlen to the certificate right below it, but
+	 * every relying party does to the certificates cairn would issue under it. */
+	if (X509_get_pathlen(root) == 0)
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "--chain %s: the root's basicConstraints pathlen:0 allows no CA "
+				     "below it", chain_file);
 	/* Before the verifier, which would only say "subtree violation" for a type cairn
 	 * cannot honour anyway. */
 	if ((rc = ca_name_constraints_usable(root, "root CA certificate", err)) != 0)

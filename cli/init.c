@@ -375,7 +375,7 @@ static int make_issuing_csr(const init_opts_t *o, init_state_t *st, cairn_err_t 
 	X509_EXTENSION *bc = NULL, *ku = NULL;
 	EVP_PKEY *pub = NULL;
 	BIO *b = BIO_new(BIO_s_mem());
-	char *pem = NULL;
+	char *pem = NULL, *text = NULL;
 	long n;
 	int rc;
 
@@ -383,7 +383,6 @@ static int make_issuing_csr(const init_opts_t *o, init_state_t *st, cairn_err_t 
 	if ((rc = hsm_keygen(st->hsm, o->issuing_key, "issuing", &pub, err)) != 0 ||
 	    (rc = hsm_key_get(st->hsm, "issuing", &st->issuing_key, err)) != 0)
 		goto out;
-	rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "cannot build the issuing CA's CSR");
 	if (req == NULL || name == NULL || exts == NULL || b == NULL ||
 	    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)o->org,
 				       -1, -1, 0) != 1 ||
@@ -393,29 +392,30 @@ static int make_issuing_csr(const init_opts_t *o, init_state_t *st, cairn_err_t 
 	    X509_REQ_set_pubkey(req, pub) != 1 ||
 	    (bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints,
 				      "critical,CA:TRUE,pathlen:0")) == NULL ||
-	    (ku = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage,
-				      "critical,keyCertSign,cRLSign,digitalSignature")) == NULL ||
 	    sk_X509_EXTENSION_push(exts, bc) == 0)
-		goto out;
-	bc = NULL;
-	if (sk_X509_EXTENSION_push(exts, ku) == 0)
-		goto out;
+		goto ssl_fail;
+	bc = NULL; /* owned by exts */
+	if ((ku = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage,
+				      "critical,keyCertSign,cRLSign,digitalSignature")) == NULL ||
+	    sk_X509_EXTENSION_push(exts, ku) == 0)
+		goto ssl_fail;
 	ku = NULL;
+	/* The digest ca_cert_build would use with this key: SHA-384 for P-384. */
 	if (X509_REQ_add_extensions(req, exts) != 1 ||
 	    X509_REQ_sign(req, st->issuing_key,
-			  EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC &&
-					  EVP_PKEY_get_bits(pub) > 256 ? EVP_sha384()
-								      : EVP_sha256()) <= 0 ||
-	    PEM_write_bio_X509_REQ(b, req) != 1 || (n = BIO_get_mem_data(b, &pem)) <= 0)
-		goto out;
+			  EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC && EVP_PKEY_get_bits(pub) > 256
+				  ? EVP_sha384()
+				  : EVP_sha256()) <= 0 ||
+	    PEM_write_bio_X509_REQ(b, req) != 1 || (n = BIO_get_mem_data(b, &pem)) <= 0 ||
+	    (text = strndup(pem, (size_t)n)) == NULL)
+		goto ssl_fail;
 	ERR_clear_error();
-	{
-		char *text = strndup(pem, (size_t)n);
-		rc = text ? write_text(st->dir, "ca/issuing.csr", text, 0644, err)
-			  : cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
-		free(text);
-	}
+	rc = write_text(st->dir, "ca/issuing.csr", text, 0644, err);
+	goto out;
+ssl_fail:
+	rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "cannot build the issuing CA's CSR");
 out:
+	free(text);
 	X509_EXTENSION_free(bc);
 	X509_EXTENSION_free(ku);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);

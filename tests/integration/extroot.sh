@@ -17,7 +17,8 @@ root() {
 	{
 		printf '[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = v3\n'
 		printf '[dn]\nCN = Outside %s Root\nO = Outside\n' "$1"
-		printf '[v3]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n'
+		printf '[v3]\nbasicConstraints = %s\nkeyUsage = critical,keyCertSign,cRLSign\n' \
+			"${ROOT_BC:-critical,CA:TRUE}"
 		printf 'subjectKeyIdentifier = hash\n'
 		[ -z "${2:-}" ] || printf 'nameConstraints = critical,%s\n' "$2"
 	} >"$WORK/$1.cnf"
@@ -49,7 +50,7 @@ ok "  ... asking for CA:TRUE and keyCertSign" sh -c "openssl req -in '$D1/ca/iss
 ok "  ... and makes no root, no database" sh -c "[ ! -e '$D1/ca/root.pem' ] && [ ! -e '$D1/db' ]"
 fails "init --external-root refuses --root-key" "$CAIRN" init --dir "$WORK/x" --external-root \
 	--root-key p256
-fails "serve refuses to start before the import" "$CAIRN" serve --dir "$D1"
+fails "serve refuses to start before the import" timeout 30 "$CAIRN" serve --dir "$D1"
 last_one_line "  ... with one line"
 last_has "  ... naming the CSR and import-cert" "issuing.csr.*import-cert"
 
@@ -76,6 +77,12 @@ fails "import of a CA certificate without cRLSign is refused" import "$WORK/nocr
 last_has "  ... naming cRLSign" "cRLSign"
 fails "import with a chain that does not verify is refused" import "$WORK/good1.pem" "$WORK/r2.pem"
 last_has "  ... saying so" "does not verify up to the root"
+ROOT_BC=critical,CA:TRUE,pathlen:0
+root p0 || bail "openssl could not make a root"
+ROOT_BC=
+sign "$D1/ca/issuing.csr" p0 under_p0 1000 "$CA_EXT" "$KU_EXT"
+fails "import under a root with pathlen:0 is refused" import "$WORK/under_p0.pem" "$WORK/p0.pem"
+last_has "  ... saying it allows no CA below it" "pathlen:0 allows no CA"
 fails "import with a non-root chain is refused" import "$WORK/good1.pem" "$WORK/good1.pem"
 last_has "  ... saying it is not a self-signed root" "not a self-signed root"
 LD_PRELOAD=$FAKETIME_LIB FAKETIME=-10d sign "$D1/ca/issuing.csr" r1 expired 2 "$CA_EXT" "$KU_EXT"
@@ -89,7 +96,7 @@ fails "a certificate with a private key in the same file is refused" import "$WO
 	"$WORK/r1.pem"
 last_has "  ... saying it is a private key" "private key"
 fails "a private key passed as --chain is refused" import "$WORK/good1.pem" "$WORK/r1.key"
-fails "after all refusals the daemon still refuses to start" "$CAIRN" serve --dir "$D1"
+fails "after all refusals the daemon still refuses to start" timeout 30 "$CAIRN" serve --dir "$D1"
 last_has "  ... awaiting its certificate" "awaits"
 
 # ---- import, serve, issue (no constraints) ----
