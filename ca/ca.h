@@ -253,7 +253,7 @@ typedef struct ca_config {
 /* Loads the issuer certificates, the issuing key from the token and the profiles
  * (cfg->profiles NULL = ca_profiles_default()). Refuses (CAIRN_ECONFIG) an
  * issuing certificate that is not a CA signed by the root, or whose key is not
- * the token key. Returns 0, CAIRN_EINVAL, CAIRN_ENOENT/CAIRN_EIO (files),
+ * the token key, and name constraints (in either) that cairn cannot honour. Returns 0, CAIRN_EINVAL, CAIRN_ENOENT/CAIRN_EIO (files),
  * CAIRN_ECONFIG, CAIRN_EKEY/CAIRN_EPKCS11, CAIRN_ENOMEM.
  * The ca is immutable afterwards: any thread may use it without locking.
  * *out owned by the caller: ca_free (after the last ca_issue returned). */
@@ -268,6 +268,21 @@ const ca_profile_t *ca_profile(const ca_t *ca, const char *name);
 /* The profile by name, or NULL with err set (CAIRN_EPROFILE) to "unknown profile NAME
  * (profiles: a, b, c)": the one message for a profile that does not exist. */
 const ca_profile_t *ca_profile_find(const ca_t *ca, const char *name, cairn_err_t *err);
+/* The name constraints of the issuing CA and the root (RFC 5280 4.2.1.10) over a CSR's
+ * names, as ca_issue applies them before signing: 0, or CAIRN_ENAME with a one-line
+ * message naming the name and the constraint it breaks ("name dns:a.other.test is outside
+ * the permitted subtrees (dns:.example.test) of the issuing CA's name constraints"); a
+ * malformed CSR is ca_names_from_csr's code. Lets a channel refuse before a request waits
+ * for approval. Thread-safe. */
+int ca_csr_check_constraints(const ca_t *ca, X509_REQ *req, cairn_err_t *err) CAIRN_WUR;
+/* 0 when cairn can honour x's name constraints (none, or only dns/ip/email/uri subtrees
+ * without minimum/maximum); else CAIRN_ECONFIG with a message starting with what. */
+int ca_name_constraints_usable(X509 *x, const char *what, cairn_err_t *err) CAIRN_WUR;
+/* The same rules on the names of a certificate already built (cairn's own: the daemon's
+ * HTTPS certificate) against the constraints of issuing and root. 0, CAIRN_ENAME,
+ * CAIRN_ECONFIG (constraints cairn cannot honour) or the extractor's codes. */
+int ca_cert_check_constraints(X509 *leaf, X509 *issuing, X509 *root, cairn_err_t *err)
+	CAIRN_WUR;
 /* Issuer certificate by name, or NULL. Borrowed, valid while ca lives. "root"; "issuing"
  * (the first issuing CA, made by `cairn init`); "current" (the one new certificates get);
  * or the name of a rotated issuing CA ("issuing-2", …). */
@@ -366,7 +381,9 @@ typedef struct ca_issued {
  * serial, names, details {profile, channel, not_after}. serial_hex is
  * db_serial_hex of the serial's DER INTEGER content without a leading 0x00.
  * Returns 0, CAIRN_EINVAL (arguments; validity above the profile's),
- * CAIRN_EPROFILE, the ca_csr_parse/ca_csr_check codes, CAIRN_ECRYPTO or a
+ * CAIRN_EPROFILE, the ca_csr_parse/ca_csr_check codes, CAIRN_ENAME for a name
+ * outside the issuing CA's or the root's name constraints (ca_csr_check_constraints;
+ * checked before signing), CAIRN_ECRYPTO or a
  * token code (signing), CAIRN_ELINT (the built certificate fails ca_cert_lint:
  * nothing is stored), CAIRN_EDB (commit), CAIRN_ECOLLISION (4 collisions).
  * *out owned by the caller: ca_issued_free.

@@ -112,6 +112,14 @@ typedef struct ca_iss {
 	char *ocsp_url, *ca_issuers_url, *crl_url; /* AIA/CDP of what it issues */
 } ca_iss_t;
 
+/* constraints.c: the name constraints of the CA certificates above an issuance. */
+#define CA_MAX_NC 4
+typedef struct ca_nc_set {
+	NAME_CONSTRAINTS *nc[CA_MAX_NC]; /* owned */
+	char what[CA_MAX_NC][32];        /* whose they are, for messages: "issuing CA", "root CA" */
+	size_t n;
+} ca_nc_set_t;
+
 /* The CA. Everything but the issuer table is immutable after ca_open. The table only
  * grows: a slot is filled before n_iss counts it, and `cur` (the issuer new certificates
  * get) moves only forward, so readers need no lock; rotations take rot_mu. */
@@ -126,6 +134,7 @@ struct ca {
 	pthread_mutex_t rot_mu;
 	ca_profile_t *profiles;
 	size_t n_profiles;
+	ca_nc_set_t nc;          /* name constraints of the first issuing CA and the root */
 	struct {
 		ca_revoke_cb fn;
 		void *arg;
@@ -151,5 +160,18 @@ void ca_iss_free(ca_iss_t *is);
 void ca_notify_revoked(const ca_t *ca, const char *issuer, const uint8_t *serial, size_t len);
 /* The ca's database (borrowed). */
 db_t *ca_db(const ca_t *ca);
+
+
+/* Adds x's nameConstraints to set (none: nothing added). Refuses (CAIRN_ECONFIG, naming
+ * what) constraints cairn cannot honour: types other than dns/ip/email/uri, minimum or
+ * maximum, an ip base not 8 or 32 bytes. */
+int ca_nc_add(ca_nc_set_t *set, X509 *x, const char *what, cairn_err_t *err) CAIRN_WUR;
+void ca_nc_clear(ca_nc_set_t *set);
+/* 0 when every SAN of names, and the CN when it is a host name or an address, lies in
+ * the permitted and outside the excluded subtrees of every set member; else CAIRN_ENAME
+ * with a message naming the name and the constraint. Thread-safe (set is only read). */
+int ca_nc_check(const ca_nc_set_t *set, const ca_names_t *names, cairn_err_t *err) CAIRN_WUR;
+/* The ca's name constraints (borrowed). */
+const ca_nc_set_t *ca_nc(const ca_t *ca);
 
 #endif

@@ -42,6 +42,11 @@ db_t *ca_db(const ca_t *ca)
 	return ca->db;
 }
 
+const ca_nc_set_t *ca_nc(const ca_t *ca)
+{
+	return &ca->nc;
+}
+
 int ca_cert_pem(X509 *x, char **out, size_t *len)
 {
 	BIO *b = BIO_new(BIO_s_mem());
@@ -153,6 +158,11 @@ int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
 	if ((rc = ca_iss_add(ca, "issuing", first, cfg->issuing_key_label, err)) != 0 ||
 	    (rc = ca_iss_load_rotated(ca, err)) != 0)
 		goto out;
+	/* Under an outside root the CAs above may limit the names cairn may certify (no
+	 * rotation there: the first issuing CA is the only one). */
+	if ((rc = ca_nc_add(&ca->nc, first, "issuing CA", err)) != 0 ||
+	    (rc = ca_nc_add(&ca->nc, ca->root, "root CA", err)) != 0)
+		goto out;
 	if ((rc = load_profiles(ca, cfg->profiles, err)) != 0)
 		goto out;
 	*out = ca;
@@ -176,6 +186,7 @@ void ca_free(ca_t *ca)
 	free(ca->http_base);
 	free(ca->profiles);
 	pthread_mutex_destroy(&ca->rot_mu);
+	ca_nc_clear(&ca->nc);
 	free(ca);
 }
 
@@ -280,7 +291,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	 * addresses as IPv4): exactly what the checks and the policy saw. */
 	if ((rc = ca_csr_parse(req->csr, req->csr_len, &csr, err)) != 0 ||
 	    (rc = ca_names_from_csr(csr, &names, err)) != 0 ||
-	    (rc = ca_csr_check_names(csr, &names, prof, err)) != 0)
+	    (rc = ca_csr_check_names(csr, &names, prof, err)) != 0 ||
+	    (rc = ca_nc_check(&ca->nc, &names, err)) != 0)
 		goto out;
 	if (ca_names_to_general(&names, &sans) != 0) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");

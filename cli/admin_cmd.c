@@ -24,6 +24,7 @@ static const struct option long_opts[] = {
 	{ "ocsp-signer", no_argument, NULL, 'O' },   { "https", no_argument, NULL, 'T' },
 	{ "limit", required_argument, NULL, 'L' },   { "after", required_argument, NULL, 'A' },
 	{ "email", required_argument, NULL, 'E' },
+	{ "chain", required_argument, NULL, 'K' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -60,6 +61,7 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 		case 'L': o->limit = optarg; break;
 		case 'A': o->after = optarg; break;
 		case 'E': o->email = optarg; break;
+		case 'K': o->chain = optarg; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -395,7 +397,8 @@ static int ca_cross_sign_cmd(cli_opts_t *o)
 }
 
 /* `cairn ca renew --ocsp-signer | --https`, `cairn ca rotate`, `cairn ca cross-sign`: through the daemon
- * (admin role, audited). */
+ * (admin role, audited). `cairn ca import-cert FILE --chain FILE --dir DIR`: offline (no
+ * daemon runs before it). */
 int cli_ca(int argc, char **argv)
 {
 	cli_opts_t o;
@@ -412,6 +415,11 @@ int cli_ca(int argc, char **argv)
 	}
 	if (strcmp(sub, "cross-sign") == 0)
 		return ca_cross_sign_cmd(&o);
+	if (strcmp(sub, "import-cert") == 0) {
+		if (o.nargs != 1 || o.chain == NULL || o.conn.dir == NULL)
+			return cli_usage_error("ca", "import-cert needs FILE --chain FILE --dir DIR");
+		return cli_ca_import(o.conn.dir, o.args[0], o.chain);
+	}
 	if (strcmp(sub, "renew") != 0)
 		return cli_usage_error("ca", "unknown subcommand \"%s\" (renew, rotate, cross-sign)", sub);
 	if (o.ocsp_signer + o.https != 1)

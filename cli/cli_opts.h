@@ -12,6 +12,7 @@ typedef struct cli_opts {
 	const char *csr, *channel, *requester, *group, *profile;
 	const char *export_file, *ca, *file;
 	const char *limit, *after; /* paging of a --json list */
+	const char *chain;      /* ca import-cert --chain */
 	int json, validity_days;
 	int ocsp_signer, https; /* ca renew: what */
 	const char *args[4];

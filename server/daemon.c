@@ -226,6 +226,25 @@ static void close_core(server_t *s)
 	hsm_close(s->hsm);
 }
 
+/* A CA made by `cairn init --external-root` has no issuing certificate until it is
+ * imported: say what to do rather than fail on a missing file. */
+static int awaiting_certificate(const cairn_config_t *cfg, cairn_err_t *err)
+{
+	char *issuing = config_path(cfg, cfg->issuing_cert), *csr = fs_join(cfg->dir, "ca/issuing.csr");
+	int rc = 0;
+
+	if (issuing == NULL || csr == NULL)
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	else if (!fs_exists(issuing) && fs_exists(csr))
+		rc = cairn_err_set(err, CAIRN_ECONFIG,
+				   "%s awaits its issuing CA certificate: have the root sign %s, then "
+				   "run `cairn ca import-cert CERT --chain ROOT --dir %s`", cfg->dir, csr,
+				   cfg->dir);
+	free(issuing);
+	free(csr);
+	return rc;
+}
+
 int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 {
 	server_t s = { 0 };
@@ -246,6 +265,8 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	signal(SIGPIPE, SIG_IGN);
 
+	if ((rc = awaiting_certificate(cfg, err)) != 0)
+		return rc;
 	lock_fd = server_lock_dir(cfg->dir, err);
 	if (lock_fd < 0)
 		return lock_fd;

@@ -27,8 +27,11 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	size_t i;
 	int delegated = strcmp(cfg->ocsp_signer, "delegated") == 0, rc;
 
-	if ((rc = hsm_key_get(s->hsm, CA_ROOT_KEY_LABEL, &root_key, err)) != 0 ||
-	    (rc = hsm_key_get(s->hsm, cfg->issuing_key, &issuing_key, err)) != 0)
+	/* Under an outside root (`cairn init --external-root`) the token holds no root key:
+	 * the root's own OCSP and CRL are its owner's business, not served here. */
+	if ((rc = hsm_key_get(s->hsm, CA_ROOT_KEY_LABEL, &root_key, err)) == CAIRN_EKEY)
+		rc = 0;
+	if (rc != 0 || (rc = hsm_key_get(s->hsm, cfg->issuing_key, &issuing_key, err)) != 0)
 		goto out;
 	/* The signer in use, renewed first when due (renew.c). */
 	if ((rc = server_renew_open(s, &ocsp_cert, &ocsp_key, err)) != 0)
@@ -40,7 +43,7 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 					 delegated ? ocsp_key : issuing_key,
 					 delegated ? issuing : NULL };
 	oc.issuers[1] = (ocsp_issuer_t){ "root", root, root, root_key, NULL };
-	oc.n_issuers = 2;
+	oc.n_issuers = root_key ? 2 : 1;
 	/* Issuing CAs made by rotations answer with their own key (RFC 6960 §4.2.2.2: the CA
 	 * itself is an authorised responder): nothing of theirs expires before they do. */
 	for (i = 1; ca_issuer_at(s->ca, i, &info) == 0; i++)
@@ -55,7 +58,7 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	cc.db = s->db;
 	cc.issuers[0] = (crl_issuer_t){ "issuing", issuing, issuing_key };
 	cc.issuers[1] = (crl_issuer_t){ "root", root, root_key };
-	cc.n_issuers = 2;
+	cc.n_issuers = root_key ? 2 : 1;
 	for (i = 1; ca_issuer_at(s->ca, i, &info) == 0; i++)
 		cc.issuers[cc.n_issuers++] = (crl_issuer_t){ info.name, info.cert, info.key };
 	cc.publish_dir = publish;

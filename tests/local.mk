@@ -97,3 +97,7 @@ EXTRA_DIST += tests/integration/metrics.sh tests/integration/metrics_check.py do
 # Issuing CA rotation: OCSP and CRLs per issuer, certbot across it, ACME rel=up POST-as-GET, cross-sign.
 TESTS += tests/integration/rotate.sh
 EXTRA_DIST += tests/integration/rotate.sh
+# Under an outside root: init --external-root, ca import-cert and its refusals, name
+# constraints on every channel, OCSP and CRL against the imported issuer.
+TESTS += tests/integration/extroot.sh
+EXTRA_DIST += tests/integration/extroot.sh
