@@ -10,6 +10,7 @@
 
 struct search {
 	const char *requester;
+	const char *profile;
 	int status;            /* -1 any */
 	int64_t after, before; /* expiry window */
 	long offset, limit, seen;
@@ -34,6 +35,8 @@ static int search_cb(const db_cert_t *c, void *arg)
 	struct search *s = arg;
 
 	if (s->requester && strcmp(c->requester, s->requester) != 0)
+		return 0;
+	if (s->profile && strcmp(c->profile, s->profile) != 0)
 		return 0;
 	if (s->status >= 0 && c->status != s->status)
 		return 0;
@@ -65,7 +68,7 @@ static int time_param(const admin_request_t *req, const char *key, int64_t *out,
 void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 		      const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
-	struct search s = { NULL, -1, INT64_MIN, INT64_MAX, 0, 0, 0, NULL };
+	struct search s = { NULL, NULL, -1, INT64_MIN, INT64_MAX, 0, 0, 0, NULL };
 	const char *name = api_query(req, "name"), *serial = api_query(req, "serial");
 	const char *status = api_query(req, "status"), *within = api_query(req, "expiring_within");
 	uint8_t sn[DB_SERIAL_MAX];
@@ -77,6 +80,7 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	(void)arg;
 
 	s.requester = api_query(req, "requester");
+	s.profile = api_query(req, "profile");
 	if ((s.offset = api_query_long(req, "offset", 0, 0, 1L << 30, reply)) < 0 ||
 	    (s.limit = api_query_long(req, "limit", 100, 1, PAGE_MAX, reply)) < 0 ||
 	    time_param(req, "expires_after", &s.after, reply) != 0 ||
@@ -120,4 +124,77 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 			s.offset + s.limit < s.seen);
 	http_reply_json(reply, 200, NULL, doc);
 	json_decref(doc);
+}
+
+#define STATS_DAYS 90
+
+struct stats {
+	int64_t now;
+	json_int_t valid, revoked, expired;
+	json_t *profiles;
+	json_int_t days[STATS_DAYS];
+};
+
+static int stats_cb(const db_cert_t *c, void *arg)
+{
+	struct stats *st = arg;
+	json_t *n = json_object_get(st->profiles, c->profile);
+
+	if (c->status == DB_CERT_REVOKED)
+		st->revoked++;
+	else if (c->not_after < st->now)
+		st->expired++;
+	else
+		st->valid++;
+	if (n != NULL)
+		json_integer_set(n, json_integer_value(n) + 1);
+	else
+		json_object_set_new(st->profiles, c->profile, json_integer(1));
+	return 0;
+}
+
+static int expiry_cb(const db_cert_t *c, void *arg)
+{
+	struct stats *st = arg;
+	int64_t d = (c->not_after - st->now) / 86400;
+
+	if (c->status != DB_CERT_REVOKED && d >= 0 && d < STATS_DAYS)
+		st->days[d]++;
+	return 0;
+}
+
+/* The dashboard's figures. Counting by status and profile walks every certificate (a full
+ * read scan: ~150-350k records/s, STACK-NOTES.md); the expiry timeline is a by_expiry
+ * range scan over the next 90 days only. */
+void api_stats(const admin_ctx_t *ctx, const admin_request_t *req, const admin_identity_t *who,
+	       const char *arg, http_reply_t *reply)
+{
+	struct stats st = { .now = (int64_t)time(NULL) };
+	json_t *days = json_array(), *doc = NULL;
+	db_txn_t *txn = NULL;
+	char from[32];
+	size_t i;
+	(void)req;
+	(void)who;
+	(void)arg;
+
+	st.profiles = json_object();
+	if (days == NULL || st.profiles == NULL || db_read_begin(ctx->db, &txn) != 0) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "database unavailable");
+		goto out;
+	}
+	db_certs_all(txn, stats_cb, &st);
+	db_certs_by_expiry(txn, st.now, st.now + STATS_DAYS * 86400, expiry_cb, &st);
+	db_txn_end(txn);
+	for (i = 0; i < STATS_DAYS; i++)
+		json_array_append_new(days, json_integer(st.days[i]));
+	time_rfc3339((time_t)st.now, from, sizeof(from));
+	doc = json_pack("{s:{s:I, s:I, s:I}, s:O, s:{s:s, s:O}}", "status", "valid", st.valid,
+			"revoked", st.revoked, "expired", st.expired, "profiles", st.profiles,
+			"expiring", "from", from, "per_day", days);
+	http_reply_json(reply, 200, NULL, doc);
+out:
+	json_decref(doc);
+	json_decref(days);
+	json_decref(st.profiles);
 }

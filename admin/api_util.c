@@ -143,10 +143,19 @@ static int cert_identity(const admin_ctx_t *ctx, X509 *cert, admin_identity_t *i
 int admin_identify(const admin_ctx_t *ctx, const admin_request_t *req, admin_identity_t *id,
 		   cairn_err_t *err)
 {
-	if (req->authorization == NULL && req->client_cert != NULL)
+	int rc;
+
+	if (req->authorization == NULL && admin_session_cookie_present(req->cookie))
+		return admin_session_identify(ctx, req, id, err);
+	if (req->authorization == NULL && req->client_cert != NULL) {
+		id->via = "certificate";
 		return cert_identity(ctx, req->client_cert, id, err);
+	}
 	if (req->authorization == NULL)
 		return cairn_err_set(err, CAIRN_EAUTH,
 				     "missing Authorization header (or an admin client certificate)");
-	return admin_authenticate(ctx->db, req->authorization, id, err);
+	rc = admin_authenticate(ctx->db, req->authorization, id, err);
+	if (rc == 0)
+		id->via = "token";
+	return rc;
 }
