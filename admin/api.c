@@ -199,10 +199,16 @@ static void api_cert_show(const admin_ctx_t *ctx, const admin_request_t *req,
 	BIO_get_mem_ptr(bio, &mem);
 	time_rfc3339((time_t)c.not_before, nb, sizeof(nb));
 	time_rfc3339((time_t)c.not_after, na, sizeof(na));
-	resp = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s%}", "serial", arg, "status",
+	/* Nine members: the format once listed eight, and every show answered 500. */
+	resp = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s%}", "serial", arg, "status",
 			 c.status == DB_CERT_REVOKED ? "revoked" : "valid", "subject", c.subject,
 			 "issuer", c.issuer, "profile", c.profile, "requester", c.requester,
 			 "not_before", nb, "not_after", na, "certificate", mem->data, mem->length);
+	if (resp != NULL && c.status == DB_CERT_REVOKED) {
+		time_rfc3339((time_t)c.revoked_at, nb, sizeof(nb));
+		json_object_set_new(resp, "revoked_at", json_string(nb));
+		json_object_set_new(resp, "revocation_reason", json_string(ca_reason_name(c.reason)));
+	}
 	http_reply_json(reply, 200, NULL, resp);
 out:
 	json_decref(resp);

@@ -18,10 +18,14 @@ struct query {
 	const char *serial; /* events about this certificate only (details.serial), or NULL */
 };
 
-/* 1 when the event's details name this certificate serial (hex, any case). */
+/* 1 when the event names this certificate serial (hex, any case), at the top as
+ * issuance and revocation events do, or in its details. */
 static int serial_is(const json_t *ev, const char *serial)
 {
-	const char *s = json_string_value(json_object_get(json_object_get(ev, "details"), "serial"));
+	const char *s = json_string_value(json_object_get(ev, "serial"));
+
+	if (s == NULL)
+		s = json_string_value(json_object_get(json_object_get(ev, "details"), "serial"));
 	return s != NULL && strcasecmp(s, serial) == 0;
 }
 

@@ -78,3 +78,6 @@ EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
 	tests/integration/smtp_sink.py
 TESTS += tests/integration/renew.sh tests/integration/timetravel.sh
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh
+# The web console (/ui/): sessions, CSRF, CSP with curl; the pages in headless Chromium.
+TESTS += tests/integration/ui.sh
+EXTRA_DIST += tests/integration/ui.sh tests/integration/ui_browser.py

@@ -23,7 +23,7 @@ function el(tag, attrs, ...kids) {
 		else if (k === 'text') e.textContent = String(v);
 		else e.setAttribute(k, v === true ? '' : String(v));
 	}
-	for (const k of kids.flat()) {
+	for (const k of kids.flat(Infinity)) {
 		if (k === null || k === undefined || k === false) continue;
 		e.append(k instanceof Node ? k : document.createTextNode(String(k)));
 	}
@@ -171,7 +171,8 @@ async function route() {
 		main().replaceChildren(el('h1', {}, 'Could not load this page'));
 		showError(e.message);
 	}
-	main().focus();
+	main().focus({ preventScroll: true });
+	window.scrollTo(0, 0);
 }
 
 // ---- dashboard ----
@@ -466,7 +467,8 @@ async function certDetail(serial) {
 			el('button', { type: 'button', class: 'secondary', on: { click: () => { confirmBox.hidden = true; } } }, 'Cancel')));
 	main().replaceChildren(el('h1', {}, 'Certificate'),
 		dl([['Serial', el('code', { id: 'cert-serial' }, c.serial)], ['Status', el('span', { id: 'cert-status' }, status(c.status))],
-			['OCSP answer', el('span', { id: 'cert-ocsp' }, c.status === 'revoked' ? 'revoked' : 'good')],
+			['OCSP answer', el('span', { id: 'cert-ocsp' }, c.status === 'revoked'
+				? `revoked at ${c.revoked_at} (${c.revocation_reason})` : 'good')],
 			['Subject', el('span', { id: 'cert-subject' }, c.subject)], ['Issuer (chain)', c.issuer],
 			['Not before', c.not_before], ['Not after', c.not_after], ['Profile', c.profile], ['Requester', c.requester]]),
 		el('div', { class: 'actions' },
@@ -475,7 +477,9 @@ async function certDetail(serial) {
 				el('button', { type: 'button', id: 'revoke', class: 'danger', on: { click: () => { confirmBox.hidden = false; $('revoke-yes').focus(); } } }, 'Revoke\u2026')] : null),
 		confirmBox,
 		el('h2', {}, 'PEM'), el('pre', {}, c.certificate),
-		trail ? [el('h2', {}, 'Audit trail'), table(['#', 'Time', 'Actor', 'Action'], trail.items.map((e) => [e.seq, e.time, e.actor, e.action]))] : null);
+		trail ? el('section', { id: 'trail' }, el('h2', {}, 'Audit trail'),
+			table(['#', 'Time', 'Actor', 'Action', 'Details'], trail.items.map((e) =>
+				[e.seq, e.time, e.actor, e.action, el('code', {}, JSON.stringify(e.details || {}))]))) : null);
 }
 
 // ---- boot ----
