@@ -22,6 +22,10 @@ typedef struct admin_identity {
 	char name[64];
 	char role[16]; /* "admin" | "approver" | "operator" | "auditor" */
 	const char *via; /* static: "token" | "certificate" | "session" (NULL = token) */
+	/* What proved it, so that a console session made with it ends when it does: the
+	 * token's SHA-256 (via "token") or the admin certificate's serial ("certificate"). */
+	uint8_t cred[32];
+	size_t cred_len;
 } admin_identity_t;
 
 /*

@@ -22,6 +22,16 @@ int admin_check_enabled(db_txn_t *txn, admin_identity_t *id, cairn_err_t *err);
 int admin_identify(const admin_ctx_t *ctx, const admin_request_t *req, admin_identity_t *id,
 		   cairn_err_t *err);
 
+/* The token whose SHA-256 is hash: 0 and id (name, role, cred) when it exists, is neither
+ * revoked nor expired and its admin is enabled; else CAIRN_EAUTH with the reason. */
+int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *id,
+			   cairn_err_t *err);
+/* The admin certificate with this serial: 0 and id (role from the admin record) when it
+ * is stored, of the admin profile, current, not revoked, and name is an enabled admin;
+ * else CAIRN_EAUTH with the reason. */
+int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_t len,
+			    const char *name, admin_identity_t *id, cairn_err_t *err);
+
 /* session.c. 1 when the Cookie header names a console session (live or not). */
 int admin_session_cookie_present(const char *cookie);
 /* Adds the Set-Cookie header that makes the browser forget its session cookie. */

@@ -20,6 +20,8 @@ typedef struct session {
 	char csrf[2 * SESSION_CSRF_BYTES + 1];
 	char name[64];
 	char via[16]; /* how the session was opened: "token" | "certificate" */
+	uint8_t cred[32]; /* the token's SHA-256 or the certificate's serial (admin_identity_t) */
+	size_t cred_len;
 	int64_t expires;
 } session_t;
 
@@ -146,7 +148,7 @@ int admin_session_identify(const admin_ctx_t *ctx, const admin_request_t *req,
 {
 	session_t e;
 	size_t n;
-	int disabled = 0, csrf_ok = 1;
+	int rc, csrf_ok = 1;
 
 	if (session_copy(ctx->sessions, req->cookie, &e, 0) != 0)
 		return cairn_err_set(err, CAIRN_EAUTH, "session expired or signed out: sign in again");
@@ -160,11 +162,15 @@ int admin_session_identify(const admin_ctx_t *ctx, const admin_request_t *req,
 	OPENSSL_cleanse(e.csrf, sizeof(e.csrf));
 	if (!csrf_ok)
 		return cairn_err_set(err, CAIRN_EDENIED, "missing or wrong " ADMIN_CSRF_HEADER " header");
-	/* The admin is read again on every call: disabling it ends its sessions at once. */
-	if (admin_get(ctx->db, e.name, id, &disabled) != 0)
-		return cairn_err_set(err, CAIRN_EAUTH, "no admin %s", e.name);
-	if (disabled)
-		return cairn_err_set(err, CAIRN_EAUTH, "admin %s is disabled", e.name);
+	/* What made the session is checked again on every call: revoking the token or the
+	 * certificate, or disabling the admin, ends its sessions at once. */
+	memset(id, 0, sizeof(*id));
+	rc = strcmp(e.via, "certificate") == 0
+		     ? admin_cert_serial_check(ctx, e.cred, e.cred_len, e.name, id, err)
+		     : admin_token_check_hash(ctx->db, e.cred, id, err);
+	OPENSSL_cleanse(&e, sizeof(e));
+	if (rc != 0)
+		return rc;
 	id->via = "session";
 	return 0;
 }
@@ -252,6 +258,12 @@ void api_session_create(const admin_ctx_t *ctx, const admin_request_t *req,
 	snprintf(fresh.name, sizeof(fresh.name), "%s", who->name);
 	snprintf(fresh.via, sizeof(fresh.via), "%s", who->via ? who->via : "token");
 	fresh.expires = now + life;
+	if (who->cred_len == 0 || who->cred_len > sizeof(fresh.cred)) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "no credential to bind");
+		goto out;
+	}
+	memcpy(fresh.cred, who->cred, who->cred_len);
+	fresh.cred_len = who->cred_len;
 
 	api_actor(who, actor, sizeof(actor));
 	se = (struct session_event){ actor, "admin.session.create", fresh.via, req->remote,

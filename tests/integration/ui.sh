@@ -118,6 +118,36 @@ ok "  ... and names carol" sh -c "curl -s --cacert '$ROOT' -b '$WORK/carol.jar' 
 CCSRF=$(jq -r .csrf_token "$WORK/carol.sess")
 ok "sign-out: 200" is "$(with carol DELETE /session "$CCSRF")" 200
 ok "  ... the cookie is gone: 401" is "$(with carol GET /requests)" 401
+# A session lasts no longer than what made it: revoking its token or its certificate ends it.
+"$CAIRN" token create --dir "$D" --name alice --role approver >"$WORK/alice2.tok" 2>/dev/null ||
+	bail "second token for alice failed"
+ok "a session made with a token works" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -c '$WORK/a2.jar' -o /dev/null -w '%{http_code}' -X POST \
+		-H 'Authorization: Bearer $(cat "$WORK/alice2.tok")' '$HTTPS_URL/admin/v1/session') = 201 ] &&
+	[ \$(curl -s --cacert '$ROOT' -b '$WORK/a2.jar' -o /dev/null -w '%{http_code}' \
+		'$HTTPS_URL/admin/v1/requests') = 200 ]"
+TID=$(printf %s "$(cat "$WORK/alice2.tok")" | sha256sum | cut -c1-16)
+ok "  ... revoking that token ends the session (401)" sh -c "
+	curl -sf --cacert '$ROOT' -X POST -H 'Authorization: Bearer $(cat "$WORK/admin.tok")' \
+		'$HTTPS_URL/admin/v1/tokens/$TID/revoke' >/dev/null &&
+	[ \$(curl -s --cacert '$ROOT' -b '$WORK/a2.jar' -o '$WORK/a2.out' -w '%{http_code}' \
+		'$HTTPS_URL/admin/v1/requests') = 401 ] && grep -q 'revoked' '$WORK/a2.out'"
+C admin add --name dave --role approver >/dev/null 2>&1 || bail "admin add dave failed"
+make_csr dave ec:P-256 /CN=dave
+C issue --csr "$WORK/dave.csr" --profile admin --out "$WORK/dave.pem" >/dev/null 2>&1 ||
+	bail "admin certificate for dave not issued"
+DSER=$(openssl x509 -in "$WORK/dave.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
+ok "a session made with an admin certificate works" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -c '$WORK/d.jar' -o /dev/null -w '%{http_code}' -X POST \
+		--cert '$WORK/dave.pem' --key '$WORK/dave.key' '$HTTPS_URL/admin/v1/session') = 201 ] &&
+	[ \$(curl -s --cacert '$ROOT' -b '$WORK/d.jar' -o /dev/null -w '%{http_code}' \
+		'$HTTPS_URL/admin/v1/requests') = 200 ]"
+ok "  ... revoking that certificate ends the session (401)" sh -c "
+	curl -sf --cacert '$ROOT' -X POST -H 'Authorization: Bearer $(cat "$WORK/admin.tok")' \
+		-H 'Content-Type: application/json' -d '{\"reason\":\"keyCompromise\"}' \
+		'$HTTPS_URL/admin/v1/certificates/$DSER/revoke' >/dev/null &&
+	[ \$(curl -s --cacert '$ROOT' -b '$WORK/d.jar' -o '$WORK/d.out' -w '%{http_code}' \
+		'$HTTPS_URL/admin/v1/requests') = 401 ] && grep -q 'revoked' '$WORK/d.out'"
 ok "disabling an admin ends its sessions" sh -c "
 	[ \$(curl -s --cacert '$ROOT' -c '$WORK/c2.jar' -o /dev/null -w '%{http_code}' -X POST \
 		--cert '$WORK/carol.pem' --key '$WORK/carol.key' '$HTTPS_URL/admin/v1/session') = 201 ] &&

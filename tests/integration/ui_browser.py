@@ -296,6 +296,15 @@ def main():
     shot(adm, "dashboard-narrow")
     adm.set_window_size(1280, 1000)
 
+    # ---- administration: the policy and "test a CSR" ----
+    go(adm, "admin")
+    text_in(adm, "#policy", "payments")
+    set_value(adm, css(adm, "#test-csr"), os.environ["UI_CSR"])
+    adm.find_element(By.ID, "test-submit").click()
+    text_in(adm, "#test-result", "payments")
+    check(True, "administration: the policy in force, and testing a CSR names the deciding rule")
+    check(not unlabelled(adm), "administration: every field has a label", unlabelled(adm))
+
     # ---- the auditor: no controls, and the API refuses a forged change ----
     aud = driver("audrey")
     sign_in(aud, "audrey")
@@ -317,7 +326,17 @@ def main():
     check(st3 == 403, "an admin session's change without the CSRF token: 403", st3)
     go(aud, "audit")
     css(aud, "#checkpoint")
-    check(aud.find_elements(By.ID, "audit-export") != [], "the auditor has the audit viewer with export")
+    aud.find_element(By.ID, "audit-export").click()
+    exported = ""
+    for _ in range(100):
+        f = os.path.join(aud.downloads, "cairn-audit.jsonl")
+        if os.path.exists(f):
+            exported = open(f).read()
+            if exported:
+                break
+        time.sleep(0.1)
+    check('"cert.issue"' in exported and '"admin.session.create"' in exported,
+          "the auditor exports the audit log (a download with the console's sign-ins in it)", exported[:300])
     shot(aud, "audit")
 
     # ---- a cross-site form post (another origin: http://localhost) ----

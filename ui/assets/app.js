@@ -81,7 +81,8 @@ async function api(method, path, body, extra) {
 		body: body === undefined ? undefined : JSON.stringify(body),
 	});
 	const type = r.headers.get('Content-Type') || '';
-	const data = type.includes('json') ? await r.json().catch(() => null) : await r.text();
+	// JSON answers and problem documents are parsed; exports (JSONL, CSV) stay text.
+	const data = /^application\/(problem\+)?json\b/.test(type) ? await r.json().catch(() => null) : await r.text();
 	if (!r.ok) {
 		if (r.status === 401 && path !== '/session') { signedOut('Your session ended: sign in again.'); }
 		throw new ApiError(r.status, typeof data === 'object' ? data : null);
@@ -368,7 +369,7 @@ const VIEWS = {
 			el('form', { on: submit(async () => {
 				const r = await api('POST', '/policy/test', { csr: tcsr.value, channel: tchan.value });
 				testOut.textContent = JSON.stringify(r, null, 2);
-			}) }, field('CSR (PEM)', tcsr), field('Channel', tchan), el('div', { class: 'actions' }, el('button', { type: 'submit' }, 'Test'))), testOut);
+			}) }, field('CSR (PEM)', tcsr), field('Channel', tchan), el('div', { class: 'actions' }, el('button', { type: 'submit', id: 'test-submit' }, 'Test'))), testOut);
 	},
 };
 
