@@ -249,6 +249,9 @@ def main():
     check(int(adm.find_element(By.ID, "count-valid").text) >= 2 and
           adm.find_element(By.ID, "count-pending").text == "1",
           "dashboard: counts by status and the pending request", adm.find_element(By.TAG_NAME, "main").text)
+    mat = adm.find_element(By.ID, "material").text
+    check(all(w in mat for w in ("root", "issuing", "ocsp-signer", "https", "CRL")),
+          "dashboard: expiry of the CA, OCSP signer and HTTPS certificates and the CRL's next update", mat)
     check(len(adm.find_elements(By.CSS_SELECTOR, "svg.timeline rect")) >= 1,
           "dashboard: the 90-day expiry timeline is an SVG chart with bars")
     shot(adm, "dashboard")

@@ -221,10 +221,22 @@ async function health() {
 	const r = await fetch('/healthz', { cache: 'no-store', credentials: 'same-origin' });
 	return r.json();
 }
+// The expiry gauges of /metrics: [[what, name, unix seconds]] for the daemon's own
+// certificates (root, issuing, OCSP signer, HTTPS) and each CRL's nextUpdate.
+async function material() {
+	const r = await fetch('/metrics', { cache: 'no-store', credentials: 'same-origin' });
+	const out = [];
+	const re = /^cairn_(cert_not_after|crl_next_update)_timestamp_seconds\{(?:cert|issuer)="([^"]*)"\} (\d+)$/;
+	for (const line of (await r.text()).split('\n')) {
+		const m = re.exec(line);
+		if (m) out.push([m[1] === 'cert_not_after' ? 'certificate' : 'CRL', m[2], Number(m[3])]);
+	}
+	return out;
+}
 const VIEWS = {
 	async dashboard() {
-		const [stats, pending, h] = await Promise.all([api('GET', '/stats'),
-			api('GET', '/requests?status=pending&limit=10'), health()]);
+		const [stats, pending, h, mat] = await Promise.all([api('GET', '/stats'),
+			api('GET', '/requests?status=pending&limit=10'), health(), material().catch(() => [])]);
 		const cards = [['valid', 'Valid'], ['expired', 'Expired'], ['revoked', 'Revoked']]
 			.map(([k, l]) => el('div', { class: 'card' }, el('div', { class: 'n', id: 'count-' + k }, stats.status[k]), el('div', { class: 'l' }, l)));
 		cards.push(el('div', { class: 'card' }, el('div', { class: 'n', id: 'count-pending' }, pending.total), el('div', { class: 'l' }, 'Pending approval')));
@@ -242,7 +254,9 @@ const VIEWS = {
 			el('h2', {}, 'CA, OCSP signer and CRL health'),
 			el('p', {}, 'Status: ', el('span', { id: 'health', class: 'st-' + h.status }, h.status)),
 			probs.length ? table(['What', 'State', 'At'], probs.map((p) => [p.what, p.state, p.at || ''])) :
-				el('p', { class: 'muted' }, 'No certificate of the daemon\u2019s own expires soon; CRLs are fresh.'));
+				el('p', { class: 'muted' }, 'No certificate of the daemon\u2019s own expires soon; CRLs are fresh.'),
+			el('div', { id: 'material' }, table(['Kind', 'Name', 'Expires / next update', 'Days left'], mat.map(([k, n, t]) =>
+				[k, n, when(t), Math.floor((t * 1000 - Date.now()) / 86400000)]))));
 	},
 
 	async approvals(args, params) {
