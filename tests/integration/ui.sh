@@ -93,6 +93,21 @@ ok "  ... and so is one from another Origin" sh -c "
 	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST \
 		-H 'Authorization: Bearer $(cat "$WORK/admin.tok")' -H 'Origin: https://evil.example' \
 		'$HTTPS_URL/admin/v1/audit/checkpoint') = 403 ]"
+ok "  ... and one from Origin: null (a sandboxed frame, a file)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST \
+		-H 'Authorization: Bearer $(cat "$WORK/admin.tok")' -H 'Origin: null' \
+		'$HTTPS_URL/admin/v1/audit/checkpoint') = 403 ]"
+ok "  ... and one a browser marks same-site (a sibling host)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST \
+		-H 'Authorization: Bearer $(cat "$WORK/admin.tok")' -H 'Sec-Fetch-Site: same-site' \
+		'$HTTPS_URL/admin/v1/audit/checkpoint') = 403 ]"
+ok "  ... while our own origin may (200)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST \
+		-H 'Authorization: Bearer $(cat "$WORK/admin.tok")' -H 'Sec-Fetch-Site: same-origin' \
+		-H \"Origin: \$(echo '$HTTPS_URL')\" '$HTTPS_URL/admin/v1/audit/checkpoint') = 200 ]"
+ok "a second cookie of a look-alike name is not a session" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -H 'Cookie: x__Host-cairn_session=1; __Host-cairn_session_x=2' \
+		-o /dev/null -w '%{http_code}' '$HTTPS_URL/admin/v1/stats') = 401 ]"
 ok "a form post (no JSON) with the cookie is refused" sh -c "
 	[ \$(curl -s --cacert '$ROOT' -b '$WORK/admin.jar' -o /dev/null -w '%{http_code}' \
 		-d 'reason=keyCompromise' '$HTTPS_URL/admin/v1/audit/checkpoint') = 403 ]"
