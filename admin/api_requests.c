@@ -169,46 +169,13 @@ void api_policy_show(const admin_ctx_t *ctx, const admin_request_t *req,
 	http_reply_set(reply, 200, "application/json", text, strlen(text));
 }
 
-/* Collects an explanation: rules passed over per name, and each name's verdict. */
-struct explained {
-	json_t *passed, *names;
-};
-
-static void add_step(const policy_step_t *s, void *arg)
-{
-	struct explained *x = arg;
-	json_t *o = json_pack("{s:s?, s:s}", "name", s->name, "rule", s->rule);
-
-	if (o == NULL)
-		return;
-	if (s->why != NULL) {
-		json_object_set_new(o, "why", json_string(s->why));
-		json_array_append_new(x->passed, o);
-		return;
-	}
-	if (s->from_cn)
-		json_object_set_new(o, "subject_cn", json_true());
-	if (s->covered != NULL)
-		json_object_set_new(o, "covered", json_string(s->covered));
-	json_object_set_new(o, "action", json_string(policy_action_name(s->action)));
-	if (s->action == POLICY_APPROVE) {
-		json_object_set_new(o, "approvals", json_integer(s->approvals));
-		json_object_set_new(o, "approver_role", json_string(s->approver_role));
-	} else if (s->action == POLICY_REJECT) {
-		json_object_set_new(o, "reason", json_string(s->reason));
-	}
-	json_array_append_new(x->names, o);
-}
-
 void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 		     const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
 	json_t *body = api_body(ctx, req, reply), *doc = NULL;
-	struct explained ex = { NULL, NULL };
 	const char *csr = NULL, *channel = NULL, *requester = NULL, *group = NULL;
 	const char *profile = "tls-server";
 	policy_input_t in;
-	policy_decision_t d;
 	X509_REQ *x = NULL;
 	cairn_err_t err = { 0 };
 	int days = 0;
@@ -238,19 +205,14 @@ void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 	in.validity_days = days;
 	if (days == 0 && ca_profile(ctx->ca, profile) != NULL)
 		in.validity_days = ca_profile(ctx->ca, profile)->validity_days;
-	ex.passed = json_array();
-	ex.names = json_array();
-	policy_engine_explain(ctx->policy, &in, add_step, &ex, &d);
-	doc = json_pack("{s:s, s:s, s:s, s:i, s:s, s:O, s:O}", "action",
-			policy_action_name(d.action), "rule", d.rule, "reason", d.reason,
-			"approvals", d.approvals, "approver_role", d.approver_role, "names", ex.names,
-			"passed_over", ex.passed);
-	http_reply_json(reply, 200, NULL, doc);
+	doc = policy_engine_explain_json(ctx->policy, &in);
+	if (doc == NULL)
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "out of memory");
+	else
+		http_reply_json(reply, 200, NULL, doc);
 out:
 	policy_input_clear(&in);
 	X509_REQ_free(x);
-	json_decref(ex.passed);
-	json_decref(ex.names);
 	json_decref(doc);
 	json_decref(body);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/cli_opts.h"
@@ -21,6 +22,9 @@ static const struct option long_opts[] = {
 	{ "ca", required_argument, NULL, 'a' },      { "file", required_argument, NULL, 'f' },
 	{ "validity-days", required_argument, NULL, 'v' },
 	{ "ocsp-signer", no_argument, NULL, 'O' },   { "https", no_argument, NULL, 'T' },
+	{ "limit", required_argument, NULL, 'L' },   { "after", required_argument, NULL, 'A' },
+	{ "email", required_argument, NULL, 'E' },
+	{ "chain", required_argument, NULL, 'K' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -54,6 +58,10 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 		case 'v': o->validity_days = atoi(optarg); break;
 		case 'O': o->ocsp_signer = 1; break;
 		case 'T': o->https = 1; break;
+		case 'L': o->limit = optarg; break;
+		case 'A': o->after = optarg; break;
+		case 'E': o->email = optarg; break;
+		case 'K': o->chain = optarg; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -63,15 +71,6 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 	if (optind < argc)
 		return cli_usage_error(cmd, "too many arguments");
 	return CLI_OK;
-}
-
-static void print_json(const json_t *doc)
-{
-	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	if (text)
-		printf("%s\n", text);
-	free(text);
 }
 
 /* The NAMES cell of a request: its SANs (or, in records from before they were stored, the
@@ -128,6 +127,16 @@ static void print_request(const json_t *r)
 	       json_string_value(json_object_get(r, "requester")));
 }
 
+/* An API answer {"items": [...]} that has no pages, as the --json envelope; consumes doc. */
+static int print_unpaged(json_t *doc)
+{
+	json_t *items = json_incref(json_object_get(doc, "items"));
+	int rc = cli_print_list(items, (long long)json_array_size(items), NULL);
+
+	json_decref(doc);
+	return rc;
+}
+
 /* An id or name for a URL path: refuse anything that is not a plain segment. */
 static int plain(const char *s)
 {
@@ -138,8 +147,9 @@ static int plain(const char *s)
 int cli_requests(int argc, char **argv)
 {
 	cli_opts_t o;
+	cli_page_t page;
 	json_t *doc = NULL, *body = NULL, *it;
-	char path[256];
+	char path[256], next[32];
 	const char *sub = argc > 1 ? argv[1] : "";
 	size_t i;
 	int rc;
@@ -149,14 +159,18 @@ int cli_requests(int argc, char **argv)
 	if (strcmp(sub, "list") == 0) {
 		if (o.nargs != 0)
 			return cli_usage_error("requests", "list takes no argument");
-		snprintf(path, sizeof(path), "/requests?limit=1000&status=%s",
-			 o.status ? o.status : "pending");
+		if ((rc = cli_page_parse("requests", o.limit, o.after, &page)) != CLI_OK)
+			return rc;
+		snprintf(path, sizeof(path), "/requests?offset=%lld&limit=%lld&status=%s",
+			 page.offset, page.limit, o.status ? o.status : "pending");
 		if (o.status && !plain(o.status))
 			return cli_usage_error("requests", "--status: pending, issued, rejected, expired, failed or all");
 		if ((rc = cli_api_json("requests", &o.conn, "GET", path, NULL, 200, &doc)) != CLI_OK)
 			return rc;
 		if (o.json) {
-			print_json(doc);
+			long long total = json_integer_value(json_object_get(doc, "total"));
+			rc = cli_print_list(json_incref(json_object_get(doc, "items")), total,
+					    cli_page_next(&page, total, next, sizeof(next)));
 		} else {
 			printf("%-32s %-8s %-8s %-10s %-5s %-40s %s\n", "ID", "STATUS", "CHANNEL",
 			       "RULE", "APPR", "NAMES", "REQUESTER");
@@ -164,7 +178,7 @@ int cli_requests(int argc, char **argv)
 				print_request(it);
 		}
 		json_decref(doc);
-		return CLI_OK;
+		return rc;
 	}
 	if (strcmp(sub, "show") != 0 && strcmp(sub, "approve") != 0 && strcmp(sub, "reject") != 0)
 		return cli_usage_error("requests", "say list, show ID, approve ID or reject ID");
@@ -174,9 +188,9 @@ int cli_requests(int argc, char **argv)
 		snprintf(path, sizeof(path), "/requests/%s", o.args[0]);
 		if ((rc = cli_api_json("requests", &o.conn, "GET", path, NULL, 200, &doc)) != CLI_OK)
 			return rc;
-		print_json(doc);
+		rc = cli_print_object(doc);
 		json_decref(doc);
-		return CLI_OK;
+		return rc;
 	}
 	snprintf(path, sizeof(path), "/requests/%s/%s", o.args[0], sub);
 	body = o.comment ? json_pack("{s:s}", "comment", o.comment) : json_object();
@@ -208,6 +222,8 @@ int cli_admin(int argc, char **argv)
 	if (strcmp(sub, "list") == 0) {
 		if ((rc = cli_api_json("admin", &o.conn, "GET", "/admins", NULL, 200, &doc)) != CLI_OK)
 			return rc;
+		if (o.json)
+			return print_unpaged(doc);
 		printf("%-24s %-9s %s\n", "NAME", "ROLE", "STATE");
 		json_array_foreach(json_object_get(doc, "items"), i, it)
 			printf("%-24s %-9s %s\n", json_string_value(json_object_get(it, "name")),
@@ -219,7 +235,8 @@ int cli_admin(int argc, char **argv)
 	if (strcmp(sub, "add") == 0) {
 		if (o.name == NULL || o.role == NULL)
 			return cli_usage_error("admin", "add needs --name NAME --role ROLE");
-		body = json_pack("{s:s, s:s}", "name", o.name, "role", o.role);
+		body = json_pack("{s:s, s:s, s:s*}", "name", o.name, "role", o.role, "email",
+				 o.email);
 		rc = cli_api_json("admin", &o.conn, "POST", "/admins", body, 201, &doc);
 		json_decref(body);
 		if (rc == CLI_OK)
@@ -271,12 +288,20 @@ int cli_token(int argc, char **argv)
 	if (strcmp(sub, "list") == 0) {
 		if ((rc = cli_api_json("token", &o.conn, "GET", "/tokens", NULL, 200, &doc)) != CLI_OK)
 			return rc;
-		printf("%-16s %-24s %-9s %s\n", "ID", "NAME", "ROLE", "STATE");
-		json_array_foreach(json_object_get(doc, "items"), i, it)
-			printf("%-16s %-24s %-9s %s\n", json_string_value(json_object_get(it, "id")),
+		if (o.json)
+			return print_unpaged(doc);
+		printf("%-16s %-24s %-9s %-7s %s\n", "ID", "NAME", "ROLE", "STATE", "EXPIRES");
+		json_array_foreach(json_object_get(doc, "items"), i, it) {
+			json_int_t exp = json_integer_value(json_object_get(it, "expires"));
+			char expires[32];
+			cli_time_cell(exp, expires, sizeof(expires));
+			printf("%-16s %-24s %-9s %-7s %s\n", json_string_value(json_object_get(it, "id")),
 			       json_string_value(json_object_get(it, "name")),
 			       json_string_value(json_object_get(it, "role")),
-			       json_is_true(json_object_get(it, "revoked")) ? "revoked" : "active");
+			       json_is_true(json_object_get(it, "revoked")) ? "revoked"
+			       : exp != 0 && exp < (json_int_t)time(NULL) ? "expired" : "active",
+			       expires);
+		}
 		json_decref(doc);
 		return CLI_OK;
 	}
@@ -309,7 +334,71 @@ int cli_audit_checkpoint(int argc, char **argv)
 	return rc;
 }
 
-/* `cairn ca renew --ocsp-signer | --https`: through the daemon (admin role, audited). */
+/* `cairn ca rotate`: a new issuing CA now, through the daemon (admin role, audited). */
+static int ca_rotate_cmd(cli_opts_t *o)
+{
+	json_t *doc = NULL, *body = json_object();
+	int rc;
+
+	rc = cli_api_json("ca", &o->conn, "POST", "/ca/rotate", body, 200, &doc);
+	json_decref(body);
+	if (rc == CLI_OK)
+		printf("issuing CA %s (serial %s, token key %s) replaces %s for new "
+		       "certificates, valid until %s\n",
+		       json_string_value(json_object_get(doc, "name")),
+		       json_string_value(json_object_get(doc, "serial")),
+		       json_string_value(json_object_get(doc, "key")),
+		       json_string_value(json_object_get(doc, "replaces")),
+		       json_string_value(json_object_get(doc, "not_after")));
+	json_decref(doc);
+	return rc;
+}
+
+/* Writes text to PREFIX-what.pem (0644); CLI_OK or CLI_FAILED with a message. */
+static int write_member(const char *prefix, const char *what, json_t *doc, const char *key)
+{
+	const char *text = json_string_value(json_object_get(doc, key));
+	char path[4096];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s-%s.pem", prefix, what);
+	if (text == NULL || (rc = fs_write_atomic(path, text, strlen(text), 0644)) != 0) {
+		fprintf(stderr, "cairn ca: writing %s: %s\n", path,
+			text ? cairn_strerror(rc) : "missing in the answer");
+		return CLI_FAILED;
+	}
+	printf("%s\n", path);
+	return CLI_OK;
+}
+
+/* `cairn ca cross-sign PREFIX`: the certificates of a root rollover, through the daemon
+ * (which holds the token), written to PREFIX-root.pem, PREFIX-cross-new-by-old.pem and
+ * PREFIX-cross-old-by-new.pem. */
+static int ca_cross_sign_cmd(cli_opts_t *o)
+{
+	json_t *doc = NULL, *body;
+	int rc;
+
+	if (o->nargs != 1)
+		return cli_usage_error("ca", "cross-sign needs one PREFIX for the files it writes");
+	body = json_object();
+	rc = cli_api_json("ca", &o->conn, "POST", "/ca/cross-sign", body, 200, &doc);
+	json_decref(body);
+	if (rc == CLI_OK) {
+		printf("new root (token key %s) and cross-certificates:\n",
+		       json_string_value(json_object_get(doc, "key")));
+		if ((rc = write_member(o->args[0], "root", doc, "root")) == CLI_OK &&
+		    (rc = write_member(o->args[0], "cross-new-by-old", doc, "cross_new_by_old")) ==
+			    CLI_OK)
+			rc = write_member(o->args[0], "cross-old-by-new", doc, "cross_old_by_new");
+	}
+	json_decref(doc);
+	return rc;
+}
+
+/* `cairn ca renew --ocsp-signer | --https`, `cairn ca rotate`, `cairn ca cross-sign`: through the daemon
+ * (admin role, audited). `cairn ca import-cert FILE --chain FILE --dir DIR`: offline (no
+ * daemon runs before it). */
 int cli_ca(int argc, char **argv)
 {
 	cli_opts_t o;
@@ -319,8 +408,20 @@ int cli_ca(int argc, char **argv)
 
 	if ((rc = cli_parse_opts("ca", argc - 1, argv + 1, &o)) != CLI_OK)
 		return rc;
+	if (strcmp(sub, "rotate") == 0) {
+		if (o.ocsp_signer || o.https)
+			return cli_usage_error("ca", "rotate takes no --ocsp-signer or --https");
+		return ca_rotate_cmd(&o);
+	}
+	if (strcmp(sub, "cross-sign") == 0)
+		return ca_cross_sign_cmd(&o);
+	if (strcmp(sub, "import-cert") == 0) {
+		if (o.nargs != 1 || o.chain == NULL || o.conn.dir == NULL)
+			return cli_usage_error("ca", "import-cert needs FILE --chain FILE --dir DIR");
+		return cli_ca_import(o.conn.dir, o.args[0], o.chain);
+	}
 	if (strcmp(sub, "renew") != 0)
-		return cli_usage_error("ca", "unknown subcommand \"%s\"", sub);
+		return cli_usage_error("ca", "unknown subcommand \"%s\" (renew, rotate, cross-sign)", sub);
 	if (o.ocsp_signer + o.https != 1)
 		return cli_usage_error("ca", "renew needs exactly one of --ocsp-signer, --https");
 	body = json_pack("{s:s}", "what", o.ocsp_signer ? "ocsp-signer" : "https");

@@ -48,6 +48,26 @@ int cli_admin(int argc, char **argv);
 int cli_token(int argc, char **argv);
 int cli_policy(int argc, char **argv);
 int cli_ca(int argc, char **argv);
+
+/* ---- init.c: what `cairn init` makes, shared with `cairn ca import-cert` ---- */
+struct hsm;
+struct x509_st;
+struct evp_pkey_st;
+struct cairn_err;
+/* The HTTP base URL that goes into AIA/CDP: public_http when set (non-empty), else
+ * http://host:port of listen_http (NULL = the config default). */
+void cli_http_base(const char *public_http, const char *listen_http, char *out, size_t cap);
+/* Everything that follows from an issuing CA (its key in the token): the delegated OCSP
+ * signer (key "ocsp" in the token), the daemon's HTTPS certificate and key file, the db
+ * with the root, issuing, signer and HTTPS certificates recorded (root and issuing audited
+ * as action by actor), the bootstrap admin and DIR/admin.token, ca/chain.pem, and
+ * ca/root.pem and ca/issuing.pem written last. Returns 0 or a negative code with err set. */
+int cli_init_complete(const char *dir, struct hsm *hsm, struct x509_st *root,
+		      struct x509_st *issuing, struct evp_pkey_st *issuing_key, const char *org,
+		      const char *http_base, const char *actor, const char *action,
+		      struct cairn_err *err);
+/* `cairn ca import-cert FILE --chain FILE --dir DIR` (ca_import.c), offline. */
+int cli_ca_import(const char *dir, const char *file, const char *chain);
 /* `audit checkpoint` (through the API) and `audit verify --export` (offline). */
 int cli_audit_checkpoint(int argc, char **argv);
 int cli_audit_verify_export(int argc, char **argv);
@@ -87,6 +107,11 @@ const char *cli_problem(const cli_buf_t *resp, json_t **doc);
 int cli_api_json(const char *cmd, const cli_conn_opts_t *o, const char *method, const char *path,
 		 json_t *body, long want, json_t **out);
 
+/* The command table (main.c): n entries, static. */
+const cli_command_t *cli_commands(size_t *n);
+/* `cairn man 1|5` (hidden; manpage.c): cairn(1) or cairn.json(5) as mdoc on stdout. */
+int cli_man(int argc, char **argv);
+
 /* Prints the command's usage to out. */
 void cli_usage(FILE *out, const char *name);
 /* One-line failure on stderr ("cairn NAME: message"); returns CLI_FAILED. */
@@ -97,5 +122,25 @@ int cli_serial_norm(const char *in, char *hex, size_t cap, size_t max_bytes);
 int cli_fail(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Usage error: message + hint; returns CLI_USAGE. */
 int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- machine-readable output (output.c): the one envelope of every `--json` ----
+ * A list: {"items": [...], "total": N, "next": CURSOR or null}; `total` counts every item
+ * the query matched, `next` is the --after of the following page (a string; null on the
+ * last page). A `show`: the object itself. Both indented JSON on stdout, one document. */
+#define CLI_PAGE_MAX 1000
+typedef struct cli_page {
+	long long offset, limit;
+} cli_page_t;
+/* Prints the list envelope; takes ownership of items (NULL: fails). CLI_OK or CLI_FAILED. */
+int cli_print_list(json_t *items, long long total, const char *next);
+/* Prints obj (borrowed) as it is. CLI_OK or CLI_FAILED. */
+int cli_print_object(const json_t *obj);
+/* --limit/--after (either NULL) into page (default: the first CLI_PAGE_MAX items); CLI_OK
+ * or a usage error. */
+int cli_page_parse(const char *cmd, const char *limit, const char *after, cli_page_t *page);
+/* The "next" cursor after page when total items matched, in buf, or NULL on the last page. */
+const char *cli_page_next(const cli_page_t *page, long long total, char *buf, size_t cap);
+/* An expiry/time cell: RFC 3339, or "never" for 0. */
+void cli_time_cell(long long t, char *out, size_t cap);
 
 #endif

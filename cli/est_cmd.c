@@ -81,7 +81,8 @@ out:
 	return rc;
 }
 
-static int user_add(const char *dir, const char *name, const char *pw_file, const char *labels)
+static int user_add(const char *dir, const char *name, const char *pw_file, const char *labels,
+		    const char *email)
 {
 	char *pw = NULL, *text = NULL, *body = NULL, why[512];
 	json_t *req = NULL, *larr = NULL;
@@ -103,6 +104,10 @@ static int user_add(const char *dir, const char *name, const char *pw_file, cons
 		goto out;
 	}
 	req = json_pack("{s:s, s:s}", "name", name, "password", pw);
+	if (req != NULL && email != NULL && json_object_set_new(req, "email", json_string(email)) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
 	if (req != NULL && larr != NULL && json_object_set(req, "labels", larr) != 0) {
 		json_decref(req);
 		req = NULL;
@@ -159,6 +164,7 @@ static int user_del(const char *dir, const char *name)
 
 struct list_ctx {
 	const char *default_label;
+	json_t *items; /* --json: every account; NULL for the table */
 };
 
 static int print_user(const char *name, const est_user_info_t *info, void *arg)
@@ -168,6 +174,17 @@ static int print_user(const char *name, const est_user_info_t *info, void *arg)
 	size_t i;
 
 	time_rfc3339((time_t)info->created, when, sizeof(when));
+	if (lc->items != NULL) {
+		/* labels: as given; [] means the default label only, named in default_label */
+		json_t *labels = json_array();
+		for (i = 0; labels != NULL && i < info->n_labels; i++)
+			json_array_append_new(labels, json_string(info->labels[i]));
+		json_array_append_new(lc->items,
+				      json_pack("{s:s, s:s, s:o, s:s}", "name", name, "created", when,
+						"labels", labels ? labels : json_array(),
+						"default_label", lc->default_label));
+		return 0;
+	}
 	printf("%s\t%s\t", name, when);
 	/* An account without labels may use the default label only. */
 	if (info->n_labels == 0)
@@ -179,12 +196,12 @@ static int print_user(const char *name, const est_user_info_t *info, void *arg)
 }
 
 /* Read-only: straight from the database (another process may serve meanwhile). */
-static int user_list(const char *dir)
+static int user_list(const char *dir, int json)
 {
 	cairn_err_t err = { 0 };
 	char *cfg = fs_join(dir, "cairn.json"), *path = fs_join(dir, "db");
 	est_settings_t *set = malloc(sizeof(*set));
-	struct list_ctx lc = { "default" };
+	struct list_ctx lc = { "default", json ? json_array() : NULL };
 	db_t *db = NULL;
 	int rc = CLI_OK;
 
@@ -197,6 +214,9 @@ static int user_list(const char *dir)
 	else if ((lc.default_label = set->default_label),
 		 est_users_list(db, print_user, &lc) != 0)
 		rc = cli_fail(CMD, "cannot read the accounts");
+	else if (json)
+		rc = cli_print_list(json_incref(lc.items), (long long)json_array_size(lc.items), NULL);
+	json_decref(lc.items);
 	db_close(db);
 	free(cfg);
 	free(path);
@@ -211,10 +231,12 @@ int cli_est(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "password-file", required_argument, NULL, 'p' },
 		{ "labels", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "email", required_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *name = NULL, *pw_file = NULL, *labels = NULL, *what;
-	int c;
+	const char *dir = NULL, *name = NULL, *pw_file = NULL, *labels = NULL, *email = NULL, *what;
+	int c, json = 0;
 
 	if (argc < 3 || strcmp(argv[1], "user") != 0)
 		return cli_usage_error(CMD, "expected `est user add|del|list`");
@@ -227,6 +249,8 @@ int cli_est(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 'p': pw_file = optarg; break;
 		case 'l': labels = optarg; break;
+		case 'j': json = 1; break;
+		case 'e': email = optarg; break;
 		default:
 			return cli_usage_error(CMD, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -238,16 +262,18 @@ int cli_est(int argc, char **argv)
 	if (strcmp(what, "add") == 0) {
 		if (name == NULL || pw_file == NULL)
 			return cli_usage_error(CMD, "user add needs --name and --password-file");
-		return user_add(dir, name, pw_file, labels);
+		return user_add(dir, name, pw_file, labels, email);
 	}
-	if (labels != NULL)
-		return cli_usage_error(CMD, "--labels is an option of `est user add`");
+	if (labels != NULL || email != NULL)
+		return cli_usage_error(CMD, "--labels and --email are options of `est user add`");
 	if (strcmp(what, "del") == 0) {
 		if (name == NULL)
 			return cli_usage_error(CMD, "user del needs --name");
 		return user_del(dir, name);
 	}
 	if (strcmp(what, "list") == 0)
-		return user_list(dir);
+		return user_list(dir, json);
+	if (json)
+		return cli_usage_error(CMD, "--json is an option of `est user list`");
 	return cli_usage_error(CMD, "unknown `est user %s` (add, del or list)", what);
 }

@@ -21,6 +21,7 @@ typedef struct read_opts {
 	const char *name;
 	const char *format;
 	const char *since, *until, *out;
+	const char *limit, *after;
 	int json, pem, unsigned_export;
 	int nargs;
 	char *args[2];
@@ -39,6 +40,8 @@ static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *
 		{ "json", no_argument, NULL, 'j' },
 		{ "pem", no_argument, NULL, 'p' },
 		{ "unsigned", no_argument, NULL, 'U' },
+		{ "limit", required_argument, NULL, 'L' },
+		{ "after", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -58,6 +61,8 @@ static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *
 		case 'j': o->json = 1; break;
 		case 'p': o->pem = 1; break;
 		case 'U': o->unsigned_export = 1; break;
+		case 'L': o->limit = optarg; break;
+		case 'A': o->after = optarg; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -96,8 +101,9 @@ static const char *reason_name(int reason)
 	return reason >= 0 && reason <= 10 ? names[reason] : "none";
 }
 
-/* Names of the certificate (SANs, as the one extractor reads them), comma-separated into out. */
-static void cert_names(X509 *x, char *out, size_t cap)
+/* Names of the certificate (SANs, as the one extractor reads them), comma-separated into
+ * out; with list non-NULL also appended to it as strings. */
+static void cert_names(X509 *x, char *out, size_t cap, json_t *list)
 {
 	ca_names_t names;
 	size_t i, used = 0;
@@ -108,10 +114,38 @@ static void cert_names(X509 *x, char *out, size_t cap)
 		snprintf(out, cap, "(unreadable: %s)", cairn_err_msg(&err));
 		return;
 	}
-	for (i = 0; i < names.n_san && used + 2 < cap; i++)
-		used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? "," : "",
-					 names.san[i].text);
+	for (i = 0; i < names.n_san; i++) {
+		if (used + 2 < cap)
+			used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? "," : "",
+						 names.san[i].text);
+		if (list != NULL)
+			json_array_append_new(list, json_string(names.san[i].text));
+	}
 	ca_names_clear(&names);
+}
+
+/* The record as the --json of `show` and of `list`'s items (new reference). */
+static json_t *cert_json(const db_cert_t *c, X509 *x)
+{
+	char serial[2 * DB_SERIAL_MAX + 1], nb[32], na[32], ra[32], names[16];
+	json_t *list = json_array(), *o;
+
+	if (x != NULL)
+		cert_names(x, names, sizeof(names), list);
+	db_serial_hex(c->serial, c->serial_len, serial);
+	time_rfc3339((time_t)c->not_before, nb, sizeof(nb));
+	time_rfc3339((time_t)c->not_after, na, sizeof(na));
+	o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "serial", serial, "subject",
+		      c->subject, "names", list ? list : json_array(), "status",
+		      c->status == DB_CERT_REVOKED ? "revoked" : "valid", "not_before", nb,
+		      "not_after", na, "issuer", c->issuer, "profile", c->profile, "requester",
+		      c->requester);
+	if (o != NULL && c->status == DB_CERT_REVOKED) {
+		time_rfc3339((time_t)c->revoked_at, ra, sizeof(ra));
+		json_object_set_new(o, "revoked_at", json_string(ra));
+		json_object_set_new(o, "reason", json_string(reason_name(c->reason)));
+	}
+	return o;
 }
 
 int cli_show(int argc, char **argv)
@@ -129,6 +163,8 @@ int cli_show(int argc, char **argv)
 
 	if ((rc = parse_read_opts("show", argc, argv, &o)) != CLI_OK)
 		return rc;
+	if (o.json && o.pem)
+		return cli_usage_error("show", "--json or --pem, not both");
 	if (o.nargs != 1)
 		return cli_usage_error("show", "give one SERIAL (hex)");
 	if (cli_serial_norm(o.args[0], hex, sizeof(hex), DB_SERIAL_MAX) != 0 ||
@@ -151,10 +187,23 @@ int cli_show(int argc, char **argv)
 		rc = cli_fail("show", "stored certificate %s does not parse", hex);
 		goto out;
 	}
+	if (o.json) {
+		json_t *doc = cert_json(&c, x);
+		BIO *mem = BIO_new(BIO_s_mem());
+		BUF_MEM *bm = NULL;
+		if (doc != NULL && mem != NULL && PEM_write_bio_X509(mem, x) == 1) {
+			BIO_get_mem_ptr(mem, &bm);
+			json_object_set_new(doc, "pem", json_stringn(bm->data, bm->length));
+		}
+		rc = cli_print_object(doc);
+		json_decref(doc);
+		BIO_free(mem);
+		goto out;
+	}
 	if (!o.pem) {
 		time_rfc3339((time_t)c.not_before, nb, sizeof(nb));
 		time_rfc3339((time_t)c.not_after, na, sizeof(na));
-		cert_names(x, names, sizeof(names));
+		cert_names(x, names, sizeof(names), NULL);
 		printf("serial:     %s\nsubject:    %s\nnames:      %s\nstatus:     %s\n", hex,
 		       c.subject, names, c.status == DB_CERT_REVOKED ? "revoked" : "valid");
 		if (c.status == DB_CERT_REVOKED) {
@@ -174,36 +223,37 @@ out:
 }
 
 typedef struct list_ctx {
-	int json;
-	size_t n;
+	json_t *items; /* --json: the page's items; NULL for the table */
+	cli_page_t page;
+	long long n;
 } list_ctx_t;
 
 static int list_one(const db_cert_t *c, void *arg)
 {
 	list_ctx_t *l = arg;
 	char serial[2 * DB_SERIAL_MAX + 1], na[32], names[1024] = "";
-	const unsigned char *p = c->der;
-	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	const unsigned char *p;
+	X509 *x;
 
-	if (x)
-		cert_names(x, names, sizeof(names));
-	X509_free(x);
-	db_serial_hex(c->serial, c->serial_len, serial);
-	time_rfc3339((time_t)c->not_after, na, sizeof(na));
-	if (l->json) {
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "serial", serial, "not_after",
-				      na, "status", c->status == DB_CERT_REVOKED ? "revoked" : "valid",
-				      "profile", c->profile, "subject", c->subject, "names", names);
-		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		if (text)
-			printf("%s\n", text);
-		free(text);
-		json_decref(o);
+	if (l->items != NULL &&
+	    (l->n < l->page.offset || l->n >= l->page.offset + l->page.limit)) {
+		l->n++; /* counted in total, not on this page */
+		return 0;
+	}
+	p = c->der;
+	x = d2i_X509(NULL, &p, (long)c->der_len);
+	if (l->items != NULL) {
+		json_array_append_new(l->items, cert_json(c, x));
 	} else {
+		if (x)
+			cert_names(x, names, sizeof(names), NULL);
+		db_serial_hex(c->serial, c->serial_len, serial);
+		time_rfc3339((time_t)c->not_after, na, sizeof(na));
 		printf("%-40s %-20s %-7s %-16s %s\n", serial, na,
 		       c->status == DB_CERT_REVOKED ? "revoked" : "valid", c->profile,
 		       names[0] ? names : c->subject);
 	}
+	X509_free(x);
 	l->n++;
 	return 0;
 }
@@ -215,12 +265,17 @@ int cli_list(int argc, char **argv)
 	db_t *db = NULL;
 	db_txn_t *txn = NULL;
 	int64_t within = 0;
+	char next[32];
 	int rc;
 
 	if ((rc = parse_read_opts("list", argc, argv, &o)) != CLI_OK)
 		return rc;
 	if (o.nargs != 0)
 		return cli_usage_error("list", "unexpected argument %s", o.args[0]);
+	if ((o.limit || o.after) && !o.json)
+		return cli_usage_error("list", "--limit and --after page the --json output");
+	if ((rc = cli_page_parse("list", o.limit, o.after, &l.page)) != CLI_OK)
+		return rc;
 	if (o.expiring && duration_parse(o.expiring, &within) != 0)
 		return cli_usage_error("list", "--expiring-within %s: use e.g. 1y, 12w, 90d, 36h or 30m",
 				       o.expiring);
@@ -230,7 +285,10 @@ int cli_list(int argc, char **argv)
 		rc = cli_fail("list", "database unreadable");
 		goto out;
 	}
-	l.json = o.json;
+	if (o.json && (l.items = json_array()) == NULL) {
+		rc = cli_fail("list", "out of memory");
+		goto out;
+	}
 	if (!o.json)
 		printf("%-40s %-20s %-7s %-16s %s\n", "SERIAL", "NOT AFTER", "STATUS", "PROFILE",
 		       "NAMES");
@@ -241,10 +299,15 @@ int cli_list(int argc, char **argv)
 				   &l);
 	else
 		db_certs_by_expiry(txn, 0, INT64_MAX, list_one, &l);
-	if (!o.json)
-		fprintf(stderr, "%zu certificate(s)\n", l.n);
+	if (o.json) {
+		rc = cli_print_list(l.items, l.n, cli_page_next(&l.page, l.n, next, sizeof(next)));
+		l.items = NULL;
+		goto out;
+	}
+	fprintf(stderr, "%lld certificate(s)\n", l.n);
 	rc = CLI_OK;
 out:
+	json_decref(l.items);
 	db_txn_end(txn);
 	db_close(db);
 	return rc;
@@ -342,6 +405,9 @@ static int audit_export_cmd(const read_opts_t *o)
 	FILE *out = stdout;
 	int rc;
 
+	/* --json names the machine format, which is JSON lines (docs/cli.md). */
+	if (o->json && o->format && strcmp(o->format, "jsonl") != 0)
+		return cli_usage_error("audit", "--json is --format jsonl");
 	if (o->format && strcmp(o->format, "csv") == 0)
 		fmt = AUDIT_FMT_CSV;
 	else if (o->format && strcmp(o->format, "jsonl") != 0)

@@ -31,6 +31,9 @@ static const cli_command_t commands[] = {
 	  "  --issuing-key TYPE     p256 | p384 | rsa3072 (default p256)\n"
 	  "  --root-days N          root validity (default 3650)\n"
 	  "  --issuing-days N       issuing CA validity (default 1825)\n"
+	  "  --external-root        no root here: the issuing key in the token and a CSR\n"
+	  "                         for it in DIR/ca/issuing.csr for an outside root to\n"
+	  "                         sign; then `cairn ca import-cert` (docs/operations.md)\n"
 	  "  --module PATH          PKCS#11 module of an existing token (default: embedded SoftHSM2)\n"
 	  "  --token-label LABEL    token label (default \"cairn\")\n"
 	  "  --pin-file FILE        PIN of an existing token (with --module)\n" },
@@ -58,12 +61,14 @@ static const cli_command_t commands[] = {
 	{ "show", cli_show, "show --dir DIR SERIAL",
 	  "  --dir DIR              data directory\n"
 	  "  SERIAL                 hex, any case; \"0x\" and colons (aa:bb:...) allowed\n"
-	  "  --pem                  print only the certificate PEM\n" },
+	  "  --pem                  print only the certificate PEM\n"
+	  "  --json                 the record as one JSON object (docs/cli.md)\n" },
 	{ "list", cli_list, "list --dir DIR [--expiring-within 30d] [--name NAME]",
 	  "  --dir DIR              data directory\n"
 	  "  --expiring-within D    only certificates expiring within D (1y, 12w, 90d, 36h, 30m)\n"
 	  "  --name NAME            only certificates for NAME (.suffix matches a domain)\n"
-	  "  --json                 one JSON object per line\n" },
+	  "  --json                 {\"items\", \"total\", \"next\"} (docs/cli.md)\n"
+	  "  --limit N --after CUR  with --json: N items (1..1000) after cursor CUR (a \"next\")\n" },
 	{ "audit", cli_audit, "audit verify|export|checkpoint --dir DIR [options]",
 	  "  verify --dir DIR                  check the whole hash chain\n"
 	  "  verify --export FILE --ca ROOT.pem\n"
@@ -74,32 +79,34 @@ static const cli_command_t commands[] = {
 	  "                                    daemon, which signs the head line in the token;\n"
 	  "                                    csv: a plain-value report (not verifiable)\n"
 	  "  export --dir DIR --unsigned       jsonl without the daemon; verify refuses it\n"
+	  "  export --json                     the same as --format jsonl (JSON lines)\n"
 	  "  checkpoint --dir DIR              have the daemon sign the chain head now\n" },
 	{ "requests", cli_requests, "requests list|show|approve|reject [ID] --dir DIR [options]",
-	  "  list [--status S] [--json]        S: pending (default), issued, rejected, expired,\n"
+	  "  list [--status S] [--json] [--limit N] [--after CUR]\n"
+	  "                                    S: pending (default), issued, rejected, expired,\n"
 	  "                                    failed, all\n"
-	  "  show ID                           one request with its approvals\n"
+	  "  show ID                           one request with its approvals (JSON)\n"
 	  "  approve ID [--comment TEXT]       one approval; the last needed one issues\n"
 	  "  reject ID [--comment TEXT]        ends the request\n"
 	  CLI_CONN_HELP },
 	{ "admin", cli_admin, "admin add|list|disable --dir DIR [options]",
 	  "  add --name NAME --role ROLE       ROLE: admin, approver, operator, auditor\n"
-	  "  list                              admins with role and state\n"
+	  "  list [--json]                     admins with role and state\n"
 	  "  disable NAME                      its tokens and certificates stop working\n"
 	  CLI_CONN_HELP },
 	{ "token", cli_token, "token create|list|revoke --dir DIR [options]",
 	  "  create --name NAME --role ROLE [--expires-in 30d]\n"
 	  "                                    prints the new token once (the admin is added\n"
 	  "                                    when absent)\n"
-	  "  list                              tokens (ids, never secrets)\n"
+	  "  list [--json]                     tokens (ids, never secrets) and their expiry\n"
 	  "  revoke ID                         stops the token at once\n"
 	  CLI_CONN_HELP },
 	{ "policy", cli_policy, "policy test|check|show|reload [options]",
 	  "  test --dir DIR --csr FILE --channel acme|est|admin [--requester X] [--group G]\n"
-	  "       [--profile P] [--validity-days N] [--file POLICY]\n"
+	  "       [--profile P] [--validity-days N] [--file POLICY] [--json]\n"
 	  "                                    which rule decides, and why the others did not\n"
 	  "  check [FILE | --dir DIR]          validate a policy file\n"
-	  "  show --dir DIR                    the policy the daemon enforces\n"
+	  "  show --dir DIR [--json]           the policy the daemon enforces\n"
 	  "  reload --dir DIR                  re-read the file (a bad one is refused)\n" },
 	{ "est", cli_est, "est user add|del|list --dir DIR [options]",
 	  "  user add --dir DIR --name NAME --password-file FILE [--labels L1,L2]\n"
@@ -108,7 +115,7 @@ static const cli_command_t commands[] = {
 	  "                         enroll on the labels given (without --labels: the default\n"
 	  "                         label only)\n"
 	  "  user del --dir DIR --name NAME   remove an account\n"
-	  "  user list --dir DIR              list the accounts and their labels\n" },
+	  "  user list --dir DIR [--json]     list the accounts and their labels\n" },
 	{ "acme", cli_acme, "acme eab create --dir DIR [--group G] [--profile P]",
 	  "  eab create --dir DIR [--group G] [--profile P]\n"
 	  "                         new External Account Binding key id and HMAC key (shown once),\n"
@@ -128,22 +135,42 @@ static const cli_command_t commands[] = {
 	  "  NEWDIR. Audited in the restored CA as event ca.restore.\n" },
 	{ "notify", cli_notify, "notify list|retry|test --dir DIR [options]",
 	  "  list [--json]                     webhook sinks: cursor, backlog, delivered/failed,\n"
-	  "                                    last error, and the dead-lettered events\n"
+	  "                                    last error, and the dead-lettered events (in\n"
+	  "                                    --json: each sink's own, as \"dead\")\n"
 	  "  retry [SINK [ID]]                 deliver dead-lettered events again (all of them,\n"
 	  "                                    a sink's, or one)\n"
 	  "  test SINK                         queue a notify.test event for SINK\n"
 	  CLI_CONN_HELP },
-	{ "ca", cli_ca, "ca renew --ocsp-signer | --https --dir DIR",
+	{ "ca", cli_ca, "ca renew --ocsp-signer | --https | ca rotate | ca cross-sign PREFIX --dir DIR\n"
+	  "       cairn ca import-cert FILE --chain ROOT --dir DIR",
+	  "  import-cert FILE --chain ROOT     install the issuing CA certificate an outside root\n"
+	  "                                    signed (after `init --external-root`; offline,\n"
+	  "                                    before the first `serve`)\n"
 	  "  renew --ocsp-signer               a new delegated OCSP signer now (new key in the\n"
 	  "                                    token); the daemon also renews it by itself at two\n"
 	  "                                    thirds of its lifetime\n"
 	  "  renew --https                     a new HTTPS certificate now (same names, new key),\n"
 	  "                                    served to new connections at once\n"
+	  "  rotate                            a new issuing CA now: new key in the token, signed\n"
+	  "                                    by the root; new certificates get it at once, the\n"
+	  "                                    old ones keep their OCSP answers and CRL (admin)\n"
+	  "  cross-sign PREFIX                 root rollover: a new root key in the token, its\n"
+	  "                                    root and cross-certificates both ways, written to\n"
+	  "                                    PREFIX-root.pem, PREFIX-cross-new-by-old.pem and\n"
+	  "                                    PREFIX-cross-old-by-new.pem (admin)\n"
 	  CLI_CONN_HELP },
-	{ "config", cli_config, "config keys | config check --dir DIR",
+	{ "config", cli_config, "config keys [--json] | config check --dir DIR | config profiles [--dir DIR]",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
-	  "  check --dir DIR        validate DIR/cairn.json without starting anything\n" },
+	  "  keys --json            the same table as JSON (docs/cli.md)\n"
+	  "  check --dir DIR        validate DIR/cairn.json without starting anything\n"
+	  "  profiles [--dir DIR]   the certificate profile names of DIR (default: init's), one a line\n" },
 };
+
+const cli_command_t *cli_commands(size_t *n)
+{
+	*n = sizeof(commands) / sizeof(commands[0]);
+	return commands;
+}
 
 void cli_usage(FILE *out, const char *name)
 {
@@ -221,6 +248,9 @@ int main(int argc, char **argv)
 		       MHD_get_version());
 		return CLI_OK;
 	}
+	/* Not in the table: it prints the pages that describe the table (the build runs it). */
+	if (strcmp(argv[1], "man") == 0)
+		return cli_man(argc - 1, argv + 1);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		int j;
 		if (strcmp(argv[1], commands[i].name) != 0)

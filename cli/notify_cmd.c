@@ -38,6 +38,24 @@ static void print_status(const json_t *doc)
 		       json_string_value(json_object_get(d, "error")));
 }
 
+/* --json: the list envelope with one item a sink, each with its dead letters ("dead"). */
+static int print_sinks(const json_t *doc)
+{
+	json_t *sinks = json_deep_copy(json_object_get(doc, "sinks")), *s, *d, *mine;
+	size_t i, j;
+
+	json_array_foreach(sinks, i, s) {
+		const char *name = json_string_value(json_object_get(s, "name"));
+		if ((mine = json_array()) == NULL)
+			break;
+		json_array_foreach(json_object_get(doc, "dead"), j, d)
+			if (name && strcmp(name, json_string_value(json_object_get(d, "sink")) ?: "") == 0)
+				json_array_append(mine, d);
+		json_object_set_new(s, "dead", mine);
+	}
+	return cli_print_list(sinks, (long long)json_array_size(sinks), NULL);
+}
+
 int cli_notify(int argc, char **argv)
 {
 	cli_opts_t o;
@@ -52,15 +70,12 @@ int cli_notify(int argc, char **argv)
 	if (strcmp(sub, "list") == 0) {
 		if ((rc = cli_api_json(CMD, &o.conn, "GET", "/notify", NULL, 200, &doc)) != CLI_OK)
 			return rc;
-		if (o.json) {
-			char *text = json_dumps(doc, JSON_COMPACT);
-			printf("%s\n", text ? text : "{}");
-			free(text);
-		} else {
+		if (o.json)
+			rc = print_sinks(doc);
+		else
 			print_status(doc);
-		}
 		json_decref(doc);
-		return CLI_OK;
+		return rc;
 	}
 	if (strcmp(sub, "retry") == 0) {
 		if (o.nargs > 2)

@@ -122,6 +122,15 @@ static int policy_test(const cli_opts_t *o)
 	in.group = o->group;
 	in.profile = o->profile ? o->profile : "tls-server";
 	in.validity_days = o->validity_days ? o->validity_days : profile_days(o, in.profile);
+	if (o->json) {
+		/* The admin API's answer, with the file it read. */
+		json_t *doc = policy_explain_json(p, &in);
+		if (doc != NULL)
+			json_object_set_new(doc, "policy", json_string(path));
+		rc = doc ? cli_print_object(doc) : cli_fail("policy", "out of memory");
+		json_decref(doc);
+		goto out;
+	}
 	printf("policy %s\n", path);
 	policy_explain(p, &in, print_step, &last, &d);
 	if (d.rule[0] == '\0')
@@ -173,7 +182,12 @@ int cli_policy(int argc, char **argv)
 		if ((rc = cli_api_setup("policy", &o.conn, &api)) != CLI_OK)
 			return rc;
 		status = cli_api_call(&api, "GET", "/policy", NULL, &resp, why, sizeof(why));
-		if (status == 200)
+		if (status == 200 && o.json) {
+			/* The policy in force, as the object itself. */
+			doc = resp.data ? json_loadb(resp.data, resp.len, 0, NULL) : NULL;
+			rc = doc ? cli_print_object(doc)
+				 : cli_fail("policy", "the daemon's answer is not JSON");
+		} else if (status == 200)
 			fwrite(resp.data, 1, resp.len, stdout);
 		else
 			rc = status < 0 ? cli_fail("policy", "%s", why)

@@ -2,6 +2,7 @@
 /* The CRL service: persisted CRL numbers, atomic publication, periodic and debounced rebuilds, serving. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ struct crl_iss {
 struct crl {
 	db_t *db;
 	struct crl_iss iss[CRL_MAX_ISSUERS];
-	size_t n_iss;
+	_Atomic size_t n_iss;      /* slots below it are set up; crl_add_issuer appends */
+	char *publish_dir, *base_url;
 	int64_t period, overlap, debounce, delta_period;
 	int keep_expired;
 	pthread_mutex_t mu;        /* the current CRLs and the schedule */
@@ -273,6 +275,78 @@ out:
 	return ok;
 }
 
+/* Sets up the next issuer slot from ci, then counts it. One writer at a time (crl_open,
+ * or crl_add_issuer under build_mu); the slot's CRL is built by the caller. */
+static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
+{
+	size_t i = atomic_load(&c->n_iss);
+	struct crl_iss *is = &c->iss[i];
+	char file[48];
+
+	if (i == CRL_MAX_ISSUERS)
+		return cairn_err_set(err, CAIRN_ECONFLICT, "crl: at most %d issuers", CRL_MAX_ISSUERS);
+	if (ci->name == NULL || strlen(ci->name) >= sizeof(is->name) || ci->cert == NULL ||
+	    ci->key == NULL || strchr(ci->name, '/') != NULL || find(c, ci->name) != NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "crl: issuer %zu incomplete or repeated", i);
+	memset(is, 0, sizeof(*is));
+	snprintf(is->name, sizeof(is->name), "%s", ci->name);
+	snprintf(file, sizeof(file), "%s.crl", ci->name);
+	if ((is->full.path = fs_join(c->publish_dir, file)) == NULL)
+		goto nomem;
+	if (c->delta_period > 0) {
+		snprintf(file, sizeof(file), "%s-delta.crl", ci->name);
+		if ((is->delta.path = fs_join(c->publish_dir, file)) == NULL ||
+		    asprintf(&is->freshest_url, "%s/crl/%s", c->base_url, file) < 0) {
+			is->freshest_url = NULL;
+			goto nomem;
+		}
+	}
+	X509_up_ref(ci->cert);
+	is->cert = ci->cert;
+	EVP_PKEY_up_ref(ci->key);
+	is->key = ci->key;
+	pthread_mutex_lock(&c->mu);
+	atomic_store(&c->n_iss, i + 1);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+nomem:
+	free(is->full.path);
+	free(is->delta.path);
+	memset(is, 0, sizeof(*is));
+	return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+}
+
+/* The issuer's full CRL (and delta) as the service starts or the issuer is added: the
+ * published one when it can be adopted, else built now. */
+static int first_build(crl_t *c, struct crl_iss *is, cairn_err_t *err)
+{
+	char name[48];
+	int rc;
+
+	if (!adopt_published(c, is) && (rc = crl_rebuild(c, is->name, err)) != 0)
+		return rc;
+	snprintf(name, sizeof(name), "%s-delta", is->name);
+	if (c->delta_period > 0 && (rc = crl_rebuild(c, name, err)) != 0)
+		return rc;
+	return 0;
+}
+
+int crl_add_issuer(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->build_mu); /* crl_rebuild takes it too: not recursive */
+	rc = iss_init(c, ci, err);
+	pthread_mutex_unlock(&c->build_mu);
+	if (rc != 0)
+		return rc;
+	rc = first_build(c, &c->iss[atomic_load(&c->n_iss) - 1], err);
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_signal(&c->cv); /* the scheduler learns of the new slot */
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
 int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 {
 	crl_t *c = NULL;
@@ -307,43 +381,15 @@ int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 		pthread_cond_init(&c->cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	for (i = 0; i < cfg->n_issuers; i++) {
-		const crl_issuer_t *ci = &cfg->issuers[i];
-		struct crl_iss *is = &c->iss[i];
-		char file[48];
-
-		if (ci->name == NULL || strlen(ci->name) >= sizeof(is->name) || ci->cert == NULL ||
-		    ci->key == NULL || strchr(ci->name, '/') != NULL) {
-			rc = cairn_err_set(err, CAIRN_EINVAL, "crl: issuer %zu incomplete", i);
+	if ((c->publish_dir = strdup(cfg->publish_dir)) == NULL ||
+	    (cfg->base_url != NULL && (c->base_url = strdup(cfg->base_url)) == NULL))
+		goto nomem;
+	for (i = 0; i < cfg->n_issuers; i++)
+		if ((rc = iss_init(c, &cfg->issuers[i], err)) != 0)
 			goto out;
-		}
-		snprintf(is->name, sizeof(is->name), "%s", ci->name);
-		X509_up_ref(ci->cert);
-		is->cert = ci->cert;
-		EVP_PKEY_up_ref(ci->key);
-		is->key = ci->key;
-		c->n_iss++;
-		snprintf(file, sizeof(file), "%s.crl", ci->name);
-		if ((is->full.path = fs_join(cfg->publish_dir, file)) == NULL)
-			goto nomem;
-		if (c->delta_period > 0) {
-			snprintf(file, sizeof(file), "%s-delta.crl", ci->name);
-			if ((is->delta.path = fs_join(cfg->publish_dir, file)) == NULL ||
-			    asprintf(&is->freshest_url, "%s/crl/%s", cfg->base_url, file) < 0) {
-				is->freshest_url = NULL;
-				goto nomem;
-			}
-		}
-	}
-	for (i = 0; i < c->n_iss; i++) {
-		char name[48];
-
-		if (!adopt_published(c, &c->iss[i]) && (rc = crl_rebuild(c, c->iss[i].name, err)) != 0)
+	for (i = 0; i < c->n_iss; i++)
+		if ((rc = first_build(c, &c->iss[i], err)) != 0)
 			goto out;
-		snprintf(name, sizeof(name), "%s-delta", c->iss[i].name);
-		if (c->delta_period > 0 && (rc = crl_rebuild(c, name, err)) != 0)
-			goto out;
-	}
 	*out = c;
 	c = NULL;
 	rc = 0;
@@ -497,6 +543,8 @@ void crl_free(crl_t *c)
 		slot_free(&c->iss[i].full);
 		slot_free(&c->iss[i].delta);
 	}
+	free(c->publish_dir);
+	free(c->base_url);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->build_mu);
 	pthread_cond_destroy(&c->cv);

@@ -101,6 +101,11 @@ typedef void (*policy_explain_fn)(const policy_step_t *step, void *arg);
  * may be NULL). */
 void policy_explain(const policy_t *p, const policy_input_t *in, policy_explain_fn fn,
 		    void *arg, policy_decision_t *out);
+/* The explanation as one JSON document (new reference; NULL when out of memory):
+ * {"action", "rule" ("" = reject by default), "reason", "approvals", "approver_role",
+ * "names": [the verdict for each name: "name", "rule", "action", "subject_cn"?, "covered"?,
+ * "approvals"/"approver_role" or "reason"], "passed_over": [{"name", "rule", "why"}]}. */
+json_t *policy_explain_json(const policy_t *p, const policy_input_t *in);
 /* "issue", "approve" or "reject". Static string. */
 const char *policy_action_name(policy_action_t a);
 
@@ -120,6 +125,8 @@ char *policy_engine_text(policy_engine_t *e);
 /* policy_explain against the policy in force. Thread-safe. */
 void policy_engine_explain(policy_engine_t *e, const policy_input_t *in, policy_explain_fn fn,
 			   void *arg, policy_decision_t *out);
+/* policy_explain_json with the engine's policy in force. */
+json_t *policy_engine_explain_json(policy_engine_t *e, const policy_input_t *in);
 
 typedef enum {
 	REQ_PENDING,  /* waiting for approvals */
@@ -180,6 +187,10 @@ int policy_request_approve(policy_engine_t *e, const char *id, const char *appro
 int policy_request_reject(policy_engine_t *e, const char *id, const char *approver,
 			  const char *role, const char *comment, request_info_t *out,
 			  cairn_err_t *err) CAIRN_WUR;
+
+/* 1 when an admin of role may decide (approve or reject) requests of a rule asking for
+ * approver_role ("" = approver): admins always, otherwise that role only. */
+int policy_role_may_decide(const char *approver_role, const char *role);
 
 /*
  * Whether approver (the actor, "admin:NAME") counts on a request that was submitted

@@ -592,7 +592,7 @@ json_t *config_default(const char *listen_https, const char *listen_http,
 	return doc;
 }
 
-void config_describe(FILE *out)
+json_t *config_keys_json(void)
 {
 	static const char *const type_names[] = {
 		[CFG_STR] = "string", [CFG_INT] = "integer", [CFG_BOOL] = "boolean",
@@ -600,31 +600,62 @@ void config_describe(FILE *out)
 		[CFG_IP] = "IP address", [CFG_LIST] = "list of strings", [CFG_OBJ] = "object",
 		[CFG_MAP] = "object of named entries", [CFG_SUB] = "object",
 	};
+	json_t *rows = json_array(), *row;
 	char bounds[160];
+	const char *def;
 	size_t i;
 
-	fprintf(out, "| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
-	for (i = 0; i < config_n_keys; i++) {
+	for (i = 0; rows != NULL && i < config_n_keys; i++) {
 		const cfg_key_t *k = &config_keys[i];
 		bounds[0] = '\0';
 		if (k->type == CFG_INT || k->type == CFG_DUR)
-			snprintf(bounds, sizeof(bounds), " %ld..%ld%s", k->min, k->max,
+			snprintf(bounds, sizeof(bounds), "%ld..%ld%s", k->min, k->max,
 				 k->type == CFG_DUR ? " s" : "");
-		else if (k->type == CFG_STR && k->choices != NULL) {
-			memcpy(bounds, ": ", 3);
-			cfg_choices_text(k->choices, bounds + 2, sizeof(bounds) - 2);
-		} else if ((k->type == CFG_LIST || k->type == CFG_MAP) && k->max > 0)
-			snprintf(bounds, sizeof(bounds), ", at most %ld", k->max);
-		fprintf(out, "| `%s` | %s%s | ", k->path, type_names[k->type], bounds);
+		else if (k->type == CFG_STR && k->choices != NULL)
+			cfg_choices_text(k->choices, bounds, sizeof(bounds));
+		else if ((k->type == CFG_LIST || k->type == CFG_MAP) && k->max > 0)
+			snprintf(bounds, sizeof(bounds), "at most %ld", k->max);
 		if (k->def == NULL)
-			fprintf(out, "required");
+			def = "required";
 		else if (k->type == CFG_OBJ || k->type == CFG_SUB ||
 			 (k->def[0] == '\0' && (k->type == CFG_MAP || k->type == CFG_LIST)))
-			fprintf(out, "optional");
+			def = "optional";
 		else if (k->def[0] == '\0')
-			fprintf(out, "empty");
+			def = "empty";
 		else
-			fprintf(out, "`%s`", k->def);
-		fprintf(out, " | %s |\n", k->doc);
+			def = NULL;
+		row = json_pack("{s:s, s:s, s:s*, s:s, s:s*, s:s}", "key", k->path, "type",
+				type_names[k->type], "bounds", bounds[0] ? bounds : NULL, "default",
+				def ? def : "value", "value", def ? NULL : k->def, "meaning", k->doc);
+		if (row == NULL || json_array_append_new(rows, row) != 0) {
+			json_decref(rows);
+			return NULL;
+		}
 	}
+	return rows;
+}
+
+void config_describe(FILE *out)
+{
+	json_t *rows = config_keys_json(), *r;
+	const char *bounds, *type;
+	size_t i;
+
+	fprintf(out, "| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
+	json_array_foreach(rows, i, r) {
+		bounds = json_string_value(json_object_get(r, "bounds"));
+		type = json_string_value(json_object_get(r, "type"));
+		fprintf(out, "| `%s` | %s%s%s | ", json_string_value(json_object_get(r, "key")), type,
+			bounds == NULL			 ? ""
+			: strncmp(bounds, "at most", 7) == 0 ? ", "
+			: strcmp(type, "string") == 0	 ? ": "
+							 : " ",
+			bounds ? bounds : "");
+		if (json_object_get(r, "value") != NULL)
+			fprintf(out, "`%s`", json_string_value(json_object_get(r, "value")));
+		else
+			fprintf(out, "%s", json_string_value(json_object_get(r, "default")));
+		fprintf(out, " | %s |\n", json_string_value(json_object_get(r, "meaning")));
+	}
+	json_decref(rows);
 }

@@ -40,30 +40,6 @@ int server_lock_dir(const char *dir, cairn_err_t *err)
 	return fd;
 }
 
-/* Reads a PEM certificate file into malloc'd DER (for /ca/{issuer}.crt). */
-static int load_der(const cairn_config_t *cfg, const char *rel, uint8_t **der, size_t *len,
-		    cairn_err_t *err)
-{
-	char *path = config_path(cfg, rel);
-	FILE *f = path ? fopen(path, "r") : NULL;
-	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-	unsigned char *buf = NULL;
-	int n = x ? i2d_X509(x, &buf) : -1;
-	int rc = 0;
-
-	if (n <= 0) {
-		rc = cairn_err_ssl(err, CAIRN_EIO, "CA certificate %s unreadable", path ? path : rel);
-	} else {
-		*der = buf;
-		*len = (size_t)n;
-	}
-	X509_free(x);
-	if (f)
-		fclose(f);
-	free(path);
-	return rc;
-}
-
 static int write_serve_file(const server_t *s, cairn_err_t *err)
 {
 	json_t *doc = json_pack("{s:i, s:s, s:s}", "pid", (int)getpid(), "https", s->https_url,
@@ -154,7 +130,12 @@ static int open_core(server_t *s, cairn_err_t *err)
 	if (rc)
 		goto out;
 	server_material_update(s, "root", ca_issuer_cert(s->ca, "root"));
-	server_material_update(s, "issuing", ca_issuer_cert(s->ca, "issuing"));
+	{
+		ca_issuer_info_t info;
+		size_t i;
+		for (i = 0; ca_issuer_at(s->ca, i, &info) == 0; i++)
+			server_material_update(s, info.name, info.cert);
+	}
 	policy = config_path(cfg, cfg->policy_file);
 	/* pending_ttl was validated by the config table. */
 	if (policy == NULL || duration_parse(cfg->pending_ttl, &ttl) != 0) {
@@ -175,6 +156,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 	s->admin.policy = s->policy;
 	s->admin.renew = server_renew_now;
 	s->admin.renew_arg = s;
+	s->admin.rotate = server_rotate_now;
 	/* Console sessions live in memory: a restart signs everyone out (docs/console.md). */
 	{
 		int64_t life = 0;
@@ -197,9 +179,6 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	}
 	s->cp_running = 1;
-	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
-	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)
-		goto out;
 	if ((rc = server_revocation_open(s, err)) != 0)
 		goto out;
 	/* After the revocation listeners: the ca is shared with ACME's threads from here. */
@@ -257,15 +236,33 @@ static void close_core(server_t *s)
 	ca_free(s->ca);
 	db_close(s->db);
 	hsm_close(s->hsm);
-	free(s->root_der);
-	free(s->issuing_der);
+}
+
+/* A CA made by `cairn init --external-root` has no issuing certificate until it is
+ * imported: say what to do rather than fail on a missing file. */
+static int awaiting_certificate(const cairn_config_t *cfg, cairn_err_t *err)
+{
+	char *issuing = config_path(cfg, cfg->issuing_cert), *csr = fs_join(cfg->dir, "ca/issuing.csr");
+	int rc = 0;
+
+	if (issuing == NULL || csr == NULL)
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	else if (!fs_exists(issuing) && fs_exists(csr))
+		rc = cairn_err_set(err, CAIRN_ECONFIG,
+				   "%s awaits its issuing CA certificate: have the root sign %s, then "
+				   "run `cairn ca import-cert CERT --chain ROOT --dir %s`", cfg->dir, csr,
+				   cfg->dir);
+	free(issuing);
+	free(csr);
+	return rc;
 }
 
 int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 {
 	server_t s = { 0 };
 	sigset_t sigs;
-	char *serve_path = NULL;
+	char *serve_path = NULL, status[400];
+	unsigned char cfg_digest[32] = { 0 };
 	int lock_fd, sig = 0, rc;
 
 	/* Block the signals before any thread starts, so only sigwait() sees them. */
@@ -280,13 +277,19 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	signal(SIGPIPE, SIG_IGN);
 
+	if ((rc = awaiting_certificate(cfg, err)) != 0)
+		return rc;
 	lock_fd = server_lock_dir(cfg->dir, err);
 	if (lock_fd < 0)
 		return lock_fd;
 	s.cfg = cfg;
 	s.started = time(NULL);
+	/* What SIGHUP compares cairn.json with (cfg was read from it just before). */
+	if (server_config_digest(cfg->dir, cfg_digest) != 0)
+		log_warn("server", "cannot read %s/cairn.json to notice changes later", cfg->dir);
 	pthread_mutex_init(&s.material_lock, NULL);
 	pthread_mutex_init(&s.tls_lock, NULL);
+	pthread_mutex_init(&s.metrics_lock, NULL);
 	/* The listeners are bound first so AIA/CDP URLs know the real ports. */
 	rc = server_renew_tls_recover(cfg, err);
 	if (rc == 0)
@@ -302,21 +305,22 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	serve_path = fs_join(cfg->dir, "serve.json");
 	log_info("server", "serving %s (ACME, EST, admin API) and %s (OCSP, CRL, CA certificates)",
 		 s.https_url, s.http_url);
+	/* Under systemd (Type=notify): ready once the listeners answer and serve.json is out. */
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %s and %s", s.https_url,
+		 s.http_url);
+	if (server_sd_notify(status) != 0)
+		log_warn("server", "NOTIFY_SOCKET is set but readiness could not be sent");
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			cairn_err_t rerr = { 0 };
-			if (policy_engine_reload_as(s.policy, "server:sighup", &rerr) != 0)
-				log_error("server", "SIGHUP: policy not reloaded, the old one stays: %s",
-					  cairn_err_msg(&rerr));
-			else
-				log_info("server", "SIGHUP: policy reloaded");
+			server_reload(&s, cfg_digest);
 			continue;
 		}
 		break;
 	}
 	log_info("server", "signal %d: shutting down", sig);
+	(void)server_sd_notify("STOPPING=1");
 out:
 	atomic_store(&s.ready, 0);
 	server_renew_close(&s); /* no renewal may swap the HTTPS credential from here on */
@@ -328,5 +332,7 @@ out:
 	close(lock_fd);
 	pthread_mutex_destroy(&s.material_lock);
 	pthread_mutex_destroy(&s.tls_lock);
+	pthread_mutex_destroy(&s.metrics_lock);
+	free(s.expiring);
 	return rc;
 }

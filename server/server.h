@@ -95,6 +95,11 @@ json_t *config_default(const char *listen_https, const char *listen_http,
 /* Writes the documented key table (key, type, default, description) as Markdown to out:
  * the text `cairn config keys` prints and docs/config.md carries. */
 void config_describe(FILE *out);
+/* The same table as data (new reference; NULL when out of memory): one object a key,
+ * {"key", "type", "bounds"?, "default", "value"?, "meaning"}; "default" is "required",
+ * "optional", "empty" or "value" (then "value" holds it). For `config keys --json` and the
+ * cairn.json(5) page. */
+json_t *config_keys_json(void);
 
 /* Checks value as the string of key (e.g. "public_urls.http") against the config table, with
  * the message `cairn serve` would give. 0, CAIRN_ECONFIG (err filled) or CAIRN_EINVAL (no

@@ -10,7 +10,7 @@ ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
 ca_serve "$D" || bail "cairn serve did not start"
 ORIG_HTTP=$HTTP_URL
 
-serials() { "$CAIRN" list --dir "$1" --json 2>/dev/null | sed -n 's/.*"serial":"\([0-9a-f]*\)".*/\1/p' | sort; }
+serials() { "$CAIRN" list --dir "$1" --json 2>/dev/null | jq -r '.items[].serial' | sort; }
 count() { cat "$WORK/loop.count" 2>/dev/null || echo 0; }
 # one_line_fail DESC CMD...: fails with exit status 1 and a single line of output.
 one_line_fail() {

@@ -53,7 +53,7 @@ csr() {
 	BODY=$WORK/$1.b64
 }
 audit_jsonl() { "$CAIRN" audit export --dir "$D" --format jsonl >"$WORK/audit.jsonl"; }
-pending_count() { "$CAIRN" requests list --dir "$D" --json 2>/dev/null | grep -c '"id"'; }
+pending_count() { "$CAIRN" requests list --dir "$D" --json 2>/dev/null | jq '.items | length'; }
 
 printf 'alice password\n' >"$WORK/pw.alice"
 printf 'bob password 1\n' >"$WORK/pw.bob"

@@ -34,15 +34,6 @@ sink_start() {
 		sleep 0.1
 	done
 }
-# waits FILE REGEX [TENTHS]: until FILE has a line matching REGEX (bounded).
-waits() {
-	i=0
-	until grep -Eq -- "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt "${3:-200}" ] && return 1
-		sleep 0.1
-	done
-}
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
 
 sink_start ops 0 || bail "webhook receiver did not start: $(cat "$WORK/ops.err")"
@@ -148,7 +139,7 @@ sink_start late "$LATE_PORT" || bail "second receiver did not start"
 ok "cairn notify retry late" C notify retry late
 last_has "  ... queues both revocations again" "2 event"
 ok "the late sink gets the revocation now" waits "$WORK/late.log" "^ok [0-9]+ cert.revoked $S1 "
-no_dead() { C notify list --json | grep -q '"dead":\[\]'; }
+no_dead() { C notify list --json | jq -e '[.items[].dead[]] | length == 0' >/dev/null; }
 i=0
 until no_dead || [ $i -gt 50 ]; do i=$((i + 1)); sleep 0.1; done
 ok "  ... and the dead letter is gone" no_dead
@@ -207,7 +198,7 @@ ok "the daemon was killed while delivering (not every event had arrived)" sh -c 
 rm -f "$WORK/ops.log.slow"
 ca_serve "$D" || bail "cairn serve did not restart after SIGKILL"
 C notify list --json >"$WORK/status.json" 2>/dev/null
-LAST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_event"])' "$WORK/status.json")
+LAST=$(jq '.items[0].cursor + .items[0].behind' "$WORK/status.json")
 # every_id: the receiver has each event id 1..LAST with a valid signature.
 every_id() {
 	python3 - "$WORK/ops.log" "$LAST" <<'PY'
