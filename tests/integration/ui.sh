@@ -225,5 +225,56 @@ ok "the hostile-CN certificate is still valid (the cross-site post and the audit
 		-CAfile '$ROOT' 2>&1 | grep -q ': good'"
 ok "the pending request has no approval from the auditor" sh -c "
 	'$CAIRN' requests show '$PENDING' --dir '$D' | jq -e '.approvals_have == 0'"
+
+# ---- the dashboard's figures are the stats table's, and agree with the database ----
+cat >"$WORK/stats_check.py" <<'PY'
+import datetime as dt, json, re, sys
+stats, metrics, listing, page, revoked = (open(f).read() for f in sys.argv[1:6])
+stats, listing, page, revoked = json.loads(stats), json.loads(listing), json.loads(page), json.loads(revoked)
+fail = []
+# Counts by status: the numbers /metrics serves (cairn_certificates), summed over profiles.
+m = {}
+for st, n in re.findall(r'^cairn_certificates\{status="(\w+)",profile="[^"]*"\} (\d+)$', metrics, re.M):
+    m[st] = m.get(st, 0) + int(n)
+if stats["status"] != m:
+    fail.append("status %s != metrics %s" % (stats["status"], m))
+items = sorted(listing["items"], key=lambda c: c["serial"])  # the API pages in serial order
+if sum(stats["profiles"].values()) != len(items):
+    fail.append("profiles %s: not the %d certificates" % (stats["profiles"], len(items)))
+# Per day: today from now, then UTC days; whatever expires within 90 days is in.
+p = lambda t: dt.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ")
+frm = p(stats["expiring"]["from"])
+want = [0] * 91
+for c in items:
+    na = p(c["not_after"])
+    d = (na.date() - frm.date()).days
+    if c["status"] != "revoked" and na >= frm and d < 91:
+        want[d] += 1
+if stats["expiring"]["per_day"] != want:
+    fail.append("per_day %s != %s" % (stats["expiring"]["per_day"], want))
+if sum(want) < 3:
+    fail.append("nothing expires within 90 days: the check would prove nothing")
+# Paging without filters: total from the counters, the page is the list's, in serial order.
+if page["total"] != len(items) or [c["serial"] for c in page["items"]] != [c["serial"] for c in items[1:3]]:
+    fail.append("page %s != list %s" % (page, [c["serial"] for c in items[1:3]]))
+if revoked["total"] != sum(c["status"] == "revoked" for c in items):
+    fail.append("revoked total %s" % revoked["total"])
+print("\n".join(fail) or "ok")
+sys.exit(1 if fail else 0)
+PY
+for v in 20 60 89; do
+	make_csr "short$v" ec:P-256 "/CN=short$v.example.test"
+	C issue --csr "$WORK/short$v.csr" --profile tls-client --validity-days "$v" >/dev/null 2>&1 ||
+		bail "a $v-day certificate was not issued"
+done
+A="Authorization: Bearer $(cat "$WORK/admin.tok")"
+curl -sf --cacert "$ROOT" -H "$A" "$HTTPS_URL/admin/v1/stats" >"$WORK/stats.json"
+curl -sf "$HTTP_URL/metrics" >"$WORK/metrics.txt"
+curl -sf --cacert "$ROOT" -H "$A" "$HTTPS_URL/admin/v1/certificates?offset=1&limit=2" >"$WORK/page.json"
+curl -sf --cacert "$ROOT" -H "$A" "$HTTPS_URL/admin/v1/certificates?status=revoked&limit=1" >"$WORK/revoked.json"
+"$CAIRN" list --dir "$D" --json >"$WORK/list.json"
+ok "GET /stats: counts are /metrics' cairn_certificates; 91 days of expiries as in the database; unfiltered paging" \
+	sh -c "python3 '$WORK/stats_check.py' '$WORK/stats.json' '$WORK/metrics.txt' '$WORK/list.json' \
+		'$WORK/page.json' '$WORK/revoked.json'"
 ca_stop
 done_testing

@@ -188,7 +188,7 @@ function timeline(stats) {
 	svg.setAttribute('role', 'img');
 	const total = days.reduce((a, b) => a + b, 0);
 	const title = document.createElementNS(NS, 'title');
-	title.textContent = `${total} certificates expire in the next ${days.length} days`;
+	title.textContent = `${total} certificates expire by the end of day +${days.length - 1}`;
 	svg.append(title);
 	days.forEach((n, i) => {
 		if (!n) return;
@@ -203,7 +203,7 @@ function timeline(stats) {
 		r.append(t);
 		svg.append(r);
 	});
-	for (const d of [0, 30, 60, 89]) {
+	for (const d of [0, 30, 60, days.length - 1]) {
 		const t = document.createElementNS(NS, 'text');
 		t.setAttribute('x', String(pad + d * bw));
 		t.setAttribute('y', String(H + 14));
