@@ -21,6 +21,11 @@
 typedef struct admin_identity {
 	char name[64];
 	char role[16]; /* "admin" | "approver" | "operator" | "auditor" */
+	const char *via; /* static: "token" | "certificate" | "session" (NULL = token) */
+	/* What proved it, so that a console session made with it ends when it does: the
+	 * token's SHA-256 (via "token") or the admin certificate's serial ("certificate"). */
+	uint8_t cred[32];
+	size_t cred_len;
 } admin_identity_t;
 
 /*
@@ -91,6 +96,23 @@ json_t *admin_token_list(db_t *db);
  * Returns 0, CAIRN_ENOENT, CAIRN_ECONFLICT (already revoked). */
 int admin_token_revoke(db_t *db, const char *id, const char *actor, cairn_err_t *err) CAIRN_WUR;
 
+/* ---- console sessions (session.c) ---- */
+
+/* The console's session cookie. The __Host- prefix makes browsers refuse it unless it is
+ * Secure, Path=/ and without Domain. */
+#define ADMIN_SESSION_COOKIE "__Host-cairn_session"
+/* The header a session's state-changing calls carry its CSRF token in. */
+#define ADMIN_CSRF_HEADER "X-CSRF-Token"
+#define ADMIN_SESSION_LIFETIME (8 * 3600)
+#define ADMIN_SESSIONS_MAX 4096
+
+/* Sessions live in memory only: a restart signs everyone out. Thread-safe. */
+typedef struct admin_sessions admin_sessions_t;
+/* A store of at most cap sessions (when full, the one closest to its end gives way),
+ * or NULL (out of memory). admin_sessions_free(NULL) is a no-op. */
+admin_sessions_t *admin_sessions_new(size_t cap);
+void admin_sessions_free(admin_sessions_t *s);
+
 typedef struct admin_ctx {
 	ca_t *ca; /* borrowed */
 	db_t *db; /* borrowed */
@@ -111,6 +133,8 @@ typedef struct admin_ctx {
 	 * not_after}. Injected by the daemon; NULL = not available (POST /ca/rotate: 501).
 	 * Called with renew_arg. */
 	int (*rotate)(void *arg, const char *actor, json_t **out, cairn_err_t *err);
+	admin_sessions_t *sessions; /* borrowed: console sessions; NULL = none (cookies refused) */
+	long session_lifetime;      /* seconds; 0 = ADMIN_SESSION_LIFETIME */
 } admin_ctx_t;
 
 #define ADMIN_JSON_DEPTH 32
@@ -127,6 +151,14 @@ typedef struct admin_request {
 	const char *(*query)(void *query_ctx, const char *key);
 	void *query_ctx;
 	X509 *client_cert;         /* TLS client certificate the server verified, or NULL */
+	/* What a browser sends (all NULL from other clients): the Cookie header, the
+	 * X-CSRF-Token header, and the Origin, Host and Sec-Fetch-Site headers that tell a
+	 * cross-site request from one of our own pages. */
+	const char *cookie;
+	const char *csrf_token;
+	const char *origin;
+	const char *host;
+	const char *fetch_site;
 } admin_request_t;
 
 /* Serves one admin API request: authenticates, checks the role, and fills reply

@@ -15,17 +15,48 @@ int admin_require(db_txn_t *txn, const char *name, const char *role, cairn_err_t
  * sets id->role from the record. */
 int admin_check_enabled(db_txn_t *txn, admin_identity_t *id, cairn_err_t *err);
 
-/* Who calls: the bearer token when an Authorization header is present, else the TLS
- * client certificate (an "admin" profile certificate of this CA naming an enabled admin).
- * Returns 0 or CAIRN_EAUTH with the reason. */
+/* Who calls: the bearer token when an Authorization header is present, else the console
+ * session its cookie names, else the TLS client certificate (an "admin" profile
+ * certificate of this CA naming an enabled admin). Returns 0, CAIRN_EAUTH with the
+ * reason, or CAIRN_EDENIED (a session's change without its CSRF token). */
 int admin_identify(const admin_ctx_t *ctx, const admin_request_t *req, admin_identity_t *id,
 		   cairn_err_t *err);
+
+/* The token whose SHA-256 is hash: 0 and id (name, role, cred) when it exists, is neither
+ * revoked nor expired and its admin is enabled; else CAIRN_EAUTH with the reason. */
+int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *id,
+			   cairn_err_t *err);
+/* The admin certificate with this serial: 0 and id (role from the admin record) when it
+ * is stored, of the admin profile, current, not revoked, and name is an enabled admin;
+ * else CAIRN_EAUTH with the reason. */
+int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_t len,
+			    const char *name, admin_identity_t *id, cairn_err_t *err);
+
+/* session.c. 1 when the Cookie header names a console session (live or not). */
+int admin_session_cookie_present(const char *cookie);
+/* Adds the Set-Cookie header that makes the browser forget its session cookie. */
+void admin_session_cookie_clear(http_reply_t *reply);
+/* Who calls with a session cookie: 0 and id; CAIRN_EAUTH (unknown, expired or signed-out
+ * session; admin disabled) or CAIRN_EDENIED (a change without the session's CSRF token). */
+int admin_session_identify(const admin_ctx_t *ctx, const admin_request_t *req,
+			   admin_identity_t *id, cairn_err_t *err);
 
 /* One handler of the admin API. arg is the path's '*' segment or NULL. */
 typedef void (*admin_fn)(const admin_ctx_t *ctx, const admin_request_t *req,
 			 const admin_identity_t *who, const char *arg, http_reply_t *reply);
 
 /* Handlers in api_*.c */
+/* session.c: POST /session (sign in: 201, Set-Cookie, {name, role, csrf_token, expires,
+ * via}), GET /session (who; a session caller gets its csrf_token), DELETE /session. */
+void api_session_create(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+			const char *, http_reply_t *);
+void api_session_show(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		      const char *, http_reply_t *);
+void api_session_delete(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+			const char *, http_reply_t *);
+/* api_certs.c: GET /stats: counts by status and profile, expiries per day for 90 days. */
+void api_stats(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+	       const char *, http_reply_t *);
 void api_requests_list(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
 		       const char *, http_reply_t *);
 void api_request_show(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,

@@ -40,6 +40,10 @@ typedef struct admin_route {
 } admin_route_t;
 
 static const admin_route_t admin_routes[] = {
+	{ "POST", "/session", roles_read, api_session_create },
+	{ "GET", "/session", roles_read, api_session_show },
+	{ "DELETE", "/session", roles_read, api_session_delete },
+	{ "GET", "/stats", roles_read, api_stats },
 	{ "POST", "/certificates", roles_issue, api_cert_issue },
 	{ "GET", "/certificates", roles_read, api_certs_search },
 	{ "GET", "/certificates/*", roles_read, api_cert_show },
@@ -202,10 +206,16 @@ static void api_cert_show(const admin_ctx_t *ctx, const admin_request_t *req,
 	BIO_get_mem_ptr(bio, &mem);
 	time_rfc3339((time_t)c.not_before, nb, sizeof(nb));
 	time_rfc3339((time_t)c.not_after, na, sizeof(na));
-	resp = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s%}", "serial", arg, "status",
+	/* Nine members: the format once listed eight, and every show answered 500. */
+	resp = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s%}", "serial", arg, "status",
 			 c.status == DB_CERT_REVOKED ? "revoked" : "valid", "subject", c.subject,
 			 "issuer", c.issuer, "profile", c.profile, "requester", c.requester,
 			 "not_before", nb, "not_after", na, "certificate", mem->data, mem->length);
+	if (resp != NULL && c.status == DB_CERT_REVOKED) {
+		time_rfc3339((time_t)c.revoked_at, nb, sizeof(nb));
+		json_object_set_new(resp, "revoked_at", json_string(nb));
+		json_object_set_new(resp, "revocation_reason", json_string(ca_reason_name(c.reason)));
+	}
 	http_reply_json(reply, 200, NULL, resp);
 out:
 	json_decref(resp);
@@ -395,12 +405,34 @@ void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const 
 		       req->remote, "path", req->path, "reason", cairn_err_msg(&err), NULL);
 }
 
+/* A browser marks the requests another site makes it send (Origin, Sec-Fetch-Site). The
+ * cookie is SameSite=Strict and a session change needs its CSRF token, but a browser also
+ * presents a client certificate to any site's form post: so no change is accepted from a
+ * request a browser says came from elsewhere. CLI and other clients send neither header. */
+static int cross_site(const admin_request_t *req)
+{
+	size_t n;
+
+	if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
+		return 0;
+	if (req->fetch_site != NULL && strcmp(req->fetch_site, "same-origin") != 0 &&
+	    strcmp(req->fetch_site, "none") != 0)
+		return 1;
+	if (req->origin == NULL)
+		return 0;
+	/* Origin must be https://HOST exactly, HOST being the Host header we were asked for. */
+	if (req->host == NULL || strncmp(req->origin, "https://", 8) != 0)
+		return 1;
+	n = strlen(req->host);
+	return strncmp(req->origin + 8, req->host, n) != 0 || req->origin[8 + n] != '\0';
+}
+
 void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply)
 {
 	const admin_route_t *route = NULL;
 	admin_identity_t who;
 	cairn_err_t err = { 0 };
-	int path_known = 0;
+	int path_known = 0, rc;
 	char actor[96], arg[128] = "";
 	size_t i;
 
@@ -423,10 +455,25 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 					   req->path);
 		return;
 	}
-	if (admin_identify(ctx, req, &who, &err) != 0) {
+	if (cross_site(req)) {
+		api_audit_denied(ctx, req, "anonymous", "cross-site request");
+		http_reply_problem(reply, 403, PROBLEM("forbidden"),
+				   "cross-site requests may not change anything");
+		return;
+	}
+	rc = admin_identify(ctx, req, &who, &err);
+	if (rc == CAIRN_EDENIED) {
+		api_audit_denied(ctx, req, "anonymous", cairn_err_msg(&err));
+		http_reply_problem(reply, 403, PROBLEM("forbidden"), "%s", cairn_err_msg(&err));
+		return;
+	}
+	if (rc != 0) {
 		api_audit_denied(ctx, req, "anonymous", cairn_err_msg(&err));
 		http_reply_problem(reply, 401, PROBLEM("unauthorized"), "%s", cairn_err_msg(&err));
 		reply->www_authenticate = "Bearer realm=\"cairn admin\"";
+		/* A dead session's cookie is dropped, so a client certificate can sign in again. */
+		if (req->authorization == NULL && admin_session_cookie_present(req->cookie))
+			admin_session_cookie_clear(reply);
 		return;
 	}
 	if (!role_allowed(route->roles, who.role)) {

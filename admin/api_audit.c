@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "admin/admin_int.h"
 #include "audit/audit.h"
@@ -14,7 +15,19 @@ struct query {
 	time_t since, until;
 	long offset, limit, seen;
 	json_t *items;
+	const char *serial; /* events about this certificate only (details.serial), or NULL */
 };
+
+/* 1 when the event names this certificate serial (hex, any case), at the top as
+ * issuance and revocation events do, or in its details. */
+static int serial_is(const json_t *ev, const char *serial)
+{
+	const char *s = json_string_value(json_object_get(ev, "serial"));
+
+	if (s == NULL)
+		s = json_string_value(json_object_get(json_object_get(ev, "details"), "serial"));
+	return s != NULL && strcasecmp(s, serial) == 0;
+}
 
 static int query_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
@@ -30,7 +43,8 @@ static int query_cb(const void *key, size_t klen, const void *val, size_t vlen, 
 	if (o == NULL || ts == NULL || time_parse(ts, &t) != 0 ||
 	    (q->actor && (actor == NULL || strcmp(actor, q->actor) != 0)) ||
 	    (q->action && (action == NULL || strncmp(action, q->action, strlen(q->action)) != 0)) ||
-	    (q->since && t < q->since) || (q->until && t >= q->until)) {
+	    (q->since && t < q->since) || (q->until && t >= q->until) ||
+	    (q->serial && !serial_is(o, q->serial))) {
 		json_decref(o);
 		return 0;
 	}
@@ -60,7 +74,8 @@ static int time_arg(const admin_request_t *req, const char *key, time_t *out, ht
 void api_audit_query(const admin_ctx_t *ctx, const admin_request_t *req,
 		     const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
-	struct query q = { api_query(req, "actor"), api_query(req, "action"), 0, 0, 0, 0, 0, NULL };
+	struct query q = { api_query(req, "actor"), api_query(req, "action"), 0, 0, 0, 0, 0, NULL,
+			   api_query(req, "serial") };
 	db_txn_t *txn = NULL;
 	json_t *doc;
 	(void)who;

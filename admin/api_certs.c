@@ -10,9 +10,11 @@
 
 struct search {
 	const char *requester;
+	const char *profile;
 	int status;            /* -1 any */
 	int64_t after, before; /* expiry window */
 	long offset, limit, seen;
+	long stop_at;          /* >0: stop the walk once this many matched (total known) */
 	json_t *items;
 };
 
@@ -35,6 +37,8 @@ static int search_cb(const db_cert_t *c, void *arg)
 
 	if (s->requester && strcmp(c->requester, s->requester) != 0)
 		return 0;
+	if (s->profile && strcmp(c->profile, s->profile) != 0)
+		return 0;
 	if (s->status >= 0 && c->status != s->status)
 		return 0;
 	if (c->not_after < s->after || c->not_after >= s->before)
@@ -42,6 +46,25 @@ static int search_cb(const db_cert_t *c, void *arg)
 	if (s->seen >= s->offset && s->seen < s->offset + s->limit)
 		json_array_append_new(s->items, cert_json(c));
 	s->seen++;
+	return s->stop_at > 0 && s->seen >= s->stop_at;
+}
+
+/* What the stats table says a search by profile and status alone will match. */
+struct total {
+	const struct search *s;
+	json_int_t n;
+};
+
+static int total_cb(const db_cert_count_t *c, void *arg)
+{
+	struct total *t = arg;
+
+	if (t->s->profile != NULL && strcmp(c->profile, t->s->profile) != 0)
+		return 0;
+	if (t->s->status != DB_CERT_VALID)
+		t->n += c->revoked;
+	if (t->s->status != DB_CERT_REVOKED)
+		t->n += c->valid + c->expired;
 	return 0;
 }
 
@@ -65,7 +88,9 @@ static int time_param(const admin_request_t *req, const char *key, int64_t *out,
 void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 		      const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
-	struct search s = { NULL, -1, INT64_MIN, INT64_MAX, 0, 0, 0, NULL };
+	struct search s = { NULL, NULL, -1, INT64_MIN, INT64_MAX, 0, 0, 0, 0, NULL };
+	struct total t = { &s, 0 };
+	json_int_t total;
 	const char *name = api_query(req, "name"), *serial = api_query(req, "serial");
 	const char *status = api_query(req, "status"), *within = api_query(req, "expiring_within");
 	uint8_t sn[DB_SERIAL_MAX];
@@ -77,6 +102,7 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	(void)arg;
 
 	s.requester = api_query(req, "requester");
+	s.profile = api_query(req, "profile");
 	if ((s.offset = api_query_long(req, "offset", 0, 0, 1L << 30, reply)) < 0 ||
 	    (s.limit = api_query_long(req, "limit", 100, 1, PAGE_MAX, reply)) < 0 ||
 	    time_param(req, "expires_after", &s.after, reply) != 0 ||
@@ -112,12 +138,85 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 		db_certs_by_name(txn, name, search_cb, &s);
 	} else if (s.after != INT64_MIN || s.before != INT64_MAX) {
 		db_certs_by_expiry(txn, s.after == INT64_MIN ? 0 : s.after, s.before, search_cb, &s);
+	} else if (s.requester == NULL && db_cert_counts(txn, (int64_t)time(NULL), total_cb, &t,
+							  NULL) == 0) {
+		/* By profile and status alone the total is in the stats table: walk (in serial
+		 * order, from the first) only up to the end of the page asked for. */
+		s.stop_at = s.offset + s.limit;
+		db_certs_all(txn, search_cb, &s);
 	} else {
 		db_certs_all(txn, search_cb, &s);
 	}
 	db_txn_end(txn);
-	doc = json_pack("{s:o, s:I, s:b}", "items", s.items, "total", (json_int_t)s.seen, "more",
-			s.offset + s.limit < s.seen);
+	total = s.stop_at > 0 ? t.n : (json_int_t)s.seen;
+	doc = json_pack("{s:o, s:I, s:b}", "items", s.items, "total", total, "more",
+			s.offset + s.limit < total);
 	http_reply_json(reply, 200, NULL, doc);
 	json_decref(doc);
+}
+
+/* Today and the 90 UTC days after it: everything that expires within 90 days from now. */
+#define STATS_DAYS 91
+
+struct stats {
+	json_int_t valid, revoked, expired;
+	json_t *profiles;
+};
+
+static int stats_cb(const db_cert_count_t *c, void *arg)
+{
+	struct stats *st = arg;
+
+	st->valid += c->valid;
+	st->revoked += c->revoked;
+	st->expired += c->expired;
+	return json_object_set_new(st->profiles, c->profile,
+				   json_integer(c->valid + c->revoked + c->expired)) != 0
+		       ? CAIRN_ENOMEM
+		       : 0;
+}
+
+/* The dashboard's figures, from the stats table's counters (db/stats.c: the numbers
+ * /metrics serves, kept in each change's transaction): the counts by status and profile
+ * and the expiries per UTC day cost the same at a million certificates as at ten (what
+ * expired since the last horizon and the rest of today are walked, nothing else). */
+void api_stats(const admin_ctx_t *ctx, const admin_request_t *req, const admin_identity_t *who,
+	       const char *arg, http_reply_t *reply)
+{
+	struct stats st = { 0 };
+	int64_t now = (int64_t)time(NULL), per_day[STATS_DAYS];
+	json_t *days = json_array(), *doc = NULL;
+	db_txn_t *txn = NULL;
+	char from[32];
+	size_t i;
+	int rc;
+	(void)req;
+	(void)who;
+	(void)arg;
+
+	st.profiles = json_object();
+	if (days == NULL || st.profiles == NULL || db_read_begin(ctx->db, &txn) != 0) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "database unavailable");
+		goto out;
+	}
+	rc = db_cert_counts(txn, now, stats_cb, &st, NULL);
+	if (rc == 0)
+		rc = db_cert_expiry_days(txn, now, STATS_DAYS, per_day);
+	db_txn_end(txn);
+	if (rc != 0) {
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "counting certificates: %s",
+				   cairn_strerror(rc));
+		goto out;
+	}
+	for (i = 0; i < STATS_DAYS; i++)
+		json_array_append_new(days, json_integer(per_day[i]));
+	time_rfc3339((time_t)now, from, sizeof(from));
+	doc = json_pack("{s:{s:I, s:I, s:I}, s:O, s:{s:s, s:O}}", "status", "valid", st.valid,
+			"revoked", st.revoked, "expired", st.expired, "profiles", st.profiles,
+			"expiring", "from", from, "per_day", days);
+	http_reply_json(reply, 200, NULL, doc);
+out:
+	json_decref(doc);
+	json_decref(days);
+	json_decref(st.profiles);
 }

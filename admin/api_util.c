@@ -102,6 +102,36 @@ void api_reply_error(http_reply_t *reply, const cairn_err_t *err)
 	}
 }
 
+int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_t len,
+			    const char *name, admin_identity_t *id, cairn_err_t *err)
+{
+	db_txn_t *txn = NULL;
+	db_cert_t rec;
+	int rc, disabled = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	if (len == 0 || len > DB_SERIAL_MAX)
+		return cairn_err_set(err, CAIRN_EAUTH, "client certificate has no usable serial");
+	if (db_read_begin(ctx->db, &txn) != 0)
+		return cairn_err_set(err, CAIRN_EAUTH, "database unavailable");
+	rc = db_cert_get(txn, serial, len, &rec);
+	db_txn_end(txn);
+	if (rc != 0 || strcmp(rec.profile, CA_ADMIN_PROFILE) != 0)
+		return cairn_err_set(err, CAIRN_EAUTH,
+				     "client certificate is not an admin certificate of this CA");
+	if (rec.status == DB_CERT_REVOKED)
+		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is revoked");
+	if (rec.not_after < now || rec.not_before > now)
+		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is not valid now");
+	if (admin_get(ctx->db, name, id, &disabled) != 0)
+		return cairn_err_set(err, CAIRN_EAUTH, "no admin %s", name);
+	if (disabled)
+		return cairn_err_set(err, CAIRN_EAUTH, "admin %s is disabled", name);
+	memcpy(id->cred, serial, len);
+	id->cred_len = len;
+	return 0;
+}
+
 /* An admin certificate: issued by one of the issuing CAs under the "admin" profile,
  * stored, valid now and not revoked; its CN names an enabled admin. */
 static int cert_identity(const admin_ctx_t *ctx, X509 *cert, admin_identity_t *id,
@@ -109,10 +139,8 @@ static int cert_identity(const admin_ctx_t *ctx, X509 *cert, admin_identity_t *i
 {
 	const ASN1_INTEGER *sn = X509_get0_serialNumber(cert);
 	X509_NAME *subj = X509_get_subject_name(cert);
-	db_txn_t *txn = NULL;
-	db_cert_t rec;
 	char cn[64] = "";
-	int rc, n;
+	int n;
 
 	/* Any of our issuing CAs: admin certificates outlive a rotation. */
 	if (ca_issuer_of(ctx->ca, cert) == NULL)
@@ -120,34 +148,25 @@ static int cert_identity(const admin_ctx_t *ctx, X509 *cert, admin_identity_t *i
 	n = X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof(cn));
 	if (n <= 0 || sn == NULL || sn->length > DB_SERIAL_MAX)
 		return cairn_err_set(err, CAIRN_EAUTH, "client certificate has no admin name (CN)");
-	if (db_read_begin(ctx->db, &txn) != 0)
-		return cairn_err_set(err, CAIRN_EAUTH, "database unavailable");
-	rc = db_cert_get(txn, sn->data, (size_t)sn->length, &rec);
-	db_txn_end(txn);
-	if (rc != 0 || strcmp(rec.profile, CA_ADMIN_PROFILE) != 0)
-		return cairn_err_set(err, CAIRN_EAUTH,
-				     "client certificate is not an admin certificate of this CA");
-	if (rec.status == DB_CERT_REVOKED)
-		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is revoked");
-	if (rec.not_after < (int64_t)time(NULL) || rec.not_before > (int64_t)time(NULL))
-		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is not valid now");
-	{
-		int disabled = 0;
-		if (admin_get(ctx->db, cn, id, &disabled) != 0)
-			return cairn_err_set(err, CAIRN_EAUTH, "no admin %s", cn);
-		if (disabled)
-			return cairn_err_set(err, CAIRN_EAUTH, "admin %s is disabled", cn);
-	}
-	return 0;
+	return admin_cert_serial_check(ctx, sn->data, (size_t)sn->length, cn, id, err);
 }
 
 int admin_identify(const admin_ctx_t *ctx, const admin_request_t *req, admin_identity_t *id,
 		   cairn_err_t *err)
 {
-	if (req->authorization == NULL && req->client_cert != NULL)
+	int rc;
+
+	if (req->authorization == NULL && admin_session_cookie_present(req->cookie))
+		return admin_session_identify(ctx, req, id, err);
+	if (req->authorization == NULL && req->client_cert != NULL) {
+		id->via = "certificate";
 		return cert_identity(ctx, req->client_cert, id, err);
+	}
 	if (req->authorization == NULL)
 		return cairn_err_set(err, CAIRN_EAUTH,
 				     "missing Authorization header (or an admin client certificate)");
-	return admin_authenticate(ctx->db, req->authorization, id, err);
+	rc = admin_authenticate(ctx->db, req->authorization, id, err);
+	if (rc == 0)
+		id->via = "token";
+	return rc;
 }

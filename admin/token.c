@@ -106,13 +106,7 @@ int admin_authenticate(db_t *db, const char *authorization, admin_identity_t *id
 		       cairn_err_t *err)
 {
 	uint8_t hash[SHA256_DIGEST_LENGTH];
-	db_txn_t *txn = NULL;
-	const void *val;
-	size_t vlen;
-	json_t *rec = NULL;
-	const char *token, *name = NULL, *role = NULL;
-	json_int_t expires = 0;
-	int revoked = 0, rc;
+	const char *token;
 
 	memset(id, 0, sizeof(*id));
 	if (authorization == NULL)
@@ -126,12 +120,25 @@ int admin_authenticate(db_t *db, const char *authorization, admin_identity_t *id
 	    strlen(token) > 128)
 		return cairn_err_set(err, CAIRN_EAUTH, "unknown API token");
 	SHA256((const unsigned char *)token, strlen(token), hash);
+	return admin_token_check_hash(db, hash, id, err);
+}
+
+int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *id,
+			   cairn_err_t *err)
+{
+	db_txn_t *txn = NULL;
+	const void *val;
+	size_t vlen;
+	json_t *rec = NULL;
+	const char *name = NULL, *role = NULL;
+	json_int_t expires = 0;
+	int revoked = 0, rc;
 
 	rc = db_read_begin(db, &txn);
 	if (rc)
 		return cairn_err_set(err, rc, "token lookup: %s", cairn_strerror(rc));
 	/* The lookup is by hash, so timing reveals nothing about the secret. */
-	if (db_get(txn, DB_TOKENS, hash, sizeof(hash), &val, &vlen) != 0) {
+	if (db_get(txn, DB_TOKENS, hash, SHA256_DIGEST_LENGTH, &val, &vlen) != 0) {
 		rc = cairn_err_set(err, CAIRN_EAUTH, "unknown API token");
 		goto out;
 	}
@@ -151,6 +158,8 @@ int admin_authenticate(db_t *db, const char *authorization, admin_identity_t *id
 	}
 	snprintf(id->name, sizeof(id->name), "%s", name);
 	snprintf(id->role, sizeof(id->role), "%s", role);
+	memcpy(id->cred, hash, SHA256_DIGEST_LENGTH);
+	id->cred_len = SHA256_DIGEST_LENGTH;
 	rc = admin_check_enabled(txn, id, err);
 out:
 	json_decref(rec);

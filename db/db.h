@@ -245,7 +245,8 @@ int db_counter_get(db_txn_t *txn, const char *family, const char *const *labels,
 		   int64_t *out) CAIRN_WUR;
 /* Calls fn for every counter of family, in key order; labels are borrowed for the call.
  * Families kept by cairn: "issued" {channel, profile} (ca/record.c), "revocations"
- * {reason: CRLReason as decimal} (db_cert_revoke*), "requests" {status} (policy/).
+ * {reason: CRLReason as decimal} (db_cert_revoke*), "requests" {status} (policy/),
+ * "expiry_day" {YYYY-MM-DD} (db_cert_expiry_days).
  * Returns 0, fn's non-zero value or a code. */
 typedef int (*db_counter_fn)(const char *const *labels, size_t n, int64_t value, void *arg);
 int db_counters(db_txn_t *txn, const char *family, db_counter_fn fn, void *arg);
@@ -271,6 +272,14 @@ int db_cert_counts(db_txn_t *txn, int64_t now, db_cert_count_fn fn, void *arg,
  * that predates the counters gets them built by db_open (one walk of every certificate
  * and request, in its set-up transaction). */
 int db_cert_counts_advance(db_txn_t *txn, int64_t now) CAIRN_WUR;
+/*
+ * Certificates not revoked by the UTC day of their notAfter, for days days from now:
+ * per_day[0] counts those expiring from now to the end of today (a by_expiry walk of
+ * the rest of today), per_day[i] those expiring on the UTC day i days after today (one
+ * "expiry_day" counter each). Cost: days lookups plus today's expiries, however many
+ * certificates there are. Any txn. Returns 0, CAIRN_EINVAL or a db code.
+ */
+int db_cert_expiry_days(db_txn_t *txn, int64_t now, size_t days, int64_t *per_day) CAIRN_WUR;
 /* Map size and the bytes in use (up to the last page written), from LMDB. */
 int db_usage(db_t *db, uint64_t *map_bytes, uint64_t *used_bytes) CAIRN_WUR;
 

@@ -14,11 +14,24 @@
  * Keys: family || 0 || label || 0 || label ..., value a signed BE64. Families:
  *   certs/P, certs_revoked/P, certs_expired/P  (P = profile; see db_cert_counts)
  *   horizon                                    (the time certs_expired is exact at)
+ *   expiry_day/YYYY-MM-DD                      (not revoked, by the UTC day of notAfter)
  *   issued/CHANNEL/P, revocations/REASON, requests/STATUS
  *   version                                    (set once the counters are complete)
+ * Version 2 added expiry_day; a version-1 table gets just that family built on open.
  */
-#define STATS_VERSION 1
+#define STATS_VERSION 2
 #define KEY_MAX 256
+#define DAY 86400
+
+/* The UTC day of t as YYYY-MM-DD: labels that sort in time order. */
+static void utc_day(int64_t t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(out, cap, "%Y-%m-%d", &tm) == 0)
+		snprintf(out, cap, "?");
+}
 
 /* family || 0 || labels joined by 0 into key; 0 when too long. */
 static size_t stat_key(uint8_t *key, const char *family, const char *const *labels, size_t n)
@@ -151,6 +164,8 @@ static int horizon(db_txn_t *txn, int64_t *out)
 static int cert_account(db_txn_t *txn, const db_cert_t *c, int sign)
 {
 	const char *p[1] = { c->profile };
+	char day[16];
+	const char *d[1] = { day };
 	int64_t h;
 	int rc;
 
@@ -158,6 +173,9 @@ static int cert_account(db_txn_t *txn, const db_cert_t *c, int sign)
 		return rc;
 	if (c->status == DB_CERT_REVOKED)
 		return db_counter_add(txn, "certs_revoked", p, 1, sign);
+	utc_day(c->not_after, day, sizeof(day));
+	if ((rc = db_counter_add(txn, "expiry_day", d, 1, sign)) != 0)
+		return rc;
 	if (c->not_after < h)
 		return db_counter_add(txn, "certs_expired", p, 1, sign);
 	return 0;
@@ -318,7 +336,51 @@ int db_cert_counts_advance(db_txn_t *txn, int64_t now)
 	return rc;
 }
 
+/* ---- certificates by the day they expire ---- */
+
+static int today_cb(const db_cert_t *c, void *arg)
+{
+	if (c->status != DB_CERT_REVOKED)
+		(*(int64_t *)arg)++;
+	return 0;
+}
+
+int db_cert_expiry_days(db_txn_t *txn, int64_t now, size_t days, int64_t *per_day)
+{
+	int64_t midnight = now - now % DAY;
+	char day[16];
+	const char *d[1] = { day };
+	size_t i;
+	int rc;
+
+	if (txn == NULL || per_day == NULL || days == 0 || now < 0)
+		return CAIRN_EINVAL;
+	memset(per_day, 0, days * sizeof(*per_day));
+	/* Today's counter also holds what expired earlier today: walk the rest of today. */
+	if ((rc = db_certs_by_expiry(txn, now, midnight + DAY, today_cb, &per_day[0])) != 0)
+		return rc;
+	for (i = 1; i < days; i++) {
+		utc_day(midnight + (int64_t)i * DAY, day, sizeof(day));
+		if ((rc = db_counter_get(txn, "expiry_day", d, 1, &per_day[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* ---- building the counters of a database that predates them ---- */
+
+/* Version 1 -> 2: the expiry_day family of every certificate not revoked. */
+static int expiry_day_cert(const db_cert_t *c, void *arg)
+{
+	char day[16];
+	const char *d[1] = { day };
+
+	if (c->status == DB_CERT_REVOKED)
+		return 0;
+	utc_day(c->not_after, day, sizeof(day));
+	return db_counter_add(arg, "expiry_day", d, 1, 1);
+}
+
 
 static int rebuild_cert(const db_cert_t *c, void *arg)
 {
@@ -360,6 +422,15 @@ int db_stats_ensure(db_txn_t *txn, cairn_err_t *err)
 
 	if ((rc = db_counter_get(txn, "version", NULL, 0, &v)) != 0 || v == STATS_VERSION)
 		return rc;
+	/* From version 1 only expiry_day is missing: keep the rest (issued by channel is
+	 * not in the records, a full rebuild would lose it). */
+	if (v == 1) {
+		if ((rc = db_certs_all(txn, expiry_day_cert, txn)) != 0 ||
+		    (rc = stat_set(txn, key, stat_key(key, "version", NULL, 0), STATS_VERSION)) != 0)
+			return cairn_err_set(err, rc, "adding expiry days to the stats table: %s",
+					     cairn_strerror(rc));
+		return 0;
+	}
 	/* Start from nothing (counters a binary without them could have left half-made). */
 	if ((rc = db_mdb_rc(txn, mdb_drop(txn->txn, txn->db->dbi[DB_STATS], 0))) != 0 ||
 	    (rc = db_certs_all(txn, rebuild_cert, txn)) != 0 ||

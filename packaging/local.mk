@@ -8,7 +8,7 @@ bashcompdir = $(datadir)/bash-completion/completions
 systemdunitdir = $(prefix)/lib/systemd/system
 
 man_MANS = packaging/cairn.1 packaging/cairn.json.5
-CLEANFILES = $(man_MANS)
+CLEANFILES += $(man_MANS)
 packaging/cairn.1: cairn$(EXEEXT)
 	$(AM_V_GEN)$(MKDIR_P) packaging && ./cairn$(EXEEXT) man 1 >$@.tmp && mv $@.tmp $@
 packaging/cairn.json.5: cairn$(EXEEXT)

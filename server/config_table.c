@@ -94,6 +94,9 @@ const cfg_key_t config_keys[] = {
 	{ "audit", NF(CFG_OBJ), "", 0, 0, NULL, 0, "the audit log" },
 	{ "audit.checkpoint_interval", F(CFG_DUR, checkpoint_interval), "1h", 60, 400L * 86400,
 	  NULL, 0, "how often the daemon signs the audit chain head (also at shutdown and on demand)" },
+	{ "ui", NF(CFG_OBJ), "", 0, 0, NULL, 0, "the web console at /ui/" },
+	{ "ui.session_lifetime", F(CFG_DUR, ui_session_lifetime), "8h", 60, 7L * 86400, NULL, 0,
+	  "how long a console sign-in lasts (sessions are kept in memory: a restart ends them)" },
 
 	{ "profiles", F(CFG_MAP, profiles), NULL, 1, CA_MAX_PROFILES, NULL, 0,
 	  "certificate profiles by name ([a-z0-9_-]{1,63})" },

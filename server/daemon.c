@@ -157,6 +157,16 @@ static int open_core(server_t *s, cairn_err_t *err)
 	s->admin.renew = server_renew_now;
 	s->admin.renew_arg = s;
 	s->admin.rotate = server_rotate_now;
+	/* Console sessions live in memory: a restart signs everyone out (docs/console.md). */
+	{
+		int64_t life = 0;
+		if (duration_parse(cfg->ui_session_lifetime, &life) != 0 ||
+		    (s->admin.sessions = admin_sessions_new(ADMIN_SESSIONS_MAX)) == NULL) {
+			rc = cairn_err_set(err, CAIRN_ENOMEM, "cannot set up console sessions");
+			goto out;
+		}
+		s->admin.session_lifetime = (long)life;
+	}
 	/* Audit checkpoints are signed by the issuing CA key, in the token. */
 	rc = hsm_key_get(s->hsm, cfg->issuing_key, &s->admin.audit_key, err);
 	if (rc)
@@ -221,6 +231,8 @@ static void close_core(server_t *s)
 			     &err) != 0)
 		log_warn("server", "final audit checkpoint: %s", cairn_err_msg(&err));
 	EVP_PKEY_free(s->admin.audit_key);
+	admin_sessions_free(s->admin.sessions);
+	s->admin.sessions = NULL;
 	server_revocation_close(s);
 	est_free(s->est);
 	policy_engine_free(s->policy);

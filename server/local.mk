@@ -8,6 +8,6 @@ check_PROGRAMS += tests/unit/test_config
 TESTS += tests/unit/test_config
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_config_LDADD = libserver.la libadmin.la libest.la libacme.la libcrl.la libocsp.la \
+tests_unit_test_config_LDADD = libserver.la libui.la libadmin.la libest.la libacme.la libcrl.la libocsp.la \
 	libpolicy.la libinventory.la libca.la \
 	libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)

@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "server/internal.h"
+#include "ui/ui.h"
 
 static void route_healthz(server_t *s, const server_req_t *req, const char *arg,
 			  http_reply_t *reply)
@@ -139,8 +140,45 @@ static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 	areq.query = admin_query;
 	areq.query_ctx = req->conn;
 	areq.client_cert = areq.authorization ? NULL : peer_cert(req);
+	areq.cookie = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
+	areq.csrf_token = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, ADMIN_CSRF_HEADER);
+	areq.origin = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin");
+	areq.host = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	areq.fetch_site = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
 	admin_handle(&s->admin, &areq, reply);
 	X509_free(areq.client_cert);
+}
+
+/* /ui/NAME: the console's pages, from the binary; they reach the data only through
+ * /admin/v1 like any client. */
+static void route_ui(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply)
+{
+	const ui_asset_t *a = ui_asset_find(arg);
+	char *copy;
+	size_t i;
+	(void)s;
+	(void)req;
+
+	if (a == NULL) {
+		http_reply_problem(reply, 404, NULL, "no console page %s", arg);
+	} else if ((copy = malloc(a->len)) == NULL) {
+		http_reply_problem(reply, 500, NULL, "out of memory");
+	} else {
+		memcpy(copy, a->data, a->len);
+		http_reply_set(reply, 200, a->content_type, copy, a->len);
+	}
+	for (i = 0; ui_headers[i] != NULL; i += 2)
+		(void)http_reply_header(reply, ui_headers[i], "%s", ui_headers[i + 1]);
+}
+
+static void route_ui_root(server_t *s, const server_req_t *req, const char *arg,
+			  http_reply_t *reply)
+{
+	(void)s;
+	(void)req;
+	(void)arg;
+	http_reply_set(reply, 308, NULL, NULL, 0);
+	reply->location = strdup("/ui/");
 }
 
 /* /.well-known/est/[label/]op: EST (RFC 7030); the est folder dispatches. */
@@ -199,6 +237,9 @@ const route_t server_routes[] = {
 	{ "GET", "/ocsp/", LISTEN_HTTP, route_ocsp_get, 0, SERVER_CH_OCSP },
 	{ "GET", "/crl/", LISTEN_HTTP, route_crl, 0, SERVER_CH_CRL },
 	{ "*", "/admin/v1/", LISTEN_HTTPS, route_admin, -1, SERVER_CH_ADMIN },
+	/* The console's static pages; its sign-in and data calls are /admin/v1 (admin). */
+	{ "GET", "/ui/", LISTEN_HTTPS, route_ui, 0, SERVER_CH_OTHER },
+	{ "GET", "/ui", LISTEN_HTTPS, route_ui_root, 0, SERVER_CH_OTHER },
 	{ "*", "/.well-known/est/", LISTEN_HTTPS, route_est, -1, SERVER_CH_EST },
 	{ "*", "/acme/", LISTEN_HTTPS, route_acme, 65536, SERVER_CH_ACME },
 };

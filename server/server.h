@@ -47,6 +47,7 @@ typedef struct cairn_config {
 	char *policy_file;      /* approval policy (JSON), relative to dir */
 	char *pending_ttl;      /* how long a pending request waits, e.g. "7d" */
 	char *checkpoint_interval; /* signed audit checkpoints, e.g. "1h" */
+	char *ui_session_lifetime; /* console session lifetime, e.g. "8h" */
 	json_t *profiles;       /* borrowed from root */
 	json_t *acme;           /* borrowed from root, may be NULL */
 	json_t *est;            /* borrowed from root, may be NULL */

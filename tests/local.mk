@@ -104,3 +104,6 @@ EXTRA_DIST += tests/integration/extroot.sh
 # The certificate inventory: import (directory, CSV), owners, reports; TLS discovery.
 TESTS += tests/integration/inventory.sh tests/integration/discover.sh
 EXTRA_DIST += tests/integration/inventory.sh tests/integration/discover.sh
+# The web console (/ui/): sessions, CSRF, CSP with curl; the pages in headless Chromium.
+TESTS += tests/integration/ui.sh
+EXTRA_DIST += tests/integration/ui.sh tests/integration/ui_browser.py

@@ -883,6 +883,118 @@ static void test_cert_counts(void **state)
 	db_close(db);
 }
 
+static void expect_days(db_t *db, const char *what, int64_t now, const int64_t *want, size_t n)
+{
+	int64_t got[8];
+	db_txn_t *txn;
+	size_t i;
+
+	assert_true(n <= 8);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_cert_expiry_days(txn, now, n, got), 0);
+	db_txn_end(txn);
+	for (i = 0; i < n; i++)
+		if (got[i] != want[i])
+			fail_msg("%s: day %zu: %lld, not %lld", what, i, (long long)got[i], (long long)want[i]);
+}
+
+/* A version-1 stats table: no expiry_day family yet. */
+struct day_list {
+	char day[16][16];
+	int64_t n[16];
+	size_t count;
+};
+
+static int list_day(const char *const *labels, size_t n, int64_t v, void *arg)
+{
+	struct day_list *d = arg;
+
+	assert_int_equal(n, 1);
+	assert_true(d->count < 16);
+	snprintf(d->day[d->count], sizeof(d->day[0]), "%s", labels[0]);
+	d->n[d->count++] = v;
+	return 0;
+}
+
+static int drop_days_fn(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct day_list d = { .count = 0 };
+	size_t i;
+	(void)arg;
+	(void)err;
+	assert_int_equal(db_counters(txn, "expiry_day", list_day, &d), 0);
+	for (i = 0; i < d.count; i++) {
+		const char *l[1] = { d.day[i] };
+		assert_int_equal(db_counter_add(txn, "expiry_day", l, 1, -d.n[i]), 0);
+	}
+	assert_int_equal(db_counter_add(txn, "version", NULL, 0, -1), 0);
+	return 0;
+}
+
+static void test_expiry_days(void **state)
+{
+	const int64_t D = 86400, M = 4000000000 - 4000000000 % 86400; /* a UTC midnight */
+	const int64_t now = M + 10 * 3600;
+	db_t *db = open_db(*state);
+	struct revoke_op r = { .when = now, .reason = 4 };
+	db_cert_t c;
+	db_txn_t *txn;
+	int64_t v;
+	const char *l[2] = { "unknown", "tls-server" };
+
+	store_cert(db, 0x81, now - 3600, NULL, NULL);      /* expired earlier today */
+	store_cert(db, 0x82, now + 3600, NULL, NULL);      /* later today */
+	store_cert(db, 0x83, M + D + 5, NULL, NULL);       /* tomorrow */
+	store_cert(db, 0x84, M + D + D - 1, NULL, NULL);   /* tomorrow, last second */
+	store_cert(db, 0x85, M + 3 * D, NULL, NULL);       /* in 3 days */
+	store_cert(db, 0x86, M + 3 * D + 7, NULL, NULL);   /* in 3 days, revoked below */
+	store_cert(db, 0x87, M + 9 * D, NULL, NULL);       /* past the window asked */
+	{
+		const int64_t want[5] = { 1, 2, 0, 2, 0 };
+		expect_days(db, "stored", now, want, 5);
+	}
+	make_cert(&c, 0x86, 0);
+	memcpy(r.serial, c.serial, 16);
+	assert_int_equal(db_write(db, revoke_fn, &r, NULL), 0);
+	{
+		const int64_t want[5] = { 1, 2, 0, 1, 0 };
+		expect_days(db, "0x86 revoked", now, want, 5);
+	}
+	/* A released hold counts again. */
+	r.reason = 6;
+	make_cert(&c, 0x85, 0);
+	memcpy(r.serial, c.serial, 16);
+	assert_int_equal(db_write(db, revoke_fn, &r, NULL), 0);
+	{
+		const int64_t want[5] = { 1, 2, 0, 0, 0 };
+		expect_days(db, "0x85 on hold", now, want, 5);
+	}
+	assert_int_equal(db_write(db, unhold_fn, &r, NULL), 0);
+	{
+		const int64_t want[5] = { 1, 2, 0, 1, 0 };
+		expect_days(db, "0x85 released", now, want, 5);
+	}
+	/* A table of version 1 gets the family on open, and keeps what the records lack. */
+	assert_int_equal(db_write(db, drop_days_fn, NULL, NULL), 0);
+	{
+		const int64_t want[5] = { 1, 0, 0, 0, 0 };
+		expect_days(db, "version 1", now, want, 5);
+	}
+	db_close(db);
+	db = open_db(*state);
+	{
+		const int64_t want[5] = { 1, 2, 0, 1, 0 };
+		expect_days(db, "rebuilt", now, want, 5);
+	}
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_counter_get(txn, "version", NULL, 0, &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(db_counter_get(txn, "issued", l, 2, &v), 0);
+	assert_int_equal(v, 0); /* put_cert counts no issuance: nothing was rebuilt */
+	db_txn_end(txn);
+	db_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -894,6 +1006,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_revoke, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cert_counts, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_expiry_days, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_hold_and_details, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_write_errors, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup_dir,
