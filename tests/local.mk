@@ -87,3 +87,7 @@ EXTRA_DIST += tests/integration/service.sh tests/integration/notify_socket.py
 # make install (DESTDIR, prefix), the .deb in a scratch root, unit, man pages, completion.
 TESTS += tests/integration/package.sh
 EXTRA_DIST += tests/integration/package.sh scripts/package.sh
+
+# The scale bench's path at N = 20000 (bench/scale.sh runs the large sizes by hand).
+TESTS += tests/integration/scale_smoke.sh
+EXTRA_DIST += tests/integration/scale_smoke.sh
