@@ -179,6 +179,8 @@ static const acme_row_t rows[] = {
 	{ "POST", "authz/", NULL, acme_authz },
 	{ "POST", "chall/", NULL, acme_challenge },
 	{ "POST", "cert/", NULL, acme_cert },
+	{ "POST", "issuer/", NULL, acme_issuer },
+	{ "GET", "issuer/", NULL, acme_issuer },
 	{ "POST", "revoke-cert", NULL, acme_revoke },
 	{ "GET", "renewal-info/", NULL, acme_renewal_info },
 };

@@ -90,4 +90,12 @@ void acme_handle(acme_t *acme, const acme_request_t *req, http_reply_t *reply);
 int acme_eab_create(acme_t *acme, const char *group, const char *profile, const char *actor,
 		    char **kid, char **hmac_b64, cairn_err_t *err) CAIRN_WUR;
 
+/*
+ * Appends to into (a json array) the addresses of the mailto: contacts of the account
+ * requester names: "acme:acct/ID", or "acme:eab/KID" (the account bound with that key).
+ * Deactivated accounts have none. One read txn of db. Returns 0, CAIRN_ENOENT (not an
+ * ACME requester, no such account, no mailto: contact).
+ */
+int acme_owner_contacts(db_t *db, const char *requester, json_t *into);
+
 #endif

@@ -162,6 +162,11 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 		   http_reply_t *r);
 void acme_cert(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 	       http_reply_t *r);
+/* issuer/{name}: the PEM of one of our CA certificates ("root", "issuing", "issuing-2",
+ * …), the target of a certificate's Link rel="up"; POST-as-GET like every ACME resource
+ * (RFC 8555 §7.1), GET too. An issuing CA links up to the root. */
+void acme_issuer(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		 http_reply_t *r);
 void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		 http_reply_t *r);
 void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_request_t *req,

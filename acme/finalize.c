@@ -341,19 +341,25 @@ out:
 	return rc;
 }
 
+/* The Link to the ACME resource of issuer name (answers POST-as-GET, RFC 8555 §7.1). */
+static void link_up(acme_t *a, const char *name, http_reply_t *r)
+{
+	http_reply_header(r, "Link", "<%sissuer/%s>;rel=\"up\"", a->base, name);
+}
+
 void acme_cert(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 	       http_reply_t *r)
 {
 	acme_jws_t j;
 	json_t *s = NULL;
-	char key[64], link[600];
+	char key[64], issuer_name[sizeof(((db_cert_t *)0)->issuer)];
 	uint8_t serial[DB_SERIAL_MAX];
 	db_txn_t *txn = NULL;
 	db_cert_t c;
 	char *pem = NULL;
 	size_t len = 0;
 	uint8_t *idder = NULL;
-	X509 *issuer = ca_issuer_cert(a->ca, "issuing");
+	X509 *issuer;
 	int n, sl;
 
 	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
@@ -374,15 +380,18 @@ void acme_cert(acme_t *a, const char *url, const char *arg, const acme_request_t
 	}
 	if (pem_append(&pem, &len, c.der, c.der_len) != 0)
 		goto fail;
+	/* The chain of the CA that signed it, whichever is current now (rotation). */
+	snprintf(issuer_name, sizeof(issuer_name), "%s", c.issuer);
 	db_txn_end(txn);
 	txn = NULL;
+	if ((issuer = ca_issuer_cert(a->ca, issuer_name)) == NULL)
+		goto fail;
 	n = i2d_X509(issuer, &idder);
 	if (n <= 0 || pem_append(&pem, &len, idder, (size_t)n) != 0)
 		goto fail;
 	http_reply_set(r, 200, "application/pem-certificate-chain", pem, len);
 	pem = NULL;
-	snprintf(link, sizeof(link), "<%s/ca/issuing.crt>;rel=\"up\"", a->http_base);
-	http_reply_header(r, "Link", "%s", link);
+	link_up(a, issuer_name, r);
 	goto out;
 fail:
 	acme_problem(r, 500, "serverInternal", "cannot encode the certificate chain");
@@ -392,4 +401,44 @@ out:
 	free(pem);
 	json_decref(s);
 	acme_jws_clear(&j);
+}
+
+void acme_issuer(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
+		 http_reply_t *r)
+{
+	acme_jws_t j;
+	X509 *x = NULL;
+	uint8_t *der = NULL;
+	char *pem = NULL;
+	size_t len = 0;
+	int n, verified = 0;
+
+	if (strcmp(req->method, "POST") == 0) {
+		if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+			return;
+		verified = 1;
+		if (!j.post_as_get) {
+			acme_problem(r, 400, "malformed", "an issuer certificate is fetched with "
+				     "POST-as-GET");
+			goto out;
+		}
+	}
+	/* "current" is no resource: a certificate links to the CA that actually signed it. */
+	if (strcmp(arg, "current") == 0 || (x = ca_issuer_cert(a->ca, arg)) == NULL) {
+		acme_problem(r, 404, "malformed", "no issuer %s", arg);
+		goto out;
+	}
+	if ((n = i2d_X509(x, &der)) <= 0 || pem_append(&pem, &len, der, (size_t)n) != 0) {
+		acme_problem(r, 500, "serverInternal", "cannot encode the issuer certificate");
+		goto out;
+	}
+	http_reply_set(r, 200, "application/pem-certificate-chain", pem, len);
+	pem = NULL;
+	if (strcmp(arg, "root") != 0)
+		link_up(a, "root", r);
+out:
+	OPENSSL_free(der);
+	free(pem);
+	if (verified)
+		acme_jws_clear(&j);
 }

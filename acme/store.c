@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME objects as JSON in the DB_ACME table: a/ accounts, k/ key thumbprints, o/ orders, z/ authorizations, s/ certificates, e/ EAB keys. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "acme/acme_int.h"
 #include "audit/audit.h"
+#include "notify/notify.h"
 
 int acme_txn_get(db_txn_t *txn, const char *key, json_t **out)
 {
@@ -139,5 +141,42 @@ int acme_update(acme_t *a, const char *key, acme_update_fn fn, void *arg, json_t
 		*result = op.result;
 	else
 		json_decref(op.result);
+	return rc;
+}
+
+int acme_owner_contacts(db_t *db, const char *requester, json_t *into)
+{
+	char key[160];
+	const char *acct = NULL, *uri;
+	db_txn_t *txn = NULL;
+	json_t *eab = NULL, *rec = NULL, *c;
+	size_t i;
+	int rc = CAIRN_ENOENT;
+
+	if (requester == NULL || db_read_begin(db, &txn) != 0)
+		return CAIRN_ENOENT;
+	if (strncmp(requester, "acme:eab/", 9) == 0) {
+		snprintf(key, sizeof(key), "e/%s", requester + 9);
+		if (acme_txn_get(txn, key, &eab) == 0)
+			acct = json_string_value(json_object_get(eab, "account"));
+	} else if (strncmp(requester, "acme:acct/", 10) == 0) {
+		acct = requester + 10;
+	}
+	if (acct != NULL && strlen(acct) <= ACME_ID_LEN && strchr(acct, '/') == NULL) {
+		snprintf(key, sizeof(key), "a/%s", acct);
+		if (acme_txn_get(txn, key, &rec) != 0)
+			rec = NULL;
+	}
+	db_txn_end(txn);
+	if (strcmp(json_string_value(json_object_get(rec, "status")) ?: "valid", "valid") == 0)
+		json_array_foreach(json_object_get(rec, "contact"), i, c) {
+			uri = json_string_value(c);
+			if (uri != NULL && strncmp(uri, "mailto:", 7) == 0 && notify_address_ok(uri + 7)) {
+				json_array_append_new(into, json_string(uri + 7));
+				rc = 0;
+			}
+		}
+	json_decref(rec);
+	json_decref(eab);
 	return rc;
 }

@@ -52,11 +52,24 @@ void admin_token_id(const char *token, char out[17]);
 /*
  * Adds an admin (name: 1..63 of [A-Za-z0-9._@-]) with a role, audited "admin.add" by actor.
  * The record keeps that event's sequence (created_seq): the admin's approvals count only
- * on requests submitted after it (admin_approver_counts).
+ * on requests submitted after it (admin_approver_counts). email (may be NULL) is where
+ * notices go: about the certificates and requests the admin asked for (notify.email
+ * to_owner) and the pending requests the admin may approve (to_approvers).
  * Returns 0, CAIRN_EINVAL, CAIRN_EEXIST or a db code.
  */
-int admin_add(db_t *db, const char *name, const char *role, const char *actor, cairn_err_t *err)
-	CAIRN_WUR;
+int admin_add(db_t *db, const char *name, const char *role, const char *email, const char *actor,
+	      cairn_err_t *err) CAIRN_WUR;
+/* Appends to into (a json array) the e-mail address of the admin requester names
+ * ("admin:NAME"). Returns 0, CAIRN_ENOENT (not an admin, disabled, or no address). */
+int admin_owner_address(db_t *db, const char *requester, json_t *into);
+/*
+ * Appends to into the addresses of the admins who may decide a pending request: enabled,
+ * with an address, a role that may decide requests of approver_role (policy's
+ * policy_role_may_decide), not the requester, and added before the request (request_seq,
+ * as admin_approver_counts). Returns the number appended.
+ */
+size_t admin_approver_addresses(db_t *db, const char *approver_role, const char *requester,
+				uint64_t request_seq, json_t *into);
 /* Disables an admin: its tokens and certificates stop authenticating. Audited
  * "admin.disable". Returns 0, CAIRN_ENOENT, CAIRN_ECONFLICT (already disabled). */
 int admin_disable(db_t *db, const char *name, const char *actor, cairn_err_t *err) CAIRN_WUR;
@@ -93,6 +106,11 @@ typedef struct admin_ctx {
 	int (*renew)(void *arg, const char *what, const char *actor, json_t **out,
 		     cairn_err_t *err);
 	void *renew_arg;
+	/* Rotates the issuing CA now (ca_rotate, then OCSP and CRLs for the new one, then it
+	 * becomes current), audited with actor; *out = {name, serial, key, replaces,
+	 * not_after}. Injected by the daemon; NULL = not available (POST /ca/rotate: 501).
+	 * Called with renew_arg. */
+	int (*rotate)(void *arg, const char *actor, json_t **out, cairn_err_t *err);
 } admin_ctx_t;
 
 #define ADMIN_JSON_DEPTH 32

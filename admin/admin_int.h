@@ -72,6 +72,16 @@ void api_audit_backup(const admin_ctx_t *, const admin_request_t *, const admin_
 void api_ca_renew(const admin_ctx_t *ctx, const admin_request_t *req, const admin_identity_t *who,
 		  const char *arg, http_reply_t *reply);
 
+/* POST /ca/rotate {}: a new issuing CA now (admin role); 200 with {name, serial, key,
+ * replaces, not_after}. */
+void api_ca_rotate(const admin_ctx_t *ctx, const admin_request_t *req,
+		   const admin_identity_t *who, const char *arg, http_reply_t *reply);
+/* POST /ca/cross-sign {}: a new root key in the token, its root and the cross-certificates
+ * both ways (ca_cross_sign; admin role); 200 with {key, root, cross_new_by_old,
+ * cross_old_by_new} (PEMs). */
+void api_ca_cross_sign(const admin_ctx_t *ctx, const admin_request_t *req,
+		       const admin_identity_t *who, const char *arg, http_reply_t *reply);
+
 /* POST /certificates/{serial}/revoke {"reason": NAME, "invalidity_date"?: RFC3339}:
  * 200 with the new status; 404 unknown serial, 409 already revoked, 400 bad reason. */
 void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,

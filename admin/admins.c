@@ -8,6 +8,8 @@
 
 #include "admin/admin_int.h"
 #include "audit/audit.h"
+#include "notify/notify.h"
+#include "policy/policy.h"
 
 static int name_valid(const char *name)
 {
@@ -123,7 +125,7 @@ int admin_approver_counts(db_txn_t *txn, const char *approver, uint64_t request_
 }
 
 struct admin_op {
-	const char *name, *role, *actor;
+	const char *name, *role, *email, *actor;
 	int disable;
 };
 
@@ -148,8 +150,8 @@ static int admin_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	} else if (rec != NULL) {
 		rc = cairn_err_set(err, CAIRN_EEXIST, "admin %s already exists", a->name);
 	} else {
-		rec = json_pack("{s:s, s:s, s:b, s:I}", "name", a->name, "role", a->role, "disabled",
-				0, "created", (json_int_t)time(NULL));
+		rec = json_pack("{s:s, s:s, s:b, s:I, s:s*}", "name", a->name, "role", a->role,
+				"disabled", 0, "created", (json_int_t)time(NULL), "email", a->email);
 		rc = rec ? 0 : CAIRN_ENOMEM;
 	}
 	/* The event's sequence dates the admin: approvals count only on requests after it. */
@@ -164,9 +166,10 @@ static int admin_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	return rc;
 }
 
-int admin_add(db_t *db, const char *name, const char *role, const char *actor, cairn_err_t *err)
+int admin_add(db_t *db, const char *name, const char *role, const char *email, const char *actor,
+	      cairn_err_t *err)
 {
-	struct admin_op a = { name, role, actor, 0 };
+	struct admin_op a = { name, role, email, actor, 0 };
 
 	if (!name_valid(name))
 		return cairn_err_set(err, CAIRN_EINVAL,
@@ -174,12 +177,14 @@ int admin_add(db_t *db, const char *name, const char *role, const char *actor, c
 	if (role == NULL || !admin_role_valid(role))
 		return cairn_err_set(err, CAIRN_EINVAL,
 				     "role must be admin, approver, operator or auditor");
+	if (email != NULL && !notify_address_ok(email))
+		return cairn_err_set(err, CAIRN_EINVAL, "e-mail address must be one user@host");
 	return db_write(db, admin_op, &a, err);
 }
 
 int admin_disable(db_t *db, const char *name, const char *actor, cairn_err_t *err)
 {
-	struct admin_op a = { name, NULL, actor, 1 };
+	struct admin_op a = { name, NULL, NULL, actor, 1 };
 
 	if (!name_valid(name))
 		return cairn_err_set(err, CAIRN_ENOENT, "no admin %s", name ? name : "");
@@ -315,4 +320,68 @@ int admin_token_revoke(db_t *db, const char *id, const char *actor, cairn_err_t 
 		return cairn_err_set(err, CAIRN_ENOENT, "no token %s (ids are 16 hex digits)",
 				     id ? id : "");
 	return db_write(db, revoke_op, &r, err);
+}
+
+int admin_owner_address(db_t *db, const char *requester, json_t *into)
+{
+	db_txn_t *txn = NULL;
+	json_t *rec = NULL;
+	const char *email;
+	int rc = CAIRN_ENOENT;
+
+	if (requester == NULL || strncmp(requester, "admin:", 6) != 0 || !name_valid(requester + 6) ||
+	    db_read_begin(db, &txn) != 0)
+		return CAIRN_ENOENT;
+	rec = admin_record(txn, requester + 6);
+	db_txn_end(txn);
+	email = json_string_value(json_object_get(rec, "email"));
+	if (email != NULL && notify_address_ok(email) &&
+	    !json_is_true(json_object_get(rec, "disabled"))) {
+		json_array_append_new(into, json_string(email));
+		rc = 0;
+	}
+	json_decref(rec);
+	return rc;
+}
+
+struct approver_walk {
+	db_txn_t *txn;
+	const char *approver_role, *requester;
+	uint64_t request_seq;
+	json_t *into;
+	size_t added;
+};
+
+static int approver_iter(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct approver_walk *w = arg;
+	json_t *rec = json_loadb(val, vlen, 0, NULL);
+	const char *email = json_string_value(json_object_get(rec, "email"));
+	const char *role = json_string_value(json_object_get(rec, "role"));
+	char actor[80];
+	cairn_err_t err = { 0 };
+
+	snprintf(actor, sizeof(actor), "admin:%.*s", (int)(klen < 63 ? klen : 63), (const char *)key);
+	/* The same tests an approval meets: role, not one's own request, enabled, older. */
+	if (email != NULL && role != NULL && notify_address_ok(email) &&
+	    policy_role_may_decide(w->approver_role, role) && strcmp(actor, w->requester) != 0 &&
+	    admin_approver_counts(w->txn, actor, w->request_seq, NULL, &err) == 0) {
+		json_array_append_new(w->into, json_string(email));
+		w->added++;
+	}
+	json_decref(rec);
+	return 0;
+}
+
+size_t admin_approver_addresses(db_t *db, const char *approver_role, const char *requester,
+				uint64_t request_seq, json_t *into)
+{
+	struct approver_walk w = { NULL, approver_role ? approver_role : "", requester ? requester : "",
+				   request_seq, into, 0 };
+
+	if (db_read_begin(db, &w.txn) != 0)
+		return 0;
+	(void)db_iterate(w.txn, DB_ADMINS, NULL, 0, approver_iter, &w);
+	db_txn_end(w.txn);
+	return w.added;
 }

@@ -70,6 +70,8 @@ static const admin_route_t admin_routes[] = {
 	{ "POST", "/notify/retry", roles_ops, api_notify_retry },
 	{ "POST", "/notify/test", roles_ops, api_notify_test },
 	{ "POST", "/ca/renew", roles_admin, api_ca_renew },
+	{ "POST", "/ca/rotate", roles_admin, api_ca_rotate },
+	{ "POST", "/ca/cross-sign", roles_admin, api_ca_cross_sign },
 };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
@@ -214,7 +216,7 @@ static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
 	cairn_err_t err = { 0 };
 	json_error_t jerr;
 	json_t *body = NULL, *labels = NULL, *l;
-	const char *name = NULL, *password = NULL, *names[EST_MAX_LABELS];
+	const char *name = NULL, *password = NULL, *email = NULL, *names[EST_MAX_LABELS];
 	char actor[96];
 	size_t i;
 	int rc;
@@ -226,10 +228,12 @@ static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
 		return;
 	}
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (body == NULL || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?o}", "name", &name,
-					   "password", &password, "labels", &labels) != 0) {
+	if (body == NULL ||
+	    json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?o, s?s}", "name", &name,
+			   "password", &password, "labels", &labels, "email", &email) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expected {\"name\": NAME, \"password\": TEXT, \"labels\"?: [LABEL...]}: %s",
+				   "expected {\"name\": NAME, \"password\": TEXT, \"labels\"?: [LABEL...], "
+				   "\"email\"?: ADDRESS}: %s",
 				   jerr.text);
 		goto out;
 	}
@@ -241,7 +245,8 @@ static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
 	json_array_foreach(labels, i, l)
 		names[i] = json_string_value(l); /* NULL (not a string) is refused by est_user_add */
 	snprintf(actor, sizeof(actor), "admin:%s", who->name);
-	rc = est_user_add(ctx->db, name, password, names, json_array_size(labels), actor, &err);
+	rc = est_user_add(ctx->db, name, password, names, json_array_size(labels), email, actor,
+			  &err);
 	if (rc == CAIRN_EEXIST)
 		http_reply_problem(reply, 409, PROBLEM("conflict"), "%s", cairn_err_msg(&err));
 	else if (rc == CAIRN_EINVAL)

@@ -43,24 +43,25 @@ void api_admins_add(const admin_ctx_t *ctx, const admin_request_t *req,
 		    const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
 	json_t *body = api_body(ctx, req, reply), *doc = NULL;
-	const char *name = NULL, *role = NULL;
+	const char *name = NULL, *role = NULL, *email = NULL;
 	cairn_err_t err = { 0 };
 	char actor[96];
 	(void)arg;
 
 	if (body == NULL)
 		return;
-	if (json_unpack(body, "{s:s, s:s}", "name", &name, "role", &role) != 0) {
+	if (json_unpack(body, "{s:s, s:s, s?s}", "name", &name, "role", &role, "email", &email) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expected {\"name\": NAME, \"role\": ROLE}");
+				   "expected {\"name\": NAME, \"role\": ROLE, \"email\"?: ADDRESS}");
 		goto out;
 	}
 	api_actor(who, actor, sizeof(actor));
-	if (admin_add(ctx->db, name, role, actor, &err) != 0) {
+	if (admin_add(ctx->db, name, role, email, actor, &err) != 0) {
 		api_reply_error(reply, &err);
 		goto out;
 	}
-	doc = json_pack("{s:s, s:s, s:b}", "name", name, "role", role, "disabled", 0);
+	doc = json_pack("{s:s, s:s, s:b, s:s*}", "name", name, "role", role, "disabled", 0, "email",
+			email);
 	http_reply_json(reply, 201, NULL, doc);
 	log_info("admin", "%s added admin %s (%s)", actor, name, role);
 out:

@@ -102,7 +102,7 @@ void api_reply_error(http_reply_t *reply, const cairn_err_t *err)
 	}
 }
 
-/* An admin certificate: issued by the audit/issuing CA under the "admin" profile,
+/* An admin certificate: issued by one of the issuing CAs under the "admin" profile,
  * stored, valid now and not revoked; its CN names an enabled admin. */
 static int cert_identity(const admin_ctx_t *ctx, X509 *cert, admin_identity_t *id,
 			 cairn_err_t *err)
@@ -114,7 +114,8 @@ static int cert_identity(const admin_ctx_t *ctx, X509 *cert, admin_identity_t *i
 	char cn[64] = "";
 	int rc, n;
 
-	if (ctx->audit_cert == NULL || X509_check_issued(ctx->audit_cert, cert) != X509_V_OK)
+	/* Any of our issuing CAs: admin certificates outlive a rotation. */
+	if (ca_issuer_of(ctx->ca, cert) == NULL)
 		return cairn_err_set(err, CAIRN_EAUTH, "client certificate not issued by this CA");
 	n = X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof(cn));
 	if (n <= 0 || sn == NULL || sn->length > DB_SERIAL_MAX)

@@ -34,3 +34,7 @@ EXTRA_DIST += bench/est.sh
 noinst_PROGRAMS += bench/notify_bench
 bench_notify_bench_SOURCES = bench/notify.c
 bench_notify_bench_LDADD = libnotify.la libaudit.la libdb.la libutil.la $(CAIRN_LIBS)
+
+noinst_PROGRAMS += bench/metrics_bench
+bench_metrics_bench_SOURCES = bench/metrics.c
+bench_metrics_bench_LDADD = libdb.la libutil.la $(CAIRN_LIBS)

@@ -253,7 +253,7 @@ typedef struct ca_config {
 /* Loads the issuer certificates, the issuing key from the token and the profiles
  * (cfg->profiles NULL = ca_profiles_default()). Refuses (CAIRN_ECONFIG) an
  * issuing certificate that is not a CA signed by the root, or whose key is not
- * the token key. Returns 0, CAIRN_EINVAL, CAIRN_ENOENT/CAIRN_EIO (files),
+ * the token key, and name constraints (in either) that cairn cannot honour. Returns 0, CAIRN_EINVAL, CAIRN_ENOENT/CAIRN_EIO (files),
  * CAIRN_ECONFIG, CAIRN_EKEY/CAIRN_EPKCS11, CAIRN_ENOMEM.
  * The ca is immutable afterwards: any thread may use it without locking.
  * *out owned by the caller: ca_free (after the last ca_issue returned). */
@@ -268,8 +268,83 @@ const ca_profile_t *ca_profile(const ca_t *ca, const char *name);
 /* The profile by name, or NULL with err set (CAIRN_EPROFILE) to "unknown profile NAME
  * (profiles: a, b, c)": the one message for a profile that does not exist. */
 const ca_profile_t *ca_profile_find(const ca_t *ca, const char *name, cairn_err_t *err);
-/* Issuer certificate by name ("root", "issuing"), or NULL. Borrowed. */
+/* The name constraints of the issuing CA and the root (RFC 5280 4.2.1.10) over a CSR's
+ * names, as ca_issue applies them before signing: 0, or CAIRN_ENAME with a one-line
+ * message naming the name and the constraint it breaks ("name dns:a.other.test is outside
+ * the permitted subtrees (dns:.example.test) of the issuing CA's name constraints"); a
+ * malformed CSR is ca_names_from_csr's code. Lets a channel refuse before a request waits
+ * for approval. Thread-safe. */
+int ca_csr_check_constraints(const ca_t *ca, X509_REQ *req, cairn_err_t *err) CAIRN_WUR;
+/* 0 when cairn can honour x's name constraints (none, or only dns/ip/email/uri subtrees
+ * without minimum/maximum); else CAIRN_ECONFIG with a message starting with what. */
+int ca_name_constraints_usable(X509 *x, const char *what, cairn_err_t *err) CAIRN_WUR;
+/* The same rules on the names of a certificate already built (cairn's own: the daemon's
+ * HTTPS certificate) against the constraints of issuing and root. 0, CAIRN_ENAME,
+ * CAIRN_ECONFIG (constraints cairn cannot honour) or the extractor's codes. */
+int ca_cert_check_constraints(X509 *leaf, X509 *issuing, X509 *root, cairn_err_t *err)
+	CAIRN_WUR;
+/* Issuer certificate by name, or NULL. Borrowed, valid while ca lives. "root"; "issuing"
+ * (the first issuing CA, made by `cairn init`); "current" (the one new certificates get);
+ * or the name of a rotated issuing CA ("issuing-2", …). */
 X509 *ca_issuer_cert(const ca_t *ca, const char *name);
+
+/* ---- issuing CAs and their rotation (issuers.c, rotate.c) ---- */
+
+/* Most issuing CAs one ca holds (the first plus rotations): relying parties keep needing
+ * an old one until its last certificate expires, so none is dropped while running. */
+#define CA_MAX_ISSUERS 16
+#define CA_ISSUER_NAME_MAX 24
+/* Token label of the root key (made by `cairn init`). */
+#define CA_ROOT_KEY_LABEL "root"
+
+/* One issuing CA as others see it. Everything borrowed, valid while ca lives. */
+typedef struct ca_issuer_info {
+	const char *name;      /* "issuing", "issuing-2", …: the db records' issuer, the
+	                          file name of its CRL (/crl/NAME.crl) and certificate
+	                          (/ca/NAME.crt) */
+	X509 *cert;
+	EVP_PKEY *key;         /* token key (signs CRLs and OCSP answers) */
+	const char *key_label;
+	int current;           /* new certificates get this one */
+} ca_issuer_info_t;
+
+/* Number of issuing CAs (grows with rotations; never shrinks while ca lives). */
+size_t ca_issuer_count(const ca_t *ca);
+/* The i-th issuing CA (0 = the first, in the order they were made). Returns 0 or
+ * CAIRN_ENOENT. Thread-safe. */
+int ca_issuer_at(const ca_t *ca, size_t i, ca_issuer_info_t *out) CAIRN_WUR;
+/* The name of the issuing CA that issued x (signature checked), or NULL. A walk of at
+ * most CA_MAX_ISSUERS certificates. Thread-safe. */
+const char *ca_issuer_of(const ca_t *ca, X509 *x);
+
+/*
+ * Rotates the issuing CA, step one: a new key in the token (new label, same type as the
+ * current issuing key, never extractable), a certificate for it signed by the root key in
+ * the token (same organisation and lifetime as the first issuing CA, CN "… N"), stored
+ * with its audit event (action "ca.rotate", actor) and the list of issuers in DB_META in
+ * ONE durable write; then the issuer joins the table, not yet current, so the caller can
+ * make OCSP and CRLs ready for it before ca_issuer_activate. A restart makes the last
+ * recorded issuer current. *out = {name, serial, key, replaces, not_after} (new ref).
+ * Serialised (one rotation at a time). Returns 0, CAIRN_ECONFLICT (CA_MAX_ISSUERS
+ * reached, or no root key in the token: an external root signs elsewhere), a token code, CAIRN_ECRYPTO, CAIRN_EDB, CAIRN_ENOMEM.
+ */
+int ca_rotate(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err) CAIRN_WUR;
+/*
+ * The certificates of a root rollover, the daemon's root unchanged: a new root key in the
+ * token (label "root-<16 hex>", the type of the root key, never extractable), a
+ * self-signed root for it (O and CN of the old root, the CN ending in the day; the old
+ * root's lifetime), and two cross-certificates: the new root's name and key signed by
+ * the old root (AIA/CDP of the old root), and the old root's name and key signed by the
+ * new root (within the new root's lifetime). Stored (profiles "ca-root", "ca-cross") with
+ * audit events, the last one "ca.rollover" naming all three (actor). *out = {key, root,
+ * cross_new_by_old, cross_old_by_new} (PEMs; new ref). Serialised with ca_rotate.
+ * Returns 0, CAIRN_ECONFLICT (no root key in the token), a token code, CAIRN_ECRYPTO,
+ * CAIRN_EDB, CAIRN_ENOMEM.
+ */
+int ca_cross_sign(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err) CAIRN_WUR;
+/* Makes the issuer name current: every ca_issue from now on signs with it. Returns 0 or
+ * CAIRN_ENOENT. Thread-safe. */
+int ca_issuer_activate(ca_t *ca, const char *name) CAIRN_WUR;
 
 typedef struct ca_request {
 	const void *csr;        /* PEM or DER */
@@ -286,7 +361,7 @@ typedef struct ca_issued {
 	X509 *cert;             /* owned */
 	char serial_hex[2 * DB_SERIAL_MAX + 1];
 	char *pem;              /* certificate PEM, owned */
-	char *chain_pem;        /* certificate + issuing CA PEM, owned */
+	char *chain_pem;        /* certificate + the issuing CA that signed it, PEM, owned */
 	uint64_t audit_seq;     /* the audit event that records the issuance */
 } ca_issued_t;
 
@@ -300,12 +375,15 @@ typedef struct ca_issued {
  * The subject is CN and O from the CSR only; DNS SANs are lower-cased; the
  * profile's key usages are narrowed to what the subject key allows (EC keys:
  * no keyEncipherment/dataEncipherment, RFC 8813; Ed25519 also no keyAgreement).
- * The db record: issuer "issuing", names = SANs + CN lower-cased, subject as
+ * Signs with the current issuing CA (ca_issuer_activate). The db record: issuer = that
+ * CA's name ("issuing", "issuing-2", …), names = SANs + CN lower-cased, subject as
  * one-line RFC 2253; the audit event: actor = requester, action "cert.issue",
  * serial, names, details {profile, channel, not_after}. serial_hex is
  * db_serial_hex of the serial's DER INTEGER content without a leading 0x00.
  * Returns 0, CAIRN_EINVAL (arguments; validity above the profile's),
- * CAIRN_EPROFILE, the ca_csr_parse/ca_csr_check codes, CAIRN_ECRYPTO or a
+ * CAIRN_EPROFILE, the ca_csr_parse/ca_csr_check codes, CAIRN_ENAME for a name
+ * outside the issuing CA's or the root's name constraints (ca_csr_check_constraints;
+ * checked before signing), CAIRN_ECRYPTO or a
  * token code (signing), CAIRN_ELINT (the built certificate fails ca_cert_lint:
  * nothing is stored), CAIRN_EDB (commit), CAIRN_ECOLLISION (4 collisions).
  * *out owned by the caller: ca_issued_free.

@@ -4,6 +4,8 @@
 #define CAIRN_CA_INT_H
 
 #include <stddef.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <openssl/x509.h>
@@ -81,11 +83,95 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 		    char serial_hex[2 * DB_SERIAL_MAX + 1], uint64_t *seq, cairn_err_t *err)
 	CAIRN_WUR;
 
+/*
+ * Inside txn, after rec (a new end-entity certificate with names) was stored: a
+ * "cert.renewed" event (serial, names, profile, issuer, requester, not_after of the old
+ * one; superseded_by the new serial; channel) for each valid, unexpired certificate of the
+ * same requester, expiring no later than rec, whose names rec all holds (supersede.c).
+ * Returns 0 or a db code.
+ */
+int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *names,
+			size_t n_names, const char *channel, cairn_err_t *err) CAIRN_WUR;
+
 /* issue.c: the listeners registered with ca_on_revoke, called in order
  * (revoke.c calls this after a revocation committed). */
 #define CA_MAX_LISTENERS 4
+
+/* DB_META entry listing the issuing CAs made by rotations, oldest first:
+ * [{"name", "label", "serial"}]. Written in the rotation's own transaction. */
+#define CA_ISSUERS_META "issuers"
+
+/* issuers.c: one issuing CA. Immutable once in the table; freed by ca_free only. */
+typedef struct ca_iss {
+	char name[CA_ISSUER_NAME_MAX]; /* "issuing", "issuing-2", … (records, URLs, CRL files) */
+	char label[64];          /* token label of its key */
+	X509 *cert;
+	EVP_PKEY *key;           /* signs from many threads at once (hsm.h) */
+	char *pem;               /* the certificate's PEM (chains) */
+	size_t pem_len;
+	char *ocsp_url, *ca_issuers_url, *crl_url; /* AIA/CDP of what it issues */
+} ca_iss_t;
+
+/* constraints.c: the name constraints of the CA certificates above an issuance. */
+#define CA_MAX_NC 4
+typedef struct ca_nc_set {
+	NAME_CONSTRAINTS *nc[CA_MAX_NC]; /* owned */
+	char what[CA_MAX_NC][32];        /* whose they are, for messages: "issuing CA", "root CA" */
+	size_t n;
+} ca_nc_set_t;
+
+/* The CA. Everything but the issuer table is immutable after ca_open. The table only
+ * grows: a slot is filled before n_iss counts it, and `cur` (the issuer new certificates
+ * get) moves only forward, so readers need no lock; rotations take rot_mu. */
+struct ca {
+	hsm_t *hsm;
+	db_t *db;
+	X509 *root;
+	char *http_base;         /* no trailing slash */
+	ca_iss_t *iss[CA_MAX_ISSUERS];
+	_Atomic size_t n_iss;
+	_Atomic size_t cur;
+	pthread_mutex_t rot_mu;
+	ca_profile_t *profiles;
+	size_t n_profiles;
+	ca_nc_set_t nc;          /* name constraints of the first issuing CA and the root */
+	struct {
+		ca_revoke_cb fn;
+		void *arg;
+	} listeners[CA_MAX_LISTENERS];
+	size_t n_listeners;
+};
+
+/* Makes the issuer name with certificate cert (reference taken) and token key label,
+ * after checking that cert is a CA certificate signed by the root whose key is the token
+ * key, and appends it to the table (not made current). rot_mu held or not yet shared.
+ * Returns 0, CAIRN_ECONFIG (the checks), CAIRN_ECONFLICT (table full), a token code or
+ * CAIRN_ENOMEM. */
+int ca_iss_add(ca_t *ca, const char *name, X509 *cert, const char *label, cairn_err_t *err)
+	CAIRN_WUR;
+/* Adds the issuers recorded by earlier rotations (DB_META "issuers") and makes the last
+ * one current. Returns 0 or a code with err filled. */
+int ca_iss_load_rotated(ca_t *ca, cairn_err_t *err) CAIRN_WUR;
+/* The issuer new certificates get (never NULL once ca_open succeeded). */
+const ca_iss_t *ca_iss_current(const ca_t *ca);
+/* The issuer by name, or NULL. */
+const ca_iss_t *ca_iss_find(const ca_t *ca, const char *name);
+void ca_iss_free(ca_iss_t *is);
 void ca_notify_revoked(const ca_t *ca, const char *issuer, const uint8_t *serial, size_t len);
 /* The ca's database (borrowed). */
 db_t *ca_db(const ca_t *ca);
+
+
+/* Adds x's nameConstraints to set (none: nothing added). Refuses (CAIRN_ECONFIG, naming
+ * what) constraints cairn cannot honour: types other than dns/ip/email/uri, minimum or
+ * maximum, an ip base not 8 or 32 bytes. */
+int ca_nc_add(ca_nc_set_t *set, X509 *x, const char *what, cairn_err_t *err) CAIRN_WUR;
+void ca_nc_clear(ca_nc_set_t *set);
+/* 0 when every SAN of names, and the CN when it is a host name or an address, lies in
+ * the permitted and outside the excluded subtrees of every set member; else CAIRN_ENAME
+ * with a message naming the name and the constraint. Thread-safe (set is only read). */
+int ca_nc_check(const ca_nc_set_t *set, const ca_names_t *names, cairn_err_t *err) CAIRN_WUR;
+/* The ca's name constraints (borrowed). */
+const ca_nc_set_t *ca_nc(const ca_t *ca);
 
 #endif

@@ -19,28 +19,6 @@
 #define CA_CERT_FILE_MAX (1024 * 1024)
 #define CA_ISSUE_ATTEMPTS 4 /* a fresh serial per attempt after a collision */
 
-/* Immutable after ca_open: every thread may read it without a lock. The
- * issuing key signs from many threads at once (hsm.h). */
-struct ca {
-	hsm_t *hsm;
-	db_t *db;
-	X509 *root;
-	X509 *issuing;
-	EVP_PKEY *key;
-	char *issuing_pem;
-	size_t issuing_pem_len;
-	char *ocsp_url;
-	char *ca_issuers_url;
-	char *crl_url;
-	ca_profile_t *profiles;
-	size_t n_profiles;
-	struct {
-		ca_revoke_cb fn;
-		void *arg;
-	} listeners[CA_MAX_LISTENERS];
-	size_t n_listeners;
-};
-
 int ca_on_revoke(ca_t *ca, ca_revoke_cb fn, void *arg)
 {
 	if (ca == NULL || fn == NULL || ca->n_listeners == CA_MAX_LISTENERS)
@@ -62,6 +40,11 @@ void ca_notify_revoked(const ca_t *ca, const char *issuer, const uint8_t *serial
 db_t *ca_db(const ca_t *ca)
 {
 	return ca->db;
+}
+
+const ca_nc_set_t *ca_nc(const ca_t *ca)
+{
+	return &ca->nc;
 }
 
 int ca_cert_pem(X509 *x, char **out, size_t *len)
@@ -107,16 +90,6 @@ static int load_cert(const char *path, const char *what, X509 **out, cairn_err_t
 	return rc;
 }
 
-static char *url_join(const char *base, size_t blen, const char *suffix)
-{
-	size_t n = blen + strlen(suffix) + 1;
-	char *s = malloc(n);
-
-	if (s != NULL)
-		snprintf(s, n, "%.*s%s", (int)blen, base, suffix);
-	return s;
-}
-
 static int load_profiles(ca_t *ca, const json_t *cfg_profiles, cairn_err_t *err)
 {
 	json_t *defaults = NULL;
@@ -156,6 +129,7 @@ out:
 int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
 {
 	ca_t *ca = NULL;
+	X509 *first = NULL;
 	size_t blen;
 	int rc;
 
@@ -167,42 +141,34 @@ int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	ca->hsm = cfg->hsm;
 	ca->db = cfg->db;
-	if ((rc = load_cert(cfg->root_cert_file, "root_cert_file", &ca->root, err)) != 0 ||
-	    (rc = load_cert(cfg->issuing_cert_file, "issuing_cert_file", &ca->issuing, err)) != 0)
-		goto out;
-	if (X509_check_ca(ca->issuing) < 1 ||
-	    X509_verify(ca->issuing, X509_get0_pubkey(ca->root)) != 1) {
-		rc = cairn_err_ssl(err, CAIRN_ECONFIG,
-				   "issuing certificate is not a CA certificate signed by the root");
-		goto out;
-	}
-	if ((rc = hsm_key_get(cfg->hsm, cfg->issuing_key_label, &ca->key, err)) != 0)
-		goto out;
-	if (EVP_PKEY_eq(X509_get0_pubkey(ca->issuing), ca->key) != 1) {
-		rc = cairn_err_ssl(err, CAIRN_ECONFIG,
-				   "token key %s does not match the issuing certificate",
-				   cfg->issuing_key_label);
-		goto out;
-	}
-	/* Decode the issuing certificate's extensions now, not in the first ca_issue. */
-	(void)X509_get0_subject_key_id(ca->issuing);
-
+	pthread_mutex_init(&ca->rot_mu, NULL);
 	blen = strlen(cfg->http_base_url);
 	while (blen > 0 && cfg->http_base_url[blen - 1] == '/')
 		blen--;
-	if (blen == 0 || (ca->ocsp_url = url_join(cfg->http_base_url, blen, "/ocsp")) == NULL ||
-	    (ca->ca_issuers_url = url_join(cfg->http_base_url, blen, "/ca/issuing.crt")) == NULL ||
-	    (ca->crl_url = url_join(cfg->http_base_url, blen, "/crl/issuing.crl")) == NULL ||
-	    ca_cert_pem(ca->issuing, &ca->issuing_pem, &ca->issuing_pem_len) != 0) {
+	if (blen == 0 || (ca->http_base = strndup(cfg->http_base_url, blen)) == NULL) {
 		rc = cairn_err_set(err, blen == 0 ? CAIRN_EINVAL : CAIRN_ENOMEM,
-				   "cannot build AIA/CDP URLs or the issuing PEM");
+				   "cannot build AIA/CDP URLs");
 		goto out;
 	}
+	if ((rc = load_cert(cfg->root_cert_file, "root_cert_file", &ca->root, err)) != 0 ||
+	    (rc = load_cert(cfg->issuing_cert_file, "issuing_cert_file", &first, err)) != 0)
+		goto out;
+	/* The first issuing CA keeps the name "issuing" (and its URLs) for good; the
+	 * rotations that followed come from the database, the last one current. */
+	if ((rc = ca_iss_add(ca, "issuing", first, cfg->issuing_key_label, err)) != 0 ||
+	    (rc = ca_iss_load_rotated(ca, err)) != 0)
+		goto out;
+	/* Under an outside root the CAs above may limit the names cairn may certify (no
+	 * rotation there: the first issuing CA is the only one). */
+	if ((rc = ca_nc_add(&ca->nc, first, "issuing CA", err)) != 0 ||
+	    (rc = ca_nc_add(&ca->nc, ca->root, "root CA", err)) != 0)
+		goto out;
 	if ((rc = load_profiles(ca, cfg->profiles, err)) != 0)
 		goto out;
 	*out = ca;
 	ca = NULL;
 out:
+	X509_free(first);
 	ca_free(ca);
 	return rc;
 }
@@ -210,16 +176,17 @@ out:
 /* Frees the CA (NULL is a no-op). No ca_issue may be running. */
 void ca_free(ca_t *ca)
 {
+	size_t i;
+
 	if (ca == NULL)
 		return;
-	EVP_PKEY_free(ca->key);
+	for (i = 0; i < atomic_load(&ca->n_iss); i++)
+		ca_iss_free(ca->iss[i]);
 	X509_free(ca->root);
-	X509_free(ca->issuing);
-	free(ca->issuing_pem);
-	free(ca->ocsp_url);
-	free(ca->ca_issuers_url);
-	free(ca->crl_url);
+	free(ca->http_base);
 	free(ca->profiles);
+	pthread_mutex_destroy(&ca->rot_mu);
+	ca_nc_clear(&ca->nc);
 	free(ca);
 }
 
@@ -249,17 +216,6 @@ const ca_profile_t *ca_profile_find(const ca_t *ca, const char *name, cairn_err_
 	return NULL;
 }
 
-X509 *ca_issuer_cert(const ca_t *ca, const char *name)
-{
-	if (ca == NULL || name == NULL)
-		return NULL;
-	if (strcmp(name, "root") == 0)
-		return ca->root;
-	if (strcmp(name, "issuing") == 0)
-		return ca->issuing;
-	return NULL;
-}
-
 /* The profile's key usages that apply to the subject key: RFC 8813 forbids
  * keyEncipherment/dataEncipherment for EC keys, RFC 8410 keyAgreement too for Ed25519. */
 static unsigned ku_for_key(unsigned ku, EVP_PKEY *pk)
@@ -274,18 +230,19 @@ static unsigned ku_for_key(unsigned ku, EVP_PKEY *pk)
 	}
 }
 
-static int issued_new(ca_t *ca, X509 *cert, const char *hex, uint64_t seq, ca_issued_t **out)
+static int issued_new(const ca_iss_t *iss, X509 *cert, const char *hex, uint64_t seq,
+		      ca_issued_t **out)
 {
 	ca_issued_t *is = calloc(1, sizeof(*is));
 	size_t len = 0;
 
 	if (is == NULL || ca_cert_pem(cert, &is->pem, &len) != 0 ||
-	    (is->chain_pem = malloc(len + ca->issuing_pem_len + 1)) == NULL) {
+	    (is->chain_pem = malloc(len + iss->pem_len + 1)) == NULL) {
 		ca_issued_free(is);
 		return CAIRN_ENOMEM;
 	}
 	memcpy(is->chain_pem, is->pem, len);
-	memcpy(is->chain_pem + len, ca->issuing_pem, ca->issuing_pem_len + 1);
+	memcpy(is->chain_pem + len, iss->pem, iss->pem_len + 1);
 	snprintf(is->serial_hex, sizeof(is->serial_hex), "%s", hex);
 	is->audit_seq = seq;
 	is->cert = cert;
@@ -310,6 +267,7 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	char hex[2 * DB_SERIAL_MAX + 1];
 	const char *eku[CA_MAX_EKU + 1];
 	const ca_profile_t *prof;
+	const ca_iss_t *iss;
 	ca_cert_spec_t spec;
 	ca_record_args_t rec;
 	EVP_PKEY *pk;
@@ -333,7 +291,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	 * addresses as IPv4): exactly what the checks and the policy saw. */
 	if ((rc = ca_csr_parse(req->csr, req->csr_len, &csr, err)) != 0 ||
 	    (rc = ca_names_from_csr(csr, &names, err)) != 0 ||
-	    (rc = ca_csr_check_names(csr, &names, prof, err)) != 0)
+	    (rc = ca_csr_check_names(csr, &names, prof, err)) != 0 ||
+	    (rc = ca_nc_check(&ca->nc, &names, err)) != 0)
 		goto out;
 	if (ca_names_to_general(&names, &sans) != 0) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
@@ -351,9 +310,11 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	spec.key_usage = ku_for_key(prof->key_usage, pk);
 	spec.eku = eku;
 	spec.sans = sans;
-	spec.ocsp_url = ca->ocsp_url;
-	spec.ca_issuers_url = ca->ca_issuers_url;
-	spec.crl_url = ca->crl_url;
+	/* One issuer for the whole call, even if a rotation makes another current meanwhile. */
+	iss = ca_iss_current(ca);
+	spec.ocsp_url = iss->ocsp_url;
+	spec.ca_issuers_url = iss->ca_issuers_url;
+	spec.crl_url = iss->crl_url;
 	if (spec.key_usage == 0) {
 		rc = cairn_err_set(err, CAIRN_EKEYTYPE,
 				   "none of profile %s's key usages apply to a %s key", prof->name,
@@ -361,7 +322,7 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 		goto out;
 	}
 
-	rec.issuer = "issuing";
+	rec.issuer = iss->name;
 	rec.profile = prof->name;
 	rec.requester = req->requester;
 	rec.action = "cert.issue";
@@ -370,8 +331,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
 		X509_free(cert);
 		cert = NULL;
-		if ((rc = ca_cert_build(&spec, ca->issuing, ca->key, pk, &cert, err)) != 0 ||
-		    (rc = ca_cert_lint(cert, ca->issuing, prof, err)) != 0)
+		if ((rc = ca_cert_build(&spec, iss->cert, iss->key, pk, &cert, err)) != 0 ||
+		    (rc = ca_cert_lint(cert, iss->cert, prof, err)) != 0)
 			goto out;
 		rc = ca_record_write(ca->db, cert, &rec, hex, &seq, err);
 		if (rc != CAIRN_ECOLLISION)
@@ -379,7 +340,7 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	}
 	if (rc != 0)
 		goto out;
-	if (issued_new(ca, cert, hex, seq, out) != 0) {
+	if (issued_new(iss, cert, hex, seq, out) != 0) {
 		/* Stored and durable, but the caller cannot get it: say so plainly. */
 		rc = cairn_err_set(err, CAIRN_ENOMEM,
 				   "certificate %s was stored but cannot be returned: out of memory",

@@ -2,7 +2,8 @@
 # ca: the issuing core — profiles, CSR checks, X.509 building, issuance.
 noinst_LTLIBRARIES += libca.la
 libca_la_SOURCES = ca/ca.h ca/ca_int.h \
-	ca/profile.c ca/names.c ca/nameset.c ca/csr.c ca/pubkey.c ca/build.c ca/selfcert.c ca/record.c ca/issue.c ca/revoke.c ca/lint.c
+	ca/profile.c ca/names.c ca/nameset.c ca/csr.c ca/pubkey.c ca/build.c ca/selfcert.c ca/record.c ca/supersede.c ca/issue.c ca/issuers.c ca/rotate.c ca/revoke.c ca/lint.c \
+	ca/constraints.c
 
 check_PROGRAMS += tests/unit/test_ca
 TESTS += tests/unit/test_ca
@@ -22,3 +23,9 @@ tests_unit_test_ca_issue_SOURCES = tests/unit/test_ca_issue.c tests/unit/ca_fixt
 	tests/unit/ca_fixture.h
 tests_unit_test_ca_issue_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ca_issue_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_ca_constraints
+TESTS += tests/unit/test_ca_constraints
+tests_unit_test_ca_constraints_SOURCES = tests/unit/test_ca_constraints.c
+tests_unit_test_ca_constraints_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ca_constraints_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)

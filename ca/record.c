@@ -22,6 +22,7 @@ struct record_op {
 	const audit_event_t *ev;
 	json_t *event;          /* notify payload (cert.issued), NULL for the CA's own certificates */
 	const ca_record_extra_t *extra;
+	const char *channel;    /* "acme", "est", "admin", "cli"; NULL for the CA's own */
 	uint64_t seq;
 };
 
@@ -36,6 +37,13 @@ static int record_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if (rc != 0)
 		return cairn_err_set(err, rc, "storing certificate %s: %s", op->ev->serial,
 				     cairn_strerror(rc));
+	{
+		/* The CA's own certificates (cairn init, renewals) come through no channel. */
+		const char *l[2] = { op->channel ? op->channel : "internal", op->rec->profile };
+		if ((rc = db_counter_add(txn, "issued", l, 2, 1)) != 0)
+			return cairn_err_set(err, rc, "counting certificate %s: %s", op->ev->serial,
+					     cairn_strerror(rc));
+	}
 	rc = audit_append(txn, op->ev, &op->seq, err);
 	if (rc != 0 && err != NULL && err->msg[0] == '\0')
 		cairn_err_set(err, rc, "audit event for %s: %s", op->ev->serial,
@@ -43,6 +51,10 @@ static int record_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if (rc == 0 && op->event != NULL) {
 		json_object_set_new(op->event, "audit_seq", json_integer((json_int_t)op->seq));
 		rc = notify_event(txn, "cert.issued", op->event, NULL, err);
+		if (rc == 0)
+			rc = ca_supersede_events(txn, op->rec, op->names, op->n_names,
+						 json_string_value(json_object_get(op->event, "channel")),
+						 err);
 	}
 	if (rc == 0 && op->extra != NULL && op->extra->also != NULL)
 		rc = op->extra->also(txn, op->extra->also_arg, err);
@@ -145,6 +157,7 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 	op.ev = &ev;
 	op.event = event;
 	op.extra = a->extra;
+	op.channel = a->channel;
 	rc = db_write(db, record_op_run, &op, err);
 	if (rc != 0)
 		goto out;

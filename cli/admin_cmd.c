@@ -23,6 +23,8 @@ static const struct option long_opts[] = {
 	{ "validity-days", required_argument, NULL, 'v' },
 	{ "ocsp-signer", no_argument, NULL, 'O' },   { "https", no_argument, NULL, 'T' },
 	{ "limit", required_argument, NULL, 'L' },   { "after", required_argument, NULL, 'A' },
+	{ "email", required_argument, NULL, 'E' },
+	{ "chain", required_argument, NULL, 'K' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -58,6 +60,8 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 		case 'T': o->https = 1; break;
 		case 'L': o->limit = optarg; break;
 		case 'A': o->after = optarg; break;
+		case 'E': o->email = optarg; break;
+		case 'K': o->chain = optarg; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -231,7 +235,8 @@ int cli_admin(int argc, char **argv)
 	if (strcmp(sub, "add") == 0) {
 		if (o.name == NULL || o.role == NULL)
 			return cli_usage_error("admin", "add needs --name NAME --role ROLE");
-		body = json_pack("{s:s, s:s}", "name", o.name, "role", o.role);
+		body = json_pack("{s:s, s:s, s:s*}", "name", o.name, "role", o.role, "email",
+				 o.email);
 		rc = cli_api_json("admin", &o.conn, "POST", "/admins", body, 201, &doc);
 		json_decref(body);
 		if (rc == CLI_OK)
@@ -329,7 +334,71 @@ int cli_audit_checkpoint(int argc, char **argv)
 	return rc;
 }
 
-/* `cairn ca renew --ocsp-signer | --https`: through the daemon (admin role, audited). */
+/* `cairn ca rotate`: a new issuing CA now, through the daemon (admin role, audited). */
+static int ca_rotate_cmd(cli_opts_t *o)
+{
+	json_t *doc = NULL, *body = json_object();
+	int rc;
+
+	rc = cli_api_json("ca", &o->conn, "POST", "/ca/rotate", body, 200, &doc);
+	json_decref(body);
+	if (rc == CLI_OK)
+		printf("issuing CA %s (serial %s, token key %s) replaces %s for new "
+		       "certificates, valid until %s\n",
+		       json_string_value(json_object_get(doc, "name")),
+		       json_string_value(json_object_get(doc, "serial")),
+		       json_string_value(json_object_get(doc, "key")),
+		       json_string_value(json_object_get(doc, "replaces")),
+		       json_string_value(json_object_get(doc, "not_after")));
+	json_decref(doc);
+	return rc;
+}
+
+/* Writes text to PREFIX-what.pem (0644); CLI_OK or CLI_FAILED with a message. */
+static int write_member(const char *prefix, const char *what, json_t *doc, const char *key)
+{
+	const char *text = json_string_value(json_object_get(doc, key));
+	char path[4096];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s-%s.pem", prefix, what);
+	if (text == NULL || (rc = fs_write_atomic(path, text, strlen(text), 0644)) != 0) {
+		fprintf(stderr, "cairn ca: writing %s: %s\n", path,
+			text ? cairn_strerror(rc) : "missing in the answer");
+		return CLI_FAILED;
+	}
+	printf("%s\n", path);
+	return CLI_OK;
+}
+
+/* `cairn ca cross-sign PREFIX`: the certificates of a root rollover, through the daemon
+ * (which holds the token), written to PREFIX-root.pem, PREFIX-cross-new-by-old.pem and
+ * PREFIX-cross-old-by-new.pem. */
+static int ca_cross_sign_cmd(cli_opts_t *o)
+{
+	json_t *doc = NULL, *body;
+	int rc;
+
+	if (o->nargs != 1)
+		return cli_usage_error("ca", "cross-sign needs one PREFIX for the files it writes");
+	body = json_object();
+	rc = cli_api_json("ca", &o->conn, "POST", "/ca/cross-sign", body, 200, &doc);
+	json_decref(body);
+	if (rc == CLI_OK) {
+		printf("new root (token key %s) and cross-certificates:\n",
+		       json_string_value(json_object_get(doc, "key")));
+		if ((rc = write_member(o->args[0], "root", doc, "root")) == CLI_OK &&
+		    (rc = write_member(o->args[0], "cross-new-by-old", doc, "cross_new_by_old")) ==
+			    CLI_OK)
+			rc = write_member(o->args[0], "cross-old-by-new", doc, "cross_old_by_new");
+	}
+	json_decref(doc);
+	return rc;
+}
+
+/* `cairn ca renew --ocsp-signer | --https`, `cairn ca rotate`, `cairn ca cross-sign`: through the daemon
+ * (admin role, audited). `cairn ca import-cert FILE --chain FILE --dir DIR`: offline (no
+ * daemon runs before it). */
 int cli_ca(int argc, char **argv)
 {
 	cli_opts_t o;
@@ -339,8 +408,20 @@ int cli_ca(int argc, char **argv)
 
 	if ((rc = cli_parse_opts("ca", argc - 1, argv + 1, &o)) != CLI_OK)
 		return rc;
+	if (strcmp(sub, "rotate") == 0) {
+		if (o.ocsp_signer || o.https)
+			return cli_usage_error("ca", "rotate takes no --ocsp-signer or --https");
+		return ca_rotate_cmd(&o);
+	}
+	if (strcmp(sub, "cross-sign") == 0)
+		return ca_cross_sign_cmd(&o);
+	if (strcmp(sub, "import-cert") == 0) {
+		if (o.nargs != 1 || o.chain == NULL || o.conn.dir == NULL)
+			return cli_usage_error("ca", "import-cert needs FILE --chain FILE --dir DIR");
+		return cli_ca_import(o.conn.dir, o.args[0], o.chain);
+	}
 	if (strcmp(sub, "renew") != 0)
-		return cli_usage_error("ca", "unknown subcommand \"%s\"", sub);
+		return cli_usage_error("ca", "unknown subcommand \"%s\" (renew, rotate, cross-sign)", sub);
 	if (o.ocsp_signer + o.https != 1)
 		return cli_usage_error("ca", "renew needs exactly one of --ocsp-signer, --https");
 	body = json_pack("{s:s}", "what", o.ocsp_signer ? "ocsp-signer" : "https");

@@ -48,6 +48,26 @@ int cli_admin(int argc, char **argv);
 int cli_token(int argc, char **argv);
 int cli_policy(int argc, char **argv);
 int cli_ca(int argc, char **argv);
+
+/* ---- init.c: what `cairn init` makes, shared with `cairn ca import-cert` ---- */
+struct hsm;
+struct x509_st;
+struct evp_pkey_st;
+struct cairn_err;
+/* The HTTP base URL that goes into AIA/CDP: public_http when set (non-empty), else
+ * http://host:port of listen_http (NULL = the config default). */
+void cli_http_base(const char *public_http, const char *listen_http, char *out, size_t cap);
+/* Everything that follows from an issuing CA (its key in the token): the delegated OCSP
+ * signer (key "ocsp" in the token), the daemon's HTTPS certificate and key file, the db
+ * with the root, issuing, signer and HTTPS certificates recorded (root and issuing audited
+ * as action by actor), the bootstrap admin and DIR/admin.token, ca/chain.pem, and
+ * ca/root.pem and ca/issuing.pem written last. Returns 0 or a negative code with err set. */
+int cli_init_complete(const char *dir, struct hsm *hsm, struct x509_st *root,
+		      struct x509_st *issuing, struct evp_pkey_st *issuing_key, const char *org,
+		      const char *http_base, const char *actor, const char *action,
+		      struct cairn_err *err);
+/* `cairn ca import-cert FILE --chain FILE --dir DIR` (ca_import.c), offline. */
+int cli_ca_import(const char *dir, const char *file, const char *chain);
 /* `audit checkpoint` (through the API) and `audit verify --export` (offline). */
 int cli_audit_checkpoint(int argc, char **argv);
 int cli_audit_verify_export(int argc, char **argv);

@@ -8,9 +8,11 @@
 typedef struct cli_opts {
 	cli_conn_opts_t conn;
 	const char *comment, *status, *name, *role, *expires_in;
+	const char *email; /* admin add --email */
 	const char *csr, *channel, *requester, *group, *profile;
 	const char *export_file, *ca, *file;
 	const char *limit, *after; /* paging of a --json list */
+	const char *chain;      /* ca import-cert --chain */
 	int json, validity_days;
 	int ocsp_signer, https; /* ca renew: what */
 	const char *args[4];

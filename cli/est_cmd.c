@@ -81,7 +81,8 @@ out:
 	return rc;
 }
 
-static int user_add(const char *dir, const char *name, const char *pw_file, const char *labels)
+static int user_add(const char *dir, const char *name, const char *pw_file, const char *labels,
+		    const char *email)
 {
 	char *pw = NULL, *text = NULL, *body = NULL, why[512];
 	json_t *req = NULL, *larr = NULL;
@@ -103,6 +104,10 @@ static int user_add(const char *dir, const char *name, const char *pw_file, cons
 		goto out;
 	}
 	req = json_pack("{s:s, s:s}", "name", name, "password", pw);
+	if (req != NULL && email != NULL && json_object_set_new(req, "email", json_string(email)) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
 	if (req != NULL && larr != NULL && json_object_set(req, "labels", larr) != 0) {
 		json_decref(req);
 		req = NULL;
@@ -227,9 +232,10 @@ int cli_est(int argc, char **argv)
 		{ "password-file", required_argument, NULL, 'p' },
 		{ "labels", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "email", required_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *name = NULL, *pw_file = NULL, *labels = NULL, *what;
+	const char *dir = NULL, *name = NULL, *pw_file = NULL, *labels = NULL, *email = NULL, *what;
 	int c, json = 0;
 
 	if (argc < 3 || strcmp(argv[1], "user") != 0)
@@ -244,6 +250,7 @@ int cli_est(int argc, char **argv)
 		case 'p': pw_file = optarg; break;
 		case 'l': labels = optarg; break;
 		case 'j': json = 1; break;
+		case 'e': email = optarg; break;
 		default:
 			return cli_usage_error(CMD, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -255,10 +262,10 @@ int cli_est(int argc, char **argv)
 	if (strcmp(what, "add") == 0) {
 		if (name == NULL || pw_file == NULL)
 			return cli_usage_error(CMD, "user add needs --name and --password-file");
-		return user_add(dir, name, pw_file, labels);
+		return user_add(dir, name, pw_file, labels, email);
 	}
-	if (labels != NULL)
-		return cli_usage_error(CMD, "--labels is an option of `est user add`");
+	if (labels != NULL || email != NULL)
+		return cli_usage_error(CMD, "--labels and --email are options of `est user add`");
 	if (strcmp(what, "del") == 0) {
 		if (name == NULL)
 			return cli_usage_error(CMD, "user del needs --name");

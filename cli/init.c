@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -26,17 +27,26 @@ typedef struct init_opts {
 	hsm_key_type_t root_key, issuing_key;
 	int root_days, issuing_days;
 	const char *module, *token_label, *pin_file;
+	int external_root;      /* --external-root: a CSR for an outside root, no root key */
+	int root_opts;          /* a --root-* option was given */
 } init_opts_t;
 
 /* What init builds, freed at the end. */
 typedef struct init_state {
 	char *dir;
 	hsm_t *hsm;
-	db_t *db;
-	EVP_PKEY *root_key, *issuing_key, *ocsp_pub, *tls_key;
-	X509 *root, *issuing, *ocsp, *tls;
+	EVP_PKEY *root_key, *issuing_key;
+	X509 *root, *issuing;
 	int lock_fd;
 } init_state_t;
+
+/* What follows from an issuing CA (cli_init_complete), freed at its end. */
+typedef struct init_self {
+	EVP_PKEY *ocsp_pub, *tls_key;
+	X509 *ocsp, *tls;
+	db_t *db;
+	char *token;
+} init_self_t;
 
 static int write_text(const char *dir, const char *rel, const char *text, unsigned mode,
 		      cairn_err_t *err)
@@ -169,46 +179,69 @@ out:
 	return rc;
 }
 
+static void ca_names(const init_opts_t *o, char *root_cn, char *issuing_cn, size_t cap)
+{
+	snprintf(root_cn, cap, "%s", o->root_cn ? o->root_cn : "");
+	if (!o->root_cn)
+		snprintf(root_cn, cap, "%s Root CA", o->org);
+	snprintf(issuing_cn, cap, "%s", o->issuing_cn ? o->issuing_cn : "");
+	if (!o->issuing_cn)
+		snprintf(issuing_cn, cap, "%s Issuing CA", o->org);
+}
+
 static int build_hierarchy(const init_opts_t *o, init_state_t *st, const char *http_base,
 			   cairn_err_t *err)
 {
 	char root_cn[128], issuing_cn[128], url_root_crt[300], url_root_crl[300];
-	ca_self_spec_t self = { 0 };
-	int rc;
 
-	snprintf(root_cn, sizeof(root_cn), "%s", o->root_cn ? o->root_cn : "");
-	if (!o->root_cn)
-		snprintf(root_cn, sizeof(root_cn), "%s Root CA", o->org);
-	snprintf(issuing_cn, sizeof(issuing_cn), "%s", o->issuing_cn ? o->issuing_cn : "");
-	if (!o->issuing_cn)
-		snprintf(issuing_cn, sizeof(issuing_cn), "%s Issuing CA", o->org);
+	ca_names(o, root_cn, issuing_cn, sizeof(root_cn));
 	snprintf(url_root_crt, sizeof(url_root_crt), "%s/ca/root.crt", http_base);
 	snprintf(url_root_crl, sizeof(url_root_crl), "%s/crl/root.crl", http_base);
 
 	/* Root: self-signed by its token key; then the issuing CA, signed by the root. */
-	if ((rc = make_ca(st, o->root_key, "root", root_cn, o->org, o->root_days, 1, NULL, NULL,
-			  NULL, NULL, &st->root_key, &st->root, err)) != 0 ||
-	    (rc = make_ca(st, o->issuing_key, "issuing", issuing_cn, o->org, o->issuing_days, 0,
-			  st->root, st->root_key, url_root_crt, url_root_crl, &st->issuing_key,
-			  &st->issuing, err)) != 0)
-		return rc;
+	int rc = make_ca(st, o->root_key, "root", root_cn, o->org, o->root_days, 1, NULL, NULL,
+			 NULL, NULL, &st->root_key, &st->root, err);
 
-	/* Delegated OCSP signer (key in the token too), with the builder renewal uses. */
-	self.org = o->org;
+	if (rc != 0)
+		return rc;
+	return make_ca(st, o->issuing_key, "issuing", issuing_cn, o->org, o->issuing_days, 0,
+		       st->root, st->root_key, url_root_crt, url_root_crl, &st->issuing_key,
+		       &st->issuing, err);
+}
+
+/* The daemon's HTTPS certificate (key in a file) and the delegated OCSP signer (key in the
+ * token), with the builder renewal uses. The HTTPS names are held to the CA's name
+ * constraints (clients check them) before any key is made in the token. An "ocsp" key left
+ * in the token by an import that failed later is used again. */
+static int build_self(hsm_t *hsm, X509 *root, X509 *issuing, EVP_PKEY *issuing_key,
+		      const char *org, const char *http_base, init_self_t *me, cairn_err_t *err)
+{
+	ca_self_spec_t self = { 0 };
+	char why[400];
+	int rc;
+
+	self.org = org;
 	self.http_base = http_base;
-	self.validity_days = CA_OCSP_SIGNER_DAYS;
-	if ((rc = hsm_keygen(st->hsm, HSM_KEY_EC_P256, "ocsp", &st->ocsp_pub, err)) != 0 ||
-	    (rc = ca_self_cert_build(CA_SELF_OCSP_SIGNER, &self, st->issuing, st->issuing_key,
-				     st->ocsp_pub, &st->ocsp, err)) != 0)
-		return rc;
-
-	/* The daemon's own HTTPS certificate; its key is a file (0600). */
-	st->tls_key = EVP_EC_gen("P-256");
-	if (st->tls_key == NULL)
-		return cairn_err_ssl(err, CAIRN_ECRYPTO, "TLS key generation failed");
 	self.validity_days = CA_HTTPS_DAYS;
-	return ca_self_cert_build(CA_SELF_HTTPS, &self, st->issuing, st->issuing_key, st->tls_key,
-				  &st->tls, err);
+	me->tls_key = EVP_EC_gen("P-256");
+	if (me->tls_key == NULL)
+		return cairn_err_ssl(err, CAIRN_ECRYPTO, "TLS key generation failed");
+	if ((rc = ca_self_cert_build(CA_SELF_HTTPS, &self, issuing, issuing_key, me->tls_key,
+				     &me->tls, err)) != 0)
+		return rc;
+	if ((rc = ca_cert_check_constraints(me->tls, issuing, root, err)) != 0) {
+		snprintf(why, sizeof(why), "%s", cairn_err_msg(err));
+		return cairn_err_set(err, rc, "the daemon's HTTPS certificate (localhost, 127.0.0.1, "
+				     "::1) would break the CA's name constraints: %s", why);
+	}
+	self.validity_days = CA_OCSP_SIGNER_DAYS;
+	rc = hsm_keygen(hsm, HSM_KEY_EC_P256, "ocsp", &me->ocsp_pub, err);
+	if (rc == CAIRN_EEXIST)
+		rc = hsm_key_get(hsm, "ocsp", &me->ocsp_pub, err);
+	if (rc != 0)
+		return rc;
+	return ca_self_cert_build(CA_SELF_OCSP_SIGNER, &self, issuing, issuing_key, me->ocsp_pub,
+				  &me->ocsp, err);
 }
 
 static int write_key_file(const char *dir, const char *rel, EVP_PKEY *key, cairn_err_t *err)
@@ -224,15 +257,53 @@ static int write_key_file(const char *dir, const char *rel, EVP_PKEY *key, cairn
 	return rc;
 }
 
-static int record_hierarchy(init_state_t *st, cairn_err_t *err)
+static int record_hierarchy(db_t *db, X509 *root, X509 *issuing, const init_self_t *me,
+			    const char *actor, const char *action, cairn_err_t *err)
 {
 	int rc;
 
-	if ((rc = ca_record(st->db, st->root, "root", "ca-root", "cli:init", "ca.init", err)) ||
-	    (rc = ca_record(st->db, st->issuing, "root", "ca-issuing", "cli:init", "ca.init", err)) ||
-	    (rc = ca_record(st->db, st->ocsp, "issuing", "ocsp-signer", "cli:init", "ca.init", err)))
+	if ((rc = ca_record(db, root, "root", "ca-root", actor, action, err)) ||
+	    (rc = ca_record(db, issuing, "root", "ca-issuing", actor, action, err)) ||
+	    (rc = ca_record(db, me->ocsp, "issuing", "ocsp-signer", actor, "ca.init", err)))
 		return rc;
-	return ca_record(st->db, st->tls, "issuing", "daemon-tls", "cli:init", "ca.init", err);
+	return ca_record(db, me->tls, "issuing", "daemon-tls", actor, "ca.init", err);
+}
+
+int cli_init_complete(const char *dir, hsm_t *hsm, X509 *root, X509 *issuing,
+		      EVP_PKEY *issuing_key, const char *org, const char *http_base,
+		      const char *actor, const char *action, cairn_err_t *err)
+{
+	init_self_t me = { 0 };
+	char *dbdir = fs_join(dir, "db");
+	int rc;
+
+	if (dbdir == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	/* ca/issuing.pem last: its presence is what says the CA is complete. */
+	if ((rc = build_self(hsm, root, issuing, issuing_key, org, http_base, &me, err)) != 0 ||
+	    (rc = db_open(dbdir, &me.db, err)) != 0 ||
+	    (rc = record_hierarchy(me.db, root, issuing, &me, actor, action, err)) != 0 ||
+	    (rc = admin_add(me.db, "bootstrap", "admin", NULL, actor, err)) != 0 ||
+	    (rc = admin_token_create(me.db, "bootstrap", "admin", 0, actor, &me.token, err)) != 0 ||
+	    (rc = write_text(dir, "admin.token", me.token, 0600, err)) != 0 ||
+	    (rc = write_certs(dir, "ca/ocsp.pem", me.ocsp, NULL, err)) != 0 ||
+	    (rc = write_certs(dir, "ca/chain.pem", issuing, root, err)) != 0 ||
+	    (rc = write_certs(dir, "tls/server.pem", me.tls, issuing, err)) != 0 ||
+	    (rc = write_key_file(dir, "tls/server.key", me.tls_key, err)) != 0 ||
+	    (rc = write_certs(dir, "ca/root.pem", root, NULL, err)) != 0 ||
+	    (rc = write_certs(dir, "ca/issuing.pem", issuing, NULL, err)) != 0)
+		goto out;
+out:
+	if (me.token)
+		OPENSSL_cleanse(me.token, strlen(me.token));
+	free(me.token);
+	X509_free(me.ocsp);
+	X509_free(me.tls);
+	EVP_PKEY_free(me.ocsp_pub);
+	EVP_PKEY_free(me.tls_key);
+	db_close(me.db);
+	free(dbdir);
+	return rc;
 }
 
 static int write_config(const init_opts_t *o, init_state_t *st, cairn_err_t *err)
@@ -277,21 +348,82 @@ static int write_policy(init_state_t *st, cairn_err_t *err)
 	return rc;
 }
 
-/* The HTTP base URL that goes into the hierarchy's AIA/CDP. */
-static void http_base(const init_opts_t *o, char *out, size_t cap)
+void cli_http_base(const char *public_http, const char *listen_http, char *out, size_t cap)
 {
 	char host[128];
 	int port = 0;
 
-	if (o->public_http != NULL) {
-		snprintf(out, cap, "%s", o->public_http);
+	if (public_http != NULL && public_http[0] != '\0') {
+		snprintf(out, cap, "%s", public_http);
 		return;
 	}
-	if (config_parse_addr(o->listen_http ? o->listen_http : config_key_default("listen.http"),
+	if (config_parse_addr(listen_http ? listen_http : config_key_default("listen.http"),
 			      host, sizeof(host), &port) != 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
 	snprintf(out, cap, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
 		 strchr(host, ':') ? "]" : "", port);
+}
+
+/* --external-root: the issuing key in the token and a CSR for it, signed by that key, asking
+ * for what the issuing CA needs (CA:TRUE pathlen 0; keyCertSign, cRLSign, digitalSignature). */
+static int make_issuing_csr(const init_opts_t *o, init_state_t *st, cairn_err_t *err)
+{
+	char root_cn[128], issuing_cn[128];
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	X509_EXTENSION *bc = NULL, *ku = NULL;
+	EVP_PKEY *pub = NULL;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *pem = NULL, *text = NULL;
+	long n;
+	int rc;
+
+	ca_names(o, root_cn, issuing_cn, sizeof(root_cn));
+	if ((rc = hsm_keygen(st->hsm, o->issuing_key, "issuing", &pub, err)) != 0 ||
+	    (rc = hsm_key_get(st->hsm, "issuing", &st->issuing_key, err)) != 0)
+		goto out;
+	if (req == NULL || name == NULL || exts == NULL || b == NULL ||
+	    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)o->org,
+				       -1, -1, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+				       (const unsigned char *)issuing_cn, -1, -1, 0) != 1 ||
+	    X509_REQ_set_version(req, 0) != 1 || X509_REQ_set_subject_name(req, name) != 1 ||
+	    X509_REQ_set_pubkey(req, pub) != 1 ||
+	    (bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints,
+				      "critical,CA:TRUE,pathlen:0")) == NULL ||
+	    sk_X509_EXTENSION_push(exts, bc) == 0)
+		goto ssl_fail;
+	bc = NULL; /* owned by exts */
+	if ((ku = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage,
+				      "critical,keyCertSign,cRLSign,digitalSignature")) == NULL ||
+	    sk_X509_EXTENSION_push(exts, ku) == 0)
+		goto ssl_fail;
+	ku = NULL;
+	/* The digest ca_cert_build would use with this key: SHA-384 for P-384. */
+	if (X509_REQ_add_extensions(req, exts) != 1 ||
+	    X509_REQ_sign(req, st->issuing_key,
+			  EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC && EVP_PKEY_get_bits(pub) > 256
+				  ? EVP_sha384()
+				  : EVP_sha256()) <= 0 ||
+	    PEM_write_bio_X509_REQ(b, req) != 1 || (n = BIO_get_mem_data(b, &pem)) <= 0 ||
+	    (text = strndup(pem, (size_t)n)) == NULL)
+		goto ssl_fail;
+	ERR_clear_error();
+	rc = write_text(st->dir, "ca/issuing.csr", text, 0644, err);
+	goto out;
+ssl_fail:
+	rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "cannot build the issuing CA's CSR");
+out:
+	free(text);
+	X509_EXTENSION_free(bc);
+	X509_EXTENSION_free(ku);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	EVP_PKEY_free(pub);
+	BIO_free(b);
+	return rc;
 }
 
 static int parse_init_opts(int argc, char **argv, init_opts_t *o)
@@ -312,6 +444,7 @@ static int parse_init_opts(int argc, char **argv, init_opts_t *o)
 		{ "module", required_argument, NULL, 'm' },
 		{ "token-label", required_argument, NULL, 'l' },
 		{ "pin-file", required_argument, NULL, 'p' },
+		{ "external-root", no_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	cairn_err_t err = { 0 };
@@ -335,9 +468,10 @@ static int parse_init_opts(int argc, char **argv, init_opts_t *o)
 		case 's': o->public_https = optarg; break;
 		case 'h': o->public_http = optarg; break;
 		case 'o': o->org = optarg; break;
-		case 'r': o->root_cn = optarg; break;
+		case 'r': o->root_cn = optarg; o->root_opts = 1; break;
 		case 'i': o->issuing_cn = optarg; break;
 		case 'R':
+			o->root_opts = 1;
 			if (hsm_key_type_parse(optarg, &o->root_key) != 0)
 				return cli_usage_error("init", "--root-key %s: use p256, p384 or rsa3072", optarg);
 			break;
@@ -353,11 +487,13 @@ static int parse_init_opts(int argc, char **argv, init_opts_t *o)
 				return cli_usage_error("init", "--%s-days %s: must be 1..36500",
 						       c == 'x' ? "root" : "issuing", optarg);
 			*(c == 'x' ? &o->root_days : &o->issuing_days) = (int)days;
+			o->root_opts |= c == 'x';
 			break;
 		}
 		case 'm': o->module = optarg; break;
 		case 'l': o->token_label = optarg; break;
 		case 'p': o->pin_file = optarg; break;
+		case 'E': o->external_root = 1; break;
 		default:
 			return cli_usage_error("init", "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -366,6 +502,9 @@ static int parse_init_opts(int argc, char **argv, init_opts_t *o)
 		return cli_usage_error("init", "unexpected argument %s", argv[optind]);
 	if (o->dir == NULL)
 		return cli_usage_error("init", "--dir is required");
+	if (o->external_root && (o->root_opts || o->issuing_days != 1825))
+		return cli_usage_error("init", "--external-root: the outside root decides the root "
+				       "and the issuing CA's lifetime; drop --root-* and --issuing-days");
 	if ((o->listen_https && config_parse_addr(o->listen_https, host, sizeof(host), &port)) ||
 	    (o->listen_http && config_parse_addr(o->listen_http, host, sizeof(host), &port)))
 		return cli_usage_error("init", "listen addresses are host:port or [v6]:port");
@@ -374,6 +513,21 @@ static int parse_init_opts(int argc, char **argv, init_opts_t *o)
 	    (o->public_http && config_check_string("public_urls.http", o->public_http, &err)))
 		return cli_usage_error("init", "%s", cairn_err_msg(&err));
 	return CLI_OK;
+}
+
+static void print_token_note(const char *dir, const init_opts_t *o)
+{
+	if (o->module == NULL) {
+		printf("\nThe CA keys live in a SoftHSM2 token in %s/tokens (PIN in %s/token.pin).\n",
+		       dir, dir);
+		printf("Back it up now and after every key change (the daemon may run); the archive\n"
+		       "holds the keys and their PIN:\n");
+		printf("  cairn backup --dir %s --out cairn-backup.tar.xz\n", dir);
+		printf("SoftHSM2 rewrites its token file at every login: a process killed during\n"
+		       "login can leave the token empty, and only a backup brings the keys back.\n");
+	} else {
+		printf("\nThe CA keys live in token \"%s\" of %s.\n", o->token_label, o->module);
+	}
 }
 
 static void print_summary(const init_state_t *st, const init_opts_t *o)
@@ -394,18 +548,24 @@ static void print_summary(const init_state_t *st, const init_opts_t *o)
 	printf("  admin token   %s/admin.token (role admin; keep it secret)\n", st->dir);
 	printf("  policy        %s/policy.json (issues every request; see docs/policy.md)\n",
 	       st->dir);
-	if (o->module == NULL) {
-		printf("\nThe CA keys live in a SoftHSM2 token in %s/tokens (PIN in %s/token.pin).\n",
-		       st->dir, st->dir);
-		printf("Back it up now and after every key change (the daemon may run); the archive\n"
-		       "holds the keys and their PIN:\n");
-		printf("  cairn backup --dir %s --out cairn-backup.tar.xz\n", st->dir);
-		printf("SoftHSM2 rewrites its token file at every login: a process killed during\n"
-		       "login can leave the token empty, and only a backup brings the keys back.\n");
-	} else {
-		printf("\nThe CA keys live in token \"%s\" of %s.\n", o->token_label, o->module);
-	}
+	print_token_note(st->dir, o);
 	printf("\nStart the daemon with: cairn serve --dir %s\n", st->dir);
+}
+
+static void print_external_summary(const init_state_t *st, const init_opts_t *o)
+{
+	printf("cairn: CA prepared in %s, awaiting its issuing certificate from an outside root\n",
+	       st->dir);
+	printf("  issuing key   in the token (%s, never leaves it)\n",
+	       hsm_key_type_name(o->issuing_key));
+	printf("  CSR           %s/ca/issuing.csr (asks for CA:TRUE, pathlen 0, keyCertSign, cRLSign)\n",
+	       st->dir);
+	printf("  config        %s/cairn.json\n", st->dir);
+	printf("  policy        %s/policy.json\n", st->dir);
+	print_token_note(st->dir, o);
+	printf("\nHave the root sign the CSR, then install the certificate with:\n"
+	       "  cairn ca import-cert ISSUING.pem --chain ROOT.pem --dir %s\n"
+	       "`cairn serve` refuses to start until then.\n", st->dir);
 }
 
 int cli_init(int argc, char **argv)
@@ -413,7 +573,7 @@ int cli_init(int argc, char **argv)
 	init_opts_t o;
 	init_state_t st = { .lock_fd = -1 };
 	cairn_err_t err = { 0 };
-	char pin[33] = "", base[256], *cfg_path = NULL, *dbdir = NULL, *token = NULL;
+	char pin[33] = "", base[256], *cfg_path = NULL, *dbdir = NULL;
 	int rc;
 
 	rc = parse_init_opts(argc, argv, &o);
@@ -438,7 +598,7 @@ int cli_init(int argc, char **argv)
 		goto out;
 	}
 	chmod(st.dir, 0700);
-	http_base(&o, base, sizeof(base));
+	cli_http_base(o.public_http, o.listen_http, base, sizeof(base));
 	for (const char *const *sub = (const char *const[]){ "ca", "tls", NULL }; *sub; sub++) {
 		char *p = fs_join(st.dir, *sub);
 		int mk = p ? fs_mkdirs(p, 0700) : CAIRN_ENOMEM;
@@ -449,38 +609,33 @@ int cli_init(int argc, char **argv)
 		}
 	}
 	if ((rc = o.module ? open_existing_token(&o, &st, &err)
-			   : make_softhsm_token(&o, &st, pin, &err)) != 0 ||
-	    (rc = build_hierarchy(&o, &st, base, &err)) != 0 ||
-	    (rc = write_certs(st.dir, "ca/root.pem", st.root, NULL, &err)) != 0 ||
-	    (rc = write_certs(st.dir, "ca/issuing.pem", st.issuing, NULL, &err)) != 0 ||
-	    (rc = write_certs(st.dir, "ca/ocsp.pem", st.ocsp, NULL, &err)) != 0 ||
-	    (rc = write_certs(st.dir, "ca/chain.pem", st.issuing, st.root, &err)) != 0 ||
-	    (rc = write_certs(st.dir, "tls/server.pem", st.tls, st.issuing, &err)) != 0 ||
-	    (rc = write_key_file(st.dir, "tls/server.key", st.tls_key, &err)) != 0 ||
-	    (rc = db_open(dbdir, &st.db, &err)) != 0 || (rc = record_hierarchy(&st, &err)) != 0 ||
-	    (rc = admin_add(st.db, "bootstrap", "admin", "cli:init", &err)) != 0 ||
-	    (rc = admin_token_create(st.db, "bootstrap", "admin", 0, "cli:init", &token, &err)) != 0 ||
-	    (rc = write_text(st.dir, "admin.token", token, 0600, &err)) != 0 ||
-	    (rc = write_policy(&st, &err)) != 0 || (rc = write_config(&o, &st, &err)) != 0) {
-		rc = cli_fail("init", "%s", cairn_err_msg(&err));
+			   : make_softhsm_token(&o, &st, pin, &err)) != 0)
+		goto fail;
+	if (o.external_root) {
+		/* No root key, no db yet: `cairn ca import-cert` completes the CA. */
+		if ((rc = make_issuing_csr(&o, &st, &err)) != 0 ||
+		    (rc = write_policy(&st, &err)) != 0 || (rc = write_config(&o, &st, &err)) != 0)
+			goto fail;
+		print_external_summary(&st, &o);
+		rc = CLI_OK;
 		goto out;
 	}
+	if ((rc = build_hierarchy(&o, &st, base, &err)) != 0 ||
+	    (rc = cli_init_complete(st.dir, st.hsm, st.root, st.issuing, st.issuing_key, o.org,
+				    base, "cli:init", "ca.init", &err)) != 0 ||
+	    (rc = write_policy(&st, &err)) != 0 || (rc = write_config(&o, &st, &err)) != 0)
+		goto fail;
 	print_summary(&st, &o);
 	rc = CLI_OK;
+	goto out;
+fail:
+	rc = cli_fail("init", "%s", cairn_err_msg(&err));
 out:
 	OPENSSL_cleanse(pin, sizeof(pin));
-	if (token)
-		OPENSSL_cleanse(token, strlen(token));
-	free(token);
 	X509_free(st.root);
 	X509_free(st.issuing);
-	X509_free(st.ocsp);
-	X509_free(st.tls);
 	EVP_PKEY_free(st.root_key);
 	EVP_PKEY_free(st.issuing_key);
-	EVP_PKEY_free(st.ocsp_pub);
-	EVP_PKEY_free(st.tls_key);
-	db_close(st.db);
 	hsm_close(st.hsm);
 	if (st.lock_fd >= 0)
 		close(st.lock_fd);

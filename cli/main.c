@@ -31,6 +31,9 @@ static const cli_command_t commands[] = {
 	  "  --issuing-key TYPE     p256 | p384 | rsa3072 (default p256)\n"
 	  "  --root-days N          root validity (default 3650)\n"
 	  "  --issuing-days N       issuing CA validity (default 1825)\n"
+	  "  --external-root        no root here: the issuing key in the token and a CSR\n"
+	  "                         for it in DIR/ca/issuing.csr for an outside root to\n"
+	  "                         sign; then `cairn ca import-cert` (docs/operations.md)\n"
 	  "  --module PATH          PKCS#11 module of an existing token (default: embedded SoftHSM2)\n"
 	  "  --token-label LABEL    token label (default \"cairn\")\n"
 	  "  --pin-file FILE        PIN of an existing token (with --module)\n" },
@@ -138,12 +141,23 @@ static const cli_command_t commands[] = {
 	  "                                    a sink's, or one)\n"
 	  "  test SINK                         queue a notify.test event for SINK\n"
 	  CLI_CONN_HELP },
-	{ "ca", cli_ca, "ca renew --ocsp-signer | --https --dir DIR",
+	{ "ca", cli_ca, "ca renew --ocsp-signer | --https | ca rotate | ca cross-sign PREFIX --dir DIR\n"
+	  "       cairn ca import-cert FILE --chain ROOT --dir DIR",
+	  "  import-cert FILE --chain ROOT     install the issuing CA certificate an outside root\n"
+	  "                                    signed (after `init --external-root`; offline,\n"
+	  "                                    before the first `serve`)\n"
 	  "  renew --ocsp-signer               a new delegated OCSP signer now (new key in the\n"
 	  "                                    token); the daemon also renews it by itself at two\n"
 	  "                                    thirds of its lifetime\n"
 	  "  renew --https                     a new HTTPS certificate now (same names, new key),\n"
 	  "                                    served to new connections at once\n"
+	  "  rotate                            a new issuing CA now: new key in the token, signed\n"
+	  "                                    by the root; new certificates get it at once, the\n"
+	  "                                    old ones keep their OCSP answers and CRL (admin)\n"
+	  "  cross-sign PREFIX                 root rollover: a new root key in the token, its\n"
+	  "                                    root and cross-certificates both ways, written to\n"
+	  "                                    PREFIX-root.pem, PREFIX-cross-new-by-old.pem and\n"
+	  "                                    PREFIX-cross-old-by-new.pem (admin)\n"
 	  CLI_CONN_HELP },
 	{ "config", cli_config, "config keys [--json] | config check --dir DIR | config profiles [--dir DIR]",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"

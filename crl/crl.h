@@ -12,7 +12,8 @@
 #include "db/db.h"
 #include "util/util.h"
 
-#define CRL_MAX_ISSUERS 4
+/* The root and up to 16 issuing CAs (rotations, ca.h CA_MAX_ISSUERS). */
+#define CRL_MAX_ISSUERS 17
 
 /* ---- building one CRL (no state: for the daemon, tests and the benchmark) ---- */
 
@@ -91,6 +92,11 @@ typedef struct crl_config {
  * Returns 0, CAIRN_EINVAL, CAIRN_EIO (publish dir), or a crl_rebuild code.
  */
 int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err) CAIRN_WUR;
+/* Adds an issuer to a running service (a rotation): its CRL (NAME.crl) is built and
+ * published now, then kept fresh like the others. Thread-safe. Returns 0, CAIRN_EINVAL
+ * (incomplete or a name already served), CAIRN_ECONFLICT (full), or a crl_rebuild code
+ * (the issuer is then served from the scheduler's next successful build). */
+int crl_add_issuer(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err) CAIRN_WUR;
 /* Starts the scheduler thread (periodic and debounced rebuilds). Returns 0 or CAIRN_EIO. */
 int crl_start(crl_t *c, cairn_err_t *err) CAIRN_WUR;
 /* Stops the scheduler and frees. NULL is a no-op. No crl_get may be running. */

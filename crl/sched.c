@@ -2,6 +2,7 @@
 /* The CRL service: persisted CRL numbers, atomic publication, periodic and debounced rebuilds, serving. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ struct crl_iss {
 struct crl {
 	db_t *db;
 	struct crl_iss iss[CRL_MAX_ISSUERS];
-	size_t n_iss;
+	_Atomic size_t n_iss;      /* slots below it are set up; crl_add_issuer appends */
+	char *publish_dir, *base_url;
 	int64_t period, overlap, debounce, delta_period;
 	int keep_expired;
 	pthread_mutex_t mu;        /* the current CRLs and the schedule */
@@ -122,6 +124,92 @@ static uint64_t stored_number(crl_t *c, const char *issuer)
 	return n;
 }
 
+/*
+ * meta "crl_published/ISSUER": what a restart needs to adopt the full CRL it last
+ * published without parsing it: SHA-256 of the file || SHA-256 of the issuer
+ * certificate that signed it || number || thisUpdate || nextUpdate (BE64 each) ||
+ * 1 if it names a delta CRL (Freshest CRL). Parsing and verifying a published CRL of
+ * 1M entries costs ~2 s of CPU (d2i_X509_CRL builds an object per entry); hashing
+ * its 49 MB ~0.1 s (docs/scaling.md).
+ */
+#define PUB_LEN (32 + 32 + 24 + 1)
+
+struct pub_op {
+	const char *issuer;
+	uint8_t val[PUB_LEN];
+};
+
+static void pub_key(char *out, size_t cap, const char *issuer)
+{
+	snprintf(out, cap, "crl_published/%s", issuer);
+}
+
+static int pub_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct pub_op *op = arg;
+	char key[80];
+	(void)err;
+
+	pub_key(key, sizeof(key), op->issuer);
+	return db_put(txn, DB_META, key, strlen(key), op->val, sizeof(op->val), 0);
+}
+
+/* The record's hash of the issuer certificate. */
+static int cert_sha256(X509 *cert, uint8_t out[32])
+{
+	unsigned int n = 0;
+
+	return X509_digest(cert, EVP_sha256(), out, &n) == 1 && n == 32 ? 0 : -1;
+}
+
+/* Records the full CRL just published (best effort: without it a restart parses the file). */
+static void record_published(crl_t *c, const struct crl_iss *is, const crl_params_t *p,
+			     const uint8_t *der, size_t len)
+{
+	struct pub_op op = { is->name, { 0 } };
+
+	if (cert_sha256(is->cert, op.val + 32) != 0 ||
+	    EVP_Digest(der, len, op.val, NULL, EVP_sha256(), NULL) != 1) {
+		ERR_clear_error();
+		return;
+	}
+	db_be64_put(op.val + 64, p->number);
+	db_be64_put(op.val + 72, (uint64_t)p->this_update);
+	db_be64_put(op.val + 80, (uint64_t)p->next_update);
+	op.val[88] = p->freshest_url != NULL;
+	(void)!db_write(c->db, pub_op_run, &op, NULL);
+}
+
+/* 1 and the CRL's number and times when data is the file record_published described,
+ * signed by is's current certificate; else 0 (the caller parses it). */
+static int recorded_match(crl_t *c, const struct crl_iss *is, const char *data, size_t len,
+			  uint64_t *number, int64_t *tu, int64_t *nu)
+{
+	uint8_t md[32], cd[32];
+	const uint8_t *v;
+	size_t vlen;
+	db_txn_t *txn;
+	char key[80];
+	int ok = 0;
+
+	pub_key(key, sizeof(key), is->name);
+	if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1 ||
+	    cert_sha256(is->cert, cd) != 0 || db_read_begin(c->db, &txn) != 0) {
+		ERR_clear_error();
+		return 0;
+	}
+	if (db_get(txn, DB_META, key, strlen(key), (const void **)&v, &vlen) == 0 &&
+	    vlen == PUB_LEN && memcmp(v, md, 32) == 0 && memcmp(v + 32, cd, 32) == 0 &&
+	    v[88] == (c->delta_period > 0)) {
+		*number = db_be64_get(v + 64);
+		*tu = (int64_t)db_be64_get(v + 72);
+		*nu = (int64_t)db_be64_get(v + 80);
+		ok = 1;
+	}
+	db_txn_end(txn);
+	return ok;
+}
+
 int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 {
 	struct crl_iss *is = NULL;
@@ -169,6 +257,8 @@ int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 		cairn_err_set(err, rc, "crl: publishing %s: %s", slot->path, cairn_strerror(rc));
 		goto out;
 	}
+	if (!delta)
+		record_published(c, is, &p, der, len);
 	pthread_mutex_lock(&c->mu);
 	free(slot->der);
 	slot->der = der;
@@ -246,6 +336,11 @@ static int adopt_published(crl_t *c, struct crl_iss *is)
 
 	if (want == 0 || fs_read(is->full.path, CRL_FILE_MAX, &data, &len) != 0)
 		goto out;
+	if (recorded_match(c, is, data, len, &have, &tu, &nu)) {
+		if (have == 0 || have > want)
+			goto out;
+		goto times;
+	}
 	p = (const unsigned char *)data;
 	if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
 	    X509_CRL_verify(crl, X509_get0_pubkey(is->cert)) != 1 ||
@@ -256,6 +351,7 @@ static int adopt_published(crl_t *c, struct crl_iss *is)
 		goto out;
 	tu = asn1_unix(X509_CRL_get0_lastUpdate(crl));
 	nu = asn1_unix(X509_CRL_get0_nextUpdate(crl));
+times:
 	if (tu == 0 || nu <= tu || now >= tu + (nu - tu) / 2 || changed_since(c, is->name, tu))
 		goto out;
 	is->full.der = (uint8_t *)data;
@@ -271,6 +367,78 @@ out:
 	X509_CRL_free(crl);
 	free(data);
 	return ok;
+}
+
+/* Sets up the next issuer slot from ci, then counts it. One writer at a time (crl_open,
+ * or crl_add_issuer under build_mu); the slot's CRL is built by the caller. */
+static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
+{
+	size_t i = atomic_load(&c->n_iss);
+	struct crl_iss *is = &c->iss[i];
+	char file[48];
+
+	if (i == CRL_MAX_ISSUERS)
+		return cairn_err_set(err, CAIRN_ECONFLICT, "crl: at most %d issuers", CRL_MAX_ISSUERS);
+	if (ci->name == NULL || strlen(ci->name) >= sizeof(is->name) || ci->cert == NULL ||
+	    ci->key == NULL || strchr(ci->name, '/') != NULL || find(c, ci->name) != NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "crl: issuer %zu incomplete or repeated", i);
+	memset(is, 0, sizeof(*is));
+	snprintf(is->name, sizeof(is->name), "%s", ci->name);
+	snprintf(file, sizeof(file), "%s.crl", ci->name);
+	if ((is->full.path = fs_join(c->publish_dir, file)) == NULL)
+		goto nomem;
+	if (c->delta_period > 0) {
+		snprintf(file, sizeof(file), "%s-delta.crl", ci->name);
+		if ((is->delta.path = fs_join(c->publish_dir, file)) == NULL ||
+		    asprintf(&is->freshest_url, "%s/crl/%s", c->base_url, file) < 0) {
+			is->freshest_url = NULL;
+			goto nomem;
+		}
+	}
+	X509_up_ref(ci->cert);
+	is->cert = ci->cert;
+	EVP_PKEY_up_ref(ci->key);
+	is->key = ci->key;
+	pthread_mutex_lock(&c->mu);
+	atomic_store(&c->n_iss, i + 1);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+nomem:
+	free(is->full.path);
+	free(is->delta.path);
+	memset(is, 0, sizeof(*is));
+	return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+}
+
+/* The issuer's full CRL (and delta) as the service starts or the issuer is added: the
+ * published one when it can be adopted, else built now. */
+static int first_build(crl_t *c, struct crl_iss *is, cairn_err_t *err)
+{
+	char name[48];
+	int rc;
+
+	if (!adopt_published(c, is) && (rc = crl_rebuild(c, is->name, err)) != 0)
+		return rc;
+	snprintf(name, sizeof(name), "%s-delta", is->name);
+	if (c->delta_period > 0 && (rc = crl_rebuild(c, name, err)) != 0)
+		return rc;
+	return 0;
+}
+
+int crl_add_issuer(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->build_mu); /* crl_rebuild takes it too: not recursive */
+	rc = iss_init(c, ci, err);
+	pthread_mutex_unlock(&c->build_mu);
+	if (rc != 0)
+		return rc;
+	rc = first_build(c, &c->iss[atomic_load(&c->n_iss) - 1], err);
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_signal(&c->cv); /* the scheduler learns of the new slot */
+	pthread_mutex_unlock(&c->mu);
+	return rc;
 }
 
 int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
@@ -307,43 +475,15 @@ int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 		pthread_cond_init(&c->cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	for (i = 0; i < cfg->n_issuers; i++) {
-		const crl_issuer_t *ci = &cfg->issuers[i];
-		struct crl_iss *is = &c->iss[i];
-		char file[48];
-
-		if (ci->name == NULL || strlen(ci->name) >= sizeof(is->name) || ci->cert == NULL ||
-		    ci->key == NULL || strchr(ci->name, '/') != NULL) {
-			rc = cairn_err_set(err, CAIRN_EINVAL, "crl: issuer %zu incomplete", i);
+	if ((c->publish_dir = strdup(cfg->publish_dir)) == NULL ||
+	    (cfg->base_url != NULL && (c->base_url = strdup(cfg->base_url)) == NULL))
+		goto nomem;
+	for (i = 0; i < cfg->n_issuers; i++)
+		if ((rc = iss_init(c, &cfg->issuers[i], err)) != 0)
 			goto out;
-		}
-		snprintf(is->name, sizeof(is->name), "%s", ci->name);
-		X509_up_ref(ci->cert);
-		is->cert = ci->cert;
-		EVP_PKEY_up_ref(ci->key);
-		is->key = ci->key;
-		c->n_iss++;
-		snprintf(file, sizeof(file), "%s.crl", ci->name);
-		if ((is->full.path = fs_join(cfg->publish_dir, file)) == NULL)
-			goto nomem;
-		if (c->delta_period > 0) {
-			snprintf(file, sizeof(file), "%s-delta.crl", ci->name);
-			if ((is->delta.path = fs_join(cfg->publish_dir, file)) == NULL ||
-			    asprintf(&is->freshest_url, "%s/crl/%s", cfg->base_url, file) < 0) {
-				is->freshest_url = NULL;
-				goto nomem;
-			}
-		}
-	}
-	for (i = 0; i < c->n_iss; i++) {
-		char name[48];
-
-		if (!adopt_published(c, &c->iss[i]) && (rc = crl_rebuild(c, c->iss[i].name, err)) != 0)
+	for (i = 0; i < c->n_iss; i++)
+		if ((rc = first_build(c, &c->iss[i], err)) != 0)
 			goto out;
-		snprintf(name, sizeof(name), "%s-delta", c->iss[i].name);
-		if (c->delta_period > 0 && (rc = crl_rebuild(c, name, err)) != 0)
-			goto out;
-	}
 	*out = c;
 	c = NULL;
 	rc = 0;
@@ -497,6 +637,8 @@ void crl_free(crl_t *c)
 		slot_free(&c->iss[i].full);
 		slot_free(&c->iss[i].delta);
 	}
+	free(c->publish_dir);
+	free(c->base_url);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->build_mu);
 	pthread_cond_destroy(&c->cv);

@@ -211,6 +211,8 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 		revoked_val(val, c->revoked_at, c->reason, 0, c->not_after);
 		ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
 	}
+	if (ret == 0)
+		ret = db_stats_cert_added(txn, c);
 out:
 	free(rec);
 	return ret;
@@ -270,6 +272,8 @@ int db_cert_revoke_ex(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t 
 	kl = revoked_key(key, c.issuer, serial, len);
 	revoked_val(val, when, reason, invalidity_date, c.not_after);
 	ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
+	if (ret == 0)
+		ret = db_stats_cert_status(txn, &c, DB_CERT_REVOKED, reason);
 out:
 	free(rec);
 	return ret;
@@ -307,6 +311,8 @@ int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t whe
 	if (ret == 0)
 		ret = db_put(txn, DB_REVOKED, key, revoked_key(key, c.issuer, serial, len), val,
 			     sizeof(val), 0);
+	if (ret == 0)
+		ret = db_stats_cert_status(txn, &c, DB_CERT_VALID, -1);
 	free(rec);
 	return ret;
 }
@@ -570,4 +576,48 @@ int db_revoked_by_issuer(db_txn_t *txn, const char *issuer, db_revoked_fn fn, vo
 	struct walk w = { .txn = txn, .rfn = fn, .arg = arg };
 
 	return fn == NULL ? CAIRN_EINVAL : revoked_walk(txn, issuer, &w);
+}
+
+/* ---- renewal ---- */
+
+struct renew_find {
+	const db_cert_t *c;
+	const char *const *names;
+	size_t n;
+	db_txn_t *txn;
+	int found;
+};
+
+static int renew_check(const db_cert_t *c2, void *arg)
+{
+	struct renew_find *f = arg;
+	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
+	size_t i, nl;
+
+	if (c2->status != DB_CERT_VALID || c2->not_after <= f->c->not_after ||
+	    strcmp(c2->requester, f->c->requester) != 0)
+		return 0;
+	for (i = 1; i < f->n; i++) {
+		if ((nl = strlen(f->names[i])) == 0 || nl > DB_NAME_MAX)
+			return 0;
+		if (db_get(f->txn, DB_BY_NAME, key,
+			   name_key(key, f->names[i], nl, c2->serial, c2->serial_len), NULL,
+			   NULL) != 0)
+			return 0;
+	}
+	f->found = 1;
+	return 1;
+}
+
+int db_cert_renewed(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n)
+{
+	struct renew_find f = { c, names, n, txn, 0 };
+	int rc;
+
+	if (txn == NULL || c == NULL || (names == NULL && n > 0))
+		return CAIRN_EINVAL;
+	if (n == 0)
+		return 0;
+	rc = db_certs_by_name(txn, names[0], renew_check, &f);
+	return rc < 0 ? rc : f.found;
 }

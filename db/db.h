@@ -31,6 +31,7 @@ typedef enum {
 	DB_ADMINS,    /* admin name -> admin record JSON (role, disabled) */
 	DB_EST,       /* EST: "u:NAME" -> enrollment account, "p:HASH" -> pending request id */
 	DB_OUTBOX,    /* notify/: events to deliver, dead letters, delivery log (notify_int.h) */
+	DB_STATS,     /* counters kept in the change's own txn (stats.c; docs/monitoring.md) */
 	DB_BY_RNAME,  /* reversed lower-cased name || 0x00 || serial -> "" (suffix search) */
 	DB_TABLE_COUNT
 } db_table_t;
@@ -178,6 +179,11 @@ int db_cert_get(db_txn_t *txn, const uint8_t *serial, size_t len, db_cert_t *out
 int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason)
 	CAIRN_WUR;
 
+/* 1 when c has been renewed: a valid certificate of the same requester with a later
+ * notAfter holds every one of names (c's names, from its DER); 0 when not (or n is 0);
+ * a negative code on error. The check the expiry scan (notify/) and /metrics share. */
+int db_cert_renewed(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n);
+
 /* Callback for certificate walks: return non-zero to stop (that value is returned). */
 typedef int (*db_cert_fn)(const db_cert_t *c, void *arg);
 /* Certificates with from <= notAfter < until, in expiry order (INT64_MAX: no upper bound). */
@@ -229,6 +235,47 @@ typedef int (*db_revocation_fn)(const db_revocation_t *r, void *arg);
  * revoked index only, in serial order, O(1) memory. Returns 0, fn's non-zero
  * value, CAIRN_EINVAL or CAIRN_EDB (corrupt entry). */
 int db_revocations(db_txn_t *txn, const char *issuer, db_revocation_fn fn, void *arg);
+
+/* ---- counters (the stats table): changed in the transaction of what they count ---- */
+#define DB_COUNTER_MAX_LABELS 4
+
+/* Adds delta to the counter family{labels} (created at 0). Write txn only. Returns 0,
+ * CAIRN_EINVAL, CAIRN_ETOOBIG (key over 256 bytes) or a db code. */
+int db_counter_add(db_txn_t *txn, const char *family, const char *const *labels, size_t n,
+		   int64_t delta) CAIRN_WUR;
+/* *out = the counter's value (0 when it was never set). Returns 0 or a code. */
+int db_counter_get(db_txn_t *txn, const char *family, const char *const *labels, size_t n,
+		   int64_t *out) CAIRN_WUR;
+/* Calls fn for every counter of family, in key order; labels are borrowed for the call.
+ * Families kept by cairn: "issued" {channel, profile} (ca/record.c), "revocations"
+ * {reason: CRLReason as decimal} (db_cert_revoke*), "requests" {status} (policy/).
+ * Returns 0, fn's non-zero value or a code. */
+typedef int (*db_counter_fn)(const char *const *labels, size_t n, int64_t value, void *arg);
+int db_counters(db_txn_t *txn, const char *family, db_counter_fn fn, void *arg);
+
+/* Certificates of one profile by status: revoked (whatever their notAfter), expired (not
+ * revoked, notAfter < now) and valid (the rest). At most DB_COUNT_PROFILES profiles are
+ * told apart (more is CAIRN_EDB: the config has far fewer). */
+#define DB_COUNT_PROFILES 256
+typedef struct db_cert_count {
+	char profile[64];
+	int64_t valid, revoked, expired;
+} db_cert_count_t;
+typedef int (*db_cert_count_fn)(const db_cert_count_t *c, void *arg);
+/*
+ * Counts at time now without walking the certificates: the stored per-profile counters
+ * are exact at a horizon H (stats "horizon"); only by_expiry between H and now is walked
+ * (*walked, may be NULL, says how many entries), so the cost is what expired since H.
+ * Any txn. Returns 0, fn's non-zero value or a code.
+ */
+int db_cert_counts(db_txn_t *txn, int64_t now, db_cert_count_fn fn, void *arg,
+		   size_t *walked) CAIRN_WUR;
+/* Moves H to now (write txn), so the next db_cert_counts walks from there. A database
+ * that predates the counters gets them built by db_open (one walk of every certificate
+ * and request, in its set-up transaction). */
+int db_cert_counts_advance(db_txn_t *txn, int64_t now) CAIRN_WUR;
+/* Map size and the bytes in use (up to the last page written), from LMDB. */
+int db_usage(db_t *db, uint64_t *map_bytes, uint64_t *used_bytes) CAIRN_WUR;
 
 /* Serial as lower-case hex (2*len+1 bytes) — the form used by the CLI and API. */
 void db_serial_hex(const uint8_t *serial, size_t len, char *out);

@@ -63,6 +63,17 @@ void db_gate_writer_exit(db_t *db);
  * another process set, else grows past the current size. Returns 0 or CAIRN_EDB. */
 int db_resize(db_t *db, int grow, cairn_err_t *err);
 
+/* stats.c: the certificate counters follow every record change (same txn). */
+int db_stats_cert_added(db_txn_t *txn, const db_cert_t *c) CAIRN_WUR;
+/* before: the record as it was; status/reason: what it becomes (reason counted in
+ * "revocations" when status is DB_CERT_REVOKED). */
+int db_stats_cert_status(db_txn_t *txn, const db_cert_t *before, int status, int reason)
+	CAIRN_WUR;
+
+/* Builds the counters in txn (db_open's set-up write) when the stats table is not
+ * complete ("version" unset): a database that predates them. A no-op afterwards. */
+int db_stats_ensure(db_txn_t *txn, cairn_err_t *err) CAIRN_WUR;
+
 /* Writer thread body (db/writer.c). */
 void *db_writer_main(void *arg);
 

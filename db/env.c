@@ -25,6 +25,7 @@ static const char *const table_names[DB_TABLE_COUNT] = {
 	[DB_ADMINS] = "admins",
 	[DB_EST] = "est",
 	[DB_OUTBOX] = "outbox",
+	[DB_STATS] = "stats",
 	[DB_BY_RNAME] = "by_rname",
 };
 
@@ -185,6 +186,13 @@ static int open_tables(db_t *db, int *map_full, cairn_err_t *err)
 		rc = mdb_dbi_open(txn, table_names[i], MDB_CREATE, &db->dbi[i]);
 		if (rc != 0)
 			goto mdb_fail;
+	}
+	{
+		db_txn_t t = { .txn = txn, .db = db, .write = 1 };
+		if ((ret = db_stats_ensure(&t, err)) != 0) {
+			*map_full = t.map_full;
+			goto out;
+		}
 	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;

@@ -289,6 +289,7 @@ out:
 
 struct superseded {
 	const char *requester;
+	const char *old_requester; /* the superseded certificate's */
 	const char *old_serial;
 	const char *new_serial;
 	int revoke;
@@ -306,8 +307,11 @@ static int superseded_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	/* The notify event says which certificate replaced which (cert.renewed). */
 	json_object_set_new(details, "serial", json_string(s->old_serial));
 	json_object_set_new(details, "requester", json_string(s->requester));
-	if (rc == 0)
+	/* Re-enrolled by the same requester, the issuance's own cert.renewed said it already. */
+	if (rc == 0 && strcmp(s->old_requester, s->requester) != 0)
 		rc = notify_event(txn, "cert.renewed", details, NULL, err);
+	if (rc == 0)
+		rc = notify_superseded(txn, s->old_serial, s->new_serial);
 	json_decref(details);
 	return rc;
 }
@@ -317,7 +321,7 @@ static int superseded_op(db_txn_t *txn, void *arg, cairn_err_t *err)
  * already has its new certificate. */
 static void supersede(est_call_t *c, const char *new_serial)
 {
-	struct superseded s = { c->requester, c->peer_serial, new_serial,
+	struct superseded s = { c->requester, c->peer_requester, c->peer_serial, new_serial,
 				c->e->set.revoke_superseded };
 	cairn_err_t err = { 0 };
 	int rc;

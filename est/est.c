@@ -62,25 +62,46 @@ int est_settings_check_profiles(const est_settings_t *set,
 	return 0;
 }
 
+/* The /cacerts body: the current issuing CA first, the root, then the issuing CAs of
+ * earlier rotations (their certificates are still in use). Base64 of a certs-only
+ * PKCS#7, malloc'd. Built per request: a rotation shows at once, and it is a handful
+ * of certificates. Returns 0 or an OpenSSL/memory code. */
+static int cacerts_build(ca_t *ca, char **b64, size_t *b64_len)
+{
+	X509 *chain[CA_MAX_ISSUERS + 1];
+	ca_issuer_info_t info;
+	uint8_t *der = NULL;
+	size_t n = 0, i, len = 0;
+	int rc;
+
+	if ((chain[n] = ca_issuer_cert(ca, "current")) != NULL)
+		n++;
+	if ((chain[n] = ca_issuer_cert(ca, "root")) != NULL)
+		n++;
+	if (n != 2)
+		return CAIRN_EINVAL;
+	for (i = ca_issuer_count(ca); i-- > 0;)
+		if (ca_issuer_at(ca, i, &info) == 0 && !info.current)
+			chain[n++] = info.cert;
+	if ((rc = est_certs_only(chain, n, &der, &len)) == 0)
+		rc = est_b64_encode(der, len, b64, b64_len);
+	OPENSSL_free(der);
+	return rc;
+}
+
 int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *policy,
 	    est_t **out, cairn_err_t *err)
 {
-	X509 *chain[2];
 	est_t *e = NULL;
-	uint8_t *der = NULL;
-	size_t len = 0;
+	char *b64 = NULL;
+	size_t b64_len = 0;
 	int rc;
 
 	*out = NULL;
 	if ((rc = est_settings_check_profiles(set, ca_has_profile, ca, err)) != 0)
 		return rc;
-	chain[0] = ca_issuer_cert(ca, "issuing");
-	chain[1] = ca_issuer_cert(ca, "root");
-	e = calloc(1, sizeof(*e));
-	if (e == NULL || chain[0] == NULL || chain[1] == NULL) {
-		rc = cairn_err_set(err, e ? CAIRN_EINVAL : CAIRN_ENOMEM, "EST needs the CA certificates");
-		goto out;
-	}
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	e->set = *set;
 	e->ca = ca;
 	e->db = db;
@@ -91,15 +112,14 @@ int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *poli
 		cairn_err_set(err, rc, "EST: cannot set up the login failure limits");
 		goto out;
 	}
-	if ((rc = est_certs_only(chain, 2, &der, &len)) != 0 ||
-	    (rc = est_b64_encode(der, len, &e->cacerts_b64, &e->cacerts_len)) != 0) {
+	if ((rc = cacerts_build(ca, &b64, &b64_len)) != 0) {
 		cairn_err_ssl(err, rc, "building the /cacerts answer");
 		goto out;
 	}
 	*out = e;
 	e = NULL;
 out:
-	OPENSSL_free(der);
+	free(b64);
 	est_free(e);
 	return rc;
 }
@@ -108,7 +128,6 @@ void est_free(est_t *e)
 {
 	if (e == NULL)
 		return;
-	free(e->cacerts_b64);
 	util_ratelimit_free(e->fails);
 	OPENSSL_cleanse(e->conn_key, sizeof(e->conn_key));
 	free(e);
@@ -190,14 +209,14 @@ void est_refuse(est_call_t *c, http_reply_t *reply, int status, const char *fmt,
 
 static void op_cacerts(est_call_t *c, http_reply_t *reply)
 {
-	char *body = malloc(c->e->cacerts_len + 1);
+	char *body = NULL;
+	size_t len = 0;
 
-	if (body == NULL) {
-		est_reply_text(reply, 500, "out of memory");
+	if (cacerts_build(c->e->ca, &body, &len) != 0) {
+		est_reply_text(reply, 500, "cannot build the CA certificates");
 		return;
 	}
-	memcpy(body, c->e->cacerts_b64, c->e->cacerts_len + 1);
-	http_reply_set(reply, 200, "application/pkcs7-mime", body, c->e->cacerts_len);
+	http_reply_set(reply, 200, "application/pkcs7-mime", body, len);
 	http_reply_header(reply, "Content-Transfer-Encoding", "base64");
 }
 

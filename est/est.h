@@ -80,8 +80,9 @@ typedef struct est est_t;
 /*
  * An EST server over a CA, its database and the policy engine (all borrowed,
  * they outlive the est). Checks that every label's profile exists in ca
- * (CAIRN_ECONFIG naming the label) and pre-builds the /cacerts answer from
- * root and issuing. *out owned by the caller: est_free. Thread-safe afterwards.
+ * (CAIRN_ECONFIG naming the label) and that the /cacerts answer builds (the
+ * current issuing CA, the root, then earlier issuing CAs; built per request, so a
+ * rotation shows at once). *out owned by the caller: est_free. Thread-safe afterwards.
  */
 int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *policy,
 	    est_t **out, cairn_err_t *err) CAIRN_WUR;
@@ -143,11 +144,15 @@ typedef struct est_user_info {
  * label only), audited "est.user.add" by actor, in one durable write. name is
  * [A-Za-z0-9._@-]{1,63}; password 8..1024 bytes; labels well-formed label
  * names, at most EST_MAX_LABELS (whether they are configured is the caller's
- * check: a label that does not exist grants nothing). Returns 0, CAIRN_EINVAL
- * (name/password/labels), CAIRN_EEXIST, CAIRN_ECRYPTO, a db code.
+ * check: a label that does not exist grants nothing). email (may be NULL) is where
+ * notices about the account's certificates go (notify.email to_owner). Returns 0,
+ * CAIRN_EINVAL (name/password/labels/email), CAIRN_EEXIST, CAIRN_ECRYPTO, a db code.
  */
 int est_user_add(db_t *db, const char *name, const char *password, const char *const *labels,
-		 size_t n_labels, const char *actor, cairn_err_t *err) CAIRN_WUR;
+		 size_t n_labels, const char *email, const char *actor, cairn_err_t *err) CAIRN_WUR;
+/* Appends to into (a json array) the e-mail address of the EST account requester names
+ * ("est:user/NAME"). Returns 0, CAIRN_ENOENT (not an account, or one without an address). */
+int est_owner_address(db_t *db, const char *requester, json_t *into);
 /* Removes an account (audited "est.user.del"). Returns 0, CAIRN_ENOENT, a db code. */
 int est_user_del(db_t *db, const char *name, const char *actor, cairn_err_t *err) CAIRN_WUR;
 /* Checks a password in constant time after the slow hash; on success fills info

@@ -12,8 +12,6 @@ struct est {
 	ca_t *ca;
 	db_t *db;
 	policy_engine_t *policy;
-	char *cacerts_b64;      /* pre-built /cacerts body */
-	size_t cacerts_len;
 	util_ratelimit_t *fails; /* failed Basic logins, per client address and per user */
 	uint8_t conn_key[32];   /* keys the digests of Basic credentials kept per connection */
 };

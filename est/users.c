@@ -9,6 +9,7 @@
 
 #include "audit/audit.h"
 #include "est/est.h"
+#include "notify/notify.h"
 
 #define USER_PREFIX "u:"
 #define SCRYPT_N 16384
@@ -103,7 +104,7 @@ static int labels_json(const char *const *labels, size_t n, json_t **out, cairn_
 }
 
 int est_user_add(db_t *db, const char *name, const char *password, const char *const *labels,
-		 size_t n_labels, const char *actor, cairn_err_t *err)
+		 size_t n_labels, const char *email, const char *actor, cairn_err_t *err)
 {
 	uint8_t salt[SALT_LEN], hash[HASH_LEN];
 	char salt_hex[2 * SALT_LEN + 1], hash_hex[2 * HASH_LEN + 1];
@@ -119,6 +120,8 @@ int est_user_add(db_t *db, const char *name, const char *password, const char *c
 	plen = password ? strlen(password) : 0;
 	if (plen < 8 || plen > 1024)
 		return cairn_err_set(err, CAIRN_EINVAL, "password must be 8..1024 bytes");
+	if (email != NULL && !notify_address_ok(email))
+		return cairn_err_set(err, CAIRN_EINVAL, "e-mail address must be one user@host");
 	if ((rc = labels_json(labels, n_labels, &u.labels, err)) != 0)
 		return rc;
 	if (util_random(salt, sizeof(salt)) != 0 ||
@@ -132,6 +135,10 @@ int est_user_add(db_t *db, const char *name, const char *password, const char *c
 	rec = json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:I}", "kdf", "scrypt", "n", SCRYPT_N, "r",
 			SCRYPT_R, "p", SCRYPT_P, "salt", salt_hex, "hash", hash_hex, "created",
 			(json_int_t)time(NULL));
+	if (rec != NULL && email != NULL && json_object_set_new(rec, "email", json_string(email)) != 0) {
+		json_decref(rec);
+		rec = NULL;
+	}
 	if (rec != NULL && u.labels != NULL && json_object_set(rec, "labels", u.labels) != 0) {
 		json_decref(rec);
 		rec = NULL;
@@ -314,4 +321,32 @@ int est_users_list(db_t *db, est_user_fn fn, void *arg)
 	rc = db_iterate(txn, DB_EST, USER_PREFIX, 2, list_one, &lc);
 	db_txn_end(txn);
 	return lc.past ? 0 : rc;
+}
+
+int est_owner_address(db_t *db, const char *requester, json_t *into)
+{
+	char key[EST_NAME_MAX + 4];
+	const char *name, *email;
+	const void *val;
+	size_t vlen;
+	db_txn_t *txn = NULL;
+	json_t *rec = NULL;
+	int rc = CAIRN_ENOENT;
+
+	if (requester == NULL || strncmp(requester, "est:user/", 9) != 0)
+		return CAIRN_ENOENT;
+	name = requester + 9;
+	if (!user_name_ok(name) || db_read_begin(db, &txn) != 0)
+		return CAIRN_ENOENT;
+	user_key(name, key, sizeof(key));
+	if (db_get(txn, DB_EST, key, strlen(key), &val, &vlen) == 0)
+		rec = json_loadb(val, vlen, 0, NULL);
+	db_txn_end(txn);
+	email = json_string_value(json_object_get(rec, "email"));
+	if (email != NULL && notify_address_ok(email)) {
+		json_array_append_new(into, json_string(email));
+		rc = 0;
+	}
+	json_decref(rec);
+	return rc;
 }

@@ -28,7 +28,7 @@ static void open_db(void)
 	snprintf(path, sizeof(path), "%s/db", fuzz_tmpdir());
 	FUZZ_ASSERT(fs_mkdirs(path, 0700) == 0);
 	FUZZ_ASSERT(db_open(path, &db, NULL) == 0);
-	FUZZ_ASSERT(admin_add(db, "fuzz", "operator", "fuzz", NULL) == 0);
+	FUZZ_ASSERT(admin_add(db, "fuzz", "operator", NULL, "fuzz", NULL) == 0);
 	FUZZ_ASSERT(admin_token_create(db, "fuzz", "operator", 0, "fuzz", &token, NULL) == 0);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", token);
 }

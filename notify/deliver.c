@@ -60,6 +60,8 @@ struct after_op {
 	const char *error;
 	const char *body;
 	long status;
+	const char *result;      /* the log's result when not delivered/dead/failed */
+	const json_t *digest;    /* digest sink: the recipients to queue the event for */
 };
 
 static int log_entry(db_txn_t *txn, const struct after_op *a)
@@ -77,7 +79,8 @@ static int log_entry(db_txn_t *txn, const struct after_op *a)
 	time_rfc3339(time(NULL), when, sizeof(when));
 	e = json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:s}", "id", (json_int_t)a->id, "type",
 		      a->type ? a->type : "", "time", when, "result",
-		      a->ok ? "delivered" : a->dead ? "dead" : "failed", "try", a->tries, "http",
+		      a->result ? a->result : a->ok ? "delivered" : a->dead ? "dead" : "failed",
+		      "try", a->tries, "http",
 		      (json_int_t)a->status, "error", a->error ? a->error : "");
 	text = e ? json_dumps(e, JSON_COMPACT) : NULL;
 	json_decref(e);
@@ -131,6 +134,8 @@ static int after_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		notify_cursor_name(a->s->conf.name, name, sizeof(name));
 		rc = notify_meta_put_u64(txn, name, a->cursor);
 	}
+	if (rc == 0 && a->digest != NULL)
+		rc = notify_digest_queue(txn, a->s->conf.name, a->digest, a->id, a->body);
 	if (rc == 0 && a->id != 0)
 		rc = log_entry(txn, a);
 	if (rc == 0 && a->dead)
@@ -157,21 +162,33 @@ static void record(notify_t *n, struct after_op *a)
 		log_warn("notify", "%s", cairn_err_msg(&err));
 }
 
-/* One POST (or message); updates the sink's counters. Returns 0 when delivered. */
+/* One POST (or message); updates the sink's counters. Returns 0 when delivered,
+ * CAIRN_ENOENT when an e-mail sink has nobody to send this event to (nothing tried). */
 static int attempt(notify_t *n, notify_sink_state_t *s, uint64_t id, const char *type,
 		   const char *body, long *status, char *why, size_t why_cap)
 {
 	char idtext[24];
+	json_t *ev = NULL, *rcpt = NULL;
 	int rc;
 
 	snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)id);
-	if (s->conf.email)
-		rc = notify_smtp_send(&n->set, n->smtp_password, &s->conf, id, type, body,
-				      (long)n->set.timeout_ms, &n->stop, why, why_cap);
-	else
+	if (s->conf.email) {
+		ev = json_loads(body, 0, NULL);
+		rcpt = ev ? notify_email_recipients(n, &s->conf, ev) : NULL;
+		if (json_array_size(rcpt) == 0) {
+			snprintf(why, why_cap, "no recipient");
+			json_decref(rcpt);
+			json_decref(ev);
+			return CAIRN_ENOENT;
+		}
+		rc = notify_email_event(n, rcpt, id, type, body, why, why_cap);
+		json_decref(rcpt);
+		json_decref(ev);
+	} else {
 		rc = notify_webhook_post(s->conf.url, s->secret, s->secret_len, body, strlen(body),
 					 idtext, (long)n->set.timeout_ms, &n->stop, status, why,
 					 why_cap);
+	}
 	pthread_mutex_lock(&n->mu);
 	if (rc == 0) {
 		s->delivered++;
@@ -183,6 +200,47 @@ static int attempt(notify_t *n, notify_sink_state_t *s, uint64_t id, const char 
 	}
 	pthread_mutex_unlock(&n->mu);
 	return rc;
+}
+
+/* A digest sink takes an event by queueing it for each recipient's digest (with the
+ * cursor, in one write): a->ok with a->digest set, or the result "no recipient". */
+static void queue_digest(notify_t *n, notify_sink_state_t *s, const char *body, json_t **rcpt,
+			 struct after_op *a)
+{
+	json_t *ev = json_loads(body, 0, NULL);
+
+	*rcpt = ev ? notify_email_recipients(n, &s->conf, ev) : NULL;
+	json_decref(ev);
+	a->ok = 1;
+	a->result = json_array_size(*rcpt) > 0 ? "queued for digest" : "no recipient";
+	a->digest = json_array_size(*rcpt) > 0 ? *rcpt : NULL;
+}
+
+/* Sends the digests of past days that s has queued, oldest first; a failure backs off. */
+static void flush_digests(notify_t *n, notify_sink_state_t *s)
+{
+	int guard, sent = 0, rc;
+	char why[200];
+
+	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n); guard++) {
+		rc = notify_digest_flush(n, s, now_ms() / 1000, &sent, why, sizeof(why));
+		pthread_mutex_lock(&n->mu);
+		if (rc != 0) {
+			s->failed++;
+			s->tries++;
+			snprintf(s->last_error, sizeof(s->last_error), "digest: %s", why);
+			s->next_attempt_ms = now_ms() + backoff(&n->set, s->tries);
+		} else if (sent) {
+			s->delivered++;
+			s->tries = 0;
+			s->last_error[0] = '\0';
+		}
+		pthread_mutex_unlock(&n->mu);
+		if (rc != 0)
+			log_warn("notify", "%s: digest: %s", s->conf.name, why);
+		if (rc != 0 || !sent)
+			return;
+	}
 }
 
 /* The next event for s after its cursor: body (malloc'd) and id; *skip_to is the last id
@@ -268,6 +326,7 @@ static void deliver_retries(notify_t *n, notify_sink_state_t *s)
 		db_txn_t *txn = NULL;
 		char why[200];
 		long status = 0;
+		int rc;
 
 		memset(&f, 0, sizeof(f));
 		f.plen = notify_sink_key(NOTIFY_KEY_DEAD, s->conf.name, 0, f.prefix,
@@ -284,7 +343,9 @@ static void deliver_retries(notify_t *n, notify_sink_state_t *s)
 		a.from_dead = 1;
 		a.tries = f.tries + 1;
 		a.body = f.event;
-		a.ok = attempt(n, s, f.id, f.type, f.event, &status, why, sizeof(why)) == 0;
+		rc = attempt(n, s, f.id, f.type, f.event, &status, why, sizeof(why));
+		a.ok = rc == 0 || rc == CAIRN_ENOENT;
+		a.result = rc == CAIRN_ENOENT ? "no recipient" : NULL;
 		a.status = status;
 		a.error = a.ok ? NULL : why;
 		record(n, &a);
@@ -300,12 +361,19 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 
 	if (now_ms() < s->next_attempt_ms)
 		return;
+	if (s->conf.email && s->conf.digest) {
+		flush_digests(n, s);
+		if (now_ms() < s->next_attempt_ms)
+			return;
+	}
 	deliver_retries(n, s);
 	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n); guard++) {
 		struct next_find f;
 		struct after_op a = { 0 };
+		json_t *rcpt = NULL;
 		char why[200];
 		long status = 0;
+		int rc = 0;
 
 		if (!next_event(n, s, &f)) {
 			if (f.last > s->cursor) { /* only events s does not take: pass over them */
@@ -322,7 +390,13 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 		a.id = f.id;
 		a.type = f.type;
 		a.body = f.body;
-		a.ok = attempt(n, s, f.id, f.type, f.body, &status, why, sizeof(why)) == 0;
+		if (s->conf.email && s->conf.digest) {
+			queue_digest(n, s, f.body, &rcpt, &a);
+		} else {
+			rc = attempt(n, s, f.id, f.type, f.body, &status, why, sizeof(why));
+			a.ok = rc == 0 || rc == CAIRN_ENOENT;
+			a.result = rc == CAIRN_ENOENT ? "no recipient" : NULL;
+		}
 		a.status = status;
 		pthread_mutex_lock(&n->mu);
 		s->tries = a.ok ? 0 : s->tries + 1;
@@ -345,6 +419,7 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 			s->cursor = a.cursor;
 		pthread_mutex_unlock(&n->mu);
 		free(f.body);
+		json_decref(rcpt);
 		if (!a.ok) {
 			if (a.dead)
 				log_warn("notify", "%s: event %llu dead-lettered after %d tries: %s",

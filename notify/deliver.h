@@ -26,6 +26,8 @@ struct notify {
 	void *names_arg;
 	notify_material_fn material;
 	void *material_arg;
+	notify_recipients_fn recipients;
+	void *recipients_arg;
 	notify_sink_state_t sinks[NOTIFY_MAX_SINKS];
 	size_t n_sinks;
 	char *smtp_password;      /* notify.smtp.password_file's bytes, or NULL */
@@ -49,5 +51,24 @@ void notify_cursor_name(const char *sink, char *out, size_t cap);
 void notify_deliver_sink(notify_t *n, notify_sink_state_t *s);
 /* Deletes events every sink has passed (with no sink: all but the newest 10000). */
 void notify_gc(notify_t *n);
+
+/* ---- e-mail sinks (email.c) ---- */
+
+/* Who an e-mail sink sends event to: its "to", then the owner and approvers when it asks
+ * for them (deduplicated, each notify_address_ok). New array (maybe empty) or NULL. */
+json_t *notify_email_recipients(notify_t *n, const notify_sink_t *s, const json_t *event);
+/* One message for one event (subject "[cairn] TYPE SERIAL", the event pretty-printed,
+ * Message-ID cairn-event-ID). Returns 0, CAIRN_EIO (why filled), CAIRN_ENOMEM. */
+int notify_email_event(notify_t *n, const json_t *rcpt, uint64_t id, const char *type,
+		       const char *body, char *why, size_t why_cap);
+/* Inside txn: queues event id (body) for the daily digest of each address of rcpt, under
+ * the event's own UTC day. Returns 0 or a db code. */
+int notify_digest_queue(db_txn_t *txn, const char *sink, const json_t *rcpt, uint64_t id,
+			const char *body) CAIRN_WUR;
+/* Sends the oldest (day, address) digest of s whose day is before now's (UTC), then
+ * deletes it from the queue; *sent = 1 when one went. Returns 0 (also with nothing to
+ * send), CAIRN_EIO with why filled, CAIRN_ENOMEM, a db code. Worker thread only. */
+int notify_digest_flush(notify_t *n, notify_sink_state_t *s, int64_t now, int *sent, char *why,
+			size_t why_cap);
 
 #endif

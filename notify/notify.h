@@ -29,6 +29,16 @@
 int notify_event(db_txn_t *txn, const char *type, json_t *data, uint64_t *id,
 		 cairn_err_t *err) CAIRN_WUR;
 
+/*
+ * Inside txn: records that the certificate serial_hex (lower-case hex) was superseded by
+ * by_hex (a renewal; it goes with the change's cert.renewed event), so the expiry scan
+ * never reports it expiring, whatever the two notAfter times. Returns 0, CAIRN_EINVAL
+ * or a db code.
+ */
+int notify_superseded(db_txn_t *txn, const char *serial_hex, const char *by_hex) CAIRN_WUR;
+/* 1 when serial_hex was recorded as superseded (in txn), else 0. */
+int notify_is_superseded(db_txn_t *txn, const char *serial_hex);
+
 /* ---- settings: the "notify" object of cairn.json ---- */
 typedef struct notify_sink {
 	char name[64];
@@ -41,10 +51,22 @@ typedef struct notify_sink {
 	size_t n_suffix;
 	char profile[4][64];    /* "match": only events of these profiles (empty: any) */
 	size_t n_profile;
+	char issuer[4][64];     /* "match": only events of these issuers (empty: any) */
+	size_t n_issuer;
 	int email;              /* an e-mail sink (notify.email): url/secret unused */
-	char to[4][128];        /* e-mail recipients */
+	char to[4][128];        /* e-mail recipients (may be none with to_owner/to_approvers) */
 	size_t n_to;
+	int to_owner;           /* e-mail: also the owner of the certificate or request */
+	int to_approvers;       /* e-mail: also the approvers who may decide a request.pending */
+	int digest;             /* e-mail: one message per recipient per day ("mode": "digest") */
 } notify_sink_t;
+
+/* notify.smtp.starttls */
+typedef enum {
+	NOTIFY_STARTTLS_AUTO = 0, /* when offered; required when a user is set */
+	NOTIFY_STARTTLS_REQUIRE,  /* refuse a server that does not offer it */
+	NOTIFY_STARTTLS_NONE,     /* never (only without a user, or with smtps://) */
+} notify_starttls_t;
 
 typedef struct notify_settings {
 	int64_t expiry_days[NOTIFY_MAX_THRESHOLDS]; /* thresholds, days before notAfter */
@@ -61,6 +83,8 @@ typedef struct notify_settings {
 	char smtp_from[128];
 	char smtp_user[128];     /* empty: no AUTH */
 	char smtp_password_file[256];
+	int smtp_starttls;       /* notify_starttls_t */
+	char smtp_ca_file[256];  /* CA certificates the server's must chain to ("": system's) */
 } notify_settings_t;
 
 /* Parses the notify object (NULL = defaults: thresholds 30, 7, 1, no sinks). Errors name
@@ -82,13 +106,19 @@ typedef struct notify_scan_stats {
 	uint64_t emitted;   /* cert.expiring events written */
 } notify_scan_stats_t;
 
+/* db_cert_renewed with c's names as a json array of strings (a notify_names_fn result;
+ * NULL or empty: 0). 1 renewed, 0 not, a negative code on error. What the expiry scan
+ * skips, and what /metrics counts as cairn_certificates_expiring_unrenewed. */
+int notify_cert_renewed(db_txn_t *txn, const db_cert_t *c, const json_t *names);
+
 /*
  * For each threshold D of set: emits "cert.expiring" for every certificate whose notAfter
  * lies in [horizon_D, now + D), then moves horizon_D (meta "notify_horizon_<days>") to
  * now + D. The first scan starts at now. Only the by_expiry index between the two
  * horizons is walked. Skipped (no event): revoked certificates, expired ones, ones born
- * inside the threshold (notBefore > notAfter - D) and renewed ones (a valid certificate
- * of the same requester with a later notAfter holding every name). names may be NULL
+ * inside the threshold (notBefore > notAfter - D) and renewed ones (recorded with
+ * notify_superseded, or a valid certificate of the same requester with a later notAfter
+ * holding every name). names may be NULL
  * (no names in the payload, no renewal check). Runs in db_write batches of at most
  * 2000 certificates (the writer is not held long). stats may be NULL. Returns 0 or a db code.
  */
@@ -109,6 +139,16 @@ typedef struct notify notify_t;
 /* The CA's own material problems now: a new array of {"what","state","at"} or NULL. */
 typedef json_t *(*notify_material_fn)(void *arg, int64_t now);
 
+/*
+ * Addresses an e-mail sink sends event (the stored event document, borrowed) to besides
+ * its own "to": owner != 0 asks for the owner of the event's certificate or request (the
+ * ACME account's contact, the EST user's or the requesting admin's address), approvers != 0
+ * for the admins who may decide the pending request it announces. A new json array of
+ * address strings (possibly empty), or NULL. Called on the worker thread.
+ */
+typedef json_t *(*notify_recipients_fn)(void *arg, const json_t *event, int owner,
+					int approvers);
+
 typedef struct notify_config {
 	db_t *db;                     /* borrowed */
 	const notify_settings_t *set; /* copied */
@@ -117,7 +157,13 @@ typedef struct notify_config {
 	void *names_arg;
 	notify_material_fn material;  /* may be NULL */
 	void *material_arg;
+	notify_recipients_fn recipients; /* may be NULL: sinks' own "to" only */
+	void *recipients_arg;
 } notify_config_t;
+
+/* 1 when addr is one plain address an e-mail may go to (user@host, printable, no
+ * spaces, brackets, commas or line breaks, < 128 bytes). */
+int notify_address_ok(const char *addr);
 
 /* Reads the sinks' secrets and starts the delivery worker thread. *out: notify_free.
  * Returns 0, CAIRN_ECONFIG (a secret file unreadable or empty), CAIRN_ENOMEM. */

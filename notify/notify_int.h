@@ -7,10 +7,15 @@
 
 /* Outbox keys: 'e' || BE64 id -> event JSON; 'd' || sink || 0 || BE64 id -> dead letter
  * {"sink","id","tries","error","time","retry","event"}; 'l' || sink || 0 || BE64 n -> one
- * delivery log entry (the last NOTIFY_LOG_KEEP per sink are kept). */
+ * delivery log entry (the last NOTIFY_LOG_KEEP per sink are kept); 'g' below. */
 #define NOTIFY_KEY_EVENT 'e'
 #define NOTIFY_KEY_DEAD 'd'
 #define NOTIFY_KEY_LOG 'l'
+/* 'g' || sink || 0 || day || 0 || address || 0 || BE64 id -> an event waiting for a
+ * recipient's daily digest (email.c). */
+#define NOTIFY_KEY_DIGEST 'g'
+/* 's' || serial hex -> the serial hex of the certificate that superseded it. */
+#define NOTIFY_KEY_SUPERSEDED 's'
 #define NOTIFY_LOG_KEEP 50
 
 /* 'e' || BE64 id into key[9]. */

@@ -82,3 +82,33 @@ out:
 	json_decref(ev);
 	return rc;
 }
+
+/* 's' || serial hex: superseded certificates (the expiry scan passes over them). */
+static size_t superseded_key(const char *serial_hex, uint8_t *key, size_t cap)
+{
+	size_t n = strlen(serial_hex);
+
+	if (n == 0 || n + 1 > cap)
+		return 0;
+	key[0] = NOTIFY_KEY_SUPERSEDED;
+	memcpy(key + 1, serial_hex, n);
+	return n + 1;
+}
+
+int notify_superseded(db_txn_t *txn, const char *serial_hex, const char *by_hex)
+{
+	uint8_t key[2 * DB_SERIAL_MAX + 2];
+	size_t klen = superseded_key(serial_hex, key, sizeof(key));
+
+	if (klen == 0 || by_hex == NULL)
+		return CAIRN_EINVAL;
+	return db_put(txn, DB_OUTBOX, key, klen, by_hex, strlen(by_hex), 0);
+}
+
+int notify_is_superseded(db_txn_t *txn, const char *serial_hex)
+{
+	uint8_t key[2 * DB_SERIAL_MAX + 2];
+	size_t klen = superseded_key(serial_hex, key, sizeof(key));
+
+	return klen != 0 && db_get(txn, DB_OUTBOX, key, klen, NULL, NULL) == 0;
+}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The expiry scan: walks by_expiry only between the last horizon and the new one, per threshold. */
-#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "notify/notify_int.h"
@@ -22,49 +22,26 @@ struct scan_op {
 	cairn_err_t *err;
 };
 
-/* A valid certificate of the same requester with a later notAfter holding every name of c. */
-struct renew_find {
-	const db_cert_t *c;
-	json_t *names;
-	db_txn_t *txn;
-	int found;
-};
-
-static int has_name(db_txn_t *txn, const char *name, const uint8_t *serial, size_t slen)
+int notify_cert_renewed(db_txn_t *txn, const db_cert_t *c, const json_t *names)
 {
-	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
-	size_t n = strlen(name), i;
+	size_t n = json_array_size(names), i, k = 0;
+	const char **list = n ? malloc(n * sizeof(*list)) : NULL;
+	int rc;
 
-	if (n > DB_NAME_MAX)
-		return 0;
+	if (n > 0 && list == NULL)
+		return CAIRN_ENOMEM;
 	for (i = 0; i < n; i++)
-		key[i] = (uint8_t)tolower((unsigned char)name[i]);
-	key[n] = 0;
-	memcpy(key + n + 1, serial, slen);
-	return db_get(txn, DB_BY_NAME, key, n + 1 + slen, NULL, NULL) == 0;
-}
-
-static int renew_check(const db_cert_t *c2, void *arg)
-{
-	struct renew_find *f = arg;
-	size_t i;
-
-	if (c2->status != DB_CERT_VALID || c2->not_after <= f->c->not_after ||
-	    strcmp(c2->requester, f->c->requester) != 0)
-		return 0;
-	for (i = 1; i < json_array_size(f->names); i++)
-		if (!has_name(f->txn, json_string_value(json_array_get(f->names, i)), c2->serial,
-			      c2->serial_len))
-			return 0;
-	f->found = 1;
-	return 1;
+		if (json_string_value(json_array_get(names, i)) != NULL)
+			list[k++] = json_string_value(json_array_get(names, i));
+	rc = db_cert_renewed(txn, c, list, k);
+	free(list);
+	return rc;
 }
 
 static int one_cert(const db_cert_t *c, void *arg)
 {
 	struct scan_op *op = arg;
-	struct renew_find f = { c, NULL, op->txn, 0 };
-	json_t *data = NULL;
+	json_t *data = NULL, *names = NULL;
 	char hex[2 * DB_SERIAL_MAX + 1], na[32];
 
 	if (op->visited >= SCAN_BATCH && c->not_after > op->stop_at) {
@@ -76,20 +53,18 @@ static int one_cert(const db_cert_t *c, void *arg)
 	if (c->status != DB_CERT_VALID || c->not_after <= op->now ||
 	    c->not_before > c->not_after - op->days * DAY)
 		return 0;
+	db_serial_hex(c->serial, c->serial_len, hex);
+	if (notify_is_superseded(op->txn, hex))
+		return 0; /* renewed: its successor is the one to watch */
 	if (op->names != NULL)
-		f.names = op->names(c->der, c->der_len, op->names_arg);
-	if (f.names != NULL && json_array_size(f.names) > 0 &&
-	    db_certs_by_name(op->txn, json_string_value(json_array_get(f.names, 0)), renew_check,
-			     &f) < 0)
-		f.found = 0;
-	if (f.found) {
-		json_decref(f.names);
+		names = op->names(c->der, c->der_len, op->names_arg);
+	if (notify_cert_renewed(op->txn, c, names) == 1) {
+		json_decref(names);
 		return 0;
 	}
-	db_serial_hex(c->serial, c->serial_len, hex);
 	time_rfc3339((time_t)c->not_after, na, sizeof(na));
 	data = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:I}", "serial", hex, "names",
-			 f.names ? f.names : json_array(), "profile", c->profile, "issuer",
+			 names ? names : json_array(), "profile", c->profile, "issuer",
 			 c->issuer, "requester", c->requester, "not_after", na, "threshold_days",
 			 (json_int_t)op->days, "days_left",
 			 (json_int_t)((c->not_after - op->now) / DAY));

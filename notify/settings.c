@@ -31,19 +31,29 @@ static int under(const char *name, const char *suffix)
 	return n >= k && strcasecmp(name + n - k, suffix) == 0;
 }
 
+/* 1 when value is one of list (n entries of width w); an empty list takes anything. */
+static int listed(const char *value, const char *list, size_t n, size_t w)
+{
+	size_t i;
+
+	if (n == 0)
+		return 1;
+	for (i = 0; value != NULL && i < n; i++)
+		if (strcmp(value, list + i * w) == 0)
+			return 1;
+	return 0;
+}
+
 static int matches(const notify_sink_t *s, const json_t *data)
 {
-	const char *profile = json_string_value(json_object_get(data, "profile"));
 	json_t *name;
 	size_t i, j;
-	int hit;
 
-	if (s->n_profile > 0) {
-		for (i = 0, hit = 0; profile != NULL && i < s->n_profile; i++)
-			hit |= strcmp(profile, s->profile[i]) == 0;
-		if (!hit)
-			return 0;
-	}
+	if (!listed(json_string_value(json_object_get(data, "profile")), s->profile[0],
+		    s->n_profile, sizeof(s->profile[0])) ||
+	    !listed(json_string_value(json_object_get(data, "issuer")), s->issuer[0], s->n_issuer,
+		    sizeof(s->issuer[0])))
+		return 0;
 	if (s->n_suffix == 0)
 		return 1;
 	json_array_foreach(json_object_get(data, "names"), j, name)
@@ -51,6 +61,20 @@ static int matches(const notify_sink_t *s, const json_t *data)
 			if (json_is_string(name) && under(json_string_value(name), s->dns_suffix[i]))
 				return 1;
 	return 0;
+}
+
+int notify_address_ok(const char *a)
+{
+	const char *at = a ? strchr(a, '@') : NULL;
+	size_t i, n = a ? strlen(a) : 0;
+
+	if (at == NULL || at == a || at[1] == '\0' || strchr(at + 1, '@') != NULL || n >= 128)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)a[i] <= ' ' || (unsigned char)a[i] >= 127 ||
+		    strchr("<>,;:\"()[]\\", a[i]) != NULL)
+			return 0;
+	return 1;
 }
 
 int notify_sink_wants(const notify_sink_t *s, const json_t *event)
@@ -69,7 +93,7 @@ int notify_sink_wants(const notify_sink_t *s, const json_t *event)
 	return 0;
 }
 
-/* "match": {"dns_suffix": [..], "profile": [..]} of a sink (at most 4 of each). */
+/* "match": {"dns_suffix": [..], "profile": [..], "issuer": [..]} of a sink (at most 4 of each). */
 static int parse_match(const json_t *m, const char *where, notify_sink_t *s, cairn_err_t *err)
 {
 	const char *key;
@@ -81,8 +105,8 @@ static int parse_match(const json_t *m, const char *where, notify_sink_t *s, cai
 	if (!json_is_object(m))
 		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.match: must be an object", where);
 	json_object_foreach((json_t *)m, key, v) {
-		int suffix = strcmp(key, "dns_suffix") == 0;
-		if (!suffix && strcmp(key, "profile") != 0)
+		int suffix = strcmp(key, "dns_suffix") == 0, issuer = strcmp(key, "issuer") == 0;
+		if (!suffix && !issuer && strcmp(key, "profile") != 0)
 			return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.match.%s: unknown key",
 					     where, key);
 		if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 4)
@@ -91,8 +115,9 @@ static int parse_match(const json_t *m, const char *where, notify_sink_t *s, cai
 					     key);
 		json_array_foreach(v, i, one) {
 			const char *t = json_string_value(one);
-			char *dst = suffix ? s->dns_suffix[i] : s->profile[i];
-			size_t cap = suffix ? sizeof(s->dns_suffix[i]) : sizeof(s->profile[i]);
+			char *dst = suffix ? s->dns_suffix[i] : issuer ? s->issuer[i] : s->profile[i];
+			size_t cap = suffix ? sizeof(s->dns_suffix[i])
+				     : issuer ? sizeof(s->issuer[i]) : sizeof(s->profile[i]);
 			if (t == NULL || t[0] == '\0' || strlen(t) >= cap)
 				return cairn_err_set(err, CAIRN_ECONFIG,
 						     "notify.%s.match.%s[%zu]: must be a string of "
@@ -101,6 +126,8 @@ static int parse_match(const json_t *m, const char *where, notify_sink_t *s, cai
 		}
 		if (suffix)
 			s->n_suffix = i;
+		else if (issuer)
+			s->n_issuer = i;
 		else
 			s->n_profile = i;
 	}
@@ -172,37 +199,68 @@ static int check_name(const char *name, const char *where, cairn_err_t *err)
 	return 0;
 }
 
-/* notify.email[i]: {"name", "to": [addresses], "events"?, "max_tries"?}. */
-static int parse_email(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *err)
+/* An optional boolean key of o into *out (absent: unchanged). */
+static int bool_key(const json_t *o, const char *where, const char *key, int *out,
+		    cairn_err_t *err)
 {
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v))
+		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.%s: must be true or false", where,
+				     key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* notify.email[i]: {"name", "to"?: [addresses], "to_owner"?, "to_approvers"?, "mode"?,
+ * "events"?, "max_tries"?, "match"?}; digest is notify.smtp.digest (the default mode). */
+static int parse_email(const json_t *o, size_t i, int digest, notify_sink_t *s, cairn_err_t *err)
+{
+	static const char *const keys[] = { "name", "to", "to_owner", "to_approvers", "mode",
+					    "events", "max_tries", "match" };
 	char where[32];
-	const char *key;
+	const char *key, *mode;
 	json_t *v, *to;
-	size_t j;
+	size_t j, k;
 	int rc;
 
 	snprintf(where, sizeof(where), "email[%zu]", i);
 	if (!json_is_object(o))
 		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s: must be an object", where);
-	json_object_foreach((json_t *)o, key, v)
-		if (strcmp(key, "name") && strcmp(key, "to") && strcmp(key, "events") &&
-		    strcmp(key, "max_tries") && strcmp(key, "match"))
+	json_object_foreach((json_t *)o, key, v) {
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]) && strcmp(key, keys[k]) != 0; k++)
+			;
+		if (k == sizeof(keys) / sizeof(keys[0]))
 			return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.%s: unknown key", where, key);
+	}
 	s->email = 1;
+	s->digest = digest;
 	if ((rc = copy_str(json_object_get(o, "name"), s->name, sizeof(s->name), where, "name",
 			   err)) != 0 ||
-	    (rc = check_name(s->name, where, err)) != 0)
+	    (rc = check_name(s->name, where, err)) != 0 ||
+	    (rc = bool_key(o, where, "to_owner", &s->to_owner, err)) != 0 ||
+	    (rc = bool_key(o, where, "to_approvers", &s->to_approvers, err)) != 0)
 		return rc;
+	if ((v = json_object_get(o, "mode")) != NULL) {
+		mode = json_string_value(v);
+		if (mode == NULL || (strcmp(mode, "each") != 0 && strcmp(mode, "digest") != 0))
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.%s.mode: must be \"each\" or \"digest\"", where);
+		s->digest = strcmp(mode, "digest") == 0;
+	}
 	to = json_object_get(o, "to");
-	if (!json_is_array(to) || json_array_size(to) == 0 ||
-	    json_array_size(to) > sizeof(s->to) / sizeof(s->to[0]))
-		return cairn_err_set(err, CAIRN_ECONFIG, "notify.%s.to: must be a list of 1..4 addresses",
-				     where);
+	if ((to != NULL || (!s->to_owner && !s->to_approvers)) && (!json_is_array(to) || json_array_size(to) == 0 ||
+		 json_array_size(to) > sizeof(s->to) / sizeof(s->to[0])))
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "notify.%s.to: must be a list of 1..4 addresses (or leave it out "
+				     "with to_owner or to_approvers)", where);
 	for (j = 0; j < json_array_size(to); j++) {
 		if ((rc = copy_str(json_array_get(to, j), s->to[j], sizeof(s->to[j]), where, "to",
 				   err)) != 0)
 			return rc;
-		if (strchr(s->to[j], '@') == NULL || strpbrk(s->to[j], "<> ,") != NULL)
+		if (!notify_address_ok(s->to[j]))
 			return cairn_err_set(err, CAIRN_ECONFIG,
 					     "notify.%s.to[%zu]: not an address (user@host)", where, j);
 	}
@@ -217,19 +275,25 @@ static int parse_email(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t 
 	return parse_events(json_object_get(o, "events"), where, s, err);
 }
 
-/* notify.smtp: {"url", "from", "user"?, "password_file"?}. */
-static int parse_smtp(const json_t *o, notify_settings_t *out, cairn_err_t *err)
+/* notify.smtp: {"url", "from", "user"?, "password_file"?, "starttls"?, "ca_file"?,
+ * "digest"?}; *digest receives the default mode of e-mail sinks. */
+static int parse_smtp(const json_t *o, notify_settings_t *out, int *digest, cairn_err_t *err)
 {
-	const char *key;
+	static const char *const keys[] = { "url", "from", "user", "password_file", "starttls",
+					    "ca_file", "digest" };
+	const char *key, *tls;
 	json_t *v;
+	size_t k;
 	int rc;
 
 	if (!json_is_object(o))
 		return cairn_err_set(err, CAIRN_ECONFIG, "notify.smtp: must be an object");
-	json_object_foreach((json_t *)o, key, v)
-		if (strcmp(key, "url") && strcmp(key, "from") && strcmp(key, "user") &&
-		    strcmp(key, "password_file"))
+	json_object_foreach((json_t *)o, key, v) {
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]) && strcmp(key, keys[k]) != 0; k++)
+			;
+		if (k == sizeof(keys) / sizeof(keys[0]))
 			return cairn_err_set(err, CAIRN_ECONFIG, "notify.smtp.%s: unknown key", key);
+	}
 	if ((rc = copy_str(json_object_get(o, "url"), out->smtp_url, sizeof(out->smtp_url), "smtp",
 			   "url", err)) != 0 ||
 	    (rc = copy_str(json_object_get(o, "from"), out->smtp_from, sizeof(out->smtp_from),
@@ -238,7 +302,7 @@ static int parse_smtp(const json_t *o, notify_settings_t *out, cairn_err_t *err)
 	if (strncmp(out->smtp_url, "smtp://", 7) != 0 && strncmp(out->smtp_url, "smtps://", 8) != 0)
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "notify.smtp.url: must start with smtp:// or smtps://");
-	if (strchr(out->smtp_from, '@') == NULL || strpbrk(out->smtp_from, "<> ,") != NULL)
+	if (!notify_address_ok(out->smtp_from))
 		return cairn_err_set(err, CAIRN_ECONFIG, "notify.smtp.from: not an address (user@host)");
 	if (json_object_get(o, "user") != NULL &&
 	    ((rc = copy_str(json_object_get(o, "user"), out->smtp_user, sizeof(out->smtp_user),
@@ -246,7 +310,29 @@ static int parse_smtp(const json_t *o, notify_settings_t *out, cairn_err_t *err)
 	     (rc = copy_str(json_object_get(o, "password_file"), out->smtp_password_file,
 			    sizeof(out->smtp_password_file), "smtp", "password_file", err)) != 0))
 		return rc;
-	return 0;
+	if (json_object_get(o, "ca_file") != NULL &&
+	    (rc = copy_str(json_object_get(o, "ca_file"), out->smtp_ca_file,
+			   sizeof(out->smtp_ca_file), "smtp", "ca_file", err)) != 0)
+		return rc;
+	if ((v = json_object_get(o, "starttls")) != NULL) {
+		tls = json_string_value(v);
+		if (tls != NULL && strcmp(tls, "auto") == 0)
+			out->smtp_starttls = NOTIFY_STARTTLS_AUTO;
+		else if (tls != NULL && strcmp(tls, "require") == 0)
+			out->smtp_starttls = NOTIFY_STARTTLS_REQUIRE;
+		else if (tls != NULL && strcmp(tls, "none") == 0)
+			out->smtp_starttls = NOTIFY_STARTTLS_NONE;
+		else
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "notify.smtp.starttls: must be \"auto\", \"require\" or \"none\"");
+	}
+	/* AUTH over plain text would hand the password to anyone on the path. */
+	if (out->smtp_starttls == NOTIFY_STARTTLS_NONE && out->smtp_user[0] != '\0' &&
+	    strncmp(out->smtp_url, "smtp://", 7) == 0)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "notify.smtp.starttls: \"none\" with a user would send the "
+				     "password in clear (use smtps:// or STARTTLS)");
+	return bool_key(o, "smtp", "digest", digest, err);
 }
 
 static int parse_sink(const json_t *o, size_t i, notify_sink_t *s, cairn_err_t *err)
@@ -295,7 +381,7 @@ int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t
 	json_t *v;
 	size_t i, j;
 	int64_t tries = 8;
-	int rc;
+	int rc, digest = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->expiry_days[0] = 30;
@@ -360,7 +446,8 @@ int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t
 		}
 		out->n_sinks = i;
 	}
-	if ((v = json_object_get(obj, "smtp")) != NULL && (rc = parse_smtp(v, out, err)) != 0)
+	if ((v = json_object_get(obj, "smtp")) != NULL &&
+	    (rc = parse_smtp(v, out, &digest, err)) != 0)
 		return rc;
 	if ((v = json_object_get(obj, "email")) != NULL) {
 		size_t first = out->n_sinks;
@@ -373,7 +460,7 @@ int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t
 					     "notify.email: needs notify.smtp (url, from)");
 		for (i = 0; i < json_array_size(v); i++) {
 			notify_sink_t *s = &out->sinks[first + i];
-			if ((rc = parse_email(json_array_get(v, i), i, s, err)) != 0)
+			if ((rc = parse_email(json_array_get(v, i), i, digest, s, err)) != 0)
 				return rc;
 			for (j = 0; j < first + i; j++)
 				if (strcmp(out->sinks[j].name, s->name) == 0)

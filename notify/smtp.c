@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* E-mail sink: one plain-text message per event through libcurl's SMTP. */
+/* E-mail sinks: one plain-text message through libcurl's SMTP (an event or a digest). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,52 +27,48 @@ static size_t read_msg(char *buf, size_t size, size_t n, void *arg)
 	return k;
 }
 
-/* The message: headers, then the event pretty-printed, CRLF line ends, dot-stuffing left
- * to libcurl. Returns malloc'd text or NULL. */
-static char *message(const notify_settings_t *set, const notify_sink_t *s, uint64_t id,
-		     const char *type, const char *body)
+/* The message: headers, then text with CRLF line ends (dot-stuffing is libcurl's).
+ * Returns malloc'd text or NULL. */
+static char *message(const notify_settings_t *set, const json_t *rcpt, const char *subject,
+		     const char *msg_id, const char *text)
 {
-	json_t *ev = json_loads(body, 0, NULL);
-	const char *serial = json_string_value(json_object_get(json_object_get(ev, "data"), "serial"));
-	char *pretty = ev ? json_dumps(ev, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-	char date[64], *out = NULL, *p;
+	char date[64], *out = NULL;
+	const char *p;
 	size_t i, cap, used;
 	time_t now = time(NULL);
 	struct tm tm;
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	cap = strlen(pretty ? pretty : body) * 2 + 1024 + 160 * s->n_to;
+	cap = strlen(text) * 2 + strlen(subject) + strlen(msg_id) + 1024 + 160 * json_array_size(rcpt);
 	if ((out = malloc(cap)) == NULL)
-		goto out;
+		return NULL;
 	used = (size_t)snprintf(out, cap, "Date: %s\r\nFrom: %s\r\nTo: ", date, set->smtp_from);
-	for (i = 0; i < s->n_to; i++)
-		used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? ", " : "", s->to[i]);
+	for (i = 0; i < json_array_size(rcpt); i++)
+		used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? ", " : "",
+					 json_string_value(json_array_get(rcpt, i)));
 	used += (size_t)snprintf(out + used, cap - used,
-				 "\r\nSubject: [cairn] %s %s\r\nMessage-ID: <cairn-event-%llu@%s>\r\n"
+				 "\r\nSubject: %s\r\nMessage-ID: <%s@%s>\r\n"
 				 "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
-				 type, serial ? serial : "", (unsigned long long)id,
-				 strchr(set->smtp_from, '@') + 1);
-	for (p = pretty ? pretty : (char *)body; *p && used + 3 < cap; p++) {
+				 subject, msg_id, strchr(set->smtp_from, '@') + 1);
+	for (p = text; *p && used + 3 < cap; p++) {
 		if (*p == '\n')
 			out[used++] = '\r';
 		out[used++] = *p;
 	}
 	memcpy(out + used, "\r\n", 3);
-out:
-	free(pretty);
-	json_decref(ev);
 	return out;
 }
 
-int notify_smtp_send(const notify_settings_t *set, const char *password, const notify_sink_t *s,
-		     uint64_t id, const char *type, const char *body, long timeout_ms,
+int notify_smtp_send(const notify_settings_t *set, const char *password, const json_t *to_list,
+		     const char *subject, const char *msg_id, const char *text, long timeout_ms,
 		     const int *cancel, char *why, size_t why_cap)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *rcpt = NULL;
 	struct reader r = { 0 };
-	char *msg = message(set, s, id, type, body), from[160], to[160];
+	char *msg = message(set, to_list, subject, msg_id, text), from[160], to[160];
+	long tls;
 	CURLcode cc;
 	size_t i;
 	int rc = CAIRN_EIO;
@@ -84,8 +80,8 @@ int notify_smtp_send(const notify_settings_t *set, const char *password, const n
 		goto out;
 	}
 	snprintf(from, sizeof(from), "<%s>", set->smtp_from);
-	for (i = 0; i < s->n_to; i++) {
-		snprintf(to, sizeof(to), "<%s>", s->to[i]);
+	for (i = 0; i < json_array_size(to_list); i++) {
+		snprintf(to, sizeof(to), "<%s>", json_string_value(json_array_get(to_list, i)));
 		rcpt = curl_slist_append(rcpt, to);
 	}
 	r.data = msg;
@@ -102,12 +98,19 @@ int notify_smtp_send(const notify_settings_t *set, const char *password, const n
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, notify_curl_cancelled);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	if (set->smtp_starttls == NOTIFY_STARTTLS_REQUIRE ||
+	    (set->smtp_starttls == NOTIFY_STARTTLS_AUTO && set->smtp_user[0] != '\0'))
+		tls = CURLUSESSL_ALL;
+	else if (set->smtp_starttls == NOTIFY_STARTTLS_AUTO)
+		tls = CURLUSESSL_TRY;
+	else
+		tls = CURLUSESSL_NONE;
+	curl_easy_setopt(c, CURLOPT_USE_SSL, tls);
+	if (set->smtp_ca_file[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, set->smtp_ca_file);
 	if (set->smtp_user[0] != '\0') {
-		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 		curl_easy_setopt(c, CURLOPT_USERNAME, set->smtp_user);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, password ? password : "");
-	} else {
-		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
 	}
 	cc = curl_easy_perform(c);
 	if (cc != CURLE_OK) {

@@ -114,8 +114,21 @@ int notify_start(const notify_config_t *cfg, notify_t **out, cairn_err_t *err)
 	n->names_arg = cfg->names_arg;
 	n->material = cfg->material;
 	n->material_arg = cfg->material_arg;
+	n->recipients = cfg->recipients;
+	n->recipients_arg = cfg->recipients_arg;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
+	/* libcurl reads the CA file by path: relative to the data dir like every other file. */
+	if (n->set.smtp_ca_file[0] != '\0' && n->set.smtp_ca_file[0] != '/') {
+		char *abs = fs_join(cfg->dir, n->set.smtp_ca_file);
+		if (abs == NULL || strlen(abs) >= sizeof(n->set.smtp_ca_file)) {
+			free(abs);
+			rc = cairn_err_set(err, CAIRN_ECONFIG, "notify.smtp.ca_file: path too long");
+			goto out;
+		}
+		memcpy(n->set.smtp_ca_file, abs, strlen(abs) + 1);
+		free(abs);
+	}
 	n->n_sinks = n->set.n_sinks;
 	for (i = 0; i < n->n_sinks; i++) {
 		n->sinks[i].conf = n->set.sinks[i];
@@ -238,6 +251,10 @@ json_t *notify_status(notify_t *n)
 			for (t = 0; t < s->conf.n_to; t++)
 				snprintf(target + strlen(target), sizeof(target) - strlen(target), "%s%s",
 					 t ? "," : "", s->conf.to[t]);
+			snprintf(target + strlen(target), sizeof(target) - strlen(target), "%s%s%s",
+				 s->conf.to_owner ? "+owner" : "",
+				 s->conf.to_approvers ? "+approvers" : "",
+				 s->conf.digest ? " (daily digest)" : "");
 		} else {
 			snprintf(target, sizeof(target), "%s", s->conf.url);
 		}

@@ -12,7 +12,8 @@
 #include "db/db.h"
 #include "util/util.h"
 
-#define OCSP_MAX_ISSUERS 4
+/* The root and up to 16 issuing CAs (rotations, ca.h CA_MAX_ISSUERS). */
+#define OCSP_MAX_ISSUERS 17
 /* Largest request accepted (POST body or decoded GET path). */
 #define OCSP_MAX_REQUEST 8192
 /* Most single requests answered in one OCSP request. */
@@ -82,6 +83,13 @@ void ocsp_handle_get(ocsp_t *o, const char *path, http_reply_t *reply);
  * re-sign (the stale cached answer is never served meanwhile: cached answers
  * carry the status they were signed for). arg is the ocsp_t. Thread-safe. */
 void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg);
+
+/* Answers from now on for one more CA, c as in ocsp_config_t (references taken): its
+ * CertIDs are matched by issuerNameHash/issuerKeyHash like the others (a walk of this
+ * small table, no database read). The refresher pre-signs its certificates at its next
+ * scan. Thread-safe. Returns 0, CAIRN_EINVAL (incomplete), CAIRN_ECONFLICT (full),
+ * CAIRN_ENOMEM. */
+int ocsp_add_issuer(ocsp_t *o, const ocsp_issuer_t *c, cairn_err_t *err) CAIRN_WUR;
 
 /* Counters since ocsp_open. Any pointer may be NULL. Thread-safe. */
 void ocsp_stats(ocsp_t *o, uint64_t *cache_hits, uint64_t *signed_live, uint64_t *presigned);

@@ -68,7 +68,7 @@ typedef struct ocsp_entry {
 struct ocsp {
 	db_t *db;
 	struct ocsp_iss iss[OCSP_MAX_ISSUERS];
-	size_t n_iss;
+	_Atomic size_t n_iss;    /* slots below it are complete and never change but for sg */
 	int64_t validity, scan_interval;
 	atomic_ulong hits, live, presigned;
 	pthread_mutex_t sg_mu;   /* guards iss[].sg (the pointer; the signer is refcounted) */

@@ -19,19 +19,58 @@ static const EVP_MD *alg_md(int alg)
 	return alg == OCSP_ALG_SHA1 ? EVP_sha1() : EVP_sha256();
 }
 
+/* Fills the next issuer slot from c, then counts it (readers never see a half-made
+ * slot). One writer at a time: ocsp_open, or ocsp_add_issuer under sg_mu. */
+static int iss_init(ocsp_t *o, const ocsp_issuer_t *c, cairn_err_t *err)
+{
+	size_t i = atomic_load(&o->n_iss);
+	struct ocsp_iss *is = &o->iss[i];
+	ASN1_INTEGER *zero = NULL;
+	int alg, rc = 0;
+
+	if (i == OCSP_MAX_ISSUERS)
+		return cairn_err_set(err, CAIRN_ECONFLICT, "ocsp: at most %d issuers",
+				     OCSP_MAX_ISSUERS);
+	if (c->name == NULL || strlen(c->name) >= sizeof(is->name) || c->cert == NULL ||
+	    c->signer_cert == NULL || c->signer_key == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "ocsp: issuer %zu incomplete", i);
+	memset(is, 0, sizeof(*is));
+	snprintf(is->name, sizeof(is->name), "%s", c->name);
+	if ((zero = ASN1_INTEGER_new()) == NULL || ocsp_signer_init(o, i, c) != 0)
+		goto fail;
+	for (alg = 1; alg <= OCSP_N_ALGS; alg++) {
+		is->tmpl[alg] = OCSP_cert_id_new(alg_md(alg), X509_get_subject_name(c->cert),
+						 X509_get0_pubkey_bitstr(c->cert), zero);
+		if (is->tmpl[alg] == NULL)
+			goto fail;
+	}
+	X509_up_ref(c->cert);
+	is->cert = c->cert;
+	atomic_store(&o->n_iss, i + 1);
+	goto out;
+fail:
+	ocsp_signer_put(is->sg);
+	for (alg = 1; alg <= OCSP_N_ALGS; alg++)
+		OCSP_CERTID_free(is->tmpl[alg]);
+	memset(is, 0, sizeof(*is));
+	rc = cairn_err_ssl(err, CAIRN_ENOMEM, "ocsp: cannot set up issuer %s", c->name);
+out:
+	ASN1_INTEGER_free(zero);
+	return rc;
+}
+
 int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 {
-	ASN1_INTEGER *zero = NULL;
 	ocsp_t *o = NULL;
 	size_t i;
-	int alg, rc = CAIRN_ENOMEM;
+	int rc = CAIRN_ENOMEM;
 
 	*out = NULL;
 	if (cfg == NULL || cfg->db == NULL || cfg->n_issuers == 0 ||
 	    cfg->n_issuers > OCSP_MAX_ISSUERS || cfg->validity < 60)
 		return cairn_err_set(err, CAIRN_EINVAL, "ocsp: need a db, 1..%d issuers, validity >= 60 s",
 				     OCSP_MAX_ISSUERS);
-	if ((o = calloc(1, sizeof(*o))) == NULL || (zero = ASN1_INTEGER_new()) == NULL)
+	if ((o = calloc(1, sizeof(*o))) == NULL)
 		goto fail;
 	o->db = cfg->db;
 	o->validity = cfg->validity;
@@ -41,28 +80,9 @@ int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
 	pthread_mutex_init(&o->sg_mu, NULL);
-	for (i = 0; i < cfg->n_issuers; i++) {
-		const ocsp_issuer_t *c = &cfg->issuers[i];
-		struct ocsp_iss *is = &o->iss[i];
-
-		if (c->name == NULL || strlen(c->name) >= sizeof(is->name) || c->cert == NULL ||
-		    c->signer_cert == NULL || c->signer_key == NULL) {
-			rc = cairn_err_set(err, CAIRN_EINVAL, "ocsp: issuer %zu incomplete", i);
+	for (i = 0; i < cfg->n_issuers; i++)
+		if ((rc = iss_init(o, &cfg->issuers[i], err)) != 0)
 			goto out;
-		}
-		snprintf(is->name, sizeof(is->name), "%s", c->name);
-		X509_up_ref(c->cert);
-		is->cert = c->cert;
-		o->n_iss++;
-		if (ocsp_signer_init(o, i, c) != 0)
-			goto fail;
-		for (alg = 1; alg <= OCSP_N_ALGS; alg++) {
-			is->tmpl[alg] = OCSP_cert_id_new(alg_md(alg), X509_get_subject_name(c->cert),
-							 X509_get0_pubkey_bitstr(c->cert), zero);
-			if (is->tmpl[alg] == NULL)
-				goto fail;
-		}
-	}
 	*out = o;
 	o = NULL;
 	rc = 0;
@@ -70,8 +90,17 @@ int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 fail:
 	rc = cairn_err_ssl(err, CAIRN_ENOMEM, "ocsp: cannot set up the responder");
 out:
-	ASN1_INTEGER_free(zero);
 	ocsp_free(o);
+	return rc;
+}
+
+int ocsp_add_issuer(ocsp_t *o, const ocsp_issuer_t *c, cairn_err_t *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&o->sg_mu);
+	rc = iss_init(o, c, err);
+	pthread_mutex_unlock(&o->sg_mu);
 	return rc;
 }
 

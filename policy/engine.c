@@ -189,6 +189,7 @@ int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group
 				     prof->validity_days, prof->name);
 	if ((rc = ca_csr_parse(req->csr, req->csr_len, &x, err)) != 0 ||
 	    (rc = ca_csr_check(x, prof, err)) != 0 ||
+	    (rc = ca_csr_check_constraints(e->ca, x, err)) != 0 ||
 	    (rc = policy_input_from_csr(x, &in, err)) != 0)
 		goto out;
 	in.channel = req->channel;

@@ -188,6 +188,10 @@ int policy_request_reject(policy_engine_t *e, const char *id, const char *approv
 			  const char *role, const char *comment, request_info_t *out,
 			  cairn_err_t *err) CAIRN_WUR;
 
+/* 1 when an admin of role may decide (approve or reject) requests of a rule asking for
+ * approver_role ("" = approver): admins always, otherwise that role only. */
+int policy_role_may_decide(const char *approver_role, const char *role);
+
 /*
  * Whether approver (the actor, "admin:NAME") counts on a request that was submitted
  * at audit sequence request_seq (0: a record from before sequences were kept). Runs

@@ -59,6 +59,25 @@ static void info_from_json(const json_t *rec, request_info_t *out)
 	out->expires = jint(rec, "expires");
 }
 
+/* Moves the "requests" counters (stats table: /metrics reads them) from the stored
+ * record's status to rec's, in the same txn. */
+static int count_status(db_txn_t *txn, const char *id, const json_t *rec)
+{
+	const char *l[1];
+	const void *val;
+	size_t len;
+	json_t *old = NULL;
+	int rc = 0;
+
+	if (db_get(txn, DB_REQUESTS, id, strlen(id), &val, &len) == 0 &&
+	    (old = json_loadb(val, len, 0, NULL)) != NULL && (l[0] = jstr(old, "status"))[0])
+		rc = db_counter_add(txn, "requests", l, 1, -1);
+	json_decref(old);
+	if (rc == 0 && (l[0] = jstr(rec, "status"))[0])
+		rc = db_counter_add(txn, "requests", l, 1, 1);
+	return rc;
+}
+
 static int put_record(db_txn_t *txn, const json_t *rec, unsigned flags)
 {
 	const char *id = jstr(rec, "id");
@@ -67,7 +86,9 @@ static int put_record(db_txn_t *txn, const json_t *rec, unsigned flags)
 
 	if (text == NULL)
 		return CAIRN_ENOMEM;
-	rc = db_put(txn, DB_REQUESTS, id, strlen(id), text, strlen(text), flags);
+	rc = count_status(txn, id, rec);
+	if (rc == 0)
+		rc = db_put(txn, DB_REQUESTS, id, strlen(id), text, strlen(text), flags);
 	free(text);
 	return rc;
 }
@@ -99,14 +120,15 @@ static int request_event(db_txn_t *txn, const char *type, json_t *rec, const cha
 	int rc;
 
 	time_rfc3339((time_t)jint(rec, "expires"), expires, sizeof(expires));
-	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O?, s:I, s:I, s:s, s:s, s:s?}", "id",
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O?, s:I, s:I, s:s, s:s, s:s?, s:I}", "id",
 			 jstr(rec, "id"), "status", jstr(rec, "status"), "requester",
 			 jstr(rec, "requester"), "profile", jstr(rec, "profile"), "channel",
 			 jstr(rec, "channel"), "rule", jstr(rec, "rule"), "names",
 			 json_object_get(rec, "names"), "approvals_needed",
 			 (json_int_t)jint(rec, "approvals_needed"), "approvals",
 			 (json_int_t)json_array_size(json_object_get(rec, "approvals")),
-			 "approver_role", jstr(rec, "approver_role"), "expires", expires, "by", by);
+			 "approver_role", jstr(rec, "approver_role"), "expires", expires, "by", by,
+			 "audit_seq", (json_int_t)jint(rec, "seq"));
 	if (data == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	rc = notify_event(txn, type, data, NULL, err);
@@ -221,13 +243,16 @@ struct decide_op {
 	char msg[256];
 };
 
-static int role_may_decide(const json_t *rec, const char *role)
+int policy_role_may_decide(const char *approver_role, const char *role)
 {
-	const char *need = jstr(rec, "approver_role");
-
 	if (strcmp(role, "admin") == 0)
 		return 1;
-	return strcmp(role, need[0] ? need : "approver") == 0;
+	return strcmp(role, approver_role && approver_role[0] ? approver_role : "approver") == 0;
+}
+
+static int role_may_decide(const json_t *rec, const char *role)
+{
+	return policy_role_may_decide(jstr(rec, "approver_role"), role);
 }
 
 /* Pending request whose time has passed: mark it expired (audited). Returns 1 if it did. */

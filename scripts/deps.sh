@@ -8,7 +8,7 @@ libssl-dev openssl libmicrohttpd-dev libgnutls28-dev liblmdb-dev libjansson-dev
 libpkcs11-helper1-dev softhsm2 opensc libcurl4-openssl-dev curl libc-ares-dev libcmocka-dev wrk
 ca-certificates certbot lego pebble python3 python3-cryptography python3-acme
 clang libclang-rt-14-dev jq faketime xz-utils
-mandoc systemd binutils passwd dpkg"
+mandoc systemd binutils passwd dpkg prometheus python3-aiosmtpd"
 
 missing=""
 for p in $PACKAGES; do

@@ -184,9 +184,10 @@ const cfg_key_t config_keys[] = {
 
 	{ "notify", F(CFG_SUB, notify), "", 0, 0, NULL, 0,
 	  "events and their sinks, checked whole by notify/: expiry_days, webhooks (name, url, "
-	  "secret_file, events, max_tries, match), smtp (url, from, user, password_file), email "
-	  "(name, to, events, max_tries, match), max_tries, backoff_ms, backoff_max_ms, "
-	  "scan_interval, poll_ms, timeout_ms (see docs/notify.md)" },
+	  "secret_file, events, max_tries, match), smtp (url, from, user, password_file, "
+	  "starttls, ca_file, digest), email (name, to, to_owner, to_approvers, mode, events, "
+	  "max_tries, match), match (dns_suffix, profile, issuer), max_tries, backoff_ms, "
+	  "backoff_max_ms, scan_interval, poll_ms, timeout_ms (see docs/notify.md)" },
 	{ "est", F(CFG_OBJ, est), "", 0, 0, NULL, 0,
 	  "EST; absent = one label \"default\" (tls-client, 365 days)" },
 	{ "est.labels", NF(CFG_MAP), "", 0, EST_MAX_LABELS, NULL, 0,

@@ -40,30 +40,6 @@ int server_lock_dir(const char *dir, cairn_err_t *err)
 	return fd;
 }
 
-/* Reads a PEM certificate file into malloc'd DER (for /ca/{issuer}.crt). */
-static int load_der(const cairn_config_t *cfg, const char *rel, uint8_t **der, size_t *len,
-		    cairn_err_t *err)
-{
-	char *path = config_path(cfg, rel);
-	FILE *f = path ? fopen(path, "r") : NULL;
-	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-	unsigned char *buf = NULL;
-	int n = x ? i2d_X509(x, &buf) : -1;
-	int rc = 0;
-
-	if (n <= 0) {
-		rc = cairn_err_ssl(err, CAIRN_EIO, "CA certificate %s unreadable", path ? path : rel);
-	} else {
-		*der = buf;
-		*len = (size_t)n;
-	}
-	X509_free(x);
-	if (f)
-		fclose(f);
-	free(path);
-	return rc;
-}
-
 static int write_serve_file(const server_t *s, cairn_err_t *err)
 {
 	json_t *doc = json_pack("{s:i, s:s, s:s}", "pid", (int)getpid(), "https", s->https_url,
@@ -154,7 +130,12 @@ static int open_core(server_t *s, cairn_err_t *err)
 	if (rc)
 		goto out;
 	server_material_update(s, "root", ca_issuer_cert(s->ca, "root"));
-	server_material_update(s, "issuing", ca_issuer_cert(s->ca, "issuing"));
+	{
+		ca_issuer_info_t info;
+		size_t i;
+		for (i = 0; ca_issuer_at(s->ca, i, &info) == 0; i++)
+			server_material_update(s, info.name, info.cert);
+	}
 	policy = config_path(cfg, cfg->policy_file);
 	/* pending_ttl was validated by the config table. */
 	if (policy == NULL || duration_parse(cfg->pending_ttl, &ttl) != 0) {
@@ -175,6 +156,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 	s->admin.policy = s->policy;
 	s->admin.renew = server_renew_now;
 	s->admin.renew_arg = s;
+	s->admin.rotate = server_rotate_now;
 	/* Audit checkpoints are signed by the issuing CA key, in the token. */
 	rc = hsm_key_get(s->hsm, cfg->issuing_key, &s->admin.audit_key, err);
 	if (rc)
@@ -187,9 +169,6 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	}
 	s->cp_running = 1;
-	if ((rc = load_der(cfg, cfg->root_cert, &s->root_der, &s->root_der_len, err)) != 0 ||
-	    (rc = load_der(cfg, cfg->issuing_cert, &s->issuing_der, &s->issuing_der_len, err)) != 0)
-		goto out;
 	if ((rc = server_revocation_open(s, err)) != 0)
 		goto out;
 	/* After the revocation listeners: the ca is shared with ACME's threads from here. */
@@ -245,8 +224,25 @@ static void close_core(server_t *s)
 	ca_free(s->ca);
 	db_close(s->db);
 	hsm_close(s->hsm);
-	free(s->root_der);
-	free(s->issuing_der);
+}
+
+/* A CA made by `cairn init --external-root` has no issuing certificate until it is
+ * imported: say what to do rather than fail on a missing file. */
+static int awaiting_certificate(const cairn_config_t *cfg, cairn_err_t *err)
+{
+	char *issuing = config_path(cfg, cfg->issuing_cert), *csr = fs_join(cfg->dir, "ca/issuing.csr");
+	int rc = 0;
+
+	if (issuing == NULL || csr == NULL)
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	else if (!fs_exists(issuing) && fs_exists(csr))
+		rc = cairn_err_set(err, CAIRN_ECONFIG,
+				   "%s awaits its issuing CA certificate: have the root sign %s, then "
+				   "run `cairn ca import-cert CERT --chain ROOT --dir %s`", cfg->dir, csr,
+				   cfg->dir);
+	free(issuing);
+	free(csr);
+	return rc;
 }
 
 int server_run(const cairn_config_t *cfg, cairn_err_t *err)
@@ -269,6 +265,8 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	signal(SIGPIPE, SIG_IGN);
 
+	if ((rc = awaiting_certificate(cfg, err)) != 0)
+		return rc;
 	lock_fd = server_lock_dir(cfg->dir, err);
 	if (lock_fd < 0)
 		return lock_fd;
@@ -279,6 +277,7 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 		log_warn("server", "cannot read %s/cairn.json to notice changes later", cfg->dir);
 	pthread_mutex_init(&s.material_lock, NULL);
 	pthread_mutex_init(&s.tls_lock, NULL);
+	pthread_mutex_init(&s.metrics_lock, NULL);
 	/* The listeners are bound first so AIA/CDP URLs know the real ports. */
 	rc = server_renew_tls_recover(cfg, err);
 	if (rc == 0)
@@ -321,5 +320,7 @@ out:
 	close(lock_fd);
 	pthread_mutex_destroy(&s.material_lock);
 	pthread_mutex_destroy(&s.tls_lock);
+	pthread_mutex_destroy(&s.metrics_lock);
+	free(s.expiring);
 	return rc;
 }

@@ -2,14 +2,17 @@
 /* The daemon's notify worker: what it is handed (names of a certificate, the CA material's
  * health) and its start and stop. */
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/x509.h>
 
+#include "acme/acme.h"
+#include "admin/admin.h"
 #include "ca/ca.h"
+#include "est/est.h"
 #include "server/internal.h"
 
-/* notify_names_fn: the names of a stored certificate through ca/'s one extractor. */
-static json_t *cert_names(const uint8_t *der, size_t len, void *arg)
+json_t *server_cert_names(const uint8_t *der, size_t len, void *arg)
 {
 	const unsigned char *p = der;
 	X509 *x = d2i_X509(NULL, &p, (long)len);
@@ -41,6 +44,30 @@ static json_t *material(void *arg, int64_t now)
 	return problems;
 }
 
+/* notify_recipients_fn: the owner of an event's certificate or request is its requester
+ * (each channel's folder knows its own: an ACME account's contacts, an EST account's or an
+ * admin's address); the approvers of a request.pending are the admins who may decide it. */
+static json_t *recipients(void *arg, const json_t *event, int owner, int approvers)
+{
+	server_t *s = arg;
+	const json_t *data = json_object_get(event, "data");
+	const char *type = json_string_value(json_object_get(event, "type"));
+	const char *requester = json_string_value(json_object_get(data, "requester"));
+	json_t *out = json_array();
+
+	if (out == NULL || type == NULL)
+		return out;
+	if (owner && requester != NULL && strcmp(type, "ca.expiring") != 0 &&
+	    acme_owner_contacts(s->db, requester, out) == CAIRN_ENOENT &&
+	    est_owner_address(s->db, requester, out) == CAIRN_ENOENT)
+		(void)admin_owner_address(s->db, requester, out);
+	if (approvers && strcmp(type, "request.pending") == 0)
+		admin_approver_addresses(
+			s->db, json_string_value(json_object_get(data, "approver_role")), requester,
+			(uint64_t)json_integer_value(json_object_get(data, "audit_seq")), out);
+	return out;
+}
+
 int server_events_start(server_t *s, cairn_err_t *err)
 {
 	notify_config_t nc = { 0 };
@@ -51,9 +78,11 @@ int server_events_start(server_t *s, cairn_err_t *err)
 	nc.db = s->db;
 	nc.set = &s->notify_settings;
 	nc.dir = s->cfg->dir;
-	nc.names = cert_names;
+	nc.names = server_cert_names;
 	nc.material = material;
 	nc.material_arg = s;
+	nc.recipients = recipients;
+	nc.recipients_arg = s;
 	rc = notify_start(&nc, &s->notify, err);
 	s->admin.notify = s->notify;
 	return rc;

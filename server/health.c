@@ -33,6 +33,7 @@ void server_material_update(server_t *s, const char *name, X509 *x)
 	if (m != NULL) {
 		m->not_before = nb;
 		m->not_after = na;
+		m->is_ca = X509_check_ca(x) > 0;
 	}
 	pthread_mutex_unlock(&s->material_lock);
 }
@@ -59,9 +60,35 @@ static int problem(json_t *problems, const char *what, const char *state, int64_
 	return 1;
 }
 
+/* 1 when name is an issuing CA that a rotation replaced: its certificates end with it,
+ * so its own end is expected, not a problem (its CRL still is watched). */
+static int replaced_issuer(server_t *s, const char *name)
+{
+	ca_issuer_info_t info;
+	size_t i;
+
+	for (i = 0; s->ca != NULL && ca_issuer_at(s->ca, i, &info) == 0; i++)
+		if (strcmp(info.name, name) == 0)
+			return !info.current;
+	return 0;
+}
+
+/* The CRLs served: every issuing CA's and the root's. names receives at most cap. */
+static size_t crl_names(server_t *s, const char **names, size_t cap)
+{
+	ca_issuer_info_t info;
+	size_t i, n = 0;
+
+	for (i = 0; s->ca != NULL && n + 1 < cap && ca_issuer_at(s->ca, i, &info) == 0; i++)
+		names[n++] = info.name;
+	names[n++] = "root";
+	return n;
+}
+
 int server_health(server_t *s, int64_t now, json_t *problems)
 {
-	static const char *const issuers[] = { "issuing", "root" };
+	const char *issuers[CA_MAX_ISSUERS + 1];
+	size_t n_issuers = crl_names(s, issuers, CA_MAX_ISSUERS + 1);
 	char what[48];
 	int64_t next_update;
 	size_t i;
@@ -70,13 +97,15 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 	pthread_mutex_lock(&s->material_lock);
 	for (i = 0; i < s->n_material; i++) {
 		const server_material_t *m = &s->material[i];
+		if (replaced_issuer(s, m->name))
+			continue;
 		if (now >= m->not_after)
 			n += problem(problems, m->name, "expired", m->not_after);
 		else if (now >= m->not_after - warn_window(m))
 			n += problem(problems, m->name, "expiring", m->not_after);
 	}
 	pthread_mutex_unlock(&s->material_lock);
-	for (i = 0; s->crl != NULL && i < sizeof(issuers) / sizeof(issuers[0]); i++) {
+	for (i = 0; s->crl != NULL && i < n_issuers; i++) {
 		if (crl_get(s->crl, issuers[i], NULL, NULL, NULL, &next_update, NULL) != 0)
 			continue;
 		snprintf(what, sizeof(what), "crl-%s", issuers[i]);
@@ -89,63 +118,46 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 	return n;
 }
 
-int server_health_metrics(server_t *s, char **text, size_t len)
+void server_health_metrics(server_t *s, mtext_t *m)
 {
-	static const char *const issuers[] = { "issuing", "root" };
-	char *more = NULL, *all, line[160];
-	size_t used = 0, cap = 0;
+	const char *issuers[CA_MAX_ISSUERS + 1];
+	size_t n_issuers = crl_names(s, issuers, CA_MAX_ISSUERS + 1);
+	server_material_t mat[SERVER_MAX_MATERIAL];
+	char name[64];
 	int64_t next_update;
-	size_t i;
+	size_t i, n;
+	int ca;
 
-#define ADD(...)                                                                          \
-	do {                                                                              \
-		int k = snprintf(line, sizeof(line), __VA_ARGS__);                       \
-		if (k < 0 || (size_t)k >= sizeof(line))                                  \
-			goto fail;                                                        \
-		if (used + (size_t)k + 1 > cap) {                                        \
-			char *g = realloc(more, cap = 2 * cap + (size_t)k + 256);       \
-			if (g == NULL)                                                    \
-				goto fail;                                                \
-			more = g;                                                         \
-		}                                                                         \
-		memcpy(more + used, line, (size_t)k + 1);                                \
-		used += (size_t)k;                                                        \
-	} while (0)
-
-	ADD("# HELP cairn_cert_not_after_timestamp_seconds notAfter of the daemon's own "
-	    "certificates (CAs, OCSP signer, HTTPS).\n");
-	ADD("# TYPE cairn_cert_not_after_timestamp_seconds gauge\n");
-	{
-		server_material_t m[SERVER_MAX_MATERIAL];
-		size_t n;
-
-		pthread_mutex_lock(&s->material_lock);
-		n = s->n_material;
-		memcpy(m, s->material, n * sizeof(m[0]));
-		pthread_mutex_unlock(&s->material_lock);
+	pthread_mutex_lock(&s->material_lock);
+	n = s->n_material;
+	memcpy(mat, s->material, n * sizeof(mat[0]));
+	pthread_mutex_unlock(&s->material_lock);
+	/* CA certificates in one family, the daemon's other certificates in another: each
+	 * certificate is a row of exactly one. */
+	for (ca = 1; ca >= 0; ca--) {
+		if (ca)
+			mtext_family(m, "cairn_ca_not_after_timestamp_seconds", "gauge",
+				     "notAfter of the CA certificates (root and issuing CAs).");
+		else
+			mtext_family(m, "cairn_cert_not_after_timestamp_seconds", "gauge",
+				     "notAfter of the daemon's other certificates (OCSP signer, "
+				     "HTTPS).");
 		for (i = 0; i < n; i++)
-			ADD("cairn_cert_not_after_timestamp_seconds{cert=\"%s\"} %lld\n", m[i].name,
-			    (long long)m[i].not_after);
+			if (mat[i].is_ca == ca)
+				mtext_add(m, "cairn_%s_not_after_timestamp_seconds{%s=\"%s\"} %lld\n",
+					  ca ? "ca" : "cert", ca ? "ca" : "cert",
+					  mtext_label(mat[i].name, name, sizeof(name)),
+					  (long long)mat[i].not_after);
 	}
-	ADD("# HELP cairn_crl_next_update_timestamp_seconds nextUpdate of the CRL served per "
-	    "issuer.\n");
-	ADD("# TYPE cairn_crl_next_update_timestamp_seconds gauge\n");
-	for (i = 0; s->crl != NULL && i < sizeof(issuers) / sizeof(issuers[0]); i++)
+	mtext_family(m, "cairn_crl_next_update_timestamp_seconds", "gauge",
+		     "nextUpdate of the CRL served per issuer.");
+	for (i = 0; s->crl != NULL && i < n_issuers; i++)
 		if (crl_get(s->crl, issuers[i], NULL, NULL, NULL, &next_update, NULL) == 0)
-			ADD("cairn_crl_next_update_timestamp_seconds{issuer=\"%s\"} %lld\n",
-			    issuers[i], (long long)next_update);
-	ADD("# HELP cairn_health_degraded 1 while /healthz reports degraded (expiring or "
-	    "expired material, a stale CRL).\n");
-	ADD("# TYPE cairn_health_degraded gauge\ncairn_health_degraded %d\n",
-	    server_health(s, (int64_t)time(NULL), NULL) > 0);
-#undef ADD
-	if ((all = realloc(*text, len + used + 1)) == NULL)
-		goto fail;
-	memcpy(all + len, more, used + 1);
-	free(more);
-	*text = all;
-	return (int)(len + used);
-fail:
-	free(more);
-	return -1;
+			mtext_add(m, "cairn_crl_next_update_timestamp_seconds{issuer=\"%s\"} %lld\n",
+				  issuers[i], (long long)next_update);
+	mtext_family(m, "cairn_health_degraded", "gauge",
+		     "1 while /healthz reports degraded (expiring or expired material, a stale "
+		     "CRL).");
+	mtext_add(m, "cairn_health_degraded %d\n",
+		  server_health(s, (int64_t)time(NULL), NULL) > 0);
 }

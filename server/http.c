@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,7 +36,21 @@ typedef struct conn_ctx {
 	long limit;
 	int refused; /* a status to answer instead of running the route */
 	char refusal[128];
+	struct timespec start; /* headers arrived: the duration histogram starts here */
 } conn_ctx_t;
+
+/* Counts the request in its channel's histogram (server_observe), once it is answered. */
+static void observe(server_t *s, const conn_ctx_t *ctx)
+{
+	struct timespec now;
+	int64_t us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (int64_t)(now.tv_sec - ctx->start.tv_sec) * 1000000 +
+	     (now.tv_nsec - ctx->start.tv_nsec) / 1000;
+	server_observe(s, ctx->route ? ctx->route->channel : SERVER_CH_OTHER,
+		       us > 0 ? (uint64_t)us : 0);
+}
 
 static const route_t *route_find(int kind, const char *method, const char *url, const char **arg,
 				 int *method_ok)
@@ -132,10 +147,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 /*
  * The HTTPS listener asks every client for a certificate but never requires
  * one, and GnuTLS accepts any at the handshake: here it is verified against
- * the trusted CAs (chain, signatures, validity). Only a verified one reaches
- * the routes.
+ * the root and every issuing CA, rotations included (chain, signatures,
+ * validity; http_tls_peer_trusted). Only a verified one reaches the routes.
  */
-static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
+static void tls_peer(server_t *s, struct MHD_Connection *conn, server_req_t *req)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -144,7 +159,7 @@ static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
 	gnutls_session_t sess = ci ? (gnutls_session_t)ci->tls_session : NULL;
 	tls_conn_t *tc = sci ? sci->socket_context : NULL;
 	const gnutls_datum_t *peers;
-	unsigned int n = 0, status = 0;
+	unsigned int n = 0;
 	int trusted;
 
 	if (sess == NULL)
@@ -158,10 +173,7 @@ static void tls_peer(struct MHD_Connection *conn, server_req_t *req)
 	    memcmp(tc->der, peers[0].data, tc->len) == 0) {
 		trusted = tc->trusted;
 	} else {
-		trusted = gnutls_certificate_verify_peers2(sess, &status) == GNUTLS_E_SUCCESS &&
-			  status == 0;
-		if (!trusted)
-			log_debug("http", "client certificate not trusted (status 0x%x)", status);
+		trusted = http_tls_peer_trusted(s, peers, n);
 		if (tc != NULL) {
 			free(tc->der);
 			tc->der = malloc(peers[0].size);
@@ -186,6 +198,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	conn_ctx_t *ctx = *con_cls;
 	http_reply_t reply = { 0 };
 	server_req_t req;
+	enum MHD_Result ret;
 
 	if (ctx == NULL) {
 		/* First call: headers only. Answering now would force Connection: close
@@ -197,6 +210,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (ctx == NULL)
 			return MHD_NO;
 		*con_cls = ctx;
+		clock_gettime(CLOCK_MONOTONIC, &ctx->start);
 		atomic_fetch_add(&s->requests[l->kind == LISTEN_HTTPS ? 0 : 1], 1);
 		/* RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. */
 		if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
@@ -255,7 +269,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (ctx->refused) {
 		http_reply_problem(&reply, ctx->refused, NULL, "%s", ctx->refusal);
-		return send_reply(s, conn, &reply);
+		ret = send_reply(s, conn, &reply);
+		observe(s, ctx);
+		return ret;
 	}
 	req.method = method;
 	req.path = url;
@@ -268,11 +284,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req.tls_session = NULL;
 	req.est_conn = NULL;
 	if (l->kind == LISTEN_HTTPS)
-		tls_peer(conn, &req);
+		tls_peer(s, conn, &req);
 	ctx->route->fn(s, &req, ctx->arg ? ctx->arg : "", &reply);
 	if (reply.status == 0)
 		http_reply_problem(&reply, 500, NULL, "no reply");
-	return send_reply(s, conn, &reply);
+	ret = send_reply(s, conn, &reply);
+	observe(s, ctx);
+	return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -61,8 +61,21 @@ enum { LISTEN_HTTPS = 1, LISTEN_HTTP = 2, LISTEN_BOTH = 3 };
 typedef struct server_material {
 	char name[24];          /* "root", "issuing", "ocsp-signer", "https" */
 	int64_t not_before, not_after;
+	int is_ca;              /* a CA certificate (basicConstraints cA): a "ca" metric row */
 } server_material_t;
-#define SERVER_MAX_MATERIAL 8
+#define SERVER_MAX_MATERIAL (CA_MAX_ISSUERS + 4) /* issuers, root, signer, https */
+
+/* Request channels of the duration histograms (metrics.c); a route row names its own. */
+enum { SERVER_CH_OTHER, SERVER_CH_ACME, SERVER_CH_EST, SERVER_CH_ADMIN, SERVER_CH_OCSP,
+       SERVER_CH_CRL, SERVER_CHANNELS };
+#define SERVER_BUCKETS 13
+/* One histogram: per-bucket (not cumulative) counts, the sum in microseconds, the count.
+ * Relaxed atomics: the request path pays three uncontended adds. */
+typedef struct server_hist {
+	atomic_ulong bucket[SERVER_BUCKETS];
+	atomic_ullong sum_us;
+	atomic_ulong count;
+} server_hist_t;
 
 typedef struct server {
 	const cairn_config_t *cfg;
@@ -77,10 +90,11 @@ typedef struct server {
 	struct MHD_Daemon *https, *http;
 	char *tls_trust_pem;            /* root + issuing CA: client certificates are checked against it */
 	char https_url[160], http_url[160];
-	uint8_t *root_der, *issuing_der;
-	size_t root_der_len, issuing_der_len;
 	atomic_ulong requests[2];       /* per listener: [0] https, [1] http */
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
+	server_hist_t hist[SERVER_CHANNELS]; /* request durations by channel (metrics.c) */
+	struct server_expiring *expiring; /* the expiring gauges last computed, under metrics_lock */
+	pthread_mutex_t metrics_lock;
 	ocsp_t *ocsp;                   /* OCSP responder (revocation.c) */
 	crl_t *crl;                     /* CRL service (revocation.c) */
 	server_material_t material[SERVER_MAX_MATERIAL]; /* under material_lock (health.c) */
@@ -107,8 +121,9 @@ typedef struct server_req {
 	struct MHD_Connection *conn;
 	const char *body;
 	size_t body_len;
-	const uint8_t *peer_cert; /* DER of the TLS client certificate, verified against
-	                             tls_trust_pem (chain and validity); NULL = none or not verified */
+	const uint8_t *peer_cert; /* DER of the TLS client certificate, verified against the
+	                             root and every issuing CA (http_tls_peer_trusted: chain
+	                             and validity); NULL = none or not verified */
 	size_t peer_cert_len;
 	void *tls_session;        /* gnutls_session_t on HTTPS, NULL on HTTP */
 	est_conn_t **est_conn;    /* this TLS connection's EST slot, or NULL */
@@ -123,6 +138,7 @@ typedef struct route {
 	int listeners;         /* LISTEN_* mask */
 	route_fn fn;
 	long body_limit;       /* 0 = no body accepted; -1 = server.max_body */
+	int channel;           /* SERVER_CH_*: the request-duration histogram it counts in */
 } route_t;
 
 /* renew.c: renewal of the delegated OCSP signer and the HTTPS certificate. */
@@ -156,12 +172,37 @@ int server_renew_tls_recover(const cairn_config_t *cfg, cairn_err_t *err) CAIRN_
 extern const route_t server_routes[];
 extern const size_t server_route_count;
 
+/* metrics.c: the /metrics text. */
+/* Text being built: mtext_add appends (printf format); on out-of-memory failed is set
+ * and later adds do nothing. p is malloc'd, owned by whoever built it. */
+typedef struct mtext {
+	char *p;
+	size_t len, cap;
+	int failed;
+} mtext_t;
+void mtext_add(mtext_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The # HELP and # TYPE lines of a metric family. */
+void mtext_family(mtext_t *m, const char *name, const char *type, const char *help);
+/* v escaped as a label value into out (cap bytes, truncated); returns out. */
+const char *mtext_label(const char *v, char *out, size_t cap);
+extern const char *const server_channel_names[SERVER_CHANNELS];
+/* Counts one request of channel that took us microseconds. Lock-free; any thread. */
+void server_observe(server_t *s, int channel, uint64_t us);
+/* The whole exposition: *text (malloc'd, *len bytes). Returns 0 or CAIRN_ENOMEM. */
+int server_metrics(server_t *s, char **text, size_t *len) CAIRN_WUR;
+
 /* revocation.c: the OCSP responder and the CRL service, wired to ca_on_revoke. */
 int server_revocation_open(server_t *s, cairn_err_t *err);
 void server_revocation_close(server_t *s);
-/* Appends the OCSP/CRL metrics to *text (malloc'd, len bytes; realloc'd). Returns
- * the new length or -1 (out of memory; *text still owned by the caller). */
-int server_revocation_metrics(server_t *s, char **text, size_t len);
+/* Appends the OCSP/CRL metrics to m. */
+void server_revocation_metrics(server_t *s, mtext_t *m);
+/* Answers OCSP and publishes a CRL for the issuing CA name (already in the ca: a
+ * rotation). Returns 0, CAIRN_ENOENT or the ocsp/crl code. */
+int server_revocation_add_issuer(server_t *s, const char *name, cairn_err_t *err) CAIRN_WUR;
+
+/* rotate.c: admin_ctx_t.rotate (arg is the server_t): ca_rotate, OCSP and CRL for the
+ * new issuing CA, its expiry in /metrics and /healthz, then it becomes current. */
+int server_rotate_now(void *arg, const char *actor, json_t **out, cairn_err_t *err) CAIRN_WUR;
 
 /* health.c. Records (or replaces, after a renewal) the validity of a certificate of the
  * daemon's own under name (x borrowed; NULL is ignored). Thread-safe. */
@@ -170,12 +211,16 @@ void server_material_update(server_t *s, const char *name, X509 *x);
  * window (a third of its lifetime, at most 30 days), a CRL past or within a minute of its
  * nextUpdate. Each problem is appended to problems ({"what","state","at"}) unless NULL. */
 int server_health(server_t *s, int64_t now, json_t *problems);
+/* events.c. notify_names_fn: the names of a stored certificate (DER) through ca/'s one
+ * extractor, a new json array (arg unused). */
+json_t *server_cert_names(const uint8_t *der, size_t len, void *arg);
 /* Starts the notify worker (cfg->notify validated; secrets read): 0 or the error.
  * server_events_stop stops it (safe when never started). events.c */
 int server_events_start(server_t *s, cairn_err_t *err);
 void server_events_stop(server_t *s);
-/* Appends the expiry gauges to *text (len bytes so far); returns the new length or -1. */
-int server_health_metrics(server_t *s, char **text, size_t len);
+/* Appends the expiry gauges of the daemon's own material (CAs, OCSP signer, HTTPS, CRLs)
+ * and cairn_health_degraded to m. */
+void server_health_metrics(server_t *s, mtext_t *m);
 void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
@@ -202,6 +247,10 @@ typedef struct http_tls_hold {
  * Thread-safe (s->tls_lock). */
 int http_tls_set(server_t *s, const char *cert_pem, const char *key_pem, cairn_err_t *err)
 	CAIRN_WUR;
+/* 1 when the client certificate chain the peer sent (peers[0] the leaf, DER) verifies
+ * against the root and the issuing CAs of s->ca, rotations included (signatures,
+ * validity now); 0 otherwise. Thread-safe. */
+int http_tls_peer_trusted(server_t *s, const gnutls_datum_t *peers, unsigned n);
 /* Drops the current credential (after the HTTPS listener stopped). */
 void http_tls_clear(server_t *s);
 /* At connection start: h (owned by the connection) becomes the session's user pointer. */

@@ -8,8 +8,11 @@
 
 #include "server/internal.h"
 
-/* Token label of the root key (made by `cairn init`). */
-#define ROOT_KEY_LABEL "root"
+/* The OCSP responder of an issuing CA made by a rotation: the CA itself. */
+static ocsp_issuer_t issuer_responder(const ca_issuer_info_t *info)
+{
+	return (ocsp_issuer_t){ info->name, info->cert, info->cert, info->key, NULL };
+}
 
 int server_revocation_open(server_t *s, cairn_err_t *err)
 {
@@ -20,10 +23,15 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	ocsp_config_t oc = { 0 };
 	crl_config_t cc = { 0 };
 	char *publish = NULL;
+	ca_issuer_info_t info;
+	size_t i;
 	int delegated = strcmp(cfg->ocsp_signer, "delegated") == 0, rc;
 
-	if ((rc = hsm_key_get(s->hsm, ROOT_KEY_LABEL, &root_key, err)) != 0 ||
-	    (rc = hsm_key_get(s->hsm, cfg->issuing_key, &issuing_key, err)) != 0)
+	/* Under an outside root (`cairn init --external-root`) the token holds no root key:
+	 * the root's own OCSP and CRL are its owner's business, not served here. */
+	if ((rc = hsm_key_get(s->hsm, CA_ROOT_KEY_LABEL, &root_key, err)) == CAIRN_EKEY)
+		rc = 0;
+	if (rc != 0 || (rc = hsm_key_get(s->hsm, cfg->issuing_key, &issuing_key, err)) != 0)
 		goto out;
 	/* The signer in use, renewed first when due (renew.c). */
 	if ((rc = server_renew_open(s, &ocsp_cert, &ocsp_key, err)) != 0)
@@ -35,7 +43,11 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 					 delegated ? ocsp_key : issuing_key,
 					 delegated ? issuing : NULL };
 	oc.issuers[1] = (ocsp_issuer_t){ "root", root, root, root_key, NULL };
-	oc.n_issuers = 2;
+	oc.n_issuers = root_key ? 2 : 1;
+	/* Issuing CAs made by rotations answer with their own key (RFC 6960 §4.2.2.2: the CA
+	 * itself is an authorised responder): nothing of theirs expires before they do. */
+	for (i = 1; ca_issuer_at(s->ca, i, &info) == 0; i++)
+		oc.issuers[oc.n_issuers++] = issuer_responder(&info);
 	if ((rc = ocsp_open(&oc, &s->ocsp, err)) != 0)
 		goto out;
 
@@ -46,7 +58,9 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	cc.db = s->db;
 	cc.issuers[0] = (crl_issuer_t){ "issuing", issuing, issuing_key };
 	cc.issuers[1] = (crl_issuer_t){ "root", root, root_key };
-	cc.n_issuers = 2;
+	cc.n_issuers = root_key ? 2 : 1;
+	for (i = 1; ca_issuer_at(s->ca, i, &info) == 0; i++)
+		cc.issuers[cc.n_issuers++] = (crl_issuer_t){ info.name, info.cert, info.key };
 	cc.publish_dir = publish;
 	cc.period = cfg->crl_period;
 	cc.overlap = cfg->crl_overlap;
@@ -71,6 +85,26 @@ out:
 	EVP_PKEY_free(ocsp_key);
 	free(publish);
 	return rc;
+}
+
+int server_revocation_add_issuer(server_t *s, const char *name, cairn_err_t *err)
+{
+	ca_issuer_info_t info;
+	ocsp_issuer_t oi;
+	crl_issuer_t ci;
+	size_t i;
+	int rc, found = 0;
+
+	for (i = 0; !found && ca_issuer_at(s->ca, i, &info) == 0; i++)
+		found = strcmp(info.name, name) == 0;
+	if (!found)
+		return cairn_err_set(err, CAIRN_ENOENT, "no issuing CA %s", name);
+	oi = issuer_responder(&info);
+	ci = (crl_issuer_t){ info.name, info.cert, info.key };
+	if ((rc = ocsp_add_issuer(s->ocsp, &oi, err)) != 0 ||
+	    (rc = crl_add_issuer(s->crl, &ci, err)) != 0)
+		return rc;
+	return 0;
 }
 
 void server_revocation_close(server_t *s)
@@ -122,17 +156,15 @@ void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply
 			  nu > now ? (long)(nu - now) : 0L);
 }
 
-int server_revocation_metrics(server_t *s, char **text, size_t len)
+void server_revocation_metrics(server_t *s, mtext_t *m)
 {
 	uint64_t hits = 0, live = 0, presigned = 0, crl_number = 0;
 	size_t cached = 0, crl_len = 0;
 	db_txn_t *txn;
 	uint8_t *der = NULL;
-	char *more = NULL, *all;
-	int n;
 
 	if (s->ocsp == NULL || s->crl == NULL)
-		return (int)len;
+		return;
 	ocsp_stats(s->ocsp, &hits, &live, &presigned);
 	if (db_read_begin(s->db, &txn) == 0) {
 		cached = db_count(txn, DB_OCSP);
@@ -140,27 +172,19 @@ int server_revocation_metrics(server_t *s, char **text, size_t len)
 	}
 	if (crl_get(s->crl, "issuing", &der, &crl_len, NULL, NULL, &crl_number) == 0)
 		free(der);
-	n = asprintf(&more,
-		     "# HELP cairn_ocsp_responses_total OCSP answers by source.\n"
-		     "# TYPE cairn_ocsp_responses_total counter\n"
-		     "cairn_ocsp_responses_total{source=\"cache\"} %lu\n"
-		     "cairn_ocsp_responses_total{source=\"signed\"} %lu\n"
-		     "# HELP cairn_ocsp_presigned_total Responses pre-signed by the refresher.\n"
-		     "# TYPE cairn_ocsp_presigned_total counter\ncairn_ocsp_presigned_total %lu\n"
-		     "# HELP cairn_ocsp_cached_responses Pre-signed responses stored.\n"
-		     "# TYPE cairn_ocsp_cached_responses gauge\ncairn_ocsp_cached_responses %zu\n"
-		     "# HELP cairn_crl_number CRL Number of the issuing CA's current CRL.\n"
-		     "# TYPE cairn_crl_number gauge\ncairn_crl_number %lu\n"
-		     "# HELP cairn_crl_bytes Size of the issuing CA's current CRL.\n"
-		     "# TYPE cairn_crl_bytes gauge\ncairn_crl_bytes %zu\n",
-		     (unsigned long)hits, (unsigned long)live, (unsigned long)presigned, cached,
-		     (unsigned long)crl_number, crl_len);
-	if (n < 0 || (all = realloc(*text, len + (size_t)n + 1)) == NULL) {
-		free(more);
-		return -1;
-	}
-	memcpy(all + len, more, (size_t)n + 1);
-	free(more);
-	*text = all;
-	return (int)(len + (size_t)n);
+	mtext_add(m,
+		  "# HELP cairn_ocsp_responses_total OCSP answers by source.\n"
+		  "# TYPE cairn_ocsp_responses_total counter\n"
+		  "cairn_ocsp_responses_total{source=\"cache\"} %lu\n"
+		  "cairn_ocsp_responses_total{source=\"signed\"} %lu\n"
+		  "# HELP cairn_ocsp_presigned_total Responses pre-signed by the refresher.\n"
+		  "# TYPE cairn_ocsp_presigned_total counter\ncairn_ocsp_presigned_total %lu\n"
+		  "# HELP cairn_ocsp_cached_responses Pre-signed responses stored.\n"
+		  "# TYPE cairn_ocsp_cached_responses gauge\ncairn_ocsp_cached_responses %zu\n"
+		  "# HELP cairn_crl_number CRL Number of the issuing CA's current CRL.\n"
+		  "# TYPE cairn_crl_number gauge\ncairn_crl_number %lu\n"
+		  "# HELP cairn_crl_bytes Size of the issuing CA's current CRL.\n"
+		  "# TYPE cairn_crl_bytes gauge\ncairn_crl_bytes %zu\n",
+		  (unsigned long)hits, (unsigned long)live, (unsigned long)presigned, cached,
+		  (unsigned long)crl_number, crl_len);
 }

@@ -48,93 +48,56 @@ out:
 static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
 			  http_reply_t *reply)
 {
-	db_txn_t *txn;
-	size_t certs = 0, audit = 0;
 	char *text = NULL;
-	int n;
+	size_t len = 0;
 	(void)req;
 	(void)arg;
 
-	if (db_read_begin(s->db, &txn) == 0) {
-		certs = db_count(txn, DB_CERTS);
-		audit = db_count(txn, DB_AUDIT);
-		db_txn_end(txn);
-	}
-	n = asprintf(&text,
-		     "# HELP cairn_up 1 while the daemon serves.\n# TYPE cairn_up gauge\ncairn_up 1\n"
-		     "# HELP cairn_start_time_seconds Unix time the daemon started.\n"
-		     "# TYPE cairn_start_time_seconds gauge\ncairn_start_time_seconds %ld\n"
-		     "# HELP cairn_http_requests_total HTTP requests by listener.\n"
-		     "# TYPE cairn_http_requests_total counter\n"
-		     "cairn_http_requests_total{listener=\"https\"} %lu\n"
-		     "cairn_http_requests_total{listener=\"http\"} %lu\n"
-		     "# HELP cairn_http_responses_total HTTP responses by status class.\n"
-		     "# TYPE cairn_http_responses_total counter\n"
-		     "cairn_http_responses_total{code=\"2xx\"} %lu\n"
-		     "cairn_http_responses_total{code=\"4xx\"} %lu\n"
-		     "cairn_http_responses_total{code=\"5xx\"} %lu\n"
-		     "# HELP cairn_certificates Certificates in the database.\n"
-		     "# TYPE cairn_certificates gauge\ncairn_certificates %zu\n"
-		     "# HELP cairn_audit_events Events in the audit log.\n"
-		     "# TYPE cairn_audit_events gauge\ncairn_audit_events %zu\n",
-		     (long)s->started, atomic_load(&s->requests[0]), atomic_load(&s->requests[1]),
-		     atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
-		     atomic_load(&s->responses[5]), certs, audit);
-	if (n < 0 || (n = server_revocation_metrics(s, &text, (size_t)n)) < 0 ||
-	    (n = server_health_metrics(s, &text, (size_t)n)) < 0) {
-		free(text);
+	if (server_metrics(s, &text, &len) != 0) {
 		http_reply_problem(reply, 500, NULL, "out of memory");
 		return;
 	}
-	http_reply_set(reply, 200, "text/plain; version=0.0.4", text, (size_t)n);
+	http_reply_set(reply, 200, "text/plain; version=0.0.4", text, len);
 }
 
-/* /ca/{issuer}.crt: DER, for AIA caIssuers. */
+/* /ca/{issuer}.crt: DER, for AIA caIssuers: root.crt, issuing.crt (the first issuing CA)
+ * and one per rotated issuing CA (issuing-2.crt, …). */
 static void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
 			  http_reply_t *reply)
 {
-	const uint8_t *der = NULL;
-	size_t len = 0;
-	char *copy;
+	size_t n = strlen(arg);
+	char name[CA_ISSUER_NAME_MAX], *copy = NULL;
+	unsigned char *der = NULL;
+	X509 *x = NULL;
+	int len = 0;
 	(void)req;
 
-	if (strcmp(arg, "root.crt") == 0) {
-		der = s->root_der;
-		len = s->root_der_len;
-	} else if (strcmp(arg, "issuing.crt") == 0) {
-		der = s->issuing_der;
-		len = s->issuing_der_len;
+	if (n > 4 && n - 4 < sizeof(name) && strcmp(arg + n - 4, ".crt") == 0) {
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 4), arg);
+		/* "current" names no file: a certificate's AIA says which issuer it has. */
+		if (strcmp(name, "current") != 0)
+			x = ca_issuer_cert(s->ca, name);
 	}
-	if (der == NULL) {
+	if (x == NULL) {
 		http_reply_problem(reply, 404, NULL, "no CA certificate named %s", arg);
 		return;
 	}
-	copy = malloc(len);
-	if (copy == NULL) {
+	if ((len = i2d_X509(x, &der)) <= 0 || (copy = malloc((size_t)len)) == NULL) {
+		OPENSSL_free(der);
 		http_reply_problem(reply, 500, NULL, "out of memory");
 		return;
 	}
-	memcpy(copy, der, len);
-	http_reply_set(reply, 200, "application/pkix-cert", copy, len);
+	memcpy(copy, der, (size_t)len);
+	OPENSSL_free(der);
+	http_reply_set(reply, 200, "application/pkix-cert", copy, (size_t)len);
 }
 
-/* The TLS client certificate, when one was sent and verifies against our CAs; else NULL. */
-static X509 *peer_cert(struct MHD_Connection *conn)
+/* The TLS client certificate, when one was sent and verified (tls_peer in http.c); else NULL. */
+static X509 *peer_cert(const server_req_t *req)
 {
-	const union MHD_ConnectionInfo *ti =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	gnutls_session_t sess = ti ? (gnutls_session_t)ti->tls_session : NULL;
-	const gnutls_datum_t *certs;
-	const unsigned char *p;
-	unsigned status = 0, n = 0;
+	const unsigned char *p = req->peer_cert;
 
-	if (sess == NULL || gnutls_certificate_verify_peers2(sess, &status) != 0 || status != 0)
-		return NULL;
-	certs = gnutls_certificate_get_peers(sess, &n);
-	if (certs == NULL || n == 0)
-		return NULL;
-	p = certs[0].data;
-	return d2i_X509(NULL, &p, (long)certs[0].size);
+	return p ? d2i_X509(NULL, &p, (long)req->peer_cert_len) : NULL;
 }
 
 static const char *admin_query(void *conn, const char *key)
@@ -175,7 +138,7 @@ static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 	areq.remote = remote;
 	areq.query = admin_query;
 	areq.query_ctx = req->conn;
-	areq.client_cert = areq.authorization ? NULL : peer_cert(req->conn);
+	areq.client_cert = areq.authorization ? NULL : peer_cert(req);
 	admin_handle(&s->admin, &areq, reply);
 	X509_free(areq.client_cert);
 }
@@ -229,14 +192,14 @@ static void route_acme(server_t *s, const server_req_t *req, const char *arg,
 }
 
 const route_t server_routes[] = {
-	{ "GET", "/healthz", LISTEN_BOTH, route_healthz, 0 },
-	{ "GET", "/metrics", LISTEN_BOTH, route_metrics, 0 },
-	{ "GET", "/ca/", LISTEN_HTTP, route_ca_cert, 0 },
-	{ "POST", "/ocsp", LISTEN_HTTP, route_ocsp_post, OCSP_MAX_REQUEST },
-	{ "GET", "/ocsp/", LISTEN_HTTP, route_ocsp_get, 0 },
-	{ "GET", "/crl/", LISTEN_HTTP, route_crl, 0 },
-	{ "*", "/admin/v1/", LISTEN_HTTPS, route_admin, -1 },
-	{ "*", "/.well-known/est/", LISTEN_HTTPS, route_est, -1 },
-	{ "*", "/acme/", LISTEN_HTTPS, route_acme, 65536 },
+	{ "GET", "/healthz", LISTEN_BOTH, route_healthz, 0, SERVER_CH_OTHER },
+	{ "GET", "/metrics", LISTEN_BOTH, route_metrics, 0, SERVER_CH_OTHER },
+	{ "GET", "/ca/", LISTEN_HTTP, route_ca_cert, 0, SERVER_CH_OTHER },
+	{ "POST", "/ocsp", LISTEN_HTTP, route_ocsp_post, OCSP_MAX_REQUEST, SERVER_CH_OCSP },
+	{ "GET", "/ocsp/", LISTEN_HTTP, route_ocsp_get, 0, SERVER_CH_OCSP },
+	{ "GET", "/crl/", LISTEN_HTTP, route_crl, 0, SERVER_CH_CRL },
+	{ "*", "/admin/v1/", LISTEN_HTTPS, route_admin, -1, SERVER_CH_ADMIN },
+	{ "*", "/.well-known/est/", LISTEN_HTTPS, route_est, -1, SERVER_CH_EST },
+	{ "*", "/acme/", LISTEN_HTTPS, route_acme, 65536, SERVER_CH_ACME },
 };
 const size_t server_route_count = sizeof(server_routes) / sizeof(server_routes[0]);

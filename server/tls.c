@@ -146,3 +146,64 @@ int http_tls_retrieve(gnutls_session_t sess, const gnutls_datum_t *req_ca_rdn, i
 	*privkey = c->key;
 	return 0;
 }
+
+/* The certificates a verification trusts: the root and every issuing CA, rotations
+ * included (the listener's GnuTLS trust list is fixed when it starts). */
+static X509_STORE *trust_store(server_t *s)
+{
+	X509_STORE *store = X509_STORE_new();
+	ca_issuer_info_t info;
+	size_t i;
+
+	if (store == NULL || s->ca == NULL ||
+	    X509_STORE_add_cert(store, ca_issuer_cert(s->ca, "root")) != 1)
+		goto fail;
+	for (i = 0; ca_issuer_at(s->ca, i, &info) == 0; i++)
+		if (X509_STORE_add_cert(store, info.cert) != 1)
+			goto fail;
+	return store;
+fail:
+	X509_STORE_free(store);
+	return NULL;
+}
+
+int http_tls_peer_trusted(server_t *s, const gnutls_datum_t *peers, unsigned n)
+{
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *sent = NULL;
+	X509 *leaf = NULL, *x;
+	const unsigned char *p;
+	unsigned i;
+	int ok = 0;
+
+	if (peers == NULL || n == 0 || n > CRED_MAX_CHAIN)
+		return 0;
+	p = peers[0].data;
+	if ((leaf = d2i_X509(NULL, &p, (long)peers[0].size)) == NULL ||
+	    p != peers[0].data + peers[0].size || (sent = sk_X509_new_null()) == NULL)
+		goto out;
+	for (i = 1; i < n; i++) {
+		p = peers[i].data;
+		if ((x = d2i_X509(NULL, &p, (long)peers[i].size)) == NULL)
+			goto out;
+		if (!sk_X509_push(sent, x)) {
+			X509_free(x);
+			goto out;
+		}
+	}
+	if ((store = trust_store(s)) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, store, leaf, sent) != 1)
+		goto out;
+	ok = X509_verify_cert(ctx) == 1;
+	if (!ok)
+		log_debug("http", "client certificate not trusted: %s",
+			  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	sk_X509_pop_free(sent, X509_free);
+	X509_free(leaf);
+	return ok;
+}

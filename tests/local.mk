@@ -76,6 +76,10 @@ EXTRA_DIST += tests/integration/cli_input.sh
 TESTS += tests/integration/notify.sh
 EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
 	tests/integration/smtp_sink.py
+# E-mail over STARTTLS with AUTH, verified server certificates; owners, approvers, digests, renewals.
+TESTS += tests/integration/notify_smtp.sh tests/integration/notify_route.sh
+EXTRA_DIST += tests/integration/notify_smtp.sh tests/integration/notify_route.sh tests/integration/notify_lib.sh \
+	tests/integration/smtp_tls_sink.py
 TESTS += tests/integration/renew.sh tests/integration/timetravel.sh
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh
 # `--json` of every read command: the one envelope, values checked with jq; paging.
@@ -87,6 +91,16 @@ EXTRA_DIST += tests/integration/service.sh tests/integration/notify_socket.py
 # make install (DESTDIR, prefix), the .deb in a scratch root, unit, man pages, completion.
 TESTS += tests/integration/package.sh
 EXTRA_DIST += tests/integration/package.sh scripts/package.sh
+# /metrics against the database after a known sequence; docs/alerts.yml through promtool.
+TESTS += tests/integration/metrics.sh
+EXTRA_DIST += tests/integration/metrics.sh tests/integration/metrics_check.py docs/alerts.yml
+# Issuing CA rotation: OCSP and CRLs per issuer, certbot across it, ACME rel=up POST-as-GET, cross-sign.
+TESTS += tests/integration/rotate.sh
+EXTRA_DIST += tests/integration/rotate.sh
+# Under an outside root: init --external-root, ca import-cert and its refusals, name
+# constraints on every channel, OCSP and CRL against the imported issuer.
+TESTS += tests/integration/extroot.sh
+EXTRA_DIST += tests/integration/extroot.sh
 
 # The scale bench's path at N = 20000 (bench/scale.sh runs the large sizes by hand).
 TESTS += tests/integration/scale_smoke.sh

@@ -18,14 +18,7 @@ PY
 }
 
 # acme_conf DIR JSON: sets the "acme" object of DIR/cairn.json.
-acme_conf() {
-	python3 - "$1/cairn.json" "$2" <<'PY'
-import json, sys
-doc = json.load(open(sys.argv[1]))
-doc["acme"] = json.loads(sys.argv[2])
-json.dump(doc, open(sys.argv[1], "w"), indent=2)
-PY
-}
+acme_conf() { conf_set "$1" acme "$2"; }
 
 # dns_start [OPTIONS]: pebble-challtestsrv answering A 127.0.0.1 for every name (unless
 # OPTIONS say otherwise, e.g. -defaultIPv4 ""), with TXT, CAA and A records set through

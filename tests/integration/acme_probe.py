@@ -7,6 +7,7 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py policy   DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py begin    DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py finish   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
+       acme_probe.py chain    DIRECTORY_URL CAFILE HTTP01_PORT NAME ISSUER_PEM
 Prints "pass: NAME" or "fail: NAME: detail" per check; exits 1 if any failed.
 """
 import base64
@@ -611,6 +612,59 @@ def badip(directory, cafile, port):
     check("a good CSR then finalizes the order", st == 200, (st, fin))
 
 
+def link_up(h):
+    """The target of the (one) Link rel="up" header, or None."""
+    ups = [v.split(">")[0].lstrip(" <") for v in (h.get_all("Link") or [])
+           if 'rel="up"' in v]
+    return ups[0] if len(ups) == 1 else None
+
+
+def chain(directory, cafile, port, name, issuer_pem):
+    """Obtains a certificate for NAME and completes its chain the way some clients do:
+    following Link rel="up" with POST-as-GET (RFC 8555 §7.1), up to the root. The issuer
+    found must be the certificate in ISSUER_PEM."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    _, order, pem = obtain(c, k, [name])
+    leaf = x509.load_pem_x509_certificate(pem)
+    st, h, pem2 = c.post(k, order["certificate"], None)
+    up = link_up(h)
+    check("the certificate resource links rel=up to an ACME resource",
+          up is not None and up.startswith(directory.rsplit("/", 1)[0] + "/"), h.get_all("Link"))
+    st, h, ipem = c.post(k, up, None)
+    check("the rel=up link answers POST-as-GET", st == 200, (st, ipem))
+    check("  ... with a PEM certificate chain",
+          h.get("Content-Type", "").startswith("application/pem-certificate-chain"),
+          h.get("Content-Type"))
+    issuer = x509.load_pem_x509_certificate(ipem) if st == 200 else None
+    want = x509.load_pem_x509_certificate(open(issuer_pem, "rb").read())
+    check("  ... it is the CA that signed the certificate (%s)" % issuer_pem,
+          issuer is not None and issuer == want and leaf.issuer == issuer.subject,
+          issuer.subject if issuer else None)
+    try:
+        leaf.verify_directly_issued_by(issuer)
+        ok = True
+    except Exception as e:  # noqa: BLE001 -- any failure is the finding
+        ok = e
+    check("  ... whose key verifies the certificate's signature", ok is True, ok)
+    st, h, gpem = c.raw("GET", up)
+    check("the rel=up link answers a plain GET too", st == 200 and gpem == ipem, st)
+    root_up = link_up(h)
+    st, h, rpem = c.post(k, root_up, None) if root_up else (0, None, None)
+    root = x509.load_pem_x509_certificate(open(cafile, "rb").read())
+    check("the issuer links rel=up to the root, also POST-as-GET",
+          st == 200 and x509.load_pem_x509_certificate(rpem) == root, (root_up, st))
+    st, h, doc = c.post(k, up, {"x": 1})
+    check("POST with a payload to it is refused (malformed)",
+          st == 400 and ptype(doc) == "malformed", (st, doc))
+    st, h, doc = c.post(k, up.rsplit("/", 1)[0] + "/current", None)
+    check("an unknown issuer is 404 with a problem document",
+          st == 404 and ptype(doc) == "malformed", (st, doc))
+    check("chain probe done", True)
+
+
 def main():
     mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if mode == "negative":
@@ -623,6 +677,8 @@ def main():
         begin(directory, cafile, port, sys.argv[5])
     elif mode == "finish":
         finish(directory, cafile, port, sys.argv[5])
+    elif mode == "chain":
+        chain(directory, cafile, port, sys.argv[5], sys.argv[6])
     return 1 if FAILED else 0
 
 

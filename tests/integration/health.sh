@@ -24,10 +24,12 @@ last_has "day 0: status ok" '"status":"ok"'
 ok "day 0: /metrics answers" metrics
 last_has "the OCSP signer's notAfter is a gauge" \
 	"^cairn_cert_not_after_timestamp_seconds\\{cert=\"ocsp-signer\"\\} $ocsp_na\$"
-last_has "the issuing CA's notAfter is a gauge" 'cairn_cert_not_after_timestamp_seconds\{cert="issuing"\}'
+last_has "the issuing CA's notAfter is a CA gauge" 'cairn_ca_not_after_timestamp_seconds\{ca="issuing"\} [0-9]+'
+last_has "the root CA's notAfter is a CA gauge" 'cairn_ca_not_after_timestamp_seconds\{ca="root"\} [0-9]+'
 last_has "the HTTPS certificate's notAfter is a gauge" 'cairn_cert_not_after_timestamp_seconds\{cert="https"\}'
 last_has "the CRL's nextUpdate is a gauge" 'cairn_crl_next_update_timestamp_seconds\{issuer="issuing"\} [0-9]+'
 last_has "not degraded" '^cairn_health_degraded 0$'
+fails "a CA is a row of one family only" grep -q 'cert="issuing"' "$WORK/last.out"
 
 serve_at "+70d"
 ok "day 70: /healthz answers" health

@@ -132,6 +132,16 @@ ca_stop() {
 	wait "$SERVE_PID"
 }
 
+# conf_set DIR KEY JSON: sets the top-level KEY of DIR/cairn.json to the JSON value.
+conf_set() {
+	python3 - "$1/cairn.json" "$2" "$3" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc[sys.argv[2]] = json.loads(sys.argv[3])
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+PY
+}
+
 # make_csr NAME KEYSPEC SUBJ [SAN]: writes $WORK/NAME.csr (PEM) and NAME.key.
 make_csr() {
 	name=$1 keyspec=$2 subj=$3 san=${4:-}
@@ -153,15 +163,37 @@ lint_db() {
 	"$CAIRN" list --dir "$d" --json 2>/dev/null |
 		jq -r '.items[] | "\(.serial) \(.profile)"' >"$WORK/lint.list"
 	n=0 nbad=0
+	# Every issuing CA (init's and those of rotations), by subject: a certificate is
+	# checked against the one that issued it.
+	rm -f "$WORK"/lint-ca-*.pem "$WORK"/lint-root-*.pem
+	while read -r serial prof; do
+		case $prof in
+		ca-issuing) "$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/lint-ca-$serial.pem" 2>/dev/null ;;
+		ca-root) "$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/lint-root-$serial.pem" 2>/dev/null ;;
+		esac
+	done <"$WORK/lint.list"
 	while read -r serial prof; do
 		"$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/$serial.lint.pem" 2>/dev/null
+		iss=$d/ca/issuing.pem
+		want=$(openssl x509 -in "$WORK/$serial.lint.pem" -noout -issuer -nameopt RFC2253 2>/dev/null)
+		for f in "$WORK"/lint-ca-*.pem; do
+			[ -f "$f" ] && [ "$want" = "$(openssl x509 -in "$f" -noout -subject -nameopt RFC2253 |
+				sed 's/^subject/issuer/')" ] && iss=$f
+		done
+		# A cross-certificate of a root rollover: issued by one of the self-signed roots.
+		root=$d/ca/root.pem
+		for f in "$WORK"/lint-root-*.pem; do
+			[ -f "$f" ] && [ "$want" = "$(openssl x509 -in "$f" -noout -subject -nameopt RFC2253 |
+				sed 's/^subject/issuer/')" ] && root=$f
+		done
 		case $prof in
 		ca-root) set -- --ca ;;
 		ca-issuing) set -- --ca --issuer "$d/ca/root.pem" ;;
-		ocsp-signer) set -- --issuer "$d/ca/issuing.pem" ;;
+		ca-cross) set -- --ca --issuer "$root" ;;
+		ocsp-signer) set -- --issuer "$iss" ;;
 		# The daemon's own HTTPS certificate from init: no profile, 825 days at most.
-		daemon-tls) set -- --issuer "$d/ca/issuing.pem" --max-days 825 ;;
-		*) set -- --issuer "$d/ca/issuing.pem" --config "$d/cairn.json" --profile "$prof" ;;
+		daemon-tls) set -- --issuer "$iss" --max-days 825 ;;
+		*) set -- --issuer "$iss" --config "$d/cairn.json" --profile "$prof" ;;
 		esac
 		"$CAIRN_TOOLS/tools/certlint" "$@" "$WORK/$serial.lint.pem" >"$WORK/lint.one" 2>&1 ||
 			{ nbad=$((nbad + 1)); grep -v ': ok$' "$WORK/lint.one"; }

@@ -68,7 +68,7 @@ static void test_token_roundtrip(void **state)
 	size_t vlen, events = count(DB_AUDIT);
 	(void)state;
 
-	assert_int_equal(admin_add(db, "alice", "operator", "test", &err), 0);
+	assert_int_equal(admin_add(db, "alice", "operator", NULL, "test", &err), 0);
 	assert_int_equal(admin_token_create(db, "alice", "operator", 0, "test", &token, &err), 0);
 	assert_non_null(token);
 	assert_true(strncmp(token, ADMIN_TOKEN_PREFIX, strlen(ADMIN_TOKEN_PREFIX)) == 0);
@@ -119,7 +119,7 @@ static void test_token_rules(void **state)
 	}
 
 	/* Expired tokens are refused with a reason. */
-	assert_int_equal(admin_add(db, "old", "admin", "test", &err), 0);
+	assert_int_equal(admin_add(db, "old", "admin", NULL, "test", &err), 0);
 	assert_int_equal(admin_token_create(db, "old", "admin", 1000, "test", &token, &err), 0);
 	snprintf(header, sizeof(header), "Bearer %s", token);
 	assert_int_equal(admin_authenticate(db, header, &id, &err), CAIRN_EAUTH);
@@ -162,7 +162,7 @@ static void test_routing_and_refusals(void **state)
 	assert_int_equal(count(DB_AUDIT), events + 1); /* the refusal is audited */
 	http_reply_clear(&r);
 
-	assert_int_equal(admin_add(db, "carol", "auditor", "test", &err), 0);
+	assert_int_equal(admin_add(db, "carol", "auditor", NULL, "test", &err), 0);
 	assert_int_equal(admin_token_create(db, "carol", "auditor", 0, "test", &token, &err), 0);
 	snprintf(header, sizeof(header), "Bearer %s", token);
 	events = count(DB_AUDIT);
@@ -192,10 +192,10 @@ static void test_admins_and_revocation(void **state)
 	json_t *it;
 	(void)state;
 
-	assert_int_equal(admin_add(db, "erin", "approver", "test", &err), 0);
-	assert_int_equal(admin_add(db, "erin", "approver", "test", &err), CAIRN_EEXIST);
-	assert_int_equal(admin_add(db, "bad name", "approver", "test", &err), CAIRN_EINVAL);
-	assert_int_equal(admin_add(db, "frank", "root", "test", &err), CAIRN_EINVAL);
+	assert_int_equal(admin_add(db, "erin", "approver", NULL, "test", &err), 0);
+	assert_int_equal(admin_add(db, "erin", "approver", NULL, "test", &err), CAIRN_EEXIST);
+	assert_int_equal(admin_add(db, "bad name", "approver", NULL, "test", &err), CAIRN_EINVAL);
+	assert_int_equal(admin_add(db, "frank", "root", NULL, "test", &err), CAIRN_EINVAL);
 	assert_int_equal(admin_get(db, "erin", &id, &disabled), 0);
 	assert_string_equal(id.role, "approver");
 	assert_int_equal(disabled, 0);
@@ -244,7 +244,7 @@ static void test_admins_and_revocation(void **state)
 	{
 		http_reply_t r;
 		char *op = NULL;
-		assert_int_equal(admin_add(db, "gina", "admin", "test", &err), 0);
+		assert_int_equal(admin_add(db, "gina", "admin", NULL, "test", &err), 0);
 		assert_int_equal(admin_token_create(db, "gina", "admin", 0, "test", &op, &err), 0);
 		snprintf(header, sizeof(header), "Bearer %s", op);
 		call("GET", "/policy", header, &r);
@@ -284,8 +284,8 @@ static void test_approver_counts(void **state)
 	uint64_t hal, ivy;
 	(void)state;
 
-	assert_int_equal(admin_add(db, "hal", "approver", "test", &err), 0);
-	assert_int_equal(admin_add(db, "ivy", "approver", "test", &err), 0);
+	assert_int_equal(admin_add(db, "hal", "approver", NULL, "test", &err), 0);
+	assert_int_equal(admin_add(db, "ivy", "approver", NULL, "test", &err), 0);
 	hal = created_seq("hal");
 	ivy = created_seq("ivy");
 	assert_true(hal > 0 && ivy > hal);
@@ -310,6 +310,42 @@ static void test_approver_counts(void **state)
 	db_txn_end(txn);
 }
 
+/* Who is told of a pending request: the same people who could approve it. */
+static void test_approver_addresses(void **state)
+{
+	cairn_err_t err = { 0 };
+	json_t *to;
+	uint64_t seq;
+	(void)state;
+
+	assert_int_equal(admin_add(db, "pia", "approver", "pia@x.test", "test", &err), 0);
+	assert_int_equal(admin_add(db, "quin", "approver", NULL, "test", &err), 0);
+	assert_int_equal(admin_add(db, "rae", "auditor", "rae@x.test", "test", &err), 0);
+	assert_int_equal(admin_add(db, "sol", "admin", "sol@x.test", "test", &err), 0);
+	assert_int_equal(admin_add(db, "tao", "operator", "tao@x.test", "test", &err), 0);
+	assert_int_equal(admin_add(db, "bad", "approver", "a@x.test\r\nBcc: e@v.test", "test", &err),
+			 CAIRN_EINVAL);
+	seq = created_seq("tao");
+	assert_int_equal(admin_add(db, "uma", "approver", "uma@x.test", "test", &err), 0);
+	to = json_array();
+	/* Default rule (approver): pia and sol; not quin (no address), rae (auditor), tao
+	 * (operator), uma (added after the request), nor sol when sol asked. */
+	assert_int_equal(admin_approver_addresses(db, "", "admin:tao", seq, to), 2);
+	assert_string_equal(json_string_value(json_array_get(to, 0)), "pia@x.test");
+	assert_string_equal(json_string_value(json_array_get(to, 1)), "sol@x.test");
+	json_array_clear(to);
+	assert_int_equal(admin_approver_addresses(db, "", "admin:sol", seq, to), 1);
+	json_array_clear(to);
+	assert_int_equal(admin_approver_addresses(db, "operator", "acme:acct/x", seq, to), 2);
+	assert_string_equal(json_string_value(json_array_get(to, 1)), "tao@x.test");
+	json_array_clear(to);
+	assert_int_equal(admin_owner_address(db, "admin:pia", to), 0);
+	assert_int_equal(admin_owner_address(db, "admin:quin", to), CAIRN_ENOENT);
+	assert_int_equal(admin_owner_address(db, "est:user/pia", to), CAIRN_ENOENT);
+	assert_int_equal(json_array_size(to), 1);
+	json_decref(to);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_routing_and_refusals),
 		cmocka_unit_test(test_admins_and_revocation),
 		cmocka_unit_test(test_approver_counts),
+		cmocka_unit_test(test_approver_addresses),
 	};
 	return cmocka_run_group_tests_name("admin", tests, setup, teardown);
 }

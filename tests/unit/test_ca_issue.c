@@ -306,12 +306,132 @@ static void test_issue_errors(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* Issues one certificate for cn and returns it (asserts on failure). */
+static ca_issued_t *issue_one(ca_t *ca, const char *cn)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	char san[96];
+	size_t len = 0;
+	uint8_t *csr;
+	ca_issued_t *is = NULL;
+	cairn_err_t err = { 0 };
+	ca_request_t r = { 0 };
+
+	snprintf(san, sizeof(san), "DNS:%s", cn);
+	csr = make_csr(key, cn, san, &len);
+	r.csr = csr;
+	r.csr_len = len;
+	r.profile = "tls-server";
+	r.requester = "test:rotate";
+	r.channel = "admin";
+	if (ca_issue(ca, &r, &is, &err) != 0)
+		fail_msg("ca_issue: %s", cairn_err_msg(&err));
+	OPENSSL_free(csr);
+	EVP_PKEY_free(key);
+	return is;
+}
+
+/* The issuer name stored in the db record of x. */
+static void record_issuer(db_t *db, X509 *x, char *out, size_t cap)
+{
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
+	db_txn_t *txn = NULL;
+	db_cert_t c;
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_cert_get(txn, sn->data, (size_t)sn->length, &c), 0);
+	snprintf(out, cap, "%s", c.issuer);
+	db_txn_end(txn);
+}
+
+static void test_rotate(void **state)
+{
+	fixture_t *f = *state;
+	ca_issued_t *before, *pending, *after, *again;
+	json_t *doc = NULL;
+	X509 *next;
+	ca_config_t cc;
+	cairn_err_t err = { 0 };
+	char root_path[256], iss_path[256], name[32];
+	ca_issuer_info_t info;
+	int i, rc;
+
+	before = issue_one(f->ca, "before.example.test");
+	assert_int_equal(ca_rotate(f->ca, "test:admin", &doc, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(doc, "name")), "issuing-2");
+	assert_string_equal(json_string_value(json_object_get(doc, "replaces")), "issuing");
+	json_decref(doc);
+	next = ca_issuer_cert(f->ca, "issuing-2");
+	assert_non_null(next);
+	assert_int_equal(X509_verify(next, X509_get0_pubkey(f->root)), 1);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(next), X509_get0_pubkey(f->issuing)), 0);
+	assert_int_equal(ca_issuer_count(f->ca), 2);
+
+	/* Not current before it is activated: the caller makes OCSP and CRLs ready first. */
+	pending = issue_one(f->ca, "pending.example.test");
+	assert_int_equal(verify_chain(f->root, f->issuing, pending->cert, X509_PURPOSE_SSL_SERVER), 1);
+	assert_int_equal(ca_issuer_activate(f->ca, "issuing-9"), CAIRN_ENOENT);
+	assert_int_equal(ca_issuer_activate(f->ca, "issuing-2"), 0);
+	after = issue_one(f->ca, "after.example.test");
+	assert_int_equal(verify_chain(f->root, next, after->cert, X509_PURPOSE_SSL_SERVER), 1);
+	assert_int_equal(verify_chain(f->root, f->issuing, after->cert, X509_PURPOSE_SSL_SERVER), 0);
+	assert_non_null(strstr(aia_uri(after->cert, NID_ad_ca_issuers), "/ca/issuing-2.crt"));
+	assert_non_null(strstr(cdp_uri(after->cert), "/crl/issuing-2.crl"));
+	assert_non_null(strstr(after->chain_pem, "BEGIN CERTIFICATE"));
+	record_issuer(f->db, after->cert, name, sizeof(name));
+	assert_string_equal(name, "issuing-2");
+	record_issuer(f->db, before->cert, name, sizeof(name));
+	assert_string_equal(name, "issuing");
+	assert_string_equal(ca_issuer_of(f->ca, before->cert), "issuing");
+	assert_string_equal(ca_issuer_of(f->ca, after->cert), "issuing-2");
+	assert_null(ca_issuer_of(f->ca, f->root));
+	assert_int_equal(ca_issuer_at(f->ca, 1, &info), 0);
+	assert_true(info.current);
+	assert_string_equal(info.name, "issuing-2");
+
+	/* A new ca_open finds the rotation in the database, the last issuer current. */
+	ca_free(f->ca);
+	f->ca = NULL;
+	snprintf(root_path, sizeof(root_path), "%s/root.crt", f->dir);
+	snprintf(iss_path, sizeof(iss_path), "%s/issuing.crt", f->dir);
+	memset(&cc, 0, sizeof(cc));
+	cc.hsm = f->hsm;
+	cc.db = f->db;
+	cc.root_cert_file = root_path;
+	cc.issuing_cert_file = iss_path;
+	cc.issuing_key_label = "issuing";
+	cc.http_base_url = "http://localhost:8080/";
+	if (ca_open(&cc, &f->ca, &err) != 0)
+		fail_msg("ca_open after a rotation: %s", cairn_err_msg(&err));
+	assert_int_equal(ca_issuer_count(f->ca), 2);
+	again = issue_one(f->ca, "again.example.test");
+	assert_string_equal(ca_issuer_of(f->ca, again->cert), "issuing-2");
+
+	/* At most CA_MAX_ISSUERS; the one past it is refused and nothing changes. */
+	for (i = 2; i < CA_MAX_ISSUERS; i++) {
+		rc = ca_rotate(f->ca, "test:admin", &doc, &err);
+		if (rc != 0)
+			fail_msg("rotation %d: %s", i, cairn_err_msg(&err));
+		json_decref(doc);
+	}
+	assert_int_equal(ca_rotate(f->ca, "test:admin", &doc, &err), CAIRN_ECONFLICT);
+	assert_null(doc);
+	assert_int_equal(ca_issuer_count(f->ca), CA_MAX_ISSUERS);
+	assert_string_equal(ca_issuer_of(f->ca, again->cert), "issuing-2");
+
+	ca_issued_free(before);
+	ca_issued_free(pending);
+	ca_issued_free(after);
+	ca_issued_free(again);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_issue_concurrent, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_issue_errors, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rotate, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("ca_issue", tests, NULL, NULL);
 }

@@ -810,6 +810,128 @@ static void test_map_growth(void **state)
 	free(blob);
 }
 
+/* ---- counters (stats table) ---- */
+
+struct count_seen {
+	int64_t valid, revoked, expired;
+	int rows;
+};
+
+static int count_collect(const db_cert_count_t *c, void *arg)
+{
+	struct count_seen *s = arg;
+
+	assert_string_equal(c->profile, "tls-server");
+	s->valid = c->valid;
+	s->revoked = c->revoked;
+	s->expired = c->expired;
+	s->rows++;
+	return 0;
+}
+
+/* Counts at now; checks the three values and how many by_expiry entries were walked. */
+static void expect_counts(db_t *db, int64_t now, int64_t valid, int64_t revoked,
+			  int64_t expired, size_t walked)
+{
+	struct count_seen s = { 0 };
+	db_txn_t *txn;
+	size_t w = 99;
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_cert_counts(txn, now, count_collect, &s, &w), 0);
+	db_txn_end(txn);
+	assert_int_equal(s.rows, 1);
+	assert_int_equal(s.valid, valid);
+	assert_int_equal(s.revoked, revoked);
+	assert_int_equal(s.expired, expired);
+	assert_int_equal(w, walked);
+}
+
+static int advance_fn(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return db_cert_counts_advance(txn, *(int64_t *)arg);
+}
+
+static int unhold_fn(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct revoke_op *r = arg;
+	(void)err;
+	return db_cert_unhold(txn, r->serial, sizeof(r->serial), r->when);
+}
+
+/* An older database: counters half-made by a binary without them, no "version". */
+static int spoil_fn(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const char *p[1] = { "tls-server" };
+	(void)arg;
+	(void)err;
+	assert_int_equal(db_counter_add(txn, "certs", p, 1, 100), 0);
+	return db_del(txn, DB_STATS, "version", 7);
+}
+
+static void test_cert_counts(void **state)
+{
+	const int64_t T = 4000000000; /* far past the real clock: nothing expired at open */
+	db_t *db = open_db(*state);
+	struct revoke_op r = { .when = T, .reason = 1 };
+	const char *l[2] = { "unknown", "tls-server" };
+	db_cert_t c;
+	db_txn_t *txn;
+	int64_t now = T + 250, v;
+
+	store_cert(db, 0x71, T + 100, NULL, NULL);
+	store_cert(db, 0x72, T + 200, NULL, NULL);
+	store_cert(db, 0x73, T + 300, NULL, NULL);
+	expect_counts(db, T, 3, 0, 0, 0);
+	/* Two expired since the horizon: found by walking just those two index entries. */
+	expect_counts(db, T + 250, 1, 0, 2, 2);
+	assert_int_equal(db_write(db, advance_fn, &now, NULL), 0);
+	expect_counts(db, T + 250, 1, 0, 2, 0);
+	/* Revoking an expired certificate moves it from expired to revoked. */
+	make_cert(&c, 0x71, 0);
+	memcpy(r.serial, c.serial, 16);
+	assert_int_equal(db_write(db, revoke_fn, &r, NULL), 0);
+	expect_counts(db, T + 250, 1, 1, 1, 0);
+	/* The clock set back: the walk runs the other way and un-expires 0x72. */
+	expect_counts(db, T, 2, 1, 0, 2);
+	/* A hold released is valid again. */
+	make_cert(&c, 0x73, 0);
+	memcpy(r.serial, c.serial, 16);
+	r.reason = 6;
+	assert_int_equal(db_write(db, revoke_fn, &r, NULL), 0);
+	expect_counts(db, T + 250, 0, 2, 1, 0);
+	assert_int_equal(db_write(db, unhold_fn, &r, NULL), 0);
+	expect_counts(db, T + 250, 1, 1, 1, 0);
+	/* Revocations counted by reason, holds included (a revocation happened). */
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	l[0] = "1";
+	assert_int_equal(db_counter_get(txn, "revocations", l, 1, &v), 0);
+	assert_int_equal(v, 1);
+	l[0] = "6";
+	assert_int_equal(db_counter_get(txn, "revocations", l, 1, &v), 0);
+	assert_int_equal(v, 1);
+	db_txn_end(txn);
+
+	/* Issued while the horizon is ahead of the clock (a daemon ran with the clock moved
+	 * forward): counted expired at the horizon, un-expired by the walk back to now. */
+	store_cert(db, 0x74, T + 150, NULL, NULL);
+	expect_counts(db, T, 3, 1, 0, 3);
+	expect_counts(db, T + 250, 1, 1, 2, 0);
+
+	/* An older database is rebuilt on open: garbage gone, counts exact. */
+	assert_int_equal(db_write(db, spoil_fn, NULL, NULL), 0);
+	db_close(db);
+	db = open_db(*state);
+	expect_counts(db, T + 250, 1, 1, 2, 3);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	l[0] = "unknown";
+	assert_int_equal(db_counter_get(txn, "issued", l, 2, &v), 0);
+	assert_int_equal(v, 4);
+	db_txn_end(txn);
+	db_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -821,6 +943,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name_suffix_index, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_revoke, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_cert_counts, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_hold_and_details, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_write_errors, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup_dir,

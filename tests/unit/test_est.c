@@ -273,15 +273,15 @@ static void test_users(void **state)
 	int n = 0;
 	(void)state;
 
-	assert_int_equal(est_user_add(db, "dev1", "long enough password", NULL, 0, "test", &err), 0);
-	assert_int_equal(est_user_add(db, "dev1", "another password", NULL, 0, "test", &err),
+	assert_int_equal(est_user_add(db, "dev1", "long enough password", NULL, 0, NULL, "test", &err), 0);
+	assert_int_equal(est_user_add(db, "dev1", "another password", NULL, 0, NULL, "test", &err),
 			 CAIRN_EEXIST);
-	assert_int_equal(est_user_add(db, "bad name", "long enough password", NULL, 0, "test", &err),
+	assert_int_equal(est_user_add(db, "bad name", "long enough password", NULL, 0, NULL, "test", &err),
 			 CAIRN_EINVAL);
-	assert_int_equal(est_user_add(db, "dev2", "short", NULL, 0, "test", &err), CAIRN_EINVAL);
-	assert_int_equal(est_user_add(db, "dev3", "long enough password", bad, 2, "test", &err),
+	assert_int_equal(est_user_add(db, "dev2", "short", NULL, 0, NULL, "test", &err), CAIRN_EINVAL);
+	assert_int_equal(est_user_add(db, "dev3", "long enough password", bad, 2, NULL, "test", &err),
 			 CAIRN_EINVAL);
-	assert_int_equal(est_user_add(db, "dev3", "long enough password", twice, 2, "test", &err),
+	assert_int_equal(est_user_add(db, "dev3", "long enough password", twice, 2, NULL, "test", &err),
 			 CAIRN_EINVAL);
 	assert_int_equal(est_user_check(db, "dev1", "long enough password", &info, &err), 0);
 	/* Without labels: the default label only. */
@@ -290,7 +290,7 @@ static void test_users(void **state)
 	assert_false(est_user_may_use(&info, "iot", "default"));
 	assert_int_equal(est_user_check(db, "dev1", "long enough passwore", NULL, &err), CAIRN_EAUTH);
 	assert_int_equal(est_user_check(db, "nobody", "long enough password", NULL, &err), CAIRN_EAUTH);
-	assert_int_equal(est_user_add(db, "dev2", "second password", labels, 2, "test", &err), 0);
+	assert_int_equal(est_user_add(db, "dev2", "second password", labels, 2, NULL, "test", &err), 0);
 	assert_int_equal(est_user_get(db, "dev2", &info), 0);
 	assert_int_equal(info.n_labels, 2);
 	assert_true(est_user_may_use(&info, "iot", "other"));

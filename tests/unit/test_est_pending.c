@@ -89,7 +89,7 @@ static int fixture_setup(void **state)
 			     0, NULL);
 	if (est_settings_parse(est_cfg, &set, &err) != 0 ||
 	    est_new(&set, f->ca, f->db, f->engine, &f->est, &err) != 0 ||
-	    est_user_add(f->db, "dev1", "device password", NULL, 0, "test", &err) != 0)
+	    est_user_add(f->db, "dev1", "device password", NULL, 0, NULL, "test", &err) != 0)
 		fail_msg("est: %s", cairn_err_msg(&err));
 	json_decref(est_cfg);
 	f->key = EVP_EC_gen("P-256");

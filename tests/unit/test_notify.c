@@ -180,6 +180,45 @@ static void test_settings(void **state)
 	o = json_loads("{\"typo\":1}", 0, NULL);
 	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG);
 	json_decref(o);
+	/* owners, approvers, digest mode, issuer routes, STARTTLS modes */
+	o = json_loads("{\"smtp\":{\"url\":\"smtp://x\",\"from\":\"c@x.test\",\"digest\":true,"
+		       "\"starttls\":\"require\",\"ca_file\":\"ca.pem\"},\"email\":[{\"name\":\"o\","
+		       "\"to_owner\":true,\"match\":{\"issuer\":[\"issuing\"]}},{\"name\":\"a\","
+		       "\"to_approvers\":true,\"mode\":\"each\"}]}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), 0);
+	assert_int_equal(s.n_sinks, 2);
+	assert_true(s.sinks[0].to_owner && s.sinks[0].digest && s.sinks[0].n_to == 0);
+	assert_true(s.sinks[1].to_approvers && !s.sinks[1].digest);
+	assert_int_equal(s.smtp_starttls, NOTIFY_STARTTLS_REQUIRE);
+	assert_string_equal(s.smtp_ca_file, "ca.pem");
+	json_decref(o);
+	j = json_loads("{\"type\":\"cert.issued\",\"data\":{\"issuer\":\"issuing\"}}", 0, NULL);
+	assert_true(notify_sink_wants(&s.sinks[0], j));
+	json_object_set_new(json_object_get(j, "data"), "issuer", json_string("other"));
+	assert_false(notify_sink_wants(&s.sinks[0], j));
+	json_object_del(json_object_get(j, "data"), "issuer");
+	assert_false(notify_sink_wants(&s.sinks[0], j)); /* no issuer: not one listed */
+	json_decref(j);
+	o = json_loads("{\"smtp\":{\"url\":\"smtp://x\",\"from\":\"c@x.test\"},"
+		       "\"email\":[{\"name\":\"n\",\"events\":[\"cert.issued\"]}]}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG); /* nobody to mail */
+	assert_non_null(strstr(cairn_err_msg(&err), "notify.email[0].to"));
+	json_decref(o);
+	o = json_loads("{\"smtp\":{\"url\":\"smtp://x\",\"from\":\"c@x.test\",\"user\":\"u\","
+		       "\"password_file\":\"p\",\"starttls\":\"none\"}}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), CAIRN_ECONFIG); /* AUTH in clear */
+	json_decref(o);
+	o = json_loads("{\"smtp\":{\"url\":\"smtps://x\",\"from\":\"c@x.test\",\"user\":\"u\","
+		       "\"password_file\":\"p\",\"starttls\":\"none\"}}", 0, NULL);
+	assert_int_equal(notify_settings_parse(o, &s, &err), 0); /* TLS from the start */
+	json_decref(o);
+	assert_true(notify_address_ok("a.b+c@x.test"));
+	assert_false(notify_address_ok("a@x.test\r\nBcc: e@v.test"));
+	assert_false(notify_address_ok("A <a@x.test>"));
+	assert_false(notify_address_ok("a@x.test,b@x.test"));
+	assert_false(notify_address_ok("@x.test"));
+	assert_false(notify_address_ok("a@"));
+	assert_false(notify_address_ok("a@b@c"));
 }
 
 /* ---- signature: HMAC-SHA256("secret", "1700000000.{}"), computed independently ---- */

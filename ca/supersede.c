@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* Renewals: a new certificate supersedes the valid ones of the same requester whose names it
+ * all holds (an ACME renewal, an admin re-issuance); each gets a cert.renewed event in the
+ * issuance's own transaction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "ca/ca_int.h"
+#include "notify/notify.h"
+
+/* Certificates one issuance may supersede (a requester re-issuing the same names), and
+ * certificates looked at per name (a name issued to many requesters is not walked whole). */
+#define SUPERSEDE_MAX 64
+#define VISIT_MAX 4096
+
+struct supersede_find {
+	db_txn_t *txn;
+	const db_cert_t *rec;
+	const char *const *names;
+	size_t n_names;
+	int64_t now;
+	size_t visited;
+	json_t *found; /* serial hex -> event data */
+};
+
+static int holds(const struct supersede_find *f, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < f->n_names; i++)
+		if (strcasecmp(f->names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int consider(const db_cert_t *c, void *arg)
+{
+	struct supersede_find *f = arg;
+	const unsigned char *p = c->der;
+	char hex[2 * DB_SERIAL_MAX + 1], na[32];
+	char **names = NULL;
+	size_t n = 0, i;
+	json_t *jnames = NULL;
+	X509 *x = NULL;
+	int all = 1;
+
+	if (++f->visited > VISIT_MAX)
+		return 1;
+	if (c->status != DB_CERT_VALID || c->not_after <= f->now ||
+	    c->not_after > f->rec->not_after || strcmp(c->requester, f->rec->requester) != 0 ||
+	    (c->serial_len == f->rec->serial_len &&
+	     memcmp(c->serial, f->rec->serial, c->serial_len) == 0) ||
+	    json_object_size(f->found) >= SUPERSEDE_MAX)
+		return 0;
+	db_serial_hex(c->serial, c->serial_len, hex);
+	if (json_object_get(f->found, hex) != NULL || notify_is_superseded(f->txn, hex))
+		return 0; /* announced before, when its successor came */
+	if ((x = d2i_X509(NULL, &p, (long)c->der_len)) == NULL ||
+	    ca_cert_names(x, &names, &n) != 0 || n == 0 || (jnames = json_array()) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		all &= holds(f, names[i]);
+		json_array_append_new(jnames, json_string(names[i]));
+	}
+	if (all) {
+		time_rfc3339((time_t)c->not_after, na, sizeof(na));
+		json_object_set_new(f->found, hex,
+				    json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:I}", "serial", hex,
+					      "names", jnames, "profile", c->profile, "issuer",
+					      c->issuer, "requester", c->requester, "not_after", na,
+					      "t", (json_int_t)c->not_after));
+	}
+out:
+	json_decref(jnames);
+	ca_names_free(names, n);
+	X509_free(x);
+	return 0;
+}
+
+/* 1 when names a are all among names b (both json arrays of strings). */
+static int subset(const json_t *a, const json_t *b)
+{
+	json_t *x, *y;
+	size_t i, j;
+	int hit;
+
+	json_array_foreach(a, i, x) {
+		hit = 0;
+		json_array_foreach(b, j, y)
+			hit |= strcasecmp(json_string_value(x), json_string_value(y)) == 0;
+		if (!hit)
+			return 0;
+	}
+	return 1;
+}
+
+/* 1 when another candidate expiring later holds every name of x: x was superseded by
+ * that one already (and said so then), not by this issuance. */
+static int superseded_before(const json_t *found, const char *xkey, const json_t *x)
+{
+	const char *key;
+	json_t *y;
+
+	json_object_foreach((json_t *)found, key, y)
+		if (strcmp(key, xkey) != 0 &&
+		    json_integer_value(json_object_get(y, "t")) >
+			    json_integer_value(json_object_get(x, "t")) &&
+		    subset(json_object_get(x, "names"), json_object_get(y, "names")))
+			return 1;
+	return 0;
+}
+
+int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *names,
+			size_t n_names, const char *channel, cairn_err_t *err)
+{
+	struct supersede_find f = { txn, rec, names, n_names, (int64_t)time(NULL), 0, json_object() };
+	char hex[2 * DB_SERIAL_MAX + 1];
+	const char *key;
+	json_t *data, *ev;
+	size_t i;
+	int rc = 0;
+
+	if (f.found == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	/* Every superseded certificate shares a name with the new one: its names are all here. */
+	for (i = 0; i < n_names; i++)
+		if ((rc = db_certs_by_name(txn, names[i], consider, &f)) < 0)
+			break;
+	rc = rc < 0 ? cairn_err_set(err, rc, "looking for superseded certificates: %s",
+				    cairn_strerror(rc))
+		    : 0;
+	db_serial_hex(rec->serial, rec->serial_len, hex);
+	json_object_foreach(f.found, key, data) {
+		if (rc != 0)
+			break;
+		if (superseded_before(f.found, key, data))
+			continue;
+		if ((ev = json_deep_copy(data)) == NULL) {
+			rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+			break;
+		}
+		json_object_del(ev, "t");
+		json_object_set_new(ev, "superseded_by", json_string(hex));
+		if (channel != NULL)
+			json_object_set_new(ev, "channel", json_string(channel));
+		rc = notify_event(txn, "cert.renewed", ev, NULL, err);
+		json_decref(ev);
+		if (rc == 0 && (rc = notify_superseded(txn, key, hex)) != 0)
+			cairn_err_set(err, rc, "recording %s as superseded: %s", key, cairn_strerror(rc));
+	}
+	json_decref(f.found);
+	return rc;
+}

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/* /metrics: the Prometheus text exposition — counters kept in the database, request-duration
+ * histograms kept in atomics, and the gauges an operator alerts on (docs/monitoring.md). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/internal.h"
+
+#define DAY 86400
+
+const char *const server_channel_names[SERVER_CHANNELS] = {
+	[SERVER_CH_OTHER] = "other", [SERVER_CH_ACME] = "acme", [SERVER_CH_EST] = "est",
+	[SERVER_CH_ADMIN] = "admin", [SERVER_CH_OCSP] = "ocsp", [SERVER_CH_CRL] = "crl",
+};
+
+/* Upper bounds of the histogram buckets in microseconds (+Inf is the count). From a
+ * 1 ms OCSP cache hit to a 10 s ACME finalize waiting on approvals or a slow token. */
+static const uint64_t bucket_us[SERVER_BUCKETS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
+	5000000, 10000000,
+};
+
+void server_observe(server_t *s, int channel, uint64_t us)
+{
+	server_hist_t *h;
+	size_t b = 0;
+
+	if (channel < 0 || channel >= SERVER_CHANNELS)
+		channel = SERVER_CH_OTHER;
+	h = &s->hist[channel];
+	while (b < SERVER_BUCKETS && us > bucket_us[b])
+		b++;
+	/* Three relaxed adds: a scrape may see them a moment apart, never lost. */
+	if (b < SERVER_BUCKETS)
+		atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+/* ---- the text ---- */
+
+void mtext_add(mtext_t *m, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (m->failed)
+		return;
+	for (;;) {
+		size_t room = m->cap - m->len;
+		va_start(ap, fmt);
+		k = vsnprintf(m->p ? m->p + m->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (k < 0) {
+			m->failed = 1;
+			return;
+		}
+		if ((size_t)k < room) {
+			m->len += (size_t)k;
+			return;
+		}
+		{
+			size_t cap = 2 * m->cap + (size_t)k + 1024;
+			char *g = realloc(m->p, cap);
+			if (g == NULL) {
+				m->failed = 1;
+				return;
+			}
+			m->p = g;
+			m->cap = cap;
+		}
+	}
+}
+
+void mtext_family(mtext_t *m, const char *name, const char *type, const char *help)
+{
+	mtext_add(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value with \, " and newline escaped (exposition format), into out (cap bytes). */
+const char *mtext_label(const char *v, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *v != '\0' && o + 3 < cap; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			out[o++] = '\\';
+			out[o++] = *v == '\n' ? 'n' : *v;
+		} else {
+			out[o++] = *v;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* ---- certificates ---- */
+
+/* The expiring gauges per profile: within 7d, 30d; within 7d and not renewed. */
+struct server_expiring {
+	uint64_t commits;  /* db commits when computed: any write since invalidates */
+	int64_t at;
+	size_t n;
+	char profile[DB_COUNT_PROFILES][64];
+	int64_t soon[DB_COUNT_PROFILES][3];
+};
+
+struct cert_rows {
+	db_cert_count_t row[DB_COUNT_PROFILES];
+	size_t n;
+	struct server_expiring exp;
+	int64_t now;
+	db_txn_t *txn;
+};
+
+static int count_cb(const db_cert_count_t *c, void *arg)
+{
+	struct cert_rows *r = arg;
+
+	if (r->n < DB_COUNT_PROFILES)
+		r->row[r->n++] = *c;
+	return 0;
+}
+
+/* The row of profile in e (added at zero when new); NULL when e is full. */
+static int64_t *soon_of(struct server_expiring *e, const char *profile)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (strcmp(e->profile[i], profile) == 0)
+			return e->soon[i];
+	if (e->n == DB_COUNT_PROFILES)
+		return NULL;
+	snprintf(e->profile[e->n], sizeof(e->profile[0]), "%s", profile);
+	memset(e->soon[e->n], 0, sizeof(e->soon[0]));
+	return e->soon[e->n++];
+}
+
+static int expiring_cb(const db_cert_t *c, void *arg)
+{
+	struct cert_rows *r = arg;
+	int64_t *soon;
+
+	if (c->status != DB_CERT_VALID || (soon = soon_of(&r->exp, c->profile)) == NULL)
+		return 0;
+	soon[1]++;
+	if (c->not_after < r->now + 7 * DAY) {
+		/* Only this window pays for the renewal check (a DER parse and name lookups). */
+		json_t *names = server_cert_names(c->der, c->der_len, NULL);
+		soon[0]++;
+		soon[2] += notify_cert_renewed(r->txn, c, names) != 1;
+		json_decref(names);
+	}
+	return 0;
+}
+
+/*
+ * The expiring gauges into r->exp: the by_expiry scan of [now, now + 30d) costs what
+ * expires in 30 days (~190 ms for 150k such certificates, bench/metrics_bench) plus the
+ * renewal check of the 7-day ones, so it is reused for up to a minute while nothing was
+ * written to the database. Returns 0 or a db code.
+ */
+static int expiring_rows(server_t *s, struct cert_rows *r)
+{
+	uint64_t commits = 0;
+	int rc = 0;
+
+	db_stats(s->db, &commits, NULL);
+	pthread_mutex_lock(&s->metrics_lock);
+	if (s->expiring != NULL && s->expiring->commits == commits &&
+	    r->now >= s->expiring->at && r->now - s->expiring->at < 60) {
+		r->exp = *s->expiring;
+		pthread_mutex_unlock(&s->metrics_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&s->metrics_lock);
+	r->exp.n = 0;
+	rc = db_certs_by_expiry(r->txn, r->now, r->now + 30 * DAY, expiring_cb, r);
+	if (rc != 0)
+		return rc;
+	r->exp.commits = commits;
+	r->exp.at = r->now;
+	pthread_mutex_lock(&s->metrics_lock);
+	if (s->expiring == NULL)
+		s->expiring = malloc(sizeof(*s->expiring));
+	if (s->expiring != NULL)
+		*s->expiring = r->exp;
+	pthread_mutex_unlock(&s->metrics_lock);
+	return 0;
+}
+
+static int advance_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return db_cert_counts_advance(txn, *(const int64_t *)arg);
+}
+
+static void certificate_metrics(server_t *s, mtext_t *m, db_txn_t *txn, int64_t now,
+				size_t *walked)
+{
+	static const char *const status[3] = { "valid", "revoked", "expired" };
+	struct cert_rows *r = calloc(1, sizeof(*r));
+	char p[160];
+	size_t i, k;
+
+	if (r == NULL) {
+		m->failed = 1;
+		return;
+	}
+	r->now = now;
+	r->txn = txn;
+	if (db_cert_counts(txn, now, count_cb, r, walked) != 0 || expiring_rows(s, r) != 0)
+		goto out;
+	mtext_family(m, "cairn_certificates", "gauge",
+		     "Certificates in the database by status (revoked: whatever the notAfter; "
+		     "expired: not revoked, past notAfter) and profile.");
+	for (i = 0; i < r->n; i++) {
+		int64_t v[3] = { r->row[i].valid, r->row[i].revoked, r->row[i].expired };
+		mtext_label(r->row[i].profile, p, sizeof(p));
+		for (k = 0; k < 3; k++)
+			mtext_add(m, "cairn_certificates{status=\"%s\",profile=\"%s\"} %lld\n", status[k],
+				  p, (long long)v[k]);
+	}
+	/* Every profile with certificates gets its rows, at 0 when nothing expires. */
+	for (i = 0; i < r->n; i++)
+		(void)soon_of(&r->exp, r->row[i].profile);
+	mtext_family(m, "cairn_certificates_expiring", "gauge",
+		     "Valid certificates whose notAfter falls within the window from now (30d "
+		     "includes 7d), renewed ones included.");
+	for (i = 0; i < r->exp.n; i++) {
+		mtext_label(r->exp.profile[i], p, sizeof(p));
+		mtext_add(m, "cairn_certificates_expiring{profile=\"%s\",within=\"7d\"} %lld\n", p,
+			  (long long)r->exp.soon[i][0]);
+		mtext_add(m, "cairn_certificates_expiring{profile=\"%s\",within=\"30d\"} %lld\n", p,
+			  (long long)r->exp.soon[i][1]);
+	}
+	mtext_family(m, "cairn_certificates_expiring_unrenewed", "gauge",
+		     "Valid certificates expiring within 7 days that no later certificate of the "
+		     "same requester for every one of their names replaces.");
+	for (i = 0; i < r->exp.n; i++)
+		mtext_add(m, "cairn_certificates_expiring_unrenewed{profile=\"%s\",within=\"7d\"} %lld\n",
+			  mtext_label(r->exp.profile[i], p, sizeof(p)), (long long)r->exp.soon[i][2]);
+out:
+	free(r);
+}
+
+struct counter_out {
+	mtext_t *m;
+	const char *metric;
+	const char *label[2];
+	int reason;      /* the single label is a CRLReason code: print its name */
+	int64_t sum;
+	const char *only; /* requests: the status wanted */
+};
+
+static int counter_cb(const char *const *labels, size_t n, int64_t v, void *arg)
+{
+	struct counter_out *o = arg;
+	char a[160], b[160];
+
+	if (o->only != NULL) {
+		if (n == 1 && strcmp(labels[0], o->only) == 0)
+			o->sum += v;
+		return 0;
+	}
+	if (n == 1 && o->label[1] == NULL)
+		mtext_add(o->m, "%s{%s=\"%s\"} %lld\n", o->metric, o->label[0],
+			  o->reason ? ca_reason_name(atoi(labels[0]))
+				    : mtext_label(labels[0], a, sizeof(a)),
+			  (long long)v);
+	else if (n == 2 && o->label[1] != NULL)
+		mtext_add(o->m, "%s{%s=\"%s\",%s=\"%s\"} %lld\n", o->metric, o->label[0],
+			  mtext_label(labels[0], a, sizeof(a)), o->label[1],
+			  mtext_label(labels[1], b, sizeof(b)), (long long)v);
+	return 0;
+}
+
+static void counter_metrics(mtext_t *m, db_txn_t *txn)
+{
+	struct counter_out o = { m, "cairn_issued_total", { "channel", "profile" }, 0, 0, NULL };
+
+	mtext_family(m, "cairn_issued_total", "counter",
+		     "Certificates issued by channel and profile (kept in the database: survives "
+		     "restarts; channel internal: the CA's own, unknown: issued before counting).");
+	(void)db_counters(txn, "issued", counter_cb, &o);
+	o.metric = "cairn_revoked_total";
+	o.label[0] = "reason";
+	o.label[1] = NULL;
+	o.reason = 1;
+	mtext_family(m, "cairn_revoked_total", "counter",
+		     "Revocations by RFC 5280 reason (kept in the database: survives restarts).");
+	(void)db_counters(txn, "revocations", counter_cb, &o);
+	o.only = "pending";
+	(void)db_counters(txn, "requests", counter_cb, &o);
+	mtext_family(m, "cairn_requests_pending", "gauge",
+		     "Certificate requests waiting for approvals.");
+	mtext_add(m, "cairn_requests_pending %lld\n", (long long)o.sum);
+}
+
+/* ---- notification sinks ---- */
+
+static const char *jname(const json_t *sink)
+{
+	const char *n = json_string_value(json_object_get(sink, "name"));
+	return n ? n : "";
+}
+
+static void notify_metrics(server_t *s, mtext_t *m)
+{
+	json_t *st = s->notify ? notify_status(s->notify) : NULL;
+	json_t *sinks = json_object_get(st, "sinks"), *dead = json_object_get(st, "dead"), *one;
+	char name[160];
+	size_t i, j;
+
+	mtext_family(m, "cairn_notify_deliveries_total", "counter",
+		     "Delivery attempts per sink since the daemon started, by result.");
+	json_array_foreach(sinks, i, one) {
+		mtext_label(jname(one), name,
+			    sizeof(name));
+		mtext_add(m, "cairn_notify_deliveries_total{sink=\"%s\",result=\"delivered\"} %lld\n",
+			  name, (long long)json_integer_value(json_object_get(one, "delivered")));
+		mtext_add(m, "cairn_notify_deliveries_total{sink=\"%s\",result=\"failed\"} %lld\n",
+			  name, (long long)json_integer_value(json_object_get(one, "failed")));
+	}
+	mtext_family(m, "cairn_notify_backlog_events", "gauge",
+		     "Events written to the outbox that the sink has not got to yet.");
+	json_array_foreach(sinks, i, one) {
+		mtext_label(jname(one), name,
+			    sizeof(name));
+		mtext_add(m, "cairn_notify_backlog_events{sink=\"%s\"} %lld\n", name,
+			  (long long)json_integer_value(json_object_get(one, "behind")));
+	}
+	mtext_family(m, "cairn_notify_dead_letters", "gauge",
+		     "Events given up on for the sink (cairn notify retry puts them back).");
+	json_array_foreach(sinks, i, one) {
+		const char *sink = json_string_value(json_object_get(one, "name"));
+		json_t *d;
+		size_t n = 0;
+		json_array_foreach(dead, j, d) {
+			const char *of = json_string_value(json_object_get(d, "sink"));
+			n += of != NULL && sink != NULL && strcmp(of, sink) == 0;
+		}
+		mtext_add(m, "cairn_notify_dead_letters{sink=\"%s\"} %zu\n",
+			  mtext_label(sink ? sink : "", name, sizeof(name)), n);
+	}
+	json_decref(st);
+}
+
+/* ---- request durations ---- */
+
+static void duration_metrics(server_t *s, mtext_t *m)
+{
+	int c;
+	size_t b;
+
+	mtext_family(m, "cairn_http_request_duration_seconds", "histogram",
+		     "Time from a request's headers to its answer being queued, by channel.");
+	for (c = 0; c < SERVER_CHANNELS; c++) {
+		server_hist_t *h = &s->hist[c];
+		uint64_t count = atomic_load(&h->count), cum = 0;
+		for (b = 0; b < SERVER_BUCKETS; b++) {
+			cum += atomic_load(&h->bucket[b]);
+			mtext_add(m, "cairn_http_request_duration_seconds_bucket{channel=\"%s\",le=\"%g\"} %llu\n",
+				  server_channel_names[c], (double)bucket_us[b] / 1e6,
+				  (unsigned long long)cum);
+		}
+		/* count is read first: +Inf never falls below a bucket read after it. */
+		mtext_add(m, "cairn_http_request_duration_seconds_bucket{channel=\"%s\",le=\"+Inf\"} %llu\n",
+			  server_channel_names[c], (unsigned long long)(count > cum ? count : cum));
+		mtext_add(m, "cairn_http_request_duration_seconds_sum{channel=\"%s\"} %.6f\n",
+			  server_channel_names[c], (double)atomic_load(&h->sum_us) / 1e6);
+		mtext_add(m, "cairn_http_request_duration_seconds_count{channel=\"%s\"} %llu\n",
+			  server_channel_names[c], (unsigned long long)(count > cum ? count : cum));
+	}
+}
+
+int server_metrics(server_t *s, char **text, size_t *len)
+{
+	mtext_t m = { 0 };
+	db_txn_t *txn;
+	uint64_t map = 0, used = 0;
+	int64_t now = (int64_t)time(NULL);
+	size_t walked = 0;
+
+	mtext_family(&m, "cairn_up", "gauge", "1 while the daemon serves.");
+	mtext_add(&m, "cairn_up 1\n");
+	mtext_family(&m, "cairn_start_time_seconds", "gauge", "Unix time the daemon started.");
+	mtext_add(&m, "cairn_start_time_seconds %lld\n", (long long)s->started);
+	mtext_family(&m, "cairn_http_requests_total", "counter", "HTTP requests by listener.");
+	mtext_add(&m, "cairn_http_requests_total{listener=\"https\"} %lu\n"
+		      "cairn_http_requests_total{listener=\"http\"} %lu\n",
+		  atomic_load(&s->requests[0]), atomic_load(&s->requests[1]));
+	mtext_family(&m, "cairn_http_responses_total", "counter",
+		     "HTTP responses by status class.");
+	mtext_add(&m, "cairn_http_responses_total{code=\"2xx\"} %lu\n"
+		      "cairn_http_responses_total{code=\"4xx\"} %lu\n"
+		      "cairn_http_responses_total{code=\"5xx\"} %lu\n",
+		  atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
+		  atomic_load(&s->responses[5]));
+	duration_metrics(s, &m);
+	if (db_read_begin(s->db, &txn) == 0) {
+		certificate_metrics(s, &m, txn, now, &walked);
+		counter_metrics(&m, txn);
+		mtext_family(&m, "cairn_audit_events", "gauge", "Events in the audit log.");
+		mtext_add(&m, "cairn_audit_events %zu\n", db_count(txn, DB_AUDIT));
+		db_txn_end(txn);
+	}
+	/* What expired since the stored horizon was walked: move the horizon (one small
+	 * durable write) so the next scrape starts from here. No read txn may be open. */
+	if (walked > 0) {
+		cairn_err_t err = { 0 };
+		if (db_write(s->db, advance_op, &now, &err) != 0)
+			log_warn("metrics", "moving the expiry horizon: %s", cairn_err_msg(&err));
+	}
+	if (db_usage(s->db, &map, &used) == 0) {
+		mtext_family(&m, "cairn_db_map_size_bytes", "gauge",
+			     "Size of the LMDB map (grows on demand).");
+		mtext_add(&m, "cairn_db_map_size_bytes %llu\n", (unsigned long long)map);
+		mtext_family(&m, "cairn_db_used_bytes", "gauge",
+			     "Bytes of the map in use (up to the last page written).");
+		mtext_add(&m, "cairn_db_used_bytes %llu\n", (unsigned long long)used);
+	}
+	notify_metrics(s, &m);
+	server_revocation_metrics(s, &m);
+	server_health_metrics(s, &m);
+	if (m.failed || m.p == NULL) {
+		free(m.p);
+		return CAIRN_ENOMEM;
+	}
+	*text = m.p;
+	*len = m.len;
+	return 0;
+}
