@@ -118,4 +118,16 @@ void api_notify_retry(const admin_ctx_t *ctx, const admin_request_t *req,
 void api_notify_test(const admin_ctx_t *ctx, const admin_request_t *req,
 		     const admin_identity_t *who, const char *arg, http_reply_t *reply);
 
+/* api_inventory.c: the certificate inventory (inventory/inventory.h). */
+void api_inventory_import(const admin_ctx_t *ctx, const admin_request_t *req,
+			  const admin_identity_t *who, const char *arg, http_reply_t *reply);
+void api_inventory_owner(const admin_ctx_t *ctx, const admin_request_t *req,
+			 const admin_identity_t *who, const char *arg, http_reply_t *reply);
+void api_inventory_list(const admin_ctx_t *ctx, const admin_request_t *req,
+			const admin_identity_t *who, const char *arg, http_reply_t *reply);
+void api_inventory_show(const admin_ctx_t *ctx, const admin_request_t *req,
+			const admin_identity_t *who, const char *arg, http_reply_t *reply);
+void api_inventory_report(const admin_ctx_t *ctx, const admin_request_t *req,
+			  const admin_identity_t *who, const char *arg, http_reply_t *reply);
+
 #endif

@@ -72,6 +72,11 @@ static const admin_route_t admin_routes[] = {
 	{ "POST", "/ca/renew", roles_admin, api_ca_renew },
 	{ "POST", "/ca/rotate", roles_admin, api_ca_rotate },
 	{ "POST", "/ca/cross-sign", roles_admin, api_ca_cross_sign },
+	{ "POST", "/inventory/import", roles_ops, api_inventory_import },
+	{ "GET", "/inventory", roles_read, api_inventory_list },
+	{ "GET", "/inventory/*", roles_read, api_inventory_show },
+	{ "POST", "/inventory/*/owner", roles_ops, api_inventory_owner },
+	{ "GET", "/reports/*", roles_read, api_inventory_report },
 };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,

@@ -1,11 +1,11 @@
 noinst_LTLIBRARIES += libadmin.la
 libadmin_la_SOURCES = admin/admin.h admin/admin_int.h admin/token.c admin/admins.c admin/api.c \
 	admin/api_util.c admin/api_requests.c admin/api_manage.c admin/api_certs.c admin/api_audit.c \
-	admin/revoke.c admin/api_notify.c admin/api_renew.c
+	admin/revoke.c admin/api_notify.c admin/api_renew.c admin/api_inventory.c
 
 check_PROGRAMS += tests/unit/test_admin
 TESTS += tests/unit/test_admin
 tests_unit_test_admin_SOURCES = tests/unit/test_admin.c
 tests_unit_test_admin_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_admin_LDADD = libadmin.la libest.la libacme.la libpolicy.la libca.la libnotify.la libaudit.la libdb.la \
+tests_unit_test_admin_LDADD = libadmin.la libest.la libacme.la libpolicy.la libinventory.la libca.la libnotify.la libaudit.la libdb.la \
 	libhsm.la libutil.la $(UNIT_LIBS)

@@ -19,40 +19,6 @@ struct export {
 	int err_set;
 };
 
-/* A cell a spreadsheet would read as a formula (OWASP "CSV injection"): one that starts,
- * maybe after spaces, with = + - @, a tab, CR or LF. */
-static int formula_like(const char *s)
-{
-	s += strspn(s, " ");
-	return *s != '\0' && strchr("=+-@\t\r\n", *s) != NULL;
-}
-
-/* One CSV cell: formula-like text gets a leading ' (shown as text, not evaluated), quoted
- * (RFC 4180, "" for a quote) when it holds , " CR or LF. Returns 0 or -1 on a write error. */
-static int csv_cell(FILE *out, const char *s, int last)
-{
-	size_t i, len;
-	int rc = 0, quote;
-
-	if (s == NULL)
-		s = "";
-	len = strlen(s);
-	quote = strcspn(s, ",\"\r\n") < len;
-	if (quote)
-		rc |= fputc('"', out) == EOF;
-	if (formula_like(s))
-		rc |= fputc('\'', out) == EOF;
-	for (i = 0; i < len; i++) {
-		if (s[i] == '"')
-			rc |= fputc('"', out) == EOF;
-		rc |= fputc(s[i], out) == EOF;
-	}
-	if (quote)
-		rc |= fputc('"', out) == EOF;
-	rc |= fputs(last ? "\r\n" : ",", out) == EOF;
-	return rc ? -1 : 0;
-}
-
 /* Details as plain "key=value" pairs joined by "; " in stored order: nested members as
  * outer.inner=, array elements as key.0=, strings as they are, numbers in decimal,
  * true/false/null as words, an empty object or array as "key=". */
@@ -130,14 +96,14 @@ static int csv_row(FILE *out, const json_t *o, const uint8_t hash[32])
 	hex_encode(hash, 32, hex);
 	if (names == NULL || details == NULL)
 		goto out;
-	if (csv_cell(out, seq, 0) != 0 ||
-	    csv_cell(out, json_string_value(json_object_get(o, "time")), 0) != 0 ||
-	    csv_cell(out, json_string_value(json_object_get(o, "actor")), 0) != 0 ||
-	    csv_cell(out, json_string_value(json_object_get(o, "action")), 0) != 0 ||
-	    csv_cell(out, json_string_value(json_object_get(o, "serial")), 0) != 0 ||
-	    csv_cell(out, names, 0) != 0 || csv_cell(out, details, 0) != 0 ||
-	    csv_cell(out, hex, 0) != 0 ||
-	    csv_cell(out, json_string_value(json_object_get(o, "prev")), 1) != 0)
+	if (util_csv_cell(out, seq, 0) != 0 ||
+	    util_csv_cell(out, json_string_value(json_object_get(o, "time")), 0) != 0 ||
+	    util_csv_cell(out, json_string_value(json_object_get(o, "actor")), 0) != 0 ||
+	    util_csv_cell(out, json_string_value(json_object_get(o, "action")), 0) != 0 ||
+	    util_csv_cell(out, json_string_value(json_object_get(o, "serial")), 0) != 0 ||
+	    util_csv_cell(out, names, 0) != 0 || util_csv_cell(out, details, 0) != 0 ||
+	    util_csv_cell(out, hex, 0) != 0 ||
+	    util_csv_cell(out, json_string_value(json_object_get(o, "prev")), 1) != 0)
 		goto out;
 	rc = 0;
 out:

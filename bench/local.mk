@@ -38,3 +38,9 @@ bench_notify_bench_LDADD = libnotify.la libaudit.la libdb.la libutil.la $(CAIRN_
 noinst_PROGRAMS += bench/metrics_bench
 bench_metrics_bench_SOURCES = bench/metrics.c
 bench_metrics_bench_LDADD = libdb.la libutil.la $(CAIRN_LIBS)
+
+# The certificate inventory: import 100k certificates from a directory, scan a loopback /24.
+noinst_PROGRAMS += bench/inv_gen
+bench_inv_gen_SOURCES = bench/inv_gen.c
+bench_inv_gen_LDADD = $(CAIRN_LIBS)
+EXTRA_DIST += bench/inventory.sh

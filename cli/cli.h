@@ -31,6 +31,10 @@ int cli_est(int argc, char **argv);
 int cli_backup(int argc, char **argv);
 int cli_restore(int argc, char **argv);
 int cli_notify(int argc, char **argv);
+/* `inventory` and `report` (inventory_cmd.c), `discover` (discover_cmd.c). */
+int cli_inventory(int argc, char **argv);
+int cli_report(int argc, char **argv);
+int cli_discover(int argc, char **argv);
 
 /* POSTs json to the running daemon's admin API at /admin/v1{path} with the
  * admin token (api_client.c). Returns the HTTP status with the answer in *body
@@ -107,6 +111,10 @@ const char *cli_problem(const cli_buf_t *resp, json_t **doc);
 int cli_api_json(const char *cmd, const cli_conn_opts_t *o, const char *method, const char *path,
 		 json_t *body, long want, json_t **out);
 
+/* Opens DIR's database for reading beside the daemon (inspect.c); prints why and returns
+ * CLI_FAILED when DIR holds no CA. *db to db_close. */
+struct db;
+int cli_db_open(const char *cmd, const char *dir, struct db **db);
 /* The command table (main.c): n entries, static. */
 const cli_command_t *cli_commands(size_t *n);
 /* `cairn man 1|5` (hidden; manpage.c): cairn(1) or cairn.json(5) as mdoc on stdout. */

@@ -77,7 +77,7 @@ static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *
 	return CLI_OK;
 }
 
-static int open_db(const char *cmd, const char *dir, db_t **db)
+int cli_db_open(const char *cmd, const char *dir, db_t **db)
 {
 	cairn_err_t err = { 0 };
 	char *cfg = fs_join(dir, "cairn.json"), *path = fs_join(dir, "db");
@@ -171,7 +171,7 @@ int cli_show(int argc, char **argv)
 	    (len = hex_decode(hex, serial, sizeof(serial))) <= 0)
 		return cli_usage_error("show", "SERIAL must be hex (colons allowed), at most %d bytes",
 				       DB_SERIAL_MAX);
-	if ((rc = open_db("show", o.dir, &db)) != CLI_OK)
+	if ((rc = cli_db_open("show", o.dir, &db)) != CLI_OK)
 		return rc;
 	if (db_read_begin(db, &txn) != 0) {
 		rc = cli_fail("show", "database unreadable");
@@ -279,7 +279,7 @@ int cli_list(int argc, char **argv)
 	if (o.expiring && duration_parse(o.expiring, &within) != 0)
 		return cli_usage_error("list", "--expiring-within %s: use e.g. 1y, 12w, 90d, 36h or 30m",
 				       o.expiring);
-	if ((rc = open_db("list", o.dir, &db)) != CLI_OK)
+	if ((rc = cli_db_open("list", o.dir, &db)) != CLI_OK)
 		return rc;
 	if (db_read_begin(db, &txn) != 0) {
 		rc = cli_fail("list", "database unreadable");
@@ -319,7 +319,7 @@ static int audit_verify_cmd(const read_opts_t *o)
 	db_t *db = NULL;
 	int rc;
 
-	if ((rc = open_db("audit", o->dir, &db)) != CLI_OK)
+	if ((rc = cli_db_open("audit", o->dir, &db)) != CLI_OK)
 		return rc;
 	memset(&res, 0, sizeof(res));
 	if (audit_verify(db, &res) != 0) {
@@ -421,7 +421,7 @@ static int audit_export_cmd(const read_opts_t *o)
 		if ((rc = signed_export(o, since, until, &body)) != CLI_OK)
 			return rc;
 		n = head_events(&body);
-	} else if ((rc = open_db("audit", o->dir, &db)) != CLI_OK) {
+	} else if ((rc = cli_db_open("audit", o->dir, &db)) != CLI_OK) {
 		return rc;
 	}
 	if (o->out && (out = fopen(o->out, "w")) == NULL) {

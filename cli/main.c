@@ -159,6 +159,36 @@ static const cli_command_t commands[] = {
 	  "                                    PREFIX-root.pem, PREFIX-cross-new-by-old.pem and\n"
 	  "                                    PREFIX-cross-old-by-new.pem (admin)\n"
 	  CLI_CONN_HELP },
+	{ "inventory", cli_inventory, "inventory import|owner|list|show --dir DIR [options]",
+	  "  import --pem-dir DIR                every certificate under DIR (recursive; PEM\n"
+	  "                                      bundles and DER); unreadable files are reported\n"
+	  "  import --csv FILE                   columns (header row): pem or path, owner, tags\n"
+	  "                                      (a;b); through the daemon, idempotent\n"
+	  "  owner set FP|SERIAL OWNER           audited; a cairn serial joins the inventory\n"
+	  "  list [--format table|csv|json]      every inventory certificate (read from DIR);\n"
+	  "                                      --json = --format json\n"
+	  "  show FINGERPRINT                    one record with its sightings\n"
+	  "  (see docs/inventory.md)\n" },
+	{ "report", cli_report,
+	  "report expiring|weak|revoked-in-use|unknown-issuer --dir DIR [options]",
+	  "  expiring [--within 30d] [--by owner|issuer|profile]\n"
+	  "                                      cairn's certificates and the inventory's\n"
+	  "  weak                                RSA < 2048 bits, SHA-1 or MD5 signatures\n"
+	  "  revoked-in-use                      endpoints seen serving a revoked cairn certificate\n"
+	  "  unknown-issuer                      chains to neither cairn's root nor the system store\n"
+	  "  --format table|csv|json             csv is spreadsheet-safe (default table);\n"
+	  "                                      --json = --format json\n" },
+	{ "discover", cli_discover,
+	  "discover --dir DIR --targets LIST [--ports 443,8443] [--sni-file F] [options]",
+	  "  --targets LIST         addresses, CIDR ranges, host:port, comma-separated\n"
+	  "  --ports LIST           ports for targets without one (default 443)\n"
+	  "  --sni-file F           server names to try on each endpoint, one a line\n"
+	  "  --parallel N           connections at once (default 32, at most 256)\n"
+	  "  --timeout-ms N         connect and handshake timeout each (default 3000)\n"
+	  "  --rate N               new connections per second (default 200; 0 = unbounded)\n"
+	  "  --format table|csv|json (or --json)\n"
+	  "  Only addresses inside discover.allowed (cairn.json; default loopback) are scanned;\n"
+	  "  what is found is recorded in the inventory through the daemon.\n" },
 	{ "config", cli_config, "config keys [--json] | config check --dir DIR | config profiles [--dir DIR]",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
 	  "  keys --json            the same table as JSON (docs/cli.md)\n"

@@ -32,6 +32,7 @@ typedef enum {
 	DB_EST,       /* EST: "u:NAME" -> enrollment account, "p:HASH" -> pending request id */
 	DB_OUTBOX,    /* notify/: events to deliver, dead letters, delivery log (notify_int.h) */
 	DB_STATS,     /* counters kept in the change's own txn (stats.c; docs/monitoring.md) */
+	DB_INVENTORY, /* inventory/: SHA-256 fingerprint -> record JSON (inventory.h) */
 	DB_BY_RNAME,  /* reversed lower-cased name || 0x00 || serial -> "" (suffix search) */
 	DB_TABLE_COUNT
 } db_table_t;

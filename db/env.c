@@ -26,6 +26,7 @@ static const char *const table_names[DB_TABLE_COUNT] = {
 	[DB_EST] = "est",
 	[DB_OUTBOX] = "outbox",
 	[DB_STATS] = "stats",
+	[DB_INVENTORY] = "inventory",
 	[DB_BY_RNAME] = "by_rname",
 };
 

@@ -18,7 +18,7 @@ FUZZ_SOURCES = \
 check_PROGRAMS += fuzz/replay
 TESTS += fuzz/replay
 fuzz_replay_SOURCES = fuzz/fuzz.h fuzz/common.c fuzz/replay.c $(FUZZ_SOURCES)
-fuzz_replay_LDADD = libserver.la libadmin.la libest.la libacme.la libcrl.la libocsp.la libpolicy.la libca.la libnotify.la libaudit.la libdb.la libhsm.la \
+fuzz_replay_LDADD = libserver.la libadmin.la libest.la libacme.la libcrl.la libocsp.la libpolicy.la libinventory.la libca.la libnotify.la libaudit.la libdb.la libhsm.la \
 	libutil.la $(CAIRN_LIBS)
 EXTRA_DIST += scripts/fuzz.sh fuzz/corpus
 

@@ -28,6 +28,9 @@ struct notify {
 	void *material_arg;
 	notify_recipients_fn recipients;
 	void *recipients_arg;
+	int (*also_scan)(db_t *db, const notify_settings_t *set, int64_t now, void *arg,
+			 uint64_t *emitted, cairn_err_t *err);
+	void *also_scan_arg;
 	notify_sink_state_t sinks[NOTIFY_MAX_SINKS];
 	size_t n_sinks;
 	char *smtp_password;      /* notify.smtp.password_file's bytes, or NULL */

@@ -159,6 +159,12 @@ typedef struct notify_config {
 	void *material_arg;
 	notify_recipients_fn recipients; /* may be NULL: sinks' own "to" only */
 	void *recipients_arg;
+	/* Run after each expiry scan with the same thresholds (the inventory's certificates,
+	 * injected by the daemon); may be NULL. Returns 0 or a code with err set; *emitted
+	 * counts the events it wrote. */
+	int (*also_scan)(db_t *db, const notify_settings_t *set, int64_t now, void *arg,
+			 uint64_t *emitted, cairn_err_t *err);
+	void *also_scan_arg;
 } notify_config_t;
 
 /* 1 when addr is one plain address an e-mail may go to (user@host, printable, no

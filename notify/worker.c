@@ -33,6 +33,14 @@ static void *worker_main(void *arg)
 			else if (st.emitted > 0)
 				log_info("notify", "expiry scan: %llu certificate(s) looked at, %llu event(s)",
 					 (unsigned long long)st.visited, (unsigned long long)st.emitted);
+			if (n->also_scan != NULL) {
+				uint64_t more = 0;
+				if (n->also_scan(n->db, &n->set, now, n->also_scan_arg, &more, &err) != 0)
+					log_warn("notify", "expiry scan (more): %s", cairn_err_msg(&err));
+				else if (more > 0)
+					log_info("notify", "expiry scan: %llu more event(s)",
+						 (unsigned long long)more);
+			}
 			json_array_foreach(problems, k, p)
 				if (notify_material(n->db, p, &err) != 0)
 					log_warn("notify", "CA material event: %s", cairn_err_msg(&err));
@@ -116,6 +124,8 @@ int notify_start(const notify_config_t *cfg, notify_t **out, cairn_err_t *err)
 	n->material_arg = cfg->material_arg;
 	n->recipients = cfg->recipients;
 	n->recipients_arg = cfg->recipients_arg;
+	n->also_scan = cfg->also_scan;
+	n->also_scan_arg = cfg->also_scan_arg;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
 	/* libcurl reads the CA file by path: relative to the data dir like every other file. */

@@ -30,7 +30,7 @@ build() {
 			./configure -q CC=clang CFLAGS="-g -O1 -fsanitize=fuzzer-no-link $san" \
 				>configure.out 2>&1 || { tail -n 20 configure.out; exit 1; }
 		fi
-		make -j"$(nproc)" libutil.la libhsm.la libdb.la libaudit.la libnotify.la libca.la libpolicy.la \
+		make -j"$(nproc)" libutil.la libhsm.la libdb.la libaudit.la libnotify.la libca.la libpolicy.la libinventory.la \
 			libocsp.la libcrl.la libacme.la libest.la libadmin.la libserver.la >make.out 2>&1 || { tail -n 30 make.out; exit 1; }
 		libs=$(pkg-config --libs libcurl libcares libmicrohttpd gnutls libpkcs11-helper-1 \
 			jansson lmdb libcrypto libssl)
@@ -40,7 +40,7 @@ build() {
 			# shellcheck disable=SC2086
 			clang -g -O1 -fsanitize=fuzzer $san -DFUZZ_LIBFUZZER -D_GNU_SOURCE -I. $cflags \
 				-o bin/"$t" fuzz/fuzz_"$t".c fuzz/common.c .libs/libserver.a .libs/libadmin.a .libs/libest.a .libs/libacme.a \
-				.libs/libcrl.a .libs/libocsp.a .libs/libpolicy.a .libs/libca.a .libs/libnotify.a .libs/libaudit.a .libs/libdb.a .libs/libhsm.a .libs/libutil.a \
+				.libs/libcrl.a .libs/libocsp.a .libs/libpolicy.a .libs/libinventory.a .libs/libca.a .libs/libnotify.a .libs/libaudit.a .libs/libdb.a .libs/libhsm.a .libs/libutil.a \
 				$libs -lpthread -ldl || exit 1
 		done
 	)

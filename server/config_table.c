@@ -188,6 +188,27 @@ const cfg_key_t config_keys[] = {
 	  "starttls, ca_file, digest), email (name, to, to_owner, to_approvers, mode, events, "
 	  "max_tries, match), match (dns_suffix, profile, issuer), max_tries, backoff_ms, "
 	  "backoff_max_ms, scan_interval, poll_ms, timeout_ms (see docs/notify.md)" },
+	{ "discover", NF(CFG_OBJ), "", 0, 0, NULL, 0, "TLS discovery scans (`cairn discover`)" },
+	{ "discover.allowed", NF(CFG_LIST), "", 0, 64, NULL, 0,
+	  "address ranges (CIDR, e.g. 10.0.0.0/24) scans may connect to; a target outside "
+	  "them is refused before any connection; empty = loopback only (127.0.0.0/8, ::1)" },
+	{ "discover.schedules", NF(CFG_MAP), "", 0, 16, NULL, 0,
+	  "scans the daemon runs by itself, by name: at start-up, then every interval; "
+	  "findings recorded in the inventory by server:discover" },
+	{ "discover.schedules.*", NF(CFG_OBJ), NULL, 0, 0, NULL, 0, "one schedule" },
+	{ "discover.schedules.*.targets", NF(CFG_STR), NULL, 0, 4096, NULL, 0,
+	  "addresses, CIDR ranges, host:port, comma-separated; each inside discover.allowed "
+	  "(checked at start-up)" },
+	{ "discover.schedules.*.ports", NF(CFG_STR), "443", 0, 512, NULL, 0,
+	  "ports for targets without one, comma-separated" },
+	{ "discover.schedules.*.interval", NF(CFG_DUR), "1d", 60, 31536000, NULL, 0,
+	  "time between two scans" },
+	{ "discover.schedules.*.timeout_ms", NF(CFG_INT), "3000", 10, 60000, NULL, 0,
+	  "connect and TLS handshake timeout, each" },
+	{ "discover.schedules.*.parallel", NF(CFG_INT), "32", 1, 256, NULL, 0,
+	  "connections at once" },
+	{ "discover.schedules.*.rate", NF(CFG_INT), "200", 0, 1000, NULL, 0,
+	  "new connections per second (0 = unbounded)" },
 	{ "est", F(CFG_OBJ, est), "", 0, 0, NULL, 0,
 	  "EST; absent = one label \"default\" (tls-client, 365 days)" },
 	{ "est.labels", NF(CFG_MAP), "", 0, EST_MAX_LABELS, NULL, 0,

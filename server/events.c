@@ -10,6 +10,7 @@
 #include "admin/admin.h"
 #include "ca/ca.h"
 #include "est/est.h"
+#include "inventory/inventory.h"
 #include "server/internal.h"
 
 json_t *server_cert_names(const uint8_t *der, size_t len, void *arg)
@@ -68,6 +69,16 @@ static json_t *recipients(void *arg, const json_t *event, int owner, int approve
 	return out;
 }
 
+/* The notify worker's second expiry scan: the inventory's certificates, same thresholds. */
+static int inventory_expiring(db_t *db, const notify_settings_t *set, int64_t now, void *arg,
+			      uint64_t *emitted, cairn_err_t *err)
+{
+	(void)arg;
+	return set->n_expiry == 0 ? 0
+				  : inventory_expiry_scan(db, set->expiry_days, set->n_expiry, now,
+							  emitted, err);
+}
+
 int server_events_start(server_t *s, cairn_err_t *err)
 {
 	notify_config_t nc = { 0 };
@@ -83,6 +94,7 @@ int server_events_start(server_t *s, cairn_err_t *err)
 	nc.material_arg = s;
 	nc.recipients = recipients;
 	nc.recipients_arg = s;
+	nc.also_scan = inventory_expiring;
 	rc = notify_start(&nc, &s->notify, err);
 	s->admin.notify = s->notify;
 	return rc;

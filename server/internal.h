@@ -111,6 +111,7 @@ typedef struct server {
 	int cp_stop, cp_running;
 	notify_settings_t notify_settings;
 	notify_t *notify;               /* event delivery worker (events.c) */
+	struct server_discover *discover; /* discover.schedules (discover.c), NULL = none */
 } server_t;
 
 /* One parsed request as the routes see it. Everything borrowed for the call. */
@@ -140,6 +141,12 @@ typedef struct route {
 	long body_limit;       /* 0 = no body accepted; -1 = server.max_body */
 	int channel;           /* SERVER_CH_*: the request-duration histogram it counts in */
 } route_t;
+
+/* discover.c: discover.schedules. start checks every schedule's targets against
+ * discover.allowed (CAIRN_ECONFIG naming the schedule) and starts the scanning thread;
+ * none configured = nothing started. stop waits for a scan under way. */
+int server_discover_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
+void server_discover_stop(server_t *s);
 
 /* renew.c: renewal of the delegated OCSP signer and the HTTPS certificate. */
 typedef struct server_renew server_renew_t;

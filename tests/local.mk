@@ -101,6 +101,9 @@ EXTRA_DIST += tests/integration/rotate.sh
 # constraints on every channel, OCSP and CRL against the imported issuer.
 TESTS += tests/integration/extroot.sh
 EXTRA_DIST += tests/integration/extroot.sh
+# The certificate inventory: import (directory, CSV), owners, reports; TLS discovery.
+TESTS += tests/integration/inventory.sh tests/integration/discover.sh
+EXTRA_DIST += tests/integration/inventory.sh tests/integration/discover.sh
 
 # The scale bench's path at N = 20000 (bench/scale.sh runs the large sizes by hand).
 TESTS += tests/integration/scale_smoke.sh

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -198,6 +199,13 @@ int util_json_parse(const char *buf, size_t len, int max_depth, struct json_t **
  * memory.
  */
 struct json_t *util_json_text(const char *s) CAIRN_WUR;
+
+/* ---- CSV (csv.c) ---- */
+/* Writes one CSV cell (s NULL = empty) and "," or, when last, CRLF: RFC 4180 quoting
+ * when s holds , " CR or LF, and a leading ' when a spreadsheet would read s as a
+ * formula (= + - @ tab CR LF after optional spaces: OWASP CSV injection). Returns 0 or
+ * -1 on a write error. */
+int util_csv_cell(FILE *out, const char *s, int last);
 
 /* ---- HTTP replies (protocol code fills these; server/ sends them) ---- */
 #define HTTP_REPLY_MAX_HEADERS 6
