@@ -10,10 +10,11 @@ noinst_PROGRAMS += bench/crl_bench
 bench_crl_bench_SOURCES = bench/crl.c
 bench_crl_bench_LDADD = libcrl.la libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
 
+# The one seeder of bench/ocsp.sh, bench/scale.sh and tests/integration/scale_smoke.sh.
 noinst_PROGRAMS += bench/ocsp_seed
 bench_ocsp_seed_SOURCES = bench/ocsp_seed.c
 bench_ocsp_seed_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
-EXTRA_DIST += bench/ocsp.sh bench/ocsp.lua
+EXTRA_DIST += bench/ocsp.sh bench/ocsp.lua bench/scale.sh
 
 noinst_PROGRAMS += bench/acme_bench
 bench_acme_bench_SOURCES = bench/acme.c

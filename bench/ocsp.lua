@@ -1,6 +1,7 @@
 -- SPDX-License-Identifier: MIT
 -- wrk script for bench/ocsp.sh: cycles over the requests in reqs.lua.
--- Arguments (after --): REQS_FILE get|post PATH_PREFIX
+-- Arguments (after --): REQS_FILE get|post|nonce PATH_PREFIX
+-- (nonce: POST requests carrying a nonce, which are always signed live: cache misses)
 -- Skips wrk's probe connection (wrk.resolve connects once to test each address):
 -- `openssl ocsp` spins on a connection closed before a request.
 
@@ -23,5 +24,6 @@ function request()
 	if mode == "get" then
 		return wrk.format("GET", prefix .. reqs.paths[i])
 	end
-	return wrk.format("POST", prefix, { ["Content-Type"] = "application/ocsp-request" }, reqs.bodies[i])
+	local body = mode == "nonce" and reqs.nonce_bodies[i] or reqs.bodies[i]
+	return wrk.format("POST", prefix, { ["Content-Type"] = "application/ocsp-request" }, body)
 end

@@ -1,5 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* bench/ocsp_seed: fills a stopped CA's database with N synthetic certificates and writes wrk/openssl inputs. */
+/*
+ * The one seeder of the benchmarks (bench/ocsp.sh, bench/scale.sh,
+ * tests/integration/scale_smoke.sh). Records go straight through db_cert_put in
+ * large db_write transactions (BATCH each): no CSR, no signing per certificate.
+ * With -T every record carries the same template certificate (one P-256
+ * certificate signed once by a throw-away key: realistic size, not the record's
+ * serial); serials, names, notAfter and status are unique per record. OCSP
+ * answers need only the serial and the issuer, so the daemon signs real ones.
+ */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +24,33 @@
 #include "ca/ca.h"
 #include "db/db.h"
 
-#define BATCH 20000
+#define BATCH 50000
+#define NAME_GROUPS 1000 /* certificate i is named h<i>.z<i % NAME_GROUPS>.<domain> */
 
 struct seed_op {
 	uint8_t (*serials)[16];
 	size_t from, to;
 	int64_t now;
+	int expiry_days;      /* 0: every notAfter now + 90 days; else spread over this many days */
+	const char *domain;   /* NULL: no names */
+	const uint8_t *der;   /* template certificate or NULL */
+	size_t der_len;
 };
 
-/* Every 10th certificate is revoked (keyCompromise, a day ago). */
+static unsigned revoke_every = 10;
+
+/* Every revoke_every-th certificate is revoked (keyCompromise, a day ago). */
 static int revoked(size_t i)
 {
-	return i % 10 == 0;
+	return i % revoke_every == 0;
+}
+
+/* notAfter of certificate i: an hour past a whole number of days, spread evenly. */
+static int64_t not_after(const struct seed_op *op, size_t i)
+{
+	if (op->expiry_days == 0)
+		return op->now + 90 * 86400;
+	return op->now + 3600 + (int64_t)(i % (size_t)op->expiry_days) * 86400;
 }
 
 static int seed_run(db_txn_t *txn, void *arg, cairn_err_t *err)
@@ -36,24 +61,32 @@ static int seed_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 
 	for (i = op->from; i < op->to; i++) {
 		db_cert_t c = { 0 };
+		char name[300];
+		const char *names[1] = { name };
+
+		snprintf(name, sizeof(name), "h%zu.z%zu.%s", i, i % NAME_GROUPS,
+			 op->domain ? op->domain : "");
 		memcpy(c.serial, op->serials[i], 16);
 		c.serial_len = 16;
 		c.status = revoked(i) ? DB_CERT_REVOKED : DB_CERT_VALID;
 		c.not_before = op->now - 86400;
-		c.not_after = op->now + 90 * 86400;
+		c.not_after = not_after(op, i);
 		c.revoked_at = revoked(i) ? op->now - 86400 : 0;
 		c.reason = revoked(i) ? 1 : -1;
 		memcpy(c.issuer, "issuing", 8);
 		memcpy(c.profile, "tls-server", 11);
 		memcpy(c.requester, "bench", 6);
-		if ((rc = db_cert_put(txn, &c, NULL, 0)) != 0)
+		snprintf(c.subject, sizeof(c.subject), "CN=%.250s", name);
+		c.der = op->der;
+		c.der_len = op->der_len;
+		if ((rc = db_cert_put(txn, &c, op->domain ? names : NULL, op->domain ? 1 : 0)) != 0)
 			return cairn_err_set(err, rc, "seed: %s", cairn_strerror(rc));
 	}
 	return 0;
 }
 
-/* DER OCSP request (SHA-1 CertID, no nonce: the RFC 5019 profile) for one serial. */
-static int request_der(X509 *issuer, const uint8_t *serial, unsigned char **der)
+/* DER OCSP request (SHA-1 CertID; no nonce: the RFC 5019 profile, unless nonce) for one serial. */
+static int request_der(X509 *issuer, const uint8_t *serial, int nonce, unsigned char **der)
 {
 	BIGNUM *bn = BN_bin2bn(serial, 16, NULL);
 	ASN1_INTEGER *ai = BN_to_ASN1_INTEGER(bn, NULL);
@@ -64,7 +97,8 @@ static int request_der(X509 *issuer, const uint8_t *serial, unsigned char **der)
 
 	if (id != NULL && req != NULL && OCSP_request_add0_id(req, id) != NULL) {
 		id = NULL;
-		n = i2d_OCSP_REQUEST(req, der);
+		if (!nonce || OCSP_request_add1_nonce(req, NULL, -1) > 0)
+			n = i2d_OCSP_REQUEST(req, der);
 	}
 	OCSP_CERTID_free(id);
 	OCSP_REQUEST_free(req);
@@ -152,30 +186,111 @@ static int write_openssl_side(const char *out, uint8_t (*serials)[16], size_t n,
 	return 0;
 }
 
+/* The template DER of -T: a P-256 end-entity certificate with one SAN, signed once. */
+static int template_der(const char *domain, uint8_t **der, size_t *len)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	ca_cert_spec_t spec = { 0 };
+	cairn_err_t err = { 0 };
+	GENERAL_NAMES *sans = GENERAL_NAMES_new();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+	X509 *cert = NULL;
+	unsigned char *p = NULL;
+	char name[300];
+	int n = -1;
+	static const char *const eku[] = { "1.3.6.1.5.5.7.3.1", NULL };
+
+	snprintf(name, sizeof(name), "h0.z0.%s", domain ? domain : "bench.example");
+	if (key == NULL || sans == NULL || gn == NULL || ia5 == NULL ||
+	    !ASN1_STRING_set(ia5, name, -1))
+		goto out;
+	GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+	ia5 = NULL;
+	if (!sk_GENERAL_NAME_push(sans, gn))
+		goto out;
+	gn = NULL;
+	spec.subject_cn = name;
+	spec.validity_days = 90;
+	spec.path_len = -1;
+	spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+	spec.eku = eku;
+	spec.sans = sans;
+	spec.ocsp_url = "http://localhost:8080/ocsp";
+	spec.ca_issuers_url = "http://localhost:8080/ca/issuing.crt";
+	spec.crl_url = "http://localhost:8080/crl/issuing.crl";
+	if (ca_cert_build(&spec, NULL, key, key, &cert, &err) != 0 || (n = i2d_X509(cert, &p)) <= 0)
+		goto out;
+	*der = p;
+	*len = (size_t)n;
+	p = NULL;
+out:
+	OPENSSL_free(p);
+	X509_free(cert);
+	ASN1_IA5STRING_free(ia5);
+	GENERAL_NAME_free(gn);
+	GENERAL_NAMES_free(sans);
+	EVP_PKEY_free(key);
+	return n > 0 ? 0 : -1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: ocsp_seed [-e DAYS] [-N DOMAIN] [-T] [-r R] [-O] CADIR N QUERIED OUTDIR\n"
+		"  adds N certificates (every R-th revoked, default 10) to CADIR's database (daemon\n"
+		"  stopped) and writes OUTDIR/reqs.lua (QUERIED requests), OUTDIR/queried.txt\n"
+		"  (serial hex and status of each), index.txt and signer.{key,pem}\n"
+		"  -e DAYS    notAfter spread evenly over DAYS days (default: all in 90 days)\n"
+		"  -N DOMAIN  index one name per certificate: h<i>.z<i%%%d>.DOMAIN\n"
+		"  -T         store a template certificate (~0.6 KB) as every record's DER\n"
+		"  -O         skip openssl's index.txt and signer\n"
+		"  prints one JSON line: counts, seconds, certificates/s, and the expected answers\n"
+		"  of the 30-day expiry window and of one name group\n",
+		NAME_GROUPS);
+}
+
 int main(int argc, char **argv)
 {
 	cairn_err_t err = { 0 };
 	uint8_t (*serials)[16] = NULL;
-	size_t n, k, i, step;
-	char path[600];
+	size_t n, k, i, step, expiring = 0, group7 = 0, n_revoked = 0;
+	char path[600], hex[33];
 	db_t *db = NULL;
 	X509 *issuer = NULL;
-	FILE *f;
+	FILE *f, *fq;
 	int64_t now = time(NULL);
+	struct seed_op base = { 0 };
+	int opt, ossl = 1;
+	uint64_t t0, ms;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: ocsp_seed CADIR N QUERIED OUTDIR\n"
-				"  adds N certificates (every 10th revoked) to CADIR's database (daemon stopped)\n"
-				"  and writes OUTDIR/reqs.lua (QUERIED requests), index.txt, signer.{key,pem}\n");
+	while ((opt = getopt(argc, argv, "e:N:Tr:O")) != -1) {
+		switch (opt) {
+		case 'e': base.expiry_days = atoi(optarg); break;
+		case 'N': base.domain = optarg; break;
+		case 'T': base.der_len = 1; break;
+		case 'r': revoke_every = (unsigned)atoi(optarg); break;
+		case 'O': ossl = 0; break;
+		default: usage(); return 2;
+		}
+	}
+	if (argc - optind != 4 || base.expiry_days < 0 || base.expiry_days > 3650 ||
+	    revoke_every < 1 || (base.domain && strlen(base.domain) > 200)) {
+		usage();
 		return 2;
 	}
-	n = strtoul(argv[2], NULL, 10);
-	k = strtoul(argv[3], NULL, 10);
+	argv += optind;
+	n = strtoul(argv[1], NULL, 10);
+	k = strtoul(argv[2], NULL, 10);
 	if (n < 10 || k < 1 || k > n) {
 		fprintf(stderr, "ocsp_seed: need N >= 10 and 1 <= QUERIED <= N\n");
 		return 2;
 	}
-	snprintf(path, sizeof(path), "%s/ca/issuing.pem", argv[1]);
+	if (base.der_len && template_der(base.domain, (uint8_t **)&base.der, &base.der_len) != 0) {
+		fprintf(stderr, "ocsp_seed: cannot build the template certificate\n");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/ca/issuing.pem", argv[0]);
 	if ((f = fopen(path, "r")) == NULL || (issuer = PEM_read_X509(f, NULL, NULL, NULL)) == NULL) {
 		fprintf(stderr, "ocsp_seed: cannot read %s\n", path);
 		return 1;
@@ -188,44 +303,61 @@ int main(int argc, char **argv)
 			return 1;
 		serials[i][0] = (uint8_t)((serials[i][0] & 0x7f) | 0x01);
 	}
-	snprintf(path, sizeof(path), "%s/db", argv[1]);
+	snprintf(path, sizeof(path), "%s/db", argv[0]);
 	if (db_open(path, &db, &err) != 0) {
 		fprintf(stderr, "ocsp_seed: %s\n", cairn_err_msg(&err));
 		return 1;
 	}
+	base.serials = serials;
+	base.now = now;
+	t0 = time_mono_ms();
 	for (i = 0; i < n; i += BATCH) {
-		struct seed_op op = { serials, i, i + BATCH < n ? i + BATCH : n, now };
+		struct seed_op op = base;
+		op.from = i;
+		op.to = i + BATCH < n ? i + BATCH : n;
 		if (db_write(db, seed_run, &op, &err) != 0) {
 			fprintf(stderr, "ocsp_seed: %s\n", cairn_err_msg(&err));
 			return 1;
 		}
 	}
+	ms = time_mono_ms() - t0;
 	db_close(db);
+	for (i = 0; i < n; i++) {
+		n_revoked += revoked(i) != 0;
+		expiring += not_after(&base, i) < now + 30 * 86400;
+		group7 += i % NAME_GROUPS == 7;
+	}
 	/* The queried set: k certificates spread over the database, every 10th revoked. */
-	snprintf(path, sizeof(path), "%s/reqs.lua", argv[4]);
+	snprintf(path, sizeof(path), "%s/reqs.lua", argv[3]);
 	if ((f = fopen(path, "w")) == NULL)
 		return 1;
+	snprintf(path, sizeof(path), "%s/queried.txt", argv[3]);
+	if ((fq = fopen(path, "w")) == NULL)
+		return 1;
 	step = n / k;
-	fprintf(f, "-- generated by bench/ocsp_seed: %zu requests, SHA-1 CertIDs, no nonce\nreturn {\n", k);
-	for (int pass = 0; pass < 2; pass++) {
-		fprintf(f, pass == 0 ? "paths = {\n" : "bodies = {\n");
+	fprintf(f, "-- generated by bench/ocsp_seed: %zu requests, SHA-1 CertIDs, no nonce "
+		   "(nonce_bodies: the same with a nonce, always signed live)\nreturn {\n", k);
+	for (int pass = 0; pass < 3; pass++) {
+		fprintf(f, pass == 0 ? "paths = {\n" : pass == 1 ? "bodies = {\n" : "nonce_bodies = {\n");
 		for (i = 0; i < k; i++) {
 			unsigned char *der = NULL;
 			size_t idx = i * step;
 			int len;
 
 			/* Keep the queried set at 10% revoked whatever the step. */
-			if (revoked(idx) && i % 10 != 0)
+			if (revoked(idx) && i % 10 != 0 && idx + 1 < n)
 				idx++;
 			else if (!revoked(idx) && i % 10 == 0)
-				idx -= idx % 10;
-			len = request_der(issuer, serials[idx], &der);
+				idx -= idx % revoke_every;
+			len = request_der(issuer, serials[idx], pass == 2, &der);
 			if (len <= 0)
 				return 1;
 			if (pass == 0) {
 				fputc('"', f);
 				url_b64(f, der, len);
 				fputs("\",\n", f);
+				hex_encode(serials[idx], 16, hex);
+				fprintf(fq, "%s %s\n", hex, revoked(idx) ? "revoked" : "good");
 			} else {
 				lua_string(f, der, len);
 				fputs(",\n", f);
@@ -236,12 +368,18 @@ int main(int argc, char **argv)
 	}
 	fprintf(f, "}\n");
 	fclose(f);
-	if (write_openssl_side(argv[4], serials, n, now) != 0) {
+	fclose(fq);
+	if (ossl && write_openssl_side(argv[3], serials, n, now) != 0) {
 		fprintf(stderr, "ocsp_seed: cannot write the openssl side\n");
 		return 1;
 	}
-	printf("seeded %zu certificates (%zu revoked); %zu requests in %s/reqs.lua\n", n,
-	       (n + 9) / 10, k, argv[4]);
+	printf("{\"seeded\":%zu,\"revoked\":%zu,\"seconds\":%.3f,\"per_second\":%.0f,"
+	       "\"der_bytes\":%zu,\"expiring_30d\":%zu,\"group\":\".z7.%s\",\"group_count\":%zu,"
+	       "\"queried\":%zu}\n",
+	       n, n_revoked, (double)ms / 1000, ms ? (double)n * 1000 / (double)ms : 0.0,
+	       base.der_len, base.expiry_days ? expiring : 0, base.domain ? base.domain : "",
+	       base.domain ? group7 : 0, k);
+	OPENSSL_free((void *)base.der);
 	X509_free(issuer);
 	free(serials);
 	return 0;

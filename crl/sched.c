@@ -124,6 +124,92 @@ static uint64_t stored_number(crl_t *c, const char *issuer)
 	return n;
 }
 
+/*
+ * meta "crl_published/ISSUER": what a restart needs to adopt the full CRL it last
+ * published without parsing it: SHA-256 of the file || SHA-256 of the issuer
+ * certificate that signed it || number || thisUpdate || nextUpdate (BE64 each) ||
+ * 1 if it names a delta CRL (Freshest CRL). Parsing and verifying a published CRL of
+ * 1M entries costs ~2 s of CPU (d2i_X509_CRL builds an object per entry); hashing
+ * its 49 MB ~0.1 s (docs/scaling.md).
+ */
+#define PUB_LEN (32 + 32 + 24 + 1)
+
+struct pub_op {
+	const char *issuer;
+	uint8_t val[PUB_LEN];
+};
+
+static void pub_key(char *out, size_t cap, const char *issuer)
+{
+	snprintf(out, cap, "crl_published/%s", issuer);
+}
+
+static int pub_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct pub_op *op = arg;
+	char key[80];
+	(void)err;
+
+	pub_key(key, sizeof(key), op->issuer);
+	return db_put(txn, DB_META, key, strlen(key), op->val, sizeof(op->val), 0);
+}
+
+/* The record's hash of the issuer certificate. */
+static int cert_sha256(X509 *cert, uint8_t out[32])
+{
+	unsigned int n = 0;
+
+	return X509_digest(cert, EVP_sha256(), out, &n) == 1 && n == 32 ? 0 : -1;
+}
+
+/* Records the full CRL just published (best effort: without it a restart parses the file). */
+static void record_published(crl_t *c, const struct crl_iss *is, const crl_params_t *p,
+			     const uint8_t *der, size_t len)
+{
+	struct pub_op op = { is->name, { 0 } };
+
+	if (cert_sha256(is->cert, op.val + 32) != 0 ||
+	    EVP_Digest(der, len, op.val, NULL, EVP_sha256(), NULL) != 1) {
+		ERR_clear_error();
+		return;
+	}
+	db_be64_put(op.val + 64, p->number);
+	db_be64_put(op.val + 72, (uint64_t)p->this_update);
+	db_be64_put(op.val + 80, (uint64_t)p->next_update);
+	op.val[88] = p->freshest_url != NULL;
+	(void)!db_write(c->db, pub_op_run, &op, NULL);
+}
+
+/* 1 and the CRL's number and times when data is the file record_published described,
+ * signed by is's current certificate; else 0 (the caller parses it). */
+static int recorded_match(crl_t *c, const struct crl_iss *is, const char *data, size_t len,
+			  uint64_t *number, int64_t *tu, int64_t *nu)
+{
+	uint8_t md[32], cd[32];
+	const uint8_t *v;
+	size_t vlen;
+	db_txn_t *txn;
+	char key[80];
+	int ok = 0;
+
+	pub_key(key, sizeof(key), is->name);
+	if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1 ||
+	    cert_sha256(is->cert, cd) != 0 || db_read_begin(c->db, &txn) != 0) {
+		ERR_clear_error();
+		return 0;
+	}
+	if (db_get(txn, DB_META, key, strlen(key), (const void **)&v, &vlen) == 0 &&
+	    vlen == PUB_LEN && memcmp(v, md, 32) == 0 && memcmp(v + 32, cd, 32) == 0 &&
+	    v[88] == (c->delta_period > 0)) {
+		*number = db_be64_get(v + 64);
+		*tu = (int64_t)db_be64_get(v + 72);
+		*nu = (int64_t)db_be64_get(v + 80);
+		ok = 1;
+	}
+	db_txn_end(txn);
+	return ok;
+}
+
 int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 {
 	struct crl_iss *is = NULL;
@@ -171,6 +257,8 @@ int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 		cairn_err_set(err, rc, "crl: publishing %s: %s", slot->path, cairn_strerror(rc));
 		goto out;
 	}
+	if (!delta)
+		record_published(c, is, &p, der, len);
 	pthread_mutex_lock(&c->mu);
 	free(slot->der);
 	slot->der = der;
@@ -248,6 +336,11 @@ static int adopt_published(crl_t *c, struct crl_iss *is)
 
 	if (want == 0 || fs_read(is->full.path, CRL_FILE_MAX, &data, &len) != 0)
 		goto out;
+	if (recorded_match(c, is, data, len, &have, &tu, &nu)) {
+		if (have == 0 || have > want)
+			goto out;
+		goto times;
+	}
 	p = (const unsigned char *)data;
 	if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
 	    X509_CRL_verify(crl, X509_get0_pubkey(is->cert)) != 1 ||
@@ -258,6 +351,7 @@ static int adopt_published(crl_t *c, struct crl_iss *is)
 		goto out;
 	tu = asn1_unix(X509_CRL_get0_lastUpdate(crl));
 	nu = asn1_unix(X509_CRL_get0_nextUpdate(crl));
+times:
 	if (tu == 0 || nu <= tu || now >= tu + (nu - tu) / 2 || changed_since(c, is->name, tu))
 		goto out;
 	is->full.der = (uint8_t *)data;

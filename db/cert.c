@@ -128,6 +128,20 @@ static size_t name_key(uint8_t *key, const char *name, size_t nlen, const uint8_
 	return nlen + 1 + slen;
 }
 
+/* The name reversed and lower-cased || 0x00 || serial: a suffix is a prefix here. */
+static size_t rname_key(uint8_t *key, const char *name, size_t nlen, const uint8_t *serial,
+			size_t slen)
+{
+	size_t i;
+
+	for (i = 0; i < nlen; i++)
+		key[i] = (uint8_t)tolower((unsigned char)name[nlen - 1 - i]);
+	key[nlen] = 0;
+	if (slen > 0)
+		memcpy(key + nlen + 1, serial, slen);
+	return nlen + 1 + slen;
+}
+
 /* issuer || 0x00 || serial */
 static size_t revoked_key(uint8_t *key, const char *issuer, const uint8_t *serial, size_t slen)
 {
@@ -186,6 +200,10 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 	for (i = 0; ret == 0 && i < n_names; i++) {
 		size_t kl = name_key(key, names[i], strlen(names[i]), c->serial, c->serial_len);
 		ret = db_put(txn, DB_BY_NAME, key, kl, NULL, 0, 0);
+		if (ret == 0) {
+			kl = rname_key(key, names[i], strlen(names[i]), c->serial, c->serial_len);
+			ret = db_put(txn, DB_BY_RNAME, key, kl, NULL, 0, 0);
+		}
 	}
 	if (ret == 0 && c->status == DB_CERT_REVOKED) {
 		uint8_t val[REV_VAL_V2];
@@ -380,6 +398,40 @@ static int prefix_cb(const void *key, size_t klen, const void *val, size_t vlen,
 	return emit(w, (const uint8_t *)key + w->plen, klen - w->plen);
 }
 
+/* Keeps the serial of a name index entry (name || 0x00 || serial) for the suffix walk. */
+static int found_add(struct walk *w, const uint8_t *serial, size_t slen)
+{
+	if (slen == 0 || slen > DB_SERIAL_MAX)
+		return CAIRN_EDB;
+	if (w->n_found == w->cap_found) {
+		size_t cap = w->cap_found ? 2 * w->cap_found : 64;
+		void *p = realloc(w->found, cap * sizeof(*w->found));
+		if (p == NULL)
+			return CAIRN_ENOMEM;
+		w->found = p;
+		w->cap_found = cap;
+	}
+	w->found[w->n_found][0] = (uint8_t)slen;
+	memcpy(&w->found[w->n_found][1], serial, slen);
+	w->n_found++;
+	return 0;
+}
+
+/* by_rname entries under the reversed suffix: every name ending in it. */
+static int rsuffix_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct walk *w = arg;
+	const uint8_t *k = key, *nul;
+	(void)val;
+	(void)vlen;
+
+	if (klen <= w->plen || memcmp(k, w->prefix, w->plen) != 0)
+		return walk_end(w);
+	if ((nul = memchr(k + w->plen, 0, klen - w->plen)) == NULL)
+		return CAIRN_EDB;
+	return found_add(w, nul + 1, klen - (size_t)(nul + 1 - k));
+}
+
 static int suffix_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct walk *w = arg;
@@ -396,18 +448,7 @@ static int suffix_cb(const void *key, size_t klen, const void *val, size_t vlen,
 		return CAIRN_EDB;
 	if (nlen < w->sfx_len || memcmp(k + nlen - w->sfx_len, w->suffix, w->sfx_len) != 0)
 		return 0;
-	if (w->n_found == w->cap_found) {
-		size_t cap = w->cap_found ? 2 * w->cap_found : 64;
-		void *p = realloc(w->found, cap * sizeof(*w->found));
-		if (p == NULL)
-			return CAIRN_ENOMEM;
-		w->found = p;
-		w->cap_found = cap;
-	}
-	w->found[w->n_found][0] = (uint8_t)slen;
-	memcpy(&w->found[w->n_found][1], nul + 1, slen);
-	w->n_found++;
-	return 0;
+	return found_add(w, nul + 1, slen);
 }
 
 static int serial_cmp(const void *a, const void *b)
@@ -438,12 +479,18 @@ int db_certs_by_name(db_txn_t *txn, const char *name, db_cert_fn fn, void *arg)
 		ret = db_iterate(txn, DB_BY_NAME, key, w.plen, prefix_cb, &w);
 		return walk_result(&w, ret);
 	}
-	/* Suffix: full scan of the name index, each certificate reported once, in serial order. */
-	for (i = 0; i <= nlen; i++)
-		lower[i] = (char)tolower((unsigned char)name[i]);
-	w.suffix = lower;
-	w.sfx_len = nlen;
-	ret = db_iterate(txn, DB_BY_NAME, NULL, 0, suffix_cb, &w);
+	/* Suffix: each certificate reported once, in serial order. */
+	if (db_get(txn, DB_META, "by_rname", 8, NULL, NULL) == 0) {
+		w.prefix = key;
+		w.plen = rname_key(key, name, nlen, NULL, 0) - 1; /* no NUL: a prefix */
+		ret = walk_result(&w, db_iterate(txn, DB_BY_RNAME, key, w.plen, rsuffix_cb, &w));
+	} else { /* older database: no reversed entries for its first certificates */
+		for (i = 0; i <= nlen; i++)
+			lower[i] = (char)tolower((unsigned char)name[i]);
+		w.suffix = lower;
+		w.sfx_len = nlen;
+		ret = db_iterate(txn, DB_BY_NAME, NULL, 0, suffix_cb, &w);
+	}
 	if (ret != 0)
 		goto out;
 	if (w.n_found > 1)

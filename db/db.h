@@ -33,6 +33,7 @@ typedef enum {
 	DB_OUTBOX,    /* notify/: events to deliver, dead letters, delivery log (notify_int.h) */
 	DB_STATS,     /* counters kept in the change's own txn (stats.c; docs/monitoring.md) */
 	DB_INVENTORY, /* inventory/: SHA-256 fingerprint -> record JSON (inventory.h) */
+	DB_BY_RNAME,  /* reversed lower-cased name || 0x00 || serial -> "" (suffix search) */
 	DB_TABLE_COUNT
 } db_table_t;
 
@@ -189,8 +190,11 @@ typedef int (*db_cert_fn)(const db_cert_t *c, void *arg);
 /* Certificates with from <= notAfter < until, in expiry order (INT64_MAX: no upper bound). */
 int db_certs_by_expiry(db_txn_t *txn, int64_t from, int64_t until, db_cert_fn fn, void *arg);
 /* Certificates whose indexed name equals name (case-insensitive; a range scan);
- * a name starting with '.' matches every name ending in it (a full scan of the
- * index; each certificate reported once, in serial order). */
+ * a name starting with '.' matches every name ending in it (each certificate
+ * reported once, in serial order): a range scan of by_rname, the names reversed,
+ * so the cost follows the matches. A database made before by_rname existed (meta
+ * "by_rname" unset) has no reversed entries for its older certificates: there the
+ * suffix search scans the whole name index, as it always did. */
 int db_certs_by_name(db_txn_t *txn, const char *name, db_cert_fn fn, void *arg);
 /* Every certificate, in serial order. */
 int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg);

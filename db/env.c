@@ -27,6 +27,7 @@ static const char *const table_names[DB_TABLE_COUNT] = {
 	[DB_OUTBOX] = "outbox",
 	[DB_STATS] = "stats",
 	[DB_INVENTORY] = "inventory",
+	[DB_BY_RNAME] = "by_rname",
 };
 
 /* Initial map size: CAIRN_DB_MAPSIZE (bytes, optional K/M/G suffix; used by tests) or 256 MiB. */
@@ -169,6 +170,12 @@ static int open_tables(db_t *db, int *map_full, cairn_err_t *err)
 		v.mv_size = strlen(want);
 		v.mv_data = want;
 		rc = mdb_put(txn, db->dbi[DB_META], &k, &v, 0);
+		/* A new database indexes every name reversed from its first certificate on
+		 * (db_certs_by_name: suffix searches follow the matches, not the table). */
+		if (rc == 0) {
+			MDB_val rk = { sizeof("by_rname") - 1, (void *)"by_rname" }, rv = { 1, (void *)"1" };
+			rc = mdb_put(txn, db->dbi[DB_META], &rk, &rv, 0);
+		}
 		if (rc != 0)
 			goto mdb_fail;
 	} else {

@@ -187,6 +187,38 @@ static int scan_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	return ++s->n == SCAN_BATCH ? 1 : 0;
 }
 
+/*
+ * Re-signs the certificates queued by ocsp_changed and stores the live answers queued
+ * by the responder. The refresher calls it between scans and between the batches of a
+ * scan: a first scan of 10M certificates signs for about an hour, and a revocation or
+ * a miss's answer must not wait for it (docs/scaling.md).
+ */
+static void drain_queues(ocsp_t *o)
+{
+	ocsp_state_t *changed;
+	ocsp_entry_t *stores;
+	size_t n_changed, n_stores;
+	cairn_err_t err;
+
+	pthread_mutex_lock(&o->mu);
+	changed = o->changed;
+	n_changed = o->n_changed;
+	stores = o->stores;
+	n_stores = o->n_stores;
+	o->changed = NULL;
+	o->stores = NULL;
+	o->n_changed = o->n_stores = 0;
+	pthread_mutex_unlock(&o->mu);
+	memset(&err, 0, sizeof(err));
+	if (n_changed > 0 && resign_changed(o, changed, n_changed, &err) != 0)
+		log_error("ocsp", "re-signing after revocation: %s", cairn_err_msg(&err));
+	memset(&err, 0, sizeof(err));
+	if (n_stores > 0 && ocsp_store(o, stores, n_stores, &err) != 0)
+		log_warn("ocsp", "storing live answers: %s", cairn_err_msg(&err));
+	free(changed);
+	free(stores);
+}
+
 int ocsp_refresh_all(ocsp_t *o, size_t *count, cairn_err_t *err)
 {
 	ocsp_entry_t e[SCAN_BATCH];
@@ -224,6 +256,8 @@ int ocsp_refresh_all(ocsp_t *o, size_t *count, cairn_err_t *err)
 			rc = CAIRN_EDB;
 		total += ne;
 		atomic_fetch_add(&o->presigned, ne);
+		if (rc == 0 && more == 1)
+			drain_queues(o);
 		pthread_mutex_lock(&o->mu);
 		if (o->stopping)
 			more = 0;
@@ -240,44 +274,29 @@ static void *refresher_main(void *arg)
 	ocsp_t *o = arg;
 	time_t next_scan = 0;
 	cairn_err_t err;
+	size_t n;
+	int scan;
 
 	pthread_mutex_lock(&o->mu);
 	while (!o->stopping) {
-		ocsp_state_t *changed = NULL;
-		ocsp_entry_t *stores = NULL;
-		size_t n_changed, n_stores, n;
-		int scan;
-
 		if (o->n_changed == 0 && o->n_stores == 0 && !o->rescan && time(NULL) < next_scan) {
 			struct timespec ts = { .tv_sec = next_scan };
 			pthread_cond_timedwait(&o->cv, &o->mu, &ts);
 			continue;
 		}
-		changed = o->changed;
-		n_changed = o->n_changed;
-		stores = o->stores;
-		n_stores = o->n_stores;
-		o->changed = NULL;
-		o->stores = NULL;
-		o->n_changed = o->n_stores = 0;
 		scan = o->rescan;
 		o->rescan = 0;
 		pthread_mutex_unlock(&o->mu);
 
-		memset(&err, 0, sizeof(err));
-		if (n_changed > 0 && resign_changed(o, changed, n_changed, &err) != 0)
-			log_error("ocsp", "re-signing after revocation: %s", cairn_err_msg(&err));
-		if (n_stores > 0 && ocsp_store(o, stores, n_stores, &err) != 0)
-			log_warn("ocsp", "storing live answers: %s", cairn_err_msg(&err));
+		drain_queues(o);
 		if (scan || time(NULL) >= next_scan) {
+			memset(&err, 0, sizeof(err));
 			if (ocsp_refresh_all(o, &n, &err) != 0)
 				log_error("ocsp", "cache refresh: %s", cairn_err_msg(&err));
 			else if (n > 0)
 				log_info("ocsp", "pre-signed %zu responses", n);
 			next_scan = time(NULL) + (time_t)o->scan_interval;
 		}
-		free(changed);
-		free(stores);
 		pthread_mutex_lock(&o->mu);
 	}
 	pthread_mutex_unlock(&o->mu);

@@ -107,3 +107,7 @@ EXTRA_DIST += tests/integration/inventory.sh tests/integration/discover.sh
 # The web console (/ui/): sessions, CSRF, CSP with curl; the pages in headless Chromium.
 TESTS += tests/integration/ui.sh
 EXTRA_DIST += tests/integration/ui.sh tests/integration/ui_browser.py
+
+# The scale bench's path at N = 20000 (bench/scale.sh runs the large sizes by hand).
+TESTS += tests/integration/scale_smoke.sh
+EXTRA_DIST += tests/integration/scale_smoke.sh

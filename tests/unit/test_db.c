@@ -410,6 +410,55 @@ static void test_by_name(void **state)
 	db_close(db);
 }
 
+static int drop_rname_marker(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)arg;
+	(void)err;
+	return db_del(txn, DB_META, "by_rname", 8);
+}
+
+/* Suffix search through the reversed-name index, and the full scan an older database
+ * (no meta by_rname) falls back to: the same answers. */
+static void test_by_name_suffix_index(void **state)
+{
+	db_t *db = open_db(*state);
+	struct seen s = { .n = 0 };
+	db_txn_t *txn;
+	int pass;
+
+	store_cert(db, 0x61, 2000000000, "a.Example.com", "b.example.com");
+	store_cert(db, 0x62, 2000000000, "example.com", "xexample.com");
+	store_cert(db, 0x63, 2000000000, "c.example.com.au", NULL);
+	store_cert(db, 0x64, 2000000000, "d.sub.example.com", NULL);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_count(txn, DB_BY_RNAME), 6); /* one reversed entry per name */
+	assert_int_equal(db_count(txn, DB_BY_NAME), 6);
+	db_txn_end(txn);
+	for (pass = 0; pass < 2; pass++) {
+		assert_int_equal(db_read_begin(db, &txn), 0);
+		s.n = 0;
+		assert_int_equal(db_certs_by_name(txn, ".EXAMPLE.com", collect, &s), 0);
+		assert_int_equal(s.n, 2); /* not example.com itself, xexample.com, nor .com.au */
+		assert_int_equal(s.first[0], 0x61);
+		assert_int_equal(s.first[1], 0x64);
+		s.n = 0;
+		assert_int_equal(db_certs_by_name(txn, ".sub.example.com", collect, &s), 0);
+		assert_int_equal(s.n, 1);
+		assert_int_equal(s.first[0], 0x64);
+		s.n = 0;
+		assert_int_equal(db_certs_by_name(txn, ".au", collect, &s), 0);
+		assert_int_equal(s.n, 1);
+		assert_int_equal(s.first[0], 0x63);
+		s.n = 0;
+		assert_int_equal(db_certs_by_name(txn, ".net", collect, &s), 0);
+		assert_int_equal(s.n, 0);
+		db_txn_end(txn);
+		if (pass == 0)
+			assert_int_equal(db_write(db, drop_rname_marker, NULL, NULL), 0);
+	}
+	db_close(db);
+}
+
 struct revoke_op {
 	uint8_t serial[16];
 	int64_t when;
@@ -1004,6 +1053,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_collision_in_batch, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_expiry, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_by_name_suffix_index, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_revoke, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cert_counts, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_expiry_days, setup_dir, teardown_dir),
