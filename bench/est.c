@@ -71,7 +71,11 @@ static char *make_body(const opts_t *o, int idx)
 	BIO *b = NULL;
 	BUF_MEM *mem;
 
-	snprintf(cn, sizeof(cn), "bench-device-%d", idx);
+	/* A device authenticated by its certificate may only ask for its own names. */
+	if (o->mode == MODE_CERT)
+		snprintf(cn, sizeof(cn), "bench-device");
+	else
+		snprintf(cn, sizeof(cn), "bench-device-%d", idx);
 	if (k == NULL || req == NULL || name == NULL ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (unsigned char *)cn, -1, -1, 0) ||
 	    !X509_REQ_set_subject_name(req, name) || !X509_REQ_set_pubkey(req, k) ||
