@@ -9,6 +9,10 @@
 
 #include "db/db.h"
 
+/* Reset read transactions kept for reuse: each keeps its reader slot (of
+ * DB_MAX_READERS) but pins no pages. More than the HTTP threads ever read at once. */
+#define DB_IDLE_READERS 32
+
 /* A queued write: lives on the caller's stack until done is set. */
 struct db_req {
 	db_write_fn fn;
@@ -43,6 +47,10 @@ struct db {
 	int writer_in_txn;
 	int resizing;
 	size_t map_size;
+	/* read txns reset by db_txn_end, renewed by the next db_read_begin (gate_mu) */
+	MDB_txn *idle[DB_IDLE_READERS];
+	unsigned n_idle;
+	uint64_t renewed;            /* db_read_begin calls served by a renewed txn */
 };
 
 struct db_txn {
