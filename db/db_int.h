@@ -4,6 +4,7 @@
 #define CAIRN_DB_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <lmdb.h>
 
@@ -50,7 +51,7 @@ struct db {
 	/* read txns reset by db_txn_end, renewed by the next db_read_begin (gate_mu) */
 	MDB_txn *idle[DB_IDLE_READERS];
 	unsigned n_idle;
-	uint64_t renewed;            /* db_read_begin calls served by a renewed txn */
+	atomic_ullong renewed;       /* db_read_begin calls served by a renewed txn */
 };
 
 struct db_txn {

@@ -333,9 +333,7 @@ int db_read_begin(db_t *db, db_txn_t **out)
 			rc = mdb_txn_renew(idle);
 			if (rc == 0) {
 				t->txn = idle;
-				pthread_mutex_lock(&db->gate_mu);
-				db->renewed++;
-				pthread_mutex_unlock(&db->gate_mu);
+				atomic_fetch_add(&db->renewed, 1);
 				break;
 			}
 			mdb_txn_abort(idle);
@@ -360,12 +358,7 @@ int db_read_begin(db_t *db, db_txn_t **out)
 
 uint64_t db_read_renewed(db_t *db)
 {
-	uint64_t n;
-
-	pthread_mutex_lock(&db->gate_mu);
-	n = db->renewed;
-	pthread_mutex_unlock(&db->gate_mu);
-	return n;
+	return atomic_load(&db->renewed);
 }
 
 /*
