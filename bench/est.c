@@ -25,6 +25,7 @@ typedef struct opts {
 	double time_cap;
 	int conc[MAX_CONC];
 	int n_conc;
+	int fresh; /* a new TLS connection for every request (clients without keep-alive) */
 } opts_t;
 
 typedef struct run {
@@ -71,7 +72,11 @@ static char *make_body(const opts_t *o, int idx)
 	BIO *b = NULL;
 	BUF_MEM *mem;
 
-	snprintf(cn, sizeof(cn), "bench-device-%d", idx);
+	/* A device authenticated by its certificate may only ask for its own names. */
+	if (o->mode == MODE_CERT)
+		snprintf(cn, sizeof(cn), "bench-device");
+	else
+		snprintf(cn, sizeof(cn), "bench-device-%d", idx);
 	if (k == NULL || req == NULL || name == NULL ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (unsigned char *)cn, -1, -1, 0) ||
 	    !X509_REQ_set_subject_name(req, name) || !X509_REQ_set_pubkey(req, k) ||
@@ -153,6 +158,8 @@ static void *worker_main(void *arg)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	if (o->fresh)
+		curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 	if (o->mode != MODE_HEALTHZ)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->bodies[w->idx]);
 	while ((i = atomic_fetch_add(&r->next, 1)) < r->count && now_s() < r->deadline) {
@@ -219,9 +226,9 @@ static int run_level(const opts_t *o, int conc)
 		if (r.lat_ms[i] >= 0)
 			done[n++] = r.lat_ms[i];
 	qsort(done, (size_t)n, sizeof(double), cmp_double);
-	printf("%-9s c=%-2d %5d req in %6.2f s = %8.1f req/s  p50 %7.2f ms  p99 %7.2f ms  "
+	printf("%-9s%s c=%-2d %5d req in %6.2f s = %8.1f req/s  p50 %7.2f ms  p99 %7.2f ms  "
 	       "failed %d  TLS connections %ld%s\n",
-	       mode_name(o->mode), conc, n, el, n / el, n ? done[n / 2] : 0.0,
+	       mode_name(o->mode), o->fresh ? "-fresh" : "", conc, n, el, n / el, n ? done[n / 2] : 0.0,
 	       n ? done[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] : 0.0, atomic_load(&r.failed),
 	       atomic_load(&r.connects), n < o->count ? "  [time cap hit]" : "");
 	for (i = 0; i < conc; i++)
@@ -237,7 +244,8 @@ static void usage(void)
 		"usage: est_bench --url HTTPS_BASE --cacert ROOT.pem MODE [-n N] [-c 1,8] [-t SEC]\n"
 		"  MODE: --user NAME:PASSWORD (EST, HTTP Basic) | --cert F --key F (EST, client cert)\n"
 		"        | --token T (admin API issuance, reference) | --healthz (GET, reference)\n"
-		"  --label L   EST label (default: none)\n");
+		"  --label L   EST label (default: none)\n"
+		"  --fresh     a new TLS connection for every request (no keep-alive)\n");
 }
 
 int main(int argc, char **argv)
@@ -247,6 +255,7 @@ int main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'b' },  { "cert", required_argument, NULL, 'C' },
 		{ "key", required_argument, NULL, 'K' },   { "token", required_argument, NULL, 'T' },
 		{ "healthz", no_argument, NULL, 'h' },     { "label", required_argument, NULL, 'l' },
+		{ "fresh", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	opts_t o = { .mode = MODE_HEALTHZ, .count = 400, .time_cap = 30, .conc = { 1, 8 }, .n_conc = 2 };
@@ -263,6 +272,7 @@ int main(int argc, char **argv)
 		case 'T': o.token = optarg; o.mode = MODE_ADMIN; break;
 		case 'h': o.mode = MODE_HEALTHZ; break;
 		case 'l': o.label = optarg; break;
+		case 'f': o.fresh = 1; break;
 		case 'n': o.count = atoi(optarg); break;
 		case 't': o.time_cap = atof(optarg); break;
 		case 'c':

@@ -10,6 +10,10 @@ noinst_PROGRAMS += bench/crl_bench
 bench_crl_bench_SOURCES = bench/crl.c
 bench_crl_bench_LDADD = libcrl.la libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
 
+noinst_PROGRAMS += bench/db_read_bench
+bench_db_read_bench_SOURCES = bench/db_read.c
+bench_db_read_bench_LDADD = libdb.la libutil.la $(CAIRN_LIBS)
+
 # The one seeder of bench/ocsp.sh, bench/scale.sh and tests/integration/scale_smoke.sh.
 noinst_PROGRAMS += bench/ocsp_seed
 bench_ocsp_seed_SOURCES = bench/ocsp_seed.c

@@ -69,17 +69,31 @@ while :; do
 done
 echo "# cairn pre-signed $have responses in $(($(date +%s) - t0)) s (server.threads=$THREADS, pinned to CPU 0)"
 
-# run_wrk NAME URL MODE PREFIX C: one 10 s wrk run on CPU 1; prints one result line.
+# cpu_ticks PID: utime + stime of a process, in clock ticks.
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+HZ=$(getconf CLK_TCK)
+
+# run_wrk NAME URL MODE PREFIX C [PID]: one 10 s wrk run on CPU 1; prints one result line,
+# with the server's CPU per request when its PID is given (less swayed by other load
+# on the machine than req/s).
 run_wrk() {
 	out=$W/wrk.$1.$3.$5.txt
+	t0=$([ -n "${6:-}" ] && cpu_ticks "$6" || echo 0)
 	taskset -c 1 wrk -t1 -c"$5" -d"${DUR}s" --latency --timeout 5s -s "$SRC/bench/ocsp.lua" "$2" \
 		-- "$W/reqs.lua" "$3" "$4" >"$out" 2>&1 || true
 	rps=$(sed -n 's/^Requests\/sec: *//p' "$out")
 	p50=$(sed -n 's/^ *50% *//p' "$out")
 	p99=$(sed -n 's/^ *99% *//p' "$out")
 	errs=$(sed -n 's/.*Socket errors: \(.*\)/\1/p; s/.*Non-2xx or 3xx responses: \(.*\)/non2xx \1/p' "$out" | tr '\n' ' ')
-	printf '%-8s %-4s c=%-3s %10s req/s  p50 %8s  p99 %8s  %s\n' "$1" "$3" "$5" "${rps:-?}" \
-		"${p50:-?}" "${p99:-?}" "$errs"
+	cpu=""
+	if [ -n "${6:-}" ]; then
+		t1=$(cpu_ticks "$6")
+		nreq=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$out")
+		[ "${nreq:-0}" -gt 0 ] && cpu=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$nreq" \
+			'BEGIN { printf "cpu %.1f us/req", t * 1e6 / hz / n }')
+	fi
+	printf '%-8s %-4s c=%-3s %10s req/s  p50 %8s  p99 %8s  %s %s\n' "$1" "$3" "$5" "${rps:-?}" \
+		"${p50:-?}" "${p99:-?}" "$cpu" "$errs"
 }
 
 # A fresh `openssl ocsp` responder on CPU 0 for each run (it cannot survive some clients).
@@ -104,7 +118,7 @@ openssl_down() {
 echo "# $Q different certificates (10% revoked) of $N; wrk -t1 pinned to CPU 1, ${DUR} s per run"
 for mode in get post; do
 	for c in $CONNS; do
-		run_wrk cairn "$HTTP" "$mode" "$([ $mode = get ] && echo /ocsp/ || echo /ocsp)" "$c"
+		run_wrk cairn "$HTTP" "$mode" "$([ $mode = get ] && echo /ocsp/ || echo /ocsp)" "$c" "$CPID"
 		[ "$OSSL" = 1 ] || continue
 		openssl_up
 		run_wrk openssl "$OURL" "$mode" "/" "$c"

@@ -77,10 +77,17 @@ int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err) CAIRN_WUR;
 
 /* Read-only snapshot. Any thread (MDB_NOTLS); end with db_txn_end, from any thread.
  * Returns 0, CAIRN_EDB or CAIRN_ENOMEM. Keep it short-lived (it pins old pages
- * and blocks map growth). */
+ * and blocks map growth). Reuses a transaction an earlier db_txn_end reset
+ * (mdb_txn_renew: its reader slot is kept, no search of the reader table), so a
+ * thread pool that reads per request pays no transaction set-up after the first
+ * requests; up to 32 reset transactions are kept, each holding one reader slot
+ * of the environment's 512 but no snapshot. */
 int db_read_begin(db_t *db, db_txn_t **out) CAIRN_WUR;
-/* Ends a read transaction (write transactions are ended by the writer: a no-op). NULL ok. */
+/* Ends a read transaction (write transactions are ended by the writer: a no-op). NULL ok.
+ * The snapshot is released at once (mdb_txn_reset); the LMDB txn is kept for reuse. */
 void db_txn_end(db_txn_t *txn);
+/* How many db_read_begin calls were served by renewing a kept transaction. Thread-safe. */
+uint64_t db_read_renewed(db_t *db);
 
 /*
  * Writes a consistent, compacted copy of the environment (LMDB's own copy:

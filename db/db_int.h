@@ -4,10 +4,15 @@
 #define CAIRN_DB_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <lmdb.h>
 
 #include "db/db.h"
+
+/* Reset read transactions kept for reuse: each keeps its reader slot (of
+ * DB_MAX_READERS) but pins no pages. More than the HTTP threads ever read at once. */
+#define DB_IDLE_READERS 32
 
 /* A queued write: lives on the caller's stack until done is set. */
 struct db_req {
@@ -43,6 +48,10 @@ struct db {
 	int writer_in_txn;
 	int resizing;
 	size_t map_size;
+	/* read txns reset by db_txn_end, renewed by the next db_read_begin (gate_mu) */
+	MDB_txn *idle[DB_IDLE_READERS];
+	unsigned n_idle;
+	atomic_ullong renewed;       /* db_read_begin calls served by a renewed txn */
 };
 
 struct db_txn {

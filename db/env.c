@@ -295,6 +295,8 @@ void db_close(db_t *db)
 		pthread_mutex_unlock(&db->q_mu);
 		pthread_join(db->writer, NULL);
 	}
+	while (db->n_idle > 0)
+		mdb_txn_abort(db->idle[--db->n_idle]);
 	if (db->env != NULL)
 		mdb_env_close(db->env);
 	pthread_cond_destroy(&db->q_cv);
@@ -305,9 +307,19 @@ void db_close(db_t *db)
 	free(db);
 }
 
+/*
+ * With MDB_NOTLS a reader slot belongs to the MDB_txn, not to the thread, so a
+ * txn that db_txn_end reset can be renewed by any thread: mdb_txn_renew reuses
+ * its slot where mdb_txn_begin searches the reader table for a free one under
+ * the table's mutex (the larger part of an OCSP cache hit, bench/README.md).
+ * A reset txn holds no snapshot, so it pins no pages and does not block a map
+ * resize. A renewal that fails (another process grew the map) falls back to a
+ * fresh txn.
+ */
 int db_read_begin(db_t *db, db_txn_t **out)
 {
 	db_txn_t *t;
+	MDB_txn *idle = NULL;
 	int rc, tries;
 
 	*out = NULL;
@@ -322,7 +334,19 @@ int db_read_begin(db_t *db, db_txn_t **out)
 		while (db->resizing)
 			pthread_cond_wait(&db->gate_cv, &db->gate_mu);
 		db->readers++;
+		if (tries == 0 && db->n_idle > 0)
+			idle = db->idle[--db->n_idle];
 		pthread_mutex_unlock(&db->gate_mu);
+		if (idle != NULL) {
+			rc = mdb_txn_renew(idle);
+			if (rc == 0) {
+				t->txn = idle;
+				atomic_fetch_add(&db->renewed, 1);
+				break;
+			}
+			mdb_txn_abort(idle);
+			idle = NULL;
+		}
 		rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t->txn);
 		if (rc == 0)
 			break;
@@ -338,6 +362,11 @@ int db_read_begin(db_t *db, db_txn_t **out)
 	}
 	*out = t;
 	return 0;
+}
+
+uint64_t db_read_renewed(db_t *db)
+{
+	return atomic_load(&db->renewed);
 }
 
 /*
@@ -385,16 +414,23 @@ int db_backup(db_t *db, const char *file, cairn_err_t *err)
 void db_txn_end(db_txn_t *txn)
 {
 	db_t *db;
+	MDB_txn *drop = NULL;
 
 	if (txn == NULL || txn->write)
 		return; /* write txns belong to the writer thread */
 	db = txn->db;
-	mdb_txn_abort(txn->txn);
+	mdb_txn_reset(txn->txn); /* releases the snapshot; the slot stays with the txn */
 	pthread_mutex_lock(&db->gate_mu);
 	db->readers--;
+	if (db->n_idle < DB_IDLE_READERS)
+		db->idle[db->n_idle++] = txn->txn;
+	else
+		drop = txn->txn;
 	if (db->resizing)
 		pthread_cond_broadcast(&db->gate_cv);
 	pthread_mutex_unlock(&db->gate_mu);
+	if (drop != NULL)
+		mdb_txn_abort(drop);
 	free(txn);
 }
 

@@ -204,18 +204,98 @@ static int cred_digest(const est_t *e, const char *header, uint8_t out[32])
 		       : CAIRN_ECRYPTO;
 }
 
+/* Does the account still exist with the password hash it had when the login was
+ * checked? Then the requester is set and info filled: 1; else 0. One read of the
+ * database, so a deleted account or a new password ends every kept login at once. */
+static int still_current(est_call_t *c, const char *user, const uint8_t tag[32],
+			 est_user_info_t *info)
+{
+	if (est_user_get(c->e->db, user, info) != 0 || !util_ct_equal(tag, info->tag, 32))
+		return 0;
+	snprintf(c->requester, sizeof(c->requester), "est:user/%s", user);
+	return 1;
+}
+
 /* The login this connection made before, when this request sends the same header and
  * the account still has the same password: user and info filled, 1; else 0. */
 static int conn_reuse(est_call_t *c, const uint8_t cred[32], est_user_info_t *info)
 {
 	est_conn_t *conn = c->req->conn ? *c->req->conn : NULL;
 
-	if (conn == NULL || !conn->valid || !util_ct_equal(conn->cred, cred, 32) ||
-	    est_user_get(c->e->db, conn->user, info) != 0 ||
-	    !util_ct_equal(conn->tag, info->tag, sizeof(info->tag)))
+	return conn != NULL && conn->valid && util_ct_equal(conn->cred, cred, 32) &&
+	       still_current(c, conn->user, conn->tag, info);
+}
+
+/* The cache slot of a credential digest. */
+static struct est_login *login_slot(est_t *e, const uint8_t cred[32])
+{
+	uint32_t h;
+
+	memcpy(&h, cred, sizeof(h));
+	return &e->logins[h % (uint32_t)e->set.auth_cache_entries];
+}
+
+static int check_limit(est_call_t *c, const char *key, http_reply_t *reply);
+
+/* A login verified (by the slow hash) on any connection less than
+ * est.auth_cache_seconds ago with the same Authorization header, its account
+ * unchanged since: 1 with user and info filled; 0 when there is none; -1 when its
+ * user name is locked by the failure limit (reply filled), as the slow path would
+ * be. A slot holds one login: a colliding one replaces it (the bound on memory and
+ * on what a client can fill). */
+static int cache_reuse(est_call_t *c, const uint8_t cred[32], est_user_info_t *info,
+		       http_reply_t *reply)
+{
+	struct est_login *l, hit;
+	char ukey[RL_KEY_MAX];
+	int found = 0;
+
+	if (c->e->logins == NULL)
 		return 0;
-	snprintf(c->requester, sizeof(c->requester), "est:user/%s", conn->user);
-	return 1;
+	pthread_mutex_lock(&c->e->logins_mu);
+	l = login_slot(c->e, cred);
+	if (l->until > (int64_t)time(NULL) && util_ct_equal(l->cred, cred, 32)) {
+		hit = *l;
+		found = 1;
+	} else if (l->until != 0 && l->until <= (int64_t)time(NULL)) {
+		OPENSSL_cleanse(l, sizeof(*l));
+	}
+	pthread_mutex_unlock(&c->e->logins_mu);
+	if (!found)
+		return 0;
+	snprintf(ukey, sizeof(ukey), "user:%s", hit.user);
+	if (check_limit(c, ukey, reply) != 0)
+		found = -1;
+	else
+		found = still_current(c, hit.user, hit.tag, info);
+	OPENSSL_cleanse(&hit, sizeof(hit));
+	return found;
+}
+
+static void cache_keep(est_call_t *c, const char *user, const uint8_t cred[32],
+		       const est_user_info_t *info)
+{
+	struct est_login *l;
+
+	if (c->e->logins == NULL)
+		return;
+	pthread_mutex_lock(&c->e->logins_mu);
+	l = login_slot(c->e, cred);
+	memcpy(l->cred, cred, 32);
+	snprintf(l->user, sizeof(l->user), "%s", user);
+	memcpy(l->tag, info->tag, sizeof(l->tag));
+	l->until = (int64_t)time(NULL) + c->e->set.auth_cache_seconds;
+	pthread_mutex_unlock(&c->e->logins_mu);
+}
+
+void est_login_stats(est_t *e, uint64_t *password, uint64_t *cache, uint64_t *connection)
+{
+	if (password)
+		*password = atomic_load(&e->n_password);
+	if (cache)
+		*cache = atomic_load(&e->n_cache);
+	if (connection)
+		*connection = atomic_load(&e->n_connection);
 }
 
 static void conn_keep(est_call_t *c, const char *user, const uint8_t cred[32],
@@ -246,7 +326,7 @@ static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *inf
 	size_t len = 0;
 	char *colon, *user = NULL;
 	cairn_err_t err = { 0 };
-	int rc = -1;
+	int rc = -1, have_cred;
 
 	if (h == NULL || strncasecmp(h, "Basic ", 6) != 0) {
 		est_refuse(c, reply, 401, "%s%sauthentication required: HTTP Basic or a client "
@@ -254,10 +334,21 @@ static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *inf
 		return -1;
 	}
 	addr_key(c->req->remote, addr, sizeof(addr));
-	if (cred_digest(c->e, h, cred) == 0 && conn_reuse(c, cred, info))
+	have_cred = cred_digest(c->e, h, cred) == 0;
+	if (have_cred && conn_reuse(c, cred, info)) {
+		atomic_fetch_add(&c->e->n_connection, 1);
 		return 0;
+	}
 	if (check_limit(c, addr, reply) != 0)
 		return -1;
+	if (have_cred && (rc = cache_reuse(c, cred, info, reply)) != 0) {
+		if (rc < 0)
+			return -1;
+		atomic_fetch_add(&c->e->n_cache, 1);
+		conn_keep(c, c->requester + 9, cred, info);
+		return 0;
+	}
+	rc = -1;
 	if (est_b64_decode(h + 6, strlen(h + 6), &raw, &len) != 0) {
 		util_ratelimit_fail(c->e->fails, addr);
 		est_refuse(c, reply, 401, "malformed Basic credentials");
@@ -282,7 +373,11 @@ static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *inf
 		goto out;
 	if (est_user_check(c->e->db, user, colon + 1, info, &err) == 0) {
 		snprintf(c->requester, sizeof(c->requester), "est:user/%s", user);
-		conn_keep(c, user, cred, info);
+		if (have_cred) {
+			conn_keep(c, user, cred, info);
+			cache_keep(c, user, cred, info);
+		}
+		atomic_fetch_add(&c->e->n_password, 1);
 		rc = 0;
 		goto out;
 	}

@@ -106,6 +106,13 @@ int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *poli
 	e->ca = ca;
 	e->db = db;
 	e->policy = policy;
+	pthread_mutex_init(&e->logins_mu, NULL);
+	est_users_kdf(set->scrypt_n, set->scrypt_r, set->scrypt_p);
+	if (set->auth_cache_seconds > 0 && set->auth_cache_entries > 0 &&
+	    (e->logins = calloc((size_t)set->auth_cache_entries, sizeof(*e->logins))) == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if ((rc = util_ratelimit_new(EST_FAIL_KEYS, set->auth_fail_limit,
 				     (uint64_t)set->auth_fail_window * 1000, &e->fails)) != 0 ||
 	    (rc = util_random(e->conn_key, sizeof(e->conn_key))) != 0) {
@@ -130,6 +137,10 @@ void est_free(est_t *e)
 		return;
 	util_ratelimit_free(e->fails);
 	OPENSSL_cleanse(e->conn_key, sizeof(e->conn_key));
+	if (e->logins != NULL)
+		OPENSSL_cleanse(e->logins, (size_t)e->set.auth_cache_entries * sizeof(*e->logins));
+	free(e->logins);
+	pthread_mutex_destroy(&e->logins_mu);
 	free(e);
 }
 

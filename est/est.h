@@ -42,6 +42,9 @@ typedef struct est_settings {
 	int retry_after;                  /* seconds, for 202 answers */
 	int auth_fail_limit;              /* failed Basic logins at once, per address and per user */
 	int auth_fail_window;             /* seconds to drain auth_fail_limit failures */
+	int auth_cache_seconds;           /* verified Basic credentials kept in memory (0 = off) */
+	int auth_cache_entries;           /* ... at most this many (0 = off) */
+	int scrypt_n, scrypt_r, scrypt_p; /* scrypt cost of passwords set from now on */
 } est_settings_t;
 
 /*
@@ -52,7 +55,10 @@ typedef struct est_settings {
  * init-made ones)}), default_label, channel_binding ("off" | "tls-unique" |
  * "tls-exporter"), revoke_superseded (bool), retry_after (1..86400),
  * auth_fail_limit (1..1000, default 10), auth_fail_window (seconds 1..86400,
- * default 600). Unknown keys are refused;
+ * default 600), auth_cache_seconds (0..3600, default 60), auth_cache_entries
+ * (0..65536, default 1024), scrypt_n (a power of two 1024..1048576, default 16384),
+ * scrypt_r (1..32, default 8), scrypt_p (1..16, default 1; 128 * n * r at most
+ * 64 MiB). Unknown keys are refused;
  * errors name the key ("est.labels.iot-device.validity_days: must be 0..3650").
  * Returns 0 or CAIRN_ECONFIG. Profile names are checked by est_settings_check_profiles
  * (from the config validator against the "profiles" object, and from est_new against the CA).
@@ -67,6 +73,12 @@ int est_settings_check_profiles(const est_settings_t *set,
 #define EST_DEFAULT_RETRY_AFTER 60 /* seconds a client waits on a pending request */
 #define EST_AUTH_FAIL_LIMIT 10
 #define EST_AUTH_FAIL_WINDOW 600
+#define EST_AUTH_CACHE_SECONDS 60
+#define EST_AUTH_CACHE_ENTRIES 1024
+#define EST_SCRYPT_N 16384
+#define EST_SCRYPT_R 8
+#define EST_SCRYPT_P 1
+#define EST_SCRYPT_MAXMEM (64u << 20)
 
 /* 1 for the profiles whose certificates never authenticate an EST client, whatever
  * a label's client_cert_profiles says: admin and those `cairn init` issues. */
@@ -139,8 +151,9 @@ typedef struct est_user_info {
 } est_user_info_t;
 
 /*
- * Adds an account with a salted scrypt hash of password (N=16384, r=8, p=1;
- * parameters stored with the hash) bound to labels (n_labels 0: the default
+ * Adds an account with a salted scrypt hash of password (the parameters of
+ * est_users_kdf, by default N=16384, r=8, p=1; stored with the hash, so a later
+ * change of them leaves existing accounts verifying as before) bound to labels (n_labels 0: the default
  * label only), audited "est.user.add" by actor, in one durable write. name is
  * [A-Za-z0-9._@-]{1,63}; password 8..1024 bytes; labels well-formed label
  * names, at most EST_MAX_LABELS (whether they are configured is the caller's
@@ -150,6 +163,14 @@ typedef struct est_user_info {
  */
 int est_user_add(db_t *db, const char *name, const char *password, const char *const *labels,
 		 size_t n_labels, const char *email, const char *actor, cairn_err_t *err) CAIRN_WUR;
+/* The scrypt parameters est_user_add uses from now on, for the whole process (est_new
+ * sets them from est.scrypt_n/r/p; checked there). Thread-safe. */
+void est_users_kdf(int n, int r, int p);
+
+/* Basic logins since est_new: checked with the slow hash, taken from the in-memory
+ * credential cache, reused by their TLS connection. Any pointer may be NULL. */
+void est_login_stats(est_t *e, uint64_t *password, uint64_t *cache, uint64_t *connection);
+
 /* Appends to into (a json array) the e-mail address of the EST account requester names
  * ("est:user/NAME"). Returns 0, CAIRN_ENOENT (not an account, or one without an address). */
 int est_owner_address(db_t *db, const char *requester, json_t *into);

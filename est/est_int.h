@@ -3,6 +3,9 @@
 #ifndef CAIRN_EST_INT_H
 #define CAIRN_EST_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <openssl/x509.h>
 
 #include "est/est.h"
@@ -13,7 +16,19 @@ struct est {
 	db_t *db;
 	policy_engine_t *policy;
 	util_ratelimit_t *fails; /* failed Basic logins, per client address and per user */
-	uint8_t conn_key[32];   /* keys the digests of Basic credentials kept per connection */
+	uint8_t conn_key[32];   /* keys the digests of Basic credentials (per run, random) */
+	pthread_mutex_t logins_mu;
+	struct est_login *logins; /* set.auth_cache_entries slots, by the digest's first bytes */
+	atomic_ulong n_password, n_cache, n_connection; /* est_login_stats */
+};
+
+/* A Basic login verified by the slow hash, kept set.auth_cache_seconds (auth.c). Holds
+ * no password: the HMAC of the Authorization header under conn_key. */
+struct est_login {
+	uint8_t cred[32];
+	char user[EST_NAME_MAX];
+	uint8_t tag[32];        /* the account's password hash then: deleted/changed ends it */
+	int64_t until;          /* wall clock (0: empty slot) */
 };
 
 /* What a TLS connection keeps of its last successful Basic login (auth.c). */

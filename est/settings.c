@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The "est" object of cairn.json: labels, default label, channel binding, re-enroll and retry settings. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -107,6 +108,38 @@ static int parse_label(const char *name, const json_t *obj, est_label_t *l, cair
 	return 0;
 }
 
+/* The plain integer keys of "est": where each goes and its bounds. */
+static int parse_int_key(const char *key, const json_t *v, est_settings_t *out, cairn_err_t *err)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		long min, max;
+	} keys[] = {
+		{ "auth_cache_seconds", offsetof(est_settings_t, auth_cache_seconds), 0, 3600 },
+		{ "auth_cache_entries", offsetof(est_settings_t, auth_cache_entries), 0, 65536 },
+		{ "scrypt_n", offsetof(est_settings_t, scrypt_n), 1024, 1048576 },
+		{ "scrypt_r", offsetof(est_settings_t, scrypt_r), 1, 32 },
+		{ "scrypt_p", offsetof(est_settings_t, scrypt_p), 1, 16 },
+	};
+	size_t i;
+	json_int_t n;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(key, keys[i].key) != 0)
+			continue;
+		n = json_integer_value(v);
+		if (!json_is_integer(v) || n < keys[i].min || n > keys[i].max ||
+		    (strcmp(key, "scrypt_n") == 0 && (n & (n - 1)) != 0))
+			return cairn_err_set(err, CAIRN_ECONFIG, "est.%s: must be %s%ld..%ld", key,
+					     strcmp(key, "scrypt_n") == 0 ? "a power of two " : "",
+					     keys[i].min, keys[i].max);
+		*(int *)((char *)out + keys[i].off) = (int)n;
+		return 0;
+	}
+	return cairn_err_set(err, CAIRN_ECONFIG, "est.%s: unknown key", key);
+}
+
 int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err)
 {
 	json_t *def = NULL, *v;
@@ -118,6 +151,11 @@ int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err)
 	out->retry_after = EST_DEFAULT_RETRY_AFTER;
 	out->auth_fail_limit = EST_AUTH_FAIL_LIMIT;
 	out->auth_fail_window = EST_AUTH_FAIL_WINDOW;
+	out->auth_cache_seconds = EST_AUTH_CACHE_SECONDS;
+	out->auth_cache_entries = EST_AUTH_CACHE_ENTRIES;
+	out->scrypt_n = EST_SCRYPT_N;
+	out->scrypt_r = EST_SCRYPT_R;
+	out->scrypt_p = EST_SCRYPT_P;
 	snprintf(out->default_label, sizeof(out->default_label), "default");
 	if (obj == NULL)
 		obj = def = est_settings_default();
@@ -189,10 +227,14 @@ int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err)
 			}
 			*(limit ? &out->auth_fail_limit : &out->auth_fail_window) =
 				(int)json_integer_value(v);
-		} else {
-			rc = cairn_err_set(err, CAIRN_ECONFIG, "est.%s: unknown key", key);
+		} else if ((rc = parse_int_key(key, v, out, err)) != 0) {
 			goto out;
 		}
+	}
+	if ((int64_t)128 * out->scrypt_n * out->scrypt_r > (int64_t)EST_SCRYPT_MAXMEM) {
+		rc = cairn_err_set(err, CAIRN_ECONFIG,
+				   "est.scrypt_n: 128 * scrypt_n * scrypt_r must be at most 64 MiB");
+		goto out;
 	}
 	for (i = 0; i < out->n_labels; i++)
 		if (strcmp(out->labels[i].name, out->default_label) == 0)

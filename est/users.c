@@ -12,10 +12,20 @@
 #include "notify/notify.h"
 
 #define USER_PREFIX "u:"
-#define SCRYPT_N 16384
-#define SCRYPT_R 8
-#define SCRYPT_P 1
-#define SCRYPT_MAXMEM (64u << 20)
+#define SCRYPT_N EST_SCRYPT_N /* for an unknown user's dummy hash */
+#define SCRYPT_R EST_SCRYPT_R
+#define SCRYPT_P EST_SCRYPT_P
+#define SCRYPT_MAXMEM EST_SCRYPT_MAXMEM
+
+/* What new passwords are hashed with (est_users_kdf). */
+static _Atomic int kdf_n = EST_SCRYPT_N, kdf_r = EST_SCRYPT_R, kdf_p = EST_SCRYPT_P;
+
+void est_users_kdf(int n, int r, int p)
+{
+	kdf_n = n;
+	kdf_r = r;
+	kdf_p = p;
+}
 #define SALT_LEN 16
 #define HASH_LEN 32
 
@@ -109,6 +119,7 @@ int est_user_add(db_t *db, const char *name, const char *password, const char *c
 	uint8_t salt[SALT_LEN], hash[HASH_LEN];
 	char salt_hex[2 * SALT_LEN + 1], hash_hex[2 * HASH_LEN + 1];
 	struct user_put u = { name, actor, NULL, NULL };
+	int n = kdf_n, r = kdf_r, p = kdf_p;
 	json_t *rec = NULL;
 	char *text = NULL;
 	size_t plen;
@@ -125,15 +136,16 @@ int est_user_add(db_t *db, const char *name, const char *password, const char *c
 	if ((rc = labels_json(labels, n_labels, &u.labels, err)) != 0)
 		return rc;
 	if (util_random(salt, sizeof(salt)) != 0 ||
-	    scrypt_hash(password, salt, sizeof(salt), SCRYPT_N, SCRYPT_R, SCRYPT_P, hash) != 0) {
+	    scrypt_hash(password, salt, sizeof(salt), (uint64_t)n, (uint64_t)r, (uint64_t)p,
+			hash) != 0) {
 		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "scrypt failed");
 		goto out;
 	}
 	hex_encode(salt, sizeof(salt), salt_hex);
 	hex_encode(hash, sizeof(hash), hash_hex);
 	OPENSSL_cleanse(hash, sizeof(hash));
-	rec = json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:I}", "kdf", "scrypt", "n", SCRYPT_N, "r",
-			SCRYPT_R, "p", SCRYPT_P, "salt", salt_hex, "hash", hash_hex, "created",
+	rec = json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:I}", "kdf", "scrypt", "n", n, "r", r,
+			"p", p, "salt", salt_hex, "hash", hash_hex, "created",
 			(json_int_t)time(NULL));
 	if (rec != NULL && email != NULL && json_object_set_new(rec, "email", json_string(email)) != 0) {
 		json_decref(rec);

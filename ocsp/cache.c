@@ -269,6 +269,109 @@ int ocsp_refresh_all(ocsp_t *o, size_t *count, cairn_err_t *err)
 	return rc;
 }
 
+#define SWEEP_BATCH 1024 /* cache entries deleted per db_write */
+
+/* One pass of the sweep over the ocsp table: the keys to delete, where to go on. */
+struct sweep {
+	db_txn_t *txn;
+	time_t now;
+	uint8_t (*keys)[DB_SERIAL_MAX + 1];
+	size_t klen[SWEEP_BATCH], n;
+	uint8_t last[DB_SERIAL_MAX + 1];
+	size_t last_len;
+	int skip_first;
+	unsigned long unknowns; /* `unknown` entries kept, counted on the way */
+};
+
+/* Deletes an entry whose certificate has expired (nobody needs its status from
+ * the cache any more; a late question is signed live) and an `unknown` answer
+ * past its nextUpdate. */
+static int sweep_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct sweep *w = arg;
+	db_cert_t c;
+	int drop;
+
+	if (w->skip_first) {
+		w->skip_first = 0;
+		if (klen == w->last_len && memcmp(key, w->last, klen) == 0)
+			return 0;
+	}
+	if (klen < 2 || klen > DB_SERIAL_MAX + 1)
+		return 0;
+	memcpy(w->last, key, klen);
+	w->last_len = klen;
+	if (ocsp_cache_is_unknown(val, vlen))
+		drop = (int64_t)db_be64_get((const uint8_t *)val + 19) <= (int64_t)w->now;
+	else
+		drop = db_cert_get(w->txn, key, klen - 1, &c) != 0 ||
+		       c.not_after <= (int64_t)w->now;
+	if (!drop) {
+		w->unknowns += ocsp_cache_is_unknown(val, vlen);
+		return 0;
+	}
+	memcpy(w->keys[w->n], key, klen);
+	w->klen[w->n] = klen;
+	return ++w->n == SWEEP_BATCH ? 1 : 0;
+}
+
+static int sweep_del(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct sweep *w = arg;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < w->n; i++)
+		if ((rc = db_del(txn, DB_OCSP, w->keys[i], w->klen[i])) != 0 && rc != CAIRN_ENOENT)
+			return cairn_err_set(err, rc, "deleting an OCSP response: %s",
+					     cairn_strerror(rc));
+	return 0;
+}
+
+int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
+{
+	struct sweep *w = calloc(1, sizeof(*w));
+	size_t total = 0;
+	int rc = 0, more;
+
+	if (w == NULL || (w->keys = calloc(SWEEP_BATCH, sizeof(*w->keys))) == NULL) {
+		free(w);
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	}
+	w->now = time(NULL);
+	do {
+		w->n = 0;
+		if (db_read_begin(o->db, &w->txn) != 0) {
+			rc = cairn_err_set(err, CAIRN_EDB, "ocsp: cannot read the database");
+			break;
+		}
+		w->skip_first = w->last_len > 0;
+		more = db_iterate(w->txn, DB_OCSP, w->last_len ? w->last : NULL, w->last_len,
+				  sweep_cb, w);
+		db_txn_end(w->txn);
+		if (more < 0) {
+			rc = cairn_err_set(err, more, "ocsp: sweeping the cache: %s",
+					   cairn_strerror(more));
+			break;
+		}
+		if (w->n > 0 && (rc = db_write(o->db, sweep_del, w, err)) != 0)
+			break;
+		total += w->n;
+		pthread_mutex_lock(&o->mu);
+		if (o->stopping)
+			more = 0;
+		pthread_mutex_unlock(&o->mu);
+	} while (more == 1);
+	if (rc == 0 && more == 0)
+		atomic_store(&o->unknowns, w->unknowns);
+	atomic_fetch_add(&o->swept, total);
+	free(w->keys);
+	free(w);
+	if (count != NULL)
+		*count = total;
+	return rc;
+}
+
 static void *refresher_main(void *arg)
 {
 	ocsp_t *o = arg;
@@ -295,6 +398,11 @@ static void *refresher_main(void *arg)
 				log_error("ocsp", "cache refresh: %s", cairn_err_msg(&err));
 			else if (n > 0)
 				log_info("ocsp", "pre-signed %zu responses", n);
+			if (ocsp_sweep(o, &n, &err) != 0)
+				log_error("ocsp", "cache sweep: %s", cairn_err_msg(&err));
+			else if (n > 0)
+				log_info("ocsp", "deleted %zu cached responses of expired "
+					 "certificates or unknown serials", n);
 			next_scan = time(NULL) + (time_t)o->scan_interval;
 		}
 		pthread_mutex_lock(&o->mu);

@@ -93,6 +93,15 @@ int ocsp_add_issuer(ocsp_t *o, const ocsp_issuer_t *c, cairn_err_t *err) CAIRN_W
 
 /* Counters since ocsp_open. Any pointer may be NULL. Thread-safe. */
 void ocsp_stats(ocsp_t *o, uint64_t *cache_hits, uint64_t *signed_live, uint64_t *presigned);
+/* Cache entries deleted by ocsp_sweep since ocsp_open. Thread-safe. */
+uint64_t ocsp_swept(ocsp_t *o);
+
+/* Deletes from the cache the answers of expired certificates (and of serials no
+ * longer in the database) and the `unknown` answers past their nextUpdate, in
+ * db_writes of at most 1024 deletions (the refresher runs it after each scan).
+ * *n (may be NULL) receives the number deleted. Do not call while the refresher
+ * runs. Returns 0 or a db code. */
+int ocsp_sweep(ocsp_t *o, size_t *n, cairn_err_t *err) CAIRN_WUR;
 
 /*
  * Replaces the responder of issuer (by name) with signer_cert/signer_key (and

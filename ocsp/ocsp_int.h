@@ -22,6 +22,12 @@ enum { OCSP_ALG_SHA1 = 1, OCSP_ALG_SHA256 = 2, OCSP_N_ALGS = 2 };
 #define OCSP_CACHE_OFF_SIGNER 35
 #define OCSP_CACHE_HDR 39
 #define OCSP_NO_REASON 0xff
+/* Status byte of a cached `unknown` answer (a serial that is not ours). */
+#define OCSP_CACHE_UNKNOWN 0xfe
+/* Most `unknown` answers kept: each is a random serial someone asked for, so without
+ * a bound the cache would grow with whatever a client invents. Beyond it they are
+ * signed live and not stored; the refresher deletes them once past nextUpdate. */
+#define OCSP_UNKNOWN_MAX 65536
 
 /* Capacity of the refresher's queues; beyond it changes wait for the next scan. */
 #define OCSP_QUEUE_MAX 65536
@@ -55,6 +61,7 @@ typedef struct ocsp_state {
 	int status;      /* db_cert_status_t */
 	int reason;      /* -1 none */
 	int64_t revoked_at;
+	int64_t not_after;   /* the certificate's, when known */
 } ocsp_state_t;
 
 /* A signed answer ready for the cache. */
@@ -71,6 +78,8 @@ struct ocsp {
 	_Atomic size_t n_iss;    /* slots below it are complete and never change but for sg */
 	int64_t validity, scan_interval;
 	atomic_ulong hits, live, presigned;
+	atomic_ulong swept;      /* cache entries deleted (expired certificates, stale unknowns) */
+	atomic_ulong unknowns;   /* `unknown` entries stored (counted again by each sweep) */
 	pthread_mutex_t sg_mu;   /* guards iss[].sg (the pointer; the signer is refcounted) */
 
 	pthread_mutex_t mu;
@@ -111,6 +120,8 @@ int ocsp_signer_init(ocsp_t *o, size_t i, const ocsp_issuer_t *c) CAIRN_WUR;
 void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e);
 /* Stores entries in one db_write; frees their values. */
 int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err) CAIRN_WUR;
+/* 1 when the cache value v (vlen bytes) is an `unknown` answer. */
+int ocsp_cache_is_unknown(const uint8_t *v, size_t vlen);
 /* Stops and joins the refresher thread, frees the queues. */
 void ocsp_refresher_stop(ocsp_t *o);
 

@@ -135,6 +135,11 @@ void ocsp_stats(ocsp_t *o, uint64_t *hits, uint64_t *live, uint64_t *presigned)
 		*presigned = atomic_load(&o->presigned);
 }
 
+uint64_t ocsp_swept(ocsp_t *o)
+{
+	return atomic_load(&o->swept);
+}
+
 size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg)
 {
 	memcpy(key, serial, len);
@@ -191,6 +196,18 @@ void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *se
 	st->status = c.status;
 	st->reason = c.reason;
 	st->revoked_at = c.revoked_at;
+	st->not_after = c.not_after;
+}
+
+/* The status byte a cached answer for st carries. */
+static uint8_t cache_status(const ocsp_state_t *st)
+{
+	return st->known ? (uint8_t)st->status : OCSP_CACHE_UNKNOWN;
+}
+
+int ocsp_cache_is_unknown(const uint8_t *v, size_t vlen)
+{
+	return vlen > OCSP_CACHE_HDR && v[1] == OCSP_CACHE_UNKNOWN;
 }
 
 /* Adds one SingleResponse for st (CertID cid, duplicated) to bs. */
@@ -261,7 +278,7 @@ int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t
 	e->klen = ocsp_cache_key(e->key, st->serial, st->serial_len, alg);
 	e->vlen = OCSP_CACHE_HDR + len;
 	e->val[0] = OCSP_CACHE_VERSION;
-	e->val[1] = (uint8_t)st->status;
+	e->val[1] = cache_status(st);
 	e->val[2] = st->reason < 0 ? OCSP_NO_REASON : (uint8_t)st->reason;
 	db_be64_put(e->val + 3, (uint64_t)st->revoked_at);
 	db_be64_put(e->val + 11, (uint64_t)now);
@@ -336,44 +353,66 @@ static int signer_is(const struct ocsp_iss *is, const uint8_t *tag)
 int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
 		       size_t vlen, time_t now)
 {
-	return vlen > OCSP_CACHE_HDR && v[0] == OCSP_CACHE_VERSION && v[1] == st->status &&
+	return vlen > OCSP_CACHE_HDR && v[0] == OCSP_CACHE_VERSION && v[1] == cache_status(st) &&
 	       v[2] == (st->reason < 0 ? OCSP_NO_REASON : st->reason) &&
 	       (int64_t)db_be64_get(v + 3) == st->revoked_at &&
 	       (int64_t)db_be64_get(v + 19) > (int64_t)now && signer_is(is, v + OCSP_CACHE_OFF_SIGNER);
 }
 
-/* The cached answer for one CertID when it is fresh and signed for the current status. */
-static int serve_cached(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size_t slen,
-			time_t now, http_reply_t *reply)
+/*
+ * The one-CertID, nonce-less answer (RFC 5019): one read txn for the certificate's
+ * status and its cached answer; the cached answer when it is fresh and signed for
+ * that status (`unknown` included), else signed now from the status already read
+ * and queued for the cache.
+ */
+static void answer_one(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size_t slen,
+		       time_t now, http_reply_t *reply)
 {
 	uint8_t key[DB_SERIAL_MAX + 1];
 	db_txn_t *txn = NULL;
 	ocsp_state_t st;
+	ocsp_entry_t e;
 	const uint8_t *v;
 	size_t vlen;
 	char *body;
-	int rc = -1;
 
-	if (db_read_begin(o->db, &txn) != 0)
-		return -1;
+	if (db_read_begin(o->db, &txn) != 0) {
+		reply_status(reply, OCSP_RESPONSE_STATUS_INTERNALERROR);
+		return;
+	}
 	ocsp_read_state(txn, &o->iss[i], serial, slen, &st);
-	if (!st.known || db_get(txn, DB_OCSP, key, ocsp_cache_key(key, serial, slen, alg),
-				(const void **)&v, &vlen) != 0)
-		goto out;
-	if (!ocsp_cache_matches(&o->iss[i], &st, v, vlen, now) ||
-	    (body = malloc(vlen - OCSP_CACHE_HDR)) == NULL)
-		goto out;
-	memcpy(body, v + OCSP_CACHE_HDR, vlen - OCSP_CACHE_HDR);
-	http_reply_set(reply, 200, CT_OCSP, body, vlen - OCSP_CACHE_HDR);
-	caching_headers(reply, now, (time_t)db_be64_get(v + 11), (time_t)db_be64_get(v + 19),
-			v + OCSP_CACHE_OFF_ETAG);
-	rc = 0;
-out:
+	if (db_get(txn, DB_OCSP, key, ocsp_cache_key(key, serial, slen, alg), (const void **)&v,
+		   &vlen) == 0 &&
+	    ocsp_cache_matches(&o->iss[i], &st, v, vlen, now) &&
+	    (body = malloc(vlen - OCSP_CACHE_HDR)) != NULL) {
+		memcpy(body, v + OCSP_CACHE_HDR, vlen - OCSP_CACHE_HDR);
+		http_reply_set(reply, 200, CT_OCSP, body, vlen - OCSP_CACHE_HDR);
+		caching_headers(reply, now, (time_t)db_be64_get(v + 11),
+				(time_t)db_be64_get(v + 19), v + OCSP_CACHE_OFF_ETAG);
+		db_txn_end(txn);
+		atomic_fetch_add(&o->hits, 1);
+		return;
+	}
 	db_txn_end(txn);
-	return rc;
+	if (ocsp_sign_entry(o, i, alg, &st, now, &e) != 0 ||
+	    (body = malloc(e.vlen - OCSP_CACHE_HDR)) == NULL) {
+		free(e.val);
+		reply_status(reply, OCSP_RESPONSE_STATUS_INTERNALERROR);
+		return;
+	}
+	memcpy(body, e.val + OCSP_CACHE_HDR, e.vlen - OCSP_CACHE_HDR);
+	http_reply_set(reply, 200, CT_OCSP, body, e.vlen - OCSP_CACHE_HDR);
+	caching_headers(reply, now, now, now + (time_t)o->validity, e.val + OCSP_CACHE_OFF_ETAG);
+	atomic_fetch_add(&o->live, 1);
+	/* Not kept: answers for expired certificates (the sweep would delete them) and
+	 * unknowns beyond OCSP_UNKNOWN_MAX. */
+	if ((st.known && st.not_after > (int64_t)now) ||
+	    (!st.known && atomic_fetch_add(&o->unknowns, 1) < OCSP_UNKNOWN_MAX))
+		ocsp_queue_store(o, &e);
+	free(e.val);
 }
 
-/* Signs the answer for every single request now; queues a nonce-less single answer for the cache. */
+/* Signs the answer for every single request now (several CertIDs, or a nonce). */
 static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time_t now,
 			http_reply_t *reply)
 {
@@ -411,22 +450,6 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 	}
 	db_txn_end(txn);
 	txn = NULL;
-	if (n == 1 && !has_nonce && st[0].known) {
-		ocsp_entry_t e;
-		if (ocsp_sign_entry(o, (size_t)iss[0], alg[0], &st[0], now, &e) != 0 ||
-		    (body = malloc(e.vlen - OCSP_CACHE_HDR)) == NULL) {
-			free(e.val);
-			reply_status(reply, OCSP_RESPONSE_STATUS_INTERNALERROR);
-			goto out;
-		}
-		memcpy(body, e.val + OCSP_CACHE_HDR, e.vlen - OCSP_CACHE_HDR);
-		http_reply_set(reply, 200, CT_OCSP, body, e.vlen - OCSP_CACHE_HDR);
-		caching_headers(reply, now, now, now + (time_t)o->validity,
-				e.val + OCSP_CACHE_OFF_ETAG);
-		atomic_fetch_add(&o->live, 1);
-		ocsp_queue_store(o, &e);
-		goto out;
-	}
 	if ((bs = OCSP_BASICRESP_new()) == NULL || (tu = ASN1_GENERALIZEDTIME_set(NULL, now)) == NULL ||
 	    (nu = ASN1_GENERALIZEDTIME_set(NULL, now + (time_t)o->validity)) == NULL)
 		goto fail;
@@ -485,9 +508,8 @@ void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
 		size_t slen;
 		int alg, i = match_issuer(o, cid, &alg);
 
-		if (i >= 0 && cid_serial(cid, serial, &slen) == 0 &&
-		    serve_cached(o, (size_t)i, alg, serial, slen, now, reply) == 0) {
-			atomic_fetch_add(&o->hits, 1);
+		if (i >= 0 && cid_serial(cid, serial, &slen) == 0) {
+			answer_one(o, (size_t)i, alg, serial, slen, now, reply);
 			goto out;
 		}
 	}

@@ -239,6 +239,18 @@ const cfg_key_t config_keys[] = {
 	  "failed Basic logins from one address per window before it is refused" },
 	{ "est.auth_fail_window", NF(CFG_INT), QV(EST_AUTH_FAIL_WINDOW), 1, 86400, NULL, 0,
 	  "seconds of that window" },
+	{ "est.auth_cache_seconds", NF(CFG_INT), QV(EST_AUTH_CACHE_SECONDS), 0, 3600, NULL, 0,
+	  "seconds a verified Basic login is kept in memory (keyed by an HMAC, never the "
+	  "password; an account deleted or given a new password is refused at once); 0 = off" },
+	{ "est.auth_cache_entries", NF(CFG_INT), QV(EST_AUTH_CACHE_ENTRIES), 0, 65536, NULL, 0,
+	  "most Basic logins kept in memory; 0 = off" },
+	{ "est.scrypt_n", NF(CFG_INT), QV(EST_SCRYPT_N), 1024, 1048576, NULL, 0,
+	  "scrypt N (a power of two) of passwords set from now on; existing accounts keep "
+	  "theirs; 128 * N * r at most 64 MiB" },
+	{ "est.scrypt_r", NF(CFG_INT), QV(EST_SCRYPT_R), 1, 32, NULL, 0,
+	  "scrypt r of passwords set from now on" },
+	{ "est.scrypt_p", NF(CFG_INT), QV(EST_SCRYPT_P), 1, 16, NULL, 0,
+	  "scrypt p of passwords set from now on" },
 };
 
 const size_t config_n_keys = sizeof(config_keys) / sizeof(config_keys[0]);

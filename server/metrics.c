@@ -425,6 +425,19 @@ int server_metrics(server_t *s, char **text, size_t *len)
 		mtext_add(&m, "cairn_db_used_bytes %llu\n", (unsigned long long)used);
 	}
 	notify_metrics(s, &m);
+	if (s->est != NULL) {
+		uint64_t pw = 0, cache = 0, conn = 0;
+		est_login_stats(s->est, &pw, &cache, &conn);
+		mtext_family(&m, "cairn_est_basic_logins_total", "counter",
+			     "EST HTTP Basic logins accepted, by how: the slow password hash, the "
+			     "in-memory login cache, the login of the same TLS connection.");
+		mtext_add(&m,
+			  "cairn_est_basic_logins_total{via=\"password\"} %llu\n"
+			  "cairn_est_basic_logins_total{via=\"cache\"} %llu\n"
+			  "cairn_est_basic_logins_total{via=\"connection\"} %llu\n",
+			  (unsigned long long)pw, (unsigned long long)cache,
+			  (unsigned long long)conn);
+	}
 	server_revocation_metrics(s, &m);
 	server_health_metrics(s, &m);
 	if (m.failed || m.p == NULL) {

@@ -179,12 +179,16 @@ void server_revocation_metrics(server_t *s, mtext_t *m)
 		  "cairn_ocsp_responses_total{source=\"signed\"} %lu\n"
 		  "# HELP cairn_ocsp_presigned_total Responses pre-signed by the refresher.\n"
 		  "# TYPE cairn_ocsp_presigned_total counter\ncairn_ocsp_presigned_total %lu\n"
+		  "# HELP cairn_ocsp_swept_total Cached responses deleted: expired certificates, "
+		  "stale unknown answers.\n"
+		  "# TYPE cairn_ocsp_swept_total counter\ncairn_ocsp_swept_total %lu\n"
 		  "# HELP cairn_ocsp_cached_responses Pre-signed responses stored.\n"
 		  "# TYPE cairn_ocsp_cached_responses gauge\ncairn_ocsp_cached_responses %zu\n"
 		  "# HELP cairn_crl_number CRL Number of the issuing CA's current CRL.\n"
 		  "# TYPE cairn_crl_number gauge\ncairn_crl_number %lu\n"
 		  "# HELP cairn_crl_bytes Size of the issuing CA's current CRL.\n"
 		  "# TYPE cairn_crl_bytes gauge\ncairn_crl_bytes %zu\n",
-		  (unsigned long)hits, (unsigned long)live, (unsigned long)presigned, cached,
+		  (unsigned long)hits, (unsigned long)live, (unsigned long)presigned,
+		  (unsigned long)ocsp_swept(s->ocsp), cached,
 		  (unsigned long)crl_number, crl_len);
 }

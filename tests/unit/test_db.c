@@ -653,6 +653,46 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Read txns are reused (reset, then renewed): a renewed one sees what was committed
+ * after the reset, several open at once each get their own, and a map resize with kept
+ * txns around works. */
+static void test_read_txn_reuse(void **state)
+{
+	db_t *db = open_db(*state);
+	db_txn_t *a, *b;
+	const void *v;
+	size_t vlen;
+	uint64_t r0;
+	char *got;
+
+	write_kv(db, DB_META, "k", "one");
+	got = read_kv(db, DB_META, "k"); /* leaves one reset txn behind */
+	assert_string_equal(got, "one");
+	free(got);
+	r0 = db_read_renewed(db);
+	write_kv(db, DB_META, "k", "two");
+	got = read_kv(db, DB_META, "k");
+	assert_string_equal(got, "two"); /* the renewed txn has the new snapshot */
+	free(got);
+	assert_true(db_read_renewed(db) == r0 + 1);
+
+	/* Two at once: one renewed, one new; each its own snapshot. */
+	assert_int_equal(db_read_begin(db, &a), 0);
+	assert_int_equal(db_read_begin(db, &b), 0);
+	assert_true(a != b);
+	write_kv(db, DB_META, "k", "three"); /* a and b keep their snapshot */
+	assert_int_equal(db_get(a, DB_META, "k", 1, &v, &vlen), 0);
+	assert_memory_equal(v, "two", 3);
+	db_txn_end(a);
+	assert_int_equal(db_get(b, DB_META, "k", 1, &v, &vlen), 0);
+	assert_memory_equal(v, "two", 3);
+	db_txn_end(b);
+	got = read_kv(db, DB_META, "k");
+	assert_string_equal(got, "three");
+	free(got);
+	db_close(db); /* the kept txns are aborted before the env closes */
+}
+
 static void test_concurrent_group_commit(void **state)
 {
 	const char *dir = *state;
@@ -1062,6 +1102,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_map_growth, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_read_txn_reuse, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_backup, setup_dir, teardown_dir),
 	};
 
