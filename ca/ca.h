@@ -524,6 +524,9 @@ int ca_replace_mark_of(db_txn_t *txn, const uint8_t *serial, size_t len, uint64_
 		       int64_t *by, char *url, size_t url_cap) CAIRN_WUR;
 /* A SHA-256 SPKI pin: 64 hex digits (colons allowed) or its base64 (pin-sha256) or
  * base64url. 0 or CAIRN_EINVAL. */
-int ca_replace_spki_parse(const char *text, uint8_t out[32]) CAIRN_WUR;
+int ca_spki_pin_parse(const char *text, uint8_t out[32]) CAIRN_WUR;
+/* SHA-256 of x's SubjectPublicKeyInfo (DER): what a key is selected by (cairn revoke and
+ * cairn replace --issued-by-key). 0 or CAIRN_ECRYPTO. */
+int ca_spki_sha256(X509 *x, uint8_t out[32]) CAIRN_WUR;
 
 #endif

@@ -108,7 +108,7 @@ int ca_replace_mark_of(db_txn_t *txn, const uint8_t *serial, size_t len, uint64_
 
 /* ---- selectors ---- */
 
-int ca_replace_spki_parse(const char *text, uint8_t out[32])
+int ca_spki_pin_parse(const char *text, uint8_t out[32])
 {
 	char hex[65];
 	size_t i, n = 0;
@@ -140,7 +140,7 @@ int ca_replace_spki_parse(const char *text, uint8_t out[32])
 	return CAIRN_EINVAL;
 }
 
-static int spki_sha256(X509 *x, uint8_t out[32])
+int ca_spki_sha256(X509 *x, uint8_t out[32])
 {
 	unsigned char *der = NULL;
 	unsigned int olen = 0;
@@ -148,7 +148,7 @@ static int spki_sha256(X509 *x, uint8_t out[32])
 	int ok = len > 0 && EVP_Digest(der, (size_t)len, out, &olen, EVP_sha256(), NULL) == 1;
 
 	OPENSSL_free(der);
-	return ok ? 0 : -1;
+	return ok ? 0 : CAIRN_ECRYPTO;
 }
 
 /* Certificates a campaign may mark: valid, unexpired end-entity certificates of this CA. */
@@ -161,7 +161,7 @@ static int matches(const json_t *camp, const db_cert_t *c, X509 *x, int64_t now)
 	if (c->status != DB_CERT_VALID || c->not_after <= now || x == NULL || X509_check_ca(x) != 0)
 		return 0;
 	if (strcmp(kind, "key") == 0)
-		return ca_replace_spki_parse(value, want) == 0 && spki_sha256(x, got) == 0 &&
+		return ca_spki_pin_parse(value, want) == 0 && ca_spki_sha256(x, got) == 0 &&
 		       memcmp(want, got, 32) == 0;
 	if (strcmp(kind, "issuer") == 0)
 		return strcmp(c->issuer, value) == 0;
@@ -415,7 +415,7 @@ int ca_replace_create(ca_t *ca, const ca_replace_spec_t *s, const char *actor, u
 		return cairn_err_set(err, CAIRN_EINVAL,
 				     "serials must list 1..%d certificates; other selectors one "
 				     "value of 1..128 bytes", FILE_MAX);
-	if (strcmp(s->kind, "key") == 0 && ca_replace_spki_parse(s->value, spki) != 0)
+	if (strcmp(s->kind, "key") == 0 && ca_spki_pin_parse(s->value, spki) != 0)
 		return cairn_err_set(err, CAIRN_EINVAL,
 				     "%s is not a SHA-256 of a SubjectPublicKeyInfo (64 hex digits, "
 				     "or 32 bytes in base64 as in pin-sha256)", s->value);
@@ -479,7 +479,7 @@ static int successor_ok(const db_cert_t *c2, void *arg)
 	if (w->spki == NULL)
 		return 1;
 	x = d2i_X509(NULL, &p, (long)c2->der_len);
-	ok = x != NULL && spki_sha256(x, got) == 0 && memcmp(got, w->spki, 32) != 0;
+	ok = x != NULL && ca_spki_sha256(x, got) == 0 && memcmp(got, w->spki, 32) != 0;
 	X509_free(x);
 	return ok;
 }
@@ -644,7 +644,7 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 			goto out;
 		}
 		if (strcmp(json_string_value(json_object_get(w.camp, "kind")), "key") == 0 &&
-		    ca_replace_spki_parse(json_string_value(json_object_get(w.camp, "value")),
+		    ca_spki_pin_parse(json_string_value(json_object_get(w.camp, "value")),
 					  spki) == 0)
 			w.spki = spki;
 		w.txn = txn;
