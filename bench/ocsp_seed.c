@@ -20,6 +20,8 @@ struct seed_op {
 	uint8_t (*serials)[16];
 	size_t from, to;
 	int64_t now;
+	const uint8_t *der; /* every record carries this certificate (NULL: none) */
+	size_t der_len;
 };
 
 /* Every 10th certificate is revoked (keyCompromise, a day ago). */
@@ -46,6 +48,8 @@ static int seed_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		memcpy(c.issuer, "issuing", 8);
 		memcpy(c.profile, "tls-server", 11);
 		memcpy(c.requester, "bench", 6);
+		c.der = op->der;
+		c.der_len = op->der_len;
 		if ((rc = db_cert_put(txn, &c, NULL, 0)) != 0)
 			return cairn_err_set(err, rc, "seed: %s", cairn_strerror(rc));
 	}
@@ -163,10 +167,14 @@ int main(int argc, char **argv)
 	FILE *f;
 	int64_t now = time(NULL);
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: ocsp_seed CADIR N QUERIED OUTDIR\n"
+	unsigned char *tmpl_der = NULL;
+	int der_len = 0;
+
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: ocsp_seed CADIR N QUERIED OUTDIR [CERT.pem]\n"
 				"  adds N certificates (every 10th revoked) to CADIR's database (daemon stopped)\n"
-				"  and writes OUTDIR/reqs.lua (QUERIED requests), index.txt, signer.{key,pem}\n");
+				"  and writes OUTDIR/reqs.lua (QUERIED requests), index.txt, signer.{key,pem};\n"
+				"  with CERT.pem every record carries that certificate's DER (replace tests)\n");
 		return 2;
 	}
 	n = strtoul(argv[2], NULL, 10);
@@ -181,6 +189,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fclose(f);
+	if (argc == 6) {
+		X509 *tmpl = NULL;
+		if ((f = fopen(argv[5], "r")) == NULL ||
+		    (tmpl = PEM_read_X509(f, NULL, NULL, NULL)) == NULL ||
+		    (der_len = i2d_X509(tmpl, &tmpl_der)) <= 0) {
+			fprintf(stderr, "ocsp_seed: cannot read %s\n", argv[5]);
+			return 1;
+		}
+		fclose(f);
+		X509_free(tmpl);
+	}
 	if ((serials = malloc(n * 16)) == NULL)
 		return 1;
 	for (i = 0; i < n; i++) {
@@ -194,7 +213,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (i = 0; i < n; i += BATCH) {
-		struct seed_op op = { serials, i, i + BATCH < n ? i + BATCH : n, now };
+		struct seed_op op = { serials, i, i + BATCH < n ? i + BATCH : n, now, tmpl_der,
+				      (size_t)(der_len > 0 ? der_len : 0) };
 		if (db_write(db, seed_run, &op, &err) != 0) {
 			fprintf(stderr, "ocsp_seed: %s\n", cairn_err_msg(&err));
 			return 1;
@@ -243,6 +263,7 @@ int main(int argc, char **argv)
 	printf("seeded %zu certificates (%zu revoked); %zu requests in %s/reqs.lua\n", n,
 	       (n + 9) / 10, k, argv[4]);
 	X509_free(issuer);
+	OPENSSL_free(tmpl_der);
 	free(serials);
 	return 0;
 }

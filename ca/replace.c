@@ -25,6 +25,16 @@
 #define PENDING_BATCH 500 /* pending certificates looked at per revocation round */
 #define FILE_MAX 10000    /* serials of one --file campaign */
 
+/* Certificates looked at per marking transaction: MARK_WALK, or fewer with the test knob
+ * CAIRN_REPLACE_BATCH (a restart in the middle of a marking is then easy to hit). */
+static size_t mark_walk_max(void)
+{
+	const char *e = getenv("CAIRN_REPLACE_BATCH");
+	long v = e ? strtol(e, NULL, 10) : 0;
+
+	return v > 0 && v < MARK_WALK ? (size_t)v : MARK_WALK;
+}
+
 /* ---- keys ---- */
 
 static size_t camp_key(uint64_t id, uint8_t key[9])
@@ -182,7 +192,7 @@ struct mark_op {
 	/* walk state */
 	db_txn_t *txn;
 	json_t *camp, *serials;
-	size_t walked;
+	size_t walked, walk_max;
 	uint8_t last[DB_SERIAL_MAX];
 	size_t last_len;
 	int rc;
@@ -246,7 +256,7 @@ static int mark_walk(const void *key, size_t klen, const void *val, size_t vlen,
 	(void)val;
 	(void)vlen;
 
-	if (op->walked >= MARK_WALK)
+	if (op->walked >= op->walk_max)
 		return 1;
 	if (klen > DB_SERIAL_MAX)
 		return 0;
@@ -293,7 +303,7 @@ static int mark_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if (list != NULL) {
 		/* --file: the serials the operator listed, from index "cursor" on. */
 		size_t i = (size_t)json_integer_value(json_object_get(op->camp, "cursor"));
-		for (; i < json_array_size(list) && op->walked < MARK_WALK; i++, op->walked++) {
+		for (; i < json_array_size(list) && op->walked < op->walk_max; i++, op->walked++) {
 			uint8_t s[DB_SERIAL_MAX];
 			int len = hex_decode(json_string_value(json_array_get(list, i)), s, sizeof(s));
 			db_cert_t c;
@@ -353,6 +363,7 @@ int ca_replace_mark_step(ca_t *ca, uint64_t id, const char *actor, size_t *marke
 	op.id = id;
 	op.actor = actor;
 	op.now = (int64_t)time(NULL);
+	op.walk_max = mark_walk_max();
 	rc = db_write(ca_db(ca), mark_run, &op, err);
 	*marked = op.marked;
 	*done = op.done;
