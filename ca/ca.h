@@ -509,11 +509,14 @@ int ca_replace_mark_step(ca_t *ca, uint64_t id, const char *actor, size_t *marke
  * (db_cert_successor: same requester and names, issued after the mark, not itself marked,
  * for a key campaign another key) is revoked as superseded; after revoke_after the others
  * are revoked with the campaign's reason; then one transaction settles the round (counts,
- * "replace.revoke" audit event). *revoked: how many were revoked. */
+ * "replace.revoke" audit event). *revoked: how many were revoked. Between rounds it
+ * returns early when stopping (may be NULL) says so (the next call goes on). */
 int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoked,
-			cairn_err_t *err) CAIRN_WUR;
-/* Finishes an interrupted marking and progresses every unfinished campaign. */
-int ca_replace_tick(ca_t *ca, const char *actor, cairn_err_t *err) CAIRN_WUR;
+			int (*stopping)(void *arg), void *stop_arg, cairn_err_t *err) CAIRN_WUR;
+/* Finishes an interrupted marking and progresses every unfinished campaign; between
+ * batches it returns early when stopping (may be NULL) says so. */
+int ca_replace_tick(ca_t *ca, const char *actor, int (*stopping)(void *arg), void *stop_arg,
+		    cairn_err_t *err) CAIRN_WUR;
 /* The campaign's JSON (*out to decref), CAIRN_ENOENT or CAIRN_EDB. Any txn. */
 int ca_replace_load(db_txn_t *txn, uint64_t id, json_t **out) CAIRN_WUR;
 /* Every campaign, in id order (*out: a json array to decref). */

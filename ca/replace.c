@@ -623,7 +623,7 @@ out:
 }
 
 int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoked,
-			cairn_err_t *err)
+			int (*stopping)(void *arg), void *stop_arg, cairn_err_t *err)
 {
 	char (*hex)[2 * DB_SERIAL_MAX + 1] = calloc(PENDING_BATCH, sizeof(*hex));
 	int *reason = calloc(PENDING_BATCH, sizeof(int));
@@ -642,7 +642,7 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 		goto out;
 	}
 	slen = pend_key(id, NULL, 0, start);
-	while (more) {
+	while (more && (stopping == NULL || !stopping(stop_arg))) {
 		w = (struct pend_walk){ 0 };
 		w.id = id;
 		w.now = (int64_t)time(NULL);
@@ -712,7 +712,8 @@ static int unfinished_cb(const void *key, size_t klen, const void *val, size_t v
 	return 0;
 }
 
-int ca_replace_tick(ca_t *ca, const char *actor, cairn_err_t *err)
+int ca_replace_tick(ca_t *ca, const char *actor, int (*stopping)(void *arg), void *stop_arg,
+		    cairn_err_t *err)
 {
 	json_t *ids = json_array(), *v;
 	db_txn_t *txn = NULL;
@@ -731,10 +732,10 @@ int ca_replace_tick(ca_t *ca, const char *actor, cairn_err_t *err)
 		uint64_t id = (uint64_t)json_integer_value(v);
 		done = 0;
 		/* An unfinished marking (the daemon stopped in the middle) goes on first. */
-		while (rc == 0 && !done)
+		while (rc == 0 && !done && (stopping == NULL || !stopping(stop_arg)))
 			rc = ca_replace_mark_step(ca, id, actor, &marked, &done, err);
-		if (rc == 0)
-			rc = ca_replace_progress(ca, id, actor, &revoked, err);
+		if (rc == 0 && done)
+			rc = ca_replace_progress(ca, id, actor, &revoked, stopping, stop_arg, err);
 		if (rc != 0)
 			break;
 		if (revoked > 0)

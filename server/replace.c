@@ -17,6 +17,17 @@ struct server_replace {
 	int stop;
 };
 
+static int stopping(void *arg)
+{
+	struct server_replace *r = arg;
+	int stop;
+
+	pthread_mutex_lock(&r->mu);
+	stop = r->stop;
+	pthread_mutex_unlock(&r->mu);
+	return stop;
+}
+
 static void *replace_main(void *arg)
 {
 	struct server_replace *r = arg;
@@ -27,7 +38,7 @@ static void *replace_main(void *arg)
 		cairn_err_t err = { 0 };
 
 		pthread_mutex_unlock(&r->mu);
-		if (ca_replace_tick(r->s->ca, "server:replace", &err) != 0)
+		if (ca_replace_tick(r->s->ca, "server:replace", stopping, r, &err) != 0)
 			log_warn("replace", "%s", cairn_err_msg(&err));
 		pthread_mutex_lock(&r->mu);
 		if (r->stop)
@@ -75,7 +86,7 @@ void server_replace_stop(server_t *s)
 	r->stop = 1;
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	pthread_join(r->thread, NULL); /* a round under way ends at its next batch */
+	pthread_join(r->thread, NULL); /* a round under way stops after its batch */
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);
