@@ -1,11 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* Admin API: mass replacement campaigns (ca/replace.c) — create and mark, list, show. */
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "admin/admin_int.h"
+
+/* Tests only: CAIRN_TEST_KILL_AFTER_MARKS=K makes the daemon die by SIGKILL once K
+ * marking batches have committed, so a restart in the middle of a marking is exact
+ * (tests/integration/replace_resume.sh). */
+static void crash_point(void)
+{
+	static atomic_long batches;
+	const char *e = getenv("CAIRN_TEST_KILL_AFTER_MARKS");
+	long k = e ? strtol(e, NULL, 10) : 0;
+
+	if (k > 0 && atomic_fetch_add(&batches, 1) + 1 >= k)
+		raise(SIGKILL);
+}
 
 /* Hands a campaign to clients with times as RFC 3339 and its progress counts. */
 static json_t *campaign_view(json_t *c)
@@ -111,8 +126,10 @@ void api_replace_create(const admin_ctx_t *ctx, const admin_request_t *req,
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "%s", cairn_err_msg(&err));
 		goto out;
 	}
-	while (rc == 0 && !done)
+	while (rc == 0 && !done) {
 		rc = ca_replace_mark_step(ctx->ca, id, actor, &marked, &done, &err);
+		crash_point();
+	}
 	if (rc != 0) {
 		/* What is marked stays marked; the daemon finishes the walk at its next round. */
 		log_error("admin", "replace campaign %llu: %s", (unsigned long long)id,
