@@ -109,6 +109,19 @@ done
 ok "the audit log records the marking" "$CAIRN" audit export --dir "$D"
 last_has "  ... replace.mark" "replace.mark"
 
+# A serial list: a bad line is refused before anything is sent; then only o is marked (no
+# deadline: it stays pending until a successor comes).
+printf '# incident 42\n%s\nnot-a-serial\n' "$(serial_of "$LC/o.example.test.crt")" >"$WORK/bad.list"
+fails "a serial file with a bad line is refused" "$CAIRN" replace --dir "$D" --file "$WORK/bad.list" \
+	--by "$BY"
+last_has "  ... naming the line" "bad.list:3: not a serial"
+printf '# incident 42\n%s\n%s\n' "$(serial_of "$LC/o.example.test.crt")" \
+	"$(serial_of "$WORK/r1.old.pem")" >"$WORK/ok.list"
+ok "a serial file marks what it lists and no campaign has yet" "$CAIRN" replace --dir "$D" \
+	--file "$WORK/ok.list" --by "$BY"
+last_has "  ... o only (r1 belongs to the key campaign)" "marked 1,"
+FILE_ID=$(sed -n 's/^campaign \([0-9]*\):.*/\1/p' "$WORK/last.out")
+
 # lego renews two of them (with a new key): each old one gets revoked as superseded.
 for n in r1 r2; do
 	ok "lego renews $n.example.test" $L --domains "$n.example.test" \
@@ -148,6 +161,8 @@ ok "OCSP: the other key's certificate is untouched" sh -c "LD_PRELOAD='$FAKETIME
 ok "replace status (text) reports it" "$CAIRN" replace status "$ID" --dir "$D"
 last_has "  ... counts" "marked 3, replaced 2, revoked 1, pending 0"
 ok "replace list --json holds the campaigns" sh -c "'$CAIRN' replace list --dir '$D' --json |
-	jq -e '.items | map(.state) == [\"empty\", \"done\"]'"
+	jq -e '.items | map(.state) == [\"empty\", \"done\", \"active\"]'"
+ok "the serial-list campaign keeps o pending (no deadline, no successor)" sh -c "
+	'$CAIRN' replace status $FILE_ID --dir '$D' --json | jq -e '.pending == 1 and .revoked == 0'"
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing
