@@ -162,8 +162,9 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 	size_t raw_len = 0, slen;
 	db_txn_t *txn = NULL;
 	db_cert_t c;
-	int64_t start, end, life;
-	char s1[32], s2[32];
+	int64_t start, end, life, by = 0;
+	uint64_t campaign = 0;
+	char s1[32], s2[32], url_buf[512];
 	json_t *doc;
 	const uint8_t *sp;
 	(void)url;
@@ -191,7 +192,16 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 		goto out;
 	}
 	life = c.not_after - c.not_before;
-	if (c.status == DB_CERT_REVOKED) {
+	url_buf[0] = '\0';
+	if (c.status == DB_CERT_VALID &&
+	    ca_replace_mark_of(txn, serial, slen, &campaign, &by, url_buf, sizeof(url_buf)) == 0) {
+		/* Marked for replacement (cairn replace): renew now, at the latest by the
+		 * campaign's deadline. */
+		start = (int64_t)time(NULL) - 60;
+		end = by < c.not_after ? by : c.not_after;
+		if (end <= start + 60)
+			end = start + 120;
+	} else if (c.status == DB_CERT_REVOKED) {
 		/* Renew now. */
 		start = (int64_t)time(NULL) - 3600;
 		end = (int64_t)time(NULL);
@@ -204,6 +214,8 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 	time_rfc3339((time_t)start, s1, sizeof(s1));
 	time_rfc3339((time_t)end, s2, sizeof(s2));
 	doc = json_pack("{s:{s:s, s:s}}", "suggestedWindow", "start", s1, "end", s2);
+	if (doc != NULL && url_buf[0] != '\0')
+		json_object_set_new(doc, "explanationURL", json_string(url_buf));
 	http_reply_json(r, 200, NULL, doc);
 	json_decref(doc);
 	r->retry_after = 21600;

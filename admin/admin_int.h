@@ -161,4 +161,12 @@ void api_inventory_show(const admin_ctx_t *ctx, const admin_request_t *req,
 void api_inventory_report(const admin_ctx_t *ctx, const admin_request_t *req,
 			  const admin_identity_t *who, const char *arg, http_reply_t *reply);
 
+/* api_replace.c: mass replacement campaigns (ca/replace.c). */
+void api_replace_create(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+			const char *, http_reply_t *);
+void api_replace_list(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		      const char *, http_reply_t *);
+void api_replace_show(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+		      const char *, http_reply_t *);
+
 #endif

@@ -81,6 +81,9 @@ static const admin_route_t admin_routes[] = {
 	{ "GET", "/inventory/*", roles_read, api_inventory_show },
 	{ "POST", "/inventory/*/owner", roles_ops, api_inventory_owner },
 	{ "GET", "/reports/*", roles_read, api_inventory_report },
+	{ "POST", "/replace", roles_admin, api_replace_create },
+	{ "GET", "/replace", roles_read, api_replace_list },
+	{ "GET", "/replace/*", roles_read, api_replace_show },
 };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,

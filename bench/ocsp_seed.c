@@ -237,13 +237,14 @@ out:
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ocsp_seed [-e DAYS] [-N DOMAIN] [-T] [-r R] [-O] CADIR N QUERIED OUTDIR\n"
+		"usage: ocsp_seed [-e DAYS] [-N DOMAIN] [-T | -C CERT.pem] [-r R] [-O] CADIR N QUERIED OUTDIR\n"
 		"  adds N certificates (every R-th revoked, default 10) to CADIR's database (daemon\n"
 		"  stopped) and writes OUTDIR/reqs.lua (QUERIED requests), OUTDIR/queried.txt\n"
 		"  (serial hex and status of each), index.txt and signer.{key,pem}\n"
 		"  -e DAYS    notAfter spread evenly over DAYS days (default: all in 90 days)\n"
 		"  -N DOMAIN  index one name per certificate: h<i>.z<i%%%d>.DOMAIN\n"
 		"  -T         store a template certificate (~0.6 KB) as every record's DER\n"
+		"  -C PEM     store that certificate's DER as every record's (the replace tests)\n"
 		"  -O         skip openssl's index.txt and signer\n"
 		"  prints one JSON line: counts, seconds, certificates/s, and the expected answers\n"
 		"  of the 30-day expiry window and of one name group\n",
@@ -262,15 +263,17 @@ int main(int argc, char **argv)
 	int64_t now = time(NULL);
 	struct seed_op base = { 0 };
 	int opt, ossl = 1;
+	const char *carry = NULL; /* -C: every record carries this certificate */
 	uint64_t t0, ms;
 
-	while ((opt = getopt(argc, argv, "e:N:Tr:O")) != -1) {
+	while ((opt = getopt(argc, argv, "e:N:Tr:OC:")) != -1) {
 		switch (opt) {
 		case 'e': base.expiry_days = atoi(optarg); break;
 		case 'N': base.domain = optarg; break;
 		case 'T': base.der_len = 1; break;
 		case 'r': revoke_every = (unsigned)atoi(optarg); break;
 		case 'O': ossl = 0; break;
+		case 'C': carry = optarg; break;
 		default: usage(); return 2;
 		}
 	}
@@ -289,6 +292,28 @@ int main(int argc, char **argv)
 	if (base.der_len && template_der(base.domain, (uint8_t **)&base.der, &base.der_len) != 0) {
 		fprintf(stderr, "ocsp_seed: cannot build the template certificate\n");
 		return 1;
+	}
+	if (carry != NULL) {
+		X509 *x = NULL;
+		unsigned char *der = NULL;
+		int len = -1;
+
+		if (base.der_len) {
+			usage();
+			return 2;
+		}
+		if ((f = fopen(carry, "r")) != NULL) {
+			x = PEM_read_X509(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+		if (x == NULL || (len = i2d_X509(x, &der)) <= 0) {
+			fprintf(stderr, "ocsp_seed: cannot read %s\n", carry);
+			X509_free(x);
+			return 1;
+		}
+		X509_free(x);
+		base.der = der;
+		base.der_len = (size_t)len;
 	}
 	snprintf(path, sizeof(path), "%s/ca/issuing.pem", argv[0]);
 	if ((f = fopen(path, "r")) == NULL || (issuer = PEM_read_X509(f, NULL, NULL, NULL)) == NULL) {

@@ -480,4 +480,56 @@ typedef void (*ca_revoke_cb)(const char *issuer, const uint8_t *serial, size_t l
  * threads (it is not locked). Returns 0 or CAIRN_EINVAL. */
 int ca_on_revoke(ca_t *ca, ca_revoke_cb fn, void *arg) CAIRN_WUR;
 
+/* ---- mass replacement (replace.c; docs/operations.md "Replacing certificates in bulk") ---- */
+
+/* What a campaign selects and when: kind "key" (value: SHA-256 of the certificates'
+ * SubjectPublicKeyInfo), "issuer" (value: issuer name), "profile" (value), "file"
+ * (serials: a json array of hex serials, 1..10000). by: the end of the renewal window
+ * ACME renewalInfo announces; revoke_after: 0 or when what has no successor yet is
+ * revoked with reason; explanation_url: NULL or an http(s) URL for renewalInfo. */
+typedef struct ca_replace_spec {
+	const char *kind, *value;
+	json_t *serials;
+	int64_t by, revoke_after;
+	int reason;
+	const char *explanation_url;
+} ca_replace_spec_t;
+
+/* Stores a new campaign in state "marking" (audited "replace.create"); *id its number.
+ * CAIRN_EINVAL with a one-line reason for a bad spec. Marking is ca_replace_mark_step's. */
+int ca_replace_create(ca_t *ca, const ca_replace_spec_t *spec, const char *actor, uint64_t *id,
+		      cairn_err_t *err) CAIRN_WUR;
+/* One bounded marking transaction (at most 2000 certificates looked at): each match gets
+ * its mark, a pending entry and a cert.replace event; one "replace.mark" audit event for
+ * the batch. *done when the walk is over (the campaign turns "active", or "empty" when
+ * nothing matched). Resumable: the cursor is stored with the batch. */
+int ca_replace_mark_step(ca_t *ca, uint64_t id, const char *actor, size_t *marked, int *done,
+			 cairn_err_t *err) CAIRN_WUR;
+/* Walks the pending certificates of campaign id in rounds of 500: one with a successor
+ * (db_cert_successor: same requester and names, issued after the mark, not itself marked,
+ * for a key campaign another key) is revoked as superseded; after revoke_after the others
+ * are revoked with the campaign's reason; then one transaction settles the round (counts,
+ * "replace.revoke" audit event). *revoked: how many were revoked. Between rounds it
+ * returns early when stopping (may be NULL) says so (the next call goes on). */
+int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoked,
+			int (*stopping)(void *arg), void *stop_arg, cairn_err_t *err) CAIRN_WUR;
+/* Finishes an interrupted marking and progresses every unfinished campaign; between
+ * batches it returns early when stopping (may be NULL) says so. */
+int ca_replace_tick(ca_t *ca, const char *actor, int (*stopping)(void *arg), void *stop_arg,
+		    cairn_err_t *err) CAIRN_WUR;
+/* The campaign's JSON (*out to decref), CAIRN_ENOENT or CAIRN_EDB. Any txn. */
+int ca_replace_load(db_txn_t *txn, uint64_t id, json_t **out) CAIRN_WUR;
+/* Every campaign, in id order (*out: a json array to decref). */
+int ca_replace_list(db_txn_t *txn, json_t **out) CAIRN_WUR;
+/* The campaign that marked serial: 0 with *id, *by and its explanation URL ("" for none)
+ * in url, or CAIRN_ENOENT. */
+int ca_replace_mark_of(db_txn_t *txn, const uint8_t *serial, size_t len, uint64_t *id,
+		       int64_t *by, char *url, size_t url_cap) CAIRN_WUR;
+/* A SHA-256 SPKI pin: 64 hex digits (colons allowed) or its base64 (pin-sha256) or
+ * base64url. 0 or CAIRN_EINVAL. */
+int ca_spki_pin_parse(const char *text, uint8_t out[32]) CAIRN_WUR;
+/* SHA-256 of x's SubjectPublicKeyInfo (DER): what a key is selected by (cairn revoke and
+ * cairn replace --issued-by-key). 0 or CAIRN_ECRYPTO. */
+int ca_spki_sha256(X509 *x, uint8_t out[32]) CAIRN_WUR;
+
 #endif

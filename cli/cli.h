@@ -35,6 +35,7 @@ int cli_notify(int argc, char **argv);
 int cli_inventory(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_discover(int argc, char **argv);
+int cli_replace(int argc, char **argv);
 
 /* POSTs json to the running daemon's admin API at /admin/v1{path} with the
  * admin token (api_client.c). Returns the HTTP status with the answer in *body

@@ -189,6 +189,20 @@ static const cli_command_t commands[] = {
 	  "  --format table|csv|json (or --json)\n"
 	  "  Only addresses inside discover.allowed (cairn.json; default loopback) are scanned;\n"
 	  "  what is found is recorded in the inventory through the daemon.\n" },
+	{ "replace", cli_replace,
+	  "replace --issued-by-key SPKI|--issuer CA|--profile P|--file SERIALS --by DATE [options]",
+	  "  --issued-by-key SPKI              certificates for this key: SHA-256 of the\n"
+	  "                                    SubjectPublicKeyInfo (hex, or base64 pin-sha256)\n"
+	  "  --issuer CA | --profile P         every certificate of an issuer or a profile\n"
+	  "  --file SERIALS                    the serials listed, one a line (at most 10000)\n"
+	  "  --by DATE                         renewal deadline announced by ACME renewalInfo\n"
+	  "  --revoke-after DATE               then revoke what has no successor yet\n"
+	  "  --reason NAME                     its CRLReason (default superseded); replaced\n"
+	  "                                    certificates are always revoked as superseded\n"
+	  "  --explanation-url URL             for renewalInfo's explanationURL\n"
+	  "  status ID | list [--json]         progress: replaced, revoked, pending\n"
+	  "  (admin role; see docs/operations.md)\n"
+	  CLI_CONN_HELP },
 	{ "config", cli_config, "config keys [--json] | config check --dir DIR | config profiles [--dir DIR]",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
 	  "  keys --json            the same table as JSON (docs/cli.md)\n"

@@ -91,23 +91,19 @@ static int key_scan_cb(const db_cert_t *c, void *arg)
 {
 	struct key_scan *ks = arg;
 	const unsigned char *p = c->der;
-	unsigned char *spki = NULL, md[32];
+	unsigned char md[32];
 	char hex[2 * DB_SERIAL_MAX + 1];
 	X509 *x;
-	int n;
 
 	ks->scanned++;
 	if (c->status != DB_CERT_VALID || c->der == NULL)
 		return 0;
 	x = d2i_X509(NULL, &p, (long)c->der_len);
-	n = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki) : -1;
-	if (n > 0 && EVP_Digest(spki, (size_t)n, md, NULL, EVP_sha256(), NULL) == 1 &&
-	    memcmp(md, ks->want, 32) == 0) {
+	if (x != NULL && ca_spki_sha256(x, md) == 0 && memcmp(md, ks->want, 32) == 0) {
 		db_serial_hex(c->serial, c->serial_len, hex);
 		if (serials_add(ks->out, hex, strlen(hex)) != 0)
 			ks->oom = 1;
 	}
-	OPENSSL_free(spki);
 	X509_free(x);
 	return ks->oom ? -1 : 0;
 }
@@ -122,9 +118,10 @@ static int find_by_key(const char *dir, const char *spki_hex, serials_t *out)
 	db_txn_t *txn = NULL;
 	int rc = CLI_OK;
 
-	if (strlen(spki_hex) != 64 || hex_decode(spki_hex, ks.want, sizeof(ks.want)) != 32) {
+	if (ca_spki_pin_parse(spki_hex, ks.want) != 0) {
 		free(path);
-		return cli_usage_error("revoke", "--issued-by-key takes 64 hex digits (SHA-256)");
+		return cli_usage_error("revoke", "--issued-by-key takes a SHA-256 of the key's "
+					 "SubjectPublicKeyInfo: 64 hex digits (or base64 pin-sha256)");
 	}
 	if (path == NULL || !fs_exists(path)) {
 		rc = cli_fail("revoke", "%s: no CA here", dir);

@@ -586,6 +586,9 @@ struct renew_find {
 	size_t n;
 	db_txn_t *txn;
 	int found;
+	int64_t after;
+	int (*accept)(const db_cert_t *c2, void *arg);
+	void *arg;
 };
 
 static int renew_check(const db_cert_t *c2, void *arg)
@@ -595,7 +598,8 @@ static int renew_check(const db_cert_t *c2, void *arg)
 	size_t i, nl;
 
 	if (c2->status != DB_CERT_VALID || c2->not_after <= f->c->not_after ||
-	    strcmp(c2->requester, f->c->requester) != 0)
+	    strcmp(c2->requester, f->c->requester) != 0 || c2->not_before < f->after ||
+	    (f->accept != NULL && !f->accept(c2, f->arg)))
 		return 0;
 	for (i = 1; i < f->n; i++) {
 		if ((nl = strlen(f->names[i])) == 0 || nl > DB_NAME_MAX)
@@ -611,7 +615,14 @@ static int renew_check(const db_cert_t *c2, void *arg)
 
 int db_cert_renewed(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n)
 {
-	struct renew_find f = { c, names, n, txn, 0 };
+	return db_cert_successor(txn, c, names, n, INT64_MIN, NULL, NULL);
+}
+
+int db_cert_successor(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n,
+		      int64_t issued_after, int (*accept)(const db_cert_t *c2, void *arg),
+		      void *arg)
+{
+	struct renew_find f = { c, names, n, txn, 0, issued_after, accept, arg };
 	int rc;
 
 	if (txn == NULL || c == NULL || (names == NULL && n > 0))

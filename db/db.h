@@ -34,6 +34,7 @@ typedef enum {
 	DB_STATS,     /* counters kept in the change's own txn (stats.c; docs/monitoring.md) */
 	DB_INVENTORY, /* inventory/: SHA-256 fingerprint -> record JSON (inventory.h) */
 	DB_BY_RNAME,  /* reversed lower-cased name || 0x00 || serial -> "" (suffix search) */
+	DB_REPLACE,   /* ca/replace.c: replacement campaigns, marks, pending certificates */
 	DB_TABLE_COUNT
 } db_table_t;
 
@@ -191,6 +192,11 @@ int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t whe
  * notAfter holds every one of names (c's names, from its DER); 0 when not (or n is 0);
  * a negative code on error. The check the expiry scan (notify/) and /metrics share. */
 int db_cert_renewed(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n);
+/* db_cert_renewed with two more conditions on the successor: notBefore at or after
+ * issued_after, and accept(successor, arg) non-zero (accept may be NULL). */
+int db_cert_successor(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n,
+		      int64_t issued_after, int (*accept)(const db_cert_t *c2, void *arg),
+		      void *arg);
 
 /* Callback for certificate walks: return non-zero to stop (that value is returned). */
 typedef int (*db_cert_fn)(const db_cert_t *c, void *arg);

@@ -9,6 +9,7 @@
 /* Every event type cairn emits; a sink's "events" may name these or "*". */
 static const char *const event_types[] = {
 	"cert.issued",	    "cert.revoked",	"cert.unhold",	    "cert.renewed",
+	"cert.replace",
 	"cert.expiring",    "request.pending",	"request.approved", "request.rejected",
 	"request.expired",  "ca.expiring",	"notify.test",	    "*",
 };

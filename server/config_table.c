@@ -212,6 +212,11 @@ const cfg_key_t config_keys[] = {
 	  "connections at once" },
 	{ "discover.schedules.*.rate", NF(CFG_INT), "200", 0, 1000, NULL, 0,
 	  "new connections per second (0 = unbounded)" },
+	{ "replace", NF(CFG_OBJ), "", 0, 0, NULL, 0,
+	  "mass replacement campaigns (`cairn replace`)" },
+	{ "replace.interval", NF(CFG_DUR), "5m", 1, 86400, NULL, 0,
+	  "time between two rounds over unfinished campaigns: revoke what has a successor, "
+	  "and after revoke_after what has none" },
 	{ "est", F(CFG_OBJ, est), "", 0, 0, NULL, 0,
 	  "EST; absent = one label \"default\" (tls-client, 365 days)" },
 	{ "est.labels", NF(CFG_MAP), "", 0, EST_MAX_LABELS, NULL, 0,

@@ -198,6 +198,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = server_events_start(s, err);
 	if (rc == 0)
 		rc = server_discover_start(s, err);
+	if (rc == 0)
+		rc = server_replace_start(s, err);
 out:
 	if (pin != NULL)
 		OPENSSL_cleanse(pin, strlen(pin));
@@ -212,6 +214,7 @@ out:
 
 static void close_core(server_t *s)
 {
+	server_replace_stop(s);
 	server_discover_stop(s);
 	server_events_stop(s);
 	acme_free(s->acme);

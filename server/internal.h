@@ -112,6 +112,7 @@ typedef struct server {
 	notify_settings_t notify_settings;
 	notify_t *notify;               /* event delivery worker (events.c) */
 	struct server_discover *discover; /* discover.schedules (discover.c), NULL = none */
+	struct server_replace *replace;   /* replacement campaigns (replace.c) */
 } server_t;
 
 /* One parsed request as the routes see it. Everything borrowed for the call. */
@@ -147,6 +148,9 @@ typedef struct route {
  * none configured = nothing started. stop waits for a scan under way. */
 int server_discover_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
 void server_discover_stop(server_t *s);
+/* replace.c: progresses replacement campaigns at start-up and every replace.interval. */
+int server_replace_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
+void server_replace_stop(server_t *s);
 
 /* renew.c: renewal of the delegated OCSP signer and the HTTPS certificate. */
 typedef struct server_renew server_renew_t;

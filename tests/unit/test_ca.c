@@ -503,10 +503,48 @@ static void test_csr_check_names(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* A key pin in each accepted spelling decodes to the same 32 bytes; anything else fails. */
+static void test_spki_pin_parse(void **state)
+{
+	static const char hex[] =
+		"1785cfc3bc6ac7738e8b38cdccd1af12563c2b9070e07af336a1bf8c0f772b6a";
+	uint8_t want[32], got[32];
+	char colons[3 * 32], b64[64];
+	size_t i;
+	(void)state;
+
+	assert_int_equal(ca_spki_pin_parse(hex, want), 0);
+	for (i = 0; i < 32; i++)
+		snprintf(colons + 3 * i, sizeof(colons) - 3 * i, "%.2s%s", hex + 2 * i,
+			 i < 31 ? ":" : "");
+	assert_int_equal(ca_spki_pin_parse(colons, got), 0);
+	assert_memory_equal(want, got, 32);
+	assert_int_equal(EVP_EncodeBlock((unsigned char *)b64, want, 32), 44);
+	assert_int_equal(ca_spki_pin_parse(b64, got), 0); /* pin-sha256 */
+	assert_memory_equal(want, got, 32);
+	b64[43] = '\0';
+	for (i = 0; b64[i]; i++)
+		b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+	assert_int_equal(ca_spki_pin_parse(b64, got), 0); /* base64url */
+	assert_memory_equal(want, got, 32);
+	assert_int_equal(ca_spki_pin_parse("xyz", got), CAIRN_EINVAL);
+	assert_int_equal(ca_spki_pin_parse("", got), CAIRN_EINVAL);
+	assert_int_equal(ca_spki_pin_parse(NULL, got), CAIRN_EINVAL);
+	assert_int_equal(ca_spki_pin_parse(hex + 2, got), CAIRN_EINVAL);     /* 31 bytes */
+	{
+		char longer[80];
+		snprintf(longer, sizeof(longer), "%s00", hex);
+		assert_int_equal(ca_spki_pin_parse(longer, got), CAIRN_EINVAL); /* 33 bytes */
+		snprintf(longer, sizeof(longer), "%.63sg", hex);
+		assert_int_equal(ca_spki_pin_parse(longer, got), CAIRN_EINVAL); /* not hex */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_profiles_default),
+		cmocka_unit_test(test_spki_pin_parse),
 		cmocka_unit_test(test_profile_parse),
 		cmocka_unit_test(test_profile_errors),
 		cmocka_unit_test(test_build_chain),

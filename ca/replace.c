@@ -1,0 +1,773 @@
+/* SPDX-License-Identifier: MIT */
+/* Mass replacement campaigns: mark the certificates a selector picks (in bounded, resumable
+ * batches), then revoke each once it has a successor (superseded) or when the campaign's
+ * revoke_after deadline passes (the campaign's reason). Table DB_REPLACE:
+ *   'N'                    -> next campaign id (BE64)
+ *   'C' || id (BE64)       -> campaign JSON
+ *   'M' || serial          -> id (BE64) || marked at (BE64): the mark ACME renewalInfo reads
+ *   'P' || id || serial    -> "": still pending (neither replaced nor revoked) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "audit/audit.h"
+#include "ca/ca.h"
+#include "ca/ca_int.h"
+#include "db/db.h"
+#include "notify/notify.h"
+
+#define MARK_WALK 2000   /* certificates looked at per marking transaction */
+#define PENDING_BATCH 500 /* pending certificates looked at per revocation round */
+#define FILE_MAX 10000    /* serials of one --file campaign */
+
+/* Certificates looked at per marking transaction: MARK_WALK, or fewer with the test knob
+ * CAIRN_REPLACE_BATCH (a restart in the middle of a marking is then easy to hit). */
+static size_t mark_walk_max(void)
+{
+	const char *e = getenv("CAIRN_REPLACE_BATCH");
+	long v = e ? strtol(e, NULL, 10) : 0;
+
+	return v > 0 && v < MARK_WALK ? (size_t)v : MARK_WALK;
+}
+
+/* ---- keys ---- */
+
+static size_t camp_key(uint64_t id, uint8_t key[9])
+{
+	key[0] = 'C';
+	db_be64_put(key + 1, id);
+	return 9;
+}
+
+static size_t mark_key(const uint8_t *serial, size_t len, uint8_t key[1 + DB_SERIAL_MAX])
+{
+	key[0] = 'M';
+	memcpy(key + 1, serial, len);
+	return 1 + len;
+}
+
+static size_t pend_key(uint64_t id, const uint8_t *serial, size_t len,
+		       uint8_t key[9 + DB_SERIAL_MAX])
+{
+	key[0] = 'P';
+	db_be64_put(key + 1, id);
+	if (len > 0)
+		memcpy(key + 9, serial, len);
+	return 9 + len;
+}
+
+int ca_replace_load(db_txn_t *txn, uint64_t id, json_t **out)
+{
+	uint8_t key[9];
+	const void *v;
+	size_t vlen;
+
+	*out = NULL;
+	if (db_get(txn, DB_REPLACE, key, camp_key(id, key), &v, &vlen) != 0)
+		return CAIRN_ENOENT;
+	*out = json_loadb(v, vlen, 0, NULL);
+	return *out ? 0 : CAIRN_EDB;
+}
+
+static int camp_store(db_txn_t *txn, uint64_t id, const json_t *c)
+{
+	uint8_t key[9];
+	char *text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc;
+
+	if (text == NULL)
+		return CAIRN_ENOMEM;
+	rc = db_put(txn, DB_REPLACE, key, camp_key(id, key), text, strlen(text), 0);
+	free(text);
+	return rc;
+}
+
+static void bump(json_t *c, const char *field, json_int_t by)
+{
+	json_object_set_new(c, field, json_integer(json_integer_value(json_object_get(c, field)) + by));
+}
+
+int ca_replace_mark_of(db_txn_t *txn, const uint8_t *serial, size_t len, uint64_t *id,
+		       int64_t *by, char *url, size_t url_cap)
+{
+	uint8_t key[1 + DB_SERIAL_MAX];
+	const void *v;
+	size_t vlen;
+	json_t *c = NULL;
+	int rc;
+
+	if (len == 0 || len > DB_SERIAL_MAX ||
+	    db_get(txn, DB_REPLACE, key, mark_key(serial, len, key), &v, &vlen) != 0 || vlen < 16)
+		return CAIRN_ENOENT;
+	*id = db_be64_get(v);
+	if ((rc = ca_replace_load(txn, *id, &c)) != 0)
+		return rc;
+	*by = (int64_t)json_integer_value(json_object_get(c, "by"));
+	if (url != NULL && url_cap > 0)
+		snprintf(url, url_cap, "%s",
+			 json_string_value(json_object_get(c, "explanation_url"))
+				 ? json_string_value(json_object_get(c, "explanation_url")) : "");
+	json_decref(c);
+	return 0;
+}
+
+/* ---- selectors ---- */
+
+int ca_spki_pin_parse(const char *text, uint8_t out[32])
+{
+	char hex[65];
+	size_t i, n = 0;
+	uint8_t *raw = NULL;
+	size_t rlen = 0;
+
+	if (text == NULL)
+		return CAIRN_EINVAL;
+	/* 64 hex digits (colons allowed), or base64url/base64 of the 32 bytes (pin-sha256). */
+	for (i = 0; text[i] != '\0' && n < 64; i++)
+		if (text[i] != ':')
+			hex[n++] = text[i];
+	hex[n] = '\0';
+	if (text[i] == '\0' && n == 64 && hex_decode(hex, out, 32) == 32)
+		return 0;
+	if (strlen(text) == 43 && b64url_decode(text, 43, &raw, &rlen) == 0 && rlen == 32) {
+		memcpy(out, raw, 32);
+		free(raw);
+		return 0;
+	}
+	free(raw);
+	if (strlen(text) == 44 && text[43] == '=') {
+		unsigned char buf[36];
+		if (EVP_DecodeBlock(buf, (const unsigned char *)text, 44) == 33) {
+			memcpy(out, buf, 32);
+			return 0;
+		}
+	}
+	return CAIRN_EINVAL;
+}
+
+int ca_spki_sha256(X509 *x, uint8_t out[32])
+{
+	unsigned char *der = NULL;
+	unsigned int olen = 0;
+	int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	int ok = len > 0 && EVP_Digest(der, (size_t)len, out, &olen, EVP_sha256(), NULL) == 1;
+
+	OPENSSL_free(der);
+	return ok ? 0 : CAIRN_ECRYPTO;
+}
+
+/* Certificates a campaign may mark: valid, unexpired end-entity certificates of this CA. */
+static int matches(const json_t *camp, const db_cert_t *c, X509 *x, int64_t now)
+{
+	const char *kind = json_string_value(json_object_get(camp, "kind"));
+	const char *value = json_string_value(json_object_get(camp, "value"));
+	uint8_t want[32], got[32];
+
+	if (c->status != DB_CERT_VALID || c->not_after <= now || x == NULL || X509_check_ca(x) != 0)
+		return 0;
+	if (strcmp(kind, "key") == 0)
+		return ca_spki_pin_parse(value, want) == 0 && ca_spki_sha256(x, got) == 0 &&
+		       memcmp(want, got, 32) == 0;
+	if (strcmp(kind, "issuer") == 0)
+		return strcmp(c->issuer, value) == 0;
+	if (strcmp(kind, "profile") == 0)
+		return strcmp(c->profile, value) == 0;
+	return strcmp(kind, "file") == 0; /* the serial list already chose it */
+}
+
+/* ---- marking ---- */
+
+struct mark_op {
+	uint64_t id;
+	const char *actor;
+	int64_t now;
+	/* results, reset on every run */
+	size_t marked;
+	int done;
+	/* walk state */
+	db_txn_t *txn;
+	json_t *camp, *serials;
+	size_t walked, walk_max;
+	uint8_t last[DB_SERIAL_MAX];
+	size_t last_len;
+	int rc;
+	cairn_err_t *err;
+};
+
+static int mark_one(struct mark_op *op, const db_cert_t *c)
+{
+	const unsigned char *p = c->der;
+	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	uint8_t key[1 + DB_SERIAL_MAX], pk[9 + DB_SERIAL_MAX], val[16];
+	char hex[2 * DB_SERIAL_MAX + 1], na[32], by[32];
+	char **names = NULL;
+	size_t n = 0, i;
+	json_t *ev = NULL, *jn = NULL;
+	int rc = 0;
+
+	if (!matches(op->camp, c, x, op->now) ||
+	    db_get(op->txn, DB_REPLACE, key, mark_key(c->serial, c->serial_len, key), NULL,
+		   NULL) == 0)
+		goto out; /* a certificate belongs to the first campaign that marked it */
+	db_be64_put(val, op->id);
+	db_be64_put(val + 8, (uint64_t)op->now);
+	if ((rc = db_put(op->txn, DB_REPLACE, key, mark_key(c->serial, c->serial_len, key), val,
+			 16, 0)) != 0 ||
+	    (rc = db_put(op->txn, DB_REPLACE, pk, pend_key(op->id, c->serial, c->serial_len, pk),
+			 "", 0, 0)) != 0)
+		goto out;
+	db_serial_hex(c->serial, c->serial_len, hex);
+	jn = json_array();
+	if (jn != NULL && ca_cert_names(x, &names, &n) == 0)
+		for (i = 0; i < n; i++)
+			json_array_append_new(jn, json_string(names[i]));
+	time_rfc3339((time_t)c->not_after, na, sizeof(na));
+	time_rfc3339((time_t)json_integer_value(json_object_get(op->camp, "by")), by, sizeof(by));
+	ev = json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:I, s:s}", "serial", hex, "names", jn,
+		       "profile", c->profile, "issuer", c->issuer, "requester", c->requester,
+		       "not_after", na, "campaign", (json_int_t)op->id, "by", by);
+	if (ev == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	if (json_object_get(op->camp, "explanation_url") != NULL)
+		json_object_set(ev, "explanation_url", json_object_get(op->camp, "explanation_url"));
+	if ((rc = notify_event(op->txn, "cert.replace", ev, NULL, op->err)) != 0)
+		goto out;
+	json_array_append_new(op->serials, json_string(hex));
+	op->marked++;
+out:
+	json_decref(ev);
+	json_decref(jn);
+	ca_names_free(names, n);
+	X509_free(x);
+	return rc;
+}
+
+static int mark_walk(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct mark_op *op = arg;
+	db_cert_t c;
+	(void)val;
+	(void)vlen;
+
+	if (op->walked >= op->walk_max)
+		return 1;
+	if (klen > DB_SERIAL_MAX)
+		return 0;
+	if (op->last_len == klen && memcmp(op->last, key, klen) == 0)
+		return 0; /* the cursor itself was done in the previous batch */
+	op->walked++;
+	memcpy(op->last, key, klen);
+	op->last_len = klen;
+	if (db_cert_get(op->txn, key, klen, &c) != 0)
+		return 0;
+	if ((op->rc = mark_one(op, &c)) != 0)
+		return 2;
+	return 0;
+}
+
+static int mark_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct mark_op *op = arg;
+	const char *cur;
+	json_t *list;
+	audit_event_t ev = { 0 };
+	int rc;
+
+	op->marked = 0;
+	op->done = 0;
+	op->walked = 0;
+	op->last_len = 0;
+	op->rc = 0;
+	op->txn = txn;
+	op->err = err;
+	json_decref(op->camp);
+	json_decref(op->serials);
+	op->camp = NULL;
+	if ((op->serials = json_array()) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	if ((rc = ca_replace_load(txn, op->id, &op->camp)) != 0)
+		return cairn_err_set(err, rc, "campaign %llu: %s", (unsigned long long)op->id,
+				     cairn_strerror(rc));
+	if (strcmp(json_string_value(json_object_get(op->camp, "state")), "marking") != 0) {
+		op->done = 1;
+		return 0;
+	}
+	list = json_object_get(op->camp, "serials");
+	if (list != NULL) {
+		/* --file: the serials the operator listed, from index "cursor" on. */
+		size_t i = (size_t)json_integer_value(json_object_get(op->camp, "cursor"));
+		for (; i < json_array_size(list) && op->walked < op->walk_max; i++, op->walked++) {
+			uint8_t s[DB_SERIAL_MAX];
+			int len = hex_decode(json_string_value(json_array_get(list, i)), s, sizeof(s));
+			db_cert_t c;
+			if (len > 0 && db_cert_get(txn, s, (size_t)len, &c) == 0 &&
+			    (rc = mark_one(op, &c)) != 0)
+				return cairn_err_set(err, rc, "marking: %s", cairn_strerror(rc));
+		}
+		json_object_set_new(op->camp, "cursor", json_integer((json_int_t)i));
+		op->done = i >= json_array_size(list);
+	} else {
+		cur = json_string_value(json_object_get(op->camp, "cursor"));
+		if (cur != NULL && cur[0] != '\0') {
+			int len = hex_decode(cur, op->last, sizeof(op->last));
+			op->last_len = len > 0 ? (size_t)len : 0;
+		}
+		rc = db_iterate(txn, DB_CERTS, op->last_len ? op->last : NULL, op->last_len,
+				mark_walk, op);
+		if (op->rc != 0)
+			return cairn_err_set(err, op->rc, "marking: %s", cairn_strerror(op->rc));
+		if (rc < 0)
+			return cairn_err_set(err, rc, "marking: %s", cairn_strerror(rc));
+		op->done = rc == 0;
+		if (op->last_len > 0) {
+			char hex[2 * DB_SERIAL_MAX + 1];
+			db_serial_hex(op->last, op->last_len, hex);
+			json_object_set_new(op->camp, "cursor", json_string(hex));
+		}
+	}
+	bump(op->camp, "marked", (json_int_t)op->marked);
+	bump(op->camp, "pending", (json_int_t)op->marked);
+	if (op->done) {
+		json_object_set_new(op->camp, "state",
+				    json_string(json_integer_value(json_object_get(op->camp, "marked"))
+							? "active" : "empty"));
+		json_object_del(op->camp, "serials");
+	}
+	if ((rc = camp_store(txn, op->id, op->camp)) != 0)
+		return cairn_err_set(err, rc, "campaign %llu: %s", (unsigned long long)op->id,
+				     cairn_strerror(rc));
+	if (op->marked == 0)
+		return 0;
+	ev.actor = op->actor;
+	ev.action = "replace.mark";
+	ev.details = json_pack("{s:I, s:I, s:O}", "campaign", (json_int_t)op->id, "marked",
+			       (json_int_t)op->marked, "serials", op->serials);
+	rc = audit_append(txn, &ev, NULL, err);
+	json_decref(ev.details);
+	return rc;
+}
+
+int ca_replace_mark_step(ca_t *ca, uint64_t id, const char *actor, size_t *marked, int *done,
+			 cairn_err_t *err)
+{
+	struct mark_op op = { 0 };
+	int rc;
+
+	op.id = id;
+	op.actor = actor;
+	op.now = (int64_t)time(NULL);
+	op.walk_max = mark_walk_max();
+	rc = db_write(ca_db(ca), mark_run, &op, err);
+	*marked = op.marked;
+	*done = op.done;
+	json_decref(op.camp);
+	json_decref(op.serials);
+	return rc;
+}
+
+/* ---- creation ---- */
+
+struct create_op {
+	json_t *camp;
+	const char *actor;
+	uint64_t id;
+};
+
+static int create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct create_op *op = arg;
+	const void *v;
+	size_t vlen;
+	uint8_t nk = 'N', val[8];
+	audit_event_t ev = { 0 };
+	json_t *sel;
+	int rc;
+
+	op->id = 1;
+	if (db_get(txn, DB_REPLACE, &nk, 1, &v, &vlen) == 0 && vlen == 8)
+		op->id = db_be64_get(v);
+	db_be64_put(val, op->id + 1);
+	json_object_set_new(op->camp, "id", json_integer((json_int_t)op->id));
+	if ((rc = db_put(txn, DB_REPLACE, &nk, 1, val, 8, 0)) != 0 ||
+	    (rc = camp_store(txn, op->id, op->camp)) != 0)
+		return cairn_err_set(err, rc, "storing the campaign: %s", cairn_strerror(rc));
+	sel = json_deep_copy(op->camp);
+	json_object_del(sel, "serials");
+	ev.actor = op->actor;
+	ev.action = "replace.create";
+	ev.details = sel;
+	rc = audit_append(txn, &ev, NULL, err);
+	json_decref(sel);
+	return rc;
+}
+
+int ca_replace_create(ca_t *ca, const ca_replace_spec_t *s, const char *actor, uint64_t *id,
+		      cairn_err_t *err)
+{
+	struct create_op op = { 0 };
+	uint8_t spki[32];
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	if (s->kind == NULL || (strcmp(s->kind, "key") != 0 && strcmp(s->kind, "issuer") != 0 &&
+				strcmp(s->kind, "profile") != 0 && strcmp(s->kind, "file") != 0))
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "select by one of issued_by_key, issuer, profile, serials");
+	if (strcmp(s->kind, "file") == 0
+		    ? (json_array_size(s->serials) == 0 || json_array_size(s->serials) > FILE_MAX)
+		    : (s->value == NULL || s->value[0] == '\0' || strlen(s->value) > 128))
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "serials must list 1..%d certificates; other selectors one "
+				     "value of 1..128 bytes", FILE_MAX);
+	if (strcmp(s->kind, "key") == 0 && ca_spki_pin_parse(s->value, spki) != 0)
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "%s is not a SHA-256 of a SubjectPublicKeyInfo (64 hex digits, "
+				     "or 32 bytes in base64 as in pin-sha256)", s->value);
+	if (s->by <= now)
+		return cairn_err_set(err, CAIRN_EINVAL, "the deadline (by) must be in the future");
+	if (s->revoke_after != 0 && s->revoke_after < s->by)
+		return cairn_err_set(err, CAIRN_EINVAL, "revoke_after must not be before by");
+	if (s->reason < 0 || s->reason == CA_REASON_REMOVE_FROM_CRL || s->reason == CA_REASON_HOLD)
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "the reason must be a CRLReason other than certificateHold "
+				     "and removeFromCRL");
+	if (s->explanation_url != NULL && strncmp(s->explanation_url, "https://", 8) != 0 &&
+	    strncmp(s->explanation_url, "http://", 7) != 0)
+		return cairn_err_set(err, CAIRN_EINVAL, "explanation_url must be an http(s) URL");
+	op.actor = actor;
+	op.camp = json_pack("{s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:i, s:i}",
+			    "kind", s->kind, "by", (json_int_t)s->by, "revoke_after",
+			    (json_int_t)s->revoke_after, "reason", ca_reason_name(s->reason),
+			    "created", (json_int_t)now, "actor", actor, "state", "marking",
+			    "marked", 0, "pending", 0, "replaced", 0, "revoked", 0, "gone", 0);
+	if (op.camp == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	if (s->value != NULL)
+		json_object_set_new(op.camp, "value", json_string(s->value));
+	if (s->serials != NULL)
+		json_object_set(op.camp, "serials", s->serials);
+	if (s->explanation_url != NULL)
+		json_object_set_new(op.camp, "explanation_url", json_string(s->explanation_url));
+	rc = db_write(ca_db(ca), create_run, &op, err);
+	*id = op.id;
+	json_decref(op.camp);
+	return rc;
+}
+
+/* ---- progress: successors and the deadline ---- */
+
+struct pend_walk {
+	db_txn_t *txn;
+	uint64_t id;
+	json_t *camp;
+	int64_t now, marked_at;
+	size_t n;
+	char (*hex)[2 * DB_SERIAL_MAX + 1];
+	int *reason; /* -1: keep pending; -2: no longer pending (revoked, expired, gone) */
+	uint8_t last[DB_SERIAL_MAX];
+	size_t last_len;
+	const uint8_t *spki; /* a key campaign: the successor must have another key */
+};
+
+static int successor_ok(const db_cert_t *c2, void *arg)
+{
+	struct pend_walk *w = arg;
+	uint8_t key[1 + DB_SERIAL_MAX], got[32];
+	const unsigned char *p = c2->der;
+	X509 *x;
+	int ok;
+
+	if (db_get(w->txn, DB_REPLACE, key, mark_key(c2->serial, c2->serial_len, key), NULL,
+		   NULL) == 0)
+		return 0; /* itself marked for replacement */
+	if (w->spki == NULL)
+		return 1;
+	x = d2i_X509(NULL, &p, (long)c2->der_len);
+	ok = x != NULL && ca_spki_sha256(x, got) == 0 && memcmp(got, w->spki, 32) != 0;
+	X509_free(x);
+	return ok;
+}
+
+static int pend_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct pend_walk *w = arg;
+	const uint8_t *k = key;
+	uint8_t mk[1 + DB_SERIAL_MAX];
+	const void *mv;
+	size_t mlen, slen = klen - 9;
+	db_cert_t c;
+	const unsigned char *p;
+	X509 *x = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	int64_t ra = json_integer_value(json_object_get(w->camp, "revoke_after"));
+	int r;
+	(void)val;
+	(void)vlen;
+
+	if (w->n >= PENDING_BATCH || klen <= 9 || k[0] != 'P' || db_be64_get(k + 1) != w->id)
+		return 1;
+	memcpy(w->last, k + 9, slen);
+	w->last_len = slen;
+	db_serial_hex(k + 9, slen, w->hex[w->n]);
+	r = -2;
+	if (db_cert_get(w->txn, k + 9, slen, &c) != 0 || c.status != DB_CERT_VALID ||
+	    c.not_after <= w->now)
+		goto out;
+	w->marked_at = w->now;
+	if (db_get(w->txn, DB_REPLACE, mk, mark_key(k + 9, slen, mk), &mv, &mlen) == 0 &&
+	    mlen >= 16)
+		w->marked_at = (int64_t)db_be64_get((const uint8_t *)mv + 8);
+	p = c.der;
+	r = -1;
+	if ((x = d2i_X509(NULL, &p, (long)c.der_len)) != NULL && ca_cert_names(x, &names, &n) == 0 &&
+	    db_cert_successor(w->txn, &c, (const char *const *)names, n, w->marked_at - 60,
+			      successor_ok, w) == 1)
+		r = CA_REASON_SUPERSEDED;
+	else if (ra != 0 && w->now >= ra)
+		r = ca_reason_parse(json_string_value(json_object_get(w->camp, "reason")));
+out:
+	w->reason[w->n++] = r;
+	ca_names_free(names, n);
+	X509_free(x);
+	return 0;
+}
+
+struct settle_op {
+	uint64_t id;
+	const char *actor;
+	char (*hex)[2 * DB_SERIAL_MAX + 1];
+	size_t n;
+	int64_t now;
+	size_t replaced, revoked, gone;
+};
+
+/* Drops from pending every certificate of the round that is no longer valid (revoked just
+ * now, or by someone else, or expired) and counts it, with one audit event for the round. */
+static int settle_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct settle_op *op = arg;
+	json_t *camp = NULL, *rep = json_array(), *rev = json_array(), *gone = json_array();
+	audit_event_t ev = { 0 };
+	size_t i;
+	int rc;
+
+	op->replaced = op->revoked = op->gone = 0;
+	if (rep == NULL || rev == NULL || gone == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = ca_replace_load(txn, op->id, &camp)) != 0) {
+		cairn_err_set(err, rc, "campaign %llu: %s", (unsigned long long)op->id,
+			      cairn_strerror(rc));
+		goto out;
+	}
+	for (i = 0; i < op->n; i++) {
+		uint8_t s[DB_SERIAL_MAX], pk[9 + DB_SERIAL_MAX];
+		int len = hex_decode(op->hex[i], s, sizeof(s));
+		db_cert_t c;
+		int found;
+
+		if (len <= 0)
+			continue;
+		found = db_cert_get(txn, s, (size_t)len, &c) == 0;
+		if (found && c.status == DB_CERT_VALID && c.not_after > op->now)
+			continue;
+		if (db_del(txn, DB_REPLACE, pk, pend_key(op->id, s, (size_t)len, pk)) != 0)
+			continue;
+		if (found && c.status == DB_CERT_REVOKED && c.reason == CA_REASON_SUPERSEDED) {
+			op->replaced++;
+			json_array_append_new(rep, json_string(op->hex[i]));
+		} else if (found && c.status == DB_CERT_REVOKED) {
+			op->revoked++;
+			json_array_append_new(rev, json_string(op->hex[i]));
+		} else {
+			op->gone++;
+			json_array_append_new(gone, json_string(op->hex[i]));
+		}
+	}
+	bump(camp, "replaced", (json_int_t)op->replaced);
+	bump(camp, "revoked", (json_int_t)op->revoked);
+	bump(camp, "gone", (json_int_t)op->gone);
+	bump(camp, "pending", -(json_int_t)(op->replaced + op->revoked + op->gone));
+	if (json_integer_value(json_object_get(camp, "pending")) <= 0 &&
+	    strcmp(json_string_value(json_object_get(camp, "state")), "active") == 0)
+		json_object_set_new(camp, "state", json_string("done"));
+	if ((rc = camp_store(txn, op->id, camp)) != 0) {
+		cairn_err_set(err, rc, "campaign: %s", cairn_strerror(rc));
+		goto out;
+	}
+	if (op->replaced + op->revoked + op->gone > 0) {
+		ev.actor = op->actor;
+		ev.action = "replace.revoke";
+		ev.details = json_pack("{s:I, s:O, s:O, s:O, s:s}", "campaign",
+				       (json_int_t)op->id, "superseded", rep, "revoked", rev,
+				       "gone", gone, "reason",
+				       json_string_value(json_object_get(camp, "reason")));
+		rc = audit_append(txn, &ev, NULL, err);
+		json_decref(ev.details);
+	}
+out:
+	json_decref(camp);
+	json_decref(rep);
+	json_decref(rev);
+	json_decref(gone);
+	return rc;
+}
+
+int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoked,
+			int (*stopping)(void *arg), void *stop_arg, cairn_err_t *err)
+{
+	char (*hex)[2 * DB_SERIAL_MAX + 1] = calloc(PENDING_BATCH, sizeof(*hex));
+	int *reason = calloc(PENDING_BATCH, sizeof(int));
+	ca_revoke_item_t *items = calloc(PENDING_BATCH, sizeof(*items));
+	ca_revoke_result_t *res = calloc(PENDING_BATCH, sizeof(*res));
+	struct pend_walk w = { 0 };
+	struct settle_op so = { 0 };
+	uint8_t start[9 + DB_SERIAL_MAX], spki[32];
+	size_t slen, i, n_items;
+	db_txn_t *txn = NULL;
+	int rc = 0, more = 1;
+
+	*revoked = 0;
+	if (hex == NULL || reason == NULL || items == NULL || res == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	slen = pend_key(id, NULL, 0, start);
+	while (more && (stopping == NULL || !stopping(stop_arg))) {
+		w = (struct pend_walk){ 0 };
+		w.id = id;
+		w.now = (int64_t)time(NULL);
+		w.hex = hex;
+		w.reason = reason;
+		if ((rc = db_read_begin(ca_db(ca), &txn)) != 0 ||
+		    (rc = ca_replace_load(txn, id, &w.camp)) != 0) {
+			cairn_err_set(err, rc, "campaign %llu: %s", (unsigned long long)id,
+				      cairn_strerror(rc));
+			goto out;
+		}
+		if (strcmp(json_string_value(json_object_get(w.camp, "kind")), "key") == 0 &&
+		    ca_spki_pin_parse(json_string_value(json_object_get(w.camp, "value")),
+					  spki) == 0)
+			w.spki = spki;
+		w.txn = txn;
+		rc = db_iterate(txn, DB_REPLACE, start, slen, pend_cb, &w);
+		db_txn_end(txn);
+		txn = NULL;
+		json_decref(w.camp);
+		w.camp = NULL;
+		if (rc < 0) {
+			cairn_err_set(err, rc, "pending certificates: %s", cairn_strerror(rc));
+			goto out;
+		}
+		more = w.n == PENDING_BATCH;
+		if (w.n == 0)
+			break;
+		/* Resume after the last one looked at. */
+		slen = pend_key(id, w.last, w.last_len, start);
+		start[slen++] = 0;
+		for (i = 0, n_items = 0; i < w.n; i++)
+			if (reason[i] >= 0)
+				items[n_items++] = (ca_revoke_item_t){ hex[i], reason[i], 0 };
+		if (n_items > 0 &&
+		    (rc = ca_revoke_batch(ca, items, n_items, actor, res, err)) != 0)
+			goto out;
+		for (i = 0; i < n_items; i++)
+			*revoked += res[i].code == 0;
+		so = (struct settle_op){ id, actor, hex, w.n, (int64_t)time(NULL), 0, 0, 0 };
+		if ((rc = db_write(ca_db(ca), settle_run, &so, err)) != 0)
+			goto out;
+	}
+out:
+	db_txn_end(txn);
+	free(hex);
+	free(reason);
+	free(items);
+	free(res);
+	return rc;
+}
+
+/* ---- the daemon's round over every unfinished campaign ---- */
+
+static int unfinished_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	json_t *ids = arg, *c;
+	const char *st;
+
+	if (klen != 9 || ((const uint8_t *)key)[0] != 'C')
+		return 1;
+	c = json_loadb(val, vlen, 0, NULL);
+	st = json_string_value(json_object_get(c, "state"));
+	if (st != NULL && (strcmp(st, "marking") == 0 || strcmp(st, "active") == 0))
+		json_array_append_new(ids, json_integer((json_int_t)db_be64_get((const uint8_t *)key + 1)));
+	json_decref(c);
+	return 0;
+}
+
+int ca_replace_tick(ca_t *ca, const char *actor, int (*stopping)(void *arg), void *stop_arg,
+		    cairn_err_t *err)
+{
+	json_t *ids = json_array(), *v;
+	db_txn_t *txn = NULL;
+	uint8_t start = 'C';
+	size_t i, marked, revoked;
+	int rc, done;
+
+	if (ids == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	if ((rc = db_read_begin(ca_db(ca), &txn)) == 0) {
+		rc = db_iterate(txn, DB_REPLACE, &start, 1, unfinished_cb, ids);
+		rc = rc < 0 ? rc : 0;
+		db_txn_end(txn);
+	}
+	json_array_foreach(ids, i, v) {
+		uint64_t id = (uint64_t)json_integer_value(v);
+		done = 0;
+		/* An unfinished marking (the daemon stopped in the middle) goes on first. */
+		while (rc == 0 && !done && (stopping == NULL || !stopping(stop_arg)))
+			rc = ca_replace_mark_step(ca, id, actor, &marked, &done, err);
+		if (rc == 0 && done)
+			rc = ca_replace_progress(ca, id, actor, &revoked, stopping, stop_arg, err);
+		if (rc != 0)
+			break;
+		if (revoked > 0)
+			log_info("replace", "campaign %llu: %zu certificate(s) revoked",
+				 (unsigned long long)id, revoked);
+	}
+	json_decref(ids);
+	return rc;
+}
+
+/* ---- listing ---- */
+
+static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	json_t *c;
+
+	if (klen != 9 || ((const uint8_t *)key)[0] != 'C')
+		return 1;
+	if ((c = json_loadb(val, vlen, 0, NULL)) != NULL) {
+		json_object_del(c, "serials");
+		json_array_append_new(arg, c);
+	}
+	return 0;
+}
+
+int ca_replace_list(db_txn_t *txn, json_t **out)
+{
+	uint8_t start = 'C';
+	int rc;
+
+	if ((*out = json_array()) == NULL)
+		return CAIRN_ENOMEM;
+	rc = db_iterate(txn, DB_REPLACE, &start, 1, list_cb, *out);
+	return rc < 0 ? rc : 0;
+}
