@@ -355,18 +355,13 @@ static void deliver_retries(notify_t *n, notify_sink_state_t *s)
 	}
 }
 
-void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
+/* Takes the events after s's cursor (delivered, or queued for a digest sink), at most
+ * ROUND_MAX of them. Returns 1 when s has caught up with the outbox, else 0 (more to
+ * take, a failure backing off, or stopping). */
+static int take_events(notify_t *n, notify_sink_state_t *s)
 {
 	int guard;
 
-	if (now_ms() < s->next_attempt_ms)
-		return;
-	if (s->conf.email && s->conf.digest) {
-		flush_digests(n, s);
-		if (now_ms() < s->next_attempt_ms)
-			return;
-	}
-	deliver_retries(n, s);
 	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n); guard++) {
 		struct next_find f;
 		struct after_op a = { 0 };
@@ -384,7 +379,7 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 				s->cursor = f.last;
 				pthread_mutex_unlock(&n->mu);
 			}
-			return;
+			return 1;
 		}
 		a.s = s;
 		a.id = f.id;
@@ -424,9 +419,22 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 			if (a.dead)
 				log_warn("notify", "%s: event %llu dead-lettered after %d tries: %s",
 					 s->conf.name, (unsigned long long)f.id, a.tries, why);
-			return;
+			return 0;
 		}
 	}
+	return 0;
+}
+
+void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
+{
+	if (now_ms() < s->next_attempt_ms)
+		return;
+	deliver_retries(n, s);
+	/* A digest sink queues what the outbox holds before it sends the digests of past
+	 * days: an event of yesterday still waiting (a kill -9 before it was queued, a
+	 * backlog) joins yesterday's digest instead of making a second one. */
+	if (take_events(n, s) && s->conf.email && s->conf.digest)
+		flush_digests(n, s);
 }
 
 /* ---- garbage collection: events every sink has passed ---- */

@@ -198,6 +198,43 @@ ok "  ... arrives (the worker went past the digests again)" until_ok jq -e -s \
 	'map(select(.subject | startswith("[cairn] notify.test"))) | length >= 2' "$MAIL"
 ok "no digest was sent twice" sh -c "
 	[ \$(jq -c 'select(.subject | startswith(\"[cairn] digest\"))' '$MAIL' | wc -l) -eq 4 ]"
+
+# ---- an event of a past day still waiting at a restart joins that day's digest ----
+# One certificate is queued for the digest of day +1; a second one is issued while the
+# worker sleeps (poll 60 s) and the daemon is killed before it is queued. The restart on
+# day +2 must send ONE digest of day +1 listing both, not one per restart round.
+make_csr mid ec:P-256 /CN=mid.dev.test "DNS:mid.dev.test"
+ok "olivia issues a certificate on day +1" as_olivia mid
+SM=$(serial_of "$WORK/mid.pem")
+ok "  ... the digest sink queues it" until_ok sh -c \
+	"'$CAIRN' notify list --json --dir '$D' | jq -e '.items[] | select(.name == \"daily\") | .behind == 0'"
+ca_stop
+conf_set "$D" notify "$(jq -c '.notify | .poll_ms = 60000' "$D/cairn.json")"
+ok "restart on day +1 with a worker that polls once a minute" ca_serve_at "$D" FAKETIME=+1d
+ok "  ... its first round is over (a kicked test event arrives)" C notify test by-issuer
+until_ok jq -e -s 'map(select(.subject | startswith("[cairn] notify.test"))) | length >= 3' "$MAIL"
+make_csr late2 ec:P-256 /CN=late2.dev.test "DNS:late2.dev.test"
+ok "olivia issues another while the worker sleeps" as_olivia late2
+SL2=$(serial_of "$WORK/late2.pem")
+ok "  ... not yet queued for the digest" sh -c \
+	"'$CAIRN' notify list --json --dir '$D' | jq -e '.items[] | select(.name == \"daily\") | .behind > 0'"
+kill -KILL "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null
+conf_set "$D" notify "$(jq -c '.notify | .poll_ms = 100' "$D/cairn.json")"
+ok "restart on day +2 after the kill -9" ca_serve_at "$D" FAKETIME=+2d
+DAY1=$(date -u -d '+1 day' +%F)
+until_ok jq -e -s --arg p "[cairn] digest $DAY1" \
+	'map(select((.subject | startswith($p)) and .to == ["pki@example.test"])) | length >= 1' "$MAIL"
+ok "  ... two more worker rounds (kicked test events arrive)" sh -c "
+	'$CAIRN' notify test by-issuer --dir '$D' && '$CAIRN' notify test by-issuer --dir '$D'"
+until_ok jq -e -s 'map(select(.subject | startswith("[cairn] notify.test"))) | length >= 5' "$MAIL"
+ok "pki@ gets one digest of day +1, not two" sh -c "
+	[ \$(jq -c --arg p '[cairn] digest $DAY1' 'select((.subject | startswith(\$p)) and .to == [\"pki@example.test\"])' '$MAIL' | wc -l) -eq 1 ]"
+ok "  ... listing the queued certificate and the one the kill -9 left waiting" sh -c "
+	jq -r --arg p '[cairn] digest $DAY1' 'select((.subject | startswith(\$p)) and .to == [\"pki@example.test\"]) | .body' '$MAIL' >'$WORK/d1.digest' &&
+	grep -q '$SM' '$WORK/d1.digest' && grep -q '$SL2' '$WORK/d1.digest'"
+ok "olivia too gets one digest of day +1" sh -c "
+	[ \$(jq -c --arg p '[cairn] digest $DAY1' 'select((.subject | startswith(\$p)) and .to == [\"olivia@example.test\"])' '$MAIL' | wc -l) -eq 1 ]"
 ca_stop
 
 # ---- past the 30-day threshold: the renewed certificate only ----
