@@ -7,7 +7,8 @@ line per check, "ok - ..." or "not ok - ...", which ui.sh turns into TAP.
 Environment: UI_URL (https://127.0.0.1:PORT), UI_ROOT (CA root PEM), UI_TOKEN_{ADMIN,OPS,
 ALICE,BOB,AUDREY}, UI_CSR (PEM of a request the policy holds for 2 approvals), UI_XSS_SERIAL,
 UI_PENDING (a request id left pending), UI_ARTIFACTS (screenshots), UI_WORK (temp dir),
-UI_FAKETIME (libfaketime offset file the daemon reads at every clock call).
+UI_FAKETIME (libfaketime offset file the daemon reads at every clock call), UI_CERT_NAME
+(the admin whose client certificate Chromium presents, by policy; empty: not tested).
 """
 import http.server
 import json
@@ -169,7 +170,45 @@ def shot(d, name):
     d.save_screenshot(os.path.join(ART, name + ".png"))
 
 
+def cert_sign_in():
+    """Sign-in with the admin client certificate the browser presents (ui.sh put it in the
+    NSS database and set the AutoSelectCertificateForUrls policy); then sign-out."""
+    name = os.environ["UI_CERT_NAME"]
+    d = driver("cert")
+    d.get(URL + "/ui/")
+    try:
+        button = visible(d, "#signin-cert")
+        offered = name in d.find_element(By.CSS_SELECTOR, ".signin strong").text
+    except TimeoutException:
+        button, offered = None, False
+    check(offered, "the browser presents %s's admin certificate: the page offers "
+          "\"Sign in with this certificate\"" % name, d.find_element(By.TAG_NAME, "main").text)
+    if button is None:
+        return
+    button.click()
+    text_in(d, "#who", "(")
+    check(name + " (operator)" in d.find_element(By.ID, "who").text,
+          "  ... one click signs in as %s (operator)" % name, d.find_element(By.ID, "who").text)
+    css(d, "svg.timeline")
+    text_in(d, "#health", "ok")
+    check(d.find_element(By.ID, "count-valid").text.isdigit(), "  ... and the dashboard loads")
+    c = d.get_cookie(COOKIE)
+    check(c is not None and c["httpOnly"] and c["secure"] and c["sameSite"] == "Strict",
+          "  ... with a session cookie (HttpOnly, Secure, SameSite=Strict)", c)
+    cookie = c["value"] if c else "x"
+    st, doc = api("GET", "/session", cookie=cookie)
+    check(st == 200 and doc.get("name") == name and doc.get("via") == "session",
+          "  ... the cookie alone (no certificate) is %s's session" % name, (st, doc))
+    d.find_element(By.ID, "signout").click()
+    text_in(d, "#signin-msg", "Signed out")
+    st, doc = api("GET", "/stats", cookie=cookie)
+    check(d.get_cookie(COOKIE) is None and st == 401,
+          "  ... sign-out drops the cookie and ends the session (401)", (d.get_cookie(COOKIE), st, doc))
+
+
 def main():
+    if os.environ.get("UI_CERT_NAME"):
+        cert_sign_in()
     # ---- the requester asks for a certificate the policy holds for two approvals ----
     ops = driver("ops")
     check(sign_in(ops, "ops"), "sign-in page: the token field has the focus; Enter signs in")
