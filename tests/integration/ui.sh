@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # The web console at /ui/: its headers (CSP), sessions (token and admin certificate, CSRF,
 # cross-site refusal, sign-out, expiry under libfaketime) with curl, then the pages in a
-# headless Chromium (ui_browser.py): two approvers in two browsers, the requester's
+# headless Chromium (ui_browser.py): sign-in with an admin certificate, two approvers in two browsers, the requester's
 # download, search/detail/revoke then `openssl ocsp`, the auditor, a hostile CN.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
