@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The web console at /ui/: its headers (CSP), sessions (token and admin certificate, CSRF,
 # cross-site refusal, sign-out, expiry under libfaketime) with curl, then the pages in a
-# headless Chromium (ui_browser.py): sign-in with an admin certificate, two approvers in two browsers, the requester's
-# download, search/detail/revoke then `openssl ocsp`, the auditor, a hostile CN.
+# headless Chromium (ui_browser.py): sign-in with an admin certificate, two approvers in
+# two browsers, the requester's download, search/detail/revoke then `openssl ocsp`, the
+# auditor, a hostile CN.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 command -v jq >/dev/null || bail "jq is not installed"
@@ -182,12 +183,14 @@ C issue --csr "$WORK/xss.csr" --profile tls-client --out "$WORK/xss.pem" >/dev/n
 XSS=$(openssl x509 -in "$WORK/xss.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
 
 # Chromium trusts the CA through a private NSS database (no --ignore-certificate-errors).
-mkdir -p "$WORK/home/.pki/nssdb"
-certutil -d "sql:$WORK/home/.pki/nssdb" -N --empty-password &&
-	certutil -d "sql:$WORK/home/.pki/nssdb" -A -t C,, -n cairn -i "$ROOT" ||
-	bail "cannot make the NSS database"
+# nssdb HOME: the NSS database a Chromium run with that HOME uses, trusting our root.
+nssdb() {
+	mkdir -p "$1/.pki/nssdb" && certutil -d "sql:$1/.pki/nssdb" -N --empty-password &&
+		certutil -d "sql:$1/.pki/nssdb" -A -t C,, -n cairn -i "$ROOT"
+}
+nssdb "$WORK/home" || bail "cannot make the NSS database"
 # Sign-in with an admin client certificate in the browser: the certificate and key go into
-# that NSS database, and a managed policy (AutoSelectCertificateForUrls, the only way a
+# an NSS database of its own, and a managed policy (AutoSelectCertificateForUrls, the only way a
 # headless Chromium presents one) names our origin and the issuing CA. Chromium reads
 # policies from /etc/chromium/policies/managed only, so this needs root; the file has a
 # name of its own and goes at exit.
@@ -197,9 +200,11 @@ if [ "$(id -u)" -eq 0 ]; then
 	make_csr erin ec:P-256 /CN=erin
 	C issue --csr "$WORK/erin.csr" --profile admin --out "$WORK/erin.pem" >/dev/null 2>&1 ||
 		bail "admin certificate for erin not issued"
-	openssl pkcs12 -export -in "$WORK/erin.pem" -inkey "$WORK/erin.key" -name erin \
+	# Its own NSS database (its own HOME): the other browsers hold no client certificate.
+	nssdb "$WORK/home-cert" &&
+		openssl pkcs12 -export -in "$WORK/erin.pem" -inkey "$WORK/erin.key" -name erin \
 		-passout pass:p12pass -out "$WORK/erin.p12" 2>"$WORK/p12.err" &&
-		pk12util -i "$WORK/erin.p12" -d "sql:$WORK/home/.pki/nssdb" -W p12pass >"$WORK/p12.out" 2>&1 ||
+		pk12util -i "$WORK/erin.p12" -d "sql:$WORK/home-cert/.pki/nssdb" -W p12pass >"$WORK/p12.out" 2>&1 ||
 		bail "cannot import the admin certificate into the NSS database: $(cat "$WORK/p12.err" "$WORK/p12.out")"
 	ICN=$(openssl x509 -in "$D/ca/issuing.pem" -noout -subject -nameopt multiline |
 		sed -n 's/^ *commonName *= //p')
@@ -222,6 +227,7 @@ HOME=$WORK/home UI_URL=$HTTPS_URL UI_ROOT=$ROOT UI_ARTIFACTS=$ART UI_WORK=$WORK 
 	UI_TOKEN_ALICE=$(cat "$WORK/alice.tok") UI_TOKEN_BOB=$(cat "$WORK/bob.tok") \
 	UI_TOKEN_AUDREY=$(cat "$WORK/audrey.tok") UI_CSR=$(cat "$WORK/pay.csr") \
 	UI_XSS_SERIAL=$XSS UI_PENDING=$PENDING UI_FAKETIME=$WORK/faketime UI_CERT_NAME=$UI_CERT_NAME \
+	UI_CERT_HOME=$WORK/home-cert \
 	timeout 600 $PY "$CAIRN_SRCDIR/tests/integration/ui_browser.py" >"$WORK/browser.out" 2>"$WORK/browser.err"
 [ -z "${UI_POLICY:-}" ] || rm -f "$UI_POLICY"
 # One TAP line per browser check (the script's lines are "ok - ..." / "not ok - ...").

@@ -8,7 +8,8 @@ Environment: UI_URL (https://127.0.0.1:PORT), UI_ROOT (CA root PEM), UI_TOKEN_{A
 ALICE,BOB,AUDREY}, UI_CSR (PEM of a request the policy holds for 2 approvals), UI_XSS_SERIAL,
 UI_PENDING (a request id left pending), UI_ARTIFACTS (screenshots), UI_WORK (temp dir),
 UI_FAKETIME (libfaketime offset file the daemon reads at every clock call), UI_CERT_NAME
-(the admin whose client certificate Chromium presents, by policy; empty: not tested).
+(the admin whose client certificate Chromium presents, by policy; empty: not tested),
+UI_CERT_HOME (the HOME whose NSS database holds that certificate, for that browser only).
 """
 import http.server
 import json
@@ -49,7 +50,7 @@ def check(cond, desc, detail=""):
             print("# " + line, flush=True)
 
 
-def driver(name):
+def driver(name, home=None):
     downloads = os.path.join(WORK, "dl-" + name)
     os.makedirs(downloads, exist_ok=True)
     o = webdriver.ChromeOptions()
@@ -62,7 +63,9 @@ def driver(name):
     o.add_experimental_option("prefs", {"download.default_directory": downloads,
                                         "download.prompt_for_download": False})
     o.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+    # HOME picks the NSS database (trusted CA; client certificates).
+    env = dict(os.environ, HOME=home) if home else None
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver", env=env), options=o)
     d.set_page_load_timeout(30)
     # Headless Chromium saves downloads only when told where (the prefs alone are not enough).
     d.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
@@ -174,7 +177,7 @@ def cert_sign_in():
     """Sign-in with the admin client certificate the browser presents (ui.sh put it in the
     NSS database and set the AutoSelectCertificateForUrls policy); then sign-out."""
     name = os.environ["UI_CERT_NAME"]
-    d = driver("cert")
+    d = driver("cert", os.environ["UI_CERT_HOME"])
     d.get(URL + "/ui/")
     try:
         button = visible(d, "#signin-cert")
@@ -212,7 +215,10 @@ def cert_sign_in():
 
 def main():
     if os.environ.get("UI_CERT_NAME"):
-        cert_sign_in()
+        try:
+            cert_sign_in()
+        except TimeoutException as e:  # e.g. the page never loads (a certificate prompt)
+            check(False, "certificate sign-in: the browser timed out", e.msg)
     # ---- the requester asks for a certificate the policy holds for two approvals ----
     ops = driver("ops")
     check(sign_in(ops, "ops"), "sign-in page: the token field has the focus; Enter signs in")
