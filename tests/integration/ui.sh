@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The web console at /ui/: its headers (CSP), sessions (token and admin certificate, CSRF,
 # cross-site refusal, sign-out, expiry under libfaketime) with curl, then the pages in a
-# headless Chromium (ui_browser.py): two approvers in two browsers, the requester's
-# download, search/detail/revoke then `openssl ocsp`, the auditor, a hostile CN.
+# headless Chromium (ui_browser.py): sign-in with an admin certificate, two approvers in
+# two browsers, the requester's download, search/detail/revoke then `openssl ocsp`, the
+# auditor, a hostile CN.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 command -v jq >/dev/null || bail "jq is not installed"
@@ -117,8 +118,7 @@ ok "a made-up session cookie: 401" sh -c "
 ok "sign-in and sign-out are audited with the admin's name" sh -c "
 	'$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.session.create\"' | grep -q 'admin:bootstrap'"
 
-# Sign-in with an admin client certificate (the browser's mTLS, done here with curl: a
-# headless Chromium cannot pick a client certificate without a system-wide policy).
+# Sign-in with an admin client certificate with curl (and in the browser below).
 make_csr carol ec:P-256 /CN=carol
 C issue --csr "$WORK/carol.csr" --profile admin --out "$WORK/carol.pem" >/dev/null 2>&1 ||
 	bail "admin certificate for carol not issued"
@@ -183,18 +183,53 @@ C issue --csr "$WORK/xss.csr" --profile tls-client --out "$WORK/xss.pem" >/dev/n
 XSS=$(openssl x509 -in "$WORK/xss.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
 
 # Chromium trusts the CA through a private NSS database (no --ignore-certificate-errors).
-mkdir -p "$WORK/home/.pki/nssdb"
-certutil -d "sql:$WORK/home/.pki/nssdb" -N --empty-password &&
-	certutil -d "sql:$WORK/home/.pki/nssdb" -A -t C,, -n cairn -i "$ROOT" ||
-	bail "cannot make the NSS database"
+# nssdb HOME: the NSS database a Chromium run with that HOME uses, trusting our root.
+nssdb() {
+	mkdir -p "$1/.pki/nssdb" && certutil -d "sql:$1/.pki/nssdb" -N --empty-password &&
+		certutil -d "sql:$1/.pki/nssdb" -A -t C,, -n cairn -i "$ROOT"
+}
+nssdb "$WORK/home" || bail "cannot make the NSS database"
+# Sign-in with an admin client certificate in the browser: the certificate and key go into
+# an NSS database of its own, and a managed policy (AutoSelectCertificateForUrls, the only way a
+# headless Chromium presents one) names our origin and the issuing CA. Chromium reads
+# policies from /etc/chromium/policies/managed only, so this needs root; the file has a
+# name of its own and goes at exit.
+UI_CERT_NAME=
+if [ "$(id -u)" -eq 0 ]; then
+	C admin add --name erin --role operator >/dev/null 2>&1 || bail "admin add erin failed"
+	make_csr erin ec:P-256 /CN=erin
+	C issue --csr "$WORK/erin.csr" --profile admin --out "$WORK/erin.pem" >/dev/null 2>&1 ||
+		bail "admin certificate for erin not issued"
+	# Its own NSS database (its own HOME): the other browsers hold no client certificate.
+	nssdb "$WORK/home-cert" &&
+		openssl pkcs12 -export -in "$WORK/erin.pem" -inkey "$WORK/erin.key" -name erin \
+		-passout pass:p12pass -out "$WORK/erin.p12" 2>"$WORK/p12.err" &&
+		pk12util -i "$WORK/erin.p12" -d "sql:$WORK/home-cert/.pki/nssdb" -W p12pass >"$WORK/p12.out" 2>&1 ||
+		bail "cannot import the admin certificate into the NSS database: $(cat "$WORK/p12.err" "$WORK/p12.out")"
+	ICN=$(openssl x509 -in "$D/ca/issuing.pem" -noout -subject -nameopt multiline |
+		sed -n 's/^ *commonName *= //p')
+	[ -n "$ICN" ] || bail "no CN in the issuing CA's subject"
+	mkdir -p /etc/chromium/policies/managed || bail "cannot make /etc/chromium/policies/managed"
+	UI_POLICY=/etc/chromium/policies/managed/cairn-ui-test-$$-${WORK##*.}.json
+	trap 'rm -f "$UI_POLICY"; cleanup' EXIT INT TERM
+	jq -n --arg p "$HTTPS_URL" --arg cn "$ICN" \
+		'{AutoSelectCertificateForUrls: [{pattern: $p, filter: {ISSUER: {CN: $cn}}} | tojson]}' \
+		>"$UI_POLICY" || bail "cannot write the Chromium policy $UI_POLICY"
+	UI_CERT_NAME=erin
+else
+	TAP_N=$((TAP_N + 1))
+	echo "ok $TAP_N - browser: sign-in with an admin client certificate # SKIP not root: Chromium reads the AutoSelectCertificateForUrls policy only from /etc/chromium/policies/managed"
+fi
 ART=${CAIRN_BUILDDIR:-$(pwd)}/tests/artifacts
 mkdir -p "$ART"
 HOME=$WORK/home UI_URL=$HTTPS_URL UI_ROOT=$ROOT UI_ARTIFACTS=$ART UI_WORK=$WORK \
 	UI_TOKEN_ADMIN=$(cat "$WORK/admin.tok") UI_TOKEN_OPS=$(cat "$WORK/ops.tok") \
 	UI_TOKEN_ALICE=$(cat "$WORK/alice.tok") UI_TOKEN_BOB=$(cat "$WORK/bob.tok") \
 	UI_TOKEN_AUDREY=$(cat "$WORK/audrey.tok") UI_CSR=$(cat "$WORK/pay.csr") \
-	UI_XSS_SERIAL=$XSS UI_PENDING=$PENDING UI_FAKETIME=$WORK/faketime \
+	UI_XSS_SERIAL=$XSS UI_PENDING=$PENDING UI_FAKETIME=$WORK/faketime UI_CERT_NAME=$UI_CERT_NAME \
+	UI_CERT_HOME=$WORK/home-cert \
 	timeout 600 $PY "$CAIRN_SRCDIR/tests/integration/ui_browser.py" >"$WORK/browser.out" 2>"$WORK/browser.err"
+[ -z "${UI_POLICY:-}" ] || rm -f "$UI_POLICY"
 # One TAP line per browser check (the script's lines are "ok - ..." / "not ok - ...").
 n_browser=0
 while IFS= read -r line; do
@@ -206,7 +241,10 @@ while IFS= read -r line; do
 	esac
 done <"$WORK/browser.out"
 cp "$WORK/browser.err" "$WORK/last.out"
-tap $((n_browser >= 30)) "the browser run made all its checks ($n_browser)"
+# 30 checks, and 6 more for the client certificate when it could be set up (root).
+want=30
+[ -z "$UI_CERT_NAME" ] || want=36
+tap $((n_browser >= want)) "the browser run made all its checks ($n_browser)"
 
 # ---- OCSP agrees with what the console did ----
 SERIAL=$(cat "$WORK/serial" 2>/dev/null)

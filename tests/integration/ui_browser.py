@@ -7,7 +7,9 @@ line per check, "ok - ..." or "not ok - ...", which ui.sh turns into TAP.
 Environment: UI_URL (https://127.0.0.1:PORT), UI_ROOT (CA root PEM), UI_TOKEN_{ADMIN,OPS,
 ALICE,BOB,AUDREY}, UI_CSR (PEM of a request the policy holds for 2 approvals), UI_XSS_SERIAL,
 UI_PENDING (a request id left pending), UI_ARTIFACTS (screenshots), UI_WORK (temp dir),
-UI_FAKETIME (libfaketime offset file the daemon reads at every clock call).
+UI_FAKETIME (libfaketime offset file the daemon reads at every clock call), UI_CERT_NAME
+(the admin whose client certificate Chromium presents, by policy; empty: not tested),
+UI_CERT_HOME (the HOME whose NSS database holds that certificate, for that browser only).
 """
 import http.server
 import json
@@ -48,7 +50,7 @@ def check(cond, desc, detail=""):
             print("# " + line, flush=True)
 
 
-def driver(name):
+def driver(name, home=None):
     downloads = os.path.join(WORK, "dl-" + name)
     os.makedirs(downloads, exist_ok=True)
     o = webdriver.ChromeOptions()
@@ -61,7 +63,9 @@ def driver(name):
     o.add_experimental_option("prefs", {"download.default_directory": downloads,
                                         "download.prompt_for_download": False})
     o.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+    # HOME picks the NSS database (trusted CA; client certificates).
+    env = dict(os.environ, HOME=home) if home else None
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver", env=env), options=o)
     d.set_page_load_timeout(30)
     # Headless Chromium saves downloads only when told where (the prefs alone are not enough).
     d.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
@@ -169,7 +173,52 @@ def shot(d, name):
     d.save_screenshot(os.path.join(ART, name + ".png"))
 
 
+def cert_sign_in():
+    """Sign-in with the admin client certificate the browser presents (ui.sh put it in the
+    NSS database and set the AutoSelectCertificateForUrls policy); then sign-out."""
+    name = os.environ["UI_CERT_NAME"]
+    d = driver("cert", os.environ["UI_CERT_HOME"])
+    d.get(URL + "/ui/")
+    try:
+        button = visible(d, "#signin-cert")
+        offered = name in d.find_element(By.CSS_SELECTOR, ".signin strong").text
+    except TimeoutException:
+        button, offered = None, False
+    check(offered, "the browser presents %s's admin certificate: the page offers "
+          "\"Sign in with this certificate\"" % name, d.find_element(By.TAG_NAME, "main").text)
+    if button is None:
+        return
+    button.click()
+    try:
+        text_in(d, "#who", "(")
+    except TimeoutException:  # the rest of the run goes on: only these checks fail
+        check(False, "  ... one click signs in as %s" % name, d.find_element(By.TAG_NAME, "main").text)
+        return
+    check(name + " (operator)" in d.find_element(By.ID, "who").text,
+          "  ... one click signs in as %s (operator)" % name, d.find_element(By.ID, "who").text)
+    css(d, "svg.timeline")
+    text_in(d, "#health", "ok")
+    check(d.find_element(By.ID, "count-valid").text.isdigit(), "  ... and the dashboard loads")
+    c = d.get_cookie(COOKIE)
+    check(c is not None and c["httpOnly"] and c["secure"] and c["sameSite"] == "Strict",
+          "  ... with a session cookie (HttpOnly, Secure, SameSite=Strict)", c)
+    cookie = c["value"] if c else "x"
+    st, doc = api("GET", "/session", cookie=cookie)
+    check(st == 200 and doc.get("name") == name and doc.get("via") == "session",
+          "  ... the cookie alone (no certificate) is %s's session" % name, (st, doc))
+    d.find_element(By.ID, "signout").click()
+    text_in(d, "#signin-msg", "Signed out")
+    st, doc = api("GET", "/stats", cookie=cookie)
+    check(d.get_cookie(COOKIE) is None and st == 401,
+          "  ... sign-out drops the cookie and ends the session (401)", (d.get_cookie(COOKIE), st, doc))
+
+
 def main():
+    if os.environ.get("UI_CERT_NAME"):
+        try:
+            cert_sign_in()
+        except TimeoutException as e:  # e.g. the page never loads (a certificate prompt)
+            check(False, "certificate sign-in: the browser timed out", e.msg)
     # ---- the requester asks for a certificate the policy holds for two approvals ----
     ops = driver("ops")
     check(sign_in(ops, "ops"), "sign-in page: the token field has the focus; Enter signs in")
