@@ -250,9 +250,10 @@ static int parse_ports(scan_t *s, const char *ports, cairn_err_t *err)
 	for (t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
 		long p = strtol(t, &end, 10);
 		if (*t == '\0' || *end != '\0' || p < 1 || p > 65535 || s->n_ports >= PORTS_MAX) {
-			free(copy);
-			return cairn_err_set(err, CAIRN_EINVAL, "--ports: %s is not a port 1..65535 "
-					     "(at most %d ports)", t, PORTS_MAX);
+			int rc = cairn_err_set(err, CAIRN_EINVAL, "--ports: %s is not a port "
+					       "1..65535 (at most %d ports)", t, PORTS_MAX);
+			free(copy); /* after the message: t points into copy */
+			return rc;
 		}
 		s->ports[s->n_ports++] = (int)p;
 	}

@@ -158,6 +158,7 @@ fails "a range that leaves loopback" "$CAIRN" discover --dir "$D" --targets 126.
 fails "one bad target refuses the whole scan, before any connection" "$CAIRN" discover --dir "$D" \
 	--targets "127.0.0.1:$PORT_good,10.0.0.1" --ports 443
 fails "bad ports" "$CAIRN" discover --dir "$D" --targets 127.0.0.1 --ports 0
+last_has "  ... naming the port" "--ports: 0 is not a port 1..65535"
 fails "a /8 is too large to expand" "$CAIRN" discover --dir "$D" --targets 127.0.0.0/8
 py "
 import json
