@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Mass replacement campaigns: mark the certificates a selector picks (in bounded, resumable
- * batches), then revoke each once it has a successor (superseded) or when the campaign's
- * revoke_after deadline passes (the campaign's reason). Table DB_REPLACE:
+ * batches), then revoke each with the campaign's reason once it has a successor or when
+ * the campaign's revoke_after deadline passes. Table DB_REPLACE:
  *   'N'                    -> next campaign id (BE64)
  *   'C' || id (BE64)       -> campaign JSON
  *   'M' || serial          -> id (BE64) || marked at (BE64): the mark ACME renewalInfo reads
@@ -471,6 +471,7 @@ struct pend_walk {
 	size_t n;
 	char (*hex)[2 * DB_SERIAL_MAX + 1];
 	int *reason; /* -1: keep pending; -2: no longer pending (revoked, expired, gone) */
+	unsigned char *succ; /* 1: revoked because a successor came (counted "replaced") */
 	uint8_t last[DB_SERIAL_MAX];
 	size_t last_len;
 	const uint8_t *spki; /* a key campaign: the successor must have another key */
@@ -508,6 +509,7 @@ static int pend_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	char **names = NULL;
 	size_t n = 0;
 	int64_t ra = json_integer_value(json_object_get(w->camp, "revoke_after"));
+	int camp_reason = ca_reason_parse(json_string_value(json_object_get(w->camp, "reason")));
 	int r;
 	(void)val;
 	(void)vlen;
@@ -517,22 +519,27 @@ static int pend_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	memcpy(w->last, k + 9, slen);
 	w->last_len = slen;
 	db_serial_hex(k + 9, slen, w->hex[w->n]);
-	r = -2;
-	if (db_cert_get(w->txn, k + 9, slen, &c) != 0 || c.status != DB_CERT_VALID ||
-	    c.not_after <= w->now)
+	r = -2; /* no longer pending: gone, expired or revoked */
+	w->succ[w->n] = 0;
+	if (db_cert_get(w->txn, k + 9, slen, &c) != 0 ||
+	    (c.status == DB_CERT_VALID && c.not_after <= w->now))
 		goto out;
 	w->marked_at = w->now;
 	if (db_get(w->txn, DB_REPLACE, mk, mark_key(k + 9, slen, mk), &mv, &mlen) == 0 &&
 	    mlen >= 16)
 		w->marked_at = (int64_t)db_be64_get((const uint8_t *)mv + 8);
 	p = c.der;
-	r = -1;
-	if ((x = d2i_X509(NULL, &p, (long)c.der_len)) != NULL && ca_cert_names(x, &names, &n) == 0 &&
-	    db_cert_successor(w->txn, &c, (const char *const *)names, n, w->marked_at - 60,
-			      successor_ok, w) == 1)
-		r = CA_REASON_SUPERSEDED;
-	else if (ra != 0 && w->now >= ra)
-		r = ca_reason_parse(json_string_value(json_object_get(w->camp, "reason")));
+	/* A certificate already revoked (by an earlier round the daemon stopped in, or by
+	 * someone else) is counted "replaced" when it has a successor, from the same rule. */
+	w->succ[w->n] = (x = d2i_X509(NULL, &p, (long)c.der_len)) != NULL &&
+			ca_cert_names(x, &names, &n) == 0 &&
+			db_cert_successor(w->txn, &c, (const char *const *)names, n,
+					  w->marked_at - 60, successor_ok, w) == 1;
+	if (c.status != DB_CERT_VALID)
+		goto out;
+	/* The campaign's reason, successor or not: a campaign for a compromised key revokes
+	 * the replaced certificates of that key as keyCompromise too. */
+	r = w->succ[w->n] || (ra != 0 && w->now >= ra) ? camp_reason : -1;
 out:
 	w->reason[w->n++] = r;
 	ca_names_free(names, n);
@@ -544,6 +551,7 @@ struct settle_op {
 	uint64_t id;
 	const char *actor;
 	char (*hex)[2 * DB_SERIAL_MAX + 1];
+	const unsigned char *succ;
 	size_t n;
 	int64_t now;
 	size_t replaced, revoked, gone;
@@ -582,7 +590,7 @@ static int settle_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 			continue;
 		if (db_del(txn, DB_REPLACE, pk, pend_key(op->id, s, (size_t)len, pk)) != 0)
 			continue;
-		if (found && c.status == DB_CERT_REVOKED && c.reason == CA_REASON_SUPERSEDED) {
+		if (found && c.status == DB_CERT_REVOKED && op->succ[i]) {
 			op->replaced++;
 			json_array_append_new(rep, json_string(op->hex[i]));
 		} else if (found && c.status == DB_CERT_REVOKED) {
@@ -608,7 +616,7 @@ static int settle_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		ev.actor = op->actor;
 		ev.action = "replace.revoke";
 		ev.details = json_pack("{s:I, s:O, s:O, s:O, s:s}", "campaign",
-				       (json_int_t)op->id, "superseded", rep, "revoked", rev,
+				       (json_int_t)op->id, "replaced", rep, "revoked", rev,
 				       "gone", gone, "reason",
 				       json_string_value(json_object_get(camp, "reason")));
 		rc = audit_append(txn, &ev, NULL, err);
@@ -627,6 +635,7 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 {
 	char (*hex)[2 * DB_SERIAL_MAX + 1] = calloc(PENDING_BATCH, sizeof(*hex));
 	int *reason = calloc(PENDING_BATCH, sizeof(int));
+	unsigned char *succ = calloc(PENDING_BATCH, 1);
 	ca_revoke_item_t *items = calloc(PENDING_BATCH, sizeof(*items));
 	ca_revoke_result_t *res = calloc(PENDING_BATCH, sizeof(*res));
 	struct pend_walk w = { 0 };
@@ -637,7 +646,7 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 	int rc = 0, more = 1;
 
 	*revoked = 0;
-	if (hex == NULL || reason == NULL || items == NULL || res == NULL) {
+	if (hex == NULL || reason == NULL || succ == NULL || items == NULL || res == NULL) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -648,6 +657,7 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 		w.now = (int64_t)time(NULL);
 		w.hex = hex;
 		w.reason = reason;
+		w.succ = succ;
 		if ((rc = db_read_begin(ca_db(ca), &txn)) != 0 ||
 		    (rc = ca_replace_load(txn, id, &w.camp)) != 0) {
 			cairn_err_set(err, rc, "campaign %llu: %s", (unsigned long long)id,
@@ -682,7 +692,7 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 			goto out;
 		for (i = 0; i < n_items; i++)
 			*revoked += res[i].code == 0;
-		so = (struct settle_op){ id, actor, hex, w.n, (int64_t)time(NULL), 0, 0, 0 };
+		so = (struct settle_op){ id, actor, hex, succ, w.n, (int64_t)time(NULL), 0, 0, 0 };
 		if ((rc = db_write(ca_db(ca), settle_run, &so, err)) != 0)
 			goto out;
 	}
@@ -690,6 +700,7 @@ out:
 	db_txn_end(txn);
 	free(hex);
 	free(reason);
+	free(succ);
 	free(items);
 	free(res);
 	return rc;

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Mass replacement (cairn replace): certificates for several names under one key, issued by
 # lego, are marked by that key; renewalInfo asks for renewal now; owners get cert.replace;
-# those lego renews are revoked as superseded, and past the deadline (libfaketime) the rest
-# with the campaign's reason; `replace status` reports it. Bad selectors, nothing matching
+# those lego renews are revoked with the campaign's reason, and past the deadline (libfaketime)
+# the rest too; a campaign without a reason revokes as superseded; `replace status` reports it. Bad selectors, nothing matching
 # and a non-admin caller are refused.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
@@ -122,7 +122,8 @@ ok "a serial file marks what it lists and no campaign has yet" "$CAIRN" replace 
 last_has "  ... o only (r1 belongs to the key campaign)" "marked 1,"
 FILE_ID=$(sed -n 's/^campaign \([0-9]*\):.*/\1/p' "$WORK/last.out")
 
-# lego renews two of them (with a new key): each old one gets revoked as superseded.
+# lego renews two of them (with a new key): each old one gets revoked with the campaign's
+# reason (keyCompromise: the key they share is compromised, successor or not).
 for n in r1 r2; do
 	ok "lego renews $n.example.test" $L --domains "$n.example.test" \
 		--http --http.port "127.0.0.1:$HP" renew --days 3650 --no-random-sleep
@@ -133,9 +134,9 @@ replaced() {
 }
 ok "replace status: two replaced, one pending" until_ok replaced 2 0 1
 for n in r1 r2; do
-	ok "OCSP: the replaced $n certificate is revoked as superseded" sh -c \
+	ok "OCSP: the replaced $n certificate is revoked for keyCompromise" sh -c \
 		"$(command -v openssl) ocsp -issuer '$ISSUING' -cert '$WORK/$n.old.pem' \
-		-url '$HTTP_URL/ocsp' -CAfile '$ROOT' 2>&1 | grep -qi 'reason: *superseded'"
+		-url '$HTTP_URL/ocsp' -CAfile '$ROOT' 2>&1 | grep -qi 'reason: *keyCompromise'"
 	ok "  ... its successor is good" sh -c "$(command -v openssl) ocsp -issuer '$ISSUING' \
 		-cert '$LC/$n.example.test.crt' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' 2>&1 |
 		grep -q ': good'"
@@ -164,5 +165,16 @@ ok "replace list --json holds the campaigns" sh -c "'$CAIRN' replace list --dir 
 	jq -e '.items | map(.state) == [\"empty\", \"done\", \"active\"]'"
 ok "the serial-list campaign keeps o pending (no deadline, no successor)" sh -c "
 	'$CAIRN' replace status $FILE_ID --dir '$D' --json | jq -e '.pending == 1 and .revoked == 0'"
+# o's owner renews it: a campaign without --reason revokes the replaced one as superseded.
+cp "$LC/o.example.test.crt" "$WORK/o.old.pem"
+ok "lego renews o.example.test" $L --domains o.example.test --http --http.port "127.0.0.1:$HP" \
+	renew --days 3650 --no-random-sleep
+ok "the serial-list campaign: o replaced, done" until_ok sh -c "
+	'$CAIRN' replace status $FILE_ID --dir '$D' --json |
+	jq -e '.replaced == 1 and .pending == 0 and .state == \"done\"'"
+ok "OCSP: the old o is revoked as superseded (the default reason)" sh -c "\
+	LD_PRELOAD='$FAKETIME_LIB' FAKETIME=+6d $(command -v openssl) ocsp -issuer '$ISSUING' \
+	-cert '$WORK/o.old.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' 2>&1 |
+	grep -qi 'reason: *superseded'"
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing
