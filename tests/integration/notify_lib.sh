@@ -5,12 +5,13 @@
 # set_notify JSON: the notify object of $D/cairn.json.
 set_notify() { conf_set "$D" notify "$1"; }
 
-# until_ok COMMAND...: until COMMAND succeeds, at most 30 s (no fixed sleeps in the tests).
+# until_ok COMMAND...: until COMMAND succeeds, at most UNTIL_OK_TRIES tries 0.1 s apart
+# (default 300: 30 s; no fixed sleeps in the tests).
 until_ok() {
 	n=0
 	until "$@" >/dev/null 2>&1; do
 		n=$((n + 1))
-		[ $n -gt 300 ] && return 1
+		[ $n -gt "${UNTIL_OK_TRIES:-300}" ] && return 1
 		sleep 0.1
 	done
 }
