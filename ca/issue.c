@@ -299,6 +299,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 		goto out;
 	}
 	pk = X509_REQ_get0_pubkey(csr);
+	if ((rc = ca_key_check(ca, pk, err)) != 0)
+		goto out;
 	for (i = 0; i < prof->n_eku; i++)
 		eku[i] = prof->eku[i];
 	eku[prof->n_eku] = NULL;

@@ -5,7 +5,8 @@
  *   'N'                    -> next campaign id (BE64)
  *   'C' || id (BE64)       -> campaign JSON
  *   'M' || serial          -> id (BE64) || marked at (BE64): the mark ACME renewalInfo reads
- *   'P' || id || serial    -> "": still pending (neither replaced nor revoked) */
+ *   'P' || id || serial    -> "": still pending (neither replaced nor revoked)
+ *   'K' || SHA-256(SPKI)   -> {"why", "at"}: a key never certified again (ca_key_block) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,13 +153,80 @@ int ca_spki_pin_parse(const char *text, uint8_t out[32])
 
 int ca_spki_sha256(X509 *x, uint8_t out[32])
 {
+	return ca_pubkey_sha256(X509_get0_pubkey(x), out);
+}
+
+int ca_pubkey_sha256(EVP_PKEY *pk, uint8_t out[32])
+{
 	unsigned char *der = NULL;
 	unsigned int olen = 0;
-	int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	int len = pk != NULL ? i2d_PUBKEY(pk, &der) : -1;
 	int ok = len > 0 && EVP_Digest(der, (size_t)len, out, &olen, EVP_sha256(), NULL) == 1;
 
 	OPENSSL_free(der);
 	return ok ? 0 : CAIRN_ECRYPTO;
+}
+
+/* ---- keys never certified again ---- */
+
+static size_t block_key(const uint8_t spki[32], uint8_t key[33])
+{
+	key[0] = 'K';
+	memcpy(key + 1, spki, 32);
+	return 33;
+}
+
+int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, int64_t at,
+		 cairn_err_t *err)
+{
+	uint8_t key[33];
+	json_t *v = json_pack("{s:s, s:I}", "why", why, "at", (json_int_t)at);
+	char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(v);
+	if (text == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	/* The first reason stays: a key blocked once is blocked for good. */
+	rc = db_put(txn, DB_REPLACE, key, block_key(spki, key), text, strlen(text),
+		    DB_NOOVERWRITE);
+	free(text);
+	if (rc == CAIRN_EEXIST)
+		rc = 0;
+	return rc != 0 ? cairn_err_set(err, rc, "blocking a key: %s", cairn_strerror(rc)) : 0;
+}
+
+int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err)
+{
+	uint8_t spki[32], key[33];
+	db_txn_t *txn = NULL;
+	const void *v;
+	size_t vlen;
+	json_t *j;
+	int rc;
+
+	if ((rc = ca_pubkey_sha256(pk, spki)) != 0)
+		return cairn_err_set(err, rc, "hashing the public key: %s", cairn_strerror(rc));
+	if ((rc = db_read_begin(ca_db(ca), &txn)) != 0)
+		return cairn_err_set(err, rc, "database: %s", cairn_strerror(rc));
+	rc = db_get(txn, DB_REPLACE, key, block_key(spki, key), &v, &vlen);
+	if (rc == CAIRN_ENOENT) {
+		db_txn_end(txn);
+		return 0;
+	}
+	if (rc != 0) {
+		db_txn_end(txn);
+		return cairn_err_set(err, rc, "database: %s", cairn_strerror(rc));
+	}
+	j = json_loadb(v, vlen, 0, NULL);
+	rc = cairn_err_set(err, CAIRN_EWEAKKEY,
+			   "the public key is blocked (%s): use a new key",
+			   j != NULL && json_is_string(json_object_get(j, "why"))
+				   ? json_string_value(json_object_get(j, "why"))
+				   : "compromised");
+	json_decref(j);
+	db_txn_end(txn);
+	return rc;
 }
 
 /* Certificates a campaign may mark: valid, unexpired end-entity certificates of this CA. */
@@ -378,6 +446,7 @@ struct create_op {
 	json_t *camp;
 	const char *actor;
 	uint64_t id;
+	int64_t now;
 };
 
 static int create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
@@ -398,6 +467,18 @@ static int create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if ((rc = db_put(txn, DB_REPLACE, &nk, 1, val, 8, 0)) != 0 ||
 	    (rc = camp_store(txn, op->id, op->camp)) != 0)
 		return cairn_err_set(err, rc, "storing the campaign: %s", cairn_strerror(rc));
+	/* A key campaign retires the key: no new certificate for it, whatever channel. */
+	if (strcmp(json_string_value(json_object_get(op->camp, "kind")), "key") == 0) {
+		uint8_t spki[32];
+		char why[64];
+
+		snprintf(why, sizeof(why), "retired by replacement campaign %llu",
+			 (unsigned long long)op->id);
+		if (ca_spki_pin_parse(json_string_value(json_object_get(op->camp, "value")),
+				      spki) == 0 &&
+		    (rc = ca_key_block(txn, spki, why, op->now, err)) != 0)
+			return rc;
+	}
 	sel = json_deep_copy(op->camp);
 	json_object_del(sel, "serials");
 	ev.actor = op->actor;
@@ -442,6 +523,7 @@ int ca_replace_create(ca_t *ca, const ca_replace_spec_t *s, const char *actor, u
 	    strncmp(s->explanation_url, "http://", 7) != 0)
 		return cairn_err_set(err, CAIRN_EINVAL, "explanation_url must be an http(s) URL");
 	op.actor = actor;
+	op.now = now;
 	op.camp = json_pack("{s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:i, s:i}",
 			    "kind", s->kind, "by", (json_int_t)s->by, "revoke_after",
 			    (json_int_t)s->revoke_after, "reason", ca_reason_name(s->reason),

@@ -119,6 +119,24 @@ static int audit_item(db_txn_t *txn, const struct revoke_op *op, size_t i, const
 	return rc;
 }
 
+/* A certificate revoked for keyCompromise: its key is never certified again. */
+static int block_compromised(db_txn_t *txn, const db_cert_t *c, const char *serial_hex,
+			     int64_t now, cairn_err_t *err)
+{
+	const unsigned char *p = c->der;
+	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	uint8_t spki[32];
+	char why[96];
+	int rc = 0;
+
+	snprintf(why, sizeof(why), "certificate %.48s was revoked for keyCompromise", serial_hex);
+	/* A record without a parsable certificate (none in practice) has no key to block. */
+	if (x != NULL && ca_spki_sha256(x, spki) == 0)
+		rc = ca_key_block(txn, spki, why, now, err);
+	X509_free(x);
+	return rc;
+}
+
 /* One item inside the batch's transaction. Returns the item's code, or a
  * fatal (database) code through *fatal. Nothing is written for a refused item. */
 static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *fatal,
@@ -164,6 +182,8 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 					       it->invalidity_date);
 		if (rc == 0)
 			rc = audit_item(txn, op, i, "cert.revoke", &c, err);
+		if (rc == 0 && it->reason == CA_REASON_KEY_COMPROMISE)
+			rc = block_compromised(txn, &c, it->serial_hex, op->now, err);
 	}
 	if (rc != 0)
 		*fatal = err != NULL && err->code != 0

@@ -109,6 +109,30 @@ done
 ok "the audit log records the marking" "$CAIRN" audit export --dir "$D"
 last_has "  ... replace.mark" "replace.mark"
 
+# The campaign retires the shared key: no channel certifies it again.
+openssl req -new -key "$WORK/shared.key" -subj "/CN=r4.example.test" \
+	-addext "subjectAltName=DNS:r4.example.test" -out "$WORK/r4.csr" 2>/dev/null
+fails "lego gets no new certificate for the retired key" $L --csr "$WORK/r4.csr" \
+	--http --http.port "127.0.0.1:$HP" run
+last_has "  ... badPublicKey, naming the campaign" \
+	"badPublicKey.*retired by replacement campaign $ID"
+fails "cairn issue refuses the retired key too" "$CAIRN" issue --dir "$D" --csr "$WORK/r4.csr" \
+	--profile tls-server
+last_has "  ... saying why" "retired by replacement campaign $ID"
+# A key whose certificate was revoked for keyCompromise is blocked the same way.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/k.key" 2>/dev/null
+for n in k1 k2; do
+	openssl req -new -key "$WORK/k.key" -subj "/CN=$n.example.test" \
+		-addext "subjectAltName=DNS:$n.example.test" -out "$WORK/$n.csr" 2>/dev/null
+done
+ok "lego issues k1.example.test" $L --csr "$WORK/k1.csr" --http --http.port "127.0.0.1:$HP" run
+ok "cairn revoke k1 for keyCompromise" "$CAIRN" revoke --dir "$D" \
+	"$(serial_of "$LC/k1.example.test.crt")" --reason keyCompromise
+fails "lego gets no certificate for that key, even for another name" $L --csr "$WORK/k2.csr" \
+	--http --http.port "127.0.0.1:$HP" run
+last_has "  ... badPublicKey: revoked for keyCompromise" \
+	"badPublicKey.*$(serial_of "$LC/k1.example.test.crt") was revoked for keyCompromise"
+
 # A serial list: a bad line is refused before anything is sent; then only o is marked (no
 # deadline: it stays pending until a successor comes).
 printf '# incident 42\n%s\nnot-a-serial\n' "$(serial_of "$LC/o.example.test.crt")" >"$WORK/bad.list"
