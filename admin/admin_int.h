@@ -168,5 +168,7 @@ void api_replace_list(const admin_ctx_t *, const admin_request_t *, const admin_
 		      const char *, http_reply_t *);
 void api_replace_show(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
 		      const char *, http_reply_t *);
+void api_replace_cancel(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
+			const char *, http_reply_t *);
 
 #endif

@@ -84,6 +84,7 @@ static const admin_route_t admin_routes[] = {
 	{ "POST", "/replace", roles_admin, api_replace_create },
 	{ "GET", "/replace", roles_read, api_replace_list },
 	{ "GET", "/replace/*", roles_read, api_replace_show },
+	{ "POST", "/replace/*/cancel", roles_admin, api_replace_cancel },
 };
 
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Admin API: mass replacement campaigns (ca/replace.c) — create and mark, list, show. */
+/* Admin API: mass replacement campaigns (ca/replace.c) — create and mark, list, show, cancel. */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,7 +25,7 @@ static void crash_point(void)
 /* Hands a campaign to clients with times as RFC 3339 and its progress counts. */
 static json_t *campaign_view(json_t *c)
 {
-	static const char *const times[] = { "by", "revoke_after", "created" };
+	static const char *const times[] = { "by", "revoke_after", "created", "cancelled" };
 	char t[32];
 	size_t i;
 
@@ -187,21 +187,31 @@ out:
 	json_decref(list);
 }
 
+/* The campaign id of a path, or 0 (after a 400 problem). */
+static unsigned long long campaign_id(const char *arg, http_reply_t *reply)
+{
+	char *end = NULL;
+	unsigned long long id = strtoull(arg ? arg : "", &end, 10);
+
+	if (arg == NULL || arg[0] < '1' || arg[0] > '9' || *end != '\0') {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "a campaign id is a number");
+		return 0;
+	}
+	return id;
+}
+
 void api_replace_show(const admin_ctx_t *ctx, const admin_request_t *req,
 		      const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
 	json_t *camp = NULL;
 	db_txn_t *txn = NULL;
-	char *end = NULL;
-	unsigned long long id = strtoull(arg ? arg : "", &end, 10);
+	unsigned long long id = campaign_id(arg, reply);
 	int rc;
 	(void)req;
 	(void)who;
 
-	if (arg == NULL || arg[0] < '1' || arg[0] > '9' || *end != '\0') {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "a campaign id is a number");
+	if (id == 0)
 		return;
-	}
 	if (db_read_begin(ctx->db, &txn) != 0) {
 		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "database unavailable");
 		return;
@@ -210,6 +220,47 @@ void api_replace_show(const admin_ctx_t *ctx, const admin_request_t *req,
 	if (rc == CAIRN_ENOENT)
 		http_reply_problem(reply, 404, PROBLEM("notFound"), "no campaign %llu", id);
 	else if (rc != 0)
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "database unavailable");
+	else
+		http_reply_json(reply, 200, NULL, campaign_view(camp));
+	db_txn_end(txn);
+	json_decref(camp);
+}
+
+/* POST /replace/{id}/cancel (admin): stops a campaign that is marking or active and
+ * unmarks what it still has pending; answers the campaign as it now is. */
+void api_replace_cancel(const admin_ctx_t *ctx, const admin_request_t *req,
+			const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	cairn_err_t err = { 0 };
+	json_t *camp = NULL;
+	db_txn_t *txn = NULL;
+	unsigned long long id = campaign_id(arg, reply);
+	char actor[96];
+	int rc;
+	(void)req;
+
+	if (id == 0)
+		return;
+	snprintf(actor, sizeof(actor), "admin:%s", who->name);
+	rc = ca_replace_cancel(ctx->ca, (uint64_t)id, actor, &err);
+	if (rc == CAIRN_ENOENT) {
+		http_reply_problem(reply, 404, PROBLEM("notFound"), "no campaign %llu", id);
+		return;
+	}
+	if (rc == CAIRN_ECONFLICT) {
+		http_reply_problem(reply, 409, PROBLEM("conflict"), "%s", cairn_err_msg(&err));
+		return;
+	}
+	if (rc != 0) {
+		/* The cancel itself committed or not at all; the daemon finishes unmarking. */
+		log_error("admin", "cancelling replace campaign %llu: %s", id, cairn_err_msg(&err));
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "campaign %llu: %s", id,
+				   cairn_err_msg(&err));
+		return;
+	}
+	log_info("admin", "%s: replace campaign %llu cancelled", actor, id);
+	if (db_read_begin(ctx->db, &txn) != 0 || ca_replace_load(txn, (uint64_t)id, &camp) != 0)
 		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "database unavailable");
 	else
 		http_reply_json(reply, 200, NULL, campaign_view(camp));

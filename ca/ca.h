@@ -518,6 +518,12 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 int ca_replace_tick(ca_t *ca, const char *actor, int (*stopping)(void *arg), void *stop_arg,
 		    cairn_err_t *err) CAIRN_WUR;
 /* The campaign's JSON (*out to decref), CAIRN_ENOENT or CAIRN_EDB. Any txn. */
+/* Cancels a campaign that is marking or active: state "cancelled" (audited
+ * replace.cancel), nothing more is revoked, its pending certificates are unmarked in
+ * bounded transactions (renewalInfo answers as before; a later campaign may mark them;
+ * a restart finishes the clearing), and the block of a key campaign's key is lifted.
+ * CAIRN_ENOENT (no campaign), CAIRN_ECONFLICT (done, empty or cancelled already). */
+int ca_replace_cancel(ca_t *ca, uint64_t id, const char *actor, cairn_err_t *err) CAIRN_WUR;
 int ca_replace_load(db_txn_t *txn, uint64_t id, json_t **out) CAIRN_WUR;
 /* Every campaign, in id order (*out: a json array to decref). */
 int ca_replace_list(db_txn_t *txn, json_t **out) CAIRN_WUR;

@@ -108,6 +108,11 @@ int ca_replace_mark_of(db_txn_t *txn, const uint8_t *serial, size_t len, uint64_
 	*id = db_be64_get(v);
 	if ((rc = ca_replace_load(txn, *id, &c)) != 0)
 		return rc;
+	/* A cancelled campaign marks nothing (its marks are being cleared). */
+	if (strcmp(json_string_value(json_object_get(c, "state")), "cancelled") == 0) {
+		json_decref(c);
+		return CAIRN_ENOENT;
+	}
 	*by = (int64_t)json_integer_value(json_object_get(c, "by"));
 	if (url != NULL && url_cap > 0)
 		snprintf(url, url_cap, "%s",
@@ -788,6 +793,173 @@ out:
 	return rc;
 }
 
+/* ---- cancelling ---- */
+
+#define CLEAR_BATCH 2000 /* pending certificates unmarked per transaction */
+
+struct cancel_op {
+	uint64_t id;
+	const char *actor;
+	int64_t now;
+	char refused[16]; /* the state that refuses a cancel, or "" */
+};
+
+/* The key block a key campaign made goes with it; one made by a keyCompromise
+ * revocation (or another campaign) stays. */
+static int unblock_campaign_key(db_txn_t *txn, uint64_t id, const json_t *camp)
+{
+	uint8_t spki[32], key[33];
+	const void *v;
+	size_t vlen;
+	json_t *j;
+	char why[64];
+	int mine;
+
+	if (strcmp(json_string_value(json_object_get(camp, "kind")), "key") != 0 ||
+	    ca_spki_pin_parse(json_string_value(json_object_get(camp, "value")), spki) != 0 ||
+	    db_get(txn, DB_REPLACE, key, block_key(spki, key), &v, &vlen) != 0)
+		return 0;
+	snprintf(why, sizeof(why), "retired by replacement campaign %llu", (unsigned long long)id);
+	j = json_loadb(v, vlen, 0, NULL);
+	mine = j != NULL && json_is_string(json_object_get(j, "why")) &&
+	       strcmp(json_string_value(json_object_get(j, "why")), why) == 0;
+	json_decref(j);
+	return mine ? db_del(txn, DB_REPLACE, key, 33) : 0;
+}
+
+static int cancel_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct cancel_op *op = arg;
+	audit_event_t ev = { 0 };
+	json_t *camp = NULL;
+	const char *st;
+	int rc;
+
+	op->refused[0] = '\0';
+	if ((rc = ca_replace_load(txn, op->id, &camp)) != 0)
+		return cairn_err_set(err, rc, "campaign %llu: %s", (unsigned long long)op->id,
+				     rc == CAIRN_ENOENT ? "no such campaign" : cairn_strerror(rc));
+	st = json_string_value(json_object_get(camp, "state"));
+	if (strcmp(st, "marking") != 0 && strcmp(st, "active") != 0) {
+		snprintf(op->refused, sizeof(op->refused), "%s", st);
+		json_decref(camp);
+		return 0;
+	}
+	json_object_set_new(camp, "state", json_string("cancelled"));
+	json_object_set_new(camp, "cancelled", json_integer((json_int_t)op->now));
+	json_object_set_new(camp, "cancelled_by", json_string(op->actor));
+	if ((rc = unblock_campaign_key(txn, op->id, camp)) != 0 ||
+	    (rc = camp_store(txn, op->id, camp)) != 0) {
+		json_decref(camp);
+		return cairn_err_set(err, rc, "campaign: %s", cairn_strerror(rc));
+	}
+	ev.actor = op->actor;
+	ev.action = "replace.cancel";
+	ev.details = json_pack("{s:I, s:O, s:O, s:O}", "campaign", (json_int_t)op->id, "kind",
+			       json_object_get(camp, "kind"), "value",
+			       json_object_get(camp, "value") ? json_object_get(camp, "value")
+							      : json_null(),
+			       "pending", json_object_get(camp, "pending"));
+	rc = audit_append(txn, &ev, NULL, err);
+	json_decref(ev.details);
+	json_decref(camp);
+	return rc;
+}
+
+struct clear_op {
+	uint64_t id;
+	uint8_t (*keys)[9 + DB_SERIAL_MAX];
+	size_t *lens;
+	size_t n;
+	int done;
+};
+
+static int clear_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct clear_op *op = arg;
+	const uint8_t *k = key;
+	(void)val;
+	(void)vlen;
+
+	if (op->n >= CLEAR_BATCH || klen <= 9 || klen > 9 + DB_SERIAL_MAX || k[0] != 'P' ||
+	    db_be64_get(k + 1) != op->id)
+		return 1;
+	memcpy(op->keys[op->n], k, klen);
+	op->lens[op->n++] = klen;
+	return 0;
+}
+
+/* One transaction of a cancelled campaign's clearing: up to CLEAR_BATCH pending
+ * certificates lose their pending entry and their mark (a later campaign may mark
+ * them), and the campaign's pending count drops. */
+static int clear_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct clear_op *op = arg;
+	uint8_t start[9 + DB_SERIAL_MAX], mk[1 + DB_SERIAL_MAX];
+	const void *mv;
+	size_t i, mlen;
+	json_t *camp = NULL;
+	int rc;
+
+	op->n = 0;
+	op->done = 0;
+	rc = db_iterate(txn, DB_REPLACE, start, pend_key(op->id, NULL, 0, start), clear_cb, op);
+	if (rc < 0)
+		return cairn_err_set(err, rc, "pending certificates: %s", cairn_strerror(rc));
+	for (i = 0; i < op->n; i++) {
+		const uint8_t *serial = op->keys[i] + 9;
+		size_t slen = op->lens[i] - 9;
+
+		if ((rc = db_del(txn, DB_REPLACE, op->keys[i], op->lens[i])) != 0)
+			return cairn_err_set(err, rc, "unmarking: %s", cairn_strerror(rc));
+		if (db_get(txn, DB_REPLACE, mk, mark_key(serial, slen, mk), &mv, &mlen) == 0 &&
+		    mlen >= 8 && db_be64_get(mv) == op->id &&
+		    (rc = db_del(txn, DB_REPLACE, mk, mark_key(serial, slen, mk))) != 0)
+			return cairn_err_set(err, rc, "unmarking: %s", cairn_strerror(rc));
+	}
+	if ((rc = ca_replace_load(txn, op->id, &camp)) != 0)
+		return cairn_err_set(err, rc, "campaign: %s", cairn_strerror(rc));
+	op->done = op->n < CLEAR_BATCH;
+	bump(camp, "pending", -(json_int_t)op->n);
+	bump(camp, "unmarked", (json_int_t)op->n);
+	if (op->done)
+		json_object_set_new(camp, "pending", json_integer(0));
+	rc = camp_store(txn, op->id, camp);
+	json_decref(camp);
+	return rc != 0 ? cairn_err_set(err, rc, "campaign: %s", cairn_strerror(rc)) : 0;
+}
+
+/* Clears what a cancelled campaign still has pending, a transaction at a time. */
+static int clear_pending(ca_t *ca, uint64_t id, int (*stopping)(void *arg), void *stop_arg,
+			 cairn_err_t *err)
+{
+	struct clear_op op = { .id = id };
+	int rc = 0;
+
+	op.keys = calloc(CLEAR_BATCH, sizeof(*op.keys));
+	op.lens = calloc(CLEAR_BATCH, sizeof(*op.lens));
+	if (op.keys == NULL || op.lens == NULL)
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	while (rc == 0 && !op.done && (stopping == NULL || !stopping(stop_arg)))
+		rc = db_write(ca_db(ca), clear_run, &op, err);
+	free(op.keys);
+	free(op.lens);
+	return rc;
+}
+
+int ca_replace_cancel(ca_t *ca, uint64_t id, const char *actor, cairn_err_t *err)
+{
+	struct cancel_op op = { id, actor, (int64_t)time(NULL), "" };
+	int rc = db_write(ca_db(ca), cancel_run, &op, err);
+
+	if (rc != 0)
+		return rc;
+	if (op.refused[0] != '\0')
+		return cairn_err_set(err, CAIRN_ECONFLICT, "campaign %llu is %s: nothing to cancel",
+				     (unsigned long long)id, op.refused);
+	return clear_pending(ca, id, NULL, NULL, err);
+}
+
 /* ---- the daemon's round over every unfinished campaign ---- */
 
 static int unfinished_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -799,8 +971,13 @@ static int unfinished_cb(const void *key, size_t klen, const void *val, size_t v
 		return 1;
 	c = json_loadb(val, vlen, 0, NULL);
 	st = json_string_value(json_object_get(c, "state"));
+	/* A cancelled campaign is unfinished while it has marks to clear: negative id. */
 	if (st != NULL && (strcmp(st, "marking") == 0 || strcmp(st, "active") == 0))
 		json_array_append_new(ids, json_integer((json_int_t)db_be64_get((const uint8_t *)key + 1)));
+	else if (st != NULL && strcmp(st, "cancelled") == 0 &&
+		 json_integer_value(json_object_get(c, "pending")) > 0)
+		json_array_append_new(ids,
+				      json_integer(-(json_int_t)db_be64_get((const uint8_t *)key + 1)));
 	json_decref(c);
 	return 0;
 }
@@ -823,6 +1000,14 @@ int ca_replace_tick(ca_t *ca, const char *actor, int (*stopping)(void *arg), voi
 	}
 	json_array_foreach(ids, i, v) {
 		uint64_t id = (uint64_t)json_integer_value(v);
+		if (json_integer_value(v) < 0) {
+			/* A cancel the daemon stopped in the middle of: clear the rest. */
+			rc = clear_pending(ca, (uint64_t)-json_integer_value(v), stopping, stop_arg,
+					   err);
+			if (rc != 0)
+				break;
+			continue;
+		}
 		done = 0;
 		/* An unfinished marking (the daemon stopped in the middle) goes on first. */
 		while (rc == 0 && !done && (stopping == NULL || !stopping(stop_arg)))

@@ -197,10 +197,14 @@ static const cli_command_t commands[] = {
 	  "  --file SERIALS                    the serials listed, one a line (at most 10000)\n"
 	  "  --by DATE                         renewal deadline announced by ACME renewalInfo\n"
 	  "  --revoke-after DATE               then revoke what has no successor yet\n"
-	  "  --reason NAME                     its CRLReason (default superseded); replaced\n"
-	  "                                    certificates are always revoked as superseded\n"
+	  "  --reason NAME                     the CRLReason of every revocation, with or\n"
+	  "                                    without a successor (default superseded)\n"
 	  "  --explanation-url URL             for renewalInfo's explanationURL\n"
 	  "  status ID | list [--json]         progress: replaced, revoked, pending\n"
+	  "  cancel ID                         stop a campaign: nothing more is revoked,\n"
+	  "                                    its pending certificates are unmarked\n"
+	  "  A key campaign, like a keyCompromise revocation, blocks the key: no new\n"
+	  "  certificate for it on any channel (lifted by cancel).\n"
 	  "  (admin role; see docs/operations.md)\n"
 	  CLI_CONN_HELP },
 	{ "config", cli_config, "config keys [--json] | config check --dir DIR | config profiles [--dir DIR]",

@@ -115,6 +115,16 @@ int cli_replace(int argc, char **argv)
 					       argv[optind - 1]);
 		}
 	}
+	if (optind < argc && strcmp(argv[optind], "cancel") == 0) {
+		if (argc - optind != 2)
+			return cli_usage_error("replace", "replace cancel ID");
+		snprintf(path, sizeof(path), "/replace/%.20s/cancel", argv[optind + 1]);
+		rc = cli_api_json("replace", &o, "POST", path, NULL, 200, &out);
+		if (rc == CLI_OK)
+			rc = json ? cli_print_object(out) : (print_campaign(out), CLI_OK);
+		json_decref(out);
+		return rc;
+	}
 	if (optind < argc && (strcmp(argv[optind], "status") == 0 ||
 			      strcmp(argv[optind], "list") == 0)) {
 		int status = strcmp(argv[optind], "status") == 0;

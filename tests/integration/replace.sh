@@ -109,6 +109,18 @@ done
 ok "the audit log records the marking" "$CAIRN" audit export --dir "$D"
 last_has "  ... replace.mark" "replace.mark"
 
+# key_and_csrs KEY NAME...: a new P-256 key $WORK/KEY.key and a CSR $WORK/NAME.csr for each
+# NAME.example.test under it.
+key_and_csrs() {
+	k=$1
+	shift
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/$k.key" 2>/dev/null
+	for n in "$@"; do
+		openssl req -new -key "$WORK/$k.key" -subj "/CN=$n.example.test" \
+			-addext "subjectAltName=DNS:$n.example.test" -out "$WORK/$n.csr" 2>/dev/null
+	done
+}
+
 # The campaign retires the shared key: no channel certifies it again.
 openssl req -new -key "$WORK/shared.key" -subj "/CN=r4.example.test" \
 	-addext "subjectAltName=DNS:r4.example.test" -out "$WORK/r4.csr" 2>/dev/null
@@ -120,11 +132,7 @@ fails "cairn issue refuses the retired key too" "$CAIRN" issue --dir "$D" --csr 
 	--profile tls-server
 last_has "  ... saying why" "retired by replacement campaign $ID"
 # A key whose certificate was revoked for keyCompromise is blocked the same way.
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/k.key" 2>/dev/null
-for n in k1 k2; do
-	openssl req -new -key "$WORK/k.key" -subj "/CN=$n.example.test" \
-		-addext "subjectAltName=DNS:$n.example.test" -out "$WORK/$n.csr" 2>/dev/null
-done
+key_and_csrs k k1 k2
 ok "lego issues k1.example.test" $L --csr "$WORK/k1.csr" --http --http.port "127.0.0.1:$HP" run
 ok "cairn revoke k1 for keyCompromise" "$CAIRN" revoke --dir "$D" \
 	"$(serial_of "$LC/k1.example.test.crt")" --reason keyCompromise
@@ -132,6 +140,35 @@ fails "lego gets no certificate for that key, even for another name" $L --csr "$
 	--http --http.port "127.0.0.1:$HP" run
 last_has "  ... badPublicKey: revoked for keyCompromise" \
 	"badPublicKey.*$(serial_of "$LC/k1.example.test.crt") was revoked for keyCompromise"
+
+# A campaign started by mistake is cancelled: nothing of it is revoked later, renewalInfo
+# answers as before, the key is no longer blocked, and its certificate can be marked again.
+key_and_csrs c c1 c2
+ok "lego issues c1.example.test" $L --csr "$WORK/c1.csr" --http --http.port "127.0.0.1:$HP" run
+cp "$LC/c1.example.test.crt" "$WORK/c1.old.pem"
+CSPKI=$(openssl pkey -in "$WORK/c.key" -pubout -outform DER | sha256sum | cut -d' ' -f1)
+ok "a key campaign on c1's key" "$CAIRN" replace --dir "$D" --issued-by-key "$CSPKI" \
+	--by "$BY" --revoke-after "$RA" --reason keyCompromise
+CID=$(sed -n 's/^campaign \([0-9]*\):.*/\1/p' "$WORK/last.out")
+ok "  ... c1's renewalInfo starts now" window_starts_by "$WORK/c1.old.pem" "$(date +%s)"
+fails "  ... and its key is blocked" $L --csr "$WORK/c2.csr" --http --http.port "127.0.0.1:$HP" run
+ok "an operator may not cancel it: 403" sh -c "
+	curl -s -o /dev/null -w '%{http_code}' --cacert '$ROOT' -X POST \
+	-H \"Authorization: Bearer \$(cat '$WORK/oscar.tok')\" \
+	'$HTTPS_URL/admin/v1/replace/$CID/cancel' | grep -qx 403"
+fails "cancelling a campaign that does not exist" "$CAIRN" replace cancel 999 --dir "$D"
+last_has "  ... says so" "no campaign 999"
+ok "cairn replace cancel" "$CAIRN" replace cancel "$CID" --dir "$D" --json
+ok "  ... the campaign is cancelled, nothing pending, c1 unmarked" jq -e \
+	'.state == "cancelled" and .pending == 0 and .unmarked == 1 and .cancelled_by == "admin:bootstrap"' \
+	"$WORK/last.out"
+fails "  ... c1's renewalInfo no longer asks for renewal now" window_starts_by \
+	"$WORK/c1.old.pem" "$(date +%s)"
+ok "  ... the key is no longer blocked" $L --csr "$WORK/c2.csr" --http --http.port "127.0.0.1:$HP" run
+fails "cancelling it twice is refused" "$CAIRN" replace cancel "$CID" --dir "$D"
+last_has "  ... 409, naming the state" "is cancelled"
+ok "the audit log records the cancel" "$CAIRN" audit export --dir "$D" --unsigned
+last_has "  ... replace.cancel by the admin" '"action":"replace.cancel".*"actor":"admin:bootstrap"|"actor":"admin:bootstrap".*"action":"replace.cancel"'
 
 # A serial list: a bad line is refused before anything is sent; then only o is marked (no
 # deadline: it stays pending until a successor comes).
@@ -183,10 +220,13 @@ ok "OCSP: r3 is revoked for keyCompromise" sh -c "LD_PRELOAD='$FAKETIME_LIB' FAK
 ok "OCSP: the other key's certificate is untouched" sh -c "LD_PRELOAD='$FAKETIME_LIB' \
 	FAKETIME=+6d $(command -v openssl) ocsp -issuer '$ISSUING' -cert '$LC/o.example.test.crt' \
 	-url '$HTTP_URL/ocsp' -CAfile '$ROOT' 2>&1 | grep -q ': good'"
+ok "OCSP: c1 of the cancelled campaign is still good" sh -c "LD_PRELOAD='$FAKETIME_LIB' \
+	FAKETIME=+6d $(command -v openssl) ocsp -issuer '$ISSUING' -cert '$WORK/c1.old.pem' \
+	-url '$HTTP_URL/ocsp' -CAfile '$ROOT' 2>&1 | grep -q ': good'"
 ok "replace status (text) reports it" "$CAIRN" replace status "$ID" --dir "$D"
 last_has "  ... counts" "marked 3, replaced 2, revoked 1, pending 0"
 ok "replace list --json holds the campaigns" sh -c "'$CAIRN' replace list --dir '$D' --json |
-	jq -e '.items | map(.state) == [\"empty\", \"done\", \"active\"]'"
+	jq -e '.items | map(.state) == [\"empty\", \"done\", \"cancelled\", \"active\"]'"
 ok "the serial-list campaign keeps o pending (no deadline, no successor)" sh -c "
 	'$CAIRN' replace status $FILE_ID --dir '$D' --json | jq -e '.pending == 1 and .revoked == 0'"
 # o's owner renews it: a campaign without --reason revokes the replaced one as superseded.
