@@ -540,12 +540,13 @@ int ca_spki_sha256(X509 *x, uint8_t out[32]) CAIRN_WUR;
 /* The same hash of a bare public key (a CSR's). */
 int ca_pubkey_sha256(EVP_PKEY *pk, uint8_t out[32]) CAIRN_WUR;
 
-/* Keys never certified again: one a key campaign retires, or one whose certificate was
- * revoked for keyCompromise. ca_key_block records it inside a write (the first reason
- * stays); ca_key_check returns 0, or CAIRN_EWEAKKEY saying why the key is blocked.
- * ca_issue checks every CSR's key. */
-int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, int64_t at,
-		 cairn_err_t *err) CAIRN_WUR;
+/* Keys never certified again: one a key campaign retires (campaign = its id), or one
+ * whose certificate was revoked for keyCompromise (campaign = 0). ca_key_block records it
+ * inside a write (the first reason stays, but a revocation replaces a campaign's, which a
+ * cancel may lift); ca_key_check returns 0, or CAIRN_EWEAKKEY saying why the key is
+ * blocked. ca_issue checks every CSR's key. */
+int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, uint64_t campaign,
+		 int64_t at, cairn_err_t *err) CAIRN_WUR;
 int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err) CAIRN_WUR;
 
 #endif

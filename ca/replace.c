@@ -6,7 +6,8 @@
  *   'C' || id (BE64)       -> campaign JSON
  *   'M' || serial          -> id (BE64) || marked at (BE64): the mark ACME renewalInfo reads
  *   'P' || id || serial    -> "": still pending (neither replaced nor revoked)
- *   'K' || SHA-256(SPKI)   -> {"why", "at"}: a key never certified again (ca_key_block) */
+ *   'K' || SHA-256(SPKI)   -> {"why", "at", "campaign"?}: a key never certified again
+ *                             (ca_key_block; "campaign": the key campaign that blocked it) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,23 +182,34 @@ static size_t block_key(const uint8_t spki[32], uint8_t key[33])
 	return 33;
 }
 
-int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, int64_t at,
-		 cairn_err_t *err)
+int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, uint64_t campaign,
+		 int64_t at, cairn_err_t *err)
 {
 	uint8_t key[33];
-	json_t *v = json_pack("{s:s, s:I}", "why", why, "at", (json_int_t)at);
-	char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-	int rc;
+	const void *v;
+	size_t vlen;
+	json_t *j, *old;
+	char *text;
+	int rc, keep = 0;
 
-	json_decref(v);
+	/* The first reason stays, except that a revocation replaces a campaign's block: a
+	 * cancelled campaign lifts its own block, never a keyCompromise revocation's. */
+	if (db_get(txn, DB_REPLACE, key, block_key(spki, key), &v, &vlen) == 0) {
+		old = json_loadb(v, vlen, 0, NULL);
+		keep = campaign != 0 || json_integer_value(json_object_get(old, "campaign")) == 0;
+		json_decref(old);
+	}
+	if (keep)
+		return 0;
+	j = json_pack("{s:s, s:I}", "why", why, "at", (json_int_t)at);
+	if (j != NULL && campaign != 0)
+		json_object_set_new(j, "campaign", json_integer((json_int_t)campaign));
+	text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
 	if (text == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
-	/* The first reason stays: a key blocked once is blocked for good. */
-	rc = db_put(txn, DB_REPLACE, key, block_key(spki, key), text, strlen(text),
-		    DB_NOOVERWRITE);
+	rc = db_put(txn, DB_REPLACE, key, 33, text, strlen(text), 0);
 	free(text);
-	if (rc == CAIRN_EEXIST)
-		rc = 0;
 	return rc != 0 ? cairn_err_set(err, rc, "blocking a key: %s", cairn_strerror(rc)) : 0;
 }
 
@@ -481,7 +493,7 @@ static int create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 			 (unsigned long long)op->id);
 		if (ca_spki_pin_parse(json_string_value(json_object_get(op->camp, "value")),
 				      spki) == 0 &&
-		    (rc = ca_key_block(txn, spki, why, op->now, err)) != 0)
+		    (rc = ca_key_block(txn, spki, why, op->id, op->now, err)) != 0)
 			return rc;
 	}
 	sel = json_deep_copy(op->camp);
@@ -812,17 +824,14 @@ static int unblock_campaign_key(db_txn_t *txn, uint64_t id, const json_t *camp)
 	const void *v;
 	size_t vlen;
 	json_t *j;
-	char why[64];
 	int mine;
 
 	if (strcmp(json_string_value(json_object_get(camp, "kind")), "key") != 0 ||
 	    ca_spki_pin_parse(json_string_value(json_object_get(camp, "value")), spki) != 0 ||
 	    db_get(txn, DB_REPLACE, key, block_key(spki, key), &v, &vlen) != 0)
 		return 0;
-	snprintf(why, sizeof(why), "retired by replacement campaign %llu", (unsigned long long)id);
 	j = json_loadb(v, vlen, 0, NULL);
-	mine = j != NULL && json_is_string(json_object_get(j, "why")) &&
-	       strcmp(json_string_value(json_object_get(j, "why")), why) == 0;
+	mine = (uint64_t)json_integer_value(json_object_get(j, "campaign")) == id;
 	json_decref(j);
 	return mine ? db_del(txn, DB_REPLACE, key, 33) : 0;
 }

@@ -132,7 +132,7 @@ static int block_compromised(db_txn_t *txn, const db_cert_t *c, const char *seri
 	snprintf(why, sizeof(why), "certificate %.48s was revoked for keyCompromise", serial_hex);
 	/* A record without a parsable certificate (none in practice) has no key to block. */
 	if (x != NULL && ca_spki_sha256(x, spki) == 0)
-		rc = ca_key_block(txn, spki, why, now, err);
+		rc = ca_key_block(txn, spki, why, 0, now, err);
 	X509_free(x);
 	return rc;
 }

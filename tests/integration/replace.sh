@@ -169,6 +169,17 @@ fails "cancelling it twice is refused" "$CAIRN" replace cancel "$CID" --dir "$D"
 last_has "  ... 409, naming the state" "is cancelled"
 ok "the audit log records the cancel" "$CAIRN" audit export --dir "$D" --unsigned
 last_has "  ... replace.cancel by the admin" '"action":"replace.cancel".*"actor":"admin:bootstrap"|"actor":"admin:bootstrap".*"action":"replace.cancel"'
+# A keyCompromise revocation during a key campaign outlives the campaign's cancel.
+key_and_csrs b b1 b2
+ok "lego issues b1.example.test" $L --csr "$WORK/b1.csr" --http --http.port "127.0.0.1:$HP" run
+ok "a key campaign on b1's key" "$CAIRN" replace --dir "$D" --by "$BY" --issued-by-key \
+	"$(openssl pkey -in "$WORK/b.key" -pubout -outform DER | sha256sum | cut -d' ' -f1)"
+BID=$(sed -n 's/^campaign \([0-9]*\):.*/\1/p' "$WORK/last.out")
+ok "  ... then b1 is revoked for keyCompromise" "$CAIRN" revoke --dir "$D" \
+	"$(serial_of "$LC/b1.example.test.crt")" --reason keyCompromise
+ok "  ... and the campaign cancelled" "$CAIRN" replace cancel "$BID" --dir "$D"
+fails "the key stays blocked" $L --csr "$WORK/b2.csr" --http --http.port "127.0.0.1:$HP" run
+last_has "  ... by the revocation" "was revoked for keyCompromise"
 
 # A serial list: a bad line is refused before anything is sent; then only o is marked (no
 # deadline: it stays pending until a successor comes).
@@ -226,7 +237,7 @@ ok "OCSP: c1 of the cancelled campaign is still good" sh -c "LD_PRELOAD='$FAKETI
 ok "replace status (text) reports it" "$CAIRN" replace status "$ID" --dir "$D"
 last_has "  ... counts" "marked 3, replaced 2, revoked 1, pending 0"
 ok "replace list --json holds the campaigns" sh -c "'$CAIRN' replace list --dir '$D' --json |
-	jq -e '.items | map(.state) == [\"empty\", \"done\", \"cancelled\", \"active\"]'"
+	jq -e '.items | map(.state) == [\"empty\", \"done\", \"cancelled\", \"cancelled\", \"active\"]'"
 ok "the serial-list campaign keeps o pending (no deadline, no successor)" sh -c "
 	'$CAIRN' replace status $FILE_ID --dir '$D' --json | jq -e '.pending == 1 and .revoked == 0'"
 # o's owner renews it: a campaign without --reason revokes the replaced one as superseded.
