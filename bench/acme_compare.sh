@@ -3,6 +3,9 @@
 # ACME benchmark: bench/acme_bench against a fresh `cairn serve` and, when Debian's pebble
 # is installed, against pebble (PEBBLE_VA_NOSLEEP=1, no authz reuse, no nonce rejection)
 # in the same run. usage: sh bench/acme_compare.sh [COUNT] [CONCURRENCIES]
+# RSS_ROUNDS=R: then R more rounds of COUNT orders at c=8 against cairn, with the daemon's
+# memory after each (RssAnon: heap and stacks; RssFile: LMDB pages mapped), to show
+# whether it grows per order.
 set -u
 COUNT=${1:-200}
 CONC=${2:-1,8}
@@ -40,9 +43,20 @@ i=0
 while [ ! -s "$W/ca/serve.json" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 SP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$W/ca/serve.json")
 URL=$(sed -n 's/.*"https": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")
+rss() { awk '/^(RssAnon|RssFile|VmHWM):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$1/status"; }
 echo "# cairn ($COUNT orders per level, IP identifier 127.0.0.1, http-01, P-256 CSRs made before the clock)"
+echo "# cairn memory idle: $(rss "$SP")"
 timeout 600 "$DRIVER" --directory "$URL/acme/directory" --cafile "$W/ca/ca/root.pem" \
 	--http01-port "$HP" --server-pid "$SP" --count "$COUNT" --conc "$CONC" | tee "$W/cairn.out"
+echo "# cairn memory after the timed runs: $(rss "$SP")"
+r=0
+while [ "$r" -lt "${RSS_ROUNDS:-0}" ]; do
+	r=$((r + 1))
+	timeout 1200 "$DRIVER" --directory "$URL/acme/directory" --cafile "$W/ca/ca/root.pem" \
+		--http01-port "$HP" --server-pid "$SP" --count "$COUNT" --conc 8 >"$W/round.out" ||
+		{ echo "# round $r failed"; break; }
+	echo "# cairn memory after round $r ($COUNT orders, c=8: $(awk 'NR == 2 { print $3 }' "$W/round.out") orders/s): $(rss "$SP")"
+done
 
 # ---- pebble ----
 if ! command -v pebble >/dev/null; then
