@@ -105,9 +105,7 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "Content-Type must be application/json");
 		return;
 	}
-	if (util_json_parse(req->body, req->body_len,
-			    ctx->max_json_depth > 0 ? ctx->max_json_depth : ADMIN_JSON_DEPTH, &body,
-			    why, sizeof(why)) != 0) {
+	if (util_json_parse(req->body, req->body_len, &ctx->json, &body, why, sizeof(why)) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s", why);
 		return;
 	}
@@ -245,8 +243,8 @@ static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "Content-Type must be application/json");
 		return;
 	}
-	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (body == NULL ||
+	if (util_json_parse(req->body, req->body_len, &ctx->json, &body, jerr.text,
+			    sizeof(jerr.text)) != 0 ||
 	    json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?o, s?s}", "name", &name,
 			   "password", &password, "labels", &labels, "email", &email) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
