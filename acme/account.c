@@ -449,8 +449,11 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 		const char *ps = json_string_value(json_object_get(j.payload, "protected"));
 		char jwhy[160];
 		if (ps && b64url_decode(ps, strlen(ps), &raw, &rl) == 0 &&
-		    util_json_parse((const char *)raw, rl, &a->json, &ph, jwhy, sizeof(jwhy)) != 0)
-			ph = NULL;
+		    util_json_parse((const char *)raw, rl, &a->json, &ph, jwhy, sizeof(jwhy)) != 0) {
+			free(raw);
+			acme_problem(r, 400, "malformed", "inner JWS protected header: %s", jwhy);
+			goto out;
+		}
 		free(raw);
 		new_jwk = json_object_get(ph, "jwk");
 		if (new_jwk == NULL || json_object_get(ph, "nonce") != NULL) {
