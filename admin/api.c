@@ -238,14 +238,9 @@ static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
 	int rc;
 	(void)arg;
 
-	if (req->content_type == NULL || strncmp(req->content_type, "application/json", 16) != 0) {
-		http_reply_problem(reply, 415, PROBLEM("malformed"),
-				   "Content-Type must be application/json");
+	if ((body = api_body(ctx, req, reply)) == NULL)
 		return;
-	}
-	if (util_json_parse(req->body, req->body_len, &ctx->json, &body, jerr.text,
-			    sizeof(jerr.text)) != 0 ||
-	    json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?o, s?s}", "name", &name,
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?o, s?s}", "name", &name,
 			   "password", &password, "labels", &labels, "email", &email) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "expected {\"name\": NAME, \"password\": TEXT, \"labels\"?: [LABEL...], "

@@ -19,16 +19,8 @@ static int parse_body(const admin_ctx_t *ctx, const admin_request_t *req, json_t
 	time_t t;
 	int rc;
 
-	if (req->content_type == NULL || strncmp(req->content_type, "application/json", 16) != 0) {
-		http_reply_problem(reply, 415, PROBLEM("malformed"),
-				   "Content-Type must be application/json");
+	if ((*body = api_body(ctx, req, reply)) == NULL)
 		return -1;
-	}
-	if (util_json_parse(req->body, req->body_len, &ctx->json, body, jerr.text,
-			    sizeof(jerr.text)) != 0) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s", jerr.text);
-		return -1;
-	}
 	rc = serials ? json_unpack_ex(*body, &jerr, JSON_STRICT, "{s:o, s:s, s?s}", "serials",
 				      serials, "reason", &rname, "invalidity_date", &idate)
 		     : json_unpack_ex(*body, &jerr, JSON_STRICT, "{s:s, s?s}", "reason", &rname,
