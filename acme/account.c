@@ -447,8 +447,13 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 		uint8_t *raw = NULL;
 		size_t rl = 0;
 		const char *ps = json_string_value(json_object_get(j.payload, "protected"));
-		if (ps && b64url_decode(ps, strlen(ps), &raw, &rl) == 0)
-			ph = json_loadb((const char *)raw, rl, JSON_REJECT_DUPLICATES, NULL);
+		char jwhy[160];
+		if (ps && b64url_decode(ps, strlen(ps), &raw, &rl) == 0 &&
+		    util_json_parse((const char *)raw, rl, &a->json, &ph, jwhy, sizeof(jwhy)) != 0) {
+			free(raw);
+			acme_problem(r, 400, "malformed", "inner JWS protected header: %s", jwhy);
+			goto out;
+		}
 		free(raw);
 		new_jwk = json_object_get(ph, "jwk");
 		if (new_jwk == NULL || json_object_get(ph, "nonce") != NULL) {
@@ -459,7 +464,7 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 		}
 		json_incref(new_jwk);
 		json_decref(ph);
-		rc = acme_jws_check_inner(j.payload, new_jwk, &inner_hdr, &inner, why, sizeof(why));
+		rc = acme_jws_check_inner(a, j.payload, new_jwk, &inner_hdr, &inner, why, sizeof(why));
 		if (rc == 0) {
 			json_decref(new_jwk);
 			new_jwk = json_object_get(inner_hdr, "jwk");

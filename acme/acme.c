@@ -60,6 +60,8 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 	a->db = cfg->db;
 	a->ca = cfg->ca;
 	a->policy = cfg->policy;
+	a->json.max_depth = cfg->max_json_depth;
+	a->json.max_bytes = ACME_MAX_BODY;
 	snprintf(a->base, sizeof(a->base), "%s/acme/", cfg->https_base);
 	snprintf(a->http_base, sizeof(a->http_base), "%s", cfg->http_base ? cfg->http_base : "");
 	a->rl_failed = json_object();

@@ -49,7 +49,11 @@ typedef struct acme_config {
 	const char *https_base;    /* public HTTPS base URL, e.g. "https://127.0.0.1:8443" */
 	const char *http_base;     /* public HTTP base URL (issuer certificate links) */
 	const acme_settings_t *settings; /* validated settings (borrowed during acme_new) */
+	int max_json_depth;        /* server.max_json_depth; 0 = UTIL_JSON_DEPTH_DEFAULT */
 } acme_config_t;
+
+/* Largest ACME request body (the route's limit): a JWS with a CSR fits with room to spare. */
+#define ACME_MAX_BODY 65536
 
 /*
  * Takes cfg->settings (validated by the config table; the profile must exist in the CA and

@@ -51,6 +51,7 @@ struct acme {
 	char http_base[256];
 	char profile[64];
 	char tos[256], website[256];
+	util_json_limits_t json;  /* every JSON of a request: its body, JWS parts, EAB */
 	json_t *caa_identities;  /* array of strings (owned) */
 	int eab_required;
 	int64_t authz_reuse;     /* seconds; 0 = never reuse */
@@ -78,6 +79,9 @@ void acme_problem_sub(http_reply_t *r, int status, const char *type, json_t *sub
 		      const char *fmt, ...) CAIRN_PRINTF(5, 6);
 /* Problem JSON object (new reference) for storing in a challenge/order. */
 json_t *acme_problem_obj(const char *type, const char *detail, const json_t *identifier);
+/* Problem document for error code (status and type from the one error table,
+ * cairn_err_http in util/util.h) with detail. */
+void acme_problem_err(http_reply_t *r, int code, const char *detail);
 
 /* ---- nonces (nonce.c) ---- */
 int acme_nonces_new(acme_nonces_t **out);
@@ -107,9 +111,10 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 		    acme_jws_t *out, http_reply_t *reply);
 void acme_jws_clear(acme_jws_t *j);
 /* Verifies a compact-free flattened JWS object with the given key (for keyChange's
- * inner JWS); fills *protected_hdr and *payload (owned). Returns 0 or CAIRN_EAUTH. */
-int acme_jws_check_inner(const json_t *jws, const json_t *jwk, json_t **protected_hdr,
-			 json_t **payload, char *why, size_t cap);
+ * inner JWS; its parts parsed within a->json); fills *protected_hdr and *payload
+ * (owned). Returns 0 or CAIRN_EAUTH. */
+int acme_jws_check_inner(const acme_t *a, const json_t *jws, const json_t *jwk,
+			 json_t **protected_hdr, json_t **payload, char *why, size_t cap);
 /* Public key from a JWK (RSA, EC P-256/P-384, OKP Ed25519); NULL with why set. */
 EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap);
 /* RFC 7638 thumbprint (base64url SHA-256) into out (>= 44 bytes). */

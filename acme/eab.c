@@ -91,7 +91,7 @@ int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *
 	size_t rl = 0, kl = 0, sl = 0, pl;
 	unsigned int ml = 0;
 	const EVP_MD *md = NULL;
-	char key[64], t1[48], t2[48], *input = NULL;
+	char key[64], t1[48], t2[48], why[160] = "not base64url", *input = NULL;
 	int rc = CAIRN_EAUTH;
 
 	prot = json_string_value(json_object_get(eab, "protected"));
@@ -102,8 +102,9 @@ int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *
 		goto out;
 	}
 	if (b64url_decode(prot, strlen(prot), &raw, &rl) != 0 ||
-	    (ph = json_loadb((const char *)raw, rl, JSON_REJECT_DUPLICATES, NULL)) == NULL) {
-		acme_problem(r, 400, "malformed", "externalAccountBinding protected header is not JSON");
+	    util_json_parse((const char *)raw, rl, &a->json, &ph, why, sizeof(why)) != 0) {
+		acme_problem(r, 400, "malformed",
+			     "externalAccountBinding protected header is not JSON: %s", why);
 		goto out;
 	}
 	alg = json_string_value(json_object_get(ph, "alg"));
@@ -146,9 +147,14 @@ int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *
 	}
 	free(raw);
 	raw = NULL;
+	snprintf(why, sizeof(why), "not base64url");
 	if (b64url_decode(pay, strlen(pay), &raw, &rl) != 0 ||
-	    (inner_jwk = json_loadb((const char *)raw, rl, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
-	    acme_jwk_thumbprint(inner_jwk, t1, sizeof(t1)) != 0 ||
+	    util_json_parse((const char *)raw, rl, &a->json, &inner_jwk, why, sizeof(why)) != 0) {
+		acme_problem(r, 400, "malformed", "externalAccountBinding payload is not JSON: %s",
+			     why);
+		goto out;
+	}
+	if (acme_jwk_thumbprint(inner_jwk, t1, sizeof(t1)) != 0 ||
 	    acme_jwk_thumbprint(jwk, t2, sizeof(t2)) != 0 || strcmp(t1, t2) != 0) {
 		acme_problem(r, 400, "malformed",
 			     "externalAccountBinding payload must be the account's jwk");

@@ -272,20 +272,20 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 	} else if (rc == CAIRN_EBADCSR || rc == CAIRN_ECSRSIG || rc == CAIRN_EWEAKKEY ||
 		   rc == CAIRN_EKEYTYPE || rc == CAIRN_ENAME) {
 		/* The order stays ready: the client may send a better CSR. */
-		acme_problem(r, 400, rc == CAIRN_ECSRSIG ? "badCSR" : rc == CAIRN_EKEYTYPE ||
-					rc == CAIRN_EWEAKKEY ? "badPublicKey" : "badCSR",
-			     "%s", cairn_err_msg(&err));
+		acme_problem_err(r, rc, cairn_err_msg(&err));
 		goto out;
 	} else {
 		char detail[600];
 		snprintf(detail, sizeof(detail), "%s", cairn_err_msg(&err));
 		op.status = "invalid";
-		op.error = acme_problem_obj(ptype ? ptype : rc == CAIRN_EDENIED ? "rejectedIdentifier"
-									 : "serverInternal",
-					    detail, NULL);
+		op.error = acme_problem_obj(ptype ? ptype : cairn_err_http(rc)->acme_type, detail,
+					    NULL);
+		if (ptype != NULL)
+			acme_problem(r, 403, ptype, "%s", detail);
+		else
+			acme_problem_err(r, rc, detail);
 		rc = order_set(a, arg, &op, NULL, NULL);
 		json_decref(op.error);
-		acme_problem(r, 403, ptype ? ptype : "rejectedIdentifier", "%s", detail);
 		goto out;
 	}
 	if (order_set(a, arg, &op, &res, &err) != 0) {

@@ -303,20 +303,21 @@ static int jws_parts(const json_t *jws, const char **prot, const char **payload,
 	return 0;
 }
 
-static json_t *b64_json(const char *s, char *why, size_t cap, const char *what)
+/* The JSON object encoded in base64url s, through the one bounded parser (lim). */
+static json_t *b64_json(const util_json_limits_t *lim, const char *s, char *why, size_t cap,
+			const char *what)
 {
 	uint8_t *raw = NULL;
 	size_t len = 0;
-	json_error_t je;
+	char jwhy[160];
 	json_t *o = NULL;
 
 	if (b64url_decode(s, strlen(s), &raw, &len) != 0) {
 		snprintf(why, cap, "%s is not base64url", what);
 		return NULL;
 	}
-	o = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, &je);
-	if (o == NULL)
-		snprintf(why, cap, "%s: %s", what, je.text);
+	if (util_json_parse((const char *)raw, len, lim, &o, jwhy, sizeof(jwhy)) != 0)
+		snprintf(why, cap, "%s: %s", what, jwhy);
 	else if (!json_is_object(o)) {
 		snprintf(why, cap, "%s must be a JSON object", what);
 		json_decref(o);
@@ -351,8 +352,8 @@ static int check_signature(EVP_PKEY *pk, const char *alg, const char *prot, cons
 	return rc;
 }
 
-int acme_jws_check_inner(const json_t *jws, const json_t *jwk, json_t **protected_hdr,
-			 json_t **payload, char *why, size_t cap)
+int acme_jws_check_inner(const acme_t *a, const json_t *jws, const json_t *jwk,
+			 json_t **protected_hdr, json_t **payload, char *why, size_t cap)
 {
 	const char *prot, *pay, *sig, *alg;
 	EVP_PKEY *pk = NULL;
@@ -361,7 +362,7 @@ int acme_jws_check_inner(const json_t *jws, const json_t *jwk, json_t **protecte
 	*protected_hdr = *payload = NULL;
 	if (jws_parts(jws, &prot, &pay, &sig, why, cap) != 0)
 		return CAIRN_EAUTH;
-	*protected_hdr = b64_json(prot, why, cap, "inner protected header");
+	*protected_hdr = b64_json(&a->json, prot, why, cap, "inner protected header");
 	if (*protected_hdr == NULL)
 		goto out;
 	alg = json_string_value(json_object_get(*protected_hdr, "alg"));
@@ -372,7 +373,7 @@ int acme_jws_check_inner(const json_t *jws, const json_t *jwk, json_t **protecte
 	pk = acme_jwk_to_pkey(jwk, why, cap);
 	if (pk == NULL || check_signature(pk, alg, prot, pay, sig, why, cap) != 0)
 		goto out;
-	*payload = b64_json(pay, why, cap, "inner payload");
+	*payload = b64_json(&a->json, pay, why, cap, "inner payload");
 	if (*payload == NULL)
 		goto out;
 	rc = 0;
@@ -398,23 +399,21 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 		    acme_jws_t *out, http_reply_t *reply)
 {
 	json_t *jws = NULL;
-	json_error_t je;
 	const char *prot, *pay, *sig, *nonce, *hurl;
 	char why[256] = "";
 	EVP_PKEY *pk = NULL;
 	int rc = CAIRN_EINVAL;
 
 	memset(out, 0, sizeof(*out));
-	jws = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-	if (jws == NULL) {
-		acme_problem(reply, 400, "malformed", "request body is not JSON: %s", je.text);
+	if (util_json_parse(body, len, &a->json, &jws, why, sizeof(why)) != 0) {
+		acme_problem(reply, 400, "malformed", "request body is not JSON: %s", why);
 		goto out;
 	}
 	if (jws_parts(jws, &prot, &pay, &sig, why, sizeof(why)) != 0) {
 		acme_problem(reply, 400, "malformed", "%s", why);
 		goto out;
 	}
-	out->protected_hdr = b64_json(prot, why, sizeof(why), "protected header");
+	out->protected_hdr = b64_json(&a->json, prot, why, sizeof(why), "protected header");
 	if (out->protected_hdr == NULL) {
 		acme_problem(reply, 400, "malformed", "%s", why);
 		goto out;
@@ -509,7 +508,7 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 	if (pay[0] == '\0') {
 		out->post_as_get = 1;
 	} else {
-		out->payload = b64_json(pay, why, sizeof(why), "payload");
+		out->payload = b64_json(&a->json, pay, why, sizeof(why), "payload");
 		if (out->payload == NULL) {
 			acme_problem(reply, 400, "malformed", "%s", why);
 			goto out;

@@ -55,3 +55,10 @@ json_t *acme_problem_obj(const char *type, const char *detail, const json_t *ide
 		json_object_set(o, "identifier", (json_t *)identifier);
 	return o;
 }
+
+void acme_problem_err(http_reply_t *r, int code, const char *detail)
+{
+	const cairn_http_error_t *m = cairn_err_http(code);
+
+	acme_problem(r, m->status, m->acme_type, "%s", detail);
+}

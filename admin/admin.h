@@ -116,7 +116,7 @@ void admin_sessions_free(admin_sessions_t *s);
 typedef struct admin_ctx {
 	ca_t *ca; /* borrowed */
 	db_t *db; /* borrowed */
-	int max_json_depth; /* nesting allowed in request bodies; 0 = ADMIN_JSON_DEPTH */
+	util_json_limits_t json; /* bounds on JSON request bodies; zeros = the defaults */
 	policy_engine_t *policy; /* borrowed: every issuance goes through it */
 	EVP_PKEY *audit_key;     /* borrowed: signs audit checkpoints (a token key), may be NULL */
 	X509 *audit_cert;        /* borrowed: its certificate, chains to the root */
@@ -136,8 +136,6 @@ typedef struct admin_ctx {
 	admin_sessions_t *sessions; /* borrowed: console sessions; NULL = none (cookies refused) */
 	long session_lifetime;      /* seconds; 0 = ADMIN_SESSION_LIFETIME */
 } admin_ctx_t;
-
-#define ADMIN_JSON_DEPTH 32
 
 typedef struct admin_request {
 	const char *method;

@@ -5,7 +5,7 @@
 
 #include "admin/admin.h"
 
-#define PROBLEM(t) "urn:cairn:problem:" t
+#define PROBLEM(t) CAIRN_PROBLEM_NS t
 
 /* Inside any txn: 0 when admin name exists, is enabled and has role; else CAIRN_ENOENT
  * (no such admin: tokens are never a way to create one), CAIRN_ECONFLICT (another role)
@@ -123,7 +123,7 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply);
 
-/* Parses a JSON object body (Content-Type application/json; nesting at most ctx->max_json_depth,
+/* Parses a JSON object body (Content-Type application/json; within ctx->json,
  * duplicate keys refused); on failure fills reply and
  * returns NULL. An empty body is {}. */
 json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply);

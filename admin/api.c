@@ -106,9 +106,7 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "Content-Type must be application/json");
 		return;
 	}
-	if (util_json_parse(req->body, req->body_len,
-			    ctx->max_json_depth > 0 ? ctx->max_json_depth : ADMIN_JSON_DEPTH, &body,
-			    why, sizeof(why)) != 0) {
+	if (util_json_parse(req->body, req->body_len, &ctx->json, &body, why, sizeof(why)) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s", why);
 		return;
 	}
@@ -241,14 +239,9 @@ static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
 	int rc;
 	(void)arg;
 
-	if (req->content_type == NULL || strncmp(req->content_type, "application/json", 16) != 0) {
-		http_reply_problem(reply, 415, PROBLEM("malformed"),
-				   "Content-Type must be application/json");
+	if ((body = api_body(ctx, req, reply)) == NULL)
 		return;
-	}
-	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (body == NULL ||
-	    json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?o, s?s}", "name", &name,
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?o, s?s}", "name", &name,
 			   "password", &password, "labels", &labels, "email", &email) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "expected {\"name\": NAME, \"password\": TEXT, \"labels\"?: [LABEL...], "

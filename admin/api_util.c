@@ -48,9 +48,7 @@ json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_
 				   "Content-Type must be application/json");
 		return NULL;
 	}
-	if (util_json_parse(req->body, req->body_len,
-			    ctx->max_json_depth > 0 ? ctx->max_json_depth : ADMIN_JSON_DEPTH, &body,
-			    why, sizeof(why)) != 0) {
+	if (util_json_parse(req->body, req->body_len, &ctx->json, &body, why, sizeof(why)) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s", why);
 		return NULL;
 	}
@@ -64,42 +62,11 @@ json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_
 
 void api_reply_error(http_reply_t *reply, const cairn_err_t *err)
 {
-	const char *msg = cairn_err_msg(err);
+	const cairn_http_error_t *m = cairn_err_http(err->code);
+	char type[96];
 
-	switch (err->code) {
-	case CAIRN_EBADCSR:
-		http_reply_problem(reply, 400, PROBLEM("badCSR"), "%s", msg);
-		break;
-	case CAIRN_ECSRSIG:
-		http_reply_problem(reply, 400, PROBLEM("badSignature"), "%s", msg);
-		break;
-	case CAIRN_EWEAKKEY:
-	case CAIRN_EKEYTYPE:
-		http_reply_problem(reply, 400, PROBLEM("badPublicKey"), "%s", msg);
-		break;
-	case CAIRN_ENAME:
-		http_reply_problem(reply, 400, PROBLEM("rejectedIdentifier"), "%s", msg);
-		break;
-	case CAIRN_EPROFILE:
-	case CAIRN_EINVAL:
-	case CAIRN_ETOOBIG:
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "%s", msg);
-		break;
-	case CAIRN_EDENIED:
-		http_reply_problem(reply, 403, PROBLEM("forbidden"), "%s", msg);
-		break;
-	case CAIRN_ENOENT:
-		http_reply_problem(reply, 404, PROBLEM("notFound"), "%s", msg);
-		break;
-	case CAIRN_EEXIST:
-		http_reply_problem(reply, 409, PROBLEM("alreadyDone"), "%s", msg);
-		break;
-	case CAIRN_ECONFLICT:
-		http_reply_problem(reply, 409, PROBLEM("conflict"), "%s", msg);
-		break;
-	default:
-		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", msg);
-	}
+	snprintf(type, sizeof(type), CAIRN_PROBLEM_NS "%s", m->type);
+	http_reply_problem(reply, m->status, type, "%s", cairn_err_msg(err));
 }
 
 int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_t len,

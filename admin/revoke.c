@@ -11,24 +11,16 @@
 #define ADMIN_REVOKE_MAX 1000
 
 /* Parses {"reason", "invalidity_date"?} plus, when serials is non-NULL, "serials". */
-static int parse_body(const admin_request_t *req, json_t **body, int *reason, int64_t *inval,
-		      json_t **serials, http_reply_t *reply)
+static int parse_body(const admin_ctx_t *ctx, const admin_request_t *req, json_t **body,
+		      int *reason, int64_t *inval, json_t **serials, http_reply_t *reply)
 {
 	json_error_t jerr;
 	const char *rname = NULL, *idate = NULL;
 	time_t t;
 	int rc;
 
-	if (req->content_type == NULL || strncmp(req->content_type, "application/json", 16) != 0) {
-		http_reply_problem(reply, 415, PROBLEM("malformed"),
-				   "Content-Type must be application/json");
+	if ((*body = api_body(ctx, req, reply)) == NULL)
 		return -1;
-	}
-	*body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (*body == NULL) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s", jerr.text);
-		return -1;
-	}
 	rc = serials ? json_unpack_ex(*body, &jerr, JSON_STRICT, "{s:o, s:s, s?s}", "serials",
 				      serials, "reason", &rname, "invalidity_date", &idate)
 		     : json_unpack_ex(*body, &jerr, JSON_STRICT, "{s:s, s?s}", "reason", &rname,
@@ -78,7 +70,7 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 	int reason, rc;
 	char actor[96];
 
-	if (parse_body(req, &body, &reason, &inval, NULL, reply) != 0)
+	if (parse_body(ctx, req, &body, &reason, &inval, NULL, reply) != 0)
 		goto out;
 	snprintf(actor, sizeof(actor), "admin:%s", who->name);
 	rc = ca_revoke(ctx->ca, arg, reason, inval, actor, &err);
@@ -123,7 +115,7 @@ void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 	char actor[96];
 	(void)arg;
 
-	if (parse_body(req, &body, &reason, &inval, &serials, reply) != 0)
+	if (parse_body(ctx, req, &body, &reason, &inval, &serials, reply) != 0)
 		goto out;
 	n = json_array_size(serials);
 	if (!json_is_array(serials) || n == 0 || n > ADMIN_REVOKE_MAX) {

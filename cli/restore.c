@@ -232,7 +232,8 @@ static int read_info(restore_t *r)
 			return refuse(r, "it holds no %s", needed[i]);
 	snprintf(path, sizeof(path), "%s/%s", r->stage, BK_INFO);
 	if (fs_read(path, 1 << 20, &text, &len) != 0 ||
-	    util_json_parse(text, len, 4, &r->info, why, sizeof(why)) != 0) {
+	    util_json_parse(text, len, &(util_json_limits_t){ 4, 1 << 20 }, &r->info, why,
+			    sizeof(why)) != 0) {
 		free(text);
 		return refuse(r, "%s unreadable", BK_INFO);
 	}
@@ -285,7 +286,8 @@ static int rewrite_config(restore_t *r)
 
 	snprintf(path, sizeof(path), "%s/cairn.json", r->stage);
 	if ((rc = fs_read(path, 1 << 20, &text, &len)) != 0 ||
-	    (rc = util_json_parse(text, len, 64, &doc, why, sizeof(why))) != 0) {
+	    (rc = util_json_parse(text, len, &(util_json_limits_t){ 64, 1 << 20 }, &doc, why,
+				  sizeof(why))) != 0) {
 		rc = refuse(r, "cairn.json unreadable");
 		goto out;
 	}

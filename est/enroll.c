@@ -378,23 +378,6 @@ static void answer_pending(est_call_t *c, const char *key, const char *id, http_
 	}
 }
 
-static int status_for(int code)
-{
-	switch (code) {
-	case CAIRN_EBADCSR:
-	case CAIRN_ECSRSIG:
-	case CAIRN_EWEAKKEY:
-	case CAIRN_EKEYTYPE:
-	case CAIRN_ENAME:
-	case CAIRN_EINVAL:
-		return 400;
-	case CAIRN_EDENIED:
-		return 403;
-	default:
-		return 500;
-	}
-}
-
 void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 {
 	const est_request_t *req = c->req;
@@ -493,7 +476,7 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 						 "with your own key instead)"
 					       : "");
 		} else {
-			est_refuse(c, reply, status_for(rc), "%s", cairn_err_msg(&err));
+			est_refuse(c, reply, cairn_err_http(rc)->status, "%s", cairn_err_msg(&err));
 		}
 		goto out;
 	}

@@ -1,11 +1,112 @@
 /* SPDX-License-Identifier: MIT */
-/* The pre-signed OCSP response cache: a refresher thread that signs ahead, re-signs on revocation, stores live answers. */
+/* The pre-signed OCSP response cache: its value codec, a refresher thread that signs ahead, re-signs on revocation, stores live answers. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "ocsp/ocsp_int.h"
+
+/* The layout in ocsp_int.h, field after field. */
+_Static_assert(OCSP_CACHE_OFF_REVOKED_AT == OCSP_CACHE_OFF_REASON + 1, "cache layout");
+_Static_assert(OCSP_CACHE_OFF_THIS_UPDATE == OCSP_CACHE_OFF_REVOKED_AT + 8, "cache layout");
+_Static_assert(OCSP_CACHE_OFF_NEXT_UPDATE == OCSP_CACHE_OFF_THIS_UPDATE + 8, "cache layout");
+_Static_assert(OCSP_CACHE_OFF_ETAG == OCSP_CACHE_OFF_NEXT_UPDATE + 8, "cache layout");
+_Static_assert(OCSP_CACHE_OFF_SIGNER == OCSP_CACHE_OFF_ETAG + 8, "cache layout");
+_Static_assert(OCSP_CACHE_HDR == OCSP_CACHE_OFF_SIGNER + 4, "cache layout");
+
+/* ---- the codec ---- */
+
+size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg)
+{
+	memcpy(key, serial, len);
+	key[len] = (uint8_t)alg;
+	return len + 1;
+}
+
+/* The status byte a cached answer for st carries. */
+static uint8_t cache_status(const ocsp_state_t *st)
+{
+	return st->known ? (uint8_t)st->status : OCSP_CACHE_UNKNOWN;
+}
+
+static uint8_t cache_reason(const ocsp_state_t *st)
+{
+	return st->reason < 0 ? OCSP_NO_REASON : (uint8_t)st->reason;
+}
+
+int ocsp_cache_encode(const ocsp_state_t *st, time_t this_update, time_t next_update,
+		      const uint8_t signer[4], const uint8_t *der, size_t len, ocsp_entry_t *e)
+{
+	uint8_t md[32];
+
+	if ((e->val = malloc(OCSP_CACHE_HDR + len)) == NULL)
+		return CAIRN_ENOMEM;
+	e->vlen = OCSP_CACHE_HDR + len;
+	e->val[OCSP_CACHE_OFF_VERSION] = OCSP_CACHE_VERSION;
+	e->val[OCSP_CACHE_OFF_STATUS] = cache_status(st);
+	e->val[OCSP_CACHE_OFF_REASON] = cache_reason(st);
+	db_be64_put(e->val + OCSP_CACHE_OFF_REVOKED_AT, (uint64_t)st->revoked_at);
+	db_be64_put(e->val + OCSP_CACHE_OFF_THIS_UPDATE, (uint64_t)this_update);
+	db_be64_put(e->val + OCSP_CACHE_OFF_NEXT_UPDATE, (uint64_t)next_update);
+	EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL);
+	memcpy(e->val + OCSP_CACHE_OFF_ETAG, md, 8);
+	memcpy(e->val + OCSP_CACHE_OFF_SIGNER, signer, 4);
+	memcpy(e->val + OCSP_CACHE_HDR, der, len);
+	return 0;
+}
+
+/* 1 when tag (4 bytes) is the tag of issuer is's current responder. */
+static int signer_is(const struct ocsp_iss *is, const uint8_t *tag)
+{
+	uint32_t t, cur = atomic_load(&is->signer_tag);
+
+	memcpy(&t, tag, sizeof(t));
+	return t == cur;
+}
+
+int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
+		       size_t vlen, time_t now)
+{
+	return vlen > OCSP_CACHE_HDR && v[OCSP_CACHE_OFF_VERSION] == OCSP_CACHE_VERSION &&
+	       v[OCSP_CACHE_OFF_STATUS] == cache_status(st) &&
+	       v[OCSP_CACHE_OFF_REASON] == cache_reason(st) &&
+	       (int64_t)db_be64_get(v + OCSP_CACHE_OFF_REVOKED_AT) == st->revoked_at &&
+	       (int64_t)ocsp_cache_next_update(v) > (int64_t)now &&
+	       signer_is(is, v + OCSP_CACHE_OFF_SIGNER);
+}
+
+int ocsp_cache_is_unknown(const uint8_t *v, size_t vlen)
+{
+	return vlen > OCSP_CACHE_HDR && v[OCSP_CACHE_OFF_STATUS] == OCSP_CACHE_UNKNOWN;
+}
+
+time_t ocsp_cache_this_update(const uint8_t *v)
+{
+	return (time_t)db_be64_get(v + OCSP_CACHE_OFF_THIS_UPDATE);
+}
+
+time_t ocsp_cache_next_update(const uint8_t *v)
+{
+	return (time_t)db_be64_get(v + OCSP_CACHE_OFF_NEXT_UPDATE);
+}
+
+const uint8_t *ocsp_cache_etag(const uint8_t *v)
+{
+	return v + OCSP_CACHE_OFF_ETAG;
+}
+
+const uint8_t *ocsp_cache_der(const uint8_t *v, size_t vlen, size_t *der_len)
+{
+	if (vlen <= OCSP_CACHE_HDR)
+		return NULL;
+	*der_len = vlen - OCSP_CACHE_HDR;
+	return v + OCSP_CACHE_HDR;
+}
+
+/* ---- the refresher ---- */
 
 #define SCAN_BATCH 256 /* certificates signed per db_write during a scan */
 
@@ -157,7 +258,7 @@ static int needs_signing(struct scan *s, const struct ocsp_iss *is, const ocsp_s
 		   (const void **)&v, &vlen) != 0)
 		return 1;
 	return !ocsp_cache_matches(is, st, v, vlen, s->now) ||
-	       (int64_t)db_be64_get(v + 11) + s->o->validity / 2 <= (int64_t)s->now;
+	       (int64_t)ocsp_cache_this_update(v) + s->o->validity / 2 <= (int64_t)s->now;
 }
 
 static int scan_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -302,7 +403,7 @@ static int sweep_cb(const void *key, size_t klen, const void *val, size_t vlen, 
 	memcpy(w->last, key, klen);
 	w->last_len = klen;
 	if (ocsp_cache_is_unknown(val, vlen))
-		drop = (int64_t)db_be64_get((const uint8_t *)val + 19) <= (int64_t)w->now;
+		drop = (int64_t)ocsp_cache_next_update(val) <= (int64_t)w->now;
 	else
 		drop = db_cert_get(w->txn, key, klen - 1, &c) != 0 ||
 		       c.not_after <= (int64_t)w->now;

@@ -13,14 +13,18 @@
 /* CertID hash algorithms we answer for; the number is the last byte of a cache key. */
 enum { OCSP_ALG_SHA1 = 1, OCSP_ALG_SHA256 = 2, OCSP_N_ALGS = 2 };
 
-/* Cache value: version, status, reason (0xff none), revoked_at, this_update,
- * next_update (BE64 each), an 8-byte ETag, a 4-byte tag of the responder
- * certificate that signed it (a changed signer makes old answers stale), then
- * the OCSPResponse DER. */
+/* Cache value, a header then the OCSPResponse DER; read and written only by the codec
+ * in cache.c (ocsp_cache_*). A changed signer makes old answers stale. */
 #define OCSP_CACHE_VERSION 2
-#define OCSP_CACHE_OFF_ETAG 27
-#define OCSP_CACHE_OFF_SIGNER 35
-#define OCSP_CACHE_HDR 39
+#define OCSP_CACHE_OFF_VERSION 0      /* 1 byte: OCSP_CACHE_VERSION */
+#define OCSP_CACHE_OFF_STATUS 1       /* 1 byte: db_cert_status_t or OCSP_CACHE_UNKNOWN */
+#define OCSP_CACHE_OFF_REASON 2       /* 1 byte: CRL reason code or OCSP_NO_REASON */
+#define OCSP_CACHE_OFF_REVOKED_AT 3   /* BE64 */
+#define OCSP_CACHE_OFF_THIS_UPDATE 11 /* BE64 */
+#define OCSP_CACHE_OFF_NEXT_UPDATE 19 /* BE64 */
+#define OCSP_CACHE_OFF_ETAG 27        /* 8 bytes: first bytes of SHA-256 of the DER */
+#define OCSP_CACHE_OFF_SIGNER 35      /* 4 bytes: the signing responder's tag */
+#define OCSP_CACHE_HDR 39             /* the DER starts here */
 #define OCSP_NO_REASON 0xff
 /* Status byte of a cached `unknown` answer (a serial that is not ours). */
 #define OCSP_CACHE_UNKNOWN 0xfe
@@ -94,17 +98,11 @@ struct ocsp {
 };
 
 /* respond.c */
-/* Cache key of (serial, alg) into key (DB_SERIAL_MAX + 1 bytes); returns its length. */
-size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg);
 /* Signs a one-response answer for state st of issuer i with CertID alg, no
  * nonce, thisUpdate now: e->key/val filled for the cache (val malloc'd).
  * Returns 0 or CAIRN_ECRYPTO/CAIRN_ENOMEM. Thread-safe. */
 int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t now,
 		    ocsp_entry_t *e) CAIRN_WUR;
-/* 1 when a cached value (vlen bytes) was signed for st by issuer is's current
- * responder, is fresh at now, and has the current format. */
-int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
-		       size_t vlen, time_t now);
 /* Reads the state of serial for issuer i in txn. */
 void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *serial,
 		     size_t len, ocsp_state_t *st);
@@ -120,8 +118,28 @@ int ocsp_signer_init(ocsp_t *o, size_t i, const ocsp_issuer_t *c) CAIRN_WUR;
 void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e);
 /* Stores entries in one db_write; frees their values. */
 int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err) CAIRN_WUR;
+/* The cache codec: the only code that knows the layout of a cache value. */
+/* Cache key of (serial, alg) into key (DB_SERIAL_MAX + 1 bytes); returns its length. */
+size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg);
+/* e->val/vlen: the cache value of der (len bytes), an answer for st signed by the
+ * responder with tag signer, valid from this_update to next_update (e->key untouched).
+ * Returns 0 or CAIRN_ENOMEM. */
+int ocsp_cache_encode(const ocsp_state_t *st, time_t this_update, time_t next_update,
+		      const uint8_t signer[4], const uint8_t *der, size_t len,
+		      ocsp_entry_t *e) CAIRN_WUR;
+/* 1 when a cached value (vlen bytes) was signed for st by issuer is's current
+ * responder, is fresh at now, and has the current format. */
+int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
+		       size_t vlen, time_t now);
 /* 1 when the cache value v (vlen bytes) is an `unknown` answer. */
 int ocsp_cache_is_unknown(const uint8_t *v, size_t vlen);
+/* Fields of a cache value of more than OCSP_CACHE_HDR bytes (the caller checks vlen,
+ * e.g. with ocsp_cache_matches or ocsp_cache_is_unknown): the times it is valid for,
+ * the 8-byte ETag, and the DER (vlen - OCSP_CACHE_HDR bytes) inside v. */
+time_t ocsp_cache_this_update(const uint8_t *v);
+time_t ocsp_cache_next_update(const uint8_t *v);
+const uint8_t *ocsp_cache_etag(const uint8_t *v);
+const uint8_t *ocsp_cache_der(const uint8_t *v, size_t vlen, size_t *der_len);
 /* Stops and joins the refresher thread, frees the queues. */
 void ocsp_refresher_stop(ocsp_t *o);
 

@@ -140,13 +140,6 @@ uint64_t ocsp_swept(ocsp_t *o)
 	return atomic_load(&o->swept);
 }
 
-size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg)
-{
-	memcpy(key, serial, len);
-	key[len] = (uint8_t)alg;
-	return len + 1;
-}
-
 /* Which issuer and hash algorithm a CertID names; -1 when none of ours. */
 static int match_issuer(const ocsp_t *o, const OCSP_CERTID *cid, int *alg)
 {
@@ -199,17 +192,6 @@ void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *se
 	st->not_after = c.not_after;
 }
 
-/* The status byte a cached answer for st carries. */
-static uint8_t cache_status(const ocsp_state_t *st)
-{
-	return st->known ? (uint8_t)st->status : OCSP_CACHE_UNKNOWN;
-}
-
-int ocsp_cache_is_unknown(const uint8_t *v, size_t vlen)
-{
-	return vlen > OCSP_CACHE_HDR && v[1] == OCSP_CACHE_UNKNOWN;
-}
-
 /* Adds one SingleResponse for st (CertID cid, duplicated) to bs. */
 static int add_single(OCSP_BASICRESP *bs, const OCSP_CERTID *cid, const ocsp_state_t *st,
 		      ASN1_TIME *thisupd, ASN1_TIME *nextupd)
@@ -259,7 +241,7 @@ int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t
 	OCSP_BASICRESP *bs = NULL;
 	ASN1_TIME *tu = NULL, *nu = NULL;
 	BIGNUM *bn = NULL;
-	uint8_t *der = NULL, md[32];
+	uint8_t *der = NULL;
 	size_t len = 0;
 	int rc = CAIRN_ECRYPTO;
 
@@ -272,22 +254,9 @@ int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t
 	    (nu = ASN1_GENERALIZEDTIME_set(NULL, now + (time_t)o->validity)) == NULL ||
 	    add_single(bs, cid, st, tu, nu) != 0 || finish(sg, bs, &der, &len) != 0)
 		goto out;
-	rc = CAIRN_ENOMEM;
-	if ((e->val = malloc(OCSP_CACHE_HDR + len)) == NULL)
+	if ((rc = ocsp_cache_encode(st, now, now + (time_t)o->validity, sg->tag, der, len, e)) != 0)
 		goto out;
 	e->klen = ocsp_cache_key(e->key, st->serial, st->serial_len, alg);
-	e->vlen = OCSP_CACHE_HDR + len;
-	e->val[0] = OCSP_CACHE_VERSION;
-	e->val[1] = cache_status(st);
-	e->val[2] = st->reason < 0 ? OCSP_NO_REASON : (uint8_t)st->reason;
-	db_be64_put(e->val + 3, (uint64_t)st->revoked_at);
-	db_be64_put(e->val + 11, (uint64_t)now);
-	db_be64_put(e->val + 19, (uint64_t)(now + o->validity));
-	EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL);
-	memcpy(e->val + OCSP_CACHE_OFF_ETAG, md, 8);
-	memcpy(e->val + OCSP_CACHE_OFF_SIGNER, sg->tag, sizeof(sg->tag));
-	memcpy(e->val + OCSP_CACHE_HDR, der, len);
-	rc = 0;
 out:
 	if (rc != 0)
 		ERR_clear_error();
@@ -341,24 +310,6 @@ static void caching_headers(http_reply_t *reply, time_t now, time_t this_update,
 	http_reply_header(reply, "ETag", "\"%s\"", hex);
 }
 
-/* 1 when tag (4 bytes) is the tag of issuer is's current responder. */
-static int signer_is(const struct ocsp_iss *is, const uint8_t *tag)
-{
-	uint32_t t, cur = atomic_load(&is->signer_tag);
-
-	memcpy(&t, tag, sizeof(t));
-	return t == cur;
-}
-
-int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
-		       size_t vlen, time_t now)
-{
-	return vlen > OCSP_CACHE_HDR && v[0] == OCSP_CACHE_VERSION && v[1] == cache_status(st) &&
-	       v[2] == (st->reason < 0 ? OCSP_NO_REASON : st->reason) &&
-	       (int64_t)db_be64_get(v + 3) == st->revoked_at &&
-	       (int64_t)db_be64_get(v + 19) > (int64_t)now && signer_is(is, v + OCSP_CACHE_OFF_SIGNER);
-}
-
 /*
  * The one-CertID, nonce-less answer (RFC 5019): one read txn for the certificate's
  * status and its cached answer; the cached answer when it is fresh and signed for
@@ -372,8 +323,8 @@ static void answer_one(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size
 	db_txn_t *txn = NULL;
 	ocsp_state_t st;
 	ocsp_entry_t e;
-	const uint8_t *v;
-	size_t vlen;
+	const uint8_t *v, *der;
+	size_t vlen, der_len;
 	char *body;
 
 	if (db_read_begin(o->db, &txn) != 0) {
@@ -384,25 +335,28 @@ static void answer_one(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size
 	if (db_get(txn, DB_OCSP, key, ocsp_cache_key(key, serial, slen, alg), (const void **)&v,
 		   &vlen) == 0 &&
 	    ocsp_cache_matches(&o->iss[i], &st, v, vlen, now) &&
-	    (body = malloc(vlen - OCSP_CACHE_HDR)) != NULL) {
-		memcpy(body, v + OCSP_CACHE_HDR, vlen - OCSP_CACHE_HDR);
-		http_reply_set(reply, 200, CT_OCSP, body, vlen - OCSP_CACHE_HDR);
-		caching_headers(reply, now, (time_t)db_be64_get(v + 11),
-				(time_t)db_be64_get(v + 19), v + OCSP_CACHE_OFF_ETAG);
+	    (der = ocsp_cache_der(v, vlen, &der_len)) != NULL &&
+	    (body = malloc(der_len)) != NULL) {
+		memcpy(body, der, der_len);
+		http_reply_set(reply, 200, CT_OCSP, body, der_len);
+		caching_headers(reply, now, ocsp_cache_this_update(v), ocsp_cache_next_update(v),
+				ocsp_cache_etag(v));
 		db_txn_end(txn);
 		atomic_fetch_add(&o->hits, 1);
 		return;
 	}
 	db_txn_end(txn);
 	if (ocsp_sign_entry(o, i, alg, &st, now, &e) != 0 ||
-	    (body = malloc(e.vlen - OCSP_CACHE_HDR)) == NULL) {
+	    (der = ocsp_cache_der(e.val, e.vlen, &der_len)) == NULL ||
+	    (body = malloc(der_len)) == NULL) {
 		free(e.val);
 		reply_status(reply, OCSP_RESPONSE_STATUS_INTERNALERROR);
 		return;
 	}
-	memcpy(body, e.val + OCSP_CACHE_HDR, e.vlen - OCSP_CACHE_HDR);
-	http_reply_set(reply, 200, CT_OCSP, body, e.vlen - OCSP_CACHE_HDR);
-	caching_headers(reply, now, now, now + (time_t)o->validity, e.val + OCSP_CACHE_OFF_ETAG);
+	memcpy(body, der, der_len);
+	http_reply_set(reply, 200, CT_OCSP, body, der_len);
+	caching_headers(reply, now, ocsp_cache_this_update(e.val), ocsp_cache_next_update(e.val),
+			ocsp_cache_etag(e.val));
 	atomic_fetch_add(&o->live, 1);
 	/* Not kept: answers for expired certificates (the sweep would delete them) and
 	 * unknowns beyond OCSP_UNKNOWN_MAX. */

@@ -152,7 +152,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	s->admin.ca = s->ca;
 	s->admin.db = s->db;
-	s->admin.max_json_depth = (int)cfg->max_json_depth;
+	s->admin.json.max_depth = (int)cfg->max_json_depth;
+	s->admin.json.max_bytes = cfg->max_body;
 	s->admin.policy = s->policy;
 	s->admin.renew = server_renew_now;
 	s->admin.renew_arg = s;
@@ -190,6 +191,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		ac.https_base = s->https_url;
 		ac.http_base = s->http_url;
 		ac.settings = &cfg->acme_settings;
+		ac.max_json_depth = (int)cfg->max_json_depth;
 		rc = acme_new(&ac, &s->acme, err);
 		if (rc)
 			goto out;

@@ -241,6 +241,6 @@ const route_t server_routes[] = {
 	{ "GET", "/ui/", LISTEN_HTTPS, route_ui, 0, SERVER_CH_OTHER },
 	{ "GET", "/ui", LISTEN_HTTPS, route_ui_root, 0, SERVER_CH_OTHER },
 	{ "*", "/.well-known/est/", LISTEN_HTTPS, route_est, -1, SERVER_CH_EST },
-	{ "*", "/acme/", LISTEN_HTTPS, route_acme, 65536, SERVER_CH_ACME },
+	{ "*", "/acme/", LISTEN_HTTPS, route_acme, ACME_MAX_BODY, SERVER_CH_ACME },
 };
 const size_t server_route_count = sizeof(server_routes) / sizeof(server_routes[0]);

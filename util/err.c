@@ -22,6 +22,23 @@ const char *cairn_strerror(int code)
 	}
 }
 
+static const cairn_http_error_t http_internal = { 500, "serverInternal", "serverInternal" };
+
+/* Indexed by code - CAIRN_ERROR_BASE - 1; rows left zero (status 0) answer http_internal. */
+static const cairn_http_error_t http_rows[CAIRN_ERROR_END - CAIRN_ERROR_BASE - 1] = {
+#define CAIRN_X_ROW(name, st, t, at) [name - CAIRN_ERROR_BASE - 1] = { st, t, at },
+	CAIRN_ERROR_HTTP(CAIRN_X_ROW)
+#undef CAIRN_X_ROW
+};
+
+const cairn_http_error_t *cairn_err_http(int code)
+{
+	if (code <= CAIRN_ERROR_BASE || code >= CAIRN_ERROR_END ||
+	    http_rows[code - CAIRN_ERROR_BASE - 1].status == 0)
+		return &http_internal;
+	return &http_rows[code - CAIRN_ERROR_BASE - 1];
+}
+
 static int err_vset(cairn_err_t *err, int code, const char *ssl, const char *fmt, va_list ap)
 {
 	if (err == NULL)

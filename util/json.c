@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* JSON from outside: parsing with duplicate keys refused and depth bounded; outside bytes as JSON strings. */
+/* JSON from outside: the one bounded parser (length, depth, duplicate keys); outside bytes as JSON strings. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,19 +41,26 @@ static int json_depth(const json_t *v, int limit)
 	return 0;
 }
 
-int util_json_parse(const char *buf, size_t len, int max_depth, json_t **out, char *why,
-		    size_t why_cap)
+int util_json_parse(const char *buf, size_t len, const util_json_limits_t *lim, json_t **out,
+		    char *why, size_t why_cap)
 {
+	int max_depth = lim && lim->max_depth > 0 ? lim->max_depth : UTIL_JSON_DEPTH_DEFAULT;
+	long max_bytes = lim && lim->max_bytes > 0 ? lim->max_bytes : UTIL_JSON_BYTES_DEFAULT;
 	json_error_t jerr;
 	json_t *doc;
 
 	*out = NULL;
+	/* Before jansson sees it: the text alone must not cost more than the bound. */
+	if (len > (size_t)max_bytes) {
+		snprintf(why, why_cap, "longer than %ld bytes", max_bytes);
+		return CAIRN_ETOOBIG;
+	}
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (doc == NULL) {
 		snprintf(why, why_cap, "%s", jerr.text);
 		return CAIRN_EINVAL;
 	}
-	if (max_depth > 0 && json_depth(doc, max_depth) > max_depth) {
+	if (json_depth(doc, max_depth) > max_depth) {
 		snprintf(why, why_cap, "nested deeper than %d levels", max_depth);
 		json_decref(doc);
 		return CAIRN_ETOOBIG;

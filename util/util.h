@@ -60,6 +60,40 @@ enum cairn_error {
 const char *cairn_strerror(int code);
 
 /*
+ * The one error -> HTTP table, beside the list it maps: X(name, status, type, acme_type).
+ * type is the problem type of the admin API (CAIRN_PROBLEM_NS type), acme_type the ACME
+ * one (urn:ietf:params:acme:error:acme_type, RFC 8555 §6.7); EST answers the status with
+ * a text line (RFC 7030 has no problem documents). A code without a row (ENOMEM, EIO,
+ * EDB, EPKCS11, ...) is the server's fault: 500 serverInternal. In ACME only refusals of
+ * a finalize reach EDENIED (policy, or a profile ACME may not issue): rejectedIdentifier.
+ */
+#define CAIRN_PROBLEM_NS "urn:cairn:problem:"
+#define CAIRN_ERROR_HTTP(X)                                                         \
+	X(CAIRN_EINVAL, 400, "malformed", "malformed")                              \
+	X(CAIRN_ETOOBIG, 400, "malformed", "malformed")                             \
+	X(CAIRN_EPROFILE, 400, "malformed", "malformed")                            \
+	X(CAIRN_EBADCSR, 400, "badCSR", "badCSR")                                   \
+	X(CAIRN_ECSRSIG, 400, "badSignature", "badCSR")                             \
+	X(CAIRN_EWEAKKEY, 400, "badPublicKey", "badPublicKey")                      \
+	X(CAIRN_EKEYTYPE, 400, "badPublicKey", "badPublicKey")                      \
+	X(CAIRN_ENAME, 400, "rejectedIdentifier", "rejectedIdentifier")             \
+	X(CAIRN_EAUTH, 401, "unauthorized", "unauthorized")                         \
+	X(CAIRN_EDENIED, 403, "forbidden", "rejectedIdentifier")                    \
+	X(CAIRN_ENOENT, 404, "notFound", "malformed")                               \
+	X(CAIRN_EEXIST, 409, "alreadyDone", "malformed")                            \
+	X(CAIRN_ECONFLICT, 409, "conflict", "malformed")
+
+/* A row of CAIRN_ERROR_HTTP: types without their namespace prefix. */
+typedef struct cairn_http_error {
+	int status;
+	const char *type;      /* admin API: CAIRN_PROBLEM_NS type */
+	const char *acme_type; /* ACME: urn:ietf:params:acme:error:acme_type */
+} cairn_http_error_t;
+
+/* The row of code (0 and codes without a row: 500 serverInternal); static, never NULL. */
+const cairn_http_error_t *cairn_err_http(int code);
+
+/*
  * Per-call error detail: a code and a one-line message saying what and why.
  * Callers may pass NULL when they only want the return code.
  */
@@ -178,15 +212,24 @@ void util_ratelimit_fail(util_ratelimit_t *rl, const char *key);
 
 /* ---- JSON from outside ---- */
 struct json_t;
+/* Bounds on a JSON document from outside; a field <= 0 takes its default. The daemon
+ * sets them from server.max_json_depth and the route's body limit. */
+typedef struct util_json_limits {
+	int max_depth;    /* nesting of arrays/objects ({"a":[1]} has depth 2) */
+	long max_bytes;   /* length of the text */
+} util_json_limits_t;
+#define UTIL_JSON_DEPTH_DEFAULT 32
+#define UTIL_JSON_BYTES_DEFAULT 65536
 /*
- * Parses len bytes of JSON (no NUL needed) with duplicate keys refused (they are
- * ambiguous: jansson would keep the last). max_depth > 0 bounds the nesting of
- * arrays/objects ({"a":[1]} has depth 2). *out is a new reference (caller
- * json_decref). Returns 0, CAIRN_EINVAL (not JSON, duplicate key) or
- * CAIRN_ETOOBIG (too deep), with a one-line reason in why.
+ * The one parser of outside JSON (request bodies, JWS protected headers and payloads,
+ * inner JWS, EAB bindings): len bytes (no NUL needed), at most lim->max_bytes long and
+ * lim->max_depth deep (lim NULL: the defaults), duplicate keys refused (they are
+ * ambiguous: jansson would keep the last). *out is a new reference (caller
+ * json_decref). Returns 0, CAIRN_EINVAL (not JSON, duplicate key) or CAIRN_ETOOBIG
+ * (too long, too deep), with a one-line reason in why.
  */
-int util_json_parse(const char *buf, size_t len, int max_depth, struct json_t **out, char *why,
-		    size_t why_cap) CAIRN_WUR;
+int util_json_parse(const char *buf, size_t len, const util_json_limits_t *lim,
+		    struct json_t **out, char *why, size_t why_cap) CAIRN_WUR;
 
 /*
  * The one way outside bytes (a path, a header, a user name, a CSR field, a log message)

@@ -8,6 +8,7 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py begin    DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py finish   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py chain    DIRECTORY_URL CAFILE HTTP01_PORT NAME ISSUER_PEM
+       acme_probe.py bounds   DIRECTORY_URL CAFILE HTTP01_PORT EAB_KID EAB_HMAC_KEY
 Prints "pass: NAME" or "fail: NAME: detail" per check; exits 1 if any failed.
 """
 import base64
@@ -664,6 +665,133 @@ def chain(directory, cafile, port, name, issuer_pem):
           st == 404 and ptype(doc) == "malformed", (st, doc))
     check("chain probe done", True)
 
+# 1000 nested arrays: under jansson's own limit (2048), far over server.max_json_depth.
+DEEP = "[" * 1000 + "]" * 1000
+
+
+def deep_member(doc):
+    """The JSON text of doc (an object) with one more member nested 1000 deep."""
+    text = json.dumps(doc, separators=(",", ":"))
+    return text[:-1] + ("," if len(doc) else "") + '"deep":' + DEEP + "}"
+
+
+def jws_text(c, key, url, payload_text, kid=None, prot_text=None):
+    """A flattened JWS whose payload (and protected header, when given) are raw JSON text."""
+    if prot_text is None:
+        prot = {"alg": key.alg, "nonce": c.new_nonce(), "url": url}
+        if kid:
+            prot["kid"] = kid
+        else:
+            prot["jwk"] = key.jwk()
+        prot_text = json.dumps(prot, separators=(",", ":"))
+    p64 = b64(prot_text.encode())
+    y64 = "" if payload_text is None else b64(payload_text.encode())
+    sig = key.sign((p64 + "." + y64).encode())
+    return {"protected": p64, "payload": y64, "signature": b64(sig)}
+
+
+def refused_deep(c, name, url, body):
+    """POSTs body (bytes): a 400 malformed problem document naming the depth."""
+    st, h, data = c.raw("POST", url, body)
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = {}
+    check(name + ": 400 malformed problem document naming the depth",
+          st == 400 and h.get("Content-Type", "").startswith("application/problem+json")
+          and ptype(doc) == "malformed" and doc.get("status") == 400
+          and "deeper than" in doc.get("detail", ""), (st, data[:300]))
+
+
+def eab_binding(key, kid, hmac_b64, url, payload_text=None, prot_text=None):
+    import hmac
+    prot_text = prot_text or json.dumps({"alg": "HS256", "kid": kid, "url": url})
+    payload_text = payload_text or json.dumps(key.jwk())
+    p64, y64 = b64(prot_text.encode()), b64(payload_text.encode())
+    raw = base64.urlsafe_b64decode(hmac_b64 + "=" * (-len(hmac_b64) % 4))
+    mac = hmac.new(raw, (p64 + "." + y64).encode(), "sha256").digest()
+    return {"protected": p64, "payload": y64, "signature": b64(mac)}
+
+
+def bounds(directory, cafile, port, eab_kid, eab_key):
+    """Every JSON an ACME request carries goes through the one bounded parser: the body,
+    the protected header, the payload of each resource, the EAB binding, keyChange's
+    inner JWS. Each is sent 1000 levels deep where the rest of the request is valid."""
+    c = Client(directory, cafile)
+    k = Key()
+    new_acct = c.dir["newAccount"]
+    enc = lambda d: json.dumps(d, separators=(",", ":")).encode()
+
+    good = jws_text(c, k, new_acct, '{"termsOfServiceAgreed":true}')
+    refused_deep(c, "newAccount: the request body", new_acct,
+                 enc(good)[:-1] + b',"x":' + DEEP.encode() + b"}")
+    prot = {"alg": k.alg, "nonce": c.new_nonce(), "url": new_acct, "jwk": k.jwk()}
+    refused_deep(c, "newAccount: the protected header", new_acct,
+                 enc(jws_text(c, k, new_acct, '{"termsOfServiceAgreed":true}',
+                              prot_text=deep_member(prot))))
+    refused_deep(c, "newAccount: the payload", new_acct,
+                 enc(jws_text(c, k, new_acct, deep_member({"termsOfServiceAgreed": True}))))
+    bind = eab_binding(k, eab_kid, eab_key, new_acct,
+                       prot_text=deep_member({"alg": "HS256", "kid": eab_kid, "url": new_acct}))
+    refused_deep(c, "newAccount: the EAB protected header", new_acct,
+                 enc(jws_text(c, k, new_acct, json.dumps(
+                     {"termsOfServiceAgreed": True, "externalAccountBinding": bind}))))
+    bind = eab_binding(k, eab_kid, eab_key, new_acct, payload_text=deep_member(k.jwk()))
+    refused_deep(c, "newAccount: the EAB payload", new_acct,
+                 enc(jws_text(c, k, new_acct, json.dumps(
+                     {"termsOfServiceAgreed": True, "externalAccountBinding": bind}))))
+    # Nothing above made an account; a plain request still works.
+    st, doc = c.account(k)
+    check("newAccount without the deep member creates the account (201)", st == 201, (st, doc))
+    kid = c.kid
+
+    refused_deep(c, "account update: the payload", kid,
+                 enc(jws_text(c, k, kid, deep_member({"contact": []}), kid=kid)))
+    new_order = c.dir["newOrder"]
+    ident = {"identifiers": [{"type": "dns", "value": "deep.example.test"}]}
+    refused_deep(c, "newOrder: the payload", new_order,
+                 enc(jws_text(c, k, new_order, deep_member(ident), kid=kid)))
+    st, h, order = c.post(k, new_order, ident, kid=kid)
+    check("newOrder without the deep member creates the order (201)", st == 201, (st, order))
+    st, h, authz = c.post(k, order["authorizations"][0], None, kid=kid)
+    chal = [x for x in authz["challenges"] if x["type"] == "http-01"][0]["url"]
+    refused_deep(c, "challenge: the payload", chal,
+                 enc(jws_text(c, k, chal, deep_member({}), kid=kid)))
+    st, h, authz = c.post(k, order["authorizations"][0], None, kid=kid)
+    check("the challenge was not started by the refused request",
+          authz.get("status") == "pending", authz)
+    refused_deep(c, "finalize: the payload", order["finalize"],
+                 enc(jws_text(c, k, order["finalize"],
+                              deep_member({"csr": make_csr(["deep.example.test"])}), kid=kid)))
+    revoke = c.dir["revokeCert"]
+    refused_deep(c, "revokeCert: the payload", revoke,
+                 enc(jws_text(c, k, revoke, deep_member({"certificate": "AAAA"}), kid=kid)))
+    key_change = c.dir["keyChange"]
+    k2 = Key()
+    inner_prot = deep_member({"alg": k2.alg, "jwk": k2.jwk(), "url": key_change})
+    inner = jws_text(c, k2, key_change, json.dumps({"account": kid, "oldKey": k.jwk()}),
+                     prot_text=inner_prot)
+    refused_deep(c, "keyChange: the inner protected header", key_change,
+                 enc(jws_text(c, k, key_change, json.dumps(inner), kid=kid)))
+    inner = jws_text(c, k2, key_change, deep_member({"account": kid, "oldKey": k.jwk()}),
+                     prot_text=json.dumps({"alg": k2.alg, "jwk": k2.jwk(), "url": key_change}))
+    refused_deep(c, "keyChange: the inner payload", key_change,
+                 enc(jws_text(c, k, key_change, json.dumps(inner), kid=kid)))
+    st, h, doc = c.post(k, kid, None, kid=kid)
+    check("the account still has its old key", st == 200, (st, doc))
+
+    big = enc(good)[:-1] + b',"pad":"' + b"a" * 70000 + b'"}'
+    st, h, data = c.raw("POST", new_acct, big)
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = {}
+    check("a body over the ACME limit: 413 problem document",
+          st == 413 and h.get("Content-Type", "").startswith("application/problem+json")
+          and doc.get("status") == 413, (st, data[:200]))
+    st, h, data = c.raw("GET", c.dir["newNonce"])
+    check("bounds probe done", st in (200, 204), st)
+
 
 def main():
     mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -679,6 +807,8 @@ def main():
         finish(directory, cafile, port, sys.argv[5])
     elif mode == "chain":
         chain(directory, cafile, port, sys.argv[5], sys.argv[6])
+    elif mode == "bounds":
+        bounds(directory, cafile, port, sys.argv[5], sys.argv[6])
     return 1 if FAILED else 0
 
 

@@ -122,27 +122,36 @@ static void test_inner_jws(void **state)
 {
 	EVP_PKEY *key = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256");
 	json_t *jwk = ec_jwk(key), *wrong = ec_jwk(other), *ph = NULL, *pl = NULL, *jws;
+	acme_t a = { 0 };
 	char why[256] = "";
 	(void)state;
 
+	a.json.max_depth = 4;
+
 	jws = sign_jws(key, "{\"alg\":\"ES256\",\"url\":\"https://x/acme/key-change\"}",
 		       "{\"account\":\"a\"}");
-	assert_int_equal(acme_jws_check_inner(jws, jwk, &ph, &pl, why, sizeof(why)), 0);
+	assert_int_equal(acme_jws_check_inner(&a, jws, jwk, &ph, &pl, why, sizeof(why)), 0);
 	assert_string_equal(json_string_value(json_object_get(pl, "account")), "a");
 	json_decref(ph);
 	json_decref(pl);
 	/* the same JWS checked with another key fails */
-	assert_int_not_equal(acme_jws_check_inner(jws, wrong, &ph, &pl, why, sizeof(why)), 0);
+	assert_int_not_equal(acme_jws_check_inner(&a, jws, wrong, &ph, &pl, why, sizeof(why)), 0);
 	assert_null(ph);
 	json_decref(jws);
 	/* unsupported alg */
 	jws = sign_jws(key, "{\"alg\":\"HS256\",\"url\":\"u\"}", "{}");
-	assert_int_not_equal(acme_jws_check_inner(jws, jwk, &ph, &pl, why, sizeof(why)), 0);
+	assert_int_not_equal(acme_jws_check_inner(&a, jws, jwk, &ph, &pl, why, sizeof(why)), 0);
 	assert_non_null(strstr(why, "alg"));
 	json_decref(jws);
 	/* duplicate keys in the protected header are refused */
 	jws = sign_jws(key, "{\"alg\":\"ES256\",\"alg\":\"ES256\",\"url\":\"u\"}", "{}");
-	assert_int_not_equal(acme_jws_check_inner(jws, jwk, &ph, &pl, why, sizeof(why)), 0);
+	assert_int_not_equal(acme_jws_check_inner(&a, jws, jwk, &ph, &pl, why, sizeof(why)), 0);
+	json_decref(jws);
+	/* a validly signed inner payload nested deeper than the bound is refused */
+	jws = sign_jws(key, "{\"alg\":\"ES256\",\"url\":\"u\"}", "{\"a\":[[[[1]]]]}");
+	assert_int_not_equal(acme_jws_check_inner(&a, jws, jwk, &ph, &pl, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "deeper than 4"));
+	assert_null(pl);
 	json_decref(jws);
 	json_decref(jwk);
 	json_decref(wrong);

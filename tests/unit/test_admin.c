@@ -129,7 +129,7 @@ static void test_token_rules(void **state)
 
 static void call(const char *method, const char *path, const char *authz, http_reply_t *reply)
 {
-	admin_ctx_t ctx = { .ca = NULL, .db = db, .max_json_depth = 0 };
+	admin_ctx_t ctx = { .ca = NULL, .db = db,  };
 	admin_request_t req = { .method = method, .path = path, .authorization = authz,
 				.content_type = "application/json", .body = "{}", .body_len = 2,
 				.remote = "127.0.0.1" };

@@ -18,7 +18,7 @@
 
 #include "ca/ca.h"
 #include "db/db.h"
-#include "ocsp/ocsp.h"
+#include "ocsp/ocsp_int.h"
 
 enum { N_CERTS = 5 };
 
@@ -546,9 +546,54 @@ static void test_mutations(void **state)
 	OPENSSL_free(der);
 }
 
+/* The cache codec: what ocsp_cache_encode writes, the readers give back, and a value
+ * matches only the state, responder and time it was made for. */
+static void test_cache_codec(void **state)
+{
+	static const uint8_t der[] = { 0x30, 0x03, 0x0a, 0x01, 0x00 };
+	static const uint8_t tag[4] = { 1, 2, 3, 4 }, other[4] = { 4, 3, 2, 1 };
+	ocsp_state_t st = { .serial = { 0x0a }, .serial_len = 1, .known = 1,
+			    .status = DB_CERT_REVOKED, .reason = 1, .revoked_at = 1700000000 };
+	struct ocsp_iss is;
+	ocsp_entry_t e = { 0 };
+	const uint8_t *d;
+	uint32_t t;
+	size_t n = 0;
+	(void)state;
+
+	memset(&is, 0, sizeof(is));
+	memcpy(&t, tag, 4);
+	atomic_store(&is.signer_tag, t);
+	assert_int_equal(ocsp_cache_encode(&st, 1800000000, 1800003600, tag, der, sizeof(der), &e),
+			 0);
+	assert_int_equal(e.vlen, OCSP_CACHE_HDR + sizeof(der));
+	assert_int_equal(ocsp_cache_this_update(e.val), 1800000000);
+	assert_int_equal(ocsp_cache_next_update(e.val), 1800003600);
+	d = ocsp_cache_der(e.val, e.vlen, &n);
+	assert_int_equal(n, sizeof(der));
+	assert_memory_equal(d, der, sizeof(der));
+	assert_false(ocsp_cache_is_unknown(e.val, e.vlen));
+	assert_true(ocsp_cache_matches(&is, &st, e.val, e.vlen, 1800000001));
+	assert_false(ocsp_cache_matches(&is, &st, e.val, e.vlen, 1800003600)); /* expired */
+	assert_false(ocsp_cache_matches(&is, &st, e.val, OCSP_CACHE_HDR, 1800000001));
+	st.reason = 4;
+	assert_false(ocsp_cache_matches(&is, &st, e.val, e.vlen, 1800000001));
+	st.reason = 1;
+	memcpy(&t, other, 4);
+	atomic_store(&is.signer_tag, t);
+	assert_false(ocsp_cache_matches(&is, &st, e.val, e.vlen, 1800000001));
+	free(e.val);
+	st.known = 0;
+	assert_int_equal(ocsp_cache_encode(&st, 1, 2, tag, der, sizeof(der), &e), 0);
+	assert_true(ocsp_cache_is_unknown(e.val, e.vlen));
+	free(e.val);
+	assert_null(ocsp_cache_der(der, sizeof(der), &n));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_codec),
 		cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_unauthorized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),

@@ -206,6 +206,43 @@ static void test_errors(void **state)
 	assert_string_equal(cairn_err_msg(&err), "name x refused");
 }
 
+/* The error -> HTTP table: every code answers with a 4xx/5xx and both types; the
+ * rows each channel relied on before the table keep their answers. */
+static void test_error_http(void **state)
+{
+	static const int codes[] = {
+#define CODE(name, msg) name,
+		CAIRN_ERROR_LIST(CODE)
+#undef CODE
+	};
+	const cairn_http_error_t *m;
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		m = cairn_err_http(codes[i]);
+		assert_true(m->status >= 400 && m->status <= 599);
+		assert_non_null(m->type);
+		assert_non_null(m->acme_type);
+	}
+	m = cairn_err_http(CAIRN_ECSRSIG);
+	assert_int_equal(m->status, 400);
+	assert_string_equal(m->type, "badSignature");
+	assert_string_equal(m->acme_type, "badCSR");
+	assert_string_equal(cairn_err_http(CAIRN_EKEYTYPE)->acme_type, "badPublicKey");
+	assert_int_equal(cairn_err_http(CAIRN_EDENIED)->status, 403);
+	assert_string_equal(cairn_err_http(CAIRN_EDENIED)->acme_type, "rejectedIdentifier");
+	assert_int_equal(cairn_err_http(CAIRN_ENOENT)->status, 404);
+	assert_int_equal(cairn_err_http(CAIRN_EEXIST)->status, 409);
+	/* the server's own failures, 0 and codes outside the list: 500 serverInternal */
+	assert_int_equal(cairn_err_http(CAIRN_EDB)->status, 500);
+	assert_string_equal(cairn_err_http(CAIRN_ENOMEM)->acme_type, "serverInternal");
+	assert_int_equal(cairn_err_http(0)->status, 500);
+	assert_int_equal(cairn_err_http(CAIRN_ERROR_BASE)->status, 500);
+	assert_int_equal(cairn_err_http(CAIRN_ERROR_END)->status, 500);
+	assert_int_equal(cairn_err_http(12345)->status, 500);
+}
+
 static void test_files(void **state)
 {
 	char dir[] = "/tmp/cairn-test-util-XXXXXX", *path, *nested, *data, *abs;
@@ -241,7 +278,9 @@ static void test_files(void **state)
 /* util_json_parse of a NUL-terminated literal with the given depth bound. */
 static int parse(const char *text, int depth, json_t **doc, char *why)
 {
-	return util_json_parse(text, strlen(text), depth, doc, why, 128);
+	util_json_limits_t lim = { depth, 4096 };
+
+	return util_json_parse(text, strlen(text), &lim, doc, why, 128);
 }
 
 static void test_json_limits(void **state)
@@ -262,6 +301,25 @@ static void test_json_limits(void **state)
 	/* Only objects and arrays at the top, as jansson decodes by default. */
 	assert_int_equal(parse("1", 8, &doc, why), CAIRN_EINVAL);
 	assert_null(doc);
+	/* The length bound holds before jansson reads a byte; NULL limits are the defaults. */
+	{
+		util_json_limits_t small = { 8, 16 };
+		char deep[2 * 40 + 1];
+		int i;
+
+		assert_int_equal(util_json_parse("{\"a\":\"0123456789\"}", 18, &small, &doc, why,
+						 sizeof(why)),
+				 CAIRN_ETOOBIG);
+		assert_null(doc);
+		assert_non_null(strstr(why, "longer than 16"));
+		for (i = 0; i < 40; i++)
+			deep[i] = '[', deep[40 + i] = ']';
+		deep[80] = '\0';
+		assert_int_equal(util_json_parse(deep, 80, NULL, &doc, why, sizeof(why)),
+				 CAIRN_ETOOBIG);
+		assert_int_equal(util_json_parse(deep + 8, 64, NULL, &doc, why, sizeof(why)), 0);
+		json_decref(doc);
+	}
 }
 
 /* util_json_text(s) dumped as a JSON string. */
@@ -421,7 +479,8 @@ int main(void)
 		cmocka_unit_test(test_b64url_roundtrip), cmocka_unit_test(test_b64url_alphabet),
 		cmocka_unit_test(test_b64url_rejects),   cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_duration),         cmocka_unit_test(test_time),
-		cmocka_unit_test(test_errors),           cmocka_unit_test(test_files),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_error_http),           cmocka_unit_test(test_files),
 		cmocka_unit_test(test_json_limits),      cmocka_unit_test(test_json_text),
 		cmocka_unit_test(test_log_lines),        cmocka_unit_test(test_ratelimit),
 	};
