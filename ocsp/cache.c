@@ -58,10 +58,9 @@ void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e)
 	e->val = NULL;
 }
 
-void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg)
+/* Queues serial for the refresher; issued: a new certificate (see ocsp_issued). */
+static void queue_changed(ocsp_t *o, const uint8_t *serial, size_t len, int issued)
 {
-	ocsp_t *o = arg;
-	(void)issuer;
 
 	if (len == 0 || len > DB_SERIAL_MAX)
 		return;
@@ -74,9 +73,22 @@ void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *a
 		memset(st, 0, sizeof(*st));
 		memcpy(st->serial, serial, len);
 		st->serial_len = len;
+		st->issued = issued;
 		pthread_cond_signal(&o->cv);
 	}
 	pthread_mutex_unlock(&o->mu);
+}
+
+void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg)
+{
+	(void)issuer;
+	queue_changed(arg, serial, len, 0);
+}
+
+void ocsp_issued(const char *issuer, const uint8_t *serial, size_t len, void *arg)
+{
+	(void)issuer;
+	queue_changed(arg, serial, len, 1);
 }
 
 static int issuer_index(const ocsp_t *o, const char *name)
@@ -89,7 +101,8 @@ static int issuer_index(const ocsp_t *o, const char *name)
 	return -1;
 }
 
-/* Re-signs (both CertID algorithms) the changed certificates, SCAN_BATCH per write. */
+/* Re-signs (both CertID algorithms; a new certificate's SHA-1 answer only) the queued
+ * certificates, SCAN_BATCH per write. */
 static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_err_t *err)
 {
 	ocsp_entry_t e[2 * SCAN_BATCH];
@@ -100,7 +113,7 @@ static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_e
 		size_t ne = 0;
 		db_txn_t *txn = NULL;
 		ocsp_state_t st[SCAN_BATCH];
-		int iss[SCAN_BATCH];
+		int iss[SCAN_BATCH], issued[SCAN_BATCH];
 		size_t m = 0;
 
 		if (db_read_begin(o->db, &txn) != 0)
@@ -112,6 +125,7 @@ static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_e
 				continue;
 			ocsp_read_state(txn, &o->iss[iss[m]], list[i].serial, list[i].serial_len,
 					&st[m]);
+			issued[m] = list[i].issued;
 			m++;
 		}
 		db_txn_end(txn);
@@ -119,10 +133,11 @@ static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_e
 			rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA1, &st[k], time(NULL),
 					     &e[ne]);
 			ne += rc == 0;
-			if (rc == 0)
+			if (rc == 0 && !issued[k]) {
 				rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA256, &st[k],
 						     time(NULL), &e[ne]);
-			ne += rc == 0;
+				ne += rc == 0;
+			}
 		}
 		if (rc != 0)
 			cairn_err_set(err, rc, "ocsp: signing failed");
