@@ -17,6 +17,7 @@
 /* Largest CRL file served (a CRL of 10M entries is ~500 MB: raise it with the table). */
 #define RSP_CRL_MAX ((size_t)1 << 30)
 #define RSP_MAX_CRLS (2 * OCSP_MAX_ISSUERS) /* a full and a delta CRL per issuer */
+#define RSP_ISSUERS_EVERY 60 /* seconds between looks for issuing CAs of new rotations */
 
 /* One published CRL as last read: the file's identity tells when it was replaced (the
  * daemon writes a new file and renames it over the old one). */
@@ -34,7 +35,7 @@ struct rsp_crl {
 struct server_responder {
 	char names[OCSP_MAX_ISSUERS][CA_ISSUER_NAME_MAX];
 	X509 *certs[OCSP_MAX_ISSUERS];
-	size_t n_iss;
+	_Atomic size_t n_iss;    /* slots below it are complete (one writer: the main thread) */
 	char *crl_dir;
 	pthread_mutex_t crl_mu;  /* guards crls */
 	struct rsp_crl crls[RSP_MAX_CRLS];
@@ -45,38 +46,55 @@ struct server_responder {
 X509 *server_ca_cert(server_t *s, const char *name)
 {
 	struct server_responder *r = s->responder;
-	size_t i;
+	size_t i, n;
 
 	if (r == NULL)
 		return ca_issuer_cert(s->ca, name);
-	for (i = 0; i < r->n_iss; i++)
+	for (i = 0, n = atomic_load(&r->n_iss); i < n; i++)
 		if (strcmp(r->names[i], name) == 0)
 			return r->certs[i];
 	return NULL;
 }
 
+/* Adds an issuer to the table; the slot is filled before it counts (readers do not lock). */
 static int add_issuer(struct server_responder *r, const char *name, X509 *x, cairn_err_t *err)
 {
-	if (r->n_iss == OCSP_MAX_ISSUERS || strlen(name) >= CA_ISSUER_NAME_MAX)
+	size_t n = atomic_load(&r->n_iss);
+
+	if (n == OCSP_MAX_ISSUERS || strlen(name) >= CA_ISSUER_NAME_MAX)
 		return cairn_err_set(err, CAIRN_ECONFLICT, "too many issuing CAs or name too long");
-	snprintf(r->names[r->n_iss], CA_ISSUER_NAME_MAX, "%s", name);
+	snprintf(r->names[n], CA_ISSUER_NAME_MAX, "%s", name);
 	X509_up_ref(x);
-	r->certs[r->n_iss++] = x;
+	r->certs[n] = x;
+	atomic_store(&r->n_iss, n + 1);
 	return 0;
 }
 
+/* ca_recorded_fn: an issuing CA a rotation made, unless already known; once the responder
+ * runs (s->ocsp set) it answers OCSP for it too. arg is the server_t. */
 static int add_rotated(const char *name, const char *label, X509 *x, void *arg, cairn_err_t *err)
 {
+	server_t *s = arg;
+	ocsp_issuer_t oi = { name, x, NULL, NULL, NULL };
+	int rc;
 	(void)label;
-	return add_issuer(arg, name, x, err);
+
+	if (server_ca_cert(s, name) != NULL)
+		return 0;
+	if (s->ocsp != NULL && (rc = ocsp_add_issuer(s->ocsp, &oi, err)) != 0)
+		return rc;
+	server_material_update(s, name, x);
+	if ((rc = add_issuer(s->responder, name, x, err)) == 0 && s->ocsp != NULL)
+		log_info("server", "responder: now serving the issuing CA %s (a rotation)", name);
+	return rc;
 }
 
 /* The issuer whose CRL is NAME (or NAME-delta), or NULL. */
 static X509 *crl_issuer(const struct server_responder *r, const char *name)
 {
-	size_t i, n;
+	size_t i, n, count = atomic_load(&r->n_iss);
 
-	for (i = 0; i < r->n_iss; i++) {
+	for (i = 0; i < count; i++) {
 		n = strlen(r->names[i]);
 		if (strncmp(name, r->names[i], n) == 0 &&
 		    (name[n] == '\0' || strcmp(name + n, "-delta") == 0))
@@ -110,16 +128,15 @@ static int open_issuers(server_t *s, cairn_err_t *err)
 	if ((rc = ca_cert_load(root_path, "root certificate", &root, err)) != 0 ||
 	    (rc = ca_cert_load(issuing_path, "issuing CA certificate", &issuing, err)) != 0 ||
 	    (rc = add_issuer(r, "issuing", issuing, err)) != 0 ||
-	    (rc = ca_issuers_recorded(s->db, add_rotated, r, err)) != 0)
+	    (rc = ca_issuers_recorded(s->db, add_rotated, s, err)) != 0)
 		goto out;
 	oc.db = s->db;
 	oc.validity = cfg->ocsp_validity;
 	oc.presigned_only = 1;
-	for (i = 0; i < r->n_iss; i++) {
+	for (i = 0; i < atomic_load(&r->n_iss); i++)
 		oc.issuers[oc.n_issuers++] = (ocsp_issuer_t){ r->names[i], r->certs[i], NULL, NULL,
 							       NULL };
-		server_material_update(s, r->names[i], r->certs[i]);
-	}
+	server_material_update(s, "issuing", issuing);
 	server_material_update(s, "root", root);
 	if (fs_exists(root_crl))
 		oc.issuers[oc.n_issuers++] = (ocsp_issuer_t){ "root", root, NULL, NULL, NULL };
@@ -310,7 +327,7 @@ static void responder_free(struct server_responder *r)
 
 	if (r == NULL)
 		return;
-	for (i = 0; i < r->n_iss; i++)
+	for (i = 0; i < atomic_load(&r->n_iss); i++)
 		X509_free(r->certs[i]);
 	for (i = 0; i < r->n_crls; i++)
 		free(r->crls[i].der);
@@ -358,8 +375,17 @@ int server_run_responder(const cairn_config_t *cfg, const char *listen, cairn_er
 		 "CA certificates)", cfg->dir, s.http_url);
 	if (server_sd_notify("READY=1") != 0)
 		log_warn("server", "NOTIFY_SOCKET is set but readiness could not be sent");
-	while (sigwait(&sigs, &sig) != 0 || sig == SIGHUP)
-		;
+	/* A rotation is picked up within a minute, or at once on SIGHUP. */
+	for (;;) {
+		struct timespec every = { RSP_ISSUERS_EVERY, 0 };
+		cairn_err_t rerr = { 0 };
+
+		sig = sigtimedwait(&sigs, NULL, &every);
+		if (sig == SIGINT || sig == SIGTERM)
+			break;
+		if (ca_issuers_recorded(s.db, add_rotated, &s, &rerr) != 0)
+			log_warn("server", "responder: reading the issuing CAs: %s", cairn_err_msg(&rerr));
+	}
 	log_info("server", "signal %d: shutting down", sig);
 out:
 	atomic_store(&s.ready, 0);

@@ -35,11 +35,12 @@ responder() {
 		sleep 0.1
 	done
 }
-# ask URL SERIAL [openssl ocsp options]: one OCSP question about SERIAL of the issuing CA.
+# ask URL SERIAL [openssl ocsp options]: one OCSP question about SERIAL of the issuing CA
+# (of ISSUER_PEM when set).
 ask() {
 	url=$1 serial=$2
 	shift 2
-	openssl ocsp -issuer "$ISSUING" -serial "0x$serial" -url "$url/ocsp" -CAfile "$ROOT" "$@"
+	openssl ocsp -issuer "${ISSUER_PEM:-$ISSUING}" -serial "0x$serial" -url "$url/ocsp" -CAfile "$ROOT" "$@"
 }
 # says URL SERIAL STATUS: until the answer is STATUS and verifies (bounded: 15 s).
 says() {
@@ -121,6 +122,7 @@ ok "  ... and counted" test "$(metric "$R1_URL" 'cairn_ocsp_responses_total{sour
 ok "R1: a malformed request" sh -c "curl -sf --data-binary 'not der' -H 'Content-Type: application/ocsp-request' \
 	'$R1_URL/ocsp' | openssl ocsp -respin /dev/stdin -resp_text -noverify 2>&1 | grep -qi malformed"
 
+ok "R1: /metrics passes promtool's strict parser" sh -c "curl -sf '$R1_URL/metrics' | promtool check metrics"
 # Only OCSP, CRLs, CA certificates, health and metrics: everything else is a 404 problem.
 for path in /acme/new-order /admin/v1/certificates /.well-known/est/simpleenroll /ui/; do
 	ok "R2: POST $path is a 404" sh -c "curl -s -o '$WORK/p.json' -w '%{http_code} %{content_type}' \
@@ -165,6 +167,22 @@ ok "no responder holds the data dir's lock (the daemon's flock is free)" flock -
 ok "the daemon starts again beside the running responders" ca_serve "$D"
 ok "  ... and issues" issue c
 ok "  ... R2 answers for that certificate too" says "$R2_URL" "$(cat "$WORK/c.serial")" good
+
+# A rotation: the new issuing CA reaches a running responder (at once on SIGHUP).
+ok "cairn ca rotate" "$CAIRN" ca rotate --dir "$D"
+ok "  ... the daemon issues under the new issuing CA" issue d
+kill -HUP "$R1_PID"
+ok "R1 serves the new issuing CA's certificate after SIGHUP" \
+	waits_for curl -sf -o "$WORK/iss2.der" "$R1_URL/ca/issuing-2.crt"
+openssl x509 -inform DER -in "$WORK/iss2.der" -out "$WORK/iss2.pem" 2>/dev/null
+ok "  ... the one that issued d" openssl verify -partial_chain -CAfile "$WORK/iss2.pem" "$WORK/d.chain"
+ISSUER_PEM=$WORK/iss2.pem
+ok "R1 says good for d (OCSP for the new CA, signed by it)" says "$R1_URL" "$(cat "$WORK/d.serial")" good
+unset ISSUER_PEM
+cat "$WORK/iss2.pem" "$ROOT" >"$WORK/chain2.pem"
+ok "R1 serves the new CA's CRL, verified under it" sh -c "curl -sf '$R1_URL/crl/issuing-2.crl' |
+	openssl crl -inform DER -CAfile '$WORK/chain2.pem' -noout 2>&1 | grep -q 'verify OK'"
+ok "  ... and R1 is still running" kill -0 "$R1_PID"
 ca_stop
 kill -TERM "$R1_PID" "$R2_PID"
 wait "$R1_PID"
