@@ -93,6 +93,8 @@ last_has "  ... saying there is no CA database" "no CA database"
 last_one_line "  ... in one line"
 ok "  ... and it created nothing there" test "$(ls -A "$WORK/empty")" = cairn.json
 fails "an unknown role is a usage error" "$CAIRN" serve --role mirror --dir "$D"
+fails "--listen without --role responder is a usage error" "$CAIRN" serve --dir "$D" --listen 127.0.0.1:0
+last_has "  ... saying so" "--listen goes with --role responder"
 
 find "$D" -path "$D/crl" -prune -o -print | sort >"$WORK/files.before"
 ok "responder 1 starts beside the running daemon" responder R1
