@@ -197,6 +197,9 @@ int ca_self_cert_renew(ca_self_kind_t kind, X509 *old, const char *http_base, in
 /* PEM of x into *out (malloc'd, NUL-terminated; *len its length, len may be NULL).
  * Returns 0 or CAIRN_ENOMEM. */
 int ca_cert_pem(X509 *x, char **out, size_t *len) CAIRN_WUR;
+/* Reads the first PEM certificate of file path into *out (new ref; NULL on failure);
+ * what names it in messages. Returns 0, CAIRN_ECONFIG (not PEM) or fs_read's codes. */
+int ca_cert_load(const char *path, const char *what, X509 **out, cairn_err_t *err) CAIRN_WUR;
 /* PEM (PKCS#8, unencrypted) of a private key held in memory, malloc'd, or NULL. The
  * caller cleanses and frees it. For the daemon's HTTPS key, the one key kept in a file. */
 char *ca_key_pem(EVP_PKEY *key);
@@ -313,6 +316,14 @@ size_t ca_issuer_count(const ca_t *ca);
 /* The i-th issuing CA (0 = the first, in the order they were made). Returns 0 or
  * CAIRN_ENOENT. Thread-safe. */
 int ca_issuer_at(const ca_t *ca, size_t i, ca_issuer_info_t *out) CAIRN_WUR;
+/* Called for each issuing CA a rotation recorded (DB_META "issuers"), in the order they
+ * were made: its name, token key label and certificate (x borrowed for the call).
+ * Return 0 to go on, else that code stops the walk. */
+typedef int (*ca_recorded_fn)(const char *name, const char *key_label, X509 *x, void *arg,
+			      cairn_err_t *err);
+/* The rotated issuing CAs recorded in db, without a ca_t (no token: what a responder
+ * beside the daemon needs). One read txn. Returns 0, fn's code, or CAIRN_EDB (damaged). */
+int ca_issuers_recorded(db_t *db, ca_recorded_fn fn, void *arg, cairn_err_t *err) CAIRN_WUR;
 /* The name of the issuing CA that issued x (signature checked), or NULL. A walk of at
  * most CA_MAX_ISSUERS certificates. Thread-safe. */
 const char *ca_issuer_of(const ca_t *ca, X509 *x);
@@ -479,6 +490,10 @@ typedef void (*ca_revoke_cb)(const char *issuer, const uint8_t *serial, size_t l
 /* Registers a listener (at most 4). Call before the ca is shared between
  * threads (it is not locked). Returns 0 or CAIRN_EINVAL. */
 int ca_on_revoke(ca_t *ca, ca_revoke_cb fn, void *arg) CAIRN_WUR;
+/* Registers a listener called after ca_issue stored a certificate (same signature and
+ * rules as ca_on_revoke; at most 4): the OCSP refresher pre-signs the new certificate's
+ * answers at once, so responders without a signer can serve them. */
+int ca_on_issue(ca_t *ca, ca_revoke_cb fn, void *arg) CAIRN_WUR;
 
 /* ---- mass replacement (replace.c; docs/operations.md "Replacing certificates in bulk") ---- */
 

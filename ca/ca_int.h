@@ -138,8 +138,8 @@ struct ca {
 	struct {
 		ca_revoke_cb fn;
 		void *arg;
-	} listeners[CA_MAX_LISTENERS];
-	size_t n_listeners;
+	} listeners[CA_MAX_LISTENERS], issue_listeners[CA_MAX_LISTENERS];
+	size_t n_listeners, n_issue_listeners;
 };
 
 /* Makes the issuer name with certificate cert (reference taken) and token key label,

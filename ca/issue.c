@@ -29,6 +29,16 @@ int ca_on_revoke(ca_t *ca, ca_revoke_cb fn, void *arg)
 	return 0;
 }
 
+int ca_on_issue(ca_t *ca, ca_revoke_cb fn, void *arg)
+{
+	if (ca == NULL || fn == NULL || ca->n_issue_listeners == CA_MAX_LISTENERS)
+		return CAIRN_EINVAL;
+	ca->issue_listeners[ca->n_issue_listeners].fn = fn;
+	ca->issue_listeners[ca->n_issue_listeners].arg = arg;
+	ca->n_issue_listeners++;
+	return 0;
+}
+
 void ca_notify_revoked(const ca_t *ca, const char *issuer, const uint8_t *serial, size_t len)
 {
 	size_t i;
@@ -70,7 +80,7 @@ out:
 	return rc;
 }
 
-static int load_cert(const char *path, const char *what, X509 **out, cairn_err_t *err)
+int ca_cert_load(const char *path, const char *what, X509 **out, cairn_err_t *err)
 {
 	char *data = NULL;
 	size_t len = 0;
@@ -150,8 +160,8 @@ int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
 				   "cannot build AIA/CDP URLs");
 		goto out;
 	}
-	if ((rc = load_cert(cfg->root_cert_file, "root_cert_file", &ca->root, err)) != 0 ||
-	    (rc = load_cert(cfg->issuing_cert_file, "issuing_cert_file", &first, err)) != 0)
+	if ((rc = ca_cert_load(cfg->root_cert_file, "root_cert_file", &ca->root, err)) != 0 ||
+	    (rc = ca_cert_load(cfg->issuing_cert_file, "issuing_cert_file", &first, err)) != 0)
 		goto out;
 	/* The first issuing CA keeps the name "issuing" (and its URLs) for good; the
 	 * rotations that followed come from the database, the last one current. */
@@ -342,6 +352,15 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	}
 	if (rc != 0)
 		goto out;
+	{
+		uint8_t sb[DB_SERIAL_MAX];
+		int sn = hex_decode(hex, sb, sizeof(sb));
+		size_t l;
+
+		for (l = 0; sn > 0 && l < ca->n_issue_listeners; l++)
+			ca->issue_listeners[l].fn(iss->name, sb, (size_t)sn,
+						  ca->issue_listeners[l].arg);
+	}
 	if (issued_new(iss, cert, hex, seq, out) != 0) {
 		/* Stored and durable, but the caller cannot get it: say so plainly. */
 		rc = cairn_err_set(err, CAIRN_ENOMEM,

@@ -78,7 +78,7 @@ out:
 	return rc;
 }
 
-int ca_iss_load_rotated(ca_t *ca, cairn_err_t *err)
+int ca_issuers_recorded(db_t *db, ca_recorded_fn fn, void *arg, cairn_err_t *err)
 {
 	db_txn_t *txn = NULL;
 	const void *v;
@@ -86,7 +86,7 @@ int ca_iss_load_rotated(ca_t *ca, cairn_err_t *err)
 	json_t *doc = NULL, *e;
 	int rc = 0;
 
-	if (db_read_begin(ca->db, &txn) != 0)
+	if (db_read_begin(db, &txn) != 0)
 		return cairn_err_set(err, CAIRN_EDB, "cannot read the database");
 	if (db_get(txn, DB_META, CA_ISSUERS_META, strlen(CA_ISSUERS_META), &v, &vlen) != 0)
 		goto out; /* never rotated */
@@ -111,15 +111,31 @@ int ca_iss_load_rotated(ca_t *ca, cairn_err_t *err)
 					   CA_ISSUERS_META, i);
 			goto out;
 		}
-		rc = ca_iss_find(ca, name) != NULL ? 0 : ca_iss_add(ca, name, x, label, err);
+		rc = fn(name, label, x, arg, err);
 		X509_free(x);
 		if (rc != 0)
 			goto out;
 	}
-	atomic_store(&ca->cur, atomic_load(&ca->n_iss) - 1);
 out:
+	ERR_clear_error();
 	json_decref(doc);
 	db_txn_end(txn);
+	return rc;
+}
+
+static int load_one(const char *name, const char *label, X509 *x, void *arg, cairn_err_t *err)
+{
+	ca_t *ca = arg;
+
+	return ca_iss_find(ca, name) != NULL ? 0 : ca_iss_add(ca, name, x, label, err);
+}
+
+int ca_iss_load_rotated(ca_t *ca, cairn_err_t *err)
+{
+	int rc = ca_issuers_recorded(ca->db, load_one, ca, err);
+
+	if (rc == 0)
+		atomic_store(&ca->cur, atomic_load(&ca->n_iss) - 1);
 	return rc;
 }
 

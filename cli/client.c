@@ -167,24 +167,37 @@ int cli_serve(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "dir", required_argument, NULL, 'd' },
+		{ "role", required_argument, NULL, 'r' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	cairn_config_t *cfg = NULL;
 	cairn_err_t err = { 0 };
-	const char *dir = NULL;
-	int c, rc;
+	const char *dir = NULL, *role = "issuer", *listen = NULL;
+	int c, rc, responder;
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'd')
+		if (c == 'd')
+			dir = optarg;
+		else if (c == 'r')
+			role = optarg;
+		else if (c == 'l')
+			listen = optarg;
+		else
 			return cli_usage_error("serve", "unknown or incomplete option %s", argv[optind - 1]);
-		dir = optarg;
 	}
 	if (optind < argc)
 		return cli_usage_error("serve", "unexpected argument %s", argv[optind]);
 	if (dir == NULL)
 		return cli_usage_error("serve", "--dir is required");
+	if (strcmp(role, "issuer") != 0 && strcmp(role, "responder") != 0)
+		return cli_usage_error("serve", "--role must be issuer or responder, not %s", role);
+	responder = strcmp(role, "responder") == 0;
+	if (listen != NULL && !responder)
+		return cli_usage_error("serve", "--listen goes with --role responder (the issuer's "
+				       "listeners are listen.* in cairn.json)");
 	if (config_load(dir, &cfg, &err) != 0)
 		return cli_fail("serve", "%s", cairn_err_msg(&err));
 	log_set_level(strcmp(cfg->log_level, "debug") == 0  ? LOG_LVL_DEBUG
@@ -192,7 +205,7 @@ int cli_serve(int argc, char **argv)
 		      : strcmp(cfg->log_level, "error") == 0 ? LOG_LVL_ERROR
 							      : LOG_LVL_INFO);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = server_run(cfg, &err);
+	rc = responder ? server_run_responder(cfg, listen, &err) : server_run(cfg, &err);
 	config_free(cfg);
 	if (rc != 0)
 		return cli_fail("serve", "%s", cairn_err_msg(&err));

@@ -37,8 +37,12 @@ static const cli_command_t commands[] = {
 	  "  --module PATH          PKCS#11 module of an existing token (default: embedded SoftHSM2)\n"
 	  "  --token-label LABEL    token label (default \"cairn\")\n"
 	  "  --pin-file FILE        PIN of an existing token (with --module)\n" },
-	{ "serve", cli_serve, "serve --dir DIR",
-	  "  --dir DIR              data directory made by `cairn init`\n" },
+	{ "serve", cli_serve, "serve --dir DIR [--role issuer|responder] [--listen ADDR:PORT]",
+	  "  --dir DIR              data directory made by `cairn init`\n"
+	  "  --role R               issuer (default): the one daemon of DIR, token and all;\n"
+	  "                         responder: OCSP, CRLs and CA certificates only, read-only\n"
+	  "                         beside the issuer (no token, no lock; several may run)\n"
+	  "  --listen ADDR:PORT     the responder's HTTP listener (default listen.http)\n" },
 	{ "issue", cli_issue, "issue --dir DIR --csr FILE --profile NAME [--out FILE]",
 	  "  --dir DIR              data directory of the running daemon\n"
 	  "  --csr FILE             PKCS#10 request, PEM or DER\n"

@@ -50,6 +50,16 @@ typedef enum {
  * Open an environment once per process (LMDB rule); other processes may open it too.
  */
 int db_open(const char *path, db_t **out, cairn_err_t *err) CAIRN_WUR;
+/*
+ * Opens an existing environment read-only (MDB_RDONLY) beside the process that writes
+ * it: a reader like the writer's own threads, seeing each commit as soon as it is
+ * durable. Creates nothing but what LMDB itself needs (lock.mdb, when missing; the lock
+ * file must be writable: reader slots live there). Starts no writer thread: db_write
+ * fails with CAIRN_EDB. The map follows the writer's growth (db_read_begin adopts it).
+ * Returns 0, CAIRN_ENOENT (no data.mdb in path), CAIRN_ESCHEMA (another schema version,
+ * or a table missing), CAIRN_EDENIED, CAIRN_EDB. *out owned by the caller: db_close.
+ */
+int db_open_readonly(const char *path, db_t **out, cairn_err_t *err) CAIRN_WUR;
 /* Stops the writer (after draining its queue) and closes the env. NULL is a no-op.
  * Every read txn must have ended; db_write calls racing with close get CAIRN_ESHUTDOWN. */
 void db_close(db_t *db);

@@ -211,21 +211,17 @@ out:
 	return ret;
 }
 
-int db_open(const char *path, db_t **out, cairn_err_t *err)
+/* A db_t around an LMDB environment opened in path with flags; stale reader slots
+ * cleared. On failure everything is freed and *out is NULL. */
+static int env_open(const char *path, unsigned flags, db_t **out, cairn_err_t *err)
 {
-	db_t *db = NULL;
-	int rc, ret = 0, dead = 0, tries;
+	db_t *db = calloc(1, sizeof(*db));
+	int rc, ret = 0, dead = 0;
 
 	*out = NULL;
-	if (path == NULL || *path == '\0')
-		return cairn_err_set(err, CAIRN_EINVAL, "db_open: empty path");
-	if (fs_mkdirs(path, 0700) != 0)
-		return cairn_err_set(err, CAIRN_EIO, "create database directory %s: %s", path,
-				     strerror(errno));
-	db = calloc(1, sizeof(*db));
 	if (db == NULL || (db->path = strdup(path)) == NULL) {
-		ret = cairn_err_set(err, CAIRN_ENOMEM, "db_open: out of memory");
-		goto out;
+		free(db);
+		return cairn_err_set(err, CAIRN_ENOMEM, "db_open: out of memory");
 	}
 	{
 		pthread_condattr_t ca;
@@ -248,15 +244,36 @@ int db_open(const char *path, db_t **out, cairn_err_t *err)
 		ret = cairn_err_set(err, CAIRN_EDB, "create LMDB environment: %s", mdb_strerror(rc));
 		goto out;
 	}
-	/* Default sync: every commit is durable. Never MDB_NOSYNC. */
-	rc = mdb_env_open(db->env, path, MDB_NOTLS, 0600);
+	rc = mdb_env_open(db->env, path, flags, 0600);
 	if (rc != 0) {
 		ret = cairn_err_set(err, rc == EACCES ? CAIRN_EDENIED : CAIRN_EDB,
-				    "open database %s: %s", path, mdb_strerror(rc));
+				    "open database %s%s: %s", path,
+				    flags & MDB_RDONLY ? " read-only" : "", mdb_strerror(rc));
 		goto out;
 	}
 	mdb_reader_check(db->env, &dead);
 	refresh_mapsize(db);
+	*out = db;
+	db = NULL;
+out:
+	db_close(db);
+	return ret;
+}
+
+int db_open(const char *path, db_t **out, cairn_err_t *err)
+{
+	db_t *db = NULL;
+	int rc, ret = 0, tries;
+
+	*out = NULL;
+	if (path == NULL || *path == '\0')
+		return cairn_err_set(err, CAIRN_EINVAL, "db_open: empty path");
+	if (fs_mkdirs(path, 0700) != 0)
+		return cairn_err_set(err, CAIRN_EIO, "create database directory %s: %s", path,
+				     strerror(errno));
+	/* Default sync: every commit is durable. Never MDB_NOSYNC. */
+	if ((ret = env_open(path, MDB_NOTLS, &db, err)) != 0)
+		return ret;
 	for (tries = 0;; tries++) {
 		int map_full = 0;
 		ret = open_tables(db, &map_full, err);
@@ -283,6 +300,75 @@ int db_open(const char *path, db_t **out, cairn_err_t *err)
 out:
 	db_close(db);
 	return ret;
+}
+
+/* Opens every table in a read txn (MDB_RDONLY env: nothing is created) and checks the
+ * schema version like open_tables. A table missing is an error: the issuing daemon
+ * creates them all at its start. */
+static int open_tables_readonly(db_t *db, cairn_err_t *err)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k = { sizeof("schema_version") - 1, (void *)"schema_version" }, v;
+	char want[32];
+	int rc, i, ret = 0;
+
+	snprintf(want, sizeof(want), "%d", DB_SCHEMA_VERSION);
+	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0)
+		goto mdb_fail;
+	for (i = 0; i < DB_TABLE_COUNT; i++)
+		if ((rc = mdb_dbi_open(txn, table_names[i], 0, &db->dbi[i])) != 0) {
+			ret = cairn_err_set(err, CAIRN_ESCHEMA,
+					    "database %s has no table %s: start the issuing daemon "
+					    "(this cairn's) on it once first", db->path, table_names[i]);
+			goto out;
+		}
+	if ((rc = mdb_get(txn, db->dbi[DB_META], &k, &v)) != 0 || v.mv_size != strlen(want) ||
+	    memcmp(v.mv_data, want, v.mv_size) != 0) {
+		ret = cairn_err_set(err, CAIRN_ESCHEMA,
+				    "database %s is not of schema version %s (this cairn's)", db->path,
+				    want);
+		goto out;
+	}
+	/* Committing a read txn keeps the table handles it opened for the env. */
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc == 0)
+		goto out;
+mdb_fail:
+	ret = cairn_err_set(err, CAIRN_EDB, "open tables of %s: %s", db->path, mdb_strerror(rc));
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return ret;
+}
+
+int db_open_readonly(const char *path, db_t **out, cairn_err_t *err)
+{
+	db_t *db = NULL;
+	char *data = NULL;
+	int ret = 0;
+
+	*out = NULL;
+	if (path == NULL || *path == '\0')
+		return cairn_err_set(err, CAIRN_EINVAL, "db_open_readonly: empty path");
+	/* LMDB would create lock.mdb in any directory: look for the data file first. */
+	if ((data = fs_join(path, "data.mdb")) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	if (!fs_exists(data))
+		ret = cairn_err_set(err, CAIRN_ENOENT, "no CA database in %s (no data.mdb)", path);
+	free(data);
+	/* The map follows the file's (the writer's) size, adopted again when it grows. */
+	if (ret != 0 || (ret = env_open(path, MDB_RDONLY | MDB_NOTLS, &db, err)) != 0)
+		return ret;
+	/* No writer thread: every db_write fails fast with this message. */
+	db->fatal = 1;
+	snprintf(db->fatal_msg, sizeof(db->fatal_msg), "database %s is open read-only", path);
+	if ((ret = open_tables_readonly(db, err)) != 0) {
+		db_close(db);
+		return ret;
+	}
+	*out = db;
+	return 0;
 }
 
 void db_close(db_t *db)

@@ -58,13 +58,14 @@ int ocsp_cache_encode(const ocsp_state_t *st, time_t this_update, time_t next_up
 	return 0;
 }
 
-/* 1 when tag (4 bytes) is the tag of issuer is's current responder. */
+/* 1 when tag (4 bytes) is the tag of issuer is's current responder (or, in a
+ * responder-only process, which holds no responder, any). */
 static int signer_is(const struct ocsp_iss *is, const uint8_t *tag)
 {
 	uint32_t t, cur = atomic_load(&is->signer_tag);
 
 	memcpy(&t, tag, sizeof(t));
-	return t == cur;
+	return is->any_signer || t == cur;
 }
 
 int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
@@ -159,10 +160,9 @@ void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e)
 	e->val = NULL;
 }
 
-void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg)
+/* Queues serial for the refresher; issued: a new certificate (see ocsp_issued). */
+static void queue_changed(ocsp_t *o, const uint8_t *serial, size_t len, int issued)
 {
-	ocsp_t *o = arg;
-	(void)issuer;
 
 	if (len == 0 || len > DB_SERIAL_MAX)
 		return;
@@ -175,9 +175,22 @@ void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *a
 		memset(st, 0, sizeof(*st));
 		memcpy(st->serial, serial, len);
 		st->serial_len = len;
+		st->issued = issued;
 		pthread_cond_signal(&o->cv);
 	}
 	pthread_mutex_unlock(&o->mu);
+}
+
+void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg)
+{
+	(void)issuer;
+	queue_changed(arg, serial, len, 0);
+}
+
+void ocsp_issued(const char *issuer, const uint8_t *serial, size_t len, void *arg)
+{
+	(void)issuer;
+	queue_changed(arg, serial, len, 1);
 }
 
 static int issuer_index(const ocsp_t *o, const char *name)
@@ -190,7 +203,8 @@ static int issuer_index(const ocsp_t *o, const char *name)
 	return -1;
 }
 
-/* Re-signs (both CertID algorithms) the changed certificates, SCAN_BATCH per write. */
+/* Re-signs (both CertID algorithms; a new certificate's SHA-1 answer only) the queued
+ * certificates, SCAN_BATCH per write. */
 static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_err_t *err)
 {
 	ocsp_entry_t e[2 * SCAN_BATCH];
@@ -201,7 +215,7 @@ static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_e
 		size_t ne = 0;
 		db_txn_t *txn = NULL;
 		ocsp_state_t st[SCAN_BATCH];
-		int iss[SCAN_BATCH];
+		int iss[SCAN_BATCH], issued[SCAN_BATCH];
 		size_t m = 0;
 
 		if (db_read_begin(o->db, &txn) != 0)
@@ -213,6 +227,7 @@ static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_e
 				continue;
 			ocsp_read_state(txn, &o->iss[iss[m]], list[i].serial, list[i].serial_len,
 					&st[m]);
+			issued[m] = list[i].issued;
 			m++;
 		}
 		db_txn_end(txn);
@@ -220,10 +235,11 @@ static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_e
 			rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA1, &st[k], time(NULL),
 					     &e[ne]);
 			ne += rc == 0;
-			if (rc == 0)
+			if (rc == 0 && !issued[k]) {
 				rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA256, &st[k],
 						     time(NULL), &e[ne]);
-			ne += rc == 0;
+				ne += rc == 0;
+			}
 		}
 		if (rc != 0)
 			cairn_err_set(err, rc, "ocsp: signing failed");

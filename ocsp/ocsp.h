@@ -38,6 +38,10 @@ typedef struct ocsp_config {
 	size_t n_issuers;
 	int64_t validity;         /* nextUpdate - thisUpdate, seconds (>= 60) */
 	int64_t scan_interval;    /* seconds between cache scans (0 = validity / 8, at most 1 h) */
+	int presigned_only;       /* a responder beside the issuing daemon (docs/scaling.md):
+	                             no signer (signer_cert/signer_key NULL), db read-only;
+	                             answers come from the cache the daemon keeps, a miss is
+	                             tryLater; ocsp_start must not be called */
 } ocsp_config_t;
 
 /*
@@ -84,12 +88,21 @@ void ocsp_handle_get(ocsp_t *o, const char *path, http_reply_t *reply);
  * carry the status they were signed for). arg is the ocsp_t. Thread-safe. */
 void ocsp_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg);
 
+/* ca_on_issue listener: queues a new certificate's first answer (SHA-1 CertID, the one
+ * a scan signs) for the refresher, so it is pre-signed seconds after issuance instead of
+ * at the next scan: what a presigned_only responder serves. arg is the ocsp_t. */
+void ocsp_issued(const char *issuer, const uint8_t *serial, size_t len, void *arg);
+
 /* Answers from now on for one more CA, c as in ocsp_config_t (references taken): its
  * CertIDs are matched by issuerNameHash/issuerKeyHash like the others (a walk of this
  * small table, no database read). The refresher pre-signs its certificates at its next
  * scan. Thread-safe. Returns 0, CAIRN_EINVAL (incomplete), CAIRN_ECONFLICT (full),
  * CAIRN_ENOMEM. */
 int ocsp_add_issuer(ocsp_t *o, const ocsp_issuer_t *c, cairn_err_t *err) CAIRN_WUR;
+
+/* Answers a presigned_only responder gave tryLater since ocsp_open (no fresh cached
+ * answer for the certificate's current status, several CertIDs). Thread-safe. */
+uint64_t ocsp_try_later(ocsp_t *o);
 
 /* Counters since ocsp_open. Any pointer may be NULL. Thread-safe. */
 void ocsp_stats(ocsp_t *o, uint64_t *cache_hits, uint64_t *signed_live, uint64_t *presigned);

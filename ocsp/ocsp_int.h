@@ -54,6 +54,8 @@ struct ocsp_iss {
 	X509 *cert;
 	struct ocsp_signer *sg;       /* the current responder, under ocsp.sg_mu */
 	_Atomic uint32_t signer_tag;  /* sg->tag, read without the lock by the cache path */
+	int any_signer;               /* presigned_only: no responder here; the answers the
+	                                 issuing daemon stored carry its tags, any is taken */
 	OCSP_CERTID *tmpl[OCSP_N_ALGS + 1]; /* [alg]: issuer hashes, serial 0 */
 };
 
@@ -66,6 +68,7 @@ typedef struct ocsp_state {
 	int reason;      /* -1 none */
 	int64_t revoked_at;
 	int64_t not_after;   /* the certificate's, when known */
+	int issued;          /* queued by ocsp_issued: the SHA-1 answer only, as a scan signs */
 } ocsp_state_t;
 
 /* A signed answer ready for the cache. */
@@ -82,6 +85,8 @@ struct ocsp {
 	_Atomic size_t n_iss;    /* slots below it are complete and never change but for sg */
 	int64_t validity, scan_interval;
 	atomic_ulong hits, live, presigned;
+	atomic_ulong try_later;  /* presigned_only: answers without a fresh cached one */
+	int presigned_only;      /* ocsp_config_t.presigned_only */
 	atomic_ulong swept;      /* cache entries deleted (expired certificates, stale unknowns) */
 	atomic_ulong unknowns;   /* `unknown` entries stored (counted again by each sweep) */
 	pthread_mutex_t sg_mu;   /* guards iss[].sg (the pointer; the signer is refcounted) */

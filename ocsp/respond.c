@@ -32,11 +32,13 @@ static int iss_init(ocsp_t *o, const ocsp_issuer_t *c, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_ECONFLICT, "ocsp: at most %d issuers",
 				     OCSP_MAX_ISSUERS);
 	if (c->name == NULL || strlen(c->name) >= sizeof(is->name) || c->cert == NULL ||
-	    c->signer_cert == NULL || c->signer_key == NULL)
+	    (!o->presigned_only && (c->signer_cert == NULL || c->signer_key == NULL)))
 		return cairn_err_set(err, CAIRN_EINVAL, "ocsp: issuer %zu incomplete", i);
 	memset(is, 0, sizeof(*is));
 	snprintf(is->name, sizeof(is->name), "%s", c->name);
-	if ((zero = ASN1_INTEGER_new()) == NULL || ocsp_signer_init(o, i, c) != 0)
+	is->any_signer = o->presigned_only;
+	if ((zero = ASN1_INTEGER_new()) == NULL ||
+	    (!o->presigned_only && ocsp_signer_init(o, i, c) != 0))
 		goto fail;
 	for (alg = 1; alg <= OCSP_N_ALGS; alg++) {
 		is->tmpl[alg] = OCSP_cert_id_new(alg_md(alg), X509_get_subject_name(c->cert),
@@ -73,6 +75,7 @@ int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 	if ((o = calloc(1, sizeof(*o))) == NULL)
 		goto fail;
 	o->db = cfg->db;
+	o->presigned_only = cfg->presigned_only;
 	o->validity = cfg->validity;
 	o->scan_interval = cfg->scan_interval > 0 ? cfg->scan_interval : cfg->validity / 8;
 	if (cfg->scan_interval <= 0 && o->scan_interval > 3600)
@@ -133,6 +136,11 @@ void ocsp_stats(ocsp_t *o, uint64_t *hits, uint64_t *live, uint64_t *presigned)
 		*live = atomic_load(&o->live);
 	if (presigned)
 		*presigned = atomic_load(&o->presigned);
+}
+
+uint64_t ocsp_try_later(ocsp_t *o)
+{
+	return atomic_load(&o->try_later);
 }
 
 uint64_t ocsp_swept(ocsp_t *o)
@@ -346,6 +354,13 @@ static void answer_one(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size
 		return;
 	}
 	db_txn_end(txn);
+	if (o->presigned_only) {
+		/* Nothing to sign with: the issuing daemon's refresher stores the answer
+		 * (at once after a revocation), and the client asks again. */
+		atomic_fetch_add(&o->try_later, 1);
+		reply_status(reply, OCSP_RESPONSE_STATUS_TRYLATER);
+		return;
+	}
 	if (ocsp_sign_entry(o, i, alg, &st, now, &e) != 0 ||
 	    (der = ocsp_cache_der(e.val, e.vlen, &der_len)) == NULL ||
 	    (body = malloc(der_len)) == NULL) {
@@ -389,6 +404,14 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 		iss[k] = match_issuer(o, cid, &alg[k]);
 		if (iss[k] < 0) {
 			reply_status(reply, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+			goto out;
+		}
+		/* Several CertIDs make one answer that nobody stored. */
+		if (o->presigned_only) {
+			if (k + 1 < n)
+				continue;
+			atomic_fetch_add(&o->try_later, 1);
+			reply_status(reply, OCSP_RESPONSE_STATUS_TRYLATER);
 			goto out;
 		}
 		if (txn == NULL && db_read_begin(o->db, &txn) != 0) {
@@ -456,7 +479,10 @@ void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
 		goto out;
 	}
 	has_nonce = OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, -1) >= 0;
-	if (n == 1 && !has_nonce) {
+	/* A responder without a signer answers a nonce from the cache too (RFC 8954 §2.1:
+	 * a responder may leave the nonce out; the client then judges the answer by its
+	 * thisUpdate). */
+	if (n == 1 && (!has_nonce || o->presigned_only)) {
 		OCSP_CERTID *cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, 0));
 		uint8_t serial[DB_SERIAL_MAX];
 		size_t slen;

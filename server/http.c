@@ -23,6 +23,8 @@
 typedef struct listener {
 	server_t *s;
 	int kind; /* LISTEN_HTTPS or LISTEN_HTTP */
+	const route_t *routes; /* the table it serves: server_routes, or the responder's */
+	size_t n_routes;
 } listener_t;
 
 static listener_t listeners[2];
@@ -52,14 +54,15 @@ static void observe(server_t *s, const conn_ctx_t *ctx)
 		       us > 0 ? (uint64_t)us : 0);
 }
 
-static const route_t *route_find(int kind, const char *method, const char *url, const char **arg,
-				 int *method_ok)
+static const route_t *route_find(const listener_t *l, const char *method, const char *url,
+				 const char **arg, int *method_ok)
 {
+	int kind = l->kind;
 	size_t i;
 
 	*method_ok = 0;
-	for (i = 0; i < server_route_count; i++) {
-		const route_t *r = &server_routes[i];
+	for (i = 0; i < l->n_routes; i++) {
+		const route_t *r = &l->routes[i];
 		size_t n = strlen(r->path);
 		int prefix = r->path[n - 1] == '/';
 
@@ -219,7 +222,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			snprintf(ctx->refusal, sizeof(ctx->refusal), "HTTP/1.1 request without Host");
 			return MHD_YES;
 		}
-		ctx->route = route_find(l->kind, method, url, &arg, &method_ok);
+		ctx->route = route_find(l, method, url, &arg, &method_ok);
 		if (ctx->route == NULL) {
 			ctx->refused = method_ok < 0 ? 405 : 404;
 			snprintf(ctx->refusal, sizeof(ctx->refusal), "%s %s",
@@ -365,6 +368,39 @@ fail:
 	return CAIRN_EIO;
 }
 
+/* The plain HTTP listener on fd (taken on success) serving l. */
+static struct MHD_Daemon *start_http(server_t *s, listener_t *l, int fd)
+{
+	const cairn_config_t *cfg = s->cfg;
+
+	return MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
+		/* Small requests only (OCSP, CRL, CA certificates): MHD zeroes a connection's
+		 * whole memory pool between keep-alive requests, so this pool is small. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_bytes,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+}
+
+int http_start_plain(server_t *s, const char *addr, const route_t *routes, size_t n,
+		     cairn_err_t *err)
+{
+	int fd = listen_on(addr, s->http_url, sizeof(s->http_url), "http", "", err);
+
+	if (fd < 0)
+		return fd;
+	listeners[1] = (listener_t){ s, LISTEN_HTTP, routes, n };
+	if ((s->http = start_http(s, &listeners[1], fd)) == NULL) {
+		close(fd);
+		return cairn_err_set(err, CAIRN_EIO, "HTTP listener %s did not start", addr);
+	}
+	return 0;
+}
+
 int http_start(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
@@ -422,8 +458,8 @@ int http_start(server_t *s, cairn_err_t *err)
 		rc = http_fd;
 		goto out;
 	}
-	listeners[0] = (listener_t){ s, LISTEN_HTTPS };
-	listeners[1] = (listener_t){ s, LISTEN_HTTP };
+	listeners[0] = (listener_t){ s, LISTEN_HTTPS, server_routes, server_route_count };
+	listeners[1] = (listener_t){ s, LISTEN_HTTP, server_routes, server_route_count };
 	s->https = MHD_start_daemon(
 		flags | MHD_USE_TLS, 0, NULL, NULL, on_request, &listeners[0],
 		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_retrieve,
@@ -442,16 +478,7 @@ int http_start(server_t *s, cairn_err_t *err)
 		goto out;
 	}
 	https_fd = -1;
-	s->http = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, &listeners[1], MHD_OPTION_LISTEN_SOCKET, http_fd,
-		/* Small requests only (OCSP, CRL, CA certificates): MHD zeroes a connection's
-		 * whole memory pool between keep-alive requests, so this pool is small. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_bytes,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+	s->http = start_http(s, &listeners[1], http_fd);
 	if (s->http == NULL) {
 		rc = cairn_err_set(err, CAIRN_EIO, "HTTP listener %s did not start",
 				   cfg->listen_http);

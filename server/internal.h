@@ -113,6 +113,7 @@ typedef struct server {
 	notify_t *notify;               /* event delivery worker (events.c) */
 	struct server_discover *discover; /* discover.schedules (discover.c), NULL = none */
 	struct server_replace *replace;   /* replacement campaigns (replace.c) */
+	struct server_responder *responder; /* the responder role's state (responder.c), or NULL */
 } server_t;
 
 /* One parsed request as the routes see it. Everything borrowed for the call. */
@@ -199,6 +200,8 @@ const char *mtext_label(const char *v, char *out, size_t cap);
 extern const char *const server_channel_names[SERVER_CHANNELS];
 /* Counts one request of channel that took us microseconds. Lock-free; any thread. */
 void server_observe(server_t *s, int channel, uint64_t us);
+/* The HTTP front's families (cairn_up, start time, requests, responses, durations). */
+void server_metrics_front(server_t *s, mtext_t *m);
 /* The whole exposition: *text (malloc'd, *len bytes). Returns 0 or CAIRN_ENOMEM. */
 int server_metrics(server_t *s, char **text, size_t *len) CAIRN_WUR;
 
@@ -232,9 +235,18 @@ void server_events_stop(server_t *s);
 /* Appends the expiry gauges of the daemon's own material (CAs, OCSP signer, HTTPS, CRLs)
  * and cairn_health_degraded to m. */
 void server_health_metrics(server_t *s, mtext_t *m);
+/* routes.c: /healthz and /ca/{issuer}.crt, served by both roles. */
+void route_healthz(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
+void route_ca_cert(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
+/* responder.c: the CA certificate named name ("root", "issuing", "issuing-2", …) of the
+ * daemon's ca or of the responder's table; borrowed; NULL when none. */
+X509 *server_ca_cert(server_t *s, const char *name);
 void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
+/* A CRL's 200 answer: der (malloc'd, taken) with Last-Modified, Expires and Cache-Control
+ * after its thisUpdate tu and nextUpdate nu. */
+void server_reply_crl(http_reply_t *reply, uint8_t *der, size_t len, int64_t tu, int64_t nu);
 
 /* lifecycle.c: the service manager and SIGHUP. */
 /* Sends state ("READY=1", "RELOADING=1", "STOPPING=1", "STATUS=...") to $NOTIFY_SOCKET;
@@ -277,6 +289,10 @@ int http_tls_retrieve(gnutls_session_t sess, const gnutls_datum_t *req_ca_rdn, i
 
 /* Starts both listeners (http.c). */
 int http_start(server_t *s, cairn_err_t *err);
+/* Starts only the plain HTTP listener on addr ("host:port", port 0 = any), serving the
+ * n routes of routes (borrowed for the listener's life); s->http_url says where. */
+int http_start_plain(server_t *s, const char *addr, const route_t *routes, size_t n,
+		     cairn_err_t *err);
 void http_stop(server_t *s);
 
 #endif

@@ -378,6 +378,26 @@ static void duration_metrics(server_t *s, mtext_t *m)
 	}
 }
 
+void server_metrics_front(server_t *s, mtext_t *m)
+{
+	mtext_family(m, "cairn_up", "gauge", "1 while the daemon serves.");
+	mtext_add(m, "cairn_up 1\n");
+	mtext_family(m, "cairn_start_time_seconds", "gauge", "Unix time the daemon started.");
+	mtext_add(m, "cairn_start_time_seconds %lld\n", (long long)s->started);
+	mtext_family(m, "cairn_http_requests_total", "counter", "HTTP requests by listener.");
+	mtext_add(m, "cairn_http_requests_total{listener=\"https\"} %lu\n"
+		      "cairn_http_requests_total{listener=\"http\"} %lu\n",
+		  atomic_load(&s->requests[0]), atomic_load(&s->requests[1]));
+	mtext_family(m, "cairn_http_responses_total", "counter",
+		     "HTTP responses by status class.");
+	mtext_add(m, "cairn_http_responses_total{code=\"2xx\"} %lu\n"
+		      "cairn_http_responses_total{code=\"4xx\"} %lu\n"
+		      "cairn_http_responses_total{code=\"5xx\"} %lu\n",
+		  atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
+		  atomic_load(&s->responses[5]));
+	duration_metrics(s, m);
+}
+
 int server_metrics(server_t *s, char **text, size_t *len)
 {
 	mtext_t m = { 0 };
@@ -386,22 +406,7 @@ int server_metrics(server_t *s, char **text, size_t *len)
 	int64_t now = (int64_t)time(NULL);
 	size_t walked = 0;
 
-	mtext_family(&m, "cairn_up", "gauge", "1 while the daemon serves.");
-	mtext_add(&m, "cairn_up 1\n");
-	mtext_family(&m, "cairn_start_time_seconds", "gauge", "Unix time the daemon started.");
-	mtext_add(&m, "cairn_start_time_seconds %lld\n", (long long)s->started);
-	mtext_family(&m, "cairn_http_requests_total", "counter", "HTTP requests by listener.");
-	mtext_add(&m, "cairn_http_requests_total{listener=\"https\"} %lu\n"
-		      "cairn_http_requests_total{listener=\"http\"} %lu\n",
-		  atomic_load(&s->requests[0]), atomic_load(&s->requests[1]));
-	mtext_family(&m, "cairn_http_responses_total", "counter",
-		     "HTTP responses by status class.");
-	mtext_add(&m, "cairn_http_responses_total{code=\"2xx\"} %lu\n"
-		      "cairn_http_responses_total{code=\"4xx\"} %lu\n"
-		      "cairn_http_responses_total{code=\"5xx\"} %lu\n",
-		  atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
-		  atomic_load(&s->responses[5]));
-	duration_metrics(s, &m);
+	server_metrics_front(s, &m);
 	if (db_read_begin(s->db, &txn) == 0) {
 		certificate_metrics(s, &m, txn, now, &walked);
 		counter_metrics(&m, txn);

@@ -71,6 +71,7 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	if ((rc = crl_open(&cc, &s->crl, err)) != 0)
 		goto out;
 	if ((rc = ca_on_revoke(s->ca, ocsp_changed, s->ocsp)) != 0 ||
+	    (rc = ca_on_issue(s->ca, ocsp_issued, s->ocsp)) != 0 ||
 	    (rc = ca_on_revoke(s->ca, crl_changed, s->crl)) != 0) {
 		cairn_err_set(err, rc, "cannot register revocation listeners");
 		goto out;
@@ -131,11 +132,10 @@ void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_
 /* /crl/{issuer}.crl: DER, application/pkix-crl, cacheable until nextUpdate. */
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply)
 {
-	char name[40], date[40];
+	char name[40];
 	size_t n = strlen(arg), len = 0;
 	uint8_t *der = NULL;
 	int64_t tu = 0, nu = 0;
-	time_t now = time(NULL);
 	(void)req;
 
 	if (n <= 4 || n - 4 >= sizeof(name) || strcmp(arg + n - 4, ".crl") != 0) {
@@ -147,6 +147,14 @@ void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply
 		http_reply_problem(reply, 404, NULL, "no CRL named %s", arg);
 		return;
 	}
+	server_reply_crl(reply, der, len, tu, nu);
+}
+
+void server_reply_crl(http_reply_t *reply, uint8_t *der, size_t len, int64_t tu, int64_t nu)
+{
+	char date[40];
+	time_t now = time(NULL);
+
 	http_reply_set(reply, 200, "application/pkix-crl", (char *)der, len);
 	time_http_date((time_t)tu, date, sizeof(date));
 	http_reply_header(reply, "Last-Modified", "%s", date);

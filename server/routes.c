@@ -13,7 +13,7 @@
 #include "server/internal.h"
 #include "ui/ui.h"
 
-static void route_healthz(server_t *s, const server_req_t *req, const char *arg,
+void route_healthz(server_t *s, const server_req_t *req, const char *arg,
 			  http_reply_t *reply)
 {
 	db_txn_t *txn;
@@ -63,8 +63,8 @@ static void route_metrics(server_t *s, const server_req_t *req, const char *arg,
 
 /* /ca/{issuer}.crt: DER, for AIA caIssuers: root.crt, issuing.crt (the first issuing CA)
  * and one per rotated issuing CA (issuing-2.crt, …). */
-static void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
-			  http_reply_t *reply)
+void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
+		   http_reply_t *reply)
 {
 	size_t n = strlen(arg);
 	char name[CA_ISSUER_NAME_MAX], *copy = NULL;
@@ -77,7 +77,7 @@ static void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
 		snprintf(name, sizeof(name), "%.*s", (int)(n - 4), arg);
 		/* "current" names no file: a certificate's AIA says which issuer it has. */
 		if (strcmp(name, "current") != 0)
-			x = ca_issuer_cert(s->ca, name);
+			x = server_ca_cert(s, name);
 	}
 	if (x == NULL) {
 		http_reply_problem(reply, 404, NULL, "no CA certificate named %s", arg);

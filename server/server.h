@@ -120,6 +120,17 @@ int config_parse_addr(const char *addr, char *host, size_t cap, int *port) CAIRN
  * Returns 0 after a clean shutdown, or a negative code with err filled.
  */
 int server_run(const cairn_config_t *cfg, cairn_err_t *err) CAIRN_WUR;
+/*
+ * Runs a responder until SIGINT/SIGTERM (`cairn serve --role responder`,
+ * docs/scaling.md): beside the issuing daemon of cfg->dir (or on a copy of its data
+ * dir), opens the database read-only (db_open_readonly), takes no lock on the data
+ * dir, opens no token, writes no file; serves on listen (cfg's listen.http when NULL)
+ * only OCSP from the daemon's pre-signed answers (tryLater when none is fresh), the
+ * CRLs the daemon published, the CA certificates, /healthz and /metrics.
+ * Returns 0 after a clean shutdown, or a negative code with err filled.
+ */
+int server_run_responder(const cairn_config_t *cfg, const char *listen, cairn_err_t *err)
+	CAIRN_WUR;
 
 /* Takes an exclusive, non-blocking lock on DIR/cairn.lock; returns the fd (keep it
  * open to hold the lock) or CAIRN_EBUSY when another process holds it. */

@@ -115,3 +115,5 @@ EXTRA_DIST += tests/integration/ui.sh tests/integration/ui_browser.py
 # The scale bench's path at N = 20000 (bench/scale.sh runs the large sizes by hand).
 TESTS += tests/integration/scale_smoke.sh
 EXTRA_DIST += tests/integration/scale_smoke.sh
+TESTS += tests/integration/responder.sh
+EXTRA_DIST += tests/integration/responder.sh

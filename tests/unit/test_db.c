@@ -202,6 +202,48 @@ static void test_open_reopen(void **state)
 	db_close(NULL);
 }
 
+/* db_open_readonly: nothing made where there is no database; a database made by
+ * db_open is read as it is; no write gets through; a newer schema is refused. */
+static void test_open_readonly(void **state)
+{
+	const char *dir = *state;
+	cairn_err_t err = { 0 };
+	db_t *db = NULL;
+	char *v, *sub = NULL, *lock = NULL;
+	struct kv kv = { DB_REQUESTS, "req-2", "x", 1 };
+
+	assert_true(asprintf(&sub, "%s/empty", dir) > 0 && asprintf(&lock, "%s/lock.mdb", sub) > 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(db_open_readonly(sub, &db, &err), CAIRN_ENOENT);
+	assert_null(db);
+	assert_non_null(strstr(err.msg, "no CA database"));
+	assert_int_not_equal(access(lock, F_OK), 0); /* not even LMDB's lock file */
+
+	db = open_db(dir);
+	write_kv(db, DB_REQUESTS, "req-1", "pending");
+	db_close(db);
+	db = NULL;
+	assert_int_equal(db_open_readonly(dir, &db, &err), 0);
+	v = read_kv(db, DB_REQUESTS, "req-1");
+	assert_non_null(v);
+	assert_string_equal(v, "pending");
+	free(v);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(db_write(db, put_kv, &kv, &err), CAIRN_EDB);
+	assert_non_null(strstr(err.msg, "read-only"));
+	assert_null(read_kv(db, DB_REQUESTS, "req-2"));
+	db_close(db);
+
+	db = open_db(dir);
+	write_kv(db, DB_META, "schema_version", "2");
+	db_close(db);
+	db = NULL;
+	assert_int_equal(db_open_readonly(dir, &db, &err), CAIRN_ESCHEMA);
+	assert_null(db);
+	free(sub);
+	free(lock);
+}
+
 static void test_schema_mismatch(void **state)
 {
 	const char *dir = *state;
@@ -1089,6 +1131,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_reopen, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_schema_mismatch, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_open_readonly, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cert_roundtrip, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_collision_in_batch, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_expiry, setup_dir, teardown_dir),

@@ -492,6 +492,102 @@ static void test_multiple(void **state)
 	http_reply_clear(&r);
 }
 
+/* Asks o about serial idx of the issuing CA: the response status; *cert_status the
+ * certificate's (verified to the root) when successful, *nonce_back OCSP_check_nonce. */
+static int ask_o(fixture_t *f, ocsp_t *o, int idx, const EVP_MD *md, int nonce, int *cert_status,
+		 int *nonce_back)
+{
+	OCSP_REQUEST *req = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	OCSP_CERTID *id = cert_id(f->issuing, f->serial[idx], 16, md);
+	unsigned char *der = NULL;
+	http_reply_t r = { 0 };
+	int n = request_der(f, idx, md, nonce, &req, &der), st, reason;
+
+	ocsp_handle(o, der, (size_t)n, &r);
+	st = parse(&r, &bs);
+	if (st == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+		assert_int_equal(OCSP_basic_verify(bs, NULL, f->store, 0), 1);
+		assert_int_equal(OCSP_resp_find_status(bs, id, cert_status, &reason, NULL, NULL, NULL), 1);
+		if (nonce_back)
+			*nonce_back = OCSP_check_nonce(req, bs);
+	} else {
+		assert_string_equal(header(&r, "Cache-Control"), "no-store");
+	}
+	OCSP_BASICRESP_free(bs);
+	OCSP_REQUEST_free(req);
+	OCSP_CERTID_free(id);
+	OPENSSL_free(der);
+	http_reply_clear(&r);
+	return st;
+}
+
+/* A responder without a signer (presigned_only, `cairn serve --role responder`): the
+ * daemon's stored answers only, tryLater (counted) for everything else, never a stale one. */
+static void test_presigned_only(void **state)
+{
+	fixture_t *f = *state;
+	ocsp_config_t cfg = { 0 };
+	cairn_err_t err = { 0 };
+	ocsp_t *p = NULL;
+	OCSP_REQUEST *req;
+	unsigned char *der = NULL;
+	http_reply_t r = { 0 };
+	size_t n = 0;
+	int st = -1, nb = 0, len;
+
+	cfg.db = f->db;
+	cfg.issuers[0] = (ocsp_issuer_t){ "issuing", f->issuing, NULL, NULL, NULL };
+	cfg.n_issuers = 1;
+	cfg.validity = 3600;
+	assert_int_equal(ocsp_open(&cfg, &p, &err), CAIRN_EINVAL); /* a signer is needed... */
+	cfg.presigned_only = 1;
+	assert_int_equal(ocsp_open(&cfg, &p, &err), 0);            /* ...unless presigned_only */
+
+	/* Nothing stored yet: tryLater, counted. */
+	assert_int_equal(ask_o(f, p, 0, EVP_sha1(), 0, &st, NULL), OCSP_RESPONSE_STATUS_TRYLATER);
+	assert_int_equal(ocsp_try_later(p), 1);
+	/* The daemon's scan stores the SHA-1 answers: served, verified. */
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_int_equal(ask_o(f, p, 0, EVP_sha1(), 0, &st, NULL), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(st, V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(ask_o(f, p, 3, EVP_sha1(), 0, &st, NULL), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(st, V_OCSP_CERTSTATUS_REVOKED);
+	/* A nonce: the stored answer without one (RFC 8954 §2.1). */
+	assert_int_equal(ask_o(f, p, 0, EVP_sha1(), 1, &st, &nb), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(nb, -1);
+	/* No SHA-256 answer stored by a scan; several CertIDs make an answer nobody stored. */
+	assert_int_equal(ask_o(f, p, 0, EVP_sha256(), 0, &st, NULL), OCSP_RESPONSE_STATUS_TRYLATER);
+	req = OCSP_REQUEST_new();
+	OCSP_request_add0_id(req, cert_id(f->issuing, f->serial[0], 16, EVP_sha1()));
+	OCSP_request_add0_id(req, cert_id(f->issuing, f->serial[1], 16, EVP_sha1()));
+	len = i2d_OCSP_REQUEST(req, &der);
+	ocsp_handle(p, der, (size_t)len, &r);
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_TRYLATER);
+	http_reply_clear(&r);
+	OPENSSL_free(der);
+	der = NULL;
+	OCSP_REQUEST_free(req);
+	/* A CA it does not serve is still unauthorized, not tryLater. */
+	req = OCSP_REQUEST_new();
+	OCSP_request_add0_id(req, cert_id(f->root, f->serial[0], 16, EVP_sha1()));
+	len = i2d_OCSP_REQUEST(req, &der);
+	ocsp_handle(p, der, (size_t)len, &r);
+	assert_int_equal(parse(&r, NULL), OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+	http_reply_clear(&r);
+	OPENSSL_free(der);
+	OCSP_REQUEST_free(req);
+	assert_int_equal(ocsp_try_later(p), 3);
+
+	/* Revoked after the answer was stored: tryLater until the daemon re-signs, then revoked. */
+	assert_int_equal(db_write(f->db, revoke_run, f->serial[0], &err), 0);
+	assert_int_equal(ask_o(f, p, 0, EVP_sha1(), 0, &st, NULL), OCSP_RESPONSE_STATUS_TRYLATER);
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_int_equal(ask_o(f, p, 0, EVP_sha1(), 0, &st, NULL), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(st, V_OCSP_CERTSTATUS_REVOKED);
+	ocsp_free(p);
+}
+
 /* Mutated requests (bit flips, truncations, bytes inserted, as POST and GET): every
  * answer is a well-formed OCSP response, never a crash. Seeded: reproducible. */
 static void test_mutations(void **state)
@@ -601,6 +697,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_signer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_presigned_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
 	};
 
