@@ -10,6 +10,9 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py chain    DIRECTORY_URL CAFILE HTTP01_PORT NAME ISSUER_PEM
        acme_probe.py commits  DIRECTORY_URL CAFILE HTTP01_PORT METRICS_URL STATE_FILE
        acme_probe.py nonces   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
+       acme_probe.py inflight|killed|park|parked DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE TOKEN_DIR
+         (validations under way across a kill -9 and a clean stop; http-01 answers come
+          from TOKEN_DIR/TOKEN, served by the test)
 Prints "pass: NAME" or "fail: NAME: detail" per check; exits 1 if any failed.
 """
 import base64
@@ -765,6 +768,89 @@ def nonces(directory, cafile, port, state):
           st == 200 and doc.get("status") == "valid", (st, doc))
 
 
+def chall_of(c, key, az):
+    st, h, authz = c.post(key, az, None)
+    return authz, [x for x in authz.get("challenges", []) if x["type"] == "http-01"][0]
+
+
+def answer(c, key, az, tokdir):
+    """Puts the key authorization where the test's http-01 server finds it and answers
+    the challenge; returns the challenge as answered."""
+    authz, ch = chall_of(c, key, az)
+    with open("%s/%s" % (tokdir, ch["token"]), "w") as f:
+        f.write(ch["token"] + "." + key.thumb())
+    st, h, doc = c.post(key, ch["url"], {})
+    return st, doc
+
+
+def inflight(directory, cafile, port, state, tokdir):
+    """Three orders; the challenges of the first two are answered while the test's
+    http-01 server hangs, so with one validation worker one runs and one is queued."""
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    s = {"key": k.pem(), "kid": c.kid, "orders": [], "authzs": []}
+    for name in ("h1.example.test", "h2.example.test", "h3.example.test"):
+        st, h, order = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                    "value": name}]})
+        s["orders"].append(h.get("Location"))
+        s["authzs"].append(order["authorizations"][0])
+    for az in s["authzs"][:2]:
+        st, doc = answer(c, k, az, tokdir)
+        check("an answered challenge is processing", st == 200 and
+              doc.get("status") == "processing", (st, doc))
+    authz, ch = chall_of(c, k, s["authzs"][1])
+    check("the authorization shows its challenge processing", authz.get("status") ==
+          "pending" and ch.get("status") == "processing", authz)
+    st, h, doc = c.post(k, ch["url"], {})
+    check("answering it again while it runs changes nothing", st == 200 and
+          doc.get("status") == "processing", (st, doc))
+    json.dump(s, open(state, "w"))
+
+
+def resume(directory, cafile, state):
+    s = json.load(open(state))
+    k = Key(s["key"])
+    c = Client(directory, cafile)
+    c.kid = s["kid"]
+    return c, k, s
+
+
+def killed(directory, cafile, port, state, tokdir):
+    """After a kill -9 the validations under way are forgotten: the challenges are
+    pending again (never stuck processing), and answering again finishes the order."""
+    c, k, s = resume(directory, cafile, state)
+    for az in s["authzs"][:2]:
+        authz, ch = chall_of(c, k, az)
+        check("after the kill -9 the challenge is pending again", authz.get("status") ==
+              "pending" and ch.get("status") == "pending", authz)
+    st, doc = answer(c, k, s["authzs"][0], tokdir)
+    authz = poll(c, k, s["authzs"][0], "valid")
+    check("answered again, it validates", authz.get("status") == "valid", authz)
+    st, h, order = c.post(k, s["orders"][0], None)
+    st, h, fin = c.post(k, order["finalize"], {"csr": make_csr(["h1.example.test"])})
+    order = poll(c, k, s["orders"][0], "valid")
+    check("and its order is issued", order.get("status") == "valid", order)
+
+
+def park(directory, cafile, port, state, tokdir):
+    """With the http-01 server hanging again: h2's validation runs, h3's is queued."""
+    c, k, s = resume(directory, cafile, state)
+    for az in s["authzs"][1:3]:
+        st, doc = answer(c, k, az, tokdir)
+        check("answered before the stop: processing", st == 200 and
+              doc.get("status") == "processing", (st, doc))
+
+
+def parked(directory, cafile, port, state, tokdir):
+    """A clean stop kept the queued validation: the next start validates it, with no
+    new answer from the client."""
+    c, k, s = resume(directory, cafile, state)
+    authz = poll(c, k, s["authzs"][2], "valid")
+    check("the validation queued at the stop ran after the start", authz.get("status") ==
+          "valid", authz)
+
+
 def main():
     mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if mode == "negative":
@@ -783,6 +869,8 @@ def main():
         commits(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "nonces":
         nonces(directory, cafile, port, sys.argv[5])
+    elif mode in ("inflight", "killed", "park", "parked"):
+        globals()[mode](directory, cafile, port, sys.argv[5], sys.argv[6])
     return 1 if FAILED else 0
 
 
