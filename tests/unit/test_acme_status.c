@@ -114,7 +114,10 @@ static void test_table(void **state)
 		{ "revoked", "valid", 0 },       { "revoked", "deactivated", 0 },
 	};
 	static const move_case_t chall[] = {
-		{ "pending", "processing", 1 }, { "pending", "valid", 0 },
+		/* pending -> valid|invalid: the result of a validation held "processing" in
+		 * memory only (validate.c); stored "processing" is a parked one */
+		{ "pending", "processing", 1 }, { "pending", "valid", 1 },
+		{ "pending", "invalid", 1 },    { "pending", "deactivated", 0 },
 		{ "processing", "valid", 1 },   { "processing", "invalid", 1 },
 		{ "invalid", "valid", 0 },      { "invalid", "processing", 0 },
 		{ "valid", "invalid", 0 },
@@ -145,18 +148,41 @@ static void test_table(void **state)
 	json_decref(c);
 }
 
-/* Control: with nobody in the way, a valid result validates and is indexed for reuse. */
+/* Control: with nobody in the way, a valid result validates and is indexed for reuse,
+ * whether the challenge is stored "pending" (the validation ran in memory) or
+ * "processing" (parked at a clean stop, validated at the next start). */
 static void test_result_validates(void **state)
 {
+	static const char *const stored[] = { "processing", "pending" };
 	fixture_t *f = *state;
 	json_t *z;
+	size_t i;
 
-	store_authz(f, "pending", "processing", (int64_t)time(NULL) + 3600);
+	for (i = 0; i < 2; i++) {
+		store_authz(f, "pending", stored[i], (int64_t)time(NULL) + 3600);
+		assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+		z = load_authz(f);
+		assert_string_equal(acme_authz_status(z), "valid");
+		assert_string_equal(chall_status(z), "valid");
+		assert_true(reuse_indexed(f));
+		json_decref(z);
+	}
+}
+
+/* The same race with the challenge stored "pending" (its validation in memory only). */
+static void test_deactivation_wins_pending(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	json_t *z;
+
+	store_authz(f, "pending", "pending", (int64_t)time(NULL) + 3600);
+	assert_int_equal(acme_authz_deactivate(f->a, AUTHZ, NULL, &err), 0);
 	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
 	z = load_authz(f);
-	assert_string_equal(acme_authz_status(z), "valid");
-	assert_string_equal(chall_status(z), "valid");
-	assert_true(reuse_indexed(f));
+	assert_string_equal(acme_authz_status(z), "deactivated");
+	assert_string_equal(chall_status(z), "invalid");
+	assert_false(reuse_indexed(f));
 	json_decref(z);
 }
 
@@ -228,6 +254,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test_setup_teardown(test_result_validates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deactivation_wins_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deactivation_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_stays, setup, teardown),
