@@ -13,9 +13,10 @@
 
 /*
  * The one place ACME asks for a certificate: the common request -> policy -> issue
- * path (policy_submit). Returns 0 with serial_hex set when issued, 1 with
+ * path (policy_submit). extra (borrowed) is written in the certificate's own
+ * transaction when it is issued now. Returns 0 with serial_hex set when issued, 1 with
  * request_id set when the request waits for approvers, or a negative code with
- * err set (CAIRN_EDENIED when refused by policy).
+ * err set (CAIRN_EDENIED when refused by policy; extra's code, nothing issued).
  */
 static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char *acct,
 		       const json_t *account, const ca_record_extra_t *extra, char *serial_hex,
