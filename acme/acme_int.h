@@ -191,6 +191,26 @@ json_t *acme_load_owned(acme_t *a, const char *prefix, const char *id, const acm
 int acme_has_valid_authz(acme_t *a, const char *acct, const char *type, const char *value);
 /* Brings a processing order up to date (policy request decided). Replaces *order. */
 void acme_order_refresh(acme_t *a, json_t **order);
+
+/* A change of an order's stored state. Everything borrowed. */
+typedef struct acme_order_change {
+	const char *status;   /* the new status */
+	const char *serial;   /* the certificate (hex), stored with its s/SERIAL owner entry; or NULL */
+	const char *request;  /* the pending policy request, or NULL */
+	const json_t *error;  /* problem object for the order, or NULL */
+	const char *expect;   /* the stored status required, or NULL for any */
+	const char *acct;     /* the order's account */
+	int wrong_state;      /* out: 1 when expect did not match (CAIRN_ECONFLICT) */
+} acme_order_change_t;
+/* Applies ch to order oid inside a write txn (so it can commit with a certificate:
+ * finalize runs it in the issuance's own transaction). *result (may be NULL; an
+ * earlier value is released, so a rerun write is safe) receives the stored order
+ * (new reference). Returns 0, CAIRN_ECONFLICT (expect), CAIRN_ENOENT or a db code. */
+int acme_order_change_txn(db_txn_t *txn, const char *oid, acme_order_change_t *ch,
+			  json_t **result, cairn_err_t *err);
+/* The same as one durable write of its own. */
+int acme_order_change(acme_t *a, const char *oid, acme_order_change_t *ch, json_t **result,
+		      cairn_err_t *err);
 /* Derives the order status from its stored status and its authorizations. */
 const char *acme_order_status(acme_t *a, json_t *order);
 
@@ -227,8 +247,12 @@ int acme_chall_result(acme_t *a, const char *authz_id, int idx, const json_t *er
 /* ---- validation (validate.c and friends) ---- */
 int acme_pool_start(acme_t *a, int threads, acme_pool_t **out);
 void acme_pool_stop(acme_pool_t *p);
-/* Queues the challenge (authz id, index) for validation. 0 or CAIRN_ETOOBIG when full. */
+/* Queues the challenge (authz id, index) for validation: from now until its result is
+ * stored it is "processing" (acme_pool_busy). 0, CAIRN_EEXIST (already queued or
+ * running: nothing done), CAIRN_ETOOBIG (queue full) or CAIRN_ENOMEM. Thread-safe. */
 int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx);
+/* 1 while the challenge is queued or being validated, else 0 (p NULL: 0). Thread-safe. */
+int acme_pool_busy(acme_pool_t *p, const char *authz_id, int idx);
 /* Resolves name (hosts map, then DNS server) to a numeric address; 0 or negative with why. */
 int acme_resolve(const acme_vconf_t *v, const char *name, char *addr, size_t cap, char *why,
 		 size_t why_cap);

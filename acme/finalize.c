@@ -13,13 +13,14 @@
 
 /*
  * The one place ACME asks for a certificate: the common request -> policy -> issue
- * path (policy_submit). Returns 0 with serial_hex set when issued, 1 with
+ * path (policy_submit). extra (borrowed) is written in the certificate's own
+ * transaction when it is issued now. Returns 0 with serial_hex set when issued, 1 with
  * request_id set when the request waits for approvers, or a negative code with
- * err set (CAIRN_EDENIED when refused by policy).
+ * err set (CAIRN_EDENIED when refused by policy; extra's code, nothing issued).
  */
 static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char *acct,
-		       const json_t *account, char *serial_hex, size_t scap, char *request_id,
-		       size_t rcap, cairn_err_t *err)
+		       const json_t *account, const ca_record_extra_t *extra, char *serial_hex,
+		       size_t scap, char *request_id, size_t rcap, cairn_err_t *err)
 {
 	const char *group = json_string_value(json_object_get(account, "group"));
 	const char *profile = json_string_value(json_object_get(account, "profile"));
@@ -46,6 +47,7 @@ static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char
 				     cr.profile);
 	cr.requester = requester;
 	cr.channel = "acme";
+	cr.record_extra = extra;
 	rc = policy_submit(a->policy, &cr, group && group[0] ? group : NULL, &out, err);
 	if (rc)
 		return rc;
@@ -93,105 +95,40 @@ out:
 	return set;
 }
 
-typedef struct fin_op {
-	const char *status;
-	const char *serial;   /* or NULL */
-	const char *request;  /* or NULL */
-	json_t *error;        /* or NULL (borrowed) */
-	const char *expect;   /* required current status, or NULL */
-	const char *acct;
-	int wrong_state;
-} fin_op_t;
+/* The order's move to valid, written in the certificate's own transaction: the
+ * certificate, its indexes, its audit event, the order and the s/SERIAL owner entry
+ * commit together (one durable commit for finalize), or none of them. An order that
+ * is no longer pending in the store rolls the certificate back (CAIRN_ECONFLICT). */
+typedef struct fin_valid {
+	const char *oid, *acct;
+	json_t *order;            /* out: the stored order (new reference) */
+} fin_valid_t;
 
-static int fin_run(db_txn_t *txn, json_t *o, void *arg, cairn_err_t *err)
+static int fin_valid_run(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
 {
-	fin_op_t *op = arg;
-	char key[128];
-	int rc;
-	(void)err;
+	fin_valid_t *f = arg;
+	acme_order_change_t ch = { 0 };
 
-	op->wrong_state = 0;
-	if (op->expect != NULL &&
-	    strcmp(json_string_value(json_object_get(o, "status")), op->expect) != 0) {
-		op->wrong_state = 1;
-		return CAIRN_EEXIST;
-	}
-	json_object_set_new(o, "status", json_string(op->status));
-	if (op->serial != NULL) {
-		json_object_set_new(o, "cert", json_string(op->serial));
-		snprintf(key, sizeof(key), "s/%s", op->serial);
-		json_t *owner = json_pack("{s:s, s:O}", "acct", op->acct, "order",
-					  json_object_get(o, "id"));
-		rc = owner ? acme_txn_put(txn, key, owner) : CAIRN_ENOMEM;
-		json_decref(owner);
-		if (rc)
-			return rc;
-	}
-	if (op->request != NULL)
-		json_object_set_new(o, "request", json_string(op->request));
-	if (op->error != NULL)
-		json_object_set(o, "error", op->error);
-	return 0;
-}
-
-static int order_set(acme_t *a, const char *oid, fin_op_t *op, json_t **res, cairn_err_t *err)
-{
-	char key[64];
-
-	snprintf(key, sizeof(key), "o/%s", oid);
-	return acme_update(a, key, fin_run, op, res, err);
-}
-
-void acme_order_refresh(acme_t *a, json_t **order)
-{
-	const char *st = json_string_value(json_object_get(*order, "status"));
-	const char *req = json_string_value(json_object_get(*order, "request"));
-	const char *oid = json_string_value(json_object_get(*order, "id"));
-	request_info_t info;
-	fin_op_t op = { 0 };
-	json_t *res = NULL, *perr = NULL;
-	char detail[300];
-
-	/* Only an order waiting for approvers changes here. */
-	if (st == NULL || strcmp(st, "processing") != 0 || req == NULL ||
-	    json_object_get(*order, "cert") != NULL)
-		return;
-	if (policy_request_get(a->policy, req, &info, NULL) != 0)
-		return;
-	op.acct = json_string_value(json_object_get(*order, "acct"));
-	op.expect = "processing";
-	if (info.status == REQ_ISSUED) {
-		op.status = "valid";
-		op.serial = info.serial_hex;
-	} else if (info.status != REQ_PENDING) {
-		snprintf(detail, sizeof(detail), "request %s %s: %s", req,
-			 request_status_name(info.status), info.reason[0] ? info.reason : "-");
-		perr = acme_problem_obj(info.status == REQ_REJECTED ? "rejectedIdentifier"
-								    : "serverInternal",
-					detail, NULL);
-		op.status = "invalid";
-		op.error = perr;
-	} else {
-		return;
-	}
-	if (order_set(a, oid, &op, &res, NULL) == 0) {
-		json_decref(*order);
-		*order = res;
-	}
-	json_decref(perr);
+	ch.status = "valid";
+	ch.serial = serial_hex;
+	ch.expect = "pending";
+	ch.acct = f->acct;
+	return acme_order_change_txn(txn, f->oid, &ch, &f->order, err);
 }
 
 void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		   http_reply_t *r)
 {
 	acme_jws_t j;
-	json_t *o = NULL, *res = NULL, *names = NULL, *want = NULL, *x, *view;
+	json_t *o = NULL, *res = NULL, *names = NULL, *want = NULL, *perr = NULL, *x, *view;
 	const char *csr_b64, *st, *k, *ptype = NULL;
 	uint8_t *der = NULL;
 	size_t der_len = 0, i;
 	X509_REQ *csr = NULL;
 	char serial[2 * DB_SERIAL_MAX + 1] = "", request[40] = "", u[512];
-	fin_op_t op = { 0 };
+	acme_order_change_t op = { 0 };
+	fin_valid_t fv = { NULL, NULL, NULL };
+	ca_record_extra_t extra = { NULL, fin_valid_run, &fv };
 	cairn_err_t err = { 0 };
 	int rc, busy, claimed = 0;
 
@@ -258,38 +195,50 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 		goto out;
 	}
 	rc = acme_caa_recheck(a, o, &ptype, &err);
+	fv.oid = arg;
+	fv.acct = j.acct_id;
 	if (rc == 0)
-		rc = acme_submit(a, der, der_len, j.acct_id, j.account, serial, sizeof(serial),
-				 request, sizeof(request), &err);
-	memset(&op, 0, sizeof(op));
+		rc = acme_submit(a, der, der_len, j.acct_id, j.account, &extra, serial,
+				 sizeof(serial), request, sizeof(request), &err);
 	op.acct = j.acct_id;
 	if (rc == 0) {
-		op.status = "valid";
-		op.serial = serial;
+		/* Issued: the order became valid in the certificate's own commit. */
+		res = fv.order;
+		fv.order = NULL;
+		if (res == NULL) {
+			acme_problem(r, 500, "serverInternal", "certificate %s issued without its order",
+				     serial);
+			goto out;
+		}
 	} else if (rc == 1) {
+		/* Waiting for approvers: the request was stored by its own write. */
 		op.status = "processing";
 		op.request = request;
+		if (acme_order_change(a, arg, &op, &res, &err) != 0) {
+			acme_problem(r, 500, "serverInternal", "%s", cairn_err_msg(&err));
+			goto out;
+		}
 	} else if (rc == CAIRN_EBADCSR || rc == CAIRN_ECSRSIG || rc == CAIRN_EWEAKKEY ||
 		   rc == CAIRN_EKEYTYPE || rc == CAIRN_ENAME) {
 		/* The order stays ready: the client may send a better CSR. */
 		acme_problem_err(r, rc, cairn_err_msg(&err));
 		goto out;
+	} else if (rc == CAIRN_ECONFLICT) {
+		/* The order changed under us (fin_valid_run): nothing was issued. */
+		acme_problem(r, 403, "orderNotReady", "%s", cairn_err_msg(&err));
+		goto out;
 	} else {
 		char detail[600];
 		snprintf(detail, sizeof(detail), "%s", cairn_err_msg(&err));
+		perr = acme_problem_obj(ptype ? ptype : cairn_err_http(rc)->acme_type, detail, NULL);
 		op.status = "invalid";
-		op.error = acme_problem_obj(ptype ? ptype : cairn_err_http(rc)->acme_type, detail,
-					    NULL);
+		op.error = perr;
+		if (acme_order_change(a, arg, &op, NULL, NULL) != 0)
+			log_warn("acme", "order %s: storing its failure failed", arg);
 		if (ptype != NULL)
 			acme_problem(r, 403, ptype, "%s", detail);
 		else
 			acme_problem_err(r, rc, detail);
-		rc = order_set(a, arg, &op, NULL, NULL);
-		json_decref(op.error);
-		goto out;
-	}
-	if (order_set(a, arg, &op, &res, &err) != 0) {
-		acme_problem(r, 500, "serverInternal", "%s", cairn_err_msg(&err));
 		goto out;
 	}
 	view = acme_order_view(a, res);
@@ -309,6 +258,8 @@ out:
 	free(der);
 	json_decref(o);
 	json_decref(res);
+	json_decref(fv.order);
+	json_decref(perr);
 	json_decref(names);
 	json_decref(want);
 	acme_jws_clear(&j);

@@ -148,6 +148,10 @@ static json_t *chall_view(acme_t *a, const json_t *z, size_t idx)
 		 json_string_value(json_object_get(z, "id")), idx);
 	v = json_pack("{s:O, s:s, s:O, s:O}", "type", json_object_get(c, "type"), "url", u,
 		      "token", json_object_get(c, "token"), "status", json_object_get(c, "status"));
+	/* A validation under way is "processing" in memory only (validate.c). */
+	if (v != NULL && strcmp(json_string_value(json_object_get(c, "status")), "pending") == 0 &&
+	    acme_pool_busy(a->pool, json_string_value(json_object_get(z, "id")), (int)idx))
+		json_object_set_new(v, "status", json_string("processing"));
 	if ((x = json_object_get(c, "validated")) != NULL) {
 		char when[32];
 		time_rfc3339((time_t)json_integer_value(x), when, sizeof(when));
@@ -606,36 +610,13 @@ out:
 	acme_jws_clear(&j);
 }
 
-typedef struct chall_op {
-	size_t idx;
-	int queued;
-} chall_op_t;
-
-static int chall_start_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
-{
-	chall_op_t *op = arg;
-	json_t *c = json_array_get(json_object_get(z, "challs"), op->idx);
-	(void)txn;
-	(void)err;
-
-	op->queued = 0;
-	/* Only a challenge of an authorization that can still become valid starts. */
-	if (!acme_authz_may_move(z, "valid") || !acme_chall_may_move(c, "processing"))
-		return 0;
-	json_object_set_new(c, "status", json_string("processing"));
-	op->queued = 1;
-	return 0;
-}
-
 void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		    http_reply_t *r)
 {
 	acme_jws_t j;
-	json_t *z = NULL, *res = NULL, *view;
-	char zid[ACME_ID_LEN + 1], key[64], up[512], link[600];
+	json_t *z = NULL, *view, *c;
+	char zid[ACME_ID_LEN + 1], up[512], link[600];
 	const char *slash = strchr(arg, '/');
-	chall_op_t op = { 0 };
-	cairn_err_t err = { 0 };
 	char *end;
 	long idx;
 
@@ -654,23 +635,19 @@ void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_requ
 		acme_problem(r, 404, "malformed", "no such challenge");
 		goto out;
 	}
-	op.idx = (size_t)idx;
-	if (!j.post_as_get) {
-		/* Any JSON object (normally {}) asks the server to validate. */
-		snprintf(key, sizeof(key), "z/%s", zid);
-		if (acme_update(a, key, chall_start_run, &op, &res, &err) != 0) {
-			acme_problem(r, 500, "serverInternal", "%s", cairn_err_msg(&err));
-			goto out;
-		}
-		json_decref(z);
-		z = res;
-		if (op.queued && acme_pool_queue(a->pool, zid, (int)idx) != 0) {
-			acme_problem(r, 503, "serverInternal", "validation queue is full, retry");
-			r->retry_after = 5;
-			goto out;
-		}
+	c = json_array_get(json_object_get(z, "challs"), (size_t)idx);
+	/* Any JSON object (normally {}) asks the server to validate. Nothing is written
+	 * now: the challenge is processing in memory and its result is its one durable
+	 * write (validate.c). Only a challenge of an authorization that can still become
+	 * valid starts; a second answer while it runs changes nothing. */
+	if (!j.post_as_get && acme_authz_may_move(z, "valid") &&
+	    acme_chall_may_move(c, "processing") &&
+	    acme_pool_queue(a->pool, zid, (int)idx) == CAIRN_ETOOBIG) {
+		acme_problem(r, 503, "serverInternal", "validation queue is full, retry");
+		r->retry_after = 5;
+		goto out;
 	}
-	view = chall_view(a, z, op.idx);
+	view = chall_view(a, z, (size_t)idx);
 	http_reply_json(r, 200, NULL, view);
 	if (strcmp(json_string_value(json_object_get(view, "status")), "processing") == 0)
 		r->retry_after = 1;
@@ -681,4 +658,117 @@ void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_requ
 out:
 	json_decref(z);
 	acme_jws_clear(&j);
+}
+
+/* ---- order state changes (finalize, approvals) ---- */
+
+int acme_order_change_txn(db_txn_t *txn, const char *oid, acme_order_change_t *ch,
+			  json_t **result, cairn_err_t *err)
+{
+	char key[128];
+	json_t *o = NULL, *owner;
+	const char *st;
+	int rc;
+
+	ch->wrong_state = 0;
+	snprintf(key, sizeof(key), "o/%s", oid);
+	if ((rc = acme_txn_get(txn, key, &o)) != 0)
+		return cairn_err_set(err, rc, "order %s: %s", oid, cairn_strerror(rc));
+	st = json_string_value(json_object_get(o, "status"));
+	if (ch->expect != NULL && (st == NULL || strcmp(st, ch->expect) != 0)) {
+		ch->wrong_state = 1;
+		rc = cairn_err_set(err, CAIRN_ECONFLICT, "order %s is %s, not %s", oid,
+				   st ? st : "?", ch->expect);
+		goto out;
+	}
+	json_object_set_new(o, "status", json_string(ch->status));
+	if (ch->serial != NULL) {
+		json_object_set_new(o, "cert", json_string(ch->serial));
+		/* s/SERIAL: who may download the certificate, and its order */
+		snprintf(key, sizeof(key), "s/%s", ch->serial);
+		owner = json_pack("{s:s, s:s}", "acct", ch->acct, "order", oid);
+		rc = owner ? acme_txn_put(txn, key, owner) : CAIRN_ENOMEM;
+		json_decref(owner);
+		if (rc)
+			goto out;
+	}
+	if (ch->request != NULL)
+		json_object_set_new(o, "request", json_string(ch->request));
+	if (ch->error != NULL)
+		json_object_set(o, "error", (json_t *)ch->error);
+	snprintf(key, sizeof(key), "o/%s", oid);
+	rc = acme_txn_put(txn, key, o);
+out:
+	if (rc == 0 && result != NULL) {
+		json_decref(*result);
+		*result = o;
+	} else {
+		json_decref(o);
+	}
+	return rc;
+}
+
+typedef struct change_op {
+	const char *oid;
+	acme_order_change_t *ch;
+	json_t *result;
+} change_op_t;
+
+static int change_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	change_op_t *op = arg;
+
+	return acme_order_change_txn(txn, op->oid, op->ch, &op->result, err);
+}
+
+int acme_order_change(acme_t *a, const char *oid, acme_order_change_t *ch, json_t **result,
+		      cairn_err_t *err)
+{
+	change_op_t op = { oid, ch, NULL };
+	int rc = db_write(a->db, change_run, &op, err);
+
+	if (rc == 0 && result != NULL)
+		*result = op.result;
+	else
+		json_decref(op.result);
+	return rc;
+}
+
+void acme_order_refresh(acme_t *a, json_t **order)
+{
+	const char *st = json_string_value(json_object_get(*order, "status"));
+	const char *req = json_string_value(json_object_get(*order, "request"));
+	const char *oid = json_string_value(json_object_get(*order, "id"));
+	request_info_t info;
+	acme_order_change_t ch = { 0 };
+	json_t *res = NULL, *perr = NULL;
+	char detail[300];
+
+	/* Only an order waiting for approvers changes here. */
+	if (st == NULL || strcmp(st, "processing") != 0 || req == NULL ||
+	    json_object_get(*order, "cert") != NULL)
+		return;
+	if (policy_request_get(a->policy, req, &info, NULL) != 0)
+		return;
+	ch.acct = json_string_value(json_object_get(*order, "acct"));
+	ch.expect = "processing";
+	if (info.status == REQ_ISSUED) {
+		ch.status = "valid";
+		ch.serial = info.serial_hex;
+	} else if (info.status != REQ_PENDING) {
+		snprintf(detail, sizeof(detail), "request %s %s: %s", req,
+			 request_status_name(info.status), info.reason[0] ? info.reason : "-");
+		perr = acme_problem_obj(info.status == REQ_REJECTED ? "rejectedIdentifier"
+								    : "serverInternal",
+					detail, NULL);
+		ch.status = "invalid";
+		ch.error = perr;
+	} else {
+		return;
+	}
+	if (acme_order_change(a, oid, &ch, &res, NULL) == 0) {
+		json_decref(*order);
+		*order = res;
+	}
+	json_decref(perr);
 }

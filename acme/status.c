@@ -19,7 +19,9 @@ static const status_move_t authz_moves[] = {
 };
 
 static const status_move_t chall_moves[] = {
-	{ "pending", "processing" },  /* the client asked for validation */
+	{ "pending", "processing" },  /* stored only for validations parked at a clean stop */
+	{ "pending", "valid" },       /* a validation's result: while it runs the challenge is */
+	{ "pending", "invalid" },     /* "processing" in memory only (validate.c) */
 	{ "processing", "valid" },
 	{ "processing", "invalid" },
 };

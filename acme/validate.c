@@ -14,24 +14,45 @@ typedef struct job {
 	int idx;
 } job_t;
 
+/*
+ * A challenge being validated is "processing" in memory only: the set busy holds
+ * every queued or running job, the views show it, and the result is the one durable
+ * write of the challenge (the status moves pending -> valid|invalid in the store).
+ * That saves a commit per authorization; the price is that a kill -9 forgets the
+ * validations under way (their challenges are pending again and may be answered
+ * again), while a clean stop stores the queued ones as "processing" (pool_park) so
+ * the next start validates them.
+ */
 struct acme_pool {
 	acme_t *a;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	job_t ring[QUEUE_MAX];
 	size_t head, count;
+	json_t *busy;            /* "AUTHZ/IDX" -> true: queued or running (under lock) */
 	int stop;
 	pthread_t *threads;
 	int n_threads;
 };
 
+static void job_key(const char *authz_id, int idx, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%d", authz_id, idx);
+}
+
 int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx)
 {
+	char key[ACME_ID_LEN + 16];
 	int rc = 0;
 
+	job_key(authz_id, idx, key, sizeof(key));
 	pthread_mutex_lock(&p->lock);
-	if (p->count == QUEUE_MAX || p->stop) {
+	if (json_object_get(p->busy, key) != NULL) {
+		rc = CAIRN_EEXIST;
+	} else if (p->count == QUEUE_MAX || p->stop) {
 		rc = CAIRN_ETOOBIG;
+	} else if (json_object_set_new(p->busy, key, json_true()) != 0) {
+		rc = CAIRN_ENOMEM;
 	} else {
 		job_t *j = &p->ring[(p->head + p->count) % QUEUE_MAX];
 		snprintf(j->authz, sizeof(j->authz), "%s", authz_id);
@@ -41,6 +62,20 @@ int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+int acme_pool_busy(acme_pool_t *p, const char *authz_id, int idx)
+{
+	char key[ACME_ID_LEN + 16];
+	int busy;
+
+	if (p == NULL)
+		return 0;
+	job_key(authz_id, idx, key, sizeof(key));
+	pthread_mutex_lock(&p->lock);
+	busy = json_object_get(p->busy, key) != NULL;
+	pthread_mutex_unlock(&p->lock);
+	return busy;
 }
 
 /* ---- results ---- */
@@ -228,7 +263,59 @@ static void *worker(void *arg)
 		p->count--;
 		pthread_mutex_unlock(&p->lock);
 		validate_one(p->a, &job);
+		{
+			char key[ACME_ID_LEN + 16];
+			job_key(job.authz, job.idx, key, sizeof(key));
+			pthread_mutex_lock(&p->lock);
+			json_object_del(p->busy, key);
+			pthread_mutex_unlock(&p->lock);
+		}
 	}
+}
+
+/* Jobs still queued at a clean stop, stored as "processing" (one write) so that
+ * acme_pool_start validates them again. */
+typedef struct park_op {
+	const job_t *jobs;
+	size_t n;
+} park_op_t;
+
+static int park_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	park_op_t *op = arg;
+	char key[64];
+	size_t i;
+	int rc;
+	(void)err;
+
+	for (i = 0; i < op->n; i++) {
+		json_t *z = NULL, *c;
+
+		snprintf(key, sizeof(key), "z/%s", op->jobs[i].authz);
+		if (acme_txn_get(txn, key, &z) != 0)
+			continue;
+		c = json_array_get(json_object_get(z, "challs"), (size_t)op->jobs[i].idx);
+		rc = 0;
+		if (c != NULL && acme_authz_may_move(z, "valid") &&
+		    acme_chall_may_move(c, "processing")) {
+			json_object_set_new(c, "status", json_string("processing"));
+			rc = acme_txn_put(txn, key, z);
+		}
+		json_decref(z);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void pool_park(acme_pool_t *p, const job_t *jobs, size_t n)
+{
+	park_op_t op = { jobs, n };
+	cairn_err_t err = { 0 };
+
+	if (n > 0 && db_write(p->a->db, park_run, &op, &err) != 0)
+		log_warn("acme", "%zu queued validations not kept for the next start: %s", n,
+			 cairn_err_msg(&err));
 }
 
 /* Challenges left "processing" by a stopped daemon are validated again. */
@@ -263,7 +350,10 @@ int acme_pool_start(acme_t *a, int threads, acme_pool_t **out)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	p->threads = calloc((size_t)threads, sizeof(pthread_t));
-	if (p->threads == NULL) {
+	p->busy = json_object();
+	if (p->threads == NULL || p->busy == NULL) {
+		free(p->threads);
+		json_decref(p->busy);
 		free(p);
 		return CAIRN_ENOMEM;
 	}
@@ -286,17 +376,25 @@ int acme_pool_start(acme_t *a, int threads, acme_pool_t **out)
 
 void acme_pool_stop(acme_pool_t *p)
 {
-	int i;
+	job_t *left = NULL;
+	size_t n = 0, i;
 
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stop = 1;
-	p->count = 0; /* queued work is still "processing" in the store: re-queued at start */
+	/* Queued work is parked in the store as "processing": validated at the next start. */
+	if (p->count > 0 && (left = calloc(p->count, sizeof(*left))) != NULL)
+		for (n = 0; n < p->count; n++)
+			left[n] = p->ring[(p->head + n) % QUEUE_MAX];
+	p->count = 0;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
-	for (i = 0; i < p->n_threads; i++)
+	for (i = 0; i < (size_t)p->n_threads; i++)
 		pthread_join(p->threads[i], NULL);
+	pool_park(p, left, n);
+	free(left);
+	json_decref(p->busy);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p->threads);

@@ -43,11 +43,35 @@ i=0
 while [ ! -s "$W/ca/serve.json" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 SP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$W/ca/serve.json")
 URL=$(sed -n 's/.*"https": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")
+MURL=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")/metrics
+# db_counts: "WRITES COMMITS" of the daemon so far (cairn_db_*_total in /metrics); the
+# writes leave out the OCSP cache's background writes (pre-signed answers of the new
+# certificates, batched by the refresher; cairn_ocsp_cache_writes_total).
+db_counts() {
+	curl -s "$MURL" | awk '$1 == "cairn_db_writes_total" { w = $2 }
+		$1 == "cairn_ocsp_cache_writes_total" { o = $2 }
+		$1 == "cairn_db_commits_total" { c = $2 } END { print w - o, c + 0 }'
+}
 rss() { awk '/^(RssAnon|RssFile|VmHWM):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$1/status"; }
 echo "# cairn ($COUNT orders per level, IP identifier 127.0.0.1, http-01, P-256 CSRs made before the clock)"
 echo "# cairn memory idle: $(rss "$SP")"
-timeout 600 "$DRIVER" --directory "$URL/acme/directory" --cafile "$W/ca/ca/root.pem" \
-	--http01-port "$HP" --server-pid "$SP" --count "$COUNT" --conc "$CONC" | tee "$W/cairn.out"
+# One driver run per level, so the database counts are per level (each run also makes
+# its one account: one write).
+: >"$W/cairn.out"
+: >"$W/db.out"
+for c in $(echo "$CONC" | tr , ' '); do
+	set -- $(db_counts)
+	timeout 600 "$DRIVER" --directory "$URL/acme/directory" --cafile "$W/ca/ca/root.pem" \
+		--http01-port "$HP" --server-pid "$SP" --count "$COUNT" --conc "$c" >"$W/cairn.$c"
+	if [ -s "$W/cairn.out" ]; then tail -n +2 "$W/cairn.$c"; else cat "$W/cairn.$c"; fi |
+		tee -a "$W/cairn.out"
+	# shellcheck disable=SC2046
+	set -- "$@" $(db_counts)
+	awk -v c="$c" -v n="$COUNT" -v w="$(($3 - $1))" -v k="$(($4 - $2))" 'BEGIN {
+		printf "# db at conc %s: %.2f durable writes and %.2f commits per order (%.1f writes per commit)\n",
+			c, w / n, k / n, k ? w / k : 0 }' >>"$W/db.out"
+done
+cat "$W/db.out"
 echo "# cairn memory after the timed runs: $(rss "$SP")"
 r=0
 while [ "$r" -lt "${RSS_ROUNDS:-0}" ]; do

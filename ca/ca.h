@@ -366,6 +366,9 @@ typedef struct ca_request {
 	int validity_days;      /* 0 = profile default; more than the profile allows is refused */
 	int no_wait;            /* policy_submit: refuse rather than store a pending request
 	                           (what it asks for cannot wait: a server-generated key) */
+	const struct ca_record_extra *record_extra; /* ca_issue: written in the certificate's
+	                           own transaction (the caller's state that the certificate
+	                           changes, e.g. an ACME order), or NULL; borrowed */
 } ca_request_t;
 
 typedef struct ca_issued {
@@ -409,11 +412,18 @@ void ca_issued_free(ca_issued_t *is);
 int ca_record(db_t *db, X509 *cert, const char *issuer, const char *profile,
 	      const char *requester, const char *action, cairn_err_t *err) CAIRN_WUR;
 
-/* What ca_record_with adds to a plain ca_record. Everything borrowed. */
+/* A write that commits with a certificate: runs in the certificate's own write
+ * transaction, after its indexes and audit event, told its serial (lower-case hex,
+ * borrowed for the call). Like a db_write_fn it may run more than once (set outputs
+ * in arg on every run); a negative return rolls back the certificate with it. */
+typedef int (*ca_record_also_fn)(db_txn_t *txn, const char *serial_hex, void *arg,
+				 cairn_err_t *err);
+
+/* What ca_record_with (and ca_issue, through ca_request_t.record_extra) adds to a
+ * plain ca_record. Everything borrowed. */
 typedef struct ca_record_extra {
 	const json_t *details; /* members added to the audit event's details, or NULL */
-	db_write_fn also;      /* runs in the same write after the audit event (it may run more
-	                          than once: see db_write_fn), or NULL */
+	ca_record_also_fn also; /* or NULL */
 	void *also_arg;
 } ca_record_extra_t;
 

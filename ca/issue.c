@@ -339,7 +339,7 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	rec.requester = req->requester;
 	rec.action = "cert.issue";
 	rec.channel = req->channel;
-	rec.extra = NULL;
+	rec.extra = req->record_extra;
 	for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
 		X509_free(cert);
 		cert = NULL;

@@ -57,7 +57,7 @@ static int record_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 						 err);
 	}
 	if (rc == 0 && op->extra != NULL && op->extra->also != NULL)
-		rc = op->extra->also(txn, op->extra->also_arg, err);
+		rc = op->extra->also(txn, op->ev->serial, op->extra->also_arg, err);
 	return rc;
 }
 

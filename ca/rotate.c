@@ -38,12 +38,13 @@ struct issuers_meta {
 	char *text; /* the whole DB_META "issuers" value */
 };
 
-static int put_issuers(db_txn_t *txn, void *arg, cairn_err_t *err)
+static int put_issuers(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
 {
 	struct issuers_meta *m = arg;
 	int rc = db_put(txn, DB_META, CA_ISSUERS_META, strlen(CA_ISSUERS_META), m->text,
 			strlen(m->text), 0);
 
+	(void)serial_hex;
 	if (rc != 0)
 		cairn_err_set(err, rc, "recording the issuing CAs: %s", cairn_strerror(rc));
 	return rc;

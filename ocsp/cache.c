@@ -134,8 +134,12 @@ int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err)
 {
 	struct store_op op = { e, n };
 	size_t i;
-	int rc = n > 0 ? db_write(o->db, store_op_run, &op, err) : 0;
+	int rc = 0;
 
+	if (n > 0) {
+		atomic_fetch_add(&o->cache_writes, 1);
+		rc = db_write(o->db, store_op_run, &op, err);
+	}
 	for (i = 0; i < n; i++) {
 		free(e[i].val);
 		e[i].val = NULL;
@@ -471,8 +475,11 @@ int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 					   cairn_strerror(more));
 			break;
 		}
-		if (w->n > 0 && (rc = db_write(o->db, sweep_del, w, err)) != 0)
-			break;
+		if (w->n > 0) {
+			atomic_fetch_add(&o->cache_writes, 1);
+			if ((rc = db_write(o->db, sweep_del, w, err)) != 0)
+				break;
+		}
 		total += w->n;
 		pthread_mutex_lock(&o->mu);
 		if (o->stopping)

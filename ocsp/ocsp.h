@@ -108,6 +108,9 @@ uint64_t ocsp_try_later(ocsp_t *o);
 void ocsp_stats(ocsp_t *o, uint64_t *cache_hits, uint64_t *signed_live, uint64_t *presigned);
 /* Cache entries deleted by ocsp_sweep since ocsp_open. Thread-safe. */
 uint64_t ocsp_swept(ocsp_t *o);
+/* Durable writes of the cache (stored answers, sweeps) since ocsp_open: the part of the
+ * database's writes that is background work, not a request's. Thread-safe. */
+uint64_t ocsp_cache_writes(ocsp_t *o);
 
 /* Deletes from the cache the answers of expired certificates (and of serials no
  * longer in the database) and the `unknown` answers past their nextUpdate, in

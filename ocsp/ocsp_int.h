@@ -88,6 +88,7 @@ struct ocsp {
 	atomic_ulong try_later;  /* presigned_only: answers without a fresh cached one */
 	int presigned_only;      /* ocsp_config_t.presigned_only */
 	atomic_ulong swept;      /* cache entries deleted (expired certificates, stale unknowns) */
+	atomic_ulong cache_writes; /* db_writes of the cache (stores and sweeps) */
 	atomic_ulong unknowns;   /* `unknown` entries stored (counted again by each sweep) */
 	pthread_mutex_t sg_mu;   /* guards iss[].sg (the pointer; the signer is refcounted) */
 

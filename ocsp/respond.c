@@ -148,6 +148,11 @@ uint64_t ocsp_swept(ocsp_t *o)
 	return atomic_load(&o->swept);
 }
 
+uint64_t ocsp_cache_writes(ocsp_t *o)
+{
+	return atomic_load(&o->cache_writes);
+}
+
 /* Which issuer and hash algorithm a CertID names; -1 when none of ours. */
 static int match_issuer(const ocsp_t *o, const OCSP_CERTID *cid, int *alg)
 {

@@ -421,6 +421,18 @@ int server_metrics(server_t *s, char **text, size_t *len)
 		if (db_write(s->db, advance_op, &now, &err) != 0)
 			log_warn("metrics", "moving the expiry horizon: %s", cairn_err_msg(&err));
 	}
+	{
+		uint64_t commits = 0, writes = 0;
+		db_stats(s->db, &commits, &writes);
+		mtext_family(&m, "cairn_db_commits_total", "counter",
+			     "Durable LMDB commits since the daemon started (group commit: one "
+			     "commit holds every write queued meanwhile).");
+		mtext_add(&m, "cairn_db_commits_total %llu\n", (unsigned long long)commits);
+		mtext_family(&m, "cairn_db_writes_total", "counter",
+			     "Write operations committed or refused since the daemon started; "
+			     "writes / commits is the mean group size.");
+		mtext_add(&m, "cairn_db_writes_total %llu\n", (unsigned long long)writes);
+	}
 	if (db_usage(s->db, &map, &used) == 0) {
 		mtext_family(&m, "cairn_db_map_size_bytes", "gauge",
 			     "Size of the LMDB map (grows on demand).");

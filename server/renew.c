@@ -101,7 +101,7 @@ struct signer_meta {
 	const char *label, *serial;
 };
 
-static int put_signer_meta(db_txn_t *txn, void *arg, cairn_err_t *err)
+static int put_signer_meta(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
 {
 	struct signer_meta *m = arg;
 	json_t *doc = json_pack("{s:s, s:s}", "label", m->label, "serial", m->serial);
@@ -109,6 +109,7 @@ static int put_signer_meta(db_txn_t *txn, void *arg, cairn_err_t *err)
 	int rc = text ? db_put(txn, DB_META, SIGNER_META, strlen(SIGNER_META), text, strlen(text), 0)
 		      : CAIRN_ENOMEM;
 
+	(void)serial_hex; /* m->serial: the same, known before the write */
 	if (rc != 0)
 		cairn_err_set(err, rc, "recording the OCSP signer: %s", cairn_strerror(rc));
 	free(text);

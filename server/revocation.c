@@ -190,6 +190,9 @@ void server_revocation_metrics(server_t *s, mtext_t *m)
 		  "# HELP cairn_ocsp_swept_total Cached responses deleted: expired certificates, "
 		  "stale unknown answers.\n"
 		  "# TYPE cairn_ocsp_swept_total counter\ncairn_ocsp_swept_total %lu\n"
+		  "# HELP cairn_ocsp_cache_writes_total Durable writes of the OCSP cache (pre-signed "
+		  "answers stored, sweeps): background writes within cairn_db_writes_total.\n"
+		  "# TYPE cairn_ocsp_cache_writes_total counter\ncairn_ocsp_cache_writes_total %lu\n"
 		  "# HELP cairn_ocsp_cached_responses Pre-signed responses stored.\n"
 		  "# TYPE cairn_ocsp_cached_responses gauge\ncairn_ocsp_cached_responses %zu\n"
 		  "# HELP cairn_crl_number CRL Number of the issuing CA's current CRL.\n"
@@ -197,6 +200,6 @@ void server_revocation_metrics(server_t *s, mtext_t *m)
 		  "# HELP cairn_crl_bytes Size of the issuing CA's current CRL.\n"
 		  "# TYPE cairn_crl_bytes gauge\ncairn_crl_bytes %zu\n",
 		  (unsigned long)hits, (unsigned long)live, (unsigned long)presigned,
-		  (unsigned long)ocsp_swept(s->ocsp), cached,
+		  (unsigned long)ocsp_swept(s->ocsp), (unsigned long)ocsp_cache_writes(s->ocsp), cached,
 		  (unsigned long)crl_number, crl_len);
 }

@@ -9,6 +9,11 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py finish   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py chain    DIRECTORY_URL CAFILE HTTP01_PORT NAME ISSUER_PEM
        acme_probe.py bounds   DIRECTORY_URL CAFILE HTTP01_PORT EAB_KID EAB_HMAC_KEY
+       acme_probe.py commits  DIRECTORY_URL CAFILE HTTP01_PORT METRICS_URL STATE_FILE
+       acme_probe.py nonces   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
+       acme_probe.py inflight|killed|park|parked DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE TOKEN_DIR
+         (validations under way across a kill -9 and a clean stop; http-01 answers come
+          from TOKEN_DIR/TOKEN, served by the test)
 Prints "pass: NAME" or "fail: NAME: detail" per check; exits 1 if any failed.
 """
 import base64
@@ -793,6 +798,193 @@ def bounds(directory, cafile, port, eab_kid, eab_key):
     check("bounds probe done", st in (200, 204), st)
 
 
+def db_counts(metrics_url):
+    """(commits, writes) of the daemon from /metrics; writes leave out the OCSP cache's
+    background writes (cairn_ocsp_cache_writes_total: pre-signed answers of new
+    certificates, batched by the refresher), which are not the order's."""
+    with urllib.request.urlopen(metrics_url, timeout=30) as r:
+        text = r.read().decode()
+    got = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("cairn_db_commits_total", "cairn_db_writes_total",
+                                            "cairn_ocsp_cache_writes_total"):
+            got[parts[0]] = int(parts[1])
+    w = got.get("cairn_db_writes_total")
+    if w is not None:
+        w -= got.get("cairn_ocsp_cache_writes_total", 0)
+    return got.get("cairn_db_commits_total"), w
+
+
+def settled(metrics_url):
+    """The counts once nothing else (OCSP pre-signing of a new certificate, ...) writes:
+    two reads 0.3 s apart that agree."""
+    import time
+    last = db_counts(metrics_url)
+    for _ in range(50):
+        time.sleep(0.3)
+        now = db_counts(metrics_url)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def commits(directory, cafile, port, metrics_url, state):
+    """Durable writes per ACME order, counted by the daemon (cairn_db_writes_total), and
+    nonces kept for the restart check (nonces mode)."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    k = Key()
+    c0, w0 = settled(metrics_url)
+    check("/metrics counts durable commits and writes", c0 is not None and w0 is not None,
+          (c0, w0))
+    st, doc = c.account(k)
+    c1, w1 = settled(metrics_url)
+    check("newAccount is one durable write", st == 201 and w1 - w0 == 1, (st, w1 - w0))
+    # Other parts of the daemon write too (OCSP pre-signing, CRLs): they only add, so
+    # the fewest writes of up to three orders is the order's own count.
+    first = reused = None
+    for i in range(3):
+        name = "w%d.example.test" % i
+        c1, w1 = settled(metrics_url)
+        ourl, order, pem = obtain(c, k, [name])
+        c2, w2 = settled(metrics_url)
+        ok = order.get("status") == "valid" and b"BEGIN CERTIFICATE" in pem
+        # newOrder (order + authorization + challenges), the validation result, finalize
+        # (certificate + indexes + audit event + the order turning valid).
+        first = w2 - w1 if ok and (first is None or w2 - w1 < first) else first
+        print("# order %d: %d writes, %d commits" % (i, w2 - w1, c2 - c1))
+        ourl, order, pem = obtain(c, k, [name])
+        c3, w3 = settled(metrics_url)
+        ok = order.get("status") == "valid" and b"BEGIN CERTIFICATE" in pem
+        reused = w3 - w2 if ok and (reused is None or w3 - w2 < reused) else reused
+        print("# order %d with its authorization reused: %d writes, %d commits" %
+              (i, w3 - w2, c3 - c2))
+        if first is not None and first <= 3 and reused is not None and reused <= 2:
+            break
+    check("a first order makes at most 3 durable writes", first is not None and first <= 3,
+          first)
+    check("an order whose authorization is reused makes at most 2 durable writes",
+          reused is not None and reused <= 2, reused)
+    w3 = db_counts(metrics_url)[1]
+    # Nonces never touch the database: a burst of them writes nothing.
+    for _ in range(20):
+        c.new_nonce()
+    c4, w4 = db_counts(metrics_url)
+    check("twenty new nonces write nothing", w4 == w3, w4 - w3)
+    # A nonce is accepted once.
+    n1 = c.new_nonce()
+    st, h, doc = c.post(k, ourl, None, nonce=n1)
+    check("a fresh nonce is accepted", st == 200, (st, doc))
+    st, h, doc = c.post(k, ourl, None, nonce=n1)
+    check("the same nonce again is badNonce", st == 400 and ptype(doc) == "badNonce", (st, doc))
+    n2 = c.new_nonce()
+    json.dump({"key": k.pem(), "kid": c.kid, "order": ourl, "used": n1, "unused": n2},
+              open(state, "w"))
+
+
+def nonces(directory, cafile, port, state):
+    """After a restart no nonce of the previous run is accepted."""
+    s = json.load(open(state))
+    k = Key(s["key"])
+    c = Client(directory, cafile)
+    c.kid = s["kid"]
+    st, h, doc = c.post(k, s["order"], None, nonce=s["used"])
+    check("a nonce used before the restart is badNonce after it",
+          st == 400 and ptype(doc) == "badNonce", (st, doc))
+    retry = h.get("Replay-Nonce")
+    st, h, doc = c.post(k, s["order"], None, nonce=s["unused"])
+    check("a nonce issued but unused before the restart is badNonce after it",
+          st == 400 and ptype(doc) == "badNonce", (st, doc))
+    st, h, doc = c.post(k, s["order"], None, nonce=retry)
+    check("the nonce carried by the badNonce answer works (the client's retry)",
+          st == 200 and doc.get("status") == "valid", (st, doc))
+
+
+def chall_of(c, key, az):
+    st, h, authz = c.post(key, az, None)
+    return authz, [x for x in authz.get("challenges", []) if x["type"] == "http-01"][0]
+
+
+def answer(c, key, az, tokdir):
+    """Puts the key authorization where the test's http-01 server finds it and answers
+    the challenge; returns the challenge as answered."""
+    authz, ch = chall_of(c, key, az)
+    with open("%s/%s" % (tokdir, ch["token"]), "w") as f:
+        f.write(ch["token"] + "." + key.thumb())
+    st, h, doc = c.post(key, ch["url"], {})
+    return st, doc
+
+
+def inflight(directory, cafile, port, state, tokdir):
+    """Three orders; the challenges of the first two are answered while the test's
+    http-01 server hangs, so with one validation worker one runs and one is queued."""
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    s = {"key": k.pem(), "kid": c.kid, "orders": [], "authzs": []}
+    for name in ("h1.example.test", "h2.example.test", "h3.example.test"):
+        st, h, order = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                    "value": name}]})
+        s["orders"].append(h.get("Location"))
+        s["authzs"].append(order["authorizations"][0])
+    for az in s["authzs"][:2]:
+        st, doc = answer(c, k, az, tokdir)
+        check("an answered challenge is processing", st == 200 and
+              doc.get("status") == "processing", (st, doc))
+    authz, ch = chall_of(c, k, s["authzs"][1])
+    check("the authorization shows its challenge processing", authz.get("status") ==
+          "pending" and ch.get("status") == "processing", authz)
+    st, h, doc = c.post(k, ch["url"], {})
+    check("answering it again while it runs changes nothing", st == 200 and
+          doc.get("status") == "processing", (st, doc))
+    json.dump(s, open(state, "w"))
+
+
+def resume(directory, cafile, state):
+    s = json.load(open(state))
+    k = Key(s["key"])
+    c = Client(directory, cafile)
+    c.kid = s["kid"]
+    return c, k, s
+
+
+def killed(directory, cafile, port, state, tokdir):
+    """After a kill -9 the validations under way are forgotten: the challenges are
+    pending again (never stuck processing), and answering again finishes the order."""
+    c, k, s = resume(directory, cafile, state)
+    for az in s["authzs"][:2]:
+        authz, ch = chall_of(c, k, az)
+        check("after the kill -9 the challenge is pending again", authz.get("status") ==
+              "pending" and ch.get("status") == "pending", authz)
+    st, doc = answer(c, k, s["authzs"][0], tokdir)
+    authz = poll(c, k, s["authzs"][0], "valid")
+    check("answered again, it validates", authz.get("status") == "valid", authz)
+    st, h, order = c.post(k, s["orders"][0], None)
+    st, h, fin = c.post(k, order["finalize"], {"csr": make_csr(["h1.example.test"])})
+    order = poll(c, k, s["orders"][0], "valid")
+    check("and its order is issued", order.get("status") == "valid", order)
+
+
+def park(directory, cafile, port, state, tokdir):
+    """With the http-01 server hanging again: h2's validation runs, h3's is queued."""
+    c, k, s = resume(directory, cafile, state)
+    for az in s["authzs"][1:3]:
+        st, doc = answer(c, k, az, tokdir)
+        check("answered before the stop: processing", st == 200 and
+              doc.get("status") == "processing", (st, doc))
+
+
+def parked(directory, cafile, port, state, tokdir):
+    """A clean stop kept the queued validation: the next start validates it, with no
+    new answer from the client."""
+    c, k, s = resume(directory, cafile, state)
+    authz = poll(c, k, s["authzs"][2], "valid")
+    check("the validation queued at the stop ran after the start", authz.get("status") ==
+          "valid", authz)
+
+
 def main():
     mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if mode == "negative":
@@ -809,6 +1001,12 @@ def main():
         chain(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "bounds":
         bounds(directory, cafile, port, sys.argv[5], sys.argv[6])
+    elif mode == "commits":
+        commits(directory, cafile, port, sys.argv[5], sys.argv[6])
+    elif mode == "nonces":
+        nonces(directory, cafile, port, sys.argv[5])
+    elif mode in ("inflight", "killed", "park", "parked"):
+        globals()[mode](directory, cafile, port, sys.argv[5], sys.argv[6])
     return 1 if FAILED else 0
 
 

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "acme/acme_int.h"
 #include "tests/unit/ca_fixture.h"
@@ -84,6 +86,14 @@ static json_t *load_authz(fixture_t *f)
 	return z;
 }
 
+static json_t *load_order(fixture_t *f)
+{
+	json_t *o = NULL;
+
+	assert_int_equal(acme_get(f->a, "o/CCCCCCCCCCCCCCCCCCCCCC", &o), 0);
+	return o;
+}
+
 static const char *chall_status(const json_t *z)
 {
 	return json_string_value(
@@ -114,7 +124,10 @@ static void test_table(void **state)
 		{ "revoked", "valid", 0 },       { "revoked", "deactivated", 0 },
 	};
 	static const move_case_t chall[] = {
-		{ "pending", "processing", 1 }, { "pending", "valid", 0 },
+		/* pending -> valid|invalid: the result of a validation held "processing" in
+		 * memory only (validate.c); stored "processing" is a parked one */
+		{ "pending", "processing", 1 }, { "pending", "valid", 1 },
+		{ "pending", "invalid", 1 },    { "pending", "deactivated", 0 },
 		{ "processing", "valid", 1 },   { "processing", "invalid", 1 },
 		{ "invalid", "valid", 0 },      { "invalid", "processing", 0 },
 		{ "valid", "invalid", 0 },
@@ -145,18 +158,41 @@ static void test_table(void **state)
 	json_decref(c);
 }
 
-/* Control: with nobody in the way, a valid result validates and is indexed for reuse. */
+/* Control: with nobody in the way, a valid result validates and is indexed for reuse,
+ * whether the challenge is stored "pending" (the validation ran in memory) or
+ * "processing" (parked at a clean stop, validated at the next start). */
 static void test_result_validates(void **state)
 {
+	static const char *const stored[] = { "processing", "pending" };
 	fixture_t *f = *state;
 	json_t *z;
+	size_t i;
 
-	store_authz(f, "pending", "processing", (int64_t)time(NULL) + 3600);
+	for (i = 0; i < 2; i++) {
+		store_authz(f, "pending", stored[i], (int64_t)time(NULL) + 3600);
+		assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+		z = load_authz(f);
+		assert_string_equal(acme_authz_status(z), "valid");
+		assert_string_equal(chall_status(z), "valid");
+		assert_true(reuse_indexed(f));
+		json_decref(z);
+	}
+}
+
+/* The same race with the challenge stored "pending" (its validation in memory only). */
+static void test_deactivation_wins_pending(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	json_t *z;
+
+	store_authz(f, "pending", "pending", (int64_t)time(NULL) + 3600);
+	assert_int_equal(acme_authz_deactivate(f->a, AUTHZ, NULL, &err), 0);
 	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
 	z = load_authz(f);
-	assert_string_equal(acme_authz_status(z), "valid");
-	assert_string_equal(chall_status(z), "valid");
-	assert_true(reuse_indexed(f));
+	assert_string_equal(acme_authz_status(z), "deactivated");
+	assert_string_equal(chall_status(z), "invalid");
+	assert_false(reuse_indexed(f));
 	json_decref(z);
 }
 
@@ -223,11 +259,115 @@ static void test_valid_stays(void **state)
 	json_decref(e);
 }
 
+/* ---- finalize: the order's move to valid commits with the certificate, or neither ---- */
+
+#define ORDER "CCCCCCCCCCCCCCCCCCCCCC"
+
+static int put_order(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return acme_txn_put(txn, "o/" ORDER, arg);
+}
+
+/* What finalize hands ca_issue as its record_extra: the order turns valid. */
+static int order_valid(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
+{
+	acme_order_change_t ch = { 0 };
+
+	ch.status = "valid";
+	ch.serial = serial_hex;
+	ch.expect = "pending";
+	ch.acct = ACCT;
+	return acme_order_change_txn(txn, ORDER, &ch, (json_t **)arg, err);
+}
+
+/* A small self-signed certificate with a random serial (the record needs no more). */
+static X509 *small_cert(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	uint8_t rnd[16];
+	BIGNUM *bn;
+
+	assert_non_null(k);
+	assert_non_null(x);
+	assert_int_equal(util_random(rnd, sizeof(rnd)), 0);
+	rnd[0] &= 0x7f;
+	rnd[0] |= 0x01;
+	bn = BN_bin2bn(rnd, sizeof(rnd), NULL);
+	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+	BN_free(bn);
+	X509_set_version(x, 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"o.example.test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_set_pubkey(x, k);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	EVP_PKEY_free(k);
+	return x;
+}
+
+static int cert_stored(fixture_t *f, X509 *x)
+{
+	uint8_t serial[DB_SERIAL_MAX];
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	int len = BN_bn2bin(bn, serial), rc;
+	db_txn_t *txn;
+	db_cert_t c;
+
+	BN_free(bn);
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	rc = db_cert_get(txn, serial, (size_t)len, &c);
+	db_txn_end(txn);
+	return rc == 0;
+}
+
+static void test_finalize_commits_with_cert(void **state)
+{
+	fixture_t *f = *state;
+	json_t *o = json_pack("{s:s, s:s, s:s}", "id", ORDER, "acct", ACCT, "status", "pending");
+	json_t *res = NULL, *owner = NULL;
+	ca_record_extra_t extra = { NULL, order_valid, &res };
+	cairn_err_t err = { 0 };
+	X509 *x1 = small_cert(), *x2 = small_cert();
+	char key[64];
+
+	assert_int_equal(db_write(f->db, put_order, o, &err), 0);
+	assert_int_equal(ca_record_with(f->db, x1, "issuing", "tls-server", "acme:acct/" ACCT,
+					"cert.issue", &extra, &err), 0);
+	assert_true(cert_stored(f, x1));
+	assert_non_null(res);
+	assert_string_equal(json_string_value(json_object_get(res, "status")), "valid");
+	json_decref(o);
+	o = load_order(f);
+	assert_string_equal(json_string_value(json_object_get(o, "status")), "valid");
+	snprintf(key, sizeof(key), "s/%s", json_string_value(json_object_get(o, "cert")));
+	assert_int_equal(acme_get(f->a, key, &owner), 0);
+	assert_string_equal(json_string_value(json_object_get(owner, "order")), ORDER);
+	/* The order is valid now: a second certificate for it is rolled back whole. */
+	assert_int_equal(ca_record_with(f->db, x2, "issuing", "tls-server", "acme:acct/" ACCT,
+					"cert.issue", &extra, &err), CAIRN_ECONFLICT);
+	assert_false(cert_stored(f, x2));
+	json_decref(o);
+	o = load_order(f);
+	assert_string_equal(json_string_value(json_object_get(o, "cert")),
+			    key + 2); /* still the first certificate */
+	json_decref(o);
+	json_decref(owner);
+	json_decref(res);
+	X509_free(x1);
+	X509_free(x2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test_setup_teardown(test_result_validates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deactivation_wins_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finalize_commits_with_cert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deactivation_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_stays, setup, teardown),
