@@ -479,6 +479,19 @@ typedef void (*ca_revoke_cb)(const char *issuer, const uint8_t *serial, size_t l
 /* Registers a listener (at most 4). Call before the ca is shared between
  * threads (it is not locked). Returns 0 or CAIRN_EINVAL. */
 int ca_on_revoke(ca_t *ca, ca_revoke_cb fn, void *arg) CAIRN_WUR;
+/* Registers a listener called after ca_issue stored a certificate (its issuer and serial,
+ * borrowed for the call), on the issuing thread: return quickly. At most 4; call before
+ * the ca is shared between threads. Returns 0 or CAIRN_EINVAL. */
+int ca_on_issue(ca_t *ca, ca_revoke_cb fn, void *arg) CAIRN_WUR;
+
+/* One issuing CA made by a rotation: its name, token key label and certificate (all
+ * borrowed for the call). Non-zero stops the walk and is returned. */
+typedef int (*ca_issuer_fn)(const char *name, const char *label, X509 *cert, void *arg,
+			    cairn_err_t *err);
+/* Calls fn for each issuing CA rotations made (DB_META "issuers"), oldest first, reading
+ * txn only: no ca_t, no token (read-only commands). Returns 0, CAIRN_EDB (damaged), or
+ * fn's code. */
+int ca_rotated_issuers(db_txn_t *txn, ca_issuer_fn fn, void *arg, cairn_err_t *err) CAIRN_WUR;
 
 /* ---- mass replacement (replace.c; docs/operations.md "Replacing certificates in bulk") ---- */
 

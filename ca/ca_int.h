@@ -140,6 +140,11 @@ struct ca {
 		void *arg;
 	} listeners[CA_MAX_LISTENERS];
 	size_t n_listeners;
+	struct {
+		ca_revoke_cb fn;
+		void *arg;
+	} issue_listeners[CA_MAX_LISTENERS]; /* ca_on_issue */
+	size_t n_issue_listeners;
 };
 
 /* Makes the issuer name with certificate cert (reference taken) and token key label,

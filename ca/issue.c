@@ -29,6 +29,16 @@ int ca_on_revoke(ca_t *ca, ca_revoke_cb fn, void *arg)
 	return 0;
 }
 
+int ca_on_issue(ca_t *ca, ca_revoke_cb fn, void *arg)
+{
+	if (ca == NULL || fn == NULL || ca->n_issue_listeners == CA_MAX_LISTENERS)
+		return CAIRN_EINVAL;
+	ca->issue_listeners[ca->n_issue_listeners].fn = fn;
+	ca->issue_listeners[ca->n_issue_listeners].arg = arg;
+	ca->n_issue_listeners++;
+	return 0;
+}
+
 void ca_notify_revoked(const ca_t *ca, const char *issuer, const uint8_t *serial, size_t len)
 {
 	size_t i;
@@ -349,6 +359,13 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	}
 	cert = NULL;
 	rc = 0;
+	{
+		uint8_t serial[DB_SERIAL_MAX];
+		int n = hex_decode(hex, serial, sizeof(serial));
+		for (i = 0; n > 0 && i < ca->n_issue_listeners; i++)
+			ca->issue_listeners[i].fn(iss->name, serial, (size_t)n,
+						  ca->issue_listeners[i].arg);
+	}
 out:
 	if (rc != 0)
 		ERR_clear_error(); /* the reason is in err; leave no stale entries behind */

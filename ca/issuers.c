@@ -78,18 +78,15 @@ out:
 	return rc;
 }
 
-int ca_iss_load_rotated(ca_t *ca, cairn_err_t *err)
+int ca_rotated_issuers(db_txn_t *txn, ca_issuer_fn fn, void *arg, cairn_err_t *err)
 {
-	db_txn_t *txn = NULL;
 	const void *v;
 	size_t vlen, i;
 	json_t *doc = NULL, *e;
 	int rc = 0;
 
-	if (db_read_begin(ca->db, &txn) != 0)
-		return cairn_err_set(err, CAIRN_EDB, "cannot read the database");
 	if (db_get(txn, DB_META, CA_ISSUERS_META, strlen(CA_ISSUERS_META), &v, &vlen) != 0)
-		goto out; /* never rotated */
+		return 0; /* never rotated */
 	if ((doc = json_loadb(v, vlen, 0, NULL)) == NULL || !json_is_array(doc)) {
 		rc = cairn_err_set(err, CAIRN_EDB, "meta %s is damaged", CA_ISSUERS_META);
 		goto out;
@@ -111,14 +108,42 @@ int ca_iss_load_rotated(ca_t *ca, cairn_err_t *err)
 					   CA_ISSUERS_META, i);
 			goto out;
 		}
-		rc = ca_iss_find(ca, name) != NULL ? 0 : ca_iss_add(ca, name, x, label, err);
+		rc = fn(name, label, x, arg, err);
 		X509_free(x);
 		if (rc != 0)
 			goto out;
 	}
-	atomic_store(&ca->cur, atomic_load(&ca->n_iss) - 1);
 out:
+	ERR_clear_error();
 	json_decref(doc);
+	return rc;
+}
+
+struct load {
+	ca_t *ca;
+	size_t n;
+};
+
+static int load_one(const char *name, const char *label, X509 *cert, void *arg,
+		    cairn_err_t *err)
+{
+	struct load *l = arg;
+
+	l->n++;
+	return ca_iss_find(l->ca, name) != NULL ? 0 : ca_iss_add(l->ca, name, cert, label, err);
+}
+
+int ca_iss_load_rotated(ca_t *ca, cairn_err_t *err)
+{
+	struct load l = { ca, 0 };
+	db_txn_t *txn = NULL;
+	int rc;
+
+	if (db_read_begin(ca->db, &txn) != 0)
+		return cairn_err_set(err, CAIRN_EDB, "cannot read the database");
+	rc = ca_rotated_issuers(txn, load_one, &l, err);
+	if (rc == 0 && l.n > 0) /* the last rotation's CA issues */
+		atomic_store(&ca->cur, atomic_load(&ca->n_iss) - 1);
 	db_txn_end(txn);
 	return rc;
 }

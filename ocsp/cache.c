@@ -34,6 +34,9 @@ int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err)
 	size_t i;
 	int rc = n > 0 ? db_write(o->db, store_op_run, &op, err) : 0;
 
+	for (i = 0; rc == 0 && o->pub != NULL && i < n; i++)
+		if (e[i].key[e[i].klen - 1] == OCSP_ALG_SHA1)
+			ocsp_pub_changed(o->pub, e[i].key, e[i].klen - 1);
 	for (i = 0; i < n; i++) {
 		free(e[i].val);
 		e[i].val = NULL;
@@ -328,6 +331,16 @@ static int sweep_del(db_txn_t *txn, void *arg, cairn_err_t *err)
 	return 0;
 }
 
+/* The published tree drops the files of the expired certificates just swept. */
+static void publish_swept(ocsp_t *o, const struct sweep *w)
+{
+	size_t i;
+
+	for (i = 0; o->pub != NULL && i < w->n; i++)
+		if (w->klen[i] >= 2 && w->keys[i][w->klen[i] - 1] == OCSP_ALG_SHA1)
+			ocsp_pub_changed(o->pub, w->keys[i], w->klen[i] - 1);
+}
+
 int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 {
 	struct sweep *w = calloc(1, sizeof(*w));
@@ -356,6 +369,7 @@ int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 		}
 		if (w->n > 0 && (rc = db_write(o->db, sweep_del, w, err)) != 0)
 			break;
+		publish_swept(o, w);
 		total += w->n;
 		pthread_mutex_lock(&o->mu);
 		if (o->stopping)

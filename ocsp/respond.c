@@ -73,6 +73,7 @@ int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 	if ((o = calloc(1, sizeof(*o))) == NULL)
 		goto fail;
 	o->db = cfg->db;
+	o->pub = cfg->publish;
 	o->validity = cfg->validity;
 	o->scan_interval = cfg->scan_interval > 0 ? cfg->scan_interval : cfg->validity / 8;
 	if (cfg->scan_interval <= 0 && o->scan_interval > 3600)
@@ -184,13 +185,19 @@ static int cid_serial(OCSP_CERTID *cid, uint8_t out[DB_SERIAL_MAX], size_t *len)
 void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *serial,
 		     size_t len, ocsp_state_t *st)
 {
+	ocsp_state_of(txn, is->name, serial, len, st);
+}
+
+void ocsp_state_of(db_txn_t *txn, const char *issuer, const uint8_t *serial, size_t len,
+		   ocsp_state_t *st)
+{
 	db_cert_t c;
 
 	memset(st, 0, sizeof(*st));
 	memcpy(st->serial, serial, len);
 	st->serial_len = len;
 	st->reason = -1;
-	if (db_cert_get(txn, serial, len, &c) != 0 || strcmp(c.issuer, is->name) != 0)
+	if (db_cert_get(txn, serial, len, &c) != 0 || strcmp(c.issuer, issuer) != 0)
 		return;
 	st->known = 1;
 	st->status = c.status;
@@ -350,13 +357,18 @@ static int signer_is(const struct ocsp_iss *is, const uint8_t *tag)
 	return t == cur;
 }
 
-int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
-		       size_t vlen, time_t now)
+int ocsp_cache_current(const ocsp_state_t *st, const uint8_t *v, size_t vlen, time_t now)
 {
 	return vlen > OCSP_CACHE_HDR && v[0] == OCSP_CACHE_VERSION && v[1] == cache_status(st) &&
 	       v[2] == (st->reason < 0 ? OCSP_NO_REASON : st->reason) &&
 	       (int64_t)db_be64_get(v + 3) == st->revoked_at &&
-	       (int64_t)db_be64_get(v + 19) > (int64_t)now && signer_is(is, v + OCSP_CACHE_OFF_SIGNER);
+	       (int64_t)db_be64_get(v + 19) > (int64_t)now;
+}
+
+int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
+		       size_t vlen, time_t now)
+{
+	return ocsp_cache_current(st, v, vlen, now) && signer_is(is, v + OCSP_CACHE_OFF_SIGNER);
 }
 
 /*
