@@ -113,3 +113,6 @@ EXTRA_DIST += tests/integration/ui.sh tests/integration/ui_browser.py
 # The scale bench's path at N = 20000 (bench/scale.sh runs the large sizes by hand).
 TESTS += tests/integration/scale_smoke.sh
 EXTRA_DIST += tests/integration/scale_smoke.sh
+# The published tree (ocsp.publish, crl.publish, cairn publish) behind a real nginx on loopback.
+TESTS += tests/integration/publish.sh
+EXTRA_DIST += tests/integration/publish.sh docs/nginx-publish.conf
