@@ -172,8 +172,8 @@ const cfg_key_t config_keys[] = {
 	  "thirds of the current one's lifetime); at least twice ocsp.validity" },
 	{ "ocsp.publish", F(CFG_STR, ocsp_publish), "", 0, 4096, NULL, 0,
 	  "directory of the published tree (docs/scaling.md): every current pre-signed answer "
-	  "written as ocsp/<base64 GET path> and ocsp/sha256/<hh>/<hex of the request>, for a "
-	  "web server or CDN; empty = off" },
+	  "written as ocsp/BASE64 (its RFC 5019 GET path) and ocsp/sha256/HH/HEX (SHA-256 of "
+	  "the request), for a web server or CDN (docs/nginx-publish.conf); empty = off" },
 	{ "ocsp.publish_delay", F(CFG_INT, ocsp_publish_delay), "1", 0, 3600, NULL, 0,
 	  "seconds changes (issuance, revocation, re-signing) are gathered before they are "
 	  "written to ocsp.publish" },
