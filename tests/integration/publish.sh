@@ -174,12 +174,20 @@ ok "the issuing CA certificate is served at /ca/issuing.crt (AIA caIssuers), DER
 	openssl x509 -in '$ISSUING' -outform DER | cmp - '$WORK/issuing.der' &&
 	grep -qi '^Content-Type: application/pkix-cert' '$WORK/ca.h'"
 
+# Someone with write access to the tree plants a symlink under the daemon's temporary name
+# for alpha's answer: the rewrite after the revocation must not write through it.
+ALPHA_FILE=$TREE/ocsp/$(sed 's|//*|/|g' "$WORK/alpha.b64")
+echo keep >"$WORK/victim"
+ln -s "$WORK/victim" "$ALPHA_FILE.tmp.$SERVE_PID"
+
 # Revocation: the tree changes within the delay; nginx serves revoked; the CRL lists it.
 ok "revoke alpha (keyCompromise)" "$CAIRN" revoke --dir "$D" "$ALPHA" --reason keyCompromise
 revoked_alpha() { fetch alpha enc "$WORK/a4" && verify "$WORK/a4" revoked -cert "$WORK/alpha.pem"; }
 ok "nginx serves alpha's revoked answer within ocsp.publish_delay + 5 s" \
 	until_ok $(((DELAY + 5) * 10)) revoked_alpha
 ok "  ... reason keyCompromise" grep -q "Reason: keyCompromise" "$WORK/a4.txt"
+ok "  ... a symlink planted at the temporary name was not written through" sh -c "
+	[ \"\$(cat '$WORK/victim')\" = keep ] && [ ! -e '$ALPHA_FILE.tmp.$SERVE_PID' ] && [ ! -L '$ALPHA_FILE.tmp.$SERVE_PID' ]"
 ok "  ... the raw path too" sh -c "curl -sf -o '$WORK/a5' '$NG_URL/ocsp/$(cat "$WORK/alpha.b64")' && cmp '$WORK/a4' '$WORK/a5'"
 crl_lists_alpha() {
 	curl -sf -D "$WORK/crl.h" -o "$WORK/issuing.crl" "$NG_URL/crl/issuing.crl" &&
