@@ -259,6 +259,19 @@ last_one_line "  ... one line"
 fails "cairn publish on a directory without a CA fails" "$CAIRN" publish --dir "$WORK/nothing" --to "$WORK/x"
 last_one_line "  ... one line"
 
+# A restart brings the tree back in line: a deleted answer and a damaged one are rewritten.
+ca_stop
+VICTIM=$(find "$TREE/ocsp" -type f ! -path '*/sha256/*' ! -name 'index.ocsp' | sed -n 5p)
+rm -f "$ALPHA_FILE"
+printf 'not an answer' >"$VICTIM"
+ca_serve "$D" || bail "cairn serve did not start again"
+ok "after a restart the deleted answer is back (nginx serves alpha revoked)" \
+	until_ok 300 revoked_alpha
+ok "  ... and the damaged file is a valid answer again" until_ok 100 python3 -c "
+import sys
+from cryptography.x509 import ocsp
+ocsp.load_der_ocsp_response(open(sys.argv[1], 'rb').read())" "$VICTIM"
+
 ca_stop
 kill -TERM "$NGINX_PID" 2>/dev/null
 wait "$NGINX_PID" 2>/dev/null
