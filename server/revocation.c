@@ -224,4 +224,17 @@ void server_revocation_metrics(server_t *s, mtext_t *m)
 		  (unsigned long)hits, (unsigned long)live, (unsigned long)presigned,
 		  (unsigned long)ocsp_swept(s->ocsp), cached,
 		  (unsigned long)crl_number, crl_len);
+	if (s->ocsp_pub != NULL) {
+		ocsp_pub_stats_t ps;
+		ocsp_pub_stats(s->ocsp_pub, &ps);
+		mtext_add(m,
+			  "# HELP cairn_ocsp_published_total OCSP answers written to the published "
+			  "tree (ocsp.publish), files removed, answers that could not be written.\n"
+			  "# TYPE cairn_ocsp_published_total counter\n"
+			  "cairn_ocsp_published_total{result=\"written\"} %lu\n"
+			  "cairn_ocsp_published_total{result=\"removed\"} %lu\n"
+			  "cairn_ocsp_published_total{result=\"failed\"} %lu\n",
+			  (unsigned long)ps.written, (unsigned long)ps.removed,
+			  (unsigned long)ps.failed);
+	}
 }

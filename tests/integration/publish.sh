@@ -247,6 +247,15 @@ ok "a temporary file in the tree is never served" sh -c "
 ok "a request for a certificate that is not ours is 404, not another answer" sh -c "
 	[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$NG_URL/ocsp/MEIwQDA%2BMDwwOjAJBgUrDgMCGgUABBQAAAAAAAAAAAAAAAAAAAAAAAAAAAQUAAAAAAAAAAAAAAAAAAAAAAAAAAACAQE%3D')\" = 404 ]"
 
+ok "/metrics counts the answers published, none failed" sh -c "
+	curl -sf '$HTTP_URL/metrics' >'$WORK/metrics.txt' &&
+	awk '/^cairn_ocsp_published_total[{]result=\"written\"[}]/ { w = \$2 }
+	     /^cairn_ocsp_published_total[{]result=\"failed\"[}]/ { f = \$2; seen = 1 }
+	     END { exit !(w >= $N && seen && f == 0) }' '$WORK/metrics.txt'"
+if command -v promtool >/dev/null 2>&1; then
+	ok "  ... promtool accepts the exposition" sh -c "promtool check metrics <'$WORK/metrics.txt'"
+fi
+
 # The one-shot command writes the same tree.
 ok "cairn publish --to writes the tree once, beside the running daemon" \
 	"$CAIRN" publish --dir "$D" --to "$WORK/once"
