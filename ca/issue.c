@@ -352,15 +352,6 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	}
 	if (rc != 0)
 		goto out;
-	{
-		uint8_t sb[DB_SERIAL_MAX];
-		int sn = hex_decode(hex, sb, sizeof(sb));
-		size_t l;
-
-		for (l = 0; sn > 0 && l < ca->n_issue_listeners; l++)
-			ca->issue_listeners[l].fn(iss->name, sb, (size_t)sn,
-						  ca->issue_listeners[l].arg);
-	}
 	if (issued_new(iss, cert, hex, seq, out) != 0) {
 		/* Stored and durable, but the caller cannot get it: say so plainly. */
 		rc = cairn_err_set(err, CAIRN_ENOMEM,
@@ -370,6 +361,13 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	}
 	cert = NULL;
 	rc = 0;
+	{
+		uint8_t serial[DB_SERIAL_MAX];
+		int n = hex_decode(hex, serial, sizeof(serial));
+		for (i = 0; n > 0 && i < ca->n_issue_listeners; i++)
+			ca->issue_listeners[i].fn(iss->name, serial, (size_t)n,
+						  ca->issue_listeners[i].arg);
+	}
 out:
 	if (rc != 0)
 		ERR_clear_error(); /* the reason is in err; leave no stale entries behind */

@@ -36,6 +36,8 @@ int cli_inventory(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_discover(int argc, char **argv);
 int cli_replace(int argc, char **argv);
+/* `publish --to DIR` (publish_cmd.c): the published tree, once. */
+int cli_publish(int argc, char **argv);
 
 /* POSTs json to the running daemon's admin API at /admin/v1{path} with the
  * admin token (api_client.c). Returns the HTTP status with the answer in *body

@@ -211,6 +211,13 @@ static const cli_command_t commands[] = {
 	  "  certificate for it on any channel (lifted by cancel).\n"
 	  "  (admin role; see docs/operations.md)\n"
 	  CLI_CONN_HELP },
+	{ "publish", cli_publish, "publish --dir DIR --to OUT",
+	  "  --dir DIR              data directory (the daemon may run: the database is only read)\n"
+	  "  --to OUT               the tree to write (created when missing)\n"
+	  "  Writes what ocsp.publish and crl.publish keep up to date: every current pre-signed\n"
+	  "  OCSP answer as OUT/ocsp/<base64 GET path> and OUT/ocsp/sha256/<hh>/<hex>, the CRLs\n"
+	  "  as OUT/crl/NAME.crl, the CA certificates as OUT/ca/NAME.crt; each file atomically.\n"
+	  "  Serve OUT with docs/nginx-publish.conf (docs/scaling.md).\n" },
 	{ "config", cli_config, "config keys [--json] | config check --dir DIR | config profiles [--dir DIR]",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"
 	  "  keys --json            the same table as JSON (docs/cli.md)\n"

@@ -81,6 +81,10 @@ typedef struct crl_config {
 	                             (also rebuilt, debounced, after revocations), served
 	                             and published as NAME-delta.crl */
 	const char *base_url;     /* http base for the Freshest CRL URL ({base}/crl/NAME-delta.crl) */
+	const char *tree_dir;     /* NULL, or the root of a published tree (absolute): every CRL
+	                             is also written to tree_dir/crl/NAME.crl (NAME-delta.crl) and
+	                             each issuer's certificate to tree_dir/ca/NAME.crt (DER), the
+	                             paths the HTTP listener serves them at; docs/scaling.md */
 } crl_config_t;
 
 /*
@@ -105,7 +109,8 @@ void crl_free(crl_t *c);
 /*
  * Rebuilds issuer's CRL now: the next CRL number is committed first (one
  * db_write, so numbers never repeat even after a crash), then the CRL is
- * built, written atomically to publish_dir/NAME.crl and served.
+ * built, written atomically to publish_dir/NAME.crl (and the tree, when set) with its
+ * thisUpdate as modification time, and served.
  * Returns 0, CAIRN_ENOENT (no such issuer), or a build/db/file code. Thread-safe.
  */
 int crl_rebuild(crl_t *c, const char *issuer, cairn_err_t *err) CAIRN_WUR;

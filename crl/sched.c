@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -19,6 +20,7 @@
 /* One published CRL: the full one or the delta of an issuer (guarded by crl.mu). */
 struct crl_slot {
 	char *path;            /* publish_dir/NAME.crl or NAME-delta.crl */
+	char *tree_path;       /* tree_dir/crl/NAME.crl or NAME-delta.crl, or NULL */
 	uint8_t *der;          /* current CRL */
 	size_t len;
 	int64_t this_update, next_update;
@@ -40,7 +42,7 @@ struct crl {
 	db_t *db;
 	struct crl_iss iss[CRL_MAX_ISSUERS];
 	_Atomic size_t n_iss;      /* slots below it are set up; crl_add_issuer appends */
-	char *publish_dir, *base_url;
+	char *publish_dir, *base_url, *tree_dir;
 	int64_t period, overlap, debounce, delta_period;
 	int keep_expired;
 	pthread_mutex_t mu;        /* the current CRLs and the schedule */
@@ -210,6 +212,27 @@ static int recorded_match(crl_t *c, const struct crl_iss *is, const char *data, 
 	return ok;
 }
 
+/* Writes a CRL to the slot's file and its copy in the tree (when set), each atomically
+ * with thisUpdate as modification time (a web server's Last-Modified). The copy is
+ * skipped when the tree already holds it (same size and time: a restart's adopted CRL). */
+static int slot_write(const struct crl_slot *slot, const uint8_t *der, size_t len, int64_t tu,
+		      cairn_err_t *err)
+{
+	struct stat sb;
+	int rc;
+
+	if (slot->der != der && (rc = fs_write_atomic_ex(slot->path, der, len, 0644, 0, (time_t)tu)) != 0)
+		return cairn_err_set(err, rc, "crl: publishing %s: %s", slot->path,
+				     cairn_strerror(rc));
+	if (slot->tree_path == NULL ||
+	    (stat(slot->tree_path, &sb) == 0 && (size_t)sb.st_size == len && sb.st_mtime == tu))
+		return 0;
+	if ((rc = fs_write_atomic_ex(slot->tree_path, der, len, 0644, FS_MKDIRS, (time_t)tu)) != 0)
+		return cairn_err_set(err, rc, "crl: publishing %s: %s", slot->tree_path,
+				     cairn_strerror(rc));
+	return 0;
+}
+
 int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 {
 	struct crl_iss *is = NULL;
@@ -253,10 +276,8 @@ int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 	db_txn_end(txn);
 	if (rc != 0)
 		goto out;
-	if ((rc = fs_write_atomic(slot->path, der, len, 0644)) != 0) {
-		cairn_err_set(err, rc, "crl: publishing %s: %s", slot->path, cairn_strerror(rc));
+	if ((rc = slot_write(slot, der, len, p.this_update, err)) != 0)
 		goto out;
-	}
 	if (!delta)
 		record_published(c, is, &p, der, len);
 	pthread_mutex_lock(&c->mu);
@@ -369,6 +390,23 @@ out:
 	return ok;
 }
 
+/* The issuer's certificate in the tree as the HTTP listener serves it: ca/NAME.crt, DER. */
+static int tree_ca_cert(crl_t *c, const crl_issuer_t *ci)
+{
+	unsigned char *der = NULL;
+	char *path = NULL;
+	int n = i2d_X509(ci->cert, &der), rc = CAIRN_ENOMEM;
+
+	if (n > 0 && asprintf(&path, "%s/ca/%s.crt", c->tree_dir, ci->name) >= 0)
+		rc = fs_write_atomic_ex(path, der, (size_t)n, 0644, FS_MKDIRS, 0);
+	else
+		path = NULL;
+	OPENSSL_free(der);
+	free(path);
+	ERR_clear_error();
+	return rc;
+}
+
 /* Sets up the next issuer slot from ci, then counts it. One writer at a time (crl_open,
  * or crl_add_issuer under build_mu); the slot's CRL is built by the caller. */
 static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
@@ -385,16 +423,22 @@ static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
 	memset(is, 0, sizeof(*is));
 	snprintf(is->name, sizeof(is->name), "%s", ci->name);
 	snprintf(file, sizeof(file), "%s.crl", ci->name);
-	if ((is->full.path = fs_join(c->publish_dir, file)) == NULL)
+	if ((is->full.path = fs_join(c->publish_dir, file)) == NULL ||
+	    (c->tree_dir != NULL && asprintf(&is->full.tree_path, "%s/crl/%s", c->tree_dir, file) < 0))
 		goto nomem;
 	if (c->delta_period > 0) {
 		snprintf(file, sizeof(file), "%s-delta.crl", ci->name);
 		if ((is->delta.path = fs_join(c->publish_dir, file)) == NULL ||
+		    (c->tree_dir != NULL &&
+		     asprintf(&is->delta.tree_path, "%s/crl/%s", c->tree_dir, file) < 0) ||
 		    asprintf(&is->freshest_url, "%s/crl/%s", c->base_url, file) < 0) {
 			is->freshest_url = NULL;
 			goto nomem;
 		}
 	}
+	if (c->tree_dir != NULL && tree_ca_cert(c, ci) != 0)
+		return cairn_err_set(err, CAIRN_EIO, "crl: cannot write %s/ca/%s.crt", c->tree_dir,
+				     ci->name);
 	X509_up_ref(ci->cert);
 	is->cert = ci->cert;
 	EVP_PKEY_up_ref(ci->key);
@@ -406,6 +450,8 @@ static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
 nomem:
 	free(is->full.path);
 	free(is->delta.path);
+	free(is->full.tree_path);
+	free(is->delta.tree_path);
 	memset(is, 0, sizeof(*is));
 	return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 }
@@ -417,8 +463,13 @@ static int first_build(crl_t *c, struct crl_iss *is, cairn_err_t *err)
 	char name[48];
 	int rc;
 
-	if (!adopt_published(c, is) && (rc = crl_rebuild(c, is->name, err)) != 0)
+	if (adopt_published(c, is)) {
+		if ((rc = slot_write(&is->full, is->full.der, is->full.len, is->full.this_update,
+				     err)) != 0)
+			return rc;
+	} else if ((rc = crl_rebuild(c, is->name, err)) != 0) {
 		return rc;
+	}
 	snprintf(name, sizeof(name), "%s-delta", is->name);
 	if (c->delta_period > 0 && (rc = crl_rebuild(c, name, err)) != 0)
 		return rc;
@@ -476,6 +527,7 @@ int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 		pthread_condattr_destroy(&ca);
 	}
 	if ((c->publish_dir = strdup(cfg->publish_dir)) == NULL ||
+	    (cfg->tree_dir != NULL && (c->tree_dir = strdup(cfg->tree_dir)) == NULL) ||
 	    (cfg->base_url != NULL && (c->base_url = strdup(cfg->base_url)) == NULL))
 		goto nomem;
 	for (i = 0; i < cfg->n_issuers; i++)
@@ -615,6 +667,7 @@ int crl_start(crl_t *c, cairn_err_t *err)
 static void slot_free(struct crl_slot *slot)
 {
 	free(slot->path);
+	free(slot->tree_path);
 	free(slot->der);
 }
 
@@ -639,6 +692,7 @@ void crl_free(crl_t *c)
 	}
 	free(c->publish_dir);
 	free(c->base_url);
+	free(c->tree_dir);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->build_mu);
 	pthread_cond_destroy(&c->cv);

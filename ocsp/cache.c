@@ -68,15 +68,19 @@ static int signer_is(const struct ocsp_iss *is, const uint8_t *tag)
 	return is->any_signer || t == cur;
 }
 
-int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
-		       size_t vlen, time_t now)
+int ocsp_cache_current(const ocsp_state_t *st, const uint8_t *v, size_t vlen, time_t now)
 {
 	return vlen > OCSP_CACHE_HDR && v[OCSP_CACHE_OFF_VERSION] == OCSP_CACHE_VERSION &&
 	       v[OCSP_CACHE_OFF_STATUS] == cache_status(st) &&
 	       v[OCSP_CACHE_OFF_REASON] == cache_reason(st) &&
 	       (int64_t)db_be64_get(v + OCSP_CACHE_OFF_REVOKED_AT) == st->revoked_at &&
-	       (int64_t)ocsp_cache_next_update(v) > (int64_t)now &&
-	       signer_is(is, v + OCSP_CACHE_OFF_SIGNER);
+	       (int64_t)ocsp_cache_next_update(v) > (int64_t)now;
+}
+
+int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
+		       size_t vlen, time_t now)
+{
+	return ocsp_cache_current(st, v, vlen, now) && signer_is(is, v + OCSP_CACHE_OFF_SIGNER);
 }
 
 int ocsp_cache_is_unknown(const uint8_t *v, size_t vlen)
@@ -140,6 +144,9 @@ int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err)
 		atomic_fetch_add(&o->cache_writes, 1);
 		rc = db_write(o->db, store_op_run, &op, err);
 	}
+	for (i = 0; rc == 0 && o->pub != NULL && i < n; i++)
+		if (e[i].key[e[i].klen - 1] == OCSP_ALG_SHA1)
+			ocsp_pub_changed(o->pub, e[i].key, e[i].klen - 1);
 	for (i = 0; i < n; i++) {
 		free(e[i].val);
 		e[i].val = NULL;
@@ -449,6 +456,16 @@ static int sweep_del(db_txn_t *txn, void *arg, cairn_err_t *err)
 	return 0;
 }
 
+/* The published tree drops the files of the expired certificates just swept. */
+static void publish_swept(ocsp_t *o, const struct sweep *w)
+{
+	size_t i;
+
+	for (i = 0; o->pub != NULL && i < w->n; i++)
+		if (w->klen[i] >= 2 && w->keys[i][w->klen[i] - 1] == OCSP_ALG_SHA1)
+			ocsp_pub_changed(o->pub, w->keys[i], w->klen[i] - 1);
+}
+
 int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 {
 	struct sweep *w = calloc(1, sizeof(*w));
@@ -480,6 +497,7 @@ int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 			if ((rc = db_write(o->db, sweep_del, w, err)) != 0)
 				break;
 		}
+		publish_swept(o, w);
 		total += w->n;
 		pthread_mutex_lock(&o->mu);
 		if (o->stopping)

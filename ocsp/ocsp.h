@@ -20,6 +20,7 @@
 #define OCSP_MAX_SINGLE 16
 
 typedef struct ocsp ocsp_t;
+typedef struct ocsp_pub ocsp_pub_t;
 
 /* One CA we answer for. Everything borrowed during ocsp_open (references are taken). */
 typedef struct ocsp_issuer {
@@ -42,6 +43,7 @@ typedef struct ocsp_config {
 	                             no signer (signer_cert/signer_key NULL), db read-only;
 	                             answers come from the cache the daemon keeps, a miss is
 	                             tryLater; ocsp_start must not be called */
+	ocsp_pub_t *publish;      /* borrowed, or NULL: told of every answer stored or swept */
 } ocsp_config_t;
 
 /*
@@ -136,5 +138,64 @@ int ocsp_set_signer(ocsp_t *o, const char *issuer, X509 *signer_cert, EVP_PKEY *
  * be NULL) receives the number signed. For tests and benchmarks; do not call
  * while the refresher runs. Returns 0 or a db/crypto code. */
 int ocsp_refresh_all(ocsp_t *o, size_t *n, cairn_err_t *err) CAIRN_WUR;
+
+/* ---- the published tree (publish.c; docs/scaling.md "Serving revocation data as files") ----
+ *
+ * Under a directory DIR, one file per certificate with a current pre-signed answer:
+ *   DIR/ocsp/<base64 of the DER OCSPRequest>   the RFC 5019 GET path: the request a
+ *       client makes for that certificate (one CertID with SHA-1 hashes, no nonce, no
+ *       extensions), standard base64 with padding. Its '/' characters are directory
+ *       separators, so a web server that decodes %2F (nginx, S3) finds the same file for
+ *       a raw and a percent-encoded path; a name ending in '/' is that directory's file
+ *       OCSP_PUB_INDEX.
+ *   DIR/ocsp/sha256/<hh>/<hex>                   the same answer named by the SHA-256 of
+ *       that DER request (hh its first two hex digits), for a front end that turns a
+ *       POST into a file lookup.
+ * Each file is the OCSPResponse DER, written atomically (temporary file and rename in
+ * its directory) with its modification time set to the answer's thisUpdate.
+ */
+#define OCSP_PUB_INDEX "index.ocsp"
+/* Longest relative path of a published answer. */
+#define OCSP_PUB_PATH_MAX 512
+
+/* The two relative names of the answer for serial (len bytes) of the CA with certificate
+ * issuer: get (the GET path, "ocsp/...") and hash ("ocsp/sha256/..."), each
+ * OCSP_PUB_PATH_MAX bytes. der/der_len (both may be NULL) receive the DER request
+ * (malloc'd). Returns 0, CAIRN_EINVAL (serial), CAIRN_ECRYPTO, CAIRN_ENOMEM. */
+int ocsp_pub_names(X509 *issuer, const uint8_t *serial, size_t len, char *get, char *hash,
+		   uint8_t **der, size_t *der_len) CAIRN_WUR;
+
+/* A publisher into dir (absolute; created 0755 when missing) that writes the fresh
+ * answers of db's cache whose status matches the certificate's. delay: seconds changes
+ * are gathered (ocsp_pub_changed) before they are written. *out owned by the caller:
+ * ocsp_pub_free. Returns 0, CAIRN_EINVAL, CAIRN_EIO (dir), CAIRN_ENOMEM. */
+int ocsp_pub_new(db_t *db, const char *dir, int64_t delay, ocsp_pub_t **out,
+		 cairn_err_t *err) CAIRN_WUR;
+/* Publishes the answers of the CA named name (certificate cert, reference taken) too.
+ * Thread-safe. Returns 0, CAIRN_EINVAL, CAIRN_ECONFLICT (full). */
+int ocsp_pub_add_issuer(ocsp_pub_t *p, const char *name, X509 *cert) CAIRN_WUR;
+/* Counts of one pass or since ocsp_pub_new. */
+typedef struct ocsp_pub_stats {
+	uint64_t written;   /* answers written (two names each) */
+	uint64_t unchanged; /* already in the tree (same size and thisUpdate) */
+	uint64_t removed;   /* answers of expired certificates removed */
+	uint64_t skipped;   /* stale or not matching the certificate's status: left alone */
+	uint64_t failed;    /* files that could not be written */
+} ocsp_pub_stats_t;
+/* One pass over the whole cache on the calling thread: writes every current answer not
+ * already in the tree, one read txn per 1024 answers, one syncfs at the end. st may be
+ * NULL. Do not call while the publisher thread runs. Returns 0 or a db/file code. */
+int ocsp_pub_all(ocsp_pub_t *p, ocsp_pub_stats_t *st, cairn_err_t *err) CAIRN_WUR;
+/* Starts the publisher thread: one ocsp_pub_all pass first, then the serials given to
+ * ocsp_pub_changed, at most delay seconds after the first of a batch (a full pass again
+ * when more than its queue holds were changed). Returns 0 or CAIRN_EIO. */
+int ocsp_pub_start(ocsp_pub_t *p, cairn_err_t *err) CAIRN_WUR;
+/* Queues serial (len bytes, copied) for publishing: its current answer written, or its
+ * files removed once the certificate has expired. Thread-safe; never blocks on files. */
+void ocsp_pub_changed(ocsp_pub_t *p, const uint8_t *serial, size_t len);
+/* Counters since ocsp_pub_new. Thread-safe. */
+void ocsp_pub_stats(ocsp_pub_t *p, ocsp_pub_stats_t *st);
+/* Stops the thread (the queue is written first) and frees. NULL is a no-op. */
+void ocsp_pub_free(ocsp_pub_t *p);
 
 #endif

@@ -101,6 +101,7 @@ struct ocsp {
 	size_t n_changed;
 	ocsp_entry_t *stores;    /* live-signed answers to store */
 	size_t n_stores;
+	ocsp_pub_t *pub;         /* borrowed: told of every stored or swept answer, or NULL */
 };
 
 /* respond.c */
@@ -109,9 +110,15 @@ struct ocsp {
  * Returns 0 or CAIRN_ECRYPTO/CAIRN_ENOMEM. Thread-safe. */
 int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t now,
 		    ocsp_entry_t *e) CAIRN_WUR;
+/* 1 when a cached value has the current format, is fresh at now and was signed for
+ * state st (whoever signed it). */
+int ocsp_cache_current(const ocsp_state_t *st, const uint8_t *v, size_t vlen, time_t now);
 /* Reads the state of serial for issuer i in txn. */
 void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *serial,
 		     size_t len, ocsp_state_t *st);
+/* The same for the issuer named issuer. */
+void ocsp_state_of(db_txn_t *txn, const char *issuer, const uint8_t *serial, size_t len,
+		   ocsp_state_t *st);
 
 /* The current responder of issuer i with a reference taken; release with ocsp_signer_put. */
 struct ocsp_signer *ocsp_signer_get(ocsp_t *o, size_t i);

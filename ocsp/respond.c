@@ -76,6 +76,7 @@ int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err)
 		goto fail;
 	o->db = cfg->db;
 	o->presigned_only = cfg->presigned_only;
+	o->pub = cfg->publish;
 	o->validity = cfg->validity;
 	o->scan_interval = cfg->scan_interval > 0 ? cfg->scan_interval : cfg->validity / 8;
 	if (cfg->scan_interval <= 0 && o->scan_interval > 3600)
@@ -190,13 +191,19 @@ static int cid_serial(OCSP_CERTID *cid, uint8_t out[DB_SERIAL_MAX], size_t *len)
 void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *serial,
 		     size_t len, ocsp_state_t *st)
 {
+	ocsp_state_of(txn, is->name, serial, len, st);
+}
+
+void ocsp_state_of(db_txn_t *txn, const char *issuer, const uint8_t *serial, size_t len,
+		   ocsp_state_t *st)
+{
 	db_cert_t c;
 
 	memset(st, 0, sizeof(*st));
 	memcpy(st->serial, serial, len);
 	st->serial_len = len;
 	st->reason = -1;
-	if (db_cert_get(txn, serial, len, &c) != 0 || strcmp(c.issuer, is->name) != 0)
+	if (db_cert_get(txn, serial, len, &c) != 0 || strcmp(c.issuer, issuer) != 0)
 		return;
 	st->known = 1;
 	st->status = c.status;

@@ -9,7 +9,8 @@ libpkcs11-helper1-dev softhsm2 opensc libcurl4-openssl-dev curl libc-ares-dev li
 ca-certificates certbot lego pebble python3 python3-cryptography python3-acme
 clang libclang-rt-14-dev jq faketime xz-utils
 mandoc systemd binutils passwd dpkg prometheus python3-aiosmtpd
-chromium chromium-driver python3-selenium libnss3-tools"
+chromium chromium-driver python3-selenium libnss3-tools
+nginx"
 
 missing=""
 for p in $PACKAGES; do

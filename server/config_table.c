@@ -170,9 +170,19 @@ const cfg_key_t config_keys[] = {
 	  1, 3650, NULL, 0,
 	  "lifetime of a delegated OCSP signer the daemon renews (new key in the token, at two "
 	  "thirds of the current one's lifetime); at least twice ocsp.validity" },
+	{ "ocsp.publish", F(CFG_STR, ocsp_publish), "", 0, 4096, NULL, 0,
+	  "directory of the published tree (docs/scaling.md): every current pre-signed answer "
+	  "written as ocsp/BASE64 (its RFC 5019 GET path) and ocsp/sha256/HH/HEX (SHA-256 of "
+	  "the request), for a web server or CDN (docs/nginx-publish.conf); empty = off" },
+	{ "ocsp.publish_delay", F(CFG_INT, ocsp_publish_delay), "1", 0, 3600, NULL, 0,
+	  "seconds changes (issuance, revocation, re-signing) are gathered before they are "
+	  "written to ocsp.publish" },
 	{ "crl", NF(CFG_OBJ), "", 0, 0, NULL, 0, "CRLs" },
 	{ "crl.publish_dir", F(CFG_STR, crl_publish_dir), "crl", 0, 0, NULL, 0,
 	  "directory the CRLs are written to atomically (NAME.crl) for a web server or CDN" },
+	{ "crl.publish", F(CFG_STR, crl_publish), "", 0, 4096, NULL, 0,
+	  "directory of the published tree (usually ocsp.publish's): each CRL also written as "
+	  "crl/NAME.crl and each CA certificate as ca/NAME.crt; empty = off" },
 	{ "crl.period", F(CFG_INT, crl_period), "86400", 60, 2592000, NULL, 0,
 	  "seconds between scheduled CRL rebuilds" },
 	{ "crl.overlap", F(CFG_INT, crl_overlap), "86400", 0, 2592000, NULL, 0,

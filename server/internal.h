@@ -97,6 +97,7 @@ typedef struct server {
 	pthread_mutex_t metrics_lock;
 	ocsp_t *ocsp;                   /* OCSP responder (revocation.c) */
 	crl_t *crl;                     /* CRL service (revocation.c) */
+	ocsp_pub_t *ocsp_pub;           /* the published tree, or NULL (ocsp.publish) */
 	server_material_t material[SERVER_MAX_MATERIAL]; /* under material_lock (health.c) */
 	size_t n_material;
 	pthread_mutex_t material_lock;

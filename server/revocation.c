@@ -14,6 +14,29 @@ static ocsp_issuer_t issuer_responder(const ca_issuer_info_t *info)
 	return (ocsp_issuer_t){ info->name, info->cert, info->cert, info->key, NULL };
 }
 
+/* The published tree (ocsp.publish, crl.publish): the OCSP publisher with the responder's
+ * issuers, handed to oc; *ocsp_tree and *crl_tree the absolute directories or NULL. */
+static int publish_open(server_t *s, ocsp_config_t *oc, char **ocsp_tree, char **crl_tree,
+			cairn_err_t *err)
+{
+	const cairn_config_t *cfg = s->cfg;
+	size_t i;
+	int rc;
+
+	if ((cfg->ocsp_publish[0] != '\0' && (*ocsp_tree = config_path(cfg, cfg->ocsp_publish)) == NULL) ||
+	    (cfg->crl_publish[0] != '\0' && (*crl_tree = config_path(cfg, cfg->crl_publish)) == NULL))
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	if (*ocsp_tree == NULL)
+		return 0;
+	if ((rc = ocsp_pub_new(s->db, *ocsp_tree, cfg->ocsp_publish_delay, &s->ocsp_pub, err)) != 0)
+		return rc;
+	for (i = 0; i < oc->n_issuers; i++)
+		if ((rc = ocsp_pub_add_issuer(s->ocsp_pub, oc->issuers[i].name, oc->issuers[i].cert)) != 0)
+			return cairn_err_set(err, rc, "ocsp: cannot publish for %s", oc->issuers[i].name);
+	oc->publish = s->ocsp_pub;
+	return 0;
+}
+
 int server_revocation_open(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
@@ -22,7 +45,7 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	EVP_PKEY *root_key = NULL, *issuing_key = NULL, *ocsp_key = NULL;
 	ocsp_config_t oc = { 0 };
 	crl_config_t cc = { 0 };
-	char *publish = NULL;
+	char *publish = NULL, *ocsp_tree = NULL, *crl_tree = NULL;
 	ca_issuer_info_t info;
 	size_t i;
 	int delegated = strcmp(cfg->ocsp_signer, "delegated") == 0, rc;
@@ -48,7 +71,8 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	 * itself is an authorised responder): nothing of theirs expires before they do. */
 	for (i = 1; ca_issuer_at(s->ca, i, &info) == 0; i++)
 		oc.issuers[oc.n_issuers++] = issuer_responder(&info);
-	if ((rc = ocsp_open(&oc, &s->ocsp, err)) != 0)
+	if ((rc = publish_open(s, &oc, &ocsp_tree, &crl_tree, err)) != 0 ||
+	    (rc = ocsp_open(&oc, &s->ocsp, err)) != 0)
 		goto out;
 
 	if ((publish = config_path(cfg, cfg->crl_publish_dir)) == NULL) {
@@ -68,6 +92,7 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 	cc.keep_expired = (int)cfg->crl_keep_expired;
 	cc.delta_period = cfg->crl_delta_period;
 	cc.base_url = s->http_url;
+	cc.tree_dir = crl_tree;
 	if ((rc = crl_open(&cc, &s->crl, err)) != 0)
 		goto out;
 	if ((rc = ca_on_revoke(s->ca, ocsp_changed, s->ocsp)) != 0 ||
@@ -77,6 +102,7 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 		goto out;
 	}
 	if ((rc = ocsp_start(s->ocsp, err)) != 0 || (rc = crl_start(s->crl, err)) != 0 ||
+	    (s->ocsp_pub != NULL && (rc = ocsp_pub_start(s->ocsp_pub, err)) != 0) ||
 	    (rc = server_renew_start(s, err)) != 0)
 		goto out;
 out:
@@ -85,6 +111,8 @@ out:
 	EVP_PKEY_free(issuing_key);
 	EVP_PKEY_free(ocsp_key);
 	free(publish);
+	free(ocsp_tree);
+	free(crl_tree);
 	return rc;
 }
 
@@ -102,7 +130,8 @@ int server_revocation_add_issuer(server_t *s, const char *name, cairn_err_t *err
 		return cairn_err_set(err, CAIRN_ENOENT, "no issuing CA %s", name);
 	oi = issuer_responder(&info);
 	ci = (crl_issuer_t){ info.name, info.cert, info.key };
-	if ((rc = ocsp_add_issuer(s->ocsp, &oi, err)) != 0 ||
+	if ((s->ocsp_pub != NULL && (rc = ocsp_pub_add_issuer(s->ocsp_pub, info.name, info.cert)) != 0) ||
+	    (rc = ocsp_add_issuer(s->ocsp, &oi, err)) != 0 ||
 	    (rc = crl_add_issuer(s->crl, &ci, err)) != 0)
 		return rc;
 	return 0;
@@ -112,8 +141,10 @@ void server_revocation_close(server_t *s)
 {
 	server_renew_close(s); /* first: a renewal may be switching the responder */
 	ocsp_free(s->ocsp);
+	ocsp_pub_free(s->ocsp_pub); /* after the responder: it tells the publisher of changes */
 	crl_free(s->crl);
 	s->ocsp = NULL;
+	s->ocsp_pub = NULL;
 	s->crl = NULL;
 }
 
@@ -202,4 +233,17 @@ void server_revocation_metrics(server_t *s, mtext_t *m)
 		  (unsigned long)hits, (unsigned long)live, (unsigned long)presigned,
 		  (unsigned long)ocsp_swept(s->ocsp), (unsigned long)ocsp_cache_writes(s->ocsp), cached,
 		  (unsigned long)crl_number, crl_len);
+	if (s->ocsp_pub != NULL) {
+		ocsp_pub_stats_t ps;
+		ocsp_pub_stats(s->ocsp_pub, &ps);
+		mtext_add(m,
+			  "# HELP cairn_ocsp_published_total OCSP answers written to the published "
+			  "tree (ocsp.publish), files removed, answers that could not be written.\n"
+			  "# TYPE cairn_ocsp_published_total counter\n"
+			  "cairn_ocsp_published_total{result=\"written\"} %lu\n"
+			  "cairn_ocsp_published_total{result=\"removed\"} %lu\n"
+			  "cairn_ocsp_published_total{result=\"failed\"} %lu\n",
+			  (unsigned long)ps.written, (unsigned long)ps.removed,
+			  (unsigned long)ps.failed);
+	}
 }

@@ -119,3 +119,6 @@ TESTS += tests/integration/scale_smoke.sh
 EXTRA_DIST += tests/integration/scale_smoke.sh
 TESTS += tests/integration/responder.sh
 EXTRA_DIST += tests/integration/responder.sh
+# The published tree (ocsp.publish, crl.publish, cairn publish) behind a real nginx on loopback.
+TESTS += tests/integration/publish.sh
+EXTRA_DIST += tests/integration/publish.sh docs/nginx-publish.conf

@@ -63,13 +63,41 @@ out:
 
 int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
+	return fs_write_atomic_ex(path, data, len, mode, 0, 0);
+}
+
+/* mkdir -p of the directory part of path (nothing when there is none). */
+static int mkdirs_parent(const char *path)
+{
+	char buf[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (n == 0)
+		return 0;
+	if (n >= sizeof(buf))
+		return CAIRN_EINVAL;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	return fs_mkdirs(buf, 0755);
+}
+
+int fs_write_atomic_ex(const char *path, const void *data, size_t len, unsigned mode, int flags,
+		       time_t mtime)
+{
 	char tmp[PATH_MAX];
 	const char *p = data;
 	int fd, rc = CAIRN_EIO;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
 		return CAIRN_EINVAL;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A new file, never through a symlink someone left under the temporary name (a
+	 * crash's leftover of the same name is removed first). */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0 && errno == ENOENT && (flags & FS_MKDIRS) && mkdirs_parent(path) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return CAIRN_EIO;
 	if (fchmod(fd, mode) != 0)
@@ -84,8 +112,13 @@ int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mod
 		p += w;
 		len -= (size_t)w;
 	}
-	if (fsync(fd) != 0)
+	if (!(flags & FS_NO_SYNC) && fsync(fd) != 0)
 		goto out;
+	if (mtime > 0) {
+		struct timespec ts[2] = { { .tv_sec = mtime }, { .tv_sec = mtime } };
+		if (futimens(fd, ts) != 0)
+			goto out;
+	}
 	if (close(fd) != 0) {
 		fd = -1;
 		goto out;

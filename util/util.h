@@ -146,6 +146,17 @@ int hex_decode(const char *in, uint8_t *out, size_t cap);
 int fs_read(const char *path, size_t max, char **out, size_t *len) CAIRN_WUR;
 /* Writes data to path atomically (tmp file, fsync, rename) with the given mode. */
 int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode) CAIRN_WUR;
+/* fs_write_atomic's flags. FS_NO_SYNC: no fsync (readers still never see a partial
+ * file; durability is the caller's, e.g. one syncfs after a batch). FS_MKDIRS: create
+ * the missing parent directories (0755). */
+#define FS_NO_SYNC 1
+#define FS_MKDIRS 2
+/* fs_write_atomic with flags and, when mtime > 0, the file's access and modification
+ * times set to mtime before it is renamed into place (a web server then says
+ * Last-Modified: mtime). The temporary file is path.tmp.PID, in the same directory:
+ * two threads of one process must not write the same path at once. */
+int fs_write_atomic_ex(const char *path, const void *data, size_t len, unsigned mode, int flags,
+		       time_t mtime) CAIRN_WUR;
 /* mkdir -p with mode for the created leaf. */
 int fs_mkdirs(const char *path, unsigned mode) CAIRN_WUR;
 /* malloc'd "dir/rel", or a copy of rel when it is absolute. */

@@ -686,6 +686,67 @@ static void test_cache_codec(void **state)
 	assert_null(ocsp_cache_der(der, sizeof(der), &n));
 }
 
+/* The published names of a serial: checks get/hash against the request DER, whose
+ * CertID must be the SHA-1 one for the issuer and serial, with nothing else. */
+static void check_names(fixture_t *f, const uint8_t *serial, size_t len, char *b64)
+{
+	char get[OCSP_PUB_PATH_MAX], hash[OCSP_PUB_PATH_MAX], want[OCSP_PUB_PATH_MAX], hex[65];
+	uint8_t *der = NULL, md[32];
+	const unsigned char *p;
+	OCSP_REQUEST *req;
+	OCSP_CERTID *id = cert_id(f->issuing, serial, len, EVP_sha1());
+	size_t dlen = 0, i, o;
+
+	assert_int_equal(ocsp_pub_names(f->issuing, serial, len, get, hash, &der, &dlen), 0);
+	p = der;
+	assert_non_null(req = d2i_OCSP_REQUEST(NULL, &p, (long)dlen));
+	assert_true(p == der + dlen);
+	assert_int_equal(OCSP_request_onereq_count(req), 1);
+	assert_int_equal(OCSP_REQUEST_get_ext_count(req), 0);
+	assert_int_equal(OCSP_id_cmp(id, OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, 0))), 0);
+	EVP_EncodeBlock((unsigned char *)b64, der, (int)dlen);
+	o = (size_t)sprintf(want, "ocsp/");
+	for (i = 0; b64[i]; i++)
+		if (b64[i] != '/' || want[o - 1] != '/')
+			want[o++] = b64[i];
+	strcpy(want + o, want[o - 1] == '/' ? OCSP_PUB_INDEX : "");
+	assert_string_equal(get, want);
+	EVP_Digest(der, dlen, md, NULL, EVP_sha256(), NULL);
+	hex_encode(md, 32, hex);
+	sprintf(want, "ocsp/sha256/%.2s/%s", hex, hex);
+	assert_string_equal(hash, want);
+	OCSP_REQUEST_free(req);
+	OCSP_CERTID_free(id);
+	free(der);
+}
+
+/* Published names: the base64 GET path with '/' as directories, "//" as one, a trailing
+ * '/' as the directory's index file; a bad serial refused. */
+static void test_pub_names(void **state)
+{
+	fixture_t *f = *state;
+	char b64[OCSP_PUB_PATH_MAX], get[OCSP_PUB_PATH_MAX], hash[OCSP_PUB_PATH_MAX];
+	uint8_t serial[DB_SERIAL_MAX];
+	int tries, trailing = 0, doubled = 0;
+
+	check_names(f, f->serial[0], 16, b64);
+	assert_int_equal(b64[0], 'M');
+	/* 14-byte serials make 81-byte requests: base64 without padding, so it may end in '/'. */
+	for (tries = 0; tries < 200000 && !(trailing && doubled); tries++) {
+		size_t n;
+		assert_int_equal(util_random(serial, 14), 0);
+		serial[0] = (uint8_t)((serial[0] | 1) & 0x7f);
+		check_names(f, serial, 14, b64);
+		n = strlen(b64);
+		trailing |= b64[n - 1] == '/';
+		doubled |= strstr(b64, "//") != NULL;
+	}
+	assert_true(trailing && doubled);
+	assert_int_equal(ocsp_pub_names(f->issuing, serial, 0, get, hash, NULL, NULL), CAIRN_EINVAL);
+	assert_int_equal(ocsp_pub_names(f->issuing, serial, DB_SERIAL_MAX + 1, get, hash, NULL, NULL),
+			 CAIRN_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -699,6 +760,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_presigned_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pub_names, setup, teardown),
 	};
 
 	setenv("CAIRN_DB_MAPSIZE", "16M", 0);

@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: MIT */
+/* The published tree: every current pre-signed OCSP answer as a file named by its RFC 5019 GET path, for any web server or CDN. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "ocsp/ocsp_int.h"
+
+#define PUB_BATCH 1024          /* answers per read txn during a pass */
+#define PUB_QUEUE_MAX 65536     /* serials queued; beyond, the next flush is a full pass */
+
+struct pub_iss {
+	char name[32];
+	X509 *cert;
+};
+
+struct ocsp_pub {
+	db_t *db;
+	char *dir;
+	int dirfd;                  /* for syncfs */
+	int64_t delay;
+	struct pub_iss iss[OCSP_MAX_ISSUERS];
+	_Atomic size_t n_iss;       /* slots below it are complete and never change */
+	pthread_mutex_t add_mu;     /* one ocsp_pub_add_issuer at a time */
+
+	pthread_mutex_t mu;         /* the queue and the thread's state */
+	pthread_cond_t cv;
+	pthread_t thread;
+	int started, stopping;
+	int full;                   /* a whole pass is owed (start-up, queue overflow) */
+	ocsp_state_t *queue;        /* serials only */
+	size_t n_queue;
+	struct timespec first_at;   /* when the oldest queued serial came */
+
+	pthread_mutex_t st_mu;
+	ocsp_pub_stats_t total;
+};
+
+int ocsp_pub_names(X509 *issuer, const uint8_t *serial, size_t len, char *get, char *hash,
+		   uint8_t **der, size_t *der_len)
+{
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+	OCSP_CERTID *cid = NULL;
+	OCSP_REQUEST *req = NULL;
+	unsigned char *buf = NULL, md[32];
+	char b64[OCSP_PUB_PATH_MAX], hex[65];
+	size_t i, o;
+	int n, rc = CAIRN_ECRYPTO;
+
+	if (issuer == NULL || len == 0 || len > DB_SERIAL_MAX)
+		return CAIRN_EINVAL;
+	/* What `openssl ocsp -no_nonce`, browsers and RFC 5019 clients send: one CertID with
+	 * SHA-1 hashes of the issuer's name and key, nothing else. */
+	if ((bn = BN_bin2bn(serial, (int)len, NULL)) == NULL ||
+	    (ai = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
+	    (cid = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(issuer),
+				    X509_get0_pubkey_bitstr(issuer), ai)) == NULL ||
+	    (req = OCSP_REQUEST_new()) == NULL || OCSP_request_add0_id(req, cid) == NULL)
+		goto out;
+	cid = NULL; /* the request owns it */
+	if ((n = i2d_OCSP_REQUEST(req, &buf)) <= 0 || (size_t)n > (OCSP_PUB_PATH_MAX - 32) / 4 * 3)
+		goto out;
+	EVP_EncodeBlock((unsigned char *)b64, buf, n);
+	/* '/' separates directories; "//" is one separator to the file system and to nginx
+	 * (merge_slashes), so it is written as one; a trailing '/' names the directory's
+	 * index file. Base64 of DER starts with 'M' (0x30), never with '/'. */
+	o = (size_t)snprintf(get, OCSP_PUB_PATH_MAX, "ocsp/");
+	for (i = 0; b64[i] != '\0'; i++)
+		if (b64[i] != '/' || get[o - 1] != '/')
+			get[o++] = b64[i];
+	get[o] = '\0';
+	if (get[o - 1] == '/')
+		snprintf(get + o, OCSP_PUB_PATH_MAX - o, "%s", OCSP_PUB_INDEX);
+	if (EVP_Digest(buf, (size_t)n, md, NULL, EVP_sha256(), NULL) != 1)
+		goto out;
+	hex_encode(md, sizeof(md), hex);
+	snprintf(hash, OCSP_PUB_PATH_MAX, "ocsp/sha256/%.2s/%s", hex, hex);
+	if (der != NULL) {
+		rc = CAIRN_ENOMEM;
+		if ((*der = malloc((size_t)n)) == NULL)
+			goto out;
+		memcpy(*der, buf, (size_t)n);
+		*der_len = (size_t)n;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		ERR_clear_error();
+	OPENSSL_free(buf);
+	OCSP_REQUEST_free(req);
+	OCSP_CERTID_free(cid);
+	ASN1_INTEGER_free(ai);
+	BN_free(bn);
+	return rc;
+}
+
+int ocsp_pub_new(db_t *db, const char *dir, int64_t delay, ocsp_pub_t **out, cairn_err_t *err)
+{
+	ocsp_pub_t *p;
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (db == NULL || dir == NULL || dir[0] != '/' || delay < 0)
+		return cairn_err_set(err, CAIRN_EINVAL, "ocsp: publishing needs a db and an absolute "
+				     "directory");
+	if ((rc = fs_mkdirs(dir, 0755)) != 0)
+		return cairn_err_set(err, rc, "ocsp: publish dir %s: %s", dir, cairn_strerror(rc));
+	if ((p = calloc(1, sizeof(*p))) == NULL || (p->dir = strdup(dir)) == NULL) {
+		free(p);
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	}
+	if ((p->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = cairn_err_set(err, CAIRN_EIO, "ocsp: publish dir %s: %s", dir, strerror(errno));
+		free(p->dir);
+		free(p);
+		return rc;
+	}
+	p->db = db;
+	p->delay = delay;
+	p->full = 1;
+	pthread_mutex_init(&p->add_mu, NULL);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->st_mu, NULL);
+	/* Deadlines are wall-clock (timespec from CLOCK_REALTIME). */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = p;
+	return 0;
+}
+
+int ocsp_pub_add_issuer(ocsp_pub_t *p, const char *name, X509 *cert)
+{
+	size_t i;
+	int rc = 0;
+
+	if (name == NULL || cert == NULL || strlen(name) >= sizeof(p->iss[0].name))
+		return CAIRN_EINVAL;
+	pthread_mutex_lock(&p->add_mu);
+	i = atomic_load(&p->n_iss);
+	if (i == OCSP_MAX_ISSUERS) {
+		rc = CAIRN_ECONFLICT;
+	} else {
+		snprintf(p->iss[i].name, sizeof(p->iss[i].name), "%s", name);
+		X509_up_ref(cert);
+		p->iss[i].cert = cert;
+		atomic_store(&p->n_iss, i + 1);
+	}
+	pthread_mutex_unlock(&p->add_mu);
+	return rc;
+}
+
+static X509 *pub_issuer(ocsp_pub_t *p, const char *name)
+{
+	size_t i, n = atomic_load(&p->n_iss);
+
+	for (i = 0; i < n; i++)
+		if (strcmp(p->iss[i].name, name) == 0)
+			return p->iss[i].cert;
+	return NULL;
+}
+
+/* Writes data to the relative path rel under the tree unless a file of that size and
+ * modification time is there already. 1 written, 0 unchanged, or a negative code. */
+static int put_file(ocsp_pub_t *p, const char *rel, const uint8_t *data, size_t len, time_t mtime)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	int rc;
+
+	if (snprintf(path, sizeof(path), "%s/%s", p->dir, rel) >= (int)sizeof(path))
+		return CAIRN_EINVAL;
+	if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size == len &&
+	    sb.st_mtime == mtime)
+		return 0;
+	rc = fs_write_atomic_ex(path, data, len, 0644, FS_NO_SYNC | FS_MKDIRS, mtime);
+	return rc != 0 ? rc : 1;
+}
+
+static void drop_file(ocsp_pub_t *p, const char *rel, ocsp_pub_stats_t *st)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", p->dir, rel) < (int)sizeof(path) &&
+	    unlink(path) == 0)
+		st->removed++;
+}
+
+/*
+ * Publishes what the cache holds for serial (its record c, read in txn): the answer when
+ * it is fresh and signed for the certificate's current status; the files removed once
+ * the certificate has expired; else nothing (the refresher is about to re-sign it, and
+ * the answer in the tree stays valid until its own nextUpdate).
+ */
+static void publish_one(ocsp_pub_t *p, db_txn_t *txn, const db_cert_t *c, time_t now,
+			ocsp_pub_stats_t *st)
+{
+	char get[OCSP_PUB_PATH_MAX], hash[OCSP_PUB_PATH_MAX];
+	uint8_t key[DB_SERIAL_MAX + 1];
+	X509 *issuer = pub_issuer(p, c->issuer);
+	ocsp_state_t state;
+	const uint8_t *v;
+	size_t vlen, der_len;
+	time_t tu;
+	int a, b;
+
+	if (issuer == NULL ||
+	    ocsp_pub_names(issuer, c->serial, c->serial_len, get, hash, NULL, NULL) != 0) {
+		st->skipped++;
+		return;
+	}
+	if (c->not_after <= (int64_t)now) {
+		drop_file(p, get, st);
+		drop_file(p, hash, st);
+		return;
+	}
+	ocsp_state_of(txn, c->issuer, c->serial, c->serial_len, &state);
+	if (db_get(txn, DB_OCSP, key, ocsp_cache_key(key, c->serial, c->serial_len, OCSP_ALG_SHA1),
+		   (const void **)&v, &vlen) != 0 ||
+	    !ocsp_cache_current(&state, v, vlen, now)) {
+		st->skipped++;
+		return;
+	}
+	tu = (time_t)db_be64_get(v + 11);
+	der_len = vlen - OCSP_CACHE_HDR;
+	a = put_file(p, get, v + OCSP_CACHE_HDR, der_len, tu);
+	b = put_file(p, hash, v + OCSP_CACHE_HDR, der_len, tu);
+	if (a < 0 || b < 0)
+		st->failed++;
+	else if (a + b > 0)
+		st->written++;
+	else
+		st->unchanged++;
+}
+
+static void stats_add(ocsp_pub_t *p, const ocsp_pub_stats_t *st)
+{
+	pthread_mutex_lock(&p->st_mu);
+	p->total.written += st->written;
+	p->total.unchanged += st->unchanged;
+	p->total.removed += st->removed;
+	p->total.skipped += st->skipped;
+	p->total.failed += st->failed;
+	pthread_mutex_unlock(&p->st_mu);
+}
+
+void ocsp_pub_stats(ocsp_pub_t *p, ocsp_pub_stats_t *st)
+{
+	pthread_mutex_lock(&p->st_mu);
+	*st = p->total;
+	pthread_mutex_unlock(&p->st_mu);
+}
+
+/* One pass over the ocsp table: where to go on, what was done. */
+struct pass {
+	ocsp_pub_t *p;
+	db_txn_t *txn;
+	time_t now;
+	ocsp_pub_stats_t st;
+	uint8_t last[DB_SERIAL_MAX + 1];
+	size_t last_len, n;
+	int skip_first;
+};
+
+static int pass_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct pass *w = arg;
+	const uint8_t *k = key;
+	db_cert_t c;
+	(void)val;
+	(void)vlen;
+
+	if (w->skip_first) {
+		w->skip_first = 0;
+		if (klen == w->last_len && memcmp(key, w->last, klen) == 0)
+			return 0;
+	}
+	if (klen < 2 || klen > DB_SERIAL_MAX + 1)
+		return 0;
+	memcpy(w->last, key, klen);
+	w->last_len = klen;
+	/* The tree holds SHA-1 CertIDs only (RFC 5019 §2.1.1); unknown serials never. */
+	if (k[klen - 1] != OCSP_ALG_SHA1 || db_cert_get(w->txn, key, klen - 1, &c) != 0)
+		return 0;
+	publish_one(w->p, w->txn, &c, w->now, &w->st);
+	return ++w->n == PUB_BATCH ? 1 : 0;
+}
+
+static int stopping(ocsp_pub_t *p)
+{
+	int s;
+
+	pthread_mutex_lock(&p->mu);
+	s = p->stopping;
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
+
+int ocsp_pub_all(ocsp_pub_t *p, ocsp_pub_stats_t *st, cairn_err_t *err)
+{
+	struct pass *w = calloc(1, sizeof(*w));
+	int rc = 0, more;
+
+	if (w == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	w->p = p;
+	w->now = time(NULL);
+	do {
+		w->n = 0;
+		if (db_read_begin(p->db, &w->txn) != 0) {
+			rc = cairn_err_set(err, CAIRN_EDB, "ocsp: cannot read the database");
+			break;
+		}
+		w->skip_first = w->last_len > 0;
+		more = db_iterate(w->txn, DB_OCSP, w->last_len ? w->last : NULL, w->last_len, pass_cb,
+				  w);
+		db_txn_end(w->txn);
+		if (more < 0)
+			rc = cairn_err_set(err, more, "ocsp: reading the cache: %s", cairn_strerror(more));
+	} while (rc == 0 && more == 1 && !stopping(p));
+	if (syncfs(p->dirfd) != 0 && rc == 0)
+		rc = cairn_err_set(err, CAIRN_EIO, "ocsp: syncing %s: %s", p->dir, strerror(errno));
+	if (rc == 0 && w->st.failed > 0)
+		rc = cairn_err_set(err, CAIRN_EIO, "ocsp: %lu answers could not be written under %s",
+				   (unsigned long)w->st.failed, p->dir);
+	stats_add(p, &w->st);
+	if (st != NULL)
+		*st = w->st;
+	free(w);
+	return rc;
+}
+
+/* Publishes the queued serials, PUB_BATCH per read txn, then one syncfs. */
+static void flush(ocsp_pub_t *p, const ocsp_state_t *q, size_t n)
+{
+	ocsp_pub_stats_t st = { 0 };
+	time_t now = time(NULL);
+	size_t i = 0, end;
+	db_txn_t *txn;
+	db_cert_t c;
+
+	while (i < n) {
+		if (db_read_begin(p->db, &txn) != 0) {
+			log_error("ocsp", "publishing: cannot read the database");
+			return;
+		}
+		for (end = i + PUB_BATCH < n ? i + PUB_BATCH : n; i < end; i++)
+			if (db_cert_get(txn, q[i].serial, q[i].serial_len, &c) == 0)
+				publish_one(p, txn, &c, now, &st);
+		db_txn_end(txn);
+	}
+	if (syncfs(p->dirfd) != 0)
+		log_warn("ocsp", "publishing: syncing %s: %s", p->dir, strerror(errno));
+	if (st.failed > 0)
+		log_error("ocsp", "publishing: %lu answers could not be written under %s",
+			  (unsigned long)st.failed, p->dir);
+	stats_add(p, &st);
+}
+
+void ocsp_pub_changed(ocsp_pub_t *p, const uint8_t *serial, size_t len)
+{
+	if (p == NULL || len == 0 || len > DB_SERIAL_MAX)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if (p->n_queue == 0 && !p->full)
+		clock_gettime(CLOCK_REALTIME, &p->first_at);
+	if (p->queue == NULL)
+		p->queue = calloc(PUB_QUEUE_MAX, sizeof(*p->queue));
+	if (p->queue != NULL && p->n_queue < PUB_QUEUE_MAX) {
+		memcpy(p->queue[p->n_queue].serial, serial, len);
+		p->queue[p->n_queue++].serial_len = len;
+	} else {
+		p->full = 1; /* too many at once: the next round walks the whole cache */
+	}
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void *pub_main(void *arg)
+{
+	ocsp_pub_t *p = arg;
+	ocsp_state_t *q;
+	size_t n;
+	int full;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stopping || p->n_queue > 0) {
+		struct timespec due = p->first_at, now;
+
+		if (!p->full && p->n_queue == 0) {
+			pthread_cond_wait(&p->cv, &p->mu);
+			continue;
+		}
+		/* Gather what else changes within the delay (a revocation re-signs two answers
+		 * one after the other; a scan stores 256 at a time). */
+		due.tv_sec += (time_t)p->delay;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (!p->full && !p->stopping &&
+		    (now.tv_sec < due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec < due.tv_nsec))) {
+			pthread_cond_timedwait(&p->cv, &p->mu, &due);
+			continue;
+		}
+		q = p->queue;
+		n = p->n_queue;
+		full = p->full;
+		p->queue = NULL;
+		p->n_queue = 0;
+		p->full = 0;
+		pthread_mutex_unlock(&p->mu);
+		if (full) {
+			ocsp_pub_stats_t st;
+			cairn_err_t err = { 0 };
+			if (ocsp_pub_all(p, &st, &err) != 0)
+				log_error("ocsp", "publishing to %s: %s", p->dir, cairn_err_msg(&err));
+			else
+				log_info("ocsp", "published %lu answers to %s (%lu unchanged, %lu stale)",
+					 (unsigned long)st.written, p->dir, (unsigned long)st.unchanged,
+					 (unsigned long)st.skipped);
+		} else {
+			flush(p, q, n);
+		}
+		free(q);
+		pthread_mutex_lock(&p->mu);
+		if (p->stopping)
+			p->full = 0; /* no new whole pass on the way out */
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+int ocsp_pub_start(ocsp_pub_t *p, cairn_err_t *err)
+{
+	int rc = pthread_create(&p->thread, NULL, pub_main, p);
+
+	if (rc != 0)
+		return cairn_err_set(err, CAIRN_EIO, "ocsp: cannot start the publisher: %s",
+				     strerror(rc));
+	p->started = 1;
+	return 0;
+}
+
+void ocsp_pub_free(ocsp_pub_t *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	if (p->started)
+		pthread_join(p->thread, NULL);
+	for (i = 0; i < p->n_iss; i++)
+		X509_free(p->iss[i].cert);
+	free(p->queue);
+	close(p->dirfd);
+	free(p->dir);
+	pthread_mutex_destroy(&p->add_mu);
+	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->st_mu);
+	pthread_cond_destroy(&p->cv);
+	free(p);
+}
