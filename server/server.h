@@ -44,6 +44,7 @@ typedef struct cairn_config {
 	long ocsp_validity;     /* seconds */
 	char *crl_publish_dir;  /* relative to dir */
 	long crl_period, crl_overlap, crl_debounce, crl_keep_expired, crl_delta_period;
+	long crl_shards;
 	char *policy_file;      /* approval policy (JSON), relative to dir */
 	char *pending_ttl;      /* how long a pending request waits, e.g. "7d" */
 	char *checkpoint_interval; /* signed audit checkpoints, e.g. "1h" */
