@@ -39,6 +39,18 @@ verify() {
 }
 
 # A certificate from before sharding: its CDP is the full CRL's, which keeps covering it.
+for bad in 256 -1 '"4"'; do
+	fails "crl.shards = $bad is refused" sh -c "
+		python3 - '$D/cairn.json' '$bad' <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc.setdefault('crl', {})['shards'] = json.loads(sys.argv[2])
+json.dump(doc, open(sys.argv[1] + '.bad', 'w'), indent=2)
+PY
+		mkdir -p '$WORK/bad' && cp '$D/cairn.json.bad' '$WORK/bad/cairn.json' &&
+		'$CAIRN' config check --dir '$WORK/bad'"
+	last_has "  ... naming the key" "crl.shards"
+done
 ca_serve "$D" || bail "cairn serve did not start"
 PUB=$HTTP_URL
 issue old >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
@@ -152,6 +164,18 @@ ok "  ... and a new certificate names shard 0 or 1" sh -c "cdp_u='$(cdp_of late)
 fails "an unknown shard is 404" curl -sf -o /dev/null "$HTTP_URL/crl/issuing/4.crl"
 fails "  ... and so is a shard number with a leading zero" curl -sf -o /dev/null "$HTTP_URL/crl/issuing/01.crl"
 fails "  ... and the root has no shards" curl -sf -o /dev/null "$HTTP_URL/crl/root/0.crl"
+fails "  ... and a path that climbs out is 404" curl -sf --path-as-is -o /dev/null "$HTTP_URL/crl/issuing/../root.crl"
+fails "  ... and a shard with a trailing path is 404" curl -sf -o /dev/null "$HTTP_URL/crl/issuing/1.crl/x.crl"
+
+# A published shard file that is not what cairn recorded is not adopted at a restart.
+fetch issuing/1.crl "$WORK/t1.crl"
+n=$(number "$WORK/t1.crl")
+ca_stop
+cp "$D/crl/issuing.crl" "$D/crl/issuing/1.crl"
+ca_serve "$D" || bail "cairn serve did not restart"
+ok "a swapped shard file is rebuilt at start-up, not served" fetch issuing/1.crl "$WORK/t1.crl"
+ok "  ... with its IDP and a higher number" sh -c "openssl crl -in '$WORK/t1.crl.pem' -noout -text |
+	grep -q 'Issuing Distribution Point: critical' && [ $(number "$WORK/t1.crl") -gt $n ]"
 
 ok "certlint passes on every certificate" lint_db "$D"
 
