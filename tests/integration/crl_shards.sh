@@ -177,6 +177,23 @@ ok "a swapped shard file is rebuilt at start-up, not served" fetch issuing/1.crl
 ok "  ... with its IDP and a higher number" sh -c "openssl crl -in '$WORK/t1.crl.pem' -noout -text |
 	grep -q 'Issuing Distribution Point: critical' && [ $(number "$WORK/t1.crl") -gt $n ]"
 
+# Two days on (nextUpdate = thisUpdate + crl.period + crl.overlap = 2 days): no shard is
+# served past its nextUpdate; each is rebuilt with a higher number.
+for s in 0 1 2 3; do
+	fetch "issuing/$s.crl" "$WORK/p$s.crl"
+	eval "P$s=\$(number '$WORK/p$s.crl')"
+done
+ca_stop
+ca_serve_at "$D" FAKETIME=+2d || bail "restart under faketime failed"
+for s in 0 1 2 3; do
+	fetch "issuing/$s.crl" "$WORK/p$s.crl"
+	eval "n=\$P$s"
+	ok "two days on, shard $s was rebuilt (number above $n)" test "$(number "$WORK/p$s.crl")" -gt "$n"
+	ok "  ... and its nextUpdate is ahead of the (faked) clock" sh -c "
+		[ \$(date -d \"\$(openssl crl -in '$WORK/p$s.crl.pem' -noout -nextupdate | cut -d= -f2)\" +%s) \
+			-gt \$(( \$(date +%s) + 2 * 86400 )) ]"
+done
+
 ok "certlint passes on every certificate" lint_db "$D"
 
 done_testing
