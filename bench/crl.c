@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bench/crl_bench: time and peak memory of crl_build with 10k..1M revoked entries, beside `openssl ca -gencrl`. */
+/* bench/crl_bench: time and peak memory of crl_build with 10k..1M revoked entries, beside `openssl ca -gencrl`; with -K, of all K shard CRLs too. */
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -152,6 +152,62 @@ static int objapi_build(db_txn_t *txn, X509 *cert, EVP_PKEY *key, uint8_t **der,
 	*len = (size_t)n;
 	*entries = w.n;
 	return 0;
+}
+
+/* Shard CRLs per issuer (-K): the seeded serials name one of them; 0 = plain serials. */
+static unsigned g_shards;
+
+/* The -S child: builds the K shard CRLs of dir one after the other (as the daemon does
+ * at first start), each with its IDP, and prints "seconds entries bytes anon_kB file_kB"
+ * summed over the shards (seconds: all K builds). */
+static int child_shards(const char *dir)
+{
+	char dbdir[600], kpath[600], cpath[600], url[64];
+	FILE *kf, *cf;
+	EVP_PKEY *key;
+	X509 *cert;
+	cairn_err_t err = { 0 };
+	db_t *db = NULL;
+	db_txn_t *txn = NULL;
+	size_t entries = 0, bytes = 0;
+	double t0, total = 0;
+	char line[128];
+	unsigned s;
+	int n;
+
+	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
+	snprintf(kpath, sizeof(kpath), "%s/ca.key", dir);
+	snprintf(cpath, sizeof(cpath), "%s/ca.pem", dir);
+	if (g_shards < 2 || (kf = fopen(kpath, "r")) == NULL || (cf = fopen(cpath, "r")) == NULL ||
+	    (key = PEM_read_PrivateKey(kf, NULL, NULL, NULL)) == NULL ||
+	    (cert = PEM_read_X509(cf, NULL, NULL, NULL)) == NULL ||
+	    db_open(dbdir, &db, &err) != 0)
+		return 1;
+	for (s = 0; s < g_shards; s++) {
+		crl_params_t p = { .issuer = "issuing", .cert = cert, .key = key, .number = 1,
+				   .this_update = time(NULL), .next_update = time(NULL) + 86400,
+				   .keep_expired = 1, .idp_url = url, .shard = (int)s };
+		crl_stats_t st = { 0 };
+		uint8_t *der = NULL;
+		size_t len = 0;
+
+		snprintf(url, sizeof(url), "http://bench.test/crl/issuing/%u.crl", s);
+		/* One read txn per shard, like crl_rebuild. */
+		t0 = now_s();
+		if (db_read_begin(db, &txn) != 0 || crl_build(txn, &p, &der, &len, &st, &err) != 0) {
+			fprintf(stderr, "crl_build shard %u: %s\n", s, cairn_err_msg(&err));
+			return 1;
+		}
+		db_txn_end(txn);
+		total += now_s() - t0;
+		entries += st.entries;
+		bytes += len;
+		free(der);
+	}
+	n = snprintf(line, sizeof(line), "%.3f %zu %zu %ld %ld\n", total, entries, bytes,
+		     status_kb("RssAnon:"), status_kb("RssFile:"));
+	db_close(db);
+	return write(1, line, (size_t)n) == n ? 0 : 1;
 }
 
 /* The child (a fresh process: its peak RSS is the build's alone): open the db in
@@ -346,6 +402,11 @@ static int bench_size(size_t n, int with_openssl, int keep)
 	if (ca_cert_build(&spec, NULL, key, key, &cert, &err) != 0)
 		goto out;
 	for (i = 0; i < n; i++) {
+		if (g_shards >= 2) {
+			if (util_serial_sharded(serials[i], g_shards, NULL) != 0)
+				goto out;
+			continue;
+		}
 		if (util_random(serials[i], 16) != 0)
 			goto out;
 		serials[i][0] = (uint8_t)((serials[i][0] & 0x7f) | 0x01);
@@ -413,6 +474,20 @@ static int bench_size(size_t n, int with_openssl, int keep)
 		       "-gencrl %6.2f s, peak RSS %6.1f MiB",
 		       "", obj.secs, obj.rss_mib, ossl_s, ossl_mib);
 	printf("  [seeded in %.1f s]\n", seed_s);
+	if (g_shards >= 2) {
+		struct child_result sh = { 0 };
+		if (run_child("-S", tmpl, &sh) != 0 || sh.entries != n) {
+			fprintf(stderr, "shard builds failed or lost entries\n");
+			goto out;
+		}
+		printf("%8s all %u shard CRLs (%.1f MB together): %6.2f s, %.3f s per shard, "
+		       "peak RSS %6.1f MiB\n",
+		       "", g_shards, (double)sh.bytes / 1e6, sh.secs, sh.secs / g_shards, sh.rss_mib);
+		printf("{\"bench\":\"crl_shards\",\"entries\":%zu,\"shards\":%u,\"bytes\":%zu,"
+		       "\"all_shards_s\":%.3f,\"per_shard_s\":%.3f,\"rss_mib\":%.1f}\n",
+		       n, g_shards, sh.bytes, sh.secs, sh.secs / g_shards, sh.rss_mib);
+		fflush(stdout);
+	}
 	printf("{\"bench\":\"crl\",\"entries\":%zu,\"bytes\":%zu,\"cairn_s\":%.3f,\"cairn_rss_mib\":%.1f,"
 	       "\"cairn_anon_mib\":%.1f,\"cairn_file_mib\":%.1f,\"objapi_s\":%.3f,\"objapi_rss_mib\":%.1f,"
 	       "\"openssl_s\":%.3f,\"openssl_rss_mib\":%.1f}\n",
@@ -440,15 +515,29 @@ int main(int argc, char **argv)
 	int c, with_openssl = 1, keep = 0, rc = 0;
 	char *list, *tok, *save = NULL;
 
-	while ((c = getopt(argc, argv, "s:OkB:X:")) != -1) {
+	const char *env = getenv("CRL_BENCH_SHARDS");
+
+	g_shards = env != NULL ? (unsigned)atoi(env) : 0;
+	while ((c = getopt(argc, argv, "s:OkB:X:S:K:")) != -1) {
 		switch (c) {
 		case 'B': return child_build(optarg, 0);
 		case 'X': return child_build(optarg, 1);
+		case 'S': return child_shards(optarg);
+		case 'K':
+			g_shards = (unsigned)atoi(optarg);
+			if (g_shards < 2 || g_shards > UTIL_SHARDS_MAX) {
+				fprintf(stderr, "crl_bench: -K takes 2..%d\n", UTIL_SHARDS_MAX);
+				return 2;
+			}
+			/* The children learn K from the environment (their argv is MODE DIR). */
+			setenv("CRL_BENCH_SHARDS", optarg, 1);
+			break;
 		case 's': sizes = optarg; break;
 		case 'O': with_openssl = 0; break;
 		case 'k': keep = 1; break;
 		default:
-			fprintf(stderr, "usage: crl_bench [-s 10000,100000,1000000] [-O (no openssl)] [-k]\n");
+			fprintf(stderr, "usage: crl_bench [-s 10000,100000,1000000] [-O (no openssl)] [-k] "
+				"[-K shards]\n");
 			return 2;
 		}
 	}

@@ -251,6 +251,10 @@ typedef struct ca_config {
 	const char *http_base_url;  /* e.g. http://localhost:8080: AIA/CDP are built from it:
 	                               {base}/ocsp, {base}/ca/issuing.crt, {base}/crl/issuing.crl */
 	const json_t *profiles;     /* the config's "profiles" object (borrowed during ca_open) */
+	unsigned crl_shards;        /* crl.shards: 0/1 = every certificate names the issuer's
+	                               full CRL; K >= 2 = new certificates get a serial naming
+	                               one of K shards (util_serial_sharded) and the CRL
+	                               distribution point {base}/crl/NAME/SHARD.crl */
 } ca_config_t;
 
 /* Loads the issuer certificates, the issuing key from the token and the profiles

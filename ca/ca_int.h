@@ -128,6 +128,7 @@ struct ca {
 	db_t *db;
 	X509 *root;
 	char *http_base;         /* no trailing slash */
+	unsigned crl_shards;     /* ca_config_t.crl_shards (0 when below 2) */
 	ca_iss_t *iss[CA_MAX_ISSUERS];
 	_Atomic size_t n_iss;
 	_Atomic size_t cur;

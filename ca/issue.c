@@ -151,6 +151,11 @@ int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	ca->hsm = cfg->hsm;
 	ca->db = cfg->db;
+	if (cfg->crl_shards > UTIL_SHARDS_MAX) {
+		free(ca);
+		return cairn_err_set(err, CAIRN_EINVAL, "crl.shards: at most %d", UTIL_SHARDS_MAX);
+	}
+	ca->crl_shards = cfg->crl_shards >= 2 ? cfg->crl_shards : 0;
 	pthread_mutex_init(&ca->rot_mu, NULL);
 	blen = strlen(cfg->http_base_url);
 	while (blen > 0 && cfg->http_base_url[blen - 1] == '/')
@@ -260,6 +265,26 @@ static int issued_new(const ca_iss_t *iss, X509 *cert, const char *hex, uint64_t
 	return 0;
 }
 
+/* With crl.shards: a fresh serial that names its shard, and that shard's CRL as the
+ * distribution point (into serial and url, which spec then borrows). A certificate's
+ * shard is fixed by its serial, so it never moves when crl.shards changes. */
+static int shard_spec(const ca_t *ca, const ca_iss_t *iss, ca_cert_spec_t *spec,
+		      uint8_t serial[16], char *url, size_t cap, cairn_err_t *err)
+{
+	unsigned shard = 0;
+	int n;
+
+	if (util_serial_sharded(serial, ca->crl_shards, &shard) != 0)
+		return cairn_err_ssl(err, CAIRN_ECRYPTO, "random serial failed");
+	n = snprintf(url, cap, "%s/crl/%s/%u.crl", ca->http_base, iss->name, shard);
+	if (n < 0 || (size_t)n >= cap)
+		return cairn_err_set(err, CAIRN_EINVAL, "CRL distribution point URL too long");
+	spec->serial = serial;
+	spec->serial_len = 16;
+	spec->crl_url = url;
+	return 0;
+}
+
 /*
  * Issues a certificate (see ca.h). Subject: CN and O from the CSR, nothing
  * else. Extensions come from the profile; the subject key decides which of the
@@ -282,6 +307,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	ca_record_args_t rec;
 	EVP_PKEY *pk;
 	uint64_t seq = 0;
+	uint8_t serial[16];
+	char shard_url[320];
 	size_t i;
 	int rc, days, attempt;
 
@@ -343,6 +370,9 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
 		X509_free(cert);
 		cert = NULL;
+		if (ca->crl_shards != 0 &&
+		    (rc = shard_spec(ca, iss, &spec, serial, shard_url, sizeof(shard_url), err)) != 0)
+			goto out;
 		if ((rc = ca_cert_build(&spec, iss->cert, iss->key, pk, &cert, err)) != 0 ||
 		    (rc = ca_cert_lint(cert, iss->cert, prof, err)) != 0)
 			goto out;
@@ -362,10 +392,10 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	cert = NULL;
 	rc = 0;
 	{
-		uint8_t serial[DB_SERIAL_MAX];
-		int n = hex_decode(hex, serial, sizeof(serial));
+		uint8_t stored[DB_SERIAL_MAX];
+		int n = hex_decode(hex, stored, sizeof(stored));
 		for (i = 0; n > 0 && i < ca->n_issue_listeners; i++)
-			ca->issue_listeners[i].fn(iss->name, serial, (size_t)n,
+			ca->issue_listeners[i].fn(iss->name, stored, (size_t)n,
 						  ca->issue_listeners[i].arg);
 	}
 out:

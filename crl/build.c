@@ -69,6 +69,8 @@ static int walk_cb(const db_revocation_t *r, void *arg)
 		return CAIRN_EDB;
 	if (w->p->delta_base == 0 ? r->reason == 8 : r->revoked_at < w->p->delta_since)
 		return 0; /* a released hold (full CRL), or unchanged since the base (delta) */
+	if (w->p->idp_url != NULL && util_serial_shard(r->serial, r->serial_len, NULL) != w->p->shard)
+		return 0; /* another shard's */
 	if (!w->p->keep_expired && r->not_after > 0 && r->not_after < w->p->this_update) {
 		w->skipped++;
 		return 0;
@@ -94,35 +96,61 @@ static void parts_free(struct parts *pt)
 	OPENSSL_free(pt->exts);
 }
 
+/* A distribution point name with one URI as its fullName (NULL when out of memory). */
+static DIST_POINT_NAME *dp_name_uri(const char *url)
+{
+	DIST_POINT_NAME *dpn = DIST_POINT_NAME_new();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+
+	if (dpn == NULL || gn == NULL || uri == NULL ||
+	    !ASN1_STRING_set(uri, url, (int)strlen(url)))
+		goto fail;
+	GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+	uri = NULL;
+	dpn->type = 0;
+	if ((dpn->name.fullname = sk_GENERAL_NAME_new_null()) == NULL ||
+	    !sk_GENERAL_NAME_push(dpn->name.fullname, gn))
+		goto fail;
+	return dpn;
+fail:
+	ASN1_IA5STRING_free(uri);
+	GENERAL_NAME_free(gn);
+	DIST_POINT_NAME_free(dpn);
+	return NULL;
+}
+
 /* Freshest CRL (RFC 5280 §5.2.6): a distribution point with one URI. */
 static X509_EXTENSION *freshest_ext(const char *url)
 {
 	CRL_DIST_POINTS *cdp = sk_DIST_POINT_new_null();
 	DIST_POINT *dp = DIST_POINT_new();
-	GENERAL_NAME *gn = GENERAL_NAME_new();
-	ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
 	X509_EXTENSION *ext = NULL;
 
-	if (cdp == NULL || dp == NULL || gn == NULL || uri == NULL ||
-	    !ASN1_STRING_set(uri, url, (int)strlen(url)))
-		goto out;
-	GENERAL_NAME_set0_value(gn, GEN_URI, uri);
-	uri = NULL;
-	if ((dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
-	    (dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null()) == NULL ||
-	    !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn))
-		goto out;
-	dp->distpoint->type = 0;
-	gn = NULL;
-	if (!sk_DIST_POINT_push(cdp, dp))
+	if (cdp == NULL || dp == NULL || (dp->distpoint = dp_name_uri(url)) == NULL ||
+	    !sk_DIST_POINT_push(cdp, dp))
 		goto out;
 	dp = NULL;
 	ext = X509V3_EXT_i2d(NID_freshest_crl, 0, cdp);
 out:
-	ASN1_IA5STRING_free(uri);
-	GENERAL_NAME_free(gn);
 	DIST_POINT_free(dp);
 	sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
+	return ext;
+}
+
+/* Issuing Distribution Point of a shard CRL (RFC 5280 §5.2.5), critical: its scope is
+ * the certificates whose distribution point is url, end-entity certificates only. */
+static X509_EXTENSION *idp_ext(const char *url)
+{
+	ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+	X509_EXTENSION *ext = NULL;
+
+	if (idp == NULL || (idp->distpoint = dp_name_uri(url)) == NULL)
+		goto out;
+	idp->onlyuser = 1; /* ASN1_FBOOLEAN: encoded as TRUE when non-zero */
+	ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
+out:
+	ISSUING_DIST_POINT_free(idp);
 	return ext;
 }
 
@@ -171,6 +199,10 @@ static int encode_parts(const crl_params_t *p, struct parts *pt, cairn_err_t *er
 	ext = NULL;
 	if (p->delta_base == 0 && p->freshest_url != NULL &&
 	    ((ext = freshest_ext(p->freshest_url)) == NULL || !sk_X509_EXTENSION_push(exts, ext)))
+		goto fail;
+	ext = NULL;
+	if (p->idp_url != NULL &&
+	    ((ext = idp_ext(p->idp_url)) == NULL || !sk_X509_EXTENSION_push(exts, ext)))
 		goto fail;
 	ext = NULL;
 	if ((pt->exts_len = i2d_X509_EXTENSIONS(exts, &pt->exts)) <= 0)

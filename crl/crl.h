@@ -32,6 +32,12 @@ typedef struct crl_params {
 	int64_t delta_since;
 	const char *freshest_url; /* full CRLs: Freshest CRL extension pointing at the delta
 	                             CRL, or NULL */
+	const char *idp_url;      /* NULL: every entry of the issuer. Else a shard CRL: only
+	                             the entries whose serial names shard (util_serial_shard),
+	                             and a critical Issuing Distribution Point (RFC 5280
+	                             §5.2.5) with this URL as its fullName and
+	                             onlyContainsUserCerts TRUE */
+	int shard;
 } crl_params_t;
 
 typedef struct crl_stats {
@@ -45,7 +51,8 @@ typedef struct crl_stats {
  * the issuer's subject as issuer, thisUpdate/nextUpdate, one entry per revoked
  * certificate (serial, revocation date, reasonCode unless unspecified,
  * invalidityDate when known), extensions AKI (keyid) and CRL Number (plus
- * Freshest CRL, or Delta CRL Indicator for a delta); released holds (reason
+ * Freshest CRL, or Delta CRL Indicator for a delta; Issuing Distribution Point for
+ * a shard CRL, which lists only its shard's entries); released holds (reason
  * removeFromCRL in the index) are left out of full CRLs; signed
  * with ECDSA-SHA256/384 or RSA-SHA256 after the key. Entries are streamed:
  * two walks of the index (size, then write) into one exact-size buffer, so
@@ -66,6 +73,8 @@ typedef struct crl_issuer {
 	const char *name;         /* "issuing", "root" (also the file name: NAME.crl) */
 	X509 *cert;               /* borrowed during crl_open (a reference is taken) */
 	EVP_PKEY *key;
+	int sharded;              /* 1: an issuing CA whose certificates may name a shard
+	                             CRL (crl_config_t.shards) */
 } crl_issuer_t;
 
 typedef struct crl_config {
@@ -80,7 +89,15 @@ typedef struct crl_config {
 	int64_t delta_period;     /* 0: no delta CRLs; else seconds between delta CRLs
 	                             (also rebuilt, debounced, after revocations), served
 	                             and published as NAME-delta.crl */
-	const char *base_url;     /* http base for the Freshest CRL URL ({base}/crl/NAME-delta.crl) */
+	const char *base_url;     /* http base for the Freshest CRL URL ({base}/crl/NAME-delta.crl)
+	                             and the shard CRLs' IDP ({base}/crl/NAME/SHARD.crl) */
+	unsigned shards;          /* crl.shards: K >= 2 also serves, for each sharded issuer,
+	                             K shard CRLs NAME/0 .. NAME/K-1 (publish_dir/NAME/S.crl),
+	                             each rebuilt (debounced) only when one of its entries
+	                             changes or its nextUpdate nears, with its own CRL number
+	                             sequence. The largest K ever configured is kept in DB_META
+	                             "crl_shards" and served from then on, whatever K is
+	                             later: certificates already issued name those URLs. */
 	const char *tree_dir;     /* NULL, or the root of a published tree (absolute): every CRL
 	                             is also written to tree_dir/crl/NAME.crl (NAME-delta.crl) and
 	                             each issuer's certificate to tree_dir/ca/NAME.crt (DER), the
@@ -107,7 +124,7 @@ int crl_start(crl_t *c, cairn_err_t *err) CAIRN_WUR;
 void crl_free(crl_t *c);
 
 /*
- * Rebuilds issuer's CRL now: the next CRL number is committed first (one
+ * Rebuilds issuer's CRL now ("NAME", "NAME-delta" or the shard "NAME/S"): the next CRL number is committed first (one
  * db_write, so numbers never repeat even after a crash), then the CRL is
  * built, written atomically to publish_dir/NAME.crl (and the tree, when set) with its
  * thisUpdate as modification time, and served.
@@ -116,12 +133,13 @@ void crl_free(crl_t *c);
 int crl_rebuild(crl_t *c, const char *issuer, cairn_err_t *err) CAIRN_WUR;
 
 /* ca_revoke_cb-compatible listener: schedules a rebuild of that issuer's CRL
- * (its delta CRL when deltas are on) after the debounce delay. arg is the crl_t.
+ * (its delta CRL when deltas are on) and of the shard CRL serial names, if any,
+ * after the debounce delay. arg is the crl_t.
  * Thread-safe. */
 void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg);
 
 /* A copy of the current CRL of issuer (DER, malloc'd) with its thisUpdate and
- * nextUpdate; "NAME-delta" names the issuer's delta CRL. der and len may be NULL
+ * nextUpdate; "NAME-delta" names the issuer's delta CRL, "NAME/S" its shard S. der and len may be NULL
  * (only the times and number wanted). Returns 0 or CAIRN_ENOENT
  * (unknown issuer, or no delta CRLs), CAIRN_ENOMEM. Thread-safe. */
 int crl_get(crl_t *c, const char *issuer, uint8_t **der, size_t *len, int64_t *this_update,

@@ -17,10 +17,13 @@
 
 #define CRL_FILE_MAX (1u << 30)
 
-/* One published CRL: the full one or the delta of an issuer (guarded by crl.mu). */
+/* One published CRL: the full one, the delta or a shard of an issuer (guarded by crl.mu). */
 struct crl_slot {
-	char *path;            /* publish_dir/NAME.crl or NAME-delta.crl */
-	char *tree_path;       /* tree_dir/crl/NAME.crl or NAME-delta.crl, or NULL */
+	char name[48];         /* "NAME", "NAME-delta" or "NAME/S" (crl_get, logs) */
+	int shard;             /* -1, or the shard this CRL lists */
+	char *url;             /* a shard's: its IDP ({base}/crl/NAME/S.crl) */
+	char *path;            /* publish_dir/NAME.crl, NAME-delta.crl or NAME/S.crl */
+	char *tree_path;       /* tree_dir/crl/ and the same name, or NULL */
 	uint8_t *der;          /* current CRL */
 	size_t len;
 	int64_t this_update, next_update;
@@ -36,6 +39,8 @@ struct crl_iss {
 	EVP_PKEY *key;
 	char *freshest_url;    /* the delta's URL, when deltas are on */
 	struct crl_slot full, delta;
+	struct crl_slot *shards; /* n_shards of them (crl.shards), or NULL */
+	unsigned n_shards;
 };
 
 struct crl {
@@ -45,6 +50,7 @@ struct crl {
 	char *publish_dir, *base_url, *tree_dir;
 	int64_t period, overlap, debounce, delta_period;
 	int keep_expired;
+	unsigned shards;           /* shard CRLs per sharded issuer (0: none) */
 	pthread_mutex_t mu;        /* the current CRLs and the schedule */
 	pthread_mutex_t build_mu;  /* one rebuild at a time */
 	pthread_cond_t cv;
@@ -62,15 +68,38 @@ static struct crl_iss *find(crl_t *c, const char *name)
 	return NULL;
 }
 
-/* The slot a name means: "NAME" (full) or "NAME-delta" (when deltas are on). */
+/* The shard slot "NAME/S" means (S in decimal, no leading zeros), or NULL. */
+static struct crl_slot *find_shard(crl_t *c, const char *name, struct crl_iss **is)
+{
+	const char *sl = name ? strchr(name, '/') : NULL;
+	char base[40], *end;
+	unsigned long s;
+
+	if (sl == NULL || (size_t)(sl - name) >= sizeof(base) || sl[1] < '0' || sl[1] > '9' ||
+	    (sl[1] == '0' && sl[2] != '\0'))
+		return NULL;
+	s = strtoul(sl + 1, &end, 10);
+	if (*end != '\0')
+		return NULL;
+	snprintf(base, sizeof(base), "%.*s", (int)(sl - name), name);
+	*is = find(c, base);
+	return *is != NULL && s < (*is)->n_shards ? &(*is)->shards[s] : NULL;
+}
+
+/* The slot a name means: "NAME" (full), "NAME-delta" (when deltas are on) or "NAME/S"
+ * (a shard). */
 static struct crl_slot *find_slot(crl_t *c, const char *name, struct crl_iss **is)
 {
 	size_t n = name ? strlen(name) : 0;
 	char base[40];
+	struct crl_slot *sh;
 
 	*is = find(c, name);
 	if (*is != NULL)
 		return &(*is)->full;
+	if ((sh = find_shard(c, name, is)) != NULL)
+		return sh;
+	*is = NULL;
 	if (c->delta_period <= 0 || n <= 6 || n - 6 >= sizeof(base) ||
 	    strcmp(name + n - 6, "-delta") != 0)
 		return NULL;
@@ -127,9 +156,10 @@ static uint64_t stored_number(crl_t *c, const char *issuer)
 }
 
 /*
- * meta "crl_published/ISSUER": what a restart needs to adopt the full CRL it last
- * published without parsing it: SHA-256 of the file || SHA-256 of the issuer
- * certificate that signed it || number || thisUpdate || nextUpdate (BE64 each) ||
+ * meta "crl_published/ISSUER" (and "crl_published/ISSUER/S" for shard S): what a
+ * restart needs to adopt the full (shard) CRL it last published without parsing it:
+ * SHA-256 of the file || SHA-256 of the issuer certificate that signed it (for a
+ * shard: SHA-256 of that and its IDP URL) || number || thisUpdate || nextUpdate (BE64 each) ||
  * 1 if it names a delta CRL (Freshest CRL). Parsing and verifying a published CRL of
  * 1M entries costs ~2 s of CPU (d2i_X509_CRL builds an object per entry); hashing
  * its 49 MB ~0.1 s (docs/scaling.md).
@@ -156,21 +186,34 @@ static int pub_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	return db_put(txn, DB_META, key, strlen(key), op->val, sizeof(op->val), 0);
 }
 
-/* The record's hash of the issuer certificate. */
-static int cert_sha256(X509 *cert, uint8_t out[32])
+/* The record's hash of the issuer certificate; for a shard CRL (url non-NULL), of that
+ * hash and the IDP URL: a CRL published under another public URL is not adopted. */
+static int cert_sha256(X509 *cert, const char *url, uint8_t out[32])
 {
 	unsigned int n = 0;
+	EVP_MD_CTX *md;
+	int ok;
 
-	return X509_digest(cert, EVP_sha256(), out, &n) == 1 && n == 32 ? 0 : -1;
+	if (X509_digest(cert, EVP_sha256(), out, &n) != 1 || n != 32)
+		return -1;
+	if (url == NULL)
+		return 0;
+	md = EVP_MD_CTX_new();
+	ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(md, out, 32) == 1 && EVP_DigestUpdate(md, url, strlen(url)) == 1 &&
+	     EVP_DigestFinal_ex(md, out, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
 }
 
-/* Records the full CRL just published (best effort: without it a restart parses the file). */
-static void record_published(crl_t *c, const struct crl_iss *is, const crl_params_t *p,
-			     const uint8_t *der, size_t len)
+/* Records the full or shard CRL just published under key name (best effort: without
+ * it a restart parses a full CRL and rebuilds a shard). */
+static void record_published(crl_t *c, const struct crl_iss *is, const char *name,
+			     const crl_params_t *p, const uint8_t *der, size_t len)
 {
-	struct pub_op op = { is->name, { 0 } };
+	struct pub_op op = { name, { 0 } };
 
-	if (cert_sha256(is->cert, op.val + 32) != 0 ||
+	if (cert_sha256(is->cert, p->idp_url, op.val + 32) != 0 ||
 	    EVP_Digest(der, len, op.val, NULL, EVP_sha256(), NULL) != 1) {
 		ERR_clear_error();
 		return;
@@ -182,9 +225,11 @@ static void record_published(crl_t *c, const struct crl_iss *is, const crl_param
 	(void)!db_write(c->db, pub_op_run, &op, NULL);
 }
 
-/* 1 and the CRL's number and times when data is the file record_published described,
- * signed by is's current certificate; else 0 (the caller parses it). */
-static int recorded_match(crl_t *c, const struct crl_iss *is, const char *data, size_t len,
+/* 1 and the CRL's number and times when data is the file record_published described
+ * under name, signed by is's current certificate, with a Freshest CRL extension or
+ * not as freshest says; else 0 (the caller parses it). */
+static int recorded_match(crl_t *c, const struct crl_iss *is, const char *name,
+			  const char *idp_url, int freshest, const char *data, size_t len,
 			  uint64_t *number, int64_t *tu, int64_t *nu)
 {
 	uint8_t md[32], cd[32];
@@ -194,15 +239,15 @@ static int recorded_match(crl_t *c, const struct crl_iss *is, const char *data, 
 	char key[80];
 	int ok = 0;
 
-	pub_key(key, sizeof(key), is->name);
+	pub_key(key, sizeof(key), name);
 	if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1 ||
-	    cert_sha256(is->cert, cd) != 0 || db_read_begin(c->db, &txn) != 0) {
+	    cert_sha256(is->cert, idp_url, cd) != 0 || db_read_begin(c->db, &txn) != 0) {
 		ERR_clear_error();
 		return 0;
 	}
 	if (db_get(txn, DB_META, key, strlen(key), (const void **)&v, &vlen) == 0 &&
 	    vlen == PUB_LEN && memcmp(v, md, 32) == 0 && memcmp(v + 32, cd, 32) == 0 &&
-	    v[88] == (c->delta_period > 0)) {
+	    v[88] == (freshest != 0)) {
 		*number = db_be64_get(v + 64);
 		*tu = (int64_t)db_be64_get(v + 72);
 		*nu = (int64_t)db_be64_get(v + 80);
@@ -242,12 +287,15 @@ int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 	db_txn_t *txn = NULL;
 	uint8_t *der = NULL;
 	size_t len = 0;
-	int rc, delta;
+	int rc, delta, shard;
 
 	if (slot == NULL)
 		return cairn_err_set(err, CAIRN_ENOENT, "no CRL named %s", name ? name : "");
 	delta = slot == &is->delta;
-	op.issuer = is->name;
+	shard = slot->shard;
+	/* Full and delta CRLs share one number sequence (RFC 5280 §5.2.3); a shard is a
+	 * scope of its own (its IDP) with its own sequence. */
+	op.issuer = shard >= 0 ? slot->name : is->name;
 	pthread_mutex_lock(&c->build_mu);
 	memset(&p, 0, sizeof(p));
 	pthread_mutex_lock(&c->mu);
@@ -257,7 +305,6 @@ int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 		p.delta_since = is->full.this_update;
 	}
 	pthread_mutex_unlock(&c->mu);
-	/* Full and delta CRLs share one number sequence (RFC 5280 §5.2.3). */
 	if ((rc = db_write(c->db, number_op_run, &op, err)) != 0)
 		goto out;
 	p.issuer = is->name;
@@ -267,7 +314,9 @@ int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 	p.this_update = (int64_t)time(NULL);
 	p.next_update = p.this_update + (delta ? 2 * c->delta_period : c->period + c->overlap);
 	p.keep_expired = c->keep_expired;
-	p.freshest_url = delta ? NULL : is->freshest_url;
+	p.freshest_url = delta || shard >= 0 ? NULL : is->freshest_url;
+	p.idp_url = shard >= 0 ? slot->url : NULL;
+	p.shard = shard;
 	if (db_read_begin(c->db, &txn) != 0) {
 		rc = cairn_err_set(err, CAIRN_EDB, "crl: cannot read the database");
 		goto out;
@@ -279,7 +328,7 @@ int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 	if ((rc = slot_write(slot, der, len, p.this_update, err)) != 0)
 		goto out;
 	if (!delta)
-		record_published(c, is, &p, der, len);
+		record_published(c, is, op.issuer, &p, der, len);
 	pthread_mutex_lock(&c->mu);
 	free(slot->der);
 	slot->der = der;
@@ -288,7 +337,7 @@ int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
 	slot->next_update = p.next_update;
 	slot->number = p.number;
 	slot->retry_at = 0;
-	if (!delta && c->delta_period > 0 && !is->delta.dirty) {
+	if (!delta && shard < 0 && c->delta_period > 0 && !is->delta.dirty) {
 		/* A new base: the delta follows at once. */
 		is->delta.dirty = 1;
 		is->delta.dirty_at = p.this_update - c->debounce;
@@ -357,7 +406,8 @@ static int adopt_published(crl_t *c, struct crl_iss *is)
 
 	if (want == 0 || fs_read(is->full.path, CRL_FILE_MAX, &data, &len) != 0)
 		goto out;
-	if (recorded_match(c, is, data, len, &have, &tu, &nu)) {
+	if (recorded_match(c, is, is->name, NULL, c->delta_period > 0, data, len, &have, &tu,
+			   &nu)) {
 		if (have == 0 || have > want)
 			goto out;
 		goto times;
@@ -407,6 +457,107 @@ static int tree_ca_cert(crl_t *c, const crl_issuer_t *ci)
 	return rc;
 }
 
+struct latest {
+	int64_t *t;  /* per shard: the latest change of one of its entries */
+	unsigned n;
+};
+
+static int latest_cb(const db_revocation_t *r, void *arg)
+{
+	struct latest *w = arg;
+	int s = util_serial_shard(r->serial, r->serial_len, NULL);
+
+	if (s >= 0 && (unsigned)s < w->n && r->revoked_at > w->t[s])
+		w->t[s] = r->revoked_at;
+	return 0;
+}
+
+/* t[s] = when an entry of shard s last changed (0: never), for all of is's shards in one
+ * walk of its revoked index; INT64_MAX everywhere when the walk fails. */
+static void shard_latest(crl_t *c, const struct crl_iss *is, int64_t *t)
+{
+	struct latest w = { t, is->n_shards };
+	db_txn_t *txn;
+	unsigned s;
+	int rc = -1;
+
+	if (db_read_begin(c->db, &txn) == 0) {
+		rc = db_revocations(txn, is->name, latest_cb, &w);
+		db_txn_end(txn);
+	}
+	for (s = 0; rc != 0 && s < is->n_shards; s++)
+		t[s] = INT64_MAX;
+}
+
+/* Adopts a published shard CRL on the same terms as adopt_published, from its record in
+ * meta only (a shard without one is rebuilt: it is small). latest: when one of its
+ * entries last changed. */
+static int adopt_shard(crl_t *c, struct crl_iss *is, struct crl_slot *slot, int64_t latest)
+{
+	uint64_t want = stored_number(c, slot->name), have = 0;
+	int64_t tu = 0, nu = 0, now = (int64_t)time(NULL);
+	char *data = NULL;
+	size_t len = 0;
+
+	if (want == 0 || fs_read(slot->path, CRL_FILE_MAX, &data, &len) != 0 ||
+	    !recorded_match(c, is, slot->name, slot->url, 0, data, len, &have, &tu, &nu) ||
+	    have == 0 ||
+	    have > want || tu == 0 || nu <= tu || now >= tu + (nu - tu) / 2 || latest >= tu) {
+		free(data);
+		return 0;
+	}
+	slot->der = (uint8_t *)data;
+	slot->len = len;
+	slot->this_update = tu;
+	slot->next_update = nu;
+	slot->number = have;
+	return 1;
+}
+
+/* Names, file and URL of slot: NAME plus suffix ("", "-delta" or "/S"). */
+static int slot_init(crl_t *c, struct crl_slot *slot, const char *name, const char *suffix,
+		     int shard)
+{
+	char file[64];
+
+	snprintf(slot->name, sizeof(slot->name), "%s%s", name, suffix);
+	slot->shard = shard;
+	snprintf(file, sizeof(file), "%s.crl", slot->name);
+	if ((slot->path = fs_join(c->publish_dir, file)) == NULL)
+		return CAIRN_ENOMEM;
+	if (shard >= 0 && asprintf(&slot->url, "%s/crl/%s", c->base_url, file) < 0) {
+		slot->url = NULL;
+		return CAIRN_ENOMEM;
+	}
+	if (c->tree_dir != NULL && asprintf(&slot->tree_path, "%s/crl/%s", c->tree_dir, file) < 0) {
+		slot->tree_path = NULL;
+		return CAIRN_ENOMEM;
+	}
+	return 0;
+}
+
+static void slot_free(struct crl_slot *slot)
+{
+	free(slot->path);
+	free(slot->tree_path);
+	free(slot->url);
+	free(slot->der);
+}
+
+/* Frees what an issuer slot holds but its certificate and key, and zeroes it. */
+static void iss_clear(struct crl_iss *is)
+{
+	unsigned s;
+
+	free(is->freshest_url);
+	slot_free(&is->full);
+	slot_free(&is->delta);
+	for (s = 0; s < is->n_shards; s++)
+		slot_free(&is->shards[s]);
+	free(is->shards);
+	memset(is, 0, sizeof(*is));
+}
+
 /* Sets up the next issuer slot from ci, then counts it. One writer at a time (crl_open,
  * or crl_add_issuer under build_mu); the slot's CRL is built by the caller. */
 static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
@@ -414,6 +565,7 @@ static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
 	size_t i = atomic_load(&c->n_iss);
 	struct crl_iss *is = &c->iss[i];
 	char file[48];
+	int rc = CAIRN_ENOMEM;
 
 	if (i == CRL_MAX_ISSUERS)
 		return cairn_err_set(err, CAIRN_ECONFLICT, "crl: at most %d issuers", CRL_MAX_ISSUERS);
@@ -422,23 +574,43 @@ static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_EINVAL, "crl: issuer %zu incomplete or repeated", i);
 	memset(is, 0, sizeof(*is));
 	snprintf(is->name, sizeof(is->name), "%s", ci->name);
-	snprintf(file, sizeof(file), "%s.crl", ci->name);
-	if ((is->full.path = fs_join(c->publish_dir, file)) == NULL ||
-	    (c->tree_dir != NULL && asprintf(&is->full.tree_path, "%s/crl/%s", c->tree_dir, file) < 0))
+	if (slot_init(c, &is->full, ci->name, "", -1) != 0)
 		goto nomem;
 	if (c->delta_period > 0) {
 		snprintf(file, sizeof(file), "%s-delta.crl", ci->name);
-		if ((is->delta.path = fs_join(c->publish_dir, file)) == NULL ||
-		    (c->tree_dir != NULL &&
-		     asprintf(&is->delta.tree_path, "%s/crl/%s", c->tree_dir, file) < 0) ||
+		if (slot_init(c, &is->delta, ci->name, "-delta", -1) != 0 ||
 		    asprintf(&is->freshest_url, "%s/crl/%s", c->base_url, file) < 0) {
 			is->freshest_url = NULL;
 			goto nomem;
 		}
 	}
-	if (c->tree_dir != NULL && tree_ca_cert(c, ci) != 0)
-		return cairn_err_set(err, CAIRN_EIO, "crl: cannot write %s/ca/%s.crt", c->tree_dir,
-				     ci->name);
+	if (c->tree_dir != NULL && tree_ca_cert(c, ci) != 0) {
+		rc = cairn_err_set(err, CAIRN_EIO, "crl: cannot write %s/ca/%s.crt", c->tree_dir,
+				   ci->name);
+		goto fail;
+	}
+	if (ci->sharded && c->shards >= 2) {
+		char *dir = fs_join(c->publish_dir, ci->name);
+		unsigned s;
+
+		rc = dir == NULL ? CAIRN_ENOMEM : fs_mkdirs(dir, 0755);
+		free(dir);
+		if (rc != 0) {
+			cairn_err_set(err, rc, "crl: shard directory for %s: %s", ci->name,
+				      cairn_strerror(rc));
+			goto fail;
+		}
+		rc = CAIRN_ENOMEM;
+		if ((is->shards = calloc(c->shards, sizeof(*is->shards))) == NULL)
+			goto nomem;
+		is->n_shards = c->shards;
+		for (s = 0; s < c->shards; s++) {
+			char sfx[16];
+			snprintf(sfx, sizeof(sfx), "/%u", s);
+			if (slot_init(c, &is->shards[s], ci->name, sfx, (int)s) != 0)
+				goto nomem;
+		}
+	}
 	X509_up_ref(ci->cert);
 	is->cert = ci->cert;
 	EVP_PKEY_up_ref(ci->key);
@@ -448,12 +620,30 @@ static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 nomem:
-	free(is->full.path);
-	free(is->delta.path);
-	free(is->full.tree_path);
-	free(is->delta.tree_path);
-	memset(is, 0, sizeof(*is));
-	return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+fail:
+	iss_clear(is);
+	return rc;
+}
+
+/* The issuer's shard CRLs as the service starts: each adopted when nothing of its own
+ * changed, else built. */
+static int first_build_shards(crl_t *c, struct crl_iss *is, cairn_err_t *err)
+{
+	int64_t *latest;
+	unsigned s;
+	int rc = 0;
+
+	if (is->n_shards == 0)
+		return 0;
+	if ((latest = calloc(is->n_shards, sizeof(*latest))) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	shard_latest(c, is, latest);
+	for (s = 0; rc == 0 && s < is->n_shards; s++)
+		if (!adopt_shard(c, is, &is->shards[s], latest[s]))
+			rc = crl_rebuild(c, is->shards[s].name, err);
+	free(latest);
+	return rc;
 }
 
 /* The issuer's full CRL (and delta) as the service starts or the issuer is added: the
@@ -473,7 +663,7 @@ static int first_build(crl_t *c, struct crl_iss *is, cairn_err_t *err)
 	snprintf(name, sizeof(name), "%s-delta", is->name);
 	if (c->delta_period > 0 && (rc = crl_rebuild(c, name, err)) != 0)
 		return rc;
-	return 0;
+	return first_build_shards(c, is, err);
 }
 
 int crl_add_issuer(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
@@ -492,20 +682,73 @@ int crl_add_issuer(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
 	return rc;
 }
 
+/* DB_META "crl_shards": the largest crl.shards ever in force (one byte). */
+#define SHARDS_META "crl_shards"
+
+struct shards_op {
+	unsigned want, n; /* in: configured; out: served */
+};
+
+static int shards_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct shards_op *op = arg;
+	const void *v;
+	size_t vlen;
+	uint8_t b;
+	int rc = db_get(txn, DB_META, SHARDS_META, strlen(SHARDS_META), &v, &vlen);
+
+	if (rc != 0 && rc != CAIRN_ENOENT)
+		return rc;
+	if (rc == 0 && vlen != 1)
+		return cairn_err_set(err, CAIRN_EDB, "crl: bad %s in meta", SHARDS_META);
+	op->n = rc == 0 ? *(const uint8_t *)v : 0;
+	if (op->want < 2 || op->want <= op->n)
+		return 0;
+	op->n = op->want;
+	b = (uint8_t)op->n;
+	return db_put(txn, DB_META, SHARDS_META, strlen(SHARDS_META), &b, 1, 0);
+}
+
+/* c->shards = the larger of want (crl.shards) and every earlier value, which is stored:
+ * a certificate issued under a larger count names a shard that must stay served. */
+static int shards_in_force(crl_t *c, unsigned want, cairn_err_t *err)
+{
+	struct shards_op op = { 0, 0 };
+	db_txn_t *txn;
+	int rc;
+
+	/* Read first: a start-up that changes nothing writes nothing. */
+	if (db_read_begin(c->db, &txn) != 0)
+		return cairn_err_set(err, CAIRN_EDB, "crl: cannot read the database");
+	rc = shards_op_run(txn, &op, err);
+	db_txn_end(txn);
+	if (rc != 0)
+		return rc;
+	if (want >= 2 && want > op.n) {
+		op.want = want;
+		if ((rc = db_write(c->db, shards_op_run, &op, err)) != 0)
+			return rc;
+	}
+	c->shards = op.n >= 2 ? op.n : 0;
+	return 0;
+}
+
 int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 {
 	crl_t *c = NULL;
-	size_t i;
+	size_t i, blen;
 	int rc;
 
 	*out = NULL;
 	if (cfg == NULL || cfg->db == NULL || cfg->n_issuers == 0 ||
 	    cfg->n_issuers > CRL_MAX_ISSUERS || cfg->publish_dir == NULL || cfg->period < 60 ||
 	    cfg->overlap < 0 || cfg->debounce < 0 || cfg->delta_period < 0 ||
-	    (cfg->delta_period > 0 && cfg->base_url == NULL))
+	    cfg->shards > UTIL_SHARDS_MAX ||
+	    ((cfg->delta_period > 0 || cfg->shards >= 2) && cfg->base_url == NULL))
 		return cairn_err_set(err, CAIRN_EINVAL,
-				     "crl: need a db, issuers, a publish dir, period >= 60 s "
-				     "(and a base URL for delta CRLs)");
+				     "crl: need a db, issuers, a publish dir, period >= 60 s, "
+				     "at most %d shards (and a base URL for delta or shard CRLs)",
+				     UTIL_SHARDS_MAX);
 	if ((rc = fs_mkdirs(cfg->publish_dir, 0755)) != 0)
 		return cairn_err_set(err, rc, "crl: publish dir %s: %s", cfg->publish_dir,
 				     cairn_strerror(rc));
@@ -526,10 +769,20 @@ int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 		pthread_cond_init(&c->cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
+	/* The URLs must be byte for byte those ca/ writes: no trailing slash. */
+	for (blen = cfg->base_url ? strlen(cfg->base_url) : 0;
+	     blen > 0 && cfg->base_url[blen - 1] == '/'; blen--)
+		;
 	if ((c->publish_dir = strdup(cfg->publish_dir)) == NULL ||
 	    (cfg->tree_dir != NULL && (c->tree_dir = strdup(cfg->tree_dir)) == NULL) ||
-	    (cfg->base_url != NULL && (c->base_url = strdup(cfg->base_url)) == NULL))
+	    (cfg->base_url != NULL && (c->base_url = strndup(cfg->base_url, blen)) == NULL))
 		goto nomem;
+	if ((rc = shards_in_force(c, cfg->shards, err)) != 0)
+		goto out;
+	if (c->shards > 0 && c->base_url == NULL) {
+		rc = cairn_err_set(err, CAIRN_EINVAL, "crl: shard CRLs need a base URL");
+		goto out;
+	}
 	for (i = 0; i < cfg->n_issuers; i++)
 		if ((rc = iss_init(c, &cfg->issuers[i], err)) != 0)
 			goto out;
@@ -560,8 +813,7 @@ void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *ar
 	crl_t *c = arg;
 	struct crl_iss *is = find(c, issuer);
 	int64_t now = (int64_t)time(NULL);
-	(void)serial;
-	(void)len;
+	int shard;
 
 	if (is == NULL)
 		return;
@@ -569,6 +821,10 @@ void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *ar
 	 * the full CRL keeps its period. */
 	pthread_mutex_lock(&c->mu);
 	mark_dirty(c->delta_period > 0 ? &is->delta : &is->full, now);
+	/* Of the shards, only the one the serial names (certificates from before
+	 * sharding name none: the full CRL covers them). */
+	if ((shard = util_serial_shard(serial, len, NULL)) >= 0 && (unsigned)shard < is->n_shards)
+		mark_dirty(&is->shards[shard], now);
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -602,6 +858,19 @@ static int64_t due(const struct crl_slot *slot, int64_t period, int64_t debounce
 	return t < slot->retry_at ? slot->retry_at : t;
 }
 
+/* Folds slot into the scheduler's pass: *next = the earliest due time, *first = the
+ * first slot due now. c->mu held. */
+static void consider(struct crl_slot *slot, int64_t period, const crl_t *c, int64_t now,
+		     int64_t *next, struct crl_slot **first)
+{
+	int64_t d = due(slot, period, c->debounce, now);
+
+	if (d <= now && *first == NULL)
+		*first = slot;
+	if (d < *next)
+		*next = d;
+}
+
 static void *sched_main(void *arg)
 {
 	crl_t *c = arg;
@@ -616,26 +885,20 @@ static void *sched_main(void *arg)
 
 		for (i = 0; i < c->n_iss; i++) {
 			struct crl_iss *is = &c->iss[i];
-			int64_t d = due(&is->full, c->period, c->debounce, now);
-			if (d <= now && next_slot == NULL) {
-				next_slot = &is->full;
-				snprintf(name, sizeof(name), "%s", is->name);
-			}
-			next = d < next ? d : next;
-			if (c->delta_period <= 0)
-				continue;
-			d = due(&is->delta, c->delta_period, c->debounce, now);
-			if (d <= now && next_slot == NULL) {
-				next_slot = &is->delta;
-				snprintf(name, sizeof(name), "%s-delta", is->name);
-			}
-			next = d < next ? d : next;
+			unsigned s;
+
+			consider(&is->full, c->period, c, now, &next, &next_slot);
+			if (c->delta_period > 0)
+				consider(&is->delta, c->delta_period, c, now, &next, &next_slot);
+			for (s = 0; s < is->n_shards; s++)
+				consider(&is->shards[s], c->period, c, now, &next, &next_slot);
 		}
 		if (next_slot == NULL) {
 			struct timespec ts = { .tv_sec = (time_t)next };
 			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 			continue;
 		}
+		snprintf(name, sizeof(name), "%s", next_slot->name);
 		pthread_mutex_unlock(&c->mu);
 		memset(&err, 0, sizeof(err));
 		if (crl_rebuild(c, name, &err) != 0) {
@@ -664,13 +927,6 @@ int crl_start(crl_t *c, cairn_err_t *err)
 	return 0;
 }
 
-static void slot_free(struct crl_slot *slot)
-{
-	free(slot->path);
-	free(slot->tree_path);
-	free(slot->der);
-}
-
 void crl_free(crl_t *c)
 {
 	size_t i;
@@ -686,9 +942,7 @@ void crl_free(crl_t *c)
 	for (i = 0; i < c->n_iss; i++) {
 		X509_free(c->iss[i].cert);
 		EVP_PKEY_free(c->iss[i].key);
-		free(c->iss[i].freshest_url);
-		slot_free(&c->iss[i].full);
-		slot_free(&c->iss[i].delta);
+		iss_clear(&c->iss[i]);
 	}
 	free(c->publish_dir);
 	free(c->base_url);

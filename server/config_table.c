@@ -194,6 +194,11 @@ const cfg_key_t config_keys[] = {
 	  "revocations)" },
 	{ "crl.keep_expired", F(CFG_INT, crl_keep_expired), "0", 0, 1, NULL, 0,
 	  "1 keeps revoked certificates on the CRL after they expire; 0 drops them" },
+	{ "crl.shards", F(CFG_INT, crl_shards), "0", 0, 255, NULL, 0,
+	  "0 or 1: one CRL per issuer; K: new certificates name one of K shard CRLs "
+	  "(/crl/NAME/S.crl, each with a critical Issuing Distribution Point), the full CRL "
+	  "stays; lowering K later keeps serving the largest K used (issued certificates name "
+	  "those shards)" },
 
 	{ "notify", F(CFG_SUB, notify), "", 0, 0, NULL, 0,
 	  "events and their sinks, checked whole by notify/: expiry_days, webhooks (name, url, "

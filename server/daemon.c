@@ -126,6 +126,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 	cc.issuing_key_label = cfg->issuing_key;
 	cc.http_base_url = s->http_url;
 	cc.profiles = cfg->profiles;
+	cc.crl_shards = (unsigned)cfg->crl_shards;
 	rc = ca_open(&cc, &s->ca, err);
 	if (rc)
 		goto out;

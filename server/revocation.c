@@ -80,17 +80,18 @@ int server_revocation_open(server_t *s, cairn_err_t *err)
 		goto out;
 	}
 	cc.db = s->db;
-	cc.issuers[0] = (crl_issuer_t){ "issuing", issuing, issuing_key };
-	cc.issuers[1] = (crl_issuer_t){ "root", root, root_key };
+	cc.issuers[0] = (crl_issuer_t){ "issuing", issuing, issuing_key, 1 };
+	cc.issuers[1] = (crl_issuer_t){ "root", root, root_key, 0 };
 	cc.n_issuers = root_key ? 2 : 1;
 	for (i = 1; ca_issuer_at(s->ca, i, &info) == 0; i++)
-		cc.issuers[cc.n_issuers++] = (crl_issuer_t){ info.name, info.cert, info.key };
+		cc.issuers[cc.n_issuers++] = (crl_issuer_t){ info.name, info.cert, info.key, 1 };
 	cc.publish_dir = publish;
 	cc.period = cfg->crl_period;
 	cc.overlap = cfg->crl_overlap;
 	cc.debounce = cfg->crl_debounce;
 	cc.keep_expired = (int)cfg->crl_keep_expired;
 	cc.delta_period = cfg->crl_delta_period;
+	cc.shards = (unsigned)cfg->crl_shards;
 	cc.base_url = s->http_url;
 	cc.tree_dir = crl_tree;
 	if ((rc = crl_open(&cc, &s->crl, err)) != 0)
@@ -129,7 +130,7 @@ int server_revocation_add_issuer(server_t *s, const char *name, cairn_err_t *err
 	if (!found)
 		return cairn_err_set(err, CAIRN_ENOENT, "no issuing CA %s", name);
 	oi = issuer_responder(&info);
-	ci = (crl_issuer_t){ info.name, info.cert, info.key };
+	ci = (crl_issuer_t){ info.name, info.cert, info.key, 1 };
 	if ((s->ocsp_pub != NULL && (rc = ocsp_pub_add_issuer(s->ocsp_pub, info.name, info.cert)) != 0) ||
 	    (rc = ocsp_add_issuer(s->ocsp, &oi, err)) != 0 ||
 	    (rc = crl_add_issuer(s->crl, &ci, err)) != 0)
@@ -160,7 +161,7 @@ void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_
 	ocsp_handle_get(s->ocsp, arg, reply);
 }
 
-/* /crl/{issuer}.crl: DER, application/pkix-crl, cacheable until nextUpdate. */
+/* /crl/{issuer}.crl and /crl/{issuer}/{shard}.crl: DER, application/pkix-crl, cacheable until nextUpdate. */
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply)
 {
 	char name[40];

@@ -47,6 +47,7 @@ typedef struct cairn_config {
 	char *ocsp_publish;     /* "" = off; else the published tree's root (relative to dir) */
 	long ocsp_publish_delay;/* seconds changes are gathered before the tree is written */
 	char *crl_publish;      /* "" = off; else the tree CRLs and CA certificates go to */
+	long crl_shards;
 	char *policy_file;      /* approval policy (JSON), relative to dir */
 	char *pending_ttl;      /* how long a pending request waits, e.g. "7d" */
 	char *checkpoint_interval; /* signed audit checkpoints, e.g. "1h" */

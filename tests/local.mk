@@ -60,6 +60,8 @@ TESTS += tests/integration/names.sh
 EXTRA_DIST += tests/integration/names.sh
 TESTS += tests/integration/crl_fresh.sh tests/integration/health.sh
 EXTRA_DIST += tests/integration/crl_fresh.sh tests/integration/health.sh
+TESTS += tests/integration/crl_shards.sh
+EXTRA_DIST += tests/integration/crl_shards.sh
 TESTS += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh
 EXTRA_DIST += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh \
 	tests/integration/acme_client.py

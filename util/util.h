@@ -193,6 +193,17 @@ int hostport_parse(const char *addr, char *host, size_t cap, int *port) CAIRN_WU
 
 /* Secure random bytes (OpenSSL CSPRNG). Returns 0 or CAIRN_ECRYPTO. */
 int util_random(uint8_t *buf, size_t len) CAIRN_WUR;
+/* ---- serials that name their CRL shard (shard.c; crl.shards, docs/scaling.md) ---- */
+/* Most CRL shards per issuer: the count is one byte of the serial. */
+#define UTIL_SHARDS_MAX 255
+/* A fresh 16-byte serial for a CA cutting its CRL into k shards (2..UTIL_SHARDS_MAX):
+ * a marker byte, k, then 14 CSPRNG bytes (112 bits); *shard (may be NULL) = its shard.
+ * Returns 0, CAIRN_EINVAL (k out of range) or CAIRN_ECRYPTO. */
+int util_serial_sharded(uint8_t serial[16], unsigned k, unsigned *shard) CAIRN_WUR;
+/* The shard (0..K-1) a serial made by util_serial_sharded names, and K in *k (may be
+ * NULL); -1 for any other serial (those are on the full CRL only). A pure function of
+ * the bytes: the same answer whatever crl.shards says today. */
+int util_serial_shard(const uint8_t *serial, size_t len, unsigned *k);
 /* Constant-time comparison: 1 when equal. */
 int util_ct_equal(const void *a, const void *b, size_t len);
 

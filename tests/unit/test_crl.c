@@ -488,7 +488,7 @@ static void test_service(void **state)
 
 	assert_true(asprintf(&pub, "%s/pub", f->dir) > 0);
 	cfg.db = f->db;
-	cfg.issuers[0] = (crl_issuer_t){ "issuing", f->cert, f->key };
+	cfg.issuers[0] = (crl_issuer_t){ "issuing", f->cert, f->key, 0 };
 	cfg.n_issuers = 1;
 	cfg.publish_dir = pub;
 	cfg.period = 3600;
@@ -544,6 +544,217 @@ static void test_service(void **state)
 	free(pub);
 }
 
+/* The service with shards: own numbers per shard, only the touched shard rebuilt by the
+ * scheduler, IDP URL from the base URL, the largest count kept when the config lowers it. */
+static void test_service_shards(void **state)
+{
+	fixture_t *f = *state;
+	crl_config_t cfg = { 0 };
+	cairn_err_t err = { 0 };
+	crl_t *c = NULL;
+	char *pub;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	uint64_t n = 0;
+	unsigned shard = 9;
+	int i;
+	spec_t s = { .len = 16, .reason = 1, .not_after = 4000000000LL, .revoke = 1 };
+	const unsigned char *q;
+	X509_CRL *crl;
+	ISSUING_DIST_POINT *idp;
+	GENERAL_NAME *gn;
+	const char *url = "http://127.0.0.1:8080/crl/issuing/1.crl";
+
+	assert_true(asprintf(&pub, "%s/pub", f->dir) > 0);
+	cfg.db = f->db;
+	cfg.issuers[0] = (crl_issuer_t){ "issuing", f->cert, f->key, 1 };
+	cfg.n_issuers = 1;
+	cfg.publish_dir = pub;
+	cfg.period = 3600;
+	cfg.base_url = "http://127.0.0.1:8080/";
+	cfg.shards = 3;
+	if (crl_open(&cfg, &c, &err) != 0)
+		fail_msg("crl_open: %s", cairn_err_msg(&err));
+	assert_int_equal(read_number(f, "issuing", &n), 0);
+	assert_int_equal(n, 1);
+	for (i = 0; i < 3; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "issuing/%d", i);
+		assert_int_equal(read_number(f, name, &n), 0);
+		assert_int_equal(n, 1);
+	}
+	assert_int_equal(crl_get(c, "issuing/3", NULL, NULL, NULL, NULL, NULL), CAIRN_ENOENT);
+	assert_int_equal(crl_get(c, "issuing/01", NULL, NULL, NULL, NULL, NULL), CAIRN_ENOENT);
+	assert_int_equal(crl_get(c, "issuing/", NULL, NULL, NULL, NULL, NULL), CAIRN_ENOENT);
+	assert_int_equal(crl_get(c, "issuing/1x", NULL, NULL, NULL, NULL, NULL), CAIRN_ENOENT);
+	assert_int_equal(crl_get(c, "nosuch/1", NULL, NULL, NULL, NULL, NULL), CAIRN_ENOENT);
+
+	/* A revocation in shard 1, announced as ca/ does: the scheduler rebuilds shard 1
+	 * (and the full CRL), not shards 0 and 2. */
+	for (i = 0; i < 1000 && shard != 1; i++)
+		assert_int_equal(util_serial_sharded(s.serial, 3, &shard), 0);
+	assert_int_equal(shard, 1);
+	/* Revoked seconds before the rebuild: a change in the same second as a build counts
+	 * as after it (not adopted at a restart), which the reopen below would see. */
+	s.revoked_at = time(NULL) - 5;
+	store(f, &s, 1, "issuing");
+	assert_int_equal(crl_start(c, &err), 0);
+	crl_changed("issuing", s.serial, s.len, c);
+	for (i = 0; i < 100; i++) { /* bounded: 10 s */
+		if (read_number(f, "issuing/1", &n) == 0 && n == 2)
+			break;
+		usleep(100000);
+	}
+	assert_int_equal(n, 2);
+	for (i = 0; i < 100; i++) {
+		if (read_number(f, "issuing", &n) == 0 && n == 2)
+			break;
+		usleep(100000);
+	}
+	assert_int_equal(n, 2);
+	assert_int_equal(read_number(f, "issuing/0", &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(read_number(f, "issuing/2", &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(crl_get(c, "issuing/1", &der, &len, NULL, NULL, &n), 0);
+	assert_int_equal(n, 2);
+	q = der;
+	crl = d2i_X509_CRL(NULL, &q, (long)len);
+	free(der);
+	assert_non_null(crl);
+	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 1);
+	idp = X509_CRL_get_ext_d2i(crl, NID_issuing_distribution_point, NULL, NULL);
+	assert_non_null(idp);
+	gn = sk_GENERAL_NAME_value(idp->distpoint->name.fullname, 0);
+	assert_int_equal(ASN1_STRING_length(gn->d.uniformResourceIdentifier), (int)strlen(url));
+	assert_memory_equal(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier), url, strlen(url));
+	ISSUING_DIST_POINT_free(idp);
+	X509_CRL_free(crl);
+	crl_free(c);
+
+	/* Lowered to 0: the three shards stay (issued certificates name them), adopted. */
+	cfg.shards = 0;
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(crl_get(c, "issuing/2", NULL, NULL, NULL, NULL, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(crl_get(c, "issuing/1", NULL, NULL, NULL, NULL, &n), 0);
+	assert_int_equal(n, 2);
+	crl_free(c);
+	free(pub);
+}
+
+/* Sharded serials: a pure function of the bytes, even spread, other serials -1. */
+static void test_serial_shard(void **state)
+{
+	uint8_t s[16];
+	unsigned k = 0, shard = 0, count[7] = { 0 }, i;
+	(void)state;
+
+	for (i = 0; i < 7000; i++) {
+		assert_int_equal(util_serial_sharded(s, 7, &shard), 0);
+		assert_true(shard < 7);
+		assert_int_equal(util_serial_shard(s, sizeof(s), &k), (int)shard);
+		assert_int_equal(k, 7);
+		assert_true(s[0] != 0 && (s[0] & 0x80) == 0); /* positive, all 16 bytes in DER */
+		count[shard]++;
+	}
+	for (i = 0; i < 7; i++)
+		assert_true(count[i] > 800 && count[i] < 1200);
+	assert_int_equal(util_serial_sharded(s, 1, NULL), CAIRN_EINVAL);
+	assert_int_equal(util_serial_sharded(s, UTIL_SHARDS_MAX + 1, NULL), CAIRN_EINVAL);
+	s[1] = 1; /* K < 2 is not a sharded serial */
+	assert_int_equal(util_serial_shard(s, sizeof(s), NULL), -1);
+	s[0] = 0x11;
+	assert_int_equal(util_serial_shard(s, sizeof(s), NULL), -1);
+	assert_int_equal(util_serial_shard(s, 15, NULL), -1);
+}
+
+/* A shard CRL: only its shard's entries, and a critical IDP naming its URL for end-entity
+ * certificates only, in DER OpenSSL re-encodes byte for byte (build() checks). */
+static void test_shard_crl(void **state)
+{
+	fixture_t *f = *state;
+	int64_t now = time(NULL);
+	const char *url = "http://127.0.0.1:8080/crl/issuing/1.crl";
+	spec_t sp[12];
+	crl_params_t p = { .issuer = "issuing", .cert = f->cert, .key = f->key, .number = 3,
+			   .this_update = now, .next_update = now + 3600, .idp_url = url,
+			   .shard = 1 };
+	cairn_err_t err = { 0 };
+	db_txn_t *txn = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0, i, want = 0;
+	const unsigned char *q;
+	unsigned char *re = NULL;
+	X509_CRL *crl;
+	ISSUING_DIST_POINT *idp;
+	GENERAL_NAME *gn;
+	int crit = 0, n;
+
+	memset(sp, 0, sizeof(sp));
+	for (i = 0; i < 12; i++) {
+		unsigned shard = 0;
+		if (i < 10) {
+			assert_int_equal(util_serial_sharded(sp[i].serial, 3, &shard), 0);
+			sp[i].len = 16;
+			want += shard == 1;
+		} else { /* from before sharding: full CRL only */
+			sp[i].serial[0] = (uint8_t)(0x30 + i);
+			sp[i].serial[1] = 1;
+			sp[i].len = 2;
+		}
+		sp[i].revoked_at = now - 100;
+		sp[i].reason = 1;
+		sp[i].not_after = now + 86400;
+		sp[i].revoke = 1;
+	}
+	store(f, sp, 12, "issuing");
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(crl_build(txn, &p, &der, &len, NULL, &err), 0);
+	db_txn_end(txn);
+	q = der;
+	crl = d2i_X509_CRL(NULL, &q, (long)len);
+	assert_non_null(crl);
+	assert_ptr_equal(q, der + len);
+	n = i2d_X509_CRL(crl, &re);
+	assert_int_equal(n, (int)len);
+	assert_memory_equal(re, der, len);
+	OPENSSL_free(re);
+	free(der);
+	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(f->cert)), 1);
+	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), (int)want);
+	for (i = 0; i < (size_t)sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)); i++) {
+		const ASN1_INTEGER *ai = X509_REVOKED_get0_serialNumber(
+			sk_X509_REVOKED_value(X509_CRL_get_REVOKED(crl), (int)i));
+		assert_int_equal(util_serial_shard(ASN1_STRING_get0_data(ai),
+						   (size_t)ASN1_STRING_length(ai), NULL), 1);
+	}
+	idp = X509_CRL_get_ext_d2i(crl, NID_issuing_distribution_point, &crit, NULL);
+	assert_non_null(idp);
+	assert_int_equal(crit, 1);
+	assert_non_null(idp->distpoint);
+	assert_int_equal(idp->distpoint->type, 0);
+	assert_int_equal(sk_GENERAL_NAME_num(idp->distpoint->name.fullname), 1);
+	gn = sk_GENERAL_NAME_value(idp->distpoint->name.fullname, 0);
+	assert_int_equal(gn->type, GEN_URI);
+	assert_int_equal(ASN1_STRING_length(gn->d.uniformResourceIdentifier), (int)strlen(url));
+	assert_memory_equal(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier), url, strlen(url));
+	assert_true(idp->onlyuser);
+	assert_false(idp->onlyCA);
+	assert_false(idp->indirectCRL);
+	assert_false(idp->onlyattr);
+	assert_null(idp->onlysomereasons);
+	ISSUING_DIST_POINT_free(idp);
+	X509_CRL_free(crl);
+
+	/* The full CRL of the same index: every entry, no IDP. */
+	crl = build(f, "issuing", 4, 0, NULL, now);
+	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 12);
+	assert_int_equal(X509_CRL_get_ext_by_NID(crl, NID_issuing_distribution_point, -1), -1);
+	X509_CRL_free(crl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +764,9 @@ int main(void)
 		cmocka_unit_test(test_key_types),
 		cmocka_unit_test_setup_teardown(test_service, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
+		cmocka_unit_test(test_serial_shard),
+		cmocka_unit_test_setup_teardown(test_service_shards, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shard_crl, setup, teardown),
 	};
 
 	setenv("CAIRN_DB_MAPSIZE", "16M", 0);
