@@ -140,10 +140,10 @@ static void fin_refused(void *arg, policy_submit_result_t res, const policy_outc
 	(void)out;
 
 	if (csr_fault(err->code)) {
-		acme_problem(f->r, 400, csr_problem_type(err->code), "%s", err->msg);
+		acme_problem(f->r, 400, csr_problem_type(err->code), "%s", cairn_err_msg(err));
 		return;
 	}
-	snprintf(detail, sizeof(detail), "%s", err->msg);
+	snprintf(detail, sizeof(detail), "%s", cairn_err_msg(err));
 	f->error = acme_problem_obj(f->ptype ? f->ptype : err->code == CAIRN_EDENIED
 							  ? "rejectedIdentifier"
 							  : "serverInternal",

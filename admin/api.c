@@ -146,9 +146,11 @@ static void issue_refused(void *arg, policy_submit_result_t res, const policy_ou
 	issue_answer_t *a = arg;
 	(void)out;
 
-	log_warn("admin", "issue for %s (profile %s): %s", a->requester, a->profile, err->msg);
+	log_warn("admin", "issue for %s (profile %s): %s", a->requester, a->profile,
+		 cairn_err_msg(err));
 	if (res == POLICY_SUBMIT_REJECTED)
-		http_reply_problem(a->reply, 403, PROBLEM("rejectedByPolicy"), "%s", err->msg);
+		http_reply_problem(a->reply, 403, PROBLEM("rejectedByPolicy"), "%s",
+				   cairn_err_msg(err));
 	else
 		api_reply_error(a->reply, err);
 }

@@ -437,15 +437,16 @@ static void enroll_refused(void *arg, policy_submit_result_t res, const policy_o
 
 	/* Policy refusals are audited by the policy engine; the rest here. */
 	if (res == POLICY_SUBMIT_REJECTED) {
-		log_info("est", "%s for %s refused by policy: %s", c->op, c->requester, err->msg);
-		est_reply_text(a->reply, 403, "refused by policy: %s%s", err->msg,
+		log_info("est", "%s for %s refused by policy: %s", c->op, c->requester,
+			 cairn_err_msg(err));
+		est_reply_text(a->reply, 403, "refused by policy: %s%s", cairn_err_msg(err),
 			       a->gen_key != NULL && out->decision.approvals > 0
 				       ? " (a server-generated key is never kept: enroll "
 					 "with your own key instead)"
 				       : "");
 		return;
 	}
-	est_refuse(c, a->reply, status_for(err->code), "%s", err->msg);
+	est_refuse(c, a->reply, status_for(err->code), "%s", cairn_err_msg(err));
 }
 
 static const policy_answer_t enroll_answer_ops = { enroll_issued, enroll_pending,
