@@ -11,88 +11,39 @@
 
 #include "acme/acme_int.h"
 
-/*
- * The one place ACME asks for a certificate: the common request -> policy -> issue
- * path (policy_submit). extra (borrowed) is written in the certificate's own
- * transaction when it is issued now. Returns 0 with serial_hex set when issued, 1 with
- * request_id set when the request waits for approvers, or a negative code with
- * err set (CAIRN_EDENIED when refused by policy; extra's code, nothing issued).
- */
-static int acme_submit(acme_t *a, const uint8_t *csr, size_t csr_len, const char *acct,
-		       const json_t *account, const ca_record_extra_t *extra, char *serial_hex,
-		       size_t scap, char *request_id, size_t rcap, cairn_err_t *err)
-{
-	const char *group = json_string_value(json_object_get(account, "group"));
-	const char *profile = json_string_value(json_object_get(account, "profile"));
-	const char *kid = json_string_value(json_object_get(account, "eab_kid"));
-	ca_request_t cr = { 0 };
-	policy_outcome_t out;
-	char requester[160];
-	int rc;
-
-	memset(&out, 0, sizeof(out));
-	/* An account bound with an EAB key asks as that key (one key, one account), so a
-	 * policy can tell bound accounts from open ones: acme:eab/KID, else acme:acct/ID. */
-	if (kid != NULL && kid[0] != '\0')
-		snprintf(requester, sizeof(requester), "acme:eab/%s", kid);
-	else
-		snprintf(requester, sizeof(requester), "acme:acct/%s", acct);
-	cr.csr = csr;
-	cr.csr_len = csr_len;
-	cr.profile = profile && profile[0] ? profile : a->profile;
-	/* Never the admin-login profile, whatever an old EAB record says. */
-	if (strcmp(cr.profile, CA_ADMIN_PROFILE) == 0)
-		return cairn_err_set(err, CAIRN_EDENIED,
-				     "profile %s logs in to the admin API, ACME may not issue it",
-				     cr.profile);
-	cr.requester = requester;
-	cr.channel = "acme";
-	cr.record_extra = extra;
-	rc = policy_submit(a->policy, &cr, group && group[0] ? group : NULL, &out, err);
-	if (rc)
-		return rc;
-	if (out.decision.action == POLICY_APPROVE) {
-		snprintf(request_id, rcap, "%s", out.request.id);
-		return 1;
-	}
-	if (out.issued == NULL)
-		return cairn_err_set(err, CAIRN_EINVAL, "policy gave no certificate");
-	snprintf(serial_hex, scap, "%s", out.issued->serial_hex);
-	ca_issued_free(out.issued);
-	return 0;
-}
-
 /* The CSR's names as a set of "type:value" keys, from the one extractor (DNS
- * lower-cased, IPv4-mapped IPv6 as IPv4; the CN counts as a name too). NULL with
- * err set when the names are malformed (an iPAddress of the wrong length, …). */
-static json_t *csr_names(X509_REQ *req, cairn_err_t *err)
+ * lower-cased, IPv4-mapped IPv6 as IPv4; the CN counts as a name too). */
+static json_t *csr_names(const ca_csr_t *csr)
 {
-	json_t *set = NULL;
-	ca_names_t names;
+	const ca_names_t *names = &csr->names;
+	json_t *set = json_object();
 	char key[2100];
 	size_t i;
 
-	if (ca_names_from_csr(req, &names, err) != 0)
+	if (set == NULL)
 		return NULL;
-	if ((set = json_object()) == NULL)
-		goto out;
-	for (i = 0; i < names.n_san; i++) {
-		snprintf(key, sizeof(key), "%s:%s", ca_name_type_str(names.san[i].type),
-			 names.san[i].text);
+	for (i = 0; i < names->n_san; i++) {
+		snprintf(key, sizeof(key), "%s:%s", ca_name_type_str(names->san[i].type),
+			 names->san[i].text);
 		json_object_set_new(set, key, json_true());
 	}
-	if (names.other_type >= 0) {
-		snprintf(key, sizeof(key), "other:%d", names.other_type);
+	if (names->other_type >= 0) {
+		snprintf(key, sizeof(key), "other:%d", names->other_type);
 		json_object_set_new(set, key, json_true());
 	}
-	if (names.cn != NULL) {
-		snprintf(key, sizeof(key), "%s:%s", ca_name_type_str(names.cn_name.type),
-			 names.cn_name.text);
+	if (names->cn != NULL) {
+		snprintf(key, sizeof(key), "%s:%s", ca_name_type_str(names->cn_name.type),
+			 names->cn_name.text);
 		json_object_set_new(set, key, json_true());
 	}
-out:
-	ca_names_clear(&names);
 	return set;
+}
+
+/* A CSR the client can fix: the order stays ready (RFC 8555 §7.4). */
+static int csr_fault(int code)
+{
+	return code == CAIRN_EBADCSR || code == CAIRN_ECSRSIG || code == CAIRN_EWEAKKEY ||
+	       code == CAIRN_EKEYTYPE || code == CAIRN_ENAME;
 }
 
 /* The order's move to valid, written in the certificate's own transaction: the
@@ -116,22 +67,134 @@ static int fin_valid_run(db_txn_t *txn, const char *serial_hex, void *arg, cairn
 	return acme_order_change_txn(txn, f->oid, &ch, &f->order, err);
 }
 
+/* ACME's answer to a submission (policy_answer_t callbacks): the order as it now is
+ * (valid in the certificate's own commit, or processing while approvers decide), or a
+ * problem document. */
+typedef struct fin_answer {
+	acme_t *a;
+	const char *oid;
+	http_reply_t *r;
+	const char *ptype;        /* CAA recheck's problem type, or NULL */
+	fin_valid_t valid;        /* the order's change inside the certificate's commit */
+	ca_record_extra_t extra;  /* runs valid */
+	json_t *order;            /* out: the order to answer with; NULL = answered already */
+	int pending;              /* the order waits for approvers */
+} fin_answer_t;
+
+static void fin_issued(void *arg, const policy_outcome_t *out)
+{
+	fin_answer_t *f = arg;
+
+	/* The order became valid in the certificate's own commit (fin_valid_run). */
+	f->order = f->valid.order;
+	f->valid.order = NULL;
+	if (f->order == NULL)
+		acme_problem(f->r, 500, "serverInternal", "certificate %s issued without its order",
+			     out->issued->serial_hex);
+}
+
+static void fin_pending(void *arg, const policy_outcome_t *out)
+{
+	fin_answer_t *f = arg;
+	acme_order_change_t ch = { 0 };
+	cairn_err_t err = { 0 };
+
+	/* The request was stored by its own write; the order says where it waits. */
+	ch.status = "processing";
+	ch.request = out->request.id;
+	ch.acct = f->valid.acct;
+	f->pending = 1;
+	if (acme_order_change(f->a, f->oid, &ch, &f->order, &err) != 0)
+		acme_problem(f->r, 500, "serverInternal", "%s", cairn_err_msg(&err));
+}
+
+static void fin_refused(void *arg, policy_submit_result_t res, const policy_outcome_t *out,
+			const cairn_err_t *err)
+{
+	fin_answer_t *f = arg;
+	acme_order_change_t ch = { 0 };
+	json_t *perr;
+	char detail[600];
+	(void)res;
+	(void)out;
+
+	if (csr_fault(err->code)) {
+		/* The order stays ready: the client may send a better CSR. */
+		acme_problem_err(f->r, err->code, cairn_err_msg(err));
+		return;
+	}
+	if (err->code == CAIRN_ECONFLICT) {
+		/* The order changed under us (fin_valid_run): nothing was issued. */
+		acme_problem(f->r, 403, "orderNotReady", "%s", cairn_err_msg(err));
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%s", cairn_err_msg(err));
+	perr = acme_problem_obj(f->ptype ? f->ptype : cairn_err_http(err->code)->acme_type, detail,
+				NULL);
+	ch.status = "invalid";
+	ch.error = perr;
+	ch.acct = f->valid.acct;
+	if (acme_order_change(f->a, f->oid, &ch, NULL, NULL) != 0)
+		log_warn("acme", "order %s: storing its failure failed", f->oid);
+	json_decref(perr);
+	if (f->ptype != NULL)
+		acme_problem(f->r, 403, f->ptype, "%s", detail);
+	else
+		acme_problem_err(f->r, err->code, detail);
+}
+
+static const policy_answer_t fin_answer_ops = { fin_issued, fin_pending, fin_refused };
+
+/*
+ * The one place ACME asks for a certificate: the common submit-and-answer path. An
+ * account bound with an EAB key asks as that key (one key, one account), so a policy can
+ * tell bound accounts from open ones: acme:eab/KID, else acme:acct/ID.
+ */
+static void acme_submit(acme_t *a, const ca_csr_t *csr, const char *acct, const json_t *account,
+			fin_answer_t *f, cairn_err_t *err)
+{
+	const char *group = json_string_value(json_object_get(account, "group"));
+	const char *profile = json_string_value(json_object_get(account, "profile"));
+	const char *kid = json_string_value(json_object_get(account, "eab_kid"));
+	ca_request_t cr = { 0 };
+	char requester[160];
+
+	if (kid != NULL && kid[0] != '\0')
+		snprintf(requester, sizeof(requester), "acme:eab/%s", kid);
+	else
+		snprintf(requester, sizeof(requester), "acme:acct/%s", acct);
+	cr.csr = csr;
+	cr.profile = profile && profile[0] ? profile : a->profile;
+	/* Never the admin-login profile, whatever an old EAB record says. */
+	if (strcmp(cr.profile, CA_ADMIN_PROFILE) == 0) {
+		cairn_err_set(err, CAIRN_EDENIED,
+			      "profile %s logs in to the admin API, ACME may not issue it",
+			      cr.profile);
+		fin_refused(f, POLICY_SUBMIT_REJECTED, NULL, err);
+		return;
+	}
+	cr.requester = requester;
+	cr.channel = "acme";
+	cr.record_extra = &f->extra;
+	(void)policy_submit_answer(a->policy, &cr, group && group[0] ? group : NULL,
+				   &fin_answer_ops, f, err);
+}
+
 void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		   http_reply_t *r)
 {
 	acme_jws_t j;
-	json_t *o = NULL, *res = NULL, *names = NULL, *want = NULL, *perr = NULL, *x, *view;
-	const char *csr_b64, *st, *k, *ptype = NULL;
+	json_t *o = NULL, *res = NULL, *names = NULL, *want = NULL, *x, *view;
+	const char *csr_b64, *st, *k;
 	uint8_t *der = NULL;
 	size_t der_len = 0, i;
-	X509_REQ *csr = NULL;
-	char serial[2 * DB_SERIAL_MAX + 1] = "", request[40] = "", u[512];
-	acme_order_change_t op = { 0 };
-	fin_valid_t fv = { NULL, NULL, NULL };
-	ca_record_extra_t extra = { NULL, fin_valid_run, &fv };
+	ca_csr_t *csr = NULL;
+	fin_answer_t f;
+	char u[512];
 	cairn_err_t err = { 0 };
-	int rc, busy, claimed = 0;
+	int busy, claimed = 0;
 
+	memset(&f, 0, sizeof(f));
 	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
 		return;
 	if ((o = acme_load_owned(a, "o", arg, &j, r)) == NULL)
@@ -146,12 +209,17 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 		acme_problem(r, 400, "malformed", "payload needs csr: base64url DER");
 		goto out;
 	}
-	if (ca_csr_parse(der, der_len, &csr, &err) != 0) {
-		acme_problem(r, 400, "badCSR", "%s", cairn_err_msg(&err));
+	/* The one parse and signature check of this request: everything after reads csr. */
+	if (ca_csr_new(der, der_len, 0, &csr, &err) != 0) {
+		/* Decoding: a malformed name is a malformed CSR, a bad key a bad public key. */
+		acme_problem(r, 400,
+			     err.code == CAIRN_EKEYTYPE || err.code == CAIRN_EWEAKKEY ? "badPublicKey"
+										 : "badCSR",
+			     "%s", cairn_err_msg(&err));
 		goto out;
 	}
-	if ((names = csr_names(csr, &err)) == NULL) {
-		acme_problem(r, 400, "badCSR", "%s", cairn_err_msg(&err));
+	if ((names = csr_names(csr)) == NULL) {
+		acme_problem(r, 500, "serverInternal", "out of memory");
 		goto out;
 	}
 	want = json_object();
@@ -194,57 +262,24 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 			     acme_order_status(a, o));
 		goto out;
 	}
-	rc = acme_caa_recheck(a, o, &ptype, &err);
-	fv.oid = arg;
-	fv.acct = j.acct_id;
-	if (rc == 0)
-		rc = acme_submit(a, der, der_len, j.acct_id, j.account, &extra, serial,
-				 sizeof(serial), request, sizeof(request), &err);
-	op.acct = j.acct_id;
-	if (rc == 0) {
-		/* Issued: the order became valid in the certificate's own commit. */
-		res = fv.order;
-		fv.order = NULL;
-		if (res == NULL) {
-			acme_problem(r, 500, "serverInternal", "certificate %s issued without its order",
-				     serial);
-			goto out;
-		}
-	} else if (rc == 1) {
-		/* Waiting for approvers: the request was stored by its own write. */
-		op.status = "processing";
-		op.request = request;
-		if (acme_order_change(a, arg, &op, &res, &err) != 0) {
-			acme_problem(r, 500, "serverInternal", "%s", cairn_err_msg(&err));
-			goto out;
-		}
-	} else if (rc == CAIRN_EBADCSR || rc == CAIRN_ECSRSIG || rc == CAIRN_EWEAKKEY ||
-		   rc == CAIRN_EKEYTYPE || rc == CAIRN_ENAME) {
-		/* The order stays ready: the client may send a better CSR. */
-		acme_problem_err(r, rc, cairn_err_msg(&err));
-		goto out;
-	} else if (rc == CAIRN_ECONFLICT) {
-		/* The order changed under us (fin_valid_run): nothing was issued. */
-		acme_problem(r, 403, "orderNotReady", "%s", cairn_err_msg(&err));
-		goto out;
-	} else {
-		char detail[600];
-		snprintf(detail, sizeof(detail), "%s", cairn_err_msg(&err));
-		perr = acme_problem_obj(ptype ? ptype : cairn_err_http(rc)->acme_type, detail, NULL);
-		op.status = "invalid";
-		op.error = perr;
-		if (acme_order_change(a, arg, &op, NULL, NULL) != 0)
-			log_warn("acme", "order %s: storing its failure failed", arg);
-		if (ptype != NULL)
-			acme_problem(r, 403, ptype, "%s", detail);
-		else
-			acme_problem_err(r, rc, detail);
-		goto out;
-	}
+	f.a = a;
+	f.oid = arg;
+	f.r = r;
+	f.valid.oid = arg;
+	f.valid.acct = j.acct_id;
+	f.extra.also = fin_valid_run;
+	f.extra.also_arg = &f.valid;
+	if (acme_caa_recheck(a, o, &f.ptype, &err) != 0)
+		fin_refused(&f, POLICY_SUBMIT_FAILED, NULL, &err);
+	else
+		acme_submit(a, csr, j.acct_id, j.account, &f, &err);
+	if ((res = f.order) == NULL)
+		goto out; /* answered with a problem */
+	f.order = NULL;
 	view = acme_order_view(a, res);
 	http_reply_json(r, 200, NULL, view);
 	json_decref(view);
-	if (rc == 1)
+	if (f.pending)
 		r->retry_after = 2;
 	snprintf(u, sizeof(u), "%sorder/%s", a->base, arg);
 	r->location = strdup(u);
@@ -254,12 +289,12 @@ out:
 		json_object_del(a->finalizing, arg);
 		pthread_mutex_unlock(&a->rl_lock);
 	}
-	X509_REQ_free(csr);
+	ca_csr_free(csr);
+	json_decref(f.order);
+	json_decref(f.valid.order);
 	free(der);
 	json_decref(o);
 	json_decref(res);
-	json_decref(fv.order);
-	json_decref(perr);
 	json_decref(names);
 	json_decref(want);
 	acme_jws_clear(&j);

@@ -87,17 +87,88 @@ static const admin_route_t admin_routes[] = {
 	{ "POST", "/replace/*/cancel", roles_admin, api_replace_cancel },
 };
 
+/* The admin API's answer to a submission (policy_answer_t callbacks). */
+typedef struct issue_answer {
+	const admin_ctx_t *ctx;
+	http_reply_t *reply;
+	const char *requester, *profile;
+} issue_answer_t;
+
+static void issue_issued(void *arg, const policy_outcome_t *out)
+{
+	issue_answer_t *a = arg;
+	const ca_issued_t *issued = out->issued;
+	char *pem = NULL, *chain = NULL, location[128];
+	json_t *resp = NULL;
+
+	/* The one channel that answers with PEM formats it here. */
+	if (ca_issued_pem(a->ctx->ca, issued, &pem, &chain) == 0)
+		resp = json_pack("{s:s, s:s, s:s, s:s, s:I}", "serial", issued->serial_hex,
+				 "profile", a->profile, "certificate", pem, "chain", chain,
+				 "audit_seq", (json_int_t)issued->audit_seq);
+	if (resp == NULL) {
+		http_reply_problem(a->reply, 500, PROBLEM("serverInternal"),
+				   "certificate %s was stored but cannot be returned",
+				   issued->serial_hex);
+		goto out;
+	}
+	http_reply_json(a->reply, 201, NULL, resp);
+	snprintf(location, sizeof(location), "/admin/v1/certificates/%s", issued->serial_hex);
+	a->reply->location = strdup(location);
+	log_info("admin", "issued %s to %s (profile %s)", issued->serial_hex, a->requester,
+		 a->profile);
+out:
+	json_decref(resp);
+	free(pem);
+	free(chain);
+}
+
+static void issue_pending(void *arg, const policy_outcome_t *out)
+{
+	issue_answer_t *a = arg;
+	char location[128];
+	json_t *resp;
+
+	resp = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "request", out->request.id,
+			 "status", "pending", "rule", out->decision.rule, "profile", a->profile,
+			 "approvals_needed", out->request.approvals_needed, "approvals_have",
+			 out->request.approvals_have, "reason", out->decision.reason);
+	http_reply_json(a->reply, 202, NULL, resp);
+	json_decref(resp);
+	snprintf(location, sizeof(location), "/admin/v1/requests/%s", out->request.id);
+	a->reply->location = strdup(location);
+	log_info("admin", "request %s by %s waits for %d approvals (rule %s)", out->request.id,
+		 a->requester, out->request.approvals_needed, out->decision.rule);
+}
+
+static void issue_refused(void *arg, policy_submit_result_t res, const policy_outcome_t *out,
+			  const cairn_err_t *err)
+{
+	issue_answer_t *a = arg;
+	(void)out;
+
+	log_warn("admin", "issue for %s (profile %s): %s", a->requester, a->profile,
+		 cairn_err_msg(err));
+	if (res == POLICY_SUBMIT_REJECTED)
+		http_reply_problem(a->reply, 403, PROBLEM("rejectedByPolicy"), "%s",
+				   cairn_err_msg(err));
+	else
+		api_reply_error(a->reply, err);
+}
+
+static const policy_answer_t issue_answer_ops = { issue_issued, issue_pending, issue_refused };
+
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
 	ca_request_t creq = { 0 };
-	policy_outcome_t outcome;
-	ca_issued_t *issued = NULL;
+	issue_answer_t ans = { ctx, reply, NULL, NULL };
+	ca_csr_t *parsed = NULL;
 	cairn_err_t err = { 0 };
 	json_error_t jerr;
-	json_t *body = NULL, *resp = NULL;
+	json_t *body = NULL;
 	const char *csr = NULL, *profile = NULL;
-	char requester[96], location[128], why[160];
+	char requester[96], why[160];
 	int days = 0;
 	(void)arg;
 
@@ -124,47 +195,21 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 		goto out;
 	}
 	snprintf(requester, sizeof(requester), "admin:%s", who->name);
-	creq.csr = csr;
-	creq.csr_len = strlen(csr);
+	ans.requester = requester;
+	ans.profile = profile;
+	/* The one parse and signature check of this request. */
+	if (ca_csr_new(csr, strlen(csr), 0, &parsed, &err) != 0) {
+		issue_refused(&ans, POLICY_SUBMIT_FAILED, NULL, &err);
+		goto out;
+	}
+	creq.csr = parsed;
 	creq.profile = profile;
 	creq.requester = requester;
 	creq.channel = "admin";
 	creq.validity_days = days;
-	if (policy_submit(ctx->policy, &creq, NULL, &outcome, &err) != 0) {
-		log_warn("admin", "issue for %s (profile %s): %s", requester, profile,
-			 cairn_err_msg(&err));
-		if (err.code == CAIRN_EDENIED)
-			http_reply_problem(reply, 403, PROBLEM("rejectedByPolicy"), "%s",
-					   cairn_err_msg(&err));
-		else
-			api_reply_error(reply, &err);
-		goto out;
-	}
-	if (outcome.decision.action == POLICY_APPROVE) {
-		resp = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "request", outcome.request.id,
-				 "status", "pending", "rule", outcome.decision.rule, "profile", profile,
-				 "approvals_needed", outcome.request.approvals_needed,
-				 "approvals_have", outcome.request.approvals_have, "reason",
-				 outcome.decision.reason);
-		http_reply_json(reply, 202, NULL, resp);
-		snprintf(location, sizeof(location), "/admin/v1/requests/%s", outcome.request.id);
-		reply->location = strdup(location);
-		log_info("admin", "request %s by %s waits for %d approvals (rule %s)",
-			 outcome.request.id, requester, outcome.request.approvals_needed,
-			 outcome.decision.rule);
-		goto out;
-	}
-	issued = outcome.issued;
-	resp = json_pack("{s:s, s:s, s:s, s:s, s:I}", "serial", issued->serial_hex, "profile",
-			 profile, "certificate", issued->pem, "chain", issued->chain_pem,
-			 "audit_seq", (json_int_t)issued->audit_seq);
-	http_reply_json(reply, 201, NULL, resp);
-	snprintf(location, sizeof(location), "/admin/v1/certificates/%s", issued->serial_hex);
-	reply->location = strdup(location);
-	log_info("admin", "issued %s to %s (profile %s)", issued->serial_hex, requester, profile);
+	(void)policy_submit_answer(ctx->policy, &creq, NULL, &issue_answer_ops, &ans, &err);
 out:
-	ca_issued_free(issued);
-	json_decref(resp);
+	ca_csr_free(parsed);
 	json_decref(body);
 }
 

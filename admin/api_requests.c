@@ -176,7 +176,7 @@ void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 	const char *csr = NULL, *channel = NULL, *requester = NULL, *group = NULL;
 	const char *profile = "tls-server";
 	policy_input_t in;
-	X509_REQ *x = NULL;
+	ca_csr_t *x = NULL;
 	cairn_err_t err = { 0 };
 	int days = 0;
 	(void)who;
@@ -193,7 +193,8 @@ void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "\"profile\"?, \"validity_days\"?}");
 		goto out;
 	}
-	if (ca_csr_parse(csr, strlen(csr), &x, &err) != 0 ||
+	/* An explanation only: the CSR is read, its signature not required. */
+	if (ca_csr_new(csr, strlen(csr), CA_CSR_NO_VERIFY, &x, &err) != 0 ||
 	    policy_input_from_csr(x, &in, &err) != 0) {
 		api_reply_error(reply, &err);
 		goto out;
@@ -212,7 +213,7 @@ void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 		http_reply_json(reply, 200, NULL, doc);
 out:
 	policy_input_clear(&in);
-	X509_REQ_free(x);
+	ca_csr_free(x);
 	json_decref(doc);
 	json_decref(body);
 }

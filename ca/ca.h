@@ -223,6 +223,51 @@ int ca_csr_parse(const void *data, size_t len, X509_REQ **out, cairn_err_t *err)
  */
 int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err) CAIRN_WUR;
 
+/* ---- the request object: one CSR parsed, verified and named once (request.c) ---- */
+
+/*
+ * What every channel, the policy and ca_issue read of a request's CSR, built once by
+ * ca_csr_new: nothing after it decodes the CSR again or checks its signature again.
+ * All members are owned by the object; read them, never change or free them.
+ */
+typedef struct ca_csr {
+	X509_REQ *req;      /* the parsed CSR (attributes: EST channel binding, tbs hash) */
+	EVP_PKEY *pub;      /* the subject key in the form certificate building wants (EC
+	                       P-256/P-384: a legacy copy that encodes ~20x faster, pubkey.c) */
+	ca_names_t names;   /* from ca_names_from_csr: SANs, CN, O */
+	uint8_t *raw;       /* the bytes as received (PEM or DER): what a pending request keeps */
+	size_t raw_len;
+	int verified;       /* the signature was checked against the CSR's key (ca_csr_new
+	                       without CA_CSR_NO_VERIFY); ca_issue and policy_submit refuse 0 */
+} ca_csr_t;
+
+/* ca_csr_new flag: only read the CSR (policy explanations, request views); such an
+ * object can never be issued. */
+#define CA_CSR_NO_VERIFY 1u
+
+/*
+ * Builds the request object from a CSR in PEM or DER: ca_csr_parse, ca_names_from_csr,
+ * then (unless CA_CSR_NO_VERIFY) the key checks that need no profile (a key OpenSSL
+ * cannot decode: CAIRN_EBADCSR or CAIRN_EKEYTYPE; EC curves other than P-256/P-384, other
+ * key types, RSA above 16384 bits: CAIRN_EKEYTYPE; RSA below 2048 bits, the least any
+ * profile allows: CAIRN_EWEAKKEY) and the signature (CAIRN_ECSRSIG). The profile's own
+ * checks are ca_csr_check_profile's. Returns 0 or the code with a one-line err. *out owned
+ * by the caller: ca_csr_free. Thread-safe.
+ */
+int ca_csr_new(const void *data, size_t len, unsigned flags, ca_csr_t **out, cairn_err_t *err)
+	CAIRN_WUR;
+void ca_csr_free(ca_csr_t *c);
+/*
+ * The checks of ca_csr_check that depend on the profile, on a verified request object:
+ * RSA size against min_rsa_bits (CAIRN_EWEAKKEY), the SANs (types allowed, syntax:
+ * CAIRN_ENAME), require_san, the CN of serverAuth profiles. CAIRN_EINVAL for an object
+ * not verified. Thread-safe.
+ */
+int ca_csr_check_profile(const ca_csr_t *c, const ca_profile_t *prof, cairn_err_t *err) CAIRN_WUR;
+/* How many CSRs ca_csr_parse decoded and how many CSR signatures were verified since the
+ * process started (either may be NULL): the count that shows a request is read once. */
+void ca_csr_counts(uint64_t *parsed, uint64_t *verified);
+
 /*
  * The checks a certificate linter would make (RFC 5280, CA/B Forum BR), on an
  * end-entity certificate built for profile prof and signed by issuer (may be
@@ -275,13 +320,12 @@ const ca_profile_t *ca_profile(const ca_t *ca, const char *name);
 /* The profile by name, or NULL with err set (CAIRN_EPROFILE) to "unknown profile NAME
  * (profiles: a, b, c)": the one message for a profile that does not exist. */
 const ca_profile_t *ca_profile_find(const ca_t *ca, const char *name, cairn_err_t *err);
-/* The name constraints of the issuing CA and the root (RFC 5280 4.2.1.10) over a CSR's
+/* The name constraints of the issuing CA and the root (RFC 5280 4.2.1.10) over a request's
  * names, as ca_issue applies them before signing: 0, or CAIRN_ENAME with a one-line
  * message naming the name and the constraint it breaks ("name dns:a.other.test is outside
- * the permitted subtrees (dns:.example.test) of the issuing CA's name constraints"); a
- * malformed CSR is ca_names_from_csr's code. Lets a channel refuse before a request waits
- * for approval. Thread-safe. */
-int ca_csr_check_constraints(const ca_t *ca, X509_REQ *req, cairn_err_t *err) CAIRN_WUR;
+ * the permitted subtrees (dns:.example.test) of the issuing CA's name constraints"). Lets a
+ * channel refuse before a request waits for approval. Thread-safe. */
+int ca_csr_check_constraints(const ca_t *ca, const ca_csr_t *csr, cairn_err_t *err) CAIRN_WUR;
 /* 0 when cairn can honour x's name constraints (none, or only dns/ip/email/uri subtrees
  * without minimum/maximum); else CAIRN_ECONFIG with a message starting with what. */
 int ca_name_constraints_usable(X509 *x, const char *what, cairn_err_t *err) CAIRN_WUR;
@@ -362,8 +406,7 @@ int ca_cross_sign(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err) C
 int ca_issuer_activate(ca_t *ca, const char *name) CAIRN_WUR;
 
 typedef struct ca_request {
-	const void *csr;        /* PEM or DER */
-	size_t csr_len;
+	const ca_csr_t *csr;    /* the request object (borrowed); must be verified */
 	const char *profile;    /* profile name */
 	const char *requester;  /* who asks: "admin:bootstrap", "acme:acct/…", "est:user" */
 	const char *channel;    /* "admin", "acme", "est", "cli" */
@@ -375,16 +418,21 @@ typedef struct ca_request {
 	                           changes, e.g. an ACME order), or NULL; borrowed */
 } ca_request_t;
 
+/* An issued certificate. Nothing here is formatted for a channel: ACME answers with the
+ * serial (the PEM chain is served on download), EST wraps cert in PKCS#7, the admin API
+ * asks ca_issued_pem for PEM. */
 typedef struct ca_issued {
 	X509 *cert;             /* owned */
+	uint8_t *der;           /* the certificate as stored, owned */
+	size_t der_len;
 	char serial_hex[2 * DB_SERIAL_MAX + 1];
-	char *pem;              /* certificate PEM, owned */
-	char *chain_pem;        /* certificate + the issuing CA that signed it, PEM, owned */
-	uint64_t audit_seq;     /* the audit event that records the issuance */
+	char issuer[sizeof(((db_cert_t *)0)->issuer)]; /* the issuing CA that signed it ("issuing", …) */
+	uint64_t audit_seq;     /* the audit event that records the issuance (0: not known) */
 } ca_issued_t;
 
 /*
- * Issues a certificate: parse + check the CSR against the profile, build the
+ * Issues a certificate: check the request object (parsed and verified once by
+ * ca_csr_new; an unverified one is CAIRN_EINVAL) against the profile, build the
  * TBS and sign it with the issuing key in the token (on this thread's token
  * session, outside any transaction), then hand the certificate, its indexes
  * and its audit event to the group-commit writer as ONE write; returns only
@@ -399,7 +447,7 @@ typedef struct ca_issued {
  * serial, names, details {profile, channel, not_after}. serial_hex is
  * db_serial_hex of the serial's DER INTEGER content without a leading 0x00.
  * Returns 0, CAIRN_EINVAL (arguments; validity above the profile's),
- * CAIRN_EPROFILE, the ca_csr_parse/ca_csr_check codes, CAIRN_ENAME for a name
+ * CAIRN_EPROFILE, the ca_csr_check_profile codes, CAIRN_ENAME for a name
  * outside the issuing CA's or the root's name constraints (ca_csr_check_constraints;
  * checked before signing), CAIRN_ECRYPTO or a
  * token code (signing), CAIRN_ELINT (the built certificate fails ca_cert_lint:
@@ -408,6 +456,9 @@ typedef struct ca_issued {
  */
 int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *err) CAIRN_WUR;
 void ca_issued_free(ca_issued_t *is);
+/* PEM of the issued certificate (*pem) and of it followed by the issuing CA that signed it
+ * (*chain; may be NULL), both malloc'd. 0, CAIRN_ENOENT (issuer unknown) or CAIRN_ENOMEM. */
+int ca_issued_pem(const ca_t *ca, const ca_issued_t *is, char **pem, char **chain) CAIRN_WUR;
 
 /* Stores an already-built certificate (e.g. the hierarchy made by init) with its
  * indexes and an audit event (action, actor = requester) in one durable write.

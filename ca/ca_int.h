@@ -59,9 +59,16 @@ int ca_pubkey_fast(EVP_PKEY *pk, EVP_PKEY **out) CAIRN_WUR;
 
 /* csr.c: pieces of a CSR that issuance reuses. */
 
-/* ca_csr_check on names already extracted from req by ca_names_from_csr. */
-int ca_csr_check_names(X509_REQ *req, const ca_names_t *names, const ca_profile_t *prof,
-		       cairn_err_t *err) CAIRN_WUR;
+/* The key of req (pk: its decoded key, NULL when OpenSSL could not decode it): type,
+ * curve, size (RSA at least min_rsa_bits). 0, CAIRN_EBADCSR, CAIRN_EKEYTYPE or
+ * CAIRN_EWEAKKEY with a one-line err. */
+int ca_csr_key_check(X509_REQ *req, EVP_PKEY *pk, int min_rsa_bits, cairn_err_t *err) CAIRN_WUR;
+/* The signature of req under pk (counted for ca_csr_counts): 0 or CAIRN_ECSRSIG. */
+int ca_csr_sig_check(X509_REQ *req, EVP_PKEY *pk, cairn_err_t *err) CAIRN_WUR;
+/* Extracted names against a profile: types, syntax, require_san, serverAuth CN. 0 or
+ * CAIRN_ENAME. */
+int ca_csr_names_check(const ca_names_t *names, const ca_profile_t *prof, cairn_err_t *err)
+	CAIRN_WUR;
 
 /* record.c: one durable write of a certificate, its indexes and its audit event. */
 typedef struct ca_record_args {
@@ -71,6 +78,8 @@ typedef struct ca_record_args {
 	const char *action;     /* audit action, e.g. "cert.issue" */
 	const char *channel;    /* audit details.channel; may be NULL */
 	const ca_record_extra_t *extra; /* may be NULL */
+	uint8_t **der_out;      /* may be NULL: on success, the DER stored (OPENSSL_free) */
+	size_t *der_len_out;    /* with der_out */
 } ca_record_args_t;
 
 /*

@@ -295,20 +295,13 @@ int ca_name_constraints_usable(X509 *x, const char *what, cairn_err_t *err)
 	return rc;
 }
 
-int ca_csr_check_constraints(const ca_t *ca, X509_REQ *req, cairn_err_t *err)
+int ca_csr_check_constraints(const ca_t *ca, const ca_csr_t *csr, cairn_err_t *err)
 {
-	ca_names_t names;
-	int rc;
-
-	if (ca == NULL || req == NULL)
+	if (ca == NULL || csr == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "ca_csr_check_constraints: missing argument");
 	if (ca_nc(ca)->n == 0)
 		return 0;
-	if ((rc = ca_names_from_csr(req, &names, err)) != 0)
-		return rc;
-	rc = ca_nc_check(ca_nc(ca), &names, err);
-	ca_names_clear(&names);
-	return rc;
+	return ca_nc_check(ca_nc(ca), &csr->names, err);
 }
 
 int ca_cert_check_constraints(X509 *leaf, X509 *issuing, X509 *root, cairn_err_t *err)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* CSR parsing (PEM or DER) and the checks a CSR must pass against a profile. */
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -17,6 +18,17 @@
 
 #define SERVER_AUTH_OID "1.3.6.1.5.5.7.3.1"
 #define MAX_RSA_BITS 16384
+
+/* CSR decodes and signature checks since start (ca_csr_counts). */
+static _Atomic uint64_t n_parsed, n_verified;
+
+void ca_csr_counts(uint64_t *parsed, uint64_t *verified)
+{
+	if (parsed != NULL)
+		*parsed = atomic_load(&n_parsed);
+	if (verified != NULL)
+		*verified = atomic_load(&n_verified);
+}
 
 /*
  * Parses a CSR in PEM ("-----BEGIN CERTIFICATE REQUEST-----" or the "NEW"
@@ -37,6 +49,7 @@ int ca_csr_parse(const void *data, size_t len, X509_REQ **out, cairn_err_t *err)
 	if (len > CA_CSR_MAX_BYTES)
 		return cairn_err_set(err, CAIRN_EBADCSR, "CSR is larger than %d bytes",
 				     CA_CSR_MAX_BYTES);
+	atomic_fetch_add(&n_parsed, 1);
 	if (memmem(data, len, "-----BEGIN", 10) != NULL) {
 		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
 			rc = cairn_err_ssl(err, CAIRN_ENOMEM, "cannot allocate BIO");
@@ -67,7 +80,7 @@ out:
 }
 
 /* Key type and size (before the signature, so no expensive work on odd keys). */
-static int check_key(EVP_PKEY *pk, const ca_profile_t *prof, cairn_err_t *err)
+static int check_key(EVP_PKEY *pk, int min_rsa_bits, cairn_err_t *err)
 {
 	char group[64] = "";
 	int id = EVP_PKEY_get_base_id(pk), bits;
@@ -83,10 +96,10 @@ static int check_key(EVP_PKEY *pk, const ca_profile_t *prof, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_EKEYTYPE, "EC curve %s is not supported", group);
 	case EVP_PKEY_RSA:
 		bits = EVP_PKEY_get_bits(pk);
-		if (bits < prof->min_rsa_bits)
+		if (bits < min_rsa_bits)
 			return cairn_err_set(err, CAIRN_EWEAKKEY,
 					     "RSA key of %d bits is below the minimum of %d", bits,
-					     prof->min_rsa_bits);
+					     min_rsa_bits);
 		if (bits > MAX_RSA_BITS)
 			return cairn_err_set(err, CAIRN_EKEYTYPE,
 					     "RSA key of %d bits is above the maximum of %d", bits,
@@ -151,33 +164,36 @@ static int profile_has_eku(const ca_profile_t *prof, const char *oid)
 	return 0;
 }
 
-/*
- * Checks a CSR against a profile (see ca.h), in this order: key type and size,
- * signature, then the names ca_names_from_csr extracted: SANs (each type allowed
- * by the profile and well-formed), require_san, and for serverAuth profiles
- * (tls-server) a CN equal to one of the DNS/IP SANs. Requested extensions other
- * than subjectAltName are ignored: the profile decides the extensions.
- * Thread-safe; req is only read.
- */
-int ca_csr_check_names(X509_REQ *req, const ca_names_t *names, const ca_profile_t *prof,
-		       cairn_err_t *err)
+int ca_csr_key_check(X509_REQ *req, EVP_PKEY *pk, int min_rsa_bits, cairn_err_t *err)
 {
-	EVP_PKEY *pk;
+	if (pk == NULL)
+		return key_undecodable(req, err);
+	return check_key(pk, min_rsa_bits, err);
+}
+
+int ca_csr_sig_check(X509_REQ *req, EVP_PKEY *pk, cairn_err_t *err)
+{
+	int rc;
+
+	atomic_fetch_add(&n_verified, 1);
+	if (X509_REQ_verify(req, pk) == 1)
+		return 0;
+	rc = cairn_err_ssl(err, CAIRN_ECSRSIG, "CSR signature does not verify");
+	ERR_clear_error();
+	return rc;
+}
+
+/*
+ * The names ca_names_from_csr extracted against a profile: SANs (each type allowed by
+ * the profile and well-formed), require_san, and for serverAuth profiles (tls-server) a
+ * CN equal to one of the DNS/IP SANs. Requested extensions other than subjectAltName are
+ * ignored: the profile decides the extensions.
+ */
+int ca_csr_names_check(const ca_names_t *names, const ca_profile_t *prof, cairn_err_t *err)
+{
 	size_t i;
 	int rc;
 
-	if (req == NULL || names == NULL || prof == NULL)
-		return cairn_err_set(err, CAIRN_EINVAL, "ca_csr_check: missing argument");
-	pk = X509_REQ_get0_pubkey(req);
-	if (pk == NULL)
-		return key_undecodable(req, err);
-	if ((rc = check_key(pk, prof, err)) != 0)
-		return rc;
-	if (X509_REQ_verify(req, pk) != 1) {
-		rc = cairn_err_ssl(err, CAIRN_ECSRSIG, "CSR signature does not verify");
-		ERR_clear_error();
-		return rc;
-	}
 	if (names->other_type >= 0)
 		return cairn_err_set(err, CAIRN_ENAME, "SAN type %s is not supported",
 				     ca_san_type_name(names->other_type));
@@ -200,14 +216,23 @@ int ca_csr_check_names(X509_REQ *req, const ca_names_t *names, const ca_profile_
 	return 0;
 }
 
+/* Checks a bare CSR against a profile (see ca.h), in this order: names extracted, key
+ * type and size (before the signature, so no expensive work on odd keys), signature,
+ * then the names against the profile. Thread-safe; req is only read. */
 int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err)
 {
 	ca_names_t names;
+	EVP_PKEY *pk;
 	int rc;
 
+	if (req == NULL || prof == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "ca_csr_check: missing argument");
 	if ((rc = ca_names_from_csr(req, &names, err)) != 0)
 		return rc;
-	rc = ca_csr_check_names(req, &names, prof, err);
+	pk = X509_REQ_get0_pubkey(req);
+	if ((rc = ca_csr_key_check(req, pk, prof->min_rsa_bits, err)) == 0 &&
+	    (rc = ca_csr_sig_check(req, pk, err)) == 0)
+		rc = ca_csr_names_check(&names, prof, err);
 	ca_names_clear(&names);
 	return rc;
 }

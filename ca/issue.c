@@ -245,23 +245,29 @@ static unsigned ku_for_key(unsigned ku, EVP_PKEY *pk)
 	}
 }
 
-static int issued_new(const ca_iss_t *iss, X509 *cert, const char *hex, uint64_t seq,
-		      ca_issued_t **out)
+int ca_issued_pem(const ca_t *ca, const ca_issued_t *is, char **pem, char **chain)
 {
-	ca_issued_t *is = calloc(1, sizeof(*is));
+	const ca_iss_t *iss;
 	size_t len = 0;
 
-	if (is == NULL || ca_cert_pem(cert, &is->pem, &len) != 0 ||
-	    (is->chain_pem = malloc(len + iss->pem_len + 1)) == NULL) {
-		ca_issued_free(is);
+	*pem = NULL;
+	if (chain != NULL)
+		*chain = NULL;
+	if (ca == NULL || is == NULL || is->cert == NULL)
+		return CAIRN_EINVAL;
+	if ((iss = ca_iss_find(ca, is->issuer)) == NULL)
+		return CAIRN_ENOENT;
+	if (ca_cert_pem(is->cert, pem, &len) != 0)
+		return CAIRN_ENOMEM;
+	if (chain == NULL)
+		return 0;
+	if ((*chain = malloc(len + iss->pem_len + 1)) == NULL) {
+		free(*pem);
+		*pem = NULL;
 		return CAIRN_ENOMEM;
 	}
-	memcpy(is->chain_pem, is->pem, len);
-	memcpy(is->chain_pem + len, iss->pem, iss->pem_len + 1);
-	snprintf(is->serial_hex, sizeof(is->serial_hex), "%s", hex);
-	is->audit_seq = seq;
-	is->cert = cert;
-	*out = is;
+	memcpy(*chain, *pem, len);
+	memcpy(*chain + len, iss->pem, iss->pem_len + 1);
 	return 0;
 }
 
@@ -290,15 +296,16 @@ static int shard_spec(const ca_t *ca, const ca_iss_t *iss, ca_cert_spec_t *spec,
  * else. Extensions come from the profile; the subject key decides which of the
  * profile's key usages apply (ku_for_key). validity_days above the profile's
  * is refused with CAIRN_EINVAL; an unknown profile is CAIRN_EPROFILE.
- * Errors: those of ca_csr_parse/ca_csr_check, CAIRN_ECRYPTO/CAIRN_EPKCS11
+ * Errors: those of ca_csr_check_profile, CAIRN_ECRYPTO/CAIRN_EPKCS11
  * (signing), CAIRN_EDB (commit), CAIRN_ECOLLISION after repeated collisions.
  */
 int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *err)
 {
-	X509_REQ *csr = NULL;
+	const ca_csr_t *csr;
+	const ca_names_t *names;
 	GENERAL_NAMES *sans = NULL;
 	X509 *cert = NULL;
-	ca_names_t names = { .other_type = -1 };
+	ca_issued_t *is = NULL;
 	char hex[2 * DB_SERIAL_MAX + 1];
 	const char *eku[CA_MAX_EKU + 1];
 	const ca_profile_t *prof;
@@ -306,7 +313,6 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	ca_cert_spec_t spec;
 	ca_record_args_t rec;
 	EVP_PKEY *pk;
-	uint64_t seq = 0;
 	uint8_t serial[16];
 	char shard_url[320];
 	size_t i;
@@ -316,6 +322,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	if (ca == NULL || req == NULL || req->csr == NULL || req->requester == NULL ||
 	    req->channel == NULL || req->profile == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "ca_issue: missing argument");
+	if (!req->csr->verified)
+		return cairn_err_set(err, CAIRN_EINVAL, "ca_issue: the CSR's signature was not verified");
 	if ((prof = ca_profile_find(ca, req->profile, err)) == NULL)
 		return CAIRN_EPROFILE;
 	days = req->validity_days ? req->validity_days : prof->validity_days;
@@ -324,18 +332,19 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 				     "validity of %d days is outside 1..%d allowed by profile %s",
 				     req->validity_days, prof->validity_days, prof->name);
 
-	/* The certificate carries the names as extracted (DNS lower-cased, IPv4-mapped
-	 * addresses as IPv4): exactly what the checks and the policy saw. */
-	if ((rc = ca_csr_parse(req->csr, req->csr_len, &csr, err)) != 0 ||
-	    (rc = ca_names_from_csr(csr, &names, err)) != 0 ||
-	    (rc = ca_csr_check_names(csr, &names, prof, err)) != 0 ||
-	    (rc = ca_nc_check(&ca->nc, &names, err)) != 0)
+	/* The request object was parsed and verified once (ca_csr_new): only the profile's
+	 * checks are left. The certificate carries the names as extracted (DNS lower-cased,
+	 * IPv4-mapped addresses as IPv4): exactly what the checks and the policy saw. */
+	csr = req->csr;
+	names = &csr->names;
+	if ((rc = ca_csr_check_profile(csr, prof, err)) != 0 ||
+	    (rc = ca_nc_check(&ca->nc, names, err)) != 0)
 		goto out;
-	if (ca_names_to_general(&names, &sans) != 0) {
+	if ((is = calloc(1, sizeof(*is))) == NULL || ca_names_to_general(names, &sans) != 0) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
 	}
-	pk = X509_REQ_get0_pubkey(csr);
+	pk = csr->pub;
 	if ((rc = ca_key_check(ca, pk, err)) != 0)
 		goto out;
 	for (i = 0; i < prof->n_eku; i++)
@@ -343,8 +352,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	eku[prof->n_eku] = NULL;
 
 	memset(&spec, 0, sizeof(spec));
-	spec.subject_cn = names.cn;
-	spec.subject_o = names.o;
+	spec.subject_cn = names->cn;
+	spec.subject_o = names->o;
 	spec.validity_days = days;
 	spec.key_usage = ku_for_key(prof->key_usage, pk);
 	spec.eku = eku;
@@ -367,6 +376,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	rec.action = "cert.issue";
 	rec.channel = req->channel;
 	rec.extra = req->record_extra;
+	rec.der_out = &is->der;
+	rec.der_len_out = &is->der_len;
 	for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
 		X509_free(cert);
 		cert = NULL;
@@ -376,19 +387,16 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 		if ((rc = ca_cert_build(&spec, iss->cert, iss->key, pk, &cert, err)) != 0 ||
 		    (rc = ca_cert_lint(cert, iss->cert, prof, err)) != 0)
 			goto out;
-		rc = ca_record_write(ca->db, cert, &rec, hex, &seq, err);
+		rc = ca_record_write(ca->db, cert, &rec, hex, &is->audit_seq, err);
 		if (rc != CAIRN_ECOLLISION)
 			break;
 	}
 	if (rc != 0)
 		goto out;
-	if (issued_new(iss, cert, hex, seq, out) != 0) {
-		/* Stored and durable, but the caller cannot get it: say so plainly. */
-		rc = cairn_err_set(err, CAIRN_ENOMEM,
-				   "certificate %s was stored but cannot be returned: out of memory",
-				   hex);
-		goto out;
-	}
+	/* Handed back as built and stored: each channel formats what it sends. */
+	snprintf(is->serial_hex, sizeof(is->serial_hex), "%s", hex);
+	snprintf(is->issuer, sizeof(is->issuer), "%s", iss->name);
+	is->cert = cert;
 	cert = NULL;
 	rc = 0;
 	{
@@ -398,13 +406,14 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 			ca->issue_listeners[i].fn(iss->name, stored, (size_t)n,
 						  ca->issue_listeners[i].arg);
 	}
+	*out = is;
+	is = NULL;
 out:
 	if (rc != 0)
 		ERR_clear_error(); /* the reason is in err; leave no stale entries behind */
 	X509_free(cert);
-	ca_names_clear(&names);
+	ca_issued_free(is);
 	GENERAL_NAMES_free(sans);
-	X509_REQ_free(csr);
 	return rc;
 }
 
@@ -413,7 +422,6 @@ void ca_issued_free(ca_issued_t *is)
 	if (is == NULL)
 		return;
 	X509_free(is->cert);
-	free(is->pem);
-	free(is->chain_pem);
+	OPENSSL_free(is->der);
 	free(is);
 }

@@ -165,6 +165,12 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 		memcpy(serial_hex, hex, sizeof(hex));
 	if (seq != NULL)
 		*seq = op.seq;
+	if (a->der_out != NULL) {
+		/* The encoding just stored: the caller needs no second i2d_X509. */
+		*a->der_out = der;
+		*a->der_len_out = (size_t)der_len;
+		der = NULL;
+	}
 	goto out;
 nomem:
 	rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory recording certificate %s", hex);
@@ -186,7 +192,7 @@ out:
 int ca_record(db_t *db, X509 *cert, const char *issuer, const char *profile,
 	      const char *requester, const char *action, cairn_err_t *err)
 {
-	ca_record_args_t a = { issuer, profile, requester, action, NULL, NULL };
+	ca_record_args_t a = { issuer, profile, requester, action, NULL, NULL, NULL, NULL };
 
 	return ca_record_write(db, cert, &a, NULL, NULL, err);
 }
@@ -195,7 +201,7 @@ int ca_record_with(db_t *db, X509 *cert, const char *issuer, const char *profile
 		   const char *requester, const char *action, const ca_record_extra_t *extra,
 		   cairn_err_t *err)
 {
-	ca_record_args_t a = { issuer, profile, requester, action, NULL, extra };
+	ca_record_args_t a = { issuer, profile, requester, action, NULL, extra, NULL, NULL };
 
 	return ca_record_write(db, cert, &a, NULL, NULL, err);
 }

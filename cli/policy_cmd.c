@@ -95,7 +95,7 @@ static int policy_test(const cli_opts_t *o)
 	policy_t *p = NULL;
 	policy_input_t in;
 	policy_decision_t d;
-	X509_REQ *req = NULL;
+	ca_csr_t *req = NULL;
 	cairn_err_t err = { 0 };
 	const char *last = NULL;
 	char *path = NULL, *csr = NULL;
@@ -113,7 +113,8 @@ static int policy_test(const cli_opts_t *o)
 		rc = cli_fail("policy", "cannot read %s", o->csr);
 		goto out;
 	}
-	if (ca_csr_parse(csr, len, &req, &err) != 0 || policy_input_from_csr(req, &in, &err) != 0) {
+	if (ca_csr_new(csr, len, CA_CSR_NO_VERIFY, &req, &err) != 0 ||
+	    policy_input_from_csr(req, &in, &err) != 0) {
 		rc = cli_fail("policy", "%s: %s", o->csr, cairn_err_msg(&err));
 		goto out;
 	}
@@ -145,7 +146,7 @@ static int policy_test(const cli_opts_t *o)
 	rc = CLI_OK;
 out:
 	policy_input_clear(&in);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	policy_free(p);
 	free(path);
 	free(csr);

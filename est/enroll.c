@@ -18,8 +18,9 @@
 #define BOUNDARY "cairn-est-5f0e2c7a"
 
 /* RFC 7030 §3.5: the CSR's challengePassword must be base64 of this session's binding. */
-static int check_binding(est_call_t *c, X509_REQ *csr, char *why, size_t cap)
+static int check_binding(est_call_t *c, const ca_csr_t *req, char *why, size_t cap)
 {
+	X509_REQ *csr = req->req;
 	int idx = X509_REQ_get_attr_by_NID(csr, NID_pkcs9_challengePassword, -1);
 	X509_ATTRIBUTE *attr = idx >= 0 ? X509_REQ_get_attr(csr, idx) : NULL;
 	ASN1_TYPE *t = attr ? X509_ATTRIBUTE_get0_type(attr, 0) : NULL;
@@ -47,13 +48,13 @@ static int check_binding(est_call_t *c, X509_REQ *csr, char *why, size_t cap)
 
 /* RFC 7030 §4.2.2: the renewal keeps the subject and the subject alternative
  * names (compared as the one extractor normalises them). */
-static int same_identity(X509 *old, X509_REQ *csr, char *why, size_t cap)
+static int same_identity(X509 *old, const ca_csr_t *csr, char *why, size_t cap)
 {
-	ca_names_t a, b;
+	ca_names_t a;
 	cairn_err_t err = { 0 };
 	int ok = 0;
 
-	if (X509_NAME_cmp(X509_get_subject_name(old), X509_REQ_get_subject_name(csr)) != 0) {
+	if (X509_NAME_cmp(X509_get_subject_name(old), X509_REQ_get_subject_name(csr->req)) != 0) {
 		snprintf(why, cap, "re-enrollment must keep the subject of the current certificate");
 		return 0;
 	}
@@ -62,15 +63,12 @@ static int same_identity(X509 *old, X509_REQ *csr, char *why, size_t cap)
 			 cairn_err_msg(&err));
 		return 0;
 	}
-	if (ca_names_from_csr(csr, &b, &err) != 0)
-		snprintf(why, cap, "%s", cairn_err_msg(&err));
-	else if (!ca_names_same_sans(&a, &b))
+	if (!ca_names_same_sans(&a, &csr->names))
 		snprintf(why, cap,
 			 "re-enrollment must keep the subject alternative names of the current certificate");
 	else
 		ok = 1;
 	ca_names_clear(&a);
-	ca_names_clear(&b);
 	return ok;
 }
 
@@ -87,12 +85,12 @@ static int holds(const ca_names_t *mine, const ca_name_t *name)
 /*
  * A device that authenticated with its certificate asks only for its own names:
  * every SAN and the CN of the CSR are names of that certificate (its SANs or its
- * CN), and an O is the certificate's O. Returns 0, or the HTTP status (400 for a
- * CSR whose names cannot be read, 403) with why.
+ * CN), and an O is the certificate's O. Returns 0, or the HTTP status 403 with why.
  */
-static int own_names(const est_call_t *c, X509_REQ *csr, char *why, size_t cap)
+static int own_names(const est_call_t *c, const ca_csr_t *csr, char *why, size_t cap)
 {
-	ca_names_t mine = { 0 }, want = { 0 };
+	ca_names_t mine = { 0 };
+	const ca_names_t *want = &csr->names;
 	cairn_err_t err = { 0 };
 	char shown[300];
 	size_t i;
@@ -103,32 +101,27 @@ static int own_names(const est_call_t *c, X509_REQ *csr, char *why, size_t cap)
 			 c->peer_serial, cairn_err_msg(&err));
 		goto out;
 	}
-	if (ca_names_from_csr(csr, &want, &err) != 0) {
-		status = 400;
-		snprintf(why, cap, "bad CSR: %s", cairn_err_msg(&err));
-		goto out;
-	}
-	if (want.other_type != -1) {
+	if (want->other_type != -1) {
 		snprintf(why, cap, "the CSR asks for a subject alternative name of another type: "
 			 "client certificate %s may only ask for its own names", c->peer_serial);
 		goto out;
 	}
-	for (i = 0; i < want.n_san; i++)
-		if (!holds(&mine, &want.san[i])) {
-			est_shown(want.san[i].text, strlen(want.san[i].text), shown, sizeof(shown));
+	for (i = 0; i < want->n_san; i++)
+		if (!holds(&mine, &want->san[i])) {
+			est_shown(want->san[i].text, strlen(want->san[i].text), shown, sizeof(shown));
 			snprintf(why, cap, "the CSR asks for %s %s, which client certificate %s does "
 				 "not hold: it may only ask for its own names",
-				 ca_name_type_str(want.san[i].type), shown, c->peer_serial);
+				 ca_name_type_str(want->san[i].type), shown, c->peer_serial);
 			goto out;
 		}
-	if (want.cn != NULL && !holds(&mine, &want.cn_name)) {
-		est_shown(want.cn, strlen(want.cn), shown, sizeof(shown));
+	if (want->cn != NULL && !holds(&mine, &want->cn_name)) {
+		est_shown(want->cn, strlen(want->cn), shown, sizeof(shown));
 		snprintf(why, cap, "the CSR asks for CN %s, which client certificate %s does not "
 			 "hold: it may only ask for its own names", shown, c->peer_serial);
 		goto out;
 	}
-	if (want.o != NULL && (mine.o == NULL || strcmp(want.o, mine.o) != 0)) {
-		est_shown(want.o, strlen(want.o), shown, sizeof(shown));
+	if (want->o != NULL && (mine.o == NULL || strcmp(want->o, mine.o) != 0)) {
+		est_shown(want->o, strlen(want->o), shown, sizeof(shown));
 		snprintf(why, cap, "the CSR asks for O %s, which is not client certificate %s's",
 			 shown, c->peer_serial);
 		goto out;
@@ -136,7 +129,6 @@ static int own_names(const est_call_t *c, X509_REQ *csr, char *why, size_t cap)
 	status = 0;
 out:
 	ca_names_clear(&mine);
-	ca_names_clear(&want);
 	return status;
 }
 
@@ -378,6 +370,71 @@ static void answer_pending(est_call_t *c, const char *key, const char *id, http_
 	}
 }
 
+/* EST's answer to a submission (policy_answer_t callbacks). */
+typedef struct enroll_answer {
+	est_call_t *c;
+	http_reply_t *reply;
+	int reenroll;
+	EVP_PKEY *gen_key;       /* serverkeygen: the key made here, else NULL */
+	const char *pending_key; /* where a pending request is remembered */
+} enroll_answer_t;
+
+static void enroll_issued(void *arg, const policy_outcome_t *out)
+{
+	enroll_answer_t *a = arg;
+	est_call_t *c = a->c;
+
+	if (a->reenroll)
+		supersede(c, out->issued->serial_hex);
+	if (a->gen_key != NULL)
+		reply_keygen(a->reply, out->issued->cert, a->gen_key);
+	else
+		reply_cert(a->reply, out->issued->cert);
+	log_info("est", "%s: issued %s to %s (label %s)", c->op, out->issued->serial_hex,
+		 c->requester, c->label->name);
+}
+
+static void enroll_pending(void *arg, const policy_outcome_t *out)
+{
+	enroll_answer_t *a = arg;
+	est_call_t *c = a->c;
+	struct pending_put put = { a->pending_key, out->request.id };
+	cairn_err_t err = { 0 };
+
+	if (db_write(c->e->db, pending_op, &put, &err) != 0) {
+		est_reply_text(a->reply, 500, "storing request %s: %s", out->request.id,
+			       cairn_err_msg(&err));
+		return;
+	}
+	est_reply_text(a->reply, 202, "request %s waits for approval (%d needed)", out->request.id,
+		       out->request.approvals_needed);
+	a->reply->retry_after = c->e->set.retry_after;
+	log_info("est", "%s for %s pending as request %s", c->op, c->requester, out->request.id);
+}
+
+static void enroll_refused(void *arg, policy_submit_result_t res, const policy_outcome_t *out,
+			   const cairn_err_t *err)
+{
+	enroll_answer_t *a = arg;
+	est_call_t *c = a->c;
+
+	/* Policy refusals are audited by the policy engine; the rest here. */
+	if (res == POLICY_SUBMIT_REJECTED) {
+		log_info("est", "%s for %s refused by policy: %s", c->op, c->requester,
+			 cairn_err_msg(err));
+		est_reply_text(a->reply, 403, "refused by policy: %s%s", cairn_err_msg(err),
+			       a->gen_key != NULL && out->decision.approvals > 0
+				       ? " (a server-generated key is never kept: enroll "
+					 "with your own key instead)"
+				       : "");
+		return;
+	}
+	est_refuse(c, a->reply, cairn_err_http(err->code)->status, "%s", cairn_err_msg(err));
+}
+
+static const policy_answer_t enroll_answer_ops = { enroll_issued, enroll_pending,
+						   enroll_refused };
+
 void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 {
 	const est_request_t *req = c->req;
@@ -385,9 +442,10 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	uint8_t *der = NULL;
 	unsigned char *gen_der = NULL;
 	size_t der_len = 0;
-	X509_REQ *csr = NULL, *gen_csr = NULL;
+	X509_REQ *gen_csr = NULL;
+	ca_csr_t *csr = NULL, *gen = NULL;
 	EVP_PKEY *gen_key = NULL;
-	policy_outcome_t out;
+	enroll_answer_t ans = { c, reply, reenroll, NULL, NULL };
 	ca_request_t creq = { 0 };
 	cairn_err_t err = { 0 };
 	char why[512], key[2 + 64 + 1], id[33];
@@ -395,7 +453,6 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	const char *profile = c->label->profile;
 	int validity_days = c->label->validity_days;
 
-	memset(&out, 0, sizeof(out));
 	if (ct == NULL || strncasecmp(ct, "application/pkcs10", 18) != 0 ||
 	    (ct[18] != '\0' && ct[18] != ';' && ct[18] != ' ')) {
 		est_refuse(c, reply, 415, "Content-Type must be application/pkcs10");
@@ -405,14 +462,10 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 		est_refuse(c, reply, 400, "the body must be a base64 PKCS#10 request");
 		goto out;
 	}
-	if (ca_csr_parse(der, der_len, &csr, &err) != 0) {
+	/* The one parse and signature check of this request (a pending request is answered
+	 * from it too); everything after reads csr. */
+	if (ca_csr_new(der, der_len, 0, &csr, &err) != 0) {
 		est_refuse(c, reply, 400, "bad CSR: %s", cairn_err_msg(&err));
-		goto out;
-	}
-	/* Checked here too (policy_submit checks again) because a pending request is
-	 * answered without going through policy_submit. */
-	if (X509_REQ_verify(csr, X509_REQ_get0_pubkey(csr)) != 1) {
-		est_refuse(c, reply, 400, "bad CSR: signature does not verify");
 		goto out;
 	}
 	if (c->e->set.channel_binding != EST_CB_OFF && check_binding(c, csr, why, sizeof(why)) != 0) {
@@ -440,20 +493,22 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 		validity_days = 0;
 	}
 	if (keygen) {
-		/* The device's CSR names what it wants; the key is made here and never kept. */
-		if (est_keygen_csr(csr, &gen_key, &gen_csr, &err) != 0 ||
-		    (n = i2d_X509_REQ(gen_csr, &gen_der)) <= 0) {
+		/* The device's CSR names what it wants; the key is made here and never kept. The
+		 * request is then the CSR made here, signed by the new key: its own object. */
+		if (est_keygen_csr(csr->req, &gen_key, &gen_csr, &err) != 0 ||
+		    (n = i2d_X509_REQ(gen_csr, &gen_der)) <= 0 ||
+		    ca_csr_new(gen_der, (size_t)n, 0, &gen, &err) != 0) {
 			est_reply_text(reply, 500, "%s", cairn_err_msg(&err));
 			goto out;
 		}
-		creq.csr = gen_der;
-		creq.csr_len = (size_t)n;
+		creq.csr = gen;
+		ans.gen_key = gen_key;
 		/* The key is never kept, so nobody could approve it later: refuse instead. */
 		creq.no_wait = 1;
 	} else {
-		creq.csr = der;
-		creq.csr_len = der_len;
-		pending_key(c, csr, key);
+		creq.csr = csr;
+		pending_key(c, csr->req, key);
+		ans.pending_key = key;
 		if (pending_get(c->e, key, id) == 0) {
 			answer_pending(c, key, id, reply);
 			goto out;
@@ -463,52 +518,12 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	creq.requester = c->requester;
 	creq.channel = "est";
 	creq.validity_days = validity_days;
-	rc = policy_submit(c->e->policy, &creq,
-			   c->label->policy_group[0] ? c->label->policy_group : NULL, &out, &err);
-	if (rc != 0) {
-		/* Policy refusals are audited by the policy engine; the rest here. */
-		if (rc == CAIRN_EDENIED) {
-			log_info("est", "%s for %s refused by policy: %s", c->op, c->requester,
-				 cairn_err_msg(&err));
-			est_reply_text(reply, 403, "refused by policy: %s%s", cairn_err_msg(&err),
-				       keygen && out.decision.approvals > 0
-					       ? " (a server-generated key is never kept: enroll "
-						 "with your own key instead)"
-					       : "");
-		} else {
-			est_refuse(c, reply, cairn_err_http(rc)->status, "%s", cairn_err_msg(&err));
-		}
-		goto out;
-	}
-	if (out.decision.action == POLICY_APPROVE) {
-		struct pending_put put = { key, out.request.id };
-		if (db_write(c->e->db, pending_op, &put, &err) != 0) {
-			est_reply_text(reply, 500, "storing request %s: %s", out.request.id,
-				       cairn_err_msg(&err));
-			goto out;
-		}
-		est_reply_text(reply, 202, "request %s waits for approval (%d needed)", out.request.id,
-			       out.request.approvals_needed);
-		reply->retry_after = c->e->set.retry_after;
-		log_info("est", "%s for %s pending as request %s", c->op, c->requester,
-			 out.request.id);
-		goto out;
-	}
-	if (out.issued == NULL) {
-		est_reply_text(reply, 500, "policy issued nothing");
-		goto out;
-	}
-	if (reenroll)
-		supersede(c, out.issued->serial_hex);
-	if (keygen)
-		reply_keygen(reply, out.issued->cert, gen_key);
-	else
-		reply_cert(reply, out.issued->cert);
-	log_info("est", "%s: issued %s to %s (label %s)", c->op, out.issued->serial_hex,
-		 c->requester, c->label->name);
+	(void)policy_submit_answer(c->e->policy, &creq,
+				   c->label->policy_group[0] ? c->label->policy_group : NULL,
+				   &enroll_answer_ops, &ans, &err);
 out:
-	ca_issued_free(out.issued);
-	X509_REQ_free(csr);
+	ca_csr_free(csr);
+	ca_csr_free(gen);
 	X509_REQ_free(gen_csr);
 	EVP_PKEY_free(gen_key);
 	OPENSSL_free(gen_der);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzz target: CSR parsing (PEM or DER) and the checks against every default profile —
- * as received, and re-signed with a fixed key so that the checks after the signature
- * (names, SANs, CN) see mutated content too instead of stopping at a bad signature. */
+/* Fuzz target: CSR parsing (PEM or DER), the request object (ca_csr_new, verified and read
+ * only) and the checks against every default profile — as received, and re-signed with a
+ * fixed key so that the checks after the signature (names, SANs, CN) see mutated content
+ * too instead of stopping at a bad signature. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 
 #include "ca/ca.h"
 #include "fuzz/fuzz.h"
+#include "policy/policy.h"
 
 #define MAX_PROFILES 16
 
@@ -82,6 +84,41 @@ static void check_all(X509_REQ *req)
 	}
 }
 
+/* The request object built from the same bytes: read-only always when the CSR parses;
+ * verified, it gives every profile the verdict the bare checks give. */
+static void check_object(const uint8_t *data, size_t size, X509_REQ *parsed)
+{
+	cairn_err_t err = { 0 };
+	ca_csr_t *c = NULL;
+	policy_input_t in;
+	size_t i;
+	int rc;
+
+	rc = ca_csr_new(data, size, 0, &c, &err);
+	FUZZ_ASSERT(rc == 0 ? c != NULL && c->verified && c->pub != NULL : c == NULL);
+	if (rc == 0) {
+		FUZZ_ASSERT(parsed != NULL && c->raw_len == size && memcmp(c->raw, data, size) == 0);
+		for (i = 0; i < n_profiles; i++) {
+			cairn_err_t e1 = { 0 }, e2 = { 0 };
+			FUZZ_ASSERT(ca_csr_check_profile(c, &profiles[i], &e1) ==
+				    ca_csr_check(parsed, &profiles[i], &e2));
+		}
+	}
+	ca_csr_free(c);
+	c = NULL;
+	rc = ca_csr_new(data, size, CA_CSR_NO_VERIFY, &c, &err);
+	if (rc != 0) {
+		FUZZ_ASSERT(c == NULL && err.msg[0] != '\0');
+		return;
+	}
+	FUZZ_ASSERT(!c->verified && parsed != NULL);
+	memset(&in, 0, sizeof(in));
+	if (policy_input_from_csr(c, &in, &err) == 0)
+		FUZZ_ASSERT(in.key_type != NULL);
+	policy_input_clear(&in);
+	ca_csr_free(c);
+}
+
 FUZZ_TARGET(csr)
 {
 	X509_REQ *req = NULL;
@@ -91,12 +128,14 @@ FUZZ_TARGET(csr)
 		load_profiles();
 	if (ca_csr_parse(data, size, &req, &err) == 0) {
 		FUZZ_ASSERT(req != NULL);
+		check_object(data, size, req);
 		check_all(req);
 		if (X509_REQ_set_pubkey(req, resign_key) == 1 &&
 		    X509_REQ_sign(req, resign_key, EVP_sha256()) > 0)
 			check_all(req);
 	} else {
 		FUZZ_ASSERT(req == NULL && err.code != 0);
+		check_object(data, size, NULL);
 	}
 	X509_REQ_free(req);
 	ERR_clear_error();

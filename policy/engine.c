@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The policy engine: the one issuance path (check, decide, issue/park/refuse) and policy reload. */
+/* The policy engine: the policy in force, its reload and explanations, and the audit helper (the issuance path is submit.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,18 +135,6 @@ void policy_engine_explain(policy_engine_t *e, const policy_input_t *in, policy_
 	pthread_rwlock_unlock(&e->lock);
 }
 
-json_t *policy_input_names(const policy_input_t *in)
-{
-	json_t *names = json_array();
-	size_t i;
-
-	for (i = 0; names != NULL && i < in->n_dns; i++)
-		json_array_append_new(names, json_string(in->dns[i]));
-	for (i = 0; names != NULL && i < in->n_ips; i++)
-		json_array_append_new(names, json_string(in->ips[i]));
-	return names;
-}
-
 struct audit_op {
 	const audit_event_t *ev;
 };
@@ -165,73 +153,4 @@ int policy_audit(db_t *db, const char *actor, const char *action, const char *se
 	struct audit_op a = { &ev };
 
 	return db_write(db, audit_op, &a, err);
-}
-
-int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group,
-		  policy_outcome_t *out, cairn_err_t *err)
-{
-	policy_input_t in;
-	X509_REQ *x = NULL;
-	const ca_profile_t *prof;
-	json_t *names = NULL, *details = NULL;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	memset(&in, 0, sizeof(in));
-	if (e == NULL || req == NULL || req->csr == NULL || req->profile == NULL ||
-	    req->requester == NULL || req->channel == NULL)
-		return cairn_err_set(err, CAIRN_EINVAL, "request lacks CSR, profile, requester or channel");
-	if ((prof = ca_profile_find(e->ca, req->profile, err)) == NULL)
-		return CAIRN_EPROFILE;
-	if (req->validity_days < 0 || req->validity_days > prof->validity_days)
-		return cairn_err_set(err, CAIRN_EINVAL,
-				     "validity_days %d outside 1..%d (profile %s)", req->validity_days,
-				     prof->validity_days, prof->name);
-	if ((rc = ca_csr_parse(req->csr, req->csr_len, &x, err)) != 0 ||
-	    (rc = ca_csr_check(x, prof, err)) != 0 ||
-	    (rc = ca_csr_check_constraints(e->ca, x, err)) != 0 ||
-	    (rc = policy_input_from_csr(x, &in, err)) != 0)
-		goto out;
-	in.channel = req->channel;
-	in.requester = req->requester;
-	in.group = group;
-	in.profile = req->profile;
-	in.validity_days = req->validity_days ? req->validity_days : prof->validity_days;
-	policy_engine_explain(e, &in, NULL, NULL, &out->decision);
-	switch (out->decision.action) {
-	case POLICY_ISSUE:
-		rc = ca_issue(e->ca, req, &out->issued, err);
-		break;
-	case POLICY_APPROVE:
-		if (!req->no_wait) {
-			rc = policy_request_store(e, req, group, x, &in, &out->decision,
-						  &out->request, err);
-			break;
-		}
-		/* Nothing is stored for approvers to approve: refused like a reject rule. */
-		out->decision.action = POLICY_REJECT;
-		snprintf(out->decision.reason, sizeof(out->decision.reason),
-			 "needs %d approval(s), but this request cannot wait for them",
-			 out->decision.approvals);
-		/* fall through */
-	case POLICY_REJECT:
-		names = policy_input_names(&in);
-		details = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "rule", out->decision.rule,
-				    "reason", out->decision.reason, "name",
-				    out->decision.name[0] ? out->decision.name : NULL, "channel",
-				    req->channel, "profile", req->profile);
-		rc = policy_audit(e->db, req->requester, "request.rejected", NULL, names, details,
-				  err);
-		if (rc == 0)
-			rc = cairn_err_set(err, CAIRN_EDENIED, "rejected by policy%s%s: %s",
-					   out->decision.rule[0] ? " rule " : "", out->decision.rule,
-					   out->decision.reason);
-		break;
-	}
-out:
-	json_decref(names);
-	json_decref(details);
-	policy_input_clear(&in);
-	X509_REQ_free(x);
-	return rc;
 }

@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 
-#include "policy/policy.h"
+#include "policy/policy_int.h"
 
 void policy_input_clear(policy_input_t *in)
 {
@@ -118,11 +118,12 @@ static const char *curve_name(const EVP_PKEY *key)
 	return nist ? nist : OBJ_nid2sn(nid);
 }
 
-/* Names come from the one extractor (ca_names_from_csr): an iPAddress of a length
- * other than 4 or 16 is refused there, and IPv4-mapped IPv6 arrives as IPv4. */
-int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err)
+/* Names come from the one extractor (ca_names_from_csr, run once by ca_csr_new): an
+ * iPAddress of a length other than 4 or 16 is refused there, and IPv4-mapped IPv6
+ * arrives as IPv4. */
+int policy_input_from_csr(const ca_csr_t *csr, policy_input_t *in, cairn_err_t *err)
 {
-	ca_names_t names;
+	const ca_names_t *names;
 	EVP_PKEY *key;
 	size_t i;
 	int rc;
@@ -131,12 +132,14 @@ int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err)
 	in->n_dns = in->n_ips = 0;
 	in->subject_cn = NULL;
 	in->cn_name = NULL;
-	if ((rc = ca_names_from_csr(req, &names, err)) != 0)
-		return rc;
-	if (names.cn != NULL && (in->subject_cn = strdup(names.cn)) == NULL)
+	if (csr == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "policy input: no CSR");
+	names = &csr->names;
+	rc = 0;
+	if (names->cn != NULL && (in->subject_cn = strdup(names->cn)) == NULL)
 		rc = CAIRN_ENOMEM;
-	for (i = 0; rc == 0 && i < names.n_san; i++) {
-		const ca_name_t *nm = &names.san[i];
+	for (i = 0; rc == 0 && i < names->n_san; i++) {
+		const ca_name_t *nm = &names->san[i];
 		if (nm->type == CA_SAN_DNS)
 			rc = push(&in->dns, &in->n_dns, nm->text);
 		else if (nm->type == CA_SAN_IP)
@@ -144,13 +147,12 @@ int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err)
 		/* email, URI: not matched by policy rules */
 	}
 	if (rc == 0)
-		rc = add_cn_name(&names, in);
-	ca_names_clear(&names);
+		rc = add_cn_name(names, in);
 	if (rc != 0) {
 		cairn_err_set(err, rc, "out of memory");
 		goto out;
 	}
-	key = X509_REQ_get0_pubkey(req);
+	key = X509_REQ_get0_pubkey(csr->req);
 	if (key == NULL) {
 		rc = cairn_err_ssl(err, CAIRN_EBADCSR, "CSR public key unreadable");
 		goto out;
@@ -177,4 +179,16 @@ out:
 	if (rc)
 		policy_input_clear(in);
 	return rc;
+}
+
+json_t *policy_input_names(const policy_input_t *in)
+{
+	json_t *names = json_array();
+	size_t i;
+
+	for (i = 0; names != NULL && i < in->n_dns; i++)
+		json_array_append_new(names, json_string(in->dns[i]));
+	for (i = 0; names != NULL && i < in->n_ips; i++)
+		json_array_append_new(names, json_string(in->ips[i]));
+	return names;
 }

@@ -2,7 +2,7 @@
 # policy: rules, decisions and the pending-request engine every channel goes through.
 noinst_LTLIBRARIES += libpolicy.la
 libpolicy_la_SOURCES = policy/policy.h policy/policy_int.h \
-	policy/rules.c policy/decide.c policy/input.c policy/engine.c policy/requests.c \
+	policy/rules.c policy/decide.c policy/input.c policy/engine.c policy/submit.c policy/requests.c \
 	policy/request_view.c policy/explain.c
 
 check_PROGRAMS += tests/unit/test_policy

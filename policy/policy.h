@@ -64,11 +64,12 @@ void policy_free(policy_t *p);
  * authentication is the gate); admins tighten it. New string, caller frees. */
 char *policy_default_text(void);
 
-/* Extracts names, CN and key facts from a CSR into in (arrays malloc'd into in;
- * release with policy_input_clear): names from ca_names_from_csr, plus the CN as one
+/* Names, CN and key facts of a request object into in (arrays malloc'd into in;
+ * release with policy_input_clear): the names ca_csr_new extracted, plus the CN as one
  * more name when it is not one of the SANs (lower-cased, surrounding spaces and one
- * trailing dot dropped; what inet_aton reads as an address as an IP name). Other fields are left as the caller set them. */
-int policy_input_from_csr(X509_REQ *req, policy_input_t *in, cairn_err_t *err) CAIRN_WUR;
+ * trailing dot dropped; what inet_aton reads as an address as an IP name). Other fields
+ * are left as the caller set them. csr may be unverified (explanations). */
+int policy_input_from_csr(const ca_csr_t *csr, policy_input_t *in, cairn_err_t *err) CAIRN_WUR;
 void policy_input_clear(policy_input_t *in);
 
 /*
@@ -157,17 +158,49 @@ typedef struct policy_outcome {
 	ca_issued_t *issued;     /* POLICY_ISSUE: the certificate (caller frees with ca_issued_free) */
 } policy_outcome_t;
 
+/* How a submission ended (policy_submit, policy_submit_answer). */
+typedef enum {
+	POLICY_SUBMIT_ISSUED,   /* out->issued holds the certificate */
+	POLICY_SUBMIT_PENDING,  /* out->request: stored, waiting for approvers */
+	POLICY_SUBMIT_REJECTED, /* refused by policy (audited "request.rejected"): err is
+	                           CAIRN_EDENIED naming the rule and reason */
+	POLICY_SUBMIT_FAILED,   /* not decided or not issued: err says why (CSR, profile,
+	                           name constraints, token, database) */
+} policy_submit_result_t;
+
 /*
- * Every issuance, whatever the channel: checks the CSR against the profile, asks
- * the policy, then issues (POLICY_ISSUE: out->issued), stores a pending request
- * (POLICY_APPROVE: out->request, durable, audited "request.pending") or refuses
- * (POLICY_REJECT: returns CAIRN_EDENIED, audited "request.rejected", err says the
- * rule and reason). With req->no_wait an approve decision is refused the same way
- * (decision.action becomes POLICY_REJECT) and nothing is stored. group may be NULL.
- * Thread-safe.
+ * Every issuance, whatever the channel: checks the request object (req->csr, parsed and
+ * verified once by ca_csr_new; an unverified one is CAIRN_EINVAL) against the profile and
+ * the CA's name constraints, asks the policy, then issues (POLICY_ISSUE: out->issued),
+ * stores a pending request (POLICY_APPROVE: out->request, durable, audited
+ * "request.pending") or refuses (POLICY_REJECT: audited "request.rejected", err
+ * CAIRN_EDENIED says the rule and reason). With req->no_wait an approve decision is
+ * refused the same way (decision.action becomes POLICY_REJECT) and nothing is stored.
+ * group may be NULL. Returns the outcome; on POLICY_SUBMIT_REJECTED/FAILED err->code
+ * holds the error code. Thread-safe.
  */
-int policy_submit(policy_engine_t *e, const ca_request_t *req, const char *group,
-		  policy_outcome_t *out, cairn_err_t *err) CAIRN_WUR;
+policy_submit_result_t policy_submit(policy_engine_t *e, const ca_request_t *req,
+				     const char *group, policy_outcome_t *out, cairn_err_t *err)
+	CAIRN_WUR;
+
+/* How a channel answers each outcome (its reply formatter). arg is the channel's; the
+ * outcome and err are borrowed for the call. A NULL member answers nothing. */
+typedef struct policy_answer {
+	void (*issued)(void *arg, const policy_outcome_t *out);
+	void (*pending)(void *arg, const policy_outcome_t *out);
+	/* POLICY_SUBMIT_REJECTED or POLICY_SUBMIT_FAILED; err->code says which error */
+	void (*refused)(void *arg, policy_submit_result_t res, const policy_outcome_t *out,
+			const cairn_err_t *err);
+} policy_answer_t;
+
+/*
+ * The one submit-and-answer path of ACME, EST and the admin API: policy_submit, then the
+ * channel's formatter for what came of it; the outcome (and its certificate) is freed
+ * afterwards. Returns what policy_submit returned; err as policy_submit leaves it.
+ */
+policy_submit_result_t policy_submit_answer(policy_engine_t *e, const ca_request_t *req,
+					    const char *group, const policy_answer_t *ans,
+					    void *arg, cairn_err_t *err);
 
 /* Current state of a request (expiring it if its time has passed). CAIRN_ENOENT if unknown. */
 int policy_request_get(policy_engine_t *e, const char *id, request_info_t *out,
@@ -218,8 +251,8 @@ typedef int (*policy_request_fn)(const request_info_t *r, json_t *summary, void 
 int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, void *arg);
 
 /*
- * The certificate of an issued request, as ca_issue returns it (cert, serial_hex, pem,
- * chain_pem; audit_seq 0): what an ACME order or an EST poll hands out once the last
+ * The certificate of an issued request, as ca_issue returns it (cert, der, serial_hex,
+ * issuer; audit_seq 0): what an ACME order or an EST poll hands out once the last
  * approval came. *out owned by the caller (ca_issued_free). Returns 0, CAIRN_ENOENT
  * (unknown request), CAIRN_ECONFLICT (not issued: err says its status and reason),
  * CAIRN_EDB. Thread-safe.

@@ -58,17 +58,18 @@ struct policy_engine {
 };
 
 /* Stores a new pending request for in/d (audited "request.pending") with what approvers
- * see of x (its CSR, borrowed); fills info. */
+ * see of its CSR (req->csr: the bytes as received, and its facts); fills info. */
 int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char *group,
-			 X509_REQ *x, const policy_input_t *in, const policy_decision_t *d,
+			 const policy_input_t *in, const policy_decision_t *d,
 			 request_info_t *info, cairn_err_t *err);
 
 /* ---- what approvers see (request_view.c); rec is a stored request record ---- */
 
-/* Sets on rec the facts of its CSR x: "subject" (RFC 2253, ca_dn_text), "sans"
- * [{"type", "value"}] (every SAN, from ca_names_from_csr) and "key" {"type", "bits",
- * "curve"?} (from in). Returns 0, or the extractor's code / CAIRN_ENOMEM with err set. */
-int policy_record_facts(json_t *rec, X509_REQ *x, const policy_input_t *in, cairn_err_t *err);
+/* Sets on rec the facts of its CSR: "subject" (RFC 2253, ca_dn_text), "sans"
+ * [{"type", "value"}] (every SAN the extractor found) and "key" {"type", "bits",
+ * "curve"?} (from in). Returns 0 or CAIRN_ENOMEM with err set. */
+int policy_record_facts(json_t *rec, const ca_csr_t *csr, const policy_input_t *in,
+			cairn_err_t *err);
 /* d as {"action", "rule", "reason", "name", "subject_cn", "covered", "approvals_needed",
  * "approver_role"} (name and covered null when empty). New reference, NULL if out of memory. */
 json_t *policy_decision_json(const policy_decision_t *d);
@@ -91,7 +92,7 @@ int policy_record_view(policy_engine_t *e, json_t *rec, cairn_err_t *err);
 int policy_audit(db_t *db, const char *actor, const char *action, const char *serial,
 		 json_t *names, json_t *details, cairn_err_t *err);
 
-/* The DNS and IP names of in as a new JSON array. */
+/* The DNS and IP names of in as a new JSON array (input.c). */
 json_t *policy_input_names(const policy_input_t *in);
 
 #endif

@@ -29,24 +29,22 @@ static json_t *key_json(const policy_input_t *in)
 	return key;
 }
 
-int policy_record_facts(json_t *rec, X509_REQ *x, const policy_input_t *in, cairn_err_t *err)
+int policy_record_facts(json_t *rec, const ca_csr_t *csr, const policy_input_t *in,
+			cairn_err_t *err)
 {
-	ca_names_t names;
+	const ca_names_t *names = &csr->names;
 	json_t *sans = NULL, *key = NULL;
 	char *subject = NULL;
 	size_t i;
-	int rc;
+	int rc = CAIRN_ENOMEM;
 
-	if ((rc = ca_names_from_csr(x, &names, err)) != 0)
-		return rc;
-	rc = CAIRN_ENOMEM;
-	if ((subject = ca_dn_text(X509_REQ_get_subject_name(x))) == NULL ||
+	if ((subject = ca_dn_text(X509_REQ_get_subject_name(csr->req))) == NULL ||
 	    (sans = json_array()) == NULL || (key = key_json(in)) == NULL)
 		goto out;
-	for (i = 0; i < names.n_san; i++)
+	for (i = 0; i < names->n_san; i++)
 		if (json_array_append_new(sans, json_pack("{s:s, s:s}", "type",
-							  ca_name_type_str(names.san[i].type),
-							  "value", names.san[i].text)) != 0)
+							  ca_name_type_str(names->san[i].type),
+							  "value", names->san[i].text)) != 0)
 			goto out;
 	if (json_object_set_new(rec, "subject", json_string(subject)) != 0 ||
 	    json_object_set(rec, "sans", sans) != 0 || json_object_set(rec, "key", key) != 0)
@@ -55,7 +53,6 @@ int policy_record_facts(json_t *rec, X509_REQ *x, const policy_input_t *in, cair
 out:
 	if (rc != 0)
 		cairn_err_set(err, rc, "out of memory");
-	ca_names_clear(&names);
 	free(subject);
 	json_decref(sans);
 	json_decref(key);
@@ -161,7 +158,7 @@ static int facts_from_csr(json_t *rec, cairn_err_t *err)
 {
 	const char *b64 = jstr(rec, "csr");
 	policy_input_t in;
-	X509_REQ *x = NULL;
+	ca_csr_t *csr = NULL;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	int rc;
@@ -170,11 +167,12 @@ static int facts_from_csr(json_t *rec, cairn_err_t *err)
 	if (b64url_decode(b64, strlen(b64), &der, &len) != 0)
 		return cairn_err_set(err, CAIRN_EDB, "request %s: stored CSR unreadable",
 				     jstr(rec, "id"));
-	if ((rc = ca_csr_parse(der, len, &x, err)) == 0 &&
-	    (rc = policy_input_from_csr(x, &in, err)) == 0)
-		rc = policy_record_facts(rec, x, &in, err);
+	/* Only read: the signature was checked when the request was submitted. */
+	if ((rc = ca_csr_new(der, len, CA_CSR_NO_VERIFY, &csr, err)) == 0 &&
+	    (rc = policy_input_from_csr(csr, &in, err)) == 0)
+		rc = policy_record_facts(rec, csr, &in, err);
 	policy_input_clear(&in);
-	X509_REQ_free(x);
+	ca_csr_free(csr);
 	free(der);
 	return rc;
 }

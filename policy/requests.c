@@ -168,7 +168,7 @@ static int store_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 }
 
 int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char *group,
-			 X509_REQ *x, const policy_input_t *in, const policy_decision_t *d,
+			 const policy_input_t *in, const policy_decision_t *d,
 			 request_info_t *info, cairn_err_t *err)
 {
 	struct store_op s = { NULL, NULL, NULL };
@@ -177,7 +177,7 @@ int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char
 	int64_t now = (int64_t)time(NULL);
 	int rc, tries;
 
-	csr = b64url_encode(req->csr, req->csr_len);
+	csr = b64url_encode(req->csr->raw, req->csr->raw_len);
 	s.names = policy_input_names(in);
 	if (csr == NULL || s.names == NULL) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
@@ -210,7 +210,7 @@ int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char
 			rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 			goto out;
 		}
-		if ((rc = policy_record_facts(s.rec, x, in, err)) != 0)
+		if ((rc = policy_record_facts(s.rec, req->csr, in, err)) != 0)
 			goto out;
 		rc = db_write(e->db, store_op, &s, err);
 		if (rc != CAIRN_EEXIST)
@@ -473,6 +473,7 @@ static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *
 	struct decide_op fin = { 0 };
 	ca_request_t creq = { 0 };
 	ca_issued_t *issued = NULL;
+	ca_csr_t *parsed = NULL;
 	cairn_err_t ierr = { 0 };
 	uint8_t *csr = NULL;
 	size_t csr_len = 0;
@@ -481,9 +482,9 @@ static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *
 
 	if (b64url_decode(b64, strlen(b64), &csr, &csr_len) != 0) {
 		irc = cairn_err_set(&ierr, CAIRN_EDB, "stored CSR of request %s unreadable", d->id);
-	} else {
-		creq.csr = csr;
-		creq.csr_len = csr_len;
+	} else if ((irc = ca_csr_new(csr, csr_len, 0, &parsed, &ierr)) == 0) {
+		/* The request is read from the database again: a new object, checked again. */
+		creq.csr = parsed;
 		creq.profile = jstr(d->rec, "profile");
 		creq.requester = jstr(d->rec, "requester");
 		creq.channel = jstr(d->rec, "channel");
@@ -511,6 +512,7 @@ static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *
 	}
 	json_decref(fin.rec);
 	ca_issued_free(issued);
+	ca_csr_free(parsed);
 	free(csr);
 	return rc;
 }
@@ -703,19 +705,6 @@ int policy_requests_list(policy_engine_t *e, int status, policy_request_fn fn, v
 	return rc;
 }
 
-/* PEM text of x (malloc'd), or NULL. */
-static char *pem_of(X509 *x)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data = NULL, *out = NULL;
-	long n;
-
-	if (b != NULL && PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &data)) > 0)
-		out = strndup(data, (size_t)n);
-	BIO_free(b);
-	return out;
-}
-
 int policy_request_certificate(policy_engine_t *e, const char *id, ca_issued_t **out,
 			       cairn_err_t *err)
 {
@@ -725,7 +714,6 @@ int policy_request_certificate(policy_engine_t *e, const char *id, ca_issued_t *
 	db_cert_t c;
 	ca_issued_t *is = NULL;
 	const unsigned char *p;
-	char *issuing = NULL;
 	int rc, len;
 
 	*out = NULL;
@@ -739,23 +727,21 @@ int policy_request_certificate(policy_engine_t *e, const char *id, ca_issued_t *
 	if (len <= 0 || db_read_begin(e->db, &txn) != 0)
 		return cairn_err_set(err, CAIRN_EDB, "request %s: certificate unreadable", id);
 	is = calloc(1, sizeof(*is));
-	if (is != NULL && db_cert_get(txn, serial, (size_t)len, &c) == 0) {
+	if (is != NULL && db_cert_get(txn, serial, (size_t)len, &c) == 0 &&
+	    (is->der = OPENSSL_malloc(c.der_len)) != NULL) {
+		memcpy(is->der, c.der, c.der_len);
+		is->der_len = c.der_len;
 		p = c.der;
 		is->cert = d2i_X509(NULL, &p, (long)c.der_len);
+		snprintf(is->issuer, sizeof(is->issuer), "%s", c.issuer);
 	}
 	db_txn_end(txn);
-	if (is == NULL || is->cert == NULL || (is->pem = pem_of(is->cert)) == NULL ||
-	    (issuing = pem_of(ca_issuer_cert(e->ca, "issuing"))) == NULL ||
-	    asprintf(&is->chain_pem, "%s%s", is->pem, issuing) < 0) {
-		if (is != NULL)
-			is->chain_pem = NULL;
+	if (is == NULL || is->cert == NULL) {
 		ca_issued_free(is);
-		free(issuing);
 		return cairn_err_set(err, CAIRN_EDB, "request %s: certificate %s unreadable", id,
 				     info.serial_hex);
 	}
 	snprintf(is->serial_hex, sizeof(is->serial_hex), "%s", info.serial_hex);
-	free(issuing);
 	*out = is;
 	return 0;
 }

@@ -137,9 +137,14 @@ static void *worker_run(void *arg)
 	int i;
 
 	for (i = 0; i < PER_THREAD; i++) {
-		ca_request_t r = { .csr = w->csr[i], .csr_len = w->csr_len[i], .profile = "tls-server",
-				   .requester = "test:worker", .channel = "admin" };
-		w->rc[i] = ca_issue(w->ca, &r, &w->out[i], &w->err[i]);
+		ca_csr_t *csr = NULL;
+		ca_request_t r = { .profile = "tls-server", .requester = "test:worker",
+				   .channel = "admin" };
+		w->rc[i] = ca_csr_new(w->csr[i], w->csr_len[i], 0, &csr, &w->err[i]);
+		r.csr = csr;
+		if (w->rc[i] == 0)
+			w->rc[i] = ca_issue(w->ca, &r, &w->out[i], &w->err[i]);
+		ca_csr_free(csr);
 	}
 	return NULL;
 }
@@ -207,8 +212,14 @@ static void test_issue_concurrent(void **state)
 			assert_string_equal(aia_uri(is->cert, NID_ad_ca_issuers),
 					    "http://localhost:8080/ca/issuing.crt");
 			assert_string_equal(cdp_uri(is->cert), "http://localhost:8080/crl/issuing.crl");
-			assert_non_null(strstr(is->chain_pem, is->pem));
-			assert_true(strlen(is->chain_pem) > strlen(is->pem) + 100);
+			{
+				char *pem = NULL, *chain = NULL;
+				assert_int_equal(ca_issued_pem(f->ca, is, &pem, &chain), 0);
+				assert_non_null(strstr(chain, pem));
+				assert_true(strlen(chain) > strlen(pem) + 100);
+				free(pem);
+				free(chain);
+			}
 
 			slen = hex_decode(is->serial_hex, serial, sizeof(serial));
 			assert_int_equal(slen, 16);
@@ -217,6 +228,10 @@ static void test_issue_concurrent(void **state)
 			der_len = i2d_X509(is->cert, &der);
 			assert_int_equal(rec.der_len, (size_t)der_len);
 			assert_memory_equal(rec.der, der, (size_t)der_len);
+			/* ca_issue hands back exactly the DER it stored. */
+			assert_int_equal(is->der_len, rec.der_len);
+			assert_memory_equal(is->der, rec.der, rec.der_len);
+			assert_string_equal(is->issuer, "issuing");
 			assert_string_equal(rec.issuer, "issuing");
 			assert_string_equal(rec.profile, "tls-server");
 			assert_string_equal(rec.requester, "test:worker");
@@ -250,8 +265,12 @@ static void test_issue_errors(void **state)
 	audit_verify_result_t res;
 	size_t len;
 	uint8_t *der = make_csr(key, "x.example", "DNS:x.example", &len);
-	ca_request_t r = { .csr = der, .csr_len = len, .profile = "tls-server",
-			   .requester = "test:errors", .channel = "admin" };
+	ca_csr_t *csr = NULL, *rcsr = NULL;
+	ca_request_t r = { .profile = "tls-server", .requester = "test:errors",
+			   .channel = "admin" };
+
+	assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), 0);
+	r.csr = csr;
 
 	assert_non_null(ca_profile(f->ca, "tls-server"));
 	assert_null(ca_profile(f->ca, "nope"));
@@ -264,12 +283,12 @@ static void test_issue_errors(void **state)
 	r.validity_days = 91;
 	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EINVAL);
 	r.validity_days = 0;
-	r.csr = "garbage";
-	r.csr_len = 7;
-	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EBADCSR);
+	assert_int_equal(ca_csr_new("garbage", 7, 0, &rcsr, &err), CAIRN_EBADCSR);
+	assert_null(rcsr);
+	r.csr = NULL;
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EINVAL);
 	assert_null(is);
-	r.csr = der;
-	r.csr_len = len;
+	r.csr = csr;
 	r.profile = "code-signing";
 	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_ENAME);
 
@@ -290,8 +309,8 @@ static void test_issue_errors(void **state)
 	{
 		EVP_PKEY *rsa = EVP_RSA_gen(2048);
 		uint8_t *rder = make_csr(rsa, NULL, "DNS:rsa.example", &len);
-		r.csr = rder;
-		r.csr_len = len;
+		assert_int_equal(ca_csr_new(rder, len, 0, &rcsr, &err), 0);
+		r.csr = rcsr;
 		r.validity_days = 0;
 		assert_int_equal(ca_issue(f->ca, &r, &is, &err), 0);
 		assert_int_equal(X509_get_key_usage(is->cert),
@@ -299,9 +318,104 @@ static void test_issue_errors(void **state)
 		assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(is->cert)), 0);
 		assert_int_equal(ext_critical(is->cert, NID_subject_alt_name), 1);
 		ca_issued_free(is);
+		ca_csr_free(rcsr);
 		OPENSSL_free(rder);
 		EVP_PKEY_free(rsa);
 	}
+	ca_csr_free(csr);
+	OPENSSL_free(der);
+	EVP_PKEY_free(key);
+}
+
+/* Audit events stored so far. */
+static uint64_t audit_count(db_t *db)
+{
+	audit_verify_result_t res;
+
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(audit_verify(db, &res), 0);
+	return res.count;
+}
+
+/*
+ * The request object: one decode and one signature check per request, however many
+ * steps read it; ca_issue decodes and verifies nothing more, and refuses an object whose
+ * signature was not verified. A CSR changed after signing is refused when it is built.
+ */
+static void test_request_once(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	ca_csr_t *csr = NULL, *bad = NULL, *unverified = NULL;
+	ca_issued_t *is = NULL;
+	cairn_err_t err = { 0 };
+	uint64_t p0, v0, p1, v1, events;
+	size_t len, i;
+	uint8_t *der = make_csr(key, "once.example.test", "DNS:once.example.test", &len);
+	uint8_t *tampered = malloc(len);
+	ca_request_t r = { .profile = "tls-server", .requester = "test:once",
+			   .channel = "admin" };
+
+	assert_non_null(tampered);
+	ca_csr_counts(&p0, &v0);
+	assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), 0);
+	ca_csr_counts(&p1, &v1);
+	assert_int_equal(p1 - p0, 1);
+	assert_int_equal(v1 - v0, 1);
+	assert_true(csr->verified);
+	assert_non_null(csr->req);
+	assert_non_null(csr->pub);
+	assert_int_equal(csr->names.n_san, 1);
+	assert_string_equal(csr->names.san[0].text, "once.example.test");
+	assert_string_equal(csr->names.cn, "once.example.test");
+	assert_int_equal(csr->raw_len, len);
+	assert_memory_equal(csr->raw, der, len);
+
+	/* Checks, constraints and issuance read the object: no decode, no verification. */
+	r.csr = csr;
+	assert_int_equal(ca_csr_check_profile(csr, ca_profile(f->ca, "tls-server"), &err), 0);
+	assert_int_equal(ca_csr_check_constraints(f->ca, csr, &err), 0);
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), 0);
+	ca_csr_counts(&p0, &v0);
+	assert_int_equal(p0, p1);
+	assert_int_equal(v0, v1);
+	assert_int_equal(X509_check_host(is->cert, "once.example.test", 0, 0, NULL), 1);
+	ca_issued_free(is);
+	is = NULL;
+
+	/* A byte of the signed part changed ("once" -> "ONCE" in the CN): refused when built. */
+	memcpy(tampered, der, len);
+	for (i = 0; i + 4 <= len; i++)
+		if (memcmp(tampered + i, "once", 4) == 0) {
+			memcpy(tampered + i, "ONCE", 4);
+			break;
+		}
+	assert_true(i + 4 <= len);
+	assert_int_equal(ca_csr_new(tampered, len, 0, &bad, &err), CAIRN_ECSRSIG);
+	assert_null(bad);
+	assert_int_equal(strncmp(err.msg, "CSR signature does not verify", 29), 0);
+	/* The last byte of the signature changed: the same. */
+	memcpy(tampered, der, len);
+	tampered[len - 1] ^= 0x01;
+	assert_int_equal(ca_csr_new(tampered, len, 0, &bad, &err), CAIRN_ECSRSIG);
+	assert_null(bad);
+
+	/* Read without verification (what explanations do), it can never be issued. */
+	assert_int_equal(ca_csr_new(tampered, len, CA_CSR_NO_VERIFY, &unverified, &err), 0);
+	assert_false(unverified->verified);
+	events = audit_count(f->db);
+	r.csr = unverified;
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), CAIRN_EINVAL);
+	assert_null(is);
+	assert_non_null(strstr(err.msg, "not verified"));
+	assert_int_equal(ca_csr_check_profile(unverified, ca_profile(f->ca, "tls-server"), &err),
+			 CAIRN_EINVAL);
+	assert_int_equal(audit_count(f->db), events);
+
+	ca_csr_free(unverified);
+	ca_csr_free(csr);
+	free(tampered);
 	OPENSSL_free(der);
 	EVP_PKEY_free(key);
 }
@@ -313,19 +427,22 @@ static ca_issued_t *issue_one(ca_t *ca, const char *cn)
 	char san[96];
 	size_t len = 0;
 	uint8_t *csr;
+	ca_csr_t *obj = NULL;
 	ca_issued_t *is = NULL;
 	cairn_err_t err = { 0 };
 	ca_request_t r = { 0 };
 
 	snprintf(san, sizeof(san), "DNS:%s", cn);
 	csr = make_csr(key, cn, san, &len);
-	r.csr = csr;
-	r.csr_len = len;
+	if (ca_csr_new(csr, len, 0, &obj, &err) != 0)
+		fail_msg("ca_csr_new: %s", cairn_err_msg(&err));
+	r.csr = obj;
 	r.profile = "tls-server";
 	r.requester = "test:rotate";
 	r.channel = "admin";
 	if (ca_issue(ca, &r, &is, &err) != 0)
 		fail_msg("ca_issue: %s", cairn_err_msg(&err));
+	ca_csr_free(obj);
 	OPENSSL_free(csr);
 	EVP_PKEY_free(key);
 	return is;
@@ -377,7 +494,18 @@ static void test_rotate(void **state)
 	assert_int_equal(verify_chain(f->root, f->issuing, after->cert, X509_PURPOSE_SSL_SERVER), 0);
 	assert_non_null(strstr(aia_uri(after->cert, NID_ad_ca_issuers), "/ca/issuing-2.crt"));
 	assert_non_null(strstr(cdp_uri(after->cert), "/crl/issuing-2.crl"));
-	assert_non_null(strstr(after->chain_pem, "BEGIN CERTIFICATE"));
+	{
+		/* The chain a channel formats follows the CA that signed it. */
+		char *pem = NULL, *chain = NULL, *next_pem = NULL;
+		assert_string_equal(after->issuer, "issuing-2");
+		assert_int_equal(ca_issued_pem(f->ca, after, &pem, &chain), 0);
+		assert_int_equal(ca_cert_pem(next, &next_pem, NULL), 0);
+		assert_non_null(strstr(chain, pem));
+		assert_non_null(strstr(chain, next_pem));
+		free(pem);
+		free(chain);
+		free(next_pem);
+	}
 	record_issuer(f->db, after->cert, name, sizeof(name));
 	assert_string_equal(name, "issuing-2");
 	record_issuer(f->db, before->cert, name, sizeof(name));
@@ -431,6 +559,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_issue_concurrent, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_issue_errors, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_request_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rotate, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("ca_issue", tests, NULL, NULL);
