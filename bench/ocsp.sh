@@ -3,22 +3,23 @@
 # OCSP responder benchmark: wrk GET and POST load on cairn (pre-signed cache) and on
 # `openssl ocsp -index` (signs live) in the same run, over the same requests.
 #
-# usage: sh bench/ocsp.sh [-n CERTS] [-q QUERIED] [-c "1 16 64"] [-d SECONDS] [-t THREADS] [-O] [-k]
+# usage: sh bench/ocsp.sh [-n CERTS] [-q QUERIED] [-c "1 16 64"] [-d SECONDS] [-t THREADS] [-T HTTP_THREADS] [-O] [-k]
 #   -O skips the openssl side
 #   run from the build directory (needs ./cairn and ./bench/ocsp_seed); loopback only.
 set -eu
 
-N=100000 Q=1000 CONNS="1 16 64" DUR=10 THREADS=2 KEEP=0 OSSL=1
-while getopts n:q:c:d:t:Ok opt; do
+N=100000 Q=1000 CONNS="1 16 64" DUR=10 THREADS=2 HTHREADS="" KEEP=0 OSSL=1
+while getopts n:q:c:d:t:T:Ok opt; do
 	case $opt in
 	n) N=$OPTARG ;;
 	q) Q=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	d) DUR=$OPTARG ;;
 	t) THREADS=$OPTARG ;;
+	T) HTHREADS=$OPTARG ;;
 	k) KEEP=1 ;;
 	O) OSSL=0 ;;
-	*) echo "usage: $0 [-n CERTS] [-q QUERIED] [-c \"1 16 64\"] [-d SECONDS] [-t THREADS] [-O] [-k]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-n CERTS] [-q QUERIED] [-c \"1 16 64\"] [-d SECONDS] [-t THREADS] [-T HTTP_THREADS] [-O] [-k]" >&2; exit 2 ;;
 	esac
 done
 B=$(pwd)
@@ -39,11 +40,13 @@ trap cleanup EXIT INT TERM
 echo "# machine: $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
 echo "# cairn $("$CAIRN" --version | cut -d' ' -f2), $(openssl version), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 "$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >"$W/init.out" 2>&1
-python3 - "$W/ca/cairn.json" "$THREADS" <<'EOF'
+python3 - "$W/ca/cairn.json" "$THREADS" "$HTHREADS" <<'EOF'
 import json, sys
-p, threads = sys.argv[1], int(sys.argv[2])
+p, threads, hthreads = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 d = json.load(open(p))
 d.setdefault("server", {})["threads"] = threads
+if hthreads:  # else the daemon's default (one per CPU it may run on: 1 here, pinned)
+    d["server"]["http_threads"] = int(hthreads)
 d["log_level"] = "warn"
 json.dump(d, open(p, "w"), indent=2)
 EOF
@@ -67,7 +70,7 @@ while :; do
 	[ $(($(date +%s) - t0)) -lt 600 ] || { echo "pre-signing did not finish in 600 s ($have/$want)" >&2; exit 1; }
 	sleep 1
 done
-echo "# cairn pre-signed $have responses in $(($(date +%s) - t0)) s (server.threads=$THREADS, pinned to CPU 0)"
+echo "# cairn pre-signed $have responses in $(($(date +%s) - t0)) s (server.threads=$THREADS, server.http_threads=${HTHREADS:-default}, pinned to CPU 0)"
 
 # cpu_ticks PID: utime + stime of a process, in clock ticks.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }

@@ -62,7 +62,10 @@ const cfg_key_t config_keys[] = {
 	  "debug, info, warn or error" },
 	{ "server", NF(CFG_OBJ), "", 0, 0, NULL, 0, "HTTP limits and TLS" },
 	{ "server.threads", F(CFG_INT, threads), "4", 1, 256, NULL, CFG_INIT,
-	  "HTTP worker threads per listener" },
+	  "HTTPS worker threads (ACME, EST, admin: requests that wait on commits and the token)" },
+	{ "server.http_threads", F(CFG_INT, http_threads), "0", 0, 256, NULL, 0,
+	  "plain HTTP worker threads (OCSP, CRL, CA certificates); 0: one per CPU the daemon "
+	  "may run on (more workers than CPUs time-slice and raise the OCSP p99)" },
 	{ "server.max_body", F(CFG_INT, max_body), "65536", 1024, 16777216, NULL, CFG_INIT,
 	  "largest request body (bytes)" },
 	{ "server.max_connections", F(CFG_INT, max_connections), "1024", 16, 65536, NULL, 0,

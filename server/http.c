@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +369,25 @@ fail:
 	return CAIRN_EIO;
 }
 
+/*
+ * Workers of the plain HTTP listener: server.http_threads, or one per CPU the daemon
+ * may run on. Its requests (OCSP, CRL, CA certificates) use the CPU and never wait on
+ * a commit; two busy workers on one CPU take turns in scheduler slices, and the
+ * connections of the one waiting wait a slice (bench/README.md, OCSP p99).
+ */
+static unsigned http_workers(const cairn_config_t *cfg)
+{
+	cpu_set_t set;
+	int n;
+
+	if (cfg->http_threads > 0)
+		return (unsigned)cfg->http_threads;
+	n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 0;
+	if (n < 1)
+		n = 1;
+	return n > 256 ? 256 : (unsigned)n;
+}
+
 /* The plain HTTP listener on fd (taken on success) serving l. */
 static struct MHD_Daemon *start_http(server_t *s, listener_t *l, int fd)
 {
@@ -379,7 +399,7 @@ static struct MHD_Daemon *start_http(server_t *s, listener_t *l, int fd)
 		/* Small requests only (OCSP, CRL, CA certificates): MHD zeroes a connection's
 		 * whole memory pool between keep-alive requests, so this pool is small. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_bytes,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+		MHD_OPTION_THREAD_POOL_SIZE, http_workers(cfg), MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,

@@ -30,7 +30,8 @@ typedef struct cairn_config {
 	long tls_days;          /* lifetime of a renewed HTTPS certificate */
 	long ocsp_signer_days;  /* lifetime of a renewed delegated OCSP signer */
 	char *log_level;
-	long threads;           /* HTTP worker threads */
+	long threads;           /* HTTPS worker threads */
+	long http_threads;      /* plain HTTP worker threads; 0: one per CPU we may run on */
 	long max_body;          /* bytes */
 	long max_connections;
 	long max_connections_per_ip;

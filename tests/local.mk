@@ -35,8 +35,8 @@ EXTRA_DIST += tests/integration/init.sh tests/integration/issue.sh tests/integra
 	tests/integration/crash.sh tests/integration/hostile.sh tests/integration/lint.sh tests/integration/est.sh \
 	tests/integration/est_binding.sh
 
-TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh tests/integration/ocsp_cache.sh tests/integration/est_login_cache.sh
-EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh tests/integration/ocsp_cache.sh tests/integration/est_login_cache.sh
+TESTS += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh tests/integration/ocsp_cache.sh tests/integration/est_login_cache.sh tests/integration/ocsp_workers.sh
+EXTRA_DIST += tests/integration/revoke.sh tests/integration/ocsp.sh tests/integration/crl.sh tests/integration/ocsp_cache.sh tests/integration/est_login_cache.sh tests/integration/ocsp_workers.sh
 # Admin identities and approvals, the EAB endpoint, the admin profile, TLS versions.
 TESTS += tests/integration/authz_admin.sh
 EXTRA_DIST += tests/integration/authz_admin.sh
