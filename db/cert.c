@@ -213,6 +213,12 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 	}
 	if (ret == 0)
 		ret = db_stats_cert_added(txn, c);
+	if (ret == 0) { /* its first OCSP answer (SHA-1 CertID, ocsp/) is due now */
+		memset(key, 0, 8);
+		memcpy(key + 8, c->serial, c->serial_len);
+		key[8 + c->serial_len] = 1;
+		ret = db_put(txn, DB_OCSP_DUE, key, 9 + c->serial_len, NULL, 0, 0);
+	}
 out:
 	free(rec);
 	return ret;

@@ -35,6 +35,9 @@ typedef enum {
 	DB_INVENTORY, /* inventory/: SHA-256 fingerprint -> record JSON (inventory.h) */
 	DB_BY_RNAME,  /* reversed lower-cased name || 0x00 || serial -> "" (suffix search) */
 	DB_REPLACE,   /* ca/replace.c: replacement campaigns, marks, pending certificates */
+	DB_OCSP_DUE,  /* when (BE64) || OCSP cache key (serial || alg) -> "": when ocsp/'s
+	               * refresher must look at that cached answer (re-sign or drop it);
+	               * db_cert_put adds (0, serial || 1): a new certificate is due at once */
 	DB_TABLE_COUNT
 } db_table_t;
 

@@ -121,4 +121,13 @@ int ocsp_set_signer(ocsp_t *o, const char *issuer, X509 *signer_cert, EVP_PKEY *
  * while the refresher runs. Returns 0 or a db/crypto code. */
 int ocsp_refresh_all(ocsp_t *o, size_t *n, cairn_err_t *err) CAIRN_WUR;
 
+/* What the refresher does each tick once the due index is complete: reads the due index
+ * (DB_OCSP_DUE) up to now in batches, re-signs the SHA-1 answers at half-life and signs
+ * new certificates' first ones, drops the answers of expired certificates and any other
+ * past its nextUpdate. *n_signed, *n_dropped, *next (the time the next entry is due, 0
+ * when none) may be NULL. For tests and benchmarks; do not call while the refresher runs.
+ * Returns 0 or a db/crypto code. */
+int ocsp_refresh_due(ocsp_t *o, size_t *n_signed, size_t *n_dropped, int64_t *next,
+		     cairn_err_t *err) CAIRN_WUR;
+
 #endif
