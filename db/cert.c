@@ -169,6 +169,49 @@ static void revoked_val(uint8_t v[REV_VAL_V2], int64_t when, int reason, int64_t
 	db_be64_put(v + 17, (uint64_t)not_after);
 }
 
+/* meta "revoked_last/ISSUER": the latest revocation (or release) time in issuer's part of
+ * the revoked index (BE64), kept in the change's own txn: a CRL adopted at start-up asks
+ * whether anything changed since its thisUpdate with one read instead of a walk. */
+static size_t last_key(char *out, size_t cap, const char *issuer)
+{
+	int n = snprintf(out, cap, "revoked_last/%.31s", issuer);
+
+	return n < 0 ? 0 : (size_t)n;
+}
+
+int db_revoked_last_note(db_txn_t *txn, const char *issuer, int64_t when)
+{
+	char key[64];
+	uint8_t v[8];
+	const void *old;
+	size_t klen = last_key(key, sizeof(key), issuer), olen;
+
+	if (issuer == NULL || issuer[0] == '\0')
+		return CAIRN_EINVAL;
+	if (db_get(txn, DB_META, key, klen, &old, &olen) == 0 && olen == 8 &&
+	    (int64_t)db_be64_get(old) >= when)
+		return 0;
+	db_be64_put(v, (uint64_t)when);
+	return db_put(txn, DB_META, key, klen, v, sizeof(v), 0);
+}
+
+int db_revoked_last(db_txn_t *txn, const char *issuer, int64_t *out)
+{
+	char key[64];
+	const void *v;
+	size_t vlen;
+	int rc;
+
+	if (issuer == NULL || issuer[0] == '\0' || out == NULL)
+		return CAIRN_EINVAL;
+	if ((rc = db_get(txn, DB_META, key, last_key(key, sizeof(key), issuer), &v, &vlen)) != 0)
+		return rc;
+	if (vlen != 8)
+		return CAIRN_EDB;
+	*out = (int64_t)db_be64_get(v);
+	return 0;
+}
+
 int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n_names)
 {
 	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
@@ -210,6 +253,8 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 		size_t kl = revoked_key(key, c->issuer, c->serial, c->serial_len);
 		revoked_val(val, c->revoked_at, c->reason, 0, c->not_after);
 		ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
+		if (ret == 0)
+			ret = db_revoked_last_note(txn, c->issuer, c->revoked_at);
 	}
 	if (ret == 0)
 		ret = db_stats_cert_added(txn, c);
@@ -279,6 +324,8 @@ int db_cert_revoke_ex(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t 
 	revoked_val(val, when, reason, invalidity_date, c.not_after);
 	ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
 	if (ret == 0)
+		ret = db_revoked_last_note(txn, c.issuer, when);
+	if (ret == 0)
 		ret = db_stats_cert_status(txn, &c, DB_CERT_REVOKED, reason);
 out:
 	free(rec);
@@ -317,6 +364,8 @@ int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t whe
 	if (ret == 0)
 		ret = db_put(txn, DB_REVOKED, key, revoked_key(key, c.issuer, serial, len), val,
 			     sizeof(val), 0);
+	if (ret == 0)
+		ret = db_revoked_last_note(txn, c.issuer, when);
 	if (ret == 0)
 		ret = db_stats_cert_status(txn, &c, DB_CERT_VALID, -1);
 	free(rec);

@@ -288,6 +288,15 @@ typedef int (*db_revocation_fn)(const db_revocation_t *r, void *arg);
  * value, CAIRN_EINVAL or CAIRN_EDB (corrupt entry). */
 int db_revocations(db_txn_t *txn, const char *issuer, db_revocation_fn fn, void *arg);
 
+/* The latest revocation or release time in issuer's part of the revoked index, kept by
+ * db_cert_put / db_cert_revoke_ex / db_cert_unhold in their own txn (meta
+ * "revoked_last/ISSUER"): "did anything change since t" is one read. Returns 0,
+ * CAIRN_ENOENT (a database made before it, or no revocation yet: walk db_revocations
+ * once and record the answer with db_revoked_last_note), CAIRN_EINVAL, CAIRN_EDB. */
+int db_revoked_last(db_txn_t *txn, const char *issuer, int64_t *out) CAIRN_WUR;
+/* Raises the recorded time to when (never lowers it). Write txn only. */
+int db_revoked_last_note(db_txn_t *txn, const char *issuer, int64_t when) CAIRN_WUR;
+
 /* ---- counters (the stats table): changed in the transaction of what they count ---- */
 #define DB_COUNTER_MAX_LABELS 4
 
