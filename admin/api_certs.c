@@ -11,10 +11,14 @@
 struct search {
 	const char *requester;
 	const char *profile;
+	const char *suffix;    /* a name search by suffix: one row per certificate */
 	int status;            /* -1 any */
 	int64_t after, before; /* expiry window */
-	long offset, limit, seen;
-	long stop_at;          /* >0: stop the walk once this many matched (total known) */
+	long limit, n;         /* rows wanted, rows kept */
+	int count;             /* count=true: walk every match for an exact total */
+	json_int_t matched;    /* matches seen (rows, and with count every one) */
+	int more;              /* a match past the page exists */
+	db_cursor_t pos, last; /* the walk's position; the position of the last row kept */
 	json_t *items;
 };
 
@@ -31,6 +35,25 @@ static json_t *cert_json(const db_cert_t *c)
 			 "not_before", nb, "not_after", na);
 }
 
+/* A suffix search reports a certificate once per name ending in the suffix: keep the
+ * row of its first such name (db_certs_by_name_at, ca_names_suffix_first). */
+static int suffix_first(const db_cert_t *c, const char *suffix, const char *matched)
+{
+	const unsigned char *p = c->der;
+	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	ca_names_t names;
+	int keep = 1;
+
+	if (x != NULL && ca_names_from_cert(x, &names, NULL) == 0) {
+		keep = ca_names_suffix_first(&names, suffix, matched);
+		ca_names_clear(&names);
+	}
+	X509_free(x);
+	return keep;
+}
+
+/* Keeps up to limit matching rows, then stops at the first match past them (more), or
+ * with count=true goes on counting every match. */
 static int search_cb(const db_cert_t *c, void *arg)
 {
 	struct search *s = arg;
@@ -43,10 +66,17 @@ static int search_cb(const db_cert_t *c, void *arg)
 		return 0;
 	if (c->not_after < s->after || c->not_after >= s->before)
 		return 0;
-	if (s->seen >= s->offset && s->seen < s->offset + s->limit)
+	if (s->suffix != NULL && !suffix_first(c, s->suffix, s->pos.name))
+		return 0;
+	s->matched++;
+	if (s->n < s->limit) {
 		json_array_append_new(s->items, cert_json(c));
-	s->seen++;
-	return s->stop_at > 0 && s->seen >= s->stop_at;
+		s->n++;
+		s->last = s->pos;
+		return 0;
+	}
+	s->more = 1;
+	return s->count ? 0 : 1;
 }
 
 /* What the stats table says a search by profile and status alone will match. */
@@ -85,29 +115,55 @@ static int time_param(const admin_request_t *req, const char *key, int64_t *out,
 	return 0;
 }
 
+/* The cursor kinds: a "next" of one index is refused by another. */
+#define KIND_NAME 'n'
+#define KIND_EXPIRY 'e'
+#define KIND_ALL 'a'
+
+/*
+ * Keyset paging (docs/api.md): a page starts just after the index key its "after"
+ * cursor names and stops at the first match past `limit`, so it costs its rows at any
+ * size. `total` is given when it costs nothing — from the stats counters (no filter, or
+ * profile/status alone), or when the first page holds every match — or when asked
+ * (count=true: every match is walked); else null.
+ */
 void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 		      const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
-	struct search s = { NULL, NULL, -1, INT64_MIN, INT64_MAX, 0, 0, 0, 0, NULL };
+	struct search s = { 0 };
 	struct total t = { &s, 0 };
-	json_int_t total;
 	const char *name = api_query(req, "name"), *serial = api_query(req, "serial");
 	const char *status = api_query(req, "status"), *within = api_query(req, "expiring_within");
+	const char *after = api_query(req, "after"), *count = api_query(req, "count");
+	char kind = KIND_ALL, *next = NULL;
 	uint8_t sn[DB_SERIAL_MAX];
 	db_txn_t *txn = NULL;
-	json_t *doc;
+	json_t *doc, *total = NULL;
 	int64_t d;
-	int len;
+	int len, rc = 0, counted = 0;
 	(void)who;
 	(void)arg;
 
+	s.status = -1;
+	s.after = INT64_MIN;
+	s.before = INT64_MAX;
 	s.requester = api_query(req, "requester");
 	s.profile = api_query(req, "profile");
-	if ((s.offset = api_query_long(req, "offset", 0, 0, 1L << 30, reply)) < 0 ||
-	    (s.limit = api_query_long(req, "limit", 100, 1, PAGE_MAX, reply)) < 0 ||
+	if (api_query(req, "offset") != NULL && strcmp(api_query(req, "offset"), "0") != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "offset paging was replaced by cursors: pass after=NEXT from the "
+				   "previous page");
+		return;
+	}
+	if ((s.limit = api_query_long(req, "limit", 100, 1, PAGE_MAX, reply)) < 0 ||
 	    time_param(req, "expires_after", &s.after, reply) != 0 ||
 	    time_param(req, "expires_before", &s.before, reply) != 0)
 		return;
+	if (count != NULL && strcmp(count, "true") != 0 && strcmp(count, "false") != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "count must be true or false");
+		return;
+	}
+	s.count = count != NULL && strcmp(count, "true") == 0;
 	if (within != NULL && (duration_parse(within, &d) != 0 || d < 0)) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "expiring_within must be a duration like 30d");
@@ -123,6 +179,18 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	}
 	if (status != NULL)
 		s.status = strcmp(status, "revoked") == 0 ? DB_CERT_REVOKED : DB_CERT_VALID;
+	if (serial == NULL && name != NULL)
+		kind = KIND_NAME;
+	else if (serial == NULL && (s.after != INT64_MIN || s.before != INT64_MAX))
+		kind = KIND_EXPIRY;
+	if (after != NULL && after[0] != '\0' && db_cursor_parse(after, kind, &s.pos) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "after must be the \"next\" of a previous page of the same search "
+				   "(offset paging was replaced by cursors)");
+		return;
+	}
+	if (name != NULL && name[0] == '.')
+		s.suffix = name;
 	s.items = json_array();
 	if (s.items == NULL || db_read_begin(ctx->db, &txn) != 0) {
 		json_decref(s.items);
@@ -134,25 +202,46 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 		len = hex_decode(serial, sn, sizeof(sn));
 		if (len > 0 && db_cert_get(txn, sn, (size_t)len, &c) == 0)
 			search_cb(&c, &s);
+		s.pos.len = 0;
 	} else if (name != NULL) {
-		db_certs_by_name(txn, name, search_cb, &s);
-	} else if (s.after != INT64_MIN || s.before != INT64_MAX) {
-		db_certs_by_expiry(txn, s.after == INT64_MIN ? 0 : s.after, s.before, search_cb, &s);
-	} else if (s.requester == NULL && db_cert_counts(txn, (int64_t)time(NULL), total_cb, &t,
-							  NULL) == 0) {
-		/* By profile and status alone the total is in the stats table: walk (in serial
-		 * order, from the first) only up to the end of the page asked for. */
-		s.stop_at = s.offset + s.limit;
-		db_certs_all(txn, search_cb, &s);
+		rc = db_certs_by_name_at(txn, name, &s.pos, search_cb, &s);
+	} else if (kind == KIND_EXPIRY) {
+		rc = db_certs_by_expiry_at(txn, s.after == INT64_MIN ? 0 : s.after, s.before, &s.pos,
+					   search_cb, &s);
 	} else {
-		db_certs_all(txn, search_cb, &s);
+		if (s.requester == NULL && !s.count &&
+		    db_cert_counts(txn, (int64_t)time(NULL), total_cb, &t, NULL) == 0)
+			counted = 1; /* by profile and status alone: the counters know */
+		rc = db_certs_all_at(txn, &s.pos, search_cb, &s);
 	}
 	db_txn_end(txn);
-	total = s.stop_at > 0 ? t.n : (json_int_t)s.seen;
-	doc = json_pack("{s:o, s:I, s:b}", "items", s.items, "total", total, "more",
-			s.offset + s.limit < total);
+	if (rc < 0) {
+		json_decref(s.items);
+		if (rc == CAIRN_EINVAL)
+			http_reply_problem(reply, 400, PROBLEM("malformed"),
+					   "after is not a cursor of this search");
+		else
+			http_reply_problem(reply, 500, PROBLEM("serverInternal"),
+					   "database unreadable: %s", cairn_strerror(rc));
+		return;
+	}
+	if (counted)
+		total = json_integer(t.n);
+	else if (s.count || (!s.more && (after == NULL || after[0] == '\0')))
+		total = json_integer(s.matched);
+	else
+		total = json_null();
+	if (s.more && (next = db_cursor_text(&s.last, kind)) == NULL) {
+		json_decref(total);
+		json_decref(s.items);
+		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "out of memory");
+		return;
+	}
+	doc = json_pack("{s:o, s:o, s:s?, s:b}", "items", s.items, "total", total, "next", next,
+			"more", s.more);
 	http_reply_json(reply, 200, NULL, doc);
 	json_decref(doc);
+	free(next);
 }
 
 /* Today and the 90 UTC days after it: everything that expires within 90 days from now. */

@@ -156,9 +156,12 @@ for N in $SIZES; do
 	echo "cairn list --name h7.z7.$DOM (exact): $rows rows in $ms ms"
 	ms=$(timed api api "/admin/v1/certificates?expiring_within=30d&limit=1000"); tot=$(jq .total "$W/out")
 	echo "admin API expiring_within=30d limit=1000, first page: $(jq '.items | length' "$W/out") rows (total $tot) in $ms ms"
-	last=$((tot > 1000 ? tot - 1000 : 0))
-	ms=$(timed api api "/admin/v1/certificates?expiring_within=30d&limit=1000&offset=$last")
-	echo "admin API expiring_within=30d limit=1000, last page (offset $last): $(jq '.items | length' "$W/out") rows in $ms ms"
+	next=$(jq -r '.next // empty' "$W/out")
+	ms=$(timed api api "/admin/v1/certificates?expiring_within=30d&limit=1000&after=$next")
+	echo "admin API expiring_within=30d limit=1000, second page (after the first's next): $(jq '.items | length' "$W/out") rows in $ms ms"
+	ms=$(timed api api "/admin/v1/certificates?expiring_within=30d&limit=1000&count=true"); tot=$(jq .total "$W/out")
+	echo "admin API expiring_within=30d limit=1000 count=true (every match walked): total $tot in $ms ms"
+	echo "walked by the daemon so far: $(metric cairn_db_entries_walked_total) entries"
 	ms=$(timed api api "/admin/v1/certificates?name=$GRP&limit=100")
 	echo "admin API name=$GRP limit=100: $(jq '.items | length' "$W/out") rows (total $(jq .total "$W/out")) in $ms ms"
 

@@ -103,6 +103,11 @@ int ca_names_from_cert(X509 *x, ca_names_t *out, cairn_err_t *err) CAIRN_WUR;
 void ca_names_clear(ca_names_t *n);
 /* 1 when n has a SAN equal to name (same type; IPs by normalised bytes). */
 int ca_names_has(const ca_names_t *n, const ca_name_t *name);
+/* For a paged suffix search (db_certs_by_name_at reports a certificate once per name
+ * ending in suffix, in the order of the reversed names): 1 when matched is the first of
+ * n's names (SANs and CN) ending in suffix in that order, or is none of them (keep the
+ * row); 0 when the certificate was or will be reported at another of its names. */
+int ca_names_suffix_first(const ca_names_t *n, const char *suffix, const char *matched);
 /* 1 when a and b hold the same set of SANs (and the same unsupported type). */
 int ca_names_same_sans(const ca_names_t *a, const ca_names_t *b);
 /* A distinguished name in RFC 2253 form, as records and approvers see it

@@ -2,6 +2,7 @@
 /* The one name extractor: the subject CN/O and subjectAltNames of a CSR or a certificate, checked and normalised once. */
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -280,6 +281,45 @@ int ca_names_has(const ca_names_t *n, const ca_name_t *name)
 		if (same_name(&n->san[i], name))
 			return 1;
 	return 0;
+}
+
+/* strcmp of a and b read backwards, case-insensitive: the by_rname order. */
+static int rname_cmp(const char *a, const char *b)
+{
+	size_t i = strlen(a), j = strlen(b);
+	int x, y;
+
+	while (i > 0 && j > 0) {
+		x = tolower((unsigned char)a[--i]);
+		y = tolower((unsigned char)b[--j]);
+		if (x != y)
+			return x - y;
+	}
+	return i > 0 ? 1 : j > 0 ? -1 : 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+int ca_names_suffix_first(const ca_names_t *n, const char *suffix, const char *matched)
+{
+	const char *first = NULL, *t;
+	int seen = 0;
+	size_t i;
+
+	for (i = 0; i <= n->n_san; i++) {
+		t = i < n->n_san ? n->san[i].text : n->cn;
+		if (t == NULL || !ends_with(t, suffix))
+			continue;
+		seen |= strcasecmp(t, matched) == 0;
+		if (first == NULL || rname_cmp(t, first) < 0)
+			first = t;
+	}
+	return !seen || strcasecmp(first, matched) == 0;
 }
 
 int ca_names_same_sans(const ca_names_t *a, const ca_names_t *b)

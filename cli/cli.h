@@ -142,7 +142,8 @@ int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((forma
 typedef struct cli_page {
 	long long offset, limit;
 } cli_page_t;
-/* Prints the list envelope; takes ownership of items (NULL: fails). CLI_OK or CLI_FAILED. */
+/* Prints the list envelope; takes ownership of items (NULL: fails); a negative total is
+ * printed as null (not known without walking every match). CLI_OK or CLI_FAILED. */
 int cli_print_list(json_t *items, long long total, const char *next);
 /* Prints obj (borrowed) as it is. CLI_OK or CLI_FAILED. */
 int cli_print_object(const json_t *obj);

@@ -22,7 +22,7 @@ typedef struct read_opts {
 	const char *format;
 	const char *since, *until, *out;
 	const char *limit, *after;
-	int json, pem, unsigned_export;
+	int json, pem, unsigned_export, count;
 	int nargs;
 	char *args[2];
 } read_opts_t;
@@ -42,6 +42,7 @@ static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *
 		{ "unsigned", no_argument, NULL, 'U' },
 		{ "limit", required_argument, NULL, 'L' },
 		{ "after", required_argument, NULL, 'A' },
+		{ "count", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -63,6 +64,7 @@ static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *
 		case 'U': o->unsigned_export = 1; break;
 		case 'L': o->limit = optarg; break;
 		case 'A': o->after = optarg; break;
+		case 'C': o->count = 1; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -223,27 +225,53 @@ out:
 }
 
 typedef struct list_ctx {
-	json_t *items; /* --json: the page's items; NULL for the table */
+	json_t *items;         /* --json: the page's items; NULL for the table */
 	cli_page_t page;
-	long long n;
+	long long n;           /* rows printed or kept */
+	long long matched;     /* --json: matches seen (every one with --count) */
+	int count, more;
+	const char *suffix;    /* --name .SUFFIX with --json: one row per certificate */
+	db_cursor_t pos, last; /* --json: the walk's position, that of the last row kept */
 } list_ctx_t;
+
+/* The certificates of a paged suffix search, once each (ca_names_suffix_first). */
+static int list_keep(const list_ctx_t *l, X509 *x)
+{
+	ca_names_t names;
+	int keep = 1;
+
+	if (l->suffix == NULL || x == NULL || ca_names_from_cert(x, &names, NULL) != 0)
+		return 1;
+	keep = ca_names_suffix_first(&names, l->suffix, l->pos.name);
+	ca_names_clear(&names);
+	return keep;
+}
 
 static int list_one(const db_cert_t *c, void *arg)
 {
 	list_ctx_t *l = arg;
 	char serial[2 * DB_SERIAL_MAX + 1], na[32], names[1024] = "";
-	const unsigned char *p;
+	const unsigned char *p = c->der;
 	X509 *x;
 
-	if (l->items != NULL &&
-	    (l->n < l->page.offset || l->n >= l->page.offset + l->page.limit)) {
-		l->n++; /* counted in total, not on this page */
+	if (l->items != NULL && l->more && l->suffix == NULL) {
+		l->matched++; /* --count: past the page, counted only */
 		return 0;
 	}
-	p = c->der;
 	x = d2i_X509(NULL, &p, (long)c->der_len);
 	if (l->items != NULL) {
+		if (!list_keep(l, x)) {
+			X509_free(x);
+			return 0;
+		}
+		l->matched++;
+		if (l->n >= l->page.limit) {
+			l->more = 1;
+			X509_free(x);
+			return l->count ? 0 : 1;
+		}
 		json_array_append_new(l->items, cert_json(c, x));
+		l->last = l->pos;
 	} else {
 		if (x)
 			cert_names(x, names, sizeof(names), NULL);
@@ -258,27 +286,47 @@ static int list_one(const db_cert_t *c, void *arg)
 	return 0;
 }
 
+static int count_cb(const db_cert_count_t *c, void *arg)
+{
+	*(long long *)arg += c->valid + c->revoked + c->expired;
+	return 0;
+}
+
+/*
+ * `list`: the table walks every row it prints; --json pages by key (docs/cli.md): the
+ * page starts after the index key its --after cursor names and stops at the first match
+ * past --limit. total: from the stats counters without filters, the rows when the first
+ * page holds every match, every match counted with --count, else null.
+ */
 int cli_list(int argc, char **argv)
 {
 	read_opts_t o;
 	list_ctx_t l = { 0 };
 	db_t *db = NULL;
 	db_txn_t *txn = NULL;
-	int64_t within = 0;
-	char next[32];
-	int rc;
+	int64_t within = 0, now = (int64_t)time(NULL);
+	long long total = -1;
+	char kind, *next = NULL;
+	int rc, wrc;
 
 	if ((rc = parse_read_opts("list", argc, argv, &o)) != CLI_OK)
 		return rc;
 	if (o.nargs != 0)
 		return cli_usage_error("list", "unexpected argument %s", o.args[0]);
-	if ((o.limit || o.after) && !o.json)
-		return cli_usage_error("list", "--limit and --after page the --json output");
-	if ((rc = cli_page_parse("list", o.limit, o.after, &l.page)) != CLI_OK)
+	if ((o.limit || o.after || o.count) && !o.json)
+		return cli_usage_error("list", "--limit, --after and --count page the --json output");
+	if ((rc = cli_page_parse("list", o.limit, NULL, &l.page)) != CLI_OK)
 		return rc;
+	kind = o.name ? 'n' : o.expiring ? 'e' : 'x';
+	if (o.after && db_cursor_parse(o.after, kind, &l.pos) != 0)
+		return cli_usage_error("list", "--after %s: pass the \"next\" of the previous page "
+				       "of the same listing (numeric offsets are no longer cursors)",
+				       o.after);
 	if (o.expiring && duration_parse(o.expiring, &within) != 0)
 		return cli_usage_error("list", "--expiring-within %s: use e.g. 1y, 12w, 90d, 36h or 30m",
 				       o.expiring);
+	l.count = o.count;
+	l.suffix = o.json && o.name && o.name[0] == '.' ? o.name : NULL;
 	if ((rc = cli_db_open("list", o.dir, &db)) != CLI_OK)
 		return rc;
 	if (db_read_begin(db, &txn) != 0) {
@@ -293,20 +341,40 @@ int cli_list(int argc, char **argv)
 		printf("%-40s %-20s %-7s %-16s %s\n", "SERIAL", "NOT AFTER", "STATUS", "PROFILE",
 		       "NAMES");
 	if (o.name)
-		db_certs_by_name(txn, o.name, list_one, &l);
+		wrc = o.json ? db_certs_by_name_at(txn, o.name, &l.pos, list_one, &l)
+			     : db_certs_by_name(txn, o.name, list_one, &l);
 	else if (o.expiring)
-		db_certs_by_expiry(txn, (int64_t)time(NULL), (int64_t)time(NULL) + within, list_one,
-				   &l);
+		wrc = db_certs_by_expiry_at(txn, now, now + within, o.json ? &l.pos : NULL, list_one,
+					    &l);
 	else
-		db_certs_by_expiry(txn, 0, INT64_MAX, list_one, &l);
+		wrc = db_certs_by_expiry_at(txn, 0, INT64_MAX, o.json ? &l.pos : NULL, list_one, &l);
+	if (wrc < 0) {
+		rc = wrc == CAIRN_EINVAL ? cli_usage_error("list", "--after %s is not a cursor of "
+							   "this listing", o.after)
+					 : cli_fail("list", "database unreadable: %s",
+						    cairn_strerror(wrc));
+		goto out;
+	}
 	if (o.json) {
-		rc = cli_print_list(l.items, l.n, cli_page_next(&l.page, l.n, next, sizeof(next)));
+		if (o.count || (!l.more && !o.after)) {
+			total = l.matched;
+		} else if (!o.name && !o.expiring) { /* every certificate: the counters' sum */
+			total = 0;
+			if (db_cert_counts(txn, now, count_cb, &total, NULL) != 0)
+				total = -1;
+		}
+		if (l.more && (next = db_cursor_text(&l.last, kind)) == NULL) {
+			rc = cli_fail("list", "out of memory");
+			goto out;
+		}
+		rc = cli_print_list(l.items, total, next);
 		l.items = NULL;
 		goto out;
 	}
 	fprintf(stderr, "%lld certificate(s)\n", l.n);
 	rc = CLI_OK;
 out:
+	free(next);
 	json_decref(l.items);
 	db_txn_end(txn);
 	db_close(db);

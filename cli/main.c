@@ -72,7 +72,9 @@ static const cli_command_t commands[] = {
 	  "  --expiring-within D    only certificates expiring within D (1y, 12w, 90d, 36h, 30m)\n"
 	  "  --name NAME            only certificates for NAME (.suffix matches a domain)\n"
 	  "  --json                 {\"items\", \"total\", \"next\"} (docs/cli.md)\n"
-	  "  --limit N --after CUR  with --json: N items (1..1000) after cursor CUR (a \"next\")\n" },
+	  "  --limit N --after CUR  with --json: N items (1..1000) after cursor CUR (a \"next\")\n"
+	  "  --count                with --json: an exact total (walks every match; else null\n"
+	  "                         when more than one page matches a filter)\n" },
 	{ "audit", cli_audit, "audit verify|export|checkpoint --dir DIR [options]",
 	  "  verify --dir DIR                  check the whole hash chain\n"
 	  "  verify --export FILE --ca ROOT.pem\n"

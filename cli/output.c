@@ -25,7 +25,8 @@ int cli_print_list(json_t *items, long long total, const char *next)
 
 	if (items == NULL)
 		return cli_fail("output", "out of memory");
-	doc = json_pack("{s:o, s:I, s:s?}", "items", items, "total", (json_int_t)total, "next", next);
+	doc = json_pack("{s:o, s:o, s:s?}", "items", items, "total",
+			total >= 0 ? json_integer((json_int_t)total) : json_null(), "next", next);
 	rc = print_doc(doc);
 	json_decref(doc);
 	return rc;

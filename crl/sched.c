@@ -360,7 +360,7 @@ static int64_t asn1_unix(const ASN1_TIME *t)
 }
 
 struct since {
-	int64_t t;
+	int64_t t, last;
 	int changed;
 };
 
@@ -368,24 +368,51 @@ static int since_cb(const db_revocation_t *r, void *arg)
 {
 	struct since *w = arg;
 
-	if (r->revoked_at >= w->t) {
+	if (r->revoked_at >= w->t)
 		w->changed = 1;
-		return 1;
-	}
+	if (r->revoked_at > w->last)
+		w->last = r->revoked_at;
 	return 0;
 }
 
-/* 1 when an entry of issuer's revoked index changed at or after t (or the walk failed). */
+struct last_op {
+	const char *issuer;
+	int64_t last;
+};
+
+static int last_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct last_op *op = arg;
+	(void)err;
+	return db_revoked_last_note(txn, op->issuer, op->last);
+}
+
+/* 1 when an entry of issuer's revoked index changed at or after t (or the read failed):
+ * one read of the time the db keeps (db_revoked_last). A database made before it is
+ * walked once, and the answer recorded so the next start reads it. */
 static int changed_since(crl_t *c, const char *issuer, int64_t t)
 {
-	struct since w = { t, 0 };
+	struct since w = { t, 0, 0 };
+	struct last_op op = { issuer, 0 };
+	cairn_err_t err = { 0 };
 	db_txn_t *txn;
+	int64_t last = 0;
 	int rc;
 
 	if (db_read_begin(c->db, &txn) != 0)
 		return 1;
+	if ((rc = db_revoked_last(txn, issuer, &last)) != CAIRN_ENOENT) {
+		db_txn_end(txn);
+		return rc != 0 || last >= t;
+	}
 	rc = db_revocations(txn, issuer, since_cb, &w);
 	db_txn_end(txn);
+	if (rc == 0 && w.last > 0) {
+		op.last = w.last;
+		if (db_write(c->db, last_op_run, &op, &err) != 0)
+			log_warn("crl", "recording the last revocation of %s: %s", issuer,
+				 cairn_err_msg(&err));
+	}
 	return rc < 0 || w.changed;
 }
 

@@ -169,6 +169,49 @@ static void revoked_val(uint8_t v[REV_VAL_V2], int64_t when, int reason, int64_t
 	db_be64_put(v + 17, (uint64_t)not_after);
 }
 
+/* meta "revoked_last/ISSUER": the latest revocation (or release) time in issuer's part of
+ * the revoked index (BE64), kept in the change's own txn: a CRL adopted at start-up asks
+ * whether anything changed since its thisUpdate with one read instead of a walk. */
+static size_t last_key(char *out, size_t cap, const char *issuer)
+{
+	int n = snprintf(out, cap, "revoked_last/%.31s", issuer);
+
+	return n < 0 ? 0 : (size_t)n;
+}
+
+int db_revoked_last_note(db_txn_t *txn, const char *issuer, int64_t when)
+{
+	char key[64];
+	uint8_t v[8];
+	const void *old;
+	size_t klen = last_key(key, sizeof(key), issuer), olen;
+
+	if (issuer == NULL || issuer[0] == '\0')
+		return CAIRN_EINVAL;
+	if (db_get(txn, DB_META, key, klen, &old, &olen) == 0 && olen == 8 &&
+	    (int64_t)db_be64_get(old) >= when)
+		return 0;
+	db_be64_put(v, (uint64_t)when);
+	return db_put(txn, DB_META, key, klen, v, sizeof(v), 0);
+}
+
+int db_revoked_last(db_txn_t *txn, const char *issuer, int64_t *out)
+{
+	char key[64];
+	const void *v;
+	size_t vlen;
+	int rc;
+
+	if (issuer == NULL || issuer[0] == '\0' || out == NULL)
+		return CAIRN_EINVAL;
+	if ((rc = db_get(txn, DB_META, key, last_key(key, sizeof(key), issuer), &v, &vlen)) != 0)
+		return rc;
+	if (vlen != 8)
+		return CAIRN_EDB;
+	*out = (int64_t)db_be64_get(v);
+	return 0;
+}
+
 int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n_names)
 {
 	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
@@ -210,9 +253,17 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 		size_t kl = revoked_key(key, c->issuer, c->serial, c->serial_len);
 		revoked_val(val, c->revoked_at, c->reason, 0, c->not_after);
 		ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
+		if (ret == 0)
+			ret = db_revoked_last_note(txn, c->issuer, c->revoked_at);
 	}
 	if (ret == 0)
 		ret = db_stats_cert_added(txn, c);
+	if (ret == 0) { /* its first OCSP answer (SHA-1 CertID, ocsp/) is due now */
+		memset(key, 0, 8);
+		memcpy(key + 8, c->serial, c->serial_len);
+		key[8 + c->serial_len] = 1;
+		ret = db_put(txn, DB_OCSP_DUE, key, 9 + c->serial_len, NULL, 0, 0);
+	}
 out:
 	free(rec);
 	return ret;
@@ -273,6 +324,8 @@ int db_cert_revoke_ex(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t 
 	revoked_val(val, when, reason, invalidity_date, c.not_after);
 	ret = db_put(txn, DB_REVOKED, key, kl, val, sizeof(val), 0);
 	if (ret == 0)
+		ret = db_revoked_last_note(txn, c.issuer, when);
+	if (ret == 0)
 		ret = db_stats_cert_status(txn, &c, DB_CERT_REVOKED, reason);
 out:
 	free(rec);
@@ -312,6 +365,8 @@ int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t whe
 		ret = db_put(txn, DB_REVOKED, key, revoked_key(key, c.issuer, serial, len), val,
 			     sizeof(val), 0);
 	if (ret == 0)
+		ret = db_revoked_last_note(txn, c.issuer, when);
+	if (ret == 0)
 		ret = db_stats_cert_status(txn, &c, DB_CERT_VALID, -1);
 	free(rec);
 	return ret;
@@ -333,7 +388,35 @@ struct walk {
 	db_revoked_fn rfn;
 	db_revocation_fn xfn;
 	int ended;             /* the walk left its range (not a stop by the callback) */
+	db_cursor_t *pos;      /* paged walks: the key of the row reported (may be NULL) */
+	int skip_first;        /* the walk starts at pos's key, which was reported before */
+	int reversed;          /* pos->name: the key's name is reversed (by_rname) */
 };
+
+/* Records key (and, for a name walk, its name: the bytes before the NUL) in w->pos.
+ * Returns 1 when key is the position the walk resumed at (already reported). */
+static int walk_at(struct walk *w, const uint8_t *key, size_t klen, int named)
+{
+	const uint8_t *nul;
+	size_t i, n;
+
+	if (w->skip_first) {
+		w->skip_first = 0;
+		if (w->pos != NULL && klen == w->pos->len && memcmp(key, w->pos->key, klen) == 0)
+			return 1;
+	}
+	if (w->pos == NULL || klen > DB_CURSOR_MAX)
+		return 0;
+	memcpy(w->pos->key, key, klen);
+	w->pos->len = klen;
+	w->pos->name[0] = '\0';
+	if (named && (nul = memchr(key, 0, klen)) != NULL && (n = (size_t)(nul - key)) <= DB_NAME_MAX) {
+		for (i = 0; i < n; i++)
+			w->pos->name[i] = (char)(w->reversed ? key[n - 1 - i] : key[i]);
+		w->pos->name[n] = '\0';
+	}
+	return 0;
+}
 
 /* Ends a range walk: the caller maps this back to 0 when w->ended is set. */
 static int walk_end(struct walk *w)
@@ -369,21 +452,36 @@ static int expiry_cb(const void *key, size_t klen, const void *val, size_t vlen,
 		return CAIRN_EDB;
 	if ((int64_t)db_be64_get(key) >= w->until)
 		return walk_end(w);
+	if (walk_at(w, key, klen, 0))
+		return 0;
 	return emit(w, (const uint8_t *)key + 8, klen - 8);
 }
 
 int db_certs_by_expiry(db_txn_t *txn, int64_t from, int64_t until, db_cert_fn fn, void *arg)
 {
-	struct walk w = { .txn = txn, .fn = fn, .arg = arg, .until = until };
+	return db_certs_by_expiry_at(txn, from, until, NULL, fn, arg);
+}
+
+int db_certs_by_expiry_at(db_txn_t *txn, int64_t from, int64_t until, db_cursor_t *pos,
+			  db_cert_fn fn, void *arg)
+{
+	struct walk w = { .txn = txn, .fn = fn, .arg = arg, .until = until, .pos = pos };
 	uint8_t start[8];
 	int ret;
 
 	if (fn == NULL)
 		return CAIRN_EINVAL;
+	if (pos != NULL && pos->len > 0 && (pos->len < 9 || pos->len > 8 + DB_SERIAL_MAX))
+		return CAIRN_EINVAL;
 	if (until <= from || until <= 0)
 		return 0;
 	db_be64_put(start, (uint64_t)(from < 0 ? 0 : from));
-	ret = db_iterate(txn, DB_BY_EXPIRY, start, sizeof(start), expiry_cb, &w);
+	if (pos != NULL && pos->len > 0 && memcmp(pos->key, start, 8) >= 0) {
+		w.skip_first = 1;
+		ret = db_iterate(txn, DB_BY_EXPIRY, pos->key, pos->len, expiry_cb, &w);
+	} else {
+		ret = db_iterate(txn, DB_BY_EXPIRY, start, sizeof(start), expiry_cb, &w);
+	}
 	return walk_result(&w, ret);
 }
 
@@ -395,7 +493,94 @@ static int prefix_cb(const void *key, size_t klen, const void *val, size_t vlen,
 
 	if (klen <= w->plen || memcmp(key, w->prefix, w->plen) != 0)
 		return walk_end(w);
+	if (walk_at(w, key, klen, 1))
+		return 0;
 	return emit(w, (const uint8_t *)key + w->plen, klen - w->plen);
+}
+
+/* Paged suffix walk: each by_rname (or, on an older database, by_name) entry whose name
+ * ends in the suffix, reported in index order. */
+static int rsuffix_emit_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct walk *w = arg;
+	const uint8_t *k = key, *nul;
+	(void)val;
+	(void)vlen;
+
+	if (klen <= w->plen || memcmp(k, w->prefix, w->plen) != 0)
+		return walk_end(w);
+	if ((nul = memchr(k + w->plen, 0, klen - w->plen)) == NULL || klen == (size_t)(nul + 1 - k))
+		return CAIRN_EDB;
+	if (walk_at(w, key, klen, 1))
+		return 0;
+	return emit(w, nul + 1, klen - (size_t)(nul + 1 - k));
+}
+
+static int suffix_emit_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct walk *w = arg;
+	const uint8_t *k = key, *nul = memchr(k, 0, klen);
+	size_t nlen;
+	(void)val;
+	(void)vlen;
+
+	if (nul == NULL || klen == (size_t)(nul + 1 - k))
+		return CAIRN_EDB;
+	nlen = (size_t)(nul - k);
+	if (walk_at(w, key, klen, 1))
+		return 0;
+	if (nlen < w->sfx_len || memcmp(k + nlen - w->sfx_len, w->suffix, w->sfx_len) != 0)
+		return 0;
+	return emit(w, nul + 1, klen - nlen - 1);
+}
+
+int db_certs_by_name_at(db_txn_t *txn, const char *name, db_cursor_t *pos, db_cert_fn fn,
+			void *arg)
+{
+	struct walk w = { .txn = txn, .fn = fn, .arg = arg, .pos = pos };
+	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
+	char lower[DB_NAME_MAX + 1];
+	const void *start;
+	size_t nlen, slen, i;
+	db_table_t t;
+	db_iter_fn cb;
+
+	if (pos == NULL)
+		return db_certs_by_name(txn, name, fn, arg);
+	if (name == NULL || fn == NULL || pos->len > DB_CURSOR_MAX)
+		return CAIRN_EINVAL;
+	nlen = strlen(name);
+	if (nlen == 0 || nlen > DB_NAME_MAX)
+		return 0;
+	if (name[0] != '.') {
+		t = DB_BY_NAME;
+		cb = prefix_cb;
+		w.plen = name_key(key, name, nlen, NULL, 0);
+	} else if (db_get(txn, DB_META, "by_rname", 8, NULL, NULL) == 0) {
+		t = DB_BY_RNAME;
+		cb = rsuffix_emit_cb;
+		w.reversed = 1;
+		w.plen = rname_key(key, name, nlen, NULL, 0) - 1;
+	} else { /* older database: the whole name index, filtered (docs/scaling.md) */
+		for (i = 0; i <= nlen; i++)
+			lower[i] = (char)tolower((unsigned char)name[i]);
+		t = DB_BY_NAME;
+		cb = suffix_emit_cb;
+		w.suffix = lower;
+		w.sfx_len = nlen;
+		w.plen = 0;
+	}
+	w.prefix = key;
+	start = w.plen > 0 ? key : NULL;
+	slen = w.plen;
+	if (pos->len > 0) {
+		if (pos->len <= w.plen || memcmp(pos->key, key, w.plen) != 0)
+			return CAIRN_EINVAL; /* a position of another search */
+		w.skip_first = 1;
+		start = pos->key;
+		slen = pos->len;
+	}
+	return walk_result(&w, db_iterate(txn, t, start, slen, cb, &w));
 }
 
 /* Keeps the serial of a name index entry (name || 0x00 || serial) for the suffix walk. */
@@ -511,20 +696,29 @@ static int all_cb(const void *key, size_t klen, const void *val, size_t vlen, vo
 {
 	struct walk *w = arg;
 	db_cert_t c;
-	int ret = rec_decode(key, klen, val, vlen, &c);
+	int ret;
 
-	if (ret != 0)
+	if (walk_at(w, key, klen, 0))
+		return 0;
+	if ((ret = rec_decode(key, klen, val, vlen, &c)) != 0)
 		return ret;
 	return w->fn(&c, w->arg);
 }
 
 int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg)
 {
-	struct walk w = { .txn = txn, .fn = fn, .arg = arg };
+	return db_certs_all_at(txn, NULL, fn, arg);
+}
 
-	if (fn == NULL)
+int db_certs_all_at(db_txn_t *txn, db_cursor_t *pos, db_cert_fn fn, void *arg)
+{
+	struct walk w = { .txn = txn, .fn = fn, .arg = arg, .pos = pos };
+
+	if (fn == NULL || (pos != NULL && pos->len > DB_SERIAL_MAX))
 		return CAIRN_EINVAL;
-	return db_iterate(txn, DB_CERTS, NULL, 0, all_cb, &w);
+	w.skip_first = pos != NULL && pos->len > 0;
+	return db_iterate(txn, DB_CERTS, w.skip_first ? pos->key : NULL, w.skip_first ? pos->len : 0,
+			  all_cb, &w);
 }
 
 static int revoked_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -631,4 +825,36 @@ int db_cert_successor(db_txn_t *txn, const db_cert_t *c, const char *const *name
 		return 0;
 	rc = db_certs_by_name(txn, names[0], renew_check, &f);
 	return rc < 0 ? rc : f.found;
+}
+
+/* ---- page cursors ---- */
+
+char *db_cursor_text(const db_cursor_t *pos, char kind)
+{
+	uint8_t buf[1 + DB_CURSOR_MAX];
+
+	if (pos == NULL || pos->len == 0 || pos->len > DB_CURSOR_MAX)
+		return NULL;
+	buf[0] = (uint8_t)kind;
+	memcpy(buf + 1, pos->key, pos->len);
+	return b64url_encode(buf, 1 + pos->len);
+}
+
+int db_cursor_parse(const char *text, char kind, db_cursor_t *pos)
+{
+	uint8_t *raw = NULL;
+	size_t n = 0;
+	int ret = CAIRN_EINVAL;
+
+	memset(pos, 0, sizeof(*pos));
+	if (text == NULL || strlen(text) > 2 * (1 + DB_CURSOR_MAX) ||
+	    b64url_decode(text, strlen(text), &raw, &n) != 0)
+		return CAIRN_EINVAL;
+	if (n >= 2 && n <= 1 + DB_CURSOR_MAX && raw[0] == (uint8_t)kind) {
+		memcpy(pos->key, raw + 1, n - 1);
+		pos->len = n - 1;
+		ret = 0;
+	}
+	free(raw);
+	return ret;
 }

@@ -35,6 +35,9 @@ typedef enum {
 	DB_INVENTORY, /* inventory/: SHA-256 fingerprint -> record JSON (inventory.h) */
 	DB_BY_RNAME,  /* reversed lower-cased name || 0x00 || serial -> "" (suffix search) */
 	DB_REPLACE,   /* ca/replace.c: replacement campaigns, marks, pending certificates */
+	DB_OCSP_DUE,  /* when (BE64) || OCSP cache key (serial || alg) -> "": when ocsp/'s
+	               * refresher must look at that cached answer (re-sign or drop it);
+	               * db_cert_put adds (0, serial || 1): a new certificate is due at once */
 	DB_TABLE_COUNT
 } db_table_t;
 
@@ -159,6 +162,10 @@ int db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen, db_i
 	       void *arg);
 /* Number of entries in a table (0 on error). */
 size_t db_count(db_txn_t *txn, db_table_t t);
+/* Entries visited by db_iterate (every walk: index scans, record walks, the refresher)
+ * in this process since db_open: what a walk costs, for /metrics and the tests that
+ * check a page reads about its rows and a start-up reads no whole table. Thread-safe. */
+uint64_t db_walked(db_t *db);
 
 /* ---- certificate records ---- */
 typedef enum { DB_CERT_VALID = 0, DB_CERT_REVOKED = 1 } db_cert_status_t;
@@ -210,6 +217,37 @@ int db_cert_successor(db_txn_t *txn, const db_cert_t *c, const char *const *name
 
 /* Callback for certificate walks: return non-zero to stop (that value is returned). */
 typedef int (*db_cert_fn)(const db_cert_t *c, void *arg);
+
+/*
+ * Where a paged walk stands: the index key of the row last reported (key, len; len 0 =
+ * the start), and for a name walk the indexed name of that entry (lower-cased, not
+ * reversed; "" otherwise). A walk given a position starts just after it, so a page
+ * costs its own rows whatever the number of matches; the walk updates it before every
+ * call of fn, so the caller saves it with the last row it keeps. The key is opaque to
+ * callers: they store its bytes (admin API and CLI "next" cursors) and hand them back.
+ */
+#define DB_CURSOR_MAX (DB_NAME_MAX + 1 + DB_SERIAL_MAX)
+typedef struct db_cursor {
+	uint8_t key[DB_CURSOR_MAX];
+	size_t len;
+	char name[DB_NAME_MAX + 1];
+} db_cursor_t;
+/* The paged forms of the three walks below: pos may be NULL (from the start, as the
+ * unpaged ones). A position that is not a key of the walk's index (a cursor of another
+ * search) is refused with CAIRN_EINVAL before anything is reported. A suffix search
+ * reports in the order of the reversed names (not serials) and may report a certificate
+ * once per matching name: callers that page it keep one (ca_names_suffix_first). */
+int db_certs_by_expiry_at(db_txn_t *txn, int64_t from, int64_t until, db_cursor_t *pos,
+			  db_cert_fn fn, void *arg);
+int db_certs_by_name_at(db_txn_t *txn, const char *name, db_cursor_t *pos, db_cert_fn fn,
+			void *arg);
+int db_certs_all_at(db_txn_t *txn, db_cursor_t *pos, db_cert_fn fn, void *arg);
+/* The "next" cursor of the admin API and the CLI: base64url of a tag byte (kind: 'e'
+ * expiry window, 'n' name, 'a' all, …) and pos's key. A new string (free), or NULL when
+ * out of memory. db_cursor_parse fills pos from such a text; CAIRN_EINVAL when it is not
+ * one (an old numeric offset, garbage) or was made for another kind of search. */
+char *db_cursor_text(const db_cursor_t *pos, char kind) CAIRN_WUR;
+int db_cursor_parse(const char *text, char kind, db_cursor_t *pos) CAIRN_WUR;
 /* Certificates with from <= notAfter < until, in expiry order (INT64_MAX: no upper bound). */
 int db_certs_by_expiry(db_txn_t *txn, int64_t from, int64_t until, db_cert_fn fn, void *arg);
 /* Certificates whose indexed name equals name (case-insensitive; a range scan);
@@ -259,6 +297,15 @@ typedef int (*db_revocation_fn)(const db_revocation_t *r, void *arg);
  * revoked index only, in serial order, O(1) memory. Returns 0, fn's non-zero
  * value, CAIRN_EINVAL or CAIRN_EDB (corrupt entry). */
 int db_revocations(db_txn_t *txn, const char *issuer, db_revocation_fn fn, void *arg);
+
+/* The latest revocation or release time in issuer's part of the revoked index, kept by
+ * db_cert_put / db_cert_revoke_ex / db_cert_unhold in their own txn (meta
+ * "revoked_last/ISSUER"): "did anything change since t" is one read. Returns 0,
+ * CAIRN_ENOENT (a database made before it, or no revocation yet: walk db_revocations
+ * once and record the answer with db_revoked_last_note), CAIRN_EINVAL, CAIRN_EDB. */
+int db_revoked_last(db_txn_t *txn, const char *issuer, int64_t *out) CAIRN_WUR;
+/* Raises the recorded time to when (never lowers it). Write txn only. */
+int db_revoked_last_note(db_txn_t *txn, const char *issuer, int64_t when) CAIRN_WUR;
 
 /* ---- counters (the stats table): changed in the transaction of what they count ---- */
 #define DB_COUNTER_MAX_LABELS 4

@@ -52,6 +52,7 @@ struct db {
 	MDB_txn *idle[DB_IDLE_READERS];
 	unsigned n_idle;
 	atomic_ullong renewed;       /* db_read_begin calls served by a renewed txn */
+	atomic_ullong walked;        /* entries visited by db_iterate (db_walked) */
 };
 
 struct db_txn {

@@ -29,6 +29,7 @@ static const char *const table_names[DB_TABLE_COUNT] = {
 	[DB_INVENTORY] = "inventory",
 	[DB_BY_RNAME] = "by_rname",
 	[DB_REPLACE] = "replace",
+	[DB_OCSP_DUE] = "ocsp_due",
 };
 
 /* Initial map size: CAIRN_DB_MAPSIZE (bytes, optional K/M/G suffix; used by tests) or 256 MiB. */

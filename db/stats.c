@@ -445,8 +445,17 @@ int db_usage(db_t *db, uint64_t *map_bytes, uint64_t *used_bytes)
 {
 	MDB_envinfo info;
 	MDB_stat st;
+	db_txn_t *txn = NULL;
+	int rc;
 
-	if (db == NULL || mdb_env_info(db->env, &info) != 0 || mdb_env_stat(db->env, &st) != 0)
+	/* mdb_env_info reads the meta pages inside the map: hold a read txn so the writer
+	 * cannot remap it (db_resize waits for this process's readers) meanwhile. A scrape
+	 * during a map growth crashed here before. */
+	if (db == NULL || db_read_begin(db, &txn) != 0)
+		return CAIRN_EDB;
+	rc = mdb_env_info(db->env, &info) != 0 || mdb_env_stat(db->env, &st) != 0;
+	db_txn_end(txn);
+	if (rc)
 		return CAIRN_EDB;
 	if (map_bytes != NULL)
 		*map_bytes = info.me_mapsize;

@@ -137,6 +137,7 @@ int db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen, db_i
 			ret = db_mdb_rc(txn, rc);
 			break;
 		}
+		atomic_fetch_add_explicit(&txn->db->walked, 1, memory_order_relaxed);
 		ret = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
 		if (ret != 0)
 			break;
@@ -144,6 +145,11 @@ int db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen, db_i
 	}
 	mdb_cursor_close(cur);
 	return ret;
+}
+
+uint64_t db_walked(db_t *db)
+{
+	return db != NULL ? atomic_load(&db->walked) : 0;
 }
 
 size_t db_count(db_txn_t *txn, db_table_t t)

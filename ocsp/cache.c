@@ -117,9 +117,62 @@ const uint8_t *ocsp_cache_der(const uint8_t *v, size_t vlen, size_t *der_len)
 
 #define SCAN_BATCH 256 /* certificates signed per db_write during a scan */
 
+/*
+ * The due index (DB_OCSP_DUE: when || cache key) says when each cached answer must be
+ * looked at again: a SHA-1 answer of a known certificate at half-life (re-signed then),
+ * any other answer (SHA-256, `unknown`) at its nextUpdate (dropped then: a later question
+ * is signed live). It changes in the transaction of the answer it times, so the
+ * refresher reads only what is due (docs/scaling.md) instead of every certificate.
+ */
+#define DUE_KEY_MAX (8 + DB_SERIAL_MAX + 1)
+
+static int64_t due_of(const ocsp_t *o, const uint8_t *key, size_t klen, const uint8_t *v,
+		      size_t vlen)
+{
+	if (vlen < OCSP_CACHE_HDR)
+		return 0;
+	if (ocsp_cache_is_unknown(v, vlen) || key[klen - 1] != OCSP_ALG_SHA1)
+		return (int64_t)db_be64_get(v + 19);
+	return (int64_t)db_be64_get(v + 11) + o->validity / 2;
+}
+
+static size_t due_key(uint8_t *out, int64_t when, const uint8_t *key, size_t klen)
+{
+	db_be64_put(out, (uint64_t)(when < 0 ? 0 : when));
+	memcpy(out + 8, key, klen);
+	return 8 + klen;
+}
+
+/* Puts the answer (key, v) and moves its due entry from the old answer's time. *unknowns
+ * moves by the change in stored `unknown` answers. */
+static int cache_put(db_txn_t *txn, const ocsp_t *o, const uint8_t *key, size_t klen,
+		     const uint8_t *v, size_t vlen, long *unknowns)
+{
+	uint8_t dk[DUE_KEY_MAX];
+	const uint8_t *old;
+	size_t olen;
+	int rc;
+
+	if (klen == 0 || klen > DB_SERIAL_MAX + 1)
+		return CAIRN_EINVAL;
+	if (db_get(txn, DB_OCSP, key, klen, (const void **)&old, &olen) == 0) {
+		*unknowns -= ocsp_cache_is_unknown(old, olen);
+		rc = db_del(txn, DB_OCSP_DUE, dk, due_key(dk, due_of(o, key, klen, old, olen), key, klen));
+		if (rc != 0 && rc != CAIRN_ENOENT)
+			return rc;
+	}
+	if ((rc = db_put(txn, DB_OCSP, key, klen, v, vlen, 0)) != 0)
+		return rc;
+	*unknowns += ocsp_cache_is_unknown(v, vlen);
+	return db_put(txn, DB_OCSP_DUE, dk, due_key(dk, due_of(o, key, klen, v, vlen), key, klen),
+		      NULL, 0, 0);
+}
+
 struct store_op {
+	const ocsp_t *o;
 	ocsp_entry_t *e;
 	size_t n;
+	long unknowns;
 };
 
 static int store_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
@@ -128,9 +181,10 @@ static int store_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	size_t i;
 	int rc;
 
+	op->unknowns = 0;
 	for (i = 0; i < op->n; i++)
-		if ((rc = db_put(txn, DB_OCSP, op->e[i].key, op->e[i].klen, op->e[i].val,
-				 op->e[i].vlen, 0)) != 0)
+		if ((rc = cache_put(txn, op->o, op->e[i].key, op->e[i].klen, op->e[i].val,
+				    op->e[i].vlen, &op->unknowns)) != 0)
 			return cairn_err_set(err, rc, "storing an OCSP response: %s",
 					     cairn_strerror(rc));
 	return 0;
@@ -138,7 +192,7 @@ static int store_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 
 int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err)
 {
-	struct store_op op = { e, n };
+	struct store_op op = { o, e, n, 0 };
 	size_t i;
 	int rc = 0;
 
@@ -149,6 +203,8 @@ int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err)
 	for (i = 0; rc == 0 && o->pub != NULL && i < n; i++)
 		if (e[i].key[e[i].klen - 1] == OCSP_ALG_SHA1)
 			ocsp_pub_changed(o->pub, e[i].key, e[i].klen - 1);
+	if (rc == 0 && op.unknowns != 0)
+		atomic_fetch_add(&o->unknowns, (unsigned long)op.unknowns);
 	for (i = 0; i < n; i++) {
 		free(e[i].val);
 		e[i].val = NULL;
@@ -411,6 +467,9 @@ struct sweep {
 	size_t last_len;
 	int skip_first;
 	unsigned long unknowns; /* `unknown` entries kept, counted on the way */
+	const ocsp_t *o;
+	uint8_t (*idx)[DUE_KEY_MAX]; /* due entries of the answers kept (the index's first build) */
+	size_t idx_len[SWEEP_BATCH], n_idx;
 };
 
 /* Deletes an entry whose certificate has expired (nobody needs its status from
@@ -438,7 +497,9 @@ static int sweep_cb(const void *key, size_t klen, const void *val, size_t vlen, 
 		       c.not_after <= (int64_t)w->now;
 	if (!drop) {
 		w->unknowns += ocsp_cache_is_unknown(val, vlen);
-		return 0;
+		w->idx_len[w->n_idx] = due_key(w->idx[w->n_idx], due_of(w->o, key, klen, val, vlen),
+					       key, klen);
+		return ++w->n_idx == SWEEP_BATCH ? 1 : 0;
 	}
 	memcpy(w->keys[w->n], key, klen);
 	w->klen[w->n] = klen;
@@ -454,6 +515,10 @@ static int sweep_del(db_txn_t *txn, void *arg, cairn_err_t *err)
 	for (i = 0; i < w->n; i++)
 		if ((rc = db_del(txn, DB_OCSP, w->keys[i], w->klen[i])) != 0 && rc != CAIRN_ENOENT)
 			return cairn_err_set(err, rc, "deleting an OCSP response: %s",
+					     cairn_strerror(rc));
+	for (i = 0; i < w->n_idx; i++)
+		if ((rc = db_put(txn, DB_OCSP_DUE, w->idx[i], w->idx_len[i], NULL, 0, 0)) != 0)
+			return cairn_err_set(err, rc, "indexing an OCSP response: %s",
 					     cairn_strerror(rc));
 	return 0;
 }
@@ -474,13 +539,17 @@ int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 	size_t total = 0;
 	int rc = 0, more;
 
-	if (w == NULL || (w->keys = calloc(SWEEP_BATCH, sizeof(*w->keys))) == NULL) {
+	if (w == NULL || (w->keys = calloc(SWEEP_BATCH, sizeof(*w->keys))) == NULL ||
+	    (w->idx = calloc(SWEEP_BATCH, sizeof(*w->idx))) == NULL) {
+		if (w != NULL)
+			free(w->keys);
 		free(w);
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	}
+	w->o = o;
 	w->now = time(NULL);
 	do {
-		w->n = 0;
+		w->n = w->n_idx = 0;
 		if (db_read_begin(o->db, &w->txn) != 0) {
 			rc = cairn_err_set(err, CAIRN_EDB, "ocsp: cannot read the database");
 			break;
@@ -494,7 +563,7 @@ int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 					   cairn_strerror(more));
 			break;
 		}
-		if (w->n > 0) {
+		if (w->n > 0 || w->n_idx > 0) {
 			atomic_fetch_add(&o->cache_writes, 1);
 			if ((rc = db_write(o->db, sweep_del, w, err)) != 0)
 				break;
@@ -510,6 +579,7 @@ int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 		atomic_store(&o->unknowns, w->unknowns);
 	atomic_fetch_add(&o->swept, total);
 	free(w->keys);
+	free(w->idx);
 	free(w);
 	if (count != NULL)
 		*count = total;
@@ -519,13 +589,208 @@ int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 /* The refresher's nice value: below the HTTP workers, never starved (bench/README.md). */
 #define REFRESHER_NICE 10
 
+/* One batch of the due index: the answers to sign, the due entries (and answers) to drop. */
+struct due_walk {
+	ocsp_t *o;
+	db_txn_t *txn;
+	time_t now;
+	ocsp_state_t st[SCAN_BATCH];
+	int iss[SCAN_BATCH];
+	size_t n;
+	uint8_t drop[SCAN_BATCH][DUE_KEY_MAX];
+	size_t drop_len[SCAN_BATCH];
+	int drop_answer[SCAN_BATCH]; /* the answer goes too (expired certificate, stale) */
+	size_t nd;
+	int64_t next;                /* the first entry not yet due (0: none) */
+};
+
+static int due_drop(struct due_walk *w, const uint8_t *key, size_t klen, int answer)
+{
+	memcpy(w->drop[w->nd], key, klen);
+	w->drop_len[w->nd] = klen;
+	w->drop_answer[w->nd] = answer;
+	return ++w->nd == SCAN_BATCH ? 1 : 0;
+}
+
+static int due_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct due_walk *w = arg;
+	const uint8_t *k = key, *ck = k + 8, *v;
+	size_t cklen = klen - 8, alen;
+	int64_t when;
+	db_cert_t c;
+	int i, have;
+	(void)val;
+	(void)vlen;
+
+	if (klen < 10 || klen > DUE_KEY_MAX)
+		return due_drop(w, k, klen < DUE_KEY_MAX ? klen : DUE_KEY_MAX, 0);
+	if ((when = (int64_t)db_be64_get(k)) > (int64_t)w->now) {
+		w->next = when;
+		return 2;
+	}
+	have = db_get(w->txn, DB_OCSP, ck, cklen, (const void **)&v, &alen) == 0;
+	if (have && due_of(w->o, ck, cklen, v, alen) != when)
+		return due_drop(w, k, klen, 0); /* the answer was replaced: its entry is elsewhere */
+	if ((have && (ocsp_cache_is_unknown(v, alen) || ck[cklen - 1] != OCSP_ALG_SHA1)) ||
+	    (!have && ck[cklen - 1] != OCSP_ALG_SHA1))
+		return due_drop(w, k, klen, have); /* past nextUpdate: signed live if asked again */
+	if (db_cert_get(w->txn, ck, cklen - 1, &c) != 0 || c.not_after <= (int64_t)w->now ||
+	    (i = issuer_index(w->o, c.issuer)) < 0)
+		return due_drop(w, k, klen, have); /* expired or gone: nobody needs it cached */
+	ocsp_read_state(w->txn, &w->o->iss[i], ck, cklen - 1, &w->st[w->n]);
+	w->iss[w->n] = i;
+	w->n++;
+	if (!have && due_drop(w, k, klen, 0)) /* a new certificate's (0, key) entry */
+		return 1;
+	return w->n == SCAN_BATCH ? 1 : 0;
+}
+
+static int due_del(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct due_walk *w = arg;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < w->nd; i++) {
+		rc = db_del(txn, DB_OCSP_DUE, w->drop[i], w->drop_len[i]);
+		if ((rc == 0 || rc == CAIRN_ENOENT) && w->drop_answer[i])
+			rc = db_del(txn, DB_OCSP, w->drop[i] + 8, w->drop_len[i] - 8);
+		if (rc != 0 && rc != CAIRN_ENOENT)
+			return cairn_err_set(err, rc, "dropping a due OCSP entry: %s",
+					     cairn_strerror(rc));
+	}
+	return 0;
+}
+
+int ocsp_refresh_due(ocsp_t *o, size_t *n_signed, size_t *n_dropped, int64_t *next,
+		     cairn_err_t *err)
+{
+	ocsp_entry_t e[SCAN_BATCH];
+	struct due_walk *w = calloc(1, sizeof(*w));
+	size_t total = 0, dropped = 0, k, ne, i;
+	int rc = 0, more;
+
+	if (w == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	w->o = o;
+	do {
+		w->n = w->nd = 0;
+		w->next = 0;
+		w->now = time(NULL);
+		if (db_read_begin(o->db, &w->txn) != 0) {
+			rc = cairn_err_set(err, CAIRN_EDB, "ocsp: cannot read the database");
+			break;
+		}
+		more = db_iterate(w->txn, DB_OCSP_DUE, NULL, 0, due_cb, w);
+		db_txn_end(w->txn);
+		if (more < 0) {
+			rc = cairn_err_set(err, more, "ocsp: reading the due index: %s",
+					   cairn_strerror(more));
+			break;
+		}
+		if (w->nd > 0) {
+			atomic_fetch_add(&o->cache_writes, 1);
+			if ((rc = db_write(o->db, due_del, w, err)) != 0)
+				break;
+		}
+		for (i = 0; i < w->nd; i++) {
+			dropped += w->drop_answer[i];
+			/* A dropped SHA-1 answer leaves the published tree too. */
+			if (w->drop_answer[i] && o->pub != NULL && w->drop_len[i] >= 10 &&
+			    w->drop[i][w->drop_len[i] - 1] == OCSP_ALG_SHA1)
+				ocsp_pub_changed(o->pub, w->drop[i] + 8, w->drop_len[i] - 9);
+		}
+		for (k = 0, ne = 0; k < w->n && rc == 0; k++) {
+			rc = ocsp_sign_entry(o, (size_t)w->iss[k], OCSP_ALG_SHA1, &w->st[k], w->now,
+					     &e[ne]);
+			ne += rc == 0;
+		}
+		if (rc != 0)
+			cairn_err_set(err, rc, "ocsp: signing failed");
+		if (ocsp_store(o, e, ne, rc ? NULL : err) != 0 && rc == 0)
+			rc = CAIRN_EDB;
+		total += ne;
+		atomic_fetch_add(&o->presigned, ne);
+		if (rc == 0 && more == 1)
+			drain_queues(o);
+		pthread_mutex_lock(&o->mu);
+		if (o->stopping)
+			more = 0;
+		pthread_mutex_unlock(&o->mu);
+	} while (rc == 0 && more == 1);
+	atomic_fetch_add(&o->swept, dropped);
+	if (next != NULL)
+		*next = w->next;
+	free(w);
+	if (n_signed != NULL)
+		*n_signed = total;
+	if (n_dropped != NULL)
+		*n_dropped = dropped;
+	return rc;
+}
+
+static int due_ready_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)arg;
+	(void)err;
+	return db_put(txn, DB_META, "ocsp_due", 8, "1", 1, 0);
+}
+
+/* The whole cache once: a database whose due index is not complete yet (made before it,
+ * or never scanned), or a new responder (every answer re-signed). */
+static void full_scan(ocsp_t *o)
+{
+	cairn_err_t err = { 0 };
+	size_t n;
+	int rc;
+
+	if ((rc = ocsp_refresh_all(o, &n, &err)) != 0)
+		log_error("ocsp", "cache refresh: %s", cairn_err_msg(&err));
+	else if (n > 0)
+		log_info("ocsp", "pre-signed %zu responses", n);
+	if (rc == 0 && (rc = ocsp_sweep(o, &n, &err)) != 0)
+		log_error("ocsp", "cache sweep: %s", cairn_err_msg(&err));
+	else if (rc == 0 && n > 0)
+		log_info("ocsp", "deleted %zu cached responses of expired certificates or unknown "
+			 "serials", n);
+	pthread_mutex_lock(&o->mu);
+	rc = rc == 0 && !o->stopping ? 0 : -1;
+	pthread_mutex_unlock(&o->mu);
+	if (rc == 0 && db_write(o->db, due_ready_op, NULL, &err) != 0)
+		log_warn("ocsp", "recording the due index: %s", cairn_err_msg(&err));
+}
+
+static int due_ready(ocsp_t *o)
+{
+	db_txn_t *txn = NULL;
+	int ready;
+
+	if (db_read_begin(o->db, &txn) != 0)
+		return 0;
+	ready = db_get(txn, DB_META, "ocsp_due", 8, NULL, NULL) == 0;
+	db_txn_end(txn);
+	return ready;
+}
+
+/* Longest sleep between two looks at the due index: a new certificate's first answer
+ * waits at most this long (or its first request, which signs and stores it). */
+#define DUE_TICK_MAX 60
+
+/*
+ * The refresher: after a full scan the first time (due_ready), each tick reads only the
+ * due index — what reached half-life, expired or is new — in batches of SCAN_BATCH, with
+ * the queues drained between batches; then it sleeps until the next entry is due (at
+ * most DUE_TICK_MAX or the scan interval). At steady state a tick costs what changed.
+ */
 static void *refresher_main(void *arg)
 {
 	ocsp_t *o = arg;
 	time_t next_scan = 0;
 	cairn_err_t err;
-	size_t n;
-	int scan;
+	size_t n, d;
+	int64_t next;
+	int scan, ready = due_ready(o);
 
 	/*
 	 * A scan re-signs every answer past its half-life at once (all of them two days
@@ -545,22 +810,29 @@ static void *refresher_main(void *arg)
 			pthread_cond_timedwait(&o->cv, &o->mu, &ts);
 			continue;
 		}
-		scan = o->rescan;
+		scan = o->rescan || !ready;
 		o->rescan = 0;
 		pthread_mutex_unlock(&o->mu);
 
 		drain_queues(o);
-		if (scan || time(NULL) >= next_scan) {
+		if (scan) {
+			full_scan(o);
+			ready = due_ready(o);
+			next_scan = time(NULL);
+		}
+		if (ready && time(NULL) >= next_scan) {
 			memset(&err, 0, sizeof(err));
-			if (ocsp_refresh_all(o, &n, &err) != 0)
+			next = 0;
+			if (ocsp_refresh_due(o, &n, &d, &next, &err) != 0)
 				log_error("ocsp", "cache refresh: %s", cairn_err_msg(&err));
-			else if (n > 0)
-				log_info("ocsp", "pre-signed %zu responses", n);
-			if (ocsp_sweep(o, &n, &err) != 0)
-				log_error("ocsp", "cache sweep: %s", cairn_err_msg(&err));
-			else if (n > 0)
-				log_info("ocsp", "deleted %zu cached responses of expired "
-					 "certificates or unknown serials", n);
+			else if (n > 0 || d > 0)
+				log_info("ocsp", "pre-signed %zu responses, dropped %zu", n, d);
+			next_scan = time(NULL) + (time_t)(o->scan_interval < DUE_TICK_MAX
+								  ? o->scan_interval
+								  : DUE_TICK_MAX);
+			if (next > 0 && next < (int64_t)next_scan)
+				next_scan = (time_t)next;
+		} else if (!ready) {
 			next_scan = time(NULL) + (time_t)o->scan_interval;
 		}
 		pthread_mutex_lock(&o->mu);

@@ -197,5 +197,13 @@ void ocsp_pub_changed(ocsp_pub_t *p, const uint8_t *serial, size_t len);
 void ocsp_pub_stats(ocsp_pub_t *p, ocsp_pub_stats_t *st);
 /* Stops the thread (the queue is written first) and frees. NULL is a no-op. */
 void ocsp_pub_free(ocsp_pub_t *p);
+/* What the refresher does each tick once the due index is complete: reads the due index
+ * (DB_OCSP_DUE) up to now in batches, re-signs the SHA-1 answers at half-life and signs
+ * new certificates' first ones, drops the answers of expired certificates and any other
+ * past its nextUpdate. *n_signed, *n_dropped, *next (the time the next entry is due, 0
+ * when none) may be NULL. For tests and benchmarks; do not call while the refresher runs.
+ * Returns 0 or a db/crypto code. */
+int ocsp_refresh_due(ocsp_t *o, size_t *n_signed, size_t *n_dropped, int64_t *next,
+		     cairn_err_t *err) CAIRN_WUR;
 
 #endif

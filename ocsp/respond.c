@@ -105,6 +105,12 @@ int ocsp_add_issuer(ocsp_t *o, const ocsp_issuer_t *c, cairn_err_t *err)
 	pthread_mutex_lock(&o->sg_mu);
 	rc = iss_init(o, c, err);
 	pthread_mutex_unlock(&o->sg_mu);
+	if (rc == 0) { /* its certificates' due entries were dropped while it was unknown */
+		pthread_mutex_lock(&o->mu);
+		o->rescan = 1;
+		pthread_cond_signal(&o->cv);
+		pthread_mutex_unlock(&o->mu);
+	}
 	return rc;
 }
 

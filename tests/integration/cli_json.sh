@@ -66,7 +66,7 @@ ok "  ... the revoked one revoked, with its reason" has "$WORK/list.json" \
 TOTAL=$(jq .total "$WORK/list.json")
 ok "list --json --limit 2: two items and a next cursor" sh -c "
 	'$CAIRN' list --dir '$D' --json --limit 2 >'$WORK/page1.json' &&
-	jq -e '(.items | length) == 2 and .total == $TOTAL and .next == \"2\"' '$WORK/page1.json'"
+	jq -e '(.items | length) == 2 and .total == $TOTAL and (.next | type == \"string\")' '$WORK/page1.json'"
 ok "  ... --after NEXT gives the rest, and the pages add up to the whole list" sh -c "
 	'$CAIRN' list --dir '$D' --json --after \"\$(jq -r .next '$WORK/page1.json')\" >'$WORK/page2.json' &&
 	jq -e '.next == null and (.items | length) == $TOTAL - 2' '$WORK/page2.json' &&

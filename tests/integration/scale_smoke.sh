@@ -53,34 +53,122 @@ ok "  ... and only names in it" sh -c "'$CAIRN' list --dir '$D' --name '$GRP' --
 ok "an exact name finds one certificate" sh -c \
 	"[ \$('$CAIRN' list --dir '$D' --name h7.z7.smoke.example --json | jq '.items | length') -eq 1 ]"
 
-# The admin API pages through the same 30-day window: every certificate once, in order.
-api_page() {
-	curl -s --cacert "$D/ca/root.pem" -H "Authorization: Bearer $(cat "$D/admin.token")" \
-		"$HTTPS_URL/admin/v1/certificates?expiring_within=30d&limit=$1&offset=$2"
-}
-pages() {
-	off=0
-	: >"$WORK/api.serials"
+# The admin API pages through the same 30-day window by cursor: every certificate once, in order.
+TOK=$(cat "$D/admin.token")
+api() { curl -s --cacert "$D/ca/root.pem" -H "Authorization: Bearer $TOK" "$HTTPS_URL/admin/v1/certificates?$1"; }
+pages() { # QUERY LIMIT OUT: follows "next" to the end; each page's serials into OUT
+	cur="" n=0
+	: >"$3"
 	while :; do
-		api_page 500 $off >"$WORK/page.json" || return 1
-		jq -e ".total == $EXP" "$WORK/page.json" >/dev/null || return 1
-		jq -r '.items[] | "\(.not_after) \(.serial)"' "$WORK/page.json" >>"$WORK/api.serials"
-		off=$((off + 500))
-		[ "$(jq .more "$WORK/page.json")" = true ] || break
-		[ $off -lt $((EXP + 1000)) ] || return 1
+		api "$1&limit=$2${cur:+&after=$cur}" >"$WORK/page.json" || return 1
+		jq -e '(.items | length) <= '"$2"' and (.more == (.next != null))' "$WORK/page.json" >/dev/null || return 1
+		jq -r '.items[] | "\(.not_after) \(.serial)"' "$WORK/page.json" >>"$3"
+		cur=$(jq -r '.next // empty' "$WORK/page.json")
+		[ -n "$cur" ] || break
+		n=$((n + 1))
+		[ $n -lt 1000 ] || return 1
 	done
 }
-ok "admin API: pages of 500 through expiring_within=30d, each saying total $EXP" pages
+ok "admin API: pages of 500 through expiring_within=30d by the next cursor" pages "expiring_within=30d" 500 "$WORK/api.serials"
 ok "  ... together they hold $EXP certificates" test "$(wc -l <"$WORK/api.serials")" -eq "$EXP"
 ok "  ... no certificate twice" test "$(cut -d' ' -f2 "$WORK/api.serials" | sort -u | wc -l)" -eq "$EXP"
 ok "  ... in expiry order" sh -c "cut -d' ' -f1 '$WORK/api.serials' | sort -c"
 ok "  ... the same certificates as the CLI" sh -c "
 	awk 'NR > 1 { print \$1 }' '$WORK/exp.txt' | sort >'$WORK/cli.s' &&
 	cut -d' ' -f2 '$WORK/api.serials' | sort >'$WORK/api.s' && cmp '$WORK/cli.s' '$WORK/api.s'"
-ok "the last page is short and says there is no more" sh -c "
-	api_page() { curl -s --cacert '$D/ca/root.pem' -H \"Authorization: Bearer \$(cat '$D/admin.token')\" \
-		\"$HTTPS_URL/admin/v1/certificates?expiring_within=30d&limit=500&offset=\$1\"; }
-	api_page $((EXP / 500 * 500)) | jq -e '(.items | length) == $((EXP % 500)) and .more == false' >/dev/null"
+# (checks as functions: `sh -c` would not see api())
+has() { api "$1" >"$WORK/q.json" && jq -e "$2" "$WORK/q.json" >/dev/null; }
+ok "a first page says total null (not counted: counting is the walk) and gives a next cursor" \
+	has 'expiring_within=30d&limit=500' '.total == null and (.next | type == "string") and .more'
+ok "  ... count=true counts every match: total $EXP" \
+	has 'expiring_within=30d&limit=500&count=true' ".total == $EXP and (.items | length) == 500"
+ok "  ... a search that fits one page gives its exact total" \
+	has 'expiring_within=30d&limit=1000&name=h7.z7.smoke.example' '.total == 1 and (.items | length) == 1 and .next == null'
+ok "an old offset is refused with a problem that says what to do" \
+	has 'expiring_within=30d&limit=500&offset=500' '.status == 400 and (.detail | test("cursor"))'
+foreign() {
+	c=$(api 'expiring_within=30d&limit=5' | jq -r '.next // empty')
+	[ -n "$c" ] && has "name=$GRP&limit=5&after=$c" '.status == 400'
+}
+ok "a cursor of another search (expiry) is refused by a name search" foreign
+ok "admin API: pages of 100 through the suffix $GRP" pages "name=$GRP" 100 "$WORK/grp.api"
+ok "  ... hold the group's $GRPN certificates, each once" sh -c "
+	[ \$(wc -l <'$WORK/grp.api') -eq $GRPN ] && [ \$(cut -d' ' -f2 '$WORK/grp.api' | sort -u | wc -l) -eq $GRPN ]"
+
+# cairn list --json pages by cursor too, and its pages add up to the list.
+cli_pages() { # ARGS...: every page of 300 to $WORK/cli.pages
+	cur="" n=0
+	: >"$WORK/cli.pages"
+	while :; do
+		"$CAIRN" list --dir "$D" --json --limit 300 ${cur:+--after "$cur"} "$@" >"$WORK/cpage.json" || return 1
+		jq -r '.items[].serial' "$WORK/cpage.json" >>"$WORK/cli.pages"
+		cur=$(jq -r '.next // empty' "$WORK/cpage.json")
+		[ -n "$cur" ] || break
+		n=$((n + 1))
+		[ $n -lt 1000 ] || return 1
+	done
+}
+ok "cairn list --json --expiring-within 30d, page by page with --after NEXT" cli_pages --expiring-within 30d
+ok "  ... the pages are the whole list, each certificate once" sh -c "
+	sort '$WORK/cli.pages' >'$WORK/cli.p' && [ \$(sort -u '$WORK/cli.p' | wc -l) -eq $EXP ] && cmp '$WORK/cli.s' '$WORK/cli.p'"
+ok "cairn list --json --name $GRP, page by page" cli_pages --name "$GRP"
+ok "  ... the group's $GRPN certificates, each once" sh -c "[ \$(sort -u '$WORK/cli.pages' | wc -l) -eq $GRPN ] && [ \$(wc -l <'$WORK/cli.pages') -eq $GRPN ]"
+fails "cairn list --after with an old numeric offset is refused" "$CAIRN" list --dir "$D" --json --after 300
+last_one_line "  ... in one line"
+
+# What a page and a start-up read: cairn_db_entries_walked_total counts every entry any walk
+# visits. Quiet first (pre-signing done, the counter still between two scrapes), then a scrape,
+# a page, a scrape: the page's share is what it walked beyond a scrape's own.
+walked() { curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_db_entries_walked_total //p'; }
+quiet() { # the counter moves only by a scrape's own walk for two scrapes in a row (bounded)
+	i=0 a=$(walked) b=$(walked)
+	while :; do
+		sleep 1
+		c=$(walked)
+		[ -n "$c" ] && [ $((c - b)) -eq $((b - a)) ] && return 0
+		a=$b b=$c i=$((i + 1))
+		[ $i -lt 120 ] || return 1
+	done
+}
+presigned() {
+	i=0
+	until [ "$(curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_ocsp_cached_responses //p')" -ge $((BASE + N)) ] 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 600 ] || return 1
+		sleep 0.5
+	done
+}
+ok "the refresher pre-signs every certificate" presigned
+ok "  ... and goes quiet" quiet
+page_cost() { # QUERY: entries walked by that page, beyond a scrape's own
+	a=$(walked) b=$(walked)
+	api "$1" >/dev/null
+	c=$(walked)
+	echo $(((c - b) - (b - a)))
+}
+cost=$(page_cost "expiring_within=30d&limit=50")
+ok "a page of 50 of the $EXP in the 30-day window walks at most 51 entries (walked $cost)" test "$cost" -le 51 -a "$cost" -ge 50
+c=$(api "expiring_within=30d&limit=50" | jq -r .next)
+cost=$(page_cost "expiring_within=30d&limit=50&after=$c")
+ok "  ... the next page too, plus the entry it resumes at (walked $cost)" test "$cost" -le 52 -a "$cost" -ge 50
+cost=$(page_cost "name=$GRP&limit=20")
+ok "a page of 20 of the $GRPN in $GRP walks at most 21 entries (walked $cost)" test "$cost" -le 21 -a "$cost" -ge 20
+# Unfiltered, the total comes from the stats counters (a walk of what expired since their
+# horizon, however many certificates): the page itself is the difference of two limits.
+c1=$(page_cost "limit=1")
+cost=$(($(page_cost "limit=20") - c1))
+ok "a page of 20 of all $((BASE + N)) certificates walks 19 more entries than a page of 1 ($cost; that one $c1)" \
+	test "$cost" -eq 19 -a "$c1" -lt 200
+
+# A restart on the pre-signed database: nothing at start-up (CRL adoption, the refresher's
+# first tick, the expiry scan) reads the $N certificates, or their OCSP answers.
+ca_stop
+ca_serve "$D" || bail "cairn serve did not restart"
+ok "after a restart the daemon goes quiet" quiet
+w=$(walked)
+ok "  ... having walked far fewer entries than there are certificates ($w, incl. the scrapes' 30-day window)" \
+	test "$w" -lt $((N / 4))
+ok "  ... and answers OCSP from the cache" ocsp_q "$GOOD"
+last_has "  ... good" "^0x$GOOD: good"
 
 ca_stop
 done_testing

@@ -308,7 +308,9 @@ done
 A="Authorization: Bearer $(cat "$WORK/admin.tok")"
 curl -sf --cacert "$ROOT" -H "$A" "$HTTPS_URL/admin/v1/stats" >"$WORK/stats.json"
 curl -sf "$HTTP_URL/metrics" >"$WORK/metrics.txt"
-curl -sf --cacert "$ROOT" -H "$A" "$HTTPS_URL/admin/v1/certificates?offset=1&limit=2" >"$WORK/page.json"
+# The second page of one certificate each, reached by the first page's cursor (keyset paging).
+NEXT=$(curl -sf --cacert "$ROOT" -H "$A" "$HTTPS_URL/admin/v1/certificates?limit=1" | jq -r .next)
+curl -sf --cacert "$ROOT" -H "$A" "$HTTPS_URL/admin/v1/certificates?after=$NEXT&limit=2" >"$WORK/page.json"
 curl -sf --cacert "$ROOT" -H "$A" "$HTTPS_URL/admin/v1/certificates?status=revoked&limit=1" >"$WORK/revoked.json"
 "$CAIRN" list --dir "$D" --json >"$WORK/list.json"
 ok "GET /stats: counts are /metrics' cairn_certificates; 91 days of expiries as in the database; unfiltered paging" \

@@ -177,6 +177,136 @@ static int collect(const db_cert_t *c, void *arg)
 
 /* ---- tests ---- */
 
+/* A page of at most 3: keeps the position of the last row taken, stops at the 4th. */
+struct page {
+	db_cursor_t pos, last;
+	uint8_t got[64];
+	size_t n, in_page;
+	int more;
+};
+
+static int page_cb(const db_cert_t *c, void *arg)
+{
+	struct page *p = arg;
+
+	if (p->in_page == 3) {
+		p->more = 1;
+		return 1;
+	}
+	p->got[p->n++] = c->serial[1];
+	p->in_page++;
+	p->last = p->pos;
+	return 0;
+}
+
+/* Follows cursors (through their text form) to the end; returns the pages walked. */
+static int page_all(db_t *db, int kind, const char *name, struct page *p, uint64_t *walked)
+{
+	db_txn_t *txn;
+	char *text;
+	int pages = 0, rc;
+
+	memset(p, 0, sizeof(*p));
+	for (;;) {
+		uint64_t w0 = db_walked(db);
+		p->in_page = 0;
+		p->more = 0;
+		assert_int_equal(db_read_begin(db, &txn), 0);
+		rc = kind == 'e' ? db_certs_by_expiry_at(txn, 0, INT64_MAX, &p->pos, page_cb, p)
+		     : kind == 'n' ? db_certs_by_name_at(txn, name, &p->pos, page_cb, p)
+				   : db_certs_all_at(txn, &p->pos, page_cb, p);
+		db_txn_end(txn);
+		assert_true(rc == 0 || rc == 1);
+		/* rows + 1 (the one that says "more" or the end of the range) + the resumed key */
+		assert_true(db_walked(db) - w0 <= 3 + 1 + (pages > 0));
+		*walked += db_walked(db) - w0;
+		pages++;
+		if (!p->more)
+			return pages;
+		text = db_cursor_text(&p->last, (char)kind);
+		assert_non_null(text);
+		assert_int_equal(db_cursor_parse(text, (char)kind, &p->pos), 0);
+		assert_int_equal(db_cursor_parse(text, kind == 'e' ? 'n' : 'e', &p->last),
+				 CAIRN_EINVAL); /* a cursor of another kind of search */
+		free(text);
+		assert_true(pages < 20);
+	}
+}
+
+static void test_keyset_paging(void **state)
+{
+	db_t *db = open_db(*state);
+	struct page p;
+	db_cursor_t bad;
+	db_txn_t *txn;
+	uint64_t walked = 0;
+	char name[32];
+	uint8_t i;
+
+	for (i = 1; i <= 10; i++) {
+		snprintf(name, sizeof(name), "h%u.z.example.com", i);
+		/* expiry order is the reverse of serial order */
+		store_cert(db, i, 2000000000 - i, name, i % 2 ? "other.example.org" : NULL);
+	}
+	assert_int_equal(page_all(db, 'e', NULL, &p, &walked), 4);
+	assert_int_equal(p.n, 10);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(p.got[i], 10 - i);
+	assert_int_equal(page_all(db, 'a', NULL, &p, &walked), 4);
+	assert_int_equal(p.n, 10);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(p.got[i], i + 1);
+	/* suffix: by_rname order, every certificate once (one name each under .z.example.com) */
+	assert_int_equal(page_all(db, 'n', ".Z.example.com", &p, &walked), 4);
+	assert_int_equal(p.n, 10);
+	assert_string_equal(p.last.name, "h9.z.example.com"); /* the name is un-reversed */
+	/* ".example.org": five certificates share one name: a page is its rows */
+	assert_int_equal(page_all(db, 'n', ".example.org", &p, &walked), 2);
+	assert_int_equal(p.n, 5);
+	assert_int_equal(page_all(db, 'n', "h3.z.example.com", &p, &walked), 1);
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.got[0], 3);
+	/* A name walk refuses a position outside its prefix; garbage and offsets are not cursors. */
+	memset(&bad, 0, sizeof(bad));
+	memcpy(bad.key, "zzz", 3);
+	bad.len = 3;
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_certs_by_name_at(txn, ".example.com", &bad, page_cb, &p), CAIRN_EINVAL);
+	db_txn_end(txn);
+	assert_int_equal(db_cursor_parse("100", 'e', &bad), CAIRN_EINVAL);
+	assert_int_equal(db_cursor_parse("!!", 'e', &bad), CAIRN_EINVAL);
+	assert_int_equal(db_cursor_parse("", 'e', &bad), CAIRN_EINVAL);
+	db_close(db);
+}
+
+static int revoke_at(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	uint8_t serial[16];
+	(void)err;
+	(void)arg;
+	memset(serial, 2, sizeof(serial));
+	return db_cert_revoke(txn, serial, sizeof(serial), 1700000123, 1);
+}
+
+static void test_revoked_last(void **state)
+{
+	db_t *db = open_db(*state);
+	db_txn_t *txn;
+	int64_t t = 0;
+
+	store_cert(db, 2, 2000000000, "a.example", NULL);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_revoked_last(txn, "issuing", &t), CAIRN_ENOENT);
+	db_txn_end(txn);
+	assert_int_equal(db_write(db, revoke_at, NULL, NULL), 0);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_revoked_last(txn, "issuing", &t), 0);
+	assert_int_equal(t, 1700000123);
+	db_txn_end(txn);
+	db_close(db);
+}
+
+
 static void test_open_reopen(void **state)
 {
 	const char *dir = *state;
@@ -1138,6 +1268,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name_suffix_index, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_revoke, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_keyset_paging, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_revoked_last, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cert_counts, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_expiry_days, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_hold_and_details, setup_dir, teardown_dir),

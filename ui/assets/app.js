@@ -395,6 +395,15 @@ function pager(base, q, total, offset, limit) {
 	return nav;
 }
 
+// Pages by cursor: back to the first page, or on to the next (no jump to page N: a page
+// costs its rows only because it starts at the key the previous one ended at).
+function cursorPager(base, q, after, next) {
+	const nav = el('div', { class: 'actions', role: 'navigation', 'aria-label': 'Pages' });
+	if (after) nav.append(link(base + qs(q), '\u2190 First'));
+	if (next) nav.append(link(base + qs(Object.assign({}, q, { after: next })), 'Next \u2192'));
+	return nav;
+}
+
 // ---- approvals: one request ----
 async function requestDetail(id) {
 	const r = await api('GET', '/requests/' + encodeURIComponent(id));
@@ -450,10 +459,11 @@ async function certSearch(params) {
 			: el('input', { name: k, value: params.get(k) || '', placeholder: k.startsWith('expires') ? 'YYYY-MM-DD' : '' });
 		return field(k.replace('_', ' ').replace(/^./, (c) => c.toUpperCase()), f[k]);
 	});
-	const offset = Number(params.get('offset') || 0), limit = 25;
+	// Keyset paging (docs/api.md): "after" is the previous page's "next" cursor.
+	const after = params.get('after') || '', limit = 25;
 	const q = {};
 	for (const k of keys) q[k] = params.get(k);
-	const res = await api('GET', '/certificates' + qs(Object.assign({}, q, { offset, limit })));
+	const res = await api('GET', '/certificates' + qs(Object.assign({}, q, { after, limit })));
 	const form = el('form', { class: 'grid', id: 'cert-search', on: { submit: (ev) => {
 		ev.preventDefault();
 		const o = {};
@@ -461,10 +471,11 @@ async function certSearch(params) {
 		location.hash = '#/certificates' + qs(o);
 	} } }, inputs, el('button', { type: 'submit', id: 'search' }, 'Search'));
 	main().replaceChildren(el('h1', {}, 'Certificates'), form,
-		el('p', { class: 'muted', id: 'cert-total' }, `${res.total} certificates match`),
+		el('p', { class: 'muted', id: 'cert-total' }, res.total === null
+			? `${res.items.length} certificates on this page, more match` : `${res.total} certificates match`),
 		table(['Serial', 'Subject', 'Profile', 'Requester', 'Expires', 'Status'], res.items.map((c) =>
 			[link('#/certificates/' + c.serial, c.serial.slice(0, 16) + '\u2026'), c.subject, c.profile, c.requester, c.not_after, status(c.status)])),
-		pager('#/certificates', q, res.total, offset, limit));
+		cursorPager('#/certificates', q, after, res.next));
 }
 
 async function certDetail(serial) {
