@@ -168,6 +168,21 @@ static int cache_put(db_txn_t *txn, const ocsp_t *o, const uint8_t *key, size_t 
 		      NULL, 0, 0);
 }
 
+int ocsp_walk_step(const void *key, size_t klen, int *skip_first, uint8_t *last,
+		   size_t *last_len)
+{
+	if (*skip_first) {
+		*skip_first = 0;
+		if (klen == *last_len && memcmp(key, last, klen) == 0)
+			return 0;
+	}
+	if (klen < 2 || klen > DB_SERIAL_MAX + 1)
+		return 0;
+	memcpy(last, key, klen);
+	*last_len = klen;
+	return 1;
+}
+
 struct store_op {
 	const ocsp_t *o;
 	ocsp_entry_t *e;
@@ -272,16 +287,43 @@ static int issuer_index(const ocsp_t *o, const char *name)
 	return -1;
 }
 
+/* Signs the answers of a batch (issuer iss[k], state st[k]): the SHA-1 one, and the
+ * SHA-256 one too unless sha1_only (NULL: for none) says so for k; stores them in one
+ * write (e: room for n, or 2n with sha1_only). *total (may be NULL) counts them.
+ * Returns 0, or the signing or database code. */
+static int sign_batch(ocsp_t *o, const int *iss, const ocsp_state_t *st, const int *sha1_only,
+		      size_t n, time_t now, ocsp_entry_t *e, size_t *total, cairn_err_t *err)
+{
+	size_t k, ne;
+	int rc = 0;
+
+	for (k = 0, ne = 0; k < n && rc == 0; k++) {
+		rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA1, &st[k], now, &e[ne]);
+		ne += rc == 0;
+		if (rc == 0 && sha1_only != NULL && !sha1_only[k]) {
+			rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA256, &st[k], now, &e[ne]);
+			ne += rc == 0;
+		}
+	}
+	if (rc != 0)
+		cairn_err_set(err, rc, "ocsp: signing failed");
+	if (ocsp_store(o, e, ne, rc ? NULL : err) != 0 && rc == 0)
+		rc = CAIRN_EDB;
+	if (total != NULL)
+		*total += ne;
+	atomic_fetch_add(&o->presigned, ne);
+	return rc;
+}
+
 /* Re-signs (both CertID algorithms; a new certificate's SHA-1 answer only) the queued
  * certificates, SCAN_BATCH per write. */
 static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_err_t *err)
 {
 	ocsp_entry_t e[2 * SCAN_BATCH];
-	size_t i = 0, k;
+	size_t i = 0;
 	int rc = 0;
 
 	while (i < n && rc == 0) {
-		size_t ne = 0;
 		db_txn_t *txn = NULL;
 		ocsp_state_t st[SCAN_BATCH];
 		int iss[SCAN_BATCH], issued[SCAN_BATCH];
@@ -300,21 +342,7 @@ static int resign_changed(ocsp_t *o, const ocsp_state_t *list, size_t n, cairn_e
 			m++;
 		}
 		db_txn_end(txn);
-		for (k = 0; k < m && rc == 0; k++) {
-			rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA1, &st[k], time(NULL),
-					     &e[ne]);
-			ne += rc == 0;
-			if (rc == 0 && !issued[k]) {
-				rc = ocsp_sign_entry(o, (size_t)iss[k], OCSP_ALG_SHA256, &st[k],
-						     time(NULL), &e[ne]);
-				ne += rc == 0;
-			}
-		}
-		if (rc != 0)
-			cairn_err_set(err, rc, "ocsp: signing failed");
-		if (ocsp_store(o, e, ne, rc ? NULL : err) != 0 && rc == 0)
-			rc = CAIRN_EDB;
-		atomic_fetch_add(&o->presigned, ne);
+		rc = sign_batch(o, iss, st, issued, m, time(NULL), e, NULL, err);
 	}
 	return rc;
 }
@@ -344,6 +372,17 @@ static int needs_signing(struct scan *s, const struct ocsp_iss *is, const ocsp_s
 		return 1;
 	return !ocsp_cache_matches(is, st, v, vlen, s->now) ||
 	       (int64_t)ocsp_cache_this_update(v) + s->o->validity / 2 <= (int64_t)s->now;
+}
+
+/* 1 once the refresher is asked to stop. */
+static int stop_asked(ocsp_t *o)
+{
+	int stop;
+
+	pthread_mutex_lock(&o->mu);
+	stop = o->stopping;
+	pthread_mutex_unlock(&o->mu);
+	return stop;
 }
 
 static int scan_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -409,7 +448,7 @@ int ocsp_refresh_all(ocsp_t *o, size_t *count, cairn_err_t *err)
 {
 	ocsp_entry_t e[SCAN_BATCH];
 	struct scan *s = calloc(1, sizeof(*s));
-	size_t total = 0, k, ne;
+	size_t total = 0;
 	int rc = 0, more;
 
 	if (s == NULL)
@@ -431,23 +470,11 @@ int ocsp_refresh_all(ocsp_t *o, size_t *count, cairn_err_t *err)
 					   cairn_strerror(more));
 			break;
 		}
-		for (k = 0, ne = 0; k < s->n && rc == 0; k++) {
-			rc = ocsp_sign_entry(o, (size_t)s->iss[k], OCSP_ALG_SHA1, &s->st[k], s->now,
-					     &e[ne]);
-			ne += rc == 0;
-		}
-		if (rc != 0)
-			cairn_err_set(err, rc, "ocsp: signing failed");
-		if (ocsp_store(o, e, ne, rc ? NULL : err) != 0 && rc == 0)
-			rc = CAIRN_EDB;
-		total += ne;
-		atomic_fetch_add(&o->presigned, ne);
+		rc = sign_batch(o, s->iss, s->st, NULL, s->n, s->now, e, &total, err);
 		if (rc == 0 && more == 1)
 			drain_queues(o);
-		pthread_mutex_lock(&o->mu);
-		if (o->stopping)
+		if (stop_asked(o))
 			more = 0;
-		pthread_mutex_unlock(&o->mu);
 	} while (rc == 0 && more == 1);
 	free(s);
 	if (count != NULL)
@@ -481,15 +508,8 @@ static int sweep_cb(const void *key, size_t klen, const void *val, size_t vlen, 
 	db_cert_t c;
 	int drop;
 
-	if (w->skip_first) {
-		w->skip_first = 0;
-		if (klen == w->last_len && memcmp(key, w->last, klen) == 0)
-			return 0;
-	}
-	if (klen < 2 || klen > DB_SERIAL_MAX + 1)
+	if (!ocsp_walk_step(key, klen, &w->skip_first, w->last, &w->last_len))
 		return 0;
-	memcpy(w->last, key, klen);
-	w->last_len = klen;
 	if (ocsp_cache_is_unknown(val, vlen))
 		drop = (int64_t)ocsp_cache_next_update(val) <= (int64_t)w->now;
 	else
@@ -668,7 +688,7 @@ int ocsp_refresh_due(ocsp_t *o, size_t *n_signed, size_t *n_dropped, int64_t *ne
 {
 	ocsp_entry_t e[SCAN_BATCH];
 	struct due_walk *w = calloc(1, sizeof(*w));
-	size_t total = 0, dropped = 0, k, ne, i;
+	size_t total = 0, dropped = 0, i;
 	int rc = 0, more;
 
 	if (w == NULL)
@@ -701,23 +721,11 @@ int ocsp_refresh_due(ocsp_t *o, size_t *n_signed, size_t *n_dropped, int64_t *ne
 			    w->drop[i][w->drop_len[i] - 1] == OCSP_ALG_SHA1)
 				ocsp_pub_changed(o->pub, w->drop[i] + 8, w->drop_len[i] - 9);
 		}
-		for (k = 0, ne = 0; k < w->n && rc == 0; k++) {
-			rc = ocsp_sign_entry(o, (size_t)w->iss[k], OCSP_ALG_SHA1, &w->st[k], w->now,
-					     &e[ne]);
-			ne += rc == 0;
-		}
-		if (rc != 0)
-			cairn_err_set(err, rc, "ocsp: signing failed");
-		if (ocsp_store(o, e, ne, rc ? NULL : err) != 0 && rc == 0)
-			rc = CAIRN_EDB;
-		total += ne;
-		atomic_fetch_add(&o->presigned, ne);
+		rc = sign_batch(o, w->iss, w->st, NULL, w->n, w->now, e, &total, err);
 		if (rc == 0 && more == 1)
 			drain_queues(o);
-		pthread_mutex_lock(&o->mu);
-		if (o->stopping)
+		if (stop_asked(o))
 			more = 0;
-		pthread_mutex_unlock(&o->mu);
 	} while (rc == 0 && more == 1);
 	atomic_fetch_add(&o->swept, dropped);
 	if (next != NULL)

@@ -282,15 +282,8 @@ static int pass_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	(void)val;
 	(void)vlen;
 
-	if (w->skip_first) {
-		w->skip_first = 0;
-		if (klen == w->last_len && memcmp(key, w->last, klen) == 0)
-			return 0;
-	}
-	if (klen < 2 || klen > DB_SERIAL_MAX + 1)
+	if (!ocsp_walk_step(key, klen, &w->skip_first, w->last, &w->last_len))
 		return 0;
-	memcpy(w->last, key, klen);
-	w->last_len = klen;
 	/* The tree holds SHA-1 CertIDs only (RFC 5019 §2.1.1); unknown serials never. */
 	if (k[klen - 1] != OCSP_ALG_SHA1 || db_cert_get(w->txn, key, klen - 1, &c) != 0)
 		return 0;
