@@ -291,6 +291,27 @@ import sys
 from cryptography.x509 import ocsp
 ocsp.load_der_ocsp_response(open(sys.argv[1], 'rb').read())" "$VICTIM"
 
+# A rotation with publishing on: the new issuing CA's certificate and CRL reach the tree, and
+# so does the answer for a certificate it issues (signed by it, verified under the root).
+ok "cairn ca rotate with publishing on" "$CAIRN" ca rotate --dir "$D"
+ok "  ... nginx serves the new issuing CA at /ca/issuing-2.crt" \
+	until_ok 100 curl -sf -o "$WORK/i2.der" "$NG_URL/ca/issuing-2.crt"
+openssl x509 -inform DER -in "$WORK/i2.der" -out "$WORK/i2.pem" 2>/dev/null
+ok "  ... a CA certificate that chains to the root" openssl verify -CAfile "$ROOT" "$WORK/i2.pem"
+ok "  ... and its CRL at /crl/issuing-2.crl, signed by it" until_ok 100 sh -c "
+	curl -sf -o '$WORK/i2.crl' '$NG_URL/crl/issuing-2.crl' &&
+	openssl crl -inform DER -in '$WORK/i2.crl' -CAfile '$WORK/i2.pem' -noout 2>&1 |
+	grep -q 'verify OK'"
+make_csr beta ec:P-256 "/CN=beta.example.test" "DNS:beta.example.test"
+"$CAIRN" issue --dir "$D" --csr "$WORK/beta.csr" --profile tls-server --out "$WORK/beta.chain" \
+	>"$WORK/issue.out" 2>&1 || bail "issuance after the rotation failed: $(cat "$WORK/issue.out")"
+openssl x509 -in "$WORK/beta.chain" -out "$WORK/beta.pem"
+ISSUING=$WORK/i2.pem
+req beta -cert "$WORK/beta.pem" || bail "openssl ocsp -reqout failed"
+ok "a certificate of the new issuing CA: its answer is in the tree within the delay + 5 s" \
+	until_ok $(((DELAY + 5) * 10)) fetch beta b64 "$WORK/b1"
+ok "  ... verifies under the root, good" verify "$WORK/b1" good -cert "$WORK/beta.pem"
+
 ca_stop
 kill -TERM "$NGINX_PID" 2>/dev/null
 wait "$NGINX_PID" 2>/dev/null
