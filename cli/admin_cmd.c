@@ -11,8 +11,7 @@
 #include "util/util.h"
 
 static const struct option long_opts[] = {
-	{ "dir", required_argument, NULL, 'd' },     { "url", required_argument, NULL, 'u' },
-	{ "cacert", required_argument, NULL, 'C' },  { "token-file", required_argument, NULL, 't' },
+	CLI_CONN_LONGOPTS,
 	{ "comment", required_argument, NULL, 'm' }, { "status", required_argument, NULL, 's' },
 	{ "name", required_argument, NULL, 'n' },    { "role", required_argument, NULL, 'r' },
 	{ "expires-in", required_argument, NULL, 'e' }, { "json", no_argument, NULL, 'j' },
@@ -36,11 +35,9 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		if (cli_conn_opt(c, optarg, &o->conn))
+			continue;
 		switch (c) {
-		case 'd': o->conn.dir = optarg; break;
-		case 'u': o->conn.url = optarg; break;
-		case 'C': o->conn.cacert = optarg; break;
-		case 't': o->conn.token_file = optarg; break;
 		case 'm': o->comment = optarg; break;
 		case 's': o->status = optarg; break;
 		case 'n': o->name = optarg; break;

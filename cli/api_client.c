@@ -41,6 +41,17 @@ static char *read_trimmed(const char *path)
 	return data;
 }
 
+int cli_conn_opt(int c, const char *arg, cli_conn_opts_t *o)
+{
+	switch (c) {
+	case 'd': o->dir = arg; return 1;
+	case 'u': o->url = arg; return 1;
+	case 'C': o->cacert = arg; return 1;
+	case 't': o->token_file = arg; return 1;
+	default: return 0;
+	}
+}
+
 int cli_api_resolve(const cli_conn_opts_t *o, cli_api_t *api, char *why, size_t why_cap)
 {
 	const char *env = getenv("CAIRN_TOKEN");

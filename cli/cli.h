@@ -87,6 +87,14 @@ typedef struct cli_conn_opts {
 	const char *token_file; /* another admin's token */
 } cli_conn_opts_t;
 
+/* The connection options of every command that calls the admin API, as getopt_long
+ * table rows (CLI_CONN_HELP describes them), and their parsing: cli_conn_opt returns 1
+ * when c was one of them (kept in o), else 0. */
+#define CLI_CONN_LONGOPTS                                                                \
+	{ "dir", required_argument, NULL, 'd' }, { "url", required_argument, NULL, 'u' }, \
+	{ "cacert", required_argument, NULL, 'C' }, { "token-file", required_argument, NULL, 't' }
+int cli_conn_opt(int c, const char *arg, cli_conn_opts_t *o);
+
 typedef struct cli_api {
 	char *base, *cacert, *token;
 } cli_api_t;

@@ -513,25 +513,15 @@ static int inventory_owner_cmd(int argc, char **argv)
 	char path[160], key[2 * INV_FP_LEN + 1];
 	int c, rc;
 	static const struct option longopts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "url", required_argument, NULL, 'u' },
-		{ "cacert", required_argument, NULL, 'c' },
-		{ "token-file", required_argument, NULL, 't' },
+		CLI_CONN_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd': o.dir = optarg; break;
-		case 'u': o.url = optarg; break;
-		case 'c': o.cacert = optarg; break;
-		case 't': o.token_file = optarg; break;
-		default:
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+		if (!cli_conn_opt(c, optarg, &o))
 			return cli_usage_error("inventory", "unknown or incomplete option %s", argv[optind - 1]);
-		}
-	}
 	if (argc - optind != 3 || strcmp(argv[optind], "set") != 0)
 		return cli_usage_error("inventory", "owner set FP|SERIAL OWNER");
 	if (cli_serial_norm(argv[optind + 1], key, sizeof(key), INV_FP_LEN) != 0)

@@ -77,10 +77,7 @@ int cli_replace(int argc, char **argv)
 	char path[64];
 	int c, rc, json = 0, kinds;
 	static const struct option longopts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "url", required_argument, NULL, 'u' },
-		{ "cacert", required_argument, NULL, 'c' },
-		{ "token-file", required_argument, NULL, 't' },
+		CLI_CONN_LONGOPTS,
 		{ "issued-by-key", required_argument, NULL, 'k' },
 		{ "issuer", required_argument, NULL, 'i' },
 		{ "profile", required_argument, NULL, 'p' },
@@ -96,11 +93,9 @@ int cli_replace(int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (cli_conn_opt(c, optarg, &o))
+			continue;
 		switch (c) {
-		case 'd': o.dir = optarg; break;
-		case 'u': o.url = optarg; break;
-		case 'c': o.cacert = optarg; break;
-		case 't': o.token_file = optarg; break;
 		case 'k': key = optarg; break;
 		case 'i': issuer = optarg; break;
 		case 'p': profile = optarg; break;
