@@ -7,7 +7,7 @@ libinventory_la_SOURCES = inventory/inventory.h inventory/inventory_int.h invent
 
 check_PROGRAMS += tests/unit/test_inventory
 TESTS += tests/unit/test_inventory
-tests_unit_test_inventory_SOURCES = tests/unit/test_inventory.c
+tests_unit_test_inventory_SOURCES = tests/unit/test_inventory.c tests/unit/db_fixture.c tests/unit/db_fixture.h
 tests_unit_test_inventory_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_inventory_LDADD = libinventory.la libca.la libnotify.la libaudit.la libdb.la libhsm.la \
 	libutil.la $(UNIT_LIBS)

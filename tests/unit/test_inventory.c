@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for inventory/: import de-duplication and audit, owners, reports, the CSV writer,
  * the expiry hook, and the scanner's refusal of targets outside the allowed ranges. */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,43 +17,9 @@
 
 #include "inventory/inventory.h"
 
+#include "tests/unit/db_fixture.h"
+
 #define DAY 86400
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int setup_db(void **state)
-{
-	const char *tmp = getenv("TMPDIR");
-	char *dir;
-	db_t *db = NULL;
-	cairn_err_t err = { 0 };
-	void **box = calloc(2, sizeof(void *));
-
-	if (box == NULL || asprintf(&dir, "%s/cairn-test-inv-XXXXXX", tmp ? tmp : "/tmp") < 0 ||
-	    mkdtemp(dir) == NULL || db_open(dir, &db, &err) != 0)
-		return -1;
-	box[0] = dir;
-	box[1] = db;
-	*state = box;
-	return 0;
-}
-
-static int teardown_db(void **state)
-{
-	void **box = *state;
-
-	db_close(box[1]);
-	nftw(box[0], rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	free(box[0]);
-	free(box);
-	return 0;
-}
 
 /* A self-signed certificate: cn, key (EC P-256 or RSA of bits), digest, valid for days. */
 static X509 *make_cert(const char *cn, int rsa_bits, const EVP_MD *md, long serial, long days,
@@ -249,8 +214,8 @@ static void test_scan_refuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_import_owner_report, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_expiry_hook, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_import_owner_report, fixture_db_setup, fixture_db_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_hook, fixture_db_setup, fixture_db_teardown),
 		cmocka_unit_test(test_scan_refuses),
 	};
 

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for notify/: outbox ids, settings validation, the signature, the expiry scan. */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,43 +13,9 @@
 #include "notify/notify.h"
 #include "notify/notify_int.h"
 
+#include "tests/unit/db_fixture.h"
+
 #define DAY 86400
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int setup_db(void **state)
-{
-	const char *tmp = getenv("TMPDIR");
-	char *dir;
-	db_t *db = NULL;
-	cairn_err_t err = { 0 };
-	void **box = calloc(2, sizeof(void *));
-
-	if (box == NULL || asprintf(&dir, "%s/cairn-test-notify-XXXXXX", tmp ? tmp : "/tmp") < 0 ||
-	    mkdtemp(dir) == NULL || db_open(dir, &db, &err) != 0)
-		return -1;
-	box[0] = dir;
-	box[1] = db;
-	*state = box;
-	return 0;
-}
-
-static int teardown_db(void **state)
-{
-	void **box = *state;
-
-	db_close(box[1]);
-	nftw(box[0], rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	free(box[0]);
-	free(box);
-	return 0;
-}
 
 /* ---- outbox ---- */
 struct ev_op {
@@ -360,11 +325,11 @@ static void test_material(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_outbox_ids, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_outbox_ids, fixture_db_setup, fixture_db_teardown),
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_sign),
-		cmocka_unit_test_setup_teardown(test_scan, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_material, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_scan, fixture_db_setup, fixture_db_teardown),
+		cmocka_unit_test_setup_teardown(test_material, fixture_db_setup, fixture_db_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
