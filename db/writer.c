@@ -54,9 +54,11 @@ static int begin_parent(db_t *db, MDB_txn **parent, cairn_err_t *err)
  * Runs one batch: every op in its own child txn of one parent txn, then one
  * durable commit. On MDB_MAP_FULL anywhere the whole batch is aborted, the map
  * grows and the batch reruns (so an op may run more than once).
- * Returns 1 when the batch was committed, 0 otherwise (results are in the reqs).
+ * Says whether the batch was committed; each op's own result is in its req.
  */
-static int run_batch(db_t *db, struct db_req *batch)
+typedef enum { BATCH_NOT_COMMITTED, BATCH_COMMITTED } batch_outcome_t;
+
+static batch_outcome_t run_batch(db_t *db, struct db_req *batch)
 {
 	MDB_txn *parent = NULL, *child = NULL;
 	struct db_req *r;
@@ -72,7 +74,7 @@ static int run_batch(db_t *db, struct db_req *batch)
 		}
 		if (begin_parent(db, &parent, &err) != 0) {
 			fail_all(batch, CAIRN_EDB, err.msg);
-			return 0;
+			return BATCH_NOT_COMMITTED;
 		}
 		for (r = batch; r != NULL && !map_full; r = r->next) {
 			db_txn_t t = { 0 };
@@ -112,22 +114,22 @@ static int run_batch(db_t *db, struct db_req *batch)
 			rc = mdb_txn_commit(parent);
 			db_gate_writer_exit(db);
 			if (rc == 0)
-				return 1;
+				return BATCH_COMMITTED;
 			if (rc != MDB_MAP_FULL) {
 				cairn_err_set(&err, CAIRN_EDB, "commit failed: %s", mdb_strerror(rc));
 				fail_all(batch, CAIRN_EDB, err.msg);
-				return 0;
+				return BATCH_NOT_COMMITTED;
 			}
 		}
 		parent = NULL;
 		if (db_resize(db, 1, &err) != 0) {
 			fail_all(batch, CAIRN_EDB, err.msg);
-			return 0;
+			return BATCH_NOT_COMMITTED;
 		}
 	}
 	cairn_err_set(&err, CAIRN_EDB, "database map still full after %d resizes", attempt);
 	fail_all(batch, CAIRN_EDB, err.msg);
-	return 0;
+	return BATCH_NOT_COMMITTED;
 }
 
 void *db_writer_main(void *arg)
@@ -135,8 +137,9 @@ void *db_writer_main(void *arg)
 	db_t *db = arg;
 	struct db_req *batch, *r, *next;
 	struct timespec deadline;
+	batch_outcome_t outcome;
 	uint64_t n;
-	int committed, dead;
+	int dead;
 
 	pthread_mutex_lock(&db->q_mu);
 	for (;;) {
@@ -157,10 +160,10 @@ void *db_writer_main(void *arg)
 		db->q_head = db->q_tail = NULL;
 		if (db->fatal) {
 			fail_all(batch, CAIRN_EDB, db->fatal_msg);
-			committed = 0;
+			outcome = BATCH_NOT_COMMITTED;
 		} else {
 			pthread_mutex_unlock(&db->q_mu);
-			committed = run_batch(db, batch);
+			outcome = run_batch(db, batch);
 			pthread_mutex_lock(&db->q_mu);
 		}
 		for (n = 0, r = batch; r != NULL; r = next, n++) {
@@ -169,7 +172,7 @@ void *db_writer_main(void *arg)
 			pthread_cond_signal(&r->cv);
 		}
 		db->ops += n;
-		db->commits += committed ? 1 : 0;
+		db->commits += outcome == BATCH_COMMITTED;
 	}
 	pthread_mutex_unlock(&db->q_mu);
 	return NULL;

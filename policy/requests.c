@@ -255,30 +255,33 @@ static int role_may_decide(const json_t *rec, const char *role)
 	return policy_role_may_decide(jstr(rec, "approver_role"), role);
 }
 
-/* Pending request whose time has passed: mark it expired (audited). Returns 1 if it did. */
-static int expire_if_due(db_txn_t *txn, struct decide_op *d, cairn_err_t *err, int *rc)
+static int request_due(const struct decide_op *d)
+{
+	return d->now >= jint(d->rec, "expires");
+}
+
+/* Mark a pending request whose time has passed expired (audited). Returns 0 or the error. */
+static int mark_expired(db_txn_t *txn, struct decide_op *d, cairn_err_t *err)
 {
 	audit_event_t ev = { "policy:expiry", "request.expired", NULL, NULL, NULL };
 	json_t *details;
 	uint64_t seq = 0;
+	int rc;
 
-	*rc = 0;
-	if (d->now < jint(d->rec, "expires"))
-		return 0;
 	json_object_set_new(d->rec, "status", json_string("expired"));
 	json_object_set_new(d->rec, "reason", json_string("no decision before the request expired"));
 	details = json_pack("{s:s, s:s}", "id", d->id, "rule", jstr(d->rec, "rule"));
 	ev.names = json_object_get(d->rec, "names");
 	ev.details = details;
-	*rc = audit_append(txn, &ev, &seq, err);
-	if (*rc == 0)
-		*rc = request_event(txn, "request.expired", d->rec, NULL, err);
+	rc = audit_append(txn, &ev, &seq, err);
+	if (rc == 0)
+		rc = request_event(txn, "request.expired", d->rec, NULL, err);
 	json_decref(details);
-	if (*rc == 0)
-		*rc = policy_history_add(d->rec, "expired", d->now, ev.actor, seq, NULL);
-	if (*rc == 0)
-		*rc = put_record(txn, d->rec, 0);
-	return 1;
+	if (rc == 0)
+		rc = policy_history_add(d->rec, "expired", d->now, ev.actor, seq, NULL);
+	if (rc == 0)
+		rc = put_record(txn, d->rec, 0);
+	return rc;
 }
 
 static int has_approved(const json_t *rec, const char *who)
@@ -346,7 +349,8 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if (policy_history(d->rec) == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	if (d->kind == DO_APPROVE || d->kind == DO_REJECT || d->kind == DO_EXPIRE) {
-		if (expire_if_due(txn, d, err, &rc)) {
+		if (request_due(d)) {
+			rc = mark_expired(txn, d, err);
 			if (rc == 0 && d->kind != DO_EXPIRE) {
 				d->code = CAIRN_ECONFLICT;
 				snprintf(d->msg, sizeof(d->msg), "request %s expired", d->id);
