@@ -164,7 +164,8 @@ enum shard_mode { SHARDS_EACH, SHARDS_ONE_WALK, SHARDS_WITH_FULL };
  * the other, one read txn each (-S, what the daemon did before crl_build_set), or all in
  * one crl_build_set walk (-W), or those and the full CRL in one walk (-F). Prints
  * "seconds entries bytes anon_kB file_kB" summed over the shard CRLs (seconds: all
- * builds; anon_kB: peak anonymous memory, VmHWM less the file pages). */
+ * builds; anon_kB: peak anonymous memory, VmHWM less the file pages; the last field is
+ * VmHWM, the peak RSS of the build, in place of file_kB). */
 static int child_shards(const char *dir, enum shard_mode mode)
 {
 	char dbdir[600], kpath[600], cpath[600], (*url)[64] = NULL;
@@ -181,7 +182,7 @@ static int child_shards(const char *dir, enum shard_mode mode)
 	crl_stats_t *st = NULL;
 	double t0, total = 0;
 	char line[128];
-	long anon_peak = 0;
+	long anon_peak = 0, hwm = 0;
 	int w;
 
 	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
@@ -235,8 +236,10 @@ static int child_shards(const char *dir, enum shard_mode mode)
 		db_txn_end(txn);
 		total = now_s() - t0;
 	}
-	/* The peak of anonymous memory: all n CRLs were alive at once (-W, -F). */
-	anon_peak = status_kb("VmHWM:") - status_kb("RssFile:");
+	/* The peaks so far, before the parse-back below (whose objects are not the build's):
+	 * all n CRLs were alive at once (-W, -F). */
+	hwm = status_kb("VmHWM:");
+	anon_peak = hwm - status_kb("RssFile:");
 	for (i = 0; i < g_shards; i++) {
 		entries += st[i].entries;
 		bytes += len[i];
@@ -259,7 +262,7 @@ static int child_shards(const char *dir, enum shard_mode mode)
 		free(der[i]);
 	}
 	w = snprintf(line, sizeof(line), "%.3f %zu %zu %ld %ld\n", total, entries, bytes, anon_peak,
-		     status_kb("RssFile:"));
+		     hwm);
 	db_close(db);
 	return write(1, line, (size_t)w) == w ? 0 : 1;
 }
@@ -560,7 +563,7 @@ static int bench_size(size_t n, int with_openssl, int keep)
 		for (m = 0; m < 3; m++) {
 			for (k = 0; k < ROUNDS; k++) {
 				secs[k] = sh[m][k].secs;
-				rss[k] = sh[m][k].rss_mib;
+				rss[k] = sh[m][k].file_kb / 1024.0; /* VmHWM before the parse-back */
 				anon[k] = sh[m][k].anon_kb / 1024.0;
 			}
 			printf("%8s all %u shard CRLs (%.1f MB together) %-30s %6.2f s, peak RSS "
