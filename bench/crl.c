@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bench/crl_bench: time and peak memory of crl_build with 10k..1M revoked entries, beside `openssl ca -gencrl`; with -K, of all K shard CRLs too. */
+/* bench/crl_bench: time and peak memory of crl_build with 10k..1M revoked entries, beside `openssl ca -gencrl`; with -K, of all K shard CRLs too (K walks or one). */
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -157,23 +157,33 @@ static int objapi_build(db_txn_t *txn, X509 *cert, EVP_PKEY *key, uint8_t **der,
 /* Shard CRLs per issuer (-K): the seeded serials name one of them; 0 = plain serials. */
 static unsigned g_shards;
 
-/* The -S child: builds the K shard CRLs of dir one after the other (as the daemon does
- * at first start), each with its IDP, and prints "seconds entries bytes anon_kB file_kB"
- * summed over the shards (seconds: all K builds). */
-static int child_shards(const char *dir)
+/* How the shard children build (-S, -W, -F). */
+enum shard_mode { SHARDS_EACH, SHARDS_ONE_WALK, SHARDS_WITH_FULL };
+
+/* The shard children: the K shard CRLs of dir, each with its IDP — one crl_build after
+ * the other, one read txn each (-S, what the daemon did before crl_build_set), or all in
+ * one crl_build_set walk (-W), or those and the full CRL in one walk (-F). Prints
+ * "seconds entries bytes anon_kB file_kB" summed over the shard CRLs (seconds: all
+ * builds; anon_kB: peak anonymous memory, VmHWM less the file pages; the last field is
+ * VmHWM, the peak RSS of the build, in place of file_kB). */
+static int child_shards(const char *dir, enum shard_mode mode)
 {
-	char dbdir[600], kpath[600], cpath[600], url[64];
+	char dbdir[600], kpath[600], cpath[600], (*url)[64] = NULL;
 	FILE *kf, *cf;
 	EVP_PKEY *key;
 	X509 *cert;
 	cairn_err_t err = { 0 };
 	db_t *db = NULL;
 	db_txn_t *txn = NULL;
-	size_t entries = 0, bytes = 0;
+	crl_params_t *ps = NULL;
+	const crl_params_t **pp = NULL;
+	uint8_t **der = NULL;
+	size_t *len = NULL, entries = 0, bytes = 0, i, n;
+	crl_stats_t *st = NULL;
 	double t0, total = 0;
 	char line[128];
-	unsigned s;
-	int n;
+	long anon_peak = 0, hwm = 0;
+	int w;
 
 	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
 	snprintf(kpath, sizeof(kpath), "%s/ca.key", dir);
@@ -183,31 +193,78 @@ static int child_shards(const char *dir)
 	    (cert = PEM_read_X509(cf, NULL, NULL, NULL)) == NULL ||
 	    db_open(dbdir, &db, &err) != 0)
 		return 1;
-	for (s = 0; s < g_shards; s++) {
-		crl_params_t p = { .issuer = "issuing", .cert = cert, .key = key, .number = 1,
-				   .this_update = time(NULL), .next_update = time(NULL) + 86400,
-				   .keep_expired = 1, .idp_url = url, .shard = (int)s };
-		crl_stats_t st = { 0 };
-		uint8_t *der = NULL;
-		size_t len = 0;
-
-		snprintf(url, sizeof(url), "http://bench.test/crl/issuing/%u.crl", s);
-		/* One read txn per shard, like crl_rebuild. */
+	n = g_shards + (mode == SHARDS_WITH_FULL);
+	ps = calloc(n, sizeof(*ps));
+	pp = calloc(n, sizeof(*pp));
+	der = calloc(n, sizeof(*der));
+	len = calloc(n, sizeof(*len));
+	st = calloc(n, sizeof(*st));
+	url = calloc(n, sizeof(*url));
+	if (ps == NULL || pp == NULL || der == NULL || len == NULL || st == NULL || url == NULL)
+		return 1;
+	for (i = 0; i < n; i++) {
+		ps[i] = (crl_params_t){ .issuer = "issuing", .cert = cert, .key = key, .number = 1,
+					.this_update = time(NULL), .next_update = time(NULL) + 86400,
+					.keep_expired = 1 };
+		if (i < g_shards) {
+			snprintf(url[i], sizeof(url[i]), "http://bench.test/crl/issuing/%zu.crl", i);
+			ps[i].idp_url = url[i];
+			ps[i].shard = (int)i;
+		}
+		pp[i] = &ps[i];
+	}
+	if (mode == SHARDS_EACH) {
+		for (i = 0; i < n; i++) {
+			/* One read txn per shard, like crl_rebuild did. */
+			t0 = now_s();
+			if (db_read_begin(db, &txn) != 0 ||
+			    crl_build(txn, &ps[i], &der[i], &len[i], &st[i], &err) != 0) {
+				fprintf(stderr, "crl_build shard %zu: %s\n", i, cairn_err_msg(&err));
+				return 1;
+			}
+			db_txn_end(txn);
+			total += now_s() - t0;
+			free(der[i]);
+			der[i] = NULL;
+		}
+	} else {
 		t0 = now_s();
-		if (db_read_begin(db, &txn) != 0 || crl_build(txn, &p, &der, &len, &st, &err) != 0) {
-			fprintf(stderr, "crl_build shard %u: %s\n", s, cairn_err_msg(&err));
+		if (db_read_begin(db, &txn) != 0 || crl_build_set(txn, pp, n, der, len, st, &err) != 0) {
+			fprintf(stderr, "crl_build_set: %s\n", cairn_err_msg(&err));
 			return 1;
 		}
 		db_txn_end(txn);
-		total += now_s() - t0;
-		entries += st.entries;
-		bytes += len;
-		free(der);
+		total = now_s() - t0;
 	}
-	n = snprintf(line, sizeof(line), "%.3f %zu %zu %ld %ld\n", total, entries, bytes,
-		     status_kb("RssAnon:"), status_kb("RssFile:"));
+	/* The peaks so far, before the parse-back below (whose objects are not the build's):
+	 * all n CRLs were alive at once (-W, -F). */
+	hwm = status_kb("VmHWM:");
+	anon_peak = hwm - status_kb("RssFile:");
+	for (i = 0; i < g_shards; i++) {
+		entries += st[i].entries;
+		bytes += len[i];
+	}
+	if (mode == SHARDS_WITH_FULL && st[g_shards].entries != entries) {
+		fprintf(stderr, "the full CRL has %zu entries, the shards %zu\n",
+			st[g_shards].entries, entries);
+		return 1;
+	}
+	/* Parse every shard back (not timed): signature, entry count. */
+	for (i = 0; mode != SHARDS_EACH && i < n; i++) {
+		const unsigned char *q = der[i];
+		X509_CRL *crl = d2i_X509_CRL(NULL, &q, (long)len[i]);
+		if (crl == NULL || X509_CRL_verify(crl, key) != 1 ||
+		    (size_t)sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) != st[i].entries) {
+			fprintf(stderr, "CRL %zu does not parse back\n", i);
+			return 1;
+		}
+		X509_CRL_free(crl);
+		free(der[i]);
+	}
+	w = snprintf(line, sizeof(line), "%.3f %zu %zu %ld %ld\n", total, entries, bytes, anon_peak,
+		     hwm);
 	db_close(db);
-	return write(1, line, (size_t)n) == n ? 0 : 1;
+	return write(1, line, (size_t)w) == w ? 0 : 1;
 }
 
 /* The child (a fresh process: its peak RSS is the build's alone): open the db in
@@ -375,6 +432,20 @@ static int write_openssl_side(const char *dir, uint8_t (*serials)[16], size_t n,
 	return fclose(f);
 }
 
+#define ROUNDS 5 /* interleaved rounds of the shard builds */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static int bench_size(size_t n, int with_openssl, int keep)
 {
 	char tmpl[] = "/tmp/cairn-crlbench-XXXXXX", dbdir[600], out[600], cnf[600], ossl_out[600];
@@ -475,17 +546,39 @@ static int bench_size(size_t n, int with_openssl, int keep)
 		       "", obj.secs, obj.rss_mib, ossl_s, ossl_mib);
 	printf("  [seeded in %.1f s]\n", seed_s);
 	if (g_shards >= 2) {
-		struct child_result sh = { 0 };
-		if (run_child("-S", tmpl, &sh) != 0 || sh.entries != n) {
-			fprintf(stderr, "shard builds failed or lost entries\n");
-			goto out;
+		/* The three ways, interleaved (rounds, medians below). */
+		static const char *const modes[3] = { "-S", "-W", "-F" };
+		static const char *const what[3] = { "one after the other (K walks)",
+						      "all in one walk", "with the full CRL, one walk" };
+		struct child_result sh[3][ROUNDS];
+		double secs[ROUNDS], rss[ROUNDS], anon[ROUNDS];
+		int m, k;
+
+		for (k = 0; k < ROUNDS; k++)
+			for (m = 0; m < 3; m++)
+				if (run_child(modes[m], tmpl, &sh[m][k]) != 0 || sh[m][k].entries != n) {
+					fprintf(stderr, "shard builds (%s) failed or lost entries\n", modes[m]);
+					goto out;
+				}
+		for (m = 0; m < 3; m++) {
+			for (k = 0; k < ROUNDS; k++) {
+				secs[k] = sh[m][k].secs;
+				rss[k] = sh[m][k].file_kb / 1024.0; /* VmHWM before the parse-back */
+				anon[k] = sh[m][k].anon_kb / 1024.0;
+			}
+			printf("%8s all %u shard CRLs (%.1f MB together) %-30s %6.2f s, peak RSS "
+			       "%6.1f MiB (anon %6.1f)  [median of %d]\n",
+			       "", g_shards, (double)sh[m][0].bytes / 1e6, what[m], median(secs, ROUNDS),
+			       median(rss, ROUNDS), median(anon, ROUNDS), ROUNDS);
+			printf("{\"bench\":\"crl_shards\",\"mode\":\"%s\",\"entries\":%zu,"
+			       "\"shards\":%u,\"bytes\":%zu,\"all_shards_s\":%.3f,\"rss_mib\":%.1f,"
+			       "\"anon_mib\":%.1f,\"runs_s\":[",
+			       modes[m] + 1, n, g_shards, sh[m][0].bytes, median(secs, ROUNDS),
+			       median(rss, ROUNDS), median(anon, ROUNDS));
+			for (k = 0; k < ROUNDS; k++)
+				printf("%s%.3f", k ? "," : "", sh[m][k].secs);
+			printf("]}\n");
 		}
-		printf("%8s all %u shard CRLs (%.1f MB together): %6.2f s, %.3f s per shard, "
-		       "peak RSS %6.1f MiB\n",
-		       "", g_shards, (double)sh.bytes / 1e6, sh.secs, sh.secs / g_shards, sh.rss_mib);
-		printf("{\"bench\":\"crl_shards\",\"entries\":%zu,\"shards\":%u,\"bytes\":%zu,"
-		       "\"all_shards_s\":%.3f,\"per_shard_s\":%.3f,\"rss_mib\":%.1f}\n",
-		       n, g_shards, sh.bytes, sh.secs, sh.secs / g_shards, sh.rss_mib);
 		fflush(stdout);
 	}
 	printf("{\"bench\":\"crl\",\"entries\":%zu,\"bytes\":%zu,\"cairn_s\":%.3f,\"cairn_rss_mib\":%.1f,"
@@ -518,11 +611,13 @@ int main(int argc, char **argv)
 	const char *env = getenv("CRL_BENCH_SHARDS");
 
 	g_shards = env != NULL ? (unsigned)atoi(env) : 0;
-	while ((c = getopt(argc, argv, "s:OkB:X:S:K:")) != -1) {
+	while ((c = getopt(argc, argv, "s:OkB:X:S:W:F:K:")) != -1) {
 		switch (c) {
 		case 'B': return child_build(optarg, 0);
 		case 'X': return child_build(optarg, 1);
-		case 'S': return child_shards(optarg);
+		case 'S': return child_shards(optarg, SHARDS_EACH);
+		case 'W': return child_shards(optarg, SHARDS_ONE_WALK);
+		case 'F': return child_shards(optarg, SHARDS_WITH_FULL);
 		case 'K':
 			g_shards = (unsigned)atoi(optarg);
 			if (g_shards < 2 || g_shards > UTIL_SHARDS_MAX) {

@@ -219,6 +219,8 @@ static const cli_command_t commands[] = {
 	  "  Writes what ocsp.publish and crl.publish keep up to date: every current pre-signed\n"
 	  "  OCSP answer as OUT/ocsp/<base64 GET path> and OUT/ocsp/sha256/<hh>/<hex>, the CRLs\n"
 	  "  as OUT/crl/NAME.crl, the CA certificates as OUT/ca/NAME.crt; each file atomically.\n"
+	  "  Then removes a crash's leftovers: stray temporaries and answers the database no\n"
+	  "  longer has (nothing else; OUT must be this user's directory, not a symlink).\n"
 	  "  Serve OUT with docs/nginx-publish.conf (docs/scaling.md).\n" },
 	{ "config", cli_config, "config keys [--json] | config check --dir DIR | config profiles [--dir DIR]",
 	  "  keys                   every cairn.json key with type, default and meaning (Markdown)\n"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -138,7 +139,8 @@ int cli_publish(int argc, char **argv)
 	cairn_err_t err = { 0 };
 	db_t *db = NULL;
 	ocsp_pub_t *pub = NULL;
-	ocsp_pub_stats_t st = { 0 };
+	ocsp_pub_stats_t st = { 0 }, pst = { 0 };
+	struct stat sb;
 	struct tree t = { out, 0, 0 };
 	struct issuers is = { NULL, &t };
 	int c, rc = CLI_FAILED;
@@ -159,6 +161,10 @@ int cli_publish(int argc, char **argv)
 		return cli_usage_error(CMD, "--dir and --to are required");
 	if (fs_mkdirs(to, 0755) != 0 || realpath(to, out) == NULL)
 		return cli_fail(CMD, "cannot create %s", to);
+	/* The tree is pruned (ocsp_prune): its root must be ours, not a symlink. */
+	if (lstat(to, &sb) != 0 || S_ISLNK(sb.st_mode) || sb.st_uid != geteuid())
+		return cli_fail(CMD, "refusing %s: the tree's root must be a directory of this user, "
+				"not a symlink (docs/security.md)", to);
 	if (config_load(dir, &cfg, &err) != 0) {
 		rc = cli_fail(CMD, "%s", cairn_err_msg(&err));
 		goto out;
@@ -175,15 +181,15 @@ int cli_publish(int argc, char **argv)
 	    add_file_issuer(cfg, cfg->issuing_cert, "issuing", &is, &err) != 0)
 		goto fail;
 	if (ca_issuers_recorded(db, add_rotated, &is, &err) != 0 ||
-	    ocsp_pub_all(pub, &st, &err) != 0)
+	    ocsp_pub_all(pub, &st, &err) != 0 || ocsp_pub_prune(pub, &pst, &err) != 0)
 		goto fail;
 	if ((crl_dir = config_path(cfg, cfg->crl_publish_dir)) == NULL ||
 	    copy_crls(&t, crl_dir, "", 0, &err) != 0)
 		goto fail;
 	printf("published %lu OCSP answers (%lu already there, %lu removed, %lu not current), "
-	       "%zu CRLs and %zu CA certificates to %s\n",
+	       "%zu CRLs and %zu CA certificates to %s; pruned %lu stray files\n",
 	       (unsigned long)st.written, (unsigned long)st.unchanged, (unsigned long)st.removed,
-	       (unsigned long)st.skipped, t.n_crl, t.n_ca, out);
+	       (unsigned long)st.skipped, t.n_crl, t.n_ca, out, (unsigned long)pst.removed);
 	rc = CLI_OK;
 	goto out;
 fail:

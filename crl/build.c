@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Building one CRL: two streamed walks of the revoked index into one exact-size DER buffer, then sign. */
+/* Building CRLs: one streamed walk of the revoked index fills every CRL asked for (the full CRL, its delta, shard CRLs), then each is signed. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,15 +18,18 @@ static const uint8_t ext_invalidity[] = { 0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x
 #define EXT_REASON_LEN (sizeof(ext_reason) + 1)
 #define EXT_INVALIDITY_LEN (sizeof(ext_invalidity) + 17)
 
-struct walk {
+/* One CRL being built during the walk: its entries are appended to buf after room for
+ * everything that precedes them (the header is written in front once their size is known). */
+struct builder {
 	const crl_params_t *p;
-	uint8_t *out;      /* NULL during the sizing walk */
-	size_t size;       /* bytes of all entries */
+	uint8_t *buf;
+	size_t cap, used;  /* used: bytes of buf in use, the reserved head included */
+	size_t head;       /* reserved bytes before the first entry */
 	size_t entries, skipped;
 };
 
-/* Size of one entry's TLV, writing it at w->out when set. */
-static size_t entry(struct walk *w, const db_revocation_t *r)
+/* Bytes of one entry's TLV, written at q when q is non-NULL. */
+static size_t entry(uint8_t *q, const db_revocation_t *r)
 {
 	int pad = (r->serial[0] & 0x80) != 0;
 	size_t ser = crl_der_tlv_size(r->serial_len + (size_t)pad);
@@ -33,7 +37,6 @@ static size_t entry(struct walk *w, const db_revocation_t *r)
 	size_t ext = (r->reason != 0 ? EXT_REASON_LEN : 0) +
 		     (r->invalidity_date > 0 ? EXT_INVALIDITY_LEN : 0);
 	size_t content = ser + tim + (ext ? crl_der_tlv_size(ext) : 0);
-	uint8_t *q = w->out;
 
 	if (q == NULL)
 		return crl_der_tlv_size(content);
@@ -54,29 +57,75 @@ static size_t entry(struct walk *w, const db_revocation_t *r)
 		if (r->invalidity_date > 0) {
 			memcpy(q, ext_invalidity, sizeof(ext_invalidity));
 			q += sizeof(ext_invalidity);
-			q += crl_der_time(q, r->invalidity_date, 1);
+			crl_der_time(q, r->invalidity_date, 1);
 		}
 	}
-	w->out = q;
 	return crl_der_tlv_size(content);
 }
+
+/* Room for n more bytes in b->buf. The buffer doubles: large blocks are mmap'd by the
+ * allocator and grown with mremap (no copy), and pages never written are never
+ * resident, so the peak RSS is the bytes written, not the capacity. */
+static int reserve(struct builder *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 65536;
+	uint8_t *nb;
+
+	if (b->used + n <= b->cap)
+		return 0;
+	while (cap < b->used + n)
+		cap *= 2;
+	if ((nb = realloc(b->buf, cap)) == NULL)
+		return CAIRN_ENOMEM;
+	b->buf = nb;
+	b->cap = cap;
+	return 0;
+}
+
+/* Appends r to b unless b's scope leaves it out. */
+static int add(struct builder *b, const db_revocation_t *r)
+{
+	const crl_params_t *p = b->p;
+	size_t n;
+
+	if (p->delta_base == 0 ? r->reason == 8 : r->revoked_at < p->delta_since)
+		return 0; /* a released hold (full CRL), or unchanged since the base (delta) */
+	if (!p->keep_expired && r->not_after > 0 && r->not_after < p->this_update) {
+		b->skipped++;
+		return 0;
+	}
+	n = entry(NULL, r);
+	if (reserve(b, n) != 0)
+		return CAIRN_ENOMEM;
+	entry(b->buf + b->used, r);
+	b->used += n;
+	b->entries++;
+	return 0;
+}
+
+/* The walk: every entry to each CRL of the whole issuer, and to the one shard CRL its
+ * serial names (route[shard]: index into bs, or -1). */
+struct walk {
+	struct builder *bs;
+	size_t n;
+	const int *route;   /* UTIL_SHARDS_MAX entries */
+	int failed;         /* CAIRN_ENOMEM when a buffer could not grow */
+};
 
 static int walk_cb(const db_revocation_t *r, void *arg)
 {
 	struct walk *w = arg;
+	size_t i;
+	int s, rc;
 
 	if (r->serial_len == 0 || r->serial_len > DB_SERIAL_MAX || r->reason < 0 || r->reason > 10)
 		return CAIRN_EDB;
-	if (w->p->delta_base == 0 ? r->reason == 8 : r->revoked_at < w->p->delta_since)
-		return 0; /* a released hold (full CRL), or unchanged since the base (delta) */
-	if (w->p->idp_url != NULL && util_serial_shard(r->serial, r->serial_len, NULL) != w->p->shard)
-		return 0; /* another shard's */
-	if (!w->p->keep_expired && r->not_after > 0 && r->not_after < w->p->this_update) {
-		w->skipped++;
-		return 0;
-	}
-	w->size += entry(w, r);
-	w->entries++;
+	for (i = 0; i < w->n; i++)
+		if (w->bs[i].p->idp_url == NULL && (rc = add(&w->bs[i], r)) != 0)
+			return w->failed = rc;
+	s = util_serial_shard(r->serial, r->serial_len, NULL);
+	if (s >= 0 && w->route[s] >= 0 && (rc = add(&w->bs[w->route[s]], r)) != 0)
+		return w->failed = rc;
 	return 0;
 }
 
@@ -227,75 +276,62 @@ static uint8_t *put(uint8_t *q, const void *src, int n)
 	return q + n;
 }
 
-int crl_build(db_txn_t *txn, const crl_params_t *p, uint8_t **der, size_t *len, crl_stats_t *stats,
-	      cairn_err_t *err)
+/* Bytes reserved in front of the entries: outer and TBS SEQUENCE headers, version,
+ * algorithm, issuer, times and the entry list's header (a header is at most 10 bytes). */
+static size_t head_size(const struct parts *pt)
 {
-	struct parts pt = { 0 };
-	struct walk w = { .p = p };
+	return 10 + 10 + 3 + (size_t)pt->alg_len + (size_t)pt->name_len + (size_t)pt->tu_len +
+	       (size_t)pt->nu_len + 10;
+}
+
+/* Writes the header in front of b's entries, the extensions after them, signs, and moves
+ * the CRL to the start of b->buf: *len its size. */
+static int finish(struct builder *b, const struct parts *pt, size_t *len, cairn_err_t *err)
+{
+	const crl_params_t *p = b->p;
+	size_t list = b->used - b->head, list_len = b->entries > 0 ? crl_der_tlv_size(list) : 0;
+	size_t tbs_content = 3 + (size_t)pt->alg_len + (size_t)pt->name_len + (size_t)pt->tu_len +
+			     (size_t)pt->nu_len + list_len + crl_der_tlv_size((size_t)pt->exts_len);
+	size_t tbs_len = crl_der_tlv_size(tbs_content);
+	size_t pre = tbs_len - tbs_content + 3 + (size_t)pt->alg_len + (size_t)pt->name_len +
+		     (size_t)pt->tu_len + (size_t)pt->nu_len + (list_len - list);
+	size_t sig_max = (size_t)EVP_PKEY_get_size(p->key), sig_len = sig_max, tbs_at, outer, start;
 	EVP_MD_CTX *mctx = NULL;
-	uint8_t *buf = NULL, *tbs, *q;
-	size_t tbs_content, tbs_len, list_len, sig_max = 0, sig_len, outer, start, cap;
+	uint8_t *tbs, *q;
 	int rc;
 
-	*der = NULL;
-	if (txn == NULL || p == NULL || p->issuer == NULL || p->cert == NULL || p->key == NULL ||
-	    p->next_update <= p->this_update)
-		return cairn_err_set(err, CAIRN_EINVAL, "crl_build: bad parameters");
-	if ((rc = encode_parts(p, &pt, err)) != 0)
-		goto out;
-	/* Walk 1: how many bytes the entries take. */
-	if ((rc = db_revocations(txn, p->issuer, walk_cb, &w)) != 0) {
-		cairn_err_set(err, rc, "crl: reading the revoked index of %s: %s", p->issuer,
-			      cairn_strerror(rc));
-		goto out;
-	}
-	list_len = w.entries > 0 ? crl_der_tlv_size(w.size) : 0;
-	tbs_content = 3 + (size_t)pt.alg_len + (size_t)pt.name_len + (size_t)pt.tu_len +
-		      (size_t)pt.nu_len + list_len + crl_der_tlv_size((size_t)pt.exts_len);
-	tbs_len = crl_der_tlv_size(tbs_content);
-	sig_max = (size_t)EVP_PKEY_get_size(p->key);
-	/* Room in front for the outer SEQUENCE header (at most 6 bytes here). */
-	cap = 8 + tbs_len + (size_t)pt.alg_len + sig_max + 16;
-	if ((buf = malloc(cap)) == NULL) {
-		rc = cairn_err_set(err, CAIRN_ENOMEM, "crl: %zu bytes for the %s CRL", cap, p->issuer);
-		goto out;
-	}
-	tbs = q = buf + 8;
+	if (pre + 10 > b->head)
+		return cairn_err_set(err, CAIRN_EINVAL, "crl: internal size mismatch");
+	/* After the entries: extensions, then signatureAlgorithm and the signature. */
+	if (reserve(b, crl_der_tlv_size((size_t)pt->exts_len) + (size_t)pt->alg_len + 1 + 5 + 1 +
+			       sig_max) != 0)
+		return cairn_err_set(err, CAIRN_ENOMEM, "crl: no memory for the %s CRL", p->issuer);
+	tbs_at = b->head - pre;
+	tbs = q = b->buf + tbs_at;
 	q = crl_der_hdr(q, 0x30, tbs_content);
 	*q++ = 0x02, *q++ = 0x01, *q++ = 0x01; /* version v2 */
-	q = put(q, pt.alg, pt.alg_len);
-	q = put(q, pt.name, pt.name_len);
-	q = put(q, pt.tu, pt.tu_len);
-	q = put(q, pt.nu, pt.nu_len);
-	if (w.entries > 0) {
-		/* Walk 2, same snapshot: write the entries. */
-		size_t expect = w.size, n = w.entries;
-		q = crl_der_hdr(q, 0x30, w.size);
-		w.out = q;
-		w.size = w.entries = w.skipped = 0;
-		if ((rc = db_revocations(txn, p->issuer, walk_cb, &w)) != 0 || w.size != expect ||
-		    w.entries != n) {
-			rc = cairn_err_set(err, CAIRN_EDB, "crl: the revoked index changed under a read txn");
-			goto out;
-		}
-		q = w.out;
-	}
-	q = crl_der_hdr(q, 0xa0, (size_t)pt.exts_len);
-	q = put(q, pt.exts, pt.exts_len);
-	if ((size_t)(q - tbs) != tbs_len) {
-		rc = cairn_err_set(err, CAIRN_EINVAL, "crl: internal size mismatch");
-		goto out;
-	}
-	/* Sign the TBS, then signatureAlgorithm and the BIT STRING after it. */
-	q = tbs + tbs_len;
-	q = put(q, pt.alg, pt.alg_len);
-	sig_len = sig_max;
+	q = put(q, pt->alg, pt->alg_len);
+	q = put(q, pt->name, pt->name_len);
+	q = put(q, pt->tu, pt->tu_len);
+	q = put(q, pt->nu, pt->nu_len);
+	if (b->entries > 0)
+		q = crl_der_hdr(q, 0x30, list);
+	if (q != b->buf + b->head)
+		return cairn_err_set(err, CAIRN_EINVAL, "crl: internal size mismatch");
+	q = b->buf + b->used;
+	q = crl_der_hdr(q, 0xa0, (size_t)pt->exts_len);
+	q = put(q, pt->exts, pt->exts_len);
+	if ((size_t)(q - tbs) != tbs_len)
+		return cairn_err_set(err, CAIRN_EINVAL, "crl: internal size mismatch");
+	q = put(q, pt->alg, pt->alg_len);
 	mctx = EVP_MD_CTX_new();
-	if (mctx == NULL || EVP_DigestSignInit(mctx, NULL, pt.md, NULL, p->key) != 1 ||
+	if (mctx == NULL || EVP_DigestSignInit(mctx, NULL, pt->md, NULL, p->key) != 1 ||
 	    EVP_DigestSign(mctx, q + 1 + 5 + 1, &sig_len, tbs, tbs_len) != 1) {
 		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "crl: signing the %s CRL failed", p->issuer);
-		goto out;
+		EVP_MD_CTX_free(mctx);
+		return rc;
 	}
+	EVP_MD_CTX_free(mctx);
 	/* The signature was written after a maximal header: move it behind the real one. */
 	{
 		uint8_t *sig = q + 1 + 5 + 1, *h = crl_der_hdr(q, 0x03, sig_len + 1);
@@ -304,20 +340,97 @@ int crl_build(db_txn_t *txn, const crl_params_t *p, uint8_t **der, size_t *len, 
 		q = h + sig_len;
 	}
 	outer = (size_t)(q - tbs);
-	start = 8 - (crl_der_tlv_size(outer) - outer);
-	crl_der_hdr(buf + start, 0x30, outer);
-	memmove(buf, buf + start, (size_t)(q - buf) - start);
-	*der = buf;
-	*len = (size_t)(q - buf) - start;
-	buf = NULL;
-	if (stats != NULL) {
-		stats->entries = w.entries;
-		stats->skipped_expired = w.skipped;
+	start = tbs_at - (crl_der_tlv_size(outer) - outer);
+	crl_der_hdr(b->buf + start, 0x30, outer);
+	*len = (size_t)(q - b->buf) - start;
+	memmove(b->buf, b->buf + start, *len);
+	return 0;
+}
+
+static int check_params(const crl_params_t *p)
+{
+	return p != NULL && p->issuer != NULL && p->cert != NULL && p->key != NULL &&
+	       p->next_update > p->this_update &&
+	       (p->idp_url == NULL || (p->shard >= 0 && p->shard < UTIL_SHARDS_MAX));
+}
+
+int crl_build_set(db_txn_t *txn, const crl_params_t *const *ps, size_t n, uint8_t **der,
+		  size_t *len, crl_stats_t *stats, cairn_err_t *err)
+{
+	struct builder *bs = NULL;
+	struct parts *pts = NULL;
+	struct walk w = { 0 };
+	int route[UTIL_SHARDS_MAX];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++)
+		der[i] = NULL;
+	for (i = 0; i < UTIL_SHARDS_MAX; i++)
+		route[i] = -1;
+	if (txn == NULL || n == 0 || n > INT_MAX)
+		return cairn_err_set(err, CAIRN_EINVAL, "crl_build: bad parameters");
+	for (i = 0; i < n; i++) {
+		if (!check_params(ps[i]) || strcmp(ps[i]->issuer, ps[0]->issuer) != 0 ||
+		    (ps[i]->idp_url != NULL && route[ps[i]->shard] >= 0))
+			return cairn_err_set(err, CAIRN_EINVAL, "crl_build: bad parameters");
+		if (ps[i]->idp_url != NULL)
+			route[ps[i]->shard] = (int)i;
 	}
-	rc = 0;
+	if ((bs = calloc(n, sizeof(*bs))) == NULL || (pts = calloc(n, sizeof(*pts))) == NULL) {
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		bs[i].p = ps[i];
+		if ((rc = encode_parts(ps[i], &pts[i], err)) != 0)
+			goto out;
+		bs[i].head = bs[i].used = head_size(&pts[i]);
+		if (reserve(&bs[i], 0) != 0) {
+			rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	/* The one walk. */
+	w.bs = bs;
+	w.n = n;
+	w.route = route;
+	if ((rc = db_revocations(txn, ps[0]->issuer, walk_cb, &w)) != 0) {
+		if (w.failed != 0)
+			cairn_err_set(err, rc, "crl: no memory for the %s CRLs", ps[0]->issuer);
+		else
+			cairn_err_set(err, rc, "crl: reading the revoked index of %s: %s",
+				      ps[0]->issuer, cairn_strerror(rc));
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((rc = finish(&bs[i], &pts[i], &len[i], err)) != 0)
+			goto out;
+		if (stats != NULL) {
+			stats[i].entries = bs[i].entries;
+			stats[i].skipped_expired = bs[i].skipped;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		uint8_t *shrunk = realloc(bs[i].buf, len[i]);
+		der[i] = shrunk != NULL ? shrunk : bs[i].buf;
+		bs[i].buf = NULL;
+	}
 out:
-	EVP_MD_CTX_free(mctx);
-	free(buf);
-	parts_free(&pt);
+	for (i = 0; bs != NULL && i < n; i++)
+		free(bs[i].buf);
+	for (i = 0; pts != NULL && i < n; i++)
+		parts_free(&pts[i]);
+	free(bs);
+	free(pts);
 	return rc;
+}
+
+int crl_build(db_txn_t *txn, const crl_params_t *p, uint8_t **der, size_t *len, crl_stats_t *stats,
+	      cairn_err_t *err)
+{
+	*der = NULL;
+	if (!check_params(p))
+		return cairn_err_set(err, CAIRN_EINVAL, "crl_build: bad parameters");
+	return crl_build_set(txn, &p, 1, der, len, stats, err);
 }

@@ -55,8 +55,8 @@ typedef struct crl_stats {
  * a shard CRL, which lists only its shard's entries); released holds (reason
  * removeFromCRL in the index) are left out of full CRLs; signed
  * with ECDSA-SHA256/384 or RSA-SHA256 after the key. Entries are streamed:
- * two walks of the index (size, then write) into one exact-size buffer, so
- * memory is the CRL itself plus a constant. The DER is emitted here (DESIGN.md
+ * one walk of the index into a buffer that doubles as it fills (pages never
+ * written are never resident), so memory is the CRL itself plus a constant. The DER is emitted here (DESIGN.md
  * allows it on this measured hot path); tests parse every output back with
  * OpenSSL. *der is malloc'd (caller frees). stats may be NULL.
  * Returns 0, CAIRN_EINVAL, CAIRN_EDB, CAIRN_ECRYPTO, CAIRN_ENOMEM.
@@ -64,6 +64,18 @@ typedef struct crl_stats {
  */
 int crl_build(db_txn_t *txn, const crl_params_t *p, uint8_t **der, size_t *len, crl_stats_t *stats,
 	      cairn_err_t *err) CAIRN_WUR;
+
+/*
+ * crl_build for n CRLs of one issuer in ONE walk of its revoked index: each entry goes
+ * to every CRL of the whole issuer among ps (full, delta) and to the one shard CRL its
+ * serial names, if that shard is among ps. All ps[i]->issuer must be equal and no shard
+ * may appear twice. Memory: each CRL holds its own entries only, so n shard CRLs
+ * together take about what one full CRL does (plus 64 KiB each before they grow).
+ * der[i], len[i] and stats[i] (stats may be NULL) receive CRL i; on failure every
+ * der[i] is NULL. Returns the codes of crl_build. Thread-safe (txn per thread).
+ */
+int crl_build_set(db_txn_t *txn, const crl_params_t *const *ps, size_t n, uint8_t **der,
+		  size_t *len, crl_stats_t *stats, cairn_err_t *err) CAIRN_WUR;
 
 /* ---- the daemon's CRL service ---- */
 

@@ -116,11 +116,11 @@ static void meta_key(char *out, size_t cap, const char *issuer)
 struct number_op {
 	const char *issuer;
 	uint64_t number; /* out: the number just taken */
+	size_t n;        /* number_op_run: this op and the n - 1 after it, in one txn */
 };
 
-static int number_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+static int number_take(db_txn_t *txn, struct number_op *op, cairn_err_t *err)
 {
-	struct number_op *op = arg;
 	char key[64];
 	const void *v;
 	size_t vlen;
@@ -136,6 +136,17 @@ static int number_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_EDB, "crl: bad %s in meta", key);
 	db_be64_put(buf, op->number);
 	return db_put(txn, DB_META, key, strlen(key), buf, sizeof(buf), 0);
+}
+
+static int number_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct number_op *op = arg;
+	size_t i, n = op->n;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = number_take(txn, &op[i], err);
+	return rc;
 }
 
 static uint64_t stored_number(crl_t *c, const char *issuer)
@@ -167,8 +178,9 @@ static uint64_t stored_number(crl_t *c, const char *issuer)
 #define PUB_LEN (32 + 32 + 24 + 1)
 
 struct pub_op {
-	const char *issuer;
+	const char *issuer;      /* NULL: nothing to record */
 	uint8_t val[PUB_LEN];
+	size_t n;                /* pub_op_run: this op and the n - 1 after it, in one txn */
 };
 
 static void pub_key(char *out, size_t cap, const char *issuer)
@@ -180,10 +192,17 @@ static int pub_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct pub_op *op = arg;
 	char key[80];
+	size_t i, n = op->n;
+	int rc = 0;
 	(void)err;
 
-	pub_key(key, sizeof(key), op->issuer);
-	return db_put(txn, DB_META, key, strlen(key), op->val, sizeof(op->val), 0);
+	for (i = 0; rc == 0 && i < n; i++) {
+		if (op[i].issuer == NULL)
+			continue;
+		pub_key(key, sizeof(key), op[i].issuer);
+		rc = db_put(txn, DB_META, key, strlen(key), op[i].val, sizeof(op[i].val), 0);
+	}
+	return rc;
 }
 
 /* The record's hash of the issuer certificate; for a shard CRL (url non-NULL), of that
@@ -206,23 +225,23 @@ static int cert_sha256(X509 *cert, const char *url, uint8_t out[32])
 	return ok ? 0 : -1;
 }
 
-/* Records the full or shard CRL just published under key name (best effort: without
- * it a restart parses a full CRL and rebuilds a shard). */
-static void record_published(crl_t *c, const struct crl_iss *is, const char *name,
-			     const crl_params_t *p, const uint8_t *der, size_t len)
+/* The record of the full or shard CRL just published under key name, in *op (op->issuer
+ * left NULL when it cannot be made). Written by the caller, best effort: without it a
+ * restart parses a full CRL and rebuilds a shard. */
+static void record_published(const struct crl_iss *is, const char *name,
+			     const crl_params_t *p, const uint8_t *der, size_t len,
+			     struct pub_op *op)
 {
-	struct pub_op op = { name, { 0 } };
-
-	if (cert_sha256(is->cert, p->idp_url, op.val + 32) != 0 ||
-	    EVP_Digest(der, len, op.val, NULL, EVP_sha256(), NULL) != 1) {
+	if (cert_sha256(is->cert, p->idp_url, op->val + 32) != 0 ||
+	    EVP_Digest(der, len, op->val, NULL, EVP_sha256(), NULL) != 1) {
 		ERR_clear_error();
 		return;
 	}
-	db_be64_put(op.val + 64, p->number);
-	db_be64_put(op.val + 72, (uint64_t)p->this_update);
-	db_be64_put(op.val + 80, (uint64_t)p->next_update);
-	op.val[88] = p->freshest_url != NULL;
-	(void)!db_write(c->db, pub_op_run, &op, NULL);
+	db_be64_put(op->val + 64, p->number);
+	db_be64_put(op->val + 72, (uint64_t)p->this_update);
+	db_be64_put(op->val + 80, (uint64_t)p->next_update);
+	op->val[88] = p->freshest_url != NULL;
+	op->issuer = name;
 }
 
 /* 1 and the CRL's number and times when data is the file record_published described
@@ -278,75 +297,174 @@ static int slot_write(const struct crl_slot *slot, const uint8_t *der, size_t le
 	return 0;
 }
 
-int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
-{
-	struct crl_iss *is = NULL;
-	struct crl_slot *slot = find_slot(c, name, &is);
-	struct number_op op = { NULL, 0 };
-	crl_params_t p;
-	db_txn_t *txn = NULL;
-	uint8_t *der = NULL;
-	size_t len = 0;
-	int rc, delta, shard;
+/* The parts of one rebuild_slots call, allocated together. */
+struct rebuild {
+	struct number_op *nums;
+	crl_params_t *ps;
+	const crl_params_t **pp;
+	uint8_t **der;
+	size_t *len;
+	struct pub_op *pubs;
+	int *rc;
+};
 
-	if (slot == NULL)
-		return cairn_err_set(err, CAIRN_ENOENT, "no CRL named %s", name ? name : "");
-	delta = slot == &is->delta;
-	shard = slot->shard;
-	/* Full and delta CRLs share one number sequence (RFC 5280 §5.2.3); a shard is a
-	 * scope of its own (its IDP) with its own sequence. */
-	op.issuer = shard >= 0 ? slot->name : is->name;
+static void rebuild_free(struct rebuild *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; r->der != NULL && i < n; i++)
+		free(r->der[i]);
+	free(r->nums);
+	free(r->ps);
+	free(r->pp);
+	free(r->der);
+	free(r->len);
+	free(r->pubs);
+	free(r->rc);
+}
+
+/*
+ * Rebuilds the n CRLs slots (of issuer is: its full CRL or delta, and any of its shards)
+ * in ONE walk of its revoked index (crl_build_set): their next CRL numbers are committed
+ * first in one db_write (numbers never repeat, even after a crash), then the CRLs are
+ * built, each written atomically to its file (and the tree) with its thisUpdate as
+ * modification time and served, and their records committed in one more db_write. A
+ * slot that failed is due again in a minute. Returns 0 or the first failure's code.
+ */
+static int rebuild_slots(crl_t *c, struct crl_iss *is, struct crl_slot *const *slots, size_t n,
+			 cairn_err_t *err)
+{
+	struct rebuild r = { 0 };
+	db_txn_t *txn = NULL;
+	int64_t now = (int64_t)time(NULL);
+	size_t i;
+	int rc = 0, delta;
+
+	if ((r.nums = calloc(n, sizeof(*r.nums))) == NULL || (r.ps = calloc(n, sizeof(*r.ps))) == NULL ||
+	    (r.pp = calloc(n, sizeof(*r.pp))) == NULL || (r.der = calloc(n, sizeof(*r.der))) == NULL ||
+	    (r.len = calloc(n, sizeof(*r.len))) == NULL ||
+	    (r.pubs = calloc(n, sizeof(*r.pubs))) == NULL || (r.rc = calloc(n, sizeof(*r.rc))) == NULL) {
+		rebuild_free(&r, n);
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	}
 	pthread_mutex_lock(&c->build_mu);
-	memset(&p, 0, sizeof(p));
 	pthread_mutex_lock(&c->mu);
-	slot->dirty = 0; /* revocations from now on need another build */
-	if (delta) {
-		p.delta_base = is->full.number;
-		p.delta_since = is->full.this_update;
+	for (i = 0; i < n; i++) {
+		crl_params_t *p = &r.ps[i];
+		const struct crl_slot *slot = slots[i];
+
+		slots[i]->dirty = 0; /* revocations from now on need another build */
+		delta = slot == &is->delta;
+		if (delta) {
+			p->delta_base = is->full.number;
+			p->delta_since = is->full.this_update;
+		}
+		/* Full and delta CRLs share one number sequence (RFC 5280 §5.2.3); a shard is a
+		 * scope of its own (its IDP) with its own sequence. */
+		r.nums[i].issuer = slot->shard >= 0 ? slot->name : is->name;
+		p->issuer = is->name;
+		p->cert = is->cert;
+		p->key = is->key;
+		p->this_update = now;
+		p->next_update = now + (delta ? 2 * c->delta_period : c->period + c->overlap);
+		p->keep_expired = c->keep_expired;
+		p->freshest_url = delta || slot->shard >= 0 ? NULL : is->freshest_url;
+		p->idp_url = slot->shard >= 0 ? slot->url : NULL;
+		p->shard = slot->shard;
+		r.pp[i] = p;
 	}
 	pthread_mutex_unlock(&c->mu);
-	if ((rc = db_write(c->db, number_op_run, &op, err)) != 0)
+	r.nums[0].n = n;
+	if ((rc = db_write(c->db, number_op_run, r.nums, err)) != 0)
 		goto out;
-	p.issuer = is->name;
-	p.cert = is->cert;
-	p.key = is->key;
-	p.number = op.number;
-	p.this_update = (int64_t)time(NULL);
-	p.next_update = p.this_update + (delta ? 2 * c->delta_period : c->period + c->overlap);
-	p.keep_expired = c->keep_expired;
-	p.freshest_url = delta || shard >= 0 ? NULL : is->freshest_url;
-	p.idp_url = shard >= 0 ? slot->url : NULL;
-	p.shard = shard;
+	for (i = 0; i < n; i++)
+		r.ps[i].number = r.nums[i].number;
 	if (db_read_begin(c->db, &txn) != 0) {
 		rc = cairn_err_set(err, CAIRN_EDB, "crl: cannot read the database");
 		goto out;
 	}
-	rc = crl_build(txn, &p, &der, &len, NULL, err);
+	rc = crl_build_set(txn, r.pp, n, r.der, r.len, NULL, err);
 	db_txn_end(txn);
 	if (rc != 0)
 		goto out;
-	if ((rc = slot_write(slot, der, len, p.this_update, err)) != 0)
-		goto out;
-	if (!delta)
-		record_published(c, is, op.issuer, &p, der, len);
+	for (i = 0; i < n; i++) {
+		cairn_err_t e = { 0 };
+
+		if ((r.rc[i] = slot_write(slots[i], r.der[i], r.len[i], now, rc == 0 ? err : &e)) != 0) {
+			rc = rc != 0 ? rc : r.rc[i];
+			continue;
+		}
+		if (slots[i] != &is->delta)
+			record_published(is, r.nums[i].issuer, &r.ps[i], r.der[i], r.len[i], &r.pubs[i]);
+	}
+	r.pubs[0].n = n;
+	(void)!db_write(c->db, pub_op_run, r.pubs, NULL);
 	pthread_mutex_lock(&c->mu);
-	free(slot->der);
-	slot->der = der;
-	slot->len = len;
-	slot->this_update = p.this_update;
-	slot->next_update = p.next_update;
-	slot->number = p.number;
-	slot->retry_at = 0;
-	if (!delta && shard < 0 && c->delta_period > 0 && !is->delta.dirty) {
-		/* A new base: the delta follows at once. */
-		is->delta.dirty = 1;
-		is->delta.dirty_at = p.this_update - c->debounce;
+	for (i = 0; i < n; i++) {
+		struct crl_slot *slot = slots[i];
+
+		if (r.rc[i] != 0)
+			continue;
+		r.rc[i] = 1; /* served */
+		free(slot->der);
+		slot->der = r.der[i];
+		r.der[i] = NULL;
+		slot->len = r.len[i];
+		slot->this_update = now;
+		slot->next_update = r.ps[i].next_update;
+		slot->number = r.ps[i].number;
+		slot->retry_at = 0;
+		if (slot == &is->full && c->delta_period > 0 && !is->delta.dirty) {
+			/* A new base: the delta follows at once. */
+			is->delta.dirty = 1;
+			is->delta.dirty_at = now - c->debounce;
+		}
 	}
 	pthread_mutex_unlock(&c->mu);
-	der = NULL;
 out:
+	if (rc != 0) {
+		/* Try again in a minute rather than spinning; the builds are still owed. */
+		pthread_mutex_lock(&c->mu);
+		for (i = 0; i < n; i++) {
+			if (r.rc[i] == 1)
+				continue; /* served above */
+			slots[i]->dirty = 1;
+			slots[i]->dirty_at = now - c->debounce;
+			slots[i]->retry_at = now + 60;
+		}
+		pthread_mutex_unlock(&c->mu);
+	}
 	pthread_mutex_unlock(&c->build_mu);
-	free(der);
+	rebuild_free(&r, n);
+	return rc;
+}
+
+int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
+{
+	struct crl_iss *is = NULL;
+	struct crl_slot *slot = find_slot(c, name, &is);
+
+	if (slot == NULL)
+		return cairn_err_set(err, CAIRN_ENOENT, "no CRL named %s", name ? name : "");
+	return rebuild_slots(c, is, &slot, 1, err);
+}
+
+/* Rebuilds, in one walk, the shards of is for which adopted (may be NULL) says 0. */
+static int rebuild_shards(crl_t *c, struct crl_iss *is, const uint8_t *adopted, cairn_err_t *err)
+{
+	struct crl_slot **slots = calloc(is->n_shards ? is->n_shards : 1, sizeof(*slots));
+	size_t n = 0;
+	unsigned s;
+	int rc = 0;
+
+	if (slots == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	for (s = 0; s < is->n_shards; s++)
+		if (adopted == NULL || !adopted[s])
+			slots[n++] = &is->shards[s];
+	if (n > 0)
+		rc = rebuild_slots(c, is, slots, n, err);
+	free(slots);
 	return rc;
 }
 
@@ -658,6 +776,7 @@ fail:
 static int first_build_shards(crl_t *c, struct crl_iss *is, cairn_err_t *err)
 {
 	int64_t *latest;
+	uint8_t adopted[UTIL_SHARDS_MAX];
 	unsigned s;
 	int rc = 0;
 
@@ -666,9 +785,9 @@ static int first_build_shards(crl_t *c, struct crl_iss *is, cairn_err_t *err)
 	if ((latest = calloc(is->n_shards, sizeof(*latest))) == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	shard_latest(c, is, latest);
-	for (s = 0; rc == 0 && s < is->n_shards; s++)
-		if (!adopt_shard(c, is, &is->shards[s], latest[s]))
-			rc = crl_rebuild(c, is->shards[s].name, err);
+	for (s = 0; s < is->n_shards; s++)
+		adopted[s] = (uint8_t)adopt_shard(c, is, &is->shards[s], latest[s]);
+	rc = rebuild_shards(c, is, adopted, err); /* the others, in one walk */
 	free(latest);
 	return rc;
 }
@@ -898,6 +1017,28 @@ static void consider(struct crl_slot *slot, int64_t period, const crl_t *c, int6
 		*next = d;
 }
 
+/* The slots of is due now that one walk can build with first (an issuer's due slot):
+ * its full CRL or delta and its due shards. The delta of a full CRL in the same set
+ * follows it (its base is that new full CRL). At most 2 + n_shards into out. c->mu held. */
+static size_t due_set(const crl_t *c, struct crl_iss *is, struct crl_slot *first, int64_t now,
+		      struct crl_slot **out)
+{
+	size_t n = 0;
+	unsigned s;
+	int full = due(&is->full, c->period, c->debounce, now) <= now;
+
+	if (full)
+		out[n++] = &is->full;
+	else if (c->delta_period > 0 && due(&is->delta, c->delta_period, c->debounce, now) <= now)
+		out[n++] = &is->delta;
+	for (s = 0; s < is->n_shards; s++)
+		if (due(&is->shards[s], c->period, c->debounce, now) <= now)
+			out[n++] = &is->shards[s];
+	if (n == 0)
+		out[n++] = first;
+	return n;
+}
+
 static void *sched_main(void *arg)
 {
 	crl_t *c = arg;
@@ -907,37 +1048,44 @@ static void *sched_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		int64_t now = (int64_t)time(NULL), next = INT64_MAX;
-		struct crl_slot *next_slot = NULL;
-		char name[48] = "";
+		struct crl_slot *next_slot = NULL, *set[2 + UTIL_SHARDS_MAX];
+		struct crl_iss *next_is = NULL;
+		char name[80] = "";
+		size_t n;
 
 		for (i = 0; i < c->n_iss; i++) {
 			struct crl_iss *is = &c->iss[i];
 			unsigned s;
+			struct crl_slot *was = next_slot;
 
 			consider(&is->full, c->period, c, now, &next, &next_slot);
 			if (c->delta_period > 0)
 				consider(&is->delta, c->delta_period, c, now, &next, &next_slot);
 			for (s = 0; s < is->n_shards; s++)
 				consider(&is->shards[s], c->period, c, now, &next, &next_slot);
+			if (next_slot != was)
+				next_is = is;
 		}
 		if (next_slot == NULL) {
 			struct timespec ts = { .tv_sec = (time_t)next };
 			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 			continue;
 		}
-		snprintf(name, sizeof(name), "%s", next_slot->name);
+		/* Everything of that issuer due now, in one walk of its revoked index. */
+		n = due_set(c, next_is, next_slot, now, set);
+		if (n == 1)
+			snprintf(name, sizeof(name), "the %s CRL", set[0]->name);
+		else
+			snprintf(name, sizeof(name), "%zu CRLs of %s (one walk)", n, next_is->name);
 		pthread_mutex_unlock(&c->mu);
 		memset(&err, 0, sizeof(err));
-		if (crl_rebuild(c, name, &err) != 0) {
-			log_error("crl", "rebuilding the %s CRL: %s", name, cairn_err_msg(&err));
+		if (rebuild_slots(c, next_is, set, n, &err) != 0) {
+			/* rebuild_slots made the failed ones due again in a minute. */
+			log_error("crl", "rebuilding %s: %s", name, cairn_err_msg(&err));
 			pthread_mutex_lock(&c->mu);
-			/* Try again in a minute rather than spinning; the build is still owed. */
-			next_slot->dirty = 1;
-			next_slot->dirty_at = now - c->debounce;
-			next_slot->retry_at = now + 60;
 			continue;
 		}
-		log_info("crl", "published the %s CRL", name);
+		log_info("crl", "published %s", name);
 		pthread_mutex_lock(&c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);

@@ -2,7 +2,7 @@
 # ocsp: the OCSP responder — request parsing, pre-signed response cache, signing.
 noinst_LTLIBRARIES += libocsp.la
 libocsp_la_SOURCES = ocsp/ocsp.h ocsp/ocsp_int.h ocsp/respond.c ocsp/cache.c ocsp/signer.c \
-	ocsp/publish.c
+	ocsp/publish.c ocsp/prune.c
 
 check_PROGRAMS += tests/unit/test_ocsp
 TESTS += tests/unit/test_ocsp

@@ -178,7 +178,8 @@ int ocsp_pub_add_issuer(ocsp_pub_t *p, const char *name, X509 *cert) CAIRN_WUR;
 typedef struct ocsp_pub_stats {
 	uint64_t written;   /* answers written (two names each) */
 	uint64_t unchanged; /* already in the tree (same size and thisUpdate) */
-	uint64_t removed;   /* answers of expired certificates removed */
+	uint64_t removed;   /* answers of expired certificates removed (and files pruned:
+	                       ocsp_prune) */
 	uint64_t skipped;   /* stale or not matching the certificate's status: left alone */
 	uint64_t failed;    /* files that could not be written */
 } ocsp_pub_stats_t;
@@ -188,15 +189,49 @@ typedef struct ocsp_pub_stats {
 int ocsp_pub_all(ocsp_pub_t *p, ocsp_pub_stats_t *st, cairn_err_t *err) CAIRN_WUR;
 /* Starts the publisher thread: one ocsp_pub_all pass first, then the serials given to
  * ocsp_pub_changed, at most delay seconds after the first of a batch (a full pass again
- * when more than its queue holds were changed). Returns 0 or CAIRN_EIO. */
+ * when more than its queue holds were changed); and, beside it, one ocsp_pub_prune of
+ * the tree (a crash's leftovers), which logs what it did. Returns 0 or CAIRN_EIO. */
 int ocsp_pub_start(ocsp_pub_t *p, cairn_err_t *err) CAIRN_WUR;
 /* Queues serial (len bytes, copied) for publishing: its current answer written, or its
  * files removed once the certificate has expired. Thread-safe; never blocks on files. */
 void ocsp_pub_changed(ocsp_pub_t *p, const uint8_t *serial, size_t len);
 /* Counters since ocsp_pub_new. Thread-safe. */
 void ocsp_pub_stats(ocsp_pub_t *p, ocsp_pub_stats_t *st);
-/* Stops the thread (the queue is written first) and frees. NULL is a no-op. */
+/* Stops the threads (the queue is written first) and frees. NULL is a no-op. */
 void ocsp_pub_free(ocsp_pub_t *p);
+
+/* ---- pruning a published tree (prune.c) ---- */
+typedef struct ocsp_prune_issuer {
+	const char *name;         /* the CA's name in the db ("issuing", ...) */
+	X509 *cert;               /* borrowed */
+} ocsp_prune_issuer_t;
+
+typedef struct ocsp_prune_config {
+	db_t *db;                 /* borrowed */
+	const char *dir;          /* the tree's root, absolute */
+	const ocsp_prune_issuer_t *issuers;
+	size_t n_issuers;
+	int (*stop)(void *arg);   /* may be NULL: non-zero ends the walk early */
+	void *stop_arg;
+} ocsp_prune_config_t;
+
+/*
+ * Removes from the tree at cfg->dir what a crash or the database's own clean-up left
+ * behind, and nothing else: temporary files of cairn's names ("NAME.tmp.PID" under
+ * ocsp/, crl/ and ca/) whose process is gone, and answer files under ocsp/ that are an
+ * OCSP response of one of cfg's issuers, stored under the very name cairn gives that
+ * answer, for a serial the db no longer holds (or holds as expired or of another CA).
+ * Anything else — other names, symlinks (never followed), files that do not parse — is
+ * left alone, and a GET-path directory is removed only when this walk emptied it. The
+ * root must be a directory owned by this user, not a symlink. Memory: 1024 answers per
+ * check and one descriptor per directory level. st->removed counts the files removed
+ * (st may be NULL). Returns 0, CAIRN_EDENIED (the root), CAIRN_EINVAL, CAIRN_EIO,
+ * CAIRN_ENOMEM, CAIRN_ECRYPTO. Thread-safe (one read txn at a time).
+ */
+int ocsp_prune(const ocsp_prune_config_t *cfg, ocsp_pub_stats_t *st, cairn_err_t *err) CAIRN_WUR;
+/* ocsp_prune of p's tree with p's issuers, on the calling thread (cairn publish --to);
+ * ocsp_pub_start runs it on a thread of its own. */
+int ocsp_pub_prune(ocsp_pub_t *p, ocsp_pub_stats_t *st, cairn_err_t *err) CAIRN_WUR;
 /* What the refresher does each tick once the due index is complete: reads the due index
  * (DB_OCSP_DUE) up to now in batches, re-signs the SHA-1 answers at half-life and signs
  * new certificates' first ones, drops the answers of expired certificates and any other

@@ -118,6 +118,9 @@ int ocsp_cache_current(const ocsp_state_t *st, const uint8_t *v, size_t vlen, ti
  * it in last/last_len (DB_SERIAL_MAX + 1 bytes) as where to resume. */
 int ocsp_walk_step(const void *key, size_t klen, int *skip_first, uint8_t *last,
 		   size_t *last_len);
+/* The CertID's serial as stored in the db (minimal big-endian bytes); 0, or -1 when it
+ * cannot be one of ours. */
+int ocsp_cid_serial(OCSP_CERTID *cid, uint8_t out[DB_SERIAL_MAX], size_t *len);
 /* Reads the state of serial for issuer i in txn. */
 void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *serial,
 		     size_t len, ocsp_state_t *st);

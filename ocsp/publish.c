@@ -34,8 +34,8 @@ struct ocsp_pub {
 
 	pthread_mutex_t mu;         /* the queue and the thread's state */
 	pthread_cond_t cv;
-	pthread_t thread;
-	int started, stopping;
+	pthread_t thread, prune_thread;
+	int started, prune_started, stopping;
 	int full;                   /* a whole pass is owed (start-up, queue overflow) */
 	ocsp_state_t *queue;        /* serials only */
 	size_t n_queue;
@@ -433,6 +433,45 @@ static void *pub_main(void *arg)
 	return NULL;
 }
 
+static int stop_cb(void *arg)
+{
+	return stopping(arg);
+}
+
+int ocsp_pub_prune(ocsp_pub_t *p, ocsp_pub_stats_t *st, cairn_err_t *err)
+{
+	ocsp_prune_issuer_t iss[OCSP_MAX_ISSUERS];
+	ocsp_prune_config_t cfg = { p->db, p->dir, iss, atomic_load(&p->n_iss), stop_cb, p };
+	ocsp_pub_stats_t got = { 0 };
+	size_t i;
+	int rc;
+
+	for (i = 0; i < cfg.n_issuers; i++)
+		iss[i] = (ocsp_prune_issuer_t){ p->iss[i].name, p->iss[i].cert };
+	rc = ocsp_prune(&cfg, &got, err);
+	pthread_mutex_lock(&p->st_mu);
+	p->total.removed += got.removed;
+	pthread_mutex_unlock(&p->st_mu);
+	if (st != NULL)
+		*st = got;
+	return rc;
+}
+
+/* The start-up prune, beside the publisher: the listeners never wait for it. */
+static void *prune_main(void *arg)
+{
+	ocsp_pub_t *p = arg;
+	ocsp_pub_stats_t st = { 0 };
+	cairn_err_t err = { 0 };
+
+	if (ocsp_pub_prune(p, &st, &err) != 0)
+		log_error("ocsp", "pruning %s: %s", p->dir, cairn_err_msg(&err));
+	else
+		log_info("ocsp", "pruned %s: %lu stray files removed", p->dir,
+			 (unsigned long)st.removed);
+	return NULL;
+}
+
 int ocsp_pub_start(ocsp_pub_t *p, cairn_err_t *err)
 {
 	int rc = pthread_create(&p->thread, NULL, pub_main, p);
@@ -441,6 +480,10 @@ int ocsp_pub_start(ocsp_pub_t *p, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_EIO, "ocsp: cannot start the publisher: %s",
 				     strerror(rc));
 	p->started = 1;
+	if ((rc = pthread_create(&p->prune_thread, NULL, prune_main, p)) != 0)
+		log_warn("ocsp", "cannot start pruning %s: %s", p->dir, strerror(rc));
+	else
+		p->prune_started = 1;
 	return 0;
 }
 
@@ -456,6 +499,8 @@ void ocsp_pub_free(ocsp_pub_t *p)
 	pthread_mutex_unlock(&p->mu);
 	if (p->started)
 		pthread_join(p->thread, NULL);
+	if (p->prune_started)
+		pthread_join(p->prune_thread, NULL);
 	for (i = 0; i < p->n_iss; i++)
 		X509_free(p->iss[i].cert);
 	free(p->queue);

@@ -175,8 +175,7 @@ static int match_issuer(const ocsp_t *o, const OCSP_CERTID *cid, int *alg)
 	return -1;
 }
 
-/* The CertID's serial as stored in the db; -1 when it cannot be one of ours. */
-static int cid_serial(OCSP_CERTID *cid, uint8_t out[DB_SERIAL_MAX], size_t *len)
+int ocsp_cid_serial(OCSP_CERTID *cid, uint8_t out[DB_SERIAL_MAX], size_t *len)
 {
 	ASN1_INTEGER *ai = NULL;
 	BIGNUM *bn;
@@ -436,7 +435,7 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 			reply_status(reply, OCSP_RESPONSE_STATUS_INTERNALERROR);
 			goto out;
 		}
-		if (cid_serial(cid, serial, &slen) == 0) {
+		if (ocsp_cid_serial(cid, serial, &slen) == 0) {
 			ocsp_read_state(txn, &o->iss[iss[k]], serial, slen, &st[k]);
 		} else {
 			memset(&st[k], 0, sizeof(st[k]));
@@ -506,7 +505,7 @@ void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
 		size_t slen;
 		int alg, i = match_issuer(o, cid, &alg);
 
-		if (i >= 0 && cid_serial(cid, serial, &slen) == 0) {
+		if (i >= 0 && ocsp_cid_serial(cid, serial, &slen) == 0) {
 			answer_one(o, (size_t)i, alg, serial, slen, now, reply);
 			goto out;
 		}

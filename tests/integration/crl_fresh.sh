@@ -37,9 +37,12 @@ wait_rebuilt() {
 crl_conf 60 0
 ca_serve "$D" || bail "cairn serve did not start"
 fetch || bail "no CRL served"
+ca_stop
+# The one the restart adopts is the last one published (a 60-second CRL is rebuilt again
+# and again while the daemon runs, so the one fetched above may be older).
+openssl crl -inform DER -in "$D/crl/issuing.crl" -out "$WORK/cur.crl.pem" || bail "no CRL published"
 n1=$(number)
 nu1=$(stamp nextupdate)
-ca_stop
 
 # Restart at once with a day-long period: the daemon adopts the 60-second CRL (same
 # number), and must rebuild it before that CRL's nextUpdate, not a day later.

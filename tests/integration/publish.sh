@@ -4,7 +4,9 @@
 # crl.publish on a daemon with seeded and issued certificates; OCSP GET through nginx (raw and
 # percent-encoded base64) verified by openssl with RFC 5019 headers; a revocation reaches the
 # tree within ocsp.publish_delay; the CRL from nginx lists it; every file parses, no temporary
-# file is left or served; `cairn publish --to` writes the same tree once.
+# file is left or served; `cairn publish --to` writes the same tree once; a restart prunes
+# stray temporaries and stale answers (never symlinks or others' files); a kill -9 while
+# publishing leaves a tree nginx serves after the restart.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
 
@@ -311,6 +313,128 @@ req beta -cert "$WORK/beta.pem" || bail "openssl ocsp -reqout failed"
 ok "a certificate of the new issuing CA: its answer is in the tree within the delay + 5 s" \
 	until_ok $(((DELAY + 5) * 10)) fetch beta b64 "$WORK/b1"
 ok "  ... verifies under the root, good" verify "$WORK/b1" good -cert "$WORK/beta.pem"
+
+# Pruning after a crash (ocsp/prune.c): what a crash or the sweep left behind goes at the
+# next start, in the background; nothing cairn did not write is touched.
+# A signed answer for a serial the db does not hold (as if the sweep dropped it while the
+# daemon was down), and another one to hide behind a symlink.
+ISSUING2=$ISSUING ISSUING1=$D/ca/issuing.pem
+ISSUING=$ISSUING1
+# alpha_revoked: revoked_alpha with alpha's issuer (the first issuing CA).
+alpha_revoked() { ISSUING=$ISSUING1; revoked_alpha; r=$?; ISSUING=$ISSUING2; return $r; }
+GHOST=5c0a0102030405060708090a0b0c0d0e
+GHOST2=5c0a1112131415161718191a1b1c1d1e
+for g in $GHOST $GHOST2; do
+	openssl ocsp -issuer "$ISSUING" -serial "0x$g" -no_nonce -url "$HTTP_URL/ocsp" \
+		-respout "$WORK/$g.der" >/dev/null 2>&1
+	req "$g" -serial "0x$g" || bail "openssl ocsp -reqout failed"
+done
+ok "the daemon signs an answer for a serial it does not hold (the planted stale answer)" python3 -c "
+import sys
+from cryptography.x509 import ocsp
+r = ocsp.load_der_ocsp_response(open(sys.argv[1], 'rb').read())
+assert r.serial_number == int(sys.argv[2], 16)" "$WORK/$GHOST.der" "$GHOST"
+ISSUING=$ISSUING2
+ca_stop
+# tree_names NAME: the GET and hash paths of NAME's request in the tree.
+tree_get() { echo "$TREE/ocsp/$(sed 's|//*|/|g' "$WORK/$1.b64")"; }
+tree_hash() { h=$(sha256sum "$WORK/$1.req" | cut -c1-64); echo "$TREE/ocsp/sha256/$(echo "$h" | cut -c1-2)/$h"; }
+DEAD=$(sh -c 'echo $$') # a process that has exited
+STALE_GET=$(tree_get "$GHOST") STALE_HASH=$(tree_hash "$GHOST")
+mkdir -p "$(dirname "$STALE_GET")" "$(dirname "$STALE_HASH")"
+cp "$WORK/$GHOST.der" "$STALE_GET"
+cp "$WORK/$GHOST.der" "$STALE_HASH"
+STRAY=$ALPHA_FILE.tmp.$DEAD
+printf 'half an answer' >"$STRAY"
+CRL_STRAY=$TREE/crl/issuing.crl.tmp.$DEAD
+cp "$TREE/crl/issuing.crl" "$CRL_STRAY"
+LIVE_TMP=$ALPHA_FILE.tmp.$$ # this shell is alive: its temporary may be in use
+printf 'in use' >"$LIVE_TMP"
+# A symlink under the stale answer's names, pointing out of the tree; an operator's files;
+# the stale answer under a name cairn would not give it.
+cp "$WORK/$GHOST2.der" "$WORK/outside.der"
+LINK_GET=$(tree_get "$GHOST2")
+mkdir -p "$(dirname "$LINK_GET")"
+ln -s "$WORK/outside.der" "$LINK_GET"
+ln -s "$WORK/outside.der" "$STALE_HASH.tmp.$DEAD.x"
+mkdir -p "$(dirname "$(tree_hash "$GHOST2")")"
+ln -s "$WORK/outside.der" "$(tree_hash "$GHOST2")"
+echo '<h1>revocation data</h1>' >"$TREE/index.html"
+echo 'operator notes' >"$TREE/ocsp/notes.tmp.$DEAD"
+mkdir -p "$TREE/ocsp/sha256/00"
+WRONG_NAME=$TREE/ocsp/sha256/00/0000000000000000000000000000000000000000000000000000000000000000
+cp "$WORK/$GHOST.der" "$WRONG_NAME"
+ALPHA_HASH=$(tree_hash alpha)
+mv "$D.serve.log" "$D.serve.log.1"
+ca_serve "$D" || bail "cairn serve did not start again"
+ok "the start-up prune runs in the background and says what it removed" \
+	until_ok 300 grep -q "pruned $TREE: [0-9]* stray files removed" "$D.serve.log"
+ok "  ... the stray temporary of an answer is gone" test ! -e "$STRAY"
+ok "  ... the stray temporary of a CRL is gone" test ! -e "$CRL_STRAY"
+ok "  ... the stale answer (a serial the db does not hold) is gone under its GET name" test ! -e "$STALE_GET"
+ok "  ... and under its hash name" test ! -e "$STALE_HASH"
+ok "  ... a temporary of a live process is left alone" test -f "$LIVE_TMP"
+ok "  ... the symlinks are left alone, their target untouched" sh -c "
+	[ -L '$LINK_GET' ] && [ -L '$STALE_HASH.tmp.$DEAD.x' ] && [ -L '$(tree_hash "$GHOST2")' ] &&
+	cmp '$WORK/outside.der' '$WORK/$GHOST2.der'"
+ok "  ... the operator's index.html and notes are left alone" sh -c "
+	[ -f '$TREE/index.html' ] && [ -f '$TREE/ocsp/notes.tmp.$DEAD' ]"
+ok "  ... a stale answer under a name cairn would not give it is left alone" test -f "$WRONG_NAME"
+ok "  ... current answers stay under both names" sh -c "test -f '$ALPHA_HASH' && test -f '$ALPHA_FILE'"
+ok "  ... nginx serves alpha revoked" until_ok 100 alpha_revoked
+rm -f "$LIVE_TMP" "$LINK_GET" "$STALE_HASH.tmp.$DEAD.x" "$(tree_hash "$GHOST2")" "$TREE/index.html" \
+	"$TREE/ocsp/notes.tmp.$DEAD" "$WRONG_NAME"
+
+# cairn publish --to prunes the same way, and refuses a root that is a symlink.
+cp "$WORK/$GHOST.der" "$WORK/once/ocsp/sha256/$(basename "$(dirname "$STALE_HASH")")/$(basename "$STALE_HASH")" 2>/dev/null ||
+	{ mkdir -p "$WORK/once/ocsp/sha256/$(basename "$(dirname "$STALE_HASH")")" &&
+	  cp "$WORK/$GHOST.der" "$WORK/once/ocsp/sha256/$(basename "$(dirname "$STALE_HASH")")/$(basename "$STALE_HASH")"; }
+printf 'half' >"$WORK/once/crl/issuing.crl.tmp.$DEAD"
+ok "cairn publish --to prunes a stale answer and a stray temporary" \
+	"$CAIRN" publish --dir "$D" --to "$WORK/once"
+last_has "  ... it says so" "pruned 2 stray files"
+ok "  ... both gone" sh -c "[ ! -e '$WORK/once/crl/issuing.crl.tmp.$DEAD' ] &&
+	[ ! -e '$WORK/once/ocsp/sha256/$(basename "$(dirname "$STALE_HASH")")/$(basename "$STALE_HASH")' ]"
+ln -s "$WORK/once" "$WORK/once-link"
+fails "cairn publish --to a symlink is refused" "$CAIRN" publish --dir "$D" --to "$WORK/once-link"
+last_one_line "  ... one line"
+if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/theirs" && chown nobody "$WORK/theirs"; then
+	fails "cairn publish --to a directory of another user is refused" \
+		"$CAIRN" publish --dir "$D" --to "$WORK/theirs"
+fi
+
+# kill -9 while the daemon publishes (the answers' hash names were lost, so the start-up
+# pass is rewriting them): after a restart the tree is whole and nginx serves it.
+ca_stop
+rm -rf "$TREE/ocsp/sha256"
+ca_serve "$D" || bail "cairn serve did not start again"
+until_ok 300 test -d "$TREE/ocsp/sha256" || bail "the daemon did not start publishing"
+kill -KILL "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null
+echo "# killed while publishing: $(find "$TREE/ocsp/sha256" -type f | wc -l) hash names written, $(find "$TREE" -name '*.tmp.*' | wc -l) temporaries left"
+mv "$D.serve.log" "$D.serve.log.killed"
+ca_serve "$D" || bail "cairn serve did not start after kill -9"
+ok "after kill -9 and a restart: the prune finished" \
+	until_ok 300 grep -q "pruned $TREE: " "$D.serve.log"
+ok "  ... the publisher's pass finished" until_ok 300 grep -q "published [0-9]* answers to $TREE" "$D.serve.log"
+ok "  ... no temporary file in the tree" sh -c "[ -z \"\$(find '$TREE' -name '*.tmp.*')\" ]"
+ok "  ... every file under ocsp/ is an OCSP answer, each under both names" python3 - "$TREE" <<'PY2'
+import os, sys
+from cryptography.x509 import ocsp
+tree = sys.argv[1]
+get = hashed = 0
+for d, _, files in os.walk(os.path.join(tree, "ocsp")):
+    for f in files:
+        ocsp.load_der_ocsp_response(open(os.path.join(d, f), "rb").read())
+        if "/sha256/" in d + "/":
+            hashed += 1
+        else:
+            get += 1
+assert get == hashed and get > 0, (get, hashed)
+PY2
+ok "  ... nginx serves alpha revoked" until_ok 100 alpha_revoked
+good_beta() { fetch beta b64 "$WORK/b2" && verify "$WORK/b2" good -cert "$WORK/beta.pem"; }
+ok "  ... and beta good" until_ok 100 good_beta
 
 ca_stop
 kill -TERM "$NGINX_PID" 2>/dev/null

@@ -755,6 +755,106 @@ static void test_shard_crl(void **state)
 	X509_CRL_free(crl);
 }
 
+/* The TBS of a DER CRL (its first element), parsed with OpenSSL. */
+static const unsigned char *tbs_of(const uint8_t *der, size_t len, long *tbs_len)
+{
+	const unsigned char *q = der, *t;
+	long n;
+	int tag, cls;
+
+	assert_int_equal(ASN1_get_object(&q, &n, &tag, &cls, (long)len) & 0x80, 0);
+	t = q;
+	assert_int_equal(ASN1_get_object(&q, &n, &tag, &cls, (long)len) & 0x80, 0);
+	*tbs_len = (long)(q - t) + n;
+	return t;
+}
+
+/* crl_build_set: the full CRL, a delta and 3 shard CRLs from one walk are, to the byte
+ * (but for the randomised ECDSA signature), what five crl_build calls make; each
+ * verifies, and parameters that would route an entry twice are refused. */
+static void test_build_set(void **state)
+{
+	fixture_t *f = *state;
+	int64_t now = time(NULL);
+	char urls[3][64];
+	spec_t sp[40];
+	crl_params_t ps[5];
+	const crl_params_t *pp[5];
+	uint8_t *der[5], *one = NULL;
+	size_t len[5], one_len = 0, i, total = 0;
+	crl_stats_t st[5];
+	cairn_err_t err = { 0 };
+	db_txn_t *txn = NULL;
+
+	memset(sp, 0, sizeof(sp));
+	for (i = 0; i < 40; i++) {
+		if (i < 36) {
+			assert_int_equal(util_serial_sharded(sp[i].serial, 3, NULL), 0);
+			sp[i].len = 16;
+		} else { /* from before sharding: full CRL only */
+			sp[i].serial[0] = (uint8_t)(0x30 + i);
+			sp[i].len = 1;
+		}
+		sp[i].revoked_at = now - 1000 + (int64_t)i * 10;
+		sp[i].reason = (int)(i % 3); /* unspecified, keyCompromise, cACompromise */
+		sp[i].invalidity = i % 4 == 0 ? now - 5000 : 0;
+		sp[i].not_after = i == 5 ? now - 10 : now + 86400; /* one expired */
+		sp[i].revoke = 1;
+	}
+	store(f, sp, 40, "issuing");
+	for (i = 0; i < 5; i++) {
+		ps[i] = (crl_params_t){ .issuer = "issuing", .cert = f->cert, .key = f->key,
+					.number = 7 + i, .this_update = now, .next_update = now + 3600 };
+		if (i < 3) {
+			snprintf(urls[i], sizeof(urls[i]), "http://127.0.0.1/crl/issuing/%zu.crl", i);
+			ps[i].idp_url = urls[i];
+			ps[i].shard = (int)i;
+		}
+		pp[i] = &ps[i];
+	}
+	ps[4].delta_base = 6; /* a delta: the 20 entries revoked in the last 800 s */
+	ps[4].delta_since = now - 800;
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	if (crl_build_set(txn, pp, 5, der, len, st, &err) != 0)
+		fail_msg("crl_build_set: %s", cairn_err_msg(&err));
+	for (i = 0; i < 5; i++) {
+		const unsigned char *q = der[i], *a, *b;
+		long alen, blen;
+		X509_CRL *crl = d2i_X509_CRL(NULL, &q, (long)len[i]);
+		crl_stats_t st1 = { 0 };
+
+		assert_non_null(crl);
+		assert_ptr_equal(q, der[i] + len[i]);
+		assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(f->cert)), 1);
+		assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), (int)st[i].entries);
+		X509_CRL_free(crl);
+		assert_int_equal(crl_build(txn, &ps[i], &one, &one_len, &st1, &err), 0);
+		assert_int_equal(st1.entries, st[i].entries);
+		assert_int_equal(st1.skipped_expired, st[i].skipped_expired);
+		a = tbs_of(der[i], len[i], &alen);
+		b = tbs_of(one, one_len, &blen);
+		assert_int_equal(alen, blen);
+		assert_memory_equal(a, b, (size_t)alen);
+		free(one);
+		free(der[i]);
+		if (i < 3)
+			total += st[i].entries;
+	}
+	/* The shards hold every sharded entry but the expired one; the full CRL all 39. */
+	assert_int_equal(total, 35);
+	assert_int_equal(st[3].entries, 39);
+	assert_int_equal(st[3].skipped_expired, 1);
+	assert_int_equal(st[4].entries, 20);
+	/* One shard twice, or two issuers: refused, nothing returned. */
+	ps[1].shard = 0;
+	assert_int_equal(crl_build_set(txn, pp, 5, der, len, NULL, &err), CAIRN_EINVAL);
+	assert_null(der[0]);
+	ps[1].shard = 1;
+	ps[3].issuer = "root";
+	assert_int_equal(crl_build_set(txn, pp, 5, der, len, NULL, &err), CAIRN_EINVAL);
+	db_txn_end(txn);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -767,6 +867,7 @@ int main(void)
 		cmocka_unit_test(test_serial_shard),
 		cmocka_unit_test_setup_teardown(test_service_shards, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shard_crl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_build_set, setup, teardown),
 	};
 
 	setenv("CAIRN_DB_MAPSIZE", "16M", 0);
