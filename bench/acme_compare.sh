@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # ACME benchmark: bench/acme_bench against a fresh `cairn serve` and, when Debian's pebble
 # is installed, against pebble (PEBBLE_VA_NOSLEEP=1, no authz reuse, no nonce rejection)
-# in the same run. usage: sh bench/acme_compare.sh [COUNT] [CONCURRENCIES]
+# in the same run. usage: [JWS=N] sh bench/acme_compare.sh [COUNT] [CONCURRENCIES]
 # RSS_ROUNDS=R: then R more rounds of COUNT orders at c=8 against cairn, with the daemon's
 # memory after each (RssAnon: heap and stacks; RssFile: LMDB pages mapped), to show
 # whether it grows per order.
@@ -57,6 +57,12 @@ db_counts() {
 rss() { awk '/^(RssAnon|RssFile|VmHWM):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$1/status"; }
 echo "# cairn ($COUNT orders per level, IP identifier 127.0.0.1, http-01, P-256 CSRs made before the clock)"
 echo "# cairn memory idle: $(rss "$SP")"
+# First JWS=N (default 2000) bare JWS requests (POST-as-GET of an account), one after the
+# other: the server's CPU per request without orders, validations or commits.
+if [ "${JWS:-2000}" -gt 0 ]; then
+	timeout 600 "$DRIVER" --directory "$URL/acme/directory" --cafile "$W/ca/ca/root.pem" \
+		--http01-port "$HP" --server-pid "$SP" --count 0 --jws-requests "${JWS:-2000}"
+fi
 # One driver run per level, so the database counts are per level (each run also makes
 # its one account: one write).
 : >"$W/cairn.out"
