@@ -242,8 +242,12 @@ static int cached_verifier(acme_t *a, const json_t *jwk, const char *thumb, veri
 		return 0;
 	if (verifier_new(jwk, v, why, cap) != 0)
 		return CAIRN_EINVAL;
-	if (EVP_PKEY_up_ref(v->pk) != 1 || (v->ec != NULL && EC_KEY_up_ref(v->ec) != 1))
+	if (EVP_PKEY_up_ref(v->pk) != 1)
 		return 0; /* usable, just not cached */
+	if (v->ec != NULL && EC_KEY_up_ref(v->ec) != 1) {
+		EVP_PKEY_free(v->pk); /* the slot's reference, not taken after all */
+		return 0;
+	}
 	pthread_mutex_lock(&a->key_lock);
 	old.pk = s->pk;
 	old.ec = s->ec;
