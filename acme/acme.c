@@ -106,8 +106,7 @@ void acme_free(acme_t *a)
 	json_decref(a->rl_failed);
 	json_decref(a->finalizing);
 	pthread_mutex_destroy(&a->rl_lock);
-	for (size_t i = 0; i < ACME_KEYCACHE; i++)
-		EVP_PKEY_free(a->keys[i].pk);
+	acme_jws_caches_free(a);
 	pthread_mutex_destroy(&a->key_lock);
 	free(a);
 }

@@ -34,13 +34,29 @@ typedef struct acme_vconf {
 
 typedef struct acme_nonces acme_nonces_t;
 
-/* Parsed account keys by JWK thumbprint: building an EVP_PKEY from a JWK costs more
- * than verifying the signature with OpenSSL 3.0, and every request needs one. */
+/* Parsed account keys by JWK thumbprint (the SHA-256 of the key's members, so one
+ * thumbprint is one key): building an EVP_PKEY from a JWK costs more than verifying the
+ * signature with OpenSSL 3.0, and every request needs one. ec is pk's legacy EC_KEY for
+ * ECDSA keys (else NULL): verifying with it skips the per-call provider fetch of
+ * EVP_DigestVerifyInit (jws.c). */
 #define ACME_KEYCACHE 1024
 typedef struct acme_keyslot {
 	char thumb[48];
 	EVP_PKEY *pk;
+	EC_KEY *ec;
 } acme_keyslot_t;
+
+/* Parsed account records by account id, each with the exact bytes it was parsed from.
+ * A request still reads the record (a pooled read transaction, no parse) and uses the
+ * parsed copy only when the bytes are the same: a key change, a deactivation or any
+ * other rewrite of the record is seen by the very next request, whoever wrote it. */
+#define ACME_ACCTCACHE 512
+typedef struct acme_acctslot {
+	char id[ACME_ID_LEN + 1];
+	char *raw;               /* the record's bytes (owned) */
+	size_t len;
+	json_t *acct;            /* raw parsed; shared by the requests using it, never changed */
+} acme_acctslot_t;
 typedef struct acme_pool acme_pool_t;
 
 struct acme {
@@ -62,8 +78,9 @@ struct acme {
 	int64_t ari_window_pct;  /* renewal window start, percent of lifetime elapsed */
 	acme_vconf_t v;
 	acme_nonces_t *nonces;
-	pthread_mutex_t key_lock;
+	pthread_mutex_t key_lock; /* keys and accts */
 	acme_keyslot_t keys[ACME_KEYCACHE];
+	acme_acctslot_t accts[ACME_ACCTCACHE];
 	acme_pool_t *pool;
 	pthread_mutex_t rl_lock; /* rate limit counters */
 	json_t *rl_failed;       /* name -> [times] of failed validations (in memory) */
@@ -101,7 +118,8 @@ typedef struct acme_jws {
 	json_t *jwk;             /* borrowed from protected_hdr, or NULL */
 	char thumb[48];          /* RFC 7638 thumbprint of the key that verified */
 	char acct_id[ACME_ID_LEN + 1]; /* from kid, when kid was used */
-	json_t *account;         /* the account (kid) or NULL (owned) */
+	json_t *account;         /* the account (kid) or NULL: a reference of its own to an
+				  * object shared with other requests; read it, never change it */
 } acme_jws_t;
 
 /* Parses and verifies a flattened JWS request body: nonce, url, alg, key (jwk or
@@ -115,6 +133,8 @@ void acme_jws_clear(acme_jws_t *j);
  * (owned). Returns 0 or CAIRN_EAUTH. */
 int acme_jws_check_inner(const acme_t *a, const json_t *jws, const json_t *jwk,
 			 json_t **protected_hdr, json_t **payload, char *why, size_t cap);
+/* Frees the key and account caches (acme_free). */
+void acme_jws_caches_free(acme_t *a);
 /* Public key from a JWK (RSA, EC P-256/P-384, OKP Ed25519); NULL with why set. */
 EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap);
 /* RFC 7638 thumbprint (base64url SHA-256) into out (>= 44 bytes). */

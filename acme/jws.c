@@ -1,5 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* JWS for ACME (RFC 7515/7518/8037/8555 §6.2): flattened JSON, protected header checks, signature over the received strings. */
+/*
+ * ECDSA signatures are checked with ECDSA_do_verify on the key's legacy EC_KEY (kept
+ * with the cached key): EVP_DigestVerifyInit fetches the signature method from the
+ * provider store on every call, under the store's locks, and the provider wants the
+ * signature DER-encoded first; in the daemon that was a fifth of each JWS check
+ * (bench/README.md, ACME profile). The legacy EC_KEY API is deprecated in 3.0 but
+ * present (ca/pubkey.c and hsm/ rely on it as well).
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,50 +183,173 @@ static void md_init(void)
 	md_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
 }
 
-static size_t slot_of(const char *thumb)
+static size_t slot_of(const char *text, size_t n)
 {
 	size_t h = 5381;
 
-	for (; *thumb; thumb++)
-		h = h * 33 + (unsigned char)*thumb;
-	return h % ACME_KEYCACHE;
+	for (; *text; text++)
+		h = h * 33 + (unsigned char)*text;
+	return h % n;
 }
 
-/* The EVP_PKEY for jwk (thumbprint thumb), from the cache or built; caller frees. */
-static EVP_PKEY *cached_pkey(acme_t *a, const json_t *jwk, const char *thumb, char *why,
-			     size_t cap)
+/* The verifier of a JWK: pk, and ec (pk's legacy EC_KEY, ECDSA keys only, else NULL). */
+typedef struct verifier {
+	EVP_PKEY *pk;
+	EC_KEY *ec;
+} verifier_t;
+
+static void verifier_clear(verifier_t *v)
 {
-	acme_keyslot_t *s = &a->keys[slot_of(thumb)];
-	EVP_PKEY *pk = NULL;
+	EVP_PKEY_free(v->pk);
+	EC_KEY_free(v->ec);
+	v->pk = NULL;
+	v->ec = NULL;
+}
+
+/* Builds the verifier of jwk; 0 or CAIRN_EINVAL with why. */
+static int verifier_new(const json_t *jwk, verifier_t *v, char *why, size_t cap)
+{
+	v->ec = NULL;
+	v->pk = acme_jwk_to_pkey(jwk, why, cap);
+	if (v->pk == NULL)
+		return CAIRN_EINVAL;
+	if (EVP_PKEY_get_base_id(v->pk) == EVP_PKEY_EC &&
+	    (v->ec = EVP_PKEY_get1_EC_KEY(v->pk)) == NULL) {
+		snprintf(why, cap, "unusable EC jwk");
+		verifier_clear(v);
+		return CAIRN_EINVAL;
+	}
+	return 0;
+}
+
+/* The verifier of jwk (thumbprint thumb) from the cache, or built and cached; *v holds
+ * references of its own (verifier_clear). 0 or CAIRN_EINVAL with why. */
+static int cached_verifier(acme_t *a, const json_t *jwk, const char *thumb, verifier_t *v,
+			   char *why, size_t cap)
+{
+	acme_keyslot_t *s = &a->keys[slot_of(thumb, ACME_KEYCACHE)];
+	verifier_t old = { NULL, NULL };
 
 	pthread_mutex_lock(&a->key_lock);
-	if (s->pk != NULL && strcmp(s->thumb, thumb) == 0 && EVP_PKEY_up_ref(s->pk) == 1)
-		pk = s->pk;
+	if (s->pk != NULL && strcmp(s->thumb, thumb) == 0 && EVP_PKEY_up_ref(s->pk) == 1) {
+		v->pk = s->pk;
+		v->ec = s->ec;
+		if (v->ec != NULL)
+			EC_KEY_up_ref(v->ec);
+	}
 	pthread_mutex_unlock(&a->key_lock);
-	if (pk != NULL)
-		return pk;
-	pk = acme_jwk_to_pkey(jwk, why, cap);
-	if (pk == NULL || EVP_PKEY_up_ref(pk) != 1)
-		return pk;
+	if (v->pk != NULL)
+		return 0;
+	if (verifier_new(jwk, v, why, cap) != 0)
+		return CAIRN_EINVAL;
+	if (EVP_PKEY_up_ref(v->pk) != 1)
+		return 0; /* usable, just not cached */
+	if (v->ec != NULL && EC_KEY_up_ref(v->ec) != 1) {
+		EVP_PKEY_free(v->pk); /* the slot's reference, not taken after all */
+		return 0;
+	}
 	pthread_mutex_lock(&a->key_lock);
-	EVP_PKEY_free(s->pk);
-	s->pk = pk;
+	old.pk = s->pk;
+	old.ec = s->ec;
+	s->pk = v->pk;
+	s->ec = v->ec;
 	snprintf(s->thumb, sizeof(s->thumb), "%s", thumb);
 	pthread_mutex_unlock(&a->key_lock);
-	return pk;
+	verifier_clear(&old);
+	return 0;
+}
+
+/* The account record of id, parsed: the cached copy when its bytes are those stored now
+ * (acme_acctslot_t), else parsed afresh and cached. *acct is a new reference to an
+ * object shared with other requests: never change it. 0, CAIRN_ENOENT or CAIRN_EDB. */
+static int account_load(acme_t *a, const char *id, json_t **acct)
+{
+	acme_acctslot_t *s = &a->accts[slot_of(id, ACME_ACCTCACHE)];
+	char key[8 + ACME_ID_LEN];
+	const void *val;
+	size_t len;
+	db_txn_t *txn;
+	json_t *o = NULL, *drop = NULL;
+	char *copy = NULL, *drop_raw = NULL;
+	int rc;
+
+	*acct = NULL;
+	snprintf(key, sizeof(key), "a/%s", id);
+	if ((rc = db_read_begin(a->db, &txn)) != 0)
+		return rc;
+	if ((rc = db_get(txn, DB_ACME, key, strlen(key), &val, &len)) != 0)
+		goto out;
+	pthread_mutex_lock(&a->key_lock);
+	if (s->acct != NULL && s->len == len && strcmp(s->id, id) == 0 &&
+	    memcmp(s->raw, val, len) == 0)
+		o = json_incref(s->acct);
+	pthread_mutex_unlock(&a->key_lock);
+	if (o != NULL)
+		goto out;
+	if ((o = json_loadb(val, len, 0, NULL)) == NULL) {
+		rc = CAIRN_EDB;
+		goto out;
+	}
+	if ((copy = malloc(len)) == NULL)
+		goto out; /* usable, just not cached */
+	memcpy(copy, val, len);
+	pthread_mutex_lock(&a->key_lock);
+	drop = s->acct;
+	drop_raw = s->raw;
+	s->acct = json_incref(o);
+	s->raw = copy;
+	s->len = len;
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	pthread_mutex_unlock(&a->key_lock);
+out:
+	db_txn_end(txn);
+	json_decref(drop);
+	free(drop_raw);
+	*acct = o;
+	return rc;
+}
+
+void acme_jws_caches_free(acme_t *a)
+{
+	size_t i;
+
+	for (i = 0; i < ACME_KEYCACHE; i++) {
+		EVP_PKEY_free(a->keys[i].pk);
+		EC_KEY_free(a->keys[i].ec);
+	}
+	for (i = 0; i < ACME_ACCTCACHE; i++) {
+		json_decref(a->accts[i].acct);
+		free(a->accts[i].raw);
+	}
+}
+
+/* ECDSA: sig is the JWS form r || s (half bytes each); 0 when it verifies over md. */
+static int ecdsa_check(EC_KEY *ec, const uint8_t *md, size_t mdlen, const uint8_t *sig,
+		       size_t half)
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(sig, (int)half, NULL), *s = BN_bin2bn(sig + half, (int)half, NULL);
+	int rc = CAIRN_EAUTH;
+
+	if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
+		BN_free(r);
+		BN_free(s);
+	} else if (ECDSA_do_verify(md, (int)mdlen, es, ec) == 1) {
+		rc = 0;
+	}
+	ECDSA_SIG_free(es);
+	return rc;
 }
 
 /* Checks the key fits alg and verifies sig over input. Returns 0 or negative with why. */
-static int verify_sig(EVP_PKEY *pk, const char *alg, const char *input, size_t ilen,
+static int verify_sig(const verifier_t *v, const char *alg, const char *input, size_t ilen,
 		      const uint8_t *sig, size_t slen, char *why, size_t cap)
 {
 	EVP_MD_CTX *md = NULL;
 	const EVP_MD *digest = NULL;
-	ECDSA_SIG *es = NULL;
-	uint8_t *der = NULL;
-	const uint8_t *vsig = sig;
-	size_t vlen = slen;
-	int rc = CAIRN_EAUTH, type = EVP_PKEY_get_base_id(pk), bits = EVP_PKEY_get_bits(pk);
+	uint8_t hash[EVP_MAX_MD_SIZE];
+	unsigned int hlen = 0;
+	int rc = CAIRN_EAUTH, type = EVP_PKEY_get_base_id(v->pk), bits = EVP_PKEY_get_bits(v->pk);
 
 	pthread_once(&md_once, md_init);
 	if (strcmp(alg, "RS256") == 0 && type == EVP_PKEY_RSA) {
@@ -232,41 +365,27 @@ static int verify_sig(EVP_PKEY *pk, const char *alg, const char *input, size_t i
 		return CAIRN_EAUTH;
 	}
 	if (type == EVP_PKEY_EC) {
-		/* JWS carries ECDSA as fixed-size r || s; OpenSSL wants DER. */
+		/* JWS carries ECDSA as fixed-size r || s. */
 		size_t half = bits == 256 ? 32 : 48;
-		BIGNUM *r, *s;
-		int dlen;
 
 		if (slen != 2 * half) {
 			snprintf(why, cap, "ECDSA signature must be %zu bytes", 2 * half);
 			return CAIRN_EAUTH;
 		}
-		es = ECDSA_SIG_new();
-		r = BN_bin2bn(sig, (int)half, NULL);
-		s = BN_bin2bn(sig + half, (int)half, NULL);
-		if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
-			BN_free(r);
-			BN_free(s);
-			goto out;
-		}
-		dlen = i2d_ECDSA_SIG(es, &der);
-		if (dlen <= 0)
-			goto out;
-		vsig = der;
-		vlen = (size_t)dlen;
+		if (v->ec != NULL && EVP_Digest(input, ilen, hash, &hlen, digest, NULL) == 1)
+			rc = ecdsa_check(v->ec, hash, hlen, sig, half);
+		goto out;
 	}
 	md = EVP_MD_CTX_new();
-	if (md == NULL || EVP_DigestVerifyInit(md, NULL, digest, NULL, pk) <= 0)
+	if (md == NULL || EVP_DigestVerifyInit(md, NULL, digest, NULL, v->pk) <= 0)
 		goto out;
-	if (EVP_DigestVerify(md, vsig, vlen, (const uint8_t *)input, ilen) == 1)
+	if (EVP_DigestVerify(md, sig, slen, (const uint8_t *)input, ilen) == 1)
 		rc = 0;
 out:
 	if (rc)
 		snprintf(why, cap, "JWS signature does not verify");
 	ERR_clear_error();
 	EVP_MD_CTX_free(md);
-	ECDSA_SIG_free(es);
-	OPENSSL_free(der);
 	return rc;
 }
 
@@ -328,8 +447,8 @@ static json_t *b64_json(const util_json_limits_t *lim, const char *s, char *why,
 }
 
 /* Signing input "protected.payload" and the decoded signature; verifies with pk. */
-static int check_signature(EVP_PKEY *pk, const char *alg, const char *prot, const char *payload,
-			   const char *sig, char *why, size_t cap)
+static int check_signature(const verifier_t *v, const char *alg, const char *prot,
+			   const char *payload, const char *sig, char *why, size_t cap)
 {
 	size_t plen = strlen(prot), ylen = strlen(payload), slen = 0;
 	char *input = malloc(plen + ylen + 2);
@@ -345,7 +464,7 @@ static int check_signature(EVP_PKEY *pk, const char *alg, const char *prot, cons
 		snprintf(why, cap, "signature is not base64url");
 		rc = CAIRN_EAUTH;
 	} else {
-		rc = verify_sig(pk, alg, input, plen + 1 + ylen, raw, slen, why, cap);
+		rc = verify_sig(v, alg, input, plen + 1 + ylen, raw, slen, why, cap);
 	}
 	free(raw);
 	free(input);
@@ -356,7 +475,7 @@ int acme_jws_check_inner(const acme_t *a, const json_t *jws, const json_t *jwk,
 			 json_t **protected_hdr, json_t **payload, char *why, size_t cap)
 {
 	const char *prot, *pay, *sig, *alg;
-	EVP_PKEY *pk = NULL;
+	verifier_t v = { NULL, NULL };
 	int rc = CAIRN_EAUTH;
 
 	*protected_hdr = *payload = NULL;
@@ -370,15 +489,15 @@ int acme_jws_check_inner(const acme_t *a, const json_t *jws, const json_t *jwk,
 		snprintf(why, cap, "inner JWS alg must be one of " ACME_ALGS);
 		goto out;
 	}
-	pk = acme_jwk_to_pkey(jwk, why, cap);
-	if (pk == NULL || check_signature(pk, alg, prot, pay, sig, why, cap) != 0)
+	if (verifier_new(jwk, &v, why, cap) != 0 ||
+	    check_signature(&v, alg, prot, pay, sig, why, cap) != 0)
 		goto out;
 	*payload = b64_json(&a->json, pay, why, cap, "inner payload");
 	if (*payload == NULL)
 		goto out;
 	rc = 0;
 out:
-	EVP_PKEY_free(pk);
+	verifier_clear(&v);
 	if (rc) {
 		json_decref(*protected_hdr);
 		json_decref(*payload);
@@ -401,7 +520,7 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 	json_t *jws = NULL;
 	const char *prot, *pay, *sig, *nonce, *hurl;
 	char why[256] = "";
-	EVP_PKEY *pk = NULL;
+	verifier_t v = { NULL, NULL };
 	int rc = CAIRN_EINVAL;
 
 	memset(out, 0, sizeof(*out));
@@ -466,7 +585,6 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 	}
 	if (out->kid != NULL) {
 		size_t blen = strlen(a->base);
-		char key[64];
 		const char *st;
 
 		if (strncmp(out->kid, a->base, blen) != 0 || strncmp(out->kid + blen, "acct/", 5) ||
@@ -475,8 +593,7 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 			goto out;
 		}
 		memcpy(out->acct_id, out->kid + blen + 5, ACME_ID_LEN + 1);
-		snprintf(key, sizeof(key), "a/%s", out->acct_id);
-		if (acme_get(a, key, &out->account) != 0) {
+		if (account_load(a, out->acct_id, &out->account) != 0) {
 			acme_problem(reply, 400, "accountDoesNotExist", "no account %s", out->kid);
 			goto out;
 		}
@@ -496,12 +613,11 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 		acme_problem(reply, 400, "badPublicKey", "jwk lacks the members of its kty");
 		goto out;
 	}
-	pk = cached_pkey(a, out->jwk, out->thumb, why, sizeof(why));
-	if (pk == NULL) {
+	if (cached_verifier(a, out->jwk, out->thumb, &v, why, sizeof(why)) != 0) {
 		acme_problem(reply, 400, "badPublicKey", "%s", why);
 		goto out;
 	}
-	if (check_signature(pk, out->alg, prot, pay, sig, why, sizeof(why)) != 0) {
+	if (check_signature(&v, out->alg, prot, pay, sig, why, sizeof(why)) != 0) {
 		acme_problem(reply, 400, "malformed", "%s", why);
 		goto out;
 	}
@@ -516,7 +632,7 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 	}
 	rc = 0;
 out:
-	EVP_PKEY_free(pk);
+	verifier_clear(&v);
 	json_decref(jws);
 	if (rc)
 		acme_jws_clear(out);

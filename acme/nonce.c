@@ -16,10 +16,16 @@ typedef struct slot {
 	time_t born;
 } slot_t;
 
+/* Random bytes for this many nonces are drawn from the CSPRNG at once: one RAND_bytes
+ * call per nonce was most of a nonce's cost (the DRBG's per-call overhead). */
+#define NONCE_BATCH 64
+
 struct acme_nonces {
 	pthread_mutex_t lock;
 	slot_t *table;           /* 2 * NONCE_MAX slots */
 	size_t cap;
+	uint8_t fresh[NONCE_BATCH * 16]; /* CSPRNG output not handed out yet (under lock) */
+	size_t fresh_left;       /* bytes of fresh left, at its end */
 };
 
 static size_t nonce_hash(const char *s)
@@ -71,8 +77,17 @@ int acme_nonce_make(acme_nonces_t *n, char *out, size_t cap)
 	size_t h, i, victim;
 	time_t now = time(NULL);
 
-	if (util_random(raw, sizeof(raw)) != 0)
+	pthread_mutex_lock(&n->lock);
+	if (n->fresh_left == 0 && util_random(n->fresh, sizeof(n->fresh)) == 0)
+		n->fresh_left = sizeof(n->fresh);
+	if (n->fresh_left == 0) {
+		pthread_mutex_unlock(&n->lock);
 		return CAIRN_ECRYPTO;
+	}
+	n->fresh_left -= sizeof(raw);
+	memcpy(raw, n->fresh + n->fresh_left, sizeof(raw));
+	memset(n->fresh + n->fresh_left, 0, sizeof(raw)); /* handed out once */
+	pthread_mutex_unlock(&n->lock);
 	text = b64url_encode(raw, sizeof(raw));
 	if (text == NULL)
 		return CAIRN_ENOMEM;

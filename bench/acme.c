@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ACME benchmark driver: N complete orders (newOrder, authz, http-01, finalize, download) at given concurrencies against any ACME server, with server CPU per order from /proc. */
+/* ACME benchmark driver: N complete orders (newOrder, authz, http-01, finalize, download) at given concurrencies against any ACME server, with server CPU per order from /proc; optionally first a run of bare JWS requests (POST-as-GET of the account). */
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,7 +25,7 @@
 
 typedef struct opts {
 	const char *directory, *cafile, *ident;
-	int http_port, count, server_pid;
+	int http_port, count, server_pid, jws;
 	int conc[8];
 	int n_conc;
 } opts_t;
@@ -437,13 +437,39 @@ static void setup_account(void)
 	BN_free(bx); BN_free(by); free(x64); free(y64);
 }
 
+/* n POST-as-GET requests of the account, one after the other: what one JWS request
+ * (nonce, account lookup, signature check, reply) costs the server, without orders. */
+static void jws_phase(int n)
+{
+	conn_t c;
+	double t0, t1, s0, s1;
+	int i, bad = 0;
+
+	conn_init(&c);
+	s0 = proc_cpu_s(O->server_pid);
+	t0 = now_ms();
+	for (i = 0; i < n; i++) {
+		json_t *a = post(&c, kid, kid, NULL);
+		bad += a == NULL;
+		json_decref(a);
+	}
+	t1 = now_ms();
+	s1 = proc_cpu_s(O->server_pid);
+	printf("# %d POST-as-GET of the account (one JWS each, c=1): %.0f requests/s, server "
+	       "%.0f us per request, %d failed\n", n, n / ((t1 - t0) / 1e3), (s1 - s0) * 1e6 / n,
+	       bad);
+	fflush(stdout);
+	free(c.body);
+	curl_easy_cleanup(c.c);
+}
+
 int main(int argc, char **argv)
 {
 	static opts_t o = { .count = 200, .ident = "127.0.0.1" };
 	static const struct option lo[] = {
 		{ "directory", 1, 0, 'd' }, { "cafile", 1, 0, 'c' }, { "http01-port", 1, 0, 'p' },
 		{ "count", 1, 0, 'n' }, { "conc", 1, 0, 'C' }, { "server-pid", 1, 0, 's' },
-		{ "identifier", 1, 0, 'i' }, { 0, 0, 0, 0 } };
+		{ "identifier", 1, 0, 'i' }, { "jws-requests", 1, 0, 'j' }, { 0, 0, 0, 0 } };
 	struct MHD_Daemon *mhd;
 	int ch, ci;
 
@@ -456,6 +482,7 @@ int main(int argc, char **argv)
 		case 'n': o.count = atoi(optarg); break;
 		case 's': o.server_pid = atoi(optarg); break;
 		case 'i': o.ident = optarg; break;
+		case 'j': o.jws = atoi(optarg); break;
 		case 'C': {
 			char *s = optarg, *t;
 			o.n_conc = 0;
@@ -465,13 +492,15 @@ int main(int argc, char **argv)
 		}
 		default:
 			fprintf(stderr, "usage: acme_bench --directory URL --cafile PEM --http01-port P "
-					"--server-pid PID [--count N] [--conc 1,8] [--identifier 127.0.0.1]\n");
+					"--server-pid PID [--count N] [--conc 1,8] [--identifier 127.0.0.1] "
+					"[--jws-requests N]\n");
 			return 2;
 		}
 	}
-	if (!o.directory || !o.cafile || o.http_port <= 0 || o.count <= 0 || o.count > MAX_ORDERS) {
-		fprintf(stderr, "acme_bench: --directory, --cafile, --http01-port required; count 1..%d\n",
-			MAX_ORDERS);
+	if (!o.directory || !o.cafile || o.http_port <= 0 || o.count < 0 || o.count > MAX_ORDERS ||
+	    (o.count == 0 && o.jws <= 0)) {
+		fprintf(stderr, "acme_bench: --directory, --cafile, --http01-port required; count 1..%d "
+			"(0 with --jws-requests)\n", MAX_ORDERS);
 		return 2;
 	}
 	O = &o;
@@ -484,6 +513,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cannot listen on http-01 port %d\n", o.http_port);
 		return 1;
 	}
+	if (o.jws > 0)
+		jws_phase(o.jws);
+	if (o.count == 0)
+		return 0;
 	make_csrs(o.count);
 	lat_ms = calloc((size_t)o.count, sizeof(double));
 	printf("%-6s %6s %9s %9s %9s %14s %14s %6s\n", "conc", "orders", "orders/s", "p50 ms",

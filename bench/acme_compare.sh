@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # ACME benchmark: bench/acme_bench against a fresh `cairn serve` and, when Debian's pebble
 # is installed, against pebble (PEBBLE_VA_NOSLEEP=1, no authz reuse, no nonce rejection)
-# in the same run. usage: sh bench/acme_compare.sh [COUNT] [CONCURRENCIES]
+# in the same run. usage: [JWS=N] sh bench/acme_compare.sh [COUNT] [CONCURRENCIES]
 # RSS_ROUNDS=R: then R more rounds of COUNT orders at c=8 against cairn, with the daemon's
 # memory after each (RssAnon: heap and stacks; RssFile: LMDB pages mapped), to show
 # whether it grows per order.
@@ -44,17 +44,25 @@ while [ ! -s "$W/ca/serve.json" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1));
 SP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$W/ca/serve.json")
 URL=$(sed -n 's/.*"https": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")
 MURL=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")/metrics
-# db_counts: "WRITES COMMITS" of the daemon so far (cairn_db_*_total in /metrics); the
-# writes leave out the OCSP cache's background writes (pre-signed answers of the new
-# certificates, batched by the refresher; cairn_ocsp_cache_writes_total).
+# db_counts: "WRITES COMMITS REQUESTS" of the daemon so far (cairn_db_*_total and the
+# HTTPS requests in /metrics); the writes leave out the OCSP cache's background writes
+# (pre-signed answers of the new certificates, batched by the refresher;
+# cairn_ocsp_cache_writes_total). Each ACME request but newNonce verifies one JWS.
 db_counts() {
 	curl -s "$MURL" | awk '$1 == "cairn_db_writes_total" { w = $2 }
 		$1 == "cairn_ocsp_cache_writes_total" { o = $2 }
-		$1 == "cairn_db_commits_total" { c = $2 } END { print w - o, c + 0 }'
+		$1 == "cairn_http_requests_total{listener=\"https\"}" { r = $2 }
+		$1 == "cairn_db_commits_total" { c = $2 } END { print w - o, c + 0, r + 0 }'
 }
 rss() { awk '/^(RssAnon|RssFile|VmHWM):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$1/status"; }
 echo "# cairn ($COUNT orders per level, IP identifier 127.0.0.1, http-01, P-256 CSRs made before the clock)"
 echo "# cairn memory idle: $(rss "$SP")"
+# First JWS=N (default 2000) bare JWS requests (POST-as-GET of an account), one after the
+# other: the server's CPU per request without orders, validations or commits.
+if [ "${JWS:-2000}" -gt 0 ]; then
+	timeout 600 "$DRIVER" --directory "$URL/acme/directory" --cafile "$W/ca/ca/root.pem" \
+		--http01-port "$HP" --server-pid "$SP" --count 0 --jws-requests "${JWS:-2000}"
+fi
 # One driver run per level, so the database counts are per level (each run also makes
 # its one account: one write).
 : >"$W/cairn.out"
@@ -67,9 +75,9 @@ for c in $(echo "$CONC" | tr , ' '); do
 		tee -a "$W/cairn.out"
 	# shellcheck disable=SC2046
 	set -- "$@" $(db_counts)
-	awk -v c="$c" -v n="$COUNT" -v w="$(($3 - $1))" -v k="$(($4 - $2))" 'BEGIN {
-		printf "# db at conc %s: %.2f durable writes and %.2f commits per order (%.1f writes per commit)\n",
-			c, w / n, k / n, k ? w / k : 0 }' >>"$W/db.out"
+	awk -v c="$c" -v n="$COUNT" -v w="$(($4 - $1))" -v k="$(($5 - $2))" -v q="$(($6 - $3))" 'BEGIN {
+		printf "# db at conc %s: %.2f durable writes and %.2f commits per order (%.1f writes per commit); %.1f HTTPS requests per order\n",
+			c, w / n, k / n, k ? w / k : 0, q / n }' >>"$W/db.out"
 done
 cat "$W/db.out"
 echo "# cairn memory after the timed runs: $(rss "$SP")"

@@ -11,6 +11,7 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py bounds   DIRECTORY_URL CAFILE HTTP01_PORT EAB_KID EAB_HMAC_KEY
        acme_probe.py commits  DIRECTORY_URL CAFILE HTTP01_PORT METRICS_URL STATE_FILE
        acme_probe.py nonces   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
+       acme_probe.py keys     DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py inflight|killed|park|parked DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE TOKEN_DIR
          (validations under way across a kill -9 and a clean stop; http-01 answers come
           from TOKEN_DIR/TOKEN, served by the test)
@@ -199,6 +200,15 @@ def obtain(c, key, names, thumb=None):
     order = poll(c, key, ourl, "valid")
     st, h, pem = c.post(key, order["certificate"], None)
     return ourl, order, pem
+
+
+def key_change(c, old, kid, new):
+    """keyChange of account kid from key old to key new (RFC 8555 §7.3.5)."""
+    prot = b64(json.dumps({"alg": new.alg, "jwk": new.jwk(), "url": c.dir["keyChange"]}).encode())
+    pay = b64(json.dumps({"account": kid, "oldKey": old.jwk()}).encode())
+    inner = {"protected": prot, "payload": pay,
+             "signature": b64(new.sign((prot + "." + pay).encode()))}
+    return c.post(old, c.dir["keyChange"], inner, kid=kid)
 
 
 def negative(directory, cafile, port):
@@ -431,12 +441,7 @@ def negative(directory, cafile, port):
 
     # keyChange: the account moves to a new key; the old key no longer finds it
     knew = Key()
-    inner_prot = b64(json.dumps({"alg": "ES256", "jwk": knew.jwk(),
-                                 "url": c.dir["keyChange"]}).encode())
-    inner_pay = b64(json.dumps({"account": kid_a, "oldKey": ka.jwk()}).encode())
-    inner = {"protected": inner_prot, "payload": inner_pay,
-             "signature": b64(knew.sign((inner_prot + "." + inner_pay).encode()))}
-    st, h, doc = c.post(ka, c.dir["keyChange"], inner)
+    st, h, doc = key_change(c, ka, kid_a, knew)
     check("keyChange to a new key", st == 200, (st, doc))
     st, h, doc = c.post(knew, kid_a, None)
     check("the new key signs for the account", st == 200 and doc.get("status") == "valid",
@@ -902,6 +907,115 @@ def nonces(directory, cafile, port, state):
           st == 200 and doc.get("status") == "valid", (st, doc))
 
 
+def tampered(c, key, url, kid, payload=None):
+    """A JWS by key whose signature has one bit flipped."""
+    body = json.loads(c.jws(key, url, payload, kid=kid))
+    sig = bytearray(base64.urlsafe_b64decode(body["signature"] + "=="))
+    sig[len(sig) // 2] ^= 0x01
+    body["signature"] = b64(bytes(sig))
+    st, h, data = c.raw("POST", url, json.dumps(body).encode())
+    c.nonce = h.get("Replay-Nonce")
+    return st, json.loads(data) if data[:1] == b"{" else data
+
+
+def keys(directory, cafile, port):
+    """The daemon keeps parsed accounts and their keys between requests: each request is
+    still judged by the account as stored now. Every check runs right after the caches
+    were warmed by the same requests succeeding."""
+    c = Client(directory, cafile)
+    ka, kb = Key(), Key(kind="ES384")
+    c.account(ka)
+    kid_a = c.kid
+    c.account(kb)
+    kid_b = c.kid
+    ok = all(c.post(ka, kid_a, None, kid=kid_a)[0] == 200 and
+             c.post(kb, kid_b, None, kid=kid_b)[0] == 200 for _ in range(3))
+    check("each key signs for its own account, three times (warm caches)", ok)
+
+    # kid and key must belong together, both ways
+    st, h, doc = c.post(kb, kid_a, None, kid=kid_a)
+    check("B's key under A's kid is refused", st == 400 and ptype(doc) == "malformed",
+          (st, doc))
+    st, h, doc = c.post(ka, kid_b, None, kid=kid_b)
+    check("A's key under B's kid is refused", st == 400 and ptype(doc) == "malformed",
+          (st, doc))
+    st, h, doc = c.post(ka, kid_b, None, kid=kid_b, alg="ES384")
+    check("A's key under B's kid with B's alg is refused", st == 400, (st, doc))
+
+    # a signature that does not verify, for each kind of key (the ECDSA path, EdDSA)
+    ke = Key(kind="EdDSA")
+    c.account(ke)
+    kid_e = c.kid
+    for name, k, kid in (("ES256", ka, kid_a), ("ES384", kb, kid_b), ("EdDSA", ke, kid_e)):
+        st, h, doc = c.post(k, kid, None, kid=kid)
+        good = st == 200
+        st, doc = tampered(c, k, kid, kid)
+        check("%s: a signature with one bit flipped is refused (a good one was accepted)" %
+              name, good and st == 400 and ptype(doc) == "malformed", (good, st, doc))
+
+    # key change: the old key is refused on the very next request
+    ka2 = Key()
+    st, h, doc = key_change(c, ka, kid_a, ka2)
+    check("keyChange from A's key to a new key", st == 200, (st, doc))
+    st, h, doc = c.post(ka, kid_a, None, kid=kid_a)
+    check("the old key is refused on the very next request", st == 400 and
+          ptype(doc) == "malformed", (st, doc))
+    st, h, doc = c.post(ka, c.dir["newOrder"],
+                        {"identifiers": [{"type": "dns", "value": "k.example.test"}]},
+                        kid=kid_a)
+    check("the old key cannot order for the account", st == 400, (st, doc))
+    st, h, doc = c.post(ka2, kid_a, None, kid=kid_a)
+    check("the new key signs for the account at once", st == 200 and
+          doc.get("key", {}).get("x") == ka2.jwk()["x"], (st, doc))
+
+    # the old key is free again: it makes account C; it still does not sign for A
+    st, h, doc = c.post(ka, c.dir["newAccount"], {"termsOfServiceAgreed": True}, kid=False)
+    kid_c = h.get("Location")
+    check("the old key makes a new account", st == 201 and kid_c and kid_c != kid_a,
+          (st, kid_c))
+    st, h, doc = c.post(ka, kid_c, None, kid=kid_c)
+    check("the old key signs for its new account", st == 200, (st, doc))
+    st, h, doc = c.post(ka, kid_a, None, kid=kid_a)
+    check("the old key still does not sign for its first account", st == 400, (st, doc))
+    st, h, doc = c.post(ka2, kid_c, None, kid=kid_c)
+    check("A's new key does not sign for the old key's new account", st == 400, (st, doc))
+
+    # a second key change, to another kind of key: the previous one is refused at once
+    ka3 = Key(kind="ES384")
+    st, h, doc = key_change(c, ka2, kid_a, ka3)
+    check("a second keyChange, to a P-384 key", st == 200, (st, doc))
+    st, h, doc = c.post(ka2, kid_a, None, kid=kid_a)
+    check("the previous key is refused on the very next request", st == 400, (st, doc))
+    st, h, doc = c.post(ka3, kid_a, None, kid=kid_a)
+    check("the P-384 key signs for the account", st == 200, (st, doc))
+
+    # deactivation: refused on the very next request
+    st, h, doc = c.post(kb, kid_b, None, kid=kid_b)
+    warm = st == 200
+    st, h, doc = c.post(kb, kid_b, {"status": "deactivated"}, kid=kid_b)
+    check("account B deactivated (after a request that succeeded)",
+          warm and st == 200 and doc.get("status") == "deactivated", (warm, st, doc))
+    st, h, doc = c.post(kb, kid_b, None, kid=kid_b)
+    check("the deactivated account is refused on the very next request",
+          st == 401 and ptype(doc) == "unauthorized", (st, doc))
+    st, h, doc = c.post(kb, c.dir["newOrder"],
+                        {"identifiers": [{"type": "dns", "value": "k.example.test"}]},
+                        kid=kid_b)
+    check("the deactivated account cannot order", st == 401, (st, doc))
+
+    # nonces: many in a row, all different, each good once
+    seen = set()
+    for _ in range(200):
+        seen.add(c.new_nonce())
+    check("200 nonces in a row are all different", len(seen) == 200 and
+          all(len(n) == 22 for n in seen), len(seen))
+    n = seen.pop()
+    st, h, doc = c.post(ka3, kid_a, None, kid=kid_a, nonce=n)
+    st2, h, doc2 = c.post(ka3, kid_a, None, kid=kid_a, nonce=n)
+    check("a nonce of the row is good once", st == 200 and st2 == 400 and
+          ptype(doc2) == "badNonce", (st, st2))
+
+
 def chall_of(c, key, az):
     st, h, authz = c.post(key, az, None)
     return authz, [x for x in authz.get("challenges", []) if x["type"] == "http-01"][0]
@@ -1005,6 +1119,8 @@ def main():
         commits(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "nonces":
         nonces(directory, cafile, port, sys.argv[5])
+    elif mode == "keys":
+        keys(directory, cafile, port)
     elif mode in ("inflight", "killed", "park", "parked"):
         globals()[mode](directory, cafile, port, sys.argv[5], sys.argv[6])
     return 1 if FAILED else 0
