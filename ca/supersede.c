@@ -20,14 +20,23 @@
 #define SUPERSEDE_MAX 64
 #define VISIT_MAX 4096
 
+struct serial_list {
+	size_t n;
+	struct {
+		uint8_t len;
+		uint8_t b[DB_SERIAL_MAX];
+	} v[VISIT_MAX];
+};
+
 struct supersede_find {
 	db_txn_t *txn;
 	const db_cert_t *rec;
 	const char *const *names;
 	size_t n_names;
 	int64_t now;
-	size_t visited;
-	json_t *found; /* serial hex -> event data */
+	size_t visited;       /* of the current name */
+	json_t *found;        /* serial hex -> event data */
+	struct serial_list *serials; /* the current name's candidates (see find_for_name) */
 };
 
 static int holds(const struct supersede_find *f, const char *name)
@@ -40,28 +49,33 @@ static int holds(const struct supersede_find *f, const char *name)
 	return 0;
 }
 
-static int consider(const db_cert_t *c, void *arg)
+/* 1 when c may still be superseded by an issuance of this requester: valid, not expired,
+ * not this issuance, not superseded already (hex: its serial). */
+static int is_candidate(const struct supersede_find *f, const db_cert_t *c, char *hex)
 {
-	struct supersede_find *f = arg;
+	db_serial_hex(c->serial, c->serial_len, hex);
+	return c->status == DB_CERT_VALID && c->not_after > f->now &&
+	       strcmp(c->requester, f->rec->requester) == 0 &&
+	       !(c->serial_len == f->rec->serial_len &&
+		 memcmp(c->serial, f->rec->serial, c->serial_len) == 0) &&
+	       !notify_is_superseded(f->txn, hex);
+}
+
+/* A candidate c is superseded by this issuance when it expires no later and every name
+ * it holds is among the new certificate's: then it goes into found. */
+static void check_names(struct supersede_find *f, const db_cert_t *c, const char *hex)
+{
 	const unsigned char *p = c->der;
-	char hex[2 * DB_SERIAL_MAX + 1], na[32];
+	char na[32];
 	char **names = NULL;
 	size_t n = 0, i;
 	json_t *jnames = NULL;
 	X509 *x = NULL;
 	int all = 1;
 
-	if (++f->visited > VISIT_MAX)
-		return 1;
-	if (c->status != DB_CERT_VALID || c->not_after <= f->now ||
-	    c->not_after > f->rec->not_after || strcmp(c->requester, f->rec->requester) != 0 ||
-	    (c->serial_len == f->rec->serial_len &&
-	     memcmp(c->serial, f->rec->serial, c->serial_len) == 0) ||
-	    json_object_size(f->found) >= SUPERSEDE_MAX)
-		return 0;
-	db_serial_hex(c->serial, c->serial_len, hex);
-	if (json_object_get(f->found, hex) != NULL || notify_is_superseded(f->txn, hex))
-		return 0; /* announced before, when its successor came */
+	if (c->not_after > f->rec->not_after || json_object_size(f->found) >= SUPERSEDE_MAX ||
+	    json_object_get(f->found, hex) != NULL)
+		return;
 	if ((x = d2i_X509(NULL, &p, (long)c->der_len)) == NULL ||
 	    ca_cert_names(x, &names, &n) != 0 || n == 0 || (jnames = json_array()) == NULL)
 		goto out;
@@ -81,7 +95,88 @@ out:
 	json_decref(jnames);
 	ca_names_free(names, n);
 	X509_free(x);
+}
+
+static void keep_serial(struct serial_list *l, const uint8_t *serial, size_t len)
+{
+	if (l->n < VISIT_MAX && len > 0 && len <= DB_SERIAL_MAX) {
+		l->v[l->n].len = (uint8_t)len;
+		memcpy(l->v[l->n].b, serial, len);
+		l->n++;
+	}
+}
+
+/* The name index walk, for a name whose candidates are not listed yet: checks every
+ * candidate and keeps its serial for the list. */
+static int consider(const db_cert_t *c, void *arg)
+{
+	struct supersede_find *f = arg;
+	char hex[2 * DB_SERIAL_MAX + 1];
+
+	if (++f->visited > VISIT_MAX)
+		return 1;
+	if (!is_candidate(f, c, hex))
+		return 0;
+	keep_serial(f->serials, c->serial, c->serial_len);
+	check_names(f, c, hex);
 	return 0;
+}
+
+static int listed_serial(const uint8_t *serial, size_t len, void *arg)
+{
+	struct supersede_find *f = arg;
+
+	if (++f->visited > VISIT_MAX)
+		return 1;
+	keep_serial(f->serials, serial, len);
+	return 0;
+}
+
+/*
+ * The candidates of this requester holding name. Once listed (notify_candidates), only
+ * they are read, and entries of certificates revoked, expired or superseded since are
+ * dropped; a name not listed yet (a database from before the list, or a first issuance)
+ * is found through the name index once, bounded by VISIT_MAX, and listed then.
+ */
+static int find_for_name(struct supersede_find *f, const char *name)
+{
+	const char *req = f->rec->requester;
+	char hex[2 * DB_SERIAL_MAX + 1];
+	db_cert_t c;
+	size_t i;
+	int rc;
+
+	f->visited = 0;
+	f->serials->n = 0;
+	if (notify_candidates_listed(f->txn, req, name)) {
+		if ((rc = notify_candidates(f->txn, req, name, listed_serial, f)) != 0)
+			return rc;
+		for (i = 0; i < f->serials->n; i++) {
+			const uint8_t *s = f->serials->v[i].b;
+			size_t len = f->serials->v[i].len;
+
+			rc = db_cert_get(f->txn, s, len, &c);
+			if (rc == 0 && is_candidate(f, &c, hex)) {
+				check_names(f, &c, hex);
+				continue;
+			}
+			if (rc != 0 && rc != CAIRN_ENOENT)
+				return rc;
+			if ((rc = notify_candidate_del(f->txn, req, name, s, len)) != 0)
+				return rc;
+		}
+		return 0;
+	}
+	rc = db_certs_by_name(f->txn, name, consider, f);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < f->serials->n; i++)
+		if ((rc = notify_candidate_add(f->txn, req, name, f->serials->v[i].b,
+					       f->serials->v[i].len)) != 0)
+			return rc;
+	if (f->visited > VISIT_MAX)
+		return 0; /* not all seen: walk again next time */
+	return notify_candidates_mark_listed(f->txn, req, name);
 }
 
 /* 1 when names a are all among names b (both json arrays of strings). */
@@ -120,22 +215,32 @@ static int superseded_before(const json_t *found, const char *xkey, const json_t
 int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *names,
 			size_t n_names, const char *channel, cairn_err_t *err)
 {
-	struct supersede_find f = { txn, rec, names, n_names, (int64_t)time(NULL), 0, json_object() };
+	struct supersede_find f = { .txn = txn, .rec = rec, .names = names, .n_names = n_names,
+				    .now = (int64_t)time(NULL), .found = json_object() };
 	char hex[2 * DB_SERIAL_MAX + 1];
 	const char *key;
 	json_t *data, *ev;
 	size_t i;
 	int rc = 0;
 
-	if (f.found == NULL)
+	f.serials = malloc(sizeof(*f.serials));
+	if (f.found == NULL || f.serials == NULL) {
+		json_decref(f.found);
+		free(f.serials);
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
-	/* Every superseded certificate shares a name with the new one: its names are all here. */
-	for (i = 0; i < n_names; i++)
-		if ((rc = db_certs_by_name(txn, names[i], consider, &f)) < 0)
-			break;
-	rc = rc < 0 ? cairn_err_set(err, rc, "looking for superseded certificates: %s",
-				    cairn_strerror(rc))
-		    : 0;
+	}
+	/* Every superseded certificate shares a name with the new one: its names are all
+	 * here. The new certificate becomes a candidate for the next issuance of each. */
+	for (i = 0; i < n_names && rc == 0; i++) {
+		rc = find_for_name(&f, names[i]);
+		if (rc == 0)
+			rc = notify_candidate_add(txn, rec->requester, names[i], rec->serial,
+						  rec->serial_len);
+	}
+	free(f.serials);
+	rc = rc != 0 ? cairn_err_set(err, rc, "looking for superseded certificates: %s",
+				     cairn_strerror(rc))
+		     : 0;
 	db_serial_hex(rec->serial, rec->serial_len, hex);
 	json_object_foreach(f.found, key, data) {
 		if (rc != 0)

@@ -39,6 +39,27 @@ int notify_superseded(db_txn_t *txn, const char *serial_hex, const char *by_hex)
 /* 1 when serial_hex was recorded as superseded (in txn), else 0. */
 int notify_is_superseded(db_txn_t *txn, const char *serial_hex);
 
+/*
+ * Renewal candidates, so that an issuance finds the certificates it supersedes without
+ * walking every certificate that ever held the name: the valid certificates of one
+ * requester holding one name. Entries of certificates that were since revoked, expired
+ * or superseded stay until the next walk of that requester and name drops them.
+ * notify_candidate_add lists serial; notify_candidate_del removes it;
+ * notify_candidates_listed says (1/0) whether the list of (requester, name) is known to
+ * be complete, notify_candidates_mark_listed records that it is; notify_candidates calls
+ * fn with each listed serial (fn may not write), stopping when fn returns non-zero.
+ */
+typedef int (*notify_candidate_fn)(const uint8_t *serial, size_t len, void *arg);
+int notify_candidate_add(db_txn_t *txn, const char *requester, const char *name,
+			 const uint8_t *serial, size_t len) CAIRN_WUR;
+int notify_candidate_del(db_txn_t *txn, const char *requester, const char *name,
+			 const uint8_t *serial, size_t len) CAIRN_WUR;
+int notify_candidates_listed(db_txn_t *txn, const char *requester, const char *name);
+int notify_candidates_mark_listed(db_txn_t *txn, const char *requester,
+				  const char *name) CAIRN_WUR;
+int notify_candidates(db_txn_t *txn, const char *requester, const char *name,
+		      notify_candidate_fn fn, void *arg);
+
 /* ---- settings: the "notify" object of cairn.json ---- */
 typedef struct notify_sink {
 	char name[64];

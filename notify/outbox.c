@@ -5,6 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <ctype.h>
+
+#include <openssl/evp.h>
+
 #include "notify/notify_int.h"
 
 void notify_event_key(uint64_t id, uint8_t key[9])
@@ -111,4 +115,119 @@ int notify_is_superseded(db_txn_t *txn, const char *serial_hex)
 	size_t klen = superseded_key(serial_hex, key, sizeof(key));
 
 	return klen != 0 && db_get(txn, DB_OUTBOX, key, klen, NULL, NULL) == 0;
+}
+
+/* ---- renewal candidates ---- */
+
+#define CAND_HASH 16
+
+/* prefix || H(requester, name) into key; returns the length, 0 on failure. */
+static size_t cand_key(char prefix, const char *requester, const char *name,
+		       const uint8_t *serial, size_t slen, uint8_t *key, size_t cap)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char lower[DB_NAME_MAX + 1];
+	size_t n = strlen(name), i;
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	if (n > DB_NAME_MAX || slen > DB_SERIAL_MAX || 1 + CAND_HASH + slen > cap)
+		return 0;
+	for (i = 0; i < n; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return 0;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(ctx, requester, strlen(requester) + 1) &&
+	     EVP_DigestUpdate(ctx, lower, n) && EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	if (!ok || mdlen < CAND_HASH)
+		return 0;
+	key[0] = (uint8_t)prefix;
+	memcpy(key + 1, md, CAND_HASH);
+	if (slen > 0)
+		memcpy(key + 1 + CAND_HASH, serial, slen);
+	return 1 + CAND_HASH + slen;
+}
+
+/* Lists (del 0) or unlists (del 1) serial as a candidate of requester and name. */
+static int cand_change(db_txn_t *txn, const char *requester, const char *name,
+		       const uint8_t *serial, size_t len, int del)
+{
+	uint8_t key[1 + CAND_HASH + DB_SERIAL_MAX];
+	size_t klen = len ? cand_key(NOTIFY_KEY_CANDIDATE, requester, name, serial, len, key,
+				     sizeof(key))
+			  : 0;
+	int rc;
+
+	if (klen == 0)
+		return CAIRN_EINVAL;
+	if (!del)
+		return db_put(txn, DB_OUTBOX, key, klen, "", 0, 0);
+	rc = db_del(txn, DB_OUTBOX, key, klen);
+	return rc == CAIRN_ENOENT ? 0 : rc;
+}
+
+int notify_candidate_add(db_txn_t *txn, const char *requester, const char *name,
+			 const uint8_t *serial, size_t len)
+{
+	return cand_change(txn, requester, name, serial, len, 0);
+}
+
+int notify_candidate_del(db_txn_t *txn, const char *requester, const char *name,
+			 const uint8_t *serial, size_t len)
+{
+	return cand_change(txn, requester, name, serial, len, 1);
+}
+
+int notify_candidates_listed(db_txn_t *txn, const char *requester, const char *name)
+{
+	uint8_t key[1 + CAND_HASH];
+	size_t klen = cand_key(NOTIFY_KEY_CANDIDATES_LISTED, requester, name, NULL, 0, key,
+			       sizeof(key));
+
+	return klen != 0 && db_get(txn, DB_OUTBOX, key, klen, NULL, NULL) == 0;
+}
+
+int notify_candidates_mark_listed(db_txn_t *txn, const char *requester, const char *name)
+{
+	uint8_t key[1 + CAND_HASH];
+	size_t klen = cand_key(NOTIFY_KEY_CANDIDATES_LISTED, requester, name, NULL, 0, key,
+			       sizeof(key));
+
+	return klen ? db_put(txn, DB_OUTBOX, key, klen, "", 0, 0) : CAIRN_EINVAL;
+}
+
+struct cand_walk {
+	uint8_t prefix[1 + CAND_HASH];
+	notify_candidate_fn fn;
+	void *arg;
+};
+
+static int cand_iter(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct cand_walk *w = arg;
+
+	(void)val;
+	(void)vlen;
+	if (klen <= sizeof(w->prefix) || memcmp(key, w->prefix, sizeof(w->prefix)) != 0)
+		return 1; /* past this requester and name */
+	return w->fn((const uint8_t *)key + sizeof(w->prefix), klen - sizeof(w->prefix),
+		     w->arg) != 0
+		       ? 2
+		       : 0;
+}
+
+int notify_candidates(db_txn_t *txn, const char *requester, const char *name,
+		      notify_candidate_fn fn, void *arg)
+{
+	struct cand_walk w = { .fn = fn, .arg = arg };
+	int rc;
+
+	if (cand_key(NOTIFY_KEY_CANDIDATE, requester, name, NULL, 0, w.prefix,
+		     sizeof(w.prefix)) == 0)
+		return CAIRN_EINVAL;
+	rc = db_iterate(txn, DB_OUTBOX, w.prefix, sizeof(w.prefix), cand_iter, &w);
+	return rc < 0 ? rc : 0;
 }

@@ -24,6 +24,7 @@
 #include "ca/ca.h"
 #include "db/db.h"
 #include "hsm/hsm.h"
+#include "notify/notify.h"
 #include "util/util.h"
 
 #include "tests/unit/ca_fixture.h"
@@ -461,6 +462,96 @@ static void record_issuer(db_t *db, X509 *x, char *out, size_t cap)
 	db_txn_end(txn);
 }
 
+/* ---------- renewals: the superseded certificates are found without walking every
+ * certificate that ever held the name ---------- */
+
+#define RENEWALS 40
+
+static int is_superseded(db_t *db, const char *hex)
+{
+	db_txn_t *t = NULL;
+	int r;
+
+	assert_int_equal(db_read_begin(db, &t), 0);
+	r = notify_is_superseded(t, hex);
+	db_txn_end(t);
+	return r;
+}
+
+static ca_issued_t *issue_for(fixture_t *f, EVP_PKEY *key, const char *requester,
+			      const char *sans)
+{
+	ca_request_t r = { .profile = "tls-server", .requester = requester, .channel = "admin" };
+	ca_csr_t *csr = NULL;
+	ca_issued_t *is = NULL;
+	cairn_err_t err = { 0 };
+	size_t len;
+	uint8_t *der = make_csr(key, "renew.example.test", sans, &len);
+
+	assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), 0);
+	r.csr = csr;
+	if (ca_issue(f->ca, &r, &is, &err) != 0)
+		fail_msg("ca_issue: %s", err.msg);
+	ca_csr_free(csr);
+	free(der);
+	return is;
+}
+
+static void test_supersede_walk(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	ca_issued_t *prev = NULL, *is, *other, *revoked;
+	cairn_err_t err = { 0 };
+	uint64_t w0, w1;
+	int i;
+
+	assert_non_null(key);
+	/* Another requester's certificate for the same name is never superseded by ours. */
+	other = issue_for(f, key, "test:other", "DNS:renew.example.test");
+	for (i = 0; i < RENEWALS; i++) {
+		is = issue_for(f, key, "test:renewer", "DNS:renew.example.test");
+		if (prev != NULL) {
+			assert_true(is_superseded(f->db, prev->serial_hex));
+			ca_issued_free(prev);
+		}
+		prev = is;
+	}
+	assert_false(is_superseded(f->db, prev->serial_hex));
+	assert_false(is_superseded(f->db, other->serial_hex));
+
+	/* The next renewal reads the live candidates of this requester and name, not the
+	 * RENEWALS + 1 certificates that held it (the name index walk read them all). */
+	w0 = db_walked(f->db);
+	is = issue_for(f, key, "test:renewer", "DNS:renew.example.test");
+	w1 = db_walked(f->db);
+	assert_true(is_superseded(f->db, prev->serial_hex));
+	assert_true(w1 - w0 < 8);
+	ca_issued_free(prev);
+	prev = is;
+
+	/* A revoked certificate is not superseded by the next one (and leaves the list). */
+	assert_int_equal(ca_revoke(f->ca, prev->serial_hex, 5, 0, "test", &err), 0);
+	revoked = prev;
+	prev = issue_for(f, key, "test:renewer", "DNS:renew.example.test");
+	assert_false(is_superseded(f->db, revoked->serial_hex));
+	/* One extra name: the new certificate holds the old one's name, so it supersedes it;
+	 * the reverse (an old certificate with a name the new one lacks) does not happen. */
+	is = issue_for(f, key, "test:renewer", "DNS:renew.example.test,DNS:extra.example.test");
+	assert_true(is_superseded(f->db, prev->serial_hex));
+	ca_issued_free(prev);
+	prev = is;
+	is = issue_for(f, key, "test:renewer", "DNS:renew.example.test");
+	assert_false(is_superseded(f->db, prev->serial_hex));
+	assert_false(is_superseded(f->db, other->serial_hex));
+
+	ca_issued_free(is);
+	ca_issued_free(prev);
+	ca_issued_free(revoked);
+	ca_issued_free(other);
+	EVP_PKEY_free(key);
+}
+
 static void test_rotate(void **state)
 {
 	fixture_t *f = *state;
@@ -561,6 +652,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_issue_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_request_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rotate, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_supersede_walk, fixture_setup,
+						fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("ca_issue", tests, NULL, NULL);
 }
