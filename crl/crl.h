@@ -152,10 +152,12 @@ int crl_get(crl_t *c, const char *issuer, uint8_t **der, size_t *len, int64_t *t
 	    int64_t *next_update, uint64_t *number) CAIRN_WUR;
 
 /* The CRLs that the first build after the start has not produced yet: fn (may be NULL)
- * gets each one's name ("NAME", "NAME-delta", "NAME/S") and interim = 1 when the CRL
- * published before the start is served meanwhile, 0 when none is (crl_get: CAIRN_EAGAIN).
+ * gets each one's name ("NAME", "NAME-delta", "NAME/S") and state: "previous" (the CRL
+ * published before the start is served meanwhile), "building" (none is: crl_get says
+ * CAIRN_EAGAIN) or "failed" (none is, a build failed: retried each minute, logged).
  * fn runs under the service's lock: it must not call crl_*. Returns how many.
  * Thread-safe. */
-size_t crl_pending(crl_t *c, void (*fn)(const char *name, int interim, void *arg), void *arg);
+size_t crl_pending(crl_t *c, void (*fn)(const char *name, const char *state, void *arg),
+		   void *arg);
 
 #endif

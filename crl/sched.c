@@ -1110,7 +1110,8 @@ int crl_get(crl_t *c, const char *name, uint8_t **der, size_t *len, int64_t *thi
 	return rc;
 }
 
-size_t crl_pending(crl_t *c, void (*fn)(const char *name, int interim, void *arg), void *arg)
+size_t crl_pending(crl_t *c, void (*fn)(const char *name, const char *state, void *arg),
+		   void *arg)
 {
 	size_t i, n = 0;
 	unsigned k;
@@ -1125,7 +1126,8 @@ size_t crl_pending(crl_t *c, void (*fn)(const char *name, int interim, void *arg
 				continue;
 			n++;
 			if (fn != NULL)
-				fn(slot->name, slot->der != NULL, arg);
+				fn(slot->name, slot->der != NULL ? "previous"
+					       : slot->retry_at != 0 ? "failed" : "building", arg);
 		}
 	}
 	pthread_mutex_unlock(&c->mu);

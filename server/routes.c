@@ -13,14 +13,14 @@
 #include "server/internal.h"
 #include "ui/ui.h"
 
-/* crl_pending's callback: {"what":"crl-NAME","state":"building"|"previous"} into arg. */
-static void pending_crl(const char *name, int interim, void *arg)
+/* crl_pending's callback: {"what":"crl-NAME","state":"building"|"previous"|"failed"}
+ * into arg. */
+static void pending_crl(const char *name, const char *state, void *arg)
 {
 	char what[64];
 
 	snprintf(what, sizeof(what), "crl-%s", name);
-	json_array_append_new(arg, json_pack("{s:s, s:s}", "what", what, "state",
-					     interim ? "previous" : "building"));
+	json_array_append_new(arg, json_pack("{s:s, s:s}", "what", what, "state", state));
 }
 
 void route_healthz(server_t *s, const server_req_t *req, const char *arg,

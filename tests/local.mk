@@ -124,3 +124,7 @@ EXTRA_DIST += tests/integration/responder.sh
 # The published tree (ocsp.publish, crl.publish, cairn publish) behind a real nginx on loopback.
 TESTS += tests/integration/publish.sh
 EXTRA_DIST += tests/integration/publish.sh docs/nginx-publish.conf
+
+# Start-up and request paths independent of the database's size (200k seeded certificates).
+TESTS += tests/integration/scale_start.sh
+EXTRA_DIST += tests/integration/scale_start.sh
