@@ -110,6 +110,9 @@ typedef struct server {
 	pthread_mutex_t cp_lock;
 	pthread_cond_t cp_wake;
 	int cp_stop, cp_running;
+	pthread_t indexer;              /* builds indexes an older database lacks (daemon.c) */
+	atomic_int idx_stop;
+	int idx_running;
 	notify_settings_t notify_settings;
 	notify_t *notify;               /* event delivery worker (events.c) */
 	struct server_discover *discover; /* discover.schedules (discover.c), NULL = none */
