@@ -211,7 +211,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	}
 	s->cp_running = 1;
-	if ((rc = server_revocation_open(s, err)) != 0)
+	if ((rc = server_revocation_open(s, err)) != 0 || (rc = server_metrics_start(s, err)) != 0)
 		goto out;
 	/* After the revocation listeners: the ca is shared with ACME's threads from here. */
 	{
@@ -254,6 +254,7 @@ static void close_core(server_t *s)
 	server_replace_stop(s);
 	server_discover_stop(s);
 	server_events_stop(s);
+	server_metrics_stop(s);
 	if (s->idx_running) {
 		atomic_store(&s->idx_stop, 1);
 		pthread_join(s->indexer, NULL);
