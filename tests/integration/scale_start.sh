@@ -46,6 +46,13 @@ waits_for() { # CMD...: until it succeeds (bounded, 60 s)
 		sleep 0.1
 	done
 }
+waits_long() { # CMD...: the same, bounded at 10 minutes (pre-signing on a busy machine)
+	i=0
+	until "$@"; do
+		i=$((i + 1)); [ $i -lt 1200 ] || return 1
+		sleep 0.5
+	done
+}
 ok "the root's CRL is served once built" waits_for root_ok
 ok "/metrics counts the CRLs still pending" sh -c "
 	curl -s '$HTTP_URL/metrics' | grep -qx 'cairn_crl_pending [1-9][0-9]*'"
@@ -69,6 +76,76 @@ ok "  ... the CRL lists the $((N / 2)) revoked certificates and verifies" sh -c 
 	[ \$(cat '$WORK/crl.n') -eq $((N / 2)) ]"
 nothing_pending() { curl -s "$HTTP_URL/healthz" | jq -e '.status == "ok" and .pending == null' >/dev/null; }
 ok "/healthz then has nothing pending" waits_for nothing_pending
+
+# ---- what a scrape and a requester page walk ----
+# cairn_db_entries_walked_total counts every entry any walk visits. Quiet first: every
+# certificate pre-signed, and the counter moving by no more than a scrape's own walk.
+walked() { curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_db_entries_walked_total //p'; }
+presigned() {
+	[ "$(curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_ocsp_cached_responses //p')" -ge "$N" ] 2>/dev/null
+}
+quiet() { # two scrapes in a row that move the counter by the same amount (bounded)
+	i=0 a=$(walked) b=$(walked)
+	while :; do
+		sleep 1
+		c=$(walked)
+		[ -n "$c" ] && [ $((c - b)) -eq $((b - a)) ] && return 0
+		a=$b b=$c i=$((i + 1))
+		[ $i -lt 120 ] || return 1
+	done
+}
+C() { "$CAIRN" "$@" --dir "$D"; }
+ok "the refresher pre-signs every certificate" waits_long presigned
+for n in 1 2 3; do
+	make_csr "r$n" ec:P-256 "/CN=r$n.requester.test" "DNS:r$n.requester.test"
+	ok "issue r$n through the admin API" C issue --csr "$WORK/r$n.csr" --profile tls-server --out "$WORK/r$n.pem"
+done
+expiring_current() { curl -s "$HTTP_URL/metrics" | grep -qx 'cairn_certificates_expiring_outdated 0'; }
+ok "the expiring gauges are recomputed in the background after the issues" waits_for expiring_current
+ok "  ... and the daemon goes quiet" quiet
+# A write that changes no certificate (an admin added), between scrapes: a scrape does not
+# walk the 30-day window ($(jq .expiring_30d "$WORK/seed.json") seeded certificates expire in it) for it.
+a=$(walked)
+C admin add --name scraper --role auditor >/dev/null 2>&1
+b=$(walked)
+c=$(walked)
+ok "a scrape after a database write walks (almost) nothing ($((b - a)), then $((c - b)))" \
+	test $((b - a)) -lt 100 -a $((c - b)) -lt 100
+ok "  ... the expiring gauges carry the time they were computed" sh -c "
+	curl -s '$HTTP_URL/metrics' | grep -Eq '^cairn_certificates_expiring_computed_timestamp_seconds [1-9][0-9]{9}'"
+
+TOK=$(cat "$D/admin.token")
+api() { curl -s --cacert "$D/ca/root.pem" -H "Authorization: Bearer $TOK" "$HTTPS_URL/admin/v1/certificates?$1"; }
+R=$(api "serial=$(openssl x509 -in "$WORK/r1.pem" -noout -serial | cut -d= -f2)" | jq -r '.items[0].requester')
+ok "the certificates issued have a requester ($R)" test -n "$R" -a "$R" != null
+RQ=$(printf %s "$R" | jq -sRr @uri)
+ok "requester=$R with count=true finds every certificate of it" sh -c "
+	[ \$(curl -s --cacert '$D/ca/root.pem' -H 'Authorization: Bearer $TOK' \
+	  '$HTTPS_URL/admin/v1/certificates?requester=$RQ&count=true&limit=1000' | jq .total) -ge 3 ]"
+page_cost() { # QUERY: entries walked by that page, beyond a scrape's own
+	a=$(walked) b=$(walked)
+	api "$1" >"$WORK/rpage.json"
+	c=$(walked)
+	echo $(((c - b) - (b - a)))
+}
+cost=$(page_cost "requester=$RQ&limit=2")
+ok "a page of 2 of the requester's certificates among $N walks at most 3 entries (walked $cost)" \
+	test "$cost" -le 3 -a "$cost" -ge 2
+ok "  ... holds 2 rows of that requester and a next cursor" jq -e --arg r "$R" \
+	'(.items | length) == 2 and ([.items[].requester] | all(. == $r)) and .more and (.next | type == "string")' \
+	"$WORK/rpage.json"
+NEXT=$(jq -r .next "$WORK/rpage.json")
+cp "$WORK/rpage.json" "$WORK/rpage1.json"
+cost=$(page_cost "requester=$RQ&limit=2&after=$NEXT")
+ok "  ... the next page too, plus the entry it resumes at (walked $cost)" test "$cost" -le 4 -a "$cost" -ge 2
+ok "  ... of that requester, none of the first page's rows again" sh -c "
+	jq -e --arg r '$R' '(.items | length) >= 1 and ([.items[].requester] | all(. == \$r))' '$WORK/rpage.json' >/dev/null &&
+	jq -r '.items[].serial' '$WORK/rpage1.json' '$WORK/rpage.json' | sort | uniq -d | wc -l | grep -qx 0"
+ok "a cursor of another search is refused by a requester search" sh -c "
+	c=\$(curl -s --cacert '$D/ca/root.pem' -H 'Authorization: Bearer $TOK' \
+	  '$HTTPS_URL/admin/v1/certificates?expiring_within=30d&limit=5' | jq -r .next) &&
+	curl -s --cacert '$D/ca/root.pem' -H 'Authorization: Bearer $TOK' \
+	  \"$HTTPS_URL/admin/v1/certificates?requester=$RQ&limit=2&after=\$c\" | jq -e '.status == 400' >/dev/null"
 
 ca_stop
 done_testing
