@@ -217,8 +217,18 @@ static int build_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 int db_requester_build(db_t *db, size_t batch, int *done, cairn_err_t *err)
 {
 	struct build_op op = { .batch = batch > 0 ? batch : 1 };
-	int rc = db_write(db, build_run, &op, err);
+	db_txn_t *txn;
+	int rc;
 
+	/* Read first: a complete index (every database made since) costs no write. */
+	*done = 0;
+	if (db_read_begin(db, &txn) == 0) {
+		*done = db_get(txn, DB_META, META_DONE, strlen(META_DONE), NULL, NULL) == 0;
+		db_txn_end(txn);
+		if (*done)
+			return 0;
+	}
+	rc = db_write(db, build_run, &op, err);
 	*done = rc == 0 && op.done;
 	return rc;
 }

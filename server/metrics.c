@@ -254,6 +254,7 @@ static void *expiring_main(void *arg)
 		pthread_mutex_lock(&s->metrics_lock);
 		if (rc != 0) {
 			log_warn("metrics", "computing the expiring gauges: %s", cairn_strerror(rc));
+			e.gen = atomic_load(&s->exp_gen);
 			e.next_due = (int64_t)now_s() + 60;
 		} else {
 			if (s->expiring == NULL)

@@ -546,6 +546,92 @@ static void test_service(void **state)
 
 /* The service with shards: own numbers per shard, only the touched shard rebuilt by the
  * scheduler, IDP URL from the base URL, the largest count kept when the config lowers it. */
+/* Collects crl_pending's states. */
+static void pending_cb(const char *name, const char *state, void *arg)
+{
+	char *out = arg;
+
+	snprintf(out + strlen(out), 256 - strlen(out), "%s=%s;", name, state);
+}
+
+/* Until crl_get answers (bounded, 60 s). */
+static int wait_served(crl_t *c, const char *name, uint64_t *number)
+{
+	int i, rc = CAIRN_EAGAIN;
+
+	for (i = 0; i < 6000 && (rc = crl_get(c, name, NULL, NULL, NULL, NULL, number)) ==
+					     CAIRN_EAGAIN; i++)
+		usleep(10000);
+	return rc;
+}
+
+/* Past 10,000 revoked entries crl_open leaves the first build to the scheduler: nothing is
+ * served (CAIRN_EAGAIN, pending "building") until crl_start; then the CRL holds every
+ * entry. A restart with nothing changed adopts it in the background (the same number). */
+static void test_service_deferred(void **state)
+{
+	fixture_t *f = *state;
+	crl_config_t cfg = { 0 };
+	cairn_err_t err = { 0 };
+	crl_t *c = NULL;
+	enum { N = 10001 };
+	spec_t *s = calloc(N, sizeof(*s));
+	char *pub, states[256] = "";
+	uint8_t *der = NULL;
+	size_t len = 0, i;
+	uint64_t number = 0;
+	const unsigned char *p;
+	X509_CRL *crl;
+
+	assert_non_null(s);
+	for (i = 0; i < N; i++) {
+		s[i].serial[0] = 0x40;
+		s[i].serial[1] = (uint8_t)(i >> 8);
+		s[i].serial[2] = (uint8_t)i;
+		s[i].len = 3;
+		s[i].revoked_at = 1700000000;
+		s[i].reason = 1;
+		s[i].not_after = 4000000000LL;
+		s[i].revoke = 1;
+	}
+	store(f, s, N, "issuing");
+	free(s);
+	assert_true(asprintf(&pub, "%s/pub", f->dir) > 0);
+	cfg.db = f->db;
+	cfg.issuers[0] = (crl_issuer_t){ "issuing", f->cert, f->key, 0 };
+	cfg.n_issuers = 1;
+	cfg.publish_dir = pub;
+	cfg.period = 3600;
+	cfg.overlap = 600;
+	if (crl_open(&cfg, &c, &err) != 0)
+		fail_msg("crl_open: %s", cairn_err_msg(&err));
+	assert_int_equal(crl_get(c, "issuing", &der, &len, NULL, NULL, NULL), CAIRN_EAGAIN);
+	assert_int_equal(crl_pending(c, pending_cb, states), 1);
+	assert_string_equal(states, "issuing=building;");
+	assert_int_equal(crl_start(c, &err), 0);
+	assert_int_equal(wait_served(c, "issuing", &number), 0);
+	assert_int_equal(number, 1);
+	assert_int_equal(crl_pending(c, NULL, NULL), 0);
+	assert_int_equal(crl_get(c, "issuing", &der, &len, NULL, NULL, NULL), 0);
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	assert_non_null(crl);
+	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), N);
+	assert_int_equal(X509_CRL_verify(crl, f->key), 1);
+	X509_CRL_free(crl);
+	free(der);
+	crl_free(c);
+
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(crl_get(c, "issuing", NULL, NULL, NULL, NULL, NULL), CAIRN_EAGAIN);
+	assert_int_equal(crl_start(c, &err), 0);
+	assert_int_equal(wait_served(c, "issuing", &number), 0);
+	assert_int_equal(number, 1); /* adopted, not rebuilt */
+	crl_free(c);
+	free(pub);
+}
+
 static void test_service_shards(void **state)
 {
 	fixture_t *f = *state;
@@ -763,6 +849,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entries_round_trip, setup, teardown),
 		cmocka_unit_test(test_key_types),
 		cmocka_unit_test_setup_teardown(test_service, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_deferred, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
 		cmocka_unit_test(test_serial_shard),
 		cmocka_unit_test_setup_teardown(test_service_shards, setup, teardown),
