@@ -565,6 +565,43 @@ static int wait_served(crl_t *c, const char *name, uint64_t *number)
 	return rc;
 }
 
+/* Moves the recorded times of the published CRL of "issuing" (crl/sched.c's meta record:
+ * hashes, number, thisUpdate at 72, nextUpdate at 80) into the past: it has expired. */
+static int expire_record(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const char *key = "crl_published/issuing";
+	const void *v;
+	uint8_t rec[89];
+	size_t len;
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+	(void)arg;
+	(void)err;
+
+	if ((rc = db_get(txn, DB_META, key, strlen(key), &v, &len)) != 0 || len != sizeof(rec))
+		return rc != 0 ? rc : CAIRN_EDB;
+	memcpy(rec, v, sizeof(rec));
+	db_be64_put(rec + 72, (uint64_t)(now - 7200));
+	db_be64_put(rec + 80, (uint64_t)(now - 10));
+	return db_put(txn, DB_META, key, strlen(key), rec, sizeof(rec), 0);
+}
+
+/* Until crl_pending says states (bounded, 60 s). */
+static int wait_states(crl_t *c, const char *want)
+{
+	char states[256];
+	int i;
+
+	for (i = 0; i < 6000; i++) {
+		states[0] = '\0';
+		(void)crl_pending(c, pending_cb, states);
+		if (strcmp(states, want) == 0)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
 /* Past 10,000 revoked entries crl_open leaves the first build to the scheduler: nothing is
  * served (CAIRN_EAGAIN, pending "building") until crl_start; then the CRL holds every
  * entry. A restart with nothing changed adopts it in the background (the same number). */
@@ -582,6 +619,7 @@ static void test_service_deferred(void **state)
 	uint64_t number = 0;
 	const unsigned char *p;
 	X509_CRL *crl;
+	EVP_PKEY *pub_only = NULL;
 
 	assert_non_null(s);
 	for (i = 0; i < N; i++) {
@@ -629,6 +667,41 @@ static void test_service_deferred(void **state)
 	assert_int_equal(wait_served(c, "issuing", &number), 0);
 	assert_int_equal(number, 1); /* adopted, not rebuilt */
 	crl_free(c);
+
+	/* Another revocation: a restart cannot adopt the CRL. While the new one is built — here
+	 * it never is: the key given cannot sign — the previous one, still valid, is served. */
+	{
+		spec_t more = { .serial = { 0x41, 0, 1 }, .len = 3, .revoked_at = time(NULL),
+				.reason = 1, .not_after = 4000000000LL, .revoke = 1 };
+		unsigned char *pubder = NULL, *q;
+		const unsigned char *cq;
+		int n;
+		store(f, &more, 1, "issuing");
+		n = i2d_PUBKEY(f->key, &pubder);
+		assert_true(n > 0);
+		cq = q = pubder;
+		pub_only = d2i_PUBKEY(NULL, &cq, n);
+		assert_non_null(pub_only);
+		OPENSSL_free(q);
+	}
+	cfg.issuers[0].key = pub_only;
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(crl_start(c, &err), 0);
+	assert_int_equal(wait_served(c, "issuing", &number), 0);
+	assert_int_equal(number, 1); /* the previous one */
+	assert_int_equal(wait_states(c, "issuing=previous;"), 0);
+	crl_free(c);
+
+	/* The same, the previous CRL past its nextUpdate: not served, the build said failed. */
+	assert_int_equal(db_write(f->db, expire_record, NULL, NULL), 0);
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(crl_start(c, &err), 0);
+	assert_int_equal(wait_states(c, "issuing=failed;"), 0);
+	assert_int_equal(crl_get(c, "issuing", NULL, NULL, NULL, NULL, NULL), CAIRN_EAGAIN);
+	crl_free(c);
+	EVP_PKEY_free(pub_only);
 	free(pub);
 }
 
