@@ -119,6 +119,7 @@ static int time_param(const admin_request_t *req, const char *key, int64_t *out,
 #define KIND_NAME 'n'
 #define KIND_EXPIRY 'e'
 #define KIND_ALL 'a'
+#define KIND_REQUESTER 'r'
 
 /*
  * Keyset paging (docs/api.md): a page starts just after the index key its "after"
@@ -183,6 +184,8 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 		kind = KIND_NAME;
 	else if (serial == NULL && (s.after != INT64_MIN || s.before != INT64_MAX))
 		kind = KIND_EXPIRY;
+	else if (serial == NULL && s.requester != NULL)
+		kind = KIND_REQUESTER;
 	if (after != NULL && after[0] != '\0' && db_cursor_parse(after, kind, &s.pos) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "after must be the \"next\" of a previous page of the same search "
@@ -208,6 +211,8 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	} else if (kind == KIND_EXPIRY) {
 		rc = db_certs_by_expiry_at(txn, s.after == INT64_MIN ? 0 : s.after, s.before, &s.pos,
 					   search_cb, &s);
+	} else if (kind == KIND_REQUESTER) {
+		rc = db_certs_by_requester_at(txn, s.requester, &s.pos, search_cb, &s);
 	} else {
 		if (s.requester == NULL && !s.count &&
 		    db_cert_counts(txn, (int64_t)time(NULL), total_cb, &t, NULL) == 0)

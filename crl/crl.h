@@ -121,7 +121,12 @@ typedef struct crl_config {
  * published file (publish_dir/NAME.crl) that parses, carries the CRL number
  * stored in the db (DB_META "crl_number/NAME") and is not past half its
  * validity is served as is (so a restart keeps the number); else a new one is
- * built now. *out owned by the caller: crl_free.
+ * built. Built here only while the revoked index is small (10,000 entries, about
+ * 10 ms); past that the start does not wait: the scheduler thread (crl_start) adopts
+ * or builds them first thing, and until a CRL exists crl_get says CAIRN_EAGAIN — or
+ * serves the CRL published before this start while it is still valid (crl_pending
+ * names both kinds). Start-up cost is thus independent of the number revoked.
+ * *out owned by the caller: crl_free.
  * Returns 0, CAIRN_EINVAL, CAIRN_EIO (publish dir), or a crl_rebuild code.
  */
 int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err) CAIRN_WUR;
@@ -153,8 +158,18 @@ void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *ar
 /* A copy of the current CRL of issuer (DER, malloc'd) with its thisUpdate and
  * nextUpdate; "NAME-delta" names the issuer's delta CRL, "NAME/S" its shard S. der and len may be NULL
  * (only the times and number wanted). Returns 0 or CAIRN_ENOENT
- * (unknown issuer, or no delta CRLs), CAIRN_ENOMEM. Thread-safe. */
+ * (unknown issuer, or no delta CRLs), CAIRN_EAGAIN (no CRL yet: the first build
+ * after the start runs, or failed and is retried), CAIRN_ENOMEM. Thread-safe. */
 int crl_get(crl_t *c, const char *issuer, uint8_t **der, size_t *len, int64_t *this_update,
 	    int64_t *next_update, uint64_t *number) CAIRN_WUR;
+
+/* The CRLs that the first build after the start has not produced yet: fn (may be NULL)
+ * gets each one's name ("NAME", "NAME-delta", "NAME/S") and state: "previous" (the CRL
+ * published before the start is served meanwhile), "building" (none is: crl_get says
+ * CAIRN_EAGAIN) or "failed" (none is, a build failed: retried each minute, logged).
+ * fn runs under the service's lock: it must not call crl_*. Returns how many.
+ * Thread-safe. */
+size_t crl_pending(crl_t *c, void (*fn)(const char *name, const char *state, void *arg),
+		   void *arg);
 
 #endif

@@ -31,6 +31,8 @@ struct crl_slot {
 	int dirty;             /* revocations since the last build */
 	int64_t dirty_at;
 	int64_t retry_at;      /* after a failed build: not before this time */
+	int interim;           /* der is the CRL published before this start, served (still
+	                          valid) while the first build of this start runs */
 };
 
 struct crl_iss {
@@ -56,7 +58,13 @@ struct crl {
 	pthread_cond_t cv;
 	pthread_t thread;
 	int started, stopping;
+	int deferred;              /* the first builds are the scheduler's (crl_open left them) */
 };
+
+/* crl_open builds (or adopts) every CRL itself when the revoked index holds at most this
+ * many entries (~10 ms of building); past it the scheduler thread does, after the daemon's
+ * listeners are up: a first build of 1M revoked takes ~9 s (docs/scaling.md). */
+#define CRL_INLINE_MAX 10000
 
 static struct crl_iss *find(crl_t *c, const char *name)
 {
@@ -414,6 +422,7 @@ static int rebuild_slots(crl_t *c, struct crl_iss *is, struct crl_slot *const *s
 		slot->next_update = r.ps[i].next_update;
 		slot->number = r.ps[i].number;
 		slot->retry_at = 0;
+		slot->interim = 0;
 		if (slot == &is->full && c->delta_period > 0 && !is->delta.dirty) {
 			/* A new base: the delta follows at once. */
 			is->delta.dirty = 1;
@@ -437,6 +446,22 @@ out:
 	pthread_mutex_unlock(&c->build_mu);
 	rebuild_free(&r, n);
 	return rc;
+}
+
+/* Makes der (taken over) the slot's served CRL. interim: the previous start's, served
+ * until the first build of this start replaces it. */
+static void slot_serve(crl_t *c, struct crl_slot *slot, uint8_t *der, size_t len, int64_t tu,
+		       int64_t nu, uint64_t number, int interim)
+{
+	pthread_mutex_lock(&c->mu);
+	free(slot->der);
+	slot->der = der;
+	slot->len = len;
+	slot->this_update = tu;
+	slot->next_update = nu;
+	slot->number = number;
+	slot->interim = interim;
+	pthread_mutex_unlock(&c->mu);
 }
 
 int crl_rebuild(crl_t *c, const char *name, cairn_err_t *err)
@@ -570,11 +595,7 @@ static int adopt_published(crl_t *c, struct crl_iss *is)
 times:
 	if (tu == 0 || nu <= tu || now >= tu + (nu - tu) / 2 || changed_since(c, is->name, tu))
 		goto out;
-	is->full.der = (uint8_t *)data;
-	is->full.len = len;
-	is->full.this_update = tu;
-	is->full.next_update = nu;
-	is->full.number = have;
+	slot_serve(c, &is->full, (uint8_t *)data, len, tu, nu, have, 0);
 	data = NULL;
 	ok = 1;
 out:
@@ -651,12 +672,29 @@ static int adopt_shard(crl_t *c, struct crl_iss *is, struct crl_slot *slot, int6
 		free(data);
 		return 0;
 	}
-	slot->der = (uint8_t *)data;
-	slot->len = len;
-	slot->this_update = tu;
-	slot->next_update = nu;
-	slot->number = have;
+	slot_serve(c, slot, (uint8_t *)data, len, tu, nu, have, 0);
 	return 1;
+}
+
+/* While the first build of a deferred start runs: the CRL published before it, when the
+ * db's record says it is ours and it is not within a minute of its nextUpdate — a valid
+ * CRL, if not the newest, is better than none. An expired one is never served. */
+static void serve_previous(crl_t *c, struct crl_iss *is, struct crl_slot *slot)
+{
+	uint64_t have = 0;
+	int64_t tu = 0, nu = 0, now = (int64_t)time(NULL);
+	char *data = NULL;
+	size_t len = 0;
+
+	if (fs_read(slot->path, CRL_FILE_MAX, &data, &len) != 0 ||
+	    !recorded_match(c, is, slot == &is->full ? is->name : slot->name,
+			    slot->shard >= 0 ? slot->url : NULL,
+			    slot == &is->full && c->delta_period > 0, data, len, &have, &tu, &nu) ||
+	    have == 0 || tu == 0 || now + 60 >= nu) {
+		free(data);
+		return;
+	}
+	slot_serve(c, slot, (uint8_t *)data, len, tu, nu, have, 1);
 }
 
 /* Names, file and URL of slot: NAME plus suffix ("", "-delta" or "/S"). */
@@ -771,45 +809,59 @@ fail:
 	return rc;
 }
 
-/* The issuer's shard CRLs as the service starts: each adopted when nothing of its own
- * changed, else built. */
-static int first_build_shards(crl_t *c, struct crl_iss *is, cairn_err_t *err)
+/* The issuer's shard CRLs as the service starts: adopted[s] set for each adopted because
+ * nothing of its own changed (one walk of the revoked index says when each last changed);
+ * when deferred, the others serve their previous CRL meanwhile (serve_previous).
+ * *adopted is malloc'd (caller frees). */
+static int adopt_shards(crl_t *c, struct crl_iss *is, int deferred, uint8_t **adopted,
+			cairn_err_t *err)
 {
-	int64_t *latest;
-	uint8_t adopted[UTIL_SHARDS_MAX];
+	int64_t *latest = calloc(is->n_shards, sizeof(*latest));
 	unsigned s;
-	int rc = 0;
 
-	if (is->n_shards == 0)
-		return 0;
-	if ((latest = calloc(is->n_shards, sizeof(*latest))) == NULL)
+	*adopted = calloc(is->n_shards, 1);
+	if (latest == NULL || *adopted == NULL) {
+		free(latest);
+		free(*adopted);
+		*adopted = NULL;
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	}
 	shard_latest(c, is, latest);
-	for (s = 0; s < is->n_shards; s++)
-		adopted[s] = (uint8_t)adopt_shard(c, is, &is->shards[s], latest[s]);
-	rc = rebuild_shards(c, is, adopted, err); /* the others, in one walk */
+	for (s = 0; s < is->n_shards; s++) {
+		(*adopted)[s] = (uint8_t)adopt_shard(c, is, &is->shards[s], latest[s]);
+		if (!(*adopted)[s] && deferred)
+			serve_previous(c, is, &is->shards[s]);
+	}
 	free(latest);
-	return rc;
+	return 0;
 }
 
-/* The issuer's full CRL (and delta) as the service starts or the issuer is added: the
- * published one when it can be adopted, else built now. */
-static int first_build(crl_t *c, struct crl_iss *is, cairn_err_t *err)
+/* The issuer's full CRL, delta and shards as the service starts or the issuer is added:
+ * each published one that can be adopted, the others built now (the shards in one walk).
+ * deferred (the scheduler's first builds, the listeners already answering): before any
+ * build, every CRL that is not adopted serves the one published before the start while
+ * it is still valid. */
+static int first_build(crl_t *c, struct crl_iss *is, int deferred, cairn_err_t *err)
 {
+	uint8_t *adopted = NULL;
 	char name[48];
-	int rc;
+	int full = adopt_published(c, is), rc = 0;
 
-	if (adopt_published(c, is)) {
-		if ((rc = slot_write(&is->full, is->full.der, is->full.len, is->full.this_update,
-				     err)) != 0)
-			return rc;
-	} else if ((rc = crl_rebuild(c, is->name, err)) != 0) {
+	if (!full && deferred)
+		serve_previous(c, is, &is->full);
+	if (is->n_shards > 0 && (rc = adopt_shards(c, is, deferred, &adopted, err)) != 0)
 		return rc;
-	}
+	if (full)
+		rc = slot_write(&is->full, is->full.der, is->full.len, is->full.this_update, err);
+	else
+		rc = crl_rebuild(c, is->name, err);
 	snprintf(name, sizeof(name), "%s-delta", is->name);
-	if (c->delta_period > 0 && (rc = crl_rebuild(c, name, err)) != 0)
-		return rc;
-	return first_build_shards(c, is, err);
+	if (rc == 0 && c->delta_period > 0)
+		rc = crl_rebuild(c, name, err);
+	if (rc == 0 && is->n_shards > 0)
+		rc = rebuild_shards(c, is, adopted, err); /* the others, in one walk */
+	free(adopted);
+	return rc;
 }
 
 int crl_add_issuer(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
@@ -821,7 +873,7 @@ int crl_add_issuer(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
 	pthread_mutex_unlock(&c->build_mu);
 	if (rc != 0)
 		return rc;
-	rc = first_build(c, &c->iss[atomic_load(&c->n_iss) - 1], err);
+	rc = first_build(c, &c->iss[atomic_load(&c->n_iss) - 1], 0, err);
 	pthread_mutex_lock(&c->mu);
 	pthread_cond_signal(&c->cv); /* the scheduler learns of the new slot */
 	pthread_mutex_unlock(&c->mu);
@@ -879,6 +931,19 @@ static int shards_in_force(crl_t *c, unsigned want, cairn_err_t *err)
 	return 0;
 }
 
+/* Entries of the revoked index, every issuer's (O(1): the table's entry count). */
+static size_t revoked_entries(crl_t *c)
+{
+	db_txn_t *txn;
+	size_t n;
+
+	if (db_read_begin(c->db, &txn) != 0)
+		return SIZE_MAX;
+	n = db_count(txn, DB_REVOKED);
+	db_txn_end(txn);
+	return n;
+}
+
 int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 {
 	crl_t *c = NULL;
@@ -932,8 +997,10 @@ int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 	for (i = 0; i < cfg->n_issuers; i++)
 		if ((rc = iss_init(c, &cfg->issuers[i], err)) != 0)
 			goto out;
-	for (i = 0; i < c->n_iss; i++)
-		if ((rc = first_build(c, &c->iss[i], err)) != 0)
+	if (revoked_entries(c) > CRL_INLINE_MAX)
+		c->deferred = 1; /* the scheduler's first job (crl_start) */
+	for (i = 0; !c->deferred && i < c->n_iss; i++)
+		if ((rc = first_build(c, &c->iss[i], 0, err)) != 0)
 			goto out;
 	*out = c;
 	c = NULL;
@@ -1039,12 +1106,43 @@ static size_t due_set(const crl_t *c, struct crl_iss *is, struct crl_slot *first
 	return n;
 }
 
+/* A deferred start's first builds, issuer by issuer, in the scheduler thread. A failed one
+ * leaves its CRLs without one: the scheduler's loop retries them (due at once, then a
+ * minute apart). */
+static void first_builds(crl_t *c)
+{
+	size_t i, n = atomic_load(&c->n_iss); /* crl_add_issuer builds later ones itself */
+	struct timespec t0, t1;
+	cairn_err_t err;
+
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&c->mu);
+		if (c->stopping) {
+			pthread_mutex_unlock(&c->mu);
+			return;
+		}
+		pthread_mutex_unlock(&c->mu);
+		memset(&err, 0, sizeof(err));
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (first_build(c, &c->iss[i], 1, &err) != 0) {
+			log_error("crl", "first CRLs of %s: %s (retried by the scheduler)",
+				  c->iss[i].name, cairn_err_msg(&err));
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		log_info("crl", "built the first CRLs of %s since the start (%ld ms)", c->iss[i].name,
+			 (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	}
+}
+
 static void *sched_main(void *arg)
 {
 	crl_t *c = arg;
 	cairn_err_t err;
 	size_t i;
 
+	if (c->deferred)
+		first_builds(c);
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		int64_t now = (int64_t)time(NULL), next = INT64_MAX;
@@ -1139,7 +1237,7 @@ int crl_get(crl_t *c, const char *name, uint8_t **der, size_t *len, int64_t *thi
 		return CAIRN_ENOENT;
 	pthread_mutex_lock(&c->mu);
 	if (slot->der == NULL) {
-		rc = CAIRN_ENOENT;
+		rc = CAIRN_EAGAIN;
 	} else if (der != NULL && (*der = malloc(slot->len)) == NULL) {
 		rc = CAIRN_ENOMEM;
 	} else {
@@ -1156,4 +1254,28 @@ int crl_get(crl_t *c, const char *name, uint8_t **der, size_t *len, int64_t *thi
 	}
 	pthread_mutex_unlock(&c->mu);
 	return rc;
+}
+
+size_t crl_pending(crl_t *c, void (*fn)(const char *name, const char *state, void *arg),
+		   void *arg)
+{
+	size_t i, n = 0;
+	unsigned k;
+
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < c->n_iss; i++) {
+		struct crl_iss *is = &c->iss[i];
+		struct crl_slot *slots[2] = { &is->full, c->delta_period > 0 ? &is->delta : NULL };
+		for (k = 0; k < 2 + is->n_shards; k++) {
+			struct crl_slot *slot = k < 2 ? slots[k] : &is->shards[k - 2];
+			if (slot == NULL || (slot->der != NULL && !slot->interim))
+				continue;
+			n++;
+			if (fn != NULL)
+				fn(slot->name, slot->der != NULL ? "previous"
+					       : slot->retry_at != 0 ? "failed" : "building", arg);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	return n;
 }

@@ -257,6 +257,8 @@ int db_cert_put(db_txn_t *txn, const db_cert_t *c, const char *const *names, siz
 			ret = db_revoked_last_note(txn, c->issuer, c->revoked_at);
 	}
 	if (ret == 0)
+		ret = db_requester_put(txn, c);
+	if (ret == 0)
 		ret = db_stats_cert_added(txn, c);
 	if (ret == 0) { /* its first OCSP answer (SHA-1 CertID, ocsp/) is due now */
 		memset(key, 0, 8);

@@ -38,6 +38,7 @@ typedef enum {
 	DB_OCSP_DUE,  /* when (BE64) || OCSP cache key (serial || alg) -> "": when ocsp/'s
 	               * refresher must look at that cached answer (re-sign or drop it);
 	               * db_cert_put adds (0, serial || 1): a new certificate is due at once */
+	DB_BY_REQUESTER, /* requester || 0x00 || serial -> "" (requester.c) */
 	DB_TABLE_COUNT
 } db_table_t;
 
@@ -259,6 +260,25 @@ int db_certs_by_expiry(db_txn_t *txn, int64_t from, int64_t until, db_cert_fn fn
 int db_certs_by_name(db_txn_t *txn, const char *name, db_cert_fn fn, void *arg);
 /* Every certificate, in serial order. */
 int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg);
+/*
+ * The certificates whose requester is exactly requester, in serial order, paged like the
+ * walks above (pos may be NULL; its key is requester || 0x00 || serial): a range scan of
+ * by_requester, so a page costs its rows. A database made before the index (meta
+ * "by_requester" unset) walks every certificate, filtered, until db_requester_build has
+ * finished; positions have the same form either way, so paging goes on across the end of
+ * the build. Returns 0, fn's non-zero value, CAIRN_EINVAL (pos of another search) or a db code.
+ */
+int db_certs_by_requester_at(db_txn_t *txn, const char *requester, db_cursor_t *pos,
+			     db_cert_fn fn, void *arg);
+/*
+ * One step of building by_requester on a database made before it (new databases have it
+ * from their first certificate, and db_cert_put always adds the entry): indexes up to
+ * batch certificates after the last one indexed (meta "by_requester_at") in one durable
+ * write, and when the table's end is reached sets meta "by_requester". *done = 1 once
+ * the index is complete (then nothing is written). For a background thread: each call
+ * holds the writer for one batch only. Returns 0 or a db code. Thread-safe.
+ */
+int db_requester_build(db_t *db, size_t batch, int *done, cairn_err_t *err) CAIRN_WUR;
 
 /* Revoked certificates of one issuer ("issuing", ...), in serial order: what a CRL
  * build walks (released holds are reported with reason 8, removeFromCRL). fn gets the serial (borrowed), revocation time and reason; return

@@ -14,6 +14,9 @@
  * DB_MAX_READERS) but pins no pages. More than the HTTP threads ever read at once. */
 #define DB_IDLE_READERS 32
 
+/* requester.c: c's by_requester entry. Write txn only. */
+int db_requester_put(db_txn_t *txn, const db_cert_t *c) CAIRN_WUR;
+
 /* A queued write: lives on the caller's stack until done is set. */
 struct db_req {
 	db_write_fn fn;

@@ -30,6 +30,7 @@ static const char *const table_names[DB_TABLE_COUNT] = {
 	[DB_BY_RNAME] = "by_rname",
 	[DB_REPLACE] = "replace",
 	[DB_OCSP_DUE] = "ocsp_due",
+	[DB_BY_REQUESTER] = "by_requester",
 };
 
 /* Initial map size: CAIRN_DB_MAPSIZE (bytes, optional K/M/G suffix; used by tests) or 256 MiB. */
@@ -176,6 +177,12 @@ static int open_tables(db_t *db, int *map_full, cairn_err_t *err)
 		 * (db_certs_by_name: suffix searches follow the matches, not the table). */
 		if (rc == 0) {
 			MDB_val rk = { sizeof("by_rname") - 1, (void *)"by_rname" }, rv = { 1, (void *)"1" };
+			rc = mdb_put(txn, db->dbi[DB_META], &rk, &rv, 0);
+		}
+		/* ... and by requester (db_certs_by_requester_at; older ones: db_requester_build). */
+		if (rc == 0) {
+			MDB_val rk = { sizeof("by_requester") - 1, (void *)"by_requester" },
+				rv = { 1, (void *)"1" };
 			rc = mdb_put(txn, db->dbi[DB_META], &rk, &rv, 0);
 		}
 		if (rc != 0)

@@ -87,6 +87,36 @@ static void *checkpointer(void *arg)
 	return NULL;
 }
 
+/* Certificates indexed per write by the indexer: ~50 ms of the writer each. */
+#define INDEX_BATCH 10000
+
+/* Builds, in the background, the indexes a database made before them lacks
+ * (db_requester_build), a batch per write: a start-up never waits for a walk of every
+ * certificate, and issuance interleaves with the batches. Searches work meanwhile (by a
+ * walk); the build resumes where it stopped after a restart. */
+static void *indexer(void *arg)
+{
+	server_t *s = arg;
+	cairn_err_t err = { 0 };
+	int done = 0, batches = 0;
+
+	while (!atomic_load(&s->idx_stop)) {
+		if (db_requester_build(s->db, INDEX_BATCH, &done, &err) != 0) {
+			log_warn("server", "building the requester index: %s (again at the next "
+				 "start)", cairn_err_msg(&err));
+			break;
+		}
+		if (done)
+			break;
+		if (batches++ == 0)
+			log_info("server", "building the requester index of a database made before "
+				 "it, %d certificates per write", INDEX_BATCH);
+	}
+	if (done && batches > 0)
+		log_info("server", "requester index built");
+	return NULL;
+}
+
 static int open_core(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
@@ -181,7 +211,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	}
 	s->cp_running = 1;
-	if ((rc = server_revocation_open(s, err)) != 0)
+	if ((rc = server_revocation_open(s, err)) != 0 || (rc = server_metrics_start(s, err)) != 0)
 		goto out;
 	/* After the revocation listeners: the ca is shared with ACME's threads from here. */
 	{
@@ -199,6 +229,10 @@ static int open_core(server_t *s, cairn_err_t *err)
 		s->admin.acme = s->acme;
 	}
 	rc = server_events_start(s, err);
+	if (rc == 0 && pthread_create(&s->indexer, NULL, indexer, s) != 0)
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "cannot start the indexer thread");
+	else if (rc == 0)
+		s->idx_running = 1;
 	if (rc == 0)
 		rc = server_discover_start(s, err);
 	if (rc == 0)
@@ -220,6 +254,12 @@ static void close_core(server_t *s)
 	server_replace_stop(s);
 	server_discover_stop(s);
 	server_events_stop(s);
+	server_metrics_stop(s);
+	if (s->idx_running) {
+		atomic_store(&s->idx_stop, 1);
+		pthread_join(s->indexer, NULL);
+		s->idx_running = 0;
+	}
 	acme_free(s->acme);
 	cairn_err_t err = { 0 };
 

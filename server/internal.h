@@ -95,6 +95,10 @@ typedef struct server {
 	server_hist_t hist[SERVER_CHANNELS]; /* request durations by channel (metrics.c) */
 	struct server_expiring *expiring; /* the expiring gauges last computed, under metrics_lock */
 	pthread_mutex_t metrics_lock;
+	pthread_cond_t exp_wake;        /* the expiry gauge thread (metrics.c), under metrics_lock */
+	pthread_t exp_thread;
+	int exp_stop, exp_running;
+	atomic_uint_fast64_t exp_gen;   /* certificates issued or revoked since the start */
 	ocsp_t *ocsp;                   /* OCSP responder (revocation.c) */
 	crl_t *crl;                     /* CRL service (revocation.c) */
 	ocsp_pub_t *ocsp_pub;           /* the published tree, or NULL (ocsp.publish) */
@@ -110,6 +114,9 @@ typedef struct server {
 	pthread_mutex_t cp_lock;
 	pthread_cond_t cp_wake;
 	int cp_stop, cp_running;
+	pthread_t indexer;              /* builds indexes an older database lacks (daemon.c) */
+	atomic_int idx_stop;
+	int idx_running;
 	notify_settings_t notify_settings;
 	notify_t *notify;               /* event delivery worker (events.c) */
 	struct server_discover *discover; /* discover.schedules (discover.c), NULL = none */
@@ -205,6 +212,13 @@ void server_observe(server_t *s, int channel, uint64_t us);
 void server_metrics_front(server_t *s, mtext_t *m);
 /* The whole exposition: *text (malloc'd, *len bytes). Returns 0 or CAIRN_ENOMEM. */
 int server_metrics(server_t *s, char **text, size_t *len) CAIRN_WUR;
+/* The expiry gauge thread: the expiring gauges are computed there (at start, after
+ * certificates change, when the windows reach one), never by a scrape. start registers
+ * server_metrics_changed with s->ca (before the ca is shared). stop: a no-op when not
+ * started. */
+int server_metrics_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
+void server_metrics_stop(server_t *s);
+void server_metrics_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg);
 
 /* revocation.c: the OCSP responder and the CRL service, wired to ca_on_revoke. */
 int server_revocation_open(server_t *s, cairn_err_t *err);

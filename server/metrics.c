@@ -99,10 +99,12 @@ const char *mtext_label(const char *v, char *out, size_t cap)
 
 /* ---- certificates ---- */
 
-/* The expiring gauges per profile: within 7d, 30d; within 7d and not renewed. */
+/* The expiring gauges per profile: within 7d, 30d; within 7d and not renewed. Computed by
+ * the expiry gauge thread (below), read by scrapes. */
 struct server_expiring {
-	uint64_t commits;  /* db commits when computed: any write since invalidates */
-	int64_t at;
+	uint64_t gen;      /* s->exp_gen when computed: certificates changed since when less */
+	double at;         /* unix time the computation started (its snapshot is later) */
+	int64_t next_due;  /* when the first certificate enters or leaves a window */
 	size_t n;
 	char profile[DB_COUNT_PROFILES][64];
 	int64_t soon[DB_COUNT_PROFILES][3];
@@ -140,11 +142,22 @@ static int64_t *soon_of(struct server_expiring *e, const char *profile)
 	return e->soon[e->n++];
 }
 
+static void due_at(struct server_expiring *e, int64_t t)
+{
+	if (t < e->next_due)
+		e->next_due = t;
+}
+
 static int expiring_cb(const db_cert_t *c, void *arg)
 {
 	struct cert_rows *r = arg;
 	int64_t *soon;
 
+	/* The window moves: the answer changes when a certificate leaves it (its notAfter)
+	 * or enters the 7-day one; revoked ones count too (an earlier look does no harm). */
+	due_at(&r->exp, c->not_after + 1);
+	if (c->not_after >= r->now + 7 * DAY)
+		due_at(&r->exp, c->not_after - 7 * DAY + 1);
 	if (c->status != DB_CERT_VALID || (soon = soon_of(&r->exp, c->profile)) == NULL)
 		return 0;
 	soon[1]++;
@@ -158,39 +171,156 @@ static int expiring_cb(const db_cert_t *c, void *arg)
 	return 0;
 }
 
-/*
- * The expiring gauges into r->exp: the by_expiry scan of [now, now + 30d) costs what
- * expires in 30 days (~190 ms for 150k such certificates, bench/metrics_bench) plus the
- * renewal check of the 7-day ones, so it is reused for up to a minute while nothing was
- * written to the database. Returns 0 or a db code.
- */
-static int expiring_rows(server_t *s, struct cert_rows *r)
+/* The first certificate past the 30-day window: it enters the window 30 days before its
+ * notAfter. */
+static int enters_cb(const db_cert_t *c, void *arg)
 {
-	uint64_t commits = 0;
-	int rc = 0;
+	struct cert_rows *r = arg;
 
-	db_stats(s->db, &commits, NULL);
+	due_at(&r->exp, c->not_after - 30 * DAY + 1);
+	return 1;
+}
+
+/*
+ * The expiring gauges into *e: the by_expiry scan of [now, now + 30d) costs what expires
+ * in 30 days (~190 ms for 150k such certificates, bench/metrics_bench; ~822k rows at 10M,
+ * docs/scaling.md) plus the renewal check of the 7-day ones. Run by the gauge thread,
+ * never by a scrape. Returns 0 or a db code.
+ */
+static int expiring_compute(server_t *s, struct server_expiring *e)
+{
+	struct cert_rows *r = calloc(1, sizeof(*r));
+	struct timespec ts;
+	int rc;
+
+	if (r == NULL)
+		return CAIRN_ENOMEM;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->exp.gen = atomic_load(&s->exp_gen); /* before the snapshot: changes after it count */
+	r->exp.at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	r->exp.next_due = INT64_MAX;
+	r->now = (int64_t)ts.tv_sec;
+	if ((rc = db_read_begin(s->db, &r->txn)) != 0) {
+		free(r);
+		return rc;
+	}
+	rc = db_certs_by_expiry(r->txn, r->now, r->now + 30 * DAY, expiring_cb, r);
+	if (rc == 0)
+		rc = db_certs_by_expiry(r->txn, r->now + 30 * DAY, INT64_MAX, enters_cb, r);
+	db_txn_end(r->txn);
+	if (rc >= 0)
+		*e = r->exp;
+	free(r);
+	return rc < 0 ? rc : 0;
+}
+
+/* Computed at most this often after certificates change: at least a second apart, and at
+ * least ten times as long apart as a computation takes (a tenth of a core at most). */
+#define EXP_MIN_GAP_S 1.0
+#define EXP_GAP_FACTOR 10.0
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timespec at_s(double t)
+{
+	struct timespec ts = { .tv_sec = (time_t)t };
+
+	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+	return ts;
+}
+
+/* The expiry gauge thread: computes at start, after certificates were issued or revoked
+ * (server_metrics_changed), and when the moving windows reach a certificate. */
+static void *expiring_main(void *arg)
+{
+	server_t *s = arg;
+	struct server_expiring e;
+	double gap = EXP_MIN_GAP_S, took;
+	int rc;
+
 	pthread_mutex_lock(&s->metrics_lock);
-	if (s->expiring != NULL && s->expiring->commits == commits &&
-	    r->now >= s->expiring->at && r->now - s->expiring->at < 60) {
-		r->exp = *s->expiring;
+	while (!s->exp_stop) {
 		pthread_mutex_unlock(&s->metrics_lock);
-		return 0;
+		took = now_s();
+		rc = expiring_compute(s, &e);
+		took = now_s() - took;
+		gap = took * EXP_GAP_FACTOR > EXP_MIN_GAP_S ? took * EXP_GAP_FACTOR : EXP_MIN_GAP_S;
+		pthread_mutex_lock(&s->metrics_lock);
+		if (rc != 0) {
+			log_warn("metrics", "computing the expiring gauges: %s", cairn_strerror(rc));
+			e.gen = atomic_load(&s->exp_gen);
+			e.next_due = (int64_t)now_s() + 60;
+		} else {
+			if (s->expiring == NULL)
+				s->expiring = malloc(sizeof(*s->expiring));
+			if (s->expiring != NULL)
+				*s->expiring = e;
+		}
+		/* Not again before the gap; then at the next change or window boundary. */
+		{
+			struct timespec until = at_s(now_s() + gap);
+			while (!s->exp_stop && pthread_cond_timedwait(&s->exp_wake, &s->metrics_lock,
+								      &until) == 0)
+				;
+		}
+		while (!s->exp_stop && atomic_load(&s->exp_gen) == e.gen &&
+		       (int64_t)now_s() < e.next_due) {
+			int64_t hour = (int64_t)now_s() + 3600;
+			struct timespec until = { .tv_sec = (time_t)(e.next_due < hour ? e.next_due : hour) };
+			pthread_cond_timedwait(&s->exp_wake, &s->metrics_lock, &until);
+		}
 	}
 	pthread_mutex_unlock(&s->metrics_lock);
-	r->exp.n = 0;
-	rc = db_certs_by_expiry(r->txn, r->now, r->now + 30 * DAY, expiring_cb, r);
-	if (rc != 0)
-		return rc;
-	r->exp.commits = commits;
-	r->exp.at = r->now;
+	return NULL;
+}
+
+void server_metrics_changed(const char *issuer, const uint8_t *serial, size_t len, void *arg)
+{
+	server_t *s = arg;
+	(void)issuer;
+	(void)serial;
+	(void)len;
+
+	atomic_fetch_add(&s->exp_gen, 1);
 	pthread_mutex_lock(&s->metrics_lock);
-	if (s->expiring == NULL)
-		s->expiring = malloc(sizeof(*s->expiring));
-	if (s->expiring != NULL)
-		*s->expiring = r->exp;
+	pthread_cond_signal(&s->exp_wake);
 	pthread_mutex_unlock(&s->metrics_lock);
+}
+
+int server_metrics_start(server_t *s, cairn_err_t *err)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	pthread_cond_init(&s->exp_wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (ca_on_issue(s->ca, server_metrics_changed, s) != 0 ||
+	    ca_on_revoke(s->ca, server_metrics_changed, s) != 0)
+		return cairn_err_set(err, CAIRN_EINVAL, "cannot register the metrics listeners");
+	if (pthread_create(&s->exp_thread, NULL, expiring_main, s) != 0)
+		return cairn_err_set(err, CAIRN_ENOMEM, "cannot start the expiry gauge thread");
+	s->exp_running = 1;
 	return 0;
+}
+
+void server_metrics_stop(server_t *s)
+{
+	if (!s->exp_running)
+		return;
+	pthread_mutex_lock(&s->metrics_lock);
+	s->exp_stop = 1;
+	pthread_cond_signal(&s->exp_wake);
+	pthread_mutex_unlock(&s->metrics_lock);
+	pthread_join(s->exp_thread, NULL);
+	pthread_cond_destroy(&s->exp_wake);
+	s->exp_running = 0;
 }
 
 static int advance_op(db_txn_t *txn, void *arg, cairn_err_t *err)
@@ -204,6 +334,7 @@ static void certificate_metrics(server_t *s, mtext_t *m, db_txn_t *txn, int64_t 
 {
 	static const char *const status[3] = { "valid", "revoked", "expired" };
 	struct cert_rows *r = calloc(1, sizeof(*r));
+	int have = 0, outdated;
 	char p[160];
 	size_t i, k;
 
@@ -213,8 +344,15 @@ static void certificate_metrics(server_t *s, mtext_t *m, db_txn_t *txn, int64_t 
 	}
 	r->now = now;
 	r->txn = txn;
-	if (db_cert_counts(txn, now, count_cb, r, walked) != 0 || expiring_rows(s, r) != 0)
+	if (db_cert_counts(txn, now, count_cb, r, walked) != 0)
 		goto out;
+	pthread_mutex_lock(&s->metrics_lock);
+	if (s->expiring != NULL) {
+		r->exp = *s->expiring;
+		have = 1;
+	}
+	pthread_mutex_unlock(&s->metrics_lock);
+	outdated = !have || r->exp.gen != atomic_load(&s->exp_gen);
 	mtext_family(m, "cairn_certificates", "gauge",
 		     "Certificates in the database by status (revoked: whatever the notAfter; "
 		     "expired: not revoked, past notAfter) and profile.");
@@ -225,6 +363,17 @@ static void certificate_metrics(server_t *s, mtext_t *m, db_txn_t *txn, int64_t 
 			mtext_add(m, "cairn_certificates{status=\"%s\",profile=\"%s\"} %lld\n", status[k],
 				  p, (long long)v[k]);
 	}
+	mtext_family(m, "cairn_certificates_expiring_computed_timestamp_seconds", "gauge",
+		     "When the expiring gauges were computed (in the background: at start, "
+		     "after certificates are issued or revoked, when the window reaches one).");
+	mtext_add(m, "cairn_certificates_expiring_computed_timestamp_seconds %.3f\n",
+		  have ? r->exp.at : 0.0);
+	mtext_family(m, "cairn_certificates_expiring_outdated", "gauge",
+		     "1 while certificates issued or revoked since that computation are not in "
+		     "the expiring gauges yet (the next one follows within seconds).");
+	mtext_add(m, "cairn_certificates_expiring_outdated %d\n", outdated);
+	if (!have)
+		goto out; /* the first computation since the start runs */
 	/* Every profile with certificates gets its rows, at 0 when nothing expires. */
 	for (i = 0; i < r->n; i++)
 		(void)soon_of(&r->exp, r->row[i].profile);

@@ -161,6 +161,9 @@ void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_
 	ocsp_handle_get(s->ocsp, arg, reply);
 }
 
+/* Seconds a client is asked to wait for a CRL still being built. */
+#define CRL_RETRY_AFTER 10
+
 /* /crl/{issuer}.crl and /crl/{issuer}/{shard}.crl: DER, application/pkix-crl, cacheable until nextUpdate. */
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply)
 {
@@ -168,6 +171,7 @@ void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply
 	size_t n = strlen(arg), len = 0;
 	uint8_t *der = NULL;
 	int64_t tu = 0, nu = 0;
+	int rc;
 	(void)req;
 
 	if (n <= 4 || n - 4 >= sizeof(name) || strcmp(arg + n - 4, ".crl") != 0) {
@@ -175,7 +179,14 @@ void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply
 		return;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(n - 4), arg);
-	if (crl_get(s->crl, name, &der, &len, &tu, &nu, NULL) != 0) {
+	if ((rc = crl_get(s->crl, name, &der, &len, &tu, &nu, NULL)) == CAIRN_EAGAIN) {
+		/* The first build after the start runs in the background (crl_open). */
+		http_reply_problem(reply, 503, NULL, "the CRL %s is being built: try again shortly",
+				   arg);
+		http_reply_header(reply, "Retry-After", "%d", CRL_RETRY_AFTER);
+		return;
+	}
+	if (rc != 0) {
 		http_reply_problem(reply, 404, NULL, "no CRL named %s", arg);
 		return;
 	}
@@ -234,6 +245,10 @@ void server_revocation_metrics(server_t *s, mtext_t *m)
 		  (unsigned long)hits, (unsigned long)live, (unsigned long)presigned,
 		  (unsigned long)ocsp_swept(s->ocsp), (unsigned long)ocsp_cache_writes(s->ocsp), cached,
 		  (unsigned long)crl_number, crl_len);
+	mtext_family(m, "cairn_crl_pending", "gauge",
+		     "CRLs whose first build since the start has not finished (served 503, or "
+		     "the CRL published before the start while it is valid).");
+	mtext_add(m, "cairn_crl_pending %zu\n", crl_pending(s->crl, NULL, NULL));
 	if (s->ocsp_pub != NULL) {
 		ocsp_pub_stats_t ps;
 		ocsp_pub_stats(s->ocsp_pub, &ps);

@@ -13,11 +13,21 @@
 #include "server/internal.h"
 #include "ui/ui.h"
 
+/* crl_pending's callback: {"what":"crl-NAME","state":"building"|"previous"|"failed"}
+ * into arg. */
+static void pending_crl(const char *name, const char *state, void *arg)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "crl-%s", name);
+	json_array_append_new(arg, json_pack("{s:s, s:s}", "what", what, "state", state));
+}
+
 void route_healthz(server_t *s, const server_req_t *req, const char *arg,
 			  http_reply_t *reply)
 {
 	db_txn_t *txn;
-	json_t *problems = json_array(), *doc = NULL;
+	json_t *problems = json_array(), *pending = json_array(), *doc = NULL;
 	char *body = NULL;
 	int n;
 	(void)req;
@@ -35,6 +45,12 @@ void route_healthz(server_t *s, const server_req_t *req, const char *arg,
 	doc = json_pack("{s:s}", "status", n > 0 ? "degraded" : "ok");
 	if (doc != NULL && n > 0)
 		json_object_set(doc, "problems", problems);
+	/* CRLs still being built after the start (crl_open) are said, not a problem: OCSP,
+	 * issuance and the CA certificates are served meanwhile, /crl answers 503 with
+	 * Retry-After (or the CRL published before the start), so the node stays in. */
+	if (doc != NULL && pending != NULL && s->crl != NULL &&
+	    crl_pending(s->crl, pending_crl, pending) > 0)
+		json_object_set(doc, "pending", pending);
 	if (problems == NULL || doc == NULL ||
 	    (body = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
 		http_reply_problem(reply, 500, NULL, "out of memory");
@@ -44,6 +60,7 @@ void route_healthz(server_t *s, const server_req_t *req, const char *arg,
 out:
 	json_decref(doc);
 	json_decref(problems);
+	json_decref(pending);
 }
 
 static void route_metrics(server_t *s, const server_req_t *req, const char *arg,

@@ -126,3 +126,7 @@ TESTS += tests/integration/publish.sh
 EXTRA_DIST += tests/integration/publish.sh docs/nginx-publish.conf
 TESTS += tests/integration/acme_keys.sh
 EXTRA_DIST += tests/integration/acme_keys.sh
+
+# Start-up and request paths independent of the database's size (200k seeded certificates).
+TESTS += tests/integration/scale_start.sh
+EXTRA_DIST += tests/integration/scale_start.sh

@@ -45,7 +45,8 @@
 	X(CAIRN_ESHUTDOWN, "shutting down")                            \
 	X(CAIRN_ETOOBIG, "input too large")                            \
 	X(CAIRN_ECONFLICT, "conflicts with the current state")         \
-	X(CAIRN_ELINT, "certificate fails lint")
+	X(CAIRN_ELINT, "certificate fails lint")                       \
+	X(CAIRN_EAGAIN, "not ready yet, try again later")
 
 enum cairn_error {
 	CAIRN_OK = 0,

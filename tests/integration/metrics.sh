@@ -52,7 +52,18 @@ scrape() {
 val() { $CHECK get "$WORK/$1.prom" "$2"; }
 # matches_db NAME OFFSET_DAYS: scrape NAME against `cairn list --json` at now + OFFSET_DAYS
 # (the daemon's clock); the list is read before and after the scrape and must not change.
+# The expiring gauges are computed in the background (at start, after each change):
+# first wait until they cover every change made (bounded, 20 s).
+expiring_current() {
+	i=0
+	until curl -s "$HTTP_URL/metrics" | grep -qx 'cairn_certificates_expiring_outdated 0'; do
+		i=$((i + 1))
+		[ $i -gt 200 ] && return 1
+		sleep 0.1
+	done
+}
 matches_db() {
+	expiring_current || return 1
 	for try in 1 2 3; do
 		C list --json >"$WORK/$1.list.a" 2>&1 && scrape "$1" && C list --json >"$WORK/$1.list" 2>&1 ||
 			return 1

@@ -546,6 +546,165 @@ static void test_service(void **state)
 
 /* The service with shards: own numbers per shard, only the touched shard rebuilt by the
  * scheduler, IDP URL from the base URL, the largest count kept when the config lowers it. */
+/* Collects crl_pending's states. */
+static void pending_cb(const char *name, const char *state, void *arg)
+{
+	char *out = arg;
+
+	snprintf(out + strlen(out), 256 - strlen(out), "%s=%s;", name, state);
+}
+
+/* Until crl_get answers (bounded, 60 s). */
+static int wait_served(crl_t *c, const char *name, uint64_t *number)
+{
+	int i, rc = CAIRN_EAGAIN;
+
+	for (i = 0; i < 6000 && (rc = crl_get(c, name, NULL, NULL, NULL, NULL, number)) ==
+					     CAIRN_EAGAIN; i++)
+		usleep(10000);
+	return rc;
+}
+
+/* Moves the recorded times of the published CRL of "issuing" (crl/sched.c's meta record:
+ * hashes, number, thisUpdate at 72, nextUpdate at 80) into the past: it has expired. */
+static int expire_record(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const char *key = "crl_published/issuing";
+	const void *v;
+	uint8_t rec[89];
+	size_t len;
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+	(void)arg;
+	(void)err;
+
+	if ((rc = db_get(txn, DB_META, key, strlen(key), &v, &len)) != 0 || len != sizeof(rec))
+		return rc != 0 ? rc : CAIRN_EDB;
+	memcpy(rec, v, sizeof(rec));
+	db_be64_put(rec + 72, (uint64_t)(now - 7200));
+	db_be64_put(rec + 80, (uint64_t)(now - 10));
+	return db_put(txn, DB_META, key, strlen(key), rec, sizeof(rec), 0);
+}
+
+/* Until crl_pending says states (bounded, 60 s). */
+static int wait_states(crl_t *c, const char *want)
+{
+	char states[256];
+	int i;
+
+	for (i = 0; i < 6000; i++) {
+		states[0] = '\0';
+		(void)crl_pending(c, pending_cb, states);
+		if (strcmp(states, want) == 0)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* Past 10,000 revoked entries crl_open leaves the first build to the scheduler: nothing is
+ * served (CAIRN_EAGAIN, pending "building") until crl_start; then the CRL holds every
+ * entry. A restart with nothing changed adopts it in the background (the same number). */
+static void test_service_deferred(void **state)
+{
+	fixture_t *f = *state;
+	crl_config_t cfg = { 0 };
+	cairn_err_t err = { 0 };
+	crl_t *c = NULL;
+	enum { N = 10001 };
+	spec_t *s = calloc(N, sizeof(*s));
+	char *pub, states[256] = "";
+	uint8_t *der = NULL;
+	size_t len = 0, i;
+	uint64_t number = 0;
+	const unsigned char *p;
+	X509_CRL *crl;
+	EVP_PKEY *pub_only = NULL;
+
+	assert_non_null(s);
+	for (i = 0; i < N; i++) {
+		s[i].serial[0] = 0x40;
+		s[i].serial[1] = (uint8_t)(i >> 8);
+		s[i].serial[2] = (uint8_t)i;
+		s[i].len = 3;
+		s[i].revoked_at = 1700000000;
+		s[i].reason = 1;
+		s[i].not_after = 4000000000LL;
+		s[i].revoke = 1;
+	}
+	store(f, s, N, "issuing");
+	free(s);
+	assert_true(asprintf(&pub, "%s/pub", f->dir) > 0);
+	cfg.db = f->db;
+	cfg.issuers[0] = (crl_issuer_t){ "issuing", f->cert, f->key, 0 };
+	cfg.n_issuers = 1;
+	cfg.publish_dir = pub;
+	cfg.period = 3600;
+	cfg.overlap = 600;
+	if (crl_open(&cfg, &c, &err) != 0)
+		fail_msg("crl_open: %s", cairn_err_msg(&err));
+	assert_int_equal(crl_get(c, "issuing", &der, &len, NULL, NULL, NULL), CAIRN_EAGAIN);
+	assert_int_equal(crl_pending(c, pending_cb, states), 1);
+	assert_string_equal(states, "issuing=building;");
+	assert_int_equal(crl_start(c, &err), 0);
+	assert_int_equal(wait_served(c, "issuing", &number), 0);
+	assert_int_equal(number, 1);
+	assert_int_equal(crl_pending(c, NULL, NULL), 0);
+	assert_int_equal(crl_get(c, "issuing", &der, &len, NULL, NULL, NULL), 0);
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	assert_non_null(crl);
+	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), N);
+	assert_int_equal(X509_CRL_verify(crl, f->key), 1);
+	X509_CRL_free(crl);
+	free(der);
+	crl_free(c);
+
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(crl_get(c, "issuing", NULL, NULL, NULL, NULL, NULL), CAIRN_EAGAIN);
+	assert_int_equal(crl_start(c, &err), 0);
+	assert_int_equal(wait_served(c, "issuing", &number), 0);
+	assert_int_equal(number, 1); /* adopted, not rebuilt */
+	crl_free(c);
+
+	/* Another revocation: a restart cannot adopt the CRL. While the new one is built — here
+	 * it never is: the key given cannot sign — the previous one, still valid, is served. */
+	{
+		spec_t more = { .serial = { 0x41, 0, 1 }, .len = 3, .revoked_at = time(NULL),
+				.reason = 1, .not_after = 4000000000LL, .revoke = 1 };
+		unsigned char *pubder = NULL, *q;
+		const unsigned char *cq;
+		int n;
+		store(f, &more, 1, "issuing");
+		n = i2d_PUBKEY(f->key, &pubder);
+		assert_true(n > 0);
+		cq = q = pubder;
+		pub_only = d2i_PUBKEY(NULL, &cq, n);
+		assert_non_null(pub_only);
+		OPENSSL_free(q);
+	}
+	cfg.issuers[0].key = pub_only;
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(crl_start(c, &err), 0);
+	assert_int_equal(wait_served(c, "issuing", &number), 0);
+	assert_int_equal(number, 1); /* the previous one */
+	assert_int_equal(wait_states(c, "issuing=previous;"), 0);
+	crl_free(c);
+
+	/* The same, the previous CRL past its nextUpdate: not served, the build said failed. */
+	assert_int_equal(db_write(f->db, expire_record, NULL, NULL), 0);
+	c = NULL;
+	assert_int_equal(crl_open(&cfg, &c, &err), 0);
+	assert_int_equal(crl_start(c, &err), 0);
+	assert_int_equal(wait_states(c, "issuing=failed;"), 0);
+	assert_int_equal(crl_get(c, "issuing", NULL, NULL, NULL, NULL, NULL), CAIRN_EAGAIN);
+	crl_free(c);
+	EVP_PKEY_free(pub_only);
+	free(pub);
+}
+
 static void test_service_shards(void **state)
 {
 	fixture_t *f = *state;
@@ -863,6 +1022,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entries_round_trip, setup, teardown),
 		cmocka_unit_test(test_key_types),
 		cmocka_unit_test_setup_teardown(test_service, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_deferred, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
 		cmocka_unit_test(test_serial_shard),
 		cmocka_unit_test_setup_teardown(test_service_shards, setup, teardown),

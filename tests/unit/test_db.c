@@ -631,6 +631,137 @@ static void test_by_name_suffix_index(void **state)
 	db_close(db);
 }
 
+
+struct keys {
+	uint8_t (*k)[64];
+	size_t *l;
+	size_t *n;
+};
+
+static int req_key_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct keys *acc = arg;
+	(void)val;
+	(void)vlen;
+
+	if (*acc->n == 16 || klen > 64)
+		return CAIRN_EINVAL;
+	memcpy(acc->k[*acc->n], key, klen);
+	acc->l[(*acc->n)++] = klen;
+	return 0;
+}
+
+/* An older database: no by_requester entries and no meta marker. */
+static int drop_requester_index(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	uint8_t keys[16][64];
+	size_t lens[16], n = 0, i;
+	struct keys acc = { keys, lens, &n };
+	int rc;
+	(void)arg;
+	(void)err;
+
+	rc = db_iterate(txn, DB_BY_REQUESTER, NULL, 0, req_key_cb, &acc);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = db_del(txn, DB_BY_REQUESTER, keys[i], lens[i]);
+	return rc != 0 ? rc : db_del(txn, DB_META, "by_requester", 12);
+}
+
+/* Pages of 3 of one requester's certificates (through the cursor text); the walk counts. */
+static size_t requester_pages(db_t *db, const char *who, struct page *p, uint64_t *walked)
+{
+	db_txn_t *txn;
+	char *text;
+	size_t pages = 0;
+	uint64_t w0 = db_walked(db);
+
+	memset(p, 0, sizeof(*p));
+	for (;;) {
+		p->in_page = 0;
+		p->more = 0;
+		assert_int_equal(db_read_begin(db, &txn), 0);
+		assert_true(db_certs_by_requester_at(txn, who, &p->pos, page_cb, p) >= 0);
+		db_txn_end(txn);
+		pages++;
+		if (!p->more)
+			break;
+		text = db_cursor_text(&p->last, 'r');
+		assert_non_null(text);
+		assert_int_equal(db_cursor_parse(text, 'r', &p->pos), 0);
+		free(text);
+		assert_true(pages < 20);
+	}
+	*walked = db_walked(db) - w0;
+	return pages;
+}
+
+/* by_requester: one requester's certificates in serial order, a page costing its rows;
+ * an older database answers the same by a walk of everything until db_requester_build,
+ * batch by batch, has indexed every certificate — and a cursor taken before the end of
+ * the build goes on after it. */
+static void test_by_requester(void **state)
+{
+	db_t *db = open_db(*state);
+	struct page p;
+	uint64_t walked = 0;
+	db_txn_t *txn;
+	int done = 0, steps = 0;
+	uint8_t b;
+
+	/* make_cert's requester is "acme:acct/<serial byte>": 7 of requester 0x40, 5 others */
+	for (b = 0x10; b < 0x1c; b++) {
+		struct cert_op op = { .n_names = 0 };
+		cairn_err_t err = { 0 };
+		make_cert(&op.cert, b, 2000000000 + b);
+		if (b % 2 == 0 || b == 0x11 || b == 0x1b)
+			snprintf(op.cert.requester, sizeof(op.cert.requester), "acme:acct/64");
+		assert_int_equal(db_write(db, put_cert, &op, &err), 0);
+	}
+	assert_int_equal(requester_pages(db, "acme:acct/64", &p, &walked), 3);
+	assert_int_equal(p.n, 8);
+	assert_int_equal(p.got[0], 0x10);
+	assert_int_equal(p.got[1], 0x11);
+	assert_int_equal(p.got[7], 0x1b);
+	/* 8 rows, the entry past the range, and each resumed-at key and "more" row again */
+	assert_true(walked <= 8 + 1 + 2 * 2);
+	assert_int_equal(requester_pages(db, "acme:acct/6", &p, &walked), 1);
+	assert_int_equal(p.n, 0); /* a prefix of a requester is not that requester */
+
+	assert_int_equal(db_write(db, drop_requester_index, NULL, NULL), 0);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_count(txn, DB_BY_REQUESTER), 0);
+	db_txn_end(txn);
+	assert_int_equal(requester_pages(db, "acme:acct/64", &p, &walked), 3);
+	assert_int_equal(p.n, 8); /* the same answer by the walk of everything */
+	assert_int_equal(p.got[7], 0x1b);
+	assert_true(walked >= 12);
+	/* a first page before the build, the rest after it */
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_certs_by_requester_at(txn, "acme:acct/64", &p.pos, page_cb, &p), 1);
+	db_txn_end(txn);
+	while (!done) {
+		assert_int_equal(db_requester_build(db, 5, &done, NULL), 0);
+		assert_true(++steps < 10);
+	}
+	assert_int_equal(steps, 3); /* 5 + 5 + 2, the last one reaching the end */
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_count(txn, DB_BY_REQUESTER), 12);
+	p.pos = p.last;
+	p.in_page = 0;
+	p.more = 0;
+	assert_int_equal(db_certs_by_requester_at(txn, "acme:acct/64", &p.pos, page_cb, &p), 1);
+	db_txn_end(txn);
+	assert_int_equal(p.n, 6);
+	assert_int_equal(p.got[3], 0x14); /* 0x10 0x11 0x12 | 0x14 ... in serial order */
+	assert_int_equal(db_requester_build(db, 5, &done, NULL), 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(requester_pages(db, "acme:acct/64", &p, &walked), 3);
+	assert_int_equal(p.n, 8);
+	assert_true(walked <= 8 + 1 + 2 * 2);
+	db_close(db);
+}
+
 struct revoke_op {
 	uint8_t serial[16];
 	int64_t when;
@@ -1266,6 +1397,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_collision_in_batch, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_expiry, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_by_requester, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name_suffix_index, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_revoke, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_keyset_paging, setup_dir, teardown_dir),
