@@ -1043,12 +1043,16 @@ void crl_changed(const char *issuer, const uint8_t *serial, size_t len, void *ar
 }
 
 /* How long before the served CRL's nextUpdate it is rebuilt at the latest: a tenth
- * of its validity, between one minute and one hour. */
+ * of its validity, between one minute and one hour, but never more than half of it (a
+ * CRL valid for a minute would otherwise be due the moment it is built, and be rebuilt
+ * without pause). */
 static int64_t safety_margin(const struct crl_slot *slot)
 {
-	int64_t m = (slot->next_update - slot->this_update) / 10;
+	int64_t validity = slot->next_update - slot->this_update;
+	int64_t m = validity / 10;
 
-	return m < 60 ? 60 : m > 3600 ? 3600 : m;
+	m = m < 60 ? 60 : m > 3600 ? 3600 : m;
+	return m > validity / 2 ? validity / 2 : m;
 }
 
 /*
