@@ -124,3 +124,5 @@ EXTRA_DIST += tests/integration/responder.sh
 # The published tree (ocsp.publish, crl.publish, cairn publish) behind a real nginx on loopback.
 TESTS += tests/integration/publish.sh
 EXTRA_DIST += tests/integration/publish.sh docs/nginx-publish.conf
+TESTS += tests/integration/healthz_cost.sh
+EXTRA_DIST += tests/integration/healthz_cost.sh
