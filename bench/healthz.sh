@@ -30,6 +30,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/cairn-healthz.XXXXXX")
 PIDS=""
 SPINNERS=""
 cleanup() {
+	set +e # a killed child's status must not end the cleanup (set -e)
 	for p in $SPINNERS $PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	rm -rf "$W"
 }
@@ -39,7 +40,7 @@ trap cleanup EXIT INT TERM
 start() {
 	"$2" init --dir "$W/$1" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 \
 		>"$W/$1.init" 2>&1 || { cat "$W/$1.init" >&2; exit 1; }
-	"$2" serve --dir "$W/$1" 2>"$W/$1.log" &
+	"$2" serve --dir "$W/$1" >/dev/null 2>"$W/$1.log" &
 	PIDS="$PIDS $!"
 	echo "pid=$!" >"$W/$1.env"
 	i=0
