@@ -130,3 +130,5 @@ EXTRA_DIST += tests/integration/acme_keys.sh
 # Start-up and request paths independent of the database's size (200k seeded certificates).
 TESTS += tests/integration/scale_start.sh
 EXTRA_DIST += tests/integration/scale_start.sh
+TESTS += tests/integration/healthz_cost.sh
+EXTRA_DIST += tests/integration/healthz_cost.sh
