@@ -63,10 +63,15 @@ int ca_pubkey_fast(EVP_PKEY *pk, EVP_PKEY **out) CAIRN_WUR;
 EVP_PKEY *ca_pubkey_from_spki(const X509_ALGOR *alg, const ASN1_BIT_STRING *bits)
 	CAIRN_WUR;
 
-/* csr_decode.c: d2i_X509_REQ(NULL, pp, len) — same result, same *pp advance, same
+/* csr_fast.c: d2i_X509_REQ(NULL, pp, len) — same result, same *pp advance, same
  * refusals — without OpenSSL 3.0's decoder walk for the keys ca_pubkey_from_spki
  * builds (their X509_REQ carries that legacy key). Thread-safe. */
 X509_REQ *ca_csr_d2i(const unsigned char **pp, long len) CAIRN_WUR;
+/* 1 when req's signature is ecdsa-with-SHA256/384/512 and verifies under pk, a legacy
+ * EC key such as ca_csr_d2i gives its requests; 0 for anything else (a signature that
+ * does not verify, another key or algorithm): X509_REQ_verify decides those.
+ * Thread-safe; leaves no errors queued. */
+int ca_csr_verify_ecdsa(X509_REQ *req, EVP_PKEY *pk) CAIRN_WUR;
 
 /* csr.c: pieces of a CSR that issuance reuses. */
 
