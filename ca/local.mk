@@ -11,6 +11,12 @@ tests_unit_test_ca_SOURCES = tests/unit/test_ca.c tests/unit/ca_fixture.c tests/
 tests_unit_test_ca_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ca_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
 
+check_PROGRAMS += tests/unit/test_ca_csr
+TESTS += tests/unit/test_ca_csr
+tests_unit_test_ca_csr_SOURCES = tests/unit/test_ca_csr.c tests/unit/ca_fixture.c tests/unit/ca_fixture.h
+tests_unit_test_ca_csr_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ca_csr_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+
 check_PROGRAMS += tests/unit/test_ca_lint
 TESTS += tests/unit/test_ca_lint
 tests_unit_test_ca_lint_SOURCES = tests/unit/test_ca_lint.c
