@@ -30,6 +30,18 @@ void ca_csr_counts(uint64_t *parsed, uint64_t *verified)
 		*verified = atomic_load(&n_verified);
 }
 
+/* A PEM block with "Proc-Type: 4,ENCRYPTED" asks for a password: refuse instead of
+ * letting OpenSSL's default callback read one from the terminal or stdin (which
+ * blocked the caller, in the daemon a request thread, until input came). */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
 /*
  * Parses a CSR in PEM ("-----BEGIN CERTIFICATE REQUEST-----" or the "NEW"
  * variant; the first block is used, as PEM_read_bio_X509_REQ does) or DER (which
@@ -58,8 +70,8 @@ int ca_csr_parse(const void *data, size_t len, X509_REQ **out, cairn_err_t *err)
 			goto out;
 		}
 		/* Bytes after the DER inside the PEM block are ignored, as they always were. */
-		if (PEM_bytes_read_bio(&pem_der, &der_len, NULL, PEM_STRING_X509_REQ, bio, NULL,
-				       NULL) == 1) {
+		if (PEM_bytes_read_bio(&pem_der, &der_len, NULL, PEM_STRING_X509_REQ, bio,
+				       no_password, NULL) == 1) {
 			p = pem_der;
 			req = ca_csr_d2i(&p, der_len);
 		}

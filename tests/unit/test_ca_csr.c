@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -509,13 +512,46 @@ static void test_encodings(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* An encrypted PEM block is refused at once: no password is read from the terminal or
+ * stdin (here a pipe nobody writes to, which kept the parser waiting until an alarm
+ * interrupted the read; OpenSSL's prompt catches the signal itself, so the time tells). */
+static void test_encrypted_pem(void **state)
+{
+	static const char pem[] = "-----BEGIN CERTIFICATE REQUEST-----\n"
+				  "Proc-Type: 4,ENCRYPTED\n"
+				  "DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n"
+				  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+				  "-----END CERTIFICATE REQUEST-----\n";
+	struct timespec t0, t1;
+	ca_csr_t *c = NULL;
+	cairn_err_t err;
+	int fds[2], saved;
+	(void)state;
+
+	assert_int_equal(pipe(fds), 0);
+	saved = dup(0);
+	assert_true(saved >= 0);
+	assert_true(dup2(fds[0], 0) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	alarm(3);
+	assert_int_equal(ca_csr_new(pem, sizeof(pem) - 1, 0, &c, &err), CAIRN_EBADCSR);
+	alarm(0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(dup2(saved, 0) == 0);
+	close(saved);
+	close(fds[0]);
+	close(fds[1]);
+	assert_null(c);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_usual_keys_fast),     cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_signature_form),      cmocka_unit_test(test_signature_algorithms),
 		cmocka_unit_test(test_bad_keys),            cmocka_unit_test(test_other_key_types),
-		cmocka_unit_test(test_encodings),
+		cmocka_unit_test(test_encodings),           cmocka_unit_test(test_encrypted_pem),
 	};
 	return cmocka_run_group_tests_name("ca_csr", tests, NULL, NULL);
 }
