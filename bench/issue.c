@@ -2,6 +2,7 @@
 /* Issuance benchmark: durable ca_issue throughput and latency at several concurrencies vs the token's raw sign rate. */
 #include <errno.h>
 #include <ftw.h>
+#include <sys/resource.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -65,7 +66,19 @@ typedef struct result {
 	int conc;
 	int done;
 	double secs, rate, p50, p99, max;
+	double cpu_us;          /* process CPU (user + system, all threads) per certificate */
 } result_t;
+
+/* CPU seconds (user + system) of the whole process so far. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static double now_s(void)
 {
@@ -271,7 +284,7 @@ static result_t run_issue(bench_t *b, int conc, const opts_t *o)
 	pthread_t th[MAX_THREADS];
 	run_t r;
 	result_t res;
-	double t0, *lat;
+	double t0, c0, *lat;
 	int i, n = 0;
 
 	memset(&r, 0, sizeof(r));
@@ -288,6 +301,7 @@ static result_t run_issue(bench_t *b, int conc, const opts_t *o)
 	atomic_init(&r.next, 0);
 	atomic_init(&r.failed, 0);
 
+	c0 = cpu_s();
 	t0 = now_s();
 	r.deadline = t0 + o->time_cap;
 	for (i = 0; i < conc; i++)
@@ -296,6 +310,7 @@ static result_t run_issue(bench_t *b, int conc, const opts_t *o)
 	for (i = 0; i < conc; i++)
 		pthread_join(th[i], NULL);
 	res.secs = now_s() - t0;
+	res.cpu_us = cpu_s() - c0;
 	if (atomic_load(&r.failed))
 		die("ca_issue", &r.first_err);
 
@@ -309,6 +324,7 @@ static result_t run_issue(bench_t *b, int conc, const opts_t *o)
 	res.p50 = pct(lat, n, 0.50);
 	res.p99 = pct(lat, n, 0.99);
 	res.max = n > 0 ? lat[n - 1] : 0;
+	res.cpu_us = n > 0 ? res.cpu_us * 1e6 / n : 0;
 	pthread_mutex_destroy(&r.err_lock);
 	free(r.lat_ms);
 	free(lat);
@@ -347,11 +363,12 @@ static void *sign_worker(void *arg)
 	return NULL;
 }
 
-static double run_sign(bench_t *b, int nthreads, const opts_t *o)
+/* Signs per second; *cpu_us gets the process CPU per sign. */
+static double run_sign(bench_t *b, int nthreads, const opts_t *o, double *cpu_us)
 {
 	pthread_t th[2];
 	sign_run_t s;
-	double t0, secs;
+	double t0, c0, secs;
 	int i;
 
 	memset(&s, 0, sizeof(s));
@@ -359,6 +376,7 @@ static double run_sign(bench_t *b, int nthreads, const opts_t *o)
 	s.max_ops = 10000000;
 	atomic_init(&s.ops, 0);
 	atomic_init(&s.failed, 0);
+	c0 = cpu_s();
 	t0 = now_s();
 	s.deadline = t0 + o->sign_secs;
 	for (i = 0; i < nthreads; i++)
@@ -369,6 +387,7 @@ static double run_sign(bench_t *b, int nthreads, const opts_t *o)
 	secs = now_s() - t0;
 	if (atomic_load(&s.failed))
 		exit(1);
+	*cpu_us = atomic_load(&s.ops) > 0 ? (cpu_s() - c0) * 1e6 / (double)atomic_load(&s.ops) : 0;
 	return (double)atomic_load(&s.ops) / secs;
 }
 
@@ -446,7 +465,7 @@ int main(int argc, char **argv)
 	bench_t b;
 	result_t res[MAX_CONC];
 	audit_verify_result_t av;
-	double sign1, sign2, t0, gen_secs, load[3] = { 0 };
+	double sign1, sign2, sign1_cpu, sign2_cpu, t0, gen_secs, load[3] = { 0 };
 	db_txn_t *txn = NULL;
 	size_t n_certs = 0;
 	int i, audit_ok;
@@ -466,17 +485,19 @@ int main(int argc, char **argv)
 	gen_secs = now_s() - t0;
 	printf("pre-generated %d ECDSA P-256 CSRs in %.2f s (not timed below)\n", o.count, gen_secs);
 
-	sign1 = run_sign(&b, 1, &o);
-	sign2 = run_sign(&b, 2, &o);
-	printf("raw token sign (hsm_sign_raw, ECDSA P-256): 1 thread %.0f/s, 2 threads %.0f/s\n",
-	       sign1, sign2);
+	sign1 = run_sign(&b, 1, &o, &sign1_cpu);
+	sign2 = run_sign(&b, 2, &o, &sign2_cpu);
+	printf("raw token sign (hsm_sign_raw, ECDSA P-256): 1 thread %.0f/s, 2 threads %.0f/s "
+	       "(cpu %.0f us/sign)\n",
+	       sign1, sign2, sign2_cpu);
 
 	for (i = 0; i < o.n_conc; i++) {
 		res[i] = run_issue(&b, o.conc[i], &o);
 		printf("ca_issue %3d in flight: %6d certs in %6.2f s = %7.0f certs/s  "
-		       "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  (%.0f%% of 2-thread raw sign)%s\n",
+		       "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  cpu %4.0f us/cert  "
+		       "(%.1f%% of 2-thread raw sign)%s\n",
 		       res[i].conc, res[i].done, res[i].secs, res[i].rate, res[i].p50, res[i].p99,
-		       res[i].max, sign2 > 0 ? 100.0 * res[i].rate / sign2 : 0.0,
+		       res[i].max, res[i].cpu_us, sign2 > 0 ? 100.0 * res[i].rate / sign2 : 0.0,
 		       res[i].done < o.count ? "  [time cap hit]" : "");
 		fflush(stdout);
 	}
@@ -491,13 +512,14 @@ int main(int argc, char **argv)
 	       audit_ok ? "intact" : "BROKEN", (unsigned long long)av.count);
 
 	printf("{\"bench\":\"issue\",\"csrs\":%d,\"cpus\":%ld,\"load_before\":%.2f,"
-	       "\"raw_sign_per_s\":{\"1\":%.0f,\"2\":%.0f},\"issue\":[",
-	       o.count, sysconf(_SC_NPROCESSORS_ONLN), load[0], sign1, sign2);
+	       "\"raw_sign_per_s\":{\"1\":%.0f,\"2\":%.0f},\"raw_sign_cpu_us\":%.1f,\"issue\":[",
+	       o.count, sysconf(_SC_NPROCESSORS_ONLN), load[0], sign1, sign2, sign2_cpu);
 	for (i = 0; i < o.n_conc; i++)
 		printf("%s{\"in_flight\":%d,\"certs\":%d,\"secs\":%.3f,\"certs_per_s\":%.0f,"
-		       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"ratio_to_raw_sign\":%.3f}",
+		       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"cpu_us_per_cert\":%.1f,"
+		       "\"ratio_to_raw_sign\":%.3f}",
 		       i ? "," : "", res[i].conc, res[i].done, res[i].secs, res[i].rate, res[i].p50,
-		       res[i].p99, res[i].max, sign2 > 0 ? res[i].rate / sign2 : 0.0);
+		       res[i].p99, res[i].max, res[i].cpu_us, sign2 > 0 ? res[i].rate / sign2 : 0.0);
 	printf("],\"db_certs\":%zu,\"audit_intact\":%s}\n", n_certs, audit_ok ? "true" : "false");
 
 	for (i = 0; i < o.count; i++)

@@ -210,8 +210,10 @@ int ca_cert_load(const char *path, const char *what, X509 **out, cairn_err_t *er
 char *ca_key_pem(EVP_PKEY *key);
 
 /* Parses a CSR in PEM or DER (auto-detected; at most 64 KiB; DER must have no
- * trailing bytes; version must be v1). *out owned by caller (X509_REQ_free).
- * CAIRN_EBADCSR with a reason on malformed or oversized input. */
+ * trailing bytes; version must be v1; an encrypted PEM block is refused). *out owned
+ * by caller (X509_REQ_free); its key is a legacy EVP_PKEY for EC P-256/P-384 and RSA
+ * (ca/csr_fast.c), else OpenSSL's provider key. CAIRN_EBADCSR with a reason on
+ * malformed or oversized input. */
 int ca_csr_parse(const void *data, size_t len, X509_REQ **out, cairn_err_t *err) CAIRN_WUR;
 
 /*
@@ -238,7 +240,8 @@ int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err) CAIR
 typedef struct ca_csr {
 	X509_REQ *req;      /* the parsed CSR (attributes: EST channel binding, tbs hash) */
 	EVP_PKEY *pub;      /* the subject key in the form certificate building wants (EC
-	                       P-256/P-384: a legacy copy that encodes ~20x faster, pubkey.c) */
+	                       P-256/P-384 and RSA: a legacy key, which encodes ~20x faster
+	                       than a provider key; csr_fast.c, pubkey.c) */
 	ca_names_t names;   /* from ca_names_from_csr: SANs, CN, O */
 	uint8_t *raw;       /* the bytes as received (PEM or DER): what a pending request keeps */
 	size_t raw_len;

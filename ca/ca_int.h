@@ -56,6 +56,22 @@ int ca_cert_serial(X509 *x, uint8_t out[DB_SERIAL_MAX], size_t *len, cairn_err_t
  * X509_set_pubkey encodes ~20x faster (caller frees); *out NULL means use pk
  * as is. Returns 0, or CAIRN_ENOMEM. */
 int ca_pubkey_fast(EVP_PKEY *pk, EVP_PKEY **out) CAIRN_WUR;
+/* The legacy key of a SubjectPublicKeyInfo's algorithm and key bits when it is one
+ * that needs no generic decoder: EC P-256/P-384 named by OID, RSA with NULL parameters
+ * (new EVP_PKEY, caller frees). NULL for anything else, a key that does not decode, or
+ * no memory: the caller then decodes it the generic way. Thread-safe. */
+EVP_PKEY *ca_pubkey_from_spki(const X509_ALGOR *alg, const ASN1_BIT_STRING *bits)
+	CAIRN_WUR;
+
+/* csr_fast.c: d2i_X509_REQ(NULL, pp, len) — same result, same *pp advance, same
+ * refusals — without OpenSSL 3.0's decoder walk for the keys ca_pubkey_from_spki
+ * builds (their X509_REQ carries that legacy key). Thread-safe. */
+X509_REQ *ca_csr_d2i(const unsigned char **pp, long len) CAIRN_WUR;
+/* 1 when req's signature is ecdsa-with-SHA256/384/512 and verifies under pk, a legacy
+ * EC key such as ca_csr_d2i gives its requests; 0 for anything else (a signature that
+ * does not verify, another key or algorithm): X509_REQ_verify decides those.
+ * Thread-safe; leaves no errors queued. */
+int ca_csr_verify_ecdsa(X509_REQ *req, EVP_PKEY *pk) CAIRN_WUR;
 
 /* csr.c: pieces of a CSR that issuance reuses. */
 
