@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -103,11 +104,16 @@ out:
 static int check_key(EVP_PKEY *pk, int min_rsa_bits, cairn_err_t *err)
 {
 	char group[64] = "";
-	int id = EVP_PKEY_get_base_id(pk), bits;
+	int id = EVP_PKEY_get_base_id(pk), bits, explicit = 0;
 
 	switch (id) {
 	case EVP_PKEY_EC:
-		if (EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL) != 1)
+		/* RFC 5480 §2.1.1: namedCurve only. OpenSSL maps explicit parameters that
+		 * equal a named curve to its name, so ask how the key was encoded. */
+		if (EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL) != 1 ||
+		    (EVP_PKEY_get_int_param(pk, OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS,
+					    &explicit) == 1 &&
+		     explicit))
 			return cairn_err_set(err, CAIRN_EKEYTYPE,
 					     "EC key on an explicit or unknown curve is not supported");
 		if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0 ||
