@@ -24,7 +24,7 @@
 #include "ca/ca.h"
 #include "db/db.h"
 
-#define BATCH 50000
+#define BATCH 50000 /* records per db_write transaction unless -b */
 #define NAME_GROUPS 1000 /* certificate i is named h<i>.z<i % NAME_GROUPS>.<domain> */
 
 struct seed_op {
@@ -234,10 +234,133 @@ out:
 	return n > 0 ? 0 : -1;
 }
 
+/*
+ * -P: only the queried sample stays due. db_cert_put makes every new certificate's
+ * first OCSP answer due at once (a (0, serial || SHA-1) entry in the due index), so a
+ * daemon started on a seeded database pre-signs all N (~71 min at 10M in SoftHSM2).
+ * This drops the entries of every certificate outside OUTDIR/queried.txt (init's own
+ * included) and records the due index as complete (meta ocsp_due): the refresher then
+ * pre-signs the sample only and is idle after that, as at steady state between re-signs.
+ * The certificate records and their indexes are untouched: an OCSP hit on the sample
+ * still reads the N-entry certificate tree; the answer table holds the sample's answers
+ * only.
+ */
+#define PRUNE_BATCH 20000
+
+struct prune_op {
+	uint8_t (*keep)[16]; /* the sample, sorted */
+	size_t n_keep;
+	uint8_t last[8 + 17];
+	size_t last_len;
+	uint8_t (*del)[8 + 17];
+	size_t nd, deleted, kept;
+	int done;
+};
+
+static int cmp16(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+static int prune_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct prune_op *op = arg;
+	const uint8_t *k = key;
+	static const uint8_t zero[8];
+	(void)val;
+	(void)vlen;
+
+	if (klen < 9 || memcmp(k, zero, 8) != 0) {
+		op->done = 1; /* past the entries due at 0 (the seeded ones) */
+		return 1;
+	}
+	if (op->last_len == klen && memcmp(k, op->last, klen) == 0)
+		return 0; /* where the previous batch stopped (kept) */
+	memcpy(op->last, k, klen);
+	op->last_len = klen;
+	if (klen == 8 + 17 && bsearch(k + 8, op->keep, op->n_keep, 16, cmp16) != NULL) {
+		op->kept++;
+		return 0;
+	}
+	if (klen != 8 + 17)
+		return 0; /* not a 16-byte serial: left due */
+	memcpy(op->del[op->nd++], k, klen);
+	return op->nd == PRUNE_BATCH ? 1 : 0;
+}
+
+static int prune_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct prune_op *op = arg;
+	size_t i;
+	int rc;
+
+	op->nd = 0;
+	rc = db_iterate(txn, DB_OCSP_DUE, op->last_len ? op->last : NULL, op->last_len, prune_cb, op);
+	if (rc < 0)
+		return cairn_err_set(err, rc, "prune: %s", cairn_strerror(rc));
+	if (rc == 0)
+		op->done = 1;
+	for (i = 0; i < op->nd; i++)
+		if ((rc = db_del(txn, DB_OCSP_DUE, op->del[i], 8 + 17)) != 0)
+			return cairn_err_set(err, rc, "prune: %s", cairn_strerror(rc));
+	op->deleted += op->nd;
+	if (op->done)
+		return db_put(txn, DB_META, "ocsp_due", 8, "1", 1, 0);
+	return 0;
+}
+
+static int prune_main(const char *cadir, const char *outdir)
+{
+	cairn_err_t err = { 0 };
+	struct prune_op op = { 0 };
+	char path[600], line[128];
+	size_t cap = 1024;
+	db_t *db = NULL;
+	uint64_t t0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/queried.txt", outdir);
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "ocsp_seed: cannot read %s\n", path);
+		return 1;
+	}
+	op.keep = malloc(cap * 16);
+	op.del = malloc(PRUNE_BATCH * sizeof(*op.del));
+	while (op.keep != NULL && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, " \n")] = 0;
+		if (op.n_keep == cap && (op.keep = realloc(op.keep, (cap *= 2) * 16)) == NULL)
+			break;
+		if (hex_decode(line, op.keep[op.n_keep], 16) == 16)
+			op.n_keep++;
+	}
+	fclose(f);
+	if (op.keep == NULL || op.del == NULL)
+		return 1;
+	qsort(op.keep, op.n_keep, 16, cmp16);
+	snprintf(path, sizeof(path), "%s/db", cadir);
+	if (db_open(path, &db, &err) != 0) {
+		fprintf(stderr, "ocsp_seed: %s\n", cairn_err_msg(&err));
+		return 1;
+	}
+	t0 = time_mono_ms();
+	while (!op.done)
+		if (db_write(db, prune_run, &op, &err) != 0) {
+			fprintf(stderr, "ocsp_seed: %s\n", cairn_err_msg(&err));
+			return 1;
+		}
+	db_close(db);
+	printf("{\"due_dropped\":%zu,\"due_kept\":%zu,\"seconds\":%.3f}\n", op.deleted, op.kept,
+	       (double)(time_mono_ms() - t0) / 1000);
+	free(op.keep);
+	free(op.del);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ocsp_seed [-e DAYS] [-N DOMAIN] [-T | -C CERT.pem] [-r R] [-O] CADIR N QUERIED OUTDIR\n"
+		"usage: ocsp_seed [-e DAYS] [-N DOMAIN] [-T | -C CERT.pem] [-r R] [-b BATCH] [-O] CADIR N QUERIED OUTDIR\n"
+		"       ocsp_seed -P CADIR OUTDIR\n"
 		"  adds N certificates (every R-th revoked, default 10) to CADIR's database (daemon\n"
 		"  stopped) and writes OUTDIR/reqs.lua (QUERIED requests), OUTDIR/queried.txt\n"
 		"  (serial hex and status of each), index.txt and signer.{key,pem}\n"
@@ -245,10 +368,13 @@ static void usage(void)
 		"  -N DOMAIN  index one name per certificate: h<i>.z<i%%%d>.DOMAIN\n"
 		"  -T         store a template certificate (~0.6 KB) as every record's DER\n"
 		"  -C PEM     store that certificate's DER as every record's (the replace tests)\n"
+		"  -b BATCH   records per write transaction (default %d)\n"
 		"  -O         skip openssl's index.txt and signer\n"
+		"  -P         after seeding: only OUTDIR/queried.txt's certificates stay due for\n"
+		"             pre-signing, the due index is recorded complete (bench/scale.sh -s)\n"
 		"  prints one JSON line: counts, seconds, certificates/s, and the expected answers\n"
 		"  of the 30-day expiry window and of one name group\n",
-		NAME_GROUPS);
+		NAME_GROUPS, BATCH);
 }
 
 int main(int argc, char **argv)
@@ -262,11 +388,12 @@ int main(int argc, char **argv)
 	FILE *f, *fq;
 	int64_t now = time(NULL);
 	struct seed_op base = { 0 };
-	int opt, ossl = 1;
+	int opt, ossl = 1, prune = 0;
 	const char *carry = NULL; /* -C: every record carries this certificate */
 	uint64_t t0, ms;
+	size_t batch = BATCH;
 
-	while ((opt = getopt(argc, argv, "e:N:Tr:OC:")) != -1) {
+	while ((opt = getopt(argc, argv, "e:N:Tr:OC:b:P")) != -1) {
 		switch (opt) {
 		case 'e': base.expiry_days = atoi(optarg); break;
 		case 'N': base.domain = optarg; break;
@@ -274,11 +401,15 @@ int main(int argc, char **argv)
 		case 'r': revoke_every = (unsigned)atoi(optarg); break;
 		case 'O': ossl = 0; break;
 		case 'C': carry = optarg; break;
+		case 'b': batch = strtoul(optarg, NULL, 10); break;
+		case 'P': prune = 1; break;
 		default: usage(); return 2;
 		}
 	}
-	if (argc - optind != 4 || base.expiry_days < 0 || base.expiry_days > 3650 ||
-	    revoke_every < 1 || (base.domain && strlen(base.domain) > 200)) {
+	if (prune && argc - optind == 2)
+		return prune_main(argv[optind], argv[optind + 1]);
+	if (prune || argc - optind != 4 || base.expiry_days < 0 || base.expiry_days > 3650 ||
+	    revoke_every < 1 || batch < 1 || (base.domain && strlen(base.domain) > 200)) {
 		usage();
 		return 2;
 	}
@@ -336,10 +467,10 @@ int main(int argc, char **argv)
 	base.serials = serials;
 	base.now = now;
 	t0 = time_mono_ms();
-	for (i = 0; i < n; i += BATCH) {
+	for (i = 0; i < n; i += batch) {
 		struct seed_op op = base;
 		op.from = i;
-		op.to = i + BATCH < n ? i + BATCH : n;
+		op.to = i + batch < n ? i + batch : n;
 		if (db_write(db, seed_run, &op, &err) != 0) {
 			fprintf(stderr, "ocsp_seed: %s\n", cairn_err_msg(&err));
 			return 1;

@@ -5,22 +5,34 @@
 # pre-signing and the refresher's steady-state scan, for each N. See bench/README.md.
 #
 # usage: sh bench/scale.sh [-n "100000 1000000"] [-d SECONDS] [-r RUNS] [-w DIR] [-p CAP] [-k]
+#                          [-b BATCH] [-s SAMPLE [-H HOURS]]
 #   -n sizes (default "100000 1000000"), -d seconds per wrk run (5), -r runs of each
 #   timed step, medians reported (3), -w where the CAs go (default /tmp; the data of one
-#   size is deleted before the next), -p cap in seconds on waiting for pre-signing (1800).
+#   size is deleted before the next), -p cap in seconds on waiting for pre-signing (1800),
+#   -b records per seeding transaction (50000).
+#   -s SAMPLE: OCSP only, on a sample — every size gets SAMPLE certificates spread over its
+#   key space pre-signed (nothing else is due), one daemon per size, and the wrk runs
+#   alternate between the sizes (RUNS rounds); each size's CA is kept in DIR/sample-N and
+#   reused by the next -s run with the same SAMPLE. -H HOURS then also steps each
+#   daemon's clock forward an hour at a time (libfaketime, a restart per hour) and prints
+#   the refresher's CPU, re-signs and entries walked per simulated hour (HOURS: a count,
+#   hours 0..HOURS, or a list such as 0,1,47,48,49,50).
 #   Run from the build directory (needs ./cairn and ./bench/ocsp_seed); loopback only.
 set -eu
 
-SIZES="100000 1000000" DUR=5 RUNS=3 BASE=${TMPDIR:-/tmp} KEEP=0 CAP=1800
-while getopts n:d:r:w:p:k opt; do
+SIZES="100000 1000000" DUR=5 RUNS=3 BASE=${TMPDIR:-/tmp} KEEP=0 CAP=1800 BATCH=50000 SAMPLE=0 HOURS=0
+while getopts n:d:r:w:p:kb:s:H: opt; do
 	case $opt in
+	b) BATCH=$OPTARG ;;
+	s) SAMPLE=$OPTARG ;;
+	H) HOURS=$OPTARG ;;
 	n) SIZES=$OPTARG ;;
 	d) DUR=$OPTARG ;;
 	r) RUNS=$OPTARG ;;
 	w) BASE=$OPTARG ;;
 	p) CAP=$OPTARG ;;
 	k) KEEP=1 ;;
-	*) echo "usage: $0 [-n SIZES] [-d SECONDS] [-r RUNS] [-w DIR] [-p CAP] [-k]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-n SIZES] [-d SECONDS] [-r RUNS] [-w DIR] [-p CAP] [-k] [-b BATCH] [-s SAMPLE [-H HOURS]]" >&2; exit 2 ;;
 	esac
 done
 B=$(pwd)
@@ -35,8 +47,11 @@ done
 
 W=""
 PID=""
+PIDS=""
+SERVE_ENV="" # NAME=VALUE... for the daemon only (-H: libfaketime)
 cleanup() {
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	for p in $PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	[ -n "$W" ] && { [ "$KEEP" = 1 ] && echo "kept $W" >&2 || rm -rf "$W"; }
 }
 trap cleanup EXIT INT TERM
@@ -55,7 +70,7 @@ metric() { curl -s "$HTTP/metrics" | sed -n "s/^$1 //p"; }
 serve() {
 	rm -f "$CA/serve.json"
 	t0=$(now_ms)
-	taskset -c 0 "$CAIRN" serve --dir "$CA" 2>>"$W/serve.log" &
+	env $SERVE_ENV taskset -c 0 "$CAIRN" serve --dir "$CA" 2>>"$W/serve.log" &
 	PID=$!
 	i=0
 	until [ -s "$CA/serve.json" ]; do
@@ -110,7 +125,133 @@ wrk_median() { # MODE PREFIX CONNS: median req/s of RUNS runs, p99 of that run
 	for r in $(seq "$RUNS"); do wrk_run "$@"; done | sort -n | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }'
 }
 
+# ms NUM+UNIT (wrk's latency: 850.00us, 3.21ms, 1.02s) -> milliseconds
+to_ms() { awk -v v="$1" 'BEGIN { u = v; sub(/^[0-9.]+/, "", u); n = v + 0;
+	printf "%.2f\n", u == "us" ? n / 1000 : u == "s" ? n * 1000 : u == "m" ? n * 60000 : n }'; }
+
+# -s SAMPLE: OCSP hits and misses at every size on the same number of certificates,
+# spread over each size's key space (every N/SAMPLE-th serial in seeding order: random
+# serials, so random places in every tree). Only the sample is pre-signed (ocsp_seed -P);
+# a hit reads the certificate's status in the N-record tree and the answer from the
+# answer table (the sample's answers only). The sizes' daemons all run; the wrk runs
+# go round the sizes RUNS times (100k, 10M, 100k, 10M, ...), so both see the same load.
+sample_mode() {
+	KEEP=1
+	CONNS=64
+	for N in $SIZES; do
+		W=$BASE/sample-$N
+		CA=$W/ca
+		if [ -s "$W/prune.json" ] && [ "$(jq .queried "$W/seed.json")" = "$SAMPLE" ]; then
+			echo "## N = $N: reusing $W"
+		else
+			rm -rf "$W"
+			mkdir -p "$W"
+			echo "## N = $N: seeding (load before: $(load))"
+			"$CAIRN" init --dir "$CA" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >"$W/init.out" 2>&1
+			jq '.log_level = "info" | .server.threads = 2 | .crl.debounce = 0' "$CA/cairn.json" >"$W/c.json" && mv "$W/c.json" "$CA/cairn.json"
+			"$B/bench/ocsp_seed" -b "$BATCH" -e 365 -N "$DOM" -T -O "$CA" "$N" "$SAMPLE" "$W" >"$W/seed.json"
+			"$B/bench/ocsp_seed" -P "$CA" "$W" >"$W/prune.json"
+		fi
+		echo "seed: $(jq -r '"\(.seeded) certificates (\(.revoked) revoked) in \(.seconds) s = \(.per_second)/s; sample \(.queried)"' "$W/seed.json"); due index pruned to the sample: $(jq -r '"\(.due_dropped) entries dropped, \(.due_kept) kept"' "$W/prune.json")"
+		echo "db: data.mdb $(($(stat -c %s "$CA/db/data.mdb") / 1048576)) MiB"
+		FIRST=$(sed -n '/^paths = {/{n;s/[",]//g;p;q}' "$W/reqs.lua")
+		serve
+		echo "start-up: /healthz 200 after $T_HEALTH ms, first OCSP answer after $T_OCSP ms (load $(load)); $(rss "$PID")"
+		t=$(now_ms)
+		cpu0=$(cpu_ms "$PID")
+		while :; do
+			have=$(metric cairn_ocsp_cached_responses) # pre-signed, or signed live (the probe)
+			[ "${have:-0}" -ge "$SAMPLE" ] && break
+			[ $(($(now_ms) - t)) -lt $((CAP * 1000)) ] || break
+			sleep 1
+		done
+		dt=$(($(now_ms) - t))
+		echo "pre-signing the sample: ${have:-0} of $SAMPLE after $dt ms = $((${have:-0} * 1000 / (dt + 1)))/s (daemon CPU $(($(cpu_ms "$PID") - cpu0)) ms); $(rss "$PID")"
+		echo "$PID $HTTP" >"$W/daemon"
+		PIDS="$PIDS $PID"
+		PID=""
+		wrk_run get /ocsp/ "$CONNS" >/dev/null # page cache: the sample's pages once
+	done
+	RES=$(mktemp "$BASE/scale-sample.XXXXXX")
+	for r in $(seq "$RUNS"); do
+		for N in $SIZES; do
+			W=$BASE/sample-$N
+			read -r PID HTTP <"$W/daemon"
+			for m in get post nonce; do
+				(sleep $((DUR / 2)); awk '/^VmRSS:/ { v = $2 } /^RssAnon:/ { a = $2 } END { print int(v / 1024), int(a / 1024) }' \
+					"/proc/$PID/status" >"$W/rss.$m") &
+				set -- $(wrk_run "$m" "$([ $m = get ] && echo /ocsp/ || echo /ocsp)" "$CONNS")
+				wait $!
+				echo "$N $m $r ${1:-0} $(to_ms "${2:-0}") $(cut -d' ' -f1 "$W/rss.$m") $(cut -d' ' -f2 "$W/rss.$m") $(load | cut -d, -f1)" >>"$RES"
+			done
+		done
+	done
+	echo "## OCSP over the sample, c=$CONNS, $RUNS rounds of ${DUR} s runs alternating between the sizes"
+	echo "size mode: median req/s (runs) | median p99 ms (runs) | RSS under load MiB (anon) | load (runs)"
+	for N in $SIZES; do
+		for m in get post nonce; do
+			awk -v n="$N" -v m="$m" '$1 == n && $2 == m' "$RES" >"$RES.1"
+			rq=$(cut -d' ' -f4 "$RES.1" | median)
+			p99=$(cut -d' ' -f5 "$RES.1" | median)
+			echo "$N $m: $rq ($(cut -d' ' -f4 "$RES.1" | tr '\n' ' ' | sed 's/ $//')) | $p99 ($(cut -d' ' -f5 "$RES.1" | tr '\n' ' ' | sed 's/ $//')) | $(cut -d' ' -f6 "$RES.1" | median) ($(cut -d' ' -f7 "$RES.1" | median)) | $(cut -d' ' -f8 "$RES.1" | tr '\n' ' ' | sed 's/ $//')"
+			echo "$N $m $rq $p99" >>"$RES.m"
+		done
+	done
+	FIRSTN=${SIZES%% *}
+	for N in $SIZES; do
+		[ "$N" = "$FIRSTN" ] && continue
+		for m in get post nonce; do
+			awk -v a="$FIRSTN" -v b="$N" -v m="$m" '$2 == m && $1 == a { ra = $3; pa = $4 } $2 == m && $1 == b { rb = $3; pb = $4 }
+				END { printf "%s against %s, %s: req/s %+.1f %%, p99 %+.1f %%\n", b, a, m, (rb / ra - 1) * 100, (pb / pa - 1) * 100 }' "$RES.m"
+		done
+	done
+	for N in $SIZES; do
+		read -r PID HTTP <"$BASE/sample-$N/daemon"
+		echo "$N: $(curl -s "$HTTP/metrics" | grep '^cairn_ocsp_responses_total' | sed 's/cairn_ocsp_responses_total//' | tr '\n' ' '); $(rss "$PID")"
+	done
+	rm -f "$RES" "$RES.1" "$RES.m"
+	for N in $SIZES; do
+		read -r PID HTTP <"$BASE/sample-$N/daemon"
+		stop
+	done
+	PIDS=""
+	[ "$HOURS" != 0 ] || return 0
+	case $HOURS in # a count (0..HOURS) or a list of hours ("0,1,47,48,49,50": hour 0 first)
+	*[!0-9]*) HLIST=$(echo "$HOURS" | tr ',' ' ') ;;
+	*) HLIST=$(seq 0 "$HOURS") ;;
+	esac
+	# The refresher per simulated hour: a restart at each whole hour (FAKETIME=+Nh), CPU
+	# from exec until idle, re-signs, drops and entries walked. Hour 0 (nothing due) is
+	# the start-up's own cost, subtracted in the per-hour figures.
+	FAKE=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketime.so.1$' || true)
+	[ -n "$FAKE" ] || { echo "libfaketime missing (scripts/deps.sh)" >&2; exit 1; }
+	for N in $SIZES; do
+		W=$BASE/sample-$N
+		CA=$W/ca
+		FIRST=$(sed -n '/^paths = {/{n;s/[",]//g;p;q}' "$W/reqs.lua")
+		echo "## N = $N: the refresher per simulated hour (restart at +h hours under libfaketime; load $(load))"
+		echo "hour cpu_ms refresher_cpu_ms resigned dropped walked"
+		for h in $HLIST; do
+			SERVE_ENV="LD_PRELOAD=$FAKE FAKETIME=+${h}h"
+			serve
+			c=$(idle_cpu)
+			rc=0 # the refresher thread's own CPU (named ocsp-refresh)
+			for t in /proc/"$PID"/task/*; do
+				[ "$(cat "$t/comm" 2>/dev/null)" = ocsp-refresh ] && rc=$(cpu_ms "$PID/task/${t##*/}")
+			done
+			mt=$(curl -s "$HTTP/metrics")
+			echo "$h $c $rc $(echo "$mt" | sed -n 's/^cairn_ocsp_presigned_total //p') $(echo "$mt" | sed -n 's/^cairn_ocsp_swept_total //p') $(echo "$mt" | sed -n 's/^cairn_db_entries_walked_total //p')"
+			stop
+		done | tee "$W/hours.txt"
+		SERVE_ENV=""
+		awk 'NR == 1 { c0 = $2; r0 = $3; w0 = $6; next }
+			{ c += $2 - c0; r += $3 - r0; s += $4; d += $5; w += $6 - w0; n++ }
+			END { printf "the %d hours after hour 0, beyond it (start-up): daemon %d ms CPU, refresher thread %d ms, %d re-signed, %d dropped, %d entries walked\n", n, c, r, s, d, w }' "$W/hours.txt"
+	done
+}
+
 echo "# scale bench: $(nproc) CPUs, $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, cairn $("$CAIRN" --version | head -n 1 | cut -d' ' -f2)"
+[ "$SAMPLE" -gt 0 ] && { sample_mode; exit 0; }
 for N in $SIZES; do
 	W=$(mktemp -d "$BASE/cairn-scale.XXXXXX")
 	CA=$W/ca
@@ -118,7 +259,7 @@ for N in $SIZES; do
 	"$CAIRN" init --dir "$CA" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >"$W/init.out" 2>&1
 	jq '.log_level = "info" | .server.threads = 2 | .crl.debounce = 0' "$CA/cairn.json" >"$W/c.json" && mv "$W/c.json" "$CA/cairn.json"
 	size0=$(stat -c %s "$CA/db/data.mdb")
-	"$B/bench/ocsp_seed" -e 365 -N "$DOM" -T -O "$CA" "$N" 1000 "$W" >"$W/seed.json"
+	"$B/bench/ocsp_seed" -b "$BATCH" -e 365 -N "$DOM" -T -O "$CA" "$N" 1000 "$W" >"$W/seed.json"
 	size1=$(stat -c %s "$CA/db/data.mdb")
 	FIRST=$(sed -n '/^paths = {/{n;s/[",]//g;p;q}' "$W/reqs.lua")
 	EXP=$(jq .expiring_30d "$W/seed.json")

@@ -171,4 +171,42 @@ ok "  ... and answers OCSP from the cache" ocsp_q "$GOOD"
 last_has "  ... good" "^0x$GOOD: good"
 
 ca_stop
+# bench/scale.sh -s: only a sample of the seeded certificates is due for pre-signing
+# (ocsp_seed -P), so a daemon on a 10M database pre-signs the sample, not all N; and -H
+# counts the refresher's work per simulated hour by restarting under libfaketime.
+S=$WORK/sample
+mkdir -p "$WORK/s"
+ca_init "$S" || bail "cairn init (sample) failed"
+ok "ocsp_seed: 3000 more certificates in a second CA, a sample of 200 queried" sh -c \
+	"'$SEED' -e 365 -N sample.example -T -O '$S' 3000 200 '$WORK/s' >'$WORK/s/seed.json'"
+ok "ocsp_seed -P leaves only the sample due for pre-signing" sh -c "'$SEED' -P '$S' '$WORK/s' >'$WORK/s/prune.json'"
+ok "  ... 200 kept, every other seeded certificate's entry dropped" \
+	jq -e '.due_kept == 200 and .due_dropped >= 2800' "$WORK/s/prune.json"
+ca_serve "$S" || bail "cairn serve (sample) did not start"
+metric() { curl -s "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
+cached200() {
+	i=0
+	until [ "$(metric cairn_ocsp_cached_responses)" -ge 200 ] 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 600 ] || return 1
+		sleep 0.5
+	done
+}
+ok "the refresher pre-signs the sample" cached200
+ok "  ... goes quiet" quiet
+ok "  ... having signed exactly the 200 (not the 3000)" \
+	test "$(metric cairn_ocsp_presigned_total)" -eq 200 -a "$(metric cairn_ocsp_cached_responses)" -eq 200
+SGOOD=$(awk '$2 == "good" { print $1; exit }' "$WORK/s/queried.txt")
+ok "openssl ocsp verifies a sampled certificate's answer" openssl ocsp -issuer "$S/ca/issuing.pem" \
+	-serial "0x$SGOOD" -url "$HTTP_URL/ocsp" -CAfile "$S/ca/root.pem" -no_nonce
+last_has "  ... good" "^0x$SGOOD: good"
+ca_stop
+ca_serve_at "$S" FAKETIME=+1h || bail "cairn serve at +1h did not start"
+ok "an hour later (restart under libfaketime) the daemon goes quiet" quiet
+ok "  ... having re-signed nothing: no answer is at half-life" test "$(metric cairn_ocsp_presigned_total)" -eq 0
+ca_stop
+ca_serve_at "$S" FAKETIME=+49h || bail "cairn serve at +49h did not start"
+ok "past half-life (+49h) the daemon goes quiet" quiet
+ok "  ... having re-signed or dropped (expired) each of the 200 answers once" \
+	test "$(($(metric cairn_ocsp_presigned_total) + $(metric cairn_ocsp_swept_total)))" -eq 200
+ca_stop
 done_testing
