@@ -119,12 +119,32 @@ const uint8_t *ocsp_cache_der(const uint8_t *v, size_t vlen, size_t *der_len)
 
 /*
  * The due index (DB_OCSP_DUE: when || cache key) says when each cached answer must be
- * looked at again: a SHA-1 answer of a known certificate at half-life (re-signed then),
+ * looked at again: a SHA-1 answer of a known certificate near half-life (resign_at),
  * any other answer (SHA-256, `unknown`) at its nextUpdate (dropped then: a later question
  * is signed live). It changes in the transaction of the answer it times, so the
  * refresher reads only what is due (docs/scaling.md) instead of every certificate.
  */
 #define DUE_KEY_MAX (8 + DB_SERIAL_MAX + 1)
+
+/*
+ * When a SHA-1 answer of a known certificate is re-signed: at half-life, less a spread
+ * of up to an eighth of the validity fixed by its serial. Answers signed together (a
+ * pre-signed database, a mass revocation) would otherwise fall due together every
+ * half-life for ever; with the spread their first re-signing is spread over validity/8
+ * and, each serial keeping its own period, they drift further apart every round. It
+ * costs ~7 % more signatures than exactly at half-life (the mean period is 7/16 of the
+ * validity, not 1/2).
+ */
+static int64_t resign_at(const ocsp_t *o, const uint8_t *key, size_t klen, int64_t this_update)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	int64_t window = o->validity / 8;
+	size_t i;
+
+	for (i = 0; i < klen; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return this_update + o->validity / 2 - (window > 0 ? (int64_t)(h % (uint32_t)window) : 0);
+}
 
 static int64_t due_of(const ocsp_t *o, const uint8_t *key, size_t klen, const uint8_t *v,
 		      size_t vlen)
@@ -132,8 +152,8 @@ static int64_t due_of(const ocsp_t *o, const uint8_t *key, size_t klen, const ui
 	if (vlen < OCSP_CACHE_HDR)
 		return 0;
 	if (ocsp_cache_is_unknown(v, vlen) || key[klen - 1] != OCSP_ALG_SHA1)
-		return (int64_t)db_be64_get(v + 19);
-	return (int64_t)db_be64_get(v + 11) + o->validity / 2;
+		return (int64_t)db_be64_get(v + OCSP_CACHE_OFF_NEXT_UPDATE);
+	return resign_at(o, key, klen, (int64_t)db_be64_get(v + OCSP_CACHE_OFF_THIS_UPDATE));
 }
 
 static size_t due_key(uint8_t *out, int64_t when, const uint8_t *key, size_t klen)
@@ -364,14 +384,14 @@ struct scan {
 static int needs_signing(struct scan *s, const struct ocsp_iss *is, const ocsp_state_t *st)
 {
 	uint8_t key[DB_SERIAL_MAX + 1];
+	size_t klen = ocsp_cache_key(key, st->serial, st->serial_len, OCSP_ALG_SHA1);
 	const uint8_t *v;
 	size_t vlen;
 
-	if (db_get(s->txn, DB_OCSP, key, ocsp_cache_key(key, st->serial, st->serial_len, OCSP_ALG_SHA1),
-		   (const void **)&v, &vlen) != 0)
+	if (db_get(s->txn, DB_OCSP, key, klen, (const void **)&v, &vlen) != 0)
 		return 1;
 	return !ocsp_cache_matches(is, st, v, vlen, s->now) ||
-	       (int64_t)ocsp_cache_this_update(v) + s->o->validity / 2 <= (int64_t)s->now;
+	       resign_at(s->o, key, klen, (int64_t)ocsp_cache_this_update(v)) <= (int64_t)s->now;
 }
 
 /* 1 once the refresher is asked to stop. */
@@ -639,7 +659,7 @@ static int due_cb(const void *key, size_t klen, const void *val, size_t vlen, vo
 	size_t cklen = klen - 8, alen;
 	int64_t when;
 	db_cert_t c;
-	int i, have;
+	int i, have, stale;
 	(void)val;
 	(void)vlen;
 
@@ -650,8 +670,11 @@ static int due_cb(const void *key, size_t klen, const void *val, size_t vlen, vo
 		return 2;
 	}
 	have = db_get(w->txn, DB_OCSP, ck, cklen, (const void **)&v, &alen) == 0;
-	if (have && due_of(w->o, ck, cklen, v, alen) != when)
+	if (have && due_of(w->o, ck, cklen, v, alen) > when)
 		return due_drop(w, k, klen, 0); /* the answer was replaced: its entry is elsewhere */
+	/* Earlier than its entry says: an entry timed before resign_at spread re-signing (at
+	 * exactly half-life). The answer is due; the re-signing writes its new entry. */
+	stale = have && due_of(w->o, ck, cklen, v, alen) < when;
 	if ((have && (ocsp_cache_is_unknown(v, alen) || ck[cklen - 1] != OCSP_ALG_SHA1)) ||
 	    (!have && ck[cklen - 1] != OCSP_ALG_SHA1))
 		return due_drop(w, k, klen, have); /* past nextUpdate: signed live if asked again */
@@ -661,7 +684,7 @@ static int due_cb(const void *key, size_t klen, const void *val, size_t vlen, vo
 	ocsp_read_state(w->txn, &w->o->iss[i], ck, cklen - 1, &w->st[w->n]);
 	w->iss[w->n] = i;
 	w->n++;
-	if (!have && due_drop(w, k, klen, 0)) /* a new certificate's (0, key) entry */
+	if ((!have || stale) && due_drop(w, k, klen, 0)) /* a new certificate's (0, key) entry */
 		return 1;
 	return w->n == SCAN_BATCH ? 1 : 0;
 }
