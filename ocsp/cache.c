@@ -132,7 +132,7 @@ const uint8_t *ocsp_cache_der(const uint8_t *v, size_t vlen, size_t *der_len)
  * pre-signed database, a mass revocation) would otherwise fall due together every
  * half-life for ever; with the spread their first re-signing is spread over validity/8
  * and, each serial keeping its own period, they drift further apart every round. It
- * costs ~7 % more signatures than exactly at half-life (the mean period is 7/16 of the
+ * costs ~14 % more signatures than exactly at half-life (the mean period is 7/16 of the
  * validity, not 1/2).
  */
 static int64_t resign_at(const ocsp_t *o, const uint8_t *key, size_t klen, int64_t this_update)
