@@ -133,6 +133,21 @@ ca_stop() {
 }
 
 # conf_set DIR KEY JSON: sets the top-level KEY of DIR/cairn.json to the JSON value.
+# walked: the daemon's cairn_db_entries_walked_total (every db_iterate entry since start).
+walked() { curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_db_entries_walked_total //p'; }
+# quiet: waits (bounded: 120 s) until the daemon's background work is done: two scrapes in
+# a row move the walked counter by the same amount (a scrape's own walk).
+quiet() {
+	i=0 a=$(walked) b=$(walked)
+	while :; do
+		sleep 1
+		c=$(walked)
+		[ -n "$c" ] && [ $((c - b)) -eq $((b - a)) ] && return 0
+		a=$b b=$c i=$((i + 1))
+		[ $i -lt 120 ] || return 1
+	done
+}
+
 conf_set() {
 	python3 - "$1/cairn.json" "$2" "$3" <<'PY'
 import json, sys

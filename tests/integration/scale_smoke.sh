@@ -119,17 +119,6 @@ last_one_line "  ... in one line"
 # What a page and a start-up read: cairn_db_entries_walked_total counts every entry any walk
 # visits. Quiet first (pre-signing done, the counter still between two scrapes), then a scrape,
 # a page, a scrape: the page's share is what it walked beyond a scrape's own.
-walked() { curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_db_entries_walked_total //p'; }
-quiet() { # the counter moves only by a scrape's own walk for two scrapes in a row (bounded)
-	i=0 a=$(walked) b=$(walked)
-	while :; do
-		sleep 1
-		c=$(walked)
-		[ -n "$c" ] && [ $((c - b)) -eq $((b - a)) ] && return 0
-		a=$b b=$c i=$((i + 1))
-		[ $i -lt 120 ] || return 1
-	done
-}
 presigned() {
 	i=0
 	until [ "$(curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_ocsp_cached_responses //p')" -ge $((BASE + N)) ] 2>/dev/null; do

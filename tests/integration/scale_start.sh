@@ -80,20 +80,6 @@ ok "/healthz then has nothing pending" waits_for nothing_pending
 # ---- what a scrape and a requester page walk ----
 # cairn_db_entries_walked_total counts every entry any walk visits. Quiet first: every
 # certificate pre-signed, and the counter moving by no more than a scrape's own walk.
-walked() { curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_db_entries_walked_total //p'; }
-presigned() {
-	[ "$(curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_ocsp_cached_responses //p')" -ge "$N" ] 2>/dev/null
-}
-quiet() { # two scrapes in a row that move the counter by the same amount (bounded)
-	i=0 a=$(walked) b=$(walked)
-	while :; do
-		sleep 1
-		c=$(walked)
-		[ -n "$c" ] && [ $((c - b)) -eq $((b - a)) ] && return 0
-		a=$b b=$c i=$((i + 1))
-		[ $i -lt 120 ] || return 1
-	done
-}
 C() { "$CAIRN" "$@" --dir "$D"; }
 ok "the refresher pre-signs every certificate" waits_long presigned
 for n in 1 2 3; do

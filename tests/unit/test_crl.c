@@ -469,6 +469,22 @@ static int read_number(fixture_t *f, const char *issuer, uint64_t *n)
 	return rc;
 }
 
+/* The service's configuration in the tests: one issuer, hourly CRLs, published to pub
+ * (returned, the caller frees it). */
+static char *service_config(fixture_t *f, crl_config_t *cfg)
+{
+	char *pub = NULL;
+
+	assert_true(asprintf(&pub, "%s/pub", f->dir) > 0);
+	cfg->db = f->db;
+	cfg->issuers[0] = (crl_issuer_t){ "issuing", f->cert, f->key, 0 };
+	cfg->n_issuers = 1;
+	cfg->publish_dir = pub;
+	cfg->period = 3600;
+	cfg->overlap = 600;
+	return pub;
+}
+
 /* The service: numbers persist and grow, the published file is what crl_get serves, restart adopts. */
 static void test_service(void **state)
 {
@@ -486,13 +502,7 @@ static void test_service(void **state)
 	spec_t later = { .serial = { 0x11, 0x23 }, .len = 2, .revoked_at = time(NULL), .reason = 4,
 			 .not_after = 4000000000LL, .revoke = 1 };
 
-	assert_true(asprintf(&pub, "%s/pub", f->dir) > 0);
-	cfg.db = f->db;
-	cfg.issuers[0] = (crl_issuer_t){ "issuing", f->cert, f->key, 0 };
-	cfg.n_issuers = 1;
-	cfg.publish_dir = pub;
-	cfg.period = 3600;
-	cfg.overlap = 600;
+	pub = service_config(f, &cfg);
 	if (crl_open(&cfg, &c, &err) != 0)
 		fail_msg("crl_open: %s", cairn_err_msg(&err));
 	assert_int_equal(read_number(f, "issuing", &n), 0);
@@ -634,13 +644,7 @@ static void test_service_deferred(void **state)
 	}
 	store(f, s, N, "issuing");
 	free(s);
-	assert_true(asprintf(&pub, "%s/pub", f->dir) > 0);
-	cfg.db = f->db;
-	cfg.issuers[0] = (crl_issuer_t){ "issuing", f->cert, f->key, 0 };
-	cfg.n_issuers = 1;
-	cfg.publish_dir = pub;
-	cfg.period = 3600;
-	cfg.overlap = 600;
+	pub = service_config(f, &cfg);
 	if (crl_open(&cfg, &c, &err) != 0)
 		fail_msg("crl_open: %s", cairn_err_msg(&err));
 	assert_int_equal(crl_get(c, "issuing", &der, &len, NULL, NULL, NULL), CAIRN_EAGAIN);
