@@ -79,7 +79,11 @@ ok "/healthz then has nothing pending" waits_for nothing_pending
 
 # ---- what a scrape and a requester page walk ----
 # cairn_db_entries_walked_total counts every entry any walk visits. Quiet first: every
-# certificate pre-signed, and the counter moving by no more than a scrape's own walk.
+# certificate pre-signed, and the counter moving by no more than a scrape's own walk
+# (walked and quiet: lib.sh).
+presigned() {
+	[ "$(curl -s "$HTTP_URL/metrics" | sed -n 's/^cairn_ocsp_cached_responses //p')" -ge "$N" ] 2>/dev/null
+}
 C() { "$CAIRN" "$@" --dir "$D"; }
 ok "the refresher pre-signs every certificate" waits_long presigned
 for n in 1 2 3; do
