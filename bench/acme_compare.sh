@@ -54,9 +54,9 @@ db_counts() {
 		$1 == "cairn_http_requests_total{listener=\"https\"}" { r = $2 }
 		$1 == "cairn_db_commits_total" { c = $2 } END { print w - o, c + 0, r + 0 }'
 }
-rss() { awk '/^(RssAnon|RssFile|VmHWM):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$1/status"; }
+. "$TOP/bench/lib.sh"
 echo "# cairn ($COUNT orders per level, IP identifier 127.0.0.1, http-01, P-256 CSRs made before the clock)"
-echo "# cairn memory idle: $(rss "$SP")"
+echo "# cairn memory idle: $(bench_rss "$SP")"
 # First JWS=N (default 2000) bare JWS requests (POST-as-GET of an account), one after the
 # other: the server's CPU per request without orders, validations or commits.
 if [ "${JWS:-2000}" -gt 0 ]; then
@@ -80,14 +80,14 @@ for c in $(echo "$CONC" | tr , ' '); do
 			c, w / n, k / n, k ? w / k : 0, q / n }' >>"$W/db.out"
 done
 cat "$W/db.out"
-echo "# cairn memory after the timed runs: $(rss "$SP")"
+echo "# cairn memory after the timed runs: $(bench_rss "$SP")"
 r=0
 while [ "$r" -lt "${RSS_ROUNDS:-0}" ]; do
 	r=$((r + 1))
 	timeout 1200 "$DRIVER" --directory "$URL/acme/directory" --cafile "$W/ca/ca/root.pem" \
 		--http01-port "$HP" --server-pid "$SP" --count "$COUNT" --conc 8 >"$W/round.out" ||
 		{ echo "# round $r failed"; break; }
-	echo "# cairn memory after round $r ($COUNT orders, c=8: $(awk 'NR == 2 { print $3 }' "$W/round.out") orders/s): $(rss "$SP")"
+	echo "# cairn memory after round $r ($COUNT orders, c=8: $(awk 'NR == 2 { print $3 }' "$W/round.out") orders/s): $(bench_rss "$SP")"
 done
 
 # ---- pebble ----

@@ -16,6 +16,7 @@ while [ $# -gt 0 ]; do
 done
 CAIRN=${CAIRN:-./cairn}
 DRIVER=${DRIVER:-./bench/est_bench}
+. "$(dirname "$0")/lib.sh"
 W=$(mktemp -d "${TMPDIR:-/tmp}/cairn-estbench.XXXXXX")
 PID=""
 cleanup() {
@@ -44,10 +45,12 @@ curl -sf --cacert "$ROOT" -u 'bench:bench password 1' -H 'Content-Type: applicat
 	openssl pkcs7 -inform DER -print_certs -out "$W/dev.pem"
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# cairn memory idle: $(bench_rss "$PID")"
 "$DRIVER" --url "$URL" --cacert "$ROOT" --healthz -n "$((N * 10))" -t "$T" || echo "# (that mode had failures)"
 "$DRIVER" --url "$URL" --cacert "$ROOT" --token "$(cat "$W/ca/admin.token")" -n "$N" -t "$T" || echo "# (that mode had failures)"
 "$DRIVER" --url "$URL" --cacert "$ROOT" --cert "$W/dev.pem" --key "$W/dev.key" -n "$N" -t "$T" || echo "# (that mode had failures)"
 "$DRIVER" --url "$URL" --cacert "$ROOT" --user 'bench:bench password 1' -n "$N" -t "$T" || echo "# (that mode had failures)"
 # Clients without keep-alive: a TLS handshake per request; the login cache spares the hash.
 "$DRIVER" --url "$URL" --cacert "$ROOT" --user 'bench:bench password 1' --fresh -n "$N" -t "$T" || echo "# (that mode had failures)"
+echo "# cairn memory after the runs: $(bench_rss "$PID")"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -32,7 +32,7 @@ bench_policy_bench_LDADD = libpolicy.la libca.la libnotify.la libaudit.la libdb.
 noinst_PROGRAMS += bench/est_bench
 bench_est_bench_SOURCES = bench/est.c
 bench_est_bench_LDADD = $(CAIRN_LIBS)
-EXTRA_DIST += bench/est.sh bench/healthz.sh
+EXTRA_DIST += bench/est.sh bench/healthz.sh bench/lib.sh
 
 # The expiry scan over 1M certificates (bench/README.md).
 noinst_PROGRAMS += bench/notify_bench

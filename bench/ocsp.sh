@@ -25,6 +25,7 @@ done
 B=$(pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 CAIRN=$B/cairn
+. "$SRC/bench/lib.sh"
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk (scripts/deps.sh)" >&2; exit 1; }
 [ -x "$CAIRN" ] && [ -x "$B/bench/ocsp_seed" ] || { echo "build first (make -j2)" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (responder on 0, wrk on 1)" >&2; exit 1; }
@@ -71,6 +72,7 @@ while :; do
 	sleep 1
 done
 echo "# cairn pre-signed $have responses in $(($(date +%s) - t0)) s (server.threads=$THREADS, server.http_threads=${HTHREADS:-default}, pinned to CPU 0)"
+echo "# cairn memory idle, all answers pre-signed: $(bench_rss "$CPID")"
 
 # cpu_ticks PID: utime + stime of a process, in clock ticks.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
@@ -128,4 +130,5 @@ for mode in get post; do
 		openssl_down
 	done
 done
+echo "# cairn memory after the runs: $(bench_rss "$CPID")"
 curl -s "$HTTP/metrics" | grep '^cairn_ocsp_' | sed 's/^/# /'

@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: MIT
+# Shared by the bench scripts (sourced, POSIX sh).
+
+# bench_rss PID: a daemon's memory in MiB, one line: VmHWM (peak resident), RssAnon (heap
+# and stacks: what would grow per request if anything leaked) and RssFile (file pages
+# mapped: LMDB's database pages, reclaimable).
+bench_rss() {
+	awk '/^(RssAnon|RssFile|VmHWM):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$1/status"
+}
