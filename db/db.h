@@ -270,6 +270,30 @@ int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg);
  */
 int db_certs_by_requester_at(db_txn_t *txn, const char *requester, db_cursor_t *pos,
 			     db_cert_fn fn, void *arg);
+
+/* ---- the certificate search of the admin API and `cairn list` (search.c) ---- */
+#define DB_SEARCH_NAME 'n'      /* the cursor tags (db_cursor_text) of the indexes walked */
+#define DB_SEARCH_EXPIRY 'e'
+#define DB_SEARCH_REQUESTER 'r'
+#define DB_SEARCH_ALL 'a'
+typedef struct db_search {
+	const char *name;      /* NULL, an exact name or a .suffix (db_certs_by_name) */
+	int window;            /* 1: only from <= notAfter < until */
+	int64_t from, until;
+	const char *requester; /* NULL, or exactly this requester */
+} db_search_t;
+/* The index a search walks, as its cursor tag: the name's, else the window's (by_expiry),
+ * else the requester's (by_requester), else every certificate. */
+char db_search_kind(const db_search_t *q);
+/*
+ * One search, one query path: walks the index db_search_kind names, paged by pos (may
+ * be NULL) like the walks above, and hands fn only the rows that also pass the filters
+ * that index does not apply (the requester, the window). A name search with a requester
+ * costs the name's rows; a requester search its own rows. Returns as the walk does
+ * (0, fn's non-zero value, CAIRN_EINVAL for a pos of another search, a db code).
+ */
+int db_certs_search_at(db_txn_t *txn, const db_search_t *q, db_cursor_t *pos, db_cert_fn fn,
+		       void *arg);
 /*
  * One step of building by_requester on a database made before it (new databases have it
  * from their first certificate, and db_cert_put always adds the entry): indexes up to
