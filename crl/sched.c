@@ -1139,12 +1139,36 @@ static void first_builds(crl_t *c)
 	}
 }
 
+/* What a crash left beside the CRL files (crl.publish_dir) and in their tree (crl.publish,
+ * when it is not ocsp.publish's, which ocsp/prune.c walks too): the temporaries of dead
+ * processes, nothing else (util/pubtree.c). Before the scheduler writes anything; a few
+ * entries per issuer, so it holds nothing up. */
+static void prune_strays(const crl_t *c)
+{
+	const char *dirs[2] = { c->publish_dir, c->tree_dir };
+	cairn_err_t err;
+	uint64_t n;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (dirs[i] == NULL)
+			continue;
+		memset(&err, 0, sizeof(err));
+		if (pubtree_prune(dirs[i], i == 0 ? PUBTREE_CRL_DIR : PUBTREE_TREE, NULL, NULL, &n,
+				  &err) != 0)
+			log_warn("crl", "%s", cairn_err_msg(&err));
+		else if (n > 0 || i == 1)
+			log_info("crl", "%s: %lu stray temporaries removed", dirs[i], (unsigned long)n);
+	}
+}
+
 static void *sched_main(void *arg)
 {
 	crl_t *c = arg;
 	cairn_err_t err;
 	size_t i;
 
+	prune_strays(c);
 	if (c->deferred)
 		first_builds(c);
 	pthread_mutex_lock(&c->mu);
