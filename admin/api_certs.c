@@ -115,12 +115,6 @@ static int time_param(const admin_request_t *req, const char *key, int64_t *out,
 	return 0;
 }
 
-/* The cursor kinds: a "next" of one index is refused by another. */
-#define KIND_NAME 'n'
-#define KIND_EXPIRY 'e'
-#define KIND_ALL 'a'
-#define KIND_REQUESTER 'r'
-
 /*
  * Keyset paging (docs/api.md): a page starts just after the index key its "after"
  * cursor names and stops at the first match past `limit`, so it costs its rows at any
@@ -136,7 +130,8 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	const char *name = api_query(req, "name"), *serial = api_query(req, "serial");
 	const char *status = api_query(req, "status"), *within = api_query(req, "expiring_within");
 	const char *after = api_query(req, "after"), *count = api_query(req, "count");
-	char kind = KIND_ALL, *next = NULL;
+	char kind = DB_SEARCH_ALL, *next = NULL;
+	db_search_t q = { 0 };
 	uint8_t sn[DB_SERIAL_MAX];
 	db_txn_t *txn = NULL;
 	json_t *doc, *total = NULL;
@@ -180,12 +175,15 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	}
 	if (status != NULL)
 		s.status = strcmp(status, "revoked") == 0 ? DB_CERT_REVOKED : DB_CERT_VALID;
-	if (serial == NULL && name != NULL)
-		kind = KIND_NAME;
-	else if (serial == NULL && (s.after != INT64_MIN || s.before != INT64_MAX))
-		kind = KIND_EXPIRY;
-	else if (serial == NULL && s.requester != NULL)
-		kind = KIND_REQUESTER;
+	/* The search `cairn list` makes too (db_certs_search_at): its index is the cursor's
+	 * kind, a "next" of one index is refused by another. */
+	q.name = name;
+	q.window = s.after != INT64_MIN || s.before != INT64_MAX;
+	q.from = s.after == INT64_MIN ? 0 : s.after;
+	q.until = s.before;
+	q.requester = s.requester;
+	if (serial == NULL)
+		kind = db_search_kind(&q);
 	if (after != NULL && after[0] != '\0' && db_cursor_parse(after, kind, &s.pos) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "after must be the \"next\" of a previous page of the same search "
@@ -206,18 +204,11 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 		if (len > 0 && db_cert_get(txn, sn, (size_t)len, &c) == 0)
 			search_cb(&c, &s);
 		s.pos.len = 0;
-	} else if (name != NULL) {
-		rc = db_certs_by_name_at(txn, name, &s.pos, search_cb, &s);
-	} else if (kind == KIND_EXPIRY) {
-		rc = db_certs_by_expiry_at(txn, s.after == INT64_MIN ? 0 : s.after, s.before, &s.pos,
-					   search_cb, &s);
-	} else if (kind == KIND_REQUESTER) {
-		rc = db_certs_by_requester_at(txn, s.requester, &s.pos, search_cb, &s);
 	} else {
-		if (s.requester == NULL && !s.count &&
+		if (kind == DB_SEARCH_ALL && !s.count &&
 		    db_cert_counts(txn, (int64_t)time(NULL), total_cb, &t, NULL) == 0)
 			counted = 1; /* by profile and status alone: the counters know */
-		rc = db_certs_all_at(txn, &s.pos, search_cb, &s);
+		rc = db_certs_search_at(txn, &q, &s.pos, search_cb, &s);
 	}
 	db_txn_end(txn);
 	if (rc < 0) {

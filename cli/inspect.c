@@ -22,6 +22,7 @@ typedef struct read_opts {
 	const char *format;
 	const char *since, *until, *out;
 	const char *limit, *after;
+	const char *requester;
 	int json, pem, unsigned_export, count;
 	int nargs;
 	char *args[2];
@@ -43,6 +44,7 @@ static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *
 		{ "limit", required_argument, NULL, 'L' },
 		{ "after", required_argument, NULL, 'A' },
 		{ "count", no_argument, NULL, 'C' },
+		{ "requester", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -65,6 +67,7 @@ static int parse_read_opts(const char *cmd, int argc, char **argv, read_opts_t *
 		case 'L': o->limit = optarg; break;
 		case 'A': o->after = optarg; break;
 		case 'C': o->count = 1; break;
+		case 'r': o->requester = optarg; break;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -230,7 +233,7 @@ typedef struct list_ctx {
 	long long n;           /* rows printed or kept */
 	long long matched;     /* --json: matches seen (every one with --count) */
 	int count, more;
-	const char *suffix;    /* --name .SUFFIX with --json: one row per certificate */
+	const char *suffix;    /* --name .SUFFIX (paged by key): one row per certificate */
 	db_cursor_t pos, last; /* --json: the walk's position, that of the last row kept */
 } list_ctx_t;
 
@@ -259,11 +262,11 @@ static int list_one(const db_cert_t *c, void *arg)
 		return 0;
 	}
 	x = d2i_X509(NULL, &p, (long)c->der_len);
+	if (!list_keep(l, x)) {
+		X509_free(x);
+		return 0;
+	}
 	if (l->items != NULL) {
-		if (!list_keep(l, x)) {
-			X509_free(x);
-			return 0;
-		}
 		l->matched++;
 		if (l->n >= l->page.limit) {
 			l->more = 1;
@@ -296,12 +299,16 @@ static int count_cb(const db_cert_count_t *c, void *arg)
  * `list`: the table walks every row it prints; --json pages by key (docs/cli.md): the
  * page starts after the index key its --after cursor names and stops at the first match
  * past --limit. total: from the stats counters without filters, the rows when the first
- * page holds every match, every match counted with --count, else null.
+ * page holds every match, every match counted with --count, else null. The filters
+ * (--name, --expiring-within, --requester, together or alone) are the admin API's search
+ * (db_certs_search_at): one index walked, the other filters checked on its rows.
  */
 int cli_list(int argc, char **argv)
 {
 	read_opts_t o;
 	list_ctx_t l = { 0 };
+	db_search_t q = { 0 };
+	json_t *utf8 = NULL;
 	db_t *db = NULL;
 	db_txn_t *txn = NULL;
 	int64_t within = 0, now = (int64_t)time(NULL);
@@ -317,16 +324,27 @@ int cli_list(int argc, char **argv)
 		return cli_usage_error("list", "--limit, --after and --count page the --json output");
 	if ((rc = cli_page_parse("list", o.limit, NULL, &l.page)) != CLI_OK)
 		return rc;
-	kind = o.name ? 'n' : o.expiring ? 'e' : 'x';
+	if (o.requester != NULL) {
+		/* A requester is stored in at most 127 bytes of UTF-8 (db_cert_t): anything else
+		 * is a typing error, not a requester without certificates. */
+		if (strlen(o.requester) >= sizeof(((db_cert_t *)0)->requester))
+			return cli_usage_error("list", "--requester: at most %zu bytes",
+					       sizeof(((db_cert_t *)0)->requester) - 1);
+		if (o.requester[0] == '\0' || (utf8 = json_string(o.requester)) == NULL)
+			return cli_usage_error("list", "--requester must be a non-empty UTF-8 text "
+					       "(e.g. admin:NAME, acme:acct/N, est:USER)");
+		json_decref(utf8);
+	}
+	if (o.expiring && duration_parse(o.expiring, &within) != 0)
+		return cli_usage_error("list", "--expiring-within %s: use e.g. 1y, 12w, 90d, 36h or 30m",
+				       o.expiring);
+	q = (db_search_t){ o.name, o.expiring != NULL, now, now + within, o.requester };
+	kind = o.name || o.expiring || o.requester ? db_search_kind(&q) : 'x';
 	if (o.after && db_cursor_parse(o.after, kind, &l.pos) != 0)
 		return cli_usage_error("list", "--after %s: pass the \"next\" of the previous page "
 				       "of the same listing (numeric offsets are no longer cursors)",
 				       o.after);
-	if (o.expiring && duration_parse(o.expiring, &within) != 0)
-		return cli_usage_error("list", "--expiring-within %s: use e.g. 1y, 12w, 90d, 36h or 30m",
-				       o.expiring);
 	l.count = o.count;
-	l.suffix = o.json && o.name && o.name[0] == '.' ? o.name : NULL;
 	if ((rc = cli_db_open("list", o.dir, &db)) != CLI_OK)
 		return rc;
 	if (db_read_begin(db, &txn) != 0) {
@@ -340,14 +358,14 @@ int cli_list(int argc, char **argv)
 	if (!o.json)
 		printf("%-40s %-20s %-7s %-16s %s\n", "SERIAL", "NOT AFTER", "STATUS", "PROFILE",
 		       "NAMES");
-	if (o.name)
-		wrc = o.json ? db_certs_by_name_at(txn, o.name, &l.pos, list_one, &l)
-			     : db_certs_by_name(txn, o.name, list_one, &l);
-	else if (o.expiring)
-		wrc = db_certs_by_expiry_at(txn, now, now + within, o.json ? &l.pos : NULL, list_one,
-					    &l);
-	else
+	if (kind == 'x') /* every certificate, in expiry order */
 		wrc = db_certs_by_expiry_at(txn, 0, INT64_MAX, o.json ? &l.pos : NULL, list_one, &l);
+	else if (kind == DB_SEARCH_NAME && !o.json && !o.expiring && !o.requester)
+		wrc = db_certs_by_name(txn, o.name, list_one, &l); /* the table: serial order */
+	else {
+		l.suffix = o.name && o.name[0] == '.' ? o.name : NULL;
+		wrc = db_certs_search_at(txn, &q, &l.pos, list_one, &l);
+	}
 	if (wrc < 0) {
 		rc = wrc == CAIRN_EINVAL ? cli_usage_error("list", "--after %s is not a cursor of "
 							   "this listing", o.after)
@@ -358,7 +376,7 @@ int cli_list(int argc, char **argv)
 	if (o.json) {
 		if (o.count || (!l.more && !o.after)) {
 			total = l.matched;
-		} else if (!o.name && !o.expiring) { /* every certificate: the counters' sum */
+		} else if (kind == 'x') { /* every certificate: the counters' sum */
 			total = 0;
 			if (db_cert_counts(txn, now, count_cb, &total, NULL) != 0)
 				total = -1;

@@ -67,10 +67,12 @@ static const cli_command_t commands[] = {
 	  "  SERIAL                 hex, any case; \"0x\" and colons (aa:bb:...) allowed\n"
 	  "  --pem                  print only the certificate PEM\n"
 	  "  --json                 the record as one JSON object (docs/cli.md)\n" },
-	{ "list", cli_list, "list --dir DIR [--expiring-within 30d] [--name NAME]",
+	{ "list", cli_list, "list --dir DIR [--expiring-within 30d] [--name NAME] [--requester R]",
 	  "  --dir DIR              data directory\n"
 	  "  --expiring-within D    only certificates expiring within D (1y, 12w, 90d, 36h, 30m)\n"
 	  "  --name NAME            only certificates for NAME (.suffix matches a domain)\n"
+	  "  --requester R          only certificates requested by R (admin:NAME, acme:acct/N,\n"
+	  "                         est:USER, ...); the filters combine\n"
 	  "  --json                 {\"items\", \"total\", \"next\"} (docs/cli.md)\n"
 	  "  --limit N --after CUR  with --json: N items (1..1000) after cursor CUR (a \"next\")\n"
 	  "  --count                with --json: an exact total (walks every match; else null\n"

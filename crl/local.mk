@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # crl: CRL building (streamed from the revoked index), scheduling and publication.
 noinst_LTLIBRARIES += libcrl.la
-libcrl_la_SOURCES = crl/crl.h crl/crl_int.h crl/der.c crl/build.c crl/sched.c
+libcrl_la_SOURCES = crl/crl.h crl/crl_int.h crl/der.c crl/build.c crl/publish.c crl/adopt.c \
+	crl/open.c crl/sched.c crl/serve.c
 
 check_PROGRAMS += tests/unit/test_crl
 TESTS += tests/unit/test_crl

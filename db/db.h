@@ -161,6 +161,37 @@ int db_last(db_txn_t *txn, db_table_t t, const void **key, size_t *klen, const v
 typedef int (*db_iter_fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg);
 int db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen, db_iter_fn fn,
 	       void *arg);
+/*
+ * A walk of a whole table in batches, one transaction each (walk.c): where it stands is
+ * the last key taken, and the next batch starts just after it, so entries added or
+ * removed between batches never make it repeat or skip the others. Set the options,
+ * zero the rest ({ .min_len = ..., ... }), then call db_walk_batch until it returns 0.
+ * Not thread-safe (one walker); holds no pointer into a txn between batches.
+ */
+#define DB_WALK_KEY_MAX (DB_SERIAL_MAX + 1)
+typedef struct db_walk {
+	/* options */
+	size_t min_len, max_len; /* the keys the walk takes (max_len <= DB_WALK_KEY_MAX) */
+	int refuse_bad;          /* a key of another length: 1 fails with CAIRN_EDB (a table
+	                            that holds only such keys is corrupt), 0 passes it over */
+	size_t batch;            /* > 0: a batch ends before its (batch + 1)th key, which the
+	                            next one starts with; 0: fn ends it by returning 1 */
+	/* state */
+	uint8_t last[DB_WALK_KEY_MAX]; /* the last key taken */
+	size_t last_len;               /* 0: from the start */
+	size_t n;                      /* keys taken in this batch */
+	int skip_first;
+	db_iter_fn fn;
+	void *arg;
+} db_walk_t;
+/* Sets the position: the next batch starts just after key (a position kept elsewhere,
+ * e.g. in meta); klen 0 = from the start. Returns 0 or CAIRN_EINVAL (too long). */
+int db_walk_resume(db_walk_t *w, const void *key, size_t klen) CAIRN_WUR;
+/* One batch of table t in txn: fn (as for db_iterate) for each key taken, after it has
+ * become the position. Returns 0 at the table's end, 1 when the batch ended (full, or fn
+ * returned 1), fn's other non-zero value, CAIRN_EDB (a bad key, refuse_bad) or
+ * CAIRN_EINVAL. */
+int db_walk_batch(db_txn_t *txn, db_table_t t, db_walk_t *w, db_iter_fn fn, void *arg);
 /* Number of entries in a table (0 on error). */
 size_t db_count(db_txn_t *txn, db_table_t t);
 /* Entries visited by db_iterate (every walk: index scans, record walks, the refresher)
@@ -270,6 +301,30 @@ int db_certs_all(db_txn_t *txn, db_cert_fn fn, void *arg);
  */
 int db_certs_by_requester_at(db_txn_t *txn, const char *requester, db_cursor_t *pos,
 			     db_cert_fn fn, void *arg);
+
+/* ---- the certificate search of the admin API and `cairn list` (search.c) ---- */
+#define DB_SEARCH_NAME 'n'      /* the cursor tags (db_cursor_text) of the indexes walked */
+#define DB_SEARCH_EXPIRY 'e'
+#define DB_SEARCH_REQUESTER 'r'
+#define DB_SEARCH_ALL 'a'
+typedef struct db_search {
+	const char *name;      /* NULL, an exact name or a .suffix (db_certs_by_name) */
+	int window;            /* 1: only from <= notAfter < until */
+	int64_t from, until;
+	const char *requester; /* NULL, or exactly this requester */
+} db_search_t;
+/* The index a search walks, as its cursor tag: the name's, else the window's (by_expiry),
+ * else the requester's (by_requester), else every certificate. */
+char db_search_kind(const db_search_t *q);
+/*
+ * One search, one query path: walks the index db_search_kind names, paged by pos (may
+ * be NULL) like the walks above, and hands fn only the rows that also pass the filters
+ * that index does not apply (the requester, the window). A name search with a requester
+ * costs the name's rows; a requester search its own rows. Returns as the walk does
+ * (0, fn's non-zero value, CAIRN_EINVAL for a pos of another search, a db code).
+ */
+int db_certs_search_at(db_txn_t *txn, const db_search_t *q, db_cursor_t *pos, db_cert_fn fn,
+		       void *arg);
 /*
  * One step of building by_requester on a database made before it (new databases have it
  * from their first certificate, and db_cert_put always adds the entry): indexes up to

@@ -1,5 +1,5 @@
 noinst_LTLIBRARIES += libdb.la
-libdb_la_SOURCES = db/db.h db/db_int.h db/env.c db/writer.c db/table.c db/cert.c db/requester.c db/stats.c
+libdb_la_SOURCES = db/db.h db/db_int.h db/env.c db/writer.c db/table.c db/cert.c db/requester.c db/search.c db/stats.c db/walk.c
 
 check_PROGRAMS += tests/unit/test_db
 TESTS += tests/unit/test_db

@@ -144,10 +144,8 @@ int db_certs_by_requester_at(db_txn_t *txn, const char *requester, db_cursor_t *
 /* ---- building the index of an older database, a batch per write ---- */
 
 struct build_op {
-	size_t batch, n;
-	uint8_t last[DB_SERIAL_MAX];
-	size_t last_len;
-	int skip_first, done;
+	db_walk_t walk; /* DB_CERTS, serial keys, batch at a time */
+	int done;
 	db_txn_t *txn;
 	int rc;
 };
@@ -159,21 +157,9 @@ static int build_cb(const void *key, size_t klen, const void *val, size_t vlen, 
 	(void)val;
 	(void)vlen;
 
-	if (op->skip_first) {
-		op->skip_first = 0;
-		if (klen == op->last_len && memcmp(key, op->last, klen) == 0)
-			return 0;
-	}
-	if (op->n == op->batch)
-		return 1; /* the batch is full: the next one starts after last */
-	if (klen == 0 || klen > DB_SERIAL_MAX)
-		return CAIRN_EDB;
 	if ((op->rc = db_cert_get(op->txn, key, klen, &c)) != 0 ||
 	    (op->rc = db_requester_put(op->txn, &c)) != 0)
 		return op->rc;
-	memcpy(op->last, key, klen);
-	op->last_len = klen;
-	op->n++;
 	return 0;
 }
 
@@ -185,22 +171,21 @@ static int build_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	int rc;
 
 	op->txn = txn;
-	op->n = 0;
 	op->done = 0;
 	if (db_get(txn, DB_META, META_DONE, strlen(META_DONE), NULL, NULL) == 0) {
 		op->done = 1;
 		return 0;
 	}
-	op->last_len = 0;
 	rc = db_get(txn, DB_META, META_AT, strlen(META_AT), &v, &vlen);
-	if (rc == 0 && vlen > 0 && vlen <= DB_SERIAL_MAX) {
-		memcpy(op->last, v, vlen);
-		op->last_len = vlen;
-	} else if (rc != CAIRN_ENOENT) {
+	if (rc == CAIRN_ENOENT)
+		rc = db_walk_resume(&op->walk, NULL, 0);
+	else if (rc == 0 && vlen > 0 && vlen <= DB_SERIAL_MAX)
+		rc = db_walk_resume(&op->walk, v, vlen);
+	else
+		rc = CAIRN_EINVAL;
+	if (rc != 0)
 		return cairn_err_set(err, CAIRN_EDB, "db: bad %s in meta", META_AT);
-	}
-	op->skip_first = op->last_len > 0;
-	rc = db_iterate(txn, DB_CERTS, op->last_len ? op->last : NULL, op->last_len, build_cb, op);
+	rc = db_walk_batch(txn, DB_CERTS, &op->walk, build_cb, op);
 	if (rc < 0)
 		return cairn_err_set(err, rc, "db: building the requester index: %s",
 				     cairn_strerror(rc));
@@ -211,12 +196,14 @@ static int build_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		rc = db_del(txn, DB_META, META_AT, strlen(META_AT));
 		return rc == CAIRN_ENOENT ? 0 : rc;
 	}
-	return db_put(txn, DB_META, META_AT, strlen(META_AT), op->last, op->last_len, 0);
+	return db_put(txn, DB_META, META_AT, strlen(META_AT), op->walk.last, op->walk.last_len, 0);
 }
 
 int db_requester_build(db_t *db, size_t batch, int *done, cairn_err_t *err)
 {
-	struct build_op op = { .batch = batch > 0 ? batch : 1 };
+	/* A key that is not a serial is a corrupt table here: refused, not passed over. */
+	struct build_op op = { .walk = { .min_len = 1, .max_len = DB_SERIAL_MAX, .refuse_bad = 1,
+					 .batch = batch > 0 ? batch : 1 } };
 	db_txn_t *txn;
 	int rc;
 

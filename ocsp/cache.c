@@ -188,21 +188,6 @@ static int cache_put(db_txn_t *txn, const ocsp_t *o, const uint8_t *key, size_t 
 		      NULL, 0, 0);
 }
 
-int ocsp_walk_step(const void *key, size_t klen, int *skip_first, uint8_t *last,
-		   size_t *last_len)
-{
-	if (*skip_first) {
-		*skip_first = 0;
-		if (klen == *last_len && memcmp(key, last, klen) == 0)
-			return 0;
-	}
-	if (klen < 2 || klen > DB_SERIAL_MAX + 1)
-		return 0;
-	memcpy(last, key, klen);
-	*last_len = klen;
-	return 1;
-}
-
 struct store_op {
 	const ocsp_t *o;
 	ocsp_entry_t *e;
@@ -374,9 +359,7 @@ struct scan {
 	ocsp_state_t st[SCAN_BATCH];
 	int iss[SCAN_BATCH];
 	size_t n;
-	uint8_t last[DB_SERIAL_MAX];
-	size_t last_len;
-	int skip_first; /* the walk restarts at the last key seen */
+	db_walk_t walk; /* DB_CERTS by serial, restarted after the last key seen */
 };
 
 /* Does the cached SHA-1 answer for st need signing (missing, stale status or
@@ -413,15 +396,6 @@ static int scan_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	(void)val;
 	(void)vlen;
 
-	if (s->skip_first) {
-		s->skip_first = 0;
-		if (klen == s->last_len && memcmp(key, s->last, klen) == 0)
-			return 0;
-	}
-	if (klen == 0 || klen > DB_SERIAL_MAX)
-		return 0;
-	memcpy(s->last, key, klen);
-	s->last_len = klen;
 	if (db_cert_get(s->txn, key, klen, &c) != 0 || c.not_after <= (int64_t)s->now ||
 	    (i = issuer_index(s->o, c.issuer)) < 0)
 		return 0;
@@ -474,6 +448,7 @@ int ocsp_refresh_all(ocsp_t *o, size_t *count, cairn_err_t *err)
 	if (s == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	s->o = o;
+	s->walk = (db_walk_t){ .min_len = 1, .max_len = DB_SERIAL_MAX };
 	do {
 		s->n = 0;
 		s->now = time(NULL);
@@ -481,9 +456,7 @@ int ocsp_refresh_all(ocsp_t *o, size_t *count, cairn_err_t *err)
 			rc = cairn_err_set(err, CAIRN_EDB, "ocsp: cannot read the database");
 			break;
 		}
-		s->skip_first = s->last_len > 0;
-		more = db_iterate(s->txn, DB_CERTS, s->last_len ? s->last : NULL, s->last_len,
-				  scan_cb, s);
+		more = db_walk_batch(s->txn, DB_CERTS, &s->walk, scan_cb, s);
 		db_txn_end(s->txn);
 		if (more < 0) {
 			rc = cairn_err_set(err, more, "ocsp: scanning certificates: %s",
@@ -510,9 +483,7 @@ struct sweep {
 	time_t now;
 	uint8_t (*keys)[DB_SERIAL_MAX + 1];
 	size_t klen[SWEEP_BATCH], n;
-	uint8_t last[DB_SERIAL_MAX + 1];
-	size_t last_len;
-	int skip_first;
+	db_walk_t walk;
 	unsigned long unknowns; /* `unknown` entries kept, counted on the way */
 	const ocsp_t *o;
 	uint8_t (*idx)[DUE_KEY_MAX]; /* due entries of the answers kept (the index's first build) */
@@ -528,8 +499,6 @@ static int sweep_cb(const void *key, size_t klen, const void *val, size_t vlen, 
 	db_cert_t c;
 	int drop;
 
-	if (!ocsp_walk_step(key, klen, &w->skip_first, w->last, &w->last_len))
-		return 0;
 	if (ocsp_cache_is_unknown(val, vlen))
 		drop = (int64_t)ocsp_cache_next_update(val) <= (int64_t)w->now;
 	else
@@ -588,15 +557,14 @@ int ocsp_sweep(ocsp_t *o, size_t *count, cairn_err_t *err)
 	}
 	w->o = o;
 	w->now = time(NULL);
+	w->walk = OCSP_CACHE_WALK;
 	do {
 		w->n = w->n_idx = 0;
 		if (db_read_begin(o->db, &w->txn) != 0) {
 			rc = cairn_err_set(err, CAIRN_EDB, "ocsp: cannot read the database");
 			break;
 		}
-		w->skip_first = w->last_len > 0;
-		more = db_iterate(w->txn, DB_OCSP, w->last_len ? w->last : NULL, w->last_len,
-				  sweep_cb, w);
+		more = db_walk_batch(w->txn, DB_OCSP, &w->walk, sweep_cb, w);
 		db_txn_end(w->txn);
 		if (more < 0) {
 			rc = cairn_err_set(err, more, "ocsp: sweeping the cache: %s",

@@ -113,11 +113,9 @@ int ocsp_sign_entry(ocsp_t *o, size_t i, int alg, const ocsp_state_t *st, time_t
 /* 1 when a cached value has the current format, is fresh at now and was signed for
  * state st (whoever signed it). */
 int ocsp_cache_current(const ocsp_state_t *st, const uint8_t *v, size_t vlen, time_t now);
-/* The first step of every batched, resumable walk of the cache (DB_OCSP): 0 to pass the
- * key over (the one the walk resumes after, or not a cache key), else 1 after keeping
- * it in last/last_len (DB_SERIAL_MAX + 1 bytes) as where to resume. */
-int ocsp_walk_step(const void *key, size_t klen, int *skip_first, uint8_t *last,
-		   size_t *last_len);
+/* Every batched, resumable walk of the cache (DB_OCSP): cache keys only (serial ||
+ * algorithm), anything else passed over; the callback ends each batch. */
+#define OCSP_CACHE_WALK ((db_walk_t){ .min_len = 2, .max_len = DB_SERIAL_MAX + 1 })
 /* The CertID's serial as stored in the db (minimal big-endian bytes); 0, or -1 when it
  * cannot be one of ours. */
 int ocsp_cid_serial(OCSP_CERTID *cid, uint8_t out[DB_SERIAL_MAX], size_t *len);

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Pruning a published tree after a crash: stray temporaries and answers the database no longer has, nothing cairn did not write. */
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +19,9 @@
 #define PRUNE_DEPTH 64       /* directories below ocsp/ (a '/' of the base64 is one) */
 #define PRUNE_FILE_MAX 65536 /* a published answer is far smaller */
 
-/* Where in the tree a directory is: what names cairn writes there. */
-enum where { W_OCSP, W_SHA256, W_SHA256_HH, W_CRL, W_CRL_ISSUER, W_CA };
+/* Where in ocsp/ a directory is: what names cairn writes there (crl/ and ca/ are
+ * util/pubtree.c's, shared with the CRL side's own tree). */
+enum where { W_OCSP, W_SHA256, W_SHA256_HH };
 
 /* An answer file read in the current directory, to be checked against the db. */
 struct cand {
@@ -41,19 +40,8 @@ struct prune {
 	time_t now;
 };
 
-static int in_set(const char *s, size_t n, const char *set)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] == '\0' || strchr(set, s[i]) == NULL)
-			return 0;
-	return n > 0;
-}
-
 #define B64 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+="
 #define HEX "0123456789abcdef"
-#define ISSUER_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 /* 1 when name (n bytes) in a directory at w (rel: its path below the tree, "ocsp/M...")
  * is a file cairn writes there. */
@@ -64,16 +52,9 @@ static int ours(enum where w, const char *rel, const char *name, size_t n)
 		      * DER SEQUENCE), or the file of a path that ends in '/' */
 		if (n == strlen(OCSP_PUB_INDEX) && memcmp(name, OCSP_PUB_INDEX, n) == 0)
 			return strcmp(rel, "ocsp") != 0;
-		return in_set(name, n, B64) && (strcmp(rel, "ocsp") != 0 || name[0] == 'M');
+		return pubtree_in_set(name, n, B64) && (strcmp(rel, "ocsp") != 0 || name[0] == 'M');
 	case W_SHA256_HH: /* ocsp/sha256/hh/<64 hex starting with hh> */
-		return n == 64 && in_set(name, n, HEX) && memcmp(name, rel + strlen(rel) - 2, 2) == 0;
-	case W_CRL: /* crl/NAME.crl, crl/NAME-delta.crl */
-	case W_CA:  /* ca/NAME.crt */
-		return n > 4 && in_set(name, n - 4, ISSUER_CHARS) &&
-		       memcmp(name + n - 4, w == W_CA ? ".crt" : ".crl", 4) == 0;
-	case W_CRL_ISSUER: /* crl/NAME/S.crl */
-		return n > 4 && n <= 7 && in_set(name, n - 4, "0123456789") &&
-		       memcmp(name + n - 4, ".crl", 4) == 0;
+		return n == 64 && pubtree_in_set(name, n, HEX) && memcmp(name, rel + strlen(rel) - 2, 2) == 0;
 	default:
 		return 0;
 	}
@@ -90,9 +71,7 @@ static int subdir(enum where w, const char *rel, const char *name)
 			return W_SHA256;
 		return ours(W_OCSP, rel, name, n) && strcmp(name, OCSP_PUB_INDEX) != 0 ? W_OCSP : -1;
 	case W_SHA256:
-		return n == 2 && in_set(name, 2, HEX) ? W_SHA256_HH : -1;
-	case W_CRL:
-		return in_set(name, n, ISSUER_CHARS) ? W_CRL_ISSUER : -1;
+		return n == 2 && pubtree_in_set(name, 2, HEX) ? W_SHA256_HH : -1;
 	default:
 		return -1;
 	}
@@ -102,17 +81,9 @@ static int subdir(enum where w, const char *rel, const char *name)
  * process is gone (a live one, this process included, may be writing it right now). */
 static int stray_tmp(enum where w, const char *rel, const char *name)
 {
-	const char *t = strstr(name, ".tmp.");
-	char *end;
-	long pid;
+	size_t base;
 
-	if (t == NULL || t[5] < '1' || t[5] > '9' || !ours(w, rel, name, (size_t)(t - name)))
-		return 0;
-	errno = 0;
-	pid = strtol(t + 5, &end, 10);
-	if (*end != '\0' || errno != 0 || pid <= 0 || pid > 0x7fffffffL)
-		return 0;
-	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+	return fs_tmp_stray(name, &base) && ours(w, rel, name, base);
 }
 
 /*
@@ -350,29 +321,19 @@ static int prune_dir(struct prune *pr, int dfd, enum where w, char *rel, size_t 
 
 int ocsp_prune(const ocsp_prune_config_t *cfg, ocsp_pub_stats_t *st, cairn_err_t *err)
 {
-	static const struct { const char *name; enum where w; } tops[] = {
-		{ "ocsp", W_OCSP }, { "crl", W_CRL }, { "ca", W_CA },
-	};
 	struct prune pr = { 0 };
-	struct stat sb;
+	cairn_err_t why = { 0 };
 	char rel[OCSP_PUB_PATH_MAX];
 	size_t i;
 	int root = -1, fd, rc = 0;
 
-	if (cfg == NULL || cfg->db == NULL || cfg->dir == NULL || cfg->dir[0] != '/')
-		return cairn_err_set(err, CAIRN_EINVAL, "ocsp: pruning needs a db and an absolute "
-				     "directory");
+	if (cfg == NULL || cfg->db == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "ocsp: pruning needs a db");
 	/* The tree root must be ours and not a symlink (docs/security.md): pruning deletes. */
-	if (lstat(cfg->dir, &sb) != 0)
-		return errno == ENOENT ? 0 : cairn_err_set(err, CAIRN_EIO, "ocsp: %s: %s", cfg->dir,
-							   strerror(errno));
-	if (S_ISLNK(sb.st_mode) || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
-		return cairn_err_set(err, CAIRN_EDENIED, "ocsp: not pruning %s: it is %s", cfg->dir,
-				     S_ISLNK(sb.st_mode) ? "a symlink" :
-				     !S_ISDIR(sb.st_mode) ? "not a directory" :
-				     "not owned by this user");
-	if ((root = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return cairn_err_set(err, CAIRN_EIO, "ocsp: %s: %s", cfg->dir, strerror(errno));
+	if ((rc = pubtree_root(cfg->dir, &root, &why)) != 0)
+		return cairn_err_set(err, rc, "ocsp: %s", why.msg);
+	if (root < 0)
+		return 0; /* no tree yet: nothing to prune */
 	pr.cfg = cfg;
 	pr.now = time(NULL);
 	if ((pr.tmpl = calloc(cfg->n_issuers + 1, sizeof(*pr.tmpl))) == NULL ||
@@ -385,13 +346,11 @@ int ocsp_prune(const ocsp_prune_config_t *cfg, ocsp_pub_stats_t *st, cairn_err_t
 			rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "ocsp: CertID of %s", cfg->issuers[i].name);
 			goto out;
 		}
-	for (i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
-		if ((fd = openat(root, tops[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-			continue; /* absent, or a symlink: not walked */
-		snprintf(rel, sizeof(rel), "%s", tops[i].name);
-		if (prune_dir(&pr, fd, tops[i].w, rel, strlen(rel), 0) < 0)
-			break;
-	}
+	/* ocsp/ here (absent, or a symlink: not walked), then the CRL side's crl/ and ca/ */
+	snprintf(rel, sizeof(rel), "ocsp");
+	if (((fd = openat(root, "ocsp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	     prune_dir(&pr, fd, W_OCSP, rel, strlen(rel), 0) >= 0))
+		(void)pubtree_prune_at(root, PUBTREE_TREE, cfg->stop, cfg->stop_arg, &pr.st.removed);
 	if (st != NULL)
 		*st = pr.st;
 out:

@@ -269,9 +269,8 @@ struct pass {
 	db_txn_t *txn;
 	time_t now;
 	ocsp_pub_stats_t st;
-	uint8_t last[DB_SERIAL_MAX + 1];
-	size_t last_len, n;
-	int skip_first;
+	db_walk_t walk;
+	size_t n;
 };
 
 static int pass_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -282,8 +281,6 @@ static int pass_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	(void)val;
 	(void)vlen;
 
-	if (!ocsp_walk_step(key, klen, &w->skip_first, w->last, &w->last_len))
-		return 0;
 	/* The tree holds SHA-1 CertIDs only (RFC 5019 §2.1.1); unknown serials never. */
 	if (k[klen - 1] != OCSP_ALG_SHA1 || db_cert_get(w->txn, key, klen - 1, &c) != 0)
 		return 0;
@@ -309,6 +306,7 @@ int ocsp_pub_all(ocsp_pub_t *p, ocsp_pub_stats_t *st, cairn_err_t *err)
 	if (w == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	w->p = p;
+	w->walk = OCSP_CACHE_WALK;
 	w->now = time(NULL);
 	do {
 		w->n = 0;
@@ -316,9 +314,7 @@ int ocsp_pub_all(ocsp_pub_t *p, ocsp_pub_stats_t *st, cairn_err_t *err)
 			rc = cairn_err_set(err, CAIRN_EDB, "ocsp: cannot read the database");
 			break;
 		}
-		w->skip_first = w->last_len > 0;
-		more = db_iterate(w->txn, DB_OCSP, w->last_len ? w->last : NULL, w->last_len, pass_cb,
-				  w);
+		more = db_walk_batch(w->txn, DB_OCSP, &w->walk, pass_cb, w);
 		db_txn_end(w->txn);
 		if (more < 0)
 			rc = cairn_err_set(err, more, "ocsp: reading the cache: %s", cairn_strerror(more));

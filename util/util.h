@@ -164,6 +164,36 @@ int fs_mkdirs(const char *path, unsigned mode) CAIRN_WUR;
 char *fs_join(const char *dir, const char *rel) CAIRN_WUR;
 int fs_exists(const char *path);
 
+/* ---- published trees after a crash (pubtree.c) ---- */
+/* 1 when name is a temporary of fs_write_atomic_ex (fs.c) ("BASE.tmp.PID") whose process is
+ * gone, *base_len then BASE's length; 0 for any other name and for a live process's
+ * temporary (this process's included: it may be writing it right now). */
+int fs_tmp_stray(const char *name, size_t *base_len);
+/* 1 when the n bytes at s (n > 0, no NUL among them) are all in set. */
+int pubtree_in_set(const char *s, size_t n, const char *set);
+/* The characters of an issuer's name in a tree's file names (crl/NAME.crl, ca/NAME.crt). */
+#define PUBTREE_ISSUER_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+/* Opens dir, a tree to prune (pruning deletes, docs/security.md): it must be a directory
+ * of this user and not a symlink. *fd the descriptor (O_NOFOLLOW; the caller closes it),
+ * -1 when dir does not exist. Returns 0, CAIRN_EDENIED (a symlink, not a directory,
+ * another user's), CAIRN_EINVAL (not absolute) or CAIRN_EIO. */
+int pubtree_root(const char *dir, int *fd, cairn_err_t *err) CAIRN_WUR;
+#define PUBTREE_TREE 0    /* the root of a published tree: its crl/ and ca/ */
+#define PUBTREE_CRL_DIR 1 /* a directory laid out as a tree's crl/ (crl.publish_dir) */
+/*
+ * Removes the stray temporaries (fs_tmp_stray) of the names the CRL side writes:
+ * crl/NAME.crl, crl/NAME-delta.crl, crl/NAME/S.crl and ca/NAME.crt below root (borrowed
+ * descriptor, from pubtree_root) as layout says. Nothing else: other names, directories
+ * cairn does not make, symlinks (never followed: O_NOFOLLOW, lstat) stay. stop may be
+ * NULL; non-zero ends the walk early. *removed is increased by the files removed.
+ * Returns 0, or -1 when stopped.
+ */
+int pubtree_prune_at(int root, int layout, int (*stop)(void *), void *arg, uint64_t *removed);
+/* pubtree_root and pubtree_prune_at of dir (a missing dir has nothing to prune);
+ * *removed set to the files removed. Returns as pubtree_root. */
+int pubtree_prune(const char *dir, int layout, int (*stop)(void *), void *arg,
+		  uint64_t *removed, cairn_err_t *err) CAIRN_WUR;
+
 /* ---- time ---- */
 /* RFC 3339 UTC "2026-11-27T10:00:00Z" into out (at least 21 bytes). */
 void time_rfc3339(time_t t, char *out, size_t cap);

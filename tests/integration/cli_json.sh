@@ -79,6 +79,76 @@ last_one_line "  ... in one line"
 fails "--after that is not a cursor is refused" C list --json --after abc
 fails "--limit without --json is refused (the table does not page)" C list --limit 2
 
+# list --requester: the certificates of one requester (olivia issues three through the
+# admin API with her own token; the three above are admin:bootstrap's).
+C admin add --name olivia --role admin >/dev/null 2>&1 || bail "admin add olivia failed"
+"$CAIRN" token create --dir "$D" --name olivia --role admin >"$WORK/olivia.tok" 2>/dev/null ||
+	bail "token create failed"
+for n in 1 2 3; do
+	make_csr "o$n" ec:P-256 "/CN=own$n.dev.test" "DNS:own$n.dev.test"
+	jq -n --rawfile c "$WORK/o$n.csr" '{csr: $c, profile: "tls-server"}' >"$WORK/o$n.req"
+	curl -s --cacert "$D/ca/root.pem" -H "Authorization: Bearer $(cat "$WORK/olivia.tok")" \
+		-H 'Content-Type: application/json' --data-binary "@$WORK/o$n.req" \
+		"$HTTPS_URL/admin/v1/certificates" | jq -r '.chain // empty' >"$WORK/o$n.pem"
+	openssl x509 -in "$WORK/o$n.pem" -noout -serial | sed 's/serial=//' | tr 'A-F' 'a-f' >"$WORK/o$n.serial" ||
+		bail "olivia's own$n was not issued"
+done
+OLIVIA=$(sort "$WORK"/o[123].serial | tr '\n' ' ')
+REQ=$(jq -r --arg s "$(cat "$WORK/o1.serial")" '.items[] | select(.serial == $s) | .requester' \
+	"$(C list --json >"$WORK/all.json" && echo "$WORK/all.json")")
+[ -n "$REQ" ] && [ "$REQ" != admin:bootstrap ] || bail "olivia's certificate has no requester of its own: '$REQ'"
+# serials FILE...: the serials of the items, sorted, on one line.
+serials() { jq -r '.items[].serial' "$@" | sort | tr '\n' ' '; }
+ok "list --json --requester $REQ: her three certificates, nobody else's" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester '$REQ' >'$WORK/req.json' &&
+	jq -e '.total == 3 and .next == null and all(.items[]; .requester == \"$REQ\")' '$WORK/req.json'"
+ok "  ... exactly the serials she was issued" sh -c "[ \"\$(jq -r '.items[].serial' '$WORK/req.json' | sort | tr '\\n' ' ')\" = '$OLIVIA' ]"
+ok "list --json --requester admin:bootstrap: the first three, none of hers" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester admin:bootstrap >'$WORK/boot.json' &&
+	jq -e '[.items[].serial] | sort == ([\"$S1\", \"$S2\", \"$S3\"] | sort)' '$WORK/boot.json'"
+ok "--requester --limit 2: two items and a next cursor" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester '$REQ' --limit 2 >'$WORK/rp1.json' &&
+	jq -e '(.items | length) == 2 and (.next | type == \"string\") and .more != true' '$WORK/rp1.json'"
+ok "  ... --after NEXT: the third, the last page; the pages add up to her certificates" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester '$REQ' --limit 2 --after \"\$(jq -r .next '$WORK/rp1.json')\" >'$WORK/rp2.json' &&
+	jq -e '(.items | length) == 1 and .next == null' '$WORK/rp2.json' &&
+	[ \"\$(jq -r '.items[].serial' '$WORK/rp1.json' '$WORK/rp2.json' | sort | tr '\\n' ' ')\" = '$OLIVIA' ]"
+fails "  ... its cursor is refused by a listing without --requester" sh -c "
+	'$CAIRN' list --dir '$D' --json --after \"\$(jq -r .next '$WORK/rp1.json')\""
+last_one_line "  ... in one line"
+ok "--requester of nobody: an empty list, not an error" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester admin:nobody >'$WORK/none.json' &&
+	jq -e '.total == 0 and .items == [] and .next == null' '$WORK/none.json'"
+ok "  ... the table too: no rows" sh -c "
+	'$CAIRN' list --dir '$D' --requester admin:nobody 2>&1 | grep -qx '0 certificate(s)'"
+ok "the table of --requester $REQ: her three serials" sh -c "
+	'$CAIRN' list --dir '$D' --requester '$REQ' 2>'$WORK/t.err' | awk 'NR > 1 {print \$1}' | sort | tr '\\n' ' ' >'$WORK/t.out' &&
+	[ \"\$(cat '$WORK/t.out')\" = '$OLIVIA' ] && grep -qx '3 certificate(s)' '$WORK/t.err'"
+ok "--requester with --name: her own2.dev.test" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester '$REQ' --name own2.dev.test >'$WORK/rn.json' &&
+	jq -e '.total == 1 and .items[0].serial == \"$(cat "$WORK/o2.serial")\"' '$WORK/rn.json'"
+ok "  ... another requester with that name: nothing" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester admin:bootstrap --name own2.dev.test >'$WORK/rn2.json' &&
+	jq -e '.total == 0' '$WORK/rn2.json'"
+ok "--requester with --name .dev.test (a suffix), paged by one: her three, once each" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester '$REQ' --name .dev.test --limit 1 >'$WORK/rs1.json' &&
+	'$CAIRN' list --dir '$D' --json --requester '$REQ' --name .dev.test --limit 1 --after \"\$(jq -r .next '$WORK/rs1.json')\" >'$WORK/rs2.json' &&
+	'$CAIRN' list --dir '$D' --json --requester '$REQ' --name .dev.test --limit 1 --after \"\$(jq -r .next '$WORK/rs2.json')\" >'$WORK/rs3.json' &&
+	jq -e '.next == null' '$WORK/rs3.json' &&
+	[ \"\$(jq -r '.items[].serial' '$WORK/rs1.json' '$WORK/rs2.json' '$WORK/rs3.json' | sort | tr '\\n' ' ')\" = '$OLIVIA' ]"
+ok "--requester with --expiring-within 3650d: her three; with 1h: none" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester '$REQ' --expiring-within 3650d | jq -e '.total == 3 and all(.items[]; .requester == \"$REQ\")' &&
+	'$CAIRN' list --dir '$D' --json --requester '$REQ' --expiring-within 1h | jq -e '.total == 0'"
+fails "a --requester that is not UTF-8 is refused" C list --json --requester "$(printf 'admin:\377olivia')"
+last_one_line "  ... in one line"
+last_has "  ... saying why" "UTF-8"
+fails "a --requester longer than any record holds (128 bytes) is refused" \
+	C list --requester "admin:$(printf '%0122d' 0)"
+last_one_line "  ... in one line"
+last_has "  ... saying why" "127 bytes"
+ok "  ... 127 bytes is a requester (of nobody)" sh -c "
+	'$CAIRN' list --dir '$D' --json --requester 'admin:$(printf '%0121d' 0)' | jq -e '.total == 0'"
+
 # show
 ok "show --json SERIAL is the record itself" sh -c "'$CAIRN' show --dir '$D' --json '$S2' >'$WORK/show.json'"
 ok "  ... serial, names, status, revocation" has "$WORK/show.json" \
@@ -108,8 +178,8 @@ C token create --name alice --role approver --expires-in 30d >"$WORK/alice.tok" 
 C token create --name alice --role approver >"$WORK/alice2.tok" 2>/dev/null || bail "token create failed"
 ok "admin list --json" sh -c "'$CAIRN' admin list --dir '$D' --json >'$WORK/admins.json'"
 ok "  ... is the list envelope" envelope "$WORK/admins.json"
-ok "  ... the bootstrap admin and alice, with roles" has "$WORK/admins.json" \
-	'.total == 2 and ([.items[] | "\(.name):\(.role)"] | sort) == ["alice:approver", "bootstrap:admin"]'
+ok "  ... the bootstrap admin, olivia (list --requester) and alice, with roles" has "$WORK/admins.json" \
+	'.total == 3 and ([.items[] | "\(.name):\(.role)"] | sort) == ["alice:approver", "bootstrap:admin", "olivia:admin"]'
 ok "token list --json" sh -c "'$CAIRN' token list --dir '$D' --json >'$WORK/tokens.json'"
 ok "  ... is the list envelope" envelope "$WORK/tokens.json"
 NOW=$(date +%s)

@@ -194,6 +194,67 @@ for s in 0 1 2 3; do
 			-gt \$(( \$(date +%s) + 2 * 86400 )) ]"
 done
 
+# A crl.publish tree of its own (no ocsp.publish, whose prune covers a shared tree): the
+# stray temporaries a crash leaves there and beside the CRL files (crl.publish_dir) go at
+# the next start; foreign names, symlinks and a live process's temporary stay.
+ca_stop
+CT=$WORK/crltree
+python3 - "$D/cairn.json" "$CT" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc['crl']['publish'] = sys.argv[2]
+json.dump(doc, open(sys.argv[1], 'w'), indent=2)
+PY
+ca_serve "$D" || bail "cairn serve did not start with crl.publish"
+ok "the crl.publish tree gets the CRLs, the shards and the CA certificates" waits "$D.serve.log" \
+	"$CT: 0 stray temporaries removed" 300
+ok "  ... its files" sh -c "i=0; until [ -f '$CT/crl/issuing.crl' ] && [ -f '$CT/crl/issuing/3.crl' ] &&
+	[ -f '$CT/ca/issuing.crt' ]; do i=\$((i + 1)); [ \$i -gt 300 ] && exit 1; sleep 0.1; done"
+ca_stop
+DEAD=$(sh -c 'echo $$') # a process that has exited
+STRAYS="$CT/crl/issuing.crl.tmp.$DEAD $CT/crl/issuing-delta.crl.tmp.$DEAD $CT/crl/issuing/2.crl.tmp.$DEAD
+	$CT/ca/issuing.crt.tmp.$DEAD $D/crl/issuing.crl.tmp.$DEAD $D/crl/issuing/1.crl.tmp.$DEAD"
+for f in $STRAYS; do printf 'half a file' >"$f"; done
+echo keep >"$WORK/victim"
+mkdir -p "$CT/other" "$CT/crl/x.crl.tmp.$DEAD"
+# kept: a live process's temporary (this shell's), a symlink under a stray's name (and its
+# target), names cairn does not write, a directory cairn does not make, a directory.
+KEEP="$CT/crl/issuing.crl.tmp.$$ $CT/crl/notes.txt.tmp.$DEAD $CT/crl/issuing/12345.crl.tmp.$DEAD
+	$CT/other/issuing.crl.tmp.$DEAD $CT/issuing.crl.tmp.$DEAD $CT/index.html $D/crl/notes.tmp.$DEAD"
+for f in $KEEP; do printf 'not a stray' >"$f"; done
+ln -s "$WORK/victim" "$CT/crl/root.crl.tmp.$DEAD"
+ln -s "$WORK/victim" "$D/crl/root.crl.tmp.$DEAD"
+mv "$D.serve.log" "$D.serve.log.2"
+ca_serve "$D" || bail "cairn serve did not restart"
+ok "a restart removes the tree's four stray temporaries and says so" \
+	waits "$D.serve.log" "$CT: 4 stray temporaries removed" 300
+ok "  ... and the two beside the CRL files (crl.publish_dir)" \
+	waits "$D.serve.log" "$D/crl: 2 stray temporaries removed" 300
+ok "  ... all six gone" sh -c "for f in $(echo $STRAYS); do [ ! -e \"\$f\" ] || exit 1; done"
+ok "  ... foreign names, other directories and the live process's temporary kept" sh -c "
+	for f in $(echo $KEEP); do [ \"\$(cat \"\$f\")\" = 'not a stray' ] || exit 1; done &&
+	[ -d '$CT/crl/x.crl.tmp.$DEAD' ]"
+ok "  ... the symlinks kept, their target untouched" sh -c "
+	[ -L '$CT/crl/root.crl.tmp.$DEAD' ] && [ -L '$D/crl/root.crl.tmp.$DEAD' ] && [ \"\$(cat '$WORK/victim')\" = keep ]"
+ok "  ... and the tree is served as before" sh -c "i=0; until [ -f '$CT/crl/issuing/3.crl' ] &&
+	openssl crl -inform DER -in '$CT/crl/issuing.crl' -noout; do i=\$((i + 1)); [ \$i -gt 300 ] && exit 1; sleep 0.1; done"
+# A tree root that is a symlink is not pruned (pruning deletes: docs/security.md).
+ca_stop
+ln -s "$CT" "$WORK/crllink"
+python3 - "$D/cairn.json" "$WORK/crllink" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc['crl']['publish'] = sys.argv[2]
+json.dump(doc, open(sys.argv[1], 'w'), indent=2)
+PY
+printf 'half a file' >"$CT/ca/issuing.crt.tmp.$DEAD"
+mv "$D.serve.log" "$D.serve.log.3"
+ca_serve "$D" || bail "cairn serve did not restart with a symlinked crl.publish"
+ok "a crl.publish that is a symlink is not pruned, and the log says why" \
+	waits "$D.serve.log" "not pruning $WORK/crllink: it is a symlink" 300
+ok "  ... the stray in it is still there" test -f "$CT/ca/issuing.crt.tmp.$DEAD"
+rm -f "$CT/ca/issuing.crt.tmp.$DEAD" "$CT/crl/issuing.crl.tmp.$$"
+
 ok "certlint passes on every certificate" lint_db "$D"
 
 done_testing

@@ -575,7 +575,7 @@ static int wait_served(crl_t *c, const char *name, uint64_t *number)
 	return rc;
 }
 
-/* Moves the recorded times of the published CRL of "issuing" (crl/sched.c's meta record:
+/* Moves the recorded times of the published CRL of "issuing" (crl/publish.c's meta record:
  * hashes, number, thisUpdate at 72, nextUpdate at 80) into the past: it has expired. */
 static int expire_record(db_txn_t *txn, void *arg, cairn_err_t *err)
 {

@@ -762,6 +762,84 @@ static void test_by_requester(void **state)
 	db_close(db);
 }
 
+/* db_walk: the keys a batch takes, in order, and where the next one starts. */
+struct walk_seen {
+	char keys[16][8];
+	size_t n, stop_after; /* stop_after > 0: fn ends the batch after that many keys */
+};
+
+static int walk_seen_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct walk_seen *s = arg;
+	(void)val;
+	(void)vlen;
+
+	assert_true(klen < sizeof(s->keys[0]) && s->n < 16);
+	memcpy(s->keys[s->n], key, klen);
+	s->keys[s->n][klen] = '\0';
+	s->n++;
+	return s->stop_after > 0 && s->n % s->stop_after == 0 ? 1 : 0;
+}
+
+static int walk_delete(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return db_del(txn, DB_OCSP, arg, strlen(arg));
+}
+
+/* One table walked both ways: keys of the wrong length passed over or refused; a batch
+ * ended by its size (before the key past it) or by the callback (after the key); a key
+ * removed between batches does not lose the place. */
+static void test_walk(void **state)
+{
+	static const char *const keys[] = { "aa", "bb", "c", "dd", "ee", "ffffffff" };
+	db_t *db = open_db(*state);
+	struct walk_seen s = { .n = 0 };
+	db_walk_t w;
+	db_txn_t *txn;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		write_kv(db, DB_OCSP, keys[i], "v");
+	/* skip bad keys (lengths 2..4 taken), the callback ends a batch after 2 */
+	w = (db_walk_t){ .min_len = 2, .max_len = 4 };
+	s.stop_after = 2;
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_walk_batch(txn, DB_OCSP, &w, walk_seen_cb, &s), 1);
+	db_txn_end(txn);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.keys[1], "bb");
+	assert_int_equal(w.last_len, 2);
+	assert_memory_equal(w.last, "bb", 2);
+	/* "dd" goes between the batches: the walk goes on after "bb" all the same */
+	assert_int_equal(db_write(db, walk_delete, (void *)"dd", NULL), 0);
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_walk_batch(txn, DB_OCSP, &w, walk_seen_cb, &s), 0);
+	db_txn_end(txn);
+	assert_int_equal(s.n, 3); /* "c" and "ffffffff" passed over */
+	assert_string_equal(s.keys[2], "ee");
+
+	/* refuse bad keys, batches of 1 by size: the key past the batch is not taken */
+	memset(&s, 0, sizeof(s));
+	w = (db_walk_t){ .min_len = 2, .max_len = 4, .refuse_bad = 1, .batch = 1 };
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(db_walk_batch(txn, DB_OCSP, &w, walk_seen_cb, &s), 1);
+	assert_int_equal(db_walk_batch(txn, DB_OCSP, &w, walk_seen_cb, &s), 1);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(w.n, 1);
+	assert_string_equal(s.keys[1], "bb");
+	assert_int_equal(db_walk_batch(txn, DB_OCSP, &w, walk_seen_cb, &s), CAIRN_EDB); /* "c" */
+	/* resuming at a position kept elsewhere */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_walk_resume(&w, "c", 1), 0);
+	assert_int_equal(db_walk_batch(txn, DB_OCSP, &w, walk_seen_cb, &s), 1);
+	assert_string_equal(s.keys[0], "ee");
+	assert_int_equal(db_walk_batch(txn, DB_OCSP, &w, walk_seen_cb, &s), CAIRN_EDB);
+	assert_int_equal(db_walk_resume(&w, "0123456789012345678901234", 25), CAIRN_EINVAL);
+	db_txn_end(txn);
+	db_close(db);
+}
+
 struct revoke_op {
 	uint8_t serial[16];
 	int64_t when;
@@ -1398,6 +1476,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_by_expiry, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_requester, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_walk, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name_suffix_index, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_revoke, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_keyset_paging, setup_dir, teardown_dir),
