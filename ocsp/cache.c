@@ -252,8 +252,12 @@ void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e)
 {
 	pthread_mutex_lock(&o->mu);
 	if (o->started && !o->stopping && o->n_stores < OCSP_STORE_MAX) {
-		if (o->stores == NULL)
-			o->stores = calloc(OCSP_STORE_MAX, sizeof(*o->stores));
+		if (o->stores == NULL) {
+			o->stores = o->stores_spare != NULL
+					    ? o->stores_spare
+					    : malloc(OCSP_STORE_MAX * sizeof(*o->stores));
+			o->stores_spare = NULL;
+		}
 		if (o->stores != NULL) {
 			o->stores[o->n_stores++] = *e;
 			e->val = NULL;
@@ -272,8 +276,12 @@ static void queue_changed(ocsp_t *o, const uint8_t *serial, size_t len, int issu
 	if (len == 0 || len > DB_SERIAL_MAX)
 		return;
 	pthread_mutex_lock(&o->mu);
-	if (o->changed == NULL)
-		o->changed = calloc(OCSP_QUEUE_MAX, sizeof(*o->changed));
+	if (o->changed == NULL) {
+		o->changed = o->changed_spare != NULL
+				     ? o->changed_spare
+				     : malloc(OCSP_QUEUE_MAX * sizeof(*o->changed));
+		o->changed_spare = NULL;
+	}
 	/* Full: the periodic scan re-signs it (a stale answer is never served). */
 	if (o->changed != NULL && o->n_changed < OCSP_QUEUE_MAX) {
 		ocsp_state_t *st = &o->changed[o->n_changed++];
@@ -462,6 +470,16 @@ static void drain_queues(ocsp_t *o)
 	memset(&err, 0, sizeof(err));
 	if (n_stores > 0 && ocsp_store(o, stores, n_stores, 1, &err) != 0)
 		log_warn("ocsp", "storing live answers: %s", cairn_err_msg(&err));
+	pthread_mutex_lock(&o->mu); /* the arrays serve the next queue */
+	if (o->changed_spare == NULL && changed != NULL) {
+		o->changed_spare = changed;
+		changed = NULL;
+	}
+	if (o->stores_spare == NULL && stores != NULL) {
+		o->stores_spare = stores;
+		stores = NULL;
+	}
+	pthread_mutex_unlock(&o->mu);
 	free(changed);
 	free(stores);
 }
@@ -912,7 +930,9 @@ void ocsp_refresher_stop(ocsp_t *o)
 		free(o->stores[i].val);
 	free(o->stores);
 	free(o->changed);
-	o->stores = NULL;
-	o->changed = NULL;
+	free(o->stores_spare);
+	free(o->changed_spare);
+	o->stores = o->stores_spare = NULL;
+	o->changed = o->changed_spare = NULL;
 	o->n_stores = o->n_changed = 0;
 }

@@ -101,6 +101,10 @@ struct ocsp {
 	size_t n_changed;
 	ocsp_entry_t *stores;    /* live-signed answers to store */
 	size_t n_stores;
+	/* The arrays of the last drain, kept for the next queue (allocated once: a fresh
+	 * array per drain was an mmap, page faults and an munmap per new certificate). */
+	ocsp_state_t *changed_spare;
+	ocsp_entry_t *stores_spare;
 	ocsp_pub_t *pub;         /* borrowed: told of every stored or swept answer, or NULL */
 };
 
