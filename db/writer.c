@@ -13,6 +13,8 @@
  * attempts run each op in a nested txn instead: bounds the reruns of a batch in which
  * many ops fail. */
 #define DB_MAX_SET_ASIDE 2
+/* Times a batch takes in what was queued while its ops ran, before it commits. */
+#define DB_LATE_ROUNDS 4
 
 static void fail_all(struct db_req *batch, int code, const char *msg)
 {
@@ -133,12 +135,40 @@ static ops_outcome_t run_nested(db_t *db, MDB_txn *parent, struct db_req *batch)
 	return OPS_DONE;
 }
 
+static ops_outcome_t run_ops(db_t *db, MDB_txn *parent, struct db_req *first, int set_aside)
+{
+	return set_aside < DB_MAX_SET_ASIDE ? run_direct(db, parent, first)
+					    : run_nested(db, parent, first);
+}
+
+/* Moves what was queued while the batch's ops ran onto the batch's end, to share its
+ * commit. Returns the first op moved, or NULL. */
+static struct db_req *take_late(db_t *db, struct db_req *batch)
+{
+	struct db_req *first, *tail = batch;
+
+	pthread_mutex_lock(&db->q_mu);
+	first = db->q_head;
+	if (first != NULL) {
+		while (tail->next != NULL)
+			tail = tail->next;
+		tail->next = first;
+		db->q_head = db->q_tail = NULL;
+		db->q_urgent = 0;
+		db->q_has_lazy = 0;
+	}
+	pthread_mutex_unlock(&db->q_mu);
+	return first;
+}
+
 /*
  * Runs one batch in one parent write txn, then one durable commit. The ops run
  * directly in the parent; an op that fails is set aside (its result kept) and the
  * batch reruns without it; past DB_MAX_SET_ASIDE of those the batch runs each op in
  * a nested txn. On MDB_MAP_FULL anywhere the whole batch is aborted, the map grows and
- * the batch reruns. So an op may run more than once (db_write_fn says so).
+ * the batch reruns. So an op may run more than once (db_write_fn says so). Ops queued
+ * while the batch's ops ran join it before the commit (up to DB_LATE_ROUNDS times):
+ * they cost the batch their run time, not a commit of their own.
  * Says whether the batch was committed; each op's own result is in its req.
  */
 typedef enum { BATCH_NOT_COMMITTED, BATCH_COMMITTED } batch_outcome_t;
@@ -148,8 +178,9 @@ static batch_outcome_t run_batch(db_t *db, struct db_req *batch)
 	MDB_txn *parent = NULL;
 	struct db_req *r;
 	cairn_err_t err = { 0 };
+	struct db_req *late;
 	ops_outcome_t ops;
-	int rc, regrows = 0, set_aside = 0;
+	int rc, rounds, regrows = 0, set_aside = 0;
 
 	for (r = batch; r != NULL; r = r->next)
 		r->set_aside = 0;
@@ -163,10 +194,11 @@ static batch_outcome_t run_batch(db_t *db, struct db_req *batch)
 			fail_all(batch, CAIRN_EDB, err.msg);
 			return BATCH_NOT_COMMITTED;
 		}
-		if (set_aside < DB_MAX_SET_ASIDE)
-			ops = run_direct(db, parent, batch);
-		else
-			ops = run_nested(db, parent, batch);
+		ops = run_ops(db, parent, batch, set_aside);
+		for (rounds = 0; ops == OPS_DONE && rounds < DB_LATE_ROUNDS &&
+				 (late = take_late(db, batch)) != NULL;
+		     rounds++)
+			ops = run_ops(db, parent, late, set_aside);
 		if (ops == OPS_SET_ASIDE) {
 			mdb_txn_abort(parent);
 			db_gate_writer_exit(db);
