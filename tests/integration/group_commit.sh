@@ -3,9 +3,9 @@
 # Group commit through the daemon, counted by itself (/metrics): concurrent `cairn issue`
 # clients, each certificate pre-signed for OCSP by the refresher. The refresher's stores
 # of those answers are background writes: they share the commits of the clients' writes
-# instead of each forcing a durable commit of its own, so the daemon makes no more
-# commits than the clients' writes (plus at most one for a last store that found no
-# company), and every answer still lands. Bounded: CLIENTS x PER_CLIENT issuances.
+# instead of each forcing a durable commit of its own (one waits at most 200 ms for
+# company), so the daemon makes hardly more commits than the clients' writes, and every
+# answer still lands. Bounded: CLIENTS x PER_CLIENT issuances.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 CLIENTS=4
@@ -57,8 +57,13 @@ C=$(($(metric cairn_db_commits_total) - C0))
 O=$(($(metric cairn_ocsp_cache_writes_total) - O0))
 echo "# $W writes ($O of them OCSP cache stores) in $C durable commits"
 tap "$([ "$O" -ge 1 ] && echo 1 || echo 0)" "the pre-signed answers were stored ($O cache writes)"
-tap "$([ "$C" -le $((W - O + 1)) ] && echo 1 || echo 0)" \
-	"the cache stores shared the clients' commits: $C commits <= $((W - O)) client writes + 1"
+# A store commits alone only when no client write comes within 200 ms (the last one,
+# or a gap on a loaded machine): allow a quarter of them (at least 2). Before, nearly
+# every store was a commit of its own (main: 51 commits for 32 client writes, 25 stores).
+EXCESS=$((C - (W - O)))
+MAXEX=$((O / 4 > 2 ? O / 4 : 2))
+tap "$([ "$EXCESS" -le "$MAXEX" ] && echo 1 || echo 0)" \
+	"the cache stores shared the clients' commits: $EXCESS commits beyond the $((W - O)) client writes (at most $MAXEX)"
 
 # The certificates themselves are there and well-formed.
 SERIAL=$(openssl x509 -in "$WORK/got-c1-1.pem" -noout -serial | cut -d= -f2)
