@@ -71,9 +71,11 @@ void db_close(db_t *db);
 /*
  * A write operation: runs inside a write transaction on the writer thread.
  * Return 0 to keep its changes, negative to roll back just this operation
- * (it runs in its own nested transaction). Must not call db_write (refused
+ * (the batch is rerun without it: the others see nothing it wrote, and it keeps
+ * its result). Must not call db_write (refused
  * with CAIRN_EINVAL) nor db_txn_end. Keep it short: the whole batch waits.
- * It may run MORE THAN ONCE (the batch is rerun after the map grows), so keep
+ * It may run MORE THAN ONCE (the batch is rerun after the map grows or another
+ * op of the batch failed), so keep
  * side effects inside txn, and (re)set any output in arg on every run.
  */
 typedef int (*db_write_fn)(db_txn_t *txn, void *arg, cairn_err_t *err);
@@ -89,6 +91,15 @@ typedef int (*db_write_fn)(db_txn_t *txn, void *arg, cairn_err_t *err);
  * txns of this process to end: do not hold a read txn while calling db_write.
  */
 int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err) CAIRN_WUR;
+
+/*
+ * db_write for background writes nothing answered to a client waits on (the OCSP
+ * cache's pre-signed answers): fn rides on the commit of the next db_write instead of
+ * forcing one of its own, or is committed alone after at most 200 ms when none comes
+ * (at once while the database closes). Returns like db_write, after fn's commit is
+ * durable. Never delays a db_write: the writer does not wait for these.
+ */
+int db_write_background(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err) CAIRN_WUR;
 
 /* Read-only snapshot. Any thread (MDB_NOTLS); end with db_txn_end, from any thread.
  * Returns 0, CAIRN_EDB or CAIRN_ENOMEM. Keep it short-lived (it pins old pages

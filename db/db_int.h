@@ -24,6 +24,7 @@ struct db_req {
 	cairn_err_t err;     /* filled by fn or by the commit */
 	int result;
 	int done;
+	int set_aside;       /* failed in this batch: result kept, not rerun (writer only) */
 	pthread_cond_t cv;   /* signalled (under db->q_mu) when done */
 	struct db_req *next;
 };
@@ -37,6 +38,9 @@ struct db {
 	pthread_mutex_t q_mu;
 	pthread_cond_t q_cv;         /* work arrived or stopping */
 	struct db_req *q_head, *q_tail;
+	unsigned q_urgent;           /* queued db_write calls (not db_write_background) */
+	int q_has_lazy;              /* a db_write_background call is queued ... */
+	int64_t q_lazy_since;        /* ... since then (CLOCK_MONOTONIC ms) */
 	int stopping;
 	int fatal;                   /* env unusable: writes fail fast */
 	char fatal_msg[sizeof(((cairn_err_t *)0)->msg)];
@@ -86,6 +90,10 @@ int db_stats_cert_status(db_txn_t *txn, const db_cert_t *before, int status, int
 /* Builds the counters in txn (db_open's set-up write) when the stats table is not
  * complete ("version" unset): a database that predates them. A no-op afterwards. */
 int db_stats_ensure(db_txn_t *txn, cairn_err_t *err) CAIRN_WUR;
+
+/* How long a db_write_background call waits for an ordinary write to share its commit
+ * before it is committed alone. */
+#define DB_LAZY_MS 200
 
 /* Writer thread body (db/writer.c). */
 void *db_writer_main(void *arg);

@@ -9,6 +9,12 @@
 
 #define DB_READER_CHECK_S 60 /* idle interval between stale-reader sweeps */
 #define DB_MAX_REGROWS 24
+/* Failed ops a batch may set aside (abort, rerun without them) before the rest of its
+ * attempts run each op in a nested txn instead: bounds the reruns of a batch in which
+ * many ops fail. */
+#define DB_MAX_SET_ASIDE 2
+/* Times a batch takes in what was queued while its ops ran, before it commits. */
+#define DB_LATE_ROUNDS 4
 
 static void fail_all(struct db_req *batch, int code, const char *msg)
 {
@@ -50,64 +56,157 @@ static int begin_parent(db_t *db, MDB_txn **parent, cairn_err_t *err)
 	return CAIRN_EDB;
 }
 
+/* An op's own failure: its result, with a message when fn left none. */
+static void op_failed(struct db_req *r)
+{
+	if (r->result == 0) /* it returned 0 past an LMDB error that broke the txn */
+		r->result = cairn_err_set(&r->err, CAIRN_EDB, "write operation: %s",
+					  cairn_strerror(CAIRN_EPOISONED));
+	else if (r->err.code == 0)
+		cairn_err_set(&r->err, r->result, "%s", cairn_strerror(r->result));
+}
+
+/* What running the ops of one attempt found. */
+typedef enum { OPS_DONE, OPS_MAP_FULL, OPS_SET_ASIDE } ops_outcome_t;
+
 /*
- * Runs one batch: every op in its own child txn of one parent txn, then one
- * durable commit. On MDB_MAP_FULL anywhere the whole batch is aborted, the map
- * grows and the batch reruns (so an op may run more than once).
+ * Runs every op not set aside directly in parent. The first op to fail (or to break
+ * the txn) is set aside with its result: the caller aborts parent and reruns the
+ * batch without it, so what it wrote before failing is gone and the others' results
+ * are those of a batch it never was in — what a nested txn per op gives, without
+ * LMDB's allocation of a dirty list (2 MiB) and a free list per nested txn.
+ */
+static ops_outcome_t run_direct(db_t *db, MDB_txn *parent, struct db_req *batch)
+{
+	struct db_req *r;
+
+	for (r = batch; r != NULL; r = r->next) {
+		db_txn_t t = { .txn = parent, .db = db, .write = 1 };
+
+		if (r->set_aside)
+			continue;
+		r->result = r->fn(&t, r->arg, &r->err);
+		if (t.map_full)
+			return OPS_MAP_FULL;
+		if (r->result != 0 || t.poisoned) {
+			op_failed(r);
+			r->set_aside = 1;
+			return OPS_SET_ASIDE;
+		}
+	}
+	return OPS_DONE;
+}
+
+/* Runs every op not set aside in its own nested txn of parent: a failing op rolls
+ * back alone. For batches in which many ops fail. */
+static ops_outcome_t run_nested(db_t *db, MDB_txn *parent, struct db_req *batch)
+{
+	struct db_req *r;
+	MDB_txn *child;
+	int rc;
+
+	for (r = batch; r != NULL; r = r->next) {
+		db_txn_t t = { .db = db, .write = 1 };
+
+		if (r->set_aside)
+			continue;
+		rc = mdb_txn_begin(db->env, parent, 0, &child);
+		if (rc != 0) {
+			r->result = cairn_err_set(&r->err, CAIRN_EDB, "begin nested txn: %s",
+						  mdb_strerror(rc));
+			continue;
+		}
+		t.txn = child;
+		r->result = r->fn(&t, r->arg, &r->err);
+		if (t.map_full) {
+			mdb_txn_abort(child);
+			return OPS_MAP_FULL;
+		}
+		if (r->result != 0 || t.poisoned) {
+			mdb_txn_abort(child);
+			op_failed(r);
+		} else if ((rc = mdb_txn_commit(child)) != 0) {
+			if (rc == MDB_MAP_FULL)
+				return OPS_MAP_FULL;
+			r->result = cairn_err_set(&r->err, CAIRN_EDB, "commit nested txn: %s",
+						  mdb_strerror(rc));
+		}
+	}
+	return OPS_DONE;
+}
+
+static ops_outcome_t run_ops(db_t *db, MDB_txn *parent, struct db_req *first, int set_aside)
+{
+	return set_aside < DB_MAX_SET_ASIDE ? run_direct(db, parent, first)
+					    : run_nested(db, parent, first);
+}
+
+/* Moves what was queued while the batch's ops ran onto the batch's end, to share its
+ * commit. Returns the first op moved, or NULL. */
+static struct db_req *take_late(db_t *db, struct db_req *batch)
+{
+	struct db_req *first, *tail = batch;
+
+	pthread_mutex_lock(&db->q_mu);
+	first = db->q_head;
+	if (first != NULL) {
+		while (tail->next != NULL)
+			tail = tail->next;
+		tail->next = first;
+		db->q_head = db->q_tail = NULL;
+		db->q_urgent = 0;
+		db->q_has_lazy = 0;
+	}
+	pthread_mutex_unlock(&db->q_mu);
+	return first;
+}
+
+/*
+ * Runs one batch in one parent write txn, then one durable commit. The ops run
+ * directly in the parent; an op that fails is set aside (its result kept) and the
+ * batch reruns without it; past DB_MAX_SET_ASIDE of those the batch runs each op in
+ * a nested txn. On MDB_MAP_FULL anywhere the whole batch is aborted, the map grows and
+ * the batch reruns. So an op may run more than once (db_write_fn says so). Ops queued
+ * while the batch's ops ran join it before the commit (up to DB_LATE_ROUNDS times):
+ * they cost the batch their run time, not a commit of their own.
  * Says whether the batch was committed; each op's own result is in its req.
  */
 typedef enum { BATCH_NOT_COMMITTED, BATCH_COMMITTED } batch_outcome_t;
 
 static batch_outcome_t run_batch(db_t *db, struct db_req *batch)
 {
-	MDB_txn *parent = NULL, *child = NULL;
+	MDB_txn *parent = NULL;
 	struct db_req *r;
 	cairn_err_t err = { 0 };
-	int rc, attempt;
+	struct db_req *late;
+	ops_outcome_t ops;
+	int rc, rounds, regrows = 0, set_aside = 0;
 
-	for (attempt = 0; attempt < DB_MAX_REGROWS; attempt++) {
-		int map_full = 0;
-
-		for (r = batch; r != NULL; r = r->next) {
-			r->result = 0;
-			memset(&r->err, 0, sizeof(r->err));
-		}
+	for (r = batch; r != NULL; r = r->next)
+		r->set_aside = 0;
+	while (regrows < DB_MAX_REGROWS) {
+		for (r = batch; r != NULL; r = r->next)
+			if (!r->set_aside) {
+				r->result = 0;
+				memset(&r->err, 0, sizeof(r->err));
+			}
 		if (begin_parent(db, &parent, &err) != 0) {
 			fail_all(batch, CAIRN_EDB, err.msg);
 			return BATCH_NOT_COMMITTED;
 		}
-		for (r = batch; r != NULL && !map_full; r = r->next) {
-			db_txn_t t = { 0 };
-
-			rc = mdb_txn_begin(db->env, parent, 0, &child);
-			if (rc != 0) {
-				r->result = cairn_err_set(&r->err, CAIRN_EDB, "begin nested txn: %s",
-							  mdb_strerror(rc));
-				continue;
-			}
-			t.txn = child;
-			t.db = db;
-			t.write = 1;
-			r->result = r->fn(&t, r->arg, &r->err);
-			if (t.map_full) {
-				mdb_txn_abort(child);
-				map_full = 1;
-			} else if (r->result != 0) {
-				mdb_txn_abort(child);
-				if (r->err.code == 0)
-					cairn_err_set(&r->err, r->result, "%s",
-						      cairn_strerror(r->result));
-			} else if ((rc = mdb_txn_commit(child)) != 0) {
-				if (rc == MDB_MAP_FULL)
-					map_full = 1;
-				else
-					r->result = cairn_err_set(&r->err, CAIRN_EDB,
-								  "commit nested txn: %s",
-								  mdb_strerror(rc));
-			}
-			child = NULL;
+		ops = run_ops(db, parent, batch, set_aside);
+		for (rounds = 0; ops == OPS_DONE && rounds < DB_LATE_ROUNDS &&
+				 (late = take_late(db, batch)) != NULL;
+		     rounds++)
+			ops = run_ops(db, parent, late, set_aside);
+		if (ops == OPS_SET_ASIDE) {
+			mdb_txn_abort(parent);
+			db_gate_writer_exit(db);
+			parent = NULL;
+			set_aside++;
+			continue;
 		}
-		if (map_full) {
+		if (ops == OPS_MAP_FULL) {
 			mdb_txn_abort(parent);
 			db_gate_writer_exit(db);
 		} else {
@@ -122,42 +221,77 @@ static batch_outcome_t run_batch(db_t *db, struct db_req *batch)
 			}
 		}
 		parent = NULL;
+		regrows++;
 		if (db_resize(db, 1, &err) != 0) {
 			fail_all(batch, CAIRN_EDB, err.msg);
 			return BATCH_NOT_COMMITTED;
 		}
 	}
-	cairn_err_set(&err, CAIRN_EDB, "database map still full after %d resizes", attempt);
+	cairn_err_set(&err, CAIRN_EDB, "database map still full after %d resizes", regrows);
 	fail_all(batch, CAIRN_EDB, err.msg);
 	return BATCH_NOT_COMMITTED;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec ms_to_ts(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	return ts;
+}
+
+/*
+ * Waits (q_mu held) until there is a batch to run: an ordinary write queued, or the
+ * oldest background write queued DB_LAZY_MS ago, or stopping. Sweeps stale reader
+ * slots when idle. Returns 0 with work queued, -1 when stopping with nothing left.
+ */
+static int wait_for_work(db_t *db)
+{
+	int64_t idle_until = now_ms() + DB_READER_CHECK_S * 1000;
+	struct timespec ts;
+	int dead;
+
+	for (;;) {
+		if (db->q_head != NULL && (db->q_urgent > 0 || db->stopping ||
+					   now_ms() >= db->q_lazy_since + DB_LAZY_MS))
+			return 0;
+		if (db->q_head == NULL && db->stopping)
+			return -1;
+		if (db->q_head != NULL) { /* background writes only: wait for company */
+			ts = ms_to_ts(db->q_lazy_since + DB_LAZY_MS);
+			pthread_cond_timedwait(&db->q_cv, &db->q_mu, &ts);
+			continue;
+		}
+		ts = ms_to_ts(idle_until);
+		if (pthread_cond_timedwait(&db->q_cv, &db->q_mu, &ts) == ETIMEDOUT) {
+			pthread_mutex_unlock(&db->q_mu);
+			mdb_reader_check(db->env, &dead);
+			pthread_mutex_lock(&db->q_mu);
+			idle_until = now_ms() + DB_READER_CHECK_S * 1000;
+		}
+	}
 }
 
 void *db_writer_main(void *arg)
 {
 	db_t *db = arg;
 	struct db_req *batch, *r, *next;
-	struct timespec deadline;
 	batch_outcome_t outcome;
 	uint64_t n;
-	int dead;
 
 	pthread_mutex_lock(&db->q_mu);
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += DB_READER_CHECK_S;
-		while (db->q_head == NULL && !db->stopping) {
-			if (pthread_cond_timedwait(&db->q_cv, &db->q_mu, &deadline) == ETIMEDOUT) {
-				pthread_mutex_unlock(&db->q_mu);
-				mdb_reader_check(db->env, &dead);
-				pthread_mutex_lock(&db->q_mu);
-				clock_gettime(CLOCK_MONOTONIC, &deadline);
-				deadline.tv_sec += DB_READER_CHECK_S;
-			}
-		}
-		if (db->q_head == NULL)
-			break; /* stopping and drained */
+	while (wait_for_work(db) == 0) {
 		batch = db->q_head;
 		db->q_head = db->q_tail = NULL;
+		db->q_urgent = 0;
+		db->q_has_lazy = 0;
 		if (db->fatal) {
 			fail_all(batch, CAIRN_EDB, db->fatal_msg);
 			outcome = BATCH_NOT_COMMITTED;
@@ -178,7 +312,7 @@ void *db_writer_main(void *arg)
 	return NULL;
 }
 
-int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err)
+static int queue_and_wait(db_t *db, db_write_fn fn, void *arg, int lazy, cairn_err_t *err)
 {
 	struct db_req req;
 	int ret;
@@ -205,6 +339,12 @@ int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err)
 		pthread_mutex_unlock(&db->q_mu);
 		goto out;
 	}
+	if (!lazy) {
+		db->q_urgent++;
+	} else if (!db->q_has_lazy) {
+		db->q_has_lazy = 1;
+		db->q_lazy_since = now_ms();
+	}
 	if (db->q_tail != NULL)
 		db->q_tail->next = &req;
 	else
@@ -221,4 +361,14 @@ int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err)
 out:
 	pthread_cond_destroy(&req.cv);
 	return ret;
+}
+
+int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err)
+{
+	return queue_and_wait(db, fn, arg, 0, err);
+}
+
+int db_write_background(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err)
+{
+	return queue_and_wait(db, fn, arg, 1, err);
 }

@@ -210,7 +210,7 @@ static int store_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	return 0;
 }
 
-int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err)
+int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, int background, cairn_err_t *err)
 {
 	struct store_op op = { o, e, n, 0 };
 	size_t i;
@@ -218,7 +218,8 @@ int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err)
 
 	if (n > 0) {
 		atomic_fetch_add(&o->cache_writes, 1);
-		rc = db_write(o->db, store_op_run, &op, err);
+		rc = background ? db_write_background(o->db, store_op_run, &op, err)
+				: db_write(o->db, store_op_run, &op, err);
 	}
 	for (i = 0; rc == 0 && o->pub != NULL && i < n; i++)
 		if (e[i].key[e[i].klen - 1] == OCSP_ALG_SHA1)
@@ -236,8 +237,12 @@ void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e)
 {
 	pthread_mutex_lock(&o->mu);
 	if (o->started && !o->stopping && o->n_stores < OCSP_STORE_MAX) {
-		if (o->stores == NULL)
-			o->stores = calloc(OCSP_STORE_MAX, sizeof(*o->stores));
+		if (o->stores == NULL) {
+			o->stores = o->stores_spare != NULL
+					    ? o->stores_spare
+					    : malloc(OCSP_STORE_MAX * sizeof(*o->stores));
+			o->stores_spare = NULL;
+		}
 		if (o->stores != NULL) {
 			o->stores[o->n_stores++] = *e;
 			e->val = NULL;
@@ -256,8 +261,12 @@ static void queue_changed(ocsp_t *o, const uint8_t *serial, size_t len, int issu
 	if (len == 0 || len > DB_SERIAL_MAX)
 		return;
 	pthread_mutex_lock(&o->mu);
-	if (o->changed == NULL)
-		o->changed = calloc(OCSP_QUEUE_MAX, sizeof(*o->changed));
+	if (o->changed == NULL) {
+		o->changed = o->changed_spare != NULL
+				     ? o->changed_spare
+				     : malloc(OCSP_QUEUE_MAX * sizeof(*o->changed));
+		o->changed_spare = NULL;
+	}
 	/* Full: the periodic scan re-signs it (a stale answer is never served). */
 	if (o->changed != NULL && o->n_changed < OCSP_QUEUE_MAX) {
 		ocsp_state_t *st = &o->changed[o->n_changed++];
@@ -294,8 +303,9 @@ static int issuer_index(const ocsp_t *o, const char *name)
 
 /* Signs the answers of a batch (issuer iss[k], state st[k]): the SHA-1 one, and the
  * SHA-256 one too unless sha1_only (NULL: for none) says so for k; stores them in one
- * write (e: room for n, or 2n with sha1_only). *total (may be NULL) counts them.
- * Returns 0, or the signing or database code. */
+ * write (e: room for n, or 2n with sha1_only), a background one when the batch is not
+ * full (the queued certificates of a few requests: they share a client's commit).
+ * *total (may be NULL) counts them. Returns 0, or the signing or database code. */
 static int sign_batch(ocsp_t *o, const int *iss, const ocsp_state_t *st, const int *sha1_only,
 		      size_t n, time_t now, ocsp_entry_t *e, size_t *total, cairn_err_t *err)
 {
@@ -312,7 +322,7 @@ static int sign_batch(ocsp_t *o, const int *iss, const ocsp_state_t *st, const i
 	}
 	if (rc != 0)
 		cairn_err_set(err, rc, "ocsp: signing failed");
-	if (ocsp_store(o, e, ne, rc ? NULL : err) != 0 && rc == 0)
+	if (ocsp_store(o, e, ne, n < SCAN_BATCH, rc ? NULL : err) != 0 && rc == 0)
 		rc = CAIRN_EDB;
 	if (total != NULL)
 		*total += ne;
@@ -432,8 +442,18 @@ static void drain_queues(ocsp_t *o)
 	if (n_changed > 0 && resign_changed(o, changed, n_changed, &err) != 0)
 		log_error("ocsp", "re-signing after revocation: %s", cairn_err_msg(&err));
 	memset(&err, 0, sizeof(err));
-	if (n_stores > 0 && ocsp_store(o, stores, n_stores, &err) != 0)
+	if (n_stores > 0 && ocsp_store(o, stores, n_stores, 1, &err) != 0)
 		log_warn("ocsp", "storing live answers: %s", cairn_err_msg(&err));
+	pthread_mutex_lock(&o->mu); /* the arrays serve the next queue */
+	if (o->changed_spare == NULL && changed != NULL) {
+		o->changed_spare = changed;
+		changed = NULL;
+	}
+	if (o->stores_spare == NULL && stores != NULL) {
+		o->stores_spare = stores;
+		stores = NULL;
+	}
+	pthread_mutex_unlock(&o->mu);
 	free(changed);
 	free(stores);
 }
@@ -878,7 +898,9 @@ void ocsp_refresher_stop(ocsp_t *o)
 		free(o->stores[i].val);
 	free(o->stores);
 	free(o->changed);
-	o->stores = NULL;
-	o->changed = NULL;
+	free(o->stores_spare);
+	free(o->changed_spare);
+	o->stores = o->stores_spare = NULL;
+	o->changed = o->changed_spare = NULL;
 	o->n_stores = o->n_changed = 0;
 }

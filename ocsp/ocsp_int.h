@@ -101,6 +101,10 @@ struct ocsp {
 	size_t n_changed;
 	ocsp_entry_t *stores;    /* live-signed answers to store */
 	size_t n_stores;
+	/* The arrays of the last drain, kept for the next queue (allocated once: a fresh
+	 * array per drain was an mmap, page faults and an munmap per new certificate). */
+	ocsp_state_t *changed_spare;
+	ocsp_entry_t *stores_spare;
 	ocsp_pub_t *pub;         /* borrowed: told of every stored or swept answer, or NULL */
 };
 
@@ -135,8 +139,11 @@ int ocsp_signer_init(ocsp_t *o, size_t i, const ocsp_issuer_t *c) CAIRN_WUR;
 /* cache.c */
 /* Queues a live-signed entry for storing (takes ownership of e->val; dropped when full). */
 void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e);
-/* Stores entries in one db_write; frees their values. */
-int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, cairn_err_t *err) CAIRN_WUR;
+/* Stores entries in one db_write; frees their values. background: a store no answer
+ * waits on (a new certificate's pre-signed answer, a live answer kept for later), made
+ * with db_write_background so it shares the commit of the next client write. */
+int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, int background, cairn_err_t *err)
+	CAIRN_WUR;
 /* The cache codec: the only code that knows the layout of a cache value. */
 /* Cache key of (serial, alg) into key (DB_SERIAL_MAX + 1 bytes); returns its length. */
 size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg);

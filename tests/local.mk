@@ -132,3 +132,6 @@ TESTS += tests/integration/scale_start.sh
 EXTRA_DIST += tests/integration/scale_start.sh
 TESTS += tests/integration/healthz_cost.sh
 EXTRA_DIST += tests/integration/healthz_cost.sh
+# Group commit: the OCSP refresher's stores share the commits of concurrent issuances.
+TESTS += tests/integration/group_commit.sh
+EXTRA_DIST += tests/integration/group_commit.sh

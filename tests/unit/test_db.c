@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "db/db.h"
+#include "db/db_int.h" /* the writer queue: a background write is queued */
 
 /* ---- helpers ---- */
 
@@ -498,7 +498,8 @@ static void test_collision_in_batch(void **state)
 	assert_int_equal(c.rc, 0);
 	db_stats(db, &commits1, &ops1);
 	assert_int_equal(ops1 - ops0, 3);
-	assert_int_equal(commits1 - commits0, 2); /* b and c shared one commit */
+	/* b and c, queued while a ran, joined a's batch: one commit for the three */
+	assert_int_equal(commits1 - commits0, 1);
 
 	v = read_kv(db, DB_META, "dup-marker");
 	assert_null(v); /* nothing of the failed op */
@@ -512,6 +513,217 @@ static void test_collision_in_batch(void **state)
 	assert_int_equal(out.not_after, 2000000000);
 	assert_int_equal(db_count(txn, DB_BY_NAME), 2); /* first + good, not dup */
 	db_txn_end(txn);
+	db_close(db);
+}
+
+/* ---- failing ops in one batch: each rolls back alone, whatever path the writer takes ---- */
+
+/* Writes its leak key, then fails with its own code (after writing: the rollback must
+ * take the write back). */
+struct failing {
+	const char *leak;
+	int code;
+	int runs;
+};
+
+static int leaking_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct failing *f = arg;
+	int rc;
+
+	f->runs++;
+	if ((rc = db_put(txn, DB_META, f->leak, strlen(f->leak), "x", 1, 0)) != 0)
+		return rc;
+	return cairn_err_set(err, f->code, "%s failed on purpose", f->leak);
+}
+
+/* Looks for any leak key of a failing op (none may ever be visible), then writes one
+ * key of its own. */
+struct probe {
+	const char *key;
+	int saw_leak;
+};
+
+static int probe_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct probe *p = arg;
+	static const char *const leaks[] = { "leak-0", "leak-1", "leak-2", "leak-3" };
+	size_t i;
+	(void)err;
+
+	p->saw_leak = 0;
+	for (i = 0; i < sizeof(leaks) / sizeof(leaks[0]); i++)
+		p->saw_leak |= db_get(txn, DB_META, leaks[i], strlen(leaks[i]), NULL, NULL) == 0;
+	return db_put(txn, DB_META, p->key, strlen(p->key), "ok", 2, 0);
+}
+
+/* One batch (queued while a slow op runs) of good ops and n_fail failing ones: one commit,
+ * every good op stored, nothing of a failing op, each failing op its own result.
+ * 1 failure: the ops run straight in the batch's txn (set aside and rerun); 4: past
+ * the set-aside bound the batch runs nested txns. */
+static void failures_in_batch(const char *dir, int n_fail)
+{
+	db_t *db = open_db(dir);
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	static const char *const leaks[] = { "leak-0", "leak-1", "leak-2", "leak-3" };
+	static const int codes[] = { CAIRN_EEXIST, CAIRN_ENOENT, CAIRN_ECONFLICT, CAIRN_EINVAL };
+	struct failing f[4];
+	struct probe p[3] = { { "probe-0", -1 }, { "probe-1", -1 }, { "probe-2", -1 } };
+	struct call a = { db, slow_op, &g, 0, { 0 } }, calls[7];
+	pthread_t ta, t[7];
+	uint64_t commits0, ops0, commits1, ops1;
+	int i, n = 0;
+	char *v;
+
+	db_stats(db, &commits0, &ops0);
+	assert_int_equal(pthread_create(&ta, NULL, call_thread, &a), 0);
+	pthread_mutex_lock(&g.mu);
+	while (!g.started)
+		pthread_cond_wait(&g.cv, &g.mu);
+	pthread_mutex_unlock(&g.mu);
+	for (i = 0; i < 3; i++) { /* probes before, between and after the failing ops */
+		calls[n++] = (struct call){ db, probe_op, &p[i], -1, { 0 } };
+		if (i < 2)
+			for (int k = i * 2; k < n_fail && k < i * 2 + 2; k++) {
+				f[k] = (struct failing){ leaks[k], codes[k], 0 };
+				calls[n++] = (struct call){ db, leaking_op, &f[k], -1, { 0 } };
+			}
+	}
+	for (i = 0; i < n; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, call_thread, &calls[i]), 0);
+	pthread_join(ta, NULL);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+
+	assert_int_equal(a.rc, 0);
+	for (i = 0; i < n; i++) {
+		if (calls[i].fn == probe_op) {
+			struct probe *pr = calls[i].arg;
+			assert_int_equal(calls[i].rc, 0);
+			assert_int_equal(pr->saw_leak, 0);
+			v = read_kv(db, DB_META, pr->key);
+			assert_non_null(v);
+			assert_string_equal(v, "ok");
+			free(v);
+		} else {
+			struct failing *fl = calls[i].arg;
+			assert_int_equal(calls[i].rc, fl->code);
+			assert_int_equal(calls[i].err.code, fl->code);
+			assert_non_null(strstr(calls[i].err.msg, fl->leak)); /* its own message */
+			assert_true(fl->runs >= 1);
+			assert_null(read_kv(db, DB_META, fl->leak));
+		}
+	}
+	db_stats(db, &commits1, &ops1);
+	assert_int_equal(ops1 - ops0, (uint64_t)n + 1);
+	/* queued while the slow op ran, they joined its batch: one commit */
+	assert_int_equal(commits1 - commits0, 1);
+	db_close(db);
+}
+
+static void test_failures_in_batch(void **state)
+{
+	failures_in_batch(*state, 1);
+}
+
+static void test_many_failures_in_batch(void **state)
+{
+	failures_in_batch(*state, 4);
+}
+
+/* ---- background writes share the commit of the next ordinary write ---- */
+
+/* Waits (bounded: 10 s) until a db_write_background call is queued. */
+static void wait_background_queued(db_t *db)
+{
+	int i, queued = 0;
+
+	for (i = 0; i < 10000 && !queued; i++) {
+		pthread_mutex_lock(&db->q_mu);
+		queued = db->q_has_lazy;
+		pthread_mutex_unlock(&db->q_mu);
+		if (!queued)
+			usleep(1000);
+	}
+	assert_true(queued);
+}
+
+static void *background_thread(void *arg)
+{
+	struct call *c = arg;
+
+	c->rc = db_write_background(c->db, c->fn, c->arg, &c->err);
+	return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_background_write(void **state)
+{
+	db_t *db = open_db(*state);
+	struct kv bg1 = { DB_META, "bg1", "1", 1 }, bg2 = { DB_META, "bg2", "2", 1 },
+		  client = { DB_META, "client", "c", 1 };
+	struct failing bad = { "leak-0", CAIRN_ECONFLICT, 0 };
+	struct call b = { db, put_kv, &bg2, -1, { 0 } }, fb = { db, leaking_op, &bad, -1, { 0 } };
+	cairn_err_t err = { 0 };
+	uint64_t c0, c1, o0, o1;
+	pthread_t tb;
+	int64_t t0, waited;
+	char *v;
+
+	/* Alone: it waits for company, then commits by itself (it still lands). */
+	db_stats(db, &c0, &o0);
+	t0 = mono_ms();
+	assert_int_equal(db_write_background(db, put_kv, &bg1, &err), 0);
+	waited = mono_ms() - t0;
+	db_stats(db, &c1, &o1);
+	assert_int_equal(c1 - c0, 1);
+	assert_true(waited >= DB_LAZY_MS - 1);
+	assert_true(waited < 10000);
+	v = read_kv(db, DB_META, "bg1");
+	assert_non_null(v);
+	free(v);
+
+	/* With an ordinary write: one commit for both, the ordinary one not kept waiting
+	 * for the background delay. */
+	db_stats(db, &c0, &o0);
+	assert_int_equal(pthread_create(&tb, NULL, background_thread, &b), 0);
+	wait_background_queued(db);
+	t0 = mono_ms();
+	assert_int_equal(db_write(db, put_kv, &client, &err), 0);
+	waited = mono_ms() - t0;
+	pthread_join(tb, NULL);
+	assert_int_equal(b.rc, 0);
+	db_stats(db, &c1, &o1);
+	print_message("# background + client write: %llu commit(s), client waited %lld ms\n",
+		      (unsigned long long)(c1 - c0), (long long)waited);
+	assert_int_equal(o1 - o0, 2);
+	assert_int_equal(c1 - c0, 1);
+	v = read_kv(db, DB_META, "bg2");
+	assert_non_null(v);
+	free(v);
+
+	/* A failing background write spoils nothing of the ordinary one it rides with. */
+	client.key = "client2";
+	db_stats(db, &c0, &o0);
+	assert_int_equal(pthread_create(&tb, NULL, background_thread, &fb), 0);
+	wait_background_queued(db);
+	assert_int_equal(db_write(db, put_kv, &client, &err), 0);
+	pthread_join(tb, NULL);
+	assert_int_equal(fb.rc, CAIRN_ECONFLICT);
+	assert_int_equal(fb.err.code, CAIRN_ECONFLICT);
+	db_stats(db, &c1, &o1);
+	assert_int_equal(c1 - c0, 1);
+	assert_null(read_kv(db, DB_META, "leak-0"));
+	v = read_kv(db, DB_META, "client2");
+	assert_non_null(v);
+	free(v);
 	db_close(db);
 }
 
@@ -1473,6 +1685,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_readonly, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cert_roundtrip, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_collision_in_batch, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_failures_in_batch, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_many_failures_in_batch, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_background_write, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_expiry, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_requester, setup_dir, teardown_dir),
