@@ -15,7 +15,14 @@ static void same_names(X509 *a, X509 *b)
 {
 	cairn_err_t e1 = { 0 }, e2 = { 0 };
 	ca_names_t n1, n2;
-	int r1 = ca_names_from_cert(a, &n1, &e1), r2 = ca_names_from_cert(b, &n2, &e2);
+	int r1, r2;
+
+	/* A refusal's message ends with OpenSSL's queued error, when there is one: start
+	 * both from an empty queue (what the decoders left there is not the names'). */
+	ERR_clear_error();
+	r1 = ca_names_from_cert(a, &n1, &e1);
+	ERR_clear_error();
+	r2 = ca_names_from_cert(b, &n2, &e2);
 
 	FUZZ_ASSERT(r1 == r2 && strcmp(e1.msg, e2.msg) == 0);
 	if (r1 != 0)
