@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Subject keys in the legacy form OpenSSL 3.0 decodes and encodes fast: from a CSR's SPKI, or copied from a provider key. */
+/* Subject keys in the legacy form OpenSSL 3.0 decodes and encodes fast: from the SPKI of a CSR or a stored certificate (with the decode-and-compare step both fast decoders share), or copied from a provider key. */
 /*
  * OpenSSL 3.0 handles a provider key's SubjectPublicKeyInfo through the generic
  * OSSL_DECODER / OSSL_ENCODER machinery, which looks up every provider decoder
