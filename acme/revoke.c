@@ -88,7 +88,7 @@ void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request
 		goto out;
 	}
 	p = der;
-	x = d2i_X509(NULL, &p, (long)der_len);
+	x = ca_cert_d2i(&p, (long)der_len);
 	if (x == NULL || p != der + der_len || cert_serial(x, serial, &slen) != 0) {
 		acme_problem(r, 400, "malformed", "certificate is not a DER X.509 certificate");
 		goto out;

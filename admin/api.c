@@ -244,7 +244,7 @@ static void api_cert_show(const admin_ctx_t *ctx, const admin_request_t *req,
 		goto out;
 	}
 	p = c.der;
-	x = d2i_X509(NULL, &p, (long)c.der_len);
+	x = ca_cert_d2i(&p, (long)c.der_len);
 	bio = BIO_new(BIO_s_mem());
 	if (x == NULL || bio == NULL || !PEM_write_bio_X509(bio, x)) {
 		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "stored certificate unreadable");

@@ -40,7 +40,7 @@ static json_t *cert_json(const db_cert_t *c)
 static int suffix_first(const db_cert_t *c, const char *suffix, const char *matched)
 {
 	const unsigned char *p = c->der;
-	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	X509 *x = ca_cert_d2i(&p, (long)c->der_len);
 	ca_names_t names;
 	int keep = 1;
 

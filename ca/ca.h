@@ -99,6 +99,11 @@ typedef struct ca_names {
  */
 int ca_names_from_csr(X509_REQ *req, ca_names_t *out, cairn_err_t *err) CAIRN_WUR;
 int ca_names_from_cert(X509 *x, ca_names_t *out, cairn_err_t *err) CAIRN_WUR;
+/* cert_fast.c: d2i_X509(NULL, pp, len) — the same certificate (same encoding, names and
+ * key), the same *pp advance, the same refusals — without OpenSSL 3.0's provider decoder
+ * walk for the keys cairn issues to (EC P-256/P-384, RSA; the X509 then carries a legacy
+ * key). For every certificate read from the database; any DER works. Thread-safe. */
+X509 *ca_cert_d2i(const unsigned char **pp, long len) CAIRN_WUR;
 /* Frees what ca_names_from_* allocated and empties n (safe on an empty one). */
 void ca_names_clear(ca_names_t *n);
 /* 1 when n has a SAN equal to name (same type; IPs by normalised bytes). */

@@ -63,6 +63,25 @@ int ca_pubkey_fast(EVP_PKEY *pk, EVP_PKEY **out) CAIRN_WUR;
 EVP_PKEY *ca_pubkey_from_spki(const X509_ALGOR *alg, const ASN1_BIT_STRING *bits)
 	CAIRN_WUR;
 
+/* A SubjectPublicKeyInfo with the key left as bytes (no callback decodes it): what the
+ * fast decoders of CSRs and certificates read in place of X509_PUBKEY. */
+typedef struct ca_spki_raw {
+	X509_ALGOR *algorithm;
+	ASN1_BIT_STRING *key;
+} CA_SPKI_RAW;
+DECLARE_ASN1_ITEM(CA_SPKI_RAW)
+/* ca_pubkey_from_spki of a raw SPKI (NULL when spki is NULL). */
+EVP_PKEY *ca_pubkey_from_raw(const CA_SPKI_RAW *spki) CAIRN_WUR;
+/* Builds the object (of the item given to ca_der_fast) from a decoded raw value, or NULL. */
+typedef ASN1_VALUE *(*ca_der_assemble_fn)(ASN1_VALUE *raw);
+/* The fast decode both csr_fast.c and cert_fast.c use: der read with raw_it (a template of
+ * the same shape as it whose SPKI is a CA_SPKI_RAW), the object assembled from the parts
+ * with a legacy key, and taken only if it encodes (ASN1_item_i2d with it) to exactly the
+ * bytes read; *pp then advances past them. NULL with nothing consumed and no errors
+ * queued otherwise: the caller then decodes the generic way, which decides. */
+ASN1_VALUE *ca_der_fast(const unsigned char **pp, long len, const ASN1_ITEM *raw_it,
+			const ASN1_ITEM *it, ca_der_assemble_fn assemble) CAIRN_WUR;
+
 /* csr_fast.c: d2i_X509_REQ(NULL, pp, len) — same result, same *pp advance, same
  * refusals — without OpenSSL 3.0's decoder walk for the keys ca_pubkey_from_spki
  * builds (their X509_REQ carries that legacy key). Thread-safe. */

@@ -35,17 +35,11 @@
 
 #include "ca/ca_int.h"
 
-/* SubjectPublicKeyInfo with the key as bytes: no callback decodes it. */
-typedef struct csr_spki {
-	X509_ALGOR *algorithm;
-	ASN1_BIT_STRING *key;
-} CSR_SPKI;
-
 /* CertificationRequestInfo. */
 typedef struct csr_info {
 	ASN1_INTEGER *version;
 	X509_NAME *subject;
-	CSR_SPKI *spki;
+	CA_SPKI_RAW *spki;
 	STACK_OF(X509_ATTRIBUTE) *attributes;
 } CSR_INFO;
 
@@ -56,16 +50,11 @@ typedef struct csr_raw {
 	ASN1_BIT_STRING *signature;
 } CSR_RAW;
 
-ASN1_SEQUENCE(CSR_SPKI) = {
-	ASN1_SIMPLE(CSR_SPKI, algorithm, X509_ALGOR),
-	ASN1_SIMPLE(CSR_SPKI, key, ASN1_BIT_STRING),
-} static_ASN1_SEQUENCE_END(CSR_SPKI)
-
 /* attributes [0] is OPTIONAL, as in OpenSSL's own template (some clients omit it). */
 ASN1_SEQUENCE(CSR_INFO) = {
 	ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
 	ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
-	ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
+	ASN1_SIMPLE(CSR_INFO, spki, CA_SPKI_RAW),
 	ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
 } static_ASN1_SEQUENCE_END(CSR_INFO)
 
@@ -75,16 +64,19 @@ ASN1_SEQUENCE(CSR_RAW) = {
 	ASN1_SIMPLE(CSR_RAW, signature, ASN1_BIT_STRING),
 } static_ASN1_SEQUENCE_END(CSR_RAW)
 
-/* The X509_REQ made of raw's parts with key as its public key, or NULL. */
-static X509_REQ *assemble(const CSR_RAW *raw, EVP_PKEY *key)
+/* The X509_REQ made of raw's parts with their key as a legacy key, or NULL. */
+static ASN1_VALUE *assemble(ASN1_VALUE *v)
 {
+	const CSR_RAW *raw = (const CSR_RAW *)v;
 	const CSR_INFO *info = raw->info;
 	ASN1_BIT_STRING *sig = NULL;
-	X509_REQ *req;
+	EVP_PKEY *key = NULL;
+	X509_REQ *req = NULL;
 	int i;
 
-	if (ASN1_INTEGER_get(info->version) != X509_REQ_VERSION_1 || (req = X509_REQ_new()) == NULL)
-		return NULL;
+	if (ASN1_INTEGER_get(info->version) != X509_REQ_VERSION_1 ||
+	    (key = ca_pubkey_from_raw(info->spki)) == NULL || (req = X509_REQ_new()) == NULL)
+		goto fail;
 	if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
 	    X509_REQ_set_subject_name(req, info->subject) != 1 || X509_REQ_set_pubkey(req, key) != 1 ||
 	    X509_REQ_set1_signature_algo(req, raw->sig_alg) != 1 ||
@@ -94,53 +86,20 @@ static X509_REQ *assemble(const CSR_RAW *raw, EVP_PKEY *key)
 	for (i = 0; i < sk_X509_ATTRIBUTE_num(info->attributes); i++)
 		if (X509_REQ_add1_attr(req, sk_X509_ATTRIBUTE_value(info->attributes, i)) != 1)
 			goto fail;
-	return req;
+	EVP_PKEY_free(key);
+	return (ASN1_VALUE *)req;
 fail:
+	EVP_PKEY_free(key);
 	X509_REQ_free(req);
 	return NULL;
 }
 
-/* The fast way, or NULL (nothing consumed) when it does not apply. */
-static X509_REQ *decode_fast(const unsigned char **pp, long len)
-{
-	const unsigned char *p = *pp;
-	unsigned char *again = NULL;
-	CSR_RAW *raw = NULL;
-	EVP_PKEY *key = NULL;
-	X509_REQ *req = NULL;
-	long used;
-	int n;
-
-	raw = (CSR_RAW *)ASN1_item_d2i(NULL, &p, len, ASN1_ITEM_rptr(CSR_RAW));
-	if (raw == NULL || (key = ca_pubkey_from_spki(raw->info->spki->algorithm,
-						      raw->info->spki->key)) == NULL ||
-	    (req = assemble(raw, key)) == NULL)
-		goto out;
-	/* Exactly what was read, or the generic decoder decides. */
-	used = p - *pp;
-	if ((n = i2d_X509_REQ(req, &again)) != used || memcmp(again, *pp, (size_t)used) != 0) {
-		X509_REQ_free(req);
-		req = NULL;
-		goto out;
-	}
-	*pp = p;
-out:
-	OPENSSL_free(again);
-	EVP_PKEY_free(key);
-	ASN1_item_free((ASN1_VALUE *)raw, ASN1_ITEM_rptr(CSR_RAW));
-	return req;
-}
-
 X509_REQ *ca_csr_d2i(const unsigned char **pp, long len)
 {
-	X509_REQ *req;
+	X509_REQ *req = (X509_REQ *)ca_der_fast(pp, len, ASN1_ITEM_rptr(CSR_RAW),
+					       ASN1_ITEM_rptr(X509_REQ), assemble);
 
-	ERR_set_mark();
-	req = decode_fast(pp, len);
-	ERR_pop_to_mark();
-	if (req == NULL)
-		req = d2i_X509_REQ(NULL, pp, len);
-	return req;
+	return req != NULL ? req : d2i_X509_REQ(NULL, pp, len);
 }
 
 /* The digests of ecdsa-with-SHA256/384/512, fetched once (no implicit fetch per use). */

@@ -106,7 +106,7 @@ int ca_issuers_recorded(db_t *db, ca_recorded_fn fn, void *arg, cairn_err_t *err
 				&hex) != 0 ||
 		    (n = hex_decode(hex, serial, sizeof(serial))) <= 0 ||
 		    db_cert_get(txn, serial, (size_t)n, &c) != 0 ||
-		    (p = c.der, x = d2i_X509(NULL, &p, (long)c.der_len)) == NULL) {
+		    (p = c.der, x = ca_cert_d2i(&p, (long)c.der_len)) == NULL) {
 			rc = cairn_err_set(err, CAIRN_EDB, "meta %s: entry %zu is damaged",
 					   CA_ISSUERS_META, i);
 			goto out;

@@ -2,7 +2,7 @@
 # ca: the issuing core — profiles, CSR checks, X.509 building, issuance.
 noinst_LTLIBRARIES += libca.la
 libca_la_SOURCES = ca/ca.h ca/ca_int.h \
-	ca/profile.c ca/names.c ca/nameset.c ca/csr.c ca/csr_fast.c ca/request.c ca/pubkey.c ca/build.c ca/selfcert.c ca/record.c ca/supersede.c ca/replace.c ca/issue.c ca/issuers.c ca/rotate.c ca/revoke.c ca/lint.c \
+	ca/profile.c ca/names.c ca/nameset.c ca/csr.c ca/csr_fast.c ca/cert_fast.c ca/request.c ca/pubkey.c ca/build.c ca/selfcert.c ca/record.c ca/supersede.c ca/replace.c ca/issue.c ca/issuers.c ca/rotate.c ca/revoke.c ca/lint.c \
 	ca/constraints.c
 
 check_PROGRAMS += tests/unit/test_ca
@@ -16,6 +16,12 @@ TESTS += tests/unit/test_ca_csr
 tests_unit_test_ca_csr_SOURCES = tests/unit/test_ca_csr.c tests/unit/ca_fixture.c tests/unit/ca_fixture.h
 tests_unit_test_ca_csr_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ca_csr_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_ca_cert
+TESTS += tests/unit/test_ca_cert
+tests_unit_test_ca_cert_SOURCES = tests/unit/test_ca_cert.c tests/unit/ca_fixture.c tests/unit/ca_fixture.h
+tests_unit_test_ca_cert_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ca_cert_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_ca_lint
 TESTS += tests/unit/test_ca_lint

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Subject keys in the legacy form OpenSSL 3.0 decodes and encodes fast: from a CSR's SPKI, or copied from a provider key. */
+/* Subject keys in the legacy form OpenSSL 3.0 decodes and encodes fast: from the SPKI of a CSR or a stored certificate (with the decode-and-compare step both fast decoders share), or copied from a provider key. */
 /*
  * OpenSSL 3.0 handles a provider key's SubjectPublicKeyInfo through the generic
  * OSSL_DECODER / OSSL_ENCODER machinery, which looks up every provider decoder
@@ -14,8 +14,10 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <openssl/asn1t.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
@@ -125,4 +127,53 @@ int ca_pubkey_fast(EVP_PKEY *pk, EVP_PKEY **out)
 	if ((*out = ec_legacy(g, point, (long)len)) == NULL)
 		return CAIRN_ENOMEM;
 	return 0;
+}
+
+ASN1_SEQUENCE(CA_SPKI_RAW) = {
+	ASN1_SIMPLE(CA_SPKI_RAW, algorithm, X509_ALGOR),
+	ASN1_SIMPLE(CA_SPKI_RAW, key, ASN1_BIT_STRING),
+} ASN1_SEQUENCE_END(CA_SPKI_RAW)
+
+EVP_PKEY *ca_pubkey_from_raw(const CA_SPKI_RAW *spki)
+{
+	return spki != NULL ? ca_pubkey_from_spki(spki->algorithm, spki->key) : NULL;
+}
+
+/* The fast way, or NULL (nothing consumed) when it does not apply. */
+static ASN1_VALUE *decode_fast(const unsigned char **pp, long len, const ASN1_ITEM *raw_it,
+			       const ASN1_ITEM *it, ca_der_assemble_fn assemble)
+{
+	const unsigned char *p = *pp;
+	unsigned char *again = NULL;
+	ASN1_VALUE *raw, *obj = NULL;
+	long used;
+
+	if ((raw = ASN1_item_d2i(NULL, &p, len, raw_it)) == NULL ||
+	    (obj = assemble(raw)) == NULL)
+		goto out;
+	/* Exactly what was read, or the generic decoder decides. */
+	used = p - *pp;
+	if (ASN1_item_i2d(obj, &again, it) != used || memcmp(again, *pp, (size_t)used) != 0) {
+		ASN1_item_free(obj, it);
+		obj = NULL;
+		goto out;
+	}
+	*pp = p;
+out:
+	OPENSSL_free(again);
+	ASN1_item_free(raw, raw_it);
+	return obj;
+}
+
+ASN1_VALUE *ca_der_fast(const unsigned char **pp, long len, const ASN1_ITEM *raw_it,
+			const ASN1_ITEM *it, ca_der_assemble_fn assemble)
+{
+	ASN1_VALUE *obj;
+
+	if (pp == NULL || *pp == NULL || len <= 0)
+		return NULL;
+	ERR_set_mark();
+	obj = decode_fast(pp, len, raw_it, it, assemble);
+	ERR_pop_to_mark();
+	return obj;
 }

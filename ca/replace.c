@@ -287,7 +287,7 @@ struct mark_op {
 static int mark_one(struct mark_op *op, const db_cert_t *c)
 {
 	const unsigned char *p = c->der;
-	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	X509 *x = ca_cert_d2i(&p, (long)c->der_len);
 	uint8_t key[1 + DB_SERIAL_MAX], pk[9 + DB_SERIAL_MAX], val[16];
 	char hex[2 * DB_SERIAL_MAX + 1], na[32], by[32];
 	char **names = NULL;
@@ -589,7 +589,7 @@ static int successor_ok(const db_cert_t *c2, void *arg)
 		return 0; /* itself marked for replacement */
 	if (w->spki == NULL)
 		return 1;
-	x = d2i_X509(NULL, &p, (long)c2->der_len);
+	x = ca_cert_d2i(&p, (long)c2->der_len);
 	ok = x != NULL && ca_spki_sha256(x, got) == 0 && memcmp(got, w->spki, 32) != 0;
 	X509_free(x);
 	return ok;
@@ -630,7 +630,7 @@ static int pend_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	p = c.der;
 	/* A certificate already revoked (by an earlier round the daemon stopped in, or by
 	 * someone else) is counted "replaced" when it has a successor, from the same rule. */
-	w->succ[w->n] = (x = d2i_X509(NULL, &p, (long)c.der_len)) != NULL &&
+	w->succ[w->n] = (x = ca_cert_d2i(&p, (long)c.der_len)) != NULL &&
 			ca_cert_names(x, &names, &n) == 0 &&
 			db_cert_successor(w->txn, &c, (const char *const *)names, n,
 					  w->marked_at - 60, successor_ok, w) == 1;

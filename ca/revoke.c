@@ -68,7 +68,7 @@ struct revoke_op {
 static json_t *record_names(const db_cert_t *c)
 {
 	const unsigned char *p = c->der;
-	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	X509 *x = ca_cert_d2i(&p, (long)c->der_len);
 	json_t *out = json_array();
 	char **names = NULL;
 	size_t n = 0, i;
@@ -124,7 +124,7 @@ static int block_compromised(db_txn_t *txn, const db_cert_t *c, const char *seri
 			     int64_t now, cairn_err_t *err)
 {
 	const unsigned char *p = c->der;
-	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	X509 *x = ca_cert_d2i(&p, (long)c->der_len);
 	uint8_t spki[32];
 	char why[96];
 	int rc = 0;

@@ -76,7 +76,7 @@ static void check_names(struct supersede_find *f, const db_cert_t *c, const char
 	if (c->not_after > f->rec->not_after || json_object_size(f->found) >= SUPERSEDE_MAX ||
 	    json_object_get(f->found, hex) != NULL)
 		return;
-	if ((x = d2i_X509(NULL, &p, (long)c->der_len)) == NULL ||
+	if ((x = ca_cert_d2i(&p, (long)c->der_len)) == NULL ||
 	    ca_cert_names(x, &names, &n) != 0 || n == 0 || (jnames = json_array()) == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {

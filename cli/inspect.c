@@ -187,7 +187,7 @@ int cli_show(int argc, char **argv)
 		goto out;
 	}
 	p = c.der;
-	x = d2i_X509(NULL, &p, (long)c.der_len);
+	x = ca_cert_d2i(&p, (long)c.der_len);
 	if (x == NULL) {
 		rc = cli_fail("show", "stored certificate %s does not parse", hex);
 		goto out;
@@ -261,7 +261,7 @@ static int list_one(const db_cert_t *c, void *arg)
 		l->matched++; /* --count: past the page, counted only */
 		return 0;
 	}
-	x = d2i_X509(NULL, &p, (long)c->der_len);
+	x = ca_cert_d2i(&p, (long)c->der_len);
 	if (!list_keep(l, x)) {
 		X509_free(x);
 		return 0;

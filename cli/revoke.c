@@ -98,7 +98,7 @@ static int key_scan_cb(const db_cert_t *c, void *arg)
 	ks->scanned++;
 	if (c->status != DB_CERT_VALID || c->der == NULL)
 		return 0;
-	x = d2i_X509(NULL, &p, (long)c->der_len);
+	x = ca_cert_d2i(&p, (long)c->der_len);
 	if (x != NULL && ca_spki_sha256(x, md) == 0 && memcmp(md, ks->want, 32) == 0) {
 		db_serial_hex(c->serial, c->serial_len, hex);
 		if (serials_add(ks->out, hex, strlen(hex)) != 0)

@@ -210,7 +210,7 @@ static X509 *cert_by_serial(est_t *e, const char *serial_hex)
 		return NULL;
 	if (db_cert_get(txn, serial, (size_t)len, &rec) == 0) {
 		p = rec.der;
-		x = d2i_X509(NULL, &p, (long)rec.der_len);
+		x = ca_cert_d2i(&p, (long)rec.der_len);
 	}
 	db_txn_end(txn);
 	return x;

@@ -6,6 +6,7 @@
 FUZZ_SOURCES = \
 	fuzz/fuzz_base64url.c \
 	fuzz/fuzz_csr.c \
+	fuzz/fuzz_cert.c \
 	fuzz/fuzz_config.c \
 	fuzz/fuzz_admin.c \
 	fuzz/fuzz_audit_event.c \

@@ -164,7 +164,7 @@ static int cairn_cb(const db_cert_t *c, void *arg)
 {
 	struct walk *w = arg;
 	const unsigned char *p = c->der;
-	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+	X509 *x = ca_cert_d2i(&p, (long)c->der_len);
 	json_t *rec = NULL, *inv = NULL, *row = NULL;
 	uint8_t fp[INV_FP_LEN];
 	char serial[2 * DB_SERIAL_MAX + 1], why[96];

@@ -60,7 +60,7 @@ static int cairn_match(db_txn_t *txn, X509 *x, char *out, size_t cap, int *statu
 	if (db_cert_get(txn, serial, (size_t)len, &c) != 0)
 		goto out;
 	p = c.der;
-	mine = d2i_X509(NULL, &p, (long)c.der_len);
+	mine = ca_cert_d2i(&p, (long)c.der_len);
 	if (mine == NULL || X509_NAME_cmp(X509_get_issuer_name(mine), X509_get_issuer_name(x)) != 0)
 		goto out;
 	if (2 * (size_t)len + 1 > cap)
@@ -265,7 +265,7 @@ int inventory_import(db_t *db, const inv_trust_t *trust, const inv_item_t *items
 	for (i = 0; i < n; i++) {
 		const unsigned char *p = items[i].der;
 		op.v[i].item = &items[i];
-		op.v[i].x = p ? d2i_X509(NULL, &p, (long)items[i].der_len) : NULL;
+		op.v[i].x = p ? ca_cert_d2i(&p, (long)items[i].der_len) : NULL;
 		if (op.v[i].x == NULL || p != items[i].der + items[i].der_len) {
 			X509_free(op.v[i].x);
 			op.v[i].x = NULL;
@@ -345,7 +345,7 @@ static int owner_target(db_txn_t *txn, const char *key, uint8_t fp[INV_FP_LEN], 
 	if (len > 0 && db_cert_get(txn, serial, (size_t)len, &c) == 0) {
 		/* A certificate cairn issued joins the inventory to carry its owner. */
 		const unsigned char *p = c.der;
-		X509 *x = d2i_X509(NULL, &p, (long)c.der_len);
+		X509 *x = ca_cert_d2i(&p, (long)c.der_len);
 		if (x != NULL && inv_fingerprint(x, fp) == 0)
 			*rec = inv_load(txn, fp);
 		if (x != NULL && *rec == NULL) {

@@ -736,7 +736,7 @@ int policy_request_certificate(policy_engine_t *e, const char *id, ca_issued_t *
 		memcpy(is->der, c.der, c.der_len);
 		is->der_len = c.der_len;
 		p = c.der;
-		is->cert = d2i_X509(NULL, &p, (long)c.der_len);
+		is->cert = ca_cert_d2i(&p, (long)c.der_len);
 		snprintf(is->issuer, sizeof(is->issuer), "%s", c.issuer);
 	}
 	db_txn_end(txn);

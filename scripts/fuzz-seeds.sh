@@ -13,7 +13,7 @@ C=$top/fuzz/corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/cairn-seeds.XXXXXX")
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$W"' EXIT
-mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/policy" "$C/ocsp" "$C/jws" "$C/time"
+mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/policy" "$C/ocsp" "$C/jws" "$C/time" "$C/cert"
 
 # seed TARGET FILE: stores FILE under its SHA-1.
 seed() { cp "$2" "$C/$1/$(sha1sum "$2" | cut -c1-16)"; }
@@ -111,6 +111,11 @@ admin "GET /certificates/$SERIAL" "@token@" - "$W/none"
 admin "GET /certificates/zz" "@token@" - "$W/none"
 admin "DELETE /certificates" "@token@" - "$W/none"
 
+# Stored certificates: the CA's own, as DER (the cert target decodes DER).
+for n in root issuing; do
+	openssl x509 -in "$W/ca/ca/$n.pem" -outform DER -out "$W/$n.der" && seed cert "$W/$n.der"
+done
+
 # OCSP: a request to the running daemon for the certificate issued above (real traffic),
 # then requests for the fuzz target's own issuer (fixed test key and name in fuzz_ocsp.c)
 # so that their CertIDs match: valid, revoked, expired and unknown serials, with and
@@ -164,4 +169,4 @@ while IFS= read -r line; do
 done <"$W/audit.jsonl"
 kill "$PID" && wait "$PID" 2>/dev/null || true
 PID=""
-for t in base64url csr config admin audit_event policy ocsp jws time; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done
+for t in base64url csr config admin audit_event policy ocsp jws time cert; do echo "$t: $(ls "$C/$t" | wc -l) seeds"; done

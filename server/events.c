@@ -16,7 +16,7 @@
 json_t *server_cert_names(const uint8_t *der, size_t len, void *arg)
 {
 	const unsigned char *p = der;
-	X509 *x = d2i_X509(NULL, &p, (long)len);
+	X509 *x = ca_cert_d2i(&p, (long)len);
 	ca_names_t n = { 0 };
 	cairn_err_t err = { 0 };
 	json_t *out = NULL;

@@ -144,7 +144,7 @@ static int signer_from_db(server_t *s, X509 **cert, char *label, size_t cap, cai
 		goto out;
 	{
 		const unsigned char *p = c.der;
-		*cert = d2i_X509(NULL, &p, (long)c.der_len);
+		*cert = ca_cert_d2i(&p, (long)c.der_len);
 	}
 	if (*cert == NULL)
 		goto out;

@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <openssl/decoder.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -26,6 +29,30 @@
 
 #include "tests/unit/ca_fixture.h"
 #include "util/util.h"
+
+/* Every OSSL_DECODER_CTX_new_for_pkey call of the test program, libcrypto's own included
+ * (it calls it through its PLT, so this definition takes them), counted and passed on. */
+static atomic_uint_fast64_t decoder_walks;
+
+OSSL_DECODER_CTX *OSSL_DECODER_CTX_new_for_pkey(EVP_PKEY **pkey, const char *input_type,
+						const char *input_struct, const char *keytype,
+						int selection, OSSL_LIB_CTX *libctx,
+						const char *propquery)
+{
+	static OSSL_DECODER_CTX *(*real)(EVP_PKEY **, const char *, const char *, const char *,
+					 int, OSSL_LIB_CTX *, const char *);
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "OSSL_DECODER_CTX_new_for_pkey");
+	assert_non_null(real);
+	atomic_fetch_add(&decoder_walks, 1);
+	return real(pkey, input_type, input_struct, keytype, selection, libctx, propquery);
+}
+
+uint64_t fixture_decoder_walks(void)
+{
+	return (uint64_t)atomic_load(&decoder_walks);
+}
 
 ca_profile_t default_profile(const char *name)
 {

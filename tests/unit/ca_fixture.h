@@ -24,6 +24,9 @@ int64_t unix_time(const ASN1_TIME *t);
 X509 *build_ca(const char *cn, int days, int path_len, X509 *issuer, EVP_PKEY *ikey,
 	       EVP_PKEY *pub, const char *crl_url);
 
+/* How many times OpenSSL's provider key decoder (OSSL_DECODER_CTX_new_for_pkey, the
+ * ~130 us walk of every decoder) was set up in this process so far. */
+uint64_t fixture_decoder_walks(void);
 /* Removes dir and everything below it. */
 void fixture_rmtree(const char *dir);
 /* Writes x as PEM to path (asserts on failure). */

@@ -478,8 +478,10 @@ static int is_superseded(db_t *db, const char *hex)
 	return r;
 }
 
-static ca_issued_t *issue_for(fixture_t *f, EVP_PKEY *key, const char *requester,
-			      const char *sans)
+/* ca_issue of a CSR for key with sans; *walks (may be NULL): the provider decoders
+ * (fixture_decoder_walks) ca_issue set up. */
+static ca_issued_t *issue_walks(fixture_t *f, EVP_PKEY *key, const char *requester,
+				const char *sans, uint64_t *walks)
 {
 	ca_request_t r = { .profile = "tls-server", .requester = requester, .channel = "admin" };
 	ca_csr_t *csr = NULL;
@@ -487,14 +489,24 @@ static ca_issued_t *issue_for(fixture_t *f, EVP_PKEY *key, const char *requester
 	cairn_err_t err = { 0 };
 	size_t len;
 	uint8_t *der = make_csr(key, "renew.example.test", sans, &len);
+	uint64_t w0;
 
 	assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), 0);
 	r.csr = csr;
+	w0 = fixture_decoder_walks();
 	if (ca_issue(f->ca, &r, &is, &err) != 0)
 		fail_msg("ca_issue: %s", err.msg);
+	if (walks != NULL)
+		*walks = fixture_decoder_walks() - w0;
 	ca_csr_free(csr);
 	free(der);
 	return is;
+}
+
+static ca_issued_t *issue_for(fixture_t *f, EVP_PKEY *key, const char *requester,
+			      const char *sans)
+{
+	return issue_walks(f, key, requester, sans, NULL);
 }
 
 static void test_supersede_walk(void **state)
@@ -549,6 +561,43 @@ static void test_supersede_walk(void **state)
 	ca_issued_free(prev);
 	ca_issued_free(revoked);
 	ca_issued_free(other);
+	EVP_PKEY_free(key);
+}
+
+/* Finding what a renewal supersedes reads each candidate's names from its stored DER:
+ * without OpenSSL's provider decoder walk (ca_cert_d2i). An issuance, a renewal with
+ * three candidates to read included, sets up no provider decoder at all. */
+static void test_supersede_decoder(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	ca_issued_t *a, *b, *c, *renewal;
+	uint64_t walks = 1;
+
+	assert_non_null(key);
+	a = issue_walks(f, key, "test:decoder", "DNS:renew.example.test,DNS:a.example.test",
+			&walks);
+	assert_int_equal(walks, 0);
+	b = issue_for(f, key, "test:decoder", "DNS:renew.example.test,DNS:b.example.test");
+	c = issue_for(f, key, "test:decoder", "DNS:renew.example.test,DNS:c.example.test");
+	/* None holds another's names: all three are still candidates. */
+	assert_false(is_superseded(f->db, a->serial_hex));
+	assert_false(is_superseded(f->db, b->serial_hex));
+
+	walks = 1;
+	renewal = issue_walks(f, key, "test:decoder",
+			      "DNS:renew.example.test,DNS:a.example.test,DNS:b.example.test,"
+			      "DNS:c.example.test",
+			      &walks);
+	assert_true(is_superseded(f->db, a->serial_hex));
+	assert_true(is_superseded(f->db, b->serial_hex));
+	assert_true(is_superseded(f->db, c->serial_hex));
+	assert_int_equal(walks, 0);
+
+	ca_issued_free(a);
+	ca_issued_free(b);
+	ca_issued_free(c);
+	ca_issued_free(renewal);
 	EVP_PKEY_free(key);
 }
 
@@ -652,6 +701,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_issue_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_request_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rotate, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_supersede_decoder, fixture_setup,
+						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supersede_walk, fixture_setup,
 						fixture_teardown),
 	};
