@@ -93,7 +93,7 @@ typedef struct golden {
 
 /* Case name -> SHA-256 of (TBSCertificate || signatureAlgorithm), from main at 74ab430. */
 static const golden_t golden[] = {
-#include "test_ca_build_golden.inc"
+#include "ca_build_golden.inc"
 };
 
 static EVP_PKEY *key_pem(const char *pem)
