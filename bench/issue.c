@@ -39,6 +39,7 @@ typedef struct opts {
 	int n_conc;
 	const char *module;
 	int keep;               /* keep the temp dir */
+	int renew;              /* every level re-issues the same CSRs (renewals) */
 } opts_t;
 
 typedef struct bench {
@@ -46,14 +47,16 @@ typedef struct bench {
 	hsm_t *hsm;
 	db_t *db;
 	ca_t *ca;
-	uint8_t **csr;
+	uint8_t **csr;          /* count per level, or count for all levels with -r */
 	size_t *csr_len;
+	int n_csr;
 } bench_t;
 
 /* One concurrency run: threads pull request indexes from next. */
 typedef struct run {
 	bench_t *b;
 	int count;
+	int first;              /* the level's first CSR in b->csr */
 	double deadline;        /* monotonic seconds */
 	atomic_int next;
 	atomic_int failed;
@@ -191,11 +194,13 @@ static void setup(bench_t *b, const opts_t *o)
 	ERR_clear_error();
 }
 
-/* count DER CSRs, each with its own P-256 key, CN and DNS SAN host-N.bench.example. */
+/* count DER CSRs, each with its own P-256 key, CN and DNS SAN host-N.bench.example (every
+ * name different, so no issuance supersedes another unless -r re-issues the same CSRs). */
 static void make_csrs(bench_t *b, int count)
 {
 	int i;
 
+	b->n_csr = count;
 	b->csr = calloc((size_t)count, sizeof(*b->csr));
 	b->csr_len = calloc((size_t)count, sizeof(*b->csr_len));
 	if (b->csr == NULL || b->csr_len == NULL)
@@ -249,7 +254,8 @@ static void *issue_worker(void *arg)
 		memset(&err, 0, sizeof(err));
 		t0 = now_s();
 		/* What a channel does: the request object (one parse, one verify), then issue. */
-		rc = ca_csr_new(r->b->csr[i], r->b->csr_len[i], 0, &csr, &err);
+		rc = ca_csr_new(r->b->csr[r->first + i], r->b->csr_len[r->first + i], 0, &csr,
+				&err);
 		req.csr = csr;
 		if (rc == 0)
 			rc = ca_issue(r->b->ca, &req, &is, &err);
@@ -279,7 +285,7 @@ static double pct(const double *sorted, int n, double p)
 	return n > 0 ? sorted[i] : 0.0;
 }
 
-static result_t run_issue(bench_t *b, int conc, const opts_t *o)
+static result_t run_issue(bench_t *b, int level, int conc, const opts_t *o)
 {
 	pthread_t th[MAX_THREADS];
 	run_t r;
@@ -291,6 +297,7 @@ static result_t run_issue(bench_t *b, int conc, const opts_t *o)
 	memset(&res, 0, sizeof(res));
 	r.b = b;
 	r.count = o->count;
+	r.first = o->renew ? 0 : level * o->count;
 	r.lat_ms = malloc((size_t)o->count * sizeof(double));
 	lat = malloc((size_t)o->count * sizeof(double));
 	if (r.lat_ms == NULL || lat == NULL)
@@ -394,8 +401,10 @@ static double run_sign(bench_t *b, int nthreads, const opts_t *o, double *cpu_us
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: issue_bench [-n CSRS] [-t SECONDS] [-c LIST] [-s SECONDS] [-m MODULE] [-k]\n"
+		"usage: issue_bench [-n CSRS] [-t SECONDS] [-c LIST] [-s SECONDS] [-m MODULE] [-r] [-k]\n"
 		"  -n  CSRs to pre-generate and issue per concurrency level (default 3000, max %d)\n"
+		"  -r  renewals: every level re-issues the same N CSRs (same names, same requester),\n"
+		"      so each certificate after the first level supersedes one\n"
 		"  -t  time cap per concurrency level in seconds (default 60)\n"
 		"  -c  comma-separated requests in flight (default 1,2,32; max %d each)\n"
 		"  -s  seconds per raw-sign measurement (default 3)\n"
@@ -419,7 +428,7 @@ static void parse_opts(int argc, char **argv, opts_t *o)
 	o->conc[1] = 2;
 	o->conc[2] = 32;
 	o->n_conc = 3;
-	while ((c = getopt(argc, argv, "n:t:c:s:m:kh")) != -1) {
+	while ((c = getopt(argc, argv, "n:t:c:s:m:rkh")) != -1) {
 		switch (c) {
 		case 'n':
 			o->count = (int)strtol(optarg, &end, 10);
@@ -453,6 +462,9 @@ static void parse_opts(int argc, char **argv, opts_t *o)
 		case 'k':
 			o->keep = 1;
 			break;
+		case 'r':
+			o->renew = 1;
+			break;
 		default:
 			usage();
 		}
@@ -475,15 +487,18 @@ int main(int argc, char **argv)
 	log_set_level(LOG_LVL_WARN);
 	if (getloadavg(load, 3) < 0)
 		load[0] = -1;
-	printf("issue_bench: %d CSRs, %ld CPUs online, load average %.2f before start\n", o.count,
+	printf("issue_bench: %d CSRs per level (%s), %ld CPUs online, load average %.2f before "
+	       "start\n",
+	       o.count, o.renew ? "-r: the same CSRs at every level, renewals after the first"
+				: "new names at every level",
 	       sysconf(_SC_NPROCESSORS_ONLN), load[0]);
 	setup(&b, &o);
 	printf("setup: token, root P-384 + issuing P-256 in the token, db in %s\n", b.dir);
 
 	t0 = now_s();
-	make_csrs(&b, o.count);
+	make_csrs(&b, o.renew ? o.count : o.count * o.n_conc);
 	gen_secs = now_s() - t0;
-	printf("pre-generated %d ECDSA P-256 CSRs in %.2f s (not timed below)\n", o.count, gen_secs);
+	printf("pre-generated %d ECDSA P-256 CSRs in %.2f s (not timed below)\n", b.n_csr, gen_secs);
 
 	sign1 = run_sign(&b, 1, &o, &sign1_cpu);
 	sign2 = run_sign(&b, 2, &o, &sign2_cpu);
@@ -492,7 +507,7 @@ int main(int argc, char **argv)
 	       sign1, sign2, sign2_cpu);
 
 	for (i = 0; i < o.n_conc; i++) {
-		res[i] = run_issue(&b, o.conc[i], &o);
+		res[i] = run_issue(&b, i, o.conc[i], &o);
 		printf("ca_issue %3d in flight: %6d certs in %6.2f s = %7.0f certs/s  "
 		       "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  cpu %4.0f us/cert  "
 		       "(%.1f%% of 2-thread raw sign)%s\n",
@@ -511,9 +526,10 @@ int main(int argc, char **argv)
 	printf("db: %zu certificates stored; audit chain %s (%llu events)\n", n_certs,
 	       audit_ok ? "intact" : "BROKEN", (unsigned long long)av.count);
 
-	printf("{\"bench\":\"issue\",\"csrs\":%d,\"cpus\":%ld,\"load_before\":%.2f,"
+	printf("{\"bench\":\"issue\",\"csrs\":%d,\"renew\":%s,\"cpus\":%ld,\"load_before\":%.2f,"
 	       "\"raw_sign_per_s\":{\"1\":%.0f,\"2\":%.0f},\"raw_sign_cpu_us\":%.1f,\"issue\":[",
-	       o.count, sysconf(_SC_NPROCESSORS_ONLN), load[0], sign1, sign2, sign2_cpu);
+	       o.count, o.renew ? "true" : "false", sysconf(_SC_NPROCESSORS_ONLN), load[0], sign1,
+	       sign2, sign2_cpu);
 	for (i = 0; i < o.n_conc; i++)
 		printf("%s{\"in_flight\":%d,\"certs\":%d,\"secs\":%.3f,\"certs_per_s\":%.0f,"
 		       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"cpu_us_per_cert\":%.1f,"
@@ -522,7 +538,7 @@ int main(int argc, char **argv)
 		       res[i].p99, res[i].max, res[i].cpu_us, sign2 > 0 ? res[i].rate / sign2 : 0.0);
 	printf("],\"db_certs\":%zu,\"audit_intact\":%s}\n", n_certs, audit_ok ? "true" : "false");
 
-	for (i = 0; i < o.count; i++)
+	for (i = 0; i < b.n_csr; i++)
 		OPENSSL_free(b.csr[i]);
 	free(b.csr);
 	free(b.csr_len);

@@ -97,29 +97,24 @@ static int set_validity(X509 *x, const ca_cert_spec_t *spec, X509 *issuer, cairn
 	return 0;
 }
 
-/* Builds the subject from spec (borrowed subject, or CN/O). *out is new. */
-static int make_subject(const ca_cert_spec_t *spec, X509_NAME **out, cairn_err_t *err)
+/* Sets x's subject from spec: a copy of the borrowed subject, or CN/O added to x's own
+ * (empty) name in place — no second copy of a name built only for this certificate. */
+static int make_subject(X509 *x, const ca_cert_spec_t *spec, cairn_err_t *err)
 {
-	X509_NAME *n;
+	X509_NAME *n = X509_get_subject_name(x);
 
-	*out = NULL;
-	n = spec->subject ? X509_NAME_dup(spec->subject) : X509_NAME_new();
-	if (n == NULL)
-		return cairn_err_ssl(err, CAIRN_ENOMEM, "cannot allocate subject");
-	if (spec->subject == NULL) {
-		if ((spec->subject_o != NULL &&
-		     X509_NAME_add_entry_by_NID(n, NID_organizationName, MBSTRING_UTF8,
-						(const unsigned char *)spec->subject_o, -1, -1,
-						0) != 1) ||
-		    (spec->subject_cn != NULL &&
-		     X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
-						(const unsigned char *)spec->subject_cn, -1, -1,
-						0) != 1)) {
-			X509_NAME_free(n);
-			return cairn_err_ssl(err, CAIRN_EINVAL, "subject CN/O not encodable");
-		}
+	if (spec->subject != NULL) {
+		if (X509_set_subject_name(x, spec->subject) != 1)
+			return cairn_err_ssl(err, CAIRN_ENOMEM, "cannot copy the subject");
+		return 0;
 	}
-	*out = n;
+	if ((spec->subject_o != NULL &&
+	     X509_NAME_add_entry_by_NID(n, NID_organizationName, MBSTRING_UTF8,
+					(const unsigned char *)spec->subject_o, -1, -1, 0) != 1) ||
+	    (spec->subject_cn != NULL &&
+	     X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+					(const unsigned char *)spec->subject_cn, -1, -1, 0) != 1))
+		return cairn_err_ssl(err, CAIRN_EINVAL, "subject CN/O not encodable");
 	return 0;
 }
 
@@ -351,7 +346,7 @@ int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key
 		  EVP_PKEY *subject_pub, X509 **out, cairn_err_t *err)
 {
 	X509 *x = NULL;
-	X509_NAME *subject = NULL;
+	const X509_NAME *subject;
 	EVP_PKEY *fast_pub = NULL;
 	ASN1_NULL *null = NULL;
 	int rc, empty_subject;
@@ -363,8 +358,9 @@ int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key
 		rc = cairn_err_ssl(err, CAIRN_ENOMEM, "cannot allocate certificate");
 		goto out;
 	}
-	if ((rc = make_subject(spec, &subject, err)) != 0)
+	if ((rc = make_subject(x, spec, err)) != 0)
 		goto out;
+	subject = X509_get_subject_name(x);
 	empty_subject = X509_NAME_entry_count(subject) == 0;
 	if (empty_subject && (spec->sans == NULL || sk_GENERAL_NAME_num(spec->sans) == 0)) {
 		rc = cairn_err_set(err, CAIRN_EINVAL,
@@ -375,7 +371,7 @@ int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key
 		rc = cairn_err_ssl(err, CAIRN_ENOMEM, "cannot copy the subject key");
 		goto out;
 	}
-	if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_subject_name(x, subject) != 1 ||
+	if (X509_set_version(x, X509_VERSION_3) != 1 ||
 	    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) != 1 ||
 	    X509_set_pubkey(x, fast_pub ? fast_pub : subject_pub) != 1) {
 		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "cannot set names or public key");
@@ -408,7 +404,6 @@ int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key
 out:
 	EVP_PKEY_free(fast_pub);
 	ASN1_NULL_free(null);
-	X509_NAME_free(subject);
 	X509_free(x);
 	return rc;
 }

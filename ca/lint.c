@@ -53,50 +53,143 @@ static const char *lint_validity(X509 *x, X509 *issuer, const ca_profile_t *prof
 	return NULL;
 }
 
-/* Is the dotted oid among the decoded extendedKeyUsage purposes (eku may be NULL)? */
-static int has_eku(const EXTENDED_KEY_USAGE *eku, const char *oid)
-{
-	ASN1_OBJECT *want = OBJ_txt2obj(oid, 1);
-	int i, found = 0;
+/* The decoded extendedKeyUsage purposes as dotted OIDs, once per certificate. */
+#define LINT_EKU_MAX 16
+typedef struct eku_list {
+	size_t n;
+	int any;                /* anyExtendedKeyUsage among them */
+	char oid[LINT_EKU_MAX][64];
+} eku_list_t;
 
-	for (i = 0; eku && want && i < sk_ASN1_OBJECT_num(eku); i++)
-		found |= OBJ_cmp(sk_ASN1_OBJECT_value(eku, i), want) == 0;
-	ASN1_OBJECT_free(want);
-	return found;
+/* Is the dotted oid among the purposes? */
+static int has_eku(const eku_list_t *l, const char *oid)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->oid[i], oid) == 0)
+			return 1;
+	return 0;
 }
 
-/* 1 critical, 0 not, -1 absent. */
-static int ext_critical(X509 *x, int nid)
-{
-	int i = X509_get_ext_by_NID(x, nid, -1);
+/*
+ * The extensions lint reads, each decoded once by itself (X509_get_ext_d2i): OpenSSL's
+ * extension cache (X509_get_key_usage, X509_get_extension_flags, X509_get0_*_key_id)
+ * would also hash the whole certificate and decode every other extension. An extension
+ * present but not decoding, or present twice (crit -2), is refused like the cache would
+ * mark the certificate invalid.
+ */
+typedef struct lint_exts {
+	BASIC_CONSTRAINTS *bc;
+	int bc_crit;
+	ASN1_BIT_STRING *ku;
+	int ku_crit;
+	EXTENDED_KEY_USAGE *eku;
+	eku_list_t ekus;
+	ASN1_OCTET_STRING *ski;
+	AUTHORITY_KEYID *aki;
+	GENERAL_NAMES *sans;
+	int san_crit;
+} lint_exts_t;
 
-	return i < 0 ? -1 : X509_EXTENSION_get_critical(X509_get_ext(x, i));
+static void lint_exts_free(lint_exts_t *e)
+{
+	BASIC_CONSTRAINTS_free(e->bc);
+	ASN1_BIT_STRING_free(e->ku);
+	sk_ASN1_OBJECT_pop_free(e->eku, ASN1_OBJECT_free);
+	ASN1_OCTET_STRING_free(e->ski);
+	AUTHORITY_KEYID_free(e->aki);
+	GENERAL_NAMES_free(e->sans);
 }
 
-/* eku: the decoded extension, or NULL when absent. */
-static const char *lint_usage(X509 *x, const EXTENDED_KEY_USAGE *eku, const ca_profile_t *prof)
+/* Decodes extension nid into *out; *crit 1/0, -1 absent. A decoding failure or a
+ * duplicate is reported as why. */
+static const char *ext_get(X509 *x, int nid, void **out, int *crit, const char *why)
 {
-	uint32_t ku = X509_get_key_usage(x);
-	int base = EVP_PKEY_get_base_id(X509_get0_pubkey(x)), i;
+	*crit = -1;
+	*out = X509_get_ext_d2i(x, nid, crit, NULL);
+	return *out == NULL && *crit != -1 ? why : NULL;
+}
+
+static const char *lint_exts_read(X509 *x, lint_exts_t *e)
+{
+	const char *why;
+	int crit, i, j, n_ext;
+
+	memset(e, 0, sizeof(*e));
+	/* No extension twice (RFC 5280 4.2), whichever: the cache would call that invalid. */
+	n_ext = X509_get_ext_count(x);
+	for (i = 0; i < n_ext; i++)
+		for (j = i + 1; j < n_ext; j++)
+			if (OBJ_cmp(X509_EXTENSION_get_object(X509_get_ext(x, i)),
+				    X509_EXTENSION_get_object(X509_get_ext(x, j))) == 0)
+				return "an extension appears twice";
+	if ((why = ext_get(x, NID_basic_constraints, (void **)&e->bc, &e->bc_crit,
+			   "basicConstraints does not decode or appears twice")) != NULL ||
+	    (why = ext_get(x, NID_key_usage, (void **)&e->ku, &e->ku_crit,
+			   "keyUsage does not decode or appears twice")) != NULL ||
+	    (why = ext_get(x, NID_ext_key_usage, (void **)&e->eku, &crit,
+			   "extendedKeyUsage does not decode or appears twice")) != NULL ||
+	    (why = ext_get(x, NID_subject_key_identifier, (void **)&e->ski, &crit,
+			   "subjectKeyIdentifier does not decode or appears twice")) != NULL ||
+	    (why = ext_get(x, NID_authority_key_identifier, (void **)&e->aki, &crit,
+			   "authorityKeyIdentifier does not decode or appears twice")) != NULL ||
+	    (why = ext_get(x, NID_subject_alt_name, (void **)&e->sans, &e->san_crit,
+			   "subjectAltName does not decode or appears twice")) != NULL)
+		return why;
+	for (i = 0; e->eku != NULL && i < sk_ASN1_OBJECT_num(e->eku); i++) {
+		const ASN1_OBJECT *o = sk_ASN1_OBJECT_value(e->eku, i);
+		int n;
+
+		if (OBJ_obj2nid(o) == NID_anyExtendedKeyUsage)
+			e->ekus.any = 1;
+		if (e->ekus.n == LINT_EKU_MAX)
+			return "extendedKeyUsage has too many purposes";
+		n = OBJ_obj2txt(e->ekus.oid[e->ekus.n], sizeof(e->ekus.oid[0]), o, 1);
+		if (n <= 0 || (size_t)n >= sizeof(e->ekus.oid[0]))
+			return "extendedKeyUsage purpose is not an OID";
+		e->ekus.n++;
+	}
+	return NULL;
+}
+
+/* The keyUsage bits as X509_get_key_usage reports them (KU_* values); UINT32_MAX absent. */
+static uint32_t key_usage_bits(const ASN1_BIT_STRING *ku)
+{
+	uint32_t v = 0;
+
+	if (ku == NULL)
+		return UINT32_MAX;
+	if (ku->length > 0)
+		v = ku->data[0];
+	if (ku->length > 1)
+		v |= (uint32_t)ku->data[1] << 8;
+	return v;
+}
+
+static const char *lint_usage(X509 *x, const lint_exts_t *e, const ca_profile_t *prof)
+{
+	const eku_list_t *eku = &e->ekus;
+	uint32_t ku = key_usage_bits(e->ku);
+	int base = EVP_PKEY_get_base_id(X509_get0_pubkey(x));
 	size_t j;
 
-	if (!(X509_get_extension_flags(x) & EXFLAG_BCONS) || (X509_get_extension_flags(x) & EXFLAG_CA))
+	if (e->bc == NULL || e->bc->ca)
 		return "basicConstraints missing or CA:TRUE on an end-entity certificate";
-	if (ext_critical(x, NID_basic_constraints) != 1)
+	if (e->bc_crit != 1)
 		return "basicConstraints is not critical";
 	if (ku == UINT32_MAX || ku == 0)
 		return "keyUsage missing or empty";
-	if (ext_critical(x, NID_key_usage) != 1)
+	if (e->ku_crit != 1)
 		return "keyUsage is not critical";
 	if (ku & (KU_KEY_CERT_SIGN | KU_CRL_SIGN))
 		return "keyCertSign/cRLSign on an end-entity certificate";
 	if ((base == EVP_PKEY_EC || base == EVP_PKEY_ED25519) &&
 	    (ku & (KU_KEY_ENCIPHERMENT | KU_DATA_ENCIPHERMENT)))
 		return "keyEncipherment/dataEncipherment with an EC or Ed25519 key";
-	for (i = 0; eku && i < sk_ASN1_OBJECT_num(eku); i++)
-		if (OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == NID_anyExtendedKeyUsage)
-			return "anyExtendedKeyUsage in an issued certificate";
-	if ((size_t)(eku ? sk_ASN1_OBJECT_num(eku) : 0) != prof->n_eku)
+	if (eku->any)
+		return "anyExtendedKeyUsage in an issued certificate";
+	if (eku->n != prof->n_eku)
 		return "extendedKeyUsage differs from the profile";
 	for (j = 0; j < prof->n_eku; j++)
 		if (!has_eku(eku, prof->eku[j]))
@@ -131,17 +224,15 @@ static int cn_in_sans(const GENERAL_NAMES *sans, const char *cn)
 	return 0;
 }
 
-static const char *lint_names(X509 *x, const EXTENDED_KEY_USAGE *eku, const ca_profile_t *prof)
+static const char *lint_names(X509 *x, const lint_exts_t *e, const ca_profile_t *prof)
 {
 	const X509_NAME *subj = X509_get_subject_name(x);
-	GENERAL_NAMES *sans;
+	const GENERAL_NAMES *sans = e->sans;
+	const eku_list_t *eku = &e->ekus;
 	unsigned char *cn = NULL;
 	const char *why = NULL;
-	int crit = -1, i, idx;
+	int crit = e->san_crit, i, idx;
 
-	sans = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
-	if (sans == NULL && crit != -1)
-		return "subjectAltName does not decode";
 	if (sans != NULL && sk_GENERAL_NAME_num(sans) == 0)
 		why = "subjectAltName is an empty SEQUENCE";
 	else if (sans == NULL && prof->require_san)
@@ -162,14 +253,14 @@ static const char *lint_names(X509 *x, const EXTENDED_KEY_USAGE *eku, const ca_p
 			why = "commonName is not one of the subjectAltNames";
 	}
 	OPENSSL_free(cn);
-	GENERAL_NAMES_free(sans);
 	return why;
 }
 
-static const char *lint_key_ids(X509 *x, X509 *issuer)
+/* The issuer's SKI comes from its extension cache: computed once, the issuer is shared. */
+static const char *lint_key_ids(const lint_exts_t *e, X509 *issuer)
 {
-	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x);
-	const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(x);
+	const ASN1_OCTET_STRING *ski = e->ski;
+	const ASN1_OCTET_STRING *aki = e->aki ? e->aki->keyid : NULL;
 	const ASN1_OCTET_STRING *iski = issuer ? X509_get0_subject_key_id(issuer) : NULL;
 
 	if (ski == NULL || ASN1_STRING_length(ski) == 0)
@@ -205,19 +296,16 @@ static const char *lint_encoding(X509 *x)
 
 int ca_cert_lint(X509 *cert, X509 *issuer, const ca_profile_t *prof, cairn_err_t *err)
 {
-	EXTENDED_KEY_USAGE *eku;
+	lint_exts_t e;
 	const char *why;
-	int crit = -1;
 
 	if (cert == NULL || prof == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "ca_cert_lint: missing argument");
-	eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, NULL);
-	if (eku == NULL && crit != -1)
-		why = "extendedKeyUsage does not decode";
-	else if ((why = lint_serial(cert)) == NULL && (why = lint_validity(cert, issuer, prof)) == NULL &&
-		 (why = lint_usage(cert, eku, prof)) == NULL && (why = lint_names(cert, eku, prof)) == NULL &&
-		 (why = lint_key_ids(cert, issuer)) == NULL)
+	if ((why = lint_exts_read(cert, &e)) == NULL && (why = lint_serial(cert)) == NULL &&
+	    (why = lint_validity(cert, issuer, prof)) == NULL &&
+	    (why = lint_usage(cert, &e, prof)) == NULL && (why = lint_names(cert, &e, prof)) == NULL &&
+	    (why = lint_key_ids(&e, issuer)) == NULL)
 		why = lint_encoding(cert);
-	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	lint_exts_free(&e);
 	return why != NULL ? lint_fail(err, why) : 0;
 }

@@ -41,3 +41,10 @@ TESTS += tests/unit/test_ca_constraints
 tests_unit_test_ca_constraints_SOURCES = tests/unit/test_ca_constraints.c
 tests_unit_test_ca_constraints_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ca_constraints_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_ca_build_golden
+TESTS += tests/unit/test_ca_build_golden
+EXTRA_DIST += tests/unit/ca_build_golden.inc
+tests_unit_test_ca_build_golden_SOURCES = tests/unit/test_ca_build_golden.c
+tests_unit_test_ca_build_golden_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ca_build_golden_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(UNIT_LIBS)

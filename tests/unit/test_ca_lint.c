@@ -156,6 +156,92 @@ static void test_defects_refused(void **state)
 	GENERAL_NAMES_free(sans);
 }
 
+/* The good leaf, then tamper(x) changes its extensions: lint must name the defect. Lint reads
+ * each extension by itself (no extension cache), so what the cache used to catch on the way
+ * (a duplicate, an extension that does not decode) is checked here by name. */
+static void expect_tampered(void (*tamper)(X509 *), const char *needle)
+{
+	ca_cert_spec_t spec;
+	GENERAL_NAMES *sans;
+	cairn_err_t err = { 0 };
+	X509 *x;
+
+	good_spec(&spec, &sans, "DNS:www.example.test");
+	x = build(&spec, iss, iss_key);
+	tamper(x);
+	assert_int_equal(ca_cert_lint(x, iss, &tls, &err), CAIRN_ELINT);
+	if (strstr(err.msg, needle) == NULL)
+		fail_msg("lint said '%s', expected '%s'", err.msg, needle);
+	X509_free(x);
+	GENERAL_NAMES_free(sans);
+}
+
+/* Replaces extension nid by the value given as text (v3 config syntax). */
+static void replace_ext(X509 *x, int nid, const char *text)
+{
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, nid, text);
+
+	assert_non_null(ext);
+	X509_EXTENSION_free(X509_delete_ext(x, X509_get_ext_by_NID(x, nid, -1)));
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+}
+
+/* Appends a second copy of extension nid. */
+static void dup_ext(X509 *x, int nid)
+{
+	assert_int_equal(X509_add_ext(x, X509_get_ext(x, X509_get_ext_by_NID(x, nid, -1)), -1), 1);
+}
+
+/* Replaces extension nid by one whose value is DER NULL: it does not decode as nid. */
+static void garbage_ext(X509 *x, int nid, int crit)
+{
+	static const unsigned char null_der[] = { 0x05, 0x00 };
+	ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *ext;
+
+	assert_int_equal(ASN1_OCTET_STRING_set(v, null_der, sizeof(null_der)), 1);
+	ext = X509_EXTENSION_create_by_NID(NULL, nid, crit, v);
+	assert_non_null(ext);
+	X509_EXTENSION_free(X509_delete_ext(x, X509_get_ext_by_NID(x, nid, -1)));
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(v);
+}
+
+static void t_dup_aia(X509 *x) { dup_ext(x, NID_info_access); }
+static void t_dup_ku(X509 *x) { dup_ext(x, NID_key_usage); }
+static void t_bc_ca(X509 *x) { replace_ext(x, NID_basic_constraints, "critical,CA:TRUE"); }
+static void t_bc_noncrit(X509 *x) { replace_ext(x, NID_basic_constraints, "CA:FALSE"); }
+static void t_ku_noncrit(X509 *x) { replace_ext(x, NID_key_usage, "digitalSignature"); }
+static void t_ku_garbage(X509 *x) { garbage_ext(x, NID_key_usage, 1); }
+static void t_bc_garbage(X509 *x) { garbage_ext(x, NID_basic_constraints, 1); }
+static void t_eku_garbage(X509 *x) { garbage_ext(x, NID_ext_key_usage, 0); }
+static void t_san_garbage(X509 *x) { garbage_ext(x, NID_subject_alt_name, 0); }
+static void t_no_ski(X509 *x)
+{
+	X509_EXTENSION_free(X509_delete_ext(x, X509_get_ext_by_NID(x, NID_subject_key_identifier, -1)));
+}
+static void t_eku_any(X509 *x) { replace_ext(x, NID_ext_key_usage, "serverAuth,anyExtendedKeyUsage"); }
+static void t_eku_extra(X509 *x) { replace_ext(x, NID_ext_key_usage, "serverAuth,clientAuth"); }
+
+static void test_tampered_refused(void **state)
+{
+	(void)state;
+	expect_tampered(t_dup_aia, "an extension appears twice");
+	expect_tampered(t_dup_ku, "an extension appears twice");
+	expect_tampered(t_bc_ca, "CA:TRUE on an end-entity");
+	expect_tampered(t_bc_noncrit, "basicConstraints is not critical");
+	expect_tampered(t_ku_noncrit, "keyUsage is not critical");
+	expect_tampered(t_ku_garbage, "keyUsage does not decode");
+	expect_tampered(t_bc_garbage, "basicConstraints does not decode");
+	expect_tampered(t_eku_garbage, "extendedKeyUsage does not decode");
+	expect_tampered(t_san_garbage, "subjectAltName does not decode");
+	expect_tampered(t_no_ski, "subjectKeyIdentifier missing");
+	expect_tampered(t_eku_any, "anyExtendedKeyUsage");
+	expect_tampered(t_eku_extra, "extendedKeyUsage differs from the profile");
+}
+
 static void test_arguments(void **state)
 {
 	cairn_err_t err = { 0 };
@@ -169,6 +255,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_leaf_passes),
 		cmocka_unit_test(test_defects_refused),
+		cmocka_unit_test(test_tampered_refused),
 		cmocka_unit_test(test_arguments),
 	};
 	return cmocka_run_group_tests_name("ca_lint", tests, setup, teardown);
