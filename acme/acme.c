@@ -57,6 +57,7 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 	ares_library_init(ARES_LIB_INIT_ALL);
 	pthread_mutex_init(&a->rl_lock, NULL);
 	pthread_mutex_init(&a->key_lock, NULL);
+	pthread_mutex_init(&a->obj_lock, NULL);
 	a->db = cfg->db;
 	a->ca = cfg->ca;
 	a->policy = cfg->policy;
@@ -107,7 +108,9 @@ void acme_free(acme_t *a)
 	json_decref(a->finalizing);
 	pthread_mutex_destroy(&a->rl_lock);
 	acme_jws_caches_free(a);
+	acme_store_cache_free(a);
 	pthread_mutex_destroy(&a->key_lock);
+	pthread_mutex_destroy(&a->obj_lock);
 	free(a);
 }
 

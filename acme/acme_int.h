@@ -44,19 +44,22 @@ typedef struct acme_keyslot {
 	char thumb[48];
 	EVP_PKEY *pk;
 	EC_KEY *ec;
+	int type, bits;          /* pk's EVP_PKEY_get_base_id and EVP_PKEY_get_bits */
 } acme_keyslot_t;
 
-/* Parsed account records by account id, each with the exact bytes it was parsed from.
- * A request still reads the record (a pooled read transaction, no parse) and uses the
- * parsed copy only when the bytes are the same: a key change, a deactivation or any
- * other rewrite of the record is seen by the very next request, whoever wrote it. */
-#define ACME_ACCTCACHE 512
-typedef struct acme_acctslot {
-	char id[ACME_ID_LEN + 1];
+/* Parsed records of the store (accounts a/, orders o/, authorizations z/, certificate
+ * owners s/; not EAB keys, which hold secrets), each with the exact bytes it was parsed
+ * from. acme_get still reads the record (a pooled read transaction) and hands out the
+ * parsed copy only when the stored bytes are the same, so a rewrite by any request or
+ * validation is seen by the very next read, whoever wrote it: nothing is invalidated
+ * by hand. Parsing the JSON was most of the cost of a read (bench/README.md). */
+#define ACME_OBJCACHE 1024
+typedef struct acme_objslot {
+	char key[48];
 	char *raw;               /* the record's bytes (owned) */
 	size_t len;
-	json_t *acct;            /* raw parsed; shared by the requests using it, never changed */
-} acme_acctslot_t;
+	json_t *obj;             /* raw parsed; shared by the requests using it, never changed */
+} acme_objslot_t;
 typedef struct acme_pool acme_pool_t;
 
 struct acme {
@@ -78,9 +81,10 @@ struct acme {
 	int64_t ari_window_pct;  /* renewal window start, percent of lifetime elapsed */
 	acme_vconf_t v;
 	acme_nonces_t *nonces;
-	pthread_mutex_t key_lock; /* keys and accts */
+	pthread_mutex_t key_lock; /* keys */
 	acme_keyslot_t keys[ACME_KEYCACHE];
-	acme_acctslot_t accts[ACME_ACCTCACHE];
+	pthread_mutex_t obj_lock; /* objs */
+	acme_objslot_t objs[ACME_OBJCACHE];
 	acme_pool_t *pool;
 	pthread_mutex_t rl_lock; /* rate limit counters */
 	json_t *rl_failed;       /* name -> [times] of failed validations (in memory) */
@@ -133,7 +137,7 @@ void acme_jws_clear(acme_jws_t *j);
  * (owned). Returns 0 or CAIRN_EAUTH. */
 int acme_jws_check_inner(const acme_t *a, const json_t *jws, const json_t *jwk,
 			 json_t **protected_hdr, json_t **payload, char *why, size_t cap);
-/* Frees the key and account caches (acme_free). */
+/* Frees the key cache (acme_free). */
 void acme_jws_caches_free(acme_t *a);
 /* Public key from a JWK (RSA, EC P-256/P-384, OKP Ed25519); NULL with why set. */
 EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap);
@@ -141,8 +145,12 @@ EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap);
 int acme_jwk_thumbprint(const json_t *jwk, char *out, size_t cap);
 
 /* ---- store (store.c): JSON objects in DB_ACME keyed "<type>/<id>" ---- */
-/* Loads key into *out (new reference). Returns 0, CAIRN_ENOENT, CAIRN_EDB. */
+/* Loads key into *out: a new reference to an object that may be shared with other
+ * requests and threads (acme_objslot_t): read it, never change it (acme_txn_get gives
+ * a private copy). Returns 0, CAIRN_ENOENT, CAIRN_EDB. Thread-safe. */
 int acme_get(acme_t *a, const char *key, json_t **out);
+/* Frees the parsed-record cache (acme_free). */
+void acme_store_cache_free(acme_t *a);
 /* Reads a raw string value (for index entries) into out. */
 int acme_get_str(acme_t *a, const char *key, char *out, size_t cap);
 /* Inside a write txn. */

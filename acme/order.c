@@ -111,14 +111,15 @@ const char *acme_order_status(acme_t *a, json_t *order)
 	return pending ? "pending" : "ready";
 }
 
-json_t *acme_order_view(acme_t *a, json_t *order)
+/* The order as served, with status st (acme_order_status, or known by the caller). */
+static json_t *order_view_as(acme_t *a, const json_t *order, const char *st)
 {
 	const char *id = json_string_value(json_object_get(order, "id"));
 	json_t *v = json_object(), *urls = json_array(), *x;
 	char u[512], when[32];
 	size_t i;
 
-	json_object_set_new(v, "status", json_string(acme_order_status(a, order)));
+	json_object_set_new(v, "status", json_string(st));
 	time_rfc3339((time_t)json_integer_value(json_object_get(order, "expires")), when,
 		     sizeof(when));
 	json_object_set_new(v, "expires", json_string(when));
@@ -137,6 +138,11 @@ json_t *acme_order_view(acme_t *a, json_t *order)
 	if ((x = json_object_get(order, "error")) != NULL)
 		json_object_set(v, "error", x);
 	return v;
+}
+
+json_t *acme_order_view(acme_t *a, json_t *order)
+{
+	return order_view_as(a, order, acme_order_status(a, order));
 }
 
 static json_t *chall_view(acme_t *a, const json_t *z, size_t idx)
@@ -384,7 +390,7 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 	order_op_t op;
 	cairn_err_t err = { 0 };
 	size_t i;
-	int retry = 0, unsupported = 0;
+	int retry = 0, unsupported = 0, pending = 0;
 	(void)arg;
 
 	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
@@ -468,6 +474,9 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 			}
 			json_array_append(new_authzs, z);
 		}
+		/* The status acme_order_status would find, from the authorizations in hand. */
+		if (strcmp(acme_authz_status(z), "valid") != 0)
+			pending = 1;
 		json_array_append(authz_ids, json_object_get(z, "id"));
 		json_decref(z);
 	}
@@ -485,7 +494,7 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 		acme_problem(r, 500, "serverInternal", "storing the order: %s", cairn_err_msg(&err));
 		goto out;
 	}
-	view = acme_order_view(a, order);
+	view = order_view_as(a, order, pending ? "pending" : "ready");
 	http_reply_json(r, 201, NULL, view);
 	json_decref(view);
 	snprintf(u, sizeof(u), "%sorder/%s", a->base, oid);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME objects as JSON in the DB_ACME table: a/ accounts, k/ key thumbprints, o/ orders, z/ authorizations, s/ certificates, e/ EAB keys. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +21,83 @@ int acme_txn_get(db_txn_t *txn, const char *key, json_t **out)
 	return *out ? 0 : CAIRN_EDB;
 }
 
+/* Records whose parsed form is kept (acme_objslot_t): not e/ (EAB keys are secrets). */
+static int cacheable(const char *key, size_t klen)
+{
+	return klen < sizeof(((acme_objslot_t *)0)->key) && klen > 2 && key[1] == '/' &&
+	       strchr("aozs", key[0]) != NULL;
+}
+
+static size_t obj_slot(const char *key)
+{
+	size_t h = 5381;
+
+	for (; *key; key++)
+		h = h * 33 + (unsigned char)*key;
+	return h % ACME_OBJCACHE;
+}
+
 int acme_get(acme_t *a, const char *key, json_t **out)
 {
+	size_t klen = strlen(key);
+	acme_objslot_t *s = &a->objs[obj_slot(key)];
+	const void *val;
+	size_t len;
 	db_txn_t *txn;
-	int rc = db_read_begin(a->db, &txn);
+	json_t *o = NULL, *drop = NULL;
+	char *copy = NULL, *drop_raw = NULL;
+	int rc;
 
-	if (rc)
+	*out = NULL;
+	if ((rc = db_read_begin(a->db, &txn)) != 0)
 		return rc;
-	rc = acme_txn_get(txn, key, out);
+	if ((rc = db_get(txn, DB_ACME, key, klen, &val, &len)) != 0)
+		goto out;
+	if (!cacheable(key, klen)) {
+		if ((o = json_loadb(val, len, 0, NULL)) == NULL)
+			rc = CAIRN_EDB;
+		goto out;
+	}
+	pthread_mutex_lock(&a->obj_lock);
+	if (s->obj != NULL && s->len == len && strcmp(s->key, key) == 0 &&
+	    memcmp(s->raw, val, len) == 0)
+		o = json_incref(s->obj);
+	pthread_mutex_unlock(&a->obj_lock);
+	if (o != NULL)
+		goto out;
+	if ((o = json_loadb(val, len, 0, NULL)) == NULL) {
+		rc = CAIRN_EDB;
+		goto out;
+	}
+	if ((copy = malloc(len ? len : 1)) == NULL)
+		goto out; /* usable, just not cached */
+	memcpy(copy, val, len);
+	pthread_mutex_lock(&a->obj_lock);
+	drop = s->obj;
+	drop_raw = s->raw;
+	s->obj = json_incref(o);
+	s->raw = copy;
+	s->len = len;
+	memcpy(s->key, key, klen + 1);
+	pthread_mutex_unlock(&a->obj_lock);
+out:
 	db_txn_end(txn);
+	json_decref(drop);
+	free(drop_raw);
+	*out = o;
 	return rc;
+}
+
+void acme_store_cache_free(acme_t *a)
+{
+	size_t i;
+
+	for (i = 0; i < ACME_OBJCACHE; i++) {
+		json_decref(a->objs[i].obj);
+		free(a->objs[i].raw);
+		a->objs[i].obj = NULL;
+		a->objs[i].raw = NULL;
+	}
 }
 
 int acme_get_str(acme_t *a, const char *key, char *out, size_t cap)

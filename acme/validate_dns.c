@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,33 +78,102 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 	}
 }
 
+/*
+ * One c-ares channel per thread (validation workers, and HTTP threads for the CAA
+ * recheck at finalize), kept between queries for the same server and timeout: a new
+ * channel per query read resolv.conf and seeded its query-id generator from
+ * /dev/urandom every time, and a dns name's validation makes several queries (A, then
+ * CAA up the tree). c-ares 1.18 keeps no answers, so every query still asks the server
+ * (nothing is remembered between validations); its socket is closed when no query is
+ * pending. A channel left with a query in flight (deadline, failure) is destroyed at
+ * once, never reused.
+ */
+typedef struct dns_chan {
+	ares_channel ch;
+	char servers[200];       /* "" = the system's */
+	int timeout_ms;
+} dns_chan_t;
+
+static pthread_key_t chan_key;
+static pthread_once_t chan_once = PTHREAD_ONCE_INIT;
+
+static void chan_free(void *arg)
+{
+	dns_chan_t *c = arg;
+
+	if (c->ch != NULL)
+		ares_destroy(c->ch);
+	free(c);
+}
+
+static void chan_key_init(void)
+{
+	if (pthread_key_create(&chan_key, chan_free) != 0)
+		abort();
+}
+
+/* Destroys this thread's channel (its pending queries end with ARES_EDESTRUCTION). */
+static void chan_drop(void)
+{
+	dns_chan_t *c = pthread_getspecific(chan_key);
+
+	if (c != NULL && c->ch != NULL) {
+		ares_destroy(c->ch);
+		c->ch = NULL;
+	}
+}
+
+/* This thread's channel for v's server and timeout; NULL with why. */
+static ares_channel chan_get(const acme_vconf_t *v, char *why, size_t cap)
+{
+	struct ares_options opts = { 0 };
+	dns_chan_t *c;
+	char servers[200] = "";
+	int rc, timeout = v->timeout_ms / 3 > 0 ? v->timeout_ms / 3 : 1000;
+
+	pthread_once(&chan_once, chan_key_init);
+	if (v->dns_host[0] != '\0')
+		snprintf(servers, sizeof(servers), "%s%s%s:%d", strchr(v->dns_host, ':') ? "[" : "",
+			 v->dns_host, strchr(v->dns_host, ':') ? "]" : "", v->dns_port);
+	if ((c = pthread_getspecific(chan_key)) == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL || pthread_setspecific(chan_key, c) != 0) {
+			free(c);
+			snprintf(why, cap, "DNS: out of memory");
+			return NULL;
+		}
+	}
+	if (c->ch != NULL && (c->timeout_ms != timeout || strcmp(c->servers, servers) != 0))
+		chan_drop();
+	if (c->ch != NULL)
+		return c->ch;
+	opts.timeout = timeout;
+	opts.tries = 2;
+	rc = ares_init_options(&c->ch, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	if (rc != ARES_SUCCESS) {
+		c->ch = NULL;
+		snprintf(why, cap, "DNS: %s", ares_strerror(rc));
+		return NULL;
+	}
+	if (servers[0] != '\0' && (rc = ares_set_servers_ports_csv(c->ch, servers)) != ARES_SUCCESS) {
+		chan_drop();
+		snprintf(why, cap, "DNS server %s: %s", servers, ares_strerror(rc));
+		return NULL;
+	}
+	snprintf(c->servers, sizeof(c->servers), "%s", servers);
+	c->timeout_ms = timeout;
+	return c->ch;
+}
+
 /* One query against the configured server; returns the JSON array (maybe empty) or NULL on
  * a transport failure. NXDOMAIN and NODATA give an empty array. */
 static json_t *dns_query(const acme_vconf_t *v, const char *name, int type, char *why,
 			 size_t cap)
 {
-	ares_channel ch = NULL;
-	struct ares_options opts = { 0 };
+	ares_channel ch;
 	query_t q = { type, 0, 0, json_array() };
-	char servers[200];
-	int rc;
 
-	opts.timeout = v->timeout_ms / 3 > 0 ? v->timeout_ms / 3 : 1000;
-	opts.tries = 2;
-	rc = ares_init_options(&ch, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
-	if (rc != ARES_SUCCESS) {
-		snprintf(why, cap, "DNS: %s", ares_strerror(rc));
+	if ((ch = chan_get(v, why, cap)) == NULL)
 		goto fail;
-	}
-	if (v->dns_host[0] != '\0') {
-		snprintf(servers, sizeof(servers), "%s%s%s:%d", strchr(v->dns_host, ':') ? "[" : "",
-			 v->dns_host, strchr(v->dns_host, ':') ? "]" : "", v->dns_port);
-		rc = ares_set_servers_ports_csv(ch, servers);
-		if (rc != ARES_SUCCESS) {
-			snprintf(why, cap, "DNS server %s: %s", servers, ares_strerror(rc));
-			goto fail;
-		}
-	}
 	ares_query(ch, name, ns_c_in, type, on_answer, &q);
 	while (!q.done) {
 		uint64_t now = time_mono_ms();
@@ -148,14 +218,18 @@ static json_t *dns_query(const acme_vconf_t *v, const char *name, int type, char
 				ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 		}
 	}
-	ares_destroy(ch);
-	ch = NULL;
+	if (!q.done) {
+		/* No socket to wait on and no answer: the query must not outlive q. */
+		snprintf(why, cap, "DNS query %s: no answer", name);
+		goto fail;
+	}
 	if (q.status == ARES_SUCCESS || q.status == ARES_ENOTFOUND || q.status == ARES_ENODATA)
 		return q.out;
 	snprintf(why, cap, "DNS query %s: %s", name, ares_strerror(q.status));
 fail:
-	if (ch)
-		ares_destroy(ch);
+	/* Any query still in flight ends here, while q exists (its callback sees it). */
+	if (!q.done)
+		chan_drop();
 	json_decref(q.out);
 	return NULL;
 }

@@ -126,6 +126,8 @@ TESTS += tests/integration/publish.sh
 EXTRA_DIST += tests/integration/publish.sh docs/nginx-publish.conf
 TESTS += tests/integration/acme_keys.sh
 EXTRA_DIST += tests/integration/acme_keys.sh
+TESTS += tests/integration/acme_fresh.sh
+EXTRA_DIST += tests/integration/acme_fresh.sh
 
 # Start-up and request paths independent of the database's size (200k seeded certificates).
 TESTS += tests/integration/scale_start.sh

@@ -12,6 +12,9 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py commits  DIRECTORY_URL CAFILE HTTP01_PORT METRICS_URL STATE_FILE
        acme_probe.py nonces   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py keys     DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py fresh    DIRECTORY_URL CAFILE HTTP01_PORT DNS_MGMT_URL
+         (stored objects read again are as stored now; each http-01 validation opens a
+          connection of its own, to the address resolved for it)
        acme_probe.py inflight|killed|park|parked DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE TOKEN_DIR
          (validations under way across a kill -9 and a clean stop; http-01 answers come
           from TOKEN_DIR/TOKEN, served by the test)
@@ -1016,6 +1019,130 @@ def keys(directory, cafile, port):
           ptype(doc2) == "badNonce", (st, st2))
 
 
+class Counting(http.server.BaseHTTPRequestHandler):
+    """http-01 answers over HTTP/1.1 keep-alive (a client may keep the connection):
+    counts the connections and the requests it gets, per server address."""
+    protocol_version = "HTTP/1.1"
+    conns = {}
+    reqs = {}
+
+    def setup(self):
+        super().setup()
+        a = self.server.server_address[0]
+        Counting.conns[a] = Counting.conns.get(a, 0) + 1
+
+    def do_GET(self):
+        a = self.server.server_address[0]
+        Counting.reqs[a] = Counting.reqs.get(a, 0) + 1
+        data = TOKENS.get(self.path.rsplit("/", 1)[-1], "").encode()
+        self.send_response(200 if data else 404)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a):
+        pass
+
+
+def set_a(mgmt, name, addr):
+    for path, doc in (("clear-a", {"host": name + "."}),
+                      ("add-a", {"host": name + ".", "addresses": [addr]})):
+        req = urllib.request.Request("%s/%s" % (mgmt, path), data=json.dumps(doc).encode(),
+                                     method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+
+
+def validated(c, key, name):
+    """New order for name, authorization read twice (pending), challenge answered and
+    waited for; returns (order URL, order read before, authz read after, order read
+    after)."""
+    st, h, order = c.post(key, c.dir["newOrder"],
+                          {"identifiers": [{"type": "dns", "value": name}]})
+    ourl, az = h.get("Location"), order["authorizations"][0]
+    c.post(key, az, None)
+    authz, ch = chall_of(c, key, az)
+    st, h, before = c.post(key, ourl, None)
+    TOKENS[ch["token"]] = ch["token"] + "." + key.thumb()
+    c.post(key, ch["url"], {})
+    authz = poll(c, key, az, "valid")
+    st, h, after = c.post(key, ourl, None)
+    return ourl, before, authz, after
+
+
+def fresh(directory, cafile, port, mgmt):
+    """The daemon keeps parsed orders, authorizations and accounts between requests and
+    one HTTP client per validation thread (the test runs one): every read still sees
+    the object as stored now, and every validation, of whichever account, opens a
+    connection of its own to the address resolved for it."""
+    servers = [http.server.ThreadingHTTPServer((addr, port), Counting)
+               for addr in ("127.0.0.1", "127.0.0.2")]
+    for srv in servers:
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    ca, cb = Client(directory, cafile), Client(directory, cafile)
+    ka, kb = Key(), Key()
+    ca.account(ka)
+    cb.account(kb)
+    runs = []
+    for c, k in ((ca, ka), (cb, kb), (ca, ka), (cb, kb)):
+        runs.append(validated(c, k, "same.example.test"))
+    check("four validations of one name, two accounts taking turns: each authorization "
+          "valid on the "
+          "read after its result (read while pending before)",
+          all(r[2].get("status") == "valid" for r in runs), [r[2] for r in runs])
+    check("each order was pending, and ready on the very next read after its "
+          "authorization turned valid",
+          all(r[1].get("status") == "pending" and r[3].get("status") == "ready"
+              for r in runs), [(r[1].get("status"), r[3].get("status")) for r in runs])
+    n_conns, n_reqs = Counting.conns.get("127.0.0.1", 0), Counting.reqs.get("127.0.0.1", 0)
+    check("every validation opened a connection of its own (a keep-alive server: "
+          "%d requests, %d connections)" % (n_reqs, n_conns),
+          n_reqs == 4 and n_conns == 4, (n_reqs, n_conns))
+
+    # objects of another account stay refused, whoever read them last
+    ourl_a = runs[0][0]
+    st, h, doc = cb.post(kb, ourl_a, None)
+    check("B cannot read A's order (read by A just before)", st == 403, (st, doc))
+
+    # a rewrite by another request is seen at once: deactivation
+    st, h, order = ca.post(ka, ca.dir["newOrder"],
+                           {"identifiers": [{"type": "dns", "value": "d.example.test"}]})
+    ourl, az = h.get("Location"), order["authorizations"][0]
+    warm = [ca.post(ka, az, None)[2].get("status") for _ in range(2)]
+    warm.append(ca.post(ka, ourl, None)[2].get("status"))
+    st, h, doc = ca.post(ka, az, {"status": "deactivated"})
+    st2, h, again = ca.post(ka, az, None)
+    st3, h, o = ca.post(ka, ourl, None)
+    check("an authorization read twice, then deactivated, reads deactivated at once and "
+          "its order invalid", warm == ["pending", "pending", "pending"] and
+          doc.get("status") == "deactivated" and again.get("status") == "deactivated" and
+          o.get("status") == "invalid", (warm, doc, again, o))
+
+    # finalize: the order read right after is valid with its certificate
+    ourl = runs[1][0]
+    st, h, fin = cb.post(kb, runs[1][3]["finalize"], {"csr": make_csr(["same.example.test"])})
+    st2, h, o = cb.post(kb, ourl, None)
+    check("a finalized order reads valid with its certificate on the next read",
+          fin.get("status") == "valid" and o.get("status") == "valid" and
+          o.get("certificate"), (fin, o))
+
+    # the name moves to another address between two validations of one handle: the
+    # second connects to the new address only (no pin of the first is used again)
+    set_a(mgmt, "moved.example.test", "127.0.0.1")
+    r1 = validated(ca, ka, "moved.example.test")
+    hits1 = dict(Counting.reqs)
+    set_a(mgmt, "moved.example.test", "127.0.0.2")
+    r2 = validated(ca, ka, "moved.example.test")
+    hits2 = dict(Counting.reqs)
+    check("a name moved to 127.0.0.2 after a validation at 127.0.0.1 is fetched at "
+          "127.0.0.2 only", r1[2].get("status") == "valid" and
+          r2[2].get("status") == "valid" and
+          hits2.get("127.0.0.1", 0) == hits1.get("127.0.0.1", 0) and
+          hits2.get("127.0.0.2", 0) == hits1.get("127.0.0.2", 0) + 1, (hits1, hits2))
+    check("still one connection per request on both addresses",
+          Counting.conns == Counting.reqs, (Counting.conns, Counting.reqs))
+
+
 def chall_of(c, key, az):
     st, h, authz = c.post(key, az, None)
     return authz, [x for x in authz.get("challenges", []) if x["type"] == "http-01"][0]
@@ -1121,6 +1248,8 @@ def main():
         nonces(directory, cafile, port, sys.argv[5])
     elif mode == "keys":
         keys(directory, cafile, port)
+    elif mode == "fresh":
+        fresh(directory, cafile, port, sys.argv[5])
     elif mode in ("inflight", "killed", "park", "parked"):
         globals()[mode](directory, cafile, port, sys.argv[5], sys.argv[6])
     return 1 if FAILED else 0

@@ -51,6 +51,7 @@ static int teardown(void **state)
 
 	db_close(f->db);
 	fixture_rmtree(f->dir);
+	acme_store_cache_free(f->a);
 	free(f->a);
 	free(f);
 	return 0;

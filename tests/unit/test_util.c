@@ -45,6 +45,48 @@ static void test_b64url_alphabet(void **state)
 	free(enc);
 }
 
+/* The decoder looks characters up in a table, four at a time, then the tail one by one:
+ * every byte value at a position of a whole group and of the tail is accepted exactly
+ * when it is in the alphabet, and decoding undoes encoding for every length 0..96. */
+static void test_b64url_every_byte(void **state)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t raw[96];
+	size_t i, pos, n;
+	int c;
+	(void)state;
+
+	for (c = 0; c < 256; c++) {
+		int in = c != 0 && memchr(alphabet, c, sizeof(alphabet) - 1) != NULL;
+		for (pos = 0; pos < 6; pos++) {
+			char text[8] = "AAAAAAA"; /* one group and a 3-character tail */
+			uint8_t *dec = NULL;
+
+			text[pos] = (char)c;
+			assert_int_equal(b64url_decode(text, 7, &dec, &n) == 0, in);
+			if (in)
+				assert_int_equal(n, 5);
+			free(dec);
+		}
+	}
+	for (i = 0; i < sizeof(raw); i++)
+		raw[i] = (uint8_t)(i * 37 + 11);
+	for (n = 0; n <= sizeof(raw); n++) {
+		char *enc = b64url_encode(raw, n);
+		uint8_t *dec = NULL;
+		size_t m = 0;
+
+		assert_non_null(enc);
+		assert_int_equal(b64url_decode(enc, strlen(enc), &dec, &m), 0);
+		assert_int_equal(m, n);
+		if (n > 0)
+			assert_memory_equal(dec, raw, n);
+		free(enc);
+		free(dec);
+	}
+}
+
 static void test_b64url_rejects(void **state)
 {
 	static const char *bad[] = { "Zg==", "Zm9v+", "Zm9v/", "Z", "Zh", "Zm9 v", "Zm\n9v" };
@@ -477,7 +519,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_b64url_roundtrip), cmocka_unit_test(test_b64url_alphabet),
-		cmocka_unit_test(test_b64url_rejects),   cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_b64url_rejects),   cmocka_unit_test(test_b64url_every_byte),   cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_duration),         cmocka_unit_test(test_time),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_http),           cmocka_unit_test(test_files),
