@@ -35,6 +35,15 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
+/* Entries of a CRL: 0 when it has none (revokedCertificates is then absent, and OpenSSL
+ * counts an absent list as -1). */
+static int revoked_count(const X509_CRL *crl)
+{
+	int n = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
+
+	return n < 0 ? 0 : n;
+}
+
 static X509 *make_ca(EVP_PKEY *key, const char *cn)
 {
 	ca_cert_spec_t spec = { 0 };
@@ -886,8 +895,8 @@ static void test_shard_crl(void **state)
 	OPENSSL_free(re);
 	free(der);
 	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(f->cert)), 1);
-	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), (int)want);
-	for (i = 0; i < (size_t)sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)); i++) {
+	assert_int_equal(revoked_count(crl), (int)want);
+	for (i = 0; i < (size_t)revoked_count(crl); i++) {
 		const ASN1_INTEGER *ai = X509_REVOKED_get0_serialNumber(
 			sk_X509_REVOKED_value(X509_CRL_get_REVOKED(crl), (int)i));
 		assert_int_equal(util_serial_shard(ASN1_STRING_get0_data(ai),
@@ -989,7 +998,7 @@ static void test_build_set(void **state)
 		assert_non_null(crl);
 		assert_ptr_equal(q, der[i] + len[i]);
 		assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(f->cert)), 1);
-		assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), (int)st[i].entries);
+		assert_int_equal(revoked_count(crl), (int)st[i].entries);
 		X509_CRL_free(crl);
 		assert_int_equal(crl_build(txn, &ps[i], &one, &one_len, &st1, &err), 0);
 		assert_int_equal(st1.entries, st[i].entries);
