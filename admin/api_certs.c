@@ -131,6 +131,7 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	const char *status = api_query(req, "status"), *within = api_query(req, "expiring_within");
 	const char *after = api_query(req, "after"), *count = api_query(req, "count");
 	char kind = DB_SEARCH_ALL, *next = NULL;
+	const char *why;
 	db_search_t q = { 0 };
 	uint8_t sn[DB_SERIAL_MAX];
 	db_txn_t *txn = NULL;
@@ -145,6 +146,10 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	s.before = INT64_MAX;
 	s.requester = api_query(req, "requester");
 	s.profile = api_query(req, "profile");
+	if (s.requester != NULL && (why = db_search_requester_invalid(s.requester)) != NULL) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "requester: %s", why);
+		return;
+	}
 	if (api_query(req, "offset") != NULL && strcmp(api_query(req, "offset"), "0") != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "offset paging was replaced by cursors: pass after=NEXT from the "

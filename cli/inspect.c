@@ -308,7 +308,7 @@ int cli_list(int argc, char **argv)
 	read_opts_t o;
 	list_ctx_t l = { 0 };
 	db_search_t q = { 0 };
-	json_t *utf8 = NULL;
+	const char *why;
 	db_t *db = NULL;
 	db_txn_t *txn = NULL;
 	int64_t within = 0, now = (int64_t)time(NULL);
@@ -324,17 +324,8 @@ int cli_list(int argc, char **argv)
 		return cli_usage_error("list", "--limit, --after and --count page the --json output");
 	if ((rc = cli_page_parse("list", o.limit, NULL, &l.page)) != CLI_OK)
 		return rc;
-	if (o.requester != NULL) {
-		/* A requester is stored in at most 127 bytes of UTF-8 (db_cert_t): anything else
-		 * is a typing error, not a requester without certificates. */
-		if (strlen(o.requester) >= sizeof(((db_cert_t *)0)->requester))
-			return cli_usage_error("list", "--requester: at most %zu bytes",
-					       sizeof(((db_cert_t *)0)->requester) - 1);
-		if (o.requester[0] == '\0' || (utf8 = json_string(o.requester)) == NULL)
-			return cli_usage_error("list", "--requester must be a non-empty UTF-8 text "
-					       "(e.g. admin:NAME, acme:acct/N, est:USER)");
-		json_decref(utf8);
-	}
+	if (o.requester != NULL && (why = db_search_requester_invalid(o.requester)) != NULL)
+		return cli_usage_error("list", "--requester: %s", why);
 	if (o.expiring && duration_parse(o.expiring, &within) != 0)
 		return cli_usage_error("list", "--expiring-within %s: use e.g. 1y, 12w, 90d, 36h or 30m",
 				       o.expiring);

@@ -324,6 +324,10 @@ typedef struct db_search {
 	int64_t from, until;
 	const char *requester; /* NULL, or exactly this requester */
 } db_search_t;
+/* NULL when r may be a requester (non-empty UTF-8 that fits db_cert_t's field), else why
+ * not, in words for a one-line error: the CLI and the admin API refuse such a value
+ * instead of listing nothing for it. */
+const char *db_search_requester_invalid(const char *r);
 /* The index a search walks, as its cursor tag: the name's, else the window's (by_expiry),
  * else the requester's (by_requester), else every certificate. */
 char db_search_kind(const db_search_t *q);

@@ -2,7 +2,22 @@
 /* The certificate search the admin API and `cairn list` share: which index a set of filters walks, and the filters that index does not apply. */
 #include <string.h>
 
+#include <jansson.h>
+
 #include "db/db_int.h"
+
+const char *db_search_requester_invalid(const char *r)
+{
+	json_t *utf8;
+
+	if (strlen(r) >= sizeof(((db_cert_t *)0)->requester))
+		return "a requester is at most 127 bytes";
+	if (r[0] == '\0' || (utf8 = json_string(r)) == NULL) /* jansson checks UTF-8 */
+		return "a requester is a non-empty UTF-8 text (e.g. admin:NAME, acme:acct/N, "
+		       "est:USER)";
+	json_decref(utf8);
+	return NULL;
+}
 
 char db_search_kind(const db_search_t *q)
 {

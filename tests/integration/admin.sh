@@ -103,6 +103,15 @@ ok "  ... by serial" grep -q "$SERIAL" "$WORK/api.out"
 ok "GET /certificates?requester=&status=&limit= filters and pages" api_is 200 "$WORK/audrey.tok" GET \
 	'/certificates?requester=admin:bootstrap&status=valid&limit=1'
 ok "  ... more to come" grep -q '"more": true' "$WORK/api.out"
+ok "GET /certificates?requester= that is not UTF-8: 400" api_is 400 "$WORK/audrey.tok" GET \
+	'/certificates?requester=admin%3A%FFolivia'
+ok "  ... a problem saying why" grep -q 'UTF-8' "$WORK/api.out"
+ok "GET /certificates?requester= longer than any record holds (128 bytes): 400" api_is 400 \
+	"$WORK/audrey.tok" GET "/certificates?requester=admin:$(printf '%0122d' 0)"
+ok "  ... a problem saying why" grep -q '127 bytes' "$WORK/api.out"
+ok "GET /certificates?requester= of nobody: 200, none" api_is 200 "$WORK/audrey.tok" GET \
+	'/certificates?requester=admin:nobody'
+ok "  ... an empty list" grep -q '"items": \[\]' "$WORK/api.out"
 ok "GET /audit?action=request.approve" api_is 200 "$WORK/audrey.tok" GET '/audit?action=request.approve'
 ok "  ... lists both approvals" grep -q '"total": 2' "$WORK/api.out"
 ok "GET /policy shows the rules in force" api_is 200 "$WORK/audrey.tok" GET /policy
