@@ -163,10 +163,23 @@ static size_t due_key(uint8_t *out, int64_t when, const uint8_t *key, size_t kle
 	return 8 + klen;
 }
 
+/* 1 when the stored answer old still says what v says (status, reason, revocation time,
+ * signer) and is not past its nextUpdate: an answer the responder serves as it is. */
+static int still_fits(const uint8_t *old, size_t olen, const uint8_t *v, size_t vlen)
+{
+	return olen > OCSP_CACHE_HDR && vlen > OCSP_CACHE_HDR &&
+	       memcmp(old + OCSP_CACHE_OFF_STATUS, v + OCSP_CACHE_OFF_STATUS,
+		      OCSP_CACHE_OFF_THIS_UPDATE - OCSP_CACHE_OFF_STATUS) == 0 &&
+	       memcmp(old + OCSP_CACHE_OFF_SIGNER, v + OCSP_CACHE_OFF_SIGNER, 4) == 0 &&
+	       (int64_t)db_be64_get(old + OCSP_CACHE_OFF_NEXT_UPDATE) > (int64_t)time(NULL);
+}
+
 /* Puts the answer (key, v) and moves its due entry from the old answer's time. *unknowns
- * moves by the change in stored `unknown` answers. */
+ * moves by the change in stored `unknown` answers. keep: a live answer, stored only where
+ * no stored answer still fits (one committed while it was queued stays: the bytes served
+ * do not change under a client, and no write is spent). */
 static int cache_put(db_txn_t *txn, const ocsp_t *o, const uint8_t *key, size_t klen,
-		     const uint8_t *v, size_t vlen, long *unknowns)
+		     const uint8_t *v, size_t vlen, int keep, long *unknowns)
 {
 	uint8_t dk[DUE_KEY_MAX];
 	const uint8_t *old;
@@ -176,6 +189,8 @@ static int cache_put(db_txn_t *txn, const ocsp_t *o, const uint8_t *key, size_t 
 	if (klen == 0 || klen > DB_SERIAL_MAX + 1)
 		return CAIRN_EINVAL;
 	if (db_get(txn, DB_OCSP, key, klen, (const void **)&old, &olen) == 0) {
+		if (keep && still_fits(old, olen, v, vlen))
+			return 0;
 		*unknowns -= ocsp_cache_is_unknown(old, olen);
 		rc = db_del(txn, DB_OCSP_DUE, dk, due_key(dk, due_of(o, key, klen, old, olen), key, klen));
 		if (rc != 0 && rc != CAIRN_ENOENT)
@@ -192,6 +207,7 @@ struct store_op {
 	const ocsp_t *o;
 	ocsp_entry_t *e;
 	size_t n;
+	int keep; /* live answers: see cache_put */
 	long unknowns;
 };
 
@@ -204,15 +220,16 @@ static int store_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	op->unknowns = 0;
 	for (i = 0; i < op->n; i++)
 		if ((rc = cache_put(txn, op->o, op->e[i].key, op->e[i].klen, op->e[i].val,
-				    op->e[i].vlen, &op->unknowns)) != 0)
+				    op->e[i].vlen, op->keep, &op->unknowns)) != 0)
 			return cairn_err_set(err, rc, "storing an OCSP response: %s",
 					     cairn_strerror(rc));
 	return 0;
 }
 
-int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, int background, cairn_err_t *err)
+int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, int flags, cairn_err_t *err)
 {
-	struct store_op op = { o, e, n, 0 };
+	struct store_op op = { o, e, n, (flags & OCSP_STORE_LIVE) != 0, 0 };
+	int background = (flags & OCSP_STORE_BACKGROUND) != 0;
 	size_t i;
 	int rc = 0;
 
@@ -322,7 +339,8 @@ static int sign_batch(ocsp_t *o, const int *iss, const ocsp_state_t *st, const i
 	}
 	if (rc != 0)
 		cairn_err_set(err, rc, "ocsp: signing failed");
-	if (ocsp_store(o, e, ne, n < SCAN_BATCH, rc ? NULL : err) != 0 && rc == 0)
+	if (ocsp_store(o, e, ne, n < SCAN_BATCH ? OCSP_STORE_BACKGROUND : 0, rc ? NULL : err) != 0 &&
+	    rc == 0)
 		rc = CAIRN_EDB;
 	if (total != NULL)
 		*total += ne;
@@ -442,7 +460,8 @@ static void drain_queues(ocsp_t *o)
 	if (n_changed > 0 && resign_changed(o, changed, n_changed, &err) != 0)
 		log_error("ocsp", "re-signing after revocation: %s", cairn_err_msg(&err));
 	memset(&err, 0, sizeof(err));
-	if (n_stores > 0 && ocsp_store(o, stores, n_stores, 1, &err) != 0)
+	if (n_stores > 0 && ocsp_store(o, stores, n_stores, OCSP_STORE_BACKGROUND | OCSP_STORE_LIVE,
+					&err) != 0)
 		log_warn("ocsp", "storing live answers: %s", cairn_err_msg(&err));
 	pthread_mutex_lock(&o->mu); /* the arrays serve the next queue */
 	if (o->changed_spare == NULL && changed != NULL) {

@@ -139,11 +139,14 @@ int ocsp_signer_init(ocsp_t *o, size_t i, const ocsp_issuer_t *c) CAIRN_WUR;
 /* cache.c */
 /* Queues a live-signed entry for storing (takes ownership of e->val; dropped when full). */
 void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e);
-/* Stores entries in one db_write; frees their values. background: a store no answer
- * waits on (a new certificate's pre-signed answer, a live answer kept for later), made
- * with db_write_background so it shares the commit of the next client write. */
-int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, int background, cairn_err_t *err)
-	CAIRN_WUR;
+/* Stores entries in one db_write; frees their values. Flags: OCSP_STORE_BACKGROUND, a
+ * store no answer waits on (a new certificate's pre-signed answer, a live answer kept for
+ * later), made with db_write_background so it shares the commit of the next client
+ * write; OCSP_STORE_LIVE, answers the responder signed on a miss: each is stored only
+ * where no stored answer still fits (same status, revocation and signer, not expired). */
+#define OCSP_STORE_BACKGROUND 1
+#define OCSP_STORE_LIVE 2
+int ocsp_store(ocsp_t *o, ocsp_entry_t *e, size_t n, int flags, cairn_err_t *err) CAIRN_WUR;
 /* The cache codec: the only code that knows the layout of a cache value. */
 /* Cache key of (serial, alg) into key (DB_SERIAL_MAX + 1 bytes); returns its length. */
 size_t ocsp_cache_key(uint8_t *key, const uint8_t *serial, size_t len, int alg);

@@ -644,6 +644,76 @@ static void test_mutations(void **state)
 
 /* The cache codec: what ocsp_cache_encode writes, the readers give back, and a value
  * matches only the state, responder and time it was made for. */
+/* The stored answer for serial i (SHA-1 key), copied: *len bytes, or NULL. */
+static uint8_t *stored(fixture_t *f, int i, size_t *len)
+{
+	uint8_t key[17], *copy = NULL;
+	const void *v;
+	db_txn_t *txn;
+
+	memcpy(key, f->serial[i], 16);
+	key[16] = OCSP_ALG_SHA1;
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	if (db_get(txn, DB_OCSP, key, sizeof(key), &v, len) == 0) {
+		copy = malloc(*len);
+		assert_non_null(copy);
+		memcpy(copy, v, *len);
+	}
+	db_txn_end(txn);
+	return copy;
+}
+
+/* Stores value (len bytes) for serial i with flags, as the refresher does. */
+static void store_as(fixture_t *f, int i, const uint8_t *value, size_t len, int flags)
+{
+	ocsp_entry_t e = { .klen = 17, .vlen = len };
+	cairn_err_t err = { 0 };
+
+	memcpy(e.key, f->serial[i], 16);
+	e.key[16] = OCSP_ALG_SHA1;
+	e.val = malloc(len);
+	assert_non_null(e.val);
+	memcpy(e.val, value, len);
+	assert_int_equal(ocsp_store(f->o, &e, 1, flags, &err), 0);
+}
+
+/* A live answer (signed on a miss, stored later) never replaces a stored answer that still
+ * fits: the bytes a client was served do not change under it (ocsp.sh saw them change
+ * across a restart when the live answer's store committed after the pre-signed one). It
+ * does replace one that no longer fits (another status), and a refresher store always
+ * replaces. */
+static void test_live_store(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	uint8_t *a, *live, *now;
+	size_t n = 0, alen, nlen;
+
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_non_null(a = stored(f, 0, &alen));
+	assert_true(alen > OCSP_CACHE_HDR + 8);
+	live = malloc(alen);
+	assert_non_null(live);
+	memcpy(live, a, alen);
+	live[alen - 1] ^= 0x01; /* another signature of the same status */
+	store_as(f, 0, live, alen, OCSP_STORE_LIVE);
+	assert_non_null(now = stored(f, 0, &nlen));
+	assert_int_equal(nlen, alen);
+	assert_memory_equal(now, a, alen); /* kept */
+	free(now);
+	live[OCSP_CACHE_OFF_STATUS] = (uint8_t)DB_CERT_REVOKED; /* no longer fits */
+	store_as(f, 0, live, alen, OCSP_STORE_LIVE);
+	assert_non_null(now = stored(f, 0, &nlen));
+	assert_memory_equal(now, live, alen);
+	free(now);
+	store_as(f, 0, a, alen, 0); /* the refresher's store replaces */
+	assert_non_null(now = stored(f, 0, &nlen));
+	assert_memory_equal(now, a, alen);
+	free(now);
+	free(live);
+	free(a);
+}
+
 static void test_cache_codec(void **state)
 {
 	static const uint8_t der[] = { 0x30, 0x03, 0x0a, 0x01, 0x00 };
@@ -756,6 +826,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_signer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_presigned_only, setup, teardown),
