@@ -67,6 +67,7 @@ static int check_contact(const json_t *c, http_reply_t *r)
 }
 
 typedef struct create_op {
+	acme_t *a;
 	json_t *acct;          /* the new account */
 	const char *thumb;
 	const char *eab_kid;   /* or NULL */
@@ -95,20 +96,20 @@ static int create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if (op->eab_kid != NULL) {
 		json_t *eab = NULL;
 		snprintf(key, sizeof(key), "e/%s", op->eab_kid);
-		if ((rc = acme_txn_get(txn, key, &eab)) != 0)
+		if ((rc = acme_txn_get(NULL, txn, key, &eab)) != 0)
 			return cairn_err_set(err, CAIRN_EAUTH, "unknown EAB key id");
 		if (json_object_get(eab, "account") != NULL) {
 			json_decref(eab);
 			return cairn_err_set(err, CAIRN_EAUTH, "EAB key id already used");
 		}
 		json_object_set_new(eab, "account", json_string(id));
-		rc = acme_txn_put(txn, key, eab);
+		rc = acme_txn_put(NULL, txn, key, eab);
 		json_decref(eab);
 		if (rc)
 			return rc;
 	}
 	snprintf(key, sizeof(key), "a/%s", id);
-	if ((rc = acme_txn_put(txn, key, op->acct)) != 0)
+	if ((rc = acme_txn_put(op->a, txn, key, op->acct)) != 0)
 		return rc;
 	snprintf(key, sizeof(key), "k/%s", op->thumb);
 	if ((rc = acme_txn_put_str(txn, key, id)) != 0)
@@ -193,6 +194,7 @@ void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_re
 		if (profile[0])
 			json_object_set_new(acct, "profile", json_string(profile));
 	}
+	op.a = a;
 	op.acct = acct;
 	op.thumb = j.thumb;
 	op.eab_kid = kid[0] ? kid : NULL;
@@ -382,6 +384,7 @@ void acme_orders_next(acme_t *a, const char *url, const char *arg, const acme_re
 }
 
 typedef struct rollover_op {
+	acme_t *a;
 	const char *id;
 	const char *old_thumb, *new_thumb;
 	const json_t *new_jwk;
@@ -409,11 +412,11 @@ static int rollover_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if ((rc = db_del(txn, DB_ACME, key, strlen(key))) != 0)
 		return rc;
 	snprintf(key, sizeof(key), "a/%s", op->id);
-	if ((rc = acme_txn_get(txn, key, &acct)) != 0)
+	if ((rc = acme_txn_get(op->a, txn, key, &acct)) != 0)
 		return rc;
 	json_object_set(acct, "jwk", (json_t *)op->new_jwk);
 	json_object_set_new(acct, "thumb", json_string(op->new_thumb));
-	rc = acme_txn_put(txn, key, acct);
+	rc = acme_txn_put(op->a, txn, key, acct);
 	json_decref(acct);
 	if (rc)
 		return rc;
@@ -497,6 +500,7 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 		acme_problem(r, 400, "badPublicKey", "new key has no thumbprint");
 		goto out;
 	}
+	op.a = a;
 	op.id = j.acct_id;
 	op.old_thumb = j.thumb;
 	op.new_thumb = new_thumb;

@@ -4,6 +4,7 @@
 #define CAIRN_ACME_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -85,6 +86,7 @@ struct acme {
 	acme_keyslot_t keys[ACME_KEYCACHE];
 	pthread_mutex_t obj_lock; /* objs */
 	acme_objslot_t objs[ACME_OBJCACHE];
+	atomic_ulong parses;     /* stored records parsed (store.c): tests, bench notes */
 	acme_pool_t *pool;
 	pthread_mutex_t rl_lock; /* rate limit counters */
 	json_t *rl_failed;       /* name -> [times] of failed validations (in memory) */
@@ -153,9 +155,12 @@ int acme_get(acme_t *a, const char *key, json_t **out);
 void acme_store_cache_free(acme_t *a);
 /* Reads a raw string value (for index entries) into out. */
 int acme_get_str(acme_t *a, const char *key, char *out, size_t cap);
-/* Inside a write txn. */
-int acme_txn_get(db_txn_t *txn, const char *key, json_t **out);
-int acme_txn_put(db_txn_t *txn, const char *key, const json_t *obj);
+/* Inside a write txn. acme_txn_get gives a private copy (the caller may change it);
+ * acme_txn_put keeps a copy of obj as the parsed form of the bytes it stored, so the
+ * next acme_get or acme_txn_get of key parses nothing while those bytes stay. a may be
+ * NULL (no parsed forms used or kept). */
+int acme_txn_get(acme_t *a, db_txn_t *txn, const char *key, json_t **out);
+int acme_txn_put(acme_t *a, db_txn_t *txn, const char *key, const json_t *obj);
 int acme_txn_put_str(db_txn_t *txn, const char *key, const char *val);
 /* Read-modify-write of one object inside the group-commit writer: fn sees the stored
  * object (fresh on every run) and changes it; return 0 to store it, negative to roll back.
@@ -234,7 +239,7 @@ typedef struct acme_order_change {
  * finalize runs it in the issuance's own transaction). *result (may be NULL; an
  * earlier value is released, so a rerun write is safe) receives the stored order
  * (new reference). Returns 0, CAIRN_ECONFLICT (expect), CAIRN_ENOENT or a db code. */
-int acme_order_change_txn(db_txn_t *txn, const char *oid, acme_order_change_t *ch,
+int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_change_t *ch,
 			  json_t **result, cairn_err_t *err);
 /* The same as one durable write of its own. */
 int acme_order_change(acme_t *a, const char *oid, acme_order_change_t *ch, json_t **result,

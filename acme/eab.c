@@ -23,7 +23,7 @@ static int eab_create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	int rc;
 
 	snprintf(key, sizeof(key), "e/%s", op->kid);
-	if ((rc = acme_txn_put(txn, key, op->rec)) != 0)
+	if ((rc = acme_txn_put(NULL, txn, key, op->rec)) != 0)
 		return rc;
 	return acme_audit(txn, "-", "acme.eab.create", NULL, NULL,
 			  json_pack("{s:s, s:O?, s:O?, s:s}", "kid", op->kid, "group",

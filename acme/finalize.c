@@ -51,6 +51,7 @@ static int csr_fault(int code)
  * commit together (one durable commit for finalize), or none of them. An order that
  * is no longer pending in the store rolls the certificate back (CAIRN_ECONFLICT). */
 typedef struct fin_valid {
+	acme_t *a;
 	const char *oid, *acct;
 	json_t *order;            /* out: the stored order (new reference) */
 } fin_valid_t;
@@ -64,7 +65,7 @@ static int fin_valid_run(db_txn_t *txn, const char *serial_hex, void *arg, cairn
 	ch.serial = serial_hex;
 	ch.expect = "pending";
 	ch.acct = f->acct;
-	return acme_order_change_txn(txn, f->oid, &ch, &f->order, err);
+	return acme_order_change_txn(f->a, txn, f->oid, &ch, &f->order, err);
 }
 
 /* ACME's answer to a submission (policy_answer_t callbacks): the order as it now is
@@ -265,6 +266,7 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 	f.a = a;
 	f.oid = arg;
 	f.r = r;
+	f.valid.a = a;
 	f.valid.oid = arg;
 	f.valid.acct = j.acct_id;
 	f.extra.also = fin_valid_run;

@@ -196,6 +196,7 @@ static json_t *authz_view(acme_t *a, const json_t *z)
 /* ---- newOrder ---- */
 
 typedef struct order_op {
+	acme_t *a;
 	json_t *order;
 	json_t *authzs;   /* new authorizations to store */
 	const char *acct;
@@ -213,7 +214,7 @@ static int order_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	json_array_foreach(op->authzs, i, z) {
 		char exp[24];
 		snprintf(key, sizeof(key), "z/%s", json_string_value(json_object_get(z, "id")));
-		if ((rc = acme_txn_put(txn, key, z)) != 0)
+		if ((rc = acme_txn_put(op->a, txn, key, z)) != 0)
 			return rc;
 		/* p/ACCT/AUTHZ -> expiry: the account's pending authorizations (rate limit) */
 		snprintf(key, sizeof(key), "p/%s/%s", op->acct,
@@ -224,7 +225,7 @@ static int order_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 			return rc;
 	}
 	snprintf(key, sizeof(key), "o/%s", json_string_value(json_object_get(op->order, "id")));
-	if ((rc = acme_txn_put(txn, key, op->order)) != 0)
+	if ((rc = acme_txn_put(op->a, txn, key, op->order)) != 0)
 		return rc;
 	snprintf(key, sizeof(key), "l/%s/%016llx%s", op->acct,
 		 (unsigned long long)json_integer_value(json_object_get(op->order, "created")),
@@ -487,6 +488,7 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 	order = json_pack("{s:s, s:s, s:s, s:I, s:I, s:O, s:O}", "id", oid, "acct", j.acct_id,
 			  "status", "pending", "expires", (json_int_t)(now + a->order_lifetime),
 			  "created", (json_int_t)now, "identifiers", idents, "authzs", authz_ids);
+	op.a = a;
 	op.order = order;
 	op.authzs = new_authzs;
 	op.acct = j.acct_id;
@@ -671,7 +673,7 @@ out:
 
 /* ---- order state changes (finalize, approvals) ---- */
 
-int acme_order_change_txn(db_txn_t *txn, const char *oid, acme_order_change_t *ch,
+int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_change_t *ch,
 			  json_t **result, cairn_err_t *err)
 {
 	char key[128];
@@ -681,7 +683,7 @@ int acme_order_change_txn(db_txn_t *txn, const char *oid, acme_order_change_t *c
 
 	ch->wrong_state = 0;
 	snprintf(key, sizeof(key), "o/%s", oid);
-	if ((rc = acme_txn_get(txn, key, &o)) != 0)
+	if ((rc = acme_txn_get(a, txn, key, &o)) != 0)
 		return cairn_err_set(err, rc, "order %s: %s", oid, cairn_strerror(rc));
 	st = json_string_value(json_object_get(o, "status"));
 	if (ch->expect != NULL && (st == NULL || strcmp(st, ch->expect) != 0)) {
@@ -696,7 +698,7 @@ int acme_order_change_txn(db_txn_t *txn, const char *oid, acme_order_change_t *c
 		/* s/SERIAL: who may download the certificate, and its order */
 		snprintf(key, sizeof(key), "s/%s", ch->serial);
 		owner = json_pack("{s:s, s:s}", "acct", ch->acct, "order", oid);
-		rc = owner ? acme_txn_put(txn, key, owner) : CAIRN_ENOMEM;
+		rc = owner ? acme_txn_put(a, txn, key, owner) : CAIRN_ENOMEM;
 		json_decref(owner);
 		if (rc)
 			goto out;
@@ -706,7 +708,7 @@ int acme_order_change_txn(db_txn_t *txn, const char *oid, acme_order_change_t *c
 	if (ch->error != NULL)
 		json_object_set(o, "error", (json_t *)ch->error);
 	snprintf(key, sizeof(key), "o/%s", oid);
-	rc = acme_txn_put(txn, key, o);
+	rc = acme_txn_put(a, txn, key, o);
 out:
 	if (rc == 0 && result != NULL) {
 		json_decref(*result);
@@ -718,6 +720,7 @@ out:
 }
 
 typedef struct change_op {
+	acme_t *a;
 	const char *oid;
 	acme_order_change_t *ch;
 	json_t *result;
@@ -727,13 +730,13 @@ static int change_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	change_op_t *op = arg;
 
-	return acme_order_change_txn(txn, op->oid, op->ch, &op->result, err);
+	return acme_order_change_txn(op->a, txn, op->oid, op->ch, &op->result, err);
 }
 
 int acme_order_change(acme_t *a, const char *oid, acme_order_change_t *ch, json_t **result,
 		      cairn_err_t *err)
 {
-	change_op_t op = { oid, ch, NULL };
+	change_op_t op = { a, oid, ch, NULL };
 	int rc = db_write(a->db, change_run, &op, err);
 
 	if (rc == 0 && result != NULL)

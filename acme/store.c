@@ -9,43 +9,94 @@
 #include "audit/audit.h"
 #include "notify/notify.h"
 
-int acme_txn_get(db_txn_t *txn, const char *key, json_t **out)
+/* Records whose parsed form is kept (acme_objslot_t): not e/ (EAB keys are secrets).
+ * The slot for key, or NULL when a is NULL or key is not kept. */
+static acme_objslot_t *slot_of(acme_t *a, const char *key, size_t klen)
 {
+	size_t h = 5381;
+	const char *k;
+
+	if (a == NULL || klen >= sizeof(a->objs[0].key) || klen <= 2 || key[1] != '/' ||
+	    strchr("aozs", key[0]) == NULL)
+		return NULL;
+	for (k = key; *k; k++)
+		h = h * 33 + (unsigned char)*k;
+	return &a->objs[h % ACME_OBJCACHE];
+}
+
+/* Parses stored bytes (counted: a->parses, for the tests and the bench notes). */
+static json_t *parse(acme_t *a, const void *val, size_t len)
+{
+	if (a != NULL)
+		atomic_fetch_add_explicit(&a->parses, 1, memory_order_relaxed);
+	return json_loadb(val, len, 0, NULL);
+}
+
+/* The kept object of slot s when it was parsed from exactly val (new reference), or NULL. */
+static json_t *kept(acme_t *a, const acme_objslot_t *s, const char *key, const void *val,
+		    size_t len)
+{
+	json_t *o = NULL;
+
+	pthread_mutex_lock(&a->obj_lock);
+	if (s->obj != NULL && s->len == len && strcmp(s->key, key) == 0 &&
+	    memcmp(s->raw, val, len) == 0)
+		o = json_incref(s->obj);
+	pthread_mutex_unlock(&a->obj_lock);
+	return o;
+}
+
+/* Keeps obj as the parsed form of raw (len bytes) for key in slot s: takes ownership of
+ * raw and of the reference obj, which nobody may change from now on. */
+static void keep(acme_t *a, acme_objslot_t *s, const char *key, char *raw, size_t len,
+		 json_t *obj)
+{
+	json_t *drop;
+	char *drop_raw;
+
+	pthread_mutex_lock(&a->obj_lock);
+	drop = s->obj;
+	drop_raw = s->raw;
+	s->obj = obj;
+	s->raw = raw;
+	s->len = len;
+	snprintf(s->key, sizeof(s->key), "%s", key);
+	pthread_mutex_unlock(&a->obj_lock);
+	json_decref(drop);
+	free(drop_raw);
+}
+
+int acme_txn_get(acme_t *a, db_txn_t *txn, const char *key, json_t **out)
+{
+	size_t klen = strlen(key);
+	acme_objslot_t *s = slot_of(a, key, klen);
 	const void *val;
 	size_t len;
-	int rc = db_get(txn, DB_ACME, key, strlen(key), &val, &len);
+	json_t *o;
+	int rc = db_get(txn, DB_ACME, key, klen, &val, &len);
 
 	if (rc)
 		return rc;
-	*out = json_loadb(val, len, 0, NULL);
+	/* The caller changes what it gets: a copy of the kept form (~1 us for an
+	 * authorization) rather than a parse (~5 us). */
+	if (s != NULL && (o = kept(a, s, key, val, len)) != NULL) {
+		*out = json_deep_copy(o);
+		json_decref(o);
+		return *out ? 0 : CAIRN_ENOMEM;
+	}
+	*out = parse(a, val, len);
 	return *out ? 0 : CAIRN_EDB;
-}
-
-/* Records whose parsed form is kept (acme_objslot_t): not e/ (EAB keys are secrets). */
-static int cacheable(const char *key, size_t klen)
-{
-	return klen < sizeof(((acme_objslot_t *)0)->key) && klen > 2 && key[1] == '/' &&
-	       strchr("aozs", key[0]) != NULL;
-}
-
-static size_t obj_slot(const char *key)
-{
-	size_t h = 5381;
-
-	for (; *key; key++)
-		h = h * 33 + (unsigned char)*key;
-	return h % ACME_OBJCACHE;
 }
 
 int acme_get(acme_t *a, const char *key, json_t **out)
 {
 	size_t klen = strlen(key);
-	acme_objslot_t *s = &a->objs[obj_slot(key)];
+	acme_objslot_t *s = slot_of(a, key, klen);
 	const void *val;
 	size_t len;
 	db_txn_t *txn;
-	json_t *o = NULL, *drop = NULL;
-	char *copy = NULL, *drop_raw = NULL;
+	json_t *o = NULL;
+	char *copy = NULL;
 	int rc;
 
 	*out = NULL;
@@ -53,37 +104,18 @@ int acme_get(acme_t *a, const char *key, json_t **out)
 		return rc;
 	if ((rc = db_get(txn, DB_ACME, key, klen, &val, &len)) != 0)
 		goto out;
-	if (!cacheable(key, klen)) {
-		if ((o = json_loadb(val, len, 0, NULL)) == NULL)
-			rc = CAIRN_EDB;
+	if (s != NULL && (o = kept(a, s, key, val, len)) != NULL)
 		goto out;
-	}
-	pthread_mutex_lock(&a->obj_lock);
-	if (s->obj != NULL && s->len == len && strcmp(s->key, key) == 0 &&
-	    memcmp(s->raw, val, len) == 0)
-		o = json_incref(s->obj);
-	pthread_mutex_unlock(&a->obj_lock);
-	if (o != NULL)
-		goto out;
-	if ((o = json_loadb(val, len, 0, NULL)) == NULL) {
+	if ((o = parse(a, val, len)) == NULL) {
 		rc = CAIRN_EDB;
 		goto out;
 	}
-	if ((copy = malloc(len ? len : 1)) == NULL)
-		goto out; /* usable, just not cached */
+	if (s == NULL || (copy = malloc(len ? len : 1)) == NULL)
+		goto out; /* usable, just not kept */
 	memcpy(copy, val, len);
-	pthread_mutex_lock(&a->obj_lock);
-	drop = s->obj;
-	drop_raw = s->raw;
-	s->obj = json_incref(o);
-	s->raw = copy;
-	s->len = len;
-	memcpy(s->key, key, klen + 1);
-	pthread_mutex_unlock(&a->obj_lock);
+	keep(a, s, key, copy, len, json_incref(o));
 out:
 	db_txn_end(txn);
-	json_decref(drop);
-	free(drop_raw);
 	*out = o;
 	return rc;
 }
@@ -120,14 +152,25 @@ int acme_get_str(acme_t *a, const char *key, char *out, size_t cap)
 	return rc;
 }
 
-int acme_txn_put(db_txn_t *txn, const char *key, const json_t *obj)
+int acme_txn_put(acme_t *a, db_txn_t *txn, const char *key, const json_t *obj)
 {
+	size_t klen = strlen(key), len;
+	acme_objslot_t *s = slot_of(a, key, klen);
 	char *text = json_dumps(obj, JSON_COMPACT);
+	json_t *copy;
 	int rc;
 
 	if (text == NULL)
 		return CAIRN_ENOMEM;
-	rc = db_put(txn, DB_ACME, key, strlen(key), text, strlen(text), 0);
+	len = strlen(text);
+	rc = db_put(txn, DB_ACME, key, klen, text, len, 0);
+	/* Kept before the commit is safe: a kept form is handed out only while the stored
+	 * bytes are exactly these, so a write that aborts (or is rerun without this op)
+	 * leaves bytes that do not match, and the next read parses them. */
+	if (rc == 0 && s != NULL && (copy = json_deep_copy(obj)) != NULL) {
+		keep(a, s, key, text, len, copy);
+		return 0;
+	}
 	free(text);
 	return rc;
 }
@@ -172,6 +215,7 @@ int acme_audit(db_txn_t *txn, const char *acct, const char *action, const char *
 }
 
 typedef struct update_op {
+	acme_t *a;
 	const char *key;
 	acme_update_fn fn;
 	void *arg;
@@ -186,12 +230,12 @@ static int update_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 
 	json_decref(op->result);
 	op->result = NULL;
-	rc = acme_txn_get(txn, op->key, &obj);
+	rc = acme_txn_get(op->a, txn, op->key, &obj);
 	if (rc)
 		return cairn_err_set(err, rc, "%s: %s", op->key, cairn_strerror(rc));
 	rc = op->fn(txn, obj, op->arg, err);
 	if (rc == 0)
-		rc = acme_txn_put(txn, op->key, obj);
+		rc = acme_txn_put(op->a, txn, op->key, obj);
 	if (rc == 0)
 		op->result = obj;
 	else
@@ -202,7 +246,7 @@ static int update_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 int acme_update(acme_t *a, const char *key, acme_update_fn fn, void *arg, json_t **result,
 		cairn_err_t *err)
 {
-	update_op_t op = { key, fn, arg, NULL };
+	update_op_t op = { a, key, fn, arg, NULL };
 	int rc = db_write(a->db, update_run, &op, err);
 
 	if (rc == 0 && result != NULL)
@@ -225,14 +269,14 @@ int acme_owner_contacts(db_t *db, const char *requester, json_t *into)
 		return CAIRN_ENOENT;
 	if (strncmp(requester, "acme:eab/", 9) == 0) {
 		snprintf(key, sizeof(key), "e/%s", requester + 9);
-		if (acme_txn_get(txn, key, &eab) == 0)
+		if (acme_txn_get(NULL, txn, key, &eab) == 0)
 			acct = json_string_value(json_object_get(eab, "account"));
 	} else if (strncmp(requester, "acme:acct/", 10) == 0) {
 		acct = requester + 10;
 	}
 	if (acct != NULL && strlen(acct) <= ACME_ID_LEN && strchr(acct, '/') == NULL) {
 		snprintf(key, sizeof(key), "a/%s", acct);
-		if (acme_txn_get(txn, key, &rec) != 0)
+		if (acme_txn_get(NULL, txn, key, &rec) != 0)
 			rec = NULL;
 	}
 	db_txn_end(txn);

@@ -276,6 +276,7 @@ static void *worker(void *arg)
 /* Jobs still queued at a clean stop, stored as "processing" (one write) so that
  * acme_pool_start validates them again. */
 typedef struct park_op {
+	acme_t *a;
 	const job_t *jobs;
 	size_t n;
 } park_op_t;
@@ -292,14 +293,14 @@ static int park_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		json_t *z = NULL, *c;
 
 		snprintf(key, sizeof(key), "z/%s", op->jobs[i].authz);
-		if (acme_txn_get(txn, key, &z) != 0)
+		if (acme_txn_get(op->a, txn, key, &z) != 0)
 			continue;
 		c = json_array_get(json_object_get(z, "challs"), (size_t)op->jobs[i].idx);
 		rc = 0;
 		if (c != NULL && acme_authz_may_move(z, "valid") &&
 		    acme_chall_may_move(c, "processing")) {
 			json_object_set_new(c, "status", json_string("processing"));
-			rc = acme_txn_put(txn, key, z);
+			rc = acme_txn_put(op->a, txn, key, z);
 		}
 		json_decref(z);
 		if (rc)
@@ -310,7 +311,7 @@ static int park_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 
 static void pool_park(acme_pool_t *p, const job_t *jobs, size_t n)
 {
-	park_op_t op = { jobs, n };
+	park_op_t op = { p->a, jobs, n };
 	cairn_err_t err = { 0 };
 
 	if (n > 0 && db_write(p->a->db, park_run, &op, &err) != 0)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for acme/ status moves: the table, and deactivation against a validation result through the real LMDB store, in a forced order. */
+/* Unit tests for acme/ status moves (the table, and deactivation against a validation result through the real LMDB store, in a forced order) and for the store's parsed forms kept on write. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,10 +57,21 @@ static int teardown(void **state)
 	return 0;
 }
 
+typedef struct put_arg {
+	acme_t *a;
+	const char *key;
+	json_t *obj;
+	int fail;    /* roll the write back after the put */
+} put_arg_t;
+
 static int put_obj(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
-	(void)err;
-	return acme_txn_put(txn, "z/" AUTHZ, arg);
+	put_arg_t *p = arg;
+	int rc = acme_txn_put(p->a, txn, p->key, p->obj);
+
+	if (rc == 0 && p->fail)
+		rc = cairn_err_set(err, CAIRN_ECONFLICT, "rolled back on purpose");
+	return rc;
 }
 
 /* Stores a pending authorization with one challenge in chall_status, expiring at expires. */
@@ -74,8 +85,10 @@ static void store_authz(fixture_t *f, const char *status, const char *chall_stat
 			      "status", chall_status, "token", "tok");
 	cairn_err_t err = { 0 };
 
+	put_arg_t p = { f->a, "z/" AUTHZ, z, 0 };
+
 	assert_non_null(z);
-	assert_int_equal(db_write(f->db, put_obj, z, &err), 0);
+	assert_int_equal(db_write(f->db, put_obj, &p, &err), 0);
 	json_decref(z);
 }
 
@@ -267,7 +280,7 @@ static void test_valid_stays(void **state)
 static int put_order(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	(void)err;
-	return acme_txn_put(txn, "o/" ORDER, arg);
+	return acme_txn_put(NULL, txn, "o/" ORDER, arg);
 }
 
 /* What finalize hands ca_issue as its record_extra: the order turns valid. */
@@ -279,7 +292,7 @@ static int order_valid(db_txn_t *txn, const char *serial_hex, void *arg, cairn_e
 	ch.serial = serial_hex;
 	ch.expect = "pending";
 	ch.acct = ACCT;
-	return acme_order_change_txn(txn, ORDER, &ch, (json_t **)arg, err);
+	return acme_order_change_txn(NULL, txn, ORDER, &ch, (json_t **)arg, err);
 }
 
 /* A small self-signed certificate with a random serial (the record needs no more). */
@@ -362,6 +375,75 @@ static void test_finalize_commits_with_cert(void **state)
 	X509_free(x2);
 }
 
+/* ---- the store: parsed forms kept on write, never served for other bytes ---- */
+
+static unsigned long parses(fixture_t *f)
+{
+	return atomic_load(&f->a->parses);
+}
+
+static int put_raw(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return db_put(txn, DB_ACME, "z/" AUTHZ, strlen("z/" AUTHZ), arg, strlen(arg), 0);
+}
+
+/* A record written through the store is read back (by a request or by the writer's
+ * read-modify-write) without parsing it again, and equal to what was written. */
+static void test_store_write_kept(void **state)
+{
+	fixture_t *f = *state;
+	json_t *z, *z2;
+	unsigned long p0;
+
+	store_authz(f, "pending", "pending", (int64_t)time(NULL) + 3600);
+	p0 = parses(f);
+	z = load_authz(f);
+	assert_int_equal(parses(f), p0);
+	assert_string_equal(json_string_value(json_object_get(z, "status")), "pending");
+	assert_string_equal(json_string_value(json_object_get(z, "id")), AUTHZ);
+	/* the validation result: a read-modify-write in the writer, then a request's read */
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	z2 = load_authz(f);
+	assert_int_equal(parses(f), p0);
+	assert_string_equal(acme_authz_status(z2), "valid");
+	assert_string_equal(chall_status(z2), "valid");
+	/* the object read first was not changed by the write (shared, read-only) */
+	assert_string_equal(json_string_value(json_object_get(z, "status")), "pending");
+	json_decref(z);
+	json_decref(z2);
+}
+
+/* A put whose write rolls back leaves the stored bytes, and those are what is read;
+ * so are bytes written without the store (another writer). */
+static void test_store_rollback_not_served(void **state)
+{
+	fixture_t *f = *state;
+	json_t *z, *changed;
+	put_arg_t p = { f->a, "z/" AUTHZ, NULL, 1 };
+	cairn_err_t err = { 0 };
+	unsigned long p0;
+
+	store_authz(f, "valid", "valid", (int64_t)time(NULL) + 3600);
+	z = load_authz(f);
+	changed = json_deep_copy(z);
+	json_decref(z);
+	json_object_set_new(changed, "status", json_string("deactivated"));
+	p.obj = changed;
+	assert_int_not_equal(db_write(f->db, put_obj, &p, &err), 0);
+	json_decref(changed);
+	p0 = parses(f);
+	z = load_authz(f);
+	assert_string_equal(json_string_value(json_object_get(z, "status")), "valid");
+	assert_int_equal(parses(f), p0 + 1); /* the kept form was the rolled-back one */
+	json_decref(z);
+	assert_int_equal(db_write(f->db, put_raw,
+				  "{\"id\":\"" AUTHZ "\",\"status\":\"invalid\"}", &err), 0);
+	z = load_authz(f);
+	assert_string_equal(json_string_value(json_object_get(z, "status")), "invalid");
+	json_decref(z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +454,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deactivation_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_stays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_write_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_rollback_not_served, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
