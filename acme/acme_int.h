@@ -100,6 +100,9 @@ void acme_problem(http_reply_t *r, int status, const char *type, const char *fmt
 /* Same with a subproblems array (takes ownership of subs). */
 void acme_problem_sub(http_reply_t *r, int status, const char *type, json_t *subs,
 		      const char *fmt, ...) CAIRN_PRINTF(5, 6);
+/* Same with further members (an object whose members are added; takes ownership). */
+void acme_problem_with(http_reply_t *r, int status, const char *type, json_t *extra,
+		       const char *fmt, ...) CAIRN_PRINTF(5, 6);
 /* Problem JSON object (new reference) for storing in a challenge/order. */
 json_t *acme_problem_obj(const char *type, const char *detail, const json_t *identifier);
 /* Problem document for error code (status and type from the one error table,

@@ -524,19 +524,11 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 	}
 	out->alg = json_string_value(json_object_get(out->protected_hdr, "alg"));
 	if (!alg_supported(out->alg)) {
-		json_t *algs = json_pack("[s,s,s,s]", "RS256", "ES256", "ES384", "EdDSA");
-		acme_problem(reply, 400, "badSignatureAlgorithm",
-			     "alg must be one of " ACME_ALGS);
 		/* RFC 8555 §6.2: list the algorithms we accept. */
-		if (reply->body != NULL && algs != NULL) {
-			json_t *doc = json_loadb(reply->body, reply->body_len, 0, NULL);
-			if (doc != NULL) {
-				json_object_set(doc, "algorithms", algs);
-				http_reply_json(reply, 400, "application/problem+json", doc);
-				json_decref(doc);
-			}
-		}
-		json_decref(algs);
+		acme_problem_with(reply, 400, "badSignatureAlgorithm",
+				  json_pack("{s:[s,s,s,s]}", "algorithms", "RS256", "ES256", "ES384",
+					    "EdDSA"),
+				  "alg must be one of " ACME_ALGS);
 		goto out;
 	}
 	hurl = json_string_value(json_object_get(out->protected_hdr, "url"));

@@ -5,7 +5,8 @@
 
 #include "acme/acme_int.h"
 
-static void problem_v(http_reply_t *r, int status, const char *type, json_t *subs,
+/* extra: members added to the document (taken over; NULL for none). */
+static void problem_v(http_reply_t *r, int status, const char *type, json_t *extra,
 		      const char *fmt, va_list ap)
 {
 	char detail[1024], full[128];
@@ -14,9 +15,9 @@ static void problem_v(http_reply_t *r, int status, const char *type, json_t *sub
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	snprintf(full, sizeof(full), ACME_ERR "%s", type);
 	doc = json_pack("{s:s, s:s, s:i}", "type", full, "detail", detail, "status", status);
-	if (doc != NULL && subs != NULL)
-		json_object_set(doc, "subproblems", subs);
-	json_decref(subs);
+	if (doc != NULL && extra != NULL)
+		json_object_update(doc, extra);
+	json_decref(extra);
 	if (doc == NULL) {
 		http_reply_problem(r, 500, ACME_ERR "serverInternal", "out of memory");
 		return;
@@ -40,7 +41,18 @@ void acme_problem_sub(http_reply_t *r, int status, const char *type, json_t *sub
 	va_list ap;
 
 	va_start(ap, fmt);
-	problem_v(r, status, type, subs, fmt, ap);
+	problem_v(r, status, type, subs != NULL ? json_pack("{s:o}", "subproblems", subs) : NULL,
+		  fmt, ap);
+	va_end(ap);
+}
+
+void acme_problem_with(http_reply_t *r, int status, const char *type, json_t *extra,
+		       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	problem_v(r, status, type, extra, fmt, ap);
 	va_end(ap);
 }
 
