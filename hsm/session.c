@@ -215,7 +215,7 @@ int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn
 	rv = hsm_find(h, s, tmpl, 3, &k->priv, 1, &n);
 	if (rv == CKR_OK && n == 1)
 		rv = key_describe(h, s, k);
-	if (rv == CKR_OK && n == 1)
+	if (rv == CKR_OK && n == 1 && k->siglen != 0) /* no copy of a key refused below */
 		k->sign_obj = key_sign_obj(h, s, k->priv);
 	hsm_session_give(h, s, rv != CKR_OK);
 	if (rv != CKR_OK) {
