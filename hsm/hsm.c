@@ -381,6 +381,7 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	pthread_mutex_init(&h->keygen_lock, NULL);
+	pthread_mutex_init(&h->lookup_lock, NULL);
 
 	if (cfg->softhsm_conf != NULL)
 		setenv("SOFTHSM2_CONF", cfg->softhsm_conf, 1);
@@ -431,6 +432,9 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 				    hsm_ckr_name(rv), (unsigned long)si.state);
 		goto out;
 	}
+	/* The keeper session (hsm_int.h); without one, signing uses the token objects. */
+	h->have_keeper = h->fl->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+					      NULL, &h->keeper) == CKR_OK;
 	g_open = 1;
 	*out = h;
 	h = NULL;
@@ -450,6 +454,7 @@ out:
 		pthread_mutex_destroy(&h->lock);
 		pthread_cond_destroy(&h->cond);
 		pthread_mutex_destroy(&h->keygen_lock);
+		pthread_mutex_destroy(&h->lookup_lock);
 		free(h);
 	}
 	ERR_clear_error();
@@ -467,6 +472,8 @@ void hsm_close(hsm_t *h)
 	pthread_mutex_lock(&h->lock);
 	pool_close_all(h);
 	pthread_mutex_unlock(&h->lock);
+	if (h->have_keeper)
+		h->fl->C_CloseSession(h->keeper); /* destroys the session copies */
 	pkcs11h_token_freeTokenId(h->token_id);
 	pkcs11h_logout(); /* C_Logout + C_CloseSession on pkcs11-helper's session */
 	pkcs11h_terminate(); /* C_Finalize, unloads its reference */
@@ -479,6 +486,7 @@ void hsm_close(hsm_t *h)
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->keygen_lock);
+	pthread_mutex_destroy(&h->lookup_lock);
 	free(h);
 	g_open = 0;
 	ERR_clear_error();

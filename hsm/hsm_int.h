@@ -17,7 +17,10 @@
 typedef struct hsm_key_ent {
 	struct hsm_key_ent *next;
 	char *label;
-	CK_OBJECT_HANDLE priv;
+	CK_OBJECT_HANDLE priv; /* the token object */
+	/* What C_SignInit is given: a session copy of priv in the keeper session, or priv
+	 * itself when the token refuses the copy (see hsm_key_lookup). */
+	CK_OBJECT_HANDLE sign_obj;
 	CK_KEY_TYPE ktype; /* CKK_EC or CKK_RSA */
 	size_t siglen;     /* raw C_Sign output: 2*field bytes (EC) or modulus bytes (RSA) */
 } hsm_key_ent_t;
@@ -34,6 +37,11 @@ struct hsm {
 	size_t nfree; /* idle sessions in free_s */
 	size_t nopen; /* sessions open or being opened (idle + lent out) */
 	hsm_key_ent_t *keys;
+	/* Never lent out: holds the session copies of the signing keys, which live as long
+	 * as it does (a pooled session may be closed after an error). */
+	CK_SESSION_HANDLE keeper;
+	int have_keeper;
+	pthread_mutex_t lookup_lock; /* one key lookup (find, describe, copy) at a time */
 
 	pthread_mutex_t keygen_lock; /* label check + generation are one step */
 };

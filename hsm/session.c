@@ -116,12 +116,69 @@ static CK_RV key_describe(hsm_t *h, CK_SESSION_HANDLE s, hsm_key_ent_t *k)
 	return rv;
 }
 
+/* The cached entry for label, or NULL. */
+static hsm_key_ent_t *key_cached(hsm_t *h, const char *label)
+{
+	hsm_key_ent_t *it;
+
+	pthread_mutex_lock(&h->lock);
+	for (it = h->keys; it != NULL && strcmp(it->label, label) != 0; it = it->next)
+		;
+	pthread_mutex_unlock(&h->lock);
+	return it;
+}
+
+/* CKA_SENSITIVE and CKA_EXTRACTABLE of o; 0 or -1. */
+static int key_guard(hsm_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_BBOOL v[2])
+{
+	CK_ATTRIBUTE a[] = {
+		{ CKA_SENSITIVE, &v[0], sizeof(v[0]) },
+		{ CKA_EXTRACTABLE, &v[1], sizeof(v[1]) },
+	};
+
+	return h->fl->C_GetAttributeValue(s, o, a, 2) == CKR_OK ? 0 : -1;
+}
+
+/*
+ * The object C_SignInit gets: a session copy of the token key, made in the keeper
+ * session. SoftHSM2 (file store) re-reads a token object's generation file before
+ * its attribute reads: two open/fcntl/read/close rounds in every C_SignInit, under
+ * its object lock; a session object has no file (bench/README.md has the figures).
+ * The copy stays private, and it is used only when it is as sensitive and as
+ * unextractable as the token key (PKCS#11 lets a copy tighten those, never relax
+ * them; we check rather than trust). It dies with the keeper session at hsm_close.
+ * A token that refuses the copy signs with the token object, as before.
+ */
+static CK_OBJECT_HANDLE key_sign_obj(hsm_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv)
+{
+	CK_BBOOL no = CK_FALSE, yes = CK_TRUE, orig[2], copied[2];
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_TOKEN, &no, sizeof(no) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+	};
+	CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+
+	if (!h->have_keeper || key_guard(h, s, priv, orig) != 0 ||
+	    h->fl->C_CopyObject(h->keeper, priv, tmpl, 2, &copy) != CKR_OK ||
+	    copy == CK_INVALID_HANDLE)
+		return priv;
+	if (key_guard(h, h->keeper, copy, copied) != 0 ||
+	    (orig[0] == CK_TRUE && copied[0] != CK_TRUE) ||
+	    (orig[1] == CK_FALSE && copied[1] != CK_FALSE)) {
+		h->fl->C_DestroyObject(h->keeper, copy);
+		return priv;
+	}
+	return copy;
+}
+
 int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn_err_t *err)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_BBOOL yes = CK_TRUE;
 	CK_ATTRIBUTE tmpl[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
 		{ CKA_LABEL, (void *)label, label != NULL ? strlen(label) : 0 },
+		{ CKA_TOKEN, &yes, sizeof(yes) }, /* not one of our session copies */
 	};
 	CK_SESSION_HANDLE s;
 	CK_ULONG n = 0;
@@ -131,15 +188,19 @@ int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn
 
 	if (h == NULL || label == NULL || ent == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "key lookup: missing handle or label");
-	pthread_mutex_lock(&h->lock);
-	for (it = h->keys; it != NULL && strcmp(it->label, label) != 0; it = it->next)
-		;
-	pthread_mutex_unlock(&h->lock);
-	if (it != NULL) {
+	if ((it = key_cached(h, label)) != NULL) {
 		*ent = it;
 		return 0;
 	}
 
+	/* One lookup at a time: no two copies of one key, and the keeper session (which
+	 * PKCS#11 lets only one thread use at a time) used by one thread. */
+	pthread_mutex_lock(&h->lookup_lock);
+	if ((it = key_cached(h, label)) != NULL) {
+		*ent = it;
+		ret = 0;
+		goto out;
+	}
 	k = calloc(1, sizeof(*k));
 	if (k == NULL || (k->label = strdup(label)) == NULL) {
 		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
@@ -151,9 +212,11 @@ int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn
 				    hsm_ckr_name(rv), (unsigned long)rv);
 		goto out;
 	}
-	rv = hsm_find(h, s, tmpl, 2, &k->priv, 1, &n);
+	rv = hsm_find(h, s, tmpl, 3, &k->priv, 1, &n);
 	if (rv == CKR_OK && n == 1)
 		rv = key_describe(h, s, k);
+	if (rv == CKR_OK && n == 1 && k->siglen != 0) /* no copy of a key refused below */
+		k->sign_obj = key_sign_obj(h, s, k->priv);
 	hsm_session_give(h, s, rv != CKR_OK);
 	if (rv != CKR_OK) {
 		ret = cairn_err_set(err, CAIRN_EPKCS11, "key \"%s\": %s (0x%lx)", label,
@@ -171,18 +234,14 @@ int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn
 	}
 
 	pthread_mutex_lock(&h->lock);
-	for (it = h->keys; it != NULL && strcmp(it->label, label) != 0; it = it->next)
-		;
-	if (it == NULL) { /* no other thread added it meanwhile */
-		k->next = h->keys;
-		h->keys = k;
-		it = k;
-		k = NULL;
-	}
+	k->next = h->keys;
+	h->keys = k;
 	pthread_mutex_unlock(&h->lock);
-	*ent = it;
+	*ent = k;
+	k = NULL;
 	ret = 0;
 out:
+	pthread_mutex_unlock(&h->lookup_lock);
 	if (k != NULL)
 		free(k->label);
 	free(k);
@@ -273,10 +332,10 @@ int hsm_sign_raw(hsm_t *h, const char *label, const uint8_t *digest, size_t dlen
 		if (ret != 0)
 			return cairn_err_set(err, ret, "sign: no DigestInfo for a %zu-byte digest",
 					     dlen);
-		rv = hsm_sign_mech(h, k->priv, CKM_RSA_PKCS, di, dilen, sig, siglen);
+		rv = hsm_sign_mech(h, k->sign_obj, CKM_RSA_PKCS, di, dilen, sig, siglen);
 		OPENSSL_free(di);
 	} else {
-		rv = hsm_sign_mech(h, k->priv, CKM_ECDSA, digest, dlen, sig, siglen);
+		rv = hsm_sign_mech(h, k->sign_obj, CKM_ECDSA, digest, dlen, sig, siglen);
 	}
 	if (rv != CKR_OK)
 		return cairn_err_set(err, CAIRN_EPKCS11, "C_Sign with \"%s\": %s (0x%lx)", label,

@@ -22,6 +22,12 @@
 
 #include "config.h"
 #include "hsm/hsm.h"
+#include "hsm/hsm_int.h"
+
+/* PKCS#11 2.40; pkcs11-helper's headers are 2.20. */
+#ifndef CKA_COPYABLE
+#define CKA_COPYABLE 0x171UL
+#endif
 
 #define TOKEN_LABEL "cairn-test"
 #define USER_PIN "1234-user"
@@ -403,6 +409,131 @@ static void test_parallel_ecdsa(void **pstate)
 	hsm_close(h);
 }
 
+/* One CK_BBOOL attribute of o, read on a pooled session; -1 if unreadable. */
+static int bool_attr(hsm_t *h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type)
+{
+	CK_BBOOL v = CK_FALSE;
+	CK_ATTRIBUTE a = { type, &v, sizeof(v) };
+	CK_SESSION_HANDLE s;
+	CK_RV rv;
+
+	assert_int_equal(hsm_session_take(h, &s), CKR_OK);
+	rv = h->fl->C_GetAttributeValue(s, o, &a, 1);
+	hsm_session_give(h, s, 0);
+	return rv == CKR_OK ? v == CK_TRUE : -1;
+}
+
+/* An ECDSA P-256 raw signature of dgst by label, checked against pub. */
+static void raw_sign_verifies(hsm_t *h, const char *label, EVP_PKEY *pub, const uint8_t dgst[32])
+{
+	uint8_t sig[64], *der = NULL;
+	size_t siglen = sizeof(sig);
+	cairn_err_t err = { 0 };
+	EVP_PKEY_CTX *vctx;
+	ECDSA_SIG *es;
+	int derlen;
+
+	assert_int_equal(hsm_sign_raw(h, label, dgst, 32, sig, &siglen, &err), 0);
+	es = ECDSA_SIG_new();
+	ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL), BN_bin2bn(sig + 32, 32, NULL));
+	derlen = i2d_ECDSA_SIG(es, &der);
+	ECDSA_SIG_free(es);
+	vctx = EVP_PKEY_CTX_new(pub, NULL);
+	assert_int_equal(EVP_PKEY_verify_init(vctx), 1);
+	assert_int_equal(EVP_PKEY_verify(vctx, der, (size_t)derlen, dgst, 32), 1);
+	EVP_PKEY_CTX_free(vctx);
+	OPENSSL_free(der);
+}
+
+/*
+ * Signing uses a session copy of the token key (no token file read per signature):
+ * the copy is a private, sensitive, unextractable session object whose value cannot
+ * be read; it outlives a pooled session closed after an error, and a reopened handle
+ * finds the token key (not a copy) by its label and copies it again.
+ */
+static void test_session_copy(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	const char *label = key_label[HSM_KEY_EC_P256];
+	const hsm_key_ent_t *k = NULL;
+	uint8_t dgst[32], buf[256], out[64];
+	CK_ATTRIBUTE val = { CKA_VALUE, buf, sizeof(buf) };
+	cairn_err_t err = { 0 };
+	CK_SESSION_HANDLE s;
+	size_t n = sizeof(out);
+	CK_RV rv;
+
+	need_key(st, h, HSM_KEY_EC_P256);
+	assert_int_equal(EVP_Digest("copy", 4, dgst, NULL, EVP_sha256(), NULL), 1);
+	assert_int_equal(hsm_key_lookup(h, label, &k, &err), 0);
+	assert_int_not_equal(k->sign_obj, k->priv);
+	assert_int_equal(bool_attr(h, k->priv, CKA_TOKEN), 1);
+	assert_int_equal(bool_attr(h, k->sign_obj, CKA_TOKEN), 0);
+	assert_int_equal(bool_attr(h, k->sign_obj, CKA_PRIVATE), 1);
+	assert_int_equal(bool_attr(h, k->sign_obj, CKA_SENSITIVE), 1);
+	assert_int_equal(bool_attr(h, k->sign_obj, CKA_EXTRACTABLE), 0);
+	assert_int_equal(hsm_session_take(h, &s), CKR_OK);
+	rv = h->fl->C_GetAttributeValue(s, k->sign_obj, &val, 1);
+	hsm_session_give(h, s, 0);
+	assert_int_equal(rv, CKR_ATTRIBUTE_SENSITIVE);
+	raw_sign_verifies(h, label, st->pub[HSM_KEY_EC_P256], dgst);
+
+	/* A mechanism the EC key refuses: the pooled session is closed as bad. */
+	assert_int_not_equal(hsm_sign_mech(h, k->sign_obj, CKM_SHA256_RSA_PKCS, dgst, 32, out, &n),
+			     CKR_OK);
+	raw_sign_verifies(h, label, st->pub[HSM_KEY_EC_P256], dgst);
+	hsm_close(h);
+
+	h = open_ok(st);
+	assert_int_equal(hsm_key_lookup(h, label, &k, &err), 0);
+	assert_int_equal(bool_attr(h, k->priv, CKA_TOKEN), 1);
+	assert_int_equal(bool_attr(h, k->sign_obj, CKA_TOKEN), 0);
+	raw_sign_verifies(h, label, st->pub[HSM_KEY_EC_P256], dgst);
+	hsm_close(h);
+}
+
+/* A token key that may not be copied (CKA_COPYABLE false) signs as the token object. */
+static void test_uncopyable_key(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	unsigned char *params = NULL;
+	int plen = i2d_ASN1_OBJECT(OBJ_nid2obj(NID_X9_62_prime256v1), &params);
+	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pubt[] = {
+		{ CKA_TOKEN, &no, sizeof(no) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_EC_PARAMS, params, (CK_ULONG)plen },
+	};
+	CK_ATTRIBUTE privt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },	{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },	{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },	{ CKA_COPYABLE, &no, sizeof(no) },
+		{ CKA_LABEL, "nocopy", 6 },
+	};
+	CK_OBJECT_HANDLE hpub, hpriv;
+	const hsm_key_ent_t *k = NULL;
+	cairn_err_t err = { 0 };
+	uint8_t dgst[32], sig[64];
+	size_t siglen = sizeof(sig);
+	CK_SESSION_HANDLE s;
+
+	assert_true(plen > 0);
+	assert_int_equal(hsm_session_take(h, &s), CKR_OK);
+	assert_int_equal(h->fl->C_GenerateKeyPair(s, &mech, pubt, 3, privt, 7, &hpub, &hpriv),
+			 CKR_OK);
+	hsm_session_give(h, s, 0);
+	OPENSSL_free(params);
+	assert_int_equal(hsm_key_lookup(h, "nocopy", &k, &err), 0);
+	assert_int_equal(k->sign_obj, k->priv);
+	memset(dgst, 7, sizeof(dgst));
+	assert_int_equal(hsm_sign_raw(h, "nocopy", dgst, sizeof(dgst), sig, &siglen, &err), 0);
+	assert_int_equal(siglen, 64);
+	hsm_close(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +549,8 @@ int main(void)
 		cmocka_unit_test(test_sign_raw),
 		cmocka_unit_test(test_rsa_pss),
 		cmocka_unit_test(test_parallel_ecdsa),
+		cmocka_unit_test(test_session_copy),
+		cmocka_unit_test(test_uncopyable_key),
 	};
 
 	return cmocka_run_group_tests_name("hsm", tests, group_setup, group_teardown);
