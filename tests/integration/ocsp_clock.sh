@@ -44,6 +44,7 @@ stamp() { date -d "$1" +%s; }
 metric() { curl -sf "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
 hits() { metric 'cairn_ocsp_responses_total{source="cache"}'; }
 signed() { metric 'cairn_ocsp_responses_total{source="signed"}'; }
+swept_ge() { [ "$(metric cairn_ocsp_swept_total)" -ge "$1" ]; }
 until_ok() { # until_ok COMMAND...: until it succeeds (bounded: 15 s)
 	i=0
 	until "$@" >"$WORK/until.out" 2>&1; do
@@ -126,33 +127,42 @@ ok "day 0: the leaf's SHA-256 answer (signed live: the refresher pre-signs SHA-1
 	get leaf256 "$WORK/a0.der"
 last_has "  ... good, fresh" "^good:"
 ok "  ... then served from the cache, the same bytes" served leaf256 "$WORK/a0.der"
-ok "a serial that is not ours: unknown" get unk "$WORK/u0.der"
+# Two hours later (the clock moved under the running daemon) an unknown serial: its
+# answer expires two hours after the leaf's.
+move 7200
+ok "2 h later, a serial that is not ours: unknown" get unk "$WORK/u0.der"
 last_has "  ... unknown, fresh" "^unknown:"
 ok "  ... then served from the cache, the same bytes" served unk "$WORK/u0.der"
 
 at $((345600 - 600))
-ok "restart 10 min before their nextUpdate: the leaf's cached answer is served" \
+ok "restart 10 min before the leaf answer's nextUpdate: its cached answer is served" \
 	served leaf256 "$WORK/a0.der"
 ok "  ... and the cached unknown answer" served unk "$WORK/u0.der"
 # The refresher re-signed the SHA-1 answers past half-life at start; once it is idle it
-# sleeps until its next tick (a minute): the clock moves past nextUpdate before that, so
-# the expired answers are still stored when the next questions come.
+# sleeps until its next tick (a minute): the clock moves past a nextUpdate before that,
+# so the expired answer is still stored when the next question comes.
 ok "  ... the refresher is idle" quiet
-move $((345600 + 3600))
-ok "clock moved 1 h past their nextUpdate (no restart): the leaf's answer" get leaf256 "$WORK/r1.der"
+move $((345600 + 1800))
+ok "clock moved 30 min past the leaf answer's nextUpdate (no restart): the answer" \
+	get leaf256 "$WORK/r1.der"
 last_has "  ... good, and not past its nextUpdate" "^good:"
 ok "  ... is a new one" differ "$WORK/r1.der" "$WORK/a0.der"
 ok "  ... which replaces the expired one in the cache" served leaf256 "$WORK/r1.der"
-ok "the unknown serial: a new answer, not past its nextUpdate" get unk "$WORK/v1.der"
-last_has "  ... unknown" "^unknown:"
+ok "the unknown answer, 1.5 h before its nextUpdate, is still the cached one" \
+	served unk "$WORK/u0.der"
+ok "  ... the refresher is idle" quiet
+move $((345600 + 7200 + 1800))
+ok "clock moved 30 min past its nextUpdate: the unknown serial gets a new answer" \
+	get unk "$WORK/v1.der"
+last_has "  ... unknown, not past its nextUpdate" "^unknown:"
 ok "  ... not the expired one" differ "$WORK/v1.der" "$WORK/u0.der"
 ok "  ... and it replaces it in the cache" served unk "$WORK/v1.der"
 
-at $((345600 + 3600))
+at $((345600 + 7200 + 1800))
 ok "restart at the same time: the replacing answers are the ones served" served leaf256 "$WORK/r1.der"
 ok "  ... the unknown one too" served unk "$WORK/v1.der"
 
-at $((2 * 345600 + 7200))
+at $((2 * 345600 + 3 * 7200))
 ok "restart past their nextUpdate too: the leaf's answer" get leaf256 "$WORK/r2.der"
 last_has "  ... good, not past its nextUpdate" "^good:"
 ok "  ... not the expired one" differ "$WORK/r2.der" "$WORK/r1.der"
@@ -171,7 +181,7 @@ last_has "  ... good, not past its nextUpdate" "^good:"
 # half its 4 days), not past its nextUpdate.
 at $((NA + 216000 - $(date +%s)))
 ok "restart 2.5 days after the leaf expired: the refresher deletes its cached answer" \
-	until_ok test "$(metric cairn_ocsp_swept_total)" -ge 1
+	until_ok swept_ge 1
 ok "  ... the expired leaf is still answered (good)" get leaf1 "$WORK/e1.der"
 last_has "  ... good, not past its nextUpdate" "^good:"
 ok "  ... not with the deleted answer" differ "$WORK/e1.der" "$WORK/e0.der"
