@@ -10,7 +10,8 @@
 #   deleted and its answers are signed live and not stored again, across a restart;
 # - the delegated signer's rollover at start-up: the answers cached before it verify
 #   with the old signer, which outlives them; after it every answer served, cached ones
-#   included, verifies with the new signer alone.
+#   included, verifies with the new signer alone, and the refresher re-signed the cache
+#   for it at start (no certificate's first question is a miss).
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 [ -n "$FAKETIME_LIB" ] || bail "libfaketime is not installed (scripts/deps.sh installs faketime)"
@@ -222,9 +223,14 @@ at $((SDUE + 3600 - $(date +%s)))
 ok "1 h after it is due: renewed at start" \
 	test "$(openssl x509 -in "$D/ca/ocsp.pem" -noout -serial)" != "$S0"
 cp "$D/ca/ocsp.pem" "$WORK/signer1.pem"
-ok "  ... the answer, though one of the old signer is cached, verifies with the new one alone" \
+ok "  ... the refresher's start-up work done" quiet
+h0=$(hits)
+s0=$(signed)
+ok "  ... the answer, though one of the old signer was cached, verifies with the new one alone" \
 	get long1 "$WORK/b1.der" -VAfile "$WORK/signer1.pem" -no_intern
 last_has "  ... good" "^good:"
+ok "  ... and the first question is answered from the cache (re-signed for the new signer)" \
+	test "$(hits)" -eq $((h0 + 1)) -a "$(signed)" -eq "$s0"
 ok "  ... it is not the old signer's" differ "$WORK/b1.der" "$WORK/b0.der"
 ok "  ... the cache serves the new signer's answer" \
 	cached long1 "$WORK/b1c.der" -VAfile "$WORK/signer1.pem" -no_intern
