@@ -46,14 +46,6 @@ metric() { curl -sf "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
 hits() { metric 'cairn_ocsp_responses_total{source="cache"}'; }
 signed() { metric 'cairn_ocsp_responses_total{source="signed"}'; }
 swept_ge() { [ "$(metric cairn_ocsp_swept_total)" -ge "$1" ]; }
-until_ok() { # until_ok COMMAND...: until it succeeds (bounded: 15 s)
-	i=0
-	until "$@" >"$WORK/until.out" 2>&1; do
-		i=$((i + 1))
-		[ $i -gt 150 ] && { cat "$WORK/until.out"; return 1; }
-		sleep 0.1
-	done
-}
 
 issue() {
 	make_csr "$1" ec:P-256 "/CN=$1.example.test" "DNS:$1.example.test" &&
@@ -92,7 +84,7 @@ get() {
 served() {
 	sq=$1 sf=$2
 	shift 2
-	until_ok sh -c "curl -sf '$HTTP_URL/ocsp/$(cat "$WORK/$sq.path")' | cmp -s - '$sf'" &&
+	waits_for sh -c "curl -sf '$HTTP_URL/ocsp/$(cat "$WORK/$sq.path")' | cmp -s - '$sf'" &&
 		get "$sq" "$WORK/served.der" "$@" && cmp "$WORK/served.der" "$sf"
 }
 # cached Q OUT [options]: until two answers in a row are the same bytes (bounded), the
@@ -182,7 +174,7 @@ last_has "  ... good, not past its nextUpdate" "^good:"
 # half its 4 days), not past its nextUpdate.
 at $((NA + 216000 - $(date +%s)))
 ok "restart 2.5 days after the leaf expired: the refresher deletes its cached answer" \
-	until_ok swept_ge 1
+	waits_for swept_ge 1
 ok "  ... the expired leaf is still answered (good)" get leaf1 "$WORK/e1.der"
 last_has "  ... good, not past its nextUpdate" "^good:"
 ok "  ... not with the deleted answer" differ "$WORK/e1.der" "$WORK/e0.der"

@@ -22,14 +22,6 @@ nice_of() {
 }
 metric() { curl -sf "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
 hits_ge() { [ "$(metric 'cairn_ocsp_responses_total{source="cache"}')" -ge "$1" ]; }
-until_ok() { # until_ok COMMAND...: until it succeeds (bounded: 15 s)
-	i=0
-	until "$@" >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -gt 150 ] && return 1
-		sleep 0.1
-	done
-}
 
 # Started on one CPU (the daemon inherits the affinity): one plain HTTP worker, which
 # libmicrohttpd runs as its single internal thread; the HTTPS listener keeps 4.
@@ -63,7 +55,7 @@ taskset -c 0 wrk -t1 -c16 -d8s "$HTTP_URL/ocsp/$GETPATH" >"$WORK/wrk.out" 2>&1 &
 WRK=$!
 # wrk connected and busy: its answers are being counted (its run is bounded by -d).
 h0=$(metric 'cairn_ocsp_responses_total{source="cache"}')
-ok "  ... wrk is being answered" until_ok hits_ge $((h0 + 100))
+ok "  ... wrk is being answered" waits_for hits_ge $((h0 + 100))
 p0=$(metric cairn_ocsp_presigned_total)
 ok "revoke the leaf under load" "$CAIRN" revoke --dir "$D" "$LEAF" --reason keyCompromise
 ok "  ... OCSP says revoked at once" openssl ocsp -issuer "$ISSUING" -serial "0x$LEAF" \
