@@ -768,68 +768,9 @@ int ocsp_refresh_due(ocsp_t *o, size_t *n_signed, size_t *n_dropped, int64_t *ne
 	return rc;
 }
 
-/*
- * DB_META "ocsp_signers": which responder (its tag) signed the cache of each issuer, as
- * "name\0" and 4 tag bytes per issuer. A responder replaced while the refresher was not
- * running (the delegated signer renewed at start-up, ocsp.signer changed) leaves answers
- * the daemon no longer serves: each certificate's first question after it was a live
- * signature until half-life. The refresher compares at start and re-signs the whole
- * cache when a tag differs, as ocsp_set_signer has it do at run time.
- */
-#define SIGNERS_META "ocsp_signers"
-#define SIGNERS_MAX (OCSP_MAX_ISSUERS * (sizeof(((struct ocsp_iss *)0)->name) + 4))
-
-/* The record of the current responders into buf (SIGNERS_MAX bytes); its length. */
-static size_t signers_encode(const ocsp_t *o, uint8_t *buf)
-{
-	size_t i, n = 0, len;
-
-	for (i = 0; i < atomic_load(&o->n_iss); i++) {
-		uint32_t tag = atomic_load(&o->iss[i].signer_tag);
-		len = strlen(o->iss[i].name) + 1;
-		memcpy(buf + n, o->iss[i].name, len);
-		memcpy(buf + n + len, &tag, 4);
-		n += len + 4;
-	}
-	return n;
-}
-
-/* 1 when the stored record names another responder for one of our issuers, or none
- * (an issuer added since); 0 when it matches; -1 when there is no record. */
-static int signers_changed(ocsp_t *o)
-{
-	uint8_t cur[SIGNERS_MAX];
-	size_t n = signers_encode(o, cur), i = 0, j, vlen;
-	const uint8_t *v;
-	db_txn_t *txn = NULL;
-	int changed = -1;
-
-	if (db_read_begin(o->db, &txn) != 0)
-		return 0;
-	if (db_get(txn, DB_META, SIGNERS_META, strlen(SIGNERS_META), (const void **)&v, &vlen) == 0) {
-		for (changed = 0; i < n && !changed; i = j + 5) {
-			const uint8_t *p = v, *end = v + vlen;
-			j = i + strlen((const char *)cur + i);
-			changed = 1;
-			while (p < end) { /* this issuer's entry in the record */
-				const uint8_t *z = memchr(p, 0, (size_t)(end - p));
-				if (z == NULL || end - z < 5)
-					break;
-				if ((size_t)(z - p) == j - i && memcmp(p, cur + i, j - i) == 0) {
-					changed = memcmp(z + 1, cur + j + 1, 4) != 0;
-					break;
-				}
-				p = z + 5;
-			}
-		}
-	}
-	db_txn_end(txn);
-	return changed;
-}
-
 /* What the full scan records once done: the due index complete, the responders. */
 struct scan_done {
-	uint8_t signers[SIGNERS_MAX];
+	uint8_t signers[OCSP_SIGNERS_MAX];
 	size_t len;
 	int due; /* the due index too */
 };
@@ -841,7 +782,7 @@ static int scan_done_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	(void)err;
 
 	if (rc == 0)
-		rc = db_put(txn, DB_META, SIGNERS_META, strlen(SIGNERS_META), d->signers, d->len, 0);
+		rc = db_put(txn, DB_META, OCSP_SIGNERS_META, strlen(OCSP_SIGNERS_META), d->signers, d->len, 0);
 	return rc;
 }
 
@@ -855,7 +796,7 @@ static void full_scan(ocsp_t *o)
 	int rc;
 
 	/* The responders this scan signs for (one replaced meanwhile asks for another). */
-	done.len = signers_encode(o, done.signers);
+	done.len = ocsp_signers_encode(o, done.signers);
 
 	if ((rc = ocsp_refresh_all(o, &n, &err)) != 0)
 		log_error("ocsp", "cache refresh: %s", cairn_err_msg(&err));
@@ -879,14 +820,14 @@ static int signers_at_start(ocsp_t *o, int ready)
 {
 	struct scan_done done = { .due = 0 };
 	cairn_err_t err = { 0 };
-	int changed = ready ? signers_changed(o) : 0;
+	int changed = ready ? ocsp_signers_changed(o) : 0;
 
 	if (changed > 0) {
 		log_info("ocsp", "the responder changed since the cache was signed: re-signing it");
 		return 1;
 	}
 	if (changed < 0) {
-		done.len = signers_encode(o, done.signers);
+		done.len = ocsp_signers_encode(o, done.signers);
 		if (db_write(o->db, scan_done_op, &done, &err) != 0)
 			log_warn("ocsp", "recording the responders: %s", cairn_err_msg(&err));
 	}
