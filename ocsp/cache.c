@@ -768,11 +768,22 @@ int ocsp_refresh_due(ocsp_t *o, size_t *n_signed, size_t *n_dropped, int64_t *ne
 	return rc;
 }
 
-static int due_ready_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+/* What the full scan records once done: the due index complete, the responders. */
+struct scan_done {
+	uint8_t signers[OCSP_SIGNERS_MAX];
+	size_t len;
+	int due; /* the due index too */
+};
+
+static int scan_done_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
-	(void)arg;
+	struct scan_done *d = arg;
+	int rc = d->due ? db_put(txn, DB_META, "ocsp_due", 8, "1", 1, 0) : 0;
 	(void)err;
-	return db_put(txn, DB_META, "ocsp_due", 8, "1", 1, 0);
+
+	if (rc == 0)
+		rc = db_put(txn, DB_META, OCSP_SIGNERS_META, strlen(OCSP_SIGNERS_META), d->signers, d->len, 0);
+	return rc;
 }
 
 /* The whole cache once: a database whose due index is not complete yet (made before it,
@@ -780,8 +791,12 @@ static int due_ready_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 static void full_scan(ocsp_t *o)
 {
 	cairn_err_t err = { 0 };
+	struct scan_done done = { .due = 1 };
 	size_t n;
 	int rc;
+
+	/* The responders this scan signs for (one replaced meanwhile asks for another). */
+	done.len = ocsp_signers_encode(o, done.signers);
 
 	if ((rc = ocsp_refresh_all(o, &n, &err)) != 0)
 		log_error("ocsp", "cache refresh: %s", cairn_err_msg(&err));
@@ -795,8 +810,28 @@ static void full_scan(ocsp_t *o)
 	pthread_mutex_lock(&o->mu);
 	rc = rc == 0 && !o->stopping ? 0 : -1;
 	pthread_mutex_unlock(&o->mu);
-	if (rc == 0 && db_write(o->db, due_ready_op, NULL, &err) != 0)
+	if (rc == 0 && db_write(o->db, scan_done_op, &done, &err) != 0)
 		log_warn("ocsp", "recording the due index: %s", cairn_err_msg(&err));
+}
+
+/* At start: a full scan when the responders changed since the cache was signed; a
+ * database from before the record gets one (its cache is taken as it is). */
+static int signers_at_start(ocsp_t *o, int ready)
+{
+	struct scan_done done = { .due = 0 };
+	cairn_err_t err = { 0 };
+	int changed = ready ? ocsp_signers_changed(o) : 0;
+
+	if (changed > 0) {
+		log_info("ocsp", "the responder changed since the cache was signed: re-signing it");
+		return 1;
+	}
+	if (changed < 0) {
+		done.len = ocsp_signers_encode(o, done.signers);
+		if (db_write(o->db, scan_done_op, &done, &err) != 0)
+			log_warn("ocsp", "recording the responders: %s", cairn_err_msg(&err));
+	}
+	return 0;
 }
 
 static int due_ready(ocsp_t *o)
@@ -828,7 +863,7 @@ static void *refresher_main(void *arg)
 	cairn_err_t err;
 	size_t n, d;
 	int64_t next;
-	int scan, ready = due_ready(o);
+	int scan, ready = due_ready(o), resign = signers_at_start(o, ready);
 
 	/*
 	 * A scan re-signs every answer past its half-life at once (all of them two days
@@ -848,8 +883,8 @@ static void *refresher_main(void *arg)
 			pthread_cond_timedwait(&o->cv, &o->mu, &ts);
 			continue;
 		}
-		scan = o->rescan || !ready;
-		o->rescan = 0;
+		scan = o->rescan || !ready || resign;
+		o->rescan = resign = 0;
 		pthread_mutex_unlock(&o->mu);
 
 		drain_queues(o);

@@ -57,8 +57,10 @@ int ocsp_open(const ocsp_config_t *cfg, ocsp_t **out, cairn_err_t *err) CAIRN_WU
 /* Starts the refresher thread: it pre-signs a response (SHA-1 CertID, no nonce)
  * for every unexpired certificate and keeps each one re-signed before half its
  * validity has passed, re-signs at once the certificates passed to
- * ocsp_changed, and stores answers signed live on a cache miss. Each batch is
- * one db_write. Returns 0 or CAIRN_EIO (thread). */
+ * ocsp_changed, and stores answers signed live on a cache miss. When a responder
+ * differs from the one the cache was signed by (DB_META "ocsp_signers": a signer
+ * renewed or changed while no refresher ran) it first re-signs the whole cache. Each
+ * batch is one db_write. Returns 0 or CAIRN_EIO (thread). */
 int ocsp_start(ocsp_t *o, cairn_err_t *err) CAIRN_WUR;
 
 /* Stops the refresher (if started) and frees everything. NULL is a no-op. No

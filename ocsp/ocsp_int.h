@@ -136,6 +136,22 @@ void ocsp_signer_put(struct ocsp_signer *sg);
 /* Sets issuer i's first responder from c (references taken). Returns 0 or CAIRN_ENOMEM. */
 int ocsp_signer_init(ocsp_t *o, size_t i, const ocsp_issuer_t *c) CAIRN_WUR;
 
+/*
+ * DB_META "ocsp_signers": which responder (its tag) signed the cache of each issuer, as
+ * "name\0" and 4 tag bytes per issuer. A responder replaced while the refresher was not
+ * running (the delegated signer renewed at start-up, ocsp.signer changed) leaves answers
+ * the daemon no longer serves: each certificate's first question after it was a live
+ * signature until half-life. The refresher compares at start and re-signs the whole
+ * cache when a tag differs, as ocsp_set_signer has it do at run time.
+ */
+#define OCSP_SIGNERS_META "ocsp_signers"
+#define OCSP_SIGNERS_MAX (OCSP_MAX_ISSUERS * (sizeof(((struct ocsp_iss *)0)->name) + 4))
+/* The record of the current responders into buf (OCSP_SIGNERS_MAX bytes); its length. */
+size_t ocsp_signers_encode(const ocsp_t *o, uint8_t *buf);
+/* 1 when the stored record names another responder for one of o's issuers, or none (an
+ * issuer added since); 0 when it matches; -1 when there is no record. */
+int ocsp_signers_changed(ocsp_t *o);
+
 /* cache.c */
 /* Queues a live-signed entry for storing (takes ownership of e->val; dropped when full). */
 void ocsp_queue_store(ocsp_t *o, ocsp_entry_t *e);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The responders that sign OCSP answers: held by reference, replaced at run time (a renewed delegated signer) while answers in flight finish with the old one. */
+/* The responders that sign OCSP answers: held by reference, replaced at run time (a renewed delegated signer) while answers in flight finish with the old one; the record of those the cache was signed by. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,4 +117,52 @@ int ocsp_set_signer(ocsp_t *o, const char *issuer, X509 *signer_cert, EVP_PKEY *
 	pthread_cond_signal(&o->cv);
 	pthread_mutex_unlock(&o->mu);
 	return 0;
+}
+
+/* ---- the record of the responders the cache was signed by (ocsp_int.h) ---- */
+
+size_t ocsp_signers_encode(const ocsp_t *o, uint8_t *buf)
+{
+	size_t i, n = 0, len;
+
+	for (i = 0; i < atomic_load(&o->n_iss); i++) {
+		uint32_t tag = atomic_load(&o->iss[i].signer_tag);
+		len = strlen(o->iss[i].name) + 1;
+		memcpy(buf + n, o->iss[i].name, len);
+		memcpy(buf + n + len, &tag, 4);
+		n += len + 4;
+	}
+	return n;
+}
+
+int ocsp_signers_changed(ocsp_t *o)
+{
+	uint8_t cur[OCSP_SIGNERS_MAX];
+	size_t n = ocsp_signers_encode(o, cur), i = 0, j, vlen;
+	const uint8_t *v;
+	db_txn_t *txn = NULL;
+	int changed = -1;
+
+	if (db_read_begin(o->db, &txn) != 0)
+		return 0;
+	if (db_get(txn, DB_META, OCSP_SIGNERS_META, strlen(OCSP_SIGNERS_META), (const void **)&v,
+		   &vlen) == 0) {
+		for (changed = 0; i < n && !changed; i = j + 5) {
+			const uint8_t *p = v, *end = v + vlen;
+			j = i + strlen((const char *)cur + i);
+			changed = 1;
+			while (p < end) { /* this issuer's entry in the record */
+				const uint8_t *z = memchr(p, 0, (size_t)(end - p));
+				if (z == NULL || end - z < 5)
+					break;
+				if ((size_t)(z - p) == j - i && memcmp(p, cur + i, j - i) == 0) {
+					changed = memcmp(z + 1, cur + j + 1, 4) != 0;
+					break;
+				}
+				p = z + 5;
+			}
+		}
+	}
+	db_txn_end(txn);
+	return changed;
 }

@@ -137,3 +137,8 @@ EXTRA_DIST += tests/integration/healthz_cost.sh
 # Group commit: the OCSP refresher's stores share the commits of concurrent issuances.
 TESTS += tests/integration/group_commit.sh
 EXTRA_DIST += tests/integration/group_commit.sh
+
+# The OCSP cache's lifetimes under libfaketime: expiry and replacement of stored answers,
+# expired certificates, the signer's rollover, with restarts between clock moves.
+TESTS += tests/integration/ocsp_clock.sh
+EXTRA_DIST += tests/integration/ocsp_clock.sh

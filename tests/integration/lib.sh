@@ -68,6 +68,17 @@ waits() {
 	done
 }
 
+# waits_for COMMAND...: until COMMAND succeeds (bounded: WAITS_FOR_TENTHS tenths of a
+# second, default 150); on time-out prints its last output and fails.
+waits_for() {
+	_w=0
+	until "$@" >"$WORK/waits_for.out" 2>&1; do
+		_w=$((_w + 1))
+		[ $_w -gt "${WAITS_FOR_TENTHS:-150}" ] && { cat "$WORK/waits_for.out"; return 1; }
+		sleep 0.1
+	done
+}
+
 # bail REASON: stop the whole file (TAP "Bail out!").
 bail() {
 	echo "Bail out! $1"

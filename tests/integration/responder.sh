@@ -72,14 +72,6 @@ listed() {
 			>"$WORK/crl.txt" 2>&1 && grep -q "verify OK" "$WORK/crl.txt" &&
 		grep -qi "Serial Number: *$2" "$WORK/crl.txt"
 }
-waits_for() { # waits_for COMMAND...: until it succeeds, at most 15 s
-	i=0
-	until "$@" >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -gt 150 ] && return 1
-		sleep 0.1
-	done
-}
 
 issue a >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
 A=$(cat "$WORK/a.serial")

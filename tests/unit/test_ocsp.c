@@ -464,6 +464,72 @@ static void test_set_signer(void **state)
 	EVP_PKEY_free(key2);
 }
 
+/* 1 when DB_META has key (the refresher's records). */
+static int meta_has(db_t *db, const char *key)
+{
+	db_txn_t *txn = NULL;
+	int has;
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	has = db_get(txn, DB_META, key, strlen(key), NULL, NULL) == 0;
+	db_txn_end(txn);
+	return has;
+}
+
+/* Polls (bounded: 10 s) until the refresher of o has recorded its first full scan
+ * (meta: 1) or pre-signed at least n answers (meta: 0). */
+static int refresher_did(fixture_t *f, int meta, uint64_t n)
+{
+	uint64_t p = 0;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		ocsp_stats(f->o, NULL, NULL, &p);
+		if (meta ? meta_has(f->db, "ocsp_due") && meta_has(f->db, "ocsp_signers") : p >= n)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* A responder replaced while no refresher ran (the delegated signer renewed at start-up):
+ * the next refresher re-signs the whole cache for it at start, so the first question is
+ * answered from the cache, by the new responder. */
+static void test_signer_changed_while_stopped(void **state)
+{
+	fixture_t *f = *state;
+	ocsp_config_t cfg = { 0 };
+	cairn_err_t err = { 0 };
+	EVP_PKEY *key2 = EVP_EC_gen("P-256");
+	X509 *signer2 = make_cert("OCSP 2", 0, f->issuing, f->iss_key, key2, 1);
+	http_reply_t r = { 0 };
+	uint64_t hits0, hits1, live0, live1;
+	int reason;
+
+	assert_int_equal(ocsp_start(f->o, &err), 0);
+	assert_true(refresher_did(f, 1, 0)); /* the first run's full scan, recorded */
+	ocsp_free(f->o);
+	f->o = NULL;
+	cfg.db = f->db;
+	cfg.issuers[0] = (ocsp_issuer_t){ "issuing", f->issuing, signer2, key2, f->issuing };
+	cfg.issuers[1] = (ocsp_issuer_t){ "root", f->root, f->root, f->root_key, NULL };
+	cfg.n_issuers = 2;
+	cfg.validity = 3600;
+	assert_int_equal(ocsp_open(&cfg, &f->o, &err), 0);
+	assert_int_equal(ocsp_start(f->o, &err), 0);
+	/* Nothing is due (half-life is 30 min away): only the new responder makes it sign. */
+	assert_true(refresher_did(f, 0, 4));
+	ocsp_stats(f->o, &hits0, &live0, NULL);
+	assert_int_equal(ask(f, 0, EVP_sha1(), 0, &reason, &r), V_OCSP_CERTSTATUS_GOOD);
+	assert_true(signed_by(&r, signer2));
+	http_reply_clear(&r);
+	ocsp_stats(f->o, &hits1, &live1, NULL);
+	assert_int_equal(hits1, hits0 + 1);
+	assert_int_equal(live1, live0);
+	X509_free(signer2);
+	EVP_PKEY_free(key2);
+}
+
 /* Several single requests in one: every status answered, in one signed response. */
 static void test_multiple(void **state)
 {
@@ -828,6 +894,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_signer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signer_changed_while_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_presigned_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
