@@ -185,6 +185,33 @@ time_t ocsp_cache_this_update(const uint8_t *v);
 time_t ocsp_cache_next_update(const uint8_t *v);
 const uint8_t *ocsp_cache_etag(const uint8_t *v);
 const uint8_t *ocsp_cache_der(const uint8_t *v, size_t vlen, size_t *der_len);
+/*
+ * The due index (DB_OCSP_DUE: when || cache key) says when each cached answer must be
+ * looked at again: a SHA-1 answer of a known certificate near half-life (ocsp_resign_at),
+ * any other answer (SHA-256, `unknown`) at its nextUpdate (dropped then: a later question
+ * is signed live). It changes in the transaction of the answer it times, so the
+ * refresher reads only what is due (docs/scaling.md) instead of every certificate.
+ */
+#define OCSP_DUE_KEY_MAX (8 + DB_SERIAL_MAX + 1)
+/*
+ * When a SHA-1 answer of a known certificate is re-signed: at half-life, less a spread
+ * of up to an eighth of the validity fixed by its serial. Answers signed together (a
+ * pre-signed database, a mass revocation) would otherwise fall due together every
+ * half-life for ever; with the spread their first re-signing is spread over validity/8
+ * and, each serial keeping its own period, they drift further apart every round. It
+ * costs ~14 % more signatures than exactly at half-life (the mean period is 7/16 of the
+ * validity, not 1/2).
+ */
+int64_t ocsp_resign_at(const ocsp_t *o, const uint8_t *key, size_t klen, int64_t this_update);
+/* When the cached value v (vlen bytes) under key falls due: ocsp_resign_at for a SHA-1
+ * answer of a known certificate, its nextUpdate otherwise (0 for a short value). */
+int64_t ocsp_due_of(const ocsp_t *o, const uint8_t *key, size_t klen, const uint8_t *v,
+		    size_t vlen);
+/* The due-index key (8-byte big-endian when, then the cache key) into out
+ * (OCSP_DUE_KEY_MAX bytes); returns its length. */
+size_t ocsp_due_key(uint8_t *out, int64_t when, const uint8_t *key, size_t klen);
+
+/* refresh.c */
 /* Stops and joins the refresher thread, frees the queues. */
 void ocsp_refresher_stop(ocsp_t *o);
 
