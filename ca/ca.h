@@ -169,6 +169,11 @@ typedef struct ca_cert_spec {
  */
 int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
 		  EVP_PKEY *subject_pub, X509 **out, cairn_err_t *err) CAIRN_WUR;
+/* ca_cert_build, and the certificate's DER into *der (OPENSSL_free) and *der_len: the
+ * bytes i2d_X509(*out) gives, encoded once (an EC issuer key signs the one TBS encoding). */
+int ca_cert_build_der(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
+		      EVP_PKEY *subject_pub, X509 **out, uint8_t **der, size_t *der_len,
+		      cairn_err_t *err) CAIRN_WUR;
 
 /* ---- what cairn signs for itself: the delegated OCSP signer, the daemon's HTTPS certificate ---- */
 
