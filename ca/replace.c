@@ -246,6 +246,30 @@ static int der_spki(const uint8_t *der, size_t len, const uint8_t **spki, size_t
 	return CAIRN_EINVAL;
 }
 
+/* 1 when spki is an id-ecPublicKey whose point is not in the uncompressed form (04 || x ||
+ * y). A compressed point is the same key under other bytes: its hash would miss a block
+ * taken from an uncompressed certificate, and RFC 5480 §2.2 makes uncompressed the form
+ * to support (the Mozilla policy allows no other). */
+static int ec_point_not_uncompressed(const uint8_t *spki, size_t len)
+{
+	static const uint8_t ec_oid[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
+	const unsigned char *p = spki, *end = spki + len, *alg_end;
+	long l;
+	int tag, cls;
+
+	if ((ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) ||
+	    (ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) || l > end - p)
+		return 1;
+	alg_end = p + l;
+	if ((size_t)(alg_end - p) < sizeof(ec_oid) || memcmp(p, ec_oid, sizeof(ec_oid)) != 0)
+		return 0;
+	p = alg_end;
+	if ((ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) || tag != V_ASN1_BIT_STRING ||
+	    l < 2 || l > end - p)
+		return 1;
+	return p[0] != 0x00 || p[1] != 0x04;
+}
+
 int ca_key_check(ca_t *ca, const uint8_t *cert_der, size_t cert_len, cairn_err_t *err)
 {
 	uint8_t spki[32], key[33];
@@ -262,6 +286,9 @@ int ca_key_check(ca_t *ca, const uint8_t *cert_der, size_t cert_len, cairn_err_t
 	if (der_spki(cert_der, cert_len, &info, &info_len) != 0 ||
 	    EVP_Digest(info, info_len, spki, NULL, EVP_sha256(), NULL) != 1)
 		return cairn_err_set(err, CAIRN_ECRYPTO, "hashing the public key failed");
+	if (ec_point_not_uncompressed(info, info_len))
+		return cairn_err_set(err, CAIRN_EKEYTYPE,
+				     "EC public key in compressed form: send the uncompressed point");
 	if ((rc = db_read_begin(ca_db(ca), &txn)) != 0)
 		return cairn_err_set(err, rc, "database: %s", cairn_strerror(rc));
 	rc = db_get(txn, DB_REPLACE, key, block_key(spki, key), &v, &vlen);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -406,6 +407,22 @@ static void test_blocked_key(void **state)
 		assert_int_equal(issue_key(f, other, (int)(10 * i + 2), &is, &err), 0);
 		ca_issued_free(is);
 		EVP_PKEY_free(other);
+	}
+	/* The first key again, its point compressed (the same key under other SPKI bytes,
+	 * whose hash would miss the block): refused, whatever the block. */
+	{
+		EVP_PKEY *kc = EVP_PKEY_dup(keys[0]);
+		assert_non_null(kc);
+		assert_int_equal(EVP_PKEY_set_utf8_string_param(
+					 kc, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+					 "compressed"),
+				 1);
+		before = audit_count(f->db);
+		assert_int_equal(issue_key(f, kc, 99, &is, &err), CAIRN_EKEYTYPE);
+		assert_null(is);
+		assert_non_null(strstr(err.msg, "compressed"));
+		assert_int_equal(audit_count(f->db), before);
+		EVP_PKEY_free(kc);
 	}
 	for (i = 0; i < 4; i++)
 		EVP_PKEY_free(keys[i]);
