@@ -335,6 +335,74 @@ static const EVP_MD *sign_md(EVP_PKEY *key)
 }
 
 /*
+ * Signs x with an EC issuer key the way X509_sign does (the same AlgorithmIdentifier in
+ * the TBS and outside it, ecdsa-with-SHA* without parameters, the signature as a BIT
+ * STRING with no unused bits) and returns the certificate's DER built from the one TBS
+ * encoding the signature was made over: X509_sign then i2d_X509 encode the TBS twice.
+ * Returns 1 on success, 0 when the key or digest is not one this path handles (the
+ * caller uses X509_sign), -1 on a failure.
+ */
+static int sign_ec_der(X509 *x, EVP_PKEY *key, const EVP_MD *md, unsigned char **der,
+		       size_t *der_len)
+{
+	X509_ALGOR *tbs_alg, *alg;
+	const X509_ALGOR *calg;
+	const ASN1_BIT_STRING *csig;
+	ASN1_BIT_STRING *sig;
+	EVP_MD_CTX *mctx = NULL;
+	unsigned char *tbs = NULL, *s = NULL, *out = NULL, *p;
+	size_t slen = 0;
+	int signid, tlen, alen, blen, inner, total, rc = -1;
+
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC || md == NULL ||
+	    OBJ_find_sigid_by_algs(&signid, EVP_MD_get_type(md), EVP_PKEY_EC) != 1)
+		return 0;
+	/* X509_sign writes both AlgorithmIdentifiers through the same pointers. */
+	tbs_alg = (X509_ALGOR *)X509_get0_tbs_sigalg(x);
+	X509_get0_signature(&csig, &calg, x);
+	alg = (X509_ALGOR *)calg;
+	sig = (ASN1_BIT_STRING *)csig;
+	if (X509_ALGOR_set0(tbs_alg, OBJ_nid2obj(signid), V_ASN1_UNDEF, NULL) != 1 ||
+	    X509_ALGOR_set0(alg, OBJ_nid2obj(signid), V_ASN1_UNDEF, NULL) != 1 ||
+	    (tlen = i2d_re_X509_tbs(x, &tbs)) <= 0 || (mctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(mctx, NULL, md, NULL, key) != 1 ||
+	    EVP_DigestSign(mctx, NULL, &slen, tbs, (size_t)tlen) != 1 ||
+	    (s = OPENSSL_malloc(slen)) == NULL ||
+	    EVP_DigestSign(mctx, s, &slen, tbs, (size_t)tlen) != 1 ||
+	    ASN1_BIT_STRING_set(sig, s, (int)slen) != 1)
+		goto out;
+	sig->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+	sig->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+	if ((alen = i2d_X509_ALGOR(alg, NULL)) <= 0 || (blen = i2d_ASN1_BIT_STRING(sig, NULL)) <= 0)
+		goto out;
+	inner = tlen + alen + blen;
+	total = ASN1_object_size(1, inner, V_ASN1_SEQUENCE);
+	if (total <= 0 || (out = p = OPENSSL_malloc((size_t)total)) == NULL)
+		goto out;
+	ASN1_put_object(&p, 1, inner, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	memcpy(p, tbs, (size_t)tlen);
+	p += tlen;
+	if (i2d_X509_ALGOR(alg, &p) != alen || i2d_ASN1_BIT_STRING(sig, &p) != blen)
+		goto out;
+	*der = out;
+	*der_len = (size_t)total;
+	out = NULL;
+	rc = 1;
+out:
+	OPENSSL_free(out);
+	OPENSSL_free(s);
+	OPENSSL_free(tbs);
+	EVP_MD_CTX_free(mctx);
+	return rc;
+}
+
+int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
+		  EVP_PKEY *subject_pub, X509 **out, cairn_err_t *err)
+{
+	return ca_cert_build_der(spec, issuer, issuer_key, subject_pub, out, NULL, NULL, err);
+}
+
+/*
  * Builds and signs a certificate (see ca.h). Extensions, in order:
  * basicConstraints (critical), keyUsage (critical, when any bit is set),
  * extendedKeyUsage, subjectKeyIdentifier, authorityKeyIdentifier,
@@ -342,17 +410,24 @@ static const EVP_MD *sign_md(EVP_PKEY *key)
  * cRLDistributionPoints, id-pkix-ocsp-nocheck. notAfter is clamped to the
  * issuer's notAfter. Thread-safe (no shared state; issuer/issuer_key are only read).
  */
-int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
-		  EVP_PKEY *subject_pub, X509 **out, cairn_err_t *err)
+int ca_cert_build_der(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
+		      EVP_PKEY *subject_pub, X509 **out, uint8_t **der, size_t *der_len,
+		      cairn_err_t *err)
 {
 	X509 *x = NULL;
+	unsigned char *enc = NULL;
+	size_t enc_len = 0;
+	int signed_der = 0;
 	const X509_NAME *subject;
 	EVP_PKEY *fast_pub = NULL;
 	ASN1_NULL *null = NULL;
 	int rc, empty_subject;
 
 	*out = NULL;
-	if (spec == NULL || issuer_key == NULL || subject_pub == NULL)
+	if (der != NULL)
+		*der = NULL;
+	if (spec == NULL || issuer_key == NULL || subject_pub == NULL ||
+	    (der != NULL && der_len == NULL))
 		return cairn_err_set(err, CAIRN_EINVAL, "ca_cert_build: missing argument");
 	if ((x = X509_new()) == NULL) {
 		rc = cairn_err_ssl(err, CAIRN_ENOMEM, "cannot allocate certificate");
@@ -394,14 +469,30 @@ int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key
 		if ((rc = add_ext(x, NID_id_pkix_OCSP_noCheck, null, 0, "ocsp-nocheck", err)) != 0)
 			goto out;
 	}
-	if (X509_sign(x, issuer_key, sign_md(issuer_key)) <= 0) {
+	if (der != NULL)
+		signed_der = sign_ec_der(x, issuer_key, sign_md(issuer_key), &enc, &enc_len);
+	if (signed_der < 0 || (signed_der == 0 && X509_sign(x, issuer_key, sign_md(issuer_key)) <= 0)) {
 		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "signing the certificate failed");
 		goto out;
+	}
+	if (der != NULL && signed_der == 0) {
+		int n = i2d_X509(x, &enc);
+		if (n <= 0) {
+			rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "cannot encode the certificate");
+			goto out;
+		}
+		enc_len = (size_t)n;
+	}
+	if (der != NULL) {
+		*der = enc;
+		*der_len = enc_len;
+		enc = NULL;
 	}
 	*out = x;
 	x = NULL;
 	rc = 0;
 out:
+	OPENSSL_free(enc);
 	EVP_PKEY_free(fast_pub);
 	ASN1_NULL_free(null);
 	X509_free(x);

@@ -169,6 +169,11 @@ typedef struct ca_cert_spec {
  */
 int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
 		  EVP_PKEY *subject_pub, X509 **out, cairn_err_t *err) CAIRN_WUR;
+/* ca_cert_build, and the certificate's DER into *der (OPENSSL_free) and *der_len: the
+ * bytes i2d_X509(*out) gives, encoded once (an EC issuer key signs the one TBS encoding). */
+int ca_cert_build_der(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
+		      EVP_PKEY *subject_pub, X509 **out, uint8_t **der, size_t *der_len,
+		      cairn_err_t *err) CAIRN_WUR;
 
 /* ---- what cairn signs for itself: the delegated OCSP signer, the daemon's HTTPS certificate ---- */
 
@@ -637,9 +642,12 @@ int ca_pubkey_sha256(EVP_PKEY *pk, uint8_t out[32]) CAIRN_WUR;
  * whose certificate was revoked for keyCompromise (campaign = 0). ca_key_block records it
  * inside a write (the first reason stays, but a revocation replaces a campaign's, which a
  * cancel may lift); ca_key_check returns 0, or CAIRN_EWEAKKEY saying why the key is
- * blocked. ca_issue checks every CSR's key. */
+ * blocked. ca_issue checks every certificate's key before it is stored. */
 int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, uint64_t campaign,
 		 int64_t at, cairn_err_t *err) CAIRN_WUR;
-int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err) CAIRN_WUR;
+/* ca_key_check takes the DER of the certificate about to be stored (its SPKI is hashed
+ * in place, ~1 us, instead of encoding the key again). */
+int ca_key_check(ca_t *ca, const uint8_t *cert_der, size_t cert_len, cairn_err_t *err)
+	CAIRN_WUR;
 
 #endif

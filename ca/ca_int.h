@@ -115,6 +115,9 @@ typedef struct ca_record_args {
 	const ca_record_extra_t *extra; /* may be NULL */
 	uint8_t **der_out;      /* may be NULL: on success, the DER stored (OPENSSL_free) */
 	size_t *der_len_out;    /* with der_out */
+	const uint8_t *der;     /* may be NULL: cert's DER already encoded (ca_cert_build_der),
+	                           borrowed; stored as is instead of a second i2d_X509 */
+	size_t der_len;
 } ca_record_args_t;
 
 /*

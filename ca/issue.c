@@ -345,8 +345,6 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 		goto out;
 	}
 	pk = csr->pub;
-	if ((rc = ca_key_check(ca, pk, err)) != 0)
-		goto out;
 	for (i = 0; i < prof->n_eku; i++)
 		eku[i] = prof->eku[i];
 	eku[prof->n_eku] = NULL;
@@ -376,17 +374,24 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	rec.action = "cert.issue";
 	rec.channel = req->channel;
 	rec.extra = req->record_extra;
-	rec.der_out = &is->der;
-	rec.der_len_out = &is->der_len;
+	rec.der_out = NULL;
+	rec.der_len_out = NULL;
 	for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
 		X509_free(cert);
 		cert = NULL;
+		OPENSSL_free(is->der);
+		is->der = NULL;
 		if (ca->crl_shards != 0 &&
 		    (rc = shard_spec(ca, iss, &spec, serial, shard_url, sizeof(shard_url), err)) != 0)
 			goto out;
-		if ((rc = ca_cert_build(&spec, iss->cert, iss->key, pk, &cert, err)) != 0 ||
+		/* One encoding of the certificate: signed over, stored, and handed back. */
+		if ((rc = ca_cert_build_der(&spec, iss->cert, iss->key, pk, &cert, &is->der,
+					    &is->der_len, err)) != 0 ||
+		    (rc = ca_key_check(ca, is->der, is->der_len, err)) != 0 ||
 		    (rc = ca_cert_lint(cert, iss->cert, prof, err)) != 0)
 			goto out;
+		rec.der = is->der;
+		rec.der_len = is->der_len;
 		rc = ca_record_write(ca->db, cert, &rec, hex, &is->audit_seq, err);
 		if (rc != CAIRN_ECOLLISION)
 			break;

@@ -92,7 +92,7 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 	char **names = NULL;
 	size_t n_names = 0, i;
 	json_t *jnames = NULL, *details = NULL, *event = NULL;
-	int der_len, rc;
+	int der_len = 0, rc;
 
 	memset(&rec, 0, sizeof(rec));
 	memset(&op, 0, sizeof(op));
@@ -113,13 +113,18 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 	subject_line(cert, rec.subject, sizeof(rec.subject));
 	db_serial_hex(rec.serial, rec.serial_len, hex);
 
-	der_len = i2d_X509(cert, &der);
-	if (der_len <= 0) {
-		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "cannot encode certificate %s", hex);
-		goto out;
+	if (a->der != NULL) {
+		rec.der = a->der;
+		rec.der_len = a->der_len;
+	} else {
+		der_len = i2d_X509(cert, &der);
+		if (der_len <= 0) {
+			rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "cannot encode certificate %s", hex);
+			goto out;
+		}
+		rec.der = der;
+		rec.der_len = (size_t)der_len;
 	}
-	rec.der = der;
-	rec.der_len = (size_t)der_len;
 
 	rc = CAIRN_ENOMEM;
 	if (ca_cert_names(cert, &names, &n_names) != 0 || (jnames = json_array()) == NULL)
@@ -165,7 +170,7 @@ int ca_record_write(db_t *db, X509 *cert, const ca_record_args_t *a,
 		memcpy(serial_hex, hex, sizeof(hex));
 	if (seq != NULL)
 		*seq = op.seq;
-	if (a->der_out != NULL) {
+	if (a->der_out != NULL && der != NULL) {
 		/* The encoding just stored: the caller needs no second i2d_X509. */
 		*a->der_out = der;
 		*a->der_len_out = (size_t)der_len;
@@ -192,7 +197,7 @@ out:
 int ca_record(db_t *db, X509 *cert, const char *issuer, const char *profile,
 	      const char *requester, const char *action, cairn_err_t *err)
 {
-	ca_record_args_t a = { issuer, profile, requester, action, NULL, NULL, NULL, NULL };
+	ca_record_args_t a = { issuer, profile, requester, action, NULL, NULL, NULL, NULL, NULL, 0 };
 
 	return ca_record_write(db, cert, &a, NULL, NULL, err);
 }
@@ -201,7 +206,7 @@ int ca_record_with(db_t *db, X509 *cert, const char *issuer, const char *profile
 		   const char *requester, const char *action, const ca_record_extra_t *extra,
 		   cairn_err_t *err)
 {
-	ca_record_args_t a = { issuer, profile, requester, action, NULL, extra, NULL, NULL };
+	ca_record_args_t a = { issuer, profile, requester, action, NULL, extra, NULL, NULL, NULL, 0 };
 
 	return ca_record_write(db, cert, &a, NULL, NULL, err);
 }

@@ -8,6 +8,7 @@
  *   'P' || id || serial    -> "": still pending (neither replaced nor revoked)
  *   'K' || SHA-256(SPKI)   -> {"why", "at", "campaign"?}: a key never certified again
  *                             (ca_key_block; "campaign": the key campaign that blocked it) */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,17 +214,81 @@ int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, uint64_
 	return rc != 0 ? cairn_err_set(err, rc, "blocking a key: %s", cairn_strerror(rc)) : 0;
 }
 
-int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err)
+/* The SubjectPublicKeyInfo inside a DER certificate, as its bytes stand there (the
+ * seventh field of the TBS when the version is present, the sixth otherwise): no
+ * decoding of the key, no encoding of it again. 0, or CAIRN_EINVAL on a bad structure. */
+static int der_spki(const uint8_t *der, size_t len, const uint8_t **spki, size_t *n)
+{
+	const unsigned char *p = der, *end = der + len, *start;
+	long l;
+	int tag, cls, i;
+
+	if (len > (size_t)LONG_MAX || (ASN1_get_object(&p, &l, &tag, &cls, (long)len) & 0x81) ||
+	    tag != V_ASN1_SEQUENCE || (ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) ||
+	    tag != V_ASN1_SEQUENCE)
+		return CAIRN_EINVAL;
+	end = p + l;
+	for (i = 0; i < 7; i++) {
+		start = p;
+		if ((ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) || l > end - p)
+			return CAIRN_EINVAL;
+		p += l;
+		if (i == 0 && !(cls == V_ASN1_CONTEXT_SPECIFIC && tag == 0))
+			i++; /* no version: the serial was first */
+		if (i == 6) {
+			if (tag != V_ASN1_SEQUENCE || cls != V_ASN1_UNIVERSAL)
+				return CAIRN_EINVAL;
+			*spki = start;
+			*n = (size_t)(p - start);
+			return 0;
+		}
+	}
+	return CAIRN_EINVAL;
+}
+
+/* 1 when spki is an id-ecPublicKey whose point is not in the uncompressed form (04 || x ||
+ * y). A compressed point is the same key under other bytes: its hash would miss a block
+ * taken from an uncompressed certificate, and RFC 5480 §2.2 makes uncompressed the form
+ * to support (the Mozilla policy allows no other). */
+static int ec_point_not_uncompressed(const uint8_t *spki, size_t len)
+{
+	static const uint8_t ec_oid[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
+	const unsigned char *p = spki, *end = spki + len, *alg_end;
+	long l;
+	int tag, cls;
+
+	if ((ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) ||
+	    (ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) || l > end - p)
+		return 1;
+	alg_end = p + l;
+	if ((size_t)(alg_end - p) < sizeof(ec_oid) || memcmp(p, ec_oid, sizeof(ec_oid)) != 0)
+		return 0;
+	p = alg_end;
+	if ((ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) || tag != V_ASN1_BIT_STRING ||
+	    l < 2 || l > end - p)
+		return 1;
+	return p[0] != 0x00 || p[1] != 0x04;
+}
+
+int ca_key_check(ca_t *ca, const uint8_t *cert_der, size_t cert_len, cairn_err_t *err)
 {
 	uint8_t spki[32], key[33];
+	const uint8_t *info;
+	size_t info_len;
 	db_txn_t *txn = NULL;
 	const void *v;
 	size_t vlen;
 	json_t *j;
 	int rc;
 
-	if ((rc = ca_pubkey_sha256(pk, spki)) != 0)
-		return cairn_err_set(err, rc, "hashing the public key: %s", cairn_strerror(rc));
+	/* The same bytes ca_spki_sha256 hashes: the certificate's SPKI is the encoding of
+	 * its key (X509_set_pubkey), which is what i2d_PUBKEY gives. */
+	if (der_spki(cert_der, cert_len, &info, &info_len) != 0 ||
+	    EVP_Digest(info, info_len, spki, NULL, EVP_sha256(), NULL) != 1)
+		return cairn_err_set(err, CAIRN_ECRYPTO, "hashing the public key failed");
+	if (ec_point_not_uncompressed(info, info_len))
+		return cairn_err_set(err, CAIRN_EKEYTYPE,
+				     "EC public key in compressed form: send the uncompressed point");
 	if ((rc = db_read_begin(ca_db(ca), &txn)) != 0)
 		return cairn_err_set(err, rc, "database: %s", cairn_strerror(rc));
 	rc = db_get(txn, DB_REPLACE, key, block_key(spki, key), &v, &vlen);

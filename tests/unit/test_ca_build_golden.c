@@ -232,11 +232,30 @@ static X509 *build_or_fail(const char *name, const ca_cert_spec_t *spec, X509 *i
 			   EVP_PKEY *ikey, EVP_PKEY *pub)
 {
 	cairn_err_t err = { 0 };
-	X509 *x = NULL;
+	X509 *x = NULL, *back;
+	uint8_t *der = NULL;
+	unsigned char *re = NULL;
+	const unsigned char *p;
+	size_t der_len = 0;
+	int n;
 
-	if (ca_cert_build(spec, issuer, ikey, pub, &x, &err) != 0)
-		fail_msg("%s: ca_cert_build: %s", name, cairn_err_msg(&err));
+	/* The DER ca_issue stores and answers with (encoded once, while signing) must be the
+	 * bytes i2d_X509 gives for the certificate, and decode to one that verifies: the
+	 * golden hash below is then taken from those bytes. */
+	if (ca_cert_build_der(spec, issuer, ikey, pub, &x, &der, &der_len, &err) != 0)
+		fail_msg("%s: ca_cert_build_der: %s", name, cairn_err_msg(&err));
+	n = i2d_X509(x, &re);
+	if (n <= 0 || (size_t)n != der_len || memcmp(re, der, der_len) != 0)
+		fail_msg("%s: the DER from ca_cert_build_der is not i2d_X509's", name);
+	p = der;
+	back = d2i_X509(NULL, &p, (long)der_len);
+	assert_non_null(back);
+	assert_true(p == der + der_len);
+	assert_int_equal(X509_verify(back, issuer ? X509_get0_pubkey(issuer) : pub), 1);
 	assert_int_equal(X509_verify(x, issuer ? X509_get0_pubkey(issuer) : pub), 1);
+	X509_free(back);
+	OPENSSL_free(re);
+	OPENSSL_free(der);
 	return x;
 }
 

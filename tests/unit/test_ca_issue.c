@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -337,6 +338,96 @@ static uint64_t audit_count(db_t *db)
 	assert_int_equal(audit_verify(db, &res), 0);
 	return res.count;
 }
+
+static int block_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	return ca_key_block(txn, arg, "keyCompromise", 0, 1700000000, err);
+}
+
+/* Issues one certificate for key (the names made unique by n); the code ca_issue returned. */
+static int issue_key(fixture_t *f, EVP_PKEY *key, int n, ca_issued_t **is, cairn_err_t *err)
+{
+	char cn[64], san[80];
+	size_t len;
+	uint8_t *der;
+	ca_csr_t *csr = NULL;
+	ca_request_t r = { .profile = "tls-server", .requester = "test:block",
+			   .channel = "admin" };
+	int rc;
+
+	snprintf(cn, sizeof(cn), "b%d.example", n);
+	snprintf(san, sizeof(san), "DNS:b%d.example", n);
+	der = make_csr(key, cn, san, &len);
+	assert_int_equal(ca_csr_new(der, len, 0, &csr, err), 0);
+	r.csr = csr;
+	*is = NULL;
+	rc = ca_issue(f->ca, &r, is, err);
+	ca_csr_free(csr);
+	OPENSSL_free(der);
+	return rc;
+}
+
+/*
+ * A blocked key (revoked for keyCompromise, or retired by a campaign: both block the hash
+ * of the SubjectPublicKeyInfo of a certificate, ca_spki_sha256) is never certified again,
+ * whatever the names, for every key type ca_issue takes; the other keys still are, and a
+ * refused request stores nothing.
+ */
+static void test_blocked_key(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *keys[4];
+	ca_issued_t *is = NULL;
+	cairn_err_t err = { 0 };
+	uint8_t spki[32], pk_hash[32];
+	uint64_t before;
+	size_t i;
+
+	keys[0] = EVP_EC_gen("P-256");
+	keys[1] = EVP_EC_gen("P-384");
+	keys[2] = EVP_RSA_gen(2048);
+	keys[3] = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	for (i = 0; i < 4; i++) {
+		EVP_PKEY *other = EVP_EC_gen("P-256");
+		assert_non_null(keys[i]);
+		assert_int_equal(issue_key(f, keys[i], (int)(10 * i), &is, &err), 0);
+		assert_int_equal(ca_spki_sha256(is->cert, spki), 0);
+		assert_int_equal(ca_pubkey_sha256(keys[i], pk_hash), 0);
+		assert_memory_equal(spki, pk_hash, 32);
+		ca_issued_free(is);
+		assert_int_equal(db_write(f->db, block_run, spki, &err), 0);
+
+		before = audit_count(f->db);
+		assert_int_equal(issue_key(f, keys[i], (int)(10 * i + 1), &is, &err),
+				 CAIRN_EWEAKKEY);
+		assert_null(is);
+		assert_non_null(strstr(err.msg, "the public key is blocked (keyCompromise)"));
+		assert_int_equal(audit_count(f->db), before);
+
+		assert_int_equal(issue_key(f, other, (int)(10 * i + 2), &is, &err), 0);
+		ca_issued_free(is);
+		EVP_PKEY_free(other);
+	}
+	/* The first key again, its point compressed (the same key under other SPKI bytes,
+	 * whose hash would miss the block): refused, whatever the block. */
+	{
+		EVP_PKEY *kc = EVP_PKEY_dup(keys[0]);
+		assert_non_null(kc);
+		assert_int_equal(EVP_PKEY_set_utf8_string_param(
+					 kc, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+					 "compressed"),
+				 1);
+		before = audit_count(f->db);
+		assert_int_equal(issue_key(f, kc, 99, &is, &err), CAIRN_EKEYTYPE);
+		assert_null(is);
+		assert_non_null(strstr(err.msg, "compressed"));
+		assert_int_equal(audit_count(f->db), before);
+		EVP_PKEY_free(kc);
+	}
+	for (i = 0; i < 4; i++)
+		EVP_PKEY_free(keys[i]);
+}
+
 
 /*
  * The request object: one decode and one signature check per request, however many
@@ -700,6 +791,7 @@ int main(void)
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_issue_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_request_once, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_blocked_key, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rotate, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supersede_decoder, fixture_setup,
 						fixture_teardown),
