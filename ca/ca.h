@@ -642,12 +642,12 @@ int ca_pubkey_sha256(EVP_PKEY *pk, uint8_t out[32]) CAIRN_WUR;
  * whose certificate was revoked for keyCompromise (campaign = 0). ca_key_block records it
  * inside a write (the first reason stays, but a revocation replaces a campaign's, which a
  * cancel may lift); ca_key_check returns 0, or CAIRN_EWEAKKEY saying why the key is
- * blocked. ca_issue checks every certificate's key before it is stored. */
+ * blocked. ca_issue checks every CSR's key before it signs. */
 int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, uint64_t campaign,
 		 int64_t at, cairn_err_t *err) CAIRN_WUR;
-/* ca_key_check takes the DER of the certificate about to be stored (its SPKI is hashed
- * in place, ~1 us, instead of encoding the key again). */
-int ca_key_check(ca_t *ca, const uint8_t *cert_der, size_t cert_len, cairn_err_t *err)
-	CAIRN_WUR;
+/* ca_key_check hashes the SPKI the certificate would carry, before anything is signed;
+ * an EC key with a compressed point is refused (CAIRN_EKEYTYPE): the same key under other
+ * SPKI bytes would miss a block taken from its uncompressed certificate. */
+int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err) CAIRN_WUR;
 
 #endif

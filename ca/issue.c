@@ -345,6 +345,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 		goto out;
 	}
 	pk = csr->pub;
+	if ((rc = ca_key_check(ca, pk, err)) != 0)
+		goto out;
 	for (i = 0; i < prof->n_eku; i++)
 		eku[i] = prof->eku[i];
 	eku[prof->n_eku] = NULL;
@@ -387,7 +389,6 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 		/* One encoding of the certificate: signed over, stored, and handed back. */
 		if ((rc = ca_cert_build_der(&spec, iss->cert, iss->key, pk, &cert, &is->der,
 					    &is->der_len, err)) != 0 ||
-		    (rc = ca_key_check(ca, is->der, is->der_len, err)) != 0 ||
 		    (rc = ca_cert_lint(cert, iss->cert, prof, err)) != 0)
 			goto out;
 		rec.der = is->der;

@@ -8,7 +8,6 @@
  *   'P' || id || serial    -> "": still pending (neither replaced nor revoked)
  *   'K' || SHA-256(SPKI)   -> {"why", "at", "campaign"?}: a key never certified again
  *                             (ca_key_block; "campaign": the key campaign that blocked it) */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,38 +213,6 @@ int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, uint64_
 	return rc != 0 ? cairn_err_set(err, rc, "blocking a key: %s", cairn_strerror(rc)) : 0;
 }
 
-/* The SubjectPublicKeyInfo inside a DER certificate, as its bytes stand there (the
- * seventh field of the TBS when the version is present, the sixth otherwise): no
- * decoding of the key, no encoding of it again. 0, or CAIRN_EINVAL on a bad structure. */
-static int der_spki(const uint8_t *der, size_t len, const uint8_t **spki, size_t *n)
-{
-	const unsigned char *p = der, *end = der + len, *start;
-	long l;
-	int tag, cls, i;
-
-	if (len > (size_t)LONG_MAX || (ASN1_get_object(&p, &l, &tag, &cls, (long)len) & 0x81) ||
-	    tag != V_ASN1_SEQUENCE || (ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) ||
-	    tag != V_ASN1_SEQUENCE)
-		return CAIRN_EINVAL;
-	end = p + l;
-	for (i = 0; i < 7; i++) {
-		start = p;
-		if ((ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x81) || l > end - p)
-			return CAIRN_EINVAL;
-		p += l;
-		if (i == 0 && !(cls == V_ASN1_CONTEXT_SPECIFIC && tag == 0))
-			i++; /* no version: the serial was first */
-		if (i == 6) {
-			if (tag != V_ASN1_SEQUENCE || cls != V_ASN1_UNIVERSAL)
-				return CAIRN_EINVAL;
-			*spki = start;
-			*n = (size_t)(p - start);
-			return 0;
-		}
-	}
-	return CAIRN_EINVAL;
-}
-
 /* 1 when spki is an id-ecPublicKey whose point is not in the uncompressed form (04 || x ||
  * y). A compressed point is the same key under other bytes: its hash would miss a block
  * taken from an uncompressed certificate, and RFC 5480 §2.2 makes uncompressed the form
@@ -270,23 +237,27 @@ static int ec_point_not_uncompressed(const uint8_t *spki, size_t len)
 	return p[0] != 0x00 || p[1] != 0x04;
 }
 
-int ca_key_check(ca_t *ca, const uint8_t *cert_der, size_t cert_len, cairn_err_t *err)
+int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err)
 {
 	uint8_t spki[32], key[33];
-	const uint8_t *info;
-	size_t info_len;
+	unsigned char *info = NULL;
+	int info_len;
 	db_txn_t *txn = NULL;
 	const void *v;
 	size_t vlen;
 	json_t *j;
 	int rc;
 
-	/* The same bytes ca_spki_sha256 hashes: the certificate's SPKI is the encoding of
-	 * its key (X509_set_pubkey), which is what i2d_PUBKEY gives. */
-	if (der_spki(cert_der, cert_len, &info, &info_len) != 0 ||
-	    EVP_Digest(info, info_len, spki, NULL, EVP_sha256(), NULL) != 1)
+	/* Before anything is signed: the SPKI the certificate will carry (X509_set_pubkey
+	 * encodes the key as i2d_PUBKEY does), the bytes ca_spki_sha256 hashes at revocation. */
+	if ((info_len = i2d_PUBKEY(pk, &info)) <= 0 ||
+	    EVP_Digest(info, (size_t)info_len, spki, NULL, EVP_sha256(), NULL) != 1) {
+		OPENSSL_free(info);
 		return cairn_err_set(err, CAIRN_ECRYPTO, "hashing the public key failed");
-	if (ec_point_not_uncompressed(info, info_len))
+	}
+	rc = ec_point_not_uncompressed(info, (size_t)info_len);
+	OPENSSL_free(info);
+	if (rc)
 		return cairn_err_set(err, CAIRN_EKEYTYPE,
 				     "EC public key in compressed form: send the uncompressed point");
 	if ((rc = db_read_begin(ca_db(ca), &txn)) != 0)
