@@ -129,6 +129,61 @@ ok "list --expiring-within 30d shows the 7-day certificate only" sh -c "
 ok "list --name finds by SAN" sh -c "'$CAIRN' list --dir '$D' --name api.example.test | grep -q '$SERIAL'"
 fails "list with a bad duration is a usage error" "$CAIRN" list --dir "$D" --expiring-within soon
 
+# A CSR whose P-256 point is compressed (openssl cannot write one): the same key under other
+# SubjectPublicKeyInfo bytes, whose hash would miss a block of the key (docs/security.md).
+python3 - "$WORK/compressed.csr" "$WORK/compressed.key" <<'PY'
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+def tlv(tag, body):
+    n = len(body)
+    ln = bytes([n]) if n < 128 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + ln + body
+
+def parts(der):  # the elements of a DER SEQUENCE, as encoded
+    i, hl = 0, 2 if der[1] < 128 else 2 + (der[1] & 0x7f)
+    body, out = der[hl:], []
+    while i < len(body):
+        l = body[i + 1]
+        h = 2
+        if l >= 128:
+            h = 2 + (l & 0x7f)
+            l = int.from_bytes(body[i + 2:i + h], "big")
+        out.append(body[i:i + h + l])
+        i += h + l
+    return out
+
+key = ec.generate_private_key(ec.SECP256R1())
+csr = (x509.CertificateSigningRequestBuilder()
+       .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "compressed.example.test")]))
+       .add_extension(x509.SubjectAlternativeName([x509.DNSName("compressed.example.test")]), False)
+       .sign(key, hashes.SHA256()))
+cri, alg, _ = parts(csr.public_bytes(serialization.Encoding.DER))
+f = parts(cri)
+spki = parts(f[2])
+point = key.public_key().public_bytes(serialization.Encoding.X962,
+                                      serialization.PublicFormat.CompressedPoint)
+f[2] = tlv(0x30, spki[0] + tlv(0x03, b"\x00" + point))
+cri = tlv(0x30, b"".join(f))
+sig = key.sign(cri, ec.ECDSA(hashes.SHA256()))
+der = tlv(0x30, cri + alg + tlv(0x03, b"\x00" + sig))
+x509.load_der_x509_csr(der)  # well formed, and its signature checks:
+assert x509.load_der_x509_csr(der).is_signature_valid
+open(sys.argv[1], "wb").write(x509.load_der_x509_csr(der).public_bytes(serialization.Encoding.PEM))
+PY
+ok "a CSR with a compressed P-256 point is made (signed over the compressed key)" \
+	sh -c "openssl req -in '$WORK/compressed.csr' -noout -verify && openssl req -in '$WORK/compressed.csr' \
+	-outform DER | od -An -tx1 | tr -d ' \n' | grep -Eq '0322000[23]'"
+fails "  ... is not certified" "$CAIRN" issue --dir "$D" --csr "$WORK/compressed.csr" --profile tls-server \
+	--out "$WORK/compressed.pem"
+last_has "  ... saying why, in one line" "compressed form"
+last_one_line "  ... one line"
+ok "  ... and nothing was stored for it" sh -c "! '$CAIRN' list --dir '$D' --name compressed.example.test |
+	grep -q compressed"
+
 ok "every certificate in the database passes certlint" lint_db "$D"
 ca_stop
 fails "issue while the daemon is stopped fails" "$CAIRN" issue --dir "$D" --csr "$WORK/srv.csr" \
