@@ -103,4 +103,8 @@ int hsm_key_is_protected(hsm_t *h, const char *label);
 int hsm_sign_raw(hsm_t *h, const char *label, const uint8_t *digest, size_t dlen,
 		 uint8_t *sig, size_t *siglen, cairn_err_t *err) CAIRN_WUR;
 
+/* Signatures the token made through h since hsm_open (every C_Sign that succeeded: CA
+ * certificates, CRLs, OCSP answers, raw signs). Thread-safe. */
+unsigned long hsm_signatures(const hsm_t *h);
+
 #endif

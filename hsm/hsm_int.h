@@ -4,6 +4,7 @@
 #define CAIRN_HSM_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <pkcs11-helper-1.0/pkcs11h-core.h>
 #include <pkcs11-helper-1.0/pkcs11h-token.h>
@@ -42,6 +43,7 @@ struct hsm {
 	CK_SESSION_HANDLE keeper;
 	int have_keeper;
 	pthread_mutex_t lookup_lock; /* one key lookup (find, describe, copy) at a time */
+	atomic_ulong signatures;      /* C_Sign calls that succeeded (hsm_signatures) */
 
 	pthread_mutex_t keygen_lock; /* label check + generation are one step */
 };

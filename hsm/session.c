@@ -263,8 +263,15 @@ CK_RV hsm_sign_mech(hsm_t *h, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mech, cons
 	if (rv == CKR_OK)
 		rv = h->fl->C_Sign(s, (CK_BYTE_PTR)in, inlen, out, &n);
 	hsm_session_give(h, s, rv != CKR_OK);
+	if (rv == CKR_OK)
+		atomic_fetch_add_explicit(&h->signatures, 1, memory_order_relaxed);
 	*outlen = n;
 	return rv;
+}
+
+unsigned long hsm_signatures(const hsm_t *h)
+{
+	return atomic_load_explicit(&((hsm_t *)h)->signatures, memory_order_relaxed);
 }
 
 /* DER DigestInfo (PKCS#1 v1.5) of a digest whose length names the hash. */

@@ -381,6 +381,7 @@ static void test_blocked_key(void **state)
 	cairn_err_t err = { 0 };
 	uint8_t spki[32], pk_hash[32];
 	uint64_t before;
+	unsigned long signs;
 	size_t i;
 
 	keys[0] = EVP_EC_gen("P-256");
@@ -398,13 +399,17 @@ static void test_blocked_key(void **state)
 		assert_int_equal(db_write(f->db, block_run, spki, &err), 0);
 
 		before = audit_count(f->db);
+		signs = hsm_signatures(f->hsm);
 		assert_int_equal(issue_key(f, keys[i], (int)(10 * i + 1), &is, &err),
 				 CAIRN_EWEAKKEY);
 		assert_null(is);
 		assert_non_null(strstr(err.msg, "the public key is blocked (keyCompromise)"));
 		assert_int_equal(audit_count(f->db), before);
+		/* refused before anything is signed: no certificate for it ever existed */
+		assert_int_equal(hsm_signatures(f->hsm), signs);
 
 		assert_int_equal(issue_key(f, other, (int)(10 * i + 2), &is, &err), 0);
+		assert_true(hsm_signatures(f->hsm) > signs); /* the counter counts */
 		ca_issued_free(is);
 		EVP_PKEY_free(other);
 	}
@@ -418,10 +423,12 @@ static void test_blocked_key(void **state)
 					 "compressed"),
 				 1);
 		before = audit_count(f->db);
+		signs = hsm_signatures(f->hsm);
 		assert_int_equal(issue_key(f, kc, 99, &is, &err), CAIRN_EKEYTYPE);
 		assert_null(is);
 		assert_non_null(strstr(err.msg, "compressed"));
 		assert_int_equal(audit_count(f->db), before);
+		assert_int_equal(hsm_signatures(f->hsm), signs);
 		EVP_PKEY_free(kc);
 	}
 	for (i = 0; i < 4; i++)
