@@ -44,15 +44,17 @@ while [ ! -s "$W/ca/serve.json" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1));
 SP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$W/ca/serve.json")
 URL=$(sed -n 's/.*"https": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")
 MURL=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$W/ca/serve.json")/metrics
-# db_counts: "WRITES COMMITS REQUESTS" of the daemon so far (cairn_db_*_total and the
-# HTTPS requests in /metrics); the writes leave out the OCSP cache's background writes
-# (pre-signed answers of the new certificates, batched by the refresher;
+# db_counts: "WRITES COMMITS REQUESTS SWITCHES" of the daemon so far (cairn_db_*_total
+# and the HTTPS requests in /metrics, then the context switches of all its threads,
+# voluntary and not, from /proc); the writes leave out the OCSP cache's background
+# writes (pre-signed answers of the new certificates, batched by the refresher;
 # cairn_ocsp_cache_writes_total). Each ACME request but newNonce verifies one JWS.
 db_counts() {
 	curl -s "$MURL" | awk '$1 == "cairn_db_writes_total" { w = $2 }
 		$1 == "cairn_ocsp_cache_writes_total" { o = $2 }
 		$1 == "cairn_http_requests_total{listener=\"https\"}" { r = $2 }
-		$1 == "cairn_db_commits_total" { c = $2 } END { print w - o, c + 0, r + 0 }'
+		$1 == "cairn_db_commits_total" { c = $2 } END { printf "%d %d %d ", w - o, c + 0, r + 0 }'
+	cat /proc/"$SP"/task/*/status 2>/dev/null | awk '/ctxt_switches:/ { n += $2 } END { print n + 0 }'
 }
 . "$TOP/bench/lib.sh"
 echo "# cairn ($COUNT orders per level, IP identifier 127.0.0.1, http-01, P-256 CSRs made before the clock)"
@@ -75,9 +77,10 @@ for c in $(echo "$CONC" | tr , ' '); do
 		tee -a "$W/cairn.out"
 	# shellcheck disable=SC2046
 	set -- "$@" $(db_counts)
-	awk -v c="$c" -v n="$COUNT" -v w="$(($4 - $1))" -v k="$(($5 - $2))" -v q="$(($6 - $3))" 'BEGIN {
-		printf "# db at conc %s: %.2f durable writes and %.2f commits per order (%.1f writes per commit); %.1f HTTPS requests per order\n",
-			c, w / n, k / n, k ? w / k : 0, q / n }' >>"$W/db.out"
+	awk -v c="$c" -v n="$COUNT" -v w="$(($5 - $1))" -v k="$(($6 - $2))" -v q="$(($7 - $3))" \
+		-v x="$(($8 - $4))" 'BEGIN {
+		printf "# db at conc %s: %.2f durable writes and %.2f commits per order (%.1f writes per commit); %.1f HTTPS requests and %.1f context switches per order\n",
+			c, w / n, k / n, k ? w / k : 0, q / n, x / n }' >>"$W/db.out"
 done
 cat "$W/db.out"
 echo "# cairn memory after the timed runs: $(bench_rss "$SP")"

@@ -70,6 +70,7 @@ typedef struct result {
 	int done;
 	double secs, rate, p50, p99, max;
 	double cpu_us;          /* process CPU (user + system, all threads) per certificate */
+	double switches;        /* context switches (all threads) per certificate */
 } result_t;
 
 /* CPU seconds (user + system) of the whole process so far. */
@@ -81,6 +82,16 @@ static double cpu_s(void)
 		return 0;
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Context switches (voluntary and not) of the whole process so far. */
+static double switches(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_nvcsw + (double)ru.ru_nivcsw;
 }
 
 static double now_s(void)
@@ -290,7 +301,7 @@ static result_t run_issue(bench_t *b, int level, int conc, const opts_t *o)
 	pthread_t th[MAX_THREADS];
 	run_t r;
 	result_t res;
-	double t0, c0, *lat;
+	double t0, c0, x0, *lat;
 	int i, n = 0;
 
 	memset(&r, 0, sizeof(r));
@@ -309,6 +320,7 @@ static result_t run_issue(bench_t *b, int level, int conc, const opts_t *o)
 	atomic_init(&r.failed, 0);
 
 	c0 = cpu_s();
+	x0 = switches();
 	t0 = now_s();
 	r.deadline = t0 + o->time_cap;
 	for (i = 0; i < conc; i++)
@@ -318,6 +330,7 @@ static result_t run_issue(bench_t *b, int level, int conc, const opts_t *o)
 		pthread_join(th[i], NULL);
 	res.secs = now_s() - t0;
 	res.cpu_us = cpu_s() - c0;
+	res.switches = switches() - x0;
 	if (atomic_load(&r.failed))
 		die("ca_issue", &r.first_err);
 
@@ -332,6 +345,7 @@ static result_t run_issue(bench_t *b, int level, int conc, const opts_t *o)
 	res.p99 = pct(lat, n, 0.99);
 	res.max = n > 0 ? lat[n - 1] : 0;
 	res.cpu_us = n > 0 ? res.cpu_us * 1e6 / n : 0;
+	res.switches = n > 0 ? res.switches / n : 0;
 	pthread_mutex_destroy(&r.err_lock);
 	free(r.lat_ms);
 	free(lat);
@@ -510,9 +524,9 @@ int main(int argc, char **argv)
 		res[i] = run_issue(&b, i, o.conc[i], &o);
 		printf("ca_issue %3d in flight: %6d certs in %6.2f s = %7.0f certs/s  "
 		       "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  cpu %4.0f us/cert  "
-		       "(%.1f%% of 2-thread raw sign)%s\n",
+		       "%4.1f switches/cert  (%.1f%% of 2-thread raw sign)%s\n",
 		       res[i].conc, res[i].done, res[i].secs, res[i].rate, res[i].p50, res[i].p99,
-		       res[i].max, res[i].cpu_us, sign2 > 0 ? 100.0 * res[i].rate / sign2 : 0.0,
+		       res[i].max, res[i].cpu_us, res[i].switches, sign2 > 0 ? 100.0 * res[i].rate / sign2 : 0.0,
 		       res[i].done < o.count ? "  [time cap hit]" : "");
 		fflush(stdout);
 	}
@@ -533,9 +547,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < o.n_conc; i++)
 		printf("%s{\"in_flight\":%d,\"certs\":%d,\"secs\":%.3f,\"certs_per_s\":%.0f,"
 		       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"cpu_us_per_cert\":%.1f,"
-		       "\"ratio_to_raw_sign\":%.3f}",
+		       "\"switches_per_cert\":%.2f,\"ratio_to_raw_sign\":%.3f}",
 		       i ? "," : "", res[i].conc, res[i].done, res[i].secs, res[i].rate, res[i].p50,
-		       res[i].p99, res[i].max, res[i].cpu_us, sign2 > 0 ? res[i].rate / sign2 : 0.0);
+		       res[i].p99, res[i].max, res[i].cpu_us, res[i].switches, sign2 > 0 ? res[i].rate / sign2 : 0.0);
 	printf("],\"db_certs\":%zu,\"audit_intact\":%s}\n", n_certs, audit_ok ? "true" : "false");
 
 	for (i = 0; i < b.n_csr; i++)

@@ -69,7 +69,8 @@ int db_open_readonly(const char *path, db_t **out, cairn_err_t *err) CAIRN_WUR;
 void db_close(db_t *db);
 
 /*
- * A write operation: runs inside a write transaction on the writer thread.
+ * A write operation: runs inside a write transaction, on the thread that commits its
+ * batch (the caller's own, another caller's or the writer thread's).
  * Return 0 to keep its changes, negative to roll back just this operation
  * (the batch is rerun without it: the others see nothing it wrote, and it keeps
  * its result). Must not call db_write (refused
@@ -81,9 +82,10 @@ void db_close(db_t *db);
 typedef int (*db_write_fn)(db_txn_t *txn, void *arg, cairn_err_t *err);
 
 /*
- * Queues fn for the writer thread, which commits everything queued in ONE
- * durable transaction (group commit) and returns only after that commit is on
- * disk. Returns fn's result, or CAIRN_EDB if the commit failed (then nothing of
+ * Queues fn and returns only after the durable commit of the transaction it ran in.
+ * Group commit: when no batch is being committed, the calling thread commits
+ * everything queued in ONE durable transaction itself; otherwise it waits, and what
+ * was queued during a commit is the next batch, led by the first of its callers. Returns fn's result, or CAIRN_EDB if the commit failed (then nothing of
  * fn is stored). MDB_MAP_FULL is handled by growing the map and retrying.
  * Thread-safe; err (may be NULL) is filled by fn or by the commit (only on failure).
  * After a fatal environment error every call fails fast with CAIRN_EDB; during

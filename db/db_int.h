@@ -24,8 +24,10 @@ struct db_req {
 	cairn_err_t err;     /* filled by fn or by the commit */
 	int result;
 	int done;
-	int set_aside;       /* failed in this batch: result kept, not rerun (writer only) */
-	pthread_cond_t cv;   /* signalled (under db->q_mu) when done */
+	int lazy;            /* db_write_background: never leads, waits for company */
+	int lead;            /* set (under q_mu) when the committer hands this caller the lead */
+	int set_aside;       /* failed in this batch: result kept, not rerun (committer only) */
+	pthread_cond_t cv;   /* signalled (under db->q_mu) when done or handed the lead */
 	struct db_req *next;
 };
 
@@ -41,6 +43,7 @@ struct db {
 	unsigned q_urgent;           /* queued db_write calls (not db_write_background) */
 	int q_has_lazy;              /* a db_write_background call is queued ... */
 	int64_t q_lazy_since;        /* ... since then (CLOCK_MONOTONIC ms) */
+	int committing;              /* a thread (a caller or the writer) is running a batch */
 	int stopping;
 	int fatal;                   /* env unusable: writes fail fast */
 	char fatal_msg[sizeof(((cairn_err_t *)0)->msg)];
@@ -95,7 +98,7 @@ int db_stats_ensure(db_txn_t *txn, cairn_err_t *err) CAIRN_WUR;
  * before it is committed alone. */
 #define DB_LAZY_MS 200
 
-/* Writer thread body (db/writer.c). */
+/* Writer thread body (db/writer.c): commits background writes nobody leads. */
 void *db_writer_main(void *arg);
 
 #endif

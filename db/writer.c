@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The group-commit writer: one thread commits every queued write operation in one durable txn. */
+/* Group commit: whoever commits runs every queued write operation in one durable txn. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -247,10 +247,64 @@ static struct timespec ms_to_ts(int64_t ms)
 	return ts;
 }
 
+/* Set while this thread runs a batch's ops: a db_write from inside one would wait for
+ * the commit it is part of. */
+static __thread int in_batch;
+
 /*
- * Waits (q_mu held) until there is a batch to run: an ordinary write queued, or the
- * oldest background write queued DB_LAZY_MS ago, or stopping. Sweeps stale reader
- * slots when idle. Returns 0 with work queued, -1 when stopping with nothing left.
+ * Commits everything queued (q_mu held, no batch running, queue not empty) on the
+ * calling thread: the ops run, one durable commit, each waiting caller is told. Then
+ * hands on: what was queued meanwhile goes to the first ordinary caller among it,
+ * which leads the next batch on its own thread, or, with background writes only (or
+ * while closing), to the writer thread. So a db_write nobody else is committing
+ * alongside runs its batch on its own thread: no hand-off to a writer thread and back,
+ * two context switches per commit saved; callers arriving during a commit wait for it
+ * and form the next batch together (group commit as before).
+ */
+static void lead_batch(db_t *db)
+{
+	struct db_req *batch = db->q_head, *r, *next;
+	batch_outcome_t outcome = BATCH_NOT_COMMITTED;
+	uint64_t n;
+
+	db->q_head = db->q_tail = NULL;
+	db->q_urgent = 0;
+	db->q_has_lazy = 0;
+	db->committing = 1;
+	if (db->fatal) {
+		fail_all(batch, CAIRN_EDB, db->fatal_msg);
+	} else {
+		pthread_mutex_unlock(&db->q_mu);
+		in_batch = 1;
+		outcome = run_batch(db, batch);
+		in_batch = 0;
+		pthread_mutex_lock(&db->q_mu);
+	}
+	for (n = 0, r = batch; r != NULL; r = next, n++) {
+		next = r->next; /* r may be gone once done is seen */
+		r->done = 1;
+		pthread_cond_signal(&r->cv);
+	}
+	db->ops += n;
+	db->commits += outcome == BATCH_COMMITTED;
+	db->committing = 0;
+	if (db->q_urgent > 0) {
+		for (r = db->q_head; r != NULL; r = r->next)
+			if (!r->lazy) {
+				r->lead = 1;
+				pthread_cond_signal(&r->cv);
+				return;
+			}
+	}
+	if (db->q_head != NULL || db->stopping)
+		pthread_cond_signal(&db->q_cv);
+}
+
+/*
+ * Waits (q_mu held) until the writer thread has a batch to run: no batch running, and
+ * background writes queued DB_LAZY_MS ago, or an ordinary write nobody leads, or
+ * stopping. Sweeps stale reader slots when idle. Returns 0 with work queued, -1 when
+ * stopping with nothing left and no batch running.
  */
 static int wait_for_work(db_t *db)
 {
@@ -259,15 +313,17 @@ static int wait_for_work(db_t *db)
 	int dead;
 
 	for (;;) {
-		if (db->q_head != NULL && (db->q_urgent > 0 || db->stopping ||
-					   now_ms() >= db->q_lazy_since + DB_LAZY_MS))
-			return 0;
-		if (db->q_head == NULL && db->stopping)
-			return -1;
-		if (db->q_head != NULL) { /* background writes only: wait for company */
-			ts = ms_to_ts(db->q_lazy_since + DB_LAZY_MS);
-			pthread_cond_timedwait(&db->q_cv, &db->q_mu, &ts);
-			continue;
+		if (!db->committing) { /* else the committer signals q_cv when it is done */
+			if (db->q_head != NULL && (db->q_urgent > 0 || db->stopping ||
+						   now_ms() >= db->q_lazy_since + DB_LAZY_MS))
+				return 0;
+			if (db->q_head == NULL && db->stopping)
+				return -1;
+			if (db->q_head != NULL) { /* background writes only: wait for company */
+				ts = ms_to_ts(db->q_lazy_since + DB_LAZY_MS);
+				pthread_cond_timedwait(&db->q_cv, &db->q_mu, &ts);
+				continue;
+			}
 		}
 		ts = ms_to_ts(idle_until);
 		if (pthread_cond_timedwait(&db->q_cv, &db->q_mu, &ts) == ETIMEDOUT) {
@@ -282,32 +338,10 @@ static int wait_for_work(db_t *db)
 void *db_writer_main(void *arg)
 {
 	db_t *db = arg;
-	struct db_req *batch, *r, *next;
-	batch_outcome_t outcome;
-	uint64_t n;
 
 	pthread_mutex_lock(&db->q_mu);
-	while (wait_for_work(db) == 0) {
-		batch = db->q_head;
-		db->q_head = db->q_tail = NULL;
-		db->q_urgent = 0;
-		db->q_has_lazy = 0;
-		if (db->fatal) {
-			fail_all(batch, CAIRN_EDB, db->fatal_msg);
-			outcome = BATCH_NOT_COMMITTED;
-		} else {
-			pthread_mutex_unlock(&db->q_mu);
-			outcome = run_batch(db, batch);
-			pthread_mutex_lock(&db->q_mu);
-		}
-		for (n = 0, r = batch; r != NULL; r = next, n++) {
-			next = r->next;
-			r->done = 1;
-			pthread_cond_signal(&r->cv);
-		}
-		db->ops += n;
-		db->commits += outcome == BATCH_COMMITTED;
-	}
+	while (wait_for_work(db) == 0)
+		lead_batch(db);
 	pthread_mutex_unlock(&db->q_mu);
 	return NULL;
 }
@@ -319,12 +353,13 @@ static int queue_and_wait(db_t *db, db_write_fn fn, void *arg, int lazy, cairn_e
 
 	if (db == NULL || fn == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "db_write: no database or operation");
-	if (pthread_equal(pthread_self(), db->writer))
+	if (in_batch)
 		return cairn_err_set(err, CAIRN_EINVAL,
 				     "db_write called from inside a write operation");
 	memset(&req, 0, sizeof(req));
 	req.fn = fn;
 	req.arg = arg;
+	req.lazy = lazy;
 	pthread_cond_init(&req.cv, NULL);
 
 	pthread_mutex_lock(&db->q_mu);
@@ -350,9 +385,20 @@ static int queue_and_wait(db_t *db, db_write_fn fn, void *arg, int lazy, cairn_e
 	else
 		db->q_head = &req;
 	db->q_tail = &req;
-	pthread_cond_signal(&db->q_cv);
-	while (!req.done)
+	if (!lazy && !db->committing)
+		lead_batch(db); /* nobody committing: this thread commits the queue */
+	else if (lazy && !db->committing)
+		pthread_cond_signal(&db->q_cv); /* the writer thread times the wait for company */
+	while (!req.done) {
+		if (req.lead) {
+			req.lead = 0;
+			if (!db->committing) { /* handed the lead, and nobody took it meanwhile */
+				lead_batch(db);
+				continue;
+			}
+		}
 		pthread_cond_wait(&req.cv, &db->q_mu);
+	}
 	pthread_mutex_unlock(&db->q_mu);
 
 	ret = req.result;

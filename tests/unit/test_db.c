@@ -430,6 +430,7 @@ struct gate {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int started;
+	int release; /* test_caller_commits: the held op may go on */
 };
 
 static int slow_op(db_txn_t *txn, void *arg, cairn_err_t *err)
@@ -464,7 +465,7 @@ static void *call_thread(void *arg)
 static void test_collision_in_batch(void **state)
 {
 	db_t *db = open_db(*state);
-	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
 	struct cert_op dup = { .names = { "dup.example.com" }, .n_names = 1, .marker = "dup-marker" };
 	struct cert_op good = { .names = { "good.example.com" }, .n_names = 1 };
 	struct call a = { db, slow_op, &g, 0, { 0 } }, b = { db, put_cert, &dup, 0, { 0 } },
@@ -564,7 +565,7 @@ static int probe_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 static void failures_in_batch(const char *dir, int n_fail)
 {
 	db_t *db = open_db(dir);
-	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
 	static const char *const leaks[] = { "leak-0", "leak-1", "leak-2", "leak-3" };
 	static const int codes[] = { CAIRN_EEXIST, CAIRN_ENOENT, CAIRN_ECONFLICT, CAIRN_EINVAL };
 	struct failing f[4];
@@ -1227,7 +1228,23 @@ struct worker {
 	db_t *db;
 	int id;
 	int failures;
+	int elsewhere; /* ops of this worker committed by a thread no worker runs on */
 };
+
+static __thread int this_worker = -1; /* the worker id of the running thread */
+
+struct kv_on {
+	struct kv kv;
+	int ran_on; /* this_worker of the thread the op ran on */
+};
+
+static int put_kv_on(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct kv_on *k = arg;
+
+	k->ran_on = this_worker;
+	return put_kv(txn, &k->kv, err);
+}
 
 static void *worker_main(void *arg)
 {
@@ -1235,13 +1252,16 @@ static void *worker_main(void *arg)
 	char key[32], val[32];
 	int i;
 
+	this_worker = w->id;
 	for (i = 0; i < N_PER_THREAD; i++) {
-		struct kv kv = { DB_REQUESTS, key, val, 0 };
+		struct kv_on k = { { DB_REQUESTS, key, val, 0 }, -1 };
 		snprintf(key, sizeof(key), "t%d-%03d", w->id, i);
 		snprintf(val, sizeof(val), "v%d", i);
-		kv.vlen = strlen(val);
-		if (db_write(w->db, put_kv, &kv, NULL) != 0)
+		k.kv.vlen = strlen(val);
+		if (db_write(w->db, put_kv_on, &k, NULL) != 0)
 			w->failures++;
+		else if (k.ran_on < 0)
+			w->elsewhere++;
 	}
 	return NULL;
 }
@@ -1298,12 +1318,14 @@ static void test_concurrent_group_commit(void **state)
 	int i;
 
 	for (i = 0; i < N_THREADS; i++) {
-		w[i] = (struct worker){ db, i, 0 };
+		w[i] = (struct worker){ db, i, 0, 0 };
 		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
 	}
 	for (i = 0; i < N_THREADS; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].failures, 0);
+		/* every batch was led by one of its callers, none by the writer thread */
+		assert_int_equal(w[i].elsewhere, 0);
 	}
 	db_stats(db, &commits, &ops);
 	print_message("# %llu ops in %llu commits (%.1f ops/commit)\n", (unsigned long long)ops,
@@ -1322,13 +1344,142 @@ static void test_concurrent_group_commit(void **state)
 	db_close(db);
 }
 
+/* ---- who commits: the caller when nobody else is, then the first caller queued ---- */
+
+struct where {
+	db_t *db;
+	const char *key;
+	struct gate *hold; /* when set, the op holds its batch until released */
+	pthread_t ran_on;  /* the thread the op last ran on */
+	int nested_rc;     /* what a db_write from inside the op returned */
+};
+
+struct caller {
+	struct where w;
+	pthread_t self;
+	int rc;
+};
+
+static int noop_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)txn;
+	(void)arg;
+	(void)err;
+	return 0;
+}
+
+static int where_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct where *w = arg;
+
+	(void)err;
+	w->ran_on = pthread_self();
+	w->nested_rc = db_write(w->db, noop_op, NULL, NULL);
+	if (w->hold != NULL) {
+		pthread_mutex_lock(&w->hold->mu);
+		w->hold->started = 1;
+		pthread_cond_broadcast(&w->hold->cv);
+		while (!w->hold->release)
+			pthread_cond_wait(&w->hold->cv, &w->hold->mu);
+		pthread_mutex_unlock(&w->hold->mu);
+	}
+	return db_put(txn, DB_META, w->key, strlen(w->key), "1", 1, 0);
+}
+
+static void *caller_main(void *arg)
+{
+	struct caller *c = arg;
+
+	c->self = pthread_self();
+	c->rc = db_write(c->w.db, where_op, &c->w, NULL);
+	return NULL;
+}
+
+static unsigned queued_writes(db_t *db)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&db->q_mu);
+	n = db->q_urgent;
+	pthread_mutex_unlock(&db->q_mu);
+	return n;
+}
+
+/*
+ * A db_write nobody else is committing alongside runs on the caller's own thread (no
+ * hand-off to a writer thread and back); callers that queue during a commit form the
+ * next batch, committed by one of them; a db_write from inside an op is refused
+ * wherever the op runs (it would wait for its own commit).
+ */
+static void test_caller_commits(void **state)
+{
+	db_t *db = open_db(*state);
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct caller a = { { db, "lead-a", &g, 0, 0 }, 0, -1 };
+	struct caller b = { { db, "lead-b", NULL, 0, 0 }, 0, -1 };
+	struct caller c = { { db, "lead-c", NULL, 0, 0 }, 0, -1 };
+	struct where alone = { db, "alone", NULL, 0, 0 };
+	pthread_t ta, tb, tc;
+	uint64_t c0, c1, o0, o1;
+	char *v;
+	int i;
+
+	db_stats(db, &c0, &o0);
+	assert_int_equal(db_write(db, where_op, &alone, NULL), 0);
+	db_stats(db, &c1, &o1);
+	assert_true(pthread_equal(alone.ran_on, pthread_self()));
+	assert_int_equal(alone.nested_rc, CAIRN_EINVAL);
+	assert_int_equal(c1 - c0, 1);
+	v = read_kv(db, DB_META, "alone");
+	assert_non_null(v);
+	free(v);
+
+	/* a's op holds its batch while b and c queue behind it */
+	db_stats(db, &c0, &o0);
+	assert_int_equal(pthread_create(&ta, NULL, caller_main, &a), 0);
+	pthread_mutex_lock(&g.mu);
+	while (!g.started)
+		pthread_cond_wait(&g.cv, &g.mu);
+	pthread_mutex_unlock(&g.mu);
+	assert_int_equal(pthread_create(&tb, NULL, caller_main, &b), 0);
+	assert_int_equal(pthread_create(&tc, NULL, caller_main, &c), 0);
+	for (i = 0; i < 10000 && queued_writes(db) < 2; i++)
+		usleep(1000);
+	assert_int_equal(queued_writes(db), 2);
+	pthread_mutex_lock(&g.mu);
+	g.release = 1;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mu);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_join(tc, NULL);
+	db_stats(db, &c1, &o1);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(c.rc, 0);
+	assert_true(pthread_equal(a.w.ran_on, a.self));
+	assert_int_equal(a.w.nested_rc, CAIRN_EINVAL);
+	assert_int_equal(b.w.nested_rc, CAIRN_EINVAL);
+	/* b and c queued while a's op ran: they join a's batch (its late rounds) or form
+	 * the next one; either way one of the callers commits them, not the writer thread */
+	assert_true(pthread_equal(b.w.ran_on, c.w.ran_on));
+	assert_true(pthread_equal(b.w.ran_on, a.self) || pthread_equal(b.w.ran_on, b.self) ||
+		    pthread_equal(b.w.ran_on, c.self));
+	assert_int_equal(o1 - o0, 3);
+	assert_true(c1 - c0 <= 2);
+	v = read_kv(db, DB_META, "lead-c");
+	assert_non_null(v);
+	free(v);
+	db_close(db);
+}
+
 /* db_backup: a compacted copy of one snapshot while writers go on; never over a file. */
 static void test_backup(void **state)
 {
 	const char *dir = *state;
 	char *src, *copy, *file;
 	db_t *db, *cp;
-	struct worker w = { NULL, 1, 0 };
+	struct worker w = { NULL, 1, 0, 0 };
 	pthread_t t;
 	db_txn_t *txn;
 	struct stat st;
@@ -1701,6 +1852,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_days, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_hold_and_details, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_write_errors, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_caller_commits, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_map_growth, setup_dir, teardown_dir),
