@@ -31,6 +31,7 @@ static int apply_settings(acme_t *a, const acme_settings_t *st, cairn_err_t *err
 	a->v.http01_port = (int)st->http01_port;
 	a->v.tlsalpn01_port = (int)st->tlsalpn01_port;
 	a->v.timeout_ms = (int)st->timeout_ms;
+	a->v.answer_wait_ms = (int)st->answer_wait_ms;
 	if (st->dns_server[0] != '\0' &&
 	    hostport_parse(st->dns_server, a->v.dns_host, sizeof(a->v.dns_host), &a->v.dns_port))
 		return cairn_err_set(err, CAIRN_ECONFIG, "acme.validation.dns_server: must be host:port");

@@ -19,6 +19,7 @@ typedef struct acme acme_t;
 #define ACME_DEFAULT_HTTP01_PORT 80
 #define ACME_DEFAULT_TLSALPN01_PORT 443
 #define ACME_DEFAULT_TIMEOUT_MS 5000
+#define ACME_DEFAULT_ANSWER_WAIT_MS 25
 #define ACME_DEFAULT_AUTHZ_REUSE 2592000   /* 30 days */
 #define ACME_DEFAULT_ORDER_LIFETIME 604800 /* 7 days */
 #define ACME_DEFAULT_RENEWAL_PERCENT 66
@@ -38,7 +39,7 @@ typedef struct acme_settings {
 	long validation_workers;
 	long orders_per_hour, pending_authorizations, failed_validations_per_hour; /* 0 = no limit */
 	char *dns_server;                         /* "" = the system resolver */
-	long http01_port, tlsalpn01_port, timeout_ms;
+	long http01_port, tlsalpn01_port, timeout_ms, answer_wait_ms;
 	const json_t *hosts;                      /* name -> address, or NULL */
 } acme_settings_t;
 

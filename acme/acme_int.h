@@ -30,6 +30,7 @@ typedef struct acme_vconf {
 	acme_host_t hosts[ACME_MAX_HOSTS];
 	size_t n_hosts;
 	int timeout_ms;
+	int answer_wait_ms;     /* a challenge answer waits this long for its result */
 	uint64_t deadline_ms;   /* 0, or time_mono_ms() at which DNS queries give up */
 } acme_vconf_t;
 
@@ -287,6 +288,10 @@ void acme_pool_stop(acme_pool_t *p);
  * stored it is "processing" (acme_pool_busy). 0, CAIRN_EEXIST (already queued or
  * running: nothing done), CAIRN_ETOOBIG (queue full) or CAIRN_ENOMEM. Thread-safe. */
 int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx);
+/* Waits up to ms for the challenge to leave the pool (its result stored, durably); 1 if
+ * it is not queued or being validated (any more), 0 if it still is when ms ran out or
+ * the pool stops. Holds the calling thread: bounded by acme.validation.answer_wait_ms. */
+int acme_pool_wait(acme_pool_t *p, const char *authz_id, int idx, int ms);
 /* 1 while the challenge is queued or being validated, else 0 (p NULL: 0). Thread-safe. */
 int acme_pool_busy(acme_pool_t *p, const char *authz_id, int idx);
 /* Resolves name (hosts map, then DNS server) to a numeric address; 0 or negative with why. */

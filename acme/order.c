@@ -621,6 +621,20 @@ out:
 	acme_jws_clear(&j);
 }
 
+/* The authorization zid read again (its challenge's result was just stored); *z is kept
+ * when the read fails. */
+static void reload_authz(acme_t *a, const char *zid, json_t **z)
+{
+	char key[64];
+	json_t *fresh = NULL;
+
+	snprintf(key, sizeof(key), "z/%s", zid);
+	if (acme_get(a, key, &fresh) == 0) {
+		json_decref(*z);
+		*z = fresh;
+	}
+}
+
 void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		    http_reply_t *r)
 {
@@ -652,11 +666,21 @@ void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_requ
 	 * write (validate.c). Only a challenge of an authorization that can still become
 	 * valid starts; a second answer while it runs changes nothing. */
 	if (!j.post_as_get && acme_authz_may_move(z, "valid") &&
-	    acme_chall_may_move(c, "processing") &&
-	    acme_pool_queue(a->pool, zid, (int)idx) == CAIRN_ETOOBIG) {
-		acme_problem(r, 503, "serverInternal", "validation queue is full, retry");
-		r->retry_after = 5;
-		goto out;
+	    acme_chall_may_move(c, "processing")) {
+		int rc = acme_pool_queue(a->pool, zid, (int)idx);
+
+		if (rc == CAIRN_ETOOBIG) {
+			acme_problem(r, 503, "serverInternal", "validation queue is full, retry");
+			r->retry_after = 5;
+			goto out;
+		}
+		/* The answer that started it waits a little for the result: a validation that
+		 * is done by then (a near host) is answered valid or invalid, and the client
+		 * skips its polling (lego then does not sleep). Only this first answer waits,
+		 * so one challenge holds an HTTPS worker at most answer_wait_ms, once. */
+		if (rc == 0 && a->v.answer_wait_ms > 0 &&
+		    acme_pool_wait(a->pool, zid, (int)idx, a->v.answer_wait_ms))
+			reload_authz(a, zid, &z);
 	}
 	view = chall_view(a, z, (size_t)idx);
 	http_reply_json(r, 200, NULL, view);

@@ -26,7 +26,8 @@ typedef struct job {
 struct acme_pool {
 	acme_t *a;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond;     /* a job was queued, or stopping */
+	pthread_cond_t finished; /* a job left busy (CLOCK_MONOTONIC): acme_pool_wait */
 	job_t ring[QUEUE_MAX];
 	size_t head, count;
 	json_t *busy;            /* "AUTHZ/IDX" -> true: queued or running (under lock) */
@@ -62,6 +63,25 @@ int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+int acme_pool_wait(acme_pool_t *p, const char *authz_id, int idx, int ms)
+{
+	char key[ACME_ID_LEN + 16];
+	uint64_t until = time_mono_ms() + (uint64_t)(ms > 0 ? ms : 0);
+	struct timespec ts = time_mono_ts(until);
+	int busy;
+
+	if (p == NULL)
+		return 1;
+	job_key(authz_id, idx, key, sizeof(key));
+	pthread_mutex_lock(&p->lock);
+	while ((busy = json_object_get(p->busy, key) != NULL) && !p->stop &&
+	       pthread_cond_timedwait(&p->finished, &p->lock, &ts) == 0)
+		;
+	busy = json_object_get(p->busy, key) != NULL;
+	pthread_mutex_unlock(&p->lock);
+	return !busy;
 }
 
 int acme_pool_busy(acme_pool_t *p, const char *authz_id, int idx)
@@ -268,6 +288,7 @@ static void *worker(void *arg)
 			job_key(job.authz, job.idx, key, sizeof(key));
 			pthread_mutex_lock(&p->lock);
 			json_object_del(p->busy, key);
+			pthread_cond_broadcast(&p->finished);
 			pthread_mutex_unlock(&p->lock);
 		}
 	}
@@ -350,6 +371,14 @@ int acme_pool_start(acme_t *a, int threads, acme_pool_t **out)
 	p->a = a;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&p->finished, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	p->threads = calloc((size_t)threads, sizeof(pthread_t));
 	p->busy = json_object();
 	if (p->threads == NULL || p->busy == NULL) {
@@ -398,6 +427,7 @@ void acme_pool_stop(acme_pool_t *p)
 	json_decref(p->busy);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
+	pthread_cond_destroy(&p->finished);
 	free(p->threads);
 	free(p);
 }

@@ -42,7 +42,7 @@ struct db {
 	struct db_req *q_head, *q_tail;
 	unsigned q_urgent;           /* queued db_write calls (not db_write_background) */
 	int q_has_lazy;              /* a db_write_background call is queued ... */
-	int64_t q_lazy_since;        /* ... since then (CLOCK_MONOTONIC ms) */
+	uint64_t q_lazy_since;       /* ... since then (time_mono_ms) */
 	int committing;              /* a thread (a caller or the writer) is running a batch */
 	int stopping;
 	int fatal;                   /* env unusable: writes fail fast */

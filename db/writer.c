@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "db/db_int.h"
+#include "util/util.h"
 
 #define DB_READER_CHECK_S 60 /* idle interval between stale-reader sweeps */
 #define DB_MAX_REGROWS 24
@@ -232,21 +233,6 @@ static batch_outcome_t run_batch(db_t *db, struct db_req *batch)
 	return BATCH_NOT_COMMITTED;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec ms_to_ts(int64_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	return ts;
-}
-
 /* Set while this thread runs a batch's ops: a db_write from inside one would wait for
  * the commit it is part of. */
 static __thread int in_batch;
@@ -308,29 +294,29 @@ static void lead_batch(db_t *db)
  */
 static int wait_for_work(db_t *db)
 {
-	int64_t idle_until = now_ms() + DB_READER_CHECK_S * 1000;
+	uint64_t idle_until = time_mono_ms() + DB_READER_CHECK_S * 1000;
 	struct timespec ts;
 	int dead;
 
 	for (;;) {
 		if (!db->committing) { /* else the committer signals q_cv when it is done */
 			if (db->q_head != NULL && (db->q_urgent > 0 || db->stopping ||
-						   now_ms() >= db->q_lazy_since + DB_LAZY_MS))
+						   time_mono_ms() >= db->q_lazy_since + DB_LAZY_MS))
 				return 0;
 			if (db->q_head == NULL && db->stopping)
 				return -1;
 			if (db->q_head != NULL) { /* background writes only: wait for company */
-				ts = ms_to_ts(db->q_lazy_since + DB_LAZY_MS);
+				ts = time_mono_ts(db->q_lazy_since + DB_LAZY_MS);
 				pthread_cond_timedwait(&db->q_cv, &db->q_mu, &ts);
 				continue;
 			}
 		}
-		ts = ms_to_ts(idle_until);
+		ts = time_mono_ts(idle_until);
 		if (pthread_cond_timedwait(&db->q_cv, &db->q_mu, &ts) == ETIMEDOUT) {
 			pthread_mutex_unlock(&db->q_mu);
 			mdb_reader_check(db->env, &dead);
 			pthread_mutex_lock(&db->q_mu);
-			idle_until = now_ms() + DB_READER_CHECK_S * 1000;
+			idle_until = time_mono_ms() + DB_READER_CHECK_S * 1000;
 		}
 	}
 }
@@ -378,7 +364,7 @@ static int queue_and_wait(db_t *db, db_write_fn fn, void *arg, int lazy, cairn_e
 		db->q_urgent++;
 	} else if (!db->q_has_lazy) {
 		db->q_has_lazy = 1;
-		db->q_lazy_since = now_ms();
+		db->q_lazy_since = time_mono_ms();
 	}
 	if (db->q_tail != NULL)
 		db->q_tail->next = &req;

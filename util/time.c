@@ -151,6 +151,14 @@ uint64_t time_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+struct timespec time_mono_ts(uint64_t at_ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(at_ms / 1000u),
+			       .tv_nsec = (long)(at_ms % 1000u) * 1000000L };
+
+	return ts;
+}
+
 int util_random(uint8_t *buf, size_t len)
 {
 	return RAND_bytes(buf, (int)len) == 1 ? 0 : CAIRN_ECRYPTO;

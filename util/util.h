@@ -214,6 +214,9 @@ int time_parse(const char *s, time_t *out) CAIRN_WUR;
 int duration_parse(const char *s, int64_t *seconds) CAIRN_WUR;
 /* Current time in milliseconds from CLOCK_MONOTONIC. */
 uint64_t time_mono_ms(void);
+/* The CLOCK_MONOTONIC instant at_ms (a time_mono_ms value) as a timespec: the deadline of
+ * pthread_cond_timedwait on a condition variable whose clock is CLOCK_MONOTONIC. */
+struct timespec time_mono_ts(uint64_t at_ms);
 
 /*
  * Splits "host:port" or "[v6]:port" into host (no brackets, NUL-terminated in cap

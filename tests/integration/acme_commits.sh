@@ -6,7 +6,8 @@
 # commit together); an order whose authorization is reused makes two. Nonces write
 # nothing, and after a restart no nonce of the previous run is accepted. A challenge is
 # processing in memory while it is validated: after a kill -9 it is pending again and
-# can be answered again; a clean stop keeps the queued ones for the next start.
+# can be answered again; a clean stop keeps the queued ones for the next start. The answer
+# that starts a validation waits up to acme.validation.answer_wait_ms for its result.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
 
@@ -70,6 +71,26 @@ ca_stop
 rm -f "$WORK/hang"
 ca_serve "$D" || bail "restart after the clean stop failed"
 acme_probe parked "the validation queued at the stop ran" "$WORK/inflight.json" "$WORK/tokens"
+
+# ---- the answer that starts a validation waits for its result (answer_wait_ms) ----
+keep_https_port "$D"
+ca_stop
+acme_conf "$D" "{\"validation\": {\"http01_port\": $HP, \"timeout_ms\": 2000,
+  \"answer_wait_ms\": 1000, \"hosts\": {\"h4.example.test\": \"127.0.0.1\",
+  \"h5.example.test\": \"127.0.0.1\"}}}"
+ca_serve "$D" || bail "restart with answer_wait_ms 1000 failed"
+acme_probe answered "  ... and its authorization is valid" "$WORK/answered.json" \
+	"$WORK/tokens"
+touch "$WORK/hang"
+acme_probe answered_late "a validation still running when the wait ends" "$WORK/answered.json" "$WORK/tokens"
+rm -f "$WORK/hang"
+keep_https_port "$D"
+ca_stop
+acme_conf "$D" "{\"validation\": {\"http01_port\": $HP, \"timeout_ms\": 2000,
+  \"answer_wait_ms\": 0, \"hosts\": {\"h6.example.test\": \"127.0.0.1\"}}}"
+ca_serve "$D" || bail "restart with answer_wait_ms 0 failed"
+acme_probe unanswered "  ... and the validation still settles" "$WORK/unanswered.json" \
+	"$WORK/tokens"
 
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -1228,6 +1228,61 @@ def parked(directory, cafile, port, state, tokdir):
           "valid", authz)
 
 
+def answered(directory, cafile, port, state, tokdir):
+    """acme.validation.answer_wait_ms (1000 here): the answer that starts a validation
+    the test's http-01 server answers at once says valid, with the time of it, and the
+    authorization is valid on the very next read (a client need not poll). A second
+    order is left for answered_late."""
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    azs = []
+    for name in ("h4.example.test", "h5.example.test"):
+        st, h, order = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                    "value": name}]})
+        azs.append(order["authorizations"][0])
+    authz, ch = chall_of(c, k, azs[0])
+    with open("%s/%s" % (tokdir, ch["token"]), "w") as f:
+        f.write(ch["token"] + "." + k.thumb())
+    st, h, doc = c.post(k, ch["url"], {})
+    check("a challenge validated within the wait is answered valid", st == 200 and
+          doc.get("status") == "valid" and "validated" in doc and
+          "Retry-After" not in h, (st, doc, dict(h)))
+    st, h, authz = c.post(k, azs[0], None)
+    check("  ... and its authorization is valid at the next read", st == 200 and
+          authz.get("status") == "valid", authz)
+    json.dump({"key": k.pem(), "kid": c.kid, "authzs": azs}, open(state, "w"))
+
+
+def answered_late(directory, cafile, port, state, tokdir):
+    """The second order of answered, while the test's http-01 server hangs."""
+    c, k, s = resume(directory, cafile, state)
+    authz, ch = chall_of(c, k, s["authzs"][1])
+    with open("%s/%s" % (tokdir, ch["token"]), "w") as f:
+        f.write(ch["token"] + "." + k.thumb())
+    st, h, doc = c.post(k, ch["url"], {})
+    check("a validation still running when the wait ends is answered processing",
+          st == 200 and doc.get("status") == "processing" and
+          h.get("Retry-After") == "1", (st, doc, dict(h)))
+
+
+def unanswered(directory, cafile, port, state, tokdir):
+    """With answer_wait_ms 0 the answer never waits: processing, even for a validation
+    the http-01 server answers at once, which then settles the authorization."""
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    st, h, order = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                "value": "h6.example.test"}]})
+    az = order["authorizations"][0]
+    st, doc = answer(c, k, az, tokdir)
+    check("with answer_wait_ms 0 the answer is processing", st == 200 and
+          doc.get("status") == "processing", (st, doc))
+    authz = poll(c, k, az, "valid")
+    check("  ... and the validation still settles the authorization",
+          authz.get("status") == "valid", authz)
+
+
 def main():
     mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if mode == "negative":
@@ -1252,7 +1307,8 @@ def main():
         keys(directory, cafile, port)
     elif mode == "fresh":
         fresh(directory, cafile, port, sys.argv[5])
-    elif mode in ("inflight", "killed", "park", "parked"):
+    elif mode in ("inflight", "killed", "park", "parked", "answered", "answered_late",
+                  "unanswered"):
         globals()[mode](directory, cafile, port, sys.argv[5], sys.argv[6])
     return 1 if FAILED else 0
 
