@@ -98,6 +98,12 @@ fail:
 	return rc;
 }
 
+void acme_release(acme_t *a)
+{
+	if (a != NULL)
+		acme_pool_release(a->pool);
+}
+
 void acme_free(acme_t *a)
 {
 	if (a == NULL)
@@ -250,7 +256,7 @@ void acme_handle(acme_t *a, const acme_request_t *req, http_reply_t *r)
 	} else {
 		row->fn(a, url, arg, req, r);
 	}
-	if (r->status == 0)
+	if (r->status == 0 && r->later == NULL)
 		acme_problem(r, 500, "serverInternal", "no reply");
 	/* Every reply carries a fresh nonce (RFC 8555 §6.5), so a client can retry a
 	 * badNonce at once, and a link to the directory. */

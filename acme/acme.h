@@ -64,6 +64,10 @@ typedef struct acme_config {
  * *out owned by the caller: acme_free (before the db and the ca are closed).
  */
 int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err) CAIRN_WUR;
+/* Answers every challenge answer still parked waiting for its validation (with the
+ * challenge as it stands) and parks no more: call before the HTTPS listener stops, which
+ * must not find a connection suspended. NULL ok. */
+void acme_release(acme_t *acme);
 /* Stops the worker pool (waiting for validations in flight) and frees. NULL ok. */
 void acme_free(acme_t *acme);
 
@@ -79,7 +83,9 @@ typedef struct acme_request {
  * Serves one ACME request: fills reply with the resource (JSON, PEM chain) or an
  * RFC 7807 problem with an urn:ietf:params:acme:error:* type, plus Replay-Nonce,
  * Link and Cache-Control headers. Never blocks on the network (challenges are
- * validated by the worker pool). Thread-safe.
+ * validated by the worker pool). The answer that starts a challenge's validation may
+ * come back with reply->later set and no status (http_later_t): the listener parks it,
+ * and it is finished once the validation ends or answer_wait_ms pass. Thread-safe.
  */
 void acme_handle(acme_t *acme, const acme_request_t *req, http_reply_t *reply);
 

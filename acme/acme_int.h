@@ -288,10 +288,14 @@ void acme_pool_stop(acme_pool_t *p);
  * stored it is "processing" (acme_pool_busy). 0, CAIRN_EEXIST (already queued or
  * running: nothing done), CAIRN_ETOOBIG (queue full) or CAIRN_ENOMEM. Thread-safe. */
 int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx);
-/* Waits up to ms for the challenge to leave the pool (its result stored, durably); 1 if
- * it is not queued or being validated (any more), 0 if it still is when ms ran out or
- * the pool stops. Holds the calling thread: bounded by acme.validation.answer_wait_ms. */
-int acme_pool_wait(acme_pool_t *p, const char *authz_id, int idx, int ms);
+/* Parks a challenge answer until the challenge leaves the pool (its result stored,
+ * durably) or ms pass, whichever comes first: then later is fired (from a validation
+ * worker or the pool's waker thread). 0, or CAIRN_ENOENT when the challenge is not
+ * queued or running (any more) or the pool is closing, CAIRN_ENOMEM: then nothing will
+ * fire later (the caller fires it). Thread-safe. */
+int acme_pool_watch(acme_pool_t *p, const char *authz_id, int idx, int ms, http_later_t *later);
+/* Fires every parked answer and takes no new ones: before the listeners stop. */
+void acme_pool_release(acme_pool_t *p);
 /* 1 while the challenge is queued or being validated, else 0 (p NULL: 0). Thread-safe. */
 int acme_pool_busy(acme_pool_t *p, const char *authz_id, int idx);
 /* Resolves name (hosts map, then DNS server) to a numeric address; 0 or negative with why. */

@@ -621,26 +621,71 @@ out:
 	acme_jws_clear(&j);
 }
 
-/* The authorization zid read again (its challenge's result was just stored); *z is kept
- * when the read fails. */
-static void reload_authz(acme_t *a, const char *zid, json_t **z)
+/* The answer to a challenge as it stands in z: the challenge, Retry-After while it is
+ * processing, and a link up to its authorization. */
+static void chall_reply(acme_t *a, json_t *z, const char *zid, size_t idx, http_reply_t *r)
 {
-	char key[64];
-	json_t *fresh = NULL;
+	json_t *view = chall_view(a, z, idx);
+	char up[512], link[600];
 
-	snprintf(key, sizeof(key), "z/%s", zid);
-	if (acme_get(a, key, &fresh) == 0) {
-		json_decref(*z);
-		*z = fresh;
+	http_reply_json(r, 200, NULL, view);
+	if (strcmp(json_string_value(json_object_get(view, "status")), "processing") == 0)
+		r->retry_after = 1;
+	json_decref(view);
+	snprintf(up, sizeof(up), "%sauthz/%s", a->base, zid);
+	snprintf(link, sizeof(link), "<%s>;rel=\"up\"", up);
+	http_reply_header(r, "Link", "%s", link);
+}
+
+typedef struct chall_later {
+	acme_t *a;
+	char zid[ACME_ID_LEN + 1];
+	size_t idx;
+} chall_later_t;
+
+/* Finishes a parked challenge answer (http_later_t): the challenge as stored now, its
+ * result once the validation ended, still processing when the wait ran out. */
+static void chall_answer(void *arg, http_reply_t *r)
+{
+	chall_later_t *cl = arg;
+	json_t *z = NULL;
+	char key[64];
+
+	snprintf(key, sizeof(key), "z/%s", cl->zid);
+	if (acme_get(cl->a, key, &z) != 0) {
+		acme_problem(r, 500, "serverInternal", "the authorization could not be read");
+		return;
 	}
+	chall_reply(cl->a, z, cl->zid, cl->idx, r);
+	json_decref(z);
+}
+
+/* Parks the answer to the challenge just queued until its validation ends, at most
+ * answer_wait_ms: r->later is set. -1 (nothing set) when out of memory. */
+static int park_answer(acme_t *a, const char *zid, size_t idx, http_reply_t *r)
+{
+	chall_later_t *cl = calloc(1, sizeof(*cl));
+	http_later_t *later = cl ? http_later_new(chall_answer, cl, free) : NULL;
+
+	if (later == NULL) {
+		free(cl);
+		return -1;
+	}
+	cl->a = a;
+	snprintf(cl->zid, sizeof(cl->zid), "%s", zid);
+	cl->idx = idx;
+	if (acme_pool_watch(a->pool, zid, (int)idx, a->v.answer_wait_ms, later) != 0)
+		http_later_fire(later); /* already done (or closing): answered at once */
+	r->later = later;
+	return 0;
 }
 
 void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		    http_reply_t *r)
 {
 	acme_jws_t j;
-	json_t *z = NULL, *view, *c;
-	char zid[ACME_ID_LEN + 1], up[512], link[600];
+	json_t *z = NULL, *c;
+	char zid[ACME_ID_LEN + 1];
 	const char *slash = strchr(arg, '/');
 	char *end;
 	long idx;
@@ -674,22 +719,14 @@ void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_requ
 			r->retry_after = 5;
 			goto out;
 		}
-		/* The answer that started it waits a little for the result: a validation that
-		 * is done by then (a near host) is answered valid or invalid, and the client
-		 * skips its polling (lego then does not sleep). Only this first answer waits,
-		 * so one challenge holds an HTTPS worker at most answer_wait_ms, once. */
-		if (rc == 0 && a->v.answer_wait_ms > 0 &&
-		    acme_pool_wait(a->pool, zid, (int)idx, a->v.answer_wait_ms))
-			reload_authz(a, zid, &z);
+		/* The answer that started it waits a little for the result, parked (no HTTPS
+		 * worker held): a validation done by then (a near host) is answered valid or
+		 * invalid, and the client skips its polling (lego then does not sleep). Only
+		 * this first answer waits, once per challenge. */
+		if (rc == 0 && a->v.answer_wait_ms > 0 && park_answer(a, zid, (size_t)idx, r) == 0)
+			goto out;
 	}
-	view = chall_view(a, z, (size_t)idx);
-	http_reply_json(r, 200, NULL, view);
-	if (strcmp(json_string_value(json_object_get(view, "status")), "processing") == 0)
-		r->retry_after = 1;
-	json_decref(view);
-	snprintf(up, sizeof(up), "%sauthz/%s", a->base, zid);
-	snprintf(link, sizeof(link), "<%s>;rel=\"up\"", up);
-	http_reply_header(r, "Link", "%s", link);
+	chall_reply(a, z, zid, (size_t)idx, r);
 out:
 	json_decref(z);
 	acme_jws_clear(&j);

@@ -27,14 +27,26 @@ struct acme_pool {
 	acme_t *a;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;     /* a job was queued, or stopping */
-	pthread_cond_t finished; /* a job left busy (CLOCK_MONOTONIC): acme_pool_wait */
 	job_t ring[QUEUE_MAX];
 	size_t head, count;
 	json_t *busy;            /* "AUTHZ/IDX" -> true: queued or running (under lock) */
 	int stop;
 	pthread_t *threads;
 	int n_threads;
+	/* Challenge answers parked until their validation ends or their wait runs out. */
+	struct watcher *watchers;
+	int closing;             /* no new watchers: the listeners are stopping */
+	pthread_cond_t wake;     /* a watcher added (CLOCK_MONOTONIC deadlines), or stopping */
+	pthread_t waker;
+	int waker_started;
 };
+
+typedef struct watcher {
+	char key[ACME_ID_LEN + 16]; /* job_key */
+	uint64_t deadline;          /* time_mono_ms */
+	http_later_t *later;
+	struct watcher *next;
+} watcher_t;
 
 static void job_key(const char *authz_id, int idx, char *out, size_t cap)
 {
@@ -65,23 +77,101 @@ int acme_pool_queue(acme_pool_t *p, const char *authz_id, int idx)
 	return rc;
 }
 
-int acme_pool_wait(acme_pool_t *p, const char *authz_id, int idx, int ms)
+int acme_pool_watch(acme_pool_t *p, const char *authz_id, int idx, int ms, http_later_t *later)
 {
-	char key[ACME_ID_LEN + 16];
-	uint64_t until = time_mono_ms() + (uint64_t)(ms > 0 ? ms : 0);
-	struct timespec ts = time_mono_ts(until);
-	int busy;
+	watcher_t *w;
+	int rc = 0;
+
+	if (p == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+		return CAIRN_ENOMEM;
+	job_key(authz_id, idx, w->key, sizeof(w->key));
+	w->deadline = time_mono_ms() + (uint64_t)(ms > 0 ? ms : 0);
+	w->later = later;
+	pthread_mutex_lock(&p->lock);
+	if (p->closing || p->stop || json_object_get(p->busy, w->key) == NULL) {
+		rc = CAIRN_ENOENT;
+	} else {
+		w->next = p->watchers;
+		p->watchers = w;
+		pthread_cond_signal(&p->wake);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (rc != 0)
+		free(w);
+	return rc;
+}
+
+/* Takes (under p->lock) the watchers of key, or every one past now, or all (key NULL,
+ * now 0): the caller fires them after unlocking. */
+static watcher_t *take_watchers(acme_pool_t *p, const char *key, uint64_t now)
+{
+	watcher_t **pp = &p->watchers, *w, *taken = NULL;
+
+	while ((w = *pp) != NULL) {
+		if (key != NULL ? strcmp(w->key, key) == 0 : now == 0 || w->deadline <= now) {
+			*pp = w->next;
+			w->next = taken;
+			taken = w;
+		} else {
+			pp = &w->next;
+		}
+	}
+	return taken;
+}
+
+static void fire_watchers(watcher_t *w)
+{
+	watcher_t *next;
+
+	for (; w != NULL; w = next) {
+		next = w->next;
+		http_later_fire(w->later);
+		free(w);
+	}
+}
+
+/* Fires each parked answer whose wait ran out (its answer then says processing). */
+static void *waker(void *arg)
+{
+	acme_pool_t *p = arg;
+	watcher_t *due, *w;
+	struct timespec ts;
+	uint64_t first;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		due = take_watchers(p, NULL, time_mono_ms());
+		if (due != NULL) {
+			pthread_mutex_unlock(&p->lock);
+			fire_watchers(due);
+			pthread_mutex_lock(&p->lock);
+			continue;
+		}
+		if (p->watchers == NULL) {
+			pthread_cond_wait(&p->wake, &p->lock);
+			continue;
+		}
+		for (first = UINT64_MAX, w = p->watchers; w != NULL; w = w->next)
+			if (w->deadline < first)
+				first = w->deadline;
+		ts = time_mono_ts(first);
+		pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+void acme_pool_release(acme_pool_t *p)
+{
+	watcher_t *all;
 
 	if (p == NULL)
-		return 1;
-	job_key(authz_id, idx, key, sizeof(key));
+		return;
 	pthread_mutex_lock(&p->lock);
-	while ((busy = json_object_get(p->busy, key) != NULL) && !p->stop &&
-	       pthread_cond_timedwait(&p->finished, &p->lock, &ts) == 0)
-		;
-	busy = json_object_get(p->busy, key) != NULL;
+	p->closing = 1;
+	all = take_watchers(p, NULL, 0);
 	pthread_mutex_unlock(&p->lock);
-	return !busy;
+	fire_watchers(all);
 }
 
 int acme_pool_busy(acme_pool_t *p, const char *authz_id, int idx)
@@ -286,10 +376,13 @@ static void *worker(void *arg)
 		{
 			char key[ACME_ID_LEN + 16];
 			job_key(job.authz, job.idx, key, sizeof(key));
+			watcher_t *done;
+
 			pthread_mutex_lock(&p->lock);
 			json_object_del(p->busy, key);
-			pthread_cond_broadcast(&p->finished);
+			done = take_watchers(p, key, 0);
 			pthread_mutex_unlock(&p->lock);
+			fire_watchers(done); /* their answers show the stored result */
 		}
 	}
 }
@@ -376,7 +469,7 @@ int acme_pool_start(acme_t *a, int threads, acme_pool_t **out)
 
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&p->finished, &ca);
+		pthread_cond_init(&p->wake, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 	p->threads = calloc((size_t)threads, sizeof(pthread_t));
@@ -396,10 +489,11 @@ int acme_pool_start(acme_t *a, int threads, acme_pool_t **out)
 			break;
 		p->n_threads++;
 	}
-	if (p->n_threads == 0) {
+	if (p->n_threads == 0 || pthread_create(&p->waker, NULL, waker, p) != 0) {
 		acme_pool_stop(p);
 		return CAIRN_ENOMEM;
 	}
+	p->waker_started = 1;
 	*out = p;
 	return 0;
 }
@@ -419,15 +513,19 @@ void acme_pool_stop(acme_pool_t *p)
 			left[n] = p->ring[(p->head + n) % QUEUE_MAX];
 	p->count = 0;
 	pthread_cond_broadcast(&p->cond);
+	pthread_cond_broadcast(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 	for (i = 0; i < (size_t)p->n_threads; i++)
 		pthread_join(p->threads[i], NULL);
+	if (p->waker_started)
+		pthread_join(p->waker, NULL);
+	acme_pool_release(p); /* none should be left: the listeners stopped first */
 	pool_park(p, left, n);
 	free(left);
 	json_decref(p->busy);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
-	pthread_cond_destroy(&p->finished);
+	pthread_cond_destroy(&p->wake);
 	free(p->threads);
 	free(p);
 }

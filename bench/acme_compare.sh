@@ -3,6 +3,7 @@
 # ACME benchmark: bench/acme_bench against a fresh `cairn serve` and, when Debian's pebble
 # is installed, against pebble (PEBBLE_VA_NOSLEEP=1, no authz reuse, no nonce rejection)
 # in the same run. usage: [JWS=N] sh bench/acme_compare.sh [COUNT] [CONCURRENCIES]
+# WAIT_MS=N: acme.validation.answer_wait_ms for cairn (else its default).
 # RSS_ROUNDS=R: then R more rounds of COUNT orders at c=8 against cairn, with the daemon's
 # memory after each (RssAnon: heap and stacks; RssFile: LMDB pages mapped), to show
 # whether it grows per order.
@@ -30,10 +31,12 @@ echo "# machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
 "$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >/dev/null 2>&1 ||
 	{ echo "cairn init failed"; exit 1; }
 HP=$(free_port)
-python3 - "$W/ca/cairn.json" "$HP" <<'PY'
+python3 - "$W/ca/cairn.json" "$HP" "${WAIT_MS:-}" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 d["acme"] = {"authz_reuse_seconds": 0, "validation": {"http01_port": int(sys.argv[2])}}
+if sys.argv[3]:
+    d["acme"]["validation"]["answer_wait_ms"] = int(sys.argv[3])
 d["log_level"] = "warn"
 json.dump(d, open(sys.argv[1], "w"))
 PY

@@ -163,7 +163,7 @@ const cfg_key_t config_keys[] = {
 	{ "acme.validation.answer_wait_ms", F(CFG_INT, acme_settings.answer_wait_ms),
 	  QV(ACME_DEFAULT_ANSWER_WAIT_MS), 0, 1000, NULL, 0,
 	  "how long a challenge answer waits for its validation before answering processing "
-	  "(holds one HTTPS worker; 0 = never waits)" },
+	  "(parked: no HTTPS worker held; 0 = never waits)" },
 	{ "acme.validation.hosts", F(CFG_MAP, acme_settings.hosts), "", 0, ACME_MAX_HOSTS, NULL,
 	  CFG_INIT, "name -> address overrides for validation (tests)" },
 	{ "acme.validation.hosts.*", NF(CFG_IP), NULL, 0, 0, NULL, 0, "IPv4 or IPv6 address" },

@@ -40,6 +40,8 @@ typedef struct conn_ctx {
 	int refused; /* a status to answer instead of running the route */
 	char refusal[128];
 	struct timespec start; /* headers arrived: the duration histogram starts here */
+	http_later_t *later;   /* a reply finished later: the connection is parked */
+	http_reply_t *parked;  /* the reply so far (headers), finished when later fires */
 } conn_ctx_t;
 
 /* Counts the request in its channel's histogram (server_observe), once it is answered. */
@@ -193,6 +195,57 @@ static void tls_peer(server_t *s, struct MHD_Connection *conn, server_req_t *req
 	req->peer_cert_len = peers[0].size;
 }
 
+static void suspend_conn(void *conn)
+{
+	MHD_suspend_connection(conn);
+}
+
+static void resume_conn(void *conn)
+{
+	MHD_resume_connection(conn);
+}
+
+/* The parked reply, finished now that its later fired, and sent. */
+static enum MHD_Result finish_parked(server_t *s, struct MHD_Connection *conn, conn_ctx_t *ctx)
+{
+	enum MHD_Result ret;
+
+	http_later_finish(ctx->later, ctx->parked);
+	ctx->later = NULL;
+	if (ctx->parked->status == 0)
+		http_reply_problem(ctx->parked, 500, NULL, "no reply");
+	ret = send_reply(s, conn, ctx->parked);
+	observe(s, ctx);
+	return ret;
+}
+
+/*
+ * The route answered "later" (reply->later): the reply so far is kept and the connection
+ * suspended, so this worker serves its other connections meanwhile; MHD calls on_request
+ * again once the later fires (resume_conn). Only the HTTPS listener may suspend.
+ */
+static enum MHD_Result park_reply(server_t *s, listener_t *l, struct MHD_Connection *conn,
+				  conn_ctx_t *ctx, http_reply_t *reply)
+{
+	ctx->later = reply->later;
+	reply->later = NULL;
+	ctx->parked = malloc(sizeof(*ctx->parked));
+	if (ctx->parked == NULL || l->kind != LISTEN_HTTPS) {
+		free(ctx->parked);
+		ctx->parked = NULL;
+		http_later_abandon(ctx->later);
+		ctx->later = NULL;
+		http_reply_clear(reply);
+		http_reply_problem(reply, 500, NULL, "a reply that waits cannot be parked here");
+		return send_reply(s, conn, reply);
+	}
+	*ctx->parked = *reply; /* takes the body, location and headers */
+	memset(reply, 0, sizeof(*reply));
+	if (http_later_park(ctx->later, suspend_conn, resume_conn, conn))
+		return MHD_YES;
+	return finish_parked(s, conn, ctx); /* fired before it could park */
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -245,6 +298,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 
+	if (ctx->later != NULL) /* resumed: the parked reply's event fired */
+		return finish_parked(s, conn, ctx);
 	if (*upload_size > 0) {
 		if (!ctx->refused && ctx->len + *upload_size > (size_t)ctx->limit) {
 			ctx->refused = 413;
@@ -290,6 +345,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (l->kind == LISTEN_HTTPS)
 		tls_peer(s, conn, &req);
 	ctx->route->fn(s, &req, ctx->arg ? ctx->arg : "", &reply);
+	if (reply.later != NULL)
+		return park_reply(s, l, conn, ctx, &reply);
 	if (reply.status == 0)
 		http_reply_problem(&reply, 500, NULL, "no reply");
 	ret = send_reply(s, conn, &reply);
@@ -307,6 +364,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (ctx == NULL)
 		return;
+	if (ctx->later != NULL) /* went away while parked (the daemon stopping) */
+		http_later_abandon(ctx->later);
+	if (ctx->parked != NULL) {
+		http_reply_clear(ctx->parked);
+		free(ctx->parked);
+	}
 	free(ctx->arg);
 	free(ctx->body);
 	free(ctx);
@@ -480,8 +543,9 @@ int http_start(server_t *s, cairn_err_t *err)
 	}
 	listeners[0] = (listener_t){ s, LISTEN_HTTPS, server_routes, server_route_count };
 	listeners[1] = (listener_t){ s, LISTEN_HTTP, server_routes, server_route_count };
+	/* Suspend/resume: a challenge answer waiting for its validation holds no worker. */
 	s->https = MHD_start_daemon(
-		flags | MHD_USE_TLS, 0, NULL, NULL, on_request, &listeners[0],
+		flags | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, &listeners[0],
 		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_retrieve,
 		MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
 		MHD_OPTION_HTTPS_PRIORITIES, priorities, MHD_OPTION_THREAD_POOL_SIZE,

@@ -308,8 +308,10 @@ int util_csv_cell(FILE *out, const char *s, int last);
 
 /* ---- HTTP replies (protocol code fills these; server/ sends them) ---- */
 #define HTTP_REPLY_MAX_HEADERS 6
+typedef struct http_later http_later_t;
+
 typedef struct http_reply {
-	int status;               /* HTTP status code */
+	int status;               /* HTTP status code (0 while later is set) */
 	const char *content_type; /* static string */
 	char *body;               /* malloc'd, owned by the reply */
 	size_t body_len;
@@ -322,7 +324,29 @@ typedef struct http_reply {
 		char value[512]; /* ACME Link headers carry full URLs */
 	} headers[HTTP_REPLY_MAX_HEADERS];
 	int n_headers;
+	http_later_t *later;      /* set: no reply yet, finished when fired (http_later_new) */
 } http_reply_t;
+
+/*
+ * A reply finished later: a handler that waits for an event (a challenge answer waiting
+ * for its validation) sets reply->later = http_later_new(finish, arg, drop), answers
+ * nothing else, and hands the later to whoever will call http_later_fire, exactly once,
+ * from any thread (firing at once is fine). The listener parks the connection meanwhile
+ * without holding a worker thread (http_later_park), and once it is fired calls
+ * http_later_finish: finish(arg, r) on the same reply, with the headers set so far, then
+ * sends it. drop(arg) (may be NULL) frees arg when both sides are done.
+ */
+typedef void (*http_later_fn)(void *arg, http_reply_t *r);
+http_later_t *http_later_new(http_later_fn finish, void *arg, void (*drop)(void *arg));
+void http_later_fire(http_later_t *l);
+/* The listener's side. park: 1 when the connection was suspended (suspend(conn) is called
+ * under the later's lock, so a fire's resume(conn) always comes after it), 0 when it was
+ * already fired (finish now). finish: builds the reply. abandon: the listener lets go
+ * without finishing (the connection went away). Each of finish/abandon once. */
+int http_later_park(http_later_t *l, void (*suspend)(void *conn), void (*resume)(void *conn),
+		    void *conn) CAIRN_WUR;
+void http_later_finish(http_later_t *l, http_reply_t *r);
+void http_later_abandon(http_later_t *l);
 
 /* Adds a header "name: value" (formatted). Returns 0, or CAIRN_ETOOBIG when the
  * reply already has HTTP_REPLY_MAX_HEADERS or name/value do not fit (nothing added). */

@@ -92,5 +92,30 @@ ca_serve "$D" || bail "restart with answer_wait_ms 0 failed"
 acme_probe unanswered "  ... and the validation still settles" "$WORK/unanswered.json" \
 	"$WORK/tokens"
 
+# A parked answer holds no HTTPS worker (one worker here), and a stop with one parked
+# neither hangs nor trips libmicrohttpd (which aborts on a suspended connection at stop).
+keep_https_port "$D"
+ca_stop
+conf_set "$D" server '{"threads": 1, "max_body": 65536}'
+acme_conf "$D" "{\"validation\": {\"http01_port\": $HP, \"timeout_ms\": 2000,
+  \"answer_wait_ms\": 1000, \"hosts\": {\"h7.example.test\": \"127.0.0.1\",
+  \"h8.example.test\": \"127.0.0.1\"}}}"
+ca_serve "$D" || bail "restart with one HTTPS worker failed"
+touch "$WORK/hang"
+acme_probe worker_free "  ... and the parked answer comes back" "$HTTP_URL/metrics" "$WORK/tokens"
+python3 "$CAIRN_SRCDIR/tests/integration/acme_probe.py" stop_parked "$HTTPS_URL/acme/directory" \
+	"$D/ca/root.pem" "$HP" "$HTTP_URL/metrics" "$WORK/tokens" "$WORK/parked.mark" \
+	>"$WORK/stop_parked.out" 2>&1 &
+PROBE_PID=$!
+ok "an answer is parked" waits_for test -f "$WORK/parked.mark"
+ca_stop
+rc=$?
+ok "the daemon stops cleanly with an answer parked (exit status $rc)" test "$rc" -eq 0
+ok "  ... without libmicrohttpd complaining of suspended connections" \
+	sh -c "! grep -qi 'suspended' '$D.serve.log'"
+wait "$PROBE_PID"
+tap_lines "$WORK/stop_parked.out" "the answer parked at the stop" "stop_parked probe"
+rm -f "$WORK/hang"
+
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -26,6 +26,7 @@ import json
 import ssl
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -1283,6 +1284,72 @@ def unanswered(directory, cafile, port, state, tokdir):
           authz.get("status") == "valid", authz)
 
 
+def https_requests(metrics_url):
+    """The daemon's count of HTTPS requests (counted when their headers arrive)."""
+    text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith('cairn_http_requests_total{listener="https"}'):
+            return int(float(line.split()[-1]))
+    return -1
+
+
+def answer_in_background(directory, cafile, metrics_url, tokdir, name, done):
+    """Orders name, then answers its challenge from another thread; returns that thread
+    once the daemon has the answer (its HTTPS request count moved)."""
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    st, h, order = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                "value": name}]})
+    authz, ch = chall_of(c, k, order["authorizations"][0])
+    with open("%s/%s" % (tokdir, ch["token"]), "w") as f:
+        f.write(ch["token"] + "." + k.thumb())
+    body = c.jws(k, ch["url"], {}, kid=c.kid)
+
+    def run():
+        try:
+            st, h, data = c.raw("POST", ch["url"], body)
+            done.append(("answer", st, json.loads(data)))
+        except Exception as e:  # the connection closed under it (daemon stopping)
+            done.append(("answer", None, repr(e)))
+
+    before = https_requests(metrics_url)
+    t = threading.Thread(target=run)
+    t.start()
+    for _ in range(500):
+        if https_requests(metrics_url) > before:
+            break
+        time.sleep(0.01)
+    return t
+
+
+def worker_free(directory, cafile, port, metrics_url, tokdir):
+    """server.threads 1, answer_wait_ms 1000, the http-01 server hanging: while a
+    challenge answer is parked waiting for its validation, the one HTTPS worker answers
+    a new connection (the directory) before the parked answer comes back processing."""
+    done = []
+    t = answer_in_background(directory, cafile, metrics_url, tokdir, "h7.example.test", done)
+    Client(directory, cafile)  # GET the directory on a new connection
+    done.append(("directory", 200, None))
+    t.join(30)
+    check("a parked challenge answer holds no HTTPS worker: another request is answered "
+          "first", [d[0] for d in done] == ["directory", "answer"], done)
+    check("  ... and the parked answer comes back processing when its wait ends",
+          len(done) == 2 and done[1][1] == 200 and isinstance(done[1][2], dict) and
+          done[1][2].get("status") == "processing", done)
+
+
+def stop_parked(directory, cafile, port, metrics_url, tokdir, marker):
+    """An answer parked when the daemon is told to stop: the probe writes marker once the
+    daemon has it; the answer then comes back (or its connection closes) — never hangs."""
+    done = []
+    t = answer_in_background(directory, cafile, metrics_url, tokdir, "h8.example.test", done)
+    open(marker, "w").close()
+    t.join(30)
+    check("the answer parked at the stop comes back or its connection closes (no hang)",
+          not t.is_alive() and len(done) == 1, done)
+
+
 def main():
     mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if mode == "negative":
@@ -1305,6 +1372,10 @@ def main():
         nonces(directory, cafile, port, sys.argv[5])
     elif mode == "keys":
         keys(directory, cafile, port)
+    elif mode == "worker_free":
+        worker_free(directory, cafile, port, sys.argv[5], sys.argv[6])
+    elif mode == "stop_parked":
+        stop_parked(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7])
     elif mode == "fresh":
         fresh(directory, cafile, port, sys.argv[5])
     elif mode in ("inflight", "killed", "park", "parked", "answered", "answered_late",
