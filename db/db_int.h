@@ -24,10 +24,9 @@ struct db_req {
 	cairn_err_t err;     /* filled by fn or by the commit */
 	int result;
 	int done;
-	int lazy;            /* db_write_background: never leads, waits for company */
-	int lead;            /* set (under q_mu) when the committer hands this caller the lead */
+	int lazy;            /* db_write_background: never commits itself, waits for company */
 	int set_aside;       /* failed in this batch: result kept, not rerun (committer only) */
-	pthread_cond_t cv;   /* signalled (under db->q_mu) when done or handed the lead */
+	pthread_cond_t cv;   /* signalled (under db->q_mu) when done */
 	struct db_req *next;
 };
 
@@ -98,7 +97,8 @@ int db_stats_ensure(db_txn_t *txn, cairn_err_t *err) CAIRN_WUR;
  * before it is committed alone. */
 #define DB_LAZY_MS 200
 
-/* Writer thread body (db/writer.c): commits background writes nobody leads. */
+/* Writer thread body (db/writer.c): commits what queued during another commit, and
+ * background writes. */
 void *db_writer_main(void *arg);
 
 #endif

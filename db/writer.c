@@ -239,15 +239,15 @@ static __thread int in_batch;
 
 /*
  * Commits everything queued (q_mu held, no batch running, queue not empty) on the
- * calling thread: the ops run, one durable commit, each waiting caller is told. Then
- * hands on: what was queued meanwhile goes to the first ordinary caller among it,
- * which leads the next batch on its own thread, or, with background writes only (or
- * while closing), to the writer thread. So a db_write nobody else is committing
- * alongside runs its batch on its own thread: no hand-off to a writer thread and back,
- * two context switches per commit saved; callers arriving during a commit wait for it
- * and form the next batch together (group commit as before).
+ * calling thread: the ops run, one durable commit, each waiting caller is told. What
+ * was queued meanwhile is the writer thread's next batch (it is signalled, and goes on
+ * from batch to batch while work keeps coming, without sleeping in between). So a
+ * db_write that finds nobody committing runs its batch on its own thread: no hand-off
+ * to the writer thread and back (two context switches and a wake-up per commit saved
+ * when writes come one at a time); under load the writer thread commits back to back
+ * as before, and callers arriving during a commit form the next batch together.
  */
-static void lead_batch(db_t *db)
+static void commit_queued(db_t *db)
 {
 	struct db_req *batch = db->q_head, *r, *next;
 	batch_outcome_t outcome = BATCH_NOT_COMMITTED;
@@ -274,22 +274,14 @@ static void lead_batch(db_t *db)
 	db->ops += n;
 	db->commits += outcome == BATCH_COMMITTED;
 	db->committing = 0;
-	if (db->q_urgent > 0) {
-		for (r = db->q_head; r != NULL; r = r->next)
-			if (!r->lazy) {
-				r->lead = 1;
-				pthread_cond_signal(&r->cv);
-				return;
-			}
-	}
 	if (db->q_head != NULL || db->stopping)
 		pthread_cond_signal(&db->q_cv);
 }
 
 /*
  * Waits (q_mu held) until the writer thread has a batch to run: no batch running, and
- * background writes queued DB_LAZY_MS ago, or an ordinary write nobody leads, or
- * stopping. Sweeps stale reader slots when idle. Returns 0 with work queued, -1 when
+ * ordinary writes queued (during another's commit), or background writes queued
+ * DB_LAZY_MS ago, or stopping. Sweeps stale reader slots when idle. Returns 0 with work queued, -1 when
  * stopping with nothing left and no batch running.
  */
 static int wait_for_work(db_t *db)
@@ -327,7 +319,7 @@ void *db_writer_main(void *arg)
 
 	pthread_mutex_lock(&db->q_mu);
 	while (wait_for_work(db) == 0)
-		lead_batch(db);
+		commit_queued(db);
 	pthread_mutex_unlock(&db->q_mu);
 	return NULL;
 }
@@ -372,19 +364,11 @@ static int queue_and_wait(db_t *db, db_write_fn fn, void *arg, int lazy, cairn_e
 		db->q_head = &req;
 	db->q_tail = &req;
 	if (!lazy && !db->committing)
-		lead_batch(db); /* nobody committing: this thread commits the queue */
+		commit_queued(db); /* nobody committing: this thread commits the queue */
 	else if (lazy && !db->committing)
 		pthread_cond_signal(&db->q_cv); /* the writer thread times the wait for company */
-	while (!req.done) {
-		if (req.lead) {
-			req.lead = 0;
-			if (!db->committing) { /* handed the lead, and nobody took it meanwhile */
-				lead_batch(db);
-				continue;
-			}
-		}
+	while (!req.done) /* else the running commit's end hands the queue to the writer */
 		pthread_cond_wait(&req.cv, &db->q_mu);
-	}
 	pthread_mutex_unlock(&db->q_mu);
 
 	ret = req.result;
