@@ -43,6 +43,7 @@ struct db {
 	int q_has_lazy;              /* a db_write_background call is queued ... */
 	uint64_t q_lazy_since;       /* ... since then (time_mono_ms) */
 	int committing;              /* a thread (a caller or the writer) is running a batch */
+	uint64_t writer_done_at;     /* the writer thread's last batch ended (time_mono_ms) */
 	int stopping;
 	int fatal;                   /* env unusable: writes fail fast */
 	char fatal_msg[sizeof(((cairn_err_t *)0)->msg)];

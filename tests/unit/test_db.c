@@ -1408,8 +1408,8 @@ static unsigned queued_writes(db_t *db)
 }
 
 /*
- * A db_write that finds nobody committing runs on the caller's own thread (no hand-off
- * to the writer thread and back); callers that queue during a commit form one batch
+ * A db_write that finds nobody committing and the writer idle runs on the caller's own
+ * thread (no hand-off to the writer thread and back); callers that queue during a commit form one batch
  * together; a db_write from inside an op is refused wherever the op runs (it would wait
  * for its own commit).
  */
