@@ -82,7 +82,9 @@ int acme_pool_watch(acme_pool_t *p, const char *authz_id, int idx, int ms, http_
 	watcher_t *w;
 	int rc = 0;
 
-	if (p == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+	if (p == NULL)
+		return CAIRN_ENOENT;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return CAIRN_ENOMEM;
 	job_key(authz_id, idx, w->key, sizeof(w->key));
 	w->deadline = time_mono_ms() + (uint64_t)(ms > 0 ? ms : 0);
@@ -375,9 +377,9 @@ static void *worker(void *arg)
 		validate_one(p->a, &job);
 		{
 			char key[ACME_ID_LEN + 16];
-			job_key(job.authz, job.idx, key, sizeof(key));
 			watcher_t *done;
 
+			job_key(job.authz, job.idx, key, sizeof(key));
 			pthread_mutex_lock(&p->lock);
 			json_object_del(p->busy, key);
 			done = take_watchers(p, key, 0);
@@ -464,14 +466,7 @@ int acme_pool_start(acme_t *a, int threads, acme_pool_t **out)
 	p->a = a;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&p->wake, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	time_mono_cond_init(&p->wake);
 	p->threads = calloc((size_t)threads, sizeof(pthread_t));
 	p->busy = json_object();
 	if (p->threads == NULL || p->busy == NULL) {

@@ -24,7 +24,6 @@ struct db_req {
 	cairn_err_t err;     /* filled by fn or by the commit */
 	int result;
 	int done;
-	int lazy;            /* db_write_background: never commits itself, waits for company */
 	int set_aside;       /* failed in this batch: result kept, not rerun (committer only) */
 	pthread_cond_t cv;   /* signalled (under db->q_mu) when done */
 	struct db_req *next;

@@ -231,16 +231,10 @@ static int env_open(const char *path, unsigned flags, db_t **out, cairn_err_t *e
 		free(db);
 		return cairn_err_set(err, CAIRN_ENOMEM, "db_open: out of memory");
 	}
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_mutex_init(&db->q_mu, NULL);
-		pthread_cond_init(&db->q_cv, &ca);
-		pthread_mutex_init(&db->gate_mu, NULL);
-		pthread_cond_init(&db->gate_cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	pthread_mutex_init(&db->q_mu, NULL);
+	time_mono_cond_init(&db->q_cv);
+	pthread_mutex_init(&db->gate_mu, NULL);
+	time_mono_cond_init(&db->gate_cv);
 	rc = mdb_env_create(&db->env);
 	if (rc == 0)
 		rc = mdb_env_set_maxdbs(db->env, DB_TABLE_COUNT);

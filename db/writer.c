@@ -287,8 +287,8 @@ static void commit_queued(db_t *db)
 /*
  * Waits (q_mu held) until the writer thread has a batch to run: no batch running, and
  * ordinary writes queued (during another's commit), or background writes queued
- * DB_LAZY_MS ago, or stopping. Sweeps stale reader slots when idle. Returns 0 with work queued, -1 when
- * stopping with nothing left and no batch running.
+ * DB_LAZY_MS ago, or stopping. Sweeps stale reader slots when idle. Returns 0 with work
+ * queued, -1 when stopping with nothing left and no batch running.
  */
 static int wait_for_work(db_t *db)
 {
@@ -345,7 +345,6 @@ static int queue_and_wait(db_t *db, db_write_fn fn, void *arg, int lazy, cairn_e
 	memset(&req, 0, sizeof(req));
 	req.fn = fn;
 	req.arg = arg;
-	req.lazy = lazy;
 	pthread_cond_init(&req.cv, NULL);
 
 	pthread_mutex_lock(&db->q_mu);

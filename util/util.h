@@ -3,6 +3,7 @@
 #ifndef CAIRN_UTIL_H
 #define CAIRN_UTIL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -217,6 +218,8 @@ uint64_t time_mono_ms(void);
 /* The CLOCK_MONOTONIC instant at_ms (a time_mono_ms value) as a timespec: the deadline of
  * pthread_cond_timedwait on a condition variable whose clock is CLOCK_MONOTONIC. */
 struct timespec time_mono_ts(uint64_t at_ms);
+/* pthread_cond_init with CLOCK_MONOTONIC as the clock of its timed waits (time_mono_ts). */
+void time_mono_cond_init(pthread_cond_t *cv);
 
 /*
  * Splits "host:port" or "[v6]:port" into host (no brackets, NUL-terminated in cap
