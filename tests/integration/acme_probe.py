@@ -1245,6 +1245,14 @@ def answered(directory, cafile, port, state, tokdir):
     authz, ch = chall_of(c, k, azs[0])
     with open("%s/%s" % (tokdir, ch["token"]), "w") as f:
         f.write(ch["token"] + "." + k.thumb())
+    # another account may not start it (nor be parked on it)
+    cb, kb = Client(directory, cafile), Key()
+    cb.account(kb)
+    st, h, doc = cb.post(kb, ch["url"], {})
+    authz, ch2 = chall_of(c, k, azs[0])
+    check("another account's answer to the challenge is refused and starts nothing",
+          st == 403 and ptype(doc) == "unauthorized" and ch2.get("status") == "pending",
+          (st, doc, ch2))
     st, h, doc = c.post(k, ch["url"], {})
     check("a challenge validated within the wait is answered valid", st == 200 and
           doc.get("status") == "valid" and "validated" in doc and
