@@ -34,6 +34,7 @@ struct supersede_find {
 	const char *const *names;
 	size_t n_names;
 	int64_t now;
+	int complete;         /* the database lists every candidate (DB_META_CANDIDATES) */
 	size_t visited;       /* of the current name */
 	json_t *found;        /* serial hex -> event data */
 	struct serial_list *serials; /* the current name's candidates (see find_for_name) */
@@ -133,10 +134,15 @@ static int listed_serial(const uint8_t *serial, size_t len, void *arg)
 }
 
 /*
- * The candidates of this requester holding name. Once listed (notify_candidates), only
- * they are read, and entries of certificates revoked, expired or superseded since are
- * dropped; a name not listed yet (a database from before the list, or a first issuance)
- * is found through the name index once, bounded by VISIT_MAX, and listed then.
+ * The candidates of this requester holding name. Only listed ones are read (entries of
+ * certificates revoked, expired or superseded since are dropped): a database created
+ * with the lists (DB_META_CANDIDATES) has every certificate issued into it listed, so a
+ * pair with no entries has no candidates. On an older database a pair not listed yet is
+ * found through the name index once, bounded by VISIT_MAX, and listed then. It is marked
+ * listed even when the walk stopped at VISIT_MAX entries: walking again at each issuance
+ * cost up to VISIT_MAX record reads every time (a name held by more certificates than
+ * that, all requesters together), while what it did not reach are certificates from
+ * before the lists, which then get their expiry notice although renewed.
  */
 static int find_for_name(struct supersede_find *f, const char *name)
 {
@@ -148,7 +154,7 @@ static int find_for_name(struct supersede_find *f, const char *name)
 
 	f->visited = 0;
 	f->serials->n = 0;
-	if (notify_candidates_listed(f->txn, req, name)) {
+	if (f->complete || notify_candidates_listed(f->txn, req, name)) {
 		if ((rc = notify_candidates(f->txn, req, name, listed_serial, f)) != 0)
 			return rc;
 		for (i = 0; i < f->serials->n; i++) {
@@ -174,8 +180,6 @@ static int find_for_name(struct supersede_find *f, const char *name)
 		if ((rc = notify_candidate_add(f->txn, req, name, f->serials->v[i].b,
 					       f->serials->v[i].len)) != 0)
 			return rc;
-	if (f->visited > VISIT_MAX)
-		return 0; /* not all seen: walk again next time */
 	return notify_candidates_mark_listed(f->txn, req, name);
 }
 
@@ -216,7 +220,9 @@ int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *
 			size_t n_names, const char *channel, cairn_err_t *err)
 {
 	struct supersede_find f = { .txn = txn, .rec = rec, .names = names, .n_names = n_names,
-				    .now = (int64_t)time(NULL), .found = json_object() };
+				    .now = (int64_t)time(NULL), .found = json_object(),
+				    .complete = db_get(txn, DB_META, DB_META_CANDIDATES,
+						       sizeof(DB_META_CANDIDATES) - 1, NULL, NULL) == 0 };
 	char hex[2 * DB_SERIAL_MAX + 1];
 	const char *key;
 	json_t *data, *ev;

@@ -9,6 +9,10 @@
 #include "util/util.h"
 
 #define DB_SCHEMA_VERSION 1
+/* Meta key set when a database is created: every certificate issued into it is listed as
+ * a renewal candidate of its requester and names from the start (ca/supersede.c reads
+ * the lists and never walks the name index). An older database lacks it. */
+#define DB_META_CANDIDATES "renew_candidates"
 #define DB_SERIAL_MAX 20
 /* Longest name db_cert_put indexes in by_name (LMDB keys are at most 511 bytes). */
 #define DB_NAME_MAX 480

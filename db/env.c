@@ -185,6 +185,12 @@ static int open_tables(db_t *db, int *map_full, cairn_err_t *err)
 				rv = { 1, (void *)"1" };
 			rc = mdb_put(txn, db->dbi[DB_META], &rk, &rv, 0);
 		}
+		/* ... and lists every certificate issued as a renewal candidate (DB_META_CANDIDATES). */
+		if (rc == 0) {
+			MDB_val rk = { sizeof(DB_META_CANDIDATES) - 1, (void *)DB_META_CANDIDATES },
+				rv = { 1, (void *)"1" };
+			rc = mdb_put(txn, db->dbi[DB_META], &rk, &rv, 0);
+		}
 		if (rc != 0)
 			goto mdb_fail;
 	} else {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <ftw.h>
 #include <pthread.h>
@@ -662,6 +663,93 @@ static void test_supersede_walk(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* A name held by more certificates than one walk reads (4096 in ca/supersede.c), all
+ * of other requesters: a newcomer's issuances must not walk them each time. */
+#define CROWD 4200
+
+static int crowd_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const char *name = "crowded.example.test";
+	int i, rc;
+
+	(void)arg;
+	(void)err;
+	for (i = 0; i < CROWD; i++) {
+		db_cert_t c = { 0 };
+
+		c.serial[0] = 0x5c;
+		c.serial[1] = (uint8_t)(i >> 8);
+		c.serial[2] = (uint8_t)i;
+		c.serial_len = 16;
+		c.not_before = time(NULL) - 3600;
+		c.not_after = time(NULL) + 86400 * 30;
+		c.reason = -1;
+		snprintf(c.issuer, sizeof(c.issuer), "issuing");
+		snprintf(c.profile, sizeof(c.profile), "tls-server");
+		snprintf(c.requester, sizeof(c.requester), "test:crowd%d", i % 7);
+		if ((rc = db_cert_put(txn, &c, &name, 1)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int forget_lists_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)arg;
+	(void)err;
+	return db_del(txn, DB_META, DB_META_CANDIDATES, sizeof(DB_META_CANDIDATES) - 1);
+}
+
+/* Entries the name index walk (or any db_iterate) reads for one issuance. */
+static ca_issued_t *issue_counted(fixture_t *f, EVP_PKEY *key, const char *requester,
+				  uint64_t *walked)
+{
+	uint64_t w0 = db_walked(f->db);
+	ca_issued_t *is = issue_for(f, key, requester,
+				   "DNS:crowded.example.test,DNS:renew.example.test");
+
+	*walked = db_walked(f->db) - w0;
+	return is;
+}
+
+static void test_supersede_crowded_name(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	ca_issued_t *a, *b, *c, *d;
+	cairn_err_t err = { 0 };
+	uint64_t w;
+
+	assert_non_null(key);
+	assert_int_equal(db_write(f->db, crowd_run, NULL, &err), 0);
+
+	/* A database created with the lists: a requester's first issuance of the name reads
+	 * no list entry and walks none of the others' certificates; its renewal finds it. */
+	a = issue_counted(f, key, "test:newcomer", &w);
+	assert_true(w < 16);
+	b = issue_counted(f, key, "test:newcomer", &w);
+	assert_true(w < 16);
+	assert_true(is_superseded(f->db, a->serial_hex));
+	assert_false(is_superseded(f->db, b->serial_hex));
+
+	/* A database from before the lists: the first issuance of a pair walks the name
+	 * index (bounded) and lists the pair even though the walk stopped short of the
+	 * end; the next issuance reads the list only, and still supersedes. */
+	assert_int_equal(db_write(f->db, forget_lists_run, NULL, &err), 0);
+	c = issue_counted(f, key, "test:late", &w);
+	assert_true(w >= 4096);
+	d = issue_counted(f, key, "test:late", &w);
+	assert_true(w < 16);
+	assert_true(is_superseded(f->db, c->serial_hex));
+	assert_false(is_superseded(f->db, b->serial_hex)); /* another requester's */
+
+	ca_issued_free(a);
+	ca_issued_free(b);
+	ca_issued_free(c);
+	ca_issued_free(d);
+	EVP_PKEY_free(key);
+}
+
 /* Finding what a renewal supersedes reads each candidate's names from its stored DER:
  * without OpenSSL's provider decoder walk (ca_cert_d2i). An issuance, a renewal with
  * three candidates to read included, sets up no provider decoder at all. */
@@ -803,6 +891,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_supersede_decoder, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supersede_walk, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_supersede_crowded_name, fixture_setup,
 						fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("ca_issue", tests, NULL, NULL);
