@@ -776,37 +776,49 @@ int db_revoked_by_issuer(db_txn_t *txn, const char *issuer, db_revoked_fn fn, vo
 
 /* ---- renewal ---- */
 
+/* Entries of one name's index read before the successor search moves to the next name. */
+#define RENEW_PAGE 32
+
 struct renew_find {
 	const db_cert_t *c;
 	const char *const *names;
 	size_t n;
 	db_txn_t *txn;
 	int found;
+	size_t in_page, page;
 	int64_t after;
 	int (*accept)(const db_cert_t *c2, void *arg);
 	void *arg;
 };
 
+/* 1 when c2 holds every one of f's names (its by_name entries). */
+static int holds_all(const struct renew_find *f, const db_cert_t *c2)
+{
+	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (db_get(f->txn, DB_BY_NAME, key,
+			   name_key(key, f->names[i], strlen(f->names[i]), c2->serial,
+				    c2->serial_len),
+			   NULL, NULL) != 0)
+			return 0;
+	return 1;
+}
+
+/* A page of one name's walk: 1 on a successor, 2 at the end of the page (the walk
+ * pauses there and resumes after c2, which has been checked). */
 static int renew_check(const db_cert_t *c2, void *arg)
 {
 	struct renew_find *f = arg;
-	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
-	size_t i, nl;
 
-	if (c2->status != DB_CERT_VALID || c2->not_after <= f->c->not_after ||
-	    strcmp(c2->requester, f->c->requester) != 0 || c2->not_before < f->after ||
-	    (f->accept != NULL && !f->accept(c2, f->arg)))
-		return 0;
-	for (i = 1; i < f->n; i++) {
-		if ((nl = strlen(f->names[i])) == 0 || nl > DB_NAME_MAX)
-			return 0;
-		if (db_get(f->txn, DB_BY_NAME, key,
-			   name_key(key, f->names[i], nl, c2->serial, c2->serial_len), NULL,
-			   NULL) != 0)
-			return 0;
+	if (c2->status == DB_CERT_VALID && c2->not_after > f->c->not_after &&
+	    strcmp(c2->requester, f->c->requester) == 0 && c2->not_before >= f->after &&
+	    (f->accept == NULL || f->accept(c2, f->arg)) && holds_all(f, c2)) {
+		f->found = 1;
+		return 1;
 	}
-	f->found = 1;
-	return 1;
+	return ++f->in_page >= f->page ? 2 : 0;
 }
 
 int db_cert_renewed(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n)
@@ -814,18 +826,47 @@ int db_cert_renewed(db_txn_t *txn, const db_cert_t *c, const char *const *names,
 	return db_cert_successor(txn, c, names, n, INT64_MIN, NULL, NULL);
 }
 
+/*
+ * A successor holds every one of the names, so the certificates of any one name are
+ * enough to look through: the walks of all names go round in pages, and the search
+ * ends when one name's walk ends. names[0] gets n times the page of the others, so the
+ * cost is about the lesser of twice its own entries and 2n times the rarest name's.
+ * Walking names[0] alone cost every certificate that ever held it, per certificate
+ * checked: a name shared by many certificates (one service name in every host's
+ * certificate) made the expiry scan read all of them for each.
+ */
 int db_cert_successor(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n,
 		      int64_t issued_after, int (*accept)(const db_cert_t *c2, void *arg),
 		      void *arg)
 {
-	struct renew_find f = { c, names, n, txn, 0, issued_after, accept, arg };
-	int rc;
+	struct renew_find f = { c, names, n, txn, 0, 0, 0, issued_after, accept, arg };
+	db_cursor_t *pos;
+	size_t i, nl, walked = 0;
+	int rc = 2;
 
 	if (txn == NULL || c == NULL || (names == NULL && n > 0))
 		return CAIRN_EINVAL;
-	if (n == 0)
+	for (i = 0; i < n; i++) {
+		if ((nl = strlen(names[i])) == 0 || nl > DB_NAME_MAX)
+			return 0; /* not a name the index holds: no certificate holds it */
+		walked += names[i][0] != '.'; /* ".x" would be a suffix search: looked up only */
+	}
+	if (walked == 0)
 		return 0;
-	rc = db_certs_by_name(txn, names[0], renew_check, &f);
+	if ((pos = calloc(n, sizeof(*pos))) == NULL)
+		return CAIRN_ENOMEM;
+	while (rc == 2) {
+		for (i = 0; i < n; i++) {
+			if (names[i][0] == '.')
+				continue;
+			f.in_page = 0;
+			f.page = i == 0 ? RENEW_PAGE * n : RENEW_PAGE;
+			rc = db_certs_by_name_at(txn, names[i], &pos[i], renew_check, &f);
+			if (rc != 2)
+				break; /* found (1), this name's walk ended (0), or an error */
+		}
+	}
+	free(pos);
 	return rc < 0 ? rc : f.found;
 }
 

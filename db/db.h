@@ -257,7 +257,9 @@ int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t whe
 
 /* 1 when c has been renewed: a valid certificate of the same requester with a later
  * notAfter holds every one of names (c's names, from its DER); 0 when not (or n is 0);
- * a negative code on error. The check the expiry scan (notify/) and /metrics share. */
+ * a negative code on error. The check the expiry scan (notify/) and /metrics share.
+ * It reads the name index of every name in turn, a page at a time, and stops when one
+ * name's entries are all seen: the cost follows c's rarest name, not its first. */
 int db_cert_renewed(db_txn_t *txn, const db_cert_t *c, const char *const *names, size_t n);
 /* db_cert_renewed with two more conditions on the successor: notBefore at or after
  * issued_after, and accept(successor, arg) non-zero (accept may be NULL). */

@@ -795,6 +795,123 @@ static void test_by_name(void **state)
 	db_close(db);
 }
 
+/* Many certificates holding one shared name ("svc.example.com"), each of another
+ * requester, written in one transaction. */
+#define CROWD 3000
+
+static int crowd_put(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const char *names[2] = { "svc.example.com", NULL };
+	char own[64];
+	db_cert_t c;
+	int i, rc;
+
+	(void)arg;
+	(void)err;
+	for (i = 0; i < CROWD; i++) {
+		make_cert(&c, 0x10, 2000000000);
+		c.serial[1] = (uint8_t)(i >> 8);
+		c.serial[2] = (uint8_t)i;
+		snprintf(c.requester, sizeof(c.requester), "acme:acct/crowd%d", i);
+		snprintf(own, sizeof(own), "host%d.example.com", i);
+		names[1] = own;
+		if ((rc = db_cert_put(txn, &c, names, 2)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* PAIRED certificates holding both "pair-a.example.com" and "pair-b.example.com". */
+#define PAIRED 200
+
+static int paired_put(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const char *names[2] = { "pair-a.example.com", "pair-b.example.com" };
+	db_cert_t c;
+	int i, rc;
+
+	(void)arg;
+	(void)err;
+	for (i = 0; i < PAIRED; i++) {
+		make_cert(&c, 0x30, 2000000000);
+		c.serial[1] = (uint8_t)i;
+		if ((rc = db_cert_put(txn, &c, names, 2)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* 1/0 from db_cert_renewed for c with names; *walked: index entries it read. */
+static int renewed_walked(db_t *db, const db_cert_t *c, const char *const *names, size_t n,
+			  uint64_t *walked)
+{
+	db_txn_t *txn;
+	uint64_t w0 = db_walked(db);
+	int r;
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	r = db_cert_renewed(txn, c, names, n);
+	db_txn_end(txn);
+	*walked = db_walked(db) - w0;
+	return r;
+}
+
+/* The successor search reads the certificates of c's rarest name, not of its first: a
+ * service name in thousands of hosts' certificates costs a few entries per check. */
+static void test_successor_shared_name(void **state)
+{
+	db_t *db = open_db(*state);
+	const char *names[2] = { "svc.example.com", "web7.example.com" };
+	const char *one[1] = { "svc.example.com" };
+	cairn_err_t err = { 0 };
+	struct cert_op op = { .n_names = 2 };
+	db_cert_t c;
+	uint64_t walked;
+
+	assert_int_equal(db_write(db, crowd_put, NULL, &err), 0);
+	/* web7's certificate; its renewal sorts after every other entry of svc. */
+	op.names[0] = names[0];
+	op.names[1] = names[1];
+	make_cert(&op.cert, 0x21, 1900000000);
+	snprintf(op.cert.requester, sizeof(op.cert.requester), "acme:acct/web7");
+	c = op.cert;
+	assert_int_equal(db_write(db, put_cert, &op, &err), 0);
+
+	assert_int_equal(renewed_walked(db, &c, names, 2, &walked), 0);
+	assert_true(walked < 100); /* a page of svc (2 x 32), web7's few */
+
+	make_cert(&op.cert, 0x7e, 1950000000);
+	snprintf(op.cert.requester, sizeof(op.cert.requester), "acme:acct/web7");
+	assert_int_equal(db_write(db, put_cert, &op, &err), 0);
+	assert_int_equal(renewed_walked(db, &c, names, 2, &walked), 1);
+	assert_true(walked < 100); /* a page of svc (2 x 32), web7's few */
+	/* The name order does not matter, and one name alone is walked to its end. */
+	names[0] = "web7.example.com";
+	names[1] = "svc.example.com";
+	assert_int_equal(renewed_walked(db, &c, names, 2, &walked), 1);
+	assert_true(walked < 100); /* a page of svc (2 x 32), web7's few */
+	assert_int_equal(renewed_walked(db, &c, one, 1, &walked), 1);
+	assert_true(walked > CROWD);
+	/* Another requester's later certificate, or one missing a name, is no successor. */
+	make_cert(&op.cert, 0x7f, 1960000000);
+	snprintf(op.cert.requester, sizeof(op.cert.requester), "acme:acct/web8");
+	assert_int_equal(db_write(db, put_cert, &op, &err), 0);
+	op.n_names = 1;
+	make_cert(&op.cert, 0x7d, 1960000000);
+	snprintf(op.cert.requester, sizeof(op.cert.requester), "acme:acct/web7");
+	assert_int_equal(db_write(db, put_cert, &op, &err), 0);
+	c.not_after = 1955000000; /* only 0x7f and 0x7d expire later */
+	assert_int_equal(renewed_walked(db, &c, names, 2, &walked), 0);
+
+	/* Two names held equally often: about twice the entries of one, not n times. */
+	assert_int_equal(db_write(db, paired_put, NULL, &err), 0);
+	names[0] = "pair-a.example.com";
+	names[1] = "pair-b.example.com";
+	assert_int_equal(renewed_walked(db, &c, names, 2, &walked), 0);
+	assert_true(walked >= PAIRED && walked <= 2 * PAIRED + 2 * 2 * 32);
+	db_close(db);
+}
+
 static int drop_rname_marker(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	(void)arg;
@@ -1844,6 +1961,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_background_write, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_expiry, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_successor_shared_name, setup_dir,
+						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_requester, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_walk, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_by_name_suffix_index, setup_dir, teardown_dir),
