@@ -25,6 +25,7 @@ struct serial_list {
 	struct {
 		uint8_t len;
 		uint8_t b[DB_SERIAL_MAX];
+		uint16_t names; /* listed with its name count (0: not known) */
 	} v[VISIT_MAX];
 };
 
@@ -33,6 +34,7 @@ struct supersede_find {
 	const db_cert_t *rec;
 	const char *const *names;
 	size_t n_names;
+	unsigned n_distinct;  /* names without repeats (case-insensitive) */
 	int64_t now;
 	int complete;         /* the database lists every candidate (DB_META_CANDIDATES) */
 	size_t visited;       /* of the current name */
@@ -50,6 +52,32 @@ static int holds(const struct supersede_find *f, const char *name)
 	return 0;
 }
 
+/* 1 when names[i] repeats an earlier name (case-insensitive): the name index holds one
+ * entry for both. */
+static int repeats(const char *const *names, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (strcasecmp(names[j], names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* c (serial hex) is superseded by this issuance, its names jnames: into found. */
+static void found_add(struct supersede_find *f, const db_cert_t *c, const char *hex,
+		      json_t *jnames)
+{
+	char na[32];
+
+	time_rfc3339((time_t)c->not_after, na, sizeof(na));
+	json_object_set_new(f->found, hex,
+			    json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:I}", "serial", hex,
+				      "names", jnames, "profile", c->profile, "issuer",
+				      c->issuer, "requester", c->requester, "not_after", na,
+				      "t", (json_int_t)c->not_after));
+}
+
 /* 1 when c may still be superseded by an issuance of this requester: valid, not expired,
  * not this issuance, not superseded already (hex: its serial). */
 static int is_candidate(const struct supersede_find *f, const db_cert_t *c, char *hex)
@@ -62,12 +90,40 @@ static int is_candidate(const struct supersede_find *f, const db_cert_t *c, char
 	       !notify_is_superseded(f->txn, hex);
 }
 
+/*
+ * For a candidate listed with its count of distinct names, k: it holds k names, so they
+ * are all among ours when k of ours are indexed for it. A name index lookup per name of
+ * the new certificate instead of decoding the candidate. 1 when it is, 0 when not, a
+ * negative code.
+ */
+static int counted_subset(struct supersede_find *f, const db_cert_t *c, unsigned k,
+			  json_t *jnames)
+{
+	unsigned hits = 0;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < f->n_names && hits < k; i++) {
+		if (repeats(f->names, i))
+			continue;
+		rc = db_cert_has_name(f->txn, f->names[i], c->serial, c->serial_len);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			hits++;
+			json_array_append_new(jnames, json_string(f->names[i]));
+		}
+	}
+	return hits == k;
+}
+
 /* A candidate c is superseded by this issuance when it expires no later and every name
- * it holds is among the new certificate's: then it goes into found. */
-static void check_names(struct supersede_find *f, const db_cert_t *c, const char *hex)
+ * it holds is among the new certificate's: then it goes into found. k: its count of
+ * distinct names when listed with one (0: decode it for its names). */
+static void check_names(struct supersede_find *f, const db_cert_t *c, const char *hex,
+			unsigned k)
 {
 	const unsigned char *p = c->der;
-	char na[32];
 	char **names = NULL;
 	size_t n = 0, i;
 	json_t *jnames = NULL;
@@ -77,6 +133,12 @@ static void check_names(struct supersede_find *f, const db_cert_t *c, const char
 	if (c->not_after > f->rec->not_after || json_object_size(f->found) >= SUPERSEDE_MAX ||
 	    json_object_get(f->found, hex) != NULL)
 		return;
+	if (k > 0) {
+		if ((jnames = json_array()) != NULL && counted_subset(f, c, k, jnames) == 1)
+			found_add(f, c, hex, jnames);
+		json_decref(jnames);
+		return;
+	}
 	if ((x = ca_cert_d2i(&p, (long)c->der_len)) == NULL ||
 	    ca_cert_names(x, &names, &n) != 0 || n == 0 || (jnames = json_array()) == NULL)
 		goto out;
@@ -84,25 +146,21 @@ static void check_names(struct supersede_find *f, const db_cert_t *c, const char
 		all &= holds(f, names[i]);
 		json_array_append_new(jnames, json_string(names[i]));
 	}
-	if (all) {
-		time_rfc3339((time_t)c->not_after, na, sizeof(na));
-		json_object_set_new(f->found, hex,
-				    json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:I}", "serial", hex,
-					      "names", jnames, "profile", c->profile, "issuer",
-					      c->issuer, "requester", c->requester, "not_after", na,
-					      "t", (json_int_t)c->not_after));
-	}
+	if (all)
+		found_add(f, c, hex, jnames);
 out:
 	json_decref(jnames);
 	ca_names_free(names, n);
 	X509_free(x);
 }
 
-static void keep_serial(struct serial_list *l, const uint8_t *serial, size_t len)
+static void keep_serial(struct serial_list *l, const uint8_t *serial, size_t len,
+			unsigned names)
 {
 	if (l->n < VISIT_MAX && len > 0 && len <= DB_SERIAL_MAX) {
 		l->v[l->n].len = (uint8_t)len;
 		memcpy(l->v[l->n].b, serial, len);
+		l->v[l->n].names = (uint16_t)(names <= 0xffff ? names : 0);
 		l->n++;
 	}
 }
@@ -118,18 +176,18 @@ static int consider(const db_cert_t *c, void *arg)
 		return 1;
 	if (!is_candidate(f, c, hex))
 		return 0;
-	keep_serial(f->serials, c->serial, c->serial_len);
-	check_names(f, c, hex);
+	keep_serial(f->serials, c->serial, c->serial_len, 0);
+	check_names(f, c, hex, 0);
 	return 0;
 }
 
-static int listed_serial(const uint8_t *serial, size_t len, void *arg)
+static int listed_serial(const uint8_t *serial, size_t len, unsigned n_names, void *arg)
 {
 	struct supersede_find *f = arg;
 
 	if (++f->visited > VISIT_MAX)
 		return 1;
-	keep_serial(f->serials, serial, len);
+	keep_serial(f->serials, serial, len, n_names);
 	return 0;
 }
 
@@ -163,7 +221,7 @@ static int find_for_name(struct supersede_find *f, const char *name)
 
 			rc = db_cert_get(f->txn, s, len, &c);
 			if (rc == 0 && is_candidate(f, &c, hex)) {
-				check_names(f, &c, hex);
+				check_names(f, &c, hex, f->serials->v[i].names);
 				continue;
 			}
 			if (rc != 0 && rc != CAIRN_ENOENT)
@@ -178,7 +236,7 @@ static int find_for_name(struct supersede_find *f, const char *name)
 		return rc;
 	for (i = 0; i < f->serials->n; i++)
 		if ((rc = notify_candidate_add(f->txn, req, name, f->serials->v[i].b,
-					       f->serials->v[i].len)) != 0)
+					       f->serials->v[i].len, 0)) != 0)
 			return rc;
 	return notify_candidates_mark_listed(f->txn, req, name);
 }
@@ -235,13 +293,15 @@ int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *
 		free(f.serials);
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	}
+	for (i = 0; i < n_names; i++)
+		f.n_distinct += !repeats(names, i);
 	/* Every superseded certificate shares a name with the new one: its names are all
 	 * here. The new certificate becomes a candidate for the next issuance of each. */
 	for (i = 0; i < n_names && rc == 0; i++) {
 		rc = find_for_name(&f, names[i]);
 		if (rc == 0)
 			rc = notify_candidate_add(txn, rec->requester, names[i], rec->serial,
-						  rec->serial_len);
+						  rec->serial_len, f.n_distinct);
 	}
 	free(f.serials);
 	rc = rc != 0 ? cairn_err_set(err, rc, "looking for superseded certificates: %s",

@@ -791,17 +791,25 @@ struct renew_find {
 	void *arg;
 };
 
+int db_cert_has_name(db_txn_t *txn, const char *name, const uint8_t *serial, size_t slen)
+{
+	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
+	size_t nlen = name != NULL ? strlen(name) : 0;
+	int rc;
+
+	if (nlen == 0 || nlen > DB_NAME_MAX || slen == 0 || slen > DB_SERIAL_MAX)
+		return 0;
+	rc = db_get(txn, DB_BY_NAME, key, name_key(key, name, nlen, serial, slen), NULL, NULL);
+	return rc == 0 ? 1 : rc == CAIRN_ENOENT ? 0 : rc;
+}
+
 /* 1 when c2 holds every one of f's names (its by_name entries). */
 static int holds_all(const struct renew_find *f, const db_cert_t *c2)
 {
-	uint8_t key[DB_NAME_MAX + 1 + DB_SERIAL_MAX];
 	size_t i;
 
 	for (i = 0; i < f->n; i++)
-		if (db_get(f->txn, DB_BY_NAME, key,
-			   name_key(key, f->names[i], strlen(f->names[i]), c2->serial,
-				    c2->serial_len),
-			   NULL, NULL) != 0)
+		if (db_cert_has_name(f->txn, f->names[i], c2->serial, c2->serial_len) != 1)
 			return 0;
 	return 1;
 }

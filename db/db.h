@@ -255,6 +255,9 @@ int db_cert_get(db_txn_t *txn, const uint8_t *serial, size_t len, db_cert_t *out
 int db_cert_revoke(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when, int reason)
 	CAIRN_WUR;
 
+/* 1 when the certificate serial is indexed under name (by_name, case-insensitive),
+ * 0 when not (or name is empty or too long), a negative code on error. */
+int db_cert_has_name(db_txn_t *txn, const char *name, const uint8_t *serial, size_t slen);
 /* 1 when c has been renewed: a valid certificate of the same requester with a later
  * notAfter holds every one of names (c's names, from its DER); 0 when not (or n is 0);
  * a negative code on error. The check the expiry scan (notify/) and /metrics share.

@@ -44,14 +44,18 @@ int notify_is_superseded(db_txn_t *txn, const char *serial_hex);
  * walking every certificate that ever held the name: the valid certificates of one
  * requester holding one name. Entries of certificates that were since revoked, expired
  * or superseded stay until the next walk of that requester and name drops them.
- * notify_candidate_add lists serial; notify_candidate_del removes it;
+ * notify_candidate_add lists serial with n_names, the number of distinct (lower-cased)
+ * names its certificate is indexed under (0: not known; the reader then decodes the
+ * certificate); notify_candidate_del removes it;
  * notify_candidates_listed says (1/0) whether the list of (requester, name) is known to
  * be complete, notify_candidates_mark_listed records that it is; notify_candidates calls
- * fn with each listed serial (fn may not write), stopping when fn returns non-zero.
+ * fn with each listed serial and its n_names (fn may not write), stopping when fn returns
+ * non-zero.
  */
-typedef int (*notify_candidate_fn)(const uint8_t *serial, size_t len, void *arg);
+typedef int (*notify_candidate_fn)(const uint8_t *serial, size_t len, unsigned n_names,
+				   void *arg);
 int notify_candidate_add(db_txn_t *txn, const char *requester, const char *name,
-			 const uint8_t *serial, size_t len) CAIRN_WUR;
+			 const uint8_t *serial, size_t len, unsigned n_names) CAIRN_WUR;
 int notify_candidate_del(db_txn_t *txn, const char *requester, const char *name,
 			 const uint8_t *serial, size_t len) CAIRN_WUR;
 int notify_candidates_listed(db_txn_t *txn, const char *requester, const char *name);

@@ -16,8 +16,9 @@
 #define NOTIFY_KEY_DIGEST 'g'
 /* 's' || serial hex -> the serial hex of the certificate that superseded it. */
 #define NOTIFY_KEY_SUPERSEDED 's'
-/* 'c' || H(requester, name) || serial -> "": a valid certificate a later issuance of that
- * requester for that name may supersede; 'C' || H(requester, name) -> "": every such
+/* 'c' || H(requester, name) || serial -> BE16 count of the certificate's distinct names
+ * (or "": not known): a valid certificate a later issuance of that requester for that
+ * name may supersede; 'C' || H(requester, name) -> "": every such
  * certificate is listed under 'c' (H: the first 16 bytes of SHA-256 over requester || 0 ||
  * lower-case name). */
 #define NOTIFY_KEY_CANDIDATE 'c'

@@ -151,10 +151,12 @@ static size_t cand_key(char prefix, const char *requester, const char *name,
 	return 1 + CAND_HASH + slen;
 }
 
-/* Lists (del 0) or unlists (del 1) serial as a candidate of requester and name. */
+/* Lists (del 0, with the certificate's name count) or unlists (del 1) serial as a
+ * candidate of requester and name. */
 static int cand_change(db_txn_t *txn, const char *requester, const char *name,
-		       const uint8_t *serial, size_t len, int del)
+		       const uint8_t *serial, size_t len, unsigned n_names, int del)
 {
+	uint8_t val[2] = { (uint8_t)(n_names >> 8), (uint8_t)n_names };
 	uint8_t key[1 + CAND_HASH + DB_SERIAL_MAX];
 	size_t klen = len ? cand_key(NOTIFY_KEY_CANDIDATE, requester, name, serial, len, key,
 				     sizeof(key))
@@ -163,22 +165,23 @@ static int cand_change(db_txn_t *txn, const char *requester, const char *name,
 
 	if (klen == 0)
 		return CAIRN_EINVAL;
-	if (!del)
-		return db_put(txn, DB_OUTBOX, key, klen, "", 0, 0);
+	if (!del) /* no count (0, or more than fit): stored as "" */
+		return db_put(txn, DB_OUTBOX, key, klen, val,
+			      n_names > 0 && n_names <= 0xffff ? sizeof(val) : 0, 0);
 	rc = db_del(txn, DB_OUTBOX, key, klen);
 	return rc == CAIRN_ENOENT ? 0 : rc;
 }
 
 int notify_candidate_add(db_txn_t *txn, const char *requester, const char *name,
-			 const uint8_t *serial, size_t len)
+			 const uint8_t *serial, size_t len, unsigned n_names)
 {
-	return cand_change(txn, requester, name, serial, len, 0);
+	return cand_change(txn, requester, name, serial, len, n_names, 0);
 }
 
 int notify_candidate_del(db_txn_t *txn, const char *requester, const char *name,
 			 const uint8_t *serial, size_t len)
 {
-	return cand_change(txn, requester, name, serial, len, 1);
+	return cand_change(txn, requester, name, serial, len, 0, 1);
 }
 
 int notify_candidates_listed(db_txn_t *txn, const char *requester, const char *name)
@@ -209,12 +212,12 @@ static int cand_iter(const void *key, size_t klen, const void *val, size_t vlen,
 {
 	struct cand_walk *w = arg;
 
-	(void)val;
-	(void)vlen;
+	const uint8_t *v = val;
+
 	if (klen <= sizeof(w->prefix) || memcmp(key, w->prefix, sizeof(w->prefix)) != 0)
 		return 1; /* past this requester and name */
 	return w->fn((const uint8_t *)key + sizeof(w->prefix), klen - sizeof(w->prefix),
-		     w->arg) != 0
+		     vlen == 2 ? (unsigned)v[0] << 8 | v[1] : 0, w->arg) != 0
 		       ? 2
 		       : 0;
 }

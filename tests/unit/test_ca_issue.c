@@ -750,6 +750,100 @@ static void test_supersede_crowded_name(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* A candidate listed with its count of names is checked against the name index, not
+ * decoded: one whose stored DER is not a certificate at all is still found, when its
+ * names are all among the renewal's; listed without a count it is decoded (and that
+ * fails). */
+struct fake_candidate {
+	const char *requester;
+	uint8_t tag;
+	unsigned count;
+	char hex[2 * DB_SERIAL_MAX + 1];
+};
+
+static int fake_candidate_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	static const uint8_t junk[] = { 0x30, 0x03, 0x02, 0x01, 0x2a };
+	const char *names[2] = { "renew.example.test", "Fast.Example.Test" };
+	struct fake_candidate *fc = arg;
+	db_cert_t c = { 0 };
+	int i, rc;
+
+	(void)err;
+	c.serial[0] = 0x6b;
+	c.serial[1] = fc->tag;
+	c.serial_len = 16;
+	c.status = DB_CERT_VALID;
+	c.not_before = time(NULL) - 3600;
+	c.not_after = time(NULL) + 86400;
+	c.reason = -1;
+	snprintf(c.issuer, sizeof(c.issuer), "issuing");
+	snprintf(c.profile, sizeof(c.profile), "tls-server");
+	snprintf(c.requester, sizeof(c.requester), "%s", fc->requester);
+	c.der = junk;
+	c.der_len = sizeof(junk);
+	db_serial_hex(c.serial, c.serial_len, fc->hex);
+	if ((rc = db_cert_put(txn, &c, names, 2)) != 0)
+		return rc;
+	for (i = 0; i < 2; i++)
+		if ((rc = notify_candidate_add(txn, fc->requester, names[i], c.serial,
+					       c.serial_len, fc->count)) != 0)
+			return rc;
+	return 0;
+}
+
+static int count_cb(const uint8_t *serial, size_t len, unsigned n_names, void *arg)
+{
+	(void)serial;
+	(void)len;
+	*(unsigned *)arg = n_names;
+	return 0;
+}
+
+/* The count the last listed candidate of requester and name was listed with. */
+static unsigned listed_count(db_t *db, const char *requester, const char *name)
+{
+	db_txn_t *t = NULL;
+	unsigned n = 9999;
+
+	assert_int_equal(db_read_begin(db, &t), 0);
+	assert_int_equal(notify_candidates(t, requester, name, count_cb, &n), 0);
+	db_txn_end(t);
+	return n;
+}
+
+static void test_supersede_counted(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	struct fake_candidate two = { "test:counted", 1, 2, "" },
+			      three = { "test:overcounted", 2, 3, "" },
+			      unknown = { "test:uncounted", 3, 0, "" };
+	const char *sans = "DNS:renew.example.test,DNS:fast.example.test,DNS:more.example.test";
+	cairn_err_t err = { 0 };
+	ca_issued_t *a, *b, *c;
+
+	assert_non_null(key);
+	assert_int_equal(db_write(f->db, fake_candidate_run, &two, &err), 0);
+	assert_int_equal(db_write(f->db, fake_candidate_run, &three, &err), 0);
+	assert_int_equal(db_write(f->db, fake_candidate_run, &unknown, &err), 0);
+
+	a = issue_for(f, key, "test:counted", sans);
+	assert_true(is_superseded(f->db, two.hex)); /* both names held, case aside */
+	b = issue_for(f, key, "test:overcounted", sans);
+	assert_false(is_superseded(f->db, three.hex)); /* a third name it does not hold */
+	c = issue_for(f, key, "test:uncounted", sans);
+	assert_false(is_superseded(f->db, unknown.hex)); /* decoded: not a certificate */
+	/* An issuance lists itself with its count of distinct names (the CN repeats a
+	 * SAN): three. */
+	assert_int_equal(listed_count(f->db, "test:counted", "more.example.test"), 3);
+
+	ca_issued_free(a);
+	ca_issued_free(b);
+	ca_issued_free(c);
+	EVP_PKEY_free(key);
+}
+
 /* Finding what a renewal supersedes reads each candidate's names from its stored DER:
  * without OpenSSL's provider decoder walk (ca_cert_d2i). An issuance, a renewal with
  * three candidates to read included, sets up no provider decoder at all. */
@@ -893,6 +987,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_supersede_walk, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supersede_crowded_name, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_supersede_counted, fixture_setup,
 						fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("ca_issue", tests, NULL, NULL);
