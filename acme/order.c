@@ -195,12 +195,106 @@ static json_t *authz_view(acme_t *a, const json_t *z)
 
 /* ---- newOrder ---- */
 
+/* Expired entries of p/ one newOrder deletes (they are kept by nothing else). */
+#define PENDING_SWEEP 64
+
+typedef struct pending_count {
+	char prefix[ACME_ID_LEN + 4];
+	size_t plen;
+	long n, limit;
+	int64_t now;
+	size_t n_expired;   /* keys of expired entries met, kept when expired != NULL */
+	char (*expired)[2 * ACME_ID_LEN + 4];
+} pending_count_t;
+
+static int count_pending(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	pending_count_t *c = arg;
+	char buf[24];
+
+	if (klen < c->plen || memcmp(key, c->prefix, c->plen) != 0)
+		return 1;
+	if (vlen >= sizeof(buf))
+		vlen = sizeof(buf) - 1;
+	memcpy(buf, val, vlen);
+	buf[vlen] = '\0';
+	if (strtoll(buf, NULL, 10) > c->now)
+		c->n++;
+	else if (c->expired != NULL && c->n_expired < PENDING_SWEEP &&
+		 klen < sizeof(c->expired[0])) {
+		memcpy(c->expired[c->n_expired], key, klen);
+		c->expired[c->n_expired++][klen] = '\0';
+	}
+	return c->n >= c->limit + 100 ? 1 : 0;
+}
+
+/* The account's unexpired pending authorizations in txn, counted up to a bound (the
+ * entries of expired ones are passed over: keys of up to PENDING_SWEEP of them go to
+ * c->expired when set). 0 or a db code. */
+static int pending_walk(db_txn_t *txn, const char *acct, int64_t now, long limit,
+			pending_count_t *c)
+{
+	int rc;
+
+	snprintf(c->prefix, sizeof(c->prefix), "p/%s/", acct);
+	c->plen = strlen(c->prefix);
+	c->n = 0;
+	c->limit = limit;
+	c->now = now;
+	c->n_expired = 0;
+	rc = db_iterate(txn, DB_ACME, c->prefix, c->plen, count_pending, c);
+	return rc < 0 ? rc : 0;
+}
+
+/* The same from a read txn: the early refusal, before the order is queued for writing. */
+static long pending_authzs(acme_t *a, const char *acct, int64_t now)
+{
+	pending_count_t c = { .expired = NULL };
+	db_txn_t *txn;
+
+	if (db_read_begin(a->db, &txn) != 0)
+		return 0;
+	if (pending_walk(txn, acct, now, a->pending_authz_max, &c) != 0)
+		c.n = 0;
+	db_txn_end(txn);
+	return c.n;
+}
+
 typedef struct order_op {
 	acme_t *a;
 	json_t *order;
 	json_t *authzs;   /* new authorizations to store */
 	const char *acct;
+	size_t n_idents;  /* the order's identifiers (the pending limit counts them all) */
+	int64_t now;
+	int over;         /* out: the pending limit refused it in the write txn */
 } order_op_t;
+
+/*
+ * The pending-authorization limit, checked again in the write txn (the early check in a
+ * read txn lets concurrent newOrders of one account all pass), and the entries of
+ * expired authorizations deleted as they are met (nothing else deletes them; unchecked,
+ * every newOrder of an account with many abandoned orders walked them all).
+ */
+static int pending_limit_run(db_txn_t *txn, order_op_t *op)
+{
+	pending_count_t c = { .expired = NULL };
+	size_t i;
+	int rc;
+
+	if (op->a->pending_authz_max <= 0)
+		return 0;
+	if ((c.expired = malloc(PENDING_SWEEP * sizeof(*c.expired))) == NULL)
+		return CAIRN_ENOMEM;
+	rc = pending_walk(txn, op->acct, op->now, op->a->pending_authz_max, &c);
+	if (rc == 0 && c.n + (long)op->n_idents > op->a->pending_authz_max)
+		op->over = 1;
+	for (i = 0; rc == 0 && !op->over && i < c.n_expired; i++)
+		if ((rc = db_del(txn, DB_ACME, c.expired[i], strlen(c.expired[i]))) == CAIRN_ENOENT)
+			rc = 0;
+	free(c.expired);
+	return rc;
+}
 
 static int order_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
@@ -211,6 +305,9 @@ static int order_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	int rc;
 	(void)err;
 
+	op->over = 0;
+	if ((rc = pending_limit_run(txn, op)) != 0 || op->over)
+		return rc; /* over: nothing written */
 	json_array_foreach(op->authzs, i, z) {
 		char exp[24];
 		snprintf(key, sizeof(key), "z/%s", json_string_value(json_object_get(z, "id")));
@@ -286,43 +383,12 @@ static json_t *reusable_authz(acme_t *a, const char *acct, const char *type, con
 	return z;
 }
 
-typedef struct pending_count {
-	const char *prefix;
-	size_t plen;
-	long n, limit;
-	int64_t now;
-} pending_count_t;
-
-static int count_pending(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+static void pending_refused(acme_t *a, http_reply_t *r)
 {
-	pending_count_t *c = arg;
-	char buf[24];
-
-	if (klen < c->plen || memcmp(key, c->prefix, c->plen) != 0)
-		return 1;
-	if (vlen >= sizeof(buf))
-		vlen = sizeof(buf) - 1;
-	memcpy(buf, val, vlen);
-	buf[vlen] = '\0';
-	if (strtoll(buf, NULL, 10) > c->now)
-		c->n++;
-	return c->n >= c->limit + 100 ? 1 : 0;
-}
-
-/* Number of unexpired pending authorizations of the account (counted up to a bound). */
-static long pending_authzs(acme_t *a, const char *acct, int64_t now)
-{
-	char prefix[64];
-	pending_count_t c = { prefix, 0, 0, a->pending_authz_max, now };
-	db_txn_t *txn;
-
-	snprintf(prefix, sizeof(prefix), "p/%s/", acct);
-	c.plen = strlen(prefix);
-	if (db_read_begin(a->db, &txn) != 0)
-		return 0;
-	db_iterate(txn, DB_ACME, prefix, c.plen, count_pending, &c);
-	db_txn_end(txn);
-	return c.n;
+	acme_problem(r, 429, "rateLimited",
+		     "at most %ld pending authorizations per account: finish or deactivate some",
+		     a->pending_authz_max);
+	r->retry_after = 3600;
 }
 
 /* In-memory sliding window of order creation times per account (rate limit). */
@@ -388,7 +454,7 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 	json_t *idents = json_array(), *subs = json_array(), *view;
 	char oid[ACME_ID_LEN + 1], why[400], u[512];
 	int64_t now = time(NULL);
-	order_op_t op;
+	order_op_t op = { 0 };
 	cairn_err_t err = { 0 };
 	size_t i;
 	int retry = 0, unsupported = 0, pending = 0;
@@ -455,10 +521,7 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 	if (a->pending_authz_max > 0 &&
 	    pending_authzs(a, j.acct_id, now) + (long)json_array_size(idents) >
 		    a->pending_authz_max) {
-		acme_problem(r, 429, "rateLimited",
-			     "at most %ld pending authorizations per account: finish or deactivate some",
-			     a->pending_authz_max);
-		r->retry_after = 3600;
+		pending_refused(a, r);
 		goto out;
 	}
 	json_array_foreach(idents, i, x) {
@@ -492,8 +555,14 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 	op.order = order;
 	op.authzs = new_authzs;
 	op.acct = j.acct_id;
+	op.n_idents = json_array_size(idents);
+	op.now = now;
 	if (order == NULL || db_write(a->db, order_run, &op, &err) != 0) {
 		acme_problem(r, 500, "serverInternal", "storing the order: %s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (op.over) {
+		pending_refused(a, r);
 		goto out;
 	}
 	view = order_view_as(a, order, pending ? "pending" : "ready");

@@ -21,6 +21,7 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
 Prints "pass: NAME" or "fail: NAME: detail" per check; exits 1 if any failed.
 """
 import base64
+import http.client
 import http.server
 import json
 import ssl
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from cryptography import x509
@@ -560,6 +562,111 @@ def policy(directory, cafile, port):
     st, h, doc = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                               "value": "p2.example.test"}]})
     check("after deactivating the first, the order is accepted", st == 201, (st, doc))
+
+
+def walked_total(metrics):
+    with urllib.request.urlopen(metrics, timeout=30) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("cairn_db_entries_walked_total "):
+                return int(float(line.split()[1]))
+    return 0
+
+
+def walk_of(metrics, fn):
+    """Index entries the daemon walks while fn runs, less a scrape's own, once quiet
+    (background walks done: two scrapes in a row move the counter by the same amount)."""
+    a = walked_total(metrics)
+    for _ in range(120):
+        time.sleep(0.5)
+        b = walked_total(metrics)
+        c = walked_total(metrics)
+        if c - b == b - a:
+            break
+        a = c
+    scrape = c - b
+    w0 = walked_total(metrics)
+    out = fn()
+    return walked_total(metrics) - w0 - scrape, out
+
+
+def new_order(c, key, name):
+    st, h, doc = c.post(key, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                "value": name}]})
+    return st, doc
+
+
+def pending_fill(directory, cafile, port, state, limit):
+    """acme.rate_limits.pending_authorizations = limit: it holds when one account's new
+    orders arrive together; an abandoned account's orders are kept for later."""
+    limit = int(limit)
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    codes = [new_order(c, k, "p%d.pend.test" % i)[0] for i in range(limit - 4)]
+    check("%d orders of one name each are accepted" % (limit - 4),
+          codes == [201] * (limit - 4), codes)
+    bodies = [c.jws(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                             "value": "q%d.pend.test" % i}]},
+                    kid=c.kid, nonce=c.new_nonce()) for i in range(8)]
+    got = []
+    url = urllib.parse.urlsplit(c.dir["newOrder"])
+    ready = threading.Barrier(len(bodies))
+
+    def send(body):
+        # Connected and handshaken first, then all sent at once.
+        conn = http.client.HTTPSConnection(url.hostname, url.port, context=c.ctx, timeout=30)
+        conn.connect()
+        ready.wait()
+        conn.request("POST", url.path, body, {"Content-Type": "application/jose+json"})
+        r = conn.getresponse()
+        doc = r.read()
+        got.append((r.status, json.loads(doc).get("type", "") if r.status != 201 else ""))
+        conn.close()
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = sorted(st for st, _ in got)
+    check("8 new orders at once with 4 places left: exactly 4 accepted, 4 rateLimited",
+          ok == [201] * 4 + [429] * 4 and
+          all(t.endswith("rateLimited") for st, t in got if st == 429), got)
+    st, doc = new_order(c, k, "r.pend.test")
+    check("then the next is refused", st == 429 and ptype(doc) == "rateLimited", (st, doc))
+    k2 = Key()
+    c.account(k2)
+    codes = [new_order(c, k2, "a%d.pend.test" % i)[0] for i in range(80)]
+    check("another account leaves 80 orders pending", codes == [201] * 80, codes)
+    json.dump({"key": k2.pem(), "kid": c.kid}, open(state, "w"))
+
+
+def pending_later(directory, cafile, port, state, limit, metrics):
+    """After the abandoned orders expired (the daemon restarted with its clock on): they
+    count no more, their entries are deleted by the new orders that meet them, and the
+    live ones still count."""
+    limit = int(limit)
+    s = json.load(open(state))
+    k = Key(s["key"])
+    c = Client(directory, cafile)
+    c.kid = s["kid"]
+    walks = []
+    for i in range(3):
+        w, (st, doc) = walk_of(metrics, lambda: new_order(c, k, "later%d.pend.test" % i))
+        walks.append((w, st))
+    print("index entries walked by each new order, and its status: %s" % walks)
+    check("the expired pending authorizations do not count: 3 new orders accepted",
+          [st for _, st in walks] == [201] * 3, walks)
+    check("the first new order walks the 80 expired entries (and deletes 64 of them)",
+          walks[0][0] >= 80, walks)
+    check("the third walks only its live entries: the expired ones are gone",
+          walks[2][0] < 20, walks)
+    codes = [new_order(c, k, "more%d.pend.test" % i)[0] for i in range(limit - 3)]
+    check("up to the limit of live pending authorizations", codes == [201] * (limit - 3),
+          codes)
+    st, doc = new_order(c, k, "over.pend.test")
+    check("and one more is refused: the live ones were not deleted",
+          st == 429 and ptype(doc) == "rateLimited", (st, doc))
 
 
 def begin(directory, cafile, port, state):
@@ -1384,6 +1491,10 @@ def main():
         worker_free(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "stop_parked":
         stop_parked(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7])
+    elif mode == "pending_fill":
+        pending_fill(directory, cafile, port, sys.argv[5], sys.argv[6])
+    elif mode == "pending_later":
+        pending_later(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7])
     elif mode == "fresh":
         fresh(directory, cafile, port, sys.argv[5])
     elif mode in ("inflight", "killed", "park", "parked", "answered", "answered_late",
