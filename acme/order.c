@@ -195,8 +195,9 @@ static json_t *authz_view(acme_t *a, const json_t *z)
 
 /* ---- newOrder ---- */
 
-/* Expired entries of p/ one newOrder deletes (they are kept by nothing else). */
-#define PENDING_SWEEP 64
+/* Expired entries of p/ one newOrder deletes (they are kept by nothing else; an account
+ * with a long backlog of abandoned authorizations is cleared in a few orders). */
+#define PENDING_SWEEP 1024
 
 typedef struct pending_count {
 	char prefix[ACME_ID_LEN + 4];

@@ -657,7 +657,7 @@ def pending_later(directory, cafile, port, state, limit, metrics):
     print("index entries walked by each new order, and its status: %s" % walks)
     check("the expired pending authorizations do not count: 3 new orders accepted",
           [st for _, st in walks] == [201] * 3, walks)
-    check("the first new order walks the 80 expired entries (and deletes 64 of them)",
+    check("the first new order walks the 80 expired entries (and deletes them)",
           walks[0][0] >= 80, walks)
     check("the third walks only its live entries: the expired ones are gone",
           walks[2][0] < 20, walks)
