@@ -34,7 +34,8 @@ struct supersede_find {
 	const db_cert_t *rec;
 	const char *const *names;
 	size_t n_names;
-	unsigned n_distinct;  /* names without repeats (case-insensitive) */
+	const char **distinct; /* names without repeats (case-insensitive), n_distinct of them */
+	unsigned n_distinct;
 	int64_t now;
 	int complete;         /* the database lists every candidate (DB_META_CANDIDATES) */
 	size_t visited;       /* of the current name */
@@ -103,15 +104,13 @@ static int counted_subset(struct supersede_find *f, const db_cert_t *c, unsigned
 	size_t i;
 	int rc;
 
-	for (i = 0; i < f->n_names && hits < k; i++) {
-		if (repeats(f->names, i))
-			continue;
-		rc = db_cert_has_name(f->txn, f->names[i], c->serial, c->serial_len);
+	for (i = 0; i < f->n_distinct && hits < k; i++) {
+		rc = db_cert_has_name(f->txn, f->distinct[i], c->serial, c->serial_len);
 		if (rc < 0)
 			return rc;
 		if (rc == 1) {
 			hits++;
-			json_array_append_new(jnames, json_string(f->names[i]));
+			json_array_append_new(jnames, json_string(f->distinct[i]));
 		}
 	}
 	return hits == k;
@@ -288,22 +287,27 @@ int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *
 	int rc = 0;
 
 	f.serials = malloc(sizeof(*f.serials));
-	if (f.found == NULL || f.serials == NULL) {
+	f.distinct = malloc((n_names ? n_names : 1) * sizeof(*f.distinct));
+	if (f.found == NULL || f.serials == NULL || f.distinct == NULL) {
 		json_decref(f.found);
 		free(f.serials);
+		free(f.distinct);
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	}
 	for (i = 0; i < n_names; i++)
-		f.n_distinct += !repeats(names, i);
+		if (!repeats(names, i))
+			f.distinct[f.n_distinct++] = names[i];
 	/* Every superseded certificate shares a name with the new one: its names are all
-	 * here. The new certificate becomes a candidate for the next issuance of each. */
-	for (i = 0; i < n_names && rc == 0; i++) {
-		rc = find_for_name(&f, names[i]);
+	 * here. The new certificate becomes a candidate for the next issuance of each (a
+	 * name repeated in another case has the same list). */
+	for (i = 0; i < f.n_distinct && rc == 0; i++) {
+		rc = find_for_name(&f, f.distinct[i]);
 		if (rc == 0)
-			rc = notify_candidate_add(txn, rec->requester, names[i], rec->serial,
+			rc = notify_candidate_add(txn, rec->requester, f.distinct[i], rec->serial,
 						  rec->serial_len, f.n_distinct);
 	}
 	free(f.serials);
+	free(f.distinct);
 	rc = rc != 0 ? cairn_err_set(err, rc, "looking for superseded certificates: %s",
 				     cairn_strerror(rc))
 		     : 0;

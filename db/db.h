@@ -91,7 +91,8 @@ typedef int (*db_write_fn)(db_txn_t *txn, void *arg, cairn_err_t *err);
  * for a moment, the calling thread commits everything queued in ONE durable
  * transaction itself; otherwise it waits, and the writer thread commits what queued
  * meanwhile as the next batch (back to back while writes keep coming). Returns fn's
- * result, or CAIRN_EDB if the commit failed (then nothing of fn is stored). MDB_MAP_FULL is handled by growing the map and retrying.
+ * result, or CAIRN_EDB if the commit failed (then nothing of fn is stored).
+ * MDB_MAP_FULL is handled by growing the map and retrying.
  * Thread-safe; err (may be NULL) is filled by fn or by the commit (only on failure).
  * After a fatal environment error every call fails fast with CAIRN_EDB; during
  * db_close with CAIRN_ESHUTDOWN. Growing the map waits (up to 30 s) for open read

@@ -139,6 +139,10 @@ out:
 	return ret;
 }
 
+/* Meta keys a new database sets to "1" (see open_tables). */
+static const char *const new_db_flags[] = { "by_rname", "by_requester", DB_META_CANDIDATES };
+#define N_NEW_DB_FLAGS (int)(sizeof(new_db_flags) / sizeof(new_db_flags[0]))
+
 /* Reads or creates meta "schema_version" (ASCII decimal); opens every table.
  * *map_full is set when the map is too small even for that. */
 static int open_tables(db_t *db, int *map_full, cairn_err_t *err)
@@ -173,21 +177,13 @@ static int open_tables(db_t *db, int *map_full, cairn_err_t *err)
 		v.mv_size = strlen(want);
 		v.mv_data = want;
 		rc = mdb_put(txn, db->dbi[DB_META], &k, &v, 0);
-		/* A new database indexes every name reversed from its first certificate on
-		 * (db_certs_by_name: suffix searches follow the matches, not the table). */
-		if (rc == 0) {
-			MDB_val rk = { sizeof("by_rname") - 1, (void *)"by_rname" }, rv = { 1, (void *)"1" };
-			rc = mdb_put(txn, db->dbi[DB_META], &rk, &rv, 0);
-		}
-		/* ... and by requester (db_certs_by_requester_at; older ones: db_requester_build). */
-		if (rc == 0) {
-			MDB_val rk = { sizeof("by_requester") - 1, (void *)"by_requester" },
-				rv = { 1, (void *)"1" };
-			rc = mdb_put(txn, db->dbi[DB_META], &rk, &rv, 0);
-		}
-		/* ... and lists every certificate issued as a renewal candidate (DB_META_CANDIDATES). */
-		if (rc == 0) {
-			MDB_val rk = { sizeof(DB_META_CANDIDATES) - 1, (void *)DB_META_CANDIDATES },
+		/* What a new database keeps from its first certificate on, so that no walk has
+		 * to make up for older ones: every name reversed (by_rname: suffix searches
+		 * follow the matches, not the table), by requester (db_certs_by_requester_at;
+		 * older ones: db_requester_build), every certificate issued listed as a renewal
+		 * candidate (DB_META_CANDIDATES). */
+		for (i = 0; rc == 0 && i < N_NEW_DB_FLAGS; i++) {
+			MDB_val rk = { strlen(new_db_flags[i]), (void *)new_db_flags[i] },
 				rv = { 1, (void *)"1" };
 			rc = mdb_put(txn, db->dbi[DB_META], &rk, &rv, 0);
 		}

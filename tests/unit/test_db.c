@@ -795,51 +795,38 @@ static void test_by_name(void **state)
 	db_close(db);
 }
 
-/* Many certificates holding one shared name ("svc.example.com"), each of another
- * requester, written in one transaction. */
-#define CROWD 3000
+/* n certificates (serials tag, i) holding shared and second, each of its own requester;
+ * second NULL: a host name of its own (host<i>.example.com). Written in one txn. */
+struct many_op {
+	uint8_t tag;
+	int n;
+	const char *shared, *second;
+};
 
-static int crowd_put(db_txn_t *txn, void *arg, cairn_err_t *err)
+static int many_put(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
-	const char *names[2] = { "svc.example.com", NULL };
+	const struct many_op *op = arg;
+	const char *names[2] = { op->shared, NULL };
 	char own[64];
 	db_cert_t c;
 	int i, rc;
 
-	(void)arg;
 	(void)err;
-	for (i = 0; i < CROWD; i++) {
-		make_cert(&c, 0x10, 2000000000);
+	for (i = 0; i < op->n; i++) {
+		make_cert(&c, op->tag, 2000000000);
 		c.serial[1] = (uint8_t)(i >> 8);
 		c.serial[2] = (uint8_t)i;
-		snprintf(c.requester, sizeof(c.requester), "acme:acct/crowd%d", i);
+		snprintf(c.requester, sizeof(c.requester), "acme:acct/many%d", i);
 		snprintf(own, sizeof(own), "host%d.example.com", i);
-		names[1] = own;
+		names[1] = op->second != NULL ? op->second : own;
 		if ((rc = db_cert_put(txn, &c, names, 2)) != 0)
 			return rc;
 	}
 	return 0;
 }
 
-/* PAIRED certificates holding both "pair-a.example.com" and "pair-b.example.com". */
+#define CROWD 3000
 #define PAIRED 200
-
-static int paired_put(db_txn_t *txn, void *arg, cairn_err_t *err)
-{
-	const char *names[2] = { "pair-a.example.com", "pair-b.example.com" };
-	db_cert_t c;
-	int i, rc;
-
-	(void)arg;
-	(void)err;
-	for (i = 0; i < PAIRED; i++) {
-		make_cert(&c, 0x30, 2000000000);
-		c.serial[1] = (uint8_t)i;
-		if ((rc = db_cert_put(txn, &c, names, 2)) != 0)
-			return rc;
-	}
-	return 0;
-}
 
 /* 1/0 from db_cert_renewed for c with names; *walked: index entries it read. */
 static int renewed_walked(db_t *db, const db_cert_t *c, const char *const *names, size_t n,
@@ -865,10 +852,12 @@ static void test_successor_shared_name(void **state)
 	const char *one[1] = { "svc.example.com" };
 	cairn_err_t err = { 0 };
 	struct cert_op op = { .n_names = 2 };
+	struct many_op crowd = { 0x10, CROWD, "svc.example.com", NULL },
+		       paired = { 0x30, PAIRED, "pair-a.example.com", "pair-b.example.com" };
 	db_cert_t c;
 	uint64_t walked;
 
-	assert_int_equal(db_write(db, crowd_put, NULL, &err), 0);
+	assert_int_equal(db_write(db, many_put, &crowd, &err), 0);
 	/* web7's certificate; its renewal sorts after every other entry of svc. */
 	op.names[0] = names[0];
 	op.names[1] = names[1];
@@ -904,7 +893,7 @@ static void test_successor_shared_name(void **state)
 	assert_int_equal(renewed_walked(db, &c, names, 2, &walked), 0);
 
 	/* Two names held equally often: about twice the entries of one, not n times. */
-	assert_int_equal(db_write(db, paired_put, NULL, &err), 0);
+	assert_int_equal(db_write(db, many_put, &paired, &err), 0);
 	names[0] = "pair-a.example.com";
 	names[1] = "pair-b.example.com";
 	assert_int_equal(renewed_walked(db, &c, names, 2, &walked), 0);
