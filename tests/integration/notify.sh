@@ -182,12 +182,12 @@ ok "  ... in order per certificate (issued before revoked)" sh -c "
 	[ -n \"\$a\" ] && [ -n \"\$b\" ] && [ \$a -lt \$b ] || exit 1; done"
 
 # ---- SIGKILL during delivery ----
-touch "$WORK/ops.log.slow"
+touch "$WORK/ops.log.hold"
 for n in 1 2 3 4 5 6; do
 	make_csr "k$n" ec:P-256 "/CN=k$n.dev.test" "DNS:k$n.dev.test"
 	C issue --csr "$WORK/k$n.csr" --profile tls-server --out "$WORK/k$n.pem" >/dev/null 2>&1
 done
-ok "six certificates issued while the receiver answers slowly" sh -c "
+ok "six certificates issued while the receiver holds its first delivery unanswered" sh -c "
 	for n in 1 2 3 4 5 6; do openssl x509 -in '$WORK/k'\$n.pem -noout || exit 1; done"
 K1=$(serial_of "$WORK/k1.pem")
 waits "$WORK/ops.log" "cert.issued $K1 " || true
@@ -195,7 +195,7 @@ kill -KILL "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null
 ok "the daemon was killed while delivering (not every event had arrived)" sh -c \
 	"! grep -q \"cert.issued $(serial_of "$WORK/k6.pem") \" '$WORK/ops.log'"
-rm -f "$WORK/ops.log.slow"
+rm -f "$WORK/ops.log.hold"
 ca_serve "$D" || bail "cairn serve did not restart after SIGKILL"
 C notify list --json >"$WORK/status.json" 2>/dev/null
 LAST=$(jq '.items[0].cursor + .items[0].behind' "$WORK/status.json")

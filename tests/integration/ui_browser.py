@@ -74,7 +74,9 @@ def driver(name, home=None):
     return d
 
 
-def wait(d, cond, t=15):
+# Waits end when the condition holds; the bound is for a loaded machine (2 cores shared
+# with a sanitizer build), not a speed goal.
+def wait(d, cond, t=60):
     return WebDriverWait(d, t).until(cond)
 
 

@@ -4,12 +4,13 @@
 # writes the port to PORTFILE, checks each POST's Cairn-Signature (HMAC-SHA256 over
 # "t.body" with the secret in SECRETFILE) and appends one line per request to LOG:
 #   <sig ok|bad> <event id> <type> <serial or -> <threshold_days or -> <header id>
-# While the file SLOW exists each answer waits 0.3 s (for SIGKILL during delivery).
+# While the file LOG.hold exists each request is logged and then left unanswered until the
+# file is gone (at most 60 s): notify.sh kills the daemon while a delivery is in flight.
 import hashlib, hmac, json, os, sys, time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 port, portfile, secretfile, log = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-slow = log + ".slow"
+hold = log + ".hold"
 secret = open(secretfile, "rb").read().strip()
 
 
@@ -30,10 +31,11 @@ class Hook(BaseHTTPRequestHandler):
                 ev.get("version"))
         except (ValueError, KeyError, AttributeError):
             line = "bad - unparsable - - -\n"
-        if os.path.exists(slow):
-            time.sleep(0.3)
         with open(log, "a") as f:
             f.write(line)
+        until = time.monotonic() + 60
+        while os.path.exists(hold) and time.monotonic() < until:
+            time.sleep(0.05)
         self.send_response(204 if good else 401)
         self.end_headers()
 
