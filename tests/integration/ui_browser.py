@@ -409,7 +409,11 @@ def main():
         def log_message(self, *a):
             pass
 
-    srv = socketserver.TCPServer(("127.0.0.1", 0), Evil)
+    # One thread per connection: Chromium may hold a pre-opened connection idle, and a
+    # one-at-a-time server would sit in it (shutdown() then waited 80 s for Chromium to
+    # close it).
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Evil)
+    srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     adm.get("http://localhost:%d/evil.html" % srv.server_address[1])
     wait(adm, lambda d: d.current_url.startswith(URL))
@@ -418,6 +422,7 @@ def main():
     check(doc.get("status") == "valid" and "cross-site" in shown,
           "a cross-site form post to revoke is refused; the certificate stays valid", shown[:500])
     srv.shutdown()
+    srv.server_close()
 
     # ---- the session expires (the daemon's clock moves 9 hours on) ----
     with open(os.environ["UI_FAKETIME"], "w") as f:
