@@ -71,9 +71,23 @@ run() {
 if [ "${1:-}" = "--smoke" ]; then
 	secs=${2:-60}
 	build || { echo "fuzz build failed"; echo "0 passed, 1 failed"; exit 1; }
-	pass=0 fail=0
-	for t in $targets; do
-		if run "$t" "$secs"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+	# As many targets at a time as there are cores, each still for SECS; their reports
+	# are printed in target order.
+	pass=0 fail=0 width=$(nproc)
+	set -- $targets
+	while [ $# -gt 0 ]; do
+		batch="" n=0
+		while [ $# -gt 0 ] && [ $n -lt "$width" ]; do
+			run "$1" "$secs" >"build-fuzz/$1.report" 2>&1 &
+			echo $! >"build-fuzz/$1.pid"
+			batch="$batch $1" n=$((n + 1))
+			shift
+		done
+		for t in $batch; do
+			if wait "$(cat "build-fuzz/$t.pid")"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+			cat "build-fuzz/$t.report"
+			rm -f "build-fuzz/$t.pid" "build-fuzz/$t.report"
+		done
 	done
 	echo "$pass passed, $fail failed"
 	[ $fail -eq 0 ]
