@@ -659,6 +659,8 @@ def pending_later(directory, cafile, port, state, limit, metrics):
           [st for _, st in walks] == [201] * 3, walks)
     check("the first new order walks the 80 expired entries (and deletes them)",
           walks[0][0] >= 80, walks)
+    check("the second walks only its live entries: the first deleted every expired one",
+          walks[1][0] < 20, walks)
     check("the third walks only its live entries: the expired ones are gone",
           walks[2][0] < 20, walks)
     codes = [new_order(c, k, "more%d.pend.test" % i)[0] for i in range(limit - 3)]
