@@ -134,9 +134,12 @@ uint64_t db_read_renewed(db_t *db);
  */
 int db_backup(db_t *db, const char *file, cairn_err_t *err) CAIRN_WUR;
 
-/* Group-commit counters since db_open: durable commits and write operations run.
- * ops / commits is the mean batch size. Either pointer may be NULL. Thread-safe. */
-void db_stats(db_t *db, uint64_t *commits, uint64_t *ops);
+/* Group-commit counters since db_open: durable commits and write operations run
+ * (ops / commits is the mean batch size), and how many of the commits held only
+ * db_write_background calls, made after those waited 200 ms for an ordinary write in
+ * vain (the background writes' own fsyncs; at db_close they do not wait, and are not
+ * counted). Any pointer may be NULL. Thread-safe. */
+void db_stats(db_t *db, uint64_t *commits, uint64_t *ops, uint64_t *lone);
 /* Current map size in bytes, and how many times the writer grew it. Thread-safe. */
 size_t db_map_size(db_t *db);
 uint64_t db_map_grows(db_t *db);

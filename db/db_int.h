@@ -25,6 +25,7 @@ struct db_req {
 	int result;
 	int done;
 	int set_aside;       /* failed in this batch: result kept, not rerun (committer only) */
+	int lazy;            /* a db_write_background call */
 	pthread_cond_t cv;   /* signalled (under db->q_mu) when done */
 	struct db_req *next;
 };
@@ -47,6 +48,7 @@ struct db {
 	int fatal;                   /* env unusable: writes fail fast */
 	char fatal_msg[sizeof(((cairn_err_t *)0)->msg)];
 	uint64_t commits, ops, grows;
+	uint64_t lone_commits;       /* commits of background writes alone, after DB_LAZY_MS */
 	pthread_t writer;
 	int writer_started;
 

@@ -525,13 +525,15 @@ void db_txn_end(db_txn_t *txn)
 	free(txn);
 }
 
-void db_stats(db_t *db, uint64_t *commits, uint64_t *ops)
+void db_stats(db_t *db, uint64_t *commits, uint64_t *ops, uint64_t *lone)
 {
 	pthread_mutex_lock(&db->q_mu);
 	if (commits != NULL)
 		*commits = db->commits;
 	if (ops != NULL)
 		*ops = db->ops;
+	if (lone != NULL)
+		*lone = db->lone_commits;
 	pthread_mutex_unlock(&db->q_mu);
 }
 

@@ -257,6 +257,10 @@ static void commit_queued(db_t *db)
 {
 	struct db_req *batch = db->q_head, *r, *next;
 	batch_outcome_t outcome = BATCH_NOT_COMMITTED;
+	/* background writes only, whose wait for company ran out (not cut short by
+	 * db_close): lone unless an ordinary write joins the batch late */
+	int lone = db->q_urgent == 0 && !db->stopping &&
+		   time_mono_ms() >= db->q_lazy_since + DB_LAZY_MS;
 	uint64_t n;
 
 	db->q_head = db->q_tail = NULL;
@@ -274,11 +278,13 @@ static void commit_queued(db_t *db)
 	}
 	for (n = 0, r = batch; r != NULL; r = next, n++) {
 		next = r->next; /* r may be gone once done is seen */
+		lone &= r->lazy;
 		r->done = 1;
 		pthread_cond_signal(&r->cv);
 	}
 	db->ops += n;
 	db->commits += outcome == BATCH_COMMITTED;
+	db->lone_commits += outcome == BATCH_COMMITTED && lone;
 	db->committing = 0;
 	if (db->q_head != NULL || db->stopping)
 		pthread_cond_signal(&db->q_cv);
@@ -345,6 +351,7 @@ static int queue_and_wait(db_t *db, db_write_fn fn, void *arg, int lazy, cairn_e
 	memset(&req, 0, sizeof(req));
 	req.fn = fn;
 	req.arg = arg;
+	req.lazy = lazy;
 	pthread_cond_init(&req.cv, NULL);
 
 	pthread_mutex_lock(&db->q_mu);

@@ -571,8 +571,8 @@ int server_metrics(server_t *s, char **text, size_t *len)
 			log_warn("metrics", "moving the expiry horizon: %s", cairn_err_msg(&err));
 	}
 	{
-		uint64_t commits = 0, writes = 0;
-		db_stats(s->db, &commits, &writes);
+		uint64_t commits = 0, writes = 0, lone = 0;
+		db_stats(s->db, &commits, &writes, &lone);
 		mtext_family(&m, "cairn_db_commits_total", "counter",
 			     "Durable LMDB commits since the daemon started (group commit: one "
 			     "commit holds every write queued meanwhile).");
@@ -581,6 +581,12 @@ int server_metrics(server_t *s, char **text, size_t *len)
 			     "Write operations committed or refused since the daemon started; "
 			     "writes / commits is the mean group size.");
 		mtext_add(&m, "cairn_db_writes_total %llu\n", (unsigned long long)writes);
+		mtext_family(&m, "cairn_db_lone_background_commits_total", "counter",
+			     "Of the commits, those that held only background writes (OCSP "
+			     "pre-signed answers) after they waited 200 ms for another write "
+			     "to share it in vain.");
+		mtext_add(&m, "cairn_db_lone_background_commits_total %llu\n",
+			  (unsigned long long)lone);
 	}
 	if (db_usage(s->db, &map, &used) == 0) {
 		mtext_family(&m, "cairn_db_map_size_bytes", "gauge",

@@ -315,7 +315,7 @@ static void test_open_reopen(void **state)
 	uint64_t commits, ops;
 
 	write_kv(db, DB_REQUESTS, "req-1", "pending");
-	db_stats(db, &commits, &ops);
+	db_stats(db, &commits, &ops, NULL);
 	assert_int_equal(commits, 1);
 	assert_int_equal(ops, 1);
 	db_close(db);
@@ -480,7 +480,7 @@ static void test_collision_in_batch(void **state)
 	make_cert(&dup.cert, 0x22, 2100000000);
 	snprintf(dup.cert.requester, sizeof(dup.cert.requester), "intruder");
 	make_cert(&good.cert, 0x33, 2000000000);
-	db_stats(db, &commits0, &ops0);
+	db_stats(db, &commits0, &ops0, NULL);
 
 	assert_int_equal(pthread_create(&ta, NULL, call_thread, &a), 0);
 	pthread_mutex_lock(&g.mu);
@@ -497,7 +497,7 @@ static void test_collision_in_batch(void **state)
 	assert_int_equal(b.rc, CAIRN_ECOLLISION);
 	assert_int_equal(b.err.code, CAIRN_ECOLLISION);
 	assert_int_equal(c.rc, 0);
-	db_stats(db, &commits1, &ops1);
+	db_stats(db, &commits1, &ops1, NULL);
 	assert_int_equal(ops1 - ops0, 3);
 	/* b and c, queued while a ran, joined a's batch: one commit for the three */
 	assert_int_equal(commits1 - commits0, 1);
@@ -576,7 +576,7 @@ static void failures_in_batch(const char *dir, int n_fail)
 	int i, n = 0;
 	char *v;
 
-	db_stats(db, &commits0, &ops0);
+	db_stats(db, &commits0, &ops0, NULL);
 	assert_int_equal(pthread_create(&ta, NULL, call_thread, &a), 0);
 	pthread_mutex_lock(&g.mu);
 	while (!g.started)
@@ -615,7 +615,7 @@ static void failures_in_batch(const char *dir, int n_fail)
 			assert_null(read_kv(db, DB_META, fl->leak));
 		}
 	}
-	db_stats(db, &commits1, &ops1);
+	db_stats(db, &commits1, &ops1, NULL);
 	assert_int_equal(ops1 - ops0, (uint64_t)n + 1);
 	/* queued while the slow op ran, they joined its batch: one commit */
 	assert_int_equal(commits1 - commits0, 1);
@@ -673,18 +673,20 @@ static void test_background_write(void **state)
 	struct failing bad = { "leak-0", CAIRN_ECONFLICT, 0 };
 	struct call b = { db, put_kv, &bg2, -1, { 0 } }, fb = { db, leaking_op, &bad, -1, { 0 } };
 	cairn_err_t err = { 0 };
-	uint64_t c0, c1, o0, o1;
+	uint64_t c0, c1, o0, o1, l0, l1;
 	pthread_t tb;
 	int64_t t0, waited;
 	char *v;
 
-	/* Alone: it waits for company, then commits by itself (it still lands). */
-	db_stats(db, &c0, &o0);
+	/* Alone: it waits for company, then commits by itself (it still lands), counted
+	 * as a lone commit. */
+	db_stats(db, &c0, &o0, &l0);
 	t0 = mono_ms();
 	assert_int_equal(db_write_background(db, put_kv, &bg1, &err), 0);
 	waited = mono_ms() - t0;
-	db_stats(db, &c1, &o1);
+	db_stats(db, &c1, &o1, &l1);
 	assert_int_equal(c1 - c0, 1);
+	assert_int_equal(l1 - l0, 1);
 	assert_true(waited >= DB_LAZY_MS - 1);
 	assert_true(waited < 10000);
 	v = read_kv(db, DB_META, "bg1");
@@ -692,8 +694,8 @@ static void test_background_write(void **state)
 	free(v);
 
 	/* With an ordinary write: one commit for both, the ordinary one not kept waiting
-	 * for the background delay. */
-	db_stats(db, &c0, &o0);
+	 * for the background delay; not a lone commit. */
+	db_stats(db, &c0, &o0, &l0);
 	assert_int_equal(pthread_create(&tb, NULL, background_thread, &b), 0);
 	wait_background_queued(db);
 	t0 = mono_ms();
@@ -701,25 +703,26 @@ static void test_background_write(void **state)
 	waited = mono_ms() - t0;
 	pthread_join(tb, NULL);
 	assert_int_equal(b.rc, 0);
-	db_stats(db, &c1, &o1);
+	db_stats(db, &c1, &o1, &l1);
 	print_message("# background + client write: %llu commit(s), client waited %lld ms\n",
 		      (unsigned long long)(c1 - c0), (long long)waited);
 	assert_int_equal(o1 - o0, 2);
 	assert_int_equal(c1 - c0, 1);
+	assert_int_equal(l1, l0);
 	v = read_kv(db, DB_META, "bg2");
 	assert_non_null(v);
 	free(v);
 
 	/* A failing background write spoils nothing of the ordinary one it rides with. */
 	client.key = "client2";
-	db_stats(db, &c0, &o0);
+	db_stats(db, &c0, &o0, NULL);
 	assert_int_equal(pthread_create(&tb, NULL, background_thread, &fb), 0);
 	wait_background_queued(db);
 	assert_int_equal(db_write(db, put_kv, &client, &err), 0);
 	pthread_join(tb, NULL);
 	assert_int_equal(fb.rc, CAIRN_ECONFLICT);
 	assert_int_equal(fb.err.code, CAIRN_ECONFLICT);
-	db_stats(db, &c1, &o1);
+	db_stats(db, &c1, &o1, NULL);
 	assert_int_equal(c1 - c0, 1);
 	assert_null(read_kv(db, DB_META, "leak-0"));
 	v = read_kv(db, DB_META, "client2");
@@ -1432,7 +1435,7 @@ static void test_concurrent_group_commit(void **state)
 		assert_int_equal(w[i].failures, 0);
 		own += w[i].own;
 	}
-	db_stats(db, &commits, &ops);
+	db_stats(db, &commits, &ops, NULL);
 	print_message("# %llu ops in %llu commits (%.1f ops/commit)\n", (unsigned long long)ops,
 		      (unsigned long long)commits, (double)ops / (double)commits);
 	assert_int_equal(ops, N_THREADS * N_PER_THREAD);
@@ -1532,9 +1535,9 @@ static void test_caller_commits(void **state)
 	char *v;
 	int i;
 
-	db_stats(db, &c0, &o0);
+	db_stats(db, &c0, &o0, NULL);
 	assert_int_equal(db_write(db, where_op, &alone, NULL), 0);
-	db_stats(db, &c1, &o1);
+	db_stats(db, &c1, &o1, NULL);
 	assert_true(pthread_equal(alone.ran_on, pthread_self()));
 	assert_int_equal(alone.nested_rc, CAIRN_EINVAL);
 	assert_int_equal(c1 - c0, 1);
@@ -1543,7 +1546,7 @@ static void test_caller_commits(void **state)
 	free(v);
 
 	/* a's op holds its batch while b and c queue behind it */
-	db_stats(db, &c0, &o0);
+	db_stats(db, &c0, &o0, NULL);
 	assert_int_equal(pthread_create(&ta, NULL, caller_main, &a), 0);
 	pthread_mutex_lock(&g.mu);
 	while (!g.started)
@@ -1561,7 +1564,7 @@ static void test_caller_commits(void **state)
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
 	pthread_join(tc, NULL);
-	db_stats(db, &c1, &o1);
+	db_stats(db, &c1, &o1, NULL);
 	assert_int_equal(a.rc, 0);
 	assert_int_equal(b.rc, 0);
 	assert_int_equal(c.rc, 0);
