@@ -3,9 +3,9 @@
 # Group commit through the daemon, counted by itself (/metrics): concurrent `cairn issue`
 # clients, each certificate pre-signed for OCSP by the refresher. The refresher's stores
 # of those answers are background writes: they share the commits of the clients' writes
-# instead of each forcing a durable commit of its own (one waits at most 200 ms for
-# company), so the daemon makes hardly more commits than the clients' writes, and every
-# answer still lands. Bounded: CLIENTS x PER_CLIENT issuances.
+# instead of each forcing a durable commit of its own: one waits at most 200 ms for
+# company, and only then commits alone (the daemon counts those). Every answer still
+# lands. Bounded: CLIENTS x PER_CLIENT issuances.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 CLIENTS=4
