@@ -430,8 +430,26 @@ struct gate {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int started;
-	int release; /* test_caller_commits: the held op may go on */
+	int release; /* the held op may go on */
 };
+
+/* Waits until the op holding g has started. */
+static void gate_wait_started(struct gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	while (!g->started)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* Lets the op held by g go on. */
+static void gate_release(struct gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->release = 1;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
 
 static int slow_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
@@ -483,10 +501,7 @@ static void test_collision_in_batch(void **state)
 	db_stats(db, &commits0, &ops0, NULL);
 
 	assert_int_equal(pthread_create(&ta, NULL, call_thread, &a), 0);
-	pthread_mutex_lock(&g.mu);
-	while (!g.started)
-		pthread_cond_wait(&g.cv, &g.mu);
-	pthread_mutex_unlock(&g.mu);
+	gate_wait_started(&g);
 	assert_int_equal(pthread_create(&tb, NULL, call_thread, &b), 0);
 	assert_int_equal(pthread_create(&tc, NULL, call_thread, &c), 0);
 	pthread_join(ta, NULL);
@@ -578,10 +593,7 @@ static void failures_in_batch(const char *dir, int n_fail)
 
 	db_stats(db, &commits0, &ops0, NULL);
 	assert_int_equal(pthread_create(&ta, NULL, call_thread, &a), 0);
-	pthread_mutex_lock(&g.mu);
-	while (!g.started)
-		pthread_cond_wait(&g.cv, &g.mu);
-	pthread_mutex_unlock(&g.mu);
+	gate_wait_started(&g);
 	for (i = 0; i < 3; i++) { /* probes before, between and after the failing ops */
 		calls[n++] = (struct call){ db, probe_op, &p[i], -1, { 0 } };
 		if (i < 2)
@@ -1548,19 +1560,13 @@ static void test_caller_commits(void **state)
 	/* a's op holds its batch while b and c queue behind it */
 	db_stats(db, &c0, &o0, NULL);
 	assert_int_equal(pthread_create(&ta, NULL, caller_main, &a), 0);
-	pthread_mutex_lock(&g.mu);
-	while (!g.started)
-		pthread_cond_wait(&g.cv, &g.mu);
-	pthread_mutex_unlock(&g.mu);
+	gate_wait_started(&g);
 	assert_int_equal(pthread_create(&tb, NULL, caller_main, &b), 0);
 	assert_int_equal(pthread_create(&tc, NULL, caller_main, &c), 0);
 	for (i = 0; i < 10000 && queued_writes(db) < 2; i++)
 		usleep(1000);
 	assert_int_equal(queued_writes(db), 2);
-	pthread_mutex_lock(&g.mu);
-	g.release = 1;
-	pthread_cond_broadcast(&g.cv);
-	pthread_mutex_unlock(&g.mu);
+	gate_release(&g);
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
 	pthread_join(tc, NULL);
@@ -1579,6 +1585,44 @@ static void test_caller_commits(void **state)
 	assert_int_equal(o1 - o0, 3);
 	assert_true(c1 - c0 <= 2);
 	v = read_kv(db, DB_META, "lead-c");
+	assert_non_null(v);
+	free(v);
+	db_close(db);
+}
+
+/* A background write whose wait ran out is committed by the writer; an ordinary write
+ * queued while its op runs joins that batch late: one commit, and not a lone one. */
+static void test_background_joined_late(void **state)
+{
+	db_t *db = open_db(*state);
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct where held = { db, "bg-held", &g, 0, 0 };
+	struct kv client = { DB_META, "client-late", "c", 1 };
+	struct call bg = { db, where_op, &held, -1, { 0 } }, cl = { db, put_kv, &client, -1, { 0 } };
+	pthread_t tb, tc;
+	uint64_t c0, c1, l0, l1;
+	char *v;
+	int i;
+
+	db_stats(db, &c0, NULL, &l0);
+	assert_int_equal(pthread_create(&tb, NULL, background_thread, &bg), 0);
+	gate_wait_started(&g); /* the writer runs the background op after its 200 ms */
+	assert_int_equal(pthread_create(&tc, NULL, call_thread, &cl), 0);
+	for (i = 0; i < 10000 && queued_writes(db) == 0; i++)
+		usleep(1000);
+	assert_int_equal(queued_writes(db), 1);
+	gate_release(&g);
+	pthread_join(tb, NULL);
+	pthread_join(tc, NULL);
+	assert_int_equal(bg.rc, 0);
+	assert_int_equal(cl.rc, 0);
+	db_stats(db, &c1, NULL, &l1);
+	assert_int_equal(c1 - c0, 1);
+	assert_int_equal(l1, l0);
+	v = read_kv(db, DB_META, "client-late");
+	assert_non_null(v);
+	free(v);
+	v = read_kv(db, DB_META, "bg-held");
 	assert_non_null(v);
 	free(v);
 	db_close(db);
@@ -1966,6 +2010,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hold_and_details, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_write_errors, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_caller_commits, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_background_joined_late, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_map_growth, setup_dir, teardown_dir),
