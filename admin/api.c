@@ -168,19 +168,12 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 	json_error_t jerr;
 	json_t *body = NULL;
 	const char *csr = NULL, *profile = NULL;
-	char requester[96], why[160];
+	char requester[96];
 	int days = 0;
 	(void)arg;
 
-	if (req->content_type == NULL || strncmp(req->content_type, "application/json", 16) != 0) {
-		http_reply_problem(reply, 415, PROBLEM("malformed"),
-				   "Content-Type must be application/json");
+	if ((body = api_body(ctx, req, reply)) == NULL)
 		return;
-	}
-	if (util_json_parse(req->body, req->body_len, &ctx->json, &body, why, sizeof(why)) != 0) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "body is not JSON: %s", why);
-		return;
-	}
 	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?i}", "csr", &csr, "profile",
 			   &profile, "validity_days", &days) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),

@@ -152,10 +152,14 @@ while read -r serial status; do
 	k=$((k + 1))
 	req "s$k" -serial "0x$serial" || continue
 	b=$(cat "$WORK/s$k.b64")
-	case $b in */*) ;; *) [ $slash -eq 0 ] || continue ;; esac
-	case $b in *+*) ;; *) [ $plus -eq 0 ] || continue ;; esac
-	case $b in */*) slash=$k ;; esac
-	case $b in *+*) plus=$k ;; esac
+	# Two certificates, always: the first with '/', and another with '+' (one holding
+	# both counts for '/' only), so the number of checks below does not depend on
+	# the random serials.
+	if [ $slash -eq 0 ]; then
+		case $b in */*) slash=$k ;; *) continue ;; esac
+	elif [ $plus -eq 0 ]; then
+		case $b in *+*) plus=$k ;; *) continue ;; esac
+	fi
 	echo "$k $serial $status" >>"$WORK/picked.txt"
 	[ $slash -gt 0 ] && [ $plus -gt 0 ] && break
 done <"$WORK/queried.txt"
