@@ -13,6 +13,6 @@ mkdir -p "$dest"
 	git ls-files -co --exclude-standard
 	echo configure; echo Makefile.in; echo aclocal.m4; echo config.h.in
 	find build-aux m4 -type f
-} | grep -v -e '^build-san/' -e '^build-fuzz/' | sort -u |
+} | grep -v -e '^build-san/' -e '^build-fuzz/' -e '^build-tsan/' | sort -u |
 	while read -r f; do if [ -f "$f" ]; then echo "$f"; fi; done >"$dest/.mirror-files"
 tar -cf - -T "$dest/.mirror-files" | tar -xf - -C "$dest"
