@@ -46,7 +46,10 @@ def check(cond, desc, detail=""):
     print(("ok - " if cond else "not ok - ") + desc, flush=True)
     if not cond:
         failed += 1
-        for line in str(detail).splitlines()[:20]:
+        lines = str(detail).splitlines()
+        if len(lines) > 20:  # a traceback's last lines name the error: keep them
+            lines = lines[:5] + ["..."] + lines[-14:]
+        for line in lines:
             print("# " + line, flush=True)
 
 
