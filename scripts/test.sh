@@ -44,6 +44,7 @@ case "${1:-}" in
 	sh scripts/build.sh "$@" >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 	if [ "$mode" = --sanitize ]; then
 		in_mirror build-san --enable-sanitizers
+		runtime=libasan
 		# halt at the first report; reports go to files so that stderr-parsing tests are
 		# not disturbed and reports from daemons started in the background are not lost.
 		ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:log_path=$reports/asan"
@@ -53,6 +54,7 @@ case "${1:-}" in
 	else
 		in_mirror build-tsan CFLAGS="-g -O1 -fsanitize=thread -fno-omit-frame-pointer" \
 			LDFLAGS="-fsanitize=thread"
+		runtime=libtsan
 		# every report is counted from its file (daemons in the background included); the
 		# run goes on after one, and exit codes stay the programs' own
 		TSAN_OPTIONS="halt_on_error=0:exitcode=0:second_deadlock_stack=1:log_path=$reports/tsan:suppressions=$top/tests/tsan.supp"
@@ -61,6 +63,9 @@ case "${1:-}" in
 		for t in $TSAN_TESTS; do tests="$tests tests/integration/$t.sh"; done
 	fi
 	make -j"$(nproc)" >make.out 2>&1 || { tail -n 30 make.out; echo "0 passed, 1 failed"; exit 1; }
+	# a build that lost its sanitizer would pass everything and report nothing
+	ldd ./cairn | grep -q "$runtime" ||
+		{ echo "cairn in $(basename "$(pwd)") is not linked with $runtime"; echo "0 passed, 1 failed"; exit 1; }
 	;;
 esac
 
