@@ -308,7 +308,7 @@ ok "client certificates are not limited" sh -c "curl -s --interface 127.0.0.2 --
 
 # ---- the window ends: a clock moved by libfaketime lets the address try again ----
 ca_stop
-printf '+0\n' >"$WORK/faketime"
+clock_set "$WORK/faketime" +0
 # The offset is read from a file at every clock call, so the test moves the daemon's clock
 # while it runs.
 ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/faketime" FAKETIME_NO_CACHE=1 ||
@@ -320,7 +320,7 @@ for i in 1 2 3 4; do
 		-o /dev/null -w '%{http_code}\n' "$EST/simpleenroll"
 done >"$WORK/win.codes"
 ok "(restarted) 3 failures then 429" sh -c "[ \"\$(tr '\n' ' ' <'$WORK/win.codes')\" = '401 401 401 429 ' ]"
-printf '+700\n' >"$WORK/faketime"
+clock_set "$WORK/faketime" +700
 curl -s --interface 127.0.0.7 --cacert "$ROOT" -u "nobody:wrong password" \
 	-H 'Content-Type: application/pkcs10' --data-binary "@$WORK/k1.b64" -o /dev/null \
 	-w '%{http_code}' "$EST/simpleenroll" >"$WORK/win.code"

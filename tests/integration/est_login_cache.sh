@@ -11,7 +11,7 @@ ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
 jq '.est.auth_cache_seconds = 60 | .est.scrypt_n = 2048 | .est.scrypt_r = 4' "$D/cairn.json" \
 	>"$WORK/cairn.json" && cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"
 # The clock of the daemon is read from this file at every call (FAKETIME_NO_CACHE).
-echo "+0" >"$WORK/clock"
+clock_set "$WORK/clock" +0
 ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
 	bail "cairn serve did not start"
 ROOT=$D/ca/root.pem
@@ -42,10 +42,10 @@ ok "  ... and nothing was counted as accepted" test "$(logins cache)" -eq 1 -a "
 
 # Lifetime (60 s): 40 s later still cached (the test's own seconds run on top), 121 s
 # later checked with scrypt again.
-echo "+40" >"$WORK/clock"
+clock_set "$WORK/clock" +40
 ok "40 s later: 200" enroll e4 'dev:first password 1'
 ok "  ... still from the cache" test "$(logins cache)" -eq 2 -a "$(logins password)" -eq 1
-echo "+121" >"$WORK/clock"
+clock_set "$WORK/clock" +121
 ok "past est.auth_cache_seconds: 200" enroll e5 'dev:first password 1'
 ok "  ... checked with scrypt again" test "$(logins password)" -eq 2 -a "$(logins cache)" -eq 2
 

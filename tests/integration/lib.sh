@@ -118,8 +118,20 @@ ca_serve() {
 	HTTP_URL=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$d/serve.json")
 }
 
-# FAKETIME_LIB: libfaketime's preload library (scripts/deps.sh installs faketime).
-FAKETIME_LIB=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketime.so.1$')
+# FAKETIME_LIB: libfaketime's preload library (scripts/deps.sh installs faketime), the
+# thread-safe build. With FAKETIME_TIMESTAMP_FILE and FAKETIME_NO_CACHE the plain build
+# re-reads the file at every clock call through one static buffer that it first resets
+# to "+0": a thread that reads the clock meanwhile in another thread gets the real time,
+# 9 hours back in ui.sh, and libmicrohttpd closes a connection whose clock jumped back
+# more than 5 s (a request answered with nothing). libfaketimeMT serialises the calls.
+FAKETIME_LIB=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketimeMT.so.1$')
+
+# clock_set FILE OFFSET: the offset a daemon started with FAKETIME_TIMESTAMP_FILE=FILE
+# reads at its next clock call. Written aside and renamed: a reader that opened the file
+# while it was being rewritten would see it empty, which libfaketime takes as "+0".
+clock_set() {
+	printf '%s\n' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"
+}
 
 # ca_serve_at DIR NAME=VALUE...: ca_serve DIR under libfaketime with these settings, e.g.
 # FAKETIME=+400d, or FAKETIME_TIMESTAMP_FILE=F FAKETIME_NO_CACHE=1 to move the clock while

@@ -27,11 +27,11 @@ jq '.profiles.long = (.profiles["tls-server"] + {validity_days: 1000})' "$D/cair
 # call: `move` changes it under a running daemon, `at` restarts the daemon on it.
 CLOCK=$WORK/clock
 OFF=0
-echo "+0" >"$CLOCK"
+clock_set "$CLOCK" +0
 FT="env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$CLOCK FAKETIME_NO_CACHE=1"
 move() {
 	OFF=$1
-	echo "+$OFF" >"$CLOCK.tmp" && mv "$CLOCK.tmp" "$CLOCK"
+	clock_set "$CLOCK" "+$OFF"
 }
 at() {
 	[ -n "${SERVE_PID:-}" ] && ca_stop

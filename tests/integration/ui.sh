@@ -23,7 +23,7 @@ cat >"$D/policy.json" <<'JSON'
 ]}
 JSON
 # The daemon reads its clock offset from this file at every call: the test moves it on.
-printf '+0\n' >"$WORK/faketime"
+clock_set "$WORK/faketime" +0
 ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/faketime" FAKETIME_NO_CACHE=1 ||
 	bail "cairn serve did not start"
 ROOT=$D/ca/root.pem
@@ -248,7 +248,7 @@ tap $((n_browser >= want)) "the browser run made all its checks ($n_browser)"
 
 # ---- OCSP agrees with what the console did ----
 SERIAL=$(cat "$WORK/serial" 2>/dev/null)
-printf '+0\n' >"$WORK/faketime"
+clock_set "$WORK/faketime" +0
 ok "the downloaded certificate is the one the database holds for that serial" sh -c "
 	openssl x509 -in '$WORK/downloaded.pem' -noout -serial | cut -d= -f2 | tr A-F a-f |
 	grep -qx '$SERIAL'"

@@ -428,8 +428,11 @@ def main():
     srv.server_close()
 
     # ---- the session expires (the daemon's clock moves 9 hours on) ----
-    with open(os.environ["UI_FAKETIME"], "w") as f:
+    # Written aside and renamed: the daemon reads the file at every clock call, and an
+    # empty file (one being rewritten) would be the real time for that call.
+    with open(os.environ["UI_FAKETIME"] + ".tmp", "w") as f:
         f.write("+9h\n")
+    os.replace(os.environ["UI_FAKETIME"] + ".tmp", os.environ["UI_FAKETIME"])
     go(ops, "dashboard")
     ops.refresh()
     visible(ops, "#signin-form")
