@@ -181,13 +181,15 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 				   jerr.text);
 		goto out;
 	}
+	api_actor(who, requester, sizeof(requester));
 	/* An admin certificate is a login: only admins hand them out. */
 	if (strcmp(profile, CA_ADMIN_PROFILE) == 0 && strcmp(who->role, "admin") != 0) {
+		api_audit_denied(ctx, req, requester,
+				 "only the admin role may issue admin-profile certificates");
 		http_reply_problem(reply, 403, PROBLEM("forbidden"),
 				   "only the admin role may issue admin-profile certificates");
 		goto out;
 	}
-	snprintf(requester, sizeof(requester), "admin:%s", who->name);
 	ans.requester = requester;
 	ans.profile = profile;
 	/* The one parse and signature check of this request. */

@@ -169,6 +169,11 @@ int admin_session_identify(const admin_ctx_t *ctx, const admin_request_t *req,
 		     ? admin_cert_serial_check(ctx, e.cred, e.cred_len, e.name, id, err)
 		     : admin_token_check_hash(ctx->db, e.cred, id, err);
 	OPENSSL_cleanse(&e, sizeof(e));
+	/* A session ends, it does not pause: once its token, certificate or admin is refused,
+	 * releasing a hold or re-enabling the admin must not bring it back. */
+	if (rc == CAIRN_EAUTH)
+		(void)session_copy(ctx->sessions, req->cookie, &e, 1);
+	OPENSSL_cleanse(&e, sizeof(e));
 	if (rc != 0)
 		return rc;
 	id->via = "session";
