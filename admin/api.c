@@ -493,7 +493,12 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 		return;
 	}
 	if (cross_site(req)) {
-		api_audit_denied(ctx, req, "anonymous", "cross-site request");
+		/* Refused whoever sent it, but the audit names the credential that came with it. */
+		if (admin_identify(ctx, req, &who, &err) == 0)
+			api_actor(&who, actor, sizeof(actor));
+		else
+			snprintf(actor, sizeof(actor), "anonymous");
+		api_audit_denied(ctx, req, actor, "cross-site request");
 		http_reply_problem(reply, 403, PROBLEM("forbidden"),
 				   "cross-site requests may not change anything");
 		return;

@@ -198,6 +198,34 @@ ok "  ... the certificate logs in again" cert_is 200 "$WORK/adam" GET /requests
 ok "  ... but the session it opened stays ended (401)" jar_is 401 /tokens
 ok "  ... saying so" grep -q 'session expired or signed out' "$WORK/api.out"
 
+# A cross-site refusal is audited under the credential that came with it.
+ok "a change a browser marks cross-site is refused, token or not (403)" sh -c "[ \$(curl -s \
+	--cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST -H 'Sec-Fetch-Site: cross-site' \
+	-H \"Authorization: Bearer \$(cat '$WORK/oscar.tok')\" '$HTTPS_URL/admin/v1/notify/test') = 403 ]"
+ok "  ... audited under the token's admin" denied admin:oscar 'cross-site request'
+
+# One admin holds at most 16 console sessions: a 17th sign-in drops its oldest, not others'.
+# signin TOKENFILE N: a console sign-in with the token, its cookie in $WORK/sN.jar.
+signin() {
+	curl -s --cacert "$ROOT" -H "Authorization: Bearer $(cat "$1")" -c "$WORK/s$2.jar" \
+		-o /dev/null -w '%{http_code}' -X POST "$HTTPS_URL/admin/v1/session"
+}
+# session_is STATUS N: GET /session with the cookie of sign-in N answers STATUS.
+session_is() {
+	[ "$(curl -s --cacert "$ROOT" -b "$WORK/s$2.jar" -o /dev/null -w '%{http_code}' \
+		"$HTTPS_URL/admin/v1/session")" = "$1" ]
+}
+ok "alice signs in to the console" test "$(signin "$WORK/alice.tok" 0)" = 201
+n=0
+for i in $(seq 1 17); do
+	[ "$(signin "$WORK/oscar.tok" "$i")" = 201 ] && n=$((n + 1))
+done
+ok "oscar signs in 17 times" test "$n" -eq 17
+ok "  ... his first session was dropped" session_is 401 1
+ok "  ... his second still works" session_is 200 2
+ok "  ... and his last" session_is 200 17
+ok "  ... and alice's session is untouched" session_is 200 0
+
 # A remote daemon: --url and --cacert instead of --dir.
 ok "requests list with --url --cacert --token-file" "$CAIRN" requests list --status all \
 	--url "$HTTPS_URL" --cacert "$ROOT" --token-file "$WORK/alice.tok"
