@@ -105,6 +105,9 @@ int admin_token_revoke(db_t *db, const char *id, const char *actor, cairn_err_t 
 #define ADMIN_CSRF_HEADER "X-CSRF-Token"
 #define ADMIN_SESSION_LIFETIME (8 * 3600)
 #define ADMIN_SESSIONS_MAX 4096
+/* Live console sessions one admin may hold: its next sign-in drops its oldest, so no
+ * admin fills the store and pushes out everyone else's sessions. */
+#define ADMIN_SESSIONS_PER_ADMIN 16
 
 /* Sessions live in memory only: a restart signs everyone out. Thread-safe. */
 typedef struct admin_sessions admin_sessions_t;

@@ -28,7 +28,7 @@ int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *i
 			   cairn_err_t *err);
 /* The admin certificate with this serial: 0 and id (role from the admin record) when it
  * is stored, of the admin profile, current, not revoked, and name is an enabled admin;
- * else CAIRN_EAUTH with the reason. */
+ * else CAIRN_EAUTH with the reason (the database's code when it cannot be read). */
 int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_t len,
 			    const char *name, admin_identity_t *id, cairn_err_t *err);
 
@@ -37,7 +37,8 @@ int admin_session_cookie_present(const char *cookie);
 /* Adds the Set-Cookie header that makes the browser forget its session cookie. */
 void admin_session_cookie_clear(http_reply_t *reply);
 /* Who calls with a session cookie: 0 and id; CAIRN_EAUTH (unknown, expired or signed-out
- * session; admin disabled) or CAIRN_EDENIED (a change without the session's CSRF token). */
+ * session; its token or certificate refused now, or its admin disabled: then the session
+ * is forgotten for good) or CAIRN_EDENIED (a change without the session's CSRF token). */
 int admin_session_identify(const admin_ctx_t *ctx, const admin_request_t *req,
 			   admin_identity_t *id, cairn_err_t *err);
 

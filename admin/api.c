@@ -181,13 +181,15 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 				   jerr.text);
 		goto out;
 	}
+	api_actor(who, requester, sizeof(requester));
 	/* An admin certificate is a login: only admins hand them out. */
 	if (strcmp(profile, CA_ADMIN_PROFILE) == 0 && strcmp(who->role, "admin") != 0) {
+		api_audit_denied(ctx, req, requester,
+				 "only the admin role may issue admin-profile certificates");
 		http_reply_problem(reply, 403, PROBLEM("forbidden"),
 				   "only the admin role may issue admin-profile certificates");
 		goto out;
 	}
-	snprintf(requester, sizeof(requester), "admin:%s", who->name);
 	ans.requester = requester;
 	ans.profile = profile;
 	/* The one parse and signature check of this request. */
@@ -491,7 +493,12 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 		return;
 	}
 	if (cross_site(req)) {
-		api_audit_denied(ctx, req, "anonymous", "cross-site request");
+		/* Refused whoever sent it, but the audit names the credential that came with it. */
+		if (admin_identify(ctx, req, &who, &err) == 0)
+			api_actor(&who, actor, sizeof(actor));
+		else
+			snprintf(actor, sizeof(actor), "anonymous");
+		api_audit_denied(ctx, req, actor, "cross-site request");
 		http_reply_problem(reply, 403, PROBLEM("forbidden"),
 				   "cross-site requests may not change anything");
 		return;

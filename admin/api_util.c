@@ -79,8 +79,8 @@ int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_
 
 	if (len == 0 || len > DB_SERIAL_MAX)
 		return cairn_err_set(err, CAIRN_EAUTH, "client certificate has no usable serial");
-	if (db_read_begin(ctx->db, &txn) != 0)
-		return cairn_err_set(err, CAIRN_EAUTH, "database unavailable");
+	if ((rc = db_read_begin(ctx->db, &txn)) != 0)
+		return cairn_err_set(err, rc, "database unavailable");
 	rc = db_cert_get(txn, serial, len, &rec);
 	db_txn_end(txn);
 	if (rc != 0 || strcmp(rec.profile, CA_ADMIN_PROFILE) != 0)

@@ -57,14 +57,24 @@ static const char *status_word(int code)
 	case 0: return "revoked";
 	case CAIRN_ENOENT: return "not found";
 	case CAIRN_EEXIST: return "already revoked";
+	case CAIRN_EDENIED: return "forbidden";
 	default: return "refused";
 	}
+}
+
+/* An admin certificate is a login, like a token: only the admin role may hold, revoke or
+ * release one (an operator lifting an admin's hold would hand a login back). The check
+ * runs on the stored record inside the revocation's transaction. */
+static const char *spared_profile(const admin_identity_t *who)
+{
+	return strcmp(who->role, "admin") == 0 ? NULL : CA_ADMIN_PROFILE;
 }
 
 void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 		      const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
 	json_t *body = NULL, *resp = NULL;
+	ca_revoke_item_t item;
 	cairn_err_t err = { 0 };
 	int64_t inval;
 	int reason, rc;
@@ -73,7 +83,8 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 	if (parse_body(ctx, req, &body, &reason, &inval, NULL, reply) != 0)
 		goto out;
 	snprintf(actor, sizeof(actor), "admin:%s", who->name);
-	rc = ca_revoke(ctx->ca, arg, reason, inval, actor, &err);
+	item = (ca_revoke_item_t){ arg, reason, inval, spared_profile(who) };
+	rc = ca_revoke_one(ctx->ca, &item, actor, &err);
 	switch (rc) {
 	case 0:
 		resp = json_pack("{s:s, s:s, s:s}", "serial", arg, "status",
@@ -93,6 +104,13 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 	case CAIRN_EINVAL:
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "%s", cairn_err_msg(&err));
 		break;
+	case CAIRN_EDENIED:
+		api_audit_denied(ctx, req, actor, cairn_err_msg(&err));
+		http_reply_problem(reply, 403, PROBLEM("forbidden"),
+				   "%s: only the admin role may hold, revoke or release an "
+				   "admin-profile certificate",
+				   cairn_err_msg(&err));
+		break;
 	default:
 		log_error("admin", "revoke %s: %s", arg, cairn_err_msg(&err));
 		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", cairn_err_msg(&err));
@@ -109,7 +127,7 @@ void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 	ca_revoke_item_t *items = NULL;
 	ca_revoke_result_t *res = NULL;
 	cairn_err_t err = { 0 };
-	size_t n, i, done = 0;
+	size_t n, i, done = 0, denied = 0, first_denied = 0;
 	int64_t inval;
 	int reason;
 	char actor[96];
@@ -139,6 +157,7 @@ void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 		items[i].serial_hex = json_string_value(v);
 		items[i].reason = reason;
 		items[i].invalidity_date = inval;
+		items[i].spare_profile = spared_profile(who);
 	}
 	snprintf(actor, sizeof(actor), "admin:%s", who->name);
 	if (ca_revoke_batch(ctx->ca, items, n, actor, res, &err) != 0) {
@@ -153,6 +172,14 @@ void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 			json_object_set_new(o, "detail", json_string(res[i].msg));
 		json_array_append_new(list, o);
 		done += res[i].code == 0;
+		if (res[i].code == CAIRN_EDENIED && denied++ == 0)
+			first_denied = i;
+	}
+	/* The others were done; the refused ones are one refusal of this call, audited. */
+	if (denied > 0) {
+		char why[256];
+		snprintf(why, sizeof(why), "%zu of %zu refused: %s", denied, n, res[first_denied].msg);
+		api_audit_denied(ctx, req, actor, why);
 	}
 	resp = json_pack("{s:I, s:O}", "revoked", (json_int_t)done, "results", list);
 	http_reply_json(reply, 200, NULL, resp);

@@ -169,6 +169,11 @@ int admin_session_identify(const admin_ctx_t *ctx, const admin_request_t *req,
 		     ? admin_cert_serial_check(ctx, e.cred, e.cred_len, e.name, id, err)
 		     : admin_token_check_hash(ctx->db, e.cred, id, err);
 	OPENSSL_cleanse(&e, sizeof(e));
+	/* A session ends, it does not pause: once its token, certificate or admin is refused,
+	 * releasing a hold or re-enabling the admin must not bring it back. */
+	if (rc == CAIRN_EAUTH)
+		(void)session_copy(ctx->sessions, req->cookie, &e, 1);
+	OPENSSL_cleanse(&e, sizeof(e));
 	if (rc != 0)
 		return rc;
 	id->via = "session";
@@ -224,6 +229,24 @@ static json_t *session_doc(const admin_identity_t *who, const char *csrf, int64_
 			 who->via ? who->via : "token");
 }
 
+/* Under s->lock: the oldest session of admin name when it holds ADMIN_SESSIONS_PER_ADMIN
+ * already (its next sign-in takes that slot), else NULL. */
+static session_t *own_oldest_locked(admin_sessions_t *s, const char *name, int64_t now)
+{
+	session_t *oldest = NULL;
+	size_t i, n = 0;
+
+	for (i = 0; i < s->cap; i++) {
+		session_t *e = &s->slots[i];
+		if (slot_free(e) || e->expires <= now || strcmp(e->name, name) != 0)
+			continue;
+		n++;
+		if (oldest == NULL || e->expires < oldest->expires)
+			oldest = e;
+	}
+	return n >= ADMIN_SESSIONS_PER_ADMIN ? oldest : NULL;
+}
+
 /* POST /session: the caller (token or admin certificate) gets a session cookie. */
 void api_session_create(const admin_ctx_t *ctx, const admin_request_t *req,
 			const admin_identity_t *who, const char *arg, http_reply_t *reply)
@@ -231,7 +254,7 @@ void api_session_create(const admin_ctx_t *ctx, const admin_request_t *req,
 	admin_sessions_t *s = ctx->sessions;
 	uint8_t raw[SESSION_ID_BYTES], rawc[SESSION_CSRF_BYTES];
 	char value[2 * SESSION_ID_BYTES + 1], actor[96];
-	session_t fresh = { 0 }, *slot = NULL;
+	session_t fresh = { 0 }, *slot = NULL, *own;
 	int64_t now = (int64_t)time(NULL);
 	long life = ctx->session_lifetime > 0 ? ctx->session_lifetime : ADMIN_SESSION_LIFETIME;
 	struct session_event se;
@@ -274,7 +297,8 @@ void api_session_create(const admin_ctx_t *ctx, const admin_request_t *req,
 	}
 	pthread_mutex_lock(&s->lock);
 	(void)find_locked(s, NULL, now);
-	for (i = 0; i < s->cap; i++) {
+	own = own_oldest_locked(s, fresh.name, now);
+	for (i = 0; own == NULL && i < s->cap; i++) {
 		session_t *e = &s->slots[i];
 		if (slot_free(e) || e->expires <= now) {
 			slot = e;
@@ -284,7 +308,7 @@ void api_session_create(const admin_ctx_t *ctx, const admin_request_t *req,
 		if (slot == NULL || e->expires < slot->expires)
 			slot = e;
 	}
-	*slot = fresh;
+	*(own != NULL ? own : slot) = fresh;
 	pthread_mutex_unlock(&s->lock);
 
 	doc = session_doc(who, fresh.csrf, fresh.expires);

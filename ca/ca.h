@@ -533,11 +533,16 @@ typedef struct ca_revoke_item {
 	const char *serial_hex;   /* hex serial as shown by the CLI and API */
 	int reason;               /* CA_REASON_*; removeFromCRL releases a hold */
 	int64_t invalidity_date;  /* unix seconds, 0 = none (not with removeFromCRL) */
+	const char *spare_profile; /* NULL, or a profile whose certificates this item may not
+				    * hold, revoke or release (CAIRN_EDENIED), checked on the
+				    * stored record: the admin API sets CA_ADMIN_PROFILE for
+				    * callers without the admin role */
 } ca_revoke_item_t;
 
 /* Outcome of one item: code 0 or CAIRN_ENOENT (unknown serial), CAIRN_EEXIST
  * (already revoked), CAIRN_EINVAL (bad serial/reason, or removeFromCRL on a
- * certificate not on hold), with a one-line message. */
+ * certificate not on hold), CAIRN_EDENIED (of the item's spare_profile), with a
+ * one-line message. */
 typedef struct ca_revoke_result {
 	int code;
 	char msg[160];
@@ -561,8 +566,11 @@ typedef struct ca_revoke_result {
 int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const char *actor,
 		    ca_revoke_result_t *results, cairn_err_t *err) CAIRN_WUR;
 
-/* One item: returns the item's code (0, CAIRN_ENOENT, CAIRN_EEXIST, CAIRN_EINVAL)
- * or the db error, with err filled on failure. Thread-safe. */
+/* One item: returns the item's code (0, CAIRN_ENOENT, CAIRN_EEXIST, CAIRN_EINVAL,
+ * CAIRN_EDENIED) or the db error, with err filled on failure. Thread-safe. */
+int ca_revoke_one(ca_t *ca, const ca_revoke_item_t *item, const char *actor,
+		  cairn_err_t *err) CAIRN_WUR;
+/* ca_revoke_one of {serial_hex, reason, invalidity_date} (no spared profile). */
 int ca_revoke(ca_t *ca, const char *serial_hex, int reason, int64_t invalidity_date,
 	      const char *actor, cairn_err_t *err) CAIRN_WUR;
 

@@ -158,6 +158,16 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 		return rc;
 	}
 	snprintf(res->issuer, sizeof(res->issuer), "%s", c.issuer);
+	/* Read in the write: what decides is the stored profile, not what the caller saw. */
+	if (it->spare_profile != NULL && strcmp(c.profile, it->spare_profile) == 0) {
+		snprintf(res->msg, sizeof(res->msg),
+			 "certificate %s is of the %s profile, which this caller may not %s",
+			 it->serial_hex, c.profile,
+			 it->reason == CA_REASON_REMOVE_FROM_CRL ? "release"
+			 : it->reason == CA_REASON_HOLD		 ? "hold"
+								 : "revoke");
+		return CAIRN_EDENIED;
+	}
 	if (it->reason == CA_REASON_REMOVE_FROM_CRL) {
 		if (c.status != DB_CERT_REVOKED || c.reason != CA_REASON_HOLD) {
 			snprintf(res->msg, sizeof(res->msg),
@@ -280,16 +290,22 @@ out:
 	return rc;
 }
 
-int ca_revoke(ca_t *ca, const char *serial_hex, int reason, int64_t invalidity_date,
-	      const char *actor, cairn_err_t *err)
+int ca_revoke_one(ca_t *ca, const ca_revoke_item_t *item, const char *actor, cairn_err_t *err)
 {
-	ca_revoke_item_t it = { serial_hex, reason, invalidity_date };
 	ca_revoke_result_t res;
-	int rc = ca_revoke_batch(ca, &it, 1, actor, &res, err);
+	int rc = ca_revoke_batch(ca, item, 1, actor, &res, err);
 
 	if (rc != 0)
 		return rc;
 	if (res.code != 0)
 		return cairn_err_set(err, res.code, "%s", res.msg);
 	return 0;
+}
+
+int ca_revoke(ca_t *ca, const char *serial_hex, int reason, int64_t invalidity_date,
+	      const char *actor, cairn_err_t *err)
+{
+	ca_revoke_item_t it = { serial_hex, reason, invalidity_date, NULL };
+
+	return ca_revoke_one(ca, &it, actor, err);
 }

@@ -228,7 +228,7 @@ static void label(const pname_t *n, const char *covered, char *buf, size_t cap)
 }
 
 /* admin ⊇ everyone: two different roles (approver and operator) leave only admin. */
-static void role_combine(char *have, size_t cap, const char *add)
+void policy_role_combine(char *have, size_t cap, const char *add)
 {
 	const char *a = have[0] ? have : "approver", *b = add[0] ? add : "approver";
 
@@ -306,7 +306,7 @@ static void verdict(eval_t *e, const pname_t *n, const char *covered, size_t k)
 		if (d->action == POLICY_ISSUE)
 			snprintf(d->approver_role, sizeof(d->approver_role), "%s", r->approver_role);
 		else
-			role_combine(d->approver_role, sizeof(d->approver_role), r->approver_role);
+			policy_role_combine(d->approver_role, sizeof(d->approver_role), r->approver_role);
 		d->action = POLICY_APPROVE;
 		break;
 	case POLICY_ISSUE:

@@ -57,6 +57,18 @@ struct policy_engine {
 	void *approver_arg;
 };
 
+/* What the policy decides on for req (group: the submitter's, may be NULL), after the
+ * checks that depend on its profile (validity, CSR against the profile) and on the CA
+ * (name constraints): fills in (release with policy_input_clear; cleared on failure).
+ * Borrows req's strings. Returns 0, CAIRN_EINVAL, CAIRN_EPROFILE or the check's code, with
+ * err set. The one path from a request to a decision: submissions and approvals. */
+int policy_request_input(policy_engine_t *e, const ca_request_t *req, const char *group,
+			 policy_input_t *in, cairn_err_t *err);
+
+/* The strictest of two approver roles into have ("" = approver): the same stays, two
+ * different ones leave admin (decide.c). */
+void policy_role_combine(char *have, size_t cap, const char *add);
+
 /* Stores a new pending request for in/d (audited "request.pending") with what approvers
  * see of its CSR (req->csr: the bytes as received, and its facts); fills info. */
 int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char *group,

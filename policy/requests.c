@@ -236,6 +236,8 @@ struct decide_op {
 	int64_t now;
 	policy_approver_fn approver_ok; /* DO_APPROVE: may be NULL */
 	void *approver_arg;
+	const policy_decision_t *now_rules; /* DO_APPROVE: the policy in force decided again
+					     * on the stored request; NULL: not pending */
 	/* results, reset on every run */
 	json_t *rec;     /* the record after the op (new reference) */
 	int complete;    /* DO_APPROVE: enough approvals to issue */
@@ -322,6 +324,124 @@ static int check_approvers(db_txn_t *txn, struct decide_op *d, json_t *dropped,
 	return 0;
 }
 
+/* The approver role as the policy reads it: "" is approver. */
+static const char *role_or_approver(const char *role)
+{
+	return role[0] ? role : "approver";
+}
+
+/* One step the policy in force took on d->rec: the audit event ev with details (borrowed;
+ * NULL: out of memory) and the history step event naming it, with extra (stolen). */
+static int recheck_event(db_txn_t *txn, struct decide_op *d, audit_event_t *ev, json_t *details,
+			 const char *event, json_t *extra, cairn_err_t *err)
+{
+	uint64_t seq = 0;
+	int rc;
+
+	ev->names = json_object_get(d->rec, "names");
+	ev->details = details;
+	rc = details ? audit_append(txn, ev, &seq, err)
+		     : cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = policy_history_add(d->rec, event, d->now, ev->actor, seq, extra);
+	else
+		json_decref(extra);
+	return rc;
+}
+
+/* DO_APPROVE on a pending request: the policy in force now (d->now_rules) has the last
+ * word, never a looser one. A reject rejects the request (audited "request.rejected" by
+ * policy:recheck, the rule and its reason named); an approve that asks more approvals or
+ * a stricter role raises them, names its rule and drops the approvals of roles that may no
+ * longer decide (audited "request.raised" by policy:recheck; *raised set); anything looser
+ * leaves the request as it was. Returns 0 or the error; d->code when it was rejected. */
+static int apply_rules_now(db_txn_t *txn, struct decide_op *d, int *raised, cairn_err_t *err)
+{
+	const policy_decision_t *now = d->now_rules;
+	audit_event_t ev = { "policy:recheck", "request.rejected", NULL, NULL, NULL };
+	char role[sizeof(now->approver_role)], reason[320];
+	json_t *details = NULL, *dropped = NULL, *approvals, *decision = policy_decision_json(now);
+	int64_t need = jint(d->rec, "approvals_needed");
+	size_t i;
+	int rc = 0;
+
+	*raised = 0;
+	snprintf(role, sizeof(role), "%s", jstr(d->rec, "approver_role"));
+	if (decision == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	if (now->action == POLICY_REJECT) {
+		snprintf(reason, sizeof(reason), "rejected by policy%s%.63s: %.200s",
+			 now->rule[0] ? " rule " : "", now->rule, now->reason);
+		json_object_set_new(d->rec, "status", json_string("rejected"));
+		json_object_set_new(d->rec, "rule", json_string(now->rule));
+		json_object_set_new(d->rec, "reason", json_string(reason));
+		json_object_set_new(d->rec, "decided_by", json_string(ev.actor));
+		json_object_set(d->rec, "decision", decision);
+		details = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "id", d->id, "rule", now->rule,
+				    "reason", now->reason, "name", now->name[0] ? now->name : NULL,
+				    "approver", d->actor);
+		rc = recheck_event(txn, d, &ev, details, "rejected",
+				   json_pack("{s:s}", "comment", reason), err);
+		if (rc == 0)
+			rc = put_record(txn, d->rec, 0);
+		if (rc == 0)
+			rc = request_event(txn, "request.rejected", d->rec, ev.actor, err);
+		if (rc == 0) {
+			d->code = CAIRN_ECONFLICT;
+			snprintf(d->msg, sizeof(d->msg), "request %.32s: %.200s",
+				 d->id, reason);
+		}
+		goto out;
+	}
+	if (now->action != POLICY_APPROVE)
+		goto out;
+	policy_role_combine(role, sizeof(role), now->approver_role);
+	if (now->approvals <= need &&
+	    strcmp(role_or_approver(role), role_or_approver(jstr(d->rec, "approver_role"))) == 0)
+		goto out;
+	*raised = 1;
+	if (now->approvals > need)
+		need = now->approvals;
+	json_object_set_new(d->rec, "approvals_needed", json_integer((json_int_t)need));
+	json_object_set_new(d->rec, "approver_role", json_string(role));
+	json_object_set_new(d->rec, "rule", json_string(now->rule));
+	json_object_set_new(d->rec, "reason", json_string(now->reason));
+	/* The decision shown is the one in force, with what it asks as raised. */
+	json_object_set_new(decision, "approvals_needed", json_integer((json_int_t)need));
+	json_object_set_new(decision, "approver_role", json_string(role));
+	json_object_set(d->rec, "decision", decision);
+	/* Approvals of a role that may no longer decide stop counting. */
+	if ((dropped = json_array()) == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	approvals = json_object_get(d->rec, "approvals");
+	for (i = 0; i < json_array_size(approvals);) {
+		const json_t *a = json_array_get(approvals, i);
+		if (role_may_decide(d->rec, jstr(a, "role"))) {
+			i++;
+			continue;
+		}
+		json_array_append_new(dropped, json_string(jstr(a, "by")));
+		json_array_remove(approvals, i);
+	}
+	ev.action = "request.raised";
+	details = json_pack("{s:s, s:s, s:s, s:I, s:s, s:O}", "id", d->id, "rule", now->rule,
+			    "reason", now->reason, "approvals_needed", (json_int_t)need,
+			    "approver_role", role, "dropped", dropped);
+	rc = recheck_event(txn, d, &ev, details, "raised",
+			   json_pack("{s:s, s:I, s:s, s:O}", "rule", now->rule, "approvals_needed",
+				     (json_int_t)need, "approver_role", role, "dropped", dropped),
+			   err);
+out:
+	json_decref(decision);
+	json_decref(details);
+	json_decref(dropped);
+	if (rc == CAIRN_ENOMEM && (err == NULL || err->code == 0))
+		cairn_err_set(err, rc, "out of memory");
+	return rc;
+}
+
 static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct decide_op *d = arg;
@@ -330,7 +450,7 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 	const char *event = NULL;
 	uint64_t seq = 0;
 	size_t have, i;
-	int rc;
+	int rc, raised = 0;
 
 	json_decref(d->rec);
 	d->complete = 0;
@@ -359,6 +479,21 @@ static int decide_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 		}
 		if (d->kind == DO_EXPIRE)
 			return 0;
+		if (d->kind == DO_APPROVE && d->now_rules != NULL &&
+		    ((rc = apply_rules_now(txn, d, &raised, err)) != 0 || d->code != 0))
+			return rc;
+		if (!role_may_decide(d->rec, d->role) && raised) {
+			/* The raise stands although this approver may no longer decide. */
+			if ((rc = put_record(txn, d->rec, 0)) != 0)
+				return cairn_err_set(err, rc, "updating request %s: %s", d->id,
+						     cairn_strerror(rc));
+			d->code = CAIRN_EDENIED;
+			snprintf(d->msg, sizeof(d->msg),
+				 "role %.15s may not decide request %.32s: the policy in force asks "
+				 "%.15s (rule %.63s)",
+				 d->role, d->id, jstr(d->rec, "approver_role"), jstr(d->rec, "rule"));
+			return 0;
+		}
 		if (!role_may_decide(d->rec, d->role))
 			return cairn_err_set(err, CAIRN_EDENIED,
 					     "role %s may not decide requests of rule %s (needs %s)",
@@ -471,30 +606,81 @@ static int run_decide(policy_engine_t *e, struct decide_op *d, cairn_err_t *err)
 	return rc;
 }
 
+/* The request object of a stored record (its strings borrowed from rec): the CSR is read
+ * from the database again, a new object, parsed and checked again (*parsed: free with
+ * ca_csr_free). Returns 0 or the code with err set. */
+static int stored_request(const json_t *rec, ca_request_t *creq, ca_csr_t **parsed,
+			  cairn_err_t *err)
+{
+	uint8_t *csr = NULL;
+	size_t csr_len = 0;
+	const char *b64 = jstr(rec, "csr");
+	int rc;
+
+	memset(creq, 0, sizeof(*creq));
+	*parsed = NULL;
+	if (b64url_decode(b64, strlen(b64), &csr, &csr_len) != 0)
+		return cairn_err_set(err, CAIRN_EDB, "stored CSR of request %s unreadable",
+				     jstr(rec, "id"));
+	rc = ca_csr_new(csr, csr_len, 0, parsed, err);
+	free(csr);
+	if (rc != 0)
+		return rc;
+	creq->csr = *parsed;
+	creq->profile = jstr(rec, "profile");
+	creq->requester = jstr(rec, "requester");
+	creq->channel = jstr(rec, "channel");
+	creq->validity_days = (int)jint(rec, "validity_days");
+	return 0;
+}
+
+/* DO_APPROVE: the policy in force decides again on the stored request of id, the way a
+ * submission is decided (policy_request_input, policy_engine_explain), before the write
+ * that records the approval. *have: 0 when there is nothing to decide (no such request or
+ * not pending: the write says so). Returns 0, or the code that keeps the request from
+ * being decided (its profile or CSR no longer passes): nothing is approved then. */
+static int decide_again(policy_engine_t *e, const char *id, policy_decision_t *out, int *have,
+			cairn_err_t *err)
+{
+	ca_request_t creq;
+	ca_csr_t *parsed = NULL;
+	policy_input_t in;
+	db_txn_t *txn = NULL;
+	json_t *rec = NULL;
+	int rc;
+
+	*have = 0;
+	if ((rc = db_read_begin(e->db, &txn)) != 0)
+		return cairn_err_set(err, rc, "database unavailable");
+	rec = get_record(txn, id, NULL);
+	db_txn_end(txn);
+	if (rec == NULL || strcmp(jstr(rec, "status"), "pending") != 0)
+		goto out;
+	if ((rc = stored_request(rec, &creq, &parsed, err)) != 0 ||
+	    (rc = policy_request_input(e, &creq, json_string_value(json_object_get(rec, "group")),
+				       &in, err)) != 0)
+		goto out;
+	policy_engine_explain(e, &in, NULL, NULL, out);
+	policy_input_clear(&in);
+	*have = 1;
+out:
+	ca_csr_free(parsed);
+	json_decref(rec);
+	return rc;
+}
+
 /* The last approval: issue from the stored CSR, then record the outcome. */
 static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *err)
 {
 	struct decide_op fin = { 0 };
-	ca_request_t creq = { 0 };
+	ca_request_t creq;
 	ca_issued_t *issued = NULL;
 	ca_csr_t *parsed = NULL;
 	cairn_err_t ierr = { 0 };
-	uint8_t *csr = NULL;
-	size_t csr_len = 0;
-	const char *b64 = jstr(d->rec, "csr");
 	int rc, irc;
 
-	if (b64url_decode(b64, strlen(b64), &csr, &csr_len) != 0) {
-		irc = cairn_err_set(&ierr, CAIRN_EDB, "stored CSR of request %s unreadable", d->id);
-	} else if ((irc = ca_csr_new(csr, csr_len, 0, &parsed, &ierr)) == 0) {
-		/* The request is read from the database again: a new object, checked again. */
-		creq.csr = parsed;
-		creq.profile = jstr(d->rec, "profile");
-		creq.requester = jstr(d->rec, "requester");
-		creq.channel = jstr(d->rec, "channel");
-		creq.validity_days = (int)jint(d->rec, "validity_days");
+	if ((irc = stored_request(d->rec, &creq, &parsed, &ierr)) == 0)
 		irc = ca_issue(e->ca, &creq, &issued, &ierr);
-	}
 	fin.id = d->id;
 	fin.actor = d->actor;
 	fin.role = d->role;
@@ -517,7 +703,6 @@ static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *
 	json_decref(fin.rec);
 	ca_issued_free(issued);
 	ca_csr_free(parsed);
-	free(csr);
 	return rc;
 }
 
@@ -525,7 +710,8 @@ static int decide(policy_engine_t *e, decide_kind_t kind, const char *id, const 
 		  const char *role, const char *comment, request_info_t *out, cairn_err_t *err)
 {
 	struct decide_op d = { 0 };
-	int rc;
+	policy_decision_t now_rules;
+	int rc, have_rules = 0;
 
 	if (e == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "no policy engine");
@@ -541,7 +727,12 @@ static int decide(policy_engine_t *e, decide_kind_t kind, const char *id, const 
 	d.approver_ok = e->approver_ok;
 	d.approver_arg = e->approver_arg;
 	pthread_mutex_lock(&e->decide);
-	rc = run_decide(e, &d, err);
+	/* Under the decide lock: no other approval or rejection runs between this decision and
+	 * the write that applies it (a reload may; the next approval decides again). */
+	rc = kind == DO_APPROVE ? decide_again(e, id, &now_rules, &have_rules, err) : 0;
+	d.now_rules = have_rules ? &now_rules : NULL;
+	if (rc == 0)
+		rc = run_decide(e, &d, err);
 	if (rc == 0 && kind == DO_APPROVE && d.complete)
 		rc = issue_approved(e, &d, err);
 	pthread_mutex_unlock(&e->decide);

@@ -25,15 +25,13 @@ static int refuse(policy_engine_t *e, const ca_request_t *req, const policy_inpu
 	return rc;
 }
 
-/* The checks and the decision; 0 or a negative code (CAIRN_EDENIED: refused by policy). */
-static int submit(policy_engine_t *e, const ca_request_t *req, const char *group,
-		  policy_outcome_t *out, cairn_err_t *err)
+int policy_request_input(policy_engine_t *e, const ca_request_t *req, const char *group,
+			 policy_input_t *in, cairn_err_t *err)
 {
-	policy_input_t in;
 	const ca_profile_t *prof;
 	int rc;
 
-	memset(&in, 0, sizeof(in));
+	memset(in, 0, sizeof(*in));
 	if (e == NULL || req == NULL || req->csr == NULL || req->profile == NULL ||
 	    req->requester == NULL || req->channel == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "request lacks CSR, profile, requester or channel");
@@ -47,13 +45,27 @@ static int submit(policy_engine_t *e, const ca_request_t *req, const char *group
 	 * the profile and the CA. */
 	if ((rc = ca_csr_check_profile(req->csr, prof, err)) != 0 ||
 	    (rc = ca_csr_check_constraints(e->ca, req->csr, err)) != 0 ||
-	    (rc = policy_input_from_csr(req->csr, &in, err)) != 0)
-		goto out;
-	in.channel = req->channel;
-	in.requester = req->requester;
-	in.group = group;
-	in.profile = req->profile;
-	in.validity_days = req->validity_days ? req->validity_days : prof->validity_days;
+	    (rc = policy_input_from_csr(req->csr, in, err)) != 0) {
+		policy_input_clear(in);
+		return rc;
+	}
+	in->channel = req->channel;
+	in->requester = req->requester;
+	in->group = group;
+	in->profile = req->profile;
+	in->validity_days = req->validity_days ? req->validity_days : prof->validity_days;
+	return 0;
+}
+
+/* The checks and the decision; 0 or a negative code (CAIRN_EDENIED: refused by policy). */
+static int submit(policy_engine_t *e, const ca_request_t *req, const char *group,
+		  policy_outcome_t *out, cairn_err_t *err)
+{
+	policy_input_t in;
+	int rc;
+
+	if ((rc = policy_request_input(e, req, group, &in, err)) != 0)
+		return rc;
 	policy_engine_explain(e, &in, NULL, NULL, &out->decision);
 	switch (out->decision.action) {
 	case POLICY_ISSUE:
@@ -75,7 +87,6 @@ static int submit(policy_engine_t *e, const ca_request_t *req, const char *group
 		rc = refuse(e, req, &in, &out->decision, err);
 		break;
 	}
-out:
 	policy_input_clear(&in);
 	return rc;
 }

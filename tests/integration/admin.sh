@@ -138,6 +138,12 @@ make_csr dan ec:P-256 /CN=dan
 ok "an admin certificate for carol is issued" C issue --csr "$WORK/carol.csr" --profile admin --out "$WORK/carol.pem"
 ok "an operator may not issue admin certificates (403)" api_is 403 "$WORK/oscar.tok" POST /certificates \
 	"{\"csr\":\"$(perl -0777 -pe 's/\n/\\n/g' "$WORK/dan.csr")\",\"profile\":\"admin\"}"
+# denied ACTOR REGEX: an admin.denied event of ACTOR matches REGEX.
+denied() {
+	C audit export --format jsonl | grep '"action":"admin.denied"' | grep -F "\"actor\":\"$1\"" |
+		grep -Eq -- "$2"
+}
+ok "  ... audited with who tried and why" denied admin:oscar 'only the admin role may issue admin-profile'
 fails "a third prod request waits" C issue --csr "$WORK/prod2.csr" --profile tls-server
 ID3=$(req_id)
 cert_api() {
@@ -154,6 +160,71 @@ ok "a certificate for someone who is not an admin gets 401" sh -c "
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/fake.key" \
 	-out "$WORK/fake.pem" -subj /CN=carol -days 1 2>/dev/null
 ok "a self-made certificate naming carol gets 401" cert_is 401 "$WORK/fake" GET /requests
+
+# An admin certificate is a login: only the admin role may hold, revoke or release it, and a
+# console session it opened ends when it is refused (releasing the hold does not revive it).
+ok "admin add adam (admin)" C admin add --name adam --role admin
+make_csr adam ec:P-256 /CN=adam
+ok "an admin certificate for adam is issued" C issue --csr "$WORK/adam.csr" --profile admin --out "$WORK/adam.pem"
+ASER=$(openssl x509 -in "$WORK/adam.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
+ok "adam signs in to the console with it" sh -c "[ \$(curl -s --cacert '$ROOT' --cert '$WORK/adam.pem' \
+	--key '$WORK/adam.key' -c '$WORK/adam.jar' -o /dev/null -w '%{http_code}' -X POST \
+	'$HTTPS_URL/admin/v1/session') = 201 ]"
+# jar_is STATUS PATH: GET PATH with adam's session cookie answers STATUS.
+jar_is() {
+	[ "$(curl -s --cacert "$ROOT" -b "$WORK/adam.jar" -o "$WORK/api.out" -w '%{http_code}' \
+		"$HTTPS_URL/admin/v1$2")" = "$1" ]
+}
+ok "  ... the session reads the tokens (admin and auditor only)" jar_is 200 /tokens
+# revoke_is STATUS TOKENFILE REASON: revoking adam's certificate for REASON answers STATUS.
+revoke_is() { api_is "$1" "$2" POST "/certificates/$ASER/revoke" "{\"reason\":\"$3\"}"; }
+ok "an operator may not put an admin certificate on hold (403)" revoke_is 403 "$WORK/oscar.tok" certificateHold
+ok "  ... nor revoke it (403)" revoke_is 403 "$WORK/oscar.tok" keyCompromise
+ok "  ... audited" denied admin:oscar "$ASER/revoke"
+ok "  ... adam's certificate still logs in" cert_is 200 "$WORK/adam" GET /requests
+ok "the admin role puts it on hold" revoke_is 200 "$D/admin.token" certificateHold
+ok "  ... the certificate gets 401" cert_is 401 "$WORK/adam" GET /requests
+ok "  ... so does the session it opened" jar_is 401 /tokens
+ok "an operator may not release the hold (403)" revoke_is 403 "$WORK/oscar.tok" removeFromCRL
+ok "  ... a problem saying only the admin role may" grep -q 'only the admin role may hold, revoke or release' "$WORK/api.out"
+ok "  ... audited" denied admin:oscar "may not release"
+ok "  ... nor through POST /revocations" api_is 200 "$WORK/oscar.tok" POST /revocations \
+	"{\"serials\":[\"$ASER\"],\"reason\":\"removeFromCRL\"}"
+ok "  ... which lists it as forbidden" sh -c "jq -e '.revoked == 0 and .results[0].status == \"forbidden\"' '$WORK/api.out'"
+ok "  ... audited" denied admin:oscar '"path":"/revocations".*1 of 1 refused'
+ok "  ... the certificate is still on hold" cert_is 401 "$WORK/adam" GET /requests
+ok "the admin role releases the hold" revoke_is 200 "$D/admin.token" removeFromCRL
+ok "  ... the certificate logs in again" cert_is 200 "$WORK/adam" GET /requests
+ok "  ... but the session it opened stays ended (401)" jar_is 401 /tokens
+ok "  ... saying so" grep -q 'session expired or signed out' "$WORK/api.out"
+
+# A cross-site refusal is audited under the credential that came with it.
+ok "a change a browser marks cross-site is refused, token or not (403)" sh -c "[ \$(curl -s \
+	--cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST -H 'Sec-Fetch-Site: cross-site' \
+	-H \"Authorization: Bearer \$(cat '$WORK/oscar.tok')\" '$HTTPS_URL/admin/v1/notify/test') = 403 ]"
+ok "  ... audited under the token's admin" denied admin:oscar 'cross-site request'
+
+# One admin holds at most 16 console sessions: a 17th sign-in drops its oldest, not others'.
+# signin TOKENFILE N: a console sign-in with the token, its cookie in $WORK/sN.jar.
+signin() {
+	curl -s --cacert "$ROOT" -H "Authorization: Bearer $(cat "$1")" -c "$WORK/s$2.jar" \
+		-o /dev/null -w '%{http_code}' -X POST "$HTTPS_URL/admin/v1/session"
+}
+# session_is STATUS N: GET /session with the cookie of sign-in N answers STATUS.
+session_is() {
+	[ "$(curl -s --cacert "$ROOT" -b "$WORK/s$2.jar" -o /dev/null -w '%{http_code}' \
+		"$HTTPS_URL/admin/v1/session")" = "$1" ]
+}
+ok "alice signs in to the console" test "$(signin "$WORK/alice.tok" 0)" = 201
+n=0
+for i in $(seq 1 17); do
+	[ "$(signin "$WORK/oscar.tok" "$i")" = 201 ] && n=$((n + 1))
+done
+ok "oscar signs in 17 times" test "$n" -eq 17
+ok "  ... his first session was dropped" session_is 401 1
+ok "  ... his second still works" session_is 200 2
+ok "  ... and his last" session_is 200 17
+ok "  ... and alice's session is untouched" session_is 200 0
 
 # A remote daemon: --url and --cacert instead of --dir.
 ok "requests list with --url --cacert --token-file" "$CAIRN" requests list --status all \

@@ -172,6 +172,57 @@ ok "  ... keeps its decision and ends with the rejection" has dev2.json '.status
 	[.history[].event] == ["submitted", "approved", "rejected"] and
 	.history[2].by == "admin:bob" and .history[2].comment == "unknown device"'
 
+# ---- the policy in force decides again at each approval ----
+# Two requests wait under rule payments; a reload then rejects one (profile multi) and asks
+# more of the other (3 approvals, by admins).
+C admin add --name ada --role admin >/dev/null 2>&1 || bail "admin add ada failed"
+"$CAIRN" token create --dir "$D" --name ada --role admin >"$WORK/ada.tok" 2>/dev/null ||
+	bail "token create ada failed"
+make_csr pay3 ec:P-256 /CN=pay.example.test "DNS:pay.example.test"
+"$CAIRN" issue --dir "$D" --csr "$WORK/pay.csr" --profile multi >"$WORK/last.out" 2>&1
+FRZ=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/last.out")
+"$CAIRN" issue --dir "$D" --csr "$WORK/pay3.csr" --profile tls-server >"$WORK/last.out" 2>&1
+RSE=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/last.out")
+ok "two pay requests wait under rule payments" test ${#FRZ} -eq 32 -a ${#RSE} -eq 32
+ok "alice approves the second (1 of 2)" C requests approve "$RSE" --token-file "$WORK/alice.tok"
+jq '.rules = [{"name": "freeze", "match": {"dns_exact": ["pay.example.test"], "profile": "multi"},
+	"action": "reject", "reason": "frozen"},
+	{"name": "payments-admin", "match": {"dns_exact": ["pay.example.test"]}, "action": "approve",
+	"approvals": 3, "approver_role": "admin"}] + .rules' "$D/policy.json" >"$WORK/p2.json" &&
+	cp "$WORK/p2.json" "$D/policy.json"
+ok "the policy is reloaded" C policy reload
+fails "alice's approval of the first is refused: the policy in force rejects it" \
+	C requests approve "$FRZ" --token-file "$WORK/alice.tok"
+last_has "  ... naming the new rule and its reason" "rejected by policy rule freeze: frozen"
+ok "the first request" api "requests/$FRZ" frz.json
+cp "$WORK/frz.json" "$WORK/last.out"
+ok "  ... is rejected by rule freeze, no certificate" has frz.json '.status == "rejected" and
+	.rule == "freeze" and .decision.rule == "freeze" and .decision.action == "reject" and
+	(.reason | test("rejected by policy rule freeze: frozen")) and ((has("serial") | not) or .serial == "")'
+ok "  ... its history ends with the rejection by policy:recheck" has frz.json \
+	'.history[-1].event == "rejected" and .history[-1].by == "policy:recheck" and .approvals == []'
+ok "  ... audited request.rejected with the rule" sh -c "
+	'$CAIRN' audit export --dir '$D' --format jsonl --unsigned | jq -s -e 'map(select(
+	.action == \"request.rejected\" and .actor == \"policy:recheck\" and
+	.details.id == \"$FRZ\" and .details.rule == \"freeze\")) | length == 1'"
+fails "bob's approval of the second, which would have issued it, is refused (needs admin)" \
+	C requests approve "$RSE" --token-file "$WORK/bob.tok"
+last_has "  ... saying which role the policy in force asks" "403.*asks admin \(rule payments-admin\)"
+ok "the second request" api "requests/$RSE" rse.json
+cp "$WORK/rse.json" "$WORK/last.out"
+ok "  ... still waits, now for 3 admin approvals under rule payments-admin" has rse.json \
+	'.status == "pending" and .rule == "payments-admin" and .approvals_needed == 3 and
+	 .approver_role == "admin" and .decision.rule == "payments-admin" and
+	 .decision.approvals_needed == 3'
+ok "  ... alice's approval (an approver's) no longer counts" has rse.json \
+	'.approvals == [] and .history[-1].event == "raised" and .history[-1].dropped == ["admin:alice"]'
+ok "  ... audited request.raised" sh -c "
+	'$CAIRN' audit export --dir '$D' --format jsonl --unsigned | jq -s -e 'map(select(
+	.action == \"request.raised\" and .details.id == \"$RSE\" and
+	.details.approvals_needed == 3)) | length == 1'"
+ok "an admin's approval counts (1 of 3)" C requests approve "$RSE" --token-file "$WORK/ada.tok"
+last_has "  ... still pending" "pending \(1/3 approvals\)"
+
 # ---- attacks: clear errors, never a crash ----
 fails "requests show of an unknown id" C requests show 0123456789abcdef0123456789abcdef
 last_has "  ... says 404" "404"
