@@ -42,8 +42,29 @@ static int cert_serial(X509 *x, uint8_t *out, size_t *len)
 	return 0;
 }
 
-/* Does the account hold valid authorizations for every name of the certificate
- * (DNS and IP SANs only: any other SAN type, or none, means no)? */
+/* Is the CN (read as a name by the one extractor) a name the account holds a valid
+ * authorization for? No CN: nothing to check. A CN that is neither an address nor a
+ * DNS name (a person's name, a label without a dot) can never be validated over ACME,
+ * so it is never authorized. */
+static int cn_authorized(acme_t *a, const char *acct, const ca_names_t *names)
+{
+	char dns[256], why[300];
+	int wildcard;
+
+	if (names->cn == NULL)
+		return 1;
+	if (names->cn_name.type == CA_SAN_IP)
+		return acme_has_valid_authz(a, acct, "ip", names->cn_name.text);
+	if (names->cn_name.type != CA_SAN_DNS ||
+	    snprintf(dns, sizeof(dns), "%s", names->cn_name.text) >= (int)sizeof(dns) ||
+	    acme_dns_name_check(dns, &wildcard, why, sizeof(why)) != 0)
+		return 0;
+	return acme_has_valid_authz(a, acct, "dns", dns);
+}
+
+/* Does the account hold valid authorizations for every name of the certificate: every
+ * SAN (DNS and IP only: any other SAN type, or none, means no) and the CN, which counts
+ * as a name on every profile? */
 static int authorized_for_all(acme_t *a, const char *acct, X509 *x)
 {
 	ca_names_t names;
@@ -52,7 +73,7 @@ static int authorized_for_all(acme_t *a, const char *acct, X509 *x)
 
 	if (ca_names_from_cert(x, &names, NULL) != 0)
 		return 0;
-	ok = names.n_san > 0 && names.other_type < 0;
+	ok = names.n_san > 0 && names.other_type < 0 && cn_authorized(a, acct, &names);
 	for (i = 0; i < names.n_san && ok; i++) {
 		const ca_name_t *nm = &names.san[i];
 		ok = (nm->type == CA_SAN_DNS || nm->type == CA_SAN_IP) &&
@@ -116,13 +137,25 @@ void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request
 	if (j.kid != NULL) {
 		/* Signed by an account: the one that ordered the certificate, or one that holds
 		 * valid authorizations for every name in it (RFC 8555 §7.6). */
+		int ordered;
+
 		snprintf(key, sizeof(key), "s/%s", hex);
-		if ((acme_get(a, key, &owner) != 0 ||
-		     strcmp(json_string_value(json_object_get(owner, "acct")), j.acct_id) != 0) &&
-		    !authorized_for_all(a, j.acct_id, x)) {
+		ordered = acme_get(a, key, &owner) == 0 &&
+			  strcmp(json_string_value(json_object_get(owner, "acct")), j.acct_id) == 0;
+		if (!ordered && !authorized_for_all(a, j.acct_id, x)) {
 			acme_problem(r, 403, "unauthorized",
 				     "the account neither ordered this certificate nor holds "
-				     "authorizations for all its names");
+				     "authorizations for all its names (the CN included)");
+			goto out;
+		}
+		/* keyCompromise blocks the key on every channel: only the holder of the key
+		 * (or the account that had it certified) may say that, not an account that
+		 * merely controls the names now. */
+		if (!ordered && reason == CA_REASON_KEY_COMPROMISE) {
+			acme_problem(r, 400, "badRevocationReason",
+				     "keyCompromise needs proof of the key: sign the revocation "
+				     "with the certificate's key (jwk), or ask the account that "
+				     "ordered it");
 			goto out;
 		}
 		snprintf(actor, sizeof(actor), "acme:acct/%s", j.acct_id);

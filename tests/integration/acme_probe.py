@@ -12,6 +12,7 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py commits  DIRECTORY_URL CAFILE HTTP01_PORT METRICS_URL STATE_FILE
        acme_probe.py nonces   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py keys     DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py revoke_names DIRECTORY_URL CAFILE HTTP01_PORT CERT_PEM CERT_PEM
        acme_probe.py fresh    DIRECTORY_URL CAFILE HTTP01_PORT DNS_MGMT_URL
          (stored objects read again are as stored now; each http-01 validation opens a
           connection of its own, to the address resolved for it)
@@ -465,6 +466,40 @@ def negative(directory, cafile, port):
                         {"identifiers": [{"type": "dns", "value": "z.example.test"}]}, kid=kid_b)
     check("a deactivated account is unauthorized", st == 401 and ptype(doc) == "unauthorized",
           (st, doc))
+
+
+def revoke_names(directory, cafile, port, *pems):
+    """revokeCert by authorizations: every name counts, the CN too; keyCompromise from an
+    account that did not order the certificate needs the certificate's key. pems: a
+    certificate with CN=victim.example.test and SAN attacker.example.test, then one with
+    a person's name as CN and the same SAN (both issued outside ACME)."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    owner, other = Key(), Key()
+    c.account(owner)
+    kid_owner = c.kid
+    _, _, pem = obtain(c, owner, ["attacker.example.test"])
+    mine = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    c.account(other)
+    order_until_ready(c, other, "attacker.example.test")
+    for path, what in zip(pems, ("a host name CN it never validated",
+                                 "a CN that is a person's name")):
+        der = x509.load_pem_x509_certificate(open(path, "rb").read()).public_bytes(
+            serialization.Encoding.DER)
+        for reason in (1, 0):
+            st, h, doc = c.post(other, c.dir["revokeCert"], {"certificate": b64(der),
+                                                             "reason": reason})
+            check("an account authorized for the SAN only cannot revoke a certificate "
+                  "with %s (reason %d)" % (what, reason),
+                  st == 403 and ptype(doc) == "unauthorized" and "CN" in doc.get("detail", ""),
+                  (st, doc))
+    st, h, doc = c.post(other, c.dir["revokeCert"], {"certificate": b64(mine), "reason": 1})
+    check("keyCompromise from an account authorized for every name (not the owner) gives "
+          "badRevocationReason naming the certificate key",
+          st == 400 and ptype(doc) == "badRevocationReason" and
+          "certificate's key" in doc.get("detail", ""), (st, doc))
+    st, h, doc = c.post(other, c.dir["revokeCert"], {"certificate": b64(mine), "reason": 4})
+    check("another reason from that account revokes it", st == 200, (st, doc))
 
 
 def order_until_ready(c, key, name):
@@ -1489,6 +1524,8 @@ def main():
         nonces(directory, cafile, port, sys.argv[5])
     elif mode == "keys":
         keys(directory, cafile, port)
+    elif mode == "revoke_names":
+        revoke_names(directory, cafile, port, *sys.argv[5:])
     elif mode == "worker_free":
         worker_free(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "stop_parked":
