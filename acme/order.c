@@ -362,11 +362,13 @@ static json_t *new_authz(acme_t *a, const char *acct, const char *type, const ch
 	return z;
 }
 
-/* A still-valid authorization of this account for the identifier, to reuse. */
+/* A still-valid authorization of this account for the identifier, to reuse: one whose
+ * validation is at most acme.authz_reuse_seconds old (now is the order's time). */
 static json_t *reusable_authz(acme_t *a, const char *acct, const char *type, const char *value,
-			      int wildcard)
+			      int wildcard, int64_t now)
 {
 	char key[400], id[ACME_ID_LEN + 1];
+	const json_t *c;
 	json_t *z = NULL;
 
 	if (a->authz_reuse <= 0)
@@ -377,7 +379,9 @@ static json_t *reusable_authz(acme_t *a, const char *acct, const char *type, con
 	snprintf(key, sizeof(key), "z/%s", id);
 	if (acme_get(a, key, &z) != 0)
 		return NULL;
-	if (strcmp(acme_authz_status(z), "valid") != 0) {
+	c = acme_authz_valid_chall(z);
+	if (strcmp(acme_authz_status(z), "valid") != 0 || c == NULL ||
+	    now - json_integer_value(json_object_get(c, "validated")) > a->authz_reuse) {
 		json_decref(z);
 		return NULL;
 	}
@@ -529,7 +533,8 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 		const char *type = json_string_value(json_object_get(x, "type"));
 		const char *value = json_string_value(json_object_get(x, "value"));
 		int wildcard = strncmp(value, "*.", 2) == 0;
-		json_t *z = reusable_authz(a, j.acct_id, type, wildcard ? value + 2 : value, wildcard);
+		json_t *z = reusable_authz(a, j.acct_id, type, wildcard ? value + 2 : value, wildcard,
+					   now);
 
 		if (z == NULL) {
 			z = new_authz(a, j.acct_id, type, wildcard ? value + 2 : value, wildcard, now);

@@ -174,10 +174,12 @@ def serve_http01(port):
     return srv
 
 
-def make_csr(names, key=None):
+def make_csr(names, key=None, org=None):
     key = key or ec.generate_private_key(ec.SECP256R1())
-    b = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, names[0])]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
     b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
     return b64(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
 
@@ -327,13 +329,17 @@ def negative(directory, cafile, port):
                         {"csr": make_csr(["n2.example.test", "extra.example.test"])})
     check("CSR with an extra name gives badCSR", st == 400 and ptype(doc) == "badCSR",
           (st, doc))
-    st, h, doc = c.post(ka, order["finalize"], {"csr": make_csr(["n2.example.test"])})
+    st, h, doc = c.post(ka, order["finalize"],
+                        {"csr": make_csr(["n2.example.test"], org="Unvalidated Org Inc")})
     check("finalize with the right CSR issues", st == 200 and doc.get("status") == "valid",
           (st, doc))
     st, h, pem = c.post(ka, doc["certificate"], None)
     check("certificate download is a PEM chain with Link rel=up",
           st == 200 and pem.count(b"BEGIN CERTIFICATE") == 2 and
           "rel=\"up\"" in str(h.get_all("Link")), (st, dict(h)))
+    subj = x509.load_pem_x509_certificate(pem).subject
+    check("the certificate's subject is the validated CN only (the CSR's O is not "
+          "certified)", subj.rfc4514_string() == "CN=n2.example.test", subj.rfc4514_string())
     der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
 
     # revocation
@@ -502,6 +508,17 @@ def revoke_names(directory, cafile, port, *pems):
     check("another reason from that account revokes it", st == 200, (st, doc))
 
 
+def validate_first(c, key, order):
+    """Answers the http-01 challenge of the order's first authorization correctly and
+    starts its validation; returns the authorization URL."""
+    az = order["authorizations"][0]
+    st, h, authz = c.post(key, az, None)
+    ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+    TOKENS[ch["token"]] = ch["token"] + "." + key.thumb()
+    c.post(key, ch["url"], {})
+    return az
+
+
 def order_until_ready(c, key, name):
     st, h, order = c.post(key, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                                   "value": name}]})
@@ -582,6 +599,13 @@ def policy(directory, cafile, port):
         errors.append(ptype(err[0]) if err else authz.get("status"))
     check("a failed validation is incorrectResponse, the next for that name rateLimited",
           errors == ["incorrectResponse", "rateLimited"], errors)
+    k5 = Key()
+    c.account(k5)
+    st, h, o = c.post(k5, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                             "value": "fail.example.test"}]})
+    az = poll(c, k5, validate_first(c, k5, o), "valid")
+    check("  ... counted per account: another account still validates that name",
+          az.get("status") == "valid", az)
 
     # at most 1 pending authorization per account
     k2 = Key()
