@@ -504,6 +504,10 @@ int acme_jws_check_inner(const acme_t *a, const json_t *jws, const json_t *jwk,
 	*protected_hdr = b64_json(&a->json, prot, why, cap, "inner protected header");
 	if (*protected_hdr == NULL)
 		goto out;
+	if (json_object_get(*protected_hdr, "crit") != NULL) {
+		snprintf(why, cap, "inner protected header crit: no JWS extension is supported");
+		goto out;
+	}
 	alg = json_string_value(json_object_get(*protected_hdr, "alg"));
 	if (!alg_supported(alg)) {
 		snprintf(why, cap, "inner JWS alg must be one of " ACME_ALGS);
@@ -564,6 +568,12 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 				  json_pack("{s:[s,s,s,s]}", "algorithms", "RS256", "ES256", "ES384",
 					    "EdDSA"),
 				  "alg must be one of " ACME_ALGS);
+		goto out;
+	}
+	if (json_object_get(out->protected_hdr, "crit") != NULL) {
+		/* RFC 7515 4.1.11: no extension is understood here, so none may be critical. */
+		acme_problem(reply, 400, "malformed",
+			     "protected header crit: no JWS extension is supported");
 		goto out;
 	}
 	hurl = json_string_value(json_object_get(out->protected_hdr, "url"));

@@ -362,6 +362,22 @@ static json_t *new_authz(acme_t *a, const char *acct, const char *type, const ch
 	return z;
 }
 
+/* 1 when idents (normalised {type, value} objects) already holds type:value. Names
+ * are compared after normalising (lower-cased DNS, canonical IP text), so "A.example"
+ * and "a.example" are one identifier with one authorization, as the CSR has them. */
+static int ident_listed(const json_t *idents, const char *type, const char *value)
+{
+	const json_t *x;
+	size_t i;
+
+	json_array_foreach(idents, i, x) {
+		if (strcmp(json_string_value(json_object_get(x, "type")), type) == 0 &&
+		    strcmp(json_string_value(json_object_get(x, "value")), value) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* A still-valid authorization of this account for the identifier, to reuse: one whose
  * validation is at most acme.authz_reuse_seconds old (now is the order's time). */
 static json_t *reusable_authz(acme_t *a, const char *acct, const char *type, const char *value,
@@ -509,7 +525,9 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 			json_decref(id);
 			continue;
 		}
-		json_array_append_new(idents, json_pack("{s:s, s:s}", "type", type, "value", norm));
+		if (!ident_listed(idents, type, norm))
+			json_array_append_new(idents,
+					      json_pack("{s:s, s:s}", "type", type, "value", norm));
 	}
 	if (json_array_size(subs) > 0) {
 		acme_problem_sub(r, 400, unsupported ? "unsupportedIdentifier" : "rejectedIdentifier",

@@ -187,12 +187,27 @@ out:
 	acme_jws_clear(&j);
 }
 
+/* 1 when the certificate's AKI keyIdentifier is the aki_len bytes of aki (the first part
+ * of a certID, RFC 9773 4.1): a certID naming the serial under another issuer's key is
+ * not this certificate. */
+static int aki_matches(const db_cert_t *c, const uint8_t *aki, size_t aki_len)
+{
+	const uint8_t *p = c->der;
+	X509 *x = ca_cert_d2i(&p, (long)c->der_len);
+	const ASN1_OCTET_STRING *kid = x ? X509_get0_authority_key_id(x) : NULL;
+	int ok = kid != NULL && (size_t)ASN1_STRING_length(kid) == aki_len &&
+		 memcmp(ASN1_STRING_get0_data(kid), aki, aki_len) == 0;
+
+	X509_free(x);
+	return ok;
+}
+
 void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		       http_reply_t *r)
 {
 	const char *dot = strchr(arg, '.');
-	uint8_t *raw = NULL, serial[DB_SERIAL_MAX];
-	size_t raw_len = 0, slen;
+	uint8_t *raw = NULL, *aki = NULL, serial[DB_SERIAL_MAX];
+	size_t raw_len = 0, aki_len = 0, slen;
 	db_txn_t *txn = NULL;
 	db_cert_t c;
 	int64_t start, end, life, by = 0;
@@ -205,6 +220,7 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 
 	/* certID = base64url(AKI keyIdentifier) "." base64url(serial INTEGER content) */
 	if (dot == NULL || dot == arg ||
+	    b64url_decode(arg, (size_t)(dot - arg), &aki, &aki_len) != 0 || aki_len == 0 ||
 	    b64url_decode(dot + 1, strlen(dot + 1), &raw, &raw_len) != 0 || raw_len == 0) {
 		acme_problem(r, 400, "malformed", "renewalInfo needs a certID (RFC 9773 §4.1)");
 		goto out;
@@ -220,7 +236,8 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 		goto out;
 	}
 	memcpy(serial, sp, slen);
-	if (db_read_begin(a->db, &txn) != 0 || db_cert_get(txn, serial, slen, &c) != 0) {
+	if (db_read_begin(a->db, &txn) != 0 || db_cert_get(txn, serial, slen, &c) != 0 ||
+	    !aki_matches(&c, aki, aki_len)) {
 		acme_problem(r, 404, "malformed", "unknown certificate");
 		goto out;
 	}
@@ -254,5 +271,6 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 	r->retry_after = 21600;
 out:
 	db_txn_end(txn);
+	free(aki);
 	free(raw);
 }

@@ -117,9 +117,10 @@ class Client:
         st, h, _ = self.raw("HEAD", self.dir["newNonce"])
         return h["Replay-Nonce"]
 
-    def jws(self, key, url, payload, kid=None, nonce=None, alg=None, hdr_url=None):
+    def jws(self, key, url, payload, kid=None, nonce=None, alg=None, hdr_url=None, extra=None):
         prot = {"alg": alg or key.alg, "nonce": nonce or self.nonce or self.new_nonce(),
                 "url": hdr_url or url}
+        prot.update(extra or {})
         if kid:
             prot["kid"] = kid
         else:
@@ -248,6 +249,9 @@ def negative(directory, cafile, port):
                         hdr_url=c.dir["newOrder"] + "x")
     check("wrong url in protected header gives unauthorized",
           st == 401 and ptype(doc) == "unauthorized", (st, doc))
+    st, h, doc = c.post(ka, kid_a, None, extra={"crit": ["b64"], "b64": True})
+    check("a protected header with crit is refused (malformed)",
+          st == 400 and ptype(doc) == "malformed" and "crit" in doc.get("detail", ""), (st, doc))
     st, h, doc = c.post(ka, kid_a, None, alg="RS384")
     check("unsupported alg gives badSignatureAlgorithm",
           st == 400 and ptype(doc) == "badSignatureAlgorithm" and doc.get("status") == 400
@@ -325,6 +329,10 @@ def negative(directory, cafile, port):
     check("http-01 validates", az.get("status") == "valid", az)
     st, h, doc = c.post(ka, ourl, None)
     check("the order is ready", doc.get("status") == "ready", doc)
+    st, h, doc = c.post(ka, order["finalize"], {"csr": make_csr(["n2.example.test"], ka.k)})
+    check("a CSR for the account's own key gives badCSR",
+          st == 400 and ptype(doc) == "badCSR" and "account key" in doc.get("detail", ""),
+          (st, doc))
     st, h, doc = c.post(ka, order["finalize"],
                         {"csr": make_csr(["n2.example.test", "extra.example.test"])})
     check("CSR with an extra name gives badCSR", st == 400 and ptype(doc) == "badCSR",
@@ -380,6 +388,10 @@ def negative(directory, cafile, port):
     doc = json.loads(data) if st == 200 else {}
     check("renewalInfo gives a suggested window",
           st == 200 and "start" in doc.get("suggestedWindow", {}), (st, data))
+    other_aki = bytes(b ^ 0xff for b in aki.key_identifier)
+    st, h, data = c.raw("GET", c.dir["renewalInfo"] + "/" + b64(other_aki) + "." + b64(sn))
+    check("renewalInfo for the serial under another issuer key identifier gives 404",
+          st == 404, (st, data))
 
     # bounded fuzzing of the JWS parser: mutated bodies always give a problem document
     import random
@@ -429,6 +441,15 @@ def negative(directory, cafile, port):
               (st, doc, st2, od))
     c.kid = kid_a
 
+    # identifiers that are the same once normalised are one identifier
+    st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [
+        {"type": "dns", "value": "Dup.Example.test"}, {"type": "dns", "value": "dup.example.test"},
+        {"type": "ip", "value": "::ffff:127.0.0.9"}, {"type": "ip", "value": "127.0.0.9"}]})
+    check("newOrder lists names that are the same once normalised once",
+          st == 201 and doc.get("identifiers") == [{"type": "dns", "value": "dup.example.test"},
+                                                   {"type": "ip", "value": "127.0.0.9"}]
+          and len(doc.get("authorizations", [])) == 2, (st, doc))
+
     # a valid authorization is reused by the next order of the same account
     st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                                "value": "n2.example.test"}]})
@@ -464,6 +485,18 @@ def negative(directory, cafile, port):
     st, h, doc = c.post(ka, c.dir["newAccount"], {"onlyReturnExisting": True}, kid=False)
     check("the old key no longer finds the account",
           st == 400 and ptype(doc) == "accountDoesNotExist", (st, doc))
+
+    # contacts: one plain address per mailto: URI (notify_address_ok), at creation too
+    bad = ["mailto:a@b.test\r\nBcc: evil@x.test", "mailto:a b@c.test", "mailto:<a@b.test>",
+           "mailto:a@b.test%0ABcc:e@x", "mailto:\"x\"@b.test", "mailto:a@b@c.test", "mailto:a@"]
+    refused = [v for v in bad
+               if ptype(c.post(kb, kid_b, {"contact": [v]}, kid=kid_b)[2]) == "invalidContact"]
+    check("contact updates that are not one plain address give invalidContact",
+          refused == bad, sorted(set(bad) - set(refused)))
+    st, h, doc = c.post(Key(), c.dir["newAccount"], {"termsOfServiceAgreed": True,
+                                                     "contact": [bad[0]]}, kid=False)
+    check("  ... and so does newAccount with one", st == 400 and ptype(doc) == "invalidContact",
+          (st, doc))
 
     # account deactivation
     st, h, doc = c.post(kb, kid_b, {"status": "deactivated"}, kid=kid_b)
