@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "acme/acme_int.h"
+#include "notify/notify.h"
 
 /* The account as served to its owner. New reference. */
 static json_t *account_view(acme_t *a, const json_t *acct)
@@ -35,7 +36,8 @@ static void reply_account(acme_t *a, http_reply_t *r, int status, const json_t *
 	r->location = strdup(u);
 }
 
-/* contact: array of "mailto:" URIs (RFC 8555 §7.3). 0 or fills the problem. */
+/* contact: array of "mailto:" URIs (RFC 8555 §7.3), each one plain address
+ * (notify_address_ok). 0 or fills the problem (invalidContact, unsupportedContact). */
 static int check_contact(const json_t *c, http_reply_t *r)
 {
 	size_t i;
@@ -57,9 +59,12 @@ static int check_contact(const json_t *c, http_reply_t *r)
 				     "contact[%zu]: only mailto: is supported", i);
 			return CAIRN_EINVAL;
 		}
-		if (strchr(s + 7, '@') == NULL || strchr(s, ',') || strchr(s, '?')) {
+		/* The address is where notices go (to_owner): the one address check of
+		 * notify/, so what is stored is what a mail may be sent to (no line breaks,
+		 * spaces, brackets or second address: no header injection). */
+		if (strchr(s, '?') || !notify_address_ok(s + 7)) {
 			acme_problem(r, 400, "invalidContact",
-				     "contact[%zu]: one address per mailto: URI", i);
+				     "contact[%zu]: one plain address user@host per mailto: URI", i);
 			return CAIRN_EINVAL;
 		}
 	}

@@ -268,6 +268,10 @@ const char *acme_authz_status(const json_t *z);
 /* 1 when the authorization (its acme_authz_status) may move to status to, else 0:
  * deactivated, invalid, revoked and expired are final. */
 int acme_authz_may_move(const json_t *z, const char *to);
+/* The challenge that validated the authorization (its "type" is the method, its
+ * "validated" the unix time of the validation), or NULL when none is valid. Borrowed
+ * from z. */
+const json_t *acme_authz_valid_chall(const json_t *z);
 /* 1 when the challenge may move from its stored status to to, else 0 (valid and
  * invalid are final). */
 int acme_chall_may_move(const json_t *c, const char *to);

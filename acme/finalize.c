@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -37,6 +38,20 @@ static json_t *csr_names(const ca_csr_t *csr)
 		json_object_set_new(set, key, json_true());
 	}
 	return set;
+}
+
+/* 1 when the CSR's key is the account's key (jwk): an account key must not also be
+ * a certificate key (whoever holds the certificate's key could then act as the
+ * account, and a keyCompromise of one is a compromise of the other). */
+static int csr_is_account_key(const ca_csr_t *csr, const json_t *jwk)
+{
+	char why[160] = "";
+	EVP_PKEY *acct = acme_jwk_to_pkey(jwk, why, sizeof(why));
+	int same = acct != NULL && EVP_PKEY_eq(acct, csr->pub) == 1;
+
+	ERR_clear_error(); /* keys of two types compare with an error queued */
+	EVP_PKEY_free(acct);
+	return same;
 }
 
 /* A CSR the client can fix: the order stays ready (RFC 8555 §7.4). */
@@ -217,6 +232,11 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 			     err.code == CAIRN_EKEYTYPE || err.code == CAIRN_EWEAKKEY ? "badPublicKey"
 										 : "badCSR",
 			     "%s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (csr_is_account_key(csr, j.jwk)) {
+		acme_problem(r, 400, "badCSR",
+			     "the CSR's key is the account key: certify another key");
 		goto out;
 	}
 	if ((names = csr_names(csr)) == NULL) {

@@ -24,6 +24,8 @@
 #include "acme/acme_int.h"
 
 #define ACME_ALGS "RS256, ES256, ES384, EdDSA"
+#define JWK_RSA_MIN_BITS 2048
+#define JWK_RSA_MAX_BITS 8192
 
 static int b64_member(const json_t *obj, const char *name, uint8_t **out, size_t *len)
 {
@@ -32,6 +34,36 @@ static int b64_member(const json_t *obj, const char *name, uint8_t **out, size_t
 	if (s == NULL)
 		return CAIRN_EINVAL;
 	return b64url_decode(s, strlen(s), out, len);
+}
+
+/*
+ * The RSA members of a JWK as RFC 7518 §6.3.1 wants them, and a key worth trusting:
+ * n and e in minimal octets (no leading zero byte: one key, one encoding, so one
+ * thumbprint and one account), n of JWK_RSA_MIN_BITS..JWK_RSA_MAX_BITS bits counted on
+ * the number (zero bytes in front of a 512-bit modulus do not make it 2048), e odd and
+ * at least 65537 (below 2^64: at most 8 octets). e = 1 would make every payload its own
+ * signature. 0, or CAIRN_EINVAL with why.
+ */
+static int rsa_jwk_problem(const uint8_t *nb, size_t nlen, const BIGNUM *n, const uint8_t *eb,
+			   size_t elen, const BIGNUM *e, char *why, size_t cap)
+{
+	int bits = BN_num_bits(n);
+
+	if (nlen == 0 || nb[0] == 0 || elen == 0 || eb[0] == 0) {
+		snprintf(why, cap, "RSA jwk: n and e must be minimal octets (no leading zero byte, "
+			 "RFC 7518 6.3.1)");
+		return CAIRN_EINVAL;
+	}
+	if (bits < JWK_RSA_MIN_BITS || bits > JWK_RSA_MAX_BITS) {
+		snprintf(why, cap, "RSA jwk: n of %d bits, must be %d..%d", bits,
+			 JWK_RSA_MIN_BITS, JWK_RSA_MAX_BITS);
+		return CAIRN_EINVAL;
+	}
+	if (elen > 8 || !BN_is_odd(e) || BN_num_bits(e) < 17) {
+		snprintf(why, cap, "RSA jwk: e must be odd, at least 65537 and below 2^64");
+		return CAIRN_EINVAL;
+	}
+	return 0;
 }
 
 EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap)
@@ -70,13 +102,16 @@ EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap)
 		goto out;
 	if (strcmp(kty, "RSA") == 0) {
 		if (b64_member(jwk, "n", &a, &alen) || b64_member(jwk, "e", &b, &blen) ||
-		    alen < 256 || alen > 1024 || blen == 0 || blen > 8) {
-			snprintf(why, cap, "RSA jwk: n (2048..8192 bits) and e required");
+		    alen > JWK_RSA_MAX_BITS / 8 + 1) {
+			snprintf(why, cap, "RSA jwk: n (%d..%d bits) and e required",
+				 JWK_RSA_MIN_BITS, JWK_RSA_MAX_BITS);
 			goto out;
 		}
-		n = BN_bin2bn(a, (int)alen, NULL);
-		e = BN_bin2bn(b, (int)blen, NULL);
-		if (n == NULL || e == NULL || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+		if ((n = BN_bin2bn(a, (int)alen, NULL)) == NULL ||
+		    (e = BN_bin2bn(b, (int)blen, NULL)) == NULL ||
+		    rsa_jwk_problem(a, alen, n, b, blen, e, why, cap) != 0)
+			goto out;
+		if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
 		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
 			goto out;
 		ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
@@ -469,6 +504,10 @@ int acme_jws_check_inner(const acme_t *a, const json_t *jws, const json_t *jwk,
 	*protected_hdr = b64_json(&a->json, prot, why, cap, "inner protected header");
 	if (*protected_hdr == NULL)
 		goto out;
+	if (json_object_get(*protected_hdr, "crit") != NULL) {
+		snprintf(why, cap, "inner protected header crit: no JWS extension is supported");
+		goto out;
+	}
 	alg = json_string_value(json_object_get(*protected_hdr, "alg"));
 	if (!alg_supported(alg)) {
 		snprintf(why, cap, "inner JWS alg must be one of " ACME_ALGS);
@@ -529,6 +568,12 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 				  json_pack("{s:[s,s,s,s]}", "algorithms", "RS256", "ES256", "ES384",
 					    "EdDSA"),
 				  "alg must be one of " ACME_ALGS);
+		goto out;
+	}
+	if (json_object_get(out->protected_hdr, "crit") != NULL) {
+		/* RFC 7515 4.1.11: no extension is understood here, so none may be critical. */
+		acme_problem(reply, 400, "malformed",
+			     "protected header crit: no JWS extension is supported");
 		goto out;
 	}
 	hurl = json_string_value(json_object_get(out->protected_hdr, "url"));

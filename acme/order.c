@@ -362,11 +362,29 @@ static json_t *new_authz(acme_t *a, const char *acct, const char *type, const ch
 	return z;
 }
 
-/* A still-valid authorization of this account for the identifier, to reuse. */
+/* 1 when idents (normalised {type, value} objects) already holds type:value. Names
+ * are compared after normalising (lower-cased DNS, canonical IP text), so "A.example"
+ * and "a.example" are one identifier with one authorization, as the CSR has them. */
+static int ident_listed(const json_t *idents, const char *type, const char *value)
+{
+	const json_t *x;
+	size_t i;
+
+	json_array_foreach(idents, i, x) {
+		if (strcmp(json_string_value(json_object_get(x, "type")), type) == 0 &&
+		    strcmp(json_string_value(json_object_get(x, "value")), value) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* A still-valid authorization of this account for the identifier, to reuse: one whose
+ * validation is at most acme.authz_reuse_seconds old (now is the order's time). */
 static json_t *reusable_authz(acme_t *a, const char *acct, const char *type, const char *value,
-			      int wildcard)
+			      int wildcard, int64_t now)
 {
 	char key[400], id[ACME_ID_LEN + 1];
+	const json_t *c;
 	json_t *z = NULL;
 
 	if (a->authz_reuse <= 0)
@@ -377,7 +395,9 @@ static json_t *reusable_authz(acme_t *a, const char *acct, const char *type, con
 	snprintf(key, sizeof(key), "z/%s", id);
 	if (acme_get(a, key, &z) != 0)
 		return NULL;
-	if (strcmp(acme_authz_status(z), "valid") != 0) {
+	c = acme_authz_valid_chall(z);
+	if (strcmp(acme_authz_status(z), "valid") != 0 || c == NULL ||
+	    now - json_integer_value(json_object_get(c, "validated")) > a->authz_reuse) {
 		json_decref(z);
 		return NULL;
 	}
@@ -505,7 +525,9 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 			json_decref(id);
 			continue;
 		}
-		json_array_append_new(idents, json_pack("{s:s, s:s}", "type", type, "value", norm));
+		if (!ident_listed(idents, type, norm))
+			json_array_append_new(idents,
+					      json_pack("{s:s, s:s}", "type", type, "value", norm));
 	}
 	if (json_array_size(subs) > 0) {
 		acme_problem_sub(r, 400, unsupported ? "unsupportedIdentifier" : "rejectedIdentifier",
@@ -529,7 +551,8 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 		const char *type = json_string_value(json_object_get(x, "type"));
 		const char *value = json_string_value(json_object_get(x, "value"));
 		int wildcard = strncmp(value, "*.", 2) == 0;
-		json_t *z = reusable_authz(a, j.acct_id, type, wildcard ? value + 2 : value, wildcard);
+		json_t *z = reusable_authz(a, j.acct_id, type, wildcard ? value + 2 : value, wildcard,
+					   now);
 
 		if (z == NULL) {
 			z = new_authz(a, j.acct_id, type, wildcard ? value + 2 : value, wildcard, now);

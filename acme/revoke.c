@@ -42,8 +42,29 @@ static int cert_serial(X509 *x, uint8_t *out, size_t *len)
 	return 0;
 }
 
-/* Does the account hold valid authorizations for every name of the certificate
- * (DNS and IP SANs only: any other SAN type, or none, means no)? */
+/* Is the CN (read as a name by the one extractor) a name the account holds a valid
+ * authorization for? No CN: nothing to check. A CN that is neither an address nor a
+ * DNS name (a person's name, a label without a dot) can never be validated over ACME,
+ * so it is never authorized. */
+static int cn_authorized(acme_t *a, const char *acct, const ca_names_t *names)
+{
+	char dns[256], why[300];
+	int wildcard;
+
+	if (names->cn == NULL)
+		return 1;
+	if (names->cn_name.type == CA_SAN_IP)
+		return acme_has_valid_authz(a, acct, "ip", names->cn_name.text);
+	if (names->cn_name.type != CA_SAN_DNS ||
+	    snprintf(dns, sizeof(dns), "%s", names->cn_name.text) >= (int)sizeof(dns) ||
+	    acme_dns_name_check(dns, &wildcard, why, sizeof(why)) != 0)
+		return 0;
+	return acme_has_valid_authz(a, acct, "dns", dns);
+}
+
+/* Does the account hold valid authorizations for every name of the certificate: every
+ * SAN (DNS and IP only: any other SAN type, or none, means no) and the CN, which counts
+ * as a name on every profile? */
 static int authorized_for_all(acme_t *a, const char *acct, X509 *x)
 {
 	ca_names_t names;
@@ -52,7 +73,7 @@ static int authorized_for_all(acme_t *a, const char *acct, X509 *x)
 
 	if (ca_names_from_cert(x, &names, NULL) != 0)
 		return 0;
-	ok = names.n_san > 0 && names.other_type < 0;
+	ok = names.n_san > 0 && names.other_type < 0 && cn_authorized(a, acct, &names);
 	for (i = 0; i < names.n_san && ok; i++) {
 		const ca_name_t *nm = &names.san[i];
 		ok = (nm->type == CA_SAN_DNS || nm->type == CA_SAN_IP) &&
@@ -116,13 +137,25 @@ void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request
 	if (j.kid != NULL) {
 		/* Signed by an account: the one that ordered the certificate, or one that holds
 		 * valid authorizations for every name in it (RFC 8555 §7.6). */
+		int ordered;
+
 		snprintf(key, sizeof(key), "s/%s", hex);
-		if ((acme_get(a, key, &owner) != 0 ||
-		     strcmp(json_string_value(json_object_get(owner, "acct")), j.acct_id) != 0) &&
-		    !authorized_for_all(a, j.acct_id, x)) {
+		ordered = acme_get(a, key, &owner) == 0 &&
+			  strcmp(json_string_value(json_object_get(owner, "acct")), j.acct_id) == 0;
+		if (!ordered && !authorized_for_all(a, j.acct_id, x)) {
 			acme_problem(r, 403, "unauthorized",
 				     "the account neither ordered this certificate nor holds "
-				     "authorizations for all its names");
+				     "authorizations for all its names (the CN included)");
+			goto out;
+		}
+		/* keyCompromise blocks the key on every channel: only the holder of the key
+		 * (or the account that had it certified) may say that, not an account that
+		 * merely controls the names now. */
+		if (!ordered && reason == CA_REASON_KEY_COMPROMISE) {
+			acme_problem(r, 400, "badRevocationReason",
+				     "keyCompromise needs proof of the key: sign the revocation "
+				     "with the certificate's key (jwk), or ask the account that "
+				     "ordered it");
 			goto out;
 		}
 		snprintf(actor, sizeof(actor), "acme:acct/%s", j.acct_id);
@@ -154,12 +187,27 @@ out:
 	acme_jws_clear(&j);
 }
 
+/* 1 when the certificate's AKI keyIdentifier is the aki_len bytes of aki (the first part
+ * of a certID, RFC 9773 4.1): a certID naming the serial under another issuer's key is
+ * not this certificate. */
+static int aki_matches(const db_cert_t *c, const uint8_t *aki, size_t aki_len)
+{
+	const uint8_t *p = c->der;
+	X509 *x = ca_cert_d2i(&p, (long)c->der_len);
+	const ASN1_OCTET_STRING *kid = x ? X509_get0_authority_key_id(x) : NULL;
+	int ok = kid != NULL && (size_t)ASN1_STRING_length(kid) == aki_len &&
+		 memcmp(ASN1_STRING_get0_data(kid), aki, aki_len) == 0;
+
+	X509_free(x);
+	return ok;
+}
+
 void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		       http_reply_t *r)
 {
 	const char *dot = strchr(arg, '.');
-	uint8_t *raw = NULL, serial[DB_SERIAL_MAX];
-	size_t raw_len = 0, slen;
+	uint8_t *raw = NULL, *aki = NULL, serial[DB_SERIAL_MAX];
+	size_t raw_len = 0, aki_len = 0, slen;
 	db_txn_t *txn = NULL;
 	db_cert_t c;
 	int64_t start, end, life, by = 0;
@@ -172,6 +220,7 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 
 	/* certID = base64url(AKI keyIdentifier) "." base64url(serial INTEGER content) */
 	if (dot == NULL || dot == arg ||
+	    b64url_decode(arg, (size_t)(dot - arg), &aki, &aki_len) != 0 || aki_len == 0 ||
 	    b64url_decode(dot + 1, strlen(dot + 1), &raw, &raw_len) != 0 || raw_len == 0) {
 		acme_problem(r, 400, "malformed", "renewalInfo needs a certID (RFC 9773 §4.1)");
 		goto out;
@@ -187,7 +236,8 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 		goto out;
 	}
 	memcpy(serial, sp, slen);
-	if (db_read_begin(a->db, &txn) != 0 || db_cert_get(txn, serial, slen, &c) != 0) {
+	if (db_read_begin(a->db, &txn) != 0 || db_cert_get(txn, serial, slen, &c) != 0 ||
+	    !aki_matches(&c, aki, aki_len)) {
 		acme_problem(r, 404, "malformed", "unknown certificate");
 		goto out;
 	}
@@ -221,5 +271,6 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 	r->retry_after = 21600;
 out:
 	db_txn_end(txn);
+	free(aki);
 	free(raw);
 }

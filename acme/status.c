@@ -61,3 +61,16 @@ int acme_chall_may_move(const json_t *c, const char *to)
 	return move_allowed(chall_moves, sizeof(chall_moves) / sizeof(chall_moves[0]),
 			    json_string_value(json_object_get(c, "status")), to);
 }
+
+const json_t *acme_authz_valid_chall(const json_t *z)
+{
+	const json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(z, "challs"), i, c) {
+		const char *st = json_string_value(json_object_get(c, "status"));
+		if (st != NULL && strcmp(st, "valid") == 0)
+			return c;
+	}
+	return NULL;
+}

@@ -264,8 +264,10 @@ void acme_rl_sweep(acme_t *a, int64_t now)
 	}
 }
 
-/* Failed validations per name per hour (in memory); 1 when over the limit. */
-static int failed_over_limit(acme_t *a, const char *name, int record)
+/* Failed validations per account and name per hour (in memory); 1 when over the
+ * limit. Per account: counted per name alone, one account failing on purpose would
+ * lock every other account out of validating that name. */
+static int failed_over_limit(acme_t *a, const char *acct, const char *name, int record)
 {
 	json_t *times;
 	char key[300];
@@ -275,7 +277,7 @@ static int failed_over_limit(acme_t *a, const char *name, int record)
 
 	if (a->failed_per_hour <= 0)
 		return 0;
-	snprintf(key, sizeof(key), "fail:%s", name);
+	snprintf(key, sizeof(key), "fail:%s/%s", acct, name);
 	pthread_mutex_lock(&a->rl_lock);
 	acme_rl_sweep(a, now);
 	times = json_object_get(a->rl_failed, key);
@@ -325,9 +327,10 @@ static void validate_one(acme_t *a, const job_t *job)
 		/* Deactivated or expired while queued: nothing to fetch (result_run says why). */
 		snprintf(why, sizeof(why), "the authorization is %s", acme_authz_status(z));
 		name = NULL;
-	} else if (failed_over_limit(a, name, 0)) {
+	} else if (failed_over_limit(a, acct_id, name, 0)) {
 		type = "rateLimited";
-		snprintf(why, sizeof(why), "too many failed validations for %s in the last hour",
+		snprintf(why, sizeof(why),
+			 "too many failed validations for %s by this account in the last hour",
 			 name);
 		rc = CAIRN_EDENIED;
 	} else if (strcmp(json_string_value(json_object_get(ident, "type")), "dns") == 0 &&
@@ -345,7 +348,7 @@ out:
 	if (rc != 0) {
 		error = acme_problem_obj(type, why[0] ? why : "validation failed", ident);
 		if (name != NULL && strcmp(type, "rateLimited") != 0)
-			failed_over_limit(a, name, 1);
+			failed_over_limit(a, acct_id, name, 1);
 		log_info("acme", "challenge %s/%d for %s: %s", job->authz, job->idx,
 			 name ? name : "?", why);
 	}

@@ -428,10 +428,11 @@ int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_er
 {
 	const char *acct = json_string_value(json_object_get(order, "acct"));
 	char acct_url[400], key[64], why[400] = "";
-	json_t *id, *z = NULL, *c, *ident;
+	json_t *id, *z = NULL, *ident;
+	const json_t *c;
 	int64_t now = time(NULL);
 	acme_vconf_t v = a->v;
-	size_t i, k;
+	size_t i;
 	int rc = 0;
 
 	if (a->caa_identities == NULL || json_array_size(a->caa_identities) == 0)
@@ -449,11 +450,9 @@ int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_er
 					     cairn_strerror(rc));
 		}
 		ident = json_object_get(z, "identifier");
-		json_array_foreach(json_object_get(z, "challs"), k, c) {
-			if (strcmp(json_string_value(json_object_get(c, "status")), "valid") == 0) {
-				method = json_string_value(json_object_get(c, "type"));
-				validated = json_integer_value(json_object_get(c, "validated"));
-			}
+		if ((c = acme_authz_valid_chall(z)) != NULL) {
+			method = json_string_value(json_object_get(c, "type"));
+			validated = json_integer_value(json_object_get(c, "validated"));
 		}
 		/* IP identifiers have no CAA (RFC 8738 §7). */
 		if (strcmp(json_string_value(json_object_get(ident, "type")), "dns") == 0 &&

@@ -456,7 +456,8 @@ typedef struct ca_issued {
  * and its audit event to the group-commit writer as ONE write; returns only
  * after that commit is durable. A serial collision is retried with a new serial.
  * Thread-safe: many threads may issue at once.
- * The subject is CN and O from the CSR only; DNS SANs are lower-cased; the
+ * The subject is CN and O from the CSR only (CN only when channel is "acme": ACME
+ * validates no organisation); DNS SANs are lower-cased; the
  * profile's key usages are narrowed to what the subject key allows (EC keys:
  * no keyEncipherment/dataEncipherment, RFC 8813; Ed25519 also no keyAgreement).
  * Signs with the current issuing CA (ca_issuer_activate). The db record: issuer = that

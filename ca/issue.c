@@ -291,9 +291,21 @@ static int shard_spec(const ca_t *ca, const ca_iss_t *iss, ca_cert_spec_t *spec,
 	return 0;
 }
 
+/* The subject O a request may carry: the CSR's, except on the ACME channel, which
+ * validates names only (RFC 8555): an organisation there would be certified without
+ * anyone having checked it (CA/B BR 7.1.4.2.2 wants it verified), so ACME
+ * certificates carry CN and SANs only, as Let's Encrypt's do. The channel is the
+ * request's own (kept with a pending request, so an approved ACME order is the same). */
+static const char *subject_o_of(const ca_request_t *req, const ca_names_t *names)
+{
+	if (req->channel != NULL && strcmp(req->channel, "acme") == 0)
+		return NULL;
+	return names->o;
+}
+
 /*
- * Issues a certificate (see ca.h). Subject: CN and O from the CSR, nothing
- * else. Extensions come from the profile; the subject key decides which of the
+ * Issues a certificate (see ca.h). Subject: CN and O from the CSR (CN only on the
+ * ACME channel: subject_o_of), nothing else. Extensions come from the profile; the subject key decides which of the
  * profile's key usages apply (ku_for_key). validity_days above the profile's
  * is refused with CAIRN_EINVAL; an unknown profile is CAIRN_EPROFILE.
  * Errors: those of ca_csr_check_profile, CAIRN_ECRYPTO/CAIRN_EPKCS11
@@ -353,7 +365,7 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 
 	memset(&spec, 0, sizeof(spec));
 	spec.subject_cn = names->cn;
-	spec.subject_o = names->o;
+	spec.subject_o = subject_o_of(req, names);
 	spec.validity_days = days;
 	spec.key_usage = ku_for_key(prof->key_usage, pk);
 	spec.eku = eku;

@@ -132,7 +132,8 @@ const cfg_key_t config_keys[] = {
 	  "false", 0, 0, NULL, 0, "true: new accounts need an EAB key (`cairn acme eab`)" },
 	{ "acme.authz_reuse_seconds", F(CFG_INT, acme_settings.authz_reuse_seconds),
 	  QV(ACME_DEFAULT_AUTHZ_REUSE), 0, 400L * 86400, NULL, 0,
-	  "seconds a valid authorization is reused for new orders; 0 = never" },
+	  "a valid authorization is reused for new orders while its validation is at most "
+	  "this many seconds old; 0 = never" },
 	{ "acme.order_lifetime_seconds", F(CFG_INT, acme_settings.order_lifetime_seconds),
 	  QV(ACME_DEFAULT_ORDER_LIFETIME), 60, 30L * 86400, NULL, 0,
 	  "seconds until an unfinished order expires" },
@@ -149,7 +150,8 @@ const cfg_key_t config_keys[] = {
 	  "pending authorizations per account" },
 	{ "acme.rate_limits.failed_validations_per_hour",
 	  F(CFG_INT, acme_settings.failed_validations_per_hour), "0", 0, 1000000, NULL, 0,
-	  "failed validations per account and hour" },
+	  "failed validations per account and name and hour (counted per account: one "
+	  "account's failures never hold back another's)" },
 	{ "acme.validation", NF(CFG_OBJ), "", 0, 0, NULL, 0, "where challenges are validated" },
 	{ "acme.validation.dns_server", F(CFG_ADDR, acme_settings.dns_server), "", 1, 65535, NULL,
 	  CFG_INIT | CFG_EMPTY, "DNS server host:port for dns-01 and CAA; empty = system resolver" },

@@ -3,7 +3,8 @@
 # Authorizations against a real `cairn serve`: a deactivation that races the validator
 # stays deactivated (python3-acme holding its correct challenge answer back until the
 # deactivation is committed), and CAA is checked again at finalize once the validation
-# is more than 8 hours old (lego; libfaketime moves the daemon's clock 9 hours on).
+# is more than 8 hours old (lego; libfaketime moves the daemon's clock 9 hours on), and
+# is reused only while its validation is younger than acme.authz_reuse_seconds.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
 
@@ -91,6 +92,20 @@ t=$(($(date +%s) - t0))
 last_has "  ... with the dns problem, out of time" "error:dns.*CAA rechecked at finalize.*no answer in time"
 [ "$t" -lt 5 ]
 tap $((1 - $?)) "  ... after ${t}s for 6 names (timeout_ms is 1.5 s)"
+
+# acme.authz_reuse_seconds bounds the age of the validation that is reused, not only
+# whether reuse happens: 9 hours after the validation, with reuse for 1 hour, lego
+# validates ours.example.test again; the authorization it then gets is reused at once.
+acme_conf "$D" "{\"caa_identities\": [\"cairn.test\"], \"authz_reuse_seconds\": 3600,
+  \"validation\": {\"dns_server\": \"127.0.0.1:$DNS_PORT\", \"http01_port\": $HP,
+  \"timeout_ms\": 10000}}"
+serve_9h_later || bail "restart with authz_reuse_seconds 3600 failed"
+ok "9 hours after the validation, with authz_reuse_seconds 3600, lego gets a certificate" \
+	$L --domains ours.example.test $H run
+! grep -qi "authorization already valid" "$WORK/last.out"
+tap $((1 - $?)) "  ... after validating again (the 9-hour-old authorization was not reused)"
+ok "at once again, the fresh authorization is reused" $L --domains ours.example.test $H run
+last_has "  ... (authorization already valid)" "authorization already valid"
 
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -12,6 +12,7 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py commits  DIRECTORY_URL CAFILE HTTP01_PORT METRICS_URL STATE_FILE
        acme_probe.py nonces   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py keys     DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py revoke_names DIRECTORY_URL CAFILE HTTP01_PORT CERT_PEM CERT_PEM
        acme_probe.py fresh    DIRECTORY_URL CAFILE HTTP01_PORT DNS_MGMT_URL
          (stored objects read again are as stored now; each http-01 validation opens a
           connection of its own, to the address resolved for it)
@@ -116,9 +117,10 @@ class Client:
         st, h, _ = self.raw("HEAD", self.dir["newNonce"])
         return h["Replay-Nonce"]
 
-    def jws(self, key, url, payload, kid=None, nonce=None, alg=None, hdr_url=None):
+    def jws(self, key, url, payload, kid=None, nonce=None, alg=None, hdr_url=None, extra=None):
         prot = {"alg": alg or key.alg, "nonce": nonce or self.nonce or self.new_nonce(),
                 "url": hdr_url or url}
+        prot.update(extra or {})
         if kid:
             prot["kid"] = kid
         else:
@@ -173,10 +175,12 @@ def serve_http01(port):
     return srv
 
 
-def make_csr(names, key=None):
+def make_csr(names, key=None, org=None):
     key = key or ec.generate_private_key(ec.SECP256R1())
-    b = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, names[0])]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
     b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
     return b64(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
 
@@ -245,6 +249,9 @@ def negative(directory, cafile, port):
                         hdr_url=c.dir["newOrder"] + "x")
     check("wrong url in protected header gives unauthorized",
           st == 401 and ptype(doc) == "unauthorized", (st, doc))
+    st, h, doc = c.post(ka, kid_a, None, extra={"crit": ["b64"], "b64": True})
+    check("a protected header with crit is refused (malformed)",
+          st == 400 and ptype(doc) == "malformed" and "crit" in doc.get("detail", ""), (st, doc))
     st, h, doc = c.post(ka, kid_a, None, alg="RS384")
     check("unsupported alg gives badSignatureAlgorithm",
           st == 400 and ptype(doc) == "badSignatureAlgorithm" and doc.get("status") == 400
@@ -322,17 +329,25 @@ def negative(directory, cafile, port):
     check("http-01 validates", az.get("status") == "valid", az)
     st, h, doc = c.post(ka, ourl, None)
     check("the order is ready", doc.get("status") == "ready", doc)
+    st, h, doc = c.post(ka, order["finalize"], {"csr": make_csr(["n2.example.test"], ka.k)})
+    check("a CSR for the account's own key gives badCSR",
+          st == 400 and ptype(doc) == "badCSR" and "account key" in doc.get("detail", ""),
+          (st, doc))
     st, h, doc = c.post(ka, order["finalize"],
                         {"csr": make_csr(["n2.example.test", "extra.example.test"])})
     check("CSR with an extra name gives badCSR", st == 400 and ptype(doc) == "badCSR",
           (st, doc))
-    st, h, doc = c.post(ka, order["finalize"], {"csr": make_csr(["n2.example.test"])})
+    st, h, doc = c.post(ka, order["finalize"],
+                        {"csr": make_csr(["n2.example.test"], org="Unvalidated Org Inc")})
     check("finalize with the right CSR issues", st == 200 and doc.get("status") == "valid",
           (st, doc))
     st, h, pem = c.post(ka, doc["certificate"], None)
     check("certificate download is a PEM chain with Link rel=up",
           st == 200 and pem.count(b"BEGIN CERTIFICATE") == 2 and
           "rel=\"up\"" in str(h.get_all("Link")), (st, dict(h)))
+    subj = x509.load_pem_x509_certificate(pem).subject
+    check("the certificate's subject is the validated CN only (the CSR's O is not "
+          "certified)", subj.rfc4514_string() == "CN=n2.example.test", subj.rfc4514_string())
     der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
 
     # revocation
@@ -373,6 +388,10 @@ def negative(directory, cafile, port):
     doc = json.loads(data) if st == 200 else {}
     check("renewalInfo gives a suggested window",
           st == 200 and "start" in doc.get("suggestedWindow", {}), (st, data))
+    other_aki = bytes(b ^ 0xff for b in aki.key_identifier)
+    st, h, data = c.raw("GET", c.dir["renewalInfo"] + "/" + b64(other_aki) + "." + b64(sn))
+    check("renewalInfo for the serial under another issuer key identifier gives 404",
+          st == 404, (st, data))
 
     # bounded fuzzing of the JWS parser: mutated bodies always give a problem document
     import random
@@ -422,6 +441,15 @@ def negative(directory, cafile, port):
               (st, doc, st2, od))
     c.kid = kid_a
 
+    # identifiers that are the same once normalised are one identifier
+    st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [
+        {"type": "dns", "value": "Dup.Example.test"}, {"type": "dns", "value": "dup.example.test"},
+        {"type": "ip", "value": "::ffff:127.0.0.9"}, {"type": "ip", "value": "127.0.0.9"}]})
+    check("newOrder lists names that are the same once normalised once",
+          st == 201 and doc.get("identifiers") == [{"type": "dns", "value": "dup.example.test"},
+                                                   {"type": "ip", "value": "127.0.0.9"}]
+          and len(doc.get("authorizations", [])) == 2, (st, doc))
+
     # a valid authorization is reused by the next order of the same account
     st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                                "value": "n2.example.test"}]})
@@ -458,6 +486,18 @@ def negative(directory, cafile, port):
     check("the old key no longer finds the account",
           st == 400 and ptype(doc) == "accountDoesNotExist", (st, doc))
 
+    # contacts: one plain address per mailto: URI (notify_address_ok), at creation too
+    bad = ["mailto:a@b.test\r\nBcc: evil@x.test", "mailto:a b@c.test", "mailto:<a@b.test>",
+           "mailto:a@b.test%0ABcc:e@x", "mailto:\"x\"@b.test", "mailto:a@b@c.test", "mailto:a@"]
+    refused = [v for v in bad
+               if ptype(c.post(kb, kid_b, {"contact": [v]}, kid=kid_b)[2]) == "invalidContact"]
+    check("contact updates that are not one plain address give invalidContact",
+          refused == bad, sorted(set(bad) - set(refused)))
+    st, h, doc = c.post(Key(), c.dir["newAccount"], {"termsOfServiceAgreed": True,
+                                                     "contact": [bad[0]]}, kid=False)
+    check("  ... and so does newAccount with one", st == 400 and ptype(doc) == "invalidContact",
+          (st, doc))
+
     # account deactivation
     st, h, doc = c.post(kb, kid_b, {"status": "deactivated"}, kid=kid_b)
     check("account deactivation", st == 200 and doc.get("status") == "deactivated", (st, doc))
@@ -465,6 +505,51 @@ def negative(directory, cafile, port):
                         {"identifiers": [{"type": "dns", "value": "z.example.test"}]}, kid=kid_b)
     check("a deactivated account is unauthorized", st == 401 and ptype(doc) == "unauthorized",
           (st, doc))
+
+
+def revoke_names(directory, cafile, port, *pems):
+    """revokeCert by authorizations: every name counts, the CN too; keyCompromise from an
+    account that did not order the certificate needs the certificate's key. pems: a
+    certificate with CN=victim.example.test and SAN attacker.example.test, then one with
+    a person's name as CN and the same SAN (both issued outside ACME)."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    owner, other = Key(), Key()
+    c.account(owner)
+    kid_owner = c.kid
+    _, _, pem = obtain(c, owner, ["attacker.example.test"])
+    mine = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    c.account(other)
+    order_until_ready(c, other, "attacker.example.test")
+    for path, what in zip(pems, ("a host name CN it never validated",
+                                 "a CN that is a person's name")):
+        der = x509.load_pem_x509_certificate(open(path, "rb").read()).public_bytes(
+            serialization.Encoding.DER)
+        for reason in (1, 0):
+            st, h, doc = c.post(other, c.dir["revokeCert"], {"certificate": b64(der),
+                                                             "reason": reason})
+            check("an account authorized for the SAN only cannot revoke a certificate "
+                  "with %s (reason %d)" % (what, reason),
+                  st == 403 and ptype(doc) == "unauthorized" and "CN" in doc.get("detail", ""),
+                  (st, doc))
+    st, h, doc = c.post(other, c.dir["revokeCert"], {"certificate": b64(mine), "reason": 1})
+    check("keyCompromise from an account authorized for every name (not the owner) gives "
+          "badRevocationReason naming the certificate key",
+          st == 400 and ptype(doc) == "badRevocationReason" and
+          "certificate's key" in doc.get("detail", ""), (st, doc))
+    st, h, doc = c.post(other, c.dir["revokeCert"], {"certificate": b64(mine), "reason": 4})
+    check("another reason from that account revokes it", st == 200, (st, doc))
+
+
+def validate_first(c, key, order):
+    """Answers the http-01 challenge of the order's first authorization correctly and
+    starts its validation; returns the authorization URL."""
+    az = order["authorizations"][0]
+    st, h, authz = c.post(key, az, None)
+    ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+    TOKENS[ch["token"]] = ch["token"] + "." + key.thumb()
+    c.post(key, ch["url"], {})
+    return az
 
 
 def order_until_ready(c, key, name):
@@ -547,6 +632,13 @@ def policy(directory, cafile, port):
         errors.append(ptype(err[0]) if err else authz.get("status"))
     check("a failed validation is incorrectResponse, the next for that name rateLimited",
           errors == ["incorrectResponse", "rateLimited"], errors)
+    k5 = Key()
+    c.account(k5)
+    st, h, o = c.post(k5, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                             "value": "fail.example.test"}]})
+    az = poll(c, k5, validate_first(c, k5, o), "valid")
+    check("  ... counted per account: another account still validates that name",
+          az.get("status") == "valid", az)
 
     # at most 1 pending authorization per account
     k2 = Key()
@@ -1489,6 +1581,8 @@ def main():
         nonces(directory, cafile, port, sys.argv[5])
     elif mode == "keys":
         keys(directory, cafile, port)
+    elif mode == "revoke_names":
+        revoke_names(directory, cafile, port, *sys.argv[5:])
     elif mode == "worker_free":
         worker_free(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "stop_parked":

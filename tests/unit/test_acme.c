@@ -66,6 +66,73 @@ static void test_jwk_refusals(void **state)
 	}
 }
 
+/* An RSA JWK of the big-endian octets n and e, base64url-encoded as they are. */
+static json_t *rsa_jwk(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen)
+{
+	char *n64 = b64url_encode(n, nlen), *e64 = b64url_encode(e, elen);
+	json_t *j = json_pack("{s:s, s:s, s:s}", "kty", "RSA", "n", n64, "e", e64);
+
+	free(n64);
+	free(e64);
+	return j;
+}
+
+/* 1 when acme_jwk_to_pkey takes the RSA JWK of n and e; a refusal must say why. */
+static int rsa_accepted(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen)
+{
+	json_t *jwk = rsa_jwk(n, nlen, e, elen);
+	char why[160] = "";
+	EVP_PKEY *pk = acme_jwk_to_pkey(jwk, why, sizeof(why));
+	int ok = pk != NULL;
+
+	if (!ok)
+		assert_true(why[0] != '\0');
+	EVP_PKEY_free(pk);
+	json_decref(jwk);
+	return ok;
+}
+
+/* RFC 7518 §6.3.1: n and e in minimal octets (a zero byte in front is another
+ * thumbprint, so another account, for the same key); the size is the modulus's bits,
+ * not its octets; e must be odd and at least 65537 (e = 1 makes any payload verify). */
+static void test_jwk_rsa_members(void **state)
+{
+	json_t *ref = json_loads(rfc7638_jwk, 0, NULL);
+	const char *n64 = json_string_value(json_object_get(ref, "n"));
+	static const uint8_t e65537[] = { 1, 0, 1 }, e_padded[] = { 0, 1, 0, 1 };
+	static const uint8_t e1[] = { 1 }, e3[] = { 3 }, e_even[] = { 1, 0, 2 };
+	static const uint8_t e_big_ok[] = { 1, 0, 0, 0, 1 };
+	static const uint8_t e_too_long[] = { 1, 0, 0, 0, 0, 0, 0, 0, 1 };
+	uint8_t *n = NULL, padded[257], small[256];
+	size_t nlen = 0;
+	(void)state;
+
+	assert_int_equal(b64url_decode(n64, strlen(n64), &n, &nlen), 0);
+	assert_int_equal(nlen, 256);
+	assert_true(rsa_accepted(n, nlen, e65537, sizeof(e65537)));
+	assert_true(rsa_accepted(n, nlen, e_big_ok, sizeof(e_big_ok)));
+	/* the same key with a zero byte in front of n or e */
+	padded[0] = 0;
+	memcpy(padded + 1, n, nlen);
+	assert_false(rsa_accepted(padded, sizeof(padded), e65537, sizeof(e65537)));
+	assert_false(rsa_accepted(n, nlen, e_padded, sizeof(e_padded)));
+	/* a 512-bit modulus padded with zero bytes to 256 octets */
+	memset(small, 0, sizeof(small));
+	memcpy(small + 192, n, 64);
+	assert_false(rsa_accepted(small, sizeof(small), e65537, sizeof(e65537)));
+	/* 256 octets without a zero in front, but 2041 bits */
+	memcpy(small, n, nlen);
+	small[0] = 0x01;
+	assert_false(rsa_accepted(small, sizeof(small), e65537, sizeof(e65537)));
+	/* exponents: 1, 3, even, more than 8 octets */
+	assert_false(rsa_accepted(n, nlen, e1, sizeof(e1)));
+	assert_false(rsa_accepted(n, nlen, e3, sizeof(e3)));
+	assert_false(rsa_accepted(n, nlen, e_even, sizeof(e_even)));
+	assert_false(rsa_accepted(n, nlen, e_too_long, sizeof(e_too_long)));
+	free(n);
+	json_decref(ref);
+}
+
 /* An EC P-256 JWK for key, as the client would send it. */
 static json_t *ec_jwk(EVP_PKEY *key)
 {
@@ -204,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_thumbprint_rfc7638),
 		cmocka_unit_test(test_jwk_rsa_parses),
 		cmocka_unit_test(test_jwk_refusals),
+		cmocka_unit_test(test_jwk_rsa_members),
 		cmocka_unit_test(test_inner_jws),
 		cmocka_unit_test(test_nonces_single_use),
 		cmocka_unit_test(test_problem_subproblems),
