@@ -393,7 +393,8 @@ typedef struct rollover_op {
 	const char *id;
 	const char *old_thumb, *new_thumb;
 	const json_t *new_jwk;
-	int conflict;
+	int conflict; /* the new key belongs to an account already */
+	int stale;    /* the account's key is no longer the one that signed the request */
 } rollover_op_t;
 
 static int rollover_run(db_txn_t *txn, void *arg, cairn_err_t *err)
@@ -402,33 +403,46 @@ static int rollover_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	char key[128];
 	const void *val;
 	size_t len;
+	const char *thumb;
 	json_t *acct = NULL;
 	int rc;
 
-	op->conflict = 0;
-	snprintf(key, sizeof(key), "k/%s", op->new_thumb);
-	if (db_get(txn, DB_ACME, key, strlen(key), &val, &len) == 0) {
-		op->conflict = 1;
-		return CAIRN_EEXIST;
-	}
-	if ((rc = acme_txn_put_str(txn, key, op->id)) != 0)
-		return rc;
-	snprintf(key, sizeof(key), "k/%s", op->old_thumb);
-	if ((rc = db_del(txn, DB_ACME, key, strlen(key))) != 0)
-		return rc;
+	op->conflict = op->stale = 0;
+	/* The signature was checked against the account's key before this transaction: a
+	 * keyChange committed meanwhile (two sent at once) has replaced that key, and this
+	 * request no longer speaks for the account. */
 	snprintf(key, sizeof(key), "a/%s", op->id);
 	if ((rc = acme_txn_get(op->a, txn, key, &acct)) != 0)
 		return rc;
+	thumb = json_string_value(json_object_get(acct, "thumb"));
+	if (thumb == NULL || strcmp(thumb, op->old_thumb) != 0) {
+		op->stale = 1;
+		rc = CAIRN_EAUTH;
+		goto out;
+	}
+	snprintf(key, sizeof(key), "k/%s", op->new_thumb);
+	if (db_get(txn, DB_ACME, key, strlen(key), &val, &len) == 0) {
+		op->conflict = 1;
+		rc = CAIRN_EEXIST;
+		goto out;
+	}
+	if ((rc = acme_txn_put_str(txn, key, op->id)) != 0)
+		goto out;
+	snprintf(key, sizeof(key), "k/%s", op->old_thumb);
+	if ((rc = db_del(txn, DB_ACME, key, strlen(key))) != 0)
+		goto out;
+	snprintf(key, sizeof(key), "a/%s", op->id);
 	json_object_set(acct, "jwk", (json_t *)op->new_jwk);
 	json_object_set_new(acct, "thumb", json_string(op->new_thumb));
-	rc = acme_txn_put(op->a, txn, key, acct);
+	if ((rc = acme_txn_put(op->a, txn, key, acct)) != 0)
+		goto out;
+	rc = acme_audit(txn, op->id, "acme.account.key_change", NULL, NULL,
+			json_pack("{s:s, s:s}", "old_thumbprint", op->old_thumb,
+				  "new_thumbprint", op->new_thumb),
+			err);
+out:
 	json_decref(acct);
-	if (rc)
-		return rc;
-	return acme_audit(txn, op->id, "acme.account.key_change", NULL, NULL,
-			  json_pack("{s:s, s:s}", "old_thumbprint", op->old_thumb,
-				    "new_thumbprint", op->new_thumb),
-			  err);
+	return rc;
 }
 
 void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
@@ -519,6 +533,12 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 			r->location = strdup(u);
 		}
 		acme_problem(r, 409, "conflict", "the new key already belongs to an account");
+		goto out;
+	}
+	if (op.stale) {
+		acme_problem(r, 401, "unauthorized",
+			     "the account's key changed while this keyChange was in flight: sign "
+			     "with its current key");
 		goto out;
 	}
 	if (rc) {

@@ -486,6 +486,32 @@ def negative(directory, cafile, port):
     check("the old key no longer finds the account",
           st == 400 and ptype(doc) == "accountDoesNotExist", (st, doc))
 
+    # two keyChanges signed by the same key at once: one wins, the other no longer speaks
+    # for the account (its key changed in between), and nothing is half done
+    verdicts = []
+    for _ in range(3):
+        n1, n2 = Key(), Key()
+        bodies = []
+        for new in (n1, n2):
+            prot = b64(json.dumps({"alg": new.alg, "jwk": new.jwk(),
+                                   "url": c.dir["keyChange"]}).encode())
+            pay = b64(json.dumps({"account": kid_a, "oldKey": knew.jwk()}).encode())
+            inner = {"protected": prot, "payload": pay,
+                     "signature": b64(new.sign((prot + "." + pay).encode()))}
+            bodies.append(c.jws(knew, c.dir["keyChange"], inner, kid=kid_a,
+                                nonce=c.new_nonce()))
+        got = sorted(st for st, _ in send_at_once(c, c.dir["keyChange"], bodies))
+        signs = [c.post(k, kid_a, None, kid=kid_a)[0] for k in (knew, n1, n2)]
+        finds = [c.post(k, c.dir["newAccount"], {"onlyReturnExisting": True}, kid=False)[0]
+                 for k in (n1, n2)]
+        verdicts.append((got, signs, finds))
+        knew = n1 if signs[1] == 200 else n2
+    # The loser is refused by the signature check (400) when the winner committed before
+    # it was read, else inside its transaction (401): never a 500, never half applied.
+    check("two keyChanges from one key at once: one 200, one refused, one new key holds",
+          all(got[0] == 200 and got[1] in (400, 401) and sorted(signs) == [200, 400, 400] and
+              sorted(finds) == [200, 400] for got, signs, finds in verdicts), verdicts)
+
     # contacts: one plain address per mailto: URI (notify_address_ok), at creation too
     bad = ["mailto:a@b.test\r\nBcc: evil@x.test", "mailto:a b@c.test", "mailto:<a@b.test>",
            "mailto:a@b.test%0ABcc:e@x", "mailto:\"x\"@b.test", "mailto:a@b@c.test", "mailto:a@"]
@@ -687,6 +713,31 @@ def new_order(c, key, name):
     return st, doc
 
 
+def send_at_once(c, url, bodies):
+    """POSTs the JWS bodies to url together, each on its own connection (connected and
+    handshaken first, then all sent at once); returns [(status, parsed body)]."""
+    got = []
+    u = urllib.parse.urlsplit(url)
+    ready = threading.Barrier(len(bodies))
+
+    def send(body):
+        conn = http.client.HTTPSConnection(u.hostname, u.port, context=c.ctx, timeout=30)
+        conn.connect()
+        ready.wait()
+        conn.request("POST", u.path, body, {"Content-Type": "application/jose+json"})
+        r = conn.getresponse()
+        raw = r.read()
+        got.append((r.status, json.loads(raw) if raw else {}))
+        conn.close()
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
+
+
 def pending_fill(directory, cafile, port, state, limit):
     """acme.rate_limits.pending_authorizations = limit: it holds when one account's new
     orders arrive together; an abandoned account's orders are kept for later."""
@@ -700,26 +751,8 @@ def pending_fill(directory, cafile, port, state, limit):
     bodies = [c.jws(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                              "value": "q%d.pend.test" % i}]},
                     kid=c.kid, nonce=c.new_nonce()) for i in range(8)]
-    got = []
-    url = urllib.parse.urlsplit(c.dir["newOrder"])
-    ready = threading.Barrier(len(bodies))
-
-    def send(body):
-        # Connected and handshaken first, then all sent at once.
-        conn = http.client.HTTPSConnection(url.hostname, url.port, context=c.ctx, timeout=30)
-        conn.connect()
-        ready.wait()
-        conn.request("POST", url.path, body, {"Content-Type": "application/jose+json"})
-        r = conn.getresponse()
-        doc = r.read()
-        got.append((r.status, json.loads(doc).get("type", "") if r.status != 201 else ""))
-        conn.close()
-
-    threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got = [(st, doc.get("type", "") if st != 201 else "")
+           for st, doc in send_at_once(c, c.dir["newOrder"], bodies)]
     ok = sorted(st for st, _ in got)
     check("8 new orders at once with 4 places left: exactly 4 accepted, 4 rateLimited",
           ok == [201] * 4 + [429] * 4 and
