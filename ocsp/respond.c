@@ -208,7 +208,10 @@ void ocsp_state_of(db_txn_t *txn, const char *issuer, const uint8_t *serial, siz
 	memcpy(st->serial, serial, len);
 	st->serial_len = len;
 	st->reason = -1;
-	if (db_cert_get(txn, serial, len, &c) != 0 || strcmp(c.issuer, issuer) != 0)
+	if (db_cert_get(txn, serial, len, &c) != 0)
+		return;
+	st->exists = 1;
+	if (strcmp(c.issuer, issuer) != 0)
 		return;
 	st->known = 1;
 	st->status = c.status;
@@ -390,10 +393,12 @@ static void answer_one(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size
 	caching_headers(reply, now, ocsp_cache_this_update(e.val), ocsp_cache_next_update(e.val),
 			ocsp_cache_etag(e.val));
 	atomic_fetch_add(&o->live, 1);
-	/* Not kept: answers for expired certificates (the sweep would delete them) and
-	 * unknowns beyond OCSP_UNKNOWN_MAX. */
+	/* Not kept: answers for expired certificates (the sweep would delete them),
+	 * unknowns beyond OCSP_UNKNOWN_MAX, and an `unknown` for a serial we issued under
+	 * another CA (a CertID naming the wrong issuer): the cache is keyed by serial, so
+	 * it would replace that certificate's own answer, which responders serve. */
 	if ((st.known && st.not_after > (int64_t)now) ||
-	    (!st.known && atomic_fetch_add(&o->unknowns, 1) < OCSP_UNKNOWN_MAX))
+	    (!st.known && !st.exists && atomic_fetch_add(&o->unknowns, 1) < OCSP_UNKNOWN_MAX))
 		ocsp_queue_store(o, &e);
 	free(e.val);
 }
