@@ -45,8 +45,11 @@ void http_reply_problem(http_reply_t *r, int status, const char *type, const cha
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	doc = json_pack("{s:s, s:s, s:i}", "type", type ? type : "about:blank", "detail", detail,
-			"status", status);
+	/* The detail often echoes outside bytes (a path, a name) and may be cut inside a
+	 * character: json_pack's "s" refuses invalid UTF-8, which made every such answer a
+	 * 500. util_json_text keeps valid UTF-8 and writes U+FFFD for the rest. */
+	doc = json_pack("{s:s, s:o, s:i}", "type", type ? type : "about:blank", "detail",
+			util_json_text(detail), "status", status);
 	http_reply_json(r, status, "application/problem+json", doc);
 	json_decref(doc);
 }

@@ -360,7 +360,9 @@ void time_http_date(time_t t, char *out, size_t cap);
 /* Frees the reply's owned fields and zeroes it. */
 void http_reply_clear(http_reply_t *r);
 /* Sets an RFC 7807 problem document (application/problem+json):
- * type is a URI (e.g. "urn:ietf:params:acme:error:malformed") or NULL for "about:blank". */
+ * type is a URI (e.g. "urn:ietf:params:acme:error:malformed") or NULL for "about:blank".
+ * The detail (cut to 1023 bytes) may hold any bytes: what is not valid UTF-8 becomes
+ * U+FFFD (util_json_text), so outside input echoed in it never turns the answer into a 500. */
 void http_reply_problem(http_reply_t *r, int status, const char *type, const char *fmt, ...)
 	CAIRN_PRINTF(4, 5);
 /* Takes ownership of body (malloc'd). */
