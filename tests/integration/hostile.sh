@@ -205,6 +205,19 @@ for p in /ca/%ff.crt /crl/%c3%28.crl /nope%ff "/nope$E200" "/nopex$E200"; do
 done
 ok "  ... and no 5xx was sent" sh -c "curl -s '$HTTP_URL/metrics' |
 	grep -q 'cairn_http_responses_total{code=\"5xx\"} 0'"
+# A 405 names the methods the resource takes (RFC 9110 §15.5.6).
+allow_is() {
+	curl -s -o /dev/null -D "$WORK/allow.hdr" --cacert "$ROOT" -X "$1" "$2" &&
+		grep -q '^HTTP/1.1 405' "$WORK/allow.hdr" &&
+		tr -d '\r' <"$WORK/allow.hdr" | grep -qix "Allow: $3"
+}
+ok "POST /.well-known/est/cacerts: 405 with Allow: GET, HEAD" allow_is POST \
+	"$HTTPS_URL/.well-known/est/cacerts" "GET, HEAD"
+ok "GET /.well-known/est/simpleenroll: 405 with Allow: POST" allow_is GET \
+	"$HTTPS_URL/.well-known/est/simpleenroll" "POST"
+ok "PUT /healthz: 405 with Allow: GET, HEAD" allow_is PUT "$HTTP_URL/healthz" "GET, HEAD"
+ok "POST /crl/issuing.crl: 405 with Allow: GET, HEAD" allow_is POST "$HTTP_URL/crl/issuing.crl" "GET, HEAD"
+ok "GET /ocsp: 405 with Allow: POST" allow_is GET "$HTTP_URL/ocsp" "POST"
 
 # Raw sockets (perl, core modules only): garbage, slow bodies, idle and many connections.
 raw() { perl -MIO::Socket::INET -e "$@"; }
