@@ -424,7 +424,11 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 		size_t slen = 0;
 
 		iss[k] = match_issuer(o, cid, &alg[k]);
-		if (iss[k] < 0) {
+		/* Not ours, or another CA than the first CertID's: one response has one
+		 * signer, a responder authorized for one CA (RFC 6960 §4.2.2.2), so no answer
+		 * we sign can be authoritative for both. The request is well formed (not
+		 * malformedRequest); we are not authorized to answer it as asked. */
+		if (iss[k] < 0 || iss[k] != iss[0]) {
 			reply_status(reply, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
 			goto out;
 		}
@@ -458,7 +462,7 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 			goto fail;
 	if (has_nonce && OCSP_copy_nonce(bs, req) <= 0)
 		goto fail;
-	/* Every CertID names a CA we serve; the first one's responder signs. */
+	/* Every CertID names the same CA, whose responder signs. */
 	sg = ocsp_signer_get(o, (size_t)iss[0]);
 	k = finish(sg, bs, &der, &len);
 	ocsp_signer_put(sg);
