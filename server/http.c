@@ -100,6 +100,48 @@ static const route_t *route_find(const listener_t *l, const char *method, const 
 	return NULL;
 }
 
+/* A secret body handed to MHD: wiped and freed when MHD is done with the response. */
+struct secret_body {
+	char *p;
+	size_t len;
+};
+
+static void secret_body_free(void *cls)
+{
+	struct secret_body *b = cls;
+
+	OPENSSL_cleanse(b->p, b->len);
+	free(b->p);
+	free(b);
+}
+
+/* The MHD response for r's body, which it takes over (NULL when out of memory: r keeps
+ * it). A secret body is wiped when the response is destroyed: MHD_RESPMEM_MUST_FREE
+ * would free it as it is, leaving the key in the heap. */
+static struct MHD_Response *response_of(http_reply_t *r)
+{
+	struct MHD_Response *resp;
+	struct secret_body *b;
+
+	if (!r->secret) {
+		resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+	} else {
+		if ((b = malloc(sizeof(*b))) == NULL)
+			return NULL;
+		b->p = r->body;
+		b->len = r->body_len;
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(r->body_len, r->body,
+									     secret_body_free, b);
+		if (resp == NULL)
+			free(b);
+	}
+	if (resp != NULL) {
+		r->body = NULL; /* now owned by the response */
+		r->secret = 0;
+	}
+	return resp;
+}
+
 static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http_reply_t *r)
 {
 	struct MHD_Response *resp;
@@ -107,10 +149,10 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 	char num[24];
 	int i;
 
-	resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL)
+	if ((resp = response_of(r)) == NULL) {
+		http_reply_clear(r);
 		return MHD_NO;
-	r->body = NULL; /* now owned by the response */
+	}
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	if (r->location)

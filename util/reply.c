@@ -5,19 +5,29 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "util/util.h"
 
+static void body_free(http_reply_t *r)
+{
+	if (r->body != NULL && r->secret)
+		OPENSSL_cleanse(r->body, r->body_len);
+	free(r->body);
+	r->body = NULL;
+	r->secret = 0;
+}
+
 void http_reply_clear(http_reply_t *r)
 {
-	free(r->body);
+	body_free(r);
 	free(r->location);
 	memset(r, 0, sizeof(*r));
 }
 
 void http_reply_set(http_reply_t *r, int status, const char *content_type, char *body, size_t len)
 {
-	free(r->body);
+	body_free(r);
 	r->status = status;
 	r->content_type = content_type;
 	r->body = body;
