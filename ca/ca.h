@@ -654,6 +654,15 @@ int ca_pubkey_sha256(EVP_PKEY *pk, uint8_t out[32]) CAIRN_WUR;
  * blocked. ca_issue checks every CSR's key before it signs. */
 int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, uint64_t campaign,
 		 int64_t at, cairn_err_t *err) CAIRN_WUR;
+/* Is the key whose SPKI SHA-256 (ca_spki_sha256) is spki blocked? 0 when it is, with
+ * *campaign: 0 for a keyCompromise revocation's block, else the id of the key campaign
+ * that retires it (a holder may still re-enroll out of it: EST does), and the recorded
+ * reason in why (why_cap bytes, NUL-terminated, "" when none; why may be NULL);
+ * CAIRN_ENOENT when it is not blocked; CAIRN_EDB. Reads txn only, any txn: the one
+ * lookup behind ca_key_check and the client-certificate logins (EST; an admin
+ * certificate login should ask it too). */
+int ca_key_blocked(db_txn_t *txn, const uint8_t spki[32], uint64_t *campaign, char *why,
+		   size_t why_cap) CAIRN_WUR;
 /* ca_key_check hashes the SPKI the certificate would carry, before anything is signed;
  * an EC key with a compressed point is refused (CAIRN_EKEYTYPE): the same key under other
  * SPKI bytes would miss a block taken from its uncompressed certificate. */

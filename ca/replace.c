@@ -237,15 +237,36 @@ static int ec_point_not_uncompressed(const uint8_t *spki, size_t len)
 	return p[0] != 0x00 || p[1] != 0x04;
 }
 
-int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err)
+int ca_key_blocked(db_txn_t *txn, const uint8_t spki[32], uint64_t *campaign, char *why,
+		   size_t why_cap)
 {
-	uint8_t spki[32], key[33];
-	unsigned char *info = NULL;
-	int info_len;
-	db_txn_t *txn = NULL;
+	uint8_t key[33];
 	const void *v;
 	size_t vlen;
 	json_t *j;
+	int rc;
+
+	if ((rc = db_get(txn, DB_REPLACE, key, block_key(spki, key), &v, &vlen)) != 0)
+		return rc;
+	j = json_loadb(v, vlen, 0, NULL);
+	*campaign = (uint64_t)json_integer_value(json_object_get(j, "campaign"));
+	if (why != NULL && why_cap > 0)
+		snprintf(why, why_cap, "%s",
+			 json_is_string(json_object_get(j, "why"))
+				 ? json_string_value(json_object_get(j, "why"))
+				 : "");
+	json_decref(j);
+	return 0;
+}
+
+int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err)
+{
+	uint8_t spki[32];
+	unsigned char *info = NULL;
+	int info_len;
+	db_txn_t *txn = NULL;
+	uint64_t campaign;
+	char why[256];
 	int rc;
 
 	/* Before anything is signed: the SPKI the certificate will carry (X509_set_pubkey
@@ -262,24 +283,14 @@ int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err)
 				     "EC public key in compressed form: send the uncompressed point");
 	if ((rc = db_read_begin(ca_db(ca), &txn)) != 0)
 		return cairn_err_set(err, rc, "database: %s", cairn_strerror(rc));
-	rc = db_get(txn, DB_REPLACE, key, block_key(spki, key), &v, &vlen);
-	if (rc == CAIRN_ENOENT) {
-		db_txn_end(txn);
-		return 0;
-	}
-	if (rc != 0) {
-		db_txn_end(txn);
-		return cairn_err_set(err, rc, "database: %s", cairn_strerror(rc));
-	}
-	j = json_loadb(v, vlen, 0, NULL);
-	rc = cairn_err_set(err, CAIRN_EWEAKKEY,
-			   "the public key is blocked (%s): use a new key",
-			   j != NULL && json_is_string(json_object_get(j, "why"))
-				   ? json_string_value(json_object_get(j, "why"))
-				   : "compromised");
-	json_decref(j);
+	rc = ca_key_blocked(txn, spki, &campaign, why, sizeof(why));
 	db_txn_end(txn);
-	return rc;
+	if (rc == CAIRN_ENOENT)
+		return 0;
+	if (rc != 0)
+		return cairn_err_set(err, rc, "database: %s", cairn_strerror(rc));
+	return cairn_err_set(err, CAIRN_EWEAKKEY, "the public key is blocked (%s): use a new key",
+			     why[0] ? why : "compromised");
 }
 
 /* Certificates a campaign may mark: valid, unexpired end-entity certificates of this CA. */

@@ -41,8 +41,27 @@ void est_conn_free(est_conn_t *conn)
 	free(conn);
 }
 
-/* Is the verified TLS client certificate one of ours, current and not revoked? Fills
- * the peer fields of c (and the requester: the device by its subject). */
+/* 1 when x's key is blocked because a certificate with it was revoked for keyCompromise
+ * (why filled); a key campaign's block does not count: its holders re-enroll out of it
+ * with a new key, which is the campaign's point. */
+static int key_compromised(db_txn_t *txn, X509 *x, char *why, size_t cap)
+{
+	uint8_t spki[32];
+	uint64_t campaign = 0;
+
+	if (ca_spki_sha256(x, spki) != 0) {
+		snprintf(why, cap, "its key cannot be read");
+		return 1; /* a key we cannot hash is not one we can clear */
+	}
+	if (ca_key_blocked(txn, spki, &campaign, why, cap) == 0 && campaign == 0)
+		return 1;
+	why[0] = '\0';
+	return 0;
+}
+
+/* Is the verified TLS client certificate one of ours, current, not revoked, and its
+ * key not compromised? Fills the peer fields of c (and the requester: the device by
+ * its subject). */
 static void check_peer(est_call_t *c)
 {
 	const unsigned char *p = c->req->peer_cert;
@@ -69,6 +88,14 @@ static void check_peer(est_call_t *c)
 	    rec.der_len == c->req->peer_cert_len &&
 	    memcmp(rec.der, c->req->peer_cert, rec.der_len) == 0 && rec.status == DB_CERT_VALID &&
 	    rec.not_after > (int64_t)time(NULL)) {
+		/* Another certificate with this key was revoked for keyCompromise: whoever
+		 * holds the key may not be the device, so this one proves nothing either. */
+		if (key_compromised(txn, c->peer, c->peer_blocked, sizeof(c->peer_blocked))) {
+			if (c->peer_blocked[0] == '\0')
+				snprintf(c->peer_blocked, sizeof(c->peer_blocked), "compromised");
+			db_txn_end(txn);
+			goto subject;
+		}
 		c->peer_ok = 1;
 		snprintf(c->peer_profile, sizeof(c->peer_profile), "%.*s",
 			 (int)sizeof(rec.profile), rec.profile);
@@ -76,6 +103,7 @@ static void check_peer(est_call_t *c)
 			 (int)sizeof(rec.requester), rec.requester);
 	}
 	db_txn_end(txn);
+subject:
 	/* The requester names the device by its subject in RFC 2253 form ("CN=device-1"). */
 	if ((subj = ca_dn_text(X509_get_subject_name(c->peer))) != NULL)
 		snprintf(c->requester, sizeof(c->requester), "est:cert/%s", subj);
@@ -328,12 +356,18 @@ static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *inf
 	cairn_err_t err = { 0 };
 	int rc = -1, have_cred;
 
+	addr_key(c->req->remote, addr, sizeof(addr));
 	if (h == NULL || strncasecmp(h, "Basic ", 6) != 0) {
+		/* No credential (or only a certificate that does not count) is a failed login
+		 * of the address: each 401 is a durable audit write, so past the limit the
+		 * refusals are 429s, counted and audited once like any lock-out. */
+		if (check_limit(c, addr, reply) != 0)
+			return -1;
+		util_ratelimit_fail(c->e->fails, addr);
 		est_refuse(c, reply, 401, "%s%sauthentication required: HTTP Basic or a client "
 			   "certificate", cert_why ? cert_why : "", cert_why ? "; " : "");
 		return -1;
 	}
-	addr_key(c->req->remote, addr, sizeof(addr));
 	have_cred = cred_digest(c->e, h, cred) == 0;
 	if (have_cred && conn_reuse(c, cred, info)) {
 		atomic_fetch_add(&c->e->n_connection, 1);
@@ -406,6 +440,11 @@ int est_authenticate(est_call_t *c, int reenroll, http_reply_t *reply)
 				   "re-enrollment needs the current certificate as TLS client certificate");
 			return -1;
 		}
+		if (c->peer_blocked[0] != '\0') {
+			est_refuse(c, reply, 403, "client certificate %s: its key is blocked (%s)",
+				   c->peer_serial, c->peer_blocked);
+			return -1;
+		}
 		if (!c->peer_ok) {
 			est_refuse(c, reply, 403,
 				   "client certificate %s is not a current certificate of this CA "
@@ -424,7 +463,10 @@ int est_authenticate(est_call_t *c, int reenroll, http_reply_t *reply)
 		c->by_cert = 1;
 		return 0;
 	}
-	if (c->peer != NULL && !c->peer_ok)
+	if (c->peer_blocked[0] != '\0')
+		snprintf(why, sizeof(why), "client certificate %s: its key is blocked (%s)",
+			 c->peer_serial, c->peer_blocked);
+	else if (c->peer != NULL && !c->peer_ok)
 		snprintf(why, sizeof(why), "client certificate %s is not a current certificate of "
 			 "this CA", c->peer_serial);
 	c->requester[0] = '\0';

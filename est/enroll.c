@@ -242,8 +242,16 @@ static void reply_cert(http_reply_t *reply, X509 *x)
 	http_reply_header(reply, "Content-Transfer-Encoding", "base64");
 }
 
-/* RFC 7030 §4.4.2: multipart/mixed with the PKCS#8 key and the certificate. The key is
- * wiped from memory once written into the body; nothing keeps it. */
+/* RFC 7030 §4.4.2: multipart/mixed with the PKCS#8 key and the certificate. Every copy
+ * of the key made here (DER, base64) is wiped once written into the body, which is built
+ * in one allocation (asprintf's growing buffers were freed unwiped) and marked secret:
+ * the front wipes it when the answer has been sent (http_reply_t.secret). */
+#define KEYGEN_BODY                                                                       \
+	"--" BOUNDARY "\r\nContent-Type: application/pkcs8\r\n"                               \
+	"Content-Transfer-Encoding: base64\r\n\r\n%s\r\n"                                     \
+	"--" BOUNDARY "\r\nContent-Type: application/pkcs7-mime; smime-type=certs-only\r\n"   \
+	"Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--" BOUNDARY "--\r\n"
+
 static void reply_keygen(http_reply_t *reply, X509 *x, EVP_PKEY *key)
 {
 	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
@@ -257,18 +265,14 @@ static void reply_keygen(http_reply_t *reply, X509 *x, EVP_PKEY *key)
 		est_reply_text(reply, 500, "cannot encode the generated key and certificate");
 		goto out;
 	}
-	n = asprintf(&body,
-		     "--" BOUNDARY "\r\nContent-Type: application/pkcs8\r\n"
-		     "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n"
-		     "--" BOUNDARY "\r\nContent-Type: application/pkcs7-mime; smime-type=certs-only\r\n"
-		     "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--" BOUNDARY "--\r\n",
-		     kb64, cb64);
-	if (n < 0) {
-		body = NULL;
+	n = snprintf(NULL, 0, KEYGEN_BODY, kb64, cb64);
+	if (n < 0 || (body = malloc((size_t)n + 1)) == NULL) {
 		est_reply_text(reply, 500, "out of memory");
 		goto out;
 	}
+	snprintf(body, (size_t)n + 1, KEYGEN_BODY, kb64, cb64);
 	http_reply_set(reply, 200, "multipart/mixed; boundary=" BOUNDARY, body, (size_t)n);
+	reply->secret = 1;
 out:
 	if (kder != NULL)
 		OPENSSL_clear_free(kder, (size_t)kn);

@@ -311,6 +311,9 @@ void est_handle(est_t *e, const est_request_t *req, http_reply_t *reply)
 	if (strcmp(req->method, op->method) != 0 &&
 	    !(strcmp(req->method, "HEAD") == 0 && strcmp(op->method, "GET") == 0)) {
 		est_reply_text(reply, 405, "%s takes %s", op->name, op->method);
+		/* RFC 9110 §15.5.6; a GET operation answers HEAD too. */
+		http_reply_header(reply, "Allow", "%s",
+				  strcmp(op->method, "GET") == 0 ? "GET, HEAD" : op->method);
 		return;
 	}
 	if (op->auth && est_authenticate(&c, strcmp(op->name, "simplereenroll") == 0, reply) != 0)

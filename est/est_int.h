@@ -47,7 +47,9 @@ typedef struct est_call {
 	const char *op;          /* "simpleenroll", ... */
 	char requester[320];     /* "est:user/NAME" or "est:cert/SUBJECT" once authenticated */
 	X509 *peer;              /* the verified client certificate, or NULL (owned) */
-	int peer_ok;             /* peer is ours, valid and not revoked */
+	int peer_ok;             /* peer is ours, valid and not revoked, its key not blocked
+	                            by a keyCompromise revocation */
+	char peer_blocked[160];  /* why peer's key is blocked, "" when it is not */
 	char peer_serial[2 * DB_SERIAL_MAX + 1];
 	char peer_profile[64];   /* peer's db record: the profile it was issued with */
 	char peer_requester[128];/* ... and who asked for it ("est:...", "acme:...", "cli:init") */

@@ -156,7 +156,9 @@ static int still_fits(const uint8_t *old, size_t olen, const uint8_t *v, size_t 
 /* Puts the answer (key, v) and moves its due entry from the old answer's time. *unknowns
  * moves by the change in stored `unknown` answers. keep: a live answer, stored only where
  * no stored answer still fits (one committed while it was queued stays: the bytes served
- * do not change under a client, and no write is spent). */
+ * do not change under a client, and no write is spent). An `unknown` answer never
+ * replaces a certificate's good or revoked one: the key holds no issuer, so it could
+ * only come from a question naming another CA, and responders serve what is stored. */
 static int cache_put(db_txn_t *txn, const ocsp_t *o, const uint8_t *key, size_t klen,
 		     const uint8_t *v, size_t vlen, int keep, long *unknowns)
 {
@@ -168,7 +170,9 @@ static int cache_put(db_txn_t *txn, const ocsp_t *o, const uint8_t *key, size_t 
 	if (klen == 0 || klen > DB_SERIAL_MAX + 1)
 		return CAIRN_EINVAL;
 	if (db_get(txn, DB_OCSP, key, klen, (const void **)&old, &olen) == 0) {
-		if (keep && still_fits(old, olen, v, vlen))
+		if ((keep && still_fits(old, olen, v, vlen)) ||
+		    (ocsp_cache_is_unknown(v, vlen) && olen > OCSP_CACHE_HDR &&
+		     !ocsp_cache_is_unknown(old, olen)))
 			return 0;
 		*unknowns -= ocsp_cache_is_unknown(old, olen);
 		rc = db_del(txn, DB_OCSP_DUE, dk, ocsp_due_key(dk, ocsp_due_of(o, key, klen, old, olen), key, klen));

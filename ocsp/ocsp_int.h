@@ -64,6 +64,8 @@ typedef struct ocsp_state {
 	uint8_t serial[DB_SERIAL_MAX];
 	size_t serial_len;
 	int known;       /* 0: unknown to us (or another issuer's) */
+	int exists;      /* a certificate with this serial exists (maybe another issuer's):
+	                    an `unknown` answer for it is never stored */
 	int status;      /* db_cert_status_t */
 	int reason;      /* -1 none */
 	int64_t revoked_at;

@@ -208,7 +208,10 @@ void ocsp_state_of(db_txn_t *txn, const char *issuer, const uint8_t *serial, siz
 	memcpy(st->serial, serial, len);
 	st->serial_len = len;
 	st->reason = -1;
-	if (db_cert_get(txn, serial, len, &c) != 0 || strcmp(c.issuer, issuer) != 0)
+	if (db_cert_get(txn, serial, len, &c) != 0)
+		return;
+	st->exists = 1;
+	if (strcmp(c.issuer, issuer) != 0)
 		return;
 	st->known = 1;
 	st->status = c.status;
@@ -390,10 +393,12 @@ static void answer_one(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size
 	caching_headers(reply, now, ocsp_cache_this_update(e.val), ocsp_cache_next_update(e.val),
 			ocsp_cache_etag(e.val));
 	atomic_fetch_add(&o->live, 1);
-	/* Not kept: answers for expired certificates (the sweep would delete them) and
-	 * unknowns beyond OCSP_UNKNOWN_MAX. */
+	/* Not kept: answers for expired certificates (the sweep would delete them),
+	 * unknowns beyond OCSP_UNKNOWN_MAX, and an `unknown` for a serial we issued under
+	 * another CA (a CertID naming the wrong issuer): the cache is keyed by serial, so
+	 * it would replace that certificate's own answer, which responders serve. */
 	if ((st.known && st.not_after > (int64_t)now) ||
-	    (!st.known && atomic_fetch_add(&o->unknowns, 1) < OCSP_UNKNOWN_MAX))
+	    (!st.known && !st.exists && atomic_fetch_add(&o->unknowns, 1) < OCSP_UNKNOWN_MAX))
 		ocsp_queue_store(o, &e);
 	free(e.val);
 }
@@ -419,7 +424,11 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 		size_t slen = 0;
 
 		iss[k] = match_issuer(o, cid, &alg[k]);
-		if (iss[k] < 0) {
+		/* Not ours, or another CA than the first CertID's: one response has one
+		 * signer, a responder authorized for one CA (RFC 6960 §4.2.2.2), so no answer
+		 * we sign can be authoritative for both. The request is well formed (not
+		 * malformedRequest); we are not authorized to answer it as asked. */
+		if (iss[k] < 0 || iss[k] != iss[0]) {
 			reply_status(reply, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
 			goto out;
 		}
@@ -453,7 +462,7 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 			goto fail;
 	if (has_nonce && OCSP_copy_nonce(bs, req) <= 0)
 		goto fail;
-	/* Every CertID names a CA we serve; the first one's responder signs. */
+	/* Every CertID names the same CA, whose responder signs. */
 	sg = ocsp_signer_get(o, (size_t)iss[0]);
 	k = finish(sg, bs, &der, &len);
 	ocsp_signer_put(sg);

@@ -265,7 +265,8 @@ const cfg_key_t config_keys[] = {
 	{ "est.retry_after", NF(CFG_INT), QV(EST_DEFAULT_RETRY_AFTER), 1, 86400, NULL, 0,
 	  "seconds a client is told to wait on a pending request" },
 	{ "est.auth_fail_limit", NF(CFG_INT), QV(EST_AUTH_FAIL_LIMIT), 1, 1000, NULL, 0,
-	  "failed Basic logins from one address per window before it is refused" },
+	  "failed Basic logins (or requests without credentials) from one address per window "
+	  "before it is refused" },
 	{ "est.auth_fail_window", NF(CFG_INT), QV(EST_AUTH_FAIL_WINDOW), 1, 86400, NULL, 0,
 	  "seconds of that window" },
 	{ "est.auth_cache_seconds", NF(CFG_INT), QV(EST_AUTH_CACHE_SECONDS), 0, 3600, NULL, 0,

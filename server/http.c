@@ -39,6 +39,7 @@ typedef struct conn_ctx {
 	long limit;
 	int refused; /* a status to answer instead of running the route */
 	char refusal[128];
+	char allow[32]; /* a 405's Allow header: the methods the path's routes take */
 	struct timespec start; /* headers arrived: the duration histogram starts here */
 	http_later_t *later;   /* a reply finished later: the connection is parked */
 	http_reply_t *parked;  /* the reply so far (headers), finished when later fires */
@@ -57,13 +58,26 @@ static void observe(server_t *s, const conn_ctx_t *ctx)
 		       us > 0 ? (uint64_t)us : 0);
 }
 
+/* Adds method (and HEAD after GET: every GET route answers HEAD) to the Allow list. */
+static void allow_add(char *allow, size_t cap, const char *method)
+{
+	const char *m = strcmp(method, "GET") == 0 ? "GET, HEAD" : method;
+	size_t n = strlen(allow);
+
+	if (strstr(allow, method) == NULL)
+		snprintf(allow + n, cap - n, "%s%s", n > 0 ? ", " : "", m);
+}
+
+/* The route for method and url, or NULL: *method_ok is -1 when routes take the path
+ * with other methods only (a 405; allow, cap bytes, then lists them), else 0. */
 static const route_t *route_find(const listener_t *l, const char *method, const char *url,
-				 const char **arg, int *method_ok)
+				 const char **arg, int *method_ok, char *allow, size_t cap)
 {
 	int kind = l->kind;
 	size_t i;
 
 	*method_ok = 0;
+	allow[0] = '\0';
 	for (i = 0; i < l->n_routes; i++) {
 		const route_t *r = &l->routes[i];
 		size_t n = strlen(r->path);
@@ -76,6 +90,7 @@ static const route_t *route_find(const listener_t *l, const char *method, const 
 		if (strcmp(r->method, "*") != 0 && strcmp(r->method, method) != 0 &&
 		    !(strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
 			*method_ok = -1;
+			allow_add(allow, cap, r->method);
 			continue;
 		}
 		*method_ok = 1;
@@ -85,6 +100,48 @@ static const route_t *route_find(const listener_t *l, const char *method, const 
 	return NULL;
 }
 
+/* A secret body handed to MHD: wiped and freed when MHD is done with the response. */
+struct secret_body {
+	char *p;
+	size_t len;
+};
+
+static void secret_body_free(void *cls)
+{
+	struct secret_body *b = cls;
+
+	OPENSSL_cleanse(b->p, b->len);
+	free(b->p);
+	free(b);
+}
+
+/* The MHD response for r's body, which it takes over (NULL when out of memory: r keeps
+ * it). A secret body is wiped when the response is destroyed: MHD_RESPMEM_MUST_FREE
+ * would free it as it is, leaving the key in the heap. */
+static struct MHD_Response *response_of(http_reply_t *r)
+{
+	struct MHD_Response *resp;
+	struct secret_body *b;
+
+	if (!r->secret) {
+		resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+	} else {
+		if ((b = malloc(sizeof(*b))) == NULL)
+			return NULL;
+		b->p = r->body;
+		b->len = r->body_len;
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(r->body_len, r->body,
+									     secret_body_free, b);
+		if (resp == NULL)
+			free(b);
+	}
+	if (resp != NULL) {
+		r->body = NULL; /* now owned by the response */
+		r->secret = 0;
+	}
+	return resp;
+}
+
 static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http_reply_t *r)
 {
 	struct MHD_Response *resp;
@@ -92,10 +149,10 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 	char num[24];
 	int i;
 
-	resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL)
+	if ((resp = response_of(r)) == NULL) {
+		http_reply_clear(r);
 		return MHD_NO;
-	r->body = NULL; /* now owned by the response */
+	}
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	if (r->location)
@@ -276,7 +333,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			snprintf(ctx->refusal, sizeof(ctx->refusal), "HTTP/1.1 request without Host");
 			return MHD_YES;
 		}
-		ctx->route = route_find(l, method, url, &arg, &method_ok);
+		ctx->route = route_find(l, method, url, &arg, &method_ok, ctx->allow,
+					sizeof(ctx->allow));
 		if (ctx->route == NULL) {
 			ctx->refused = method_ok < 0 ? 405 : 404;
 			snprintf(ctx->refusal, sizeof(ctx->refusal), "%s %s",
@@ -328,6 +386,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (ctx->refused) {
 		http_reply_problem(&reply, ctx->refused, NULL, "%s", ctx->refusal);
+		if (ctx->refused == 405) /* RFC 9110 §15.5.6 */
+			http_reply_header(&reply, "Allow", "%s", ctx->allow);
 		ret = send_reply(s, conn, &reply);
 		observe(s, ctx);
 		return ret;

@@ -5,19 +5,29 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "util/util.h"
 
+static void body_free(http_reply_t *r)
+{
+	if (r->body != NULL && r->secret)
+		OPENSSL_cleanse(r->body, r->body_len);
+	free(r->body);
+	r->body = NULL;
+	r->secret = 0;
+}
+
 void http_reply_clear(http_reply_t *r)
 {
-	free(r->body);
+	body_free(r);
 	free(r->location);
 	memset(r, 0, sizeof(*r));
 }
 
 void http_reply_set(http_reply_t *r, int status, const char *content_type, char *body, size_t len)
 {
-	free(r->body);
+	body_free(r);
 	r->status = status;
 	r->content_type = content_type;
 	r->body = body;
@@ -45,8 +55,11 @@ void http_reply_problem(http_reply_t *r, int status, const char *type, const cha
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	doc = json_pack("{s:s, s:s, s:i}", "type", type ? type : "about:blank", "detail", detail,
-			"status", status);
+	/* The detail often echoes outside bytes (a path, a name) and may be cut inside a
+	 * character: json_pack's "s" refuses invalid UTF-8, which made every such answer a
+	 * 500. util_json_text keeps valid UTF-8 and writes U+FFFD for the rest. */
+	doc = json_pack("{s:s, s:o, s:i}", "type", type ? type : "about:blank", "detail",
+			util_json_text(detail), "status", status);
 	http_reply_json(r, status, "application/problem+json", doc);
 	json_decref(doc);
 }

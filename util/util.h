@@ -318,6 +318,9 @@ typedef struct http_reply {
 	const char *content_type; /* static string */
 	char *body;               /* malloc'd, owned by the reply */
 	size_t body_len;
+	int secret;               /* the body holds a secret (a generated private key): it is
+	                             wiped (OPENSSL_cleanse) before it is freed, here or by
+	                             whoever sends it; http_reply_set resets it */
 	char *location;           /* optional malloc'd Location header */
 	int retry_after;          /* seconds; 0 = no Retry-After header */
 	const char *www_authenticate; /* static challenge for 401 replies, or NULL */
@@ -357,10 +360,12 @@ int http_reply_header(http_reply_t *r, const char *name, const char *fmt, ...) C
 /* RFC 7231 IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into out (at least 30 bytes). */
 void time_http_date(time_t t, char *out, size_t cap);
 
-/* Frees the reply's owned fields and zeroes it. */
+/* Frees the reply's owned fields (a secret body wiped first) and zeroes it. */
 void http_reply_clear(http_reply_t *r);
 /* Sets an RFC 7807 problem document (application/problem+json):
- * type is a URI (e.g. "urn:ietf:params:acme:error:malformed") or NULL for "about:blank". */
+ * type is a URI (e.g. "urn:ietf:params:acme:error:malformed") or NULL for "about:blank".
+ * The detail (cut to 1023 bytes) may hold any bytes: what is not valid UTF-8 becomes
+ * U+FFFD (util_json_text), so outside input echoed in it never turns the answer into a 500. */
 void http_reply_problem(http_reply_t *r, int status, const char *type, const char *fmt, ...)
 	CAIRN_PRINTF(4, 5);
 /* Takes ownership of body (malloc'd). */

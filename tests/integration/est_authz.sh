@@ -3,8 +3,9 @@
 # EST authorization attacked as an outsider would, with curl, openssl and lego: which client
 # certificates authenticate (not ACME's, not the daemon's own, only EST clients'), which
 # names a certificate may ask for, accounts bound to labels, re-enrollment keeping its EKUs,
-# serverkeygen never parked for approval, failed logins limited (429) before the slow hash,
-# logins reused on a keep-alive connection, outside bytes never echoed raw.
+# serverkeygen never parked for approval, failed logins and requests without credentials
+# limited (429) before the slow hash, a key blocked by a keyCompromise revocation never
+# authenticating, logins reused on a keep-alive connection, outside bytes never echoed raw.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
@@ -124,6 +125,42 @@ ok "  ... the renewal is still clientAuth" sh -c "openssl x509 -in '$WORK/re.pem
 ok "  ... and never serverAuth" sh -c "! openssl x509 -in '$WORK/re.pem' -noout \
 	-ext extendedKeyUsage | grep -q 'Server Authentication'"
 
+# ---- a key revoked for keyCompromise authenticates nothing, in whichever certificate ----
+serial_of() { openssl x509 -in "$WORK/$1.pem" -noout -serial | cut -d= -f2; }
+csr kc1 /CN=dev-k.iot.test "DNS:dev-k.iot.test"
+est_post kc1 iot/simpleenroll -u 'alice:alice password'
+ok "alice enrolls dev-k (kc1)" p7cert kc1
+cp "$WORK/kc1.key" "$WORK/k.key"
+csr kc2 /CN=dev-k.iot.test "DNS:dev-k.iot.test" "$WORK/k.key"
+est_post kc2 iot/simpleenroll -u 'alice:alice password'
+ok "  ... and a second certificate for the same key (kc2)" p7cert kc2
+ok "kc2 is revoked for keyCompromise: the key is blocked" "$CAIRN" revoke --dir "$D" \
+	"$(serial_of kc2)" --reason keyCompromise
+csr kc3 /CN=dev-k.iot.test "DNS:dev-k.iot.test"
+est_post kc3 iot/simplereenroll --cert "$WORK/kc1.pem" --key "$WORK/k.key"
+ok "kc1 (not revoked, same key) does not re-enroll, not even to a new key (403)" status_is kc3 403
+ok "  ... saying its key is blocked and why" grep -q "key is blocked (certificate .* keyCompromise)" \
+	"$WORK/kc3.body"
+est_post kc4 iot/simpleenroll --interface 127.0.1.4 --cert "$WORK/kc1.pem" --key "$WORK/k.key"
+ok "  ... nor authenticates simpleenroll (401, naming the block)" sh -c "
+	[ \"\$(cat '$WORK/kc4.code')\" = 401 ] && grep -q 'key is blocked' '$WORK/kc4.body'"
+ok "  ... and the refusals are audited" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
+	grep '\"est.refused\"' | grep -q 'key is blocked'"
+# A key campaign's block is not a compromise: its certificates re-enroll out of it.
+csr kc5 /CN=dev-c.iot.test "DNS:dev-c.iot.test"
+est_post kc5 iot/simpleenroll -u 'alice:alice password'
+p7cert kc5
+CSPKI=$(openssl pkey -in "$WORK/kc5.key" -pubout -outform DER | sha256sum | cut -d' ' -f1)
+ok "a key campaign retires kc5's key" "$CAIRN" replace --dir "$D" --issued-by-key "$CSPKI" \
+	--by "$(date -u -d '+3 days' +%Y-%m-%dT%H:%M:%SZ)"
+csr kc6 /CN=dev-c.iot.test "DNS:dev-c.iot.test" "$WORK/kc5.key"
+ok "  ... (the key is blocked: a CSR with it is refused)" waits_for sh -c "
+	curl -s --cacert '$ROOT' -u 'alice:alice password' -H 'Content-Type: application/pkcs10' \
+	--data-binary '@$WORK/kc6.b64' '$EST/iot/simpleenroll' | grep -q blocked"
+csr kc7 /CN=dev-c.iot.test "DNS:dev-c.iot.test"
+est_post kc7 iot/simplereenroll --cert "$WORK/kc5.pem" --key "$WORK/kc5.key"
+ok "  ... kc5 re-enrolls to a new key (200)" status_is kc7 200
+
 # ---- certificates not issued for EST clients ----
 cd "$WORK" || bail "no work dir"
 export LEGO_CA_CERTIFICATES="$ROOT"
@@ -132,11 +169,11 @@ ok "lego gets an ACME (DV) server certificate" lego --server "$HTTPS_URL/acme/di
 	--http --http.port "127.0.0.1:$HP" run
 LC=$WORK/lego/certificates/acme-dv.example.test
 csr ac1 /CN=acme-dv.example.test "DNS:acme-dv.example.test"
-est_post ac1 partners/simpleenroll --cert "$LC.crt" --key "$LC.key"
+est_post ac1 partners/simpleenroll --interface 127.0.1.1 --cert "$LC.crt" --key "$LC.key"
 ok "the ACME certificate does not authenticate simpleenroll, even on a label that lists its profile" \
 	not_issued ac1
 ok "  ... saying it came from ACME" grep -q "ACME" "$WORK/ac1.body"
-est_post ac2 simpleenroll --cert "$LC.crt" --key "$LC.key"
+est_post ac2 simpleenroll --interface 127.0.1.1 --cert "$LC.crt" --key "$LC.key"
 ok "  ... nor on the default label" not_issued ac2
 openssl req -new -key "$LC.key" -subj /CN=acme-dv.example.test \
 	-addext "subjectAltName=DNS:acme-dv.example.test" -outform DER 2>/dev/null |
@@ -147,9 +184,9 @@ ok "  ... nor renews itself through EST (no ACME validation bypass)" not_issued 
 
 # The daemon's own HTTPS certificate: its key is a file in DIR.
 csr dt1 /CN=localhost "DNS:localhost"
-est_post dt1 simpleenroll --cert "$D/tls/server.pem" --key "$D/tls/server.key"
+est_post dt1 simpleenroll --interface 127.0.1.2 --cert "$D/tls/server.pem" --key "$D/tls/server.key"
 ok "the daemon's HTTPS certificate + key do not authenticate simpleenroll" not_issued dt1
-est_post dt2 partners/simpleenroll --cert "$D/tls/server.pem" --key "$D/tls/server.key"
+est_post dt2 partners/simpleenroll --interface 127.0.1.2 --cert "$D/tls/server.pem" --key "$D/tls/server.key"
 ok "  ... not even on a label that lists tls-server" not_issued dt2
 openssl x509 -x509toreq -in "$D/tls/server.pem" -signkey "$D/tls/server.key" \
 	-copy_extensions copyall 2>/dev/null | openssl req -outform DER | openssl base64 >"$WORK/dt3.b64"
@@ -162,7 +199,7 @@ make_csr adm ec:P-256 /CN=adm.example.test "DNS:adm.example.test"
 "$CAIRN" issue --dir "$D" --csr "$WORK/adm.csr" --profile tls-server --out "$WORK/adm.pem" \
 	>/dev/null 2>&1 || bail "cairn issue failed"
 csr ad1 /CN=adm.example.test "DNS:adm.example.test"
-est_post ad1 simpleenroll --cert "$WORK/adm.pem" --key "$WORK/adm.key"
+est_post ad1 simpleenroll --interface 127.0.1.3 --cert "$WORK/adm.pem" --key "$WORK/adm.key"
 ok "an admin-issued tls-server certificate on the default label: refused" not_issued ad1
 ok "  ... naming est.labels.default.client_cert_profiles" \
 	grep -q "client_cert_profiles" "$WORK/ad1.body"
@@ -305,6 +342,30 @@ ok "another address is not affected (200)" status_is other 200
 ok "client certificates are not limited" sh -c "curl -s --interface 127.0.0.2 --cacert '$ROOT' \
 	--cert '$WORK/alice.pem' --key '$WORK/alice.key' -H 'Content-Type: application/pkcs10' \
 	--data-binary '@$WORK/o4.b64' -o /dev/null -w '%{http_code}' '$EST/iot/simpleenroll' | grep -q 200"
+
+# Requests without any credential count as failed logins too: limited per address, and a
+# flood costs the audit log the refusals before the lock-out and its first 429, not a
+# durable write each.
+set --
+i=0
+while [ $i -lt 40 ]; do
+	set -- "$@" -o /dev/null "$EST/simpleenroll"
+	i=$((i + 1))
+done
+curl -s --interface 127.0.0.9 --cacert "$ROOT" -H 'Content-Type: application/pkcs10' \
+	--data-binary "@$WORK/k1.b64" -w '%{http_code}\n' "$@" >"$WORK/anon.codes"
+ok "40 requests without credentials from one address: the first 3 are 401" \
+	test "$(head -n 3 "$WORK/anon.codes" | tr '\n' ' ')" = '401 401 401 '
+ok "  ... the other 37 are 429" test "$(grep -c '^429$' "$WORK/anon.codes")" -eq 37
+curl -s --interface 127.0.0.9 --cacert "$ROOT" -D "$WORK/anon.hdr" -o /dev/null \
+	-H 'Content-Type: application/pkcs10' --data-binary "@$WORK/k1.b64" "$EST/simpleenroll"
+ok "  ... with Retry-After" grep -Eqi '^Retry-After: [0-9]+' "$WORK/anon.hdr"
+audit_jsonl
+ok "  ... audited: the three 401s and the lock-out's first 429, nothing more" sh -c "
+	[ \$(grep '\"est.refused\"' '$WORK/audit.jsonl' | grep -c '127.0.0.9') -eq 4 ] &&
+	[ \$(grep '\"est.refused\"' '$WORK/audit.jsonl' | grep '127.0.0.9' | grep -c '\"status\":429') -eq 1 ]"
+ok "  ... cacerts stays open to that address (no credential needed)" sh -c "
+	curl -s --interface 127.0.0.9 --cacert '$ROOT' -o /dev/null -w '%{http_code}' '$EST/cacerts' | grep -qx 200"
 
 # ---- the window ends: a clock moved by libfaketime lets the address try again ----
 ca_stop

@@ -194,6 +194,30 @@ expect_bad ocsp "ocsp: POST of a truncated request" --data-binary @"$WORK/trunc"
 expect_4xx "crl: unknown issuer" "$HTTP_URL/crl/nobody.crl"
 expect_4xx "unknown path" "$HTTP_URL/nope"
 expect_4xx "HTTP/1.1 request without Host" -H 'Host:' "$HTTP_URL/healthz"
+# Invalid UTF-8 in a path, and a long path cut inside a character, are echoed in the
+# problem's detail as U+FFFD: a 404 problem document, never a 500.
+E200=$(printf '%%c3%%a9%.0s' $(seq 1 200))
+for p in /ca/%ff.crt /crl/%c3%28.crl /nope%ff "/nope$E200" "/nopex$E200"; do
+	expect_4xx "invalid UTF-8 in the path: $(echo "$p" | cut -c1-24)" "$HTTP_URL$p"
+	cp "$WORK/last.out" "$WORK/utf8.out"
+	ok "  ... a 404 problem document" sh -c "grep -q '^404 ' '$WORK/utf8.out' &&
+		jq -e '.status == 404 and (.detail | type == \"string\")' '$WORK/resp' >/dev/null"
+done
+ok "  ... and no 5xx was sent" sh -c "curl -s '$HTTP_URL/metrics' |
+	grep -q 'cairn_http_responses_total{code=\"5xx\"} 0'"
+# A 405 names the methods the resource takes (RFC 9110 §15.5.6).
+allow_is() {
+	curl -s -o /dev/null -D "$WORK/allow.hdr" --cacert "$ROOT" -X "$1" "$2" &&
+		grep -q '^HTTP/1.1 405' "$WORK/allow.hdr" &&
+		tr -d '\r' <"$WORK/allow.hdr" | grep -qix "Allow: $3"
+}
+ok "POST /.well-known/est/cacerts: 405 with Allow: GET, HEAD" allow_is POST \
+	"$HTTPS_URL/.well-known/est/cacerts" "GET, HEAD"
+ok "GET /.well-known/est/simpleenroll: 405 with Allow: POST" allow_is GET \
+	"$HTTPS_URL/.well-known/est/simpleenroll" "POST"
+ok "PUT /healthz: 405 with Allow: GET, HEAD" allow_is PUT "$HTTP_URL/healthz" "GET, HEAD"
+ok "POST /crl/issuing.crl: 405 with Allow: GET, HEAD" allow_is POST "$HTTP_URL/crl/issuing.crl" "GET, HEAD"
+ok "GET /ocsp: 405 with Allow: POST" allow_is GET "$HTTP_URL/ocsp" "POST"
 
 # Raw sockets (perl, core modules only): garbage, slow bodies, idle and many connections.
 raw() { perl -MIO::Socket::INET -e "$@"; }

@@ -90,6 +90,16 @@ ok "the issuing CA's status comes from the root" openssl ocsp -issuer "$ROOT" -c
 last_has "  ... good, signed by the root" "issuing.pem: good"
 ok "a CertID for a CA we are not: unauthorized" sh -c "openssl ocsp -issuer '$WORK/beta.pem' -serial 5 \
 	-url '$HTTP_URL/ocsp' 2>&1 | grep -qi 'unauthorized'"
+# One response has one signer, authorized for one CA (RFC 6960 §4.2.2.2): CertIDs of two
+# issuers in one request are refused rather than answered by the first one's responder.
+for nonce in -no_nonce ""; do
+	ok "CertIDs of two issuers in one request ${nonce:-(with a nonce)}: unauthorized" sh -c "
+		openssl ocsp -issuer '$ISSUING' -cert '$WORK/beta.pem' -issuer '$ROOT' -cert '$ISSUING' \
+		$nonce -url '$HTTP_URL/ocsp' -CAfile '$ROOT' 2>&1 | grep -qi 'Responder Error: unauthorized'"
+done
+ok "two CertIDs of one issuer are still answered together" sh -c "
+	openssl ocsp -issuer '$ISSUING' -cert '$WORK/alpha.pem' -cert '$WORK/beta.pem' \
+	-url '$HTTP_URL/ocsp' -CAfile '$ROOT' 2>&1 | grep -c 'pem: \(good\|revoked\)' | grep -qx 2"
 ok "garbage body: malformedRequest" sh -c "printf 'not an OCSP request' | curl -sf --data-binary @- \
 	-H 'Content-Type: application/ocsp-request' -o '$WORK/garbage.resp' '$HTTP_URL/ocsp' &&
 	openssl ocsp -respin '$WORK/garbage.resp' -resp_text 2>&1 | grep -qi 'malformedrequest'"

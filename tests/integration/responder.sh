@@ -148,6 +148,17 @@ ok "  ... served as application/pkix-crl with caching headers" sh -c "curl -sI '
 ok "R1 re-read the replaced CRL file" test "$(metric "$R1_URL" cairn_responder_crl_reads_total)" -ge 2
 ok "b is still good on R2" says "$R2_URL" "$B" good
 
+# An anonymous question to the daemon naming the root's CertID with a leaf's serial is
+# `unknown` (the root did not issue it), and that answer is not stored over the leaf's:
+# the responders, which only serve stored answers, go on saying revoked and good.
+for s in "$A" "$B"; do
+	ok "the daemon: root's CertID, serial $s: answered" sh -c "openssl ocsp -issuer '$ROOT' -serial '0x$s' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' \
+		-no_nonce 2>&1 | grep -q ': unknown\$'"
+done
+sleep 1 # a live answer queued for the cache is committed within 200 ms (db_write_background)
+ok "R1 still says revoked for a (its stored answer was not replaced)" says "$R1_URL" "$A" revoked
+ok "R2 still says good for b" says "$R2_URL" "$B" good
+
 # With the daemon stopped the responders go on answering what it pre-signed and published.
 ca_stop
 ok "the daemon stopped" sh -c "! kill -0 $DAEMON_PID 2>/dev/null"

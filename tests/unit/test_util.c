@@ -413,6 +413,36 @@ static void test_json_text(void **state)
 	free(text);
 }
 
+/* A problem detail with invalid UTF-8, or cut inside a character, is still a problem
+ * document with that status: the bad bytes as U+FFFD (it was a 500 "out of memory"). */
+static void test_problem_detail(void **state)
+{
+	http_reply_t r = { 0 };
+	char longer[2000];
+	json_t *doc;
+	size_t i;
+	(void)state;
+
+	http_reply_problem(&r, 404, NULL, "no such resource: %s", "/nope\xff");
+	assert_int_equal(r.status, 404);
+	assert_non_null(doc = json_loadb(r.body, r.body_len, 0, NULL));
+	assert_string_equal(json_string_value(json_object_get(doc, "detail")),
+			    "no such resource: /nope\xef\xbf\xbd");
+	json_decref(doc);
+	http_reply_clear(&r);
+	/* 1 + 2k bytes of "\xc3\xa9": the 1023-byte detail ends inside a character */
+	longer[0] = 'x';
+	for (i = 1; i + 2 < sizeof(longer); i += 2)
+		memcpy(longer + i, "\xc3\xa9", 2);
+	longer[i] = '\0';
+	http_reply_problem(&r, 404, NULL, "%s", longer);
+	assert_int_equal(r.status, 404);
+	assert_non_null(doc = json_loadb(r.body, r.body_len, 0, NULL));
+	assert_int_equal(json_integer_value(json_object_get(doc, "status")), 404);
+	json_decref(doc);
+	http_reply_clear(&r);
+}
+
 /* Runs fn with stderr going to a file; returns what it wrote (malloc'd). */
 static char *capture_stderr(void (*fn)(void))
 {
@@ -524,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_http),           cmocka_unit_test(test_files),
 		cmocka_unit_test(test_json_limits),      cmocka_unit_test(test_json_text),
+		cmocka_unit_test(test_problem_detail),
 		cmocka_unit_test(test_log_lines),        cmocka_unit_test(test_ratelimit),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
