@@ -74,7 +74,10 @@ int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_
 {
 	db_txn_t *txn = NULL;
 	db_cert_t rec;
-	int rc, disabled = 0;
+	const unsigned char *p;
+	X509 *x = NULL;
+	char blocked[256] = "";
+	int rc, disabled = 0, compromised = 0;
 	int64_t now = (int64_t)time(NULL);
 
 	if (len == 0 || len > DB_SERIAL_MAX)
@@ -82,12 +85,24 @@ int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_
 	if ((rc = db_read_begin(ctx->db, &txn)) != 0)
 		return cairn_err_set(err, rc, "database unavailable");
 	rc = db_cert_get(txn, serial, len, &rec);
+	/* Another certificate of the same key revoked for keyCompromise: whoever holds the
+	 * key may be someone else, so none of its certificates signs in (read from the
+	 * stored record, so a session's re-check by serial asks it too). */
+	if (rc == 0 && strcmp(rec.profile, CA_ADMIN_PROFILE) == 0) {
+		p = rec.der;
+		x = ca_cert_d2i(&p, (long)rec.der_len);
+		compromised = x == NULL || ca_key_compromised(txn, x, blocked, sizeof(blocked));
+		X509_free(x);
+	}
 	db_txn_end(txn);
 	if (rc != 0 || strcmp(rec.profile, CA_ADMIN_PROFILE) != 0)
 		return cairn_err_set(err, CAIRN_EAUTH,
 				     "client certificate is not an admin certificate of this CA");
 	if (rec.status == DB_CERT_REVOKED)
 		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is revoked");
+	if (compromised)
+		return cairn_err_set(err, CAIRN_EAUTH, "client certificate's key is blocked: %s",
+				     blocked[0] ? blocked : "it cannot be read");
 	if (rec.not_after < now || rec.not_before > now)
 		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is not valid now");
 	if (admin_get(ctx->db, name, id, &disabled) != 0)

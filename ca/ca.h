@@ -659,10 +659,14 @@ int ca_key_block(db_txn_t *txn, const uint8_t spki[32], const char *why, uint64_
  * that retires it (a holder may still re-enroll out of it: EST does), and the recorded
  * reason in why (why_cap bytes, NUL-terminated, "" when none; why may be NULL);
  * CAIRN_ENOENT when it is not blocked; CAIRN_EDB. Reads txn only, any txn: the one
- * lookup behind ca_key_check and the client-certificate logins (EST; an admin
- * certificate login should ask it too). */
+ * lookup behind ca_key_check and ca_key_compromised. */
 int ca_key_blocked(db_txn_t *txn, const uint8_t spki[32], uint64_t *campaign, char *why,
 		   size_t why_cap) CAIRN_WUR;
+/* 1 when x's key is blocked because a certificate with it was revoked for keyCompromise
+ * (why filled: why_cap > 0), or cannot be hashed; else 0 (why ""). A key campaign's block
+ * does not count: its holders log in and re-enroll out of it until their certificates
+ * are replaced or revoked. The check behind every client-certificate login (EST, admin). */
+int ca_key_compromised(db_txn_t *txn, X509 *x, char *why, size_t why_cap) CAIRN_WUR;
 /* ca_key_check hashes the SPKI the certificate would carry, before anything is signed;
  * an EC key with a compressed point is refused (CAIRN_EKEYTYPE): the same key under other
  * SPKI bytes would miss a block taken from its uncompressed certificate. */

@@ -259,6 +259,22 @@ int ca_key_blocked(db_txn_t *txn, const uint8_t spki[32], uint64_t *campaign, ch
 	return 0;
 }
 
+int ca_key_compromised(db_txn_t *txn, X509 *x, char *why, size_t why_cap)
+{
+	uint8_t spki[32];
+	uint64_t campaign = 0;
+
+	if (ca_spki_sha256(x, spki) != 0) {
+		snprintf(why, why_cap, "its key cannot be read");
+		return 1; /* a key we cannot hash is not one we can clear */
+	}
+	if (ca_key_blocked(txn, spki, &campaign, why, why_cap) == 0 && campaign == 0)
+		return 1;
+	if (why_cap > 0)
+		why[0] = '\0';
+	return 0;
+}
+
 int ca_key_check(ca_t *ca, EVP_PKEY *pk, cairn_err_t *err)
 {
 	uint8_t spki[32];

@@ -41,24 +41,6 @@ void est_conn_free(est_conn_t *conn)
 	free(conn);
 }
 
-/* 1 when x's key is blocked because a certificate with it was revoked for keyCompromise
- * (why filled); a key campaign's block does not count: its holders re-enroll out of it
- * with a new key, which is the campaign's point. */
-static int key_compromised(db_txn_t *txn, X509 *x, char *why, size_t cap)
-{
-	uint8_t spki[32];
-	uint64_t campaign = 0;
-
-	if (ca_spki_sha256(x, spki) != 0) {
-		snprintf(why, cap, "its key cannot be read");
-		return 1; /* a key we cannot hash is not one we can clear */
-	}
-	if (ca_key_blocked(txn, spki, &campaign, why, cap) == 0 && campaign == 0)
-		return 1;
-	why[0] = '\0';
-	return 0;
-}
-
 /* Is the verified TLS client certificate one of ours, current, not revoked, and its
  * key not compromised? Fills the peer fields of c (and the requester: the device by
  * its subject). */
@@ -90,7 +72,7 @@ static void check_peer(est_call_t *c)
 	    rec.not_after > (int64_t)time(NULL)) {
 		/* Another certificate with this key was revoked for keyCompromise: whoever
 		 * holds the key may not be the device, so this one proves nothing either. */
-		if (key_compromised(txn, c->peer, c->peer_blocked, sizeof(c->peer_blocked))) {
+		if (ca_key_compromised(txn, c->peer, c->peer_blocked, sizeof(c->peer_blocked))) {
 			if (c->peer_blocked[0] == '\0')
 				snprintf(c->peer_blocked, sizeof(c->peer_blocked), "compromised");
 			db_txn_end(txn);

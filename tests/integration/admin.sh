@@ -198,6 +198,19 @@ ok "  ... the certificate logs in again" cert_is 200 "$WORK/adam" GET /requests
 ok "  ... but the session it opened stays ended (401)" jar_is 401 /tokens
 ok "  ... saying so" grep -q 'session expired or signed out' "$WORK/api.out"
 
+# A key revoked for keyCompromise (through another certificate of it) signs nobody in.
+ok "adam signs in again with his certificate" sh -c "[ \$(curl -s --cacert '$ROOT' --cert \
+	'$WORK/adam.pem' --key '$WORK/adam.key' -c '$WORK/adam.jar' -o /dev/null -w '%{http_code}' \
+	-X POST '$HTTPS_URL/admin/v1/session') = 201 ]"
+openssl req -new -key "$WORK/adam.key" -subj /CN=adam.dev.test -addext subjectAltName=DNS:adam.dev.test -out "$WORK/adam2.csr" 2>/dev/null
+ok "another certificate of adam's key (tls-client) is issued" \
+	C issue --csr "$WORK/adam2.csr" --profile tls-client --out "$WORK/adam2.pem"
+ok "  ... and revoked for keyCompromise" C revoke "$(openssl x509 -in "$WORK/adam2.pem" -noout \
+	-serial | cut -d= -f2)" --reason keyCompromise
+ok "adam's admin certificate, of that key, no longer signs in (401)" cert_is 401 "$WORK/adam" GET /requests
+ok "  ... saying the key is blocked" grep -q "key is blocked" "$WORK/api.out"
+ok "  ... and the session it opened ends" jar_is 401 /tokens
+
 # A cross-site refusal is audited under the credential that came with it.
 ok "a change a browser marks cross-site is refused, token or not (403)" sh -c "[ \$(curl -s \
 	--cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST -H 'Sec-Fetch-Site: cross-site' \
