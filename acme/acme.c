@@ -196,12 +196,16 @@ static const acme_row_t rows[] = {
 	{ "GET", "renewal-info/", NULL, acme_renewal_info },
 };
 
+/* The row for method and path (arg: what the prefix row's path holds), or NULL:
+ * *method_ok is -1 when rows take the path with other methods only (a 405; allow,
+ * allow_cap bytes, then lists them), else 0. */
 static const acme_row_t *find_row(const char *path, char *arg, size_t cap, int *method_ok,
-				  const char *method)
+				  const char *method, char *allow, size_t allow_cap)
 {
 	size_t i;
 
 	*method_ok = 0;
+	allow[0] = '\0';
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const acme_row_t *row = &rows[i];
 		size_t n = strlen(row->prefix), rest;
@@ -221,6 +225,7 @@ static const acme_row_t *find_row(const char *path, char *arg, size_t cap, int *
 		if (strcmp(method, row->method) != 0 &&
 		    !(strcmp(method, "HEAD") == 0 && strcmp(row->method, "GET") == 0)) {
 			*method_ok = -1;
+			http_allow_add(allow, allow_cap, row->method, 1);
 			continue;
 		}
 		*method_ok = 1;
@@ -238,17 +243,20 @@ static const acme_row_t *find_row(const char *path, char *arg, size_t cap, int *
 void acme_handle(acme_t *a, const acme_request_t *req, http_reply_t *r)
 {
 	const acme_row_t *row;
-	char arg[256], url[512], nonce[40], link[600];
+	char arg[256], url[512], nonce[40], link[600], allow[32];
 	int method_ok;
 
-	row = find_row(req->path, arg, sizeof(arg), &method_ok, req->method);
+	row = find_row(req->path, arg, sizeof(arg), &method_ok, req->method, allow,
+		       sizeof(allow));
 	snprintf(url, sizeof(url), "%s%s", a->base, req->path);
 	if (row == NULL) {
-		if (method_ok < 0)
+		if (method_ok < 0) {
 			acme_problem(r, 405, "malformed", "method %s not allowed on %s",
 				     req->method, url);
-		else
+			http_reply_header(r, "Allow", "%s", allow); /* RFC 9110 §15.5.6 */
+		} else {
 			acme_problem(r, 404, "malformed", "no ACME resource %s", url);
+		}
 	} else if (strcmp(row->method, "POST") == 0 &&
 		   (req->content_type == NULL ||
 		    strncmp(req->content_type, "application/jose+json", 21) != 0)) {

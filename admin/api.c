@@ -470,7 +470,7 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 	admin_identity_t who;
 	cairn_err_t err = { 0 };
 	int path_known = 0, rc;
-	char actor[96], arg[128] = "";
+	char actor[96], arg[128] = "", allow[32] = "";
 	size_t i;
 
 	for (i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
@@ -482,14 +482,17 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 			route = r;
 			break;
 		}
+		http_allow_add(allow, sizeof(allow), r->method, 0); /* no HEAD here */
 	}
 	if (route == NULL) {
-		if (path_known)
+		if (path_known) {
 			http_reply_problem(reply, 405, PROBLEM("methodNotAllowed"),
 					   "%s is not allowed on /admin/v1%s", req->method, req->path);
-		else
+			http_reply_header(reply, "Allow", "%s", allow); /* RFC 9110 §15.5.6 */
+		} else {
 			http_reply_problem(reply, 404, PROBLEM("notFound"), "no such endpoint: /admin/v1%s",
 					   req->path);
+		}
 		return;
 	}
 	if (cross_site(req)) {

@@ -310,10 +310,11 @@ void est_handle(est_t *e, const est_request_t *req, http_reply_t *reply)
 	c.op = op->name;
 	if (strcmp(req->method, op->method) != 0 &&
 	    !(strcmp(req->method, "HEAD") == 0 && strcmp(op->method, "GET") == 0)) {
+		char allow[16] = "";
+
 		est_reply_text(reply, 405, "%s takes %s", op->name, op->method);
-		/* RFC 9110 §15.5.6; a GET operation answers HEAD too. */
-		http_reply_header(reply, "Allow", "%s",
-				  strcmp(op->method, "GET") == 0 ? "GET, HEAD" : op->method);
+		http_allow_add(allow, sizeof(allow), op->method, 1); /* a GET op answers HEAD */
+		http_reply_header(reply, "Allow", "%s", allow);
 		return;
 	}
 	if (op->auth && est_authenticate(&c, strcmp(op->name, "simplereenroll") == 0, reply) != 0)

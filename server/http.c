@@ -58,16 +58,6 @@ static void observe(server_t *s, const conn_ctx_t *ctx)
 		       us > 0 ? (uint64_t)us : 0);
 }
 
-/* Adds method (and HEAD after GET: every GET route answers HEAD) to the Allow list. */
-static void allow_add(char *allow, size_t cap, const char *method)
-{
-	const char *m = strcmp(method, "GET") == 0 ? "GET, HEAD" : method;
-	size_t n = strlen(allow);
-
-	if (strstr(allow, method) == NULL)
-		snprintf(allow + n, cap - n, "%s%s", n > 0 ? ", " : "", m);
-}
-
 /* The route for method and url, or NULL: *method_ok is -1 when routes take the path
  * with other methods only (a 405; allow, cap bytes, then lists them), else 0. */
 static const route_t *route_find(const listener_t *l, const char *method, const char *url,
@@ -90,7 +80,7 @@ static const route_t *route_find(const listener_t *l, const char *method, const 
 		if (strcmp(r->method, "*") != 0 && strcmp(r->method, method) != 0 &&
 		    !(strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
 			*method_ok = -1;
-			allow_add(allow, cap, r->method);
+			http_allow_add(allow, cap, r->method, 1); /* every GET route answers HEAD */
 			continue;
 		}
 		*method_ok = 1;

@@ -81,6 +81,15 @@ int http_reply_header(http_reply_t *r, const char *name, const char *fmt, ...)
 	return 0;
 }
 
+void http_allow_add(char *allow, size_t cap, const char *method, int with_head)
+{
+	const char *m = with_head && strcmp(method, "GET") == 0 ? "GET, HEAD" : method;
+	size_t n = strlen(allow);
+
+	if (n < cap && strstr(allow, method) == NULL)
+		snprintf(allow + n, cap - n, "%s%s", n > 0 ? ", " : "", m);
+}
+
 void time_http_date(time_t t, char *out, size_t cap)
 {
 	struct tm tm;

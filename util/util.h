@@ -357,6 +357,10 @@ void http_later_abandon(http_later_t *l);
 /* Adds a header "name: value" (formatted). Returns 0, or CAIRN_ETOOBIG when the
  * reply already has HTTP_REPLY_MAX_HEADERS or name/value do not fit (nothing added). */
 int http_reply_header(http_reply_t *r, const char *name, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+/* A 405's Allow header (RFC 9110 §15.5.6) built from the methods the resource takes:
+ * adds method to allow (cap bytes, "" to start) unless it is there; with_head: a GET
+ * there answers HEAD too, and is listed as "GET, HEAD". */
+void http_allow_add(char *allow, size_t cap, const char *method, int with_head);
 /* RFC 7231 IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into out (at least 30 bytes). */
 void time_http_date(time_t t, char *out, size_t cap);
 

@@ -218,6 +218,13 @@ ok "GET /.well-known/est/simpleenroll: 405 with Allow: POST" allow_is GET \
 ok "PUT /healthz: 405 with Allow: GET, HEAD" allow_is PUT "$HTTP_URL/healthz" "GET, HEAD"
 ok "POST /crl/issuing.crl: 405 with Allow: GET, HEAD" allow_is POST "$HTTP_URL/crl/issuing.crl" "GET, HEAD"
 ok "GET /ocsp: 405 with Allow: POST" allow_is GET "$HTTP_URL/ocsp" "POST"
+ok "GET /acme/new-order: 405 with Allow: POST" allow_is GET "$HTTPS_URL/acme/new-order" "POST"
+ok "POST /acme/directory: 405 with Allow: GET, HEAD" allow_is POST "$HTTPS_URL/acme/directory" \
+	"GET, HEAD"
+ok "DELETE /admin/v1/requests: 405 with Allow: GET (checked before any credential)" allow_is \
+	DELETE "$HTTPS_URL/admin/v1/requests" "GET"
+ok "PUT /admin/v1/admins: 405 with Allow: GET, POST" allow_is PUT "$HTTPS_URL/admin/v1/admins" \
+	"GET, POST"
 
 # Raw sockets (perl, core modules only): garbage, slow bodies, idle and many connections.
 raw() { perl -MIO::Socket::INET -e "$@"; }
