@@ -52,8 +52,11 @@ H01_PID=$!
 CAIRN_PIDS="$CAIRN_PIDS $H01_PID"
 keep_https_port "$D"
 ca_stop
+# The kill must come while h1's validation hangs: its timeout leaves the probe that starts
+# it 6 s (2 s were not always enough on a loaded machine: the validation had already
+# failed, and after the restart the challenge was invalid, not pending).
 acme_conf "$D" "{\"validation_workers\": 1, \"validation\": {\"http01_port\": $HP,
-  \"timeout_ms\": 2000, \"hosts\": {\"h1.example.test\": \"127.0.0.1\",
+  \"timeout_ms\": 6000, \"hosts\": {\"h1.example.test\": \"127.0.0.1\",
   \"h2.example.test\": \"127.0.0.1\", \"h3.example.test\": \"127.0.0.1\"}}}"
 ca_serve "$D" || bail "restart with one validation worker failed"
 touch "$WORK/hang"
