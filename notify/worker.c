@@ -239,6 +239,33 @@ static void walk(db_txn_t *txn, char kind, const char *sink, json_t *into, int d
 	(void)db_iterate(txn, DB_OUTBOX, w.prefix, w.plen, prefix_iter, &w);
 }
 
+/* What GET /notify shows of a webhook's URL: scheme, host and port only. The user,
+ * password, path and query stay out: a chat service's webhook URL is its credential,
+ * and every read role (auditors, approvers) may see this list. "/..." marks a path. */
+static void url_shown(const char *url, char *out, size_t cap)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		(void)curl_url_get(u, CURLUPART_PATH, &path, 0);
+		(void)curl_url_get(u, CURLUPART_QUERY, &query, 0);
+		snprintf(out, cap, "%s://%s:%s%s", scheme, host, port,
+			 (path != NULL && strcmp(path, "/") != 0) || query != NULL ? "/..." : "/");
+	} else {
+		snprintf(out, cap, "(unparsable URL)");
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(u);
+}
+
 json_t *notify_status(notify_t *n)
 {
 	json_t *doc = json_pack("{s:[], s:[]}", "sinks", "dead"), *sinks, *dead, *log, *one;
@@ -266,7 +293,7 @@ json_t *notify_status(notify_t *n)
 				 s->conf.to_approvers ? "+approvers" : "",
 				 s->conf.digest ? " (daily digest)" : "");
 		} else {
-			snprintf(target, sizeof(target), "%s", s->conf.url);
+			url_shown(s->conf.url, target, sizeof(target));
 		}
 		log = json_array();
 		walk(txn, NOTIFY_KEY_LOG, s->conf.name, log, 0);

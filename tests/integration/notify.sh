@@ -75,7 +75,7 @@ ok "a missing secret file stops the daemon from starting with a clear error" \
 	grep -q "secret_file.*nope.secret" "$D.serve.log"
 set_notify "{\"poll_ms\": 100, \"backoff_ms\": 100, \"backoff_max_ms\": 400,
   \"webhooks\": [
-    {\"name\": \"ops\", \"url\": \"http://127.0.0.1:$OPS_PORT/hook\", \"secret_file\": \"ops.secret\",
+    {\"name\": \"ops\", \"url\": \"http://hookuser:S3cretPw@127.0.0.1:$OPS_PORT/hook/T0/XSECRETX?token=abc\", \"secret_file\": \"ops.secret\",
      \"max_tries\": 100},
     {\"name\": \"late\", \"url\": \"http://127.0.0.1:$LATE_PORT/hook\", \"secret_file\": \"late.secret\",
      \"events\": [\"cert.revoked\"], \"max_tries\": 2}],
@@ -154,6 +154,11 @@ ok "notify retry and test are audited" sh -c "'$CAIRN' audit export --dir '$D' -
 TOKEN_AUD=$("$CAIRN" token create --dir "$D" --name bob --role approver 2>/dev/null)
 ok "an approver may read the status" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --cacert '$D/ca/root.pem' \
 	-H 'Authorization: Bearer $TOKEN_AUD' '$HTTPS_URL/admin/v1/notify')\" = 200 ]"
+ok "  ... which shows a webhook's scheme, host and port, not its credentials, path or query" sh -c "
+	curl -s --cacert '$D/ca/root.pem' -H 'Authorization: Bearer $TOKEN_AUD' \
+		'$HTTPS_URL/admin/v1/notify' >'$WORK/notify.json' &&
+	jq -e '.sinks[] | select(.name == \"ops\") | .url == \"http://127.0.0.1:$OPS_PORT/...\"' \
+		'$WORK/notify.json' >/dev/null && ! grep -Eq 'S3cretPw|hookuser|XSECRETX|token=' '$WORK/notify.json'"
 ok "  ... but not retry (403)" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --cacert '$D/ca/root.pem' \
 	-H 'Authorization: Bearer $TOKEN_AUD' -H 'Content-Type: application/json' -d '{}' \
 	'$HTTPS_URL/admin/v1/notify/retry')\" = 403 ]"
