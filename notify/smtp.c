@@ -27,36 +27,79 @@ static size_t read_msg(char *buf, size_t size, size_t n, void *arg)
 	return k;
 }
 
-/* The message: headers, then text with CRLF line ends (dot-stuffing is libcurl's).
- * Returns malloc'd text or NULL. */
+#define QP_LINE 76 /* RFC 2045 §6.7 (5): encoded lines at most 76 characters */
+
+char *notify_qp_body(const char *text)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(text), used = 0, col = 0;
+	/* each byte at most "=XX", plus a soft break "=\r\n" per 72 output bytes at worst */
+	char *out = malloc(n * 3 + (n * 3 / 72 + 2) * 3 + 3);
+	const unsigned char *p;
+
+	if (out == NULL)
+		return NULL;
+	for (p = (const unsigned char *)text; *p; p++) {
+		int end = p[1] == '\n' || p[1] == '\0', literal;
+		size_t w;
+
+		if (*p == '\n') {
+			memcpy(out + used, "\r\n", 2);
+			used += 2;
+			col = 0;
+			continue;
+		}
+		literal = (*p >= 33 && *p <= 126 && *p != '=') || ((*p == ' ' || *p == '\t') && !end);
+		w = literal ? 1 : 3;
+		/* A soft break when this would pass the limit (the "=" of the break included),
+		 * unless it is the line's last and fits exactly. */
+		if (col + w > QP_LINE - 1 && !(end && col + w <= QP_LINE)) {
+			memcpy(out + used, "=\r\n", 3);
+			used += 3;
+			col = 0;
+		}
+		if (literal) {
+			out[used++] = (char)*p;
+		} else {
+			out[used++] = '=';
+			out[used++] = hex[*p >> 4];
+			out[used++] = hex[*p & 15];
+		}
+		col += w;
+	}
+	out[used] = '\0';
+	return out;
+}
+
+/* The message: headers, then the quoted-printable body with CRLF line ends (dot-stuffing
+ * is libcurl's). Returns malloc'd text or NULL. */
 static char *message(const notify_settings_t *set, const json_t *rcpt, const char *subject,
 		     const char *msg_id, const char *text)
 {
-	char date[64], *out = NULL;
-	const char *p;
+	char date[64], *out = NULL, *body = notify_qp_body(text);
 	size_t i, cap, used;
 	time_t now = time(NULL);
 	struct tm tm;
 
+	if (body == NULL)
+		return NULL;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	cap = strlen(text) * 2 + strlen(subject) + strlen(msg_id) + 1024 + 160 * json_array_size(rcpt);
-	if ((out = malloc(cap)) == NULL)
+	cap = strlen(body) + strlen(subject) + strlen(msg_id) + 1024 + 160 * json_array_size(rcpt);
+	if ((out = malloc(cap)) == NULL) {
+		free(body);
 		return NULL;
+	}
 	used = (size_t)snprintf(out, cap, "Date: %s\r\nFrom: %s\r\nTo: ", date, set->smtp_from);
 	for (i = 0; i < json_array_size(rcpt); i++)
 		used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? ", " : "",
 					 json_string_value(json_array_get(rcpt, i)));
 	used += (size_t)snprintf(out + used, cap - used,
 				 "\r\nSubject: %s\r\nMessage-ID: <%s@%s>\r\n"
-				 "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
-				 subject, msg_id, strchr(set->smtp_from, '@') + 1);
-	for (p = text; *p && used + 3 < cap; p++) {
-		if (*p == '\n')
-			out[used++] = '\r';
-		out[used++] = *p;
-	}
-	memcpy(out + used, "\r\n", 3);
+				 "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+				 "Content-Transfer-Encoding: quoted-printable\r\n\r\n%s\r\n",
+				 subject, msg_id, strchr(set->smtp_from, '@') + 1, body);
+	free(body);
 	return out;
 }
 

@@ -16,6 +16,14 @@
  * the same message carries the same id. Abandoned when *cancel becomes non-zero.
  * Returns 0, or CAIRN_EIO with why filled, CAIRN_ENOMEM.
  */
+/* The body of a message, quoted-printable (RFC 2045 §6.7): text (LF line ends) as lines
+ * of at most 76 characters ending in CRLF (a longer line is broken with soft "=" breaks),
+ * "=", control bytes, bytes above 126 and a space or tab before a line end written as
+ * =XX. So any event (a discovered certificate's subject can be kilobytes on one line)
+ * fits SMTP's 998-character lines, and UTF-8 arrives intact. Returns malloc'd text or
+ * NULL. */
+char *notify_qp_body(const char *text);
+
 int notify_smtp_send(const notify_settings_t *set, const char *password, const json_t *rcpt,
 		     const char *subject, const char *msg_id, const char *text, long timeout_ms,
 		     const int *cancel, char *why, size_t why_cap);

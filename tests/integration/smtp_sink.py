@@ -14,7 +14,7 @@ portfile, log = sys.argv[1], sys.argv[2]
 class Sink(smtpd.SMTPServer):
     def process_message(self, peer, mailfrom, rcpttos, data, **kw):
         msg = email.message_from_bytes(data if isinstance(data, bytes) else data.encode())
-        body = msg.get_payload()
+        body = msg.get_payload(decode=True).decode("utf-8", "replace")  # quoted-printable
         with open(log, "a") as f:
             f.write("%s %s %s | %s | json=%s\n" % (mailfrom, ",".join(rcpttos), msg["Subject"],
                                                  msg["Message-ID"], '"version": 1' in body))

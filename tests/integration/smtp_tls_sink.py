@@ -41,7 +41,7 @@ class Handler:
                 "subject": msg["Subject"], "msgid": msg["Message-ID"],
                 "header_to": msg["To"], "tls": session.ssl is not None,
                 "user": session.auth_data.login.decode() if session.authenticated else None,
-                "body": msg.get_payload()})
+                "body": msg.get_payload(decode=True).decode("utf-8", "replace")})
         return "250 OK"
 
 

@@ -12,6 +12,7 @@
 
 #include "notify/notify.h"
 #include "notify/notify_int.h"
+#include "notify/smtp.h"
 
 #include "tests/unit/db_fixture.h"
 
@@ -294,6 +295,74 @@ static void test_scan(void **state)
 }
 
 /* ---- the CA's own material: one ca.expiring per (what, state, at) ---- */
+/* Decodes quoted-printable q into out (cap bytes); returns the longest line of q. */
+static size_t qp_decode(const char *q, char *out, size_t cap)
+{
+	size_t used = 0, col = 0, longest = 0;
+	unsigned v;
+
+	for (; *q && used + 1 < cap; q++) {
+		if (q[0] == '\r' && q[1] == '\n') {
+			out[used++] = '\n';
+			col = 0;
+			q++;
+		} else if (q[0] == '=' && q[1] == '\r' && q[2] == '\n') {
+			if (col + 1 > longest) /* the soft break's "=" is on the line */
+				longest = col + 1;
+			col = 0;
+			q += 2;
+		} else if (q[0] == '=') {
+			assert_int_equal(sscanf(q + 1, "%2X", &v), 1);
+			out[used++] = (char)v;
+			col += 3;
+			q += 2;
+		} else {
+			out[used++] = *q;
+			col++;
+		}
+		if (col > longest)
+			longest = col;
+	}
+	out[used] = '\0';
+	return longest;
+}
+
+/* Mail bodies: any line (a kilobytes-long subject included) arrives in lines of at most
+ * 76 characters and decodes to exactly the text. */
+static void test_qp_body(void **state)
+{
+	static char text[8192], back[8192];
+	const char *cases[] = { "", "short\n", "trailing space \nand tab\t\nend \t",
+				"a=b \xc3\xa9\x01\x7f\n\n\n",
+				"01234567890123456789012345678901234567890123456789012345678901234567890123456"
+				"\n012345678901234567890123456789012345678901234567890123456789012345678901234=\n" };
+	size_t i, longest;
+	char *q;
+	(void)state;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		q = notify_qp_body(cases[i]);
+		assert_non_null(q);
+		longest = qp_decode(q, back, sizeof(back));
+		assert_true(longest <= 76);
+		assert_string_equal(back, cases[i]);
+		assert_null(strstr(q, " \r\n")); /* no space before a line end */
+		free(q);
+	}
+	/* One line of 3,000 bytes: every byte value but NUL and LF, spaces among them. */
+	for (i = 0; i < 3000; i++) {
+		unsigned char c = (unsigned char)(1 + i % 255);
+		text[i] = c == '\n' ? ' ' : (char)c;
+	}
+	text[3000] = '\0';
+	q = notify_qp_body(text);
+	assert_non_null(q);
+	longest = qp_decode(q, back, sizeof(back));
+	assert_true(longest <= 76);
+	assert_string_equal(back, text);
+	free(q);
+}
+
 static void test_material(void **state)
 {
 	db_t *db = ((void **)*state)[1];
@@ -328,6 +397,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outbox_ids, fixture_db_setup, fixture_db_teardown),
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_sign),
+		cmocka_unit_test(test_qp_body),
 		cmocka_unit_test_setup_teardown(test_scan, fixture_db_setup, fixture_db_teardown),
 		cmocka_unit_test_setup_teardown(test_material, fixture_db_setup, fixture_db_teardown),
 	};
