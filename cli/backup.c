@@ -550,7 +550,8 @@ int cli_backup(int argc, char **argv)
 	uint64_t seq = 0;
 	int rc, fd = -1;
 
-	if ((rc = bk_parse_opts("backup", argc, argv, "dir", &dir_arg, "out", &out)) != CLI_OK)
+	if ((rc = bk_parse_opts("backup", argc, argv, "dir", &dir_arg, "out", &out, NULL,
+				 NULL)) != CLI_OK)
 		return rc;
 	b.created = time(NULL);
 	b.names = json_array();

@@ -30,6 +30,8 @@ typedef struct restore {
 	json_t *info;       /* BACKUP.json */
 	char sum[65];       /* SHA-256 of the archive */
 	uint64_t certs, audit_events, seq;
+	int keep_paths;     /* --keep-paths: publishing paths outside DIR stay as they were */
+	json_t *cleared;    /* lines saying which of them were cleared */
 	cairn_err_t err;
 } restore_t;
 
@@ -275,6 +277,80 @@ static void repoint(json_t *v, const char *from, const char *to)
 	}
 }
 
+/* 1 when path (absolute, or relative to dir as config_path resolves it) names dir or a
+ * path below it once "." and ".." are taken away. dir is a realpath and the tree below it
+ * holds only what restore unpacked (no links), so the words of the path are enough. */
+static int path_inside(const char *dir, const char *path)
+{
+	char full[PATH_MAX], buf[PATH_MAX], *tok, *save = NULL;
+	size_t n = 0, dlen = strlen(dir);
+	int len = path[0] == '/' ? snprintf(full, sizeof(full), "%s", path)
+				 : snprintf(full, sizeof(full), "%s/%s", dir, path);
+
+	if (len < 0 || len >= (int)sizeof(full))
+		return 0;
+	buf[0] = '\0';
+	for (tok = strtok_r(full, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save)) {
+		if (strcmp(tok, ".") == 0)
+			continue;
+		if (strcmp(tok, "..") == 0) {
+			while (n > 0 && buf[n - 1] != '/')
+				n--;
+			n -= n > 0;
+			buf[n] = '\0';
+			continue;
+		}
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "/%s", tok);
+		if (n >= sizeof(buf))
+			return 0;
+	}
+	return strncmp(buf, dir, dlen) == 0 && (buf[dlen] == '\0' || buf[dlen] == '/');
+}
+
+/* The settings under which the daemon writes files, and what each becomes when its path
+ * leads out of the restored directory: a copy started for a drill must not publish over
+ * the tree the original serves (it would prune the original's OCSP answers and put its
+ * older CRLs in place of the current ones). NULL = the key goes, its default applies. */
+static const struct {
+	const char *section, *key, *off;
+} publish_paths[] = {
+	{ "ocsp", "publish", "" },
+	{ "crl", "publish", "" },
+	{ "crl", "publish_dir", NULL },
+};
+
+static int fence_paths(restore_t *r, json_t *doc)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(publish_paths) / sizeof(publish_paths[0]); i++) {
+		json_t *sec = json_object_get(doc, publish_paths[i].section);
+		const char *v = json_string_value(json_object_get(sec, publish_paths[i].key));
+		json_t *line;
+		if (v == NULL || v[0] == '\0' || path_inside(r->dir, v))
+			continue;
+		line = r->keep_paths
+			       ? json_sprintf("%s.%s still %s, outside %s: this copy writes into that "
+					      "tree (--keep-paths)", publish_paths[i].section,
+					      publish_paths[i].key, v, r->dir)
+			       : json_sprintf("%s.%s %s (was %s, outside %s: a copy would write into "
+					      "the original's tree)", publish_paths[i].section,
+					      publish_paths[i].key,
+					      publish_paths[i].off ? "cleared" : "back to its default", v,
+					      r->dir);
+		if (line == NULL || json_array_append_new(r->cleared, line) != 0)
+			return cairn_err_set(&r->err, CAIRN_ENOMEM, "out of memory");
+		if (r->keep_paths)
+			continue;
+		if ((publish_paths[i].off != NULL
+			     ? json_object_set_new(sec, publish_paths[i].key,
+						   json_string(publish_paths[i].off))
+			     : json_object_del(sec, publish_paths[i].key)) != 0)
+			return cairn_err_set(&r->err, CAIRN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 static int rewrite_config(restore_t *r)
 {
 	const char *src = json_string_value(json_object_get(r->info, "source_dir"));
@@ -292,6 +368,8 @@ static int rewrite_config(restore_t *r)
 		goto out;
 	}
 	repoint(doc, src, r->dir);
+	if ((rc = fence_paths(r, doc)) != 0)
+		goto out;
 	out = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (out == NULL || (rc = fs_write_atomic(path, out, strlen(out), 0600)) != 0) {
 		rc = cairn_err_set(&r->err, CAIRN_EIO, "write %s", path);
@@ -458,9 +536,12 @@ int cli_restore(int argc, char **argv)
 	tree_check_t tree = { &r, 0 };
 	const char *from, *dir_arg;
 	struct stat st;
+	json_t *line;
+	size_t i;
 	int rc, fd = -1;
 
-	if ((rc = bk_parse_opts("restore", argc, argv, "from", &from, "dir", &dir_arg)) != CLI_OK)
+	if ((rc = bk_parse_opts("restore", argc, argv, "from", &from, "dir", &dir_arg, "keep-paths",
+				&r.keep_paths)) != CLI_OK)
 		return rc;
 	fd = open(from, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -468,7 +549,8 @@ int cli_restore(int argc, char **argv)
 		goto out;
 	}
 	r.members = json_object();
-	if (r.members == NULL || bk_sha256_fd(fd, r.sum, NULL) != 0) {
+	r.cleared = json_array();
+	if (r.members == NULL || r.cleared == NULL || bk_sha256_fd(fd, r.sum, NULL) != 0) {
 		rc = cli_fail("restore", "cannot read %s", from);
 		goto out;
 	}
@@ -502,6 +584,8 @@ int cli_restore(int argc, char **argv)
 	printf("  database   %llu certificates; audit chain intact, %llu events\n",
 	       (unsigned long long)r.certs, (unsigned long long)r.audit_events);
 	printf("  audited    event %llu (ca.restore)\n", (unsigned long long)r.seq);
+	json_array_foreach(r.cleared, i, line)
+		printf("  cairn.json %s\n", json_string_value(line));
 	if (!json_is_string(json_object_get(r.info, "token_dir")))
 		printf("The CA's keys were in an HSM, not in the archive: this CA signs only where\n"
 		       "that HSM (token.module in cairn.json) is reachable.\n");
@@ -520,6 +604,7 @@ out:
 	if (r.lock_fd >= 0)
 		close(r.lock_fd);
 	json_decref(r.members);
+	json_decref(r.cleared);
 	json_decref(r.info);
 	free(r.stage);
 	free(r.dir);

@@ -177,6 +177,59 @@ ok "  ... and issues with the HSM's keys" "$CAIRN" issue --dir "$WORK/ext2" --cs
 ca_stop
 unset SOFTHSM2_CONF
 
+# A restore drill beside a CA that publishes its OCSP answers and CRLs into a web tree
+# outside its directory: the copy must not publish there (it would prune the answers of
+# certificates issued since the backup and put its older CRL over the current one).
+PUB=$WORK/webtree
+ca_init "$WORK/live" || bail "cairn init failed: $(cat "$WORK/live.init.out")"
+python3 - "$WORK/live/cairn.json" "$PUB" "$WORK/live-crl" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d.setdefault("ocsp", {}).update({"publish": sys.argv[2], "publish_delay": 0})
+d.setdefault("crl", {}).update({"publish": sys.argv[2], "publish_dir": sys.argv[3]})
+json.dump(d, open(sys.argv[1], "w"), indent=2)
+EOF2
+ca_serve "$WORK/live" || bail "the publishing CA does not start: $(tail -n 5 "$WORK/live.serve.log")"
+LIVE_PID=$SERVE_PID
+ok "backup of a CA that publishes into $PUB" "$CAIRN" backup --dir "$WORK/live" --out "$WORK/live.tar.xz"
+make_csr late ec:P-256 /CN=late.example.test "DNS:late.example.test"
+"$CAIRN" issue --dir "$WORK/live" --csr "$WORK/late.csr" --profile tls-server --out "$WORK/late.pem" \
+	>/dev/null 2>&1
+LATE=$(openssl x509 -in "$WORK/late.pem" -noout -serial | cut -d= -f2)
+"$CAIRN" revoke --dir "$WORK/live" "$LATE" --reason keyCompromise >/dev/null 2>&1
+# crl_lists FILE: the DER CRL FILE names the late certificate's serial.
+crl_lists() { openssl crl -inform DER -in "$1" -noout -text 2>/dev/null | grep -q "Serial Number: $LATE"; }
+n=0
+until crl_lists "$PUB/crl/issuing.crl" && [ -n "$(find "$PUB/ocsp" -type f 2>/dev/null)" ]; do
+	n=$((n + 1))
+	[ $n -le 300 ] || bail "the live CA published no CRL naming $LATE"
+	sleep 0.1
+done
+sleep 2
+find "$PUB" -type f -exec sha256sum {} + | sort >"$WORK/webtree.before"
+ok "restore of that CA beside it" "$CAIRN" restore --from "$WORK/live.tar.xz" --dir "$WORK/drill"
+last_has "  ... names ocsp.publish, cleared, with its old value" "ocsp.publish cleared \\(was $PUB,"
+last_has "  ... names crl.publish, cleared, with its old value" "crl.publish cleared \\(was $PUB,"
+last_has "  ... names crl.publish_dir, set back, with its old value" \
+	"crl.publish_dir back to its default \\(was $WORK/live-crl,"
+ok "  ... the restored cairn.json publishes nowhere outside it" sh -c "
+	jq -e '.ocsp.publish == \"\" and .crl.publish == \"\" and (.crl | has(\"publish_dir\") | not)' \
+		'$WORK/drill/cairn.json' >/dev/null"
+ca_serve "$WORK/drill" || bail "the drill copy does not start: $(tail -n 5 "$WORK/drill.serve.log")"
+DRILL_PID=$SERVE_PID
+sleep 4
+find "$PUB" -type f -exec sha256sum {} + | sort >"$WORK/webtree.after"
+ok "the drill left the live tree as it was (no answer pruned, no file rewritten)" \
+	cmp "$WORK/webtree.before" "$WORK/webtree.after"
+ok "  ... its CRL still names the certificate revoked after the backup" crl_lists "$PUB/crl/issuing.crl"
+ok "  ... and the drill's CRLs are in its own directory" test -s "$WORK/drill/crl/issuing.crl"
+kill -TERM "$DRILL_PID" "$LIVE_PID" 2>/dev/null
+wait "$DRILL_PID" "$LIVE_PID"
+ok "restore --keep-paths keeps them" "$CAIRN" restore --from "$WORK/live.tar.xz" --dir "$WORK/drill2" \
+	--keep-paths
+last_has "  ... and says so" "ocsp.publish still $PUB, outside .*--keep-paths"
+ok "  ... in cairn.json" sh -c "jq -e '.ocsp.publish == \"$PUB\"' '$WORK/drill2/cairn.json' >/dev/null"
+
 # ---- refusals ----
 fails "backup without --out is a usage error" "$CAIRN" backup --dir "$D"
 ok "with exit status 2" sh -c "'$CAIRN' backup --dir '$D' 2>/dev/null; [ \$? -eq 2 ]"
