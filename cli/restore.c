@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,12 @@
 
 #define LIST_MAX (16 << 20)     /* tar's listing of an archive we accept */
 #define MANIFEST_MAX (16 << 20)
+/* What the members may add up to, as tar lists them, before anything is unpacked: at most
+ * UNPACK_RATIO times the archive or UNPACK_FLOOR, whichever is more (a backup's xz gains
+ * about 8x on a new CA's mostly empty pages, less on certificates and keys), and never
+ * more than NEWDIR's file system has free. A decompression bomb is refused unread. */
+#define UNPACK_RATIO 100
+#define UNPACK_FLOOR (64ULL << 20)
 
 typedef struct restore {
 	char *dir;          /* realpath of --dir */
@@ -28,6 +35,8 @@ typedef struct restore {
 	int created;        /* we made DIR (else it was empty) */
 	int lock_fd;
 	json_t *members;    /* archive member name -> true */
+	json_t *manifest;   /* MANIFEST.sha256: member name -> its SHA-256 (hex) */
+	unsigned long long listed_bytes; /* the members' sizes, as tar lists them */
 	json_t *info;       /* BACKUP.json */
 	char sum[65];       /* SHA-256 of the archive */
 	uint64_t certs, audit_events, seq;
@@ -83,10 +92,17 @@ static int prepare_dir(restore_t *r, const char *arg)
 /* One line of `tar -tv`: "MODE OWNER SIZE DATE TIME NAME"; only regular files pass. */
 static int list_line(restore_t *r, char *line)
 {
-	char *p = line, *name;
+	char *p = line, *name, *end;
+	unsigned long long size = 0;
 	int field;
 
 	for (field = 0; field < 5; field++) {
+		if (field == 2 && line[0] == '-') {
+			errno = 0;
+			size = strtoull(p, &end, 10);
+			if (end == p || *end != ' ' || errno != 0 || *p == '-')
+				return refuse(r, "unreadable listing line \"%.80s\"", line);
+		}
 		p += strcspn(p, " ");
 		p += strspn(p, " ");
 	}
@@ -102,6 +118,7 @@ static int list_line(restore_t *r, char *line)
 		return refuse(r, "member %.200s appears twice", name);
 	if (json_object_size(r->members) >= BK_MAX_FILES)
 		return refuse(r, "more than %d members", BK_MAX_FILES);
+	r->listed_bytes += size;
 	return json_object_set_new(r->members, name, json_true()) == 0 ? 0 : CAIRN_ENOMEM;
 }
 
@@ -168,24 +185,27 @@ static int tree_entry(const char *rel, const struct stat *st, void *arg)
 	return chmod(path, 0600) == 0 ? 0 : cairn_err_set(&c->r->err, CAIRN_EIO, "chmod %s", path);
 }
 
-/* Every member but the manifest is in it once with its SHA-256, and nothing else is. */
-static int check_manifest(restore_t *r)
+/* Every member but the manifest is in it once with its SHA-256, and nothing else is:
+ * read out of the archive (tar to a pipe) before anything is unpacked. */
+static int read_manifest(restore_t *r, int fd)
 {
-	char path[PATH_MAX], hex[65], *text = NULL, *line, *end;
-	json_t *seen = json_object();
-	size_t len, lines = 0;
+	const char *args[] = { "--extract", "--xz", "--file=-", "--to-stdout", "--occurrence=1",
+			       "--", BK_MANIFEST, NULL };
+	bk_tar_t t = { .in_fd = fd, .out_fd = -1, .out_cap = MANIFEST_MAX };
+	char *line, *end, *text;
+	const char *key;
+	json_t *v;
+	size_t lines = 0;
 	int rc = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", r->stage, BK_MANIFEST);
-	if (seen == NULL)
-		return CAIRN_ENOMEM;
-	if (json_object_get(r->members, BK_MANIFEST) == NULL ||
-	    fs_read(path, MANIFEST_MAX, &text, &len) != 0 || memchr(text, '\0', len) != NULL ||
-	    (len > 0 && text[len - 1] != '\n')) {
+	if (json_object_get(r->members, BK_MANIFEST) == NULL || lseek(fd, 0, SEEK_SET) != 0 ||
+	    bk_tar_run(args, &t) != 0 || t.out == NULL || strlen(t.out) != t.out_len ||
+	    (t.out_len > 0 && t.out[t.out_len - 1] != '\n')) {
 		rc = refuse(r, "no readable %s", BK_MANIFEST);
 		goto out;
 	}
-	for (line = text; rc == 0 && line < text + len; line = end + 1, lines++) {
+	text = t.out;
+	for (line = text; rc == 0 && line < text + t.out_len; line = end + 1, lines++) {
 		const char *name = line + 66;
 		size_t i;
 		end = strchr(line, '\n');
@@ -195,30 +215,56 @@ static int check_manifest(restore_t *r)
 		if (i != 64 || strncmp(line + 64, "  ", 2) != 0 || !bk_name_ok(name) ||
 		    strcmp(name, BK_MANIFEST) == 0) {
 			rc = refuse(r, "%s line %zu is not \"SHA256  NAME\"", BK_MANIFEST, lines + 1);
-		} else if (json_object_get(seen, name) != NULL) {
+		} else if (json_object_get(r->manifest, name) != NULL) {
 			rc = refuse(r, "%s lists %.200s twice", BK_MANIFEST, name);
 		} else if (json_object_get(r->members, name) == NULL) {
 			rc = refuse(r, "%.200s is in %s but not in the archive", name, BK_MANIFEST);
-		} else {
-			snprintf(path, sizeof(path), "%s/%s", r->stage, name);
-			json_object_set_new(seen, name, json_true());
-			if (bk_sha256_file(path, hex, NULL) != 0 || memcmp(hex, line, 64) != 0)
-				rc = refuse(r, "%.200s does not match its SHA-256 in %s", name,
-					    BK_MANIFEST);
+		} else if (json_object_set_new(r->manifest, name, json_stringn(line, 64)) != 0) {
+			rc = cairn_err_set(&r->err, CAIRN_ENOMEM, "out of memory");
 		}
 	}
-	if (rc == 0 && lines + 1 != json_object_size(r->members)) {
-		const char *key;
-		json_t *v;
-		json_object_foreach(r->members, key, v)
-			if (strcmp(key, BK_MANIFEST) != 0 && json_object_get(seen, key) == NULL)
-				break;
-		rc = refuse(r, "%.200s is not in %s", key ? key : "a member", BK_MANIFEST);
-	}
+	json_object_foreach(r->members, key, v)
+		if (rc == 0 && strcmp(key, BK_MANIFEST) != 0 && json_object_get(r->manifest, key) == NULL)
+			rc = refuse(r, "%.200s is not in %s", key, BK_MANIFEST);
 out:
-	json_decref(seen);
-	free(text);
+	free(t.out);
 	return rc;
+}
+
+/* The members may add up to no more than the cap (UNPACK_RATIO) and DIR's free space. */
+static int check_sizes(restore_t *r, const struct stat *archive)
+{
+	unsigned long long cap = (unsigned long long)archive->st_size * UNPACK_RATIO, room;
+	struct statvfs vfs;
+
+	if (cap < UNPACK_FLOOR)
+		cap = UNPACK_FLOOR;
+	if (r->listed_bytes > cap)
+		return refuse(r, "its members add up to %llu bytes, over %d times the archive "
+			      "(%lld bytes): not a backup", r->listed_bytes, UNPACK_RATIO,
+			      (long long)archive->st_size);
+	if (statvfs(r->dir, &vfs) != 0)
+		return cairn_err_set(&r->err, CAIRN_EIO, "statvfs %s: %s", r->dir, strerror(errno));
+	room = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	if (r->listed_bytes > room)
+		return cairn_err_set(&r->err, CAIRN_EIO, "the archive unpacks to %llu bytes; %s has "
+				     "%llu free", r->listed_bytes, r->dir, room);
+	return 0;
+}
+
+/* Each unpacked member matches its SHA-256 in the manifest. */
+static int check_sums(restore_t *r)
+{
+	char path[PATH_MAX], hex[65];
+	const char *name;
+	json_t *sum;
+
+	json_object_foreach(r->manifest, name, sum) {
+		snprintf(path, sizeof(path), "%s/%s", r->stage, name);
+		if (bk_sha256_file(path, hex, NULL) != 0 || strcmp(hex, json_string_value(sum)) != 0)
+			return refuse(r, "%.200s does not match its SHA-256 in %s", name, BK_MANIFEST);
+	}
+	return 0;
 }
 
 /* BACKUP.json: our format, and where the backup came from. */
@@ -647,8 +693,9 @@ int cli_restore(int argc, char **argv)
 		goto out;
 	}
 	r.members = json_object();
+	r.manifest = json_object();
 	r.cleared = json_array();
-	if (r.members == NULL || r.cleared == NULL || bk_sha256_fd(fd, r.sum, NULL) != 0) {
+	if (r.members == NULL || r.manifest == NULL || r.cleared == NULL || bk_sha256_fd(fd, r.sum, NULL) != 0) {
 		rc = cli_fail("restore", "cannot read %s", from);
 		goto out;
 	}
@@ -663,8 +710,8 @@ int cli_restore(int argc, char **argv)
 		cairn_err_set(&r.err, CAIRN_EIO, "cannot write in %s: %s", r.dir, strerror(errno));
 		goto failed;
 	}
-	if (list_members(&r, fd) != 0 || extract(&r, fd) != 0 ||
-	    bk_walk(r.stage, tree_entry, &tree) != 0 || check_manifest(&r) != 0)
+	if (list_members(&r, fd) != 0 || check_sizes(&r, &st) != 0 || read_manifest(&r, fd) != 0 ||
+	    extract(&r, fd) != 0 || bk_walk(r.stage, tree_entry, &tree) != 0 || check_sums(&r) != 0)
 		goto failed;
 	if (tree.files != json_object_size(r.members)) {
 		refuse(&r, "%zu member(s) listed but %zu unpacked", json_object_size(r.members),
@@ -702,6 +749,7 @@ out:
 	if (r.lock_fd >= 0)
 		close(r.lock_fd);
 	json_decref(r.members);
+	json_decref(r.manifest);
 	json_decref(r.cleared);
 	json_decref(r.info);
 	free(r.stage);

@@ -287,6 +287,15 @@ elif op == 'symlink':
     members.insert(0, (ti, None))
 elif op == 'dup':
     members += [x for x in members if x[0].name == name]
+elif op == 'bomb':
+    # NAME: sys.argv[5] MiB of zeros in front, not in the manifest (xz makes it tiny).
+    class Zeros(io.RawIOBase):
+        def __init__(self, n): self.n = n
+        def readable(self): return True
+        def readinto(self, b):
+            k = min(len(b), self.n); b[:k] = bytes(k); self.n -= k; return k
+    ti = tarfile.TarInfo(name); ti.size = int(sys.argv[5]) << 20; ti.mode = 0o600
+    members.insert(0, (ti, io.BufferedReader(Zeros(ti.size))))
 elif op == 'lastleaf':
     # The last leaf page of the LMDB file NAME: its first node pointer 0xfff8 sends a
     # reader 64 KiB on, past the end of the file (SIGBUS); the manifest is made to match.
@@ -302,9 +311,9 @@ elif op == 'lastleaf':
             lines = [(digest + '  ' + name) if l.endswith('  ' + name) else l
                      for l in d.decode().splitlines()]
             members[i] = reg(ti.name, ('\n'.join(lines) + '\n').encode())
-with tarfile.open(dst, 'w:xz', format=tarfile.PAX_FORMAT) as t:
+with tarfile.open(dst, 'w:xz', format=tarfile.PAX_FORMAT, preset=1) as t:
     for ti, d in members:
-        t.addfile(ti, io.BytesIO(d) if d is not None else None)
+        t.addfile(ti, io.BytesIO(d) if isinstance(d, bytes) else d)
 EOF
 }
 repack extra extra.txt "$WORK/extra.tar.xz"
@@ -332,6 +341,22 @@ refused_archive "a member that appears twice is refused" "$WORK/dup.tar.xz" \
 repack lastleaf db/data.mdb "$WORK/leaf.tar.xz"
 refused_archive "a database with a damaged page (the manifest made to match) is refused" \
 	"$WORK/leaf.tar.xz" "archive refused: db/data.mdb is damaged"
+# Decompression bombs, refused before anything is unpacked: tar (restore's child) may
+# write no file over 16 MiB here, or it dies of SIGXFSZ and restore says something else.
+printf '#!/bin/sh\nulimit -f 16384\nexec "$CAIRN_REAL" "$@"\n' >"$WORK/fsize.sh"
+chmod +x "$WORK/fsize.sh"
+CAIRN_REAL=$CAIRN
+export CAIRN_REAL
+repack bomb bomb "$WORK/bomb.tar.xz" 256
+CAIRN=$WORK/fsize.sh
+refused_archive "a member of 256 MiB of zeros (a decompression bomb) is refused unpacked" \
+	"$WORK/bomb.tar.xz" "archive refused: its members add up to 26[0-9]{7} bytes, over 100 times"
+CAIRN=$CAIRN_REAL
+repack bomb bomb "$WORK/bomb.tar.xz" 24
+CAIRN=$WORK/fsize.sh
+refused_archive "a member the manifest does not list is refused before unpacking" \
+	"$WORK/bomb.tar.xz" "archive refused: bomb is not in MANIFEST.sha256"
+CAIRN=$CAIRN_REAL
 echo "not an archive" >"$WORK/junk.tar.xz"
 refused_archive "a file that is no archive is refused" "$WORK/junk.tar.xz" \
 	"archive damaged: .*not recognized"
