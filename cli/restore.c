@@ -687,9 +687,9 @@ int cli_restore(int argc, char **argv)
 	if ((rc = bk_parse_opts("restore", argc, argv, "from", &from, "dir", &dir_arg, "keep-paths",
 				&r.keep_paths)) != CLI_OK)
 		return rc;
-	fd = open(from, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = cli_fail("restore", "%s: %s", from, fd < 0 ? strerror(errno) : "not a file");
+	if ((rc = fs_open_regular(from, &fd)) != 0 || fstat(fd, &st) != 0) {
+		rc = cli_fail("restore", "%s: %s", from, rc == CAIRN_EINVAL ? "not a regular file"
+							 : cairn_strerror(rc ? rc : CAIRN_EIO));
 		goto out;
 	}
 	r.members = json_object();
