@@ -234,6 +234,11 @@ ok "  ... in cairn.json" sh -c "jq -e '.ocsp.publish == \"$PUB\"' '$WORK/drill2/
 fails "backup without --out is a usage error" "$CAIRN" backup --dir "$D"
 ok "with exit status 2" sh -c "'$CAIRN' backup --dir '$D' 2>/dev/null; [ \$? -eq 2 ]"
 ok "restore without --dir is a usage error (exit 2)" sh -c "'$CAIRN' restore --from '$WORK/ca.tar.xz' 2>/dev/null; [ \$? -eq 2 ]"
+backups() { "$CAIRN" audit export --dir "$D" --format jsonl 2>/dev/null | grep -c '"action":"ca.backup"'; }
+n_backups=$(backups)
+one_line_fail "backup --out '' is refused" "$CAIRN" backup --dir "$D" --out ""
+last_has "  ... says why" "--out is empty"
+ok "  ... and records no ca.backup event" test "$(backups)" -eq "$n_backups"
 one_line_fail "backup never overwrites a file" "$CAIRN" backup --dir "$D" --out "$WORK/ca.tar.xz"
 one_line_fail "backup refuses an archive inside the data directory" "$CAIRN" backup --dir "$D" --out "$D/x.tar.xz"
 mkdir "$WORK/full" && echo keep >"$WORK/full/x"
