@@ -337,6 +337,7 @@ static int read_db(const char *dir, char *why, size_t why_len)
 	for (t = 0; t < DB_TABLE_COUNT && rc == 0; t++)
 		rc = db_iterate(txn, (db_table_t)t, NULL, 0, touch_entry, &fold);
 	db_txn_end(txn);
+	snprintf(why, why_len, "%02x", fold); /* the bytes were read: this uses them */
 	if (rc != 0) {
 		snprintf(why, why_len, "table %d unreadable: %s", t - 1, cairn_strerror(rc));
 		goto out;
