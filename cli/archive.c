@@ -24,19 +24,26 @@
 extern char **environ;
 
 int bk_parse_opts(const char *cmd, int argc, char **argv, const char *a, const char **va,
-		  const char *b, const char **vb)
+		  const char *b, const char **vb, const char *flag, int *flag_set)
 {
 	const struct option longopts[] = {
 		{ a, required_argument, NULL, 'a' },
 		{ b, required_argument, NULL, 'b' },
+		{ flag, no_argument, NULL, 'f' }, /* without a flag: the end of the table */
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*va = *vb = NULL;
+	if (flag_set != NULL)
+		*flag_set = 0;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'f') {
+			*flag_set = 1;
+			continue;
+		}
 		if (c != 'a' && c != 'b')
 			return cli_usage_error(cmd, "unknown or incomplete option %s", argv[optind - 1]);
 		*(c == 'a' ? va : vb) = optarg;

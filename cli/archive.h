@@ -16,9 +16,10 @@
 #define BK_NAME_MAX 255
 
 /* Parses the two options both commands take, --a VALUE and --b VALUE, both required,
- * into *va and *vb (borrowed from argv). CLI_OK or a usage error (CLI_USAGE, printed). */
+ * into *va and *vb (borrowed from argv), and, when flag is not NULL, the option --flag
+ * (no value) into *flag_set (1 when given). CLI_OK or a usage error (CLI_USAGE, printed). */
 int bk_parse_opts(const char *cmd, int argc, char **argv, const char *a, const char **va,
-		  const char *b, const char **vb);
+		  const char *b, const char **vb, const char *flag, int *flag_set);
 
 /*
  * 1 when rel may stand in an archive: relative, '/'-separated components of

@@ -503,7 +503,8 @@ out:
 	return rc;
 }
 
-/* The archive appears under its name only once complete and audited; never over a file. */
+/* The archive appears under its name only once complete, never over a file; the event
+ * that records it comes next, and removes it again when it cannot be written. */
 static int publish(backup_t *b, const char *out, const char *parent)
 {
 	int dfd;
@@ -526,6 +527,11 @@ static int check_out(backup_t *b, const char *out, char **parent, char **base)
 	struct stat st;
 	int rc = 0;
 
+	if (out[0] == '\0') {
+		free(a);
+		free(c);
+		return cairn_err_set(&b->err, CAIRN_EINVAL, "--out is empty: name the archive to write");
+	}
 	*parent = a ? realpath(dirname(a), NULL) : NULL;
 	*base = c ? strdup(basename(c)) : NULL;
 	if (*parent == NULL || *base == NULL || out[strlen(out) - 1] == '/')
@@ -550,7 +556,8 @@ int cli_backup(int argc, char **argv)
 	uint64_t seq = 0;
 	int rc, fd = -1;
 
-	if ((rc = bk_parse_opts("backup", argc, argv, "dir", &dir_arg, "out", &out)) != CLI_OK)
+	if ((rc = bk_parse_opts("backup", argc, argv, "dir", &dir_arg, "out", &out, NULL,
+				 NULL)) != CLI_OK)
 		return rc;
 	b.created = time(NULL);
 	b.names = json_array();
@@ -601,8 +608,14 @@ int cli_backup(int argc, char **argv)
 		cairn_err_set(&b.err, CAIRN_EIO, "read %s back", b.tmp);
 		goto failed;
 	}
-	if (record_backup(&b, sum, size, &seq) != 0 || publish(&b, out, parent) != 0)
+	/* Linked first: an event recorded for an archive that then failed to appear would
+	 * count a copy of the keys that does not exist. */
+	if (publish(&b, out, parent) != 0)
 		goto failed;
+	if (record_backup(&b, sum, size, &seq) != 0) {
+		unlink(out);
+		goto failed;
+	}
 	printf("cairn backup: %s\n", out);
 	printf("  files      %zu, each in %s (SHA-256)\n", json_array_size(b.names) - 1,
 	       BK_MANIFEST);

@@ -135,9 +135,11 @@ static const cli_command_t commands[] = {
 	  "  The archive holds the database (LMDB's compacted copy), the SoftHSM2 token with its\n"
 	  "  PIN files, cairn.json, the policy, the certificates and every other file of DIR, with\n"
 	  "  a SHA-256 manifest: the CA's private keys. Audited as event ca.backup.\n" },
-	{ "restore", cli_restore, "restore --from FILE --dir NEWDIR",
+	{ "restore", cli_restore, "restore --from FILE --dir NEWDIR [--keep-paths]",
 	  "  --from FILE            an archive made by `cairn backup`\n"
 	  "  --dir NEWDIR           a new or empty directory to restore into (0700)\n"
+	  "  --keep-paths           keep ocsp.publish, crl.publish and crl.publish_dir that lead\n"
+	  "                         out of NEWDIR (else they are cleared, each named)\n"
 	  "  Every member is checked against the manifest first; a damaged or altered archive is\n"
 	  "  refused and NEWDIR left as it was. Paths that named the old directory are moved to\n"
 	  "  NEWDIR. Audited in the restored CA as event ca.restore.\n" },

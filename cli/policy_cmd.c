@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* `cairn policy test|check|show|reload` and the offline `cairn audit verify --export`. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/pem.h>
 
@@ -209,6 +211,22 @@ int cli_policy(int argc, char **argv)
 	return cli_usage_error("policy", "say test, check, show or reload");
 }
 
+/* fopen(path, "r") of a regular file only (fs_open_regular: a FIFO would block); NULL
+ * with errno EINVAL for anything else. */
+static FILE *open_regular(const char *path)
+{
+	FILE *f;
+	int fd, rc = fs_open_regular(path, &fd);
+
+	if (rc != 0) {
+		errno = rc == CAIRN_EINVAL ? EINVAL : EIO;
+		return NULL;
+	}
+	if ((f = fdopen(fd, "r")) == NULL)
+		close(fd);
+	return f;
+}
+
 int cli_audit_verify_export(int argc, char **argv)
 {
 	audit_export_check_t res;
@@ -221,12 +239,17 @@ int cli_audit_verify_export(int argc, char **argv)
 		return rc;
 	if (o.export_file == NULL || o.ca == NULL)
 		return cli_usage_error("audit", "verify --export FILE --ca ROOT.pem");
-	if ((caf = fopen(o.ca, "r")) == NULL || (root = PEM_read_X509(caf, NULL, NULL, NULL)) == NULL) {
+	if ((caf = open_regular(o.ca)) == NULL && errno == EINVAL) {
+		rc = cli_fail("audit", "%s: not a regular file", o.ca);
+		goto out;
+	}
+	if (caf == NULL || (root = PEM_read_X509(caf, NULL, NULL, NULL)) == NULL) {
 		rc = cli_fail("audit", "cannot read a CA certificate from %s", o.ca);
 		goto out;
 	}
-	if ((in = fopen(o.export_file, "r")) == NULL) {
-		rc = cli_fail("audit", "cannot read %s", o.export_file);
+	if ((in = open_regular(o.export_file)) == NULL) {
+		rc = errno == EINVAL ? cli_fail("audit", "%s: not a regular file", o.export_file)
+				     : cli_fail("audit", "cannot read %s", o.export_file);
 		goto out;
 	}
 	rc = audit_verify_export(in, root, &res);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -20,6 +22,12 @@
 
 #define LIST_MAX (16 << 20)     /* tar's listing of an archive we accept */
 #define MANIFEST_MAX (16 << 20)
+/* What the members may add up to, as tar lists them, before anything is unpacked: at most
+ * UNPACK_RATIO times the archive or UNPACK_FLOOR, whichever is more (a backup's xz gains
+ * about 8x on a new CA's mostly empty pages, less on certificates and keys), and never
+ * more than NEWDIR's file system has free. A decompression bomb is refused unread. */
+#define UNPACK_RATIO 100
+#define UNPACK_FLOOR (64ULL << 20)
 
 typedef struct restore {
 	char *dir;          /* realpath of --dir */
@@ -27,9 +35,13 @@ typedef struct restore {
 	int created;        /* we made DIR (else it was empty) */
 	int lock_fd;
 	json_t *members;    /* archive member name -> true */
+	json_t *manifest;   /* MANIFEST.sha256: member name -> its SHA-256 (hex) */
+	unsigned long long listed_bytes; /* the members' sizes, as tar lists them */
 	json_t *info;       /* BACKUP.json */
 	char sum[65];       /* SHA-256 of the archive */
 	uint64_t certs, audit_events, seq;
+	int keep_paths;     /* --keep-paths: publishing paths outside DIR stay as they were */
+	json_t *cleared;    /* lines saying which of them were cleared */
 	cairn_err_t err;
 } restore_t;
 
@@ -80,10 +92,17 @@ static int prepare_dir(restore_t *r, const char *arg)
 /* One line of `tar -tv`: "MODE OWNER SIZE DATE TIME NAME"; only regular files pass. */
 static int list_line(restore_t *r, char *line)
 {
-	char *p = line, *name;
+	char *p = line, *name, *end;
+	unsigned long long size = 0;
 	int field;
 
 	for (field = 0; field < 5; field++) {
+		if (field == 2 && line[0] == '-') {
+			errno = 0;
+			size = strtoull(p, &end, 10);
+			if (end == p || *end != ' ' || errno != 0 || *p == '-')
+				return refuse(r, "unreadable listing line \"%.80s\"", line);
+		}
 		p += strcspn(p, " ");
 		p += strspn(p, " ");
 	}
@@ -99,6 +118,7 @@ static int list_line(restore_t *r, char *line)
 		return refuse(r, "member %.200s appears twice", name);
 	if (json_object_size(r->members) >= BK_MAX_FILES)
 		return refuse(r, "more than %d members", BK_MAX_FILES);
+	r->listed_bytes += size;
 	return json_object_set_new(r->members, name, json_true()) == 0 ? 0 : CAIRN_ENOMEM;
 }
 
@@ -165,24 +185,27 @@ static int tree_entry(const char *rel, const struct stat *st, void *arg)
 	return chmod(path, 0600) == 0 ? 0 : cairn_err_set(&c->r->err, CAIRN_EIO, "chmod %s", path);
 }
 
-/* Every member but the manifest is in it once with its SHA-256, and nothing else is. */
-static int check_manifest(restore_t *r)
+/* Every member but the manifest is in it once with its SHA-256, and nothing else is:
+ * read out of the archive (tar to a pipe) before anything is unpacked. */
+static int read_manifest(restore_t *r, int fd)
 {
-	char path[PATH_MAX], hex[65], *text = NULL, *line, *end;
-	json_t *seen = json_object();
-	size_t len, lines = 0;
+	const char *args[] = { "--extract", "--xz", "--file=-", "--to-stdout", "--occurrence=1",
+			       "--", BK_MANIFEST, NULL };
+	bk_tar_t t = { .in_fd = fd, .out_fd = -1, .out_cap = MANIFEST_MAX };
+	char *line, *end, *text;
+	const char *key;
+	json_t *v;
+	size_t lines = 0;
 	int rc = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", r->stage, BK_MANIFEST);
-	if (seen == NULL)
-		return CAIRN_ENOMEM;
-	if (json_object_get(r->members, BK_MANIFEST) == NULL ||
-	    fs_read(path, MANIFEST_MAX, &text, &len) != 0 || memchr(text, '\0', len) != NULL ||
-	    (len > 0 && text[len - 1] != '\n')) {
+	if (json_object_get(r->members, BK_MANIFEST) == NULL || lseek(fd, 0, SEEK_SET) != 0 ||
+	    bk_tar_run(args, &t) != 0 || t.out == NULL || strlen(t.out) != t.out_len ||
+	    (t.out_len > 0 && t.out[t.out_len - 1] != '\n')) {
 		rc = refuse(r, "no readable %s", BK_MANIFEST);
 		goto out;
 	}
-	for (line = text; rc == 0 && line < text + len; line = end + 1, lines++) {
+	text = t.out;
+	for (line = text; rc == 0 && line < text + t.out_len; line = end + 1, lines++) {
 		const char *name = line + 66;
 		size_t i;
 		end = strchr(line, '\n');
@@ -192,30 +215,56 @@ static int check_manifest(restore_t *r)
 		if (i != 64 || strncmp(line + 64, "  ", 2) != 0 || !bk_name_ok(name) ||
 		    strcmp(name, BK_MANIFEST) == 0) {
 			rc = refuse(r, "%s line %zu is not \"SHA256  NAME\"", BK_MANIFEST, lines + 1);
-		} else if (json_object_get(seen, name) != NULL) {
+		} else if (json_object_get(r->manifest, name) != NULL) {
 			rc = refuse(r, "%s lists %.200s twice", BK_MANIFEST, name);
 		} else if (json_object_get(r->members, name) == NULL) {
 			rc = refuse(r, "%.200s is in %s but not in the archive", name, BK_MANIFEST);
-		} else {
-			snprintf(path, sizeof(path), "%s/%s", r->stage, name);
-			json_object_set_new(seen, name, json_true());
-			if (bk_sha256_file(path, hex, NULL) != 0 || memcmp(hex, line, 64) != 0)
-				rc = refuse(r, "%.200s does not match its SHA-256 in %s", name,
-					    BK_MANIFEST);
+		} else if (json_object_set_new(r->manifest, name, json_stringn(line, 64)) != 0) {
+			rc = cairn_err_set(&r->err, CAIRN_ENOMEM, "out of memory");
 		}
 	}
-	if (rc == 0 && lines + 1 != json_object_size(r->members)) {
-		const char *key;
-		json_t *v;
-		json_object_foreach(r->members, key, v)
-			if (strcmp(key, BK_MANIFEST) != 0 && json_object_get(seen, key) == NULL)
-				break;
-		rc = refuse(r, "%.200s is not in %s", key ? key : "a member", BK_MANIFEST);
-	}
+	json_object_foreach(r->members, key, v)
+		if (rc == 0 && strcmp(key, BK_MANIFEST) != 0 && json_object_get(r->manifest, key) == NULL)
+			rc = refuse(r, "%.200s is not in %s", key, BK_MANIFEST);
 out:
-	json_decref(seen);
-	free(text);
+	free(t.out);
 	return rc;
+}
+
+/* The members may add up to no more than the cap (UNPACK_RATIO) and DIR's free space. */
+static int check_sizes(restore_t *r, const struct stat *archive)
+{
+	unsigned long long cap = (unsigned long long)archive->st_size * UNPACK_RATIO, room;
+	struct statvfs vfs;
+
+	if (cap < UNPACK_FLOOR)
+		cap = UNPACK_FLOOR;
+	if (r->listed_bytes > cap)
+		return refuse(r, "its members add up to %llu bytes, over %d times the archive "
+			      "(%lld bytes): not a backup", r->listed_bytes, UNPACK_RATIO,
+			      (long long)archive->st_size);
+	if (statvfs(r->dir, &vfs) != 0)
+		return cairn_err_set(&r->err, CAIRN_EIO, "statvfs %s: %s", r->dir, strerror(errno));
+	room = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	if (r->listed_bytes > room)
+		return cairn_err_set(&r->err, CAIRN_EIO, "the archive unpacks to %llu bytes; %s has "
+				     "%llu free", r->listed_bytes, r->dir, room);
+	return 0;
+}
+
+/* Each unpacked member matches its SHA-256 in the manifest. */
+static int check_sums(restore_t *r)
+{
+	char path[PATH_MAX], hex[65];
+	const char *name;
+	json_t *sum;
+
+	json_object_foreach(r->manifest, name, sum) {
+		snprintf(path, sizeof(path), "%s/%s", r->stage, name);
+		if (bk_sha256_file(path, hex, NULL) != 0 || strcmp(hex, json_string_value(sum)) != 0)
+			return refuse(r, "%.200s does not match its SHA-256 in %s", name, BK_MANIFEST);
+	}
+	return 0;
 }
 
 /* BACKUP.json: our format, and where the backup came from. */
@@ -250,6 +299,104 @@ static int read_info(restore_t *r)
 	return rc ? refuse(r, "%s: source_dir, token_dir or softhsm_conf make no sense", BK_INFO) : 0;
 }
 
+/* db_iterate's callback for read_db: folds every byte in, so that a key or value whose
+ * page lies past the end of the file is read here (LMDB returns pointers into its map). */
+static int touch_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	const unsigned char *k = key, *v = val;
+	unsigned char *fold = arg;
+	size_t i;
+
+	for (i = 0; i < klen; i++)
+		*fold ^= k[i];
+	for (i = 0; i < vlen; i++)
+		*fold ^= v[i];
+	return 0;
+}
+
+/* Opens the database in dir, reads every entry of every table and verifies the audit
+ * chain; why gets the reason of a failure. Runs in check_db's child: a damaged page can
+ * make LMDB read past its map (SIGBUS) or loop, and that must not happen to restore. */
+static int read_db(const char *dir, char *why, size_t why_len)
+{
+	audit_verify_result_t res = { 0 };
+	cairn_err_t err = { 0 };
+	db_t *db = NULL;
+	db_txn_t *txn = NULL;
+	unsigned char fold = 0;
+	int t, rc;
+
+	if ((rc = db_open(dir, &db, &err)) != 0) {
+		snprintf(why, why_len, "%s", cairn_err_msg(&err));
+		goto out;
+	}
+	if ((rc = db_read_begin(db, &txn)) != 0) {
+		snprintf(why, why_len, "cannot read it: %s", cairn_strerror(rc));
+		goto out;
+	}
+	for (t = 0; t < DB_TABLE_COUNT && rc == 0; t++)
+		rc = db_iterate(txn, (db_table_t)t, NULL, 0, touch_entry, &fold);
+	db_txn_end(txn);
+	snprintf(why, why_len, "%02x", fold); /* the bytes were read: this uses them */
+	if (rc != 0) {
+		snprintf(why, why_len, "table %d unreadable: %s", t - 1, cairn_strerror(rc));
+		goto out;
+	}
+	if ((rc = audit_verify(db, &res)) != 0)
+		snprintf(why, why_len, "its audit chain is broken at event %llu: %s",
+			 (unsigned long long)res.first_bad, res.reason);
+out:
+	db_close(db);
+	return rc;
+}
+
+/* The staged database is read whole in a child before anything is moved into DIR: a
+ * child that dies of a signal or fails refuses the archive, and DIR is left as it was. */
+static int check_db(restore_t *r)
+{
+	char dir[PATH_MAX], why[300] = "";
+	size_t got = 0;
+	int fds[2], status = 0, rc;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "%s/db", r->stage);
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return cairn_err_set(&r->err, CAIRN_EIO, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return cairn_err_set(&r->err, CAIRN_EIO, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		rc = read_db(dir, why, sizeof(why));
+		if (rc != 0 && write(fds[1], why, strlen(why)) < 0)
+			rc = 1;
+		_exit(rc == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	for (;;) {
+		ssize_t n = read(fds[0], why + got, sizeof(why) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (got += (size_t)n) == sizeof(why) - 1)
+			break;
+	}
+	why[got] = '\0';
+	close(fds[0]);
+	while ((rc = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	if (rc < 0)
+		return cairn_err_set(&r->err, CAIRN_EIO, "waitpid: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		return refuse(r, "%s is damaged (reading it raised signal %d)", BK_DB,
+			      WTERMSIG(status));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return refuse(r, "%s is damaged: %s", BK_DB, why[0] ? why : "unreadable");
+	return 0;
+}
+
 /* Every string in cairn.json that named the old directory (or a path in it) names the
  * new one: relative paths need nothing, absolute ones were written by the operator. */
 static void repoint(json_t *v, const char *from, const char *to)
@@ -275,6 +422,80 @@ static void repoint(json_t *v, const char *from, const char *to)
 	}
 }
 
+/* 1 when path (absolute, or relative to dir as config_path resolves it) names dir or a
+ * path below it once "." and ".." are taken away. dir is a realpath and the tree below it
+ * holds only what restore unpacked (no links), so the words of the path are enough. */
+static int path_inside(const char *dir, const char *path)
+{
+	char full[PATH_MAX], buf[PATH_MAX], *tok, *save = NULL;
+	size_t n = 0, dlen = strlen(dir);
+	int len = path[0] == '/' ? snprintf(full, sizeof(full), "%s", path)
+				 : snprintf(full, sizeof(full), "%s/%s", dir, path);
+
+	if (len < 0 || len >= (int)sizeof(full))
+		return 0;
+	buf[0] = '\0';
+	for (tok = strtok_r(full, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save)) {
+		if (strcmp(tok, ".") == 0)
+			continue;
+		if (strcmp(tok, "..") == 0) {
+			while (n > 0 && buf[n - 1] != '/')
+				n--;
+			n -= n > 0;
+			buf[n] = '\0';
+			continue;
+		}
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "/%s", tok);
+		if (n >= sizeof(buf))
+			return 0;
+	}
+	return strncmp(buf, dir, dlen) == 0 && (buf[dlen] == '\0' || buf[dlen] == '/');
+}
+
+/* The settings under which the daemon writes files, and what each becomes when its path
+ * leads out of the restored directory: a copy started for a drill must not publish over
+ * the tree the original serves (it would prune the original's OCSP answers and put its
+ * older CRLs in place of the current ones). NULL = the key goes, its default applies. */
+static const struct {
+	const char *section, *key, *off;
+} publish_paths[] = {
+	{ "ocsp", "publish", "" },
+	{ "crl", "publish", "" },
+	{ "crl", "publish_dir", NULL },
+};
+
+static int fence_paths(restore_t *r, json_t *doc)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(publish_paths) / sizeof(publish_paths[0]); i++) {
+		json_t *sec = json_object_get(doc, publish_paths[i].section);
+		const char *v = json_string_value(json_object_get(sec, publish_paths[i].key));
+		json_t *line;
+		if (v == NULL || v[0] == '\0' || path_inside(r->dir, v))
+			continue;
+		line = r->keep_paths
+			       ? json_sprintf("%s.%s still %s, outside %s: this copy writes into that "
+					      "tree (--keep-paths)", publish_paths[i].section,
+					      publish_paths[i].key, v, r->dir)
+			       : json_sprintf("%s.%s %s (was %s, outside %s: a copy would write into "
+					      "the original's tree)", publish_paths[i].section,
+					      publish_paths[i].key,
+					      publish_paths[i].off ? "cleared" : "back to its default", v,
+					      r->dir);
+		if (line == NULL || json_array_append_new(r->cleared, line) != 0)
+			return cairn_err_set(&r->err, CAIRN_ENOMEM, "out of memory");
+		if (r->keep_paths)
+			continue;
+		if ((publish_paths[i].off != NULL
+			     ? json_object_set_new(sec, publish_paths[i].key,
+						   json_string(publish_paths[i].off))
+			     : json_object_del(sec, publish_paths[i].key)) != 0)
+			return cairn_err_set(&r->err, CAIRN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 static int rewrite_config(restore_t *r)
 {
 	const char *src = json_string_value(json_object_get(r->info, "source_dir"));
@@ -292,6 +513,8 @@ static int rewrite_config(restore_t *r)
 		goto out;
 	}
 	repoint(doc, src, r->dir);
+	if ((rc = fence_paths(r, doc)) != 0)
+		goto out;
 	out = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (out == NULL || (rc = fs_write_atomic(path, out, strlen(out), 0600)) != 0) {
 		rc = cairn_err_set(&r->err, CAIRN_EIO, "write %s", path);
@@ -458,17 +681,22 @@ int cli_restore(int argc, char **argv)
 	tree_check_t tree = { &r, 0 };
 	const char *from, *dir_arg;
 	struct stat st;
+	json_t *line;
+	size_t i;
 	int rc, fd = -1;
 
-	if ((rc = bk_parse_opts("restore", argc, argv, "from", &from, "dir", &dir_arg)) != CLI_OK)
+	if ((rc = bk_parse_opts("restore", argc, argv, "from", &from, "dir", &dir_arg, "keep-paths",
+				&r.keep_paths)) != CLI_OK)
 		return rc;
-	fd = open(from, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = cli_fail("restore", "%s: %s", from, fd < 0 ? strerror(errno) : "not a file");
+	if ((rc = fs_open_regular(from, &fd)) != 0 || fstat(fd, &st) != 0) {
+		rc = cli_fail("restore", "%s: %s", from, rc == CAIRN_EINVAL ? "not a regular file"
+							 : cairn_strerror(rc ? rc : CAIRN_EIO));
 		goto out;
 	}
 	r.members = json_object();
-	if (r.members == NULL || bk_sha256_fd(fd, r.sum, NULL) != 0) {
+	r.manifest = json_object();
+	r.cleared = json_array();
+	if (r.members == NULL || r.manifest == NULL || r.cleared == NULL || bk_sha256_fd(fd, r.sum, NULL) != 0) {
 		rc = cli_fail("restore", "cannot read %s", from);
 		goto out;
 	}
@@ -483,15 +711,15 @@ int cli_restore(int argc, char **argv)
 		cairn_err_set(&r.err, CAIRN_EIO, "cannot write in %s: %s", r.dir, strerror(errno));
 		goto failed;
 	}
-	if (list_members(&r, fd) != 0 || extract(&r, fd) != 0 ||
-	    bk_walk(r.stage, tree_entry, &tree) != 0 || check_manifest(&r) != 0)
+	if (list_members(&r, fd) != 0 || check_sizes(&r, &st) != 0 || read_manifest(&r, fd) != 0 ||
+	    extract(&r, fd) != 0 || bk_walk(r.stage, tree_entry, &tree) != 0 || check_sums(&r) != 0)
 		goto failed;
 	if (tree.files != json_object_size(r.members)) {
 		refuse(&r, "%zu member(s) listed but %zu unpacked", json_object_size(r.members),
 		       tree.files);
 		goto failed;
 	}
-	if (read_info(&r) != 0 || rewrite_config(&r) != 0 || rewrite_softhsm(&r) != 0 ||
+	if (read_info(&r) != 0 || check_db(&r) != 0 || rewrite_config(&r) != 0 || rewrite_softhsm(&r) != 0 ||
 	    drop_own(&r) != 0 || move_in(&r) != 0 || audit_restore(&r, tree.files) != 0)
 		goto failed;
 	printf("cairn restore: %s into %s\n", from, r.dir);
@@ -502,6 +730,8 @@ int cli_restore(int argc, char **argv)
 	printf("  database   %llu certificates; audit chain intact, %llu events\n",
 	       (unsigned long long)r.certs, (unsigned long long)r.audit_events);
 	printf("  audited    event %llu (ca.restore)\n", (unsigned long long)r.seq);
+	json_array_foreach(r.cleared, i, line)
+		printf("  cairn.json %s\n", json_string_value(line));
 	if (!json_is_string(json_object_get(r.info, "token_dir")))
 		printf("The CA's keys were in an HSM, not in the archive: this CA signs only where\n"
 		       "that HSM (token.module in cairn.json) is reachable.\n");
@@ -520,6 +750,8 @@ out:
 	if (r.lock_fd >= 0)
 		close(r.lock_fd);
 	json_decref(r.members);
+	json_decref(r.manifest);
+	json_decref(r.cleared);
 	json_decref(r.info);
 	free(r.stage);
 	free(r.dir);

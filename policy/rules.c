@@ -404,10 +404,11 @@ int policy_load(const char *path, policy_t **out, cairn_err_t *err)
 	int rc;
 
 	*out = NULL;
-	rc = fs_read(path, POLICY_MAX_FILE, &text, &len);
+	rc = fs_read_regular(path, POLICY_MAX_FILE, &text, &len);
 	if (rc)
 		return cairn_err_set(err, rc == CAIRN_ENOENT ? CAIRN_ENOENT : CAIRN_ECONFIG,
-				     "%s: %s", path, cairn_strerror(rc));
+				     "%s: %s", path,
+				     rc == CAIRN_EINVAL ? "not a regular file" : cairn_strerror(rc));
 	rc = policy_parse(text, len, out, err);
 	if (rc && err != NULL) {
 		char msg[sizeof(err->msg)];

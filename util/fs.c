@@ -189,3 +189,76 @@ int fs_tmp_stray(const char *name, size_t *base_len)
 	*base_len = (size_t)(t - name);
 	return 1;
 }
+
+int fs_open_regular(const char *path, int *fd)
+{
+	struct stat st;
+	int f, flags, rc = CAIRN_EIO;
+
+	*fd = -1;
+	f = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (f < 0)
+		return errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO;
+	if (fstat(f, &st) != 0)
+		goto out;
+	if (!S_ISREG(st.st_mode)) {
+		rc = CAIRN_EINVAL;
+		goto out;
+	}
+	if ((flags = fcntl(f, F_GETFL)) < 0 || fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0)
+		goto out;
+	*fd = f;
+	f = -1;
+	rc = 0;
+out:
+	if (f >= 0)
+		close(f);
+	return rc;
+}
+
+int fs_read_regular(const char *path, size_t max, char **out, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t size, got = 0;
+	int fd, rc;
+
+	*out = NULL;
+	if (len)
+		*len = 0;
+	if ((rc = fs_open_regular(path, &fd)) != 0)
+		return rc;
+	rc = CAIRN_EIO;
+	if (fstat(fd, &st) != 0)
+		goto out;
+	size = (size_t)st.st_size;
+	if (size > max) {
+		rc = CAIRN_ETOOBIG;
+		goto out;
+	}
+	/* One byte more than fstat said: reading it means the file grew meanwhile. */
+	if ((buf = malloc(size + 2)) == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	while (got <= size) {
+		ssize_t n = read(fd, buf + got, size + 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != size)
+		goto out;
+	buf[got] = '\0';
+	*out = buf;
+	buf = NULL;
+	if (len)
+		*len = got;
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}

@@ -164,6 +164,16 @@ int fs_mkdirs(const char *path, unsigned mode) CAIRN_WUR;
 /* malloc'd "dir/rel", or a copy of rel when it is absolute. */
 char *fs_join(const char *dir, const char *rel) CAIRN_WUR;
 int fs_exists(const char *path);
+/*
+ * Opens path for reading only when it is a regular file: opened O_NONBLOCK|O_NOCTTY
+ * (a FIFO or device neither blocks the open nor becomes a terminal), checked by fstat,
+ * then back to blocking reads. *fd (close-on-exec) is the caller's to close; -1 on error.
+ * Returns 0, CAIRN_ENOENT, CAIRN_EINVAL (not a regular file) or CAIRN_EIO.
+ */
+int fs_open_regular(const char *path, int *fd) CAIRN_WUR;
+/* fs_read of a regular file only (fs_open_regular): 0, CAIRN_ENOENT, CAIRN_EINVAL (not a
+ * regular file), CAIRN_EIO (also: it changed size while read) or CAIRN_ETOOBIG. */
+int fs_read_regular(const char *path, size_t max, char **out, size_t *len) CAIRN_WUR;
 
 /* ---- published trees after a crash (pubtree.c) ---- */
 /* 1 when name is a temporary of fs_write_atomic_ex (fs.c) ("BASE.tmp.PID") whose process is

@@ -177,10 +177,68 @@ ok "  ... and issues with the HSM's keys" "$CAIRN" issue --dir "$WORK/ext2" --cs
 ca_stop
 unset SOFTHSM2_CONF
 
+# A restore drill beside a CA that publishes its OCSP answers and CRLs into a web tree
+# outside its directory: the copy must not publish there (it would prune the answers of
+# certificates issued since the backup and put its older CRL over the current one).
+PUB=$WORK/webtree
+ca_init "$WORK/live" || bail "cairn init failed: $(cat "$WORK/live.init.out")"
+python3 - "$WORK/live/cairn.json" "$PUB" "$WORK/live-crl" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d.setdefault("ocsp", {}).update({"publish": sys.argv[2], "publish_delay": 0})
+d.setdefault("crl", {}).update({"publish": sys.argv[2], "publish_dir": sys.argv[3]})
+json.dump(d, open(sys.argv[1], "w"), indent=2)
+EOF2
+ca_serve "$WORK/live" || bail "the publishing CA does not start: $(tail -n 5 "$WORK/live.serve.log")"
+LIVE_PID=$SERVE_PID
+ok "backup of a CA that publishes into $PUB" "$CAIRN" backup --dir "$WORK/live" --out "$WORK/live.tar.xz"
+make_csr late ec:P-256 /CN=late.example.test "DNS:late.example.test"
+"$CAIRN" issue --dir "$WORK/live" --csr "$WORK/late.csr" --profile tls-server --out "$WORK/late.pem" \
+	>/dev/null 2>&1
+LATE=$(openssl x509 -in "$WORK/late.pem" -noout -serial | cut -d= -f2)
+"$CAIRN" revoke --dir "$WORK/live" "$LATE" --reason keyCompromise >/dev/null 2>&1
+# crl_lists FILE: the DER CRL FILE names the late certificate's serial.
+crl_lists() { openssl crl -inform DER -in "$1" -noout -text 2>/dev/null | grep -q "Serial Number: $LATE"; }
+n=0
+until crl_lists "$PUB/crl/issuing.crl" && [ -n "$(find "$PUB/ocsp" -type f 2>/dev/null)" ]; do
+	n=$((n + 1))
+	[ $n -le 300 ] || bail "the live CA published no CRL naming $LATE"
+	sleep 0.1
+done
+sleep 2
+find "$PUB" -type f -exec sha256sum {} + | sort >"$WORK/webtree.before"
+ok "restore of that CA beside it" "$CAIRN" restore --from "$WORK/live.tar.xz" --dir "$WORK/drill"
+last_has "  ... names ocsp.publish, cleared, with its old value" "ocsp.publish cleared \\(was $PUB,"
+last_has "  ... names crl.publish, cleared, with its old value" "crl.publish cleared \\(was $PUB,"
+last_has "  ... names crl.publish_dir, set back, with its old value" \
+	"crl.publish_dir back to its default \\(was $WORK/live-crl,"
+ok "  ... the restored cairn.json publishes nowhere outside it" sh -c "
+	jq -e '.ocsp.publish == \"\" and .crl.publish == \"\" and (.crl | has(\"publish_dir\") | not)' \
+		'$WORK/drill/cairn.json' >/dev/null"
+ca_serve "$WORK/drill" || bail "the drill copy does not start: $(tail -n 5 "$WORK/drill.serve.log")"
+DRILL_PID=$SERVE_PID
+sleep 4
+find "$PUB" -type f -exec sha256sum {} + | sort >"$WORK/webtree.after"
+ok "the drill left the live tree as it was (no answer pruned, no file rewritten)" \
+	cmp "$WORK/webtree.before" "$WORK/webtree.after"
+ok "  ... its CRL still names the certificate revoked after the backup" crl_lists "$PUB/crl/issuing.crl"
+ok "  ... and the drill's CRLs are in its own directory" test -s "$WORK/drill/crl/issuing.crl"
+kill -TERM "$DRILL_PID" "$LIVE_PID" 2>/dev/null
+wait "$DRILL_PID" "$LIVE_PID"
+ok "restore --keep-paths keeps them" "$CAIRN" restore --from "$WORK/live.tar.xz" --dir "$WORK/drill2" \
+	--keep-paths
+last_has "  ... and says so" "ocsp.publish still $PUB, outside .*--keep-paths"
+ok "  ... in cairn.json" sh -c "jq -e '.ocsp.publish == \"$PUB\"' '$WORK/drill2/cairn.json' >/dev/null"
+
 # ---- refusals ----
 fails "backup without --out is a usage error" "$CAIRN" backup --dir "$D"
 ok "with exit status 2" sh -c "'$CAIRN' backup --dir '$D' 2>/dev/null; [ \$? -eq 2 ]"
 ok "restore without --dir is a usage error (exit 2)" sh -c "'$CAIRN' restore --from '$WORK/ca.tar.xz' 2>/dev/null; [ \$? -eq 2 ]"
+backups() { "$CAIRN" audit export --dir "$D" --format jsonl 2>/dev/null | grep -c '"action":"ca.backup"'; }
+n_backups=$(backups)
+one_line_fail "backup --out '' is refused" "$CAIRN" backup --dir "$D" --out ""
+last_has "  ... says why" "--out is empty"
+ok "  ... and records no ca.backup event" test "$(backups)" -eq "$n_backups"
 one_line_fail "backup never overwrites a file" "$CAIRN" backup --dir "$D" --out "$WORK/ca.tar.xz"
 one_line_fail "backup refuses an archive inside the data directory" "$CAIRN" backup --dir "$D" --out "$D/x.tar.xz"
 mkdir "$WORK/full" && echo keep >"$WORK/full/x"
@@ -234,9 +292,33 @@ elif op == 'symlink':
     members.insert(0, (ti, None))
 elif op == 'dup':
     members += [x for x in members if x[0].name == name]
-with tarfile.open(dst, 'w:xz', format=tarfile.PAX_FORMAT) as t:
+elif op == 'bomb':
+    # NAME: sys.argv[5] MiB of zeros in front, not in the manifest (xz makes it tiny).
+    class Zeros(io.RawIOBase):
+        def __init__(self, n): self.n = n
+        def readable(self): return True
+        def readinto(self, b):
+            k = min(len(b), self.n); b[:k] = bytes(k); self.n -= k; return k
+    ti = tarfile.TarInfo(name); ti.size = int(sys.argv[5]) << 20; ti.mode = 0o600
+    members.insert(0, (ti, io.BufferedReader(Zeros(ti.size))))
+elif op == 'lastleaf':
+    # The last leaf page of the LMDB file NAME: its first node pointer 0xfff8 sends a
+    # reader 64 KiB on, past the end of the file (SIGBUS); the manifest is made to match.
+    for i, (ti, d) in enumerate(members):
+        if ti.name == name:
+            d = bytearray(d)
+            leaf = max(p for p in range(2, len(d) // 4096) if d[p * 4096 + 10] == 0x02)
+            d[leaf * 4096 + 16:leaf * 4096 + 18] = b'\xf8\xff'
+            members[i] = reg(name, bytes(d))
+            digest = hashlib.sha256(d).hexdigest()
+    for i, (ti, d) in enumerate(members):
+        if ti.name == 'MANIFEST.sha256':
+            lines = [(digest + '  ' + name) if l.endswith('  ' + name) else l
+                     for l in d.decode().splitlines()]
+            members[i] = reg(ti.name, ('\n'.join(lines) + '\n').encode())
+with tarfile.open(dst, 'w:xz', format=tarfile.PAX_FORMAT, preset=1) as t:
     for ti, d in members:
-        t.addfile(ti, io.BytesIO(d) if d is not None else None)
+        t.addfile(ti, io.BytesIO(d) if isinstance(d, bytes) else d)
 EOF
 }
 repack extra extra.txt "$WORK/extra.tar.xz"
@@ -261,6 +343,25 @@ refused_archive "a file that does not match its SHA-256 is refused" "$WORK/alter
 repack dup policy.json "$WORK/dup.tar.xz"
 refused_archive "a member that appears twice is refused" "$WORK/dup.tar.xz" \
 	"policy.json appears twice"
+repack lastleaf db/data.mdb "$WORK/leaf.tar.xz"
+refused_archive "a database with a damaged page (the manifest made to match) is refused" \
+	"$WORK/leaf.tar.xz" "archive refused: db/data.mdb is damaged"
+# Decompression bombs, refused before anything is unpacked: tar (restore's child) may
+# write no file over 16 MiB here, or it dies of SIGXFSZ and restore says something else.
+printf '#!/bin/sh\nulimit -f 16384\nexec "$CAIRN_REAL" "$@"\n' >"$WORK/fsize.sh"
+chmod +x "$WORK/fsize.sh"
+CAIRN_REAL=$CAIRN
+export CAIRN_REAL
+repack bomb bomb "$WORK/bomb.tar.xz" 256
+CAIRN=$WORK/fsize.sh
+refused_archive "a member of 256 MiB of zeros (a decompression bomb) is refused unpacked" \
+	"$WORK/bomb.tar.xz" "archive refused: its members add up to 26[0-9]{7} bytes, over 100 times"
+CAIRN=$CAIRN_REAL
+repack bomb bomb "$WORK/bomb.tar.xz" 24
+CAIRN=$WORK/fsize.sh
+refused_archive "a member the manifest does not list is refused before unpacking" \
+	"$WORK/bomb.tar.xz" "archive refused: bomb is not in MANIFEST.sha256"
+CAIRN=$CAIRN_REAL
 echo "not an archive" >"$WORK/junk.tar.xz"
 refused_archive "a file that is no archive is refused" "$WORK/junk.tar.xz" \
 	"archive damaged: .*not recognized"

@@ -84,4 +84,30 @@ last_has "  ... the version" "^cairn [0-9]"
 last_has "  ... OpenSSL as loaded" "^OpenSSL 3\."
 last_has "  ... LMDB" "^LMDB 0\.9"
 last_has "  ... libmicrohttpd" "^libmicrohttpd [0-9]"
+# A FIFO where a file is expected: refused at once in one line, never waited on (nothing
+# ever writes to it; `timeout 10` turns a hang into exit status 124).
+mkfifo "$WORK/fifo"
+"$CAIRN" audit export --dir "$D" --out "$WORK/export.jsonl" >/dev/null 2>&1
+fifo_refused() {
+	desc=$1
+	shift
+	timeout 10 "$@" >"$WORK/last.out" 2>&1
+	st=$?
+	if [ $st -eq 1 ] && [ "$(wc -l <"$WORK/last.out")" -eq 1 ] &&
+		grep -q "fifo: not a regular file" "$WORK/last.out"; then tap 1 "$desc"; else
+		echo "exit status $st" >>"$WORK/last.out"
+		tap 0 "$desc"
+	fi
+}
+fifo_refused "restore --from FIFO is refused, not waited on" "$CAIRN" restore --from "$WORK/fifo" \
+	--dir "$WORK/r-fifo"
+ok "  ... and leaves no directory" test ! -e "$WORK/r-fifo"
+fifo_refused "audit verify --export FIFO is refused" "$CAIRN" audit verify --export "$WORK/fifo" \
+	--ca "$D/ca/root.pem"
+fifo_refused "audit verify --ca FIFO is refused" "$CAIRN" audit verify \
+	--export "$WORK/export.jsonl" --ca "$WORK/fifo"
+ok "  ... the same export verifies with the root as a file" "$CAIRN" audit verify \
+	--export "$WORK/export.jsonl" --ca "$D/ca/root.pem"
+fifo_refused "policy check FIFO is refused" "$CAIRN" policy check "$WORK/fifo"
+
 done_testing

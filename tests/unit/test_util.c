@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -317,6 +318,41 @@ static void test_files(void **state)
 	free(nested);
 }
 
+/* fs_open_regular and fs_read_regular: a FIFO (nothing writes it) and a directory are
+ * refused at once with CAIRN_EINVAL; a regular file reads as fs_read reads it. */
+static void test_regular_files(void **state)
+{
+	char dir[] = "/tmp/cairn-test-util-XXXXXX", *path, *fifo, *data = NULL;
+	size_t len = 0;
+	int fd = -1;
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	path = fs_join(dir, "f.txt");
+	fifo = fs_join(dir, "fifo");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(fs_open_regular(fifo, &fd), CAIRN_EINVAL);
+	assert_int_equal(fd, -1);
+	assert_int_equal(fs_read_regular(fifo, 100, &data, &len), CAIRN_EINVAL);
+	assert_null(data);
+	assert_int_equal(fs_open_regular(dir, &fd), CAIRN_EINVAL);
+	assert_int_equal(fs_open_regular("/nonexistent/x", &fd), CAIRN_ENOENT);
+	assert_int_equal(fs_write_atomic(path, "hello", 5, 0600), 0);
+	assert_int_equal(fs_read_regular(path, 100, &data, &len), 0);
+	assert_int_equal(len, 5);
+	assert_string_equal(data, "hello");
+	free(data);
+	assert_int_equal(fs_read_regular(path, 4, &data, &len), CAIRN_ETOOBIG);
+	assert_int_equal(fs_open_regular(path, &fd), 0);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	unlink(fifo);
+	rmdir(dir);
+	free(path);
+	free(fifo);
+}
+
 /* util_json_parse of a NUL-terminated literal with the given depth bound. */
 static int parse(const char *text, int depth, json_t **doc, char *why)
 {
@@ -553,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_duration),         cmocka_unit_test(test_time),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_http),           cmocka_unit_test(test_files),
+		cmocka_unit_test(test_regular_files),
 		cmocka_unit_test(test_json_limits),      cmocka_unit_test(test_json_text),
 		cmocka_unit_test(test_problem_detail),
 		cmocka_unit_test(test_log_lines),        cmocka_unit_test(test_ratelimit),
