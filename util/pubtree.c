@@ -141,10 +141,15 @@ static int tree_dir(const char *root, const char *rel, int create, int *dfd, con
 	*dfd = -1;
 	if (root == NULL || root[0] != '/')
 		return cairn_err_set(err, CAIRN_EINVAL, "a published tree needs an absolute root");
-	if ((fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return cairn_err_set(err, errno == ELOOP || errno == ENOTDIR ? CAIRN_EDENIED :
-				     errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO, "%s: %s", root,
-				     errno == ELOOP ? "a symlink, not followed" : strerror(errno));
+	/* The root is the operator's configured path, followed as given (a symlinked
+	 * crl.publish is written to, not pruned: pubtree_root; publish --to refuses one);
+	 * below it nothing is followed. */
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create && fs_mkdirs(root, 0755) == 0)
+		fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_err_set(err, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO, "%s: %s", root,
+				     strerror(errno));
 	while ((slash = strchr(s, '/')) != NULL) {
 		size_t n = (size_t)(slash - s);
 

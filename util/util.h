@@ -187,10 +187,10 @@ int pubtree_in_set(const char *s, size_t n, const char *set);
 int pubtree_root(const char *dir, int *fd, cairn_err_t *err) CAIRN_WUR;
 /*
  * Writing and deleting in a published tree: rel ("ca/NAME.crt", "ocsp/sha256/ab/...") is
- * reached from root (absolute; opened O_DIRECTORY|O_NOFOLLOW) one component at a time
+ * reached from root (absolute, the operator's configured path) one component at a time
  * with openat(O_DIRECTORY|O_NOFOLLOW), so a directory symlink planted anywhere inside the
  * tree is refused, never followed (docs/security.md). pubtree_write creates the missing
- * directories (0755) and writes as fs_write_at (mode 0644; flags FS_NO_SYNC and
+ * directories (0755, root included) and writes as fs_write_at (mode 0644; flags FS_NO_SYNC and
  * PUBTREE_KEEP_SAME: nothing written when a regular file of len bytes modified at mtime
  * is there; *written, when not NULL, says whether it wrote). pubtree_unlink removes rel
  * (unlinkat). Both return 0, CAIRN_EDENIED (a symlink or non-directory on the way; err
