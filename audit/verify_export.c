@@ -115,13 +115,23 @@ static int read_export(FILE *in, events_t *ev, audit_export_check_t *res)
 	return rc;
 }
 
-/* 1 when sig64 is a signature over msg by cert64, a CA certificate that chains to root;
- * signer gets its subject. A CA certificate, because audit statements are signed with a
- * CA key in the token: a leaf this CA issued (an ACME or EST certificate whose key its
- * holder has, the daemon's TLS certificate whose key is a file) chains to root too, and
- * must not be able to vouch for a doctored export. */
-static int signed_by_root(const char *msg, const char *sig64, const char *cert64, X509 *root,
-			  char *signer, size_t signer_cap)
+/* What signed_by_root found. */
+enum sig_check {
+	SIG_OK = 0,
+	SIG_NO_CHAIN, /* the CA certificate does not chain to root at that time */
+	SIG_BAD,      /* missing, malformed, a leaf's, or not a signature over msg by it */
+};
+
+/* Whether sig64 is a signature over msg by cert64, a CA certificate that chains to root
+ * at time at (when it was signed: a CA that expired since still vouches for what it
+ * signed then); signer gets its subject, why (SIG_NO_CHAIN) the chain's error. A CA
+ * certificate, because audit statements are signed with a CA key in the token: a leaf
+ * this CA issued (an ACME or EST certificate whose key its holder has, the daemon's TLS
+ * certificate whose key is a file) chains to root too, and must not be able to vouch
+ * for a doctored export. */
+static enum sig_check signed_by_root(const char *msg, const char *sig64, const char *cert64,
+				     X509 *root, time_t at, char *signer, size_t signer_cap,
+				     char *why, size_t why_cap)
 {
 	uint8_t *sig = NULL, *der = NULL;
 	size_t siglen = 0, derlen = 0;
@@ -130,8 +140,10 @@ static int signed_by_root(const char *msg, const char *sig64, const char *cert64
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
 	EVP_MD_CTX *md = NULL;
-	int ok = 0;
+	enum sig_check rc = SIG_BAD;
 
+	if (why_cap > 0)
+		why[0] = '\0';
 	if (sig64 == NULL || cert64 == NULL ||
 	    b64url_decode(sig64, strlen(sig64), &sig, &siglen) != 0 ||
 	    b64url_decode(cert64, strlen(cert64), &der, &derlen) != 0)
@@ -140,17 +152,25 @@ static int signed_by_root(const char *msg, const char *sig64, const char *cert64
 	cert = d2i_X509(NULL, &p, (long)derlen);
 	store = X509_STORE_new();
 	ctx = X509_STORE_CTX_new();
+	/* a leaf's signature is a forgery's, not a chain problem: SIG_BAD */
 	if (cert == NULL || X509_check_ca(cert) != 1 || store == NULL || ctx == NULL ||
 	    X509_STORE_add_cert(store, root) != 1 ||
-	    X509_STORE_CTX_init(ctx, store, cert, NULL) != 1 || X509_verify_cert(ctx) != 1)
+	    X509_STORE_CTX_init(ctx, store, cert, NULL) != 1)
 		goto out;
+	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), at);
+	if (X509_verify_cert(ctx) != 1) {
+		rc = SIG_NO_CHAIN;
+		snprintf(why, why_cap, "%s",
+			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
 	md = EVP_MD_CTX_new();
 	if (md == NULL ||
 	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) != 1 ||
 	    EVP_DigestVerify(md, sig, siglen, (const unsigned char *)msg, strlen(msg)) != 1)
 		goto out;
 	X509_NAME_oneline(X509_get_subject_name(cert), signer, (int)signer_cap);
-	ok = 1;
+	rc = SIG_OK;
 out:
 	ERR_clear_error();
 	EVP_MD_CTX_free(md);
@@ -159,21 +179,23 @@ out:
 	X509_free(cert);
 	free(sig);
 	free(der);
-	return ok;
+	return rc;
 }
 
-/* 1 when a checkpoint event's signature verifies with a certificate chaining to root. */
-static int checkpoint_valid(const json_t *details, X509 *root)
+/* A checkpoint event's signature checked as signed_by_root does, at time at. */
+static enum sig_check checkpoint_valid(const json_t *details, X509 *root, time_t at, char *why,
+				       size_t why_cap)
 {
 	const char *hash = json_string_value(json_object_get(details, "hash"));
 	json_t *s = json_object_get(details, "seq");
 	char msg[160], signer[128];
 
-	return hash != NULL && json_is_integer(s) && strlen(hash) == 64 &&
-	       audit_checkpoint_message((uint64_t)json_integer_value(s), hash, msg, sizeof(msg)) >= 0 &&
-	       signed_by_root(msg, json_string_value(json_object_get(details, "signature")),
-			      json_string_value(json_object_get(details, "cert")), root, signer,
-			      sizeof(signer));
+	if (hash == NULL || !json_is_integer(s) || strlen(hash) != 64 ||
+	    audit_checkpoint_message((uint64_t)json_integer_value(s), hash, msg, sizeof(msg)) < 0)
+		return SIG_BAD;
+	return signed_by_root(msg, json_string_value(json_object_get(details, "signature")),
+			      json_string_value(json_object_get(details, "cert")), root, at, signer,
+			      sizeof(signer), why, why_cap);
 }
 
 /* A non-negative integer member. */
@@ -217,7 +239,9 @@ static int check_head(const events_t *ev, X509 *root, audit_seal_t *seal,
 {
 	const json_t *h = ev->head;
 	const char *hash = head_str(h, "hash"), *alg = head_str(h, "alg");
-	char msg[320];
+	char msg[320], why[128];
+	enum sig_check sc;
+	time_t at;
 
 	if (h == NULL)
 		return fail(res, 0, "no head line: the export was cut short (or not made by "
@@ -239,9 +263,18 @@ static int check_head(const events_t *ev, X509 *root, audit_seal_t *seal,
 	memcpy(res->since, seal->since, sizeof(res->since));
 	memcpy(res->until, seal->until, sizeof(res->until));
 	memcpy(res->exported, seal->exported, sizeof(res->exported));
-	if (audit_seal_message(seal, msg, sizeof(msg)) < 0 ||
-	    !signed_by_root(msg, head_str(h, "signature"), head_str(h, "cert"), root, res->signer,
-			    sizeof(res->signer)))
+	/* head_time made sure it parses */
+	if (time_parse(seal->exported, &at) != 0 || audit_seal_message(seal, msg, sizeof(msg)) < 0)
+		return CAIRN_EINVAL;
+	sc = signed_by_root(msg, head_str(h, "signature"), head_str(h, "cert"), root, at,
+			    res->signer, sizeof(res->signer), why, sizeof(why));
+	if (sc == SIG_NO_CHAIN)
+		return fail(res, ev->head_line,
+			    "line %zu: the certificate that signed the export does not chain to the "
+			    "given CA at its export time %s (%s): wrong --ca, or not a certificate "
+			    "of this CA; the events were not checked",
+			    ev->head_line, seal->exported, why);
+	if (sc != SIG_OK)
 		return fail(res, ev->head_line,
 			    "line %zu: the export's signature does not verify with the given CA "
 			    "(the head line was changed, or events were cut off and it was redone)",
@@ -277,8 +310,23 @@ static int check(events_t *ev, X509 *root, audit_export_check_t *res)
 			    seal.events, seal.first, seal.last, ev->n, res->first_seq, res->last_seq);
 	for (i = 0; i < ev->n; i++) {
 		const char *a = json_string_value(json_object_get(ev->v[i].obj, "action"));
-		if (a != NULL && strcmp(a, "audit.checkpoint") == 0 &&
-		    !checkpoint_valid(json_object_get(ev->v[i].obj, "details"), root))
+		const char *ts = json_string_value(json_object_get(ev->v[i].obj, "time"));
+		enum sig_check sc;
+		char why[128];
+		time_t at;
+
+		if (a == NULL || strcmp(a, "audit.checkpoint") != 0)
+			continue;
+		/* signed when it was written; a time that does not parse fails below */
+		if ((ts == NULL || time_parse(ts, &at) != 0) && time_parse(seal.exported, &at) != 0)
+			return CAIRN_EINVAL;
+		sc = checkpoint_valid(json_object_get(ev->v[i].obj, "details"), root, at, why,
+				      sizeof(why));
+		if (sc == SIG_NO_CHAIN)
+			return fail(res, ev->v[i].line,
+				    "line %zu: the certificate that signed the checkpoint does not "
+				    "chain to the given CA at its time (%s)", ev->v[i].line, why);
+		if (sc != SIG_OK)
 			return fail(res, ev->v[i].line,
 				    "line %zu: checkpoint signature does not verify with the given CA",
 				    ev->v[i].line);

@@ -135,28 +135,75 @@ void inv_batch_free(inv_batch_t *b)
 	b->items = NULL;
 }
 
+/* The PEM blocks of data, every one read on its own: a CERTIFICATE block handed to the
+ * batch, or refused as "block N: damaged" (N counts every block from 1) when it does not
+ * decode, the next blocks read all the same; any other block (a private key, a CSR) is
+ * skipped, never sent, and the skipped are counted in one line. Returns as certs_of. */
+static int pem_certs_of(inv_batch_t *b, const char *data, size_t len, const char *kind,
+			const char *where, const char *owner, json_t *tags, int *damaged)
+{
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
+	char *name = NULL, *header = NULL, msg[64];
+	unsigned char *der = NULL;
+	long dlen = 0;
+	int n = 0, block = 0, skipped = 0;
+	size_t left;
+
+	*damaged = 0;
+	while (bio != NULL && n >= 0 && (left = (size_t)BIO_pending(bio)) > 0) {
+		X509 *x = NULL;
+		const unsigned char *p;
+
+		if (PEM_read_bio(bio, &name, &header, &der, &dlen) != 1) {
+			unsigned long e = ERR_peek_last_error();
+
+			ERR_clear_error();
+			/* no further BEGIN line, or no progress: the end of the blocks */
+			if (ERR_GET_REASON(e) == PEM_R_NO_START_LINE || (size_t)BIO_pending(bio) >= left)
+				break;
+			snprintf(msg, sizeof(msg), "block %d: damaged", ++block);
+			inv_batch_refuse(b, where, msg);
+			(*damaged)++;
+			continue;
+		}
+		block++;
+		if (strcmp(name, PEM_STRING_X509) != 0 && strcmp(name, PEM_STRING_X509_OLD) != 0) {
+			skipped++;
+		} else if (p = der, (x = d2i_X509(NULL, &p, dlen)) == NULL || p != der + dlen) {
+			snprintf(msg, sizeof(msg), "block %d: damaged", block);
+			inv_batch_refuse(b, where, msg);
+			(*damaged)++;
+		} else {
+			n = inv_batch_add(b, x, kind, where, NULL, owner, tags, NULL) == CLI_OK ? n + 1 : -1;
+		}
+		X509_free(x);
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(der);
+		name = header = NULL;
+		der = NULL;
+	}
+	BIO_free(bio);
+	ERR_clear_error();
+	if (skipped > 0 && n >= 0)
+		fprintf(stderr, "cairn inventory: %s: skipped %d PEM block%s that %s no certificate "
+			"(private keys are never stored)\n", where, skipped, skipped == 1 ? "" : "s",
+			skipped == 1 ? "is" : "are");
+	return n;
+}
+
 /* Every certificate in data (PEM blocks of a bundle, or one DER certificate), each handed
- * to the batch. Returns how many, 0 when none (why says), or -1 when a batch failed. */
+ * to the batch. Returns how many, or -1 when a batch failed; 0 when none, *why then says
+ * why, or is NULL when each damaged block was refused already (pem_certs_of). */
 static int certs_of(inv_batch_t *b, const char *data, size_t len, const char *kind,
 		    const char *where, const char *owner, json_t *tags, const char **why)
 {
-	int n = 0;
+	int n = 0, damaged = 0;
 
 	*why = NULL;
 	if (memmem(data, len, "-----BEGIN", 10) != NULL) {
-		BIO *bio = BIO_new_mem_buf(data, (int)len);
-		X509 *x;
-		while (bio != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-			int rc = inv_batch_add(b, x, kind, where, NULL, owner, tags, NULL);
-			X509_free(x);
-			if (rc != CLI_OK) {
-				n = -1;
-				break;
-			}
-			n++;
-		}
-		BIO_free(bio);
-		if (n == 0)
+		n = pem_certs_of(b, data, len, kind, where, owner, tags, &damaged);
+		if (n == 0 && damaged == 0)
 			*why = "PEM without a readable certificate";
 	} else {
 		const unsigned char *p = (const unsigned char *)data;
@@ -220,7 +267,7 @@ static int import_file(walk_t *w, const char *path)
 	free(data);
 	if (n < 0)
 		return CLI_FAILED;
-	if (n == 0)
+	if (n == 0 && why != NULL)
 		inv_batch_refuse(w->b, path, why);
 	return CLI_OK;
 }
@@ -437,7 +484,7 @@ static int import_csv(inv_batch_t *b, const char *file)
 			n = certs_of(b, pem, strlen(pem), "csv", where, owner, tags, &why);
 			if (n < 0)
 				rc = CLI_FAILED;
-			else if (n == 0)
+			else if (n == 0 && why != NULL)
 				inv_batch_refuse(b, where, why);
 		} else if (path[0] != '\0') {
 			full = path[0] == '/' ? strdup(path) : fs_join(base ? base : ".", path);
@@ -448,7 +495,7 @@ static int import_csv(inv_batch_t *b, const char *file)
 				inv_batch_refuse(b, where, msg);
 			} else if ((n = certs_of(b, cert, clen, "csv", where, owner, tags, &why)) < 0) {
 				rc = CLI_FAILED;
-			} else if (n == 0) {
+			} else if (n == 0 && why != NULL) {
 				inv_batch_refuse(b, where, why);
 			}
 		} else {

@@ -28,14 +28,16 @@ struct tree {
 };
 
 /* DER of cert as ca/NAME.crt under the tree: what /ca/NAME.crt serves. */
-static int put_ca_cert(struct tree *t, const char *name, X509 *cert)
+static int put_ca_cert(struct tree *t, const char *name, X509 *cert, cairn_err_t *err)
 {
 	unsigned char *der = NULL;
-	char path[PATH_MAX];
-	int n = i2d_X509(cert, &der), rc = CAIRN_ENOMEM;
+	char rel[PATH_MAX];
+	int n = i2d_X509(cert, &der), rc;
 
-	if (n > 0 && snprintf(path, sizeof(path), "%s/ca/%s.crt", t->out, name) < (int)sizeof(path))
-		rc = fs_write_atomic_ex(path, der, (size_t)n, 0644, FS_MKDIRS, 0);
+	if (n <= 0 || snprintf(rel, sizeof(rel), "ca/%s.crt", name) >= (int)sizeof(rel))
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "issuer %s: out of memory", name);
+	else
+		rc = pubtree_write(t->out, rel, der, (size_t)n, 0, 0, NULL, err);
 	OPENSSL_free(der);
 	if (rc == 0)
 		t->n_ca++;
@@ -54,10 +56,9 @@ static int add_rotated(const char *name, const char *label, X509 *cert, void *ar
 	int rc;
 	(void)label;
 
-	if ((rc = ocsp_pub_add_issuer(is->pub, name, cert)) != 0 ||
-	    (rc = put_ca_cert(is->t, name, cert)) != 0)
+	if ((rc = ocsp_pub_add_issuer(is->pub, name, cert)) != 0)
 		return cairn_err_set(err, rc, "issuer %s: %s", name, cairn_strerror(rc));
-	return 0;
+	return put_ca_cert(is->t, name, cert, err);
 }
 
 /* The CA certificate at cfg-relative path rel, for issuer name. */
@@ -112,13 +113,11 @@ static int copy_crls(struct tree *t, const char *src, const char *rel, int depth
 			continue;
 		}
 		if (!S_ISREG(sb.st_mode) || n < 5 || strcmp(e->d_name + n - 4, ".crl") != 0 ||
-		    snprintf(to, sizeof(to), "%s/crl/%s", t->out, sub) >= (int)sizeof(to))
+		    snprintf(to, sizeof(to), "crl/%s", sub) >= (int)sizeof(to))
 			continue;
-		if ((rc = fs_read(from, CRL_COPY_MAX, &data, &len)) == 0)
-			rc = fs_write_atomic_ex(to, data, len, 0644, FS_MKDIRS, sb.st_mtime);
-		if (rc != 0)
+		if ((rc = fs_read(from, CRL_COPY_MAX, &data, &len)) != 0)
 			cairn_err_set(err, rc, "copying %s: %s", from, cairn_strerror(rc));
-		else
+		else if ((rc = pubtree_write(t->out, to, data, len, 0, sb.st_mtime, NULL, err)) == 0)
 			t->n_crl++;
 		free(data);
 	}

@@ -129,18 +129,17 @@ out:
 }
 
 /* The issuer's certificate in the tree as the HTTP listener serves it: ca/NAME.crt, DER. */
-int crl_tree_ca_cert(crl_t *c, const crl_issuer_t *ci)
+int crl_tree_ca_cert(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
 {
 	unsigned char *der = NULL;
-	char *path = NULL;
-	int n = i2d_X509(ci->cert, &der), rc = CAIRN_ENOMEM;
+	char rel[128];
+	int n = i2d_X509(ci->cert, &der), rc;
 
-	if (n > 0 && asprintf(&path, "%s/ca/%s.crt", c->tree_dir, ci->name) >= 0)
-		rc = fs_write_atomic_ex(path, der, (size_t)n, 0644, FS_MKDIRS, 0);
+	if (n <= 0 || snprintf(rel, sizeof(rel), "ca/%s.crt", ci->name) >= (int)sizeof(rel))
+		rc = cairn_err_set(err, CAIRN_ENOMEM, "crl: %s: out of memory", ci->name);
 	else
-		path = NULL;
+		rc = pubtree_write(c->tree_dir, rel, der, (size_t)n, 0, 0, NULL, err);
 	OPENSSL_free(der);
-	free(path);
 	ERR_clear_error();
 	return rc;
 }

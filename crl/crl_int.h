@@ -35,7 +35,8 @@ struct crl_slot {
 	int shard;             /* -1, or the shard this CRL lists */
 	char *url;             /* a shard's: its IDP ({base}/crl/NAME/S.crl) */
 	char *path;            /* publish_dir/NAME.crl, NAME-delta.crl or NAME/S.crl */
-	char *tree_path;       /* tree_dir/crl/ and the same name, or NULL */
+	const char *tree_root; /* tree_dir (borrowed from the crl_t), or NULL */
+	char *tree_rel;        /* crl/ and the same name below it, or NULL */
 	uint8_t *der;          /* current CRL */
 	size_t len;
 	int64_t this_update, next_update;
@@ -121,7 +122,7 @@ void crl_shard_latest(crl_t *c, const struct crl_iss *is, int64_t *t);
  * when its record says it is ours and it is not within a minute of its nextUpdate. */
 void crl_serve_previous(crl_t *c, struct crl_iss *is, struct crl_slot *slot);
 /* adopt.c: writes the issuer's certificate into the tree (ca/NAME.crt, DER). */
-int crl_tree_ca_cert(crl_t *c, const crl_issuer_t *ci);
+int crl_tree_ca_cert(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err);
 
 /* open.c: the issuer's CRLs as the service starts or the issuer is added: each published
  * one that can be adopted, the others built now; deferred: the scheduler's first builds

@@ -29,17 +29,18 @@ static int slot_init(crl_t *c, struct crl_slot *slot, const char *name, const ch
 		slot->url = NULL;
 		return CAIRN_ENOMEM;
 	}
-	if (c->tree_dir != NULL && asprintf(&slot->tree_path, "%s/crl/%s", c->tree_dir, file) < 0) {
-		slot->tree_path = NULL;
+	if (c->tree_dir != NULL && asprintf(&slot->tree_rel, "crl/%s", file) < 0) {
+		slot->tree_rel = NULL;
 		return CAIRN_ENOMEM;
 	}
+	slot->tree_root = c->tree_dir;
 	return 0;
 }
 
 static void slot_free(struct crl_slot *slot)
 {
 	free(slot->path);
-	free(slot->tree_path);
+	free(slot->tree_rel);
 	free(slot->url);
 	free(slot->der);
 }
@@ -84,11 +85,8 @@ static int iss_init(crl_t *c, const crl_issuer_t *ci, cairn_err_t *err)
 			goto nomem;
 		}
 	}
-	if (c->tree_dir != NULL && crl_tree_ca_cert(c, ci) != 0) {
-		rc = cairn_err_set(err, CAIRN_EIO, "crl: cannot write %s/ca/%s.crt", c->tree_dir,
-				   ci->name);
+	if (c->tree_dir != NULL && (rc = crl_tree_ca_cert(c, ci, err)) != 0)
 		goto fail;
-	}
 	if (ci->sharded && c->shards >= 2) {
 		char *dir = fs_join(c->publish_dir, ci->name);
 		unsigned s;

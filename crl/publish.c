@@ -189,18 +189,15 @@ int crl_recorded_match(crl_t *c, const struct crl_iss *is, const char *name,
 int crl_slot_write(const struct crl_slot *slot, const uint8_t *der, size_t len, int64_t tu,
 	       cairn_err_t *err)
 {
-	struct stat sb;
 	int rc;
 
 	if (slot->der != der && (rc = fs_write_atomic_ex(slot->path, der, len, 0644, 0, (time_t)tu)) != 0)
 		return cairn_err_set(err, rc, "crl: publishing %s: %s", slot->path,
 				     cairn_strerror(rc));
-	if (slot->tree_path == NULL ||
-	    (stat(slot->tree_path, &sb) == 0 && (size_t)sb.st_size == len && sb.st_mtime == tu))
-		return 0;
-	if ((rc = fs_write_atomic_ex(slot->tree_path, der, len, 0644, FS_MKDIRS, (time_t)tu)) != 0)
-		return cairn_err_set(err, rc, "crl: publishing %s: %s", slot->tree_path,
-				     cairn_strerror(rc));
+	if (slot->tree_rel != NULL &&
+	    (rc = pubtree_write(slot->tree_root, slot->tree_rel, der, len, PUBTREE_KEEP_SAME,
+				(time_t)tu, NULL, err)) != 0)
+		return rc; /* err names the path */
 	return 0;
 }
 

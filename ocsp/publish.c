@@ -172,30 +172,30 @@ static X509 *pub_issuer(ocsp_pub_t *p, const char *name)
 	return NULL;
 }
 
-/* Writes data to the relative path rel under the tree unless a file of that size and
- * modification time is there already. 1 written, 0 unchanged, or a negative code. */
-static int put_file(ocsp_pub_t *p, const char *rel, const uint8_t *data, size_t len, time_t mtime)
-{
-	char path[PATH_MAX];
-	struct stat sb;
-	int rc;
+/* The counters of one pass or flush and its first file failure (err.code 0: none). */
+struct pub_run {
+	ocsp_pub_stats_t st;
+	cairn_err_t first;
+};
 
-	if (snprintf(path, sizeof(path), "%s/%s", p->dir, rel) >= (int)sizeof(path))
-		return CAIRN_EINVAL;
-	if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size == len &&
-	    sb.st_mtime == mtime)
-		return 0;
-	rc = fs_write_atomic_ex(path, data, len, 0644, FS_NO_SYNC | FS_MKDIRS, mtime);
-	return rc != 0 ? rc : 1;
+/* Writes data to the relative path rel under the tree unless a file of that size and
+ * modification time is there already; *wrote says which. 0 or a code, the first
+ * failure of the pass described in st->first (one log line names it). */
+static int put_file(ocsp_pub_t *p, const char *rel, const uint8_t *data, size_t len, time_t mtime,
+		    int *wrote, struct pub_run *st)
+{
+	return pubtree_write(p->dir, rel, data, len, FS_NO_SYNC | PUBTREE_KEEP_SAME, mtime, wrote,
+			     st->first.code == 0 ? &st->first : NULL);
 }
 
-static void drop_file(ocsp_pub_t *p, const char *rel, ocsp_pub_stats_t *st)
+static void drop_file(ocsp_pub_t *p, const char *rel, struct pub_run *st)
 {
-	char path[PATH_MAX];
+	int rc = pubtree_unlink(p->dir, rel, st->first.code == 0 ? &st->first : NULL);
 
-	if (snprintf(path, sizeof(path), "%s/%s", p->dir, rel) < (int)sizeof(path) &&
-	    unlink(path) == 0)
-		st->removed++;
+	if (rc == 0)
+		st->st.removed++;
+	else if (rc != CAIRN_ENOENT)
+		st->st.failed++;
 }
 
 /*
@@ -205,7 +205,7 @@ static void drop_file(ocsp_pub_t *p, const char *rel, ocsp_pub_stats_t *st)
  * the answer in the tree stays valid until its own nextUpdate).
  */
 static void publish_one(ocsp_pub_t *p, db_txn_t *txn, const db_cert_t *c, time_t now,
-			ocsp_pub_stats_t *st)
+			struct pub_run *run)
 {
 	char get[OCSP_PUB_PATH_MAX], hash[OCSP_PUB_PATH_MAX];
 	uint8_t key[DB_SERIAL_MAX + 1];
@@ -214,35 +214,35 @@ static void publish_one(ocsp_pub_t *p, db_txn_t *txn, const db_cert_t *c, time_t
 	const uint8_t *v;
 	size_t vlen, der_len;
 	time_t tu;
-	int a, b;
+	int a, b, wa, wb;
 
 	if (issuer == NULL ||
 	    ocsp_pub_names(issuer, c->serial, c->serial_len, get, hash, NULL, NULL) != 0) {
-		st->skipped++;
+		run->st.skipped++;
 		return;
 	}
 	if (c->not_after <= (int64_t)now) {
-		drop_file(p, get, st);
-		drop_file(p, hash, st);
+		drop_file(p, get, run);
+		drop_file(p, hash, run);
 		return;
 	}
 	ocsp_state_of(txn, c->issuer, c->serial, c->serial_len, &state);
 	if (db_get(txn, DB_OCSP, key, ocsp_cache_key(key, c->serial, c->serial_len, OCSP_ALG_SHA1),
 		   (const void **)&v, &vlen) != 0 ||
 	    !ocsp_cache_current(&state, v, vlen, now)) {
-		st->skipped++;
+		run->st.skipped++;
 		return;
 	}
 	tu = (time_t)db_be64_get(v + 11);
 	der_len = vlen - OCSP_CACHE_HDR;
-	a = put_file(p, get, v + OCSP_CACHE_HDR, der_len, tu);
-	b = put_file(p, hash, v + OCSP_CACHE_HDR, der_len, tu);
-	if (a < 0 || b < 0)
-		st->failed++;
-	else if (a + b > 0)
-		st->written++;
+	a = put_file(p, get, v + OCSP_CACHE_HDR, der_len, tu, &wa, run);
+	b = put_file(p, hash, v + OCSP_CACHE_HDR, der_len, tu, &wb, run);
+	if (a != 0 || b != 0)
+		run->st.failed++;
+	else if (wa + wb > 0)
+		run->st.written++;
 	else
-		st->unchanged++;
+		run->st.unchanged++;
 }
 
 static void stats_add(ocsp_pub_t *p, const ocsp_pub_stats_t *st)
@@ -268,7 +268,7 @@ struct pass {
 	ocsp_pub_t *p;
 	db_txn_t *txn;
 	time_t now;
-	ocsp_pub_stats_t st;
+	struct pub_run run;
 	db_walk_t walk;
 	size_t n;
 };
@@ -284,7 +284,7 @@ static int pass_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	/* The tree holds SHA-1 CertIDs only (RFC 5019 §2.1.1); unknown serials never. */
 	if (k[klen - 1] != OCSP_ALG_SHA1 || db_cert_get(w->txn, key, klen - 1, &c) != 0)
 		return 0;
-	publish_one(w->p, w->txn, &c, w->now, &w->st);
+	publish_one(w->p, w->txn, &c, w->now, &w->run);
 	return ++w->n == PUB_BATCH ? 1 : 0;
 }
 
@@ -321,12 +321,13 @@ int ocsp_pub_all(ocsp_pub_t *p, ocsp_pub_stats_t *st, cairn_err_t *err)
 	} while (rc == 0 && more == 1 && !stopping(p));
 	if (syncfs(p->dirfd) != 0 && rc == 0)
 		rc = cairn_err_set(err, CAIRN_EIO, "ocsp: syncing %s: %s", p->dir, strerror(errno));
-	if (rc == 0 && w->st.failed > 0)
-		rc = cairn_err_set(err, CAIRN_EIO, "ocsp: %lu answers could not be written under %s",
-				   (unsigned long)w->st.failed, p->dir);
-	stats_add(p, &w->st);
+	if (rc == 0 && w->run.st.failed > 0)
+		rc = cairn_err_set(err, w->run.first.code ? w->run.first.code : CAIRN_EIO,
+				   "ocsp: %lu answers could not be written under %s: %s",
+				   (unsigned long)w->run.st.failed, p->dir, cairn_err_msg(&w->run.first));
+	stats_add(p, &w->run.st);
 	if (st != NULL)
-		*st = w->st;
+		*st = w->run.st;
 	free(w);
 	return rc;
 }
@@ -334,7 +335,7 @@ int ocsp_pub_all(ocsp_pub_t *p, ocsp_pub_stats_t *st, cairn_err_t *err)
 /* Publishes the queued serials, PUB_BATCH per read txn, then one syncfs. */
 static void flush(ocsp_pub_t *p, const ocsp_state_t *q, size_t n)
 {
-	ocsp_pub_stats_t st = { 0 };
+	struct pub_run run = { { 0 }, { 0 } };
 	time_t now = time(NULL);
 	size_t i = 0, end;
 	db_txn_t *txn;
@@ -347,15 +348,15 @@ static void flush(ocsp_pub_t *p, const ocsp_state_t *q, size_t n)
 		}
 		for (end = i + PUB_BATCH < n ? i + PUB_BATCH : n; i < end; i++)
 			if (db_cert_get(txn, q[i].serial, q[i].serial_len, &c) == 0)
-				publish_one(p, txn, &c, now, &st);
+				publish_one(p, txn, &c, now, &run);
 		db_txn_end(txn);
 	}
 	if (syncfs(p->dirfd) != 0)
 		log_warn("ocsp", "publishing: syncing %s: %s", p->dir, strerror(errno));
-	if (st.failed > 0)
-		log_error("ocsp", "publishing: %lu answers could not be written under %s",
-			  (unsigned long)st.failed, p->dir);
-	stats_add(p, &st);
+	if (run.st.failed > 0)
+		log_error("ocsp", "publishing: %lu answers could not be written under %s: %s",
+			  (unsigned long)run.st.failed, p->dir, cairn_err_msg(&run.first));
+	stats_add(p, &run.st);
 }
 
 void ocsp_pub_changed(ocsp_pub_t *p, const uint8_t *serial, size_t len)

@@ -83,24 +83,22 @@ static int mkdirs_parent(const char *path)
 	return fs_mkdirs(buf, 0755);
 }
 
-int fs_write_atomic_ex(const char *path, const void *data, size_t len, unsigned mode, int flags,
-		       time_t mtime)
+int fs_write_at(int dfd, const char *name, const void *data, size_t len, unsigned mode,
+		int flags, time_t mtime)
 {
 	char tmp[PATH_MAX];
 	const char *p = data;
 	int fd, rc = CAIRN_EIO;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid()) >= (int)sizeof(tmp))
 		return CAIRN_EINVAL;
 	/* A new file, never through a symlink someone left under the temporary name (a
 	 * crash's leftover of the same name is removed first). */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0 && errno == ENOENT && (flags & FS_MKDIRS) && mkdirs_parent(path) == 0)
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0 && errno == EEXIST && unlinkat(dfd, tmp, 0) == 0)
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
-		return CAIRN_EIO;
+		return errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO;
 	if (fchmod(fd, mode) != 0)
 		goto out;
 	while (len > 0) {
@@ -125,15 +123,25 @@ int fs_write_atomic_ex(const char *path, const void *data, size_t len, unsigned 
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, path) != 0)
+	if (renameat(dfd, tmp, dfd, name) != 0)
 		goto out;
 	rc = 0;
 out:
 	if (fd >= 0)
 		close(fd);
 	if (rc != 0)
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 	return rc;
+}
+
+int fs_write_atomic_ex(const char *path, const void *data, size_t len, unsigned mode, int flags,
+		       time_t mtime)
+{
+	int rc = fs_write_at(AT_FDCWD, path, data, len, mode, flags, mtime);
+
+	if (rc == CAIRN_ENOENT && (flags & FS_MKDIRS) && mkdirs_parent(path) == 0)
+		rc = fs_write_at(AT_FDCWD, path, data, len, mode, flags, mtime);
+	return rc == CAIRN_ENOENT ? CAIRN_EIO : rc;
 }
 
 int fs_mkdirs(const char *path, unsigned mode)

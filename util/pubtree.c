@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Published trees after a crash: the root's checks and the stray temporaries of the CRL and CA-certificate parts (ocsp/prune.c and crl/ share them). */
+/* Published trees: writes and deletes that never follow a symlink inside them; after a crash, the root's checks and the stray temporaries of the CRL and CA-certificate parts (ocsp/prune.c and crl/ share them). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -124,4 +125,113 @@ int pubtree_prune(const char *dir, int layout, int (*stop)(void *), void *arg,
 	pubtree_prune_at(root, layout, stop, arg, removed);
 	close(root);
 	return 0;
+}
+
+/* The directory of rel's last component below root, walked one component at a time
+ * (O_NOFOLLOW: a symlink is refused), created when missing and create is set; *dfd its
+ * descriptor (the caller closes it), *name the last component (inside rel). */
+static int tree_dir(const char *root, const char *rel, int create, int *dfd, const char **name,
+		    cairn_err_t *err)
+{
+	char comp[NAME_MAX + 1];
+	const char *s = rel, *slash;
+	struct stat sb;
+	int fd, nfd, e;
+
+	*dfd = -1;
+	if (root == NULL || root[0] != '/')
+		return cairn_err_set(err, CAIRN_EINVAL, "a published tree needs an absolute root");
+	/* The root is the operator's configured path, followed as given (a symlinked
+	 * crl.publish is written to, not pruned: pubtree_root; publish --to refuses one);
+	 * below it nothing is followed. */
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create && fs_mkdirs(root, 0755) == 0)
+		fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_err_set(err, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO, "%s: %s", root,
+				     strerror(errno));
+	while ((slash = strchr(s, '/')) != NULL) {
+		size_t n = (size_t)(slash - s);
+
+		if (n == 0) { /* "//" is one separator */
+			s++;
+			continue;
+		}
+		if (n > NAME_MAX || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
+			close(fd);
+			return cairn_err_set(err, CAIRN_EINVAL, "%s/%s: not a tree path", root, rel);
+		}
+		memcpy(comp, s, n);
+		comp[n] = '\0';
+		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0 && errno == ENOENT && create &&
+		    (mkdirat(fd, comp, 0755) == 0 || errno == EEXIST))
+			nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			const char *what = NULL;
+
+			e = errno;
+			if ((e == ELOOP || e == ENOTDIR) &&
+			    fstatat(fd, comp, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+				what = S_ISLNK(sb.st_mode) ? "a symlink" : "not a directory";
+			close(fd);
+			if (what != NULL)
+				return cairn_err_set(err, CAIRN_EDENIED, "refusing %s/%.*s: %s, never "
+						     "followed inside the published tree "
+						     "(docs/security.md)", root, (int)(slash - rel),
+						     rel, what);
+			return cairn_err_set(err, e == ENOENT ? CAIRN_ENOENT : CAIRN_EIO, "%s/%.*s: %s",
+					     root, (int)(slash - rel), rel, strerror(e));
+		}
+		close(fd);
+		fd = nfd;
+		s = slash + 1;
+	}
+	if (s[0] == '\0' || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+		close(fd);
+		return cairn_err_set(err, CAIRN_EINVAL, "%s/%s: not a tree path", root, rel);
+	}
+	*dfd = fd;
+	*name = s;
+	return 0;
+}
+
+int pubtree_write(const char *root, const char *rel, const void *data, size_t len, int flags,
+		  time_t mtime, int *written, cairn_err_t *err)
+{
+	const char *name;
+	struct stat sb;
+	int dfd, rc;
+
+	if (written != NULL)
+		*written = 0;
+	if ((rc = tree_dir(root, rel, 1, &dfd, &name, err)) != 0)
+		return rc;
+	if ((flags & PUBTREE_KEEP_SAME) && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(sb.st_mode) && (size_t)sb.st_size == len && sb.st_mtime == mtime) {
+		close(dfd);
+		return 0;
+	}
+	rc = fs_write_at(dfd, name, data, len, 0644, flags & FS_NO_SYNC, mtime);
+	close(dfd);
+	if (rc != 0)
+		return cairn_err_set(err, rc, "writing %s/%s: %s", root, rel, cairn_strerror(rc));
+	if (written != NULL)
+		*written = 1;
+	return 0;
+}
+
+int pubtree_unlink(const char *root, const char *rel, cairn_err_t *err)
+{
+	const char *name;
+	int dfd, rc;
+
+	if ((rc = tree_dir(root, rel, 0, &dfd, &name, err)) != 0)
+		return rc;
+	rc = 0;
+	if (unlinkat(dfd, name, 0) != 0)
+		rc = errno == ENOENT ? CAIRN_ENOENT :
+		     cairn_err_set(err, CAIRN_EIO, "removing %s/%s: %s", root, rel, strerror(errno));
+	close(dfd);
+	return rc;
 }

@@ -159,6 +159,12 @@ int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mod
  * two threads of one process must not write the same path at once. */
 int fs_write_atomic_ex(const char *path, const void *data, size_t len, unsigned mode, int flags,
 		       time_t mtime) CAIRN_WUR;
+/* fs_write_atomic_ex of name in the directory dfd (AT_FDCWD: the working directory),
+ * no directory created: the temporary is opened with openat(O_CREAT|O_EXCL|O_NOFOLLOW)
+ * and renamed over name with renameat. Returns 0, CAIRN_ENOENT (name's directory is
+ * missing), CAIRN_EINVAL (name too long) or CAIRN_EIO. */
+int fs_write_at(int dfd, const char *name, const void *data, size_t len, unsigned mode,
+		int flags, time_t mtime) CAIRN_WUR;
 /* mkdir -p with mode for the created leaf. */
 int fs_mkdirs(const char *path, unsigned mode) CAIRN_WUR;
 /* malloc'd "dir/rel", or a copy of rel when it is absolute. */
@@ -189,6 +195,22 @@ int pubtree_in_set(const char *s, size_t n, const char *set);
  * -1 when dir does not exist. Returns 0, CAIRN_EDENIED (a symlink, not a directory,
  * another user's), CAIRN_EINVAL (not absolute) or CAIRN_EIO. */
 int pubtree_root(const char *dir, int *fd, cairn_err_t *err) CAIRN_WUR;
+/*
+ * Writing and deleting in a published tree: rel ("ca/NAME.crt", "ocsp/sha256/ab/...") is
+ * reached from root (absolute, the operator's configured path) one component at a time
+ * with openat(O_DIRECTORY|O_NOFOLLOW), so a directory symlink planted anywhere inside the
+ * tree is refused, never followed (docs/security.md). pubtree_write creates the missing
+ * directories (0755, root included) and writes as fs_write_at (mode 0644; flags FS_NO_SYNC and
+ * PUBTREE_KEEP_SAME: nothing written when a regular file of len bytes modified at mtime
+ * is there; *written, when not NULL, says whether it wrote). pubtree_unlink removes rel
+ * (unlinkat). Both return 0, CAIRN_EDENIED (a symlink or non-directory on the way; err
+ * names it), CAIRN_ENOENT (pubtree_unlink: nothing to remove), CAIRN_EINVAL ("." or
+ * ".." in rel, or too long) or CAIRN_EIO, err saying which path. Thread-safe.
+ */
+#define PUBTREE_KEEP_SAME 0x100
+int pubtree_write(const char *root, const char *rel, const void *data, size_t len, int flags,
+		  time_t mtime, int *written, cairn_err_t *err) CAIRN_WUR;
+int pubtree_unlink(const char *root, const char *rel, cairn_err_t *err);
 #define PUBTREE_TREE 0    /* the root of a published tree: its crl/ and ca/ */
 #define PUBTREE_CRL_DIR 1 /* a directory laid out as a tree's crl/ (crl.publish_dir) */
 /*

@@ -83,6 +83,17 @@ ok "a signed export of the whole log" "$CAIRN" audit export --dir "$D" --out "$W
 last_has "  ... made by the daemon" "signed by the daemon"
 ok "  ... verifies offline" "$CAIRN" audit verify --export "$WORK/s.jsonl" --ca "$ROOT"
 last_has "  ... complete: signed at export time" "export intact: .*complete: signed at export time .* by .*Issuing CA"
+# The issuing CA lasts 1825 days: 1900 days on, the export still verifies (its chain is
+# checked at the signed export time); a chain that does not hold is not called tampering.
+[ -n "$FAKETIME_LIB" ] || bail "libfaketime is not installed (scripts/deps.sh installs faketime)"
+ok "  ... still verifies 1900 days on, after the issuing CA expired" \
+	env LD_PRELOAD="$FAKETIME_LIB" FAKETIME=+1900d "$CAIRN" audit verify --export "$WORK/s.jsonl" --ca "$ROOT"
+last_has "  ... intact" "export intact: "
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/other.key" \
+	-out "$WORK/other-root.pem" -subj "/CN=Another Root" -days 30 2>/dev/null
+fails "  ... with another CA's root it FAILS" "$CAIRN" audit verify --export "$WORK/s.jsonl" --ca "$WORK/other-root.pem"
+last_has "  ... saying the signer does not chain to it, not that events changed" \
+	"does not chain to the given CA at its export time"
 # cut.py IN OUT: keeps the events up to the checkpoint before the last one (so that a
 # signed checkpoint still ends the export) and redoes the head line for them.
 cat >"$WORK/cut.py" <<'PY'

@@ -88,7 +88,7 @@ last_has "  ... summary: 8 added, refused $REFUSED" "^added 8, already known [0-
 last_has "  ... progress on stderr" "cairn inventory: [0-9]+ certificates sent: "
 last_has "  ... garbage reported" "garbage.txt: refused: not a certificate"
 last_has "  ... random bytes reported" "random.der: refused: not a certificate"
-last_has "  ... a PEM block that does not decode" "broken.pem: refused: PEM without a readable certificate"
+last_has "  ... a PEM block that does not decode" "broken.pem: refused: block 1: damaged"
 last_has "  ... a dangling symlink reported" "dangling.pem: refused: No such file or directory"
 last_has "  ... the directory loop reported, not followed" "sub/loop: refused: directory loop"
 last_has "  ... the FIFO reported, never opened" "pipe.pem: refused: not a regular file"
@@ -312,4 +312,24 @@ ca_serve "$D" || bail "cairn serve did not restart"
 ok "  ... (the restarted worker delivered a test event)" waits "$WORK/sink.log" "^ok [0-9]+ notify.test "
 ok "  ... once: a restart (a new scan) sends no second one" sh -c "
 	[ \$(grep -c 'cert.expiring' '$WORK/sink.log') -eq 2 ]"
+# A bundle [A, a damaged CERTIFICATE block, B, B's private key, C]: every block is read on its
+# own; the damaged one is refused by number and the import goes on; the key is skipped,
+# never stored, and the skip is counted.
+BU=$WORK/bundle
+mkdir -p "$BU/in"
+for n in a b c; do
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$BU/$n.key" \
+		-out "$BU/$n.pem" -subj "/CN=bundle-$n.example" -days 30 2>/dev/null
+done
+{ cat "$BU/a.pem"; printf -- '-----BEGIN CERTIFICATE-----\nMIIBdGFtYWdlZA==\n-----END CERTIFICATE-----\n'
+  cat "$BU/b.pem" "$BU/b.key" "$BU/c.pem"; } >"$BU/in/bundle.pem"
+ok "import of a bundle with a damaged block" "$CAIRN" inventory import --dir "$D" --pem-dir "$BU/in"
+last_has "  ... A, B and C added, the damaged block refused" "^added 3, already known 0, refused 1\$"
+last_has "  ... the damaged block named by file and number" "bundle.pem: refused: block 2: damaged"
+last_has "  ... the key block skipped and counted" "bundle.pem: skipped 1 PEM block that is no certificate"
+"$CAIRN" inventory list --dir "$D" --format csv >"$WORK/bundle.csv" 2>&1
+ok "  ... A, B and C in the inventory" sh -c "grep -q bundle-a.example '$WORK/bundle.csv' &&
+	grep -q bundle-b.example '$WORK/bundle.csv' && grep -q bundle-c.example '$WORK/bundle.csv'"
+ok "  ... no private key stored" sh -c "! grep -rq 'PRIVATE KEY' '$D/db' 2>/dev/null"
+
 done_testing

@@ -407,6 +407,40 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/theirs" && chown nobody "$WORK/theirs
 		"$CAIRN" publish --dir "$D" --to "$WORK/theirs"
 fi
 
+# A directory symlink planted inside the tree (ca, crl, ocsp/sha256): cairn publish --to
+# refuses it in one line naming it, and writes, renames over or deletes nothing in its
+# target (docs/security.md).
+for part in ca crl ocsp/sha256; do
+	P=$WORK/planted-$(echo "$part" | tr / -)
+	V=$P.victim
+	mkdir -p "$P/ocsp" "$V"
+	echo "another CA's file" >"$V/issuing.crt"
+	echo "another CA's file" >"$V/issuing.crl"
+	printf 'x' >"$V/issuing.crt.tmp.$DEAD"
+	printf 'x' >"$V/issuing.crl.tmp.$DEAD"
+	(cd "$V" && find . -exec ls -ld --time-style=+%s {} + | sort >"$P.before")
+	ln -s "$V" "$P/$part"
+	fails "cairn publish --to with $part a planted symlink fails" "$CAIRN" publish --dir "$D" --to "$P"
+	last_has "  ... the refusal names $part" "refusing $P/$part: a symlink"
+	last_one_line "  ... in one line"
+	(cd "$V" && find . -exec ls -ld --time-style=+%s {} + | sort >"$P.after")
+	ok "  ... nothing written, renamed or deleted in its target" cmp "$P.before" "$P.after"
+done
+
+# The daemon's OCSP publisher refuses a planted ocsp/sha256 too, in one log line.
+ca_stop
+mv "$TREE/ocsp/sha256" "$WORK/sha256.kept"
+mkdir -p "$WORK/sha-victim"
+ln -s "$WORK/sha-victim" "$TREE/ocsp/sha256"
+ca_serve "$D" || bail "cairn serve did not start with a planted ocsp/sha256"
+ok "the daemon's publisher refuses a planted ocsp/sha256, naming it" \
+	until_ok 300 grep -q "refusing $TREE/ocsp/sha256: a symlink" "$D.serve.log"
+ok "  ... nothing written in its target" sh -c "[ -z \"\$(ls -A '$WORK/sha-victim')\" ]"
+ca_stop
+rm "$TREE/ocsp/sha256"
+mv "$WORK/sha256.kept" "$TREE/ocsp/sha256"
+ca_serve "$D" || bail "cairn serve did not start again"
+
 # kill -9 while the daemon publishes (the answers' hash names were lost, so the start-up
 # pass is rewriting them): after a restart the tree is whole and nginx serves it.
 ca_stop
