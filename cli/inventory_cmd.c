@@ -439,8 +439,9 @@ static int import_csv(inv_batch_t *b, const char *file)
 	csv_row_t r;
 	size_t len, row = 1;
 
-	if (fs_read(file, 256u << 20, &data, &len) != 0)
-		return cli_fail(b->cmd, "cannot read %s", file);
+	if ((rc = fs_read_regular(file, 256u << 20, &data, &len)) != 0)
+		return cli_fail(b->cmd, "%s: %s", file,
+				rc == CAIRN_EINVAL ? "not a regular file" : "cannot be read");
 	p = data;
 	if (csv_row(&p, &r) != 0) {
 		free(data);

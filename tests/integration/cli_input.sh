@@ -109,5 +109,7 @@ fifo_refused "audit verify --ca FIFO is refused" "$CAIRN" audit verify \
 ok "  ... the same export verifies with the root as a file" "$CAIRN" audit verify \
 	--export "$WORK/export.jsonl" --ca "$D/ca/root.pem"
 fifo_refused "policy check FIFO is refused" "$CAIRN" policy check "$WORK/fifo"
+fifo_refused "inventory import --csv FIFO is refused" "$CAIRN" inventory import --dir "$D" \
+	--csv "$WORK/fifo"
 
 done_testing
