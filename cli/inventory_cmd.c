@@ -105,6 +105,7 @@ int inv_batch_add(inv_batch_t *b, X509 *x, const char *kind, const char *where,
 	unsigned char *der = NULL;
 	char *enc = NULL;
 	json_t *item;
+	size_t size;
 	int len = i2d_X509(x, &der), rc = CLI_OK;
 
 	enc = len > 0 ? b64url_encode(der, (size_t)len) : NULL;
@@ -122,7 +123,14 @@ int inv_batch_add(inv_batch_t *b, X509 *x, const char *kind, const char *where,
 		json_object_set(item, "tags", tags);
 	if (tls != NULL)
 		json_object_set(item, "tls", tls);
-	b->bytes += (size_t)len * 4 / 3 + strlen(where) + 64 + (tls ? 256 : 0);
+	size = (size_t)len * 4 / 3 + strlen(where) + 64 + (tls ? 256 : 0);
+	/* Sent before it would grow past a call's size: a large certificate goes alone, and
+	 * never takes the others of its batch down with a 413. */
+	if (b->bytes > 0 && b->bytes + size > BATCH_BYTES && (rc = inv_batch_flush(b)) != CLI_OK) {
+		json_decref(item);
+		return rc;
+	}
+	b->bytes += size;
 	json_array_append_new(b->items, item);
 	if (b->bytes >= BATCH_BYTES || json_array_size(b->items) >= INV_BATCH_MAX)
 		rc = inv_batch_flush(b);

@@ -25,6 +25,7 @@
 #define ALLOWED_MAX 64
 #define CIDR_V4_MIN_PREFIX 16  /* a /16 is 65536 addresses: the most one scan expands */
 #define CIDR_V6_MIN_PREFIX 112
+#define DISCOVER_MAX_CHAIN (32u << 10) /* bytes of certificates a server may send us */
 
 typedef struct cidr {
 	int family;
@@ -502,6 +503,9 @@ int inventory_scan(const inv_scan_opts_t *o, inv_scan_fn fn, void *arg, cairn_er
 	SSL_CTX_set_min_proto_version(s.ctx, 0);
 	SSL_CTX_set_cipher_list(s.ctx, "ALL:@SECLEVEL=0");
 	SSL_CTX_set_verify(s.ctx, SSL_VERIFY_NONE, NULL);
+	/* A chain above this is a failed handshake of that endpoint: a leaf that large
+	 * (OpenSSL takes 100 KiB) would not fit one inventory call (server.max_body). */
+	SSL_CTX_set_max_cert_list(s.ctx, DISCOVER_MAX_CHAIN);
 	pthread_mutex_init(&s.lock, NULL);
 	for (; n_threads < o->parallel && (size_t)n_threads < s.n; n_threads++)
 		if (pthread_create(&threads[n_threads], NULL, worker, &s) != 0)

@@ -157,6 +157,24 @@ fails "an IPv4-mapped IPv6 address of it too" "$CAIRN" discover --dir "$D" --tar
 fails "a range that leaves loopback" "$CAIRN" discover --dir "$D" --targets 126.255.255.0/23 --ports 443
 fails "one bad target refuses the whole scan, before any connection" "$CAIRN" discover --dir "$D" \
 	--targets "127.0.0.1:$PORT_good,10.0.0.1" --ports 443
+# One endpoint serving a ~60 KB leaf (a 413 for the batch it joined, which stopped the scan
+# and lost what came before it) is one failed handshake; the others are still recorded.
+printf '[req]\ndistinguished_name=dn\nprompt=no\nx509_extensions=v3\n[dn]\nCN=big.test\n[v3]\n1.2.3.4=ASN1:FORMAT:HEX,OCTETSTRING:%s\n' \
+	"$(head -c 60000 /dev/zero | od -An -v -tx1 | tr -d ' \n')" >"$WORK/big.cnf"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/big.key" \
+	-out "$WORK/big.pem" -days 30 -config "$WORK/big.cnf" 2>/dev/null || bail "no big certificate"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/beside.key" \
+	-out "$WORK/beside.pem" -days 30 -subj /CN=beside-big.test \
+	-addext subjectAltName=DNS:beside-big.test 2>/dev/null
+serve big "$WORK/big.pem" "$WORK/big.key"
+serve beside "$WORK/beside.pem" "$WORK/beside.key"
+ok "a scan of an endpoint with a 60 KB leaf and one beside it finishes" sh -c "'$CAIRN' discover \
+	--dir '$D' --targets '127.0.0.1:$PORT_beside,127.0.0.1:$PORT_big' --parallel 1 \
+	--timeout-ms 3000 >'$WORK/big.out' 2>&1"
+ok "  ... the certificate beside it is in the inventory" sh -c "'$CAIRN' inventory list --dir '$D' \
+	--format json | grep -q '127.0.0.1:$PORT_beside'"
+ok "  ... the big one is a failed handshake, not a refused batch" sh -c "
+	! grep -q 413 '$WORK/big.out' && grep '127.0.0.1:$PORT_big' '$WORK/big.out' | grep -q 'handshake failed'"
 fails "bad ports" "$CAIRN" discover --dir "$D" --targets 127.0.0.1 --ports 0
 last_has "  ... naming the port" "--ports: 0 is not a port 1..65535"
 fails "a /8 is too large to expand" "$CAIRN" discover --dir "$D" --targets 127.0.0.0/8
