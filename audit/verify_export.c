@@ -153,8 +153,16 @@ static enum sig_check signed_by_root(const char *msg, const char *sig64, const c
 	store = X509_STORE_new();
 	ctx = X509_STORE_CTX_new();
 	/* a leaf's signature is a forgery's, not a chain problem: SIG_BAD */
-	if (cert == NULL || X509_check_ca(cert) != 1 || store == NULL || ctx == NULL ||
-	    X509_STORE_add_cert(store, root) != 1 ||
+	if (cert == NULL || X509_check_ca(cert) != 1 || store == NULL || ctx == NULL)
+		goto out;
+	/* The signature first: the time the chain is judged at is the signed one, so it is
+	 * trusted only once the signature over it verifies. */
+	md = EVP_MD_CTX_new();
+	if (md == NULL ||
+	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) != 1 ||
+	    EVP_DigestVerify(md, sig, siglen, (const unsigned char *)msg, strlen(msg)) != 1)
+		goto out;
+	if (X509_STORE_add_cert(store, root) != 1 ||
 	    X509_STORE_CTX_init(ctx, store, cert, NULL) != 1)
 		goto out;
 	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), at);
@@ -164,11 +172,6 @@ static enum sig_check signed_by_root(const char *msg, const char *sig64, const c
 			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 		goto out;
 	}
-	md = EVP_MD_CTX_new();
-	if (md == NULL ||
-	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) != 1 ||
-	    EVP_DigestVerify(md, sig, siglen, (const unsigned char *)msg, strlen(msg)) != 1)
-		goto out;
 	X509_NAME_oneline(X509_get_subject_name(cert), signer, (int)signer_cap);
 	rc = SIG_OK;
 out:
