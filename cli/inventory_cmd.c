@@ -227,28 +227,25 @@ static int certs_of(inv_batch_t *b, const char *data, size_t len, const char *ki
 	return n;
 }
 
-/* Reads a regular file (never a FIFO or device: opening one could block). 0, or an errno. */
+/* Reads a regular file (never a FIFO or device: opening one could block): 0, or an errno
+ * with why saying it when strerror would not. */
 static int read_regular(const char *path, char **data, size_t *len, const char **why)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY), rc;
-
 	*why = NULL;
-	if (fd < 0)
-		return errno;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	switch (fs_read_regular(path, FILE_MAX, data, len)) {
+	case 0:
+		return 0;
+	case CAIRN_ENOENT:
+		return ENOENT;
+	case CAIRN_EINVAL:
 		*why = "not a regular file";
 		return EINVAL;
-	}
-	if (st.st_size > (off_t)FILE_MAX) {
-		close(fd);
+	case CAIRN_ETOOBIG:
 		*why = "larger than 1 MiB";
 		return EFBIG;
+	default:
+		return EIO;
 	}
-	close(fd);
-	rc = fs_read(path, FILE_MAX, data, len);
-	return rc == 0 ? 0 : EIO;
 }
 
 typedef struct walk {

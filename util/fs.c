@@ -12,18 +12,16 @@
 
 #include "util/util.h"
 
-int fs_read(const char *path, size_t max, char **out, size_t *len)
+/* Reads fd to its end (at most max bytes, NUL-terminated) into *out, and closes it. */
+static int read_fd(int fd, size_t max, char **out, size_t *len)
 {
 	char *buf = NULL;
 	size_t cap = 0, n = 0;
-	int fd, rc = 0;
+	int rc = 0;
 
 	*out = NULL;
 	if (len)
 		*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO;
 	for (;;) {
 		ssize_t r;
 		if (n + 1 >= cap) {
@@ -60,6 +58,18 @@ out:
 	free(buf);
 	close(fd);
 	return rc;
+}
+
+int fs_read(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*out = NULL;
+	if (len)
+		*len = 0;
+	if (fd < 0)
+		return errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO;
+	return read_fd(fd, max, out, len);
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
@@ -226,9 +236,6 @@ out:
 
 int fs_read_regular(const char *path, size_t max, char **out, size_t *len)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t size, got = 0;
 	int fd, rc;
 
 	*out = NULL;
@@ -236,37 +243,5 @@ int fs_read_regular(const char *path, size_t max, char **out, size_t *len)
 		*len = 0;
 	if ((rc = fs_open_regular(path, &fd)) != 0)
 		return rc;
-	rc = CAIRN_EIO;
-	if (fstat(fd, &st) != 0)
-		goto out;
-	size = (size_t)st.st_size;
-	if (size > max) {
-		rc = CAIRN_ETOOBIG;
-		goto out;
-	}
-	/* One byte more than fstat said: reading it means the file grew meanwhile. */
-	if ((buf = malloc(size + 2)) == NULL) {
-		rc = CAIRN_ENOMEM;
-		goto out;
-	}
-	while (got <= size) {
-		ssize_t n = read(fd, buf + got, size + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != size)
-		goto out;
-	buf[got] = '\0';
-	*out = buf;
-	buf = NULL;
-	if (len)
-		*len = got;
-	rc = 0;
-out:
-	free(buf);
-	close(fd);
-	return rc;
+	return read_fd(fd, max, out, len);
 }

@@ -178,7 +178,7 @@ int fs_exists(const char *path);
  */
 int fs_open_regular(const char *path, int *fd) CAIRN_WUR;
 /* fs_read of a regular file only (fs_open_regular): 0, CAIRN_ENOENT, CAIRN_EINVAL (not a
- * regular file), CAIRN_EIO (also: it changed size while read) or CAIRN_ETOOBIG. */
+ * regular file), CAIRN_EIO, CAIRN_ENOMEM or CAIRN_ETOOBIG. */
 int fs_read_regular(const char *path, size_t max, char **out, size_t *len) CAIRN_WUR;
 
 /* ---- published trees after a crash (pubtree.c) ---- */
