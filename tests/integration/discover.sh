@@ -47,6 +47,9 @@ serve() {
 	PIDS="$PIDS $!"
 	CAIRN_PIDS="$CAIRN_PIDS $!"
 	eval "PORT_$1=$5"
+	# A scan right after start-up must not find the port closed (seen under ASan and load).
+	waits_for python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
+		"$5" || bail "openssl s_server for $1 did not listen on $5"
 }
 serve good "$WORK/good.pem" "$WORK/good.key" "$D/ca/issuing.pem"
 serve revoked "$WORK/revoked.pem" "$WORK/revoked.key" "$D/ca/issuing.pem"
