@@ -78,4 +78,16 @@ typedef struct bk_tar {
  * 0, CAIRN_EIO otherwise (t->err says why), CAIRN_ETOOBIG (stdout over out_cap). */
 int bk_tar_run(const char *const *args, bk_tar_t *t);
 
+/*
+ * Reads the LMDB database in dbdir (an unpacked archive's db/) whole, every entry of
+ * every table, and verifies its audit chain, in a child process: a damaged page may
+ * make LMDB read past its map (SIGBUS) or loop. The child has a time bound that grows
+ * with the size of data.mdb (cli/archive_db.c says how much and why) and is killed when
+ * it passes it. Returns 0 when the database reads whole; CAIRN_EINVAL when it is damaged
+ * (the child failed, died of a signal or ran out of time), CAIRN_EIO when the check
+ * could not run; why (why_len bytes) gets one line saying which, naming BK_DB. For a
+ * single-threaded caller (the child runs LMDB after fork); no child is left behind.
+ */
+int bk_db_check(const char *dbdir, char *why, size_t why_len);
+
 #endif

@@ -3,13 +3,11 @@
  * unpacks it into a new data directory, points its paths there and audits the restore. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -299,102 +297,17 @@ static int read_info(restore_t *r)
 	return rc ? refuse(r, "%s: source_dir, token_dir or softhsm_conf make no sense", BK_INFO) : 0;
 }
 
-/* db_iterate's callback for read_db: folds every byte in, so that a key or value whose
- * page lies past the end of the file is read here (LMDB returns pointers into its map). */
-static int touch_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-	const unsigned char *k = key, *v = val;
-	unsigned char *fold = arg;
-	size_t i;
-
-	for (i = 0; i < klen; i++)
-		*fold ^= k[i];
-	for (i = 0; i < vlen; i++)
-		*fold ^= v[i];
-	return 0;
-}
-
-/* Opens the database in dir, reads every entry of every table and verifies the audit
- * chain; why gets the reason of a failure. Runs in check_db's child: a damaged page can
- * make LMDB read past its map (SIGBUS) or loop, and that must not happen to restore. */
-static int read_db(const char *dir, char *why, size_t why_len)
-{
-	audit_verify_result_t res = { 0 };
-	cairn_err_t err = { 0 };
-	db_t *db = NULL;
-	db_txn_t *txn = NULL;
-	unsigned char fold = 0;
-	int t, rc;
-
-	if ((rc = db_open(dir, &db, &err)) != 0) {
-		snprintf(why, why_len, "%s", cairn_err_msg(&err));
-		goto out;
-	}
-	if ((rc = db_read_begin(db, &txn)) != 0) {
-		snprintf(why, why_len, "cannot read it: %s", cairn_strerror(rc));
-		goto out;
-	}
-	for (t = 0; t < DB_TABLE_COUNT && rc == 0; t++)
-		rc = db_iterate(txn, (db_table_t)t, NULL, 0, touch_entry, &fold);
-	db_txn_end(txn);
-	snprintf(why, why_len, "%02x", fold); /* the bytes were read: this uses them */
-	if (rc != 0) {
-		snprintf(why, why_len, "table %d unreadable: %s", t - 1, cairn_strerror(rc));
-		goto out;
-	}
-	if ((rc = audit_verify(db, &res)) != 0)
-		snprintf(why, why_len, "its audit chain is broken at event %llu: %s",
-			 (unsigned long long)res.first_bad, res.reason);
-out:
-	db_close(db);
-	return rc;
-}
-
-/* The staged database is read whole in a child before anything is moved into DIR: a
- * child that dies of a signal or fails refuses the archive, and DIR is left as it was. */
+/* The staged database is read whole (bk_db_check) before anything is moved into DIR: a
+ * damaged one refuses the archive, and DIR is left as it was. */
 static int check_db(restore_t *r)
 {
-	char dir[PATH_MAX], why[300] = "";
-	size_t got = 0;
-	int fds[2], status = 0, rc;
-	pid_t pid;
+	char dir[PATH_MAX], why[400];
+	int rc;
 
 	snprintf(dir, sizeof(dir), "%s/db", r->stage);
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return cairn_err_set(&r->err, CAIRN_EIO, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	if ((pid = fork()) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return cairn_err_set(&r->err, CAIRN_EIO, "fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		rc = read_db(dir, why, sizeof(why));
-		if (rc != 0 && write(fds[1], why, strlen(why)) < 0)
-			rc = 1;
-		_exit(rc == 0 ? 0 : 1);
-	}
-	close(fds[1]);
-	for (;;) {
-		ssize_t n = read(fds[0], why + got, sizeof(why) - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || (got += (size_t)n) == sizeof(why) - 1)
-			break;
-	}
-	why[got] = '\0';
-	close(fds[0]);
-	while ((rc = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-		;
-	if (rc < 0)
-		return cairn_err_set(&r->err, CAIRN_EIO, "waitpid: %s", strerror(errno));
-	if (WIFSIGNALED(status))
-		return refuse(r, "%s is damaged (reading it raised signal %d)", BK_DB,
-			      WTERMSIG(status));
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return refuse(r, "%s is damaged: %s", BK_DB, why[0] ? why : "unreadable");
-	return 0;
+	if ((rc = bk_db_check(dir, why, sizeof(why))) == CAIRN_EINVAL)
+		return refuse(r, "%s", why);
+	return rc == 0 ? 0 : cairn_err_set(&r->err, rc, "%s", why);
 }
 
 /* Every string in cairn.json that named the old directory (or a path in it) names the
@@ -696,7 +609,8 @@ int cli_restore(int argc, char **argv)
 	r.members = json_object();
 	r.manifest = json_object();
 	r.cleared = json_array();
-	if (r.members == NULL || r.manifest == NULL || r.cleared == NULL || bk_sha256_fd(fd, r.sum, NULL) != 0) {
+	if (r.members == NULL || r.manifest == NULL || r.cleared == NULL ||
+	    bk_sha256_fd(fd, r.sum, NULL) != 0) {
 		rc = cli_fail("restore", "cannot read %s", from);
 		goto out;
 	}
@@ -719,8 +633,9 @@ int cli_restore(int argc, char **argv)
 		       tree.files);
 		goto failed;
 	}
-	if (read_info(&r) != 0 || check_db(&r) != 0 || rewrite_config(&r) != 0 || rewrite_softhsm(&r) != 0 ||
-	    drop_own(&r) != 0 || move_in(&r) != 0 || audit_restore(&r, tree.files) != 0)
+	if (read_info(&r) != 0 || check_db(&r) != 0 || rewrite_config(&r) != 0 ||
+	    rewrite_softhsm(&r) != 0 || drop_own(&r) != 0 || move_in(&r) != 0 ||
+	    audit_restore(&r, tree.files) != 0)
 		goto failed;
 	printf("cairn restore: %s into %s\n", from, r.dir);
 	printf("  backup     of %s, taken %s; archive sha256 %s\n",

@@ -26,6 +26,18 @@ noinst_PROGRAMS += tests/tools/certlint
 tests_tools_certlint_SOURCES = tests/tools/certlint.c
 tests_tools_certlint_LDADD = $(CAIRN_LIBS)
 
+# hang_mdb.so: an LD_PRELOAD shim whose mdb_env_open never returns when CAIRN_TEST_HANG_MDB
+# is set (backup.sh: restore's time bound on reading an archive's database). A plain rule:
+# libtool here builds static libraries only. Without CFLAGS: a sanitizer build's flags would
+# make the shim need the ASan runtime first in the preload list.
+noinst_DATA += tests/tools/hang_mdb.so
+tests/tools/hang_mdb.so: tests/tools/hang_mdb.c
+	@$(MKDIR_P) tests/tools
+	$(AM_V_CCLD)$(CC) $(LMDB_CFLAGS) -O2 -Wall -Wextra -shared -fPIC -o $@ \
+		$(srcdir)/tests/tools/hang_mdb.c -ldl
+CLEANFILES += tests/tools/hang_mdb.so
+EXTRA_DIST += tests/tools/hang_mdb.c
+
 # Start-up and request paths independent of the database's size (200k seeded certificates).
 # The longest suite (almost 2 minutes under ASan), so it is listed first: `make -j2 check`
 # starts tests in this order, and last it kept one core busy after the other had finished.

@@ -350,6 +350,63 @@ repack lastleaf db/data.mdb "$WORK/leaf.tar.xz"
 refused_archive "a database with a damaged page (the manifest made to match) is refused" \
 	"$WORK/leaf.tar.xz" "archive refused: db/data.mdb is damaged"
 [ -n "${ASAN_SAVED:-}" ] && export ASAN_OPTIONS="$ASAN_SAVED"
+# A database whose reading never ends (LMDB looping on a damaged page): tests/tools/hang_mdb.so
+# makes mdb_env_open wait in pause() for ever, and writes "PID PPID" of the process it holds
+# to $WORK/hang.pids. libfaketime runs the clock 100 times fast, so the bound for a small
+# data.mdb (120 s) passes in about 1.2 s; `timeout 60` makes a restore without a bound fail
+# here instead of hanging.
+HANG_SO=$CAIRN_TOOLS/tools/hang_mdb.so
+[ -f "$HANG_SO" ] || bail "tests/tools/hang_mdb.so is not built (make)"
+[ -n "$FAKETIME_LIB" ] || bail "libfaketime is not installed (scripts/deps.sh installs faketime)"
+cp "$WORK/ca.tar.xz" "$WORK/hang.tar.xz"
+# left_behind: kills, one by one, what still runs of a restore of the hanging archive (its
+# path is in their command line) and the processes the shim held; fails when there was one.
+left_behind() {
+	pids=$(pgrep -f "restore --from $WORK/hang.tar.xz")
+	for pid in $(cut -d' ' -f1 "$WORK/hang.pids" 2>/dev/null); do
+		kill -0 "$pid" 2>/dev/null && pids="$pids $pid"
+	done
+	for pid in $pids; do kill -KILL "$pid" 2>/dev/null; done
+	[ -z "$pids" ]
+}
+# hang_restore DIR: restore of the hanging archive into DIR, sped up, timed in $WORK/hang.secs.
+hang_restore() {
+	rm -f "$WORK/hang.pids"
+	t0=$(date +%s)
+	timeout 60 env CAIRN_TEST_HANG_MDB="$WORK/hang.pids" LD_PRELOAD="$FAKETIME_LIB:$HANG_SO" \
+		FAKETIME="+0 x100" "$CAIRN" restore --from "$WORK/hang.tar.xz" --dir "$1"
+	st=$?
+	echo $(($(date +%s) - t0)) >"$WORK/hang.secs"
+	return $st
+}
+# First at the normal speed: what the shim holds is restore's checking child, alone (restore
+# opens no database before the check), and restore waits for it.
+rm -f "$WORK/hang.pids"
+CAIRN_TEST_HANG_MDB=$WORK/hang.pids LD_PRELOAD=$HANG_SO "$CAIRN" restore \
+	--from "$WORK/hang.tar.xz" --dir "$WORK/hang0" >"$WORK/hang0.out" 2>&1 &
+HANG_PID=$!
+ok "the shim holds restore's child in mdb_env_open" waits "$WORK/hang.pids" "^[0-9]+ $HANG_PID\$"
+ok "  ... and no other process" test "$(wc -l <"$WORK/hang.pids")" -eq 1
+ok "  ... while restore waits for it" sh -c "kill -0 $HANG_PID && [ ! -s '$WORK/hang0.out' ]"
+kill -KILL "$HANG_PID"
+wait "$HANG_PID" 2>/dev/null
+left_behind
+rm -rf "$WORK/hang0"
+rm -rf "$WORK/bad"
+one_line_fail "a database whose reading never ends is refused" hang_restore "$WORK/bad"
+last_has "  ... says it took more than its bound" \
+	"archive refused: db/data.mdb is damaged \(reading it took more than 120 s\)"
+ok "  ... the shim held one process" test "$(wc -l <"$WORK/hang.pids")" -eq 1
+ok "  ... refused when the bound passed (1.2 s at this speed; took $(cat "$WORK/hang.secs") s)" \
+	test "$(cat "$WORK/hang.secs")" -lt 30
+ok "  ... removes the directory it made" test ! -e "$WORK/bad"
+ok "  ... and leaves no process behind" left_behind
+mkdir "$WORK/empty"
+one_line_fail "the same into an empty directory is refused" hang_restore "$WORK/empty"
+last_has "  ... says why" "reading it took more than 120 s"
+ok "  ... and leaves it there, empty" sh -c "
+	[ -d '$WORK/empty' ] && [ -z \"\$(ls -A '$WORK/empty')\" ]"
+ok "  ... and no process behind" left_behind
 # Decompression bombs, refused before anything is unpacked: tar (restore's child) may
 # write no file over 16 MiB here, or it dies of SIGXFSZ and restore says something else.
 printf '#!/bin/sh\nulimit -f 16384\nexec "$CAIRN_REAL" "$@"\n' >"$WORK/fsize.sh"
