@@ -7,7 +7,10 @@
 # certificates of one requester walks only its rows. Orders and counts, never timings.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
+# 200k in the normal build; 50k under the sanitizers, where seeding and pre-signing take
+# most of this file's time (5.5 minutes at 200k) and the paths checked are the same.
 N=200000
+[ -n "${ASAN_OPTIONS:-}${TSAN_OPTIONS:-}" ] && N=50000
 D=$WORK/ca
 SEED=$(pwd)/bench/ocsp_seed
 [ -x "$SEED" ] || bail "bench/ocsp_seed not built"
@@ -95,10 +98,16 @@ ok "the expiring gauges are recomputed in the background after the issues" waits
 ok "  ... and the daemon goes quiet" quiet
 # A write that changes no certificate (an admin added), between scrapes: a scrape does not
 # walk the 30-day window ($(jq .expiring_30d "$WORK/seed.json") seeded certificates expire in it) for it.
-a=$(walked)
-C admin add --name scraper --role auditor >/dev/null 2>&1
-b=$(walked)
-c=$(walked)
+# Background work (the refresher's sweep, in batches of 1,024, starved on a loaded machine)
+# can only add to a count: up to 3 tries, each with another admin, and one clean try passes.
+# A scrape that walked the window would show thousands in every try.
+for t in 1 2 3; do
+	a=$(walked)
+	C admin add --name "scraper$t" --role auditor >/dev/null 2>&1
+	b=$(walked)
+	c=$(walked)
+	[ $((b - a)) -lt 100 ] && [ $((c - b)) -lt 100 ] && break
+done
 ok "a scrape after a database write walks (almost) nothing ($((b - a)), then $((c - b)))" \
 	test $((b - a)) -lt 100 -a $((c - b)) -lt 100
 ok "  ... the expiring gauges carry the time they were computed" sh -c "
@@ -112,11 +121,20 @@ RQ=$(printf %s "$R" | jq -sRr @uri)
 ok "requester=$R with count=true finds every certificate of it" sh -c "
 	[ \$(curl -s --cacert '$D/ca/root.pem' -H 'Authorization: Bearer $TOK' \
 	  '$HTTPS_URL/admin/v1/certificates?requester=$RQ&count=true&limit=1000' | jq .total) -ge 3 ]"
-page_cost() { # QUERY: entries walked by that page, beyond a scrape's own
-	a=$(walked) b=$(walked)
-	api "$1" >"$WORK/rpage.json"
-	c=$(walked)
-	echo $(((c - b) - (b - a)))
+# page_cost QUERY: entries walked by that page, beyond a scrape's own. A try counts when
+# the scrapes before and after it walked the same (no background walk around it); the
+# least of up to 5 such tries, since background work during the page can only add.
+page_cost() {
+	best=""
+	for t in 1 2 3 4 5; do
+		a=$(walked) b=$(walked)
+		api "$1" >"$WORK/rpage.json"
+		c=$(walked) d=$(walked)
+		[ $((d - c)) -eq $((b - a)) ] || continue
+		v=$(((c - b) - (b - a)))
+		{ [ -z "$best" ] || [ "$v" -lt "$best" ]; } && best=$v
+	done
+	echo "${best:-unmeasured}"
 }
 cost=$(page_cost "requester=$RQ&limit=2")
 ok "a page of 2 of the requester's certificates among $N walks at most 3 entries (walked $cost)" \
