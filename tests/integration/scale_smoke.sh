@@ -128,12 +128,7 @@ presigned() {
 }
 ok "the refresher pre-signs every certificate" presigned
 ok "  ... and goes quiet" quiet
-page_cost() { # QUERY: entries walked by that page, beyond a scrape's own
-	a=$(walked) b=$(walked)
-	api "$1" >/dev/null
-	c=$(walked)
-	echo $(((c - b) - (b - a)))
-}
+page_cost() { walk_cost api "$1"; } # QUERY: entries walked by that page (lib.sh)
 cost=$(page_cost "expiring_within=30d&limit=50")
 ok "a page of 50 of the $EXP in the 30-day window walks at most 51 entries (walked $cost)" test "$cost" -le 51 -a "$cost" -ge 50
 c=$(api "expiring_within=30d&limit=50" | jq -r .next)

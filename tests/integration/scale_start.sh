@@ -121,21 +121,7 @@ RQ=$(printf %s "$R" | jq -sRr @uri)
 ok "requester=$R with count=true finds every certificate of it" sh -c "
 	[ \$(curl -s --cacert '$D/ca/root.pem' -H 'Authorization: Bearer $TOK' \
 	  '$HTTPS_URL/admin/v1/certificates?requester=$RQ&count=true&limit=1000' | jq .total) -ge 3 ]"
-# page_cost QUERY: entries walked by that page, beyond a scrape's own. A try counts when
-# the scrapes before and after it walked the same (no background walk around it); the
-# least of up to 5 such tries, since background work during the page can only add.
-page_cost() {
-	best=""
-	for t in 1 2 3 4 5; do
-		a=$(walked) b=$(walked)
-		api "$1" >"$WORK/rpage.json"
-		c=$(walked) d=$(walked)
-		[ $((d - c)) -eq $((b - a)) ] || continue
-		v=$(((c - b) - (b - a)))
-		{ [ -z "$best" ] || [ "$v" -lt "$best" ]; } && best=$v
-	done
-	echo "${best:-unmeasured}"
-}
+page_cost() { walk_cost api "$1"; cp "$WORK/walk_cost.out" "$WORK/rpage.json"; }
 cost=$(page_cost "requester=$RQ&limit=2")
 ok "a page of 2 of the requester's certificates among $N walks at most 3 entries (walked $cost)" \
 	test "$cost" -le 3 -a "$cost" -ge 2
