@@ -12,16 +12,14 @@
 
 #include "util/util.h"
 
-/* Reads fd to its end (at most max bytes, NUL-terminated) into *out, and closes it. */
+/* Reads fd to its end (at most max bytes, NUL-terminated) into *out, and closes it. The
+ * callers have set *out to NULL and *len to 0 already: they stay so on a failure. */
 static int read_fd(int fd, size_t max, char **out, size_t *len)
 {
 	char *buf = NULL;
 	size_t cap = 0, n = 0;
 	int rc = 0;
 
-	*out = NULL;
-	if (len)
-		*len = 0;
 	for (;;) {
 		ssize_t r;
 		if (n + 1 >= cap) {
