@@ -57,9 +57,9 @@ typedef struct est_settings {
  * auth_fail_limit (1..1000, default 10), auth_fail_window (seconds 1..86400,
  * default 600), auth_cache_seconds (0..3600, default 60), auth_cache_entries
  * (0..65536, default 1024), scrypt_n (a power of two 1024..1048576, default 16384),
- * scrypt_r (1..32, default 8), scrypt_p (1..16, default 1; 128 * n * r at most
- * 64 MiB). Unknown keys are refused;
- * errors name the key ("est.labels.iot-device.validity_days: must be 0..3650").
+ * scrypt_r (1..32, default 8), scrypt_p (1..16, default 1; est_scrypt_check:
+ * 128 * r * (n + p + 2) bytes at most 64 MiB, n below 65536 when r = 1). Unknown keys
+ * are refused; errors name the key ("est.labels.iot-device.validity_days: must be 0..3650").
  * Returns 0 or CAIRN_ECONFIG. Profile names are checked by est_settings_check_profiles
  * (from the config validator against the "profiles" object, and from est_new against the CA).
  */
@@ -163,6 +163,10 @@ typedef struct est_user_info {
  */
 int est_user_add(db_t *db, const char *name, const char *password, const char *const *labels,
 		 size_t n_labels, const char *email, const char *actor, cairn_err_t *err) CAIRN_WUR;
+/* 0 when scrypt takes N=n, r, p within EST_SCRYPT_MAXMEM: 128 * r * (n + p + 2) bytes
+ * at most, and n below 65536 when r = 1 (OpenSSL's own check); else CAIRN_ECONFIG,
+ * saying which. */
+int est_scrypt_check(int n, int r, int p, cairn_err_t *err);
 /* The scrypt parameters est_user_add uses from now on, for the whole process (est_new
  * sets them from est.scrypt_n/r/p; checked there). Thread-safe. */
 void est_users_kdf(int n, int r, int p);

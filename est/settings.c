@@ -231,11 +231,8 @@ int est_settings_parse(const json_t *obj, est_settings_t *out, cairn_err_t *err)
 			goto out;
 		}
 	}
-	if ((int64_t)128 * out->scrypt_n * out->scrypt_r > (int64_t)EST_SCRYPT_MAXMEM) {
-		rc = cairn_err_set(err, CAIRN_ECONFIG,
-				   "est.scrypt_n: 128 * scrypt_n * scrypt_r must be at most 64 MiB");
+	if ((rc = est_scrypt_check(out->scrypt_n, out->scrypt_r, out->scrypt_p, err)) != 0)
 		goto out;
-	}
 	for (i = 0; i < out->n_labels; i++)
 		if (strcmp(out->labels[i].name, out->default_label) == 0)
 			have_default = 1;

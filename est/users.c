@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "audit/audit.h"
@@ -54,6 +55,27 @@ static int scrypt_hash(const char *password, const uint8_t *salt, size_t salt_le
 			    out, HASH_LEN))
 		return CAIRN_ECRYPTO;
 	return 0;
+}
+
+int est_scrypt_check(int n, int r, int p, cairn_err_t *err)
+{
+	/* OpenSSL needs 128 * r * (n + p + 2) bytes (V and B) and, with r = 1, n < 2^16;
+	 * without a key it only checks the parameters against SCRYPT_MAXMEM. */
+	long long need = 128LL * r * ((long long)n + p + 2);
+
+	if (n > 1 && r > 0 && p > 0 &&
+	    EVP_PBE_scrypt(NULL, 0, NULL, 0, (uint64_t)n, (uint64_t)r, (uint64_t)p, SCRYPT_MAXMEM,
+			   NULL, 0) == 1)
+		return 0;
+	ERR_clear_error();
+	if (need > (long long)SCRYPT_MAXMEM)
+		return cairn_err_set(err, CAIRN_ECONFIG,
+				     "est.scrypt_n/r/p: N=%d r=%d p=%d need %lld bytes of memory "
+				     "(128 * r * (N + p + 2)), more than 64 MiB",
+				     n, r, p, need);
+	return cairn_err_set(err, CAIRN_ECONFIG,
+			     "est.scrypt_n/r/p: N=%d r=%d p=%d are refused by scrypt (with r = 1, "
+			     "N must be below 65536)", n, r, p);
 }
 
 struct user_put {

@@ -276,7 +276,7 @@ const cfg_key_t config_keys[] = {
 	  "most Basic logins kept in memory; 0 = off" },
 	{ "est.scrypt_n", NF(CFG_INT), QV(EST_SCRYPT_N), 1024, 1048576, NULL, 0,
 	  "scrypt N (a power of two) of passwords set from now on; existing accounts keep "
-	  "theirs; 128 * N * r at most 64 MiB" },
+	  "theirs; scrypt's 128 * r * (N + p + 2) bytes at most 64 MiB, N < 65536 if r = 1" },
 	{ "est.scrypt_r", NF(CFG_INT), QV(EST_SCRYPT_R), 1, 32, NULL, 0,
 	  "scrypt r of passwords set from now on" },
 	{ "est.scrypt_p", NF(CFG_INT), QV(EST_SCRYPT_P), 1, 16, NULL, 0,

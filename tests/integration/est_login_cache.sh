@@ -84,4 +84,38 @@ ok "a bad scrypt_n is refused by the validator" sh -c "
 	jq '.est.scrypt_n = 3000' '$D/cairn.json' >'$WORK/bad.json' && cp '$WORK/bad.json' '$D/cairn.json' &&
 	! '$CAIRN' config check --dir '$D' 2>'$WORK/bad.err'"
 ok "  ... naming the key" grep -q "est.scrypt_n" "$WORK/bad.err"
+
+# The bound is the memory OpenSSL's scrypt takes, 128 * r * (N + p + 2) bytes: N=65536 r=8
+# is just over 64 MiB, and with r=1 N must be below 65536. Both were once accepted, and
+# every `est user add` then failed with a 500.
+# scrypt_conf N R P: the saved config with those parameters, as D's config.
+cp "$WORK/cairn.json" "$WORK/good.json"
+scrypt_conf() {
+	jq ".est.scrypt_n = $1 | .est.scrypt_r = $2 | .est.scrypt_p = $3" "$WORK/good.json" \
+		>"$WORK/s.json" && cp "$WORK/s.json" "$D/cairn.json"
+}
+scrypt_conf 65536 8 1
+fails "scrypt N=65536 r=8 (64 MiB and 2 KiB) is refused by the validator" \
+	"$CAIRN" config check --dir "$D"
+last_has "  ... with the memory it would take" "N=65536 r=8 p=1 need 67111936 bytes.*64 MiB"
+last_one_line "  ... in one line"
+# (bounded: a serve that took the setting would listen until timeout stops it, 124)
+ok "  ... and by serve, before it listens" sh -c "
+	timeout 30 '$CAIRN' serve --dir '$D' 2>&1; rc=\$?; [ \$rc -ne 0 ] && [ \$rc -ne 124 ]"
+last_has "  ... naming the keys" "est.scrypt_n/r/p"
+scrypt_conf 262144 1 1
+fails "scrypt N=262144 r=1 (32 MiB, but N not below 65536) is refused" \
+	"$CAIRN" config check --dir "$D"
+last_has "  ... saying why" "N must be below 65536"
+# Just under the bound: 128 * 7 * 65539 = 56 MiB. Accepted, and an account hashed with it
+# logs in.
+scrypt_conf 65536 7 1
+ok "scrypt N=65536 r=7 (56 MiB) is accepted" "$CAIRN" config check --dir "$D"
+ca_serve "$D" || bail "cairn serve did not start with N=65536 r=7"
+EST=$HTTPS_URL/.well-known/est
+ok "  ... est user add hashes with it" "$CAIRN" est user add --dir "$D" --name dev3 \
+	--password-file "$WORK/pw1"
+ok "  ... and the account enrolls" enroll e10 'dev3:first password 1'
+ok "  ... 200" status_is e10 200
+ca_stop
 done_testing
