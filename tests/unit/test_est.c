@@ -118,6 +118,11 @@ static void test_settings_errors_name_the_key(void **state)
 		  "est.labels.default.client_cert_profiles[1]: daemon-tls" },
 		{ "{\"auth_fail_limit\": 0}", "est.auth_fail_limit" },
 		{ "{\"auth_fail_window\": 86401}", "est.auth_fail_window" },
+		/* what OpenSSL's scrypt refuses: 128 * r * (N + p + 2) bytes over 64 MiB ... */
+		{ "{\"scrypt_n\": 65536}", "est.scrypt_n/r/p: N=65536 r=8 p=1 need 67111936 bytes" },
+		{ "{\"scrypt_r\": 32}", "est.scrypt_n/r/p: N=16384 r=32 p=1 need" },
+		/* ... or N not below 2^16 with r = 1 */
+		{ "{\"scrypt_n\": 262144, \"scrypt_r\": 1}", "N must be below 65536" },
 	};
 	est_settings_t set;
 	size_t i;
@@ -128,6 +133,19 @@ static void test_settings_errors_name_the_key(void **state)
 		assert_int_equal(parse(cases[i].text, &set, &err), CAIRN_ECONFIG);
 		if (strstr(err.msg, cases[i].key) == NULL)
 			fail_msg("case %zu: \"%s\" does not name %s", i, err.msg, cases[i].key);
+	}
+	/* just under the bounds: 56 MiB; N=32768 with r = 1 */
+	for (i = 0; i < 2; i++) {
+		static const char *const under[] = {
+			"{\"labels\": {\"default\": {\"profile\": \"x\"}}, \"scrypt_n\": 65536, "
+			"\"scrypt_r\": 7, \"scrypt_p\": 16}",
+			"{\"labels\": {\"default\": {\"profile\": \"x\"}}, \"scrypt_n\": 32768, "
+			"\"scrypt_r\": 1}",
+		};
+		cairn_err_t err = { 0 };
+		if (parse(under[i], &set, &err) != 0)
+			fail_msg("%s refused: %s", under[i], err.msg);
+		assert_int_equal(set.scrypt_n, i == 0 ? 65536 : 32768);
 	}
 }
 
