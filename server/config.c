@@ -88,6 +88,24 @@ static int cfg_url_ok(const char *s)
 	return 1;
 }
 
+/* Why s (a URL that passed cfg_url_ok) cannot be a base that paths such as
+ * "/acme/new-order" or "/crl/issuing.crl" are appended to, or NULL: a user@ would travel
+ * in every link and certificate, a ?query or #fragment would swallow the path, and a
+ * trailing / would double it. */
+static const char *cfg_base_why(const char *s)
+{
+	const char *host = strstr(s, "://") + 3;
+	size_t auth = strcspn(host, "/?#");
+
+	if (memchr(host, '@', auth) != NULL)
+		return "a base URL carries no user name or password (user@)";
+	if (strpbrk(s, "?#") != NULL)
+		return "a base URL has no ?query or #fragment (paths are appended to it)";
+	if (s[strlen(s) - 1] == '/')
+		return "a base URL does not end in / (paths are appended to it)";
+	return NULL;
+}
+
 /* The member names a pattern allows, for "unknown key" messages. */
 static void cfg_allowed_here(const char *pattern, char *out, size_t cap)
 {
@@ -146,12 +164,20 @@ static int cfg_value(const cfg_key_t *k, const json_t *v, const char *path, cons
 					     "1y, from %lds to %lds", path, k->min, k->max);
 		return 0;
 	case CFG_URL:
-		if (((s[0] == '\0' && (k->flags & CFG_EMPTY)) ||
-				  (cfg_url_ok(s) && (k->max == 0 || strlen(s) <= (size_t)k->max))))
+		if (s[0] == '\0' && (k->flags & CFG_EMPTY))
 			return 0;
-		return cairn_err_set(err, CAIRN_ECONFIG,
-				     "%s: must be an absolute http:// or https:// URL with a host%s",
-				     path, k->flags & CFG_EMPTY ? ", or empty" : "");
+		if (!cfg_url_ok(s) || (k->max != 0 && strlen(s) > (size_t)k->max))
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "%s: must be an absolute %shttps:// URL with a host%s", path,
+					     k->flags & CFG_HTTPS ? "" : "http:// or ",
+					     k->flags & CFG_EMPTY ? ", or empty" : "");
+		if ((k->flags & CFG_HTTPS) && strncmp(s, "https://", 8) != 0)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "%s: must be an https:// URL (ACME, EST and the admin API "
+					     "run over TLS)", path);
+		if ((k->flags & CFG_BASE) && (name = cfg_base_why(s)) != NULL)
+			return cairn_err_set(err, CAIRN_ECONFIG, "%s: %s", path, name);
+		return 0;
 	case CFG_ADDR:
 		if (((s[0] == '\0' && (k->flags & CFG_EMPTY)) ||
 				  (hostport_parse(s, host, sizeof(host), &port) == 0 && port >= k->min &&

@@ -22,10 +22,14 @@ const cfg_key_t config_keys[] = {
 	{ "listen.http", F(CFG_ADDR, listen_http), "127.0.0.1:8080", 0, 65535, NULL, CFG_INIT,
 	  "plain HTTP listener (OCSP, CRL, CA certificates)" },
 	{ "public_urls", NF(CFG_OBJ), "", 0, 0, NULL, 0, "the URLs clients see" },
-	{ "public_urls.https", F(CFG_URL, public_https), "", 0, 0, NULL, CFG_INIT | CFG_EMPTY,
-	  "base URL clients use for HTTPS (https://host:port); empty = follows the listener" },
-	{ "public_urls.http", F(CFG_URL, public_http), "", 0, 0, NULL, CFG_INIT | CFG_EMPTY,
-	  "base URL put into AIA/CDP (http://host:port); empty = follows the listener" },
+	{ "public_urls.https", F(CFG_URL, public_https), "", 0, 0, NULL,
+	  CFG_INIT | CFG_EMPTY | CFG_BASE | CFG_HTTPS,
+	  "base URL clients use for HTTPS (https://host:port; no user@, ?query, #fragment or "
+	  "trailing /); empty = follows the listener" },
+	{ "public_urls.http", F(CFG_URL, public_http), "", 0, 0, NULL,
+	  CFG_INIT | CFG_EMPTY | CFG_BASE,
+	  "base URL put into AIA/CDP (http://host:port; no user@, ?query, #fragment or "
+	  "trailing /); empty = follows the listener" },
 	{ "token", NF(CFG_OBJ), "", 0, 0, NULL, 0, "the PKCS#11 token holding the CA keys" },
 	{ "token.module", F(CFG_STR, token_module), CAIRN_DEFAULT_MODULE, 0, 0, NULL, CFG_INIT,
 	  "PKCS#11 module" },

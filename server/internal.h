@@ -39,6 +39,8 @@ typedef enum {
 
 #define CFG_INIT 1u  /* `cairn init` writes the default into cairn.json */
 #define CFG_EMPTY 2u /* "" is allowed (URL, ADDR) */
+#define CFG_BASE 4u  /* URL: a base that paths are appended to (cfg_base_why) */
+#define CFG_HTTPS 8u /* URL: https:// only */
 #define CFG_NO_FIELD ((size_t)-1)
 
 typedef struct cfg_key {

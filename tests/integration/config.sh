@@ -53,6 +53,15 @@ refused profiles.tls-server.validity_hours 24 '^profiles\.tls-server\.validity_h
 refused public_urls.http '"ca.example.com"' \
 	'^public_urls\.http: must be an absolute http:// or https:// URL'
 refused public_urls.https '"https:///path"' '^public_urls\.https: must be an absolute'
+# The public URLs are bases: what would break the links built on them is refused.
+refused public_urls.https '"https://ca.example:8443/"' \
+	'^public_urls\.https: a base URL does not end in / '
+refused public_urls.http '"http://ca.example/ocsp/"' '^public_urls\.http: a base URL does not end in / '
+refused public_urls.https '"https://ca.example:8443?x=1"' '^public_urls\.https: a base URL has no \?query'
+refused public_urls.http '"http://ca.example/#f"' '^public_urls\.http: a base URL has no \?query or #fragment'
+refused public_urls.https '"https://admin:secret@ca.example"' \
+	'^public_urls\.https: a base URL carries no user name or password'
+refused public_urls.https '"http://ca.example:8443"' '^public_urls\.https: must be an https:// URL'
 # One bad value per type of the table.
 refused log_level '"loud"' '^log_level: must be debug, info, warn or error$'
 refused server.threads 0 '^server\.threads: must be an integer 1\.\.256$'
@@ -85,6 +94,10 @@ refused profiles '{}' '^profiles: must be an object of 1\.\.64 named entries$'
 fails "init refuses --public-http without a scheme" \
 	"$CAIRN" init --dir "$WORK/bare" --public-http ca.example.com/ocsp
 last_has "  ... with the table's message" "public_urls\.http: must be an absolute http:// or https:// URL"
+ok "  ... and made nothing" test ! -e "$WORK/bare"
+fails "init refuses --public-http with a trailing /" \
+	"$CAIRN" init --dir "$WORK/bare" --public-http http://ca.example/
+last_has "  ... saying why" "public_urls\.http: a base URL does not end in /"
 ok "  ... and made nothing" test ! -e "$WORK/bare"
 
 # A full config: every optional key given a valid value passes check and starts serve.
