@@ -52,7 +52,13 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 		case 'x': o->export_file = optarg; break;
 		case 'a': o->ca = optarg; break;
 		case 'f': o->file = optarg; break;
-		case 'v': o->validity_days = atoi(optarg); break;
+		case 'v': {
+			long days;
+			if (cli_int_arg(cmd, "--validity-days", optarg, 1, 3650, &days) != CLI_OK)
+				return CLI_USAGE;
+			o->validity_days = (int)days;
+			break;
+		}
 		case 'O': o->ocsp_signer = 1; break;
 		case 'T': o->https = 1; break;
 		case 'L': o->limit = optarg; break;

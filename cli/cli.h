@@ -139,6 +139,10 @@ void cli_usage(FILE *out, const char *name);
  * not 1..max_bytes bytes of hex. */
 int cli_serial_norm(const char *in, char *hex, size_t cap, size_t max_bytes);
 int cli_fail(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The value of option opt ("--validity-days") given as text: a decimal integer min..max
+ * with nothing around it, into *out; CLI_OK, or a usage error naming opt and the range. */
+int cli_int_arg(const char *name, const char *opt, const char *text, long min, long max,
+		long *out);
 /* Usage error: message + hint; returns CLI_USAGE. */
 int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -86,7 +86,8 @@ int cli_issue(int argc, char **argv)
 	json_t *req = NULL, *doc = NULL;
 	cli_buf_t resp = { 0 };
 	long status;
-	int c, days = 0, rc = CLI_FAILED;
+	long days = 0;
+	int c, rc = CLI_FAILED;
 
 	opterr = 0;
 	optind = 1;
@@ -96,7 +97,10 @@ int cli_issue(int argc, char **argv)
 		case 'c': csr_path = optarg; break;
 		case 'p': profile = optarg; break;
 		case 'o': out_path = optarg; break;
-		case 'v': days = atoi(optarg); break;
+		case 'v':
+			if (cli_int_arg("issue", "--validity-days", optarg, 1, 3650, &days) != CLI_OK)
+				return CLI_USAGE;
+			break;
 		default:
 			return cli_usage_error("issue", "unknown or incomplete option %s", argv[optind - 1]);
 		}

@@ -155,7 +155,6 @@ int cli_discover(int argc, char **argv)
 	cairn_err_t err = { 0 };
 	char *sni_data = NULL, *root = NULL, source[300];
 	long v;
-	char *end;
 	int c, rc = CLI_OK, fmt;
 
 	opterr = 0;
@@ -168,19 +167,20 @@ int cli_discover(int argc, char **argv)
 		case 's': sni_file = optarg; break;
 		case 'f': format = optarg; break;
 		case 'j': format = "json"; break;
-		case 'n': case 'T': case 'r':
-			v = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' ||
-			    (c == 'n' && (v < 1 || v > 256)) || (c == 'T' && (v < 10 || v > 60000)) ||
-			    (c == 'r' && (v < 0 || v > 1000)))
-				return cli_usage_error("discover", "--parallel 1..256, --timeout-ms "
-						       "10..60000, --rate 0..1000");
-			if (c == 'n')
-				o.parallel = (int)v;
-			else if (c == 'T')
-				o.connect_ms = o.handshake_ms = (int)v;
-			else
-				o.rate = (int)v;
+		case 'n':
+			if (cli_int_arg("discover", "--parallel", optarg, 1, 256, &v) != CLI_OK)
+				return CLI_USAGE;
+			o.parallel = (int)v;
+			break;
+		case 'T':
+			if (cli_int_arg("discover", "--timeout-ms", optarg, 10, 60000, &v) != CLI_OK)
+				return CLI_USAGE;
+			o.connect_ms = o.handshake_ms = (int)v;
+			break;
+		case 'r':
+			if (cli_int_arg("discover", "--rate", optarg, 0, 1000, &v) != CLI_OK)
+				return CLI_USAGE;
+			o.rate = (int)v;
 			break;
 		default:
 			return cli_usage_error("discover", "unknown or incomplete option %s", argv[optind - 1]);

@@ -481,11 +481,10 @@ static int parse_init_opts(int argc, char **argv, init_opts_t *o)
 			break;
 		case 'x':
 		case 'y': {
-			char *end;
-			long days = strtol(optarg, &end, 10);
-			if (*end != '\0' || days < 1 || days > 36500)
-				return cli_usage_error("init", "--%s-days %s: must be 1..36500",
-						       c == 'x' ? "root" : "issuing", optarg);
+			long days;
+			if (cli_int_arg("init", c == 'x' ? "--root-days" : "--issuing-days", optarg,
+					1, 36500, &days) != CLI_OK)
+				return CLI_USAGE;
 			*(c == 'x' ? &o->root_days : &o->issuing_days) = (int)days;
 			o->root_opts |= c == 'x';
 			break;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `cairn`: the command table, dispatch, help and the shared failure helpers. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,7 +48,7 @@ static const cli_command_t commands[] = {
 	  "  --dir DIR              data directory of the running daemon\n"
 	  "  --csr FILE             PKCS#10 request, PEM or DER\n"
 	  "  --profile NAME         tls-server | tls-client | code-signing | document-signing | ...\n"
-	  "  --validity-days N      shorter validity than the profile's\n"
+	  "  --validity-days N      shorter validity than the profile's (1..3650 days)\n"
 	  "  --out FILE             write the certificate chain here (default: stdout)\n"
 	  "  exit 3: the policy wants approvals; the request id is printed\n"
 	  "  (`cairn requests show ID`)\n" },
@@ -273,6 +274,21 @@ int cli_serial_norm(const char *in, char *hex, size_t cap, size_t max_bytes)
 		in++;
 	hex[n] = '\0';
 	return *in == '\0' && n > 0 && n % 2 == 0 && n / 2 <= max_bytes ? 0 : -1;
+}
+
+int cli_int_arg(const char *name, const char *opt, const char *text, long min, long max,
+		long *out)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || isspace((unsigned char)*text) ||
+	    v < min || v > max)
+		return cli_usage_error(name, "%s %s: must be an integer %ld..%ld", opt, text, min, max);
+	*out = v;
+	return CLI_OK;
 }
 
 int cli_fail(const char *name, const char *fmt, ...)

@@ -51,6 +51,34 @@ fails "an unknown profile is refused" "$CAIRN" issue --dir "$D" --csr "$WORK/srv
 	--profile tls-srv
 last_has "  ... listing the valid ones" "unknown profile tls-srv \(profiles: .*tls-server.*tls-client"
 
+# Numbers given to options: the whole text must be an integer in range. These used to be
+# read with atoi: "5x" issued 5 days, and "0", "-1" and "" the profile's whole validity.
+before=$(https_requests)
+for v in 0 -1 5x 1e3 '' ' 5' 99999999999; do
+	fails "issue --validity-days '$v' is refused" "$CAIRN" issue --dir "$D" \
+		--csr "$WORK/srv.csr" --profile tls-server --validity-days "$v"
+	last_has "  ... naming the option and the range" \
+		"^cairn issue: --validity-days .*: must be an integer 1\.\.3650"
+done
+last_one_line "  ... in one line"
+ok "  ... before anything was sent ($before = $(https_requests) HTTPS requests)" \
+	test "$before" = "$(https_requests)"
+ok "issue --validity-days 7 issues for 7 days" "$CAIRN" issue --dir "$D" --csr "$WORK/srv.csr" \
+	--profile tls-server --validity-days 7 --out "$WORK/seven.pem"
+ok "  ... (notAfter - notBefore = 7 days, the last second included)" sh -c "
+	nb=\$(date -d \"\$(openssl x509 -in '$WORK/seven.pem' -noout -startdate | cut -d= -f2)\" +%s)
+	na=\$(date -d \"\$(openssl x509 -in '$WORK/seven.pem' -noout -enddate | cut -d= -f2)\" +%s)
+	[ \$((na - nb)) -ge \$((7 * 86400 - 1)) ] && [ \$((na - nb)) -le \$((7 * 86400 + 3600)) ]"
+fails "policy test --validity-days 5x is refused" "$CAIRN" policy test --dir "$D" \
+	--csr "$WORK/srv.csr" --channel admin --validity-days 5x
+last_has "  ... naming the option" "--validity-days 5x: must be an integer 1\.\.3650"
+fails "init --root-days 5x is refused" "$CAIRN" init --dir "$WORK/new" --root-days 5x
+last_has "  ... naming the option" "^cairn init: --root-days 5x: must be an integer 1\.\.36500"
+ok "  ... and made nothing" test ! -e "$WORK/new"
+fails "discover --parallel 0 is refused" "$CAIRN" discover --dir "$D" --targets 127.0.0.1 \
+	--parallel 0
+last_has "  ... naming the option" "^cairn discover: --parallel 0: must be an integer 1\.\.256"
+
 ok "revoke --help lists aACompromise" "$CAIRN" revoke --help
 last_has "  ... among the reasons" "aACompromise"
 
