@@ -71,6 +71,19 @@ static int time_arg(const admin_request_t *req, const char *key, time_t *out, ht
 	return 0;
 }
 
+/* since and until (either may be absent: 0); a range that holds no time is malformed. */
+static int time_range(const admin_request_t *req, time_t *since, time_t *until,
+		      http_reply_t *reply)
+{
+	if (time_arg(req, "since", since, reply) != 0 || time_arg(req, "until", until, reply) != 0)
+		return -1;
+	if (*since != 0 && *until != 0 && *since >= *until) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "since must be before until");
+		return -1;
+	}
+	return 0;
+}
+
 void api_audit_query(const admin_ctx_t *ctx, const admin_request_t *req,
 		     const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
@@ -83,7 +96,7 @@ void api_audit_query(const admin_ctx_t *ctx, const admin_request_t *req,
 
 	if ((q.offset = api_query_long(req, "offset", 0, 0, 1L << 40, reply)) < 0 ||
 	    (q.limit = api_query_long(req, "limit", 100, 1, PAGE_MAX, reply)) < 0 ||
-	    time_arg(req, "since", &q.since, reply) != 0 || time_arg(req, "until", &q.until, reply) != 0)
+	    time_range(req, &q.since, &q.until, reply) != 0)
 		return;
 	q.items = json_array();
 	if (q.items == NULL || db_read_begin(ctx->db, &txn) != 0) {
@@ -119,7 +132,7 @@ void api_audit_export(const admin_ctx_t *ctx, const admin_request_t *req,
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "format must be jsonl or csv");
 		return;
 	}
-	if (time_arg(req, "since", &since, reply) != 0 || time_arg(req, "until", &until, reply) != 0)
+	if (time_range(req, &since, &until, reply) != 0)
 		return;
 	mem = open_memstream(&buf, &len);
 	if (mem == NULL) {

@@ -492,6 +492,9 @@ static int audit_export_cmd(const read_opts_t *o)
 	if ((o->since && time_parse(o->since, &since) != 0) ||
 	    (o->until && time_parse(o->until, &until) != 0))
 		return cli_usage_error("audit", "--since/--until take RFC 3339 times or YYYY-MM-DD");
+	if (since != 0 && until != 0 && since >= until)
+		return cli_usage_error("audit", "--since %s is not before --until %s: no event "
+				       "could be exported", o->since, o->until);
 	if (fmt == AUDIT_FMT_CSV && o->unsigned_export)
 		return cli_usage_error("audit", "--unsigned is for --format jsonl (CSV is never signed)");
 	if (fmt == AUDIT_FMT_JSONL && !o->unsigned_export) {

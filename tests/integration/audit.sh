@@ -45,6 +45,20 @@ last_has "  ... saying what it takes" "RFC 3339"
 fails "  ... so is an offset of +99:99 through the admin API" sh -c "
 	curl -sf --cacert '$D/ca/root.pem' -H \"Authorization: Bearer \$(cat '$D/admin.token')\" \
 		'$HTTPS_URL/admin/v1/audit/export?since=2026-01-01T00:00:00%2B99:99'"
+# A range that holds no time: refused rather than answered with an empty export.
+fails "export --since after --until is refused" "$CAIRN" audit export --dir "$D" \
+	--since 2027-01-01 --until 2026-01-01
+last_has "  ... saying so" "^cairn audit: --since 2027-01-01 is not before --until 2026-01-01"
+last_one_line "  ... in one line"
+fails "  ... also with --unsigned" "$CAIRN" audit export --dir "$D" --unsigned \
+	--since 2026-01-01 --until 2026-01-01
+for ep in audit/export audit; do
+	ok "  ... and by the admin API (/$ep: 400 problem)" sh -c "
+		curl -s --cacert '$D/ca/root.pem' -H \"Authorization: Bearer \$(cat '$D/admin.token')\" \
+			-o '$WORK/range.json' -w '%{http_code}' \
+			'$HTTPS_URL/admin/v1/$ep?since=2027-01-01&until=2026-01-01' | grep -qx 400 &&
+		jq -e '.detail == \"since must be before until\"' '$WORK/range.json'"
+done
 
 # CSV injection: a CN that a spreadsheet would run, in the names column's first place.
 make_csr evil ec:P-256 '/CN==HYPERLINK("evil.test?"&A1,"click")'
