@@ -136,6 +136,9 @@ void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const 
 /* Integer query parameter within [min, max] (def when absent); -1 and a 400 reply when bad. */
 long api_query_long(const admin_request_t *req, const char *key, long def, long min, long max,
 		    http_reply_t *reply);
+/* A body's optional "validity_days" as unpacked into days: absent (0: the profile's) or
+ * at least 1. 0, or -1 and a 400 reply for a given value below 1. */
+int api_days_check(const json_t *body, int days, http_reply_t *reply);
 /* String query parameter or NULL. */
 const char *api_query(const admin_request_t *req, const char *key);
 /* Maps an error code to a problem reply (400/403/404/409/500). */

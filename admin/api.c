@@ -181,6 +181,8 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 				   jerr.text);
 		goto out;
 	}
+	if (api_days_check(body, days, reply) != 0)
+		goto out;
 	api_actor(who, requester, sizeof(requester));
 	/* An admin certificate is a login: only admins hand them out. */
 	if (strcmp(profile, CA_ADMIN_PROFILE) == 0 && strcmp(who->role, "admin") != 0) {

@@ -193,6 +193,8 @@ void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "\"profile\"?, \"validity_days\"?}");
 		goto out;
 	}
+	if (api_days_check(body, days, reply) != 0)
+		goto out;
 	/* An explanation only: the CSR is read, its signature not required. */
 	if (ca_csr_new(csr, strlen(csr), CA_CSR_NO_VERIFY, &x, &err) != 0 ||
 	    policy_input_from_csr(x, &in, &err) != 0) {

@@ -36,6 +36,15 @@ long api_query_long(const admin_request_t *req, const char *key, long def, long 
 	return n;
 }
 
+int api_days_check(const json_t *body, int days, http_reply_t *reply)
+{
+	if (json_object_get(body, "validity_days") == NULL || days >= 1)
+		return 0;
+	http_reply_problem(reply, 400, PROBLEM("malformed"),
+			   "validity_days must be at least 1 (leave it out for the profile's)");
+	return -1;
+}
+
 json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply)
 {
 	json_t *body = NULL;

@@ -109,6 +109,18 @@ ok "malformed JSON body gets 400 problem" sh -c "[ \$(curl -s --cacert '$ROOT' -
 ok "wrong content type gets 415" sh -c "[ \$(curl -s --cacert '$ROOT' -o /dev/null \
 	-w '%{http_code}' -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: text/plain' \
 	-d 'x' '$HTTPS_URL/admin/v1/certificates') = 415 ]"
+# An explicit validity_days below 1 is refused (it used to mean the profile's validity);
+# left out, the profile's applies (above).
+for ep in certificates policy/test; do
+	extra=
+	[ "$ep" = policy/test ] && extra=',"channel":"admin"'
+	ok "validity_days 0 on /$ep gets 400 problem" sh -c "[ \$(curl -s --cacert '$ROOT' \
+		-o '$WORK/api.out' -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' \
+		-H 'Content-Type: application/json' \
+		-d '{\"csr\":$body,\"profile\":\"tls-server\"$extra,\"validity_days\":0}' \
+		'$HTTPS_URL/admin/v1/$ep') = 400 ] &&
+		jq -e '.detail | startswith(\"validity_days must be at least 1\")' '$WORK/api.out'"
+done
 head -c 200000 /dev/zero | tr '\0' 'a' >"$WORK/big"
 ok "oversized body gets 413" sh -c "[ \$(curl -s --cacert '$ROOT' -o /dev/null \
 	-w '%{http_code}' -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: application/json' \
