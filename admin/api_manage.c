@@ -8,6 +8,9 @@
 
 #include "admin/admin_int.h"
 
+/* The longest expires_in of an API token (10 years). */
+#define TOKEN_TTL_MAX (10 * 365 * 86400LL)
+
 static void reply_list(http_reply_t *reply, json_t *items)
 {
 	json_t *doc;
@@ -106,9 +109,13 @@ void api_tokens_create(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "expected {\"name\": NAME, \"role\": ROLE, \"expires_in\"?: \"30d\"}");
 		goto out;
 	}
-	if (expires != NULL && (duration_parse(expires, &ttl) != 0 || ttl <= 0)) {
+	/* Past 10 years a token might as well not expire: that is said by leaving it out
+	 * (and year 101959 has no RFC 3339 form). */
+	if (expires != NULL &&
+	    (duration_parse(expires, &ttl) != 0 || ttl <= 0 || ttl > TOKEN_TTL_MAX)) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expires_in must be a duration like 30d or 12h");
+				   "expires_in must be a duration like 30d or 12h, at most 10y "
+				   "(leave it out for a token that does not expire)");
 		goto out;
 	}
 	api_actor(who, actor, sizeof(actor));

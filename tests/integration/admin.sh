@@ -44,6 +44,13 @@ ok "an operator" sh -c "'$CAIRN' token create --dir '$D' --name oscar --role ope
 fails "a token for an existing admin with another role is refused" C token create --name alice --role admin
 last_has "  ... saying why" "alice has role approver"
 fails "an unknown role is refused" C token create --name eve --role root
+fails "a token that would expire in 99999 years is refused" \
+	C token create --name alice --role approver --expires-in 99999y
+last_has "  ... saying how long a token may last" "at most 10y .*leave it out"
+ok "  ... 10y is the longest" sh -c "
+	'$CAIRN' token create --dir '$D' --name alice --role approver --expires-in 10y >/dev/null &&
+	y=\$(date -u +%Y)
+	'$CAIRN' token list --dir '$D' | grep -Eq \"alice .*active  (\$((y + 9))|\$((y + 10)))-\""
 ok "admin list shows the admins and roles" C admin list
 last_has "  ... alice is an approver" "alice +approver +enabled"
 last_has "  ... the bootstrap admin from init is there" "bootstrap +admin"
