@@ -294,4 +294,30 @@ last_has "  ... the signer does not chain to that CA" "does not chain to the giv
 ok "the daemon's own chain is still intact" C audit verify
 ca_stop
 
+# ---- a token's lifetime: the daemon's clock moved by libfaketime, a restart between ----
+clock_set "$WORK/clock" +0
+ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
+	bail "cairn serve under libfaketime did not start"
+C admin add --name tess --role auditor >/dev/null 2>&1 || bail "admin add tess failed"
+C token create --name tess --role auditor --expires-in 1h >"$WORK/hour.tok" 2>/dev/null &&
+	C token create --name tess --role auditor >"$WORK/ever.tok" 2>/dev/null ||
+	bail "token create for tess failed"
+ok "a token made with --expires-in 1h works" api_is 200 "$WORK/hour.tok" GET /admins
+clock_set "$WORK/clock" +3540
+ok "  ... 59 minutes later" api_is 200 "$WORK/hour.tok" GET /admins
+clock_set "$WORK/clock" +3660
+ok "  ... 61 minutes later it is refused (401)" api_is 401 "$WORK/hour.tok" GET /admins
+ok "  ... while a token made without --expires-in still works" api_is 200 "$WORK/ever.tok" GET /admins
+ca_stop
+ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
+	bail "cairn serve did not restart under libfaketime"
+ok "(restarted, clock still 61 minutes on) the 1h token stays refused" \
+	api_is 401 "$WORK/hour.tok" GET /admins
+ok "  ... the one without expiry works" api_is 200 "$WORK/ever.tok" GET /admins
+ok "  ... and token list, run 61 minutes on too, shows it expired" sh -c "
+	LD_PRELOAD='$FAKETIME_LIB' FAKETIME=+3660 '$CAIRN' token list --dir '$D' >'$WORK/tl.out' &&
+	[ \$(grep -Ec ' tess +auditor +expired ' '$WORK/tl.out') -eq 1 ] &&
+	[ \$(grep -Ec ' tess +auditor +active +never' '$WORK/tl.out') -eq 1 ]"
+ca_stop
+
 done_testing
