@@ -8,6 +8,15 @@ TAP_FAILED=0
 CAIRN_PIDS=""
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-it.XXXXXX")
 
+# python3 is Debian's, the one scripts/deps.sh installs python3-acme, -cryptography,
+# -aiosmtpd and -selenium for, also where a version manager put its own first in PATH
+# (a pyenv shim forks ~20 processes and costs ~0.4 s a start; the suites start python3
+# several hundred times). A link in $WORK/bin reaches `sh -c` strings and scripts too.
+if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+	mkdir -p "$WORK/bin" && ln -s /usr/bin/python3 "$WORK/bin/python3" &&
+		PATH=$WORK/bin:$PATH && export PATH
+fi
+
 cleanup() {
 	for pid in $CAIRN_PIDS; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
