@@ -104,6 +104,11 @@ int ca_names_from_cert(X509 *x, ca_names_t *out, cairn_err_t *err) CAIRN_WUR;
  * walk for the keys cairn issues to (EC P-256/P-384, RSA; the X509 then carries a legacy
  * key). For every certificate read from the database; any DER works. Thread-safe. */
 X509 *ca_cert_d2i(const unsigned char **pp, long len) CAIRN_WUR;
+/* NULL when s (len bytes, not NUL-terminated) is a valid DNS name for a
+ * certificate (LDH labels, optional leading "*." when wildcard is set), else a
+ * static phrase saying what is wrong ("has an empty label"). The one syntax check of a
+ * DNS name: the extractor's callers and the policy rules' name lists use it. */
+const char *ca_dns_problem(const char *s, size_t len, int wildcard);
 /* Frees what ca_names_from_* allocated and empties n (safe on an empty one). */
 void ca_names_clear(ca_names_t *n);
 /* 1 when n has a SAN equal to name (same type; IPs by normalised bytes). */

@@ -28,11 +28,8 @@
 
 /* names.c: syntax of names, and the names a certificate is indexed under. */
 
-/* NULL when s (len bytes, not NUL-terminated) is a valid DNS name for a
- * certificate (LDH labels, optional leading "*." when wildcard is set), else a
- * static phrase saying what is wrong ("has an empty label"). */
-const char *ca_dns_problem(const char *s, size_t len, int wildcard);
-/* Same for an rfc822Name and a URI. */
+/* ca_dns_problem: in ca.h (the policy rules check their names with it). */
+/* The same as ca_dns_problem for an rfc822Name and a URI. */
 const char *ca_email_problem(const char *s, size_t len);
 const char *ca_uri_problem(const char *s, size_t len);
 /* "dns", "ip", "email", "uri" or the ASN.1 name of another GeneralName type. */

@@ -186,6 +186,42 @@ static int parse_int(const where_t *w, const char *field, json_t *v, int min, in
 	return 0;
 }
 
+/* dns_suffix and dns_exact entries are DNS names as certificates carry them: a suffix may
+ * start with '.', only an exact name may be a wildcard. An entry no name can match
+ * ("pay.example." with its trailing dot, "a..example") would leave the rule matching
+ * nothing, silently, and a rule that protects a name would let it through to the next. */
+static int check_dns_list(const where_t *w, const char *field, const strlist_t *l,
+			  int suffix)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		const char *s = l->v[i] + (suffix && l->v[i][0] == '.');
+		const char *why = ca_dns_problem(s, strlen(s), !suffix);
+		char msg[200];
+		if (suffix && s[0] == '*') {
+			snprintf(msg, sizeof(msg), "\"%.64s\" is a wildcard: list it in "
+				 "match.dns_exact, or its names here as \"%.64s\"", l->v[i], s + 1);
+			return field_error(w, field, msg);
+		}
+		if (why != NULL) {
+			snprintf(msg, sizeof(msg), "\"%.64s\" can never match: the name %s",
+				 l->v[i], why);
+			return field_error(w, field, msg);
+		}
+	}
+	return 0;
+}
+
+/* A rule's name and reason are shown on one line (CLI, logs, problem documents). */
+static int has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
 static int parse_match(const where_t *w, json_t *m, rule_t *r)
 {
 	const char *key;
@@ -216,10 +252,15 @@ static int parse_match(const where_t *w, json_t *m, rule_t *r)
 			rc = parse_strlist(w, field, v, 1, 0, NULL, &r->group);
 		else if (strcmp(key, "profile") == 0)
 			rc = parse_strlist(w, field, v, 1, 0, NULL, &r->profile);
-		else if (strcmp(key, "dns_suffix") == 0)
+		else if (strcmp(key, "dns_suffix") == 0) {
 			rc = parse_strlist(w, field, v, 0, 1, NULL, &r->dns_suffix);
-		else if (strcmp(key, "dns_exact") == 0)
+			if (rc == 0)
+				rc = check_dns_list(w, field, &r->dns_suffix, 1);
+		} else if (strcmp(key, "dns_exact") == 0) {
 			rc = parse_strlist(w, field, v, 0, 1, NULL, &r->dns_exact);
+			if (rc == 0)
+				rc = check_dns_list(w, field, &r->dns_exact, 0);
+		}
 		else if (strcmp(key, "key_type") == 0)
 			rc = parse_strlist(w, field, v, 1, 0, key_types, &r->key_type);
 		else if (strcmp(key, "wildcard") == 0) {
@@ -283,6 +324,8 @@ static int parse_rule(json_t *obj, size_t index, rule_t *r, cairn_err_t *err)
 	if (!json_is_string(name) || json_string_length(name) == 0 ||
 	    json_string_length(name) >= sizeof(r->name))
 		return field_error(&w, "name", "must be a string of 1..63 characters");
+	if (has_control(json_string_value(name)))
+		return field_error(&w, "name", "must not contain control characters");
 	snprintf(r->name, sizeof(r->name), "%s", json_string_value(name));
 	w.name = r->name;
 	json_object_foreach(obj, key, v) {
@@ -327,8 +370,14 @@ static int parse_rule(json_t *obj, size_t index, rule_t *r, cairn_err_t *err)
 		snprintf(r->approver_role, sizeof(r->approver_role), "%s", json_string_value(v));
 	}
 	if ((v = json_object_get(obj, "reason")) != NULL) {
+		/* Only a reject rule's reason reaches the requester: elsewhere it would be
+		 * ignored, which hides a rule written as reject and saved as issue. */
+		if (r->action != POLICY_REJECT)
+			return field_error(&w, "reason", "only allowed with action \"reject\"");
 		if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 200)
 			return field_error(&w, "reason", "must be a string of 1..200 characters");
+		if (has_control(json_string_value(v)))
+			return field_error(&w, "reason", "must not contain control characters");
 		snprintf(r->reason, sizeof(r->reason), "%s", json_string_value(v));
 	}
 	if (r->action == POLICY_REJECT && r->reason[0] == '\0')

@@ -84,6 +84,14 @@ echo '{"rules": [{"name": "r", "match": {"ip_cidr": ["nope"]}, "action": "issue"
 fails "cairn policy reload refuses a bad file" "$CAIRN" policy reload --dir "$D"
 last_has "  ... 422 naming rule and field" "422.*rules\[0\] \(r\)\.match\.ip_cidr"
 ok "  ... policy show still gives the old one" sh -c "'$CAIRN' policy show --dir '$D' | cmp -s - '$WORK/taken.json'"
+# A protecting rule written with a trailing dot would match no name and let prod names
+# through to the issue rule after it: refused, and the policy in force stays.
+sed 's/"\.prod\.test"/".prod.test."/' "$WORK/taken.json" >"$D/policy.json"
+fails "a reload whose prod rule names \".prod.test.\" is refused" "$CAIRN" policy reload --dir "$D"
+last_has "  ... 422 saying it can never match" "422.*rules\[1\] \(prod\)\.match\.dns_suffix: \"\.prod\.test\.\" can never match: the name ends with a dot"
+ok "  ... prod still waits" post_is 202 prod
+fails "  ... policy check refuses the file too" "$CAIRN" policy check "$D/policy.json"
+last_one_line "  ... in one line"
 cp "$WORK/taken.json" "$D/policy.json"
 ok "cairn policy reload takes a good file" "$CAIRN" policy reload --dir "$D"
 ok "reloads are audited" sh -c "

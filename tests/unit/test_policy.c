@@ -119,6 +119,34 @@ static void test_parse_errors(void **state)
 		    "rules[0] (a).colour: unknown field");
 	parse_fails("{\"rules\": [{\"name\": \"a\", \"name\": \"b\", \"match\": {}, \"action\": \"issue\"}]}",
 		    "duplicate");
+	/* Name lists no certificate name can match: a protecting rule would match nothing. */
+	parse_fails("{\"rules\": [{\"name\": \"pay\", \"match\": {\"dns_exact\": [\"pay.example.\"]},"
+		    " \"action\": \"reject\"}]}",
+		    "rules[0] (pay).match.dns_exact: \"pay.example.\" can never match: the name ends with a dot");
+	parse_fails("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_suffix\": [\".ok.test\", \".prod.test.\"]},"
+		    " \"action\": \"approve\"}]}",
+		    "rules[0] (p).match.dns_suffix: \".prod.test.\" can never match: the name ends with a dot");
+	parse_fails("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_suffix\": [\".\"]}, \"action\": \"reject\"}]}",
+		    "\".\" can never match: the name is empty");
+	parse_fails("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_exact\": [\"a..b.test\"]}, \"action\": \"reject\"}]}",
+		    "\"a..b.test\" can never match: the name has an empty label");
+	parse_fails("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_exact\": [\"10.1.2.3\"]}, \"action\": \"reject\"}]}",
+		    "\"10.1.2.3\" can never match: the name ends in an all-numeric label");
+	parse_fails("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_exact\": [\"a.*.test\"]}, \"action\": \"reject\"}]}",
+		    "\"a.*.test\" can never match");
+	parse_fails("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_suffix\": [\"*.corp.test\"]}, \"action\": \"reject\"}]}",
+		    "\"*.corp.test\" is a wildcard: list it in match.dns_exact, or its names here as \".corp.test\"");
+	policy_free(parse_ok("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_suffix\": [\".Prod.Test\", \"corp.test\"],"
+			     " \"dns_exact\": [\"*.apps.test\", \"API.x.test\"]}, \"action\": \"reject\"}]}"));
+	/* Names and reasons are shown on one line; a reason only reaches anyone from a reject. */
+	parse_fails("{\"rules\": [{\"name\": \"a\\nb\", \"match\": {}, \"action\": \"issue\"}]}",
+		    "rules[0].name: must not contain control characters");
+	parse_fails("{\"rules\": [{\"name\": \"a\", \"match\": {}, \"action\": \"reject\", \"reason\": \"x\\u001b[2J\"}]}",
+		    "rules[0] (a).reason: must not contain control characters");
+	parse_fails("{\"rules\": [{\"name\": \"a\", \"match\": {}, \"action\": \"issue\", \"reason\": \"fine\"}]}",
+		    "rules[0] (a).reason: only allowed with action \"reject\"");
+	parse_fails("{\"rules\": [{\"name\": \"a\", \"match\": {}, \"action\": \"approve\", \"reason\": \"fine\"}]}",
+		    "rules[0] (a).reason: only allowed with action \"reject\"");
 }
 
 static char *dns_a[] = { "www.dev.test" };
