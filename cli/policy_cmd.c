@@ -43,28 +43,35 @@ static void print_step(const policy_step_t *s, void *arg)
 		printf("issue by rule %s\n", s->rule);
 }
 
-/* The policy file: --file, else DIR's policy_file. */
+static int config_knows(void *profiles, const char *name)
+{
+	return json_object_get(profiles, name) != NULL;
+}
+
+/* The policy file: --file, else DIR's policy_file. With --dir, its profiles are checked
+ * against DIR's cairn.json as the daemon will. */
 static int load_policy(const cli_opts_t *o, policy_t **p, char **path_out)
 {
 	cairn_config_t *cfg = NULL;
 	cairn_err_t err = { 0 };
 	char *path = NULL;
-	int rc;
+	int rc = CLI_OK;
 
-	if (o->file != NULL) {
-		path = strdup(o->file);
-	} else if (o->conn.dir != NULL) {
-		if (config_load(o->conn.dir, &cfg, &err) != 0)
-			return cli_fail("policy", "%s", cairn_err_msg(&err));
-		path = config_path(cfg, cfg->policy_file);
-		config_free(cfg);
-	} else {
+	if (o->file == NULL && o->conn.dir == NULL)
 		return cli_usage_error("policy", "--dir DIR or --file POLICY is required");
-	}
+	if (o->conn.dir != NULL && config_load(o->conn.dir, &cfg, &err) != 0)
+		return cli_fail("policy", "%s", cairn_err_msg(&err));
+	path = o->file != NULL ? strdup(o->file) : config_path(cfg, cfg->policy_file);
 	if (path == NULL)
-		return cli_fail("policy", "out of memory");
-	if (policy_load(path, p, &err) != 0) {
+		rc = cli_fail("policy", "out of memory");
+	else if (policy_load(path, p, &err) != 0)
 		rc = cli_fail("policy", "%s", cairn_err_msg(&err));
+	else if (cfg != NULL && policy_check_profiles(*p, config_knows, cfg->profiles, &err) != 0)
+		rc = cli_fail("policy", "%s: %s", path, cairn_err_msg(&err));
+	config_free(cfg);
+	if (rc != CLI_OK) {
+		policy_free(*p);
+		*p = NULL;
 		free(path);
 		return rc;
 	}

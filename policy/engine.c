@@ -10,8 +10,14 @@
 #define POLICY_MAX_FILE (1024 * 1024)
 #define DEFAULT_TTL (7 * 86400)
 
-/* Reads and parses the file; on success *p and *text are new. */
-static int load_file(const char *path, policy_t **p, char **text, cairn_err_t *err)
+static int ca_knows(void *ca, const char *name)
+{
+	return ca_profile(ca, name) != NULL;
+}
+
+/* Reads and parses the file, checked against ca's profiles; on success *p and *text are
+ * new. */
+static int load_file(ca_t *ca, const char *path, policy_t **p, char **text, cairn_err_t *err)
 {
 	size_t len;
 	int rc;
@@ -23,6 +29,10 @@ static int load_file(const char *path, policy_t **p, char **text, cairn_err_t *e
 		return cairn_err_set(err, rc == CAIRN_ENOENT ? CAIRN_ENOENT : CAIRN_ECONFIG,
 				     "policy file %s: %s", path, cairn_strerror(rc));
 	rc = policy_parse(*text, len, p, err);
+	if (rc == 0 && (rc = policy_check_profiles(*p, ca_knows, ca, err)) != 0) {
+		policy_free(*p);
+		*p = NULL;
+	}
 	if (rc) {
 		if (err != NULL) {
 			char msg[sizeof(err->msg)];
@@ -52,7 +62,7 @@ int policy_engine_new(ca_t *ca, db_t *db, const char *policy_path, int64_t pendi
 	e->ca = ca;
 	e->db = db;
 	e->ttl = pending_ttl ? pending_ttl : DEFAULT_TTL;
-	rc = load_file(policy_path, &e->policy, &e->text, err);
+	rc = load_file(ca, policy_path, &e->policy, &e->text, err);
 	if (rc) {
 		free(e->path);
 		free(e);
@@ -85,7 +95,7 @@ int policy_engine_reload_as(policy_engine_t *e, const char *actor, cairn_err_t *
 
 	if (e == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "no policy engine");
-	rc = load_file(e->path, &p, &text, err);
+	rc = load_file(e->ca, e->path, &p, &text, err);
 	if (rc) {
 		details = json_pack("{s:s, s:s}", "file", e->path, "error", cairn_err_msg(err));
 		(void)policy_audit(e->db, actor, "policy.reload_failed", NULL, NULL, details, NULL);

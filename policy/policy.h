@@ -59,6 +59,11 @@ int policy_load(const char *path, policy_t **out, cairn_err_t *err) CAIRN_WUR;
 /* Same from a JSON text (used by tests and `cairn policy test`). */
 int policy_parse(const char *text, size_t len, policy_t **out, cairn_err_t *err) CAIRN_WUR;
 void policy_free(policy_t *p);
+/* Every profile a rule's match.profile names is one known() accepts (the CA's profiles):
+ * a misspelt profile would leave the rule matching nothing. 0, or CAIRN_ECONFIG with err
+ * naming the rule ("rules[2] (admins).match.profile: \"admn\" can never match: ..."). */
+int policy_check_profiles(const policy_t *p, int (*known)(void *arg, const char *name),
+			  void *arg, cairn_err_t *err) CAIRN_WUR;
 
 /* The policy `cairn init` writes: every request issues (proof of control /
  * authentication is the gate); admins tighten it. New string, caller frees. */

@@ -446,6 +446,21 @@ out:
 	return rc;
 }
 
+int policy_check_profiles(const policy_t *p, int (*known)(void *arg, const char *name),
+			  void *arg, cairn_err_t *err)
+{
+	size_t i, j;
+
+	for (i = 0; p != NULL && i < p->n; i++)
+		for (j = 0; j < p->rules[i].profile.n; j++)
+			if (!known(arg, p->rules[i].profile.v[j]))
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "rules[%zu] (%s).match.profile: \"%.64s\" can "
+						     "never match: cairn.json has no such profile",
+						     i, p->rules[i].name, p->rules[i].profile.v[j]);
+	return 0;
+}
+
 int policy_load(const char *path, policy_t **out, cairn_err_t *err)
 {
 	char *text = NULL;

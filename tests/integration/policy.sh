@@ -92,6 +92,17 @@ last_has "  ... 422 saying it can never match" "422.*rules\[1\] \(prod\)\.match\
 ok "  ... prod still waits" post_is 202 prod
 fails "  ... policy check refuses the file too" "$CAIRN" policy check "$D/policy.json"
 last_one_line "  ... in one line"
+# The same for a misspelt profile: the daemon knows its profiles, and so does `policy check
+# --dir`; a file checked alone cannot.
+python3 -c 'import json, sys
+p = json.load(open(sys.argv[1]))
+p["rules"].insert(0, {"name": "servers", "match": {"profile": ["tls-sever"]}, "action": "reject"})
+json.dump(p, open(sys.argv[2], "w"))' "$WORK/taken.json" "$D/policy.json"
+fails "a reload whose rule names profile \"tls-sever\" is refused" "$CAIRN" policy reload --dir "$D"
+last_has "  ... 422 naming rule, field and profile" "422.*rules\[0\] \(servers\)\.match\.profile: \"tls-sever\" can never match: cairn.json has no such profile"
+fails "  ... policy check --dir refuses it" "$CAIRN" policy check --dir "$D"
+last_has "  ... the same way" "rules\[0\] \(servers\)\.match\.profile: \"tls-sever\""
+ok "  ... policy check of the file alone cannot know" "$CAIRN" policy check "$D/policy.json"
 cp "$WORK/taken.json" "$D/policy.json"
 ok "cairn policy reload takes a good file" "$CAIRN" policy reload --dir "$D"
 ok "reloads are audited" sh -c "

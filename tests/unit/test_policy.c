@@ -149,6 +149,31 @@ static void test_parse_errors(void **state)
 		    "rules[0] (a).reason: only allowed with action \"reject\"");
 }
 
+static int only_tls(void *arg, const char *name)
+{
+	(void)arg;
+	return strcmp(name, "tls-server") == 0 || strcmp(name, "tls-client") == 0;
+}
+
+static void test_check_profiles(void **state)
+{
+	policy_t *p;
+	cairn_err_t err = { 0 };
+
+	(void)state;
+	p = parse_ok("{\"rules\": [{\"name\": \"a\", \"match\": {\"profile\": [\"tls-server\"]},"
+		     " \"action\": \"issue\"}, {\"name\": \"b\", \"match\": {}, \"action\": \"reject\"}]}");
+	assert_int_equal(policy_check_profiles(p, only_tls, NULL, &err), 0);
+	policy_free(p);
+	p = parse_ok("{\"rules\": [{\"name\": \"a\", \"match\": {\"profile\": \"tls-client\"}, \"action\": \"issue\"},"
+		     " {\"name\": \"admins\", \"match\": {\"profile\": [\"tls-server\", \"admn\"]},"
+		     " \"action\": \"reject\"}]}");
+	assert_int_equal(policy_check_profiles(p, only_tls, NULL, &err), CAIRN_ECONFIG);
+	assert_string_equal(err.msg, "rules[1] (admins).match.profile: \"admn\" can never match: "
+				     "cairn.json has no such profile");
+	policy_free(p);
+}
+
 static char *dns_a[] = { "www.dev.test" };
 static char *dns_prod[] = { "api.prod.test", "www.prod.test" };
 static char *dns_mixed[] = { "api.prod.test", "evil.example" };
@@ -1278,6 +1303,11 @@ static void test_engine_reload(void **state)
 			" \"action\": \"issue\"}]}");
 	assert_int_equal(policy_engine_reload(f->engine, &err), CAIRN_ECONFIG);
 	assert_non_null(strstr(err.msg, "rules[0] (all).match.dns_suffix"));
+	/* A profile the CA does not have: the rule could never match. */
+	write_policy(f, "{\"rules\": [{\"name\": \"srv\", \"match\": {\"profile\": \"tls-sever\"},"
+			" \"action\": \"reject\"}, {\"name\": \"all\", \"match\": {}, \"action\": \"issue\"}]}");
+	assert_int_equal(policy_engine_reload(f->engine, &err), CAIRN_ECONFIG);
+	assert_non_null(strstr(err.msg, "rules[0] (srv).match.profile: \"tls-sever\" can never match"));
 	/* The old policy stays in force. */
 	assert_int_equal(submit(f, "acme", "acme:acct/1", NULL, "DNS:www.dev.test", &out, &err), 0);
 	assert_string_equal(out.decision.rule, "dev");
@@ -1292,7 +1322,7 @@ static void test_engine_reload(void **state)
 			 CAIRN_EDENIED);
 	assert_string_equal(out.decision.rule, "nothing");
 	assert_string_equal(out.decision.reason, "rejected by policy rule nothing (www.dev.test)");
-	assert_int_equal(count_events(f, "policy.reload_failed", NULL), 1);
+	assert_int_equal(count_events(f, "policy.reload_failed", NULL), 2);
 	assert_int_equal(count_events(f, "policy.reload", NULL), 1);
 	assert_int_equal(audit_verify(f->db, &res), 0);
 }
@@ -1301,6 +1331,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_check_profiles),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_explain_and_default),
 		cmocka_unit_test(test_input_from_csr),
