@@ -472,6 +472,22 @@ static void *worker(void *arg)
 	}
 }
 
+int inventory_allowed_check(const char *const *allowed, size_t n, cairn_err_t *err)
+{
+	cidr_t c;
+	size_t i;
+
+	if (n > ALLOWED_MAX)
+		return cairn_err_set(err, CAIRN_ECONFIG, "discover.allowed: at most %d ranges",
+				     ALLOWED_MAX);
+	for (i = 0; i < n; i++)
+		if (allowed[i] == NULL || cidr_parse(allowed[i], &c) != 0)
+			return cairn_err_set(err, CAIRN_ECONFIG,
+					     "discover.allowed: %s is not an address or CIDR range",
+					     allowed[i] ? allowed[i] : "(none)");
+	return 0;
+}
+
 int inventory_scan(const inv_scan_opts_t *o, inv_scan_fn fn, void *arg, cairn_err_t *err)
 {
 	static const char *const loopback[] = { "127.0.0.0/8", "::1/128" };
@@ -484,11 +500,10 @@ int inventory_scan(const inv_scan_opts_t *o, inv_scan_fn fn, void *arg, cairn_er
 	if (o->parallel < 1 || o->parallel > 256 || o->connect_ms < 1 || o->handshake_ms < 1 ||
 	    o->rate < 0 || n_allow > ALLOWED_MAX)
 		return cairn_err_set(err, CAIRN_EINVAL, "bad scan limits");
+	if ((rc = inventory_allowed_check(allow, n_allow, err)) != 0)
+		return rc;
 	for (i = 0; i < n_allow; i++)
-		if (cidr_parse(allow[i], &s.allowed[s.n_allowed++]) != 0)
-			return cairn_err_set(err, CAIRN_ECONFIG,
-					     "discover.allowed: %s is not an address or CIDR range",
-					     allow[i]);
+		(void)cidr_parse(allow[i], &s.allowed[s.n_allowed++]);
 	if ((rc = parse_ports(&s, o->ports, err)) != 0 || (rc = parse_targets(&s, err)) != 0 ||
 	    o->dry_run)
 		goto out;

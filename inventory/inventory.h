@@ -176,6 +176,11 @@ typedef struct inv_scan_result {
 
 typedef void (*inv_scan_fn)(const inv_scan_result_t *r, void *arg);
 
+/* discover.allowed: at most 64 entries, each an address or CIDR range ("10.0.0.0/24",
+ * "fd00::/8"). 0, or CAIRN_ECONFIG with err naming the first bad entry. The check
+ * inventory_scan makes; `config check` and `serve` make it through the config. */
+int inventory_allowed_check(const char *const *allowed, size_t n, cairn_err_t *err) CAIRN_WUR;
+
 /* "host:port", "[v6]:port" for an IPv6 address: the "where" of a tls sighting. */
 void inv_endpoint_name(const inv_scan_result_t *r, char *out, size_t cap);
 

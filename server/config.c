@@ -10,6 +10,7 @@
 #include <gnutls/gnutls.h>
 
 #include "config.h"
+#include "inventory/inventory.h"
 #include "notify/notify.h"
 #include "server/internal.h"
 
@@ -349,6 +350,32 @@ static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "ocsp.signer_validity_days: must be at least twice ocsp.validity "
 				     "(%ld s)", cfg->ocsp_validity);
+	/* acme.caa_identities: issuer domain names as CAA records hold them (RFC 8659 §4.2);
+	 * "ca.example." or "" would match no record and refuse every name that has CAA. */
+	{
+		json_t *e;
+		json_array_foreach(cfg->acme_settings.caa_identities, i, e) {
+			const char *id = json_string_value(e);
+			const char *why = ca_dns_problem(id, strlen(id), 0);
+			if (why != NULL)
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "acme.caa_identities[%zu]: \"%.64s\" is no issuer "
+						     "domain name: it %s", i, id, why);
+		}
+	}
+	/* discover.allowed: the ranges `cairn discover` and the schedules may scan. */
+	{
+		const json_t *allowed = json_object_get(json_object_get(cfg->root, "discover"),
+							"allowed");
+		const char *list[65];
+		size_t n = 0;
+		json_t *e;
+		json_array_foreach(allowed, i, e)
+			if (n < sizeof(list) / sizeof(list[0]))
+				list[n++] = json_string_value(e);
+		if ((rc = inventory_allowed_check(list, n, err)) != 0)
+			return rc;
+	}
 	/* The notify object: thresholds, retries, sinks (notify/settings.c). */
 	if ((ns = malloc(sizeof(*ns))) == NULL)
 		return CAIRN_ENOMEM;

@@ -76,6 +76,13 @@ refused listen.http '"nowhere"' '^listen\.http: must be host:port or \[v6\]:port
 refused acme.validation.hosts '{"a.test": "not-an-ip"}' \
 	'^acme\.validation\.hosts\.a\.test: must be an IPv4 or IPv6 address$'
 refused acme.caa_identities '"cairn.test"' '^acme\.caa_identities: must be an array of at most 32 strings$'
+# A CAA identity no record can name would refuse every name that has CAA records.
+refused acme.caa_identities '["cairn.test", "ca.example."]' \
+	'^acme\.caa_identities\[1\]: "ca\.example\." is no issuer domain name: it ends with a dot$'
+refused acme.caa_identities '[""]' '^acme\.caa_identities\[0\]: "" is no issuer domain name: it is empty$'
+refused acme.caa_identities '["*.cairn.test"]' '^acme\.caa_identities\[0\]: "\*\.cairn\.test" is no issuer domain name'
+refused discover.allowed '["10.0.0.0/8", "10.0.0.0/99"]' \
+	'^discover\.allowed: 10\.0\.0\.0/99 is not an address or CIDR range$'
 refused acme.rate_limits 5 '^acme\.rate_limits: must be an object$'
 refused est.labels '[]' '^est\.labels: must be an object of 0\.\.32 named entries$'
 refused ocsp.signer '"nobody"' '^ocsp\.signer: must be delegated or ca$'

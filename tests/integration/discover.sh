@@ -197,6 +197,15 @@ json.dump(d, open(p,'w'), indent=2)
 "
 fails "a bad discover.allowed entry is named" "$CAIRN" discover --dir "$D" --targets 127.0.0.1:443
 last_has "  ... as such" "discover.allowed: not-a-range"
+fails "  ... config check refuses it too (not only a scan)" "$CAIRN" config check --dir "$D"
+last_has "  ... naming it" "discover.allowed: not-a-range is not an address or CIDR range"
+py "
+import json
+p='$D/cairn.json'; d=json.load(open(p)); d['discover']={'allowed':['10.0.0.0/8', '10.0.0.0/33']}
+json.dump(d, open(p,'w'), indent=2)
+"
+fails "a prefix longer than the address is refused by config check" "$CAIRN" config check --dir "$D"
+last_has "  ... naming it" "discover.allowed: 10.0.0.0/33 is not"
 
 ok "the daemon is still up" kill -0 "$SERVE_PID"
 
