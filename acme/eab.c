@@ -39,21 +39,11 @@ int acme_eab_create(acme_t *a, const char *group, const char *profile, const cha
 	char id[ACME_ID_LEN + 1];
 	char *k64 = NULL;
 	eab_op_t op;
-	size_t i;
 	int rc;
 
 	*kid = *hmac_b64 = NULL;
-	if (group != NULL) {
-		for (i = 0; group[i]; i++)
-			if (!(group[i] == '-' || group[i] == '_' || group[i] == '.' ||
-			      (group[i] >= 'a' && group[i] <= 'z') ||
-			      (group[i] >= 'A' && group[i] <= 'Z') ||
-			      (group[i] >= '0' && group[i] <= '9')))
-				break;
-		if (group[i] != '\0' || i == 0 || i > 63)
-			return cairn_err_set(err, CAIRN_EINVAL,
-					     "group must be 1..63 of [A-Za-z0-9_.-]");
-	}
+	if (group != NULL && !policy_group_ok(group))
+		return cairn_err_set(err, CAIRN_EINVAL, "group must be " POLICY_GROUP_RULE);
 	if (profile != NULL && ca_profile(a->ca, profile) == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "no certificate profile named %s", profile);
 	if (profile != NULL && strcmp(profile, CA_ADMIN_PROFILE) == 0)

@@ -83,6 +83,10 @@ static int parse_label(const char *name, const json_t *obj, est_label_t *l, cair
 						     "est.labels.%s.%s: must be a string of 1..63 characters",
 						     name, key);
 			snprintf(dst, EST_NAME_MAX, "%s", json_string_value(v));
+			if (dst == l->policy_group && !policy_group_ok(dst))
+				return cairn_err_set(err, CAIRN_ECONFIG,
+						     "est.labels.%s.policy_group: must be "
+						     POLICY_GROUP_RULE, name);
 		} else if (strcmp(key, "validity_days") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 			    json_integer_value(v) > 3650)

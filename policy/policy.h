@@ -59,6 +59,10 @@ int policy_load(const char *path, policy_t **out, cairn_err_t *err) CAIRN_WUR;
 /* Same from a JSON text (used by tests and `cairn policy test`). */
 int policy_parse(const char *text, size_t len, policy_t **out, cairn_err_t *err) CAIRN_WUR;
 void policy_free(policy_t *p);
+/* A policy group name, as EAB keys, EST labels (policy_group) and match.group hold it:
+ * 1..63 of [A-Za-z0-9_.-]. 1 when s is one. */
+int policy_group_ok(const char *s);
+#define POLICY_GROUP_RULE "1..63 of [A-Za-z0-9_.-]"
 /* Every profile a rule's match.profile names is one known() accepts (the CA's profiles):
  * a misspelt profile would leave the rule matching nothing. 0, or CAIRN_ECONFIG with err
  * naming the rule ("rules[2] (admins).match.profile: \"admn\" can never match: ..."). */

@@ -248,8 +248,18 @@ static int parse_match(const where_t *w, json_t *m, rule_t *r)
 					rc = field_error(w, field, msg);
 				}
 		}
-		else if (strcmp(key, "group") == 0)
+		else if (strcmp(key, "group") == 0) {
+			size_t i;
 			rc = parse_strlist(w, field, v, 1, 0, NULL, &r->group);
+			for (i = 0; rc == 0 && i < r->group.n; i++)
+				if (!policy_group_ok(r->group.v[i])) {
+					char msg[160];
+					snprintf(msg, sizeof(msg),
+						 "\"%.64s\" can never match: a group is " POLICY_GROUP_RULE,
+						 r->group.v[i]);
+					rc = field_error(w, field, msg);
+				}
+		}
 		else if (strcmp(key, "profile") == 0)
 			rc = parse_strlist(w, field, v, 1, 0, NULL, &r->profile);
 		else if (strcmp(key, "dns_suffix") == 0) {
@@ -444,6 +454,17 @@ out:
 	policy_free(p);
 	json_decref(doc);
 	return rc;
+}
+
+int policy_group_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && s[i] != '\0'; i++)
+		if (!(s[i] == '-' || s[i] == '_' || s[i] == '.' || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+			return 0;
+	return i >= 1 && i <= 63;
 }
 
 int policy_check_profiles(const policy_t *p, int (*known)(void *arg, const char *name),

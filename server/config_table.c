@@ -257,7 +257,8 @@ const cfg_key_t config_keys[] = {
 	{ "est.labels.*.serverkeygen", NF(CFG_BOOL), "false", 0, 0, NULL, 0,
 	  "true allows /serverkeygen (the key is made by the daemon)" },
 	{ "est.labels.*.policy_group", NF(CFG_STR), "", 0, 63, NULL, 0,
-	  "policy group the label's requests are decided under" },
+	  "policy group the label's requests are decided under: 1..63 of [A-Za-z0-9_.-], as "
+	  "EAB keys and policy rules hold it" },
 	{ "est.labels.*.client_cert_profiles", NF(CFG_LIST), "", 0, EST_MAX_CERT_PROFILES, NULL, 0,
 	  "profiles whose certificates may authenticate (re-)enrollment under this label" },
 	{ "est.default_label", NF(CFG_STR), "default", 0, 63, NULL, 0,

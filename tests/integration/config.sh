@@ -81,6 +81,9 @@ refused acme.caa_identities '["cairn.test", "ca.example."]' \
 	'^acme\.caa_identities\[1\]: "ca\.example\." is no issuer domain name: it ends with a dot$'
 refused acme.caa_identities '[""]' '^acme\.caa_identities\[0\]: "" is no issuer domain name: it is empty$'
 refused acme.caa_identities '["*.cairn.test"]' '^acme\.caa_identities\[0\]: "\*\.cairn\.test" is no issuer domain name'
+# An EST label's policy group is a name EAB keys and policy rules can hold too.
+refused est.labels.default.policy_group '"lab devices"' \
+	'^est\.labels\.default\.policy_group: must be 1\.\.63 of \[A-Za-z0-9_\.-\]$'
 refused discover.allowed '["10.0.0.0/8", "10.0.0.0/99"]' \
 	'^discover\.allowed: 10\.0\.0\.0/99 is not an address or CIDR range$'
 refused acme.rate_limits 5 '^acme\.rate_limits: must be an object$'

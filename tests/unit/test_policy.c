@@ -138,6 +138,17 @@ static void test_parse_errors(void **state)
 		    "\"*.corp.test\" is a wildcard: list it in match.dns_exact, or its names here as \".corp.test\"");
 	policy_free(parse_ok("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_suffix\": [\".Prod.Test\", \"corp.test\"],"
 			     " \"dns_exact\": [\"*.apps.test\", \"API.x.test\"]}, \"action\": \"reject\"}]}"));
+	/* Groups are names EAB keys and EST labels can hold (policy_group_ok). */
+	parse_fails("{\"rules\": [{\"name\": \"g\", \"match\": {\"group\": [\"devices\", \"lab one\"]},"
+		    " \"action\": \"approve\"}]}",
+		    "rules[0] (g).match.group: \"lab one\" can never match: a group is 1..63 of [A-Za-z0-9_.-]");
+	policy_free(parse_ok("{\"rules\": [{\"name\": \"g\", \"match\": {\"group\": \"Web.team_2-x\"},"
+			     " \"action\": \"approve\"}]}"));
+	assert_true(policy_group_ok("a") && policy_group_ok("Web.team_2-x"));
+	assert_false(policy_group_ok("") || policy_group_ok("a b") || policy_group_ok("a/b") ||
+		     policy_group_ok("x\n") || policy_group_ok(NULL));
+	assert_true(policy_group_ok("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));  /* 63 */
+	assert_false(policy_group_ok("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
 	/* Names and reasons are shown on one line; a reason only reaches anyone from a reject. */
 	parse_fails("{\"rules\": [{\"name\": \"a\\nb\", \"match\": {}, \"action\": \"issue\"}]}",
 		    "rules[0].name: must not contain control characters");
