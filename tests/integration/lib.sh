@@ -183,14 +183,15 @@ quiet() {
 # walk_cost COMMAND...: entries the daemon walked for COMMAND (its output in
 # $WORK/walk_cost.out), beyond a scrape's own. A try counts when the scrapes before and
 # after it walked the same (no background walk around it); the least of up to 5 such
-# tries, since background work during COMMAND can only add. "unmeasured" if none counted.
+# tries, since background work during COMMAND can only add; after a disturbed try it waits
+# until the daemon is quiet again. "unmeasured" if none counted.
 walk_cost() {
 	_best=""
 	for _t in 1 2 3 4 5; do
 		_a=$(walked) _b=$(walked)
 		"$@" >"$WORK/walk_cost.out"
 		_c=$(walked) _d=$(walked)
-		[ $((_d - _c)) -eq $((_b - _a)) ] || continue
+		[ $((_d - _c)) -eq $((_b - _a)) ] || { quiet; continue; }
 		_v=$(((_c - _b) - (_b - _a)))
 		{ [ -z "$_best" ] || [ "$_v" -lt "$_best" ]; } && _best=$_v
 	done
