@@ -109,6 +109,10 @@ X509 *ca_cert_d2i(const unsigned char **pp, long len) CAIRN_WUR;
  * static phrase saying what is wrong ("has an empty label"). The one syntax check of a
  * DNS name: the extractor's callers and the policy rules' name lists use it. */
 const char *ca_dns_problem(const char *s, size_t len, int wildcard);
+/* The same for a suffix names are matched against (".pay.example", or "pay.example" for
+ * the name and those under it): NULL when a DNS name can end in it, else what is wrong.
+ * Policy rules' and notify sinks' dns_suffix lists. */
+const char *ca_dns_suffix_problem(const char *s);
 /* Frees what ca_names_from_* allocated and empties n (safe on an empty one). */
 void ca_names_clear(ca_names_t *n);
 /* 1 when n has a SAN equal to name (same type; IPs by normalised bytes). */

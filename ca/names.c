@@ -63,6 +63,15 @@ const char *ca_dns_problem(const char *s, size_t len, int wildcard)
 	return NULL;
 }
 
+const char *ca_dns_suffix_problem(const char *s)
+{
+	if (s[0] == '.')
+		s++;
+	if (s[0] == '*')
+		return "is a wildcard, which a suffix cannot be";
+	return ca_dns_problem(s, strlen(s), 0);
+}
+
 const char *ca_email_problem(const char *s, size_t len)
 {
 	const char *at;

@@ -197,7 +197,8 @@ static int check_dns_list(const where_t *w, const char *field, const strlist_t *
 
 	for (i = 0; i < l->n; i++) {
 		const char *s = l->v[i] + (suffix && l->v[i][0] == '.');
-		const char *why = ca_dns_problem(s, strlen(s), !suffix);
+		const char *why = suffix ? ca_dns_suffix_problem(l->v[i])
+					 : ca_dns_problem(s, strlen(s), 1);
 		char msg[200];
 		if (suffix && s[0] == '*') {
 			snprintf(msg, sizeof(msg), "\"%.64s\" is a wildcard: list it in "

@@ -380,6 +380,24 @@ static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
 	if ((ns = malloc(sizeof(*ns))) == NULL)
 		return CAIRN_ENOMEM;
 	rc = notify_settings_parse(cfg->notify, ns, err);
+	/* A sink's match that no event can meet would drop its alerts, silently. */
+	for (i = 0; rc == 0 && i < ns->n_sinks; i++) {
+		const notify_sink_t *sk = &ns->sinks[i];
+		size_t j;
+		for (j = 0; rc == 0 && j < sk->n_suffix; j++) {
+			const char *why = ca_dns_suffix_problem(sk->dns_suffix[j]);
+			if (why != NULL)
+				rc = cairn_err_set(err, CAIRN_ECONFIG,
+						   "notify sink %s: match.dns_suffix \"%.64s\" can never "
+						   "match: the name %s", sk->name, sk->dns_suffix[j], why);
+		}
+		for (j = 0; rc == 0 && j < sk->n_profile; j++)
+			if (!cfg_has_profile(sk->profile[j], cfg->profiles))
+				rc = cairn_err_set(err, CAIRN_ECONFIG,
+						   "notify sink %s: match.profile \"%.64s\" can never "
+						   "match: cairn.json has no such profile", sk->name,
+						   sk->profile[j]);
+	}
 	free(ns);
 	return rc;
 }

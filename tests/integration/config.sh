@@ -84,6 +84,12 @@ refused acme.caa_identities '["*.cairn.test"]' '^acme\.caa_identities\[0\]: "\*\
 # An EST label's policy group is a name EAB keys and policy rules can hold too.
 refused est.labels.default.policy_group '"lab devices"' \
 	'^est\.labels\.default\.policy_group: must be 1\.\.63 of \[A-Za-z0-9_\.-\]$'
+# A notify sink whose match no event can meet would drop its alerts without a word.
+SINK='"name": "pay", "url": "https://hooks.example/x", "secret_file": "wh.secret", "events": ["cert.expiring"]'
+refused notify "{\"webhooks\": [{$SINK, \"match\": {\"dns_suffix\": [\".pay.example.\"]}}]}" \
+	'^notify sink pay: match\.dns_suffix "\.pay\.example\." can never match: the name ends with a dot$'
+refused notify "{\"webhooks\": [{$SINK, \"match\": {\"profile\": [\"tls-server\", \"tls-sever\"]}}]}" \
+	'^notify sink pay: match\.profile "tls-sever" can never match: cairn\.json has no such profile$'
 refused discover.allowed '["10.0.0.0/8", "10.0.0.0/99"]' \
 	'^discover\.allowed: 10\.0\.0\.0/99 is not an address or CIDR range$'
 refused acme.rate_limits 5 '^acme\.rate_limits: must be an object$'
