@@ -43,11 +43,6 @@ static void print_step(const policy_step_t *s, void *arg)
 		printf("issue by rule %s\n", s->rule);
 }
 
-static int config_knows(void *profiles, const char *name)
-{
-	return json_object_get(profiles, name) != NULL;
-}
-
 /* The policy file: --file, else DIR's policy_file. With --dir, its profiles are checked
  * against DIR's cairn.json as the daemon will. */
 static int load_policy(const cli_opts_t *o, policy_t **p, char **path_out)
@@ -66,7 +61,7 @@ static int load_policy(const cli_opts_t *o, policy_t **p, char **path_out)
 		rc = cli_fail("policy", "out of memory");
 	else if (policy_load(path, p, &err) != 0)
 		rc = cli_fail("policy", "%s", cairn_err_msg(&err));
-	else if (cfg != NULL && policy_check_profiles(*p, config_knows, cfg->profiles, &err) != 0)
+	else if (cfg != NULL && policy_check_profiles(*p, config_has_profile, cfg->profiles, &err) != 0)
 		rc = cli_fail("policy", "%s: %s", path, cairn_err_msg(&err));
 	config_free(cfg);
 	if (rc != CLI_OK) {

@@ -22,7 +22,6 @@
 #include "inventory/inventory_int.h"
 
 #define PORTS_MAX 64
-#define ALLOWED_MAX 64
 #define CIDR_V4_MIN_PREFIX 16  /* a /16 is 65536 addresses: the most one scan expands */
 #define CIDR_V6_MIN_PREFIX 112
 #define DISCOVER_MAX_CHAIN (32u << 10) /* bytes of certificates a server may send us */
@@ -87,7 +86,7 @@ static int cidr_has(const cidr_t *c, int family, const uint8_t *addr)
 
 typedef struct scan {
 	const inv_scan_opts_t *o;
-	cidr_t allowed[ALLOWED_MAX];
+	cidr_t allowed[INV_ALLOWED_MAX];
 	size_t n_allowed;
 	int ports[PORTS_MAX];
 	size_t n_ports;
@@ -477,9 +476,9 @@ int inventory_allowed_check(const char *const *allowed, size_t n, cairn_err_t *e
 	cidr_t c;
 	size_t i;
 
-	if (n > ALLOWED_MAX)
+	if (n > INV_ALLOWED_MAX)
 		return cairn_err_set(err, CAIRN_ECONFIG, "discover.allowed: at most %d ranges",
-				     ALLOWED_MAX);
+				     INV_ALLOWED_MAX);
 	for (i = 0; i < n; i++)
 		if (allowed[i] == NULL || cidr_parse(allowed[i], &c) != 0)
 			return cairn_err_set(err, CAIRN_ECONFIG,
@@ -498,7 +497,7 @@ int inventory_scan(const inv_scan_opts_t *o, inv_scan_fn fn, void *arg, cairn_er
 	scan_t s = { .o = o, .fn = fn, .arg = arg };
 
 	if (o->parallel < 1 || o->parallel > 256 || o->connect_ms < 1 || o->handshake_ms < 1 ||
-	    o->rate < 0 || n_allow > ALLOWED_MAX)
+	    o->rate < 0 || n_allow > INV_ALLOWED_MAX)
 		return cairn_err_set(err, CAIRN_EINVAL, "bad scan limits");
 	if ((rc = inventory_allowed_check(allow, n_allow, err)) != 0)
 		return rc;

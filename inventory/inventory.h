@@ -176,7 +176,8 @@ typedef struct inv_scan_result {
 
 typedef void (*inv_scan_fn)(const inv_scan_result_t *r, void *arg);
 
-/* discover.allowed: at most 64 entries, each an address or CIDR range ("10.0.0.0/24",
+#define INV_ALLOWED_MAX 64 /* entries of discover.allowed */
+/* discover.allowed: at most INV_ALLOWED_MAX entries, each an address or CIDR range ("10.0.0.0/24",
  * "fd00::/8"). 0, or CAIRN_ECONFIG with err naming the first bad entry. The check
  * inventory_scan makes; `config check` and `serve` make it through the config. */
 int inventory_allowed_check(const char *const *allowed, size_t n, cairn_err_t *err) CAIRN_WUR;

@@ -10,7 +10,7 @@
 #define POLICY_MAX_FILE (1024 * 1024)
 #define DEFAULT_TTL (7 * 86400)
 
-static int ca_knows(void *ca, const char *name)
+static int ca_knows(const char *name, const void *ca)
 {
 	return ca_profile(ca, name) != NULL;
 }

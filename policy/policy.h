@@ -66,8 +66,8 @@ int policy_group_ok(const char *s);
 /* Every profile a rule's match.profile names is one known() accepts (the CA's profiles):
  * a misspelt profile would leave the rule matching nothing. 0, or CAIRN_ECONFIG with err
  * naming the rule ("rules[2] (admins).match.profile: \"admn\" can never match: ..."). */
-int policy_check_profiles(const policy_t *p, int (*known)(void *arg, const char *name),
-			  void *arg, cairn_err_t *err) CAIRN_WUR;
+int policy_check_profiles(const policy_t *p, int (*known)(const char *name, const void *arg),
+			  const void *arg, cairn_err_t *err) CAIRN_WUR;
 
 /* The policy `cairn init` writes: every request issues (proof of control /
  * authentication is the gate); admins tighten it. New string, caller frees. */

@@ -196,20 +196,17 @@ static int check_dns_list(const where_t *w, const char *field, const strlist_t *
 	size_t i;
 
 	for (i = 0; i < l->n; i++) {
-		const char *s = l->v[i] + (suffix && l->v[i][0] == '.');
-		const char *why = suffix ? ca_dns_suffix_problem(l->v[i])
-					 : ca_dns_problem(s, strlen(s), 1);
+		const char *e = l->v[i], *star = e + (e[0] == '.');
+		const char *why = suffix ? ca_dns_suffix_problem(e) : ca_dns_problem(e, strlen(e), 1);
 		char msg[200];
-		if (suffix && s[0] == '*') {
+		if (why == NULL)
+			continue;
+		if (suffix && star[0] == '*') /* say where a wildcard goes */
 			snprintf(msg, sizeof(msg), "\"%.64s\" is a wildcard: list it in "
-				 "match.dns_exact, or its names here as \"%.64s\"", l->v[i], s + 1);
-			return field_error(w, field, msg);
-		}
-		if (why != NULL) {
-			snprintf(msg, sizeof(msg), "\"%.64s\" can never match: the name %s",
-				 l->v[i], why);
-			return field_error(w, field, msg);
-		}
+				 "match.dns_exact, or its names here as \"%.64s\"", e, star + 1);
+		else
+			snprintf(msg, sizeof(msg), "\"%.64s\" can never match: the name %s", e, why);
+		return field_error(w, field, msg);
 	}
 	return 0;
 }
@@ -468,14 +465,14 @@ int policy_group_ok(const char *s)
 	return i >= 1 && i <= 63;
 }
 
-int policy_check_profiles(const policy_t *p, int (*known)(void *arg, const char *name),
-			  void *arg, cairn_err_t *err)
+int policy_check_profiles(const policy_t *p, int (*known)(const char *name, const void *arg),
+			  const void *arg, cairn_err_t *err)
 {
 	size_t i, j;
 
 	for (i = 0; p != NULL && i < p->n; i++)
 		for (j = 0; j < p->rules[i].profile.n; j++)
-			if (!known(arg, p->rules[i].profile.v[j]))
+			if (!known(p->rules[i].profile.v[j], arg))
 				return cairn_err_set(err, CAIRN_ECONFIG,
 						     "rules[%zu] (%s).match.profile: \"%.64s\" can "
 						     "never match: cairn.json has no such profile",

@@ -309,7 +309,7 @@ static int cfg_apply(cairn_config_t *cfg, const cfg_key_t *k)
 	return CAIRN_EINVAL;
 }
 
-static int cfg_has_profile(const char *name, const void *profiles)
+int config_has_profile(const char *name, const void *profiles)
 {
 	return json_object_get(profiles, name) != NULL;
 }
@@ -335,13 +335,13 @@ static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
 			return cairn_err_set(err, CAIRN_ECONFIG,
 					     "est.labels.%s.profile: %s logs in to the admin API, EST "
 					     "may not issue it", est->labels[i].name, CA_ADMIN_PROFILE);
-	if ((rc = est_settings_check_profiles(est, cfg_has_profile, cfg->profiles, err)) != 0)
+	if ((rc = est_settings_check_profiles(est, config_has_profile, cfg->profiles, err)) != 0)
 		return rc;
 	if (strcmp(acme_profile, CA_ADMIN_PROFILE) == 0)
 		return cairn_err_set(err, CAIRN_ECONFIG,
 				     "acme.profile: %s logs in to the admin API, ACME may not issue it",
 				     acme_profile);
-	if (!cfg_has_profile(acme_profile, cfg->profiles))
+	if (!config_has_profile(acme_profile, cfg->profiles))
 		return cairn_err_set(err, CAIRN_ECONFIG, "acme.profile: no profile named %s",
 				     acme_profile);
 	/* A signer must outlive the answers it signed: renewed no later than notAfter minus
@@ -367,11 +367,11 @@ static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
 	{
 		const json_t *allowed = json_object_get(json_object_get(cfg->root, "discover"),
 							"allowed");
-		const char *list[65];
+		const char *list[INV_ALLOWED_MAX]; /* the table allows no more */
 		size_t n = 0;
 		json_t *e;
 		json_array_foreach(allowed, i, e)
-			if (n < sizeof(list) / sizeof(list[0]))
+			if (n < INV_ALLOWED_MAX)
 				list[n++] = json_string_value(e);
 		if ((rc = inventory_allowed_check(list, n, err)) != 0)
 			return rc;
@@ -392,7 +392,7 @@ static int cfg_check_subsystems(cairn_config_t *cfg, cairn_err_t *err)
 						   "match: the name %s", sk->name, sk->dns_suffix[j], why);
 		}
 		for (j = 0; rc == 0 && j < sk->n_profile; j++)
-			if (!cfg_has_profile(sk->profile[j], cfg->profiles))
+			if (!config_has_profile(sk->profile[j], cfg->profiles))
 				rc = cairn_err_set(err, CAIRN_ECONFIG,
 						   "notify sink %s: match.profile \"%.64s\" can never "
 						   "match: cairn.json has no such profile", sk->name,

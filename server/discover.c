@@ -12,7 +12,6 @@
 #include "server/internal.h"
 
 #define SCHEDULES_MAX 16
-#define ALLOWED_MAX 64
 
 typedef struct schedule {
 	char name[64];
@@ -25,7 +24,7 @@ struct server_discover {
 	server_t *s;
 	schedule_t sched[SCHEDULES_MAX];
 	size_t n;
-	const char *allowed[ALLOWED_MAX];
+	const char *allowed[INV_ALLOWED_MAX];
 	size_t n_allowed;
 	X509_STORE *cairn_roots, *system_roots;
 	pthread_t thread;
@@ -175,7 +174,7 @@ int server_discover_start(server_t *s, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	d->s = s;
 	json_array_foreach(json_object_get(disc, "allowed"), i, v)
-		if (d->n_allowed < ALLOWED_MAX)
+		if (d->n_allowed < INV_ALLOWED_MAX)
 			d->allowed[d->n_allowed++] = json_string_value(v);
 	json_object_foreach((json_t *)scheds, name, v) {
 		schedule_t *sc = &d->sched[d->n];

@@ -78,6 +78,9 @@ int config_load(const char *dir, cairn_config_t **out, cairn_err_t *err) CAIRN_W
 int config_parse(const char *dir, const char *name, const char *text, size_t len,
 		 cairn_config_t **out, cairn_err_t *err) CAIRN_WUR;
 void config_free(cairn_config_t *cfg);
+/* 1 when profiles (a config's "profiles" object) has a profile named name: the lookup the
+ * config's own checks and `cairn policy check --dir` make. */
+int config_has_profile(const char *name, const void *profiles);
 
 /* The HTTPS listener's default server.tls_priorities: forward-secret AEAD suites only. */
 #define CONFIG_TLS_PRIORITIES "SECURE128:-AES-128-CBC:-AES-256-CBC:-RSA"

@@ -160,7 +160,7 @@ static void test_parse_errors(void **state)
 		    "rules[0] (a).reason: only allowed with action \"reject\"");
 }
 
-static int only_tls(void *arg, const char *name)
+static int only_tls(const char *name, const void *arg)
 {
 	(void)arg;
 	return strcmp(name, "tls-server") == 0 || strcmp(name, "tls-client") == 0;
