@@ -138,6 +138,9 @@ static void test_parse_errors(void **state)
 		    "\"*.corp.test\" is a wildcard: list it in match.dns_exact, or its names here as \".corp.test\"");
 	policy_free(parse_ok("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_suffix\": [\".Prod.Test\", \"corp.test\"],"
 			     " \"dns_exact\": [\"*.apps.test\", \"API.x.test\"]}, \"action\": \"reject\"}]}"));
+	/* Invalid UTF-8 anywhere in the file is refused by the parser, before any rule. */
+	parse_fails("{\"rules\": [{\"name\": \"a\xff\", \"match\": {}, \"action\": \"issue\"}]}",
+		    "unable to decode byte 0xff");
 	/* Groups are names EAB keys and EST labels can hold (policy_group_ok). */
 	parse_fails("{\"rules\": [{\"name\": \"g\", \"match\": {\"group\": [\"devices\", \"lab one\"]},"
 		    " \"action\": \"approve\"}]}",
