@@ -139,6 +139,9 @@ long api_query_long(const admin_request_t *req, const char *key, long def, long 
 /* A body's optional "validity_days" as unpacked into days: absent (0: the profile's) or
  * at least 1. 0, or -1 and a 400 reply for a given value below 1. */
 int api_days_check(const json_t *body, int days, http_reply_t *reply);
+/* A certificate serial as hex (1..DB_SERIAL_MAX bytes) into out: its length, or -1 and a
+ * 400 reply naming what was given. */
+int api_serial_parse(const char *hex, uint8_t out[DB_SERIAL_MAX], http_reply_t *reply);
 /* String query parameter or NULL. */
 const char *api_query(const admin_request_t *req, const char *key);
 /* Maps an error code to a problem reply (400/403/404/409/500). */

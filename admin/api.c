@@ -226,11 +226,8 @@ static void api_cert_show(const admin_ctx_t *ctx, const admin_request_t *req,
 	(void)req;
 	(void)who;
 
-	len = hex_decode(arg, serial, sizeof(serial));
-	if (len <= 0) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "serial must be hex");
+	if ((len = api_serial_parse(arg, serial, reply)) < 0)
 		return;
-	}
 	if (db_read_begin(ctx->db, &txn) != 0) {
 		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "database unavailable");
 		return;

@@ -137,7 +137,7 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	db_txn_t *txn = NULL;
 	json_t *doc, *total = NULL;
 	int64_t d;
-	int len, rc = 0, counted = 0;
+	int len = 0, rc = 0, counted = 0;
 	(void)who;
 	(void)arg;
 
@@ -187,6 +187,8 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	q.from = s.after == INT64_MIN ? 0 : s.after;
 	q.until = s.before;
 	q.requester = s.requester;
+	if (serial != NULL && (len = api_serial_parse(serial, sn, reply)) < 0)
+		return;
 	if (serial == NULL)
 		kind = db_search_kind(&q);
 	if (after != NULL && after[0] != '\0' && db_cursor_parse(after, kind, &s.pos) != 0) {
@@ -205,8 +207,7 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	}
 	if (serial != NULL) {
 		db_cert_t c;
-		len = hex_decode(serial, sn, sizeof(sn));
-		if (len > 0 && db_cert_get(txn, sn, (size_t)len, &c) == 0)
+		if (db_cert_get(txn, sn, (size_t)len, &c) == 0)
 			search_cb(&c, &s);
 		s.pos.len = 0;
 	} else {

@@ -47,10 +47,15 @@ void api_notify_retry(const admin_ctx_t *ctx, const admin_request_t *req,
 
 	if (!notify_running(ctx, reply) || (body = api_body(ctx, req, reply)) == NULL)
 		return;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?I}", "sink", &sink, "id", &id) != 0 ||
-	    id < 0) {
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?I}", "sink", &sink, "id", &id) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "expected {\"sink\"?: NAME, \"id\"?: EVENT-ID}: %s", jerr.text);
+		goto out;
+	}
+	if (id < 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "id must be a dead letter's event id (leave it out for all), not %lld",
+				   (long long)id);
 		goto out;
 	}
 	api_actor(who, actor, sizeof(actor));

@@ -36,6 +36,17 @@ long api_query_long(const admin_request_t *req, const char *key, long def, long 
 	return n;
 }
 
+int api_serial_parse(const char *hex, uint8_t out[DB_SERIAL_MAX], http_reply_t *reply)
+{
+	int len = hex_decode(hex, out, DB_SERIAL_MAX);
+
+	if (len <= 0)
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "serial %.64s%s is not 1..%d bytes of hex", hex,
+				   strlen(hex) > 64 ? "..." : "", DB_SERIAL_MAX);
+	return len > 0 ? len : -1;
+}
+
 int api_days_check(const json_t *body, int days, http_reply_t *reply)
 {
 	if (json_object_get(body, "validity_days") == NULL || days >= 1)

@@ -349,7 +349,7 @@ int inventory_report(db_txn_t *txn, const inv_report_opts_t *o, json_t **rows, c
 	*rows = NULL;
 	if (o->by != NULL && strcmp(o->by, "owner") != 0 && strcmp(o->by, "issuer") != 0 &&
 	    strcmp(o->by, "profile") != 0)
-		return cairn_err_set(err, CAIRN_EINVAL, "--by takes owner, issuer or profile, not %s",
+		return cairn_err_set(err, CAIRN_EINVAL, "group by owner, issuer or profile, not %s",
 				     o->by);
 	if ((w.rows = json_array()) == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");

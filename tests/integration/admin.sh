@@ -110,6 +110,13 @@ ok "  ... by serial" grep -q "$SERIAL" "$WORK/api.out"
 ok "GET /certificates?requester=&status=&limit= filters and pages" api_is 200 "$WORK/audrey.tok" GET \
 	'/certificates?requester=admin:bootstrap&status=valid&limit=1'
 ok "  ... more to come" grep -q '"more": true' "$WORK/api.out"
+ok "GET /certificates/<21 bytes>: 400, not a lookup" api_is 400 "$WORK/audrey.tok" GET \
+	"/certificates/$(printf '%042d' 0)"
+ok "  ... saying the serial is too long for one" grep -q 'is not 1..20 bytes of hex' "$WORK/api.out"
+ok "GET /certificates/<not hex>: 400" api_is 400 "$WORK/audrey.tok" GET '/certificates/xyz'
+ok "GET /certificates?serial=<not hex>: 400, not an empty page" api_is 400 "$WORK/audrey.tok" GET \
+	'/certificates?serial=zz'
+ok "  ... naming the serial" grep -q 'serial zz is not 1..20 bytes of hex' "$WORK/api.out"
 ok "GET /certificates?requester= that is not UTF-8: 400" api_is 400 "$WORK/audrey.tok" GET \
 	'/certificates?requester=admin%3A%FFolivia'
 ok "  ... a problem saying why" grep -q 'UTF-8' "$WORK/api.out"

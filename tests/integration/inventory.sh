@@ -256,6 +256,9 @@ last_has "  ... 200" "^200$"
 last_has "  ... the same rows" '"total": 2'
 ok "API: expiring within 30d by owner" get "$AUD" "/reports/expiring?within=30d&by=owner"
 last_has "  ... two rows" '"total": 2'
+ok "API: grouped by something else" get "$AUD" "/reports/expiring?within=30d&by=colour"
+last_has "  ... 400" "^400$"
+last_has "  ... naming the groups, not a CLI flag" 'group by owner, issuer or profile, not colour'
 ok "API: bad duration" get "$AUD" "/reports/expiring?within=soon"
 last_has "  ... 400 problem" "^400$"
 ok "API: unknown report" get "$AUD" /reports/nothing

@@ -166,6 +166,11 @@ ok "a malformed retry body is a problem document (400)" sh -c "curl -s --cacert 
 	-H \"Authorization: Bearer \$(cat '$D/admin.token')\" -H 'Content-Type: application/json' \
 	-d '{\"id\":\"x\"}' '$HTTPS_URL/admin/v1/notify/retry' | grep -q '\"status\": *400'"
 
+ok "a negative retry id is a 400 that says what id is" sh -c "curl -s --cacert '$D/ca/root.pem' \
+	-H \"Authorization: Bearer \$(cat '$D/admin.token')\" -H 'Content-Type: application/json' \
+	-d '{\"id\":-1}' '$HTTPS_URL/admin/v1/notify/retry' | tee '$WORK/retry.out' | grep -q '\"status\": *400' &&
+	grep -q \"event id (leave it out for all), not -1\" '$WORK/retry.out'"
+
 # ---- the receiver down for a while ----
 kill "$SINK_PID_ops"
 wait "$SINK_PID_ops" 2>/dev/null
