@@ -284,8 +284,10 @@ static char **tar_env(const char *xz_opt, char *xz_buf, size_t xz_cap)
 }
 
 /* Moves bytes between tar and us until its pipes close: feed in, stdout and stderr out.
- * Closes the three descriptors (those >= 0) whatever happens. */
-static int tar_pump(int in_w, int out_r, int err_r, bk_tar_t *t)
+ * Closes the three descriptors (those >= 0) whatever happens. At deadline_ms (a
+ * time_mono_ms instant; 0: none) it stops with *late set. */
+static int tar_pump(int in_w, int out_r, int err_r, uint64_t deadline_ms, int *late,
+		    bk_tar_t *t)
 {
 	size_t fed = 0, err_len = 0, cap = 0;
 	char chunk[16384];
@@ -293,14 +295,22 @@ static int tar_pump(int in_w, int out_r, int err_r, bk_tar_t *t)
 
 	while (in_w >= 0 || out_r >= 0 || err_r >= 0) {
 		struct pollfd pf[3];
-		int n = 0, i;
+		int n = 0, i, wait_ms = -1;
+		if (deadline_ms != 0) {
+			uint64_t now = time_mono_ms();
+			if (now >= deadline_ms) {
+				*late = 1;
+				goto out;
+			}
+			wait_ms = deadline_ms - now > INT_MAX ? INT_MAX : (int)(deadline_ms - now);
+		}
 		if (in_w >= 0)
 			pf[n++] = (struct pollfd){ in_w, POLLOUT, 0 };
 		if (out_r >= 0)
 			pf[n++] = (struct pollfd){ out_r, POLLIN, 0 };
 		if (err_r >= 0)
 			pf[n++] = (struct pollfd){ err_r, POLLIN, 0 };
-		if (poll(pf, (nfds_t)n, -1) < 0) {
+		if (poll(pf, (nfds_t)n, wait_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = CAIRN_EIO;
@@ -371,7 +381,8 @@ int bk_tar_run(const char *const *args, bk_tar_t *t)
 	char *argv[64], xz_buf[64], **env = NULL;
 	size_t i, n = 0;
 	pid_t pid = -1;
-	int status = 0, rc = CAIRN_EIO, spawned;
+	uint64_t deadline_ms = 0;
+	int status = 0, rc = CAIRN_EIO, spawned, late = 0;
 
 	t->out = NULL;
 	t->out_len = 0;
@@ -396,6 +407,8 @@ int bk_tar_run(const char *const *args, bk_tar_t *t)
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, t->out_fd >= 0 ? t->out_fd : out_p[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err_p[1], 2);
+	if (t->bound_s != 0)
+		deadline_ms = time_mono_ms() + t->bound_s * 1000;
 	spawned = posix_spawnp(&pid, "tar", &fa, NULL, argv, env);
 	if (spawned != 0) {
 		snprintf(t->err, sizeof(t->err), "cannot run tar: %s", strerror(spawned));
@@ -414,8 +427,13 @@ int bk_tar_run(const char *const *args, bk_tar_t *t)
 		in_p[0] = -1;
 		fcntl(in_p[1], F_SETFL, O_NONBLOCK);
 	}
-	rc = tar_pump(in_p[1], out_p[0], err_p[0], t);
+	rc = tar_pump(in_p[1], out_p[0], err_p[0], deadline_ms, &late, t);
 	in_p[1] = out_p[0] = err_p[0] = -1; /* closed by tar_pump */
+	if (late) {
+		kill(pid, SIGKILL);
+		rc = CAIRN_EIO;
+		snprintf(t->err, sizeof(t->err), "tar took more than %llu s (stopped)", t->bound_s);
+	}
 out:
 	if (pid > 0) {
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -60,7 +60,8 @@ int bk_copy_file(const char *src, const char *dst);
  * pipe, else /dev/null. stdout: out_fd when >= 0, else captured into out (at most
  * out_cap bytes; more is an error). stderr is captured and its first line kept in err.
  * tar runs with LC_ALL=C and without TAR_OPTIONS or XZ_* from the caller's environment
- * (xz_opt, when not NULL, becomes XZ_OPT).
+ * (xz_opt, when not NULL, becomes XZ_OPT). With bound_s > 0, tar still running bound_s
+ * seconds after its start is killed (xz, its child, dies of the broken pipe).
  */
 typedef struct bk_tar {
 	int in_fd;
@@ -69,13 +70,15 @@ typedef struct bk_tar {
 	int out_fd;
 	size_t out_cap;
 	const char *xz_opt;
+	unsigned long long bound_s;
 	char *out;      /* captured stdout (malloc'd, NUL-terminated; caller frees) */
 	size_t out_len;
 	char err[256];  /* first line tar (or xz) wrote on stderr, or how it died */
 } bk_tar_t;
 
 /* Runs `tar args...` (args NULL-terminated, without "tar"). Returns 0 when tar exited
- * 0, CAIRN_EIO otherwise (t->err says why), CAIRN_ETOOBIG (stdout over out_cap). */
+ * 0, CAIRN_EIO otherwise (t->err says why; "... took more than N s" at the bound),
+ * CAIRN_ETOOBIG (stdout over out_cap). */
 int bk_tar_run(const char *const *args, bk_tar_t *t);
 
 /*

@@ -417,6 +417,17 @@ repack bomb bomb "$WORK/bomb.tar.xz" 256
 CAIRN=$WORK/fsize.sh
 refused_archive "a member of 256 MiB of zeros (a decompression bomb) is refused unpacked" \
 	"$WORK/bomb.tar.xz" "archive refused: its members add up to 26[0-9]{7} bytes, over 100 times"
+# The same bomb with restore's clock 1000 times fast: tar's listing (xz expanding 256 MiB of
+# zeros, ~0.7 s here) outlasts the bound for a small archive (60 s: 0.06 s at this speed), so
+# restore stops tar there; a bomb too big to list in reasonable time ends the same way.
+printf '#!/bin/sh\nLD_PRELOAD=%s FAKETIME="+0 x1000" exec "$CAIRN_REAL" "$@"\n' "$FAKETIME_LIB" \
+	>"$WORK/fast.sh"
+chmod +x "$WORK/fast.sh"
+CAIRN=$WORK/fast.sh
+refused_archive "a decompression bomb that tar cannot list within the bound is stopped there" \
+	"$WORK/bomb.tar.xz" "archive damaged: tar took more than 60 s \(stopped\)"
+ok "  ... and no process has the archive open any more (tar, its xz)" waits_for sh -c "
+	! ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q -- '$WORK/bomb.tar.xz'"
 CAIRN=$CAIRN_REAL
 repack bomb bomb "$WORK/bomb.tar.xz" 24
 CAIRN=$WORK/fsize.sh
