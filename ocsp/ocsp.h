@@ -18,6 +18,8 @@
 #define OCSP_MAX_REQUEST 8192
 /* Most single requests answered in one OCSP request. */
 #define OCSP_MAX_SINGLE 16
+/* A request's nonce: 1..128 octets (RFC 9654 §2.1); any other is malformedRequest. */
+#define OCSP_NONCE_MAX 128
 
 typedef struct ocsp ocsp_t;
 typedef struct ocsp_pub ocsp_pub_t;

@@ -489,6 +489,31 @@ out:
 	OCSP_BASICRESP_free(bs);
 }
 
+/* The request's nonce (RFC 9654 §2.1): 1 when it has one of 1..OCSP_NONCE_MAX octets, 0
+ * when it has none, -1 when it must be refused: empty, longer (a signed answer would
+ * carry up to 8 KiB of bytes the client chose), or given twice. The value is the DER of
+ * an OCTET STRING; an older client's bare bytes are measured as they are. */
+static int request_nonce(OCSP_REQUEST *req)
+{
+	int i = OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, -1), tag, cls;
+	const ASN1_OCTET_STRING *v;
+	const unsigned char *start, *p;
+	long inner, n;
+
+	if (i < 0)
+		return 0;
+	if (OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, i) >= 0)
+		return -1;
+	v = X509_EXTENSION_get_data(OCSP_REQUEST_get_ext(req, i));
+	start = p = ASN1_STRING_get0_data(v);
+	n = ASN1_STRING_length(v);
+	if (n > 0 && ASN1_get_object(&p, &inner, &tag, &cls, n) == 0 &&
+	    tag == V_ASN1_OCTET_STRING && cls == V_ASN1_UNIVERSAL && p + inner == start + n)
+		n = inner;
+	ERR_clear_error();
+	return n >= 1 && n <= OCSP_NONCE_MAX ? 1 : -1;
+}
+
 void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
 {
 	const unsigned char *p = der;
@@ -499,12 +524,11 @@ void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
 	if (len == 0 || len > OCSP_MAX_REQUEST ||
 	    (req = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL ||
 	    p != (const unsigned char *)der + len || (n = OCSP_request_onereq_count(req)) < 1 ||
-	    n > OCSP_MAX_SINGLE) {
+	    n > OCSP_MAX_SINGLE || (has_nonce = request_nonce(req)) < 0) {
 		ERR_clear_error();
 		reply_status(reply, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
 		goto out;
 	}
-	has_nonce = OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, -1) >= 0;
 	/* A responder without a signer answers a nonce from the cache too (RFC 8954 §2.1:
 	 * a responder may leave the nonce out; the client then judges the answer by its
 	 * thisUpdate). */

@@ -70,6 +70,7 @@ TESTS += tests/integration/acme_negative.sh
 TESTS += tests/integration/acme_commits.sh
 EXTRA_DIST += tests/integration/acme_commits.sh
 EXTRA_DIST += tests/integration/acme_negative.sh tests/integration/acme_probe.py
+EXTRA_DIST += tests/integration/ocsp_nonce.py
 TESTS += tests/integration/json_bounds.sh
 EXTRA_DIST += tests/integration/json_bounds.sh
 TESTS += tests/integration/acme_policy.sh
