@@ -514,6 +514,27 @@ static int request_nonce(OCSP_REQUEST *req)
 	return n >= 1 && n <= OCSP_NONCE_MAX ? 1 : -1;
 }
 
+/* 1 when the request or one of its n single requests carries a critical extension other
+ * than the nonce: RFC 6960 §4.4 lets a responder ignore only what is not critical. */
+static int critical_unknown(OCSP_REQUEST *req, int n)
+{
+	int i, k;
+
+	for (k = 0; k < OCSP_REQUEST_get_ext_count(req); k++) {
+		X509_EXTENSION *x = OCSP_REQUEST_get_ext(req, k);
+		if (X509_EXTENSION_get_critical(x) &&
+		    OBJ_obj2nid(X509_EXTENSION_get_object(x)) != NID_id_pkix_OCSP_Nonce)
+			return 1;
+	}
+	for (i = 0; i < n; i++) {
+		OCSP_ONEREQ *one = OCSP_request_onereq_get0(req, i);
+		for (k = 0; k < OCSP_ONEREQ_get_ext_count(one); k++)
+			if (X509_EXTENSION_get_critical(OCSP_ONEREQ_get_ext(one, k)))
+				return 1;
+	}
+	return 0;
+}
+
 void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
 {
 	const unsigned char *p = der;
@@ -524,7 +545,8 @@ void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
 	if (len == 0 || len > OCSP_MAX_REQUEST ||
 	    (req = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL ||
 	    p != (const unsigned char *)der + len || (n = OCSP_request_onereq_count(req)) < 1 ||
-	    n > OCSP_MAX_SINGLE || (has_nonce = request_nonce(req)) < 0) {
+	    n > OCSP_MAX_SINGLE || (has_nonce = request_nonce(req)) < 0 ||
+	    critical_unknown(req, n)) {
 		ERR_clear_error();
 		reply_status(reply, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
 		goto out;

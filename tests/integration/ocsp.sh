@@ -61,24 +61,36 @@ last_has "  ... and verifies" "Response verify OK"
 ok "no nonce (-no_nonce): none in the response" sh -c "openssl ocsp -issuer '$ISSUING' -cert '$WORK/alpha.pem' \
 	-url '$HTTP_URL/ocsp' -CAfile '$ROOT' -no_nonce -resp_text 2>&1 | tee '$WORK/nononce.txt' | grep -q 'alpha.pem: good' &&
 	! grep -q 'OCSP Nonce' '$WORK/nononce.txt'"
-# nonce_query NAME FORM LEN [dup]: one request for NAME with a nonce of LEN octets
-# (tests/integration/ocsp_nonce.py says how); prints the status and whether it was echoed.
-nonce_query() {
-	python3 "$CAIRN_SRCDIR/tests/integration/ocsp_nonce.py" "$WORK/$1.pem" "$ISSUING" "$2" "$3" \
-		"${4:-}" "$HTTP_URL/ocsp"
+# ask NAME [options]: one request for NAME shaped by tests/integration/ocsp_request.py's
+# options; prints the status and whether the nonce was echoed.
+ask() {
+	n=$1
+	shift
+	python3 "$CAIRN_SRCDIR/tests/integration/ocsp_request.py" "$WORK/$n.pem" "$ISSUING" \
+		"$HTTP_URL/ocsp" "$@"
 }
 for n in 1 16 32 128; do
-	ok "a nonce of $n octets is echoed" nonce_query beta octet "$n"
+	ok "a nonce of $n octets is echoed" ask beta --nonce octet "$n"
 	last_has "  ... in a signed answer" "^status=SUCCESSFUL nonce=echoed$"
 done
-ok "an older client's bare 16-octet nonce is echoed as sent" nonce_query beta raw 16
+ok "an older client's bare 16-octet nonce is echoed as sent" ask beta --nonce raw 16
 last_has "  ... in a signed answer" "^status=SUCCESSFUL nonce=echoed$"
-for case in "octet 0" "octet 129" "octet 4000" "raw 0" "raw 129" "get-octet 129"; do
+for case in "octet 0" "octet 129" "octet 4000" "raw 0" "raw 129"; do
 	ok "a nonce of ${case#* } octets (${case% *}): malformedRequest, nothing signed (RFC 9654)" \
-		nonce_query beta $case
+		ask beta --nonce $case
 	last_has "  ... malformedRequest" "^status=MALFORMED_REQUEST nonce=none$"
 done
-ok "two nonces in one request: malformedRequest" nonce_query beta octet 16 dup
+ok "  ... the same by GET" ask beta --nonce octet 129 --get
+last_has "  ... malformedRequest" "^status=MALFORMED_REQUEST nonce=none$"
+ok "two nonces in one request: malformedRequest" ask beta --nonce octet 16 --dup
+last_has "  ... nothing signed" "^status=MALFORMED_REQUEST nonce=none$"
+ok "an extension no one knows, not critical: ignored (RFC 6960 §4.4)" ask beta --ext plain --nonce octet 16
+last_has "  ... answered" "^status=SUCCESSFUL nonce=echoed$"
+ok "  ... the same in the single request" ask beta --single-ext plain
+last_has "  ... answered" "^status=SUCCESSFUL nonce=none$"
+ok "an extension no one knows, critical: malformedRequest" ask beta --ext critical
+last_has "  ... nothing signed" "^status=MALFORMED_REQUEST nonce=none$"
+ok "  ... the same in the single request" ask beta --single-ext critical --nonce octet 16
 last_has "  ... nothing signed" "^status=MALFORMED_REQUEST nonce=none$"
 ok "SHA-256 CertID answered too" openssl ocsp -issuer "$ISSUING" -sha256 -cert "$WORK/alpha.pem" \
 	-url "$HTTP_URL/ocsp" -CAfile "$ROOT" -no_nonce
