@@ -40,8 +40,15 @@ int acme_dns_name_check(char *name, int *wildcard, char *why, size_t cap)
 		digits = 1;
 		for (i = 0; i < ll; i++) {
 			unsigned char c = (unsigned char)label[i];
+			if (c >= 0x80) {
+				snprintf(why, cap, "%.280s is not ASCII: give an internationalized "
+					 "name as A-labels (xn--...)", name);
+				return CAIRN_EINVAL;
+			}
 			if (!isalnum(c) && c != '-') {
-				snprintf(why, cap, "%.280s contains %c", name, c);
+				snprintf(why, cap, isprint(c) ? "%.280s contains %c"
+							      : "%.280s contains byte 0x%02x",
+					 name, c);
 				return CAIRN_EINVAL;
 			}
 			if (!isdigit(c))
@@ -517,17 +524,23 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 			rc = CAIRN_EINVAL;
 			unsupported = 1;
 		}
+		/* Each identifier lands in one of the two lists, or the request fails: one
+		 * that fell out of both would leave an order for fewer names than asked. */
 		if (rc) {
 			json_t *id = json_pack("{s:s, s:s}", "type", type, "value", value);
-			json_array_append_new(subs, acme_problem_obj(unsupported ? "unsupportedIdentifier"
+			rc = json_array_append_new(subs,
+						   acme_problem_obj(unsupported ? "unsupportedIdentifier"
 										: "rejectedIdentifier",
-								     why, id));
+								    why, id));
 			json_decref(id);
-			continue;
+		} else if (!ident_listed(idents, type, norm)) {
+			rc = json_array_append_new(idents, json_pack("{s:s, s:s}", "type", type,
+								     "value", norm));
 		}
-		if (!ident_listed(idents, type, norm))
-			json_array_append_new(idents,
-					      json_pack("{s:s, s:s}", "type", type, "value", norm));
+		if (rc != 0) {
+			acme_problem(r, 500, "serverInternal", "out of memory");
+			goto out;
+		}
 	}
 	if (json_array_size(subs) > 0) {
 		acme_problem_sub(r, 400, unsupported ? "unsupportedIdentifier" : "rejectedIdentifier",

@@ -14,7 +14,10 @@ static void problem_v(http_reply_t *r, int status, const char *type, json_t *ext
 
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	snprintf(full, sizeof(full), ACME_ERR "%s", type);
-	doc = json_pack("{s:s, s:s, s:i}", "type", full, "detail", detail, "status", status);
+	/* detail may echo outside bytes (a name cut at a byte count): util_json_text keeps
+	 * the document encodable instead of turning the answer into a 500 */
+	doc = json_pack("{s:s, s:o, s:i}", "type", full, "detail", util_json_text(detail), "status",
+			status);
 	if (doc != NULL && extra != NULL)
 		json_object_update(doc, extra);
 	json_decref(extra);
@@ -62,7 +65,7 @@ json_t *acme_problem_obj(const char *type, const char *detail, const json_t *ide
 	json_t *o;
 
 	snprintf(full, sizeof(full), ACME_ERR "%s", type);
-	o = json_pack("{s:s, s:s}", "type", full, "detail", detail);
+	o = json_pack("{s:s, s:o}", "type", full, "detail", util_json_text(detail));
 	if (o != NULL && identifier != NULL)
 		json_object_set(o, "identifier", (json_t *)identifier);
 	return o;

@@ -282,6 +282,19 @@ def negative(directory, cafile, port):
                                                                "value": "bad_name!.test"}]})
     check("invalid DNS name gives rejectedIdentifier with subproblems",
           st == 400 and ptype(doc) == "rejectedIdentifier" and doc.get("subproblems"), (st, doc))
+    # A name outside ASCII (given as a U-label) or with a control character: refused with
+    # a subproblem that says so. Such a refusal once built its message from the raw byte,
+    # lost it (not UTF-8), and created a "ready" order for no names at all.
+    for value, says in (("b\u00fccher.example.test", "A-labels (xn--"),
+                        ("n1.example.test\u0001", "byte 0x01"),
+                        ("\u00e9.example.test", "A-labels (xn--")):
+        st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [
+            {"type": "dns", "value": "n1.example.test"}, {"type": "dns", "value": value}]})
+        subs = doc.get("subproblems", []) if isinstance(doc, dict) else []
+        check("newOrder with %r beside a good name is refused whole (rejectedIdentifier)" % value,
+              st == 400 and ptype(doc) == "rejectedIdentifier" and len(subs) == 1 and
+              subs[0].get("identifier", {}).get("value") == value and
+              says in subs[0].get("detail", ""), (st, doc))
     st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "email",
                                                                "value": "a@b.test"}]})
     check("email identifier gives unsupportedIdentifier",
