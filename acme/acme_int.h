@@ -214,9 +214,10 @@ void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request
 void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		       http_reply_t *r);
 
-/* DNS name as in identifiers: LDH labels of 1..63, <= 253 in all, at least two labels, the
- * last not all digits, no trailing dot; a leading "*." sets *wildcard. Lower-cases name in
- * place. Returns 0 or CAIRN_EINVAL with why. */
+/* DNS name as in identifiers: ASCII (an IDN as A-labels), the syntax of every certificate
+ * name (ca_dns_problem: LDH labels of 1..63, <= 253 in all, the last not all digits, no
+ * trailing dot) and at least two labels; a leading "*." sets *wildcard. Lower-cases name
+ * in place. Returns 0 or CAIRN_EINVAL with why. */
 int acme_dns_name_check(char *name, int *wildcard, char *why, size_t cap);
 /* Order JSON as served (status derived from its authorizations). New reference. */
 json_t *acme_order_view(acme_t *a, json_t *order);

@@ -12,55 +12,28 @@
 
 int acme_dns_name_check(char *name, int *wildcard, char *why, size_t cap)
 {
-	char *p = name, *label;
-	size_t len, labels = 0, i;
-	int digits = 1;
+	const char *p = name, *problem;
+	size_t i;
 
-	*wildcard = 0;
-	for (i = 0; name[i]; i++)
-		name[i] = (char)tolower((unsigned char)name[i]);
-	if (strncmp(p, "*.", 2) == 0) {
-		*wildcard = 1;
-		p += 2;
-	}
-	len = strlen(p);
-	if (len == 0 || len > 253 || p[len - 1] == '.') {
-		snprintf(why, cap, "%.280s is not a valid DNS name", name);
-		return CAIRN_EINVAL;
-	}
-	label = p;
-	for (;;) {
-		char *dot = strchr(label, '.');
-		size_t ll = dot ? (size_t)(dot - label) : strlen(label);
-
-		if (ll == 0 || ll > 63 || label[0] == '-' || label[ll - 1] == '-') {
-			snprintf(why, cap, "%.280s has an invalid label", name);
+	for (i = 0; name[i]; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c >= 0x80) {
+			snprintf(why, cap, "%.280s is not ASCII: give an internationalized name as "
+				 "A-labels (xn--...)", name);
 			return CAIRN_EINVAL;
 		}
-		digits = 1;
-		for (i = 0; i < ll; i++) {
-			unsigned char c = (unsigned char)label[i];
-			if (c >= 0x80) {
-				snprintf(why, cap, "%.280s is not ASCII: give an internationalized "
-					 "name as A-labels (xn--...)", name);
-				return CAIRN_EINVAL;
-			}
-			if (!isalnum(c) && c != '-') {
-				snprintf(why, cap, isprint(c) ? "%.280s contains %c"
-							      : "%.280s contains byte 0x%02x",
-					 name, c);
-				return CAIRN_EINVAL;
-			}
-			if (!isdigit(c))
-				digits = 0;
-		}
-		labels++;
-		if (dot == NULL)
-			break;
-		label = dot + 1;
+		name[i] = (char)tolower(c);
 	}
-	if (labels < 2 || digits) {
-		snprintf(why, cap, "%.280s is not a fully qualified domain name", name);
+	*wildcard = strncmp(name, "*.", 2) == 0;
+	if (*wildcard)
+		p += 2;
+	/* the syntax every certificate name has (ca/names.c), then a fully qualified name:
+	 * an identifier of one label would be a name only the client's resolver knows */
+	problem = ca_dns_problem(name, strlen(name), 1);
+	if (problem == NULL && strchr(p, '.') == NULL)
+		problem = "is not a fully qualified domain name";
+	if (problem != NULL) {
+		snprintf(why, cap, "%.280s %s", name, problem);
 		return CAIRN_EINVAL;
 	}
 	return 0;

@@ -286,7 +286,7 @@ def negative(directory, cafile, port):
     # a subproblem that says so. Such a refusal once built its message from the raw byte,
     # lost it (not UTF-8), and created a "ready" order for no names at all.
     for value, says in (("b\u00fccher.example.test", "A-labels (xn--"),
-                        ("n1.example.test\u0001", "byte 0x01"),
+                        ("n1.example.test\u0001", "other than letters, digits"),
                         ("\u00e9.example.test", "A-labels (xn--")):
         st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [
             {"type": "dns", "value": "n1.example.test"}, {"type": "dns", "value": value}]})
