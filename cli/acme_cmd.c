@@ -41,6 +41,9 @@ static int eab_create(int argc, char **argv)
 		return cli_usage_error("acme", "unexpected argument %s", argv[optind]);
 	if (dir == NULL)
 		return cli_usage_error("acme", "--dir is required");
+	if (cli_text_arg("acme", "--group", group) != CLI_OK ||
+	    cli_text_arg("acme", "--profile", profile) != CLI_OK)
+		return CLI_USAGE;
 	req = json_object();
 	if (req != NULL && group != NULL)
 		json_object_set_new(req, "group", json_string(group));

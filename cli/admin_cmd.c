@@ -73,6 +73,22 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 		o->args[o->nargs++] = argv[optind];
 	if (optind < argc)
 		return cli_usage_error(cmd, "too many arguments");
+	{
+		const struct { const char *opt, *value; } text[] = {
+			{ "--comment", o->comment }, { "--status", o->status },
+			{ "--name", o->name }, { "--role", o->role },
+			{ "--expires-in", o->expires_in }, { "--email", o->email },
+			{ "--channel", o->channel }, { "--requester", o->requester },
+			{ "--group", o->group }, { "--profile", o->profile },
+			{ "--after", o->after }, { "an argument", o->args[0] },
+			{ "an argument", o->args[1] }, { "an argument", o->args[2] },
+			{ "an argument", o->args[3] },
+		};
+		size_t i;
+		for (i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+			if (cli_text_arg(cmd, text[i].opt, text[i].value) != CLI_OK)
+				return CLI_USAGE;
+	}
 	return CLI_OK;
 }
 

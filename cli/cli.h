@@ -143,6 +143,10 @@ int cli_fail(const char *name, const char *fmt, ...) __attribute__((format(print
  * with nothing around it, into *out; CLI_OK, or a usage error naming opt and the range. */
 int cli_int_arg(const char *name, const char *opt, const char *text, long min, long max,
 		long *out);
+/* A text argument (a name, a comment, a group) that goes into a request body: CLI_OK
+ * when text is NULL or UTF-8, else a usage error naming opt. JSON holds only UTF-8, and
+ * a value that cannot be sent must not be left out of the request silently. */
+int cli_text_arg(const char *name, const char *opt, const char *text);
 /* Usage error: message + hint; returns CLI_USAGE. */
 int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

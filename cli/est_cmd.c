@@ -99,8 +99,8 @@ static int user_add(const char *dir, const char *name, const char *pw_file, cons
 	}
 	while (len > 0 && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
 		pw[--len] = '\0';
-	if (strlen(pw) != len) {
-		rc = cli_fail(CMD, "%s: the password must be text", pw_file);
+	if (strlen(pw) != len || !util_utf8_valid(pw)) {
+		rc = cli_fail(CMD, "%s: the password must be UTF-8 text", pw_file);
 		goto out;
 	}
 	req = json_pack("{s:s, s:s}", "name", name, "password", pw);
@@ -114,7 +114,7 @@ static int user_add(const char *dir, const char *name, const char *pw_file, cons
 	}
 	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	if (text == NULL) {
-		rc = cli_fail(CMD, "out of memory (or the password is not UTF-8)");
+		rc = cli_fail(CMD, "out of memory");
 		goto out;
 	}
 	status = cli_admin_call(dir, "POST", "/est/users", text, &body, &blen, why, sizeof(why));
@@ -259,6 +259,10 @@ int cli_est(int argc, char **argv)
 		return cli_usage_error(CMD, "unexpected argument %s", argv[optind]);
 	if (dir == NULL)
 		return cli_usage_error(CMD, "--dir is required");
+	if (cli_text_arg(CMD, "--name", name) != CLI_OK ||
+	    cli_text_arg(CMD, "--labels", labels) != CLI_OK ||
+	    cli_text_arg(CMD, "--email", email) != CLI_OK)
+		return CLI_USAGE;
 	if (strcmp(what, "add") == 0) {
 		if (name == NULL || pw_file == NULL)
 			return cli_usage_error(CMD, "user add needs --name and --password-file");

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "cli/cli.h"
+#include "util/util.h"
 
 #define CLI_CONN_HELP                                                                        \
 	"  --dir DIR                         CA host: URL, CA bundle and admin.token from DIR\n"  \
@@ -289,6 +290,13 @@ int cli_int_arg(const char *name, const char *opt, const char *text, long min, l
 		return cli_usage_error(name, "%s %s: must be an integer %ld..%ld", opt, text, min, max);
 	*out = v;
 	return CLI_OK;
+}
+
+int cli_text_arg(const char *name, const char *opt, const char *text)
+{
+	if (text == NULL || util_utf8_valid(text))
+		return CLI_OK;
+	return cli_usage_error(name, "%s is not UTF-8 text", opt);
 }
 
 int cli_fail(const char *name, const char *fmt, ...)

@@ -98,6 +98,19 @@ static size_t utf8_seq_len(const unsigned char *p)
 	return 0;
 }
 
+int util_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	while (*p != '\0') {
+		if ((n = utf8_seq_len(p)) == 0)
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
 json_t *util_json_text(const char *s)
 {
 	static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */

@@ -333,6 +333,8 @@ int util_json_parse(const char *buf, size_t len, const util_json_limits_t *lim,
  * memory.
  */
 struct json_t *util_json_text(const char *s) CAIRN_WUR;
+/* 1 when s is valid UTF-8 (the rules util_json_text applies), else 0. */
+int util_utf8_valid(const char *s);
 
 /* ---- CSV (csv.c) ---- */
 /* Writes one CSV cell (s NULL = empty) and "," or, when last, CRLF: RFC 4180 quoting

@@ -140,4 +140,36 @@ fifo_refused "policy check FIFO is refused" "$CAIRN" policy check "$WORK/fifo"
 fifo_refused "inventory import --csv FIFO is refused" "$CAIRN" inventory import --dir "$D" \
 	--csv "$WORK/fifo"
 
+# Text that goes into a request body must be UTF-8 (JSON holds nothing else): a value
+# that is not was once left out of the body without a word — `acme eab create --group X`
+# made a key of no group, `--profile X` one of the default profile.
+X=$(printf 'a\377b')
+eabs() {
+	"$CAIRN" audit export --dir "$D" --format jsonl --unsigned 2>/dev/null |
+		grep -c '"action":"acme.eab.create"'
+}
+eab_before=$(eabs)
+for opt in --group --profile; do
+	ok "acme eab create $opt NOT-UTF-8 is a usage error (exit 2)" sh -c \
+		"'$CAIRN' acme eab create --dir '$D' $opt '$X' 2>&1; [ \$? -eq 2 ]"
+	last_has "  ... naming the option" "cairn acme: $opt is not UTF-8 text"
+done
+ok "  ... and no key was made" test "$(eabs)" -eq "$eab_before"
+ok "  ... while a group in UTF-8 makes one" "$CAIRN" acme eab create --dir "$D" --group ops
+ok "  ... which is audited (the count above is live)" test "$(eabs)" -eq $((eab_before + 1))
+echo "correct horse battery" >"$WORK/pw"
+fails "est user add --email NOT-UTF-8 is refused" "$CAIRN" est user add --dir "$D" --name dev7 \
+	--password-file "$WORK/pw" --email "$X@example.test"
+last_has "  ... naming the option" "cairn est: --email is not UTF-8 text"
+printf 'pass\377word\n' >"$WORK/pw.bad"
+fails "est user add with a password file that is not UTF-8 is refused" "$CAIRN" est user add \
+	--dir "$D" --name dev7 --password-file "$WORK/pw.bad"
+last_has "  ... saying so" "pw.bad: the password must be UTF-8 text"
+fails "requests reject --comment NOT-UTF-8 is refused" "$CAIRN" requests reject \
+	0123456789abcdef0123456789abcdef --dir "$D" --comment "$X"
+last_has "  ... naming the option" "cairn requests: --comment is not UTF-8 text"
+fails "admin add --name NOT-UTF-8 is refused" "$CAIRN" admin add --dir "$D" --name "$X" \
+	--role operator
+last_has "  ... naming the option" "cairn admin: --name is not UTF-8 text"
+
 done_testing

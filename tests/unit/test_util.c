@@ -442,6 +442,9 @@ static void test_json_text(void **state)
 		text = as_json(cases[i][0]);
 		if (strcmp(text, cases[i][1]) != 0)
 			fail_msg("case %zu: got %s, want %s", i, text, cases[i][1]);
+		/* util_utf8_valid says the same: valid exactly when nothing was replaced */
+		if (util_utf8_valid(cases[i][0]) != (strstr(text, "\xef\xbf\xbd") == NULL))
+			fail_msg("case %zu: util_utf8_valid disagrees with util_json_text", i);
 		free(text);
 	}
 	text = as_json(NULL);
