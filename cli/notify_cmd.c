@@ -67,6 +67,9 @@ int cli_notify(int argc, char **argv)
 
 	if ((rc = cli_parse_opts(CMD, argc - 1, argv + 1, &o)) != CLI_OK)
 		return rc;
+	/* a SINK that is not UTF-8 would fall out of the body: retry would then mean every sink */
+	if (o.nargs >= 1 && cli_text_arg(CMD, "SINK", o.args[0]) != CLI_OK)
+		return CLI_USAGE;
 	if (strcmp(sub, "list") == 0) {
 		if ((rc = cli_api_json(CMD, &o.conn, "GET", "/notify", NULL, 200, &doc)) != CLI_OK)
 			return rc;

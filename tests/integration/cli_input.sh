@@ -171,6 +171,9 @@ last_has "  ... naming the option" "cairn requests: --comment is not UTF-8 text"
 ok "replace --profile NOT-UTF-8 is a usage error (exit 2), not a campaign over no profile" sh -c \
 	"'$CAIRN' replace --dir '$D' --profile '$X' --by 2030-01-01 2>&1; [ \$? -eq 2 ]"
 last_has "  ... naming the option" "cairn replace: --profile is not UTF-8 text"
+ok "notify retry NOT-UTF-8 (a sink) is a usage error (exit 2), not a retry of every sink" sh -c \
+	"'$CAIRN' notify retry '$X' --dir '$D' 2>&1; [ \$? -eq 2 ]"
+last_has "  ... naming it" "cairn notify: SINK is not UTF-8 text"
 fails "admin add --name NOT-UTF-8 is refused" "$CAIRN" admin add --dir "$D" --name "$X" \
 	--role operator
 last_has "  ... naming the option" "cairn admin: --name is not UTF-8 text"
