@@ -373,6 +373,12 @@ out:
 	return rc != 0 ? rc : too_big ? CAIRN_ETOOBIG : 0;
 }
 
+unsigned long long bk_size_bound_s(unsigned long long base_s, unsigned long long per_gib_s,
+				   off_t size_bytes)
+{
+	return base_s + per_gib_s * ((unsigned long long)size_bytes >> 20) / 1024;
+}
+
 int bk_tar_run(const char *const *args, bk_tar_t *t)
 {
 	posix_spawn_file_actions_t fa;

@@ -76,6 +76,11 @@ typedef struct bk_tar {
 	char err[256];  /* first line tar (or xz) wrote on stderr, or how it died */
 } bk_tar_t;
 
+/* A time bound that grows with a file's size: base_s plus per_gib_s for each GiB of
+ * size_bytes (counted in whole MiB). Restore's tar runs and its database check. */
+unsigned long long bk_size_bound_s(unsigned long long base_s, unsigned long long per_gib_s,
+				   off_t size_bytes);
+
 /* Runs `tar args...` (args NULL-terminated, without "tar"). Returns 0 when tar exited
  * 0, CAIRN_EIO otherwise (t->err says why; "... took more than N s" at the bound),
  * CAIRN_ETOOBIG (stdout over out_cap). */

@@ -133,7 +133,7 @@ int bk_db_check(const char *dbdir, char *why, size_t why_len)
 		snprintf(why, why_len, "%s: %s", file, strerror(errno));
 		return CAIRN_EIO;
 	}
-	bound_s = CHECK_BASE_S + CHECK_PER_GIB_S * ((unsigned long long)st.st_size >> 20) / 1024;
+	bound_s = bk_size_bound_s(CHECK_BASE_S, CHECK_PER_GIB_S, st.st_size);
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		snprintf(why, why_len, "pipe: %s", strerror(errno));
 		return CAIRN_EIO;

@@ -616,7 +616,7 @@ int cli_restore(int argc, char **argv)
 							 : cairn_strerror(rc ? rc : CAIRN_EIO));
 		goto out;
 	}
-	r.tar_bound_s = TAR_BASE_S + TAR_PER_GIB_S * ((unsigned long long)st.st_size >> 20) / 1024;
+	r.tar_bound_s = bk_size_bound_s(TAR_BASE_S, TAR_PER_GIB_S, st.st_size);
 	r.members = json_object();
 	r.manifest = json_object();
 	r.cleared = json_array();
