@@ -98,7 +98,7 @@ void api_tokens_create(const admin_ctx_t *ctx, const admin_request_t *req,
 	const char *name = NULL, *role = NULL, *expires = NULL;
 	cairn_err_t err = { 0 };
 	char actor[96], id[17], *token = NULL;
-	int64_t ttl = 0;
+	int64_t ttl = 0, expiry;
 	(void)arg;
 
 	if (body == NULL)
@@ -118,9 +118,10 @@ void api_tokens_create(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "(leave it out for a token that does not expire)");
 		goto out;
 	}
+	/* One reading of the clock: the expiry answered is the one stored. */
+	expiry = ttl ? (int64_t)time(NULL) + ttl : 0;
 	api_actor(who, actor, sizeof(actor));
-	if (admin_token_create(ctx->db, name, role, ttl ? (int64_t)time(NULL) + ttl : 0, actor,
-			       &token, &err) != 0) {
+	if (admin_token_create(ctx->db, name, role, expiry, actor, &token, &err) != 0) {
 		/* A token for no admin, another role or a disabled one is an attempt worth a trace. */
 		if (err.code == CAIRN_ENOENT || err.code == CAIRN_ECONFLICT ||
 		    err.code == CAIRN_EDENIED)
@@ -130,7 +131,7 @@ void api_tokens_create(const admin_ctx_t *ctx, const admin_request_t *req,
 	}
 	admin_token_id(token, id);
 	doc = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", id, "name", name, "role", role, "token",
-			token, "expires", (json_int_t)(ttl ? (int64_t)time(NULL) + ttl : 0));
+			token, "expires", (json_int_t)expiry);
 	http_reply_json(reply, 201, NULL, doc);
 	log_info("admin", "%s created token %s for %s (%s)", actor, id, name, role);
 out:

@@ -327,4 +327,24 @@ ok "  ... and token list, run 61 minutes on too, shows it expired" sh -c "
 	[ \$(grep -Ec ' tess +auditor +active +never' '$WORK/tl.out') -eq 1 ]"
 ca_stop
 
+# A clock 1000 times fast: a durable commit between two readings of it moves it by seconds.
+# The expiry a new token's answer gives is the one stored (it used to read the clock twice).
+ca_serve_at "$D" "FAKETIME=+0 x1000" || bail "cairn serve under a fast clock did not start"
+C admin add --name fay --role admin >/dev/null 2>&1 &&
+	C token create --name fay --role admin >"$WORK/fay.tok" 2>/dev/null || bail "token for fay failed"
+# expiry_as_stored: three new 1h tokens; each answer's expiry is the one GET /tokens lists.
+expiry_as_stored() {
+	for i in 1 2 3; do
+		api_is 201 "$WORK/fay.tok" POST /tokens \
+			'{"name": "tess", "role": "auditor", "expires_in": "1h"}' || return 1
+		id=$(jq -r .id "$WORK/api.out") exp=$(jq -r .expires "$WORK/api.out")
+		api_is 200 "$WORK/fay.tok" GET /tokens || return 1
+		listed=$(jq -r --arg id "$id" '.items[] | select(.id == $id) | .expires' "$WORK/api.out")
+		echo "token $id: answered $exp, stored $listed"
+		[ "$exp" -gt 0 ] && [ "$listed" = "$exp" ] || return 1
+	done
+}
+ok "under a fast clock, POST /tokens answers the expiry that GET /tokens lists" expiry_as_stored
+ca_stop
+
 done_testing
