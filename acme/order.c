@@ -397,25 +397,13 @@ static int orders_rate_ok(acme_t *a, const char *acct, int64_t now, int *retry)
 {
 	json_t *times;
 	char key[64];
-	size_t i;
 	int ok = 1;
 
 	if (a->orders_per_hour <= 0)
 		return 1;
 	snprintf(key, sizeof(key), "order:%s", acct);
 	pthread_mutex_lock(&a->rl_lock);
-	acme_rl_sweep(a, now);
-	times = json_object_get(a->rl_failed, key);
-	if (times == NULL) {
-		times = json_array();
-		json_object_set_new(a->rl_failed, key, times);
-	}
-	for (i = 0; i < json_array_size(times);) {
-		if (json_integer_value(json_array_get(times, i)) <= now - 3600)
-			json_array_remove(times, i);
-		else
-			i++;
-	}
+	times = acme_rl_window(a, key, now);
 	if ((long)json_array_size(times) >= a->orders_per_hour) {
 		ok = 0;
 		*retry = (int)(json_integer_value(json_array_get(times, 0)) + 3600 - now);

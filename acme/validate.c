@@ -248,7 +248,8 @@ int acme_chall_result(acme_t *a, const char *authz_id, int idx, const json_t *er
 	return acme_update(a, key, result_run, &op, NULL, NULL);
 }
 
-void acme_rl_sweep(acme_t *a, int64_t now)
+/* Every 4096th call: drops the windows with nothing in the last hour. */
+static void rl_sweep(acme_t *a, int64_t now)
 {
 	static unsigned calls;
 	const char *k;
@@ -264,22 +265,12 @@ void acme_rl_sweep(acme_t *a, int64_t now)
 	}
 }
 
-/* Failed validations per account and name per hour (in memory); 1 when over the
- * limit. Per account: counted per name alone, one account failing on purpose would
- * lock every other account out of validating that name. */
-static int failed_over_limit(acme_t *a, const char *acct, const char *name, int record)
+json_t *acme_rl_window(acme_t *a, const char *key, int64_t now)
 {
 	json_t *times;
-	char key[300];
-	int64_t now = time(NULL);
 	size_t i;
-	int over;
 
-	if (a->failed_per_hour <= 0)
-		return 0;
-	snprintf(key, sizeof(key), "fail:%s/%s", acct, name);
-	pthread_mutex_lock(&a->rl_lock);
-	acme_rl_sweep(a, now);
+	rl_sweep(a, now);
 	times = json_object_get(a->rl_failed, key);
 	if (times == NULL) {
 		times = json_array();
@@ -291,6 +282,24 @@ static int failed_over_limit(acme_t *a, const char *acct, const char *name, int 
 		else
 			i++;
 	}
+	return times;
+}
+
+/* Failed validations per account and name per hour (in memory); 1 when over the
+ * limit. Per account: counted per name alone, one account failing on purpose would
+ * lock every other account out of validating that name. */
+static int failed_over_limit(acme_t *a, const char *acct, const char *name, int record)
+{
+	json_t *times;
+	char key[300];
+	int64_t now = time(NULL);
+	int over;
+
+	if (a->failed_per_hour <= 0)
+		return 0;
+	snprintf(key, sizeof(key), "fail:%s/%s", acct, name);
+	pthread_mutex_lock(&a->rl_lock);
+	times = acme_rl_window(a, key, now);
 	if (record)
 		json_array_append_new(times, json_integer(now));
 	over = (long)json_array_size(times) >= a->failed_per_hour;
