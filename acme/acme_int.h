@@ -259,10 +259,6 @@ int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *
 		   char *kid, size_t kid_cap, char *group, size_t group_cap, char *profile,
 		   size_t profile_cap, http_reply_t *r);
 
-/* The rate-limit window KEY (times, oldest first, of the last hour), made if missing and
- * pruned of older times; now and then drops every window with nothing in the last hour.
- * rl_lock held; borrowed. */
-json_t *acme_rl_window(acme_t *a, const char *key, int64_t now);
 
 /* ---- status moves (status.c, RFC 8555 §7.1.6) ---- */
 /* The authorization's status as served: "expired" once a pending or valid one is past

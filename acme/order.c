@@ -241,6 +241,79 @@ static long pending_authzs(acme_t *a, const char *acct, int64_t now)
 	return c.n;
 }
 
+/*
+ * Orders per account per hour, counted from the account's order list (l/ACCT/CREATED...,
+ * CREATED as 16 hex digits, so the last hour is one range): the count survives a restart
+ * and counts only orders that were stored. Stops at limit.
+ */
+typedef struct hour_count {
+	char prefix[ACME_ID_LEN + 4];
+	size_t plen;
+	long n, limit;
+	int64_t first; /* creation time of the oldest order in the hour */
+} hour_count_t;
+
+static int count_hour(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	hour_count_t *c = arg;
+	char hex[17];
+	(void)val;
+	(void)vlen;
+
+	if (klen < c->plen + 16 || memcmp(key, c->prefix, c->plen) != 0)
+		return 1;
+	if (c->n == 0) {
+		memcpy(hex, (const char *)key + c->plen, 16);
+		hex[16] = '\0';
+		c->first = (int64_t)strtoull(hex, NULL, 16);
+	}
+	return ++c->n >= c->limit ? 1 : 0;
+}
+
+/* 1 when the account has made orders_per_hour orders in the hour before now (retry: the
+ * seconds until the oldest of them leaves it), 0 when it may make one more, or a db code. */
+static int orders_over(acme_t *a, db_txn_t *txn, const char *acct, int64_t now, int *retry)
+{
+	hour_count_t c = { .limit = a->orders_per_hour };
+	char start[ACME_ID_LEN + 24];
+	int rc;
+
+	if (a->orders_per_hour <= 0)
+		return 0;
+	snprintf(c.prefix, sizeof(c.prefix), "l/%s/", acct);
+	c.plen = strlen(c.prefix);
+	snprintf(start, sizeof(start), "%s%016llx", c.prefix,
+		 (unsigned long long)(now > 3599 ? now - 3599 : 0));
+	if ((rc = db_iterate(txn, DB_ACME, start, strlen(start), count_hour, &c)) < 0)
+		return rc;
+	if (c.n < c.limit)
+		return 0;
+	*retry = (int)(c.first + 3600 - now);
+	if (*retry < 1)
+		*retry = 1;
+	return 1;
+}
+
+/* The same from a read txn: the early refusal, before anything is built. */
+static int orders_over_now(acme_t *a, const char *acct, int64_t now, int *retry)
+{
+	db_txn_t *txn;
+	int over;
+
+	if (a->orders_per_hour <= 0 || db_read_begin(a->db, &txn) != 0)
+		return 0;
+	over = orders_over(a, txn, acct, now, retry) == 1;
+	db_txn_end(txn);
+	return over;
+}
+
+static void orders_refused(acme_t *a, int retry, http_reply_t *r)
+{
+	acme_problem(r, 429, "rateLimited", "at most %ld new orders per hour per account",
+		     a->orders_per_hour);
+	r->retry_after = retry;
+}
+
 typedef struct order_op {
 	acme_t *a;
 	json_t *order;
@@ -249,6 +322,8 @@ typedef struct order_op {
 	size_t n_idents;  /* the order's identifiers (the pending limit counts them all) */
 	int64_t now;
 	int over;         /* out: the pending limit refused it in the write txn */
+	int over_orders;  /* out: the orders-per-hour limit did (retry: Retry-After) */
+	int retry;
 } order_op_t;
 
 /*
@@ -287,8 +362,14 @@ static int order_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	(void)err;
 
 	op->over = 0;
+	/* Both limits again in the write txn: concurrent newOrders of one account all pass
+	 * the early checks. Over either: nothing written. */
+	if ((rc = orders_over(op->a, txn, op->acct, op->now, &op->retry)) != 0) {
+		op->over_orders = rc == 1;
+		return rc == 1 ? 0 : rc;
+	}
 	if ((rc = pending_limit_run(txn, op)) != 0 || op->over)
-		return rc; /* over: nothing written */
+		return rc;
 	json_array_foreach(op->authzs, i, z) {
 		char exp[24];
 		snprintf(key, sizeof(key), "z/%s", json_string_value(json_object_get(z, "id")));
@@ -392,30 +473,6 @@ static void pending_refused(acme_t *a, http_reply_t *r)
 	r->retry_after = 3600;
 }
 
-/* In-memory sliding window of order creation times per account (rate limit). */
-static int orders_rate_ok(acme_t *a, const char *acct, int64_t now, int *retry)
-{
-	json_t *times;
-	char key[64];
-	int ok = 1;
-
-	if (a->orders_per_hour <= 0)
-		return 1;
-	snprintf(key, sizeof(key), "order:%s", acct);
-	pthread_mutex_lock(&a->rl_lock);
-	times = acme_rl_window(a, key, now);
-	if ((long)json_array_size(times) >= a->orders_per_hour) {
-		ok = 0;
-		*retry = (int)(json_integer_value(json_array_get(times, 0)) + 3600 - now);
-		if (*retry < 1)
-			*retry = 1;
-	} else {
-		json_array_append_new(times, json_integer(now));
-	}
-	pthread_mutex_unlock(&a->rl_lock);
-	return ok;
-}
-
 int acme_has_valid_authz(acme_t *a, const char *acct, const char *type, const char *value)
 {
 	int wildcard = strncmp(value, "*.", 2) == 0;
@@ -509,10 +566,8 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 				 json_array_size(subs));
 		goto out;
 	}
-	if (!orders_rate_ok(a, j.acct_id, now, &retry)) {
-		acme_problem(r, 429, "rateLimited", "at most %ld new orders per hour per account",
-			     a->orders_per_hour);
-		r->retry_after = retry;
+	if (orders_over_now(a, j.acct_id, now, &retry)) {
+		orders_refused(a, retry, r);
 		goto out;
 	}
 	if (a->pending_authz_max > 0 &&
@@ -557,6 +612,10 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 	op.now = now;
 	if (order == NULL || db_write(a->db, order_run, &op, &err) != 0) {
 		acme_problem(r, 500, "serverInternal", "storing the order: %s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (op.over_orders) {
+		orders_refused(a, op.retry, r);
 		goto out;
 	}
 	if (op.over) {

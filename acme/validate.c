@@ -265,7 +265,10 @@ static void rl_sweep(acme_t *a, int64_t now)
 	}
 }
 
-json_t *acme_rl_window(acme_t *a, const char *key, int64_t now)
+/* The rate-limit window KEY (times, oldest first, of the last hour), made if missing and
+ * pruned of older times; now and then drops every window with nothing in the last hour.
+ * rl_lock held; borrowed. */
+static json_t *rl_window(acme_t *a, const char *key, int64_t now)
 {
 	json_t *times;
 	size_t i;
@@ -299,7 +302,7 @@ static int failed_over_limit(acme_t *a, const char *acct, const char *name, int 
 		return 0;
 	snprintf(key, sizeof(key), "fail:%s/%s", acct, name);
 	pthread_mutex_lock(&a->rl_lock);
-	times = acme_rl_window(a, key, now);
+	times = rl_window(a, key, now);
 	if (record)
 		json_array_append_new(times, json_integer(now));
 	over = (long)json_array_size(times) >= a->failed_per_hour;

@@ -36,5 +36,48 @@ acme_conf "$D" '{"validaton": {}}'
 fails "serve refuses an unknown acme key" "$CAIRN" serve --dir "$D"
 last_has "  ... naming it" "acme.validaton: unknown key"
 
+# orders_per_hour across its edge and a restart: the count is kept with the orders (the
+# account's order list), not in memory, so a restart does not start the hour afresh.
+acme_conf "$D" '{"rate_limits": {"orders_per_hour": 3}}'
+clock_set "$WORK/clock" +0
+ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
+	bail "serve under libfaketime failed"
+keep_https_port "$D"
+# orders_say N [together]: N new orders of the kept account, one after the other or all
+# at once; the answers in $WORK/orders.out.
+orders_say() {
+	python3 "$CAIRN_SRCDIR/tests/integration/acme_probe.py" orders "$HTTPS_URL/acme/directory" \
+		"$D/ca/root.pem" 0 "$WORK/orders.state" "$@" >"$WORK/orders.out" 2>&1
+}
+# retry_in LO HI: the last answer was rateLimited with LO <= Retry-After <= HI.
+retry_in() {
+	set -- "$1" "$2" $(tail -n 1 "$WORK/orders.out")
+	[ "$3" = 429 ] && [ "$5" = rateLimited ] && [ "$4" -ge "$1" ] && [ "$4" -le "$2" ]
+}
+# answers M R: of the last orders_say, M were made (201) and R refused (429).
+answers() {
+	cat "$WORK/orders.out"
+	[ "$(grep -c '^201 ' "$WORK/orders.out")" -eq "$1" ] &&
+		[ "$(grep -c '^429 ' "$WORK/orders.out")" -eq "$2" ]
+}
+orders_say 4
+ok "orders_per_hour 3: three orders, the fourth refused" answers 3 1
+ok "  ... Retry-After 3500..3600 s" retry_in 3500 3600
+ca_stop
+clock_set "$WORK/clock" +1800
+ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
+	bail "serve under libfaketime failed (restart)"
+orders_say 1
+ok "(restarted, 30 minutes on) the account is still over its limit" answers 0 1
+ok "  ... Retry-After 1700..1800 s" retry_in 1700 1800
+clock_set "$WORK/clock" +3500
+orders_say 1
+ok "100 s before the hour is over it still is" answers 0 1
+ok "  ... Retry-After 1..100 s" retry_in 1 100
+clock_set "$WORK/clock" +3700
+orders_say 6 together
+ok "past the hour: six orders at once, three made and three refused" answers 3 3
+ca_stop
+
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

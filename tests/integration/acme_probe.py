@@ -843,6 +843,34 @@ def finish(directory, cafile, port, state):
     check("the certificate downloads", st == 200 and b"BEGIN CERTIFICATE" in pem, st)
 
 
+def orders(directory, cafile, port, state, n, together=False):
+    """N new orders (one name each) for the account kept in STATE, made on first use, one
+    after the other or all at once; prints each answer as "STATUS RETRY-AFTER
+    PROBLEM-TYPE" ("-" for none)."""
+    c = Client(directory, cafile)
+    try:
+        s = json.load(open(state))
+        k = Key(s["key"])
+        c.kid = s["kid"]
+    except FileNotFoundError:
+        k = Key()
+        c.account(k)
+        s = {"key": k.pem(), "kid": c.kid, "made": 0}
+    def payload(i):
+        return {"identifiers": [{"type": "dns", "value": "h%d.example.test" % i}]}
+    first, s["made"] = s["made"] + 1, s["made"] + int(n)
+    if together:
+        bodies = [c.jws(k, c.dir["newOrder"], payload(i), kid=c.kid, nonce=c.new_nonce())
+                  for i in range(first, s["made"] + 1)]
+        for st, doc in send_at_once(c, c.dir["newOrder"], bodies):
+            print(st, "-", ptype(doc) if st >= 400 else "-")
+    else:
+        for i in range(first, s["made"] + 1):
+            st, h, doc = c.post(k, c.dir["newOrder"], payload(i))
+            print(st, h.get("Retry-After", "-"), ptype(doc) if st >= 400 else "-")
+    json.dump(s, open(state, "w"))
+
+
 def csr_raw_san(cn, san_der):
     """A CSR whose subjectAltName extension is the given DER, as an attacker writes it."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -1639,6 +1667,8 @@ def main():
         commits(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "nonces":
         nonces(directory, cafile, port, sys.argv[5])
+    elif mode == "orders":
+        orders(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7:] == ["together"])
     elif mode == "keys":
         keys(directory, cafile, port)
     elif mode == "revoke_names":
