@@ -56,7 +56,7 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 		return CAIRN_ENOMEM;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ares_library_init(ARES_LIB_INIT_ALL);
-	pthread_mutex_init(&a->rl_lock, NULL);
+	pthread_mutex_init(&a->fin_lock, NULL);
 	pthread_mutex_init(&a->key_lock, NULL);
 	pthread_mutex_init(&a->obj_lock, NULL);
 	a->db = cfg->db;
@@ -66,7 +66,6 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 	a->json.max_bytes = ACME_MAX_BODY;
 	snprintf(a->base, sizeof(a->base), "%s/acme/", cfg->https_base);
 	snprintf(a->http_base, sizeof(a->http_base), "%s", cfg->http_base ? cfg->http_base : "");
-	a->rl_failed = json_object();
 	a->finalizing = json_object();
 	rc = apply_settings(a, cfg->settings, err);
 	if (rc)
@@ -111,9 +110,8 @@ void acme_free(acme_t *a)
 	acme_pool_stop(a->pool);
 	acme_nonces_free(a->nonces);
 	json_decref(a->caa_identities);
-	json_decref(a->rl_failed);
 	json_decref(a->finalizing);
-	pthread_mutex_destroy(&a->rl_lock);
+	pthread_mutex_destroy(&a->fin_lock);
 	acme_jws_caches_free(a);
 	acme_store_cache_free(a);
 	pthread_mutex_destroy(&a->key_lock);

@@ -89,9 +89,8 @@ struct acme {
 	acme_objslot_t objs[ACME_OBJCACHE];
 	atomic_ulong parses;     /* stored records parsed (store.c): tests, bench notes */
 	acme_pool_t *pool;
-	pthread_mutex_t rl_lock; /* rate limit counters */
-	json_t *rl_failed;       /* name -> [times] of failed validations (in memory) */
-	json_t *finalizing;      /* order ids being finalized now (under rl_lock) */
+	pthread_mutex_t fin_lock; /* guards finalizing */
+	json_t *finalizing;      /* order ids being finalized now */
 };
 
 /* ---- problems (problem.c) ---- */
@@ -166,6 +165,14 @@ int acme_get_str(acme_t *a, const char *key, char *out, size_t cap);
 int acme_txn_get(acme_t *a, db_txn_t *txn, const char *key, json_t **out);
 int acme_txn_put(acme_t *a, db_txn_t *txn, const char *key, const json_t *obj);
 int acme_txn_put_str(db_txn_t *txn, const char *key, const char *val);
+/* The time (16 hex digits) right after prefix in an index key; -1 when the key is not
+ * prefix's or too short. */
+int64_t acme_key_time(const void *key, size_t klen, const char *prefix, size_t plen);
+/* Rate windows: entries PREFIX + a time as 16 hex digits (+ anything after it), counted
+ * in txn for the hour before now (times after now - 3600), up to limit; *first: the oldest
+ * counted one's time. Returns the count or a db code (< 0). */
+long acme_hour_count(db_txn_t *txn, const char *prefix, int64_t now, long limit,
+		     int64_t *first);
 /* Read-modify-write of one object inside the group-commit writer: fn sees the stored
  * object (fresh on every run) and changes it; return 0 to store it, negative to roll back.
  * *result (may be NULL) receives a copy of the stored object (new reference). */
@@ -281,8 +288,11 @@ int acme_authz_deactivate(acme_t *a, const char *authz_id, json_t **result, cair
 /* Stores the outcome of validating challenge idx of authz_id: error NULL means valid,
  * else the problem object (borrowed) for the challenge. Re-reads the authorization in
  * the write transaction and changes nothing the status table refuses: a result for an
- * authorization that is no longer pending only turns the challenge invalid. */
-int acme_chall_result(acme_t *a, const char *authz_id, int idx, const json_t *error);
+ * authorization that is no longer pending only turns the challenge invalid. failed: a
+ * validation was tried and failed; it counts against failed_validations_per_hour
+ * (recorded in the same transaction). */
+int acme_chall_result(acme_t *a, const char *authz_id, int idx, const json_t *error,
+		      int failed);
 
 /* ---- validation (validate.c and friends) ---- */
 int acme_pool_start(acme_t *a, int threads, acme_pool_t **out);

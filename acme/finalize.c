@@ -264,11 +264,11 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 	}
 	/* One finalize per order at a time (in memory: a daemon that dies while issuing
 	 * leaves the order ready, so the client can finalize again). */
-	pthread_mutex_lock(&a->rl_lock);
+	pthread_mutex_lock(&a->fin_lock);
 	busy = json_object_get(a->finalizing, arg) != NULL;
 	if (!busy)
 		json_object_set_new(a->finalizing, arg, json_true());
-	pthread_mutex_unlock(&a->rl_lock);
+	pthread_mutex_unlock(&a->fin_lock);
 	if (busy) {
 		acme_problem(r, 403, "orderNotReady", "order is already being finalized");
 		goto out;
@@ -307,9 +307,9 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 	r->location = strdup(u);
 out:
 	if (claimed) {
-		pthread_mutex_lock(&a->rl_lock);
+		pthread_mutex_lock(&a->fin_lock);
 		json_object_del(a->finalizing, arg);
-		pthread_mutex_unlock(&a->rl_lock);
+		pthread_mutex_unlock(&a->fin_lock);
 	}
 	ca_csr_free(csr);
 	json_decref(f.order);

@@ -241,54 +241,25 @@ static long pending_authzs(acme_t *a, const char *acct, int64_t now)
 	return c.n;
 }
 
-/*
- * Orders per account per hour, counted from the account's order list (l/ACCT/CREATED...,
- * CREATED as 16 hex digits, so the last hour is one range): the count survives a restart
- * and counts only orders that were stored. Stops at limit.
- */
-typedef struct hour_count {
-	char prefix[ACME_ID_LEN + 4];
-	size_t plen;
-	long n, limit;
-	int64_t first; /* creation time of the oldest order in the hour */
-} hour_count_t;
-
-static int count_hour(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-	hour_count_t *c = arg;
-	char hex[17];
-	(void)val;
-	(void)vlen;
-
-	if (klen < c->plen + 16 || memcmp(key, c->prefix, c->plen) != 0)
-		return 1;
-	if (c->n == 0) {
-		memcpy(hex, (const char *)key + c->plen, 16);
-		hex[16] = '\0';
-		c->first = (int64_t)strtoull(hex, NULL, 16);
-	}
-	return ++c->n >= c->limit ? 1 : 0;
-}
-
+/* Orders per account per hour are counted from the account's order list (l/ACCT/CREATED...,
+ * CREATED as 16 hex digits): the count survives a restart and counts only orders that
+ * were stored. */
 /* 1 when the account has made orders_per_hour orders in the hour before now (retry: the
  * seconds until the oldest of them leaves it), 0 when it may make one more, or a db code. */
 static int orders_over(acme_t *a, db_txn_t *txn, const char *acct, int64_t now, int *retry)
 {
-	hour_count_t c = { .limit = a->orders_per_hour };
-	char start[ACME_ID_LEN + 24];
-	int rc;
+	char prefix[ACME_ID_LEN + 4];
+	int64_t first;
+	long n;
 
 	if (a->orders_per_hour <= 0)
 		return 0;
-	snprintf(c.prefix, sizeof(c.prefix), "l/%s/", acct);
-	c.plen = strlen(c.prefix);
-	snprintf(start, sizeof(start), "%s%016llx", c.prefix,
-		 (unsigned long long)(now > 3599 ? now - 3599 : 0));
-	if ((rc = db_iterate(txn, DB_ACME, start, strlen(start), count_hour, &c)) < 0)
-		return rc;
-	if (c.n < c.limit)
+	snprintf(prefix, sizeof(prefix), "l/%s/", acct);
+	if ((n = acme_hour_count(txn, prefix, now, a->orders_per_hour, &first)) < 0)
+		return (int)n;
+	if (n < a->orders_per_hour)
 		return 0;
-	*retry = (int)(c.first + 3600 - now);
+	*retry = (int)(first + 3600 - now);
 	if (*retry < 1)
 		*retry = 1;
 	return 1;

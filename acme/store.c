@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* ACME objects as JSON in the DB_ACME table: a/ accounts, k/ key thumbprints, o/ orders, z/ authorizations, s/ certificates, e/ EAB keys. */
+/* ACME objects as JSON in the DB_ACME table: a/ accounts, k/ key thumbprints, o/ orders,
+ * z/ authorizations, s/ certificates, e/ EAB keys; beside them index entries: l/ an
+ * account's orders by creation time, p/ its pending authorizations, v/ its valid ones by
+ * identifier (order.c), f/ its failed validations by name and time (validate.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +181,56 @@ int acme_txn_put(acme_t *a, db_txn_t *txn, const char *key, const json_t *obj)
 int acme_txn_put_str(db_txn_t *txn, const char *key, const char *val)
 {
 	return db_put(txn, DB_ACME, key, strlen(key), val, strlen(val), 0);
+}
+
+int64_t acme_key_time(const void *key, size_t klen, const char *prefix, size_t plen)
+{
+	char hex[17];
+
+	if (klen < plen + 16 || memcmp(key, prefix, plen) != 0)
+		return -1;
+	memcpy(hex, (const char *)key + plen, 16);
+	hex[16] = '\0';
+	return (int64_t)strtoull(hex, NULL, 16);
+}
+
+typedef struct hour_count {
+	const char *prefix;
+	size_t plen;
+	long n, limit;
+	int64_t first;
+} hour_count_t;
+
+static int count_hour(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	hour_count_t *c = arg;
+	int64_t t = acme_key_time(key, klen, c->prefix, c->plen);
+	(void)val;
+	(void)vlen;
+
+	if (t < 0)
+		return 1;
+	if (c->n == 0)
+		c->first = t;
+	return ++c->n >= c->limit ? 1 : 0;
+}
+
+long acme_hour_count(db_txn_t *txn, const char *prefix, int64_t now, long limit,
+		     int64_t *first)
+{
+	hour_count_t c = { .prefix = prefix, .plen = strlen(prefix), .limit = limit };
+	char start[512];
+	int rc;
+
+	*first = 0;
+	if (limit <= 0 || snprintf(start, sizeof(start), "%s%016llx", prefix,
+				   (unsigned long long)(now > 3599 ? now - 3599 : 0)) >=
+				  (int)sizeof(start))
+		return 0;
+	if ((rc = db_iterate(txn, DB_ACME, start, strlen(start), count_hour, &c)) < 0)
+		return rc;
+	*first = c.first;
+	return c.n;
 }
 
 int acme_new_id(char *out)

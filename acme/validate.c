@@ -192,10 +192,77 @@ int acme_pool_busy(acme_pool_t *p, const char *authz_id, int idx)
 
 /* ---- results ---- */
 
+/* f/ACCT/NAME/: the account's failed validations of NAME, one entry each
+ * (f/ACCT/NAME/TIME AUTHZ, TIME as 16 hex digits), kept an hour. */
+static void failures_prefix(char *out, size_t cap, const char *acct, const char *name)
+{
+	snprintf(out, cap, "f/%s/%s/", acct, name);
+}
+
 typedef struct result_op {
 	int idx;
 	const json_t *error;  /* NULL = valid (borrowed) */
+	int failed;           /* a validation was tried and failed: recorded under f/ */
+	int64_t now;
 } result_op_t;
+
+/* At most this many entries that left the hour are deleted by each failure recorded. */
+#define FAILURES_SWEEP 64
+
+typedef struct failures_old {
+	const char *prefix;
+	size_t plen;
+	int64_t before;  /* entries with times up to this are old */
+	size_t n;
+	char keys[FAILURES_SWEEP][400];
+} failures_old_t;
+
+static int failure_old(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	failures_old_t *o = arg;
+	int64_t t = acme_key_time(key, klen, o->prefix, o->plen);
+	(void)val;
+	(void)vlen;
+
+	if (t < 0 || klen >= sizeof(o->keys[0]))
+		return 1;
+	if (t > o->before)
+		return 1; /* in time order: the rest are of the hour */
+	memcpy(o->keys[o->n], key, klen);
+	o->keys[o->n][klen] = '\0';
+	return ++o->n == FAILURES_SWEEP ? 1 : 0;
+}
+
+/* Records a failed validation of the authorization's name under f/ACCT/NAME/ and deletes
+ * that name's entries that left the hour (nothing else deletes them). */
+static int failure_record(db_txn_t *txn, const char *acct, const json_t *z, int64_t now)
+{
+	const char *name = json_string_value(json_object_get(json_object_get(z, "identifier"),
+							     "value"));
+	char prefix[300], key[400];
+	failures_old_t *o;
+	size_t i;
+	int rc;
+
+	if (name == NULL)
+		return 0;
+	failures_prefix(prefix, sizeof(prefix), acct, name);
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return CAIRN_ENOMEM;
+	o->prefix = prefix;
+	o->plen = strlen(prefix);
+	o->before = now - 3600;
+	rc = db_iterate(txn, DB_ACME, prefix, o->plen, failure_old, o);
+	for (i = 0; rc >= 0 && i < o->n; i++)
+		if ((rc = db_del(txn, DB_ACME, o->keys[i], strlen(o->keys[i]))) == CAIRN_ENOENT)
+			rc = 0;
+	free(o);
+	if (rc < 0)
+		return rc;
+	snprintf(key, sizeof(key), "%s%016llx%s", prefix, (unsigned long long)now,
+		 json_string_value(json_object_get(z, "id")));
+	return acme_txn_put_str(txn, key, "");
+}
 
 /* Runs in the write transaction on the stored authorization, read afresh there: a
  * deactivation (or expiry) that won the race keeps the authorization where it is. */
@@ -207,10 +274,13 @@ static int result_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
 	const char *to = op->error == NULL ? "valid" : "invalid";
 	const char *acct = json_string_value(json_object_get(z, "acct"));
 	char key[400];
+	int rc;
 	(void)err;
 
 	if (c == NULL || acct == NULL || !acme_chall_may_move(c, to))
 		return 0;
+	if (op->failed && (rc = failure_record(txn, acct, z, op->now)) != 0)
+		return rc;
 	snprintf(key, sizeof(key), "p/%s/%s", acct, json_string_value(json_object_get(z, "id")));
 	if (db_del(txn, DB_ACME, key, strlen(key)) == CAIRN_EDB)
 		return CAIRN_EDB;
@@ -239,77 +309,33 @@ static int result_run(db_txn_t *txn, json_t *z, void *arg, cairn_err_t *err)
 	return acme_txn_put_str(txn, key, json_string_value(json_object_get(z, "id")));
 }
 
-int acme_chall_result(acme_t *a, const char *authz_id, int idx, const json_t *error)
+int acme_chall_result(acme_t *a, const char *authz_id, int idx, const json_t *error,
+		      int failed)
 {
-	result_op_t op = { idx, error };
+	result_op_t op = { idx, error, failed, (int64_t)time(NULL) };
 	char key[64];
 
 	snprintf(key, sizeof(key), "z/%s", authz_id);
 	return acme_update(a, key, result_run, &op, NULL, NULL);
 }
 
-/* Every 4096th call: drops the windows with nothing in the last hour. */
-static void rl_sweep(acme_t *a, int64_t now)
+/* 1 when the account failed acme.rate_limits.failed_validations_per_hour validations of
+ * name in the last hour. Counted from the database, so a restart keeps the count. Per
+ * account: counted per name alone, one account failing on purpose would lock every other
+ * account out of validating that name. */
+static int failed_over_limit(acme_t *a, const char *acct, const char *name)
 {
-	static unsigned calls;
-	const char *k;
-	json_t *v;
-	void *tmp;
+	char prefix[300];
+	db_txn_t *txn;
+	int64_t first;
+	long n;
 
-	if (++calls % 4096 != 0)
-		return;
-	json_object_foreach_safe(a->rl_failed, tmp, k, v) {
-		size_t n = json_array_size(v);
-		if (n == 0 || json_integer_value(json_array_get(v, n - 1)) <= now - 3600)
-			json_object_del(a->rl_failed, k);
-	}
-}
-
-/* The rate-limit window KEY (times, oldest first, of the last hour), made if missing and
- * pruned of older times; now and then drops every window with nothing in the last hour.
- * rl_lock held; borrowed. */
-static json_t *rl_window(acme_t *a, const char *key, int64_t now)
-{
-	json_t *times;
-	size_t i;
-
-	rl_sweep(a, now);
-	times = json_object_get(a->rl_failed, key);
-	if (times == NULL) {
-		times = json_array();
-		json_object_set_new(a->rl_failed, key, times);
-	}
-	for (i = 0; i < json_array_size(times);) {
-		if (json_integer_value(json_array_get(times, i)) <= now - 3600)
-			json_array_remove(times, i);
-		else
-			i++;
-	}
-	return times;
-}
-
-/* Failed validations per account and name per hour (in memory); 1 when over the
- * limit. Per account: counted per name alone, one account failing on purpose would
- * lock every other account out of validating that name. */
-static int failed_over_limit(acme_t *a, const char *acct, const char *name, int record)
-{
-	json_t *times;
-	char key[300];
-	int64_t now = time(NULL);
-	int over;
-
-	if (a->failed_per_hour <= 0)
+	if (a->failed_per_hour <= 0 || db_read_begin(a->db, &txn) != 0)
 		return 0;
-	snprintf(key, sizeof(key), "fail:%s/%s", acct, name);
-	pthread_mutex_lock(&a->rl_lock);
-	times = rl_window(a, key, now);
-	if (record)
-		json_array_append_new(times, json_integer(now));
-	over = (long)json_array_size(times) >= a->failed_per_hour;
-	if (json_array_size(times) == 0)
-		json_object_del(a->rl_failed, key); /* keep memory bounded by recent activity */
-	pthread_mutex_unlock(&a->rl_lock);
-	return over;
+	failures_prefix(prefix, sizeof(prefix), acct, name);
+	n = acme_hour_count(txn, prefix, (int64_t)time(NULL), a->failed_per_hour, &first);
+	db_txn_end(txn);
+	return n >= a->failed_per_hour;
 }
 
 static void validate_one(acme_t *a, const job_t *job)
@@ -339,7 +365,7 @@ static void validate_one(acme_t *a, const job_t *job)
 		/* Deactivated or expired while queued: nothing to fetch (result_run says why). */
 		snprintf(why, sizeof(why), "the authorization is %s", acme_authz_status(z));
 		name = NULL;
-	} else if (failed_over_limit(a, acct_id, name, 0)) {
+	} else if (failed_over_limit(a, acct_id, name)) {
 		type = "rateLimited";
 		snprintf(why, sizeof(why),
 			 "too many failed validations for %s by this account in the last hour",
@@ -359,12 +385,12 @@ static void validate_one(acme_t *a, const job_t *job)
 out:
 	if (rc != 0) {
 		error = acme_problem_obj(type, why[0] ? why : "validation failed", ident);
-		if (name != NULL && strcmp(type, "rateLimited") != 0)
-			failed_over_limit(a, acct_id, name, 1);
 		log_info("acme", "challenge %s/%d for %s: %s", job->authz, job->idx,
 			 name ? name : "?", why);
 	}
-	if (acme_chall_result(a, job->authz, job->idx, error) != 0)
+	/* A validation that was tried and failed counts against the hour's limit. */
+	if (acme_chall_result(a, job->authz, job->idx, error,
+			      rc != 0 && name != NULL && strcmp(type, "rateLimited") != 0) != 0)
 		log_error("acme", "storing the result of challenge %s/%d failed", job->authz,
 			  job->idx);
 	json_decref(error);

@@ -79,5 +79,31 @@ orders_say 6 together
 ok "past the hour: six orders at once, three made and three refused" answers 3 3
 ca_stop
 
+# failed_validations_per_hour across its edge and a restart: failures are kept in the
+# database (f/ACCT/NAME/TIME), so a restart does not forget them.
+acme_conf "$D" "{\"rate_limits\": {\"failed_validations_per_hour\": 1},
+  \"validation\": {\"http01_port\": $HP, \"hosts\": {\"f2.example.test\": \"127.0.0.1\"}}}"
+clock_set "$WORK/clock" +0
+ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
+	bail "serve under libfaketime failed"
+# validated ANSWER WANT: a new order for f2.example.test by the kept account (made on first
+# use), its challenge answered right or wrong, ends as WANT (valid, or the error's type).
+validated() {
+	python3 "$CAIRN_SRCDIR/tests/integration/acme_probe.py" validate "$HTTPS_URL/acme/directory" \
+		"$D/ca/root.pem" "$HP" "$WORK/fail.state" f2.example.test "$1" >"$WORK/val.out" 2>&1
+	cat "$WORK/val.out"
+	[ "$(tail -n 1 "$WORK/val.out")" = "$2" ]
+}
+ok "failed_validations_per_hour 1: a wrong answer is incorrectResponse" validated wrong incorrectResponse
+ok "  ... then a right one is rateLimited" validated right rateLimited
+ca_stop
+clock_set "$WORK/clock" +1800
+ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
+	bail "serve under libfaketime failed (restart)"
+ok "(restarted, 30 minutes on) a right answer is still rateLimited" validated right rateLimited
+clock_set "$WORK/clock" +3700
+ok "past the hour it validates" validated right valid
+ca_stop
+
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -843,10 +843,8 @@ def finish(directory, cafile, port, state):
     check("the certificate downloads", st == 200 and b"BEGIN CERTIFICATE" in pem, st)
 
 
-def orders(directory, cafile, port, state, n, together=False):
-    """N new orders (one name each) for the account kept in STATE, made on first use, one
-    after the other or all at once; prints each answer as "STATUS RETRY-AFTER
-    PROBLEM-TYPE" ("-" for none)."""
+def kept_account(directory, cafile, state):
+    """A client and the account kept in STATE (made and kept there on first use)."""
     c = Client(directory, cafile)
     try:
         s = json.load(open(state))
@@ -856,6 +854,33 @@ def orders(directory, cafile, port, state, n, together=False):
         k = Key()
         c.account(k)
         s = {"key": k.pem(), "kid": c.kid, "made": 0}
+        json.dump(s, open(state, "w"))
+    return c, k, s
+
+
+def validate(directory, cafile, port, state, name, answer):
+    """A new order for NAME by the account kept in STATE, its http-01 challenge answered
+    right or wrong; prints "valid" or the type of the challenge's error."""
+    serve_http01(port)
+    c, k, s = kept_account(directory, cafile, state)
+    st, h, order = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                "value": name}]})
+    az = order["authorizations"][0]
+    st, h, authz = c.post(k, az, None)
+    ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
+    TOKENS[ch["token"]] = ch["token"] + "." + k.thumb() if answer == "right" else "wrong"
+    c.post(k, ch["url"], {})
+    authz = poll(c, k, az, None)
+    err = [x.get("error") for x in authz.get("challenges", []) if x.get("error")]
+    print(authz.get("status") if authz.get("status") == "valid" or not err else ptype(err[0]))
+
+
+def orders(directory, cafile, port, state, n, together=False):
+    """N new orders (one name each) for the account kept in STATE, made on first use, one
+    after the other or all at once; prints each answer as "STATUS RETRY-AFTER
+    PROBLEM-TYPE" ("-" for none)."""
+    c, k, s = kept_account(directory, cafile, state)
+
     def payload(i):
         return {"identifiers": [{"type": "dns", "value": "h%d.example.test" % i}]}
     first, s["made"] = s["made"] + 1, s["made"] + int(n)
@@ -1667,6 +1692,8 @@ def main():
         commits(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "nonces":
         nonces(directory, cafile, port, sys.argv[5])
+    elif mode == "validate":
+        validate(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7])
     elif mode == "orders":
         orders(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7:] == ["together"])
     elif mode == "keys":

@@ -329,6 +329,13 @@ ca_stop
 
 # A clock 1000 times fast: a durable commit between two readings of it moves it by seconds.
 # The expiry a new token's answer gives is the one stored (it used to read the clock twice).
+# (An idle connection's 30 s would pass in 30 ms: the timeout is an hour of that clock.)
+python3 - "$D/cairn.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc.setdefault("server", {})["connection_timeout"] = 3600
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+PY
 ca_serve_at "$D" "FAKETIME=+0 x1000" || bail "cairn serve under a fast clock did not start"
 C admin add --name fay --role admin >/dev/null 2>&1 &&
 	C token create --name fay --role admin >"$WORK/fay.tok" 2>/dev/null || bail "token for fay failed"

@@ -184,7 +184,7 @@ static void test_result_validates(void **state)
 
 	for (i = 0; i < 2; i++) {
 		store_authz(f, "pending", stored[i], (int64_t)time(NULL) + 3600);
-		assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+		assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL, 0), 0);
 		z = load_authz(f);
 		assert_string_equal(acme_authz_status(z), "valid");
 		assert_string_equal(chall_status(z), "valid");
@@ -202,7 +202,7 @@ static void test_deactivation_wins_pending(void **state)
 
 	store_authz(f, "pending", "pending", (int64_t)time(NULL) + 3600);
 	assert_int_equal(acme_authz_deactivate(f->a, AUTHZ, NULL, &err), 0);
-	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL, 0), 0);
 	z = load_authz(f);
 	assert_string_equal(acme_authz_status(z), "deactivated");
 	assert_string_equal(chall_status(z), "invalid");
@@ -220,7 +220,7 @@ static void test_deactivation_wins(void **state)
 
 	store_authz(f, "pending", "processing", (int64_t)time(NULL) + 3600);
 	assert_int_equal(acme_authz_deactivate(f->a, AUTHZ, NULL, &err), 0);
-	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL, 0), 0);
 	z = load_authz(f);
 	assert_string_equal(acme_authz_status(z), "deactivated");
 	assert_string_equal(chall_status(z), "invalid");
@@ -232,7 +232,7 @@ static void test_deactivation_wins(void **state)
 	json_decref(z);
 	/* final: deactivating again is refused, nothing moves it back */
 	assert_int_equal(acme_authz_deactivate(f->a, AUTHZ, NULL, &err), CAIRN_EINVAL);
-	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL, 0), 0);
 	z = load_authz(f);
 	assert_string_equal(acme_authz_status(z), "deactivated");
 	json_decref(z);
@@ -245,7 +245,7 @@ static void test_expired_stays(void **state)
 	json_t *z;
 
 	store_authz(f, "pending", "processing", (int64_t)time(NULL) - 1);
-	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL, 0), 0);
 	z = load_authz(f);
 	assert_string_equal(acme_authz_status(z), "expired");
 	assert_string_equal(json_string_value(json_object_get(z, "status")), "pending");
@@ -260,13 +260,13 @@ static void test_valid_stays(void **state)
 	json_t *z, *e = acme_problem_obj("incorrectResponse", "late failure", NULL);
 
 	store_authz(f, "valid", "valid", (int64_t)time(NULL) + 3600);
-	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, e), 0);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, e, 1), 0);
 	z = load_authz(f);
 	assert_string_equal(acme_authz_status(z), "valid");
 	assert_string_equal(chall_status(z), "valid");
 	json_decref(z);
 	store_authz(f, "valid", "processing", (int64_t)time(NULL) + 3600);
-	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, e), 0);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, e, 1), 0);
 	z = load_authz(f);
 	assert_string_equal(acme_authz_status(z), "valid");
 	json_decref(z);
@@ -403,7 +403,7 @@ static void test_store_write_kept(void **state)
 	assert_string_equal(json_string_value(json_object_get(z, "status")), "pending");
 	assert_string_equal(json_string_value(json_object_get(z, "id")), AUTHZ);
 	/* the validation result: a read-modify-write in the writer, then a request's read */
-	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL), 0);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL, 0), 0);
 	z2 = load_authz(f);
 	assert_int_equal(parses(f), p0);
 	assert_string_equal(acme_authz_status(z2), "valid");
