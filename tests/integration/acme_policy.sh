@@ -103,6 +103,21 @@ ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
 ok "(restarted, 30 minutes on) a right answer is still rateLimited" validated right rateLimited
 clock_set "$WORK/clock" +3700
 ok "past the hour it validates" validated right valid
+
+# A nonce lives an hour (acme/nonce.c, NONCE_TTL): good at 58 minutes, badNonce past 60.
+# nonce STEP: nonce_age of the kept account ("get" keeps a new nonce, "use" spends it).
+nonce() {
+	python3 "$CAIRN_SRCDIR/tests/integration/acme_probe.py" nonce_age "$HTTPS_URL/acme/directory" \
+		"$D/ca/root.pem" 0 "$WORK/fail.state" "$1" >"$WORK/nonce.out" 2>&1
+	cat "$WORK/nonce.out"
+	[ "$1" = get ] || [ "$(tail -n 1 "$WORK/nonce.out")" = "$2" ]
+}
+ok "(a nonce taken)" nonce get
+clock_set "$WORK/clock" +7180
+ok "a nonce 58 minutes old is good" nonce use "200 -"
+ok "(another nonce taken)" nonce get
+clock_set "$WORK/clock" +10900
+ok "a nonce 62 minutes old is badNonce" nonce use "400 badNonce"
 ca_stop
 
 ok "every certificate in the database passes certlint" lint_db "$D"

@@ -858,6 +858,18 @@ def kept_account(directory, cafile, state):
     return c, k, s
 
 
+def nonce_age(directory, cafile, port, state, step):
+    """step "get": a new nonce, kept in STATE; step "use": a POST-as-GET of the kept
+    account with the kept nonce; prints the status and the problem type ("-" for none)."""
+    c, k, s = kept_account(directory, cafile, state)
+    if step == "get":
+        s["nonce"] = c.new_nonce()
+        json.dump(s, open(state, "w"))
+        return
+    st, h, doc = c.post(k, c.kid, None, nonce=s["nonce"])
+    print(st, ptype(doc) if st >= 400 else "-")
+
+
 def validate(directory, cafile, port, state, name, answer):
     """A new order for NAME by the account kept in STATE, its http-01 challenge answered
     right or wrong; prints "valid" or the type of the challenge's error."""
@@ -1692,6 +1704,8 @@ def main():
         commits(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "nonces":
         nonces(directory, cafile, port, sys.argv[5])
+    elif mode == "nonce_age":
+        nonce_age(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "validate":
         validate(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7])
     elif mode == "orders":
