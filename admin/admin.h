@@ -150,6 +150,9 @@ typedef struct admin_request {
 	const char *remote;        /* peer address for the audit log */
 	/* Query parameter lookup (NULL when absent); query may be NULL (no parameters). */
 	const char *(*query)(void *query_ctx, const char *key);
+	/* The first query parameter whose name is not in known (NULL-terminated), or NULL
+	 * when there is none; may be NULL (the check is then skipped). */
+	const char *(*query_unknown)(void *query_ctx, const char *const *known);
 	void *query_ctx;
 	X509 *client_cert;         /* TLS client certificate the server verified, or NULL */
 	/* What a browser sends (all NULL from other clients): the Cookie header, the

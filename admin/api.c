@@ -37,54 +37,69 @@ typedef struct admin_route {
 	const char *path;         /* segments; one "*" segment is the handler's argument */
 	const char *const *roles; /* roles allowed */
 	admin_fn fn;
+	const char *const *params; /* query parameters it takes (NULL: none); any other is a 400 */
 } admin_route_t;
 
+/* Query parameters, per route: a misspelt filter is refused, not ignored (which would
+ * answer as if no filter had been given: every certificate instead of the revoked ones). */
+static const char *const params_certs[] = { "name",	      "serial",		"status",
+					    "expiring_within", "expires_after", "expires_before",
+					    "requester",       "profile",	"after",
+					    "count",	       "limit",		"offset",
+					    NULL };
+static const char *const params_requests[] = { "status", "limit", "offset", NULL };
+static const char *const params_audit[] = { "actor", "action", "serial", "since",
+					    "until", "limit",  "offset", NULL };
+static const char *const params_export[] = { "format", "since", "until", NULL };
+static const char *const params_inventory[] = { "limit", NULL };
+static const char *const params_reports[] = { "within", "by", "limit", NULL };
+
 static const admin_route_t admin_routes[] = {
-	{ "POST", "/session", roles_read, api_session_create },
-	{ "GET", "/session", roles_read, api_session_show },
-	{ "DELETE", "/session", roles_read, api_session_delete },
-	{ "GET", "/stats", roles_read, api_stats },
-	{ "POST", "/certificates", roles_issue, api_cert_issue },
-	{ "GET", "/certificates", roles_read, api_certs_search },
-	{ "GET", "/certificates/*", roles_read, api_cert_show },
-	{ "POST", "/certificates/*/revoke", roles_revoke, admin_api_revoke },
-	{ "POST", "/revocations", roles_revoke, admin_api_revoke_many },
-	{ "POST", "/est/users", roles_admin, api_est_user_add },
-	{ "GET", "/est/users", roles_ops, api_est_user_list },
-	{ "DELETE", "/est/users/*", roles_admin, api_est_user_del },
-	{ "GET", "/requests", roles_read, api_requests_list },
-	{ "GET", "/requests/*", roles_read, api_request_show },
-	{ "POST", "/requests/*/approve", roles_decide, api_request_approve },
-	{ "POST", "/requests/*/reject", roles_decide, api_request_reject },
-	{ "GET", "/policy", roles_read, api_policy_show },
-	{ "POST", "/policy/test", roles_read, api_policy_test },
-	{ "POST", "/policy/reload", roles_admin, api_policy_reload },
-	{ "GET", "/audit", roles_audit, api_audit_query },
-	{ "GET", "/audit/export", roles_audit, api_audit_export },
-	{ "POST", "/audit/checkpoint", roles_audit, api_audit_checkpoint },
-	{ "POST", "/audit/backups", roles_admin, api_audit_backup },
-	{ "GET", "/admins", roles_audit, api_admins_list },
-	{ "POST", "/admins", roles_admin, api_admins_add },
-	{ "POST", "/admins/*/disable", roles_admin, api_admin_disable },
-	{ "GET", "/tokens", roles_audit, api_tokens_list },
-	{ "POST", "/tokens", roles_admin, api_tokens_create },
-	{ "POST", "/tokens/*/revoke", roles_admin, api_token_revoke },
-	{ "POST", "/acme/eab", roles_admin, api_acme_eab },
-	{ "GET", "/notify", roles_read, api_notify_list },
-	{ "POST", "/notify/retry", roles_ops, api_notify_retry },
-	{ "POST", "/notify/test", roles_ops, api_notify_test },
-	{ "POST", "/ca/renew", roles_admin, api_ca_renew },
-	{ "POST", "/ca/rotate", roles_admin, api_ca_rotate },
-	{ "POST", "/ca/cross-sign", roles_admin, api_ca_cross_sign },
-	{ "POST", "/inventory/import", roles_ops, api_inventory_import },
-	{ "GET", "/inventory", roles_read, api_inventory_list },
-	{ "GET", "/inventory/*", roles_read, api_inventory_show },
-	{ "POST", "/inventory/*/owner", roles_ops, api_inventory_owner },
-	{ "GET", "/reports/*", roles_read, api_inventory_report },
-	{ "POST", "/replace", roles_admin, api_replace_create },
-	{ "GET", "/replace", roles_read, api_replace_list },
-	{ "GET", "/replace/*", roles_read, api_replace_show },
-	{ "POST", "/replace/*/cancel", roles_admin, api_replace_cancel },
+	{ "POST", "/session", roles_read, api_session_create, NULL },
+	{ "GET", "/session", roles_read, api_session_show, NULL },
+	{ "DELETE", "/session", roles_read, api_session_delete, NULL },
+	{ "GET", "/stats", roles_read, api_stats, NULL },
+	{ "POST", "/certificates", roles_issue, api_cert_issue, NULL },
+	{ "GET", "/certificates", roles_read, api_certs_search, params_certs },
+	{ "GET", "/certificates/*", roles_read, api_cert_show, NULL },
+	{ "POST", "/certificates/*/revoke", roles_revoke, admin_api_revoke, NULL },
+	{ "POST", "/revocations", roles_revoke, admin_api_revoke_many, NULL },
+	{ "POST", "/est/users", roles_admin, api_est_user_add, NULL },
+	{ "GET", "/est/users", roles_ops, api_est_user_list, NULL },
+	{ "DELETE", "/est/users/*", roles_admin, api_est_user_del, NULL },
+	{ "GET", "/requests", roles_read, api_requests_list, params_requests },
+	{ "GET", "/requests/*", roles_read, api_request_show, NULL },
+	{ "POST", "/requests/*/approve", roles_decide, api_request_approve, NULL },
+	{ "POST", "/requests/*/reject", roles_decide, api_request_reject, NULL },
+	{ "GET", "/policy", roles_read, api_policy_show, NULL },
+	{ "POST", "/policy/test", roles_read, api_policy_test, NULL },
+	{ "POST", "/policy/reload", roles_admin, api_policy_reload, NULL },
+	{ "GET", "/audit", roles_audit, api_audit_query, params_audit },
+	{ "GET", "/audit/export", roles_audit, api_audit_export, params_export },
+	{ "POST", "/audit/checkpoint", roles_audit, api_audit_checkpoint, NULL },
+	{ "POST", "/audit/backups", roles_admin, api_audit_backup, NULL },
+	{ "GET", "/admins", roles_audit, api_admins_list, NULL },
+	{ "POST", "/admins", roles_admin, api_admins_add, NULL },
+	{ "POST", "/admins/*/disable", roles_admin, api_admin_disable, NULL },
+	{ "GET", "/tokens", roles_audit, api_tokens_list, NULL },
+	{ "POST", "/tokens", roles_admin, api_tokens_create, NULL },
+	{ "POST", "/tokens/*/revoke", roles_admin, api_token_revoke, NULL },
+	{ "POST", "/acme/eab", roles_admin, api_acme_eab, NULL },
+	{ "GET", "/notify", roles_read, api_notify_list, NULL },
+	{ "POST", "/notify/retry", roles_ops, api_notify_retry, NULL },
+	{ "POST", "/notify/test", roles_ops, api_notify_test, NULL },
+	{ "POST", "/ca/renew", roles_admin, api_ca_renew, NULL },
+	{ "POST", "/ca/rotate", roles_admin, api_ca_rotate, NULL },
+	{ "POST", "/ca/cross-sign", roles_admin, api_ca_cross_sign, NULL },
+	{ "POST", "/inventory/import", roles_ops, api_inventory_import, NULL },
+	{ "GET", "/inventory", roles_read, api_inventory_list, params_inventory },
+	{ "GET", "/inventory/*", roles_read, api_inventory_show, NULL },
+	{ "POST", "/inventory/*/owner", roles_ops, api_inventory_owner, NULL },
+	{ "GET", "/reports/*", roles_read, api_inventory_report, params_reports },
+	{ "POST", "/replace", roles_admin, api_replace_create, NULL },
+	{ "GET", "/replace", roles_read, api_replace_list, NULL },
+	{ "GET", "/replace/*", roles_read, api_replace_show, NULL },
+	{ "POST", "/replace/*/cancel", roles_admin, api_replace_cancel, NULL },
 };
 
 /* The admin API's answer to a submission (policy_answer_t callbacks). */
@@ -470,6 +485,7 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 	cairn_err_t err = { 0 };
 	int path_known = 0, rc;
 	char actor[96], arg[128] = "", allow[32] = "";
+	const char *unknown;
 	size_t i;
 
 	for (i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
@@ -525,6 +541,19 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 		api_audit_denied(ctx, req, actor, "role not allowed");
 		http_reply_problem(reply, 403, PROBLEM("forbidden"),
 				   "role %s may not %s /admin/v1%s", who.role, req->method, req->path);
+		return;
+	}
+	if (req->query_unknown != NULL && (unknown = req->query_unknown(req->query_ctx,
+									  route->params)) != NULL) {
+		char takes[256] = "";
+		for (i = 0; route->params != NULL && route->params[i] != NULL; i++)
+			snprintf(takes + strlen(takes), sizeof(takes) - strlen(takes), "%s%s",
+				 i ? ", " : "", route->params[i]);
+		/* (the detail goes through util_json_text: a name that is not UTF-8 is shown
+		 * with U+FFFD, never dropped) */
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "unknown query parameter \"%.64s\": %s /admin/v1%s takes %s",
+				   unknown, req->method, req->path, takes[0] ? takes : "none");
 		return;
 	}
 	route->fn(ctx, req, &who, strchr(route->path, '*') ? arg : NULL, reply);

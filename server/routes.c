@@ -123,6 +123,36 @@ static const char *admin_query(void *conn, const char *key)
 	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+typedef struct unknown_arg {
+	const char *const *known;
+	const char *found;
+} unknown_arg_t;
+
+static enum MHD_Result unknown_one(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	unknown_arg_t *u = cls;
+	size_t i;
+	(void)kind;
+	(void)value;
+
+	if (key[0] == '\0')
+		return MHD_YES; /* "?a=1&" or "?&": nothing named */
+	for (i = 0; u->known != NULL && u->known[i] != NULL; i++)
+		if (strcmp(key, u->known[i]) == 0)
+			return MHD_YES;
+	u->found = key;
+	return MHD_NO;
+}
+
+static const char *admin_query_unknown(void *conn, const char *const *known)
+{
+	unknown_arg_t u = { known, NULL };
+
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, unknown_one, &u);
+	return u.found;
+}
+
 /* The peer's numeric address, for audit events ("" when unknown). */
 static void peer_address(struct MHD_Connection *conn, char *out, size_t cap)
 {
@@ -155,6 +185,7 @@ static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 	areq.body_len = req->body_len;
 	areq.remote = remote;
 	areq.query = admin_query;
+	areq.query_unknown = admin_query_unknown;
 	areq.query_ctx = req->conn;
 	areq.client_cert = areq.authorization ? NULL : peer_cert(req);
 	areq.cookie = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);

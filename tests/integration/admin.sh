@@ -117,6 +117,24 @@ ok "GET /certificates/<not hex>: 400" api_is 400 "$WORK/audrey.tok" GET '/certif
 ok "GET /certificates?serial=<not hex>: 400, not an empty page" api_is 400 "$WORK/audrey.tok" GET \
 	'/certificates?serial=zz'
 ok "  ... naming the serial" grep -q 'serial zz is not 1..20 bytes of hex' "$WORK/api.out"
+# A misspelt filter is refused, not ignored (which answered every certificate).
+ok "GET /certificates?stauts=revoked: 400, not every certificate" api_is 400 "$WORK/audrey.tok" GET \
+	'/certificates?stauts=revoked'
+ok "  ... naming it and what the endpoint takes" grep -q \
+	'unknown query parameter \\"stauts\\": GET /admin/v1/certificates takes name, serial, status' \
+	"$WORK/api.out"
+ok "GET /admins?x=1: 400" api_is 400 "$WORK/audrey.tok" GET '/admins?x=1'
+ok "  ... /admins takes none" grep -q 'GET /admin/v1/admins takes none' "$WORK/api.out"
+ok "GET /reports/expiring?colour=1: 400 naming the report's path" api_is 400 "$WORK/audrey.tok" GET \
+	'/reports/expiring?colour=1'
+ok "  ... and its parameters" grep -q 'GET /admin/v1/reports/expiring takes within, by, limit' \
+	"$WORK/api.out"
+ok "GET /requests?%ff=1 (a name that is not UTF-8): 400" api_is 400 "$WORK/audrey.tok" GET \
+	'/requests?%ff=1'
+ok "  ... shown as U+FFFD, not dropped" grep -q "unknown query parameter \\\\\"$(printf '\357\277\275')" \
+	"$WORK/api.out"
+ok "an empty name (a trailing &) is passed over" api_is 200 "$WORK/audrey.tok" GET \
+	'/certificates?status=valid&limit=1&'
 ok "GET /certificates?requester= that is not UTF-8: 400" api_is 400 "$WORK/audrey.tok" GET \
 	'/certificates?requester=admin%3A%FFolivia'
 ok "  ... a problem saying why" grep -q 'UTF-8' "$WORK/api.out"
