@@ -148,14 +148,17 @@ const cfg_key_t config_keys[] = {
 	  QV(ACME_DEFAULT_WORKERS), 1, 64, NULL, 0, "challenge validation threads" },
 	{ "acme.rate_limits", NF(CFG_OBJ), "", 0, 0, NULL, 0, "per-account limits; 0 = none" },
 	{ "acme.rate_limits.orders_per_hour", F(CFG_INT, acme_settings.orders_per_hour), "0", 0,
-	  1000000, NULL, 0, "new orders per account and hour" },
+	  1000000, NULL, 0,
+	  "new orders per account and hour (counted from the stored orders: a restart keeps the "
+	  "count)" },
 	{ "acme.rate_limits.pending_authorizations",
 	  F(CFG_INT, acme_settings.pending_authorizations), "0", 0, 1000000, NULL, 0,
 	  "pending authorizations per account" },
 	{ "acme.rate_limits.failed_validations_per_hour",
 	  F(CFG_INT, acme_settings.failed_validations_per_hour), "0", 0, 1000000, NULL, 0,
 	  "failed validations per account and name and hour (counted per account: one "
-	  "account's failures never hold back another's)" },
+	  "account's failures never hold back another's; kept in the database: a restart keeps "
+	  "the count)" },
 	{ "acme.validation", NF(CFG_OBJ), "", 0, 0, NULL, 0, "where challenges are validated" },
 	{ "acme.validation.dns_server", F(CFG_ADDR, acme_settings.dns_server), "", 1, 65535, NULL,
 	  CFG_INIT | CFG_EMPTY, "DNS server host:port for dns-01 and CAA; empty = system resolver" },
