@@ -241,11 +241,10 @@ static long pending_authzs(acme_t *a, const char *acct, int64_t now)
 	return c.n;
 }
 
-/* Orders per account per hour are counted from the account's order list (l/ACCT/CREATED...,
- * CREATED as 16 hex digits): the count survives a restart and counts only orders that
- * were stored. */
 /* 1 when the account has made orders_per_hour orders in the hour before now (retry: the
- * seconds until the oldest of them leaves it), 0 when it may make one more, or a db code. */
+ * seconds until the oldest of them leaves it), 0 when it may make one more, or a db code.
+ * Counted from the account's order list (l/ACCT/CREATED..., CREATED as 16 hex digits):
+ * the count survives a restart and counts only orders that were stored. */
 static int orders_over(acme_t *a, db_txn_t *txn, const char *acct, int64_t now, int *retry)
 {
 	char prefix[ACME_ID_LEN + 4];
@@ -332,7 +331,7 @@ static int order_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	int rc;
 	(void)err;
 
-	op->over = 0;
+	op->over = op->over_orders = 0;
 	/* Both limits again in the write txn: concurrent newOrders of one account all pass
 	 * the early checks. Over either: nothing written. */
 	if ((rc = orders_over(op->a, txn, op->acct, op->now, &op->retry)) != 0) {
