@@ -273,6 +273,96 @@ static void test_valid_stays(void **state)
 	json_decref(e);
 }
 
+/* ---- failed validations per hour: f/ACCT/NAME/TIME AUTHZ entries ---- */
+
+#define FPREFIX "f/" ACCT "/race.example.test/"
+
+typedef struct str_puts {
+	const char *keys[4];
+} str_puts_t;
+
+static int put_strs(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	str_puts_t *p = arg;
+	size_t i;
+	int rc = 0;
+	(void)err;
+
+	for (i = 0; i < 4 && p->keys[i] != NULL && rc == 0; i++)
+		rc = acme_txn_put_str(txn, p->keys[i], "");
+	return rc;
+}
+
+typedef struct f_list {
+	char keys[8][128];
+	size_t n;
+} f_list_t;
+
+static int list_f(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	f_list_t *l = arg;
+	(void)val;
+	(void)vlen;
+
+	if (klen < strlen(FPREFIX) || memcmp(key, FPREFIX, strlen(FPREFIX)) != 0 || l->n == 8)
+		return 1;
+	snprintf(l->keys[l->n++], sizeof(l->keys[0]), "%.*s", (int)klen, (const char *)key);
+	return 0;
+}
+
+static void f_entries(fixture_t *f, f_list_t *l)
+{
+	db_txn_t *txn;
+
+	memset(l, 0, sizeof(*l));
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_true(db_iterate(txn, DB_ACME, FPREFIX, strlen(FPREFIX), list_f, l) >= 0);
+	db_txn_end(txn);
+}
+
+/* A failure is recorded with its result and deletes its name's entries older than the
+ * hour; the hour's count sees the recent ones only; a success records nothing. */
+static void test_failures_kept_an_hour(void **state)
+{
+	fixture_t *f = *state;
+	int64_t now = (int64_t)time(NULL), first = 0;
+	char old1[128], old2[128], recent[128];
+	str_puts_t p = { { old1, old2, recent, NULL } };
+	json_t *e = acme_problem_obj("incorrectResponse", "wrong answer", NULL);
+	cairn_err_t err = { 0 };
+	db_txn_t *txn;
+	f_list_t l;
+
+	snprintf(old1, sizeof(old1), FPREFIX "%016llxOLD1", (unsigned long long)(now - 7200));
+	snprintf(old2, sizeof(old2), FPREFIX "%016llxOLD2", (unsigned long long)(now - 3601));
+	snprintf(recent, sizeof(recent), FPREFIX "%016llxNEW1", (unsigned long long)(now - 100));
+	assert_int_equal(db_write(f->db, put_strs, &p, &err), 0);
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(acme_hour_count(txn, FPREFIX, now, 10, &first), 1);
+	assert_int_equal(first, now - 100);
+	db_txn_end(txn);
+
+	store_authz(f, "pending", "processing", now + 3600);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, e, 1), 0);
+	f_entries(f, &l);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.keys[0], recent);
+	assert_int_equal(strncmp(l.keys[1], FPREFIX, strlen(FPREFIX)), 0);
+	assert_non_null(strstr(l.keys[1], AUTHZ));
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(acme_hour_count(txn, FPREFIX, now, 10, &first), 2);
+	assert_int_equal(acme_hour_count(txn, FPREFIX, now, 1, &first), 1); /* stops at limit */
+	assert_int_equal(acme_hour_count(txn, FPREFIX, now + 3550, 10, &first), 1); /* NEW1 left */
+	db_txn_end(txn);
+
+	/* a success (or a result not counted) writes no entry */
+	store_authz(f, "pending", "processing", now + 3600);
+	assert_int_equal(acme_chall_result(f->a, AUTHZ, 0, NULL, 0), 0);
+	f_entries(f, &l);
+	assert_int_equal(l.n, 2);
+	json_decref(e);
+}
+
 /* ---- finalize: the order's move to valid commits with the certificate, or neither ---- */
 
 #define ORDER "CCCCCCCCCCCCCCCCCCCCCC"
@@ -454,6 +544,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deactivation_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_stays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failures_kept_an_hour, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_write_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_rollback_not_served, setup, teardown),
 	};
