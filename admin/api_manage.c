@@ -48,14 +48,17 @@ void api_admins_add(const admin_ctx_t *ctx, const admin_request_t *req,
 	json_t *body = api_body(ctx, req, reply), *doc = NULL;
 	const char *name = NULL, *role = NULL, *email = NULL;
 	cairn_err_t err = { 0 };
+	json_error_t jerr;
 	char actor[96];
 	(void)arg;
 
 	if (body == NULL)
 		return;
-	if (json_unpack(body, "{s:s, s:s, s?s}", "name", &name, "role", &role, "email", &email) != 0) {
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s}", "name", &name, "role",
+			   &role, "email", &email) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expected {\"name\": NAME, \"role\": ROLE, \"email\"?: ADDRESS}");
+				   "expected {\"name\": NAME, \"role\": ROLE, \"email\"?: ADDRESS}: %s",
+				   jerr.text);
 		goto out;
 	}
 	api_actor(who, actor, sizeof(actor));
@@ -97,16 +100,19 @@ void api_tokens_create(const admin_ctx_t *ctx, const admin_request_t *req,
 	json_t *body = api_body(ctx, req, reply), *doc = NULL;
 	const char *name = NULL, *role = NULL, *expires = NULL;
 	cairn_err_t err = { 0 };
+	json_error_t jerr;
 	char actor[96], id[17], *token = NULL;
 	int64_t ttl = 0, expiry;
 	(void)arg;
 
 	if (body == NULL)
 		return;
-	if (json_unpack(body, "{s:s, s:s, s?s}", "name", &name, "role", &role, "expires_in",
-			&expires) != 0) {
+	/* Strict: a misspelt "expires_in" would make a token that never expires. */
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s}", "name", &name, "role",
+			   &role, "expires_in", &expires) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expected {\"name\": NAME, \"role\": ROLE, \"expires_in\"?: \"30d\"}");
+				   "expected {\"name\": NAME, \"role\": ROLE, \"expires_in\"?: \"30d\"}: %s",
+				   jerr.text);
 		goto out;
 	}
 	/* Past 10 years a token might as well not expire: that is said by leaving it out

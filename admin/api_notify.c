@@ -77,14 +77,16 @@ void api_notify_test(const admin_ctx_t *ctx, const admin_request_t *req,
 	json_t *body = NULL, *doc = NULL;
 	const char *sink = NULL;
 	cairn_err_t err = { 0 };
+	json_error_t jerr;
 	uint64_t id = 0;
 	char actor[96];
 	(void)arg;
 
 	if (!notify_running(ctx, reply) || (body = api_body(ctx, req, reply)) == NULL)
 		return;
-	if (json_unpack(body, "{s:s}", "sink", &sink) != 0) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "expected {\"sink\": NAME}");
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s}", "sink", &sink) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"), "expected {\"sink\": NAME}: %s",
+				   jerr.text);
 		goto out;
 	}
 	api_actor(who, actor, sizeof(actor));

@@ -112,13 +112,15 @@ static void decide(const admin_ctx_t *ctx, const admin_request_t *req,
 	request_info_t info;
 	json_t *body = api_body(ctx, req, reply), *doc = NULL;
 	const char *comment = NULL;
+	json_error_t jerr;
 	char actor[96];
 	int rc;
 
 	if (body == NULL)
 		return;
-	if (json_unpack(body, "{s?s}", "comment", &comment) != 0) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "comment must be a string");
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s}", "comment", &comment) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expected {\"comment\"?: TEXT}: %s", jerr.text);
 		goto out;
 	}
 	api_actor(who, actor, sizeof(actor));
@@ -178,6 +180,7 @@ void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 	policy_input_t in;
 	ca_csr_t *x = NULL;
 	cairn_err_t err = { 0 };
+	json_error_t jerr;
 	int days = 0;
 	(void)who;
 	(void)arg;
@@ -185,12 +188,13 @@ void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 	memset(&in, 0, sizeof(in));
 	if (body == NULL)
 		return;
-	if (json_unpack(body, "{s:s, s:s, s?s, s?s, s?s, s?i}", "csr", &csr, "channel", &channel,
-			"requester", &requester, "group", &group, "profile", &profile,
-			"validity_days", &days) != 0) {
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s?s, s?s, s?i}", "csr", &csr,
+			   "channel", &channel, "requester", &requester, "group", &group,
+			   "profile", &profile, "validity_days", &days) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "expected {\"csr\", \"channel\", \"requester\"?, \"group\"?, "
-				   "\"profile\"?, \"validity_days\"?}");
+				   "\"profile\"?, \"validity_days\"?}: %s",
+				   jerr.text);
 		goto out;
 	}
 	if (api_days_check(body, days, reply) != 0)

@@ -71,6 +71,9 @@ ok "requests list shows the pending request" C requests list
 last_has "  ... with 0 of 2 approvals" "$ID +pending +admin +prod +0/2"
 fails "the requester cannot approve its own request" C requests approve "$ID"
 last_has "  ... 403 saying so" "403.*cannot approve"
+ok "an approval with \"coment\" is refused (400), not counted without its comment" \
+	api_is 400 "$WORK/alice.tok" POST "/requests/$ID/approve" '{"coment": "looks right"}'
+ok "  ... naming the member" grep -q 'coment' "$WORK/api.out"
 ok "alice approves" C requests approve "$ID" --token-file "$WORK/alice.tok" --comment "looks right"
 last_has "  ... one of two" "pending \(1/2 approvals\)"
 fails "alice approving twice does not count" C requests approve "$ID" --token-file "$WORK/alice.tok"
@@ -135,6 +138,25 @@ ok "  ... shown as U+FFFD, not dropped" grep -q "unknown query parameter \\\\\"$
 	"$WORK/api.out"
 ok "an empty name (a trailing &) is passed over" api_is 200 "$WORK/audrey.tok" GET \
 	'/certificates?status=valid&limit=1&'
+# A body member an endpoint does not know is refused, not dropped: "expire_in" for
+# "expires_in" made a token that never expires.
+C admin add --name kim --role admin >/dev/null 2>&1 &&
+	C token create --name kim --role admin >"$WORK/kim.tok" 2>/dev/null || bail "token for kim failed"
+api_is 200 "$WORK/kim.tok" GET /tokens && TOKS=$(jq '.items | length' "$WORK/api.out")
+ok "POST /tokens with \"expire_in\": 400" api_is 400 "$WORK/kim.tok" POST /tokens \
+	'{"name": "kim", "role": "admin", "expire_in": "1h"}'
+ok "  ... naming the member" grep -q 'expire_in' "$WORK/api.out"
+ok "  ... and no token was made" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -H \"Authorization: Bearer \$(cat '$WORK/kim.tok')\" \
+		'$HTTPS_URL/admin/v1/tokens' | jq '.items | length') -eq $TOKS ]"
+ok "POST /admins with \"emial\": 400 naming it" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o '$WORK/api.out' -w '%{http_code}' \
+		-H \"Authorization: Bearer \$(cat '$WORK/kim.tok')\" -H 'Content-Type: application/json' \
+		-d '{\"name\": \"lee\", \"role\": \"auditor\", \"emial\": \"lee@example.test\"}' \
+		'$HTTPS_URL/admin/v1/admins') = 400 ] && grep -q emial '$WORK/api.out'"
+ok "POST /policy/test with \"profil\" (a good CSR): 400" api_is 400 "$WORK/kim.tok" POST /policy/test \
+	"$(jq -n --rawfile c "$WORK/dev.csr" '{csr: $c, channel: "admin", profil: "tls-server"}')"
+ok "  ... naming it" grep -q 'profil' "$WORK/api.out"
 ok "GET /certificates?requester= that is not UTF-8: 400" api_is 400 "$WORK/audrey.tok" GET \
 	'/certificates?requester=admin%3A%FFolivia'
 ok "  ... a problem saying why" grep -q 'UTF-8' "$WORK/api.out"
