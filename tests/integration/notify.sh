@@ -170,6 +170,11 @@ ok "a negative retry id is a 400 that says what id is" sh -c "curl -s --cacert '
 	-H \"Authorization: Bearer \$(cat '$D/admin.token')\" -H 'Content-Type: application/json' \
 	-d '{\"id\":-1}' '$HTTPS_URL/admin/v1/notify/retry' | tee '$WORK/retry.out' | grep -q '\"status\": *400' &&
 	grep -q \"event id (leave it out for all), not -1\" '$WORK/retry.out'"
+ok "a test-event body with a member notify does not know (\"snk\") is a 400 naming it" sh -c "
+	curl -s --cacert '$D/ca/root.pem' \
+	-H \"Authorization: Bearer \$(cat '$D/admin.token')\" -H 'Content-Type: application/json' \
+	-d '{\"sink\":\"ops\",\"snk\":\"x\"}' '$HTTPS_URL/admin/v1/notify/test' | tee '$WORK/test.out' |
+	grep -q '\"status\": *400' && grep -q snk '$WORK/test.out'"
 
 # ---- the receiver down for a while ----
 kill "$SINK_PID_ops"
