@@ -223,10 +223,12 @@ long acme_hour_count(db_txn_t *txn, const char *prefix, int64_t now, long limit,
 	int rc;
 
 	*first = 0;
-	if (limit <= 0 || snprintf(start, sizeof(start), "%s%016llx", prefix,
-				   (unsigned long long)(now > 3599 ? now - 3599 : 0)) >=
-				  (int)sizeof(start))
+	if (limit <= 0)
 		return 0;
+	/* a prefix too long to seek from is an error, never a count of 0 (the limit open) */
+	if (snprintf(start, sizeof(start), "%s%016llx", prefix,
+		     (unsigned long long)(now > 3599 ? now - 3599 : 0)) >= (int)sizeof(start))
+		return CAIRN_EINVAL;
 	if ((rc = db_iterate(txn, DB_ACME, start, strlen(start), count_hour, &c)) < 0)
 		return rc;
 	*first = c.first;

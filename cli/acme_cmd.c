@@ -41,8 +41,7 @@ static int eab_create(int argc, char **argv)
 		return cli_usage_error("acme", "unexpected argument %s", argv[optind]);
 	if (dir == NULL)
 		return cli_usage_error("acme", "--dir is required");
-	if (cli_text_arg("acme", "--group", group) != CLI_OK ||
-	    cli_text_arg("acme", "--profile", profile) != CLI_OK)
+	if (CLI_TEXT_ARGS("acme", { "--group", group }, { "--profile", profile }) != CLI_OK)
 		return CLI_USAGE;
 	req = json_object();
 	if (req != NULL && group != NULL)

@@ -75,21 +75,12 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o)
 		return cli_usage_error(cmd, "too many arguments");
 	/* the text options; arguments may be paths (policy check FILE) and are checked
 	 * where they go into a body (notify SINK) */
-	{
-		const struct { const char *opt, *value; } text[] = {
-			{ "--comment", o->comment }, { "--status", o->status },
-			{ "--name", o->name }, { "--role", o->role },
-			{ "--expires-in", o->expires_in }, { "--email", o->email },
-			{ "--channel", o->channel }, { "--requester", o->requester },
-			{ "--group", o->group }, { "--profile", o->profile },
-			{ "--after", o->after },
-		};
-		size_t i;
-		for (i = 0; i < sizeof(text) / sizeof(text[0]); i++)
-			if (cli_text_arg(cmd, text[i].opt, text[i].value) != CLI_OK)
-				return CLI_USAGE;
-	}
-	return CLI_OK;
+	return CLI_TEXT_ARGS(cmd, { "--comment", o->comment }, { "--status", o->status },
+			     { "--name", o->name }, { "--role", o->role },
+			     { "--expires-in", o->expires_in }, { "--email", o->email },
+			     { "--channel", o->channel }, { "--requester", o->requester },
+			     { "--group", o->group }, { "--profile", o->profile },
+			     { "--after", o->after });
 }
 
 /* The NAMES cell of a request: its SANs (or, in records from before they were stored, the

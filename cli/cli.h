@@ -147,6 +147,15 @@ int cli_int_arg(const char *name, const char *opt, const char *text, long min, l
  * when text is NULL or UTF-8, else a usage error naming opt. JSON holds only UTF-8, and
  * a value that cannot be sent must not be left out of the request silently. */
 int cli_text_arg(const char *name, const char *opt, const char *text);
+/* cli_text_arg for each of n options (value NULL: not given); the first that is not UTF-8
+ * is the usage error. */
+typedef struct cli_text {
+	const char *opt, *value;
+} cli_text_t;
+int cli_text_args(const char *name, const cli_text_t *t, size_t n);
+#define CLI_TEXT_ARGS(name, ...)                                                             \
+	cli_text_args((name), (const cli_text_t[]){ __VA_ARGS__ },                           \
+		      sizeof((const cli_text_t[]){ __VA_ARGS__ }) / sizeof(cli_text_t))
 /* Usage error: message + hint; returns CLI_USAGE. */
 int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

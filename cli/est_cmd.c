@@ -259,9 +259,8 @@ int cli_est(int argc, char **argv)
 		return cli_usage_error(CMD, "unexpected argument %s", argv[optind]);
 	if (dir == NULL)
 		return cli_usage_error(CMD, "--dir is required");
-	if (cli_text_arg(CMD, "--name", name) != CLI_OK ||
-	    cli_text_arg(CMD, "--labels", labels) != CLI_OK ||
-	    cli_text_arg(CMD, "--email", email) != CLI_OK)
+	if (CLI_TEXT_ARGS(CMD, { "--name", name }, { "--labels", labels }, { "--email", email }) !=
+	    CLI_OK)
 		return CLI_USAGE;
 	if (strcmp(what, "add") == 0) {
 		if (name == NULL || pw_file == NULL)

@@ -299,6 +299,16 @@ int cli_text_arg(const char *name, const char *opt, const char *text)
 	return cli_usage_error(name, "%s is not UTF-8 text", opt);
 }
 
+int cli_text_args(const char *name, const cli_text_t *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (cli_text_arg(name, t[i].opt, t[i].value) != CLI_OK)
+			return CLI_USAGE;
+	return CLI_OK;
+}
+
 int cli_fail(const char *name, const char *fmt, ...)
 {
 	va_list ap;

@@ -155,13 +155,9 @@ int cli_replace(int argc, char **argv)
 						  "--issuer, --profile, --file");
 	if (by == NULL)
 		return cli_usage_error("replace", "--by DATE is required");
-	if (cli_text_arg("replace", "--by", by) != CLI_OK ||
-	    cli_text_arg("replace", "--issued-by-key", key) != CLI_OK ||
-	    cli_text_arg("replace", "--issuer", issuer) != CLI_OK ||
-	    cli_text_arg("replace", "--profile", profile) != CLI_OK ||
-	    cli_text_arg("replace", "--revoke-after", ra) != CLI_OK ||
-	    cli_text_arg("replace", "--reason", reason) != CLI_OK ||
-	    cli_text_arg("replace", "--explanation-url", url) != CLI_OK)
+	if (CLI_TEXT_ARGS("replace", { "--by", by }, { "--issued-by-key", key },
+			  { "--issuer", issuer }, { "--profile", profile }, { "--revoke-after", ra },
+			  { "--reason", reason }, { "--explanation-url", url }) != CLI_OK)
 		return CLI_USAGE;
 	if (file != NULL && (serials = read_serials(file)) == NULL)
 		return CLI_FAILED;
