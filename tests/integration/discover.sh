@@ -34,22 +34,52 @@ openssl req -x509 -newkey rsa:1024 -sha1 -nodes -keyout "$WORK/weak.key" -out "$
 
 PIDS=""
 # serve NAME CERT KEY [CHAIN]: an s_server on a free loopback port; sets PORT_NAME.
+# listens PID PORT: process PID itself listens on 127.0.0.1:PORT (its socket's inode in
+# /proc/net/tcp), not merely somebody: a port another test took between free_port and
+# s_server's bind makes s_server exit, and a bare connect would reach the other listener.
+listens() {
+	python3 - "$1" "$2" <<'PY'
+import os, sys
+pid, port = sys.argv[1], int(sys.argv[2])
+inodes = set()
+for line in open("/proc/net/tcp").read().splitlines()[1:]:
+    f = line.split()
+    if int(f[1].split(":")[1], 16) == port and f[3] == "0A":
+        inodes.add(f[9])
+fds = "/proc/%s/fd" % pid
+held = {os.readlink(os.path.join(fds, n)) for n in os.listdir(fds)}
+sys.exit(0 if any("socket:[%s]" % i in held for i in inodes) else 1)
+PY
+}
+# serve NAME CERT KEY [CHAIN]: openssl s_server on a free loopback port (PORT_NAME), up to
+# five ports tried; a scan right after start-up must not find the port closed (seen under
+# ASan and load).
 serve() {
-	port=$(free_port)
-	set -- "$1" "$2" "$3" "${4:-}" "$port"
-	if [ -n "$4" ]; then
-		openssl s_server -accept "127.0.0.1:$5" -cert "$2" -key "$3" -cert_chain "$4" \
-			-cipher 'DEFAULT@SECLEVEL=0' -www -quiet </dev/null >/dev/null 2>"$WORK/$1.err" &
-	else
-		openssl s_server -accept "127.0.0.1:$5" -cert "$2" -key "$3" \
-			-cipher 'DEFAULT@SECLEVEL=0' -www -quiet </dev/null >/dev/null 2>"$WORK/$1.err" &
-	fi
-	PIDS="$PIDS $!"
-	CAIRN_PIDS="$CAIRN_PIDS $!"
-	eval "PORT_$1=$5"
-	# A scan right after start-up must not find the port closed (seen under ASan and load).
-	waits_for python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
-		"$5" || bail "openssl s_server for $1 did not listen on $5"
+	for try in 1 2 3 4 5; do
+		port=$(free_port)
+		if [ -n "${4:-}" ]; then
+			openssl s_server -accept "127.0.0.1:$port" -cert "$2" -key "$3" -cert_chain "$4" \
+				-cipher 'DEFAULT@SECLEVEL=0' -www -quiet </dev/null >/dev/null 2>"$WORK/$1.err" &
+		else
+			openssl s_server -accept "127.0.0.1:$port" -cert "$2" -key "$3" \
+				-cipher 'DEFAULT@SECLEVEL=0' -www -quiet </dev/null >/dev/null 2>"$WORK/$1.err" &
+		fi
+		pid=$!
+		i=0
+		while kill -0 "$pid" 2>/dev/null && ! listens "$pid" "$port" 2>/dev/null && [ $i -lt 150 ]; do
+			i=$((i + 1))
+			sleep 0.1
+		done
+		if listens "$pid" "$port" 2>/dev/null; then
+			PIDS="$PIDS $pid"
+			CAIRN_PIDS="$CAIRN_PIDS $pid"
+			eval "PORT_$1=$port"
+			return 0
+		fi
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	bail "openssl s_server for $1 did not listen ($(cat "$WORK/$1.err"))"
 }
 serve good "$WORK/good.pem" "$WORK/good.key" "$D/ca/issuing.pem"
 serve revoked "$WORK/revoked.pem" "$WORK/revoked.key" "$D/ca/issuing.pem"
@@ -176,7 +206,7 @@ ok "a scan of an endpoint with a 60 KB leaf and one beside it finishes" sh -c "'
 	--timeout-ms 3000 >'$WORK/big.out' 2>&1"
 ok "  ... the certificate beside it is in the inventory" sh -c "'$CAIRN' inventory list --dir '$D' \
 	--format json | grep -q '127.0.0.1:$PORT_beside'"
-ok "  ... the big one is a failed handshake, not a refused batch" sh -c "
+ok "  ... the big one is a failed handshake, not a refused batch" sh -c "cat '$WORK/big.out'
 	! grep -q 413 '$WORK/big.out' && grep '127.0.0.1:$PORT_big' '$WORK/big.out' | grep -q 'handshake failed'"
 fails "bad ports" "$CAIRN" discover --dir "$D" --targets 127.0.0.1 --ports 0
 last_has "  ... naming the port" "--ports: 0 is not a port 1..65535"
