@@ -72,7 +72,7 @@ static int64_t due(const struct crl_slot *slot, int64_t period, int64_t debounce
 		t = slot->next_update - safety_margin(slot);
 	if (slot->dirty && slot->dirty_at + debounce < t)
 		t = slot->dirty_at + debounce;
-	if (slot->der != NULL && now + 60 < slot->this_update)
+	if (slot->der != NULL && time_ahead(slot->this_update, now))
 		t = now;
 	return t < slot->retry_at ? slot->retry_at : t;
 }
@@ -195,8 +195,7 @@ static void *sched_main(void *arg)
 				next_is = is;
 		}
 		if (next_slot == NULL) {
-			struct timespec ts = { .tv_sec = (time_t)next };
-			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+			time_wait_until(&c->cv, &c->mu, next);
 			continue;
 		}
 		/* Everything of that issuer due now, in one walk of its revoked index. */

@@ -74,7 +74,8 @@ int ocsp_cache_current(const ocsp_state_t *st, const uint8_t *v, size_t vlen, ti
 	       v[OCSP_CACHE_OFF_STATUS] == cache_status(st) &&
 	       v[OCSP_CACHE_OFF_REASON] == cache_reason(st) &&
 	       (int64_t)db_be64_get(v + OCSP_CACHE_OFF_REVOKED_AT) == st->revoked_at &&
-	       (int64_t)ocsp_cache_next_update(v) > (int64_t)now;
+	       (int64_t)ocsp_cache_next_update(v) > (int64_t)now &&
+	       !time_ahead((int64_t)ocsp_cache_this_update(v), (int64_t)now);
 }
 
 int ocsp_cache_matches(const struct ocsp_iss *is, const ocsp_state_t *st, const uint8_t *v,
@@ -143,14 +144,33 @@ size_t ocsp_due_key(uint8_t *out, int64_t when, const uint8_t *key, size_t klen)
 }
 
 /* 1 when the stored answer old still says what v says (status, reason, revocation time,
- * signer) and is not past its nextUpdate: an answer the responder serves as it is. */
+ * signer), is not past its nextUpdate and not from the future: an answer the responder
+ * serves as it is. */
 static int still_fits(const uint8_t *old, size_t olen, const uint8_t *v, size_t vlen)
 {
+	int64_t now = (int64_t)time(NULL);
+
 	return olen > OCSP_CACHE_HDR && vlen > OCSP_CACHE_HDR &&
 	       memcmp(old + OCSP_CACHE_OFF_STATUS, v + OCSP_CACHE_OFF_STATUS,
 		      OCSP_CACHE_OFF_THIS_UPDATE - OCSP_CACHE_OFF_STATUS) == 0 &&
 	       memcmp(old + OCSP_CACHE_OFF_SIGNER, v + OCSP_CACHE_OFF_SIGNER, 4) == 0 &&
-	       (int64_t)db_be64_get(old + OCSP_CACHE_OFF_NEXT_UPDATE) > (int64_t)time(NULL);
+	       (int64_t)db_be64_get(old + OCSP_CACHE_OFF_NEXT_UPDATE) > now &&
+	       !time_ahead((int64_t)ocsp_cache_this_update(old), now);
+}
+
+/* Keeps in DB_META the latest thisUpdate the cache holds (OCSP_LATEST_META), the mark by
+ * which the refresher sees that the clock went back behind stored answers. */
+static int latest_put(db_txn_t *txn, int64_t latest)
+{
+	const void *v;
+	size_t vlen;
+	uint8_t be[8];
+
+	if (db_get(txn, DB_META, OCSP_LATEST_META, strlen(OCSP_LATEST_META), &v, &vlen) == 0 &&
+	    vlen == 8 && (int64_t)db_be64_get(v) >= latest)
+		return 0;
+	db_be64_put(be, (uint64_t)latest);
+	return db_put(txn, DB_META, OCSP_LATEST_META, strlen(OCSP_LATEST_META), be, 8, 0);
 }
 
 /* Puts the answer (key, v) and moves its due entry from the old answer's time. *unknowns
@@ -200,12 +220,20 @@ static int store_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	size_t i;
 	int rc;
 
+	int64_t latest = 0, tu;
+
 	op->unknowns = 0;
-	for (i = 0; i < op->n; i++)
+	for (i = 0; i < op->n; i++) {
 		if ((rc = cache_put(txn, op->o, op->e[i].key, op->e[i].klen, op->e[i].val,
 				    op->e[i].vlen, op->keep, &op->unknowns)) != 0)
 			return cairn_err_set(err, rc, "storing an OCSP response: %s",
 					     cairn_strerror(rc));
+		if (op->e[i].vlen > OCSP_CACHE_HDR &&
+		    (tu = (int64_t)ocsp_cache_this_update(op->e[i].val)) > latest)
+			latest = tu;
+	}
+	if (latest > 0 && (rc = latest_put(txn, latest)) != 0)
+		return cairn_err_set(err, rc, "storing an OCSP response: %s", cairn_strerror(rc));
 	return 0;
 }
 

@@ -147,6 +147,9 @@ int ocsp_signer_init(ocsp_t *o, size_t i, const ocsp_issuer_t *c) CAIRN_WUR;
  * cache when a tag differs, as ocsp_set_signer has it do at run time.
  */
 #define OCSP_SIGNERS_META "ocsp_signers"
+/* DB_META: the latest thisUpdate of a stored answer (8 bytes, big-endian), written with
+ * the answers; ahead of the clock once the clock went back behind them (ocsp_latest). */
+#define OCSP_LATEST_META "ocsp_latest"
 #define OCSP_SIGNERS_MAX (OCSP_MAX_ISSUERS * (sizeof(((struct ocsp_iss *)0)->name) + 4))
 /* The record of the current responders into buf (OCSP_SIGNERS_MAX bytes); its length. */
 size_t ocsp_signers_encode(const ocsp_t *o, uint8_t *buf);

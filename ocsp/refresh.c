@@ -473,30 +473,56 @@ int ocsp_refresh_due(ocsp_t *o, size_t *n_signed, size_t *n_dropped, int64_t *ne
 	return rc;
 }
 
-/* What the full scan records once done: the due index complete, the responders. */
+/* What the full scan records once done: the due index complete, the responders, and
+ * (after a scan for answers from the future) the latest thisUpdate brought back to now. */
 struct scan_done {
 	uint8_t signers[OCSP_SIGNERS_MAX];
 	size_t len;
 	int due; /* the due index too */
+	int64_t latest; /* > 0: OCSP_LATEST_META set to it */
 };
 
 static int scan_done_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct scan_done *d = arg;
+	uint8_t be[8];
 	int rc = d->due ? db_put(txn, DB_META, "ocsp_due", 8, "1", 1, 0) : 0;
 	(void)err;
 
 	if (rc == 0)
 		rc = db_put(txn, DB_META, OCSP_SIGNERS_META, strlen(OCSP_SIGNERS_META), d->signers, d->len, 0);
+	if (rc == 0 && d->latest > 0) {
+		db_be64_put(be, (uint64_t)d->latest);
+		rc = db_put(txn, DB_META, OCSP_LATEST_META, strlen(OCSP_LATEST_META), be, 8, 0);
+	}
 	return rc;
 }
 
+/* How far the latest stored answer's thisUpdate is ahead of now when the clock went back
+ * behind it (time_ahead), else 0. */
+static int64_t cache_ahead(ocsp_t *o, int64_t now)
+{
+	db_txn_t *txn = NULL;
+	const void *v;
+	size_t vlen;
+	int64_t latest = 0;
+
+	if (db_read_begin(o->db, &txn) != 0)
+		return 0;
+	if (db_get(txn, DB_META, OCSP_LATEST_META, strlen(OCSP_LATEST_META), &v, &vlen) == 0 &&
+	    vlen == 8)
+		latest = (int64_t)db_be64_get(v);
+	db_txn_end(txn);
+	return time_ahead(latest, now) ? latest - now : 0;
+}
+
 /* The whole cache once: a database whose due index is not complete yet (made before it,
- * or never scanned), or a new responder (every answer re-signed). */
-static void full_scan(ocsp_t *o)
+ * or never scanned), a new responder (every answer re-signed), or answers from the future
+ * (reset: the clock went back behind them; each is re-signed, being no longer current). */
+static void full_scan(ocsp_t *o, int reset)
 {
 	cairn_err_t err = { 0 };
-	struct scan_done done = { .due = 1 };
+	struct scan_done done = { .due = 1, .latest = reset ? (int64_t)time(NULL) : 0 };
 	size_t n;
 	int rc;
 
@@ -583,9 +609,12 @@ static void *refresher_main(void *arg)
 		log_debug("ocsp", "refresher priority unchanged: %s", strerror(errno));
 	pthread_mutex_lock(&o->mu);
 	while (!o->stopping) {
+		/* a next look set further away than any tick sets it: set before the clock went
+		 * back, so it is due now */
+		if (next_scan > time(NULL) + (time_t)o->scan_interval + DUE_TICK_MAX)
+			next_scan = time(NULL);
 		if (o->n_changed == 0 && o->n_stores == 0 && !o->rescan && time(NULL) < next_scan) {
-			struct timespec ts = { .tv_sec = next_scan };
-			pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+			time_wait_until(&o->cv, &o->mu, (int64_t)next_scan);
 			continue;
 		}
 		scan = o->rescan || !ready || resign;
@@ -594,11 +623,18 @@ static void *refresher_main(void *arg)
 
 		drain_queues(o);
 		if (scan) {
-			full_scan(o);
+			full_scan(o, 0);
 			ready = due_ready(o);
 			next_scan = time(NULL);
 		}
 		if (ready && time(NULL) >= next_scan) {
+			int64_t ahead = cache_ahead(o, (int64_t)time(NULL));
+			if (ahead > 0) {
+				log_warn("ocsp", "cached answers are up to %lld s ahead of the clock "
+					 "(it went back since they were signed): re-signing them",
+					 (long long)ahead);
+				full_scan(o, 1);
+			}
 			memset(&err, 0, sizeof(err));
 			next = 0;
 			if (ocsp_refresh_due(o, &n, &d, &next, &err) != 0)

@@ -63,20 +63,24 @@ static int write_serve_file(const server_t *s, cairn_err_t *err)
 static void *checkpointer(void *arg)
 {
 	server_t *s = arg;
-	int64_t every = 0;
-	struct timespec until;
+	int64_t every = 0, next;
 
 	/* Validated by the config table (at least 60 s). */
 	if (duration_parse(s->cfg->checkpoint_interval, &every) != 0)
 		return NULL;
 	pthread_mutex_lock(&s->cp_lock);
+	next = (int64_t)time(NULL) + every;
 	while (!s->cp_stop) {
 		cairn_err_t err = { 0 };
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (time_t)every;
-		pthread_cond_timedwait(&s->cp_wake, &s->cp_lock, &until);
-		if (s->cp_stop)
-			break;
+		int64_t now = (int64_t)time(NULL);
+		/* later than one interval away: set before the clock went back */
+		if (next > now + every)
+			next = now + every;
+		if (now < next) {
+			time_wait_until(&s->cp_wake, &s->cp_lock, next);
+			continue;
+		}
+		next = now + every;
 		pthread_mutex_unlock(&s->cp_lock);
 		if (audit_checkpoint(s->db, s->admin.audit_key, s->admin.audit_cert,
 				     "server:checkpoint", NULL, &err) != 0)

@@ -123,13 +123,16 @@ out:
 static void *discover_main(void *arg)
 {
 	struct server_discover *d = arg;
-	struct timespec until;
 	size_t i;
 
 	pthread_mutex_lock(&d->mu);
 	while (!d->stop) {
 		int64_t now = (int64_t)time(NULL), next = now + 3600;
 		for (i = 0; i < d->n && !d->stop; i++) {
+			/* a scan set for later than one interval from now was set before the
+			 * clock went back: it is due one interval from now */
+			if (d->sched[i].next > now + d->sched[i].interval)
+				d->sched[i].next = now + d->sched[i].interval;
 			if (d->sched[i].next <= now) {
 				pthread_mutex_unlock(&d->mu);
 				run_one(d, &d->sched[i]);
@@ -141,9 +144,7 @@ static void *discover_main(void *arg)
 		}
 		if (d->stop)
 			break;
-		until.tv_sec = (time_t)next;
-		until.tv_nsec = 0;
-		pthread_cond_timedwait(&d->cv, &d->mu, &until);
+		time_wait_until(&d->cv, &d->mu, next);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;

@@ -90,7 +90,7 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 	const char *issuers[CA_MAX_ISSUERS + 1];
 	size_t n_issuers = crl_names(s, issuers, CA_MAX_ISSUERS + 1);
 	char what[48];
-	int64_t next_update;
+	int64_t this_update, next_update;
 	size_t i;
 	int n = 0;
 
@@ -99,18 +99,24 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 		const server_material_t *m = &s->material[i];
 		if (replaced_issuer(s, m->name))
 			continue;
-		if (now >= m->not_after)
+		if (time_ahead(m->not_before, now))
+			/* issued while the clock ran ahead: refused by clients until then */
+			n += problem(problems, m->name, "not_yet_valid", m->not_before);
+		else if (now >= m->not_after)
 			n += problem(problems, m->name, "expired", m->not_after);
 		else if (now >= m->not_after - warn_window(m))
 			n += problem(problems, m->name, "expiring", m->not_after);
 	}
 	pthread_mutex_unlock(&s->material_lock);
 	for (i = 0; s->crl != NULL && i < n_issuers; i++) {
-		if (crl_get(s->crl, issuers[i], NULL, NULL, NULL, &next_update, NULL) != 0)
+		if (crl_get(s->crl, issuers[i], NULL, NULL, &this_update, &next_update, NULL) != 0)
 			continue;
 		snprintf(what, sizeof(what), "crl-%s", issuers[i]);
-		/* The scheduler rebuilds well before nextUpdate: a minute before it is late. */
-		if (now >= next_update)
+		/* The scheduler rebuilds well before nextUpdate: a minute before it is late.
+		 * One from the future (the clock went back) it rebuilds within seconds. */
+		if (time_ahead(this_update, now))
+			n += problem(problems, what, "not_yet_valid", this_update);
+		else if (now >= next_update)
 			n += problem(problems, what, "stale", next_update);
 		else if (now >= next_update - 60)
 			n += problem(problems, what, "overdue", next_update);
@@ -156,8 +162,8 @@ void server_health_metrics(server_t *s, mtext_t *m)
 			mtext_add(m, "cairn_crl_next_update_timestamp_seconds{issuer=\"%s\"} %lld\n",
 				  issuers[i], (long long)next_update);
 	mtext_family(m, "cairn_health_degraded", "gauge",
-		     "1 while /healthz reports degraded (expiring or expired material, a stale "
-		     "CRL).");
+		     "1 while /healthz reports degraded (expiring, expired or not yet valid "
+		     "material, a stale CRL or one from the future).");
 	mtext_add(m, "cairn_health_degraded %d\n",
 		  server_health(s, (int64_t)time(NULL), NULL) > 0);
 }

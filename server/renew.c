@@ -67,6 +67,20 @@ static int64_t kind_due(server_renew_t *r, int kind)
 	return due_at(r->cert[kind], kind == KIND_OCSP ? r->s->cfg->ocsp_validity : 0);
 }
 
+static int64_t kind_not_before(server_renew_t *r, int kind)
+{
+	int64_t nb = 0;
+
+	return ca_time_unix(X509_get0_notBefore(r->cert[kind]), &nb) == 0 ? nb : 0;
+}
+
+/* 1 when kind's certificate is not valid yet at now: it was issued while the clock ran
+ * ahead, and every client refuses it until the clock gets there again. */
+static int kind_ahead(server_renew_t *r, int kind, int64_t now)
+{
+	return time_ahead(kind_not_before(r, kind), now);
+}
+
 static X509 *read_first_cert(const char *path, cairn_err_t *err)
 {
 	FILE *f = fopen(path, "r");
@@ -402,22 +416,29 @@ static int renew_locked(server_renew_t *r, int kind, const char *actor, const ch
 	return 0;
 }
 
-/* Renews whatever is due at now (r->mu held); returns when the next check is due. */
+/* Renews whatever is due at now (r->mu held); returns when the next check is due. A
+ * certificate not valid yet (the clock went back since it was issued) is due at once,
+ * whatever its lifetime says: its renewal starts now (trigger "clock"). */
 static int64_t check_locked(server_renew_t *r, const char *trigger, int64_t now)
 {
 	int64_t next = now + CHECK_EVERY, due;
-	int kind;
+	int kind, ahead;
 
 	for (kind = 0; kind < N_KINDS; kind++) {
 		cairn_err_t err = { 0 };
 		if (r->cert[kind] == NULL)
 			continue;
 		due = kind_due(r, kind);
-		if (now < due) {
+		ahead = kind_ahead(r, kind, now);
+		if (now < due && !ahead) {
 			next = due < next ? due : next;
 			continue;
 		}
-		if (!worth_renewing(r, kind, now)) {
+		if (ahead && now >= r->retry_at[kind])
+			log_warn("renew", "%s is not valid until %lld s from now: the clock went "
+				 "back since it was issued; renewing it", kind_name[kind],
+				 (long long)(kind_not_before(r, kind) - now));
+		if (!ahead && !worth_renewing(r, kind, now)) {
 			if (!r->stuck[kind])
 				log_warn("renew", "%s not renewed: the issuing CA expires first "
 					 "(rotate the issuing CA)", kind_name[kind]);
@@ -428,7 +449,7 @@ static int64_t check_locked(server_renew_t *r, const char *trigger, int64_t now)
 			next = r->retry_at[kind] < next ? r->retry_at[kind] : next;
 			continue;
 		}
-		if (renew_locked(r, kind, "server:renew", trigger, NULL, &err) != 0) {
+		if (renew_locked(r, kind, "server:renew", ahead ? "clock" : trigger, NULL, &err) != 0) {
 			log_error("renew", "renewing %s failed, retried in %d s: %s", kind_name[kind],
 				  RETRY_AFTER, cairn_err_msg(&err));
 			r->retry_at[kind] = now + RETRY_AFTER;
@@ -441,15 +462,12 @@ static int64_t check_locked(server_renew_t *r, const char *trigger, int64_t now)
 static void *renew_main(void *arg)
 {
 	server_renew_t *r = arg;
-	struct timespec until = { 0 };
 
-	/* Woken by the deadline, a wall-clock jump or an admin's renewal (which may have
-	 * moved the next due time): each wake-up is a cheap check. */
+	/* Woken by the deadline, an admin's renewal (which may have moved the next due time)
+	 * or every TIME_WALL_TICK seconds (a clock gone back): each wake-up is a cheap check. */
 	pthread_mutex_lock(&r->mu);
-	while (!r->stop) {
-		until.tv_sec = (time_t)check_locked(r, "schedule", (int64_t)time(NULL));
-		pthread_cond_timedwait(&r->wake, &r->mu, &until);
-	}
+	while (!r->stop)
+		time_wait_until(&r->wake, &r->mu, check_locked(r, "schedule", (int64_t)time(NULL)));
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
 }

@@ -31,21 +31,25 @@ static int stopping(void *arg)
 static void *replace_main(void *arg)
 {
 	struct server_replace *r = arg;
-	struct timespec until;
+	int64_t next = 0;
 
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		cairn_err_t err = { 0 };
+		int64_t now = (int64_t)time(NULL);
 
+		/* later than one interval away: set before the clock went back */
+		if (next > now + r->every)
+			next = now + r->every;
+		if (now < next) {
+			time_wait_until(&r->cv, &r->mu, next);
+			continue;
+		}
 		pthread_mutex_unlock(&r->mu);
 		if (ca_replace_tick(r->s->ca, "server:replace", stopping, r, &err) != 0)
 			log_warn("replace", "%s", cairn_err_msg(&err));
 		pthread_mutex_lock(&r->mu);
-		if (r->stop)
-			break;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (time_t)r->every;
-		pthread_cond_timedwait(&r->cv, &r->mu, &until);
+		next = (int64_t)time(NULL) + r->every;
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;

@@ -160,3 +160,5 @@ EXTRA_DIST += tests/integration/group_commit.sh
 # expired certificates, the signer's rollover, with restarts between clock moves.
 TESTS += tests/integration/ocsp_clock.sh
 EXTRA_DIST += tests/integration/ocsp_clock.sh
+TESTS += tests/integration/clock_back.sh
+EXTRA_DIST += tests/integration/clock_back.sh

@@ -169,6 +169,14 @@ void time_mono_cond_init(pthread_cond_t *cv)
 	pthread_condattr_destroy(&ca);
 }
 
+void time_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until)
+{
+	int64_t tick = (int64_t)time(NULL) + TIME_WALL_TICK;
+	struct timespec ts = { .tv_sec = (time_t)(until < tick ? until : tick) };
+
+	pthread_cond_timedwait(cv, mu, &ts);
+}
+
 int util_random(uint8_t *buf, size_t len)
 {
 	return RAND_bytes(buf, (int)len) == 1 ? 0 : CAIRN_ECRYPTO;

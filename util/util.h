@@ -254,6 +254,32 @@ struct timespec time_mono_ts(uint64_t at_ms);
 void time_mono_cond_init(pthread_cond_t *cv);
 
 /*
+ * The wall clock can go back: a machine that ran ahead (a wrong hardware clock at boot, a
+ * restored snapshot) is stepped back by NTP. What the daemon signed meanwhile then claims
+ * a time ahead of the clock (an OCSP thisUpdate, a certificate's notBefore, a CRL's
+ * thisUpdate), and relying parties refuse it as not yet valid. Such a time more than
+ * TIME_AHEAD_SLACK seconds ahead of the clock counts as from the future: the signed object
+ * is replaced (docs/operations.md, "When the clock goes back"). Certificates are
+ * backdated by as much, so a step back of less than that changes nothing.
+ */
+#define TIME_AHEAD_SLACK 60
+/* 1 when t is from the future at now (more than TIME_AHEAD_SLACK ahead of it). */
+static inline int time_ahead(int64_t t, int64_t now)
+{
+	return t > now + TIME_AHEAD_SLACK;
+}
+/* The longest a thread waiting for a wall-clock deadline sleeps before it looks again. */
+#define TIME_WALL_TICK 10
+/*
+ * pthread_cond_timedwait on cv (a CLOCK_REALTIME condition variable, mu held) until the
+ * wall clock reaches until, but TIME_WALL_TICK seconds at most: a deadline of the wall
+ * clock is put off by as much as the clock goes back, so a scheduler that slept until it
+ * would miss what the step made due (a certificate not yet valid, a CRL from the future)
+ * for the length of the step. Callers loop and work out their next deadline again.
+ */
+void time_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until);
+
+/*
  * Splits "host:port" or "[v6]:port" into host (no brackets, NUL-terminated in cap
  * bytes) and port (0..65535). A bare IPv6 address without brackets, an empty host
  * or port, and a host longer than cap-1 are CAIRN_EINVAL.

@@ -158,6 +158,29 @@ ca_serve_at() {
 	return $rc
 }
 
+# clock_file: a clock that the daemon and every client started through $FT read from the
+# file $CLOCK at each call, its offset $OFF seconds (+0 at first): clock_move SECONDS
+# changes it under a running daemon, clock_at SECONDS [NAME=VALUE...] restarts the daemon
+# of $D on it (with those settings too), clock_now is the time on it.
+clock_file() {
+	CLOCK=$WORK/clock
+	OFF=0
+	clock_set "$CLOCK" +0
+	FT="env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$CLOCK FAKETIME_NO_CACHE=1"
+}
+clock_move() {
+	OFF=$1
+	clock_set "$CLOCK" "+$OFF"
+}
+clock_at() {
+	[ -n "${SERVE_PID:-}" ] && ca_stop
+	clock_move "$1"
+	shift
+	ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$CLOCK" FAKETIME_NO_CACHE=1 "$@" ||
+		bail "serve at +$OFF s failed: $(tail -5 "$D.serve.log")"
+}
+clock_now() { echo $(($(date +%s) + OFF)); }
+
 # ca_stop: SIGTERM to the daemon we started; waits for it.
 ca_stop() {
 	kill -TERM "$SERVE_PID" 2>/dev/null

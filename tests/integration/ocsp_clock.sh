@@ -23,23 +23,12 @@ ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
 jq '.profiles.long = (.profiles["tls-server"] + {validity_days: 1000})' "$D/cairn.json" \
 	>"$WORK/cairn.json" && cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"
 
-# The daemon and every client read their clock offset (seconds) from this file at each
-# call: `move` changes it under a running daemon, `at` restarts the daemon on it.
-CLOCK=$WORK/clock
-OFF=0
-clock_set "$CLOCK" +0
-FT="env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$CLOCK FAKETIME_NO_CACHE=1"
-move() {
-	OFF=$1
-	clock_set "$CLOCK" "+$OFF"
-}
-at() {
-	[ -n "${SERVE_PID:-}" ] && ca_stop
-	move "$1"
-	ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$CLOCK" FAKETIME_NO_CACHE=1 ||
-		bail "serve at +$1 s failed: $(tail -5 "$D.serve.log")"
-}
-fnow() { echo $(($(date +%s) + OFF)); }
+# The daemon and every client read their clock offset from a file (lib.sh clock_file):
+# `move` changes it under a running daemon, `at` restarts the daemon on it.
+clock_file
+move() { clock_move "$1"; }
+at() { clock_at "$1"; }
+fnow() { clock_now; }
 stamp() { date -d "$1" +%s; }
 
 metric() { curl -sf "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
