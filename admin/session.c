@@ -22,7 +22,7 @@ typedef struct session {
 	char via[16]; /* how the session was opened: "token" | "certificate" */
 	uint8_t cred[32]; /* the token's SHA-256 or the certificate's serial (admin_identity_t) */
 	size_t cred_len;
-	int64_t expires;
+	int64_t created, expires;
 } session_t;
 
 struct admin_sessions {
@@ -98,7 +98,9 @@ static session_t *find_locked(admin_sessions_t *s, const char *cookie, int64_t n
 		session_t *e = &s->slots[i];
 		if (slot_free(e))
 			continue;
-		if (e->expires <= now) {
+		/* made after now: the clock went back since, and the session would outlast
+		 * its lifetime by as much */
+		if (e->expires <= now || time_ahead(e->created, now)) {
 			OPENSSL_cleanse(e, sizeof(*e));
 			continue;
 		}
@@ -280,6 +282,7 @@ void api_session_create(const admin_ctx_t *ctx, const admin_request_t *req,
 	SHA256((const unsigned char *)value, strlen(value), fresh.id_hash);
 	snprintf(fresh.name, sizeof(fresh.name), "%s", who->name);
 	snprintf(fresh.via, sizeof(fresh.via), "%s", who->via ? who->via : "token");
+	fresh.created = now;
 	fresh.expires = now + life;
 	if (who->cred_len == 0 || who->cred_len > sizeof(fresh.cred)) {
 		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "no credential to bind");

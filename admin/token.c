@@ -131,7 +131,7 @@ int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *i
 	size_t vlen;
 	json_t *rec = NULL;
 	const char *name = NULL, *role = NULL;
-	json_int_t expires = 0;
+	json_int_t expires = 0, created = 0;
 	int revoked = 0, rc;
 
 	rc = db_read_begin(db, &txn);
@@ -143,8 +143,9 @@ int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *i
 		goto out;
 	}
 	rec = json_loadb(val, vlen, 0, NULL);
-	if (rec == NULL || json_unpack(rec, "{s:s, s:s, s?I, s?b}", "name", &name, "role", &role,
-				       "expires", &expires, "revoked", &revoked) != 0) {
+	if (rec == NULL ||
+	    json_unpack(rec, "{s:s, s:s, s?I, s?I, s?b}", "name", &name, "role", &role, "created",
+			&created, "expires", &expires, "revoked", &revoked) != 0) {
 		rc = cairn_err_set(err, CAIRN_EAUTH, "token record is damaged");
 		goto out;
 	}
@@ -154,6 +155,15 @@ int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *i
 	}
 	if (expires != 0 && expires < (json_int_t)time(NULL)) {
 		rc = cairn_err_set(err, CAIRN_EAUTH, "API token %s expired", name);
+		goto out;
+	}
+	/* A token that expires, made after now: the clock went back since, and the token
+	 * would outlive its lifetime by as much (one that never expires has none to keep). */
+	if (expires != 0 && time_ahead(created, (int64_t)time(NULL))) {
+		rc = cairn_err_set(err, CAIRN_EAUTH,
+				   "API token %s was made %lld s after the current time (the "
+				   "clock went back since): make a new one",
+				   name, (long long)(created - (json_int_t)time(NULL)));
 		goto out;
 	}
 	snprintf(id->name, sizeof(id->name), "%s", name);

@@ -264,10 +264,10 @@ static int cache_reuse(est_call_t *c, const uint8_t cred[32], est_user_info_t *i
 		return 0;
 	pthread_mutex_lock(&c->e->logins_mu);
 	l = login_slot(c->e, cred);
-	if (l->until > (int64_t)time(NULL) && util_ct_equal(l->cred, cred, 32)) {
+	if (l->until > time_mono_ms() && util_ct_equal(l->cred, cred, 32)) {
 		hit = *l;
 		found = 1;
-	} else if (l->until != 0 && l->until <= (int64_t)time(NULL)) {
+	} else if (l->until != 0 && l->until <= time_mono_ms()) {
 		OPENSSL_cleanse(l, sizeof(*l));
 	}
 	pthread_mutex_unlock(&c->e->logins_mu);
@@ -294,7 +294,7 @@ static void cache_keep(est_call_t *c, const char *user, const uint8_t cred[32],
 	memcpy(l->cred, cred, 32);
 	snprintf(l->user, sizeof(l->user), "%s", user);
 	memcpy(l->tag, info->tag, sizeof(l->tag));
-	l->until = (int64_t)time(NULL) + c->e->set.auth_cache_seconds;
+	l->until = time_mono_ms() + (uint64_t)c->e->set.auth_cache_seconds * 1000u;
 	pthread_mutex_unlock(&c->e->logins_mu);
 }
 

@@ -28,7 +28,7 @@ struct est_login {
 	uint8_t cred[32];
 	char user[EST_NAME_MAX];
 	uint8_t tag[32];        /* the account's password hash then: deleted/changed ends it */
-	int64_t until;          /* wall clock (0: empty slot) */
+	uint64_t until;         /* time_mono_ms: a wall clock set back does not stretch it (0: empty slot) */
 };
 
 /* What a TLS connection keeps of its last successful Basic login (auth.c). */

@@ -66,6 +66,19 @@ crl_ok() {
 		$FT openssl verify -crl_check -CRLfile "$WORK/crl.pem" -CAfile "$WORK/chain.pem" \
 			"$WORK/early.pem"
 }
+# api TOKENFILE PATH [JAR]: GET /admin/v1PATH with the token (or the jar's session
+# cookie), on the test's clock; prints the status, the body in $WORK/api.out. The server's
+# certificate is not checked here (https_ok does): only what the credential gets.
+api() {
+	if [ -n "${3:-}" ]; then
+		$FT curl -s -k -b "$3" -o "$WORK/api.out" -w '%{http_code}' \
+			"$HTTPS_URL/admin/v1$2"
+	else
+		$FT curl -s -k -o "$WORK/api.out" -w '%{http_code}' \
+			-H "Authorization: Bearer $(cat "$1")" "$HTTPS_URL/admin/v1$2"
+	fi
+}
+api_is() { [ "$(api "$2" "$3" "${4:-}")" = "$1" ] || { cat "$WORK/api.out"; echo; return 1; }; }
 health_ok() { curl -sf "$HTTP_URL/healthz" | grep -q '"status":"ok"'; }
 metric() { curl -sf "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
 hits() { metric 'cairn_ocsp_responses_total{source="cache"}'; }
@@ -108,6 +121,14 @@ at $((2 * DAY))
 ok "two days ahead: cairn ca renew --ocsp-signer" "$CAIRN" ca renew --ocsp-signer --dir "$D"
 ok "  ... cairn ca renew --https" "$CAIRN" ca renew --https --dir "$D"
 issue ahead2 || bail "issuance failed"
+ok "  ... an approver with a token for an hour" sh -c "$FT '$CAIRN' admin add --dir '$D' \
+	--name alice --role approver && $FT '$CAIRN' token create --dir '$D' --name alice \
+	--role approver --expires-in 1h >'$WORK/alice.tok'"
+ok "  ... the token works" api_is 200 "$WORK/alice.tok" /requests
+ok "  ... a console session made with it" sh -c "[ \$($FT curl -s --cacert '$ROOT' \
+	-H \"Authorization: Bearer \$(cat '$WORK/alice.tok')\" -c '$WORK/alice.jar' \
+	-o /dev/null -w '%{http_code}' -X POST '$HTTPS_URL/admin/v1/session') = 201 ]"
+ok "  ... works" api_is 200 - /requests "$WORK/alice.jar"
 ok "  ... the new signer's answers verify on that clock" waits_for ocsp_ok ahead2
 ok "  ... and the new HTTPS certificate" https_ok
 ok "  ... and the CRL" crl_ok
@@ -116,6 +137,13 @@ move 0
 WAITS_FOR_TENTHS=400
 ok "stepped back two days, no restart: the HTTPS certificate verifies (renewed)" \
 	waits_for https_ok
+ok "  ... the one-hour token made two days from now is refused (401)" \
+	api_is 401 "$WORK/alice.tok" /requests
+ok "  ... saying the clock went back" grep -q "clock went back" "$WORK/api.out"
+ok "  ... the console session made two days from now is over (401)" \
+	api_is 401 - /requests "$WORK/alice.jar"
+ok "  ... the bootstrap admin's token (it never expires) still works" \
+	api_is 200 "$D/admin.token" /requests
 ok "  ... answers verify: the OCSP signer was renewed" waits_for ocsp_ok ahead2
 ok "  ... the early leaf's answer" waits_for ocsp_ok early
 ok "  ... the CRL is rebuilt" waits_for crl_ok
