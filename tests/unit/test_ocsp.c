@@ -780,6 +780,52 @@ static void test_live_store(void **state)
 	free(a);
 }
 
+/* The latest stored thisUpdate (OCSP_LATEST_META), 0 when none. */
+static int64_t latest(fixture_t *f)
+{
+	const void *v;
+	size_t vlen;
+	db_txn_t *txn;
+	int64_t t = 0;
+
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	if (db_get(txn, DB_META, OCSP_LATEST_META, strlen(OCSP_LATEST_META), &v, &vlen) == 0 &&
+	    vlen == 8)
+		t = (int64_t)db_be64_get(v);
+	db_txn_end(txn);
+	return t;
+}
+
+/* An answer from the future (stored before the clock went back) is what a live answer
+ * replaces although it says the same, and the cache keeps the latest thisUpdate it holds,
+ * never moving it back, so the refresher can see that the clock went back behind it. */
+static void test_future_store(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	uint8_t *a, *ahead, *now;
+	size_t n = 0, alen, nlen;
+	int64_t tu;
+
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_non_null(a = stored(f, 0, &alen));
+	tu = (int64_t)ocsp_cache_this_update(a);
+	assert_true(latest(f) >= tu);
+	ahead = malloc(alen);
+	assert_non_null(ahead);
+	memcpy(ahead, a, alen);
+	db_be64_put(ahead + OCSP_CACHE_OFF_THIS_UPDATE, (uint64_t)(tu + 86400));
+	store_as(f, 0, ahead, alen, 0);
+	assert_int_equal(latest(f), tu + 86400);
+	store_as(f, 0, a, alen, OCSP_STORE_LIVE); /* same status, but the stored one is ahead */
+	assert_non_null(now = stored(f, 0, &nlen));
+	assert_memory_equal(now, a, alen);
+	free(now);
+	assert_int_equal(latest(f), tu + 86400); /* never moved back by a store */
+	free(ahead);
+	free(a);
+}
+
 static void test_cache_codec(void **state)
 {
 	static const uint8_t der[] = { 0x30, 0x03, 0x0a, 0x01, 0x00 };
@@ -807,6 +853,12 @@ static void test_cache_codec(void **state)
 	assert_false(ocsp_cache_is_unknown(e.val, e.vlen));
 	assert_true(ocsp_cache_matches(&is, &st, e.val, e.vlen, 1800000001));
 	assert_false(ocsp_cache_matches(&is, &st, e.val, e.vlen, 1800003600)); /* expired */
+	/* from the future (the clock went back since it was signed): not served, up to the
+	 * slack that certificates are backdated by */
+	assert_true(ocsp_cache_matches(&is, &st, e.val, e.vlen, 1800000000 - TIME_AHEAD_SLACK));
+	assert_false(ocsp_cache_matches(&is, &st, e.val, e.vlen,
+					1800000000 - TIME_AHEAD_SLACK - 1));
+	assert_false(ocsp_cache_matches(&is, &st, e.val, e.vlen, 1800000000 - 86400));
 	assert_false(ocsp_cache_matches(&is, &st, e.val, OCSP_CACHE_HDR, 1800000001));
 	st.reason = 4;
 	assert_false(ocsp_cache_matches(&is, &st, e.val, e.vlen, 1800000001));
@@ -893,6 +945,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_future_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_signer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signer_changed_while_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),
