@@ -288,13 +288,7 @@ int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 	c->keep_expired = cfg->keep_expired;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->build_mu, NULL);
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_REALTIME);
-		pthread_cond_init(&c->cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	time_mono_cond_init(&c->cv); /* time_wait_until */
 	/* The URLs must be byte for byte those ca/ writes: no trailing slash. */
 	for (blen = cfg->base_url ? strlen(cfg->base_url) : 0;
 	     blen > 0 && cfg->base_url[blen - 1] == '/'; blen--)

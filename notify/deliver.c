@@ -427,7 +427,15 @@ static int take_events(notify_t *n, notify_sink_state_t *s)
 
 void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 {
-	if (now_ms() < s->next_attempt_ms)
+	int64_t now = now_ms();
+
+	/* A retry set further away than the longest back-off was set before the wall clock
+	 * went back (the retry would wait for as long as the step): it is due now. */
+	pthread_mutex_lock(&n->mu);
+	if (s->next_attempt_ms > now + n->set.backoff_max_ms)
+		s->next_attempt_ms = now;
+	pthread_mutex_unlock(&n->mu);
+	if (now < s->next_attempt_ms)
 		return;
 	deliver_retries(n, s);
 	/* A digest sink queues what the outbox holds before it sends the digests of past

@@ -23,6 +23,9 @@ static void *worker_main(void *arg)
 		int64_t now = (int64_t)time(NULL), wait_ms = n->set.poll_ms, t;
 		n->kicked = 0;
 		pthread_mutex_unlock(&n->mu);
+		/* later than one interval away: set before the wall clock went back */
+		if (next_scan > now + n->set.scan_interval)
+			next_scan = now;
 		if (now >= next_scan) {
 			cairn_err_t err = { 0 };
 			notify_scan_stats_t st;
@@ -55,19 +58,16 @@ static void *worker_main(void *arg)
 			t = n->sinks[i].next_attempt_ms;
 			if (t != 0) {
 				int64_t left = t - ((int64_t)time(NULL) * 1000);
+				if (left > n->set.backoff_max_ms) /* the clock went back: due now */
+					left = 0;
 				if (left < wait_ms)
 					wait_ms = left < 10 ? 10 : left;
 			}
 		}
 		if (n->stop || n->kicked)
 			continue;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += wait_ms / 1000;
-		until.tv_nsec += (wait_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		/* monotonic: a wall clock set back meanwhile does not stretch the wait */
+		until = time_mono_ts(time_mono_ms() + (uint64_t)wait_ms);
 		pthread_cond_timedwait(&n->cv, &n->mu, &until);
 	}
 	pthread_mutex_unlock(&n->mu);
@@ -127,7 +127,7 @@ int notify_start(const notify_config_t *cfg, notify_t **out, cairn_err_t *err)
 	n->also_scan = cfg->also_scan;
 	n->also_scan_arg = cfg->also_scan_arg;
 	pthread_mutex_init(&n->mu, NULL);
-	pthread_cond_init(&n->cv, NULL);
+	time_mono_cond_init(&n->cv); /* its waits are monotonic */
 	/* libcurl reads the CA file by path: relative to the data dir like every other file. */
 	if (n->set.smtp_ca_file[0] != '\0' && n->set.smtp_ca_file[0] != '/') {
 		char *abs = fs_join(cfg->dir, n->set.smtp_ca_file);

@@ -107,7 +107,6 @@ out:
 int ocsp_pub_new(db_t *db, const char *dir, int64_t delay, ocsp_pub_t **out, cairn_err_t *err)
 {
 	ocsp_pub_t *p;
-	pthread_condattr_t ca;
 	int rc;
 
 	*out = NULL;
@@ -132,11 +131,9 @@ int ocsp_pub_new(db_t *db, const char *dir, int64_t delay, ocsp_pub_t **out, cai
 	pthread_mutex_init(&p->add_mu, NULL);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->st_mu, NULL);
-	/* Deadlines are wall-clock (timespec from CLOCK_REALTIME). */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
-	pthread_cond_init(&p->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	/* The delay is measured on the monotonic clock: a wall clock set back does not
+	 * stretch it. */
+	time_mono_cond_init(&p->cv);
 	*out = p;
 	return 0;
 }
@@ -365,7 +362,7 @@ void ocsp_pub_changed(ocsp_pub_t *p, const uint8_t *serial, size_t len)
 		return;
 	pthread_mutex_lock(&p->mu);
 	if (p->n_queue == 0 && !p->full)
-		clock_gettime(CLOCK_REALTIME, &p->first_at);
+		clock_gettime(CLOCK_MONOTONIC, &p->first_at);
 	if (p->queue == NULL)
 		p->queue = calloc(PUB_QUEUE_MAX, sizeof(*p->queue));
 	if (p->queue != NULL && p->n_queue < PUB_QUEUE_MAX) {
@@ -396,7 +393,7 @@ static void *pub_main(void *arg)
 		/* Gather what else changes within the delay (a revocation re-signs two answers
 		 * one after the other; a scan stores 256 at a time). */
 		due.tv_sec += (time_t)p->delay;
-		clock_gettime(CLOCK_REALTIME, &now);
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (!p->full && !p->stopping &&
 		    (now.tv_sec < due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec < due.tv_nsec))) {
 			pthread_cond_timedwait(&p->cv, &p->mu, &due);

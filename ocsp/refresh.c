@@ -657,15 +657,12 @@ static void *refresher_main(void *arg)
 
 int ocsp_start(ocsp_t *o, cairn_err_t *err)
 {
-	pthread_condattr_t ca;
 	int rc;
 
-	/* The refresher waits on wall-clock deadlines (thisUpdate/nextUpdate are wall time). */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	/* The refresher's deadlines are wall-clock (thisUpdate/nextUpdate are wall time), its
+	 * waits monotonic: time_wait_until. */
 	pthread_cond_destroy(&o->cv);
-	pthread_cond_init(&o->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	time_mono_cond_init(&o->cv);
 	pthread_mutex_lock(&o->mu);
 	o->started = 1;
 	pthread_mutex_unlock(&o->mu);

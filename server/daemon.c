@@ -209,7 +209,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	s->admin.audit_cert = ca_issuer_cert(s->ca, "issuing");
 	pthread_mutex_init(&s->cp_lock, NULL);
-	pthread_cond_init(&s->cp_wake, NULL);
+	time_mono_cond_init(&s->cp_wake); /* time_wait_until */
 	if (pthread_create(&s->checkpointer, NULL, checkpointer, s) != 0) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "cannot start the audit checkpoint thread");
 		goto out;

@@ -217,7 +217,7 @@ int server_discover_start(server_t *s, cairn_err_t *err)
 		goto fail;
 	}
 	pthread_mutex_init(&d->mu, NULL);
-	pthread_cond_init(&d->cv, NULL);
+	time_mono_cond_init(&d->cv); /* time_wait_until */
 	if (pthread_create(&d->thread, NULL, discover_main, d) != 0) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "cannot start the discovery thread");
 		goto fail;

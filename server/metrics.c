@@ -227,14 +227,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static struct timespec at_s(double t)
-{
-	struct timespec ts = { .tv_sec = (time_t)t };
-
-	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-	return ts;
-}
-
 /* The expiry gauge thread: computes at start, after certificates were issued or revoked
  * (server_metrics_changed), and when the moving windows reach a certificate. */
 static void *expiring_main(void *arg)
@@ -255,6 +247,7 @@ static void *expiring_main(void *arg)
 		if (rc != 0) {
 			log_warn("metrics", "computing the expiring gauges: %s", cairn_strerror(rc));
 			e.gen = atomic_load(&s->exp_gen);
+			e.at = now_s();
 			e.next_due = (int64_t)now_s() + 60;
 		} else {
 			if (s->expiring == NULL)
@@ -264,17 +257,16 @@ static void *expiring_main(void *arg)
 		}
 		/* Not again before the gap; then at the next change or window boundary. */
 		{
-			struct timespec until = at_s(now_s() + gap);
+			struct timespec until = time_mono_ts(time_mono_ms() + (uint64_t)(gap * 1000));
 			while (!s->exp_stop && pthread_cond_timedwait(&s->exp_wake, &s->metrics_lock,
 								      &until) == 0)
 				;
 		}
+		/* ... or when the wall clock went back behind the computation (the windows
+		 * moved back with it) */
 		while (!s->exp_stop && atomic_load(&s->exp_gen) == e.gen &&
-		       (int64_t)now_s() < e.next_due) {
-			int64_t hour = (int64_t)now_s() + 3600;
-			struct timespec until = { .tv_sec = (time_t)(e.next_due < hour ? e.next_due : hour) };
-			pthread_cond_timedwait(&s->exp_wake, &s->metrics_lock, &until);
-		}
+		       (int64_t)now_s() < e.next_due && !time_ahead((int64_t)e.at, (int64_t)now_s()))
+			time_wait_until(&s->exp_wake, &s->metrics_lock, e.next_due);
 	}
 	pthread_mutex_unlock(&s->metrics_lock);
 	return NULL;
@@ -295,12 +287,7 @@ void server_metrics_changed(const char *issuer, const uint8_t *serial, size_t le
 
 int server_metrics_start(server_t *s, cairn_err_t *err)
 {
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
-	pthread_cond_init(&s->exp_wake, &ca);
-	pthread_condattr_destroy(&ca);
+	time_mono_cond_init(&s->exp_wake); /* monotonic waits: time_wait_until */
 	if (ca_on_issue(s->ca, server_metrics_changed, s) != 0 ||
 	    ca_on_revoke(s->ca, server_metrics_changed, s) != 0)
 		return cairn_err_set(err, CAIRN_EINVAL, "cannot register the metrics listeners");

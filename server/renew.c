@@ -547,7 +547,7 @@ int server_renew_open(server_t *s, X509 **ocsp_cert, EVP_PKEY **ocsp_key, cairn_
 	r->s = s;
 	pthread_mutex_init(&r->mu, NULL);
 	/* The default clock, CLOCK_REALTIME: renewal times are wall-clock times. */
-	pthread_cond_init(&r->wake, NULL);
+	time_mono_cond_init(&r->wake); /* time_wait_until */
 	s->renew = r;
 	if (strcmp(s->cfg->ocsp_signer, "delegated") == 0 && (rc = load_signer(r, err)) != 0)
 		return rc;

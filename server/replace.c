@@ -69,7 +69,7 @@ int server_replace_start(server_t *s, cairn_err_t *err)
 	if (iv != NULL && (duration_parse(iv, &r->every) != 0 || r->every < 1))
 		r->every = 300;
 	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
+	time_mono_cond_init(&r->cv); /* time_wait_until */
 	if (pthread_create(&r->thread, NULL, replace_main, r) != 0) {
 		pthread_mutex_destroy(&r->mu);
 		pthread_cond_destroy(&r->cv);

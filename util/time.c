@@ -171,9 +171,18 @@ void time_mono_cond_init(pthread_cond_t *cv)
 
 void time_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until)
 {
-	int64_t tick = (int64_t)time(NULL) + TIME_WALL_TICK;
-	struct timespec ts = { .tv_sec = (time_t)(until < tick ? until : tick) };
+	struct timespec wall, ts;
+	int64_t left_ms;
 
+	clock_gettime(CLOCK_REALTIME, &wall);
+	left_ms = until > INT64_MAX / 1000 ? INT64_MAX
+					    : until * 1000 - ((int64_t)wall.tv_sec * 1000 +
+							       wall.tv_nsec / 1000000);
+	if (left_ms > TIME_WALL_TICK * 1000)
+		left_ms = TIME_WALL_TICK * 1000;
+	if (left_ms < 0)
+		left_ms = 0;
+	ts = time_mono_ts(time_mono_ms() + (uint64_t)left_ms);
 	pthread_cond_timedwait(cv, mu, &ts);
 }
 

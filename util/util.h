@@ -271,9 +271,10 @@ static inline int time_ahead(int64_t t, int64_t now)
 /* The longest a thread waiting for a wall-clock deadline sleeps before it looks again. */
 #define TIME_WALL_TICK 10
 /*
- * pthread_cond_timedwait on cv (a CLOCK_REALTIME condition variable, mu held) until the
- * wall clock reaches until, but TIME_WALL_TICK seconds at most: a deadline of the wall
- * clock is put off by as much as the clock goes back, so a scheduler that slept until it
+ * Waits on cv (mu held; cv made by time_mono_cond_init) for a signal, or until the wall
+ * clock reaches until, or TIME_WALL_TICK seconds, whichever comes first. The wait is
+ * measured on the monotonic clock: a wait for a wall-clock deadline (a CLOCK_REALTIME
+ * timed wait) lasts as long again as the clock goes back meanwhile, and the scheduler
  * would miss what the step made due (a certificate not yet valid, a CRL from the future)
  * for the length of the step. Callers loop and work out their next deadline again.
  */
