@@ -11,7 +11,9 @@
 #   answers served verify and are current; the CRL is rebuilt;
 # - the clock stepped back under the running daemon: within seconds the HTTPS certificate
 #   and the OCSP signer are renewed (audited with trigger "clock"), the CRL is rebuilt,
-#   and every answer verifies; /healthz says ok;
+#   and every answer verifies; /healthz says ok; an expiring admin token and a console
+#   session made ahead are refused; the audit checkpoint due a minute after the start
+#   (two days ahead) comes a minute after the step;
 # - a CA made while the clock ran ahead: /healthz and /metrics say its root and issuing
 #   certificates are not valid yet (nothing can renew those), while the daemon renewed
 #   its own HTTPS certificate and OCSP signer.
@@ -117,6 +119,10 @@ ok "  ... the early leaf's answer" ocsp_ok early
 ok "  ... /healthz ok" health_ok
 
 # ---- the clock stepped back under the running daemon ----
+# (audit checkpoints every minute: the one due a minute after the start, two days ahead,
+# must come a minute after the step instead)
+jq '.audit.checkpoint_interval = "60s"' "$D/cairn.json" >"$WORK/cp.json" &&
+	cp "$WORK/cp.json" "$D/cairn.json" || bail "cannot edit cairn.json"
 at $((2 * DAY))
 ok "two days ahead: cairn ca renew --ocsp-signer" "$CAIRN" ca renew --ocsp-signer --dir "$D"
 ok "  ... cairn ca renew --https" "$CAIRN" ca renew --https --dir "$D"
@@ -154,6 +160,18 @@ ok "  ... both renewals are audited, trigger \"clock\"" \
 n=$(grep -c '"actor":"server:renew","action":"ca.renew".*"trigger":"clock"' "$WORK/last.out")
 ok "  ... two of them ($n)" test "$n" -eq 2
 ok "  ... the log says why" waits "$D.serve.log" "https is not valid until .*clock went back"
+# checkpoints: those signed so far; then the clock a minute on (no restart)
+checkpoints() {
+	"$CAIRN" audit export --dir "$D" --format jsonl --unsigned |
+		grep -c '"actor":"server:checkpoint"'
+}
+more_checkpoints() { [ "$(checkpoints)" -gt "$cps" ]; }
+cps=$(checkpoints)
+move 61
+WAITS_FOR_TENTHS=300
+ok "a minute after the step: the next audit checkpoint is signed (not two days later)" \
+	waits_for more_checkpoints
+WAITS_FOR_TENTHS=150
 ca_stop
 SERVE_PID=
 
