@@ -218,9 +218,8 @@ static int store_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct store_op *op = arg;
 	size_t i;
-	int rc;
-
 	int64_t latest = 0, tu;
+	int rc;
 
 	op->unknowns = 0;
 	for (i = 0; i < op->n; i++) {

@@ -73,9 +73,7 @@ static void *checkpointer(void *arg)
 	while (!s->cp_stop) {
 		cairn_err_t err = { 0 };
 		int64_t now = (int64_t)time(NULL);
-		/* later than one interval away: set before the clock went back */
-		if (next > now + every)
-			next = now + every;
+		next = time_next_within(next, now, every);
 		if (now < next) {
 			time_wait_until(&s->cp_wake, &s->cp_lock, next);
 			continue;

@@ -129,10 +129,8 @@ static void *discover_main(void *arg)
 	while (!d->stop) {
 		int64_t now = (int64_t)time(NULL), next = now + 3600;
 		for (i = 0; i < d->n && !d->stop; i++) {
-			/* a scan set for later than one interval from now was set before the
-			 * clock went back: it is due one interval from now */
-			if (d->sched[i].next > now + d->sched[i].interval)
-				d->sched[i].next = now + d->sched[i].interval;
+			d->sched[i].next = time_next_within(d->sched[i].next, now,
+							    d->sched[i].interval);
 			if (d->sched[i].next <= now) {
 				pthread_mutex_unlock(&d->mu);
 				run_one(d, &d->sched[i]);

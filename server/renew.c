@@ -74,13 +74,6 @@ static int64_t kind_not_before(server_renew_t *r, int kind)
 	return ca_time_unix(X509_get0_notBefore(r->cert[kind]), &nb) == 0 ? nb : 0;
 }
 
-/* 1 when kind's certificate is not valid yet at now: it was issued while the clock ran
- * ahead, and every client refuses it until the clock gets there again. */
-static int kind_ahead(server_renew_t *r, int kind, int64_t now)
-{
-	return time_ahead(kind_not_before(r, kind), now);
-}
-
 static X509 *read_first_cert(const char *path, cairn_err_t *err)
 {
 	FILE *f = fopen(path, "r");
@@ -421,7 +414,7 @@ static int renew_locked(server_renew_t *r, int kind, const char *actor, const ch
  * whatever its lifetime says: its renewal starts now (trigger "clock"). */
 static int64_t check_locked(server_renew_t *r, const char *trigger, int64_t now)
 {
-	int64_t next = now + CHECK_EVERY, due;
+	int64_t next = now + CHECK_EVERY, due, nb;
 	int kind, ahead;
 
 	for (kind = 0; kind < N_KINDS; kind++) {
@@ -429,7 +422,9 @@ static int64_t check_locked(server_renew_t *r, const char *trigger, int64_t now)
 		if (r->cert[kind] == NULL)
 			continue;
 		due = kind_due(r, kind);
-		ahead = kind_ahead(r, kind, now);
+		/* not valid yet: issued while the clock ran ahead, refused by every client */
+		nb = kind_not_before(r, kind);
+		ahead = time_ahead(nb, now);
 		if (now < due && !ahead) {
 			next = due < next ? due : next;
 			continue;
@@ -437,7 +432,7 @@ static int64_t check_locked(server_renew_t *r, const char *trigger, int64_t now)
 		if (ahead && now >= r->retry_at[kind])
 			log_warn("renew", "%s is not valid until %lld s from now: the clock went "
 				 "back since it was issued; renewing it", kind_name[kind],
-				 (long long)(kind_not_before(r, kind) - now));
+				 (long long)(nb - now));
 		if (!ahead && !worth_renewing(r, kind, now)) {
 			if (!r->stuck[kind])
 				log_warn("renew", "%s not renewed: the issuing CA expires first "
@@ -546,8 +541,8 @@ int server_renew_open(server_t *s, X509 **ocsp_cert, EVP_PKEY **ocsp_key, cairn_
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	r->s = s;
 	pthread_mutex_init(&r->mu, NULL);
-	/* The default clock, CLOCK_REALTIME: renewal times are wall-clock times. */
-	time_mono_cond_init(&r->wake); /* time_wait_until */
+	/* Renewal times are wall-clock times, the waits for them monotonic (time_wait_until). */
+	time_mono_cond_init(&r->wake);
 	s->renew = r;
 	if (strcmp(s->cfg->ocsp_signer, "delegated") == 0 && (rc = load_signer(r, err)) != 0)
 		return rc;

@@ -38,9 +38,7 @@ static void *replace_main(void *arg)
 		cairn_err_t err = { 0 };
 		int64_t now = (int64_t)time(NULL);
 
-		/* later than one interval away: set before the clock went back */
-		if (next > now + r->every)
-			next = now + r->every;
+		next = time_next_within(next, now, r->every);
 		if (now < next) {
 			time_wait_until(&r->cv, &r->mu, next);
 			continue;

@@ -268,6 +268,12 @@ static inline int time_ahead(int64_t t, int64_t now)
 {
 	return t > now + TIME_AHEAD_SLACK;
 }
+/* A periodic job's next run, next, at most one interval (every) from now: one set further
+ * away was set before the wall clock went back, and would wait as long as the step. */
+static inline int64_t time_next_within(int64_t next, int64_t now, int64_t every)
+{
+	return next > now + every ? now + every : next;
+}
 /* The longest a thread waiting for a wall-clock deadline sleeps before it looks again. */
 #define TIME_WALL_TICK 10
 /*
