@@ -209,7 +209,7 @@ void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_re
 		goto out;
 	}
 	if (rc) {
-		acme_problem(r, 500, "serverInternal", "storing the account: %s", cairn_err_msg(&err));
+		acme_problem_write(r, &err, "storing the account");
 		goto out;
 	}
 	if (op.existing[0]) {
@@ -281,8 +281,7 @@ void acme_account(acme_t *a, const char *url, const char *arg, const acme_reques
 	u.payload = j.payload;
 	snprintf(key, sizeof(key), "a/%s", j.acct_id);
 	if (acme_update(a, key, acct_update_run, &u, &res, &err) != 0) {
-		acme_problem(r, 500, "serverInternal", "updating the account: %s",
-			     cairn_err_msg(&err));
+		acme_problem_write(r, &err, "updating the account");
 		goto out;
 	}
 	reply_account(a, r, 200, res);
@@ -542,7 +541,7 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 		goto out;
 	}
 	if (rc) {
-		acme_problem(r, 500, "serverInternal", "key change: %s", cairn_err_msg(&err));
+		acme_problem_write(r, &err, "key change");
 		goto out;
 	}
 	{

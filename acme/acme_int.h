@@ -105,9 +105,12 @@ void acme_problem_with(http_reply_t *r, int status, const char *type, json_t *ex
 		       const char *fmt, ...) CAIRN_PRINTF(5, 6);
 /* Problem JSON object (new reference) for storing in a challenge/order. */
 json_t *acme_problem_obj(const char *type, const char *detail, const json_t *identifier);
-/* Problem document for error code (status and type from the one error table,
- * cairn_err_http in util/util.h) with detail. */
-void acme_problem_err(http_reply_t *r, int code, const char *detail);
+/* Problem document for error code (status, type and Retry-After from the one error
+ * table, cairn_err_http in util/util.h) with a formatted detail. */
+void acme_problem_err(http_reply_t *r, int code, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+/* The server's own write failed (err from db_write): 503 with Retry-After when the disk is
+ * full (it passes once room is made), else 500 serverInternal; detail "what: message". */
+void acme_problem_write(http_reply_t *r, const cairn_err_t *err, const char *what);
 
 /* ---- nonces (nonce.c) ---- */
 int acme_nonces_new(acme_nonces_t **out);

@@ -121,7 +121,7 @@ static void fin_pending(void *arg, const policy_outcome_t *out)
 	ch.acct = f->valid.acct;
 	f->pending = 1;
 	if (acme_order_change(f->a, f->oid, &ch, &f->order, &err) != 0)
-		acme_problem(f->r, 500, "serverInternal", "%s", cairn_err_msg(&err));
+		acme_problem_write(f->r, &err, "storing the order");
 }
 
 static void fin_refused(void *arg, policy_submit_result_t res, const policy_outcome_t *out,
@@ -134,9 +134,11 @@ static void fin_refused(void *arg, policy_submit_result_t res, const policy_outc
 	(void)res;
 	(void)out;
 
-	if (csr_fault(err->code)) {
-		/* The order stays ready: the client may send a better CSR. */
-		acme_problem_err(f->r, err->code, cairn_err_msg(err));
+	if (csr_fault(err->code) || err->code == CAIRN_ENOSPACE || err->code == CAIRN_EDB) {
+		/* The order stays ready: the client may send a better CSR, or the same one
+		 * once the CA's storage works again (nothing was issued: the certificate and
+		 * the order's move to valid commit together). */
+		acme_problem_err(f->r, err->code, "%s", cairn_err_msg(err));
 		return;
 	}
 	if (err->code == CAIRN_ECONFLICT) {
@@ -156,7 +158,7 @@ static void fin_refused(void *arg, policy_submit_result_t res, const policy_outc
 	if (f->ptype != NULL)
 		acme_problem(f->r, 403, f->ptype, "%s", detail);
 	else
-		acme_problem_err(f->r, err->code, detail);
+		acme_problem_err(f->r, err->code, "%s", detail);
 }
 
 static const policy_answer_t fin_answer_ops = { fin_issued, fin_pending, fin_refused };

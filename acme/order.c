@@ -581,7 +581,7 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 	op.n_idents = json_array_size(idents);
 	op.now = now;
 	if (order == NULL || db_write(a->db, order_run, &op, &err) != 0) {
-		acme_problem(r, 500, "serverInternal", "storing the order: %s", cairn_err_msg(&err));
+		acme_problem_write(r, &err, "storing the order");
 		goto out;
 	}
 	if (op.over_orders) {

@@ -71,9 +71,19 @@ json_t *acme_problem_obj(const char *type, const char *detail, const json_t *ide
 	return o;
 }
 
-void acme_problem_err(http_reply_t *r, int code, const char *detail)
+void acme_problem_err(http_reply_t *r, int code, const char *fmt, ...)
 {
 	const cairn_http_error_t *m = cairn_err_http(code);
+	va_list ap;
 
-	acme_problem(r, m->status, m->acme_type, "%s", detail);
+	va_start(ap, fmt);
+	problem_v(r, m->status, m->acme_type, NULL, fmt, ap);
+	va_end(ap);
+	r->retry_after = m->retry_after;
+}
+
+void acme_problem_write(http_reply_t *r, const cairn_err_t *err, const char *what)
+{
+	acme_problem_err(r, err->code == CAIRN_ENOSPACE ? CAIRN_ENOSPACE : CAIRN_EDB, "%s: %s",
+			 what, cairn_err_msg(err));
 }

@@ -175,7 +175,7 @@ void acme_revoke(acme_t *a, const char *url, const char *arg, const acme_request
 		goto out;
 	}
 	if (rc) {
-		acme_problem(r, 500, "serverInternal", "revocation: %s", cairn_err_msg(&err));
+		acme_problem_write(r, &err, "revocation");
 		goto out;
 	}
 	http_reply_set(r, 200, NULL, NULL, 0);

@@ -87,6 +87,7 @@ void api_reply_error(http_reply_t *reply, const cairn_err_t *err)
 
 	snprintf(type, sizeof(type), CAIRN_PROBLEM_NS "%s", m->type);
 	http_reply_problem(reply, m->status, type, "%s", cairn_err_msg(err));
+	reply->retry_after = m->retry_after;
 }
 
 int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_t len,

@@ -171,5 +171,10 @@ int crl_get(crl_t *c, const char *issuer, uint8_t **der, size_t *len, int64_t *t
  * Thread-safe. */
 size_t crl_pending(crl_t *c, void (*fn)(const char *name, const char *state, void *arg),
 		   void *arg);
+/* The CRLs served whose latest rebuild failed (the revocations since are not in them; a
+ * full disk, say): fn (may be NULL) gets each one's name and when its rebuilds began to
+ * fail; each is retried every minute until one succeeds. Those crl_pending names are
+ * left out. fn runs under the service's lock. Returns how many. Thread-safe. */
+size_t crl_failing(crl_t *c, void (*fn)(const char *name, int64_t since, void *arg), void *arg);
 
 #endif

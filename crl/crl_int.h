@@ -44,6 +44,8 @@ struct crl_slot {
 	int dirty;             /* revocations since the last build */
 	int64_t dirty_at;
 	int64_t retry_at;      /* after a failed build: not before this time */
+	int64_t failing_since; /* the first failed build (or write) since the last that
+	                          succeeded; 0 (crl_failing) */
 	int interim;           /* der is the CRL published before this start, served (still
 	                          valid) while the first build of this start runs */
 };

@@ -95,8 +95,10 @@ int crl_get(crl_t *c, const char *name, uint8_t **der, size_t *len, int64_t *thi
 	return rc;
 }
 
-size_t crl_pending(crl_t *c, void (*fn)(const char *name, const char *state, void *arg),
-	    void *arg)
+/* Sums visit over every CRL served (each issuer's full CRL, its delta when deltas are on,
+ * its shards), c->mu held. */
+static size_t each_slot(crl_t *c, size_t (*visit)(const struct crl_slot *slot, void *arg),
+			void *arg)
 {
 	size_t i, n = 0;
 	unsigned k;
@@ -107,14 +109,54 @@ size_t crl_pending(crl_t *c, void (*fn)(const char *name, const char *state, voi
 		struct crl_slot *slots[2] = { &is->full, c->delta_period > 0 ? &is->delta : NULL };
 		for (k = 0; k < 2 + is->n_shards; k++) {
 			struct crl_slot *slot = k < 2 ? slots[k] : &is->shards[k - 2];
-			if (slot == NULL || (slot->der != NULL && !slot->interim))
-				continue;
-			n++;
-			if (fn != NULL)
-				fn(slot->name, slot->der != NULL ? "previous"
-					       : slot->retry_at != 0 ? "failed" : "building", arg);
+			if (slot != NULL)
+				n += visit(slot, arg);
 		}
 	}
 	pthread_mutex_unlock(&c->mu);
 	return n;
+}
+
+struct slot_report {
+	void (*pending)(const char *name, const char *state, void *arg);
+	void (*failing)(const char *name, int64_t since, void *arg);
+	void *arg;
+};
+
+static size_t visit_pending(const struct crl_slot *slot, void *arg)
+{
+	const struct slot_report *r = arg;
+
+	if (slot->der != NULL && !slot->interim)
+		return 0;
+	if (r->pending != NULL)
+		r->pending(slot->name, slot->der != NULL ? "previous"
+				       : slot->retry_at != 0 ? "failed" : "building", r->arg);
+	return 1;
+}
+
+static size_t visit_failing(const struct crl_slot *slot, void *arg)
+{
+	const struct slot_report *r = arg;
+
+	if (slot->failing_since == 0 || slot->der == NULL || slot->interim)
+		return 0;
+	if (r->failing != NULL)
+		r->failing(slot->name, slot->failing_since, r->arg);
+	return 1;
+}
+
+size_t crl_pending(crl_t *c, void (*fn)(const char *name, const char *state, void *arg),
+	    void *arg)
+{
+	struct slot_report r = { fn, NULL, arg };
+
+	return each_slot(c, visit_pending, &r);
+}
+
+size_t crl_failing(crl_t *c, void (*fn)(const char *name, int64_t since, void *arg), void *arg)
+{
+	struct slot_report r = { NULL, fn, arg };
+
+	return each_slot(c, visit_failing, &r);
 }

@@ -140,6 +140,21 @@ int db_backup(db_t *db, const char *file, cairn_err_t *err) CAIRN_WUR;
  * vain (the background writes' own fsyncs; at db_close they do not wait, and are not
  * counted). Any pointer may be NULL. Thread-safe. */
 void db_stats(db_t *db, uint64_t *commits, uint64_t *ops, uint64_t *lone);
+/* The writer's failures: batches whose commit failed since db_open (a full disk, an I/O
+ * error, a database made unusable; nothing of them was stored), when the latest run of
+ * failures began (failures no more than DB_FAIL_RUN_S apart are one run) and when its
+ * latest was (wall clock; 0 when none failed), whether the latest batch failed (a later
+ * commit succeeded: 0; on a full disk small writes may still fit in pages LMDB freed
+ * earlier while larger ones fail), and the latest failure's code (CAIRN_ENOSPACE for a
+ * full disk, else CAIRN_EDB) and message. Thread-safe. */
+#define DB_FAIL_RUN_S 300
+typedef struct db_write_state {
+	uint64_t failures;
+	int64_t since, latest;
+	int failing;
+	cairn_err_t last;
+} db_write_state_t;
+void db_write_state(db_t *db, db_write_state_t *out);
 /* Current map size in bytes, and how many times the writer grew it. Thread-safe. */
 size_t db_map_size(db_t *db);
 uint64_t db_map_grows(db_t *db);
@@ -462,6 +477,9 @@ int db_cert_counts_advance(db_txn_t *txn, int64_t now) CAIRN_WUR;
 int db_cert_expiry_days(db_txn_t *txn, int64_t now, size_t days, int64_t *per_day) CAIRN_WUR;
 /* Map size and the bytes in use (up to the last page written), from LMDB. */
 int db_usage(db_t *db, uint64_t *map_bytes, uint64_t *used_bytes) CAIRN_WUR;
+/* The filesystem holding the database: the bytes an unprivileged writer may still use
+ * (statvfs f_bavail) and its size. Returns 0 or CAIRN_EIO. Thread-safe. */
+int db_disk(db_t *db, uint64_t *free_bytes, uint64_t *size_bytes) CAIRN_WUR;
 
 /* Serial as lower-case hex (2*len+1 bytes) — the form used by the CLI and API. */
 void db_serial_hex(const uint8_t *serial, size_t len, char *out);

@@ -17,6 +17,9 @@
 /* requester.c: c's by_requester entry. Write txn only. */
 int db_requester_put(db_txn_t *txn, const db_cert_t *c) CAIRN_WUR;
 
+/* Free space below which a failed page write is put down to a full disk (writer.c). */
+#define DB_DISK_FULL_BYTES (1u << 20)
+
 /* A queued write: lives on the caller's stack until done is set. */
 struct db_req {
 	db_write_fn fn;
@@ -49,6 +52,11 @@ struct db {
 	char fatal_msg[sizeof(((cairn_err_t *)0)->msg)];
 	uint64_t commits, ops, grows;
 	uint64_t lone_commits;       /* commits of background writes alone, after DB_LAZY_MS */
+	uint64_t commit_failures;    /* batches not committed (db_write_state) */
+	int64_t failing_since;       /* the first failure of the latest run of them; 0 */
+	int64_t last_failure;        /* the latest failure; 0 */
+	int last_commit_failed;      /* the latest batch was not committed */
+	cairn_err_t failing;         /* the latest failure's code and message */
 	pthread_t writer;
 	int writer_started;
 

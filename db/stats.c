@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -438,6 +439,19 @@ int db_stats_ensure(db_txn_t *txn, cairn_err_t *err)
 	    (rc = db_cert_counts_advance(txn, (int64_t)time(NULL))) != 0 ||
 	    (rc = stat_set(txn, key, stat_key(key, "version", NULL, 0), STATS_VERSION)) != 0)
 		return cairn_err_set(err, rc, "building the stats table: %s", cairn_strerror(rc));
+	return 0;
+}
+
+int db_disk(db_t *db, uint64_t *free_bytes, uint64_t *size_bytes)
+{
+	struct statvfs v;
+
+	if (db == NULL || statvfs(db->path, &v) != 0)
+		return CAIRN_EIO;
+	if (free_bytes != NULL)
+		*free_bytes = (uint64_t)v.f_bavail * v.f_frsize;
+	if (size_bytes != NULL)
+		*size_bytes = (uint64_t)v.f_blocks * v.f_frsize;
 	return 0;
 }
 

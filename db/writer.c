@@ -167,6 +167,15 @@ static struct db_req *take_late(db_t *db, struct db_req *batch)
 	return first;
 }
 
+/* 1 when the disk holding the database has (next to) nothing left: LMDB says EIO, not
+ * ENOSPC, for a page write the full disk cut short. */
+static int disk_full(db_t *db)
+{
+	uint64_t free_bytes;
+
+	return db_disk(db, &free_bytes, NULL) == 0 && free_bytes < DB_DISK_FULL_BYTES;
+}
+
 /*
  * Runs one batch in one parent write txn, then one durable commit. The ops run
  * directly in the parent; an op that fails is set aside (its result kept) and the
@@ -179,7 +188,7 @@ static struct db_req *take_late(db_t *db, struct db_req *batch)
  */
 typedef enum { BATCH_NOT_COMMITTED, BATCH_COMMITTED } batch_outcome_t;
 
-static batch_outcome_t run_batch(db_t *db, struct db_req *batch)
+static batch_outcome_t run_batch(db_t *db, struct db_req *batch, cairn_err_t *why)
 {
 	MDB_txn *parent = NULL;
 	struct db_req *r;
@@ -196,10 +205,8 @@ static batch_outcome_t run_batch(db_t *db, struct db_req *batch)
 				r->result = 0;
 				memset(&r->err, 0, sizeof(r->err));
 			}
-		if (begin_parent(db, &parent, &err) != 0) {
-			fail_all(batch, CAIRN_EDB, err.msg);
-			return BATCH_NOT_COMMITTED;
-		}
+		if (begin_parent(db, &parent, &err) != 0)
+			goto failed;
 		ops = run_ops(db, parent, batch, set_aside);
 		for (rounds = 0; ops == OPS_DONE && rounds < DB_LATE_ROUNDS &&
 				 (late = take_late(db, batch)) != NULL;
@@ -220,21 +227,29 @@ static batch_outcome_t run_batch(db_t *db, struct db_req *batch)
 			db_gate_writer_exit(db);
 			if (rc == 0)
 				return BATCH_COMMITTED;
+			if (rc == ENOSPC || rc == EDQUOT || (rc == EIO && disk_full(db))) {
+				cairn_err_set(&err, CAIRN_ENOSPACE,
+					      "commit failed: the disk holding the database is full "
+					      "(%s)", rc == EIO ? "a page write was cut short"
+								: mdb_strerror(rc));
+				goto failed;
+			}
 			if (rc != MDB_MAP_FULL) {
 				cairn_err_set(&err, CAIRN_EDB, "commit failed: %s", mdb_strerror(rc));
-				fail_all(batch, CAIRN_EDB, err.msg);
-				return BATCH_NOT_COMMITTED;
+				goto failed;
 			}
 		}
 		parent = NULL;
 		regrows++;
-		if (db_resize(db, 1, &err) != 0) {
-			fail_all(batch, CAIRN_EDB, err.msg);
-			return BATCH_NOT_COMMITTED;
-		}
+		if (db_resize(db, 1, &err) != 0)
+			goto failed;
 	}
 	cairn_err_set(&err, CAIRN_EDB, "database map still full after %d resizes", regrows);
-	fail_all(batch, CAIRN_EDB, err.msg);
+failed:
+	if (err.code == 0)
+		err.code = CAIRN_EDB;
+	fail_all(batch, err.code, err.msg);
+	*why = err;
 	return BATCH_NOT_COMMITTED;
 }
 
@@ -257,6 +272,7 @@ static void commit_queued(db_t *db)
 {
 	struct db_req *batch = db->q_head, *r, *next;
 	batch_outcome_t outcome = BATCH_NOT_COMMITTED;
+	cairn_err_t why = { 0 };
 	/* background writes only, whose wait for company ran out (not cut short by
 	 * db_close): lone unless an ordinary write joins the batch late */
 	int lone = db->q_urgent == 0 && !db->stopping &&
@@ -269,12 +285,27 @@ static void commit_queued(db_t *db)
 	db->committing = 1;
 	if (db->fatal) {
 		fail_all(batch, CAIRN_EDB, db->fatal_msg);
+		cairn_err_set(&why, CAIRN_EDB, "%s", db->fatal_msg);
 	} else {
 		pthread_mutex_unlock(&db->q_mu);
 		in_batch = 1;
-		outcome = run_batch(db, batch);
+		outcome = run_batch(db, batch, &why);
 		in_batch = 0;
 		pthread_mutex_lock(&db->q_mu);
+	}
+	/* Failed commits (a full disk, an I/O error) are kept for db_write_state: a run of
+	 * them, none more than DB_FAIL_RUN_S after the one before, is one (/healthz). */
+	if (outcome == BATCH_COMMITTED) {
+		db->last_commit_failed = 0;
+	} else {
+		int64_t now = (int64_t)time(NULL);
+		db->commit_failures++;
+		if (db->last_failure == 0 || now - db->last_failure > DB_FAIL_RUN_S ||
+		    now < db->last_failure)
+			db->failing_since = now;
+		db->last_failure = now;
+		db->last_commit_failed = 1;
+		db->failing = why;
 	}
 	for (n = 0, r = batch; r != NULL; r = next, n++) {
 		next = r->next; /* r may be gone once done is seen */

@@ -434,6 +434,7 @@ static void enroll_refused(void *arg, policy_submit_result_t res, const policy_o
 		return;
 	}
 	est_refuse(c, a->reply, cairn_err_http(err->code)->status, "%s", cairn_err_msg(err));
+	a->reply->retry_after = cairn_err_http(err->code)->retry_after;
 }
 
 static const policy_answer_t enroll_answer_ops = { enroll_issued, enroll_pending,

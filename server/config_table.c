@@ -87,6 +87,9 @@ const cfg_key_t config_keys[] = {
 	  "seconds a connection may stay idle (slow clients are dropped)" },
 	{ "server.max_json_depth", F(CFG_INT, max_json_depth), "32", 2, 1000, NULL, 0,
 	  "deepest nesting of arrays/objects accepted in JSON request bodies" },
+	{ "server.disk_min_free_mb", F(CFG_INT, disk_min_free_mb), "256", 0, 16777216, NULL, 0,
+	  "MiB: /healthz says degraded (disk low) while the disk holding the database has less "
+	  "free space than this, and notify sends an alert; 0 = not watched" },
 	{ "server.tls_min_version", F(CFG_STR, tls_min_version), "1.2", 0, 0, "1.2|1.3", 0,
 	  "oldest TLS version the HTTPS listener accepts: 1.2 or 1.3 (1.0 and 1.1 never)" },
 	{ "server.tls_priorities", F(CFG_STR, tls_priorities), CONFIG_TLS_PRIORITIES, 0, 0, NULL, 0,

@@ -46,18 +46,82 @@ static int64_t warn_window(const server_material_t *m)
 	return third < 30 * DAY ? third : 30 * DAY;
 }
 
-/* Appends {"what","state","at"} to problems (which may be NULL: only counted). */
-static int problem(json_t *problems, const char *what, const char *state, int64_t at)
+/* Appends {"what","state","at"} and the members of extra (taken; may be NULL) to problems
+ * (which may be NULL: only counted). */
+static int problem_with(json_t *problems, const char *what, const char *state, int64_t at,
+			json_t *extra)
 {
 	char when[32];
+	json_t *p;
 
 	if (problems != NULL) {
 		time_rfc3339((time_t)at, when, sizeof(when));
-		json_array_append_new(problems,
-				      json_pack("{s:s, s:s, s:s}", "what", what, "state", state,
-						"at", when));
+		p = json_pack("{s:s, s:s, s:s}", "what", what, "state", state, "at", when);
+		if (p != NULL && extra != NULL)
+			json_object_update(p, extra);
+		json_array_append_new(problems, p);
 	}
+	json_decref(extra);
 	return 1;
+}
+
+static int problem(json_t *problems, const char *what, const char *state, int64_t at)
+{
+	return problem_with(problems, what, state, at, NULL);
+}
+
+struct crl_failing_arg {
+	json_t *problems;
+};
+
+static void crl_failing_one(const char *name, int64_t since, void *arg)
+{
+	struct crl_failing_arg *a = arg;
+	char what[64];
+
+	snprintf(what, sizeof(what), "crl-%s", name);
+	problem(a->problems, what, "failing", since);
+}
+
+/* Where the daemon keeps what it must not lose: commits that fail, or failed in the last
+ * DB_FAIL_RUN_S (a full disk, an I/O error: what they carried was refused), the disk
+ * holding the database below server.disk_min_free_mb (said while there is still room, so
+ * the alert can be stored and sent), CRLs whose rebuild fails (the revocations since are
+ * missing from the CRL files). */
+static int storage_health(server_t *s, int64_t now, json_t *problems)
+{
+	struct crl_failing_arg fa = { problems };
+	db_write_state_t w;
+	uint64_t free_bytes = 0;
+	int64_t low_since;
+	int n = 0, low;
+
+	if (s->db == NULL)
+		return 0;
+	db_write_state(s->db, &w);
+	if (w.latest != 0 && (w.failing || now - w.latest < DB_FAIL_RUN_S || now < w.latest)) {
+		char latest[32];
+		time_rfc3339((time_t)w.latest, latest, sizeof(latest));
+		n += problem_with(problems, "database", "write_failing", w.since,
+				  json_pack("{s:s, s:b, s:o}", "latest", latest, "still_failing",
+					    w.failing, "detail",
+					    util_json_text(cairn_err_msg(&w.last))));
+	}
+	low = s->cfg->disk_min_free_mb > 0 && db_disk(s->db, &free_bytes, NULL) == 0 &&
+	      free_bytes < (uint64_t)s->cfg->disk_min_free_mb * 1024 * 1024;
+	pthread_mutex_lock(&s->material_lock);
+	if (!low)
+		s->disk_low_since = 0;
+	else if (s->disk_low_since == 0)
+		s->disk_low_since = now;
+	low_since = s->disk_low_since;
+	pthread_mutex_unlock(&s->material_lock);
+	if (low)
+		n += problem_with(problems, "disk", "low", low_since,
+				  json_pack("{s:I}", "free_bytes", (json_int_t)free_bytes));
+	if (s->crl != NULL)
+		n += (int)crl_failing(s->crl, crl_failing_one, &fa);
+	return n;
 }
 
 /* 1 when name is an issuing CA that a rotation replaced: its certificates end with it,
@@ -121,7 +185,7 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 		else if (now >= next_update - 60)
 			n += problem(problems, what, "overdue", next_update);
 	}
-	return n;
+	return n + storage_health(s, now, problems);
 }
 
 void server_health_metrics(server_t *s, mtext_t *m)
@@ -163,7 +227,8 @@ void server_health_metrics(server_t *s, mtext_t *m)
 				  issuers[i], (long long)next_update);
 	mtext_family(m, "cairn_health_degraded", "gauge",
 		     "1 while /healthz reports degraded (expiring, expired or not yet valid "
-		     "material, a stale CRL or one from the future).");
+		     "material, a stale CRL or one from the future, failing writes or CRL "
+		     "rebuilds, a disk low on space).");
 	mtext_add(m, "cairn_health_degraded %d\n",
 		  server_health(s, (int64_t)time(NULL), NULL) > 0);
 }

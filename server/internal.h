@@ -106,6 +106,7 @@ typedef struct server {
 	ocsp_pub_t *ocsp_pub;           /* the published tree, or NULL (ocsp.publish) */
 	server_material_t material[SERVER_MAX_MATERIAL]; /* under material_lock (health.c) */
 	size_t n_material;
+	int64_t disk_low_since;         /* when /healthz first found the disk low; 0 (health.c) */
 	pthread_mutex_t material_lock;
 	struct http_cred *tls_cred;     /* the HTTPS certificate new connections get (tls.c) */
 	pthread_mutex_t tls_lock;       /* guards the tls_cred pointer (the credential is refcounted) */

@@ -583,6 +583,27 @@ int server_metrics(server_t *s, char **text, size_t *len)
 			     "Bytes of the map in use (up to the last page written).");
 		mtext_add(&m, "cairn_db_used_bytes %llu\n", (unsigned long long)used);
 	}
+	{
+		db_write_state_t w;
+		uint64_t free_bytes, size_bytes;
+		db_write_state(s->db, &w);
+		mtext_family(&m, "cairn_db_commit_failures_total", "counter",
+			     "Commits that failed since the daemon started (a full disk, an I/O "
+			     "error): none of their writes was stored or answered as done.");
+		mtext_add(&m, "cairn_db_commit_failures_total %llu\n",
+			  (unsigned long long)w.failures);
+		if (db_disk(s->db, &free_bytes, &size_bytes) == 0) {
+			mtext_family(&m, "cairn_disk_free_bytes", "gauge",
+				     "Free space on the disk holding the database (what an "
+				     "unprivileged writer may still use).");
+			mtext_add(&m, "cairn_disk_free_bytes %llu\n",
+				  (unsigned long long)free_bytes);
+			mtext_family(&m, "cairn_disk_size_bytes", "gauge",
+				     "Size of the disk holding the database.");
+			mtext_add(&m, "cairn_disk_size_bytes %llu\n",
+				  (unsigned long long)size_bytes);
+		}
+	}
 	notify_metrics(s, &m);
 	if (s->est != NULL) {
 		uint64_t pw = 0, cache = 0, conn = 0;

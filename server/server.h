@@ -39,6 +39,7 @@ typedef struct cairn_config {
 	long http_max_header_bytes; /* the same for the plain HTTP listener */
 	long connection_timeout;/* seconds a connection may stay idle */
 	long max_json_depth;    /* nesting allowed in JSON request bodies */
+	long disk_min_free_mb;  /* /healthz: the database's disk is low below this; 0 = not watched */
 	char *tls_min_version;  /* "1.2" | "1.3" */
 	char *tls_priorities;   /* GnuTLS priority string without VERS- items */
 	char *ocsp_signer;      /* "delegated" | "ca" */

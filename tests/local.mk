@@ -162,3 +162,5 @@ TESTS += tests/integration/ocsp_clock.sh
 EXTRA_DIST += tests/integration/ocsp_clock.sh
 TESTS += tests/integration/clock_back.sh
 EXTRA_DIST += tests/integration/clock_back.sh
+TESTS += tests/integration/disk_full.sh
+EXTRA_DIST += tests/integration/disk_full.sh

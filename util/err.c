@@ -22,11 +22,12 @@ const char *cairn_strerror(int code)
 	}
 }
 
-static const cairn_http_error_t http_internal = { 500, "serverInternal", "serverInternal" };
+static const cairn_http_error_t http_internal = { 500, "serverInternal", "serverInternal", 0 };
 
 /* Indexed by code - CAIRN_ERROR_BASE - 1; rows left zero (status 0) answer http_internal. */
 static const cairn_http_error_t http_rows[CAIRN_ERROR_END - CAIRN_ERROR_BASE - 1] = {
-#define CAIRN_X_ROW(name, st, t, at) [name - CAIRN_ERROR_BASE - 1] = { st, t, at },
+#define CAIRN_X_ROW(name, st, t, at) \
+	[name - CAIRN_ERROR_BASE - 1] = { st, t, at, st == 503 ? CAIRN_RETRY_AFTER_S : 0 },
 	CAIRN_ERROR_HTTP(CAIRN_X_ROW)
 #undef CAIRN_X_ROW
 };

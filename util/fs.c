@@ -91,6 +91,12 @@ static int mkdirs_parent(const char *path)
 	return fs_mkdirs(buf, 0755);
 }
 
+/* The code of a failed write's errno: a full disk (or quota) is said as such. */
+static int write_code(int e)
+{
+	return e == ENOENT ? CAIRN_ENOENT : e == ENOSPC || e == EDQUOT ? CAIRN_ENOSPACE : CAIRN_EIO;
+}
+
 int fs_write_at(int dfd, const char *name, const void *data, size_t len, unsigned mode,
 		int flags, time_t mtime)
 {
@@ -106,7 +112,7 @@ int fs_write_at(int dfd, const char *name, const void *data, size_t len, unsigne
 	if (fd < 0 && errno == EEXIST && unlinkat(dfd, tmp, 0) == 0)
 		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
-		return errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO;
+		return write_code(errno);
 	if (fchmod(fd, mode) != 0)
 		goto out;
 	while (len > 0) {
@@ -135,6 +141,8 @@ int fs_write_at(int dfd, const char *name, const void *data, size_t len, unsigne
 		goto out;
 	rc = 0;
 out:
+	if (rc != 0)
+		rc = write_code(errno); /* of the call that failed: nothing ran since */
 	if (fd >= 0)
 		close(fd);
 	if (rc != 0)

@@ -47,7 +47,8 @@
 	X(CAIRN_ETOOBIG, "input too large")                            \
 	X(CAIRN_ECONFLICT, "conflicts with the current state")         \
 	X(CAIRN_ELINT, "certificate fails lint")                       \
-	X(CAIRN_EAGAIN, "not ready yet, try again later")
+	X(CAIRN_EAGAIN, "not ready yet, try again later")              \
+	X(CAIRN_ENOSPACE, "no space left on the disk")
 
 enum cairn_error {
 	CAIRN_OK = 0,
@@ -83,13 +84,17 @@ const char *cairn_strerror(int code);
 	X(CAIRN_EDENIED, 403, "forbidden", "rejectedIdentifier")                    \
 	X(CAIRN_ENOENT, 404, "notFound", "malformed")                               \
 	X(CAIRN_EEXIST, 409, "alreadyDone", "malformed")                            \
-	X(CAIRN_ECONFLICT, 409, "conflict", "malformed")
+	X(CAIRN_ECONFLICT, 409, "conflict", "malformed")                            \
+	X(CAIRN_ENOSPACE, 503, "storageFull", "serverInternal")
 
-/* A row of CAIRN_ERROR_HTTP: types without their namespace prefix. */
+/* A row of CAIRN_ERROR_HTTP: types without their namespace prefix. A 503 of the table is
+ * a condition that passes (a full disk freed): answered with Retry-After. */
+#define CAIRN_RETRY_AFTER_S 60
 typedef struct cairn_http_error {
 	int status;
 	const char *type;      /* admin API: CAIRN_PROBLEM_NS type */
 	const char *acme_type; /* ACME: urn:ietf:params:acme:error:acme_type */
+	int retry_after;       /* seconds for a Retry-After header; 0 = none */
 } cairn_http_error_t;
 
 /* The row of code (0 and codes without a row: 500 serverInternal); static, never NULL. */
@@ -146,7 +151,8 @@ int hex_decode(const char *in, uint8_t *out, size_t cap);
 /* Reads a whole file (at most max bytes) into a malloc'd buffer with a NUL
  * appended (not counted in *len). Returns 0, CAIRN_ENOENT, CAIRN_EIO or CAIRN_ETOOBIG. */
 int fs_read(const char *path, size_t max, char **out, size_t *len) CAIRN_WUR;
-/* Writes data to path atomically (tmp file, fsync, rename) with the given mode. */
+/* Writes data to path atomically (tmp file, fsync, rename) with the given mode. Returns
+ * 0, CAIRN_ENOSPACE (the disk is full, or the quota used up), CAIRN_EIO or as below. */
 int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode) CAIRN_WUR;
 /* fs_write_atomic's flags. FS_NO_SYNC: no fsync (readers still never see a partial
  * file; durability is the caller's, e.g. one syncfs after a batch). FS_MKDIRS: create
@@ -162,7 +168,7 @@ int fs_write_atomic_ex(const char *path, const void *data, size_t len, unsigned 
 /* fs_write_atomic_ex of name in the directory dfd (AT_FDCWD: the working directory),
  * no directory created: the temporary is opened with openat(O_CREAT|O_EXCL|O_NOFOLLOW)
  * and renamed over name with renameat. Returns 0, CAIRN_ENOENT (name's directory is
- * missing), CAIRN_EINVAL (name too long) or CAIRN_EIO. */
+ * missing), CAIRN_EINVAL (name too long), CAIRN_ENOSPACE (the disk is full) or CAIRN_EIO. */
 int fs_write_at(int dfd, const char *name, const void *data, size_t len, unsigned mode,
 		int flags, time_t mtime) CAIRN_WUR;
 /* mkdir -p with mode for the created leaf. */

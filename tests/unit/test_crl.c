@@ -563,6 +563,72 @@ static void test_service(void **state)
 	free(pub);
 }
 
+/* Collects crl_failing's names. */
+static void failing_cb(const char *name, int64_t since, void *arg)
+{
+	char *out = arg;
+
+	snprintf(out + strlen(out), 256 - strlen(out), "%s@%s;", name,
+		 since > 0 && since <= time(NULL) ? "then" : "bad time");
+}
+
+/* A CRL built but not written (its directory unusable, as on a full disk) is still served,
+ * with its committed number and the revocation in it, and crl_failing names it until a
+ * rebuild writes it. */
+static void test_unwritable(void **state)
+{
+	fixture_t *f = *state;
+	crl_config_t cfg = { 0 };
+	cairn_err_t err = { 0 };
+	crl_t *c = NULL;
+	char *pub, *away = NULL, *file = NULL, *data = NULL, failing[256] = "";
+	uint8_t *der = NULL;
+	const unsigned char *p;
+	size_t len = 0, flen = 0;
+	uint64_t served = 0;
+	X509_CRL *crl;
+	spec_t s = { .serial = { 0x11, 0x22 }, .len = 2, .revoked_at = 1700000000, .reason = 1,
+		     .not_after = 4000000000LL, .revoke = 1 };
+
+	pub = service_config(f, &cfg);
+	assert_true(asprintf(&away, "%s.away", pub) > 0);
+	assert_true(asprintf(&file, "%s/issuing.crl", pub) > 0);
+	if (crl_open(&cfg, &c, &err) != 0)
+		fail_msg("crl_open: %s", cairn_err_msg(&err));
+	assert_int_equal(crl_failing(c, NULL, NULL), 0);
+	store(f, &s, 1, "issuing");
+	assert_int_equal(rename(pub, away), 0);
+	assert_int_equal(fs_write_atomic(pub, "x", 1, 0600), 0); /* a file where the dir was */
+	assert_int_not_equal(crl_rebuild(c, "issuing", &err), 0);
+	assert_int_equal(crl_get(c, "issuing", &der, &len, NULL, NULL, &served), 0);
+	assert_int_equal(served, 2);
+	p = der;
+	assert_non_null(crl = d2i_X509_CRL(NULL, &p, (long)len));
+	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 1);
+	X509_CRL_free(crl);
+	free(der);
+	assert_int_equal(crl_failing(c, failing_cb, failing), 1);
+	assert_string_equal(failing, "issuing@then;");
+	assert_int_equal(crl_pending(c, NULL, NULL), 0); /* served: not pending */
+
+	/* The directory back: the next rebuild writes and is no longer failing. */
+	assert_int_equal(unlink(pub), 0);
+	assert_int_equal(rename(away, pub), 0);
+	assert_int_equal(crl_rebuild(c, "issuing", &err), 0);
+	assert_int_equal(crl_failing(c, NULL, NULL), 0);
+	assert_int_equal(crl_get(c, "issuing", &der, &len, NULL, NULL, &served), 0);
+	assert_int_equal(served, 3);
+	assert_int_equal(fs_read(file, 1 << 24, &data, &flen), 0);
+	assert_int_equal(flen, len);
+	assert_memory_equal(data, der, len);
+	free(data);
+	free(der);
+	crl_free(c);
+	free(file);
+	free(away);
+	free(pub);
+}
+
 /* The service with shards: own numbers per shard, only the touched shard rebuilt by the
  * scheduler, IDP URL from the base URL, the largest count kept when the config lowers it. */
 /* Collects crl_pending's states. */
@@ -1041,6 +1107,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_service_shards, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shard_crl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unwritable, setup, teardown),
 	};
 
 	setenv("CAIRN_DB_MAPSIZE", "16M", 0);

@@ -1,0 +1,171 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The disk under the CA fills while nobody watches. The data directory sits on a 48 MiB
+# tmpfs of its own (a private mount namespace: the test runs itself again under
+# `unshare -m`, as root as CI runs). Before the disk is full /healthz says it is low and a
+# webhook gets the alert; once full, every channel's write is refused with 503,
+# Retry-After and a message that says so (admin API, ACME finalize with the order left
+# ready, EST), /healthz names the failing writes and the CRL that cannot be written,
+# OCSP still answers, and the daemon keeps running; once room is made, issuance, the
+# order, EST and the CRL recover without a restart, and the audit chain is intact.
+if [ -z "${CAIRN_DISK_NS:-}" ]; then
+	unshare -m --propagation private true 2>/dev/null || {
+		echo "Bail out! no private mount namespace (unshare -m): this test runs as root"
+		exit 1
+	}
+	CAIRN_DISK_NS=1 exec unshare -m --propagation private sh "$0" "$@"
+fi
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
+
+DISK=$WORK/disk
+mkdir -p "$DISK" && mount -t tmpfs -o size=48m,mode=0700 cairn-disk "$DISK" ||
+	bail "cannot mount a tmpfs in a private mount namespace (the test runs as root)"
+# The daemons stopped first, then the disk unmounted, then $WORK removed.
+trap 'for pid in $CAIRN_PIDS; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+	umount -l "$DISK" 2>/dev/null; cleanup' EXIT INT TERM
+
+# The CA on the small disk; D is a link to it, so the daemon's log ($D.serve.log) is not.
+ca_init "$DISK/ca" || bail "cairn init failed: $(cat "$DISK/ca.init.out")"
+D=$WORK/ca
+ln -s "$DISK/ca" "$D"
+ROOT=$D/ca/root.pem
+HP=$(free_port)
+printf 'ops-secret\n' >"$D/ops.secret"
+python3 "$CAIRN_SRCDIR/tests/integration/webhook_sink.py" 0 "$WORK/ops.port" "$D/ops.secret" \
+	"$WORK/ops.log" 2>>"$WORK/ops.err" &
+CAIRN_PIDS="$CAIRN_PIDS $!"
+waits "$WORK/ops.port" '^[0-9]+$' 100 || bail "webhook receiver did not start"
+jq --argjson hp "$HP" --arg hook "http://127.0.0.1:$(cat "$WORK/ops.port")/" '
+	.server.disk_min_free_mb = 8 | .crl.debounce = 3 |
+	.notify = {scan_interval: 10, poll_ms: 100, webhooks: [{name: "ops", url: $hook,
+	  secret_file: "ops.secret", events: ["ca.expiring"]}]} |
+	.acme = {validation: {http01_port: $hp, timeout_ms: 3000,
+	  hosts: {"full.example.test": "127.0.0.1"}}}' "$D/cairn.json" >"$WORK/cairn.json" &&
+	cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"
+# The daemon's clock is a file (libfaketime), moved past the CRL's one-minute retry.
+clock_file
+clock_at 0 FAKETIME_DONT_FAKE_MONOTONIC=1
+EST=$HTTPS_URL/.well-known/est
+printf 'device password\n' >"$WORK/pw"
+"$CAIRN" est user add --dir "$D" --name dev --password-file "$WORK/pw" >"$WORK/user.out" 2>&1 ||
+	bail "cannot add the EST user"
+
+health() { curl -sf "$HTTP_URL/healthz" >"$WORK/health.json"; }
+has() { jq -e "$1" "$WORK/health.json" >/dev/null; }
+metric() { curl -sf "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
+# issue NAME: through the admin API (cairn issue); its output in $WORK/NAME.out.
+issue() {
+	make_csr "$1" ec:P-256 "/CN=$1.example.test" "DNS:$1.example.test"
+	"$CAIRN" issue --dir "$D" --csr "$WORK/$1.csr" --profile tls-server \
+		--out "$WORK/$1.pem" >"$WORK/$1.out" 2>&1
+}
+serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
+# fill FILE [MIB]: writes zeros to FILE on the disk, MIB of them, or until it is full.
+fill() { dd if=/dev/zero of="$DISK/$1" bs=1M ${2:+count=$2} 2>/dev/null || :; }
+free_mib() { df -m --output=avail "$DISK" | tail -1 | tr -d ' '; }
+
+# ---- room on the disk ----
+ok "/healthz ok with room on the disk" health
+ok "  ... status ok" has '.status == "ok"'
+ok "the disk's free space is a gauge" test "$(metric cairn_disk_free_bytes)" -gt $((8 << 20))
+ok "  ... and its size" test "$(metric cairn_disk_size_bytes)" -eq $((48 << 20))
+ok "no commit failed" test "$(metric cairn_db_commit_failures_total)" -eq 0
+ok "a certificate issued (to revoke later)" issue gone
+ok "a certificate issued (to ask OCSP about later)" issue kept
+acme_probe full_ready "an order is ready" "$WORK/order.json"
+
+# ---- low: less than server.disk_min_free_mb (8 MiB) left ----
+fill low $(($(free_mib) - 4))
+ok "less than 8 MiB left: /healthz answers" health
+ok "  ... degraded: the disk is low" has '.status == "degraded" and
+	any(.problems[]; .what == "disk" and .state == "low" and .free_bytes < 8388608)'
+ok "  ... and the webhook is told (ca.expiring, disk) while there is room to store it" \
+	waits "$WORK/ops.log" '^ok [^ ]+ ca\.expiring disk ' 300
+ok "  ... the degraded gauge is set" test "$(metric cairn_health_degraded)" -eq 1
+ok "issuance still works while the disk is only low" issue low
+
+# ---- full ----
+S_GONE=$(serial_of "$WORK/gone.pem")
+ok "a revocation just before the disk fills" "$CAIRN" revoke --dir "$D" "$S_GONE" \
+	--reason keyCompromise
+fill full # within the CRL's 3 s debounce: its rebuild finds the disk full
+# LMDB reuses the pages its earlier commits freed: issue until three in a row fail (the
+# freed pages are used up), at most 300 tries.
+fails_in_row=0 tries=0
+while [ $fails_in_row -lt 3 ] && [ $tries -lt 300 ]; do
+	tries=$((tries + 1))
+	if issue "f$tries"; then fails_in_row=0; else fails_in_row=$((fails_in_row + 1)); fi
+done
+ok "on the full disk issuance is refused (three in a row, after $tries tries)" \
+	test $fails_in_row -eq 3
+cp "$WORK/f$tries.out" "$WORK/last.out"
+last_has "  ... the CLI says why in one line (503, the disk is full)" \
+	'refused \(HTTP 503\): commit failed: the disk holding the database is full \((No space left on device|a page write was cut short)\)'
+last_one_line "  ... one line"
+make_csr api ec:P-256 /CN=api.example.test DNS:api.example.test
+jq -n --rawfile csr "$WORK/api.csr" '{csr: $csr, profile: "tls-server"}' >"$WORK/api.json"
+curl -s --cacert "$ROOT" -H "Authorization: Bearer $(cat "$D/admin.token")" \
+	-H 'Content-Type: application/json' --data-binary "@$WORK/api.json" \
+	-D "$WORK/api.hdr" -o "$WORK/api.body" "$HTTPS_URL/admin/v1/certificates"
+ok "the admin API answers 503 ..." grep -q '^HTTP/[0-9.]* 503' "$WORK/api.hdr"
+ok "  ... with Retry-After" grep -qi '^Retry-After: [0-9]' "$WORK/api.hdr"
+ok "  ... and a problem document of type storageFull" \
+	jq -e '.type == "urn:cairn:problem:storageFull" and .status == 503' "$WORK/api.body"
+acme_probe full_finalize "  ... and the order is still ready" "$WORK/order.json" full
+make_csr dev ec:P-256 /CN=device-1
+b64csr dev
+BODY=$WORK/dev.b64
+est_post e1 simpleenroll -u 'dev:device password'
+ok "EST simpleenroll on the full disk: 503" status_is e1 503
+ok "  ... with Retry-After" grep -qi '^Retry-After: [0-9]' "$WORK/e1.hdr"
+ok "  ... saying the disk is full" grep -q 'disk holding the database is full' "$WORK/e1.body"
+ok "/healthz answers on the full disk" health
+ok "  ... the failing writes, since when and why" has 'any(.problems[];
+	.what == "database" and .state == "write_failing" and (.at | length) > 0 and
+	(.detail | test("disk holding the database is full")))'
+ok "  ... the disk, low with (next to) nothing left" has 'any(.problems[]; .what == "disk" and
+	.free_bytes < 1048576)'
+ok "  ... the CRL whose rebuild cannot be written" waits_for sh -c "
+	curl -sf '$HTTP_URL/healthz' | jq -e 'any(.problems[]; .what == \"crl-issuing\" and
+	.state == \"failing\")'"
+ok "commit failures are counted" test "$(metric cairn_db_commit_failures_total)" -gt 0
+ok "OCSP still answers (good) on the full disk" sh -c "openssl ocsp -issuer '$D/ca/issuing.pem' \
+	-cert '$WORK/kept.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' -no_nonce 2>&1 |
+	grep -q ': good'"
+ok "OCSP says the certificate revoked before the disk filled is revoked" sh -c "openssl ocsp \
+	-issuer '$D/ca/issuing.pem' -cert '$WORK/gone.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' \
+	-no_nonce 2>&1 | grep -q ': revoked'"
+ok "the daemon still runs" kill -0 "$SERVE_PID"
+
+# ---- room again: everything recovers without a restart ----
+rm -f "$DISK/low" "$DISK/full"
+ok "room again: issuance works" issue back
+ok "  ... /healthz answers" health
+ok "  ... the failed writes still said (for five minutes), no longer failing" has 'any(.problems[];
+	.what == "database" and .state == "write_failing" and .still_failing == false)'
+ok "  ... no low disk" has '[.problems[]? | select(.what == "disk")] == []'
+acme_probe full_finalize "  ... and its certificate downloads" "$WORK/order.json" issued
+est_post e2 simpleenroll -u 'dev:device password'
+ok "EST enrolls again: 200" status_is e2 200
+# The CRL is retried a minute after its failure, failed writes are said for five minutes:
+# the clock moves past both.
+clock_move 301
+ok "the CRL is rebuilt and written once its retry is due" waits_for sh -c "
+	curl -sf '$HTTP_URL/healthz' | jq -e '[.problems[]? | select(.what == \"crl-issuing\")] == []'"
+ok "  ... the CRL served lists the revocation" sh -c "curl -sf '$HTTP_URL/crl/issuing.crl' |
+	openssl crl -inform DER -noout -text | grep -qi 'Serial Number: $S_GONE'"
+ok "  ... and so does its file" sh -c "openssl crl -inform DER -in '$D/crl/issuing.crl' \
+	-noout -text | grep -qi 'Serial Number: $S_GONE'"
+ok "five minutes later /healthz is ok again" health
+ok "  ... status ok" has '.status == "ok"'
+ca_stop
+fill full
+ok "a start on the full disk stops, in one line" sh -c "timeout 60 '$CAIRN' serve --dir '$D' \
+	2>'$WORK/start.err'; rc=\$?; [ \$rc -ne 0 ] && [ \$rc -ne 124 ]"
+cp "$WORK/start.err" "$WORK/last.out"
+last_has "  ... saying the disk is full" 'serve\.json: no space left on the disk'
+rm -f "$DISK/full"
+ok "the audit chain is intact" "$CAIRN" audit verify --dir "$D"
+done_testing
