@@ -125,12 +125,39 @@ static int create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 			  err);
 }
 
+/*
+ * 1 (reply filled: 429 rateLimited with Retry-After) when the client address addr made
+ * acme.rate_limits.accounts_per_address_per_hour new accounts in the last hour: every
+ * account is durable state that anyone with a key may ask for, so one client could fill
+ * the disk. Existing accounts found by their key are not counted. The first refusal of a
+ * lock-out is logged, with the address.
+ */
+static int over_accounts(acme_t *a, const char *addr, http_reply_t *r)
+{
+	unsigned refused = 0;
+	uint64_t wait;
+
+	if (a->new_accounts == NULL || (wait = util_ratelimit_check(a->new_accounts, addr,
+								   &refused)) == 0)
+		return 0;
+	if (refused == 1)
+		log_kv(LOG_LVL_WARN, "acme", "new accounts refused: too many from one address",
+		       "remote", addr + 5, NULL);
+	acme_problem(r, 429, "rateLimited",
+		     "too many new accounts from %s: at most %ld an hour "
+		     "(acme.rate_limits.accounts_per_address_per_hour); try again in %llu s",
+		     addr + 5, a->accounts_per_hour, (unsigned long long)((wait + 999) / 1000));
+	r->retry_after = (int)((wait + 999) / 1000);
+	return 1;
+}
+
 void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 		      http_reply_t *r)
 {
 	acme_jws_t j;
 	json_t *acct = NULL, *p, *eab;
 	char key[128], id[ACME_ID_LEN + 1], kid[128] = "", group[64] = "", profile[64] = "";
+	char addr[RL_KEY_MAX];
 	create_op_t op = { 0 };
 	cairn_err_t err = { 0 };
 	int rc;
@@ -178,6 +205,9 @@ void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_re
 	if (eab != NULL && acme_eab_check(a, eab, j.jwk, url, kid, sizeof(kid), group,
 					  sizeof(group), profile, sizeof(profile), r) != 0)
 		goto out;
+	net_addr_key(req->remote, addr, sizeof(addr));
+	if (over_accounts(a, addr, r))
+		goto out;
 	if (acme_new_id(id) != 0) {
 		acme_problem(r, 500, "serverInternal", "no randomness");
 		goto out;
@@ -223,6 +253,8 @@ void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_re
 		reply_account(a, r, 200, acct);
 		goto out;
 	}
+	if (a->new_accounts != NULL)
+		util_ratelimit_fail(a->new_accounts, addr); /* counts the account made */
 	reply_account(a, r, 201, acct);
 out:
 	json_decref(acct);

@@ -28,6 +28,11 @@ static int apply_settings(acme_t *a, const acme_settings_t *st, cairn_err_t *err
 	a->orders_per_hour = st->orders_per_hour;
 	a->pending_authz_max = st->pending_authorizations;
 	a->failed_per_hour = st->failed_validations_per_hour;
+	a->accounts_per_hour = st->accounts_per_address_per_hour;
+	if (a->accounts_per_hour > 0 &&
+	    util_ratelimit_new(ACME_ACCOUNT_ADDRS, (int)a->accounts_per_hour, 3600 * 1000,
+			       &a->new_accounts) != 0)
+		return cairn_err_set(err, CAIRN_ENOMEM, "acme: out of memory");
 	a->v.http01_port = (int)st->http01_port;
 	a->v.tlsalpn01_port = (int)st->tlsalpn01_port;
 	a->v.timeout_ms = (int)st->timeout_ms;
@@ -109,6 +114,7 @@ void acme_free(acme_t *a)
 		return;
 	acme_pool_stop(a->pool);
 	acme_nonces_free(a->nonces);
+	util_ratelimit_free(a->new_accounts);
 	json_decref(a->caa_identities);
 	json_decref(a->finalizing);
 	pthread_mutex_destroy(&a->fin_lock);

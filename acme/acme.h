@@ -38,6 +38,7 @@ typedef struct acme_settings {
 	long authz_reuse_seconds, order_lifetime_seconds, renewal_window_percent;
 	long validation_workers;
 	long orders_per_hour, pending_authorizations, failed_validations_per_hour; /* 0 = no limit */
+	long accounts_per_address_per_hour;       /* 0 = no limit */
 	char *dns_server;                         /* "" = the system resolver */
 	long http01_port, tlsalpn01_port, timeout_ms, answer_wait_ms;
 	const json_t *hosts;                      /* name -> address, or NULL */
@@ -77,6 +78,7 @@ typedef struct acme_request {
 	const char *content_type; /* header value or NULL */
 	const char *body;         /* not NUL-terminated */
 	size_t body_len;
+	const char *remote;       /* the client's address (text), or NULL */
 } acme_request_t;
 
 /*

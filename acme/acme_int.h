@@ -64,6 +64,9 @@ typedef struct acme_objslot {
 } acme_objslot_t;
 typedef struct acme_pool acme_pool_t;
 
+/* Client addresses whose new accounts are counted at once (least recently used forgotten). */
+#define ACME_ACCOUNT_ADDRS 4096
+
 struct acme {
 	db_t *db;
 	ca_t *ca;
@@ -80,6 +83,8 @@ struct acme {
 	long orders_per_hour;    /* 0 = unlimited */
 	long pending_authz_max;
 	long failed_per_hour;
+	long accounts_per_hour;  /* new accounts per client address (net_addr_key); 0 = any */
+	util_ratelimit_t *new_accounts; /* ... counted here, or NULL */
 	int64_t ari_window_pct;  /* renewal window start, percent of lifetime elapsed */
 	acme_vconf_t v;
 	acme_nonces_t *nonces;

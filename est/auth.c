@@ -136,24 +136,6 @@ static int peer_counts(const est_call_t *c, int reenroll, char *why, size_t cap)
 	return 0;
 }
 
-/* The failure-limit key of the client address: IPv6 by its /64 (one host has them all). */
-static void addr_key(const char *remote, char *key, size_t cap)
-{
-	struct in6_addr a6;
-	char text[INET6_ADDRSTRLEN];
-
-	if (remote != NULL && inet_pton(AF_INET6, remote, &a6) == 1 &&
-	    !IN6_IS_ADDR_V4MAPPED(&a6)) {
-		memset(a6.s6_addr + 8, 0, 8);
-		inet_ntop(AF_INET6, &a6, text, sizeof(text));
-		snprintf(key, cap, "addr:%s/64", text);
-	} else if (remote != NULL && strncmp(remote, "::ffff:", 7) == 0) {
-		snprintf(key, cap, "addr:%s", remote + 7);
-	} else {
-		snprintf(key, cap, "addr:%s", remote ? remote : "");
-	}
-}
-
 struct limited {
 	const char *key; /* shown */
 	unsigned refused;
@@ -338,7 +320,7 @@ static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *inf
 	cairn_err_t err = { 0 };
 	int rc = -1, have_cred;
 
-	addr_key(c->req->remote, addr, sizeof(addr));
+	net_addr_key(c->req->remote, addr, sizeof(addr));
 	if (h == NULL || strncasecmp(h, "Basic ", 6) != 0) {
 		/* No credential (or only a certificate that does not count) is a failed login
 		 * of the address: each 401 is a durable audit write, so past the limit the

@@ -157,6 +157,10 @@ const cfg_key_t config_keys[] = {
 	{ "acme.rate_limits.pending_authorizations",
 	  F(CFG_INT, acme_settings.pending_authorizations), "0", 0, 1000000, NULL, 0,
 	  "pending authorizations per account" },
+	{ "acme.rate_limits.accounts_per_address_per_hour",
+	  F(CFG_INT, acme_settings.accounts_per_address_per_hour), "100", 0, 1000000, NULL, 0,
+	  "new accounts per client address (IPv6: per /64) and hour, kept in memory (a restart "
+	  "starts afresh); over it newAccount answers 429 with Retry-After" },
 	{ "acme.rate_limits.failed_validations_per_hour",
 	  F(CFG_INT, acme_settings.failed_validations_per_hour), "0", 0, 1000000, NULL, 0,
 	  "failed validations per account and name and hour (counted per account: one "

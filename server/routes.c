@@ -267,7 +267,10 @@ static void route_acme(server_t *s, const server_req_t *req, const char *arg,
 		       http_reply_t *reply)
 {
 	acme_request_t areq;
+	char remote[64];
 
+	peer_address(req->conn, remote, sizeof(remote));
+	areq.remote = remote;
 	areq.method = req->method;
 	areq.path = arg;
 	areq.content_type =

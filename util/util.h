@@ -298,6 +298,9 @@ void time_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until);
  * or port, and a host longer than cap-1 are CAIRN_EINVAL.
  */
 int hostport_parse(const char *addr, char *host, size_t cap, int *port) CAIRN_WUR;
+/* The rate-limit key of a client address ("addr:A"): IPv6 by its /64 (one host has them
+ * all), an IPv4-mapped address as the IPv4 one. remote may be NULL. (net.c) */
+void net_addr_key(const char *remote, char *key, size_t cap);
 
 /* Secure random bytes (OpenSSL CSPRNG). Returns 0 or CAIRN_ECRYPTO. */
 int util_random(uint8_t *buf, size_t len) CAIRN_WUR;

@@ -120,5 +120,16 @@ clock_set "$WORK/clock" +10900
 ok "a nonce 62 minutes old is badNonce" nonce use "400 badNonce"
 ca_stop
 
+# New accounts per client address (acme.rate_limits.accounts_per_address_per_hour, kept in
+# memory): three an hour here, one more each 20 minutes once they are used.
+acme_conf "$D" '{"rate_limits": {"accounts_per_address_per_hour": 3}}'
+clock_set "$WORK/clock" +0
+ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
+	bail "serve under libfaketime failed (accounts)"
+acme_probe accounts "a new account from 127.0.0.2" 3
+clock_set "$WORK/clock" +3700
+acme_probe accounts "a new account from 127.0.0.2" 3
+ca_stop
+
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -97,13 +97,24 @@ class Key:
 
 
 class Client:
-    def __init__(self, directory, cafile):
+    def __init__(self, directory, cafile, source=None):
         self.ctx = ssl.create_default_context(cafile=cafile)
+        self.source = source  # a local address to connect from (127.0.0.2, ...)
         self.dir = json.loads(self.raw("GET", directory)[2])
         self.nonce = None
         self.kid = None
 
     def raw(self, method, url, body=None, ctype="application/jose+json"):
+        if self.source:
+            u = urllib.parse.urlsplit(url)
+            conn = http.client.HTTPSConnection(u.hostname, u.port, context=self.ctx,
+                                               timeout=30, source_address=(self.source, 0))
+            conn.request(method, u.path + ("?" + u.query if u.query else ""), body,
+                         {"Content-Type": ctype} if body is not None else {})
+            r = conn.getresponse()
+            out = (r.status, r.headers, r.read())
+            conn.close()
+            return out
         req = urllib.request.Request(url, data=body, method=method)
         if body is not None:
             req.add_header("Content-Type", ctype)
@@ -146,6 +157,7 @@ class Client:
         st, h, doc = self.post(key, self.dir["newAccount"], {"termsOfServiceAgreed": True},
                                kid=False)
         self.kid = h.get("Location")
+        self.last_headers = h
         return st, doc
 
 
@@ -841,6 +853,36 @@ def finish(directory, cafile, port, state):
     check("the order finishes after the restart", order.get("status") == "valid", order)
     st, h, pem = c.post(k, order["certificate"], None)
     check("the certificate downloads", st == 200 and b"BEGIN CERTIFICATE" in pem, st)
+
+
+def accounts(directory, cafile, port, limit):
+    """acme.rate_limits.accounts_per_address_per_hour = LIMIT: new accounts from one
+    address are refused past it, with Retry-After; an account that exists is still found
+    by its key, and another address is not held back."""
+    limit = int(limit)
+    keys = []
+    codes = []
+    for _ in range(limit):
+        c, k = Client(directory, cafile), Key()
+        st, doc = c.account(k)
+        codes.append(st)
+        keys.append(k)
+    check("%d new accounts from 127.0.0.1: 201 each" % limit, codes == [201] * limit, codes)
+    c = Client(directory, cafile)
+    st, doc = c.account(Key())
+    h = c.last_headers
+    check("one more from the same address: 429 rateLimited",
+          st == 429 and ptype(doc) == "rateLimited", (st, doc))
+    check("  ... with Retry-After", (h.get("Retry-After") or "").isdigit()
+          and int(h.get("Retry-After")) > 0, dict(h))
+    check("  ... saying which limit", "accounts_per_address_per_hour" in str(doc), doc)
+    st, doc = c.account(keys[0])
+    check("an existing account's key still finds it (200)", st == 200, (st, doc))
+    st, doc = Client(directory, cafile).account(keys[1])
+    check("  ... and is not counted as new (another lookup: 200)", st == 200, (st, doc))
+    c2 = Client(directory, cafile, source="127.0.0.2")
+    st, doc = c2.account(Key())
+    check("a new account from 127.0.0.2 is not held back: 201", st == 201, (st, doc))
 
 
 def full_ready(directory, cafile, port, state):
@@ -1761,6 +1803,8 @@ def main():
         pending_fill(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "pending_later":
         pending_later(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7])
+    elif mode == "accounts":
+        accounts(directory, cafile, port, sys.argv[5])
     elif mode == "full_ready":
         full_ready(directory, cafile, port, sys.argv[5])
     elif mode == "full_finalize":
