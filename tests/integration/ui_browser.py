@@ -14,6 +14,7 @@ UI_CERT_HOME (the HOME whose NSS database holds that certificate, for that brows
 import http.server
 import json
 import os
+import re
 import socketserver
 import ssl
 import sys
@@ -306,6 +307,9 @@ def main():
     mat = adm.find_element(By.ID, "material").text
     check(all(w in mat for w in ("root", "issuing", "ocsp-signer", "https", "CRL")),
           "dashboard: expiry of the CA, OCSP signer and HTTPS certificates and the CRL's next update", mat)
+    disk = adm.find_element(By.ID, "disk").text
+    check(re.search(r"Disk holding the database: [0-9.]+ [MG]iB free of [0-9.]+ [MG]iB", disk),
+          "dashboard: the free space of the database's disk", disk)
     check(len(adm.find_elements(By.CSS_SELECTOR, "svg.timeline rect")) >= 1,
           "dashboard: the 90-day expiry timeline is an SVG chart with bars")
     shot(adm, "dashboard")

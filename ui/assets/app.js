@@ -222,16 +222,30 @@ async function health() {
 	return r.json();
 }
 // The expiry gauges of /metrics: [[what, name, unix seconds]] for the daemon's own
-// certificates (root, issuing, OCSP signer, HTTPS) and each CRL's nextUpdate.
+// certificates (root, issuing, OCSP signer, HTTPS) and each CRL's nextUpdate; out.disk the
+// free and whole bytes of the disk holding the database.
 async function material() {
 	const r = await fetch('/metrics', { cache: 'no-store', credentials: 'same-origin' });
 	const out = [];
 	const re = /^cairn_(cert_not_after|crl_next_update)_timestamp_seconds\{(?:cert|issuer)="([^"]*)"\} (\d+)$/;
+	const disk = /^cairn_disk_(free|size)_bytes (\d+)$/;
+	out.disk = {};
 	for (const line of (await r.text()).split('\n')) {
-		const m = re.exec(line);
+		const m = re.exec(line), d = disk.exec(line);
 		if (m) out.push([m[1] === 'cert_not_after' ? 'certificate' : 'CRL', m[2], Number(m[3])]);
+		if (d) out.disk[d[1]] = Number(d[2]);
 	}
 	return out;
+}
+const bytes = (n) => (n >= 1 << 30 ? (n / 2 ** 30).toFixed(1) + ' GiB' : (n / 2 ** 20).toFixed(1) + ' MiB');
+// What a health problem adds to what, state and at: why writes fail, the disk's free
+// space, the latest failure.
+function problemDetail(p) {
+	const out = [];
+	if (p.detail) out.push(p.detail);
+	if (typeof p.free_bytes === 'number') out.push(bytes(p.free_bytes) + ' free');
+	if (p.latest) out.push('latest ' + p.latest + (p.still_failing ? '' : ', commits succeed again'));
+	return out.join('; ');
 }
 const VIEWS = {
 	async dashboard() {
@@ -251,10 +265,11 @@ const VIEWS = {
 			table(['Request', 'Subject', 'Profile', 'Requester', 'Approvals'], pending.items.map((r) =>
 				[link('#/approvals/' + r.id, r.id.slice(0, 12)), r.subject || '', r.profile, r.requester,
 					`${r.approvals_have}/${r.approvals_needed}`])),
-			el('h2', {}, 'CA, OCSP signer and CRL health'),
+			el('h2', {}, 'Health: the CA\u2019s certificates, CRLs and storage'),
 			el('p', {}, 'Status: ', el('span', { id: 'health', class: 'st-' + h.status }, h.status)),
-			probs.length ? table(['What', 'State', 'At'], probs.map((p) => [p.what, p.state, p.at || ''])) :
-				el('p', { class: 'muted' }, 'No certificate of the daemon\u2019s own expires soon; CRLs are fresh.'),
+			probs.length ? table(['What', 'State', 'At', 'Detail'], probs.map((p) => [p.what, p.state, p.at || '', problemDetail(p)])) :
+				el('p', { class: 'muted' }, 'No certificate of the daemon\u2019s own expires soon; CRLs are fresh; the database\u2019s writes succeed and its disk has room.'),
+			mat.disk && 'free' in mat.disk ? el('p', { id: 'disk' }, `Disk holding the database: ${bytes(mat.disk.free)} free of ${bytes(mat.disk.size)}`) : '',
 			el('div', { id: 'material' }, table(['Kind', 'Name', 'Expires / next update', 'Days left'], mat.map(([k, n, t]) =>
 				[k, n, when(t), Math.floor((t * 1000 - Date.now()) / 86400000)]))));
 	},
