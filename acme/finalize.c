@@ -134,10 +134,11 @@ static void fin_refused(void *arg, policy_submit_result_t res, const policy_outc
 	(void)res;
 	(void)out;
 
-	if (csr_fault(err->code) || err->code == CAIRN_ENOSPACE || err->code == CAIRN_EDB) {
+	if (csr_fault(err->code) || err->code == CAIRN_ENOSPACE || err->code == CAIRN_EDB ||
+	    err->code == CAIRN_ETOKENDOWN) {
 		/* The order stays ready: the client may send a better CSR, or the same one
-		 * once the CA's storage works again (nothing was issued: the certificate and
-		 * the order's move to valid commit together). */
+		 * once the CA's storage or token works again (nothing was issued: the
+		 * certificate and the order's move to valid commit together). */
 		acme_problem_err(f->r, err->code, "%s", cairn_err_msg(err));
 		return;
 	}

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -469,10 +470,18 @@ int ca_cert_build_der(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer
 		if ((rc = add_ext(x, NID_id_pkix_OCSP_noCheck, null, 0, "ocsp-nocheck", err)) != 0)
 			goto out;
 	}
+	(void)hsm_sign_failure(NULL, 0); /* an earlier signature's failure on this thread */
 	if (der != NULL)
 		signed_der = sign_ec_der(x, issuer_key, sign_md(issuer_key), &enc, &enc_len);
 	if (signed_der < 0 || (signed_der == 0 && X509_sign(x, issuer_key, sign_md(issuer_key)) <= 0)) {
-		rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "signing the certificate failed");
+		char why[96];
+		if (hsm_sign_failure(why, sizeof(why))) { /* the token, not the certificate */
+			ERR_clear_error();
+			rc = cairn_err_set(err, CAIRN_ETOKENDOWN,
+					   "the token did not sign the certificate: %s", why);
+		} else {
+			rc = cairn_err_ssl(err, CAIRN_ECRYPTO, "signing the certificate failed");
+		}
 		goto out;
 	}
 	if (der != NULL && signed_der == 0) {

@@ -233,9 +233,8 @@ static void rebuild_free(struct rebuild *r, size_t n)
  * first in one db_write (numbers never repeat, even after a crash), then the CRLs are
  * built, each written atomically to its file (and the tree) with its thisUpdate as
  * modification time and served, and their records committed in one more db_write. A
- * slot that failed is due again in a minute; one built but not written (a full disk)
- * is served all the same (its number is committed: relying parties that fetch it here
- * learn of its revocations) and rebuilt, and written, then. Returns 0 or the first
+ * slot that failed (a full disk: its file cannot be written) keeps serving what it
+ * served, is named by crl_failing, and is due again in a minute. Returns 0 or the first
  * failure's code.
  */
 int crl_rebuild_slots(crl_t *c, struct crl_iss *is, struct crl_slot *const *slots, size_t n,
@@ -310,8 +309,9 @@ int crl_rebuild_slots(crl_t *c, struct crl_iss *is, struct crl_slot *const *slot
 	for (i = 0; i < n; i++) {
 		struct crl_slot *slot = slots[i];
 
-		if (r.der[i] == NULL)
+		if (r.rc[i] != 0)
 			continue;
+		r.rc[i] = 1; /* served */
 		free(slot->der);
 		slot->der = r.der[i];
 		r.der[i] = NULL;
@@ -319,12 +319,9 @@ int crl_rebuild_slots(crl_t *c, struct crl_iss *is, struct crl_slot *const *slot
 		slot->this_update = now;
 		slot->next_update = r.ps[i].next_update;
 		slot->number = r.ps[i].number;
-		slot->interim = 0;
-		if (r.rc[i] != 0)
-			continue; /* served, its file still owed: retried below */
-		r.rc[i] = 1; /* served and written */
 		slot->retry_at = 0;
 		slot->failing_since = 0;
+		slot->interim = 0;
 		if (slot == &is->full && c->delta_period > 0 && !is->delta.dirty) {
 			/* A new base: the delta follows at once. */
 			is->delta.dirty = 1;

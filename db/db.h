@@ -140,21 +140,12 @@ int db_backup(db_t *db, const char *file, cairn_err_t *err) CAIRN_WUR;
  * vain (the background writes' own fsyncs; at db_close they do not wait, and are not
  * counted). Any pointer may be NULL. Thread-safe. */
 void db_stats(db_t *db, uint64_t *commits, uint64_t *ops, uint64_t *lone);
-/* The writer's failures: batches whose commit failed since db_open (a full disk, an I/O
- * error, a database made unusable; nothing of them was stored), when the latest run of
- * failures began (failures no more than DB_FAIL_RUN_S apart are one run) and when its
- * latest was (wall clock; 0 when none failed), whether the latest batch failed (a later
- * commit succeeded: 0; on a full disk small writes may still fit in pages LMDB freed
- * earlier while larger ones fail), and the latest failure's code (CAIRN_ENOSPACE for a
- * full disk, else CAIRN_EDB) and message. Thread-safe. */
-#define DB_FAIL_RUN_S 300
-typedef struct db_write_state {
-	uint64_t failures;
-	int64_t since, latest;
-	int failing;
-	cairn_err_t last;
-} db_write_state_t;
-void db_write_state(db_t *db, db_write_state_t *out);
+/* The writer's failures (a copy): batches whose commit failed since db_open (a full disk,
+ * an I/O error, a database made unusable; nothing of them was stored), their latest run
+ * and its message ("commit failed: the disk holding the database is full (...)"). On a
+ * full disk small writes may still fit in pages LMDB freed earlier while larger ones
+ * fail: failing says whether the latest batch failed. Thread-safe. */
+void db_write_state(db_t *db, util_failrun_t *out);
 /* Current map size in bytes, and how many times the writer grew it. Thread-safe. */
 size_t db_map_size(db_t *db);
 uint64_t db_map_grows(db_t *db);

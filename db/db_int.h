@@ -52,11 +52,7 @@ struct db {
 	char fatal_msg[sizeof(((cairn_err_t *)0)->msg)];
 	uint64_t commits, ops, grows;
 	uint64_t lone_commits;       /* commits of background writes alone, after DB_LAZY_MS */
-	uint64_t commit_failures;    /* batches not committed (db_write_state) */
-	int64_t failing_since;       /* the first failure of the latest run of them; 0 */
-	int64_t last_failure;        /* the latest failure; 0 */
-	int last_commit_failed;      /* the latest batch was not committed */
-	cairn_err_t failing;         /* the latest failure's code and message */
+	util_failrun_t commit_fail;  /* batches not committed (db_write_state) */
 	pthread_t writer;
 	int writer_started;
 

@@ -537,14 +537,10 @@ void db_stats(db_t *db, uint64_t *commits, uint64_t *ops, uint64_t *lone)
 	pthread_mutex_unlock(&db->q_mu);
 }
 
-void db_write_state(db_t *db, db_write_state_t *out)
+void db_write_state(db_t *db, util_failrun_t *out)
 {
 	pthread_mutex_lock(&db->q_mu);
-	out->failures = db->commit_failures;
-	out->since = db->failing_since;
-	out->latest = db->last_failure;
-	out->failing = db->last_commit_failed;
-	out->last = db->failing;
+	*out = db->commit_fail;
 	pthread_mutex_unlock(&db->q_mu);
 }
 

@@ -293,20 +293,11 @@ static void commit_queued(db_t *db)
 		in_batch = 0;
 		pthread_mutex_lock(&db->q_mu);
 	}
-	/* Failed commits (a full disk, an I/O error) are kept for db_write_state: a run of
-	 * them, none more than DB_FAIL_RUN_S after the one before, is one (/healthz). */
-	if (outcome == BATCH_COMMITTED) {
-		db->last_commit_failed = 0;
-	} else {
-		int64_t now = (int64_t)time(NULL);
-		db->commit_failures++;
-		if (db->last_failure == 0 || now - db->last_failure > DB_FAIL_RUN_S ||
-		    now < db->last_failure)
-			db->failing_since = now;
-		db->last_failure = now;
-		db->last_commit_failed = 1;
-		db->failing = why;
-	}
+	/* Failed commits (a full disk, an I/O error) for db_write_state (/healthz). */
+	if (outcome == BATCH_COMMITTED)
+		util_failrun_ok(&db->commit_fail);
+	else
+		util_failrun_fail(&db->commit_fail, (int64_t)time(NULL), why.msg);
 	for (n = 0, r = batch; r != NULL; r = next, n++) {
 		next = r->next; /* r may be gone once done is seen */
 		lone &= r->lazy;

@@ -382,6 +382,7 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 	pthread_cond_init(&h->cond, NULL);
 	pthread_mutex_init(&h->keygen_lock, NULL);
 	pthread_mutex_init(&h->lookup_lock, NULL);
+	pthread_mutex_init(&h->fail_lock, NULL);
 
 	if (cfg->softhsm_conf != NULL)
 		setenv("SOFTHSM2_CONF", cfg->softhsm_conf, 1);
@@ -455,6 +456,8 @@ out:
 		pthread_cond_destroy(&h->cond);
 		pthread_mutex_destroy(&h->keygen_lock);
 		pthread_mutex_destroy(&h->lookup_lock);
+	pthread_mutex_destroy(&h->fail_lock);
+		pthread_mutex_destroy(&h->fail_lock);
 		free(h);
 	}
 	ERR_clear_error();

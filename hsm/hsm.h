@@ -30,6 +30,15 @@ typedef struct hsm_config {
 	const char *softhsm_conf; /* if non-NULL, exported as SOFTHSM2_CONF before the module loads */
 } hsm_config_t;
 
+/* The token's signatures that failed (a copy): how many since hsm_open, their latest run
+ * (a token that drops off, as a network HSM may) and what the latest said
+ * ("C_SignInit: CKR_DEVICE_REMOVED (0x32)"). Thread-safe. */
+void hsm_sign_state(hsm_t *h, util_failrun_t *out);
+/* 1 when the calling thread's latest signature in the token failed, with what the token
+ * said in why (may be NULL), so a caller that signed through OpenSSL can tell a token
+ * failure from its own; else 0. Forgets it: call once before signing to start afresh. */
+int hsm_sign_failure(char *why, size_t cap);
+
 /*
  * Initialises a fresh token with the given label on the module's first free
  * (uninitialised) slot, and sets the user PIN. Used by `cairn init` for the

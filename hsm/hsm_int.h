@@ -44,6 +44,12 @@ struct hsm {
 	int have_keeper;
 	pthread_mutex_t lookup_lock; /* one key lookup (find, describe, copy) at a time */
 	atomic_ulong signatures;      /* C_Sign calls that succeeded (hsm_signatures) */
+	/* Signatures the token refused or failed (hsm_sign_state), under fail_lock; the flag
+	 * is read without it, so a signature that succeeds takes the lock only after a
+	 * failure. */
+	pthread_mutex_t fail_lock;
+	util_failrun_t sign_fail;
+	atomic_int sign_failing;
 
 	pthread_mutex_t keygen_lock; /* label check + generation are one step */
 };

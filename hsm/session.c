@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The session pool and what runs on it: object search, key lookup, raw signing, key checks. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -248,25 +250,71 @@ out:
 	return ret;
 }
 
+/* What the calling thread's latest signature came to (hsm_sign_failure). */
+static __thread char sign_why[96];
+
+/* Counts a signature's outcome: a failure starts or extends the token's run of them
+ * (/healthz), a success after failures ends it. */
+static void sign_outcome(hsm_t *h, const char *step, CK_RV rv)
+{
+	if (rv == CKR_OK) {
+		sign_why[0] = '\0';
+		atomic_fetch_add_explicit(&h->signatures, 1, memory_order_relaxed);
+		if (atomic_load_explicit(&h->sign_failing, memory_order_relaxed)) {
+			pthread_mutex_lock(&h->fail_lock);
+			util_failrun_ok(&h->sign_fail);
+			atomic_store(&h->sign_failing, 0);
+			pthread_mutex_unlock(&h->fail_lock);
+		}
+		return;
+	}
+	snprintf(sign_why, sizeof(sign_why), "%s: %s (0x%lx)", step, hsm_ckr_name(rv),
+		 (unsigned long)rv);
+	pthread_mutex_lock(&h->fail_lock);
+	util_failrun_fail(&h->sign_fail, (int64_t)time(NULL), sign_why);
+	atomic_store(&h->sign_failing, 1);
+	pthread_mutex_unlock(&h->fail_lock);
+}
+
 CK_RV hsm_sign_mech(hsm_t *h, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mech, const uint8_t *in,
 		    size_t inlen, uint8_t *out, size_t *outlen)
 {
 	CK_MECHANISM m = { mech, NULL, 0 };
 	CK_SESSION_HANDLE s;
 	CK_ULONG n = *outlen;
+	const char *step = "C_OpenSession";
 	CK_RV rv;
 
 	rv = hsm_session_take(h, &s);
-	if (rv != CKR_OK)
-		return rv;
-	rv = h->fl->C_SignInit(s, &m, key);
-	if (rv == CKR_OK)
-		rv = h->fl->C_Sign(s, (CK_BYTE_PTR)in, inlen, out, &n);
-	hsm_session_give(h, s, rv != CKR_OK);
-	if (rv == CKR_OK)
-		atomic_fetch_add_explicit(&h->signatures, 1, memory_order_relaxed);
+	if (rv == CKR_OK) {
+		step = "C_SignInit";
+		rv = h->fl->C_SignInit(s, &m, key);
+		if (rv == CKR_OK) {
+			step = "C_Sign";
+			rv = h->fl->C_Sign(s, (CK_BYTE_PTR)in, inlen, out, &n);
+		}
+		hsm_session_give(h, s, rv != CKR_OK);
+	}
+	sign_outcome(h, step, rv);
 	*outlen = n;
 	return rv;
+}
+
+int hsm_sign_failure(char *why, size_t cap)
+{
+	if (sign_why[0] == '\0')
+		return 0;
+	if (why != NULL)
+		snprintf(why, cap, "%s", sign_why);
+	sign_why[0] = '\0';
+	return 1;
+}
+
+void hsm_sign_state(hsm_t *h, util_failrun_t *out)
+{
+	pthread_mutex_lock(&h->fail_lock);
+	*out = h->sign_fail;
+	pthread_mutex_unlock(&h->fail_lock);
 }
 
 unsigned long hsm_signatures(const hsm_t *h)

@@ -381,8 +381,14 @@ static void answer_one(ocsp_t *o, size_t i, int alg, const uint8_t *serial, size
 		reply_status(reply, OCSP_RESPONSE_STATUS_TRYLATER);
 		return;
 	}
-	if (ocsp_sign_entry(o, i, alg, &st, now, &e) != 0 ||
-	    (der = ocsp_cache_der(e.val, e.vlen, &der_len)) == NULL ||
+	if (ocsp_sign_entry(o, i, alg, &st, now, &e) != 0) {
+		/* The signer cannot sign now (the token dropped off): a client may ask again
+		 * (RFC 6960 §2.3), and /healthz names the token. */
+		atomic_fetch_add(&o->try_later, 1);
+		reply_status(reply, OCSP_RESPONSE_STATUS_TRYLATER);
+		return;
+	}
+	if ((der = ocsp_cache_der(e.val, e.vlen, &der_len)) == NULL ||
 	    (body = malloc(der_len)) == NULL) {
 		free(e.val);
 		reply_status(reply, OCSP_RESPONSE_STATUS_INTERNALERROR);
@@ -466,7 +472,13 @@ static void answer_live(ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, time
 	sg = ocsp_signer_get(o, (size_t)iss[0]);
 	k = finish(sg, bs, &der, &len);
 	ocsp_signer_put(sg);
-	if (k != 0 || (body = malloc(len)) == NULL)
+	if (k != 0) { /* not signed: as above */
+		ERR_clear_error();
+		atomic_fetch_add(&o->try_later, 1);
+		reply_status(reply, OCSP_RESPONSE_STATUS_TRYLATER);
+		goto out;
+	}
+	if ((body = malloc(len)) == NULL)
 		goto fail;
 	memcpy(body, der, len);
 	http_reply_set(reply, 200, CT_OCSP, body, len);

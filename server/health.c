@@ -83,30 +83,42 @@ static void crl_failing_one(const char *name, int64_t since, void *arg)
 	problem(a->problems, what, "failing", since);
 }
 
-/* Where the daemon keeps what it must not lose: commits that fail, or failed in the last
- * DB_FAIL_RUN_S (a full disk, an I/O error: what they carried was refused), the disk
- * holding the database below server.disk_min_free_mb (said while there is still room, so
- * the alert can be stored and sent), CRLs whose rebuild fails (the revocations since are
- * missing from the CRL files). */
+/* A run of failures while it is named (util_failrun_open): at its first failure, with
+ * the latest, whether the latest attempt failed, and what it said. */
+static int failrun_problem(json_t *problems, const char *what, const char *state,
+			   const util_failrun_t *f, int64_t now)
+{
+	char latest[32];
+
+	if (!util_failrun_open(f, now))
+		return 0;
+	time_rfc3339((time_t)f->latest, latest, sizeof(latest));
+	return problem_with(problems, what, state, f->since,
+			    json_pack("{s:s, s:b, s:o}", "latest", latest, "still_failing",
+				      f->failing, "detail", util_json_text(f->why)));
+}
+
+/* What the daemon needs to go on: the token's signatures and the database's commits,
+ * failing or failed in the last UTIL_FAIL_RUN_S (a token that dropped off, a full disk:
+ * what they carried was refused), the disk holding the database below
+ * server.disk_min_free_mb (said while there is still room, so the alert can be stored and
+ * sent), CRLs whose rebuild fails (the revocations since are missing from the CRL files). */
 static int storage_health(server_t *s, int64_t now, json_t *problems)
 {
 	struct crl_failing_arg fa = { problems };
-	db_write_state_t w;
+	util_failrun_t f;
 	uint64_t free_bytes = 0;
 	int64_t low_since;
 	int n = 0, low;
 
-	if (s->db == NULL)
-		return 0;
-	db_write_state(s->db, &w);
-	if (w.latest != 0 && (w.failing || now - w.latest < DB_FAIL_RUN_S || now < w.latest)) {
-		char latest[32];
-		time_rfc3339((time_t)w.latest, latest, sizeof(latest));
-		n += problem_with(problems, "database", "write_failing", w.since,
-				  json_pack("{s:s, s:b, s:o}", "latest", latest, "still_failing",
-					    w.failing, "detail",
-					    util_json_text(cairn_err_msg(&w.last))));
+	if (s->hsm != NULL) {
+		hsm_sign_state(s->hsm, &f);
+		n += failrun_problem(problems, "token", "sign_failing", &f, now);
 	}
+	if (s->db == NULL)
+		return n;
+	db_write_state(s->db, &f);
+	n += failrun_problem(problems, "database", "write_failing", &f, now);
 	low = s->cfg->disk_min_free_mb > 0 && db_disk(s->db, &free_bytes, NULL) == 0 &&
 	      free_bytes < (uint64_t)s->cfg->disk_min_free_mb * 1024 * 1024;
 	pthread_mutex_lock(&s->material_lock);

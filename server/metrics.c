@@ -584,9 +584,16 @@ int server_metrics(server_t *s, char **text, size_t *len)
 		mtext_add(&m, "cairn_db_used_bytes %llu\n", (unsigned long long)used);
 	}
 	{
-		db_write_state_t w;
+		util_failrun_t w, t = { 0 };
 		uint64_t free_bytes, size_bytes;
 		db_write_state(s->db, &w);
+		if (s->hsm != NULL)
+			hsm_sign_state(s->hsm, &t);
+		mtext_family(&m, "cairn_token_sign_failures_total", "counter",
+			     "Signatures the token refused or failed since the daemon started (a "
+			     "token that dropped off): what needed them was refused or retried.");
+		mtext_add(&m, "cairn_token_sign_failures_total %llu\n",
+			  (unsigned long long)t.failures);
 		mtext_family(&m, "cairn_db_commit_failures_total", "counter",
 			     "Commits that failed since the daemon started (a full disk, an I/O "
 			     "error): none of their writes was stored or answered as done.");

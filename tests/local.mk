@@ -38,6 +38,16 @@ tests/tools/hang_mdb.so: tests/tools/hang_mdb.c
 CLEANFILES += tests/tools/hang_mdb.so
 EXTRA_DIST += tests/tools/hang_mdb.c
 
+# token_plug.so: a PKCS#11 module in front of SoftHSM2 whose token is out while a file
+# exists (token_out.sh). Built like hang_mdb.so.
+noinst_DATA += tests/tools/token_plug.so
+tests/tools/token_plug.so: tests/tools/token_plug.c
+	@$(MKDIR_P) tests/tools
+	$(AM_V_CCLD)$(CC) $(PKCS11H_CFLAGS) -O2 -Wall -Wextra -shared -fPIC -o $@ \
+		$(srcdir)/tests/tools/token_plug.c -ldl
+CLEANFILES += tests/tools/token_plug.so
+EXTRA_DIST += tests/tools/token_plug.c
+
 # Start-up and request paths independent of the database's size (200k seeded certificates).
 # The longest suite (almost 2 minutes under ASan), so it is listed first: `make -j2 check`
 # starts tests in this order, and last it kept one core busy after the other had finished.
@@ -162,5 +172,6 @@ TESTS += tests/integration/ocsp_clock.sh
 EXTRA_DIST += tests/integration/ocsp_clock.sh
 TESTS += tests/integration/clock_back.sh
 EXTRA_DIST += tests/integration/clock_back.sh
-TESTS += tests/integration/disk_full.sh
-EXTRA_DIST += tests/integration/disk_full.sh
+TESTS += tests/integration/disk_full.sh tests/integration/token_out.sh
+EXTRA_DIST += tests/integration/disk_full.sh tests/integration/token_out.sh \
+	tests/integration/outage_lib.sh

@@ -64,12 +64,19 @@ int cairn_err_set(cairn_err_t *err, int code, const char *fmt, ...)
 
 int cairn_err_ssl(cairn_err_t *err, int code, const char *fmt, ...)
 {
-	char ssl[256] = "";
+	char ssl[384] = "";
+	const char *data = NULL;
+	int flags = 0;
 	unsigned long e = ERR_peek_last_error();
 	va_list ap;
 
 	if (e != 0)
-		ERR_error_string_n(e, ssl, sizeof(ssl));
+		ERR_error_string_n(e, ssl, 256);
+	/* The first error's text says what started it ("PKCS#11 C_Sign: CKR_...", which the
+	 * last one, "operation fail", does not). */
+	if (e != 0 && ERR_peek_error_data(&data, &flags) != 0 && (flags & ERR_TXT_STRING) &&
+	    data != NULL && data[0] != '\0')
+		snprintf(ssl + strlen(ssl), sizeof(ssl) - strlen(ssl), "; %s", data);
 	ERR_clear_error();
 	va_start(ap, fmt);
 	err_vset(err, code, ssl, fmt, ap);

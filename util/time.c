@@ -186,6 +186,21 @@ void time_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until)
 	pthread_cond_timedwait(cv, mu, &ts);
 }
 
+void util_failrun_fail(util_failrun_t *f, int64_t now, const char *why)
+{
+	f->failures++;
+	if (f->latest == 0 || now - f->latest > UTIL_FAIL_RUN_S || now < f->latest)
+		f->since = now;
+	f->latest = now;
+	f->failing = 1;
+	snprintf(f->why, sizeof(f->why), "%s", why);
+}
+
+int util_failrun_open(const util_failrun_t *f, int64_t now)
+{
+	return f->latest != 0 && (f->failing || now - f->latest < UTIL_FAIL_RUN_S || now < f->latest);
+}
+
 int util_random(uint8_t *buf, size_t len)
 {
 	return RAND_bytes(buf, (int)len) == 1 ? 0 : CAIRN_ECRYPTO;

@@ -48,7 +48,8 @@
 	X(CAIRN_ECONFLICT, "conflicts with the current state")         \
 	X(CAIRN_ELINT, "certificate fails lint")                       \
 	X(CAIRN_EAGAIN, "not ready yet, try again later")              \
-	X(CAIRN_ENOSPACE, "no space left on the disk")
+	X(CAIRN_ENOSPACE, "no space left on the disk")                  \
+	X(CAIRN_ETOKENDOWN, "the token does not sign")
 
 enum cairn_error {
 	CAIRN_OK = 0,
@@ -85,7 +86,8 @@ const char *cairn_strerror(int code);
 	X(CAIRN_ENOENT, 404, "notFound", "malformed")                               \
 	X(CAIRN_EEXIST, 409, "alreadyDone", "malformed")                            \
 	X(CAIRN_ECONFLICT, 409, "conflict", "malformed")                            \
-	X(CAIRN_ENOSPACE, 503, "storageFull", "serverInternal")
+	X(CAIRN_ENOSPACE, 503, "storageFull", "serverInternal")                     \
+	X(CAIRN_ETOKENDOWN, 503, "tokenUnavailable", "serverInternal")
 
 /* A row of CAIRN_ERROR_HTTP: types without their namespace prefix. A 503 of the table is
  * a condition that passes (a full disk freed): answered with Retry-After. */
@@ -291,6 +293,29 @@ static inline int64_t time_next_within(int64_t next, int64_t now, int64_t every)
  * for the length of the step. Callers loop and work out their next deadline again.
  */
 void time_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until);
+
+/*
+ * A run of failures of something the daemon needs (the database's commits, the token's
+ * signatures): failures no more than UTIL_FAIL_RUN_S apart are one run. /healthz names a
+ * run while its latest failure is less than that old, or the latest attempt failed
+ * (util_failrun_open). Not locked: its owner's lock guards it. (time.c)
+ */
+#define UTIL_FAIL_RUN_S 300
+typedef struct util_failrun {
+	uint64_t failures;     /* since the start */
+	int64_t since, latest; /* the run's first and latest failure (wall clock); 0: none */
+	int failing;           /* the latest attempt failed */
+	char why[256];         /* what the latest failure said */
+} util_failrun_t;
+/* Counts a failure at now, saying why. */
+void util_failrun_fail(util_failrun_t *f, int64_t now, const char *why);
+/* An attempt succeeded: the run is no longer failing (it is still named for a while). */
+static inline void util_failrun_ok(util_failrun_t *f)
+{
+	f->failing = 0;
+}
+/* 1 while the run should be named at now. */
+int util_failrun_open(const util_failrun_t *f, int64_t now);
 
 /*
  * Splits "host:port" or "[v6]:port" into host (no brackets, NUL-terminated in cap

@@ -885,40 +885,38 @@ def accounts(directory, cafile, port, limit):
     check("a new account from 127.0.0.2 is not held back: 201", st == 201, (st, doc))
 
 
-def full_ready(directory, cafile, port, state):
-    """disk_full.sh, before the disk fills: an account and an order made ready."""
+def ready_order(directory, cafile, port, state):
+    """disk_full.sh, token_out.sh, before the trouble: an account and an order made ready."""
     serve_http01(port)
     c = Client(directory, cafile)
     k = Key()
     c.account(k)
-    ourl, order = order_until_ready(c, k, "full.example.test")
+    ourl, order = order_until_ready(c, k, "ready.example.test")
     st, h, order = c.post(k, ourl, None)
-    check("an order is ready before the disk fills", order.get("status") == "ready", order)
+    check("an order is ready", order.get("status") == "ready", order)
     json.dump({"key": k.pem(), "kid": c.kid, "order": ourl, "finalize": order["finalize"]},
               open(state, "w"))
 
 
-def full_finalize(directory, cafile, port, state, expect):
-    """disk_full.sh: finalize the order of full_ready. expect "full": the disk is full, so
-    503 serverInternal with Retry-After, a detail that says so, and the order still
-    ready (nothing was issued); "issued": the order becomes valid."""
+def finalize_later(directory, cafile, port, state, why=None):
+    """Finalizes the order of ready_order. With WHY (the disk is full, the token is out):
+    503 serverInternal with Retry-After and a detail that says WHY, and the order still
+    ready (nothing was issued); without: the order becomes valid."""
     s = json.load(open(state))
     k = Key(s["key"])
     c = Client(directory, cafile)
     c.kid = s["kid"]
-    st, h, fin = c.post(k, s["finalize"], {"csr": make_csr(["full.example.test"])})
-    if expect == "full":
-        check("finalize on a full disk: 503 serverInternal",
-              st == 503 and ptype(fin) == "serverInternal", (st, fin))
+    st, h, fin = c.post(k, s["finalize"], {"csr": make_csr(["ready.example.test"])})
+    if why:
+        check("finalize: 503 serverInternal", st == 503 and ptype(fin) == "serverInternal",
+              (st, fin))
         check("  ... with Retry-After", (h.get("Retry-After") or "").isdigit(), dict(h))
-        check("  ... saying the disk is full",
-              "disk holding the database is full" in str(fin.get("detail", "")), fin)
+        check("  ... saying why", why in str(fin.get("detail", "")), fin)
         st, h, order = c.post(k, s["order"], None)
         check("  ... and the order is still ready", order.get("status") == "ready", order)
     else:
         order = poll(c, k, s["order"], "valid")
-        check("finalize once room is made: the order is valid",
-              order.get("status") == "valid", order)
+        check("finalize again: the order is valid", order.get("status") == "valid", order)
         st, h, pem = c.post(k, order["certificate"], None)
         check("  ... and its certificate downloads", st == 200 and b"BEGIN CERTIFICATE" in pem,
               st)
@@ -1805,10 +1803,10 @@ def main():
         pending_later(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7])
     elif mode == "accounts":
         accounts(directory, cafile, port, sys.argv[5])
-    elif mode == "full_ready":
-        full_ready(directory, cafile, port, sys.argv[5])
-    elif mode == "full_finalize":
-        full_finalize(directory, cafile, port, sys.argv[5], sys.argv[6])
+    elif mode == "ready_order":
+        ready_order(directory, cafile, port, sys.argv[5])
+    elif mode == "finalize_later":
+        finalize_later(directory, cafile, port, *sys.argv[5:7])
     elif mode == "fresh":
         fresh(directory, cafile, port, sys.argv[5])
     elif mode in ("inflight", "killed", "park", "parked", "answered", "answered_late",

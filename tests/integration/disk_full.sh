@@ -18,6 +18,7 @@ fi
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/outage_lib.sh"
 
 DISK=$WORK/disk
 mkdir -p "$DISK" && mount -t tmpfs -o size=48m,mode=0700 cairn-disk "$DISK" ||
@@ -42,26 +43,11 @@ jq --argjson hp "$HP" --arg hook "http://127.0.0.1:$(cat "$WORK/ops.port")/" '
 	.notify = {scan_interval: 10, poll_ms: 100, webhooks: [{name: "ops", url: $hook,
 	  secret_file: "ops.secret", events: ["ca.expiring"]}]} |
 	.acme = {validation: {http01_port: $hp, timeout_ms: 3000,
-	  hosts: {"full.example.test": "127.0.0.1"}}}' "$D/cairn.json" >"$WORK/cairn.json" &&
+	  hosts: {"ready.example.test": "127.0.0.1"}}}' "$D/cairn.json" >"$WORK/cairn.json" &&
 	cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"
 # The daemon's clock is a file (libfaketime), moved past the CRL's one-minute retry.
 clock_file
 clock_at 0 FAKETIME_DONT_FAKE_MONOTONIC=1
-EST=$HTTPS_URL/.well-known/est
-printf 'device password\n' >"$WORK/pw"
-"$CAIRN" est user add --dir "$D" --name dev --password-file "$WORK/pw" >"$WORK/user.out" 2>&1 ||
-	bail "cannot add the EST user"
-
-health() { curl -sf "$HTTP_URL/healthz" >"$WORK/health.json"; }
-has() { jq -e "$1" "$WORK/health.json" >/dev/null; }
-metric() { curl -sf "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
-# issue NAME: through the admin API (cairn issue); its output in $WORK/NAME.out.
-issue() {
-	make_csr "$1" ec:P-256 "/CN=$1.example.test" "DNS:$1.example.test"
-	"$CAIRN" issue --dir "$D" --csr "$WORK/$1.csr" --profile tls-server \
-		--out "$WORK/$1.pem" >"$WORK/$1.out" 2>&1
-}
-serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
 # fill FILE [MIB]: writes zeros to FILE on the disk, MIB of them, or until it is full.
 fill() { dd if=/dev/zero of="$DISK/$1" bs=1M ${2:+count=$2} 2>/dev/null || :; }
 free_mib() { df -m --output=avail "$DISK" | tail -1 | tr -d ' '; }
@@ -74,7 +60,7 @@ ok "  ... and its size" test "$(metric cairn_disk_size_bytes)" -eq $((48 << 20))
 ok "no commit failed" test "$(metric cairn_db_commit_failures_total)" -eq 0
 ok "a certificate issued (to revoke later)" issue gone
 ok "a certificate issued (to ask OCSP about later)" issue kept
-acme_probe full_ready "an order is ready" "$WORK/order.json"
+outage_ready
 
 # ---- low: less than server.disk_min_free_mb (8 MiB) left ----
 fill low $(($(free_mib) - 4))
@@ -104,23 +90,7 @@ cp "$WORK/f$tries.out" "$WORK/last.out"
 last_has "  ... the CLI says why in one line (503, the disk is full)" \
 	'refused \(HTTP 503\): commit failed: the disk holding the database is full \((No space left on device|a page write was cut short)\)'
 last_one_line "  ... one line"
-make_csr api ec:P-256 /CN=api.example.test DNS:api.example.test
-jq -n --rawfile csr "$WORK/api.csr" '{csr: $csr, profile: "tls-server"}' >"$WORK/api.json"
-curl -s --cacert "$ROOT" -H "Authorization: Bearer $(cat "$D/admin.token")" \
-	-H 'Content-Type: application/json' --data-binary "@$WORK/api.json" \
-	-D "$WORK/api.hdr" -o "$WORK/api.body" "$HTTPS_URL/admin/v1/certificates"
-ok "the admin API answers 503 ..." grep -q '^HTTP/[0-9.]* 503' "$WORK/api.hdr"
-ok "  ... with Retry-After" grep -qi '^Retry-After: [0-9]' "$WORK/api.hdr"
-ok "  ... and a problem document of type storageFull" \
-	jq -e '.type == "urn:cairn:problem:storageFull" and .status == 503' "$WORK/api.body"
-acme_probe full_finalize "  ... and the order is still ready" "$WORK/order.json" full
-make_csr dev ec:P-256 /CN=device-1
-b64csr dev
-BODY=$WORK/dev.b64
-est_post e1 simpleenroll -u 'dev:device password'
-ok "EST simpleenroll on the full disk: 503" status_is e1 503
-ok "  ... with Retry-After" grep -qi '^Retry-After: [0-9]' "$WORK/e1.hdr"
-ok "  ... saying the disk is full" grep -q 'disk holding the database is full' "$WORK/e1.body"
+outage_refused storageFull "the disk holding the database is full"
 ok "/healthz answers on the full disk" health
 ok "  ... the failing writes, since when and why" has 'any(.problems[];
 	.what == "database" and .state == "write_failing" and (.at | length) > 0 and
@@ -146,9 +116,7 @@ ok "  ... /healthz answers" health
 ok "  ... the failed writes still said (for five minutes), no longer failing" has 'any(.problems[];
 	.what == "database" and .state == "write_failing" and .still_failing == false)'
 ok "  ... no low disk" has '[.problems[]? | select(.what == "disk")] == []'
-acme_probe full_finalize "  ... and its certificate downloads" "$WORK/order.json" issued
-est_post e2 simpleenroll -u 'dev:device password'
-ok "EST enrolls again: 200" status_is e2 200
+outage_over
 # The CRL is retried a minute after its failure, failed writes are said for five minutes:
 # the clock moves past both.
 clock_move 301

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: MIT
+# Helpers of the outage tests (disk_full.sh, token_out.sh; source after lib.sh, acme_lib.sh
+# and est_lib.sh, with D, ROOT and HP set and the daemon running): /healthz and /metrics
+# reads, issuance through `cairn issue`, and the refusal every channel must give while
+# something the daemon needs is gone, and its recovery.
+
+health() { curl -sf "$HTTP_URL/healthz" >"$WORK/health.json"; }
+# has FILTER: jq FILTER holds on the last health.
+has() { jq -e "$1" "$WORK/health.json" >/dev/null; }
+metric() { curl -sf "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
+# issue NAME: a tls-server certificate for NAME.example.test through the admin API (cairn
+# issue); its output in $WORK/NAME.out.
+issue() {
+	make_csr "$1" ec:P-256 "/CN=$1.example.test" "DNS:$1.example.test"
+	"$CAIRN" issue --dir "$D" --csr "$WORK/$1.csr" --profile tls-server \
+		--out "$WORK/$1.pem" >"$WORK/$1.out" 2>&1
+}
+serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
+
+# outage_ready: before the outage, an EST account (dev) and its CSR, and an ACME order
+# made ready ($WORK/order.json).
+outage_ready() {
+	EST=$HTTPS_URL/.well-known/est
+	printf 'device password\n' >"$WORK/pw"
+	"$CAIRN" est user add --dir "$D" --name dev --password-file "$WORK/pw" \
+		>"$WORK/user.out" 2>&1 || bail "cannot add the EST user"
+	make_csr dev ec:P-256 /CN=device-1
+	b64csr dev
+	BODY=$WORK/dev.b64
+	acme_probe ready_order "an order is ready" "$WORK/order.json"
+}
+
+# outage_refused TYPE WHY: during the outage the admin API, ACME finalize and EST refuse
+# with 503 and Retry-After, the admin API's problem of type TYPE, each saying WHY (text).
+outage_refused() {
+	make_csr api ec:P-256 /CN=api.example.test DNS:api.example.test
+	jq -n --rawfile csr "$WORK/api.csr" '{csr: $csr, profile: "tls-server"}' >"$WORK/api.json"
+	curl -s --cacert "$ROOT" -H "Authorization: Bearer $(cat "$D/admin.token")" \
+		-H 'Content-Type: application/json' --data-binary "@$WORK/api.json" \
+		-D "$WORK/api.hdr" -o "$WORK/api.body" "$HTTPS_URL/admin/v1/certificates"
+	ok "the admin API answers 503 ..." grep -q '^HTTP/[0-9.]* 503' "$WORK/api.hdr"
+	ok "  ... with Retry-After" grep -qi '^Retry-After: [0-9]' "$WORK/api.hdr"
+	ok "  ... a problem document of type $1" jq -e --arg t "urn:cairn:problem:$1" \
+		'.type == $t and .status == 503' "$WORK/api.body"
+	ok "  ... saying why" grep -Fq "$2" "$WORK/api.body"
+	acme_probe finalize_later "  ... and the order is still ready" "$WORK/order.json" "$2"
+	est_post e1 simpleenroll -u 'dev:device password'
+	ok "EST simpleenroll: 503" status_is e1 503
+	ok "  ... with Retry-After" grep -qi '^Retry-After: [0-9]' "$WORK/e1.hdr"
+	ok "  ... saying why" grep -Fq "$2" "$WORK/e1.body"
+}
+
+# outage_over: once it is over, without a restart: the order of outage_ready is finalized,
+# EST enrolls.
+outage_over() {
+	acme_probe finalize_later "  ... and its certificate downloads" "$WORK/order.json"
+	est_post e2 simpleenroll -u 'dev:device password'
+	ok "EST enrolls again: 200" status_is e2 200
+}

@@ -1,0 +1,90 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The token drops off while nobody watches (a network HSM losing its link). The daemon's
+# token.module is tests/tools/token_plug.so, SoftHSM2 behind a plug: while the file
+# $WORK/out exists, opening a session and signing answer CKR_DEVICE_REMOVED. Meanwhile
+# every channel's issuance is refused with 503, Retry-After and what the token said (the
+# admin API, ACME finalize with the order left ready, EST), OCSP answers tryLater where it
+# would sign, stored answers are still served, /healthz names the token (and the CRL it
+# cannot sign) and the daemon keeps running; once the token is back everything works
+# again without a restart, /healthz names the outage for five more minutes (libfaketime
+# moves past them and the CRL's retry), and the audit chain is intact.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/outage_lib.sh"
+
+PLUG=$CAIRN_TOOLS/tools/token_plug.so
+[ -f "$PLUG" ] || bail "no $PLUG (make builds it)"
+D=$WORK/ca
+ROOT=$D/ca/root.pem
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+HP=$(free_port)
+jq --argjson hp "$HP" --arg plug "$PLUG" '.token.module = $plug | .crl.debounce = 1 |
+	.acme = {validation: {http01_port: $hp, timeout_ms: 3000,
+	  hosts: {"ready.example.test": "127.0.0.1"}}}' "$D/cairn.json" >"$WORK/cairn.json" &&
+	cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"
+export CAIRN_TEST_TOKEN_OUT="$WORK/out"
+clock_file
+clock_at 0 FAKETIME_DONT_FAKE_MONOTONIC=1
+
+# ---- the token in ----
+ok "/healthz ok with the token in" health
+ok "  ... status ok" has '.status == "ok"'
+ok "no signature failed" test "$(metric cairn_token_sign_failures_total)" -eq 0
+ok "a certificate issued (to revoke while the token is out)" issue gone
+ok "a certificate issued (to ask OCSP about)" issue kept
+ok "  ... its answer is pre-signed and stored" waits_for sh -c "openssl ocsp \
+	-issuer '$D/ca/issuing.pem' -cert '$WORK/kept.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' \
+	-no_nonce 2>&1 | grep -q ': good'"
+outage_ready
+
+# ---- the token out ----
+touch "$WORK/out"
+fails "the token out: cairn issue is refused" issue out1
+cp "$WORK/out1.out" "$WORK/last.out"
+last_has "  ... in one line saying what the token said (503)" \
+	'refused \(HTTP 503\): the token did not sign the certificate: C_[A-Za-z]+: CKR_DEVICE_REMOVED'
+last_one_line "  ... one line"
+outage_refused tokenUnavailable "the token did not sign the certificate"
+ok "  ... and what the token said" grep -q 'CKR_DEVICE_REMOVED' "$WORK/e1.body"
+ok "OCSP still serves the stored answer (good)" sh -c "openssl ocsp \
+	-issuer '$D/ca/issuing.pem' -cert '$WORK/kept.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' \
+	-no_nonce 2>&1 | grep -q ': good'"
+S_GONE=$(serial_of "$WORK/gone.pem")
+ok "a revocation is recorded with the token out" "$CAIRN" revoke --dir "$D" "$S_GONE" \
+	--reason keyCompromise
+ok "OCSP for it: tryLater (it cannot be signed, and the stored good is not served)" sh -c "
+	openssl ocsp -issuer '$D/ca/issuing.pem' -cert '$WORK/gone.pem' -url '$HTTP_URL/ocsp' \
+	-CAfile '$ROOT' -no_nonce 2>&1 | grep -q 'trylater'"
+ok "/healthz answers with the token out" health
+ok "  ... names the token, still failing, with what it said" has 'any(.problems[];
+	.what == "token" and .state == "sign_failing" and .still_failing == true and
+	(.detail | test("CKR_DEVICE_REMOVED")))'
+ok "  ... and the CRL it cannot sign" waits_for sh -c "curl -sf '$HTTP_URL/healthz' |
+	jq -e 'any(.problems[]; .what == \"crl-issuing\" and .state == \"failing\")'"
+ok "signature failures are counted" test "$(metric cairn_token_sign_failures_total)" -gt 0
+ok "  ... and the degraded gauge is set" test "$(metric cairn_health_degraded)" -eq 1
+ok "the daemon still runs" kill -0 "$SERVE_PID"
+
+# ---- the token back: no restart ----
+rm -f "$WORK/out"
+ok "the token back: issuance works" issue back
+ok "  ... /healthz answers" health
+ok "  ... the outage still said (for five minutes), no longer failing" has 'any(.problems[];
+	.what == "token" and .still_failing == false)'
+outage_over
+ok "OCSP says revoked for the certificate revoked meanwhile" waits_for sh -c "openssl ocsp \
+	-issuer '$D/ca/issuing.pem' -cert '$WORK/gone.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' \
+	-no_nonce 2>&1 | grep -q ': revoked'"
+# The CRL is retried a minute after its failure, an outage is said for five minutes.
+clock_move 301
+ok "five minutes on: the CRL is rebuilt" waits_for sh -c "curl -sf '$HTTP_URL/healthz' |
+	jq -e '[.problems[]? | select(.what == \"crl-issuing\")] == []'"
+ok "  ... and lists the revocation" sh -c "curl -sf '$HTTP_URL/crl/issuing.crl' |
+	openssl crl -inform DER -noout -text | grep -qi 'Serial Number: $S_GONE'"
+ok "  ... /healthz is ok again" health
+ok "  ... status ok" has '.status == "ok"'
+ca_stop
+ok "the audit chain is intact" "$CAIRN" audit verify --dir "$D"
+done_testing
