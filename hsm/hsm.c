@@ -456,7 +456,6 @@ out:
 		pthread_cond_destroy(&h->cond);
 		pthread_mutex_destroy(&h->keygen_lock);
 		pthread_mutex_destroy(&h->lookup_lock);
-	pthread_mutex_destroy(&h->fail_lock);
 		pthread_mutex_destroy(&h->fail_lock);
 		free(h);
 	}
@@ -490,6 +489,7 @@ void hsm_close(hsm_t *h)
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->keygen_lock);
 	pthread_mutex_destroy(&h->lookup_lock);
+	pthread_mutex_destroy(&h->fail_lock);
 	free(h);
 	g_open = 0;
 	ERR_clear_error();
