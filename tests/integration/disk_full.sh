@@ -33,15 +33,9 @@ D=$WORK/ca
 ln -s "$DISK/ca" "$D"
 ROOT=$D/ca/root.pem
 HP=$(free_port)
-printf 'ops-secret\n' >"$D/ops.secret"
-python3 "$CAIRN_SRCDIR/tests/integration/webhook_sink.py" 0 "$WORK/ops.port" "$D/ops.secret" \
-	"$WORK/ops.log" 2>>"$WORK/ops.err" &
-CAIRN_PIDS="$CAIRN_PIDS $!"
-waits "$WORK/ops.port" '^[0-9]+$' 100 || bail "webhook receiver did not start"
-jq --argjson hp "$HP" --arg hook "http://127.0.0.1:$(cat "$WORK/ops.port")/" '
-	.server.disk_min_free_mb = 8 | .crl.debounce = 3 |
-	.notify = {scan_interval: 10, poll_ms: 100, webhooks: [{name: "ops", url: $hook,
-	  secret_file: "ops.secret", events: ["ca.expiring"]}]} |
+ops_sink || bail "webhook receiver did not start"
+jq --argjson hp "$HP" --argjson notify "$OPS_NOTIFY" '
+	.server.disk_min_free_mb = 8 | .crl.debounce = 3 | .notify = $notify |
 	.acme = {validation: {http01_port: $hp, timeout_ms: 3000,
 	  hosts: {"ready.example.test": "127.0.0.1"}}}' "$D/cairn.json" >"$WORK/cairn.json" &&
 	cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"

@@ -17,6 +17,20 @@ issue() {
 }
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
 
+# ops_sink: a webhook receiver (webhook_sink.py: a line per event in $WORK/ops.log) for
+# ca.expiring; OPS_NOTIFY is the notify object of cairn.json that sends there (secret in
+# $D/ops.secret), looking every 10 s.
+ops_sink() {
+	printf 'ops-secret\n' >"$D/ops.secret"
+	python3 "$CAIRN_SRCDIR/tests/integration/webhook_sink.py" 0 "$WORK/ops.port" \
+		"$D/ops.secret" "$WORK/ops.log" 2>>"$WORK/ops.err" &
+	CAIRN_PIDS="$CAIRN_PIDS $!"
+	waits "$WORK/ops.port" '^[0-9]+$' 100 || return 1
+	OPS_NOTIFY=$(jq -cn --arg hook "http://127.0.0.1:$(cat "$WORK/ops.port")/" \
+		'{scan_interval: 10, poll_ms: 100, webhooks: [{name: "ops", url: $hook,
+		  secret_file: "ops.secret", events: ["ca.expiring"]}]}')
+}
+
 # outage_ready: before the outage, an EST account (dev) and its CSR, and an ACME order
 # made ready ($WORK/order.json).
 outage_ready() {

@@ -8,7 +8,7 @@
 # would sign, stored answers are still served, /healthz names the token (and the CRL it
 # cannot sign) and the daemon keeps running; once the token is back everything works
 # again without a restart, /healthz names the outage for five more minutes (libfaketime
-# moves past them and the CRL's retry), and the audit chain is intact.
+# moves past them and the CRL's retry), a webhook is told, and the audit chain is intact.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
@@ -20,7 +20,9 @@ D=$WORK/ca
 ROOT=$D/ca/root.pem
 ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
 HP=$(free_port)
-jq --argjson hp "$HP" --arg plug "$PLUG" '.token.module = $plug | .crl.debounce = 1 |
+ops_sink || bail "webhook receiver did not start"
+jq --argjson hp "$HP" --arg plug "$PLUG" --argjson notify "$OPS_NOTIFY" '
+	.token.module = $plug | .crl.debounce = 1 | .notify = $notify |
 	.acme = {validation: {http01_port: $hp, timeout_ms: 3000,
 	  hosts: {"ready.example.test": "127.0.0.1"}}}' "$D/cairn.json" >"$WORK/cairn.json" &&
 	cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"
@@ -63,6 +65,8 @@ ok "  ... names the token, still failing, with what it said" has 'any(.problems[
 	(.detail | test("CKR_DEVICE_REMOVED")))'
 ok "  ... and the CRL it cannot sign" waits_for sh -c "curl -sf '$HTTP_URL/healthz' |
 	jq -e 'any(.problems[]; .what == \"crl-issuing\" and .state == \"failing\")'"
+ok "  ... and the webhook is told (ca.expiring, token)" \
+	waits "$WORK/ops.log" '^ok [^ ]+ ca\.expiring token ' 300
 ok "signature failures are counted" test "$(metric cairn_token_sign_failures_total)" -gt 0
 ok "  ... and the degraded gauge is set" test "$(metric cairn_health_degraded)" -eq 1
 ok "the daemon still runs" kill -0 "$SERVE_PID"
