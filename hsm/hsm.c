@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "hsm/hsm_int.h"
@@ -345,11 +346,12 @@ static int token_id_find(const char *label, pkcs11h_token_id_t *out, cairn_err_t
 	return ret;
 }
 
-static void pool_close_all(hsm_t *h)
+/* The PIN copy kept for relogins, wiped. NULL is fine. */
+static void pin_free(char *pin)
 {
-	while (h->nfree > 0) {
-		h->fl->C_CloseSession(h->free_s[--h->nfree]);
-		h->nopen--;
+	if (pin != NULL) {
+		OPENSSL_cleanse(pin, strlen(pin));
+		free(pin);
 	}
 }
 
@@ -383,6 +385,11 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 	pthread_mutex_init(&h->keygen_lock, NULL);
 	pthread_mutex_init(&h->lookup_lock, NULL);
 	pthread_mutex_init(&h->fail_lock, NULL);
+	pthread_mutex_init(&h->relogin_lock, NULL);
+	if ((h->pin = strdup(cfg->pin)) == NULL) {
+		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
 
 	if (cfg->softhsm_conf != NULL)
 		setenv("SOFTHSM2_CONF", cfg->softhsm_conf, 1);
@@ -443,7 +450,7 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 out:
 	if (h != NULL) {
 		if (h->fl != NULL)
-			pool_close_all(h);
+			hsm_pool_close_idle(h);
 		if (h->token_id != NULL)
 			pkcs11h_token_freeTokenId(h->token_id);
 		if (helper) {
@@ -457,6 +464,8 @@ out:
 		pthread_mutex_destroy(&h->keygen_lock);
 		pthread_mutex_destroy(&h->lookup_lock);
 		pthread_mutex_destroy(&h->fail_lock);
+		pthread_mutex_destroy(&h->relogin_lock);
+		pin_free(h->pin);
 		free(h);
 	}
 	ERR_clear_error();
@@ -471,9 +480,7 @@ void hsm_close(hsm_t *h)
 	if (h == NULL)
 		return;
 	pthread_mutex_lock(&g_lock);
-	pthread_mutex_lock(&h->lock);
-	pool_close_all(h);
-	pthread_mutex_unlock(&h->lock);
+	hsm_pool_close_idle(h);
 	if (h->have_keeper)
 		h->fl->C_CloseSession(h->keeper); /* destroys the session copies */
 	pkcs11h_token_freeTokenId(h->token_id);
@@ -490,6 +497,8 @@ void hsm_close(hsm_t *h)
 	pthread_mutex_destroy(&h->keygen_lock);
 	pthread_mutex_destroy(&h->lookup_lock);
 	pthread_mutex_destroy(&h->fail_lock);
+	pthread_mutex_destroy(&h->relogin_lock);
+	pin_free(h->pin);
 	free(h);
 	g_open = 0;
 	ERR_clear_error();

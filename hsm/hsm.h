@@ -38,6 +38,9 @@ void hsm_sign_state(hsm_t *h, util_failrun_t *out);
  * said in why (may be NULL), so a caller that signed through OpenSSL can tell a token
  * failure from its own; else 0. Forgets it: call once before signing to start afresh. */
 int hsm_sign_failure(char *why, size_t cap);
+/* How many times the daemon logged in to the token again after it forgot the daemon's
+ * sessions, login or key copies (an HSM reset): signing tries once more after one. */
+unsigned long hsm_relogins(const hsm_t *h);
 
 /*
  * Initialises a fresh token with the given label on the module's first free

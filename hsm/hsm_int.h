@@ -14,7 +14,8 @@
 /* Most sessions the pool opens: one per concurrently signing thread. */
 #define HSM_POOL_MAX 64
 
-/* A private key found by label, cached for the life of the handle. */
+/* A private key found by label, cached for the life of the handle. Its handles change when
+ * the token comes back from a reset (hsm_relogin): read them with key_handle. */
 typedef struct hsm_key_ent {
 	struct hsm_key_ent *next;
 	char *label;
@@ -52,7 +53,29 @@ struct hsm {
 	atomic_int sign_failing;
 
 	pthread_mutex_t keygen_lock; /* label check + generation are one step */
+
+	/* A token that comes back having forgotten the daemon (an HSM reset: its sessions,
+	 * login and session objects gone) is logged in again with this PIN (wiped at
+	 * hsm_close), at most once per HSM_RELOGIN_MS (hsm_relogin). */
+	char *pin;
+	pthread_mutex_t relogin_lock;
+	uint64_t relogin_at;  /* time_mono_ms of the last attempt */
+	int relogin_ok;       /* ... and whether it succeeded */
+	atomic_ulong relogins; /* successful ones (hsm_relogins) */
 };
+
+#define HSM_RELOGIN_MS 2000
+
+/* A key handle of an entry, as the last relogin left it. */
+static inline CK_OBJECT_HANDLE key_handle(const CK_OBJECT_HANDLE *field)
+{
+	return __atomic_load_n(field, __ATOMIC_ACQUIRE);
+}
+
+/* Signs with entry k's key (hsm_sign_mech); a token that forgot the daemon (sessions,
+ * login or key handles invalid) is logged in again and the signature tried once more. */
+CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
+		   size_t inlen, uint8_t *out, size_t *outlen);
 
 /* "CKR_PIN_INCORRECT" or "unknown"; static string. */
 const char *hsm_ckr_name(CK_RV rv);
@@ -62,6 +85,8 @@ const char *hsm_ckr_name(CK_RV rv);
 CK_RV hsm_session_take(hsm_t *h, CK_SESSION_HANDLE *s) CAIRN_WUR;
 /* Returns a session; bad != 0 closes it instead (after an error on it). */
 void hsm_session_give(hsm_t *h, CK_SESSION_HANDLE s, int bad);
+/* Closes the pool's idle sessions (lent ones are closed when they come back bad). */
+void hsm_pool_close_idle(hsm_t *h);
 
 /* Reads a variable-length attribute into a malloc'd buffer (caller frees).
  * Returns the CK_RV. */

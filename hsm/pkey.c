@@ -23,7 +23,7 @@
 /* What a token key's callbacks need; one per EC_KEY/RSA, in ex_data. */
 typedef struct hsm_keyref {
 	hsm_t *h;
-	CK_OBJECT_HANDLE obj; /* the key entry's sign_obj */
+	const hsm_key_ent_t *ent; /* the key entry (its handles change at a relogin) */
 	size_t siglen;
 } hsm_keyref_t;
 
@@ -88,7 +88,7 @@ static ECDSA_SIG *ec_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM 
 		return NULL;
 	}
 	n = ref->siglen;
-	rv = hsm_sign_mech(ref->h, ref->obj, CKM_ECDSA, dgst, (size_t)dlen, buf, &n);
+	rv = hsm_sign_key(ref->h, ref->ent, CKM_ECDSA, dgst, (size_t)dlen, buf, &n);
 	if (rv != CKR_OK) {
 		sign_error(ERR_LIB_EC, rv);
 		return NULL;
@@ -153,7 +153,7 @@ static int rsa_priv_enc(int flen, const unsigned char *from, unsigned char *to, 
 		return -1;
 	}
 	n = ref->siglen;
-	rv = hsm_sign_mech(ref->h, ref->obj, mech, from, (size_t)flen, to, &n);
+	rv = hsm_sign_key(ref->h, ref->ent, mech, from, (size_t)flen, to, &n);
 	if (rv != CKR_OK) {
 		sign_error(ERR_LIB_RSA, rv);
 		return -1;
@@ -266,7 +266,7 @@ int hsm_key_get(hsm_t *h, const char *label, EVP_PKEY **key, cairn_err_t *err)
 	if (rv != CKR_OK)
 		return cairn_err_set(err, CAIRN_EPKCS11, "C_OpenSession: %s (0x%lx)",
 				     hsm_ckr_name(rv), (unsigned long)rv);
-	ret = hsm_pub_find(h, s, k->priv, label, &pub, err);
+	ret = hsm_pub_find(h, s, key_handle(&k->priv), label, &pub, err);
 	if (ret == 0)
 		ret = hsm_pub_read(h, s, pub, &p, err);
 	hsm_session_give(h, s, ret == CAIRN_EPKCS11);
@@ -282,7 +282,7 @@ int hsm_key_get(hsm_t *h, const char *label, EVP_PKEY **key, cairn_err_t *err)
 		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
 	}
-	*ref = (hsm_keyref_t){ .h = h, .obj = k->sign_obj, .siglen = k->siglen };
+	*ref = (hsm_keyref_t){ .h = h, .ent = k, .siglen = k->siglen };
 	*key = p.ktype == CKK_EC ? ec_pkey(&p, ref) : rsa_pkey(&p, ref);
 	if (*key == NULL) {
 		ret = cairn_err_ssl(err, CAIRN_ECRYPTO, "building the token key \"%s\"", label);

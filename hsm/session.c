@@ -52,6 +52,17 @@ void hsm_session_give(hsm_t *h, CK_SESSION_HANDLE s, int bad)
 	pthread_mutex_unlock(&h->lock);
 }
 
+void hsm_pool_close_idle(hsm_t *h)
+{
+	pthread_mutex_lock(&h->lock);
+	while (h->nfree > 0) {
+		h->fl->C_CloseSession(h->free_s[--h->nfree]);
+		h->nopen--;
+	}
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
 CK_RV hsm_attr_alloc(hsm_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
 		     uint8_t **out, size_t *len)
 {
@@ -173,15 +184,23 @@ static CK_OBJECT_HANDLE key_sign_obj(hsm_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HA
 	return copy;
 }
 
-int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn_err_t *err)
+/* The token's private key labelled label (not one of our session copies): *n of them. */
+static CK_RV key_find(hsm_t *h, CK_SESSION_HANDLE s, const char *label, CK_OBJECT_HANDLE *priv,
+		      CK_ULONG *n)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_BBOOL yes = CK_TRUE;
 	CK_ATTRIBUTE tmpl[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_LABEL, (void *)label, label != NULL ? strlen(label) : 0 },
-		{ CKA_TOKEN, &yes, sizeof(yes) }, /* not one of our session copies */
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
 	};
+
+	return hsm_find(h, s, tmpl, 3, priv, 1, n);
+}
+
+int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn_err_t *err)
+{
 	CK_SESSION_HANDLE s;
 	CK_ULONG n = 0;
 	hsm_key_ent_t *k = NULL, *it;
@@ -214,7 +233,7 @@ int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn
 				    hsm_ckr_name(rv), (unsigned long)rv);
 		goto out;
 	}
-	rv = hsm_find(h, s, tmpl, 3, &k->priv, 1, &n);
+	rv = key_find(h, s, label, &k->priv, &n);
 	if (rv == CKR_OK && n == 1)
 		rv = key_describe(h, s, k);
 	if (rv == CKR_OK && n == 1 && k->siglen != 0) /* no copy of a key refused below */
@@ -298,6 +317,91 @@ CK_RV hsm_sign_mech(hsm_t *h, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mech, cons
 	sign_outcome(h, step, rv);
 	*outlen = n;
 	return rv;
+}
+
+/* The token answers, but has forgot the daemon: its sessions, its login or its objects
+ * (a token still away, CKR_DEVICE_REMOVED and the like, is not: nothing to log in to). */
+static int forgotten(CK_RV rv)
+{
+	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
+	       rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_KEY_HANDLE_INVALID ||
+	       rv == CKR_OBJECT_HANDLE_INVALID;
+}
+
+/*
+ * Logs the daemon in again after the token forgot it (an HSM reset): the idle sessions
+ * are closed, a new one logs in (a login holds for every session of the process), then
+ * the keeper session and the session copies of the keys are made anew and the entries'
+ * handles replaced. Nothing is changed unless the login succeeds (a token still away
+ * keeps what it had). One attempt per HSM_RELOGIN_MS: a caller within that time of the
+ * last one gets its result. Returns 0 when the caller may sign again, else -1.
+ */
+static int relogin(hsm_t *h)
+{
+	uint64_t now = time_mono_ms();
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE priv;
+	CK_ULONG n;
+	hsm_key_ent_t *k;
+	CK_RV rv;
+
+	pthread_mutex_lock(&h->relogin_lock);
+	if (h->relogin_at != 0 && now < h->relogin_at + HSM_RELOGIN_MS) {
+		rv = h->relogin_ok ? CKR_OK : CKR_GENERAL_ERROR;
+		goto out;
+	}
+	h->relogin_at = now;
+	hsm_pool_close_idle(h);
+	pthread_mutex_lock(&h->lookup_lock); /* the keeper session and the entries */
+	rv = hsm_session_take(h, &s);
+	if (rv == CKR_OK) {
+		rv = h->fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)h->pin, strlen(h->pin));
+		if (rv == CKR_USER_ALREADY_LOGGED_IN)
+			rv = CKR_OK;
+		if (rv == CKR_OK) {
+			if (h->have_keeper)
+				h->fl->C_CloseSession(h->keeper); /* its copies, if still there */
+			h->have_keeper = h->fl->C_OpenSession(h->slot,
+							      CKF_SERIAL_SESSION | CKF_RW_SESSION,
+							      NULL, NULL, &h->keeper) == CKR_OK;
+		}
+		for (k = h->keys; rv == CKR_OK && k != NULL; k = k->next) {
+			rv = key_find(h, s, k->label, &priv, &n);
+			if (rv == CKR_OK && n != 1)
+				rv = CKR_KEY_HANDLE_INVALID; /* the key is gone: nothing to sign with */
+			if (rv == CKR_OK) {
+				__atomic_store_n(&k->priv, priv, __ATOMIC_RELEASE);
+				__atomic_store_n(&k->sign_obj, key_sign_obj(h, s, priv),
+						 __ATOMIC_RELEASE);
+			}
+		}
+		hsm_session_give(h, s, rv != CKR_OK);
+	}
+	pthread_mutex_unlock(&h->lookup_lock);
+	h->relogin_ok = rv == CKR_OK;
+	if (h->relogin_ok)
+		atomic_fetch_add(&h->relogins, 1);
+out:
+	pthread_mutex_unlock(&h->relogin_lock);
+	return rv == CKR_OK ? 0 : -1;
+}
+
+CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
+		   size_t inlen, uint8_t *out, size_t *outlen)
+{
+	size_t cap = *outlen;
+	CK_RV rv = hsm_sign_mech(h, key_handle(&k->sign_obj), mech, in, inlen, out, outlen);
+
+	if (rv != CKR_OK && forgotten(rv) && relogin(h) == 0) {
+		*outlen = cap;
+		rv = hsm_sign_mech(h, key_handle(&k->sign_obj), mech, in, inlen, out, outlen);
+	}
+	return rv;
+}
+
+unsigned long hsm_relogins(const hsm_t *h)
+{
+	return atomic_load(&((hsm_t *)h)->relogins);
 }
 
 int hsm_sign_failure(char *why, size_t cap)
@@ -387,10 +491,10 @@ int hsm_sign_raw(hsm_t *h, const char *label, const uint8_t *digest, size_t dlen
 		if (ret != 0)
 			return cairn_err_set(err, ret, "sign: no DigestInfo for a %zu-byte digest",
 					     dlen);
-		rv = hsm_sign_mech(h, k->sign_obj, CKM_RSA_PKCS, di, dilen, sig, siglen);
+		rv = hsm_sign_key(h, k, CKM_RSA_PKCS, di, dilen, sig, siglen);
 		OPENSSL_free(di);
 	} else {
-		rv = hsm_sign_mech(h, k->sign_obj, CKM_ECDSA, digest, dlen, sig, siglen);
+		rv = hsm_sign_key(h, k, CKM_ECDSA, digest, dlen, sig, siglen);
 	}
 	if (rv != CKR_OK)
 		return cairn_err_set(err, CAIRN_EPKCS11, "C_Sign with \"%s\": %s (0x%lx)", label,
@@ -418,7 +522,7 @@ int hsm_key_is_protected(hsm_t *h, const char *label)
 	rv = hsm_session_take(h, &s);
 	if (rv != CKR_OK)
 		return CAIRN_EPKCS11;
-	rv = h->fl->C_GetAttributeValue(s, k->priv, a, 4);
+	rv = h->fl->C_GetAttributeValue(s, key_handle(&k->priv), a, 4);
 	hsm_session_give(h, s, rv != CKR_OK);
 	if (rv != CKR_OK)
 		return CAIRN_EPKCS11;

@@ -594,6 +594,11 @@ int server_metrics(server_t *s, char **text, size_t *len)
 			     "token that dropped off): what needed them was refused or retried.");
 		mtext_add(&m, "cairn_token_sign_failures_total %llu\n",
 			  (unsigned long long)t.failures);
+		mtext_family(&m, "cairn_token_relogins_total", "counter",
+			     "Logins to the token again after it forgot the daemon's sessions, "
+			     "login or key copies (an HSM reset), since the daemon started.");
+		mtext_add(&m, "cairn_token_relogins_total %lu\n",
+			  s->hsm != NULL ? hsm_relogins(s->hsm) : 0UL);
 		mtext_family(&m, "cairn_db_commit_failures_total", "counter",
 			     "Commits that failed since the daemon started (a full disk, an I/O "
 			     "error): none of their writes was stored or answered as done.");

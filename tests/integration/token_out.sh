@@ -89,6 +89,23 @@ ok "  ... and lists the revocation" sh -c "curl -sf '$HTTP_URL/crl/issuing.crl' 
 	openssl crl -inform DER -noout -text | grep -qi 'Serial Number: $S_GONE'"
 ok "  ... /healthz is ok again" health
 ok "  ... status ok" has '.status == "ok"'
+
+# ---- out again, and back reset: it forgot the daemon's sessions, login and key copies ----
+touch "$WORK/out.reset" "$WORK/out"
+fails "the token out again: issuance is refused" issue out2
+rm -f "$WORK/out"
+ok "back after a reset: the first issuance works, no restart (the daemon logs in again)" \
+	issue reset1
+ok "  ... one new login" test "$(metric cairn_token_relogins_total)" -eq 1
+ok "  ... OCSP answers for it (signed after the login)" waits_for sh -c "openssl ocsp \
+	-issuer '$D/ca/issuing.pem' -cert '$WORK/reset1.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' \
+	-no_nonce 2>&1 | grep -q ': good'"
+S_KEPT=$(serial_of "$WORK/kept.pem")
+ok "  ... a revocation" "$CAIRN" revoke --dir "$D" "$S_KEPT" --reason superseded
+ok "  ... is in the CRL signed next" waits_for sh -c "curl -sf '$HTTP_URL/crl/issuing.crl' |
+	openssl crl -inform DER -noout -text | grep -qi 'Serial Number: $S_KEPT'"
+est_post e3 simpleenroll -u 'dev:device password'
+ok "  ... EST enrolls: 200" status_is e3 200
 ca_stop
 ok "the audit chain is intact" "$CAIRN" audit verify --dir "$D"
 done_testing

@@ -210,6 +210,13 @@ if [ "$(id -u)" -eq 0 ]; then
 		sed -n 's/^ *commonName *= //p')
 	[ -n "$ICN" ] || bail "no CN in the issuing CA's subject"
 	mkdir -p /etc/chromium/policies/managed || bail "cannot make /etc/chromium/policies/managed"
+	# A run killed before its trap left its policy behind: two files setting the policy
+	# conflict, and Chromium then selects no certificate. Those of processes gone go.
+	for f in /etc/chromium/policies/managed/cairn-ui-test-*.json; do
+		[ -e "$f" ] || continue
+		pid=${f##*/cairn-ui-test-}
+		kill -0 "${pid%%-*}" 2>/dev/null || rm -f "$f"
+	done
 	UI_POLICY=/etc/chromium/policies/managed/cairn-ui-test-$$-${WORK##*.}.json
 	trap 'rm -f "$UI_POLICY"; cleanup' EXIT INT TERM
 	jq -n --arg p "$HTTPS_URL" --arg cn "$ICN" \
