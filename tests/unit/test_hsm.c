@@ -493,6 +493,56 @@ static void test_session_copy(void **pstate)
 	hsm_close(h);
 }
 
+/*
+ * The token forgets the process (C_CloseAllSessions: every session closed, logged out,
+ * the session copies gone), as an HSM that was reset: the next signature finds out, the
+ * handle logs in again, finds and copies the key anew and signs; once, while four
+ * threads sign (through the EVP_PKEY) across the reset, and every signature verifies.
+ */
+static void test_reset_relogin(void **pstate)
+{
+	state_t *st = *pstate;
+	hsm_t *h = open_ok(st);
+	const char *label = key_label[HSM_KEY_EC_P256];
+	const hsm_key_ent_t *k = NULL;
+	CK_OBJECT_HANDLE before;
+	pthread_t th[N_THREADS];
+	worker_t w[N_THREADS];
+	EVP_PKEY *key = NULL;
+	uint8_t dgst[32];
+	int i;
+
+	need_key(st, h, HSM_KEY_EC_P256);
+	assert_int_equal(hsm_key_lookup(h, label, &k, NULL), 0);
+	assert_int_equal(hsm_key_get(h, label, &key, NULL), 0);
+	memset(dgst, 9, sizeof(dgst));
+	raw_sign_verifies(h, label, st->pub[HSM_KEY_EC_P256], dgst);
+	assert_int_equal(hsm_relogins(h), 0);
+
+	before = key_handle(&k->sign_obj);
+	assert_int_equal(h->fl->C_CloseAllSessions(h->slot), CKR_OK);
+	assert_int_equal(bool_attr(h, before, CKA_TOKEN), -1); /* the copy is gone */
+	raw_sign_verifies(h, label, st->pub[HSM_KEY_EC_P256], dgst);
+	assert_int_equal(hsm_relogins(h), 1);
+	assert_int_equal(bool_attr(h, key_handle(&k->sign_obj), CKA_TOKEN), 0); /* a new copy */
+	assert_int_equal(bool_attr(h, key_handle(&k->priv), CKA_TOKEN), 1);
+
+	usleep((HSM_RELOGIN_MS + 100) * 1000); /* the next reset gets a login of its own */
+	for (i = 0; i < N_THREADS; i++) {
+		w[i] = (worker_t){ .key = key, .pub = st->pub[HSM_KEY_EC_P256], .index = i };
+		assert_int_equal(pthread_create(&th[i], NULL, sign_worker, &w[i]), 0);
+	}
+	usleep(20000);
+	assert_int_equal(h->fl->C_CloseAllSessions(h->slot), CKR_OK);
+	for (i = 0; i < N_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].good, N_SIGS);
+	}
+	assert_int_equal(hsm_relogins(h), 2);
+	EVP_PKEY_free(key);
+	hsm_close(h);
+}
+
 /* A token key that may not be copied (CKA_COPYABLE false) signs as the token object. */
 static void test_uncopyable_key(void **pstate)
 {
@@ -551,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_ecdsa),
 		cmocka_unit_test(test_session_copy),
 		cmocka_unit_test(test_uncopyable_key),
+		cmocka_unit_test(test_reset_relogin),
 	};
 
 	return cmocka_run_group_tests_name("hsm", tests, group_setup, group_teardown);
