@@ -328,6 +328,12 @@ static int forgotten(CK_RV rv)
 	       rv == CKR_OBJECT_HANDLE_INVALID;
 }
 
+/* A session that died with the token's reset (relogin takes another). */
+static int relogin_retry(CK_RV rv)
+{
+	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
+}
+
 /*
  * Logs the daemon in again after the token forgot it (an HSM reset): the idle sessions
  * are closed, a new one logs in (a login holds for every session of the process), then
@@ -343,6 +349,7 @@ static int relogin(hsm_t *h)
 	CK_OBJECT_HANDLE priv;
 	CK_ULONG n;
 	hsm_key_ent_t *k;
+	int tries, held = 0;
 	CK_RV rv;
 
 	pthread_mutex_lock(&h->relogin_lock);
@@ -353,30 +360,37 @@ static int relogin(hsm_t *h)
 	h->relogin_at = now;
 	hsm_pool_close_idle(h);
 	pthread_mutex_lock(&h->lookup_lock); /* the keeper session and the entries */
-	rv = hsm_session_take(h, &s);
-	if (rv == CKR_OK) {
+	/* A session that signed just before the reset may have come back to the pool since
+	 * it was emptied: a dead one is dropped and another taken. */
+	for (tries = 0; tries < 4; tries++) {
+		if ((rv = hsm_session_take(h, &s)) != CKR_OK)
+			break;
+		held = 1;
 		rv = h->fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)h->pin, strlen(h->pin));
 		if (rv == CKR_USER_ALREADY_LOGGED_IN)
 			rv = CKR_OK;
-		if (rv == CKR_OK) {
-			if (h->have_keeper)
-				h->fl->C_CloseSession(h->keeper); /* its copies, if still there */
-			h->have_keeper = h->fl->C_OpenSession(h->slot,
-							      CKF_SERIAL_SESSION | CKF_RW_SESSION,
-							      NULL, NULL, &h->keeper) == CKR_OK;
-		}
-		for (k = h->keys; rv == CKR_OK && k != NULL; k = k->next) {
-			rv = key_find(h, s, k->label, &priv, &n);
-			if (rv == CKR_OK && n != 1)
-				rv = CKR_KEY_HANDLE_INVALID; /* the key is gone: nothing to sign with */
-			if (rv == CKR_OK) {
-				__atomic_store_n(&k->priv, priv, __ATOMIC_RELEASE);
-				__atomic_store_n(&k->sign_obj, key_sign_obj(h, s, priv),
-						 __ATOMIC_RELEASE);
-			}
-		}
-		hsm_session_give(h, s, rv != CKR_OK);
+		if (!relogin_retry(rv))
+			break;
+		hsm_session_give(h, s, 1);
+		held = 0;
 	}
+	if (rv == CKR_OK) {
+		if (h->have_keeper)
+			h->fl->C_CloseSession(h->keeper); /* its copies, if still there */
+		h->have_keeper = h->fl->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+						      NULL, NULL, &h->keeper) == CKR_OK;
+	}
+	for (k = h->keys; rv == CKR_OK && k != NULL; k = k->next) {
+		rv = key_find(h, s, k->label, &priv, &n);
+		if (rv == CKR_OK && n != 1)
+			rv = CKR_KEY_HANDLE_INVALID; /* the key is gone: nothing to sign with */
+		if (rv == CKR_OK) {
+			__atomic_store_n(&k->priv, priv, __ATOMIC_RELEASE);
+			__atomic_store_n(&k->sign_obj, key_sign_obj(h, s, priv), __ATOMIC_RELEASE);
+		}
+	}
+	if (held)
+		hsm_session_give(h, s, rv != CKR_OK);
 	pthread_mutex_unlock(&h->lookup_lock);
 	h->relogin_ok = rv == CKR_OK;
 	if (h->relogin_ok)
@@ -391,8 +405,11 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 {
 	size_t cap = *outlen;
 	CK_RV rv = hsm_sign_mech(h, key_handle(&k->sign_obj), mech, in, inlen, out, outlen);
+	int tries;
 
-	if (rv != CKR_OK && forgotten(rv) && relogin(h) == 0) {
+	/* Again after the login, and once more if the session taken then was one that came
+	 * back to the pool from before the reset. */
+	for (tries = 0; rv != CKR_OK && forgotten(rv) && tries < 3 && relogin(h) == 0; tries++) {
 		*outlen = cap;
 		rv = hsm_sign_mech(h, key_handle(&k->sign_obj), mech, in, inlen, out, outlen);
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Test tool: a PKCS#11 module in front of SoftHSM2 whose token can be pulled out and put
- * back, as a network HSM drops off and comes back, so tests can show what the daemon says
- * and does meanwhile. */
+ * back, as a network HSM drops off and comes back, or comes back reset, so tests can
+ * show what the daemon says and does meanwhile. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,28 +17,48 @@
  * are, the token comes back as it went; unless the file CAIRN_TEST_TOKEN_OUT.reset
  * exists when it comes back: then it has forgotten the process (C_CloseAllSessions: its
  * sessions are closed, it is logged out, its session objects are gone), as an HSM that
- * was reset.
+ * was reset. SoftHSM2 runs in the process, and closing a session another thread is using
+ * frees what that thread reads: the calls made at run time hold a read lock, the reset
+ * the write lock.
  */
 static CK_FUNCTION_LIST list;
 static CK_FUNCTION_LIST_PTR real;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t calls = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* was_out, slot_seen */
 static int was_out;
 static CK_SLOT_ID slot_seen;
 
+/* Whether the token is out now; resets it when it comes back reset. */
 static int out(void)
 {
 	const char *f = getenv("CAIRN_TEST_TOKEN_OUT");
 	char reset[4096];
-	int now = f != NULL && access(f, F_OK) == 0;
+	int now = f != NULL && access(f, F_OK) == 0, back;
 
 	pthread_mutex_lock(&lock);
-	if (was_out && !now && snprintf(reset, sizeof(reset), "%s.reset", f) < (int)sizeof(reset) &&
-	    access(reset, F_OK) == 0)
-		real->C_CloseAllSessions(slot_seen);
+	back = was_out && !now;
 	was_out = now;
 	pthread_mutex_unlock(&lock);
+	if (back && snprintf(reset, sizeof(reset), "%s.reset", f) < (int)sizeof(reset) &&
+	    access(reset, F_OK) == 0) {
+		pthread_rwlock_wrlock(&calls);
+		real->C_CloseAllSessions(slot_seen);
+		pthread_rwlock_unlock(&calls);
+	}
 	return now;
 }
+
+/* A call forwarded under the read lock; OUT: refused while the token is out. */
+#define CALL(out_refuses, expr)                                    \
+	do {                                                       \
+		CK_RV rv_;                                         \
+		if (out() && (out_refuses))                        \
+			return CKR_DEVICE_REMOVED;                 \
+		pthread_rwlock_rdlock(&calls);                     \
+		rv_ = (expr);                                      \
+		pthread_rwlock_unlock(&calls);                     \
+		return rv_;                                        \
+	} while (0)
 
 static CK_RV open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify,
 			  CK_SESSION_HANDLE_PTR s)
@@ -46,18 +66,64 @@ static CK_RV open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_N
 	pthread_mutex_lock(&lock);
 	slot_seen = slot;
 	pthread_mutex_unlock(&lock);
-	return out() ? CKR_DEVICE_REMOVED : real->C_OpenSession(slot, flags, app, notify, s);
+	CALL(1, real->C_OpenSession(slot, flags, app, notify, s));
 }
 
 static CK_RV sign_init(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
 {
-	return out() ? CKR_DEVICE_REMOVED : real->C_SignInit(s, m, key);
+	CALL(1, real->C_SignInit(s, m, key));
 }
 
 static CK_RV sign(CK_SESSION_HANDLE s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
 		  CK_ULONG_PTR siglen)
 {
-	return out() ? CKR_DEVICE_REMOVED : real->C_Sign(s, data, len, sig, siglen);
+	CALL(1, real->C_Sign(s, data, len, sig, siglen));
+}
+
+static CK_RV close_session(CK_SESSION_HANDLE s)
+{
+	CALL(0, real->C_CloseSession(s));
+}
+
+static CK_RV login(CK_SESSION_HANDLE s, CK_USER_TYPE who, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+	CALL(0, real->C_Login(s, who, pin, len));
+}
+
+static CK_RV session_info(CK_SESSION_HANDLE s, CK_SESSION_INFO_PTR info)
+{
+	CALL(0, real->C_GetSessionInfo(s, info));
+}
+
+static CK_RV get_attr(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR a, CK_ULONG n)
+{
+	CALL(0, real->C_GetAttributeValue(s, o, a, n));
+}
+
+static CK_RV find_init(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR a, CK_ULONG n)
+{
+	CALL(0, real->C_FindObjectsInit(s, a, n));
+}
+
+static CK_RV find(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE_PTR o, CK_ULONG max, CK_ULONG_PTR n)
+{
+	CALL(0, real->C_FindObjects(s, o, max, n));
+}
+
+static CK_RV find_final(CK_SESSION_HANDLE s)
+{
+	CALL(0, real->C_FindObjectsFinal(s));
+}
+
+static CK_RV copy_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR a, CK_ULONG n,
+			 CK_OBJECT_HANDLE_PTR copy)
+{
+	CALL(0, real->C_CopyObject(s, o, a, n, copy));
+}
+
+static CK_RV destroy_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
+{
+	CALL(0, real->C_DestroyObject(s, o));
 }
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ret)
@@ -74,6 +140,15 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ret)
 		list = *real;
 		list.C_GetFunctionList = C_GetFunctionList;
 		list.C_OpenSession = open_session;
+		list.C_CloseSession = close_session;
+		list.C_Login = login;
+		list.C_GetSessionInfo = session_info;
+		list.C_GetAttributeValue = get_attr;
+		list.C_FindObjectsInit = find_init;
+		list.C_FindObjects = find;
+		list.C_FindObjectsFinal = find_final;
+		list.C_CopyObject = copy_object;
+		list.C_DestroyObject = destroy_object;
 		list.C_SignInit = sign_init;
 		list.C_Sign = sign;
 	}

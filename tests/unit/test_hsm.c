@@ -496,8 +496,10 @@ static void test_session_copy(void **pstate)
 /*
  * The token forgets the process (C_CloseAllSessions: every session closed, logged out,
  * the session copies gone), as an HSM that was reset: the next signature finds out, the
- * handle logs in again, finds and copies the key anew and signs; once, while four
- * threads sign (through the EVP_PKEY) across the reset, and every signature verifies.
+ * handle logs in again, finds and copies the key anew and signs, through the raw call
+ * and through the EVP_PKEY made before. (Not while other threads sign: SoftHSM2 runs in
+ * the process and frees a session another thread is using; token_out.sh resets a
+ * running daemon's token through a plug that waits for the calls in flight.)
  */
 static void test_reset_relogin(void **pstate)
 {
@@ -506,11 +508,8 @@ static void test_reset_relogin(void **pstate)
 	const char *label = key_label[HSM_KEY_EC_P256];
 	const hsm_key_ent_t *k = NULL;
 	CK_OBJECT_HANDLE before;
-	pthread_t th[N_THREADS];
-	worker_t w[N_THREADS];
 	EVP_PKEY *key = NULL;
 	uint8_t dgst[32];
-	int i;
 
 	need_key(st, h, HSM_KEY_EC_P256);
 	assert_int_equal(hsm_key_lookup(h, label, &k, NULL), 0);
@@ -528,16 +527,8 @@ static void test_reset_relogin(void **pstate)
 	assert_int_equal(bool_attr(h, key_handle(&k->priv), CKA_TOKEN), 1);
 
 	usleep((HSM_RELOGIN_MS + 100) * 1000); /* the next reset gets a login of its own */
-	for (i = 0; i < N_THREADS; i++) {
-		w[i] = (worker_t){ .key = key, .pub = st->pub[HSM_KEY_EC_P256], .index = i };
-		assert_int_equal(pthread_create(&th[i], NULL, sign_worker, &w[i]), 0);
-	}
-	usleep(20000);
 	assert_int_equal(h->fl->C_CloseAllSessions(h->slot), CKR_OK);
-	for (i = 0; i < N_THREADS; i++) {
-		pthread_join(th[i], NULL);
-		assert_int_equal(w[i].good, N_SIGS);
-	}
+	assert_int_equal(digest_sign_verify(key, st->pub[HSM_KEY_EC_P256], "after a reset"), 1);
 	assert_int_equal(hsm_relogins(h), 2);
 	EVP_PKEY_free(key);
 	hsm_close(h);
