@@ -8,11 +8,16 @@
 # ready, EST), /healthz names the failing writes and the CRL that cannot be written,
 # OCSP still answers, and the daemon keeps running; once room is made, issuance, the
 # order, EST and the CRL recover without a restart, and the audit chain is intact.
+# Where no mount namespace with a tmpfs of its own can be made (not root, or a container
+# without CAP_SYS_ADMIN) the test says so and skips, as ui.sh does without root.
 if [ -z "${CAIRN_DISK_NS:-}" ]; then
-	unshare -m --propagation private true 2>/dev/null || {
-		echo "Bail out! no private mount namespace (unshare -m): this test runs as root"
-		exit 1
-	}
+	if ! unshare -m --propagation private sh -c \
+		'd=$(mktemp -d) && mount -t tmpfs -o size=1m cairn-probe "$d" && umount "$d"; r=$?; rmdir "$d"; exit $r' \
+		>/dev/null 2>&1; then
+		echo "ok 1 - a disk of its own # SKIP no private mount namespace with a tmpfs here (unshare -m, mount: needs root with CAP_SYS_ADMIN)"
+		echo "1..1"
+		exit 0
+	fi
 	CAIRN_DISK_NS=1 exec unshare -m --propagation private sh "$0" "$@"
 fi
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
