@@ -70,17 +70,13 @@ static int problem(json_t *problems, const char *what, const char *state, int64_
 	return problem_with(problems, what, state, at, NULL);
 }
 
-struct crl_failing_arg {
-	json_t *problems;
-};
-
-static void crl_failing_one(const char *name, int64_t since, void *arg)
+/* crl_failing's callback: arg is the problems array (or NULL). */
+static void crl_failing_one(const char *name, int64_t since, void *problems)
 {
-	struct crl_failing_arg *a = arg;
 	char what[64];
 
 	snprintf(what, sizeof(what), "crl-%s", name);
-	problem(a->problems, what, "failing", since);
+	problem(problems, what, "failing", since);
 }
 
 /* A run of failures while it is named (util_failrun_open): at its first failure, with
@@ -105,7 +101,6 @@ static int failrun_problem(json_t *problems, const char *what, const char *state
  * sent), CRLs whose rebuild fails (the revocations since are missing from the CRL files). */
 static int storage_health(server_t *s, int64_t now, json_t *problems)
 {
-	struct crl_failing_arg fa = { problems };
 	util_failrun_t f;
 	uint64_t free_bytes = 0;
 	int64_t low_since;
@@ -132,7 +127,7 @@ static int storage_health(server_t *s, int64_t now, json_t *problems)
 		n += problem_with(problems, "disk", "low", low_since,
 				  json_pack("{s:I}", "free_bytes", (json_int_t)free_bytes));
 	if (s->crl != NULL)
-		n += (int)crl_failing(s->crl, crl_failing_one, &fa);
+		n += (int)crl_failing(s->crl, crl_failing_one, problems);
 	return n;
 }
 
@@ -239,8 +234,8 @@ void server_health_metrics(server_t *s, mtext_t *m)
 				  issuers[i], (long long)next_update);
 	mtext_family(m, "cairn_health_degraded", "gauge",
 		     "1 while /healthz reports degraded (expiring, expired or not yet valid "
-		     "material, a stale CRL or one from the future, failing writes or CRL "
-		     "rebuilds, a disk low on space).");
+		     "material, a stale CRL or one from the future, failing writes, signatures "
+		     "or CRL rebuilds, a disk low on space).");
 	mtext_add(m, "cairn_health_degraded %d\n",
 		  server_health(s, (int64_t)time(NULL), NULL) > 0);
 }
