@@ -73,7 +73,8 @@ const cfg_key_t config_keys[] = {
 	{ "server.max_body", F(CFG_INT, max_body), "65536", 1024, 16777216, NULL, CFG_INIT,
 	  "largest request body (bytes)" },
 	{ "server.max_connections", F(CFG_INT, max_connections), "1024", 16, 65536, NULL, 0,
-	  "concurrent connections per listener" },
+	  "concurrent connections per listener; fewer when the file descriptor limit cannot "
+	  "hold them beside the daemon's own work (the start-up log says so)" },
 	{ "server.max_connections_per_ip", F(CFG_INT, max_connections_per_ip), "64", 1, 65536,
 	  NULL, 0, "concurrent connections from one client address, per listener" },
 	{ "server.max_header_bytes", F(CFG_INT, max_header_bytes), "32768", 4096, 1048576, NULL, 0,

@@ -154,6 +154,24 @@ static int int_of(const json_t *o, const char *key, int def)
 	return json_is_integer(v) ? (int)json_integer_value(v) : def;
 }
 
+int server_discover_parallel(const cairn_config_t *cfg)
+{
+	const json_t *disc = json_object_get(cfg->root, "discover"), *v;
+	const char *name;
+	int most = 0, n, i = 0;
+
+	/* The schedules take turns on one thread (discover_main), the first
+	 * SCHEDULES_MAX of them. */
+	json_object_foreach((json_t *)json_object_get(disc, "schedules"), name, v) {
+		(void)name;
+		if (i++ == SCHEDULES_MAX)
+			break;
+		if ((n = int_of(v, "parallel", 32)) > most)
+			most = n;
+	}
+	return most;
+}
+
 int server_discover_start(server_t *s, cairn_err_t *err)
 {
 	const json_t *disc = json_object_get(s->cfg->root, "discover"), *v;

@@ -513,8 +513,8 @@ static struct MHD_Daemon *start_http(server_t *s, listener_t *l, int fd)
 		 * whole memory pool between keep-alive requests, so this pool is small. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_bytes,
 		MHD_OPTION_THREAD_POOL_SIZE, http_workers(cfg), MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+		s->conn_max, MHD_OPTION_PER_IP_CONNECTION_LIMIT, server_conns_per_ip(s),
+		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 }
@@ -522,9 +522,11 @@ static struct MHD_Daemon *start_http(server_t *s, listener_t *l, int fd)
 int http_start_plain(server_t *s, const char *addr, const route_t *routes, size_t n,
 		     cairn_err_t *err)
 {
-	int fd = listen_on(addr, s->http_url, sizeof(s->http_url), "http", "", err);
+	int fd, rc;
 
-	if (fd < 0)
+	if ((rc = server_conns_budget(s, 1, err)) != 0)
+		return rc;
+	if ((fd = listen_on(addr, s->http_url, sizeof(s->http_url), "http", "", err)) < 0)
 		return fd;
 	listeners[1] = (listener_t){ s, LISTEN_HTTP, routes, n };
 	if ((s->http = start_http(s, &listeners[1], fd)) == NULL) {
@@ -579,6 +581,8 @@ int http_start(server_t *s, cairn_err_t *err)
 		rc = CAIRN_ENOMEM;
 		goto out;
 	}
+	if ((rc = server_conns_budget(s, 2, err)) != 0)
+		goto out;
 	https_fd = listen_on(cfg->listen_https, s->https_url, sizeof(s->https_url), "https",
 			     cfg->public_https, err);
 	if (https_fd < 0) {
@@ -599,8 +603,8 @@ int http_start(server_t *s, cairn_err_t *err)
 		MHD_OPTION_LISTEN_SOCKET, https_fd, MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_retrieve,
 		MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
 		MHD_OPTION_HTTPS_PRIORITIES, priorities, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, s->conn_max,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, server_conns_per_ip(s),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,

@@ -92,6 +92,8 @@ typedef struct server {
 	struct MHD_Daemon *https, *http;
 	char *tls_trust_pem;            /* root + issuing CA: client certificates are checked against it */
 	char https_url[160], http_url[160];
+	unsigned conn_max;              /* connections each listener may hold (conns.c) */
+	unsigned long fd_limit;         /* the file-descriptor limit then; 0 = not known */
 	atomic_ulong requests[2];       /* per listener: [0] https, [1] http */
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
 	server_hist_t hist[SERVER_CHANNELS]; /* request durations by channel (metrics.c) */
@@ -159,6 +161,8 @@ typedef struct route {
  * discover.allowed (CAIRN_ECONFIG naming the schedule) and starts the scanning thread;
  * none configured = nothing started. stop waits for a scan under way. */
 int server_discover_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
+/* The most connections one discovery scan of cfg's schedules holds at once (0: none). */
+int server_discover_parallel(const cairn_config_t *cfg);
 void server_discover_stop(server_t *s);
 /* replace.c: progresses replacement campaigns at start-up and every replace.interval. */
 int server_replace_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
@@ -312,5 +316,12 @@ int http_start(server_t *s, cairn_err_t *err);
 int http_start_plain(server_t *s, const char *addr, const route_t *routes, size_t n,
 		     cairn_err_t *err);
 void http_stop(server_t *s);
+
+/* The listeners' connections and the file descriptors (conns.c): sets s->conn_max for n
+ * listeners, raising the soft descriptor limit as far as needed; CAIRN_ECONFIG when too
+ * few are left. */
+int server_conns_budget(server_t *s, unsigned listeners, cairn_err_t *err) CAIRN_WUR;
+unsigned server_conns_per_ip(const server_t *s);
+long server_open_fds(void);
 
 #endif

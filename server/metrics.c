@@ -514,6 +514,41 @@ static void duration_metrics(server_t *s, mtext_t *m)
 	}
 }
 
+/* The listeners' connections beside their limits, and the process's file descriptors
+ * beside theirs (conns.c): a listener at its limit keeps new clients waiting; a process
+ * out of descriptors can neither accept nor open what its own work needs. */
+static void conn_metrics(server_t *s, mtext_t *m)
+{
+	struct MHD_Daemon *d[2] = { s->https, s->http };
+	static const char *const name[2] = { "https", "http" };
+	const union MHD_DaemonInfo *info;
+	long open_fds = server_open_fds();
+	int i;
+
+	mtext_family(m, "cairn_http_connections", "gauge", "Connections open, by listener.");
+	for (i = 0; i < 2; i++)
+		if (d[i] != NULL &&
+		    (info = MHD_get_daemon_info(d[i], MHD_DAEMON_INFO_CURRENT_CONNECTIONS)) != NULL)
+			mtext_add(m, "cairn_http_connections{listener=\"%s\"} %u\n", name[i],
+				  info->num_connections);
+	mtext_family(m, "cairn_http_connections_max", "gauge",
+		     "Connections a listener holds at most (server.max_connections, or less "
+		     "when the file descriptor limit is short: the start-up log says so).");
+	for (i = 0; i < 2; i++)
+		if (d[i] != NULL)
+			mtext_add(m, "cairn_http_connections_max{listener=\"%s\"} %u\n", name[i],
+				  s->conn_max);
+	if (open_fds >= 0) {
+		mtext_family(m, "process_open_fds", "gauge", "Open file descriptors.");
+		mtext_add(m, "process_open_fds %ld\n", open_fds);
+	}
+	if (s->fd_limit > 0) {
+		mtext_family(m, "process_max_fds", "gauge",
+			     "The file descriptor limit (soft RLIMIT_NOFILE, as raised at start).");
+		mtext_add(m, "process_max_fds %lu\n", s->fd_limit);
+	}
+}
+
 void server_metrics_front(server_t *s, mtext_t *m)
 {
 	mtext_family(m, "cairn_up", "gauge", "1 while the daemon serves.");
@@ -532,6 +567,7 @@ void server_metrics_front(server_t *s, mtext_t *m)
 		  atomic_load(&s->responses[2]), atomic_load(&s->responses[4]),
 		  atomic_load(&s->responses[5]));
 	duration_metrics(s, m);
+	conn_metrics(s, m);
 }
 
 int server_metrics(server_t *s, char **text, size_t *len)

@@ -173,5 +173,8 @@ EXTRA_DIST += tests/integration/ocsp_clock.sh
 TESTS += tests/integration/clock_back.sh
 EXTRA_DIST += tests/integration/clock_back.sh
 TESTS += tests/integration/disk_full.sh tests/integration/token_out.sh
+# More idle connections than file descriptors: the listeners fitted to the limit.
+TESTS += tests/integration/fd_limit.sh
+EXTRA_DIST += tests/integration/fd_limit.sh tests/integration/conn_flood.py
 EXTRA_DIST += tests/integration/disk_full.sh tests/integration/token_out.sh \
 	tests/integration/outage_lib.sh
