@@ -327,6 +327,9 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	 * a fixed threshold turns off glibc's dynamic one, which would grow past them. */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	signal(SIGPIPE, SIG_IGN);
+	/* From here a stderr nobody reads holds up the log's own thread only (util/log.c). */
+	if (log_async_start() != 0)
+		log_warn("server", "the log writer did not start: lines are written directly");
 
 	if ((rc = awaiting_certificate(cfg, err)) != 0)
 		return rc;
@@ -386,5 +389,6 @@ out:
 	pthread_mutex_destroy(&s.tls_lock);
 	pthread_mutex_destroy(&s.metrics_lock);
 	free(s.expiring);
+	log_async_stop(); /* the last lines out before the caller prints a failure */
 	return rc;
 }

@@ -131,6 +131,24 @@ static int storage_health(server_t *s, int64_t now, json_t *problems)
 	return n;
 }
 
+/* A write to stderr that has not returned for this long: nobody reads the log. */
+#define HEALTH_LOG_BLOCKED_MS 10000
+
+/* The log: lines the daemon cannot write (a stalled pipe, a container's log driver in
+ * blocking mode). The daemon goes on (util/log.c queues them, and drops past 4 MiB);
+ * whoever reads the log misses them, so it is said here, since the write began. */
+static int log_health(json_t *problems)
+{
+	uint64_t dropped, blocked_ms;
+	int64_t since;
+
+	log_state(&dropped, &since, &blocked_ms);
+	if (blocked_ms < HEALTH_LOG_BLOCKED_MS)
+		return 0;
+	return problem_with(problems, "log", "blocked", since,
+			    json_pack("{s:I}", "dropped", (json_int_t)dropped));
+}
+
 /* 1 when name is an issuing CA that a rotation replaced: its certificates end with it,
  * so its own end is expected, not a problem (its CRL still is watched). */
 static int replaced_issuer(server_t *s, const char *name)
@@ -192,7 +210,7 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 		else if (now >= next_update - 60)
 			n += problem(problems, what, "overdue", next_update);
 	}
-	return n + storage_health(s, now, problems);
+	return n + storage_health(s, now, problems) + log_health(problems);
 }
 
 void server_health_metrics(server_t *s, mtext_t *m)

@@ -174,12 +174,34 @@ typedef struct tls_conn {
 	http_tls_hold_t hold; /* the server credential this connection was handshaked with */
 } tls_conn_t;
 
+/* Connections open per listener, for /metrics (libmicrohttpd's own count is read from
+ * its daemon's memory without a lock). */
+static void count_connection(listener_t *l, enum MHD_ConnectionNotificationCode toe)
+{
+	atomic_uint *n = &l->s->conns[l->kind == LISTEN_HTTPS ? 0 : 1];
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(n, 1, memory_order_relaxed);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION of the plain HTTP listener. */
+static void on_connection_plain(void *cls, struct MHD_Connection *conn, void **socket_context,
+				enum MHD_ConnectionNotificationCode toe)
+{
+	(void)conn;
+	(void)socket_context;
+	count_connection(cls, toe);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	listener_t *l = cls;
 	tls_conn_t *tc = *socket_context;
 
+	count_connection(l, toe);
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		/* NULL (out of memory): the handshake finds no credential and fails. */
 		const union MHD_ConnectionInfo *ci =
@@ -516,6 +538,7 @@ static struct MHD_Daemon *start_http(server_t *s, listener_t *l, int fd)
 		s->conn_max, MHD_OPTION_PER_IP_CONNECTION_LIMIT, server_conns_per_ip(s),
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection_plain, l,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 }
 

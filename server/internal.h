@@ -95,6 +95,7 @@ typedef struct server {
 	unsigned conn_max;              /* connections each listener may hold (conns.c) */
 	unsigned long fd_limit;         /* the file-descriptor limit then; 0 = not known */
 	atomic_ulong requests[2];       /* per listener: [0] https, [1] http */
+	atomic_uint conns[2];           /* connections open now, per listener (http.c) */
 	atomic_ulong responses[6];      /* by status class 1xx..5xx ([0] unused) */
 	server_hist_t hist[SERVER_CHANNELS]; /* request durations by channel (metrics.c) */
 	struct server_expiring *expiring; /* the expiring gauges last computed, under metrics_lock */

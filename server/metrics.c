@@ -521,16 +521,14 @@ static void conn_metrics(server_t *s, mtext_t *m)
 {
 	struct MHD_Daemon *d[2] = { s->https, s->http };
 	static const char *const name[2] = { "https", "http" };
-	const union MHD_DaemonInfo *info;
 	long open_fds = server_open_fds();
 	int i;
 
 	mtext_family(m, "cairn_http_connections", "gauge", "Connections open, by listener.");
 	for (i = 0; i < 2; i++)
-		if (d[i] != NULL &&
-		    (info = MHD_get_daemon_info(d[i], MHD_DAEMON_INFO_CURRENT_CONNECTIONS)) != NULL)
+		if (d[i] != NULL)
 			mtext_add(m, "cairn_http_connections{listener=\"%s\"} %u\n", name[i],
-				  info->num_connections);
+				  atomic_load_explicit(&s->conns[i], memory_order_relaxed));
 	mtext_family(m, "cairn_http_connections_max", "gauge",
 		     "Connections a listener holds at most (server.max_connections, or less "
 		     "when the file descriptor limit is short: the start-up log says so).");
@@ -568,6 +566,15 @@ void server_metrics_front(server_t *s, mtext_t *m)
 		  atomic_load(&s->responses[5]));
 	duration_metrics(s, m);
 	conn_metrics(s, m);
+	{
+		uint64_t dropped, blocked_ms;
+		int64_t since;
+		log_state(&dropped, &since, &blocked_ms);
+		mtext_family(m, "cairn_log_lines_dropped_total", "counter",
+			     "Log lines dropped since start because stderr was not read (more "
+			     "than 4 MiB waiting): the daemon went on, the log misses them.");
+		mtext_add(m, "cairn_log_lines_dropped_total %llu\n", (unsigned long long)dropped);
+	}
 }
 
 int server_metrics(server_t *s, char **text, size_t *len)

@@ -349,6 +349,8 @@ int server_run_responder(const cairn_config_t *cfg, const char *listen, cairn_er
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (log_async_start() != 0)
+		log_warn("server", "the log writer did not start: lines are written directly");
 	s.cfg = cfg;
 	s.started = time(NULL);
 	pthread_mutex_init(&s.material_lock, NULL);
@@ -397,5 +399,6 @@ out:
 	pthread_mutex_destroy(&s.tls_lock);
 	pthread_mutex_destroy(&s.metrics_lock);
 	free(dbdir);
+	log_async_stop();
 	return rc;
 }

@@ -176,5 +176,8 @@ TESTS += tests/integration/disk_full.sh tests/integration/token_out.sh
 # More idle connections than file descriptors: the listeners fitted to the limit.
 TESTS += tests/integration/fd_limit.sh
 EXTRA_DIST += tests/integration/fd_limit.sh tests/integration/conn_flood.py
+# A stderr nobody reads: the log's own thread waits, nothing else.
+TESTS += tests/integration/log_blocked.sh
+EXTRA_DIST += tests/integration/log_blocked.sh tests/integration/stalled_reader.py
 EXTRA_DIST += tests/integration/disk_full.sh tests/integration/token_out.sh \
 	tests/integration/outage_lib.sh

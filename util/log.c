@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* JSON-lines logging to stderr, one line per event, safe from any thread. */
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -17,9 +21,185 @@ static const char *const level_names[] = { "debug", "info", "warn", "error" };
 /* Written instead of a line that cannot be encoded (out of memory): still one JSON object. */
 #define LOG_FALLBACK "{\"level\":\"error\",\"component\":\"log\",\"msg\":\"a log line could not be encoded\"}"
 
+/* The daemon's lines go through a queue to one writer thread (log_async_start): a reader
+ * of stderr that stops reading (a stalled pipe, a container's log driver in blocking
+ * mode) then holds up that thread only, not the threads that issue, revoke and answer.
+ * Past LOG_QUEUE_BYTES waiting, lines are dropped and counted; the writer says how many
+ * once it writes again. Without the thread (the CLI, a daemon starting or stopped) each
+ * line is written at once. */
+#define LOG_QUEUE_BYTES (4u * 1024 * 1024)
+/* log_async_stop waits this long for the lines still queued, then lets the process go. */
+#define LOG_STOP_WAIT_MS 2000
+
+struct log_line {
+	struct log_line *next;
+	size_t len;
+	char text[];
+};
+
+static struct {
+	int on, stop, done;         /* under log_lock */
+	int idle_ready;             /* idle initialised (its clock is CLOCK_MONOTONIC) */
+	pthread_t thread;
+	pthread_cond_t wake, idle;  /* with log_lock: lines queued or stop; the writer done */
+	struct log_line *head, *tail;
+	size_t bytes;               /* queued and being written */
+	uint64_t unsaid;            /* dropped since the writer last said so */
+	atomic_uint_fast64_t dropped;
+	atomic_int_fast64_t writing_since; /* Unix time a write began that has not returned, 0 */
+	atomic_uint_fast64_t writing_mono; /* its time_mono_ms */
+} lq = { .wake = PTHREAD_COND_INITIALIZER };
+
 void log_set_level(log_level_t min)
 {
 	log_min = min;
+}
+
+/* All of text to stderr; gives up on an error other than an interrupted or full write. */
+static void write_all(const char *text, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(STDERR_FILENO, text, len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+			if (errno == EAGAIN)
+				usleep(10000); /* made non-blocking by whoever shares it */
+			continue;
+		}
+		if (n <= 0)
+			return;
+		text += n;
+		len -= (size_t)n;
+	}
+}
+
+/* One queued line to stderr, marked as a write in progress for log_state. */
+static void write_line(const char *text, size_t len)
+{
+	atomic_store(&lq.writing_mono, time_mono_ms());
+	atomic_store(&lq.writing_since, (int_fast64_t)time(NULL));
+	write_all(text, len);
+	atomic_store(&lq.writing_since, 0);
+}
+
+static void *log_writer(void *arg)
+{
+	struct log_line *batch, *l;
+	uint64_t unsaid;
+
+	(void)arg;
+	pthread_mutex_lock(&log_lock);
+	for (;;) {
+		while (lq.head == NULL && lq.unsaid == 0 && !lq.stop)
+			pthread_cond_wait(&lq.wake, &log_lock);
+		if (lq.head == NULL && lq.unsaid == 0)
+			break; /* stopping, everything written */
+		batch = lq.head;
+		lq.head = lq.tail = NULL;
+		unsaid = lq.unsaid;
+		lq.unsaid = 0;
+		pthread_mutex_unlock(&log_lock);
+		while ((l = batch) != NULL) {
+			batch = l->next;
+			write_line(l->text, l->len);
+			pthread_mutex_lock(&log_lock);
+			lq.bytes -= l->len;
+			pthread_mutex_unlock(&log_lock);
+			free(l);
+		}
+		/* queued like any line, written next round */
+		if (unsaid > 0)
+			log_warn("log", "%llu log lines dropped: stderr was not read",
+				 (unsigned long long)unsaid);
+		pthread_mutex_lock(&log_lock);
+	}
+	lq.done = 1;
+	pthread_cond_broadcast(&lq.idle);
+	pthread_mutex_unlock(&log_lock);
+	return NULL;
+}
+
+int log_async_start(void)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&log_lock);
+	if (!lq.idle_ready) {
+		time_mono_cond_init(&lq.idle);
+		lq.idle_ready = 1;
+	}
+	if (!lq.on) {
+		lq.stop = lq.done = 0;
+		if ((rc = pthread_create(&lq.thread, NULL, log_writer, NULL)) == 0)
+			lq.on = 1;
+	}
+	pthread_mutex_unlock(&log_lock);
+	return rc == 0 ? 0 : CAIRN_ENOMEM;
+}
+
+void log_async_stop(void)
+{
+	struct timespec until = time_mono_ts(time_mono_ms() + LOG_STOP_WAIT_MS);
+	int done;
+
+	pthread_mutex_lock(&log_lock);
+	if (!lq.on) {
+		pthread_mutex_unlock(&log_lock);
+		return;
+	}
+	lq.stop = 1;
+	pthread_cond_signal(&lq.wake);
+	while (!lq.done && pthread_cond_timedwait(&lq.idle, &log_lock, &until) == 0)
+		;
+	done = lq.done;
+	/* A writer stuck on stderr stays behind (the process is exiting): lines logged from
+	 * here on keep going to its queue, so that no thread blocks on stderr either. */
+	if (done)
+		lq.on = 0;
+	pthread_mutex_unlock(&log_lock);
+	if (done)
+		pthread_join(lq.thread, NULL);
+}
+
+void log_state(uint64_t *dropped, int64_t *blocked_since, uint64_t *blocked_ms)
+{
+	int64_t since = atomic_load(&lq.writing_since);
+	uint64_t began = atomic_load(&lq.writing_mono), now = time_mono_ms();
+
+	*dropped = atomic_load(&lq.dropped);
+	*blocked_since = since;
+	*blocked_ms = since != 0 && now > began ? now - began : 0;
+}
+
+/* text (len bytes, ending in a newline) to stderr now, or to the writer's queue. */
+static void log_emit(const char *text, size_t len)
+{
+	struct log_line *l;
+
+	pthread_mutex_lock(&log_lock);
+	if (!lq.on) {
+		write_all(text, len);
+		pthread_mutex_unlock(&log_lock);
+		return;
+	}
+	if (lq.bytes + len > LOG_QUEUE_BYTES || (l = malloc(sizeof(*l) + len)) == NULL) {
+		lq.unsaid++;
+		atomic_fetch_add(&lq.dropped, 1);
+		pthread_mutex_unlock(&log_lock);
+		return;
+	}
+	l->next = NULL;
+	l->len = len;
+	memcpy(l->text, text, len);
+	if (lq.tail != NULL)
+		lq.tail->next = l;
+	else
+		lq.head = l;
+	lq.tail = l;
+	lq.bytes += len;
+	pthread_cond_signal(&lq.wake);
+	pthread_mutex_unlock(&log_lock);
 }
 
 /* Adds member key = value; a NULL value (out of memory) poisons the line. */
@@ -36,8 +216,9 @@ static void log_write(log_level_t lvl, const char *component, const char *msg, v
 	struct timeval tv;
 	struct tm tm;
 	json_t *line = json_object();
-	char *text = NULL;
+	char *text = NULL, *nl;
 	const char *key, *value;
+	size_t len;
 	int bad;
 
 	gettimeofday(&tv, NULL);
@@ -55,10 +236,15 @@ static void log_write(log_level_t lvl, const char *component, const char *msg, v
 	}
 	if (!bad)
 		text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "%s\n", text != NULL ? text : LOG_FALLBACK);
-	fflush(stderr);
-	pthread_mutex_unlock(&log_lock);
+	len = strlen(text != NULL ? text : LOG_FALLBACK);
+	if (text != NULL && (nl = realloc(text, len + 2)) != NULL) {
+		nl[len++] = '\n';
+		nl[len] = '\0';
+		log_emit(nl, len);
+		text = nl;
+	} else {
+		log_emit(LOG_FALLBACK "\n", sizeof(LOG_FALLBACK));
+	}
 	free(text);
 	json_decref(line);
 }

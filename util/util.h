@@ -121,6 +121,15 @@ const char *cairn_err_msg(const cairn_err_t *err);
 /* ---- logging: JSON lines on stderr ---- */
 typedef enum { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR } log_level_t;
 void log_set_level(log_level_t min);
+/* The daemon's lines to a queue that one thread writes to stderr, so that a stderr
+ * nobody reads holds up no other thread (lines past 4 MiB waiting are dropped, counted,
+ * and said once writing resumes). log_async_stop writes what is queued, waiting at most
+ * 2 s for a stderr that does not take it. Returns 0 or CAIRN_ENOMEM. */
+int log_async_start(void);
+void log_async_stop(void);
+/* Lines dropped so far; when a write to stderr has not returned, since when (Unix time)
+ * and for how long in ms (else 0 and 0). */
+void log_state(uint64_t *dropped, int64_t *blocked_since, uint64_t *blocked_ms);
 /* Writes {"ts":..,"level":..,"component":..,"msg":..}; thread-safe. */
 void log_msg(log_level_t lvl, const char *component, const char *fmt, ...) CAIRN_PRINTF(3, 4);
 /*

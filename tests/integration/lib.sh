@@ -112,10 +112,11 @@ ca_init() {
 }
 
 # ca_serve DIR: starts the daemon, waits for serve.json, sets HTTPS_URL/HTTP_URL/SERVE_PID.
+# Its stderr goes to DIR.serve.log, or to $SERVE_ERR when set (log_blocked.sh: a FIFO).
 ca_serve() {
 	d=$1
 	rm -f "$d/serve.json"
-	"$CAIRN" serve --dir "$d" 2>>"$d.serve.log" &
+	"$CAIRN" serve --dir "$d" 2>>"${SERVE_ERR:-$d.serve.log}" &
 	SERVE_PID=$!
 	CAIRN_PIDS="$CAIRN_PIDS $SERVE_PID"
 	i=0

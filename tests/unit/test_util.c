@@ -3,6 +3,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -540,6 +543,94 @@ static void test_log_lines(void **state)
 	free(out);
 }
 
+/* The reader of test_log_stalled: everything from fd arg until EOF. */
+struct drain {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+
+static void *drain_fd(void *arg)
+{
+	struct drain *d = arg;
+	ssize_t n;
+
+	for (;;) {
+		if (d->cap - d->len < 65536) {
+			d->cap = d->cap * 2 + 65536;
+			assert_non_null(d->buf = realloc(d->buf, d->cap + 1));
+		}
+		n = read(d->fd, d->buf + d->len, d->cap - d->len);
+		if (n <= 0)
+			break;
+		d->len += (size_t)n;
+	}
+	d->buf[d->len] = '\0';
+	return NULL;
+}
+
+/* A stderr nobody reads (a pipe of one page): with the log's writer thread, 30,000 lines
+ * of ~280 bytes (8 MB) are taken without the caller ever waiting on the pipe; past the
+ * queue's 4 MiB they are dropped and counted, and log_state says a write is stuck. Once
+ * the pipe is read, the lines kept come out whole and in order, a prefix of what was
+ * logged, then the note naming the count dropped; kept + dropped = logged. Without the
+ * writer thread the first write past the pipe's page would never return (the alarm
+ * fails the test instead of hanging it). */
+static void test_log_stalled(void **state)
+{
+	enum { LINES = 30000 };
+	struct drain d = { 0 };
+	pthread_t reader;
+	char pad[201], *line, *save = NULL, *msg;
+	uint64_t dropped, blocked_ms, note = 0;
+	int64_t since;
+	int p[2], saved = dup(2), i, next = 0, n;
+	json_t *doc;
+	(void)state;
+
+	memset(pad, 'x', 200);
+	pad[200] = '\0';
+	assert_int_equal(pipe(p), 0);
+	assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
+	fflush(stderr);
+	dup2(p[1], 2);
+	close(p[1]);
+	alarm(60);
+	assert_int_equal(log_async_start(), 0);
+	for (i = 0; i < LINES; i++)
+		log_msg(LOG_LVL_WARN, "test", "line %06d %s", i, pad);
+	log_state(&dropped, &since, &blocked_ms);
+	assert_true(dropped > 0 && dropped < LINES);
+	assert_true(since > 0); /* the writer is in a write that has not returned */
+	d.fd = p[0];
+	assert_int_equal(pthread_create(&reader, NULL, drain_fd, &d), 0);
+	log_async_stop(); /* what is queued is written, the note last */
+	dup2(saved, 2);   /* the pipe's last write end: the reader sees its end */
+	close(saved);
+	pthread_join(reader, NULL);
+	close(p[0]);
+	alarm(0);
+	log_state(&dropped, &since, &blocked_ms);
+	assert_int_equal(since, 0);
+	for (line = strtok_r(d.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		assert_non_null(doc = json_loads(line, 0, NULL));
+		msg = (char *)json_string_value(json_object_get(doc, "msg"));
+		assert_non_null(msg);
+		if (sscanf(msg, "line %d ", &n) == 1) {
+			assert_int_equal(n, next); /* whole, in order, none after a gap */
+			assert_int_equal(note, 0);
+			next++;
+		} else {
+			assert_int_equal(sscanf(msg, "%" SCNu64 " log lines dropped", &note), 1);
+			assert_string_equal(json_string_value(json_object_get(doc, "level")), "warn");
+		}
+		json_decref(doc);
+	}
+	assert_int_equal(note, dropped);
+	assert_int_equal((uint64_t)next + dropped, LINES);
+	free(d.buf);
+}
+
 /* Failure limits: limit failures pass, the next check is refused with a wait; other keys
  * are unaffected; a table far smaller than the keys seen stays usable. */
 static void test_ratelimit(void **state)
@@ -595,7 +686,8 @@ int main(void)
 		cmocka_unit_test(test_regular_files),
 		cmocka_unit_test(test_json_limits),      cmocka_unit_test(test_json_text),
 		cmocka_unit_test(test_problem_detail),
-		cmocka_unit_test(test_log_lines),        cmocka_unit_test(test_ratelimit),
+		cmocka_unit_test(test_log_lines),        cmocka_unit_test(test_log_stalled),
+		cmocka_unit_test(test_ratelimit),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
