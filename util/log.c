@@ -216,7 +216,7 @@ static void log_write(log_level_t lvl, const char *component, const char *msg, v
 	struct timeval tv;
 	struct tm tm;
 	json_t *line = json_object();
-	char *text = NULL, *nl;
+	char *text = NULL, *grown;
 	const char *key, *value;
 	size_t len;
 	int bad;
@@ -236,14 +236,15 @@ static void log_write(log_level_t lvl, const char *component, const char *msg, v
 	}
 	if (!bad)
 		text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	len = strlen(text != NULL ? text : LOG_FALLBACK);
-	if (text != NULL && (nl = realloc(text, len + 2)) != NULL) {
-		nl[len++] = '\n';
-		nl[len] = '\0';
-		log_emit(nl, len);
-		text = nl;
+	/* The line and its newline in one write: a reader never sees a line cut in two. */
+	len = text != NULL ? strlen(text) : 0;
+	if (text != NULL && (grown = realloc(text, len + 2)) != NULL) {
+		text = grown;
+		text[len++] = '\n';
+		text[len] = '\0';
+		log_emit(text, len);
 	} else {
-		log_emit(LOG_FALLBACK "\n", sizeof(LOG_FALLBACK));
+		log_emit(LOG_FALLBACK "\n", sizeof(LOG_FALLBACK)); /* sizeof: its length + "\n" */
 	}
 	free(text);
 	json_decref(line);
