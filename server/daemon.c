@@ -327,15 +327,16 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	 * a fixed threshold turns off glibc's dynamic one, which would grow past them. */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	signal(SIGPIPE, SIG_IGN);
-	/* From here a stderr nobody reads holds up the log's own thread only (util/log.c). */
-	if (log_async_start() != 0)
-		log_warn("server", "the log writer did not start: lines are written directly");
 
 	if ((rc = awaiting_certificate(cfg, err)) != 0)
 		return rc;
 	lock_fd = server_lock_dir(cfg->dir, err);
 	if (lock_fd < 0)
 		return lock_fd;
+	/* From here (every return goes through out, which stops it) a stderr nobody reads
+	 * holds up the log's own thread only (util/log.c). */
+	if (log_async_start() != 0)
+		log_warn("server", "the log writer did not start: lines are written directly");
 	s.cfg = cfg;
 	s.started = time(NULL);
 	/* What SIGHUP compares cairn.json with (cfg was read from it just before). */
