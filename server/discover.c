@@ -12,6 +12,7 @@
 #include "server/internal.h"
 
 #define SCHEDULES_MAX 16
+#define PARALLEL_DEFAULT 32 /* discover.schedules.*.parallel */
 
 typedef struct schedule {
 	char name[64];
@@ -166,7 +167,7 @@ int server_discover_parallel(const cairn_config_t *cfg)
 		(void)name;
 		if (i++ == SCHEDULES_MAX)
 			break;
-		if ((n = int_of(v, "parallel", 32)) > most)
+		if ((n = int_of(v, "parallel", PARALLEL_DEFAULT)) > most)
 			most = n;
 	}
 	return most;
@@ -209,7 +210,7 @@ int server_discover_start(server_t *s, cairn_err_t *err)
 		if (interval != NULL && duration_parse(interval, &sc->interval) != 0)
 			sc->interval = 86400;
 		sc->timeout_ms = int_of(v, "timeout_ms", 3000);
-		sc->parallel = int_of(v, "parallel", 32);
+		sc->parallel = int_of(v, "parallel", PARALLEL_DEFAULT);
 		sc->rate = int_of(v, "rate", 200);
 		/* Refuse at start-up what the scan would refuse: a target outside the ranges. */
 		o = (inv_scan_opts_t){ .targets = sc->targets, .ports = sc->ports,

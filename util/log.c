@@ -39,9 +39,9 @@ struct log_line {
 
 static struct {
 	int on, stop, done;         /* under log_lock */
-	int idle_ready;             /* idle initialised (its clock is CLOCK_MONOTONIC) */
+	int finished_ready;             /* finished initialised (its clock is CLOCK_MONOTONIC) */
 	pthread_t thread;
-	pthread_cond_t wake, idle;  /* with log_lock: lines queued or stop; the writer done */
+	pthread_cond_t wake, finished; /* with log_lock: lines queued or stop; the writer done */
 	struct log_line *head, *tail;
 	size_t bytes;               /* queued and being written */
 	uint64_t unsaid;            /* dropped since the writer last said so */
@@ -115,7 +115,7 @@ static void *log_writer(void *arg)
 		pthread_mutex_lock(&log_lock);
 	}
 	lq.done = 1;
-	pthread_cond_broadcast(&lq.idle);
+	pthread_cond_broadcast(&lq.finished);
 	pthread_mutex_unlock(&log_lock);
 	return NULL;
 }
@@ -125,9 +125,9 @@ int log_async_start(void)
 	int rc = 0;
 
 	pthread_mutex_lock(&log_lock);
-	if (!lq.idle_ready) {
-		time_mono_cond_init(&lq.idle);
-		lq.idle_ready = 1;
+	if (!lq.finished_ready) {
+		time_mono_cond_init(&lq.finished);
+		lq.finished_ready = 1;
 	}
 	if (!lq.on) {
 		lq.stop = lq.done = 0;
@@ -150,7 +150,7 @@ void log_async_stop(void)
 	}
 	lq.stop = 1;
 	pthread_cond_signal(&lq.wake);
-	while (!lq.done && pthread_cond_timedwait(&lq.idle, &log_lock, &until) == 0)
+	while (!lq.done && pthread_cond_timedwait(&lq.finished, &log_lock, &until) == 0)
 		;
 	done = lq.done;
 	/* A writer stuck on stderr stays behind (the process is exiting): lines logged from
