@@ -136,7 +136,7 @@ static void write_pem(const char *path, X509 *x)
 static void setup(bench_t *b, const opts_t *o)
 {
 	char path[256], conf[512], root_path[256], iss_path[256];
-	hsm_config_t hc = { o->module, "cairn-bench", "1234", NULL };
+	hsm_config_t hc = { o->module, "cairn-bench", "1234", NULL, 0 };
 	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL;
 	X509 *root = NULL, *iss = NULL;
 	ca_cert_spec_t spec;

@@ -386,6 +386,7 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 	pthread_mutex_init(&h->lookup_lock, NULL);
 	pthread_mutex_init(&h->fail_lock, NULL);
 	pthread_mutex_init(&h->relogin_lock, NULL);
+	hsm_signers_init(h, cfg->timeout_ms > 0 ? cfg->timeout_ms : HSM_TIMEOUT_MS);
 	if ((h->pin = strdup(cfg->pin)) == NULL) {
 		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
@@ -465,6 +466,7 @@ out:
 		pthread_mutex_destroy(&h->lookup_lock);
 		pthread_mutex_destroy(&h->fail_lock);
 		pthread_mutex_destroy(&h->relogin_lock);
+		(void)hsm_signers_stop(h); /* none started: nothing signed yet */
 		pin_free(h->pin);
 		free(h);
 	}
@@ -480,6 +482,12 @@ void hsm_close(hsm_t *h)
 	if (h == NULL)
 		return;
 	pthread_mutex_lock(&g_lock);
+	if (hsm_signers_stop(h) != 0) {
+		/* A signer is still in a token that does not answer: it uses h and the
+		 * module, so both stay as they are for the rest of the process. */
+		pthread_mutex_unlock(&g_lock);
+		return;
+	}
 	hsm_pool_close_idle(h);
 	if (h->have_keeper)
 		h->fl->C_CloseSession(h->keeper); /* destroys the session copies */

@@ -28,7 +28,24 @@ typedef struct hsm_config {
 	const char *token_label;  /* token to use */
 	const char *pin;          /* user PIN (already read from its file/env by the caller) */
 	const char *softhsm_conf; /* if non-NULL, exported as SOFTHSM2_CONF before the module loads */
+	unsigned timeout_ms;      /* longest wait for a signature; 0: HSM_TIMEOUT_MS */
 } hsm_config_t;
+
+/* The longest a signature is waited for unless configured (token.timeout). */
+#define HSM_TIMEOUT_S 10
+#define HSM_TIMEOUT_MS (HSM_TIMEOUT_S * 1000)
+
+/* Calls in the token for longer than the timeout (a network HSM that lost its link
+ * without a reset answers nothing): how many, how long the oldest has been in it, and
+ * the signatures given up or refused because of it since hsm_open. */
+typedef struct hsm_stuck {
+	unsigned calls;
+	uint64_t for_ms;
+	unsigned long timeouts;
+	uint64_t timeout_ms;
+} hsm_stuck_t;
+/* What hsm_stuck_t says, now. Thread-safe; NULL h: all zero. */
+void hsm_token_stuck(hsm_t *h, hsm_stuck_t *out);
 
 /* The token's signatures that failed (a copy): how many since hsm_open, their latest run
  * (a token that drops off, as a network HSM may) and what the latest said

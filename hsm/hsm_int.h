@@ -62,7 +62,32 @@ struct hsm {
 	uint64_t relogin_at;  /* time_mono_ms of the last attempt */
 	int relogin_ok;       /* ... and whether it succeeded */
 	atomic_ulong relogins; /* successful ones (hsm_relogins) */
+
+	/*
+	 * The signers (signer.c): threads that make the token calls of a signature, so the
+	 * thread that asked waits at most timeout_ms for one (a network HSM whose link died
+	 * without a reset answers nothing, for minutes or for good). Started on demand, at
+	 * most HSM_POOL_MAX; under sign_lock.
+	 */
+	uint64_t timeout_ms;
+	pthread_mutex_t sign_lock;
+	pthread_cond_t sign_work;   /* a job queued, or stop */
+	pthread_cond_t sign_gone;   /* a signer ended (hsm_signers_stop) */
+	pthread_condattr_t job_attr; /* the jobs' condition variables: CLOCK_MONOTONIC */
+	struct hsm_job *queue, *queue_tail;
+	unsigned queued;  /* jobs in the queue */
+	unsigned signers; /* signers started (their slots in since_ms) */
+	unsigned live;    /* ... and not ended */
+	unsigned idle;    /* ... waiting for a job */
+	int stopping;
+	uint64_t since_ms[HSM_POOL_MAX]; /* when signer i took its job (time_mono_ms); 0 idle */
+	uint64_t done_ms;  /* when a signer last came back from the token */
+	uint64_t probe_ms; /* when the last job went to a token that did not answer */
+	atomic_ulong timeouts; /* signatures given up or refused (hsm_token_stuck) */
 };
+
+/* Longest text of what a signature came to ("C_Sign: CKR_DEVICE_REMOVED (0x32)"). */
+#define HSM_WHY_MAX 96
 
 #define HSM_RELOGIN_MS 2000
 
@@ -72,10 +97,29 @@ static inline CK_OBJECT_HANDLE key_handle(const CK_OBJECT_HANDLE *field)
 	return __atomic_load_n(field, __ATOMIC_ACQUIRE);
 }
 
-/* Signs with entry k's key (hsm_sign_mech); a token that forgot the daemon (sessions,
- * login or key handles invalid) is logged in again and the signature tried once more. */
+/* Signs with entry k's key (hsm_sign_mech) on the calling thread; a token that forgot the
+ * daemon (sessions, login or key handles invalid) is logged in again and the signature
+ * tried once more. The signers run it. */
+CK_RV hsm_sign_now(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
+		   size_t inlen, uint8_t *out, size_t *outlen);
+/* hsm_sign_now on a signer (signer.c), waiting at most h->timeout_ms for it; while the
+ * token does not answer, refused at once but for one try per timeout. The same
+ * contract, and CKR_FUNCTION_FAILED with the calling thread's hsm_sign_failure saying
+ * so when it was given up or refused. */
 CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
 		   size_t inlen, uint8_t *out, size_t *outlen);
+/* Sets up the signers' state (none run yet); hsm_signers_stop ends them. */
+void hsm_signers_init(hsm_t *h, uint64_t timeout_ms);
+/* Ends the signers: waits for those in a call at most h->timeout_ms. Returns 0, or -1
+ * when some are still in the token (h must then outlive them: not freed). */
+int hsm_signers_stop(hsm_t *h);
+
+/* The calling thread's latest signature: what it came to ("" when it succeeded). */
+const char *hsm_sign_why_get(void);
+void hsm_sign_why_set(const char *why);
+/* Counts a failed signature (the token's run of them, /healthz) saying why, and makes it
+ * the calling thread's hsm_sign_failure. */
+void hsm_sign_failed(hsm_t *h, const char *why);
 
 /* "CKR_PIN_INCORRECT" or "unknown"; static string. */
 const char *hsm_ckr_name(CK_RV rv);

@@ -1,6 +1,6 @@
 # hsm: CA keys in a PKCS#11 token (pkcs11-helper for the provider and login, raw sessions for signing).
 noinst_LTLIBRARIES += libhsm.la
-libhsm_la_SOURCES = hsm/hsm.h hsm/hsm_int.h hsm/hsm.c hsm/session.c hsm/keygen.c hsm/pkey.c
+libhsm_la_SOURCES = hsm/hsm.h hsm/hsm_int.h hsm/hsm.c hsm/session.c hsm/signer.c hsm/keygen.c hsm/pkey.c
 
 check_PROGRAMS += tests/unit/test_hsm
 TESTS += tests/unit/test_hsm

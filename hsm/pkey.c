@@ -65,10 +65,16 @@ static int keyref_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **fro
 	return 1;
 }
 
+/* What the token said, or that it did not answer (hsm_sign_key's why). */
 static void sign_error(int lib, CK_RV rv)
 {
-	ERR_raise_data(lib, ERR_R_OPERATION_FAIL, "PKCS#11 C_Sign: %s (0x%lx)", hsm_ckr_name(rv),
-		       (unsigned long)rv);
+	const char *why = hsm_sign_why_get();
+
+	if (why[0] != '\0')
+		ERR_raise_data(lib, ERR_R_OPERATION_FAIL, "PKCS#11 %s", why);
+	else
+		ERR_raise_data(lib, ERR_R_OPERATION_FAIL, "PKCS#11 C_Sign: %s (0x%lx)",
+			       hsm_ckr_name(rv), (unsigned long)rv);
 }
 
 static ECDSA_SIG *ec_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM *kinv,

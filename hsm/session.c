@@ -270,12 +270,33 @@ out:
 }
 
 /* What the calling thread's latest signature came to (hsm_sign_failure). */
-static __thread char sign_why[96];
+static __thread char sign_why[HSM_WHY_MAX];
+
+const char *hsm_sign_why_get(void)
+{
+	return sign_why;
+}
+
+void hsm_sign_why_set(const char *why)
+{
+	snprintf(sign_why, sizeof(sign_why), "%s", why);
+}
+
+void hsm_sign_failed(hsm_t *h, const char *why)
+{
+	hsm_sign_why_set(why);
+	pthread_mutex_lock(&h->fail_lock);
+	util_failrun_fail(&h->sign_fail, (int64_t)time(NULL), why);
+	atomic_store(&h->sign_failing, 1);
+	pthread_mutex_unlock(&h->fail_lock);
+}
 
 /* Counts a signature's outcome: a failure starts or extends the token's run of them
  * (/healthz), a success after failures ends it. */
 static void sign_outcome(hsm_t *h, const char *step, CK_RV rv)
 {
+	char why[HSM_WHY_MAX];
+
 	if (rv == CKR_OK) {
 		sign_why[0] = '\0';
 		atomic_fetch_add_explicit(&h->signatures, 1, memory_order_relaxed);
@@ -287,12 +308,8 @@ static void sign_outcome(hsm_t *h, const char *step, CK_RV rv)
 		}
 		return;
 	}
-	snprintf(sign_why, sizeof(sign_why), "%s: %s (0x%lx)", step, hsm_ckr_name(rv),
-		 (unsigned long)rv);
-	pthread_mutex_lock(&h->fail_lock);
-	util_failrun_fail(&h->sign_fail, (int64_t)time(NULL), sign_why);
-	atomic_store(&h->sign_failing, 1);
-	pthread_mutex_unlock(&h->fail_lock);
+	snprintf(why, sizeof(why), "%s: %s (0x%lx)", step, hsm_ckr_name(rv), (unsigned long)rv);
+	hsm_sign_failed(h, why);
 }
 
 CK_RV hsm_sign_mech(hsm_t *h, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mech, const uint8_t *in,
@@ -400,7 +417,7 @@ out:
 	return rv == CKR_OK ? 0 : -1;
 }
 
-CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
+CK_RV hsm_sign_now(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
 		   size_t inlen, uint8_t *out, size_t *outlen)
 {
 	size_t cap = *outlen;

@@ -138,6 +138,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 	hc.token_label = cfg->token_label;
 	hc.pin = pin;
 	hc.softhsm_conf = softhsm;
+	hc.timeout_ms = (unsigned)cfg->token_timeout * 1000;
 	rc = hsm_open(&hc, &s->hsm, err);
 	if (rc)
 		goto out;

@@ -94,6 +94,26 @@ static int failrun_problem(json_t *problems, const char *what, const char *state
 				      f->failing, "detail", util_json_text(f->why)));
 }
 
+/* Calls in the token for longer than token.timeout: the token does not answer (a network
+ * HSM whose link died without a reset). Since the oldest went in, with how many, and
+ * what that means for what needs a signature. */
+static int token_stuck(hsm_t *h, int64_t now, json_t *problems)
+{
+	char detail[160];
+	hsm_stuck_t st;
+
+	hsm_token_stuck(h, &st);
+	if (st.calls == 0)
+		return 0;
+	snprintf(detail, sizeof(detail),
+		 "%u call%s in the token for %llu s without an answer; signatures are refused "
+		 "after %llu s",
+		 st.calls, st.calls == 1 ? "" : "s", (unsigned long long)(st.for_ms / 1000),
+		 (unsigned long long)(st.timeout_ms / 1000));
+	return problem_with(problems, "token", "not_answering", now - (int64_t)(st.for_ms / 1000),
+			    json_pack("{s:i, s:s}", "calls", (int)st.calls, "detail", detail));
+}
+
 /* What the daemon needs to go on: the token's signatures and the database's commits,
  * failing or failed in the last UTIL_FAIL_RUN_S (a token that dropped off, a full disk:
  * what they carried was refused), the disk holding the database below
@@ -109,6 +129,7 @@ static int storage_health(server_t *s, int64_t now, json_t *problems)
 	if (s->hsm != NULL) {
 		hsm_sign_state(s->hsm, &f);
 		n += failrun_problem(problems, "token", "sign_failing", &f, now);
+		n += token_stuck(s->hsm, now, problems);
 	}
 	if (s->db == NULL)
 		return n;

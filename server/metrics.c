@@ -628,6 +628,7 @@ int server_metrics(server_t *s, char **text, size_t *len)
 	}
 	{
 		util_failrun_t w, t = { 0 };
+		hsm_stuck_t stuck;
 		uint64_t free_bytes, size_bytes;
 		db_write_state(s->db, &w);
 		if (s->hsm != NULL)
@@ -642,6 +643,15 @@ int server_metrics(server_t *s, char **text, size_t *len)
 			     "login or key copies (an HSM reset), since the daemon started.");
 		mtext_add(&m, "cairn_token_relogins_total %lu\n",
 			  s->hsm != NULL ? hsm_relogins(s->hsm) : 0UL);
+		hsm_token_stuck(s->hsm, &stuck);
+		mtext_family(&m, "cairn_token_calls_stuck", "gauge",
+			     "Calls in the token for longer than token.timeout (a network HSM "
+			     "whose link died answers nothing): signatures are refused meanwhile.");
+		mtext_add(&m, "cairn_token_calls_stuck %u\n", stuck.calls);
+		mtext_family(&m, "cairn_token_timeouts_total", "counter",
+			     "Signatures given up after token.timeout, or refused at once while "
+			     "the token did not answer, since the daemon started.");
+		mtext_add(&m, "cairn_token_timeouts_total %lu\n", stuck.timeouts);
 		mtext_family(&m, "cairn_db_commit_failures_total", "counter",
 			     "Commits that failed since the daemon started (a full disk, an I/O "
 			     "error): none of their writes was stored or answered as done.");

@@ -20,6 +20,7 @@ typedef struct cairn_config {
 	char *pin_file;         /* relative to dir */
 	char *pin_env;          /* environment variable holding the PIN (wins over pin_file) */
 	char *softhsm_conf;     /* "" = leave SOFTHSM2_CONF alone (real HSM) */
+	long token_timeout;     /* seconds a signature is waited for */
 	char *root_cert;        /* PEM paths, relative to dir */
 	char *issuing_cert;
 	char *ocsp_cert;

@@ -39,7 +39,8 @@ CLEANFILES += tests/tools/hang_mdb.so
 EXTRA_DIST += tests/tools/hang_mdb.c
 
 # token_plug.so: a PKCS#11 module in front of SoftHSM2 whose token is out while a file
-# exists (token_out.sh). Built like hang_mdb.so.
+# exists (token_out.sh), or whose calls wait while another exists (token_hang.sh). Built
+# like hang_mdb.so.
 noinst_DATA += tests/tools/token_plug.so
 tests/tools/token_plug.so: tests/tools/token_plug.c
 	@$(MKDIR_P) tests/tools
@@ -179,5 +180,8 @@ EXTRA_DIST += tests/integration/fd_limit.sh tests/integration/conn_flood.py
 # A stderr nobody reads: the log's own thread waits, nothing else.
 TESTS += tests/integration/log_blocked.sh
 EXTRA_DIST += tests/integration/log_blocked.sh tests/integration/stalled_reader.py
+# A token that answers nothing: signatures are waited for token.timeout, no longer.
+TESTS += tests/integration/token_hang.sh
+EXTRA_DIST += tests/integration/token_hang.sh
 EXTRA_DIST += tests/integration/disk_full.sh tests/integration/token_out.sh \
 	tests/integration/outage_lib.sh

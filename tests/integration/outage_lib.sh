@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-# Helpers of the outage tests (disk_full.sh, token_out.sh; source after lib.sh, acme_lib.sh
-# and est_lib.sh, with D, ROOT and HP set and the daemon running): /healthz and /metrics
+# Helpers of the outage tests (disk_full.sh, token_out.sh, token_hang.sh; source after
+# lib.sh, acme_lib.sh and est_lib.sh; plugged_ca sets D, ROOT and HP, the others need them
+# and the daemon running): /healthz and /metrics
 # reads, issuance through `cairn issue`, and the refusal every channel must give while
 # something the daemon needs is gone, and its recovery.
 
@@ -29,6 +30,36 @@ ops_sink() {
 	OPS_NOTIFY=$(jq -cn --arg hook "http://127.0.0.1:$(cat "$WORK/ops.port")/" \
 		'{scan_interval: 10, poll_ms: 100, webhooks: [{name: "ops", url: $hook,
 		  secret_file: "ops.secret", events: ["ca.expiring"]}]}')
+}
+
+# plugged_ca [FILTER]: a CA in $D (ROOT its root) whose token.module is
+# tests/tools/token_plug.so (SoftHSM2 behind a plug that tests can pull out or make hang),
+# CRLs rebuilt a second after a change, ca.expiring sent to ops_sink, ACME http-01 to
+# ready.example.test on port $HP; then the jq FILTER on cairn.json.
+plugged_ca() {
+	PLUG=$CAIRN_TOOLS/tools/token_plug.so
+	[ -f "$PLUG" ] || bail "no $PLUG (make builds it)"
+	D=$WORK/ca
+	ROOT=$D/ca/root.pem
+	ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+	HP=$(free_port)
+	ops_sink || bail "webhook receiver did not start"
+	jq --argjson hp "$HP" --arg plug "$PLUG" --argjson notify "$OPS_NOTIFY" '
+		.token.module = $plug | .crl.debounce = 1 | .notify = $notify |
+		.acme = {validation: {http01_port: $hp, timeout_ms: 3000,
+		  hosts: {"ready.example.test": "127.0.0.1"}}} | '"${1:-.}" "$D/cairn.json" \
+		>"$WORK/cairn.json" && cp "$WORK/cairn.json" "$D/cairn.json" ||
+		bail "cannot edit cairn.json"
+}
+
+# outage_certs: before the outage, two certificates: gone (to revoke during it) and kept
+# (to ask OCSP about: its answer is pre-signed and stored).
+outage_certs() {
+	ok "a certificate issued (to revoke during the outage)" issue gone
+	ok "a certificate issued (to ask OCSP about)" issue kept
+	ok "  ... its answer is pre-signed and stored" waits_for sh -c "openssl ocsp \
+		-issuer '$D/ca/issuing.pem' -cert '$WORK/kept.pem' -url '$HTTP_URL/ocsp' \
+		-CAfile '$ROOT' -no_nonce 2>&1 | grep -q ': good'"
 }
 
 # outage_ready: before the outage, an EST account (dev) and its CSR, and an ACME order
@@ -70,4 +101,21 @@ outage_over() {
 	acme_probe finalize_later "  ... and its certificate downloads" "$WORK/order.json"
 	est_post e2 simpleenroll -u 'dev:device password'
 	ok "EST enrolls again: 200" status_is e2 200
+}
+
+# outage_healed SERIAL: then OCSP says revoked for $WORK/gone.pem, revoked during the
+# outage (serial SERIAL); five minutes on (the clock of clock_file: the CRL is retried a
+# minute after its failure, an outage is said for five minutes) the CRL is rebuilt with it
+# and /healthz is ok.
+outage_healed() {
+	ok "OCSP says revoked for the certificate revoked meanwhile" waits_for sh -c "
+		openssl ocsp -issuer '$D/ca/issuing.pem' -cert '$WORK/gone.pem' \
+		-url '$HTTP_URL/ocsp' -CAfile '$ROOT' -no_nonce 2>&1 | grep -q ': revoked'"
+	clock_move 301
+	ok "five minutes on: the CRL is rebuilt" waits_for sh -c "curl -sf '$HTTP_URL/healthz' |
+		jq -e '[.problems[]? | select(.what == \"crl-issuing\")] == []'"
+	ok "  ... and lists the revocation" sh -c "curl -sf '$HTTP_URL/crl/issuing.crl' |
+		openssl crl -inform DER -noout -text | grep -qi 'Serial Number: $1'"
+	ok "  ... /healthz is ok again" health
+	ok "  ... status ok" has '.status == "ok"'
 }

@@ -14,18 +14,7 @@
 . "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/outage_lib.sh"
 
-PLUG=$CAIRN_TOOLS/tools/token_plug.so
-[ -f "$PLUG" ] || bail "no $PLUG (make builds it)"
-D=$WORK/ca
-ROOT=$D/ca/root.pem
-ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
-HP=$(free_port)
-ops_sink || bail "webhook receiver did not start"
-jq --argjson hp "$HP" --arg plug "$PLUG" --argjson notify "$OPS_NOTIFY" '
-	.token.module = $plug | .crl.debounce = 1 | .notify = $notify |
-	.acme = {validation: {http01_port: $hp, timeout_ms: 3000,
-	  hosts: {"ready.example.test": "127.0.0.1"}}}' "$D/cairn.json" >"$WORK/cairn.json" &&
-	cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"
+plugged_ca
 export CAIRN_TEST_TOKEN_OUT="$WORK/out"
 clock_file
 clock_at 0 FAKETIME_DONT_FAKE_MONOTONIC=1
@@ -34,11 +23,7 @@ clock_at 0 FAKETIME_DONT_FAKE_MONOTONIC=1
 ok "/healthz ok with the token in" health
 ok "  ... status ok" has '.status == "ok"'
 ok "no signature failed" test "$(metric cairn_token_sign_failures_total)" -eq 0
-ok "a certificate issued (to revoke while the token is out)" issue gone
-ok "a certificate issued (to ask OCSP about)" issue kept
-ok "  ... its answer is pre-signed and stored" waits_for sh -c "openssl ocsp \
-	-issuer '$D/ca/issuing.pem' -cert '$WORK/kept.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' \
-	-no_nonce 2>&1 | grep -q ': good'"
+outage_certs
 outage_ready
 
 # ---- the token out ----
@@ -78,17 +63,7 @@ ok "  ... /healthz answers" health
 ok "  ... the outage still said (for five minutes), no longer failing" has 'any(.problems[];
 	.what == "token" and .still_failing == false)'
 outage_over
-ok "OCSP says revoked for the certificate revoked meanwhile" waits_for sh -c "openssl ocsp \
-	-issuer '$D/ca/issuing.pem' -cert '$WORK/gone.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' \
-	-no_nonce 2>&1 | grep -q ': revoked'"
-# The CRL is retried a minute after its failure, an outage is said for five minutes.
-clock_move 301
-ok "five minutes on: the CRL is rebuilt" waits_for sh -c "curl -sf '$HTTP_URL/healthz' |
-	jq -e '[.problems[]? | select(.what == \"crl-issuing\")] == []'"
-ok "  ... and lists the revocation" sh -c "curl -sf '$HTTP_URL/crl/issuing.crl' |
-	openssl crl -inform DER -noout -text | grep -qi 'Serial Number: $S_GONE'"
-ok "  ... /healthz is ok again" health
-ok "  ... status ok" has '.status == "ok"'
+outage_healed "$S_GONE"
 
 # ---- out again, and back reset: it forgot the daemon's sessions, login and key copies ----
 touch "$WORK/out.reset" "$WORK/out"

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pkcs11-helper-1.0/pkcs11h-core.h>
@@ -48,10 +49,25 @@ static int out(void)
 	return now;
 }
 
+/*
+ * While the file CAIRN_TEST_TOKEN_HANG exists, every call waits before it goes on (a
+ * network HSM whose link died without a reset: its calls neither answer nor fail); they
+ * go on once the file is gone. nanosleep, not sleep(): a test may speed the clock up.
+ */
+static void hang_while_asked(void)
+{
+	const char *f = getenv("CAIRN_TEST_TOKEN_HANG");
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+	while (f != NULL && access(f, F_OK) == 0)
+		nanosleep(&ts, NULL);
+}
+
 /* A call forwarded under the read lock; OUT: refused while the token is out. */
 #define CALL(out_refuses, expr)                                    \
 	do {                                                       \
 		CK_RV rv_;                                         \
+		hang_while_asked();                                \
 		if (out() && (out_refuses))                        \
 			return CKR_DEVICE_REMOVED;                 \
 		pthread_rwlock_rdlock(&calls);                     \

@@ -534,6 +534,98 @@ static void test_reset_relogin(void **pstate)
 	hsm_close(h);
 }
 
+/* Milliseconds since t0 (time_mono_ms). */
+static uint64_t since(uint64_t t0)
+{
+	return time_mono_ms() - t0;
+}
+
+/* One raw P-256 signature; its CK result as hsm_sign_raw's, why what the token said. */
+static int sign_once(hsm_t *h, char *why, size_t cap)
+{
+	uint8_t dgst[32], sig[64];
+	size_t siglen = sizeof(sig);
+	int rc;
+
+	memset(dgst, 5, sizeof(dgst));
+	(void)hsm_sign_failure(NULL, 0);
+	rc = hsm_sign_raw(h, key_label[HSM_KEY_EC_P256], dgst, sizeof(dgst), sig, &siglen, NULL);
+	why[0] = '\0';
+	(void)hsm_sign_failure(why, cap);
+	return rc;
+}
+
+/*
+ * A token that answers nothing (tests/tools/token_plug.so: its calls wait while a file
+ * exists): a signature is given up after the timeout, the next refused at once, one per
+ * timeout still tried; the calls stuck are counted; once the token answers, signing works
+ * on the same handle.
+ */
+static void test_token_hangs(void **pstate)
+{
+	state_t *st = *pstate;
+	const char *plug = "tests/tools/token_plug.so";
+	hsm_config_t cfg = st->cfg;
+	char hang[300], why[HSM_WHY_MAX];
+	hsm_stuck_t stuck;
+	hsm_t *h;
+	uint64_t t0;
+	int i, rc;
+
+	if (access(plug, F_OK) != 0)
+		fail_msg("no %s (make builds it)", plug);
+	snprintf(hang, sizeof(hang), "%s/hang", st->dir);
+	setenv("CAIRN_TEST_TOKEN_HANG", hang, 1);
+	cfg.module = plug;
+	cfg.timeout_ms = 1000;
+	st->cfg = cfg;
+	h = open_ok(st);
+	need_key(st, h, HSM_KEY_EC_P256);
+	assert_int_equal(sign_once(h, why, sizeof(why)), 0);
+	hsm_token_stuck(h, &stuck);
+	assert_int_equal(stuck.calls, 0);
+	assert_int_equal(stuck.timeouts, 0);
+
+	fclose(fopen(hang, "w"));
+	t0 = time_mono_ms();
+	rc = sign_once(h, why, sizeof(why));
+	assert_int_not_equal(rc, 0);
+	assert_true(since(t0) >= 1000 && since(t0) < 5000); /* the timeout, not the hang */
+	assert_string_equal(why, "no answer from the token within 1 s");
+	hsm_token_stuck(h, &stuck);
+	assert_int_equal(stuck.calls, 1); /* still in the token */
+	assert_true(stuck.for_ms >= 1000);
+	/* Refused at once while it does not answer (the probe of this period went first). */
+	t0 = time_mono_ms();
+	assert_int_not_equal(sign_once(h, why, sizeof(why)), 0);
+	assert_true(since(t0) < 500);
+	assert_true(strncmp(why, "the token has not answered for ", 31) == 0);
+	/* A period later one goes to the token again, and waits. */
+	usleep(1100 * 1000);
+	t0 = time_mono_ms();
+	assert_int_not_equal(sign_once(h, why, sizeof(why)), 0);
+	assert_true(since(t0) >= 1000);
+	assert_string_equal(why, "no answer from the token within 1 s");
+	hsm_token_stuck(h, &stuck);
+	assert_int_equal(stuck.calls, 2);
+	assert_int_equal(stuck.timeouts, 3);
+
+	/* The token answers again: the stuck calls come back, signing works. */
+	unlink(hang);
+	for (i = 0; i < 200; i++) {
+		hsm_token_stuck(h, &stuck);
+		if (stuck.calls == 0)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_int_equal(stuck.calls, 0);
+	assert_int_equal(sign_once(h, why, sizeof(why)), 0);
+	hsm_close(h);
+	st->cfg.module = CAIRN_DEFAULT_MODULE;
+	st->cfg.timeout_ms = 0;
+	unsetenv("CAIRN_TEST_TOKEN_HANG");
+}
+
 /* A token key that may not be copied (CKA_COPYABLE false) signs as the token object. */
 static void test_uncopyable_key(void **pstate)
 {
@@ -593,6 +685,7 @@ int main(void)
 		cmocka_unit_test(test_session_copy),
 		cmocka_unit_test(test_uncopyable_key),
 		cmocka_unit_test(test_reset_relogin),
+		cmocka_unit_test(test_token_hangs),
 	};
 
 	return cmocka_run_group_tests_name("hsm", tests, group_setup, group_teardown);

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/* The signers: threads that wait on the token so the threads that ask for a signature wait at most token.timeout. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hsm/hsm_int.h"
+
+/*
+ * A PKCS#11 call cannot be interrupted: a network HSM whose link died without a reset
+ * keeps it for minutes (the TCP timeout) or for good. Made on a request's own thread, it
+ * would hold that HTTP worker as long; a few of them hold a whole listener (revocations,
+ * /healthz over HTTPS, OCSP answers that need a signature). So a signature is a job: a
+ * signer makes the token calls, and the thread that asked waits for it at most
+ * h->timeout_ms, then gives it up and answers "the token did not answer". A job given up
+ * stays with its signer until the token returns; whichever of the two lets go last frees
+ * it, so it carries its own copy of what is signed and room for the signature.
+ *
+ * While the token does not answer (a call in it for longer than the timeout, and none
+ * back since), new signatures are refused at once rather than each holding its caller for
+ * the timeout; one in each timeout still goes to the token, to see whether it is back.
+ */
+typedef struct hsm_job {
+	struct hsm_job *next; /* in the queue */
+	const hsm_key_ent_t *k;
+	CK_MECHANISM_TYPE mech;
+	size_t inlen;
+	size_t outlen; /* capacity, then the signature's length */
+	CK_RV rv;
+	char why[HSM_WHY_MAX]; /* the signer's hsm_sign_why_get */
+	int done;
+	int refs; /* the caller and the signer */
+	pthread_cond_t cond; /* done, signalled to the caller */
+	uint8_t buf[];       /* in (inlen bytes), then out (outlen) */
+} hsm_job_t;
+
+void hsm_signers_init(hsm_t *h, uint64_t timeout_ms)
+{
+	h->timeout_ms = timeout_ms;
+	pthread_mutex_init(&h->sign_lock, NULL);
+	pthread_cond_init(&h->sign_work, NULL);
+	time_mono_cond_init(&h->sign_gone);
+	pthread_condattr_init(&h->job_attr);
+	pthread_condattr_setclock(&h->job_attr, CLOCK_MONOTONIC);
+}
+
+static void job_free(hsm_job_t *j)
+{
+	pthread_cond_destroy(&j->cond);
+	free(j);
+}
+
+/*
+ * One wait on cv (mu held, cv's clock CLOCK_MONOTONIC) for a signal or deadline_ms
+ * (time_mono_ms); callers loop on what they wait for and on time_mono_ms() < deadline_ms.
+ * A timed wait that says it timed out before its deadline is libfaketime's under
+ * FAKETIME_DONT_FAKE_MONOTONIC (the tests that step the wall clock alone): measured, it
+ * returns at once; then this naps a millisecond instead, so the caller does not spin.
+ */
+static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ms)
+{
+	struct timespec ts = time_mono_ts(deadline_ms), nap = { 0, 1000 * 1000 };
+
+	if (pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT && time_mono_ms() < deadline_ms) {
+		pthread_mutex_unlock(mu);
+		nanosleep(&nap, NULL);
+		pthread_mutex_lock(mu);
+	}
+}
+
+/* Drops one reference (sign_lock held). */
+static void job_put(hsm_job_t *j)
+{
+	if (--j->refs == 0)
+		job_free(j);
+}
+
+/* The calls in the token (sign_lock held): how many have been in it for at least ms, and
+ * since when the oldest has been (0: none in it). */
+static unsigned calls_in(const hsm_t *h, uint64_t now, uint64_t ms, uint64_t *oldest)
+{
+	unsigned i, n = 0;
+
+	*oldest = 0;
+	for (i = 0; i < h->signers; i++) {
+		uint64_t t = h->since_ms[i];
+		if (t == 0)
+			continue;
+		if (*oldest == 0 || t < *oldest)
+			*oldest = t;
+		if (now >= t + ms)
+			n++;
+	}
+	return n;
+}
+
+/* Signer slot (its index in since_ms) is the thread's argument, h found through it. */
+typedef struct {
+	hsm_t *h;
+	unsigned slot;
+} signer_arg_t;
+
+static void *signer_main(void *arg)
+{
+	signer_arg_t a = *(signer_arg_t *)arg;
+	hsm_t *h = a.h;
+	hsm_job_t *j;
+	CK_RV rv;
+
+	free(arg);
+	pthread_mutex_lock(&h->sign_lock);
+	for (;;) {
+		while (h->queue == NULL && !h->stopping) {
+			h->idle++;
+			pthread_cond_wait(&h->sign_work, &h->sign_lock);
+			h->idle--;
+		}
+		if (h->queue == NULL)
+			break; /* stopping, nothing left */
+		j = h->queue;
+		h->queue = j->next;
+		if (h->queue == NULL)
+			h->queue_tail = NULL;
+		h->queued--;
+		h->since_ms[a.slot] = time_mono_ms();
+		pthread_mutex_unlock(&h->sign_lock);
+
+		rv = hsm_sign_now(h, j->k, j->mech, j->buf, j->inlen, j->buf + j->inlen,
+				  &j->outlen);
+
+		pthread_mutex_lock(&h->sign_lock);
+		h->since_ms[a.slot] = 0;
+		h->done_ms = time_mono_ms();
+		j->rv = rv;
+		snprintf(j->why, sizeof(j->why), "%s", hsm_sign_why_get());
+		j->done = 1;
+		pthread_cond_signal(&j->cond);
+		job_put(j);
+	}
+	h->live--;
+	pthread_cond_broadcast(&h->sign_gone);
+	pthread_mutex_unlock(&h->sign_lock);
+	return NULL;
+}
+
+/* Queues j (sign_lock held) and wakes or starts a signer for it. */
+static int job_queue(hsm_t *h, hsm_job_t *j)
+{
+	pthread_attr_t attr;
+	signer_arg_t *a;
+	pthread_t t;
+	int rc;
+
+	if (h->queued + 1 > h->idle && h->signers < HSM_POOL_MAX) {
+		if ((a = malloc(sizeof(*a))) == NULL)
+			return -1;
+		*a = (signer_arg_t){ h, h->signers };
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&t, &attr, signer_main, a);
+		pthread_attr_destroy(&attr);
+		if (rc != 0) {
+			free(a);
+			if (h->live == 0)
+				return -1;
+		} else {
+			h->signers++;
+			h->live++;
+		}
+	}
+	j->next = NULL;
+	if (h->queue_tail != NULL)
+		h->queue_tail->next = j;
+	else
+		h->queue = j;
+	h->queue_tail = j;
+	h->queued++;
+	pthread_cond_signal(&h->sign_work);
+	return 0;
+}
+
+/* Takes j out of the queue if it is still there (sign_lock held): 1 if it was. */
+static int job_unqueue(hsm_t *h, hsm_job_t *j)
+{
+	hsm_job_t **pp, *prev = NULL;
+
+	for (pp = &h->queue; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
+		if (*pp != j)
+			continue;
+		*pp = j->next;
+		if (h->queue_tail == j)
+			h->queue_tail = prev;
+		h->queued--;
+		return 1;
+	}
+	return 0;
+}
+
+/* Refuses a signature the token was not asked for, or gave no answer to, saying why. */
+static CK_RV given_up(hsm_t *h, const char *fmt, unsigned long secs)
+{
+	char why[HSM_WHY_MAX];
+
+	atomic_fetch_add(&h->timeouts, 1);
+	snprintf(why, sizeof(why), fmt, secs);
+	hsm_sign_failed(h, why);
+	return CKR_FUNCTION_FAILED;
+}
+
+CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
+		   size_t inlen, uint8_t *out, size_t *outlen)
+{
+	uint64_t now, deadline, oldest;
+	hsm_job_t *j;
+	CK_RV rv;
+
+	j = malloc(sizeof(*j) + inlen + *outlen);
+	if (j == NULL)
+		return CKR_HOST_MEMORY;
+	memset(j, 0, sizeof(*j));
+	j->k = k;
+	j->mech = mech;
+	j->inlen = inlen;
+	j->outlen = *outlen;
+	j->refs = 2;
+	memcpy(j->buf, in, inlen);
+	pthread_cond_init(&j->cond, &h->job_attr);
+
+	pthread_mutex_lock(&h->sign_lock);
+	now = time_mono_ms(); /* under the lock: no signer's times are later */
+	deadline = now + h->timeout_ms;
+	if (calls_in(h, now, h->timeout_ms, &oldest) > 0 && now >= h->done_ms + h->timeout_ms) {
+		/* The token does not answer: one try per timeout, the others refused. */
+		if (now < h->probe_ms + h->timeout_ms) {
+			rv = given_up(h, "the token has not answered for %lu s",
+				      (unsigned long)((now - oldest) / 1000));
+			pthread_mutex_unlock(&h->sign_lock);
+			job_free(j);
+			return rv;
+		}
+		h->probe_ms = now;
+	}
+	if (h->stopping || job_queue(h, j) != 0) {
+		hsm_sign_why_set(h->stopping ? "the token is being closed" : "no signer thread");
+		pthread_mutex_unlock(&h->sign_lock);
+		job_free(j);
+		return CKR_FUNCTION_FAILED;
+	}
+	while (!j->done && time_mono_ms() < deadline)
+		wait_until(&j->cond, &h->sign_lock, deadline);
+	if (!j->done) {
+		if (job_unqueue(h, j))
+			j->refs--; /* never reached a signer */
+		job_put(j);
+		h->probe_ms = time_mono_ms(); /* this period's try: the next one a period on */
+		rv = given_up(h, "no answer from the token within %lu s",
+			      (unsigned long)(h->timeout_ms / 1000));
+		pthread_mutex_unlock(&h->sign_lock);
+		return rv;
+	}
+	rv = j->rv;
+	hsm_sign_why_set(j->why);
+	if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL)
+		*outlen = j->outlen;
+	if (rv == CKR_OK)
+		memcpy(out, j->buf + inlen, j->outlen);
+	job_put(j);
+	pthread_mutex_unlock(&h->sign_lock);
+	return rv;
+}
+
+void hsm_token_stuck(hsm_t *h, hsm_stuck_t *out)
+{
+	uint64_t now, oldest;
+
+	memset(out, 0, sizeof(*out));
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->sign_lock);
+	now = time_mono_ms();
+	out->calls = calls_in(h, now, h->timeout_ms, &oldest);
+	if (out->calls > 0)
+		out->for_ms = now - oldest;
+	pthread_mutex_unlock(&h->sign_lock);
+	out->timeouts = atomic_load(&h->timeouts);
+	out->timeout_ms = h->timeout_ms;
+}
+
+int hsm_signers_stop(hsm_t *h)
+{
+	uint64_t deadline = time_mono_ms() + h->timeout_ms;
+	int left;
+
+	pthread_mutex_lock(&h->sign_lock);
+	h->stopping = 1;
+	pthread_cond_broadcast(&h->sign_work);
+	while (h->live > 0 && time_mono_ms() < deadline)
+		wait_until(&h->sign_gone, &h->sign_lock, deadline);
+	left = h->live > 0;
+	pthread_mutex_unlock(&h->sign_lock);
+	if (left)
+		return -1;
+	pthread_mutex_destroy(&h->sign_lock);
+	pthread_cond_destroy(&h->sign_work);
+	pthread_cond_destroy(&h->sign_gone);
+	pthread_condattr_destroy(&h->job_attr);
+	return 0;
+}

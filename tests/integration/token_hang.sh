@@ -1,0 +1,148 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The token stops answering while nobody watches: a network HSM whose link died without a
+# reset, whose calls neither answer nor fail. token.module is tests/tools/token_plug.so,
+# SoftHSM2 behind a plug: while the file $WORK/hang exists every call to it waits. With
+# token.timeout 3 s, what asks for a signature is refused within it (503 and what
+# happened), more issuances at once than the HTTPS listener has workers leave it
+# answering (a revocation is recorded meanwhile, /healthz answers), OCSP answers tryLater
+# where it would sign and serves its stored answers, /healthz and /metrics say the token
+# does not answer, signatures are then refused at once, and a webhook is told. Once the
+# token answers again everything works without a restart; a daemon stopped while the token
+# hangs exits, and its audit chain is intact. Before token.timeout, the first four
+# issuances held every HTTPS worker for as long as the token hung.
+. "$CAIRN_SRCDIR/tests/integration/lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
+. "$CAIRN_SRCDIR/tests/integration/outage_lib.sh"
+
+plugged_ca '.token.timeout = 3'
+export CAIRN_TEST_TOKEN_HANG="$WORK/hang"
+clock_file
+clock_at 0
+
+# issue_bg NAME: `cairn issue` of NAME in the background; $WORK/NAME.done gets its exit
+# code and the milliseconds it took once it returns.
+issue_bg() {
+	make_csr "$1" ec:P-256 "/CN=$1.example.test" "DNS:$1.example.test"
+	sh -c 't0=$(date +%s%N); "$1" issue --dir "$2" --csr "$3.csr" --profile tls-server \
+		--out "$3.pem" >"$3.out" 2>&1; rc=$?
+		echo "$rc $((($(date +%s%N) - t0) / 1000000))" >"$3.done"' \
+		x "$CAIRN" "$D" "$WORK/$1" &
+	CAIRN_PIDS="$CAIRN_PIDS $!"
+}
+# refused_within NAME MS: NAME's issuance returned, refused, within MS milliseconds,
+# saying the token did not answer.
+refused_within() {
+	read -r rc ms <"$WORK/$1.done" && [ "$rc" -ne 0 ] && [ "$ms" -lt "$2" ] &&
+		grep -Eq 'HTTP 503.*(no answer from the token|token has not answered)' "$WORK/$1.out"
+}
+ocsp_of() {
+	openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$WORK/$1.pem" -url "$HTTP_URL/ocsp" \
+		-CAfile "$ROOT" -no_nonce -timeout 10 2>&1
+}
+# ocsp_bg NAME N: an OCSP request about NAME's certificate in the background, its answer
+# in $WORK/ocspN.out, then $WORK/ocspN.done.
+ocsp_bg() {
+	sh -c 'openssl ocsp -issuer "$1" -cert "$2" -url "$3/ocsp" -CAfile "$4" -no_nonce \
+		-timeout 10 >"$5.out" 2>&1; echo $? >"$5.done"' x "$D/ca/issuing.pem" \
+		"$WORK/$1.pem" "$HTTP_URL" "$ROOT" "$WORK/ocsp$2" &
+	CAIRN_PIDS="$CAIRN_PIDS $!"
+}
+all_done() {
+	for f in "$@"; do [ -f "$WORK/$f.done" ] || return 1; done
+}
+stuck() { test "$(metric cairn_token_calls_stuck)" -ge 1; }
+
+# ---- the token answers ----
+ok "/healthz ok with the token answering" health
+ok "  ... status ok" has '.status == "ok"'
+ok "no call stuck in the token" test "$(metric cairn_token_calls_stuck)" -eq 0
+ok "  ... none given up" test "$(metric cairn_token_timeouts_total)" -eq 0
+outage_certs
+outage_ready
+
+# ---- the token hangs: six issuances at once, more than server.threads (4) ----
+touch "$WORK/hang"
+for i in 1 2 3 4 5 6; do issue_bg "h$i"; done
+S_GONE=$(serial_of "$WORK/gone.pem")
+ok "a revocation over the admin API is recorded while they wait" "$CAIRN" revoke \
+	--dir "$D" "$S_GONE" --reason keyCompromise
+ok "/healthz over HTTPS answers meanwhile" curl -sf -m 10 --cacert "$ROOT" \
+	"$HTTPS_URL/healthz"
+WAITS_FOR_TENTHS=300
+ok "the six issuances all come back" waits_for all_done h1 h2 h3 h4 h5 h6
+for i in 1 2 3 4 5 6; do
+	# at most: a worker's wait (3 s) for the one before it, then its own
+	ok "  ... h$i: refused (503) within 10 s, saying the token did not answer" \
+		refused_within "h$i" 10000
+done
+WAITS_FOR_TENTHS=150
+for i in 1 2 3 4; do ocsp_bg gone "$i"; done
+ok "four OCSP questions about the revoked certificate (it needs a signature) come back" \
+	waits_for all_done ocsp1 ocsp2 ocsp3 ocsp4
+ok "  ... each with tryLater, never its stored good" sh -c "grep -l 'trylater' \
+	'$WORK'/ocsp[1-4].out | wc -l | grep -qx 4"
+ok "OCSP still serves the stored answer (good)" sh -c "openssl ocsp \
+	-issuer '$D/ca/issuing.pem' -cert '$WORK/kept.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' \
+	-no_nonce -timeout 10 2>&1 | grep -q ': good'"
+ok "a call has been in the token longer than token.timeout (cairn_token_calls_stuck)" \
+	waits_for stuck
+ok "/healthz says the token does not answer" health
+ok "  ... not_answering, how many calls, since when and what it means" has 'any(.problems[];
+	.what == "token" and .state == "not_answering" and .calls >= 1 and (.at | length) > 0
+	and (.detail | test("without an answer; signatures are refused after 3 s")))'
+ok "  ... and the refusals as failed signatures (sign_failing)" has 'any(.problems[];
+	.what == "token" and .state == "sign_failing" and
+	(.detail | test("no answer from the token|token has not answered")))'
+ok "signatures given up are counted" test "$(metric cairn_token_timeouts_total)" -ge 6
+ok "  ... and the degraded gauge is set" test "$(metric cairn_health_degraded)" -eq 1
+# While it does not answer, signatures are refused at once; one each 3 s still goes to the
+# token to see whether it is back (that one waits), so one of three may be it.
+fast=0
+for i in 1 2 3; do
+	issue_bg "f$i"
+	waits_for all_done "f$i" >/dev/null 2>&1
+	grep -q 'token has not answered for' "$WORK/f$i.out" && refused_within "f$i" 3000 &&
+		fast=$i && break
+done
+ok "while it does not answer, an issuance is refused at once (under 3 s)" test "$fast" -ge 1
+cp "$WORK/f$fast.out" "$WORK/last.out"
+last_has "  ... saying for how long it has not answered" \
+	'refused \(HTTP 503\): the token did not sign the certificate: the token has not answered for [0-9]+ s'
+outage_refused tokenUnavailable "the token did not sign the certificate"
+ok "  ... and the webhook is told (ca.expiring, token)" \
+	waits "$WORK/ops.log" '^ok [^ ]+ ca\.expiring token ' 300
+ok "the daemon still runs" kill -0 "$SERVE_PID"
+
+# ---- the token answers again: no restart ----
+rm -f "$WORK/hang"
+ok "the token back: issuance works" issue back
+ok "  ... no call stuck" waits_for sh -c "test \"\$(curl -sf '$HTTP_URL/metrics' |
+	sed -n 's/^cairn_token_calls_stuck //p')\" -eq 0"
+ok "  ... /healthz answers" health
+ok "  ... no longer not_answering" has '[.problems[] | select(.state == "not_answering")] == []'
+ok "  ... the outage still said (for five minutes), no longer failing" has 'any(.problems[];
+	.what == "token" and .state == "sign_failing" and .still_failing == false)'
+outage_over
+outage_healed "$S_GONE"
+
+# ---- it hangs again, and the daemon is stopped meanwhile ----
+touch "$WORK/hang"
+issue_bg s1
+ok "a signature waits in the token" waits_for stuck
+kill -TERM "$SERVE_PID"
+# gone, or a zombie (it is our child: wait reaps it below)
+exited() { [ ! -e "/proc/$1" ] || awk '{ exit $3 != "Z" }' "/proc/$1/stat"; }
+WAITS_FOR_TENTHS=200
+ok "a daemon stopped while the token hangs exits within 20 s" waits_for exited "$SERVE_PID"
+WAITS_FOR_TENTHS=150
+wait "$SERVE_PID" 2>/dev/null
+ok "  ... the issuance it was given comes back" waits_for all_done s1
+rm -f "$WORK/hang"
+ok "the audit chain is intact" "$CAIRN" audit verify --dir "$D"
+clock_at 301
+ok "a new daemon issues" issue after
+ok "  ... /healthz ok" health
+ok "  ... nothing stuck" has '[.problems[]? | select(.state == "not_answering")] == []'
+done_testing
