@@ -40,6 +40,7 @@ typedef struct opts {
 	const char *module;
 	int keep;               /* keep the temp dir */
 	int renew;              /* every level re-issues the same CSRs (renewals) */
+	int bounded;            /* signatures through the signer threads (token.timeout 10) */
 } opts_t;
 
 typedef struct bench {
@@ -136,7 +137,8 @@ static void write_pem(const char *path, X509 *x)
 static void setup(bench_t *b, const opts_t *o)
 {
 	char path[256], conf[512], root_path[256], iss_path[256];
-	hsm_config_t hc = { o->module, "cairn-bench", "1234", NULL, 0 };
+	hsm_config_t hc = { o->module, "cairn-bench", "1234", NULL,
+			    o->bounded ? HSM_TIMEOUT_MS : HSM_TIMEOUT_NONE };
 	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL;
 	X509 *root = NULL, *iss = NULL;
 	ca_cert_spec_t spec;
@@ -419,7 +421,7 @@ static double run_sign(bench_t *b, int nthreads, const opts_t *o, double *cpu_us
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: issue_bench [-n CSRS] [-t SECONDS] [-c LIST] [-s SECONDS] [-m MODULE] [-r] [-k]\n"
+		"usage: issue_bench [-n CSRS] [-t SECONDS] [-c LIST] [-s SECONDS] [-m MODULE] [-r] [-b] [-k]\n"
 		"  -n  CSRs to pre-generate and issue per concurrency level (default 3000, max %d)\n"
 		"  -r  renewals: every level re-issues the same N CSRs (same names, same requester),\n"
 		"      so each certificate after the first level supersedes one\n"
@@ -427,6 +429,9 @@ static void usage(void)
 		"  -c  comma-separated requests in flight (default 1,2,32; max %d each)\n"
 		"  -s  seconds per raw-sign measurement (default 3)\n"
 		"  -m  PKCS#11 module (default %s)\n"
+		"  -b  bounded: each signature handed to a signer thread and waited for at most\n"
+		"      10 s (token.timeout, the daemon's default for a module other than\n"
+		"      SoftHSM2's); without it the issuing thread signs, as the daemon with SoftHSM2\n"
 		"  -k  keep the temporary directory\n",
 		MAX_COUNT, MAX_THREADS, CAIRN_DEFAULT_MODULE);
 	exit(2);
@@ -446,7 +451,7 @@ static void parse_opts(int argc, char **argv, opts_t *o)
 	o->conc[1] = 2;
 	o->conc[2] = 32;
 	o->n_conc = 3;
-	while ((c = getopt(argc, argv, "n:t:c:s:m:rkh")) != -1) {
+	while ((c = getopt(argc, argv, "n:t:c:s:m:rbkh")) != -1) {
 		switch (c) {
 		case 'n':
 			o->count = (int)strtol(optarg, &end, 10);
@@ -483,6 +488,9 @@ static void parse_opts(int argc, char **argv, opts_t *o)
 		case 'r':
 			o->renew = 1;
 			break;
+		case 'b':
+			o->bounded = 1;
+			break;
 		default:
 			usage();
 		}
@@ -505,10 +513,11 @@ int main(int argc, char **argv)
 	log_set_level(LOG_LVL_WARN);
 	if (getloadavg(load, 3) < 0)
 		load[0] = -1;
-	printf("issue_bench: %d CSRs per level (%s), %ld CPUs online, load average %.2f before "
-	       "start\n",
+	printf("issue_bench: %d CSRs per level (%s), signatures %s, %ld CPUs online, load "
+	       "average %.2f before start\n",
 	       o.count, o.renew ? "-r: the same CSRs at every level, renewals after the first"
 				: "new names at every level",
+	       o.bounded ? "through the signer threads (-b)" : "on the issuing thread",
 	       sysconf(_SC_NPROCESSORS_ONLN), load[0]);
 	setup(&b, &o);
 	printf("setup: token, root P-384 + issuing P-256 in the token, db in %s\n", b.dir);
@@ -555,10 +564,11 @@ int main(int argc, char **argv)
 	printf("db: %zu certificates stored; audit chain %s (%llu events)\n", n_certs,
 	       audit_ok ? "intact" : "BROKEN", (unsigned long long)av.count);
 
-	printf("{\"bench\":\"issue\",\"csrs\":%d,\"renew\":%s,\"cpus\":%ld,\"load_before\":%.2f,"
-	       "\"raw_sign_per_s\":{\"1\":%.0f,\"2\":%.0f},\"raw_sign_cpu_us\":%.1f,\"issue\":[",
-	       o.count, o.renew ? "true" : "false", sysconf(_SC_NPROCESSORS_ONLN), load[0], sign1,
-	       sign2, sign2_cpu);
+	printf("{\"bench\":\"issue\",\"csrs\":%d,\"renew\":%s,\"bounded\":%s,\"cpus\":%ld,"
+	       "\"load_before\":%.2f,\"raw_sign_per_s\":{\"1\":%.0f,\"2\":%.0f},"
+	       "\"raw_sign_cpu_us\":%.1f,\"issue\":[",
+	       o.count, o.renew ? "true" : "false", o.bounded ? "true" : "false",
+	       sysconf(_SC_NPROCESSORS_ONLN), load[0], sign1, sign2, sign2_cpu);
 	for (i = 0; i < o.n_conc; i++)
 		printf("%s{\"in_flight\":%d,\"certs\":%d,\"secs\":%.3f,\"certs_per_s\":%.0f,"
 		       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"cpu_us_per_cert\":%.1f,"

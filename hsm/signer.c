@@ -216,6 +216,8 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 	hsm_job_t *j;
 	CK_RV rv;
 
+	if (h->timeout_ms == 0) /* token.timeout 0: no bound */
+		return hsm_sign_now(h, k, mech, in, inlen, out, outlen);
 	j = malloc(sizeof(*j) + inlen + *outlen);
 	if (j == NULL)
 		return CKR_HOST_MEMORY;

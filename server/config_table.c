@@ -42,11 +42,14 @@ const cfg_key_t config_keys[] = {
 	{ "token.softhsm_conf", F(CFG_STR, softhsm_conf), "", 0, 0, NULL, 0,
 	  "SoftHSM2 config (the embedded token; `cairn init` writes softhsm2.conf); empty for "
 	  "another module" },
-	{ "token.timeout", F(CFG_INT, token_timeout), CFG_NUM(HSM_TIMEOUT_S), 1, 600, NULL, 0,
+	{ "token.timeout", F(CFG_INT, token_timeout), "-1", -1, 600, NULL, 0,
 	  "seconds a signature is waited for; then what asked for it is refused (503) while "
 	  "the call stays with the token (a network HSM whose link died answers nothing). "
 	  "While a call has been in the token this long with none back since, signatures are "
-	  "refused at once, but one per period that sees whether the token is back" },
+	  "refused at once, but one per period that sees whether the token is back. 0: no "
+	  "bound, the thread that asks makes the token calls itself (no thread hand-off per "
+	  "signature; a token that hangs holds it). -1: " CFG_NUM(HSM_TIMEOUT_S) ", or 0 for "
+	  "SoftHSM2's module (it runs in the daemon's own process: no link to lose)" },
 	{ "ca", NF(CFG_OBJ), "", 0, 0, NULL, 0, "the CA hierarchy" },
 	{ "ca.root_cert", F(CFG_STR, root_cert), "ca/root.pem", 0, 0, NULL, CFG_INIT,
 	  "root CA certificate" },

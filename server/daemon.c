@@ -119,6 +119,21 @@ static void *indexer(void *arg)
 	return NULL;
 }
 
+/* token.timeout as hsm_open takes it: -1 is 10 s, or no bound for SoftHSM2's module (a
+ * software token in this process has no link to lose, and the hand-off to a signer thread
+ * costs more than its signature: bench/README.md). */
+static unsigned token_timeout_ms(const cairn_config_t *cfg)
+{
+	const char *base = strrchr(cfg->token_module, '/');
+	long secs = cfg->token_timeout;
+
+	if (secs < 0)
+		secs = strstr(base != NULL ? base + 1 : cfg->token_module, "softhsm") != NULL
+			       ? 0
+			       : HSM_TIMEOUT_S;
+	return secs > 0 ? (unsigned)secs * 1000 : HSM_TIMEOUT_NONE;
+}
+
 static int open_core(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
@@ -138,10 +153,16 @@ static int open_core(server_t *s, cairn_err_t *err)
 	hc.token_label = cfg->token_label;
 	hc.pin = pin;
 	hc.softhsm_conf = softhsm;
-	hc.timeout_ms = (unsigned)cfg->token_timeout * 1000;
+	hc.timeout_ms = token_timeout_ms(cfg);
 	rc = hsm_open(&hc, &s->hsm, err);
 	if (rc)
 		goto out;
+	if (hc.timeout_ms == HSM_TIMEOUT_NONE)
+		log_info("server", "token: no bound on a signature's wait (token.timeout %ld): "
+			 "the thread that asks makes the token calls", cfg->token_timeout);
+	else
+		log_info("server", "token: a signature is waited for at most %u s "
+			 "(token.timeout), then refused", hc.timeout_ms / 1000);
 	dbdir = fs_join(cfg->dir, "db");
 	root = config_path(cfg, cfg->root_cert);
 	issuing = config_path(cfg, cfg->issuing_cert);

@@ -644,6 +644,11 @@ int server_metrics(server_t *s, char **text, size_t *len)
 		mtext_add(&m, "cairn_token_relogins_total %lu\n",
 			  s->hsm != NULL ? hsm_relogins(s->hsm) : 0UL);
 		hsm_token_stuck(s->hsm, &stuck);
+		mtext_family(&m, "cairn_token_timeout_seconds", "gauge",
+			     "How long a signature is waited for (token.timeout); 0: no bound, "
+			     "the thread that asks makes the token calls.");
+		mtext_add(&m, "cairn_token_timeout_seconds %llu\n",
+			  (unsigned long long)(stuck.timeout_ms / 1000));
 		mtext_family(&m, "cairn_token_calls_stuck", "gauge",
 			     "Calls in the token for longer than token.timeout (a network HSM "
 			     "whose link died answers nothing): signatures are refused meanwhile.");

@@ -57,6 +57,7 @@ stuck() { test "$(metric cairn_token_calls_stuck)" -ge 1; }
 # ---- the token answers ----
 ok "/healthz ok with the token answering" health
 ok "  ... status ok" has '.status == "ok"'
+ok "a signature is waited for 3 s (token.timeout)" test "$(metric cairn_token_timeout_seconds)" -eq 3
 ok "no call stuck in the token" test "$(metric cairn_token_calls_stuck)" -eq 0
 ok "  ... none given up" test "$(metric cairn_token_timeouts_total)" -eq 0
 outage_certs
@@ -141,8 +142,18 @@ wait "$SERVE_PID" 2>/dev/null
 ok "  ... the issuance it was given comes back" waits_for all_done s1
 rm -f "$WORK/hang"
 ok "the audit chain is intact" "$CAIRN" audit verify --dir "$D"
+jq 'del(.token.timeout)' "$D/cairn.json" >"$WORK/c2.json" && cp "$WORK/c2.json" "$D/cairn.json"
 clock_at 301
-ok "a new daemon issues" issue after
+ok "restarted without token.timeout: a signature is waited for 10 s (a module not SoftHSM2's)" \
+	test "$(metric cairn_token_timeout_seconds)" -eq 10
+ok "  ... the daemon issues" issue after
 ok "  ... /healthz ok" health
 ok "  ... nothing stuck" has '[.problems[]? | select(.state == "not_answering")] == []'
+jq 'del(.token.timeout) | .token.module = "/usr/lib/softhsm/libsofthsm2.so"' "$WORK/cairn.json" \
+	>"$D/cairn.json"
+clock_at 301
+ok "SoftHSM2's module itself: no bound (it runs in the daemon's process)" \
+	test "$(metric cairn_token_timeout_seconds)" -eq 0
+ok "  ... the start says so" grep -q 'token: no bound on a signature' "$D.serve.log"
+ok "  ... the daemon issues" issue direct
 done_testing

@@ -626,6 +626,28 @@ static void test_token_hangs(void **pstate)
 	unsetenv("CAIRN_TEST_TOKEN_HANG");
 }
 
+/* Signatures go to a signer thread unless the bound is off (token.timeout 0): then the
+ * calling thread makes the token calls, and none is started. */
+static void test_signer_or_caller(void **pstate)
+{
+	state_t *st = *pstate;
+	char why[HSM_WHY_MAX];
+	hsm_t *h;
+
+	h = open_ok(st);
+	need_key(st, h, HSM_KEY_EC_P256);
+	assert_int_equal(sign_once(h, why, sizeof(why)), 0);
+	assert_true(h->signers >= 1);
+	hsm_close(h);
+
+	st->cfg.timeout_ms = HSM_TIMEOUT_NONE;
+	h = open_ok(st);
+	assert_int_equal(sign_once(h, why, sizeof(why)), 0);
+	assert_int_equal(h->signers, 0);
+	hsm_close(h);
+	st->cfg.timeout_ms = 0;
+}
+
 /* A token key that may not be copied (CKA_COPYABLE false) signs as the token object. */
 static void test_uncopyable_key(void **pstate)
 {
@@ -686,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_uncopyable_key),
 		cmocka_unit_test(test_reset_relogin),
 		cmocka_unit_test(test_token_hangs),
+		cmocka_unit_test(test_signer_or_caller),
 	};
 
 	return cmocka_run_group_tests_name("hsm", tests, group_setup, group_teardown);
