@@ -148,19 +148,14 @@ static void *signer_main(void *arg)
 /* Queues j (sign_lock held) and wakes or starts a signer for it. */
 static int job_queue(hsm_t *h, hsm_job_t *j)
 {
-	pthread_attr_t attr;
 	signer_arg_t *a;
-	pthread_t t;
 	int rc;
 
 	if (h->queued + 1 > h->idle && h->signers < HSM_POOL_MAX) {
 		if ((a = malloc(sizeof(*a))) == NULL)
 			return -1;
 		*a = (signer_arg_t){ h, h->signers };
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		rc = pthread_create(&t, &attr, signer_main, a);
-		pthread_attr_destroy(&attr);
+		rc = pthread_create(&h->signer_tid[h->signers], NULL, signer_main, a);
 		if (rc != 0) {
 			free(a);
 			if (h->live == 0)
@@ -293,6 +288,7 @@ void hsm_token_stuck(hsm_t *h, hsm_stuck_t *out)
 int hsm_signers_stop(hsm_t *h)
 {
 	uint64_t deadline = time_mono_ms() + h->timeout_ms;
+	unsigned i;
 	int left;
 
 	pthread_mutex_lock(&h->sign_lock);
@@ -302,6 +298,13 @@ int hsm_signers_stop(hsm_t *h)
 		wait_until(&h->sign_gone, &h->sign_lock, deadline);
 	left = h->live > 0;
 	pthread_mutex_unlock(&h->sign_lock);
+	/* Those that ended are joined (past their last touch of h); with some still in the
+	 * token, all are let go instead, and h stays. */
+	for (i = 0; i < h->signers; i++)
+		if (left)
+			pthread_detach(h->signer_tid[i]);
+		else
+			pthread_join(h->signer_tid[i], NULL);
 	if (left)
 		return -1;
 	pthread_mutex_destroy(&h->sign_lock);
