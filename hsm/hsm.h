@@ -45,6 +45,7 @@ typedef struct hsm_config {
 typedef struct hsm_stuck {
 	unsigned calls;
 	uint64_t for_ms;
+	int64_t since; /* when the oldest went in (wall clock): the same at every look */
 	unsigned long timeouts;
 	uint64_t timeout_ms;
 } hsm_stuck_t;

@@ -81,6 +81,7 @@ struct hsm {
 	unsigned idle;    /* ... waiting for a job */
 	int stopping;
 	uint64_t since_ms[HSM_POOL_MAX]; /* when signer i took its job (time_mono_ms); 0 idle */
+	int64_t since_wall[HSM_POOL_MAX]; /* ... and by the wall clock (/healthz's at) */
 	pthread_t signer_tid[HSM_POOL_MAX];
 	uint64_t done_ms;  /* when a signer last came back from the token */
 	uint64_t probe_ms; /* when the last job went to a token that did not answer */

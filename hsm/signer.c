@@ -78,8 +78,9 @@ static void job_put(hsm_job_t *j)
 }
 
 /* The calls in the token (sign_lock held): how many have been in it for at least ms, and
- * since when the oldest has been (0: none in it). */
-static unsigned calls_in(const hsm_t *h, uint64_t now, uint64_t ms, uint64_t *oldest)
+ * since when the oldest has been (0: none in it), *slot that signer's. */
+static unsigned calls_in(const hsm_t *h, uint64_t now, uint64_t ms, uint64_t *oldest,
+			 unsigned *slot)
 {
 	unsigned i, n = 0;
 
@@ -88,8 +89,10 @@ static unsigned calls_in(const hsm_t *h, uint64_t now, uint64_t ms, uint64_t *ol
 		uint64_t t = h->since_ms[i];
 		if (t == 0)
 			continue;
-		if (*oldest == 0 || t < *oldest)
+		if (*oldest == 0 || t < *oldest) {
 			*oldest = t;
+			*slot = i;
+		}
 		if (now >= t + ms)
 			n++;
 	}
@@ -125,6 +128,7 @@ static void *signer_main(void *arg)
 			h->queue_tail = NULL;
 		h->queued--;
 		h->since_ms[a.slot] = time_mono_ms();
+		h->since_wall[a.slot] = (int64_t)time(NULL);
 		pthread_mutex_unlock(&h->sign_lock);
 
 		rv = hsm_sign_now(h, j->k, j->mech, j->buf, j->inlen, j->buf + j->inlen,
@@ -208,6 +212,7 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 		   size_t inlen, uint8_t *out, size_t *outlen)
 {
 	uint64_t now, deadline, oldest;
+	unsigned slot;
 	hsm_job_t *j;
 	CK_RV rv;
 
@@ -228,7 +233,8 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 	pthread_mutex_lock(&h->sign_lock);
 	now = time_mono_ms(); /* under the lock: no signer's times are later */
 	deadline = now + h->timeout_ms;
-	if (calls_in(h, now, h->timeout_ms, &oldest) > 0 && now >= h->done_ms + h->timeout_ms) {
+	if (calls_in(h, now, h->timeout_ms, &oldest, &slot) > 0 &&
+	    now >= h->done_ms + h->timeout_ms) {
 		/* The token does not answer: one try per timeout, the others refused. */
 		if (now < h->probe_ms + h->timeout_ms) {
 			rv = given_up(h, "the token has not answered for %lu s",
@@ -271,15 +277,18 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 void hsm_token_stuck(hsm_t *h, hsm_stuck_t *out)
 {
 	uint64_t now, oldest;
+	unsigned slot = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (h == NULL)
 		return;
 	pthread_mutex_lock(&h->sign_lock);
 	now = time_mono_ms();
-	out->calls = calls_in(h, now, h->timeout_ms, &oldest);
-	if (out->calls > 0)
+	out->calls = calls_in(h, now, h->timeout_ms, &oldest, &slot);
+	if (out->calls > 0) {
 		out->for_ms = now - oldest;
+		out->since = h->since_wall[slot];
+	}
 	pthread_mutex_unlock(&h->sign_lock);
 	out->timeouts = atomic_load(&h->timeouts);
 	out->timeout_ms = h->timeout_ms;

@@ -97,7 +97,7 @@ static int failrun_problem(json_t *problems, const char *what, const char *state
 /* Calls in the token for longer than token.timeout: the token does not answer (a network
  * HSM whose link died without a reset). Since the oldest went in, with how many, and
  * what that means for what needs a signature. */
-static int token_stuck(hsm_t *h, int64_t now, json_t *problems)
+static int token_stuck(hsm_t *h, json_t *problems)
 {
 	char detail[160];
 	hsm_stuck_t st;
@@ -110,7 +110,7 @@ static int token_stuck(hsm_t *h, int64_t now, json_t *problems)
 		 "after %llu s",
 		 st.calls, st.calls == 1 ? "" : "s", (unsigned long long)(st.for_ms / 1000),
 		 (unsigned long long)(st.timeout_ms / 1000));
-	return problem_with(problems, "token", "not_answering", now - (int64_t)(st.for_ms / 1000),
+	return problem_with(problems, "token", "not_answering", st.since,
 			    json_pack("{s:i, s:s}", "calls", (int)st.calls, "detail", detail));
 }
 
@@ -129,7 +129,7 @@ static int storage_health(server_t *s, int64_t now, json_t *problems)
 	if (s->hsm != NULL) {
 		hsm_sign_state(s->hsm, &f);
 		n += failrun_problem(problems, "token", "sign_failing", &f, now);
-		n += token_stuck(s->hsm, now, problems);
+		n += token_stuck(s->hsm, problems);
 	}
 	if (s->db == NULL)
 		return n;

@@ -93,6 +93,11 @@ ok "/healthz says the token does not answer" health
 ok "  ... not_answering, how many calls, since when and what it means" has 'any(.problems[];
 	.what == "token" and .state == "not_answering" and .calls >= 1 and (.at | length) > 0
 	and (.detail | test("without an answer; signatures are refused after 3 s")))'
+AT=$(jq -r '.problems[] | select(.state == "not_answering") | .at' "$WORK/health.json")
+sleep 1.1
+ok "  ... since the same time a second later (notify sends it once)" sh -c "curl -sf \
+	'$HTTP_URL/healthz' | jq -e --arg at '$AT' 'any(.problems[];
+	.state == \"not_answering\" and .at == \$at)'"
 ok "  ... and the refusals as failed signatures (sign_failing)" has 'any(.problems[];
 	.what == "token" and .state == "sign_failing" and
 	(.detail | test("no answer from the token|token has not answered")))'
