@@ -112,8 +112,8 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 		   size_t inlen, uint8_t *out, size_t *outlen);
 /* Sets up the signers' state (none run yet); hsm_signers_stop ends them. */
 void hsm_signers_init(hsm_t *h, uint64_t timeout_ms);
-/* Ends the signers: waits for those in a call at most h->timeout_ms. Returns 0, or -1
- * when some are still in the token (h must then outlive them: not freed). */
+/* Ends the signers: waits for those in a call at most h->timeout_ms. Returns 0, or
+ * CAIRN_EBUSY when some are still in the token (h must then outlive them: not freed). */
 int hsm_signers_stop(hsm_t *h);
 
 /* The calling thread's latest signature: what it came to ("" when it succeeded). */

@@ -149,7 +149,8 @@ static void *signer_main(void *arg)
 	return NULL;
 }
 
-/* Queues j (sign_lock held) and wakes or starts a signer for it. */
+/* Queues j (sign_lock held) and wakes or starts a signer for it. Returns 0, or
+ * CAIRN_ENOMEM when there is no signer and none could be started. */
 static int job_queue(hsm_t *h, hsm_job_t *j)
 {
 	signer_arg_t *a;
@@ -157,13 +158,13 @@ static int job_queue(hsm_t *h, hsm_job_t *j)
 
 	if (h->queued + 1 > h->idle && h->signers < HSM_POOL_MAX) {
 		if ((a = malloc(sizeof(*a))) == NULL)
-			return -1;
+			return CAIRN_ENOMEM;
 		*a = (signer_arg_t){ h, h->signers };
 		rc = pthread_create(&h->signer_tid[h->signers], NULL, signer_main, a);
 		if (rc != 0) {
 			free(a);
 			if (h->live == 0)
-				return -1;
+				return CAIRN_ENOMEM;
 		} else {
 			h->signers++;
 			h->live++;
@@ -315,7 +316,7 @@ int hsm_signers_stop(hsm_t *h)
 		else
 			pthread_join(h->signer_tid[i], NULL);
 	if (left)
-		return -1;
+		return CAIRN_EBUSY;
 	pthread_mutex_destroy(&h->sign_lock);
 	pthread_cond_destroy(&h->sign_work);
 	pthread_cond_destroy(&h->sign_gone);
