@@ -154,6 +154,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 	hc.pin = pin;
 	hc.softhsm_conf = softhsm;
 	hc.timeout_ms = token_timeout_ms(cfg);
+	/* Said before: a token that does not answer holds the start in its login. */
+	log_info("server", "token: opening \"%s\" with %s", cfg->token_label, cfg->token_module);
 	rc = hsm_open(&hc, &s->hsm, err);
 	if (rc)
 		goto out;
