@@ -137,7 +137,6 @@ static void *waker(void *arg)
 {
 	acme_pool_t *p = arg;
 	watcher_t *due, *w;
-	struct timespec ts;
 	uint64_t first;
 
 	pthread_mutex_lock(&p->lock);
@@ -156,8 +155,7 @@ static void *waker(void *arg)
 		for (first = UINT64_MAX, w = p->watchers; w != NULL; w = w->next)
 			if (w->deadline < first)
 				first = w->deadline;
-		ts = time_mono_ts(first);
-		pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+		(void)time_mono_wait(&p->wake, &p->lock, first);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;

@@ -65,12 +65,6 @@ static void refresh_mapsize(db_t *db)
 		db->map_size = info.me_mapsize;
 }
 
-static void gate_deadline(struct timespec *ts, int seconds)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += seconds;
-}
-
 void db_gate_writer_enter(db_t *db)
 {
 	pthread_mutex_lock(&db->gate_mu);
@@ -96,7 +90,7 @@ void db_gate_writer_exit(db_t *db)
  */
 int db_resize(db_t *db, int grow, cairn_err_t *err)
 {
-	struct timespec deadline;
+	uint64_t deadline;
 	size_t before, want = 0;
 	int rc, ret = 0;
 
@@ -104,9 +98,9 @@ int db_resize(db_t *db, int grow, cairn_err_t *err)
 	while (db->resizing)
 		pthread_cond_wait(&db->gate_cv, &db->gate_mu);
 	db->resizing = 1;
-	gate_deadline(&deadline, DB_RESIZE_WAIT_S);
+	deadline = time_mono_ms() + DB_RESIZE_WAIT_S * 1000;
 	while (db->readers > 0 || db->writer_in_txn) {
-		if (pthread_cond_timedwait(&db->gate_cv, &db->gate_mu, &deadline) == ETIMEDOUT) {
+		if (time_mono_wait(&db->gate_cv, &db->gate_mu, deadline) == ETIMEDOUT) {
 			ret = cairn_err_set(err, CAIRN_EDB,
 					    "database map full and %u read transaction(s) still open",
 					    db->readers);

@@ -321,7 +321,6 @@ static void commit_queued(db_t *db)
 static int wait_for_work(db_t *db)
 {
 	uint64_t idle_until = time_mono_ms() + DB_READER_CHECK_S * 1000;
-	struct timespec ts;
 	int dead;
 
 	for (;;) {
@@ -332,13 +331,12 @@ static int wait_for_work(db_t *db)
 			if (db->q_head == NULL && db->stopping)
 				return -1;
 			if (db->q_head != NULL) { /* background writes only: wait for company */
-				ts = time_mono_ts(db->q_lazy_since + DB_LAZY_MS);
-				pthread_cond_timedwait(&db->q_cv, &db->q_mu, &ts);
+				(void)time_mono_wait(&db->q_cv, &db->q_mu,
+						     db->q_lazy_since + DB_LAZY_MS);
 				continue;
 			}
 		}
-		ts = time_mono_ts(idle_until);
-		if (pthread_cond_timedwait(&db->q_cv, &db->q_mu, &ts) == ETIMEDOUT) {
+		if (time_mono_wait(&db->q_cv, &db->q_mu, idle_until) == ETIMEDOUT) {
 			pthread_mutex_unlock(&db->q_mu);
 			mdb_reader_check(db->env, &dead);
 			pthread_mutex_lock(&db->q_mu);

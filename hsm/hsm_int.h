@@ -73,7 +73,6 @@ struct hsm {
 	pthread_mutex_t sign_lock;
 	pthread_cond_t sign_work;   /* a job queued, or stop */
 	pthread_cond_t sign_gone;   /* a signer ended (hsm_signers_stop) */
-	pthread_condattr_t job_attr; /* the jobs' condition variables: CLOCK_MONOTONIC */
 	struct hsm_job *queue, *queue_tail;
 	unsigned queued;  /* jobs in the queue */
 	unsigned signers; /* signers started (their slots in since_ms) */

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The signers: threads that wait on the token so the threads that ask for a signature wait at most token.timeout. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,32 +41,12 @@ void hsm_signers_init(hsm_t *h, uint64_t timeout_ms)
 	pthread_mutex_init(&h->sign_lock, NULL);
 	pthread_cond_init(&h->sign_work, NULL);
 	time_mono_cond_init(&h->sign_gone);
-	pthread_condattr_init(&h->job_attr);
-	pthread_condattr_setclock(&h->job_attr, CLOCK_MONOTONIC);
 }
 
 static void job_free(hsm_job_t *j)
 {
 	pthread_cond_destroy(&j->cond);
 	free(j);
-}
-
-/*
- * One wait on cv (mu held, cv's clock CLOCK_MONOTONIC) for a signal or deadline_ms
- * (time_mono_ms); callers loop on what they wait for and on time_mono_ms() < deadline_ms.
- * A timed wait that says it timed out before its deadline is libfaketime's under
- * FAKETIME_DONT_FAKE_MONOTONIC (the tests that step the wall clock alone): measured, it
- * returns at once; then this naps a millisecond instead, so the caller does not spin.
- */
-static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ms)
-{
-	struct timespec ts = time_mono_ts(deadline_ms), nap = { 0, 1000 * 1000 };
-
-	if (pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT && time_mono_ms() < deadline_ms) {
-		pthread_mutex_unlock(mu);
-		nanosleep(&nap, NULL);
-		pthread_mutex_lock(mu);
-	}
 }
 
 /* Drops one reference (sign_lock held). */
@@ -229,7 +208,7 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 	j->outlen = *outlen;
 	j->refs = 2;
 	memcpy(j->buf, in, inlen);
-	pthread_cond_init(&j->cond, &h->job_attr);
+	time_mono_cond_init(&j->cond);
 
 	pthread_mutex_lock(&h->sign_lock);
 	now = time_mono_ms(); /* under the lock: no signer's times are later */
@@ -253,7 +232,7 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 		return CKR_FUNCTION_FAILED;
 	}
 	while (!j->done && time_mono_ms() < deadline)
-		wait_until(&j->cond, &h->sign_lock, deadline);
+		(void)time_mono_wait(&j->cond, &h->sign_lock, deadline);
 	if (!j->done) {
 		if (job_unqueue(h, j))
 			j->refs--; /* never reached a signer */
@@ -305,7 +284,7 @@ int hsm_signers_stop(hsm_t *h)
 	h->stopping = 1;
 	pthread_cond_broadcast(&h->sign_work);
 	while (h->live > 0 && time_mono_ms() < deadline)
-		wait_until(&h->sign_gone, &h->sign_lock, deadline);
+		(void)time_mono_wait(&h->sign_gone, &h->sign_lock, deadline);
 	left = h->live > 0;
 	pthread_mutex_unlock(&h->sign_lock);
 	/* Those that ended are joined (past their last touch of h); with some still in the
@@ -320,6 +299,5 @@ int hsm_signers_stop(hsm_t *h)
 	pthread_mutex_destroy(&h->sign_lock);
 	pthread_cond_destroy(&h->sign_work);
 	pthread_cond_destroy(&h->sign_gone);
-	pthread_condattr_destroy(&h->job_attr);
 	return 0;
 }

@@ -15,7 +15,6 @@ static void *worker_main(void *arg)
 {
 	notify_t *n = arg;
 	int64_t next_scan = 0;
-	struct timespec until;
 	size_t i;
 
 	pthread_mutex_lock(&n->mu);
@@ -67,8 +66,7 @@ static void *worker_main(void *arg)
 		if (n->stop || n->kicked)
 			continue;
 		/* monotonic: a wall clock set back meanwhile does not stretch the wait */
-		until = time_mono_ts(time_mono_ms() + (uint64_t)wait_ms);
-		pthread_cond_timedwait(&n->cv, &n->mu, &until);
+		(void)time_mono_wait(&n->cv, &n->mu, time_mono_ms() + (uint64_t)wait_ms);
 	}
 	pthread_mutex_unlock(&n->mu);
 	return NULL;

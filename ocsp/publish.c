@@ -39,7 +39,7 @@ struct ocsp_pub {
 	int full;                   /* a whole pass is owed (start-up, queue overflow) */
 	ocsp_state_t *queue;        /* serials only */
 	size_t n_queue;
-	struct timespec first_at;   /* when the oldest queued serial came */
+	uint64_t first_at;          /* when the oldest queued serial came (time_mono_ms) */
 
 	pthread_mutex_t st_mu;
 	ocsp_pub_stats_t total;
@@ -362,7 +362,7 @@ void ocsp_pub_changed(ocsp_pub_t *p, const uint8_t *serial, size_t len)
 		return;
 	pthread_mutex_lock(&p->mu);
 	if (p->n_queue == 0 && !p->full)
-		clock_gettime(CLOCK_MONOTONIC, &p->first_at);
+		p->first_at = time_mono_ms();
 	if (p->queue == NULL)
 		p->queue = calloc(PUB_QUEUE_MAX, sizeof(*p->queue));
 	if (p->queue != NULL && p->n_queue < PUB_QUEUE_MAX) {
@@ -384,7 +384,7 @@ static void *pub_main(void *arg)
 
 	pthread_mutex_lock(&p->mu);
 	while (!p->stopping || p->n_queue > 0) {
-		struct timespec due = p->first_at, now;
+		uint64_t due = p->first_at + (uint64_t)p->delay * 1000;
 
 		if (!p->full && p->n_queue == 0) {
 			pthread_cond_wait(&p->cv, &p->mu);
@@ -392,11 +392,8 @@ static void *pub_main(void *arg)
 		}
 		/* Gather what else changes within the delay (a revocation re-signs two answers
 		 * one after the other; a scan stores 256 at a time). */
-		due.tv_sec += (time_t)p->delay;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!p->full && !p->stopping &&
-		    (now.tv_sec < due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec < due.tv_nsec))) {
-			pthread_cond_timedwait(&p->cv, &p->mu, &due);
+		if (!p->full && !p->stopping && time_mono_ms() < due) {
+			(void)time_mono_wait(&p->cv, &p->mu, due);
 			continue;
 		}
 		q = p->queue;

@@ -257,9 +257,9 @@ static void *expiring_main(void *arg)
 		}
 		/* Not again before the gap; then at the next change or window boundary. */
 		{
-			struct timespec until = time_mono_ts(time_mono_ms() + (uint64_t)(gap * 1000));
-			while (!s->exp_stop && pthread_cond_timedwait(&s->exp_wake, &s->metrics_lock,
-								      &until) == 0)
+			uint64_t until = time_mono_ms() + (uint64_t)(gap * 1000);
+			while (!s->exp_stop &&
+			       time_mono_wait(&s->exp_wake, &s->metrics_lock, until) == 0)
 				;
 		}
 		/* ... or when the wall clock went back behind the computation (the windows

@@ -140,7 +140,7 @@ int log_async_start(void)
 
 void log_async_stop(void)
 {
-	struct timespec until = time_mono_ts(time_mono_ms() + LOG_STOP_WAIT_MS);
+	uint64_t until = time_mono_ms() + LOG_STOP_WAIT_MS;
 	int done;
 
 	pthread_mutex_lock(&log_lock);
@@ -150,7 +150,7 @@ void log_async_stop(void)
 	}
 	lq.stop = 1;
 	pthread_cond_signal(&lq.wake);
-	while (!lq.done && pthread_cond_timedwait(&lq.finished, &log_lock, &until) == 0)
+	while (!lq.done && time_mono_wait(&lq.finished, &log_lock, until) == 0)
 		;
 	done = lq.done;
 	/* A writer stuck on stderr stays behind (the process is exiting): lines logged from

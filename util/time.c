@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Time formatting/parsing, durations, randomness and constant-time compare. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,7 +152,8 @@ uint64_t time_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-struct timespec time_mono_ts(uint64_t at_ms)
+/* The CLOCK_MONOTONIC instant at_ms (a time_mono_ms value) as a timespec. */
+static struct timespec time_mono_ts(uint64_t at_ms)
 {
 	struct timespec ts = { .tv_sec = (time_t)(at_ms / 1000u),
 			       .tv_nsec = (long)(at_ms % 1000u) * 1000000L };
@@ -169,9 +171,25 @@ void time_mono_cond_init(pthread_cond_t *cv)
 	pthread_condattr_destroy(&ca);
 }
 
+int time_mono_wait(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ms)
+{
+	struct timespec ts = time_mono_ts(deadline_ms), nap = { 0, 0 };
+	uint64_t now;
+
+	if (pthread_cond_timedwait(cv, mu, &ts) != ETIMEDOUT)
+		return 0;
+	if ((now = time_mono_ms()) >= deadline_ms)
+		return ETIMEDOUT;
+	nap.tv_nsec = (long)(deadline_ms - now < 20 ? deadline_ms - now : 20) * 1000000L;
+	pthread_mutex_unlock(mu);
+	nanosleep(&nap, NULL);
+	pthread_mutex_lock(mu);
+	return 0;
+}
+
 void time_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until)
 {
-	struct timespec wall, ts;
+	struct timespec wall;
 	int64_t left_ms;
 
 	clock_gettime(CLOCK_REALTIME, &wall);
@@ -182,8 +200,7 @@ void time_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until)
 		left_ms = TIME_WALL_TICK * 1000;
 	if (left_ms < 0)
 		left_ms = 0;
-	ts = time_mono_ts(time_mono_ms() + (uint64_t)left_ms);
-	pthread_cond_timedwait(cv, mu, &ts);
+	(void)time_mono_wait(cv, mu, time_mono_ms() + (uint64_t)left_ms);
 }
 
 void util_failrun_fail(util_failrun_t *f, int64_t now, const char *why)

@@ -264,11 +264,18 @@ int time_parse(const char *s, time_t *out) CAIRN_WUR;
 int duration_parse(const char *s, int64_t *seconds) CAIRN_WUR;
 /* Current time in milliseconds from CLOCK_MONOTONIC. */
 uint64_t time_mono_ms(void);
-/* The CLOCK_MONOTONIC instant at_ms (a time_mono_ms value) as a timespec: the deadline of
- * pthread_cond_timedwait on a condition variable whose clock is CLOCK_MONOTONIC. */
-struct timespec time_mono_ts(uint64_t at_ms);
-/* pthread_cond_init with CLOCK_MONOTONIC as the clock of its timed waits (time_mono_ts). */
+/* pthread_cond_init with CLOCK_MONOTONIC as the clock of its timed waits (time_mono_wait). */
 void time_mono_cond_init(pthread_cond_t *cv);
+/*
+ * One wait on cv (made by time_mono_cond_init; mu held) for a signal or until deadline_ms
+ * (a time_mono_ms value): the one timed wait of the code. Returns ETIMEDOUT once the
+ * deadline is reached, else 0 (signalled, or woken for nothing: callers check what they
+ * wait for and wait again). A timed wait that says it timed out before its deadline is
+ * libfaketime's under FAKETIME_DONT_FAKE_MONOTONIC (the tests that step the wall clock
+ * alone): it returns at once, measured, and a daemon of waiting threads then spun a whole
+ * CPU; this naps up to 20 ms instead and returns 0.
+ */
+int time_mono_wait(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ms);
 
 /*
  * The wall clock can go back: a machine that ran ahead (a wrong hardware clock at boot, a

@@ -61,16 +61,7 @@ unflood() {
 	FLOOD_PIDS=
 	rm -f "$WORK/stop"
 }
-# calm: the daemon used under half a second of CPU in the next second (the spin took both
-# CPUs whole). utime + stime of /proc/PID/stat, in clock ticks.
-ticks() { awk '{print $14 + $15}' "/proc/$SERVE_PID/stat"; }
-calm() {
-	a=$(ticks)
-	sleep 1
-	b=$(ticks)
-	echo "$((b - a)) ticks of CPU in 1 s (CLK_TCK $(getconf CLK_TCK))"
-	[ $((b - a)) -lt $(($(getconf CLK_TCK) / 2)) ]
-}
+# calm (lib.sh): the spin took both CPUs whole.
 
 # ---- a hard limit of 256: the listeners share what is left beside the daemon's work ----
 serve_limited 256 256 || bail "serve under 256 descriptors failed"

@@ -186,6 +186,16 @@ clock_at() {
 }
 clock_now() { echo $(($(date +%s) + OFF)); }
 
+# calm: the daemon ($SERVE_PID) used under half a second of CPU in the next second (utime
+# + stime of /proc/PID/stat, in clock ticks): it does not spin.
+calm() {
+	_a=$(awk '{print $14 + $15}' "/proc/$SERVE_PID/stat")
+	sleep 1
+	_b=$(awk '{print $14 + $15}' "/proc/$SERVE_PID/stat")
+	echo "$((_b - _a)) ticks of CPU in 1 s (CLK_TCK $(getconf CLK_TCK))"
+	[ $((_b - _a)) -lt $(($(getconf CLK_TCK) / 2)) ]
+}
+
 # ca_stop: SIGTERM to the daemon we started; waits for it.
 ca_stop() {
 	kill -TERM "$SERVE_PID" 2>/dev/null
