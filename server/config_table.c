@@ -48,8 +48,9 @@ const cfg_key_t config_keys[] = {
 	  "While a call has been in the token this long with none back since, signatures are "
 	  "refused at once, but one per period that sees whether the token is back. 0: no "
 	  "bound, the thread that asks makes the token calls itself (no thread hand-off per "
-	  "signature; a token that hangs holds it). -1: " CFG_NUM(HSM_TIMEOUT_S) ", or 0 for "
-	  "SoftHSM2's module (it runs in the daemon's own process: no link to lose)" },
+	  "signature; a token that hangs holds it). -1: " CFG_NUM(HSM_TIMEOUT_S) ", or 0 when "
+	  "the module's file name holds \"softhsm\" (SoftHSM2 runs in the daemon's own "
+	  "process: no link to lose)" },
 	{ "ca", NF(CFG_OBJ), "", 0, 0, NULL, 0, "the CA hierarchy" },
 	{ "ca.root_cert", F(CFG_STR, root_cert), "ca/root.pem", 0, 0, NULL, CFG_INIT,
 	  "root CA certificate" },
