@@ -8,9 +8,11 @@ tests_unit_test_hsm_SOURCES = tests/unit/test_hsm.c
 tests_unit_test_hsm_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_hsm_LDADD = libhsm.la libutil.la $(UNIT_LIBS)
 # The signers (a token that hangs: tests/tools/token_plug.so), in a process of their own
-# (test_hsm.c says why); the other tests of the file are compiled in and not run.
+# (test_hsm.c says why): test_hsm_signers.c includes test_hsm.c, whose other tests are
+# compiled in and not run.
 check_PROGRAMS += tests/unit/test_hsm_signers
 TESTS += tests/unit/test_hsm_signers
-tests_unit_test_hsm_signers_SOURCES = tests/unit/test_hsm.c
-tests_unit_test_hsm_signers_CFLAGS = $(UNIT_CFLAGS) -DTEST_HSM_SIGNERS -Wno-unused-function
+tests_unit_test_hsm_signers_SOURCES = tests/unit/test_hsm_signers.c
+EXTRA_DIST += tests/unit/test_hsm.c
+tests_unit_test_hsm_signers_CFLAGS = $(UNIT_CFLAGS) -Wno-unused-function
 tests_unit_test_hsm_signers_LDADD = libhsm.la libutil.la $(UNIT_LIBS)
