@@ -207,7 +207,7 @@ ok "a scan of an endpoint with a 60 KB leaf and one beside it finishes" sh -c "'
 ok "  ... the certificate beside it is in the inventory" sh -c "'$CAIRN' inventory list --dir '$D' \
 	--format json | grep -q '127.0.0.1:$PORT_beside'"
 ok "  ... the big one is a failed handshake, not a refused batch" sh -c "cat '$WORK/big.out'
-	! grep -q 413 '$WORK/big.out' && grep '127.0.0.1:$PORT_big' '$WORK/big.out' | grep -q 'handshake failed'"
+	! grep -qw 413 '$WORK/big.out' && grep '127.0.0.1:$PORT_big' '$WORK/big.out' | grep -q 'handshake failed'"
 fails "bad ports" "$CAIRN" discover --dir "$D" --targets 127.0.0.1 --ports 0
 last_has "  ... naming the port" "--ports: 0 is not a port 1..65535"
 fails "a /8 is too large to expand" "$CAIRN" discover --dir "$D" --targets 127.0.0.0/8
