@@ -138,7 +138,7 @@ static void setup(bench_t *b, const opts_t *o)
 {
 	char path[256], conf[512], root_path[256], iss_path[256];
 	hsm_config_t hc = { o->module, "cairn-bench", "1234", NULL,
-			    o->bounded ? HSM_TIMEOUT_MS : HSM_TIMEOUT_NONE };
+			    o->bounded ? HSM_TIMEOUT_MS : 0 };
 	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL;
 	X509 *root = NULL, *iss = NULL;
 	ca_cert_spec_t spec;

@@ -182,6 +182,7 @@ static int open_token(const cairn_config_t *cfg, hsm_t **hsm, cairn_err_t *err)
 	hc.token_label = cfg->token_label;
 	hc.pin = pin;
 	hc.softhsm_conf = softhsm;
+	hc.timeout_ms = HSM_TIMEOUT_MS;
 	if (rc == 0)
 		rc = hsm_open(&hc, hsm, err);
 	OPENSSL_cleanse(pin, strlen(pin));

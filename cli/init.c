@@ -96,7 +96,7 @@ static int make_softhsm_token(const init_opts_t *o, init_state_t *st, char *pin,
 			      cairn_err_t *err)
 {
 	char so_pin[33], *tokens = fs_join(st->dir, "tokens"), *conf = NULL, *conf_path = NULL;
-	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, o->token_label, pin, NULL, 0 };
+	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, o->token_label, pin, NULL, HSM_TIMEOUT_MS };
 	int rc;
 
 	if (tokens == NULL || (rc = fs_mkdirs(tokens, 0700)) != 0) {
@@ -135,7 +135,7 @@ static int open_existing_token(const init_opts_t *o, init_state_t *st, cairn_err
 {
 	char *pin = NULL;
 	size_t len;
-	hsm_config_t hc = { o->module, o->token_label, NULL, NULL, 0 };
+	hsm_config_t hc = { o->module, o->token_label, NULL, NULL, HSM_TIMEOUT_MS };
 	int rc;
 
 	if (o->pin_file == NULL)

@@ -386,9 +386,7 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 	pthread_mutex_init(&h->lookup_lock, NULL);
 	pthread_mutex_init(&h->fail_lock, NULL);
 	pthread_mutex_init(&h->relogin_lock, NULL);
-	hsm_signers_init(h, cfg->timeout_ms == HSM_TIMEOUT_NONE ? 0
-			 : cfg->timeout_ms > 0			  ? cfg->timeout_ms
-								  : HSM_TIMEOUT_MS);
+	hsm_signers_init(h, cfg->timeout_ms);
 	if ((h->pin = strdup(cfg->pin)) == NULL) {
 		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;

@@ -3,7 +3,6 @@
 #ifndef CAIRN_HSM_H
 #define CAIRN_HSM_H
 
-#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,7 +28,7 @@ typedef struct hsm_config {
 	const char *token_label;  /* token to use */
 	const char *pin;          /* user PIN (already read from its file/env by the caller) */
 	const char *softhsm_conf; /* if non-NULL, exported as SOFTHSM2_CONF before the module loads */
-	/* Longest wait for a signature; 0: HSM_TIMEOUT_MS; HSM_TIMEOUT_NONE: no bound, the
+	/* Longest wait for a signature (HSM_TIMEOUT_MS unless configured); 0: no bound, the
 	 * calling thread makes the token calls itself (saves a hand-off per signature). */
 	unsigned timeout_ms;
 } hsm_config_t;
@@ -37,7 +36,6 @@ typedef struct hsm_config {
 /* The longest a signature is waited for unless configured (token.timeout). */
 #define HSM_TIMEOUT_S 10
 #define HSM_TIMEOUT_MS (HSM_TIMEOUT_S * 1000)
-#define HSM_TIMEOUT_NONE UINT_MAX
 
 /* Calls in the token for longer than the timeout (a network HSM that lost its link
  * without a reset answers nothing): how many, how long the oldest has been in it, and

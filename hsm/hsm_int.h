@@ -69,7 +69,7 @@ struct hsm {
 	 * without a reset answers nothing, for minutes or for good). Started on demand, at
 	 * most HSM_POOL_MAX; under sign_lock.
 	 */
-	uint64_t timeout_ms; /* 0: no bound, the caller signs (HSM_TIMEOUT_NONE) */
+	uint64_t timeout_ms; /* 0: no bound, the caller signs */
 	pthread_mutex_t sign_lock;
 	pthread_cond_t sign_work;   /* a job queued, or stop */
 	pthread_cond_t sign_gone;   /* a signer ended (hsm_signers_stop) */

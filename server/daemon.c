@@ -131,7 +131,7 @@ static unsigned token_timeout_ms(const cairn_config_t *cfg)
 		secs = strstr(base != NULL ? base + 1 : cfg->token_module, "softhsm") != NULL
 			       ? 0
 			       : HSM_TIMEOUT_S;
-	return secs > 0 ? (unsigned)secs * 1000 : HSM_TIMEOUT_NONE;
+	return (unsigned)secs * 1000;
 }
 
 static int open_core(server_t *s, cairn_err_t *err)
@@ -159,7 +159,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = hsm_open(&hc, &s->hsm, err);
 	if (rc)
 		goto out;
-	if (hc.timeout_ms == HSM_TIMEOUT_NONE)
+	if (hc.timeout_ms == 0)
 		log_info("server", "token: no bound on a signature's wait (token.timeout %ld): "
 			 "the thread that asks makes the token calls", cfg->token_timeout);
 	else

@@ -74,7 +74,8 @@ static int group_setup(void **pstate)
 	st->cfg = (hsm_config_t){ .module = CAIRN_DEFAULT_MODULE,
 				  .token_label = TOKEN_LABEL,
 				  .pin = USER_PIN,
-				  .softhsm_conf = st->conf };
+				  .softhsm_conf = st->conf,
+				  .timeout_ms = HSM_TIMEOUT_MS };
 	if (hsm_token_create(&st->cfg, SO_PIN, &err) != 0) {
 		fprintf(stderr, "# hsm_token_create: %s\n", cairn_err_msg(&err));
 		return -1;
@@ -637,7 +638,7 @@ static void test_token_hangs(void **pstate)
 	assert_int_equal(sign_once(h, why, sizeof(why)), 0);
 	hsm_close(h);
 	st->cfg.module = CAIRN_DEFAULT_MODULE;
-	st->cfg.timeout_ms = 0;
+	st->cfg.timeout_ms = HSM_TIMEOUT_MS;
 	unsetenv("CAIRN_TEST_TOKEN_HANG");
 }
 
@@ -655,12 +656,12 @@ static void test_signer_or_caller(void **pstate)
 	assert_true(h->signers >= 1);
 	hsm_close(h);
 
-	st->cfg.timeout_ms = HSM_TIMEOUT_NONE;
+	st->cfg.timeout_ms = 0;
 	h = open_ok(st);
 	assert_int_equal(sign_once(h, why, sizeof(why)), 0);
 	assert_int_equal(h->signers, 0);
 	hsm_close(h);
-	st->cfg.timeout_ms = 0;
+	st->cfg.timeout_ms = HSM_TIMEOUT_MS;
 }
 #endif
 
