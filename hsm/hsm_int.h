@@ -64,10 +64,10 @@ struct hsm {
 	atomic_ulong relogins; /* successful ones (hsm_relogins) */
 
 	/*
-	 * The signers (signer.c): threads that make the token calls of a signature, so the
-	 * thread that asked waits at most timeout_ms for one (a network HSM whose link died
-	 * without a reset answers nothing, for minutes or for good). Started on demand, at
-	 * most HSM_POOL_MAX; under sign_lock.
+	 * The signers (signer.c): threads that make the token calls after the start
+	 * (signatures, key generation, key lookups), so the thread that asked waits at most
+	 * timeout_ms for one (a network HSM whose link died without a reset answers nothing,
+	 * for minutes or for good). Started on demand, at most HSM_POOL_MAX; under sign_lock.
 	 */
 	uint64_t timeout_ms; /* 0: no bound, the caller signs */
 	pthread_mutex_t sign_lock;
@@ -84,7 +84,7 @@ struct hsm {
 	pthread_t signer_tid[HSM_POOL_MAX];
 	uint64_t done_ms;  /* when a signer last came back from the token */
 	uint64_t probe_ms; /* when the last job went to a token that did not answer */
-	atomic_ulong timeouts; /* signatures given up or refused (hsm_token_stuck) */
+	atomic_ulong timeouts; /* calls given up or refused (hsm_token_stuck) */
 };
 
 /* Longest text of what a signature came to ("C_Sign: CKR_DEVICE_REMOVED (0x32)"). */
@@ -103,10 +103,27 @@ static inline CK_OBJECT_HANDLE key_handle(const CK_OBJECT_HANDLE *field)
  * tried once more. The signers run it. */
 CK_RV hsm_sign_now(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
 		   size_t inlen, uint8_t *out, size_t *outlen);
-/* hsm_sign_now on a signer (signer.c), waiting at most h->timeout_ms for it; while the
- * token does not answer, refused at once but for one try per timeout. The same
- * contract, and CKR_FUNCTION_FAILED with the calling thread's hsm_sign_failure saying
- * so when it was given up or refused. */
+/* A token call made by a signer: fn(h, arg) with arg the job's own copy of the caller's
+ * argument; drop(arg), when not NULL, frees what fn left in that copy when the caller
+ * gave the job up before it came back. */
+typedef CK_RV (*hsm_call_fn)(hsm_t *h, void *arg);
+typedef void (*hsm_drop_fn)(void *arg);
+/* Runs fn on a signer (signer.c), waiting at most h->timeout_ms for it; while the token
+ * does not answer, refused at once but for one try per timeout. Returns fn's result with
+ * its argument copied back over arg (size bytes), or CKR_FUNCTION_FAILED with the calling
+ * thread's hsm_sign_why_get saying why when it was given up or refused. Made on the
+ * caller's thread when there is no bound (timeout_ms 0) or the caller is a signer. */
+CK_RV hsm_call(hsm_t *h, hsm_call_fn fn, void *arg, size_t size, hsm_drop_fn drop);
+/* A call about the key labelled label: returns a cairn error code, *out (out may be
+ * NULL) what it made. */
+typedef int (*hsm_key_fn)(hsm_t *h, const char *label, int param, void **out,
+			  cairn_err_t *err);
+/* fn through hsm_call, with its own copies of label, *out and the error; free_out (may
+ * be NULL) frees an *out nobody took. Given up or refused: CAIRN_ETOKENDOWN, "WHAT
+ * "LABEL": no answer from the token within N s". */
+int hsm_key_call(hsm_t *h, hsm_key_fn fn, const char *label, int param, void **out,
+		 void (*free_out)(void *out), const char *what, cairn_err_t *err);
+/* hsm_sign_now through hsm_call: the same contract. */
 CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
 		   size_t inlen, uint8_t *out, size_t *outlen);
 /* Sets up the signers' state (none run yet); hsm_signers_stop ends them. */

@@ -235,8 +235,9 @@ static CK_RV set_id(hsm_t *h, CK_SESSION_HANDLE s, const hsm_pub_t *p, CK_OBJECT
 	return rv;
 }
 
-int hsm_keygen(hsm_t *h, hsm_key_type_t type, const char *label, EVP_PKEY **pub,
-	       cairn_err_t *err)
+/* hsm_keygen on the calling thread. */
+static int keygen_now(hsm_t *h, hsm_key_type_t type, const char *label, EVP_PKEY **pub,
+		      cairn_err_t *err)
 {
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG bits = 3072;
@@ -334,4 +335,25 @@ out:
 	hsm_pub_clear(&p);
 	OPENSSL_free(params);
 	return ret;
+}
+
+static int keygen_key(hsm_t *h, const char *label, int type, void **pub, cairn_err_t *err)
+{
+	return keygen_now(h, (hsm_key_type_t)type, label, (EVP_PKEY **)pub, err);
+}
+
+static void pkey_free(void *key)
+{
+	EVP_PKEY_free(key);
+}
+
+int hsm_keygen(hsm_t *h, hsm_key_type_t type, const char *label, EVP_PKEY **pub,
+	       cairn_err_t *err)
+{
+	if (pub != NULL)
+		*pub = NULL;
+	if (h == NULL || label == NULL || label[0] == '\0')
+		return cairn_err_set(err, CAIRN_EINVAL, "keygen: missing handle or label");
+	return hsm_key_call(h, keygen_key, label, (int)type, (void **)pub, pkey_free, "keygen",
+			    err);
 }

@@ -247,7 +247,8 @@ fail:
 	return NULL;
 }
 
-int hsm_key_get(hsm_t *h, const char *label, EVP_PKEY **key, cairn_err_t *err)
+/* hsm_key_get on the calling thread. */
+static int key_get_now(hsm_t *h, const char *label, EVP_PKEY **key, cairn_err_t *err)
 {
 	const hsm_key_ent_t *k;
 	CK_SESSION_HANDLE s;
@@ -300,4 +301,24 @@ out:
 	free(ref);
 	hsm_pub_clear(&p);
 	return ret;
+}
+
+static int key_get(hsm_t *h, const char *label, int unused, void **key, cairn_err_t *err)
+{
+	(void)unused;
+	return key_get_now(h, label, (EVP_PKEY **)key, err);
+}
+
+static void pkey_free(void *key)
+{
+	EVP_PKEY_free(key);
+}
+
+int hsm_key_get(hsm_t *h, const char *label, EVP_PKEY **key, cairn_err_t *err)
+{
+	if (key != NULL)
+		*key = NULL;
+	if (h == NULL || label == NULL || key == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "key get: missing handle, label or output");
+	return hsm_key_call(h, key_get, label, 0, (void **)key, pkey_free, "key", err);
 }

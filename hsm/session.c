@@ -199,7 +199,8 @@ static CK_RV key_find(hsm_t *h, CK_SESSION_HANDLE s, const char *label, CK_OBJEC
 	return hsm_find(h, s, tmpl, 3, priv, 1, n);
 }
 
-int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn_err_t *err)
+/* hsm_key_lookup of a label not in the cache, on the calling thread. */
+static int lookup_now(hsm_t *h, const char *label, int unused, void **ent, cairn_err_t *err)
 {
 	CK_SESSION_HANDLE s;
 	CK_ULONG n = 0;
@@ -207,13 +208,7 @@ int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn
 	int ret;
 	CK_RV rv;
 
-	if (h == NULL || label == NULL || ent == NULL)
-		return cairn_err_set(err, CAIRN_EINVAL, "key lookup: missing handle or label");
-	if ((it = key_cached(h, label)) != NULL) {
-		*ent = it;
-		return 0;
-	}
-
+	(void)unused;
 	/* One lookup at a time: no two copies of one key, and the keeper session (which
 	 * PKCS#11 lets only one thread use at a time) used by one thread. */
 	pthread_mutex_lock(&h->lookup_lock);
@@ -269,7 +264,26 @@ out:
 	return ret;
 }
 
-/* What the calling thread's latest signature came to (hsm_sign_failure). */
+int hsm_key_lookup(hsm_t *h, const char *label, const hsm_key_ent_t **ent, cairn_err_t *err)
+{
+	hsm_key_ent_t *it;
+	void *found = NULL;
+	int ret;
+
+	if (h == NULL || label == NULL || ent == NULL)
+		return cairn_err_set(err, CAIRN_EINVAL, "key lookup: missing handle or label");
+	if ((it = key_cached(h, label)) != NULL) {
+		*ent = it;
+		return 0;
+	}
+	/* An entry is kept for the handle's life: nothing to free when the caller is gone. */
+	ret = hsm_key_call(h, lookup_now, label, 0, &found, NULL, "key", err);
+	if (ret == 0)
+		*ent = found;
+	return ret;
+}
+
+/* What the calling thread's latest token call came to (hsm_sign_failure). */
 static __thread char sign_why[HSM_WHY_MAX];
 
 const char *hsm_sign_why_get(void)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The signers: threads that wait on the token so the threads that ask for a signature wait at most token.timeout. */
+/* The signers: threads that wait on the token so the threads that ask it for something wait at most token.timeout. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,29 +11,32 @@
  * A PKCS#11 call cannot be interrupted: a network HSM whose link died without a reset
  * keeps it for minutes (the TCP timeout) or for good. Made on a request's own thread, it
  * would hold that HTTP worker as long; a few of them hold a whole listener (revocations,
- * /healthz over HTTPS, OCSP answers that need a signature). So a signature is a job: a
- * signer makes the token calls, and the thread that asked waits for it at most
- * h->timeout_ms, then gives it up and answers "the token did not answer". A job given up
- * stays with its signer until the token returns; whichever of the two lets go last frees
- * it, so it carries its own copy of what is signed and room for the signature.
+ * /healthz over HTTPS, OCSP answers that need a signature), and a renewal that generates
+ * a key holds its lock, the admin calls that wait for it and the daemon's stop. So every
+ * token call after the start is a job (hsm_call): a signer makes the calls, and the thread
+ * that asked waits for it at most h->timeout_ms, then gives it up and answers "the token
+ * did not answer". A job given up stays with its signer until the token returns;
+ * whichever of the two lets go last frees it, so it carries its own copy of the
+ * argument, and frees what the call left there (a key) when nobody took it.
  *
  * While the token does not answer (a call in it for longer than the timeout, and none
- * back since), new signatures are refused at once rather than each holding its caller for
- * the timeout; one in each timeout still goes to the token, to see whether it is back.
+ * back since), new jobs are refused at once rather than each holding its caller for the
+ * timeout; one in each timeout still goes to the token, to see whether it is back.
  */
 typedef struct hsm_job {
 	struct hsm_job *next; /* in the queue */
-	const hsm_key_ent_t *k;
-	CK_MECHANISM_TYPE mech;
-	size_t inlen;
-	size_t outlen; /* capacity, then the signature's length */
+	hsm_call_fn fn;
+	hsm_drop_fn drop; /* may be NULL */
 	CK_RV rv;
 	char why[HSM_WHY_MAX]; /* the signer's hsm_sign_why_get */
 	int done;
 	int refs; /* the caller and the signer */
 	pthread_cond_t cond; /* done, signalled to the caller */
-	uint8_t buf[];       /* in (inlen bytes), then out (outlen) */
+	max_align_t arg[];   /* the caller's argument, copied in and, once done, out */
 } hsm_job_t;
+
+/* Set on the signers: a call they make themselves is made there and then. */
+static __thread int on_signer;
 
 void hsm_signers_init(hsm_t *h, uint64_t timeout_ms)
 {
@@ -49,11 +52,15 @@ static void job_free(hsm_job_t *j)
 	free(j);
 }
 
-/* Drops one reference (sign_lock held). */
+/* Drops one reference (sign_lock held). The last one, when the caller gave the job up
+ * after it ran, also frees what the call left in its argument. */
 static void job_put(hsm_job_t *j)
 {
-	if (--j->refs == 0)
-		job_free(j);
+	if (--j->refs > 0)
+		return;
+	if (j->done && j->drop != NULL)
+		j->drop(j->arg);
+	job_free(j);
 }
 
 /* The calls in the token (sign_lock held): how many have been in it for at least ms, and
@@ -92,6 +99,7 @@ static void *signer_main(void *arg)
 	CK_RV rv;
 
 	free(arg);
+	on_signer = 1;
 	pthread_mutex_lock(&h->sign_lock);
 	for (;;) {
 		while (h->queue == NULL && !h->stopping) {
@@ -110,8 +118,8 @@ static void *signer_main(void *arg)
 		h->since_wall[a.slot] = (int64_t)time(NULL);
 		pthread_mutex_unlock(&h->sign_lock);
 
-		rv = hsm_sign_now(h, j->k, j->mech, j->buf, j->inlen, j->buf + j->inlen,
-				  &j->outlen);
+		hsm_sign_why_set("");
+		rv = j->fn(h, j->arg);
 
 		pthread_mutex_lock(&h->sign_lock);
 		h->since_ms[a.slot] = 0;
@@ -120,6 +128,8 @@ static void *signer_main(void *arg)
 		snprintf(j->why, sizeof(j->why), "%s", hsm_sign_why_get());
 		j->done = 1;
 		pthread_cond_signal(&j->cond);
+		if (j->refs == 2)
+			j->drop = NULL; /* the caller is there to take what it left */
 		job_put(j);
 	}
 	h->live--;
@@ -188,26 +198,23 @@ static CK_RV given_up(hsm_t *h, const char *fmt, unsigned long secs)
 	return CKR_FUNCTION_FAILED;
 }
 
-CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
-		   size_t inlen, uint8_t *out, size_t *outlen)
+CK_RV hsm_call(hsm_t *h, hsm_call_fn fn, void *arg, size_t size, hsm_drop_fn drop)
 {
 	uint64_t now, deadline, oldest;
 	unsigned slot;
 	hsm_job_t *j;
 	CK_RV rv;
 
-	if (h->timeout_ms == 0) /* token.timeout 0: no bound */
-		return hsm_sign_now(h, k, mech, in, inlen, out, outlen);
-	j = malloc(sizeof(*j) + inlen + *outlen);
+	if (h->timeout_ms == 0 || on_signer) /* token.timeout 0: no bound */
+		return fn(h, arg);
+	j = malloc(sizeof(*j) + size);
 	if (j == NULL)
 		return CKR_HOST_MEMORY;
 	memset(j, 0, sizeof(*j));
-	j->k = k;
-	j->mech = mech;
-	j->inlen = inlen;
-	j->outlen = *outlen;
+	j->fn = fn;
+	j->drop = drop;
 	j->refs = 2;
-	memcpy(j->buf, in, inlen);
+	memcpy(j->arg, arg, size);
 	time_mono_cond_init(&j->cond);
 
 	pthread_mutex_lock(&h->sign_lock);
@@ -245,13 +252,108 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 	}
 	rv = j->rv;
 	hsm_sign_why_set(j->why);
-	if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL)
-		*outlen = j->outlen;
-	if (rv == CKR_OK)
-		memcpy(out, j->buf + inlen, j->outlen);
+	memcpy(arg, j->arg, size);
 	job_put(j);
 	pthread_mutex_unlock(&h->sign_lock);
 	return rv;
+}
+
+/* A signature as a job: the key, the mechanism, what is signed and room for the
+ * signature, all in the job's own copy. */
+typedef struct {
+	const hsm_key_ent_t *k;
+	CK_MECHANISM_TYPE mech;
+	size_t inlen;
+	size_t outlen; /* capacity, then the signature's length */
+	uint8_t buf[]; /* in (inlen bytes), then out (outlen) */
+} sign_arg_t;
+
+static CK_RV sign_run(hsm_t *h, void *arg)
+{
+	sign_arg_t *a = arg;
+
+	return hsm_sign_now(h, a->k, a->mech, a->buf, a->inlen, a->buf + a->inlen, &a->outlen);
+}
+
+CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
+		   size_t inlen, uint8_t *out, size_t *outlen)
+{
+	size_t size = sizeof(sign_arg_t) + inlen + *outlen;
+	sign_arg_t *a;
+	CK_RV rv;
+
+	if (h->timeout_ms == 0 || on_signer) /* the common case, without the copies */
+		return hsm_sign_now(h, k, mech, in, inlen, out, outlen);
+	if ((a = malloc(size)) == NULL)
+		return CKR_HOST_MEMORY;
+	*a = (sign_arg_t){ .k = k, .mech = mech, .inlen = inlen, .outlen = *outlen };
+	memcpy(a->buf, in, inlen);
+	rv = hsm_call(h, sign_run, a, size, NULL);
+	if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL)
+		*outlen = a->outlen;
+	if (rv == CKR_OK)
+		memcpy(out, a->buf + inlen, a->outlen);
+	free(a);
+	return rv;
+}
+
+/* A call about one key as a job: the label, what fn made and the error, all in the
+ * job's own copy. */
+typedef struct {
+	hsm_key_fn fn;
+	int param;
+	int want_out;
+	void *out;
+	void (*free_out)(void *out);
+	int rc;
+	cairn_err_t err;
+	char label[]; /* NUL-terminated */
+} key_arg_t;
+
+static CK_RV key_run(hsm_t *h, void *arg)
+{
+	key_arg_t *a = arg;
+
+	a->rc = a->fn(h, a->label, a->param, a->want_out ? &a->out : NULL, &a->err);
+	return CKR_OK;
+}
+
+static void key_drop(void *arg)
+{
+	key_arg_t *a = arg;
+
+	if (a->out != NULL && a->free_out != NULL)
+		a->free_out(a->out);
+}
+
+int hsm_key_call(hsm_t *h, hsm_key_fn fn, const char *label, int param, void **out,
+		 void (*free_out)(void *out), const char *what, cairn_err_t *err)
+{
+	size_t len = strlen(label), size = sizeof(key_arg_t) + len + 1;
+	key_arg_t *a = calloc(1, size);
+	int rc;
+	CK_RV rv;
+
+	if (a == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	a->fn = fn;
+	a->param = param;
+	a->want_out = out != NULL;
+	a->free_out = free_out;
+	memcpy(a->label, label, len + 1);
+	rv = hsm_call(h, key_run, a, size, key_drop);
+	if (rv != CKR_OK) { /* given up or refused: the token did not answer */
+		rc = cairn_err_set(err, CAIRN_ETOKENDOWN, "%s \"%s\": %s", what, label,
+				   hsm_sign_why_get());
+	} else {
+		rc = a->rc;
+		if (rc != 0 && err != NULL)
+			*err = a->err;
+		if (out != NULL)
+			*out = a->out;
+	}
+	free(a);
+	return rc;
 }
 
 void hsm_token_stuck(hsm_t *h, hsm_stuck_t *out)

@@ -106,7 +106,7 @@ static int token_stuck(hsm_t *h, json_t *problems)
 	if (st.calls == 0)
 		return 0;
 	snprintf(detail, sizeof(detail),
-		 "%u call%s in the token for %llu s without an answer; signatures are refused "
+		 "%u call%s in the token for %llu s without an answer; calls are given up "
 		 "after %llu s",
 		 st.calls, st.calls == 1 ? "" : "s", (unsigned long long)(st.for_ms / 1000),
 		 (unsigned long long)(st.timeout_ms / 1000));

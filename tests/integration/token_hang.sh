@@ -9,8 +9,9 @@
 # where it would sign and serves its stored answers, /healthz and /metrics say the token
 # does not answer, signatures are then refused at once, and a webhook is told. Once the
 # token answers again everything works without a restart; a daemon stopped while the token
-# hangs exits, and its audit chain is intact. Before token.timeout, the first four
-# issuances held every HTTPS worker for as long as the token hung.
+# hangs exits, and its audit chain is intact. The OCSP signer falling due while it hangs:
+# the renewal's key generation is given up within the timeout too. Before token.timeout,
+# the first four issuances held every HTTPS worker for as long as the token hung.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
@@ -92,7 +93,7 @@ ok "a call has been in the token longer than token.timeout (cairn_token_calls_st
 ok "/healthz says the token does not answer" health
 ok "  ... not_answering, how many calls, since when and what it means" has 'any(.problems[];
 	.what == "token" and .state == "not_answering" and .calls >= 1 and (.at | length) > 0
-	and (.detail | test("without an answer; signatures are refused after 3 s")))'
+	and (.detail | test("without an answer; calls are given up after 3 s")))'
 AT=$(jq -r '.problems[] | select(.state == "not_answering") | .at' "$WORK/health.json")
 sleep 1.1
 ok "  ... since the same time a second later (notify sends it once)" sh -c "curl -sf \
@@ -140,10 +141,15 @@ ok "a signature waits in the token" waits_for stuck
 kill -TERM "$SERVE_PID"
 # gone, or a zombie (it is our child: wait reaps it below)
 exited() { [ ! -e "/proc/$1" ] || awk '{ exit $3 != "Z" }' "/proc/$1/stat"; }
+# stopped: reaps the daemon, killed first if it did not exit (the test goes on)
+stopped() {
+	exited "$SERVE_PID" || kill -KILL "$SERVE_PID"
+	wait "$SERVE_PID" 2>/dev/null
+}
 WAITS_FOR_TENTHS=200
 ok "a daemon stopped while the token hangs exits within 20 s" waits_for exited "$SERVE_PID"
 WAITS_FOR_TENTHS=150
-wait "$SERVE_PID" 2>/dev/null
+stopped
 ok "  ... the issuance it was given comes back" waits_for all_done s1
 rm -f "$WORK/hang"
 ok "the audit chain is intact" "$CAIRN" audit verify --dir "$D"
@@ -161,4 +167,50 @@ ok "SoftHSM2's module itself: no bound (it runs in the daemon's process)" \
 	test "$(metric cairn_token_timeout_seconds)" -eq 0
 ok "  ... the start says so" grep -q 'token: no bound on a signature' "$D.serve.log"
 ok "  ... the daemon issues" issue direct
+
+# ---- nobody watching: the OCSP signer falls due while the token hangs ----
+# Its renewal generates a key in the token. Before it was bounded, the renewal thread
+# waited in C_GenerateKeyPair holding the renewal lock: an admin's renewal held its HTTPS
+# worker as long, /healthz said ok, and a stop waited for the token.
+cp "$WORK/cairn.json" "$D/cairn.json" # the plug again, token.timeout 3
+clock_at 301
+ok "the plug again: the daemon issues" issue plug
+SIGNER=$(jq -r '.ca.ocsp_cert' "$D/cairn.json")
+case $SIGNER in /*) ;; *) SIGNER=$D/$SIGNER ;; esac
+nb=$(date -d "$(openssl x509 -in "$SIGNER" -noout -startdate | cut -d= -f2)" +%s)
+na=$(date -d "$(openssl x509 -in "$SIGNER" -noout -enddate | cut -d= -f2)" +%s)
+touch "$WORK/hang"
+# two thirds of its lifetime, and a minute: the renewal thread looks every 10 s
+clock_move $((nb + (na - nb) * 2 / 3 + 60 - $(date +%s)))
+WAITS_FOR_TENTHS=300
+ok "the signer due, the renewal thread gives up its new key within 3 s" waits "$D.serve.log" \
+	'renewing ocsp-signer failed, retried in 600 s: keygen \\"ocsp-[0-9a-f]+\\": no answer from the token within 3 s' 300
+WAITS_FOR_TENTHS=150
+ok "/healthz says the token does not answer" health
+ok "  ... not_answering: the key generation is the call in it" has 'any(.problems[];
+	.state == "not_answering" and .calls >= 1)'
+renew_api() {
+	curl -s -m 20 --cacert "$ROOT" -H "Authorization: Bearer $(cat "$D/admin.token")" \
+		-H 'Content-Type: application/json' --data-binary '{"what": "ocsp-signer"}' \
+		-D "$WORK/$1.hdr" -o "$WORK/$1.body" -w '%{time_total}' "$HTTPS_URL/admin/v1/ca/renew" \
+		>"$WORK/$1.time"
+}
+renew_api r1
+ok "an admin's renewal meanwhile: 503" grep -q '^HTTP/[0-9.]* 503' "$WORK/r1.hdr"
+ok "  ... with Retry-After" grep -qi '^Retry-After: [0-9]' "$WORK/r1.hdr"
+ok "  ... tokenUnavailable, saying the token did not answer" jq -e '.type ==
+	"urn:cairn:problem:tokenUnavailable" and (.detail | test("^keygen \"ocsp-[0-9a-f]+\": (no answer from the token within 3 s|the token has not answered for [0-9]+ s)$"))' \
+	"$WORK/r1.body"
+ok "  ... within 10 s" awk '{ exit !($1 < 10) }' "$WORK/r1.time"
+ok "/healthz over HTTPS answers meanwhile" curl -sf -m 10 --cacert "$ROOT" "$HTTPS_URL/healthz"
+kill -TERM "$SERVE_PID"
+WAITS_FOR_TENTHS=200
+ok "a daemon stopped during the renewal exits within 20 s" waits_for exited "$SERVE_PID"
+stopped
+rm -f "$WORK/hang"
+ok "  ... its audit chain is intact" "$CAIRN" audit verify --dir "$D"
+clock_at "$OFF"
+ok "restarted with the token answering: the signer is renewed at start" grep -Eq \
+	'"ocsp-signer renewed \(startup' "$D.serve.log"
+ok "  ... the daemon issues" issue renewed
 done_testing

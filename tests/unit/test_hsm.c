@@ -573,6 +573,46 @@ static void stuck_wait(hsm_t *h, unsigned want, hsm_stuck_t *stuck)
 	fail_msg("%u calls stuck, not %u", stuck->calls, want);
 }
 
+/* The token answers again (hang removed): waits (at most 2 s) until the calls stuck in it
+ * came back. */
+static void token_back(hsm_t *h, const char *hang)
+{
+	hsm_stuck_t stuck;
+	int i;
+
+	unlink(hang);
+	for (i = 0; i < 200; i++) {
+		hsm_token_stuck(h, &stuck);
+		if (stuck.calls == 0)
+			return;
+		usleep(10 * 1000);
+	}
+	fail_msg("%u calls still in the token", stuck.calls);
+}
+
+/* A handle on the token through tests/tools/token_plug.so (its calls wait while the file
+ * hang exists), waiting 1 s for them; plug_done puts st back. */
+static hsm_t *plug_open(state_t *st, char *hang, size_t cap)
+{
+	const char *plug = "tests/tools/token_plug.so";
+
+	if (access(plug, F_OK) != 0)
+		fail_msg("no %s (make builds it)", plug);
+	snprintf(hang, cap, "%s/hang", st->dir);
+	setenv("CAIRN_TEST_TOKEN_HANG", hang, 1);
+	st->cfg.module = plug;
+	st->cfg.timeout_ms = 1000;
+	return open_ok(st);
+}
+
+static void plug_done(state_t *st, hsm_t *h)
+{
+	hsm_close(h);
+	st->cfg.module = CAIRN_DEFAULT_MODULE;
+	st->cfg.timeout_ms = HSM_TIMEOUT_MS;
+	unsetenv("CAIRN_TEST_TOKEN_HANG");
+}
+
 /*
  * A token that answers nothing (tests/tools/token_plug.so: its calls wait while a file
  * exists): a signature is given up after the timeout, the next refused at once, one per
@@ -582,22 +622,13 @@ static void stuck_wait(hsm_t *h, unsigned want, hsm_stuck_t *stuck)
 static void test_token_hangs(void **pstate)
 {
 	state_t *st = *pstate;
-	const char *plug = "tests/tools/token_plug.so";
-	hsm_config_t cfg = st->cfg;
 	char hang[300], why[HSM_WHY_MAX];
 	hsm_stuck_t stuck;
 	hsm_t *h;
 	uint64_t t0;
-	int i, rc;
+	int rc;
 
-	if (access(plug, F_OK) != 0)
-		fail_msg("no %s (make builds it)", plug);
-	snprintf(hang, sizeof(hang), "%s/hang", st->dir);
-	setenv("CAIRN_TEST_TOKEN_HANG", hang, 1);
-	cfg.module = plug;
-	cfg.timeout_ms = 1000;
-	st->cfg = cfg;
-	h = open_ok(st);
+	h = plug_open(st, hang, sizeof(hang));
 	need_key(st, h, HSM_KEY_EC_P256);
 	assert_int_equal(sign_once(h, why, sizeof(why)), 0);
 	hsm_token_stuck(h, &stuck);
@@ -627,19 +658,53 @@ static void test_token_hangs(void **pstate)
 	assert_int_equal(stuck.timeouts, 3);
 
 	/* The token answers again: the stuck calls come back, signing works. */
-	unlink(hang);
-	for (i = 0; i < 200; i++) {
-		hsm_token_stuck(h, &stuck);
-		if (stuck.calls == 0)
-			break;
-		usleep(10 * 1000);
-	}
-	assert_int_equal(stuck.calls, 0);
+	token_back(h, hang);
 	assert_int_equal(sign_once(h, why, sizeof(why)), 0);
-	hsm_close(h);
-	st->cfg.module = CAIRN_DEFAULT_MODULE;
-	st->cfg.timeout_ms = HSM_TIMEOUT_MS;
-	unsetenv("CAIRN_TEST_TOKEN_HANG");
+	plug_done(st, h);
+}
+
+/*
+ * Key generation and key lookups are bounded as signatures are (a renewal of the OCSP
+ * signer generates a key and looks it up): given up after the timeout, saying so, with
+ * CAIRN_ETOKENDOWN; the key generated once the token answers again is in the token (what
+ * the call returned to nobody is freed: ASan's leak check), and both work then.
+ */
+static void test_key_calls_hang(void **pstate)
+{
+	state_t *st = *pstate;
+	char hang[300];
+	cairn_err_t err = { 0 };
+	EVP_PKEY *pub = NULL, *key = NULL;
+	hsm_stuck_t stuck;
+	hsm_t *h;
+	uint64_t t0;
+
+	h = plug_open(st, hang, sizeof(hang));
+	need_key(st, h, HSM_KEY_EC_P256);
+
+	fclose(fopen(hang, "w"));
+	t0 = time_mono_ms();
+	assert_int_equal(hsm_keygen(h, HSM_KEY_EC_P256, "late", &pub, &err), CAIRN_ETOKENDOWN);
+	assert_true(since(t0) >= 1000 && since(t0) < 5000);
+	assert_null(pub);
+	assert_string_equal(cairn_err_msg(&err), "keygen \"late\": no answer from the token within 1 s");
+	stuck_wait(h, 1, &stuck);
+	/* A label this handle has not looked up yet: refused at once meanwhile. */
+	t0 = time_mono_ms();
+	assert_int_equal(hsm_key_get(h, key_label[HSM_KEY_EC_P384], &key, &err),
+			 CAIRN_ETOKENDOWN);
+	assert_true(since(t0) < 500);
+	assert_null(key);
+	assert_true(strncmp(cairn_err_msg(&err), "key \"", 5) == 0);
+	assert_non_null(strstr(cairn_err_msg(&err), ": the token has not answered for "));
+
+	token_back(h, hang);
+	/* The generation went on once the token answered: its key is there. */
+	assert_int_equal(hsm_keygen(h, HSM_KEY_EC_P256, "late", NULL, &err), CAIRN_EEXIST);
+	assert_int_equal(hsm_key_get(h, "late", &key, &err), 0);
+	assert_int_equal(EVP_PKEY_get_bits(key), 256);
+	EVP_PKEY_free(key);
+	plug_done(st, h);
 }
 
 /* Signatures go to a signer thread unless the bound is off (token.timeout 0): then the
@@ -716,6 +781,7 @@ int main(void)
 #ifdef TEST_HSM_SIGNERS
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_token_hangs),
+		cmocka_unit_test(test_key_calls_hang),
 		cmocka_unit_test(test_signer_or_caller),
 	};
 
