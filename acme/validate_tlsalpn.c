@@ -6,7 +6,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
@@ -16,29 +15,25 @@
 
 #include "acme/acme_int.h"
 
-static int connect_to(const char *addr, int port, int timeout_ms)
+/* A connection to addr:port by deadline (time_mono_ms): the fd, or -1 with why. */
+static int connect_by(const char *addr, int port, uint64_t deadline, char *why, size_t cap)
 {
 	struct addrinfo hints = { 0 }, *ai = NULL;
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	const char *failed;
 	char ps[8];
 	int fd;
 
 	snprintf(ps, sizeof(ps), "%d", port);
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	if (getaddrinfo(addr, ps, &hints, &ai) != 0)
+	if (getaddrinfo(addr, ps, &hints, &ai) != 0) {
+		snprintf(why, cap, "cannot connect to %s port %d", addr, port);
 		return -1;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
-		/* SO_SNDTIMEO also bounds connect() on Linux. */
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-			close(fd);
-			fd = -1;
-		}
 	}
+	failed = net_connect(ai->ai_addr, ai->ai_addrlen, deadline, &fd);
 	freeaddrinfo(ai);
+	if (failed != NULL)
+		snprintf(why, cap, "cannot connect to %s port %d: %s", addr, port, failed);
 	return fd;
 }
 
@@ -57,17 +52,18 @@ int acme_validate_tlsalpn01(const acme_vconf_t *v, const char *name, const char 
 	unsigned int sel_len = 0;
 	uint8_t md[32];
 	int fd = -1, rc = CAIRN_EINVAL, loc, crit = 0;
+	/* The whole validation, however slowly the peer sends its handshake. */
+	uint64_t deadline = time_mono_ms() + (uint64_t)v->timeout_ms;
+	const char *failed;
 	X509_EXTENSION *ext;
 
 	*type = "dns";
 	if (acme_resolve(v, name, addr, sizeof(addr), why, cap) != 0)
 		return CAIRN_EIO;
 	*type = "connection";
-	fd = connect_to(addr, v->tlsalpn01_port, v->timeout_ms);
-	if (fd < 0) {
-		snprintf(why, cap, "cannot connect to %s port %d", addr, v->tlsalpn01_port);
+	fd = connect_by(addr, v->tlsalpn01_port, deadline, why, cap);
+	if (fd < 0)
 		return CAIRN_EIO;
-	}
 	*type = "tls";
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (ctx == NULL)
@@ -78,8 +74,8 @@ int acme_validate_tlsalpn01(const acme_vconf_t *v, const char *name, const char 
 	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 || SSL_set_tlsext_host_name(ssl, name) != 1 ||
 	    SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1) != 0)
 		goto out;
-	if (SSL_connect(ssl) != 1) {
-		snprintf(why, cap, "TLS handshake with %s:%d failed", addr, v->tlsalpn01_port);
+	if ((failed = net_tls_connect(ssl, fd, deadline)) != NULL) {
+		snprintf(why, cap, "TLS handshake with %s:%d: %s", addr, v->tlsalpn01_port, failed);
 		goto out;
 	}
 	SSL_get0_alpn_selected(ssl, &sel, &sel_len);

@@ -304,45 +304,6 @@ static uint64_t now_ms(void)
 	return time_mono_ms();
 }
 
-/* Waits until fd is ready for events or the deadline passes: 1 ready, 0 timeout. */
-static int wait_fd(int fd, short events, uint64_t deadline)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	uint64_t t = now_ms();
-	int rc;
-
-	if (t >= deadline)
-		return 0;
-	do
-		rc = poll(&p, 1, (int)(deadline - t));
-	while (rc < 0 && errno == EINTR);
-	return rc > 0;
-}
-
-static const char *tcp_connect(const endpoint_t *e, int connect_ms, int *fdp)
-{
-	int fd = socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), soerr = 0;
-	socklen_t len = sizeof(soerr);
-
-	*fdp = -1;
-	if (fd < 0)
-		return "no socket";
-	if (connect(fd, (const struct sockaddr *)&e->sa, e->salen) != 0 && errno != EINPROGRESS) {
-		soerr = errno;
-	} else if (!wait_fd(fd, POLLOUT, now_ms() + (uint64_t)connect_ms)) {
-		close(fd);
-		return "connect timeout";
-	} else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) {
-		soerr = errno;
-	}
-	if (soerr != 0) {
-		close(fd);
-		return soerr == ECONNREFUSED ? "connection refused" : strerror(soerr);
-	}
-	*fdp = fd;
-	return NULL;
-}
-
 static json_t *chain_fps(STACK_OF(X509) *chain)
 {
 	json_t *arr = json_array();
@@ -392,10 +353,10 @@ static void scan_one(scan_t *s, const endpoint_t *e)
 	inv_scan_result_t r = { .host = e->host, .addr = e->addr, .port = e->port, .sni = e->sni };
 	STACK_OF(X509) *chain = NULL;
 	SSL *ssl = NULL;
-	uint64_t deadline;
-	int fd = -1, rc;
+	int fd = -1;
 
-	r.error = tcp_connect(e, s->o->connect_ms, &fd);
+	r.error = net_connect((const struct sockaddr *)&e->sa, e->salen,
+			      now_ms() + (uint64_t)s->o->connect_ms, &fd);
 	if (r.error != NULL)
 		goto report;
 	ssl = SSL_new(s->ctx);
@@ -404,24 +365,9 @@ static void scan_one(scan_t *s, const endpoint_t *e)
 		r.error = "TLS set-up failed";
 		goto report;
 	}
-	deadline = now_ms() + (uint64_t)s->o->handshake_ms;
-	for (;;) {
-		rc = SSL_connect(ssl);
-		if (rc == 1)
-			break;
-		rc = SSL_get_error(ssl, rc);
-		if (rc == SSL_ERROR_WANT_READ || rc == SSL_ERROR_WANT_WRITE) {
-			if (!wait_fd(fd, rc == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
-				r.error = "handshake timeout";
-				goto report;
-			}
-			continue;
-		}
-		r.error = rc == SSL_ERROR_SYSCALL || rc == SSL_ERROR_ZERO_RETURN
-				  ? "connection closed during the handshake"
-				  : "TLS handshake failed";
+	r.error = net_tls_connect(ssl, fd, now_ms() + (uint64_t)s->o->handshake_ms);
+	if (r.error != NULL)
 		goto report;
-	}
 	/* On the client side the peer chain starts with the leaf. */
 	chain = SSL_get_peer_cert_chain(ssl);
 	if (chain == NULL || sk_X509_num(chain) == 0) {

@@ -94,8 +94,10 @@ TESTS += tests/integration/crl_fresh.sh tests/integration/health.sh
 EXTRA_DIST += tests/integration/crl_fresh.sh tests/integration/health.sh
 TESTS += tests/integration/crl_shards.sh
 EXTRA_DIST += tests/integration/crl_shards.sh
-TESTS += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh
+TESTS += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh \
+	tests/integration/acme_slow_peer.sh
 EXTRA_DIST += tests/integration/acme_ssrf.sh tests/integration/acme_authz.sh \
+	tests/integration/acme_slow_peer.sh \
 	tests/integration/acme_client.py
 TESTS += tests/integration/est_authz.sh
 EXTRA_DIST += tests/integration/est_authz.sh tests/integration/est_lib.sh

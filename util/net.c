@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* host:port parsing, shared by the listeners, the config table and ACME's DNS server
- * setting; the rate-limit key of a client address (EST logins, ACME accounts). */
+ * setting; the rate-limit key of a client address (EST logins, ACME accounts); outgoing
+ * connections and TLS handshakes under one deadline (discovery, ACME tls-alpn-01). */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "util/util.h"
 
@@ -55,5 +61,63 @@ void net_addr_key(const char *remote, char *key, size_t cap)
 		snprintf(key, cap, "addr:%s", remote + 7);
 	} else {
 		snprintf(key, cap, "addr:%s", remote ? remote : "");
+	}
+}
+
+int net_wait_fd(int fd, short events, uint64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	uint64_t t;
+	int rc;
+
+	do {
+		t = time_mono_ms();
+		if (t >= deadline)
+			return 0;
+		rc = poll(&p, 1, (int)(deadline - t));
+	} while (rc < 0 && errno == EINTR);
+	return rc > 0;
+}
+
+const char *net_connect(const struct sockaddr *sa, socklen_t salen, uint64_t deadline,
+			int *fdp)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	*fdp = -1;
+	if (fd < 0)
+		return "no socket";
+	if (connect(fd, sa, salen) != 0 && errno != EINPROGRESS) {
+		soerr = errno;
+	} else if (!net_wait_fd(fd, POLLOUT, deadline)) {
+		close(fd);
+		return "connect timeout";
+	} else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) {
+		soerr = errno;
+	}
+	if (soerr != 0) {
+		close(fd);
+		return soerr == ECONNREFUSED ? "connection refused" : strerror(soerr);
+	}
+	*fdp = fd;
+	return NULL;
+}
+
+const char *net_tls_connect(SSL *ssl, int fd, uint64_t deadline)
+{
+	int rc;
+
+	for (;;) {
+		rc = SSL_connect(ssl);
+		if (rc == 1)
+			return NULL;
+		rc = SSL_get_error(ssl, rc);
+		if (rc != SSL_ERROR_WANT_READ && rc != SSL_ERROR_WANT_WRITE)
+			return rc == SSL_ERROR_SYSCALL || rc == SSL_ERROR_ZERO_RETURN
+				       ? "connection closed during the handshake"
+				       : "TLS handshake failed";
+		if (!net_wait_fd(fd, rc == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
+			return "handshake timeout";
 	}
 }

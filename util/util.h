@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define CAIRN_WUR __attribute__((warn_unused_result))
@@ -342,6 +343,22 @@ int hostport_parse(const char *addr, char *host, size_t cap, int *port) CAIRN_WU
 /* The rate-limit key of a client address ("addr:A"): IPv6 by its /64 (one host has them
  * all), an IPv4-mapped address as the IPv4 one. remote may be NULL. (net.c) */
 void net_addr_key(const char *remote, char *key, size_t cap);
+/*
+ * Outgoing connections with one deadline (time_mono_ms) for the whole of them, however
+ * slowly the peer answers (a read timeout alone lets a peer that sends a byte a second
+ * hold the caller for hours). net.c.
+ */
+struct ssl_st; /* OpenSSL's SSL */
+/* Waits until fd is ready for events (POLLIN, POLLOUT) or deadline: 1 ready, 0 not. */
+int net_wait_fd(int fd, short events, uint64_t deadline);
+/* A non-blocking TCP connection to sa made by deadline: NULL and *fdp, else why
+ * ("connect timeout", "connection refused", strerror) and *fdp -1. */
+const char *net_connect(const struct sockaddr *sa, socklen_t salen, uint64_t deadline,
+			int *fdp);
+/* The TLS client handshake of ssl on fd (non-blocking) done by deadline: NULL, else why
+ * ("handshake timeout", "connection closed during the handshake", "TLS handshake
+ * failed"). */
+const char *net_tls_connect(struct ssl_st *ssl, int fd, uint64_t deadline);
 
 /* Secure random bytes (OpenSSL CSPRNG). Returns 0 or CAIRN_ECRYPTO. */
 int util_random(uint8_t *buf, size_t len) CAIRN_WUR;

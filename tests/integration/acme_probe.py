@@ -13,6 +13,8 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py nonces   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py keys     DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py revoke_names DIRECTORY_URL CAFILE HTTP01_PORT CERT_PEM CERT_PEM
+       acme_probe.py slow_peers DIRECTORY_URL CAFILE HTTP01_PORT TLSALPN01_PORT WORKERS TIMEOUT_MS
+         (peers that answer a byte a second: each validation ends within its timeout)
        acme_probe.py fresh    DIRECTORY_URL CAFILE HTTP01_PORT DNS_MGMT_URL
          (stored objects read again are as stored now; each http-01 validation opens a
           connection of its own, to the address resolved for it)
@@ -25,6 +27,7 @@ import base64
 import http.client
 import http.server
 import json
+import socket
 import ssl
 import sys
 import threading
@@ -1763,6 +1766,118 @@ def stop_parked(directory, cafile, port, metrics_url, tokdir, marker):
           not t.is_alive() and len(done) == 1, done)
 
 
+class Dripping(http.server.BaseHTTPRequestHandler):
+    """http-01 on drip*.example.test: a 200 whose 4 KiB body comes a byte a second; any
+    other host as Http01."""
+    def do_GET(self):
+        if not self.headers.get("Host", "").startswith("drip"):
+            return Http01.do_GET(self)
+        self.send_response(200)
+        self.send_header("Content-Length", "4096")
+        self.end_headers()
+        drip(self.wfile.write, 4096)
+
+    def log_message(self, *a):
+        pass
+
+
+def drip(send, n):
+    """Sends n bytes, one a second, until the peer is gone."""
+    try:
+        for _ in range(n):
+            send(b"x")
+            time.sleep(1)
+    except OSError:
+        pass
+
+
+def tls_dripper(port):
+    """A tls-alpn-01 peer that reads the ClientHello, then sends a handshake record
+    header announcing 16 KiB and its body a byte a second (4.5 hours)."""
+    srv = socket.create_server(("127.0.0.1", port))
+
+    def one(c):
+        with c:
+            try:
+                c.recv(4096)
+                c.sendall(bytes([0x16, 0x03, 0x03, 0x40, 0x00]))
+            except OSError:
+                return
+            drip(c.sendall, 0x4000)
+
+    def loop():
+        while True:
+            c, _ = srv.accept()
+            threading.Thread(target=one, args=(c,), daemon=True).start()
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def slow_peers(directory, cafile, port, tport, workers, timeout_ms):
+    """As many tls-alpn-01 validations as there are validation workers against a peer
+    that sends its handshake a byte a second, and one http-01 whose answer comes a byte a
+    second: each ends invalid within its timeout (the workers are not held), and a
+    well-answered http-01 validation asked for meanwhile is valid soon after."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Dripping)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    tls_dripper(tport)
+    c = Client(directory, cafile)
+    key = Key()
+    c.account(key)
+    slow = []
+    t0 = time.time()
+    for i in range(workers + 1):
+        name, kind = ("slow%d.example.test" % i, "tls-alpn-01") if i < workers else \
+            ("drip.example.test", "http-01")
+        st, h, order = c.post(key, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                      "value": name}]})
+        az = order["authorizations"][0]
+        st, h, authz = c.post(key, az, None)
+        ch = [x for x in authz["challenges"] if x["type"] == kind][0]
+        TOKENS[ch["token"]] = ch["token"] + "." + key.thumb()
+        c.post(key, ch["url"], {})
+        slow.append(az)
+    # another account's well-answered validation, asked for while the workers are busy
+    c2 = Client(directory, cafile)
+    k2 = Key()
+    c2.account(k2)
+    st, h, order = c2.post(k2, c2.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                   "value": "fast.example.test"}]})
+    fast = validate_first(c2, k2, order)
+    ends = {}
+    fast_doc = None
+    limit = t0 + 2 * (workers + 1) * timeout_ms / 1000 + 30
+    while time.time() < limit and (len(ends) < len(slow) or fast_doc is None):
+        for az in slow:
+            if az not in ends:
+                doc = c.post(key, az, None)[2]
+                if doc.get("status") != "pending":
+                    ends[az] = (time.time() - t0, doc)
+        if fast_doc is None:
+            doc = c2.post(k2, fast, None)[2]
+            if doc.get("status") != "pending":
+                fast_doc = (time.time() - t0, doc)
+        time.sleep(0.2)
+    # a worker may wait for the one before it: at most two timeouts each, and a margin
+    bound = 2 * timeout_ms / 1000 + 5
+    errs = [(round(e[0], 1), [x.get("error", {}).get("detail", "")
+                              for x in e[1].get("challenges", [])]) for e in ends.values()]
+    tls = [e for az, e in ends.items() if az != slow[-1]]
+    check("%d tls-alpn-01 validations against a peer sending a byte a second end invalid"
+          % workers, len(tls) == workers and
+          all(e[1].get("status") == "invalid" for e in tls), errs)
+    check("  ... each within its timeout (%d ms), not the hours the peer would take"
+          % timeout_ms, len(tls) == workers and all(e[0] < bound for e in tls), errs)
+    check("  ... saying the handshake timed out", len(tls) == workers and
+          all(any("handshake timeout" in x.get("error", {}).get("detail", "")
+                  for x in e[1].get("challenges", [])) for e in tls), errs)
+    d = ends.get(slow[-1])
+    check("an http-01 answer sent a byte a second ends invalid within its timeout",
+          d is not None and d[1].get("status") == "invalid" and d[0] < bound, errs)
+    check("another account's validation asked for meanwhile is valid soon after",
+          fast_doc is not None and fast_doc[1].get("status") == "valid" and
+          fast_doc[0] < bound + timeout_ms / 1000, fast_doc)
+
+
 def main():
     mode, directory, cafile, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if mode == "negative":
@@ -1793,6 +1908,9 @@ def main():
         keys(directory, cafile, port)
     elif mode == "revoke_names":
         revoke_names(directory, cafile, port, *sys.argv[5:])
+    elif mode == "slow_peers":
+        slow_peers(directory, cafile, port, int(sys.argv[5]), int(sys.argv[6]),
+                   int(sys.argv[7]))
     elif mode == "worker_free":
         worker_free(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "stop_parked":
