@@ -119,6 +119,19 @@ static int token_stuck(hsm_t *h, json_t *problems)
  * what they carried was refused), the disk holding the database below
  * server.disk_min_free_mb (said while there is still room, so the alert can be stored and
  * sent), CRLs whose rebuild fails (the revocations since are missing from the CRL files). */
+/* Renewals of the OCSP signer or the HTTPS certificate that were due and failed: said
+ * at the first failure, not weeks later when the certificate comes close to its end. */
+static int renew_health(server_t *s, int64_t now, json_t *problems)
+{
+	util_failrun_t f;
+	const char *what;
+	int i, n = 0;
+
+	for (i = 0; server_renew_failrun(s, i, &what, &f) == 0; i++)
+		n += failrun_problem(problems, what, "renew_failing", &f, now);
+	return n;
+}
+
 static int storage_health(server_t *s, int64_t now, json_t *problems)
 {
 	util_failrun_t f;
@@ -149,7 +162,7 @@ static int storage_health(server_t *s, int64_t now, json_t *problems)
 				  json_pack("{s:I}", "free_bytes", (json_int_t)free_bytes));
 	if (s->crl != NULL)
 		n += (int)crl_failing(s->crl, crl_failing_one, problems);
-	return n;
+	return n + renew_health(s, now, problems);
 }
 
 /* A write to stderr that has not returned for this long: nobody reads the log. */
@@ -239,6 +252,8 @@ void server_health_metrics(server_t *s, mtext_t *m)
 	const char *issuers[CA_MAX_ISSUERS + 1];
 	size_t n_issuers = crl_names(s, issuers, CA_MAX_ISSUERS + 1);
 	server_material_t mat[SERVER_MAX_MATERIAL];
+	util_failrun_t f;
+	const char *what;
 	char name[64];
 	int64_t next_update;
 	size_t i, n;
@@ -265,6 +280,17 @@ void server_health_metrics(server_t *s, mtext_t *m)
 					  mtext_label(mat[i].name, name, sizeof(name)),
 					  (long long)mat[i].not_after);
 	}
+	mtext_family(m, "cairn_cert_renewal_failing", "gauge",
+		     "1 while the latest renewal of the daemon's certificate (OCSP signer, HTTPS) "
+		     "that was due failed; it is retried every 10 minutes.");
+	for (i = 0; server_renew_failrun(s, (int)i, &what, &f) == 0; i++)
+		mtext_add(m, "cairn_cert_renewal_failing{cert=\"%s\"} %d\n", what, f.failing);
+	mtext_family(m, "cairn_cert_renewal_failures_total", "counter",
+		     "Renewals of the daemon's certificates that were due and failed, since the "
+		     "daemon started.");
+	for (i = 0; server_renew_failrun(s, (int)i, &what, &f) == 0; i++)
+		mtext_add(m, "cairn_cert_renewal_failures_total{cert=\"%s\"} %llu\n", what,
+			  (unsigned long long)f.failures);
 	mtext_family(m, "cairn_crl_next_update_timestamp_seconds", "gauge",
 		     "nextUpdate of the CRL served per issuer.");
 	for (i = 0; s->crl != NULL && i < n_issuers; i++)
@@ -273,8 +299,8 @@ void server_health_metrics(server_t *s, mtext_t *m)
 				  issuers[i], (long long)next_update);
 	mtext_family(m, "cairn_health_degraded", "gauge",
 		     "1 while /healthz reports degraded (expiring, expired or not yet valid "
-		     "material, a stale CRL or one from the future, failing writes, signatures "
-		     "or CRL rebuilds, a disk low on space).");
+		     "material, a stale CRL or one from the future, failing writes, signatures, "
+		     "renewals or CRL rebuilds, a disk low on space).");
 	mtext_add(m, "cairn_health_degraded %d\n",
 		  server_health(s, (int64_t)time(NULL), NULL) > 0);
 }

@@ -192,6 +192,10 @@ void server_renew_close(server_t *s);
  * CAIRN_EINVAL (what), CAIRN_ECONFLICT (nothing of ours to renew), or the failure. */
 int server_renew_now(void *arg, const char *what, const char *actor, json_t **out,
 		     cairn_err_t *err) CAIRN_WUR;
+/* The renewals of kind i (0, 1, ...) that were due and failed: *what its name
+ * ("ocsp-signer", "https"), *out their run (/healthz renew_failing). CAIRN_ENOENT past
+ * the last kind, or before server_renew_open. */
+int server_renew_failrun(server_t *s, int i, const char **what, util_failrun_t *out);
 /* Completes an HTTPS renewal a crash interrupted (its ".new" files), before the
  * listener reads tls.cert/tls.key. Returns 0 or CAIRN_EIO/CAIRN_ENOMEM. */
 int server_renew_tls_recover(const cairn_config_t *cfg, cairn_err_t *err) CAIRN_WUR;

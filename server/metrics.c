@@ -645,16 +645,16 @@ int server_metrics(server_t *s, char **text, size_t *len)
 			  s->hsm != NULL ? hsm_relogins(s->hsm) : 0UL);
 		hsm_token_stuck(s->hsm, &stuck);
 		mtext_family(&m, "cairn_token_timeout_seconds", "gauge",
-			     "How long a signature is waited for (token.timeout); 0: no bound, "
-			     "the thread that asks makes the token calls.");
+			     "How long a token call (a signature, a key generation) is waited for "
+			     "(token.timeout); 0: no bound, the thread that asks makes the calls.");
 		mtext_add(&m, "cairn_token_timeout_seconds %llu\n",
 			  (unsigned long long)(stuck.timeout_ms / 1000));
 		mtext_family(&m, "cairn_token_calls_stuck", "gauge",
 			     "Calls in the token for longer than token.timeout (a network HSM "
-			     "whose link died answers nothing): signatures are refused meanwhile.");
+			     "whose link died answers nothing): token calls are refused meanwhile.");
 		mtext_add(&m, "cairn_token_calls_stuck %u\n", stuck.calls);
 		mtext_family(&m, "cairn_token_timeouts_total", "counter",
-			     "Signatures given up after token.timeout, or refused at once while "
+			     "Token calls given up after token.timeout, or refused at once while "
 			     "the token did not answer, since the daemon started.");
 		mtext_add(&m, "cairn_token_timeouts_total %lu\n", stuck.timeouts);
 		mtext_family(&m, "cairn_db_commit_failures_total", "counter",

@@ -33,6 +33,10 @@ struct server_renew {
 	char ocsp_label[64];      /* token label of the current OCSP signer's key */
 	int64_t retry_at[N_KINDS];
 	int stuck[N_KINDS];       /* logged that the issuing CA ends first */
+	/* Renewals that were due and failed (/healthz renew_failing, /metrics), under fail_mu
+	 * alone: what reads them never waits for a renewal under way. */
+	pthread_mutex_t fail_mu;
+	util_failrun_t fail[N_KINDS];
 };
 
 /* The renewal time of x: two thirds into its lifetime, and at least keep seconds
@@ -402,6 +406,9 @@ static int renew_locked(server_renew_t *r, int kind, const char *actor, const ch
 		 json_string_value(json_object_get(res, "not_after")));
 	r->retry_at[kind] = 0;
 	r->stuck[kind] = 0;
+	pthread_mutex_lock(&r->fail_mu);
+	util_failrun_ok(&r->fail[kind]);
+	pthread_mutex_unlock(&r->fail_mu);
 	if (out != NULL)
 		*out = res;
 	else
@@ -445,8 +452,14 @@ static int64_t check_locked(server_renew_t *r, const char *trigger, int64_t now)
 			continue;
 		}
 		if (renew_locked(r, kind, "server:renew", ahead ? "clock" : trigger, NULL, &err) != 0) {
+			char why[sizeof(r->fail[kind].why)];
 			log_error("renew", "renewing %s failed, retried in %d s: %s", kind_name[kind],
 				  RETRY_AFTER, cairn_err_msg(&err));
+			snprintf(why, sizeof(why), "%s (retried every %d minutes)", cairn_err_msg(&err),
+				 RETRY_AFTER / 60);
+			pthread_mutex_lock(&r->fail_mu);
+			util_failrun_fail(&r->fail[kind], now, why);
+			pthread_mutex_unlock(&r->fail_mu);
 			r->retry_at[kind] = now + RETRY_AFTER;
 			next = r->retry_at[kind] < next ? r->retry_at[kind] : next;
 		}
@@ -541,6 +554,7 @@ int server_renew_open(server_t *s, X509 **ocsp_cert, EVP_PKEY **ocsp_key, cairn_
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	r->s = s;
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->fail_mu, NULL);
 	/* Renewal times are wall-clock times, the waits for them monotonic (time_wait_until). */
 	time_mono_cond_init(&r->wake);
 	s->renew = r;
@@ -591,6 +605,7 @@ void server_renew_close(server_t *s)
 	for (kind = 0; kind < N_KINDS; kind++)
 		X509_free(r->cert[kind]);
 	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->fail_mu);
 	pthread_cond_destroy(&r->wake);
 	free(r);
 	s->renew = NULL;
@@ -615,4 +630,17 @@ int server_renew_now(void *arg, const char *what, const char *actor, json_t **ou
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
+}
+
+int server_renew_failrun(server_t *s, int i, const char **what, util_failrun_t *out)
+{
+	server_renew_t *r = s->renew;
+
+	if (r == NULL || i < 0 || i >= N_KINDS)
+		return CAIRN_ENOENT;
+	*what = kind_name[i];
+	pthread_mutex_lock(&r->fail_mu);
+	*out = r->fail[i];
+	pthread_mutex_unlock(&r->fail_mu);
+	return 0;
 }
