@@ -88,6 +88,35 @@ static int add(json_t *obj, const char *key, json_t *val)
 	return val == NULL ? -1 : json_object_set_new(obj, key, val);
 }
 
+/* Events that change the CA's keys or certificates: a backup taken before one lacks it. */
+static const char *const ca_changes[] = { "ca.init",	 "ca.renew",	  "ca.rotate",
+					  "ca.root_new", "ca.rollover",	  "ca.cross_sign",
+					  "ca.import",	 NULL };
+
+/* Keeps the backup counters with the event (/metrics): a backup sets backup_last to when
+ * it was taken and backup_changes to 0, as a restore does (the CA is then as its archive
+ * was, taken at details.backup_created); each change of the CA adds one. */
+static int backup_account(db_txn_t *txn, const audit_event_t *ev, time_t when)
+{
+	const char *created;
+	time_t at = when;
+	size_t i;
+	int rc;
+
+	if (strcmp(ev->action, "ca.backup") == 0 || strcmp(ev->action, "ca.restore") == 0) {
+		created = json_string_value(json_object_get(ev->details, "backup_created"));
+		if (created != NULL && time_parse(created, &at) != 0)
+			at = when;
+		if ((rc = db_counter_set(txn, "backup_last", NULL, 0, (int64_t)at)) != 0)
+			return rc;
+		return db_counter_set(txn, "backup_changes", NULL, 0, 0);
+	}
+	for (i = 0; ca_changes[i] != NULL; i++)
+		if (strcmp(ev->action, ca_changes[i]) == 0)
+			return db_counter_add(txn, "backup_changes", NULL, 0, 1);
+	return 0;
+}
+
 int audit_append_at(db_txn_t *txn, const audit_event_t *ev, time_t when, uint64_t *seq,
 		    cairn_err_t *err)
 {
@@ -142,6 +171,10 @@ int audit_append_at(db_txn_t *txn, const audit_event_t *ev, time_t when, uint64_
 	ret = db_put(txn, DB_META, HEAD_KEY, HEAD_KEY_LEN, head, sizeof(head), 0);
 	if (ret != 0) {
 		cairn_err_set(err, ret, "update audit head: %s", cairn_strerror(ret));
+		goto out;
+	}
+	if ((ret = backup_account(txn, ev, when)) != 0) {
+		cairn_err_set(err, ret, "backup counters: %s", cairn_strerror(ret));
 		goto out;
 	}
 	if (seq != NULL)

@@ -426,13 +426,18 @@ int db_revoked_last_note(db_txn_t *txn, const char *issuer, int64_t when) CAIRN_
  * CAIRN_EINVAL, CAIRN_ETOOBIG (key over 256 bytes) or a db code. */
 int db_counter_add(db_txn_t *txn, const char *family, const char *const *labels, size_t n,
 		   int64_t delta) CAIRN_WUR;
+/* Sets the counter family{labels} to v (a gauge kept with what it describes). Write txn
+ * only. Returns as db_counter_add. */
+int db_counter_set(db_txn_t *txn, const char *family, const char *const *labels, size_t n,
+		   int64_t v) CAIRN_WUR;
 /* *out = the counter's value (0 when it was never set). Returns 0 or a code. */
 int db_counter_get(db_txn_t *txn, const char *family, const char *const *labels, size_t n,
 		   int64_t *out) CAIRN_WUR;
 /* Calls fn for every counter of family, in key order; labels are borrowed for the call.
  * Families kept by cairn: "issued" {channel, profile} (ca/record.c), "revocations"
  * {reason: CRLReason as decimal} (db_cert_revoke*), "requests" {status} (policy/),
- * "expiry_day" {YYYY-MM-DD} (db_cert_expiry_days).
+ * "expiry_day" {YYYY-MM-DD} (db_cert_expiry_days), "backup_last" and
+ * "backup_changes" (audit_append: the last backup and the CA changes since).
  * Returns 0, fn's non-zero value or a code. */
 typedef int (*db_counter_fn)(const char *const *labels, size_t n, int64_t value, void *arg);
 int db_counters(db_txn_t *txn, const char *family, db_counter_fn fn, void *arg);

@@ -17,6 +17,7 @@
  *   horizon                                    (the time certs_expired is exact at)
  *   expiry_day/YYYY-MM-DD                      (not revoked, by the UTC day of notAfter)
  *   issued/CHANNEL/P, revocations/REASON, requests/STATUS
+ *   backup_last, backup_changes                (audit_append: see audit.c)
  *   version                                    (set once the counters are complete)
  * Version 2 added expiry_day; a version-1 table gets just that family built on open.
  */
@@ -95,6 +96,19 @@ int db_counter_add(db_txn_t *txn, const char *family, const char *const *labels,
 	if ((rc = stat_get(txn, key, klen, &v)) != 0)
 		return rc;
 	return stat_set(txn, key, klen, v + delta);
+}
+
+int db_counter_set(db_txn_t *txn, const char *family, const char *const *labels, size_t n,
+		   int64_t v)
+{
+	uint8_t key[KEY_MAX];
+	size_t klen;
+
+	if (txn == NULL || family == NULL || (labels == NULL && n > 0))
+		return CAIRN_EINVAL;
+	if ((klen = stat_key(key, family, labels, n)) == 0)
+		return CAIRN_ETOOBIG;
+	return stat_set(txn, key, klen, v);
 }
 
 int db_counter_get(db_txn_t *txn, const char *family, const char *const *labels, size_t n,

@@ -415,6 +415,26 @@ static int counter_cb(const char *const *labels, size_t n, int64_t v, void *arg)
 	return 0;
 }
 
+/* The last backup recorded (cairn backup's ca.backup event) and the changes of the CA's
+ * keys and certificates since, which a restore of it would lack. */
+static void backup_metrics(mtext_t *m, db_txn_t *txn)
+{
+	int64_t last = 0, changes = 0;
+
+	if (db_counter_get(txn, "backup_last", NULL, 0, &last) != 0)
+		last = 0;
+	if (db_counter_get(txn, "backup_changes", NULL, 0, &changes) != 0)
+		changes = 0;
+	mtext_family(m, "cairn_backup_last_timestamp_seconds", "gauge",
+		     "When the last backup recorded was taken (cairn backup, or the archive a "
+		     "restore came from); 0: none recorded.");
+	mtext_add(m, "cairn_backup_last_timestamp_seconds %lld\n", (long long)last);
+	mtext_family(m, "cairn_backup_changes_pending", "gauge",
+		     "Changes of the CA's keys and certificates (init, renewals, rotations, "
+		     "rollovers, imports) since the last backup: a restore of it lacks them.");
+	mtext_add(m, "cairn_backup_changes_pending %lld\n", (long long)changes);
+}
+
 static void counter_metrics(mtext_t *m, db_txn_t *txn)
 {
 	struct counter_out o = { m, "cairn_issued_total", { "channel", "profile" }, 0, 0, NULL };
@@ -435,6 +455,7 @@ static void counter_metrics(mtext_t *m, db_txn_t *txn)
 	mtext_family(m, "cairn_requests_pending", "gauge",
 		     "Certificate requests waiting for approvals.");
 	mtext_add(m, "cairn_requests_pending %lld\n", (long long)o.sum);
+	backup_metrics(m, txn);
 }
 
 /* ---- notification sinks ---- */

@@ -11,6 +11,8 @@ ca_serve "$D" || bail "cairn serve did not start"
 ORIG_HTTP=$HTTP_URL
 
 serials() { "$CAIRN" list --dir "$1" --json 2>/dev/null | jq -r '.items[].serial' | sort; }
+# metric NAME: its value in the running daemon's /metrics.
+metric() { curl -sf "$HTTP_URL/metrics" | sed -n "s/^$1 //p"; }
 count() { cat "$WORK/loop.count" 2>/dev/null || echo 0; }
 # one_line_fail DESC CMD...: fails with exit status 1 and a single line of output.
 one_line_fail() {
@@ -23,6 +25,12 @@ one_line_fail() {
 		tap 0 "$desc"
 	fi
 }
+
+# Nobody told to back up: a new CA's keys are in no backup yet.
+ok "a new CA: no backup recorded (cairn_backup_last_timestamp_seconds 0)" \
+	test "$(metric cairn_backup_last_timestamp_seconds)" -eq 0
+ok "  ... and its making is a change no backup holds" \
+	test "$(metric cairn_backup_changes_pending)" -ge 1
 
 make_csr old ec:P-256 /CN=old.example.test "DNS:old.example.test"
 make_csr loop ec:P-256 /CN=loop.example.test "DNS:loop.example.test"
@@ -69,6 +77,18 @@ SUM=$(sha256sum "$WORK/ca.tar.xz" | cut -d' ' -f1)
 ok "the running CA audited the backup with the archive's SHA-256" sh -c "
 	'$CAIRN' audit export --dir '$D' --format jsonl | grep '\"action\":\"ca.backup\"' |
 		grep '\"actor\":\"admin:' | grep -q '$SUM'"
+CREATED=$(date -d "$(jq -r .created "$WORK/unpacked/BACKUP.json")" +%s)
+ok "/metrics: the backup's time (BACKUP.json created)" \
+	test "$(metric cairn_backup_last_timestamp_seconds)" -eq "$CREATED"
+ok "  ... no change since" test "$(metric cairn_backup_changes_pending)" -eq 0
+ok "the OCSP signer renewed (a new key in the token)" "$CAIRN" ca renew --ocsp-signer --dir "$D"
+ok "  ... is a change the backup lacks" test "$(metric cairn_backup_changes_pending)" -eq 1
+ca_stop
+ca_serve "$D" || bail "cairn serve did not start again"
+ORIG_HTTP=$HTTP_URL
+ok "  ... still after a restart (kept in the database)" \
+	test "$(metric cairn_backup_changes_pending)" -eq 1
+ok "  ... with the backup's time" test "$(metric cairn_backup_last_timestamp_seconds)" -eq "$CREATED"
 
 # The record a running daemon keeps: admins only, and only the fields a backup reports.
 post_backup() {
@@ -109,6 +129,9 @@ ok "the restore is audited in the restored copy" sh -c "
 
 ca_serve "$C" || bail "the restored CA does not start: $(tail -n 5 "$C.serve.log")"
 ok "the restored daemon listens on its own ports" test "$HTTP_URL" != "$ORIG_HTTP"
+ok "  ... its last backup is the archive it came from" \
+	test "$(metric cairn_backup_last_timestamp_seconds)" -eq "$CREATED"
+ok "  ... with no change since" test "$(metric cairn_backup_changes_pending)" -eq 0
 ok "OCSP from the restored daemon: the old certificate is good, response verifies" sh -c "
 	openssl ocsp -issuer '$C/ca/issuing.pem' -cert '$WORK/old.pem' -url '$HTTP_URL/ocsp' \
 		-CAfile '$C/ca/root.pem' >'$WORK/ocsp.out' 2>&1
