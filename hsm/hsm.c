@@ -355,13 +355,80 @@ static void pin_free(char *pin)
 	}
 }
 
+/* What hsm_open does in the token: the module loaded through pkcs11-helper (*helper set
+ * once it is initialised), the token found and logged in to, the first pooled session
+ * checked, the keeper session opened. */
+static int token_open(hsm_t *h, const char *module, const char *label, int *helper,
+		      cairn_err_t *err)
+{
+	CK_SESSION_HANDLE s;
+	CK_SESSION_INFO si;
+	int ret;
+	CK_RV rv;
+
+	rv = pkcs11h_initialize();
+	if (rv != CKR_OK)
+		return cairn_err_set(err, CAIRN_EPKCS11, "pkcs11h_initialize: %s (0x%lx)",
+				     hsm_ckr_name(rv), (unsigned long)rv);
+	*helper = 1;
+	pkcs11h_setPINCachePeriod(PKCS11H_PIN_CACHE_INFINITE);
+	pkcs11h_setProtectedAuthentication(FALSE);
+	if ((ret = provider_add(module, err)) != 0)
+		return ret;
+	/* A second reference on the module pkcs11-helper just loaded, for the pool. */
+	if ((ret = module_load(module, RTLD_NOW | RTLD_NOLOAD, &h->dl, &h->fl, err)) != 0 ||
+	    (ret = token_id_find(label, &h->token_id, err)) != 0)
+		return ret;
+	rv = pkcs11h_token_login(h->token_id, FALSE, h->pin);
+	if (rv != CKR_OK)
+		return cairn_err_set(err, login_error(rv), "login to token \"%s\": %s (0x%lx)",
+				     label, hsm_ckr_name(rv), (unsigned long)rv);
+	if ((ret = slot_find(h->fl, label, h->token_id->serialNumber, &h->slot, NULL, NULL,
+			     err)) != 0)
+		return ret;
+
+	/* The first pooled session must see pkcs11-helper's login. */
+	rv = hsm_session_take(h, &s);
+	if (rv != CKR_OK)
+		return cairn_err_set(err, CAIRN_EPKCS11, "C_OpenSession: %s (0x%lx)",
+				     hsm_ckr_name(rv), (unsigned long)rv);
+	memset(&si, 0, sizeof(si));
+	rv = h->fl->C_GetSessionInfo(s, &si);
+	hsm_session_give(h, s, rv != CKR_OK);
+	if (rv != CKR_OK || si.state != CKS_RW_USER_FUNCTIONS)
+		return cairn_err_set(err, CAIRN_EPKCS11,
+				     "pooled session not logged in (C_GetSessionInfo: %s, state %lu)",
+				     hsm_ckr_name(rv), (unsigned long)si.state);
+	/* The keeper session (hsm_int.h); without one, signing uses the token objects. */
+	h->have_keeper = h->fl->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+					      NULL, &h->keeper) == CKR_OK;
+	return 0;
+}
+
+/* token_open as a job of the signers (hsm_call): a token that does not answer holds the
+ * start at most token.timeout. Its own copies of the module path and the label. */
+typedef struct {
+	int ret;
+	int helper;
+	cairn_err_t err;
+	size_t label_at; /* the label's offset in names */
+	char names[];    /* module, NUL, label, NUL */
+} open_arg_t;
+
+static CK_RV open_run(hsm_t *h, void *arg)
+{
+	open_arg_t *a = arg;
+
+	a->ret = token_open(h, a->names, a->names + a->label_at, &a->helper, &a->err);
+	return CKR_OK;
+}
+
 int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 {
 	hsm_t *h = NULL;
-	CK_SESSION_HANDLE s;
-	CK_SESSION_INFO si;
+	open_arg_t *a = NULL;
+	size_t mlen, llen;
 	int ret, helper = 0;
-	CK_RV rv;
 
 	if (out != NULL)
 		*out = NULL;
@@ -375,6 +442,8 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_EBUSY,
 				     "hsm open: a token is already open in this process");
 	}
+	mlen = strlen(cfg->module);
+	llen = strlen(cfg->token_label);
 	h = calloc(1, sizeof(*h));
 	if (h == NULL) {
 		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
@@ -387,69 +456,39 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 	pthread_mutex_init(&h->fail_lock, NULL);
 	pthread_mutex_init(&h->relogin_lock, NULL);
 	hsm_signers_init(h, cfg->timeout_ms);
-	if ((h->pin = strdup(cfg->pin)) == NULL) {
+	if ((h->pin = strdup(cfg->pin)) == NULL ||
+	    (a = calloc(1, sizeof(*a) + mlen + llen + 2)) == NULL) {
 		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
 	}
 
 	if (cfg->softhsm_conf != NULL)
 		setenv("SOFTHSM2_CONF", cfg->softhsm_conf, 1);
-	rv = pkcs11h_initialize();
-	if (rv != CKR_OK) {
-		ret = cairn_err_set(err, CAIRN_EPKCS11, "pkcs11h_initialize: %s (0x%lx)",
-				    hsm_ckr_name(rv), (unsigned long)rv);
+	memcpy(a->names, cfg->module, mlen + 1);
+	a->label_at = mlen + 1;
+	memcpy(a->names + a->label_at, cfg->token_label, llen + 1);
+	if (hsm_call(h, open_run, a, sizeof(*a) + mlen + llen + 2, NULL) != CKR_OK) {
+		/* A signer waits in the token with h: h, the module and pkcs11-helper stay as
+		 * they are for the rest of the process, which opens no other token. */
+		ret = cairn_err_set(err, CAIRN_ETOKENDOWN, "opening token \"%s\" with %s: %s",
+				    cfg->token_label, cfg->module, hsm_sign_why_get());
+		g_open = 1;
+		h = NULL;
 		goto out;
 	}
-	helper = 1;
-	pkcs11h_setPINCachePeriod(PKCS11H_PIN_CACHE_INFINITE);
-	pkcs11h_setProtectedAuthentication(FALSE);
-	ret = provider_add(cfg->module, err);
-	if (ret != 0)
-		goto out;
-	/* A second reference on the module pkcs11-helper just loaded, for the pool. */
-	ret = module_load(cfg->module, RTLD_NOW | RTLD_NOLOAD, &h->dl, &h->fl, err);
-	if (ret != 0)
-		goto out;
-
-	ret = token_id_find(cfg->token_label, &h->token_id, err);
-	if (ret != 0)
-		goto out;
-	rv = pkcs11h_token_login(h->token_id, FALSE, cfg->pin);
-	if (rv != CKR_OK) {
-		ret = cairn_err_set(err, login_error(rv), "login to token \"%s\": %s (0x%lx)",
-				    cfg->token_label, hsm_ckr_name(rv), (unsigned long)rv);
+	helper = a->helper;
+	if ((ret = a->ret) != 0) {
+		if (err != NULL)
+			*err = a->err;
 		goto out;
 	}
-	ret = slot_find(h->fl, cfg->token_label, h->token_id->serialNumber, &h->slot, NULL, NULL,
-			err);
-	if (ret != 0)
-		goto out;
-
-	/* The first pooled session must see pkcs11-helper's login. */
-	rv = hsm_session_take(h, &s);
-	if (rv != CKR_OK) {
-		ret = cairn_err_set(err, CAIRN_EPKCS11, "C_OpenSession: %s (0x%lx)",
-				    hsm_ckr_name(rv), (unsigned long)rv);
-		goto out;
-	}
-	memset(&si, 0, sizeof(si));
-	rv = h->fl->C_GetSessionInfo(s, &si);
-	hsm_session_give(h, s, rv != CKR_OK);
-	if (rv != CKR_OK || si.state != CKS_RW_USER_FUNCTIONS) {
-		ret = cairn_err_set(err, CAIRN_EPKCS11,
-				    "pooled session not logged in (C_GetSessionInfo: %s, state %lu)",
-				    hsm_ckr_name(rv), (unsigned long)si.state);
-		goto out;
-	}
-	/* The keeper session (hsm_int.h); without one, signing uses the token objects. */
-	h->have_keeper = h->fl->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
-					      NULL, &h->keeper) == CKR_OK;
 	g_open = 1;
 	*out = h;
 	h = NULL;
 	ret = 0;
 out:
 	if (h != NULL) {
+		(void)hsm_signers_stop(h); /* the one that opened it came back */
 		if (h->fl != NULL)
 			hsm_pool_close_idle(h);
 		if (h->token_id != NULL)
@@ -466,10 +505,10 @@ out:
 		pthread_mutex_destroy(&h->lookup_lock);
 		pthread_mutex_destroy(&h->fail_lock);
 		pthread_mutex_destroy(&h->relogin_lock);
-		(void)hsm_signers_stop(h); /* none started: nothing signed yet */
 		pin_free(h->pin);
 		free(h);
 	}
+	free(a);
 	ERR_clear_error();
 	pthread_mutex_unlock(&g_lock);
 	return ret;

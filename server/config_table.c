@@ -43,9 +43,10 @@ const cfg_key_t config_keys[] = {
 	  "SoftHSM2 config (the embedded token; `cairn init` writes softhsm2.conf); empty for "
 	  "another module" },
 	{ "token.timeout", F(CFG_INT, token_timeout), "-1", -1, 600, NULL, 0,
-	  "seconds a signature is waited for; then what asked for it is refused (503) while "
+	  "seconds a token call (the login at start, a signature, a key generation or lookup) "
+	  "is waited for; then what asked for it is refused (503; a start fails) while "
 	  "the call stays with the token (a network HSM whose link died answers nothing). "
-	  "While a call has been in the token this long with none back since, signatures are "
+	  "While a call has been in the token this long with none back since, calls are "
 	  "refused at once, but one per period that sees whether the token is back. 0: no "
 	  "bound, the thread that asks makes the token calls itself (no thread hand-off per "
 	  "signature; a token that hangs holds it). -1: " CFG_NUM(HSM_TIMEOUT_S) ", or 0 when "

@@ -163,8 +163,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 		log_info("server", "token: no bound on a signature's wait (token.timeout %ld): "
 			 "the thread that asks makes the token calls", cfg->token_timeout);
 	else
-		log_info("server", "token: a signature is waited for at most %u s "
-			 "(token.timeout), then refused", hc.timeout_ms / 1000);
+		log_info("server", "token: a signature or other token call is waited for at "
+			 "most %u s (token.timeout), then refused", hc.timeout_ms / 1000);
 	dbdir = fs_join(cfg->dir, "db");
 	root = config_path(cfg, cfg->root_cert);
 	issuing = config_path(cfg, cfg->issuing_cert);

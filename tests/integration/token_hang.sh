@@ -10,7 +10,9 @@
 # does not answer, signatures are then refused at once, and a webhook is told. Once the
 # token answers again everything works without a restart; a daemon stopped while the token
 # hangs exits, and its audit chain is intact. The OCSP signer falling due while it hangs:
-# the renewal's key generation is given up within the timeout too. Before token.timeout,
+# the renewal's key generation is given up within the timeout too, /healthz says the
+# renewal fails, and a later try renews it; a start while it hangs fails within the
+# timeout. Before token.timeout,
 # the first four issuances held every HTTPS worker for as long as the token hung.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
@@ -254,4 +256,21 @@ ok "a daemon stopped during the renewal exits within 20 s" waits_for exited "$SE
 stopped
 rm -f "$WORK/hang"
 ok "  ... its audit chain is intact" "$CAIRN" audit verify --dir "$D"
+
+# ---- a start while the token hangs: refused within token.timeout, in one line ----
+# Before, the start waited in the login for as long as the token hung (systemd's start
+# timeout ended it, with nothing said but the last log line).
+touch "$WORK/hang"
+t0=$(date +%s%N)
+timeout 60 "$CAIRN" serve --dir "$D" >"$WORK/start.out" 2>&1
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+ok "a start while the token hangs fails (exit 1), not waits ($ms ms)" test "$rc" -eq 1
+ok "  ... within 10 s" test "$ms" -lt 10000
+ok "  ... saying which token did not answer, and for how long" grep -Eq \
+	'^cairn serve: opening token "[^"]+" with [^ ]+token_plug\.so: no answer from the token within 3 s$' \
+	"$WORK/start.out"
+rm -f "$WORK/hang"
+ca_serve "$D" || bail "serve after the token came back failed: $(tail -5 "$D.serve.log")"
+ok "the token back, the daemon starts and issues" issue started
 done_testing
