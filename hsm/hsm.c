@@ -514,25 +514,39 @@ out:
 	return ret;
 }
 
-void hsm_close(hsm_t *h)
+/* The token calls of hsm_close, made like every other (hsm_call). */
+static CK_RV close_run(hsm_t *h, void *unused)
 {
-	hsm_key_ent_t *k, *next;
-
-	if (h == NULL)
-		return;
-	pthread_mutex_lock(&g_lock);
-	if (hsm_signers_stop(h) != 0) {
-		/* A signer is still in a token that does not answer: it uses h and the
-		 * module, so both stay as they are for the rest of the process. */
-		pthread_mutex_unlock(&g_lock);
-		return;
-	}
+	(void)unused;
 	hsm_pool_close_idle(h);
 	if (h->have_keeper)
 		h->fl->C_CloseSession(h->keeper); /* destroys the session copies */
 	pkcs11h_token_freeTokenId(h->token_id);
 	pkcs11h_logout(); /* C_Logout + C_CloseSession on pkcs11-helper's session */
 	pkcs11h_terminate(); /* C_Finalize, unloads its reference */
+	return CKR_OK;
+}
+
+void hsm_close(hsm_t *h)
+{
+	hsm_key_ent_t *k, *next;
+	int unused = 0;
+
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&g_lock);
+	/* A signer still in a token that does not answer uses h and the module: both stay as
+	 * they are for the rest of the process (a close that would call it again too). */
+	if (hsm_signers_calm(h) != 0 ||
+	    hsm_call(h, close_run, &unused, sizeof(unused), NULL) != CKR_OK) {
+		(void)hsm_signers_stop(h);
+		pthread_mutex_unlock(&g_lock);
+		return;
+	}
+	if (hsm_signers_stop(h) != 0) {
+		pthread_mutex_unlock(&g_lock);
+		return;
+	}
 	dlclose(h->dl);
 	for (k = h->keys; k != NULL; k = next) {
 		next = k->next;

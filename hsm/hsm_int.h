@@ -72,7 +72,7 @@ struct hsm {
 	uint64_t timeout_ms; /* 0: no bound, the caller signs */
 	pthread_mutex_t sign_lock;
 	pthread_cond_t sign_work;   /* a job queued, or stop */
-	pthread_cond_t sign_gone;   /* a signer ended (hsm_signers_stop) */
+	pthread_cond_t sign_back;   /* a signer came back from the token, or ended */
 	struct hsm_job *queue, *queue_tail;
 	unsigned queued;  /* jobs in the queue */
 	unsigned signers; /* signers started (their slots in since_ms) */
@@ -128,6 +128,9 @@ CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, con
 		   size_t inlen, uint8_t *out, size_t *outlen);
 /* Sets up the signers' state (none run yet); hsm_signers_stop ends them. */
 void hsm_signers_init(hsm_t *h, uint64_t timeout_ms);
+/* Waits at most h->timeout_ms until no signer is in a call: 0, or CAIRN_EBUSY when one
+ * still is (the token does not answer). */
+int hsm_signers_calm(hsm_t *h);
 /* Ends the signers: waits for those in a call at most h->timeout_ms. Returns 0, or
  * CAIRN_EBUSY when some are still in the token (h must then outlive them: not freed). */
 int hsm_signers_stop(hsm_t *h);

@@ -43,7 +43,7 @@ void hsm_signers_init(hsm_t *h, uint64_t timeout_ms)
 	h->timeout_ms = timeout_ms;
 	pthread_mutex_init(&h->sign_lock, NULL);
 	pthread_cond_init(&h->sign_work, NULL);
-	time_mono_cond_init(&h->sign_gone);
+	time_mono_cond_init(&h->sign_back);
 }
 
 static void job_free(hsm_job_t *j)
@@ -131,9 +131,10 @@ static void *signer_main(void *arg)
 		if (j->refs == 2)
 			j->drop = NULL; /* the caller is there to take what it left */
 		job_put(j);
+		pthread_cond_broadcast(&h->sign_back);
 	}
 	h->live--;
-	pthread_cond_broadcast(&h->sign_gone);
+	pthread_cond_broadcast(&h->sign_back);
 	pthread_mutex_unlock(&h->sign_lock);
 	return NULL;
 }
@@ -376,6 +377,23 @@ void hsm_token_stuck(hsm_t *h, hsm_stuck_t *out)
 	out->timeout_ms = h->timeout_ms;
 }
 
+int hsm_signers_calm(hsm_t *h)
+{
+	uint64_t deadline = time_mono_ms() + h->timeout_ms, oldest;
+	unsigned slot;
+	int busy;
+
+	pthread_mutex_lock(&h->sign_lock);
+	for (;;) {
+		(void)calls_in(h, 0, 0, &oldest, &slot); /* oldest: 0 when none is in a call */
+		if ((busy = oldest != 0) == 0 || time_mono_ms() >= deadline)
+			break;
+		(void)time_mono_wait(&h->sign_back, &h->sign_lock, deadline);
+	}
+	pthread_mutex_unlock(&h->sign_lock);
+	return busy ? CAIRN_EBUSY : 0;
+}
+
 int hsm_signers_stop(hsm_t *h)
 {
 	uint64_t deadline = time_mono_ms() + h->timeout_ms;
@@ -386,7 +404,7 @@ int hsm_signers_stop(hsm_t *h)
 	h->stopping = 1;
 	pthread_cond_broadcast(&h->sign_work);
 	while (h->live > 0 && time_mono_ms() < deadline)
-		(void)time_mono_wait(&h->sign_gone, &h->sign_lock, deadline);
+		(void)time_mono_wait(&h->sign_back, &h->sign_lock, deadline);
 	left = h->live > 0;
 	pthread_mutex_unlock(&h->sign_lock);
 	/* Those that ended are joined (past their last touch of h); with some still in the
@@ -400,6 +418,6 @@ int hsm_signers_stop(hsm_t *h)
 		return CAIRN_EBUSY;
 	pthread_mutex_destroy(&h->sign_lock);
 	pthread_cond_destroy(&h->sign_work);
-	pthread_cond_destroy(&h->sign_gone);
+	pthread_cond_destroy(&h->sign_back);
 	return 0;
 }

@@ -707,6 +707,48 @@ static void test_key_calls_hang(void **pstate)
 	plug_done(st, h);
 }
 
+/* A handle closed when the token does not answer stays, with the module: kept here so the
+ * leak check sees it is on purpose. */
+static hsm_t *closed_hung;
+
+/*
+ * A close while the token does not answer, nothing in it (a token that went dark while
+ * idle): its own token calls (sessions, logout, C_Finalize) are given up after the
+ * timeout like any other, and the handle is kept rather than the caller. Last of its
+ * program: no token can be opened in the process after it.
+ */
+static void test_close_hangs(void **pstate)
+{
+	state_t *st = *pstate;
+	char hang[300], why[HSM_WHY_MAX];
+	hsm_stuck_t stuck;
+	uint64_t t0;
+	int i;
+
+	closed_hung = plug_open(st, hang, sizeof(hang));
+	need_key(st, closed_hung, HSM_KEY_EC_P256);
+	assert_int_equal(sign_once(closed_hung, why, sizeof(why)), 0);
+	fclose(fopen(hang, "w"));
+	t0 = time_mono_ms();
+	hsm_close(closed_hung);
+	/* at most: the close's calls given up (1 s), the signers' stop (1 s) */
+	assert_true(since(t0) >= 1000 && since(t0) < 5000);
+	hsm_token_stuck(closed_hung, &stuck);
+	assert_int_equal(stuck.calls, 1);
+	/* The token answers again: the close's calls come back, the signer ends. */
+	unlink(hang);
+	for (i = 0; i < 300; i++) {
+		pthread_mutex_lock(&closed_hung->sign_lock);
+		stuck.calls = closed_hung->live;
+		pthread_mutex_unlock(&closed_hung->sign_lock);
+		if (stuck.calls == 0)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_int_equal(stuck.calls, 0);
+	unsetenv("CAIRN_TEST_TOKEN_HANG");
+}
+
 /* Signatures go to a signer thread unless the bound is off (token.timeout 0): then the
  * calling thread makes the token calls, and none is started. */
 static void test_signer_or_caller(void **pstate)
@@ -783,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_token_hangs),
 		cmocka_unit_test(test_key_calls_hang),
 		cmocka_unit_test(test_signer_or_caller),
+		cmocka_unit_test(test_close_hangs), /* the last: no open after it */
 	};
 
 	return cmocka_run_group_tests_name("hsm signers", tests, group_setup, group_teardown);
