@@ -123,6 +123,8 @@ typedef int (*hsm_key_fn)(hsm_t *h, const char *label, int param, void **out,
  * "LABEL": no answer from the token within N s". */
 int hsm_key_call(hsm_t *h, hsm_key_fn fn, const char *label, int param, void **out,
 		 void (*free_out)(void *out), const char *what, cairn_err_t *err);
+/* EVP_PKEY_free as an hsm_key_call free_out. */
+void hsm_pkey_free(void *key);
 /* hsm_sign_now through hsm_call: the same contract. */
 CK_RV hsm_sign_key(hsm_t *h, const hsm_key_ent_t *k, CK_MECHANISM_TYPE mech, const uint8_t *in,
 		   size_t inlen, uint8_t *out, size_t *outlen);

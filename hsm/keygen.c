@@ -339,21 +339,27 @@ out:
 
 static int keygen_key(hsm_t *h, const char *label, int type, void **pub, cairn_err_t *err)
 {
-	return keygen_now(h, (hsm_key_type_t)type, label, (EVP_PKEY **)pub, err);
-}
+	EVP_PKEY *k = NULL;
+	int rc = keygen_now(h, (hsm_key_type_t)type, label, pub != NULL ? &k : NULL, err);
 
-static void pkey_free(void *key)
-{
-	EVP_PKEY_free(key);
+	if (pub != NULL)
+		*pub = k;
+	return rc;
 }
 
 int hsm_keygen(hsm_t *h, hsm_key_type_t type, const char *label, EVP_PKEY **pub,
 	       cairn_err_t *err)
 {
+	void *k = NULL;
+	int rc;
+
 	if (pub != NULL)
 		*pub = NULL;
 	if (h == NULL || label == NULL || label[0] == '\0')
 		return cairn_err_set(err, CAIRN_EINVAL, "keygen: missing handle or label");
-	return hsm_key_call(h, keygen_key, label, (int)type, (void **)pub, pkey_free, "keygen",
-			    err);
+	rc = hsm_key_call(h, keygen_key, label, (int)type, pub != NULL ? &k : NULL,
+			  hsm_pkey_free, "keygen", err);
+	if (pub != NULL)
+		*pub = k;
+	return rc;
 }

@@ -305,20 +305,29 @@ out:
 
 static int key_get(hsm_t *h, const char *label, int unused, void **key, cairn_err_t *err)
 {
+	EVP_PKEY *k = NULL;
+	int rc = key_get_now(h, label, &k, err);
+
 	(void)unused;
-	return key_get_now(h, label, (EVP_PKEY **)key, err);
+	*key = k;
+	return rc;
 }
 
-static void pkey_free(void *key)
+void hsm_pkey_free(void *key)
 {
 	EVP_PKEY_free(key);
 }
 
 int hsm_key_get(hsm_t *h, const char *label, EVP_PKEY **key, cairn_err_t *err)
 {
+	void *k = NULL;
+	int rc;
+
 	if (key != NULL)
 		*key = NULL;
 	if (h == NULL || label == NULL || key == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "key get: missing handle, label or output");
-	return hsm_key_call(h, key_get, label, 0, (void **)key, pkey_free, "key", err);
+	rc = hsm_key_call(h, key_get, label, 0, &k, hsm_pkey_free, "key", err);
+	*key = k;
+	return rc;
 }
