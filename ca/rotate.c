@@ -113,10 +113,12 @@ static int rotate_locked(ca_t *ca, const char *actor, json_t **out, cairn_err_t 
 	snprintf(name, sizeof(name), "issuing-%zu", n + 1);
 	memcpy(label, "issuing-", 8);
 	hex_encode(rnd, sizeof(rnd), label + 8);
-	if ((rc = hsm_key_get(ca->hsm, CA_ROOT_KEY_LABEL, &root_key, NULL)) != 0) {
-		rc = cairn_err_set(err, CAIRN_ECONFLICT,
-				   "the root key is not in the token (an external root?): the new "
-				   "issuing CA must be signed where the root is");
+	/* No root key is a conflict; a token that fails or does not answer says so. */
+	if ((rc = hsm_key_get(ca->hsm, CA_ROOT_KEY_LABEL, &root_key, err)) != 0) {
+		if (rc == CAIRN_EKEY)
+			rc = cairn_err_set(err, CAIRN_ECONFLICT,
+					   "the root key is not in the token (an external root?): "
+					   "the new issuing CA must be signed where the root is");
 		goto out;
 	}
 	next_subject(ca, n + 1, cn, sizeof(cn), o, sizeof(o));
@@ -268,10 +270,11 @@ static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_er
 	uint8_t rnd[8];
 	int rc;
 
-	if (hsm_key_get(ca->hsm, CA_ROOT_KEY_LABEL, &root_key, NULL) != 0)
-		return cairn_err_set(err, CAIRN_ECONFLICT,
-				     "the root key is not in the token (an external root?): "
-				     "cross-sign where the root is");
+	if ((rc = hsm_key_get(ca->hsm, CA_ROOT_KEY_LABEL, &root_key, err)) != 0)
+		return rc != CAIRN_EKEY ? rc
+					: cairn_err_set(err, CAIRN_ECONFLICT,
+							"the root key is not in the token (an "
+							"external root?): cross-sign where the root is");
 	if (util_random(rnd, sizeof(rnd)) != 0) {
 		rc = cairn_err_set(err, CAIRN_ECRYPTO, "no randomness for a key label");
 		goto out;

@@ -214,6 +214,13 @@ ok "  ... tokenUnavailable, saying the token did not answer" jq -e '.type ==
 	"urn:cairn:problem:tokenUnavailable" and (.detail | test("^keygen \"ocsp-[0-9a-f]+\": (no answer from the token within 3 s|the token has not answered for [0-9]+ s)$"))' \
 	"$WORK/r1.body"
 ok "  ... within 10 s" awk '{ exit !($1 < 10) }' "$WORK/r1.time"
+curl -s -m 20 --cacert "$ROOT" -H "Authorization: Bearer $(cat "$D/admin.token")" \
+	-H 'Content-Type: application/json' --data-binary '{}' -D "$WORK/rot.hdr" \
+	-o "$WORK/rot.body" "$HTTPS_URL/admin/v1/ca/rotate"
+ok "a rotation meanwhile: 503 tokenUnavailable (not 409 \"no root key\")" jq -e '.status == 503
+	and .type == "urn:cairn:problem:tokenUnavailable" and (.detail |
+	test("^key \"[^\"]+\": (no answer from the token within 3 s|the token has not answered for [0-9]+ s)$"))' \
+	"$WORK/rot.body"
 ok "/healthz over HTTPS answers meanwhile" curl -sf -m 10 --cacert "$ROOT" "$HTTPS_URL/healthz"
 
 # ---- the token back: the next try, ten minutes on, renews it without a restart ----
