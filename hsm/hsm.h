@@ -28,12 +28,12 @@ typedef struct hsm_config {
 	const char *token_label;  /* token to use */
 	const char *pin;          /* user PIN (already read from its file/env by the caller) */
 	const char *softhsm_conf; /* if non-NULL, exported as SOFTHSM2_CONF before the module loads */
-	/* Longest wait for a signature (HSM_TIMEOUT_MS unless configured); 0: no bound, the
-	 * calling thread makes the token calls itself (saves a hand-off per signature). */
+	/* Longest wait for a token call (HSM_TIMEOUT_MS unless configured); 0: no bound,
+	 * the calling thread makes the token calls itself (saves a hand-off per signature). */
 	unsigned timeout_ms;
 } hsm_config_t;
 
-/* The longest a signature is waited for unless configured (token.timeout). */
+/* The longest a token call is waited for unless configured (token.timeout). */
 #define HSM_TIMEOUT_S 10
 #define HSM_TIMEOUT_MS (HSM_TIMEOUT_S * 1000)
 

@@ -50,7 +50,7 @@ static int fixture_setup(void **state)
 {
 	fixture_t *f = calloc(1, sizeof(*f));
 	char path[256];
-	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, TOKEN_LABEL, TOKEN_PIN, NULL };
+	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, TOKEN_LABEL, TOKEN_PIN, NULL, 0 };
 	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL, *iss_key = NULL;
 	ca_config_t cc;
 	cairn_err_t err = { 0 };
