@@ -64,7 +64,8 @@ void net_addr_key(const char *remote, char *key, size_t cap)
 	}
 }
 
-int net_wait_fd(int fd, short events, uint64_t deadline)
+/* Waits until fd is ready for events (POLLIN, POLLOUT) or deadline: 1 ready, 0 not. */
+static int net_wait_fd(int fd, short events, uint64_t deadline)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 	uint64_t t;

@@ -349,8 +349,6 @@ void net_addr_key(const char *remote, char *key, size_t cap);
  * hold the caller for hours). net.c.
  */
 struct ssl_st; /* OpenSSL's SSL */
-/* Waits until fd is ready for events (POLLIN, POLLOUT) or deadline: 1 ready, 0 not. */
-int net_wait_fd(int fd, short events, uint64_t deadline);
 /* A non-blocking TCP connection to sa made by deadline: NULL and *fdp, else why
  * ("connect timeout", "connection refused", strerror) and *fdp -1. */
 const char *net_connect(const struct sockaddr *sa, socklen_t salen, uint64_t deadline,
