@@ -402,7 +402,7 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	(void)server_sd_notify("STOPPING=1");
 out:
 	atomic_store(&s.ready, 0);
-	server_renew_close(&s); /* no renewal may swap the HTTPS credential from here on */
+	server_renew_stop(&s); /* no renewal may swap the HTTPS credential from here on */
 	acme_release(s.acme);   /* no challenge answer left parked when the listener stops */
 	http_stop(&s);
 	close_core(&s);

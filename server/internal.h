@@ -185,7 +185,11 @@ int server_renew_open(server_t *s, X509 **ocsp_cert, EVP_PKEY **ocsp_key, cairn_
 /* Starts the thread that renews each certificate when due (two thirds of its lifetime;
  * a delegated signer also no later than notAfter - ocsp.validity). */
 int server_renew_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
-/* Stops the thread and frees the state (NULL-safe). */
+/* Stops the thread and refuses an admin's renewal from then on; the state stays for
+ * /healthz and /metrics until server_renew_close (NULL-safe). */
+void server_renew_stop(server_t *s);
+/* Stops the thread and frees the state, once nothing reads it: after the listeners and
+ * the notify worker (NULL-safe). */
 void server_renew_close(server_t *s);
 /* admin_ctx_t.renew: renews what ("ocsp-signer" | "https") now, audited with actor;
  * *out = {what, serial, replaces, not_after}. arg is the server_t. Returns 0,

@@ -588,6 +588,22 @@ int server_renew_start(server_t *s, cairn_err_t *err)
 	return 0;
 }
 
+void server_renew_stop(server_t *s)
+{
+	server_renew_t *r = s->renew;
+
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1; /* also refuses an admin's renewal from here on */
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->mu);
+	if (r->running) {
+		pthread_join(r->thread, NULL);
+		r->running = 0;
+	}
+}
+
 void server_renew_close(server_t *s)
 {
 	server_renew_t *r = s->renew;
@@ -595,13 +611,7 @@ void server_renew_close(server_t *s)
 
 	if (r == NULL)
 		return;
-	if (r->running) {
-		pthread_mutex_lock(&r->mu);
-		r->stop = 1;
-		pthread_cond_signal(&r->wake);
-		pthread_mutex_unlock(&r->mu);
-		pthread_join(r->thread, NULL);
-	}
+	server_renew_stop(s);
 	for (kind = 0; kind < N_KINDS; kind++)
 		X509_free(r->cert[kind]);
 	pthread_mutex_destroy(&r->mu);
@@ -626,7 +636,8 @@ int server_renew_now(void *arg, const char *what, const char *actor, json_t **ou
 	if (r == NULL)
 		return cairn_err_set(err, CAIRN_ESHUTDOWN, "the daemon is not ready");
 	pthread_mutex_lock(&r->mu);
-	rc = renew_locked(r, kind, actor, "admin", out, err);
+	rc = r->stop ? cairn_err_set(err, CAIRN_ESHUTDOWN, "the daemon is shutting down")
+		     : renew_locked(r, kind, actor, "admin", out, err);
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
