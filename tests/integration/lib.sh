@@ -123,7 +123,10 @@ ca_serve() {
 	while [ ! -s "$d/serve.json" ]; do
 		i=$((i + 1))
 		if [ $i -gt 300 ] || ! kill -0 "$SERVE_PID" 2>/dev/null; then
-			cat "$d.serve.log" >&2
+			# why, in the test's own log: its last lines as TAP comments
+			echo "# no serve.json from the daemon (still running after up to 30 s: $(kill -0 "$SERVE_PID" \
+				2>/dev/null && echo yes || echo no)); the end of $d.serve.log:"
+			tail -n 20 "$d.serve.log" 2>/dev/null | sed 's/^/#   /'
 			return 1
 		fi
 		sleep 0.1
