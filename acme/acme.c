@@ -29,6 +29,7 @@ static int apply_settings(acme_t *a, const acme_settings_t *st, cairn_err_t *err
 	a->pending_authz_max = st->pending_authorizations;
 	a->failed_per_hour = st->failed_validations_per_hour;
 	a->accounts_per_hour = st->accounts_per_address_per_hour;
+	a->retention_days = st->retention_days;
 	if (a->accounts_per_hour > 0 &&
 	    util_ratelimit_new(ACME_ACCOUNT_ADDRS, (int)a->accounts_per_hour, 3600 * 1000,
 			       &a->new_accounts) != 0)
@@ -91,7 +92,8 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err)
 		goto fail;
 	}
 	if ((rc = acme_nonces_new(&a->nonces)) != 0 ||
-	    (rc = acme_pool_start(a, (int)cfg->settings->validation_workers, &a->pool)) != 0) {
+	    (rc = acme_pool_start(a, (int)cfg->settings->validation_workers, &a->pool)) != 0 ||
+	    (rc = acme_sweeper_start(a)) != 0) {
 		cairn_err_set(err, rc, "acme: cannot start: %s", cairn_strerror(rc));
 		goto fail;
 	}
@@ -112,6 +114,7 @@ void acme_free(acme_t *a)
 {
 	if (a == NULL)
 		return;
+	acme_sweeper_stop(a);
 	acme_pool_stop(a->pool);
 	acme_nonces_free(a->nonces);
 	util_ratelimit_free(a->new_accounts);

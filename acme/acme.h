@@ -24,6 +24,7 @@ typedef struct acme acme_t;
 #define ACME_DEFAULT_ORDER_LIFETIME 604800 /* 7 days */
 #define ACME_DEFAULT_RENEWAL_PERCENT 66
 #define ACME_DEFAULT_WORKERS 4
+#define ACME_DEFAULT_RETENTION_DAYS 30
 #define ACME_MAX_HOSTS 64
 
 /*
@@ -39,6 +40,7 @@ typedef struct acme_settings {
 	long validation_workers;
 	long orders_per_hour, pending_authorizations, failed_validations_per_hour; /* 0 = no limit */
 	long accounts_per_address_per_hour;       /* 0 = no limit */
+	long retention_days;                      /* 0 = orders kept for ever */
 	char *dns_server;                         /* "" = the system resolver */
 	long http01_port, tlsalpn01_port, timeout_ms, answer_wait_ms;
 	const json_t *hosts;                      /* name -> address, or NULL */
@@ -69,8 +71,17 @@ int acme_new(const acme_config_t *cfg, acme_t **out, cairn_err_t *err) CAIRN_WUR
  * challenge as it stands) and parks no more: call before the HTTPS listener stops, which
  * must not find a connection suspended. NULL ok. */
 void acme_release(acme_t *acme);
-/* Stops the worker pool (waiting for validations in flight) and frees. NULL ok. */
+/* Stops the worker pool (waiting for validations in flight) and the retention sweep (at
+ * its next batch), and frees. NULL ok. */
 void acme_free(acme_t *acme);
+
+/* What the retention sweep deleted since start, and when it last ended whole (unix
+ * seconds, 0: not yet). acme NULL: zeros. Thread-safe. */
+typedef struct acme_sweep_stats {
+	uint64_t orders, authzs, failures;
+	int64_t last;
+} acme_sweep_stats_t;
+void acme_sweep_stats(acme_t *acme, acme_sweep_stats_t *out);
 
 typedef struct acme_request {
 	const char *method;       /* "GET", "HEAD", "POST" */

@@ -96,6 +96,15 @@ struct acme {
 	acme_pool_t *pool;
 	pthread_mutex_t fin_lock; /* guards finalizing */
 	json_t *finalizing;      /* order ids being finalized now */
+	/* the retention sweep (sweep.c) */
+	int64_t retention_days;  /* 0: orders and authorizations kept for ever */
+	pthread_t sweeper;
+	int sweeper_started;
+	pthread_mutex_t sweep_mu;
+	pthread_cond_t sweep_wake; /* stopping (time_mono_cond_init) */
+	atomic_int sweep_stop;
+	atomic_ullong swept_orders, swept_authzs, swept_failures;
+	_Atomic int64_t sweep_last; /* when the last sweep ended whole; 0: none yet */
 };
 
 /* ---- problems (problem.c) ---- */
@@ -301,6 +310,17 @@ int acme_authz_deactivate(acme_t *a, const char *authz_id, json_t **result, cair
  * (recorded in the same transaction). */
 int acme_chall_result(acme_t *a, const char *authz_id, int idx, const json_t *error,
 		      int failed);
+
+/* ---- the retention sweep (sweep.c) ---- */
+/* Deletes, in writes of their own, the orders past acme.retention_days after they expired
+ * (none when it is 0) with their authorizations and index entries, and failed-validation
+ * entries older than an hour, as of now; counted for acme_sweep_stats, logged when an
+ * order or authorization went. Stops between batches once acme_sweeper_stop is called.
+ * Returns 0 or a db code with err set. */
+int acme_sweep(acme_t *a, int64_t now, cairn_err_t *err);
+/* The thread that sweeps at start and every hour after; stop it before the db closes. */
+int acme_sweeper_start(acme_t *a);
+void acme_sweeper_stop(acme_t *a);
 
 /* ---- validation (validate.c and friends) ---- */
 int acme_pool_start(acme_t *a, int threads, acme_pool_t **out);

@@ -161,6 +161,12 @@ const cfg_key_t config_keys[] = {
 	  "ARI: renewal window starts after this percent of the lifetime" },
 	{ "acme.validation_workers", F(CFG_INT, acme_settings.validation_workers),
 	  QV(ACME_DEFAULT_WORKERS), 1, 64, NULL, 0, "challenge validation threads" },
+	{ "acme.retention_days", F(CFG_INT, acme_settings.retention_days),
+	  QV(ACME_DEFAULT_RETENTION_DAYS), 0, 3650, NULL, 0,
+	  "days an expired order is kept (at least order_lifetime_seconds), then deleted with "
+	  "its authorizations (swept at start and hourly); its certificate stays downloadable "
+	  "and revocable by the account; an order waiting for approvers is kept; 0 = kept for "
+	  "ever" },
 	{ "acme.rate_limits", NF(CFG_OBJ), "", 0, 0, NULL, 0, "per-account limits; 0 = none" },
 	{ "acme.rate_limits.orders_per_hour", F(CFG_INT, acme_settings.orders_per_hour), "0", 0,
 	  1000000, NULL, 0,

@@ -568,6 +568,31 @@ static void conn_metrics(server_t *s, mtext_t *m)
 	}
 }
 
+/* The ACME table's size and what the retention sweep took from it. */
+static void acme_metrics(server_t *s, mtext_t *m, db_txn_t *txn)
+{
+	acme_sweep_stats_t st;
+
+	if (s->acme == NULL)
+		return;
+	acme_sweep_stats(s->acme, &st);
+	mtext_family(m, "cairn_acme_records", "gauge",
+		     "Records in the ACME table: accounts, orders, authorizations and their index "
+		     "entries.");
+	mtext_add(m, "cairn_acme_records %zu\n", db_count(txn, DB_ACME));
+	mtext_family(m, "cairn_acme_swept_total", "counter",
+		     "Deleted by the retention sweep since start: orders and authorizations past "
+		     "acme.retention_days, failed-validation entries past their hour.");
+	mtext_add(m, "cairn_acme_swept_total{kind=\"order\"} %llu\n"
+		      "cairn_acme_swept_total{kind=\"authorization\"} %llu\n"
+		      "cairn_acme_swept_total{kind=\"failed_validation\"} %llu\n",
+		  (unsigned long long)st.orders, (unsigned long long)st.authzs,
+		  (unsigned long long)st.failures);
+	mtext_family(m, "cairn_acme_sweep_last_timestamp_seconds", "gauge",
+		     "Unix time the last retention sweep ended whole (hourly; 0: none yet).");
+	mtext_add(m, "cairn_acme_sweep_last_timestamp_seconds %lld\n", (long long)st.last);
+}
+
 void server_metrics_front(server_t *s, mtext_t *m)
 {
 	mtext_family(m, "cairn_up", "gauge", "1 while the daemon serves.");
@@ -612,6 +637,7 @@ int server_metrics(server_t *s, char **text, size_t *len)
 		counter_metrics(&m, txn);
 		mtext_family(&m, "cairn_audit_events", "gauge", "Events in the audit log.");
 		mtext_add(&m, "cairn_audit_events %zu\n", db_count(txn, DB_AUDIT));
+		acme_metrics(s, &m, txn);
 		db_txn_end(txn);
 	}
 	/* What expired since the stored horizon was walked: move the horizon (one small

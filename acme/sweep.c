@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The retention sweep. RFC 8555 leaves it to the server how long it keeps what expired;
+ * nothing else deletes orders and authorizations, so a client ordering in a loop would
+ * grow the database for good. Orders are deleted acme.retention_days after they expired
+ * (at least the order lifetime after: an order reusing an authorization has expired
+ * before that authorization is deleted), with their list entries (l/) and their
+ * authorizations past the same point, whose pending (p/) and reuse (v/) entries go with
+ * them. An order parked for approvers ("processing") is kept while it waits. The
+ * certificate link (s/) stays: the account downloads and revokes as before. Failed-
+ * validation entries (f/) go once they left the hour they count in. A thread of its own
+ * sweeps at start and every hour after, in batches of one write each.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acme/acme_int.h"
+
+#define SWEEP_EVERY 3600  /* seconds between sweeps */
+#define SWEEP_BATCH 256   /* orders (or failure entries) deleted by one write at most */
+#define SWEEP_LOOK 65536  /* index entries read by one read transaction at most */
+#define SWEEP_KEY 512     /* longer than any key (db_put refuses 512 bytes) */
+
+/* One walk over the index entries of a prefix: the candidates of a batch, where the walk
+ * stands, what the writes deleted. */
+typedef struct sweep_walk {
+	acme_t *a;
+	char prefix[3];        /* "l/" (orders) or "f/" (failed validations) */
+	int64_t before;        /* entries whose time is at most this are candidates */
+	char (*keys)[SWEEP_KEY];
+	size_t n, looked;
+	char last[SWEEP_KEY];  /* the last entry read: the next batch starts after it */
+	size_t last_len;
+	uint64_t orders, authzs, failures; /* deleted by the last write (set by it) */
+} sweep_walk_t;
+
+/* The time in an index entry: l/ACCT/TIME ORDER (the order's creation) or
+ * f/ACCT/NAME/TIME AUTHZ (the failure's); -1 for an entry of another shape. */
+static int64_t entry_time(const char *prefix, const char *key, size_t klen)
+{
+	const char *slash = prefix[0] == 'l' ? memchr(key + 2, '/', klen - 2)
+					     : memrchr(key + 2, '/', klen - 2);
+
+	if (slash == NULL)
+		return -1;
+	return acme_key_time(key, klen, key, (size_t)(slash - key) + 1);
+}
+
+static int take(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	sweep_walk_t *w = arg;
+	int64_t t;
+	(void)val;
+	(void)vlen;
+
+	if (klen < 2 || memcmp(key, w->prefix, 2) != 0)
+		return 2; /* past the prefix: the walk is over */
+	if (klen >= SWEEP_KEY)
+		return 0;
+	if (klen == w->last_len && memcmp(key, w->last, klen) == 0)
+		return 0; /* where the batch before stopped */
+	memcpy(w->last, key, klen);
+	w->last_len = klen;
+	w->looked++;
+	t = entry_time(w->prefix, key, klen);
+	if (t >= 0 && t <= w->before) {
+		memcpy(w->keys[w->n], key, klen);
+		w->keys[w->n++][klen] = '\0';
+	}
+	return w->n == SWEEP_BATCH || w->looked == SWEEP_LOOK ? 1 : 0;
+}
+
+/* db_del, where an entry already gone is no error. */
+static int del(db_txn_t *txn, const char *key)
+{
+	int rc = db_del(txn, DB_ACME, key, strlen(key));
+
+	return rc == CAIRN_ENOENT ? 0 : rc;
+}
+
+/* Authorization zid of acct with its pending and reuse entries, when it expired at
+ * w->before or earlier; one deleted already (shared by two orders) is passed over. */
+static int authz_del(db_txn_t *txn, sweep_walk_t *w, const char *acct, const char *zid)
+{
+	char key[SWEEP_KEY];
+	const json_t *ident;
+	const void *val;
+	json_t *z = NULL;
+	size_t len;
+	int rc;
+
+	if (zid == NULL || strlen(zid) > ACME_ID_LEN)
+		return 0;
+	snprintf(key, sizeof(key), "z/%s", zid);
+	if ((rc = acme_txn_get(w->a, txn, key, &z)) != 0)
+		return rc == CAIRN_ENOENT ? 0 : rc;
+	if (json_integer_value(json_object_get(z, "expires")) > w->before)
+		goto out;
+	if ((rc = del(txn, key)) != 0)
+		goto out;
+	snprintf(key, sizeof(key), "p/%s/%s", acct, zid);
+	if ((rc = del(txn, key)) != 0)
+		goto out;
+	/* the reuse entry of its identifier, unless a later authorization took it over */
+	ident = json_object_get(z, "identifier");
+	snprintf(key, sizeof(key), "v/%s/%s:%s%s", acct,
+		 json_string_value(json_object_get(ident, "type")),
+		 json_string_value(json_object_get(ident, "value")),
+		 json_is_true(json_object_get(z, "wildcard")) ? "*" : "");
+	rc = db_get(txn, DB_ACME, key, strlen(key), &val, &len);
+	if (rc == 0 && len == strlen(zid) && memcmp(val, zid, len) == 0)
+		rc = del(txn, key);
+	else if (rc == CAIRN_ENOENT)
+		rc = 0;
+	if (rc == 0)
+		w->authzs++;
+out:
+	json_decref(z);
+	return rc;
+}
+
+/* The order of list entry lkey (l/ACCT/TIME ORDER) when it is past its retention: the
+ * order, its authorizations past theirs, the entry. */
+static int order_del(db_txn_t *txn, sweep_walk_t *w, const char *lkey)
+{
+	const char *slash = strchr(lkey + 2, '/'), *st;
+	char acct[ACME_ID_LEN + 1], key[SWEEP_KEY];
+	json_t *o = NULL, *id;
+	size_t i;
+	int rc;
+
+	if (slash == NULL || (size_t)(slash - lkey - 2) > ACME_ID_LEN || strlen(slash) <= 17)
+		return 0;
+	snprintf(acct, sizeof(acct), "%.*s", (int)(slash - lkey - 2), lkey + 2);
+	snprintf(key, sizeof(key), "o/%s", slash + 17);
+	if ((rc = acme_txn_get(w->a, txn, key, &o)) != 0)
+		return rc == CAIRN_ENOENT ? del(txn, lkey) : rc; /* an entry of no order */
+	st = json_string_value(json_object_get(o, "status"));
+	if ((st != NULL && strcmp(st, "processing") == 0) ||
+	    json_integer_value(json_object_get(o, "expires")) > w->before)
+		goto out; /* parked for approvers, or not yet past its retention */
+	json_array_foreach(json_object_get(o, "authzs"), i, id)
+		if ((rc = authz_del(txn, w, acct, json_string_value(id))) != 0)
+			goto out;
+	if ((rc = del(txn, key)) == 0 && (rc = del(txn, lkey)) == 0)
+		w->orders++;
+out:
+	json_decref(o);
+	return rc;
+}
+
+static int orders_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	sweep_walk_t *w = arg;
+	size_t i;
+	int rc = 0;
+
+	w->orders = w->authzs = 0; /* the counts of the transaction that commits */
+	for (i = 0; rc == 0 && i < w->n; i++)
+		rc = order_del(txn, w, w->keys[i]);
+	return rc ? cairn_err_set(err, rc, "deleting order entry %s: %s", w->keys[i - 1],
+				  cairn_strerror(rc))
+		  : 0;
+}
+
+static int failures_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	sweep_walk_t *w = arg;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < w->n; i++)
+		if ((rc = del(txn, w->keys[i])) != 0)
+			return cairn_err_set(err, rc, "deleting %s: %s", w->keys[i],
+					     cairn_strerror(rc));
+	w->failures = w->n;
+	return 0;
+}
+
+static int stopping(acme_t *a)
+{
+	return atomic_load(&a->sweep_stop);
+}
+
+/* Every entry of w->prefix with a time up to w->before, in batches: a read transaction
+ * takes candidates, run deletes what is still to be deleted in one write. */
+static int walk(sweep_walk_t *w, db_write_fn run, uint64_t *orders, uint64_t *authzs,
+		uint64_t *failures, cairn_err_t *err)
+{
+	db_txn_t *txn;
+	int rc, more;
+
+	w->last_len = 0;
+	do {
+		w->n = w->looked = 0;
+		w->orders = w->authzs = w->failures = 0;
+		if ((rc = db_read_begin(w->a->db, &txn)) != 0)
+			return cairn_err_set(err, rc, "reading the database: %s", cairn_strerror(rc));
+		more = w->last_len ? db_iterate(txn, DB_ACME, w->last, w->last_len, take, w)
+				   : db_iterate(txn, DB_ACME, w->prefix, 2, take, w);
+		db_txn_end(txn);
+		if (more < 0)
+			return cairn_err_set(err, more, "reading the %s entries: %s", w->prefix,
+					     cairn_strerror(more));
+		if (w->n > 0 && (rc = db_write(w->a->db, run, w, err)) != 0)
+			return rc;
+		*orders += w->orders;
+		*authzs += w->authzs;
+		*failures += w->failures;
+	} while (more == 1 && !stopping(w->a));
+	return 0;
+}
+
+int acme_sweep(acme_t *a, int64_t now, cairn_err_t *err)
+{
+	sweep_walk_t *w = calloc(1, sizeof(*w));
+	int64_t keep = a->retention_days * 86400;
+	uint64_t orders = 0, authzs = 0, failures = 0;
+	int rc = 0;
+
+	if (w == NULL || (w->keys = calloc(SWEEP_BATCH, sizeof(*w->keys))) == NULL) {
+		free(w);
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	}
+	w->a = a;
+	if (keep > 0) {
+		if (keep < a->order_lifetime)
+			keep = a->order_lifetime;
+		snprintf(w->prefix, sizeof(w->prefix), "l/");
+		w->before = now - keep;
+		rc = walk(w, orders_run, &orders, &authzs, &failures, err);
+	}
+	if (rc == 0) {
+		snprintf(w->prefix, sizeof(w->prefix), "f/");
+		w->before = now - 3600;
+		rc = walk(w, failures_run, &orders, &authzs, &failures, err);
+	}
+	atomic_fetch_add(&a->swept_orders, orders);
+	atomic_fetch_add(&a->swept_authzs, authzs);
+	atomic_fetch_add(&a->swept_failures, failures);
+	if (orders > 0 || authzs > 0)
+		log_info("acme", "deleted %llu orders and %llu authorizations past their retention "
+			 "(%lld days after they expired)", (unsigned long long)orders,
+			 (unsigned long long)authzs, (long long)(keep / 86400));
+	free(w->keys);
+	free(w);
+	return rc;
+}
+
+static void *sweeper_main(void *arg)
+{
+	acme_t *a = arg;
+	int64_t next = 0, now;
+	cairn_err_t err = { 0 };
+
+	pthread_mutex_lock(&a->sweep_mu);
+	while (!stopping(a)) {
+		now = (int64_t)time(NULL);
+		if (now < (next = time_next_within(next, now, SWEEP_EVERY))) {
+			time_wait_until(&a->sweep_wake, &a->sweep_mu, next);
+			continue;
+		}
+		pthread_mutex_unlock(&a->sweep_mu);
+		if (acme_sweep(a, now, &err) != 0)
+			log_error("acme", "retention sweep: %s", cairn_err_msg(&err));
+		else
+			atomic_store(&a->sweep_last, (int64_t)time(NULL));
+		pthread_mutex_lock(&a->sweep_mu);
+		next = (int64_t)time(NULL) + SWEEP_EVERY;
+	}
+	pthread_mutex_unlock(&a->sweep_mu);
+	return NULL;
+}
+
+int acme_sweeper_start(acme_t *a)
+{
+	pthread_mutex_init(&a->sweep_mu, NULL);
+	time_mono_cond_init(&a->sweep_wake);
+	if (pthread_create(&a->sweeper, NULL, sweeper_main, a) != 0)
+		return CAIRN_ENOMEM;
+	a->sweeper_started = 1;
+	return 0;
+}
+
+void acme_sweeper_stop(acme_t *a)
+{
+	if (!a->sweeper_started)
+		return;
+	pthread_mutex_lock(&a->sweep_mu);
+	atomic_store(&a->sweep_stop, 1);
+	pthread_cond_broadcast(&a->sweep_wake);
+	pthread_mutex_unlock(&a->sweep_mu);
+	pthread_join(a->sweeper, NULL);
+	a->sweeper_started = 0;
+	pthread_cond_destroy(&a->sweep_wake);
+	pthread_mutex_destroy(&a->sweep_mu);
+}
+
+void acme_sweep_stats(acme_t *a, acme_sweep_stats_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (a == NULL)
+		return;
+	out->orders = atomic_load(&a->swept_orders);
+	out->authzs = atomic_load(&a->swept_authzs);
+	out->failures = atomic_load(&a->swept_failures);
+	out->last = atomic_load(&a->sweep_last);
+}
