@@ -6,8 +6,11 @@
  * (at least the order lifetime after: an order reusing an authorization has expired
  * before that authorization is deleted), with their list entries (l/) and their
  * authorizations past the same point, whose pending (p/) and reuse (v/) entries go with
- * them. An order parked for approvers ("processing") is kept while it waits. The
- * certificate link (s/) stays: the account downloads and revokes as before. Failed-
+ * them. An order parked for approvers ("processing") is kept while its request waits; one
+ * whose request was decided but which no client fetched since (the order learns of the
+ * decision when it is read) is brought up to date first, its certificate link written,
+ * and goes at a later sweep. The certificate link (s/) stays: the account downloads and
+ * revokes as before. Failed-
  * validation entries (f/) go once they left the hour they count in. A thread of its own
  * sweeps at start and every hour after, in batches of one write each.
  */
@@ -35,6 +38,8 @@ typedef struct sweep_walk {
 	char last[SWEEP_KEY];  /* the last entry read: the next batch starts after it */
 	size_t last_len;
 	uint64_t orders, authzs, failures; /* deleted by the last write (set by it) */
+	char (*parked)[ACME_ID_LEN + 1]; /* orders of the write kept as processing */
+	size_t n_parked;
 } sweep_walk_t;
 
 /* The time in an index entry: l/ACCT/TIME ORDER (the order's creation) or
@@ -138,10 +143,14 @@ static int order_del(db_txn_t *txn, sweep_walk_t *w, const char *lkey)
 	snprintf(key, sizeof(key), "o/%s", slash + 17);
 	if ((rc = acme_txn_get(w->a, txn, key, &o)) != 0)
 		return rc == CAIRN_ENOENT ? del(txn, lkey) : rc; /* an entry of no order */
+	if (json_integer_value(json_object_get(o, "expires")) > w->before)
+		goto out; /* not yet past its retention */
 	st = json_string_value(json_object_get(o, "status"));
-	if ((st != NULL && strcmp(st, "processing") == 0) ||
-	    json_integer_value(json_object_get(o, "expires")) > w->before)
-		goto out; /* parked for approvers, or not yet past its retention */
+	if (st != NULL && strcmp(st, "processing") == 0) {
+		/* parked for approvers: looked at again after the write (parked_refresh) */
+		snprintf(w->parked[w->n_parked++], sizeof(w->parked[0]), "%s", slash + 17);
+		goto out;
+	}
 	json_array_foreach(json_object_get(o, "authzs"), i, id)
 		if ((rc = authz_del(txn, w, acct, json_string_value(id))) != 0)
 			goto out;
@@ -158,7 +167,7 @@ static int orders_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	size_t i;
 	int rc = 0;
 
-	w->orders = w->authzs = 0; /* the counts of the transaction that commits */
+	w->orders = w->authzs = w->n_parked = 0; /* the counts of the transaction that commits */
 	for (i = 0; rc == 0 && i < w->n; i++)
 		rc = order_del(txn, w, w->keys[i]);
 	return rc ? cairn_err_set(err, rc, "deleting order entry %s: %s", w->keys[i - 1],
@@ -178,6 +187,24 @@ static int failures_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 					     cairn_strerror(rc));
 	w->failures = w->n;
 	return 0;
+}
+
+/* The orders the last write kept as processing, each read as a client's fetch reads it:
+ * one whose request was decided takes its final state (and its certificate link) now,
+ * so that a later sweep deletes it; one still waiting for approvers stays as it is. */
+static void parked_refresh(sweep_walk_t *w)
+{
+	char key[ACME_ID_LEN + 3];
+	json_t *o;
+	size_t i;
+
+	for (i = 0; i < w->n_parked; i++) {
+		snprintf(key, sizeof(key), "o/%s", w->parked[i]);
+		if (acme_get(w->a, key, &o) != 0)
+			continue;
+		acme_order_refresh(w->a, &o);
+		json_decref(o);
+	}
 }
 
 static int stopping(acme_t *a)
@@ -205,8 +232,10 @@ static int walk(sweep_walk_t *w, db_write_fn run, uint64_t *orders, uint64_t *au
 		if (more < 0)
 			return cairn_err_set(err, more, "reading the %s entries: %s", w->prefix,
 					     cairn_strerror(more));
+		w->n_parked = 0;
 		if (w->n > 0 && (rc = db_write(w->a->db, run, w, err)) != 0)
 			return rc;
+		parked_refresh(w);
 		*orders += w->orders;
 		*authzs += w->authzs;
 		*failures += w->failures;
@@ -221,7 +250,10 @@ int acme_sweep(acme_t *a, int64_t now, cairn_err_t *err)
 	uint64_t orders = 0, authzs = 0, failures = 0;
 	int rc = 0;
 
-	if (w == NULL || (w->keys = calloc(SWEEP_BATCH, sizeof(*w->keys))) == NULL) {
+	if (w == NULL || (w->keys = calloc(SWEEP_BATCH, sizeof(*w->keys))) == NULL ||
+	    (w->parked = calloc(SWEEP_BATCH, sizeof(*w->parked))) == NULL) {
+		if (w != NULL)
+			free(w->keys);
 		free(w);
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	}
@@ -246,6 +278,7 @@ int acme_sweep(acme_t *a, int64_t now, cairn_err_t *err)
 			 "(%lld days after they expired)", (unsigned long long)orders,
 			 (unsigned long long)authzs, (long long)(keep / 86400));
 	free(w->keys);
+	free(w->parked);
 	free(w);
 	return rc;
 }

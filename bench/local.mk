@@ -4,7 +4,7 @@ noinst_PROGRAMS += bench/issue_bench
 bench_issue_bench_SOURCES = bench/issue.c
 bench_issue_bench_LDADD = libca.la libnotify.la libaudit.la libdb.la libhsm.la libutil.la $(CAIRN_LIBS)
 
-EXTRA_DIST += bench/README.md bench/acme_compare.sh
+EXTRA_DIST += bench/README.md bench/acme_compare.sh bench/acme_sweep.sh
 
 noinst_PROGRAMS += bench/crl_bench
 bench_crl_bench_SOURCES = bench/crl.c

@@ -10,9 +10,9 @@ usage: acme_retention.py make  DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
          (kept: every order and authorization is served; gone: those past their
           retention answer 404 and leave the account's list, the parked one stays; the
           certificate downloads either way)
-       acme_retention.py parked DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE valid|gone
-         (the parked order once approved: valid, or gone past its retention; its
-          certificate downloads either way)
+       acme_retention.py parked DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE SERIAL
+         (the parked order, approved but not fetched since, gone past its retention; its
+          certificate, SERIAL, downloads)
        acme_retention.py after DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
          (after the sweep: a new order for the swept name gets a new authorization and a
           certificate; the account still revokes the certificate of a swept order)
@@ -121,24 +121,18 @@ def look(directory, cafile, port, state, want):
             st == 200 and pem.decode() == s["cert_pem"], (st, pem[:200]))
 
 
-def parked(directory, cafile, port, state, want):
-    """want "valid": the parked order, approved, is valid and its certificate downloads
-    (kept in STATE); "gone": it answers 404 and its certificate still downloads."""
+def parked(directory, cafile, port, state, serial):
+    """The parked order, approved (its certificate SERIAL) but never fetched by its client,
+    past its retention: it answers 404, and the account downloads the certificate."""
     c, k, s = account(directory, cafile, state)
     st, h, doc = c.post(k, s["orders"]["parked"], None)
-    if want == "valid":
-        p.check("the approved order is valid with a certificate", st == 200 and
-                doc.get("status") == "valid" and doc.get("certificate"), brief(st, doc))
-        s["parked_cert"] = doc.get("certificate")
-        json.dump(s, open(state, "w"))
-    else:
-        p.check("the approved order past its retention answers 404", st == 404, brief(st, doc))
-        st, h, doc = c.post(k, s["authzs"]["parked"], None)
-        p.check("  ... and its authorization", st == 404, brief(st, doc))
-    cert = s.get("parked_cert")
-    st, h, pem = c.post(k, cert, None) if cert else (None, None, b"")
-    p.check("  ... its certificate downloads (%s)" % want,
-            st == 200 and b"BEGIN CERTIFICATE" in pem, (st, pem[:200]))
+    p.check("the approved order past its retention answers 404", st == 404, brief(st, doc))
+    st, h, doc = c.post(k, s["authzs"]["parked"], None)
+    p.check("  ... and its authorization", st == 404, brief(st, doc))
+    url = s["cert"].rsplit("/", 1)[0] + "/" + serial
+    st, h, pem = c.post(k, url, None)
+    p.check("  ... its certificate downloads", bool(serial) and st == 200 and
+            b"BEGIN CERTIFICATE" in pem, (url, st, pem[:200]))
 
 
 def after(directory, cafile, port, state):

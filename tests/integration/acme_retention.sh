@@ -74,22 +74,27 @@ ok "  ... and every index entry with them: 13 records fewer (orders, lists, auth
 retained look "the certificate of the valid order downloads" gone
 ok "the sweep is logged" grep -q '"component":"acme".*deleted 4 orders and 3 authorizations' "$D.serve.log"
 
-# ---- the parked order waits_for past its retention: an approver still finds it ----
+# ---- the parked order waited past its retention: an approver still finds it ----
 $FT "$CAIRN" token create --dir "$D" --name alice --role approver >"$WORK/alice.tok" 2>/dev/null
 ok "the parked ACME request is still pending" acme_pending "$D"
 ok "alice approves it" env CAIRN_TOKEN="$(cat "$WORK/alice.tok")" $FT "$CAIRN" requests approve "$REQ" --dir "$D"
-retained parked "  ... its certificate downloads" valid
+SERIAL=$(sed -n 's/.*serial \([0-9a-f]*\).*/\1/p' "$WORK/last.out")
+# The order learns of the decision when it is read; its client never reads it again.
+T=$(($(date +%s) + 3 * DAY + 4 * 3600))
 clock_move $((3 * DAY + 4 * 3600))
-ok "issued, it is swept at the next hourly sweep" waits_for swept_at_least order 5
+ok "the next hourly sweep finds the approved order, which nobody fetched since" waits_for sweep_after "$T"
+ok "  ... and keeps it" test "$(swept order)" = 4
+clock_move $((3 * DAY + 6 * 3600))
+ok "brought up to date by that sweep, it goes at the one after" waits_for swept_at_least order 5
 ok "  ... with its authorization" sh -c "[ '$(swept authorization)' = 4 ]"
-retained parked "  ... its certificate downloads" gone
+retained parked "  ... its certificate downloads" "$SERIAL"
 
 # ---- after the sweep: the account orders again and revokes what its swept order got ----
 retained after "the account revokes the certificate of its swept order"
 R2=$(metric cairn_acme_records)
 ca_stop
-T=$(($(date +%s) + 3 * DAY + 4 * 3600))
-clock_at $((3 * DAY + 4 * 3600))
+T=$(($(date +%s) + 3 * DAY + 6 * 3600))
+clock_at $((3 * DAY + 6 * 3600))
 ok "a restart's sweep finds nothing more to delete" waits_for sweep_after "$T"
 ok "  ... no order" test "$(swept order)" = 0
 ok "  ... the ACME table as before the restart" records_are "$R2"
