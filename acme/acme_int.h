@@ -98,11 +98,7 @@ struct acme {
 	json_t *finalizing;      /* order ids being finalized now */
 	/* the retention sweep (sweep.c) */
 	int64_t retention_days;  /* 0: orders and authorizations kept for ever */
-	pthread_t sweeper;
-	int sweeper_started;
-	pthread_mutex_t sweep_mu;
-	pthread_cond_t sweep_wake; /* stopping (time_mono_cond_init) */
-	atomic_int sweep_stop;
+	util_periodic_t *sweeper;
 	atomic_ullong swept_orders, swept_authzs, swept_failures;
 	_Atomic int64_t sweep_last; /* when the last sweep ended whole; 0: none yet */
 };

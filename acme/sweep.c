@@ -10,11 +10,10 @@
  * whose request was decided but which no client fetched since (the order learns of the
  * decision when it is read) is brought up to date first, its certificate link written,
  * and goes at a later sweep. The certificate link (s/) stays: the account downloads and
- * revokes as before. Failed-
- * validation entries (f/) go once they left the hour they count in. A thread of its own
- * sweeps at start and every hour after, in batches of one write each.
+ * revokes as before. Failed-validation entries (f/) go once they left the hour they count
+ * in. A thread of its own (util_periodic) sweeps at start and every hour after, in
+ * batches of one write each.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +24,17 @@
 #define SWEEP_EVERY 3600  /* seconds between sweeps */
 #define SWEEP_BATCH 256   /* orders (or failure entries) deleted by one write at most */
 #define SWEEP_LOOK 65536  /* index entries read by one read transaction at most */
-#define SWEEP_KEY 512     /* longer than any key (db_put refuses 512 bytes) */
+#define SWEEP_KEY (DB_WALK_KEY_MAX + 1)
 
-/* One walk over the index entries of a prefix: the candidates of a batch, where the walk
- * stands, what the writes deleted. */
+/* One walk over the index entries of a prefix: the candidates of a batch, what the writes
+ * deleted. */
 typedef struct sweep_walk {
 	acme_t *a;
 	char prefix[3];        /* "l/" (orders) or "f/" (failed validations) */
 	int64_t before;        /* entries whose time is at most this are candidates */
+	db_walk_t walk;        /* where the walk stands (db/walk.c) */
 	char (*keys)[SWEEP_KEY];
-	size_t n, looked;
-	char last[SWEEP_KEY];  /* the last entry read: the next batch starts after it */
-	size_t last_len;
+	size_t n;
 	uint64_t orders, authzs, failures; /* deleted by the last write (set by it) */
 	char (*parked)[ACME_ID_LEN + 1]; /* orders of the write kept as processing */
 	size_t n_parked;
@@ -63,19 +61,12 @@ static int take(const void *key, size_t klen, const void *val, size_t vlen, void
 
 	if (klen < 2 || memcmp(key, w->prefix, 2) != 0)
 		return 2; /* past the prefix: the walk is over */
-	if (klen >= SWEEP_KEY)
-		return 0;
-	if (klen == w->last_len && memcmp(key, w->last, klen) == 0)
-		return 0; /* where the batch before stopped */
-	memcpy(w->last, key, klen);
-	w->last_len = klen;
-	w->looked++;
 	t = entry_time(w->prefix, key, klen);
 	if (t >= 0 && t <= w->before) {
 		memcpy(w->keys[w->n], key, klen);
 		w->keys[w->n++][klen] = '\0';
 	}
-	return w->n == SWEEP_BATCH || w->looked == SWEEP_LOOK ? 1 : 0;
+	return w->n == SWEEP_BATCH ? 1 : 0;
 }
 
 /* db_del, where an entry already gone is no error. */
@@ -209,30 +200,31 @@ static void parked_refresh(sweep_walk_t *w)
 
 static int stopping(acme_t *a)
 {
-	return atomic_load(&a->sweep_stop);
+	return util_periodic_stopping(a->sweeper);
 }
 
 /* Every entry of w->prefix with a time up to w->before, in batches: a read transaction
- * takes candidates, run deletes what is still to be deleted in one write. */
+ * takes candidates (reading SWEEP_LOOK entries at most), run deletes what is still to be
+ * deleted in one write. */
 static int walk(sweep_walk_t *w, db_write_fn run, uint64_t *orders, uint64_t *authzs,
 		uint64_t *failures, cairn_err_t *err)
 {
 	db_txn_t *txn;
 	int rc, more;
 
-	w->last_len = 0;
+	w->walk = (db_walk_t){ .min_len = 2, .max_len = DB_WALK_KEY_MAX, .batch = SWEEP_LOOK };
+	if ((rc = db_walk_resume(&w->walk, w->prefix, 2)) != 0)
+		return cairn_err_set(err, rc, "%s", cairn_strerror(rc));
 	do {
-		w->n = w->looked = 0;
+		w->n = w->n_parked = 0;
 		w->orders = w->authzs = w->failures = 0;
 		if ((rc = db_read_begin(w->a->db, &txn)) != 0)
 			return cairn_err_set(err, rc, "reading the database: %s", cairn_strerror(rc));
-		more = w->last_len ? db_iterate(txn, DB_ACME, w->last, w->last_len, take, w)
-				   : db_iterate(txn, DB_ACME, w->prefix, 2, take, w);
+		more = db_walk_batch(txn, DB_ACME, &w->walk, take, w);
 		db_txn_end(txn);
 		if (more < 0)
 			return cairn_err_set(err, more, "reading the %s entries: %s", w->prefix,
 					     cairn_strerror(more));
-		w->n_parked = 0;
 		if (w->n > 0 && (rc = db_write(w->a->db, run, w, err)) != 0)
 			return rc;
 		parked_refresh(w);
@@ -283,53 +275,27 @@ int acme_sweep(acme_t *a, int64_t now, cairn_err_t *err)
 	return rc;
 }
 
-static void *sweeper_main(void *arg)
+static int64_t sweep_run(void *arg, int64_t now)
 {
 	acme_t *a = arg;
-	int64_t next = 0, now;
 	cairn_err_t err = { 0 };
 
-	pthread_mutex_lock(&a->sweep_mu);
-	while (!stopping(a)) {
-		now = (int64_t)time(NULL);
-		if (now < (next = time_next_within(next, now, SWEEP_EVERY))) {
-			time_wait_until(&a->sweep_wake, &a->sweep_mu, next);
-			continue;
-		}
-		pthread_mutex_unlock(&a->sweep_mu);
-		if (acme_sweep(a, now, &err) != 0)
-			log_error("acme", "retention sweep: %s", cairn_err_msg(&err));
-		else
-			atomic_store(&a->sweep_last, (int64_t)time(NULL));
-		pthread_mutex_lock(&a->sweep_mu);
-		next = (int64_t)time(NULL) + SWEEP_EVERY;
-	}
-	pthread_mutex_unlock(&a->sweep_mu);
-	return NULL;
+	if (acme_sweep(a, now, &err) != 0)
+		log_error("acme", "retention sweep: %s", cairn_err_msg(&err));
+	else if (!stopping(a))
+		atomic_store(&a->sweep_last, (int64_t)time(NULL));
+	return (int64_t)time(NULL) + SWEEP_EVERY;
 }
 
 int acme_sweeper_start(acme_t *a)
 {
-	pthread_mutex_init(&a->sweep_mu, NULL);
-	time_mono_cond_init(&a->sweep_wake);
-	if (pthread_create(&a->sweeper, NULL, sweeper_main, a) != 0)
-		return CAIRN_ENOMEM;
-	a->sweeper_started = 1;
-	return 0;
+	return util_periodic_start(sweep_run, a, SWEEP_EVERY, &a->sweeper);
 }
 
 void acme_sweeper_stop(acme_t *a)
 {
-	if (!a->sweeper_started)
-		return;
-	pthread_mutex_lock(&a->sweep_mu);
-	atomic_store(&a->sweep_stop, 1);
-	pthread_cond_broadcast(&a->sweep_wake);
-	pthread_mutex_unlock(&a->sweep_mu);
-	pthread_join(a->sweeper, NULL);
-	a->sweeper_started = 0;
-	pthread_cond_destroy(&a->sweep_wake);
-	pthread_mutex_destroy(&a->sweep_mu);
+	util_periodic_stop(a->sweeper);
+	a->sweeper = NULL;
 }
 
 void acme_sweep_stats(acme_t *a, acme_sweep_stats_t *out)

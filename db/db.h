@@ -194,9 +194,11 @@ int db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen, db_i
  * the last key taken, and the next batch starts just after it, so entries added or
  * removed between batches never make it repeat or skip the others. Set the options,
  * zero the rest ({ .min_len = ..., ... }), then call db_walk_batch until it returns 0.
+ * A walk of the keys under a prefix starts with db_walk_resume at the prefix, and its fn
+ * returns a value of its own (2) at the first key past it.
  * Not thread-safe (one walker); holds no pointer into a txn between batches.
  */
-#define DB_WALK_KEY_MAX (DB_SERIAL_MAX + 1)
+#define DB_WALK_KEY_MAX 511 /* db_put's longest key */
 typedef struct db_walk {
 	/* options */
 	size_t min_len, max_len; /* the keys the walk takes (max_len <= DB_WALK_KEY_MAX) */

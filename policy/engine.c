@@ -78,6 +78,7 @@ void policy_engine_free(policy_engine_t *e)
 {
 	if (e == NULL)
 		return;
+	policy_expiry_stop(e);
 	pthread_rwlock_destroy(&e->lock);
 	pthread_mutex_destroy(&e->decide);
 	policy_free(e->policy);

@@ -3,7 +3,7 @@
 noinst_LTLIBRARIES += libpolicy.la
 libpolicy_la_SOURCES = policy/policy.h policy/policy_int.h \
 	policy/rules.c policy/decide.c policy/input.c policy/engine.c policy/submit.c policy/requests.c \
-	policy/request_view.c policy/explain.c
+	policy/request_view.c policy/explain.c policy/expiry.c
 
 check_PROGRAMS += tests/unit/test_policy
 TESTS += tests/unit/test_policy

@@ -211,6 +211,19 @@ policy_submit_result_t policy_submit_answer(policy_engine_t *e, const ca_request
 					    const char *group, const policy_answer_t *ans,
 					    void *arg, cairn_err_t *err);
 
+/*
+ * Expires every pending request whose time has passed (each as policy_request_get does:
+ * audited, notified, counted); *count: how many, *next: the earliest expiry of those still
+ * pending (INT64_MAX: none). Returns 0 or a db code with err set.
+ */
+int policy_requests_expire(policy_engine_t *e, int64_t now, int64_t *next, size_t *count,
+			   cairn_err_t *err) CAIRN_WUR;
+/* A thread that runs policy_requests_expire at start, when the next request is due and
+ * at least hourly, and logs what it expired. Stop it before the engine's db closes
+ * (policy_engine_free stops it too); stop is a no-op when not started. */
+int policy_expiry_start(policy_engine_t *e, cairn_err_t *err) CAIRN_WUR;
+void policy_expiry_stop(policy_engine_t *e);
+
 /* Current state of a request (expiring it if its time has passed). CAIRN_ENOENT if unknown. */
 int policy_request_get(policy_engine_t *e, const char *id, request_info_t *out,
 		       cairn_err_t *err) CAIRN_WUR;

@@ -55,7 +55,11 @@ struct policy_engine {
 	pthread_mutex_t decide;  /* approvals and rejections one at a time */
 	policy_approver_fn approver_ok; /* may be NULL: every approver counts */
 	void *approver_arg;
+	util_periodic_t *expiry;  /* expires due requests (expiry.c), or NULL */
 };
+
+/* Characters of a request id (hex of 16 random bytes): the key of its record. */
+#define POLICY_ID_HEX 32
 
 /* What the policy decides on for req (group: the submitter's, may be NULL), after the
  * checks that depend on its profile (validity, CSR against the profile) and on the CA

@@ -10,7 +10,6 @@
 #include "notify/notify.h"
 #include "policy/policy_int.h"
 
-#define ID_HEX 32
 
 static const char *const status_names[] = { "pending", "issued", "rejected", "expired",
 					    "failed" };
@@ -100,7 +99,8 @@ static json_t *get_record(db_txn_t *txn, const char *id, cairn_err_t *err)
 	size_t len;
 	json_t *rec;
 
-	if (strlen(id) != ID_HEX || db_get(txn, DB_REQUESTS, id, ID_HEX, &val, &len) != 0) {
+	if (strlen(id) != POLICY_ID_HEX ||
+	    db_get(txn, DB_REQUESTS, id, POLICY_ID_HEX, &val, &len) != 0) {
 		cairn_err_set(err, CAIRN_ENOENT, "no request %s", id);
 		return NULL;
 	}
@@ -173,7 +173,7 @@ int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char
 {
 	struct store_op s = { NULL, NULL, NULL };
 	uint8_t raw[16];
-	char id[ID_HEX + 1], *csr = NULL;
+	char id[POLICY_ID_HEX + 1], *csr = NULL;
 	int64_t now = (int64_t)time(NULL);
 	int rc, tries;
 

@@ -263,6 +263,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 		rc = server_discover_start(s, err);
 	if (rc == 0)
 		rc = server_replace_start(s, err);
+	if (rc == 0)
+		rc = policy_expiry_start(s->policy, err);
 out:
 	if (pin != NULL)
 		OPENSSL_cleanse(pin, strlen(pin));
@@ -277,6 +279,7 @@ out:
 
 static void close_core(server_t *s)
 {
+	policy_expiry_stop(s->policy); /* its events before the last checkpoint */
 	server_replace_stop(s);
 	server_discover_stop(s);
 	server_events_stop(s);

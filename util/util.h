@@ -312,6 +312,22 @@ static inline int64_t time_next_within(int64_t next, int64_t now, int64_t every)
 void time_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until);
 
 /*
+ * A periodic job (periodic.c): fn(arg, now) runs on a thread of its own at once, then
+ * again once the wall clock reaches the time it returned, or `every` seconds after a run
+ * whose next time lies further off (the clock went back since). The clock is looked at
+ * every TIME_WALL_TICK seconds, so a clock moved forward is seen within that. A long run
+ * asks util_periodic_stopping between its steps. *out is set before the first run.
+ */
+typedef struct util_periodic util_periodic_t;
+typedef int64_t (*util_periodic_fn)(void *arg, int64_t now);
+int util_periodic_start(util_periodic_fn fn, void *arg, int64_t every, util_periodic_t **out)
+	CAIRN_WUR;
+/* 1 once util_periodic_stop was called (p NULL: 0). Thread-safe. */
+int util_periodic_stopping(const util_periodic_t *p);
+/* Stops the thread (waiting for a run under way) and frees. NULL ok. */
+void util_periodic_stop(util_periodic_t *p);
+
+/*
  * A run of failures of something the daemon needs (the database's commits, the token's
  * signatures): failures no more than UTIL_FAIL_RUN_S apart are one run. /healthz names a
  * run while its latest failure is less than that old, or the latest attempt failed

@@ -1169,7 +1169,12 @@ static void test_walk(void **state)
 	assert_int_equal(db_walk_batch(txn, DB_OCSP, &w, walk_seen_cb, &s), 1);
 	assert_string_equal(s.keys[0], "ee");
 	assert_int_equal(db_walk_batch(txn, DB_OCSP, &w, walk_seen_cb, &s), CAIRN_EDB);
-	assert_int_equal(db_walk_resume(&w, "0123456789012345678901234", 25), CAIRN_EINVAL);
+	{ /* a position longer than any key */
+		char too_long[DB_WALK_KEY_MAX + 1];
+		memset(too_long, 'k', sizeof(too_long));
+		assert_int_equal(db_walk_resume(&w, too_long, sizeof(too_long)), CAIRN_EINVAL);
+		assert_int_equal(db_walk_resume(&w, too_long, DB_WALK_KEY_MAX), 0);
+	}
 	db_txn_end(txn);
 	db_close(db);
 }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -675,6 +676,54 @@ static void test_ratelimit(void **state)
 	util_ratelimit_free(rl);
 }
 
+/* A periodic job: runs at once, again when the time it returned has come, sees a stop
+ * asked during a run, and a stop while it waits for a time far off returns at once. */
+struct periodic_count {
+	atomic_int runs, saw_stop;
+	int64_t again;                  /* what each run returns: 0 = now + 1, else this */
+	util_periodic_t *p;
+};
+
+static int64_t periodic_count_run(void *arg, int64_t now)
+{
+	struct periodic_count *c = arg;
+
+	if (atomic_fetch_add(&c->runs, 1) == 2)
+		while (!util_periodic_stopping(c->p)) /* the third run waits for the stop */
+			usleep(1000);
+	atomic_store(&c->saw_stop, util_periodic_stopping(c->p));
+	return c->again ? c->again : now + 1;
+}
+
+static void test_periodic(void **state)
+{
+	struct periodic_count c = { 0 };
+	uint64_t t0;
+	int i;
+	(void)state;
+
+	assert_int_equal(util_periodic_start(periodic_count_run, &c, 3600, &c.p), 0);
+	for (i = 0; i < 500 && atomic_load(&c.runs) < 3; i++) /* bounded: 5 s */
+		usleep(10 * 1000);
+	assert_int_equal(atomic_load(&c.runs), 3); /* at once, then each second */
+	util_periodic_stop(c.p); /* the third run returns once it sees it */
+	assert_int_equal(atomic_load(&c.saw_stop), 1);
+	assert_int_equal(atomic_load(&c.runs), 3);
+	/* a next run an hour away: the stop does not wait for it */
+	memset(&c, 0, sizeof(c));
+	c.again = INT64_MAX;
+	assert_int_equal(util_periodic_start(periodic_count_run, &c, 3600, &c.p), 0);
+	for (i = 0; i < 500 && atomic_load(&c.runs) < 1; i++)
+		usleep(10 * 1000);
+	assert_int_equal(atomic_load(&c.runs), 1);
+	t0 = time_mono_ms();
+	util_periodic_stop(c.p);
+	assert_true(time_mono_ms() - t0 < 1000);
+	assert_int_equal(atomic_load(&c.runs), 1);
+	util_periodic_stop(NULL);
+	assert_int_equal(util_periodic_stopping(NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -687,7 +736,7 @@ int main(void)
 		cmocka_unit_test(test_json_limits),      cmocka_unit_test(test_json_text),
 		cmocka_unit_test(test_problem_detail),
 		cmocka_unit_test(test_log_lines),        cmocka_unit_test(test_log_stalled),
-		cmocka_unit_test(test_ratelimit),
+		cmocka_unit_test(test_ratelimit),        cmocka_unit_test(test_periodic),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
