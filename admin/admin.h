@@ -92,6 +92,14 @@ int admin_approver_counts(db_txn_t *txn, const char *approver, uint64_t request_
 json_t *admin_list(db_t *db);
 /* Every token without its secret [{id, name, role, created, expires, revoked}], or NULL. */
 json_t *admin_token_list(db_t *db);
+/*
+ * Emits token.expiring (notify) for every unrevoked API token with an expiry that crossed
+ * one of the thresholds days (n_days of them) at now and was not told of it yet (kept on
+ * the token's record): the notify worker's scan. *emitted: events written. Returns 0 or a
+ * db code with err set.
+ */
+int admin_token_expiry_scan(db_t *db, const int64_t *days, size_t n_days, int64_t now,
+			    uint64_t *emitted, cairn_err_t *err) CAIRN_WUR;
 /* Revokes the token whose id is given, audited "admin.token.revoke" by actor.
  * Returns 0, CAIRN_ENOENT, CAIRN_ECONFLICT (already revoked). */
 int admin_token_revoke(db_t *db, const char *id, const char *actor, cairn_err_t *err) CAIRN_WUR;

@@ -2,7 +2,7 @@ noinst_LTLIBRARIES += libadmin.la
 libadmin_la_SOURCES = admin/admin.h admin/admin_int.h admin/token.c admin/admins.c admin/api.c \
 	admin/api_util.c admin/api_requests.c admin/api_manage.c admin/api_certs.c admin/api_audit.c \
 	admin/revoke.c admin/api_notify.c admin/api_renew.c admin/api_inventory.c admin/session.c \
-	admin/api_replace.c
+	admin/api_replace.c admin/token_expiry.c
 
 check_PROGRAMS += tests/unit/test_admin
 TESTS += tests/unit/test_admin

@@ -13,23 +13,10 @@
 /* The thresholds a record is due for and not yet notified of: a bit per index of days. */
 static unsigned due_mask(const json_t *rec, const int64_t *days, size_t n_days, int64_t now)
 {
-	json_int_t na = json_integer_value(json_object_get(rec, "not_after"));
-	const json_t *done = json_object_get(rec, "notified"), *d;
-	unsigned mask = 0;
-	size_t i, j;
-
-	if (json_object_get(rec, "cairn_serial") != NULL || na <= now)
+	if (json_object_get(rec, "cairn_serial") != NULL)
 		return 0; /* cairn's own are the notify worker's (by_expiry) */
-	for (i = 0; i < n_days && i < 32; i++) {
-		int seen = 0;
-		if (na >= now + days[i] * DAY)
-			continue;
-		json_array_foreach(done, j, d)
-			seen |= json_integer_value(d) == days[i];
-		if (!seen)
-			mask |= 1u << i;
-	}
-	return mask;
+	return notify_due_thresholds(json_integer_value(json_object_get(rec, "not_after")),
+				     json_object_get(rec, "notified"), days, n_days, now);
 }
 
 struct collect {

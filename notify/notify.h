@@ -152,6 +152,16 @@ int notify_scan_expiry(db_t *db, const notify_settings_t *set, int64_t now,
 		       cairn_err_t *err) CAIRN_WUR;
 
 /*
+ * The thresholds (notify.expiry_days: days, n_days of them, at most 32) that something
+ * ending at end has reached at now and that notified (a JSON array of the threshold days
+ * already sent for it, or NULL) lacks: a bit per index of days; 0 once it has ended. The
+ * one rule of the expiry events kept on their record (inventory cert.expiring,
+ * token.expiring).
+ */
+unsigned notify_due_thresholds(int64_t end, const json_t *notified, const int64_t *days,
+			       size_t n_days, int64_t now);
+
+/*
  * Emits "ca.expiring" for one problem of the CA's own material ({"what","state","at"} as
  * /healthz reports it) unless the same (what, state, at) was emitted before (meta keeps
  * it). Returns 0 (also when already emitted) or a db code.

@@ -171,6 +171,28 @@ static int material_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	return rc;
 }
 
+unsigned notify_due_thresholds(int64_t end, const json_t *notified, const int64_t *days,
+			       size_t n_days, int64_t now)
+{
+	const json_t *d;
+	unsigned mask = 0;
+	size_t i, j;
+
+	if (end <= now)
+		return 0;
+	for (i = 0; i < n_days && i < 32; i++) {
+		int seen = 0;
+
+		if (end >= now + days[i] * 86400)
+			continue;
+		json_array_foreach(notified, j, d)
+			seen |= json_integer_value(d) == days[i];
+		if (!seen)
+			mask |= 1u << i;
+	}
+	return mask;
+}
+
 int notify_material(db_t *db, const json_t *problem, cairn_err_t *err)
 {
 	struct material_op m = { problem };

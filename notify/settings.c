@@ -11,7 +11,8 @@ static const char *const event_types[] = {
 	"cert.issued",	    "cert.revoked",	"cert.unhold",	    "cert.renewed",
 	"cert.replace",
 	"cert.expiring",    "request.pending",	"request.approved", "request.rejected",
-	"request.expired",  "ca.expiring",	"notify.test",	    "*",
+	"request.expired",  "ca.expiring",	"token.expiring",   "notify.test",
+	"*",
 };
 
 static int known_type(const char *t)

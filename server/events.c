@@ -69,14 +69,24 @@ static json_t *recipients(void *arg, const json_t *event, int owner, int approve
 	return out;
 }
 
-/* The notify worker's second expiry scan: the inventory's certificates, same thresholds. */
-static int inventory_expiring(db_t *db, const notify_settings_t *set, int64_t now, void *arg,
-			      uint64_t *emitted, cairn_err_t *err)
+/* The notify worker's other expiry scans, same thresholds: the inventory's certificates
+ * (cert.expiring) and the API tokens (token.expiring). */
+static int others_expiring(db_t *db, const notify_settings_t *set, int64_t now, void *arg,
+			   uint64_t *emitted, cairn_err_t *err)
 {
+	uint64_t tokens = 0;
+	int rc;
 	(void)arg;
-	return set->n_expiry == 0 ? 0
-				  : inventory_expiry_scan(db, set->expiry_days, set->n_expiry, now,
-							  emitted, err);
+
+	*emitted = 0;
+	if (set->n_expiry == 0)
+		return 0;
+	if ((rc = inventory_expiry_scan(db, set->expiry_days, set->n_expiry, now, emitted,
+					err)) != 0)
+		return rc;
+	rc = admin_token_expiry_scan(db, set->expiry_days, set->n_expiry, now, &tokens, err);
+	*emitted += tokens;
+	return rc;
 }
 
 int server_events_start(server_t *s, cairn_err_t *err)
@@ -94,7 +104,7 @@ int server_events_start(server_t *s, cairn_err_t *err)
 	nc.material_arg = s;
 	nc.recipients = recipients;
 	nc.recipients_arg = s;
-	nc.also_scan = inventory_expiring;
+	nc.also_scan = others_expiring;
 	rc = notify_start(&nc, &s->notify, err);
 	s->admin.notify = s->notify;
 	return rc;

@@ -3,7 +3,8 @@
 # A webhook receiver for tests/integration/notify.sh: listens on 127.0.0.1:PORT (0 = any),
 # writes the port to PORTFILE, checks each POST's Cairn-Signature (HMAC-SHA256 over
 # "t.body" with the secret in SECRETFILE) and appends one line per request to LOG:
-#   <sig ok|bad> <event id> <type> <serial, what (ca.expiring) or -> <threshold_days or -> <header id>
+#   <sig ok|bad> <event id> <type> <serial, what (ca.expiring), id (a request's, a token's)
+#   or -> <threshold_days or -> <header id>
 # While the file LOG.hold exists each request is logged and then left unanswered until the
 # file is gone (at most 60 s): notify.sh kills the daemon while a delivery is in flight.
 import hashlib, hmac, json, os, sys, time
@@ -26,7 +27,8 @@ class Hook(BaseHTTPRequestHandler):
             ev = json.loads(body)
             data = ev.get("data", {})
             line = "%s %s %s %s %s %s v%s\n" % (
-                "ok" if good else "bad", ev["id"], ev["type"], data.get("serial", data.get("what", "-")),
+                "ok" if good else "bad", ev["id"], ev["type"],
+                data.get("serial", data.get("what", data.get("id", "-"))),
                 data.get("threshold_days", "-"), self.headers.get("Cairn-Event-Id", "-"),
                 ev.get("version"))
         except (ValueError, KeyError, AttributeError):
