@@ -219,6 +219,7 @@ struct verify {
 	int have_head;
 	uint64_t head_seq;
 	uint8_t head_hash[HASH_LEN];
+	uint64_t left;            /* events this step may still check */
 };
 
 static int bad(struct verify *v, uint64_t seq, const char *fmt, ...) CAIRN_PRINTF(3, 4);
@@ -298,6 +299,8 @@ static int verify_cb(const void *key, size_t klen, const void *val, size_t vlen,
 	uint64_t seq;
 	int ret = 0;
 
+	if (v->left == 0)
+		return 1; /* the step is full: the next one starts at this event */
 	if (klen != 8)
 		return bad(v, v->expected, "key of %zu bytes after event %" PRIu64, klen,
 			   v->expected - 1);
@@ -334,27 +337,31 @@ static int verify_cb(const void *key, size_t klen, const void *val, size_t vlen,
 	memcpy(v->prev, h, HASH_LEN);
 	v->expected++;
 	v->res->count++;
+	v->left--;
 out:
 	json_decref(o);
 	return ret;
 }
 
-int audit_verify(db_t *db, audit_verify_result_t *res)
+int audit_verify_step(db_t *db, audit_walk_t *w, uint64_t max, audit_verify_result_t *res,
+		      int *done)
 {
 	struct verify v;
-	audit_verify_result_t dummy;
 	db_txn_t *txn = NULL;
 	const void *hv;
 	size_t hlen;
+	uint8_t start[8];
 	uint64_t last;
 	int ret;
 
-	if (res == NULL)
-		res = &dummy;
+	*done = 0;
 	memset(res, 0, sizeof(*res));
 	memset(&v, 0, sizeof(v));
 	v.res = res;
-	v.expected = 1;
+	res->count = w->count;
+	v.expected = w->expected ? w->expected : 1;
+	memcpy(v.prev, w->prev, HASH_LEN);
+	v.left = max;
 	ret = db_read_begin(db, &txn);
 	if (ret != 0) {
 		snprintf(res->reason, sizeof(res->reason), "cannot open a read transaction: %s",
@@ -371,9 +378,21 @@ int audit_verify(db_t *db, audit_verify_result_t *res)
 		ret = bad(&v, 1, "audit head has %zu bytes, want %d", hlen, 8 + HASH_LEN);
 		goto out;
 	}
-	ret = db_iterate(txn, DB_AUDIT, NULL, 0, verify_cb, &v);
+	/* The first step from the table's start (a stray key before event 1 is seen), the
+	 * others from the event the step before stopped at. */
+	db_be64_put(start, v.expected);
+	ret = v.expected == 1 ? db_iterate(txn, DB_AUDIT, NULL, 0, verify_cb, &v)
+			      : db_iterate(txn, DB_AUDIT, start, sizeof(start), verify_cb, &v);
+	if (ret == 1) { /* full: where the next step starts */
+		w->expected = v.expected;
+		memcpy(w->prev, v.prev, HASH_LEN);
+		w->count = res->count;
+		ret = 0;
+		goto out;
+	}
 	if (ret != 0)
 		goto out;
+	*done = 1;
 	last = v.expected - 1;
 	if (!v.have_head) {
 		if (last > 0)
@@ -398,4 +417,13 @@ out:
 				 cairn_strerror(ret));
 	}
 	return ret;
+}
+
+int audit_verify(db_t *db, audit_verify_result_t *res)
+{
+	audit_verify_result_t dummy;
+	audit_walk_t w = { 0 };
+	int done;
+
+	return audit_verify_step(db, &w, UINT64_MAX, res ? res : &dummy, &done);
 }

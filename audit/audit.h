@@ -81,6 +81,22 @@ typedef struct audit_verify_result {
  */
 int audit_verify(db_t *db, audit_verify_result_t *res) CAIRN_WUR;
 
+/*
+ * The same checks in steps, one read transaction of at most max events each, so that a
+ * long log is never read under one snapshot (the daemon's own check). Zero w, then call
+ * until it returns non-zero or sets *done: 0 with *done = 1 when the chain holds up to the
+ * head (res->count: every event checked), CAIRN_EAUDIT with res filled as audit_verify
+ * fills it, or another code when the database cannot be read. Events appended between
+ * steps are checked by the later steps. Not thread-safe per w.
+ */
+typedef struct audit_walk {
+	uint64_t expected;   /* the event the next step starts at (0: the first) */
+	uint8_t prev[32];    /* the hash of the event before it */
+	uint64_t count;      /* events checked by the steps before */
+} audit_walk_t;
+int audit_verify_step(db_t *db, audit_walk_t *w, uint64_t max, audit_verify_result_t *res,
+		      int *done) CAIRN_WUR;
+
 typedef enum { AUDIT_FMT_JSONL, AUDIT_FMT_CSV } audit_format_t;
 
 /*

@@ -265,6 +265,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 		rc = server_replace_start(s, err);
 	if (rc == 0)
 		rc = policy_expiry_start(s->policy, err);
+	if (rc == 0)
+		rc = server_audit_check_start(s, err);
 out:
 	if (pin != NULL)
 		OPENSSL_cleanse(pin, strlen(pin));
@@ -280,6 +282,7 @@ out:
 static void close_core(server_t *s)
 {
 	policy_expiry_stop(s->policy); /* its events before the last checkpoint */
+	server_audit_check_stop(s);
 	server_replace_stop(s);
 	server_discover_stop(s);
 	server_events_stop(s);
@@ -311,6 +314,7 @@ static void close_core(server_t *s)
 	server_revocation_close(s);
 	est_free(s->est);
 	policy_engine_free(s->policy);
+	server_audit_check_free(s); /* after the notify worker, the last to read it */
 	ca_free(s->ca);
 	db_close(s->db);
 	hsm_close(s->hsm);

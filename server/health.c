@@ -46,10 +46,8 @@ static int64_t warn_window(const server_material_t *m)
 	return third < 30 * DAY ? third : 30 * DAY;
 }
 
-/* Appends {"what","state","at"} and the members of extra (taken; may be NULL) to problems
- * (which may be NULL: only counted). */
-static int problem_with(json_t *problems, const char *what, const char *state, int64_t at,
-			json_t *extra)
+int server_problem(json_t *problems, const char *what, const char *state, int64_t at,
+		   json_t *extra)
 {
 	char when[32];
 	json_t *p;
@@ -67,7 +65,7 @@ static int problem_with(json_t *problems, const char *what, const char *state, i
 
 static int problem(json_t *problems, const char *what, const char *state, int64_t at)
 {
-	return problem_with(problems, what, state, at, NULL);
+	return server_problem(problems, what, state, at, NULL);
 }
 
 /* crl_failing's callback: arg is the problems array (or NULL). */
@@ -89,7 +87,7 @@ static int failrun_problem(json_t *problems, const char *what, const char *state
 	if (!util_failrun_open(f, now))
 		return 0;
 	time_rfc3339((time_t)f->latest, latest, sizeof(latest));
-	return problem_with(problems, what, state, f->since,
+	return server_problem(problems, what, state, f->since,
 			    json_pack("{s:s, s:b, s:o}", "latest", latest, "still_failing",
 				      f->failing, "detail", util_json_text(f->why)));
 }
@@ -110,7 +108,7 @@ static int token_stuck(hsm_t *h, json_t *problems)
 		 "after %llu s",
 		 st.calls, st.calls == 1 ? "" : "s", (unsigned long long)(st.for_ms / 1000),
 		 (unsigned long long)(st.timeout_ms / 1000));
-	return problem_with(problems, "token", "not_answering", st.since,
+	return server_problem(problems, "token", "not_answering", st.since,
 			    json_pack("{s:i, s:s}", "calls", (int)st.calls, "detail", detail));
 }
 
@@ -158,7 +156,7 @@ static int storage_health(server_t *s, int64_t now, json_t *problems)
 	low_since = s->disk_low_since;
 	pthread_mutex_unlock(&s->material_lock);
 	if (low)
-		n += problem_with(problems, "disk", "low", low_since,
+		n += server_problem(problems, "disk", "low", low_since,
 				  json_pack("{s:I}", "free_bytes", (json_int_t)free_bytes));
 	if (s->crl != NULL)
 		n += (int)crl_failing(s->crl, crl_failing_one, problems);
@@ -179,7 +177,7 @@ static int log_health(json_t *problems)
 	log_state(&dropped, &since, &blocked_ms);
 	if (blocked_ms < HEALTH_LOG_BLOCKED_MS)
 		return 0;
-	return problem_with(problems, "log", "blocked", since,
+	return server_problem(problems, "log", "blocked", since,
 			    json_pack("{s:I}", "dropped", (json_int_t)dropped));
 }
 
@@ -244,7 +242,8 @@ int server_health(server_t *s, int64_t now, json_t *problems)
 		else if (now >= next_update - 60)
 			n += problem(problems, what, "overdue", next_update);
 	}
-	return n + storage_health(s, now, problems) + log_health(problems);
+	return n + storage_health(s, now, problems) + log_health(problems) +
+	       server_audit_health(s, problems);
 }
 
 void server_health_metrics(server_t *s, mtext_t *m)

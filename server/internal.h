@@ -114,6 +114,7 @@ typedef struct server {
 	struct http_cred *tls_cred;     /* the HTTPS certificate new connections get (tls.c) */
 	pthread_mutex_t tls_lock;       /* guards the tls_cred pointer (the credential is refcounted) */
 	struct server_renew *renew;     /* renewal of the OCSP signer and HTTPS certificate (renew.c) */
+	struct server_audit_check *audit_check; /* the audit chain's self-check (audit_check.c) */
 	time_t started;
 	atomic_int ready;               /* set once the core is open */
 	pthread_t checkpointer;         /* signs the audit head every audit.checkpoint_interval */
@@ -256,6 +257,19 @@ void server_material_update(server_t *s, const char *name, X509 *x);
  * window (a third of its lifetime, at most 30 days), a CRL past or within a minute of its
  * nextUpdate. Each problem is appended to problems ({"what","state","at"}) unless NULL. */
 int server_health(server_t *s, int64_t now, json_t *problems);
+/* Appends {"what","state","at"} and the members of extra (taken; may be NULL) to problems
+ * (which may be NULL: only counted); returns 1 (health.c). */
+int server_problem(json_t *problems, const char *what, const char *state, int64_t at,
+		   json_t *extra);
+/* The audit chain's self-check (audit_check.c): at start and daily, in a thread of its own.
+ * Stop before the database closes, free once nothing reads its state (/healthz, /metrics,
+ * notify). server_audit_health appends the problem of a broken chain (returns their count);
+ * server_audit_metrics writes its gauges. All NULL-safe when not started. */
+int server_audit_check_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
+void server_audit_check_stop(server_t *s);
+void server_audit_check_free(server_t *s);
+int server_audit_health(server_t *s, json_t *problems);
+void server_audit_metrics(server_t *s, mtext_t *m);
 /* events.c. notify_names_fn: the names of a stored certificate (DER) through ca/'s one
  * extractor, a new json array (arg unused). */
 json_t *server_cert_names(const uint8_t *der, size_t len, void *arg);

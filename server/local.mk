@@ -2,7 +2,8 @@ noinst_LTLIBRARIES += libserver.la
 libserver_la_SOURCES = server/server.h server/internal.h server/config.c server/config_table.c server/http.c \
 	server/routes.c server/daemon.c server/revocation.c server/health.c server/events.c \
 	server/tls.c server/renew.c server/lifecycle.c \
-	server/metrics.c server/conns.c server/rotate.c server/discover.c server/replace.c server/responder.c
+	server/metrics.c server/conns.c server/rotate.c server/discover.c server/replace.c server/responder.c \
+	server/audit_check.c
 
 check_PROGRAMS += tests/unit/test_config
 TESTS += tests/unit/test_config

@@ -737,6 +737,7 @@ int server_metrics(server_t *s, char **text, size_t *len)
 	}
 	server_revocation_metrics(s, &m);
 	server_health_metrics(s, &m);
+	server_audit_metrics(s, &m);
 	/* Last, so it includes what this scrape walked. */
 	mtext_family(&m, "cairn_db_entries_walked_total", "counter",
 		     "Database entries (index entries and records) visited by walks since start.");

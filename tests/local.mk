@@ -89,8 +89,9 @@ EXTRA_DIST += tests/integration/acme_policy.sh
 TESTS += tests/integration/acme_pending.sh
 EXTRA_DIST += tests/integration/acme_pending.sh
 TESTS += tests/integration/acme_retention.sh tests/integration/request_expiry.sh \
-	tests/integration/token_expiry.sh
-EXTRA_DIST += tests/integration/request_expiry.sh tests/integration/token_expiry.sh
+	tests/integration/token_expiry.sh tests/integration/audit_selfcheck.sh
+EXTRA_DIST += tests/integration/request_expiry.sh tests/integration/token_expiry.sh \
+	tests/integration/audit_selfcheck.sh
 EXTRA_DIST += tests/integration/acme_retention.sh tests/integration/acme_retention.py
 TESTS += tests/integration/names.sh
 EXTRA_DIST += tests/integration/names.sh

@@ -201,6 +201,57 @@ static void test_append_rejects(void **state)
 	json_decref(bad);
 }
 
+/* The whole walk in steps of 2: the count of steps, and what each result says. */
+static int verify_in_steps(db_t *db, audit_verify_result_t *res, int *steps)
+{
+	audit_walk_t w = { 0 };
+	int rc, done = 0;
+
+	*steps = 0;
+	do {
+		rc = audit_verify_step(db, &w, 2, res, &done);
+		(*steps)++;
+	} while (rc == 0 && !done);
+	return rc;
+}
+
+/* Steps find what one walk finds: an intact chain whole, a changed event in a later step
+ * (and the first event), events appended between steps. */
+static void test_verify_steps(void **state)
+{
+	struct fixture *f = *state;
+	audit_verify_result_t res;
+	audit_walk_t w = { 0 };
+	int steps, done;
+
+	assert_int_equal(verify_in_steps(f->db, &res, &steps), 0); /* empty */
+	assert_int_equal(res.count, 0);
+	fill(f->db);
+	assert_int_equal(verify_in_steps(f->db, &res, &steps), 0);
+	assert_int_equal(res.count, 9);
+	assert_int_equal(steps, 5); /* 2+2+2+2, then the ninth and the head */
+	tamper(f->db, 7, NULL, 0);
+	assert_int_equal(verify_in_steps(f->db, &res, &steps), CAIRN_EAUDIT);
+	assert_int_equal(res.first_bad, 7);
+	assert_int_equal(steps, 4);
+	tamper(f->db, 7, NULL, 0);
+	tamper(f->db, 1, NULL, 0);
+	assert_int_equal(verify_in_steps(f->db, &res, &steps), CAIRN_EAUDIT);
+	assert_int_equal(res.first_bad, 1);
+	tamper(f->db, 1, NULL, 0);
+	/* events appended after the first step are checked by the later ones */
+	assert_int_equal(audit_verify_step(f->db, &w, 2, &res, &done), 0);
+	assert_int_equal(done, 0);
+	{
+		struct append_op op = { .n = 3, .next = 10 };
+		assert_int_equal(db_write(f->db, append_fn, &op, NULL), 0);
+	}
+	do
+		assert_int_equal(audit_verify_step(f->db, &w, 2, &res, &done), 0);
+	while (!done);
+	assert_int_equal(res.count, 12);
+}
+
 static void test_tamper_middle(void **state)
 {
 	struct fixture *f = *state;
@@ -392,6 +443,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_middle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_last, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_after_tamper_still_detected, setup,
