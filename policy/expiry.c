@@ -58,7 +58,7 @@ int policy_requests_expire(policy_engine_t *e, int64_t now, int64_t *next, size_
 	request_info_t info;
 	db_txn_t *txn;
 	size_t i;
-	int rc = 0, more;
+	int rc = 0, more, rb;
 
 	*count = 0;
 	if (w == NULL)
@@ -69,8 +69,8 @@ int policy_requests_expire(policy_engine_t *e, int64_t now, int64_t *next, size_
 			       .batch = EXPIRY_LOOK };
 	do {
 		w->n = 0;
-		if ((rc = db_read_begin(e->db, &txn)) != 0) {
-			cairn_err_set(err, rc, "reading the requests: %s", cairn_strerror(rc));
+		if ((rb = db_read_begin(e->db, &txn)) != 0) {
+			rc = cairn_err_set(err, rb, "reading the requests: %s", cairn_strerror(rb));
 			break;
 		}
 		more = db_walk_batch(txn, DB_REQUESTS, &w->walk, due_one, w);
@@ -80,13 +80,19 @@ int policy_requests_expire(policy_engine_t *e, int64_t now, int64_t *next, size_
 			break;
 		}
 		/* Each through the decision path: read again in its write, expired if still
-		 * pending (an approval may have come meanwhile). */
-		for (i = 0; i < w->n && rc == 0; i++) {
-			rc = policy_request_get(e, w->ids[i], &info, err);
-			if (rc == 0 && info.status == REQ_EXPIRED)
+		 * pending (an approval may have come meanwhile). One that fails holds back
+		 * none of the others; the first failure is reported. */
+		for (i = 0; i < w->n; i++) {
+			cairn_err_t one_err = { 0 };
+			int one = policy_request_get(e, w->ids[i], &info, &one_err);
+
+			if (one == 0 && info.status == REQ_EXPIRED)
 				(*count)++;
+			else if (one != 0 && rc == 0)
+				rc = cairn_err_set(err, one, "request %s: %s", w->ids[i],
+						   cairn_err_msg(&one_err));
 		}
-	} while (rc == 0 && more == 1 && !util_periodic_stopping(e->expiry));
+	} while (more == 1 && !util_periodic_stopping(e->expiry));
 	*next = w->next;
 	free(w);
 	return rc;

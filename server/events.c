@@ -74,18 +74,23 @@ static json_t *recipients(void *arg, const json_t *event, int owner, int approve
 static int others_expiring(db_t *db, const notify_settings_t *set, int64_t now, void *arg,
 			   uint64_t *emitted, cairn_err_t *err)
 {
+	cairn_err_t token_err = { 0 };
 	uint64_t tokens = 0;
-	int rc;
+	int rc, token_rc;
 	(void)arg;
 
 	*emitted = 0;
 	if (set->n_expiry == 0)
 		return 0;
-	if ((rc = inventory_expiry_scan(db, set->expiry_days, set->n_expiry, now, emitted,
-					err)) != 0)
-		return rc;
-	rc = admin_token_expiry_scan(db, set->expiry_days, set->n_expiry, now, &tokens, err);
+	/* Each on its own: a scan that fails holds back none of the other's events. */
+	rc = inventory_expiry_scan(db, set->expiry_days, set->n_expiry, now, emitted, err);
+	token_rc = admin_token_expiry_scan(db, set->expiry_days, set->n_expiry, now, &tokens,
+					   &token_err);
 	*emitted += tokens;
+	if (rc == 0 && token_rc != 0) {
+		*err = token_err;
+		rc = token_rc;
+	}
 	return rc;
 }
 
