@@ -361,7 +361,7 @@ int audit_verify_step(db_t *db, audit_walk_t *w, uint64_t max, audit_verify_resu
 	res->count = w->count;
 	v.expected = w->expected ? w->expected : 1;
 	memcpy(v.prev, w->prev, HASH_LEN);
-	v.left = max;
+	v.left = max ? max : UINT64_MAX; /* 0 would never move */
 	ret = db_read_begin(db, &txn);
 	if (ret != 0) {
 		snprintf(res->reason, sizeof(res->reason), "cannot open a read transaction: %s",
