@@ -73,7 +73,7 @@ static int64_t check_run(void *arg, int64_t now)
 	return (int64_t)time(NULL) + AUDIT_CHECK_EVERY;
 }
 
-int server_audit_check_start(server_t *s, cairn_err_t *err)
+int server_audit_check_open(server_t *s, cairn_err_t *err)
 {
 	struct server_audit_check *c = calloc(1, sizeof(*c));
 
@@ -81,12 +81,15 @@ int server_audit_check_start(server_t *s, cairn_err_t *err)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	pthread_mutex_init(&c->mu, NULL);
 	s->audit_check = c;
-	if (util_periodic_start(check_run, s, AUDIT_CHECK_EVERY, &c->run) != 0) {
-		s->audit_check = NULL;
-		pthread_mutex_destroy(&c->mu);
-		free(c);
+	return 0;
+}
+
+int server_audit_check_start(server_t *s, cairn_err_t *err)
+{
+	struct server_audit_check *c = s->audit_check;
+
+	if (c == NULL || util_periodic_start(check_run, s, AUDIT_CHECK_EVERY, &c->run) != 0)
 		return cairn_err_set(err, CAIRN_ENOMEM, "cannot start the audit chain check");
-	}
 	return 0;
 }
 

@@ -376,8 +376,11 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	pthread_mutex_init(&s.material_lock, NULL);
 	pthread_mutex_init(&s.tls_lock, NULL);
 	pthread_mutex_init(&s.metrics_lock, NULL);
-	/* The listeners are bound first so AIA/CDP URLs know the real ports. */
-	rc = server_renew_tls_recover(cfg, err);
+	/* The listeners are bound first so AIA/CDP URLs know the real ports; the audit
+	 * check's state is there before them (/healthz reads it). */
+	rc = server_audit_check_open(&s, err);
+	if (rc == 0)
+		rc = server_renew_tls_recover(cfg, err);
 	if (rc == 0)
 		rc = http_start(&s, err);
 	if (rc == 0)

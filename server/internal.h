@@ -262,9 +262,11 @@ int server_health(server_t *s, int64_t now, json_t *problems);
 int server_problem(json_t *problems, const char *what, const char *state, int64_t at,
 		   json_t *extra);
 /* The audit chain's self-check (audit_check.c): at start and daily, in a thread of its own.
- * Stop before the database closes, free once nothing reads its state (/healthz, /metrics,
- * notify). server_audit_health appends the problem of a broken chain (returns their count);
- * server_audit_metrics writes its gauges. All NULL-safe when not started. */
+ * Open its state before any thread that reads it starts, start the thread once the daemon
+ * is up, stop it before the database closes, free the state once nothing reads it
+ * (/healthz, /metrics, notify). server_audit_health appends the problem of a broken chain
+ * (returns their count); server_audit_metrics writes its gauges. All NULL-safe. */
+int server_audit_check_open(server_t *s, cairn_err_t *err) CAIRN_WUR;
 int server_audit_check_start(server_t *s, cairn_err_t *err) CAIRN_WUR;
 void server_audit_check_stop(server_t *s);
 void server_audit_check_free(server_t *s);
