@@ -21,9 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$TOP/bench/lib.sh"
 
 echo "# machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
 
@@ -59,7 +57,6 @@ db_counts() {
 		$1 == "cairn_db_commits_total" { c = $2 } END { printf "%d %d %d ", w - o, c + 0, r + 0 }'
 	cat /proc/"$SP"/task/*/status 2>/dev/null | awk '/ctxt_switches:/ { n += $2 } END { print n + 0 }'
 }
-. "$TOP/bench/lib.sh"
 echo "# cairn ($COUNT orders per level, IP identifier 127.0.0.1, http-01, P-256 CSRs made before the clock)"
 echo "# cairn memory idle: $(bench_rss "$SP")"
 # First JWS=N (default 2000) bare JWS requests (POST-as-GET of an account), one after the

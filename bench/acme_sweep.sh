@@ -8,6 +8,7 @@
 set -u
 COUNT=${1:-20000}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$TOP/bench/lib.sh"
 CAIRN=$TOP/cairn
 DRIVER=$TOP/bench/acme_bench
 FT=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
@@ -20,9 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 # serve [ENV...]: starts the daemon (with those variables), sets SP, URL and MURL
 serve() {
 	rm -f "$W/ca/serve.json"

@@ -22,9 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 ms() { date +%s%N | cut -c1-13; }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$(dirname "$0")/lib.sh"
 
 "$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >"$W/init.out" 2>&1
 "$CAIRN" serve --dir "$W/ca" 2>"$W/serve.log" &

@@ -7,3 +7,8 @@
 bench_rss() {
 	awk '/^(RssAnon|RssFile|VmHWM):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$1/status"
 }
+
+# free_port: a TCP port on 127.0.0.1 nothing listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
