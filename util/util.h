@@ -299,8 +299,10 @@ static inline int64_t time_next_within(int64_t next, int64_t now, int64_t every)
 {
 	return next > now + every ? now + every : next;
 }
-/* The longest a thread waiting for a wall-clock deadline sleeps before it looks again. */
-#define TIME_WALL_TICK 10
+/* The longest a thread waiting for a wall-clock deadline sleeps before it looks again: a
+ * clock stepped forward (NTP, a VM resumed) is seen within this; each look is one
+ * clock_gettime, so a dozen threads looking every 2 s cost nothing measurable. */
+#define TIME_WALL_TICK 2
 /*
  * Waits on cv (mu held; cv made by time_mono_cond_init) for a signal, or until the wall
  * clock reaches until, or TIME_WALL_TICK seconds, whichever comes first. The wait is
