@@ -192,6 +192,15 @@ out:
 	return ret;
 }
 
+int hsm_conf_export(const char *path)
+{
+	const char *now = getenv("SOFTHSM2_CONF");
+
+	if (path == NULL || (now != NULL && strcmp(now, path) == 0))
+		return 0;
+	return setenv("SOFTHSM2_CONF", path, 1) == 0 ? 0 : CAIRN_ENOMEM;
+}
+
 int hsm_token_create(const hsm_config_t *cfg, const char *so_pin, cairn_err_t *err)
 {
 	CK_FUNCTION_LIST_PTR fl = NULL;
@@ -210,8 +219,10 @@ int hsm_token_create(const hsm_config_t *cfg, const char *so_pin, cairn_err_t *e
 		return cairn_err_set(err, CAIRN_EINVAL, "token label must be 1 to 32 bytes");
 
 	pthread_mutex_lock(&g_lock);
-	if (cfg->softhsm_conf != NULL)
-		setenv("SOFTHSM2_CONF", cfg->softhsm_conf, 1);
+	if (hsm_conf_export(cfg->softhsm_conf) != 0) {
+		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
 	ret = module_load(cfg->module, RTLD_NOW | RTLD_LOCAL, &dl, &fl, err);
 	if (ret != 0)
 		goto out;
@@ -462,8 +473,10 @@ int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err)
 		goto out;
 	}
 
-	if (cfg->softhsm_conf != NULL)
-		setenv("SOFTHSM2_CONF", cfg->softhsm_conf, 1);
+	if (hsm_conf_export(cfg->softhsm_conf) != 0) {
+		ret = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
 	memcpy(a->names, cfg->module, mlen + 1);
 	a->label_at = mlen + 1;
 	memcpy(a->names + a->label_at, cfg->token_label, llen + 1);

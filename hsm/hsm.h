@@ -81,14 +81,23 @@ int hsm_token_create(const hsm_config_t *cfg, const char *so_pin, cairn_err_t *e
  * pkcs11-helper loads the provider, finds the token and performs the login;
  * its state is process-global, so ONE handle may be open per process at a time
  * (a second hsm_open before hsm_close fails with CAIRN_EBUSY; open, close and
- * open again is fine). When cfg->softhsm_conf is set, SOFTHSM2_CONF is set with
- * setenv(): call at start-up, before other threads read the environment.
+ * open again is fine). When cfg->softhsm_conf is set, SOFTHSM2_CONF is set to it
+ * (hsm_conf_export): a program with threads exports it before it starts any.
  * Open after any daemonising fork(); a forked child must not use the handle.
  * *out is owned by the caller: release with hsm_close.
  * Returns 0, CAIRN_ETOKEN, CAIRN_ELOGIN (wrong/locked PIN), CAIRN_EBUSY,
  * CAIRN_EINVAL, CAIRN_EPKCS11 (module missing, C_Initialize failed, ...).
  */
 int hsm_open(const hsm_config_t *cfg, hsm_t **out, cairn_err_t *err) CAIRN_WUR;
+/*
+ * Sets SOFTHSM2_CONF, which SoftHSM2 reads when its module loads, to path (NULL: leaves
+ * the environment alone), unless it already is path. setenv() is not thread-safe: a
+ * getenv() in another thread meanwhile (OpenSSL, libcurl, libfaketime on every clock
+ * call) may walk the array setenv just freed. So a program with threads calls this
+ * before it starts any; hsm_open and hsm_token_create then find the value set and leave
+ * the environment as it is. 0, or CAIRN_ENOMEM.
+ */
+int hsm_conf_export(const char *path) CAIRN_WUR;
 
 /* Logs out, closes all sessions and finalises the module. NULL is a no-op.
  * Every EVP_PKEY from hsm_key_get must have been freed before, and no thread

@@ -339,6 +339,25 @@ static int awaiting_certificate(const cairn_config_t *cfg, cairn_err_t *err)
 	return rc;
 }
 
+/* SOFTHSM2_CONF while the process has one thread (hsm_conf_export): the log writer, the
+ * listeners and libfaketime's clock read the environment from the threads started later,
+ * and a setenv in open_core could free the array under them (a test's daemon died in
+ * getenv so, twice in some thousand starts). */
+static int export_softhsm_conf(const cairn_config_t *cfg, cairn_err_t *err)
+{
+	char *path;
+	int rc;
+
+	if (cfg->softhsm_conf[0] == '\0')
+		return 0;
+	if ((path = config_path(cfg, cfg->softhsm_conf)) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	if ((rc = hsm_conf_export(path)) != 0)
+		cairn_err_set(err, rc, "out of memory");
+	free(path);
+	return rc;
+}
+
 int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 {
 	server_t s = { 0 };
@@ -359,7 +378,7 @@ int server_run(const cairn_config_t *cfg, cairn_err_t *err)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((rc = awaiting_certificate(cfg, err)) != 0)
+	if ((rc = awaiting_certificate(cfg, err)) != 0 || (rc = export_softhsm_conf(cfg, err)) != 0)
 		return rc;
 	lock_fd = server_lock_dir(cfg->dir, err);
 	if (lock_fd < 0)

@@ -49,6 +49,16 @@ tests/tools/token_plug.so: tests/tools/token_plug.c
 CLEANFILES += tests/tools/token_plug.so
 EXTRA_DIST += tests/tools/token_plug.c
 
+# env_guard.so: reports changes of the environment made while a process has threads
+# (env_threads.sh). Built like hang_mdb.so.
+noinst_DATA += tests/tools/env_guard.so
+tests/tools/env_guard.so: tests/tools/env_guard.c
+	@$(MKDIR_P) tests/tools
+	$(AM_V_CCLD)$(CC) -O2 -Wall -Wextra -shared -fPIC -o $@ \
+		$(srcdir)/tests/tools/env_guard.c -ldl
+CLEANFILES += tests/tools/env_guard.so
+EXTRA_DIST += tests/tools/env_guard.c
+
 # Start-up and request paths independent of the database's size (200k seeded certificates).
 # The longest suite (almost 2 minutes under ASan), so it is listed first: `make -j2 check`
 # starts tests in this order, and last it kept one core busy after the other had finished.
@@ -93,6 +103,8 @@ TESTS += tests/integration/acme_retention.sh tests/integration/request_expiry.sh
 EXTRA_DIST += tests/integration/request_expiry.sh tests/integration/token_expiry.sh \
 	tests/integration/audit_selfcheck.sh
 EXTRA_DIST += tests/integration/acme_retention.sh tests/integration/acme_retention.py
+TESTS += tests/integration/env_threads.sh
+EXTRA_DIST += tests/integration/env_threads.sh
 TESTS += tests/integration/names.sh
 EXTRA_DIST += tests/integration/names.sh
 TESTS += tests/integration/crl_fresh.sh tests/integration/health.sh

@@ -200,6 +200,35 @@ static void test_open_twice_busy(void **pstate)
 	hsm_close(h);
 }
 
+/* Once SOFTHSM2_CONF is exported (as the daemon does before its first thread), opening
+ * and creating tokens leave the environment alone: a setenv() there would free the array
+ * under another thread's getenv(). The string getenv returns is the same one after. */
+static void test_conf_export_once(void **pstate)
+{
+	state_t *st = *pstate;
+	char other[sizeof(st->conf) + 8];
+	const char *before;
+	hsm_t *h;
+
+	assert_int_equal(hsm_conf_export(st->conf), 0);
+	before = getenv("SOFTHSM2_CONF");
+	assert_non_null(before);
+	assert_string_equal(before, st->conf);
+	h = open_ok(st);
+	hsm_close(h);
+	assert_ptr_equal(getenv("SOFTHSM2_CONF"), before);
+	assert_int_equal(hsm_token_create(&st->cfg, SO_PIN, NULL), CAIRN_EEXIST);
+	assert_ptr_equal(getenv("SOFTHSM2_CONF"), before);
+	assert_int_equal(hsm_conf_export(NULL), 0); /* NULL: left as it is */
+	assert_ptr_equal(getenv("SOFTHSM2_CONF"), before);
+	/* another path is set */
+	snprintf(other, sizeof(other), "%s.other", st->conf);
+	assert_int_equal(hsm_conf_export(other), 0);
+	assert_string_equal(getenv("SOFTHSM2_CONF"), other);
+	assert_int_equal(hsm_conf_export(st->conf), 0);
+	assert_string_equal(getenv("SOFTHSM2_CONF"), st->conf);
+}
+
 static void test_keygen_all_types(void **pstate)
 {
 	state_t *st = *pstate;
@@ -836,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_open_wrong_pin),
 		cmocka_unit_test(test_open_unknown_token),
 		cmocka_unit_test(test_open_twice_busy),
+		cmocka_unit_test(test_conf_export_once),
 		cmocka_unit_test(test_keygen_all_types),
 		cmocka_unit_test(test_keygen_duplicate_label),
 		cmocka_unit_test(test_unknown_key),
