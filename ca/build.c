@@ -126,6 +126,25 @@ static int add_ext(X509 *x, int nid, void *val, int crit, const char *what, cair
 	return 0;
 }
 
+/* OCSP Must-Staple: the TLS feature extension (RFC 7633) listing status_request (5), not
+ * critical (its §4.2.3). */
+static int add_must_staple(X509 *x, cairn_err_t *err)
+{
+	TLS_FEATURE *f = TLS_FEATURE_new();
+	ASN1_INTEGER *v = ASN1_INTEGER_new();
+	int rc;
+
+	if (f == NULL || v == NULL || ASN1_INTEGER_set(v, 5) != 1 ||
+	    sk_ASN1_INTEGER_push(f, v) <= 0) {
+		ASN1_INTEGER_free(v);
+		TLS_FEATURE_free(f);
+		return cairn_err_ssl(err, CAIRN_ENOMEM, "cannot allocate the TLS feature");
+	}
+	rc = add_ext(x, NID_tlsfeature, f, 0, "TLS feature (OCSP Must-Staple)", err);
+	TLS_FEATURE_free(f);
+	return rc;
+}
+
 static int add_basic_ku_eku(X509 *x, const ca_cert_spec_t *spec, cairn_err_t *err)
 {
 	BASIC_CONSTRAINTS *bc = NULL;
@@ -408,7 +427,7 @@ int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key
  * basicConstraints (critical), keyUsage (critical, when any bit is set),
  * extendedKeyUsage, subjectKeyIdentifier, authorityKeyIdentifier,
  * subjectAltName (critical when the subject is empty), authorityInfoAccess,
- * cRLDistributionPoints, id-pkix-ocsp-nocheck. notAfter is clamped to the
+ * cRLDistributionPoints, TLS feature (must_staple), id-pkix-ocsp-nocheck. notAfter is clamped to the
  * issuer's notAfter. Thread-safe (no shared state; issuer/issuer_key are only read).
  */
 int ca_cert_build_der(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
@@ -461,6 +480,8 @@ int ca_cert_build_der(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer
 			  err)) != 0)
 		goto out;
 	if ((rc = add_urls(x, spec, err)) != 0)
+		goto out;
+	if (spec->must_staple && (rc = add_must_staple(x, err)) != 0)
 		goto out;
 	if (spec->ocsp_nocheck) {
 		if ((null = ASN1_NULL_new()) == NULL) {

@@ -33,7 +33,15 @@ typedef struct ca_profile {
 	unsigned allowed_sans;       /* CA_SAN_* */
 	int require_san;             /* refuse a CSR with no SAN */
 	int min_rsa_bits;            /* default 2048 */
+	int must_staple;             /* CA_STAPLE_* */
 } ca_profile_t;
+
+/* profiles.*.must_staple: OCSP Must-Staple (RFC 7633's TLS feature status_request) in a
+ * certificate when its CSR asks for it (the default), in every certificate of the
+ * profile, or never (a CSR asking for it is refused, never silently served without). */
+#define CA_STAPLE_REQUEST 0
+#define CA_STAPLE_ALWAYS 1
+#define CA_STAPLE_NEVER 2
 
 /* The profile whose certificates log in to the admin API over mTLS: only the admin API,
  * by the admin role, hands it out; EAB keys, EST labels and ACME never may. */
@@ -98,6 +106,12 @@ typedef struct ca_names {
  * err says what is wrong in one line. Thread-safe; req/x are only read.
  */
 int ca_names_from_csr(X509_REQ *req, ca_names_t *out, cairn_err_t *err) CAIRN_WUR;
+/* ca_names_from_csr, and from the same decode of the CSR's extensions whether it asks for
+ * OCSP Must-Staple: *must_staple 1 for a TLS feature extension (RFC 7633) that lists
+ * status_request (5) only, 0 without one. Any other feature, an empty list, or the
+ * extension twice or malformed: CAIRN_EBADCSR naming it. */
+int ca_csr_requests(X509_REQ *req, ca_names_t *out, int *must_staple, cairn_err_t *err)
+	CAIRN_WUR;
 int ca_names_from_cert(X509 *x, ca_names_t *out, cairn_err_t *err) CAIRN_WUR;
 /* cert_fast.c: d2i_X509(NULL, pp, len) — the same certificate (same encoding, names and
  * key), the same *pp advance, the same refusals — without OpenSSL 3.0's provider decoder
@@ -152,6 +166,7 @@ typedef struct ca_cert_spec {
 	unsigned key_usage;           /* X509v3_KU_* bits */
 	const char *const *eku;       /* dotted OIDs, NULL-terminated, or NULL */
 	int ocsp_nocheck;             /* id-pkix-ocsp-nocheck */
+	int must_staple;              /* TLS feature status_request (RFC 7633) */
 	GENERAL_NAMES *sans;          /* borrowed, may be NULL */
 	const char *ocsp_url;         /* AIA OCSP, may be NULL */
 	const char *ca_issuers_url;   /* AIA caIssuers, may be NULL */
@@ -262,6 +277,7 @@ typedef struct ca_csr {
 	                       P-256/P-384 and RSA: a legacy key, which encodes ~20x faster
 	                       than a provider key; csr_fast.c, pubkey.c) */
 	ca_names_t names;   /* from ca_names_from_csr: SANs, CN, O */
+	int must_staple;    /* the CSR asks for OCSP Must-Staple (ca_csr_requests) */
 	uint8_t *raw;       /* the bytes as received (PEM or DER): what a pending request keeps */
 	size_t raw_len;
 	int verified;       /* the signature was checked against the CSR's key (ca_csr_new

@@ -370,6 +370,8 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	spec.key_usage = ku_for_key(prof->key_usage, pk);
 	spec.eku = eku;
 	spec.sans = sans;
+	spec.must_staple = prof->must_staple == CA_STAPLE_ALWAYS ||
+			   (csr->must_staple && prof->must_staple == CA_STAPLE_REQUEST);
 	/* One issuer for the whole call, even if a rotation makes another current meanwhile. */
 	iss = ca_iss_current(ca);
 	spec.ocsp_url = iss->ocsp_url;

@@ -232,27 +232,73 @@ out:
 	return rc;
 }
 
-int ca_names_from_csr(X509_REQ *req, ca_names_t *out, cairn_err_t *err)
+/* The TLS feature extension a CSR asks for (ca_csr_requests). */
+static int tls_feature(const STACK_OF(X509_EXTENSION) *exts, int *must_staple, cairn_err_t *err)
+{
+	TLS_FEATURE *f;
+	long v = 5;
+	int crit = -1, i, n;
+
+	*must_staple = 0;
+	if ((f = X509V3_get_d2i(exts, NID_tlsfeature, &crit, NULL)) == NULL) {
+		if (crit == -2)
+			return cairn_err_set(err, CAIRN_EBADCSR, "CSR requests the TLS feature extension twice");
+		if (crit >= 0)
+			return cairn_err_ssl(err, CAIRN_EBADCSR, "CSR TLS feature extension is malformed");
+		return 0;
+	}
+	n = sk_ASN1_INTEGER_num(f);
+	for (i = 0; i < n && v == 5; i++)
+		v = ASN1_INTEGER_get(sk_ASN1_INTEGER_value(f, i));
+	sk_ASN1_INTEGER_pop_free(f, ASN1_INTEGER_free);
+	if (n == 0)
+		return cairn_err_set(err, CAIRN_EBADCSR, "CSR TLS feature extension lists no feature");
+	if (v != 5)
+		return cairn_err_set(err, CAIRN_EBADCSR,
+				     "CSR requests TLS feature %ld: only status_request (5, OCSP "
+				     "Must-Staple) is certified",
+				     v);
+	*must_staple = 1;
+	return 0;
+}
+
+int ca_csr_requests(X509_REQ *req, ca_names_t *out, int *must_staple, cairn_err_t *err)
 {
 	STACK_OF(X509_EXTENSION) *exts = NULL;
 	GENERAL_NAMES *gens = NULL;
-	int crit = -1;
+	int crit = -1, rc = 0, staple = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->other_type = -1;
+	if (must_staple != NULL)
+		*must_staple = 0;
 	if (req == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "ca_names_from_csr: no CSR");
 	exts = X509_REQ_get_extensions(req);
 	if (exts != NULL) {
 		gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
-		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 		if (gens == NULL && crit == -2)
-			return cairn_err_set(err, CAIRN_EBADCSR, "CSR requests subjectAltName twice");
-		if (gens == NULL && crit >= 0)
-			return cairn_err_ssl(err, CAIRN_EBADCSR,
-					     "CSR subjectAltName extension is malformed");
+			rc = cairn_err_set(err, CAIRN_EBADCSR, "CSR requests subjectAltName twice");
+		else if (gens == NULL && crit >= 0)
+			rc = cairn_err_ssl(err, CAIRN_EBADCSR,
+					   "CSR subjectAltName extension is malformed");
+		else
+			rc = tls_feature(exts, &staple, err);
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+		if (rc != 0) {
+			GENERAL_NAMES_free(gens);
+			return rc;
+		}
 	}
-	return names_fill(X509_REQ_get_subject_name(req), gens, out, err);
+	if ((rc = names_fill(X509_REQ_get_subject_name(req), gens, out, err)) == 0 &&
+	    must_staple != NULL)
+		*must_staple = staple;
+	return rc;
+}
+
+int ca_names_from_csr(X509_REQ *req, ca_names_t *out, cairn_err_t *err)
+{
+	return ca_csr_requests(req, out, NULL, err);
 }
 
 int ca_names_from_cert(X509 *x, ca_names_t *out, cairn_err_t *err)

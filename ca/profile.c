@@ -225,10 +225,28 @@ static int parse_int(const char *name, const char *key, const json_t *v, int lo,
  * key_usage (non-empty array of names, required; keyCertSign and cRLSign are
  * refused: profiles are for end-entity certificates), ext_key_usage (names or
  * dotted OIDs), san_types ("dns", "ip", "email", "uri"), require_san (bool),
- * min_rsa_bits (2048..16384, default 2048). Unknown keys are refused so that a
+ * min_rsa_bits (2048..16384, default 2048), must_staple ("request", the default, "always",
+ * "never"). Unknown keys are refused so that a
  * typo is not silently ignored. Errors are CAIRN_ECONFIG, or CAIRN_EINVAL for a
  * bad name, with a message naming the field: "profiles.NAME.FIELD: why".
  */
+static int parse_staple(const char *name, const json_t *v, int *out, cairn_err_t *err)
+{
+	static const char *const words[] = { [CA_STAPLE_REQUEST] = "request",
+					     [CA_STAPLE_ALWAYS] = "always",
+					     [CA_STAPLE_NEVER] = "never" };
+	size_t i;
+
+	for (i = 0; json_is_string(v) && i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(json_string_value(v), words[i]) == 0) {
+			*out = (int)i;
+			return 0;
+		}
+	return cairn_err_set(err, CAIRN_ECONFIG,
+			     "profiles.%s.must_staple: must be \"request\", \"always\" or \"never\"",
+			     name);
+}
+
 int ca_profile_parse(const char *name, const json_t *obj, ca_profile_t *out, cairn_err_t *err)
 {
 	const char *key;
@@ -265,6 +283,8 @@ int ca_profile_parse(const char *name, const json_t *obj, ca_profile_t *out, cai
 						     name);
 			out->require_san = json_is_true(v);
 			rc = 0;
+		} else if (strcmp(key, "must_staple") == 0) {
+			rc = parse_staple(name, v, &out->must_staple, err);
 		} else if (strcmp(key, "min_rsa_bits") == 0) {
 			rc = parse_int(name, key, v, PROFILE_MIN_RSA, PROFILE_MAX_RSA,
 				       &out->min_rsa_bits, err);

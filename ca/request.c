@@ -37,7 +37,7 @@ int ca_csr_new(const void *data, size_t len, unsigned flags, ca_csr_t **out, cai
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	c->names.other_type = -1;
 	if ((rc = ca_csr_parse(data, len, &c->req, err)) != 0 ||
-	    (rc = ca_names_from_csr(c->req, &c->names, err)) != 0)
+	    (rc = ca_csr_requests(c->req, &c->names, &c->must_staple, err)) != 0)
 		goto out;
 	pk = X509_REQ_get0_pubkey(c->req);
 	if (!(flags & CA_CSR_NO_VERIFY)) {
@@ -82,5 +82,10 @@ int ca_csr_check_profile(const ca_csr_t *c, const ca_profile_t *prof, cairn_err_
 	if ((rc = ca_csr_key_check(c->req, X509_REQ_get0_pubkey(c->req), prof->min_rsa_bits,
 				   err)) != 0)
 		return rc;
+	if (c->must_staple && prof->must_staple == CA_STAPLE_NEVER)
+		return cairn_err_set(err, CAIRN_EBADCSR,
+				     "the CSR asks for OCSP Must-Staple, which profile %s does not "
+				     "certify (profiles.%s.must_staple is \"never\")",
+				     prof->name, prof->name);
 	return ca_csr_names_check(&c->names, prof, err);
 }

@@ -42,11 +42,13 @@ static void check_names(X509_REQ *req)
 	cairn_err_t err = { 0 };
 	ca_names_t n;
 	size_t i, j;
+	int staple = -1;
 
-	if (ca_names_from_csr(req, &n, &err) != 0) {
-		FUZZ_ASSERT(err.msg[0] != '\0' && n.n_san == 0 && n.cn == NULL);
+	if (ca_csr_requests(req, &n, &staple, &err) != 0) {
+		FUZZ_ASSERT(err.msg[0] != '\0' && n.n_san == 0 && n.cn == NULL && staple == 0);
 		return;
 	}
+	FUZZ_ASSERT(staple == 0 || staple == 1);
 	FUZZ_ASSERT(n.n_san <= 100);
 	for (i = 0; i < n.n_san; i++) {
 		const ca_name_t *nm = &n.san[i];

@@ -47,7 +47,8 @@ int policy_record_facts(json_t *rec, const ca_csr_t *csr, const policy_input_t *
 							  "value", names->san[i].text)) != 0)
 			goto out;
 	if (json_object_set_new(rec, "subject", json_string(subject)) != 0 ||
-	    json_object_set(rec, "sans", sans) != 0 || json_object_set(rec, "key", key) != 0)
+	    json_object_set(rec, "sans", sans) != 0 || json_object_set(rec, "key", key) != 0 ||
+	    json_object_set_new(rec, "must_staple", json_boolean(csr->must_staple)) != 0)
 		goto out;
 	rc = 0;
 out:

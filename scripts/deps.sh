@@ -6,7 +6,7 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libssl-dev openssl libmicrohttpd-dev libgnutls28-dev liblmdb-dev libjansson-dev
 libpkcs11-helper1-dev softhsm2 opensc libcurl4-openssl-dev curl libc-ares-dev libcmocka-dev wrk strace
-ca-certificates certbot lego pebble python3 python3-cryptography python3-acme
+ca-certificates certbot lego pebble uacme dehydrated caddy python3 python3-cryptography python3-acme
 clang libclang-rt-14-dev jq faketime xz-utils
 mandoc systemd binutils passwd dpkg prometheus python3-aiosmtpd
 chromium chromium-driver python3-selenium libnss3-tools

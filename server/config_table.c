@@ -137,6 +137,9 @@ const cfg_key_t config_keys[] = {
 	  "true refuses requests without a subject alternative name" },
 	{ "profiles.*.min_rsa_bits", NF(CFG_INT), QV(CA_PROFILE_MIN_RSA), CA_PROFILE_MIN_RSA,
 	  CA_PROFILE_MAX_RSA, NULL, 0, "smallest RSA key accepted" },
+	{ "profiles.*.must_staple", NF(CFG_STR), "request", 0, 0, "request|always|never", 0,
+	  "OCSP Must-Staple (RFC 7633): certified when the CSR asks for it, in every "
+	  "certificate, or never (a CSR asking for it is refused)" },
 
 	{ "acme", F(CFG_OBJ, acme), "", 0, 0, NULL, 0, "the ACME server" },
 	{ "acme.profile", A(profile), ACME_DEFAULT_PROFILE, 0, 63, NULL, 0,

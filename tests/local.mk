@@ -103,7 +103,8 @@ TESTS += tests/integration/acme_retention.sh tests/integration/request_expiry.sh
 EXTRA_DIST += tests/integration/request_expiry.sh tests/integration/token_expiry.sh \
 	tests/integration/audit_selfcheck.sh
 EXTRA_DIST += tests/integration/acme_retention.sh tests/integration/acme_retention.py
-TESTS += tests/integration/env_threads.sh
+TESTS += tests/integration/env_threads.sh tests/integration/acme_clients.sh
+EXTRA_DIST += tests/integration/acme_clients.sh
 EXTRA_DIST += tests/integration/env_threads.sh
 TESTS += tests/integration/names.sh
 EXTRA_DIST += tests/integration/names.sh

@@ -59,6 +59,7 @@ ok "  ... every SAN with its type, in order" has pay.json '.sans == [
 	{"type":"ip","value":"10.0.0.7"}, {"type":"email","value":"ops@example.test"},
 	{"type":"uri","value":"https://pay.example.test/id"}]'
 ok "  ... the key: RSA 3072" has pay.json '.key == {"type":"rsa","bits":3072}'
+ok "  ... no OCSP Must-Staple asked for" has pay.json '.must_staple == false'
 ok "  ... profile, channel and requester" has pay.json \
 	'.profile == "multi" and .channel == "admin" and (.requester | startswith("admin:"))'
 ok "  ... validity asked 10 days, granted 10" has pay.json \
@@ -111,7 +112,9 @@ ok "  ... and an Ed25519 key" has u.json '.key == {"type":"ed25519","bits":256}'
 # ---- an EST device without SANs ----
 printf 'device pass\n' >"$WORK/pw"
 ok "est user for the devices" C est user add --name dev1 --password-file "$WORK/pw" --labels iot
-make_csr dev ec:P-256 /CN=device-0042
+# the device asks for OCSP Must-Staple: approvers see it
+openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$WORK/dev.key" \
+	-subj /CN=device-0042 -addext tlsfeature=status_request -out "$WORK/dev.csr" 2>/dev/null
 b64csr dev
 BODY=$WORK/dev.b64
 est_post dev iot/simpleenroll -u 'dev1:device pass'
@@ -124,6 +127,7 @@ ok "GET /admin/v1/requests/ID of the device answers" api "requests/$DEV" dev.jso
 cp "$WORK/dev.json" "$WORK/last.out"
 ok "  ... subject CN=device-0042, no SANs" has dev.json '.subject == "CN=device-0042" and .sans == []'
 ok "  ... the key: EC P-256" has dev.json '.key == {"type":"ec","bits":256,"curve":"P-256"}'
+ok "  ... OCSP Must-Staple asked for" has dev.json '.must_staple == true'
 ok "  ... profile, channel, requester and group" has dev.json '.profile == "tls-client" and
 	.channel == "est" and .requester == "est:user/dev1" and .group == "devices"'
 ok "  ... validity asked by the label (30 days), granted 30" has dev.json \

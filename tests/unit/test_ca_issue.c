@@ -374,6 +374,117 @@ static int issue_key(fixture_t *f, EVP_PKEY *key, int n, ca_issued_t **is, cairn
  * whatever the names, for every key type ca_issue takes; the other keys still are, and a
  * refused request stores nothing.
  */
+/* A DER CSR for key, DNS:staple.example.test, with the TLS feature extension(s) given as
+ * OpenSSL config values ("status_request"), each added once; NULL ends the list. */
+static uint8_t *csr_features(EVP_PKEY *key, const char *const *features, size_t *len)
+{
+	X509_REQ *req = X509_REQ_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	X509_EXTENSION *e;
+	uint8_t *der = NULL;
+	int n;
+
+	assert_non_null(req);
+	assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+	e = X509V3_EXT_nconf_nid(NULL, NULL, NID_subject_alt_name, "DNS:staple.example.test");
+	assert_non_null(e);
+	sk_X509_EXTENSION_push(exts, e);
+	for (; features != NULL && *features != NULL; features++) {
+		e = X509V3_EXT_nconf_nid(NULL, NULL, NID_tlsfeature, *features);
+		assert_non_null(e);
+		sk_X509_EXTENSION_push(exts, e);
+	}
+	assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+	assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+	n = i2d_X509_REQ(req, &der);
+	assert_true(n > 0);
+	*len = (size_t)n;
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_free(req);
+	return der;
+}
+
+/* The TLS feature status_request in a certificate: present, not critical, [5] only. */
+static int cert_staples(X509 *x)
+{
+	int crit = -1, ok;
+	TLS_FEATURE *f = X509_get_ext_d2i(x, NID_tlsfeature, &crit, NULL);
+
+	if (f == NULL)
+		return 0;
+	ok = crit == 0 && sk_ASN1_INTEGER_num(f) == 1 &&
+	     ASN1_INTEGER_get(sk_ASN1_INTEGER_value(f, 0)) == 5;
+	sk_ASN1_INTEGER_pop_free(f, ASN1_INTEGER_free);
+	return ok ? 1 : -1;
+}
+
+/* OCSP Must-Staple: certified when the CSR asks (profiles' default "request"), refused by
+ * a profile that says "never" (never dropped in silence); a feature other than
+ * status_request, an empty list or the extension twice is a bad CSR. */
+static void test_must_staple(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	static const char *const staple[] = { "status_request", NULL };
+	static const char *const v2[] = { "status_request,status_request_v2", NULL };
+	static const char *const twice[] = { "status_request", "status_request", NULL };
+	ca_request_t r = { .profile = "tls-server", .requester = "test:staple",
+			   .channel = "admin" };
+	ca_profile_t never;
+	json_t *obj;
+	ca_csr_t *csr = NULL;
+	ca_issued_t *is = NULL;
+	cairn_err_t err = { 0 };
+	uint8_t *der;
+	size_t len;
+
+	der = csr_features(key, staple, &len);
+	assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), 0);
+	free(der);
+	assert_int_equal(csr->must_staple, 1);
+	r.csr = csr;
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), 0);
+	assert_int_equal(cert_staples(is->cert), 1);
+	ca_issued_free(is);
+	is = NULL;
+
+	obj = json_pack("{s:i, s:[s], s:[s], s:[s], s:s}", "validity_days", 90, "key_usage",
+			"digitalSignature", "ext_key_usage", "serverAuth", "san_types", "dns",
+			"must_staple", "never");
+	assert_int_equal(ca_profile_parse("web", obj, &never, &err), 0);
+	assert_int_equal(never.must_staple, CA_STAPLE_NEVER);
+	assert_int_equal(ca_csr_check_profile(csr, &never, &err), CAIRN_EBADCSR);
+	assert_non_null(strstr(err.msg, "profiles.web.must_staple is \"never\""));
+	json_object_set_new(obj, "must_staple", json_string("sometimes"));
+	assert_int_equal(ca_profile_parse("web", obj, &never, &err), CAIRN_ECONFIG);
+	assert_non_null(strstr(err.msg, "profiles.web.must_staple: must be"));
+	json_decref(obj);
+	ca_csr_free(csr);
+	csr = NULL;
+
+	der = csr_features(key, NULL, &len); /* not asked: not certified */
+	assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), 0);
+	free(der);
+	assert_int_equal(csr->must_staple, 0);
+	r.csr = csr;
+	assert_int_equal(ca_issue(f->ca, &r, &is, &err), 0);
+	assert_int_equal(cert_staples(is->cert), 0);
+	ca_issued_free(is);
+	ca_csr_free(csr);
+	csr = NULL;
+
+	der = csr_features(key, v2, &len);
+	assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), CAIRN_EBADCSR);
+	free(der);
+	assert_null(csr);
+	assert_non_null(strstr(err.msg, "TLS feature 17"));
+	der = csr_features(key, twice, &len);
+	assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), CAIRN_EBADCSR);
+	free(der);
+	assert_non_null(strstr(err.msg, "twice"));
+	EVP_PKEY_free(key);
+}
+
 static void test_blocked_key(void **state)
 {
 	fixture_t *f = *state;
@@ -981,6 +1092,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_issue_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_request_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_blocked_key, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_must_staple, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rotate, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supersede_decoder, fixture_setup,
 						fixture_teardown),
