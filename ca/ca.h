@@ -260,7 +260,9 @@ int ca_csr_parse(const void *data, size_t len, X509_REQ **out, cairn_err_t *err)
  * all digits; email has exactly one '@' and a valid domain; URI has a scheme.
  * Subject CN and O: at most one each, 1..64 characters, no control characters.
  * For profiles with the serverAuth EKU (tls-server) a CN must equal one of the
- * DNS or IP SANs. Other requested extensions are ignored.
+ * DNS or IP SANs. A TLS feature extension: status_request only, and not under a
+ * profile whose must_staple is "never" (CAIRN_EBADCSR). Other requested extensions are
+ * ignored.
  */
 int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err) CAIRN_WUR;
 

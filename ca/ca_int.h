@@ -101,6 +101,9 @@ int ca_csr_sig_check(X509_REQ *req, EVP_PKEY *pk, cairn_err_t *err) CAIRN_WUR;
  * CAIRN_ENAME. */
 int ca_csr_names_check(const ca_names_t *names, const ca_profile_t *prof, cairn_err_t *err)
 	CAIRN_WUR;
+/* A CSR asking for OCSP Must-Staple (must_staple 1) against a profile whose must_staple is
+ * "never": CAIRN_EBADCSR naming the setting; else 0. */
+int ca_csr_staple_check(int must_staple, const ca_profile_t *prof, cairn_err_t *err) CAIRN_WUR;
 
 /* record.c: one durable write of a certificate, its indexes and its audit event. */
 typedef struct ca_record_args {

@@ -247,19 +247,30 @@ int ca_csr_names_check(const ca_names_t *names, const ca_profile_t *prof, cairn_
 /* Checks a bare CSR against a profile (see ca.h), in this order: names extracted, key
  * type and size (before the signature, so no expensive work on odd keys), signature,
  * then the names against the profile. Thread-safe; req is only read. */
+int ca_csr_staple_check(int must_staple, const ca_profile_t *prof, cairn_err_t *err)
+{
+	if (must_staple && prof->must_staple == CA_STAPLE_NEVER)
+		return cairn_err_set(err, CAIRN_EBADCSR,
+				     "the CSR asks for OCSP Must-Staple, which profile %s does not "
+				     "certify (profiles.%s.must_staple is \"never\")",
+				     prof->name, prof->name);
+	return 0;
+}
+
 int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err)
 {
 	ca_names_t names;
 	EVP_PKEY *pk;
-	int rc;
+	int rc, staple = 0;
 
 	if (req == NULL || prof == NULL)
 		return cairn_err_set(err, CAIRN_EINVAL, "ca_csr_check: missing argument");
-	if ((rc = ca_names_from_csr(req, &names, err)) != 0)
+	if ((rc = ca_csr_requests(req, &names, &staple, err)) != 0)
 		return rc;
 	pk = X509_REQ_get0_pubkey(req);
 	if ((rc = ca_csr_key_check(req, pk, prof->min_rsa_bits, err)) == 0 &&
-	    (rc = ca_csr_sig_check(req, pk, err)) == 0)
+	    (rc = ca_csr_sig_check(req, pk, err)) == 0 &&
+	    (rc = ca_csr_staple_check(staple, prof, err)) == 0)
 		rc = ca_csr_names_check(&names, prof, err);
 	ca_names_clear(&names);
 	return rc;

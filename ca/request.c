@@ -82,10 +82,7 @@ int ca_csr_check_profile(const ca_csr_t *c, const ca_profile_t *prof, cairn_err_
 	if ((rc = ca_csr_key_check(c->req, X509_REQ_get0_pubkey(c->req), prof->min_rsa_bits,
 				   err)) != 0)
 		return rc;
-	if (c->must_staple && prof->must_staple == CA_STAPLE_NEVER)
-		return cairn_err_set(err, CAIRN_EBADCSR,
-				     "the CSR asks for OCSP Must-Staple, which profile %s does not "
-				     "certify (profiles.%s.must_staple is \"never\")",
-				     prof->name, prof->name);
+	if ((rc = ca_csr_staple_check(c->must_staple, prof, err)) != 0)
+		return rc;
 	return ca_csr_names_check(&c->names, prof, err);
 }

@@ -455,6 +455,10 @@ static void test_must_staple(void **state)
 	assert_int_equal(never.must_staple, CA_STAPLE_NEVER);
 	assert_int_equal(ca_csr_check_profile(csr, &never, &err), CAIRN_EBADCSR);
 	assert_non_null(strstr(err.msg, "profiles.web.must_staple is \"never\""));
+	/* the bare CSR check says the same */
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ca_csr_check(csr->req, &never, &err), CAIRN_EBADCSR);
+	assert_non_null(strstr(err.msg, "profiles.web.must_staple is \"never\""));
 	json_object_set_new(obj, "must_staple", json_string("sometimes"));
 	assert_int_equal(ca_profile_parse("web", obj, &never, &err), CAIRN_ECONFIG);
 	assert_non_null(strstr(err.msg, "profiles.web.must_staple: must be"));
