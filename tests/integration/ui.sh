@@ -171,7 +171,10 @@ ok "disabling an admin ends its sessions" sh -c "
 		'$HTTPS_URL/admin/v1/requests') = 401 ]"
 
 # ---- what the browser run needs ----
-make_csr pay ec:P-256 /CN=pay.example.test DNS:pay.example.test
+# pay asks for OCSP Must-Staple: the approver's page says so
+openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$WORK/pay.key" \
+	-subj /CN=pay.example.test -addext subjectAltName=DNS:pay.example.test \
+	-addext tlsfeature=status_request -out "$WORK/pay.csr" 2>/dev/null
 make_csr pay2 ec:P-256 /CN=pay2.example.test DNS:pay2.example.test
 C issue --csr "$WORK/pay2.csr" --profile tls-server >"$WORK/pay2.out" 2>&1
 PENDING=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/pay2.out")

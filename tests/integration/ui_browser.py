@@ -257,6 +257,8 @@ def main():
     body = alice.find_element(By.TAG_NAME, "main").text
     check("dns:pay.example.test" in body and "ec 256 bits P-256" in body and "payments" in body,
           "  ... with its SANs, key and the rule that decided", body)
+    check(css(alice, "#req-staple").text == "asked for by the CSR",
+          "  ... and that the CSR asks for OCSP Must-Staple", css(alice, "#req-staple").text)
     css(alice, "#comment").send_keys("known host")
     shot(alice, "approval-detail")
     alice.find_element(By.ID, "approve").click()
