@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Three more ACME clients against a real `cairn serve`, each through what it offers:
 # uacme (C, libcurl + GnuTLS): account with a contact, update, keyChange, issuance for two
-# names, OCSP Must-Staple, revocation by the account key and by the certificate key, a
+# names and for an IP address, OCSP Must-Staple, revocation by the account key and by the certificate key, a
 # reissue it decides on by itself after reading "revoked" over OCSP, deactivation; a profile
 # that never certifies Must-Staple refuses it, naming the setting. dehydrated (bash, curl,
 # openssl): register, two names, its OCSP fetch verified through the delegated signer,
@@ -94,6 +94,10 @@ if unshare -m --propagation private true 2>/dev/null; then
 	ok "  ... the certificate chains to the root" cert_verifies "$D" "$C1"
 	ok "  ... and names exactly both" names "$C1" www.example.test api.example.test
 	fails "  ... without Must-Staple, not asked for" staples "$C1"
+	ok "uacme issues for an IP address identifier (RFC 8738, http-01)" uacme_run issue 127.0.0.1
+	ok "  ... the certificate names IP:127.0.0.1 only" sh -c "openssl x509 -in \
+		'$U/127.0.0.1/cert.pem' -noout -ext subjectAltName | tail -n +2 | tr -d ' ' |
+		grep -qx 'IPAddress:127.0.0.1'"
 	ok "uacme updates the account's contact" uacme_run update sec@example.test
 	last_has "  ... the account answers with the new contact" "mailto:sec@example.test|updated"
 	ok "uacme changes the account key (keyChange)" uacme_run newkey
