@@ -358,25 +358,38 @@ static void link_up(acme_t *a, const char *name, http_reply_t *r)
 	http_reply_header(r, "Link", "<%sissuer/%s>;rel=\"up\"", a->base, name);
 }
 
+/*
+ * A certificate's chain (RFC 8555 §7.4.2): cert/ID is the certificate and the issuing CA
+ * that signed it; after a root rollover (ca_rollover) cert/ID/1 is the alternate chain,
+ * the same two and the daemon's root certified by the new root, for clients that trust
+ * only the new root. Each answer links the other with rel="alternate".
+ */
 void acme_cert(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
 	       http_reply_t *r)
 {
 	acme_jws_t j;
 	json_t *s = NULL;
-	char key[64], issuer_name[sizeof(((db_cert_t *)0)->issuer)];
+	char key[64], id[2 * DB_SERIAL_MAX + 1], issuer_name[sizeof(((db_cert_t *)0)->issuer)];
 	uint8_t serial[DB_SERIAL_MAX];
 	db_txn_t *txn = NULL;
 	db_cert_t c;
 	char *pem = NULL;
-	size_t len = 0;
+	size_t len = 0, idlen = strcspn(arg, "/");
 	uint8_t *idder = NULL;
+	const ca_rollover_certs_t *ro = ca_rollover(a->ca);
+	int alternate = strcmp(arg + idlen, "/1") == 0;
 	X509 *issuer;
-	int n, sl;
+	int n, sl = -1;
 
 	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
 		return;
-	sl = strlen(arg) <= 2 * DB_SERIAL_MAX ? hex_decode(arg, serial, sizeof(serial)) : -1;
-	snprintf(key, sizeof(key), "s/%s", arg);
+	if (idlen < sizeof(id) && (arg[idlen] == '\0' || (alternate && ro != NULL))) {
+		memcpy(id, arg, idlen);
+		id[idlen] = '\0';
+		sl = hex_decode(id, serial, sizeof(serial));
+	}
+	if (sl > 0)
+		snprintf(key, sizeof(key), "s/%s", id);
 	if (sl <= 0 || acme_get(a, key, &s) != 0) {
 		acme_problem(r, 404, "malformed", "no certificate %s", arg);
 		goto out;
@@ -400,9 +413,19 @@ void acme_cert(acme_t *a, const char *url, const char *arg, const acme_request_t
 	n = i2d_X509(issuer, &idder);
 	if (n <= 0 || pem_append(&pem, &len, idder, (size_t)n) != 0)
 		goto fail;
+	if (alternate) {
+		OPENSSL_free(idder);
+		idder = NULL;
+		n = i2d_X509(ro->old_by_new, &idder);
+		if (n <= 0 || pem_append(&pem, &len, idder, (size_t)n) != 0)
+			goto fail;
+	}
 	http_reply_set(r, 200, "application/pem-certificate-chain", pem, len);
 	pem = NULL;
 	link_up(a, issuer_name, r);
+	if (ro != NULL)
+		http_reply_header(r, "Link", "<%scert/%s%s>;rel=\"alternate\"", a->base, id,
+				  alternate ? "" : "/1");
 	goto out;
 fail:
 	acme_problem(r, 500, "serverInternal", "cannot encode the certificate chain");

@@ -446,6 +446,16 @@ int ca_rotate(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err) CAIRN
  * CAIRN_EDB, CAIRN_ENOMEM.
  */
 int ca_cross_sign(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err) CAIRN_WUR;
+/* The certificates of the last root rollover (ca_cross_sign, kept in the database and
+ * loaded by ca_open): the new root, the new root certified by the daemon's root, and the
+ * daemon's root certified by the new one — the top of ACME's alternate chain and part of
+ * EST's /cacerts (RFC 7030 §4.1.3: NewWithNew, NewWithOld, OldWithNew). NULL before any
+ * rollover. Borrowed, valid while ca lives. Thread-safe. */
+typedef struct ca_rollover_certs {
+	X509 *root, *new_by_old, *old_by_new;
+	struct ca_rollover_certs *prev; /* the one it replaced (kept until ca_free) */
+} ca_rollover_certs_t;
+const ca_rollover_certs_t *ca_rollover(const ca_t *ca);
 /* Makes the issuer name current: every ca_issue from now on signs with it. Returns 0 or
  * CAIRN_ENOENT. Thread-safe. */
 int ca_issuer_activate(ca_t *ca, const char *name) CAIRN_WUR;

@@ -147,6 +147,8 @@ int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *
 /* DB_META entry listing the issuing CAs made by rotations, oldest first:
  * [{"name", "label", "serial"}]. Written in the rotation's own transaction. */
 #define CA_ISSUERS_META "issuers"
+/* DB_META: {"root", "new_by_old", "old_by_new"} serials (hex) of the last root rollover. */
+#define CA_ROLLOVER_META "rollover"
 
 /* issuers.c: one issuing CA. Immutable once in the table; freed by ca_free only. */
 typedef struct ca_iss {
@@ -183,12 +185,28 @@ struct ca {
 	ca_profile_t *profiles;
 	size_t n_profiles;
 	ca_nc_set_t nc;          /* name constraints of the first issuing CA and the root */
+	_Atomic(ca_rollover_certs_t *) rollover; /* the last root rollover, or NULL (rollover.c) */
 	struct {
 		ca_revoke_cb fn;
 		void *arg;
 	} listeners[CA_MAX_LISTENERS], issue_listeners[CA_MAX_LISTENERS];
 	size_t n_listeners, n_issue_listeners;
 };
+
+/* rollover.c. The serial of x as the db stores it, in hex ("" when it cannot be one). */
+void ca_serial_hex(X509 *x, char out[2 * DB_SERIAL_MAX + 1]);
+/* Puts DB_META "rollover" naming the three in txn (ca_cross_sign's last write). */
+int ca_rollover_meta_put(db_txn_t *txn, X509 *root, X509 *new_by_old, X509 *old_by_new,
+			 cairn_err_t *err) CAIRN_WUR;
+/* Publishes the three (references taken) as the rollover answered from now on. rot_mu
+ * held. 0 or CAIRN_ENOMEM. */
+int ca_rollover_set(ca_t *ca, X509 *root, X509 *new_by_old, X509 *old_by_new, cairn_err_t *err)
+	CAIRN_WUR;
+/* Loads DB_META "rollover" at ca_open (none: 0); CAIRN_EDB when damaged, CAIRN_ECONFIG
+ * when its certificates are not those of the root in ca.root_cert. */
+int ca_rollover_load(ca_t *ca, cairn_err_t *err) CAIRN_WUR;
+/* Frees every rollover published (ca_free). */
+void ca_rollover_free_all(ca_t *ca);
 
 /* Makes the issuer name with certificate cert (reference taken) and token key label,
  * after checking that cert is a CA certificate signed by the root whose key is the token

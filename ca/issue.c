@@ -171,7 +171,7 @@ int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
 	/* The first issuing CA keeps the name "issuing" (and its URLs) for good; the
 	 * rotations that followed come from the database, the last one current. */
 	if ((rc = ca_iss_add(ca, "issuing", first, cfg->issuing_key_label, err)) != 0 ||
-	    (rc = ca_iss_load_rotated(ca, err)) != 0)
+	    (rc = ca_iss_load_rotated(ca, err)) != 0 || (rc = ca_rollover_load(ca, err)) != 0)
 		goto out;
 	/* Under an outside root the CAs above may limit the names cairn may certify (no
 	 * rotation there: the first issuing CA is the only one). */
@@ -197,6 +197,7 @@ void ca_free(ca_t *ca)
 		return;
 	for (i = 0; i < atomic_load(&ca->n_iss); i++)
 		ca_iss_free(ca->iss[i]);
+	ca_rollover_free_all(ca);
 	X509_free(ca->root);
 	free(ca->http_base);
 	free(ca->profiles);

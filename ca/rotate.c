@@ -15,17 +15,6 @@
 
 #define DAY 86400
 
-/* The serial of x as the db stores it, in hex ("" when it cannot be one). */
-static void serial_hex(X509 *x, char out[2 * DB_SERIAL_MAX + 1])
-{
-	uint8_t sn[DB_SERIAL_MAX];
-	size_t len = 0;
-
-	out[0] = '\0';
-	if (ca_cert_serial(x, sn, &len, NULL) == 0)
-		db_serial_hex(sn, len, out);
-}
-
 /* A key of the type of k (the current issuing key): P-256, P-384 or RSA-3072. */
 static hsm_key_type_t key_type_of(EVP_PKEY *k)
 {
@@ -60,11 +49,11 @@ static char *issuers_text(const ca_t *ca, const char *name, const char *label, X
 	if (list == NULL)
 		return NULL;
 	for (i = 1; i < n; i++) { /* iss[0] is the one in cairn.json */
-		serial_hex(ca->iss[i]->cert, hex);
+		ca_serial_hex(ca->iss[i]->cert, hex);
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", ca->iss[i]->name,
 						      "label", ca->iss[i]->label, "serial", hex));
 	}
-	serial_hex(cert, hex);
+	ca_serial_hex(cert, hex);
 	json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", name, "label", label,
 					      "serial", hex));
 	if (json_array_size(list) == n)
@@ -143,7 +132,7 @@ static int rotate_locked(ca_t *ca, const char *actor, json_t **out, cairn_err_t 
 	if ((rc = hsm_keygen(ca->hsm, key_type_of(was->key), label, &pub, err)) != 0 ||
 	    (rc = ca_cert_build(&spec, ca->root, root_key, pub, &cert, err)) != 0)
 		goto out;
-	serial_hex(cert, hex);
+	ca_serial_hex(cert, hex);
 	details = json_pack("{s:s, s:s, s:s}", "name", name, "key", label, "replaces", was->name);
 	if (details == NULL || (meta.text = issuers_text(ca, name, label, cert)) == NULL) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
@@ -195,6 +184,15 @@ int ca_rotate(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err)
 struct rollover {
 	X509 *root, *new_by_old, *old_by_new;
 };
+
+/* ca_record_with's also for the rollover's last certificate: DB_META "rollover". */
+static int put_rollover(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
+{
+	struct rollover *r = arg;
+
+	(void)serial_hex;
+	return ca_rollover_meta_put(txn, r->root, r->new_by_old, r->old_by_new, err);
+}
 
 static void rollover_clear(struct rollover *r)
 {
@@ -300,9 +298,9 @@ static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_er
 	    (rc = rollover_build(ca, root_key, nkey, npub, cn, o, (int)((na - nb) / DAY), &r,
 				 err)) != 0)
 		goto out;
-	serial_hex(r.root, h_root);
-	serial_hex(r.new_by_old, h_no);
-	serial_hex(r.old_by_new, h_on);
+	ca_serial_hex(r.root, h_root);
+	ca_serial_hex(r.new_by_old, h_no);
+	ca_serial_hex(r.old_by_new, h_on);
 	/* Three durable writes: a crash between them leaves certificates nobody uses yet
 	 * (the daemon keeps its root); the audit event comes with the last one and names
 	 * all three. */
@@ -313,11 +311,14 @@ static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_er
 		goto out;
 	}
 	extra.details = details;
+	extra.also = put_rollover; /* offered from the commit on (ca_rollover) */
+	extra.also_arg = &r;
 	if ((rc = ca_record(ca->db, r.root, label, "ca-root", actor, "ca.root_new", err)) != 0 ||
 	    (rc = ca_record(ca->db, r.new_by_old, "root", "ca-cross", actor, "ca.cross_sign",
 			    err)) != 0 ||
 	    (rc = ca_record_with(ca->db, r.old_by_new, label, "ca-cross", actor, "ca.rollover",
-				 &extra, err)) != 0)
+				 &extra, err)) != 0 ||
+	    (rc = ca_rollover_set(ca, r.root, r.new_by_old, r.old_by_new, err)) != 0)
 		goto out;
 	*out = json_pack("{s:s, s:o, s:o, s:o}", "key", label, "root", pem_json(r.root),
 			 "cross_new_by_old", pem_json(r.new_by_old), "cross_old_by_new",

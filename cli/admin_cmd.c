@@ -401,6 +401,11 @@ static int ca_cross_sign_cmd(cli_opts_t *o)
 		    (rc = write_member(o->args[0], "cross-new-by-old", doc, "cross_new_by_old")) ==
 			    CLI_OK)
 			rc = write_member(o->args[0], "cross-old-by-new", doc, "cross_old_by_new");
+		if (rc == CLI_OK)
+			printf("ACME now offers each certificate's alternate chain through "
+			       "%s-cross-old-by-new.pem, and EST /cacerts all three "
+			       "(docs/operations.md, \"Root rollover\")\n",
+			       o->args[0]);
 	}
 	json_decref(doc);
 	return rc;

@@ -63,12 +63,14 @@ int est_settings_check_profiles(const est_settings_t *set,
 }
 
 /* The /cacerts body: the current issuing CA first, the root, then the issuing CAs of
- * earlier rotations (their certificates are still in use). Base64 of a certs-only
- * PKCS#7, malloc'd. Built per request: a rotation shows at once, and it is a handful
- * of certificates. Returns 0 or an OpenSSL/memory code. */
+ * earlier rotations (their certificates are still in use), then after a root rollover
+ * its three certificates (RFC 7030 §4.1.3: the new root, NewWithOld, OldWithNew). Base64
+ * of a certs-only PKCS#7, malloc'd. Built per request: a rotation or a rollover shows at
+ * once, and it is a handful of certificates. Returns 0 or an OpenSSL/memory code. */
 static int cacerts_build(ca_t *ca, char **b64, size_t *b64_len)
 {
-	X509 *chain[CA_MAX_ISSUERS + 1];
+	X509 *chain[CA_MAX_ISSUERS + 4];
+	const ca_rollover_certs_t *ro = ca_rollover(ca);
 	ca_issuer_info_t info;
 	uint8_t *der = NULL;
 	size_t n = 0, i, len = 0;
@@ -83,6 +85,11 @@ static int cacerts_build(ca_t *ca, char **b64, size_t *b64_len)
 	for (i = ca_issuer_count(ca); i-- > 0;)
 		if (ca_issuer_at(ca, i, &info) == 0 && !info.current)
 			chain[n++] = info.cert;
+	if (ro != NULL) {
+		chain[n++] = ro->root;
+		chain[n++] = ro->new_by_old;
+		chain[n++] = ro->old_by_new;
+	}
 	if ((rc = est_certs_only(chain, n, &der, &len)) == 0)
 		rc = est_b64_encode(der, len, b64, b64_len);
 	OPENSSL_free(der);

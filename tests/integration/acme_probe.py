@@ -1089,6 +1089,56 @@ def chain(directory, cafile, port, name, issuer_pem):
           st == 404 and ptype(doc) == "malformed", (st, doc))
     check("chain probe done", True)
 
+def link_alternates(h):
+    """The targets of the Link rel="alternate" headers."""
+    return [v.split(">")[0].lstrip(" <") for v in (h.get_all("Link") or [])
+            if 'rel="alternate"' in v]
+
+
+def alternate(directory, cafile, port, name, expect, cross_pem=None):
+    """A certificate's alternate chains (RFC 8555 §7.4.2): EXPECT "none" (no root rollover
+    yet: no rel=alternate, cert/ID/1 is 404) or "one" (cert/ID/1: the same certificate and
+    issuing CA, then the cross-certificate in CROSS_PEM; each links the other; another
+    account gets 403; cert/ID/2 is 404)."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    k = Key()
+    c.account(k)
+    _, order, pem = obtain(c, k, [name])
+    url = order["certificate"]
+    st, h, default = c.post(k, url, None)
+    alts = link_alternates(h)
+    if expect == "none":
+        check("before a rollover the chain names no alternate", alts == [], alts)
+        st, h, doc = c.post(k, url + "/1", None)
+        check("  ... and cert/ID/1 is 404", st == 404 and ptype(doc) == "malformed", (st, doc))
+        check("alternate probe done", True)
+        return
+    check("the chain links one alternate, cert/ID/1", alts == [url + "/1"], alts)
+    st, h, alt = c.post(k, alts[0], None) if alts else (0, None, b"")
+    check("  ... which answers POST-as-GET with a PEM chain", st == 200 and
+          h.get("Content-Type", "").startswith("application/pem-certificate-chain"), st)
+    certs = [x509.load_pem_x509_certificate(b"-----BEGIN" + p) for p in alt.split(b"-----BEGIN")[1:]]
+    first = [x509.load_pem_x509_certificate(b"-----BEGIN" + p)
+             for p in default.split(b"-----BEGIN")[1:]]
+    cross = x509.load_pem_x509_certificate(open(cross_pem, "rb").read())
+    check("  ... the same certificate and issuing CA, then the cross-certificate",
+          len(certs) == 3 and certs[:2] == first and certs[2] == cross,
+          [str(x.subject) for x in certs])
+    check("  ... and links back to the default chain", link_alternates(h) == [url],
+          h.get_all("Link") if h else None)
+    other, c2 = Key(), Client(directory, cafile)
+    c2.account(other)
+    st, h, doc = c2.post(other, alts[0], None)
+    check("another account's POST-as-GET of it is 403",
+          st == 403 and ptype(doc) == "unauthorized", (st, doc))
+    st, h, doc = c.post(k, url + "/2", None)
+    check("cert/ID/2 is 404", st == 404 and ptype(doc) == "malformed", (st, doc))
+    st, h, doc = c.post(k, url + "/1/1", None)
+    check("cert/ID/1/1 is 404", st == 404 and ptype(doc) == "malformed", (st, doc))
+    check("alternate probe done", True)
+
+
 # 1000 nested arrays: under jansson's own limit (2048), far over server.max_json_depth.
 DEEP = "[" * 1000 + "]" * 1000
 
@@ -1892,6 +1942,8 @@ def main():
         finish(directory, cafile, port, sys.argv[5])
     elif mode == "chain":
         chain(directory, cafile, port, sys.argv[5], sys.argv[6])
+    elif mode == "alternate":
+        alternate(directory, cafile, port, *sys.argv[5:8])
     elif mode == "bounds":
         bounds(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "commits":
