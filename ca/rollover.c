@@ -33,7 +33,8 @@ static int fits(const ca_t *ca, const ca_rollover_certs_t *r)
 {
 	EVP_PKEY *old = X509_get0_pubkey(ca->root), *new = X509_get0_pubkey(r->root);
 
-	return X509_NAME_cmp(X509_get_subject_name(r->old_by_new), X509_get_subject_name(ca->root)) == 0 &&
+	return X509_NAME_cmp(X509_get_subject_name(r->old_by_new),
+			     X509_get_subject_name(ca->root)) == 0 &&
 	       EVP_PKEY_eq(X509_get0_pubkey(r->old_by_new), old) == 1 &&
 	       X509_verify(r->old_by_new, new) == 1 && X509_verify(r->new_by_old, old) == 1 &&
 	       EVP_PKEY_eq(X509_get0_pubkey(r->new_by_old), new) == 1 &&
