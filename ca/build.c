@@ -427,8 +427,8 @@ int ca_cert_build(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key
  * basicConstraints (critical), keyUsage (critical, when any bit is set),
  * extendedKeyUsage, subjectKeyIdentifier, authorityKeyIdentifier,
  * subjectAltName (critical when the subject is empty), authorityInfoAccess,
- * cRLDistributionPoints, TLS feature (must_staple), id-pkix-ocsp-nocheck. notAfter is clamped to the
- * issuer's notAfter. Thread-safe (no shared state; issuer/issuer_key are only read).
+ * cRLDistributionPoints, TLS feature (must_staple), id-pkix-ocsp-nocheck. notAfter is
+ * clamped to the issuer's notAfter. Thread-safe (no shared state; issuer/issuer_key are only read).
  */
 int ca_cert_build_der(const ca_cert_spec_t *spec, X509 *issuer, EVP_PKEY *issuer_key,
 		      EVP_PKEY *subject_pub, X509 **out, uint8_t **der, size_t *der_len,
