@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # certbot against a real `cairn serve`: register, obtain for two names with --standalone
-# http-01, renew (--force-renewal), revoke with a reason; certificates chain to the root.
+# http-01, renew (--force-renewal), revoke with a reason, --must-staple; certificates chain
+# to the root.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
 
@@ -11,7 +12,8 @@ D=$WORK/ca
 ca_init "$D" || bail "init failed"
 HP=$(free_port)
 acme_conf "$D" "{\"validation\": {\"http01_port\": $HP, \"hosts\": {
-  \"www.example.test\": \"127.0.0.1\", \"api.example.test\": \"127.0.0.1\"}}}"
+  \"www.example.test\": \"127.0.0.1\", \"api.example.test\": \"127.0.0.1\",
+  \"staple.example.test\": \"127.0.0.1\"}}}"
 ca_serve "$D" || bail "serve failed"
 export REQUESTS_CA_BUNDLE="$D/ca/root.pem"
 CB="certbot --config-dir $WORK/cb/conf --work-dir $WORK/cb/work --logs-dir $WORK/cb/logs
@@ -46,6 +48,10 @@ last_has "revoked with reason keyCompromise" "revoked.*(keyCompromise|1)|keyComp
 ok "OCSP answers revoked for it at once" openssl ocsp -issuer "$D/ca/issuing.pem" \
 	-cert "$LIVE/cert.pem" -url "$HTTP_URL/ocsp" -CAfile "$D/ca/root.pem"
 last_has "  ... revoked" "cert.pem: revoked"
+ok "certbot --must-staple obtains a certificate" $CB certonly --must-staple --standalone \
+	--http-01-address 127.0.0.1 --http-01-port "$HP" -d staple.example.test
+ok "  ... that carries OCSP Must-Staple" sh -c "openssl x509 -in \
+	'$WORK/cb/conf/live/staple.example.test/cert.pem' -noout -ext tlsfeature | grep -q status_request"
 ok "the audit chain verifies after the ACME flows" "$CAIRN" audit verify --dir "$D"
 
 ok "every certificate in the database passes certlint" lint_db "$D"
