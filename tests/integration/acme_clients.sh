@@ -75,17 +75,17 @@ esac
 H
 chmod +x "$WORK/hook.sh"
 U=$WORK/uacme
-# uacme keeps the file it replaces as cert-SECONDS.pem (revoked-SECONDS.pem when it
-# revokes) and fails when that name exists: a run that replaces one waits for a new second.
-new_second() {
-	s=$(date +%s)
-	while [ "$(date +%s)" = "$s" ]; do sleep 0.05; done
-}
 uacme_run() {
-	new_second
 	unshare -m --propagation private sh -c 'mount --bind "$1" /etc/ssl/certs/ca-certificates.crt &&
 		shift && exec "$@"' sh "$D/ca/root.pem" \
 		uacme -v -y -c "$U" -a "$DIRURL" -h "$WORK/hook.sh" "$@"
+}
+# uacme keeps the file it replaces as cert-SECONDS.pem (revoked-SECONDS.pem when it
+# revokes) and fails when that name exists: a run that replaces one starts in a new second.
+uacme_again() {
+	s=$(date +%s)
+	while [ "$(date +%s)" = "$s" ]; do sleep 0.05; done
+	uacme_run "$@"
 }
 if unshare -m --propagation private true 2>/dev/null; then
 	ok "uacme creates an account with a contact" uacme_run new ops@example.test
@@ -101,7 +101,7 @@ if unshare -m --propagation private true 2>/dev/null; then
 	ok "uacme updates the account's contact" uacme_run update sec@example.test
 	last_has "  ... the account answers with the new contact" "mailto:sec@example.test|updated"
 	ok "uacme changes the account key (keyChange)" uacme_run newkey
-	ok "  ... and issues with the new key (forced)" uacme_run -f issue www.example.test \
+	ok "  ... and issues with the new key (forced)" uacme_again -f issue www.example.test \
 		api.example.test
 	ok "  ... a new certificate" sh -c "! cmp -s '$C1' \$(ls '$U'/www.example.test/cert-*.pem | head -n 1)"
 	ok "uacme asks for OCSP Must-Staple (-m) for api.example.test" uacme_run -m -f issue \
@@ -116,15 +116,15 @@ if unshare -m --propagation private true 2>/dev/null; then
 	serial=$(openssl x509 -in "$C1" -noout -serial | sed 's/serial=//' | tr 'A-F' 'a-f')
 	ok "cairn revokes uacme's certificate (superseded)" "$CAIRN" revoke --dir "$D" "$serial" \
 		--reason superseded
-	ok "uacme, not forced, sees it revoked over OCSP and reissues" uacme_run issue \
+	ok "uacme, not forced, sees it revoked over OCSP and reissues" uacme_again issue \
 		www.example.test api.example.test
 	last_has "  ... it read REVOKED from cairn's OCSP" "OCSP certificate status is REVOKED"
 	ok "  ... a certificate of another serial" sh -c "openssl x509 -in '$C1' -noout -serial |
 		grep -vqi '$serial'"
-	ok "uacme revokes with the account key (keyCompromise)" uacme_run -r 1 revoke "$C1"
+	ok "uacme revokes with the account key (keyCompromise)" uacme_again -r 1 revoke "$C1"
 	ok "  ... OCSP says revoked, keyCompromise" is_revoked \
 		"$(ls "$U"/www.example.test/revoked-*.pem | head -n 1)" "keyCompromise"
-	ok "uacme revokes with the certificate's own key (cessationOfOperation)" uacme_run -r 5 \
+	ok "uacme revokes with the certificate's own key (cessationOfOperation)" uacme_again -r 5 \
 		revoke "$C2" "$U/private/api.example.test/key.pem"
 	ok "  ... OCSP says revoked, cessationOfOperation" is_revoked \
 		"$(ls "$U"/api.example.test/revoked-*.pem | head -n 1)" "cessationOfOperation"
