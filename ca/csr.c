@@ -244,9 +244,6 @@ int ca_csr_names_check(const ca_names_t *names, const ca_profile_t *prof, cairn_
 	return 0;
 }
 
-/* Checks a bare CSR against a profile (see ca.h), in this order: names extracted, key
- * type and size (before the signature, so no expensive work on odd keys), signature,
- * then the names against the profile. Thread-safe; req is only read. */
 int ca_csr_staple_check(int must_staple, const ca_profile_t *prof, cairn_err_t *err)
 {
 	if (must_staple && prof->must_staple == CA_STAPLE_NEVER)
@@ -257,6 +254,10 @@ int ca_csr_staple_check(int must_staple, const ca_profile_t *prof, cairn_err_t *
 	return 0;
 }
 
+/* Checks a bare CSR against a profile (see ca.h), in this order: names and TLS feature
+ * extracted, key type and size (before the signature, so no expensive work on odd keys),
+ * signature, then Must-Staple and the names against the profile. Thread-safe; req is
+ * only read. */
 int ca_csr_check(X509_REQ *req, const ca_profile_t *prof, cairn_err_t *err)
 {
 	ca_names_t names;

@@ -242,9 +242,11 @@ static int tls_feature(const STACK_OF(X509_EXTENSION) *exts, int *must_staple, c
 	*must_staple = 0;
 	if ((f = X509V3_get_d2i(exts, NID_tlsfeature, &crit, NULL)) == NULL) {
 		if (crit == -2)
-			return cairn_err_set(err, CAIRN_EBADCSR, "CSR requests the TLS feature extension twice");
+			return cairn_err_set(err, CAIRN_EBADCSR,
+					     "CSR requests the TLS feature extension twice");
 		if (crit >= 0)
-			return cairn_err_ssl(err, CAIRN_EBADCSR, "CSR TLS feature extension is malformed");
+			return cairn_err_ssl(err, CAIRN_EBADCSR,
+					     "CSR TLS feature extension is malformed");
 		return 0;
 	}
 	n = sk_ASN1_INTEGER_num(f);

@@ -220,16 +220,6 @@ static int parse_int(const char *name, const char *key, const json_t *v, int lo,
 	return 0;
 }
 
-/*
- * Parses one profile object. Keys: validity_days (1..3650, required),
- * key_usage (non-empty array of names, required; keyCertSign and cRLSign are
- * refused: profiles are for end-entity certificates), ext_key_usage (names or
- * dotted OIDs), san_types ("dns", "ip", "email", "uri"), require_san (bool),
- * min_rsa_bits (2048..16384, default 2048), must_staple ("request", the default, "always",
- * "never"). Unknown keys are refused so that a
- * typo is not silently ignored. Errors are CAIRN_ECONFIG, or CAIRN_EINVAL for a
- * bad name, with a message naming the field: "profiles.NAME.FIELD: why".
- */
 static int parse_staple(const char *name, const json_t *v, int *out, cairn_err_t *err)
 {
 	static const char *const words[] = { [CA_STAPLE_REQUEST] = "request",
@@ -247,6 +237,16 @@ static int parse_staple(const char *name, const json_t *v, int *out, cairn_err_t
 			     name);
 }
 
+/*
+ * Parses one profile object. Keys: validity_days (1..3650, required),
+ * key_usage (non-empty array of names, required; keyCertSign and cRLSign are
+ * refused: profiles are for end-entity certificates), ext_key_usage (names or
+ * dotted OIDs), san_types ("dns", "ip", "email", "uri"), require_san (bool),
+ * min_rsa_bits (2048..16384, default 2048), must_staple ("request", the default,
+ * "always", "never"). Unknown keys are refused so that a typo is not silently ignored.
+ * Errors are CAIRN_ECONFIG, or CAIRN_EINVAL for a bad name, with a message naming the
+ * field: "profiles.NAME.FIELD: why".
+ */
 int ca_profile_parse(const char *name, const json_t *obj, ca_profile_t *out, cairn_err_t *err)
 {
 	const char *key;
