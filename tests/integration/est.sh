@@ -78,6 +78,20 @@ ok "the label's validity (30 days) applies" sh -c "
 ok "the certificate matches the device's key" sh -c "
 	[ \"\$(openssl x509 -in '$WORK/enroll.pem' -noout -pubkey)\" = \
 	  \"\$(openssl pkey -in '$WORK/dev.key' -pubout)\" ]"
+fails "  ... and carries no OCSP Must-Staple, not asked for" sh -c \
+	"openssl x509 -in '$WORK/enroll.pem' -noout -ext tlsfeature | grep -q status_request"
+# a device asking for OCSP Must-Staple gets it (profiles.*.must_staple "request")
+openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$WORK/stp.key" \
+	-subj /CN=device-2 -addext subjectAltName=DNS:device-2.iot.test \
+	-addext tlsfeature=status_request -out "$WORK/stp.csr" 2>/dev/null
+b64csr stp
+BODY=$WORK/stp.b64
+est_post stp iot-device/simpleenroll -u 'dev1:correct horse battery'
+ok "simpleenroll of a CSR asking for OCSP Must-Staple answers 200" status_is stp 200
+ok "  ... the certificate parses" p7cert stp
+ok "  ... and carries it" sh -c \
+	"openssl x509 -in '$WORK/stp.pem' -noout -ext tlsfeature | grep -q status_request"
+BODY=$WORK/dev.b64
 
 # ---- refusals ----
 est_post badpw iot-device/simpleenroll -u 'dev1:wrong password'
