@@ -195,13 +195,15 @@ struct ca {
 
 /* rollover.c. The serial of x as the db stores it, in hex ("" when it cannot be one). */
 void ca_serial_hex(X509 *x, char out[2 * DB_SERIAL_MAX + 1]);
-/* Puts DB_META "rollover" naming the three in txn (ca_cross_sign's last write). */
-int ca_rollover_meta_put(db_txn_t *txn, X509 *root, X509 *new_by_old, X509 *old_by_new,
-			 cairn_err_t *err) CAIRN_WUR;
-/* Publishes the three (references taken) as the rollover answered from now on. rot_mu
- * held. 0 or CAIRN_ENOMEM. */
-int ca_rollover_set(ca_t *ca, X509 *root, X509 *new_by_old, X509 *old_by_new, cairn_err_t *err)
+/* A ca_record_also_fn (ca_cross_sign's last write): puts DB_META "rollover" naming the
+ * three certificates of arg, a ca_rollover_certs_t. */
+int ca_rollover_meta_put(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
 	CAIRN_WUR;
+/* Publishes a copy of r (references taken) as the rollover answered from now on. rot_mu
+ * held. 0 or CAIRN_ENOMEM. */
+int ca_rollover_set(ca_t *ca, const ca_rollover_certs_t *r, cairn_err_t *err) CAIRN_WUR;
+/* Frees r's three certificates (not r). */
+void ca_rollover_clear(ca_rollover_certs_t *r);
 /* Loads DB_META "rollover" at ca_open (none: 0); CAIRN_EDB when damaged, CAIRN_ECONFIG
  * when its certificates are not those of the root in ca.root_cert. */
 int ca_rollover_load(ca_t *ca, cairn_err_t *err) CAIRN_WUR;

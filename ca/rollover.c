@@ -41,12 +41,17 @@ static int fits(const ca_t *ca, const ca_rollover_certs_t *r)
 	       X509_verify(r->root, new) == 1;
 }
 
-static void rollover_free(ca_rollover_certs_t *r)
+void ca_rollover_clear(ca_rollover_certs_t *r)
 {
 	int i;
 
 	for (i = 0; i < 3; i++)
 		X509_free(*member(r, i));
+}
+
+static void rollover_free(ca_rollover_certs_t *r)
+{
+	ca_rollover_clear(r);
 	free(r);
 }
 
@@ -58,17 +63,16 @@ static void publish(ca_t *ca, ca_rollover_certs_t *r)
 	atomic_store(&ca->rollover, r);
 }
 
-int ca_rollover_meta_put(db_txn_t *txn, X509 *root, X509 *new_by_old, X509 *old_by_new,
-			 cairn_err_t *err)
+int ca_rollover_meta_put(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
 {
-	X509 *x[3] = { root, new_by_old, old_by_new };
 	char hex[3][2 * DB_SERIAL_MAX + 1];
 	char *text = NULL;
 	json_t *doc;
 	int i, rc;
 
+	(void)serial_hex; /* the last certificate's: arg names all three */
 	for (i = 0; i < 3; i++)
-		ca_serial_hex(x[i], hex[i]);
+		ca_serial_hex(*member(arg, i), hex[i]);
 	doc = json_pack("{s:s, s:s, s:s}", members[0], hex[0], members[1], hex[1], members[2],
 			hex[2]);
 	if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL) {
@@ -84,25 +88,25 @@ int ca_rollover_meta_put(db_txn_t *txn, X509 *root, X509 *new_by_old, X509 *old_
 	return rc;
 }
 
-int ca_rollover_set(ca_t *ca, X509 *root, X509 *new_by_old, X509 *old_by_new, cairn_err_t *err)
+int ca_rollover_set(ca_t *ca, const ca_rollover_certs_t *from, cairn_err_t *err)
 {
 	ca_rollover_certs_t *r = calloc(1, sizeof(*r));
+	int i;
 
-	if (r == NULL || X509_up_ref(root) != 1)
-		goto oom;
-	r->root = root;
-	if (X509_up_ref(new_by_old) != 1)
-		goto oom;
-	r->new_by_old = new_by_old;
-	if (X509_up_ref(old_by_new) != 1)
-		goto oom;
-	r->old_by_new = old_by_new;
+	for (i = 0; r != NULL && i < 3; i++) {
+		X509 *x = *member((ca_rollover_certs_t *)from, i);
+
+		if (X509_up_ref(x) != 1) {
+			rollover_free(r);
+			r = NULL;
+		} else {
+			*member(r, i) = x;
+		}
+	}
+	if (r == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	publish(ca, r);
 	return 0;
-oom:
-	if (r != NULL)
-		rollover_free(r);
-	return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 }
 
 int ca_rollover_load(ca_t *ca, cairn_err_t *err)

@@ -181,30 +181,10 @@ int ca_rotate(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err)
 }
 
 /* The three certificates of a root rollover. */
-struct rollover {
-	X509 *root, *new_by_old, *old_by_new;
-};
-
-/* ca_record_with's also for the rollover's last certificate: DB_META "rollover". */
-static int put_rollover(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
-{
-	struct rollover *r = arg;
-
-	(void)serial_hex;
-	return ca_rollover_meta_put(txn, r->root, r->new_by_old, r->old_by_new, err);
-}
-
-static void rollover_clear(struct rollover *r)
-{
-	X509_free(r->root);
-	X509_free(r->new_by_old);
-	X509_free(r->old_by_new);
-}
-
 /* Builds the new root (self-signed by nkey), the cross-certificate of the new root under
  * the old one and of the old root under the new one. */
 static int rollover_build(const ca_t *ca, EVP_PKEY *root_key, EVP_PKEY *nkey, EVP_PKEY *npub,
-			  const char *cn, const char *o, int days, struct rollover *r,
+			  const char *cn, const char *o, int days, ca_rollover_certs_t *r,
 			  cairn_err_t *err)
 {
 	ca_cert_spec_t spec = { 0 };
@@ -255,7 +235,7 @@ static json_t *pem_json(X509 *x)
 
 static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err)
 {
-	struct rollover r = { NULL, NULL, NULL };
+	ca_rollover_certs_t r = { NULL, NULL, NULL, NULL };
 	X509_NAME *old;
 	EVP_PKEY *root_key = NULL, *npub = NULL, *nkey = NULL;
 	json_t *details = NULL;
@@ -311,14 +291,14 @@ static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_er
 		goto out;
 	}
 	extra.details = details;
-	extra.also = put_rollover; /* offered from the commit on (ca_rollover) */
+	extra.also = ca_rollover_meta_put; /* offered from the commit on (ca_rollover) */
 	extra.also_arg = &r;
 	if ((rc = ca_record(ca->db, r.root, label, "ca-root", actor, "ca.root_new", err)) != 0 ||
 	    (rc = ca_record(ca->db, r.new_by_old, "root", "ca-cross", actor, "ca.cross_sign",
 			    err)) != 0 ||
 	    (rc = ca_record_with(ca->db, r.old_by_new, label, "ca-cross", actor, "ca.rollover",
 				 &extra, err)) != 0 ||
-	    (rc = ca_rollover_set(ca, r.root, r.new_by_old, r.old_by_new, err)) != 0)
+	    (rc = ca_rollover_set(ca, &r, err)) != 0)
 		goto out;
 	*out = json_pack("{s:s, s:o, s:o, s:o}", "key", label, "root", pem_json(r.root),
 			 "cross_new_by_old", pem_json(r.new_by_old), "cross_old_by_new",
@@ -328,7 +308,7 @@ static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_er
 out:
 	ERR_clear_error();
 	json_decref(details);
-	rollover_clear(&r);
+	ca_rollover_clear(&r);
 	EVP_PKEY_free(root_key);
 	EVP_PKEY_free(npub);
 	EVP_PKEY_free(nkey);

@@ -341,8 +341,8 @@ static int awaiting_certificate(const cairn_config_t *cfg, cairn_err_t *err)
 
 /* SOFTHSM2_CONF while the process has one thread (hsm_conf_export): the log writer, the
  * listeners and libfaketime's clock read the environment from the threads started later,
- * and a setenv in open_core could free the array under them (a test's daemon died in
- * getenv so, twice in some thousand starts). */
+ * and setenv beside a getenv is undefined (it was the one change made so when two test
+ * daemons died in getenv). */
 static int export_softhsm_conf(const cairn_config_t *cfg, cairn_err_t *err)
 {
 	char *path;
