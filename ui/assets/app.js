@@ -4,7 +4,9 @@
 'use strict';
 
 const API = '/admin/v1';
-const state = { me: null, csrf: null };
+// nav counts the pages asked for: a page whose data arrives after the user (or a
+// sign-out) moved on is dropped rather than drawn over the page now shown.
+const state = { me: null, csrf: null, nav: 0 };
 const ROLES = {
 	decide: ['admin', 'approver', 'operator'],
 	revoke: ['admin', 'operator'],
@@ -121,6 +123,7 @@ function renderSignIn(msg, certName) {
 		el('p', {}, 'Your browser presented the admin certificate of ', el('strong', {}, certName), '.'),
 		el('button', { type: 'button', id: 'signin-cert', on: { click: () => signIn({}) } },
 			'Sign in with this certificate')) : null;
+	state.nav++;
 	main().replaceChildren(el('section', { class: 'signin' }, el('h1', {}, 'Sign in'),
 		msg ? el('p', { class: 'muted', id: 'signin-msg' }, msg) : null, cert, cert ? el('h2', {}, 'Or with a token') : null, form));
 	token.focus();
@@ -154,6 +157,13 @@ async function start(s) {
 }
 
 // ---- routing ----
+// A view's way to draw itself: taken before the view's first await, it draws only while
+// that view is still the page asked for last.
+function screen() {
+	const nav = state.nav;
+	return (...kids) => { if (nav === state.nav) main().replaceChildren(...kids); };
+}
+
 async function route() {
 	if (!state.me) return;
 	const [path, query] = (location.hash.slice(1) || '/dashboard').split('?');
@@ -165,13 +175,16 @@ async function route() {
 	}
 	showError('');
 	const view = VIEWS[parts[0]] || VIEWS.dashboard;
+	const nav = ++state.nav;
 	main().replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
 	try {
 		await view(parts.slice(1).map(decodeURIComponent), params);
 	} catch (e) {
+		if (nav !== state.nav) return;
 		main().replaceChildren(el('h1', {}, 'Could not load this page'));
 		showError(e.message);
 	}
+	if (nav !== state.nav) return;
 	main().focus({ preventScroll: true });
 	window.scrollTo(0, 0);
 }
@@ -249,13 +262,14 @@ function problemDetail(p) {
 }
 const VIEWS = {
 	async dashboard() {
+		const show = screen();
 		const [stats, pending, h, mat] = await Promise.all([api('GET', '/stats'),
 			api('GET', '/requests?status=pending&limit=10'), health(), material().catch(() => [])]);
 		const cards = [['valid', 'Valid'], ['expired', 'Expired'], ['revoked', 'Revoked']]
 			.map(([k, l]) => el('div', { class: 'card' }, el('div', { class: 'n', id: 'count-' + k }, stats.status[k]), el('div', { class: 'l' }, l)));
 		cards.push(el('div', { class: 'card' }, el('div', { class: 'n', id: 'count-pending' }, pending.total), el('div', { class: 'l' }, 'Pending approval')));
 		const probs = h.problems || [];
-		main().replaceChildren(el('h1', {}, 'Dashboard'),
+		show(el('h1', {}, 'Dashboard'),
 			el('div', { class: 'cards' }, cards),
 			el('h2', {}, 'Expiring in the next 90 days'), timeline(stats),
 			el('h2', {}, 'By profile'),
@@ -275,12 +289,13 @@ const VIEWS = {
 	},
 
 	async approvals(args, params) {
+		const show = screen();
 		if (args[0]) return requestDetail(args[0]);
 		const st = params.get('status') || 'pending';
 		const list = await api('GET', '/requests' + qs({ status: st, limit: 100 }));
 		const sel = el('select', { id: 'req-status', on: { change: () => { location.hash = '#/approvals?status=' + sel.value; } } },
 			['pending', 'issued', 'rejected', 'expired'].map((s) => el('option', { value: s, selected: s === st }, s)));
-		main().replaceChildren(el('h1', {}, 'Approvals'), field('Status', sel),
+		show(el('h1', {}, 'Approvals'), field('Status', sel),
 			table(['Request', 'Subject', 'Names', 'Profile', 'Requester', 'Rule', 'Approvals', 'Status'],
 				list.items.map((r) => [link('#/approvals/' + r.id, r.id.slice(0, 12)), r.subject || '',
 					(r.names || []).join(', '), r.profile, r.requester, r.rule,
@@ -293,6 +308,7 @@ const VIEWS = {
 	},
 
 	async request(args) {
+		const show = screen();
 		if (args[0]) return requestProgress(args[0]);
 		const csr = el('textarea', { id: 'csr', required: true, spellcheck: 'false', placeholder: '-----BEGIN CERTIFICATE REQUEST-----' });
 		const stats = await api('GET', '/stats').catch(() => ({ profiles: {} }));
@@ -307,10 +323,11 @@ const VIEWS = {
 			else location.hash = '#/certificates/' + r.serial;
 		} } }, field('Certificate signing request (PEM)', csr), field('Profile', prof),
 		el('div', { class: 'actions' }, el('button', { type: 'submit', id: 'submit-csr' }, 'Request certificate')));
-		main().replaceChildren(el('h1', {}, 'Request a certificate'), form, out);
+		show(el('h1', {}, 'Request a certificate'), form, out);
 	},
 
 	async audit(args, params) {
+		const show = screen();
 		const f = {};
 		const inputs = ['actor', 'action', 'serial', 'since', 'until'].map((k) => {
 			f[k] = el('input', { name: k, value: params.get(k) || '' });
@@ -328,7 +345,7 @@ const VIEWS = {
 			for (const k of Object.keys(f)) o[k] = f[k].value;
 			location.hash = '#/audit' + qs(o);
 		} } }, inputs, el('button', { type: 'submit' }, 'Filter'));
-		main().replaceChildren(el('h1', {}, 'Audit log'), form,
+		show(el('h1', {}, 'Audit log'), form,
 			el('div', { class: 'actions' },
 				el('button', { type: 'button', id: 'audit-export', class: 'secondary', on: { click: () => attempt(async () => {
 					const text = await api('GET', '/audit/export');
@@ -347,6 +364,7 @@ const VIEWS = {
 	},
 
 	async admin() {
+		const show = screen();
 		const [admins, tokens, users, policy] = await Promise.all([api('GET', '/admins'),
 			api('GET', '/tokens'), api('GET', '/est/users'), api('GET', '/policy')]);
 		const name = el('input', { name: 'name', required: true });
@@ -362,7 +380,7 @@ const VIEWS = {
 		const tchan = el('select', { id: 'test-channel' }, ['admin', 'acme', 'est'].map((c) => el('option', { value: c }, c)));
 		const testOut = el('pre', { id: 'test-result', 'aria-live': 'polite' });
 		const submit = (fn) => ({ submit: async (ev) => { ev.preventDefault(); await attempt(fn); } });
-		main().replaceChildren(el('h1', {}, 'Administration'),
+		show(el('h1', {}, 'Administration'),
 			el('h2', {}, 'Admins'),
 			table(['Name', 'Role', 'Disabled', 'Created', ''], (admins.admins || admins.items || admins).map((a) => [a.name, a.role,
 				a.disabled ? 'yes' : 'no', when(a.created), a.disabled ? '' : el('button', { type: 'button', class: 'secondary', on: { click: () => attempt(async () => {
@@ -421,6 +439,7 @@ function cursorPager(base, q, after, next) {
 
 // ---- approvals: one request ----
 async function requestDetail(id) {
+	const show = screen();
 	const r = await api('GET', '/requests/' + encodeURIComponent(id));
 	const comment = el('textarea', { id: 'comment', name: 'comment' });
 	const decide = (verb) => attempt(async () => {
@@ -430,7 +449,7 @@ async function requestDetail(id) {
 	const v = r.validity || {};
 	const key = r.key ? [r.key.type, r.key.bits ? r.key.bits + ' bits' : '', r.key.curve || ''].filter(Boolean).join(' ') : '';
 	const d = r.decision || {};
-	main().replaceChildren(el('h1', {}, 'Request ', el('code', {}, r.id)),
+	show(el('h1', {}, 'Request ', el('code', {}, r.id)),
 		dl([['Status', status(r.status)], ['Subject', el('span', { id: 'req-subject' }, r.subject || '')],
 			['Names (SANs)', (r.sans || []).map((s) => `${s.type}:${s.value}`).join(', ') || 'none'],
 			['Key', key], ['OCSP Must-Staple', el('span', { id: 'req-staple' }, r.must_staple ? 'asked for by the CSR' : 'not asked for')],
@@ -451,6 +470,7 @@ async function requestDetail(id) {
 
 // ---- self-service: a request's progress ----
 async function requestProgress(id) {
+	const show = screen();
 	const r = await api('GET', '/requests/' + encodeURIComponent(id));
 	const parts = [el('h1', {}, 'Your request ', el('code', {}, r.id)),
 		dl([['Status', el('span', { id: 'progress-status' }, status(r.status))], ['Decision', (r.decision && r.decision.reason) || r.reason || ''],
@@ -462,11 +482,12 @@ async function requestProgress(id) {
 			download(r.serial + '.pem', c.certificate, 'application/x-pem-file');
 		}) } }, 'Download certificate'), link('#/certificates/' + r.serial, 'Details')));
 	}
-	main().replaceChildren(...parts);
+	show(...parts);
 }
 
 // ---- certificates ----
 async function certSearch(params) {
+	const show = screen();
 	const keys = ['name', 'serial', 'status', 'profile', 'requester', 'expires_after', 'expires_before'];
 	const f = {};
 	const inputs = keys.map((k) => {
@@ -486,7 +507,7 @@ async function certSearch(params) {
 		for (const k of keys) o[k] = f[k].value.trim();
 		location.hash = '#/certificates' + qs(o);
 	} } }, inputs, el('button', { type: 'submit', id: 'search' }, 'Search'));
-	main().replaceChildren(el('h1', {}, 'Certificates'), form,
+	show(el('h1', {}, 'Certificates'), form,
 		el('p', { class: 'muted', id: 'cert-total' }, res.total === null
 			? `${res.items.length} certificates on this page, more match` : `${res.total} certificates match`),
 		table(['Serial', 'Subject', 'Profile', 'Requester', 'Expires', 'Status'], res.items.map((c) =>
@@ -495,6 +516,7 @@ async function certSearch(params) {
 }
 
 async function certDetail(serial) {
+	const show = screen();
 	const [c, trail] = await Promise.all([api('GET', '/certificates/' + encodeURIComponent(serial)),
 		can('audit') ? api('GET', '/audit' + qs({ serial, limit: 200 })) : Promise.resolve(null)]);
 	const reasons = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'];
@@ -507,7 +529,7 @@ async function certDetail(serial) {
 				await route();
 			}) } }, 'Yes, revoke'),
 			el('button', { type: 'button', class: 'secondary', on: { click: () => { confirmBox.hidden = true; } } }, 'Cancel')));
-	main().replaceChildren(el('h1', {}, 'Certificate'),
+	show(el('h1', {}, 'Certificate'),
 		dl([['Serial', el('code', { id: 'cert-serial' }, c.serial)], ['Status', el('span', { id: 'cert-status' }, status(c.status))],
 			['OCSP answer', el('span', { id: 'cert-ocsp' }, c.status === 'revoked'
 				? `revoked at ${c.revoked_at} (${c.revocation_reason})` : 'good')],
