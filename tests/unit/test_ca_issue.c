@@ -996,15 +996,35 @@ static void test_supersede_decoder(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* Closes f's CA and opens it again from the same files, token and database (what a
+ * restart does). Returns ca_open's result. */
+static int reopen(fixture_t *f, cairn_err_t *err)
+{
+	char root_path[256], iss_path[256];
+	ca_config_t cc;
+
+	ca_free(f->ca);
+	f->ca = NULL;
+	snprintf(root_path, sizeof(root_path), "%s/root.crt", f->dir);
+	snprintf(iss_path, sizeof(iss_path), "%s/issuing.crt", f->dir);
+	memset(&cc, 0, sizeof(cc));
+	cc.hsm = f->hsm;
+	cc.db = f->db;
+	cc.root_cert_file = root_path;
+	cc.issuing_cert_file = iss_path;
+	cc.issuing_key_label = "issuing";
+	cc.http_base_url = "http://localhost:8080/";
+	return ca_open(&cc, &f->ca, err);
+}
+
 static void test_rotate(void **state)
 {
 	fixture_t *f = *state;
 	ca_issued_t *before, *pending, *after, *again;
 	json_t *doc = NULL;
 	X509 *next;
-	ca_config_t cc;
 	cairn_err_t err = { 0 };
-	char root_path[256], iss_path[256], name[32];
+	char name[32];
 	ca_issuer_info_t info;
 	int i, rc;
 
@@ -1053,18 +1073,7 @@ static void test_rotate(void **state)
 	assert_string_equal(info.name, "issuing-2");
 
 	/* A new ca_open finds the rotation in the database, the last issuer current. */
-	ca_free(f->ca);
-	f->ca = NULL;
-	snprintf(root_path, sizeof(root_path), "%s/root.crt", f->dir);
-	snprintf(iss_path, sizeof(iss_path), "%s/issuing.crt", f->dir);
-	memset(&cc, 0, sizeof(cc));
-	cc.hsm = f->hsm;
-	cc.db = f->db;
-	cc.root_cert_file = root_path;
-	cc.issuing_cert_file = iss_path;
-	cc.issuing_key_label = "issuing";
-	cc.http_base_url = "http://localhost:8080/";
-	if (ca_open(&cc, &f->ca, &err) != 0)
+	if (reopen(f, &err) != 0)
 		fail_msg("ca_open after a rotation: %s", cairn_err_msg(&err));
 	assert_int_equal(ca_issuer_count(f->ca), 2);
 	again = issue_one(f->ca, "again.example.test");
@@ -1088,6 +1097,104 @@ static void test_rotate(void **state)
 	ca_issued_free(again);
 }
 
+static int meta_set(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return db_put(txn, DB_META, "rollover", 8, arg, strlen(arg), 0);
+}
+
+/* Puts text as the database's record of the rollover (meta "rollover"). */
+static void rollover_meta_write(fixture_t *f, const char *text)
+{
+	cairn_err_t err = { 0 };
+
+	if (db_write(f->db, meta_set, (void *)text, &err) != 0)
+		fail_msg("meta rollover: %s", cairn_err_msg(&err));
+}
+
+/* A root rollover (ca_cross_sign) is offered at once and after a restart; a record of it
+ * that does not fit the daemon's root, or is damaged, refuses the start naming it. */
+static void test_rollover(void **state)
+{
+	fixture_t *f = *state;
+	const ca_rollover_certs_t *ro;
+	json_t *doc = NULL, *rec, *orig;
+	const void *v;
+	size_t vlen;
+	db_txn_t *txn;
+	char *saved, *swapped;
+	X509 *root;
+	cairn_err_t err = { 0 };
+
+	assert_null(ca_rollover(f->ca));
+	if (ca_cross_sign(f->ca, "test:admin", &doc, &err) != 0)
+		fail_msg("ca_cross_sign: %s", cairn_err_msg(&err));
+	json_decref(doc);
+	ro = ca_rollover(f->ca);
+	assert_non_null(ro);
+	/* The new root, the new root under the old one, the old root under the new one. */
+	assert_int_equal(X509_verify(ro->root, X509_get0_pubkey(ro->root)), 1);
+	assert_int_equal(X509_verify(ro->new_by_old, X509_get0_pubkey(f->root)), 1);
+	assert_int_equal(X509_verify(ro->old_by_new, X509_get0_pubkey(ro->root)), 1);
+	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(ro->old_by_new),
+				       X509_get_subject_name(f->root)), 0);
+	root = X509_dup(ro->root);
+	assert_non_null(root);
+
+	/* A restart reads it back from the database. */
+	if (reopen(f, &err) != 0)
+		fail_msg("ca_open after a rollover: %s", cairn_err_msg(&err));
+	ro = ca_rollover(f->ca);
+	assert_non_null(ro);
+	assert_int_equal(X509_cmp(ro->root, root), 0);
+
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(db_get(txn, DB_META, "rollover", 8, &v, &vlen), 0);
+	saved = strndup(v, vlen);
+	db_txn_end(txn);
+	assert_non_null(saved);
+	rec = json_loads(saved, 0, NULL);
+	orig = json_loads(saved, 0, NULL);
+	assert_non_null(rec);
+	assert_non_null(orig);
+
+	/* The new root and the old root's cross-certificate swapped: not this root's. */
+	json_object_set(rec, "root", json_object_get(orig, "old_by_new"));
+	json_object_set(rec, "old_by_new", json_object_get(orig, "root"));
+	swapped = json_dumps(rec, JSON_COMPACT);
+	rollover_meta_write(f, swapped);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(reopen(f, &err), CAIRN_ECONFIG);
+	assert_null(f->ca);
+	assert_non_null(strstr(cairn_err_msg(&err), "meta rollover"));
+	assert_non_null(strstr(cairn_err_msg(&err), "ca.root_cert"));
+
+	/* A serial that is not in the database, and a record that is not JSON. */
+	json_object_set_new(rec, "root", json_string("0badc0de"));
+	free(swapped);
+	swapped = json_dumps(rec, JSON_COMPACT);
+	rollover_meta_write(f, swapped);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(reopen(f, &err), CAIRN_EDB);
+	assert_non_null(strstr(cairn_err_msg(&err), "meta rollover: root is damaged"));
+	rollover_meta_write(f, "{\"root\":");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(reopen(f, &err), CAIRN_EDB);
+	assert_non_null(strstr(cairn_err_msg(&err), "meta rollover is damaged"));
+
+	/* The record put back: the daemon starts and offers the rollover again. */
+	rollover_meta_write(f, saved);
+	if (reopen(f, &err) != 0)
+		fail_msg("ca_open with the record back: %s", cairn_err_msg(&err));
+	assert_int_equal(X509_cmp(ca_rollover(f->ca)->root, root), 0);
+
+	json_decref(rec);
+	json_decref(orig);
+	free(swapped);
+	free(saved);
+	X509_free(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1098,6 +1205,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blocked_key, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_must_staple, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rotate, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rollover, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supersede_decoder, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supersede_walk, fixture_setup,
