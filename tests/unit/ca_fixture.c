@@ -278,3 +278,18 @@ void fixture_softhsm_conf(const char *dir, char *path, size_t cap)
 	snprintf(path, cap, "%s/softhsm2.conf", dir);
 	assert_int_equal(fs_write_atomic(path, conf, strlen(conf), 0600), 0);
 }
+
+int fixture_ca_open(hsm_t *hsm, db_t *db, const char *root_path, const char *iss_path,
+		    ca_t **out, cairn_err_t *err)
+{
+	ca_config_t cc;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.hsm = hsm;
+	cc.db = db;
+	cc.root_cert_file = root_path;
+	cc.issuing_cert_file = iss_path;
+	cc.issuing_key_label = "issuing";
+	cc.http_base_url = "http://localhost:8080";
+	return ca_open(&cc, out, err);
+}

@@ -31,6 +31,10 @@ uint64_t fixture_decoder_walks(void);
 void fixture_rmtree(const char *dir);
 /* Writes x as PEM to path (asserts on failure). */
 void fixture_write_pem(const char *path, X509 *x);
+/* ca_open over hsm and db with the root and issuing certificates in these PEM files and
+ * the issuing key "issuing" (what the unit tests' daemons use). Returns ca_open's result. */
+int fixture_ca_open(hsm_t *hsm, db_t *db, const char *root_path, const char *iss_path,
+		    ca_t **out, cairn_err_t *err);
 /* Makes dir/tokens and a SoftHSM2 config for it; path (cap bytes) receives the config's path. */
 void fixture_softhsm_conf(const char *dir, char *path, size_t cap);
 

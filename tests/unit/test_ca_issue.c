@@ -1001,20 +1001,12 @@ static void test_supersede_decoder(void **state)
 static int reopen(fixture_t *f, cairn_err_t *err)
 {
 	char root_path[256], iss_path[256];
-	ca_config_t cc;
 
 	ca_free(f->ca);
 	f->ca = NULL;
 	snprintf(root_path, sizeof(root_path), "%s/root.crt", f->dir);
 	snprintf(iss_path, sizeof(iss_path), "%s/issuing.crt", f->dir);
-	memset(&cc, 0, sizeof(cc));
-	cc.hsm = f->hsm;
-	cc.db = f->db;
-	cc.root_cert_file = root_path;
-	cc.issuing_cert_file = iss_path;
-	cc.issuing_key_label = "issuing";
-	cc.http_base_url = "http://localhost:8080/";
-	return ca_open(&cc, &f->ca, err);
+	return fixture_ca_open(f->hsm, f->db, root_path, iss_path, &f->ca, err);
 }
 
 static void test_rotate(void **state)

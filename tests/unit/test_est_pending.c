@@ -48,7 +48,6 @@ static int fixture_setup(void **state)
 	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL;
 	X509 *root, *issuing;
 	est_settings_t set;
-	ca_config_t cc;
 	json_t *est_cfg;
 	cairn_err_t err = { 0 };
 
@@ -71,14 +70,7 @@ static int fixture_setup(void **state)
 	snprintf(path, sizeof(path), "%s/db", f->dir);
 	if (db_open(path, &f->db, &err) != 0)
 		fail_msg("db_open: %s", cairn_err_msg(&err));
-	memset(&cc, 0, sizeof(cc));
-	cc.hsm = f->hsm;
-	cc.db = f->db;
-	cc.root_cert_file = root_path;
-	cc.issuing_cert_file = iss_path;
-	cc.issuing_key_label = "issuing";
-	cc.http_base_url = "http://localhost:8080";
-	if (ca_open(&cc, &f->ca, &err) != 0)
+	if (fixture_ca_open(f->hsm, f->db, root_path, iss_path, &f->ca, &err) != 0)
 		fail_msg("ca_open: %s", cairn_err_msg(&err));
 	snprintf(policy_path, sizeof(policy_path), "%s/policy.json", f->dir);
 	assert_int_equal(fs_write_atomic(policy_path, policy_text, strlen(policy_text), 0600), 0);
