@@ -175,6 +175,34 @@ def no_alert(d):
         return True
 
 
+def hold_stats(d):
+    """The page's next /stats request goes out at once; its answer reaches the page only
+    when release_stats lets it through."""
+    d.execute_script("""
+        const real = window.fetch;
+        window.heldStats = null;
+        window.statsDelivered = false;
+        window.fetch = (url, opts) => {
+            if (!String(url).endsWith('/stats') || window.heldStats) return real(url, opts);
+            const answer = real(url, opts);
+            return new Promise((deliver) => {
+                window.heldStats = () => answer.then((r) => { deliver(r); return r.clone().text(); })
+                    .then(() => { window.statsDelivered = true; });
+            });
+        };""")
+
+
+def release_stats(d):
+    """Lets the held /stats answer through; True if the dashboard then drew itself."""
+    d.execute_script("window.heldStats()")
+    wait(d, lambda d: d.execute_script("return window.statsDelivered === true"))
+    try:  # the dashboard draws within microseconds of its data, if it draws at all
+        WebDriverWait(d, 2).until(lambda d: d.find_elements(By.ID, "count-valid"))
+        return True
+    except TimeoutException:
+        return False
+
+
 def shot(d, name):
     d.save_screenshot(os.path.join(ART, name + ".png"))
 
@@ -265,9 +293,15 @@ def main():
     text_in(alice, "main", "admin:alice")
     check("1/2" in alice.find_element(By.TAG_NAME, "main").text, "alice's approval counts (1/2)")
     old = alice.get_cookie(COOKIE)["value"]
+    hold_stats(alice)  # the dashboard asked for just before signing out
+    alice.execute_script("location.hash = '#/dashboard'")
+    wait(alice, lambda d: d.execute_script("return window.heldStats !== null"))
     alice.find_element(By.ID, "signout").click()
     visible(alice, "#signin-form")
     check(alice.get_cookie(COOKIE) is None, "sign-out: the browser drops the cookie")
+    check(not release_stats(alice) and alice.find_elements(By.ID, "signin-form"),
+          "  ... and the dashboard's data arriving after it is not drawn over the sign-in page",
+          alice.find_element(By.TAG_NAME, "main").text[:500])
     st, doc = api("GET", "/stats", cookie=old)
     check(st == 401, "  ... and the old session cookie no longer works (401)", (st, doc))
 
@@ -275,29 +309,13 @@ def main():
     bob = driver("bob")
     sign_in(bob, "bob")
     # A page whose data comes late is not drawn over the page asked for after it: the
-    # dashboard's /stats is held until the request's page is shown, then let through.
-    bob.execute_script("""
-        const real = window.fetch;
-        window.heldStats = null;
-        window.fetch = (url, opts) => {
-            if (!String(url).endsWith('/stats') || window.heldStats) return real(url, opts);
-            return new Promise((answer) => {
-                window.heldStats = () => real(url, opts).then((r) => { answer(r); return r.clone().text(); })
-                    .then(() => { window.statsDelivered = true; });
-            });
-        };""")
+    # dashboard's /stats answer is held until the request's page is shown, then let through.
+    hold_stats(bob)
     bob.execute_script("location.hash = '#/dashboard'")
     wait(bob, lambda d: d.execute_script("return window.heldStats !== null"))
     bob.execute_script("location.hash = arguments[0]", "#/approvals/" + req_id)
     text_in(bob, "#req-subject", "CN=pay.example.test")
-    bob.execute_script("window.heldStats()")
-    wait(bob, lambda d: d.execute_script("return window.statsDelivered === true"))
-    try:  # the dashboard draws within microseconds of its data, if it draws at all
-        WebDriverWait(bob, 2).until(lambda d: d.find_elements(By.ID, "count-valid"))
-        late = True
-    except TimeoutException:
-        late = False
-    check(not late and bob.find_elements(By.ID, "approve"),
+    check(not release_stats(bob) and bob.find_elements(By.ID, "approve"),
           "the dashboard's data arriving late is not drawn over the request opened after it",
           bob.find_element(By.TAG_NAME, "main").text[:500])
     css(bob, "#approve").click()
