@@ -456,6 +456,13 @@ typedef struct ca_rollover_certs {
 	struct ca_rollover_certs *prev; /* the one it replaced (kept until ca_free) */
 } ca_rollover_certs_t;
 const ca_rollover_certs_t *ca_rollover(const ca_t *ca);
+/* One certificate of the last rollover by the name it is published under (GET /ca/NAME.crt,
+ * the suffixes of `cairn ca cross-sign`'s files): "rollover-root", "rollover-cross-new-by-old",
+ * "rollover-cross-old-by-new". NULL before any rollover or for another name. Borrowed, valid
+ * while ca lives. Thread-safe. */
+X509 *ca_rollover_cert(const ca_t *ca, const char *name);
+/* Room for any name published under /ca/ (an issuer's, a rollover certificate's). */
+#define CA_PUBLISHED_NAME_MAX 32
 /* Makes the issuer name current: every ca_issue from now on signs with it. Returns 0 or
  * CAIRN_ENOENT. Thread-safe. */
 int ca_issuer_activate(ca_t *ca, const char *name) CAIRN_WUR;

@@ -166,6 +166,19 @@ const ca_rollover_certs_t *ca_rollover(const ca_t *ca)
 	return ca == NULL ? NULL : atomic_load(&((ca_t *)ca)->rollover);
 }
 
+X509 *ca_rollover_cert(const ca_t *ca, const char *name)
+{
+	static const char *const published[3] = { "rollover-root", "rollover-cross-new-by-old",
+						   "rollover-cross-old-by-new" };
+	ca_rollover_certs_t *r = (ca_rollover_certs_t *)ca_rollover(ca);
+	int i;
+
+	for (i = 0; r != NULL && i < 3; i++)
+		if (strcmp(name, published[i]) == 0)
+			return *member(r, i);
+	return NULL;
+}
+
 void ca_rollover_free_all(ca_t *ca)
 {
 	ca_rollover_certs_t *r = atomic_load(&ca->rollover), *prev;

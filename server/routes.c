@@ -84,7 +84,7 @@ void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
 		   http_reply_t *reply)
 {
 	size_t n = strlen(arg);
-	char name[CA_ISSUER_NAME_MAX], *copy = NULL;
+	char name[CA_PUBLISHED_NAME_MAX], *copy = NULL;
 	unsigned char *der = NULL;
 	X509 *x = NULL;
 	int len = 0;
@@ -92,9 +92,10 @@ void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
 
 	if (n > 4 && n - 4 < sizeof(name) && strcmp(arg + n - 4, ".crt") == 0) {
 		snprintf(name, sizeof(name), "%.*s", (int)(n - 4), arg);
-		/* "current" names no file: a certificate's AIA says which issuer it has. */
-		if (strcmp(name, "current") != 0)
-			x = server_ca_cert(s, name);
+		/* "current" names no file: a certificate's AIA says which issuer it has. After
+		 * a root rollover its three certificates are published beside the issuers. */
+		if (strcmp(name, "current") != 0 && (x = server_ca_cert(s, name)) == NULL)
+			x = ca_rollover_cert(s->ca, name);
 	}
 	if (x == NULL) {
 		http_reply_problem(reply, 404, NULL, "no CA certificate named %s", arg);

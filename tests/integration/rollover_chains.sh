@@ -44,11 +44,20 @@ has_cert() {
 	return 1
 }
 
+# same_as_served NAME FILE: GET /ca/NAME.crt (DER, the HTTP listener) is FILE's certificate.
+same_as_served() {
+	curl -sf "$HTTP_URL/ca/$1.crt" | openssl x509 -inform DER -out "$WORK/served.pem" &&
+		[ "$(openssl x509 -in "$WORK/served.pem" -noout -fingerprint -sha256)" = \
+			"$(openssl x509 -in "$2" -noout -fingerprint -sha256)" ]
+}
+served_code() { curl -s -o /dev/null -w '%{http_code}' "$HTTP_URL/ca/$1.crt"; }
+
 ok "certbot registers" CB register --agree-tos -m ops@example.test
 ok "before any rollover certbot obtains a certificate" CB certonly -d www.example.test
 ok "  ... its chain is the issuing CA alone" sh -c "[ \$(grep -c 'BEGIN CERTIFICATE' '$LIVE/chain.pem') -eq 1 ]"
 ok "  ... /cacerts answers" cacerts "$WORK/cacerts0.pem"
 ok "  ... with the issuing CA and the root" sh -c "[ \$(grep -c 'BEGIN CERTIFICATE' '$WORK/cacerts0.pem') -eq 2 ]"
+ok "GET /ca/rollover-root.crt: 404 before any rollover" test "$(served_code rollover-root)" = 404
 
 acme_probe alternate "alternate probe done" a1.example.test none
 
@@ -81,6 +90,10 @@ check_rollover() { # WHEN: the same checks before and after a restart
 		"$WORK/ro-cross-new-by-old.pem"
 	ok "  ... the old root under the new (OldWithNew)" has_cert "$WORK/cacerts.pem" \
 		"$WORK/ro-cross-old-by-new.pem"
+	for f in root cross-new-by-old cross-old-by-new; do
+		ok "$1: GET /ca/rollover-$f.crt is ro-$f.pem" same_as_served "rollover-$f" "$WORK/ro-$f.pem"
+	done
+	ok "  ... another name is still 404" test "$(served_code rollover-cross)" = 404
 }
 check_rollover "after the rollover"
 acme_probe alternate "alternate probe done" a2.example.test one "$WORK/ro-cross-old-by-new.pem"
