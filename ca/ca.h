@@ -456,11 +456,19 @@ typedef struct ca_rollover_certs {
 	struct ca_rollover_certs *prev; /* the one it replaced (kept until ca_free) */
 } ca_rollover_certs_t;
 const ca_rollover_certs_t *ca_rollover(const ca_t *ca);
-/* One certificate of the last rollover by the name it is published under (GET /ca/NAME.crt,
- * the suffixes of `cairn ca cross-sign`'s files): "rollover-root", "rollover-cross-new-by-old",
- * "rollover-cross-old-by-new". NULL before any rollover or for another name. Borrowed, valid
- * while ca lives. Thread-safe. */
-X509 *ca_rollover_cert(const ca_t *ca, const char *name);
+/* One certificate of rollover (NULL: none) by the name it is published under (GET
+ * /ca/NAME.crt, the suffixes of `cairn ca cross-sign`'s files): "rollover-root",
+ * "rollover-cross-new-by-old", "rollover-cross-old-by-new". NULL for another name.
+ * Borrowed from rollover. */
+X509 *ca_rollover_named(const ca_rollover_certs_t *rollover, const char *name);
+/* The rollover recorded in db (meta "rollover"), checked against root (the daemon's, the
+ * one cross-signed): *out is NULL when none was recorded, else owned by the caller
+ * (ca_rollover_free). What ca_open does; a process without the token (a responder) too.
+ * Returns 0, CAIRN_ECONFIG (not this root's), CAIRN_EDB (damaged), CAIRN_ENOMEM. */
+int ca_rollover_read(db_t *db, X509 *root, ca_rollover_certs_t **out, cairn_err_t *err)
+	CAIRN_WUR;
+/* Frees r and the rollovers it replaced (prev). NULL is fine. */
+void ca_rollover_free(ca_rollover_certs_t *r);
 /* Room for any name published under /ca/ (an issuer's, a rollover certificate's). */
 #define CA_PUBLISHED_NAME_MAX 32
 /* Makes the issuer name current: every ca_issue from now on signs with it. Returns 0 or

@@ -29,12 +29,12 @@ static X509 **member(ca_rollover_certs_t *r, int i)
 
 /* The three fit the daemon's root: old_by_new is its name and key under another key,
  * new_by_old is signed by it, root is self-signed with new_by_old's key. */
-static int fits(const ca_t *ca, const ca_rollover_certs_t *r)
+static int fits(X509 *root, const ca_rollover_certs_t *r)
 {
-	EVP_PKEY *old = X509_get0_pubkey(ca->root), *new = X509_get0_pubkey(r->root);
+	EVP_PKEY *old = X509_get0_pubkey(root), *new = X509_get0_pubkey(r->root);
 
 	return X509_NAME_cmp(X509_get_subject_name(r->old_by_new),
-			     X509_get_subject_name(ca->root)) == 0 &&
+			     X509_get_subject_name(root)) == 0 &&
 	       EVP_PKEY_eq(X509_get0_pubkey(r->old_by_new), old) == 1 &&
 	       X509_verify(r->old_by_new, new) == 1 && X509_verify(r->new_by_old, old) == 1 &&
 	       EVP_PKEY_eq(X509_get0_pubkey(r->new_by_old), new) == 1 &&
@@ -49,10 +49,15 @@ void ca_rollover_clear(ca_rollover_certs_t *r)
 		X509_free(*member(r, i));
 }
 
-static void rollover_free(ca_rollover_certs_t *r)
+void ca_rollover_free(ca_rollover_certs_t *r)
 {
-	ca_rollover_clear(r);
-	free(r);
+	ca_rollover_certs_t *prev;
+
+	for (; r != NULL; r = prev) {
+		prev = r->prev;
+		ca_rollover_clear(r);
+		free(r);
+	}
 }
 
 /* Makes r (owned from here) the rollover answered from now on; the one before stays
@@ -97,7 +102,7 @@ int ca_rollover_set(ca_t *ca, const ca_rollover_certs_t *from, cairn_err_t *err)
 		X509 *x = *member((ca_rollover_certs_t *)from, i);
 
 		if (X509_up_ref(x) != 1) {
-			rollover_free(r);
+			ca_rollover_free(r);
 			r = NULL;
 		} else {
 			*member(r, i) = x;
@@ -109,7 +114,7 @@ int ca_rollover_set(ca_t *ca, const ca_rollover_certs_t *from, cairn_err_t *err)
 	return 0;
 }
 
-int ca_rollover_load(ca_t *ca, cairn_err_t *err)
+int ca_rollover_read(db_t *db, X509 *root, ca_rollover_certs_t **out, cairn_err_t *err)
 {
 	ca_rollover_certs_t *r = NULL;
 	db_txn_t *txn = NULL;
@@ -118,7 +123,8 @@ int ca_rollover_load(ca_t *ca, cairn_err_t *err)
 	size_t vlen;
 	int i, rc = 0;
 
-	if (db_read_begin(ca->db, &txn) != 0)
+	*out = NULL;
+	if (db_read_begin(db, &txn) != 0)
 		return cairn_err_set(err, CAIRN_EDB, "cannot read the database");
 	if (db_get(txn, DB_META, CA_ROLLOVER_META, strlen(CA_ROLLOVER_META), &v, &vlen) != 0)
 		goto out; /* no rollover */
@@ -143,21 +149,30 @@ int ca_rollover_load(ca_t *ca, cairn_err_t *err)
 			goto out;
 		}
 	}
-	if (!fits(ca, r)) {
+	if (!fits(root, r)) {
 		rc = cairn_err_set(err, CAIRN_ECONFIG,
 				   "the rollover's certificates (meta %s) do not belong to the root "
 				   "in ca.root_cert",
 				   CA_ROLLOVER_META);
 		goto out;
 	}
-	publish(ca, r);
+	*out = r;
 	r = NULL;
 out:
 	ERR_clear_error();
-	if (r != NULL)
-		rollover_free(r);
+	ca_rollover_free(r);
 	json_decref(doc);
 	db_txn_end(txn);
+	return rc;
+}
+
+int ca_rollover_load(ca_t *ca, cairn_err_t *err)
+{
+	ca_rollover_certs_t *r = NULL;
+	int rc = ca_rollover_read(ca->db, ca->root, &r, err);
+
+	if (rc == 0 && r != NULL)
+		publish(ca, r);
 	return rc;
 }
 
@@ -166,11 +181,11 @@ const ca_rollover_certs_t *ca_rollover(const ca_t *ca)
 	return ca == NULL ? NULL : atomic_load(&((ca_t *)ca)->rollover);
 }
 
-X509 *ca_rollover_cert(const ca_t *ca, const char *name)
+X509 *ca_rollover_named(const ca_rollover_certs_t *rollover, const char *name)
 {
 	static const char *const published[3] = { "rollover-root", "rollover-cross-new-by-old",
 						   "rollover-cross-old-by-new" };
-	ca_rollover_certs_t *r = (ca_rollover_certs_t *)ca_rollover(ca);
+	ca_rollover_certs_t *r = (ca_rollover_certs_t *)rollover;
 	int i;
 
 	for (i = 0; r != NULL && i < 3; i++)
@@ -181,11 +196,6 @@ X509 *ca_rollover_cert(const ca_t *ca, const char *name)
 
 void ca_rollover_free_all(ca_t *ca)
 {
-	ca_rollover_certs_t *r = atomic_load(&ca->rollover), *prev;
-
-	for (; r != NULL; r = prev) {
-		prev = r->prev;
-		rollover_free(r);
-	}
+	ca_rollover_free(atomic_load(&ca->rollover));
 	atomic_store(&ca->rollover, NULL);
 }

@@ -288,6 +288,9 @@ void route_ca_cert(server_t *s, const server_req_t *req, const char *arg, http_r
 /* responder.c: the CA certificate named name ("root", "issuing", "issuing-2", …) of the
  * daemon's ca or of the responder's table; borrowed; NULL when none. */
 X509 *server_ca_cert(server_t *s, const char *name);
+/* The last root rollover the daemon (its CA) or the responder (read from the database)
+ * knows of; NULL if none. Borrowed, valid while s runs. */
+const ca_rollover_certs_t *server_rollover(server_t *s);
 void route_ocsp_post(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_ocsp_get(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);
 void route_crl(server_t *s, const server_req_t *req, const char *arg, http_reply_t *reply);

@@ -41,6 +41,9 @@ struct server_responder {
 	struct rsp_crl crls[RSP_MAX_CRLS];
 	size_t n_crls;
 	atomic_ulong crl_reads;  /* CRL files (re)read */
+	/* the last root rollover recorded (GET /ca/rollover-*.crt); those it replaced stay
+	 * allocated (prev) until responder_free, as readers do not lock */
+	_Atomic(ca_rollover_certs_t *) rollover;
 };
 
 X509 *server_ca_cert(server_t *s, const char *name)
@@ -54,6 +57,31 @@ X509 *server_ca_cert(server_t *s, const char *name)
 		if (strcmp(r->names[i], name) == 0)
 			return r->certs[i];
 	return NULL;
+}
+
+const ca_rollover_certs_t *server_rollover(server_t *s)
+{
+	return s->responder == NULL ? ca_rollover(s->ca) : atomic_load(&s->responder->rollover);
+}
+
+/* Reads the root rollover recorded in the database; a new one replaces the one served
+ * (main thread only). Returns 0 or ca_rollover_read's code. */
+static int read_rollover(server_t *s, cairn_err_t *err)
+{
+	struct server_responder *r = s->responder;
+	ca_rollover_certs_t *now = atomic_load(&r->rollover), *read = NULL;
+	int rc = ca_rollover_read(s->db, server_ca_cert(s, "root"), &read, err);
+
+	if (rc != 0 || read == NULL)
+		return rc;
+	if (now != NULL && X509_cmp(now->root, read->root) == 0) {
+		ca_rollover_free(read);
+		return 0;
+	}
+	read->prev = now;
+	atomic_store(&r->rollover, read);
+	log_info("server", "responder: now serving the certificates of the root rollover");
+	return 0;
 }
 
 /* Adds an issuer to the table; the slot is filled before it counts (readers do not lock). */
@@ -141,7 +169,7 @@ static int open_issuers(server_t *s, cairn_err_t *err)
 	if (fs_exists(root_crl))
 		oc.issuers[oc.n_issuers++] = (ocsp_issuer_t){ "root", root, NULL, NULL, NULL };
 	/* /ca/root.crt is served either way (the issuing CA's AIA names it). */
-	if ((rc = add_issuer(r, "root", root, err)) == 0)
+	if ((rc = add_issuer(r, "root", root, err)) == 0 && (rc = read_rollover(s, err)) == 0)
 		rc = ocsp_open(&oc, &s->ocsp, err);
 out:
 	X509_free(root);
@@ -333,6 +361,7 @@ static void responder_free(struct server_responder *r)
 		free(r->crls[i].der);
 	pthread_mutex_destroy(&r->crl_mu);
 	free(r->crl_dir);
+	ca_rollover_free(atomic_load(&r->rollover));
 	free(r);
 }
 
@@ -377,7 +406,7 @@ int server_run_responder(const cairn_config_t *cfg, const char *listen, cairn_er
 		 "CA certificates)", cfg->dir, s.http_url);
 	if (server_sd_notify("READY=1") != 0)
 		log_warn("server", "NOTIFY_SOCKET is set but readiness could not be sent");
-	/* A rotation is picked up within a minute, or at once on SIGHUP. */
+	/* A rotation or a root rollover is picked up within a minute, or at once on SIGHUP. */
 	for (;;) {
 		struct timespec every = { RSP_ISSUERS_EVERY, 0 };
 		cairn_err_t rerr = { 0 };
@@ -387,6 +416,8 @@ int server_run_responder(const cairn_config_t *cfg, const char *listen, cairn_er
 			break;
 		if (ca_issuers_recorded(s.db, add_rotated, &s, &rerr) != 0)
 			log_warn("server", "responder: reading the issuing CAs: %s", cairn_err_msg(&rerr));
+		else if (read_rollover(&s, &rerr) != 0)
+			log_warn("server", "responder: reading the root rollover: %s", cairn_err_msg(&rerr));
 	}
 	log_info("server", "signal %d: shutting down", sig);
 out:

@@ -95,7 +95,7 @@ void route_ca_cert(server_t *s, const server_req_t *req, const char *arg,
 		/* "current" names no file: a certificate's AIA says which issuer it has. After
 		 * a root rollover its three certificates are published beside the issuers. */
 		if (strcmp(name, "current") != 0 && (x = server_ca_cert(s, name)) == NULL)
-			x = ca_rollover_cert(s->ca, name);
+			x = ca_rollover_named(server_rollover(s), name);
 	}
 	if (x == NULL) {
 		http_reply_problem(reply, 404, NULL, "no CA certificate named %s", arg);
