@@ -453,7 +453,8 @@ int ca_cross_sign(ca_t *ca, const char *actor, json_t **out, cairn_err_t *err) C
  * rollover. Borrowed, valid while ca lives. Thread-safe. */
 typedef struct ca_rollover_certs {
 	X509 *root, *new_by_old, *old_by_new;
-	struct ca_rollover_certs *prev; /* the one it replaced (kept until ca_free) */
+	/* the one it replaced (kept until ca_free, or the responder's end) */
+	struct ca_rollover_certs *prev;
 } ca_rollover_certs_t;
 const ca_rollover_certs_t *ca_rollover(const ca_t *ca);
 /* One certificate of rollover (NULL: none) by the name it is published under (GET

@@ -289,8 +289,8 @@ const VIEWS = {
 	},
 
 	async approvals(args, params) {
-		const show = screen();
 		if (args[0]) return requestDetail(args[0]);
+		const show = screen();
 		const st = params.get('status') || 'pending';
 		const list = await api('GET', '/requests' + qs({ status: st, limit: 100 }));
 		const sel = el('select', { id: 'req-status', on: { change: () => { location.hash = '#/approvals?status=' + sel.value; } } },
@@ -308,8 +308,8 @@ const VIEWS = {
 	},
 
 	async request(args) {
-		const show = screen();
 		if (args[0]) return requestProgress(args[0]);
+		const show = screen();
 		const csr = el('textarea', { id: 'csr', required: true, spellcheck: 'false', placeholder: '-----BEGIN CERTIFICATE REQUEST-----' });
 		const stats = await api('GET', '/stats').catch(() => ({ profiles: {} }));
 		const profiles = Array.from(new Set(['tls-server', 'tls-client', ...Object.keys(stats.profiles)]));
