@@ -20,7 +20,11 @@ void ca_serial_hex(X509 *x, char out[2 * DB_SERIAL_MAX + 1])
 		db_serial_hex(sn, len, out);
 }
 
+/* The three by their key in meta "rollover" and the name they are published under
+ * (GET /ca/NAME.crt), in member() order. */
 static const char *const members[3] = { "root", "new_by_old", "old_by_new" };
+static const char *const published[3] = { "rollover-root", "rollover-cross-new-by-old",
+					   "rollover-cross-old-by-new" };
 
 static X509 **member(ca_rollover_certs_t *r, int i)
 {
@@ -183,8 +187,6 @@ const ca_rollover_certs_t *ca_rollover(const ca_t *ca)
 
 X509 *ca_rollover_named(const ca_rollover_certs_t *rollover, const char *name)
 {
-	static const char *const published[3] = { "rollover-root", "rollover-cross-new-by-old",
-						   "rollover-cross-old-by-new" };
 	ca_rollover_certs_t *r = (ca_rollover_certs_t *)rollover;
 	int i;
 

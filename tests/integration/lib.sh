@@ -88,6 +88,13 @@ waits_for() {
 	done
 }
 
+# served_is URL NAME FILE: GET URL/ca/NAME.crt (DER) is the certificate of FILE (PEM).
+served_is() {
+	curl -fsS "$1/ca/$2.crt" | openssl x509 -inform DER -noout -fingerprint -sha256 >"$WORK/served.fp" &&
+		openssl x509 -in "$3" -noout -fingerprint -sha256 >"$WORK/file.fp" &&
+		cmp -s "$WORK/served.fp" "$WORK/file.fp"
+}
+
 # bail REASON: stop the whole file (TAP "Bail out!").
 bail() {
 	echo "Bail out! $1"
