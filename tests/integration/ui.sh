@@ -252,8 +252,8 @@ while IFS= read -r line; do
 done <"$WORK/browser.out"
 cp "$WORK/browser.err" "$WORK/last.out"
 # 32 checks, and 6 more for the client certificate when it could be set up (root).
-want=32
-[ -z "$UI_CERT_NAME" ] || want=38
+want=33
+[ -z "$UI_CERT_NAME" ] || want=39
 tap $((n_browser >= want)) "the browser run made all its checks ($n_browser)"
 
 # ---- OCSP agrees with what the console did ----

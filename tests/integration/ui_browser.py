@@ -17,6 +17,7 @@ import os
 import re
 import socketserver
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -90,6 +91,20 @@ def css(d, sel):
 
 def visible(d, sel):
     return wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, sel)))
+
+
+def table_rows(d, sel):
+    """The cells' texts of each body row of the table under sel."""
+    return [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in d.find_elements(By.CSS_SELECTOR, sel + " tbody tr")]
+
+
+def not_after(pem):
+    """A certificate file's notAfter as the console writes times (2036-12-05T12:00:00Z)."""
+    out = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", pem],
+                         capture_output=True, text=True).stdout.strip()
+    t = time.strptime(out.split("=", 1)[1], "%b %d %H:%M:%S %Y GMT")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", t)
 
 
 def text_in(d, sel, text):
@@ -349,9 +364,15 @@ def main():
     check(int(adm.find_element(By.ID, "count-valid").text) >= 2 and
           adm.find_element(By.ID, "count-pending").text == "1",
           "dashboard: counts by status and the pending request", adm.find_element(By.TAG_NAME, "main").text)
-    mat = adm.find_element(By.ID, "material").text
-    check(all(w in mat for w in ("root", "issuing", "ocsp-signer", "https", "CRL")),
-          "dashboard: expiry of the CA, OCSP signer and HTTPS certificates and the CRL's next update", mat)
+    mat = {(r[0], r[1]): r[2] for r in table_rows(adm, "#material") if len(r) >= 3}
+    check(all(k in mat for k in (("CA certificate", "root"), ("CA certificate", "issuing"),
+                                 ("certificate", "ocsp-signer"), ("certificate", "https"),
+                                 ("CRL", "issuing"))),
+          "dashboard: a row each for the root, the issuing CA, the OCSP signer and HTTPS "
+          "certificates and the issuing CA's CRL", mat)
+    check(mat.get(("CA certificate", "root")) == not_after(ROOT),
+          "dashboard: the root's row gives the root's notAfter", "%s, root.pem %s" %
+          (mat.get(("CA certificate", "root")), not_after(ROOT)))
     disk = adm.find_element(By.ID, "disk").text
     check(re.search(r"Disk holding the database: [0-9.]+ [MG]iB free of [0-9.]+ [MG]iB", disk),
           "dashboard: the free space of the database's disk", disk)

@@ -234,18 +234,19 @@ async function health() {
 	const r = await fetch('/healthz', { cache: 'no-store', credentials: 'same-origin' });
 	return r.json();
 }
-// The expiry gauges of /metrics: [[what, name, unix seconds]] for the daemon's own
-// certificates (root, issuing, OCSP signer, HTTPS) and each CRL's nextUpdate; out.disk the
-// free and whole bytes of the disk holding the database.
+// The expiry gauges of /metrics: [[what, name, unix seconds]] for the CA certificates
+// (root, issuing CAs), the daemon's other certificates (OCSP signer, HTTPS) and each CRL's
+// nextUpdate; out.disk the free and whole bytes of the disk holding the database.
+const MATERIAL = { ca_not_after: 'CA certificate', cert_not_after: 'certificate', crl_next_update: 'CRL' };
 async function material() {
 	const r = await fetch('/metrics', { cache: 'no-store', credentials: 'same-origin' });
 	const out = [];
-	const re = /^cairn_(cert_not_after|crl_next_update)_timestamp_seconds\{(?:cert|issuer)="([^"]*)"\} (\d+)$/;
+	const re = /^cairn_(ca_not_after|cert_not_after|crl_next_update)_timestamp_seconds\{(?:ca|cert|issuer)="([^"]*)"\} (\d+)$/;
 	const disk = /^cairn_disk_(free|size)_bytes (\d+)$/;
 	out.disk = {};
 	for (const line of (await r.text()).split('\n')) {
 		const m = re.exec(line), d = disk.exec(line);
-		if (m) out.push([m[1] === 'cert_not_after' ? 'certificate' : 'CRL', m[2], Number(m[3])]);
+		if (m) out.push([MATERIAL[m[1]], m[2], Number(m[3])]);
 		if (d) out.disk[d[1]] = Number(d[2]);
 	}
 	return out;
