@@ -480,7 +480,7 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 		     http_reply_t *r)
 {
 	acme_jws_t j;
-	json_t *inner_hdr = NULL, *inner = NULL, *new_jwk;
+	json_t *inner_hdr = NULL, *inner = NULL, *new_jwk = NULL;
 	const char *iurl, *acct_url;
 	char why[256] = "", new_thumb[48], old_thumb[48];
 	rollover_op_t op = { 0 };
@@ -508,21 +508,23 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 			goto out;
 		}
 		free(raw);
-		new_jwk = json_object_get(ph, "jwk");
-		if (new_jwk == NULL || json_object_get(ph, "nonce") != NULL) {
+		if (json_object_get(ph, "jwk") == NULL || json_object_get(ph, "nonce") != NULL ||
+		    json_object_get(ph, "kid") != NULL) {
 			json_decref(ph);
 			acme_problem(r, 400, "malformed",
-				     "inner JWS needs a jwk and no nonce in its protected header");
+				     "inner JWS needs a jwk and no kid or nonce in its protected "
+				     "header");
 			goto out;
 		}
-		json_incref(new_jwk);
+		/* kept as the account's key: its public members only */
+		new_jwk = acme_jwk_public(json_object_get(ph, "jwk"), why, sizeof(why));
 		json_decref(ph);
-		rc = acme_jws_check_inner(a, j.payload, new_jwk, &inner_hdr, &inner, why, sizeof(why));
-		if (rc == 0) {
-			json_decref(new_jwk);
-			new_jwk = json_object_get(inner_hdr, "jwk");
-		} else {
-			json_decref(new_jwk);
+		if (new_jwk == NULL) {
+			acme_problem(r, 400, "badPublicKey", "inner JWS: %s", why);
+			goto out;
+		}
+		if (acme_jws_check_inner(a, j.payload, new_jwk, &inner_hdr, &inner, why,
+					 sizeof(why)) != 0) {
 			acme_problem(r, 400, "malformed", "inner JWS: %s", why);
 			goto out;
 		}
@@ -587,5 +589,6 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 out:
 	json_decref(inner_hdr);
 	json_decref(inner);
+	json_decref(new_jwk);
 	acme_jws_clear(&j);
 }

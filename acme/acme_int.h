@@ -137,7 +137,8 @@ typedef struct acme_jws {
 	int post_as_get;
 	const char *alg;         /* borrowed from protected_hdr */
 	const char *kid;         /* or NULL */
-	json_t *jwk;             /* borrowed from protected_hdr, or NULL */
+	json_t *jwk;             /* the key: jwk_public, or borrowed from the account (kid) */
+	json_t *jwk_public;      /* the header's jwk, its public members only (owned), or NULL */
 	char thumb[48];          /* RFC 7638 thumbprint of the key that verified */
 	char acct_id[ACME_ID_LEN + 1]; /* from kid, when kid was used */
 	json_t *account;         /* the account (kid) or NULL: a reference of its own to an
@@ -159,6 +160,10 @@ int acme_jws_check_inner(const acme_t *a, const json_t *jws, const json_t *jwk,
 void acme_jws_caches_free(acme_t *a);
 /* Public key from a JWK (RSA, EC P-256/P-384, OKP Ed25519); NULL with why set. */
 EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap);
+/* A new JWK holding only the public members of jwk's kty (those its thumbprint hashes);
+ * NULL with why for another kty, a missing member, or any private member ("d", …). Every
+ * key a client sends is kept in this form. */
+json_t *acme_jwk_public(const json_t *jwk, char *why, size_t cap);
 /* RFC 7638 thumbprint (base64url SHA-256) into out (>= 44 bytes). */
 int acme_jwk_thumbprint(const json_t *jwk, char *out, size_t cap);
 

@@ -66,6 +66,70 @@ static int rsa_jwk_problem(const uint8_t *nb, size_t nlen, const BIGNUM *n, cons
 	return 0;
 }
 
+/* The members of a public JWK of each kty cairn takes, sorted: exactly what its RFC 7638
+ * thumbprint hashes, and all that is kept of a key a client sends. NULL for another kty. */
+static const char *const *jwk_members(const json_t *jwk)
+{
+	static const char *const rsa[] = { "e", "kty", "n", NULL };
+	static const char *const ec[] = { "crv", "kty", "x", "y", NULL };
+	static const char *const okp[] = { "crv", "kty", "x", NULL };
+	const char *kty = json_string_value(json_object_get(jwk, "kty"));
+
+	if (kty == NULL)
+		return NULL;
+	if (strcmp(kty, "RSA") == 0)
+		return rsa;
+	if (strcmp(kty, "EC") == 0)
+		return ec;
+	if (strcmp(kty, "OKP") == 0)
+		return okp;
+	return NULL;
+}
+
+/* The first member of jwk that carries private key material (RFC 7518 §6.2.2, §6.3.2,
+ * §6.4; RFC 8037 §2), or NULL. */
+static const char *jwk_private_member(const json_t *jwk)
+{
+	static const char *const private[] = { "d", "p", "q", "dp", "dq", "qi", "oth", "k",
+					       NULL };
+	const char *const *m;
+
+	for (m = private; *m; m++)
+		if (json_object_get(jwk, *m) != NULL)
+			return *m;
+	return NULL;
+}
+
+json_t *acme_jwk_public(const json_t *jwk, char *why, size_t cap)
+{
+	const char *const *m = jwk_members(jwk);
+	json_t *out;
+
+	if (!json_is_object(jwk) || m == NULL) {
+		snprintf(why, cap, "jwk must be an object with kty RSA, EC or OKP");
+		return NULL;
+	}
+	if (jwk_private_member(jwk) != NULL) {
+		snprintf(why, cap, "jwk must not contain private key material (%s)",
+			 jwk_private_member(jwk));
+		return NULL;
+	}
+	if ((out = json_object()) == NULL) {
+		snprintf(why, cap, "out of memory");
+		return NULL;
+	}
+	for (; *m; m++) {
+		json_t *v = json_object_get(jwk, *m);
+		if (!json_is_string(v)) {
+			snprintf(why, cap, "jwk lacks the members of its kty (%s)", *m);
+			json_decref(out);
+			return NULL;
+		}
+		json_object_set(out, *m, v);
+	}
+	return out;
+}
+
 EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap)
 {
 	const char *kty = json_string_value(json_object_get(jwk, "kty"));
@@ -82,8 +146,9 @@ EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap)
 		snprintf(why, cap, "jwk must be an object with kty");
 		goto out;
 	}
-	if (json_object_get(jwk, "d") != NULL) {
-		snprintf(why, cap, "jwk must not contain private key material");
+	if (jwk_private_member(jwk) != NULL) {
+		snprintf(why, cap, "jwk must not contain private key material (%s)",
+			 jwk_private_member(jwk));
 		goto out;
 	}
 	if (strcmp(kty, "OKP") == 0) {
@@ -168,22 +233,12 @@ out:
 
 int acme_jwk_thumbprint(const json_t *jwk, char *out, size_t cap)
 {
-	static const char *const rsa[] = { "e", "kty", "n", NULL };
-	static const char *const ec[] = { "crv", "kty", "x", "y", NULL };
-	static const char *const okp[] = { "crv", "kty", "x", NULL };
-	const char *kty = json_string_value(json_object_get(jwk, "kty"));
-	const char *const *m = NULL;
+	const char *const *m = jwk_members(jwk);
 	json_t *req = json_object();
 	uint8_t md[32];
 	char *text = NULL, *b = NULL;
 	int rc = CAIRN_EINVAL;
 
-	if (kty && strcmp(kty, "RSA") == 0)
-		m = rsa;
-	else if (kty && strcmp(kty, "EC") == 0)
-		m = ec;
-	else if (kty && strcmp(kty, "OKP") == 0)
-		m = okp;
 	if (m == NULL || req == NULL)
 		goto out;
 	for (; *m; m++) {
@@ -535,6 +590,7 @@ void acme_jws_clear(acme_jws_t *j)
 	json_decref(j->protected_hdr);
 	json_decref(j->payload);
 	json_decref(j->account);
+	json_decref(j->jwk_public);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -628,6 +684,17 @@ int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, in
 			goto out;
 		}
 		out->jwk = json_object_get(out->account, "jwk");
+	}
+	if (out->kid == NULL) {
+		/* The key as sent: only its public members go further (into the verifier,
+		 * the key cache, a new account's record), and private ones refuse it — before
+		 * the cache, which a key seen before would otherwise pass straight through. */
+		out->jwk_public = acme_jwk_public(out->jwk, why, sizeof(why));
+		if (out->jwk_public == NULL) {
+			acme_problem(reply, 400, "badPublicKey", "%s", why);
+			goto out;
+		}
+		out->jwk = out->jwk_public;
 	}
 	if (out->kid != NULL && json_is_string(json_object_get(out->account, "thumb"))) {
 		/* stored with the account (and rewritten by keyChange) */

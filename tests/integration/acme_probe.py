@@ -131,14 +131,15 @@ class Client:
         st, h, _ = self.raw("HEAD", self.dir["newNonce"])
         return h["Replay-Nonce"]
 
-    def jws(self, key, url, payload, kid=None, nonce=None, alg=None, hdr_url=None, extra=None):
+    def jws(self, key, url, payload, kid=None, nonce=None, alg=None, hdr_url=None, extra=None,
+            jwk=None):
         prot = {"alg": alg or key.alg, "nonce": nonce or self.nonce or self.new_nonce(),
                 "url": hdr_url or url}
         prot.update(extra or {})
         if kid:
             prot["kid"] = kid
         else:
-            prot["jwk"] = key.jwk()
+            prot["jwk"] = jwk or key.jwk()
         p64 = b64(json.dumps(prot).encode())
         y64 = "" if payload is None else b64(json.dumps(payload).encode())
         sig = key.sign((p64 + "." + y64).encode())
@@ -227,9 +228,12 @@ def obtain(c, key, names, thumb=None):
     return ourl, order, pem
 
 
-def key_change(c, old, kid, new):
-    """keyChange of account kid from key old to key new (RFC 8555 §7.3.5)."""
-    prot = b64(json.dumps({"alg": new.alg, "jwk": new.jwk(), "url": c.dir["keyChange"]}).encode())
+def key_change(c, old, kid, new, jwk=None, extra=None):
+    """keyChange of account kid from key old to key new (RFC 8555 §7.3.5); jwk: what the
+    inner header says instead of new's jwk; extra: more inner header members."""
+    hdr = {"alg": new.alg, "jwk": jwk or new.jwk(), "url": c.dir["keyChange"]}
+    hdr.update(extra or {})
+    prot = b64(json.dumps(hdr).encode())
     pay = b64(json.dumps({"account": kid, "oldKey": old.jwk()}).encode())
     inner = {"protected": prot, "payload": pay,
              "signature": b64(new.sign((prot + "." + pay).encode()))}
@@ -1452,6 +1456,45 @@ def keys(directory, cafile, port):
     check("the previous key is refused on the very next request", st == 400, (st, doc))
     st, h, doc = c.post(ka3, kid_a, None, kid=kid_a)
     check("the P-384 key signs for the account", st == 200, (st, doc))
+
+    # private key material in a jwk: refused whether or not the key was seen before (the
+    # key cache once let a seen key's jwk through unchecked: the account stored "d" and
+    # echoed it back); only the public members of a key are kept and shown
+    kd = Key()
+    with_d = dict(kd.jwk(), d=b64(kd.k.private_numbers().private_value.to_bytes(32, "big")))
+    new_acct = {"termsOfServiceAgreed": True}
+    st, h, doc = c.post(kd, c.dir["newAccount"], new_acct, kid=False, jwk=with_d)
+    check("a jwk with d is refused (a key never seen)", st == 400 and
+          ptype(doc) == "badPublicKey", (st, doc))
+    st, h, doc = c.post(kd, c.dir["newAccount"], {"onlyReturnExisting": True}, kid=False)
+    seen = st == 400 and ptype(doc) == "accountDoesNotExist"
+    st, h, doc = c.post(kd, c.dir["newAccount"], new_acct, kid=False, jwk=with_d)
+    check("a jwk with d is refused right after the same key verified a request",
+          seen and st == 400 and ptype(doc) == "badPublicKey", (seen, st, doc))
+    for member in ("p", "k", "oth"):
+        st, h, doc = c.post(kd, c.dir["newAccount"], new_acct, kid=False,
+                            jwk=dict(kd.jwk(), **{member: "AQAB"}))
+        check("  ... and with %s" % member, st == 400 and ptype(doc) == "badPublicKey",
+              (st, doc))
+    st, h, doc = c.post(kd, c.dir["newAccount"], new_acct, kid=False,
+                        jwk=dict(kd.jwk(), use="sig", note="anything"))
+    kid_d = h.get("Location")
+    st2, h2, doc2 = c.post(kd, kid_d, None, kid=kid_d)
+    check("a jwk with other members makes an account that keeps and shows only the key's "
+          "public members", st == 201 and doc.get("key") == kd.jwk() and st2 == 200 and
+          doc2.get("key") == kd.jwk(), (st, doc, st2, doc2))
+    kn = Key()
+    st, h, doc = key_change(c, kd, kid_d, kn, extra={"kid": kid_d})
+    check("keyChange: an inner header with both jwk and kid is refused", st == 400 and
+          ptype(doc) == "malformed", (st, doc))
+    st, h, doc = key_change(c, kd, kid_d, kn, jwk=dict(kn.jwk(), d=b64(
+        kn.k.private_numbers().private_value.to_bytes(32, "big"))))
+    check("keyChange: a new key with d is refused", st == 400 and
+          ptype(doc) == "badPublicKey", (st, doc))
+    st, h, doc = key_change(c, kd, kid_d, kn, jwk=dict(kn.jwk(), note="x"))
+    st2, h2, doc2 = c.post(kn, kid_d, None, kid=kid_d)
+    check("keyChange: the account keeps only the new key's public members", st == 200 and
+          st2 == 200 and doc2.get("key") == kn.jwk(), (st, doc, st2, doc2))
 
     # deactivation: refused on the very next request
     st, h, doc = c.post(kb, kid_b, None, kid=kid_b)
