@@ -286,7 +286,8 @@ lint_db() {
 		esac
 	done <"$WORK/lint.list"
 	while read -r serial prof; do
-		"$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/$serial.lint.pem" 2>/dev/null
+		"$CAIRN" show --dir "$d" --pem "$serial" >"$WORK/$serial.lint.pem" 2>"$WORK/lint.show" ||
+			sed "s/^/# cairn show $serial: /" "$WORK/lint.show"
 		iss=$d/ca/issuing.pem
 		want=$(openssl x509 -in "$WORK/$serial.lint.pem" -noout -issuer -nameopt RFC2253 2>/dev/null)
 		for f in "$WORK"/lint-ca-*.pem; do
