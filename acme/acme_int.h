@@ -262,13 +262,16 @@ typedef struct acme_order_change {
 	const char *request;  /* the pending policy request, or NULL */
 	const json_t *error;  /* problem object for the order, or NULL */
 	const char *expect;   /* the stored status required, or NULL for any */
+	int authzs_valid;     /* 1: every authorization of the order must be valid as stored
+	                         in this txn (finalize: one deactivated meanwhile stops it) */
 	const char *acct;     /* the order's account */
 	int wrong_state;      /* out: 1 when expect did not match (CAIRN_ECONFLICT) */
 } acme_order_change_t;
 /* Applies ch to order oid inside a write txn (so it can commit with a certificate:
  * finalize runs it in the issuance's own transaction). *result (may be NULL; an
  * earlier value is released, so a rerun write is safe) receives the stored order
- * (new reference). Returns 0, CAIRN_ECONFLICT (expect), CAIRN_ENOENT or a db code. */
+ * (new reference). Returns 0, CAIRN_ECONFLICT (expect, authzs_valid), CAIRN_ENOENT or a
+ * db code. */
 int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_change_t *ch,
 			  json_t **result, cairn_err_t *err);
 /* The same as one durable write of its own. */

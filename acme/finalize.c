@@ -79,6 +79,7 @@ static int fin_valid_run(db_txn_t *txn, const char *serial_hex, void *arg, cairn
 	ch.status = "valid";
 	ch.serial = serial_hex;
 	ch.expect = "pending";
+	ch.authzs_valid = 1;
 	ch.acct = f->acct;
 	return acme_order_change_txn(f->a, txn, f->oid, &ch, &f->order, err);
 }

@@ -830,6 +830,36 @@ out:
 
 /* ---- order state changes (finalize, approvals) ---- */
 
+/* 0 when every authorization of order is valid as stored in txn; else CAIRN_ECONFLICT
+ * naming the first that is not (deactivated or expired since finalize looked). */
+static int authzs_still_valid(acme_t *a, db_txn_t *txn, const json_t *order, cairn_err_t *err)
+{
+	json_t *v, *z;
+	size_t i;
+	char key[64];
+	const char *zs;
+	int rc;
+
+	json_array_foreach(json_object_get(order, "authzs"), i, v) {
+		snprintf(key, sizeof(key), "z/%s", json_string_value(v));
+		z = NULL;
+		if ((rc = acme_txn_get(a, txn, key, &z)) != 0)
+			return cairn_err_set(err, rc == CAIRN_ENOENT ? CAIRN_ECONFLICT : rc,
+					     "authorization %s: %s", json_string_value(v),
+					     cairn_strerror(rc));
+		zs = acme_authz_status(z);
+		if (strcmp(zs, "valid") != 0) {
+			rc = cairn_err_set(err, CAIRN_ECONFLICT,
+					   "authorization %s of the order is %s now",
+					   json_string_value(v), zs);
+			json_decref(z);
+			return rc;
+		}
+		json_decref(z);
+	}
+	return 0;
+}
+
 int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_change_t *ch,
 			  json_t **result, cairn_err_t *err)
 {
@@ -849,6 +879,8 @@ int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_
 				   st ? st : "?", ch->expect);
 		goto out;
 	}
+	if (ch->authzs_valid && (rc = authzs_still_valid(a, txn, o, err)) != 0)
+		goto out;
 	json_object_set_new(o, "status", json_string(ch->status));
 	if (ch->serial != NULL) {
 		json_object_set_new(o, "cert", json_string(ch->serial));

@@ -180,6 +180,8 @@ TESTS += tests/integration/publish.sh
 EXTRA_DIST += tests/integration/publish.sh docs/nginx-publish.conf
 TESTS += tests/integration/acme_keys.sh
 EXTRA_DIST += tests/integration/acme_keys.sh
+TESTS += tests/integration/acme_deactivate.sh
+EXTRA_DIST += tests/integration/acme_deactivate.sh
 TESTS += tests/integration/acme_fresh.sh
 EXTRA_DIST += tests/integration/acme_fresh.sh
 

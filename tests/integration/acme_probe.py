@@ -27,6 +27,7 @@ import base64
 import http.client
 import http.server
 import json
+import os
 import socket
 import ssl
 import sys
@@ -597,6 +598,51 @@ def revoke_names(directory, cafile, port, *pems):
           "certificate's key" in doc.get("detail", ""), (st, doc))
     st, h, doc = c.post(other, c.dir["revokeCert"], {"certificate": b64(mine), "reason": 4})
     check("another reason from that account revokes it", st == 200, (st, doc))
+
+
+def deactivate_race(directory, cafile, port, hang, waiting):
+    """An authorization deactivated while its order's finalize waits for the token
+    (token_plug.so: every token call waits while the file hang exists and creates the file
+    waiting): the deactivation commits first, so nothing may be issued on it."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    key = Key()
+    c.account(key)
+    _, _, pem = obtain(c, key, ["control.race.test"])
+    check("an order finalized without a race is issued", b"BEGIN CERTIFICATE" in pem, pem)
+    ourl, order = order_until_ready(c, key, "race.race.test")
+    st, h, doc = c.post(key, ourl, None)
+    ready = doc.get("status") == "ready"
+    open(hang, "w").close()
+    got = {}
+
+    def finalize():
+        body = c.jws(key, order["finalize"], {"csr": make_csr(["race.race.test"])},
+                     kid=c.kid, nonce=c.new_nonce())
+        st, h, data = c.raw("POST", order["finalize"], body)
+        got["finalize"] = (st, json.loads(data) if data[:1] == b"{" else data)
+
+    t = threading.Thread(target=finalize)
+    t.start()
+    for _ in range(200):
+        if os.path.exists(waiting):
+            break
+        time.sleep(0.05)
+    held = os.path.exists(waiting)
+    st, h, doc = c.post(key, order["authorizations"][0], {"status": "deactivated"},
+                        nonce=c.new_nonce())
+    os.remove(hang)
+    t.join(60)
+    check("the order was ready, its finalize waited in the token, and the deactivation "
+          "was answered meanwhile", ready and held and st == 200 and
+          doc.get("status") == "deactivated", (ready, held, st, doc))
+    fst, fdoc = got.get("finalize", (None, None))
+    check("the finalize that waited is refused (orderNotReady), naming the authorization",
+          fst == 403 and ptype(fdoc) == "orderNotReady" and
+          "deactivated" in fdoc.get("detail", ""), (fst, fdoc))
+    st, h, doc = c.post(key, ourl, None)
+    check("the order has no certificate", st == 200 and doc.get("status") != "valid" and
+          "certificate" not in doc, (st, doc))
 
 
 def validate_first(c, key, order):
@@ -2001,6 +2047,8 @@ def main():
         orders(directory, cafile, port, sys.argv[5], sys.argv[6], sys.argv[7:] == ["together"])
     elif mode == "keys":
         keys(directory, cafile, port)
+    elif mode == "deactivate_race":
+        deactivate_race(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "revoke_names":
         revoke_names(directory, cafile, port, *sys.argv[5:])
     elif mode == "slow_peers":

@@ -53,12 +53,19 @@ static int out(void)
  * While the file CAIRN_TEST_TOKEN_HANG exists, every call waits before it goes on (a
  * network HSM whose link died without a reset: its calls neither answer nor fail); they
  * go on once the file is gone. nanosleep, not sleep(): a test may speed the clock up.
+ * A call that waits creates the file CAIRN_TEST_TOKEN_WAITING (when set): a test knows
+ * then that a request reached the token and holds there.
  */
 static void hang_while_asked(void)
 {
 	const char *f = getenv("CAIRN_TEST_TOKEN_HANG");
+	const char *waiting = getenv("CAIRN_TEST_TOKEN_WAITING");
 	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	FILE *w;
 
+	if (f != NULL && waiting != NULL && access(f, F_OK) == 0 &&
+	    (w = fopen(waiting, "w")) != NULL)
+		fclose(w);
 	while (f != NULL && access(f, F_OK) == 0)
 		nanosleep(&ts, NULL);
 }
