@@ -104,6 +104,7 @@ static json_t *order_view_as(acme_t *a, const json_t *order, const char *st)
 		     sizeof(when));
 	json_object_set_new(v, "expires", json_string(when));
 	json_object_set(v, "identifiers", json_object_get(order, "identifiers"));
+	json_object_set_new(v, "profile", json_string(a->profile));
 	json_array_foreach(json_object_get(order, "authzs"), i, x) {
 		snprintf(u, sizeof(u), "%sauthz/%s", a->base, json_string_value(x));
 		json_array_append_new(urls, json_string(u));
@@ -487,6 +488,15 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 	}
 	if (json_object_get(j.payload, "notBefore") || json_object_get(j.payload, "notAfter")) {
 		acme_problem(r, 400, "malformed", "notBefore/notAfter are not supported");
+		goto out;
+	}
+	/* ACME profiles (draft-ietf-acme-profiles): the directory offers one, acme.profile; a
+	 * client that names another must hear so, not get that one in silence. */
+	x = json_object_get(j.payload, "profile");
+	if (x != NULL && (!json_is_string(x) || strcmp(json_string_value(x), a->profile) != 0)) {
+		acme_problem(r, 400, "invalidProfile", "profile %s is not offered (offered: %s)",
+			     json_is_string(x) ? json_string_value(x) : "(not a string)",
+			     a->profile);
 		goto out;
 	}
 	json_array_foreach(ids, i, x) {

@@ -557,6 +557,21 @@ def negative(directory, cafile, port):
     check("  ... and so does newAccount with one", st == 400 and ptype(doc) == "invalidContact",
           (st, doc))
 
+    # ACME profiles: the one the directory offers, or a clear refusal (never another in
+    # silence)
+    offered = list(c.dir.get("meta", {}).get("profiles", {}))
+    want = {"identifiers": [{"type": "dns", "value": "p.example.test"}]}
+    for bad in ("admin", "no-such-profile", 7):
+        st, h, doc = c.post(kb, c.dir["newOrder"], dict(want, profile=bad), kid=kid_b)
+        check("newOrder with profile %r (not offered) gives invalidProfile" % (bad,),
+              st == 400 and ptype(doc) == "invalidProfile" and
+              offered[0] in doc.get("detail", ""), (st, doc))
+    st, h, doc = c.post(kb, c.dir["newOrder"], dict(want, profile=offered[0]), kid=kid_b)
+    st2, h2, doc2 = c.post(kb, c.dir["newOrder"], want, kid=kid_b)
+    check("newOrder with the offered profile, or none, makes an order on it",
+          len(offered) == 1 and st == 201 and doc.get("profile") == offered[0] and
+          st2 == 201 and doc2.get("profile") == offered[0], (offered, st, doc, st2, doc2))
+
     # account deactivation
     st, h, doc = c.post(kb, kid_b, {"status": "deactivated"}, kid=kid_b)
     check("account deactivation", st == 200 and doc.get("status") == "deactivated", (st, doc))
