@@ -804,10 +804,13 @@ void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_requ
 	}
 	memcpy(zid, arg, ACME_ID_LEN);
 	zid[ACME_ID_LEN] = '\0';
+	/* the index as the server writes it: digits, no sign, no leading zero (one URL
+	 * per challenge) */
 	idx = strtol(slash + 1, &end, 10);
 	if ((z = load_owned(a, "z", zid, &j, r)) == NULL)
 		goto out;
-	if (*end != '\0' || idx < 0 || (size_t)idx >= json_array_size(json_object_get(z, "challs"))) {
+	if (!isdigit((unsigned char)slash[1]) || (slash[1] == '0' && slash[2] != '\0') ||
+	    *end != '\0' || idx < 0 || (size_t)idx >= json_array_size(json_object_get(z, "challs"))) {
 		acme_problem(r, 404, "malformed", "no such challenge");
 		goto out;
 	}
@@ -831,6 +834,14 @@ void acme_challenge(acme_t *a, const char *url, const char *arg, const acme_requ
 		 * this first answer waits, once per challenge. */
 		if (rc == 0 && a->v.answer_wait_ms > 0 && park_answer(a, zid, (size_t)idx, r) == 0)
 			goto out;
+	} else if (!j.post_as_get && acme_chall_may_move(c, "processing") &&
+		   strcmp(acme_authz_status(z), "valid") != 0) {
+		/* A pending challenge of an authorization that is over (deactivated, invalid,
+		 * expired, revoked) never starts: say so, rather than answer "pending" for
+		 * ever. */
+		acme_problem(r, 400, "malformed", "authorization %s is %s: its challenges can no "
+			     "longer be answered", zid, acme_authz_status(z));
+		goto out;
 	}
 	chall_reply(a, z, zid, (size_t)idx, r);
 out:

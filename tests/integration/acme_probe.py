@@ -572,6 +572,21 @@ def negative(directory, cafile, port):
           len(offered) == 1 and st == 201 and doc.get("profile") == offered[0] and
           st2 == 201 and doc2.get("profile") == offered[0], (offered, st, doc, st2, doc2))
 
+    # one URL per challenge; a challenge of an authorization that is over cannot be answered
+    az = doc2["authorizations"][0]
+    st, h, authz = c.post(kb, az, None, kid=kid_b)
+    curl = authz["challenges"][0]["url"]
+    base = curl.rsplit("/", 1)[0]
+    spelled = [c.post(kb, base + "/" + n, None, kid=kid_b)[0] for n in ("+0", "00", "-0")]
+    st, h, ch = c.post(kb, curl, None, kid=kid_b)
+    check("a challenge answers at its own URL only (/+0, /00, /-0 are 404)",
+          curl.endswith("/0") and st == 200 and spelled == [404] * 3, (curl, st, spelled))
+    st, h, doc = c.post(kb, az, {"status": "deactivated"}, kid=kid_b)
+    st2, h2, doc2 = c.post(kb, curl, {}, kid=kid_b)
+    check("answering a pending challenge of a deactivated authorization is refused "
+          "(malformed, saying so)", st == 200 and st2 == 400 and ptype(doc2) == "malformed" and
+          "deactivated" in doc2.get("detail", ""), (st, st2, doc2))
+
     # account deactivation
     st, h, doc = c.post(kb, kid_b, {"status": "deactivated"}, kid=kid_b)
     check("account deactivation", st == 200 and doc.get("status") == "deactivated", (st, doc))
