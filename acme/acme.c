@@ -265,8 +265,7 @@ void acme_handle(acme_t *a, const acme_request_t *req, http_reply_t *r)
 			acme_problem(r, 404, "malformed", "no ACME resource %s", url);
 		}
 	} else if (strcmp(row->method, "POST") == 0 &&
-		   (req->content_type == NULL ||
-		    strncmp(req->content_type, "application/jose+json", 21) != 0)) {
+		   !http_media_type_is(req->content_type, "application/jose+json")) {
 		acme_problem(r, 415, "malformed", "Content-Type must be application/jose+json");
 	} else {
 		row->fn(a, url, arg, req, r);

@@ -63,7 +63,7 @@ json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_
 
 	if (req->body_len == 0)
 		return json_object();
-	if (req->content_type == NULL || strncmp(req->content_type, "application/json", 16) != 0) {
+	if (!http_media_type_is(req->content_type, "application/json")) {
 		http_reply_problem(reply, 415, PROBLEM("malformed"),
 				   "Content-Type must be application/json");
 		return NULL;

@@ -458,8 +458,7 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	const char *profile = c->label->profile;
 	int validity_days = c->label->validity_days;
 
-	if (ct == NULL || strncasecmp(ct, "application/pkcs10", 18) != 0 ||
-	    (ct[18] != '\0' && ct[18] != ';' && ct[18] != ' ')) {
+	if (!http_media_type_is(ct, "application/pkcs10")) {
 		est_refuse(c, reply, 415, "Content-Type must be application/pkcs10");
 		goto out;
 	}

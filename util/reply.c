@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -16,6 +17,18 @@ static void body_free(http_reply_t *r)
 	free(r->body);
 	r->body = NULL;
 	r->secret = 0;
+}
+
+int http_media_type_is(const char *header, const char *type)
+{
+	size_t n = strlen(type);
+
+	if (header == NULL)
+		return 0;
+	while (*header == ' ' || *header == '\t')
+		header++;
+	return strncasecmp(header, type, n) == 0 &&
+	       (header[n] == '\0' || header[n] == ';' || header[n] == ' ' || header[n] == '\t');
 }
 
 void http_reply_clear(http_reply_t *r)

@@ -511,6 +511,10 @@ int http_reply_header(http_reply_t *r, const char *name, const char *fmt, ...) C
  * adds method to allow (cap bytes, "" to start) unless it is there; with_head: a GET
  * there answers HEAD too, and is listed as "GET, HEAD". */
 void http_allow_add(char *allow, size_t cap, const char *method, int with_head);
+/* 1 when a request's Content-Type header (may be NULL) is the media type type: the same
+ * letters in any case (RFC 9110 §8.3.1), then the end or parameters (";", white space);
+ * "application/jsonx" is not application/json. Every channel's body check uses it. */
+int http_media_type_is(const char *header, const char *type);
 /* RFC 7231 IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into out (at least 30 bytes). */
 void time_http_date(time_t t, char *out, size_t cap);
 

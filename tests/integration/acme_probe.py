@@ -289,6 +289,14 @@ def negative(directory, cafile, port):
     st, h, data = c.raw("POST", c.dir["newOrder"], c.jws(ka, c.dir["newOrder"], {}, kid=kid_a),
                         ctype="application/json")
     check("wrong Content-Type gives 415", st == 415, st)
+    got = [c.raw("POST", c.dir["newOrder"], c.jws(ka, c.dir["newOrder"], {}, kid=kid_a),
+                 ctype=t)[0] for t in ("application/jose+jsonx", "application/jose+json-x")]
+    check("  ... and so does a media type that only begins with application/jose+json",
+          got == [415, 415], got)
+    got = [c.raw("POST", kid_a, c.jws(ka, kid_a, None, kid=kid_a), ctype=t)[0]
+           for t in ("Application/JOSE+JSON", "application/jose+json; charset=utf-8")]
+    check("  ... while any case and parameters are the media type (accepted)",
+          got == [200, 200], got)
     st, h, doc = c.post(ka, c.dir["newAccount"], {"onlyReturnExisting": True}, kid=False,
                         nonce=None) if False else (None, None, None)
     k3 = Key()

@@ -109,6 +109,13 @@ ok "malformed JSON body gets 400 problem" sh -c "[ \$(curl -s --cacert '$ROOT' -
 ok "wrong content type gets 415" sh -c "[ \$(curl -s --cacert '$ROOT' -o /dev/null \
 	-w '%{http_code}' -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: text/plain' \
 	-d 'x' '$HTTPS_URL/admin/v1/certificates') = 415 ]"
+ok "  ... and so does one that only begins with application/json" sh -c "[ \$(curl -s \
+	--cacert '$ROOT' -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' \
+	-H 'Content-Type: application/jsonx' -d '{}' '$HTTPS_URL/admin/v1/certificates') = 415 ]"
+ok "  ... while any case and parameters are the media type" sh -c "[ \$(curl -s \
+	--cacert '$ROOT' -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' \
+	-H 'Content-Type: Application/JSON; charset=utf-8' -d '{}' \
+	'$HTTPS_URL/admin/v1/certificates') = 400 ]"
 # An explicit validity_days below 1 is refused (it used to mean the profile's validity);
 # left out, the profile's applies (above).
 for ep in certificates policy/test; do
