@@ -82,6 +82,20 @@ static int reserve(struct builder *b, size_t n)
 	return 0;
 }
 
+/*
+ * 1 when the entry of a certificate that expired at not_after has served its time on CRLs
+ * like p: RFC 5280 §3.3 keeps it "until it appears on one regularly scheduled CRL issued
+ * beyond the revoked certificate's validity period". Each kind of CRL (full, delta, shard,
+ * the root's) is rebuilt at least once within its own validity (nextUpdate - thisUpdate;
+ * crl/sched.c), so the entry stays on every CRL whose thisUpdate is at most one validity
+ * past notAfter: the first scheduled CRL after expiry is among them, whatever the kind.
+ */
+static int expired_long_enough(const crl_params_t *p, int64_t not_after)
+{
+	return !p->keep_expired && not_after > 0 &&
+	       not_after < p->this_update - (p->next_update - p->this_update);
+}
+
 /* Appends r to b unless b's scope leaves it out. */
 static int add(struct builder *b, const db_revocation_t *r)
 {
@@ -90,7 +104,7 @@ static int add(struct builder *b, const db_revocation_t *r)
 
 	if (p->delta_base == 0 ? r->reason == 8 : r->revoked_at < p->delta_since)
 		return 0; /* a released hold (full CRL), or unchanged since the base (delta) */
-	if (!p->keep_expired && r->not_after > 0 && r->not_after < p->this_update) {
+	if (expired_long_enough(p, r->not_after)) {
 		b->skipped++;
 		return 0;
 	}

@@ -24,7 +24,10 @@ typedef struct crl_params {
 	uint64_t number;          /* CRL Number */
 	int64_t this_update;      /* unix seconds */
 	int64_t next_update;
-	int keep_expired;         /* 0: leave out entries whose certificate has expired */
+	int keep_expired;         /* 0: leave out entries whose certificate expired more
+	                             than one validity (next_update - this_update) before
+	                             this_update; the first CRL scheduled after the expiry
+	                             still lists them (RFC 5280 §3.3) */
 	uint64_t delta_base;      /* 0: a full CRL; else a delta CRL (RFC 5280 §5.2.4) on the
 	                             full CRL with this number: only entries changed at or
 	                             after delta_since, released holds as removeFromCRL, and
@@ -42,7 +45,8 @@ typedef struct crl_params {
 
 typedef struct crl_stats {
 	size_t entries;           /* revoked entries in the CRL */
-	size_t skipped_expired;   /* entries left out because the certificate expired */
+	size_t skipped_expired;   /* entries left out because the certificate expired
+	                             (keep_expired) */
 } crl_stats_t;
 
 /*

@@ -237,7 +237,8 @@ const cfg_key_t config_keys[] = {
 	  "0: no delta CRLs; else seconds between delta CRLs (NAME-delta.crl, also after "
 	  "revocations)" },
 	{ "crl.keep_expired", F(CFG_INT, crl_keep_expired), "0", 0, 1, NULL, 0,
-	  "1 keeps revoked certificates on the CRL after they expire; 0 drops them" },
+	  "1 keeps revoked certificates on the CRL after they expire; 0 drops them once "
+	  "one CRL built after the expiry has listed them (RFC 5280 3.3)" },
 	{ "crl.shards", F(CFG_INT, crl_shards), "0", 0, 255, NULL, 0,
 	  "0 or 1: one CRL per issuer; K: new certificates name one of K shard CRLs "
 	  "(/crl/NAME/S.crl, each with a critical Issuing Distribution Point), the full CRL "

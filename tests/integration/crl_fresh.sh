@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Fresh CRLs whatever happens: the scheduler rebuilds before the served CRL's own
 # nextUpdate, even when a restart with a longer crl.period adopted a CRL built under the
-# shorter one, and at once when the clock went back behind the served thisUpdate.
+# shorter one, and at once when the clock went back behind the served thisUpdate. A
+# revoked certificate stays on the first CRL built after its notAfter (RFC 5280 §3.3),
+# and leaves one built more than a period later.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 D=$WORK/ca
@@ -82,4 +84,38 @@ ca_serve_at "$D" FAKETIME=+2d || bail "restart under faketime failed"
 ok "two days later the CRL is rebuilt" wait_rebuilt "$n3"
 ok "its nextUpdate is in the (faked) future" \
 	test "$(stamp nextupdate)" -gt $(($(date +%s) + 2 * 86400))
+ca_stop
+
+# RFC 5280 §3.3: a revoked certificate stays on the CRL until "one regularly scheduled CRL
+# issued beyond the revoked certificate's validity period" has listed it. With crl.period
+# 3600 (no overlap) that is every CRL whose thisUpdate is within an hour of its notAfter.
+# A CA of its own, whose tls-server certificates live one day.
+D=$WORK/short
+ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+crl_conf 3600 0
+jq '.profiles["tls-server"].validity_days = 1' "$D/cairn.json" >"$WORK/short.json" &&
+	cat "$WORK/short.json" >"$D/cairn.json"
+ca_serve "$D" || bail "cairn serve did not start"
+make_csr short ec:P-256 /CN=short.example.test DNS:short.example.test
+"$CAIRN" issue --dir "$D" --csr "$WORK/short.csr" --profile tls-server --out "$WORK/short.pem" \
+	>"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
+S=$(openssl x509 -in "$WORK/short.pem" -noout -serial | cut -d= -f2)
+na=$(date -d "$(openssl x509 -in "$WORK/short.pem" -noout -enddate | cut -d= -f2)" +%s)
+ok "revoke a certificate that lives one day" "$CAIRN" revoke --dir "$D" "$S" --reason keyCompromise
+ca_stop
+listed() { openssl crl -in "$WORK/cur.crl.pem" -noout -text | grep -q "$S"; }
+# Ten minutes after its notAfter: the CRL of the start (the one before has expired) is
+# the first one issued beyond the certificate's validity.
+ca_serve_at "$D" FAKETIME=+$((na - $(date +%s) + 600)) || bail "restart under faketime failed"
+fetch || bail "no CRL served"
+ok "the first CRL built after the certificate's notAfter" test "$(stamp lastupdate)" -gt "$na"
+ok "  ... still lists it (RFC 5280 3.3)" listed
+ca_stop
+# Seventy minutes after: more than a period after the notAfter; that CRL (valid an hour)
+# has expired, so the start builds one anew, and it leaves the entry out.
+ca_serve_at "$D" FAKETIME=+$((na - $(date +%s) + 4200)) || bail "restart under faketime failed"
+fetch || bail "no CRL served"
+ok "a CRL built more than a period after the notAfter" \
+	test "$(stamp lastupdate)" -gt $((na + 3600))
+fails "  ... no longer lists it" listed
 done_testing

@@ -244,10 +244,12 @@ static void test_entries_round_trip(void **state)
 		s[i].reason = (int)(i % 11 == 7 || i % 11 == 8 ? 1 : i % 11); /* 8 is a release */
 		s[i].revoked_at = now - (int64_t)i * 37;
 		s[i].invalidity = i % 5 == 0 ? now - 86400 * 3 : 0;
-		s[i].not_after = i % 13 == 0 ? now - 10 : now + 86400 * 90;
+		/* Expired: 10 s ago (still listed: RFC 5280 §3.3, the first CRL after its
+		 * expiry), or more than the CRL's validity (a day) ago (left out). */
+		s[i].not_after = i % 26 == 0 ? now - 10 : i % 13 == 0 ? now - 86400 - 10 : now + 86400 * 90;
 		if (i % 4 == 0)
 			s[i].revoked_at = 2600000000LL + (int64_t)i; /* after 2049: GeneralizedTime */
-		if (s[i].revoke && s[i].not_after < now)
+		if (s[i].revoke && s[i].not_after < now - 86400)
 			expired++;
 		else if (s[i].revoke)
 			expected++;
@@ -270,7 +272,7 @@ static void test_entries_round_trip(void **state)
 		found = X509_CRL_get0_by_serial(crl, &r, ai);
 		ASN1_INTEGER_free(ai);
 		BN_free(bn);
-		if (!s[i].revoke || s[i].not_after < now) {
+		if (!s[i].revoke || s[i].not_after < now - 86400) {
 			assert_int_equal(found, 0);
 			continue;
 		}
@@ -1046,7 +1048,9 @@ static void test_build_set(void **state)
 		sp[i].revoked_at = now - 1000 + (int64_t)i * 10;
 		sp[i].reason = (int)(i % 3); /* unspecified, keyCompromise, cACompromise */
 		sp[i].invalidity = i % 4 == 0 ? now - 5000 : 0;
-		sp[i].not_after = i == 5 ? now - 10 : now + 86400; /* one expired */
+		/* One expired longer than a CRL's validity (3600 s) ago: left out of every kind;
+		 * one just expired: still on all (RFC 5280 §3.3). */
+		sp[i].not_after = i == 5 ? now - 3600 - 10 : i == 6 ? now - 10 : now + 86400;
 		sp[i].revoke = 1;
 	}
 	store(f, sp, 40, "issuing");
