@@ -161,8 +161,9 @@ void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 	}
 	snprintf(actor, sizeof(actor), "admin:%s", who->name);
 	if (ca_revoke_batch(ctx->ca, items, n, actor, res, &err) != 0) {
-		log_error("admin", "bulk revoke: %s", cairn_err_msg(&err));
-		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", cairn_err_msg(&err));
+		if (cairn_err_http(err.code)->status >= 500)
+			log_error("admin", "bulk revoke: %s", cairn_err_msg(&err));
+		api_reply_error(reply, &err); /* a future invalidity date: 400 */
 		goto out;
 	}
 	for (i = 0; i < n; i++) {

@@ -614,7 +614,8 @@ typedef struct ca_revoke_result {
  * the others. After the commit, the listeners of ca_on_revoke are called once
  * per changed certificate, on this thread.
  * Returns 0 when the batch committed (see results for each item), CAIRN_EINVAL
- * (arguments; n 0 or above 10000), or the db_write error (nothing stored).
+ * (arguments; n 0 or above 10000; an invalidity date later than now, RFC 5280
+ * §5.3.2: nothing stored), or the db_write error (nothing stored).
  * Thread-safe.
  */
 int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const char *actor,

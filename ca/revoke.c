@@ -231,11 +231,36 @@ static void refuse(ca_revoke_result_t *res, int code, const char *fmt, const cha
 	snprintf(res->msg, sizeof(res->msg), fmt, serial);
 }
 
+/*
+ * RFC 5280 §5.3.2: the invalidity date is when the key is known or suspected to have been
+ * compromised, or the certificate became invalid, so it cannot lie after the revocation
+ * (now): a relying party that checks old signatures would trust the key until that date.
+ * The admin API gives one date for the whole call, so a future one refuses the call.
+ */
+static int check_invalidity(const ca_revoke_item_t *items, size_t n, int64_t now,
+			    cairn_err_t *err)
+{
+	char when[32], at[32];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (items[i].invalidity_date > now) {
+			time_rfc3339((time_t)items[i].invalidity_date, when, sizeof(when));
+			time_rfc3339((time_t)now, at, sizeof(at));
+			return cairn_err_set(err, CAIRN_EINVAL,
+					     "invalidity date %s is later than now (%s): it says when "
+					     "the key was known or suspected compromised (RFC 5280 5.3.2)",
+					     when, at);
+		}
+	return 0;
+}
+
 int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const char *actor,
 		    ca_revoke_result_t *results, cairn_err_t *err)
 {
 	struct parsed_item *parsed = NULL;
 	struct revoke_op op;
+	int64_t now = (int64_t)time(NULL);
 	size_t i, to_write = 0;
 	int rc = 0, len;
 
@@ -243,6 +268,8 @@ int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const cha
 	    n > CA_REVOKE_MAX)
 		return cairn_err_set(err, CAIRN_EINVAL, "revoke: 1..%d items and an actor needed",
 				     CA_REVOKE_MAX);
+	if ((rc = check_invalidity(items, n, now, err)) != 0)
+		return rc;
 	if ((parsed = calloc(n, sizeof(*parsed))) == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
@@ -277,7 +304,7 @@ int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const cha
 	op.parsed = parsed;
 	op.n = n;
 	op.actor = actor;
-	op.now = (int64_t)time(NULL);
+	op.now = now;
 	op.results = results;
 	rc = db_write(ca_db(ca), revoke_op_run, &op, err);
 	if (rc != 0)

@@ -60,7 +60,8 @@ static const cli_command_t commands[] = {
 	  "                         superseded | cessationOfOperation | certificateHold |\n"
 	  "                         removeFromCRL (releases a hold) | privilegeWithdrawn |\n"
 	  "                         aACompromise\n"
-	  "  --invalidity-date T    when the key is known or suspected compromised (RFC 3339)\n"
+	  "  --invalidity-date T    when the key is known or suspected compromised (RFC 3339;\n"
+	  "                         not later than now)\n"
 	  "  --file FILE            revoke every serial listed in FILE (one hex serial a line)\n"
 	  "  --issued-by-key HEX    revoke every valid certificate whose SubjectPublicKeyInfo\n"
 	  "                         has this SHA-256 (openssl pkey -pubout -outform DER | sha256sum)\n" },

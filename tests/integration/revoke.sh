@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Revocation through the admin API and `cairn revoke`: one serial, problems, holds, bulk by file and by key, audit.
+# Revocation through the admin API and `cairn revoke`: one serial, problems, invalidity dates, holds, bulk by file and by key, audit.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 D=$WORK/ca
@@ -27,7 +27,7 @@ api() {
 		-d "$2" -w '\n%{http_code}\n' "$HTTPS_URL/admin/v1$1"
 }
 
-for n in a b c d e f; do
+for n in a b c d e f h; do
 	issue $n >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
 done
 issue g1 a >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
@@ -49,6 +49,30 @@ last_has "  ... is 400" "^400$"
 last_has "  ... names the reason" "becauseISaidSo"
 ok "API: bad invalidity date" api "/certificates/$(serial_of b)/revoke" '{"reason": "superseded", "invalidity_date": "yesterday"}'
 last_has "  ... is 400" "^400$"
+# RFC 5280 §5.3.2: the invalidity date says when the key was known or suspected to be
+# compromised, so it is never later than now: refused on every path, nothing revoked.
+soon=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+ok "API: an invalidity date an hour ahead" api "/certificates/$(serial_of h)/revoke" \
+	"{\"reason\": \"keyCompromise\", \"invalidity_date\": \"$soon\"}"
+last_has "  ... is 400" "^400$"
+last_has "  ... a malformed problem" '"type": "urn:cairn:problem:malformed"'
+last_has "  ... saying why" "invalidity date $soon is later than now"
+ok "API: the same in POST /revocations" api /revocations \
+	"{\"serials\": [\"$(serial_of h)\"], \"reason\": \"keyCompromise\", \"invalidity_date\": \"$soon\"}"
+last_has "  ... is 400 for the whole call" "^400$"
+last_has "  ... saying why" "is later than now"
+fails "CLI: --invalidity-date 9999-12-31T23:59:59Z is refused" "$CAIRN" revoke --dir "$D" \
+	"$(serial_of h)" --reason keyCompromise --invalidity-date 9999-12-31T23:59:59Z
+last_has "  ... saying why" "invalidity date 9999-12-31T23:59:59Z is later than now"
+last_one_line "  ... in one line"
+ok "  ... the certificate is still valid" status_of h
+last_has "  ... valid" '^status: +valid'
+ok "CLI: a past invalidity date is taken" "$CAIRN" revoke --dir "$D" "$(serial_of h)" \
+	--reason keyCompromise --invalidity-date 2026-01-02T03:04:05Z
+ok "  ... the certificate is revoked" status_of h
+last_has "  ... revoked" '^status: +revoked'
+ok "  ... its audit event carries the date" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
+	grep '$(serial_of h)' | grep -q '\"invalidity_date\":\"2026-01-02T03:04:05Z\"'"
 ok "API: unknown field" api "/certificates/$(serial_of b)/revoke" '{"reason": "superseded", "why": 1}'
 last_has "  ... is 400" "^400$"
 ok "API: GET on the revoke endpoint" sh -c "curl -s --cacert '$ROOT' -H 'Authorization: Bearer $TOKEN' \
@@ -95,7 +119,7 @@ ok "  ... g1 and g2 revoked, f untouched" sh -c "status_of() { '$CAIRN' show --d
 fails "CLI: --issued-by-key needs a SHA-256" "$CAIRN" revoke --dir "$D" --issued-by-key abcd --reason keyCompromise
 
 ok "every revocation is in the audit log" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
-	grep -c '\"action\":\"cert.revoke\"' | grep -qx 9"
+	grep -c '\"action\":\"cert.revoke\"' | grep -qx 10"
 ok "  ... and the hold release" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl | grep -q 'cert.unhold'"
 ok "  ... the chain is intact" "$CAIRN" audit verify --dir "$D"
 
