@@ -98,8 +98,8 @@ int crl_adopt_published(crl_t *c, struct crl_iss *is)
 
 	if (want == 0 || fs_read(is->full.path, CRL_FILE_MAX, &data, &len) != 0)
 		goto out;
-	if (crl_recorded_match(c, is, is->name, NULL, c->delta_period > 0, data, len, &have, &tu,
-			   &nu)) {
+	if (crl_recorded_match(c, is, is->name, NULL, 0, c->delta_period > 0, data, len, &have,
+			       &tu, &nu)) {
 		if (have == 0 || have > want)
 			goto out;
 		goto times;
@@ -187,7 +187,8 @@ int crl_adopt_shard(crl_t *c, struct crl_iss *is, struct crl_slot *slot, int64_t
 	size_t len = 0;
 
 	if (want == 0 || fs_read(slot->path, CRL_FILE_MAX, &data, &len) != 0 ||
-	    !crl_recorded_match(c, is, slot->name, slot->url, 0, data, len, &have, &tu, &nu) ||
+	    !crl_recorded_match(c, is, slot->name, slot->urls, slot->n_urls, 0, data, len, &have,
+				&tu, &nu) ||
 	    have == 0 ||
 	    have > want || tu == 0 || nu <= tu || now >= tu + (nu - tu) / 2 || latest >= tu) {
 		free(data);
@@ -209,7 +210,7 @@ void crl_serve_previous(crl_t *c, struct crl_iss *is, struct crl_slot *slot)
 
 	if (fs_read(slot->path, CRL_FILE_MAX, &data, &len) != 0 ||
 	    !crl_recorded_match(c, is, slot == &is->full ? is->name : slot->name,
-			    slot->shard >= 0 ? slot->url : NULL,
+			    slot->urls, slot->shard >= 0 ? slot->n_urls : 0,
 			    slot == &is->full && c->delta_period > 0, data, len, &have, &tu, &nu) ||
 	    have == 0 || tu == 0 || now + 60 >= nu) {
 		free(data);

@@ -159,26 +159,42 @@ static void parts_free(struct parts *pt)
 	OPENSSL_free(pt->exts);
 }
 
-/* A distribution point name with one URI as its fullName (NULL when out of memory). */
-static DIST_POINT_NAME *dp_name_uri(const char *url)
+/* Appends url to names as a URI GeneralName. Returns 0, or -1 when out of memory. */
+static int push_uri(GENERAL_NAMES *names, const char *url)
 {
-	DIST_POINT_NAME *dpn = DIST_POINT_NAME_new();
 	GENERAL_NAME *gn = GENERAL_NAME_new();
 	ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
 
-	if (dpn == NULL || gn == NULL || uri == NULL ||
-	    !ASN1_STRING_set(uri, url, (int)strlen(url)))
-		goto fail;
+	if (gn == NULL || uri == NULL || !ASN1_STRING_set(uri, url, (int)strlen(url))) {
+		ASN1_IA5STRING_free(uri);
+		GENERAL_NAME_free(gn);
+		return -1;
+	}
 	GENERAL_NAME_set0_value(gn, GEN_URI, uri);
-	uri = NULL;
-	dpn->type = 0;
-	if ((dpn->name.fullname = sk_GENERAL_NAME_new_null()) == NULL ||
-	    !sk_GENERAL_NAME_push(dpn->name.fullname, gn))
+	if (!sk_GENERAL_NAME_push(names, gn)) {
+		GENERAL_NAME_free(gn);
+		return -1;
+	}
+	return 0;
+}
+
+/* A distribution point name whose fullName is the URI url, then the n_more URIs of more
+ * (NULL when out of memory). */
+static DIST_POINT_NAME *dp_name_uris(const char *url, const char *const *more, size_t n_more)
+{
+	DIST_POINT_NAME *dpn = DIST_POINT_NAME_new();
+	size_t i;
+
+	if (dpn == NULL || (dpn->name.fullname = sk_GENERAL_NAME_new_null()) == NULL)
 		goto fail;
+	dpn->type = 0;
+	if (push_uri(dpn->name.fullname, url) != 0)
+		goto fail;
+	for (i = 0; i < n_more; i++)
+		if (push_uri(dpn->name.fullname, more[i]) != 0)
+			goto fail;
 	return dpn;
 fail:
-	ASN1_IA5STRING_free(uri);
-	GENERAL_NAME_free(gn);
 	DIST_POINT_NAME_free(dpn);
 	return NULL;
 }
@@ -190,7 +206,7 @@ static X509_EXTENSION *freshest_ext(const char *url)
 	DIST_POINT *dp = DIST_POINT_new();
 	X509_EXTENSION *ext = NULL;
 
-	if (cdp == NULL || dp == NULL || (dp->distpoint = dp_name_uri(url)) == NULL ||
+	if (cdp == NULL || dp == NULL || (dp->distpoint = dp_name_uris(url, NULL, 0)) == NULL ||
 	    !sk_DIST_POINT_push(cdp, dp))
 		goto out;
 	dp = NULL;
@@ -202,13 +218,15 @@ out:
 }
 
 /* Issuing Distribution Point of a shard CRL (RFC 5280 §5.2.5), critical: its scope is
- * the certificates whose distribution point is url, end-entity certificates only. */
-static X509_EXTENSION *idp_ext(const char *url)
+ * the end-entity certificates whose distribution point is one of its URLs (the shard's
+ * under the current public URL and under each earlier one). */
+static X509_EXTENSION *idp_ext(const crl_params_t *p)
 {
 	ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
 	X509_EXTENSION *ext = NULL;
 
-	if (idp == NULL || (idp->distpoint = dp_name_uri(url)) == NULL)
+	if (idp == NULL ||
+	    (idp->distpoint = dp_name_uris(p->idp_url, p->idp_more, p->n_idp_more)) == NULL)
 		goto out;
 	idp->onlyuser = 1; /* ASN1_FBOOLEAN: encoded as TRUE when non-zero */
 	ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
@@ -265,7 +283,7 @@ static int encode_parts(const crl_params_t *p, struct parts *pt, cairn_err_t *er
 		goto fail;
 	ext = NULL;
 	if (p->idp_url != NULL &&
-	    ((ext = idp_ext(p->idp_url)) == NULL || !sk_X509_EXTENSION_push(exts, ext)))
+	    ((ext = idp_ext(p)) == NULL || !sk_X509_EXTENSION_push(exts, ext)))
 		goto fail;
 	ext = NULL;
 	if ((pt->exts_len = i2d_X509_EXTENSIONS(exts, &pt->exts)) <= 0)
@@ -365,7 +383,8 @@ static int check_params(const crl_params_t *p)
 {
 	return p != NULL && p->issuer != NULL && p->cert != NULL && p->key != NULL &&
 	       p->next_update > p->this_update &&
-	       (p->idp_url == NULL || (p->shard >= 0 && p->shard < UTIL_SHARDS_MAX));
+	       (p->idp_url == NULL || (p->shard >= 0 && p->shard < UTIL_SHARDS_MAX)) &&
+	       (p->n_idp_more == 0 || (p->idp_url != NULL && p->idp_more != NULL));
 }
 
 int crl_build_set(db_txn_t *txn, const crl_params_t *const *ps, size_t n, uint8_t **der,

@@ -14,6 +14,8 @@
 
 /* The root and up to 16 issuing CAs (rotations, ca.h CA_MAX_ISSUERS). */
 #define CRL_MAX_ISSUERS 17
+/* Base URLs a shard CRL's IDP names at most: the current one and the 15 before it. */
+#define CRL_MAX_BASES 16
 
 /* ---- building one CRL (no state: for the daemon, tests and the benchmark) ---- */
 
@@ -40,6 +42,11 @@ typedef struct crl_params {
 	                             and a critical Issuing Distribution Point (RFC 5280
 	                             §5.2.5) with this URL as its fullName and
 	                             onlyContainsUserCerts TRUE */
+	const char *const *idp_more; /* a shard CRL's URLs under earlier public URLs, n_idp_more
+	                             of them: also in the IDP's fullName, after idp_url. The
+	                             certificates issued then name them, and RFC 5280 §6.3.3
+	                             (b)(2)(i) needs one IDP name to match one of their CDP */
+	size_t n_idp_more;
 	int shard;
 } crl_params_t;
 
@@ -106,7 +113,10 @@ typedef struct crl_config {
 	                             (also rebuilt, debounced, after revocations), served
 	                             and published as NAME-delta.crl */
 	const char *base_url;     /* http base for the Freshest CRL URL ({base}/crl/NAME-delta.crl)
-	                             and the shard CRLs' IDP ({base}/crl/NAME/SHARD.crl) */
+	                             and the shard CRLs' IDP ({base}/crl/NAME/SHARD.crl). With
+	                             shards, every base ever in force is kept in DB_META
+	                             "crl_bases" (newest first, at most CRL_MAX_BASES) and each
+	                             shard CRL's IDP names its URL under all of them */
 	unsigned shards;          /* crl.shards: K >= 2 also serves, for each sharded issuer,
 	                             K shard CRLs NAME/0 .. NAME/K-1 (publish_dir/NAME/S.crl),
 	                             each rebuilt (debounced) only when one of its entries

@@ -33,7 +33,9 @@ size_t crl_der_time(uint8_t *p, int64_t t, int generalized);
 struct crl_slot {
 	char name[48];         /* "NAME", "NAME-delta" or "NAME/S" (crl_get, logs) */
 	int shard;             /* -1, or the shard this CRL lists */
-	char *url;             /* a shard's: its IDP ({base}/crl/NAME/S.crl) */
+	char **urls;           /* a shard's IDP names: {base}/crl/NAME/S.crl for each of
+	                          crl.bases, the current base first */
+	size_t n_urls;
 	char *path;            /* publish_dir/NAME.crl, NAME-delta.crl or NAME/S.crl */
 	const char *tree_root; /* tree_dir (borrowed from the crl_t), or NULL */
 	char *tree_rel;        /* crl/ and the same name below it, or NULL */
@@ -65,6 +67,9 @@ struct crl {
 	struct crl_iss iss[CRL_MAX_ISSUERS];
 	_Atomic size_t n_iss;      /* slots below it are set up; crl_add_issuer appends */
 	char *publish_dir, *base_url, *tree_dir;
+	char **bases;              /* with shards: base_url, then the earlier bases (DB_META
+	                              crl_bases), n_bases of them */
+	size_t n_bases;
 	int64_t period, overlap, debounce, delta_period;
 	int keep_expired;
 	unsigned shards;           /* shard CRLs per sharded issuer (0: none) */
@@ -91,10 +96,11 @@ struct crl_slot *crl_find_slot(crl_t *c, const char *name, struct crl_iss **is);
 uint64_t crl_stored_number(crl_t *c, const char *issuer);
 /* publish.c: 1 and the CRL's number and times when data is the file recorded as
  * published under name (meta crl_published/NAME), signed by is's current certificate,
- * with the IDP idp_url (or none) and a Freshest CRL extension as freshest says; else 0. */
+ * with the IDP names idp_urls (n_urls of them; 0: no IDP) and a Freshest CRL extension as
+ * freshest says; else 0. */
 int crl_recorded_match(crl_t *c, const struct crl_iss *is, const char *name,
-		       const char *idp_url, int freshest, const char *data, size_t len,
-		       uint64_t *number, int64_t *tu, int64_t *nu);
+		       char *const *idp_urls, size_t n_urls, int freshest, const char *data,
+		       size_t len, uint64_t *number, int64_t *tu, int64_t *nu);
 /* publish.c: writes a CRL to the slot's file and its copy in the tree (when set), each
  * atomically, with thisUpdate as modification time. Returns 0 or a file code. */
 int crl_slot_write(const struct crl_slot *slot, const uint8_t *der, size_t len, int64_t tu,

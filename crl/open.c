@@ -25,9 +25,15 @@ static int slot_init(crl_t *c, struct crl_slot *slot, const char *name, const ch
 	snprintf(file, sizeof(file), "%s.crl", slot->name);
 	if ((slot->path = fs_join(c->publish_dir, file)) == NULL)
 		return CAIRN_ENOMEM;
-	if (shard >= 0 && asprintf(&slot->url, "%s/crl/%s", c->base_url, file) < 0) {
-		slot->url = NULL;
-		return CAIRN_ENOMEM;
+	if (shard >= 0) {
+		if ((slot->urls = calloc(c->n_bases, sizeof(*slot->urls))) == NULL)
+			return CAIRN_ENOMEM;
+		for (; slot->n_urls < c->n_bases; slot->n_urls++)
+			if (asprintf(&slot->urls[slot->n_urls], "%s/crl/%s", c->bases[slot->n_urls],
+				     file) < 0) {
+				slot->urls[slot->n_urls] = NULL;
+				return CAIRN_ENOMEM;
+			}
 	}
 	if (c->tree_dir != NULL && asprintf(&slot->tree_rel, "crl/%s", file) < 0) {
 		slot->tree_rel = NULL;
@@ -37,11 +43,20 @@ static int slot_init(crl_t *c, struct crl_slot *slot, const char *name, const ch
 	return 0;
 }
 
+static void strings_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void slot_free(struct crl_slot *slot)
 {
 	free(slot->path);
 	free(slot->tree_rel);
-	free(slot->url);
+	strings_free(slot->urls, slot->n_urls);
 	free(slot->der);
 }
 
@@ -246,6 +261,65 @@ static int shards_in_force(crl_t *c, unsigned want, cairn_err_t *err)
 	return 0;
 }
 
+/* DB_META "crl_bases": the base URLs shard CRLs were published under, newest first, each
+ * NUL-terminated. A certificate names its shard under the base in force when it was
+ * issued, so the shard's IDP keeps naming it there (RFC 5280 §6.3.3 (b)(2)(i)). */
+#define BASES_META "crl_bases"
+
+static int bases_put(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const crl_t *c = arg;
+	size_t i, len = 0;
+	char *buf, *q;
+	int rc;
+	(void)err;
+
+	for (i = 0; i < c->n_bases; i++)
+		len += strlen(c->bases[i]) + 1;
+	if ((q = buf = malloc(len)) == NULL)
+		return CAIRN_ENOMEM;
+	for (i = 0; i < c->n_bases; i++)
+		q = stpcpy(q, c->bases[i]) + 1;
+	rc = db_put(txn, DB_META, BASES_META, strlen(BASES_META), buf, len, 0);
+	free(buf);
+	return rc;
+}
+
+/* c->bases = c->base_url, then the bases stored before it (CRL_MAX_BASES in all at most:
+ * the oldest leave first); stored again when that changed the list. */
+static int bases_in_force(crl_t *c, cairn_err_t *err)
+{
+	db_txn_t *txn;
+	const char *v = NULL;
+	size_t vlen = 0, off;
+	int rc, same;
+
+	if ((c->bases = calloc(CRL_MAX_BASES, sizeof(*c->bases))) == NULL ||
+	    (c->bases[0] = strdup(c->base_url)) == NULL)
+		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	c->n_bases = 1;
+	if (db_read_begin(c->db, &txn) != 0)
+		return cairn_err_set(err, CAIRN_EDB, "crl: cannot read the database");
+	rc = db_get(txn, DB_META, BASES_META, strlen(BASES_META), (const void **)&v, &vlen);
+	if (rc == CAIRN_ENOENT)
+		vlen = 0, rc = 0;
+	else if (rc == 0 && (vlen == 0 || v[vlen - 1] != '\0'))
+		rc = cairn_err_set(err, CAIRN_EDB, "crl: bad %s in meta", BASES_META);
+	same = vlen > 0 && strcmp(v, c->base_url) == 0;
+	for (off = 0; rc == 0 && off < vlen; off += strlen(v + off) + 1) {
+		if (strcmp(v + off, c->base_url) == 0 || c->n_bases == CRL_MAX_BASES)
+			continue;
+		if ((c->bases[c->n_bases] = strdup(v + off)) == NULL)
+			rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+		else
+			c->n_bases++;
+	}
+	db_txn_end(txn);
+	if (rc != 0 || same)
+		return rc; /* a start-up that changes nothing writes nothing */
+	return db_write(c->db, bases_put, c, err);
+}
+
 /* Entries of the revoked index, every issuer's (O(1): the table's entry count). */
 static size_t revoked_entries(crl_t *c)
 {
@@ -303,6 +377,8 @@ int crl_open(const crl_config_t *cfg, crl_t **out, cairn_err_t *err)
 		rc = cairn_err_set(err, CAIRN_EINVAL, "crl: shard CRLs need a base URL");
 		goto out;
 	}
+	if (c->shards > 0 && (rc = bases_in_force(c, err)) != 0)
+		goto out;
 	for (i = 0; i < cfg->n_issuers; i++)
 		if ((rc = iss_init(c, &cfg->issuers[i], err)) != 0)
 			goto out;
@@ -341,6 +417,7 @@ void crl_free(crl_t *c)
 	}
 	free(c->publish_dir);
 	free(c->base_url);
+	strings_free(c->bases, c->n_bases);
 	free(c->tree_dir);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->build_mu);

@@ -77,7 +77,7 @@ uint64_t crl_stored_number(crl_t *c, const char *issuer)
  * meta "crl_published/ISSUER" (and "crl_published/ISSUER/S" for shard S): what a
  * restart needs to adopt the full (shard) CRL it last published without parsing it:
  * SHA-256 of the file || SHA-256 of the issuer certificate that signed it (for a
- * shard: SHA-256 of that and its IDP URL) || number || thisUpdate || nextUpdate (BE64 each) ||
+ * shard: SHA-256 of that and its IDP URLs) || number || thisUpdate || nextUpdate (BE64 each) ||
  * 1 if it names a delta CRL (Freshest CRL). Parsing and verifying a published CRL of
  * 1M entries costs ~2 s of CPU (d2i_X509_CRL builds an object per entry); hashing
  * its 49 MB ~0.1 s (docs/scaling.md).
@@ -112,22 +112,26 @@ static int pub_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	return rc;
 }
 
-/* The record's hash of the issuer certificate; for a shard CRL (url non-NULL), of that
- * hash and the IDP URL: a CRL published under another public URL is not adopted. */
-static int cert_sha256(X509 *cert, const char *url, uint8_t out[32])
+/* The record's hash of the issuer certificate; for a shard CRL (n_urls > 0), of that
+ * hash and the IDP URLs, each NUL-terminated: a CRL published under another public URL,
+ * or before one was added, is not adopted. */
+static int cert_sha256(X509 *cert, const char *const *urls, size_t n_urls, uint8_t out[32])
 {
 	unsigned int n = 0;
 	EVP_MD_CTX *md;
+	size_t i;
 	int ok;
 
 	if (X509_digest(cert, EVP_sha256(), out, &n) != 1 || n != 32)
 		return -1;
-	if (url == NULL)
+	if (n_urls == 0)
 		return 0;
 	md = EVP_MD_CTX_new();
 	ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-	     EVP_DigestUpdate(md, out, 32) == 1 && EVP_DigestUpdate(md, url, strlen(url)) == 1 &&
-	     EVP_DigestFinal_ex(md, out, NULL) == 1;
+	     EVP_DigestUpdate(md, out, 32) == 1;
+	for (i = 0; ok && i < n_urls; i++)
+		ok = EVP_DigestUpdate(md, urls[i], strlen(urls[i]) + 1) == 1;
+	ok = ok && EVP_DigestFinal_ex(md, out, NULL) == 1;
 	EVP_MD_CTX_free(md);
 	return ok ? 0 : -1;
 }
@@ -136,10 +140,11 @@ static int cert_sha256(X509 *cert, const char *url, uint8_t out[32])
  * left NULL when it cannot be made). Written by the caller, best effort: without it a
  * restart parses a full CRL and rebuilds a shard. */
 static void record_published(const struct crl_iss *is, const char *name,
-			     const crl_params_t *p, const uint8_t *der, size_t len,
-			     struct pub_op *op)
+			     const struct crl_slot *slot, const crl_params_t *p,
+			     const uint8_t *der, size_t len, struct pub_op *op)
 {
-	if (cert_sha256(is->cert, p->idp_url, op->val + 32) != 0 ||
+	if (cert_sha256(is->cert, (const char *const *)slot->urls,
+			slot->shard >= 0 ? slot->n_urls : 0, op->val + 32) != 0 ||
 	    EVP_Digest(der, len, op->val, NULL, EVP_sha256(), NULL) != 1) {
 		ERR_clear_error();
 		return;
@@ -155,8 +160,8 @@ static void record_published(const struct crl_iss *is, const char *name,
  * under name, signed by is's current certificate, with a Freshest CRL extension or
  * not as freshest says; else 0 (the caller parses it). */
 int crl_recorded_match(crl_t *c, const struct crl_iss *is, const char *name,
-		   const char *idp_url, int freshest, const char *data, size_t len,
-		   uint64_t *number, int64_t *tu, int64_t *nu)
+		       char *const *idp_urls, size_t n_urls, int freshest, const char *data,
+		       size_t len, uint64_t *number, int64_t *tu, int64_t *nu)
 {
 	uint8_t md[32], cd[32];
 	const uint8_t *v;
@@ -167,7 +172,8 @@ int crl_recorded_match(crl_t *c, const struct crl_iss *is, const char *name,
 
 	pub_key(key, sizeof(key), name);
 	if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1 ||
-	    cert_sha256(is->cert, idp_url, cd) != 0 || db_read_begin(c->db, &txn) != 0) {
+	    cert_sha256(is->cert, (const char *const *)idp_urls, n_urls, cd) != 0 ||
+	    db_read_begin(c->db, &txn) != 0) {
 		ERR_clear_error();
 		return 0;
 	}
@@ -275,7 +281,11 @@ int crl_rebuild_slots(crl_t *c, struct crl_iss *is, struct crl_slot *const *slot
 		p->next_update = now + (delta ? 2 * c->delta_period : c->period + c->overlap);
 		p->keep_expired = c->keep_expired;
 		p->freshest_url = delta || slot->shard >= 0 ? NULL : is->freshest_url;
-		p->idp_url = slot->shard >= 0 ? slot->url : NULL;
+		if (slot->shard >= 0) {
+			p->idp_url = slot->urls[0];
+			p->idp_more = (const char *const *)slot->urls + 1;
+			p->n_idp_more = slot->n_urls - 1;
+		}
 		p->shard = slot->shard;
 		r.pp[i] = p;
 	}
@@ -301,7 +311,8 @@ int crl_rebuild_slots(crl_t *c, struct crl_iss *is, struct crl_slot *const *slot
 			continue;
 		}
 		if (slots[i] != &is->delta)
-			record_published(is, r.nums[i].issuer, &r.ps[i], r.der[i], r.len[i], &r.pubs[i]);
+			record_published(is, r.nums[i].issuer, slots[i], &r.ps[i], r.der[i], r.len[i],
+					 &r.pubs[i]);
 	}
 	r.pubs[0].n = n;
 	(void)!db_write(c->db, pub_op_run, r.pubs, NULL);

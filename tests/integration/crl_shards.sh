@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Partitioned CRLs (crl.shards): CDP names a shard, shard CRL with a critical IDP, verify good/revoked/wrong shard, only the touched shard rebuilt, full CRL kept, restart, K changes.
+# Partitioned CRLs (crl.shards): CDP names a shard, shard CRL with a critical IDP, verify good/revoked/wrong shard, only the touched shard rebuilt, full CRL kept, restart, K changes, a new public URL (the IDP keeps the old).
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
 
@@ -255,6 +255,47 @@ ok "a crl.publish that is a symlink is not pruned, and the log says why" \
 ok "  ... the stray in it is still there" test -f "$CT/ca/issuing.crt.tmp.$DEAD"
 rm -f "$CT/ca/issuing.crt.tmp.$DEAD" "$CT/crl/issuing.crl.tmp.$$"
 
+# A new public_urls.http: certificates issued before name their shard under the old URL,
+# so each shard CRL's critical IDP names it under both (RFC 5280 §6.3.3 (b)(2)(i): one
+# name must match one of the certificate's CDP; a redirect cannot help, the IDP is signed).
+ca_stop
+NEW=http://crl.example.test
+python3 - "$D/cairn.json" "$NEW" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc.setdefault('public_urls', {})['http'] = sys.argv[2]
+json.dump(doc, open(sys.argv[1], 'w'), indent=2)
+PY
+ca_serve "$D" || bail "cairn serve did not restart with a new public_urls.http"
+issue fresh >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
+SN=$(cdp_of fresh)
+SN=${SN##*/}
+SN=${SN%.crl}
+ok "a certificate issued now names its shard under the new URL" sh -c "case '$(cdp_of fresh)' in
+	'$NEW'/crl/issuing/[0-3].crl) exit 0 ;; esac; exit 1"
+# idp_of S: the URIs of shard S's published CRL's IDP, one a line (also into $WORK/u$S.crl.pem).
+idp_of() {
+	openssl crl -inform DER -in "$D/crl/issuing/$1.crl" -out "$WORK/u$1.crl.pem" &&
+		openssl crl -in "$WORK/u$1.crl.pem" -noout -text | grep -A6 'Issuing Distribution Point' |
+		sed -n 's/^ *URI:\([^ ]*\).*/\1/p'
+}
+idp_of "$SA" | tr '\n' ' ' >"$WORK/idp.txt"
+ok "shard $SA's CRL names its URL under the new and the old public URL" \
+	test "$(cat "$WORK/idp.txt")" = "$NEW/crl/issuing/$SA.crl $PUB/crl/issuing/$SA.crl "
+fails "$A (issued under the old URL, revoked): its shard CRL still covers it" verify "$A" "$WORK/u$SA.crl.pem"
+last_has "  ... certificate revoked, not a different CRL scope" "certificate revoked"
+idp_of "$SB" >/dev/null
+ok "$B (issued under the old URL) verifies against its shard CRL" verify "$B" "$WORK/u$SB.crl.pem"
+idp_of "$SN" >/dev/null
+ok "the new certificate verifies against its shard CRL" verify fresh "$WORK/u$SN.crl.pem"
+n=$(number "$WORK/u$SA.crl")
+ca_stop
+ca_serve "$D" || bail "cairn serve did not restart"
+idp_of "$SA" | tr '\n' ' ' >"$WORK/idp.txt"
+ok "after a restart with the same URL, shard $SA's CRL is adopted (CRL number $n)" \
+	test "$(number "$WORK/u$SA.crl")" -eq "$n"
+ok "  ... naming the same two URLs" \
+	test "$(cat "$WORK/idp.txt")" = "$NEW/crl/issuing/$SA.crl $PUB/crl/issuing/$SA.crl "
 ok "certlint passes on every certificate" lint_db "$D"
 
 done_testing

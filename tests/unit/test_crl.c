@@ -149,11 +149,9 @@ static void store(fixture_t *f, const spec_t *s, size_t n, const char *issuer)
 		fail_msg("store: %s", cairn_err_msg(&err));
 }
 
-static X509_CRL *build(fixture_t *f, const char *issuer, uint64_t number, int keep_expired,
-		       crl_stats_t *st, int64_t now)
+/* crl_build with p, parsed back: no trailing bytes, canonical DER, a valid signature. */
+static X509_CRL *build_with(fixture_t *f, const crl_params_t *p, crl_stats_t *st)
 {
-	crl_params_t p = { .issuer = issuer, .cert = f->cert, .key = f->key, .number = number,
-			   .this_update = now, .next_update = now + 86400, .keep_expired = keep_expired };
 	cairn_err_t err = { 0 };
 	db_txn_t *txn = NULL;
 	uint8_t *der = NULL;
@@ -162,7 +160,7 @@ static X509_CRL *build(fixture_t *f, const char *issuer, uint64_t number, int ke
 	X509_CRL *crl;
 
 	assert_int_equal(db_read_begin(f->db, &txn), 0);
-	if (crl_build(txn, &p, &der, &len, st, &err) != 0)
+	if (crl_build(txn, p, &der, &len, st, &err) != 0)
 		fail_msg("crl_build: %s", cairn_err_msg(&err));
 	db_txn_end(txn);
 	q = der;
@@ -180,6 +178,15 @@ static X509_CRL *build(fixture_t *f, const char *issuer, uint64_t number, int ke
 	free(der);
 	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(f->cert)), 1);
 	return crl;
+}
+
+static X509_CRL *build(fixture_t *f, const char *issuer, uint64_t number, int keep_expired,
+		       crl_stats_t *st, int64_t now)
+{
+	crl_params_t p = { .issuer = issuer, .cert = f->cert, .key = f->key, .number = number,
+			   .this_update = now, .next_update = now + 86400, .keep_expired = keep_expired };
+
+	return build_with(f, &p, st);
 }
 
 static void check_header(X509_CRL *crl, X509 *cert, uint64_t number)
@@ -920,27 +927,25 @@ static void test_serial_shard(void **state)
 	assert_int_equal(util_serial_shard(s, 15, NULL), -1);
 }
 
-/* A shard CRL: only its shard's entries, and a critical IDP naming its URL for end-entity
- * certificates only, in DER OpenSSL re-encodes byte for byte (build() checks). */
+/* A shard CRL: only its shard's entries, and a critical IDP naming its URL (and its URLs
+ * under earlier public URLs) for end-entity certificates only, in DER OpenSSL re-encodes
+ * byte for byte (build() checks). */
 static void test_shard_crl(void **state)
 {
 	fixture_t *f = *state;
 	int64_t now = time(NULL);
 	const char *url = "http://127.0.0.1:8080/crl/issuing/1.crl";
+	const char *const olds[] = { "http://old.example/crl/issuing/1.crl",
+				     "http://older.example/crl/issuing/1.crl" };
 	spec_t sp[12];
 	crl_params_t p = { .issuer = "issuing", .cert = f->cert, .key = f->key, .number = 3,
 			   .this_update = now, .next_update = now + 3600, .idp_url = url,
 			   .shard = 1 };
-	cairn_err_t err = { 0 };
-	db_txn_t *txn = NULL;
-	uint8_t *der = NULL;
-	size_t len = 0, i, want = 0;
-	const unsigned char *q;
-	unsigned char *re = NULL;
+	size_t i, want = 0;
 	X509_CRL *crl;
 	ISSUING_DIST_POINT *idp;
 	GENERAL_NAME *gn;
-	int crit = 0, n;
+	int crit = 0;
 
 	memset(sp, 0, sizeof(sp));
 	for (i = 0; i < 12; i++) {
@@ -960,19 +965,7 @@ static void test_shard_crl(void **state)
 		sp[i].revoke = 1;
 	}
 	store(f, sp, 12, "issuing");
-	assert_int_equal(db_read_begin(f->db, &txn), 0);
-	assert_int_equal(crl_build(txn, &p, &der, &len, NULL, &err), 0);
-	db_txn_end(txn);
-	q = der;
-	crl = d2i_X509_CRL(NULL, &q, (long)len);
-	assert_non_null(crl);
-	assert_ptr_equal(q, der + len);
-	n = i2d_X509_CRL(crl, &re);
-	assert_int_equal(n, (int)len);
-	assert_memory_equal(re, der, len);
-	OPENSSL_free(re);
-	free(der);
-	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(f->cert)), 1);
+	crl = build_with(f, &p, NULL);
 	assert_int_equal(revoked_count(crl), (int)want);
 	for (i = 0; i < (size_t)revoked_count(crl); i++) {
 		const ASN1_INTEGER *ai = X509_REVOKED_get0_serialNumber(
@@ -995,6 +988,26 @@ static void test_shard_crl(void **state)
 	assert_false(idp->indirectCRL);
 	assert_false(idp->onlyattr);
 	assert_null(idp->onlysomereasons);
+	ISSUING_DIST_POINT_free(idp);
+	X509_CRL_free(crl);
+
+	/* Under earlier public URLs too: the IDP's fullName names each, the current first. */
+	p.idp_more = olds;
+	p.n_idp_more = 2;
+	crl = build_with(f, &p, NULL);
+	idp = X509_CRL_get_ext_d2i(crl, NID_issuing_distribution_point, &crit, NULL);
+	assert_non_null(idp);
+	assert_int_equal(crit, 1);
+	assert_int_equal(sk_GENERAL_NAME_num(idp->distpoint->name.fullname), 3);
+	for (i = 0; i < 3; i++) {
+		const char *u = i == 0 ? url : olds[i - 1];
+		gn = sk_GENERAL_NAME_value(idp->distpoint->name.fullname, (int)i);
+		assert_int_equal(gn->type, GEN_URI);
+		assert_int_equal(ASN1_STRING_length(gn->d.uniformResourceIdentifier), (int)strlen(u));
+		assert_memory_equal(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier), u,
+				    strlen(u));
+	}
+	assert_true(idp->onlyuser);
 	ISSUING_DIST_POINT_free(idp);
 	X509_CRL_free(crl);
 
