@@ -33,7 +33,8 @@ typedef enum {
 	DB_TOKENS,    /* SHA-256(API token) -> token record JSON */
 	DB_ACME,      /* ACME objects, keyed by type prefix */
 	DB_ADMINS,    /* admin name -> admin record JSON (role, disabled) */
-	DB_EST,       /* EST: "u:NAME" -> enrollment account, "p:HASH" -> pending request id */
+	DB_EST,       /* EST: "u:NAME" -> enrollment account, "p:HASH" -> pending request id,
+	                 "l:SERIAL" -> the label a certificate was issued on */
 	DB_OUTBOX,    /* notify/: events to deliver, dead letters, delivery log (notify_int.h) */
 	DB_STATS,     /* counters kept in the change's own txn (stats.c; docs/monitoring.md) */
 	DB_INVENTORY, /* inventory/: SHA-256 fingerprint -> record JSON (inventory.h) */

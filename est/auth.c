@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Who is asking: EST client certificates (only those issued for EST clients), HTTP Basic accounts bound to labels, failure limits, logins kept per TLS connection. */
+/* Who is asking: EST client certificates (only those issued for EST clients, on the label they were issued on), HTTP Basic accounts bound to labels, failure limits, logins kept per TLS connection. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +83,8 @@ static void check_peer(est_call_t *c)
 			 (int)sizeof(rec.profile), rec.profile);
 		snprintf(c->peer_requester, sizeof(c->peer_requester), "%.*s",
 			 (int)sizeof(rec.requester), rec.requester);
+		if (est_cert_label_get(txn, c->peer_serial, c->peer_label) != 0)
+			c->peer_label[0] = '\0';
 	}
 	db_txn_end(txn);
 subject:
@@ -103,19 +105,47 @@ static int profile_listed(const est_label_t *l, const char *profile)
 }
 
 /*
+ * May an EST certificate with no label recorded (issued before labels were recorded, or
+ * approved and not yet collected through EST) act on this label? Only when its requester
+ * names an account ("est:user/NAME") that may use the label: the account's own
+ * confinement. A certificate renewed by certificate ("est:cert/...") names no account:
+ * never. Returns 1, or 0 with why.
+ */
+static int unrecorded_counts(const est_call_t *c, char *why, size_t cap)
+{
+	const char *req = c->peer_requester;
+	est_user_info_t info;
+
+	if (strncmp(req, "est:user/", 9) == 0 && est_user_get(c->e->db, req + 9, &info) == 0 &&
+	    est_user_may_use(&info, c->label->name, c->e->set.default_label))
+		return 1;
+	if (strncmp(req, "est:user/", 9) == 0)
+		snprintf(why, cap, "client certificate %s was issued through EST with no label "
+			 "recorded, and its account %s may not use label %s", c->peer_serial,
+			 req + 9, c->label->name);
+	else
+		snprintf(why, cap, "client certificate %s was issued through EST with no label "
+			 "recorded, and names no account (%s): enroll afresh with an account",
+			 c->peer_serial, req);
+	return 0;
+}
+
+/*
  * Does the (current, ours) client certificate authenticate an EST client on this
- * label? Only certificates EST issued, or of a profile the label lists in
- * client_cert_profiles; never ACME's, never those `cairn init` made (the daemon's
- * HTTPS certificate: its key is a file), never admin ones. simpleenroll and
- * serverkeygen also need the label's profile to be the certificate's (or listed):
- * a device does not get other EKUs by enrolling on another label. Returns 1, or 0
- * with why.
+ * label? A certificate issued through EST only on the label it was issued on (so a
+ * device keeps that label's policy group, approvals, serverkeygen and validity, and
+ * an account its labels; unrecorded_counts for one with no label recorded), whatever
+ * client_cert_profiles say; one from another channel only where the label lists its
+ * profile in client_cert_profiles; never ACME's, never those `cairn init` made (the
+ * daemon's HTTPS certificate: its key is a file), never admin ones. simpleenroll and
+ * serverkeygen also need the label's profile to be the certificate's (or listed): a
+ * device does not get other EKUs when a label's profile changed. Returns 1, or 0 with why.
  */
 static int peer_counts(const est_call_t *c, int reenroll, char *why, size_t cap)
 {
 	const est_label_t *l = c->label;
 	const char *req = c->peer_requester, *prof = c->peer_profile;
-	int listed = profile_listed(l, prof);
+	int listed = profile_listed(l, prof), est = strncmp(req, "est:", 4) == 0;
 
 	if (strncmp(req, "acme:", 5) == 0)
 		snprintf(why, cap, "client certificate %s was issued through ACME: it does not "
@@ -123,14 +153,19 @@ static int peer_counts(const est_call_t *c, int reenroll, char *why, size_t cap)
 	else if (strncmp(req, "cli:", 4) == 0 || est_profile_never_client(prof))
 		snprintf(why, cap, "client certificate %s (profile %s) never authenticates EST "
 			 "clients", c->peer_serial, prof[0] ? prof : "none");
-	else if (strncmp(req, "est:", 4) != 0 && !listed)
+	else if (!est && !listed)
 		snprintf(why, cap, "client certificate %s was not issued through EST and its "
 			 "profile %s is not in est.labels.%s.client_cert_profiles",
 			 c->peer_serial, prof, l->name);
+	else if (est && c->peer_label[0] != '\0' && strcmp(c->peer_label, l->name) != 0)
+		snprintf(why, cap, "client certificate %s was issued on EST label %s: it "
+			 "authenticates only there, not on label %s", c->peer_serial,
+			 c->peer_label, l->name);
+	else if (est && c->peer_label[0] == '\0' && !unrecorded_counts(c, why, cap))
+		return 0;
 	else if (!reenroll && !listed && strcmp(prof, l->profile) != 0)
 		snprintf(why, cap, "client certificate %s has profile %s but label %s issues %s: "
-			 "enroll on a label of its profile", c->peer_serial, prof, l->name,
-			 l->profile);
+			 "enroll afresh", c->peer_serial, prof, l->name, l->profile);
 	else
 		return 1;
 	return 0;

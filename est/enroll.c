@@ -15,6 +15,7 @@
 #include "est/est_int.h"
 
 #define PENDING_PREFIX "p:"
+#define LABEL_PREFIX "l:"
 #define BOUNDARY "cairn-est-5f0e2c7a"
 
 /* RFC 7030 §3.5: the CSR's challengePassword must be base64 of this session's binding. */
@@ -46,16 +47,37 @@ static int check_binding(est_call_t *c, const ca_csr_t *req, char *why, size_t c
 	return 0;
 }
 
-/* RFC 7030 §4.2.2: the renewal keeps the subject and the subject alternative
+/* 1 when a and b are the same name byte for byte (their DER): RFC 7030 §4.2.2 wants
+ * the renewal's subject "identical", and X509_NAME_cmp would fold case and spaces. */
+static int same_name_der(const X509_NAME *a, const X509_NAME *b)
+{
+	const unsigned char *da = NULL, *db = NULL;
+	size_t la = 0, lb = 0;
+
+	return X509_NAME_get0_der(a, &da, &la) == 1 && X509_NAME_get0_der(b, &db, &lb) == 1 &&
+	       la == lb && memcmp(da, db, la) == 0;
+}
+
+/* RFC 7030 §4.2.2: the renewal keeps the subject exactly and the subject alternative
  * names (compared as the one extractor normalises them). */
 static int same_identity(X509 *old, const ca_csr_t *csr, char *why, size_t cap)
 {
+	const X509_NAME *want = X509_REQ_get_subject_name(csr->req);
 	ca_names_t a;
 	cairn_err_t err = { 0 };
+	char *have_text = NULL, *want_text = NULL, shown[300];
 	int ok = 0;
 
-	if (X509_NAME_cmp(X509_get_subject_name(old), X509_REQ_get_subject_name(csr->req)) != 0) {
-		snprintf(why, cap, "re-enrollment must keep the subject of the current certificate");
+	if (!same_name_der(X509_get_subject_name(old), want)) {
+		have_text = ca_dn_text(X509_get_subject_name(old));
+		want_text = ca_dn_text(want);
+		est_shown(want_text ? want_text : "?", want_text ? strlen(want_text) : 1, shown,
+			  sizeof(shown));
+		snprintf(why, cap, "re-enrollment must keep the subject of the current certificate "
+			 "exactly (%s), byte for byte: the CSR asks for %s",
+			 have_text ? have_text : "?", shown);
+		free(have_text);
+		free(want_text);
 		return 0;
 	}
 	if (ca_names_from_cert(old, &a, &err) != 0) {
@@ -133,12 +155,16 @@ out:
 }
 
 /*
- * The key that finds a pending request again: SHA-256(requester, label, the
- * CSR's CertificationRequestInfo). The signature is left out: ECDSA signatures
- * differ each time, and a device that signs the same request again asks the same.
+ * The key that finds a pending request again: SHA-256(requester, label, operation,
+ * the authenticating certificate's serial ("" for Basic), the CSR's
+ * CertificationRequestInfo). The signature is left out: ECDSA signatures differ each
+ * time, and a device that signs the same request again asks the same. The operation
+ * and the serial are in it so that a renewal is collected only as a renewal, by the
+ * certificate it supersedes.
  */
 static void pending_key(const est_call_t *c, X509_REQ *csr, char *key)
 {
+	const char *serial = c->by_cert ? c->peer_serial : "";
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char *der = NULL;
 	int len = i2d_re_X509_REQ_tbs(csr, &der);
@@ -149,6 +175,8 @@ static void pending_key(const est_call_t *c, X509_REQ *csr, char *key)
 	if (md != NULL && len > 0 && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
 	    EVP_DigestUpdate(md, c->requester, strlen(c->requester) + 1) &&
 	    EVP_DigestUpdate(md, c->label->name, strlen(c->label->name) + 1) &&
+	    EVP_DigestUpdate(md, c->op, strlen(c->op) + 1) &&
+	    EVP_DigestUpdate(md, serial, strlen(serial) + 1) &&
 	    EVP_DigestUpdate(md, der, (size_t)len))
 		EVP_DigestFinal_ex(md, h, &hl);
 	EVP_MD_CTX_free(md);
@@ -283,59 +311,111 @@ out:
 	PKCS8_PRIV_KEY_INFO_free(p8);
 }
 
-struct superseded {
-	const char *requester;
-	const char *old_requester; /* the superseded certificate's */
-	const char *old_serial;
-	const char *new_serial;
-	int revoke;
-};
-
-static int superseded_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+int est_cert_label_put(db_txn_t *txn, const char *serial_hex, const char *label)
 {
-	struct superseded *s = arg;
-	json_t *details = json_pack("{s:s, s:b}", "superseded_by", s->new_serial, "revoke",
-				    s->revoke);
-	audit_event_t ev = { .actor = s->requester, .action = "cert.superseded",
-			     .serial = s->old_serial, .details = details };
+	char key[sizeof(LABEL_PREFIX) + 2 * DB_SERIAL_MAX];
+
+	snprintf(key, sizeof(key), LABEL_PREFIX "%s", serial_hex);
+	return db_put(txn, DB_EST, key, strlen(key), label, strlen(label), 0);
+}
+
+int est_cert_label_get(db_txn_t *txn, const char *serial_hex, char *label)
+{
+	char key[sizeof(LABEL_PREFIX) + 2 * DB_SERIAL_MAX];
+	const void *val;
+	size_t len;
+	int rc;
+
+	snprintf(key, sizeof(key), LABEL_PREFIX "%s", serial_hex);
+	if ((rc = db_get(txn, DB_EST, key, strlen(key), &val, &len)) != 0)
+		return rc;
+	if (len == 0 || len >= EST_NAME_MAX)
+		return CAIRN_EDB;
+	memcpy(label, val, len);
+	label[len] = '\0';
+	return 0;
+}
+
+/* The cert.superseded event of a renewal (and its notify events), in txn. */
+static int superseded_op(db_txn_t *txn, const est_call_t *c, const char *new_serial,
+			 cairn_err_t *err)
+{
+	json_t *details = json_pack("{s:s, s:b}", "superseded_by", new_serial, "revoke",
+				    c->e->set.revoke_superseded);
+	audit_event_t ev = { .actor = c->requester, .action = "cert.superseded",
+			     .serial = c->peer_serial, .details = details };
 	int rc = audit_append(txn, &ev, NULL, err);
 
 	/* The notify event says which certificate replaced which (cert.renewed). */
-	json_object_set_new(details, "serial", json_string(s->old_serial));
-	json_object_set_new(details, "requester", json_string(s->requester));
+	json_object_set_new(details, "serial", json_string(c->peer_serial));
+	json_object_set_new(details, "requester", json_string(c->requester));
 	/* Re-enrolled by the same requester, the issuance's own cert.renewed said it already. */
-	if (rc == 0 && strcmp(s->old_requester, s->requester) != 0)
+	if (rc == 0 && strcmp(c->peer_requester, c->requester) != 0)
 		rc = notify_event(txn, "cert.renewed", details, NULL, err);
 	if (rc == 0)
-		rc = notify_superseded(txn, s->old_serial, s->new_serial);
+		rc = notify_superseded(txn, c->peer_serial, new_serial);
 	json_decref(details);
 	return rc;
 }
 
-/* RFC 7030 §4.2.2: the renewed certificate is superseded; revoked too when configured
- * (through ca_revoke, so OCSP and the CRL learn it). Failures are logged: the device
- * already has its new certificate. */
-static void supersede(est_call_t *c, const char *new_serial)
+/* What handing a certificate to the device records, in one transaction: the label it
+ * was issued on (what it authenticates on from then on, est_authenticate) and for a
+ * renewal the certificate it supersedes. An immediate issuance records it in the
+ * certificate's own transaction (ca_record_also_fn); a request that waited for approval
+ * when the device collects it, once (collect: nothing when the label is there). */
+struct delivery {
+	est_call_t *c;
+	int reenroll;
+	int collect;
+	const char *serial_hex; /* collect: the request's certificate */
+	int first;              /* out: this write recorded the delivery */
+};
+
+static int delivery_record(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
 {
-	struct superseded s = { c->requester, c->peer_requester, c->peer_serial, new_serial,
-				c->e->set.revoke_superseded };
+	struct delivery *d = arg;
+	char have[EST_NAME_MAX];
+	int rc;
+
+	d->first = 0;
+	if (d->collect && (rc = est_cert_label_get(txn, serial_hex, have)) != CAIRN_ENOENT)
+		return rc;
+	if ((rc = est_cert_label_put(txn, serial_hex, d->c->label->name)) != 0 ||
+	    (d->reenroll && (rc = superseded_op(txn, d->c, serial_hex, err)) != 0))
+		return rc;
+	d->first = 1;
+	return 0;
+}
+
+static int collect_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct delivery *d = arg;
+
+	return delivery_record(txn, d->serial_hex, d, err);
+}
+
+/* RFC 7030 §4.2.2 with est.revoke_superseded: the renewed certificate is revoked
+ * (superseded) through ca_revoke, so OCSP and the CRL learn it. Failures are logged: the
+ * device already has its new certificate. */
+static void revoke_superseded(est_call_t *c)
+{
 	cairn_err_t err = { 0 };
 	int rc;
 
-	if (db_write(c->e->db, superseded_op, &s, &err) != 0)
-		log_error("est", "recording %s as superseded: %s", c->peer_serial,
-			  cairn_err_msg(&err));
-	if (!s.revoke)
+	if (!c->e->set.revoke_superseded)
 		return;
 	rc = ca_revoke(c->e->ca, c->peer_serial, CA_REASON_SUPERSEDED, 0, c->requester, &err);
 	if (rc != 0 && rc != CAIRN_EEXIST)
 		log_error("est", "revoking superseded %s: %s", c->peer_serial, cairn_err_msg(&err));
 }
 
-/* Answer to an earlier request for the same CSR: 202 again, the certificate, or why not. */
-static void answer_pending(est_call_t *c, const char *key, const char *id, http_reply_t *reply)
+/* Answer to an earlier request for the same CSR: 202 again, the certificate (its
+ * delivery recorded the first time), or why not. */
+static void answer_pending(est_call_t *c, int reenroll, const char *key, const char *id,
+			   http_reply_t *reply)
 {
 	struct pending_put del = { key, NULL };
+	struct delivery d = { c, reenroll, 1, NULL, 0 };
 	request_info_t info;
 	cairn_err_t err = { 0 };
 	X509 *x = NULL;
@@ -351,6 +431,14 @@ static void answer_pending(est_call_t *c, const char *key, const char *id, http_
 		reply->retry_after = c->e->set.retry_after;
 		return;
 	case REQ_ISSUED:
+		d.serial_hex = info.serial_hex;
+		if (db_write(c->e->db, collect_op, &d, &err) != 0) {
+			est_reply_text(reply, 500, "recording the delivery of %s (request %s): %s",
+				       info.serial_hex, id, cairn_err_msg(&err));
+			return;
+		}
+		if (d.first && reenroll)
+			revoke_superseded(c);
 		x = cert_by_serial(c->e, info.serial_hex);
 		if (x == NULL) {
 			est_reply_text(reply, 500, "certificate %s of request %s is missing",
@@ -389,7 +477,7 @@ static void enroll_issued(void *arg, const policy_outcome_t *out)
 	est_call_t *c = a->c;
 
 	if (a->reenroll)
-		supersede(c, out->issued->serial_hex);
+		revoke_superseded(c);
 	if (a->gen_key != NULL)
 		reply_keygen(a->reply, out->issued->cert, a->gen_key);
 	else
@@ -451,6 +539,9 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	ca_csr_t *csr = NULL, *gen = NULL;
 	EVP_PKEY *gen_key = NULL;
 	enroll_answer_t ans = { c, reply, reenroll, NULL, NULL };
+	struct delivery d = { c, reenroll, 0, NULL, 0 };
+	json_t *issue_details = NULL;
+	ca_record_extra_t extra = { NULL, delivery_record, &d };
 	ca_request_t creq = { 0 };
 	cairn_err_t err = { 0 };
 	char why[512], key[2 + 64 + 1], id[33];
@@ -514,7 +605,7 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 		pending_key(c, csr->req, key);
 		ans.pending_key = key;
 		if (pending_get(c->e, key, id) == 0) {
-			answer_pending(c, key, id, reply);
+			answer_pending(c, reenroll, key, id, reply);
 			goto out;
 		}
 	}
@@ -522,10 +613,19 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 	creq.requester = c->requester;
 	creq.channel = "est";
 	creq.validity_days = validity_days;
+	/* The certificate's cert.issue event names the label; its label and, for a renewal,
+	 * the certificate it supersedes are recorded in its own transaction. */
+	if ((issue_details = json_pack("{s:s}", "label", c->label->name)) == NULL) {
+		est_reply_text(reply, 500, "out of memory");
+		goto out;
+	}
+	extra.details = issue_details;
+	creq.record_extra = &extra;
 	(void)policy_submit_answer(c->e->policy, &creq,
 				   c->label->policy_group[0] ? c->label->policy_group : NULL,
 				   &enroll_answer_ops, &ans, &err);
 out:
+	json_decref(issue_details);
 	ca_csr_free(csr);
 	ca_csr_free(gen);
 	X509_REQ_free(gen_csr);

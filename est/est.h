@@ -24,8 +24,9 @@ typedef struct est_label {
 	int validity_days;        /* 0 = the profile's default */
 	int serverkeygen;         /* /serverkeygen allowed */
 	char policy_group[EST_NAME_MAX]; /* "" = none */
-	/* Profiles whose certificates (from any channel but ACME and init) authenticate
-	 * simpleenroll/serverkeygen/simplereenroll on this label, besides those EST issued. */
+	/* Profiles whose certificates from outside EST (any channel but ACME and init)
+	 * authenticate simpleenroll/serverkeygen/simplereenroll on this label, besides those
+	 * EST issued on it; never an EST certificate of another label. */
 	char client_cert_profiles[EST_MAX_CERT_PROFILES][EST_NAME_MAX];
 	size_t n_client_cert_profiles;
 } est_label_t;

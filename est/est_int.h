@@ -53,11 +53,13 @@ typedef struct est_call {
 	char peer_serial[2 * DB_SERIAL_MAX + 1];
 	char peer_profile[64];   /* peer's db record: the profile it was issued with */
 	char peer_requester[128];/* ... and who asked for it ("est:...", "acme:...", "cli:init") */
+	char peer_label[EST_NAME_MAX]; /* ... and the EST label it was issued on ("": none recorded) */
 	int by_cert;             /* authenticated by peer (else by HTTP Basic) */
 } est_call_t;
 
 /* Authenticates an operation that needs a client (auth.c): the TLS client
- * certificate when it is an EST client's on this label (for simplereenroll the
+ * certificate when it is an EST client's on this label (EST's: issued on this label;
+ * another channel's: its profile listed in client_cert_profiles; for simplereenroll the
  * only way), else HTTP Basic with a rate limit on failures and the account bound
  * to the label. Returns 0 (c->requester, c->by_cert set) or -1 with the refusal
  * in reply (401, 403 or 429 with Retry-After), audited. */
@@ -72,6 +74,12 @@ void est_reply_text(http_reply_t *reply, int status, const char *fmt, ...) CAIRN
  * operation, label, requester (or "anonymous"), remote address and reason. */
 void est_refuse(est_call_t *c, http_reply_t *reply, int status, const char *fmt, ...)
 	CAIRN_PRINTF(4, 5);
+/* The EST label a certificate was issued on, kept in DB_EST as "l:SERIAL" (lower-case
+ * hex) -> label name: written in the certificate's own transaction, or for a request that
+ * waited for approval when the device collects it (enroll.c). est_cert_label_get fills
+ * label (EST_NAME_MAX bytes); 0, CAIRN_ENOENT (none recorded) or a db code. */
+int est_cert_label_put(db_txn_t *txn, const char *serial_hex, const char *label) CAIRN_WUR;
+int est_cert_label_get(db_txn_t *txn, const char *serial_hex, char *label) CAIRN_WUR;
 /* simpleenroll, simplereenroll and serverkeygen (enroll.c); c is authenticated. */
 void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply);
 

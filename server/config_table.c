@@ -292,7 +292,8 @@ const cfg_key_t config_keys[] = {
 	  "policy group the label's requests are decided under: 1..63 of [A-Za-z0-9_.-], as "
 	  "EAB keys and policy rules hold it" },
 	{ "est.labels.*.client_cert_profiles", NF(CFG_LIST), "", 0, EST_MAX_CERT_PROFILES, NULL, 0,
-	  "profiles whose certificates may authenticate (re-)enrollment under this label" },
+	  "profiles whose certificates from outside EST may authenticate (re-)enrollment under "
+	  "this label" },
 	{ "est.default_label", NF(CFG_STR), "default", 0, 63, NULL, 0,
 	  "the label of /.well-known/est/OP (must be in est.labels)" },
 	{ "est.channel_binding", NF(CFG_STR), "off", 0, 0, "off|tls-unique|tls-exporter", 0,

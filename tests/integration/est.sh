@@ -233,6 +233,23 @@ if "$CAIRN" requests --help >/dev/null 2>&1; then
 		openssl pkcs7 -inform DER -print_certs -out '$WORK/held3.pem'; }; p7cert &&
 		[ \"\$(openssl x509 -in '$WORK/held3.pem' -noout -pubkey)\" = \
 		  \"\$(openssl pkey -in '$WORK/held.key' -pubout)\" ]"
+	# A renewal the policy holds: once approved and collected, it supersedes the
+	# certificate it renews, and revokes it (est.revoke_superseded), as at once.
+	csr hre /CN=held-7 "DNS:held-7.iot.test" "$WORK/held.key"
+	est_post hre1 iot-device/simplereenroll --cert "$WORK/held3.pem" --key "$WORK/held.key"
+	ok "a renewal the policy holds answers 202" status_is hre1 202
+	ok "  ... approved" "$CAIRN" requests approve \
+		"$(grep -Eo '[0-9a-f]{32}' "$WORK/hre1.body" | head -n 1)" --dir "$D"
+	est_post hre2 iot-device/simplereenroll --cert "$WORK/held3.pem" --key "$WORK/held.key"
+	ok "  ... simplereenroll then collects the renewal (200)" status_is hre2 200
+	OLD=$(openssl x509 -in "$WORK/held3.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
+	ok "  ... the renewed certificate is audited cert.superseded" sh -c "
+		'$CAIRN' audit export --dir '$D' --format jsonl |
+		jq -c --arg s '$OLD' 'select(.action == \"cert.superseded\" and .serial == \$s)' |
+		grep -q ."
+	ok "  ... and OCSP says it is revoked as superseded" sh -c "
+		openssl ocsp -issuer '$ISSUING' -cert '$WORK/held3.pem' -url '$HTTP_URL/ocsp' \
+		-CAfile '$ROOT' | grep -qi 'reason: *superseded'"
 else
 	echo "ok $((TAP_N + 1)) # SKIP approval: no \`cairn requests\` command in this build yet"
 	TAP_N=$((TAP_N + 1))

@@ -42,19 +42,17 @@ HOSTPORT=${HTTPS_URL#https://}
 
 # not_issued OUT: the answer carries no certificate (any 4xx).
 not_issued() { grep -q '^4' "$WORK/$1.code" && ! grep -q 'BEGIN\|^MII' "$WORK/$1.body"; }
-# csr NAME SUBJ SAN [KEY]: base64 DER CSR in NAME.b64 (a new key unless KEY is given); sets BODY.
-csr() {
-	if [ -n "${4:-}" ]; then
-		openssl req -new -key "$4" -subj "$2" -addext "subjectAltName=$3" \
-			-out "$WORK/$1.csr" 2>/dev/null
-	else
-		make_csr "$1" ec:P-256 "$2" "$3"
-	fi
-	b64csr "$1"
-	BODY=$WORK/$1.b64
-}
 audit_jsonl() { "$CAIRN" audit export --dir "$D" --format jsonl >"$WORK/audit.jsonl" 2>"$WORK/audit.err"; }
 pending_count() { "$CAIRN" requests list --dir "$D" --json 2>/dev/null | jq '.items | length'; }
+# req_id OUT: the request id a 202 answer names.
+req_id() { grep -Eo '[0-9a-f]{32}' "$WORK/$1.body" | head -n 1; }
+serial_of() { openssl x509 -in "$WORK/$1.pem" -noout -serial | cut -d= -f2 | tr A-F a-f; }
+# superseded_count SERIAL: the cert.superseded events about that certificate.
+superseded_count() {
+	audit_jsonl
+	jq -c --arg s "$1" 'select(.action == "cert.superseded" and .serial == $s)' \
+		"$WORK/audit.jsonl" | wc -l
+}
 
 printf 'alice password\n' >"$WORK/pw.alice"
 printf 'bob password 1\n' >"$WORK/pw.bob"
@@ -93,6 +91,73 @@ ok "bob (no labels) on label iot: 403" status_is b1 403
 est_post b2 simpleenroll -u 'bob:bob password 1'
 ok "bob on the default label: 200" status_is b2 200
 
+# ---- a certificate authenticates only on the label it was issued on ----
+# bob may use the default label only: his certificate from there is no pass to iot (the
+# same profile, but another policy group, and serverkeygen on). Refusals that fall back to
+# Basic are failed logins of their address: each address here stays under the limit.
+csr bob1 /CN=bob-1.iot.test "DNS:bob-1.iot.test"
+est_post bob1 simpleenroll -u 'bob:bob password 1'
+ok "bob enrolls on the default label" p7cert bob1
+csr bob2 /CN=bob-1.iot.test "DNS:bob-1.iot.test"
+est_post bob2 iot/simpleenroll --interface 127.0.2.1 --cert "$WORK/bob1.pem" --key "$WORK/bob1.key"
+ok "bob's certificate from the default label does not authenticate simpleenroll on iot" \
+	not_issued bob2
+ok "  ... saying it authenticates only on the default label" \
+	grep -q "issued on EST label default: it authenticates only there" "$WORK/bob2.body"
+est_post bob3 iot/serverkeygen --interface 127.0.2.1 --cert "$WORK/bob1.pem" --key "$WORK/bob1.key"
+ok "  ... nor serverkeygen on iot (enabled there, not on his label)" not_issued bob3
+ok "  ... no key in the answer" sh -c "! grep -qi 'pkcs8\|PRIVATE' '$WORK/bob3.body'"
+csr bobre /CN=bob-1.iot.test "DNS:bob-1.iot.test" "$WORK/bob1.key"
+est_post bob4 iot/simplereenroll --cert "$WORK/bob1.pem" --key "$WORK/bob1.key"
+ok "  ... nor simplereenroll on iot (403)" status_is bob4 403
+ok "  ... saying why" grep -q "issued on EST label default" "$WORK/bob4.body"
+est_post bob5 simplereenroll --cert "$WORK/bob1.pem" --key "$WORK/bob1.key"
+ok "bob's certificate re-enrolls on its own label (200)" status_is bob5 200
+p7cert bob5
+cp "$WORK/bob1.key" "$WORK/bob5.key"
+est_post bob6 iot/simplereenroll --cert "$WORK/bob5.pem" --key "$WORK/bob5.key"
+ok "  ... and the renewal keeps that label: not on iot either (403)" status_is bob6 403
+
+# hank's label held makes every request wait for an approver; his certificate does not
+# skip them on another label.
+printf 'hank password\n' >"$WORK/pw.hank"
+"$CAIRN" est user add --dir "$D" --name hank --password-file "$WORK/pw.hank" --labels held \
+	>/dev/null 2>&1
+csr h1 /CN=dev-h.iot.test "DNS:dev-h.iot.test"
+est_post h1 held/simpleenroll -u 'hank:hank password'
+ok "hank enrolls on held: 202 (waits for an approver)" status_is h1 202
+ok "  ... approved" "$CAIRN" requests approve "$(req_id h1)" --dir "$D"
+est_post h1 held/simpleenroll -u 'hank:hank password'
+ok "  ... hank collects his certificate" p7cert h1
+csr hre /CN=dev-h.iot.test "DNS:dev-h.iot.test" "$WORK/h1.key"
+est_post hre_default simplereenroll --cert "$WORK/h1.pem" --key "$WORK/h1.key"
+ok "hank's certificate from held does not renew on the default label without approval (403)" \
+	status_is hre_default 403
+ok "  ... saying it authenticates only on held" grep -q "issued on EST label held" \
+	"$WORK/hre_default.body"
+est_post hre_iot iot/simplereenroll --cert "$WORK/h1.pem" --key "$WORK/h1.key"
+ok "  ... nor on iot (403)" status_is hre_iot 403
+csr h5 /CN=dev-h.iot.test "DNS:dev-h.iot.test"
+est_post h5 iot/simpleenroll --interface 127.0.2.2 --cert "$WORK/h1.pem" --key "$WORK/h1.key"
+ok "  ... nor has a new key certified on iot" not_issued h5
+BODY=$WORK/hre.b64
+est_post hre held/simplereenroll --cert "$WORK/h1.pem" --key "$WORK/h1.key"
+ok "on its own label the renewal waits for approval (202)" status_is hre 202
+HRE=$(req_id hre)
+ok "  ... approved" "$CAIRN" requests approve "$HRE" --dir "$D"
+est_post hsteal held/simpleenroll --cert "$WORK/h1.pem" --key "$WORK/h1.key"
+ok "the approved renewal is not collected through simpleenroll (a request of its own, 202)" \
+	sh -c "[ \"\$(cat '$WORK/hsteal.code')\" = 202 ] && ! grep -q '$HRE' '$WORK/hsteal.body'"
+est_post hre2 held/simplereenroll --cert "$WORK/h1.pem" --key "$WORK/h1.key"
+ok "simplereenroll collects it (200)" status_is hre2 200
+ok "  ... the renewal" p7cert hre2
+ok "  ... and the certificate it renews is audited cert.superseded" \
+	[ "$(superseded_count "$(serial_of h1)")" -eq 1 ]
+est_post hre3 held/simplereenroll --cert "$WORK/h1.pem" --key "$WORK/h1.key"
+ok "collected again (200)" status_is hre3 200
+ok "  ... it is superseded once, not at every collection" \
+	[ "$(superseded_count "$(serial_of h1)")" -eq 1 ]
+
 # ---- an EST client certificate asks only for its own names ----
 csr o1 /CN=dev-a.iot.test "DNS:victim.example.test"
 est_post o1 iot/simpleenroll --cert "$WORK/alice.pem" --key "$WORK/alice.key"
@@ -109,24 +174,36 @@ est_post o4 iot/simpleenroll --cert "$WORK/alice.pem" --key "$WORK/alice.key"
 ok "  ... asking for its own names: 200" status_is o4 200
 est_post o5 servers/simpleenroll --cert "$WORK/alice.pem" --key "$WORK/alice.key"
 ok "  ... on a label of another profile (servers, serverAuth): refused" not_issued o5
-ok "  ... saying why" grep -q "label servers issues tls-server" "$WORK/o5.body"
+ok "  ... saying why" grep -q "issued on EST label iot" "$WORK/o5.body"
 ok "the refusals are audited" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
 	grep '\"est.refused\"' | grep -q 'victim.example.test'"
 
-# ---- re-enrollment on a label of another profile keeps the certificate's EKU ----
+# ---- re-enrollment: on the certificate's own label, keeping its subject exactly ----
 openssl req -new -key "$WORK/alice.key" -subj /CN=dev-a.iot.test -addext "subjectAltName=DNS:dev-a.iot.test" \
 	-outform DER 2>/dev/null | openssl base64 >"$WORK/re.b64"
 BODY=$WORK/re.b64
 est_post re servers/simplereenroll --cert "$WORK/alice.pem" --key "$WORK/alice.key"
-ok "alice's certificate re-enrolls through label servers (200)" status_is re 200
-p7cert re
-ok "  ... the renewal is still clientAuth" sh -c "openssl x509 -in '$WORK/re.pem' -noout \
+ok "alice's certificate (label iot) does not re-enroll through label servers (403)" status_is re 403
+ok "  ... saying it authenticates only on iot" grep -q "issued on EST label iot" "$WORK/re.body"
+openssl req -new -key "$WORK/alice.key" -subj /CN=DEV-A.IOT.TEST -addext "subjectAltName=DNS:dev-a.iot.test" \
+	-outform DER 2>/dev/null | openssl base64 >"$WORK/recase.b64"
+BODY=$WORK/recase.b64
+est_post recase iot/simplereenroll --cert "$WORK/alice.pem" --key "$WORK/alice.key"
+ok "a renewal of CN=dev-a.iot.test asking for CN=DEV-A.IOT.TEST is refused (403)" \
+	status_is recase 403
+ok "  ... saying the subject must stay exactly the certificate's" grep -q \
+	"keep the subject of the current certificate exactly (CN=dev-a.iot.test), byte for byte: the CSR asks for CN=DEV-A.IOT.TEST" \
+	"$WORK/recase.body"
+BODY=$WORK/re.b64
+est_post re2 iot/simplereenroll --cert "$WORK/alice.pem" --key "$WORK/alice.key"
+ok "  ... on its own label, the same subject, it re-enrolls (200)" status_is re2 200
+p7cert re2
+ok "  ... the renewal is still clientAuth" sh -c "openssl x509 -in '$WORK/re2.pem' -noout \
 	-ext extendedKeyUsage | grep -q 'Client Authentication'"
-ok "  ... and never serverAuth" sh -c "! openssl x509 -in '$WORK/re.pem' -noout \
-	-ext extendedKeyUsage | grep -q 'Server Authentication'"
+ok "  ... for CN=dev-a.iot.test" sh -c "openssl x509 -in '$WORK/re2.pem' -noout -subject \
+	-nameopt RFC2253 | grep -qx 'subject=CN=dev-a.iot.test'"
 
 # ---- a key revoked for keyCompromise authenticates nothing, in whichever certificate ----
-serial_of() { openssl x509 -in "$WORK/$1.pem" -noout -serial | cut -d= -f2; }
 csr kc1 /CN=dev-k.iot.test "DNS:dev-k.iot.test"
 est_post kc1 iot/simpleenroll -u 'alice:alice password'
 ok "alice enrolls dev-k (kc1)" p7cert kc1
@@ -208,6 +285,16 @@ ok "  ... on label partners (client_cert_profiles: tls-server): 200" status_is a
 csr ad3 /CN=adm.example.test "DNS:adm.example.test,DNS:victim.example.test"
 est_post ad3 partners/simpleenroll --cert "$WORK/adm.pem" --key "$WORK/adm.key"
 ok "  ... but only for its own names" status_is ad3 403
+openssl req -new -key "$WORK/adm.key" -subj /CN=adm.example.test \
+	-addext "subjectAltName=DNS:adm.example.test" -outform DER 2>/dev/null |
+	openssl base64 >"$WORK/adre.b64"
+BODY=$WORK/adre.b64
+est_post adre partners/simplereenroll --cert "$WORK/adm.pem" --key "$WORK/adm.key"
+ok "  ... it re-enrolls there (200)" status_is adre 200
+p7cert adre
+ok "  ... keeping its own profile: serverAuth, never the label's clientAuth" sh -c "
+	e=\$(openssl x509 -in '$WORK/adre.pem' -noout -ext extendedKeyUsage)
+	echo \"\$e\" | grep -q 'Server Authentication' && ! echo \"\$e\" | grep -q 'Client Authentication'"
 
 # ---- serverkeygen never leaves a request for approvers ----
 before=$(pending_count)

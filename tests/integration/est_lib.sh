@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-# EST test helpers (source after lib.sh; set ROOT and EST): a device's POST with curl, its
-# status, and the certificate out of a certs-only answer.
+# EST test helpers (source after lib.sh; set ROOT and EST): a device's CSR, its POST with
+# curl, its status, and the certificate out of a certs-only answer.
 
 # est_post OUT OP [curl options...]: POSTs $BODY (base64 PKCS#10) to $EST/OP; the status goes
 # to $WORK/OUT.code, the headers to OUT.hdr, the body to OUT.body.
@@ -19,4 +19,10 @@ b64csr() { openssl req -in "$WORK/$1.csr" -outform DER | openssl base64 >"$WORK/
 p7cert() {
 	openssl base64 -d -in "$WORK/$1.body" | openssl pkcs7 -inform DER -print_certs \
 		-out "$WORK/$1.pem" && grep -q 'BEGIN CERTIFICATE' "$WORK/$1.pem"
+}
+# csr NAME SUBJ SAN [KEY]: base64 DER CSR in NAME.b64 (a new key unless KEY is given); sets BODY.
+csr() {
+	make_csr "$1" "${4:+key:}${4:-ec:P-256}" "$2" "$3"
+	b64csr "$1"
+	BODY=$WORK/$1.b64
 }

@@ -255,10 +255,15 @@ json.dump(doc, open(sys.argv[1], "w"), indent=2)
 PY
 }
 
-# make_csr NAME KEYSPEC SUBJ [SAN]: writes $WORK/NAME.csr (PEM) and NAME.key.
+# make_csr NAME KEYSPEC SUBJ [SAN]: writes $WORK/NAME.csr (PEM) and NAME.key; KEYSPEC
+# key:FILE signs with the key in FILE instead (no NAME.key).
 make_csr() {
 	name=$1 keyspec=$2 subj=$3 san=${4:-}
-	set -- -new -nodes -keyout "$WORK/$name.key" -out "$WORK/$name.csr" -subj "$subj"
+	set -- -new -out "$WORK/$name.csr" -subj "$subj"
+	case $keyspec in
+	key:*) set -- "$@" -key "${keyspec#key:}" ;;
+	*) set -- "$@" -nodes -keyout "$WORK/$name.key" ;;
+	esac
 	case $keyspec in
 	ec:*) set -- "$@" -newkey ec -pkeyopt "ec_paramgen_curve:${keyspec#ec:}" ;;
 	rsa:*) set -- "$@" -newkey "rsa:${keyspec#rsa:}" ;;
