@@ -58,6 +58,7 @@ static const char *status_word(int code)
 	case CAIRN_ENOENT: return "not found";
 	case CAIRN_EEXIST: return "already revoked";
 	case CAIRN_EDENIED: return "forbidden";
+	case CAIRN_ECONFLICT: return "CA certificate";
 	default: return "refused";
 	}
 }
@@ -68,6 +69,13 @@ static const char *status_word(int code)
 static const char *spared_profile(const admin_identity_t *who)
 {
 	return strcmp(who->role, "admin") == 0 ? NULL : CA_ADMIN_PROFILE;
+}
+
+/* A refusal of the caller's wish (audited admin.denied), not a state of the certificate:
+ * an admin certificate without the admin role, or one of the CA's own certificates. */
+static int refused(int code)
+{
+	return code == CAIRN_EDENIED || code == CAIRN_ECONFLICT;
 }
 
 void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
@@ -110,6 +118,10 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "%s: only the admin role may hold, revoke or release an "
 				   "admin-profile certificate",
 				   cairn_err_msg(&err));
+		break;
+	case CAIRN_ECONFLICT: /* one of the CA's own certificates: no role may */
+		api_audit_denied(ctx, req, actor, cairn_err_msg(&err));
+		http_reply_problem(reply, 409, PROBLEM("conflict"), "%s", cairn_err_msg(&err));
 		break;
 	default:
 		log_error("admin", "revoke %s: %s", arg, cairn_err_msg(&err));
@@ -173,12 +185,12 @@ void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 			json_object_set_new(o, "detail", json_string(res[i].msg));
 		json_array_append_new(list, o);
 		done += res[i].code == 0;
-		if (res[i].code == CAIRN_EDENIED && denied++ == 0)
+		if (refused(res[i].code) && denied++ == 0)
 			first_denied = i;
 	}
 	/* The others were done; the refused ones are one refusal of this call, audited. */
 	if (denied > 0) {
-		char why[256];
+		char why[320];
 		snprintf(why, sizeof(why), "%zu of %zu refused: %s", denied, n, res[first_denied].msg);
 		api_audit_denied(ctx, req, actor, why);
 	}

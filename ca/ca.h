@@ -47,6 +47,13 @@ typedef struct ca_profile {
  * by the admin role, hands it out; EAB keys, EST labels and ACME never may. */
 #define CA_ADMIN_PROFILE "admin"
 
+/* When profile is one the CA records its own certificates under — its hierarchy
+ * ("ca-root", "ca-issuing", "ca-cross"), the OCSP signer ("ocsp-signer"), the daemon's
+ * HTTPS certificate ("daemon-tls") — what replaces such a certificate (a static
+ * sentence naming the command); NULL for every other profile. Nothing revokes or holds
+ * these (ca_revoke_batch) and no client certificate of theirs logs in to EST. */
+const char *ca_own_profile(const char *profile);
+
 /*
  * The default "profiles" object written into cairn.json by `cairn init`:
  * tls-server, tls-client, code-signing, document-signing (EKU 1.3.6.1.5.5.7.3.36),
@@ -595,11 +602,12 @@ typedef struct ca_revoke_item {
 
 /* Outcome of one item: code 0 or CAIRN_ENOENT (unknown serial), CAIRN_EEXIST
  * (already revoked), CAIRN_EINVAL (bad serial/reason, or removeFromCRL on a
- * certificate not on hold), CAIRN_EDENIED (of the item's spare_profile), with a
- * one-line message. */
+ * certificate not on hold), CAIRN_EDENIED (of the item's spare_profile),
+ * CAIRN_ECONFLICT (a hold or revocation of one of the CA's own certificates,
+ * ca_own_profile: the message says what replaces it), with a one-line message. */
 typedef struct ca_revoke_result {
 	int code;
-	char msg[160];
+	char msg[256];
 	char issuer[32];          /* the certificate's issuer ("issuing", "root") when known */
 } ca_revoke_result_t;
 

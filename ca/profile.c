@@ -58,6 +58,33 @@ static const struct {
 
 #define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/* What `cairn init`, `cairn ca rotate`, `cairn ca cross-sign` and the daemon's renewals
+ * record their certificates under. Revoking one through the leaf channels would break
+ * the CA for every relying party (a root on its own CRL, the issuing CA "revoked" by
+ * OCSP) or leave the daemon signing with a revoked certificate it never replaces; each
+ * has its own way out instead. */
+static const struct {
+	const char *profile, *instead;
+} own_profiles[] = {
+	{ "ca-root", "a root is retired by a root rollover (cairn ca cross-sign), an outside "
+		     "root by its owner" },
+	{ "ca-cross", "a cross-certificate ends with the old root of its rollover" },
+	{ "ca-issuing", "replace the issuing CA with cairn ca rotate (under an outside root, "
+			"the root's owner signs a new one and revokes this one)" },
+	{ "ocsp-signer", "replace the OCSP signer with cairn ca renew --ocsp-signer" },
+	{ "daemon-tls", "replace the HTTPS certificate with cairn ca renew --https" },
+};
+
+const char *ca_own_profile(const char *profile)
+{
+	size_t i;
+
+	for (i = 0; profile != NULL && i < N_ELEM(own_profiles); i++)
+		if (strcmp(profile, own_profiles[i].profile) == 0)
+			return own_profiles[i].instead;
+	return NULL;
+}
+
 /*
  * The default profiles. Kept as JSON so that `cairn init` writes exactly what
  * ca_profile_parse reads back.

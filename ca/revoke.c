@@ -145,6 +145,7 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 	const ca_revoke_item_t *it = &op->items[i];
 	const struct parsed_item *p = &op->parsed[i];
 	ca_revoke_result_t *res = &op->results[i];
+	const char *instead;
 	db_cert_t c;
 	int rc;
 
@@ -167,6 +168,14 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 			 : it->reason == CA_REASON_HOLD		 ? "hold"
 								 : "revoke");
 		return CAIRN_EDENIED;
+	}
+	/* Releasing a hold only gives a CA certificate back (repairs a hold made before
+	 * this rule); holding or revoking one is refused whoever asks. */
+	if (it->reason != CA_REASON_REMOVE_FROM_CRL && (instead = ca_own_profile(c.profile))) {
+		snprintf(res->msg, sizeof(res->msg),
+			 "certificate %s is the CA's own (profile %s) and is never held or revoked "
+			 "here: %s", it->serial_hex, c.profile, instead);
+		return CAIRN_ECONFLICT;
 	}
 	if (it->reason == CA_REASON_REMOVE_FROM_CRL) {
 		if (c.status != DB_CERT_REVOKED || c.reason != CA_REASON_HOLD) {

@@ -23,16 +23,9 @@ int est_label_name_ok(const char *s)
 
 int est_profile_never_client(const char *profile)
 {
-	/* admin logs in to the admin API; the others are what `cairn init` made: the CA
+	/* admin logs in to the admin API; the others are the CA's own certificates: its
 	 * hierarchy, the OCSP signer and the daemon's HTTPS certificate (its key is a file). */
-	static const char *const never[] = { CA_ADMIN_PROFILE, "daemon-tls", "ocsp-signer",
-					     "ca-root", "ca-issuing" };
-	size_t i;
-
-	for (i = 0; i < sizeof(never) / sizeof(never[0]); i++)
-		if (strcmp(profile, never[i]) == 0)
-			return 1;
-	return 0;
+	return strcmp(profile, CA_ADMIN_PROFILE) == 0 || ca_own_profile(profile) != NULL;
 }
 
 static int parse_cert_profiles(const char *name, const json_t *v, est_label_t *l,

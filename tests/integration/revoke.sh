@@ -118,6 +118,66 @@ ok "  ... g1 and g2 revoked, f untouched" sh -c "status_of() { '$CAIRN' show --d
 	status_of g2 | grep -q revoked && status_of f | grep -q valid"
 fails "CLI: --issued-by-key needs a SHA-256" "$CAIRN" revoke --dir "$D" --issued-by-key abcd --reason keyCompromise
 
+# The CA's own certificates (its hierarchy, the OCSP signer, the HTTPS certificate) are
+# never held or revoked through the leaf endpoints, by any role: a root on its own CRL or
+# the issuing CA "revoked" breaks every certificate; the daemon would keep signing with a
+# revoked signer. The problem names what replaces each instead.
+"$CAIRN" admin add --dir "$D" --name oscar --role operator >/dev/null 2>&1 &&
+	"$CAIRN" token create --dir "$D" --name oscar --role operator >"$WORK/oscar.tok" 2>/dev/null ||
+	bail "no operator token"
+"$CAIRN" ca cross-sign --dir "$D" "$WORK/ro" >"$WORK/ro.out" 2>&1 || bail "cross-sign: $(cat "$WORK/ro.out")"
+api_as() { (TOKEN=$(cat "$1") && shift && api "$@"); }
+# own PROFILE: the serials recorded under PROFILE, one a line.
+own() {
+	curl -s --cacert "$ROOT" -H "Authorization: Bearer $TOKEN" \
+		"$HTTPS_URL/admin/v1/certificates?profile=$1&limit=10" | jq -r '.items[].serial'
+}
+# revoked_on NAME: the serials the published CRL NAME lists.
+revoked_on() {
+	curl -fsS "$HTTP_URL/crl/$1.crl" | openssl crl -inform DER -noout -text |
+		sed -n 's/.*Serial Number: *//p' | tr 'A-F' 'a-f' | sort
+}
+: >"$WORK/own.txt"
+for p in ca-root ca-issuing ca-cross ocsp-signer daemon-tls; do own $p | sed "s/^/$p /" >>"$WORK/own.txt"; done
+ok "the CA's own certificates are listed: 2 roots, an issuing CA, 2 cross, signer, HTTPS" sh -c "
+	cut -d' ' -f1 '$WORK/own.txt' | sort | uniq -c | awk '{printf \"%s:%s \", \$2, \$1}' |
+	grep -qx 'ca-cross:2 ca-issuing:1 ca-root:2 daemon-tls:1 ocsp-signer:1 '"
+revoked_on root >"$WORK/root.crl0" && revoked_on issuing >"$WORK/issuing.crl0" || bail "no CRLs"
+while read -r prof sn; do
+	api_as "$WORK/oscar.tok" "/certificates/$sn/revoke" '{"reason": "certificateHold"}' >"$WORK/own.out"
+	ok "operator: certificateHold on $prof is 409" sh -c "tail -n1 '$WORK/own.out' | grep -qx 409"
+	api "/certificates/$sn/revoke" '{"reason": "keyCompromise"}' >"$WORK/own.out"
+	ok "admin: keyCompromise on $prof is 409" sh -c "tail -n1 '$WORK/own.out' | grep -qx 409"
+	ok "  ... a conflict problem naming what replaces it" sh -c "grep -q 'problem:conflict' '$WORK/own.out' &&
+		grep -Eq \"the CA's own \\(profile $prof\\).*(cross-sign|old root|ca rotate|ca renew --(ocsp-signer|https))\" '$WORK/own.out'"
+done <"$WORK/own.txt"
+ok "bulk: the admin sends all seven" sh -c "api() { curl -s --cacert '$ROOT' -H 'Authorization: Bearer $TOKEN' \
+	-H 'Content-Type: application/json' -d \"\$1\" '$HTTPS_URL/admin/v1/revocations'; }
+	api \"\$(cut -d' ' -f2 '$WORK/own.txt' | jq -Rsc '{serials: split(\"\n\")[:-1], reason: \"cACompromise\"}')\" >'$WORK/bulk.json'"
+ok "  ... none revoked, each said to be a CA certificate with what replaces it" jq -e \
+	'.revoked == 0 and (.results | length) == 7 and all(.results[]; .status == "CA certificate"
+	 and (.detail | test("never held or revoked here: ")))' "$WORK/bulk.json"
+tls_spki=$(openssl x509 -in "$D/tls/server.pem" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+fails "CLI: --issued-by-key with the HTTPS certificate's key revokes nothing" "$CAIRN" revoke --dir "$D" \
+	--issued-by-key "$tls_spki" --reason keyCompromise
+last_has "  ... saying why" "profile daemon-tls.*never held or revoked here: .*cairn ca renew --https"
+last_has "  ... and counting it refused" "1/1 done: 0 revoked, 0 already revoked, 0 not found, 1 refused"
+ok "  ... every one of them still valid" sh -c "cut -d' ' -f2 '$WORK/own.txt' | while read -r sn; do
+	'$CAIRN' show --dir '$D' \$sn | grep -q valid || exit 1; done"
+ISS_SN=$(awk '$1 == "ca-issuing" {print $2}' "$WORK/own.txt")
+TLS_SN=$(awk '$1 == "daemon-tls" {print $2}' "$WORK/own.txt")
+ok "  ... OCSP: the issuing CA is good" sh -c "openssl ocsp -issuer '$ROOT' -serial 0x$ISS_SN \
+	-url '$HTTP_URL/ocsp' -CAfile '$ROOT' -no_nonce 2>&1 | grep -q ': good'"
+ok "  ... OCSP: the HTTPS certificate is good" sh -c "openssl ocsp -issuer '$D/ca/issuing.pem' \
+	-serial 0x$TLS_SN -url '$HTTP_URL/ocsp' -CAfile '$ROOT' -no_nonce 2>&1 | grep -q ': good'"
+sleep 3 # past crl.debounce: a revocation would have rebuilt them
+ok "  ... the root and issuing CRLs list what they listed before" sh -c "
+	revoked_on() { curl -fsS '$HTTP_URL/crl/'\$1.crl | openssl crl -inform DER -noout -text |
+		sed -n 's/.*Serial Number: *//p' | tr 'A-F' 'a-f' | sort; }
+	revoked_on root | cmp -s - '$WORK/root.crl0' && revoked_on issuing | cmp -s - '$WORK/issuing.crl0'"
+ok "  ... the refusals are audited as such" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
+	grep '\"action\":\"admin.denied\"' | grep -c \"the CA's own\" | grep -qx 16"
+
 ok "every revocation is in the audit log" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
 	grep -c '\"action\":\"cert.revoke\"' | grep -qx 10"
 ok "  ... and the hold release" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl | grep -q 'cert.unhold'"
