@@ -129,6 +129,49 @@ struct admin_op {
 	int disable;
 };
 
+/* The enabled admins of the admin role, except one (db_iterate over DB_ADMINS). */
+struct admins_left {
+	const char *except;
+	size_t n;
+};
+
+static int admins_left_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct admins_left *l = arg;
+	json_t *rec;
+
+	if (klen == strlen(l->except) && memcmp(key, l->except, klen) == 0)
+		return 0;
+	rec = json_loadb(val, vlen, 0, NULL);
+	l->n += !json_is_true(json_object_get(rec, "disabled")) &&
+		json_is_string(json_object_get(rec, "role")) &&
+		strcmp(json_string_value(json_object_get(rec, "role")), "admin") == 0;
+	json_decref(rec);
+	return 0;
+}
+
+/* Nobody administers a CA whose last enabled admin of the admin role is gone: no
+ * endpoint re-enables one and no offline command adds one (a backup would have to be
+ * restored). So the change that would leave none is refused, read in its own write. */
+static int keeps_an_admin(db_txn_t *txn, const char *name, const json_t *rec, cairn_err_t *err)
+{
+	struct admins_left l = { name, 0 };
+	const char *role = json_string_value(json_object_get(rec, "role"));
+	int rc;
+
+	if (role == NULL || strcmp(role, "admin") != 0)
+		return 0;
+	if ((rc = db_iterate(txn, DB_ADMINS, NULL, 0, admins_left_cb, &l)) != 0)
+		return cairn_err_set(err, rc, "reading the admins: %s", cairn_strerror(rc));
+	if (l.n == 0)
+		return cairn_err_set(err, CAIRN_ECONFLICT,
+				     "admin %s is the last enabled admin with the admin role: "
+				     "nobody could administer the CA without it (add another "
+				     "with cairn admin add --role admin first)",
+				     name);
+	return 0;
+}
+
 static int admin_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct admin_op *a = arg;
@@ -145,7 +188,7 @@ static int admin_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 		else if (json_is_true(json_object_get(rec, "disabled")))
 			rc = cairn_err_set(err, CAIRN_ECONFLICT, "admin %s is already disabled",
 					   a->name);
-		else
+		else if ((rc = keeps_an_admin(txn, a->name, rec, err)) == 0)
 			json_object_set_new(rec, "disabled", json_true());
 	} else if (rec != NULL) {
 		rc = cairn_err_set(err, CAIRN_EEXIST, "admin %s already exists", a->name);

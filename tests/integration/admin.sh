@@ -309,6 +309,21 @@ ok "admin disable" C admin disable bob
 ok "  ... bob's token gets 401" api_is 401 "$WORK/bob.tok" GET /requests
 ok "  ... saying why" grep -q "admin bob is disabled" "$WORK/api.out"
 
+# The last enabled admin of the admin role stays: nothing could re-enable or add one.
+# bootstrap, kim and adam hold the role: an admin disables another, down to one.
+ok "an admin disables another admin-role admin" api_is 200 "$WORK/kim.tok" POST /admins/adam/disable '{}'
+ok "  ... and the last other one" api_is 200 "$D/admin.token" POST /admins/kim/disable '{}'
+ok "the only admin-role admin left may not disable itself (409)" \
+	api_is 409 "$D/admin.token" POST /admins/bootstrap/disable '{}'
+ok "  ... a conflict problem saying why" sh -c "grep -q 'problem:conflict' '$WORK/api.out' &&
+	grep -q 'bootstrap is the last enabled admin with the admin role' '$WORK/api.out'"
+fails "  ... through the CLI neither" C admin disable bootstrap
+last_has "  ... 409, saying to add another admin first" "409.*last enabled admin.*cairn admin add --role admin"
+ok "  ... it still administers" api_is 200 "$D/admin.token" GET /admins
+ok "  ... as the one enabled admin-role admin" sh -c "
+	jq -r '.items[] | select(.role == \"admin\" and .disabled == false) | .name' '$WORK/api.out' |
+	grep -qx bootstrap"
+
 # Audit: every decision with its actor; denied calls too; export and verify offline.
 ok "audit export for the test's time range" sh -c "
 	'$CAIRN' audit checkpoint --dir '$D' &&
