@@ -136,9 +136,10 @@ void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const 
 /* Integer query parameter within [min, max] (def when absent); -1 and a 400 reply when bad. */
 long api_query_long(const admin_request_t *req, const char *key, long def, long min, long max,
 		    http_reply_t *reply);
-/* A body's optional "validity_days" as unpacked into days: absent (0: the profile's) or
- * at least 1. 0, or -1 and a 400 reply for a given value below 1. */
-int api_days_check(const json_t *body, int days, http_reply_t *reply);
+/* A body's optional "validity_days", unpacked ("I") into asked: *days is 0 when absent
+ * (the profile's), else asked when 1..CA_PROFILE_MAX_VALIDITY. 0, or -1 and a 400 reply
+ * naming the value. */
+int api_days_check(const json_t *body, json_int_t asked, int *days, http_reply_t *reply);
 /* A certificate serial as hex (1..DB_SERIAL_MAX bytes) into out: its length, or -1 and a
  * 400 reply naming what was given. */
 int api_serial_parse(const char *hex, uint8_t out[DB_SERIAL_MAX], http_reply_t *reply);

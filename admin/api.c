@@ -184,19 +184,20 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 	json_t *body = NULL;
 	const char *csr = NULL, *profile = NULL;
 	char requester[96];
+	json_int_t asked = 0;
 	int days = 0;
 	(void)arg;
 
 	if ((body = api_body(ctx, req, reply)) == NULL)
 		return;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?i}", "csr", &csr, "profile",
-			   &profile, "validity_days", &days) != 0) {
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?I}", "csr", &csr, "profile",
+			   &profile, "validity_days", &asked) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "expected {\"csr\": PEM, \"profile\": NAME, \"validity_days\"?: N}: %s",
 				   jerr.text);
 		goto out;
 	}
-	if (api_days_check(body, days, reply) != 0)
+	if (api_days_check(body, asked, &days, reply) != 0)
 		goto out;
 	api_actor(who, requester, sizeof(requester));
 	/* An admin certificate is a login: only admins hand them out. */

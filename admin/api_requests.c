@@ -181,6 +181,7 @@ void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 	ca_csr_t *x = NULL;
 	cairn_err_t err = { 0 };
 	json_error_t jerr;
+	json_int_t asked = 0;
 	int days = 0;
 	(void)who;
 	(void)arg;
@@ -188,16 +189,16 @@ void api_policy_test(const admin_ctx_t *ctx, const admin_request_t *req,
 	memset(&in, 0, sizeof(in));
 	if (body == NULL)
 		return;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s?s, s?s, s?i}", "csr", &csr,
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s?s, s?s, s?I}", "csr", &csr,
 			   "channel", &channel, "requester", &requester, "group", &group,
-			   "profile", &profile, "validity_days", &days) != 0) {
+			   "profile", &profile, "validity_days", &asked) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "expected {\"csr\", \"channel\", \"requester\"?, \"group\"?, "
 				   "\"profile\"?, \"validity_days\"?}: %s",
 				   jerr.text);
 		goto out;
 	}
-	if (api_days_check(body, days, reply) != 0)
+	if (api_days_check(body, asked, &days, reply) != 0)
 		goto out;
 	/* An explanation only: the CSR is read, its signature not required. */
 	if (ca_csr_new(csr, strlen(csr), CA_CSR_NO_VERIFY, &x, &err) != 0 ||

@@ -47,12 +47,21 @@ int api_serial_parse(const char *hex, uint8_t out[DB_SERIAL_MAX], http_reply_t *
 	return len > 0 ? len : -1;
 }
 
-int api_days_check(const json_t *body, int days, http_reply_t *reply)
+int api_days_check(const json_t *body, json_int_t asked, int *days, http_reply_t *reply)
 {
-	if (json_object_get(body, "validity_days") == NULL || days >= 1)
+	/* Unpacked as json_int_t: an int would wrap 4294967297 to 1 and take it. Above the
+	 * longest validity a profile may have, no profile grants it. */
+	if (json_object_get(body, "validity_days") == NULL) {
+		*days = 0;
 		return 0;
+	}
+	if (asked >= 1 && asked <= CA_PROFILE_MAX_VALIDITY) {
+		*days = (int)asked;
+		return 0;
+	}
 	http_reply_problem(reply, 400, PROBLEM("malformed"),
-			   "validity_days must be at least 1 (leave it out for the profile's)");
+			   "validity_days %" JSON_INTEGER_FORMAT " is not 1..%d (leave it out for "
+			   "the profile's)", asked, CA_PROFILE_MAX_VALIDITY);
 	return -1;
 }
 
