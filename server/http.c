@@ -164,15 +164,45 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn, http
 	return ret;
 }
 
-/* Per TLS connection: the client certificate verified last and the verdict, so the
- * requests of a keep-alive connection do not verify the same chain again. */
-typedef struct tls_conn {
+/* Per connection (MHD's socket context). On TLS: the client certificate verified last
+ * and the verdict, so the requests of a keep-alive connection do not verify the same
+ * chain again. On both listeners: what the unescaper saw of the request being read. */
+typedef struct sock_ctx {
+	int nul_seen;    /* a %00 decoded in this request's path or query (url_unescape) */
 	uint8_t *der;
 	size_t len;
 	int trusted;
 	est_conn_t *est; /* an EST Basic login this connection may reuse */
 	http_tls_hold_t hold; /* the server credential this connection was handshaked with */
-} tls_conn_t;
+} sock_ctx_t;
+
+static sock_ctx_t *sock_ctx_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *sci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return sci ? sci->socket_context : NULL;
+}
+
+/* MHD_OPTION_UNESCAPE_CALLBACK of both listeners: libmicrohttpd's own %HH decoding of
+ * the path and of every query key and value, which it then hands on as C strings, so a
+ * %00 would cut one short (`/admin/v1/admins%00x` answered as /admins, `status=pending%00`
+ * as pending, EST `simpleenroll%00junk` issued). The connection is told, and on_request
+ * refuses the request before any route sees it. */
+static size_t url_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	size_t n = MHD_http_unescape(s);
+	sock_ctx_t *sc;
+
+	(void)cls;
+	if (memchr(s, '\0', n) != NULL) {
+		if ((sc = sock_ctx_of(conn)) != NULL)
+			sc->nul_seen = 1;
+		else
+			n = 0, s[0] = '\0'; /* no context (out of memory): serve nothing of it */
+	}
+	return n;
+}
 
 /* Connections open per listener, for /metrics (libmicrohttpd's own count is read from
  * its daemon's memory without a lock). */
@@ -191,22 +221,27 @@ static void on_connection_plain(void *cls, struct MHD_Connection *conn, void **s
 				enum MHD_ConnectionNotificationCode toe)
 {
 	(void)conn;
-	(void)socket_context;
 	count_connection(cls, toe);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(sock_ctx_t));
+	} else {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	listener_t *l = cls;
-	tls_conn_t *tc = *socket_context;
+	sock_ctx_t *tc = *socket_context;
 
 	count_connection(l, toe);
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		/* NULL (out of memory): the handshake finds no credential and fails. */
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-		tc = calloc(1, sizeof(tls_conn_t));
+		tc = calloc(1, sizeof(sock_ctx_t));
 		if (tc != NULL)
 			http_tls_hold_start(&tc->hold, l->s, ci ? ci->tls_session : NULL);
 		*socket_context = tc;
@@ -229,10 +264,8 @@ static void tls_peer(server_t *s, struct MHD_Connection *conn, server_req_t *req
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	const union MHD_ConnectionInfo *sci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	gnutls_session_t sess = ci ? (gnutls_session_t)ci->tls_session : NULL;
-	tls_conn_t *tc = sci ? sci->socket_context : NULL;
+	sock_ctx_t *tc = sock_ctx_of(conn);
 	const gnutls_datum_t *peers;
 	unsigned int n = 0;
 	int trusted;
@@ -330,19 +363,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* First call: headers only. Answering now would force Connection: close
 		 * (STACK-NOTES.md), so decide what to do and answer on a later call. */
 		const char *arg = NULL, *cl;
-		int method_ok;
+		sock_ctx_t *sc = sock_ctx_of(conn);
+		int method_ok, nul = sc != NULL && sc->nul_seen;
 
 		ctx = calloc(1, sizeof(*ctx));
 		if (ctx == NULL)
 			return MHD_NO;
 		*con_cls = ctx;
 		clock_gettime(CLOCK_MONOTONIC, &ctx->start);
+		if (sc != NULL) /* read for this request alone: the next one starts clean */
+			sc->nul_seen = 0;
 		atomic_fetch_add(&s->requests[l->kind == LISTEN_HTTPS ? 0 : 1], 1);
 		/* RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. */
 		if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
 		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL) {
 			ctx->refused = 400;
 			snprintf(ctx->refusal, sizeof(ctx->refusal), "HTTP/1.1 request without Host");
+			return MHD_YES;
+		}
+		if (nul) {
+			ctx->refused = 400;
+			snprintf(ctx->refusal, sizeof(ctx->refusal),
+				 "a NUL byte (%%00) in the path or the query");
 			return MHD_YES;
 		}
 		ctx->route = route_find(l, method, url, &arg, &method_ok, ctx->allow,
@@ -539,6 +581,7 @@ static struct MHD_Daemon *start_http(server_t *s, listener_t *l, int fd)
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection_plain, l,
+		MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 }
 
@@ -632,6 +675,7 @@ int http_start(server_t *s, cairn_err_t *err)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, &listeners[0],
+		MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 	if (s->https == NULL) {
 		rc = cairn_err_set(err, CAIRN_EIO, "HTTPS listener %s did not start (check %s)",

@@ -301,6 +301,25 @@ fails "--url without a trusted CA fails cleanly" "$CAIRN" requests list --url "$
 	--cacert "$WORK/fake.pem" --token-file "$WORK/alice.tok"
 last_one_line "  ... in one line"
 
+# A NUL (%00) in the path or a query key or value is refused before any route: it used
+# to cut the C string short (/admins%00x answered as /admins, pending%00 as pending).
+ok "GET /admins%00x is 400, not /admins" api_is 400 "$D/admin.token" GET '/admins%00x'
+ok "  ... a problem document saying why" jq -e '.status == 400 and (.detail | test("NUL byte"))' "$WORK/api.out"
+ok "GET /requests?status=pending%00 is 400, not the pending ones" \
+	api_is 400 "$D/admin.token" GET '/requests?status=pending%00'
+ok "GET /requests?status=%00 is 400, not every request" api_is 400 "$D/admin.token" GET '/requests?status=%00'
+ok "GET /requests?sta%00tus=pending (in the name) is 400" \
+	api_is 400 "$D/admin.token" GET '/requests?sta%00tus=pending'
+ok "  ... while ?status=pending and /admins still answer" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' -H \"Authorization: Bearer \$(cat '$D/admin.token')\" \
+		'$HTTPS_URL/admin/v1/requests?status=pending') = 200 ] &&
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' -H \"Authorization: Bearer \$(cat '$D/admin.token')\" \
+		'$HTTPS_URL/admin/v1/admins') = 200 ]"
+ok "plain HTTP: /ca/root.crt%00 is 400; the next request on the connection is served" sh -c "
+	curl -s -w '%{http_code} %{num_connects}\n' -o /dev/null '$HTTP_URL/ca/root.crt%00' \
+		-o /dev/null '$HTTP_URL/ca/root.crt' >'$WORK/nul2.out' &&
+	[ \"\$(tr '\n' ' ' <'$WORK/nul2.out')\" = '400 1 200 0 ' ]"
+
 # Revocation of tokens and disabling admins take effect at once.
 AUD_ID=$("$CAIRN" token list --dir "$D" | awk '$2 == "audrey" {print $1}')
 ok "token revoke" C token revoke "$AUD_ID"

@@ -59,6 +59,15 @@ fails "the password itself is not in the database" grep -rq "correct horse" "$D/
 make_csr dev ec:P-256 /CN=device-1 "DNS:device-1.iot.test"
 b64csr dev
 BODY=$WORK/dev.b64
+# libmicrohttpd decodes the path in place and hands on a C string: a %00 used to cut the
+# path short, so simpleenroll%00junk issued a certificate. One check in server/http.c
+# refuses a NUL anywhere in the path or query, before any route.
+est_post nul 'iot-device/simpleenroll%00junk' -u 'dev1:correct horse battery'
+ok "simpleenroll%00junk is refused (400), not served as simpleenroll" status_is nul 400
+ok "  ... saying why, with no certificate" sh -c "grep -q 'NUL byte' '$WORK/nul.body' &&
+	! grep -q 'smime-type=certs-only' '$WORK/nul.hdr'"
+ok "cacerts%00 is refused (400) too" sh -c "curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' \
+	'$EST/cacerts%00' | grep -qx 400"
 est_post enroll iot-device/simpleenroll -u 'dev1:correct horse battery'
 ok "simpleenroll with Basic auth answers 200" status_is enroll 200
 ok "the answer is base64 certs-only CMS" sh -c "
