@@ -142,6 +142,10 @@ for p in ca-root ca-issuing ca-cross ocsp-signer daemon-tls; do own $p | sed "s/
 ok "the CA's own certificates are listed: 2 roots, an issuing CA, 2 cross, signer, HTTPS" sh -c "
 	cut -d' ' -f1 '$WORK/own.txt' | sort | uniq -c | awk '{printf \"%s:%s \", \$2, \$1}' |
 	grep -qx 'ca-cross:2 ca-issuing:1 ca-root:2 daemon-tls:1 ocsp-signer:1 '"
+# the snapshot once the issuing CRL lists the last revocation above (g2; crl.debounce)
+g2_serial=$(openssl x509 -in "$WORK/g2.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f')
+waits_for sh -c "curl -fsS '$HTTP_URL/crl/issuing.crl' | openssl crl -inform DER -noout -text |
+	tr 'A-F' 'a-f' | grep -qi 'serial number: *$g2_serial'" || bail "g2 never reached the CRL"
 revoked_on root >"$WORK/root.crl0" && revoked_on issuing >"$WORK/issuing.crl0" || bail "no CRLs"
 while read -r prof sn; do
 	api_as "$WORK/oscar.tok" "/certificates/$sn/revoke" '{"reason": "certificateHold"}' >"$WORK/own.out"
