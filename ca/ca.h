@@ -134,6 +134,9 @@ const char *ca_dns_problem(const char *s, size_t len, int wildcard);
  * the name and those under it): NULL when a DNS name can end in it, else what is wrong.
  * Policy rules' and notify sinks' dns_suffix lists. */
 const char *ca_dns_suffix_problem(const char *s);
+/* The same as ca_dns_problem for a URI: NULL when s (len bytes) starts with a scheme, has
+ * something after it and only printable ASCII. Policy rules' uri_prefix lists. */
+const char *ca_uri_problem(const char *s, size_t len);
 /* Frees what ca_names_from_* allocated and empties n (safe on an empty one). */
 void ca_names_clear(ca_names_t *n);
 /* 1 when n has a SAN equal to name (same type; IPs by normalised bytes). */

@@ -28,10 +28,9 @@
 
 /* names.c: syntax of names, and the names a certificate is indexed under. */
 
-/* ca_dns_problem: in ca.h (the policy rules check their names with it). */
-/* The same as ca_dns_problem for an rfc822Name and a URI. */
+/* ca_dns_problem, ca_uri_problem: in ca.h (the policy rules check their names with them). */
+/* The same as ca_dns_problem for an rfc822Name. */
 const char *ca_email_problem(const char *s, size_t len);
-const char *ca_uri_problem(const char *s, size_t len);
 /* "dns", "ip", "email", "uri" or the ASN.1 name of another GeneralName type. */
 const char *ca_san_type_name(int gen_type);
 

@@ -23,7 +23,7 @@ static void print_step(const policy_step_t *s, void *arg)
 
 	if (*last == NULL || s->name != *last) {
 		if (s->name == NULL)
-			printf("the request (no DNS or IP name)\n");
+			printf("the request (no name)\n");
 		else
 			printf("name %s%s\n", s->from_cn ? "(subject CN) " : "", s->name);
 		*last = s->name ? s->name : "";

@@ -67,29 +67,53 @@ static int dns_under(const char *name, const char *suffix)
 	return suffix[0] == '.' || name[n - s - 1] == '.';
 }
 
+typedef enum { NAME_DNS, NAME_IP, NAME_EMAIL, NAME_URI } name_kind_t;
+
+/* Each kind of name in explanations, and the match fields that take it. */
+static const struct {
+	const char *what, *fields;
+} kinds[] = {
+	[NAME_DNS] = { "DNS name", "match.dns_suffix/dns_exact" },
+	[NAME_IP] = { "IP address", "match.ip_cidr" },
+	[NAME_EMAIL] = { "email address", "match.email_domain" },
+	[NAME_URI] = { "URI", "match.uri_prefix" },
+};
+
 /* One name of the request as the rules see it. */
 typedef struct pname {
-	const char *text;  /* DNS lower-case; IP as the input gives it */
+	const char *text;  /* DNS lower-case; IP as the input gives it; email, URI as the input */
 	int from_cn;       /* the subject CN, not one of the SANs */
-	int is_ip;
-	uint8_t ip[16];    /* is_ip: IPv4 as IPv4-mapped IPv6, like cidr_t */
+	name_kind_t kind;
+	uint8_t ip[16];    /* NAME_IP: IPv4 as IPv4-mapped IPv6, like cidr_t */
+	const char *domain; /* NAME_EMAIL: the part after the last '@' */
 	const char *base;  /* a wildcard "*.B": B; else NULL */
 	const char *bad;   /* why this name is refused whatever the rules say, or NULL */
 } pname_t;
 
-static void pname_init(pname_t *n, const char *text, int is_ip, const policy_input_t *in)
+static void pname_init(pname_t *n, const char *text, name_kind_t kind,
+		       const policy_input_t *in)
 {
 	const char *star;
 
 	memset(n, 0, sizeof(*n));
 	n->text = text;
 	n->from_cn = text == in->cn_name;
-	n->is_ip = is_ip;
-	if (is_ip) {
+	n->kind = kind;
+	if (kind == NAME_IP) {
 		if (policy_ip16(text, n->ip) != 0)
 			n->bad = "is not an IP address";
 		return;
 	}
+	if (kind == NAME_EMAIL) {
+		/* ca_csr_check refuses it before; `policy test` does not run that check. */
+		if ((n->domain = strrchr(text, '@')) == NULL)
+			n->bad = "is not an email address";
+		else
+			n->domain++;
+		return;
+	}
+	if (kind == NAME_URI) /* a '*' in a URI is a character like any other */
+		return;
 	star = strchr(text, '*');
 	if (star == NULL)
 		return;
@@ -139,38 +163,86 @@ static int facts_match(const rule_t *r, const policy_input_t *in, char *why, siz
 	return 1;
 }
 
-/* 1 when r's name fields hold for the name n (NULL: the request has none), looking at
- * cand: n itself, or for a wildcard one name it covers. Else 0 with why filled. */
-static int name_match(const rule_t *r, const pname_t *n, const char *cand, char *why,
-		      size_t cap)
+/* ".d" is every domain under d, as in dns_suffix; "d" is d alone, as in RFC 5280 name
+ * constraints (unlike dns_suffix): a subdomain's mail is often another service's. */
+static int email_in(const char *domain, const char *entry)
 {
-	int constrained = r->dns_suffix.n || r->dns_exact.n || r->n_cidrs;
+	return entry[0] == '.' ? dns_under(domain, entry) : strcmp(domain, entry) == 0;
+}
+
+/* 1 when r lists n among the names of n's kind (cand: for a DNS wildcard, one name it
+ * covers), r having fields of that kind. */
+static int name_listed(const rule_t *r, const pname_t *n, const char *cand)
+{
 	size_t i;
 
-	if (n == NULL)
-		return constrained ? (snprintf(why, cap, "no DNS or IP names to check against the "
-						   "rule's names"), 0) : 1;
-	if (n->base != NULL && r->wildcard == 0)
-		return snprintf(why, cap, "wildcard %s not allowed (match.wildcard false)", n->text), 0;
-	if (!constrained)
-		return 1;
-	if (n->is_ip) {
+	switch (n->kind) {
+	case NAME_IP:
 		for (i = 0; i < r->n_cidrs; i++)
 			if (cidr_contains(&r->cidrs[i], n->ip))
 				return 1;
-		return snprintf(why, cap, r->n_cidrs ? "IP address %s not in match.ip_cidr"
-						     : "IP address %s: the rule names only DNS names",
-				n->text), 0;
+		return 0;
+	case NAME_EMAIL:
+		for (i = 0; i < r->email_domain.n; i++)
+			if (email_in(n->domain, r->email_domain.v[i]))
+				return 1;
+		return 0;
+	case NAME_URI:
+		for (i = 0; i < r->uri_prefix.n; i++)
+			if (strncmp(n->text, r->uri_prefix.v[i], strlen(r->uri_prefix.v[i])) == 0)
+				return 1;
+		return 0;
+	case NAME_DNS:
+		break;
 	}
-	if (r->dns_suffix.n + r->dns_exact.n == 0)
-		return snprintf(why, cap, "DNS name %s: the rule names only IP ranges", cand), 0;
 	/* dns_exact naming the wildcard itself covers every name it covers. */
 	if (list_has(&r->dns_exact, cand) || (n->base != NULL && list_has(&r->dns_exact, n->text)))
 		return 1;
 	for (i = 0; i < r->dns_suffix.n; i++)
 		if (dns_under(cand, r->dns_suffix.v[i]))
 			return 1;
-	return snprintf(why, cap, "DNS name %s not in match.dns_suffix/dns_exact", cand), 0;
+	return 0;
+}
+
+/* The number of r's name fields that take names of kind k. */
+static size_t kind_fields(const rule_t *r, name_kind_t k)
+{
+	switch (k) {
+	case NAME_IP:
+		return r->n_cidrs;
+	case NAME_EMAIL:
+		return r->email_domain.n;
+	case NAME_URI:
+		return r->uri_prefix.n;
+	case NAME_DNS:
+		break;
+	}
+	return r->dns_suffix.n + r->dns_exact.n;
+}
+
+/* 1 when r's name fields hold for the name n (NULL: the request has none), looking at
+ * cand: n itself, or for a wildcard one name it covers. A rule with name fields takes
+ * only the kinds of names it lists. Else 0 with why filled. */
+static int name_match(const rule_t *r, const pname_t *n, const char *cand, char *why,
+		      size_t cap)
+{
+	int constrained = kind_fields(r, NAME_DNS) || kind_fields(r, NAME_IP) ||
+			  kind_fields(r, NAME_EMAIL) || kind_fields(r, NAME_URI);
+
+	if (n == NULL)
+		return constrained ? (snprintf(why, cap, "no names to check against the rule's "
+						   "names"), 0) : 1;
+	if (n->base != NULL && r->wildcard == 0)
+		return snprintf(why, cap, "wildcard %s not allowed (match.wildcard false)", n->text), 0;
+	if (!constrained)
+		return 1;
+	if (kind_fields(r, n->kind) == 0)
+		return snprintf(why, cap, "%s %s: the rule has no %s", kinds[n->kind].what, cand,
+				kinds[n->kind].fields), 0;
+	if (name_listed(r, n, cand))
+		return 1;
+	return snprintf(why, cap, "%s %s not in %s", kinds[n->kind].what, cand,
+			kinds[n->kind].fields), 0;
 }
 
 /* One evaluation: the request, the rules whose facts hold, the decision so far. */
@@ -387,11 +459,11 @@ static void eval_wildcard(eval_t *e, const pname_t *n)
 	free(l);
 }
 
-static void eval_name(eval_t *e, const char *text, int is_ip)
+static void eval_name(eval_t *e, const char *text, name_kind_t kind)
 {
 	pname_t n;
 
-	pname_init(&n, text, is_ip, e->in);
+	pname_init(&n, text, kind, e->in);
 	if (n.bad != NULL)
 		verdict(e, &n, NULL, e->n_rules);
 	else if (n.base != NULL)
@@ -418,12 +490,16 @@ void policy_explain(const policy_t *p, const policy_input_t *in, policy_explain_
 	for (i = 0; i < e.n_rules; i++)
 		e.facts[i] = (unsigned char)facts_match(&p->rules[i], in, why, sizeof(why));
 	out->action = POLICY_ISSUE;
-	if (in->n_dns + in->n_ips == 0)
+	if (in->n_dns + in->n_ips + in->n_emails + in->n_uris == 0)
 		verdict(&e, NULL, NULL, first_match(&e, NULL, NULL));
 	for (i = 0; i < in->n_dns; i++)
-		eval_name(&e, in->dns[i], 0);
+		eval_name(&e, in->dns[i], NAME_DNS);
 	for (i = 0; i < in->n_ips; i++)
-		eval_name(&e, in->ips[i], 1);
+		eval_name(&e, in->ips[i], NAME_IP);
+	for (i = 0; i < in->n_emails; i++)
+		eval_name(&e, in->emails[i], NAME_EMAIL);
+	for (i = 0; i < in->n_uris; i++)
+		eval_name(&e, in->uris[i], NAME_URI);
 	if (out->action == POLICY_ISSUE) {
 		snprintf(out->rule, sizeof(out->rule), "%s", e.issue_rule ? e.issue_rule : "");
 		if (e.issue_mixed)

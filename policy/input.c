@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* What a policy rule sees of a CSR: subject CN, DNS and IP names, key type and size. */
+/* What a policy rule sees of a CSR: subject CN, its names (DNS, IP, email, URI), key and size. */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,20 +10,25 @@
 
 #include "policy/policy_int.h"
 
-void policy_input_clear(policy_input_t *in)
+static void names_free(char ***v, size_t *n)
 {
 	size_t i;
 
+	for (i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}
+
+void policy_input_clear(policy_input_t *in)
+{
 	if (in == NULL)
 		return;
-	for (i = 0; i < in->n_dns; i++)
-		free(in->dns[i]);
-	for (i = 0; i < in->n_ips; i++)
-		free(in->ips[i]);
-	free(in->dns);
-	free(in->ips);
-	in->dns = in->ips = NULL;
-	in->n_dns = in->n_ips = 0;
+	names_free(&in->dns, &in->n_dns);
+	names_free(&in->ips, &in->n_ips);
+	names_free(&in->emails, &in->n_emails);
+	names_free(&in->uris, &in->n_uris);
 	free((char *)in->subject_cn);
 	in->subject_cn = NULL;
 	in->cn_name = NULL;
@@ -41,6 +46,22 @@ static int push(char ***arr, size_t *n, const char *text)
 		return CAIRN_ENOMEM;
 	}
 	(*arr)[(*n)++] = s;
+	return 0;
+}
+
+/* An email SAN as rules compare it: the domain lower-cased (domains are not case
+ * sensitive), the local part as given (RFC 5321 leaves its case to the mailbox's host). */
+static int push_email(policy_input_t *in, const char *text)
+{
+	const char *at = strrchr(text, '@');
+	char *c;
+	int rc;
+
+	if ((rc = push(&in->emails, &in->n_emails, text)) != 0 || at == NULL)
+		return rc;
+	for (c = in->emails[in->n_emails - 1] + (at - text); *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
 	return 0;
 }
 
@@ -128,8 +149,8 @@ int policy_input_from_csr(const ca_csr_t *csr, policy_input_t *in, cairn_err_t *
 	size_t i;
 	int rc;
 
-	in->dns = in->ips = NULL;
-	in->n_dns = in->n_ips = 0;
+	in->dns = in->ips = in->emails = in->uris = NULL;
+	in->n_dns = in->n_ips = in->n_emails = in->n_uris = 0;
 	in->subject_cn = NULL;
 	in->cn_name = NULL;
 	if (csr == NULL)
@@ -144,7 +165,10 @@ int policy_input_from_csr(const ca_csr_t *csr, policy_input_t *in, cairn_err_t *
 			rc = push(&in->dns, &in->n_dns, nm->text);
 		else if (nm->type == CA_SAN_IP)
 			rc = push(&in->ips, &in->n_ips, nm->text);
-		/* email, URI: not matched by policy rules */
+		else if (nm->type == CA_SAN_EMAIL)
+			rc = push_email(in, nm->text);
+		else if (nm->type == CA_SAN_URI)
+			rc = push(&in->uris, &in->n_uris, nm->text);
 	}
 	if (rc == 0)
 		rc = add_cn_name(names, in);
@@ -183,12 +207,13 @@ out:
 
 json_t *policy_input_names(const policy_input_t *in)
 {
+	char *const *const lists[] = { in->dns, in->ips, in->emails, in->uris };
+	const size_t counts[] = { in->n_dns, in->n_ips, in->n_emails, in->n_uris };
 	json_t *names = json_array();
-	size_t i;
+	size_t k, i;
 
-	for (i = 0; names != NULL && i < in->n_dns; i++)
-		json_array_append_new(names, json_string(in->dns[i]));
-	for (i = 0; names != NULL && i < in->n_ips; i++)
-		json_array_append_new(names, json_string(in->ips[i]));
+	for (k = 0; names != NULL && k < 4; k++)
+		for (i = 0; i < counts[k]; i++)
+			json_array_append_new(names, json_string(lists[k][i]));
 	return names;
 }

@@ -25,6 +25,10 @@ typedef struct policy_input {
 	size_t n_dns;
 	char **ips;             /* IP names, text form: the IP SANs, and the CN when it is an address */
 	size_t n_ips;
+	char **emails;          /* email SANs, the domain (after the last '@') lower-cased */
+	size_t n_emails;
+	char **uris;            /* URI SANs as given */
+	size_t n_uris;
 	const char *cn_name;    /* the entry of dns or ips that is the CN (not one of the SANs), or NULL */
 	const char *key_type;   /* "ec" | "rsa" | "ed25519" */
 	int key_bits;
@@ -42,7 +46,7 @@ typedef struct policy_decision {
 	                           needs 2 approvals by admin (rule payments)" */
 	char name[256];         /* the name whose verdict decided: the first refused (reject), the
 	                           one asking most approvals (approve); "" for issue and for a
-	                           request without DNS/IP names */
+	                           request without names */
 	int name_from_cn;       /* name is the subject CN, not one of the SANs */
 	char covered[256];      /* name is a wildcard: the name it covers that decided, or "" */
 } policy_decision_t;
@@ -82,10 +86,10 @@ int policy_input_from_csr(const ca_csr_t *csr, policy_input_t *in, cairn_err_t *
 void policy_input_clear(policy_input_t *in);
 
 /*
- * The decision for a request (docs/policy.md): each DNS and IP name is tried against
- * the rules with the request's other facts, and the first rule that holds decides that
- * name; a wildcard *.B is every name it covers (a rule listing pay.B decides that one, the
- * first rule covering all of them the rest); a request without names is tried once.
+ * The decision for a request (docs/policy.md): each DNS, IP, email and URI name is tried
+ * against the rules with the request's other facts, and the first rule that holds decides
+ * that name; a wildcard *.B is every name it covers (a rule listing pay.B decides that one,
+ * the first rule covering all of them the rest); a request without names is tried once.
  * Then the strictest wins: any reject rejects (the first one); else any approve waits
  * for the most approvals asked by a name, by the strictest role (approver and operator
  * together leave admin); else issue. No matching rule = reject "no policy rule
@@ -96,7 +100,7 @@ void policy_decide(const policy_t *p, const policy_input_t *in, policy_decision_
 /* One line of an explanation: for one name, a rule passed over (why set) or the verdict
  * for that name (why NULL). All strings borrowed for the call. */
 typedef struct policy_step {
-	const char *name;          /* the name, or NULL: the request has no DNS/IP name */
+	const char *name;          /* the name, or NULL: the request has no name */
 	int from_cn;               /* the name is the subject CN */
 	const char *covered;       /* a wildcard's verdict for this one name it covers, or NULL */
 	const char *rule;          /* the rule; "" in a verdict no rule gave (reject) */

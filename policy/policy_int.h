@@ -24,6 +24,8 @@ typedef struct cidr {
 typedef struct rule {
 	char name[64];
 	strlist_t channel, requester, group, profile, dns_suffix, dns_exact, key_type;
+	strlist_t email_domain; /* lower-case; ".d" = under d, "d" = d itself */
+	strlist_t uri_prefix;   /* byte prefixes, each a URI with a scheme */
 	cidr_t *cidrs;
 	size_t n_cidrs;
 	int wildcard; /* -1 = not constrained, 0 = refused, 1 = allowed */
@@ -108,7 +110,7 @@ int policy_record_view(policy_engine_t *e, json_t *rec, cairn_err_t *err);
 int policy_audit(db_t *db, const char *actor, const char *action, const char *serial,
 		 json_t *names, json_t *details, cairn_err_t *err);
 
-/* The DNS and IP names of in as a new JSON array (input.c). */
+/* The names of in (DNS, IP, email, URI) as a new JSON array (input.c). */
 json_t *policy_input_names(const policy_input_t *in);
 
 #endif

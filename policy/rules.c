@@ -64,6 +64,8 @@ static void rule_clear(rule_t *r)
 	strlist_free(&r->dns_suffix);
 	strlist_free(&r->dns_exact);
 	strlist_free(&r->key_type);
+	strlist_free(&r->email_domain);
+	strlist_free(&r->uri_prefix);
 	free(r->cidrs);
 	free(r->cn_prefix);
 	free(r->cn_pattern);
@@ -211,6 +213,46 @@ static int check_dns_list(const where_t *w, const char *field, const strlist_t *
 	return 0;
 }
 
+/* email_domain entries are domains ("corp.test", ".corp.test"), checked like dns_suffix's:
+ * one no address can have would leave the rule matching nothing. */
+static int check_email_domains(const where_t *w, const char *field, const strlist_t *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		const char *e = l->v[i], *why = ca_dns_suffix_problem(e);
+		char msg[200];
+		if (strchr(e, '@') != NULL)
+			snprintf(msg, sizeof(msg), "\"%.64s\" is an address: list its domain "
+				 "(\"%.64s\")", e, strrchr(e, '@') + 1);
+		else if (why != NULL)
+			snprintf(msg, sizeof(msg), "\"%.64s\" can never match: the domain %s", e,
+				 why);
+		else
+			continue;
+		return field_error(w, field, msg);
+	}
+	return 0;
+}
+
+/* uri_prefix entries start with a scheme ("spiffe://prod/"): a prefix without one
+ * ("prod/admin") matches no URI a certificate can carry. */
+static int check_uri_prefixes(const where_t *w, const char *field, const strlist_t *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		const char *why = ca_uri_problem(l->v[i], strlen(l->v[i]));
+		char msg[200];
+		if (why == NULL)
+			continue;
+		snprintf(msg, sizeof(msg), "\"%.64s\" is not a URI prefix with a scheme "
+			 "(spiffe://prod/): it %s", l->v[i], why);
+		return field_error(w, field, msg);
+	}
+	return 0;
+}
+
 /* A rule's name and reason are shown on one line (CLI, logs, problem documents). */
 static int has_control(const char *s)
 {
@@ -268,6 +310,15 @@ static int parse_match(const where_t *w, json_t *m, rule_t *r)
 			rc = parse_strlist(w, field, v, 0, 1, NULL, &r->dns_exact);
 			if (rc == 0)
 				rc = check_dns_list(w, field, &r->dns_exact, 0);
+		}
+		else if (strcmp(key, "email_domain") == 0) {
+			rc = parse_strlist(w, field, v, 0, 1, NULL, &r->email_domain);
+			if (rc == 0)
+				rc = check_email_domains(w, field, &r->email_domain);
+		} else if (strcmp(key, "uri_prefix") == 0) {
+			rc = parse_strlist(w, field, v, 0, 0, NULL, &r->uri_prefix);
+			if (rc == 0)
+				rc = check_uri_prefixes(w, field, &r->uri_prefix);
 		}
 		else if (strcmp(key, "key_type") == 0)
 			rc = parse_strlist(w, field, v, 1, 0, key_types, &r->key_type);

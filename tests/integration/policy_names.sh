@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Policy rules keyed on names hold for every name of a request: a protected name beside an
 # issuable one (admin API and lego), a wildcard covering it, IPv4-mapped addresses, the CN
-# of a client certificate; `cairn policy test` says which name met which rule.
+# of a client certificate, email and URI SANs; `cairn policy test` says which name met which
+# rule.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
 
@@ -14,8 +15,8 @@ HP=$(free_port)
 acme_conf "$D" "{\"validation\": {\"http01_port\": $HP, \"hosts\": {
   \"pay.example.test\": \"127.0.0.1\", \"x.other.test\": \"127.0.0.1\"}}}"
 # Like policy/examples/enterprise.json: payments waits for two admins, a lab range for two
-# approvers, a management range is refused (written as IPv4-mapped IPv6), broad issue rules
-# after them.
+# approvers, a management range is refused (written as IPv4-mapped IPv6), a SPIFFE ID and a
+# mail domain are held back, broad issue rules after them.
 cat >"$D/policy.json" <<'JSON'
 {"rules": [
   {"name": "payments", "match": {"dns_exact": ["pay.example.test", "api.pay.example.test"]},
@@ -23,6 +24,12 @@ cat >"$D/policy.json" <<'JSON'
   {"name": "lab", "match": {"ip_cidr": ["10.20.0.0/16"]}, "action": "approve", "approvals": 2},
   {"name": "mgmt", "match": {"ip_cidr": ["::ffff:10.99.0.0/112"]}, "action": "reject",
    "reason": "management network"},
+  {"name": "spiffe-admin", "match": {"uri_prefix": ["spiffe://prod/admin"]}, "action": "reject",
+   "reason": "admin identities are issued by hand"},
+  {"name": "board", "match": {"email_domain": ["board.example.test"]}, "action": "approve",
+   "approvals": 2},
+  {"name": "mail", "match": {"email_domain": ["example.test", ".example.test"]}, "action": "issue"},
+  {"name": "spiffe", "match": {"uri_prefix": ["spiffe://prod/"]}, "action": "issue"},
   {"name": "web", "match": {"dns_suffix": [".example.test", ".other.test"]}, "action": "issue"},
   {"name": "addresses", "match": {"ip_cidr": ["0.0.0.0/0", "::/0"]}, "action": "issue"},
   {"name": "clients", "match": {"profile": "tls-client"}, "action": "issue"},
@@ -142,6 +149,42 @@ ok "cairn policy test explains a client certificate's CN" C policy test --csr "$
 	--channel admin --profile tls-client
 last_has "  ... heading the CN" "^name \(subject CN\) pay.example.test"
 last_has "  ... and its rule" "^  pay.example.test: approve by rule payments"
+
+# (f) Email and URI SANs are names of the policy: a rule with DNS/IP fields does not take
+# them (attack review F5: they were not names, so any of them was issued).
+# carries NAME TEXT: the certificate $WORK/NAME.pem has TEXT among its subjectAltNames.
+carries() { openssl x509 -in "$WORK/$1.pem" -noout -ext subjectAltName | grep -qF "$2"; }
+make_csr evilmail ec:P-256 /CN=x.other.test "email:ceo@evil.example"
+make_csr okmail ec:P-256 /CN=x.other.test "email:Dev@Example.TEST"
+make_csr boardmail ec:P-256 /CN=x.other.test "email:ceo@board.example.test"
+make_csr spadmin ec:P-256 /CN=x.other.test "DNS:x.other.test,URI:spiffe://prod/admin"
+make_csr spweb ec:P-256 /CN=x.other.test "DNS:x.other.test,URI:spiffe://prod/web"
+make_csr evilurl ec:P-256 /CN=x.other.test "URI:https://evil.example/"
+ok "an email no rule allows is refused, though the CN is allowed" issue_is 1 evilmail document-signing
+last_has "  ... naming it" "not allowed by policy \(ceo@evil.example\)"
+ok "an email under match.email_domain is issued at once" issue_is 0 okmail document-signing
+ok "  ... and the certificate carries it" carries okmail email:Dev@Example.TEST
+ok "an email a waiting rule lists waits" issue_is 3 boardmail document-signing
+ok "  ... saying which name" shows_pending 'ceo@board.example.test needs 2 approvals (rule board)' \
+	'"name": "ceo@board.example.test"'
+ok "a SPIFFE ID a reject rule lists is refused on tls-client" issue_is 1 spadmin tls-client
+last_has "  ... by its rule" "admin identities are issued by hand \(spiffe://prod/admin\)"
+ok "a SPIFFE ID under match.uri_prefix is issued" issue_is 0 spweb tls-client
+ok "  ... and the certificate carries it" carries spweb URI:spiffe://prod/web
+ok "a URI no rule allows is refused on code-signing" issue_is 1 evilurl code-signing
+last_has "  ... naming it" "not allowed by policy \(https://evil.example/\)"
+ok "on tls-client the rule without name fields takes it: issued" issue_is 0 evilurl tls-client
+ok "cairn policy test explains an email name" C policy test --csr "$WORK/evilmail.csr" \
+	--channel admin --profile document-signing
+last_has "  ... a DNS rule does not take it" \
+	"rule web passed over: email address ceo@evil.example: the rule has no match.email_domain"
+last_has "  ... the email rule does not list it" \
+	"rule mail passed over: email address ceo@evil.example not in match.email_domain"
+last_has "  ... the decision" "^decision: reject by rule default: not allowed by policy \(ceo@evil.example\)"
+echo '{"rules": [{"name": "u", "match": {"uri_prefix": ["prod/admin"]}, "action": "issue"}]}' \
+	>"$WORK/bad-uri.json"
+fails "cairn policy check refuses a uri_prefix without a scheme" "$CAIRN" policy check "$WORK/bad-uri.json"
+last_has "  ... naming rule and field" "rules\[0\] \(u\)\.match\.uri_prefix: \"prod/admin\" is not a URI prefix"
 
 # The example policy's payments rule holds against each bypass.
 E=$CAIRN_SRCDIR/policy/examples/enterprise.json

@@ -138,6 +138,26 @@ static void test_parse_errors(void **state)
 		    "\"*.corp.test\" is a wildcard: list it in match.dns_exact, or its names here as \".corp.test\"");
 	policy_free(parse_ok("{\"rules\": [{\"name\": \"p\", \"match\": {\"dns_suffix\": [\".Prod.Test\", \"corp.test\"],"
 			     " \"dns_exact\": [\"*.apps.test\", \"API.x.test\"]}, \"action\": \"reject\"}]}"));
+	/* email_domain holds domains, uri_prefix URIs with a scheme: anything else matches nothing. */
+	parse_fails("{\"rules\": [{\"name\": \"m\", \"match\": {\"email_domain\": [\"ceo@corp.test\"]},"
+		    " \"action\": \"issue\"}]}",
+		    "rules[0] (m).match.email_domain: \"ceo@corp.test\" is an address: list its domain (\"corp.test\")");
+	parse_fails("{\"rules\": [{\"name\": \"m\", \"match\": {\"email_domain\": [\"corp.test.\"]},"
+		    " \"action\": \"issue\"}]}",
+		    "rules[0] (m).match.email_domain: \"corp.test.\" can never match: the domain ends with a dot");
+	parse_fails("{\"rules\": [{\"name\": \"m\", \"match\": {\"email_domain\": \"corp.test\"},"
+		    " \"action\": \"issue\"}]}",
+		    "rules[0] (m).match.email_domain: must be a non-empty array of strings");
+	parse_fails("{\"rules\": [{\"name\": \"u\", \"match\": {\"uri_prefix\": [\"prod/admin\"]},"
+		    " \"action\": \"reject\"}]}",
+		    "rules[0] (u).match.uri_prefix: \"prod/admin\" is not a URI prefix with a scheme "
+		    "(spiffe://prod/): it does not start with a scheme");
+	parse_fails("{\"rules\": [{\"name\": \"u\", \"match\": {\"uri_prefix\": [\"spiffe://a b\"]},"
+		    " \"action\": \"reject\"}]}",
+		    "rules[0] (u).match.uri_prefix: \"spiffe://a b\" is not a URI prefix");
+	policy_free(parse_ok("{\"rules\": [{\"name\": \"m\", \"match\": {\"email_domain\": [\"Corp.Test\","
+			     " \".corp.test\"], \"uri_prefix\": [\"spiffe://prod/\", \"https://x.test/u/\"]},"
+			     " \"action\": \"issue\"}]}"));
 	/* Invalid UTF-8 anywhere in the file is refused by the parser, before any rule. */
 	parse_fails("{\"rules\": [{\"name\": \"a\xff\", \"match\": {}, \"action\": \"issue\"}]}",
 		    "unable to decode byte 0xff");
@@ -377,6 +397,21 @@ static void test_input_from_csr(void **state)
 	assert_int_equal(in.key_bits, 256);
 	policy_input_clear(&in);
 	assert_null(in.dns);
+	ca_csr_free(req);
+	OPENSSL_free(der);
+	/* Email and URI SANs are names too: an address's domain lower-cased, a URI as given. */
+	der = make_csr(ec, "x.iot.test", "DNS:x.iot.test,email:CEO@Evil.Example,URI:spiffe://Prod/Admin",
+		       &len);
+	req = NULL;
+	assert_int_equal(ca_csr_new(der, len, 0, &req, &err), 0);
+	assert_int_equal(policy_input_from_csr(req, &in, &err), 0);
+	assert_int_equal(in.n_emails, 1);
+	assert_string_equal(in.emails[0], "CEO@evil.example");
+	assert_int_equal(in.n_uris, 1);
+	assert_string_equal(in.uris[0], "spiffe://Prod/Admin");
+	policy_input_clear(&in);
+	assert_null(in.emails);
+	assert_null(in.uris);
 	ca_csr_free(req);
 	OPENSSL_free(der);
 
@@ -712,6 +747,115 @@ static void test_explain_names(void **state)
 	policy_explain(p, &in, collect_step, buf, &d);
 	assert_non_null(strstr(buf, "-|-|payments|passed\n"));
 	assert_non_null(strstr(buf, "-|-|default|reject\n"));
+	policy_free(p);
+}
+
+/* ---------- email and URI SANs are names of the policy (attack review F5) ---------- */
+
+/* The probe's label allowed only .iot.test; an identity on a client certificate is its
+ * email or URI SAN as much as its DNS name. */
+static const char *const iot_only_policy =
+	"{\"rules\": ["
+	" {\"name\": \"iot\", \"match\": {\"dns_suffix\": [\".iot.test\"], \"ip_cidr\": [\"10.1.0.0/16\"]},"
+	"  \"action\": \"issue\"},"
+	" {\"name\": \"default\", \"match\": {}, \"action\": \"reject\", \"reason\": \"not allowed\"}"
+	"]}";
+
+static const char *const identity_policy =
+	"{\"rules\": ["
+	" {\"name\": \"spiffe-admin\", \"match\": {\"uri_prefix\": [\"spiffe://prod/admin\"]},"
+	"  \"action\": \"reject\", \"reason\": \"admin identity\"},"
+	" {\"name\": \"mail\", \"match\": {\"email_domain\": [\"corp.test\", \".mail.corp.test\"]},"
+	"  \"action\": \"approve\", \"approvals\": 2},"
+	" {\"name\": \"iot\", \"match\": {\"dns_suffix\": [\".iot.test\"]}, \"action\": \"issue\"},"
+	" {\"name\": \"spiffe\", \"match\": {\"uri_prefix\": [\"spiffe://prod/\"]}, \"action\": \"issue\"},"
+	" {\"name\": \"clients\", \"match\": {\"profile\": \"tls-client\"}, \"action\": \"issue\"},"
+	" {\"name\": \"default\", \"match\": {}, \"action\": \"reject\", \"reason\": \"not allowed\"}"
+	"]}";
+
+/* Decides a request for one DNS name plus the email (may be NULL) and URI (may be NULL)
+ * on profile, expecting action by rule and, when given, the reason. */
+static policy_decision_t decide_identity(const policy_t *p, const char *profile,
+					 const char *email, const char *uri,
+					 policy_action_t action, const char *rule,
+					 const char *want_reason)
+{
+	char *dns[] = { "x.iot.test" }, *emails[] = { (char *)email }, *uris[] = { (char *)uri };
+	policy_input_t in = input("est", dns, 1);
+	policy_decision_t d;
+
+	in.profile = profile;
+	in.emails = emails;
+	in.n_emails = email != NULL;
+	in.uris = uris;
+	in.n_uris = uri != NULL;
+	policy_decide(p, &in, &d);
+	if (d.action != action || strcmp(d.rule, rule) != 0 ||
+	    (want_reason != NULL && strcmp(d.reason, want_reason) != 0))
+		fail_msg("%s %s: expected %s by \"%s\" (%s), got %s by \"%s\" (%s)",
+			 email ? email : "-", uri ? uri : "-", policy_action_name(action), rule,
+			 want_reason ? want_reason : "-", policy_action_name(d.action), d.rule,
+			 d.reason);
+	return d;
+}
+
+static void test_email_uri_names(void **state)
+{
+	policy_t *p = parse_ok(iot_only_policy);
+	policy_decision_t d;
+	char *none[] = { NULL }, *mail[] = { "a@corp.test" };
+	policy_input_t in;
+	char buf[4096] = "";
+	(void)state;
+
+	/* The probe: a DNS name the label allows, and an email and a URI it does not. */
+	decide_identity(p, "tls-client", NULL, NULL, POLICY_ISSUE, "iot", NULL);
+	decide_identity(p, "tls-client", "ceo@evil.example", NULL, POLICY_REJECT, "default",
+			"not allowed (ceo@evil.example)");
+	d = decide_identity(p, "tls-client", NULL, "spiffe://prod/admin", POLICY_REJECT, "default",
+			    "not allowed (spiffe://prod/admin)");
+	assert_string_equal(d.name, "spiffe://prod/admin");
+	/* A rule with DNS/IP fields does not take them: the explanation says so. */
+	in = input("est", none, 0);
+	in.emails = mail;
+	in.n_emails = 1;
+	policy_explain(p, &in, collect_step, buf, &d);
+	assert_int_equal(d.action, POLICY_REJECT);
+	assert_non_null(strstr(buf, "a@corp.test|-|iot|passed\n"));
+	assert_non_null(strstr(buf, "a@corp.test|-|default|reject\n"));
+	policy_free(p);
+
+	p = parse_ok(identity_policy);
+	/* email_domain: "d" is d alone, ".d" what is under d. */
+	decide_identity(p, "tls-server", "ops@corp.test", NULL, POLICY_APPROVE, "mail",
+			"ops@corp.test needs 2 approvals (rule mail)");
+	decide_identity(p, "tls-server", "ops@eu.mail.corp.test", NULL, POLICY_APPROVE, "mail", NULL);
+	decide_identity(p, "tls-server", "ops@mail.corp.test", NULL, POLICY_REJECT, "default",
+			"not allowed (ops@mail.corp.test)");
+	decide_identity(p, "tls-server", "ops@x.corp.test", NULL, POLICY_REJECT, "default", NULL);
+	decide_identity(p, "tls-server", "ops@evilcorp.test", NULL, POLICY_REJECT, "default", NULL);
+	/* uri_prefix: an exact byte prefix. */
+	decide_identity(p, "tls-server", NULL, "spiffe://prod/web", POLICY_ISSUE, "iot",
+			"every name may be issued at once (rule iot and others)");
+	decide_identity(p, "tls-server", NULL, "spiffe://prod/admin/x", POLICY_REJECT,
+			"spiffe-admin", "admin identity (spiffe://prod/admin/x)");
+	decide_identity(p, "tls-server", NULL, "spiffe://production/web", POLICY_REJECT, "default",
+			NULL);
+	decide_identity(p, "tls-server", NULL, "SPIFFE://prod/web", POLICY_REJECT, "default", NULL);
+	/* A rule without name fields takes them, like any name. */
+	decide_identity(p, "tls-client", "ceo@evil.example", "https://evil.example/",
+			POLICY_ISSUE, "iot", NULL);
+	/* Strictest wins across kinds: reject > approve > issue, whatever the order of names. */
+	decide_identity(p, "tls-server", "ops@corp.test", "spiffe://prod/web", POLICY_APPROVE,
+			"mail", "ops@corp.test needs 2 approvals (rule mail)");
+	decide_identity(p, "tls-client", "ops@corp.test", "spiffe://prod/admin", POLICY_REJECT,
+			"spiffe-admin", "admin identity (spiffe://prod/admin)");
+	/* A name field of one kind does not take another kind's names. */
+	{
+		char *dns[] = { "corp.test" };
+		in = input("est", dns, 1);
+		expect(p, &in, POLICY_REJECT, "default");
+	}
 	policy_free(p);
 }
 
@@ -1346,6 +1490,7 @@ int main(void)
 		cmocka_unit_test(test_ip_normalised),
 		cmocka_unit_test(test_cn_is_a_name),
 		cmocka_unit_test(test_explain_names),
+		cmocka_unit_test(test_email_uri_names),
 		cmocka_unit_test(test_many_names_bounded),
 		cmocka_unit_test_setup_teardown(test_engine_issue_and_reject, fixture_setup,
 						fixture_teardown),
