@@ -6,6 +6,7 @@
 # rule.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
+. "$(dirname "$0")/est_lib.sh"
 
 command -v lego >/dev/null || bail "lego is not installed (scripts/deps.sh)"
 
@@ -14,11 +15,19 @@ ca_init "$D" || bail "init failed"
 HP=$(free_port)
 acme_conf "$D" "{\"validation\": {\"http01_port\": $HP, \"hosts\": {
   \"pay.example.test\": \"127.0.0.1\", \"x.other.test\": \"127.0.0.1\"}}}"
+# The attack review's EST label: devices of group iot may have names under .iot.test and
+# their own SPIFFE IDs, nothing else.
+jq '.est.labels.iot = {"profile": "tls-client", "policy_group": "iot"}' "$D/cairn.json" \
+	>"$WORK/cairn.json" && cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"
 # Like policy/examples/enterprise.json: payments waits for two admins, a lab range for two
 # approvers, a management range is refused (written as IPv4-mapped IPv6), a SPIFFE ID and a
 # mail domain are held back, broad issue rules after them.
 cat >"$D/policy.json" <<'JSON'
 {"rules": [
+  {"name": "iot", "match": {"group": "iot", "dns_suffix": [".iot.test"]}, "action": "issue"},
+  {"name": "iot-ids", "match": {"group": "iot", "uri_prefix": ["spiffe://iot.test/"]},
+   "action": "issue"},
+  {"name": "iot-else", "match": {"group": "iot"}, "action": "reject", "reason": "not an iot name"},
   {"name": "payments", "match": {"dns_exact": ["pay.example.test", "api.pay.example.test"]},
    "action": "approve", "approvals": 2, "approver_role": "admin"},
   {"name": "lab", "match": {"ip_cidr": ["10.20.0.0/16"]}, "action": "approve", "approvals": 2},
@@ -181,6 +190,29 @@ last_has "  ... a DNS rule does not take it" \
 last_has "  ... the email rule does not list it" \
 	"rule mail passed over: email address ceo@evil.example not in match.email_domain"
 last_has "  ... the decision" "^decision: reject by rule default: not allowed by policy \(ceo@evil.example\)"
+# The probe itself, over EST with Basic: the label allows x.iot.test, not the other two.
+ROOT=$D/ca/root.pem
+EST=$HTTPS_URL/.well-known/est
+printf 'alice password\n' >"$WORK/pw.alice"
+"$CAIRN" est user add --dir "$D" --name alice --password-file "$WORK/pw.alice" --labels iot \
+	>/dev/null 2>&1 || bail "est user add failed"
+for n in probe:"DNS:x.iot.test,email:ceo@evil.example,URI:spiffe://prod/admin" \
+	probeuri:"DNS:x.iot.test,URI:spiffe://prod/admin" iotid:"DNS:x.iot.test,URI:spiffe://iot.test/sensor/7"; do
+	make_csr "${n%%:*}" ec:P-256 /CN=x.iot.test "${n#*:}" && b64csr "${n%%:*}"
+done
+BODY=$WORK/probe.b64
+est_post probe iot/simpleenroll -u 'alice:alice password'
+ok "EST: x.iot.test with email:ceo@evil.example and a SPIFFE ID is refused (403)" status_is probe 403
+ok "  ... naming the email" grep -q 'not an iot name (ceo@evil.example)' "$WORK/probe.body"
+BODY=$WORK/probeuri.b64
+est_post probeuri iot/simpleenroll -u 'alice:alice password'
+ok "EST: x.iot.test with URI:spiffe://prod/admin is refused (403)" status_is probeuri 403
+ok "  ... naming the URI" grep -q 'not an iot name (spiffe://prod/admin)' "$WORK/probeuri.body"
+BODY=$WORK/iotid.b64
+est_post iotid iot/simpleenroll -u 'alice:alice password'
+ok "EST: x.iot.test with a SPIFFE ID under the label's uri_prefix is issued" p7cert iotid
+ok "  ... carrying it" carries iotid URI:spiffe://iot.test/sensor/7
+
 echo '{"rules": [{"name": "u", "match": {"uri_prefix": ["prod/admin"]}, "action": "issue"}]}' \
 	>"$WORK/bad-uri.json"
 fails "cairn policy check refuses a uri_prefix without a scheme" "$CAIRN" policy check "$WORK/bad-uri.json"
