@@ -86,18 +86,20 @@ static const char *const *jwk_members(const json_t *jwk)
 	return NULL;
 }
 
-/* The first member of jwk that carries private key material (RFC 7518 §6.2.2, §6.3.2,
- * §6.4; RFC 8037 §2), or NULL. */
-static const char *jwk_private_member(const json_t *jwk)
+/* 1 when jwk carries private key material (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2):
+ * why then names the first such member. 0 otherwise. */
+static int jwk_is_private(const json_t *jwk, char *why, size_t cap)
 {
 	static const char *const private[] = { "d", "p", "q", "dp", "dq", "qi", "oth", "k",
 					       NULL };
 	const char *const *m;
 
 	for (m = private; *m; m++)
-		if (json_object_get(jwk, *m) != NULL)
-			return *m;
-	return NULL;
+		if (json_object_get(jwk, *m) != NULL) {
+			snprintf(why, cap, "jwk must not contain private key material (%s)", *m);
+			return 1;
+		}
+	return 0;
 }
 
 json_t *acme_jwk_public(const json_t *jwk, char *why, size_t cap)
@@ -109,11 +111,8 @@ json_t *acme_jwk_public(const json_t *jwk, char *why, size_t cap)
 		snprintf(why, cap, "jwk must be an object with kty RSA, EC or OKP");
 		return NULL;
 	}
-	if (jwk_private_member(jwk) != NULL) {
-		snprintf(why, cap, "jwk must not contain private key material (%s)",
-			 jwk_private_member(jwk));
+	if (jwk_is_private(jwk, why, cap))
 		return NULL;
-	}
 	if ((out = json_object()) == NULL) {
 		snprintf(why, cap, "out of memory");
 		return NULL;
@@ -146,11 +145,8 @@ EVP_PKEY *acme_jwk_to_pkey(const json_t *jwk, char *why, size_t cap)
 		snprintf(why, cap, "jwk must be an object with kty");
 		goto out;
 	}
-	if (jwk_private_member(jwk) != NULL) {
-		snprintf(why, cap, "jwk must not contain private key material (%s)",
-			 jwk_private_member(jwk));
+	if (jwk_is_private(jwk, why, cap))
 		goto out;
-	}
 	if (strcmp(kty, "OKP") == 0) {
 		if (crv == NULL || strcmp(crv, "Ed25519") != 0 || b64_member(jwk, "x", &a, &alen) ||
 		    alen != 32) {
