@@ -103,9 +103,11 @@ static int create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		snprintf(key, sizeof(key), "e/%s", op->eab_kid);
 		if ((rc = acme_txn_get(NULL, txn, key, &eab)) != 0)
 			return cairn_err_set(err, CAIRN_EAUTH, "unknown EAB key id");
-		if (json_object_get(eab, "account") != NULL) {
+		/* checked again here: a revocation or a concurrent binding may have
+		 * committed since acme_eab_check read the key */
+		if ((rc = acme_eab_bindable(eab, (int64_t)time(NULL), err)) != 0) {
 			json_decref(eab);
-			return cairn_err_set(err, CAIRN_EAUTH, "EAB key id already used");
+			return rc;
 		}
 		json_object_set_new(eab, "account", json_string(id));
 		rc = acme_txn_put(NULL, txn, key, eab);

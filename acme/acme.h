@@ -106,13 +106,27 @@ void acme_handle(acme_t *acme, const acme_request_t *req, http_reply_t *reply);
  * Creates an External Account Binding key (RFC 8555 §7.3.4) bound to the policy
  * group and the certificate profile (either may be NULL: no group, the ACME
  * profile), stored durably with an audit event by actor. The account that uses
- * the key carries both into every finalize.
+ * the key carries both into every finalize. expires: the time after which an
+ * unused key binds no account (0: never; acme_eab_state).
  * *kid and *hmac_b64 (base64url HMAC key, shown once) are malloc'd for the caller.
  * Returns 0, CAIRN_EINVAL (group not [A-Za-z0-9_.-]{1,63}; unknown profile; the admin
  * profile, CA_ADMIN_PROFILE), a db code.
  */
-int acme_eab_create(acme_t *acme, const char *group, const char *profile, const char *actor,
-		    char **kid, char **hmac_b64, cairn_err_t *err) CAIRN_WUR;
+int acme_eab_create(acme_t *acme, const char *group, const char *profile, int64_t expires,
+		    const char *actor, char **kid, char **hmac_b64, cairn_err_t *err) CAIRN_WUR;
+/* Every EAB key as admins see it (never its HMAC key): kid, group, profile, created,
+ * by, expires, account (once bound), revoked and revoked_by, and state ("unused",
+ * "bound", "expired", "revoked"). One read txn. NULL on a database error. */
+json_t *acme_eab_list(acme_t *acme);
+/*
+ * Revokes EAB key kid, by actor (admin:NAME), in one write with its audit event
+ * (acme.eab.revoke): an unused key binds no account from then on, and the account a
+ * bound key made is revoked (every request it signs gets 401). *out: the key as
+ * acme_eab_list shows it. Returns 0, CAIRN_ENOENT (no such key), CAIRN_ECONFLICT
+ * (revoked already), a db code.
+ */
+int acme_eab_revoke(acme_t *acme, const char *kid, const char *actor, json_t **out,
+		    cairn_err_t *err) CAIRN_WUR;
 
 /*
  * Appends to into (a json array) the addresses of the mailto: contacts of the account

@@ -281,6 +281,10 @@ int acme_order_change(acme_t *a, const char *oid, acme_order_change_t *ch, json_
 const char *acme_order_status(acme_t *a, json_t *order);
 
 /* ---- EAB (eab.c) ---- */
+/* What EAB key record rec is at now: "unused", "bound", "expired" or "revoked". */
+const char *acme_eab_state(const json_t *rec, int64_t now);
+/* 0 when rec may bind an account now, else CAIRN_EAUTH with the reason in err. */
+int acme_eab_bindable(const json_t *rec, int64_t now, cairn_err_t *err);
 /* Checks an externalAccountBinding against the outer jwk; fills kid/group/profile. On failure
  * fills the problem and returns negative. */
 int acme_eab_check(acme_t *a, const json_t *eab, const json_t *jwk, const char *url,

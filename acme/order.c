@@ -881,6 +881,27 @@ static int authzs_still_valid(acme_t *a, db_txn_t *txn, const json_t *order, cai
 	return 0;
 }
 
+/* The order's account, read again in the certificate's own write: an account revoked
+ * (its EAB key revoked) or deactivated while finalize signed gets no certificate. */
+static int account_still_valid(acme_t *a, db_txn_t *txn, const char *acct, cairn_err_t *err)
+{
+	char key[64];
+	json_t *ac = NULL;
+	const char *st;
+	int rc;
+
+	if (acct == NULL)
+		return 0;
+	snprintf(key, sizeof(key), "a/%s", acct);
+	if ((rc = acme_txn_get(a, txn, key, &ac)) != 0)
+		return cairn_err_set(err, rc, "account %s: %s", acct, cairn_strerror(rc));
+	st = json_string_value(json_object_get(ac, "status"));
+	rc = st != NULL && strcmp(st, "valid") == 0 ? 0 :
+		cairn_err_set(err, CAIRN_EAUTH, "account is %s now", st ? st : "unusable");
+	json_decref(ac);
+	return rc;
+}
+
 int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_change_t *ch,
 			  json_t **result, cairn_err_t *err)
 {
@@ -900,7 +921,8 @@ int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_
 				   st ? st : "?", ch->expect);
 		goto out;
 	}
-	if (ch->authzs_valid && (rc = authzs_still_valid(a, txn, o, err)) != 0)
+	if (ch->authzs_valid && ((rc = authzs_still_valid(a, txn, o, err)) != 0 ||
+				 (rc = account_still_valid(a, txn, ch->acct, err)) != 0))
 		goto out;
 	json_object_set_new(o, "status", json_string(ch->status));
 	if (ch->serial != NULL) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -10,6 +11,8 @@
 
 /* The longest expires_in of an API token (10 years). */
 #define TOKEN_TTL_MAX (10 * 365 * 86400LL)
+/* An EAB key's lifetime until it binds an account, unless expires_in says otherwise. */
+#define EAB_TTL_DEFAULT (7 * 86400LL)
 
 static void reply_list(http_reply_t *reply, json_t *items)
 {
@@ -22,6 +25,20 @@ static void reply_list(http_reply_t *reply, json_t *items)
 	doc = json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)json_array_size(items));
 	http_reply_json(reply, 200, NULL, doc);
 	json_decref(doc);
+}
+
+/* expires_in of a token or an EAB key: a duration up to 10 years. Past 10 years a
+ * secret might as well not expire: that is said otherwise (and year 101959 has no RFC
+ * 3339 form). 0, or -1 with the 400 in reply; forever says how to get no expiry. */
+static int expires_in_parse(const char *text, const char *forever, int64_t *ttl,
+			    http_reply_t *reply)
+{
+	if (duration_parse(text, ttl) == 0 && *ttl > 0 && *ttl <= TOKEN_TTL_MAX)
+		return 0;
+	http_reply_problem(reply, 400, PROBLEM("malformed"),
+			   "expires_in must be a duration like 30d or 12h, at most 10y "
+			   "(leave it out for %s)", forever);
+	return -1;
 }
 
 void api_admins_list(const admin_ctx_t *ctx, const admin_request_t *req,
@@ -115,15 +132,9 @@ void api_tokens_create(const admin_ctx_t *ctx, const admin_request_t *req,
 				   jerr.text);
 		goto out;
 	}
-	/* Past 10 years a token might as well not expire: that is said by leaving it out
-	 * (and year 101959 has no RFC 3339 form). */
-	if (expires != NULL &&
-	    (duration_parse(expires, &ttl) != 0 || ttl <= 0 || ttl > TOKEN_TTL_MAX)) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expires_in must be a duration like 30d or 12h, at most 10y "
-				   "(leave it out for a token that does not expire)");
+	if (expires != NULL && expires_in_parse(expires, "a token that does not expire", &ttl,
+						reply) != 0)
 		goto out;
-	}
 	/* One reading of the clock: the expiry answered is the one stored. */
 	expiry = ttl ? (int64_t)time(NULL) + ttl : 0;
 	api_actor(who, actor, sizeof(actor));
@@ -167,37 +178,46 @@ void api_token_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 	log_info("admin", "%s revoked token %s", actor, arg);
 }
 
-/* POST /acme/eab {"group"?, "profile"?}: a new External Account Binding key id and HMAC
- * key (shown once), through the same authentication, role check and audit as the rest. */
+/* POST /acme/eab {"group"?, "profile"?, "expires_in"?}: a new External Account Binding
+ * key id and HMAC key (shown once), through the same authentication, role check and
+ * audit as the rest. An unused key binds no account after expires_in (7 days unless
+ * given): a key handed out and forgotten in a ticket does not stay a way in for ever. */
 void api_acme_eab(const admin_ctx_t *ctx, const admin_request_t *req, const admin_identity_t *who,
 		  const char *arg, http_reply_t *reply)
 {
 	json_t *body = api_body(ctx, req, reply), *doc = NULL;
-	const char *group = NULL, *profile = NULL;
+	const char *group = NULL, *profile = NULL, *expires = NULL;
 	cairn_err_t err = { 0 };
 	json_error_t jerr;
 	char actor[96], *kid = NULL, *key = NULL;
+	int64_t ttl = EAB_TTL_DEFAULT, expiry;
 	(void)arg;
 
 	if (body == NULL)
 		return;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s}", "group", &group, "profile",
-			   &profile) != 0) {
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s, s?s}", "group", &group,
+			   "profile", &profile, "expires_in", &expires) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expected {\"group\"?: NAME, \"profile\"?: NAME}: %s", jerr.text);
+				   "expected {\"group\"?: NAME, \"profile\"?: NAME, "
+				   "\"expires_in\"?: \"7d\"}: %s", jerr.text);
 		goto out;
 	}
+	if (expires != NULL &&
+	    expires_in_parse(expires, "the default of 7 days", &ttl, reply) != 0)
+		goto out;
 	if (ctx->acme == NULL) {
 		http_reply_problem(reply, 503, PROBLEM("serverInternal"), "ACME is not running");
 		goto out;
 	}
+	/* One reading of the clock: the expiry answered is the one stored. */
+	expiry = (int64_t)time(NULL) + ttl;
 	api_actor(who, actor, sizeof(actor));
-	if (acme_eab_create(ctx->acme, group, profile, actor, &kid, &key, &err) != 0) {
+	if (acme_eab_create(ctx->acme, group, profile, expiry, actor, &kid, &key, &err) != 0) {
 		api_reply_error(reply, &err);
 		goto out;
 	}
-	doc = json_pack("{s:s, s:s, s:s?, s:s?}", "kid", kid, "hmac_key", key, "group", group,
-			"profile", profile);
+	doc = json_pack("{s:s, s:s, s:s?, s:s?, s:I}", "kid", kid, "hmac_key", key, "group", group,
+			"profile", profile, "expires", (json_int_t)expiry);
 	http_reply_json(reply, 201, NULL, doc);
 	log_info("admin", "%s created EAB key %s (group %s, profile %s)", actor, kid,
 		 group ? group : "-", profile ? profile : "-");
@@ -206,6 +226,55 @@ out:
 		OPENSSL_cleanse(key, strlen(key));
 	free(key);
 	free(kid);
+	json_decref(doc);
+	json_decref(body);
+}
+
+/* GET /acme/eab: every key with its state and the account it bound, never its HMAC key. */
+void api_acme_eab_list(const admin_ctx_t *ctx, const admin_request_t *req,
+		       const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	(void)req;
+	(void)who;
+	(void)arg;
+	if (ctx->acme == NULL) {
+		http_reply_problem(reply, 503, PROBLEM("serverInternal"), "ACME is not running");
+		return;
+	}
+	reply_list(reply, acme_eab_list(ctx->acme));
+}
+
+/* POST /acme/eab/{kid}/revoke: the key binds no account from now on, and the account it
+ * bound (if any) is revoked with it: a leaked key, or a team that left, is cut off. */
+void api_acme_eab_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
+			 const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	json_t *body = api_body(ctx, req, reply), *doc = NULL;
+	cairn_err_t err = { 0 };
+	char actor[96];
+
+	if (body == NULL)
+		return;
+	if (json_object_size(body) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "expected an empty body or {}: revoking an EAB key takes no options");
+		goto out;
+	}
+	if (ctx->acme == NULL) {
+		http_reply_problem(reply, 503, PROBLEM("serverInternal"), "ACME is not running");
+		goto out;
+	}
+	api_actor(who, actor, sizeof(actor));
+	if (acme_eab_revoke(ctx->acme, arg, actor, &doc, &err) != 0) {
+		api_reply_error(reply, &err);
+		goto out;
+	}
+	http_reply_json(reply, 200, NULL, doc);
+	log_info("admin", "%s revoked EAB key %s%s%s", actor, arg,
+		 json_object_get(doc, "account") ? ", and its account " : "",
+		 json_object_get(doc, "account") ?
+			 json_string_value(json_object_get(doc, "account")) : "");
+out:
 	json_decref(doc);
 	json_decref(body);
 }

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* `cairn acme eab create`: External Account Binding keys through the daemon's admin API. */
-#include <getopt.h>
+/* `cairn acme eab create|list|revoke`: External Account Binding keys through the daemon's admin API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,85 +8,106 @@
 #include <openssl/crypto.h>
 
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 
-static int eab_create(int argc, char **argv)
+static int eab_create(const cli_opts_t *o)
 {
-	static const struct option longopts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "group", required_argument, NULL, 'g' },
-		{ "profile", required_argument, NULL, 'p' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL, *group = NULL, *profile = NULL;
-	char *body = NULL, *req_text = NULL, why[512];
-	json_t *req = NULL, *doc = NULL;
-	size_t len = 0;
-	long status;
-	int c, rc = CLI_FAILED;
+	json_t *body, *doc = NULL;
+	const char *kid, *key;
+	char expires[32];
+	int rc;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd': dir = optarg; break;
-		case 'g': group = optarg; break;
-		case 'p': profile = optarg; break;
-		default:
-			return cli_usage_error("acme", "unknown or incomplete option %s",
-					       argv[optind - 1]);
-		}
+	body = json_pack("{s:s*, s:s*, s:s*}", "group", o->group, "profile", o->profile,
+			 "expires_in", o->expires_in);
+	if (body == NULL)
+		return cli_fail("acme", "out of memory");
+	rc = cli_api_json("acme", &o->conn, "POST", "/acme/eab", body, 201, &doc);
+	json_decref(body);
+	if (rc != CLI_OK)
+		return rc;
+	kid = json_string_value(json_object_get(doc, "kid"));
+	key = json_string_value(json_object_get(doc, "hmac_key"));
+	if (kid == NULL || key == NULL) {
+		json_decref(doc);
+		return cli_fail("acme", "unexpected answer from the daemon");
 	}
-	if (optind < argc)
-		return cli_usage_error("acme", "unexpected argument %s", argv[optind]);
-	if (dir == NULL)
-		return cli_usage_error("acme", "--dir is required");
-	if (CLI_TEXT_ARGS("acme", { "--group", group }, { "--profile", profile }) != CLI_OK)
-		return CLI_USAGE;
-	req = json_object();
-	if (req != NULL && group != NULL)
-		json_object_set_new(req, "group", json_string(group));
-	if (req != NULL && profile != NULL)
-		json_object_set_new(req, "profile", json_string(profile));
-	req_text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	if (req_text == NULL) {
-		rc = cli_fail("acme", "out of memory");
-		goto out;
-	}
-	status = cli_admin_post(dir, "/acme/eab", req_text, &body, &len, why, sizeof(why));
-	if (status < 0) {
-		rc = cli_fail("acme", "%s", why);
-		goto out;
-	}
-	doc = body ? json_loadb(body, len, 0, NULL) : NULL;
-	if (status != 201) {
-		const char *d = json_string_value(json_object_get(doc, "detail"));
-		rc = cli_fail("acme", "refused (HTTP %ld): %s", status, d ? d : "no detail");
-		goto out;
-	}
-	if (!json_is_string(json_object_get(doc, "kid")) ||
-	    !json_is_string(json_object_get(doc, "hmac_key"))) {
-		rc = cli_fail("acme", "unexpected answer from the daemon");
-		goto out;
-	}
-	printf("kid: %s\nhmac: %s\n", json_string_value(json_object_get(doc, "kid")),
-	       json_string_value(json_object_get(doc, "hmac_key")));
+	printf("kid: %s\nhmac: %s\n", kid, key);
+	cli_time_cell(json_integer_value(json_object_get(doc, "expires")), expires,
+		      sizeof(expires));
 	fprintf(stderr, "cairn acme: the HMAC key is shown only once; give it with the kid to the "
-			"ACME client (e.g. lego --eab --kid KID --hmac KEY)\n");
-	rc = CLI_OK;
-out:
-	if (body)
-		OPENSSL_cleanse(body, len);
-	free(body);
-	free(req_text);
-	json_decref(req);
+			"ACME client (e.g. lego --eab --kid KID --hmac KEY) before %s, when an "
+			"unused key stops working\n", expires);
+	OPENSSL_cleanse((char *)key, strlen(key));
 	json_decref(doc);
-	return rc;
+	return CLI_OK;
+}
+
+static int eab_list(const cli_opts_t *o)
+{
+	json_t *doc = NULL, *it;
+	char expires[32];
+	size_t i;
+	int rc;
+
+	if ((rc = cli_api_json("acme", &o->conn, "GET", "/acme/eab", NULL, 200, &doc)) != CLI_OK)
+		return rc;
+	if (o->json)
+		return cli_print_unpaged(doc);
+	printf("%-22s %-8s %-16s %-16s %-20s %s\n", "KID", "STATE", "GROUP", "PROFILE", "EXPIRES",
+	       "ACCOUNT");
+	json_array_foreach(json_object_get(doc, "items"), i, it) {
+		const char *group = json_string_value(json_object_get(it, "group"));
+		const char *profile = json_string_value(json_object_get(it, "profile"));
+		const char *acct = json_string_value(json_object_get(it, "account"));
+
+		cli_time_cell(json_integer_value(json_object_get(it, "expires")), expires,
+			      sizeof(expires));
+		printf("%-22s %-8s %-16s %-16s %-20s %s\n",
+		       json_string_value(json_object_get(it, "kid")),
+		       json_string_value(json_object_get(it, "state")), group ? group : "-",
+		       profile ? profile : "-", expires, acct ? acct : "-");
+	}
+	json_decref(doc);
+	return CLI_OK;
+}
+
+static int eab_revoke(const cli_opts_t *o)
+{
+	json_t *doc = NULL;
+	const char *acct;
+	char path[192];
+	int rc;
+
+	if (o->nargs != 1 || !cli_plain_segment(o->args[0]))
+		return cli_usage_error("acme", "eab revoke needs a key id (see `cairn acme eab list`)");
+	snprintf(path, sizeof(path), "/acme/eab/%s/revoke", o->args[0]);
+	if ((rc = cli_api_json("acme", &o->conn, "POST", path, NULL, 200, &doc)) != CLI_OK)
+		return rc;
+	acct = json_string_value(json_object_get(doc, "account"));
+	if (acct != NULL)
+		printf("EAB key %s revoked, and the ACME account %s it bound\n", o->args[0], acct);
+	else
+		printf("EAB key %s revoked (it had bound no account)\n", o->args[0]);
+	json_decref(doc);
+	return CLI_OK;
 }
 
 int cli_acme(int argc, char **argv)
 {
-	if (argc >= 3 && strcmp(argv[1], "eab") == 0 && strcmp(argv[2], "create") == 0)
-		return eab_create(argc - 2, argv + 2);
-	return cli_usage_error("acme",
-			       "expected: acme eab create --dir DIR [--group G] [--profile P]");
+	cli_opts_t o;
+	const char *sub;
+	int rc;
+
+	if (argc < 3 || strcmp(argv[1], "eab") != 0)
+		return cli_usage_error("acme", "expected: acme eab create|list|revoke --dir DIR ...");
+	sub = argv[2];
+	if ((rc = cli_parse_opts("acme", argc - 2, argv + 2, &o)) != CLI_OK)
+		return rc;
+	if (strcmp(sub, "create") == 0 && o.nargs == 0)
+		return eab_create(&o);
+	if (strcmp(sub, "list") == 0 && o.nargs == 0)
+		return eab_list(&o);
+	if (strcmp(sub, "revoke") == 0)
+		return eab_revoke(&o);
+	return cli_usage_error("acme", "expected: acme eab create|list|revoke --dir DIR ...");
 }

@@ -137,8 +137,7 @@ static void print_request(const json_t *r)
 	       json_string_value(json_object_get(r, "requester")));
 }
 
-/* An API answer {"items": [...]} that has no pages, as the --json envelope; consumes doc. */
-static int print_unpaged(json_t *doc)
+int cli_print_unpaged(json_t *doc)
 {
 	json_t *items = json_incref(json_object_get(doc, "items"));
 	int rc = cli_print_list(items, (long long)json_array_size(items), NULL);
@@ -147,8 +146,7 @@ static int print_unpaged(json_t *doc)
 	return rc;
 }
 
-/* An id or name for a URL path: refuse anything that is not a plain segment. */
-static int plain(const char *s)
+int cli_plain_segment(const char *s)
 {
 	return s != NULL && s[0] != '\0' && strlen(s) < 128 && strspn(s,
 		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") == strlen(s);
@@ -173,7 +171,7 @@ int cli_requests(int argc, char **argv)
 			return rc;
 		snprintf(path, sizeof(path), "/requests?offset=%lld&limit=%lld&status=%s",
 			 page.offset, page.limit, o.status ? o.status : "pending");
-		if (o.status && !plain(o.status))
+		if (o.status && !cli_plain_segment(o.status))
 			return cli_usage_error("requests", "--status: pending, issued, rejected, expired, failed or all");
 		if ((rc = cli_api_json("requests", &o.conn, "GET", path, NULL, 200, &doc)) != CLI_OK)
 			return rc;
@@ -192,7 +190,7 @@ int cli_requests(int argc, char **argv)
 	}
 	if (strcmp(sub, "show") != 0 && strcmp(sub, "approve") != 0 && strcmp(sub, "reject") != 0)
 		return cli_usage_error("requests", "say list, show ID, approve ID or reject ID");
-	if (o.nargs != 1 || !plain(o.args[0]))
+	if (o.nargs != 1 || !cli_plain_segment(o.args[0]))
 		return cli_usage_error("requests", "%s needs one request ID", sub);
 	if (strcmp(sub, "show") == 0) {
 		snprintf(path, sizeof(path), "/requests/%s", o.args[0]);
@@ -233,7 +231,7 @@ int cli_admin(int argc, char **argv)
 		if ((rc = cli_api_json("admin", &o.conn, "GET", "/admins", NULL, 200, &doc)) != CLI_OK)
 			return rc;
 		if (o.json)
-			return print_unpaged(doc);
+			return cli_print_unpaged(doc);
 		printf("%-24s %-9s %s\n", "NAME", "ROLE", "STATE");
 		json_array_foreach(json_object_get(doc, "items"), i, it)
 			printf("%-24s %-9s %s\n", json_string_value(json_object_get(it, "name")),
@@ -256,7 +254,7 @@ int cli_admin(int argc, char **argv)
 	}
 	if (strcmp(sub, "disable") == 0) {
 		const char *name = o.nargs == 1 ? o.args[0] : o.name;
-		if (!plain(name))
+		if (!cli_plain_segment(name))
 			return cli_usage_error("admin", "disable needs NAME");
 		snprintf(path, sizeof(path), "/admins/%s/disable", name);
 		rc = cli_api_json("admin", &o.conn, "POST", path, NULL, 200, &doc);
@@ -299,7 +297,7 @@ int cli_token(int argc, char **argv)
 		if ((rc = cli_api_json("token", &o.conn, "GET", "/tokens", NULL, 200, &doc)) != CLI_OK)
 			return rc;
 		if (o.json)
-			return print_unpaged(doc);
+			return cli_print_unpaged(doc);
 		printf("%-16s %-24s %-9s %-7s %s\n", "ID", "NAME", "ROLE", "STATE", "EXPIRES");
 		json_array_foreach(json_object_get(doc, "items"), i, it) {
 			json_int_t exp = json_integer_value(json_object_get(it, "expires"));
@@ -316,7 +314,7 @@ int cli_token(int argc, char **argv)
 		return CLI_OK;
 	}
 	if (strcmp(sub, "revoke") == 0) {
-		if (o.nargs != 1 || !plain(o.args[0]))
+		if (o.nargs != 1 || !cli_plain_segment(o.args[0]))
 			return cli_usage_error("token", "revoke needs a token ID (see `cairn token list`)");
 		snprintf(path, sizeof(path), "/tokens/%s/revoke", o.args[0]);
 		rc = cli_api_json("token", &o.conn, "POST", path, NULL, 200, &doc);

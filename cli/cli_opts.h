@@ -21,5 +21,9 @@ typedef struct cli_opts {
 
 /* Parses argv (argv[0] is the subcommand) into o; CLI_OK or a usage error. */
 int cli_parse_opts(const char *cmd, int argc, char **argv, cli_opts_t *o);
+/* An API answer {"items": [...]} that has no pages, as the --json envelope; consumes doc. */
+int cli_print_unpaged(json_t *doc);
+/* An id or name for a URL path: refuse anything that is not a plain segment. */
+int cli_plain_segment(const char *s);
 
 #endif

@@ -127,11 +127,17 @@ static const cli_command_t commands[] = {
 	  "                         label only)\n"
 	  "  user del --dir DIR --name NAME   remove an account\n"
 	  "  user list --dir DIR [--json]     list the accounts and their labels\n" },
-	{ "acme", cli_acme, "acme eab create --dir DIR [--group G] [--profile P]",
-	  "  eab create --dir DIR [--group G] [--profile P]\n"
+	{ "acme", cli_acme, "acme eab create|list|revoke --dir DIR [options]",
+	  "  eab create [--group G] [--profile P] [--expires-in 7d]\n"
 	  "                         new External Account Binding key id and HMAC key (shown once),\n"
 	  "                         binding the account to policy group G and certificate\n"
-	  "                         profile P; through the running daemon\n" },
+	  "                         profile P; unused, the key stops working after --expires-in\n"
+	  "                         (default 7d, at most 10y)\n"
+	  "  eab list [--json]      every key: state (unused, bound, expired, revoked), group,\n"
+	  "                         profile, expiry and the account it bound; never the HMAC key\n"
+	  "  eab revoke KID         the key binds no account from now on; the account it bound\n"
+	  "                         is revoked with it (its requests get 401)\n"
+	  CLI_CONN_HELP },
 	{ "backup", cli_backup, "backup --dir DIR --out FILE",
 	  "  --dir DIR              data directory (the daemon may run: a hot copy)\n"
 	  "  --out FILE             the archive to write (tar.xz, mode 0600; must not exist)\n"

@@ -30,6 +30,7 @@ import json
 import os
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -638,6 +639,33 @@ def revoke_names(directory, cafile, port, *pems):
     check("another reason from that account revokes it", st == 200, (st, doc))
 
 
+def finalize_held(c, key, order, name, hang, waiting, meanwhile):
+    """Finalizes order (a CSR for name) while the token holds every call (token_plug.so:
+    calls wait while the file hang exists and create the file waiting), runs meanwhile()
+    once the signature waits, then lets the token go. Returns (whether the finalize was
+    seen waiting, what meanwhile returned, (status, document) of the finalize)."""
+    open(hang, "w").close()
+    got = {}
+
+    def finalize():
+        body = c.jws(key, order["finalize"], {"csr": make_csr([name])},
+                     kid=c.kid, nonce=c.new_nonce())
+        st, h, data = c.raw("POST", order["finalize"], body)
+        got["finalize"] = (st, json.loads(data) if data[:1] == b"{" else data)
+
+    t = threading.Thread(target=finalize)
+    t.start()
+    for _ in range(200):
+        if os.path.exists(waiting):
+            break
+        time.sleep(0.05)
+    held = os.path.exists(waiting)
+    result = meanwhile()
+    os.remove(hang)
+    t.join(60)
+    return held, result, got.get("finalize", (None, None))
+
+
 def deactivate_race(directory, cafile, port, hang, waiting):
     """An authorization deactivated while its order's finalize waits for the token
     (token_plug.so: every token call waits while the file hang exists and creates the file
@@ -651,36 +679,50 @@ def deactivate_race(directory, cafile, port, hang, waiting):
     ourl, order = order_until_ready(c, key, "race.race.test")
     st, h, doc = c.post(key, ourl, None)
     ready = doc.get("status") == "ready"
-    open(hang, "w").close()
-    got = {}
-
-    def finalize():
-        body = c.jws(key, order["finalize"], {"csr": make_csr(["race.race.test"])},
-                     kid=c.kid, nonce=c.new_nonce())
-        st, h, data = c.raw("POST", order["finalize"], body)
-        got["finalize"] = (st, json.loads(data) if data[:1] == b"{" else data)
-
-    t = threading.Thread(target=finalize)
-    t.start()
-    for _ in range(200):
-        if os.path.exists(waiting):
-            break
-        time.sleep(0.05)
-    held = os.path.exists(waiting)
-    st, h, doc = c.post(key, order["authorizations"][0], {"status": "deactivated"},
-                        nonce=c.new_nonce())
-    os.remove(hang)
-    t.join(60)
+    held, (st, h, doc), (fst, fdoc) = finalize_held(
+        c, key, order, "race.race.test", hang, waiting,
+        lambda: c.post(key, order["authorizations"][0], {"status": "deactivated"},
+                       nonce=c.new_nonce()))
     check("the order was ready, its finalize waited in the token, and the deactivation "
           "was answered meanwhile", ready and held and st == 200 and
           doc.get("status") == "deactivated", (ready, held, st, doc))
-    fst, fdoc = got.get("finalize", (None, None))
     check("the finalize that waited is refused (orderNotReady), naming the authorization",
           fst == 403 and ptype(fdoc) == "orderNotReady" and
           "deactivated" in fdoc.get("detail", ""), (fst, fdoc))
     st, h, doc = c.post(key, ourl, None)
     check("the order has no certificate", st == 200 and doc.get("status") != "valid" and
           "certificate" not in doc, (st, doc))
+
+
+def eab_race(directory, cafile, port, hang, waiting, kid, hmac_b64, revoke_cmd):
+    """An account bound with EAB key kid whose key is revoked (revoke_cmd, the admin's
+    `cairn acme eab revoke`) while its order's finalize waits in the token (token_plug.so,
+    as in deactivate_race): the revocation commits first, so nothing may be issued to the
+    revoked account, and its next request is refused."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    key = Key()
+    st, h, doc = c.post(key, c.dir["newAccount"], {
+        "termsOfServiceAgreed": True,
+        "externalAccountBinding": eab_binding(key, kid, hmac_b64, c.dir["newAccount"])},
+        kid=False)
+    c.kid = h.get("Location")
+    check("an account is bound with the EAB key", st == 201 and c.kid, (st, doc))
+    ourl, order = order_until_ready(c, key, "race.eab.test")
+    st, h, doc = c.post(key, ourl, None)
+    ready = doc.get("status") == "ready"
+    held, rc, (fst, fdoc) = finalize_held(
+        c, key, order, "race.eab.test", hang, waiting,
+        lambda: subprocess.run(["sh", "-c", revoke_cmd], capture_output=True, timeout=60))
+    check("the order was ready, its finalize waited in the token, and the key was revoked "
+          "meanwhile", ready and held and rc.returncode == 0,
+          (ready, held, rc.returncode, rc.stdout, rc.stderr))
+    check("the finalize that waited is refused (401 unauthorized: the account is revoked)",
+          fst == 401 and ptype(fdoc) == "unauthorized" and
+          "revoked" in fdoc.get("detail", ""), (fst, fdoc))
+    st, h, doc = c.post(key, ourl, None, nonce=c.new_nonce())
+    check("the account's next request is refused: account is revoked",
+          st == 401 and "account is revoked" in doc.get("detail", ""), (st, doc))
 
 
 def validate_first(c, key, order):
@@ -2087,6 +2129,8 @@ def main():
         keys(directory, cafile, port)
     elif mode == "deactivate_race":
         deactivate_race(directory, cafile, port, sys.argv[5], sys.argv[6])
+    elif mode == "eab_race":
+        eab_race(directory, cafile, port, *sys.argv[5:10])
     elif mode == "revoke_names":
         revoke_names(directory, cafile, port, *sys.argv[5:])
     elif mode == "slow_peers":
