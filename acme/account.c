@@ -594,3 +594,135 @@ out:
 	json_decref(new_jwk);
 	acme_jws_clear(&j);
 }
+
+/* ---- what admins see and do (admin API) ---- */
+
+int acme_account_revoke_txn(db_txn_t *txn, const char *acct, const char *actor,
+			    char was[16], cairn_err_t *err)
+{
+	char key[64];
+	json_t *ac = NULL;
+	const char *st;
+	int rc;
+
+	if (was != NULL)
+		was[0] = '\0';
+	snprintf(key, sizeof(key), "a/%s", acct);
+	if ((rc = acme_txn_get(NULL, txn, key, &ac)) != 0)
+		return rc == CAIRN_ENOENT ? 0 : cairn_err_set(err, rc, "account %s", acct);
+	st = json_string_value(json_object_get(ac, "status"));
+	if (was != NULL)
+		snprintf(was, 16, "%s", st ? st : "");
+	if (st != NULL && strcmp(st, "valid") == 0) {
+		json_object_set_new(ac, "status", json_string("revoked"));
+		json_object_set_new(ac, "revoked", json_integer((json_int_t)time(NULL)));
+		json_object_set_new(ac, "revoked_by", json_string(actor));
+		rc = acme_txn_put(NULL, txn, key, ac);
+	}
+	json_decref(ac);
+	return rc;
+}
+
+/* The record as admins see it: the owner's view's members with their names in the
+ * record, never anything the account did not send or the CA did not decide. */
+static json_t *admin_view(const json_t *acct)
+{
+	static const char *const members[] = { "id", "status", "contact", "created", "eab_kid",
+					       "group", "profile", "revoked", "revoked_by" };
+	json_t *v = json_object(), *m;
+	size_t i;
+
+	if (v == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		if ((m = json_object_get(acct, members[i])) != NULL)
+			json_object_set(v, members[i], m);
+	json_object_set(v, "jwk_thumbprint", json_object_get(acct, "thumb"));
+	json_object_set(v, "key", json_object_get(acct, "jwk"));
+	json_object_set(v, "termsOfServiceAgreed", json_object_get(acct, "tos"));
+	return v;
+}
+
+/* An account id from a URL path: ACME_ID_LEN characters of base64url. */
+static int account_id_ok(const char *id)
+{
+	return strlen(id) == ACME_ID_LEN &&
+	       strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+		       ACME_ID_LEN;
+}
+
+json_t *acme_account_show(acme_t *a, const char *id, cairn_err_t *err)
+{
+	char key[64];
+	json_t *acct = NULL, *v;
+	int rc;
+
+	if (!account_id_ok(id)) {
+		cairn_err_set(err, CAIRN_ENOENT, "no ACME account %.64s", id);
+		return NULL;
+	}
+	snprintf(key, sizeof(key), "a/%s", id);
+	if ((rc = acme_get(a, key, &acct)) != 0) {
+		cairn_err_set(err, rc, rc == CAIRN_ENOENT ? "no ACME account %s" : "account %s", id);
+		return NULL;
+	}
+	v = admin_view(acct);
+	json_decref(acct);
+	if (v == NULL)
+		cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+	return v;
+}
+
+typedef struct acct_revoke_op {
+	const char *id, *actor;
+	json_t *result;
+} acct_revoke_op_t;
+
+static int acct_revoke_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	acct_revoke_op_t *op = arg;
+	char key[64], was[16];
+	json_t *acct = NULL;
+	int rc;
+
+	json_decref(op->result);
+	op->result = NULL;
+	snprintf(key, sizeof(key), "a/%s", op->id);
+	if ((rc = acme_txn_get(NULL, txn, key, &acct)) != 0)
+		return cairn_err_set(err, rc, rc == CAIRN_ENOENT ? "no ACME account %s" : "account %s",
+				     op->id);
+	json_decref(acct);
+	acct = NULL;
+	if ((rc = acme_account_revoke_txn(txn, op->id, op->actor, was, err)) != 0)
+		return rc;
+	if (strcmp(was, "valid") != 0)
+		return cairn_err_set(err, CAIRN_ECONFLICT, "ACME account %s is %s already", op->id,
+				     was);
+	if ((rc = acme_txn_get(NULL, txn, key, &acct)) != 0)
+		return cairn_err_set(err, rc, "account %s", op->id);
+	rc = acme_audit_by(txn, "acme.account.revoke", op->actor,
+			   json_pack("{s:s, s:O*}", "account", op->id, "eab_kid",
+				     json_object_get(acct, "eab_kid")),
+			   err);
+	if (rc == 0 && (op->result = admin_view(acct)) == NULL)
+		rc = CAIRN_ENOMEM;
+	json_decref(acct);
+	return rc;
+}
+
+int acme_account_revoke(acme_t *a, const char *id, const char *actor, json_t **out,
+			cairn_err_t *err)
+{
+	acct_revoke_op_t op = { .id = id, .actor = actor ? actor : "admin" };
+	int rc;
+
+	*out = NULL;
+	if (!account_id_ok(id))
+		return cairn_err_set(err, CAIRN_ENOENT, "no ACME account %.64s", id);
+	rc = db_write(a->db, acct_revoke_run, &op, err);
+	if (rc == 0)
+		*out = op.result;
+	else
+		json_decref(op.result);
+	return rc;
+}

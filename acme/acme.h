@@ -129,6 +129,23 @@ int acme_eab_revoke(acme_t *acme, const char *kid, const char *actor, json_t **o
 		    cairn_err_t *err) CAIRN_WUR;
 
 /*
+ * ACME account id as admins see it: id, status, contact, jwk_thumbprint, key (the public
+ * jwk), created, termsOfServiceAgreed, eab_kid, group and profile (when bound with EAB),
+ * revoked and revoked_by (once revoked by an admin). New reference, or NULL with err
+ * (CAIRN_ENOENT: no such account; a db code).
+ */
+json_t *acme_account_show(acme_t *acme, const char *id, cairn_err_t *err);
+/*
+ * Revokes ACME account id by actor (admin:NAME), in one write with its audit event
+ * (acme.account.revoke): every request the account signs gets 401 "account is revoked",
+ * a finalize of it signing meanwhile issues nothing, and its key cannot make another
+ * account. Its certificates stay valid. *out: the account as acme_account_show shows it.
+ * Returns 0, CAIRN_ENOENT, CAIRN_ECONFLICT (deactivated or revoked already), a db code.
+ */
+int acme_account_revoke(acme_t *acme, const char *id, const char *actor, json_t **out,
+			cairn_err_t *err) CAIRN_WUR;
+
+/*
  * Appends to into (a json array) the addresses of the mailto: contacts of the account
  * requester names: "acme:acct/ID", or "acme:eab/KID" (the account bound with that key).
  * Deactivated accounts have none. One read txn of db. Returns 0, CAIRN_ENOENT (not an

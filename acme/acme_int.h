@@ -202,6 +202,10 @@ int acme_new_id(char *out);
 /* Appends an audit event (actor "acme:acct/ID") inside txn; takes ownership of names and details. */
 int acme_audit(db_txn_t *txn, const char *acct, const char *action, const char *serial,
 	       json_t *names, json_t *details, cairn_err_t *err);
+/* The same for an admin's change (actor admin:NAME: EAB keys, an account revoked); takes
+ * ownership of details. */
+int acme_audit_by(db_txn_t *txn, const char *action, const char *actor, json_t *details,
+		  cairn_err_t *err);
 
 /* ---- resources: one handler per resource; arg is the rest of the path after the row's prefix ---- */
 typedef void (*acme_fn)(acme_t *a, const char *url, const char *arg, const acme_request_t *req,
@@ -279,6 +283,13 @@ int acme_order_change(acme_t *a, const char *oid, acme_order_change_t *ch, json_
 		      cairn_err_t *err);
 /* Derives the order status from its stored status and its authorizations. */
 const char *acme_order_status(acme_t *a, json_t *order);
+
+/* In write txn: account acct becomes revoked (RFC 8555 §7.1.6: the server's doing) by
+ * actor, when it is valid; every request it signs is refused from then on. *was (may be
+ * NULL): its status before. Returns 0 (an unknown account too: nothing to stop) or a db
+ * code. */
+int acme_account_revoke_txn(db_txn_t *txn, const char *acct, const char *actor,
+			    char was[16], cairn_err_t *err);
 
 /* ---- EAB (eab.c) ---- */
 /* What EAB key record rec is at now: "unused", "bound", "expired" or "revoked". */

@@ -9,7 +9,6 @@
 #include <openssl/hmac.h>
 
 #include "acme/acme_int.h"
-#include "audit/audit.h"
 
 typedef struct eab_op {
 	const char *kid;
@@ -17,17 +16,6 @@ typedef struct eab_op {
 	const char *actor;
 	json_t *result;   /* revoke: the record as it now is */
 } eab_op_t;
-
-/* Appends the audit event of an admin's change of a key (actor admin:NAME). */
-static int eab_audit(db_txn_t *txn, const char *action, const char *actor, json_t *details,
-		     cairn_err_t *err)
-{
-	audit_event_t ev = { .actor = actor, .action = action, .details = details };
-	int rc = audit_append(txn, &ev, NULL, err);
-
-	json_decref(details);
-	return rc;
-}
 
 static int eab_create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
@@ -38,7 +26,7 @@ static int eab_create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	snprintf(key, sizeof(key), "e/%s", op->kid);
 	if ((rc = acme_txn_put(NULL, txn, key, op->rec)) != 0)
 		return rc;
-	return eab_audit(txn, "acme.eab.create", op->actor,
+	return acme_audit_by(txn, "acme.eab.create", op->actor,
 			 json_pack("{s:s, s:O?, s:O?, s:O}", "kid", op->kid, "group",
 				   json_object_get(op->rec, "group"), "profile",
 				   json_object_get(op->rec, "profile"), "expires",
@@ -173,26 +161,6 @@ json_t *acme_eab_list(acme_t *a)
 	return l.items;
 }
 
-/* An account bound with a revoked key stops working: every request it signs gets
- * 401 "account is revoked" (RFC 8555 §7.1.6: revoked is the server's doing). */
-static int revoke_account(db_txn_t *txn, const char *acct, cairn_err_t *err)
-{
-	char key[64];
-	json_t *ac = NULL;
-	int rc;
-
-	snprintf(key, sizeof(key), "a/%s", acct);
-	if ((rc = acme_txn_get(NULL, txn, key, &ac)) != 0)
-		return rc == CAIRN_ENOENT ? 0 : cairn_err_set(err, rc, "account %s", acct);
-	if (strcmp(json_string_value(json_object_get(ac, "status")) ?
-			   json_string_value(json_object_get(ac, "status")) : "", "valid") == 0) {
-		json_object_set_new(ac, "status", json_string("revoked"));
-		rc = acme_txn_put(NULL, txn, key, ac);
-	}
-	json_decref(ac);
-	return rc;
-}
-
 static int eab_revoke_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	eab_op_t *op = arg;
@@ -215,9 +183,9 @@ static int eab_revoke_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	json_object_set_new(rec, "revoked", json_integer((json_int_t)time(NULL)));
 	json_object_set_new(rec, "revoked_by", json_string(op->actor));
 	acct = json_string_value(json_object_get(rec, "account"));
-	if ((acct != NULL && (rc = revoke_account(txn, acct, err)) != 0) ||
+	if ((acct != NULL && (rc = acme_account_revoke_txn(txn, acct, op->actor, NULL, err)) != 0) ||
 	    (rc = acme_txn_put(NULL, txn, key, rec)) != 0 ||
-	    (rc = eab_audit(txn, "acme.eab.revoke", op->actor,
+	    (rc = acme_audit_by(txn, "acme.eab.revoke", op->actor,
 			    json_pack("{s:s, s:s?}", "kid", op->kid, "account", acct), err)) != 0) {
 		json_decref(rec);
 		return rc;

@@ -269,6 +269,16 @@ int acme_audit(db_txn_t *txn, const char *acct, const char *action, const char *
 	return rc;
 }
 
+int acme_audit_by(db_txn_t *txn, const char *action, const char *actor, json_t *details,
+		  cairn_err_t *err)
+{
+	audit_event_t ev = { .actor = actor, .action = action, .details = details };
+	int rc = audit_append(txn, &ev, NULL, err);
+
+	json_decref(details);
+	return rc;
+}
+
 typedef struct update_op {
 	acme_t *a;
 	const char *key;

@@ -90,6 +90,10 @@ void api_acme_eab_list(const admin_ctx_t *, const admin_request_t *, const admin
 		       const char *, http_reply_t *);
 void api_acme_eab_revoke(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
 			 const char *, http_reply_t *);
+void api_acme_account_show(const admin_ctx_t *, const admin_request_t *,
+			   const admin_identity_t *, const char *, http_reply_t *);
+void api_acme_account_revoke(const admin_ctx_t *, const admin_request_t *,
+			     const admin_identity_t *, const char *, http_reply_t *);
 void api_certs_search(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,
 		      const char *, http_reply_t *);
 void api_audit_query(const admin_ctx_t *, const admin_request_t *, const admin_identity_t *,

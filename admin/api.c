@@ -87,6 +87,8 @@ static const admin_route_t admin_routes[] = {
 	{ "POST", "/acme/eab", roles_admin, api_acme_eab, NULL },
 	{ "GET", "/acme/eab", roles_audit, api_acme_eab_list, NULL },
 	{ "POST", "/acme/eab/*/revoke", roles_admin, api_acme_eab_revoke, NULL },
+	{ "GET", "/acme/accounts/*", roles_audit, api_acme_account_show, NULL },
+	{ "POST", "/acme/accounts/*/revoke", roles_admin, api_acme_account_revoke, NULL },
 	{ "GET", "/notify", roles_read, api_notify_list, NULL },
 	{ "POST", "/notify/retry", roles_ops, api_notify_retry, NULL },
 	{ "POST", "/notify/test", roles_ops, api_notify_test, NULL },

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Admin API: admins (list, add, disable), API tokens (list, create, revoke), ACME EAB keys. */
+/* Admin API: admins (list, add, disable), API tokens (list, create, revoke), ACME EAB keys and accounts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,10 +244,36 @@ void api_acme_eab_list(const admin_ctx_t *ctx, const admin_request_t *req,
 	reply_list(reply, acme_eab_list(ctx->acme));
 }
 
-/* POST /acme/eab/{kid}/revoke: the key binds no account from now on, and the account it
- * bound (if any) is revoked with it: a leaked key, or a team that left, is cut off. */
-void api_acme_eab_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
-			 const admin_identity_t *who, const char *arg, http_reply_t *reply)
+/* GET /acme/accounts/{id}: an ACME account as admins see it (the id is in each of its
+ * certificates' requester, acme:acct/ID, and in the EAB key list). */
+void api_acme_account_show(const admin_ctx_t *ctx, const admin_request_t *req,
+			   const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	cairn_err_t err = { 0 };
+	json_t *doc;
+	(void)req;
+	(void)who;
+
+	if (ctx->acme == NULL) {
+		http_reply_problem(reply, 503, PROBLEM("serverInternal"), "ACME is not running");
+		return;
+	}
+	if ((doc = acme_account_show(ctx->acme, arg, &err)) == NULL) {
+		api_reply_error(reply, &err);
+		return;
+	}
+	http_reply_json(reply, 200, NULL, doc);
+	json_decref(doc);
+}
+
+typedef int (*acme_revoke_fn)(acme_t *acme, const char *id, const char *actor, json_t **out,
+			      cairn_err_t *err);
+
+/* The revocation of an ACME thing by its id, whose body takes no options: fn revokes it
+ * (what names it in the answers) and answers it as it now is. */
+static void acme_revoke_by_id(const admin_ctx_t *ctx, const admin_request_t *req,
+			      const admin_identity_t *who, const char *id, const char *what,
+			      acme_revoke_fn fn, http_reply_t *reply)
 {
 	json_t *body = api_body(ctx, req, reply), *doc = NULL;
 	cairn_err_t err = { 0 };
@@ -257,7 +283,8 @@ void api_acme_eab_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 		return;
 	if (json_object_size(body) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expected an empty body or {}: revoking an EAB key takes no options");
+				   "expected an empty body or {}: revoking an %s takes no options",
+				   what);
 		goto out;
 	}
 	if (ctx->acme == NULL) {
@@ -265,16 +292,32 @@ void api_acme_eab_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 		goto out;
 	}
 	api_actor(who, actor, sizeof(actor));
-	if (acme_eab_revoke(ctx->acme, arg, actor, &doc, &err) != 0) {
+	if (fn(ctx->acme, id, actor, &doc, &err) != 0) {
 		api_reply_error(reply, &err);
 		goto out;
 	}
 	http_reply_json(reply, 200, NULL, doc);
-	log_info("admin", "%s revoked EAB key %s%s%s", actor, arg,
-		 json_object_get(doc, "account") ? ", and its account " : "",
-		 json_object_get(doc, "account") ?
+	log_info("admin", "%s revoked %s %s%s%s", actor, what, id,
+		 json_is_string(json_object_get(doc, "account")) ? " and the account it bound, " : "",
+		 json_is_string(json_object_get(doc, "account")) ?
 			 json_string_value(json_object_get(doc, "account")) : "");
 out:
 	json_decref(doc);
 	json_decref(body);
+}
+
+/* POST /acme/eab/{kid}/revoke: the key binds no account from now on, and the account it
+ * bound (if any) is revoked with it: a leaked key, or a team that left, is cut off. */
+void api_acme_eab_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
+			 const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	acme_revoke_by_id(ctx, req, who, arg, "EAB key", acme_eab_revoke, reply);
+}
+
+/* POST /acme/accounts/{id}/revoke: the account stops (a leaked account key, an abusive
+ * client); its certificates are revoked, if wanted, like any others. */
+void api_acme_account_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
+			     const admin_identity_t *who, const char *arg, http_reply_t *reply)
+{
+	acme_revoke_by_id(ctx, req, who, arg, "ACME account", acme_account_revoke, reply);
 }

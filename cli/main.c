@@ -127,7 +127,7 @@ static const cli_command_t commands[] = {
 	  "                         label only)\n"
 	  "  user del --dir DIR --name NAME   remove an account\n"
 	  "  user list --dir DIR [--json]     list the accounts and their labels\n" },
-	{ "acme", cli_acme, "acme eab create|list|revoke --dir DIR [options]",
+	{ "acme", cli_acme, "acme eab create|list|revoke | acme account show|revoke --dir DIR [options]",
 	  "  eab create [--group G] [--profile P] [--expires-in 7d]\n"
 	  "                         new External Account Binding key id and HMAC key (shown once),\n"
 	  "                         binding the account to policy group G and certificate\n"
@@ -137,6 +137,11 @@ static const cli_command_t commands[] = {
 	  "                         profile, expiry and the account it bound; never the HMAC key\n"
 	  "  eab revoke KID         the key binds no account from now on; the account it bound\n"
 	  "                         is revoked with it (its requests get 401)\n"
+	  "  account show ID [--json]\n"
+	  "                         an ACME account (ID as in its certificates' requester\n"
+	  "                         acme:acct/ID): status, contacts, key thumbprint, EAB key\n"
+	  "  account revoke ID      the account's requests are refused from now on (a leaked\n"
+	  "                         account key); its certificates stay valid\n"
 	  CLI_CONN_HELP },
 	{ "backup", cli_backup, "backup --dir DIR --out FILE",
 	  "  --dir DIR              data directory (the daemon may run: a hot copy)\n"

@@ -183,9 +183,9 @@ TESTS += tests/integration/acme_keys.sh
 EXTRA_DIST += tests/integration/acme_keys.sh
 TESTS += tests/integration/acme_deactivate.sh
 EXTRA_DIST += tests/integration/acme_deactivate.sh
-# The life of an EAB key: expiry (libfaketime, restarts), list, revocation with its account.
-TESTS += tests/integration/acme_eab.sh
-EXTRA_DIST += tests/integration/acme_eab.sh
+# EAB keys and ACME accounts as admins manage them: expiry (libfaketime, restarts), lists, revocation.
+TESTS += tests/integration/acme_accounts.sh
+EXTRA_DIST += tests/integration/acme_accounts.sh
 TESTS += tests/integration/acme_fresh.sh
 EXTRA_DIST += tests/integration/acme_fresh.sh
 

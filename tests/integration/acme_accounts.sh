@@ -1,11 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The life of an ACME External Account Binding key (RFC 8555 §7.3.4) with EAB required:
-# made (with an expiry for as long as it binds nothing), listed with its state and the
-# account it bound (never its HMAC key), revoked — an unused key then binds nothing, and
-# the account a bound key made is revoked with it, also while that account's finalize is
-# signing. The clock moves across the expiry (libfaketime, a restart each time) and back.
-# lego is the client that binds; acme_probe.py holds a finalize in the token for the race.
+# ACME accounts and External Account Binding keys (RFC 8555 §7.3.4) as admins manage them,
+# with EAB required. A key is made (with an expiry for as long as it binds nothing), listed
+# with its state and the account it bound (never its HMAC key), revoked — an unused key
+# then binds nothing, and the account a bound key made is revoked with it, also while that
+# account's finalize is signing. An account is shown and revoked by its id. The clock moves
+# across the expiry (libfaketime, a restart each time) and back. lego is the client that
+# binds; acme_probe.py holds a finalize in the token for the race.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/acme_lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/outage_lib.sh"
@@ -121,6 +122,45 @@ acme_probe eab_race "the account's next request is refused: account is revoked" 
 	"$WORK/hang" "$WORK/waiting" "$KID" "$HMAC" "'$CAIRN' acme eab revoke '$KID' --dir '$D'"
 ok "nothing was issued for race.eab.test" sh -c \
 	"! '$CAIRN' list --dir '$D' --name race.eab.test | grep -q race.eab.test"
+
+# -- an account, by its id
+ok "a key is made for an account of its own" eab --group team-b
+K7=$KID
+ok "  ... lego binds an account with it" lego_bind acct two.eab.test "$K7" "$HMAC"
+listed "$K7" true
+A7=$(jq -r --arg k "$K7" '.items[] | select(.kid == $k) | .account' "$WORK/list.json")
+ok "\`cairn acme account show\` shows the account: valid, its contact, its EAB key" sh -c \
+	"'$CAIRN' acme account show '$A7' --dir '$D' >'$WORK/acct.txt' &&
+	grep -q '^status *valid' '$WORK/acct.txt' && grep -q '^contact *mailto:acct@eab.test' \
+	'$WORK/acct.txt' && grep -q '^EAB key *$K7 (group team-b' '$WORK/acct.txt'"
+ok "  ... and --json its key's thumbprint and public key, nothing private" sh -c \
+	"'$CAIRN' acme account show '$A7' --dir '$D' --json | jq -e '.id == \"$A7\" and
+	(.jwk_thumbprint | length) == 43 and .key.kty == \"EC\" and (.key | has(\"d\") | not)
+	and .eab_kid == \"$K7\" and .created > 0' >/dev/null"
+ok "an auditor may see it" test "$(api "$WORK/aud.tok" GET "/acme/accounts/$A7")" = 200
+ok "  ... but not revoke it (403)" test \
+	"$(api "$WORK/aud.tok" POST "/acme/accounts/$A7/revoke")" = 403
+ok "an operator may not see it (403)" test "$(api "$WORK/op.tok" GET "/acme/accounts/$A7")" = 403
+fails "an unknown account is not found" "$CAIRN" acme account show AAAAAAAAAAAAAAAAAAAAAA \
+	--dir "$D"
+last_has "  ... 404, naming it" "no ACME account AAAAAAAAAAAAAAAAAAAAAA"
+fails "an account revocation with options is refused (400)" test \
+	"$(api "$D/admin.token" POST "/acme/accounts/$A7/revoke" '{"why":"x"}')" = 200
+ok "the account is revoked by its id" "$CAIRN" acme account revoke "$A7" --dir "$D"
+ok "  ... its show says revoked, by whom" sh -c "'$CAIRN' acme account show '$A7' --dir '$D' |
+	grep -q '^status *revoked' && '$CAIRN' acme account show '$A7' --dir '$D' |
+	grep -q '^revoked by *admin:bootstrap'"
+fails "  ... and its next order is refused" lego_bind acct two.eab.test "$K7" "$HMAC"
+last_has "  ... the account is revoked" "account is revoked"
+fails "revoking it again is refused" "$CAIRN" acme account revoke "$A7" --dir "$D"
+last_has "  ... it is revoked already (409)" "409.*revoked already"
+ok "the revocation is audited with the admin and the account's EAB key" sh -c \
+	"'$CAIRN' audit export --dir '$D' --format jsonl --unsigned 2>/dev/null | jq -s -e 'map(select(
+	.action == \"acme.account.revoke\" and .actor == \"admin:bootstrap\" and
+	.details.account == \"$A7\" and .details.eab_kid == \"$K7\")) | length == 1' >/dev/null"
+ok "the certificate it was issued stays valid (revoked only when asked)" sh -c \
+	"'$CAIRN' list --dir '$D' --name two.eab.test | grep -q two.eab.test &&
+	! '$CAIRN' list --dir '$D' --name two.eab.test | grep -q revoked"
 
 # -- the clock: an unused key expires; a key made ahead of the clock does not outlive it
 ok "a key for an hour is made" eab --expires-in 1h
