@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Name syntax (DNS, email, URI), the names a certificate is indexed under, serials and times. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,10 +17,96 @@ static int is_ldh(char c)
 	       c == '-';
 }
 
+/* Punycode's parameters (RFC 3492 §5). */
+enum { PUNY_BASE = 36, PUNY_TMIN = 1, PUNY_TMAX = 26, PUNY_SKEW = 38, PUNY_DAMP = 700,
+       PUNY_BIAS = 72, PUNY_N = 0x80 };
+
+/* The bias adaptation of RFC 3492 §6.1. */
+static uint32_t puny_adapt(uint32_t delta, uint32_t points, int first)
+{
+	uint32_t k = 0;
+
+	delta = first ? delta / PUNY_DAMP : delta / 2;
+	delta += delta / points;
+	while (delta > ((PUNY_BASE - PUNY_TMIN) * PUNY_TMAX) / 2) {
+		delta /= PUNY_BASE - PUNY_TMIN;
+		k += PUNY_BASE;
+	}
+	return k + (PUNY_BASE - PUNY_TMIN + 1) * delta / (delta + PUNY_SKEW);
+}
+
+/* The value of a Punycode digit (either case), or PUNY_BASE for a character that is none. */
+static uint32_t puny_digit(char c)
+{
+	if (c >= 'a' && c <= 'z')
+		return (uint32_t)(c - 'a');
+	if (c >= 'A' && c <= 'Z')
+		return (uint32_t)(c - 'A');
+	if (c >= '0' && c <= '9')
+		return (uint32_t)(c - '0' + 26);
+	return PUNY_BASE;
+}
+
+/*
+ * NULL when s (len bytes: an xn-- label without its prefix, LDH already) is the Punycode
+ * of a U-label (RFC 5890 §2.3.2.1), else what is wrong. The decoder of RFC 3492 §6.2 with
+ * its overflow checks, keeping only what a check needs (how many code points, and each
+ * one inserted) rather than the U-label. It is strict: the basic code points all before
+ * the last '-', every one inserted non-basic, every integer complete. A decoding that
+ * passes is therefore the only one of its U-label, which encodes back to this label
+ * (case aside): the round trip of §2.3.2.1 holds without an encoder. No IDNA2008 tables.
+ */
+static const char *puny_problem(const char *s, size_t len)
+{
+	uint32_t n = PUNY_N, i = 0, bias = PUNY_BIAS, out, oldi, w, k, t, digit;
+	const char *delim = NULL;
+	size_t in, j;
+
+	for (j = 0; j < len; j++)
+		if (s[j] == '-')
+			delim = s + j;
+	/* The basic code points before the last '-' are copied as they are; the '-' is
+	 * consumed only after at least one (a leading one is a digit, and no digit). */
+	out = delim ? (uint32_t)(delim - s) : 0;
+	in = out > 0 ? (size_t)out + 1 : 0;
+	if (in >= len)
+		return "has an xn-- label that decodes to ASCII only (not an A-label)";
+	while (in < len) {
+		oldi = i;
+		w = 1;
+		for (k = PUNY_BASE;; k += PUNY_BASE) {
+			if (in >= len || (digit = puny_digit(s[in++])) >= PUNY_BASE)
+				return "has an xn-- label that is not valid Punycode (RFC 3492)";
+			if (digit > (UINT32_MAX - i) / w)
+				return "has an xn-- label that is not valid Punycode (RFC 3492)";
+			i += digit * w;
+			t = k <= bias ? PUNY_TMIN : k >= bias + PUNY_TMAX ? PUNY_TMAX : k - bias;
+			if (digit < t)
+				break;
+			if (w > UINT32_MAX / (PUNY_BASE - t))
+				return "has an xn-- label that is not valid Punycode (RFC 3492)";
+			w *= PUNY_BASE - t;
+		}
+		out++; /* the code point about to be inserted */
+		bias = puny_adapt(i - oldi, out, oldi == 0);
+		if (i / out > UINT32_MAX - n)
+			return "has an xn-- label that is not valid Punycode (RFC 3492)";
+		n += i / out;
+		i %= out;
+		/* n < 0x80 cannot happen (n only grows from 0x80); 0x80..0x9F are C1 controls */
+		if (n < 0xA0 || (n >= 0xD800 && n <= 0xDFFF) || n > 0x10FFFF)
+			return "has an xn-- label that decodes to a control character, a surrogate "
+			       "or a code point beyond U+10FFFF";
+		i++;
+	}
+	return NULL;
+}
+
 const char *ca_dns_problem(const char *s, size_t len, int wildcard)
 {
 	size_t i, start, labels = 0;
 	int all_digits = 1;
+	const char *why;
 
 	if (len == 0)
 		return "is empty";
@@ -43,6 +130,9 @@ const char *ca_dns_problem(const char *s, size_t len, int wildcard)
 				return "has a label longer than 63 characters";
 			if (s[start] == '-' || s[i - 1] == '-')
 				return "has a label that starts or ends with '-'";
+			if (n >= 4 && strncasecmp(s + start, "xn--", 4) == 0 &&
+			    (why = puny_problem(s + start + 4, n - 4)) != NULL)
+				return why;
 			labels++;
 			if (i < len)
 				all_digits = 1;

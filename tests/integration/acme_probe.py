@@ -324,6 +324,20 @@ def negative(directory, cafile, port):
               st == 400 and ptype(doc) == "rejectedIdentifier" and len(subs) == 1 and
               subs[0].get("identifier", {}).get("value") == value and
               says in subs[0].get("detail", ""), (st, doc))
+    # An A-label must be Punycode (RFC 3492) that decodes to a name outside ASCII (RFC 5890
+    # §2.3.2.1): xn--zz is not (its last digit is cut short). One check (ca_dns_problem)
+    # for ACME, CSRs, EST and the policy.
+    for value in ("xn--zz.example.test", "www.xn--a.example.test"):
+        st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                   "value": value}]})
+        subs = doc.get("subproblems", []) if isinstance(doc, dict) else []
+        check("newOrder for %s (not an A-label) gives rejectedIdentifier saying why" % value,
+              st == 400 and ptype(doc) == "rejectedIdentifier" and len(subs) == 1 and
+              "has an xn-- label that" in subs[0].get("detail", ""), (st, doc))
+    st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                               "value": "xn--bcher-kva.test"}]})
+    check("newOrder for xn--bcher-kva.test (b\u00fccher, a valid A-label) is accepted (201)",
+          st == 201, (st, doc))
     st, h, doc = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "email",
                                                                "value": "a@b.test"}]})
     check("email identifier gives unsupportedIdentifier",

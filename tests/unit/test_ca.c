@@ -503,6 +503,44 @@ static void test_csr_check_names(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* An xn-- label is an A-label only when it is Punycode (RFC 3492) of a name outside ASCII
+ * (RFC 5890 §2.3.2.1); the prefix in any case. No IDNA2008 tables: only the decoding. */
+static void test_dns_punycode(void **state)
+{
+	static const char *const good[] = {
+		"xn--bcher-kva.example",   /* bücher */
+		"xn--mnchen-3ya.example",  /* münchen */
+		"XN--MNCHEN-3YA.example",  /* the same, the prefix and digits in capitals */
+		"www.xn--fiqs8s.example",  /* 中国 (no basic code points, no delimiter) */
+		"xn--ls8h.example",        /* U+1F4A9, beyond the BMP */
+		"a-b.xn--e1afmkfd.example", /* пример */
+	};
+	static const char *const bad[] = {
+		"xn--zz.example",    /* the last integer is cut short */
+		"xn--a.example",     /* U+0080: a C1 control */
+		"xn--abc-.example",  /* the delimiter and nothing after: ASCII only */
+		"xn--.example",      /* nothing at all */
+		"xn---abc.example",  /* a delimiter with no basic code points before it */
+		"xn--ab_c.example",  /* not a digit of base 36 (refused as LDH first) */
+		"xn--zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz.example",
+		"xn--99999999999.example", /* overflows 32 bits */
+		"xn--en32g.example", /* U+110000, beyond Unicode */
+		"xn--ib9b.example",  /* a surrogate, U+D800 */
+	};
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const char *why = ca_dns_problem(good[i], strlen(good[i]), 0);
+		if (why != NULL)
+			fail_msg("%s: %s", good[i], why);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ca_dns_problem(bad[i], strlen(bad[i]), 0) == NULL)
+			fail_msg("%s: accepted", bad[i]);
+	assert_non_null(strstr(ca_dns_problem("xn--zz.example", 14, 0), "Punycode"));
+}
+
 /* A key pin in each accepted spelling decodes to the same 32 bytes; anything else fails. */
 static void test_spki_pin_parse(void **state)
 {
@@ -553,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_csr_check_keys),
 		cmocka_unit_test(test_csr_check_signature),
 		cmocka_unit_test(test_csr_check_names),
+		cmocka_unit_test(test_dns_punycode),
 	};
 	return cmocka_run_group_tests_name("ca", tests, NULL, NULL);
 }
