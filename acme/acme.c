@@ -247,10 +247,23 @@ static const acme_row_t *find_row(const char *path, char *arg, size_t cap, int *
 	return NULL;
 }
 
+/* The headers of every ACME reply: a fresh nonce (RFC 8555 §6.5), so a client can retry
+ * a badNonce or any refusal at once, a link to the directory, and no caching. */
+static void reply_headers(acme_t *a, http_reply_t *r)
+{
+	char nonce[40], link[600];
+
+	if (acme_nonce_make(a->nonces, nonce, sizeof(nonce)) == 0)
+		http_reply_header(r, "Replay-Nonce", "%s", nonce);
+	snprintf(link, sizeof(link), "<%sdirectory>;rel=\"index\"", a->base);
+	http_reply_header(r, "Link", "%s", link);
+	http_reply_header(r, "Cache-Control", "no-store");
+}
+
 void acme_handle(acme_t *a, const acme_request_t *req, http_reply_t *r)
 {
 	const acme_row_t *row;
-	char arg[256], url[512], nonce[40], link[600], allow[32];
+	char arg[256], url[512], allow[32];
 	int method_ok;
 
 	row = find_row(req->path, arg, sizeof(arg), &method_ok, req->method, allow,
@@ -272,11 +285,11 @@ void acme_handle(acme_t *a, const acme_request_t *req, http_reply_t *r)
 	}
 	if (r->status == 0 && r->later == NULL)
 		acme_problem(r, 500, "serverInternal", "no reply");
-	/* Every reply carries a fresh nonce (RFC 8555 §6.5), so a client can retry a
-	 * badNonce at once, and a link to the directory. */
-	if (acme_nonce_make(a->nonces, nonce, sizeof(nonce)) == 0)
-		http_reply_header(r, "Replay-Nonce", "%s", nonce);
-	snprintf(link, sizeof(link), "<%sdirectory>;rel=\"index\"", a->base);
-	http_reply_header(r, "Link", "%s", link);
-	http_reply_header(r, "Cache-Control", "no-store");
+	reply_headers(a, r);
+}
+
+void acme_refuse(acme_t *a, int status, const char *detail, http_reply_t *r)
+{
+	acme_problem(r, status, status >= 500 ? "serverInternal" : "malformed", "%s", detail);
+	reply_headers(a, r);
 }

@@ -103,6 +103,15 @@ typedef struct acme_request {
 void acme_handle(acme_t *acme, const acme_request_t *req, http_reply_t *reply);
 
 /*
+ * Answers a request to an ACME path that the HTTP layer refused before acme_handle saw it
+ * (a body over ACME_MAX_BODY: 413; a NUL in the path, no Host: 400) as acme_handle
+ * answers: an RFC 8555 §6.7 problem (malformed; serverInternal for a 5xx) with detail,
+ * and the Replay-Nonce, Link and Cache-Control of every ACME reply (§6.5: every answer
+ * to a POST carries a nonce, so the client can retry). Thread-safe.
+ */
+void acme_refuse(acme_t *acme, int status, const char *detail, http_reply_t *reply);
+
+/*
  * Creates an External Account Binding key (RFC 8555 §7.3.4) bound to the policy
  * group and the certificate profile (either may be NULL: no group, the ACME
  * profile), stored durably with an audit event by actor. The account that uses

@@ -136,6 +136,10 @@ typedef struct est_request {
  * reply is filled, never left empty. Thread-safe.
  */
 void est_handle(est_t *e, const est_request_t *req, http_reply_t *reply);
+/* EST's error format (RFC 7030 has no problem documents): a text/plain answer of status,
+ * one line ending in a newline. est_handle's errors, and the HTTP layer's refusals of an
+ * EST request (server/http.c), use it. */
+void est_reply_text(http_reply_t *reply, int status, const char *fmt, ...) CAIRN_PRINTF(3, 4);
 
 /* ---- enrollment accounts (table DB_EST, keys "u:NAME") ---- */
 

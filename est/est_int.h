@@ -68,8 +68,6 @@ int est_authenticate(est_call_t *c, int reenroll, http_reply_t *reply);
  * byte as \xHH; cut to fit cap (NUL-terminated). */
 void est_shown(const char *s, size_t n, char *out, size_t cap);
 
-/* A text/plain answer (status, one line). */
-void est_reply_text(http_reply_t *reply, int status, const char *fmt, ...) CAIRN_PRINTF(3, 4);
 /* Refuses the call: text answer plus an "est.refused" audit event naming the
  * operation, label, requester (or "anonymous"), remote address and reason. */
 void est_refuse(est_call_t *c, http_reply_t *reply, int status, const char *fmt, ...)

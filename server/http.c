@@ -348,6 +348,28 @@ static enum MHD_Result park_reply(server_t *s, listener_t *l, struct MHD_Connect
 	return finish_parked(s, conn, ctx); /* fired before it could park */
 }
 
+/*
+ * The answer to a request this layer refused (ctx->refused: no Host, a NUL, no route, a
+ * body over the route's limit, starting up), in the error format of the channel whose
+ * route the path matched, as the channel answers its own errors: ACME an RFC 8555 problem
+ * with a fresh Replay-Nonce (§6.5, §6.7: a client retries at once), EST a text line
+ * (RFC 7030 has no problem documents); every other path RFC 7807 about:blank. ACME
+ * exists once the daemon is ready: before, its 503 is the generic one.
+ */
+static void refusal_reply(server_t *s, const conn_ctx_t *ctx, http_reply_t *r)
+{
+	int channel = ctx->route != NULL ? ctx->route->channel : SERVER_CH_OTHER;
+
+	if (channel == SERVER_CH_ACME && atomic_load(&s->ready))
+		acme_refuse(s->acme, ctx->refused, ctx->refusal, r);
+	else if (channel == SERVER_CH_EST)
+		est_reply_text(r, ctx->refused, "%s", ctx->refusal);
+	else
+		http_reply_problem(r, ctx->refused, NULL, "%s", ctx->refusal);
+	if (ctx->refused == 405) /* RFC 9110 §15.5.6 */
+		http_reply_header(r, "Allow", "%s", ctx->allow);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -374,6 +396,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (sc != NULL) /* read for this request alone: the next one starts clean */
 			sc->nul_seen = 0;
 		atomic_fetch_add(&s->requests[l->kind == LISTEN_HTTPS ? 0 : 1], 1);
+		/* Looked up first, refused or not: a refusal is answered in the error format
+		 * of the route's channel (refusal_reply). A path a NUL cut short still names
+		 * its channel. */
+		ctx->route = route_find(l, method, url, &arg, &method_ok, ctx->allow,
+					sizeof(ctx->allow));
 		/* RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. */
 		if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
 		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL) {
@@ -387,8 +414,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				 "a NUL byte (%%00) in the path or the query");
 			return MHD_YES;
 		}
-		ctx->route = route_find(l, method, url, &arg, &method_ok, ctx->allow,
-					sizeof(ctx->allow));
 		if (ctx->route == NULL) {
 			ctx->refused = method_ok < 0 ? 405 : 404;
 			snprintf(ctx->refusal, sizeof(ctx->refusal), "%s %s",
@@ -439,9 +464,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		snprintf(ctx->refusal, sizeof(ctx->refusal), "starting up, try again");
 	}
 	if (ctx->refused) {
-		http_reply_problem(&reply, ctx->refused, NULL, "%s", ctx->refusal);
-		if (ctx->refused == 405) /* RFC 9110 §15.5.6 */
-			http_reply_header(&reply, "Allow", "%s", ctx->allow);
+		refusal_reply(s, ctx, &reply);
 		ret = send_reply(s, conn, &reply);
 		observe(s, ctx);
 		return ret;

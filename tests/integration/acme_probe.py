@@ -483,7 +483,35 @@ def negative(directory, cafile, port):
     check("300 mutated JWS bodies all get ACME problem documents", not bad_status,
           bad_status[:3])
     st, h, data = c.raw("POST", c.dir["newOrder"], b"{" + b" " * 70000 + b"}")
+    doc = json.loads(data) if data[:1] == b"{" else {}
     check("an oversized body is refused with 413", st == 413, st)
+    # RFC 8555 §6.5, §6.7: every answer to a POST carries a Replay-Nonce, errors are ACME
+    # problems, so a client can retry at once (the refusal is the HTTP layer's, before
+    # any JWS is read).
+    check("  ... as an ACME problem (malformed) naming the limit, with a Replay-Nonce",
+          ptype(doc) == "malformed" and "65536" in doc.get("detail", "") and
+          h.get("Content-Type", "").startswith("application/problem+json") and
+          bool(h.get("Replay-Nonce")), (st, dict(h), data[:200]))
+    n413 = h.get("Replay-Nonce")
+    st, h, doc = c.post(ka, kid_a, None, kid=kid_a, nonce=n413)
+    check("  ... and that nonce is good for the retry", st == 200, (st, doc))
+    st, h, data = c.raw("POST", c.dir["newOrder"].replace("new-order", "new-order%00x"),
+                        c.jws(ka, c.dir["newOrder"], {}, kid=kid_a))
+    doc = json.loads(data) if data[:1] == b"{" else {}
+    check("a NUL (%00) in an ACME path gives 400 malformed with a Replay-Nonce",
+          st == 400 and ptype(doc) == "malformed" and "NUL" in doc.get("detail", "") and
+          bool(h.get("Replay-Nonce")), (st, dict(h), data[:200]))
+    u = urllib.parse.urlsplit(c.dir["newNonce"])
+    conn = http.client.HTTPSConnection(u.hostname, u.port, context=c.ctx, timeout=30)
+    conn.putrequest("GET", u.path, skip_host=True)
+    conn.endheaders()
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    doc = json.loads(data) if data[:1] == b"{" else {}
+    check("an HTTP/1.1 request without Host on an ACME path gives 400 malformed with a "
+          "Replay-Nonce", r.status == 400 and ptype(doc) == "malformed" and
+          bool(r.headers.get("Replay-Nonce")), (r.status, dict(r.headers), data[:200]))
     st, h, data = c.raw("GET", c.dir["newNonce"])
     check("the server still answers after the fuzzing", st == 204, st)
 

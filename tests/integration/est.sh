@@ -66,8 +66,19 @@ est_post nul 'iot-device/simpleenroll%00junk' -u 'dev1:correct horse battery'
 ok "simpleenroll%00junk is refused (400), not served as simpleenroll" status_is nul 400
 ok "  ... saying why, with no certificate" sh -c "grep -q 'NUL byte' '$WORK/nul.body' &&
 	! grep -q 'smime-type=certs-only' '$WORK/nul.hdr'"
+ok "  ... in EST's own error format (text/plain), as est/ answers its other refusals" \
+	grep -qi '^Content-Type: text/plain' "$WORK/nul.hdr"
 ok "cacerts%00 is refused (400) too" sh -c "curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' \
 	'$EST/cacerts%00' | grep -qx 400"
+# A body over server.max_body is refused by the HTTP layer before est/ sees it: the same
+# format as every other EST refusal, naming the limit.
+head -c 70000 /dev/zero | tr '\0' 'A' >"$WORK/big.b64"
+BODY=$WORK/big.b64
+est_post big iot-device/simpleenroll -u 'dev1:correct horse battery'
+BODY=$WORK/dev.b64
+ok "a body over server.max_body is refused (413) as text/plain naming the limit" sh -c "
+	[ \$(cat '$WORK/big.code') = 413 ] && grep -qi '^Content-Type: text/plain' '$WORK/big.hdr' &&
+	grep -q 'larger than 65536 bytes' '$WORK/big.body'"
 est_post enroll iot-device/simpleenroll -u 'dev1:correct horse battery'
 ok "simpleenroll with Basic auth answers 200" status_is enroll 200
 ok "the answer is base64 certs-only CMS" sh -c "
