@@ -368,7 +368,7 @@ static void orders_page(acme_t *a, const char *url, const char *acct, const char
 	db_txn_t *txn;
 	json_t *doc;
 
-	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+	if (acme_jws_verify_get(a, req->body, req->body_len, url, "an orders list", &j, r) != 0)
 		return;
 	if (strcmp(acct, j.acct_id) != 0) {
 		acme_problem(r, 401, "unauthorized", "kid is not this account");

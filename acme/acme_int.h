@@ -151,6 +151,11 @@ typedef struct acme_jws {
 int acme_jws_verify(acme_t *a, const char *body, size_t len, const char *url, int want_jwk,
 		    acme_jws_t *out, http_reply_t *reply);
 void acme_jws_clear(acme_jws_t *j);
+/* acme_jws_verify for a resource that is only read: the JWS must be a POST-as-GET (RFC
+ * 8555 §6.3: an empty payload; "{}" is not one), else 400 malformed saying that what (the
+ * resource, "an order") is fetched with POST-as-GET, and *out is cleared. */
+int acme_jws_verify_get(acme_t *a, const char *body, size_t len, const char *url,
+			const char *what, acme_jws_t *out, http_reply_t *reply);
 /* Verifies a compact-free flattened JWS object with the given key (for keyChange's
  * inner JWS; its parts parsed within a->json); fills *protected_hdr and *payload
  * (owned). Returns 0 or CAIRN_EAUTH. */

@@ -382,7 +382,7 @@ void acme_cert(acme_t *a, const char *url, const char *arg, const acme_request_t
 	X509 *issuer;
 	int n, sl = -1;
 
-	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+	if (acme_jws_verify_get(a, req->body, req->body_len, url, "a certificate", &j, r) != 0)
 		return;
 	if (idlen < sizeof(id) && (arg[idlen] == '\0' || (alternate && ro != NULL))) {
 		memcpy(id, arg, idlen);
@@ -449,14 +449,10 @@ void acme_issuer(acme_t *a, const char *url, const char *arg, const acme_request
 	int n, verified = 0;
 
 	if (strcmp(req->method, "POST") == 0) {
-		if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+		if (acme_jws_verify_get(a, req->body, req->body_len, url, "an issuer certificate",
+					&j, r) != 0)
 			return;
 		verified = 1;
-		if (!j.post_as_get) {
-			acme_problem(r, 400, "malformed", "an issuer certificate is fetched with "
-				     "POST-as-GET");
-			goto out;
-		}
 	}
 	/* "current" is no resource: a certificate links to the CA that actually signed it. */
 	if (strcmp(arg, "current") == 0 || (x = ca_issuer_cert(a->ca, arg)) == NULL) {

@@ -725,3 +725,17 @@ out:
 		acme_jws_clear(out);
 	return rc;
 }
+
+int acme_jws_verify_get(acme_t *a, const char *body, size_t len, const char *url,
+			const char *what, acme_jws_t *out, http_reply_t *reply)
+{
+	if (acme_jws_verify(a, body, len, url, 0, out, reply) != 0)
+		return CAIRN_EINVAL;
+	if (!out->post_as_get) {
+		acme_jws_clear(out);
+		acme_problem(reply, 400, "malformed", "%s is fetched with POST-as-GET (an empty "
+			     "payload, RFC 8555 §6.3), not with a JSON payload", what);
+		return CAIRN_EINVAL;
+	}
+	return 0;
+}

@@ -653,7 +653,7 @@ void acme_order(acme_t *a, const char *url, const char *arg, const acme_request_
 	acme_jws_t j;
 	json_t *o = NULL, *view;
 
-	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
+	if (acme_jws_verify_get(a, req->body, req->body_len, url, "an order", &j, r) != 0)
 		return;
 	if ((o = load_owned(a, "o", arg, &j, r)) == NULL)
 		goto out;

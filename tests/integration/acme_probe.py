@@ -377,6 +377,7 @@ def negative(directory, cafile, port):
     st, h, order = c.post(ka, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                                  "value": "n2.example.test"}]})
     ourl = h.get("Location")
+    az_url = order["authorizations"][0]
     st, h, authz = c.post(ka, order["authorizations"][0], None)
     ch = [x for x in authz["challenges"] if x["type"] == "http-01"][0]
     TOKENS[ch["token"]] = ch["token"] + "." + ka.thumb()
@@ -401,6 +402,21 @@ def negative(directory, cafile, port):
     check("certificate download is a PEM chain with Link rel=up",
           st == 200 and pem.count(b"BEGIN CERTIFICATE") == 2 and
           "rel=\"up\"" in str(h.get_all("Link")), (st, dict(h)))
+    # RFC 8555 §6.3: POST-as-GET is a JWS whose payload is empty; "{}" is not one. The
+    # resources that are only read refuse it; {} to the account URL is a fetch
+    # (§7.3.2) and to a challenge the answer that starts the validation (§7.5.1).
+    got = {}
+    for what, u in (("certificate", doc["certificate"]), ("order", ourl),
+                    ("orders list", kid_a + "/orders"), ("authorization", az_url)):
+        st, h, d = c.post(ka, u, {})
+        got[what] = (st, ptype(d), d.get("detail", "") if isinstance(d, dict) else d[:60])
+    check("a payload of {} to the certificate, the order, the orders list and an "
+          "authorization is refused (400 malformed)",
+          all(v[0] == 400 and v[1] == "malformed" for v in got.values()) and
+          all("POST-as-GET" in v[2] for k, v in got.items() if k != "authorization"), got)
+    st, h, d = c.post(ka, kid_a, {})
+    check("  ... while {} to the account URL answers the account (200)",
+          st == 200 and isinstance(d, dict) and d.get("status") == "valid", (st, d))
     subj = x509.load_pem_x509_certificate(pem).subject
     check("the certificate's subject is the validated CN only (the CSR's O is not "
           "certified)", subj.rfc4514_string() == "CN=n2.example.test", subj.rfc4514_string())
