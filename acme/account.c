@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "acme/acme_int.h"
@@ -36,11 +37,23 @@ static void reply_account(acme_t *a, http_reply_t *r, int status, const json_t *
 	r->location = strdup(u);
 }
 
+/* 1 when the mailto: contacts x and y (one plain address each) name the same mailbox:
+ * the local part as it is, the host in any case (RFC 5321 §2.4). */
+static int same_address(const char *x, const char *y)
+{
+	const char *ax = strchr(x, '@'), *ay = strchr(y, '@');
+
+	return ax != NULL && ay != NULL && ax - x == ay - y && memcmp(x, y, (size_t)(ax - x)) == 0 &&
+	       strcasecmp(ax, ay) == 0;
+}
+
 /* contact: array of "mailto:" URIs (RFC 8555 §7.3), each one plain address
- * (notify_address_ok). 0 or fills the problem (invalidContact, unsupportedContact). */
+ * (notify_address_ok), each address once: a duplicate is refused rather than stored once,
+ * so what the account holds is what it sent (certbot and lego send each address once).
+ * 0 or fills the problem (invalidContact, unsupportedContact). */
 static int check_contact(const json_t *c, http_reply_t *r)
 {
-	size_t i;
+	size_t i, k;
 
 	if (c == NULL)
 		return 0;
@@ -67,6 +80,12 @@ static int check_contact(const json_t *c, http_reply_t *r)
 				     "contact[%zu]: one plain address user@host per mailto: URI", i);
 			return CAIRN_EINVAL;
 		}
+		for (k = 0; k < i; k++)
+			if (same_address(json_string_value(json_array_get(c, k)), s)) {
+				acme_problem(r, 400, "invalidContact", "the address of contact[%zu] "
+					     "is listed twice (contact[%zu]: %s)", k, i, s);
+				return CAIRN_EINVAL;
+			}
 	}
 	return 0;
 }

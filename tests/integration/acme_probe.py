@@ -623,6 +623,21 @@ def negative(directory, cafile, port):
                                                      "contact": [bad[0]]}, kid=False)
     check("  ... and so does newAccount with one", st == 400 and ptype(doc) == "invalidContact",
           (st, doc))
+    # The same address twice (the host in any case, RFC 5321 §2.4) is refused, naming it:
+    # certbot and lego send each address once, and a stored duplicate would mail twice.
+    dup = ["mailto:one@b.test", "mailto:two@b.test", "mailto:one@B.Test"]
+    st, h, doc = c.post(kb, kid_b, {"contact": dup}, kid=kid_b)
+    check("a contact update listing one address twice gives invalidContact naming it",
+          st == 400 and ptype(doc) == "invalidContact" and
+          "mailto:one@B.Test" in doc.get("detail", "") and "contact[0]" in doc.get("detail", ""),
+          (st, doc))
+    st, h, doc = c.post(Key(), c.dir["newAccount"], {"termsOfServiceAgreed": True,
+                                                     "contact": dup[:1] * 2}, kid=False)
+    check("  ... and so does newAccount", st == 400 and ptype(doc) == "invalidContact" and
+          "twice" in doc.get("detail", ""), (st, doc))
+    st, h, doc = c.post(kb, kid_b, {"contact": dup[:2]}, kid=kid_b)
+    check("  ... while two different addresses are kept",
+          st == 200 and doc.get("contact") == dup[:2], (st, doc))
 
     # ACME profiles: the one the directory offers, or a clear refusal (never another in
     # silence)
