@@ -126,7 +126,8 @@ int ca_names_from_cert(X509 *x, ca_names_t *out, cairn_err_t *err) CAIRN_WUR;
  * key). For every certificate read from the database; any DER works. Thread-safe. */
 X509 *ca_cert_d2i(const unsigned char **pp, long len) CAIRN_WUR;
 /* NULL when s (len bytes, not NUL-terminated) is a valid DNS name for a
- * certificate (LDH labels, optional leading "*." when wildcard is set), else a
+ * certificate (LDH labels, optional leading "*." when wildcard is set; an xn-- label must
+ * be the Punycode of a U-label, RFC 5890 §2.3.2.1, without IDNA2008's tables), else a
  * static phrase saying what is wrong ("has an empty label"). The one syntax check of a
  * DNS name: the extractor's callers and the policy rules' name lists use it. */
 const char *ca_dns_problem(const char *s, size_t len, int wildcard);
