@@ -251,9 +251,9 @@ while IFS= read -r line; do
 	esac
 done <"$WORK/browser.out"
 cp "$WORK/browser.err" "$WORK/last.out"
-# 32 checks, and 6 more for the client certificate when it could be set up (root).
-want=33
-[ -z "$UI_CERT_NAME" ] || want=39
+# 35 checks, and 6 more for the client certificate when it could be set up (root).
+want=35
+[ -z "$UI_CERT_NAME" ] || want=41
 tap $((n_browser >= want)) "the browser run made all its checks ($n_browser)"
 
 # ---- OCSP agrees with what the console did ----

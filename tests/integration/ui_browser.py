@@ -25,7 +25,8 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import (NoAlertPresentException, StaleElementReferenceException,
+                                        TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -431,6 +432,43 @@ def main():
     text_in(adm, "#test-result", "payments")
     check(True, "administration: the policy in force, and testing a CSR names the deciding rule")
     check(not unlabelled(adm), "administration: every field has a label", unlabelled(adm))
+
+    # ---- administration: an EAB key made, listed with its state and expiry, revoked ----
+    adm.find_element(By.XPATH, "//button[text()='Create an EAB key']").click()
+    kid = wait(adm, EC.presence_of_element_located((By.CSS_SELECTOR, "main dl code"))).text
+
+    def eab_row(d):
+        try:
+            rows = [r for r in table_rows(d, "#eab-keys") if r and r[0] == kid]
+        except StaleElementReferenceException:  # the table redrawn while read
+            return None
+        return rows[0] if rows else None
+    try:
+        wait(adm, lambda d: eab_row(d) is not None, 20)
+    except TimeoutException:
+        pass
+    row = eab_row(adm) or []
+    check(len(row) >= 5 and row[1] == "unused" and re.match(r"\d{4}-\d\d-\d\dT", row[4]),
+          "administration: a new EAB key is listed unused, with the time it stops working",
+          (kid, table_rows(adm, "#eab-keys")))
+    btn = [b for b in adm.find_elements(By.CSS_SELECTOR, "#eab-keys tbody tr")
+           if b.find_elements(By.TAG_NAME, "code") and
+           b.find_element(By.TAG_NAME, "code").text == kid][0]
+    btn.find_element(By.XPATH, ".//button[text()='Revoke']").click()
+    yes = wait(adm, EC.element_to_be_clickable((By.CSS_SELECTOR, "#eab-keys button[data-kid='%s']" % kid)))
+    asked = (eab_row(adm) or [""] * 7)[6]
+    yes.click()
+    try:
+        wait(adm, lambda d: (eab_row(d) or [None, None])[1] == "revoked", 20)
+    except TimeoutException:
+        pass
+    st, listed = api("GET", "/acme/eab", token=TOK["admin"])
+    stored = [k for k in (listed or {}).get("items", []) if k.get("kid") == kid]
+    check("Revoke it?" in asked and (eab_row(adm) or [None, None])[1] == "revoked" and
+          st == 200 and stored and stored[0].get("state") == "revoked" and
+          stored[0].get("revoked_by", "").startswith("admin:"),
+          "administration: revoking it asks first, then the key is revoked (the list and the "
+          "API say so)", (asked, eab_row(adm), st, stored))
 
     # ---- the auditor: no controls, and the API refuses a forged change ----
     aud = driver("audrey")

@@ -368,6 +368,8 @@ const VIEWS = {
 		const show = screen();
 		const [admins, tokens, users, policy] = await Promise.all([api('GET', '/admins'),
 			api('GET', '/tokens'), api('GET', '/est/users'), api('GET', '/policy')]);
+		const eab = el('div', { id: 'eab-keys' });
+		await eabKeys(eab);
 		const name = el('input', { name: 'name', required: true });
 		const role = el('select', { name: 'role' }, ['approver', 'operator', 'auditor', 'admin'].map((r) => el('option', { value: r }, r)));
 		const tname = el('input', { name: 'tname', required: true });
@@ -410,8 +412,10 @@ const VIEWS = {
 			el('h2', {}, 'ACME external account binding'),
 			el('div', { class: 'actions' }, el('button', { type: 'button', on: { click: () => attempt(async () => {
 				const r = await api('POST', '/acme/eab', {});
-				eout.replaceChildren(dl([['Key id', el('code', {}, r.kid)], ['HMAC key (shown once)', el('code', {}, r.hmac_key)]]));
-			}) } }, 'Create an EAB key')), eout,
+				eout.replaceChildren(dl([['Key id', el('code', {}, r.kid)], ['HMAC key (shown once)', el('code', {}, r.hmac_key)],
+					['Unused, it stops working at', when(r.expires)]]));
+				await eabKeys(eab);
+			}) } }, 'Create an EAB key')), eout, eab,
 			el('h2', {}, 'Policy in force'), el('pre', { id: 'policy' }, typeof policy === 'string' ? policy : JSON.stringify(policy, null, 2)),
 			el('h2', {}, 'Test a CSR against the policy'),
 			el('form', { on: submit(async () => {
@@ -436,6 +440,29 @@ function cursorPager(base, q, after, next) {
 	if (after) nav.append(link(base + qs(q), '\u2190 First'));
 	if (next) nav.append(link(base + qs(Object.assign({}, q, { after: next })), 'Next \u2192'));
 	return nav;
+}
+
+// ---- administration: the EAB keys, each with its state and the account it bound ----
+// Revoking a bound key revokes its account too: the row asks first, naming the account.
+async function eabKeys(box) {
+	let list;
+	try { list = await api('GET', '/acme/eab'); } catch (e) {
+		box.replaceChildren(el('p', { class: 'muted' }, 'EAB keys: ' + e.message));
+		return;
+	}
+	const revoke = (k, cell) => {
+		const yes = el('button', { type: 'button', class: 'danger', 'data-kid': k.kid, on: { click: () => attempt(async () => {
+			await api('POST', '/acme/eab/' + encodeURIComponent(k.kid) + '/revoke', {}); await eabKeys(box);
+		}) } }, 'Yes, revoke');
+		cell.replaceChildren(k.account ? `Revoke it and account ${k.account}? ` : 'Revoke it? ', yes);
+	};
+	box.replaceChildren(table(['Key id', 'State', 'Group', 'Profile', 'Expires', 'Account', ''], list.items.map((k) => {
+		const cell = el('span', {});
+		if (k.state !== 'revoked')
+			cell.append(el('button', { type: 'button', class: 'secondary', on: { click: () => revoke(k, cell) } }, 'Revoke'));
+		return [el('code', {}, k.kid), status(k.state), k.group || '', k.profile || '', when(k.expires) || 'never',
+			k.account || '', cell];
+	})));
 }
 
 // ---- approvals: one request ----
