@@ -136,14 +136,28 @@ void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
  * duplicate keys refused); on failure fills reply and
  * returns NULL. An empty body is {}. */
 json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply);
+/* The body of an endpoint without options: 0 when it is empty or {}; else -1 and a
+ * reply as api_body's (not JSON, not an object, not application/json) or a 400 naming
+ * the first member (a body that is ignored would let a caller think its option took). */
+int api_body_none(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply);
 /* "admin:NAME": the actor written to the audit log. */
 void api_actor(const admin_identity_t *who, char *out, size_t cap);
 /* Audits a refused call (action "admin.denied"). */
 void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const char *who,
 		      const char *why);
-/* Integer query parameter within [min, max] (def when absent); -1 and a 400 reply when bad. */
+/* Query parameters: admin_handle has already refused a query with a parameter the route
+ * does not take or an empty value (unless the route's blank_ok lists it); these read one
+ * value. */
+/* The most rows a list answers in one page (`limit` 1..API_PAGE_MAX; docs/api.md). */
+#define API_PAGE_MAX 1000
+/* Integer query parameter within [min, max] (def when absent): digits only; -1 and a 400
+ * reply naming the parameter and the range when bad. */
 long api_query_long(const admin_request_t *req, const char *key, long def, long min, long max,
 		    http_reply_t *reply);
+/* Time query parameter (strict RFC 3339 or YYYY-MM-DD) into *out (def when absent or a
+ * blank_ok empty value): 0, or -1 and a 400 reply naming it. */
+int api_query_time(const admin_request_t *req, const char *key, time_t def, time_t *out,
+		   http_reply_t *reply);
 /* A body's optional "validity_days", unpacked ("I") into asked: *days is 0 when absent
  * (the profile's), else asked when 1..CA_PROFILE_MAX_VALIDITY. 0, or -1 and a 400 reply
  * naming the value. */

@@ -37,8 +37,16 @@ typedef struct admin_route {
 	const char *path;         /* segments; one "*" segment is the handler's argument */
 	const char *const *roles; /* roles allowed */
 	admin_fn fn;
-	const char *const *params; /* query parameters it takes (NULL: none); any other is a 400 */
+	const struct admin_query *query; /* the query it takes (NULL: none) */
 } admin_route_t;
+
+/* A route's query parameters: any other is a 400 (query_check). */
+typedef struct admin_query {
+	const char *const *params;
+	/* Of params, those an empty value leaves out as if absent (NULL: none; any other
+	 * empty value is a 400). */
+	const char *const *blank_ok;
+} admin_query_t;
 
 /* Query parameters, per route: a misspelt filter is refused, not ignored (which would
  * answer as if no filter had been given: every certificate instead of the revoked ones). */
@@ -51,8 +59,16 @@ static const char *const params_requests[] = { "status", "limit", "offset", NULL
 static const char *const params_audit[] = { "actor", "action", "serial", "since",
 					    "until", "limit",  "offset", NULL };
 static const char *const params_export[] = { "format", "since", "until", NULL };
+/* `cairn audit export` asks for since=&until= when it has no bound (cli/inspect.c). */
+static const char *const blank_export[] = { "since", "until", NULL };
 static const char *const params_inventory[] = { "limit", NULL };
 static const char *const params_reports[] = { "within", "by", "limit", NULL };
+static const admin_query_t q_certs = { params_certs, NULL };
+static const admin_query_t q_requests = { params_requests, NULL };
+static const admin_query_t q_audit = { params_audit, NULL };
+static const admin_query_t q_export = { params_export, blank_export };
+static const admin_query_t q_inventory = { params_inventory, NULL };
+static const admin_query_t q_reports = { params_reports, NULL };
 
 static const admin_route_t admin_routes[] = {
 	{ "POST", "/session", roles_read, api_session_create, NULL },
@@ -60,22 +76,22 @@ static const admin_route_t admin_routes[] = {
 	{ "DELETE", "/session", roles_read, api_session_delete, NULL },
 	{ "GET", "/stats", roles_read, api_stats, NULL },
 	{ "POST", "/certificates", roles_issue, api_cert_issue, NULL },
-	{ "GET", "/certificates", roles_read, api_certs_search, params_certs },
+	{ "GET", "/certificates", roles_read, api_certs_search, &q_certs },
 	{ "GET", "/certificates/*", roles_read, api_cert_show, NULL },
 	{ "POST", "/certificates/*/revoke", roles_revoke, admin_api_revoke, NULL },
 	{ "POST", "/revocations", roles_revoke, admin_api_revoke_many, NULL },
 	{ "POST", "/est/users", roles_admin, api_est_user_add, NULL },
 	{ "GET", "/est/users", roles_ops, api_est_user_list, NULL },
 	{ "DELETE", "/est/users/*", roles_admin, api_est_user_del, NULL },
-	{ "GET", "/requests", roles_read, api_requests_list, params_requests },
+	{ "GET", "/requests", roles_read, api_requests_list, &q_requests },
 	{ "GET", "/requests/*", roles_read, api_request_show, NULL },
 	{ "POST", "/requests/*/approve", roles_decide, api_request_approve, NULL },
 	{ "POST", "/requests/*/reject", roles_decide, api_request_reject, NULL },
 	{ "GET", "/policy", roles_read, api_policy_show, NULL },
 	{ "POST", "/policy/test", roles_read, api_policy_test, NULL },
 	{ "POST", "/policy/reload", roles_admin, api_policy_reload, NULL },
-	{ "GET", "/audit", roles_audit, api_audit_query, params_audit },
-	{ "GET", "/audit/export", roles_audit, api_audit_export, params_export },
+	{ "GET", "/audit", roles_audit, api_audit_query, &q_audit },
+	{ "GET", "/audit/export", roles_audit, api_audit_export, &q_export },
 	{ "POST", "/audit/checkpoint", roles_audit, api_audit_checkpoint, NULL },
 	{ "POST", "/audit/backups", roles_admin, api_audit_backup, NULL },
 	{ "GET", "/admins", roles_audit, api_admins_list, NULL },
@@ -96,10 +112,10 @@ static const admin_route_t admin_routes[] = {
 	{ "POST", "/ca/rotate", roles_admin, api_ca_rotate, NULL },
 	{ "POST", "/ca/cross-sign", roles_admin, api_ca_cross_sign, NULL },
 	{ "POST", "/inventory/import", roles_ops, api_inventory_import, NULL },
-	{ "GET", "/inventory", roles_read, api_inventory_list, params_inventory },
+	{ "GET", "/inventory", roles_read, api_inventory_list, &q_inventory },
 	{ "GET", "/inventory/*", roles_read, api_inventory_show, NULL },
 	{ "POST", "/inventory/*/owner", roles_ops, api_inventory_owner, NULL },
-	{ "GET", "/reports/*", roles_read, api_inventory_report, params_reports },
+	{ "GET", "/reports/*", roles_read, api_inventory_report, &q_reports },
 	{ "POST", "/replace", roles_admin, api_replace_create, NULL },
 	{ "GET", "/replace", roles_read, api_replace_list, NULL },
 	{ "GET", "/replace/*", roles_read, api_replace_show, NULL },
@@ -390,10 +406,14 @@ static void api_est_user_list(const admin_ctx_t *ctx, const admin_request_t *req
 	json_decref(resp);
 }
 
-static int role_allowed(const char *const *roles, const char *role)
+/* 1 when name is in list (NULL-terminated; NULL is the empty list): a role among the
+ * route's roles, a parameter among its blank_ok. */
+static int listed(const char *const *list, const char *name)
 {
-	for (; *roles; roles++)
-		if (strcmp(*roles, role) == 0)
+	size_t i;
+
+	for (i = 0; list != NULL && list[i] != NULL; i++)
+		if (strcmp(list[i], name) == 0)
 			return 1;
 	return 0;
 }
@@ -483,6 +503,45 @@ static int cross_site(const admin_request_t *req)
 	return strncmp(req->origin + 8, req->host, n) != 0 || req->origin[8 + n] != '\0';
 }
 
+/*
+ * The query as a whole, before any handler reads a parameter: only the parameters the
+ * route takes, none of them empty. A handler then reads each with api_query* and checks
+ * only its value. Otherwise a misspelt filter answered the unfiltered list and "?limit="
+ * the default page. (A parameter given twice is not seen here: req->query answers its
+ * first value; see docs/api.md.) 0, or -1 and a 400 reply naming the parameter.
+ */
+static int query_check(const admin_route_t *route, const admin_request_t *req,
+		       http_reply_t *reply)
+{
+	const char *const *params = route->query ? route->query->params : NULL;
+	const char *name, *v;
+	char takes[256] = "";
+	size_t i;
+
+	if (req->query_unknown != NULL &&
+	    (name = req->query_unknown(req->query_ctx, params)) != NULL) {
+		for (i = 0; params != NULL && params[i] != NULL; i++)
+			snprintf(takes + strlen(takes), sizeof(takes) - strlen(takes), "%s%s",
+				 i ? ", " : "", params[i]);
+		/* (the detail goes through util_json_text: a name that is not UTF-8 is shown
+		 * with U+FFFD, never dropped) */
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "unknown query parameter \"%.64s\": %s /admin/v1%s takes %s",
+				   name, req->method, req->path, takes[0] ? takes : "none");
+		return -1;
+	}
+	for (i = 0; params != NULL && (name = params[i]) != NULL; i++) {
+		v = api_query(req, name);
+		if (v != NULL && v[0] == '\0' && !listed(route->query->blank_ok, name)) {
+			http_reply_problem(reply, 400, PROBLEM("malformed"),
+					   "query parameter \"%s\" is empty: give a value or leave "
+					   "it out", name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply)
 {
 	const admin_route_t *route = NULL;
@@ -490,7 +549,6 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 	cairn_err_t err = { 0 };
 	int path_known = 0, rc;
 	char actor[96], arg[128] = "", allow[32] = "";
-	const char *unknown;
 	size_t i;
 
 	for (i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
@@ -541,25 +599,14 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 			admin_session_cookie_clear(reply);
 		return;
 	}
-	if (!role_allowed(route->roles, who.role)) {
+	if (!listed(route->roles, who.role)) {
 		api_actor(&who, actor, sizeof(actor));
 		api_audit_denied(ctx, req, actor, "role not allowed");
 		http_reply_problem(reply, 403, PROBLEM("forbidden"),
 				   "role %s may not %s /admin/v1%s", who.role, req->method, req->path);
 		return;
 	}
-	if (req->query_unknown != NULL && (unknown = req->query_unknown(req->query_ctx,
-									  route->params)) != NULL) {
-		char takes[256] = "";
-		for (i = 0; route->params != NULL && route->params[i] != NULL; i++)
-			snprintf(takes + strlen(takes), sizeof(takes) - strlen(takes), "%s%s",
-				 i ? ", " : "", route->params[i]);
-		/* (the detail goes through util_json_text: a name that is not UTF-8 is shown
-		 * with U+FFFD, never dropped) */
-		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "unknown query parameter \"%.64s\": %s /admin/v1%s takes %s",
-				   unknown, req->method, req->path, takes[0] ? takes : "none");
+	if (query_check(route, req, reply) != 0)
 		return;
-	}
 	route->fn(ctx, req, &who, strchr(route->path, '*') ? arg : NULL, reply);
 }

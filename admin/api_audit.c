@@ -8,7 +8,6 @@
 #include "admin/admin_int.h"
 #include "audit/audit.h"
 
-#define PAGE_MAX 1000
 
 struct query {
 	const char *actor, *action;
@@ -56,26 +55,12 @@ static int query_cb(const void *key, size_t klen, const void *val, size_t vlen, 
 	return 0;
 }
 
-static int time_arg(const admin_request_t *req, const char *key, time_t *out, http_reply_t *reply)
-{
-	const char *v = api_query(req, key);
-
-	*out = 0;
-	if (v == NULL || v[0] == '\0')
-		return 0;
-	if (time_parse(v, out) != 0) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "%s must be an RFC 3339 time or YYYY-MM-DD", key);
-		return -1;
-	}
-	return 0;
-}
-
 /* since and until (either may be absent: 0); a range that holds no time is malformed. */
 static int time_range(const admin_request_t *req, time_t *since, time_t *until,
 		      http_reply_t *reply)
 {
-	if (time_arg(req, "since", since, reply) != 0 || time_arg(req, "until", until, reply) != 0)
+	if (api_query_time(req, "since", 0, since, reply) != 0 ||
+	    api_query_time(req, "until", 0, until, reply) != 0)
 		return -1;
 	if (*since != 0 && *until != 0 && *since >= *until) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "since must be before until");
@@ -95,7 +80,7 @@ void api_audit_query(const admin_ctx_t *ctx, const admin_request_t *req,
 	(void)arg;
 
 	if ((q.offset = api_query_long(req, "offset", 0, 0, 1L << 40, reply)) < 0 ||
-	    (q.limit = api_query_long(req, "limit", 100, 1, PAGE_MAX, reply)) < 0 ||
+	    (q.limit = api_query_long(req, "limit", 100, 1, API_PAGE_MAX, reply)) < 0 ||
 	    time_range(req, &q.since, &q.until, reply) != 0)
 		return;
 	q.items = json_array();
@@ -164,9 +149,10 @@ void api_audit_checkpoint(const admin_ctx_t *ctx, const admin_request_t *req,
 	uint64_t seq = 0;
 	json_t *doc;
 	char actor[96];
-	(void)req;
 	(void)arg;
 
+	if (api_body_none(ctx, req, reply) != 0)
+		return;
 	api_actor(who, actor, sizeof(actor));
 	if (audit_checkpoint(ctx->db, ctx->audit_key, ctx->audit_cert, actor, &seq, &err) != 0) {
 		api_reply_error(reply, &err);

@@ -6,7 +6,6 @@
 
 #include "admin/admin_int.h"
 
-#define PAGE_MAX 1000
 
 struct search {
 	const char *requester;
@@ -98,23 +97,6 @@ static int total_cb(const db_cert_count_t *c, void *arg)
 	return 0;
 }
 
-static int time_param(const admin_request_t *req, const char *key, int64_t *out,
-		      http_reply_t *reply)
-{
-	const char *v = api_query(req, key);
-	time_t t;
-
-	if (v == NULL || v[0] == '\0')
-		return 0;
-	if (time_parse(v, &t) != 0) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "%s must be an RFC 3339 time or YYYY-MM-DD", key);
-		return -1;
-	}
-	*out = (int64_t)t;
-	return 0;
-}
-
 /*
  * Keyset paging (docs/api.md): a page starts just after the index key its "after"
  * cursor names and stops at the first match past `limit`, so it costs its rows at any
@@ -137,13 +119,12 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	db_txn_t *txn = NULL;
 	json_t *doc, *total = NULL;
 	int64_t d;
+	time_t after_t, before_t;
 	int len = 0, rc = 0, counted = 0;
 	(void)who;
 	(void)arg;
 
 	s.status = -1;
-	s.after = INT64_MIN;
-	s.before = INT64_MAX;
 	s.requester = api_query(req, "requester");
 	s.profile = api_query(req, "profile");
 	if (s.requester != NULL && (why = db_search_requester_invalid(s.requester)) != NULL) {
@@ -156,10 +137,12 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "previous page");
 		return;
 	}
-	if ((s.limit = api_query_long(req, "limit", 100, 1, PAGE_MAX, reply)) < 0 ||
-	    time_param(req, "expires_after", &s.after, reply) != 0 ||
-	    time_param(req, "expires_before", &s.before, reply) != 0)
+	if ((s.limit = api_query_long(req, "limit", 100, 1, API_PAGE_MAX, reply)) < 0 ||
+	    api_query_time(req, "expires_after", INT64_MIN, &after_t, reply) != 0 ||
+	    api_query_time(req, "expires_before", INT64_MAX, &before_t, reply) != 0)
 		return;
+	s.after = (int64_t)after_t;
+	s.before = (int64_t)before_t;
 	if (count != NULL && strcmp(count, "true") != 0 && strcmp(count, "false") != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "count must be true or false");
 		return;
@@ -191,7 +174,7 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 		return;
 	if (serial == NULL)
 		kind = db_search_kind(&q);
-	if (after != NULL && after[0] != '\0' && db_cursor_parse(after, kind, &s.pos) != 0) {
+	if (after != NULL && db_cursor_parse(after, kind, &s.pos) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
 				   "after must be the \"next\" of a previous page of the same search "
 				   "(offset paging was replaced by cursors)");
@@ -229,7 +212,7 @@ void api_certs_search(const admin_ctx_t *ctx, const admin_request_t *req,
 	}
 	if (counted)
 		total = json_integer(t.n);
-	else if (s.count || (!s.more && (after == NULL || after[0] == '\0')))
+	else if (s.count || (!s.more && after == NULL))
 		total = json_integer(s.matched);
 	else
 		total = json_null();

@@ -195,12 +195,12 @@ out:
 	json_decref(colv);
 }
 
-/* GET /inventory[?limit=N]: every inventory entry. */
+/* GET /inventory[?limit=N]: every inventory entry, or the first N (1..API_PAGE_MAX). */
 void api_inventory_list(const admin_ctx_t *ctx, const admin_request_t *req,
 			const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
 	inv_report_opts_t o = { .kind = INV_REPORT_LIST, .now = time(NULL) };
-	long limit = api_query_long(req, "limit", 0, 0, 1000000, reply);
+	long limit = api_query_long(req, "limit", 0, 1, API_PAGE_MAX, reply);
 	(void)who;
 	(void)arg;
 
@@ -240,7 +240,7 @@ void api_inventory_report(const admin_ctx_t *ctx, const admin_request_t *req,
 {
 	inv_report_opts_t o = { .now = time(NULL), .within = 30 * 86400 };
 	const char *within = api_query(req, "within");
-	long limit = api_query_long(req, "limit", 0, 0, 1000000, reply);
+	long limit = api_query_long(req, "limit", 0, 1, API_PAGE_MAX, reply);
 	int kind = inv_report_parse(arg);
 	(void)who;
 

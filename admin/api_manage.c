@@ -98,8 +98,9 @@ void api_admin_disable(const admin_ctx_t *ctx, const admin_request_t *req,
 	cairn_err_t err = { 0 };
 	json_t *doc;
 	char actor[96];
-	(void)req;
 
+	if (api_body_none(ctx, req, reply) != 0)
+		return;
 	api_actor(who, actor, sizeof(actor));
 	if (admin_disable(ctx->db, arg, actor, &err) != 0) {
 		api_reply_error(reply, &err);
@@ -165,8 +166,9 @@ void api_token_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 	cairn_err_t err = { 0 };
 	json_t *doc;
 	char actor[96];
-	(void)req;
 
+	if (api_body_none(ctx, req, reply) != 0)
+		return;
 	api_actor(who, actor, sizeof(actor));
 	if (admin_token_revoke(ctx->db, arg, actor, &err) != 0) {
 		api_reply_error(reply, &err);

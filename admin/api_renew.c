@@ -34,7 +34,6 @@ void api_ca_renew(const admin_ctx_t *ctx, const admin_request_t *req, const admi
 	http_reply_json(reply, 200, NULL, doc);
 out:
 	json_decref(doc);
-	json_decref(body);
 }
 
 /* The CA's key ceremonies as the admin API runs them: fn(arg, actor, &doc, err). */
@@ -50,16 +49,12 @@ static void ca_action(const admin_ctx_t *ctx, const admin_request_t *req,
 		      const admin_identity_t *who, const char *what, ca_action_fn fn, void *arg,
 		      http_reply_t *reply)
 {
-	json_t *body = api_body(ctx, req, reply), *doc = NULL;
+	json_t *doc = NULL;
 	cairn_err_t err = { 0 };
 	char actor[96];
 
-	if (body == NULL)
+	if (api_body_none(ctx, req, reply) != 0)
 		return;
-	if (json_unpack(body, "{!}") != 0) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"), "expected {} (no options)");
-		goto out;
-	}
 	if (fn == NULL) {
 		http_reply_problem(reply, 501, PROBLEM("serverInternal"),
 				   "%s is not available in this process", what);
@@ -74,7 +69,6 @@ static void ca_action(const admin_ctx_t *ctx, const admin_request_t *req,
 	http_reply_json(reply, 200, NULL, doc);
 out:
 	json_decref(doc);
-	json_decref(body);
 }
 
 void api_ca_rotate(const admin_ctx_t *ctx, const admin_request_t *req,

@@ -238,9 +238,8 @@ void api_replace_cancel(const admin_ctx_t *ctx, const admin_request_t *req,
 	unsigned long long id = campaign_id(arg, reply);
 	char actor[96];
 	int rc;
-	(void)req;
 
-	if (id == 0)
+	if (id == 0 || api_body_none(ctx, req, reply) != 0)
 		return;
 	snprintf(actor, sizeof(actor), "admin:%s", who->name);
 	rc = ca_replace_cancel(ctx->ca, (uint64_t)id, actor, &err);

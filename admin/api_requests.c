@@ -6,7 +6,6 @@
 
 #include "admin/admin_int.h"
 
-#define PAGE_MAX 1000
 
 static json_t *info_json(const request_info_t *r)
 {
@@ -69,9 +68,9 @@ void api_requests_list(const admin_ctx_t *ctx, const admin_request_t *req,
 	(void)arg;
 
 	if ((p.offset = api_query_long(req, "offset", 0, 0, 1L << 30, reply)) < 0 ||
-	    (p.limit = api_query_long(req, "limit", 100, 1, PAGE_MAX, reply)) < 0)
+	    (p.limit = api_query_long(req, "limit", 100, 1, API_PAGE_MAX, reply)) < 0)
 		return;
-	if (status != NULL && status[0] != '\0' && strcmp(status, "all") != 0) {
+	if (status != NULL && strcmp(status, "all") != 0) {
 		st = request_status_parse(status);
 		if (st < 0) {
 			http_reply_problem(reply, 400, PROBLEM("malformed"),
@@ -230,9 +229,10 @@ void api_policy_reload(const admin_ctx_t *ctx, const admin_request_t *req,
 {
 	cairn_err_t err = { 0 };
 	char actor[96];
-	(void)req;
 	(void)arg;
 
+	if (api_body_none(ctx, req, reply) != 0)
+		return;
 	api_actor(who, actor, sizeof(actor));
 	if (policy_engine_reload_as(ctx->policy, actor, &err) != 0) {
 		http_reply_problem(reply, 422, PROBLEM("badPolicy"),

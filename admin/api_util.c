@@ -22,18 +22,38 @@ long api_query_long(const admin_request_t *req, const char *key, long def, long 
 		    http_reply_t *reply)
 {
 	const char *v = api_query(req, key);
-	char *end;
-	long n;
+	char *end = NULL;
+	long n = 0;
 
-	if (v == NULL || v[0] == '\0')
+	if (v == NULL)
 		return def;
-	n = strtol(v, &end, 10);
-	if (*end != '\0' || n < min || n > max) {
+	/* Digits only: strtol alone would take " 5", "+5" and "" (as 0). A number past
+	 * LONG_MAX comes back as LONG_MAX, above every max. */
+	if (v[0] >= '0' && v[0] <= '9')
+		n = strtol(v, &end, 10);
+	if (end == NULL || *end != '\0' || n < min || n > max) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "%s must be an integer %ld..%ld",
 				   key, min, max);
 		return -1;
 	}
 	return n;
+}
+
+int api_query_time(const admin_request_t *req, const char *key, time_t def, time_t *out,
+		   http_reply_t *reply)
+{
+	const char *v = api_query(req, key);
+
+	*out = def;
+	/* Empty only where the route lets it be (query_check in api.c): as if absent. */
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	if (time_parse(v, out) != 0) {
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "%s must be an RFC 3339 time or YYYY-MM-DD", key);
+		return -1;
+	}
+	return 0;
 }
 
 int api_serial_parse(const char *hex, uint8_t out[DB_SERIAL_MAX], http_reply_t *reply)
@@ -87,6 +107,19 @@ json_t *api_body(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_
 		return NULL;
 	}
 	return body;
+}
+
+int api_body_none(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply)
+{
+	json_t *body = api_body(ctx, req, reply);
+	void *it = body ? json_object_iter(body) : NULL;
+
+	if (it != NULL)
+		http_reply_problem(reply, 400, PROBLEM("malformed"),
+				   "unknown member \"%.64s\": %s /admin/v1%s takes no options (an "
+				   "empty body or {})", json_object_iter_key(it), req->method, req->path);
+	json_decref(body);
+	return body != NULL && it == NULL ? 0 : -1;
 }
 
 void api_reply_error(http_reply_t *reply, const cairn_err_t *err)

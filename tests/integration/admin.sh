@@ -157,6 +157,12 @@ ok "POST /admins with \"emial\": 400 naming it" sh -c "
 ok "POST /policy/test with \"profil\" (a good CSR): 400" api_is 400 "$WORK/kim.tok" POST /policy/test \
 	"$(jq -n --rawfile c "$WORK/dev.csr" '{csr: $c, channel: "admin", profil: "tls-server"}')"
 ok "  ... naming it" grep -q 'profil' "$WORK/api.out"
+# An endpoint without options refuses a body with any (it was ignored: a caller asking
+# POST /policy/reload {"file": ...} got the daemon's own file reloaded and a 200).
+ok "POST /policy/reload {\"file\": ...}: 400 naming it" api_is 400 "$WORK/kim.tok" POST /policy/reload \
+	'{"file": "/tmp/other.json"}'
+ok "  ... takes no options" grep -q 'unknown member \\"file\\": POST /admin/v1/policy/reload takes no options' \
+	"$WORK/api.out"
 ok "GET /certificates?requester= that is not UTF-8: 400" api_is 400 "$WORK/audrey.tok" GET \
 	'/certificates?requester=admin%3A%FFolivia'
 ok "  ... a problem saying why" grep -q 'UTF-8' "$WORK/api.out"
@@ -184,6 +190,28 @@ ok "  ... (one hit)" grep -q '"total": 1' "$WORK/api.out"
 ok "an approver cannot create tokens (403)" api_is 403 "$WORK/alice.tok" POST /tokens '{"name":"x","role":"admin"}'
 ok "unknown request id is a 404 problem" api_is 404 "$WORK/audrey.tok" GET /requests/00112233445566778899aabbccddeeff
 ok "a bad limit is a 400 problem" api_is 400 "$WORK/audrey.tok" GET '/requests?limit=0'
+# The query is read strictly: an empty value is not the default, a number is digits in
+# the documented range (these were 200: the default page, or every inventory row).
+ok "GET /requests?limit= (empty): 400, not the default page" api_is 400 "$WORK/audrey.tok" GET \
+	'/requests?limit='
+ok "  ... naming the parameter" grep -q 'query parameter \\"limit\\" is empty' "$WORK/api.out"
+ok "  ... a problem document" grep -q '"type": "urn:cairn:problem:malformed"' "$WORK/api.out"
+ok "GET /requests?status= (empty): 400, not every request" api_is 400 "$WORK/audrey.tok" GET \
+	'/requests?status='
+ok "GET /certificates?after= (empty): 400, not the first page" api_is 400 "$WORK/audrey.tok" GET \
+	'/certificates?after='
+ok "GET /audit?since= (empty): 400" api_is 400 "$WORK/audrey.tok" GET '/audit?since='
+ok "GET /audit?limit=%2B5 (+5): 400, digits only" api_is 400 "$WORK/audrey.tok" GET '/audit?limit=%2B5'
+ok "  ... naming the range" grep -q 'limit must be an integer 1..1000' "$WORK/api.out"
+ok "GET /audit?limit=99999999999999999999999: 400" api_is 400 "$WORK/audrey.tok" GET \
+	'/audit?limit=99999999999999999999999'
+ok "GET /inventory?limit=0: 400" api_is 400 "$WORK/audrey.tok" GET '/inventory?limit=0'
+ok "  ... naming the range" grep -q 'limit must be an integer 1..1000' "$WORK/api.out"
+ok "GET /inventory?limit=1000000: 400" api_is 400 "$WORK/audrey.tok" GET '/inventory?limit=1000000'
+ok "GET /inventory?limit=1000: 200" api_is 200 "$WORK/audrey.tok" GET '/inventory?limit=1000'
+ok "GET /reports/expiring?limit=0: 400" api_is 400 "$WORK/audrey.tok" GET '/reports/expiring?limit=0'
+ok "GET /audit/export?since=&until= (what cairn audit export asks unbounded): 200" \
+	api_is 200 "$WORK/audrey.tok" GET '/audit/export?format=jsonl&since=&until='
 
 # Admins may log in with a certificate of the admin profile instead of a token.
 ok "admin add carol (approver)" C admin add --name carol --role approver

@@ -93,6 +93,34 @@ ok "signed checkpoints with events between them" sh -c "
 	'$CAIRN' audit checkpoint --dir '$D' &&
 	'$CAIRN' issue --dir '$D' --csr '$WORK/late.csr' --profile tls-server --out '$WORK/late.pem' &&
 	'$CAIRN' audit checkpoint --dir '$D'"
+# POST /audit/checkpoint takes no options: an empty body or {}; anything else is a 400 and
+# signs nothing (any body was taken, so a caller could think an option it sent took).
+# post_cp BODY: the status of a checkpoint with BODY (the answer in $WORK/cp.out).
+post_cp() {
+	curl -s -o "$WORK/cp.out" -w '%{http_code}' --cacert "$D/ca/root.pem" \
+		-H "Authorization: Bearer $(cat "$D/admin.token")" -H 'Content-Type: application/json' \
+		-X POST ${1:+--data-binary "$1"} "$HTTPS_URL/admin/v1/audit/checkpoint"
+}
+checkpoints() {
+	curl -s --cacert "$D/ca/root.pem" -H "Authorization: Bearer $(cat "$D/admin.token")" \
+		"$HTTPS_URL/admin/v1/audit?action=audit.checkpoint&limit=1000" | jq .total
+}
+# (an event after the last checkpoint, so that a checkpoint would sign something new)
+make_csr cpx ec:P-256 "/CN=cpx.example.test" "DNS:cpx.example.test"
+"$CAIRN" issue --dir "$D" --csr "$WORK/cpx.csr" --profile tls-server --out "$WORK/cpx.pem" \
+	2>/dev/null || bail "issue failed"
+CPS=$(checkpoints)
+ok "POST /audit/checkpoint with garbage: 400" [ "$(post_cp 'not json')" = 400 ]
+ok "  ... a problem saying the body is not JSON" grep -q 'body is not JSON' "$WORK/cp.out"
+ok "POST /audit/checkpoint with an unknown member: 400" [ "$(post_cp '{"before": 5}')" = 400 ]
+ok "  ... naming it" grep -q 'unknown member \\"before\\": POST /admin/v1/audit/checkpoint takes no options' \
+	"$WORK/cp.out"
+ok "POST /audit/checkpoint with a JSON array: 400" [ "$(post_cp '[]')" = 400 ]
+ok "  ... none of these signed a checkpoint" [ "$(checkpoints)" = "$CPS" ]
+ok "POST /audit/checkpoint with {}: 200" [ "$(post_cp '{}')" = 200 ]
+ok "  ... one more checkpoint" [ "$(checkpoints)" = "$((CPS + 1))" ]
+ok "POST /audit/checkpoint with no body: 200 (the head is that checkpoint: none more)" \
+	[ "$(post_cp '')" = 200 ]
 ok "a signed export of the whole log" "$CAIRN" audit export --dir "$D" --out "$WORK/s.jsonl"
 last_has "  ... made by the daemon" "signed by the daemon"
 ok "  ... verifies offline" "$CAIRN" audit verify --export "$WORK/s.jsonl" --ca "$ROOT"

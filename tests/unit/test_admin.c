@@ -181,6 +181,63 @@ static void test_routing_and_refusals(void **state)
 	free(token);
 }
 
+/* A query as libmicrohttpd keeps it: every key=value in order, repeats included. */
+typedef struct fake_query {
+	const char *kv[4][2];
+	size_t n;
+} fake_query_t;
+
+static const char *fq_get(void *ctx, const char *key)
+{
+	const fake_query_t *q = ctx;
+	size_t i;
+
+	for (i = 0; i < q->n; i++)
+		if (strcmp(q->kv[i][0], key) == 0)
+			return q->kv[i][1];
+	return NULL;
+}
+
+static void call_query(const char *path, const char *authz, fake_query_t *q, http_reply_t *reply)
+{
+	admin_ctx_t ctx = { .ca = NULL, .db = db };
+	admin_request_t req = { .method = "GET", .path = path, .authorization = authz,
+				.remote = "127.0.0.1", .query = fq_get,
+				.query_ctx = q };
+
+	memset(reply, 0, sizeof(*reply));
+	admin_handle(&ctx, &req, reply);
+}
+
+/* An empty parameter, or a number that is not only digits, is a 400 naming it: not the
+ * default. */
+static void test_query_refusals(void **state)
+{
+	cairn_err_t err = { 0 };
+	fake_query_t empty = { { { "action", "admin." }, { "limit", "" } }, 2 };
+	fake_query_t plus = { { { "limit", "+5" } }, 1 };
+	fake_query_t good = { { { "limit", "5" } }, 1 };
+	http_reply_t r;
+	char *token = NULL, header[256];
+	(void)state;
+
+	assert_int_equal(admin_add(db, "quinn", "auditor", NULL, "test", &err), 0);
+	assert_int_equal(admin_token_create(db, "quinn", "auditor", 0, "test", &token, &err), 0);
+	snprintf(header, sizeof(header), "Bearer %s", token);
+	call_query("/audit", header, &empty, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "\\\"limit\\\" is empty"));
+	http_reply_clear(&r);
+	call_query("/audit", header, &plus, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "limit must be an integer 1..1000"));
+	http_reply_clear(&r);
+	call_query("/audit", header, &good, &r);
+	assert_int_equal(r.status, 200);
+	http_reply_clear(&r);
+	free(token);
+}
+
 static void test_admins_and_revocation(void **state)
 {
 	cairn_err_t err = { 0 };
@@ -352,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_token_roundtrip),
 		cmocka_unit_test(test_token_rules),
 		cmocka_unit_test(test_routing_and_refusals),
+		cmocka_unit_test(test_query_refusals),
 		cmocka_unit_test(test_admins_and_revocation),
 		cmocka_unit_test(test_approver_counts),
 		cmocka_unit_test(test_approver_addresses),
