@@ -71,12 +71,12 @@ typedef enum { NAME_DNS, NAME_IP, NAME_EMAIL, NAME_URI } name_kind_t;
 
 /* Each kind of name in explanations, and the match fields that take it. */
 static const struct {
-	const char *what, *fields;
+	const char *key, *what, *fields;
 } kinds[] = {
-	[NAME_DNS] = { "DNS name", "match.dns_suffix/dns_exact" },
-	[NAME_IP] = { "IP address", "match.ip_cidr" },
-	[NAME_EMAIL] = { "email address", "match.email_domain" },
-	[NAME_URI] = { "URI", "match.uri_prefix" },
+	[NAME_DNS] = { "dns", "DNS name", "match.dns_suffix/dns_exact" },
+	[NAME_IP] = { "ip", "IP address", "match.ip_cidr" },
+	[NAME_EMAIL] = { "email", "email address", "match.email_domain" },
+	[NAME_URI] = { "uri", "URI", "match.uri_prefix" },
 };
 
 /* One name of the request as the rules see it. */
@@ -105,9 +105,13 @@ static void pname_init(pname_t *n, const char *text, name_kind_t kind,
 		return;
 	}
 	if (kind == NAME_EMAIL) {
-		/* ca_csr_check refuses it before; `policy test` does not run that check. */
-		if ((n->domain = strrchr(text, '@')) == NULL)
-			n->bad = "is not an email address";
+		/* One '@' between a local part and a domain. ca_csr_check refuses other SANs
+		 * before (`policy test` does not run it); a CN is not checked there, and
+		 * "a@evil.test@x.iot.test" has one domain for one reader and another for the next. */
+		n->domain = strchr(text, '@');
+		if (n->domain == NULL || n->domain == text || n->domain[1] == '\0' ||
+		    strchr(n->domain + 1, '@') != NULL)
+			n->bad = "is not an email address (local@domain)";
 		else
 			n->domain++;
 		return;
@@ -264,6 +268,7 @@ static void step(const eval_t *e, const pname_t *n, const char *covered, policy_
 {
 	s->name = n ? n->text : NULL;
 	s->from_cn = n ? n->from_cn : 0;
+	s->kind = n ? kinds[n->kind].key : NULL;
 	s->covered = covered;
 	e->fn(s, e->arg);
 }

@@ -15,6 +15,8 @@ static void add_step(const policy_step_t *s, void *arg)
 
 	if (o == NULL)
 		return;
+	if (s->kind != NULL)
+		json_object_set_new(o, "kind", json_string(s->kind));
 	if (s->why != NULL) {
 		json_object_set_new(o, "why", json_string(s->why));
 		json_array_append_new(x->passed, o);

@@ -99,22 +99,70 @@ static int cn_lenient(const ca_name_t *cn, ca_name_t *out)
 	return 0;
 }
 
+/* 1 when text starts with a URI scheme and its ':' (RFC 3986 3.1: a letter, then letters,
+ * digits, '+', '-', '.'): "spiffe://prod/x", "urn:uuid:...". No host name or IP address
+ * does ("::1" was read as an address before). */
+static int has_scheme(const char *text)
+{
+	size_t i = 0;
+
+	if (!((text[0] >= 'a' && text[0] <= 'z') || (text[0] >= 'A' && text[0] <= 'Z')))
+		return 0;
+	while (text[i] != '\0' && text[i] != ':' &&
+	       strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.", text[i]))
+		i++;
+	return text[i] == ':';
+}
+
+/* The CN as written, surrounding spaces dropped, as a name of kind type (CA_SAN_EMAIL or
+ * CA_SAN_URI): a copy in out->text. */
+static int cn_as_written(const char *cn, unsigned type, ca_name_t *out)
+{
+	const char *start = cn + strspn(cn, " ");
+	size_t len = strlen(start);
+
+	while (len > 0 && start[len - 1] == ' ')
+		len--;
+	memset(out, 0, sizeof(*out));
+	out->type = type;
+	return (out->text = strndup(start, len)) == NULL ? CAIRN_ENOMEM : 0;
+}
+
 /* The CN is a name too (a client certificate's CN is what many servers check): when
- * it is not one of the SANs it joins the DNS or the IP names. */
+ * it is not one of the SANs it joins the names of its kind, read the strict way: an IP
+ * address when any reader takes it for one; else a URI when it starts with a scheme
+ * (spiffe://prod/admin), an email address when it has an '@' (ceo@x.iot.test), each as
+ * written; else a DNS-style name. Read as a DNS name, "ceo@x.iot.test" and
+ * "spiffe://prod/x.iot.test" ended in ".iot.test", and a rule for that DNS suffix let
+ * through what a consumer reads as a mailbox or a SPIFFE ID. */
 static int add_cn_name(const ca_names_t *names, policy_input_t *in)
 {
 	ca_name_t cn;
+	unsigned kind;
 	int rc;
 
 	if (names->cn == NULL || names->cn_name.type == 0)
 		return 0;
 	if ((rc = cn_lenient(&names->cn_name, &cn)) != 0)
 		return rc;
+	kind = cn.type != CA_SAN_DNS	  ? 0
+	       : has_scheme(cn.text)	  ? CA_SAN_URI
+	       : strchr(cn.text, '@') != NULL ? CA_SAN_EMAIL
+					  : 0;
+	if (kind != 0) {
+		free(cn.text);
+		if ((rc = cn_as_written(names->cn, kind, &cn)) != 0)
+			return rc;
+	}
 	if (cn.type != 0 && !ca_names_has(names, &cn)) {
 		if (cn.type == CA_SAN_IP && (rc = push(&in->ips, &in->n_ips, cn.text)) == 0)
 			in->cn_name = in->ips[in->n_ips - 1];
 		else if (cn.type == CA_SAN_DNS && (rc = push(&in->dns, &in->n_dns, cn.text)) == 0)
 			in->cn_name = in->dns[in->n_dns - 1];
+		else if (cn.type == CA_SAN_URI && (rc = push(&in->uris, &in->n_uris, cn.text)) == 0)
+			in->cn_name = in->uris[in->n_uris - 1];
+		else if (cn.type == CA_SAN_EMAIL && (rc = push_email(in, cn.text)) == 0)
+			in->cn_name = in->emails[in->n_emails - 1];
 	}
 	free(cn.text);
 	return rc;

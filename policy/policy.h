@@ -102,6 +102,8 @@ void policy_decide(const policy_t *p, const policy_input_t *in, policy_decision_
 typedef struct policy_step {
 	const char *name;          /* the name, or NULL: the request has no name */
 	int from_cn;               /* the name is the subject CN */
+	const char *kind;          /* "dns", "ip", "email" or "uri" (a CN's as the policy read
+				    * it: docs/policy.md); NULL when the request has no name */
 	const char *covered;       /* a wildcard's verdict for this one name it covers, or NULL */
 	const char *rule;          /* the rule; "" in a verdict no rule gave (reject) */
 	const char *why;           /* passed over: what did not hold; NULL: a verdict */

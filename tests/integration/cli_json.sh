@@ -214,7 +214,7 @@ ok "policy test --json" sh -c "'$CAIRN' policy test --dir '$D' --csr '$WORK/p1.c
 ok "  ... decides approve by rule prod, 2 approvals, reading the daemon's policy file" has "$WORK/ptest.json" \
 	".action == \"approve\" and .rule == \"prod\" and .approvals == 2 and .policy == \"$D/policy.json\""
 ok "  ... the verdict for api1.prod.test, rule dev passed over" has "$WORK/ptest.json" \
-	'.names == [{"name": "api1.prod.test", "rule": "prod", "action": "approve", "approvals": 2, "approver_role": ""}] and
+	'.names == [{"name": "api1.prod.test", "kind": "dns", "rule": "prod", "action": "approve", "approvals": 2, "approver_role": ""}] and
 	 [.passed_over[] | select(.rule == "dev") | .why | type] == ["string"]'
 ok "  ... the same document as the admin API's policy test, but for the file name" sh -c "
 	curl -s --cacert '$D/ca/root.pem' -H \"Authorization: Bearer \$(cat '$D/admin.token')\" \

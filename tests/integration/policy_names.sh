@@ -213,6 +213,23 @@ est_post iotid iot/simpleenroll -u 'alice:alice password'
 ok "EST: x.iot.test with a SPIFFE ID under the label's uri_prefix is issued" p7cert iotid
 ok "  ... carrying it" carries iotid URI:spiffe://iot.test/sensor/7
 
+# A CN with an '@' is an email address, not a DNS name that ends in .iot.test: the label's
+# DNS rule does not take it (it did: the request was issued).
+make_csr cnmail ec:P-256 /CN=ceo@x.iot.test "DNS:x.iot.test" && b64csr cnmail
+BODY=$WORK/cnmail.b64
+est_post cnmail iot/simpleenroll -u 'alice:alice password'
+ok "EST: CN ceo@x.iot.test beside DNS:x.iot.test is refused (403)" status_is cnmail 403
+ok "  ... naming the CN" grep -q 'not an iot name (CN ceo@x.iot.test)' "$WORK/cnmail.body"
+ok "cairn policy test --json names the CN's kind" sh -c "
+	'$CAIRN' policy test --dir '$D' --csr '$WORK/cnmail.csr' --channel est --group iot \
+		--profile tls-client --json >'$WORK/cnmail.json' &&
+	[ \"\$(jq -r '.names[] | select(.subject_cn) | .kind' '$WORK/cnmail.json')\" = email ] &&
+	jq -e '.passed_over[] | select(.rule == \"iot\" and .kind == \"email\")' '$WORK/cnmail.json'"
+ok "cairn policy test says why the DNS rule passed it over" C policy test --csr "$WORK/cnmail.csr" \
+	--channel est --group iot --profile tls-client
+last_has "  ... as an email address" \
+	"rule iot passed over: email address ceo@x.iot.test: the rule has no match.email_domain"
+
 echo '{"rules": [{"name": "u", "match": {"uri_prefix": ["prod/admin"]}, "action": "issue"}]}' \
 	>"$WORK/bad-uri.json"
 fails "cairn policy check refuses a uri_prefix without a scheme" "$CAIRN" policy check "$WORK/bad-uri.json"

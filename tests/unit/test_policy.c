@@ -859,6 +859,70 @@ static void test_email_uri_names(void **state)
 	policy_free(p);
 }
 
+/* A CN is a name of the kind it reads as: an '@' makes it an email address, a scheme a
+ * URI, and a rule listing only the DNS suffix .iot.test takes neither. */
+/* The decision for a CSR whose only name is the CN cn: action by rule (NULL: any rule). */
+static void cn_decides(const policy_t *p, const char *profile, const char *cn,
+		       policy_action_t action, const char *rule)
+{
+	policy_decision_t d = decide_csr(p, profile, cn, NULL, NULL);
+
+	if (d.action != action || (rule != NULL && strcmp(d.rule, rule) != 0))
+		fail_msg("CN %s: expected %s by \"%s\", got %s by \"%s\"", cn,
+			 policy_action_name(action), rule ? rule : "*", policy_action_name(d.action),
+			 d.rule);
+}
+
+static void test_cn_kinds(void **state)
+{
+	policy_t *p = parse_ok(iot_only_policy), *id = parse_ok(identity_policy);
+	policy_input_t in;
+	policy_decision_t d;
+	char buf[4096] = "";
+	(void)state;
+
+	d = decide_csr(p, "tls-client", "ceo@x.iot.test", NULL, &in);
+	assert_int_equal(d.action, POLICY_REJECT);
+	assert_string_equal(d.reason, "not allowed (CN ceo@x.iot.test)");
+	assert_int_equal(in.n_dns, 0);
+	assert_int_equal(in.n_emails, 1);
+	assert_ptr_equal(in.cn_name, in.emails[0]);
+	policy_explain(p, &in, collect_step, buf, &d);
+	assert_non_null(strstr(buf, "ceo@x.iot.test|-|iot|passed\n"));
+	policy_input_clear(&in);
+	/* Beside a DNS SAN the rule takes: the strictest verdict wins. */
+	d = decide_csr(p, "tls-client", "ceo@x.iot.test", "DNS:x.iot.test", NULL);
+	assert_int_equal(d.action, POLICY_REJECT);
+	/* As an email address: its domain lower-cased, checked against email_domain. */
+	d = decide_csr(id, "tls-server", "Ops@Corp.Test", NULL, &in);
+	assert_string_equal(d.rule, "mail");
+	assert_string_equal(in.emails[0], "Ops@corp.test");
+	policy_input_clear(&in);
+	/* Not one plain address: refused whatever the rules say (readers differ on its domain). */
+	cn_decides(id, "tls-client", "a@evil.test@x.mail.corp.test", POLICY_REJECT, "");
+	cn_decides(id, "tls-client", "@corp.test", POLICY_REJECT, "");
+	/* A URI as written (case counts), checked against uri_prefix. */
+	d = decide_csr(p, "tls-client", "spiffe://prod/x.iot.test", NULL, &in);
+	assert_int_equal(d.action, POLICY_REJECT);
+	assert_int_equal(in.n_uris, 1);
+	assert_string_equal(in.uris[0], "spiffe://prod/x.iot.test");
+	policy_input_clear(&in);
+	cn_decides(id, "tls-server", " spiffe://prod/web ", POLICY_ISSUE, "spiffe");
+	cn_decides(id, "tls-server", "SPIFFE://prod/web", POLICY_REJECT, "default");
+	cn_decides(id, "tls-client", "spiffe://prod/admin/x", POLICY_REJECT, "spiffe-admin");
+	/* A CN that is the URI SAN is not counted twice. */
+	d = decide_csr(id, "tls-server", "spiffe://prod/web", "URI:spiffe://prod/web", &in);
+	assert_int_equal(in.n_uris, 1);
+	assert_null(in.cn_name);
+	policy_input_clear(&in);
+	/* An IPv6 address keeps being an address, not a URI with scheme "fd00". */
+	d = decide_csr(p, "tls-client", "fd00::1", NULL, &in);
+	assert_int_equal(in.n_ips, 1);
+	policy_input_clear(&in);
+	policy_free(p);
+	policy_free(id);
+}
+
 /* 100 names, every one a wildcard, against 1000 rules listing 10 names each: bounded. */
 static void test_many_names_bounded(void **state)
 {
@@ -1491,6 +1555,7 @@ int main(void)
 		cmocka_unit_test(test_cn_is_a_name),
 		cmocka_unit_test(test_explain_names),
 		cmocka_unit_test(test_email_uri_names),
+		cmocka_unit_test(test_cn_kinds),
 		cmocka_unit_test(test_many_names_bounded),
 		cmocka_unit_test_setup_teardown(test_engine_issue_and_reject, fixture_setup,
 						fixture_teardown),
