@@ -161,6 +161,9 @@ typedef struct admin_request {
 	/* The first query parameter whose name is not in known (NULL-terminated), or NULL
 	 * when there is none; may be NULL (the check is then skipped). */
 	const char *(*query_unknown)(void *query_ctx, const char *const *known);
+	/* How many times the query gives key (0 when absent); may be NULL (a repeated
+	 * parameter is then not seen: query answers its first value). */
+	size_t (*query_count)(void *query_ctx, const char *key);
 	void *query_ctx;
 	X509 *client_cert;         /* TLS client certificate the server verified, or NULL */
 	/* What a browser sends (all NULL from other clients): the Cookie header, the

@@ -506,9 +506,9 @@ static int cross_site(const admin_request_t *req)
 /*
  * The query as a whole, before any handler reads a parameter: only the parameters the
  * route takes, none of them empty. A handler then reads each with api_query* and checks
- * only its value. Otherwise a misspelt filter answered the unfiltered list and "?limit="
- * the default page. (A parameter given twice is not seen here: req->query answers its
- * first value; see docs/api.md.) 0, or -1 and a 400 reply naming the parameter.
+ * only its value. Otherwise a misspelt filter answered the unfiltered list, "?limit="
+ * the default page and "?limit=5&limit=7" whichever value libmicrohttpd kept (the
+ * first). 0, or -1 and a 400 reply naming the parameter.
  */
 static int query_check(const admin_route_t *route, const admin_request_t *req,
 		       http_reply_t *reply)
@@ -531,6 +531,11 @@ static int query_check(const admin_route_t *route, const admin_request_t *req,
 		return -1;
 	}
 	for (i = 0; params != NULL && (name = params[i]) != NULL; i++) {
+		if (req->query_count != NULL && req->query_count(req->query_ctx, name) > 1) {
+			http_reply_problem(reply, 400, PROBLEM("malformed"),
+					   "query parameter \"%s\" is given more than once", name);
+			return -1;
+		}
 		v = api_query(req, name);
 		if (v != NULL && v[0] == '\0' && !listed(route->query->blank_ok, name)) {
 			http_reply_problem(reply, 400, PROBLEM("malformed"),

@@ -277,35 +277,27 @@ static void acme_revoke_by_id(const admin_ctx_t *ctx, const admin_request_t *req
 			      const admin_identity_t *who, const char *id, const char *what,
 			      acme_revoke_fn fn, http_reply_t *reply)
 {
-	json_t *body = api_body(ctx, req, reply), *doc = NULL;
+	json_t *doc = NULL;
 	cairn_err_t err = { 0 };
 	char actor[96];
 
-	if (body == NULL)
+	if (api_body_none(ctx, req, reply) != 0)
 		return;
-	if (json_object_size(body) != 0) {
-		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expected an empty body or {}: revoking an %s takes no options",
-				   what);
-		goto out;
-	}
 	if (ctx->acme == NULL) {
 		http_reply_problem(reply, 503, PROBLEM("serverInternal"), "ACME is not running");
-		goto out;
+		return;
 	}
 	api_actor(who, actor, sizeof(actor));
 	if (fn(ctx->acme, id, actor, &doc, &err) != 0) {
 		api_reply_error(reply, &err);
-		goto out;
+		return;
 	}
 	http_reply_json(reply, 200, NULL, doc);
 	log_info("admin", "%s revoked %s %s%s%s", actor, what, id,
 		 json_is_string(json_object_get(doc, "account")) ? " and the account it bound, " : "",
 		 json_is_string(json_object_get(doc, "account")) ?
 			 json_string_value(json_object_get(doc, "account")) : "");
-out:
 	json_decref(doc);
-	json_decref(body);
 }
 
 /* POST /acme/eab/{kid}/revoke: the key binds no account from now on, and the account it

@@ -146,6 +146,31 @@ static enum MHD_Result unknown_one(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_NO;
 }
 
+typedef struct count_arg {
+	const char *key;
+	size_t n;
+} count_arg_t;
+
+static enum MHD_Result count_one(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	count_arg_t *c = cls;
+	(void)kind;
+	(void)value;
+
+	c->n += strcmp(key, c->key) == 0;
+	return MHD_YES;
+}
+
+/* MHD_lookup_connection_value answers the first of repeated keys: count them. */
+static size_t admin_query_count(void *conn, const char *key)
+{
+	count_arg_t c = { key, 0 };
+
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_one, &c);
+	return c.n;
+}
+
 static const char *admin_query_unknown(void *conn, const char *const *known)
 {
 	unknown_arg_t u = { known, NULL };
@@ -172,7 +197,7 @@ static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 			http_reply_t *reply)
 {
 	char remote[64], path[512];
-	admin_request_t areq;
+	admin_request_t areq = { 0 }; /* a field added to it is NULL here until set */
 
 	peer_address(req->conn, remote, sizeof(remote));
 	snprintf(path, sizeof(path), "/%s", arg);
@@ -187,6 +212,7 @@ static void route_admin(server_t *s, const server_req_t *req, const char *arg,
 	areq.remote = remote;
 	areq.query = admin_query;
 	areq.query_unknown = admin_query_unknown;
+	areq.query_count = admin_query_count;
 	areq.query_ctx = req->conn;
 	areq.client_cert = areq.authorization ? NULL : peer_cert(req);
 	areq.cookie = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);

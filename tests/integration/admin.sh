@@ -201,6 +201,13 @@ ok "GET /requests?status= (empty): 400, not every request" api_is 400 "$WORK/aud
 ok "GET /certificates?after= (empty): 400, not the first page" api_is 400 "$WORK/audrey.tok" GET \
 	'/certificates?after='
 ok "GET /audit?since= (empty): 400" api_is 400 "$WORK/audrey.tok" GET '/audit?since='
+ok "GET /requests?limit=5&limit=7: 400, not the first value" api_is 400 "$WORK/audrey.tok" GET \
+	'/requests?limit=5&limit=7'
+ok "  ... naming it" grep -q 'query parameter \\"limit\\" is given more than once' "$WORK/api.out"
+ok "GET /certificates?status=valid&status=revoked: 400" api_is 400 "$WORK/audrey.tok" GET \
+	'/certificates?status=valid&status=revoked'
+ok "GET /audit/export?since=&since=2020-01-01: 400 (blank_ok is no licence to repeat)" \
+	api_is 400 "$WORK/audrey.tok" GET '/audit/export?since=&since=2020-01-01'
 ok "GET /audit?limit=%2B5 (+5): 400, digits only" api_is 400 "$WORK/audrey.tok" GET '/audit?limit=%2B5'
 ok "  ... naming the range" grep -q 'limit must be an integer 1..1000' "$WORK/api.out"
 ok "GET /audit?limit=99999999999999999999999: 400" api_is 400 "$WORK/audrey.tok" GET \

@@ -198,22 +198,33 @@ static const char *fq_get(void *ctx, const char *key)
 	return NULL;
 }
 
+static size_t fq_count(void *ctx, const char *key)
+{
+	const fake_query_t *q = ctx;
+	size_t i, n = 0;
+
+	for (i = 0; i < q->n; i++)
+		n += strcmp(q->kv[i][0], key) == 0;
+	return n;
+}
+
 static void call_query(const char *path, const char *authz, fake_query_t *q, http_reply_t *reply)
 {
 	admin_ctx_t ctx = { .ca = NULL, .db = db };
 	admin_request_t req = { .method = "GET", .path = path, .authorization = authz,
-				.remote = "127.0.0.1", .query = fq_get,
+				.remote = "127.0.0.1", .query = fq_get, .query_count = fq_count,
 				.query_ctx = q };
 
 	memset(reply, 0, sizeof(*reply));
 	admin_handle(&ctx, &req, reply);
 }
 
-/* An empty parameter, or a number that is not only digits, is a 400 naming it: not the
- * default. */
+/* A parameter given twice or empty, or a number that is not only digits, is a 400
+ * naming it: not the first value, not the default. */
 static void test_query_refusals(void **state)
 {
 	cairn_err_t err = { 0 };
+	fake_query_t twice = { { { "limit", "5" }, { "limit", "7" } }, 2 };
 	fake_query_t empty = { { { "action", "admin." }, { "limit", "" } }, 2 };
 	fake_query_t plus = { { { "limit", "+5" } }, 1 };
 	fake_query_t good = { { { "limit", "5" } }, 1 };
@@ -224,6 +235,10 @@ static void test_query_refusals(void **state)
 	assert_int_equal(admin_add(db, "quinn", "auditor", NULL, "test", &err), 0);
 	assert_int_equal(admin_token_create(db, "quinn", "auditor", 0, "test", &token, &err), 0);
 	snprintf(header, sizeof(header), "Bearer %s", token);
+	call_query("/audit", header, &twice, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "\\\"limit\\\" is given more than once"));
+	http_reply_clear(&r);
 	call_query("/audit", header, &empty, &r);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "\\\"limit\\\" is empty"));
