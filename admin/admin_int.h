@@ -146,16 +146,15 @@ void api_actor(const admin_identity_t *who, char *out, size_t cap);
 void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const char *who,
 		      const char *why);
 /* Query parameters: admin_handle has already refused a query with a parameter the route
- * does not take or an empty value (unless the route's blank_ok lists it); these read one
- * value. */
+ * does not take, an empty value or one given twice; these read one value. */
 /* The most rows a list answers in one page (`limit` 1..API_PAGE_MAX; docs/api.md). */
 #define API_PAGE_MAX 1000
 /* Integer query parameter within [min, max] (def when absent): digits only; -1 and a 400
  * reply naming the parameter and the range when bad. */
 long api_query_long(const admin_request_t *req, const char *key, long def, long min, long max,
 		    http_reply_t *reply);
-/* Time query parameter (strict RFC 3339 or YYYY-MM-DD) into *out (def when absent or a
- * blank_ok empty value): 0, or -1 and a 400 reply naming it. */
+/* Time query parameter (strict RFC 3339 or YYYY-MM-DD) into *out (def when absent): 0, or
+ * -1 and a 400 reply naming it. */
 int api_query_time(const admin_request_t *req, const char *key, time_t def, time_t *out,
 		   http_reply_t *reply);
 /* A body's optional "validity_days", unpacked ("I") into asked: *days is 0 when absent

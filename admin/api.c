@@ -40,12 +40,10 @@ typedef struct admin_route {
 	const struct admin_query *query; /* the query it takes (NULL: none) */
 } admin_route_t;
 
-/* A route's query parameters: any other is a 400 (query_check). */
+/* A route's query parameters: any other, an empty one or one given twice is a 400
+ * (query_check). */
 typedef struct admin_query {
 	const char *const *params;
-	/* Of params, those an empty value leaves out as if absent (NULL: none; any other
-	 * empty value is a 400). */
-	const char *const *blank_ok;
 } admin_query_t;
 
 /* Query parameters, per route: a misspelt filter is refused, not ignored (which would
@@ -59,16 +57,14 @@ static const char *const params_requests[] = { "status", "limit", "offset", NULL
 static const char *const params_audit[] = { "actor", "action", "serial", "since",
 					    "until", "limit",  "offset", NULL };
 static const char *const params_export[] = { "format", "since", "until", NULL };
-/* `cairn audit export` asks for since=&until= when it has no bound (cli/inspect.c). */
-static const char *const blank_export[] = { "since", "until", NULL };
 static const char *const params_inventory[] = { "limit", NULL };
 static const char *const params_reports[] = { "within", "by", "limit", NULL };
-static const admin_query_t q_certs = { params_certs, NULL };
-static const admin_query_t q_requests = { params_requests, NULL };
-static const admin_query_t q_audit = { params_audit, NULL };
-static const admin_query_t q_export = { params_export, blank_export };
-static const admin_query_t q_inventory = { params_inventory, NULL };
-static const admin_query_t q_reports = { params_reports, NULL };
+static const admin_query_t q_certs = { params_certs };
+static const admin_query_t q_requests = { params_requests };
+static const admin_query_t q_audit = { params_audit };
+static const admin_query_t q_export = { params_export };
+static const admin_query_t q_inventory = { params_inventory };
+static const admin_query_t q_reports = { params_reports };
 
 static const admin_route_t admin_routes[] = {
 	{ "POST", "/session", roles_read, api_session_create, NULL },
@@ -407,7 +403,7 @@ static void api_est_user_list(const admin_ctx_t *ctx, const admin_request_t *req
 }
 
 /* 1 when name is in list (NULL-terminated; NULL is the empty list): a role among the
- * route's roles, a parameter among its blank_ok. */
+ * route's roles. */
 static int listed(const char *const *list, const char *name)
 {
 	size_t i;
@@ -537,7 +533,7 @@ static int query_check(const admin_route_t *route, const admin_request_t *req,
 			return -1;
 		}
 		v = api_query(req, name);
-		if (v != NULL && v[0] == '\0' && !listed(route->query->blank_ok, name)) {
+		if (v != NULL && v[0] == '\0') {
 			http_reply_problem(reply, 400, PROBLEM("malformed"),
 					   "query parameter \"%s\" is empty: give a value or leave "
 					   "it out", name);

@@ -45,8 +45,7 @@ int api_query_time(const admin_request_t *req, const char *key, time_t def, time
 	const char *v = api_query(req, key);
 
 	*out = def;
-	/* Empty only where the route lets it be (query_check in api.c): as if absent. */
-	if (v == NULL || v[0] == '\0')
+	if (v == NULL) /* query_check refused an empty one */
 		return 0;
 	if (time_parse(v, out) != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),

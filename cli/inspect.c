@@ -415,18 +415,23 @@ static int audit_verify_cmd(const read_opts_t *o)
 static int signed_export(const read_opts_t *o, time_t since, time_t until, cli_buf_t *body)
 {
 	cli_conn_opts_t conn = { .dir = o->dir };
-	char path[160], from[32] = "", to[32] = "", why[512];
+	char path[160], t[32], why[512];
 	cli_api_t api;
 	json_t *doc = NULL;
 	long status = -1;
 	int rc;
 
 	memset(body, 0, sizeof(*body));
-	if (since != 0)
-		time_rfc3339(since, from, sizeof(from));
-	if (until != 0)
-		time_rfc3339(until, to, sizeof(to));
-	snprintf(path, sizeof(path), "/audit/export?format=jsonl&since=%s&until=%s", from, to);
+	/* only the bounds given: the API refuses an empty parameter */
+	snprintf(path, sizeof(path), "/audit/export?format=jsonl");
+	if (since != 0) {
+		time_rfc3339(since, t, sizeof(t));
+		snprintf(path + strlen(path), sizeof(path) - strlen(path), "&since=%s", t);
+	}
+	if (until != 0) {
+		time_rfc3339(until, t, sizeof(t));
+		snprintf(path + strlen(path), sizeof(path) - strlen(path), "&until=%s", t);
+	}
 	if (cli_api_resolve(&conn, &api, why, sizeof(why)) == CLI_OK) {
 		status = cli_api_call(&api, "GET", path, NULL, body, why, sizeof(why));
 		cli_api_free(&api);

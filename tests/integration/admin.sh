@@ -206,8 +206,8 @@ ok "GET /requests?limit=5&limit=7: 400, not the first value" api_is 400 "$WORK/a
 ok "  ... naming it" grep -q 'query parameter \\"limit\\" is given more than once' "$WORK/api.out"
 ok "GET /certificates?status=valid&status=revoked: 400" api_is 400 "$WORK/audrey.tok" GET \
 	'/certificates?status=valid&status=revoked'
-ok "GET /audit/export?since=&since=2020-01-01: 400 (blank_ok is no licence to repeat)" \
-	api_is 400 "$WORK/audrey.tok" GET '/audit/export?since=&since=2020-01-01'
+ok "GET /audit/export?since=2020-01-01&since=2020-01-02: 400" \
+	api_is 400 "$WORK/audrey.tok" GET '/audit/export?since=2020-01-01&since=2020-01-02'
 ok "GET /audit?limit=%2B5 (+5): 400, digits only" api_is 400 "$WORK/audrey.tok" GET '/audit?limit=%2B5'
 ok "  ... naming the range" grep -q 'limit must be an integer 1..1000' "$WORK/api.out"
 ok "GET /audit?limit=99999999999999999999999: 400" api_is 400 "$WORK/audrey.tok" GET \
@@ -217,8 +217,11 @@ ok "  ... naming the range" grep -q 'limit must be an integer 1..1000' "$WORK/ap
 ok "GET /inventory?limit=1000000: 400" api_is 400 "$WORK/audrey.tok" GET '/inventory?limit=1000000'
 ok "GET /inventory?limit=1000: 200" api_is 200 "$WORK/audrey.tok" GET '/inventory?limit=1000'
 ok "GET /reports/expiring?limit=0: 400" api_is 400 "$WORK/audrey.tok" GET '/reports/expiring?limit=0'
-ok "GET /audit/export?since=&until= (what cairn audit export asks unbounded): 200" \
-	api_is 200 "$WORK/audrey.tok" GET '/audit/export?format=jsonl&since=&until='
+ok "GET /audit/export?since=&until=: 400 (cairn audit export leaves out the bounds it has not)" \
+	api_is 400 "$WORK/audrey.tok" GET '/audit/export?format=jsonl&since=&until='
+ok "  ... and \`cairn audit export\`, unbounded and bounded, still exports signed" sh -c \
+	"'$CAIRN' audit export --dir '$D' --format jsonl >/dev/null &&
+	'$CAIRN' audit export --dir '$D' --format jsonl --since 2020-01-01 >/dev/null"
 
 # Admins may log in with a certificate of the admin profile instead of a token.
 ok "admin add carol (approver)" C admin add --name carol --role approver
