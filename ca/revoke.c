@@ -218,7 +218,13 @@ static int revoke_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	size_t i;
 	int fatal = 0;
 
-	/* The writer may rerun the op: every output is set afresh. */
+	/* The writer may rerun the op: every output is set afresh. The time is read here,
+	 * in the writer, not when the call began: a CRL build reads its thisUpdate before
+	 * its own write and its snapshot after it, so what commits after a base CRL's
+	 * snapshot is revoked at or after its thisUpdate and its delta lists it
+	 * (crl/build.c add: revoked_at >= delta_since). A time taken before a wait for the
+	 * writer could fall before the base and miss both. */
+	op->now = (int64_t)time(NULL);
 	for (i = 0; i < op->n; i++) {
 		ca_revoke_result_t *res = &op->results[i];
 
@@ -313,7 +319,7 @@ int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const cha
 	op.parsed = parsed;
 	op.n = n;
 	op.actor = actor;
-	op.now = now;
+	op.now = now; /* set again by each run of the op */
 	op.results = results;
 	rc = db_write(ca_db(ca), revoke_op_run, &op, err);
 	if (rc != 0)

@@ -676,6 +676,107 @@ static void record_issuer(db_t *db, X509 *x, char *out, size_t cap)
 	db_txn_end(txn);
 }
 
+/* ---------- a revocation and the delta CRL: its time is its commit's, not its call's ---------- */
+
+/* Holds the database writer until opened: a write that waits behind it is committed
+ * after a read snapshot taken meanwhile. */
+struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int entered, open;
+};
+
+static int gate_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct gate *g = arg;
+
+	(void)txn;
+	(void)err;
+	pthread_mutex_lock(&g->mu);
+	g->entered = 1;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->open)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+	return 0;
+}
+
+struct gated {
+	fixture_t *f;
+	struct gate *g;
+	const char *serial_hex;
+	int rc;
+};
+
+static void *gate_thread(void *arg)
+{
+	struct gated *w = arg;
+	cairn_err_t err = { 0 };
+
+	w->rc = db_write(w->f->db, gate_op, w->g, &err);
+	return NULL;
+}
+
+static void *revoke_thread(void *arg)
+{
+	struct gated *w = arg;
+	cairn_err_t err = { 0 };
+
+	w->rc = ca_revoke(w->f->ca, w->serial_hex, CA_REASON_KEY_COMPROMISE, 0, "test", &err);
+	return NULL;
+}
+
+/* The delta CRL lists what was revoked at or after its base's thisUpdate (crl/build.c);
+ * the base lists what was committed before its snapshot. A revocation called before a
+ * base's thisUpdate but committed after its snapshot must therefore carry a time not
+ * before that thisUpdate, or it is on neither until the next full CRL. */
+static void test_revoke_time_is_commit(void **state)
+{
+	fixture_t *f = *state;
+	ca_issued_t *leaf = issue_one(f->ca, "late.example.test");
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct gated hold = { f, &g, NULL, -1 }, rev = { f, &g, leaf->serial_hex, -1 };
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(leaf->cert);
+	pthread_t th, tr;
+	db_txn_t *txn = NULL;
+	db_cert_t c;
+	time_t called, base_tu;
+
+	assert_int_equal(pthread_create(&th, NULL, gate_thread, &hold), 0);
+	pthread_mutex_lock(&g.mu);
+	while (!g.entered)
+		pthread_cond_wait(&g.cv, &g.mu);
+	pthread_mutex_unlock(&g.mu);
+	called = time(NULL);
+	assert_int_equal(pthread_create(&tr, NULL, revoke_thread, &rev), 0);
+	/* The base CRL: its thisUpdate seconds after the call, its snapshot before the
+	 * commit (the writer is held). */
+	while ((base_tu = time(NULL)) < called + 2)
+		usleep(50000);
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(db_cert_get(txn, sn->data, (size_t)sn->length, &c), 0);
+	assert_int_equal(c.status, DB_CERT_VALID);
+	db_txn_end(txn);
+
+	pthread_mutex_lock(&g.mu);
+	g.open = 1;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mu);
+	pthread_join(th, NULL);
+	pthread_join(tr, NULL);
+	assert_int_equal(hold.rc, 0);
+	assert_int_equal(rev.rc, 0);
+
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(db_cert_get(txn, sn->data, (size_t)sn->length, &c), 0);
+	db_txn_end(txn);
+	assert_int_equal(c.status, DB_CERT_REVOKED);
+	if (c.revoked_at < (int64_t)base_tu)
+		fail_msg("revoked at %lld, before the base's thisUpdate %lld: on no delta",
+			 (long long)c.revoked_at, (long long)base_tu);
+	ca_issued_free(leaf);
+}
+
 /* ---------- renewals: the superseded certificates are found without walking every
  * certificate that ever held the name ---------- */
 
@@ -1197,6 +1298,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blocked_key, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_must_staple, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rotate, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_time_is_commit, fixture_setup,
+						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rollover, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supersede_decoder, fixture_setup,
 						fixture_teardown),
