@@ -10,9 +10,11 @@
 
 #define ADMIN_REVOKE_MAX 1000
 
-/* Parses {"reason", "invalidity_date"?} plus, when serials is non-NULL, "serials". */
+/* Parses {"reason", "invalidity_date"?} plus, when serials is non-NULL, "serials", else
+ * "confirm_issuing_ca"? into *confirm (a retired issuing CA is revoked one at a time). */
 static int parse_body(const admin_ctx_t *ctx, const admin_request_t *req, json_t **body,
-		      int *reason, int64_t *inval, json_t **serials, http_reply_t *reply)
+		      int *reason, int64_t *inval, json_t **serials, int *confirm,
+		      http_reply_t *reply)
 {
 	json_error_t jerr;
 	const char *rname = NULL, *idate = NULL;
@@ -23,12 +25,14 @@ static int parse_body(const admin_ctx_t *ctx, const admin_request_t *req, json_t
 		return -1;
 	rc = serials ? json_unpack_ex(*body, &jerr, JSON_STRICT, "{s:o, s:s, s?s}", "serials",
 				      serials, "reason", &rname, "invalidity_date", &idate)
-		     : json_unpack_ex(*body, &jerr, JSON_STRICT, "{s:s, s?s}", "reason", &rname,
-				      "invalidity_date", &idate);
+		     : json_unpack_ex(*body, &jerr, JSON_STRICT, "{s:s, s?s, s?b}", "reason",
+				      &rname, "invalidity_date", &idate, "confirm_issuing_ca",
+				      confirm);
 	if (rc != 0) {
 		http_reply_problem(reply, 400, PROBLEM("malformed"),
-				   "expected {%s\"reason\": NAME, \"invalidity_date\"?: RFC3339}: %s",
-				   serials ? "\"serials\": [HEX, ...], " : "", jerr.text);
+				   "expected {%s\"reason\": NAME, \"invalidity_date\"?: RFC3339%s}: %s",
+				   serials ? "\"serials\": [HEX, ...], " : "",
+				   serials ? "" : ", \"confirm_issuing_ca\"?: BOOL", jerr.text);
 		return -1;
 	}
 	if ((*reason = ca_reason_parse(rname)) < 0) {
@@ -85,13 +89,13 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 	ca_revoke_item_t item;
 	cairn_err_t err = { 0 };
 	int64_t inval;
-	int reason, rc;
+	int reason, rc, confirm = 0;
 	char actor[96];
 
-	if (parse_body(ctx, req, &body, &reason, &inval, NULL, reply) != 0)
+	if (parse_body(ctx, req, &body, &reason, &inval, NULL, &confirm, reply) != 0)
 		goto out;
 	snprintf(actor, sizeof(actor), "admin:%s", who->name);
-	item = (ca_revoke_item_t){ arg, reason, inval, spared_profile(who) };
+	item = (ca_revoke_item_t){ arg, reason, inval, spared_profile(who), confirm };
 	rc = ca_revoke_one(ctx->ca, &item, actor, &err);
 	switch (rc) {
 	case 0:
@@ -119,7 +123,7 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 				   "admin-profile certificate",
 				   cairn_err_msg(&err));
 		break;
-	case CAIRN_ECONFLICT: /* one of the CA's own certificates: no role may */
+	case CAIRN_ECONFLICT: /* one of the CA's own in use (no role may), or unconfirmed */
 		api_audit_denied(ctx, req, actor, cairn_err_msg(&err));
 		http_reply_problem(reply, 409, PROBLEM("conflict"), "%s", cairn_err_msg(&err));
 		break;
@@ -145,7 +149,7 @@ void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 	char actor[96];
 	(void)arg;
 
-	if (parse_body(ctx, req, &body, &reason, &inval, &serials, reply) != 0)
+	if (parse_body(ctx, req, &body, &reason, &inval, &serials, NULL, reply) != 0)
 		goto out;
 	n = json_array_size(serials);
 	if (!json_is_array(serials) || n == 0 || n > ADMIN_REVOKE_MAX) {

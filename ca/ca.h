@@ -50,9 +50,14 @@ typedef struct ca_profile {
 /* When profile is one the CA records its own certificates under — its hierarchy
  * ("ca-root", "ca-issuing", "ca-cross"), the OCSP signer ("ocsp-signer"), the daemon's
  * HTTPS certificate ("daemon-tls") — what replaces such a certificate (a static
- * sentence naming the command); NULL for every other profile. Nothing revokes or holds
- * these (ca_revoke_batch) and no client certificate of theirs logs in to EST. */
+ * sentence naming the command); NULL for every other profile. Revocation refuses the
+ * ones in use (ca_revoke_batch, ca_in_use_set) and no client certificate of theirs
+ * logs in to EST. */
 const char *ca_own_profile(const char *profile);
+
+/* The roles of ca_in_use_set: the daemon's own certificates outside the hierarchy. */
+#define CA_USE_OCSP_SIGNER "ocsp-signer" /* the delegated OCSP signer (profile ocsp-signer) */
+#define CA_USE_HTTPS "https"             /* what the HTTPS listener serves (daemon-tls) */
 
 /*
  * The default "profiles" object written into cairn.json by `cairn init`:
@@ -593,6 +598,19 @@ int ca_reason_parse(const char *name);
 /* The RFC 5280 name of a reason code; "unknown" outside the list. Static string. */
 const char *ca_reason_name(int reason);
 
+/*
+ * Tells the CA which certificate the daemon uses now for role (CA_USE_OCSP_SIGNER,
+ * CA_USE_HTTPS; other roles are ignored), by its serial in hex (ca_serial_hex): the
+ * daemon calls it at start and after each renewal or reload. Revocation refuses that
+ * certificate and the issuing CA that signed it, and lets the ones it replaced be
+ * revoked; until a role is set, every certificate of its profile counts as in use.
+ * Thread-safe.
+ */
+void ca_in_use_set(ca_t *ca, const char *role, const char *serial_hex);
+/* The serial of x as the db stores it (no leading zero byte), in hex ("" when it cannot
+ * be one). */
+void ca_serial_hex(X509 *x, char out[2 * DB_SERIAL_MAX + 1]);
+
 /* One revocation asked for. All fields borrowed. */
 typedef struct ca_revoke_item {
 	const char *serial_hex;   /* hex serial as shown by the CLI and API */
@@ -602,13 +620,20 @@ typedef struct ca_revoke_item {
 				    * hold, revoke or release (CAIRN_EDENIED), checked on the
 				    * stored record: the admin API sets CA_ADMIN_PROFILE for
 				    * callers without the admin role */
+	int confirm_issuing_ca;   /* 1: the caller knows that revoking a retired issuing CA
+				   * (one the CA no longer issues under nor signed a
+				   * certificate in use with) makes every certificate it
+				   * issued fail validation; without it that is refused */
 } ca_revoke_item_t;
 
 /* Outcome of one item: code 0 or CAIRN_ENOENT (unknown serial), CAIRN_EEXIST
  * (already revoked), CAIRN_EINVAL (bad serial/reason, or removeFromCRL on a
  * certificate not on hold), CAIRN_EDENIED (of the item's spare_profile),
- * CAIRN_ECONFLICT (a hold or revocation of one of the CA's own certificates,
- * ca_own_profile: the message says what replaces it), with a one-line message. */
+ * CAIRN_ECONFLICT (a hold or revocation of one of the CA's own certificates in use —
+ * a root, the current issuing CA or the one that signed the OCSP signer or HTTPS
+ * certificate in use, the last rollover's cross-certificates, the OCSP signer or HTTPS
+ * certificate in use: the message says what replaces it — or of a retired issuing CA
+ * without confirm_issuing_ca), with a one-line message. */
 typedef struct ca_revoke_result {
 	int code;
 	char msg[256];

@@ -142,6 +142,7 @@ int ca_supersede_events(db_txn_t *txn, const db_cert_t *rec, const char *const *
 /* issue.c: the listeners registered with ca_on_revoke, called in order
  * (revoke.c calls this after a revocation committed). */
 #define CA_MAX_LISTENERS 4
+#define CA_USE_ROLES 2 /* CA_USE_OCSP_SIGNER, CA_USE_HTTPS */
 
 /* DB_META entry listing the issuing CAs made by rotations, oldest first:
  * [{"name", "label", "serial"}]. Written in the rotation's own transaction. */
@@ -190,10 +191,18 @@ struct ca {
 		void *arg;
 	} listeners[CA_MAX_LISTENERS], issue_listeners[CA_MAX_LISTENERS];
 	size_t n_listeners, n_issue_listeners;
+	/* ca_in_use_set: per role (inuse.c), the serial in use ("" until set); under use_mu */
+	pthread_mutex_t use_mu;
+	char in_use[CA_USE_ROLES][2 * DB_SERIAL_MAX + 1];
 };
 
-/* rollover.c. The serial of x as the db stores it, in hex ("" when it cannot be one). */
-void ca_serial_hex(X509 *x, char out[2 * DB_SERIAL_MAX + 1]);
+/* inuse.c. Whether a hold or revocation of c (its serial serial_hex), read in the
+ * revocation's write txn, may go ahead: 0 when c is not one of the CA's own
+ * certificates, or a retired one (a retired issuing CA only with confirm); else
+ * CAIRN_ECONFLICT and why (cap bytes) says why and what to do instead. */
+int ca_own_revocable(ca_t *ca, db_txn_t *txn, const db_cert_t *c, const char *serial_hex,
+		     int confirm, char *why, size_t cap) CAIRN_WUR;
+
 /* A ca_record_also_fn (ca_cross_sign's last write): puts DB_META "rollover" naming the
  * three certificates of arg, a ca_rollover_certs_t. */
 int ca_rollover_meta_put(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)

@@ -157,6 +157,7 @@ int ca_open(const ca_config_t *cfg, ca_t **out, cairn_err_t *err)
 	}
 	ca->crl_shards = cfg->crl_shards >= 2 ? cfg->crl_shards : 0;
 	pthread_mutex_init(&ca->rot_mu, NULL);
+	pthread_mutex_init(&ca->use_mu, NULL);
 	blen = strlen(cfg->http_base_url);
 	while (blen > 0 && cfg->http_base_url[blen - 1] == '/')
 		blen--;
@@ -202,6 +203,7 @@ void ca_free(ca_t *ca)
 	free(ca->http_base);
 	free(ca->profiles);
 	pthread_mutex_destroy(&ca->rot_mu);
+	pthread_mutex_destroy(&ca->use_mu);
 	ca_nc_clear(&ca->nc);
 	free(ca);
 }

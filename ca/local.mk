@@ -2,7 +2,7 @@
 # ca: the issuing core — profiles, CSR checks, X.509 building, issuance.
 noinst_LTLIBRARIES += libca.la
 libca_la_SOURCES = ca/ca.h ca/ca_int.h \
-	ca/profile.c ca/names.c ca/nameset.c ca/csr.c ca/csr_fast.c ca/cert_fast.c ca/request.c ca/pubkey.c ca/build.c ca/selfcert.c ca/record.c ca/supersede.c ca/replace.c ca/issue.c ca/issuers.c ca/rotate.c ca/rollover.c ca/revoke.c ca/lint.c \
+	ca/profile.c ca/names.c ca/nameset.c ca/csr.c ca/csr_fast.c ca/cert_fast.c ca/request.c ca/pubkey.c ca/build.c ca/selfcert.c ca/record.c ca/supersede.c ca/replace.c ca/issue.c ca/issuers.c ca/rotate.c ca/rollover.c ca/revoke.c ca/inuse.c ca/lint.c \
 	ca/constraints.c
 
 check_PROGRAMS += tests/unit/test_ca

@@ -59,10 +59,10 @@ static const struct {
 #define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* What `cairn init`, `cairn ca rotate`, `cairn ca cross-sign` and the daemon's renewals
- * record their certificates under. Revoking one through the leaf channels would break
- * the CA for every relying party (a root on its own CRL, the issuing CA "revoked" by
- * OCSP) or leave the daemon signing with a revoked certificate it never replaces; each
- * has its own way out instead. */
+ * record their certificates under. Revoking one in use through the leaf channels would
+ * break the CA for every relying party (a root on its own CRL, the issuing CA "revoked"
+ * by OCSP) or leave the daemon signing with a revoked certificate it never replaces;
+ * each has its own way out instead (inuse.c tells the retired ones apart). */
 static const struct {
 	const char *profile, *instead;
 } own_profiles[] = {
@@ -71,8 +71,10 @@ static const struct {
 	{ "ca-cross", "a cross-certificate ends with the old root of its rollover" },
 	{ "ca-issuing", "replace the issuing CA with cairn ca rotate (under an outside root, "
 			"the root's owner signs a new one and revokes this one)" },
-	{ "ocsp-signer", "replace the OCSP signer with cairn ca renew --ocsp-signer" },
-	{ "daemon-tls", "replace the HTTPS certificate with cairn ca renew --https" },
+	{ "ocsp-signer", "replace the OCSP signer with cairn ca renew --ocsp-signer, then "
+			 "revoke this one" },
+	{ "daemon-tls", "replace the HTTPS certificate with cairn ca renew --https, then "
+			"revoke this one" },
 };
 
 const char *ca_own_profile(const char *profile)

@@ -848,7 +848,7 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 		start[slen++] = 0;
 		for (i = 0, n_items = 0; i < w.n; i++)
 			if (reason[i] >= 0)
-				items[n_items++] = (ca_revoke_item_t){ hex[i], reason[i], 0, NULL };
+				items[n_items++] = (ca_revoke_item_t){ hex[i], reason[i], 0, NULL, 0 };
 		if (n_items > 0 &&
 		    (rc = ca_revoke_batch(ca, items, n_items, actor, res, err)) != 0)
 			goto out;

@@ -56,6 +56,7 @@ struct parsed_item {
 };
 
 struct revoke_op {
+	ca_t *ca;
 	const ca_revoke_item_t *items;
 	const struct parsed_item *parsed;
 	size_t n;
@@ -145,7 +146,6 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 	const ca_revoke_item_t *it = &op->items[i];
 	const struct parsed_item *p = &op->parsed[i];
 	ca_revoke_result_t *res = &op->results[i];
-	const char *instead;
 	db_cert_t c;
 	int rc;
 
@@ -170,13 +170,11 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 		return CAIRN_EDENIED;
 	}
 	/* Releasing a hold only gives a CA certificate back (repairs a hold made before
-	 * this rule); holding or revoking one is refused whoever asks. */
-	if (it->reason != CA_REASON_REMOVE_FROM_CRL && (instead = ca_own_profile(c.profile))) {
-		snprintf(res->msg, sizeof(res->msg),
-			 "certificate %s is the CA's own (profile %s) and is never held or revoked "
-			 "here: %s", it->serial_hex, c.profile, instead);
-		return CAIRN_ECONFLICT;
-	}
+	 * this rule); holding or revoking one in use is refused whoever asks. */
+	if (it->reason != CA_REASON_REMOVE_FROM_CRL &&
+	    (rc = ca_own_revocable(op->ca, txn, &c, it->serial_hex, it->confirm_issuing_ca,
+				   res->msg, sizeof(res->msg))) != 0)
+		return rc;
 	if (it->reason == CA_REASON_REMOVE_FROM_CRL) {
 		if (c.status != DB_CERT_REVOKED || c.reason != CA_REASON_HOLD) {
 			snprintf(res->msg, sizeof(res->msg),
@@ -315,6 +313,7 @@ int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const cha
 	}
 	if (to_write == 0)
 		goto out;
+	op.ca = ca;
 	op.items = items;
 	op.parsed = parsed;
 	op.n = n;
@@ -347,7 +346,7 @@ int ca_revoke_one(ca_t *ca, const ca_revoke_item_t *item, const char *actor, cai
 int ca_revoke(ca_t *ca, const char *serial_hex, int reason, int64_t invalidity_date,
 	      const char *actor, cairn_err_t *err)
 {
-	ca_revoke_item_t it = { serial_hex, reason, invalidity_date, NULL };
+	ca_revoke_item_t it = { serial_hex, reason, invalidity_date, NULL, 0 };
 
 	return ca_revoke_one(ca, &it, actor, err);
 }

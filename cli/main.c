@@ -54,7 +54,8 @@ static const cli_command_t commands[] = {
 	  "  exit 3: the policy wants approvals; the request id is printed\n"
 	  "  (`cairn requests show ID`)\n" },
 	{ "revoke", cli_revoke,
-	  "revoke --dir DIR (SERIAL | --file FILE | --issued-by-key SPKI-SHA256) --reason R",
+	  "revoke --dir DIR (SERIAL [--confirm-issuing-ca] | --file FILE | --issued-by-key "
+	  "SPKI-SHA256) --reason R",
 	  "  --dir DIR              data directory of the running daemon\n"
 	  "  --reason R             unspecified | keyCompromise | cACompromise | affiliationChanged |\n"
 	  "                         superseded | cessationOfOperation | certificateHold |\n"
@@ -64,7 +65,9 @@ static const cli_command_t commands[] = {
 	  "                         not later than now)\n"
 	  "  --file FILE            revoke every serial listed in FILE (one hex serial a line)\n"
 	  "  --issued-by-key HEX    revoke every valid certificate whose SubjectPublicKeyInfo\n"
-	  "                         has this SHA-256 (openssl pkey -pubout -outform DER | sha256sum)\n" },
+	  "                         has this SHA-256 (openssl pkey -pubout -outform DER | sha256sum)\n"
+	  "  --confirm-issuing-ca   SERIAL is a retired issuing CA: revoke it although every\n"
+	  "                         certificate it issued then fails validation\n" },
 	{ "show", cli_show, "show --dir DIR SERIAL",
 	  "  --dir DIR              data directory\n"
 	  "  SERIAL                 hex, any case; \"0x\" and colons (aa:bb:...) allowed\n"

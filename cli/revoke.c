@@ -154,7 +154,8 @@ static const char *detail_of(const char *body, size_t len, json_t **doc)
 	return d ? d : (body ? body : "no answer");
 }
 
-static int revoke_one(const char *dir, const char *serial, const char *reason, const char *inval)
+static int revoke_one(const char *dir, const char *serial, const char *reason, const char *inval,
+		      int confirm_ca)
 {
 	json_t *req = json_pack("{s:s}", "reason", reason), *doc = NULL;
 	char *text = NULL, *body = NULL, *path = NULL, why[512];
@@ -164,6 +165,8 @@ static int revoke_one(const char *dir, const char *serial, const char *reason, c
 
 	if (req && inval)
 		json_object_set_new(req, "invalidity_date", json_string(inval));
+	if (req && confirm_ca)
+		json_object_set_new(req, "confirm_issuing_ca", json_true());
 	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	if (text == NULL || asprintf(&path, "/certificates/%s/revoke", serial) < 0) {
 		path = NULL;
@@ -180,6 +183,10 @@ static int revoke_one(const char *dir, const char *serial, const char *reason, c
 		fprintf(stderr, "cairn revoke: %s %s (%s)\n",
 			strcmp(reason, "removeFromCRL") == 0 ? "released the hold of" : "revoked",
 			serial, reason);
+		if (confirm_ca)
+			fprintf(stderr, "cairn revoke: if %s is an issuing CA, every certificate it "
+				"issued now fails validation (the root's CRL and OCSP list it)\n",
+				serial);
 		rc = CLI_OK;
 	}
 out:
@@ -260,12 +267,13 @@ int cli_revoke(int argc, char **argv)
 		{ "invalidity-date", required_argument, NULL, 'i' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "issued-by-key", required_argument, NULL, 'k' },
+		{ "confirm-issuing-ca", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL, *reason = NULL, *inval = NULL, *file = NULL, *key = NULL;
 	serials_t s = { 0 };
 	time_t t;
-	int c, rc;
+	int c, rc, confirm_ca = 0;
 
 	opterr = 0;
 	optind = 1;
@@ -276,6 +284,7 @@ int cli_revoke(int argc, char **argv)
 		case 'i': inval = optarg; break;
 		case 'f': file = optarg; break;
 		case 'k': key = optarg; break;
+		case 'C': confirm_ca = 1; break;
 		default:
 			return cli_usage_error("revoke", "unknown or incomplete option %s", argv[optind - 1]);
 		}
@@ -284,6 +293,9 @@ int cli_revoke(int argc, char **argv)
 		return cli_usage_error("revoke", "--dir and --reason are required");
 	if ((optind < argc) + (file != NULL) + (key != NULL) != 1 || argc - optind > 1)
 		return cli_usage_error("revoke", "give one SERIAL, or --file, or --issued-by-key");
+	if (confirm_ca && optind == argc)
+		return cli_usage_error("revoke", "--confirm-issuing-ca goes with one SERIAL: an "
+				       "issuing CA is revoked on its own");
 	if (ca_reason_parse(reason) < 0)
 		return cli_usage_error("revoke", "unknown reason %s", reason);
 	if (inval != NULL && time_parse(inval, &t) != 0)
@@ -293,7 +305,7 @@ int cli_revoke(int argc, char **argv)
 		if (cli_serial_norm(argv[optind], hex, sizeof(hex), DB_SERIAL_MAX) != 0)
 			return cli_usage_error("revoke", "SERIAL must be hex (colons allowed), at most "
 					       "%d bytes", DB_SERIAL_MAX);
-		return revoke_one(dir, hex, reason, inval);
+		return revoke_one(dir, hex, reason, inval, confirm_ca);
 	}
 	rc = file ? read_serial_file(file, &s) : find_by_key(dir, key, &s);
 	if (rc == CLI_OK && s.n == 0)

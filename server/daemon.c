@@ -186,6 +186,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 	rc = ca_open(&cc, &s->ca, err);
 	if (rc)
 		goto out;
+	server_material_to_ca(s); /* the HTTPS certificate, served since http_start */
 	server_material_update(s, "root", ca_issuer_cert(s->ca, "root"));
 	{
 		ca_issuer_info_t info;

@@ -34,7 +34,21 @@ void server_material_update(server_t *s, const char *name, X509 *x)
 		m->not_before = nb;
 		m->not_after = na;
 		m->is_ca = X509_check_ca(x) > 0;
+		ca_serial_hex(x, m->serial);
+		/* Revocation refuses what is in use and lets what it replaced be revoked. */
+		if (s->ca != NULL)
+			ca_in_use_set(s->ca, name, m->serial);
 	}
+	pthread_mutex_unlock(&s->material_lock);
+}
+
+void server_material_to_ca(server_t *s)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->material_lock);
+	for (i = 0; i < s->n_material; i++)
+		ca_in_use_set(s->ca, s->material[i].name, s->material[i].serial);
 	pthread_mutex_unlock(&s->material_lock);
 }
 

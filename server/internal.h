@@ -64,6 +64,7 @@ typedef struct server_material {
 	char name[24];          /* "root", "issuing", "ocsp-signer", "https" */
 	int64_t not_before, not_after;
 	int is_ca;              /* a CA certificate (basicConstraints cA): a "ca" metric row */
+	char serial[2 * DB_SERIAL_MAX + 1]; /* hex: what ca_in_use_set is told */
 } server_material_t;
 #define SERVER_MAX_MATERIAL (CA_MAX_ISSUERS + 4) /* issuers, root, signer, https */
 
@@ -253,6 +254,9 @@ int server_rotate_now(void *arg, const char *actor, json_t **out, cairn_err_t *e
 /* health.c. Records (or replaces, after a renewal) the validity of a certificate of the
  * daemon's own under name (x borrowed; NULL is ignored). Thread-safe. */
 void server_material_update(server_t *s, const char *name, X509 *x);
+/* Tells s->ca (just opened) the OCSP signer and HTTPS certificate recorded before it
+ * existed (ca_in_use_set); server_material_update tells it from then on. */
+void server_material_to_ca(server_t *s);
 /* Counts what makes the daemon degraded at now: material expired or within its warning
  * window (a third of its lifetime, at most 30 days), a CRL past or within a minute of its
  * nextUpdate. Each problem is appended to problems ({"what","state","at"}) unless NULL. */

@@ -187,5 +187,73 @@ ok "every revocation is in the audit log" sh -c "'$CAIRN' audit export --dir '$D
 ok "  ... and the hold release" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl | grep -q 'cert.unhold'"
 ok "  ... the chain is intact" "$CAIRN" audit verify --dir "$D"
 
+
+# Only the certificates in use are refused: what a renewal or rotation retired may be
+# revoked (a leaked key of an old HTTPS certificate or OCSP signer must not stay valid);
+# a retired issuing CA only with confirm_issuing_ca, since every certificate it issued
+# fails with it.
+SIGNER_SN=$(awk '$1 == "ocsp-signer" {print $2}' "$WORK/own.txt")
+ok "cairn ca renew --https" "$CAIRN" ca renew --https --dir "$D"
+ok "cairn ca renew --ocsp-signer" "$CAIRN" ca renew --ocsp-signer --dir "$D"
+TLS_NEW=$(own daemon-tls | grep -vx "$TLS_SN")
+SIGNER_NEW=$(own ocsp-signer | grep -vx "$SIGNER_SN")
+ok "  ... one new HTTPS certificate and one new signer" test -n "$TLS_NEW" -a -n "$SIGNER_NEW" \
+	-a "$(echo "$TLS_NEW" | wc -l)" -eq 1 -a "$(echo "$SIGNER_NEW" | wc -l)" -eq 1
+ok "  ... the new HTTPS certificate is served" sh -c "openssl s_client -connect '${HTTPS_URL#https://}' \
+	-CAfile '$ROOT' </dev/null 2>/dev/null | openssl x509 -noout -serial | tr 'A-F' 'a-f' |
+	grep -qx 'serial=$TLS_NEW'"
+api_as "$WORK/oscar.tok" "/certificates/$TLS_SN/revoke" '{"reason": "keyCompromise"}' >"$WORK/old.out"
+ok "operator: the replaced HTTPS certificate is revoked (keyCompromise)" sh -c "tail -n1 '$WORK/old.out' | grep -qx 200"
+api "/certificates/$SIGNER_SN/revoke" '{"reason": "superseded"}' >"$WORK/old.out"
+ok "admin: the replaced OCSP signer is revoked" sh -c "tail -n1 '$WORK/old.out' | grep -qx 200"
+api "/certificates/$TLS_NEW/revoke" '{"reason": "keyCompromise"}' >"$WORK/old.out"
+ok "the HTTPS certificate in use is still 409" sh -c "tail -n1 '$WORK/old.out' | grep -qx 409 &&
+	grep -q 'profile daemon-tls), in use, and is never held or revoked here' '$WORK/old.out'"
+api_as "$WORK/oscar.tok" "/certificates/$SIGNER_NEW/revoke" '{"reason": "certificateHold"}' >"$WORK/old.out"
+ok "the OCSP signer in use is still 409" sh -c "tail -n1 '$WORK/old.out' | grep -qx 409 &&
+	grep -q 'profile ocsp-signer), in use' '$WORK/old.out'"
+ok "  ... the issuing CRL lists the two replaced ones" waits_for sh -c "
+	curl -fsS '$HTTP_URL/crl/issuing.crl' | openssl crl -inform DER -noout -text | tr 'A-F' 'a-f' >'$WORK/iss.txt' &&
+	grep -qi 'serial number: *$TLS_SN' '$WORK/iss.txt' && grep -qi 'serial number: *$SIGNER_SN' '$WORK/iss.txt' &&
+	! grep -qi 'serial number: *$TLS_NEW' '$WORK/iss.txt' && ! grep -qi 'serial number: *$SIGNER_NEW' '$WORK/iss.txt'"
+ok "  ... OCSP (from the renewed signer): the old HTTPS certificate revoked" sh -c "openssl ocsp \
+	-issuer '$D/ca/issuing.pem' -serial 0x$TLS_SN -url '$HTTP_URL/ocsp' -CAfile '$ROOT' -no_nonce 2>&1 |
+	grep -q ': revoked'"
+ok "  ... the old signer revoked, the new HTTPS certificate good" sh -c "openssl ocsp \
+	-issuer '$D/ca/issuing.pem' -serial 0x$SIGNER_SN -serial 0x$TLS_NEW -url '$HTTP_URL/ocsp' \
+	-CAfile '$ROOT' -no_nonce >'$WORK/ocsp.txt' 2>&1 && grep -q '^0x$SIGNER_SN: revoked' '$WORK/ocsp.txt' &&
+	grep -q '^0x$TLS_NEW: good' '$WORK/ocsp.txt'"
+
+# Two rotations: issuing-2 is then retired; the first issuing CA still signed the OCSP
+# signer and HTTPS certificate in use; issuing-3 issues.
+"$CAIRN" ca rotate --dir "$D" >"$WORK/rot2.out" 2>&1 && "$CAIRN" ca rotate --dir "$D" >"$WORK/rot3.out" 2>&1 ||
+	bail "rotate: $(cat "$WORK/rot2.out" "$WORK/rot3.out")"
+ISS2=$(sed -n 's/.*issuing CA issuing-2 (serial \([0-9a-f]*\).*/\1/p' "$WORK/rot2.out")
+ISS3=$(sed -n 's/.*issuing CA issuing-3 (serial \([0-9a-f]*\).*/\1/p' "$WORK/rot3.out")
+api "/certificates/$ISS3/revoke" '{"reason": "superseded", "confirm_issuing_ca": true}' >"$WORK/old.out"
+ok "the current issuing CA is 409, confirmed or not" sh -c "tail -n1 '$WORK/old.out' | grep -qx 409 &&
+	grep -q 'new certificates are issued under it' '$WORK/old.out'"
+api "/certificates/$ISS_SN/revoke" '{"reason": "superseded", "confirm_issuing_ca": true}' >"$WORK/old.out"
+ok "the first issuing CA, signer of the OCSP signer in use, is 409" sh -c "tail -n1 '$WORK/old.out' | grep -qx 409 &&
+	grep -q 'it signed the OCSP signer in use' '$WORK/old.out'"
+api "/certificates/$ISS2/revoke" '{"reason": "superseded"}' >"$WORK/old.out"
+ok "the retired issuing-2 without confirm_issuing_ca is 409" sh -c "tail -n1 '$WORK/old.out' | grep -qx 409 &&
+	grep -q 'retired issuing CA issuing-2: revoking it lists it on the root.s CRL and every certificate it issued stops validating' '$WORK/old.out'"
+ok "  ... in bulk too: status CA certificate" sh -c "curl -s --cacert '$ROOT' -H 'Authorization: Bearer $TOKEN' \
+	-H 'Content-Type: application/json' -d '{\"serials\": [\"$ISS2\"], \"reason\": \"superseded\"}' \
+	'$HTTPS_URL/admin/v1/revocations' | jq -e '.revoked == 0 and .results[0].status == \"CA certificate\"'"
+fails "  ... cairn revoke without --confirm-issuing-ca fails" "$CAIRN" revoke --dir "$D" "$ISS2" --reason superseded
+last_has "  ... saying how to confirm" "cairn revoke --confirm-issuing-ca"
+fails "--confirm-issuing-ca goes with one serial" "$CAIRN" revoke --dir "$D" --file "$WORK/bad.txt" \
+	--reason superseded --confirm-issuing-ca
+ok "cairn revoke --confirm-issuing-ca revokes the retired issuing-2" "$CAIRN" revoke --dir "$D" "$ISS2" \
+	--reason superseded --confirm-issuing-ca
+last_has "  ... saying what it means" "every certificate it issued now fails validation"
+ok "  ... the root CRL lists it" waits_for sh -c "curl -fsS '$HTTP_URL/crl/root.crl' |
+	openssl crl -inform DER -noout -text | tr 'A-F' 'a-f' | grep -qi 'serial number: *$ISS2'"
+ok "  ... OCSP from the root: revoked; the first issuing CA good" sh -c "openssl ocsp -issuer '$ROOT' \
+	-serial 0x$ISS2 -serial 0x$ISS_SN -url '$HTTP_URL/ocsp' -CAfile '$ROOT' -no_nonce >'$WORK/ocsp.txt' 2>&1 &&
+	grep -q '^0x$ISS2: revoked' '$WORK/ocsp.txt' && grep -q '^0x$ISS_SN: good' '$WORK/ocsp.txt'"
+
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/* Which of the CA's own certificates are in use now — revocation refuses those — and which are retired and may be revoked (a leaked key of a replaced OCSP signer or HTTPS certificate, an issuing CA rotated away). */
+#include <stdio.h>
+#include <string.h>
+
+#include "ca/ca.h"
+#include "ca/ca_int.h"
+
+/* The roles the daemon names (ca_in_use_set), the profile their certificates are
+ * recorded under and what they are called in a message. */
+static const struct {
+	const char *role, *profile, *what;
+} roles[CA_USE_ROLES] = {
+	{ CA_USE_OCSP_SIGNER, "ocsp-signer", "the OCSP signer" },
+	{ CA_USE_HTTPS, "daemon-tls", "the HTTPS certificate" },
+};
+
+void ca_in_use_set(ca_t *ca, const char *role, const char *serial_hex)
+{
+	size_t i;
+
+	for (i = 0; ca != NULL && role != NULL && serial_hex != NULL && i < CA_USE_ROLES; i++)
+		if (strcmp(role, roles[i].role) == 0) {
+			pthread_mutex_lock(&ca->use_mu);
+			snprintf(ca->in_use[i], sizeof(ca->in_use[i]), "%s", serial_hex);
+			pthread_mutex_unlock(&ca->use_mu);
+		}
+}
+
+/* A copy of the serial in use for role i ("" until the daemon named one). */
+static void in_use(ca_t *ca, size_t i, char out[2 * DB_SERIAL_MAX + 1])
+{
+	pthread_mutex_lock(&ca->use_mu);
+	memcpy(out, ca->in_use[i], sizeof(ca->in_use[i]));
+	pthread_mutex_unlock(&ca->use_mu);
+}
+
+static int serial_is(X509 *x, const char *hex)
+{
+	char h[2 * DB_SERIAL_MAX + 1];
+
+	ca_serial_hex(x, h);
+	return x != NULL && h[0] != '\0' && strcmp(h, hex) == 0;
+}
+
+/* Why the issuing CA is (NULL: it is retired; *name: its name here, NULL when it
+ * is not one of the daemon's). The current one issues; the one that signed the OCSP
+ * signer or HTTPS certificate in use must stay valid for them. */
+static const char *issuing_in_use(ca_t *ca, db_txn_t *txn, const char *hex, const char **name)
+{
+	static const char *const signed_what[CA_USE_ROLES] = {
+		"it signed the OCSP signer in use", "it signed the HTTPS certificate in use"
+	};
+	size_t i, n = atomic_load(&ca->n_iss);
+	const ca_iss_t *is = NULL;
+
+	*name = NULL;
+	for (i = 0; i < n && is == NULL; i++)
+		if (serial_is(ca->iss[i]->cert, hex))
+			is = ca->iss[i];
+	if (is == NULL)
+		return NULL;
+	*name = is->name;
+	if (is == ca_iss_current(ca))
+		return "new certificates are issued under it";
+	for (i = 0; i < CA_USE_ROLES; i++) {
+		char used[2 * DB_SERIAL_MAX + 1];
+		uint8_t sn[DB_SERIAL_MAX];
+		db_cert_t u;
+		int len;
+
+		in_use(ca, i, used);
+		if (used[0] == '\0')
+			return "no daemon said which OCSP signer and HTTPS certificate it uses";
+		if ((len = hex_decode(used, sn, sizeof(sn))) > 0 &&
+		    db_cert_get(txn, sn, (size_t)len, &u) == 0 && strcmp(u.issuer, is->name) == 0)
+			return signed_what[i];
+	}
+	return NULL;
+}
+
+/* Why c, of an own profile other than ca-issuing, is in use; NULL when retired. */
+static const char *other_in_use(ca_t *ca, const db_cert_t *c, const char *hex)
+{
+	const ca_rollover_certs_t *r;
+	size_t i;
+
+	if (strcmp(c->profile, "ca-root") == 0)
+		return "a trust anchor"; /* self-signed: no CRL a relying party checks lists it */
+	if (strcmp(c->profile, "ca-cross") == 0) {
+		r = ca_rollover(ca);
+		return r != NULL && (serial_is(r->new_by_old, hex) || serial_is(r->old_by_new, hex))
+			       ? "of the last root rollover"
+			       : NULL;
+	}
+	for (i = 0; i < CA_USE_ROLES; i++)
+		if (strcmp(c->profile, roles[i].profile) == 0) {
+			char used[2 * DB_SERIAL_MAX + 1];
+
+			in_use(ca, i, used);
+			if (used[0] == '\0')
+				return "perhaps in use: no daemon said which one it uses";
+			return strcmp(used, hex) == 0 ? "in use" : NULL;
+		}
+	return "in use"; /* an own profile this file does not know: the safe answer */
+}
+
+int ca_own_revocable(ca_t *ca, db_txn_t *txn, const db_cert_t *c, const char *serial_hex,
+		     int confirm, char *why, size_t cap)
+{
+	const char *instead = ca_own_profile(c->profile), *use, *name = NULL;
+	char hex[2 * DB_SERIAL_MAX + 1];
+
+	if (instead == NULL)
+		return 0;
+	db_serial_hex(c->serial, c->serial_len, hex);
+	use = strcmp(c->profile, "ca-issuing") == 0 ? issuing_in_use(ca, txn, hex, &name)
+						     : other_in_use(ca, c, hex);
+	if (use != NULL) {
+		snprintf(why, cap, "certificate %s is the CA's own (profile %s), %s, and is "
+			 "never held or revoked here: %s", serial_hex, c->profile, use, instead);
+		return CAIRN_ECONFLICT;
+	}
+	/* Retired. An issuing CA on the root's CRL takes every certificate it issued with it:
+	 * right for a leaked key, a surprise otherwise. */
+	if (strcmp(c->profile, "ca-issuing") == 0 && !confirm) {
+		snprintf(why, cap, "certificate %s is the retired issuing CA %s: revoking it lists "
+			 "it on the root's CRL and every certificate it issued stops validating; "
+			 "confirm with confirm_issuing_ca (cairn revoke --confirm-issuing-ca)",
+			 serial_hex, name ? name : "(not loaded)");
+		return CAIRN_ECONFLICT;
+	}
+	return 0;
+}
