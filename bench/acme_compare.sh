@@ -26,8 +26,9 @@ trap cleanup EXIT INT TERM
 echo "# machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
 
 # ---- cairn ----
-"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >/dev/null 2>&1 ||
+"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 --public-http http://init.invalid >/dev/null 2>&1 ||
 	{ echo "cairn init failed"; exit 1; }
+jq '.public_urls.http = ""' "$W/ca/cairn.json" >"$W/c.json" && cat "$W/c.json" >"$W/ca/cairn.json" # the URLs follow the listeners
 HP=$(free_port)
 python3 - "$W/ca/cairn.json" "$HP" "${WAIT_MS:-}" <<'PY'
 import json, sys

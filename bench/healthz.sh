@@ -38,8 +38,9 @@ trap cleanup EXIT INT TERM
 
 # start NAME BINARY: a fresh CA and daemon on loopback; writes $W/NAME.env
 start() {
-	"$2" init --dir "$W/$1" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 \
+	"$2" init --dir "$W/$1" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 --public-http http://init.invalid \
 		>"$W/$1.init" 2>&1 || { cat "$W/$1.init" >&2; exit 1; }
+	jq '.public_urls.http = ""' "$W/$1/cairn.json" >"$W/$1.c.json" && cat "$W/$1.c.json" >"$W/$1/cairn.json" # the URLs follow the listeners
 	"$2" serve --dir "$W/$1" >/dev/null 2>"$W/$1.log" &
 	PIDS="$PIDS $!"
 	echo "pid=$!" >"$W/$1.env"

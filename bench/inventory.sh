@@ -24,7 +24,8 @@ trap cleanup EXIT INT TERM
 ms() { date +%s%N | cut -c1-13; }
 . "$(dirname "$0")/lib.sh"
 
-"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >"$W/init.out" 2>&1
+"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 --public-http http://init.invalid >"$W/init.out" 2>&1
+jq '.public_urls.http = ""' "$W/ca/cairn.json" >"$W/c.json" && cat "$W/c.json" >"$W/ca/cairn.json" # the URLs follow the listeners
 "$CAIRN" serve --dir "$W/ca" 2>"$W/serve.log" &
 PIDS="$PIDS $!"
 i=0

@@ -40,7 +40,8 @@ trap cleanup EXIT INT TERM
 
 echo "# machine: $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
 echo "# cairn $("$CAIRN" --version | cut -d' ' -f2), $(openssl version), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
-"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >"$W/init.out" 2>&1
+"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 --public-http http://init.invalid >"$W/init.out" 2>&1
+jq '.public_urls.http = ""' "$W/ca/cairn.json" >"$W/c.json" && cat "$W/c.json" >"$W/ca/cairn.json" # the URLs follow the listeners
 python3 - "$W/ca/cairn.json" "$THREADS" "$HTHREADS" <<'EOF'
 import json, sys
 p, threads, hthreads = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -147,8 +147,8 @@ sample_mode() {
 			rm -rf "$W"
 			mkdir -p "$W"
 			echo "## N = $N: seeding (load before: $(load))"
-			"$CAIRN" init --dir "$CA" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >"$W/init.out" 2>&1
-			jq '.log_level = "info" | .server.threads = 2 | .crl.debounce = 0' "$CA/cairn.json" >"$W/c.json" && mv "$W/c.json" "$CA/cairn.json"
+			"$CAIRN" init --dir "$CA" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 --public-http http://init.invalid >"$W/init.out" 2>&1
+			jq '.log_level = "info" | .server.threads = 2 | .crl.debounce = 0 | .public_urls.http = ""' "$CA/cairn.json" >"$W/c.json" && mv "$W/c.json" "$CA/cairn.json"
 			"$B/bench/ocsp_seed" -b "$BATCH" -e 365 -N "$DOM" -T -O "$CA" "$N" "$SAMPLE" "$W" >"$W/seed.json"
 			"$B/bench/ocsp_seed" -P "$CA" "$W" >"$W/prune.json"
 		fi
@@ -256,8 +256,8 @@ for N in $SIZES; do
 	W=$(mktemp -d "$BASE/cairn-scale.XXXXXX")
 	CA=$W/ca
 	echo "## N = $N (load before: $(load))"
-	"$CAIRN" init --dir "$CA" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >"$W/init.out" 2>&1
-	jq '.log_level = "info" | .server.threads = 2 | .crl.debounce = 0' "$CA/cairn.json" >"$W/c.json" && mv "$W/c.json" "$CA/cairn.json"
+	"$CAIRN" init --dir "$CA" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 --public-http http://init.invalid >"$W/init.out" 2>&1
+	jq '.log_level = "info" | .server.threads = 2 | .crl.debounce = 0 | .public_urls.http = ""' "$CA/cairn.json" >"$W/c.json" && mv "$W/c.json" "$CA/cairn.json"
 	size0=$(stat -c %s "$CA/db/data.mdb")
 	"$B/bench/ocsp_seed" -b "$BATCH" -e 365 -N "$DOM" -T -O "$CA" "$N" 1000 "$W" >"$W/seed.json"
 	size1=$(stat -c %s "$CA/db/data.mdb")

@@ -237,9 +237,9 @@ int cli_ca_import(const char *dir_arg, const char *file, const char *chain_file)
 	if ((rc = open_token(cfg, &hsm, &err)) != 0 ||
 	    (rc = hsm_key_get(hsm, cfg->issuing_key, &key, &err)) != 0 ||
 	    (rc = check_issuing(cert, key, file, &err)) != 0 ||
-	    (rc = check_chain(cert, chain, file, chain_file, &err)) != 0)
+	    (rc = check_chain(cert, chain, file, chain_file, &err)) != 0 ||
+	    (rc = cli_http_base(cfg->public_http, cfg->listen_http, base, sizeof(base), &err)) != 0)
 		goto fail;
-	cli_http_base(cfg->public_http, cfg->listen_http, base, sizeof(base));
 	org_of(cert, org, sizeof(org));
 	if ((rc = cli_init_complete(dir, hsm, sk_X509_value(chain, 0), cert, key, org, base,
 				    "cli:import-cert", "ca.import", &err)) != 0)

@@ -62,8 +62,11 @@ struct x509_st;
 struct evp_pkey_st;
 struct cairn_err;
 /* The HTTP base URL that goes into AIA/CDP: public_http when set (non-empty), else
- * http://host:port of listen_http (NULL = the config default). */
-void cli_http_base(const char *public_http, const char *listen_http, char *out, size_t cap);
+ * http://host:port of listen_http (NULL = the config default). CAIRN_EINVAL (err says
+ * what to set) when that listener is on port 0: the system picks its port at each
+ * start, which no certificate can name. */
+int cli_http_base(const char *public_http, const char *listen_http, char *out, size_t cap,
+		  struct cairn_err *err);
 /* Everything that follows from an issuing CA (its key in the token): the delegated OCSP
  * signer (key "ocsp" in the token), the daemon's HTTPS certificate and key file, the db
  * with the root, issuing, signer and HTTPS certificates recorded (root and issuing audited

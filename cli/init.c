@@ -29,6 +29,7 @@ typedef struct init_opts {
 	const char *module, *token_label, *pin_file;
 	int external_root;      /* --external-root: a CSR for an outside root, no root key */
 	int root_opts;          /* a --root-* option was given */
+	char http_base[256];    /* what the certificates' AIA and CDP URLs start with */
 } init_opts_t;
 
 /* What init builds, freed at the end. */
@@ -348,20 +349,29 @@ static int write_policy(init_state_t *st, cairn_err_t *err)
 	return rc;
 }
 
-void cli_http_base(const char *public_http, const char *listen_http, char *out, size_t cap)
+int cli_http_base(const char *public_http, const char *listen_http, char *out, size_t cap,
+		  cairn_err_t *err)
 {
+	const char *listen = listen_http ? listen_http : config_key_default("listen.http");
 	char host[128];
 	int port = 0;
 
 	if (public_http != NULL && public_http[0] != '\0') {
 		snprintf(out, cap, "%s", public_http);
-		return;
+		return 0;
 	}
-	if (config_parse_addr(listen_http ? listen_http : config_key_default("listen.http"),
-			      host, sizeof(host), &port) != 0)
+	if (config_parse_addr(listen, host, sizeof(host), &port) != 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
+	/* The daemon's own URLs follow such a listener; the CA's certificates outlive it. */
+	if (port == 0)
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "listen.http %s is on port 0 (the system picks one at each "
+				     "start), which the URLs in the CA's certificates cannot name: "
+				     "set public_urls.http (cairn init --public-http "
+				     "http://HOST:PORT) or a fixed port", listen);
 	snprintf(out, cap, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
 		 strchr(host, ':') ? "]" : "", port);
+	return 0;
 }
 
 /* --external-root: the issuing key in the token and a CSR for it, signed by that key, asking
@@ -509,7 +519,9 @@ static int parse_init_opts(int argc, char **argv, init_opts_t *o)
 		return cli_usage_error("init", "listen addresses are host:port or [v6]:port");
 	/* The same rule as cairn.json's: these URLs go into certificates init issues. */
 	if ((o->public_https && config_check_string("public_urls.https", o->public_https, &err)) ||
-	    (o->public_http && config_check_string("public_urls.http", o->public_http, &err)))
+	    (o->public_http && config_check_string("public_urls.http", o->public_http, &err)) ||
+	    cli_http_base(o->public_http, o->listen_http, o->http_base, sizeof(o->http_base),
+			  &err) != 0)
 		return cli_usage_error("init", "%s", cairn_err_msg(&err));
 	return CLI_OK;
 }
@@ -572,7 +584,7 @@ int cli_init(int argc, char **argv)
 	init_opts_t o;
 	init_state_t st = { .lock_fd = -1 };
 	cairn_err_t err = { 0 };
-	char pin[33] = "", base[256], *cfg_path = NULL, *dbdir = NULL;
+	char pin[33] = "", *cfg_path = NULL, *dbdir = NULL;
 	int rc;
 
 	rc = parse_init_opts(argc, argv, &o);
@@ -597,7 +609,6 @@ int cli_init(int argc, char **argv)
 		goto out;
 	}
 	chmod(st.dir, 0700);
-	cli_http_base(o.public_http, o.listen_http, base, sizeof(base));
 	for (const char *const *sub = (const char *const[]){ "ca", "tls", NULL }; *sub; sub++) {
 		char *p = fs_join(st.dir, *sub);
 		int mk = p ? fs_mkdirs(p, 0700) : CAIRN_ENOMEM;
@@ -619,9 +630,9 @@ int cli_init(int argc, char **argv)
 		rc = CLI_OK;
 		goto out;
 	}
-	if ((rc = build_hierarchy(&o, &st, base, &err)) != 0 ||
+	if ((rc = build_hierarchy(&o, &st, o.http_base, &err)) != 0 ||
 	    (rc = cli_init_complete(st.dir, st.hsm, st.root, st.issuing, st.issuing_key, o.org,
-				    base, "cli:init", "ca.init", &err)) != 0 ||
+				    o.http_base, "cli:init", "ca.init", &err)) != 0 ||
 	    (rc = write_policy(&st, &err)) != 0 || (rc = write_config(&o, &st, &err)) != 0)
 		goto fail;
 	print_summary(&st, &o);

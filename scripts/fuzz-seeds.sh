@@ -19,7 +19,8 @@ mkdir -p "$C/base64url" "$C/csr" "$C/config" "$C/admin" "$C/audit_event" "$C/pol
 seed() { cp "$2" "$C/$1/$(sha1sum "$2" | cut -c1-16)"; }
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 
-"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 >/dev/null
+"$CAIRN" init --dir "$W/ca" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 \
+	--public-http http://init.invalid >/dev/null
 seed config "$W/ca/cairn.json"
 seed policy "$W/ca/policy.json"
 # Rules as tests/integration/policy.sh and docs/policy.md write them, and broken ones.

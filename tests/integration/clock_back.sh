@@ -185,7 +185,8 @@ ROOT=$D/ca/root.pem
 ISSUING=$D/ca/issuing.pem
 move $DAY
 $FT "$CAIRN" init --dir "$D" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 \
-	>"$D.init.out" 2>&1 || bail "cairn init a day ahead failed: $(cat "$D.init.out")"
+	--public-http "$INIT_URL" >"$D.init.out" 2>&1 && set_public_http "$D" "" ||
+	bail "cairn init a day ahead failed: $(cat "$D.init.out")"
 at 0
 ok "a CA made a day ahead: /healthz is degraded" \
 	sh -c "curl -s '$HTTP_URL/healthz' >'$WORK/health.json'; grep -q '\"status\":\"degraded\"' '$WORK/health.json'"

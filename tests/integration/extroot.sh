@@ -59,7 +59,14 @@ root r2 || bail "openssl could not make a root"
 sign "$D1/ca/issuing.csr" r1 good1 1000 "$CA_EXT" "$KU_EXT" || bail "openssl x509 -req failed"
 
 # ---- import: attacks first ----
-import() { "$CAIRN" ca import-cert "$1" --chain "$2" --dir "$D1"; }
+# import_in DIR CERT CHAIN: `ca import-cert`, its certificates naming INIT_URL (ca_init).
+import_in() {
+	set_public_http "$1" "$INIT_URL" || return 1
+	"$CAIRN" ca import-cert "$2" --chain "$3" --dir "$1"
+	_rc=$?
+	set_public_http "$1" "" && return $_rc
+}
+import() { import_in "$D1" "$@"; }
 make_csr other ec:P-256 "/CN=Not The Token Key"
 sign "$WORK/other.csr" r1 otherkey 1000 "$CA_EXT" "$KU_EXT"
 fails "import of a certificate for another key is refused" import "$WORK/otherkey.pem" "$WORK/r1.pem"
@@ -100,6 +107,9 @@ fails "after all refusals the daemon still refuses to start" timeout 30 "$CAIRN"
 last_has "  ... awaiting its certificate" "awaits"
 
 # ---- import, serve, issue (no constraints) ----
+fails "import on listen.http port 0 without public_urls.http is refused" \
+	"$CAIRN" ca import-cert "$WORK/good1.pem" --chain "$WORK/r1.pem" --dir "$D1"
+last_has "  ... saying what to set" "port 0.*set public_urls.http"
 ok "import of the certificate the root signed" import "$WORK/good1.pem" "$WORK/r1.pem"
 ok "  ... installs the outside root as the trust anchor" cmp "$D1/ca/root.pem" "$WORK/r1.pem"
 fails "a second import is refused" import "$WORK/good1.pem" "$WORK/r1.pem"
@@ -133,16 +143,15 @@ root dirn "permitted;dirName:dn_sect"; printf '[dn_sect]\nO = Outside\n' >>"$WOR
 		-keyout "$WORK/dirn.key" -out "$WORK/dirn.pem" -config "$WORK/dirn.cnf" 2>/dev/null
 sign "$D/ca/issuing.csr" dirn dirn_iss 1000 "$CA_EXT" "$KU_EXT"
 fails "import refused when the root has constraints cairn cannot honour (dirName)" \
-	"$CAIRN" ca import-cert "$WORK/dirn_iss.pem" --chain "$WORK/dirn.pem" --dir "$D"
+	import_in "$D" "$WORK/dirn_iss.pem" "$WORK/dirn.pem"
 last_has "  ... saying so" "cannot honour directoryName name constraints"
 sign "$D/ca/issuing.csr" narrow narrow_iss 1000 "$CA_EXT" "$KU_EXT"
 fails "import refused when the daemon's HTTPS names break the root's constraints" \
-	"$CAIRN" ca import-cert "$WORK/narrow_iss.pem" --chain "$WORK/narrow.pem" --dir "$D"
+	import_in "$D" "$WORK/narrow_iss.pem" "$WORK/narrow.pem"
 last_has "  ... naming the name and the constraint" "dns:localhost.*dns:.example.test"
 sign "$D/ca/issuing.csr" nc iss 1000 "$CA_EXT" "$KU_EXT" \
 	"nameConstraints = critical,excluded;DNS:secret.example.test,excluded;email:.example.test"
-ok "import under the constrained root" "$CAIRN" ca import-cert "$WORK/iss.pem" \
-	--chain "$WORK/nc.pem" --dir "$D"
+ok "import under the constrained root" import_in "$D" "$WORK/iss.pem" "$WORK/nc.pem"
 dns_start || bail "test DNS server did not start"
 HP=$(free_port)
 acme_conf "$D" "{\"validation\": {\"dns_server\": \"127.0.0.1:$DNS_PORT\", \"http01_port\": $HP}}"

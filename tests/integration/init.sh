@@ -54,6 +54,29 @@ last_one_line "refusal is one line"
 last_has "refusal says why" "refusing to overwrite"
 fails "init without --dir is a usage error" "$CAIRN" init
 ok "usage errors exit 2" sh -c "'$CAIRN' init; [ \$? -eq 2 ]"
+
+# The URLs in the CA's certificates (AIA, CRL distribution points) must name a port: a
+# listener on port 0 (the system picks one at each start) needs public_urls.http.
+fails "init with --listen-http on port 0 and no --public-http is refused" "$CAIRN" init \
+	--dir "$WORK/zero" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0
+last_one_line "  ... in one line"
+last_has "  ... saying what to set" "port 0.*public_urls.http.*--public-http http://HOST:PORT"
+ok "  ... a usage error that made nothing" sh -c "'$CAIRN' init --dir '$WORK/zero' --listen-http \
+	127.0.0.1:0 >/dev/null 2>&1; [ \$? -eq 2 ] && [ ! -e '$WORK/zero/cairn.json' ] && [ ! -e '$WORK/zero/ca' ]"
+ok "init with port 0 and --public-http" "$CAIRN" init --dir "$WORK/pub" --listen-https 127.0.0.1:0 \
+	--listen-http 127.0.0.1:0 --public-http http://ca.example.test:8080
+ok "  ... the CA certificates name the public URL" sh -c "
+	openssl x509 -in '$WORK/pub/ca/issuing.pem' -noout -ext crlDistributionPoints |
+	grep -q 'URI:http://ca.example.test:8080/crl/root.crl' &&
+	openssl x509 -in '$WORK/pub/tls/server.pem' -noout -text |
+	grep -q 'OCSP - URI:http://ca.example.test:8080/ocsp'"
+ok "init with a fixed HTTP port and no public URL" "$CAIRN" init --dir "$WORK/fixed" \
+	--listen-https 127.0.0.1:0 --listen-http 127.0.0.1:18080
+ok "  ... the CA certificates name the listener" sh -c "
+	openssl x509 -in '$WORK/fixed/ca/issuing.pem' -noout -ext crlDistributionPoints |
+	grep -q 'URI:http://127.0.0.1:18080/crl/root.crl' &&
+	openssl x509 -in '$WORK/fixed/tls/server.pem' -noout -text |
+	grep -q 'OCSP - URI:http://127.0.0.1:18080/ocsp'"
 ok "--help works for every command" sh -c "for c in init serve issue show list audit; do
 	'$CAIRN' \$c --help | grep -q 'usage: cairn' || exit 1; done"
 

@@ -106,15 +106,30 @@ bail() {
 # (Preloading the ASan runtime first instead hangs non-ASan programs such as rm.)
 [ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0"
 
-# ca_init DIR [init options]: a fresh CA on ephemeral loopback ports. Its /healthz does
-# not depend on the free space of the machine's disk (server.disk_min_free_mb 1 MiB, not
-# 256): disk_full.sh tests the rule on a disk of its own.
+# The URL in the AIA and CDP of the certificates `cairn init` and `cairn ca import-cert`
+# make for a CA on ephemeral ports: on port 0 they refuse without public_urls.http (no
+# certificate can name a port picked at each start). No test follows it.
+INIT_URL=http://init.invalid
+# set_public_http DIR URL: public_urls.http of DIR's cairn.json ("": the daemon's URLs
+# follow its listener). The file keeps its mode (0600).
+set_public_http() {
+	jq --arg u "$2" '.public_urls.http = $u' "$1/cairn.json" >"$1.cairn.json" &&
+		cat "$1.cairn.json" >"$1/cairn.json"
+}
+
+# ca_init DIR [init options]: a fresh CA on ephemeral loopback ports; its certificates
+# name INIT_URL, then public_urls.http is emptied (unless the options gave one) so that
+# the daemon's URLs follow its listener. Its /healthz does not depend on the free space
+# of the machine's disk (server.disk_min_free_mb 1 MiB, not 256): disk_full.sh tests the
+# rule on a disk of its own.
 ca_init() {
 	d=$1
 	shift
-	"$CAIRN" init --dir "$d" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 "$@" \
-		>"$d.init.out" 2>&1 &&
-		jq '.server.disk_min_free_mb = 1' "$d/cairn.json" >"$d.cairn.json" &&
+	"$CAIRN" init --dir "$d" --listen-https 127.0.0.1:0 --listen-http 127.0.0.1:0 \
+		--public-http "$INIT_URL" "$@" >"$d.init.out" 2>&1 &&
+		jq --arg p "$INIT_URL" '.server.disk_min_free_mb = 1 |
+			if .public_urls.http == $p then .public_urls.http = "" else . end' \
+			"$d/cairn.json" >"$d.cairn.json" &&
 		cat "$d.cairn.json" >"$d/cairn.json" # the file keeps its mode (0600)
 }
 
