@@ -369,6 +369,13 @@ int cli_http_base(const char *public_http, const char *listen_http, char *out, s
 				     "start), which the URLs in the CA's certificates cannot name: "
 				     "set public_urls.http (cairn init --public-http "
 				     "http://HOST:PORT) or a fixed port", listen);
+	/* A listener on every address names no host a client can reach. */
+	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+		return cairn_err_set(err, CAIRN_EINVAL,
+				     "listen.http %s listens on every address, which the URLs in "
+				     "the CA's certificates cannot name: set public_urls.http "
+				     "(cairn init --public-http http://HOST:PORT) with the name "
+				     "clients reach", listen);
 	snprintf(out, cap, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
 		 strchr(host, ':') ? "]" : "", port);
 	return 0;

@@ -63,6 +63,11 @@ last_one_line "  ... in one line"
 last_has "  ... saying what to set" "port 0.*public_urls.http.*--public-http http://HOST:PORT"
 ok "  ... a usage error that made nothing" sh -c "'$CAIRN' init --dir '$WORK/zero' --listen-http \
 	127.0.0.1:0 >/dev/null 2>&1; [ \$? -eq 2 ] && [ ! -e '$WORK/zero/cairn.json' ] && [ ! -e '$WORK/zero/ca' ]"
+for any in 0.0.0.0:18080 '[::]:18080'; do
+	fails "init listening on every address ($any) without --public-http is refused" "$CAIRN" \
+		init --dir "$WORK/any" --listen-https 127.0.0.1:0 --listen-http "$any"
+	last_has "  ... saying what to set" "every address.*--public-http http://HOST:PORT"
+done
 ok "init with port 0 and --public-http" "$CAIRN" init --dir "$WORK/pub" --listen-https 127.0.0.1:0 \
 	--listen-http 127.0.0.1:0 --public-http http://ca.example.test:8080
 ok "  ... the CA certificates name the public URL" sh -c "
