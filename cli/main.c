@@ -26,7 +26,7 @@ static const cli_command_t commands[] = {
 	  "  --listen-http ADDR     HTTP listener (default 127.0.0.1:8080)\n"
 	  "  --public-https URL     public HTTPS base URL (default: follows the listener)\n"
 	  "  --public-http URL      public HTTP base URL for AIA/CDP (default: follows the listener;\n"
-	  "                         needed when --listen-http is on port 0)\n"
+	  "                         needed when --listen-http is on port 0 or every address)\n"
 	  "  --org NAME             organisation in CA names (default \"cairn\")\n"
 	  "  --root-cn CN           root CA common name (default \"<org> Root CA\")\n"
 	  "  --issuing-cn CN        issuing CA common name (default \"<org> Issuing CA\")\n"
