@@ -121,7 +121,16 @@ int ca_own_revocable(ca_t *ca, db_txn_t *txn, const db_cert_t *c, const char *se
 			 "never held or revoked here: %s", serial_hex, c->profile, use, instead);
 		return CAIRN_ECONFLICT;
 	}
-	/* Retired. An issuing CA on the root's CRL takes every certificate it issued with it:
+	/* Retired. A root key the daemon does not run on (an earlier rollover's new root)
+	 * has no CRL here: a revocation of what it signed (the old root's cross-certificate)
+	 * would reach no relying party while the API said revoked. */
+	if (strcmp(c->issuer, "root") != 0 && ca_iss_find(ca, c->issuer) == NULL) {
+		snprintf(why, cap, "certificate %s is the CA's own (profile %s), retired, but was "
+			 "signed by %s, whose CRL this CA does not publish: a revocation would "
+			 "reach no relying party", serial_hex, c->profile, c->issuer);
+		return CAIRN_ECONFLICT;
+	}
+	/* An issuing CA on the root's CRL takes every certificate it issued with it:
 	 * right for a leaked key, a surprise otherwise. */
 	if (strcmp(c->profile, "ca-issuing") == 0 && !confirm) {
 		snprintf(why, cap, "certificate %s is the retired issuing CA %s: revoking it lists "

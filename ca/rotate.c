@@ -266,8 +266,10 @@ static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_er
 		o[0] = '\0';
 	gmtime_r(&now, &tm);
 	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-	/* ub-common-name is 64: the old CN, shortened, and the day of the rollover. */
-	snprintf(cn, sizeof(cn), "%.52s %s", base, day);
+	/* ub-common-name is 64: the old CN, shortened, the day of the rollover and the
+	 * token key's random label: two rollovers of one day make two roots of two names
+	 * (one name for two keys would leave path building and CRL matching to guess). */
+	snprintf(cn, sizeof(cn), "%.43s %s %.8s", base, day, label + 5);
 	if (ca_time_unix(X509_get0_notBefore(ca->root), &nb) != 0 ||
 	    ca_time_unix(X509_get0_notAfter(ca->root), &na) != 0 || na - nb < DAY) {
 		rc = cairn_err_set(err, CAIRN_ECONFIG, "the root has no usable validity");

@@ -255,5 +255,28 @@ ok "  ... OCSP from the root: revoked; the first issuing CA good" sh -c "openssl
 	-serial 0x$ISS2 -serial 0x$ISS_SN -url '$HTTP_URL/ocsp' -CAfile '$ROOT' -no_nonce >'$WORK/ocsp.txt' 2>&1 &&
 	grep -q '^0x$ISS2: revoked' '$WORK/ocsp.txt' && grep -q '^0x$ISS_SN: good' '$WORK/ocsp.txt'"
 
+# A second rollover retires the first one's cross-certificates. The one the first new root
+# signed (the old root certified by it) has no CRL that this CA publishes (the daemon
+# still runs on the old root): revoking it would reach nobody, so it is refused.
+"$CAIRN" ca cross-sign --dir "$D" "$WORK/ro2" >"$WORK/ro2.out" 2>&1 || bail "cross-sign: $(cat "$WORK/ro2.out")"
+for sn in $(awk '$1 == "ca-cross" {print $2}' "$WORK/own.txt"); do
+	curl -s --cacert "$ROOT" -H "Authorization: Bearer $TOKEN" \
+		"$HTTPS_URL/admin/v1/certificates/$sn" | jq -r '"\(.issuer) \(.serial)"'
+done >"$WORK/cross1.txt"
+BY_NEW=$(awk '$1 != "root" {print $2}' "$WORK/cross1.txt")
+BY_OLD=$(awk '$1 == "root" {print $2}' "$WORK/cross1.txt")
+ok "the two rollovers' new roots have two names (one name for two keys leaves path building guessing)" \
+	test "$(openssl x509 -in "$WORK/ro-root.pem" -noout -subject)" != \
+	"$(openssl x509 -in "$WORK/ro2-root.pem" -noout -subject)"
+ok "the first rollover's two cross-certificates: one by the old root, one by the new" \
+	test -n "$BY_NEW" -a -n "$BY_OLD"
+api "/certificates/$BY_NEW/revoke" '{"reason": "superseded"}' >"$WORK/old.out"
+ok "  ... the one the first new root signed is 409: no CRL of this CA would list it" sh -c \
+	"tail -n1 '$WORK/old.out' | grep -qx 409 && grep -q 'whose CRL this CA does not publish' '$WORK/old.out'"
+api "/certificates/$BY_OLD/revoke" '{"reason": "superseded"}' >"$WORK/old.out"
+ok "  ... the one the old root signed, retired, is revoked" sh -c "tail -n1 '$WORK/old.out' | grep -qx 200"
+ok "  ... and the root CRL lists it" waits_for sh -c "curl -fsS '$HTTP_URL/crl/root.crl' |
+	openssl crl -inform DER -noout -text | tr 'A-F' 'a-f' | grep -qi 'serial number: *$BY_OLD'"
+
 ok "every certificate in the database passes certlint" lint_db "$D"
 done_testing
