@@ -130,6 +130,12 @@ const char *ca_dns_problem(const char *s, size_t len, int wildcard)
 				return "has a label longer than 63 characters";
 			if (s[start] == '-' || s[i - 1] == '-')
 				return "has a label that starts or ends with '-'";
+			/* "--" in the third and fourth positions is reserved (RFC 5890 §2.3.1):
+			 * only xn-- labels, and only Punycode of a U-label */
+			if (n >= 4 && s[start + 2] == '-' && s[start + 3] == '-' &&
+			    strncasecmp(s + start, "xn--", 4) != 0)
+				return "has a reserved label ('--' in the third and fourth "
+				       "positions) that is not an xn-- label";
 			if (n >= 4 && strncasecmp(s + start, "xn--", 4) == 0 &&
 			    (why = puny_problem(s + start + 4, n - 4)) != NULL)
 				return why;

@@ -514,6 +514,8 @@ static void test_dns_punycode(void **state)
 		"www.xn--fiqs8s.example",  /* 中国 (no basic code points, no delimiter) */
 		"xn--ls8h.example",        /* U+1F4A9, beyond the BMP */
 		"a-b.xn--e1afmkfd.example", /* пример */
+		"a--b.example",             /* '--' elsewhere than the third and fourth positions */
+		"abc--d.example",
 	};
 	static const char *const bad[] = {
 		"xn--zz.example",    /* the last integer is cut short */
@@ -526,6 +528,8 @@ static void test_dns_punycode(void **state)
 		"xn--99999999999.example", /* overflows 32 bits */
 		"xn--en32g.example", /* U+110000, beyond Unicode */
 		"xn--ib9b.example",  /* a surrogate, U+D800 */
+		"ab--cd.example",    /* a reserved LDH label that is not an xn-- one */
+		"www.zz--x.example", /* the same, not leftmost */
 	};
 	size_t i;
 	(void)state;
