@@ -155,6 +155,14 @@ int acme_account_revoke(acme_t *acme, const char *id, const char *actor, json_t 
 			cairn_err_t *err) CAIRN_WUR;
 
 /*
+ * policy_requester_fn for ACME requesters: 0 when requester is not an ACME one
+ * ("acme:acct/ID", "acme:eab/KID") or its account is valid; CAIRN_EAUTH ("the ACME
+ * account … is revoked") when it was revoked or deactivated while its request waited for
+ * approvers. Reads txn only; arg unused.
+ */
+int acme_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err);
+
+/*
  * Appends to into (a json array) the addresses of the mailto: contacts of the account
  * requester names: "acme:acct/ID", or "acme:eab/KID" (the account bound with that key).
  * Deactivated accounts have none. One read txn of db. Returns 0, CAIRN_ENOENT (not an

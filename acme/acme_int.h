@@ -202,7 +202,8 @@ long acme_hour_count(db_txn_t *txn, const char *prefix, int64_t now, long limit,
 typedef int (*acme_update_fn)(db_txn_t *txn, json_t *obj, void *arg, cairn_err_t *err);
 int acme_update(acme_t *a, const char *key, acme_update_fn fn, void *arg, json_t **result,
 		cairn_err_t *err);
-/* A fresh random id (ACME_ID_LEN+1 bytes). */
+/* A fresh random id (ACME_ID_LEN+1 bytes): base64url of 127 random bits, never beginning
+ * with '-' or '_'. */
 int acme_new_id(char *out);
 /* Appends an audit event (actor "acme:acct/ID") inside txn; takes ownership of names and details. */
 int acme_audit(db_txn_t *txn, const char *acct, const char *action, const char *serial,

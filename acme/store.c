@@ -242,6 +242,9 @@ int acme_new_id(char *out)
 
 	if (util_random(raw, sizeof(raw)) != 0)
 		return CAIRN_ECRYPTO;
+	/* The first character from the first 32 of base64url's alphabet (A-Z, a-f): an id
+	 * never begins with '-', which a command line would read as an option (127 bits). */
+	raw[0] &= 0x7f;
 	t = b64url_encode(raw, sizeof(raw));
 	if (t == NULL)
 		return CAIRN_ENOMEM;

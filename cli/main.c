@@ -146,6 +146,7 @@ static const cli_command_t commands[] = {
 	  "                         acme:acct/ID): status, contacts, key thumbprint, EAB key\n"
 	  "  account revoke ID      the account's requests are refused from now on (a leaked\n"
 	  "                         account key); its certificates stay valid\n"
+	  "  An id made before 8 Dec 2026 may begin with '-': give it after --\n"
 	  CLI_CONN_HELP },
 	{ "backup", cli_backup, "backup --dir DIR --out FILE",
 	  "  --dir DIR              data directory (the daemon may run: a hot copy)\n"

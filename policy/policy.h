@@ -268,6 +268,18 @@ typedef int (*policy_approver_fn)(db_txn_t *txn, const char *approver, uint64_t 
  * the engine serves requests; arg is borrowed.
  */
 void policy_engine_set_approver_check(policy_engine_t *e, policy_approver_fn fn, void *arg);
+/*
+ * Whether requester ("acme:acct/ID", "est:user/NAME", …) may still be issued a
+ * certificate, checked in the write of the certificate an approval issues (txn borrowed,
+ * read it only): 0, or a negative code with the reason in err — the request then fails
+ * with it and nothing is issued. A request waits for approvers for days; its requester
+ * may be gone by then (an ACME account revoked).
+ */
+typedef int (*policy_requester_fn)(db_txn_t *txn, const char *requester, void *arg,
+				   cairn_err_t *err);
+/* Installs that check (NULL, the default: every requester may). Call before the engine
+ * serves requests; arg is borrowed. */
+void policy_engine_set_requester_check(policy_engine_t *e, policy_requester_fn fn, void *arg);
 
 /* Walks requests (status filter: -1 = all), newest first. fn gets each request's facts and
  * what approvers see of its CSR without parsing it (summary, borrowed for the call;

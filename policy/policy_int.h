@@ -57,6 +57,8 @@ struct policy_engine {
 	pthread_mutex_t decide;  /* approvals and rejections one at a time */
 	policy_approver_fn approver_ok; /* may be NULL: every approver counts */
 	void *approver_arg;
+	policy_requester_fn requester_ok; /* may be NULL: every requester may */
+	void *requester_arg;
 	util_periodic_t *expiry;  /* expires due requests (expiry.c), or NULL */
 };
 

@@ -670,17 +670,39 @@ out:
 }
 
 /* The last approval: issue from the stored CSR, then record the outcome. */
+typedef struct requester_check {
+	const policy_engine_t *e;
+	const char *requester;
+} requester_check_t;
+
+/* In the certificate's write: its requester may still be issued one (e->requester_ok). */
+static int requester_still_ok(db_txn_t *txn, const char *serial_hex, void *arg,
+			      cairn_err_t *err)
+{
+	const requester_check_t *c = arg;
+	(void)serial_hex;
+
+	return c->e->requester_ok(txn, c->requester, c->e->requester_arg, err);
+}
+
 static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *err)
 {
 	struct decide_op fin = { 0 };
 	ca_request_t creq;
+	requester_check_t check = { e, NULL };
+	ca_record_extra_t extra = { NULL, requester_still_ok, &check };
 	ca_issued_t *issued = NULL;
 	ca_csr_t *parsed = NULL;
 	cairn_err_t ierr = { 0 };
 	int rc, irc;
 
-	if ((irc = stored_request(d->rec, &creq, &parsed, &ierr)) == 0)
+	if ((irc = stored_request(d->rec, &creq, &parsed, &ierr)) == 0) {
+		if (e->requester_ok != NULL) {
+			check.requester = creq.requester;
+			creq.record_extra = &extra;
+		}
 		irc = ca_issue(e->ca, &creq, &issued, &ierr);
+	}
 	fin.id = d->id;
 	fin.actor = d->actor;
 	fin.role = d->role;
@@ -760,6 +782,12 @@ void policy_engine_set_approver_check(policy_engine_t *e, policy_approver_fn fn,
 {
 	e->approver_ok = fn;
 	e->approver_arg = arg;
+}
+
+void policy_engine_set_requester_check(policy_engine_t *e, policy_requester_fn fn, void *arg)
+{
+	e->requester_ok = fn;
+	e->requester_arg = arg;
 }
 
 /* The record of id, expired first if due. New reference in *out. */

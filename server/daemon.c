@@ -205,6 +205,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	/* Approvals count only from enabled admins who existed when the request came. */
 	policy_engine_set_approver_check(s->policy, admin_approver_counts, NULL);
+	/* A request issued on approval goes to no ACME account revoked while it waited. */
+	policy_engine_set_requester_check(s->policy, acme_requester_active, NULL);
 	s->est_settings = *cfg->est_settings;
 	if ((rc = est_new(&s->est_settings, s->ca, s->db, s->policy, &s->est, err)) != 0)
 		goto out;

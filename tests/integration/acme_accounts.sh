@@ -14,7 +14,11 @@
 command -v lego >/dev/null || bail "lego is not installed (scripts/deps.sh)"
 plugged_ca '.token.timeout = 60 | .acme.external_account_required = true |
 	.acme.validation.hosts = {"one.eab.test": "127.0.0.1", "two.eab.test": "127.0.0.1",
-	"race.eab.test": "127.0.0.1", "late.eab.test": "127.0.0.1"}'
+	"race.eab.test": "127.0.0.1", "late.eab.test": "127.0.0.1", "wait.eab.test": "127.0.0.1"}'
+# wait.eab.test waits for one approval; every other name as the policy init wrote says
+jq '.rules = [{"name": "held", "match": {"dns_exact": ["wait.eab.test"]}, "action": "approve",
+	"approvals": 1}] + .rules' "$D/policy.json" >"$WORK/policy.json" &&
+	cp "$WORK/policy.json" "$D/policy.json" || bail "cannot edit the policy"
 export CAIRN_TEST_TOKEN_HANG="$WORK/hang" CAIRN_TEST_TOKEN_WAITING="$WORK/waiting"
 ca_serve "$D" || bail "serve failed"
 keep_https_port "$D"
@@ -92,6 +96,11 @@ fails "revoking it again is refused" "$CAIRN" acme eab revoke "$K1" --dir "$D"
 last_has "  ... it is revoked already (409)" "409"
 fails "an unknown key id is refused" "$CAIRN" acme eab revoke AAAAAAAAAAAAAAAAAAAAAA --dir "$D"
 last_has "  ... 404, naming it" "no EAB key AAAAAAAAAAAAAAAAAAAAAA"
+fails "a key id beginning with '-' (made before ids could not) is read after --" "$CAIRN" acme \
+	eab revoke --dir "$D" -- -AAAAAAAAAAAAAAAAAAAAA
+last_has "  ... as an id, not an option" "no EAB key -AAAAAAAAAAAAAAAAAAAAA"
+ok "new key ids and account ids never begin with '-'" sh -c "'$CAIRN' acme eab list --dir '$D' --json |
+	jq -e '[.items[] | .kid, (.account // empty)] | length > 0 and all(test(\"^[A-Za-f]\"))' >/dev/null"
 fails "a key id that is no path segment is a usage error" "$CAIRN" acme eab revoke \
 	"../tokens" --dir "$D"
 # audited KID ACTION JQ: one event ACTION by the CLI's admin about KID, and JQ holds on it.
@@ -161,6 +170,27 @@ ok "the revocation is audited with the admin and the account's EAB key" sh -c \
 ok "the certificate it was issued stays valid (revoked only when asked)" sh -c \
 	"'$CAIRN' list --dir '$D' --name two.eab.test | grep -q two.eab.test &&
 	! '$CAIRN' list --dir '$D' --name two.eab.test | grep -q revoked"
+
+# -- an account revoked while its request waits for approvers: the approval issues nothing
+ok "a key is made for an account whose request will wait" eab
+K8=$KID
+lego --server "$HTTPS_URL/acme/directory" --path "$WORK/held" --email held@eab.test \
+	--accept-tos --eab --kid "$K8" --hmac "$HMAC" --domains wait.eab.test --http \
+	--http.port "127.0.0.1:$HP" --cert.timeout 60 run >"$WORK/lego-held.out" 2>&1 &
+LEGO=$!
+CAIRN_PIDS="$CAIRN_PIDS $LEGO"
+ok "  ... lego's order for wait.eab.test waits for an approver" acme_pending "$D" "$LEGO"
+listed "$K8" true
+A8=$(jq -r --arg k "$K8" '.items[] | select(.kid == $k) | .account' "$WORK/list.json")
+ok "the account is revoked while its request waits" "$CAIRN" acme account revoke "$A8" --dir "$D"
+fails "the approval then issues nothing" "$CAIRN" requests approve "$REQ" --dir "$D"
+last_has "  ... the issuance failed: the account is revoked" "issuance failed.*ACME account $A8.* is revoked"
+ok "  ... the request is failed, saying why" sh -c "'$CAIRN' requests show '$REQ' --dir '$D' |
+	jq -e '.status == \"failed\" and (.reason | test(\"is revoked\"))' >/dev/null"
+ok "  ... and no certificate names wait.eab.test" sh -c \
+	"! '$CAIRN' list --dir '$D' --name wait.eab.test | grep -q wait.eab.test"
+wait "$LEGO"
+tap $(( $? != 0 )) "  ... lego gets none"
 
 # -- the clock: an unused key expires; a key made ahead of the clock does not outlive it
 ok "a key for an hour is made" eab --expires-in 1h
