@@ -527,13 +527,17 @@ static int query_check(const admin_route_t *route, const admin_request_t *req,
 		return -1;
 	}
 	for (i = 0; params != NULL && (name = params[i]) != NULL; i++) {
-		if (req->query_count != NULL && req->query_count(req->query_ctx, name) > 1) {
+		size_t n = req->query_count != NULL ? req->query_count(req->query_ctx, name) : 0;
+
+		if (n > 1) {
 			http_reply_problem(reply, 400, PROBLEM("malformed"),
 					   "query parameter \"%s\" is given more than once", name);
 			return -1;
 		}
 		v = api_query(req, name);
-		if (v != NULL && v[0] == '\0') {
+		/* "?status" without "=": libmicrohttpd keeps it with no value (NULL), which
+		 * would read as absent */
+		if ((v == NULL && n == 1) || (v != NULL && v[0] == '\0')) {
 			http_reply_problem(reply, 400, PROBLEM("malformed"),
 					   "query parameter \"%s\" is empty: give a value or leave "
 					   "it out", name);

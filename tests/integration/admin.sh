@@ -204,6 +204,10 @@ ok "GET /audit?since= (empty): 400" api_is 400 "$WORK/audrey.tok" GET '/audit?si
 ok "GET /requests?limit=5&limit=7: 400, not the first value" api_is 400 "$WORK/audrey.tok" GET \
 	'/requests?limit=5&limit=7'
 ok "  ... naming it" grep -q 'query parameter \\"limit\\" is given more than once' "$WORK/api.out"
+ok "GET /certificates?status (no '='): 400, not every certificate" api_is 400 "$WORK/audrey.tok" GET \
+	'/certificates?status'
+ok "  ... naming it" grep -q 'query parameter \\"status\\" is empty' "$WORK/api.out"
+ok "GET /requests?limit (no '='): 400" api_is 400 "$WORK/audrey.tok" GET '/requests?limit'
 ok "GET /certificates?status=valid&status=revoked: 400" api_is 400 "$WORK/audrey.tok" GET \
 	'/certificates?status=valid&status=revoked'
 ok "GET /audit/export?since=2020-01-01&since=2020-01-02: 400" \
