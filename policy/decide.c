@@ -67,7 +67,9 @@ static int dns_under(const char *name, const char *suffix)
 	return suffix[0] == '.' || name[n - s - 1] == '.';
 }
 
-typedef enum { NAME_DNS, NAME_IP, NAME_EMAIL, NAME_URI } name_kind_t;
+/* NAME_TEXT: a CN that is no host name ("Alice Smith", "evil.example x.iot.test"): no
+ * name field lists it, so only a rule without name fields takes it. */
+typedef enum { NAME_DNS, NAME_IP, NAME_EMAIL, NAME_URI, NAME_TEXT } name_kind_t;
 
 /* Each kind of name in explanations, and the match fields that take it. */
 static const struct {
@@ -77,6 +79,7 @@ static const struct {
 	[NAME_IP] = { "ip", "IP address", "match.ip_cidr" },
 	[NAME_EMAIL] = { "email", "email address", "match.email_domain" },
 	[NAME_URI] = { "uri", "URI", "match.uri_prefix" },
+	[NAME_TEXT] = { "text", "CN text", "name field that lists it (only rules without name fields take it)" },
 };
 
 /* One name of the request as the rules see it. */
@@ -119,12 +122,21 @@ static void pname_init(pname_t *n, const char *text, name_kind_t kind,
 	if (kind == NAME_URI) /* a '*' in a URI is a character like any other */
 		return;
 	star = strchr(text, '*');
+	/* A CN read DNS-style that no DNS name could be: its text, not a name under a suffix
+	 * ("Alice Smith.iot.test" ends in ".iot.test" but names no host there). With a '*'
+	 * it is refused below: nobody can say which names it covers. */
+	if (n->from_cn && star == NULL && ca_dns_problem(text, strlen(text), 0) != NULL) {
+		n->kind = NAME_TEXT;
+		return;
+	}
 	if (star == NULL)
 		return;
 	/* SANs pass ca_csr_check (a '*' only as the whole leftmost label); a CN on a profile
 	 * without serverAuth does not, and nobody can say which names "a*b.test" covers. */
 	if (star != text || text[1] != '.' || text[2] == '\0' || strchr(text + 1, '*') != NULL)
 		n->bad = "has a '*' that is not the whole leftmost label";
+	else if (n->from_cn && ca_dns_problem(text, strlen(text), 1) != NULL)
+		n->bad = "is a wildcard over no host name";
 	else
 		n->base = text + 2;
 }
@@ -196,6 +208,8 @@ static int name_listed(const rule_t *r, const pname_t *n, const char *cand)
 			if (strncmp(n->text, r->uri_prefix.v[i], strlen(r->uri_prefix.v[i])) == 0)
 				return 1;
 		return 0;
+	case NAME_TEXT:
+		return 0;
 	case NAME_DNS:
 		break;
 	}
@@ -218,6 +232,8 @@ static size_t kind_fields(const rule_t *r, name_kind_t k)
 		return r->email_domain.n;
 	case NAME_URI:
 		return r->uri_prefix.n;
+	case NAME_TEXT:
+		return 0;
 	case NAME_DNS:
 		break;
 	}

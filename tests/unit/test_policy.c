@@ -919,6 +919,23 @@ static void test_cn_kinds(void **state)
 	d = decide_csr(p, "tls-client", "fd00::1", NULL, &in);
 	assert_int_equal(in.n_ips, 1);
 	policy_input_clear(&in);
+	/* A CN no host name could be is text: no dns_suffix lists it, whatever it ends in
+	 * (on tls-client nothing else checks the CN); a rule without name fields takes it. */
+	cn_decides(p, "tls-client", "Alice Smith.iot.test", POLICY_REJECT, "default");
+	cn_decides(p, "tls-client", "evil.example#x.iot.test", POLICY_REJECT, "default");
+	cn_decides(p, "tls-client", "1evil:x.iot.test", POLICY_REJECT, "default");
+	cn_decides(p, "tls-client", "\xc2\xa0spiffe://prod/admin.iot.test", POLICY_REJECT, "default");
+	cn_decides(p, "tls-client", "x.iot.test", POLICY_ISSUE, "iot");
+	cn_decides(id, "tls-client", "Alice Smith", POLICY_ISSUE, "clients");
+	cn_decides(id, "tls-client", "Alice Smith.iot.test", POLICY_ISSUE, "clients");
+	cn_decides(id, "tls-server", "Alice Smith.iot.test", POLICY_REJECT, "default");
+	d = decide_csr(p, "tls-client", "Alice Smith.iot.test", NULL, &in);
+	buf[0] = '\0';
+	policy_explain(p, &in, collect_step, buf, &d);
+	assert_non_null(strcasestr(buf, "Alice Smith.iot.test|-|iot|passed\n"));
+	policy_input_clear(&in);
+	/* A wildcard over text is refused whatever the rules say. */
+	cn_decides(id, "tls-client", "*.evil x.iot.test", POLICY_REJECT, "");
 	policy_free(p);
 	policy_free(id);
 }
