@@ -187,6 +187,37 @@ const char *ca_email_problem(const char *s, size_t len)
 	return NULL;
 }
 
+/* 1 when the hierarchical part of URI s (len bytes, after its "scheme:") has a "." or
+ * ".." segment, a dot also written %2e: RFC 3986 §5.2.4 removes them, so a consumer that
+ * normalises reads "spiffe://prod/web/../admin" as spiffe://prod/admin, outside the
+ * prefix a policy compared byte for byte. */
+static int has_dot_segment(const char *s, size_t len, size_t at)
+{
+	size_t dots = 0, other = 0, i = at;
+
+	if (i + 1 < len && s[i] == '/' && s[i + 1] == '/') /* the authority is no segment */
+		for (i += 2; i < len && s[i] != '/' && s[i] != '?' && s[i] != '#'; i++)
+			;
+	for (; i <= len; i++) {
+		if (i == len || s[i] == '/' || s[i] == '?' || s[i] == '#') {
+			if (other == 0 && (dots == 1 || dots == 2))
+				return 1;
+			if (i == len || s[i] != '/')
+				return 0;
+			dots = other = 0;
+		} else if (s[i] == '.') {
+			dots++;
+		} else if (s[i] == '%' && i + 2 < len && s[i + 1] == '2' &&
+			   (s[i + 2] == 'e' || s[i + 2] == 'E')) {
+			dots++;
+			i += 2;
+		} else {
+			other++;
+		}
+	}
+	return 0;
+}
+
 const char *ca_uri_problem(const char *s, size_t len)
 {
 	size_t i;
@@ -200,6 +231,8 @@ const char *ca_uri_problem(const char *s, size_t len)
 			return "does not start with a scheme";
 	if (i == len || i + 1 == len)
 		return "has no scheme or nothing after it";
+	if (has_dot_segment(s, len, i + 1))
+		return "has a '.' or '..' path segment (RFC 3986 §5.2.4 would remove it)";
 	for (; i < len; i++)
 		if (s[i] <= 0x20 || s[i] >= 0x7f)
 			return "has a space, control or non-ASCII character";

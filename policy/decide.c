@@ -119,8 +119,11 @@ static void pname_init(pname_t *n, const char *text, name_kind_t kind,
 			n->domain++;
 		return;
 	}
-	if (kind == NAME_URI) /* a '*' in a URI is a character like any other */
+	if (kind == NAME_URI) { /* a '*' in a URI is a character like any other */
+		/* SANs passed the same check in ca_csr_check; a CN read as a URI did not */
+		n->bad = ca_uri_problem(text, strlen(text));
 		return;
+	}
 	star = strchr(text, '*');
 	/* A CN read DNS-style that no DNS name could be: its text, not a name under a suffix
 	 * ("Alice Smith.iot.test" ends in ".iot.test" but names no host there). With a '*'

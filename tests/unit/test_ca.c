@@ -505,6 +505,33 @@ static void test_csr_check_names(void **state)
 
 /* An xn-- label is an A-label only when it is Punycode (RFC 3492) of a name outside ASCII
  * (RFC 5890 §2.3.2.1); the prefix in any case. No IDNA2008 tables: only the decoding. */
+/* URIs with a "." or ".." path segment (also %2e) are refused: a consumer that normalises
+ * (RFC 3986 §5.2.4) reads another path than the one a policy's uri_prefix compared. */
+static void test_uri_dot_segments(void **state)
+{
+	static const char *const good[] = {
+		"spiffe://prod/web", "spiffe://prod/web/", "https://h.example/a..b/c.d",
+		"https://h.example/.../x", "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
+		"https://h.example/x?y=../z", "https://h.example/x#..", "spiffe://..prod/web",
+	};
+	static const char *const bad[] = {
+		"spiffe://prod/web/../admin", "spiffe://prod/web/./x", "spiffe://prod/web/..",
+		"spiffe://prod/web/.", "spiffe://prod/web/%2e%2e/admin", "spiffe://prod/web/%2E./admin",
+		"spiffe://prod/web/.%2e?x", "spiffe://prod/web/%2e#f", "x:./y",
+	};
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const char *why = ca_uri_problem(good[i], strlen(good[i]));
+		if (why != NULL)
+			fail_msg("%s: %s", good[i], why);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ca_uri_problem(bad[i], strlen(bad[i])) == NULL)
+			fail_msg("%s was accepted", bad[i]);
+}
+
 static void test_dns_punycode(void **state)
 {
 	static const char *const good[] = {
@@ -596,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_csr_check_signature),
 		cmocka_unit_test(test_csr_check_names),
 		cmocka_unit_test(test_dns_punycode),
+		cmocka_unit_test(test_uri_dot_segments),
 	};
 	return cmocka_run_group_tests_name("ca", tests, NULL, NULL);
 }

@@ -934,6 +934,10 @@ static void test_cn_kinds(void **state)
 	policy_explain(p, &in, collect_step, buf, &d);
 	assert_non_null(strcasestr(buf, "Alice Smith.iot.test|-|iot|passed\n"));
 	policy_input_clear(&in);
+	/* A URI CN with a dot-segment is refused whatever the rules say (a consumer that
+	 * normalises it reads spiffe://prod/admin, outside the prefix). */
+	cn_decides(id, "tls-server", "spiffe://prod/web/../admin", POLICY_REJECT, "");
+	cn_decides(id, "tls-server", "spiffe://prod/web/%2e%2e/admin", POLICY_REJECT, "");
 	/* A wildcard over text is refused whatever the rules say. */
 	cn_decides(id, "tls-client", "*.evil x.iot.test", POLICY_REJECT, "");
 	policy_free(p);
