@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -370,6 +371,14 @@ static void refusal_reply(server_t *s, const conn_ctx_t *ctx, http_reply_t *r)
 		http_reply_header(r, "Allow", "%s", ctx->allow);
 }
 
+/* 1 when the request asks "Expect: 100-continue" (RFC 9110 §10.1.1; case-insensitive). */
+static int expects_continue(struct MHD_Connection *conn)
+{
+	const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+
+	return e != NULL && strcasecmp(e, "100-continue") == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -431,6 +440,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			ctx->refused = 413;
 			snprintf(ctx->refusal, sizeof(ctx->refusal),
 				 "request body larger than %ld bytes", ctx->limit);
+			/* A client that asked "Expect: 100-continue" waits before it sends the
+			 * body: answered now, it gets the 413 instead of "100 Continue" and sends
+			 * nothing (the connection then closes, STACK-NOTES.md). Any other client
+			 * is sending already: its body is read and dropped, or a close would
+			 * reset the connection before it reads the answer. */
+			if (expects_continue(conn)) {
+				refusal_reply(s, ctx, &reply);
+				ret = send_reply(s, conn, &reply);
+				observe(s, ctx);
+				return ret;
+			}
 		}
 		return MHD_YES;
 	}

@@ -158,6 +158,13 @@ while read -r name lst path ctype auth want; do
 	expect_bad "$want" "$name: oversized chunked body" "$@" -H 'Transfer-Encoding: chunked' \
 		-D "$WORK/resp.hdr" --data-binary @"$WORK/big" "$u"
 	channel_format "$name"
+	# Announced with Expect: 100-continue: refused before the body, never "100 Continue".
+	expect_bad "$want" "$name: oversized body announced with Expect: 100-continue" "$@" \
+		-H 'Expect: 100-continue' --expect100-timeout 10 -D "$WORK/resp.hdr" \
+		--data-binary @"$WORK/big" "$u"
+	ok "  ... answered without a 100 Continue" sh -c "! grep -qi '^HTTP/1.1 100' '$WORK/resp.hdr' &&
+		grep -qi '^HTTP/1.1 413' '$WORK/resp.hdr'"
+	channel_format "$name"
 	expect_bad "$want" "$name: wrong content type" -H 'Content-Type: text/plain' \
 		-K "$WORK/auth.$auth" --data-binary @"$WORK/dup" "$u"
 	expect_bad "$want" "$name: no content type" -K "$WORK/auth.$auth" \
