@@ -34,6 +34,7 @@ void api_ca_renew(const admin_ctx_t *ctx, const admin_request_t *req, const admi
 	http_reply_json(reply, 200, NULL, doc);
 out:
 	json_decref(doc);
+	json_decref(body);
 }
 
 /* The CA's key ceremonies as the admin API runs them: fn(arg, actor, &doc, err). */
