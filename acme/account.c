@@ -748,27 +748,16 @@ int acme_account_revoke(acme_t *a, const char *id, const char *actor, json_t **o
 
 int acme_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err)
 {
-	char key[64], acct[ACME_ID_LEN + 1] = "";
+	char acct[ACME_ID_LEN + 1];
 	json_t *rec = NULL;
 	const char *st;
 	int rc;
 	(void)arg;
 
-	if (strncmp(requester, "acme:eab/", 9) == 0) {
-		snprintf(key, sizeof(key), "e/%.40s", requester + 9);
-		if (acme_txn_get(NULL, txn, key, &rec) == 0)
-			snprintf(acct, sizeof(acct), "%s",
-				 json_string_value(json_object_get(rec, "account")) ?
-					 json_string_value(json_object_get(rec, "account")) : "");
-		json_decref(rec);
-		rec = NULL;
-	} else if (strncmp(requester, "acme:acct/", 10) == 0) {
-		snprintf(acct, sizeof(acct), "%s", requester + 10);
-	} else {
+	rc = acme_requester_account(txn, requester, &rec, acct);
+	if (rc == CAIRN_EINVAL) /* not an ACME requester */
 		return 0;
-	}
-	snprintf(key, sizeof(key), "a/%s", acct);
-	if ((rc = acme_txn_get(NULL, txn, key, &rec)) != 0)
+	if (rc != 0)
 		return cairn_err_set(err, CAIRN_EAUTH, "the ACME account of %s is gone", requester);
 	st = json_string_value(json_object_get(rec, "status"));
 	rc = st != NULL && strcmp(st, "valid") == 0 ? 0 :

@@ -208,6 +208,11 @@ int acme_new_id(char *out);
 /* Appends an audit event (actor "acme:acct/ID") inside txn; takes ownership of names and details. */
 int acme_audit(db_txn_t *txn, const char *acct, const char *action, const char *serial,
 	       json_t *names, json_t *details, cairn_err_t *err);
+/* The account record of an ACME requester ("acme:acct/ID", or "acme:eab/KID": the
+ * account that key bound) in txn: 0 with *acct (new reference) and its id, CAIRN_ENOENT
+ * when there is none, CAIRN_EINVAL when requester is no ACME one. */
+int acme_requester_account(db_txn_t *txn, const char *requester, json_t **acct,
+			   char id[ACME_ID_LEN + 1]);
 /* The same for an admin's change (actor admin:NAME: EAB keys, an account revoked); takes
  * ownership of details. */
 int acme_audit_by(db_txn_t *txn, const char *action, const char *actor, json_t *details,

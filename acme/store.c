@@ -324,29 +324,48 @@ int acme_update(acme_t *a, const char *key, acme_update_fn fn, void *arg, json_t
 	return rc;
 }
 
-int acme_owner_contacts(db_t *db, const char *requester, json_t *into)
+int acme_requester_account(db_txn_t *txn, const char *requester, json_t **acct,
+			   char id[ACME_ID_LEN + 1])
 {
 	char key[160];
-	const char *acct = NULL, *uri;
+	json_t *eab = NULL;
+	const char *a = NULL;
+	int rc;
+
+	*acct = NULL;
+	id[0] = '\0';
+	if (strncmp(requester, "acme:eab/", 9) == 0) {
+		snprintf(key, sizeof(key), "e/%.64s", requester + 9);
+		if (acme_txn_get(NULL, txn, key, &eab) == 0)
+			a = json_string_value(json_object_get(eab, "account"));
+	} else if (strncmp(requester, "acme:acct/", 10) == 0) {
+		a = requester + 10;
+	} else {
+		return CAIRN_EINVAL;
+	}
+	rc = CAIRN_ENOENT;
+	if (a != NULL && strlen(a) <= ACME_ID_LEN && strchr(a, '/') == NULL) {
+		snprintf(id, ACME_ID_LEN + 1, "%s", a);
+		snprintf(key, sizeof(key), "a/%s", a);
+		rc = acme_txn_get(NULL, txn, key, acct) == 0 ? 0 : CAIRN_ENOENT;
+	}
+	json_decref(eab);
+	return rc;
+}
+
+int acme_owner_contacts(db_t *db, const char *requester, json_t *into)
+{
+	char id[ACME_ID_LEN + 1];
+	const char *uri;
 	db_txn_t *txn = NULL;
-	json_t *eab = NULL, *rec = NULL, *c;
+	json_t *rec = NULL, *c;
 	size_t i;
 	int rc = CAIRN_ENOENT;
 
 	if (requester == NULL || db_read_begin(db, &txn) != 0)
 		return CAIRN_ENOENT;
-	if (strncmp(requester, "acme:eab/", 9) == 0) {
-		snprintf(key, sizeof(key), "e/%s", requester + 9);
-		if (acme_txn_get(NULL, txn, key, &eab) == 0)
-			acct = json_string_value(json_object_get(eab, "account"));
-	} else if (strncmp(requester, "acme:acct/", 10) == 0) {
-		acct = requester + 10;
-	}
-	if (acct != NULL && strlen(acct) <= ACME_ID_LEN && strchr(acct, '/') == NULL) {
-		snprintf(key, sizeof(key), "a/%s", acct);
-		if (acme_txn_get(NULL, txn, key, &rec) != 0)
-			rec = NULL;
-	}
+	if (acme_requester_account(txn, requester, &rec, id) != 0)
+		rec = NULL;
 	db_txn_end(txn);
 	if (strcmp(json_string_value(json_object_get(rec, "status")) ?: "valid", "valid") == 0)
 		json_array_foreach(json_object_get(rec, "contact"), i, c) {
@@ -357,6 +376,5 @@ int acme_owner_contacts(db_t *db, const char *requester, json_t *into)
 			}
 		}
 	json_decref(rec);
-	json_decref(eab);
 	return rc;
 }
