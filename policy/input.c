@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -62,6 +63,22 @@ static int push_email(policy_input_t *in, const char *text)
 	for (c = in->emails[in->n_emails - 1] + (at - text); *c; c++)
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c - 'A' + 'a');
+	return 0;
+}
+
+/* 1 when in's email names already hold text as rules compare it (push_email: the
+ * domain's case folded): a CN "Ceo@X.iot.test" beside the SAN "Ceo@x.iot.test" is one
+ * mailbox, listed once. */
+static int has_email(const policy_input_t *in, const char *text)
+{
+	const char *at = strrchr(text, '@');
+	size_t i, local = at == NULL ? strlen(text) : (size_t)(at - text);
+
+	for (i = 0; i < in->n_emails; i++)
+		if (strlen(in->emails[i]) == strlen(text) &&
+		    strncmp(in->emails[i], text, local) == 0 &&
+		    (at == NULL || strcasecmp(in->emails[i] + local, at) == 0))
+			return 1;
 	return 0;
 }
 
@@ -154,7 +171,8 @@ static int add_cn_name(const ca_names_t *names, policy_input_t *in)
 		if ((rc = cn_as_written(names->cn, kind, &cn)) != 0)
 			return rc;
 	}
-	if (cn.type != 0 && !ca_names_has(names, &cn)) {
+	if (cn.type != 0 && !ca_names_has(names, &cn) &&
+	    !(cn.type == CA_SAN_EMAIL && has_email(in, cn.text))) {
 		if (cn.type == CA_SAN_IP && (rc = push(&in->ips, &in->n_ips, cn.text)) == 0)
 			in->cn_name = in->ips[in->n_ips - 1];
 		else if (cn.type == CA_SAN_DNS && (rc = push(&in->dns, &in->n_dns, cn.text)) == 0)

@@ -915,6 +915,17 @@ static void test_cn_kinds(void **state)
 	assert_int_equal(in.n_uris, 1);
 	assert_null(in.cn_name);
 	policy_input_clear(&in);
+	/* Nor the email SAN it names with its domain in another case (one mailbox); a
+	 * local part in another case is another mailbox (RFC 5321 2.4), listed too. */
+	d = decide_csr(id, "tls-server", "Ops@Corp.Test", "email:Ops@corp.test", &in);
+	assert_int_equal(in.n_emails, 1);
+	assert_string_equal(in.emails[0], "Ops@corp.test");
+	assert_null(in.cn_name);
+	policy_input_clear(&in);
+	d = decide_csr(id, "tls-server", "OPS@corp.test", "email:Ops@corp.test", &in);
+	assert_int_equal(in.n_emails, 2);
+	assert_string_equal(in.cn_name, "OPS@corp.test");
+	policy_input_clear(&in);
 	/* An IPv6 address keeps being an address, not a URI with scheme "fd00". */
 	d = decide_csr(p, "tls-client", "fd00::1", NULL, &in);
 	assert_int_equal(in.n_ips, 1);
