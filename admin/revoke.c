@@ -87,6 +87,7 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 {
 	json_t *body = NULL, *resp = NULL;
 	ca_revoke_item_t item;
+	ca_revoke_result_t res;
 	cairn_err_t err = { 0 };
 	int64_t inval;
 	int reason, rc, confirm = 0;
@@ -96,12 +97,13 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 		goto out;
 	snprintf(actor, sizeof(actor), "admin:%s", who->name);
 	item = (ca_revoke_item_t){ arg, reason, inval, spared_profile(who), confirm };
-	rc = ca_revoke_one(ctx->ca, &item, actor, &err);
+	rc = ca_revoke_one(ctx->ca, &item, actor, &res, &err);
 	switch (rc) {
-	case 0:
-		resp = json_pack("{s:s, s:s, s:s}", "serial", arg, "status",
+	case 0: /* what it was, as stored: "ca-issuing" tells the caller what follows */
+		resp = json_pack("{s:s, s:s, s:s, s:s, s:s}", "serial", arg, "status",
 				 reason == CA_REASON_REMOVE_FROM_CRL ? "valid" : "revoked", "reason",
-				 ca_reason_name(reason));
+				 ca_reason_name(reason), "profile", res.profile, "issuer",
+				 res.issuer);
 		http_reply_json(reply, 200, NULL, resp);
 		log_info("admin", "%s: %s %s (%s)", actor,
 			 reason == CA_REASON_REMOVE_FROM_CRL ? "released hold of" : "revoked", arg,
@@ -187,6 +189,8 @@ void admin_api_revoke_many(const admin_ctx_t *ctx, const admin_request_t *req,
 				      status_word(res[i].code));
 		if (o != NULL && res[i].code != 0)
 			json_object_set_new(o, "detail", json_string(res[i].msg));
+		if (o != NULL && res[i].code == 0)
+			json_object_set_new(o, "profile", json_string(res[i].profile));
 		json_array_append_new(list, o);
 		done += res[i].code == 0;
 		if (refused(res[i].code) && denied++ == 0)

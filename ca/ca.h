@@ -638,6 +638,7 @@ typedef struct ca_revoke_result {
 	int code;
 	char msg[256];
 	char issuer[32];          /* the certificate's issuer ("issuing", "root") when known */
+	char profile[64];         /* its stored profile ("tls-server", "ca-issuing") when known */
 } ca_revoke_result_t;
 
 /*
@@ -659,9 +660,10 @@ int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const cha
 		    ca_revoke_result_t *results, cairn_err_t *err) CAIRN_WUR;
 
 /* One item: returns the item's code (0, CAIRN_ENOENT, CAIRN_EEXIST, CAIRN_EINVAL,
- * CAIRN_EDENIED) or the db error, with err filled on failure. Thread-safe. */
+ * CAIRN_EDENIED) or the db error, with err filled on failure; *res (when not NULL) gets
+ * the item's outcome (what was revoked: its issuer and profile). Thread-safe. */
 int ca_revoke_one(ca_t *ca, const ca_revoke_item_t *item, const char *actor,
-		  cairn_err_t *err) CAIRN_WUR;
+		  ca_revoke_result_t *res, cairn_err_t *err) CAIRN_WUR;
 /* ca_revoke_one of {serial_hex, reason, invalidity_date} (no spared profile). */
 int ca_revoke(ca_t *ca, const char *serial_hex, int reason, int64_t invalidity_date,
 	      const char *actor, cairn_err_t *err) CAIRN_WUR;

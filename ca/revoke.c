@@ -159,6 +159,7 @@ static int revoke_one(db_txn_t *txn, const struct revoke_op *op, size_t i, int *
 		return rc;
 	}
 	snprintf(res->issuer, sizeof(res->issuer), "%s", c.issuer);
+	snprintf(res->profile, sizeof(res->profile), "%s", c.profile);
 	/* Read in the write: what decides is the stored profile, not what the caller saw. */
 	if (it->spare_profile != NULL && strcmp(c.profile, it->spare_profile) == 0) {
 		snprintf(res->msg, sizeof(res->msg),
@@ -231,6 +232,7 @@ static int revoke_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		res->code = 0;
 		res->msg[0] = '\0';
 		res->issuer[0] = '\0';
+		res->profile[0] = '\0';
 		res->code = revoke_one(txn, op, i, &fatal, err);
 		if (fatal != 0)
 			return fatal;
@@ -331,15 +333,18 @@ out:
 	return rc;
 }
 
-int ca_revoke_one(ca_t *ca, const ca_revoke_item_t *item, const char *actor, cairn_err_t *err)
+int ca_revoke_one(ca_t *ca, const ca_revoke_item_t *item, const char *actor,
+		  ca_revoke_result_t *res, cairn_err_t *err)
 {
-	ca_revoke_result_t res;
-	int rc = ca_revoke_batch(ca, item, 1, actor, &res, err);
+	ca_revoke_result_t own;
+	int rc;
 
-	if (rc != 0)
+	if (res == NULL)
+		res = &own;
+	if ((rc = ca_revoke_batch(ca, item, 1, actor, res, err)) != 0)
 		return rc;
-	if (res.code != 0)
-		return cairn_err_set(err, res.code, "%s", res.msg);
+	if (res->code != 0)
+		return cairn_err_set(err, res->code, "%s", res->msg);
 	return 0;
 }
 
@@ -348,5 +353,5 @@ int ca_revoke(ca_t *ca, const char *serial_hex, int reason, int64_t invalidity_d
 {
 	ca_revoke_item_t it = { serial_hex, reason, invalidity_date, NULL, 0 };
 
-	return ca_revoke_one(ca, &it, actor, err);
+	return ca_revoke_one(ca, &it, actor, NULL, err);
 }

@@ -180,11 +180,16 @@ static int revoke_one(const char *dir, const char *serial, const char *reason, c
 		rc = cli_fail("revoke", "refused (HTTP %ld): %s", status,
 			      detail_of(body, len, &doc));
 	else {
+		const char *profile;
+
 		fprintf(stderr, "cairn revoke: %s %s (%s)\n",
 			strcmp(reason, "removeFromCRL") == 0 ? "released the hold of" : "revoked",
 			serial, reason);
-		if (confirm_ca)
-			fprintf(stderr, "cairn revoke: if %s is an issuing CA, every certificate it "
+		doc = json_loadb(body, len, 0, NULL);
+		profile = json_string_value(json_object_get(doc, "profile"));
+		if (profile != NULL && strcmp(profile, "ca-issuing") == 0 &&
+		    strcmp(reason, "removeFromCRL") != 0)
+			fprintf(stderr, "cairn revoke: %s was an issuing CA: every certificate it "
 				"issued now fails validation (the root's CRL and OCSP list it)\n",
 				serial);
 		rc = CLI_OK;

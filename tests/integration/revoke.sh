@@ -36,6 +36,8 @@ issue g2 a >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.
 ok "API: revoke by serial" api "/certificates/$(serial_of a)/revoke" '{"reason": "keyCompromise"}'
 last_has "  ... 200" "^200$"
 last_has "  ... status revoked" '"status": "revoked"'
+last_has "  ... what it was: its profile" '"profile": "tls-server"'
+last_has "  ... and issuer" '"issuer": "issuing"'
 ok "  ... the certificate shows as revoked" status_of a
 last_has "  ... revoked" "revoked"
 ok "API: revoking twice" api "/certificates/$(serial_of a)/revoke" '{"reason": "keyCompromise"}'
@@ -249,6 +251,16 @@ fails "--confirm-issuing-ca goes with one serial" "$CAIRN" revoke --dir "$D" --f
 ok "cairn revoke --confirm-issuing-ca revokes the retired issuing-2" "$CAIRN" revoke --dir "$D" "$ISS2" \
 	--reason superseded --confirm-issuing-ca
 last_has "  ... saying what it means" "every certificate it issued now fails validation"
+last_has "  ... naming what it revoked: an issuing CA" "$ISS2 was an issuing CA"
+# The warning follows what was revoked (the answer's profile), not the option.
+issue k >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
+"$CAIRN" revoke --dir "$D" "$(serial_of k)" --reason superseded --confirm-issuing-ca >"$WORK/k.out" 2>&1
+ok "--confirm-issuing-ca with a leaf revokes the leaf" sh -c "grep -q 'revoked $(serial_of k) (superseded)' '$WORK/k.out'"
+ok "  ... without the issuing-CA warning" sh -c "! grep -q 'issuing CA' '$WORK/k.out'"
+issue m >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
+api /revocations "{\"serials\": [\"$(serial_of m)\"], \"reason\": \"superseded\"}" | sed '$d' >"$WORK/m.json"
+ok "POST /revocations: each revoked one says its profile" jq -e \
+	'.revoked == 1 and .results[0].status == "revoked" and .results[0].profile == "tls-server"' "$WORK/m.json"
 ok "  ... the root CRL lists it" waits_for sh -c "curl -fsS '$HTTP_URL/crl/root.crl' |
 	openssl crl -inform DER -noout -text | tr 'A-F' 'a-f' | grep -qi 'serial number: *$ISS2'"
 ok "  ... OCSP from the root: revoked; the first issuing CA good" sh -c "openssl ocsp -issuer '$ROOT' \
