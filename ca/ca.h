@@ -607,6 +607,14 @@ const char *ca_reason_name(int reason);
  * Thread-safe.
  */
 void ca_in_use_set(ca_t *ca, const char *role, const char *serial_hex);
+/*
+ * Tells the CA that a renewal is about to record serial_hex for role and then put it in
+ * use: from this call until ca_in_use_set names it (or another renewal's call replaces
+ * it) revocation refuses it as in use. Called before the renewal's write, it closes the
+ * window between that write's commit and the switch (and a switch that fails leaves
+ * the certificate the next start uses refused too). Thread-safe.
+ */
+void ca_in_use_incoming(ca_t *ca, const char *role, const char *serial_hex);
 /* The serial of x as the db stores it (no leading zero byte), in hex ("" when it cannot
  * be one). */
 void ca_serial_hex(X509 *x, char out[2 * DB_SERIAL_MAX + 1]);

@@ -191,9 +191,11 @@ struct ca {
 		void *arg;
 	} listeners[CA_MAX_LISTENERS], issue_listeners[CA_MAX_LISTENERS];
 	size_t n_listeners, n_issue_listeners;
-	/* ca_in_use_set: per role (inuse.c), the serial in use ("" until set); under use_mu */
+	/* ca_in_use_set: per role (inuse.c), the serial in use ("" until set), and the one a
+	 * renewal is putting in use (ca_in_use_incoming; "" when none); under use_mu */
 	pthread_mutex_t use_mu;
 	char in_use[CA_USE_ROLES][2 * DB_SERIAL_MAX + 1];
+	char incoming[CA_USE_ROLES][2 * DB_SERIAL_MAX + 1];
 };
 
 /* inuse.c. Whether a hold or revocation of c (its serial serial_hex), read in the

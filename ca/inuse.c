@@ -15,23 +15,55 @@ static const struct {
 	{ CA_USE_HTTPS, "daemon-tls", "the HTTPS certificate" },
 };
 
-void ca_in_use_set(ca_t *ca, const char *role, const char *serial_hex)
+/* The index of role in roles[], or CA_USE_ROLES when it is none of them. */
+static size_t role_index(const char *role)
 {
 	size_t i;
 
-	for (i = 0; ca != NULL && role != NULL && serial_hex != NULL && i < CA_USE_ROLES; i++)
-		if (strcmp(role, roles[i].role) == 0) {
-			pthread_mutex_lock(&ca->use_mu);
-			snprintf(ca->in_use[i], sizeof(ca->in_use[i]), "%s", serial_hex);
-			pthread_mutex_unlock(&ca->use_mu);
-		}
+	for (i = 0; role != NULL && i < CA_USE_ROLES; i++)
+		if (strcmp(role, roles[i].role) == 0)
+			break;
+	return role == NULL ? CA_USE_ROLES : i;
 }
 
-/* A copy of the serial in use for role i ("" until the daemon named one). */
-static void in_use(ca_t *ca, size_t i, char out[2 * DB_SERIAL_MAX + 1])
+/* Names serial_hex for role: as the one in use (the renewal's switch, if any, is done),
+ * or as the one a renewal is putting in use. */
+static void name_for_role(ca_t *ca, const char *role, const char *serial_hex, int incoming)
+{
+	size_t i = role_index(role);
+
+	if (ca == NULL || serial_hex == NULL || i == CA_USE_ROLES)
+		return;
+	pthread_mutex_lock(&ca->use_mu);
+	if (incoming) {
+		snprintf(ca->incoming[i], sizeof(ca->incoming[i]), "%s", serial_hex);
+	} else {
+		snprintf(ca->in_use[i], sizeof(ca->in_use[i]), "%s", serial_hex);
+		if (strcmp(ca->incoming[i], serial_hex) == 0)
+			ca->incoming[i][0] = '\0';
+	}
+	pthread_mutex_unlock(&ca->use_mu);
+}
+
+void ca_in_use_set(ca_t *ca, const char *role, const char *serial_hex)
+{
+	name_for_role(ca, role, serial_hex, 0);
+}
+
+void ca_in_use_incoming(ca_t *ca, const char *role, const char *serial_hex)
+{
+	name_for_role(ca, role, serial_hex, 1);
+}
+
+/* Copies of the serial in use for role i ("" until the daemon named one) and of the one a
+ * renewal is putting in use ("" when none). */
+static void in_use(ca_t *ca, size_t i, char out[2 * DB_SERIAL_MAX + 1],
+		   char incoming[2 * DB_SERIAL_MAX + 1])
 {
 	pthread_mutex_lock(&ca->use_mu);
 	memcpy(out, ca->in_use[i], sizeof(ca->in_use[i]));
+	if (incoming != NULL)
+		memcpy(incoming, ca->incoming[i], sizeof(ca->incoming[i]));
 	pthread_mutex_unlock(&ca->use_mu);
 }
 
@@ -69,7 +101,7 @@ static const char *issuing_in_use(ca_t *ca, db_txn_t *txn, const char *hex, cons
 		db_cert_t u;
 		int len;
 
-		in_use(ca, i, used);
+		in_use(ca, i, used, NULL);
 		if (used[0] == '\0')
 			return "no daemon said which OCSP signer and HTTPS certificate it uses";
 		if ((len = hex_decode(used, sn, sizeof(sn))) > 0 &&
@@ -95,9 +127,11 @@ static const char *other_in_use(ca_t *ca, const db_cert_t *c, const char *hex)
 	}
 	for (i = 0; i < CA_USE_ROLES; i++)
 		if (strcmp(c->profile, roles[i].profile) == 0) {
-			char used[2 * DB_SERIAL_MAX + 1];
+			char used[2 * DB_SERIAL_MAX + 1], incoming[2 * DB_SERIAL_MAX + 1];
 
-			in_use(ca, i, used);
+			in_use(ca, i, used, incoming);
+			if (strcmp(incoming, hex) == 0)
+				return "being put in use by a renewal";
 			if (used[0] == '\0')
 				return "perhaps in use: no daemon said which one it uses";
 			return strcmp(used, hex) == 0 ? "in use" : NULL;

@@ -216,6 +216,22 @@ static int record(server_renew_t *r, int kind, X509 *cert, const char *actor,
 	return rc;
 }
 
+/* record, with revocation refusing cert from before its write until the daemon has
+ * switched to it (ca_in_use_incoming): between the commit and the switch a revocation
+ * would otherwise find it retired, and the daemon would then use a revoked certificate
+ * (so would the next start, after a switch that failed). A write that failed leaves it
+ * refused all the same: nothing to revoke if it was not recorded, and in use at the
+ * next start if it was. */
+static int record_incoming(server_renew_t *r, int kind, X509 *cert, const char *actor,
+			   const char *trigger, struct signer_meta *meta, cairn_err_t *err)
+{
+	char serial[2 * DB_SERIAL_MAX + 1];
+
+	serial_of(cert, serial);
+	ca_in_use_incoming(r->s->ca, kind_name[kind], serial);
+	return record(r, kind, cert, actor, trigger, meta, err);
+}
+
 /* A new signer key in the token, its certificate, one durable write (certificate,
  * audit event, DB_META), then the responder switches and ca.ocsp_cert is rewritten. */
 static int renew_ocsp(server_renew_t *r, const char *actor, const char *trigger,
@@ -242,7 +258,7 @@ static int renew_ocsp(server_renew_t *r, const char *actor, const char *trigger,
 				     err)) != 0)
 		goto out;
 	serial_of(cert, serial);
-	if ((rc = record(r, KIND_OCSP, cert, actor, trigger, &meta, err)) != 0)
+	if ((rc = record_incoming(r, KIND_OCSP, cert, actor, trigger, &meta, err)) != 0)
 		goto out;
 	if ((rc = hsm_key_get(s->hsm, label, &key, err)) != 0 ||
 	    (s->ocsp != NULL &&
@@ -359,7 +375,7 @@ static int renew_https(server_renew_t *r, const char *actor, const char *trigger
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = record(r, KIND_HTTPS, cert, actor, trigger, NULL, err)) != 0)
+	if ((rc = record_incoming(r, KIND_HTTPS, cert, actor, trigger, NULL, err)) != 0)
 		goto out;
 	if (install_tls_files(s->cfg, chain, key_pem) != 0)
 		log_error("renew", "the new HTTPS certificate is served but %s could not be "

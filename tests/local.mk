@@ -39,7 +39,8 @@ CLEANFILES += tests/tools/hang_mdb.so
 EXTRA_DIST += tests/tools/hang_mdb.c
 
 # token_plug.so: a PKCS#11 module in front of SoftHSM2 whose token is out while a file
-# exists (token_out.sh), or whose calls wait while another exists (token_hang.sh). Built
+# exists (token_out.sh), whose calls wait while another exists (token_hang.sh), or whose
+# lookups of a key just generated wait while a third exists (renew_window.sh). Built
 # like hang_mdb.so.
 noinst_DATA += tests/tools/token_plug.so
 tests/tools/token_plug.so: tests/tools/token_plug.c
@@ -210,5 +211,9 @@ TESTS += tests/integration/log_blocked.sh
 EXTRA_DIST += tests/integration/log_blocked.sh tests/integration/stalled_reader.py
 # A token that answers nothing: signatures are waited for token.timeout, no longer.
 EXTRA_DIST += tests/integration/token_hang.sh
+# A renewal held between recording the new OCSP signer and switching to it (the plug holds
+# the new key's lookup): the new signer is never revocable in between.
+TESTS += tests/integration/renew_window.sh
+EXTRA_DIST += tests/integration/renew_window.sh
 EXTRA_DIST += tests/integration/disk_full.sh tests/integration/token_out.sh \
 	tests/integration/outage_lib.sh

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +71,57 @@ static void hang_while_asked(void)
 		nanosleep(&ts, NULL);
 }
 
+/*
+ * While the file CAIRN_TEST_TOKEN_HOLD_NEW exists, a lookup (C_FindObjectsInit) of a key
+ * by a label this process generated (C_GenerateKeyPair) waits, and only that: a test
+ * holds the daemon between recording a renewal's certificate and switching to its new
+ * key, a window of milliseconds otherwise. CAIRN_TEST_TOKEN_WAITING is created as above.
+ */
+#define HOLD_LABELS 16
+static char held[HOLD_LABELS][64]; /* under lock */
+static size_t n_held;
+
+static void remember_label(CK_ATTRIBUTE_PTR a, CK_ULONG n)
+{
+	CK_ULONG i;
+
+	for (i = 0; i < n; i++)
+		if (a[i].type == CKA_LABEL && a[i].ulValueLen < sizeof(held[0])) {
+			pthread_mutex_lock(&lock);
+			memcpy(held[n_held % HOLD_LABELS], a[i].pValue, a[i].ulValueLen);
+			held[n_held % HOLD_LABELS][a[i].ulValueLen] = '\0';
+			n_held++;
+			pthread_mutex_unlock(&lock);
+			return;
+		}
+}
+
+static void hold_new_key(CK_ATTRIBUTE_PTR a, CK_ULONG n)
+{
+	const char *f = getenv("CAIRN_TEST_TOKEN_HOLD_NEW");
+	const char *waiting = getenv("CAIRN_TEST_TOKEN_WAITING");
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	CK_ULONG i;
+	size_t k;
+	int ours = 0;
+	FILE *w;
+
+	if (f == NULL || access(f, F_OK) != 0)
+		return;
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < n; i++)
+		for (k = 0; a[i].type == CKA_LABEL && k < n_held && k < HOLD_LABELS; k++)
+			ours |= a[i].ulValueLen == strlen(held[k]) &&
+				memcmp(a[i].pValue, held[k], a[i].ulValueLen) == 0;
+	pthread_mutex_unlock(&lock);
+	if (!ours)
+		return;
+	if (waiting != NULL && (w = fopen(waiting, "w")) != NULL)
+		fclose(w);
+	while (access(f, F_OK) == 0)
+		nanosleep(&ts, NULL);
+}
+
 /* A call forwarded under the read lock; OUT: refused while the token is out. */
 #define CALL(out_refuses, expr)                                    \
 	do {                                                       \
@@ -125,7 +177,16 @@ static CK_RV get_attr(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR 
 
 static CK_RV find_init(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR a, CK_ULONG n)
 {
+	hold_new_key(a, n);
 	CALL(0, real->C_FindObjectsInit(s, a, n));
+}
+
+static CK_RV generate_key_pair(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pub,
+			       CK_ULONG npub, CK_ATTRIBUTE_PTR priv, CK_ULONG npriv,
+			       CK_OBJECT_HANDLE_PTR hpub, CK_OBJECT_HANDLE_PTR hpriv)
+{
+	remember_label(priv, npriv);
+	CALL(0, real->C_GenerateKeyPair(s, m, pub, npub, priv, npriv, hpub, hpriv));
 }
 
 static CK_RV find(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE_PTR o, CK_ULONG max, CK_ULONG_PTR n)
@@ -170,6 +231,7 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ret)
 		list.C_FindObjectsInit = find_init;
 		list.C_FindObjects = find;
 		list.C_FindObjectsFinal = find_final;
+		list.C_GenerateKeyPair = generate_key_pair;
 		list.C_CopyObject = copy_object;
 		list.C_DestroyObject = destroy_object;
 		list.C_SignInit = sign_init;
