@@ -526,7 +526,8 @@ typedef struct ca_issued {
  * after that commit is durable. A serial collision is retried with a new serial.
  * Thread-safe: many threads may issue at once.
  * The subject is CN and O from the CSR only (CN only when channel is "acme": ACME
- * validates no organisation); DNS SANs are lower-cased; the
+ * validates no organisation; there the CN is written as the SAN it names, a DNS name
+ * lower-cased, character for character, CA/B BR 7.1.4.3); DNS SANs are lower-cased; the
  * profile's key usages are narrowed to what the subject key allows (EC keys:
  * no keyEncipherment/dataEncipherment, RFC 8813; Ed25519 also no keyAgreement).
  * Signs with the current issuing CA (ca_issuer_activate). The db record: issuer = that

@@ -306,9 +306,23 @@ static const char *subject_o_of(const ca_request_t *req, const ca_names_t *names
 	return names->o;
 }
 
+/* The subject CN a request's certificate carries: the CSR's as written, except on the
+ * ACME channel, where the CN is one of the order's identifiers: there it is written as
+ * the name it reads as (a DNS name lower-cased, an IP address in its usual text), so it
+ * is character for character one of the SANs (CA/B BR 7.1.4.3). Other channels keep the
+ * CSR's bytes: an EST renewal must repeat its certificate's subject exactly. */
+static const char *subject_cn_of(const ca_request_t *req, const ca_names_t *names)
+{
+	if (req->channel != NULL && strcmp(req->channel, "acme") == 0 && names->cn != NULL &&
+	    (names->cn_name.type == CA_SAN_DNS || names->cn_name.type == CA_SAN_IP) &&
+	    names->cn_name.text != NULL)
+		return names->cn_name.text;
+	return names->cn;
+}
+
 /*
  * Issues a certificate (see ca.h). Subject: CN and O from the CSR (CN only on the
- * ACME channel: subject_o_of), nothing else. Extensions come from the profile; the subject key decides which of the
+ * ACME channel, written as its SAN: subject_o_of, subject_cn_of), nothing else. Extensions come from the profile; the subject key decides which of the
  * profile's key usages apply (ku_for_key). validity_days above the profile's
  * is refused with CAIRN_EINVAL; an unknown profile is CAIRN_EPROFILE.
  * Errors: those of ca_csr_check_profile, CAIRN_ECRYPTO/CAIRN_EPKCS11
@@ -367,7 +381,7 @@ int ca_issue(ca_t *ca, const ca_request_t *req, ca_issued_t **out, cairn_err_t *
 	eku[prof->n_eku] = NULL;
 
 	memset(&spec, 0, sizeof(spec));
-	spec.subject_cn = names->cn;
+	spec.subject_cn = subject_cn_of(req, names);
 	spec.subject_o = subject_o_of(req, names);
 	spec.validity_days = days;
 	spec.key_usage = ku_for_key(prof->key_usage, pk);
