@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ca/ca.h"
 #include "ca/ca_int.h"
 
@@ -111,6 +113,40 @@ static const char *issuing_in_use(ca_t *ca, db_txn_t *txn, const char *hex, cons
 	return NULL;
 }
 
+/* Why hex is in use by what the database records, read in the revocation's own
+ * transaction (NULL: nothing says so): the last issuing CA of DB_META "issuers" (the
+ * current one from the rotation's commit on, before the daemon has loaded it), the
+ * cross-certificates of DB_META "rollover" (the last rollover's, written with the one
+ * signed by the daemon's root). What the daemon holds in memory follows those writes;
+ * read here, a revocation between a write and the daemon's switch finds them in use. */
+static const char *recorded_in_use(db_txn_t *txn, const char *hex)
+{
+	const char *what = NULL, *s;
+	const void *v;
+	size_t vlen;
+	json_t *doc;
+
+	if (db_get(txn, DB_META, CA_ISSUERS_META, strlen(CA_ISSUERS_META), &v, &vlen) == 0 &&
+	    (doc = json_loadb(v, vlen, 0, NULL)) != NULL) {
+		s = json_string_value(json_object_get(json_array_get(doc, json_array_size(doc) - 1),
+						      "serial"));
+		if (s != NULL && strcmp(s, hex) == 0)
+			what = "new certificates are issued under it (the last rotation's)";
+		json_decref(doc);
+	}
+	if (what == NULL &&
+	    db_get(txn, DB_META, CA_ROLLOVER_META, strlen(CA_ROLLOVER_META), &v, &vlen) == 0 &&
+	    (doc = json_loadb(v, vlen, 0, NULL)) != NULL) {
+		if (((s = json_string_value(json_object_get(doc, "new_by_old"))) != NULL &&
+		     strcmp(s, hex) == 0) ||
+		    ((s = json_string_value(json_object_get(doc, "old_by_new"))) != NULL &&
+		     strcmp(s, hex) == 0))
+			what = "of the last root rollover";
+		json_decref(doc);
+	}
+	return what;
+}
+
 /* Why c, of an own profile other than ca-issuing, is in use; NULL when retired. */
 static const char *other_in_use(ca_t *ca, const db_cert_t *c, const char *hex)
 {
@@ -150,6 +186,8 @@ int ca_own_revocable(ca_t *ca, db_txn_t *txn, const db_cert_t *c, const char *se
 	db_serial_hex(c->serial, c->serial_len, hex);
 	use = strcmp(c->profile, "ca-issuing") == 0 ? issuing_in_use(ca, txn, hex, &name)
 						     : other_in_use(ca, c, hex);
+	if (use == NULL)
+		use = recorded_in_use(txn, hex);
 	if (use != NULL) {
 		snprintf(why, cap, "certificate %s is the CA's own (profile %s), %s, and is "
 			 "never held or revoked here: %s", serial_hex, c->profile, use, instead);

@@ -285,7 +285,10 @@ static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_er
 	ca_serial_hex(r.old_by_new, h_on);
 	/* Three durable writes: a crash between them leaves certificates nobody uses yet
 	 * (the daemon keeps its root); the audit event comes with the last one and names
-	 * all three. */
+	 * all three. The one the daemon's root signs goes last, with DB_META "rollover":
+	 * from the write that records it, a revocation reads it as the last rollover's
+	 * (ca_own_revocable); the two before it are never revocable here (a root; a
+	 * certificate under a root whose CRL this CA does not publish). */
 	details = json_pack("{s:s, s:s, s:s, s:s}", "key", label, "root", h_root,
 			    "cross_new_by_old", h_no, "cross_old_by_new", h_on);
 	if (details == NULL) {
@@ -296,9 +299,9 @@ static int cross_sign_locked(ca_t *ca, const char *actor, json_t **out, cairn_er
 	extra.also = ca_rollover_meta_put; /* offered from the commit on (ca_rollover) */
 	extra.also_arg = &r;
 	if ((rc = ca_record(ca->db, r.root, label, "ca-root", actor, "ca.root_new", err)) != 0 ||
-	    (rc = ca_record(ca->db, r.new_by_old, "root", "ca-cross", actor, "ca.cross_sign",
+	    (rc = ca_record(ca->db, r.old_by_new, label, "ca-cross", actor, "ca.cross_sign",
 			    err)) != 0 ||
-	    (rc = ca_record_with(ca->db, r.old_by_new, label, "ca-cross", actor, "ca.rollover",
+	    (rc = ca_record_with(ca->db, r.new_by_old, "root", "ca-cross", actor, "ca.rollover",
 				 &extra, err)) != 0 ||
 	    (rc = ca_rollover_set(ca, &r, err)) != 0)
 		goto out;

@@ -6,7 +6,9 @@
 # when the switch failed). The window is milliseconds; the token plug holds it open: while
 # $WORK/hold exists, the lookup of a key the daemon just generated waits in the token. The
 # revocation must be refused while held, after a switch that completed, and after one that
-# was given up (the token did not answer within token.timeout) and a restart.
+# was given up (the token did not answer within token.timeout) and a restart. A rotation of
+# the issuing CA has the same window (its write, then the new CA's key and OCSP and CRL,
+# then current): its new CA is refused there too.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 PLUG=$CAIRN_TOOLS/tools/token_plug.so
@@ -52,7 +54,8 @@ renew_bg() {
 		touch "$4.done"' x "$ROOT" "$TOKEN" "$HTTPS_URL" "$WORK/$1" &
 	CAIRN_PIDS="$CAIRN_PIDS $!"
 }
-# ocsp_signed_by SERIAL: an OCSP answer about the issuing CA's first serial verifies and
+serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
+# ocsp_signed_by SERIAL: an OCSP answer about a leaf of the first issuing CA verifies and
 # carries the signer certificate SERIAL.
 make_csr leaf ec:P-256 "/CN=leaf.example.test" "DNS:leaf.example.test"
 "$CAIRN" issue --dir "$D" --csr "$WORK/leaf.csr" --profile tls-server --out "$WORK/leaf.pem" \
@@ -87,6 +90,32 @@ ok "  ... 200, naming the new signer" sh -c "tail -n 1 '$WORK/r1.out' | grep -qx
 ok "the new signer is in use: its revocation refused" revoke_is 409 "$NEW" 'profile ocsp-signer\), in use'
 ok "OCSP answers carry the new signer" waits_for ocsp_signed_by "$NEW"
 ok "the replaced one may be revoked now" revoke_is 200 "$OLD" '"profile": "ocsp-signer"'
+
+# ---- a rotation of the issuing CA, held between its write and the switch ----
+# The rotation records the new issuing CA (with DB_META issuers), then loads its key, sets
+# up its OCSP and CRL and makes it current: until then the daemon did not know it, so
+# it read as retired and an admin confirming revoked the CA every new certificate would
+# be issued under.
+rm -f "$WORK/waiting"
+touch "$WORK/hold"
+sh -c 'curl -s -m 90 --cacert "$1" -H "Authorization: Bearer $2" -H "Content-Type: application/json" \
+	-d "{}" -w "\n%{http_code}\n" "$3/admin/v1/ca/rotate" >"$4.out"; touch "$4.done"' \
+	x "$ROOT" "$TOKEN" "$HTTPS_URL" "$WORK/rot" &
+CAIRN_PIDS="$CAIRN_PIDS $!"
+ok "a rotation holds in the token after recording the new issuing CA" appears "$WORK/waiting"
+ISS2=$(api GET '/certificates?profile=ca-issuing&limit=100' | sed '$d' | jq -r '.items[].serial' |
+	grep -vx "$(serial_of "$D/ca/issuing.pem")")
+ok "  ... the new issuing CA is recorded" test -n "$ISS2" -a "$(echo "$ISS2" | wc -l)" -eq 1
+api POST "/certificates/$ISS2/revoke" '{"reason": "superseded", "confirm_issuing_ca": true}' >"$WORK/rv.out"
+ok "revoking it meanwhile, confirmed, is refused (409: new certificates are issued under it)" \
+	sh -c "tail -n 1 '$WORK/rv.out' | grep -qx 409 && grep -q 'new certificates are issued under it' '$WORK/rv.out'"
+rm -f "$WORK/hold"
+ok "released, the rotation answers" appears "$WORK/rot.done"
+ok "  ... 200, issuing-2" sh -c "tail -n 1 '$WORK/rot.out' | grep -qx 200 &&
+	grep -q '\"serial\": *\"$ISS2\"' '$WORK/rot.out'"
+ok "a certificate issued now is under it" sh -c "
+	'$CAIRN' issue --dir '$D' --csr '$WORK/leaf.csr' --profile tls-server --out '$WORK/leaf2.pem' &&
+	openssl x509 -in '$WORK/leaf2.pem' -noout -issuer | grep -q ' 2\$'"
 
 # ---- a switch given up: the token did not answer within token.timeout ----
 ca_stop

@@ -1215,16 +1215,32 @@ static void test_rollover(void **state)
 	const void *v;
 	size_t vlen;
 	db_txn_t *txn;
-	char *saved, *swapped;
+	char *saved, *swapped, root_path[256], iss_path[256], hex[2 * DB_SERIAL_MAX + 1];
 	X509 *root;
+	ca_t *before = NULL;
 	cairn_err_t err = { 0 };
 
 	assert_null(ca_rollover(f->ca));
+	/* A second handle opened before: memory that has not switched to the rollover yet,
+	 * as the daemon's between the rollover's write and ca_rollover_set. */
+	snprintf(root_path, sizeof(root_path), "%s/root.crt", f->dir);
+	snprintf(iss_path, sizeof(iss_path), "%s/issuing.crt", f->dir);
+	if (fixture_ca_open(f->hsm, f->db, root_path, iss_path, &before, &err) != 0)
+		fail_msg("second ca_open: %s", cairn_err_msg(&err));
 	if (ca_cross_sign(f->ca, "test:admin", &doc, &err) != 0)
 		fail_msg("ca_cross_sign: %s", cairn_err_msg(&err));
 	json_decref(doc);
 	ro = ca_rollover(f->ca);
 	assert_non_null(ro);
+	assert_null(ca_rollover(before));
+	/* The cross-certificate the root signed is the last rollover's from its write on:
+	 * refused there too (the database says so, not the handle's memory). */
+	ca_serial_hex(ro->new_by_old, hex);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ca_revoke(before, hex, CA_REASON_SUPERSEDED, 0, "test", &err),
+			 CAIRN_ECONFLICT);
+	assert_non_null(strstr(cairn_err_msg(&err), "of the last root rollover"));
+	ca_free(before);
 	/* The new root, the new root under the old one, the old root under the new one. */
 	assert_int_equal(X509_verify(ro->root, X509_get0_pubkey(ro->root)), 1);
 	assert_int_equal(X509_verify(ro->new_by_old, X509_get0_pubkey(f->root)), 1);
