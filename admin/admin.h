@@ -26,6 +26,7 @@ typedef struct admin_identity {
 	 * token's SHA-256 (via "token") or the admin certificate's serial ("certificate"). */
 	uint8_t cred[32];
 	size_t cred_len;
+	const char *proof; /* static: what cred is, "token" | "certificate" (a session's too) */
 } admin_identity_t;
 
 /*

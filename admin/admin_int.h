@@ -26,11 +26,21 @@ int admin_identify(const admin_ctx_t *ctx, const admin_request_t *req, admin_ide
  * revoked nor expired and its admin is enabled; else CAIRN_EAUTH with the reason. */
 int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *id,
 			   cairn_err_t *err);
+/* The same inside any txn (borrowed, read only). */
+int admin_token_check_txn(db_txn_t *txn, const uint8_t hash[32], admin_identity_t *id,
+			  cairn_err_t *err);
 /* The admin certificate with this serial: 0 and id (role from the admin record) when it
  * is stored, of the admin profile, current, not revoked, and name is an enabled admin;
  * else CAIRN_EAUTH with the reason (the database's code when it cannot be read). */
 int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_t len,
 			    const char *name, admin_identity_t *id, cairn_err_t *err);
+
+/* Inside the write that acts for who (txn borrowed, read only): who's credential — the
+ * token, the admin certificate, or the one its console session was opened with — and
+ * its admin checked again as admin_identify checked them. A token revoked, a certificate
+ * revoked or held, or the admin disabled after admin_identify and before this write:
+ * CAIRN_EAUTH with the reason, and the caller's write must change nothing. 0 otherwise. */
+int admin_identity_recheck(db_txn_t *txn, const admin_identity_t *who, cairn_err_t *err);
 
 /* session.c. 1 when the Cookie header names a console session (live or not). */
 int admin_session_cookie_present(const char *cookie);

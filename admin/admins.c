@@ -90,7 +90,7 @@ int admin_check_enabled(db_txn_t *txn, admin_identity_t *id, cairn_err_t *err)
 	int rc = 0;
 
 	if (rec == NULL)
-		return cairn_err_set(err, CAIRN_EAUTH, "admin %s does not exist", id->name);
+		return cairn_err_set(err, CAIRN_EAUTH, "no admin %s", id->name);
 	role = json_string_value(json_object_get(rec, "role"));
 	if (json_is_true(json_object_get(rec, "disabled")))
 		rc = cairn_err_set(err, CAIRN_EAUTH, "admin %s is disabled", id->name);

@@ -189,9 +189,19 @@ static void issue_refused(void *arg, policy_submit_result_t res, const policy_ou
 
 static const policy_answer_t issue_answer_ops = { issue_issued, issue_pending, issue_refused };
 
+/* In the certificate's own write: the caller's credential and admin, checked before the
+ * signature, checked again (a token revoked or an admin disabled while it signed). */
+static int caller_still_valid(db_txn_t *txn, const char *serial_hex, void *arg,
+			      cairn_err_t *err)
+{
+	(void)serial_hex;
+	return admin_identity_recheck(txn, arg, err);
+}
+
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
+	ca_record_extra_t extra = { NULL, caller_still_valid, (void *)who };
 	ca_request_t creq = { 0 };
 	issue_answer_t ans = { ctx, reply, NULL, NULL };
 	ca_csr_t *parsed = NULL;
@@ -236,6 +246,7 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 	creq.requester = requester;
 	creq.channel = "admin";
 	creq.validity_days = days;
+	creq.record_extra = &extra;
 	(void)policy_submit_answer(ctx->policy, &creq, NULL, &issue_answer_ops, &ans, &err);
 out:
 	ca_csr_free(parsed);

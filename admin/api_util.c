@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "admin/admin_int.h"
@@ -131,35 +132,29 @@ void api_reply_error(http_reply_t *reply, const cairn_err_t *err)
 	reply->retry_after = m->retry_after;
 }
 
-int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_t len,
-			    const char *name, admin_identity_t *id, cairn_err_t *err)
+/* admin_cert_serial_check inside txn. */
+static int cert_serial_check_txn(db_txn_t *txn, const uint8_t *serial, size_t len,
+				 const char *name, admin_identity_t *id, cairn_err_t *err)
 {
-	db_txn_t *txn = NULL;
 	db_cert_t rec;
 	const unsigned char *p;
 	X509 *x = NULL;
 	char blocked[256] = "";
-	int rc, disabled = 0, compromised = 0;
+	int compromised = 0;
 	int64_t now = (int64_t)time(NULL);
 
 	if (len == 0 || len > DB_SERIAL_MAX)
 		return cairn_err_set(err, CAIRN_EAUTH, "client certificate has no usable serial");
-	if ((rc = db_read_begin(ctx->db, &txn)) != 0)
-		return cairn_err_set(err, rc, "database unavailable");
-	rc = db_cert_get(txn, serial, len, &rec);
+	if (db_cert_get(txn, serial, len, &rec) != 0 || strcmp(rec.profile, CA_ADMIN_PROFILE) != 0)
+		return cairn_err_set(err, CAIRN_EAUTH,
+				     "client certificate is not an admin certificate of this CA");
 	/* Another certificate of the same key revoked for keyCompromise: whoever holds the
 	 * key may be someone else, so none of its certificates signs in (read from the
 	 * stored record, so a session's re-check by serial asks it too). */
-	if (rc == 0 && strcmp(rec.profile, CA_ADMIN_PROFILE) == 0) {
-		p = rec.der;
-		x = ca_cert_d2i(&p, (long)rec.der_len);
-		compromised = x == NULL || ca_key_compromised(txn, x, blocked, sizeof(blocked));
-		X509_free(x);
-	}
-	db_txn_end(txn);
-	if (rc != 0 || strcmp(rec.profile, CA_ADMIN_PROFILE) != 0)
-		return cairn_err_set(err, CAIRN_EAUTH,
-				     "client certificate is not an admin certificate of this CA");
+	p = rec.der;
+	x = ca_cert_d2i(&p, (long)rec.der_len);
+	compromised = x == NULL || ca_key_compromised(txn, x, blocked, sizeof(blocked));
+	X509_free(x);
 	if (rec.status == DB_CERT_REVOKED)
 		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is revoked");
 	if (compromised)
@@ -167,13 +162,35 @@ int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_
 				     blocked[0] ? blocked : "it cannot be read");
 	if (rec.not_after < now || rec.not_before > now)
 		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is not valid now");
-	if (admin_get(ctx->db, name, id, &disabled) != 0)
-		return cairn_err_set(err, CAIRN_EAUTH, "no admin %s", name);
-	if (disabled)
-		return cairn_err_set(err, CAIRN_EAUTH, "admin %s is disabled", name);
+	snprintf(id->name, sizeof(id->name), "%s", name);
 	memcpy(id->cred, serial, len);
 	id->cred_len = len;
-	return 0;
+	id->proof = "certificate";
+	return admin_check_enabled(txn, id, err);
+}
+
+int admin_cert_serial_check(const admin_ctx_t *ctx, const uint8_t *serial, size_t len,
+			    const char *name, admin_identity_t *id, cairn_err_t *err)
+{
+	db_txn_t *txn = NULL;
+	int rc;
+
+	if ((rc = db_read_begin(ctx->db, &txn)) != 0)
+		return cairn_err_set(err, rc, "database unavailable");
+	rc = cert_serial_check_txn(txn, serial, len, name, id, err);
+	db_txn_end(txn);
+	return rc;
+}
+
+int admin_identity_recheck(db_txn_t *txn, const admin_identity_t *who, cairn_err_t *err)
+{
+	admin_identity_t now = { 0 };
+
+	if (who->proof != NULL && strcmp(who->proof, "certificate") == 0)
+		return cert_serial_check_txn(txn, who->cred, who->cred_len, who->name, &now, err);
+	if (who->cred_len != SHA256_DIGEST_LENGTH)
+		return cairn_err_set(err, CAIRN_EAUTH, "no credential to check");
+	return admin_token_check_txn(txn, who->cred, &now, err);
 }
 
 /* An admin certificate: issued by one of the issuing CAs under the "admin" profile,

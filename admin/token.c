@@ -123,10 +123,9 @@ int admin_authenticate(db_t *db, const char *authorization, admin_identity_t *id
 	return admin_token_check_hash(db, hash, id, err);
 }
 
-int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *id,
-			   cairn_err_t *err)
+int admin_token_check_txn(db_txn_t *txn, const uint8_t hash[32], admin_identity_t *id,
+			  cairn_err_t *err)
 {
-	db_txn_t *txn = NULL;
 	const void *val;
 	size_t vlen;
 	json_t *rec = NULL;
@@ -134,14 +133,9 @@ int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *i
 	json_int_t expires = 0, created = 0;
 	int revoked = 0, rc;
 
-	rc = db_read_begin(db, &txn);
-	if (rc)
-		return cairn_err_set(err, rc, "token lookup: %s", cairn_strerror(rc));
 	/* The lookup is by hash, so timing reveals nothing about the secret. */
-	if (db_get(txn, DB_TOKENS, hash, SHA256_DIGEST_LENGTH, &val, &vlen) != 0) {
-		rc = cairn_err_set(err, CAIRN_EAUTH, "unknown API token");
-		goto out;
-	}
+	if (db_get(txn, DB_TOKENS, hash, SHA256_DIGEST_LENGTH, &val, &vlen) != 0)
+		return cairn_err_set(err, CAIRN_EAUTH, "unknown API token");
 	rec = json_loadb(val, vlen, 0, NULL);
 	if (rec == NULL ||
 	    json_unpack(rec, "{s:s, s:s, s?I, s?I, s?b}", "name", &name, "role", &role, "created",
@@ -170,9 +164,22 @@ int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *i
 	snprintf(id->role, sizeof(id->role), "%s", role);
 	memcpy(id->cred, hash, SHA256_DIGEST_LENGTH);
 	id->cred_len = SHA256_DIGEST_LENGTH;
+	id->proof = "token";
 	rc = admin_check_enabled(txn, id, err);
 out:
 	json_decref(rec);
+	return rc;
+}
+
+int admin_token_check_hash(db_t *db, const uint8_t hash[32], admin_identity_t *id,
+			   cairn_err_t *err)
+{
+	db_txn_t *txn = NULL;
+	int rc;
+
+	if ((rc = db_read_begin(db, &txn)) != 0)
+		return cairn_err_set(err, rc, "token lookup: %s", cairn_strerror(rc));
+	rc = admin_token_check_txn(txn, hash, id, err);
 	db_txn_end(txn);
 	return rc;
 }

@@ -133,6 +133,19 @@ ca_init() {
 		cat "$d.cairn.json" >"$d/cairn.json" # the file keeps its mode (0600)
 }
 
+# plug_ca [FILTER]: a CA in $WORK/ca (D; ROOT its root) whose token.module is
+# tests/tools/token_plug.so (SoftHSM2 behind a plug that the CAIRN_TEST_TOKEN_* variables
+# make hold or fail a call: tests/tools/token_plug.c); then the jq FILTER on cairn.json.
+plug_ca() {
+	PLUG=$CAIRN_TOOLS/tools/token_plug.so
+	[ -f "$PLUG" ] || bail "no $PLUG (make builds it)"
+	D=$WORK/ca
+	ROOT=$D/ca/root.pem
+	ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+	jq --arg plug "$PLUG" '.token.module = $plug | '"${1:-.}" "$D/cairn.json" \
+		>"$WORK/c.json" && cp "$WORK/c.json" "$D/cairn.json" || bail "cannot edit cairn.json"
+}
+
 # ca_serve DIR: starts the daemon, waits for serve.json, sets HTTPS_URL/HTTP_URL/SERVE_PID.
 # Its stderr goes to DIR.serve.log, or to $SERVE_ERR when set (log_blocked.sh: a FIFO).
 ca_serve() {

@@ -32,20 +32,15 @@ ops_sink() {
 		  secret_file: "ops.secret", events: ["ca.expiring"]}]}')
 }
 
-# plugged_ca [FILTER]: a CA in $D (ROOT its root) whose token.module is
-# tests/tools/token_plug.so (SoftHSM2 behind a plug that tests can pull out or make hang),
+# plugged_ca [FILTER]: a CA in $D (ROOT its root) behind the token plug (plug_ca),
 # CRLs rebuilt a second after a change, ca.expiring sent to ops_sink, ACME http-01 to
 # ready.example.test on port $HP; then the jq FILTER on cairn.json.
 plugged_ca() {
-	PLUG=$CAIRN_TOOLS/tools/token_plug.so
-	[ -f "$PLUG" ] || bail "no $PLUG (make builds it)"
-	D=$WORK/ca
-	ROOT=$D/ca/root.pem
-	ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
+	plug_ca
 	HP=$(free_port)
 	ops_sink || bail "webhook receiver did not start"
-	jq --argjson hp "$HP" --arg plug "$PLUG" --argjson notify "$OPS_NOTIFY" '
-		.token.module = $plug | .crl.debounce = 1 | .notify = $notify |
+	jq --argjson hp "$HP" --argjson notify "$OPS_NOTIFY" '
+		.crl.debounce = 1 | .notify = $notify |
 		.acme = {validation: {http01_port: $hp, timeout_ms: 3000,
 		  hosts: {"ready.example.test": "127.0.0.1"}}} | '"${1:-.}" "$D/cairn.json" \
 		>"$WORK/cairn.json" && cp "$WORK/cairn.json" "$D/cairn.json" ||

@@ -11,13 +11,7 @@
 # then current): its new CA is refused there too.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
-PLUG=$CAIRN_TOOLS/tools/token_plug.so
-[ -f "$PLUG" ] || bail "no $PLUG (make builds it)"
-D=$WORK/ca
-ROOT=$D/ca/root.pem
-ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
-jq --arg plug "$PLUG" '.token.module = $plug | .token.timeout = 60' "$D/cairn.json" >"$WORK/c.json" &&
-	cp "$WORK/c.json" "$D/cairn.json" || bail "cannot edit cairn.json"
+plug_ca '.token.timeout = 60'
 export CAIRN_TEST_TOKEN_HOLD_NEW="$WORK/hold" CAIRN_TEST_TOKEN_WAITING="$WORK/waiting"
 ca_serve "$D" || bail "cairn serve did not start"
 TOKEN=$(cat "$D/admin.token")
