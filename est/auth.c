@@ -41,43 +41,62 @@ void est_conn_free(est_conn_t *conn)
 	free(conn);
 }
 
+/* The serial of c's client certificate into serial: its length, or 0 when it has none
+ * that could be stored. */
+static size_t peer_serial(const est_call_t *c, uint8_t serial[DB_SERIAL_MAX])
+{
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(c->peer);
+	int len = ASN1_STRING_length(sn);
+
+	if (len <= 0 || len > DB_SERIAL_MAX)
+		return 0;
+	memcpy(serial, ASN1_STRING_get0_data(sn), (size_t)len);
+	return (size_t)len;
+}
+
+/* In txn: c's client certificate is stored under its serial with exactly its bytes,
+ * valid, unexpired, and its key is not blocked by a keyCompromise revocation of another
+ * certificate (whoever holds the key may not be the device). 0 with rec filled, or
+ * CAIRN_EAUTH; blocked says why when the key is blocked, else "". */
+static int peer_current(db_txn_t *txn, const est_call_t *c, db_cert_t *rec, char *blocked,
+			size_t cap)
+{
+	uint8_t serial[DB_SERIAL_MAX];
+	size_t len = peer_serial(c, serial);
+
+	blocked[0] = '\0';
+	if (len == 0 || db_cert_get(txn, serial, len, rec) != 0 ||
+	    rec->der_len != c->req->peer_cert_len ||
+	    memcmp(rec->der, c->req->peer_cert, rec->der_len) != 0 ||
+	    rec->status != DB_CERT_VALID || rec->not_after <= (int64_t)time(NULL))
+		return CAIRN_EAUTH;
+	if (ca_key_compromised(txn, c->peer, blocked, cap)) {
+		if (blocked[0] == '\0')
+			snprintf(blocked, cap, "compromised");
+		return CAIRN_EAUTH;
+	}
+	return 0;
+}
+
 /* Is the verified TLS client certificate one of ours, current, not revoked, and its
  * key not compromised? Fills the peer fields of c (and the requester: the device by
  * its subject). */
 static void check_peer(est_call_t *c)
 {
 	const unsigned char *p = c->req->peer_cert;
-	const ASN1_INTEGER *sn;
 	uint8_t serial[DB_SERIAL_MAX];
 	db_txn_t *txn = NULL;
 	db_cert_t rec;
 	char *subj = NULL;
-	int len;
+	size_t len;
 
 	c->peer = d2i_X509(NULL, &p, (long)c->req->peer_cert_len);
-	if (c->peer == NULL)
+	if (c->peer == NULL || (len = peer_serial(c, serial)) == 0)
 		return;
-	sn = X509_get0_serialNumber(c->peer);
-	len = ASN1_STRING_length(sn);
-	if (len <= 0 || len > DB_SERIAL_MAX)
-		return;
-	memcpy(serial, ASN1_STRING_get0_data(sn), (size_t)len);
-	db_serial_hex(serial, (size_t)len, c->peer_serial);
+	db_serial_hex(serial, len, c->peer_serial);
 	if (db_read_begin(c->e->db, &txn) != 0)
 		return;
-	/* Ours means: stored under this serial with exactly these bytes. */
-	if (db_cert_get(txn, serial, (size_t)len, &rec) == 0 &&
-	    rec.der_len == c->req->peer_cert_len &&
-	    memcmp(rec.der, c->req->peer_cert, rec.der_len) == 0 && rec.status == DB_CERT_VALID &&
-	    rec.not_after > (int64_t)time(NULL)) {
-		/* Another certificate with this key was revoked for keyCompromise: whoever
-		 * holds the key may not be the device, so this one proves nothing either. */
-		if (ca_key_compromised(txn, c->peer, c->peer_blocked, sizeof(c->peer_blocked))) {
-			if (c->peer_blocked[0] == '\0')
-				snprintf(c->peer_blocked, sizeof(c->peer_blocked), "compromised");
-			db_txn_end(txn);
-			goto subject;
-		}
+	if (peer_current(txn, c, &rec, c->peer_blocked, sizeof(c->peer_blocked)) == 0) {
 		c->peer_ok = 1;
 		snprintf(c->peer_profile, sizeof(c->peer_profile), "%.*s",
 			 (int)sizeof(rec.profile), rec.profile);
@@ -87,11 +106,30 @@ static void check_peer(est_call_t *c)
 			c->peer_label[0] = '\0';
 	}
 	db_txn_end(txn);
-subject:
 	/* The requester names the device by its subject in RFC 2253 form ("CN=device-1"). */
 	if ((subj = ca_dn_text(X509_get_subject_name(c->peer))) != NULL)
 		snprintf(c->requester, sizeof(c->requester), "est:cert/%s", subj);
 	free(subj);
+}
+
+int est_caller_recheck(db_txn_t *txn, const est_call_t *c, cairn_err_t *err)
+{
+	est_user_info_t now;
+	db_cert_t rec;
+	char blocked[160];
+
+	if (c->by_cert) {
+		if (peer_current(txn, c, &rec, blocked, sizeof(blocked)) == 0)
+			return 0;
+		return cairn_err_set(err, CAIRN_EAUTH, "client certificate %s %s now",
+				     c->peer_serial, blocked[0] ? "has its key blocked" :
+				     "is not a current certificate of this CA");
+	}
+	if (est_user_get_txn(txn, c->requester + 9, &now) != 0 ||
+	    !util_ct_equal(now.tag, c->user_tag, sizeof(now.tag)))
+		return cairn_err_set(err, CAIRN_EAUTH, "EST user %s was deleted or its password "
+				     "changed", c->requester + 9);
+	return 0;
 }
 
 static int profile_listed(const est_label_t *l, const char *profile)
@@ -471,6 +509,7 @@ int est_authenticate(est_call_t *c, int reenroll, http_reply_t *reply)
 	c->requester[0] = '\0';
 	if (check_basic(c, c->peer ? why : NULL, &info, reply) != 0)
 		return -1;
+	memcpy(c->user_tag, info.tag, sizeof(c->user_tag));
 	if (!est_user_may_use(&info, c->label->name, c->e->set.default_label)) {
 		est_refuse(c, reply, 403, "EST user %s may not use label %s", c->requester + 9,
 			   c->label->name);

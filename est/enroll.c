@@ -380,6 +380,10 @@ static int delivery_record(db_txn_t *txn, const char *serial_hex, void *arg, cai
 	d->first = 0;
 	if (d->collect && (rc = est_cert_label_get(txn, serial_hex, have)) != CAIRN_ENOENT)
 		return rc;
+	/* Checked when the call came, checked again here: a device certificate revoked or an
+	 * account deleted while the enrollment signed gets nothing. */
+	if ((rc = est_caller_recheck(txn, d->c, err)) != 0)
+		return rc;
 	if ((rc = est_cert_label_put(txn, serial_hex, d->c->label->name)) != 0 ||
 	    (d->reenroll && (rc = superseded_op(txn, d->c, serial_hex, err)) != 0))
 		return rc;

@@ -193,6 +193,8 @@ int est_user_check(db_t *db, const char *name, const char *password, est_user_in
 /* The account's record without checking any password (one read, no slow hash).
  * Returns 0, CAIRN_ENOENT or CAIRN_EDB. */
 int est_user_get(db_t *db, const char *name, est_user_info_t *info) CAIRN_WUR;
+/* The same inside any txn (borrowed). Returns 0 or CAIRN_ENOENT. */
+int est_user_get_txn(db_txn_t *txn, const char *name, est_user_info_t *info) CAIRN_WUR;
 /* 1 when the account may enroll on label (default_label: est.default_label). */
 int est_user_may_use(const est_user_info_t *info, const char *label, const char *default_label);
 

@@ -55,6 +55,7 @@ typedef struct est_call {
 	char peer_requester[128];/* ... and who asked for it ("est:...", "acme:...", "cli:init") */
 	char peer_label[EST_NAME_MAX]; /* ... and the EST label it was issued on ("": none recorded) */
 	int by_cert;             /* authenticated by peer (else by HTTP Basic) */
+	uint8_t user_tag[32];    /* by HTTP Basic: the account's password hash at the login */
 } est_call_t;
 
 /* Authenticates an operation that needs a client (auth.c): the TLS client
@@ -64,6 +65,12 @@ typedef struct est_call {
  * to the label. Returns 0 (c->requester, c->by_cert set) or -1 with the refusal
  * in reply (401, 403 or 429 with Retry-After), audited. */
 int est_authenticate(est_call_t *c, int reenroll, http_reply_t *reply);
+/* Inside the write that issues for c (txn borrowed, read only): c's credential checked
+ * again as est_authenticate checked it — the client certificate still stored, valid,
+ * unexpired and its key not blocked; the account still there with the password it logged
+ * in with. A certificate revoked or an account deleted while the enrollment signed:
+ * CAIRN_EAUTH with the reason, and nothing may be issued. 0 otherwise. */
+int est_caller_recheck(db_txn_t *txn, const est_call_t *c, cairn_err_t *err);
 /* n bytes of s for a message: printable ASCII but the backslash kept, every other
  * byte as \xHH; cut to fit cap (NUL-terminated). */
 void est_shown(const char *s, size_t n, char *out, size_t cap);

@@ -218,25 +218,33 @@ int est_user_del(db_t *db, const char *name, const char *actor, cairn_err_t *err
 	return db_write(db, user_del_op, &u, err);
 }
 
-/* The record of name (new reference) or NULL when there is none. */
-static json_t *record_get(db_t *db, const char *name, int *db_failed)
+/* The record of name in txn (new reference) or NULL when there is none. */
+static json_t *record_get_txn(db_txn_t *txn, const char *name)
 {
 	char key[EST_NAME_MAX + 4];
 	const void *val;
 	size_t vlen;
-	db_txn_t *txn = NULL;
-	json_t *rec = NULL;
 
-	*db_failed = 0;
 	if (!user_name_ok(name))
 		return NULL;
+	user_key(name, key, sizeof(key));
+	if (db_get(txn, DB_EST, key, strlen(key), &val, &vlen) != 0)
+		return NULL;
+	return json_loadb(val, vlen, 0, NULL);
+}
+
+/* The record of name (new reference) or NULL when there is none. */
+static json_t *record_get(db_t *db, const char *name, int *db_failed)
+{
+	db_txn_t *txn = NULL;
+	json_t *rec;
+
+	*db_failed = 0;
 	if (db_read_begin(db, &txn) != 0) {
 		*db_failed = 1;
 		return NULL;
 	}
-	user_key(name, key, sizeof(key));
-	if (db_get(txn, DB_EST, key, strlen(key), &val, &vlen) == 0)
-		rec = json_loadb(val, vlen, 0, NULL);
+	rec = record_get_txn(txn, name);
 	db_txn_end(txn);
 	return rec;
 }
@@ -300,6 +308,17 @@ int est_user_get(db_t *db, const char *name, est_user_info_t *info)
 
 	if (rec == NULL)
 		return db_failed ? CAIRN_EDB : CAIRN_ENOENT;
+	record_info(rec, info);
+	json_decref(rec);
+	return 0;
+}
+
+int est_user_get_txn(db_txn_t *txn, const char *name, est_user_info_t *info)
+{
+	json_t *rec = record_get_txn(txn, name);
+
+	if (rec == NULL)
+		return CAIRN_ENOENT;
 	record_info(rec, info);
 	json_decref(rec);
 	return 0;

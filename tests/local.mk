@@ -215,9 +215,9 @@ EXTRA_DIST += tests/integration/token_hang.sh
 # the new key's lookup): the new signer is never revocable in between.
 TESTS += tests/integration/renew_window.sh
 EXTRA_DIST += tests/integration/renew_window.sh
-# An admin API issuance held in the token while its caller's token is revoked or its admin
-# disabled: the certificate's own write checks the caller again.
-TESTS += tests/integration/admin_window.sh
-EXTRA_DIST += tests/integration/admin_window.sh
+# Issuances (admin API, EST) held in the token while their caller's credential is revoked:
+# the certificate's own write checks the caller again.
+TESTS += tests/integration/auth_window.sh
+EXTRA_DIST += tests/integration/auth_window.sh
 EXTRA_DIST += tests/integration/disk_full.sh tests/integration/token_out.sh \
 	tests/integration/outage_lib.sh
