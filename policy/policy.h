@@ -264,7 +264,9 @@ typedef int (*policy_approver_fn)(db_txn_t *txn, const char *approver, uint64_t 
 /*
  * Installs the check every approval passes: a new approval that fails it is refused
  * with its code; approvals stored earlier whose approver fails it now (disabled since)
- * are dropped before counting. NULL (the default) = every approver counts. Call before
+ * are dropped before counting, and counted again in the write of the certificate the
+ * last approval issues (too few left: the request fails, nothing issued). NULL (the
+ * default) = every approver counts. Call before
  * the engine serves requests; arg is borrowed.
  */
 void policy_engine_set_approver_check(policy_engine_t *e, policy_approver_fn fn, void *arg);

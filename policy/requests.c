@@ -670,37 +670,58 @@ out:
 }
 
 /* The last approval: issue from the stored CSR, then record the outcome. */
-typedef struct requester_check {
+typedef struct issue_check {
 	const policy_engine_t *e;
-	const char *requester;
-} requester_check_t;
+	const json_t *rec; /* the request as the last approval's write left it */
+} issue_check_t;
 
-/* In the certificate's write: its requester may still be issued one (e->requester_ok). */
-static int requester_still_ok(db_txn_t *txn, const char *serial_hex, void *arg,
-			      cairn_err_t *err)
+/* In the certificate's write: its requester may still be issued one (e->requester_ok),
+ * and the approvals that completed the request still count (e->approver_ok): an approver
+ * disabled while the certificate was signed leaves the request short of approvals. */
+static int still_approved(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
 {
-	const requester_check_t *c = arg;
+	const issue_check_t *c = arg;
+	const policy_engine_t *e = c->e;
+	uint64_t seq = (uint64_t)jint(c->rec, "seq");
+	cairn_err_t lapsed = { 0 };
+	const char *lost = NULL;
+	int64_t count = 0;
+	json_t *a;
+	size_t i;
+	int rc;
 	(void)serial_hex;
 
-	return c->e->requester_ok(txn, c->requester, c->e->requester_arg, err);
+	if (e->requester_ok != NULL &&
+	    (rc = e->requester_ok(txn, jstr(c->rec, "requester"), e->requester_arg, err)) != 0)
+		return rc;
+	if (e->approver_ok == NULL)
+		return 0;
+	json_array_foreach(json_object_get(c->rec, "approvals"), i, a) {
+		if (e->approver_ok(txn, jstr(a, "by"), seq, e->approver_arg, &lapsed) == 0)
+			count++;
+		else
+			lost = jstr(a, "by");
+	}
+	if (count >= jint(c->rec, "approvals_needed"))
+		return 0;
+	return cairn_err_set(err, CAIRN_EDENIED, "the approval of %s no longer counts (%s): "
+			     "%lld of %lld approvals", lost ? lost : "?", cairn_err_msg(&lapsed),
+			     (long long)count, (long long)jint(c->rec, "approvals_needed"));
 }
 
 static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *err)
 {
 	struct decide_op fin = { 0 };
 	ca_request_t creq;
-	requester_check_t check = { e, NULL };
-	ca_record_extra_t extra = { NULL, requester_still_ok, &check };
+	issue_check_t check = { e, d->rec };
+	ca_record_extra_t extra = { NULL, still_approved, &check };
 	ca_issued_t *issued = NULL;
 	ca_csr_t *parsed = NULL;
 	cairn_err_t ierr = { 0 };
 	int rc, irc;
 
 	if ((irc = stored_request(d->rec, &creq, &parsed, &ierr)) == 0) {
-		if (e->requester_ok != NULL) {
-			check.requester = creq.requester;
-			creq.record_extra = &extra;
-		}
+		creq.record_extra = &extra;
 		irc = ca_issue(e->ca, &creq, &issued, &ierr);
 	}
 	fin.id = d->id;

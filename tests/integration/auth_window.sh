@@ -4,7 +4,8 @@
 # the token before its write. A credential revoked while that signature waits must not be
 # honoured by the write: the certificate's own write checks the caller again. The admin
 # API: a token revoked, its admin disabled, the token a console session was opened with
-# revoked. EST: an account deleted, a device certificate revoked during its re-enrollment.
+# revoked; an approver disabled while the approval completing a request signs. EST: an
+# account deleted, a device certificate revoked during its re-enrollment.
 # The window is the time a signature takes; the token plug holds it open (every token call
 # waits while $WORK/hang exists, and creates $WORK/waiting). Before, the certificate was
 # issued and returned.
@@ -12,14 +13,20 @@
 . "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
 
 plug_ca '.token.timeout = 60 | .est.labels.iot = {"profile": "tls-client"}'
+cat >"$D/policy.json" <<'JSON'
+{"rules": [
+  {"name": "prod",    "match": {"dns_suffix": [".prod.test"]}, "action": "approve", "approvals": 2},
+  {"name": "default", "match": {},                              "action": "issue"}
+]}
+JSON
 export CAIRN_TEST_TOKEN_HANG="$WORK/hang" CAIRN_TEST_TOKEN_WAITING="$WORK/waiting"
 ca_serve "$D" || bail "cairn serve did not start"
 EST=$HTTPS_URL/.well-known/est/iot
 C() { "$CAIRN" "$@" --dir "$D"; }
-for who in oscar olga sam; do
-	C admin add --name "$who" --role operator >/dev/null 2>&1 &&
-		C token create --name "$who" --role operator >"$WORK/$who.tok" 2>/dev/null ||
-		bail "no operator $who"
+for who in oscar:operator olga:operator sam:operator alice:approver bob:approver; do
+	C admin add --name "${who%:*}" --role "${who#*:}" >/dev/null 2>&1 &&
+		C token create --name "${who%:*}" --role "${who#*:}" >"$WORK/${who%:*}.tok" 2>/dev/null ||
+		bail "no admin ${who%:*}"
 done
 printf 'correct horse battery\n' >"$WORK/pw"
 for who in dev1 dev2; do
@@ -40,6 +47,12 @@ admin_issue() {
 	curl -s -m 90 --cacert "$ROOT" -H 'Content-Type: application/json' "$@" \
 		-d @"$WORK/$name.json" -w '\n%{http_code}\n' "$HTTPS_URL/admin/v1/certificates" \
 		>"$WORK/$name.out"
+}
+# approve NAME ID WHO: WHO approves request ID; NAME.out gets the answer, its status on the
+# last line.
+approve() {
+	curl -s -m 90 --cacert "$ROOT" -H 'Content-Type: application/json' -H "$(bearer "$3")" \
+		-d '{}' -w '\n%{http_code}\n' "$HTTPS_URL/admin/v1/requests/$2/approve" >"$WORK/$1.out"
 }
 # est_call NAME OP CURL_OPTIONS...: EST OP with $BODY; NAME.out gets the answer, its
 # status on the last line.
@@ -99,6 +112,19 @@ ok "  ... meanwhile the admin revokes the token the session was opened with" \
 ok "  ... the token answers again" released race3
 ok "  ... the issuance is refused: 401, the token was revoked" answered race3 401 "was revoked"
 ok "  ... and nothing was issued" test "$(certs_for race3.example.test)" = 0
+
+# An approver disabled while the approval that completes a request signs: the approvals are
+# counted again in the certificate's write.
+make_csr p1 ec:P-256 /CN=p1.prod.test DNS:p1.prod.test
+C issue --csr "$WORK/p1.csr" --profile tls-server >"$WORK/p1.pending" 2>&1
+ID=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/p1.pending")
+ok "a request for p1.prod.test waits for two approvals" test -n "$ID"
+ok "  ... alice approves it" approve a1 "$ID" alice
+ok "bob's approval, the second, issues: its signature waits in the token" held a2 approve a2 "$ID" bob
+ok "  ... meanwhile the admin disables alice" C admin disable alice
+ok "  ... the token answers again" released a2
+ok "  ... no certificate: alice's approval no longer counts" answered a2 403 "alice.*no longer counts"
+ok "  ... and nothing was issued" test "$(certs_for p1.prod.test)" = 0
 
 # ---- EST ----
 csr dev1 /CN=dev1.iot.test DNS:dev1.iot.test
