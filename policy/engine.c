@@ -108,6 +108,7 @@ int policy_engine_reload_as(policy_engine_t *e, const char *actor, cairn_err_t *
 	old_text = e->text;
 	e->policy = p;
 	e->text = text;
+	atomic_fetch_add(&e->generation, 1);
 	pthread_rwlock_unlock(&e->lock);
 	policy_free(old);
 	free(old_text);
@@ -144,6 +145,23 @@ void policy_engine_explain(policy_engine_t *e, const policy_input_t *in, policy_
 	pthread_rwlock_rdlock(&e->lock);
 	policy_explain(e->policy, in, fn, arg, out);
 	pthread_rwlock_unlock(&e->lock);
+}
+
+uint64_t policy_engine_decide(policy_engine_t *e, const policy_input_t *in,
+			      policy_decision_t *out)
+{
+	uint64_t generation;
+
+	pthread_rwlock_rdlock(&e->lock);
+	policy_explain(e->policy, in, NULL, NULL, out);
+	generation = atomic_load(&e->generation);
+	pthread_rwlock_unlock(&e->lock);
+	return generation;
+}
+
+uint64_t policy_engine_generation(policy_engine_t *e)
+{
+	return atomic_load(&e->generation);
 }
 
 struct audit_op {

@@ -4,6 +4,7 @@
 #define CAIRN_POLICY_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "policy/policy.h"
 
@@ -54,6 +55,7 @@ struct policy_engine {
 	pthread_rwlock_t lock;   /* guards policy and text (swapped by reload) */
 	policy_t *policy;
 	char *text;
+	_Atomic uint64_t generation; /* of policy: bumped by every reload, under lock */
 	pthread_mutex_t decide;  /* approvals and rejections one at a time */
 	policy_approver_fn approver_ok; /* may be NULL: every approver counts */
 	void *approver_arg;
@@ -61,6 +63,13 @@ struct policy_engine {
 	void *requester_arg;
 	util_periodic_t *expiry;  /* expires due requests (expiry.c), or NULL */
 };
+
+/* policy_engine_explain without an explanation, returning the generation of the rules
+ * that decided (a later reload bumps it: policy_engine_generation). */
+uint64_t policy_engine_decide(policy_engine_t *e, const policy_input_t *in,
+			      policy_decision_t *out);
+/* The generation of the rules in force now. */
+uint64_t policy_engine_generation(policy_engine_t *e);
 
 /* Characters of a request id (hex of 16 random bytes): the key of its record. */
 #define POLICY_ID_HEX 32

@@ -57,19 +57,76 @@ int policy_request_input(policy_engine_t *e, const ca_request_t *req, const char
 	return 0;
 }
 
+/* An issue decision, taken before the signature, in the certificate's own write. */
+typedef struct decided {
+	policy_engine_t *e;
+	const policy_input_t *in;
+	uint64_t generation;             /* of the rules that decided */
+	const ca_record_extra_t *caller; /* the channel's own extra (borrowed), or NULL */
+	int changed;                     /* out: a reload since decided otherwise (now) */
+	policy_decision_t now;
+} decided_t;
+
+/* A reload between the decision and this write (the signature takes its time): the policy
+ * in force decides again and has the last word, as it has on a pending request. Then the
+ * channel's own step. */
+static int still_decided(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
+{
+	decided_t *d = arg;
+
+	d->changed = 0; /* the writer may rerun the op */
+	if (policy_engine_generation(d->e) != d->generation) {
+		(void)policy_engine_decide(d->e, d->in, &d->now);
+		if (d->now.action != POLICY_ISSUE) {
+			d->changed = 1;
+			return cairn_err_set(err, CAIRN_EDENIED, "the policy was reloaded meanwhile");
+		}
+	}
+	if (d->caller == NULL || d->caller->also == NULL)
+		return 0;
+	return d->caller->also(txn, serial_hex, d->caller->also_arg, err);
+}
+
+/* Issues what the policy decided to issue (generation: of the rules that decided); a
+ * reload that now decides otherwise refuses it, audited like a rejection (out->decision:
+ * the one in force). */
+static int issue(policy_engine_t *e, const ca_request_t *req, const policy_input_t *in,
+		 uint64_t generation, policy_outcome_t *out, cairn_err_t *err)
+{
+	decided_t d = { e, in, generation, req->record_extra, 0, { 0 } };
+	ca_record_extra_t extra = { req->record_extra ? req->record_extra->details : NULL,
+				    still_decided, &d };
+	ca_request_t mine = *req;
+	int rc;
+
+	mine.record_extra = &extra;
+	rc = ca_issue(e->ca, &mine, &out->issued, err);
+	if (rc == 0 || !d.changed)
+		return rc;
+	out->decision = d.now;
+	if (d.now.action == POLICY_APPROVE) {
+		out->decision.action = POLICY_REJECT;
+		snprintf(out->decision.reason, sizeof(out->decision.reason),
+			 "the policy reloaded while the certificate was signed asks %d "
+			 "approval(s): submit the request again", d.now.approvals);
+	}
+	return refuse(e, req, in, &out->decision, err);
+}
+
 /* The checks and the decision; 0 or a negative code (CAIRN_EDENIED: refused by policy). */
 static int submit(policy_engine_t *e, const ca_request_t *req, const char *group,
 		  policy_outcome_t *out, cairn_err_t *err)
 {
 	policy_input_t in;
+	uint64_t generation;
 	int rc;
 
 	if ((rc = policy_request_input(e, req, group, &in, err)) != 0)
 		return rc;
-	policy_engine_explain(e, &in, NULL, NULL, &out->decision);
+	generation = policy_engine_decide(e, &in, &out->decision);
 	switch (out->decision.action) {
 	case POLICY_ISSUE:
-		rc = ca_issue(e->ca, req, &out->issued, err);
+		rc = issue(e, req, &in, generation, out, err);
 		break;
 	case POLICY_APPROVE:
 		if (!req->no_wait) {

@@ -4,8 +4,9 @@
 # the token before its write. A credential revoked while that signature waits must not be
 # honoured by the write: the certificate's own write checks the caller again. The admin
 # API: a token revoked, its admin disabled, the token a console session was opened with
-# revoked; an approver disabled while the approval completing a request signs. EST: an
-# account deleted, a device certificate revoked during its re-enrollment.
+# revoked; an approver disabled while the approval completing a request signs; a policy
+# reload that rejects the name. EST: an account deleted, a device certificate revoked
+# during its re-enrollment.
 # The window is the time a signature takes; the token plug holds it open (every token call
 # waits while $WORK/hang exists, and creates $WORK/waiting). Before, the certificate was
 # issued and returned.
@@ -23,7 +24,7 @@ export CAIRN_TEST_TOKEN_HANG="$WORK/hang" CAIRN_TEST_TOKEN_WAITING="$WORK/waitin
 ca_serve "$D" || bail "cairn serve did not start"
 EST=$HTTPS_URL/.well-known/est/iot
 C() { "$CAIRN" "$@" --dir "$D"; }
-for who in oscar:operator olga:operator sam:operator alice:approver bob:approver; do
+for who in oscar:operator olga:operator sam:operator otto:operator alice:approver bob:approver; do
 	C admin add --name "${who%:*}" --role "${who#*:}" >/dev/null 2>&1 &&
 		C token create --name "${who%:*}" --role "${who#*:}" >"$WORK/${who%:*}.tok" 2>/dev/null ||
 		bail "no admin ${who%:*}"
@@ -125,6 +126,22 @@ ok "  ... meanwhile the admin disables alice" C admin disable alice
 ok "  ... the token answers again" released a2
 ok "  ... no certificate: alice's approval no longer counts" answered a2 403 "alice.*no longer counts"
 ok "  ... and nothing was issued" test "$(certs_for p1.prod.test)" = 0
+
+# A policy reload that rejects a name while its issuance signs: the policy in force decides
+# again in the certificate's write.
+ok "otto's issuance for x.rl.example.test waits in the token" \
+	held x.rl admin_issue x.rl -H "$(bearer otto)"
+jq '.rules |= [{"name": "no-rl", "match": {"dns_suffix": [".rl.example.test"]},
+	"action": "reject", "reason": "not any more"}] + .' "$D/policy.json" >"$WORK/policy.json" &&
+	cp "$WORK/policy.json" "$D/policy.json"
+ok "  ... meanwhile the admin reloads a policy that rejects the name" \
+	"$CAIRN" policy reload --dir "$D"
+ok "  ... the token answers again" released x.rl
+ok "  ... the issuance is refused: 403, rejected by the policy in force" \
+	answered x.rl 403 "rejected by policy rule no-rl"
+ok "  ... and nothing was issued" test "$(certs_for x.rl.example.test)" = 0
+ok "  ... audited as a rejection" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
+	grep '\"request.rejected\"' | grep -q no-rl"
 
 # ---- EST ----
 csr dev1 /CN=dev1.iot.test DNS:dev1.iot.test
