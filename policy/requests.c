@@ -238,6 +238,7 @@ struct decide_op {
 	void *approver_arg;
 	const policy_decision_t *now_rules; /* DO_APPROVE: the policy in force decided again
 					     * on the stored request; NULL: not pending */
+	uint64_t generation;     /* DO_APPROVE: of the rules that made now_rules */
 	/* results, reset on every run */
 	json_t *rec;     /* the record after the op (new reference) */
 	int complete;    /* DO_APPROVE: enough approvals to issue */
@@ -330,6 +331,16 @@ static const char *role_or_approver(const char *role)
 	return role[0] ? role : "approver";
 }
 
+/* Whether the approve decision now asks more of the pending request rec than it records:
+ * more approvals or a stricter approver role (role: the two combined, what it asks now). */
+static int asks_more(const json_t *rec, const policy_decision_t *now, char *role, size_t cap)
+{
+	snprintf(role, cap, "%s", jstr(rec, "approver_role"));
+	policy_role_combine(role, cap, now->approver_role);
+	return now->approvals > jint(rec, "approvals_needed") ||
+	       strcmp(role_or_approver(role), role_or_approver(jstr(rec, "approver_role"))) != 0;
+}
+
 /* One step the policy in force took on d->rec: the audit event ev with details (borrowed;
  * NULL: out of memory) and the history step event naming it, with extra (stolen). */
 static int recheck_event(db_txn_t *txn, struct decide_op *d, audit_event_t *ev, json_t *details,
@@ -366,7 +377,6 @@ static int apply_rules_now(db_txn_t *txn, struct decide_op *d, int *raised, cair
 	int rc = 0;
 
 	*raised = 0;
-	snprintf(role, sizeof(role), "%s", jstr(d->rec, "approver_role"));
 	if (decision == NULL)
 		return cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
 	if (now->action == POLICY_REJECT) {
@@ -395,9 +405,7 @@ static int apply_rules_now(db_txn_t *txn, struct decide_op *d, int *raised, cair
 	}
 	if (now->action != POLICY_APPROVE)
 		goto out;
-	policy_role_combine(role, sizeof(role), now->approver_role);
-	if (now->approvals <= need &&
-	    strcmp(role_or_approver(role), role_or_approver(jstr(d->rec, "approver_role"))) == 0)
+	if (!asks_more(d->rec, now, role, sizeof(role)))
 		goto out;
 	*raised = 1;
 	if (now->approvals > need)
@@ -639,8 +647,8 @@ static int stored_request(const json_t *rec, ca_request_t *creq, ca_csr_t **pars
  * that records the approval. *have: 0 when there is nothing to decide (no such request or
  * not pending: the write says so). Returns 0, or the code that keeps the request from
  * being decided (its profile or CSR no longer passes): nothing is approved then. */
-static int decide_again(policy_engine_t *e, const char *id, policy_decision_t *out, int *have,
-			cairn_err_t *err)
+static int decide_again(policy_engine_t *e, const char *id, policy_decision_t *out,
+			uint64_t *generation, int *have, cairn_err_t *err)
 {
 	ca_request_t creq;
 	ca_csr_t *parsed = NULL;
@@ -660,7 +668,7 @@ static int decide_again(policy_engine_t *e, const char *id, policy_decision_t *o
 	    (rc = policy_request_input(e, &creq, json_string_value(json_object_get(rec, "group")),
 				       &in, err)) != 0)
 		goto out;
-	policy_engine_explain(e, &in, NULL, NULL, out);
+	*generation = policy_engine_decide(e, &in, out);
 	policy_input_clear(&in);
 	*have = 1;
 out:
@@ -671,13 +679,42 @@ out:
 
 /* The last approval: issue from the stored CSR, then record the outcome. */
 typedef struct issue_check {
-	const policy_engine_t *e;
-	const json_t *rec; /* the request as the last approval's write left it */
+	policy_engine_t *e;
+	const json_t *rec;          /* the request as the last approval's write left it */
+	const ca_request_t *creq;   /* ... and made from it (stored_request) */
+	uint64_t generation;        /* of the rules that decided the last approval */
 } issue_check_t;
 
-/* In the certificate's write: its requester may still be issued one (e->requester_ok),
- * and the approvals that completed the request still count (e->approver_ok): an approver
- * disabled while the certificate was signed leaves the request short of approvals. */
+/* A reload since the last approval was decided (its certificate takes its time to sign):
+ * the policy in force decides again, and one that rejects the request, or asks more
+ * approvals or a stricter role than it was given, leaves it unissued. */
+static int still_in_force(const issue_check_t *c, cairn_err_t *err)
+{
+	policy_input_t in;
+	policy_decision_t now;
+	char role[sizeof(now.approver_role)];
+	int rc;
+
+	if (policy_engine_generation(c->e) == c->generation)
+		return 0;
+	if ((rc = policy_request_input(c->e, c->creq,
+				       json_string_value(json_object_get(c->rec, "group")), &in,
+				       err)) != 0)
+		return rc;
+	(void)policy_engine_decide(c->e, &in, &now);
+	policy_input_clear(&in);
+	if (now.action == POLICY_REJECT ||
+	    (now.action == POLICY_APPROVE && asks_more(c->rec, &now, role, sizeof(role))))
+		return cairn_err_set(err, CAIRN_EDENIED, "the policy reloaded meanwhile %s (rule "
+				     "%.63s: %.200s)", now.action == POLICY_REJECT ? "rejects it" :
+				     "asks more approvals", now.rule, now.reason);
+	return 0;
+}
+
+/* In the certificate's write: the policy in force still issues it (still_in_force), its
+ * requester may still be issued one (e->requester_ok), and the approvals that completed
+ * the request still count (e->approver_ok): an approver disabled while the certificate
+ * was signed leaves the request short of approvals. */
 static int still_approved(db_txn_t *txn, const char *serial_hex, void *arg, cairn_err_t *err)
 {
 	const issue_check_t *c = arg;
@@ -691,6 +728,8 @@ static int still_approved(db_txn_t *txn, const char *serial_hex, void *arg, cair
 	int rc;
 	(void)serial_hex;
 
+	if ((rc = still_in_force(c, err)) != 0)
+		return rc;
 	if (e->requester_ok != NULL &&
 	    (rc = e->requester_ok(txn, jstr(c->rec, "requester"), e->requester_arg, err)) != 0)
 		return rc;
@@ -713,7 +752,7 @@ static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *
 {
 	struct decide_op fin = { 0 };
 	ca_request_t creq;
-	issue_check_t check = { e, d->rec };
+	issue_check_t check = { e, d->rec, &creq, d->generation };
 	ca_record_extra_t extra = { NULL, still_approved, &check };
 	ca_issued_t *issued = NULL;
 	ca_csr_t *parsed = NULL;
@@ -772,7 +811,8 @@ static int decide(policy_engine_t *e, decide_kind_t kind, const char *id, const 
 	pthread_mutex_lock(&e->decide);
 	/* Under the decide lock: no other approval or rejection runs between this decision and
 	 * the write that applies it (a reload may; the next approval decides again). */
-	rc = kind == DO_APPROVE ? decide_again(e, id, &now_rules, &have_rules, err) : 0;
+	rc = kind == DO_APPROVE ? decide_again(e, id, &now_rules, &d.generation, &have_rules, err)
+				: 0;
 	d.now_rules = have_rules ? &now_rules : NULL;
 	if (rc == 0)
 		rc = run_decide(e, &d, err);

@@ -1,15 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# A channel checks its caller's credential when a call arrives; an issuance then signs in
-# the token before its write. A credential revoked while that signature waits must not be
-# honoured by the write: the certificate's own write checks the caller again. The admin
+# A channel checks its caller's credential, and the policy decides, when a call arrives;
+# an issuance then signs in the token before its write. What changed while that signature
+# waits must be honoured by the write: the certificate's own write checks again. The admin
 # API: a token revoked, its admin disabled, the token a console session was opened with
 # revoked; an approver disabled while the approval completing a request signs; a policy
-# reload that rejects the name. EST: an account deleted, a device certificate revoked
-# during its re-enrollment.
-# The window is the time a signature takes; the token plug holds it open (every token call
-# waits while $WORK/hang exists, and creates $WORK/waiting). Before, the certificate was
-# issued and returned.
+# reload that rejects the name (a submission, an approval). EST: an account deleted, a
+# device certificate revoked during its re-enrollment. The window is the time a signature
+# takes; the token plug holds it open (every token call waits while $WORK/hang exists, and
+# creates $WORK/waiting). Before, the certificate was issued and returned.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 . "$CAIRN_SRCDIR/tests/integration/est_lib.sh"
 
@@ -24,7 +23,8 @@ export CAIRN_TEST_TOKEN_HANG="$WORK/hang" CAIRN_TEST_TOKEN_WAITING="$WORK/waitin
 ca_serve "$D" || bail "cairn serve did not start"
 EST=$HTTPS_URL/.well-known/est/iot
 C() { "$CAIRN" "$@" --dir "$D"; }
-for who in oscar:operator olga:operator sam:operator otto:operator alice:approver bob:approver; do
+for who in oscar:operator olga:operator sam:operator otto:operator alice:approver bob:approver \
+	carl:approver; do
 	C admin add --name "${who%:*}" --role "${who#*:}" >/dev/null 2>&1 &&
 		C token create --name "${who%:*}" --role "${who#*:}" >"$WORK/${who%:*}.tok" 2>/dev/null ||
 		bail "no admin ${who%:*}"
@@ -54,6 +54,14 @@ admin_issue() {
 approve() {
 	curl -s -m 90 --cacert "$ROOT" -H 'Content-Type: application/json' -H "$(bearer "$3")" \
 		-d '{}' -w '\n%{http_code}\n' "$HTTPS_URL/admin/v1/requests/$2/approve" >"$WORK/$1.out"
+}
+# pending NAME: a request for NAME.prod.test through `cairn issue`, which the rule prod
+# makes wait for two approvals; its id in ID.
+pending() {
+	make_csr "$1" ec:P-256 "/CN=$1.prod.test" "DNS:$1.prod.test"
+	C issue --csr "$WORK/$1.csr" --profile tls-server >"$WORK/$1.pending" 2>&1
+	ID=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/$1.pending")
+	[ -n "$ID" ]
 }
 # est_call NAME OP CURL_OPTIONS...: EST OP with $BODY; NAME.out gets the answer, its
 # status on the last line.
@@ -116,10 +124,7 @@ ok "  ... and nothing was issued" test "$(certs_for race3.example.test)" = 0
 
 # An approver disabled while the approval that completes a request signs: the approvals are
 # counted again in the certificate's write.
-make_csr p1 ec:P-256 /CN=p1.prod.test DNS:p1.prod.test
-C issue --csr "$WORK/p1.csr" --profile tls-server >"$WORK/p1.pending" 2>&1
-ID=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/p1.pending")
-ok "a request for p1.prod.test waits for two approvals" test -n "$ID"
+ok "a request for p1.prod.test waits for two approvals" pending p1
 ok "  ... alice approves it" approve a1 "$ID" alice
 ok "bob's approval, the second, issues: its signature waits in the token" held a2 approve a2 "$ID" bob
 ok "  ... meanwhile the admin disables alice" C admin disable alice
@@ -142,6 +147,19 @@ ok "  ... the issuance is refused: 403, rejected by the policy in force" \
 ok "  ... and nothing was issued" test "$(certs_for x.rl.example.test)" = 0
 ok "  ... audited as a rejection" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
 	grep '\"request.rejected\"' | grep -q no-rl"
+
+# ... and while the approval that completes a request signs: the request is decided again.
+ok "a request for p2.prod.test waits for two approvals" pending p2
+ok "  ... carl approves it" approve a3 "$ID" carl
+ok "bob's approval, the second, issues: its signature waits in the token" held a4 approve a4 "$ID" bob
+jq '.rules |= [{"name": "no-p2", "match": {"dns_suffix": [".p2.prod.test", "p2.prod.test"]},
+	"action": "reject", "reason": "not any more"}] + .' "$D/policy.json" >"$WORK/policy.json" &&
+	cp "$WORK/policy.json" "$D/policy.json"
+ok "  ... meanwhile the admin reloads a policy that rejects the name" \
+	"$CAIRN" policy reload --dir "$D"
+ok "  ... the token answers again" released a4
+ok "  ... no certificate: the policy in force rejects it" answered a4 403 "reloaded meanwhile rejects it.*no-p2"
+ok "  ... and nothing was issued" test "$(certs_for p2.prod.test)" = 0
 
 # ---- EST ----
 csr dev1 /CN=dev1.iot.test DNS:dev1.iot.test
