@@ -262,12 +262,18 @@ int ca_key_blocked(db_txn_t *txn, const uint8_t spki[32], uint64_t *campaign, ch
 int ca_key_compromised(db_txn_t *txn, X509 *x, char *why, size_t why_cap)
 {
 	uint8_t spki[32];
-	uint64_t campaign = 0;
 
 	if (ca_spki_sha256(x, spki) != 0) {
 		snprintf(why, why_cap, "its key cannot be read");
 		return 1; /* a key we cannot hash is not one we can clear */
 	}
+	return ca_spki_compromised(txn, spki, why, why_cap);
+}
+
+int ca_spki_compromised(db_txn_t *txn, const uint8_t spki[32], char *why, size_t why_cap)
+{
+	uint64_t campaign = 0;
+
 	if (ca_key_blocked(txn, spki, &campaign, why, why_cap) == 0 && campaign == 0)
 		return 1;
 	if (why_cap > 0)

@@ -70,7 +70,12 @@ static int peer_current(db_txn_t *txn, const est_call_t *c, db_cert_t *rec, char
 	    memcmp(rec->der, c->req->peer_cert, rec->der_len) != 0 ||
 	    rec->status != DB_CERT_VALID || rec->not_after <= (int64_t)time(NULL))
 		return CAIRN_EAUTH;
-	if (ca_key_compromised(txn, c->peer, blocked, cap)) {
+	/* Hashed once per request (check_peer), not again in the writer's re-check. */
+	if (!c->peer_spki_ok) {
+		snprintf(blocked, cap, "its key cannot be read");
+		return CAIRN_EAUTH;
+	}
+	if (ca_spki_compromised(txn, c->peer_spki, blocked, cap)) {
 		if (blocked[0] == '\0')
 			snprintf(blocked, cap, "compromised");
 		return CAIRN_EAUTH;
@@ -93,6 +98,7 @@ static void check_peer(est_call_t *c)
 	c->peer = d2i_X509(NULL, &p, (long)c->req->peer_cert_len);
 	if (c->peer == NULL || (len = peer_serial(c, serial)) == 0)
 		return;
+	c->peer_spki_ok = ca_spki_sha256(c->peer, c->peer_spki) == 0;
 	db_serial_hex(serial, len, c->peer_serial);
 	if (db_read_begin(c->e->db, &txn) != 0)
 		return;

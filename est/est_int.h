@@ -50,6 +50,8 @@ typedef struct est_call {
 	int peer_ok;             /* peer is ours, valid and not revoked, its key not blocked
 	                            by a keyCompromise revocation */
 	char peer_blocked[160];  /* why peer's key is blocked, "" when it is not */
+	uint8_t peer_spki[32];   /* SHA-256 of peer's SubjectPublicKeyInfo (ca_spki_sha256) */
+	int peer_spki_ok;        /* peer_spki is set (the key could be hashed) */
 	char peer_serial[2 * DB_SERIAL_MAX + 1];
 	char peer_profile[64];   /* peer's db record: the profile it was issued with */
 	char peer_requester[128];/* ... and who asked for it ("est:...", "acme:...", "cli:init") */
