@@ -89,6 +89,12 @@ int admin_get(db_t *db, const char *name, admin_identity_t *id, int *disabled) C
  */
 int admin_approver_counts(db_txn_t *txn, const char *approver, uint64_t request_seq, void *arg,
 			  cairn_err_t *err);
+/*
+ * policy_requester_fn for admin requesters: 0 when requester is not "admin:NAME" or NAME is
+ * an enabled admin; CAIRN_EAUTH when the admin was disabled while its request waited for
+ * approvers. Reads txn only; arg unused.
+ */
+int admin_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err);
 /* Every admin [{name, role, disabled, created, created_seq}] (new reference), or NULL. */
 json_t *admin_list(db_t *db);
 /* Every token without its secret [{id, name, role, created, expires, revoked}], or NULL. */

@@ -124,6 +124,23 @@ int admin_approver_counts(db_txn_t *txn, const char *approver, uint64_t request_
 	return rc;
 }
 
+int admin_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err)
+{
+	json_t *rec;
+	int rc = 0;
+	(void)arg;
+
+	if (strncmp(requester, "admin:", 6) != 0)
+		return 0;
+	if ((rec = admin_record(txn, requester + 6)) == NULL)
+		return cairn_err_set(err, CAIRN_EAUTH, "admin %s is gone", requester + 6);
+	if (json_is_true(json_object_get(rec, "disabled")))
+		rc = cairn_err_set(err, CAIRN_EAUTH, "admin %s was disabled while the request "
+				   "waited", requester + 6);
+	json_decref(rec);
+	return rc;
+}
+
 struct admin_op {
 	const char *name, *role, *email, *actor;
 	int disable;

@@ -324,6 +324,17 @@ int est_user_get_txn(db_txn_t *txn, const char *name, est_user_info_t *info)
 	return 0;
 }
 
+int est_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err)
+{
+	est_user_info_t info;
+	(void)arg;
+
+	if (strncmp(requester, "est:user/", 9) != 0 || est_user_get_txn(txn, requester + 9, &info) == 0)
+		return 0;
+	return cairn_err_set(err, CAIRN_EAUTH, "the EST account %s was deleted while the request "
+			     "waited", requester + 9);
+}
+
 int est_user_may_use(const est_user_info_t *info, const char *label, const char *default_label)
 {
 	size_t i;

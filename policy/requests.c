@@ -730,9 +730,10 @@ static int still_approved(db_txn_t *txn, const char *serial_hex, void *arg, cair
 
 	if ((rc = still_in_force(c, err)) != 0)
 		return rc;
+	/* The requester's credential is gone, not the approver's: 403 to the approver. */
 	if (e->requester_ok != NULL &&
-	    (rc = e->requester_ok(txn, jstr(c->rec, "requester"), e->requester_arg, err)) != 0)
-		return rc;
+	    e->requester_ok(txn, jstr(c->rec, "requester"), e->requester_arg, &lapsed) != 0)
+		return cairn_err_set(err, CAIRN_EDENIED, "%s", cairn_err_msg(&lapsed));
 	if (e->approver_ok == NULL)
 		return 0;
 	json_array_foreach(json_object_get(c->rec, "approvals"), i, a) {

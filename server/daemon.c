@@ -134,6 +134,19 @@ static unsigned token_timeout_ms(const cairn_config_t *cfg)
 	return (unsigned)secs * 1000;
 }
 
+/* policy_requester_fn: may the requester of a request that waited for approvers still be
+ * issued its certificate? Each channel answers for its own requesters (an ACME account
+ * revoked, an EST account deleted, an admin disabled meanwhile); the others may. */
+static int requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err)
+{
+	int rc;
+
+	if ((rc = acme_requester_active(txn, requester, arg, err)) != 0 ||
+	    (rc = est_requester_active(txn, requester, arg, err)) != 0)
+		return rc;
+	return admin_requester_active(txn, requester, arg, err);
+}
+
 static int open_core(server_t *s, cairn_err_t *err)
 {
 	const cairn_config_t *cfg = s->cfg;
@@ -205,8 +218,8 @@ static int open_core(server_t *s, cairn_err_t *err)
 		goto out;
 	/* Approvals count only from enabled admins who existed when the request came. */
 	policy_engine_set_approver_check(s->policy, admin_approver_counts, NULL);
-	/* A request issued on approval goes to no ACME account revoked while it waited. */
-	policy_engine_set_requester_check(s->policy, acme_requester_active, NULL);
+	/* A request issued on approval goes to no requester gone while it waited. */
+	policy_engine_set_requester_check(s->policy, requester_active, NULL);
 	s->est_settings = *cfg->est_settings;
 	if ((rc = est_new(&s->est_settings, s->ca, s->db, s->policy, &s->est, err)) != 0)
 		goto out;

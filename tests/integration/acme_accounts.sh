@@ -184,7 +184,7 @@ listed "$K8" true
 A8=$(jq -r --arg k "$K8" '.items[] | select(.kid == $k) | .account' "$WORK/list.json")
 ok "the account is revoked while its request waits" "$CAIRN" acme account revoke "$A8" --dir "$D"
 fails "the approval then issues nothing" "$CAIRN" requests approve "$REQ" --dir "$D"
-last_has "  ... the issuance failed: the account is revoked" "issuance failed.*ACME account $A8.* is revoked"
+last_has "  ... the issuance failed (403): the account is revoked" "403.*issuance failed.*ACME account $A8.* is revoked"
 ok "  ... the request is failed, saying why" sh -c "'$CAIRN' requests show '$REQ' --dir '$D' |
 	jq -e '.status == \"failed\" and (.reason | test(\"is revoked\"))' >/dev/null"
 ok "  ... and no certificate names wait.eab.test" sh -c \

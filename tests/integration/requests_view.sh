@@ -227,6 +227,53 @@ ok "  ... audited request.raised" sh -c "
 ok "an admin's approval counts (1 of 3)" C requests approve "$RSE" --token-file "$WORK/ada.tok"
 last_has "  ... still pending" "pending \(1/3 approvals\)"
 
+# ---- a requester gone while its request waits: the approval issues nothing ----
+# An EST account deleted, an admin disabled: the certificate the last approval signs is not
+# written (the requester is read again in its own write, as a revoked ACME account is).
+jq '.rules = [{"name": "held", "match": {"dns_exact": ["held.example.test"]}, "action": "approve",
+	"approvals": 1}] + .rules' "$D/policy.json" >"$WORK/p3.json" && cp "$WORK/p3.json" "$D/policy.json"
+ok "a rule holding held.example.test for one approval is loaded" C policy reload
+ok "est user gone1" C est user add --name gone1 --password-file "$WORK/pw" --labels iot
+csr gone /CN=device-0099 ""
+est_post gone iot/simpleenroll -u 'gone1:device pass'
+ok "gone1's device request waits for approval (202)" status_is gone 202
+C requests list --json >"$WORK/list.json"
+GONE=$(jq -r '.items[] | select(.requester == "est:user/gone1") | .id' "$WORK/list.json")
+ok "  ... listed as est:user/gone1's" test ${#GONE} -eq 32
+ok "the account gone1 is deleted" C est user del --name gone1
+ok "alice approves (1 of 2)" C requests approve "$GONE" --token-file "$WORK/alice.tok"
+fails "bob's approval, the last one, issues nothing" C requests approve "$GONE" --token-file "$WORK/bob.tok"
+last_has "  ... 403, saying the account was deleted" "403.*issuance failed: the EST account gone1 was deleted"
+ok "  ... the request is failed, saying why" sh -c "C() { '$CAIRN' \"\$@\" --dir '$D'; }
+	C requests show '$GONE' | jq -e '.status == \"failed\" and (.reason | test(\"gone1 was deleted\"))'"
+ok "  ... and no certificate names device-0099" sh -c \
+	"! '$CAIRN' list --dir '$D' --json | grep -q device-0099"
+C admin add --name carl --role operator >/dev/null 2>&1 || bail "admin add carl failed"
+"$CAIRN" token create --dir "$D" --name carl --role operator >"$WORK/carl.tok" 2>/dev/null ||
+	bail "token create carl failed"
+make_csr held ec:P-256 /CN=held.example.test "DNS:held.example.test"
+jq -n --rawfile csr "$WORK/held.csr" '{csr: $csr, profile: "tls-server"}' >"$WORK/held.json"
+curl -s --cacert "$ROOT" -H "Authorization: Bearer $(cat "$WORK/carl.tok")" \
+	-H 'Content-Type: application/json' -d @"$WORK/held.json" -o "$WORK/held.out" \
+	"$HTTPS_URL/admin/v1/certificates"
+HELD=$(jq -r '.request // empty' "$WORK/held.out")
+ok "operator carl's request for held.example.test waits" test ${#HELD} -eq 32
+ok "  ... its requester admin:carl" sh -c "'$CAIRN' requests show '$HELD' --dir '$D' |
+	jq -e '.requester == \"admin:carl\"'"
+ok "carl is disabled" C admin disable --name carl
+fails "alice's approval, the last one, issues nothing" C requests approve "$HELD" --token-file "$WORK/alice.tok"
+last_has "  ... 403, saying the admin was disabled" "403.*issuance failed: admin carl was disabled"
+ok "  ... the request is failed" sh -c "'$CAIRN' requests show '$HELD' --dir '$D' |
+	jq -e '.status == \"failed\" and (.reason | test(\"carl was disabled\"))'"
+ok "  ... and no certificate names held.example.test" sh -c \
+	"! '$CAIRN' list --dir '$D' --name held.example.test | grep -q held.example.test"
+make_csr held2 ec:P-256 /CN=held.example.test "DNS:held.example.test"
+"$CAIRN" issue --dir "$D" --csr "$WORK/held2.csr" --profile tls-server >"$WORK/last.out" 2>&1
+HELD2=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/last.out")
+ok "an enabled admin's request for it still issues on approval" sh -c "
+	'$CAIRN' requests approve '$HELD2' --dir '$D' --token-file '$WORK/alice.tok' &&
+	'$CAIRN' requests show '$HELD2' --dir '$D' | jq -e '.status == \"issued\"'"
+
 # ---- attacks: clear errors, never a crash ----
 fails "requests show of an unknown id" C requests show 0123456789abcdef0123456789abcdef
 last_has "  ... says 404" "404"
