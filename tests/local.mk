@@ -18,7 +18,7 @@ tests_unit_test_util_SOURCES = tests/unit/test_util.c
 tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_util_LDADD = libutil.la $(UNIT_LIBS)
 
-EXTRA_DIST += tests/integration/lib.sh
+EXTRA_DIST += tests/integration/lib.sh tests/tools/jq_strict.sh
 
 # certlint [--ca] [--issuer PEM] [--config cairn.json --profile NAME] CERT...: an independent
 # X.509 linter (RFC 5280, CA/B BR in spirit) run over what the integration suites issue.

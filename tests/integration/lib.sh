@@ -17,6 +17,13 @@ if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; t
 		PATH=$WORK/bin:$PATH && export PATH
 fi
 
+# jq through tests/tools/jq_strict.sh: jq 1.6's -e exits 0 on no input, so `cmd | jq -e X`
+# passed when cmd printed nothing; the wrapper fails that run (4), as jq 1.7 does.
+if [ -x /usr/bin/jq ] && [ -x "${CAIRN_SRCDIR:-}/tests/tools/jq_strict.sh" ]; then
+	mkdir -p "$WORK/bin" && ln -s "$CAIRN_SRCDIR/tests/tools/jq_strict.sh" "$WORK/bin/jq" &&
+		case ":$PATH:" in *":$WORK/bin:"*) ;; *) PATH=$WORK/bin:$PATH && export PATH ;; esac
+fi
+
 cleanup() {
 	for pid in $CAIRN_PIDS; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null

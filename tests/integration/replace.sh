@@ -159,9 +159,10 @@ ok "an operator may not cancel it: 403" sh -c "
 fails "cancelling a campaign that does not exist" "$CAIRN" replace cancel 999 --dir "$D"
 last_has "  ... says so" "no campaign 999"
 ok "cairn replace cancel" "$CAIRN" replace cancel "$CID" --dir "$D" --json
+cp "$WORK/last.out" "$WORK/cancel.json"
 ok "  ... the campaign is cancelled, nothing pending, c1 unmarked" jq -e \
 	'.state == "cancelled" and .pending == 0 and .unmarked == 1 and .cancelled_by == "admin:bootstrap"' \
-	"$WORK/last.out"
+	"$WORK/cancel.json"
 fails "  ... c1's renewalInfo no longer asks for renewal now" window_starts_by \
 	"$WORK/c1.old.pem" "$(date +%s)"
 ok "  ... the key is no longer blocked" $L --csr "$WORK/c2.csr" --http --http.port "127.0.0.1:$HP" run
