@@ -668,6 +668,15 @@ typedef struct ca_revoke_result {
 int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const char *actor,
 		    ca_revoke_result_t *results, cairn_err_t *err) CAIRN_WUR;
 
+/* ca_revoke_batch when still (txn, arg, err) — run first in the batch's own write
+ * transaction, reading only — returns 0; otherwise nothing is revoked and its code (with
+ * err) is returned. For a caller that decided what to revoke in an earlier read: a
+ * replacement campaign cancelled since revokes nothing. */
+typedef int (*ca_revoke_still_fn)(db_txn_t *txn, void *arg, cairn_err_t *err);
+int ca_revoke_batch_if(ca_t *ca, const ca_revoke_item_t *items, size_t n, const char *actor,
+		       ca_revoke_still_fn still, void *still_arg, ca_revoke_result_t *results,
+		       cairn_err_t *err) CAIRN_WUR;
+
 /* One item: returns the item's code (0, CAIRN_ENOENT, CAIRN_EEXIST, CAIRN_EINVAL,
  * CAIRN_EDENIED) or the db error, with err filled on failure; *res (when not NULL) gets
  * the item's outcome (what was revoked: its issuer and profile). Thread-safe. */

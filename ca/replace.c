@@ -798,6 +798,28 @@ out:
 	return rc;
 }
 
+/* Only an active campaign revokes. Read with the pending certificates, and again in the
+ * revocation's own write (ca_revoke_batch_if): a cancel that committed in between
+ * revokes nothing (CAIRN_ECONFLICT). */
+static int campaign_active(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const uint64_t *id = arg;
+	json_t *camp = NULL;
+	const char *st;
+	int rc;
+
+	if ((rc = ca_replace_load(txn, *id, &camp)) != 0)
+		return cairn_err_set(err, rc, "campaign %llu: %s", (unsigned long long)*id,
+				     cairn_strerror(rc));
+	st = json_string_value(json_object_get(camp, "state"));
+	rc = st != NULL && strcmp(st, "active") == 0
+		     ? 0
+		     : cairn_err_set(err, CAIRN_ECONFLICT, "campaign %llu is %s: nothing revoked",
+				     (unsigned long long)*id, st ? st : "unreadable");
+	json_decref(camp);
+	return rc;
+}
+
 int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoked,
 			int (*stopping)(void *arg), void *stop_arg, cairn_err_t *err)
 {
@@ -808,6 +830,7 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 	ca_revoke_result_t *res = calloc(PENDING_BATCH, sizeof(*res));
 	struct pend_walk w = { 0 };
 	struct settle_op so = { 0 };
+	cairn_err_t gone = { 0 };
 	uint8_t start[9 + DB_SERIAL_MAX], spki[32];
 	size_t slen, i, n_items;
 	db_txn_t *txn = NULL;
@@ -832,6 +855,10 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 				      cairn_strerror(rc));
 			goto out;
 		}
+		if (campaign_active(txn, &id, &gone) != 0) {
+			json_decref(w.camp); /* cancelled (or done) since the caller looked */
+			break;
+		}
 		if (strcmp(json_string_value(json_object_get(w.camp, "kind")), "key") == 0 &&
 		    ca_spki_pin_parse(json_string_value(json_object_get(w.camp, "value")),
 					  spki) == 0)
@@ -855,9 +882,15 @@ int ca_replace_progress(ca_t *ca, uint64_t id, const char *actor, size_t *revoke
 		for (i = 0, n_items = 0; i < w.n; i++)
 			if (reason[i] >= 0)
 				items[n_items++] = (ca_revoke_item_t){ hex[i], reason[i], 0, NULL, 0 };
-		if (n_items > 0 &&
-		    (rc = ca_revoke_batch(ca, items, n_items, actor, res, err)) != 0)
+		if (n_items > 0 && (rc = ca_revoke_batch_if(ca, items, n_items, actor,
+							    campaign_active, &id, res, &gone)) != 0) {
+			/* cancelled meanwhile: nothing revoked, nothing to settle */
+			if (rc == CAIRN_ECONFLICT)
+				rc = 0;
+			else
+				cairn_err_set(err, rc, "%s", cairn_err_msg(&gone));
 			goto out;
+		}
 		for (i = 0; i < n_items; i++)
 			*revoked += res[i].code == 0;
 		so = (struct settle_op){ id, actor, hex, succ, w.n, (int64_t)time(NULL), 0, 0, 0 };

@@ -63,6 +63,8 @@ struct revoke_op {
 	const char *actor;
 	int64_t now;
 	ca_revoke_result_t *results;
+	ca_revoke_still_fn still; /* or NULL */
+	void *still_arg;
 };
 
 /* The names of a stored certificate (a new array; empty when its DER does not parse). */
@@ -224,6 +226,8 @@ static int revoke_op_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	 * (crl/build.c add: revoked_at >= delta_since). A time taken before a wait for the
 	 * writer could fall before the base and miss both. */
 	op->now = (int64_t)time(NULL);
+	if (op->still != NULL && (fatal = op->still(txn, op->still_arg, err)) != 0)
+		return fatal;
 	for (i = 0; i < op->n; i++) {
 		ca_revoke_result_t *res = &op->results[i];
 
@@ -272,6 +276,13 @@ static int check_invalidity(const ca_revoke_item_t *items, size_t n, int64_t now
 
 int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const char *actor,
 		    ca_revoke_result_t *results, cairn_err_t *err)
+{
+	return ca_revoke_batch_if(ca, items, n, actor, NULL, NULL, results, err);
+}
+
+int ca_revoke_batch_if(ca_t *ca, const ca_revoke_item_t *items, size_t n, const char *actor,
+		       ca_revoke_still_fn still, void *still_arg, ca_revoke_result_t *results,
+		       cairn_err_t *err)
 {
 	struct parsed_item *parsed = NULL;
 	struct revoke_op op;
@@ -322,6 +333,8 @@ int ca_revoke_batch(ca_t *ca, const ca_revoke_item_t *items, size_t n, const cha
 	op.actor = actor;
 	op.now = now; /* set again by each run of the op */
 	op.results = results;
+	op.still = still;
+	op.still_arg = still_arg;
 	rc = db_write(ca_db(ca), revoke_op_run, &op, err);
 	if (rc != 0)
 		goto out;

@@ -346,14 +346,16 @@ static int block_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 }
 
 /* Issues one certificate for key (the names made unique by n); the code ca_issue returned. */
-static int issue_key(fixture_t *f, EVP_PKEY *key, int n, ca_issued_t **is, cairn_err_t *err)
+/* A certificate for bN.example under key, valid for days (0: the profile's). */
+static int issue_key_days(fixture_t *f, EVP_PKEY *key, int n, int days, ca_issued_t **is,
+			  cairn_err_t *err)
 {
 	char cn[64], san[80];
 	size_t len;
 	uint8_t *der;
 	ca_csr_t *csr = NULL;
 	ca_request_t r = { .profile = "tls-server", .requester = "test:block",
-			   .channel = "admin" };
+			   .channel = "admin", .validity_days = days };
 	int rc;
 
 	snprintf(cn, sizeof(cn), "b%d.example", n);
@@ -366,6 +368,11 @@ static int issue_key(fixture_t *f, EVP_PKEY *key, int n, ca_issued_t **is, cairn
 	ca_csr_free(csr);
 	OPENSSL_free(der);
 	return rc;
+}
+
+static int issue_key(fixture_t *f, EVP_PKEY *key, int n, ca_issued_t **is, cairn_err_t *err)
+{
+	return issue_key_days(f, key, n, 0, is, err);
 }
 
 /*
@@ -1304,6 +1311,133 @@ static void test_rollover(void **state)
 	X509_free(root);
 }
 
+/*
+ * A replacement campaign cancelled between the read that picks what to revoke and the
+ * revocation's write revokes nothing. The link wraps db_iterate (-Wl,--wrap, ca/local.mk):
+ * armed, the walk of the campaign's pending certificates is followed at once by a cancel
+ * committed from another thread, so the cancel lands exactly in that window.
+ */
+int __real_db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen,
+		      db_iter_fn fn, void *arg);
+
+static struct {
+	ca_t *ca;
+	uint64_t id; /* 0: not armed */
+	uint64_t id_now; /* the one being cancelled */
+	int rc;
+} cancel_in_walk;
+
+static void *cancel_thread(void *arg)
+{
+	cairn_err_t err = { 0 };
+	(void)arg;
+
+	cancel_in_walk.rc = ca_replace_cancel(cancel_in_walk.ca, cancel_in_walk.id_now,
+					      "test:cancel", &err);
+	return NULL;
+}
+
+int __wrap_db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen,
+		      db_iter_fn fn, void *arg);
+int __wrap_db_iterate(db_txn_t *txn, db_table_t t, const void *start, size_t slen,
+		      db_iter_fn fn, void *arg)
+{
+	int rc = __real_db_iterate(txn, t, start, slen, fn, arg);
+	pthread_t th;
+
+	if (cancel_in_walk.id != 0 && t == DB_REPLACE && slen == 9 &&
+	    ((const uint8_t *)start)[0] == 'P') {
+		cancel_in_walk.id_now = cancel_in_walk.id;
+		cancel_in_walk.id = 0; /* once: the cancel's own walk passes through here too */
+		assert_int_equal(pthread_create(&th, NULL, cancel_thread, NULL), 0);
+		assert_int_equal(pthread_join(th, NULL), 0);
+	}
+	return rc;
+}
+
+static int cert_status(fixture_t *f, X509 *x)
+{
+	char hex[2 * DB_SERIAL_MAX + 1];
+	uint8_t serial[DB_SERIAL_MAX];
+	db_txn_t *txn = NULL;
+	db_cert_t rec;
+	int len, status = -1;
+
+	ca_serial_hex(x, hex);
+	len = hex_decode(hex, serial, sizeof(serial));
+	assert_true(len > 0);
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	if (db_cert_get(txn, serial, (size_t)len, &rec) == 0)
+		status = (int)rec.status;
+	db_txn_end(txn);
+	return status;
+}
+
+static void test_replace_cancel_window(void **state)
+{
+	fixture_t *f = *state;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	ca_issued_t *old = NULL, *succ = NULL, *old2 = NULL, *succ2 = NULL;
+	ca_replace_spec_t spec = { .kind = "profile", .value = "tls-server",
+				   .by = (int64_t)time(NULL) + 3600,
+				   .reason = CA_REASON_SUPERSEDED };
+	cairn_err_t err = { 0 };
+	uint64_t id;
+	size_t marked, revoked;
+	int done = 0;
+	json_t *camp = NULL;
+	db_txn_t *txn = NULL;
+
+	assert_non_null(key);
+	/* A certificate, a campaign marking it, then its successor (same names and
+	 * requester, a later notAfter): the round revokes the first as superseded. */
+	assert_int_equal(issue_key_days(f, key, 1, 30, &old, &err), 0);
+	assert_int_equal(ca_replace_create(f->ca, &spec, "test:admin", &id, &err), 0);
+	while (!done)
+		assert_int_equal(ca_replace_mark_step(f->ca, id, "test:admin", &marked, &done, &err),
+				 0);
+	assert_int_equal(issue_key(f, key, 1, &succ, &err), 0);
+
+	cancel_in_walk.ca = f->ca;
+	cancel_in_walk.id = id;
+	cancel_in_walk.rc = -1;
+	assert_int_equal(ca_replace_progress(f->ca, id, "test:replace", &revoked, NULL, NULL,
+					     &err),
+			 0);
+	assert_int_equal(cancel_in_walk.rc, 0); /* the cancel committed inside the window */
+	assert_int_equal(revoked, 0);
+	assert_int_equal(cert_status(f, old->cert), DB_CERT_VALID);
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	assert_int_equal(ca_replace_load(txn, id, &camp), 0);
+	db_txn_end(txn);
+	assert_string_equal(json_string_value(json_object_get(camp, "state")), "cancelled");
+	assert_int_equal(json_integer_value(json_object_get(camp, "revoked")), 0);
+	assert_int_equal(json_integer_value(json_object_get(camp, "replaced")), 0);
+	json_decref(camp);
+
+	/* Not armed, a campaign revokes what its successor replaced: the window is the only
+	 * difference. */
+	assert_int_equal(issue_key_days(f, key, 2, 30, &old2, &err), 0);
+	spec.by = (int64_t)time(NULL) + 3600;
+	assert_int_equal(ca_replace_create(f->ca, &spec, "test:admin", &id, &err), 0);
+	done = 0;
+	while (!done)
+		assert_int_equal(ca_replace_mark_step(f->ca, id, "test:admin", &marked, &done, &err),
+				 0);
+	assert_int_equal(issue_key(f, key, 2, &succ2, &err), 0);
+	assert_int_equal(ca_replace_progress(f->ca, id, "test:replace", &revoked, NULL, NULL,
+					     &err),
+			 0);
+	assert_true(revoked >= 1);
+	assert_int_equal(cert_status(f, old2->cert), DB_CERT_REVOKED);
+	assert_int_equal(cert_status(f, succ2->cert), DB_CERT_VALID);
+	ca_issued_free(old);
+	ca_issued_free(succ);
+	ca_issued_free(old2);
+	ca_issued_free(succ2);
+	EVP_PKEY_free(key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1324,6 +1458,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_supersede_crowded_name, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supersede_counted, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_replace_cancel_window, fixture_setup,
 						fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("ca_issue", tests, NULL, NULL);
