@@ -752,8 +752,9 @@ int ca_replace_mark_of(db_txn_t *txn, const uint8_t *serial, size_t len, uint64_
 /* A SHA-256 SPKI pin: 64 hex digits (colons allowed) or its base64 (pin-sha256) or
  * base64url. 0 or CAIRN_EINVAL. */
 int ca_spki_pin_parse(const char *text, uint8_t out[32]) CAIRN_WUR;
-/* SHA-256 of x's SubjectPublicKeyInfo (DER): what a key is selected by (cairn revoke and
- * cairn replace --issued-by-key). 0 or CAIRN_ECRYPTO. */
+/* SHA-256 of x's SubjectPublicKeyInfo (DER, as x carries it: its pin-sha256): what a key
+ * is selected by (cairn revoke and cairn replace --issued-by-key) and blocked by. For a
+ * certificate this CA issued, ca_pubkey_sha256 of its key. 0 or CAIRN_ECRYPTO. */
 int ca_spki_sha256(X509 *x, uint8_t out[32]) CAIRN_WUR;
 /* The same hash of a bare public key (a CSR's). */
 int ca_pubkey_sha256(EVP_PKEY *pk, uint8_t out[32]) CAIRN_WUR;
@@ -778,9 +779,8 @@ int ca_key_blocked(db_txn_t *txn, const uint8_t spki[32], uint64_t *campaign, ch
  * does not count: its holders log in and re-enroll out of it until their certificates
  * are replaced or revoked. The check behind every client-certificate login (EST, admin). */
 int ca_key_compromised(db_txn_t *txn, X509 *x, char *why, size_t why_cap) CAIRN_WUR;
-/* The same for a key already hashed (ca_spki_sha256): hashing costs OpenSSL 3's encoder
- * (~55 µs here), which a check repeated in the db writer's one thread should not pay
- * twice. */
+/* The same for a key already hashed (ca_spki_sha256): a check repeated in the db
+ * writer's one thread does not hash again. */
 int ca_spki_compromised(db_txn_t *txn, const uint8_t spki[32], char *why,
 			size_t why_cap) CAIRN_WUR;
 /* ca_key_check hashes the SPKI the certificate would carry, before anything is signed;

@@ -159,7 +159,19 @@ int ca_spki_pin_parse(const char *text, uint8_t out[32])
 
 int ca_spki_sha256(X509 *x, uint8_t out[32])
 {
-	return ca_pubkey_sha256(X509_get0_pubkey(x), out);
+	/* The SubjectPublicKeyInfo as the certificate carries it (the bytes a pin-sha256 is
+	 * taken over, RFC 7469 §2.4). A certificate this CA signs carries its key as
+	 * i2d_PUBKEY encodes it (X509_set_pubkey; ca_key_check refuses keys whose bytes
+	 * would differ), so this is ca_pubkey_sha256 of its key (test_blocked_key checks
+	 * that), without re-encoding the key through OpenSSL 3's encoder: ~0.6 µs, not ~55. */
+	unsigned char *der = NULL;
+	unsigned int olen = 0;
+	X509_PUBKEY *xpk = x != NULL ? X509_get_X509_PUBKEY(x) : NULL;
+	int len = xpk != NULL ? i2d_X509_PUBKEY(xpk, &der) : -1;
+	int ok = len > 0 && EVP_Digest(der, (size_t)len, out, &olen, EVP_sha256(), NULL) == 1;
+
+	OPENSSL_free(der);
+	return ok ? 0 : CAIRN_ECRYPTO;
 }
 
 int ca_pubkey_sha256(EVP_PKEY *pk, uint8_t out[32])

@@ -518,6 +518,26 @@ static void test_blocked_key(void **state)
 		assert_int_equal(ca_spki_sha256(is->cert, spki), 0);
 		assert_int_equal(ca_pubkey_sha256(keys[i], pk_hash), 0);
 		assert_memory_equal(spki, pk_hash, 32);
+		/* ... and as stored: the certificate read back from its DER (both decoders),
+		 * hashed from its bytes and from its key re-encoded, gives the same hash */
+		{
+			const unsigned char *p = is->der;
+			X509 *back = ca_cert_d2i(&p, (long)is->der_len), *full;
+			uint8_t h2[32];
+
+			p = is->der;
+			full = d2i_X509(NULL, &p, (long)is->der_len);
+			assert_non_null(back);
+			assert_non_null(full);
+			assert_int_equal(ca_spki_sha256(back, h2), 0);
+			assert_memory_equal(h2, spki, 32);
+			assert_int_equal(ca_spki_sha256(full, h2), 0);
+			assert_memory_equal(h2, spki, 32);
+			assert_int_equal(ca_pubkey_sha256(X509_get0_pubkey(full), h2), 0);
+			assert_memory_equal(h2, spki, 32);
+			X509_free(back);
+			X509_free(full);
+		}
 		ca_issued_free(is);
 		assert_int_equal(db_write(f->db, block_run, spki, &err), 0);
 
