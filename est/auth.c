@@ -95,7 +95,9 @@ static void check_peer(est_call_t *c)
 	char *subj = NULL;
 	size_t len;
 
-	c->peer = d2i_X509(NULL, &p, (long)c->req->peer_cert_len);
+	/* One of this CA's stored certificates or nothing (peer_current compares its bytes with
+	 * the record): the stored certificates' decoder, ~20 µs, not d2i_X509's ~110. */
+	c->peer = ca_cert_d2i(&p, (long)c->req->peer_cert_len);
 	if (c->peer == NULL || (len = peer_serial(c, serial)) == 0)
 		return;
 	c->peer_spki_ok = ca_spki_sha256(c->peer, c->peer_spki) == 0;
