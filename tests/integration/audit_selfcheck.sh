@@ -30,6 +30,10 @@ broken_at() { # SEQ: /healthz names the audit chain broken at event SEQ
 }
 intact() { health && has '[.problems[]? | select(.what == "audit")] | length == 0'; }
 sent() { [ "$(grep -c '^ok [0-9]* ca.expiring audit ' "$WORK/ops.log" 2>/dev/null)" = "$1" ]; }
+# next_scan: the clock 11 s on, past the notify worker's next scan (scan_interval 10 s, the
+# least it takes), which turns what /healthz reports into ca.expiring events; the worker
+# reads the clock at each poll (poll_ms 100). Waiting for the scan instead took ~10 s each.
+next_scan() { clock_move $((OFF + 11)); }
 
 ok "the start's check finds the chain intact" waits_for checked
 ok "  ... /healthz names no audit problem" intact
@@ -44,6 +48,7 @@ ok "the start's check reports the chain broken at event 3 (/healthz degraded)" w
 ok "  ... cairn_audit_chain_broken 1" test "$(metric cairn_audit_chain_broken)" = 1
 ok "  ... logged as an error naming the event" \
 	waits "$D.serve.log" '"level":"error","component":"audit".*broken at event 3'
+next_scan
 ok "  ... sent to the ca.expiring webhook" waits_for sent 1
 ok "cairn audit verify agrees" sh -c "! '$CAIRN' audit verify --dir '$D' >'$WORK/v.out' 2>&1 &&
 	grep -q 'sequence 3' '$WORK/v.out'"
@@ -64,5 +69,6 @@ ok "audit_tamper changes event 5 while the daemon runs" "$TAMPER" "$D/db" 5
 ok "  ... not seen before the day is over" intact
 clock_move $((86400 + 60))
 ok "the daily check a day on reports it" waits_for broken_at 5
+next_scan
 ok "  ... sent once more (another event)" waits_for sent 2
 done_testing
