@@ -30,10 +30,6 @@ broken_at() { # SEQ: /healthz names the audit chain broken at event SEQ
 }
 intact() { health && has '[.problems[]? | select(.what == "audit")] | length == 0'; }
 sent() { [ "$(grep -c '^ok [0-9]* ca.expiring audit ' "$WORK/ops.log" 2>/dev/null)" = "$1" ]; }
-# next_scan: the clock 11 s on, past the notify worker's next scan (scan_interval 10 s, the
-# least it takes), which turns what /healthz reports into ca.expiring events; the worker
-# reads the clock at each poll (poll_ms 100). Waiting for the scan instead took ~10 s each.
-next_scan() { clock_move $((OFF + 11)); }
 
 ok "the start's check finds the chain intact" waits_for checked
 ok "  ... /healthz names no audit problem" intact

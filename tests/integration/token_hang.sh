@@ -120,6 +120,7 @@ cp "$WORK/f$fast.out" "$WORK/last.out"
 last_has "  ... saying for how long it has not answered" \
 	'refused \(HTTP 503\): the token did not sign the certificate: the token has not answered for [0-9]+ s'
 outage_refused tokenUnavailable "the token did not sign the certificate"
+next_scan
 ok "  ... and the webhook is told (ca.expiring, token)" \
 	waits "$WORK/ops.log" '^ok [^ ]+ ca\.expiring token ' 300
 ok "the daemon still runs" kill -0 "$SERVE_PID"
@@ -199,6 +200,7 @@ ok "  ... and that the signer's renewal fails, why, and that it is retried" has 
 ok "  ... cairn_cert_renewal_failing says so" test \
 	"$(metric 'cairn_cert_renewal_failing{cert="ocsp-signer"}')" -eq 1
 ok "  ... counted" test "$(metric 'cairn_cert_renewal_failures_total{cert="ocsp-signer"}')" -ge 1
+next_scan
 ok "  ... the webhook is told (ca.expiring, ocsp-signer)" \
 	waits "$WORK/ops.log" '^ok [^ ]+ ca\.expiring ocsp-signer ' 300
 renew_api() {
