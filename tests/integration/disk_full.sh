@@ -66,6 +66,7 @@ fill low $(($(free_mib) - 4))
 ok "less than 8 MiB left: /healthz answers" health
 ok "  ... degraded: the disk is low" has '.status == "degraded" and
 	any(.problems[]; .what == "disk" and .state == "low" and .free_bytes < 8388608)'
+next_scan
 ok "  ... and the webhook is told (ca.expiring, disk) while there is room to store it" \
 	waits "$WORK/ops.log" '^ok [^ ]+ ca\.expiring disk ' 300
 ok "  ... the degraded gauge is set" test "$(metric cairn_health_degraded)" -eq 1
@@ -118,7 +119,7 @@ ok "  ... no low disk" has '[.problems[]? | select(.what == "disk")] == []'
 outage_over
 # The CRL is retried a minute after its failure, failed writes are said for five minutes:
 # the clock moves past both.
-clock_move 301
+clock_move $((OFF + 301))
 ok "the CRL is rebuilt and written once its retry is due" waits_for sh -c "
 	curl -sf '$HTTP_URL/healthz' | jq -e '[.problems[]? | select(.what == \"crl-issuing\")] == []'"
 ok "  ... the CRL served lists the revocation" sh -c "curl -sf '$HTTP_URL/crl/issuing.crl' |

@@ -50,6 +50,7 @@ ok "  ... names the token, still failing, with what it said" has 'any(.problems[
 	(.detail | test("CKR_DEVICE_REMOVED")))'
 ok "  ... and the CRL it cannot sign" waits_for sh -c "curl -sf '$HTTP_URL/healthz' |
 	jq -e 'any(.problems[]; .what == \"crl-issuing\" and .state == \"failing\")'"
+next_scan
 ok "  ... and the webhook is told (ca.expiring, token)" \
 	waits "$WORK/ops.log" '^ok [^ ]+ ca\.expiring token ' 300
 ok "signature failures are counted" test "$(metric cairn_token_sign_failures_total)" -gt 0
