@@ -251,12 +251,27 @@ ok "PUT /admin/v1/admins: 405 with Allow: GET, POST" allow_is PUT "$HTTPS_URL/ad
 
 # Raw sockets (perl, core modules only): garbage, slow bodies, idle and many connections.
 raw() { perl -MIO::Socket::INET -e "$@"; }
-ok "garbage request line gets a 4xx or a close, not a hang" raw '
+# The four slow clients (each sends for 3 s or waits out the 3-s connection_timeout) run at
+# once, each on its own connection, and are told in order: one after the other they made
+# this file 12 s longer. started NAME COMMAND...: COMMAND in the background; result NAME:
+# its output and exit status, once it has ended.
+started() {
+	_n=$1
+	shift
+	{ "$@" >"$WORK/$_n.out" 2>&1; echo $? >"$WORK/$_n.rc"; } &
+	eval "PID_$_n=\$!"
+}
+result() {
+	eval "wait \$PID_$1"
+	cat "$WORK/$1.out"
+	return "$(cat "$WORK/$1.rc")"
+}
+started garbage raw '
 	my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:'"$HTTP_PORT"'", Timeout => 5) or die;
 	print $s "\x00\x01GARBAGE \xff\xfe HTTP/9.9\r\n\r\n";
 	local $SIG{ALRM} = sub { die "no answer\n" }; alarm 10;
 	my $l = <$s>; alarm 0; exit(!defined $l || $l =~ m{^HTTP/1\.[01] 4} ? 0 : 1);'
-ok "slow body (1 byte per 0.3 s for 3 s) is served or dropped, never blocks others" raw '
+started slowbody raw '
 	my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:'"$HTTP_PORT"'", Timeout => 5) or die;
 	print $s "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n";
 	for (1..10) { select(undef, undef, undef, 0.3); print $s "a" or last; }
@@ -270,13 +285,17 @@ slow_tls() {
 		sleep 2
 	} | timeout 20 openssl s_client -quiet -CAfile "$ROOT" -connect "127.0.0.1:$HTTPS_PORT" 2>/dev/null
 }
-ok "slow TLS body to the admin API" slow_tls
-last_has "  ... is answered 400 once complete" "^HTTP/1.1 400"
-ok "an idle connection is closed by the server (connection_timeout 3 s)" raw '
+started slowtls slow_tls
+started idle raw '
 	my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:'"$HTTP_PORT"'", Timeout => 5) or die;
 	print $s "GET /healthz HTTP/1.1\r\nHost: x\r\n";
 	local $SIG{ALRM} = sub { die "still open after 15 s\n" }; alarm 15;
 	1 while <$s>; alarm 0; exit 0;'
+ok "garbage request line gets a 4xx or a close, not a hang" result garbage
+ok "slow body (1 byte per 0.3 s for 3 s) is served or dropped, never blocks others" result slowbody
+ok "slow TLS body to the admin API" result slowtls
+last_has "  ... is answered 400 once complete" "^HTTP/1.1 400"
+ok "an idle connection is closed by the server (connection_timeout 3 s)" result idle
 # 500 connections (250 per listener) opened at once and held for 3 s with a partial request.
 ok "500 concurrent connections held open (partial requests)" raw '
 	my @c; my $n = 0;
