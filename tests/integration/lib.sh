@@ -230,6 +230,11 @@ clock_at() {
 		bail "serve at +$OFF s failed: $(tail -5 "$D.serve.log")"
 }
 clock_now() { echo $(($(date +%s) + OFF)); }
+# next_scan: the clock 11 s on, past the notify worker's next scan when notify.scan_interval
+# is 10 s (the least it takes), as the tests set it: the scan emits the expiry events
+# (cert, token, ca.expiring of what /healthz reports). The worker reads the clock at each
+# poll (notify.poll_ms): waiting for the scan in real time took up to 10 s each time.
+next_scan() { clock_move $((OFF + 11)); }
 
 # calm: the daemon ($SERVE_PID) used under half a second of CPU in the next second (utime
 # + stime of /proc/PID/stat, in clock ticks): it does not spin.

@@ -32,12 +32,6 @@ ops_sink() {
 		  secret_file: "ops.secret", events: ["ca.expiring"]}]}')
 }
 
-# next_scan: under clock_file (lib.sh), the clock 11 s on: past the notify worker's next
-# scan (scan_interval 10 s above, the least it takes), which turns what /healthz reports
-# into ca.expiring events. The worker reads the clock at each poll (poll_ms 100): waiting
-# for the scan in real time took up to 10 s each.
-next_scan() { clock_move $((OFF + 11)); }
-
 # plugged_ca [FILTER]: a CA in $D (ROOT its root) behind the token plug (plug_ca),
 # CRLs rebuilt a second after a change, ca.expiring sent to ops_sink, ACME http-01 to
 # ready.example.test on port $HP; then the jq FILTER on cairn.json.

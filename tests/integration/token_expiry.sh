@@ -51,6 +51,7 @@ sent() { # ID DAYS: token.expiring of token ID at threshold DAYS was received, o
 events() { grep -c 'token.expiring' "$WORK/ops.log" 2>/dev/null || true; }
 WAITS_FOR_TENTHS=300 # 30 s: the scan runs every 10 s
 
+next_scan # the tokens were made after the start-up scan
 ok "the token ending in 20 days is announced at the 30-day threshold" waits_for sent "$T20" 30
 ok "  ... and only it" test "$(events)" = 1
 ok "  ... carol is told by e-mail" waits "$WORK/smtp.log" "^cairn@example.test carol@example.test \\[cairn\\] token.expiring $T20 "
