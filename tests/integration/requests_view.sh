@@ -247,7 +247,7 @@ last_has "  ... 403, saying the account was deleted" "403.*issuance failed: the 
 ok "  ... the request is failed, saying why" sh -c "C() { '$CAIRN' \"\$@\" --dir '$D'; }
 	C requests show '$GONE' | jq -e '.status == \"failed\" and (.reason | test(\"gone1 was deleted\"))'"
 ok "  ... and no certificate names device-0099" sh -c \
-	"! '$CAIRN' list --dir '$D' --json | grep -q device-0099"
+	"'$CAIRN' list --dir '$D' --json >'$WORK/all.json' && ! grep -q device-0099 '$WORK/all.json'"
 C admin add --name carl --role operator >/dev/null 2>&1 || bail "admin add carl failed"
 "$CAIRN" token create --dir "$D" --name carl --role operator >"$WORK/carl.tok" 2>/dev/null ||
 	bail "token create carl failed"
@@ -266,7 +266,8 @@ last_has "  ... 403, saying the admin was disabled" "403.*issuance failed: admin
 ok "  ... the request is failed" sh -c "'$CAIRN' requests show '$HELD' --dir '$D' |
 	jq -e '.status == \"failed\" and (.reason | test(\"carl was disabled\"))'"
 ok "  ... and no certificate names held.example.test" sh -c \
-	"! '$CAIRN' list --dir '$D' --name held.example.test | grep -q held.example.test"
+	"'$CAIRN' list --dir '$D' --name held.example.test >'$WORK/held.list' &&
+	! grep -q held.example.test '$WORK/held.list'"
 make_csr held2 ec:P-256 /CN=held.example.test "DNS:held.example.test"
 "$CAIRN" issue --dir "$D" --csr "$WORK/held2.csr" --profile tls-server >"$WORK/last.out" 2>&1
 HELD2=$(sed -n 's/^request \([0-9a-f]\{32\}\) pending.*/\1/p' "$WORK/last.out")

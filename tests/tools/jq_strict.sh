@@ -15,10 +15,14 @@ for a in "$@"; do
 	esac
 done
 [ "$strict" -eq 1 ] || exec "$real" "$@"
-out=$(mktemp "${TMPDIR:-/tmp}/jq-strict.XXXXXX") || exit 2
+# jq's output goes through a file to learn whether it printed anything; the file goes
+# with this script however it ends.
+out=$(mktemp "${TMPDIR:-/tmp}/jq_strict.XXXXXX") ||
+	{ echo "jq_strict.sh: cannot make a temporary file" >&2; exit 2; }
+trap 'rm -f "$out"' EXIT
+trap 'exit 130' INT TERM
 "$real" "$@" >"$out"
 rc=$?
 cat "$out"
 [ "$rc" -eq 0 ] && [ ! -s "$out" ] && rc=4
-rm -f "$out"
 exit "$rc"
