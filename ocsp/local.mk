@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # ocsp: the OCSP responder — request parsing, pre-signed response cache, signing.
 noinst_LTLIBRARIES += libocsp.la
-libocsp_la_SOURCES = ocsp/ocsp.h ocsp/ocsp_int.h ocsp/respond.c ocsp/cache.c ocsp/refresh.c ocsp/signer.c \
+libocsp_la_SOURCES = ocsp/ocsp.h ocsp/ocsp_int.h ocsp/respond.c ocsp/request.c ocsp/cache.c ocsp/refresh.c ocsp/signer.c \
 	ocsp/publish.c ocsp/prune.c
 
 check_PROGRAMS += tests/unit/test_ocsp

@@ -110,6 +110,22 @@ struct ocsp {
 	ocsp_pub_t *pub;         /* borrowed: told of every stored or swept answer, or NULL */
 };
 
+/* The single CertID a request is answered for from the cache (answer_one): issuer i,
+ * hash algorithm, serial as stored (minimal big-endian bytes). */
+typedef struct ocsp_one {
+	size_t iss;
+	int alg;
+	uint8_t serial[DB_SERIAL_MAX];
+	size_t serial_len;
+} ocsp_one_t;
+
+/* request.c */
+/* 1 when der (len bytes) is an RFC 5019 request (one CertID, no extension, no signature)
+ * in DER, for one of o's issuers: *one says what it asks. 0 for anything else, read by
+ * the decoder then. A request this takes is one the decoder reads the same way
+ * (ocsp_req_decoded: test_ocsp and fuzz_ocsp compare them). Thread-safe. */
+int ocsp_req_quick(const ocsp_t *o, const uint8_t *der, size_t len, ocsp_one_t *one);
+
 /* respond.c */
 /* Signs a one-response answer for state st of issuer i with CertID alg, no
  * nonce, thisUpdate now: e->key/val filled for the cache (val malloc'd).
@@ -122,6 +138,9 @@ int ocsp_cache_current(const ocsp_state_t *st, const uint8_t *v, size_t vlen, ti
 /* Every batched, resumable walk of the cache (DB_OCSP): cache keys only (serial ||
  * algorithm), anything else passed over; the callback ends each batch. */
 #define OCSP_CACHE_WALK ((db_walk_t){ .min_len = 2, .max_len = DB_SERIAL_MAX + 1 })
+/* The decoder's reading of der: 1 when it is a well-formed request answered from one
+ * CertID (*one), as ocsp_handle does without ocsp_req_quick; 0 otherwise. */
+int ocsp_req_decoded(const ocsp_t *o, const uint8_t *der, size_t len, ocsp_one_t *one);
 /* The CertID's serial as stored in the db (minimal big-endian bytes); 0, or -1 when it
  * cannot be one of ours. */
 int ocsp_cid_serial(OCSP_CERTID *cid, uint8_t out[DB_SERIAL_MAX], size_t *len);

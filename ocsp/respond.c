@@ -547,38 +547,74 @@ static int critical_unknown(OCSP_REQUEST *req, int n)
 	return 0;
 }
 
-void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
+/* The decoder's reading of der: 0 with *req (its n single requests, whether it has a
+ * nonce), or -1 when it is malformed (*req NULL, no errors queued). */
+static int decode_request(const uint8_t *der, size_t len, OCSP_REQUEST **req, int *n,
+			  int *has_nonce)
 {
 	const unsigned char *p = der;
+
+	*req = NULL;
+	if (len == 0 || len > OCSP_MAX_REQUEST ||
+	    (*req = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL || p != der + len ||
+	    (*n = OCSP_request_onereq_count(*req)) < 1 || *n > OCSP_MAX_SINGLE ||
+	    (*has_nonce = request_nonce(*req)) < 0 || critical_unknown(*req, *n)) {
+		OCSP_REQUEST_free(*req);
+		*req = NULL;
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 when req is answered from its one CertID (*one): ours, with a serial that can be
+ * one of ours, and no nonce to echo. A responder without a signer answers a nonce from
+ * the cache too (RFC 8954 §2.1: a responder may leave the nonce out; the client then
+ * judges the answer by its thisUpdate). */
+static int single_of(const ocsp_t *o, OCSP_REQUEST *req, int n, int has_nonce, ocsp_one_t *one)
+{
+	OCSP_CERTID *cid;
+	int i;
+
+	if (n != 1 || (has_nonce && !o->presigned_only))
+		return 0;
+	cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, 0));
+	if ((i = match_issuer(o, cid, &one->alg)) < 0 ||
+	    ocsp_cid_serial(cid, one->serial, &one->serial_len) != 0)
+		return 0;
+	one->iss = (size_t)i;
+	return 1;
+}
+
+int ocsp_req_decoded(const ocsp_t *o, const uint8_t *der, size_t len, ocsp_one_t *one)
+{
+	OCSP_REQUEST *req;
+	int n, has_nonce, rc = 0;
+
+	if (decode_request(der, len, &req, &n, &has_nonce) == 0)
+		rc = single_of(o, req, n, has_nonce, one);
+	OCSP_REQUEST_free(req);
+	return rc;
+}
+
+void ocsp_handle(ocsp_t *o, const void *der, size_t len, http_reply_t *reply)
+{
 	OCSP_REQUEST *req = NULL;
 	time_t now = time(NULL);
+	ocsp_one_t one;
 	int n, has_nonce;
 
-	if (len == 0 || len > OCSP_MAX_REQUEST ||
-	    (req = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL ||
-	    p != (const unsigned char *)der + len || (n = OCSP_request_onereq_count(req)) < 1 ||
-	    n > OCSP_MAX_SINGLE || (has_nonce = request_nonce(req)) < 0 ||
-	    critical_unknown(req, n)) {
-		ERR_clear_error();
+	/* Most requests (RFC 5019's profile) are read without the decoder. */
+	if (ocsp_req_quick(o, der, len, &one)) {
+		answer_one(o, one.iss, one.alg, one.serial, one.serial_len, now, reply);
+		return;
+	}
+	if (decode_request(der, len, &req, &n, &has_nonce) != 0)
 		reply_status(reply, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
-		goto out;
-	}
-	/* A responder without a signer answers a nonce from the cache too (RFC 8954 §2.1:
-	 * a responder may leave the nonce out; the client then judges the answer by its
-	 * thisUpdate). */
-	if (n == 1 && (!has_nonce || o->presigned_only)) {
-		OCSP_CERTID *cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, 0));
-		uint8_t serial[DB_SERIAL_MAX];
-		size_t slen;
-		int alg, i = match_issuer(o, cid, &alg);
-
-		if (i >= 0 && ocsp_cid_serial(cid, serial, &slen) == 0) {
-			answer_one(o, (size_t)i, alg, serial, slen, now, reply);
-			goto out;
-		}
-	}
-	answer_live(o, req, n, has_nonce, now, reply);
-out:
+	else if (single_of(o, req, n, has_nonce, &one))
+		answer_one(o, one.iss, one.alg, one.serial, one.serial_len, now, reply);
+	else
+		answer_live(o, req, n, has_nonce, now, reply);
 	OCSP_REQUEST_free(req);
 }
 

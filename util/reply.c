@@ -102,11 +102,3 @@ void http_allow_add(char *allow, size_t cap, const char *method, int with_head)
 	if (n < cap && strstr(allow, method) == NULL)
 		snprintf(allow + n, cap - n, "%s%s", n > 0 ? ", " : "", m);
 }
-
-void time_http_date(time_t t, char *out, size_t cap)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}

@@ -34,6 +34,70 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
+/* The civil date of day `days` since 1970-01-01: the inverse of days_from_civil. */
+static void civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+	int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static char *put_2digits(char *p, int v)
+{
+	*p++ = (char)('0' + v / 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
+/* By hand, not gmtime_r and strftime: every OCSP answer carries two of these, and the
+ * C library's pair (a time zone lock, a format walk) was the larger part of its headers. */
+void time_http_date(time_t t, char *out, size_t cap)
+{
+	static const char wdays[] = "ThuFriSatSunMonTueWed"; /* 1970-01-01 was a Thursday */
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	int64_t days = (int64_t)t / 86400, secs = (int64_t)t % 86400, y;
+	int m, d, wd;
+	char *p = out;
+
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	civil_from_days(days, &y, &m, &d);
+	if (cap < 30 || y < 1 || y > 9999) { /* never for our times: the library's way */
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		if (cap > 0 && strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+			out[0] = '\0';
+		return;
+	}
+	wd = (int)(((days % 7) + 7) % 7);
+	memcpy(p, wdays + 3 * wd, 3);
+	p += 3;
+	*p++ = ',';
+	*p++ = ' ';
+	p = put_2digits(p, d);
+	*p++ = ' ';
+	memcpy(p, months + 3 * (m - 1), 3);
+	p += 3;
+	*p++ = ' ';
+	p = put_2digits(p, (int)(y / 100));
+	p = put_2digits(p, (int)(y % 100));
+	*p++ = ' ';
+	p = put_2digits(p, (int)(secs / 3600));
+	*p++ = ':';
+	p = put_2digits(p, (int)(secs / 60 % 60));
+	*p++ = ':';
+	p = put_2digits(p, (int)(secs % 60));
+	memcpy(p, " GMT", 5);
+}
+
 static int month_days(int y, int m)
 {
 	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };

@@ -935,6 +935,269 @@ static void test_pub_names(void **state)
 			 CAIRN_EINVAL);
 }
 
+/* ---- the RFC 5019 request read without the decoder (ocsp_req_quick) ---- */
+
+/* Appends the DER element tag(contents) to out at *at; long: the length in two bytes even
+ * when one would do (not DER). */
+static void put_tlv(uint8_t *out, size_t *at, uint8_t tag, const uint8_t *c, size_t n, int long_len)
+{
+	out[(*at)++] = tag;
+	if (long_len || n >= 0x100) {
+		out[(*at)++] = 0x82;
+		out[(*at)++] = (uint8_t)(n >> 8);
+		out[(*at)++] = (uint8_t)n;
+	} else if (n >= 0x80) {
+		out[(*at)++] = 0x81;
+		out[(*at)++] = (uint8_t)n;
+	} else {
+		out[(*at)++] = (uint8_t)n;
+	}
+	memmove(out + *at, c, n);
+	*at += n;
+}
+
+/* What a hand-made request holds; every field but the hashes has a DER default. */
+typedef struct req_spec {
+	const uint8_t *oid;
+	size_t oid_len;
+	const uint8_t *params; /* the DER after the OID in the AlgorithmIdentifier */
+	size_t params_len;
+	uint8_t name_hash[32], key_hash[32];
+	size_t hash_len;
+	const uint8_t *serial; /* the INTEGER's contents */
+	size_t serial_len;
+	int version, requestor, two, single_ext, request_ext, signature, trailing, long_len;
+} req_spec_t;
+
+static const uint8_t oid_sha1[] = { 0x2b, 0x0e, 0x03, 0x02, 0x1a };
+static const uint8_t oid_sha256[] = { 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01 };
+static const uint8_t der_null[] = { 0x05, 0x00 };
+
+/* The spec of a SHA-1 request for serial (len bytes) of issuer x, with NULL parameters. */
+static void spec_for(req_spec_t *r, X509 *x, const uint8_t *serial, size_t len)
+{
+	OCSP_CERTID *id = cert_id(x, (const uint8_t *)"\x01", 1, EVP_sha1());
+	ASN1_OCTET_STRING *nh = NULL, *kh = NULL;
+
+	memset(r, 0, sizeof(*r));
+	OCSP_id_get0_info(&nh, NULL, &kh, NULL, id);
+	r->hash_len = (size_t)ASN1_STRING_length(nh);
+	memcpy(r->name_hash, ASN1_STRING_get0_data(nh), r->hash_len);
+	memcpy(r->key_hash, ASN1_STRING_get0_data(kh), r->hash_len);
+	OCSP_CERTID_free(id);
+	r->oid = oid_sha1;
+	r->oid_len = sizeof(oid_sha1);
+	r->params = der_null;
+	r->params_len = sizeof(der_null);
+	r->serial = serial;
+	r->serial_len = len;
+}
+
+static size_t build_request(const req_spec_t *r, uint8_t *out)
+{
+	static const uint8_t v1[] = { 0x02, 0x01, 0x00 };
+	static const uint8_t ext[] = { /* Extensions { { id-pkix-ocsp 99, OCTET STRING {} } } */
+		0x30, 0x0e, 0x30, 0x0c, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05,
+		0x05, 0x07, 0x30, 0x63, 0x04, 0x00 };
+	uint8_t a[64], cid[200], one[300], list[700], tbs[900], sig[64], body[1200];
+	size_t na = 0, nc = 0, no = 0, nl = 0, nt = 0, nb = 0, ns = 0, k = 0;
+
+	put_tlv(a, &na, 0x06, r->oid, r->oid_len, 0);
+	memcpy(a + na, r->params, r->params_len);
+	na += r->params_len;
+	put_tlv(cid, &nc, 0x30, a, na, 0);
+	put_tlv(cid, &nc, 0x04, r->name_hash, r->hash_len, 0);
+	put_tlv(cid, &nc, 0x04, r->key_hash, r->hash_len, 0);
+	put_tlv(cid, &nc, 0x02, r->serial, r->serial_len, 0);
+	put_tlv(one, &no, 0x30, cid, nc, r->long_len);
+	if (r->single_ext)
+		put_tlv(one, &no, 0xa0, ext, sizeof(ext), 0);
+	put_tlv(list, &nl, 0x30, one, no, 0);
+	if (r->two)
+		put_tlv(list, &nl, 0x30, one, no, 0);
+	if (r->version)
+		put_tlv(tbs, &nt, 0xa0, v1, sizeof(v1), 0);
+	if (r->requestor) { /* [1] GeneralName: dNSName "a" */
+		static const uint8_t gn[] = { 0x82, 0x01, 'a' };
+		put_tlv(tbs, &nt, 0xa1, gn, sizeof(gn), 0);
+	}
+	put_tlv(tbs, &nt, 0x30, list, nl, 0);
+	if (r->request_ext)
+		put_tlv(tbs, &nt, 0xa2, ext, sizeof(ext), 0);
+	put_tlv(body, &nb, 0x30, tbs, nt, 0);
+	if (r->signature) { /* [0] Signature { AlgorithmIdentifier, BIT STRING } */
+		static const uint8_t s[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+					     0x3d, 0x04, 0x03, 0x02, 0x03, 0x01, 0x00 };
+		memcpy(sig, s, sizeof(s));
+		ns = sizeof(s);
+		put_tlv(body, &nb, 0xa0, sig, ns, 0);
+	}
+	put_tlv(out, &k, 0x30, body, nb, 0);
+	if (r->trailing)
+		out[k++] = 0x00;
+	return k;
+}
+
+/* What both readings say of der: quick's verdict, and when it takes it, the decoder
+ * reads the very same CertID. */
+static int quick_agrees(fixture_t *f, const uint8_t *der, size_t len, ocsp_one_t *got)
+{
+	ocsp_one_t q, d;
+	int quick = ocsp_req_quick(f->o, der, len, &q);
+
+	if (quick) {
+		assert_int_equal(ocsp_req_decoded(f->o, der, len, &d), 1);
+		assert_int_equal(q.iss, d.iss);
+		assert_int_equal(q.alg, d.alg);
+		assert_int_equal(q.serial_len, d.serial_len);
+		assert_memory_equal(q.serial, d.serial, q.serial_len);
+		if (got)
+			*got = q;
+	}
+	return quick;
+}
+
+/* The quick reading takes RFC 5019's request and nothing else, and reads it as the
+ * decoder does; the answer it leads to is the one tested everywhere above. */
+static void test_quick_request(void **state)
+{
+	fixture_t *f = *state;
+	static const uint8_t padded[] = { 0x00, 0x10, 0x01 }, signed_[] = { 0x90, 0x01 },
+			     sign_byte[] = { 0x00, 0x90, 0x01 }, zero[] = { 0x00 }, empty[] = { 0 },
+			     other_params[] = { 0x04, 0x00 }, bad_null[] = { 0x05, 0x01, 0x00 };
+	uint8_t der[1400], big[DB_SERIAL_MAX + 1];
+	unsigned char *made = NULL;
+	req_spec_t r;
+	ocsp_one_t one;
+	size_t n;
+	int len;
+
+	/* OpenSSL's own requests: SHA-1 and SHA-256, the issuing CA and the root. */
+	len = request_der(f, 2, EVP_sha1(), 0, NULL, &made);
+	assert_int_equal(quick_agrees(f, made, (size_t)len, &one), 1);
+	assert_int_equal(one.iss, 0);
+	assert_int_equal(one.alg, OCSP_ALG_SHA1);
+	assert_int_equal(one.serial_len, 16);
+	assert_memory_equal(one.serial, f->serial[2], 16);
+	OPENSSL_free(made);
+	made = NULL;
+	len = request_der(f, 4, EVP_sha256(), 0, NULL, &made);
+	assert_int_equal(quick_agrees(f, made, (size_t)len, &one), 1);
+	assert_int_equal(one.alg, OCSP_ALG_SHA256);
+	OPENSSL_free(made);
+	made = NULL;
+	len = request_der(f, 4, EVP_sha1(), 1, NULL, &made); /* a nonce: the decoder's */
+	assert_int_equal(ocsp_req_quick(f->o, made, (size_t)len, &one), 0);
+	OPENSSL_free(made);
+
+	spec_for(&r, f->root, f->serial[0], 16);
+	assert_int_equal(quick_agrees(f, der, build_request(&r, der), &one), 1);
+	assert_int_equal(one.iss, 1);
+	/* Hand-made: taken as the decoder takes them. */
+	spec_for(&r, f->issuing, f->serial[1], 16);
+	assert_int_equal(quick_agrees(f, der, build_request(&r, der), &one), 1);
+	r.params_len = 0; /* no parameters at all */
+	assert_int_equal(quick_agrees(f, der, build_request(&r, der), &one), 1);
+	spec_for(&r, f->issuing, sign_byte, sizeof(sign_byte));
+	assert_int_equal(quick_agrees(f, der, build_request(&r, der), &one), 1);
+	assert_int_equal(one.serial_len, 2);
+	assert_int_equal(one.serial[0], 0x90);
+	memset(big, 0x42, sizeof(big)); /* DB_SERIAL_MAX bytes: the most a serial may be */
+	spec_for(&r, f->issuing, big, DB_SERIAL_MAX);
+	assert_int_equal(quick_agrees(f, der, build_request(&r, der), &one), 1);
+
+	/* Left to the decoder: anything but the one CertID in DER, and serials or issuers
+	 * that cannot be ours. */
+#define DECLINED(field, value)                                                               \
+	do {                                                                                 \
+		spec_for(&r, f->issuing, f->serial[1], 16);                                  \
+		r.field = value;                                                             \
+		n = build_request(&r, der);                                                  \
+		assert_int_equal(ocsp_req_quick(f->o, der, n, &one), 0);                     \
+	} while (0)
+	DECLINED(version, 1);
+	DECLINED(requestor, 1);
+	DECLINED(two, 1);
+	DECLINED(single_ext, 1);
+	DECLINED(request_ext, 1);
+	DECLINED(signature, 1);
+	DECLINED(trailing, 1);
+	DECLINED(long_len, 1);
+	spec_for(&r, f->issuing, f->serial[1], 16);
+	r.params = other_params; /* the decoder ignores parameters; this reading takes NULL only */
+	r.params_len = sizeof(other_params);
+	assert_int_equal(ocsp_req_quick(f->o, der, build_request(&r, der), &one), 0);
+	assert_int_equal(ocsp_req_decoded(f->o, der, build_request(&r, der), &one), 1);
+	r.params = bad_null;
+	r.params_len = sizeof(bad_null);
+	assert_int_equal(ocsp_req_quick(f->o, der, build_request(&r, der), &one), 0);
+	DECLINED(oid, oid_sha256); /* SHA-256's OID beside SHA-1 hashes: nobody's CertID */
+	DECLINED(key_hash[0], (uint8_t)(r.key_hash[0] ^ 1));
+	DECLINED(name_hash[19], (uint8_t)(r.name_hash[19] ^ 0x80));
+	spec_for(&r, f->issuing, padded, sizeof(padded));
+	assert_int_equal(ocsp_req_quick(f->o, der, build_request(&r, der), &one), 0);
+	/* the decoder refuses a padded INTEGER outright */
+	assert_int_equal(ocsp_req_decoded(f->o, der, build_request(&r, der), &one), 0);
+	spec_for(&r, f->issuing, signed_, sizeof(signed_)); /* negative */
+	assert_int_equal(ocsp_req_quick(f->o, der, build_request(&r, der), &one), 0);
+	assert_int_equal(ocsp_req_decoded(f->o, der, build_request(&r, der), &one), 0);
+	spec_for(&r, f->issuing, zero, sizeof(zero));
+	assert_int_equal(ocsp_req_quick(f->o, der, build_request(&r, der), &one), 0);
+	assert_int_equal(ocsp_req_decoded(f->o, der, build_request(&r, der), &one), 0);
+	spec_for(&r, f->issuing, empty, 0);
+	assert_int_equal(ocsp_req_quick(f->o, der, build_request(&r, der), &one), 0);
+	spec_for(&r, f->issuing, big, sizeof(big));
+	assert_int_equal(ocsp_req_quick(f->o, der, build_request(&r, der), &one), 0);
+	assert_int_equal(ocsp_req_decoded(f->o, der, build_request(&r, der), &one), 0);
+	spec_for(&r, f->issuing, f->serial[1], 16);
+	n = build_request(&r, der);
+	assert_int_equal(ocsp_req_quick(f->o, der, n - 1, &one), 0); /* cut short */
+	assert_int_equal(ocsp_req_quick(f->o, der, 0, &one), 0);
+#undef DECLINED
+}
+
+/* Random damage to real requests: whatever the quick reading takes, the decoder reads
+ * the same way (and some of it is taken: serials and lengths can change and stay valid). */
+static void test_quick_mutations(void **state)
+{
+	fixture_t *f = *state;
+	unsigned char *made[2] = { NULL, NULL };
+	int lens[2], i, taken = 0, declined = 0;
+	unsigned seed = 4242;
+	uint8_t buf[600];
+
+	lens[0] = request_der(f, 1, EVP_sha1(), 0, NULL, &made[0]);
+	lens[1] = request_der(f, 3, EVP_sha256(), 0, NULL, &made[1]);
+	for (i = 0; i < 20000; i++) {
+		int which = i & 1, len = lens[which], k, flips = 1 + (int)(rand_r(&seed) % 3);
+
+		memcpy(buf, made[which], (size_t)len);
+		for (k = 0; k < flips; k++) {
+			int pos = (int)(rand_r(&seed) % (unsigned)len);
+			switch (rand_r(&seed) % 4) {
+			case 0: buf[pos] ^= (unsigned char)(1u << (rand_r(&seed) % 8)); break;
+			case 1: buf[pos] = (unsigned char)rand_r(&seed); break;
+			case 2: len = pos + 1; break;
+			default:
+				if (len + 1 >= (int)sizeof(buf))
+					break;
+				memmove(buf + pos + 1, buf + pos, (size_t)(len - pos));
+				buf[pos] = (unsigned char)rand_r(&seed);
+				len++;
+			}
+		}
+		if (quick_agrees(f, buf, (size_t)len, NULL))
+			taken++;
+		else
+			declined++;
+	}
+	print_message("# quick reading: %d of 20000 damaged requests taken (the decoder agreed), %d left to it\n",
+		      taken, declined);
+	assert_true(taken > 100 && declined > 100);
+	OPENSSL_free(made[0]);
+	OPENSSL_free(made[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -952,6 +1215,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_presigned_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pub_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quick_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quick_mutations, setup, teardown),
 	};
 
 	setenv("CAIRN_DB_MAPSIZE", "16M", 0);

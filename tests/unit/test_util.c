@@ -149,6 +149,49 @@ static const char *reparse(const char *s, char *buf, size_t cap)
 	return buf;
 }
 
+/* time_http_date formats by hand: the C library's gmtime_r and strftime say the same,
+ * for known dates, around leap days and centuries, before 1970 and at random. */
+static void test_http_date(void **state)
+{
+	static const struct { time_t t; const char *want; } known[] = {
+		{ 784111777, "Sun, 06 Nov 1994 08:49:37 GMT" }, /* RFC 9110's example */
+		{ 0, "Thu, 01 Jan 1970 00:00:00 GMT" },
+		{ -1, "Wed, 31 Dec 1969 23:59:59 GMT" },
+		{ 951782400, "Tue, 29 Feb 2000 00:00:00 GMT" },
+		{ 4107542400, "Mon, 01 Mar 2100 00:00:00 GMT" },
+		{ 253402300799, "Fri, 31 Dec 9999 23:59:59 GMT" },
+		{ -57602016000, "Mon, 31 Aug 0144 00:00:00 GMT" }, /* four digits, as IMF-fixdate has */
+	};
+	char got[64], want[64];
+	unsigned seed = 777;
+	struct tm tm;
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		time_http_date(known[i].t, got, sizeof(got));
+		assert_string_equal(got, known[i].want);
+	}
+	for (i = 0; i < 200000; i++) {
+		/* years 1000 to 9999 (-30610224000 .. 253402300799; glibc writes the years
+		 * before 1000 in fewer than the four digits IMF-fixdate has) */
+		int64_t r = ((int64_t)rand_r(&seed) << 31 | rand_r(&seed)) % (253402300800LL + 30610224000LL);
+		time_t t = (time_t)(r - 30610224000LL);
+
+		if (i < 50000) /* and densely around now */
+			t = (time_t)(1700000000LL + ((int64_t)rand_r(&seed) % 2000000000LL));
+		time_http_date(t, got, sizeof(got));
+		gmtime_r(&t, &tm);
+		strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		assert_string_equal(got, want);
+	}
+	/* beyond year 9999, and a buffer too small: the library's way, still terminated */
+	time_http_date((time_t)253402300800LL, got, sizeof(got));
+	assert_string_equal(got, "Sat, 01 Jan 10000 00:00:00 GMT");
+	time_http_date(0, got, 10);
+	assert_true(strlen(got) < 10);
+}
+
 static void test_time(void **state)
 {
 	/* input, what it reads as (UTC), or EINVAL */
@@ -730,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_b64url_roundtrip), cmocka_unit_test(test_b64url_alphabet),
 		cmocka_unit_test(test_b64url_rejects),   cmocka_unit_test(test_b64url_every_byte),   cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_duration),         cmocka_unit_test(test_time),
+		cmocka_unit_test(test_http_date),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_http),           cmocka_unit_test(test_files),
 		cmocka_unit_test(test_regular_files),
