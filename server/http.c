@@ -386,10 +386,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	listener_t *l = cls;
 	server_t *s = l->s;
 	conn_ctx_t *ctx = *con_cls;
-	http_reply_t reply = { 0 };
+	http_reply_t reply;
 	server_req_t req;
 	enum MHD_Result ret;
 
+	http_reply_init(&reply);
 	if (ctx == NULL) {
 		/* First call: headers only. Answering now would force Connection: close
 		 * (STACK-NOTES.md), so decide what to do and answer on a later call. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The one reply helper: problem documents and JSON bodies for every HTTP surface. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +32,18 @@ int http_media_type_is(const char *header, const char *type)
 	       (header[n] == '\0' || header[n] == ';' || header[n] == ' ' || header[n] == '\t');
 }
 
+void http_reply_init(http_reply_t *r)
+{
+	memset(r, 0, offsetof(http_reply_t, headers));
+	r->n_headers = 0;
+	r->later = NULL;
+}
+
 void http_reply_clear(http_reply_t *r)
 {
 	body_free(r);
 	free(r->location);
-	memset(r, 0, sizeof(*r));
+	http_reply_init(r);
 }
 
 void http_reply_set(http_reply_t *r, int status, const char *content_type, char *body, size_t len)

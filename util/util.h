@@ -518,7 +518,11 @@ int http_media_type_is(const char *header, const char *type);
 /* RFC 7231 IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into out (at least 30 bytes). */
 void time_http_date(time_t t, char *out, size_t cap);
 
-/* Frees the reply's owned fields (a secret body wiped first) and zeroes it. */
+/* An empty reply, as `= { 0 }` makes one but for the header slots past n_headers, which
+ * nothing reads: a listener sets one up per call, and zeroing 3 KiB of slots a call
+ * was ~2 % of a cached OCSP answer's CPU. */
+void http_reply_init(http_reply_t *r);
+/* Frees the reply's owned fields (a secret body wiped first) and empties it (init). */
 void http_reply_clear(http_reply_t *r);
 /* Sets an RFC 7807 problem document (application/problem+json):
  * type is a URI (e.g. "urn:ietf:params:acme:error:malformed") or NULL for "about:blank".
