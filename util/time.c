@@ -72,8 +72,9 @@ void time_http_date(time_t t, char *out, size_t cap)
 	if (cap < 30 || y < 1 || y > 9999) { /* never for our times: the library's way */
 		struct tm tm;
 
-		gmtime_r(&t, &tm);
-		if (cap > 0 && strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		/* a time gmtime_r cannot represent gives "", not a format of garbage */
+		if (cap > 0 && (gmtime_r(&t, &tm) == NULL ||
+				strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0))
 			out[0] = '\0';
 		return;
 	}

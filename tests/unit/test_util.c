@@ -190,6 +190,10 @@ static void test_http_date(void **state)
 	assert_string_equal(got, "Sat, 01 Jan 10000 00:00:00 GMT");
 	time_http_date(0, got, 10);
 	assert_true(strlen(got) < 10);
+	/* a year gmtime_r cannot hold in an int: nothing, terminated */
+	memset(got, 'x', sizeof(got));
+	time_http_date((time_t)INT64_MAX, got, sizeof(got));
+	assert_string_equal(got, "");
 }
 
 static void test_time(void **state)
