@@ -767,6 +767,28 @@ int db_revocations(db_txn_t *txn, const char *issuer, db_revocation_fn fn, void 
 	return fn == NULL ? CAIRN_EINVAL : revoked_walk(txn, issuer, &w);
 }
 
+int db_revoked_get(db_txn_t *txn, const char *issuer, const uint8_t *serial, size_t len,
+		   int64_t *when, int *reason)
+{
+	uint8_t key[32 + DB_SERIAL_MAX];
+	const uint8_t *v;
+	size_t vlen;
+	int ret;
+
+	if (issuer == NULL || issuer[0] == 0 || strlen(issuer) > 31 || serial == NULL ||
+	    len == 0 || len > DB_SERIAL_MAX || when == NULL || reason == NULL)
+		return CAIRN_EINVAL;
+	ret = db_get(txn, DB_REVOKED, key, revoked_key(key, issuer, serial, len),
+		     (const void **)&v, &vlen);
+	if (ret != 0)
+		return ret;
+	if (vlen != REV_VAL_V1 && vlen != REV_VAL_V2)
+		return CAIRN_EDB;
+	*when = (int64_t)db_be64_get(v);
+	*reason = v[8];
+	return 0;
+}
+
 int db_revoked_by_issuer(db_txn_t *txn, const char *issuer, db_revoked_fn fn, void *arg)
 {
 	struct walk w = { .txn = txn, .rfn = fn, .arg = arg };

@@ -407,6 +407,14 @@ int db_cert_revoke_ex(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t 
  * Write txn only. */
 int db_cert_unhold(db_txn_t *txn, const uint8_t *serial, size_t len, int64_t when) CAIRN_WUR;
 
+/* The revoked index entry of issuer's certificate serial: *when and *reason (8,
+ * removeFromCRL, for a released hold: the certificate is valid again). Every change of a
+ * certificate's status writes this entry in the same txn (db_cert_put, db_cert_revoke_ex,
+ * db_cert_unhold), so it says what the record says without reading the record. Returns 0,
+ * CAIRN_ENOENT (never revoked, or not issuer's), CAIRN_EINVAL, CAIRN_EDB. */
+int db_revoked_get(db_txn_t *txn, const char *issuer, const uint8_t *serial, size_t len,
+		   int64_t *when, int *reason) CAIRN_WUR;
+
 typedef int (*db_revocation_fn)(const db_revocation_t *r, void *arg);
 /* Like db_revoked_by_issuer with every detail of the entry: a walk of the
  * revoked index only, in serial order, O(1) memory. Returns 0, fn's non-zero

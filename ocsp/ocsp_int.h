@@ -151,6 +151,13 @@ void ocsp_read_state(db_txn_t *txn, const struct ocsp_iss *is, const uint8_t *se
 void ocsp_state_of(db_txn_t *txn, const char *issuer, const uint8_t *serial, size_t len,
 		   ocsp_state_t *st);
 
+/* The state a cached answer v (vlen bytes) of issuer i must match, read from the revoked
+ * index alone when that is enough (v says `good` or `revoked`, signed by i's current
+ * responder, whose tag is i's only; respond.c says why). Returns 0 with *st set as
+ * ocsp_read_state sets it but for not_after (0), or -1: read the record. */
+int ocsp_indexed_state(ocsp_t *o, size_t i, db_txn_t *txn, const uint8_t *serial,
+		       size_t slen, const uint8_t *v, size_t vlen, ocsp_state_t *st);
+
 /* The current responder of issuer i with a reference taken; release with ocsp_signer_put. */
 struct ocsp_signer *ocsp_signer_get(ocsp_t *o, size_t i);
 void ocsp_signer_put(struct ocsp_signer *sg);

@@ -1266,10 +1266,21 @@ static void test_hold_and_details(void **state)
 	db_revocation_t rv = { 0 };
 	db_cert_t c;
 	db_txn_t *txn;
+	int64_t when = -1;
+	int reason = -1;
 
 	store_cert(db, 0x71, 2000000000, NULL, NULL);
 	make_cert(&c, 0x71, 0);
 	memcpy(r.serial, c.serial, 16);
+	assert_int_equal(db_read_begin(db, &txn), 0); /* valid, never revoked: no entry */
+	assert_int_equal(db_revoked_get(txn, "issuing", c.serial, 16, &when, &reason),
+			 CAIRN_ENOENT);
+	assert_int_equal(db_revoked_get(txn, "", c.serial, 16, &when, &reason), CAIRN_EINVAL);
+	assert_int_equal(db_revoked_get(txn, "issuing", c.serial, 0, &when, &reason),
+			 CAIRN_EINVAL);
+	assert_int_equal(db_revoked_get(txn, "issuing", c.serial, 21, &when, &reason),
+			 CAIRN_EINVAL);
+	db_txn_end(txn);
 	r.reason = 8;
 	assert_int_equal(db_write(db, hold_fn, &r, NULL), CAIRN_EINVAL); /* not on hold */
 	r.reason = 6;
@@ -1280,6 +1291,11 @@ static void test_hold_and_details(void **state)
 	assert_int_equal(rv.reason, 6);
 	assert_int_equal(rv.invalidity_date, 1600000000);
 	assert_int_equal(rv.not_after, 2000000000);
+	/* One entry read by key says what the walk says, for its issuer only. */
+	assert_int_equal(db_revoked_get(txn, "issuing", c.serial, 16, &when, &reason), 0);
+	assert_int_equal(when, 1700000000);
+	assert_int_equal(reason, 6);
+	assert_int_equal(db_revoked_get(txn, "root", c.serial, 16, &when, &reason), CAIRN_ENOENT);
 	db_txn_end(txn);
 	r.reason = 8;
 	assert_int_equal(db_write(db, hold_fn, &r, NULL), 0);
@@ -1294,6 +1310,9 @@ static void test_hold_and_details(void **state)
 	assert_int_equal(rv.reason, 8);
 	assert_int_equal(rv.revoked_at, 1700000100);
 	assert_int_equal(rv.invalidity_date, 0);
+	assert_int_equal(db_revoked_get(txn, "issuing", r.serial, 16, &when, &reason), 0);
+	assert_int_equal(when, 1700000100);
+	assert_int_equal(reason, 8);
 	db_txn_end(txn);
 	db_close(db);
 }

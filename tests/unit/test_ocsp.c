@@ -780,6 +780,116 @@ static void test_live_store(void **state)
 	free(a);
 }
 
+static int unhold_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return db_cert_unhold(txn, arg, 16, time(NULL));
+}
+
+/* ocsp_indexed_state against the record (ocsp_read_state) for every state a certificate
+ * can be in; st_of the serial i, v a cached answer. Returns ocsp_indexed_state's result. */
+static int indexed_agrees(fixture_t *f, size_t iss, int i, const uint8_t *v, size_t vlen)
+{
+	ocsp_state_t rec, idx;
+	db_txn_t *txn;
+	int rc;
+
+	assert_int_equal(db_read_begin(f->db, &txn), 0);
+	ocsp_read_state(txn, &f->o->iss[iss], f->serial[i], 16, &rec);
+	memset(&idx, 0xa5, sizeof(idx));
+	rc = ocsp_indexed_state(f->o, iss, txn, f->serial[i], 16, v, vlen, &idx);
+	db_txn_end(txn);
+	if (rc == 0) {
+		assert_int_equal(idx.known, rec.known);
+		assert_int_equal(idx.exists, rec.exists);
+		assert_int_equal(idx.status, rec.status);
+		assert_int_equal(idx.reason, rec.reason);
+		assert_int_equal(idx.revoked_at, rec.revoked_at);
+		assert_int_equal(idx.serial_len, 16);
+		assert_memory_equal(idx.serial, f->serial[i], 16);
+	}
+	return rc;
+}
+
+/* A cache hit reads the certificate's status from the revoked index, not its record: the
+ * two agree in every state (valid, revoked, held, released, expired), the index is used
+ * only for answers it can vouch for, and a cached answer that no longer fits is never
+ * served — one stored before a revocation, one stored after it (a late live store), one
+ * of a hold since released. */
+static void test_indexed_state(void **state)
+{
+	fixture_t *f = *state;
+	cairn_err_t err = { 0 };
+	uint8_t *good, *held, *other;
+	size_t n = 0, glen, hlen;
+	uint64_t hits0, hits1;
+	int i, reason = -1;
+
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_non_null(good = stored(f, 0, &glen));
+	assert_int_equal(good[OCSP_CACHE_OFF_STATUS], DB_CERT_VALID);
+	/* serial[1] held, its answer re-signed as held, then released. */
+	assert_int_equal(db_write(f->db, revoke_run, f->serial[1], &err), 0);
+	assert_int_equal(ocsp_refresh_all(f->o, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_non_null(held = stored(f, 1, &hlen));
+	assert_int_equal(held[OCSP_CACHE_OFF_STATUS], DB_CERT_REVOKED);
+	assert_int_equal(held[OCSP_CACHE_OFF_REASON], 6);
+	assert_int_equal(db_write(f->db, unhold_run, f->serial[1], &err), 0);
+
+	/* The same state either way: 0 valid, 1 released, 2 valid, 3 keyCompromise, 4 expired
+	 * (no answer of its own: any of the issuer's answers stands for the question). */
+	for (i = 0; i < N_CERTS; i++) {
+		assert_int_equal(indexed_agrees(f, 0, i, good, glen), 0);
+		assert_int_equal(indexed_agrees(f, 0, i, held, hlen), 0);
+	}
+
+	/* Declined: an `unknown` answer, another responder's tag, another issuer, a
+	 * responder-only process (any tag taken), two issuers sharing a tag. */
+	other = malloc(glen);
+	assert_non_null(other);
+	memcpy(other, good, glen);
+	other[OCSP_CACHE_OFF_STATUS] = OCSP_CACHE_UNKNOWN;
+	assert_int_equal(indexed_agrees(f, 0, 0, other, glen), -1);
+	memcpy(other, good, glen);
+	other[OCSP_CACHE_OFF_SIGNER] ^= 0x01;
+	assert_int_equal(indexed_agrees(f, 0, 0, other, glen), -1);
+	assert_int_equal(indexed_agrees(f, 1, 0, good, glen), -1);
+	assert_int_equal(indexed_agrees(f, 0, 0, good, OCSP_CACHE_HDR), -1);
+	f->o->iss[0].any_signer = 1;
+	assert_int_equal(indexed_agrees(f, 0, 0, good, glen), -1);
+	f->o->iss[0].any_signer = 0;
+	{
+		uint32_t mine = atomic_load(&f->o->iss[0].signer_tag);
+		uint32_t theirs = atomic_load(&f->o->iss[1].signer_tag);
+
+		atomic_store(&f->o->iss[1].signer_tag, mine);
+		assert_int_equal(indexed_agrees(f, 0, 0, good, glen), -1);
+		atomic_store(&f->o->iss[1].signer_tag, theirs);
+	}
+	assert_int_equal(indexed_agrees(f, 0, 0, good, glen), 0);
+
+	/* Served from the cache: a good answer that fits. */
+	ocsp_stats(f->o, &hits0, NULL, NULL);
+	assert_int_equal(ask(f, 0, EVP_sha1(), 0, &reason, NULL), V_OCSP_CERTSTATUS_GOOD);
+	ocsp_stats(f->o, &hits1, NULL, NULL);
+	assert_int_equal(hits1, hits0 + 1);
+	/* Never served: the held answer of a released certificate... */
+	assert_int_equal(ask(f, 1, EVP_sha1(), 0, &reason, NULL), V_OCSP_CERTSTATUS_GOOD);
+	/* ...nor a good answer stored after the revocation committed (a live answer signed
+	 * just before it, stored just after: OCSP_STORE_LIVE replaces what no longer fits). */
+	assert_int_equal(db_write(f->db, revoke_run, f->serial[2], &err), 0);
+	memcpy(other, good, glen);
+	store_as(f, 2, other, glen, 0); /* serial[0]'s bytes: the status byte is what counts */
+	assert_int_equal(ask(f, 2, EVP_sha1(), 0, &reason, NULL), V_OCSP_CERTSTATUS_REVOKED);
+	assert_int_equal(reason, 6);
+	ocsp_stats(f->o, &hits0, NULL, NULL);
+	assert_int_equal(hits0, hits1);
+	free(other);
+	free(held);
+	free(good);
+}
+
 /* The latest stored thisUpdate (OCSP_LATEST_META), 0 when none. */
 static int64_t latest(fixture_t *f)
 {
@@ -1208,6 +1318,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_indexed_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_signer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signer_changed_while_stopped, setup, teardown),
