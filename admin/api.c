@@ -189,19 +189,9 @@ static void issue_refused(void *arg, policy_submit_result_t res, const policy_ou
 
 static const policy_answer_t issue_answer_ops = { issue_issued, issue_pending, issue_refused };
 
-/* In the certificate's own write: the caller's credential and admin, checked before the
- * signature, checked again (a token revoked or an admin disabled while it signed). */
-static int caller_still_valid(db_txn_t *txn, const char *serial_hex, void *arg,
-			      cairn_err_t *err)
-{
-	(void)serial_hex;
-	return admin_identity_recheck(txn, arg, err);
-}
-
 static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 			   const admin_identity_t *who, const char *arg, http_reply_t *reply)
 {
-	ca_record_extra_t extra = { NULL, caller_still_valid, (void *)who };
 	ca_request_t creq = { 0 };
 	issue_answer_t ans = { ctx, reply, NULL, NULL };
 	ca_csr_t *parsed = NULL;
@@ -246,7 +236,6 @@ static void api_cert_issue(const admin_ctx_t *ctx, const admin_request_t *req,
 	creq.requester = requester;
 	creq.channel = "admin";
 	creq.validity_days = days;
-	creq.record_extra = &extra;
 	(void)policy_submit_answer(ctx->policy, &creq, NULL, &issue_answer_ops, &ans, &err);
 out:
 	ca_csr_free(parsed);
@@ -345,8 +334,8 @@ static void api_est_user_add(const admin_ctx_t *ctx, const admin_request_t *req,
 		http_reply_problem(reply, 409, PROBLEM("conflict"), "%s", cairn_err_msg(&err));
 	else if (rc == CAIRN_EINVAL)
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "%s", cairn_err_msg(&err));
-	else if (rc != 0)
-		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", cairn_err_msg(&err));
+	else if (rc != 0) /* the caller's credential gone by the write (401), the database */
+		api_reply_error(reply, &err);
 	else {
 		json_t *resp = json_pack("{s:s}", "name", name);
 		http_reply_json(reply, 201, NULL, resp);
@@ -371,8 +360,8 @@ static void api_est_user_del(const admin_ctx_t *ctx, const admin_request_t *req,
 	rc = est_user_del(ctx->db, arg, actor, &err);
 	if (rc == CAIRN_ENOENT) {
 		http_reply_problem(reply, 404, PROBLEM("notFound"), "%s", cairn_err_msg(&err));
-	} else if (rc != 0) {
-		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", cairn_err_msg(&err));
+	} else if (rc != 0) { /* 401: the caller's credential gone by the write */
+		api_reply_error(reply, &err);
 	} else {
 		json_t *resp = json_pack("{s:s}", "deleted", arg);
 		http_reply_json(reply, 200, NULL, resp);
@@ -558,10 +547,17 @@ static int query_check(const admin_route_t *route, const admin_request_t *req,
 	return 0;
 }
 
+/* The guard of a route's writes (db_guard_swap): the caller's credential and admin. */
+static int caller_still_there(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	return admin_identity_recheck(txn, arg, err);
+}
+
 void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply_t *reply)
 {
 	const admin_route_t *route = NULL;
 	admin_identity_t who;
+	db_guard_t prev;
 	cairn_err_t err = { 0 };
 	int path_known = 0, rc;
 	char actor[96], arg[128] = "", allow[32] = "";
@@ -624,5 +620,16 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 	}
 	if (query_check(route, req, reply) != 0)
 		return;
+	/* Whatever the route writes, it writes on the caller's authority as it stands in that
+	 * write: a token revoked, a certificate revoked or held, an admin disabled since the
+	 * check above (while an issuance signed, or for the microseconds before a revocation's
+	 * write) writes nothing and the route answers 401. */
+	prev = db_guard_swap((db_guard_t){ caller_still_there, &who });
 	route->fn(ctx, req, &who, strchr(route->path, '*') ? arg : NULL, reply);
+	db_guard_swap(prev);
+	if (reply->status == 401) { /* refused in a write: audited like any other refusal */
+		api_actor(&who, actor, sizeof(actor));
+		api_audit_denied(ctx, req, actor, "credential no longer valid when written");
+		reply->www_authenticate = "Bearer realm=\"cairn admin\"";
+	}
 }

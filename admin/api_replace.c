@@ -76,6 +76,7 @@ void api_replace_create(const admin_ctx_t *ctx, const admin_request_t *req,
 	uint64_t id = 0;
 	size_t marked;
 	int done = 0, rc, kinds;
+	db_guard_t guard;
 	(void)arg;
 
 	if ((body = api_body(ctx, req, reply)) == NULL)
@@ -126,10 +127,14 @@ void api_replace_create(const admin_ctx_t *ctx, const admin_request_t *req,
 		http_reply_problem(reply, 400, PROBLEM("malformed"), "%s", cairn_err_msg(&err));
 		goto out;
 	}
+	/* The campaign is decided (its write was the caller's, guarded by admin_handle); the
+	 * marking follows from it whoever asked (db_guard_swap), as the daemon's round would. */
+	guard = db_guard_swap((db_guard_t){ NULL, NULL });
 	while (rc == 0 && !done) {
 		rc = ca_replace_mark_step(ctx->ca, id, actor, &marked, &done, &err);
 		crash_point();
 	}
+	db_guard_swap(guard);
 	if (rc != 0) {
 		/* What is marked stays marked; the daemon finishes the walk at its next round. */
 		log_error("admin", "replace campaign %llu: %s", (unsigned long long)id,
@@ -252,10 +257,12 @@ void api_replace_cancel(const admin_ctx_t *ctx, const admin_request_t *req,
 		return;
 	}
 	if (rc != 0) {
-		/* The cancel itself committed or not at all; the daemon finishes unmarking. */
-		log_error("admin", "cancelling replace campaign %llu: %s", id, cairn_err_msg(&err));
-		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "campaign %llu: %s", id,
-				   cairn_err_msg(&err));
+		/* The cancel itself committed or not at all (401: the caller's credential gone
+		 * by its write); the daemon finishes unmarking. */
+		if (cairn_err_http(rc)->status >= 500)
+			log_error("admin", "cancelling replace campaign %llu: %s", id,
+				  cairn_err_msg(&err));
+		api_reply_error(reply, &err);
 		return;
 	}
 	log_info("admin", "%s: replace campaign %llu cancelled", actor, id);

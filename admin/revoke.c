@@ -129,9 +129,10 @@ void admin_api_revoke(const admin_ctx_t *ctx, const admin_request_t *req,
 		api_audit_denied(ctx, req, actor, cairn_err_msg(&err));
 		http_reply_problem(reply, 409, PROBLEM("conflict"), "%s", cairn_err_msg(&err));
 		break;
-	default:
-		log_error("admin", "revoke %s: %s", arg, cairn_err_msg(&err));
-		http_reply_problem(reply, 500, PROBLEM("serverInternal"), "%s", cairn_err_msg(&err));
+	default: /* the caller's credential gone by the write (401), the database (500) */
+		if (cairn_err_http(err.code)->status >= 500)
+			log_error("admin", "revoke %s: %s", arg, cairn_err_msg(&err));
+		api_reply_error(reply, &err);
 	}
 out:
 	json_decref(resp);

@@ -102,6 +102,23 @@ typedef int (*db_write_fn)(db_txn_t *txn, void *arg, cairn_err_t *err);
 int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err) CAIRN_WUR;
 
 /*
+ * A condition on every db_write this thread makes while it is set: fn(txn, arg, err) runs
+ * first in each op's own write transaction, reading only, and when it returns non-zero
+ * the op does not run and db_write returns that code (err filled). For work done on
+ * someone's authority: the admin API checks its caller's credential again here
+ * (admin_handle), so a token revoked or an admin disabled between the request's check and
+ * its writes changes nothing. A write that records what already happened (an approval's
+ * issuance, or its failure) sets it aside around that write. db_write_background is not
+ * guarded (caches nobody decided). arg must outlive the writes.
+ */
+typedef struct db_guard {
+	db_write_fn fn; /* NULL: none */
+	void *arg;
+} db_guard_t;
+/* Sets the calling thread's guard and returns the one it replaces (to put back). */
+db_guard_t db_guard_swap(db_guard_t guard);
+
+/*
  * db_write for background writes nothing answered to a client waits on (the OCSP
  * cache's pre-signed answers): fn rides on the commit of the next db_write instead of
  * forcing one of its own, or is committed alone after at most 200 ms when none comes

@@ -24,6 +24,7 @@ int db_requester_put(db_txn_t *txn, const db_cert_t *c) CAIRN_WUR;
 struct db_req {
 	db_write_fn fn;
 	void *arg;
+	db_guard_t guard;    /* the caller's (db_guard_swap), run before fn */
 	cairn_err_t err;     /* filled by fn or by the commit */
 	int result;
 	int done;

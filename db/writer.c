@@ -72,6 +72,16 @@ static void op_failed(struct db_req *r)
 		cairn_err_set(&r->err, r->result, "%s", cairn_strerror(r->result));
 }
 
+/* The op, after its caller's guard (db_guard_swap) allowed it. */
+static int run_op(db_txn_t *t, struct db_req *r)
+{
+	int rc;
+
+	if (r->guard.fn != NULL && (rc = r->guard.fn(t, r->guard.arg, &r->err)) != 0)
+		return rc;
+	return r->fn(t, r->arg, &r->err);
+}
+
 /* What running the ops of one attempt found. */
 typedef enum { OPS_DONE, OPS_MAP_FULL, OPS_SET_ASIDE } ops_outcome_t;
 
@@ -91,7 +101,7 @@ static ops_outcome_t run_direct(db_t *db, MDB_txn *parent, struct db_req *batch)
 
 		if (r->set_aside)
 			continue;
-		r->result = r->fn(&t, r->arg, &r->err);
+		r->result = run_op(&t, r);
 		if (t.map_full)
 			return OPS_MAP_FULL;
 		if (r->result != 0 || t.poisoned) {
@@ -123,7 +133,7 @@ static ops_outcome_t run_nested(db_t *db, MDB_txn *parent, struct db_req *batch)
 			continue;
 		}
 		t.txn = child;
-		r->result = r->fn(&t, r->arg, &r->err);
+		r->result = run_op(&t, r);
 		if (t.map_full) {
 			mdb_txn_abort(child);
 			return OPS_MAP_FULL;
@@ -358,6 +368,16 @@ void *db_writer_main(void *arg)
 	return NULL;
 }
 
+static __thread db_guard_t thread_guard;
+
+db_guard_t db_guard_swap(db_guard_t guard)
+{
+	db_guard_t prev = thread_guard;
+
+	thread_guard = guard;
+	return prev;
+}
+
 static int queue_and_wait(db_t *db, db_write_fn fn, void *arg, int lazy, cairn_err_t *err)
 {
 	struct db_req req;
@@ -372,6 +392,8 @@ static int queue_and_wait(db_t *db, db_write_fn fn, void *arg, int lazy, cairn_e
 	req.fn = fn;
 	req.arg = arg;
 	req.lazy = lazy;
+	if (!lazy)
+		req.guard = thread_guard;
 	pthread_cond_init(&req.cv, NULL);
 
 	pthread_mutex_lock(&db->q_mu);

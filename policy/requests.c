@@ -758,6 +758,7 @@ static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *
 	ca_issued_t *issued = NULL;
 	ca_csr_t *parsed = NULL;
 	cairn_err_t ierr = { 0 };
+	db_guard_t guard;
 	int rc, irc;
 
 	if ((irc = stored_request(d->rec, &creq, &parsed, &ierr)) == 0) {
@@ -774,7 +775,12 @@ static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *
 		fin.kind = DO_FAILED;
 		fin.reason = cairn_err_msg(&ierr);
 	}
+	/* What the approval did is recorded whoever asked: the caller's guard (db_guard_swap)
+	 * already had its say in the certificate's write, and a request left `approved` with
+	 * its certificate issued, or never issued, would be stuck. */
+	guard = db_guard_swap((db_guard_t){ NULL, NULL });
 	rc = run_decide(e, &fin, err);
+	db_guard_swap(guard);
 	if (rc == 0) {
 		json_decref(d->rec);
 		d->rec = fin.rec;

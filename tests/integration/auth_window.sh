@@ -161,6 +161,22 @@ ok "  ... the token answers again" released a4
 ok "  ... no certificate: the policy in force rejects it" answered a4 403 "reloaded meanwhile rejects it.*no-p2"
 ok "  ... and nothing was issued" test "$(certs_for p2.prod.test)" = 0
 
+# ... and while its own approval signs, the approver that completes a request is disabled:
+# the certificate's write is refused on its authority, and the request is recorded
+# `failed` (the outcome is written whoever asked), not left `approved` for ever.
+ok "a request for p3.prod.test waits for two approvals" pending p3
+ok "  ... carl approves it" approve a5 "$ID" carl
+ok "bob's approval, the second, issues: its signature waits in the token" held a6 approve a6 "$ID" bob
+ok "  ... meanwhile the admin disables bob" C admin disable bob
+ok "  ... the token answers again" released a6
+ok "  ... no certificate: 401, bob is disabled" answered a6 401 "disabled"
+ok "  ... and nothing was issued" test "$(certs_for p3.prod.test)" = 0
+ok "  ... the request is failed, saying why" sh -c "curl -s -m 30 --cacert '$ROOT' \
+	-H '$(bearer otto)' '$HTTPS_URL/admin/v1/requests/$ID' |
+	jq -e '.status == \"failed\" and (.reason | test(\"disabled\"))'"
+ok "  ... the refusal is audited" sh -c "'$CAIRN' audit export --dir '$D' --format jsonl |
+	grep '\"admin.denied\"' | grep -q 'no longer valid when written'"
+
 # ---- EST ----
 csr dev1 /CN=dev1.iot.test DNS:dev1.iot.test
 ok "dev1 enrolls with HTTP Basic" held e1 est_call e1 simpleenroll -u "dev1:correct horse battery"

@@ -293,3 +293,39 @@ int fixture_ca_open(hsm_t *hsm, db_t *db, const char *root_path, const char *iss
 	cc.http_base_url = "http://localhost:8080";
 	return ca_open(&cc, out, err);
 }
+
+void fixture_ca_make(const char *dir, const char *label, const char *name, hsm_t **hsm,
+		     db_t **db, ca_t **ca)
+{
+	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, label, "1234", NULL, 0 };
+	char path[256], root_path[256], iss_path[256], cn[96];
+	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL;
+	X509 *root, *issuing;
+	cairn_err_t err = { 0 };
+
+	fixture_softhsm_conf(dir, path, sizeof(path));
+	hc.softhsm_conf = path;
+	if (hsm_token_create(&hc, "5678", &err) != 0 || hsm_open(&hc, hsm, &err) != 0 ||
+	    hsm_keygen(*hsm, HSM_KEY_EC_P256, "root", &root_pub, &err) != 0 ||
+	    hsm_keygen(*hsm, HSM_KEY_EC_P256, "issuing", &iss_pub, &err) != 0 ||
+	    hsm_key_get(*hsm, "root", &root_key, &err) != 0)
+		fail_msg("token: %s", cairn_err_msg(&err));
+	snprintf(cn, sizeof(cn), "%s Test Root", name);
+	root = build_ca(cn, 3650, 1, NULL, root_key, root_pub, NULL);
+	snprintf(cn, sizeof(cn), "%s Test Issuing", name);
+	issuing = build_ca(cn, 1825, 0, root, root_key, iss_pub, NULL);
+	snprintf(root_path, sizeof(root_path), "%s/root.pem", dir);
+	snprintf(iss_path, sizeof(iss_path), "%s/issuing.pem", dir);
+	fixture_write_pem(root_path, root);
+	fixture_write_pem(iss_path, issuing);
+	snprintf(path, sizeof(path), "%s/db", dir);
+	if (db_open(path, db, &err) != 0)
+		fail_msg("db_open: %s", cairn_err_msg(&err));
+	if (fixture_ca_open(*hsm, *db, root_path, iss_path, ca, &err) != 0)
+		fail_msg("ca_open: %s", cairn_err_msg(&err));
+	X509_free(root);
+	X509_free(issuing);
+	EVP_PKEY_free(root_key);
+	EVP_PKEY_free(root_pub);
+	EVP_PKEY_free(iss_pub);
+}

@@ -37,5 +37,11 @@ int fixture_ca_open(hsm_t *hsm, db_t *db, const char *root_path, const char *iss
 		    ca_t **out, cairn_err_t *err);
 /* Makes dir/tokens and a SoftHSM2 config for it; path (cap bytes) receives the config's path. */
 void fixture_softhsm_conf(const char *dir, char *path, size_t cap);
+/* A CA for a unit test in dir (made by the caller): a SoftHSM2 token labelled label (PIN
+ * "1234") holding P-256 keys "root" and "issuing", "NAME Test Root" and "NAME Test Issuing"
+ * signed in it (dir/root.pem, dir/issuing.pem), the database dir/db, and fixture_ca_open
+ * over them. Fails the test on any error. */
+void fixture_ca_make(const char *dir, const char *label, const char *name, hsm_t **hsm,
+		     db_t **db, ca_t **ca);
 
 #endif

@@ -20,7 +20,6 @@
 #include "tests/unit/ca_fixture.h"
 
 #define TOKEN_LABEL "cairn-est-test"
-#define TOKEN_PIN "1234"
 #define AUTH "Basic ZGV2MTpkZXZpY2UgcGFzc3dvcmQ=" /* dev1:device password */
 
 static const char policy_text[] =
@@ -43,10 +42,7 @@ typedef struct fixture {
 static int fixture_setup(void **state)
 {
 	fixture_t *f = calloc(1, sizeof(*f));
-	char path[256], root_path[256], iss_path[256], policy_path[256];
-	hsm_config_t hc = { CAIRN_DEFAULT_MODULE, TOKEN_LABEL, TOKEN_PIN, NULL, 0 };
-	EVP_PKEY *root_pub = NULL, *iss_pub = NULL, *root_key = NULL;
-	X509 *root, *issuing;
+	char policy_path[256];
 	est_settings_t set;
 	json_t *est_cfg;
 	cairn_err_t err = { 0 };
@@ -54,24 +50,7 @@ static int fixture_setup(void **state)
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-est-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	fixture_softhsm_conf(f->dir, path, sizeof(path));
-	hc.softhsm_conf = path;
-	if (hsm_token_create(&hc, "5678", &err) != 0 || hsm_open(&hc, &f->hsm, &err) != 0 ||
-	    hsm_keygen(f->hsm, HSM_KEY_EC_P256, "root", &root_pub, &err) != 0 ||
-	    hsm_keygen(f->hsm, HSM_KEY_EC_P256, "issuing", &iss_pub, &err) != 0 ||
-	    hsm_key_get(f->hsm, "root", &root_key, &err) != 0)
-		fail_msg("token: %s", cairn_err_msg(&err));
-	root = build_ca("EST Test Root", 3650, 1, NULL, root_key, root_pub, NULL);
-	issuing = build_ca("EST Test Issuing", 1825, 0, root, root_key, iss_pub, NULL);
-	snprintf(root_path, sizeof(root_path), "%s/root.pem", f->dir);
-	snprintf(iss_path, sizeof(iss_path), "%s/issuing.pem", f->dir);
-	fixture_write_pem(root_path, root);
-	fixture_write_pem(iss_path, issuing);
-	snprintf(path, sizeof(path), "%s/db", f->dir);
-	if (db_open(path, &f->db, &err) != 0)
-		fail_msg("db_open: %s", cairn_err_msg(&err));
-	if (fixture_ca_open(f->hsm, f->db, root_path, iss_path, &f->ca, &err) != 0)
-		fail_msg("ca_open: %s", cairn_err_msg(&err));
+	fixture_ca_make(f->dir, TOKEN_LABEL, "EST", &f->hsm, &f->db, &f->ca);
 	snprintf(policy_path, sizeof(policy_path), "%s/policy.json", f->dir);
 	assert_int_equal(fs_write_atomic(policy_path, policy_text, strlen(policy_text), 0600), 0);
 	if (policy_engine_new(f->ca, f->db, policy_path, 3600, &f->engine, &err) != 0)
@@ -86,11 +65,6 @@ static int fixture_setup(void **state)
 		fail_msg("est: %s", cairn_err_msg(&err));
 	json_decref(est_cfg);
 	f->key = EVP_EC_gen("P-256");
-	X509_free(root);
-	X509_free(issuing);
-	EVP_PKEY_free(root_key);
-	EVP_PKEY_free(root_pub);
-	EVP_PKEY_free(iss_pub);
 	*state = f;
 	return 0;
 }

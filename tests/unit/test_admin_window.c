@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for admin/: a route writes on its caller's authority as it stands in that
+ * write. The test binary is linked with -Wl,--wrap=db_write, so a test can revoke the
+ * caller's token or disable its admin between the route's credential check and its first
+ * write — the window no client can hold open on a revocation (no token call comes before
+ * its write) — and see that the write changes nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "config.h"
+#include "admin/admin.h"
+#include "db/db.h"
+#include "est/est.h"
+#include "hsm/hsm.h"
+#include "tests/unit/ca_fixture.h"
+#include "util/util.h"
+
+typedef struct fixture {
+	char dir[64];
+	hsm_t *hsm;
+	db_t *db;
+	ca_t *ca;
+	uint8_t serial[3][16];
+} fixture_t;
+
+static fixture_t *fx;
+
+/* ---- the window: what happens between a route's check and its first write ---- */
+
+int __real_db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err);
+int __wrap_db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err);
+
+static void (*between)(void);
+static int between_ran;
+
+int __wrap_db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err)
+{
+	void (*hook)(void) = between;
+
+	between = NULL;
+	if (hook != NULL) {
+		hook();
+		between_ran = 1;
+	}
+	return __real_db_write(db, fn, arg, err);
+}
+
+static char caller_token[128];
+
+/* The caller's token, revoked (its id: the first 8 bytes of its SHA-256, in hex). */
+static void revoke_caller_token(void)
+{
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	cairn_err_t err = { 0 };
+	char id[17];
+
+	SHA256((const uint8_t *)caller_token, strlen(caller_token), md);
+	hex_encode(md, 8, id);
+	if (admin_token_revoke(fx->db, id, "test", &err) != 0)
+		fail_msg("admin_token_revoke: %s", cairn_err_msg(&err));
+}
+
+static void disable_caller(void)
+{
+	cairn_err_t err = { 0 };
+
+	if (admin_disable(fx->db, "walt", "test", &err) != 0)
+		fail_msg("admin_disable: %s", cairn_err_msg(&err));
+}
+
+/* ---- fixture ---- */
+
+static int put_certs(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	fixture_t *f = arg;
+	int i, rc;
+	(void)err;
+
+	for (i = 0; i < 3; i++) {
+		db_cert_t c = { 0 };
+
+		memcpy(c.serial, f->serial[i], 16);
+		c.serial_len = 16;
+		c.not_before = time(NULL) - 3600;
+		c.not_after = time(NULL) + 86400 * 30;
+		c.reason = -1;
+		snprintf(c.issuer, sizeof(c.issuer), "issuing");
+		snprintf(c.profile, sizeof(c.profile), "tls-server");
+		snprintf(c.requester, sizeof(c.requester), "test");
+		if ((rc = db_cert_put(txn, &c, NULL, 0)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int setup(void **state)
+{
+	fixture_t *f = calloc(1, sizeof(*f));
+	cairn_err_t err = { 0 };
+	int i;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-window-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	fixture_ca_make(f->dir, "cairn-test-window", "Window", &f->hsm, &f->db, &f->ca);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(util_random(f->serial[i], 16), 0);
+		f->serial[i][0] = (uint8_t)(0x20 + i);
+	}
+	assert_int_equal(db_write(f->db, put_certs, f, &err), 0);
+	if (admin_add(f->db, "wendy", "admin", NULL, "test", &err) != 0 ||
+	    admin_add(f->db, "walt", "admin", NULL, "test", &err) != 0)
+		fail_msg("admin_add: %s", cairn_err_msg(&err));
+	fx = f;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture_t *f = *state;
+
+	ca_free(f->ca);
+	db_close(f->db);
+	hsm_close(f->hsm);
+	fixture_rmtree(f->dir);
+	free(f);
+	fx = NULL;
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+/* A new token of admin name in caller_token. */
+static void new_token(const char *name)
+{
+	cairn_err_t err = { 0 };
+	char *t = NULL;
+
+	if (admin_token_create(fx->db, name, "admin", 0, "test", &t, &err) != 0)
+		fail_msg("admin_token_create: %s", cairn_err_msg(&err));
+	snprintf(caller_token, sizeof(caller_token), "%s", t);
+	free(t);
+}
+
+/* POST path with body as the holder of caller_token, with hook run between the route's
+ * check and its first write (NULL: none); returns the HTTP status. */
+static int post(const char *path, const char *body, void (*hook)(void), http_reply_t *r)
+{
+	admin_ctx_t ctx = { .ca = fx->ca, .db = fx->db };
+	char authz[160];
+	admin_request_t req = { .method = "POST", .path = path, .authorization = authz,
+				.content_type = "application/json", .body = body,
+				.body_len = strlen(body), .remote = "127.0.0.1" };
+
+	snprintf(authz, sizeof(authz), "Bearer %s", caller_token);
+	memset(r, 0, sizeof(*r));
+	between = hook;
+	between_ran = 0;
+	admin_handle(&ctx, &req, r);
+	between = NULL;
+	if (hook != NULL)
+		assert_true(between_ran); /* the route did write: the window was there */
+	return r->status;
+}
+
+static int last_audit_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	json_t **last = arg;
+	(void)key;
+	(void)klen;
+
+	json_decref(*last);
+	*last = json_loadb(val, vlen, 0, NULL);
+	return 0;
+}
+
+/* The last audit event's action and, for admin.denied, its reason, as "action: reason". */
+static void last_audit(char *out, size_t cap)
+{
+	json_t *last = NULL, *d;
+	db_txn_t *txn;
+
+	assert_int_equal(db_read_begin(fx->db, &txn), 0);
+	assert_int_equal(db_iterate(txn, DB_AUDIT, NULL, 0, last_audit_cb, &last), 0);
+	db_txn_end(txn);
+	assert_non_null(last);
+	d = json_object_get(last, "details");
+	snprintf(out, cap, "%s: %s", json_string_value(json_object_get(last, "action")),
+		 json_string_value(json_object_get(d, "reason")) ?
+			 json_string_value(json_object_get(d, "reason")) : "");
+	json_decref(last);
+}
+
+/* A refusal in the write: 401 with the Bearer challenge, audited as a refusal. */
+static void assert_refused_in_write(http_reply_t *r)
+{
+	char ev[256];
+
+	assert_int_equal(r->status, 401);
+	assert_non_null(r->www_authenticate);
+	assert_non_null(strstr(r->body, "urn:cairn:problem:unauthorized"));
+	last_audit(ev, sizeof(ev));
+	assert_string_equal(ev, "admin.denied: credential no longer valid when written");
+}
+
+static int cert_status(int i)
+{
+	db_txn_t *txn;
+	db_cert_t c;
+
+	assert_int_equal(db_read_begin(fx->db, &txn), 0);
+	assert_int_equal(db_cert_get(txn, fx->serial[i], 16, &c), 0);
+	db_txn_end(txn);
+	return c.status;
+}
+
+static void serial_hex(int i, char out[33])
+{
+	hex_encode(fx->serial[i], 16, out);
+}
+
+/* ---- tests ---- */
+
+/* Revoking a certificate: the caller's token revoked in the window revokes nothing; the
+ * same call with a live token does. */
+static void test_revoke_token_gone(void **state)
+{
+	http_reply_t r;
+	char path[96], hex[33];
+	(void)state;
+
+	serial_hex(0, hex);
+	snprintf(path, sizeof(path), "/certificates/%s/revoke", hex);
+	new_token("wendy");
+	post(path, "{\"reason\": \"keyCompromise\"}", revoke_caller_token, &r);
+	assert_refused_in_write(&r);
+	http_reply_clear(&r);
+	assert_int_equal(cert_status(0), DB_CERT_VALID);
+
+	new_token("wendy");
+	assert_int_equal(post(path, "{\"reason\": \"keyCompromise\"}", NULL, &r), 200);
+	http_reply_clear(&r);
+	assert_int_equal(cert_status(0), DB_CERT_REVOKED);
+}
+
+/* Revoking many: the caller's admin disabled in the window revokes none of them. */
+static void test_revoke_many_admin_disabled(void **state)
+{
+	http_reply_t r;
+	char body[160], h1[33], h2[33];
+	(void)state;
+
+	serial_hex(1, h1);
+	serial_hex(2, h2);
+	snprintf(body, sizeof(body), "{\"serials\": [\"%s\", \"%s\"], \"reason\": \"superseded\"}",
+		 h1, h2);
+	new_token("walt");
+	post("/revocations", body, disable_caller, &r);
+	assert_refused_in_write(&r);
+	http_reply_clear(&r);
+	assert_int_equal(cert_status(1), DB_CERT_VALID);
+	assert_int_equal(cert_status(2), DB_CERT_VALID);
+
+	new_token("wendy");
+	assert_int_equal(post("/revocations", body, NULL, &r), 200);
+	assert_non_null(strstr(r.body, "\"revoked\": 2"));
+	http_reply_clear(&r);
+	assert_int_equal(cert_status(1), DB_CERT_REVOKED);
+	assert_int_equal(cert_status(2), DB_CERT_REVOKED);
+}
+
+/* Logins: no admin, token or EST account is made on the authority of a token revoked in
+ * the window. */
+static void test_logins_token_gone(void **state)
+{
+	static const struct {
+		const char *path, *body;
+	} calls[] = {
+		{ "/admins", "{\"name\": \"zed\", \"role\": \"admin\"}" },
+		{ "/tokens", "{\"name\": \"wendy\", \"role\": \"admin\"}" },
+		{ "/est/users", "{\"name\": \"dev9\", \"password\": \"correct horse battery\"}" },
+	};
+	admin_identity_t id;
+	est_user_info_t info;
+	http_reply_t r;
+	size_t i, tokens0;
+	db_txn_t *txn;
+	int disabled;
+	(void)state;
+
+	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		new_token("wendy");
+		assert_int_equal(db_read_begin(fx->db, &txn), 0);
+		tokens0 = db_count(txn, DB_TOKENS);
+		db_txn_end(txn);
+		post(calls[i].path, calls[i].body, revoke_caller_token, &r);
+		assert_refused_in_write(&r);
+		http_reply_clear(&r);
+		assert_int_equal(db_read_begin(fx->db, &txn), 0);
+		assert_int_equal(db_count(txn, DB_TOKENS), tokens0);
+		db_txn_end(txn);
+	}
+	assert_int_equal(admin_get(fx->db, "zed", &id, &disabled), CAIRN_ENOENT);
+	assert_int_equal(est_user_get(fx->db, "dev9", &info), CAIRN_ENOENT);
+
+	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		new_token("wendy");
+		assert_int_equal(post(calls[i].path, calls[i].body, NULL, &r), 201);
+		http_reply_clear(&r);
+	}
+	assert_int_equal(admin_get(fx->db, "zed", &id, &disabled), 0);
+	assert_int_equal(est_user_get(fx->db, "dev9", &info), 0);
+}
+
+/* Read-only routes are not guarded by anything they do not write, and a caller whose own
+ * change ends its authority (revoking its own token) is still allowed it: the guard runs
+ * before the change. */
+static void test_own_token_revoked_by_itself(void **state)
+{
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	http_reply_t r;
+	char path[64], id[17];
+	(void)state;
+
+	new_token("wendy");
+	SHA256((const uint8_t *)caller_token, strlen(caller_token), md);
+	hex_encode(md, 8, id);
+	snprintf(path, sizeof(path), "/tokens/%s/revoke", id);
+	assert_int_equal(post(path, "{}", NULL, &r), 200);
+	http_reply_clear(&r);
+	/* and now it is gone: the next call is refused at the door */
+	assert_int_equal(post("/admins", "{\"name\": \"zoe\", \"role\": \"admin\"}", NULL, &r), 401);
+	http_reply_clear(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_revoke_token_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_many_admin_disabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logins_token_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_own_token_revoked_by_itself, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
