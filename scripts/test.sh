@@ -19,7 +19,9 @@ tests=""
 # (group commit, ACME with real clients and parked answers, EST, the OCSP workers and
 # refresher, kill -9 recovery). Tests that move the clock are left out: libfaketime
 # wraps pthread_cond_timedwait behind TSan's back, which then sees mutexes locked twice.
-TSAN_TESTS="group_commit acme_commits acme_lego est ocsp_workers crash"
+# Longest first (make -j starts them in this order, before the unit tests): crash.sh,
+# 41 s under TSan, listed last ran alone for its last 32 s.
+TSAN_TESTS="crash acme_commits ocsp_workers acme_lego group_commit est"
 
 # in_mirror DIR CONFIGURE-ARGS...: a copy of the sources in DIR (scripts/mirror.sh),
 # configured there once with CONFIGURE-ARGS; leaves the script in DIR, with $reports
@@ -59,8 +61,8 @@ case "${1:-}" in
 		# run goes on after one, and exit codes stay the programs' own
 		TSAN_OPTIONS="halt_on_error=0:exitcode=0:second_deadlock_stack=1:log_path=$reports/tsan:suppressions=$top/tests/tsan.supp"
 		export TSAN_OPTIONS
-		tests="$(ls tests/unit/test_*.c | sed 's/\.c$//' | tr '\n' ' ')"
 		for t in $TSAN_TESTS; do tests="$tests tests/integration/$t.sh"; done
+		tests="$tests $(ls tests/unit/test_*.c | sed 's/\.c$//' | tr '\n' ' ')"
 	fi
 	make -j"$(nproc)" >make.out 2>&1 || { tail -n 30 make.out; echo "0 passed, 1 failed"; exit 1; }
 	# a build that lost its sanitizer would pass everything and report nothing
@@ -73,10 +75,19 @@ if [ -z "$reports" ]; then
 	sh scripts/build.sh "$@" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
+# Tests at a time (CAIRN_CHECK_JOBS overrides). The normal suite: twice the cores. Its
+# integration tests spend most of their time waiting on their daemon, clients, timeouts
+# and polls (run alone, revoke.sh used 16 s of CPU in 44 s, token_hang.sh 13 s in 58 s),
+# so with one test per core the cores idled: 12 of the longest took 204 s at -j2, 139 s at
+# -j4. Under a sanitizer a test needs several times the CPU: one per core (at -j4 under
+# ASan, backup.sh's 60 issuances ran past its 90 s bound on a loaded machine).
+jobs=$(nproc)
+[ -z "$reports" ] && jobs=$((2 * jobs))
+jobs=${CAIRN_CHECK_JOBS:-$jobs}
 if [ -n "$tests" ]; then
-	make -j"$(nproc)" check TESTS="$tests" >make-check.out 2>&1
+	make -j"$jobs" check TESTS="$tests" >make-check.out 2>&1
 else
-	make -j"$(nproc)" check >make-check.out 2>&1
+	make -j"$jobs" check >make-check.out 2>&1
 fi
 status=$?
 grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' make-check.out || true

@@ -61,13 +61,13 @@ CLEANFILES += tests/tools/env_guard.so
 EXTRA_DIST += tests/tools/env_guard.c
 
 # Start-up and request paths independent of the database's size (200k seeded certificates).
-# The longest suite (almost 2 minutes under ASan), so it is listed first: `make -j2 check`
+# The longest suite (almost 2 minutes under ASan), so it is listed first: `make -jN check`
 # starts tests in this order, and last it kept one core busy after the other had finished.
 TESTS += tests/integration/scale_start.sh
 EXTRA_DIST += tests/integration/scale_start.sh
 
-# The other longest suites (25-60 s each under ASan), next: `make -j2 check` starts tests in
-# TESTS order, and a long one started last keeps one core busy after the other is done. Each
+# The other longest suites (25-60 s each under ASan), next: `make -jN check` starts tests in
+# TESTS order, and a long one started last keeps a job slot busy after the others are done. Each
 # one's EXTRA_DIST and comment stay with its area below.
 TESTS += tests/integration/ui.sh tests/integration/scale_smoke.sh tests/integration/token_hang.sh \
 	tests/integration/backup.sh tests/integration/crash.sh tests/integration/hostile.sh \
