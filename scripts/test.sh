@@ -75,15 +75,14 @@ if [ -z "$reports" ]; then
 	sh scripts/build.sh "$@" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
-# Tests at a time (CAIRN_CHECK_JOBS overrides). The normal suite: twice the cores. Its
-# integration tests spend most of their time waiting on their daemon, clients, timeouts
-# and polls (run alone, revoke.sh used 16 s of CPU in 44 s, token_hang.sh 13 s in 58 s),
-# so with one test per core the cores idled: 12 of the longest took 204 s at -j2, 139 s at
-# -j4. Under a sanitizer a test needs several times the CPU: one per core (at -j4 under
-# ASan, backup.sh's 60 issuances ran past its 90 s bound on a loaded machine).
-jobs=$(nproc)
-[ -z "$reports" ] && jobs=$((2 * jobs))
-jobs=${CAIRN_CHECK_JOBS:-$jobs}
+# Tests at a time: one per core (CAIRN_CHECK_JOBS overrides). The normal suite's
+# integration tests mostly wait (run alone, revoke.sh used 16 s of CPU in 44 s), and twice
+# the cores ran 12 of the longest in 139 s instead of 204 s; but the first CI run at -j4
+# failed disk_full.sh's admin API check on the full disk (4 checks: not the 503), which
+# passed alone and three at once here. Until that is understood, one per core. Under a
+# sanitizer a test needs several times the CPU (at -j4 under ASan, backup.sh's 60
+# issuances ran past its 90 s bound on a loaded machine).
+jobs=${CAIRN_CHECK_JOBS:-$(nproc)}
 if [ -n "$tests" ]; then
 	make -j"$jobs" check TESTS="$tests" >make-check.out 2>&1
 else

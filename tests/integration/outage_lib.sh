@@ -78,6 +78,9 @@ outage_refused() {
 	curl -s --cacert "$ROOT" -H "Authorization: Bearer $(cat "$D/admin.token")" \
 		-H 'Content-Type: application/json' --data-binary "@$WORK/api.json" \
 		-D "$WORK/api.hdr" -o "$WORK/api.body" "$HTTPS_URL/admin/v1/certificates"
+	# what came instead, for the log (a TAP comment)
+	grep -q '^HTTP/[0-9.]* 503' "$WORK/api.hdr" ||
+		{ head -n 1 "$WORK/api.hdr"; head -c 400 "$WORK/api.body"; echo; } | sed 's/^/# /'
 	ok "the admin API answers 503 ..." grep -q '^HTTP/[0-9.]* 503' "$WORK/api.hdr"
 	ok "  ... with Retry-After" grep -qi '^Retry-After: [0-9]' "$WORK/api.hdr"
 	ok "  ... a problem document of type $1" jq -e --arg t "urn:cairn:problem:$1" \
