@@ -107,8 +107,8 @@ int db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err) CAIRN_WUR;
  * the op does not run and db_write returns that code (err filled). For work done on
  * someone's authority: the admin API checks its caller's credential again here
  * (admin_handle), so a token revoked or an admin disabled between the request's check and
- * its writes changes nothing. A write that records what already happened (an approval's
- * issuance, or its failure) sets it aside around that write. db_write_background is not
+ * its writes changes nothing. Writes that follow from what a guarded write decided (an
+ * approval's outcome, a new campaign's marking) set it aside. db_write_background is not
  * guarded (caches nobody decided). arg must outlive the writes.
  */
 typedef struct db_guard {

@@ -43,14 +43,15 @@ int __real_db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err);
 int __wrap_db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err);
 
 static void (*between)(void);
+static int between_at; /* before the route's between_at-th write (1: its first) */
 static int between_ran;
 
 int __wrap_db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err)
 {
 	void (*hook)(void) = between;
 
-	between = NULL;
-	if (hook != NULL) {
+	if (hook != NULL && --between_at == 0) {
+		between = NULL;
 		hook();
 		between_ran = 1;
 	}
@@ -155,9 +156,10 @@ static void new_token(const char *name)
 	free(t);
 }
 
-/* POST path with body as the holder of caller_token, with hook run between the route's
- * check and its first write (NULL: none); returns the HTTP status. */
-static int post(const char *path, const char *body, void (*hook)(void), http_reply_t *r)
+/* POST path with body as the holder of caller_token, with hook run right before the
+ * route's nth write (NULL: none); returns the HTTP status. */
+static int post_at(const char *path, const char *body, void (*hook)(void), int nth,
+		   http_reply_t *r)
 {
 	admin_ctx_t ctx = { .ca = fx->ca, .db = fx->db };
 	char authz[160];
@@ -168,12 +170,19 @@ static int post(const char *path, const char *body, void (*hook)(void), http_rep
 	snprintf(authz, sizeof(authz), "Bearer %s", caller_token);
 	memset(r, 0, sizeof(*r));
 	between = hook;
+	between_at = nth;
 	between_ran = 0;
 	admin_handle(&ctx, &req, r);
 	between = NULL;
 	if (hook != NULL)
 		assert_true(between_ran); /* the route did write: the window was there */
 	return r->status;
+}
+
+/* post_at with hook before the route's first write: between its check and its change. */
+static int post(const char *path, const char *body, void (*hook)(void), http_reply_t *r)
+{
+	return post_at(path, body, hook, 1, r);
 }
 
 static int last_audit_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -199,7 +208,7 @@ static void last_audit(char *out, size_t cap)
 	assert_non_null(last);
 	d = json_object_get(last, "details");
 	snprintf(out, cap, "%s: %s", json_string_value(json_object_get(last, "action")),
-		 json_string_value(json_object_get(d, "reason")) ?
+		 json_is_string(json_object_get(d, "reason")) ?
 			 json_string_value(json_object_get(d, "reason")) : "");
 	json_decref(last);
 }
@@ -325,9 +334,8 @@ static void test_logins_token_gone(void **state)
 	assert_int_equal(est_user_get(fx->db, "dev9", &info), 0);
 }
 
-/* Read-only routes are not guarded by anything they do not write, and a caller whose own
- * change ends its authority (revoking its own token) is still allowed it: the guard runs
- * before the change. */
+/* A caller whose own change ends its authority (revoking its own token) is allowed it:
+ * the guard runs before the change. */
 static void test_own_token_revoked_by_itself(void **state)
 {
 	uint8_t md[SHA256_DIGEST_LENGTH];
@@ -346,6 +354,47 @@ static void test_own_token_revoked_by_itself(void **state)
 	http_reply_clear(&r);
 }
 
+/* A replacement campaign is decided by its creating write; the marking that follows is
+ * done whoever asked: the caller's token revoked right after the creation (before the
+ * first marking write) still leaves every matching certificate marked, and the answer is
+ * the campaign (the guard set aside, db_guard_swap), not a failure halfway. */
+static void test_replace_marking_follows(void **state)
+{
+	http_reply_t r;
+	char body[160], by[32], cn[32], san[40];
+	int i;
+	(void)state;
+
+	for (i = 0; i < 2; i++) { /* two certificates of this CA (the fixture's have no DER) */
+		EVP_PKEY *key = EVP_EC_gen("P-256");
+		cairn_err_t err = { 0 };
+		ca_issued_t *is = NULL;
+		ca_csr_t *csr = NULL;
+		size_t len;
+		uint8_t *der;
+		ca_request_t req = { .profile = "tls-server", .requester = "test",
+				     .channel = "admin" };
+
+		snprintf(cn, sizeof(cn), "m%d.example", i);
+		snprintf(san, sizeof(san), "DNS:%s", cn);
+		der = make_csr(key, cn, san, &len);
+		assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), 0);
+		req.csr = csr;
+		if (ca_issue(fx->ca, &req, &is, &err) != 0)
+			fail_msg("ca_issue: %s", cairn_err_msg(&err));
+		ca_issued_free(is);
+		ca_csr_free(csr);
+		free(der);
+		EVP_PKEY_free(key);
+	}
+	time_rfc3339(time(NULL) + 7 * 86400, by, sizeof(by));
+	snprintf(body, sizeof(body), "{\"profile\": \"tls-server\", \"by\": \"%s\"}", by);
+	new_token("wendy");
+	assert_int_equal(post_at("/replace", body, revoke_caller_token, 2, &r), 201);
+	assert_non_null(strstr(r.body, "\"marked\": 2"));
+	http_reply_clear(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_revoke_many_admin_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logins_token_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_own_token_revoked_by_itself, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_marking_follows, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
