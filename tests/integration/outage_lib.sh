@@ -70,14 +70,27 @@ outage_ready() {
 	acme_probe ready_order "an order is ready" "$WORK/order.json"
 }
 
-# outage_refused TYPE WHY: during the outage the admin API, ACME finalize and EST refuse
-# with 503 and Retry-After, the admin API's problem of type TYPE, each saying WHY (text).
+# outage_refused TYPE WHY [ROOM]: during the outage the admin API, ACME finalize and EST
+# refuse with 503 and Retry-After, the admin API's problem of type TYPE, each saying WHY
+# (text). ROOM (a full disk only): up to ROOM certificates the admin API still issues
+# first are not failures. A commit on a full disk is refused only when it needs pages the
+# file does not have yet; pages freed by the commits that did fit (a background write, an
+# issuance) are used again, and a page write cut short leaves the file longer. So three
+# refusals in a row do not promise a fourth: with three CPU hogs beside it, disk_full.sh's
+# loop saw an issuance succeed after a refusal in 4 of 6 runs, and at make -j4 the admin
+# API once did not answer 503 there. Where the token is out no 201 is ever allowed.
 outage_refused() {
 	make_csr api ec:P-256 /CN=api.example.test DNS:api.example.test
 	jq -n --rawfile csr "$WORK/api.csr" '{csr: $csr, profile: "tls-server"}' >"$WORK/api.json"
-	curl -s --cacert "$ROOT" -H "Authorization: Bearer $(cat "$D/admin.token")" \
-		-H 'Content-Type: application/json' --data-binary "@$WORK/api.json" \
-		-D "$WORK/api.hdr" -o "$WORK/api.body" "$HTTPS_URL/admin/v1/certificates"
+	_room=${3:-0}
+	while :; do
+		curl -s --cacert "$ROOT" -H "Authorization: Bearer $(cat "$D/admin.token")" \
+			-H 'Content-Type: application/json' --data-binary "@$WORK/api.json" \
+			-D "$WORK/api.hdr" -o "$WORK/api.body" "$HTTPS_URL/admin/v1/certificates"
+		grep -q '^HTTP/[0-9.]* 201' "$WORK/api.hdr" && [ "$_room" -gt 0 ] || break
+		_room=$((_room - 1))
+		echo "# the admin API issued in room found on the full disk; asking again"
+	done
 	# what came instead, for the log (a TAP comment)
 	grep -q '^HTTP/[0-9.]* 503' "$WORK/api.hdr" ||
 		{ head -n 1 "$WORK/api.hdr"; head -c 400 "$WORK/api.body"; echo; } | sed 's/^/# /'
