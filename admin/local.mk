@@ -11,8 +11,9 @@ tests_unit_test_admin_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_admin_LDADD = libadmin.la libest.la libacme.la libpolicy.la libinventory.la libca.la libnotify.la libaudit.la libdb.la \
 	libhsm.la libutil.la $(UNIT_LIBS)
 
-# test_admin_window puts a token revocation or an admin's disable between a route's
-# credential check and its first write (-Wl,--wrap=db_write)
+# test_admin_window puts a token revocation, an admin certificate's revocation or hold, or
+# an admin's disable between a route's credential check and its first write
+# (-Wl,--wrap=db_write)
 check_PROGRAMS += tests/unit/test_admin_window
 TESTS += tests/unit/test_admin_window
 tests_unit_test_admin_window_SOURCES = tests/unit/test_admin_window.c tests/unit/ca_fixture.c \

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for admin/: a route writes on its caller's authority as it stands in that
  * write. The test binary is linked with -Wl,--wrap=db_write, so a test can revoke the
- * caller's token or disable its admin between the route's credential check and its first
- * write — the window no client can hold open on a revocation (no token call comes before
- * its write) — and see that the write changes nothing. */
+ * caller's token or admin certificate, hold that certificate, or disable its admin between
+ * the route's credential check and its first write — the window no client can hold open
+ * on a revocation (no token call comes before its write) — and see that the write changes
+ * nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 
 #include "config.h"
 #include "admin/admin.h"
@@ -59,6 +61,10 @@ int __wrap_db_write(db_t *db, db_write_fn fn, void *arg, cairn_err_t *err)
 }
 
 static char caller_token[128];
+/* When set, the caller presents this admin certificate (its TLS client certificate) and
+ * no token; caller_cert_hex is its serial. */
+static X509 *caller_cert;
+static char caller_cert_hex[2 * DB_SERIAL_MAX + 1];
 
 /* The caller's token, revoked (its id: the first 8 bytes of its SHA-256, in hex). */
 static void revoke_caller_token(void)
@@ -71,6 +77,26 @@ static void revoke_caller_token(void)
 	hex_encode(md, 8, id);
 	if (admin_token_revoke(fx->db, id, "test", &err) != 0)
 		fail_msg("admin_token_revoke: %s", cairn_err_msg(&err));
+}
+
+/* The caller's admin certificate revoked with reason, by the CA's revocation in its own
+ * write (CA_REASON_REMOVE_FROM_CRL: its hold released). */
+static void caller_cert_revoke(int reason)
+{
+	cairn_err_t err = { 0 };
+
+	if (ca_revoke(fx->ca, caller_cert_hex, reason, 0, "test", &err) != 0)
+		fail_msg("ca_revoke %s: %s", ca_reason_name(reason), cairn_err_msg(&err));
+}
+
+static void revoke_caller_cert(void)
+{
+	caller_cert_revoke(CA_REASON_SUPERSEDED);
+}
+
+static void hold_caller_cert(void)
+{
+	caller_cert_revoke(CA_REASON_HOLD);
 }
 
 static void disable_caller(void)
@@ -133,6 +159,8 @@ static int teardown(void **state)
 {
 	fixture_t *f = *state;
 
+	X509_free(caller_cert);
+	caller_cert = NULL;
 	ca_free(f->ca);
 	db_close(f->db);
 	hsm_close(f->hsm);
@@ -156,16 +184,54 @@ static void new_token(const char *name)
 	free(t);
 }
 
-/* POST path with body as the holder of caller_token, with hook run right before the
- * route's nth write (NULL: none); returns the HTTP status. */
+/* A certificate of profile for cn (sans: NULL or OpenSSL's SAN list) from the fixture's
+ * CA, for the caller to free (ca_issued_free). */
+static ca_issued_t *issue(const char *profile, const char *cn, const char *sans)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	cairn_err_t err = { 0 };
+	ca_issued_t *is = NULL;
+	ca_csr_t *csr = NULL;
+	size_t len;
+	uint8_t *der;
+	ca_request_t req = { .profile = profile, .requester = "test", .channel = "admin" };
+
+	assert_non_null(key);
+	der = make_csr(key, cn, sans, &len);
+	assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), 0);
+	req.csr = csr;
+	if (ca_issue(fx->ca, &req, &is, &err) != 0)
+		fail_msg("ca_issue: %s", cairn_err_msg(&err));
+	ca_csr_free(csr);
+	free(der);
+	EVP_PKEY_free(key);
+	return is;
+}
+
+/* A new admin certificate of admin name (its CN) in caller_cert: the caller presents it. */
+static void new_cert(const char *name)
+{
+	ca_issued_t *is = issue(CA_ADMIN_PROFILE, name, NULL);
+
+	X509_free(caller_cert);
+	caller_cert = is->cert;
+	is->cert = NULL;
+	snprintf(caller_cert_hex, sizeof(caller_cert_hex), "%s", is->serial_hex);
+	ca_issued_free(is);
+}
+
+/* POST path with body as the holder of caller_token (or of caller_cert when set), with
+ * hook run right before the route's nth write (NULL: none); returns the HTTP status. */
 static int post_at(const char *path, const char *body, void (*hook)(void), int nth,
 		   http_reply_t *r)
 {
 	admin_ctx_t ctx = { .ca = fx->ca, .db = fx->db };
 	char authz[160];
-	admin_request_t req = { .method = "POST", .path = path, .authorization = authz,
+	admin_request_t req = { .method = "POST", .path = path,
+				.authorization = caller_cert ? NULL : authz,
 				.content_type = "application/json", .body = body,
-				.body_len = strlen(body), .remote = "127.0.0.1" };
+				.body_len = strlen(body), .remote = "127.0.0.1",
+				.client_cert = caller_cert };
 
 	snprintf(authz, sizeof(authz), "Bearer %s", caller_token);
 	memset(r, 0, sizeof(*r));
@@ -213,14 +279,17 @@ static void last_audit(char *out, size_t cap)
 	json_decref(last);
 }
 
-/* A refusal in the write: 401 with the Bearer challenge, audited as a refusal. */
-static void assert_refused_in_write(http_reply_t *r)
+/* A refusal in the write: 401 with the Bearer challenge, the detail saying why (which
+ * credential the re-check found gone), audited as a refusal. */
+static void assert_refused_in_write(http_reply_t *r, const char *why)
 {
 	char ev[256];
 
 	assert_int_equal(r->status, 401);
 	assert_non_null(r->www_authenticate);
 	assert_non_null(strstr(r->body, "urn:cairn:problem:unauthorized"));
+	if (strstr(r->body, why) == NULL)
+		fail_msg("401 without \"%s\": %s", why, r->body);
 	last_audit(ev, sizeof(ev));
 	assert_string_equal(ev, "admin.denied: credential no longer valid when written");
 }
@@ -241,28 +310,125 @@ static void serial_hex(int i, char out[33])
 	hex_encode(fx->serial[i], 16, out);
 }
 
+/* Who calls: wendy with a new token, or with a new admin certificate. */
+static void wendy_token(void)
+{
+	new_token("wendy");
+}
+
+static void wendy_cert(void)
+{
+	new_cert("wendy");
+}
+
+/* POST /certificates/{serial 0}/revoke as a caller fresh() makes, with hook before its
+ * write: refused in the write for why and the certificate still valid; then as a new
+ * caller fresh() makes, without hook: revoked. */
+static void revoke_refused_then_done(void (*fresh)(void), void (*hook)(void), const char *why)
+{
+	static const char body[] = "{\"reason\": \"keyCompromise\"}";
+	http_reply_t r;
+	char path[96], hex[33];
+
+	serial_hex(0, hex);
+	snprintf(path, sizeof(path), "/certificates/%s/revoke", hex);
+	fresh();
+	post(path, body, hook, &r);
+	assert_refused_in_write(&r, why);
+	http_reply_clear(&r);
+	assert_int_equal(cert_status(0), DB_CERT_VALID);
+
+	fresh();
+	assert_int_equal(post(path, body, NULL, &r), 200);
+	http_reply_clear(&r);
+	assert_int_equal(cert_status(0), DB_CERT_REVOKED);
+}
+
+/* The calls that make a login: an admin, a token, an EST account. */
+static const struct {
+	const char *path, *body;
+} login_calls[] = {
+	{ "/admins", "{\"name\": \"zed\", \"role\": \"admin\"}" },
+	{ "/tokens", "{\"name\": \"wendy\", \"role\": \"admin\"}" },
+	{ "/est/users", "{\"name\": \"dev9\", \"password\": \"correct horse battery\"}" },
+};
+#define LOGIN_CALLS (sizeof(login_calls) / sizeof(login_calls[0]))
+
+static size_t token_count(void)
+{
+	db_txn_t *txn;
+	size_t n;
+
+	assert_int_equal(db_read_begin(fx->db, &txn), 0);
+	n = db_count(txn, DB_TOKENS);
+	db_txn_end(txn);
+	return n;
+}
+
+/* 0 when admin zed and EST account dev9 (what login_calls make) both exist, CAIRN_ENOENT
+ * when neither does; fails the test when only one does. */
+static int logins_exist(void)
+{
+	admin_identity_t id;
+	est_user_info_t info;
+	int disabled, rc = admin_get(fx->db, "zed", &id, &disabled);
+
+	assert_int_equal(est_user_get(fx->db, "dev9", &info), rc);
+	return rc;
+}
+
+/* Each of login_calls as a caller fresh() makes, with hook before its first write: each
+ * refused in its write for why, no token made; then neither admin zed nor EST account
+ * dev9. */
+static void logins_refused(void (*fresh)(void), void (*hook)(void), const char *why)
+{
+	http_reply_t r;
+	size_t i, tokens0;
+
+	for (i = 0; i < LOGIN_CALLS; i++) {
+		fresh();
+		tokens0 = token_count();
+		post(login_calls[i].path, login_calls[i].body, hook, &r);
+		assert_refused_in_write(&r, why);
+		http_reply_clear(&r);
+		assert_int_equal(token_count(), tokens0);
+	}
+	assert_int_equal(logins_exist(), CAIRN_ENOENT);
+}
+
+/* Each of login_calls as the current caller (fresh() before each, when not NULL): 201;
+ * then admin zed and EST account dev9 exist. */
+static void logins_done(void (*fresh)(void))
+{
+	http_reply_t r;
+	size_t i;
+
+	for (i = 0; i < LOGIN_CALLS; i++) {
+		if (fresh != NULL)
+			fresh();
+		assert_int_equal(post(login_calls[i].path, login_calls[i].body, NULL, &r), 201);
+		http_reply_clear(&r);
+	}
+	assert_int_equal(logins_exist(), 0);
+}
+
 /* ---- tests ---- */
 
 /* Revoking a certificate: the caller's token revoked in the window revokes nothing; the
  * same call with a live token does. */
 static void test_revoke_token_gone(void **state)
 {
-	http_reply_t r;
-	char path[96], hex[33];
 	(void)state;
+	revoke_refused_then_done(wendy_token, revoke_caller_token, "API token wendy was revoked");
+}
 
-	serial_hex(0, hex);
-	snprintf(path, sizeof(path), "/certificates/%s/revoke", hex);
-	new_token("wendy");
-	post(path, "{\"reason\": \"keyCompromise\"}", revoke_caller_token, &r);
-	assert_refused_in_write(&r);
-	http_reply_clear(&r);
-	assert_int_equal(cert_status(0), DB_CERT_VALID);
-
-	new_token("wendy");
-	assert_int_equal(post(path, "{\"reason\": \"keyCompromise\"}", NULL, &r), 200);
-	http_reply_clear(&r);
-	assert_int_equal(cert_status(0), DB_CERT_REVOKED);
+/* The same as an admin signed in with its client certificate: that certificate revoked
+ * in the window (by ca_revoke, in its own write) revokes nothing; the same call with a
+ * live admin certificate does. */
+static void test_revoke_cert_revoked(void **state)
+{
+	(void)state;
+	revoke_refused_then_done(wendy_cert, revoke_caller_cert, "client certificate is revoked");
 }
 
 /* Revoking many: the caller's admin disabled in the window revokes none of them. */
@@ -278,7 +444,7 @@ static void test_revoke_many_admin_disabled(void **state)
 		 h1, h2);
 	new_token("walt");
 	post("/revocations", body, disable_caller, &r);
-	assert_refused_in_write(&r);
+	assert_refused_in_write(&r, "admin walt is disabled");
 	http_reply_clear(&r);
 	assert_int_equal(cert_status(1), DB_CERT_VALID);
 	assert_int_equal(cert_status(2), DB_CERT_VALID);
@@ -295,43 +461,19 @@ static void test_revoke_many_admin_disabled(void **state)
  * the window. */
 static void test_logins_token_gone(void **state)
 {
-	static const struct {
-		const char *path, *body;
-	} calls[] = {
-		{ "/admins", "{\"name\": \"zed\", \"role\": \"admin\"}" },
-		{ "/tokens", "{\"name\": \"wendy\", \"role\": \"admin\"}" },
-		{ "/est/users", "{\"name\": \"dev9\", \"password\": \"correct horse battery\"}" },
-	};
-	admin_identity_t id;
-	est_user_info_t info;
-	http_reply_t r;
-	size_t i, tokens0;
-	db_txn_t *txn;
-	int disabled;
 	(void)state;
+	logins_refused(wendy_token, revoke_caller_token, "API token wendy was revoked");
+	logins_done(wendy_token);
+}
 
-	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
-		new_token("wendy");
-		assert_int_equal(db_read_begin(fx->db, &txn), 0);
-		tokens0 = db_count(txn, DB_TOKENS);
-		db_txn_end(txn);
-		post(calls[i].path, calls[i].body, revoke_caller_token, &r);
-		assert_refused_in_write(&r);
-		http_reply_clear(&r);
-		assert_int_equal(db_read_begin(fx->db, &txn), 0);
-		assert_int_equal(db_count(txn, DB_TOKENS), tokens0);
-		db_txn_end(txn);
-	}
-	assert_int_equal(admin_get(fx->db, "zed", &id, &disabled), CAIRN_ENOENT);
-	assert_int_equal(est_user_get(fx->db, "dev9", &info), CAIRN_ENOENT);
-
-	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
-		new_token("wendy");
-		assert_int_equal(post(calls[i].path, calls[i].body, NULL, &r), 201);
-		http_reply_clear(&r);
-	}
-	assert_int_equal(admin_get(fx->db, "zed", &id, &disabled), 0);
-	assert_int_equal(est_user_get(fx->db, "dev9", &info), 0);
+/* Logins: none is made on the authority of an admin certificate put on hold
+ * (certificateHold) in the window; the hold released, the same certificate makes each. */
+static void test_logins_cert_held(void **state)
+{
+	(void)state;
+	logins_refused(wendy_cert, hold_caller_cert, "client certificate is revoked");
+	caller_cert_revoke(CA_REASON_REMOVE_FROM_CRL);
+	logins_done(NULL);
 }
 
 /* A caller whose own change ends its authority (revoking its own token) is allowed it:
@@ -366,26 +508,9 @@ static void test_replace_marking_follows(void **state)
 	(void)state;
 
 	for (i = 0; i < 2; i++) { /* two certificates of this CA (the fixture's have no DER) */
-		EVP_PKEY *key = EVP_EC_gen("P-256");
-		cairn_err_t err = { 0 };
-		ca_issued_t *is = NULL;
-		ca_csr_t *csr = NULL;
-		size_t len;
-		uint8_t *der;
-		ca_request_t req = { .profile = "tls-server", .requester = "test",
-				     .channel = "admin" };
-
 		snprintf(cn, sizeof(cn), "m%d.example", i);
 		snprintf(san, sizeof(san), "DNS:%s", cn);
-		der = make_csr(key, cn, san, &len);
-		assert_int_equal(ca_csr_new(der, len, 0, &csr, &err), 0);
-		req.csr = csr;
-		if (ca_issue(fx->ca, &req, &is, &err) != 0)
-			fail_msg("ca_issue: %s", cairn_err_msg(&err));
-		ca_issued_free(is);
-		ca_csr_free(csr);
-		free(der);
-		EVP_PKEY_free(key);
+		ca_issued_free(issue("tls-server", cn, san));
 	}
 	time_rfc3339(time(NULL) + 7 * 86400, by, sizeof(by));
 	snprintf(body, sizeof(body), "{\"profile\": \"tls-server\", \"by\": \"%s\"}", by);
@@ -399,8 +524,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_revoke_token_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_cert_revoked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_many_admin_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logins_token_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logins_cert_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_own_token_revoked_by_itself, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_marking_follows, setup, teardown),
 	};
