@@ -148,6 +148,10 @@ static int cert_serial_check_txn(db_txn_t *txn, const uint8_t *serial, size_t le
 	if (db_cert_get(txn, serial, len, &rec) != 0 || strcmp(rec.profile, CA_ADMIN_PROFILE) != 0)
 		return cairn_err_set(err, CAIRN_EAUTH,
 				     "client certificate is not an admin certificate of this CA");
+	if (rec.status == DB_CERT_REVOKED && rec.reason == CA_REASON_HOLD)
+		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is on hold");
+	if (rec.status == DB_CERT_REVOKED)
+		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is revoked");
 	/* Another certificate of the same key revoked for keyCompromise: whoever holds the
 	 * key may be someone else, so none of its certificates signs in (read from the
 	 * stored record, so a session's re-check by serial asks it too). */
@@ -155,8 +159,6 @@ static int cert_serial_check_txn(db_txn_t *txn, const uint8_t *serial, size_t le
 	x = ca_cert_d2i(&p, (long)rec.der_len);
 	compromised = x == NULL || ca_key_compromised(txn, x, blocked, sizeof(blocked));
 	X509_free(x);
-	if (rec.status == DB_CERT_REVOKED)
-		return cairn_err_set(err, CAIRN_EAUTH, "client certificate is revoked");
 	if (compromised)
 		return cairn_err_set(err, CAIRN_EAUTH, "client certificate's key is blocked: %s",
 				     blocked[0] ? blocked : "it cannot be read");

@@ -471,7 +471,7 @@ static void test_logins_token_gone(void **state)
 static void test_logins_cert_held(void **state)
 {
 	(void)state;
-	logins_refused(wendy_cert, hold_caller_cert, "client certificate is revoked");
+	logins_refused(wendy_cert, hold_caller_cert, "client certificate is on hold");
 	caller_cert_revoke(CA_REASON_REMOVE_FROM_CRL);
 	logins_done(NULL);
 }
