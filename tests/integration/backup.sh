@@ -154,16 +154,22 @@ ok "and audited by cli:backup" sh -c "
 ok "its audit chain still verifies" "$CAIRN" audit verify --dir "$C"
 
 # SoftHSM2 rewrites token files in place: a copy must not be taken while one changes.
+# The backup gives up after 20 tries that each saw a change within 100 ms, so the writer
+# must change the file in every such window: one process writing every 5 ms (a shell loop
+# forking `sleep` each time missed a window on a loaded machine), for at most 120 s.
 TOKDIR=$(dirname "$(ls "$C"/tokens/*/token.object)")
-(
-	i=0
-	while [ ! -e "$WORK/writer.stop" ] && [ $i -lt 2000 ]; do
-		echo "$i" >"$TOKDIR/busy.object"
-		i=$((i + 1))
-		sleep 0.02
-	done
-) &
+python3 -c '
+import os, sys, time
+path, stop = sys.argv[1], sys.argv[2]
+end, i = time.monotonic() + 120, 0
+while not os.path.exists(stop) and time.monotonic() < end:
+    with open(path, "w") as f:
+        f.write("%d\n" % i)
+    i += 1
+    time.sleep(0.005)
+' "$TOKDIR/busy.object" "$WORK/writer.stop" &
 WRITER_PID=$!
+waits_for test -s "$TOKDIR/busy.object" || bail "the token file writer did not start"
 one_line_fail "no backup while a token file keeps changing" "$CAIRN" backup --dir "$C" \
 	--out "$WORK/busy.tar.xz"
 last_has "  ... it says which" "busy.object changed while it was copied"

@@ -59,6 +59,7 @@ clock_file
 stalled first || bail "mkfifo failed"
 clock_at 0
 SERVE_ERR=
+blocked_since=$(date +%s) # no later than this the writer blocks (within the calls below)
 ok "60 refused admin calls logged: more than the pipe's 4096 bytes" refused 60
 for n in 1 2 3 4 5; do
 	ok "stderr unread: certificate $n is issued all the same" issue_within "c$n"
@@ -68,7 +69,14 @@ ok "  ... and one revoked" timeout 20 "$CAIRN" revoke --dir "$D" "$S3" --reason 
 ok "  ... OCSP says so" waits_for sh -c "openssl ocsp -issuer '$D/ca/issuing.pem' \
 	-cert '$WORK/c3.pem' -url '$HTTP_URL/ocsp' -CAfile '$ROOT' -no_nonce 2>&1 | grep -q ': revoked'"
 ok "/healthz answers" health
-ok "  ... ok while the write has waited less than 10 s" has '.status == "ok"'
+# The steps above take a second or two; on a machine slow enough for them to take 10 s the
+# write may have waited that long, and the daemon is right to say the log is blocked.
+waited=$(($(date +%s) - blocked_since))
+if [ "$waited" -lt 10 ]; then
+	ok "  ... ok while the write has waited less than 10 s" has '.status == "ok"'
+else
+	tap 1 "  ... ok while the write has waited less than 10 s # SKIP the steps took $waited s here"
+fi
 clock_move 60
 ok "the clock 60 s on: /healthz answers" health
 ok "  ... degraded: the log is blocked" has '.status == "degraded" and

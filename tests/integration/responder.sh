@@ -65,13 +65,14 @@ get_form() {
 		openssl ocsp -respin "$WORK/get.resp" -issuer "$ISSUING" -serial "0x$2" -CAfile "$ROOT"
 }
 metric() { curl -sf "$1/metrics" | sed -n "s/^$2 //p"; }
-# listed URL SERIAL: the CRL a responder serves verifies under our CAs and lists SERIAL.
-listed() {
+# crl_of URL: the CRL a responder serves verifies under our CAs (its text in crl.txt).
+crl_of() {
 	curl -sf -o "$WORK/r.crl" "$1/crl/issuing.crl" &&
 		openssl crl -inform DER -in "$WORK/r.crl" -CAfile "$WORK/chain.pem" -noout -text \
-			>"$WORK/crl.txt" 2>&1 && grep -q "verify OK" "$WORK/crl.txt" &&
-		grep -qi "Serial Number: *$2" "$WORK/crl.txt"
+			>"$WORK/crl.txt" 2>&1 && grep -q "verify OK" "$WORK/crl.txt"
 }
+# listed URL SERIAL: that CRL lists SERIAL.
+listed() { crl_of "$1" && grep -qi "Serial Number: *$2" "$WORK/crl.txt"; }
 
 issue a >"$WORK/issue.out" 2>&1 || bail "issuance failed: $(cat "$WORK/issue.out")"
 A=$(cat "$WORK/a.serial")
@@ -136,7 +137,10 @@ ok "the daemon issues another certificate while both responders run" issue b
 B=$(cat "$WORK/b.serial")
 ok "  ... R1 says good for it" says "$R1_URL" "$B" good
 
-# A revocation reaches both responders without a restart.
+# A revocation reaches both responders without a restart. R1 reads its CRL when first asked
+# for it: asked now, before the revocation, so the re-read counted below is a re-read.
+ok "R1 serves the CRL before the revocation" crl_of "$R1_URL"
+ok "  ... without a" sh -c "! grep -qi 'Serial Number: *$A' '$WORK/crl.txt'"
 ok "revoke a through the daemon" "$CAIRN" revoke --dir "$D" "$A" --reason keyCompromise
 ok "R1 says revoked (within 15 s)" says "$R1_URL" "$A" revoked
 last_has "  ... with the reason" "keyCompromise"
