@@ -79,7 +79,9 @@ fi
 # integration tests mostly wait (run alone, revoke.sh used 16 s of CPU in 44 s), and twice
 # the cores ran 12 of the longest in 139 s instead of 204 s; but the first CI run at -j4
 # failed disk_full.sh's admin API check on the full disk (4 checks: not the 503), which
-# passed alone and three at once here. Until that is understood, one per core. Under a
+# passed alone and three at once here, and a second (beside two builds, load 11-14)
+# backup.sh, responder.sh and log_blocked.sh: each of the four had a reason of its own,
+# mended, but a machine this loaded finds the next one. So one per core. Under a
 # sanitizer a test needs several times the CPU (at -j4 under ASan, backup.sh's 60
 # issuances ran past its 90 s bound on a loaded machine).
 jobs=${CAIRN_CHECK_JOBS:-$(nproc)}
