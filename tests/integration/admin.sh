@@ -441,6 +441,41 @@ ok "  ... and token list, run 61 minutes on too, shows it expired" sh -c "
 	LD_PRELOAD='$FAKETIME_LIB' FAKETIME=+3660 '$CAIRN' token list --dir '$D' >'$WORK/tl.out' &&
 	[ \$(grep -Ec ' tess +auditor +expired ' '$WORK/tl.out') -eq 1 ] &&
 	[ \$(grep -Ec ' tess +auditor +active +never' '$WORK/tl.out') -eq 1 ]"
+
+# Every refusal of a caller with no valid credential is a durable audit event: without a
+# bound, anyone reaching the listener grew the (append-only) audit log as fast as it
+# sent requests. Past 50 from one address: 429, the first audited, the rest counted and
+# audited once when the address may try again; a valid token from there still works.
+# flood N: N calls without a credential on one connection; their statuses, one a line.
+flood() {
+	for i in $(seq "$1"); do
+		printf 'url = "%s/admin/v1/certificates/f100d"\noutput = "/dev/null"\n' "$HTTPS_URL"
+	done >"$WORK/flood.cfg"
+	curl -s --cacert "$ROOT" -w '%{http_code}\n' -K "$WORK/flood.cfg"
+}
+flood 80 >"$WORK/flood.out"
+# (this daemon refused one call already: the expired token's)
+ok "80 calls without a credential: at most 50 answered 401, the rest 429" sh -c "
+	n401=\$(grep -c '^401\$' '$WORK/flood.out'); n429=\$(grep -c '^429\$' '$WORK/flood.out')
+	echo \"401: \$n401, 429: \$n429\"; [ \$n401 -le 50 ] && [ \$n429 -ge 30 ] && [ \$((n401 + n429)) -eq 80 ]"
+ok "  ... each 401 and the first 429 audited, no more" sh -c "
+	n=\$('$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.denied\"' |
+		grep -c '/certificates/f100d'); echo \"\$n events\"
+	[ \$n -eq \$((\$(grep -c '^401\$' '$WORK/flood.out') + 1)) ]"
+curl -s --cacert "$ROOT" -D "$WORK/last.out" -o "$WORK/api.out" "$HTTPS_URL/admin/v1/stats"
+last_has "  ... a 429 with Retry-After" "^Retry-After: [0-9]+"
+ok "  ... and a problem document saying why" grep -q '"type": "urn:cairn:problem:rateLimited"' "$WORK/api.out"
+ok "  ... so is a cross-site change without a credential (429)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST -H 'Origin: https://evil.example' \
+		'$HTTPS_URL/admin/v1/audit/checkpoint') = 429 ]"
+ok "  ... while a valid token from the same address still works" api_is 200 "$WORK/ever.tok" GET /admins
+clock_set "$WORK/clock" +4400
+ok "ten minutes on, the address is refused with 401 again" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' '$HTTPS_URL/admin/v1/stats') = 401 ]"
+ok "  ... and the lock-out's refusals were audited once (admin.login_limited)" sh -c "
+	'$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.login_limited\"' >'$WORK/ll.out'
+	cat '$WORK/ll.out'; [ \$(wc -l <'$WORK/ll.out') -eq 1 ] &&
+	grep -q \"\\\"refused\\\":\$((\$(grep -c '^429\$' '$WORK/flood.out') + 2))[,}]\" '$WORK/ll.out'"
 ca_stop
 
 # A clock 1000 times fast: a durable commit between two readings of it moves it by seconds.

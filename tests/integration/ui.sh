@@ -115,6 +115,26 @@ ok "a form post (no JSON) with the cookie is refused" sh -c "
 ok "a made-up session cookie: 401" sh -c "
 	[ \$(curl -s --cacert '$ROOT' -b '__Host-cairn_session=$(printf %064d 7)' -o /dev/null \
 		-w '%{http_code}' '$HTTPS_URL/admin/v1/stats') = 401 ]"
+# Answers carrying a session's CSRF token, a new API token or the audit log must stay in
+# no browser's disk cache nor a proxy's: every admin API answer says no-store.
+# no_store DESCRIPTION CURL-ARGS...: the answer to that call has Cache-Control: no-store.
+no_store() {
+	d=$1
+	shift
+	ok "$d: Cache-Control: no-store" sh -c 'curl -s --cacert "$0" -D - -o /dev/null "$@" |
+		grep -qi "^Cache-Control: no-store"' "$ROOT" "$@"
+}
+ok "the sign-in answer (cookie and CSRF token): Cache-Control: no-store" \
+	grep -qi '^Cache-Control: no-store' "$WORK/admin.sh"
+no_store "GET /session with the cookie (its CSRF token)" -b "$WORK/admin.jar" \
+	"$HTTPS_URL/admin/v1/session"
+no_store "POST /tokens (the new token)" -H "Authorization: Bearer $(cat "$WORK/admin.tok")" \
+	-H 'Content-Type: application/json' -d '{"name":"audrey","role":"auditor"}' \
+	"$HTTPS_URL/admin/v1/tokens"
+no_store "GET /audit/export" -H "Authorization: Bearer $(cat "$WORK/admin.tok")" \
+	"$HTTPS_URL/admin/v1/audit/export"
+no_store "a 401 problem" "$HTTPS_URL/admin/v1/certificates"
+no_store "a 404 problem" "$HTTPS_URL/admin/v1/nope"
 ok "sign-in and sign-out are audited with the admin's name" sh -c "
 	'$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.session.create\"' | grep -q 'admin:bootstrap'"
 
