@@ -426,10 +426,20 @@ C token create --name tess --role auditor --expires-in 1h >"$WORK/hour.tok" 2>/d
 	C token create --name tess --role auditor >"$WORK/ever.tok" 2>/dev/null ||
 	bail "token create for tess failed"
 ok "a token made with --expires-in 1h works" api_is 200 "$WORK/hour.tok" GET /admins
+# hour_session STATUS: GET /admins with the console session made with the 1h token.
+hour_session() {
+	[ "$(curl -s --cacert "$ROOT" -b "$WORK/hour.jar" -o "$WORK/api.out" -w '%{http_code}' \
+		"$HTTPS_URL/admin/v1/admins")" = "$1" ]
+}
+ok "  ... and so does a console session made with it (8 hours' lifetime)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -c '$WORK/hour.jar' -o /dev/null -w '%{http_code}' -X POST \
+		-H 'Authorization: Bearer $(cat "$WORK/hour.tok")' '$HTTPS_URL/admin/v1/session') = 201 ]"
 clock_set "$WORK/clock" +3540
 ok "  ... 59 minutes later" api_is 200 "$WORK/hour.tok" GET /admins
+ok "  ... the session too" hour_session 200
 clock_set "$WORK/clock" +3660
 ok "  ... 61 minutes later it is refused (401)" api_is 401 "$WORK/hour.tok" GET /admins
+ok "  ... and the session ends with it, whatever its own lifetime (401)" hour_session 401
 ok "  ... while a token made without --expires-in still works" api_is 200 "$WORK/ever.tok" GET /admins
 ca_stop
 ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
