@@ -668,10 +668,10 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 	}
 	if (rc != 0) {
 		refuse_anonymous(ctx, req, 401, PROBLEM("unauthorized"), cairn_err_msg(&err), reply);
-		if (reply->status != 401)
-			return;
-		reply->www_authenticate = "Bearer realm=\"cairn admin\"";
-		/* A dead session's cookie is dropped, so a client certificate can sign in again. */
+		if (reply->status == 401)
+			reply->www_authenticate = "Bearer realm=\"cairn admin\"";
+		/* A dead session's cookie is dropped (with the 429 of a limited address too), so
+		 * a client certificate can sign in again. */
 		if (req->authorization == NULL && admin_session_cookie_present(req->cookie))
 			admin_session_cookie_clear(reply);
 		return;

@@ -478,6 +478,10 @@ ok "  ... and a problem document saying why" grep -q '"type": "urn:cairn:problem
 ok "  ... so is a cross-site change without a credential (429)" sh -c "
 	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST -H 'Origin: https://evil.example' \
 		'$HTTPS_URL/admin/v1/audit/checkpoint') = 429 ]"
+ok "  ... a dead session's cookie is cleared with the 429 (a certificate may sign in again)" sh -c "
+	curl -s --cacert '$ROOT' -D - -o /dev/null -b '__Host-cairn_session=$(printf %064d 5)' \
+		'$HTTPS_URL/admin/v1/session' >'$WORK/dead.h'; cat '$WORK/dead.h'
+	grep -q '^HTTP/1.1 429' '$WORK/dead.h' && grep -q '^Set-Cookie: __Host-cairn_session=; Path=/; Max-Age=0' '$WORK/dead.h'"
 ok "  ... while a valid token from the same address still works" api_is 200 "$WORK/ever.tok" GET /admins
 clock_set "$WORK/clock" +4400
 ok "ten minutes on, the address is refused with 401 again" sh -c "
@@ -485,7 +489,7 @@ ok "ten minutes on, the address is refused with 401 again" sh -c "
 ok "  ... and the lock-out's refusals were audited once (admin.login_limited)" sh -c "
 	'$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.login_limited\"' >'$WORK/ll.out'
 	cat '$WORK/ll.out'; [ \$(wc -l <'$WORK/ll.out') -eq 1 ] &&
-	grep -q \"\\\"refused\\\":\$((\$(grep -c '^429\$' '$WORK/flood.out') + 2))[,}]\" '$WORK/ll.out'"
+	grep -q \"\\\"refused\\\":\$((\$(grep -c '^429\$' '$WORK/flood.out') + 3))[,}]\" '$WORK/ll.out'"
 ca_stop
 
 # A clock 1000 times fast: a durable commit between two readings of it moves it by seconds.
