@@ -477,7 +477,7 @@ void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const 
 		       req->remote, "path", req->path, "reason", cairn_err_msg(&err), NULL);
 }
 
-/* The number of refusals a lock-out of one address counted (refuse_anonymous). */
+/* The number of refusals a lock-out of one address counted (refuse_counted). */
 struct lockout {
 	const char *key; /* net_addr_key */
 	unsigned refused;
@@ -498,16 +498,19 @@ static int lockout_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 }
 
 /*
- * Refuses a caller that proved nothing (no credential, one refused, a session's change
- * without its CSRF token, a cross-site change): status and why, audited as "anonymous".
- * Each such refusal is a durable audit event, so one address (net_addr_key) gets at most
+ * Refuses a call that a browser or anyone may send without end: from a caller that proved
+ * nothing (no credential, one refused, a session's change without its CSRF token; actor
+ * "anonymous") or one a browser marks cross-site (another site's page making an admin's
+ * browser post with its client certificate; actor that admin). status and why, audited
+ * under actor. Each is a durable audit event, so one address (net_addr_key) gets at most
  * ADMIN_AUTH_FAIL_LIMIT of them at a time: past it, 429 with Retry-After; the first 429
  * of a lock-out is audited, the next ones only counted, and their number audited once
- * ("admin.login_limited") when the address may try again. A valid credential never gets
- * here, so callers that share an address (behind a proxy) are not locked out by it.
+ * ("admin.login_limited") when the address may try again. A valid same-site call never
+ * gets here, so callers that share an address (behind a proxy) are not locked out by it.
  */
-static void refuse_anonymous(const admin_ctx_t *ctx, const admin_request_t *req, int status,
-			     const char *type, const char *why, http_reply_t *reply)
+static void refuse_counted(const admin_ctx_t *ctx, const admin_request_t *req,
+			   const char *actor, int status, const char *type, const char *why,
+			   http_reply_t *reply)
 {
 	char key[RL_KEY_MAX];
 	struct lockout lo = { key, 0 };
@@ -519,11 +522,11 @@ static void refuse_anonymous(const admin_ctx_t *ctx, const admin_request_t *req,
 		wait = util_ratelimit_check(ctx->fails, key, &lo.refused);
 	if (wait > 0) {
 		if (lo.refused == 1)
-			api_audit_denied(ctx, req, "anonymous",
+			api_audit_denied(ctx, req, actor,
 					 "too many refused calls from this address: limited (429)");
 		http_reply_problem(reply, 429, PROBLEM("rateLimited"),
-				   "too many calls without a valid credential from this address: "
-				   "try again later");
+				   "too many refused calls (no valid credential, or cross-site) from "
+				   "this address: try again later");
 		reply->retry_after = (int)((wait + 999) / 1000);
 		return;
 	}
@@ -532,7 +535,7 @@ static void refuse_anonymous(const admin_ctx_t *ctx, const admin_request_t *req,
 		       "reason", cairn_err_msg(&err), NULL);
 	if (ctx->fails != NULL)
 		util_ratelimit_fail(ctx->fails, key);
-	api_audit_denied(ctx, req, "anonymous", why);
+	api_audit_denied(ctx, req, actor, why);
 	http_reply_problem(reply, status, type, "%s", why);
 }
 
@@ -650,24 +653,23 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 	}
 	if (cross_site(req)) {
 		/* Refused whoever sent it, but the audit names the credential that came with it. */
-		if (admin_identify(ctx, req, &who, &err) != 0) {
-			refuse_anonymous(ctx, req, 403, PROBLEM("forbidden"),
-					 "cross-site requests may not change anything", reply);
-			return;
-		}
-		api_actor(&who, actor, sizeof(actor));
-		api_audit_denied(ctx, req, actor, "cross-site request");
-		http_reply_problem(reply, 403, PROBLEM("forbidden"),
-				   "cross-site requests may not change anything");
+		if (admin_identify(ctx, req, &who, &err) == 0)
+			api_actor(&who, actor, sizeof(actor));
+		else
+			snprintf(actor, sizeof(actor), "anonymous");
+		refuse_counted(ctx, req, actor, 403, PROBLEM("forbidden"),
+			       "cross-site request: it may not change anything", reply);
 		return;
 	}
 	rc = admin_identify(ctx, req, &who, &err);
 	if (rc == CAIRN_EDENIED) {
-		refuse_anonymous(ctx, req, 403, PROBLEM("forbidden"), cairn_err_msg(&err), reply);
+		refuse_counted(ctx, req, "anonymous", 403, PROBLEM("forbidden"), cairn_err_msg(&err),
+			       reply);
 		return;
 	}
 	if (rc != 0) {
-		refuse_anonymous(ctx, req, 401, PROBLEM("unauthorized"), cairn_err_msg(&err), reply);
+		refuse_counted(ctx, req, "anonymous", 401, PROBLEM("unauthorized"), cairn_err_msg(&err),
+			       reply);
 		if (reply->status == 401)
 			reply->www_authenticate = "Bearer realm=\"cairn admin\"";
 		/* A dead session's cookie is dropped (with the 429 of a limited address too), so

@@ -456,14 +456,16 @@ ok "  ... and token list, run 61 minutes on too, shows it expired" sh -c "
 # bound, anyone reaching the listener grew the (append-only) audit log as fast as it
 # sent requests. Past 50 from one address: 429, the first audited, the rest counted and
 # audited once when the address may try again; a valid token from there still works.
-# flood N: N calls without a credential on one connection; their statuses, one a line.
+# flood N PATH [CURL-ARGS...]: N calls to PATH on one connection; their statuses, one a line.
 flood() {
-	for i in $(seq "$1"); do
-		printf 'url = "%s/admin/v1/certificates/f100d"\noutput = "/dev/null"\n' "$HTTPS_URL"
+	n=$1 p=$2
+	shift 2
+	for i in $(seq "$n"); do
+		printf 'url = "%s/admin/v1%s"\noutput = "/dev/null"\n' "$HTTPS_URL" "$p"
 	done >"$WORK/flood.cfg"
-	curl -s --cacert "$ROOT" -w '%{http_code}\n' -K "$WORK/flood.cfg"
+	curl -s --cacert "$ROOT" -w '%{http_code}\n' "$@" -K "$WORK/flood.cfg"
 }
-flood 80 >"$WORK/flood.out"
+flood 80 /certificates/f100d >"$WORK/flood.out"
 # (this daemon refused one call already: the expired token's)
 ok "80 calls without a credential: at most 50 answered 401, the rest 429" sh -c "
 	n401=\$(grep -c '^401\$' '$WORK/flood.out'); n429=\$(grep -c '^429\$' '$WORK/flood.out')
@@ -490,6 +492,18 @@ ok "  ... and the lock-out's refusals were audited once (admin.login_limited)" s
 	'$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.login_limited\"' >'$WORK/ll.out'
 	cat '$WORK/ll.out'; [ \$(wc -l <'$WORK/ll.out') -eq 1 ] &&
 	grep -q \"\\\"refused\\\":\$((\$(grep -c '^429\$' '$WORK/flood.out') + 3))[,}]\" '$WORK/ll.out'"
+# A cross-site page may make an admin's browser post without end (its client certificate
+# goes along; cross-site is refused, each refusal audited under that admin): bounded the same way.
+flood 60 /audit/checkpoint -X POST -H "Authorization: Bearer $(cat "$WORK/ever.tok")" \
+	-H 'Origin: https://evil.example' >"$WORK/xflood.out"
+ok "60 cross-site posts with a valid token: at most 50 answered 403, the rest 429" sh -c "
+	n403=\$(grep -c '^403\$' '$WORK/xflood.out'); n429=\$(grep -c '^429\$' '$WORK/xflood.out')
+	echo \"403: \$n403, 429: \$n429\"; [ \$n403 -le 50 ] && [ \$n429 -ge 10 ] && [ \$((n403 + n429)) -eq 60 ]"
+ok "  ... each 403 and the first 429 audited, under the token's admin" sh -c "
+	n=\$('$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.denied\"' | grep '\"admin:tess\"' |
+		grep -c '/audit/checkpoint'); echo \"\$n events\"
+	[ \$n -eq \$((\$(grep -c '^403\$' '$WORK/xflood.out') + 1)) ]"
+ok "  ... while the token's own calls still work" api_is 200 "$WORK/ever.tok" GET /admins
 ca_stop
 
 # A clock 1000 times fast: a durable commit between two readings of it moves it by seconds.
