@@ -123,10 +123,11 @@ int admin_token_revoke(db_t *db, const char *id, const char *actor, cairn_err_t 
 /* Live console sessions one admin may hold: its next sign-in drops its oldest, so no
  * admin fills the store and pushes out everyone else's sessions. */
 #define ADMIN_SESSIONS_PER_ADMIN 16
-/* Refusals of callers with no valid credential (each a durable audit event) one client
- * address (net_addr_key) may cause: ADMIN_AUTH_FAIL_LIMIT at once, then one more every
- * ADMIN_AUTH_FAIL_WINDOW / ADMIN_AUTH_FAIL_LIMIT seconds; past it, 429 (util_ratelimit,
- * of ADMIN_AUTH_FAIL_KEYS addresses). A valid credential is never refused for it. */
+/* Refusals of callers with no valid credential, and of cross-site changes (each a
+ * durable audit event), one client address (net_addr_key) may cause:
+ * ADMIN_AUTH_FAIL_LIMIT at once, then one more every ADMIN_AUTH_FAIL_WINDOW /
+ * ADMIN_AUTH_FAIL_LIMIT seconds; past it, 429 (util_ratelimit, of ADMIN_AUTH_FAIL_KEYS
+ * addresses). A same-site call with a valid credential is never refused for it. */
 #define ADMIN_AUTH_FAIL_LIMIT 50
 #define ADMIN_AUTH_FAIL_WINDOW 600
 #define ADMIN_AUTH_FAIL_KEYS 4096
