@@ -123,6 +123,14 @@ int admin_token_revoke(db_t *db, const char *id, const char *actor, cairn_err_t 
 /* Live console sessions one admin may hold: its next sign-in drops its oldest, so no
  * admin fills the store and pushes out everyone else's sessions. */
 #define ADMIN_SESSIONS_PER_ADMIN 16
+/* Refusals of callers with no valid credential, and of cross-site changes (each a
+ * durable audit event), one client address (net_addr_key) may cause:
+ * ADMIN_AUTH_FAIL_LIMIT at once, then one more every ADMIN_AUTH_FAIL_WINDOW /
+ * ADMIN_AUTH_FAIL_LIMIT seconds; past it, 429 (util_ratelimit, of ADMIN_AUTH_FAIL_KEYS
+ * addresses). A same-site call with a valid credential is never refused for it. */
+#define ADMIN_AUTH_FAIL_LIMIT 50
+#define ADMIN_AUTH_FAIL_WINDOW 600
+#define ADMIN_AUTH_FAIL_KEYS 4096
 
 /* Sessions live in memory only: a restart signs everyone out. Thread-safe. */
 typedef struct admin_sessions admin_sessions_t;
@@ -153,6 +161,9 @@ typedef struct admin_ctx {
 	int (*rotate)(void *arg, const char *actor, json_t **out, cairn_err_t *err);
 	admin_sessions_t *sessions; /* borrowed: console sessions; NULL = none (cookies refused) */
 	long session_lifetime;      /* seconds; 0 = ADMIN_SESSION_LIFETIME */
+	/* borrowed: refusals without a valid credential per address (ADMIN_AUTH_FAIL_*);
+	 * NULL = unbounded */
+	util_ratelimit_t *fails;
 } admin_ctx_t;
 
 typedef struct admin_request {

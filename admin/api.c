@@ -477,6 +477,68 @@ void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const 
 		       req->remote, "path", req->path, "reason", cairn_err_msg(&err), NULL);
 }
 
+/* The number of refusals a lock-out of one address counted (refuse_counted). */
+struct lockout {
+	const char *key; /* net_addr_key */
+	unsigned refused;
+};
+
+static int lockout_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const struct lockout *lo = arg;
+	json_t *details = json_pack("{s:s, s:I}", "key", lo->key, "refused",
+				    (json_int_t)lo->refused);
+	audit_event_t ev = { .actor = "anonymous", .action = "admin.login_limited",
+			     .details = details };
+	int rc = details ? audit_append(txn, &ev, NULL, err)
+			 : cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
+
+	json_decref(details);
+	return rc;
+}
+
+/*
+ * Refuses a call that a browser or anyone may send without end: from a caller that proved
+ * nothing (no credential, one refused, a session's change without its CSRF token; actor
+ * "anonymous") or one a browser marks cross-site (another site's page making an admin's
+ * browser post with its client certificate; actor that admin). status and why, audited
+ * under actor. Each is a durable audit event, so one address (net_addr_key) gets at most
+ * ADMIN_AUTH_FAIL_LIMIT of them at a time: past it, 429 with Retry-After; the first 429
+ * of a lock-out is audited, the next ones only counted, and their number audited once
+ * ("admin.login_limited") when the address may try again. A valid same-site call never
+ * gets here, so callers that share an address (behind a proxy) are not locked out by it.
+ */
+static void refuse_counted(const admin_ctx_t *ctx, const admin_request_t *req,
+			   const char *actor, int status, const char *type, const char *why,
+			   http_reply_t *reply)
+{
+	char key[RL_KEY_MAX];
+	struct lockout lo = { key, 0 };
+	uint64_t wait = 0;
+	cairn_err_t err = { 0 };
+
+	net_addr_key(req->remote, key, sizeof(key));
+	if (ctx->fails != NULL)
+		wait = util_ratelimit_check(ctx->fails, key, &lo.refused);
+	if (wait > 0) {
+		if (lo.refused == 1)
+			api_audit_denied(ctx, req, actor,
+					 "too many refused calls from this address: limited (429)");
+		http_reply_problem(reply, 429, PROBLEM("rateLimited"),
+				   "too many refused calls (no valid credential, or cross-site) from "
+				   "this address: try again later");
+		reply->retry_after = (int)((wait + 999) / 1000);
+		return;
+	}
+	if (lo.refused > 0 && db_write(ctx->db, lockout_op, &lo, &err) != 0)
+		log_kv(LOG_LVL_ERROR, "admin", "audit of a lock-out failed", "remote", req->remote,
+		       "reason", cairn_err_msg(&err), NULL);
+	if (ctx->fails != NULL)
+		util_ratelimit_fail(ctx->fails, key);
+	api_audit_denied(ctx, req, actor, why);
+	http_reply_problem(reply, status, type, "%s", why);
+}
+
 /* A browser marks the requests another site makes it send (Origin, Sec-Fetch-Site). The
  * cookie is SameSite=Strict and a session change needs its CSRF token, but a browser also
  * presents a client certificate to any site's form post: so no change is accepted from a
@@ -563,6 +625,10 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 	char actor[96], arg[128] = "", allow[32] = "";
 	size_t i;
 
+	/* Answers carry a session's CSRF token, a new API token or EAB key, the audit log:
+	 * no browser cache or proxy keeps any of them (the console's fetch asks no-store
+	 * itself; a browser opening an API URL with an admin certificate does not). */
+	(void)http_reply_header(reply, "Cache-Control", "no-store");
 	for (i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
 		const admin_route_t *r = &admin_routes[i];
 		if (!path_match(r->path, req->path, arg, sizeof(arg)))
@@ -591,22 +657,23 @@ void admin_handle(const admin_ctx_t *ctx, const admin_request_t *req, http_reply
 			api_actor(&who, actor, sizeof(actor));
 		else
 			snprintf(actor, sizeof(actor), "anonymous");
-		api_audit_denied(ctx, req, actor, "cross-site request");
-		http_reply_problem(reply, 403, PROBLEM("forbidden"),
-				   "cross-site requests may not change anything");
+		refuse_counted(ctx, req, actor, 403, PROBLEM("forbidden"),
+			       "cross-site request: it may not change anything", reply);
 		return;
 	}
 	rc = admin_identify(ctx, req, &who, &err);
 	if (rc == CAIRN_EDENIED) {
-		api_audit_denied(ctx, req, "anonymous", cairn_err_msg(&err));
-		http_reply_problem(reply, 403, PROBLEM("forbidden"), "%s", cairn_err_msg(&err));
+		refuse_counted(ctx, req, "anonymous", 403, PROBLEM("forbidden"), cairn_err_msg(&err),
+			       reply);
 		return;
 	}
 	if (rc != 0) {
-		api_audit_denied(ctx, req, "anonymous", cairn_err_msg(&err));
-		http_reply_problem(reply, 401, PROBLEM("unauthorized"), "%s", cairn_err_msg(&err));
-		reply->www_authenticate = "Bearer realm=\"cairn admin\"";
-		/* A dead session's cookie is dropped, so a client certificate can sign in again. */
+		refuse_counted(ctx, req, "anonymous", 401, PROBLEM("unauthorized"), cairn_err_msg(&err),
+			       reply);
+		if (reply->status == 401)
+			reply->www_authenticate = "Bearer realm=\"cairn admin\"";
+		/* A dead session's cookie is dropped (with the 429 of a limited address too), so
+		 * a client certificate can sign in again. */
 		if (req->authorization == NULL && admin_session_cookie_present(req->cookie))
 			admin_session_cookie_clear(reply);
 		return;

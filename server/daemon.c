@@ -235,8 +235,11 @@ static int open_core(server_t *s, cairn_err_t *err)
 	{
 		int64_t life = 0;
 		if (duration_parse(cfg->ui_session_lifetime, &life) != 0 ||
-		    (s->admin.sessions = admin_sessions_new(ADMIN_SESSIONS_MAX)) == NULL) {
-			rc = cairn_err_set(err, CAIRN_ENOMEM, "cannot set up console sessions");
+		    (s->admin.sessions = admin_sessions_new(ADMIN_SESSIONS_MAX)) == NULL ||
+		    util_ratelimit_new(ADMIN_AUTH_FAIL_KEYS, ADMIN_AUTH_FAIL_LIMIT,
+				       ADMIN_AUTH_FAIL_WINDOW * 1000ULL, &s->admin.fails) != 0) {
+			rc = cairn_err_set(err, CAIRN_ENOMEM,
+					   "cannot set up console sessions and the refusal limit");
 			goto out;
 		}
 		s->admin.session_lifetime = (long)life;
@@ -327,6 +330,8 @@ static void close_core(server_t *s)
 	EVP_PKEY_free(s->admin.audit_key);
 	admin_sessions_free(s->admin.sessions);
 	s->admin.sessions = NULL;
+	util_ratelimit_free(s->admin.fails);
+	s->admin.fails = NULL;
 	server_revocation_close(s);
 	est_free(s->est);
 	policy_engine_free(s->policy);

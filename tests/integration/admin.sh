@@ -426,10 +426,20 @@ C token create --name tess --role auditor --expires-in 1h >"$WORK/hour.tok" 2>/d
 	C token create --name tess --role auditor >"$WORK/ever.tok" 2>/dev/null ||
 	bail "token create for tess failed"
 ok "a token made with --expires-in 1h works" api_is 200 "$WORK/hour.tok" GET /admins
+# hour_session STATUS: GET /admins with the console session made with the 1h token.
+hour_session() {
+	[ "$(curl -s --cacert "$ROOT" -b "$WORK/hour.jar" -o "$WORK/api.out" -w '%{http_code}' \
+		"$HTTPS_URL/admin/v1/admins")" = "$1" ]
+}
+ok "  ... and so does a console session made with it (8 hours' lifetime)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -c '$WORK/hour.jar' -o /dev/null -w '%{http_code}' -X POST \
+		-H 'Authorization: Bearer $(cat "$WORK/hour.tok")' '$HTTPS_URL/admin/v1/session') = 201 ]"
 clock_set "$WORK/clock" +3540
 ok "  ... 59 minutes later" api_is 200 "$WORK/hour.tok" GET /admins
+ok "  ... the session too" hour_session 200
 clock_set "$WORK/clock" +3660
 ok "  ... 61 minutes later it is refused (401)" api_is 401 "$WORK/hour.tok" GET /admins
+ok "  ... and the session ends with it, whatever its own lifetime (401)" hour_session 401
 ok "  ... while a token made without --expires-in still works" api_is 200 "$WORK/ever.tok" GET /admins
 ca_stop
 ca_serve_at "$D" FAKETIME_TIMESTAMP_FILE="$WORK/clock" FAKETIME_NO_CACHE=1 ||
@@ -441,6 +451,59 @@ ok "  ... and token list, run 61 minutes on too, shows it expired" sh -c "
 	LD_PRELOAD='$FAKETIME_LIB' FAKETIME=+3660 '$CAIRN' token list --dir '$D' >'$WORK/tl.out' &&
 	[ \$(grep -Ec ' tess +auditor +expired ' '$WORK/tl.out') -eq 1 ] &&
 	[ \$(grep -Ec ' tess +auditor +active +never' '$WORK/tl.out') -eq 1 ]"
+
+# Every refusal of a caller with no valid credential is a durable audit event: without a
+# bound, anyone reaching the listener grew the (append-only) audit log as fast as it
+# sent requests. Past 50 from one address: 429, the first audited, the rest counted and
+# audited once when the address may try again; a valid token from there still works.
+# flood N PATH [CURL-ARGS...]: N calls to PATH on one connection; their statuses, one a line.
+flood() {
+	n=$1 p=$2
+	shift 2
+	for i in $(seq "$n"); do
+		printf 'url = "%s/admin/v1%s"\noutput = "/dev/null"\n' "$HTTPS_URL" "$p"
+	done >"$WORK/flood.cfg"
+	curl -s --cacert "$ROOT" -w '%{http_code}\n' "$@" -K "$WORK/flood.cfg"
+}
+flood 80 /certificates/f100d >"$WORK/flood.out"
+# (this daemon refused one call already: the expired token's)
+ok "80 calls without a credential: at most 50 answered 401, the rest 429" sh -c "
+	n401=\$(grep -c '^401\$' '$WORK/flood.out'); n429=\$(grep -c '^429\$' '$WORK/flood.out')
+	echo \"401: \$n401, 429: \$n429\"; [ \$n401 -le 50 ] && [ \$n429 -ge 30 ] && [ \$((n401 + n429)) -eq 80 ]"
+ok "  ... each 401 and the first 429 audited, no more" sh -c "
+	n=\$('$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.denied\"' |
+		grep -c '/certificates/f100d'); echo \"\$n events\"
+	[ \$n -eq \$((\$(grep -c '^401\$' '$WORK/flood.out') + 1)) ]"
+curl -s --cacert "$ROOT" -D "$WORK/last.out" -o "$WORK/api.out" "$HTTPS_URL/admin/v1/stats"
+last_has "  ... a 429 with Retry-After" "^Retry-After: [0-9]+"
+ok "  ... and a problem document saying why" grep -q '"type": "urn:cairn:problem:rateLimited"' "$WORK/api.out"
+ok "  ... so is a cross-site change without a credential (429)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST -H 'Origin: https://evil.example' \
+		'$HTTPS_URL/admin/v1/audit/checkpoint') = 429 ]"
+ok "  ... a dead session's cookie is cleared with the 429 (a certificate may sign in again)" sh -c "
+	curl -s --cacert '$ROOT' -D - -o /dev/null -b '__Host-cairn_session=$(printf %064d 5)' \
+		'$HTTPS_URL/admin/v1/session' >'$WORK/dead.h'; cat '$WORK/dead.h'
+	grep -q '^HTTP/1.1 429' '$WORK/dead.h' && grep -q '^Set-Cookie: __Host-cairn_session=; Path=/; Max-Age=0' '$WORK/dead.h'"
+ok "  ... while a valid token from the same address still works" api_is 200 "$WORK/ever.tok" GET /admins
+clock_set "$WORK/clock" +4400
+ok "ten minutes on, the address is refused with 401 again" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' '$HTTPS_URL/admin/v1/stats') = 401 ]"
+ok "  ... and the lock-out's refusals were audited once (admin.login_limited)" sh -c "
+	'$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.login_limited\"' >'$WORK/ll.out'
+	cat '$WORK/ll.out'; [ \$(wc -l <'$WORK/ll.out') -eq 1 ] &&
+	grep -q \"\\\"refused\\\":\$((\$(grep -c '^429\$' '$WORK/flood.out') + 3))[,}]\" '$WORK/ll.out'"
+# A cross-site page may make an admin's browser post without end (its client certificate
+# goes along; cross-site is refused, each refusal audited under that admin): bounded the same way.
+flood 60 /audit/checkpoint -X POST -H "Authorization: Bearer $(cat "$WORK/ever.tok")" \
+	-H 'Origin: https://evil.example' >"$WORK/xflood.out"
+ok "60 cross-site posts with a valid token: at most 50 answered 403, the rest 429" sh -c "
+	n403=\$(grep -c '^403\$' '$WORK/xflood.out'); n429=\$(grep -c '^429\$' '$WORK/xflood.out')
+	echo \"403: \$n403, 429: \$n429\"; [ \$n403 -le 50 ] && [ \$n429 -ge 10 ] && [ \$((n403 + n429)) -eq 60 ]"
+ok "  ... each 403 and the first 429 audited, under the token's admin" sh -c "
+	n=\$('$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.denied\"' | grep '\"admin:tess\"' |
+		grep -c '/audit/checkpoint'); echo \"\$n events\"
+	[ \$n -eq \$((\$(grep -c '^403\$' '$WORK/xflood.out') + 1)) ]"
+ok "  ... while the token's own calls still work" api_is 200 "$WORK/ever.tok" GET /admins
 ca_stop
 
 # A clock 1000 times fast: a durable commit between two readings of it moves it by seconds.

@@ -55,6 +55,8 @@ ok "app.js never writes HTML (no innerHTML, outerHTML =, insertAdjacentHTML, doc
 	! grep -Eq 'innerHTML|outerHTML *=|insertAdjacentHTML|document\\.write|eval\\(' '$WORK/app.js'"
 ok "an unknown console page is a 404 problem" sh -c "
 	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' '$HTTPS_URL/ui/nope.js') = 404 ]"
+ok "  ... with the CSP too" sh -c "curl -s --cacert '$ROOT' -D - -o /dev/null '$HTTPS_URL/ui/nope.js' |
+	grep -q \"^Content-Security-Policy: default-src 'self'; script-src 'self';\""
 ok "the console is not on the plain HTTP listener" sh -c "
 	[ \$(curl -s -o /dev/null -w '%{http_code}' '$HTTP_URL/ui/') = 404 ]"
 
@@ -115,6 +117,58 @@ ok "a form post (no JSON) with the cookie is refused" sh -c "
 ok "a made-up session cookie: 401" sh -c "
 	[ \$(curl -s --cacert '$ROOT' -b '__Host-cairn_session=$(printf %064d 7)' -o /dev/null \
 		-w '%{http_code}' '$HTTPS_URL/admin/v1/stats') = 401 ]"
+# Session fixation: a cookie the client planted before signing in is never the session's.
+PLANTED=$(printf %064d 8)
+ok "a sign-in sent with a planted session cookie gets a session id of the daemon's" sh -c "
+	curl -s --cacert '$ROOT' -b '__Host-cairn_session=$PLANTED' -D - -o /dev/null -X POST \
+		-H 'Authorization: Bearer $(cat "$WORK/admin.tok")' '$HTTPS_URL/admin/v1/session' |
+	grep -E '^Set-Cookie: __Host-cairn_session=[0-9a-f]{64};' | grep -vq '$PLANTED'"
+ok "  ... and the planted cookie stays no session (401)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -b '__Host-cairn_session=$PLANTED' -o /dev/null \
+		-w '%{http_code}' '$HTTPS_URL/admin/v1/stats') = 401 ]"
+# One admin's session cookie with another admin's token: the token alone decides, so the
+# session never lends its role to the call, nor its CSRF exemption to a bad header.
+ok "the admin's cookie with the auditor's token: the call is the auditor's" sh -c "
+	curl -s --cacert '$ROOT' -b '$WORK/admin.jar' -H 'Authorization: Bearer $(cat "$WORK/audrey.tok")' \
+		'$HTTPS_URL/admin/v1/session' | jq -e '.name == \"audrey\" and .role == \"auditor\" and .csrf_token == null'"
+ok "  ... an admin-only change with both is refused (403)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -b '$WORK/admin.jar' -H 'X-CSRF-Token: $CSRF' -o /dev/null \
+		-w '%{http_code}' -H 'Authorization: Bearer $(cat "$WORK/audrey.tok")' \
+		-H 'Content-Type: application/json' -d '{\"name\":\"audrey\",\"role\":\"auditor\"}' \
+		'$HTTPS_URL/admin/v1/tokens') = 403 ]"
+ok "  ... and the admin's cookie with a header that is no token is refused (401)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -b '$WORK/admin.jar' -H 'Authorization: Basic YTpi' -o /dev/null \
+		-w '%{http_code}' '$HTTPS_URL/admin/v1/stats') = 401 ]"
+# Another spelling of an admin-only path is no way around the roles table: an auditor's
+# POST /tokens is 404 (no such path) or 403 (the route's roles), never made.
+for p in //admin/v1/tokens /admin/v1//tokens /admin/v1/./tokens /admin/v1/x/../tokens \
+	/admin/v1/tokens/ /admin/v1/TOKENS /ADMIN/v1/tokens /admin/v1/%74okens /admin/v1%2Ftokens; do
+	ok "an auditor's POST $p: 404 or 403" sh -c "
+		s=\$(curl -s --path-as-is --cacert '$ROOT' -o /dev/null -w '%{http_code}' -X POST \
+			-H 'Authorization: Bearer $(cat "$WORK/audrey.tok")' -H 'Content-Type: application/json' \
+			-d '{\"name\":\"audrey\",\"role\":\"auditor\"}' '$HTTPS_URL$p'); echo \$s
+		[ \$s = 404 ] || [ \$s = 403 ]"
+done
+# Answers carrying a session's CSRF token, a new API token or the audit log must stay in
+# no browser's disk cache nor a proxy's: every admin API answer says no-store.
+# no_store DESCRIPTION CURL-ARGS...: the answer to that call has Cache-Control: no-store.
+no_store() {
+	d=$1
+	shift
+	ok "$d: Cache-Control: no-store" sh -c 'curl -s --cacert "$0" -D - -o /dev/null "$@" |
+		grep -qi "^Cache-Control: no-store"' "$ROOT" "$@"
+}
+ok "the sign-in answer (cookie and CSRF token): Cache-Control: no-store" \
+	grep -qi '^Cache-Control: no-store' "$WORK/admin.sh"
+no_store "GET /session with the cookie (its CSRF token)" -b "$WORK/admin.jar" \
+	"$HTTPS_URL/admin/v1/session"
+no_store "POST /tokens (the new token)" -H "Authorization: Bearer $(cat "$WORK/admin.tok")" \
+	-H 'Content-Type: application/json' -d '{"name":"audrey","role":"auditor"}' \
+	"$HTTPS_URL/admin/v1/tokens"
+no_store "GET /audit/export" -H "Authorization: Bearer $(cat "$WORK/admin.tok")" \
+	"$HTTPS_URL/admin/v1/audit/export"
+no_store "a 401 problem" "$HTTPS_URL/admin/v1/certificates"
+no_store "a 404 problem" "$HTTPS_URL/admin/v1/nope"
 ok "sign-in and sign-out are audited with the admin's name" sh -c "
 	'$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.session.create\"' | grep -q 'admin:bootstrap'"
 
@@ -131,7 +185,11 @@ ok "  ... the session works without the certificate" is "$(with carol GET /reque
 ok "  ... and names carol" sh -c "curl -s --cacert '$ROOT' -b '$WORK/carol.jar' \
 	'$HTTPS_URL/admin/v1/session' | jq -e '.name == \"carol\" and .via == \"session\"'"
 CCSRF=$(jq -r .csrf_token "$WORK/carol.sess")
-ok "sign-out: 200" is "$(with carol DELETE /session "$CCSRF")" 200
+ok "sign-out: 200" is "$(curl -s --cacert "$ROOT" -b "$WORK/carol.jar" -D "$WORK/out.h" -o /dev/null \
+	-w '%{http_code}' -X DELETE -H "X-CSRF-Token: $CCSRF" "$HTTPS_URL/admin/v1/session")" 200
+cp "$WORK/out.h" "$WORK/last.out"
+last_has "  ... its Set-Cookie clears the cookie with the attributes that set it (else a browser keeps it)" \
+	"^Set-Cookie: __Host-cairn_session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"
 ok "  ... the cookie is gone: 401" is "$(with carol GET /requests)" 401
 # A session lasts no longer than what made it: revoking its token or its certificate ends it.
 "$CAIRN" token create --dir "$D" --name alice --role approver >"$WORK/alice2.tok" 2>/dev/null ||
