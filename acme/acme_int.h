@@ -289,6 +289,12 @@ typedef struct acme_order_change {
  * db code. */
 int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_change_t *ch,
 			  json_t **result, cairn_err_t *err);
+/* In txn: 0 when no order waits on policy request (its id: r/REQUEST, written with the
+ * order's move to processing), or when every authorization of the order that does is
+ * valid as stored; else CAIRN_ECONFLICT naming the first that is not (deactivated or
+ * gone while the request waited for approvers). Expiry is not counted: an order waiting
+ * for approvers is kept past its authorizations' expiry (sweep.c). */
+int acme_request_authzs_valid(db_txn_t *txn, const char *request, cairn_err_t *err);
 /* The same as one durable write of its own. */
 int acme_order_change(acme_t *a, const char *oid, acme_order_change_t *ch, json_t **result,
 		      cairn_err_t *err);

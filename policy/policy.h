@@ -271,14 +271,15 @@ typedef int (*policy_approver_fn)(db_txn_t *txn, const char *approver, uint64_t 
  */
 void policy_engine_set_approver_check(policy_engine_t *e, policy_approver_fn fn, void *arg);
 /*
- * Whether requester ("acme:acct/ID", "est:user/NAME", …) may still be issued a
- * certificate, checked in the write of the certificate an approval issues (txn borrowed,
- * read it only): 0, or a negative code with the reason in err — the request then fails
- * with it and nothing is issued. A request waits for approvers for days; its requester
- * may be gone by then (an ACME account revoked).
+ * Whether requester ("acme:acct/ID", "est:user/NAME", …) may still be issued the
+ * certificate of request (its id), checked in the write of the certificate an approval
+ * issues (txn borrowed, read it only): 0, or a negative code with the reason in err — the
+ * request then fails with it and nothing is issued. A request waits for approvers for
+ * days; its requester may be gone by then (an ACME account revoked), or have given up
+ * what the request rests on (an ACME authorization deactivated).
  */
-typedef int (*policy_requester_fn)(db_txn_t *txn, const char *requester, void *arg,
-				   cairn_err_t *err);
+typedef int (*policy_requester_fn)(db_txn_t *txn, const char *requester, const char *request,
+				   void *arg, cairn_err_t *err);
 /* Installs that check (NULL, the default: every requester may). Call before the engine
  * serves requests; arg is borrowed. */
 void policy_engine_set_requester_check(policy_engine_t *e, policy_requester_fn fn, void *arg);

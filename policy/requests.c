@@ -732,7 +732,8 @@ static int still_approved(db_txn_t *txn, const char *serial_hex, void *arg, cair
 		return rc;
 	/* The requester's credential is gone, not the approver's: 403 to the approver. */
 	if (e->requester_ok != NULL &&
-	    e->requester_ok(txn, jstr(c->rec, "requester"), e->requester_arg, &lapsed) != 0)
+	    e->requester_ok(txn, jstr(c->rec, "requester"), jstr(c->rec, "id"), e->requester_arg,
+			    &lapsed) != 0)
 		return cairn_err_set(err, CAIRN_EDENIED, "%s", cairn_err_msg(&lapsed));
 	if (e->approver_ok == NULL)
 		return 0;

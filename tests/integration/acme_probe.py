@@ -5,6 +5,8 @@ hostile requests (negative checks) and a flow split across a daemon restart.
 
 usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py policy   DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py approval_authz DIRECTORY_URL CAFILE HTTP01_PORT CAIRN CA_DIR
+         (an authorization deactivated while its order waits for approvers)
        acme_probe.py begin    DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py finish   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py chain    DIRECTORY_URL CAFILE HTTP01_PORT NAME ISSUER_PEM
@@ -824,15 +826,21 @@ def order_until_ready(c, key, name):
     return ourl, order
 
 
-def policy(directory, cafile, port):
-    """Server policy: *.wait.test waits for an approver, *.deny.test is refused;
-    at most 4 new orders per hour per account."""
+def finalized(directory, cafile, port, name):
+    """A new account's order for name made ready (http-01 answered on port) and
+    finalized: (client, key, order URL, order, the finalize's (status, headers, doc))."""
     serve_http01(port)
     c = Client(directory, cafile)
     k = Key()
     c.account(k)
-    ourl, order = order_until_ready(c, k, "a.wait.test")
-    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["a.wait.test"])})
+    ourl, order = order_until_ready(c, k, name)
+    return c, k, ourl, order, c.post(k, order["finalize"], {"csr": make_csr([name])})
+
+
+def policy(directory, cafile, port):
+    """Server policy: *.wait.test waits for an approver, *.deny.test is refused;
+    at most 4 new orders per hour per account."""
+    c, k, ourl, order, (st, h, doc) = finalized(directory, cafile, port, "a.wait.test")
     check("an order the policy parks stays processing with Retry-After",
           st == 200 and doc.get("status") == "processing" and h.get("Retry-After"), (st, doc))
     st, h, doc = c.post(k, ourl, None)
@@ -913,6 +921,47 @@ def policy(directory, cafile, port):
     st, h, doc = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                               "value": "p2.example.test"}]})
     check("after deactivating the first, the order is accepted", st == 201, (st, doc))
+
+
+def approve_own(cairn, cadir, kid):
+    """Approves (cairn requests approve) the pending request of the account kid; returns
+    (exit code, output)."""
+    out = subprocess.run([cairn, "requests", "list", "--dir", cadir, "--json"],
+                         capture_output=True, text=True, timeout=60).stdout
+    acct = "acme:acct/" + kid.rsplit("/", 1)[-1]
+    ids = [r["id"] for r in json.loads(out)["items"]
+           if r["status"] == "pending" and r.get("requester") == acct]
+    if len(ids) != 1:
+        return -1, "pending requests of %s: %r" % (acct, ids)
+    p = subprocess.run([cairn, "requests", "approve", ids[0], "--dir", cadir],
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout + p.stderr
+
+
+def approval_authz(directory, cafile, port, cairn, cadir):
+    """An order waiting for approvers (a.wait.test) whose authorization its account
+    deactivates meanwhile (RFC 8555 §7.5.2): the approval issues nothing. Before, the
+    certificate was issued on the authorization the account had given up."""
+    c, k, ourl, order, _ = finalized(directory, cafile, port, "a.wait.test")
+    rc, out = approve_own(cairn, cadir, c.kid)
+    st, h, doc = c.post(k, ourl, None)
+    check("an order waiting for approvers is issued when approved",
+          rc == 0 and doc.get("status") == "valid" and doc.get("certificate"), (rc, out, doc))
+    # the next order reuses the valid authorization; it waits, and is given up meanwhile
+    st, h, order = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                "value": "a.wait.test"}]})
+    ourl = h.get("Location")
+    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["a.wait.test"])})
+    st2, h, az = c.post(k, order["authorizations"][0], {"status": "deactivated"})
+    check("the next order waits for approvers; its authorization is deactivated meanwhile",
+          doc.get("status") == "processing" and az.get("status") == "deactivated",
+          (doc, st2, az))
+    rc, out = approve_own(cairn, cadir, c.kid)
+    check("the approval then issues nothing (403), naming the authorization",
+          rc != 0 and "403" in out and "deactivated" in out, (rc, out))
+    st, h, doc = c.post(k, ourl, None)
+    check("  ... the order is invalid, without a certificate",
+          doc.get("status") == "invalid" and "certificate" not in doc, doc)
 
 
 def walked_total(metrics):
@@ -2178,6 +2227,8 @@ def main():
         negative(directory, cafile, port)
     elif mode == "policy":
         policy(directory, cafile, port)
+    elif mode == "approval_authz":
+        approval_authz(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "badip":
         badip(directory, cafile, port)
     elif mode == "begin":
