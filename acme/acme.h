@@ -166,6 +166,15 @@ int acme_requester_active(db_txn_t *txn, const char *requester, const char *requ
 			  cairn_err_t *err);
 
 /*
+ * policy_presign_fn for ACME requests (arg: the acme_t): 0 when no ACME order waits on
+ * request, else acme_caa_recheck of that order ("at approval"): a request approved more
+ * than 8 hours after its names were validated is signed only if CAA still lets this CA
+ * issue. Reads the store, asks the DNS (at most acme.validation.timeout_ms).
+ */
+int acme_request_presign(const char *request, const char *requester, void *arg,
+			 cairn_err_t *err);
+
+/*
  * Appends to into (a json array) the addresses of the mailto: contacts of the account
  * requester names: "acme:acct/ID", or "acme:eab/KID" (the account bound with that key).
  * Deactivated accounts have none. One read txn of db. Returns 0, CAIRN_ENOENT (not an

@@ -982,6 +982,29 @@ int acme_request_authzs_valid(db_txn_t *txn, const char *request, cairn_err_t *e
 	return rc;
 }
 
+int acme_request_presign(const char *request, const char *requester, void *arg,
+			 cairn_err_t *err)
+{
+	acme_t *a = arg;
+	char key[128], oid[ACME_ID_LEN + 1];
+	const char *type = NULL;
+	json_t *o = NULL;
+	int rc;
+
+	if (strncmp(requester, "acme:", 5) != 0)
+		return 0;
+	snprintf(key, sizeof(key), "r/%s", request);
+	if (acme_get_str(a, key, oid, sizeof(oid)) != 0)
+		return 0;
+	snprintf(key, sizeof(key), "o/%s", oid);
+	if ((rc = acme_get(a, key, &o)) != 0)
+		return rc == CAIRN_ENOENT ? 0 : cairn_err_set(err, rc, "order %s: %s", oid,
+							      cairn_strerror(rc));
+	rc = acme_caa_recheck(a, o, "at approval", &type, err);
+	json_decref(o);
+	return rc;
+}
+
 typedef struct change_op {
 	acme_t *a;
 	const char *oid;

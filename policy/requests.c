@@ -762,7 +762,9 @@ static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *
 	db_guard_t guard;
 	int rc, irc;
 
-	if ((irc = stored_request(d->rec, &creq, &parsed, &ierr)) == 0) {
+	if ((irc = stored_request(d->rec, &creq, &parsed, &ierr)) == 0 &&
+	    (e->presign_ok == NULL ||
+	     (irc = e->presign_ok(d->id, jstr(d->rec, "requester"), e->presign_arg, &ierr)) == 0)) {
 		creq.record_extra = &extra;
 		irc = ca_issue(e->ca, &creq, &issued, &ierr);
 	}
@@ -857,6 +859,12 @@ void policy_engine_set_requester_check(policy_engine_t *e, policy_requester_fn f
 {
 	e->requester_ok = fn;
 	e->requester_arg = arg;
+}
+
+void policy_engine_set_presign_check(policy_engine_t *e, policy_presign_fn fn, void *arg)
+{
+	e->presign_ok = fn;
+	e->presign_arg = arg;
 }
 
 /* The record of id, expired first if due. New reference in *out. */

@@ -271,6 +271,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		if (rc)
 			goto out;
 		s->admin.acme = s->acme;
+		policy_engine_set_presign_check(s->policy, acme_request_presign, s->acme);
 	}
 	rc = server_events_start(s, err);
 	if (rc == 0 && pthread_create(&s->indexer, NULL, indexer, s) != 0)

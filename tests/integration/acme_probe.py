@@ -5,6 +5,8 @@ hostile requests (negative checks) and a flow split across a daemon restart.
 
 usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py policy   DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py held_order DIRECTORY_URL CAFILE HTTP01_PORT NAME
+         (an order for NAME validated now, finalized: it waits for approvers)
        acme_probe.py approval_authz DIRECTORY_URL CAFILE HTTP01_PORT CAIRN CA_DIR
          (an authorization deactivated while its order waits for approvers)
        acme_probe.py begin    DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
@@ -1061,6 +1063,14 @@ def policy(directory, cafile, port):
     st, h, doc = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                               "value": "p2.example.test"}]})
     check("after deactivating the first, the order is accepted", st == 201, (st, doc))
+
+
+def held_order(directory, cafile, port, name):
+    """A new account's order for name, validated now (http-01) and finalized: it waits
+    for approvers (the policy parks name)."""
+    c, k, ourl, order, (st, h, doc) = finalized(directory, cafile, port, name)
+    check("the order for %s waits for approvers" % name,
+          st == 200 and doc.get("status") == "processing", (st, doc))
 
 
 def approve_own(cairn, cadir, kid):
@@ -2367,6 +2377,8 @@ def main():
         negative(directory, cafile, port)
     elif mode == "policy":
         policy(directory, cafile, port)
+    elif mode == "held_order":
+        held_order(directory, cafile, port, sys.argv[5])
     elif mode == "approval_authz":
         approval_authz(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "badip":
