@@ -746,7 +746,8 @@ int acme_account_revoke(acme_t *a, const char *id, const char *actor, json_t **o
 	return rc;
 }
 
-int acme_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err)
+int acme_requester_active(db_txn_t *txn, const char *requester, const char *request, void *arg,
+			  cairn_err_t *err)
 {
 	char acct[ACME_ID_LEN + 1];
 	json_t *rec = NULL;
@@ -764,5 +765,5 @@ int acme_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn
 		cairn_err_set(err, CAIRN_EAUTH, "the ACME account %s of %s is %s", acct, requester,
 			      st ? st : "unusable");
 	json_decref(rec);
-	return rc;
+	return rc != 0 || request == NULL ? rc : acme_request_authzs_valid(txn, request, err);
 }

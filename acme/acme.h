@@ -156,11 +156,23 @@ int acme_account_revoke(acme_t *acme, const char *id, const char *actor, json_t 
 
 /*
  * policy_requester_fn for ACME requesters: 0 when requester is not an ACME one
- * ("acme:acct/ID", "acme:eab/KID") or its account is valid; CAIRN_EAUTH ("the ACME
- * account … is revoked") when it was revoked or deactivated while its request waited for
- * approvers. Reads txn only; arg unused.
+ * ("acme:acct/ID", "acme:eab/KID"), or its account is valid and no authorization of the
+ * order waiting on request (its id) was deactivated (RFC 8555 §7.5.2) or is gone;
+ * CAIRN_EAUTH ("the ACME account … is revoked") when the account was revoked or
+ * deactivated while its request waited for approvers, CAIRN_ECONFLICT ("authorization …
+ * of the order is deactivated now") for the authorization. Reads txn only; arg unused.
  */
-int acme_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err);
+int acme_requester_active(db_txn_t *txn, const char *requester, const char *request, void *arg,
+			  cairn_err_t *err);
+
+/*
+ * policy_presign_fn for ACME requests (arg: the acme_t): 0 when no ACME order waits on
+ * request, else acme_caa_recheck of that order ("at approval"): a request approved more
+ * than 8 hours after its names were validated is signed only if CAA still lets this CA
+ * issue. Reads the store, asks the DNS (at most acme.validation.timeout_ms).
+ */
+int acme_request_presign(const char *request, const char *requester, void *arg,
+			 cairn_err_t *err);
 
 /*
  * Appends to into (a json array) the addresses of the mailto: contacts of the account

@@ -289,6 +289,12 @@ typedef struct acme_order_change {
  * db code. */
 int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_change_t *ch,
 			  json_t **result, cairn_err_t *err);
+/* In txn: 0 when no order waits on policy request (its id: r/REQUEST, written with the
+ * order's move to processing), or when every authorization of the order that does is
+ * valid as stored; else CAIRN_ECONFLICT naming the first that is not (deactivated or
+ * gone while the request waited for approvers). Expiry is not counted: an order waiting
+ * for approvers is kept past its authorizations' expiry (sweep.c). */
+int acme_request_authzs_valid(db_txn_t *txn, const char *request, cairn_err_t *err);
 /* The same as one durable write of its own. */
 int acme_order_change(acme_t *a, const char *oid, acme_order_change_t *ch, json_t **result,
 		      cairn_err_t *err);
@@ -387,11 +393,14 @@ int acme_validate_tlsalpn01(const acme_vconf_t *v, const char *name, const char 
  * 0, CAIRN_EDENIED or CAIRN_EIO (lookup failed) with why. */
 int acme_caa_check(acme_t *a, const acme_vconf_t *v, const char *name, int wildcard,
 		   const char *acct_url, const char *method, char *why, size_t cap);
-/* CAA again at finalize for every dns authorization of the order whose validation is
- * more than 8 hours old (CA/B Baseline Requirements §3.2.2.8), with the method that
- * validated it; all lookups together take at most acme.validation.timeout_ms (this runs
- * on the HTTP thread). 0, or negative with *type ("caa": CAA forbids, CAIRN_EDENIED;
- * "dns": a lookup failed or the time ran out) and err set. */
-int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_err_t *err);
+/* CAA again before signing (at finalize, or at the approval of an order that waited for
+ * approvers: when says which, for err) for every dns authorization of the order whose
+ * validation is more than 8 hours old (CA/B Baseline Requirements §3.2.2.8), with the
+ * method that validated it; all lookups together take at most
+ * acme.validation.timeout_ms (this runs on the HTTP thread). 0, or negative with *type
+ * ("caa": CAA forbids, CAIRN_EDENIED; "dns": a lookup failed or the time ran out) and err
+ * set. */
+int acme_caa_recheck(acme_t *a, const json_t *order, const char *when, const char **type,
+		     cairn_err_t *err);
 
 #endif

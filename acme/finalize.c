@@ -295,7 +295,7 @@ void acme_finalize(acme_t *a, const char *url, const char *arg, const acme_reque
 	f.valid.acct = j.acct_id;
 	f.extra.also = fin_valid_run;
 	f.extra.also_arg = &f.valid;
-	if (acme_caa_recheck(a, o, &f.ptype, &err) != 0)
+	if (acme_caa_recheck(a, o, "at finalize", &f.ptype, &err) != 0)
 		fin_refused(&f, POLICY_SUBMIT_FAILED, NULL, &err);
 	else
 		acme_submit(a, csr, j.acct_id, j.account, &f, &err);

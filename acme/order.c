@@ -851,9 +851,11 @@ out:
 
 /* ---- order state changes (finalize, approvals) ---- */
 
-/* 0 when every authorization of order is valid as stored in txn; else CAIRN_ECONFLICT
- * naming the first that is not (deactivated or expired since finalize looked). */
-static int authzs_still_valid(acme_t *a, db_txn_t *txn, const json_t *order, cairn_err_t *err)
+/* 0 when every authorization of order is valid as stored in txn (expired: not valid,
+ * when expiry counts); else CAIRN_ECONFLICT naming the first that is not (deactivated or
+ * expired since finalize looked). */
+static int authzs_still_valid(acme_t *a, db_txn_t *txn, const json_t *order, int expiry,
+			      cairn_err_t *err)
 {
 	json_t *v, *z;
 	size_t i;
@@ -868,11 +870,11 @@ static int authzs_still_valid(acme_t *a, db_txn_t *txn, const json_t *order, cai
 			return cairn_err_set(err, rc == CAIRN_ENOENT ? CAIRN_ECONFLICT : rc,
 					     "authorization %s: %s", json_string_value(v),
 					     cairn_strerror(rc));
-		zs = acme_authz_status(z);
-		if (strcmp(zs, "valid") != 0) {
+		zs = expiry ? acme_authz_status(z) : json_string_value(json_object_get(z, "status"));
+		if (zs == NULL || strcmp(zs, "valid") != 0) {
 			rc = cairn_err_set(err, CAIRN_ECONFLICT,
 					   "authorization %s of the order is %s now",
-					   json_string_value(v), zs);
+					   json_string_value(v), zs ? zs : "unusable");
 			json_decref(z);
 			return rc;
 		}
@@ -921,7 +923,7 @@ int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_
 				   st ? st : "?", ch->expect);
 		goto out;
 	}
-	if (ch->authzs_valid && ((rc = authzs_still_valid(a, txn, o, err)) != 0 ||
+	if (ch->authzs_valid && ((rc = authzs_still_valid(a, txn, o, 1, err)) != 0 ||
 				 (rc = account_still_valid(a, txn, ch->acct, err)) != 0))
 		goto out;
 	json_object_set_new(o, "status", json_string(ch->status));
@@ -935,8 +937,14 @@ int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_
 		if (rc)
 			goto out;
 	}
-	if (ch->request != NULL)
+	if (ch->request != NULL) {
+		/* r/REQUEST: the order an approval of the request issues for (the authorizations
+		 * are read again then: acme_request_authzs_valid) */
 		json_object_set_new(o, "request", json_string(ch->request));
+		snprintf(key, sizeof(key), "r/%s", ch->request);
+		if ((rc = acme_txn_put_str(txn, key, oid)) != 0)
+			goto out;
+	}
 	if (ch->error != NULL)
 		json_object_set(o, "error", (json_t *)ch->error);
 	snprintf(key, sizeof(key), "o/%s", oid);
@@ -948,6 +956,52 @@ out:
 	} else {
 		json_decref(o);
 	}
+	return rc;
+}
+
+int acme_request_authzs_valid(db_txn_t *txn, const char *request, cairn_err_t *err)
+{
+	char key[128], oid[ACME_ID_LEN + 1];
+	const void *val;
+	size_t len;
+	json_t *o = NULL;
+	int rc;
+
+	snprintf(key, sizeof(key), "r/%s", request);
+	if ((rc = db_get(txn, DB_ACME, key, strlen(key), &val, &len)) != 0)
+		return rc == CAIRN_ENOENT ? 0 : cairn_err_set(err, rc, "%s: %s", key,
+							      cairn_strerror(rc));
+	snprintf(oid, sizeof(oid), "%.*s", (int)(len < ACME_ID_LEN ? len : ACME_ID_LEN),
+		 (const char *)val);
+	snprintf(key, sizeof(key), "o/%s", oid);
+	if ((rc = acme_txn_get(NULL, txn, key, &o)) != 0)
+		return rc == CAIRN_ENOENT ? 0 : cairn_err_set(err, rc, "order %s: %s", oid,
+							      cairn_strerror(rc));
+	rc = authzs_still_valid(NULL, txn, o, 0, err);
+	json_decref(o);
+	return rc;
+}
+
+int acme_request_presign(const char *request, const char *requester, void *arg,
+			 cairn_err_t *err)
+{
+	acme_t *a = arg;
+	char key[128], oid[ACME_ID_LEN + 1];
+	const char *type = NULL;
+	json_t *o = NULL;
+	int rc;
+
+	if (strncmp(requester, "acme:", 5) != 0)
+		return 0;
+	snprintf(key, sizeof(key), "r/%s", request);
+	if (acme_get_str(a, key, oid, sizeof(oid)) != 0)
+		return 0;
+	snprintf(key, sizeof(key), "o/%s", oid);
+	if ((rc = acme_get(a, key, &o)) != 0)
+		return rc == CAIRN_ENOENT ? 0 : cairn_err_set(err, rc, "order %s: %s", oid,
+							      cairn_strerror(rc));
+	rc = acme_caa_recheck(a, o, "at approval", &type, err);
+	json_decref(o);
 	return rc;
 }
 

@@ -2,7 +2,8 @@
 /* ACME objects as JSON in the DB_ACME table: a/ accounts, k/ key thumbprints, o/ orders,
  * z/ authorizations, s/ certificates, e/ EAB keys; beside them index entries: l/ an
  * account's orders by creation time, p/ its pending authorizations, v/ its valid ones by
- * identifier (order.c), f/ its failed validations by name and time (validate.c). */
+ * identifier (order.c), f/ its failed validations by name and time (validate.c), r/ the
+ * order waiting on a policy request, by the request's id (order.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * (at least the order lifetime after: an order reusing an authorization has expired
  * before that authorization is deleted), with their list entries (l/) and their
  * authorizations past the same point, whose pending (p/) and reuse (v/) entries go with
- * them. An order parked for approvers ("processing") is kept while its request waits; one
+ * them, and the entry of the policy request it waited on (r/). An order parked for approvers ("processing") is kept while its request waits; one
  * whose request was decided but which no client fetched since (the order learns of the
  * decision when it is read) is brought up to date first, its certificate link written,
  * and goes at a later sweep. The certificate link (s/) stays: the account downloads and
@@ -123,7 +123,7 @@ out:
 static int order_del(db_txn_t *txn, sweep_walk_t *w, const char *lkey)
 {
 	const char *slash = strchr(lkey + 2, '/'), *st;
-	char acct[ACME_ID_LEN + 1], key[SWEEP_KEY];
+	char acct[ACME_ID_LEN + 1], key[SWEEP_KEY], rkey[SWEEP_KEY];
 	json_t *o = NULL, *id;
 	size_t i;
 	int rc;
@@ -145,6 +145,12 @@ static int order_del(db_txn_t *txn, sweep_walk_t *w, const char *lkey)
 	json_array_foreach(json_object_get(o, "authzs"), i, id)
 		if ((rc = authz_del(txn, w, acct, json_string_value(id))) != 0)
 			goto out;
+	if (json_is_string(json_object_get(o, "request"))) {
+		snprintf(rkey, sizeof(rkey), "r/%s",
+			 json_string_value(json_object_get(o, "request")));
+		if ((rc = del(txn, rkey)) != 0)
+			goto out;
+	}
 	if ((rc = del(txn, key)) == 0 && (rc = del(txn, lkey)) == 0)
 		w->orders++;
 out:

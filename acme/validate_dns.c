@@ -424,7 +424,8 @@ out:
 /* CA/B Baseline Requirements §3.2.2.8: CAA is checked within 8 hours before issuance. */
 #define CAA_RECHECK_AFTER (8 * 3600)
 
-int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_err_t *err)
+int acme_caa_recheck(acme_t *a, const json_t *order, const char *when, const char **type,
+		     cairn_err_t *err)
 {
 	const char *acct = json_string_value(json_object_get(order, "acct"));
 	char acct_url[400], key[64], why[400] = "";
@@ -463,7 +464,7 @@ int acme_caa_recheck(acme_t *a, const json_t *order, const char **type, cairn_er
 		json_decref(z);
 		if (rc != 0) {
 			*type = rc == CAIRN_EDENIED ? "caa" : "dns";
-			return cairn_err_set(err, rc, "CAA rechecked at finalize: %s", why);
+			return cairn_err_set(err, rc, "CAA rechecked %s: %s", when, why);
 		}
 	}
 	return 0;

@@ -92,9 +92,10 @@ int admin_approver_counts(db_txn_t *txn, const char *approver, uint64_t request_
 /*
  * policy_requester_fn for admin requesters: 0 when requester is not "admin:NAME" or NAME is
  * an enabled admin; CAIRN_EAUTH when the admin was disabled while its request waited for
- * approvers. Reads txn only; arg unused.
+ * approvers. Reads txn only; request and arg unused.
  */
-int admin_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err);
+int admin_requester_active(db_txn_t *txn, const char *requester, const char *request, void *arg,
+                           cairn_err_t *err);
 /* Every admin [{name, role, disabled, created, created_seq}] (new reference), or NULL. */
 json_t *admin_list(db_t *db);
 /* Every token without its secret [{id, name, role, created, expires, revoked}], or NULL. */

@@ -124,10 +124,12 @@ int admin_approver_counts(db_txn_t *txn, const char *approver, uint64_t request_
 	return rc;
 }
 
-int admin_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err)
+int admin_requester_active(db_txn_t *txn, const char *requester, const char *request, void *arg,
+                           cairn_err_t *err)
 {
 	json_t *rec;
 	int rc = 0;
+	(void)request;
 	(void)arg;
 
 	if (strncmp(requester, "admin:", 6) != 0)

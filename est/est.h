@@ -199,9 +199,11 @@ int est_user_get_txn(db_txn_t *txn, const char *name, est_user_info_t *info) CAI
  * policy_requester_fn for EST accounts: 0 when requester is not "est:user/NAME" or the
  * account NAME still exists; CAIRN_EAUTH when it was deleted while its request waited for
  * approvers. A device renewing by certificate ("est:cert/SUBJECT") is not checked here: it
- * collects only with a current certificate of this CA. Reads txn only; arg unused.
+ * collects only with a current certificate of this CA. Reads txn only; request and arg
+ * unused.
  */
-int est_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err);
+int est_requester_active(db_txn_t *txn, const char *requester, const char *request, void *arg,
+                         cairn_err_t *err);
 /* 1 when the account may enroll on label (default_label: est.default_label). */
 int est_user_may_use(const est_user_info_t *info, const char *label, const char *default_label);
 

@@ -324,9 +324,11 @@ int est_user_get_txn(db_txn_t *txn, const char *name, est_user_info_t *info)
 	return 0;
 }
 
-int est_requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err)
+int est_requester_active(db_txn_t *txn, const char *requester, const char *request, void *arg,
+                         cairn_err_t *err)
 {
 	est_user_info_t info;
+	(void)request;
 	(void)arg;
 
 	if (strncmp(requester, "est:user/", 9) != 0 || est_user_get_txn(txn, requester + 9, &info) == 0)

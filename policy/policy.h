@@ -271,17 +271,31 @@ typedef int (*policy_approver_fn)(db_txn_t *txn, const char *approver, uint64_t 
  */
 void policy_engine_set_approver_check(policy_engine_t *e, policy_approver_fn fn, void *arg);
 /*
- * Whether requester ("acme:acct/ID", "est:user/NAME", …) may still be issued a
- * certificate, checked in the write of the certificate an approval issues (txn borrowed,
- * read it only): 0, or a negative code with the reason in err — the request then fails
- * with it and nothing is issued. A request waits for approvers for days; its requester
- * may be gone by then (an ACME account revoked).
+ * Whether requester ("acme:acct/ID", "est:user/NAME", …) may still be issued the
+ * certificate of request (its id), checked in the write of the certificate an approval
+ * issues (txn borrowed, read it only): 0, or a negative code with the reason in err — the
+ * request then fails with it and nothing is issued. A request waits for approvers for
+ * days; its requester may be gone by then (an ACME account revoked), or have given up
+ * what the request rests on (an ACME authorization deactivated).
  */
-typedef int (*policy_requester_fn)(db_txn_t *txn, const char *requester, void *arg,
-				   cairn_err_t *err);
+typedef int (*policy_requester_fn)(db_txn_t *txn, const char *requester, const char *request,
+				   void *arg, cairn_err_t *err);
 /* Installs that check (NULL, the default: every requester may). Call before the engine
  * serves requests; arg is borrowed. */
 void policy_engine_set_requester_check(policy_engine_t *e, policy_requester_fn fn, void *arg);
+/*
+ * Whether the certificate an approval issues for request (its id) of requester may be
+ * signed now, asked before it is signed, outside any transaction: it may ask the network
+ * (ACME rechecks CAA when the validation is more than 8 hours old, CA/B BR §3.2.2.8, and
+ * a request waits for approvers for days). It runs under the lock that takes approvals
+ * one at a time, as the signature does. 0, or a negative code with the reason in err —
+ * the request then fails with it and nothing is issued.
+ */
+typedef int (*policy_presign_fn)(const char *request, const char *requester, void *arg,
+				 cairn_err_t *err);
+/* Installs that check (NULL, the default: none). Call before the engine serves requests;
+ * arg is borrowed. */
+void policy_engine_set_presign_check(policy_engine_t *e, policy_presign_fn fn, void *arg);
 
 /* Walks requests (status filter: -1 = all), newest first. fn gets each request's facts and
  * what approvers see of its CSR without parsing it (summary, borrowed for the call;

@@ -61,6 +61,8 @@ struct policy_engine {
 	void *approver_arg;
 	policy_requester_fn requester_ok; /* may be NULL: every requester may */
 	void *requester_arg;
+	policy_presign_fn presign_ok; /* may be NULL: no check before signing */
+	void *presign_arg;
 	util_periodic_t *expiry;  /* expires due requests (expiry.c), or NULL */
 };
 

@@ -732,7 +732,8 @@ static int still_approved(db_txn_t *txn, const char *serial_hex, void *arg, cair
 		return rc;
 	/* The requester's credential is gone, not the approver's: 403 to the approver. */
 	if (e->requester_ok != NULL &&
-	    e->requester_ok(txn, jstr(c->rec, "requester"), e->requester_arg, &lapsed) != 0)
+	    e->requester_ok(txn, jstr(c->rec, "requester"), jstr(c->rec, "id"), e->requester_arg,
+			    &lapsed) != 0)
 		return cairn_err_set(err, CAIRN_EDENIED, "%s", cairn_err_msg(&lapsed));
 	if (e->approver_ok == NULL)
 		return 0;
@@ -761,7 +762,9 @@ static int issue_approved(policy_engine_t *e, struct decide_op *d, cairn_err_t *
 	db_guard_t guard;
 	int rc, irc;
 
-	if ((irc = stored_request(d->rec, &creq, &parsed, &ierr)) == 0) {
+	if ((irc = stored_request(d->rec, &creq, &parsed, &ierr)) == 0 &&
+	    (e->presign_ok == NULL ||
+	     (irc = e->presign_ok(d->id, jstr(d->rec, "requester"), e->presign_arg, &ierr)) == 0)) {
 		creq.record_extra = &extra;
 		irc = ca_issue(e->ca, &creq, &issued, &ierr);
 	}
@@ -856,6 +859,12 @@ void policy_engine_set_requester_check(policy_engine_t *e, policy_requester_fn f
 {
 	e->requester_ok = fn;
 	e->requester_arg = arg;
+}
+
+void policy_engine_set_presign_check(policy_engine_t *e, policy_presign_fn fn, void *arg)
+{
+	e->presign_ok = fn;
+	e->presign_arg = arg;
 }
 
 /* The record of id, expired first if due. New reference in *out. */

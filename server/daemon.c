@@ -136,15 +136,17 @@ static unsigned token_timeout_ms(const cairn_config_t *cfg)
 
 /* policy_requester_fn: may the requester of a request that waited for approvers still be
  * issued its certificate? Each channel answers for its own requesters (an ACME account
- * revoked, an EST account deleted, an admin disabled meanwhile); the others may. */
-static int requester_active(db_txn_t *txn, const char *requester, void *arg, cairn_err_t *err)
+ * revoked or an authorization of its order deactivated, an EST account deleted, an admin
+ * disabled meanwhile); the others may. */
+static int requester_active(db_txn_t *txn, const char *requester, const char *request,
+			    void *arg, cairn_err_t *err)
 {
 	int rc;
 
-	if ((rc = acme_requester_active(txn, requester, arg, err)) != 0 ||
-	    (rc = est_requester_active(txn, requester, arg, err)) != 0)
+	if ((rc = acme_requester_active(txn, requester, request, arg, err)) != 0 ||
+	    (rc = est_requester_active(txn, requester, request, arg, err)) != 0)
 		return rc;
-	return admin_requester_active(txn, requester, arg, err);
+	return admin_requester_active(txn, requester, request, arg, err);
 }
 
 static int open_core(server_t *s, cairn_err_t *err)
@@ -272,6 +274,7 @@ static int open_core(server_t *s, cairn_err_t *err)
 		if (rc)
 			goto out;
 		s->admin.acme = s->acme;
+		policy_engine_set_presign_check(s->policy, acme_request_presign, s->acme);
 	}
 	rc = server_events_start(s, err);
 	if (rc == 0 && pthread_create(&s->indexer, NULL, indexer, s) != 0)

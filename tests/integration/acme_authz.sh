@@ -4,7 +4,8 @@
 # stays deactivated (python3-acme holding its correct challenge answer back until the
 # deactivation is committed), and CAA is checked again at finalize once the validation
 # is more than 8 hours old (lego; libfaketime moves the daemon's clock 9 hours on), and
-# is reused only while its validation is younger than acme.authz_reuse_seconds.
+# is reused only while its validation is younger than acme.authz_reuse_seconds. An order
+# that waited for approvers is rechecked likewise when an approval signs it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/acme_lib.sh"
 
@@ -19,6 +20,10 @@ dns_start || bail "test DNS server did not start"
 HP=$(free_port)
 acme_conf "$D" "{\"caa_identities\": [\"cairn.test\"], \"validation\": {
   \"dns_server\": \"127.0.0.1:$DNS_PORT\", \"http01_port\": $HP, \"timeout_ms\": 10000}}"
+# held.example.test waits for one approver; every other name is issued
+jq '.rules = [{"name": "held", "match": {"dns_exact": ["held.example.test"]},
+	"action": "approve", "approvals": 1}] + .rules' "$D/policy.json" >"$WORK/policy.json" &&
+	cp "$WORK/policy.json" "$D/policy.json" || bail "cannot edit the policy"
 ca_serve "$D" || bail "serve failed"
 DIRURL=$HTTPS_URL/acme/directory
 
@@ -43,6 +48,10 @@ done
 ok "lego validates m1..m6.example.test in one order" $L $M $H run
 dns_caa late.example.test other-ca.test >/dev/null
 dns_caa early.example.test other-ca.test >/dev/null
+acme_probe held_order "the order for held.example.test waits" held.example.test
+ok "  ... its request is pending" acme_pending "$D"
+HELD=$REQ
+dns_caa held.example.test other-ca.test >/dev/null
 ok "within 8 hours of the validation, finalize does not recheck CAA" \
 	$L --domains early.example.test $H run
 last_has "  ... (the valid authorization was reused)" "authorization already valid"
@@ -64,6 +73,13 @@ fails "9 hours later, a CAA record added since the validation makes finalize fai
 	$L --domains late.example.test $H run
 last_has "  ... at finalize, on the reused authorization" "authorization already valid"
 last_has "  ... with the caa problem" "error:caa.*CAA rechecked at finalize"
+fails "9 hours later, an approval of the order that waited, CAA added since, issues nothing" \
+	"$CAIRN" requests approve "$HELD" --dir "$D"
+last_has "  ... with the CAA problem (403)" "403.*CAA rechecked at approval"
+ok "  ... the request is failed, saying why" sh -c "'$CAIRN' requests show '$HELD' --dir '$D' |
+	jq -e '.status == \"failed\" and (.reason | test(\"CAA rechecked at approval\"))' >/dev/null"
+ok "  ... and no certificate names held.example.test" sh -c \
+	"! '$CAIRN' list --dir '$D' --name held.example.test | grep -q held.example.test"
 ok "9 hours later, a CAA record naming this CA lets finalize through" \
 	$L --domains ours.example.test $H run
 last_has "  ... on the reused authorization" "authorization already valid"

@@ -17,6 +17,9 @@ DIRURL=$HTTPS_URL/acme/directory
 CA=$D/ca/root.pem
 
 acme_probe negative "account deactivation"
+# Another account's objects, URLs, kid and url headers that differ a little, duplicate
+# members, IP text forms, CSR names that differ a little: refused (or normalised).
+acme_probe lookalikes "a CSR naming a name twice"
 
 # revokeCert by authorizations: the CN of a certificate issued outside ACME counts as a
 # name; a keyCompromise block needs the certificate's key.

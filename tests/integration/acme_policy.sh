@@ -26,6 +26,9 @@ acme_probe policy "after deactivating"
 ok "the parked and refused requests are audited" "$CAIRN" audit export --dir "$D"
 last_has "  ... request.pending" "request.pending"
 last_has "  ... request.rejected" "request.rejected"
+acme_probe approval_authz "  ... the order is invalid" "$CAIRN" "$D"
+ok "nothing was issued on the deactivated authorization: one certificate for a.wait.test" \
+	sh -c "[ \$('$CAIRN' list --dir '$D' --name a.wait.test | grep -c a.wait.test) -eq 1 ]"
 
 # Bad ACME settings stop the daemon at start with the key named.
 ca_stop

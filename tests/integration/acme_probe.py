@@ -5,6 +5,10 @@ hostile requests (negative checks) and a flow split across a daemon restart.
 
 usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py policy   DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py held_order DIRECTORY_URL CAFILE HTTP01_PORT NAME
+         (an order for NAME validated now, finalized: it waits for approvers)
+       acme_probe.py approval_authz DIRECTORY_URL CAFILE HTTP01_PORT CAIRN CA_DIR
+         (an authorization deactivated while its order waits for approvers)
        acme_probe.py begin    DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py finish   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py chain    DIRECTORY_URL CAFILE HTTP01_PORT NAME ISSUER_PEM
@@ -12,6 +16,7 @@ usage: acme_probe.py negative DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py commits  DIRECTORY_URL CAFILE HTTP01_PORT METRICS_URL STATE_FILE
        acme_probe.py nonces   DIRECTORY_URL CAFILE HTTP01_PORT STATE_FILE
        acme_probe.py keys     DIRECTORY_URL CAFILE HTTP01_PORT
+       acme_probe.py lookalikes DIRECTORY_URL CAFILE HTTP01_PORT
        acme_probe.py revoke_names DIRECTORY_URL CAFILE HTTP01_PORT CERT_PEM CERT_PEM
        acme_probe.py slow_peers DIRECTORY_URL CAFILE HTTP01_PORT TLSALPN01_PORT WORKERS TIMEOUT_MS
          (peers that answer a byte a second: each validation ends within its timeout)
@@ -25,6 +30,7 @@ Prints "pass: NAME" or "fail: NAME: detail" per check; exits 1 if any failed.
 """
 import base64
 import http.client
+import ipaddress
 import http.server
 import json
 import os
@@ -680,6 +686,144 @@ def negative(directory, cafile, port):
           (st, doc))
 
 
+def raw_jws(c, key, url, prot_text, pay_text):
+    """POSTs a JWS whose protected header and payload are the given JSON texts, as they
+    are (duplicate members and all); returns (status, problem document)."""
+    p64, y64 = b64(prot_text.encode()), b64(pay_text.encode())
+    body = json.dumps({"protected": p64, "payload": y64,
+                       "signature": b64(key.sign((p64 + "." + y64).encode()))}).encode()
+    st, h, data = c.raw("POST", url, body)
+    return st, json.loads(data)
+
+
+def lookalikes(directory, cafile, port):
+    """What earlier probes did not try: another account's objects, URLs that look like
+    them, kid and url headers that differ a little, duplicate members, IP text forms, a
+    deactivated authorization's reuse, CSR names that differ a little."""
+    serve_http01(port)
+    c = Client(directory, cafile)
+    ka, kb = Key(), Key()
+    c.account(kb)
+    kid_b = c.kid
+    c.account(ka)
+    kid_a = c.kid
+    new_order, one = c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                          "value": "n1.example.test"}]}
+    u = urllib.parse.urlsplit(kid_a)
+    kids = [kid_a.replace(u.hostname, "localhost"), kid_a.replace("/acme/", "/acme//"),
+            kid_a + "/"]
+    got = [c.post(ka, new_order, one, kid=k) for k in kids]
+    check("a kid of another host, with another prefix or a trailing slash gives "
+          "accountDoesNotExist", all(r[0] == 400 and ptype(r[2]) == "accountDoesNotExist"
+                                     for r in got), [(r[0], r[2]) for r in got])
+    got = [c.post(ka, new_order, one, hdr_url=x)
+           for x in (new_order + "/", new_order.replace("new-order", "NEW-ORDER"))]
+    check("a url header with a trailing slash or in other case gives unauthorized",
+          all(r[0] == 401 and ptype(r[2]) == "unauthorized" for r in got),
+          [(r[0], r[2]) for r in got])
+    got = [c.post(ka, new_order, one, alg=alg) for alg in ("none", "HS256", "es256")]
+    check("alg none, HS256, es256 give badSignatureAlgorithm",
+          all(r[0] == 400 and ptype(r[2]) == "badSignatureAlgorithm" for r in got),
+          [(r[0], r[2]) for r in got])
+    prot = '{"alg":"ES256","nonce":"%s","url":"%s","kid":"%s","kid":"%s"}'
+    got = [raw_jws(c, ka, new_order, prot % (c.new_nonce(), new_order, kid_b, kid_a),
+                   json.dumps(one)),
+           raw_jws(c, ka, new_order, prot[:-12] % (c.new_nonce(), new_order, kid_a) + "}",
+                   '{"identifiers":[{"type":"dns","value":"n1.example.test"}],'
+                   '"identifiers":[{"type":"dns","value":"n2.example.test"}]}')]
+    j = Key().jwk()
+    jwk_text = '{"kty":"EC","crv":"P-256","x":"%s","y":"%s","x":"%s"}' % (j["x"], j["y"], j["x"])
+    got.append(raw_jws(c, ka, c.dir["newAccount"],
+                       '{"alg":"ES256","nonce":"%s","url":"%s","jwk":%s}' %
+                       (c.new_nonce(), c.dir["newAccount"], jwk_text),
+                       '{"termsOfServiceAgreed":true}'))
+    check("a duplicate member in the protected header (kid), the payload or a jwk gives "
+          "malformed", all(st == 400 and ptype(d) == "malformed" and
+                           "duplicate" in d.get("detail", "") for st, d in got), got)
+    n = c.new_nonce()
+    c.post(ka, kid_a, None, nonce=n)
+    st, h, doc = c.post(kb, kid_b, None, kid=kid_b, nonce=n)
+    check("a nonce A used is badNonce for B", st == 400 and ptype(doc) == "badNonce", (st, doc))
+    got = [c.post(kb, url, None, kid=kid_b)[0] for url in
+           (kid_a + "/orders", kid_a.replace("/acct/", "/orders/") + "/0")]
+    check("B reading A's orders list or a page of it gives 401", got == [401, 401], got)
+
+    # A's objects: B is refused; URLs that look like them name nothing
+    st, h, order = c.post(ka, new_order, one)
+    ourl, az = h.get("Location"), order["authorizations"][0]
+    st, h, authz = c.post(ka, az, None)
+    chall = authz["challenges"][0]["url"]
+    got = [c.post(kb, url, pay, kid=kid_b) for url, pay in
+           ((az, None), (az, {"status": "deactivated"}), (chall, {}),
+            (order["finalize"], {"csr": make_csr(["n1.example.test"])}))]
+    check("B reading or deactivating A's authorization, answering its challenge or "
+          "finalizing its order gives 403 unauthorized",
+          all(r[0] == 403 and ptype(r[2]) == "unauthorized" for r in got),
+          [(r[0], r[2]) for r in got])
+    oid = ourl.rsplit("/", 1)[1]
+    like = [oid.lower(), oid.upper(), oid + "=", oid + "/", oid + "/x", "./" + oid,
+            "%%%02X" % ord(oid[0]) + oid[1:]]
+    got = [c.post(ka, ourl[:-len(oid)] + x, None)[0] for x in like if x != oid]
+    check("A's order at URLs that look like it (case, padding, a trailing slash, another "
+          "segment, a dot segment, percent-encoded) is 404 or 401, never the order",
+          all(x in (401, 404) for x in got), got)
+    st, h, doc = key_change(c, ka, kid_a, kb)
+    check("keyChange to the key of another account gives 409 conflict, its Location that "
+          "account", st == 409 and ptype(doc) == "conflict" and h.get("Location") == kid_b,
+          (st, doc, h.get("Location")))
+
+    # IP identifiers: text forms that are not an address refused; mapped IPv6 is IPv4
+    got = [c.post(ka, new_order, {"identifiers": [{"type": "ip", "value": v}]})[0]
+           for v in ("127.000.000.001", "0127.0.0.1", "127.1", "[::1]", "127.0.0.1/32",
+                     "fe80::1%lo", " 127.0.0.1")]
+    check("IP identifiers with leading zeros, short, bracketed, with a prefix or a zone "
+          "give 400", got == [400] * 7, got)
+    st, h, doc = c.post(ka, new_order, {"identifiers": [{"type": "ip",
+                                                          "value": "::ffff:127.0.0.1"}]})
+    check("an IPv4-mapped IPv6 identifier is ordered as IPv4",
+          doc.get("identifiers") == [{"type": "ip", "value": "127.0.0.1"}], (st, doc))
+
+    # a deactivated authorization is not reused; CSR names that differ a little
+    ourl, order = order_until_ready(c, ka, "n2.example.test")
+    az = order["authorizations"][0]
+    c.post(ka, az, {"status": "deactivated"})
+    st, h, doc = c.post(ka, new_order, {"identifiers": [{"type": "dns",
+                                                          "value": "n2.example.test"}]})
+    check("after a deactivation the next order gets a new pending authorization",
+          st == 201 and doc.get("status") == "pending" and doc["authorizations"] != [az],
+          (st, doc))
+    idents = [{"type": "dns", "value": "n1.example.test"}, {"type": "ip", "value": "127.0.0.1"}]
+    ip4, ip6 = (x509.IPAddress(ipaddress.ip_address(v)) for v in ("127.0.0.1",
+                                                                   "::ffff:127.0.0.1"))
+    st, h, order = c.post(ka, new_order, {"identifiers": idents})
+    ourl = h.get("Location")
+    for url in order["authorizations"]:
+        validate_first(c, ka, {"authorizations": [url]})
+        poll(c, ka, url, "valid")
+    bad = [[x509.DNSName("n1.example.test."), ip4],
+           [x509.DNSName("*.n1.example.test"), x509.DNSName("n1.example.test"), ip4]]
+    got = [c.post(ka, order["finalize"], {"csr": csr_sans(sans)}) for sans in bad]
+    check("finalize with a SAN with a trailing dot, or a wildcard not ordered, gives badCSR",
+          all(r[0] == 400 and ptype(r[2]) == "badCSR" for r in got),
+          [(r[0], r[2]) for r in got])
+    st, h, doc = c.post(ka, order["finalize"], {"csr": csr_sans(
+        [x509.DNSName("n1.example.test"), x509.DNSName("n1.example.test"), ip6])})
+    st, h, pem = c.post(ka, poll(c, ka, ourl, "valid").get("certificate", ourl), None)
+    sans = x509.load_pem_x509_certificate(pem).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value if b"BEGIN" in pem else None
+    check("a CSR naming a name twice and the address as IPv4-mapped IPv6 issues each name "
+          "once, the address as IPv4", sans is not None and list(sans) == [
+              x509.DNSName("n1.example.test"), ip4], (st, doc, sans))
+
+
+def csr_sans(sans):
+    """A CSR (base64url DER) of a new P-256 key with no subject and these SANs."""
+    b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    b = b.add_extension(x509.SubjectAlternativeName(sans), False)
+    return b64(b.sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()).public_bytes(
+        serialization.Encoding.DER))
+
+
 def revoke_names(directory, cafile, port, *pems):
     """revokeCert by authorizations: every name counts, the CN too; keyCompromise from an
     account that did not order the certificate needs the certificate's key. pems: a
@@ -824,15 +968,21 @@ def order_until_ready(c, key, name):
     return ourl, order
 
 
-def policy(directory, cafile, port):
-    """Server policy: *.wait.test waits for an approver, *.deny.test is refused;
-    at most 4 new orders per hour per account."""
+def finalized(directory, cafile, port, name):
+    """A new account's order for name made ready (http-01 answered on port) and
+    finalized: (client, key, order URL, order, the finalize's (status, headers, doc))."""
     serve_http01(port)
     c = Client(directory, cafile)
     k = Key()
     c.account(k)
-    ourl, order = order_until_ready(c, k, "a.wait.test")
-    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["a.wait.test"])})
+    ourl, order = order_until_ready(c, k, name)
+    return c, k, ourl, order, c.post(k, order["finalize"], {"csr": make_csr([name])})
+
+
+def policy(directory, cafile, port):
+    """Server policy: *.wait.test waits for an approver, *.deny.test is refused;
+    at most 4 new orders per hour per account."""
+    c, k, ourl, order, (st, h, doc) = finalized(directory, cafile, port, "a.wait.test")
     check("an order the policy parks stays processing with Retry-After",
           st == 200 and doc.get("status") == "processing" and h.get("Retry-After"), (st, doc))
     st, h, doc = c.post(k, ourl, None)
@@ -913,6 +1063,55 @@ def policy(directory, cafile, port):
     st, h, doc = c.post(k2, c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                               "value": "p2.example.test"}]})
     check("after deactivating the first, the order is accepted", st == 201, (st, doc))
+
+
+def held_order(directory, cafile, port, name):
+    """A new account's order for name, validated now (http-01) and finalized: it waits
+    for approvers (the policy parks name)."""
+    c, k, ourl, order, (st, h, doc) = finalized(directory, cafile, port, name)
+    check("the order for %s waits for approvers" % name,
+          st == 200 and doc.get("status") == "processing", (st, doc))
+
+
+def approve_own(cairn, cadir, kid):
+    """Approves (cairn requests approve) the pending request of the account kid; returns
+    (exit code, output)."""
+    out = subprocess.run([cairn, "requests", "list", "--dir", cadir, "--json"],
+                         capture_output=True, text=True, timeout=60).stdout
+    acct = "acme:acct/" + kid.rsplit("/", 1)[-1]
+    ids = [r["id"] for r in json.loads(out)["items"]
+           if r["status"] == "pending" and r.get("requester") == acct]
+    if len(ids) != 1:
+        return -1, "pending requests of %s: %r" % (acct, ids)
+    p = subprocess.run([cairn, "requests", "approve", ids[0], "--dir", cadir],
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout + p.stderr
+
+
+def approval_authz(directory, cafile, port, cairn, cadir):
+    """An order waiting for approvers (a.wait.test) whose authorization its account
+    deactivates meanwhile (RFC 8555 §7.5.2): the approval issues nothing. Before, the
+    certificate was issued on the authorization the account had given up."""
+    c, k, ourl, order, _ = finalized(directory, cafile, port, "a.wait.test")
+    rc, out = approve_own(cairn, cadir, c.kid)
+    st, h, doc = c.post(k, ourl, None)
+    check("an order waiting for approvers is issued when approved",
+          rc == 0 and doc.get("status") == "valid" and doc.get("certificate"), (rc, out, doc))
+    # the next order reuses the valid authorization; it waits, and is given up meanwhile
+    st, h, order = c.post(k, c.dir["newOrder"], {"identifiers": [{"type": "dns",
+                                                                "value": "a.wait.test"}]})
+    ourl = h.get("Location")
+    st, h, doc = c.post(k, order["finalize"], {"csr": make_csr(["a.wait.test"])})
+    st2, h, az = c.post(k, order["authorizations"][0], {"status": "deactivated"})
+    check("the next order waits for approvers; its authorization is deactivated meanwhile",
+          doc.get("status") == "processing" and az.get("status") == "deactivated",
+          (doc, st2, az))
+    rc, out = approve_own(cairn, cadir, c.kid)
+    check("the approval then issues nothing (403), naming the authorization",
+          rc != 0 and "403" in out and "deactivated" in out, (rc, out))
+    st, h, doc = c.post(k, ourl, None)
+    check("  ... the order is invalid, without a certificate",
+          doc.get("status") == "invalid" and "certificate" not in doc, doc)
 
 
 def walked_total(metrics):
@@ -2178,6 +2377,10 @@ def main():
         negative(directory, cafile, port)
     elif mode == "policy":
         policy(directory, cafile, port)
+    elif mode == "held_order":
+        held_order(directory, cafile, port, sys.argv[5])
+    elif mode == "approval_authz":
+        approval_authz(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "badip":
         badip(directory, cafile, port)
     elif mode == "begin":
@@ -2206,6 +2409,8 @@ def main():
         deactivate_race(directory, cafile, port, sys.argv[5], sys.argv[6])
     elif mode == "eab_race":
         eab_race(directory, cafile, port, *sys.argv[5:10])
+    elif mode == "lookalikes":
+        lookalikes(directory, cafile, port)
     elif mode == "revoke_names":
         revoke_names(directory, cafile, port, *sys.argv[5:])
     elif mode == "slow_peers":
