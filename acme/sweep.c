@@ -6,10 +6,11 @@
  * (at least the order lifetime after: an order reusing an authorization has expired
  * before that authorization is deleted), with their list entries (l/) and their
  * authorizations past the same point, whose pending (p/) and reuse (v/) entries go with
- * them, and the entry of the policy request it waited on (r/). An order parked for approvers ("processing") is kept while its request waits; one
- * whose request was decided but which no client fetched since (the order learns of the
- * decision when it is read) is brought up to date first, its certificate link written,
- * and goes at a later sweep. The certificate link (s/) stays: the account downloads and
+ * them, and the entry of the policy request it waited on (r/). An order parked for
+ * approvers ("processing") is kept while its request waits; one whose request was
+ * decided but which no client fetched since (the order learns of the decision when it is
+ * read) is brought up to date first, its certificate link written, and goes at a later
+ * sweep. The certificate link (s/) stays: the account downloads and
  * revokes as before. Failed-validation entries (f/) go once they left the hour they count
  * in. A thread of its own (util_periodic) sweeps at start and every hour after, in
  * batches of one write each.
