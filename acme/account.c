@@ -90,10 +90,39 @@ static int check_contact(const json_t *c, http_reply_t *r)
 	return 0;
 }
 
+/* The SHA-256 of jwk's SubjectPublicKeyInfo (ca_pubkey_sha256: what a key is blocked
+ * by). 0, or non-zero with the problem in r. */
+static int jwk_spki(const json_t *jwk, uint8_t spki[32], http_reply_t *r)
+{
+	char why[160] = "";
+	EVP_PKEY *pk = acme_jwk_to_pkey(jwk, why, sizeof(why));
+	int rc = pk != NULL ? ca_pubkey_sha256(pk, spki) : CAIRN_EKEYTYPE;
+
+	EVP_PKEY_free(pk);
+	if (rc != 0)
+		acme_problem(r, 400, "badPublicKey", "the key cannot be read%s%s", why[0] ? ": " : "",
+			     why);
+	return rc;
+}
+
+/* In txn: CAIRN_EWEAKKEY (err saying why) when a certificate with the key spki was
+ * revoked for keyCompromise: whoever holds that key may not be whom it was issued to, so
+ * it makes no new account and becomes no account's key. */
+static int key_not_compromised(db_txn_t *txn, const uint8_t spki[32], cairn_err_t *err)
+{
+	char why[256];
+
+	if (ca_spki_compromised(txn, spki, why, sizeof(why)))
+		return cairn_err_set(err, CAIRN_EWEAKKEY, "the key is blocked (%s): use a new key",
+				     why[0] ? why : "compromised");
+	return 0;
+}
+
 typedef struct create_op {
 	acme_t *a;
 	json_t *acct;          /* the new account */
 	const char *thumb;
+	uint8_t spki[32];      /* its key's (jwk_spki) */
 	const char *eab_kid;   /* or NULL */
 	char existing[ACME_ID_LEN + 1]; /* set when the key already had an account */
 } create_op_t;
@@ -117,6 +146,8 @@ static int create_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		op->existing[len] = '\0';
 		return 0;
 	}
+	if ((rc = key_not_compromised(txn, op->spki, err)) != 0)
+		return rc;
 	if (op->eab_kid != NULL) {
 		json_t *eab = NULL;
 		snprintf(key, sizeof(key), "e/%s", op->eab_kid);
@@ -254,9 +285,15 @@ void acme_new_account(acme_t *a, const char *url, const char *arg, const acme_re
 	op.acct = acct;
 	op.thumb = j.thumb;
 	op.eab_kid = kid[0] ? kid : NULL;
+	if (jwk_spki(j.jwk, op.spki, r) != 0)
+		goto out;
 	rc = db_write(a->db, create_run, &op, &err);
 	if (rc == CAIRN_EAUTH) {
 		acme_problem(r, 401, "unauthorized", "%s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (rc == CAIRN_EWEAKKEY) {
+		acme_problem_err(r, rc, "%s", cairn_err_msg(&err));
 		goto out;
 	}
 	if (rc) {
@@ -445,6 +482,7 @@ typedef struct rollover_op {
 	const char *id;
 	const char *old_thumb, *new_thumb;
 	const json_t *new_jwk;
+	uint8_t new_spki[32]; /* jwk_spki of new_jwk */
 	int conflict; /* the new key belongs to an account already */
 	int stale;    /* the account's key is no longer the one that signed the request */
 } rollover_op_t;
@@ -478,6 +516,8 @@ static int rollover_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		rc = CAIRN_EEXIST;
 		goto out;
 	}
+	if ((rc = key_not_compromised(txn, op->new_spki, err)) != 0)
+		goto out;
 	if ((rc = acme_txn_put_str(txn, key, op->id)) != 0)
 		goto out;
 	snprintf(key, sizeof(key), "k/%s", op->old_thumb);
@@ -578,6 +618,8 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 	op.old_thumb = j.thumb;
 	op.new_thumb = new_thumb;
 	op.new_jwk = new_jwk;
+	if (jwk_spki(new_jwk, op.new_spki, r) != 0)
+		goto out;
 	rc = db_write(a->db, rollover_run, &op, &err);
 	if (op.conflict) {
 		char key[128], other[ACME_ID_LEN + 1] = "", u[512];
@@ -593,6 +635,10 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 		acme_problem(r, 401, "unauthorized",
 			     "the account's key changed while this keyChange was in flight: sign "
 			     "with its current key");
+		goto out;
+	}
+	if (rc == CAIRN_EWEAKKEY) {
+		acme_problem_err(r, rc, "new key: %s", cairn_err_msg(&err));
 		goto out;
 	}
 	if (rc) {

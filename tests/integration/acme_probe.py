@@ -458,6 +458,18 @@ def negative(directory, cafile, port):
     st, h, doc = c.post(ck, c.dir["revokeCert"], {"certificate": b64(der3), "reason": 1},
                         kid=False)
     check("the certificate's own key revokes it (jwk)", st == 200, (st, doc))
+    # that key is blocked now (keyCompromise): whoever holds it makes no account with it
+    st, h, doc = c.post(ck, c.dir["newAccount"], {"termsOfServiceAgreed": True}, kid=False)
+    check("newAccount with a key revoked for keyCompromise gives badPublicKey",
+          st == 400 and ptype(doc) == "badPublicKey" and "blocked" in doc.get("detail", ""),
+          (st, doc))
+    st, h, doc = key_change(c, ka, kid_a, ck)
+    check("keyChange to a key revoked for keyCompromise gives badPublicKey",
+          st == 400 and ptype(doc) == "badPublicKey" and "blocked" in doc.get("detail", ""),
+          (st, doc))
+    c.kid = kid_a
+    st, h, doc = c.post(ka, kid_a, None)
+    check("  ... and the account keeps its key", st == 200, (st, doc))
 
     # renewalInfo for an issued certificate
     cert = x509.load_der_x509_certificate(der)
