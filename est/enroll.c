@@ -154,35 +154,57 @@ out:
 	return status;
 }
 
+/* DER of csr's CertificationRequestInfo without its challengePassword (*der
+ * OPENSSL_free'd): that attribute carries the TLS session's channel binding (RFC 7030
+ * §3.5), which differs on every session a device repeats its request on (§4.2.3). Its
+ * length, or -1. */
+static int request_info_der(X509_REQ *csr, unsigned char **der)
+{
+	X509_REQ *copy = X509_REQ_dup(csr);
+	int idx, len;
+
+	if (copy == NULL)
+		return -1;
+	while ((idx = X509_REQ_get_attr_by_NID(copy, NID_pkcs9_challengePassword, -1)) >= 0)
+		X509_ATTRIBUTE_free(X509_REQ_delete_attr(copy, idx));
+	len = i2d_re_X509_REQ_tbs(copy, der);
+	X509_REQ_free(copy);
+	return len;
+}
+
 /*
  * The key that finds a pending request again: SHA-256(requester, label, operation,
  * the authenticating certificate's serial ("" for Basic), the CSR's
- * CertificationRequestInfo). The signature is left out: ECDSA signatures differ each
- * time, and a device that signs the same request again asks the same. The operation
- * and the serial are in it so that a renewal is collected only as a renewal, by the
- * certificate it supersedes.
+ * CertificationRequestInfo without challengePassword). The signature is left out: ECDSA
+ * signatures differ each time, and a device that signs the same request again asks the
+ * same; so is the channel binding, checked on every call against the call's own session.
+ * The operation and the serial are in it so that a renewal is collected only as a
+ * renewal, by the certificate it supersedes. 0, or CAIRN_ECRYPTO when it cannot be
+ * computed (never a key that every failed computation would share).
  */
-static void pending_key(const est_call_t *c, X509_REQ *csr, char *key)
+static int pending_key(const est_call_t *c, X509_REQ *csr, char *key)
 {
 	const char *serial = c->by_cert ? c->peer_serial : "";
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char *der = NULL;
-	int len = i2d_re_X509_REQ_tbs(csr, &der);
+	int len = request_info_der(csr, &der);
 	uint8_t h[32];
 	unsigned hl = 0;
+	int ok = md != NULL && len > 0 && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(md, c->requester, strlen(c->requester) + 1) &&
+		 EVP_DigestUpdate(md, c->label->name, strlen(c->label->name) + 1) &&
+		 EVP_DigestUpdate(md, c->op, strlen(c->op) + 1) &&
+		 EVP_DigestUpdate(md, serial, strlen(serial) + 1) &&
+		 EVP_DigestUpdate(md, der, (size_t)len) && EVP_DigestFinal_ex(md, h, &hl) &&
+		 hl == sizeof(h);
 
-	memset(h, 0, sizeof(h));
-	if (md != NULL && len > 0 && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
-	    EVP_DigestUpdate(md, c->requester, strlen(c->requester) + 1) &&
-	    EVP_DigestUpdate(md, c->label->name, strlen(c->label->name) + 1) &&
-	    EVP_DigestUpdate(md, c->op, strlen(c->op) + 1) &&
-	    EVP_DigestUpdate(md, serial, strlen(serial) + 1) &&
-	    EVP_DigestUpdate(md, der, (size_t)len))
-		EVP_DigestFinal_ex(md, h, &hl);
 	EVP_MD_CTX_free(md);
 	OPENSSL_free(der);
+	if (!ok)
+		return CAIRN_ECRYPTO;
 	memcpy(key, PENDING_PREFIX, 2);
 	hex_encode(h, sizeof(h), key + 2);
+	return 0;
 }
 
 struct pending_put {
@@ -606,7 +628,10 @@ void est_enroll(est_call_t *c, int reenroll, int keygen, http_reply_t *reply)
 		creq.no_wait = 1;
 	} else {
 		creq.csr = csr;
-		pending_key(c, csr->req, key);
+		if (pending_key(c, csr->req, key) != 0) {
+			est_reply_text(reply, 500, "cannot compute the request's key");
+			goto out;
+		}
 		ans.pending_key = key;
 		if (pending_get(c->e, key, id) == 0) {
 			answer_pending(c, reenroll, key, id, reply);

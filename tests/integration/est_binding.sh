@@ -2,13 +2,22 @@
 # SPDX-License-Identifier: MIT
 # EST challengePassword bound to the TLS session (RFC 7030 §3.5, tls-exporter): a device
 # that reads its session's exporter (openssl s_client -keymatexport) enrolls; a CSR
-# without the binding, or bound to another session, is refused.
+# without the binding, or bound to another session, is refused; a request that waited for
+# an approver is collected on a later session with the CSR bound to that session.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 D=$WORK/ca
 ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
 jq '.est.channel_binding = "tls-exporter"' "$D/cairn.json" >"$WORK/cairn.json" &&
 	cp "$WORK/cairn.json" "$D/cairn.json" || bail "cannot edit cairn.json"
+# Devices named held-* wait for one approval.
+cat >"$D/policy.json" <<'JSON'
+{"rules": [
+  {"name": "held", "match": {"channel": "est", "subject_cn_prefix": "held-"},
+   "action": "approve", "approvals": 1},
+  {"name": "default", "match": {}, "action": "issue"}
+]}
+JSON
 ca_serve "$D" || bail "cairn serve did not start"
 ROOT=$D/ca/root.pem
 EST=$HTTPS_URL/.well-known/est
@@ -82,5 +91,32 @@ ok "a CSR bound to another TLS session is refused (403)" sh -c "curl -s --cacert
 	-u 'dev:binding password' -H 'Content-Type: application/pkcs10' \
 	--data-binary @'$WORK/bound-device.b64' -w '%{http_code}' -o '$WORK/replay.out' \
 	'$EST/simpleenroll' | grep -qx 403 && grep -q 'does not match' '$WORK/replay.out'"
+
+# A request that waits for an approver is repeated on a later TLS session (RFC 7030 §4.2.3):
+# the CSR then carries that session's binding, and it is the same request all the same
+# (the same key, subject and extensions). It used to be keyed with the challengePassword:
+# every retry was a new request for the approvers, and the approved one was never collected.
+# status_of CN: the HTTP status of the answer in $WORK/CN.out.
+status_of() { sed -n 's/^HTTP\/1.1 \([0-9]*\).*/\1/p' "$WORK/$1.out" | head -n 1; }
+pending_count() { "$CAIRN" requests list --dir "$D" --json 2>/dev/null | jq '.items | length'; }
+enroll_bound held-device
+ok "a held device's bound CSR waits for approval (202)" test "$(status_of held-device)" = 202
+HELD=$(grep -Eo 'request [0-9a-f]{32}' "$WORK/held-device.out" | head -n 1 | cut -d' ' -f2)
+enroll_bound held-device
+ok "  ... repeated on a new session, bound to it: the same request (202)" sh -c "
+	[ '$(status_of held-device)' = 202 ] && grep -q 'request $HELD' '$WORK/held-device.out'"
+ok "  ... and no second request for the approvers" test "$(pending_count)" -eq 1
+ok "  ... approved" "$CAIRN" requests approve "$HELD" --dir "$D"
+enroll_bound held-device
+ok "  ... then collected on a new session (200)" test "$(status_of held-device)" = 200
+ok "  ... the certificate for the device's key" sh -c "
+	sed -n '/^HTTP\/1.1/,\$p' '$WORK/held-device.out' | sed '1,/^\r\$/d' |
+	grep -v '^closed\$' | openssl base64 -d | openssl pkcs7 -inform DER -print_certs |
+	openssl x509 -noout -pubkey >'$WORK/held.pub' &&
+	openssl pkey -in '$WORK/dev.key' -pubout | cmp -s - '$WORK/held.pub'"
+ok "  ... the CSR bound to an earlier session is still refused (403)" sh -c "curl -s \
+	--cacert '$ROOT' -u 'dev:binding password' -H 'Content-Type: application/pkcs10' \
+	--data-binary @'$WORK/held-device.b64' -w '%{http_code}' -o /dev/null \
+	'$EST/simpleenroll' | grep -qx 403"
 
 done_testing
