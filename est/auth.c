@@ -265,6 +265,25 @@ static int check_limit(est_call_t *c, const char *key, http_reply_t *reply)
 	return -1;
 }
 
+/*
+ * Refuses a request that brings no credential that counts (none, a Basic header of
+ * another scheme, or only a client certificate that does not authenticate here): a
+ * failed login of its address, since each refusal is a durable audit write; past the
+ * limit the refusals are 429s, counted and audited once like any lock-out. Always -1
+ * (reply filled).
+ */
+static int refuse_counted(est_call_t *c, http_reply_t *reply, int status, const char *why)
+{
+	char addr[RL_KEY_MAX];
+
+	net_addr_key(c->req->remote, addr, sizeof(addr));
+	if (check_limit(c, addr, reply) != 0)
+		return -1;
+	util_ratelimit_fail(c->e->fails, addr);
+	est_refuse(c, reply, status, "%s", why);
+	return -1;
+}
+
 /* HMAC of the whole Authorization header under the server's per-run key. */
 static int cred_digest(const est_t *e, const char *header, uint8_t out[32])
 {
@@ -401,18 +420,14 @@ static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *inf
 	cairn_err_t err = { 0 };
 	int rc = -1, have_cred;
 
-	net_addr_key(c->req->remote, addr, sizeof(addr));
 	if (h == NULL || strncasecmp(h, "Basic ", 6) != 0) {
-		/* No credential (or only a certificate that does not count) is a failed login
-		 * of the address: each 401 is a durable audit write, so past the limit the
-		 * refusals are 429s, counted and audited once like any lock-out. */
-		if (check_limit(c, addr, reply) != 0)
-			return -1;
-		util_ratelimit_fail(c->e->fails, addr);
-		est_refuse(c, reply, 401, "%s%sauthentication required: HTTP Basic or a client "
-			   "certificate", cert_why ? cert_why : "", cert_why ? "; " : "");
-		return -1;
+		char why[640]; /* cert_why (up to 511) and the sentence */
+
+		snprintf(why, sizeof(why), "%s%sauthentication required: HTTP Basic or a "
+			 "client certificate", cert_why ? cert_why : "", cert_why ? "; " : "");
+		return refuse_counted(c, reply, 401, why);
 	}
+	net_addr_key(c->req->remote, addr, sizeof(addr));
 	have_cred = cred_digest(c->e, h, cred) == 0;
 	if (have_cred && conn_reuse(c, cred, info)) {
 		atomic_fetch_add(&c->e->n_connection, 1);
@@ -479,30 +494,22 @@ int est_authenticate(est_call_t *c, int reenroll, http_reply_t *reply)
 	if (c->req->peer_cert != NULL)
 		check_peer(c);
 	if (reenroll) {
-		/* A re-enrollment is proven by the certificate being renewed, nothing else. */
-		if (c->peer == NULL) {
-			est_refuse(c, reply, 401,
-				   "re-enrollment needs the current certificate as TLS client certificate");
-			return -1;
+		/* A re-enrollment is proven by the certificate being renewed, nothing else: a
+		 * request without one that counts is a failed login of its address. */
+		if (c->peer == NULL)
+			return refuse_counted(c, reply, 401, "re-enrollment needs the current "
+					      "certificate as TLS client certificate");
+		if (c->peer_blocked[0] != '\0')
+			snprintf(why, sizeof(why), "client certificate %s: its key is blocked (%s)",
+				 c->peer_serial, c->peer_blocked);
+		else if (!c->peer_ok)
+			snprintf(why, sizeof(why), "client certificate %s is not a current "
+				 "certificate of this CA (unknown, expired or revoked)", c->peer_serial);
+		else if (peer_counts(c, 1, why, sizeof(why))) {
+			c->by_cert = 1;
+			return 0;
 		}
-		if (c->peer_blocked[0] != '\0') {
-			est_refuse(c, reply, 403, "client certificate %s: its key is blocked (%s)",
-				   c->peer_serial, c->peer_blocked);
-			return -1;
-		}
-		if (!c->peer_ok) {
-			est_refuse(c, reply, 403,
-				   "client certificate %s is not a current certificate of this CA "
-				   "(unknown, expired or revoked)",
-				   c->peer_serial);
-			return -1;
-		}
-		if (!peer_counts(c, 1, why, sizeof(why))) {
-			est_refuse(c, reply, 403, "%s", why);
-			return -1;
-		}
-		c->by_cert = 1;
-		return 0;
+		return refuse_counted(c, reply, 403, why);
 	}
 	if (c->peer_ok && peer_counts(c, 0, why, sizeof(why))) {
 		c->by_cert = 1;

@@ -94,7 +94,8 @@ ok "bob on the default label: 200" status_is b2 200
 # ---- a certificate authenticates only on the label it was issued on ----
 # bob may use the default label only: his certificate from there is no pass to iot (the
 # same profile, but another policy group, and serverkeygen on). Refusals that fall back to
-# Basic are failed logins of their address: each address here stays under the limit.
+# Basic, and re-enrollments refused for their certificate, are failed logins of their address:
+# each address here stays under the limit.
 csr bob1 /CN=bob-1.iot.test "DNS:bob-1.iot.test"
 est_post bob1 simpleenroll -u 'bob:bob password 1'
 ok "bob enrolls on the default label" p7cert bob1
@@ -108,14 +109,14 @@ est_post bob3 iot/serverkeygen --interface 127.0.2.1 --cert "$WORK/bob1.pem" --k
 ok "  ... nor serverkeygen on iot (enabled there, not on his label)" not_issued bob3
 ok "  ... no key in the answer" sh -c "! grep -qi 'pkcs8\|PRIVATE' '$WORK/bob3.body'"
 csr bobre /CN=bob-1.iot.test "DNS:bob-1.iot.test" "$WORK/bob1.key"
-est_post bob4 iot/simplereenroll --cert "$WORK/bob1.pem" --key "$WORK/bob1.key"
+est_post bob4 iot/simplereenroll --interface 127.0.3.1 --cert "$WORK/bob1.pem" --key "$WORK/bob1.key"
 ok "  ... nor simplereenroll on iot (403)" status_is bob4 403
 ok "  ... saying why" grep -q "issued on EST label default" "$WORK/bob4.body"
 est_post bob5 simplereenroll --cert "$WORK/bob1.pem" --key "$WORK/bob1.key"
 ok "bob's certificate re-enrolls on its own label (200)" status_is bob5 200
 p7cert bob5
 cp "$WORK/bob1.key" "$WORK/bob5.key"
-est_post bob6 iot/simplereenroll --cert "$WORK/bob5.pem" --key "$WORK/bob5.key"
+est_post bob6 iot/simplereenroll --interface 127.0.3.2 --cert "$WORK/bob5.pem" --key "$WORK/bob5.key"
 ok "  ... and the renewal keeps that label: not on iot either (403)" status_is bob6 403
 
 # hank's label held makes every request wait for an approver; his certificate does not
@@ -130,12 +131,12 @@ ok "  ... approved" "$CAIRN" requests approve "$(req_id h1)" --dir "$D"
 est_post h1 held/simpleenroll -u 'hank:hank password'
 ok "  ... hank collects his certificate" p7cert h1
 csr hre /CN=dev-h.iot.test "DNS:dev-h.iot.test" "$WORK/h1.key"
-est_post hre_default simplereenroll --cert "$WORK/h1.pem" --key "$WORK/h1.key"
+est_post hre_default simplereenroll --interface 127.0.3.3 --cert "$WORK/h1.pem" --key "$WORK/h1.key"
 ok "hank's certificate from held does not renew on the default label without approval (403)" \
 	status_is hre_default 403
 ok "  ... saying it authenticates only on held" grep -q "issued on EST label held" \
 	"$WORK/hre_default.body"
-est_post hre_iot iot/simplereenroll --cert "$WORK/h1.pem" --key "$WORK/h1.key"
+est_post hre_iot iot/simplereenroll --interface 127.0.3.4 --cert "$WORK/h1.pem" --key "$WORK/h1.key"
 ok "  ... nor on iot (403)" status_is hre_iot 403
 csr h5 /CN=dev-h.iot.test "DNS:dev-h.iot.test"
 est_post h5 iot/simpleenroll --interface 127.0.2.2 --cert "$WORK/h1.pem" --key "$WORK/h1.key"
@@ -182,7 +183,7 @@ ok "the refusals are audited" sh -c "'$CAIRN' audit export --dir '$D' --format j
 openssl req -new -key "$WORK/alice.key" -subj /CN=dev-a.iot.test -addext "subjectAltName=DNS:dev-a.iot.test" \
 	-outform DER 2>/dev/null | openssl base64 >"$WORK/re.b64"
 BODY=$WORK/re.b64
-est_post re servers/simplereenroll --cert "$WORK/alice.pem" --key "$WORK/alice.key"
+est_post re servers/simplereenroll --interface 127.0.3.5 --cert "$WORK/alice.pem" --key "$WORK/alice.key"
 ok "alice's certificate (label iot) does not re-enroll through label servers (403)" status_is re 403
 ok "  ... saying it authenticates only on iot" grep -q "issued on EST label iot" "$WORK/re.body"
 openssl req -new -key "$WORK/alice.key" -subj /CN=DEV-A.IOT.TEST -addext "subjectAltName=DNS:dev-a.iot.test" \
@@ -214,7 +215,7 @@ ok "  ... and a second certificate for the same key (kc2)" p7cert kc2
 ok "kc2 is revoked for keyCompromise: the key is blocked" "$CAIRN" revoke --dir "$D" \
 	"$(serial_of kc2)" --reason keyCompromise
 csr kc3 /CN=dev-k.iot.test "DNS:dev-k.iot.test"
-est_post kc3 iot/simplereenroll --cert "$WORK/kc1.pem" --key "$WORK/k.key"
+est_post kc3 iot/simplereenroll --interface 127.0.3.6 --cert "$WORK/kc1.pem" --key "$WORK/k.key"
 ok "kc1 (not revoked, same key) does not re-enroll, not even to a new key (403)" status_is kc3 403
 ok "  ... saying its key is blocked and why" grep -q "key is blocked (certificate .* keyCompromise)" \
 	"$WORK/kc3.body"
@@ -256,7 +257,7 @@ openssl req -new -key "$LC.key" -subj /CN=acme-dv.example.test \
 	-addext "subjectAltName=DNS:acme-dv.example.test" -outform DER 2>/dev/null |
 	openssl base64 >"$WORK/acre.b64"
 BODY=$WORK/acre.b64
-est_post acre servers/simplereenroll --cert "$LC.crt" --key "$LC.key"
+est_post acre servers/simplereenroll --interface 127.0.3.7 --cert "$LC.crt" --key "$LC.key"
 ok "  ... nor renews itself through EST (no ACME validation bypass)" not_issued acre
 
 # The daemon's own HTTPS certificate: its key is a file in DIR.
@@ -268,7 +269,7 @@ ok "  ... not even on a label that lists tls-server" not_issued dt2
 openssl x509 -x509toreq -in "$D/tls/server.pem" -signkey "$D/tls/server.key" \
 	-copy_extensions copyall 2>/dev/null | openssl req -outform DER | openssl base64 >"$WORK/dt3.b64"
 BODY=$WORK/dt3.b64
-est_post dt3 servers/simplereenroll --cert "$D/tls/server.pem" --key "$D/tls/server.key"
+est_post dt3 servers/simplereenroll --interface 127.0.3.8 --cert "$D/tls/server.pem" --key "$D/tls/server.key"
 ok "  ... nor re-enroll (a second daemon certificate)" not_issued dt3
 
 # An admin-issued tls-server certificate counts only where a label lists its profile.
@@ -465,6 +466,43 @@ audit_jsonl
 ok "  ... audited: the three 401s and the lock-out's first 429, nothing more" anon_audited
 ok "  ... cacerts stays open to that address (no credential needed)" sh -c "
 	curl -s --interface 127.0.0.9 --cacert '$ROOT' -o /dev/null -w '%{http_code}' '$EST/cacerts' | grep -qx 200"
+# simplereenroll is proven by the client certificate alone: a request without one, or with
+# one that does not count (an ACME certificate: anyone may get one), is a failed login of
+# its address like simpleenroll's. It used to be refused before any limit: a durable audit
+# write for every request, from anyone.
+# reenroll_flood ADDR OUT [curl options]: 20 simplereenroll requests from ADDR.
+reenroll_flood() {
+	addr=$1 out=$2
+	shift 2
+	i=0
+	while [ $i -lt 20 ]; do
+		curl -s --interface "$addr" --cacert "$ROOT" -H 'Content-Type: application/pkcs10' \
+			--data-binary "@$WORK/k1.b64" -o /dev/null -w '%{http_code}\n' "$@" \
+			"$EST/servers/simplereenroll"
+		i=$((i + 1))
+	done >"$WORK/$out.codes"
+}
+# codes_are OUT FIRST: the first 3 of OUT.codes are FIRST, the other 17 are 429.
+codes_are() {
+	test "$(awk 'NR <= 3' "$WORK/$1.codes" | tr '\n' ' ')" = "$2 $2 $2 " &&
+		test "$(awk 'NR > 3 && $1 == 429' "$WORK/$1.codes" | wc -l)" -eq 17
+}
+# refused_audited ADDR: the number of est.refused events of ADDR.
+refused_audited() {
+	grep '"est.refused"' "$WORK/audit.jsonl" | grep -cF "\"remote\":\"$1\""
+}
+reenroll_flood 127.0.0.10 renone
+ok "20 simplereenroll without a client certificate: 3 are 401, then 429" codes_are renone 401
+reenroll_flood 127.0.0.11 reacme --cert "$LC.crt" --key "$LC.key"
+ok "20 simplereenroll with an ACME certificate: 3 are 403, then 429" codes_are reacme 403
+audit_jsonl
+ok "  ... each address audited four times (the refusals and the lock-out's first 429)" \
+	test "$(refused_audited 127.0.0.10) $(refused_audited 127.0.0.11)" = "4 4"
+p7cert kc7
+ok "  ... a device's own certificate still re-enrolls from a locked address (200)" sh -c "
+	curl -s --interface 127.0.0.10 --cacert '$ROOT' --cert '$WORK/kc7.pem' --key '$WORK/kc7.key' \
+	-H 'Content-Type: application/pkcs10' --data-binary '@$WORK/kc7.b64' -o /dev/null \
+	-w '%{http_code}' '$EST/iot/simplereenroll' | grep -qx 200"
 
 # ---- the window ends: a clock moved by libfaketime lets the address try again ----
 ca_stop
