@@ -284,13 +284,14 @@ static int refuse_counted(est_call_t *c, http_reply_t *reply, int status, const 
 	return -1;
 }
 
-/* HMAC of the whole Authorization header under the server's per-run key. */
-static int cred_digest(const est_t *e, const char *header, uint8_t out[32])
+/* HMAC of the decoded Basic credentials ("user:password", len bytes) under the server's
+ * per-run key: one login whatever the header's spelling (the scheme's case, spaces). */
+static int cred_digest(const est_t *e, const char *cred, size_t cred_len, uint8_t out[32])
 {
 	size_t len = 0;
 
 	return EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, e->conn_key, sizeof(e->conn_key),
-			 (const unsigned char *)header, strlen(header), out, 32, &len) != NULL &&
+			 (const unsigned char *)cred, cred_len, out, 32, &len) != NULL &&
 			       len == 32
 		       ? 0
 		       : CAIRN_ECRYPTO;
@@ -308,7 +309,7 @@ static int still_current(est_call_t *c, const char *user, const uint8_t tag[32],
 	return 1;
 }
 
-/* The login this connection made before, when this request sends the same header and
+/* The login this connection made before, when this request sends the same credentials and
  * the account still has the same password: user and info filled, 1; else 0. */
 static int conn_reuse(est_call_t *c, const uint8_t cred[32], est_user_info_t *info)
 {
@@ -330,7 +331,7 @@ static struct est_login *login_slot(est_t *e, const uint8_t cred[32])
 static int check_limit(est_call_t *c, const char *key, http_reply_t *reply);
 
 /* A login verified (by the slow hash) on any connection less than
- * est.auth_cache_seconds ago with the same Authorization header, its account
+ * est.auth_cache_seconds ago with the same credentials, its account
  * unchanged since: 1 with user and info filled; 0 when there is none; -1 when its
  * user name is locked by the failure limit (reply filled), as the slow path would
  * be. A slot holds one login: a colliding one replaces it (the bound on memory and
@@ -428,39 +429,42 @@ static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *inf
 		return refuse_counted(c, reply, 401, why);
 	}
 	net_addr_key(c->req->remote, addr, sizeof(addr));
-	have_cred = cred_digest(c->e, h, cred) == 0;
+	/* Decoded first (cheap): a kept login is found by the credentials, not the header's
+	 * bytes, or each spelling of one password would cost the slow hash. */
+	if (est_b64_decode(h + 6, strlen(h + 6), &raw, &len) == 0) {
+		if ((user = realloc(raw, len + 1)) == NULL) {
+			OPENSSL_cleanse(raw, len);
+			free(raw);
+			est_reply_text(reply, 500, "out of memory");
+			return -1;
+		}
+		user[len] = '\0';
+	}
+	colon = user ? memchr(user, ':', len) : NULL;
+	if (colon != NULL && strlen(user) != len)
+		colon = NULL; /* a NUL inside: malformed */
+	have_cred = colon != NULL && cred_digest(c->e, user, len, cred) == 0;
 	if (have_cred && conn_reuse(c, cred, info)) {
 		atomic_fetch_add(&c->e->n_connection, 1);
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	if (check_limit(c, addr, reply) != 0)
-		return -1;
-	if (have_cred && (rc = cache_reuse(c, cred, info, reply)) != 0) {
-		if (rc < 0)
-			return -1;
-		atomic_fetch_add(&c->e->n_cache, 1);
-		conn_keep(c, c->requester + 9, cred, info);
-		return 0;
-	}
-	rc = -1;
-	if (est_b64_decode(h + 6, strlen(h + 6), &raw, &len) != 0) {
-		util_ratelimit_fail(c->e->fails, addr);
-		est_refuse(c, reply, 401, "malformed Basic credentials");
-		return -1;
-	}
-	if ((user = realloc(raw, len + 1)) == NULL) {
-		OPENSSL_cleanse(raw, len);
-		free(raw);
-		est_reply_text(reply, 500, "out of memory");
-		return -1;
-	}
-	user[len] = '\0';
-	colon = memchr(user, ':', len);
-	if (colon == NULL || strlen(user) != len) {
+		goto out;
+	if (colon == NULL) {
 		util_ratelimit_fail(c->e->fails, addr);
 		est_refuse(c, reply, 401, "malformed Basic credentials");
 		goto out;
 	}
+	if (have_cred && (rc = cache_reuse(c, cred, info, reply)) != 0) {
+		if (rc > 0) {
+			atomic_fetch_add(&c->e->n_cache, 1);
+			conn_keep(c, c->requester + 9, cred, info);
+			rc = 0;
+		}
+		goto out;
+	}
+	rc = -1;
 	*colon = '\0';
 	snprintf(ukey, sizeof(ukey), "user:%s", user);
 	if (check_limit(c, ukey, reply) != 0)
@@ -481,7 +485,8 @@ static int check_basic(est_call_t *c, const char *cert_why, est_user_info_t *inf
 	est_shown(user, strlen(user) < 64 ? strlen(user) : 64, shown, sizeof(shown));
 	est_refuse(c, reply, 401, "user %s: %s", shown, cairn_err_msg(&err));
 out:
-	OPENSSL_cleanse(user, len);
+	if (user != NULL)
+		OPENSSL_cleanse(user, len);
 	free(user);
 	return rc;
 }

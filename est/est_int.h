@@ -23,7 +23,7 @@ struct est {
 };
 
 /* A Basic login verified by the slow hash, kept set.auth_cache_seconds (auth.c). Holds
- * no password: the HMAC of the Authorization header under conn_key. */
+ * no password: the HMAC of the decoded Basic credentials under conn_key. */
 struct est_login {
 	uint8_t cred[32];
 	char user[EST_NAME_MAX];
@@ -34,7 +34,7 @@ struct est_login {
 /* What a TLS connection keeps of its last successful Basic login (auth.c). */
 struct est_conn {
 	char user[EST_NAME_MAX];
-	uint8_t cred[32];       /* HMAC-SHA256(conn_key, the whole Authorization header) */
+	uint8_t cred[32];       /* HMAC-SHA256(conn_key, the decoded "user:password") */
 	uint8_t tag[32];        /* the account's password tag then: a new password ends reuse */
 	int valid;
 };

@@ -62,6 +62,25 @@ ok "the old password is refused" enroll e7 'dev:first password 1'
 ok "  ... 401" status_is e7 401
 ok "the new password works" enroll e8 'dev:second password 2'
 ok "  ... 200" status_is e8 200
+
+# The same credentials written another way (the scheme in another case, more spaces before
+# them, base64 broken by spaces) are the same login: served from the cache, not one slow
+# hash per spelling. The cache used to be keyed by the header's bytes, so an account holder
+# made the CA run scrypt at every request by re-spacing it.
+A=$(printf 'dev:second password 2' | openssl base64 -A)
+pw_before=$(logins password) cache_before=$(logins cache)
+est_post v1 simpleenroll -H "Authorization: basic $A"
+est_post v2 simpleenroll -H "Authorization: BASIC   $A"
+est_post v3 simpleenroll -H "Authorization: Basic $(echo "$A" | sed 's/..../& /g')"
+ok "the same credentials spelt three other ways: 200 each" sh -c "
+	[ \"\$(cat '$WORK/v1.code' '$WORK/v2.code' '$WORK/v3.code')\" = 200200200 ]"
+ok "  ... all three from the login cache, no scrypt" \
+	test "$(logins password) $(logins cache)" = "$pw_before $((cache_before + 3))"
+ok "  ... and a wrong password spelt that way is still refused (401)" sh -c "
+	curl -s --cacert '$ROOT' -H 'Content-Type: application/pkcs10' \
+	--data-binary '@$BODY' -o /dev/null -w '%{http_code}' \
+	-H \"Authorization: basic \$(printf 'dev:second password X' | openssl base64 -A)\" \
+	'$EST/simpleenroll' | grep -qx 401"
 ca_stop
 
 # The record keeps its parameters: with the default scrypt settings back, dev (hashed
