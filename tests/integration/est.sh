@@ -43,6 +43,14 @@ last_has "  ... and asks for an EC P-256 key" "prime256v1"
 last_has "  ... and names the profile's EKU (clientAuth)" "TLS Web Client Authentication"
 ok "unknown label is 404" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' --cacert '$ROOT' \
 	'$EST/nosuchlabel/cacerts') = 404 ]"
+# A label is its exact name: another case, a dot segment or an empty label is no label,
+# never the default one.
+for path in IOT-DEVICE/csrattrs ./csrattrs //csrattrs iot-device/../csrattrs iot-device//csrattrs; do
+	printf '%s %s\n' "$path" "$(curl -s --path-as-is -o /dev/null -w '%{http_code}' \
+		--cacert "$ROOT" "$EST/$path")"
+done >"$WORK/paths.codes"
+ok "IOT-DEVICE/, ./, //, iot-device/../ and iot-device// are 404s, not the default label" \
+	test "$(awk '$2 != 404' "$WORK/paths.codes")" = ""
 
 # ---- accounts ----
 printf 'correct horse battery\n' >"$WORK/pw"
@@ -129,6 +137,32 @@ BODY=$WORK/junk.b64
 est_post junk iot-device/simpleenroll -u 'dev1:correct horse battery'
 ok "bad base64 is 400" status_is junk 400
 ok "  ... saying base64" grep -q base64 "$WORK/junk.body"
+# The body is base64 (RFC 7030 §4.2.1): DER as such, PEM or trailing bytes are refused.
+openssl req -in "$WORK/dev.csr" -outform DER -out "$WORK/dev.der"
+for b in der pem trail; do
+	case $b in
+	der) BODY=$WORK/dev.der ;;
+	pem) BODY=$WORK/dev.csr ;;
+	trail) { cat "$WORK/dev.der"; printf '\0\0'; } | openssl base64 >"$WORK/trail.b64"
+		BODY=$WORK/trail.b64 ;;
+	esac
+	est_post "body_$b" iot-device/simpleenroll -u 'dev1:correct horse battery'
+done
+ok "a DER body, a PEM body and a CSR with trailing bytes are 400s" sh -c "
+	[ \"\$(cat '$WORK/body_der.code' '$WORK/body_pem.code' '$WORK/body_trail.code')\" = 400400400 ]"
+ok "  ... with no certificate" sh -c "! grep -q '^MII' '$WORK/body_der.body' '$WORK/body_pem.body' \
+	'$WORK/body_trail.body'"
+# Basic edge cases (each from an address of its own: a failed login counts against it).
+BODY=$WORK/dev.b64
+est_post emptypw iot-device/simpleenroll --interface 127.0.4.1 -u 'dev1:'
+ok "an empty password is 401" status_is emptypw 401
+est_post nulname iot-device/simpleenroll --interface 127.0.4.2 -H \
+	"Authorization: Basic $(printf 'dev1\0x:correct horse battery' | openssl base64 -A)"
+ok "a NUL in the decoded credentials is 401, malformed" sh -c "
+	[ \$(cat '$WORK/nulname.code') = 401 ] && grep -q malformed '$WORK/nulname.body'"
+est_post lowbasic iot-device/simpleenroll --interface 127.0.4.3 -H \
+	"Authorization: basic $(printf 'dev1:correct horse battery' | openssl base64 -A)"
+ok "the scheme is case-insensitive (RFC 7235): basic works (200)" status_is lowbasic 200
 printf 'aGVsbG8gd29ybGQ=\n' >"$WORK/notcsr.b64"
 BODY=$WORK/notcsr.b64
 est_post notcsr iot-device/simpleenroll -u 'dev1:correct horse battery'
@@ -253,6 +287,15 @@ if "$CAIRN" requests --help >/dev/null 2>&1; then
 		openssl pkcs7 -inform DER -print_certs -out '$WORK/held3.pem'; }; p7cert &&
 		[ \"\$(openssl x509 -in '$WORK/held3.pem' -noout -pubkey)\" = \
 		  \"\$(openssl pkey -in '$WORK/held.key' -pubout)\" ]"
+	# Collection is the requester's: another account sending the same CSR makes a
+	# request of its own, and gets no certificate.
+	printf 'another battery staple\n' >"$WORK/pw2"
+	"$CAIRN" est user add --dir "$D" --name dev2 --password-file "$WORK/pw2" \
+		--labels iot-device >/dev/null 2>&1
+	est_post held4 iot-device/simpleenroll -u 'dev2:another battery staple'
+	ok "another account with the approved CSR: 202, a request of its own" sh -c "
+		[ \$(cat '$WORK/held4.code') = 202 ] && grep -Eq 'request [0-9a-f]{32}' '$WORK/held4.body' &&
+		! grep -q '$REQ' '$WORK/held4.body'"
 	# A renewal the policy holds: once approved and collected, it supersedes the
 	# certificate it renews, and revokes it (est.revoke_superseded), as at once.
 	csr hre /CN=held-7 "DNS:held-7.iot.test" "$WORK/held.key"
