@@ -195,6 +195,24 @@ ok "a renewal of CN=dev-a.iot.test asking for CN=DEV-A.IOT.TEST is refused (403)
 ok "  ... saying the subject must stay exactly the certificate's" grep -q \
 	"keep the subject of the current certificate exactly (CN=dev-a.iot.test), byte for byte: the CSR asks for CN=DEV-A.IOT.TEST" \
 	"$WORK/recase.body"
+# The same CN in another encoding (PrintableString), with another RDN beside it or in
+# a multi-valued RDN: the subject is not the certificate's, byte for byte.
+printf '[req]\ndistinguished_name = dn\nstring_mask = pkix\n[dn]\n' >"$WORK/pkix.cnf"
+for v in printable extra multi; do
+	case $v in
+	printable) set -- -config "$WORK/pkix.cnf" -subj /CN=dev-a.iot.test ;;
+	extra) set -- -subj /OU=devices/CN=dev-a.iot.test ;;
+	multi) set -- -multivalue-rdn -subj "/CN=dev-a.iot.test+OU=devices" ;;
+	esac
+	openssl req -new -key "$WORK/alice.key" "$@" -addext "subjectAltName=DNS:dev-a.iot.test" \
+		-outform DER 2>/dev/null | openssl base64 >"$WORK/re_$v.b64"
+	BODY=$WORK/re_$v.b64
+	est_post "re_$v" iot/simplereenroll --cert "$WORK/alice.pem" --key "$WORK/alice.key"
+done
+ok "  ... nor the CN as PrintableString, beside an OU, or in a multi-valued RDN (403 each)" sh -c "
+	[ \"\$(cat '$WORK/re_printable.code' '$WORK/re_extra.code' '$WORK/re_multi.code')\" = 403403403 ] &&
+	grep -l 'byte for byte' '$WORK/re_printable.body' '$WORK/re_extra.body' '$WORK/re_multi.body' |
+	wc -l | grep -qx 3"
 BODY=$WORK/re.b64
 est_post re2 iot/simplereenroll --cert "$WORK/alice.pem" --key "$WORK/alice.key"
 ok "  ... on its own label, the same subject, it re-enrolls (200)" status_is re2 200
