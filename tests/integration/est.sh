@@ -262,6 +262,29 @@ ok "the generated key matches the certificate" sh -c "
 ok "  ... and is not the key of the device's CSR" sh -c "
 	[ \"\$(openssl x509 -in '$WORK/skg.pem' -noout -pubkey)\" != \
 	  \"\$(openssl req -in '$WORK/skg.csr' -noout -pubkey)\" ]"
+# The key is made for the answer and kept nowhere: not its PKCS#8 DER, its private scalar,
+# nor either in hex or base64, in the database, the log or the audit export.
+key_kept() {
+	"$CAIRN" audit export --dir "$D" --format jsonl >"$WORK/skg.audit" &&
+		tr -d '\r' <"$WORK/skg.key.b64" | openssl base64 -d >"$WORK/skg.p8" &&
+		python3 - "$WORK/skg.p8" "$D/db/data.mdb" "$D.serve.log" "$WORK/skg.audit" <<'PY'
+import base64, subprocess, sys
+p8 = open(sys.argv[1], "rb").read()
+text = subprocess.run(["openssl", "pkey", "-inform", "DER", "-in", sys.argv[1], "-noout",
+                       "-text"], capture_output=True, text=True, check=True).stdout
+hexpart = text.split("priv:")[1].split("pub:")[0]
+scalar = bytes.fromhex("".join(c for c in hexpart if c in "0123456789abcdef"))
+needles = [p8, scalar, p8.hex().encode(), scalar.hex().encode(), base64.b64encode(p8)[:40],
+           base64.b64encode(scalar)[:40]]
+assert len(scalar) >= 30, scalar
+for f in sys.argv[2:]:
+    data = open(f, "rb").read()
+    hits = [n[:8].hex() for n in needles if n in data]
+    assert not hits, (f, hits)
+print("not kept")
+PY
+}
+ok "  ... and kept nowhere (database, log, audit export)" key_kept
 ok "  ... for the subject the device asked" sh -c "openssl x509 -in '$WORK/skg.pem' -noout -subject |
 	grep -q 'CN = sensor-9'"
 
