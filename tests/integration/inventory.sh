@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The certificate inventory: import of a directory (cairn's own, foreign self-signed and
 # CA-signed ones, a bundle, DER, garbage, unreadable entries) and of a CSV through the
-# daemon, idempotence, owners, audit events, reports in three formats, the admin API roles.
+# daemon, idempotence, owners, audit events, reports in three formats, the admin API roles,
+# and a forgery of a cairn certificate (its serial and issuer name copied) kept foreign.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 D=$WORK/ca
@@ -334,5 +335,35 @@ last_has "  ... the key block skipped and counted" "bundle.pem: skipped 1 PEM bl
 ok "  ... A, B and C in the inventory" sh -c "grep -q bundle-a.example '$WORK/bundle.csv' &&
 	grep -q bundle-b.example '$WORK/bundle.csv' && grep -q bundle-c.example '$WORK/bundle.csv'"
 ok "  ... no private key stored" sh -c "! grep -rq 'PRIVATE KEY' '$D/db' 2>/dev/null"
+
+# A forgery of a cairn certificate: the serial and issuer name of the api certificate (both
+# public: any endpoint serving it shows them), signed by a look-alike "issuing CA" key of
+# the attacker's, RSA-1024 with SHA-1. It is not cairn's: no cairn_serial, trust unknown,
+# and every report meant to find it (unknown-issuer, weak) lists it.
+F=$WORK/forged
+mkdir -p "$F/in"
+SERIAL_API=$(openssl x509 -in "$WORK/api.pem" -noout -serial | cut -d= -f2)
+openssl req -x509 -newkey rsa:1024 -sha1 -nodes -keyout "$F/ca.key" -out "$F/ca.pem" -days 400 \
+	-subj "$(openssl x509 -in "$D/ca/issuing.pem" -noout -subject -nameopt compat | sed 's/^subject=//')" 2>/dev/null
+openssl req -new -newkey rsa:1024 -nodes -keyout "$F/leaf.key" -out "$F/leaf.csr" \
+	-subj /CN=api.example.test 2>/dev/null
+openssl x509 -req -in "$F/leaf.csr" -CA "$F/ca.pem" -CAkey "$F/ca.key" -set_serial "0x$SERIAL_API" \
+	-sha1 -days 300 -out "$F/in/forged.pem" 2>/dev/null
+ok "a forged certificate has the serial and issuer name of a cairn one" sh -c "
+	[ \"\$(openssl x509 -in '$F/in/forged.pem' -noout -serial -issuer -nameopt RFC2253)\" = \
+	  \"\$(openssl x509 -in '$WORK/api.pem' -noout -serial -issuer -nameopt RFC2253)\" ]"
+ok "import the forgery" "$CAIRN" inventory import --dir "$D" --pem-dir "$F/in"
+last_has "  ... added" "^added 1, already known 0, refused 0\$"
+"$CAIRN" inventory list --dir "$D" --format json >"$WORK/forged.json" 2>&1
+ok "  ... not taken for cairn's: no cairn_serial, trust unknown" py "
+import json
+r=[r for r in json.load(open('$WORK/forged.json'))['items'] if r['fp']=='$(fp "$F/in/forged.pem")']
+assert len(r)==1 and r[0]['source']=='inventory' and r[0]['trust']=='unknown', r
+assert 'cairn_serial' not in r[0] or not r[0]['cairn_serial'], r
+"
+"$CAIRN" report unknown-issuer --dir "$D" --format json >"$WORK/forged-unk.json" 2>&1
+ok "  ... report unknown-issuer lists it" grep -q "$(fp "$F/in/forged.pem")" "$WORK/forged-unk.json"
+"$CAIRN" report weak --dir "$D" --format json >"$WORK/forged-weak.json" 2>&1
+ok "  ... report weak lists it" grep -q "$(fp "$F/in/forged.pem")" "$WORK/forged-weak.json"
 
 done_testing
