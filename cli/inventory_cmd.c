@@ -512,6 +512,14 @@ static int import_csv(inv_batch_t *b, const char *file)
 		json_decref(tags);
 		csv_row_clear(&r);
 	}
+	/* Rows past the limit are not read: named and counted, never dropped without a word. */
+	if (rc == CLI_OK && row >= CSV_ROWS_MAX && p[strspn(p, "\r\n")] != '\0') {
+		char where[600], msg[96];
+		snprintf(where, sizeof(where), "%s:%zu", file, row + 1);
+		snprintf(msg, sizeof(msg), "more than %d rows: this row and those after it are not read",
+			 CSV_ROWS_MAX);
+		inv_batch_refuse(b, where, msg);
+	}
 	free(base);
 	free(data);
 	return rc;

@@ -366,4 +366,17 @@ ok "  ... report unknown-issuer lists it" grep -q "$(fp "$F/in/forged.pem")" "$W
 "$CAIRN" report weak --dir "$D" --format json >"$WORK/forged-weak.json" 2>&1
 ok "  ... report weak lists it" grep -q "$(fp "$F/in/forged.pem")" "$WORK/forged-weak.json"
 
+# A CSV longer than the rows read (1,000,000): the rows past the limit are named and counted
+# as refused, not dropped without a word.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/keys/far.key" \
+	-out "$WORK/far.pem" -subj /CN=far.example -days 30 2>/dev/null
+python3 -c "
+import sys
+with open('$WORK/long.csv', 'w') as f:
+    f.write('path\\n' + '\\n' * 1000000 + 'far.pem\\n')
+"
+ok "import of a CSV with a row past 1,000,000" sh -c "'$CAIRN' inventory import --dir '$D' --csv '$WORK/long.csv' 2>&1"
+last_has "  ... the row not read is counted as refused" "^added 0, already known 0, refused 1\$"
+last_has "  ... and named" "long.csv:1000001: refused: more than 1000000 rows"
+
 done_testing
