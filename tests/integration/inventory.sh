@@ -266,6 +266,10 @@ ok "API: unknown report" get "$AUD" /reports/nothing
 last_has "  ... 404" "^404$"
 ok "API: an auditor may not import" post "$AUD" /inventory/import '{"source":"x","items":[]}'
 last_has "  ... 403" "^403$"
+C admin add --dir "$D" --name pat --role approver >/dev/null 2>&1
+APR=$(C token create --dir "$D" --name pat --role approver 2>/dev/null)
+ok "API: an approver may not import either" post "$APR" /inventory/import "{\"source\":\"x\",\"items\":[{\"der\":\"AAAA\",\"kind\":\"file\",\"where\":\"w\"}]}"
+last_has "  ... 403" "^403$"
 ok "API: an auditor may not set owners" post "$AUD" "/inventory/$(fp "$P/self.pem")/owner" '{"owner":"me"}'
 last_has "  ... 403" "^403$"
 DER64=$(openssl x509 -in "$WORK/md5.pem" -outform DER | basenc --base64url -w0 | tr -d =)
