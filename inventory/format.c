@@ -35,16 +35,26 @@ static const char *cell(const json_t *row, const char *col, char *buf, size_t ca
 	return "";
 }
 
-/* Table text: control characters shown as '?', so a name cannot move the cursor. */
+/* Table text: control characters shown as '?' a byte (the columns count bytes), so a name
+ * cannot move the cursor: C0, DEL, and C1 (U+0080..U+009F, UTF-8 C2 80..C2 9F: U+009B is
+ * a CSI to terminals that take C1 controls). */
 static void table_cell(FILE *out, const char *s, size_t width, int last)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	size_t i, n = strlen(s);
 	int cut = n > TABLE_CELL_MAX;
 
 	if (cut)
 		n = TABLE_CELL_MAX - 3;
-	for (i = 0; i < n; i++)
-		fputc((unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i], out);
+	for (i = 0; i < n; i++) {
+		int c1 = u[i] == 0xc2 && i + 1 < n && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f;
+		if (c1) {
+			fputs("??", out);
+			i++;
+			continue;
+		}
+		fputc(u[i] < 0x20 || u[i] == 0x7f ? '?' : u[i], out);
+	}
 	if (cut)
 		fputs("...", out);
 	if (!last)

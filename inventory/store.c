@@ -42,8 +42,9 @@ json_t *inventory_get(db_txn_t *txn, const char *fp_hex)
 	return inv_load(txn, fp);
 }
 
-/* The cairn certificate x is, when certs holds one with its serial and issuer: its
- * serial (hex) into out and its status; 0 when found, CAIRN_ENOENT otherwise. */
+/* The cairn certificate x is, when certs holds it (its serial, then the same DER: a
+ * serial and an issuer name are public, anyone can copy both into a forgery): its serial
+ * (hex) into out and its status; 0 when found, CAIRN_ENOENT otherwise. */
 static int cairn_match(db_txn_t *txn, X509 *x, char *out, size_t cap, int *status)
 {
 	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
@@ -61,7 +62,7 @@ static int cairn_match(db_txn_t *txn, X509 *x, char *out, size_t cap, int *statu
 		goto out;
 	p = c.der;
 	mine = ca_cert_d2i(&p, (long)c.der_len);
-	if (mine == NULL || X509_NAME_cmp(X509_get_issuer_name(mine), X509_get_issuer_name(x)) != 0)
+	if (mine == NULL || X509_cmp(mine, x) != 0)
 		goto out;
 	if (2 * (size_t)len + 1 > cap)
 		goto out;

@@ -18,6 +18,10 @@
 #define NOTIFY_KEEP_UNSENT 10000
 #define GC_BATCH 1000
 #define ROUND_MAX 200
+/* A sink's turn ends once it has used this long (after one attempt at least): a receiver
+ * that answers each POST slowly, within notify.timeout_ms, then takes its own turns, not
+ * the other sinks' (200 events at 10 s each held every other sink for 33 minutes). */
+#define TURN_MS 1000
 
 static int64_t now_ms(void)
 {
@@ -45,6 +49,18 @@ static int64_t backoff(const notify_settings_t *set, int tries)
 	if (RAND_bytes(&r, 1) != 1)
 		r = 128;
 	return d / 2 + (d / 2) * r / 255;
+}
+
+/* 1 when the turn that began at start (time_mono_ms) is over; the worker then comes
+ * back at once, after the other sinks' turns, instead of waiting poll_ms. */
+static int turn_over(notify_t *n, uint64_t start)
+{
+	if (time_mono_ms() - start < TURN_MS)
+		return 0;
+	pthread_mutex_lock(&n->mu);
+	n->kicked = 1;
+	pthread_mutex_unlock(&n->mu);
+	return 1;
 }
 
 /* ---- what the writer does after an attempt ---- */
@@ -217,12 +233,12 @@ static void queue_digest(notify_t *n, notify_sink_state_t *s, const char *body, 
 }
 
 /* Sends the digests of past days that s has queued, oldest first; a failure backs off. */
-static void flush_digests(notify_t *n, notify_sink_state_t *s)
+static void flush_digests(notify_t *n, notify_sink_state_t *s, uint64_t start)
 {
 	int guard, sent = 0, rc;
 	char why[200];
 
-	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n); guard++) {
+	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n) && !turn_over(n, start); guard++) {
 		rc = notify_digest_flush(n, s, now_ms() / 1000, &sent, why, sizeof(why));
 		pthread_mutex_lock(&n->mu);
 		if (rc != 0) {
@@ -316,11 +332,11 @@ static int retry_iter(const void *key, size_t klen, const void *val, size_t vlen
 	return f->event != NULL;
 }
 
-static void deliver_retries(notify_t *n, notify_sink_state_t *s)
+static void deliver_retries(notify_t *n, notify_sink_state_t *s, uint64_t start)
 {
 	int guard;
 
-	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n); guard++) {
+	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n) && !turn_over(n, start); guard++) {
 		struct retry_find f;
 		struct after_op a = { 0 };
 		db_txn_t *txn = NULL;
@@ -356,13 +372,13 @@ static void deliver_retries(notify_t *n, notify_sink_state_t *s)
 }
 
 /* Takes the events after s's cursor (delivered, or queued for a digest sink), at most
- * ROUND_MAX of them. Returns 1 when s has caught up with the outbox, else 0 (more to
- * take, a failure backing off, or stopping). */
-static int take_events(notify_t *n, notify_sink_state_t *s)
+ * ROUND_MAX of them in one turn. Returns 1 when s has caught up with the outbox, else 0
+ * (more to take, the turn over, a failure backing off, or stopping). */
+static int take_events(notify_t *n, notify_sink_state_t *s, uint64_t start)
 {
 	int guard;
 
-	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n); guard++) {
+	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n) && !turn_over(n, start); guard++) {
 		struct next_find f;
 		struct after_op a = { 0 };
 		json_t *rcpt = NULL;
@@ -428,6 +444,7 @@ static int take_events(notify_t *n, notify_sink_state_t *s)
 void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 {
 	int64_t now = now_ms();
+	uint64_t start = time_mono_ms();
 
 	/* A retry set further away than the longest back-off was set before the wall clock
 	 * went back (the retry would wait for as long as the step): it is due now. */
@@ -437,12 +454,12 @@ void notify_deliver_sink(notify_t *n, notify_sink_state_t *s)
 	pthread_mutex_unlock(&n->mu);
 	if (now < s->next_attempt_ms)
 		return;
-	deliver_retries(n, s);
+	deliver_retries(n, s, start);
 	/* A digest sink queues what the outbox holds before it sends the digests of past
 	 * days: an event of yesterday still waiting (a kill -9 before it was queued, a
 	 * backlog) joins yesterday's digest instead of making a second one. */
-	if (take_events(n, s) && s->conf.email && s->conf.digest)
-		flush_digests(n, s);
+	if (take_events(n, s, start) && s->conf.email && s->conf.digest)
+		flush_digests(n, s, start);
 }
 
 /* ---- garbage collection: events every sink has passed ---- */

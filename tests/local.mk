@@ -145,6 +145,9 @@ EXTRA_DIST += tests/integration/notify.sh tests/integration/webhook_sink.py \
 	tests/integration/smtp_sink.py
 # E-mail over STARTTLS with AUTH, verified server certificates; owners, approvers, digests, renewals.
 TESTS += tests/integration/notify_smtp.sh tests/integration/notify_route.sh
+# Receivers that answer slowly, redirect, or serve a certificate that does not verify.
+TESTS += tests/integration/notify_slow.sh
+EXTRA_DIST += tests/integration/notify_slow.sh
 EXTRA_DIST += tests/integration/notify_smtp.sh tests/integration/notify_route.sh tests/integration/notify_lib.sh \
 	tests/integration/smtp_tls_sink.py
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh

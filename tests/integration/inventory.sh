@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The certificate inventory: import of a directory (cairn's own, foreign self-signed and
 # CA-signed ones, a bundle, DER, garbage, unreadable entries) and of a CSV through the
-# daemon, idempotence, owners, audit events, reports in three formats, the admin API roles.
+# daemon, idempotence, owners, audit events, reports in three formats, the admin API roles,
+# and a forgery of a cairn certificate (its serial and issuer name copied) kept foreign.
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 D=$WORK/ca
@@ -265,6 +266,10 @@ ok "API: unknown report" get "$AUD" /reports/nothing
 last_has "  ... 404" "^404$"
 ok "API: an auditor may not import" post "$AUD" /inventory/import '{"source":"x","items":[]}'
 last_has "  ... 403" "^403$"
+C admin add --dir "$D" --name pat --role approver >/dev/null 2>&1
+APR=$(C token create --dir "$D" --name pat --role approver 2>/dev/null)
+ok "API: an approver may not import either" post "$APR" /inventory/import "{\"source\":\"x\",\"items\":[{\"der\":\"AAAA\",\"kind\":\"file\",\"where\":\"w\"}]}"
+last_has "  ... 403" "^403$"
 ok "API: an auditor may not set owners" post "$AUD" "/inventory/$(fp "$P/self.pem")/owner" '{"owner":"me"}'
 last_has "  ... 403" "^403$"
 DER64=$(openssl x509 -in "$WORK/md5.pem" -outform DER | basenc --base64url -w0 | tr -d =)
@@ -334,5 +339,62 @@ last_has "  ... the key block skipped and counted" "bundle.pem: skipped 1 PEM bl
 ok "  ... A, B and C in the inventory" sh -c "grep -q bundle-a.example '$WORK/bundle.csv' &&
 	grep -q bundle-b.example '$WORK/bundle.csv' && grep -q bundle-c.example '$WORK/bundle.csv'"
 ok "  ... no private key stored" sh -c "! grep -rq 'PRIVATE KEY' '$D/db' 2>/dev/null"
+
+# A forgery of a cairn certificate: the serial and issuer name of the api certificate (both
+# public: any endpoint serving it shows them), signed by a look-alike "issuing CA" key of
+# the attacker's, RSA-1024 with SHA-1. It is not cairn's: no cairn_serial, trust unknown,
+# and every report meant to find it (unknown-issuer, weak) lists it.
+F=$WORK/forged
+mkdir -p "$F/in"
+SERIAL_API=$(openssl x509 -in "$WORK/api.pem" -noout -serial | cut -d= -f2)
+openssl req -x509 -newkey rsa:1024 -sha1 -nodes -keyout "$F/ca.key" -out "$F/ca.pem" -days 400 \
+	-subj "$(openssl x509 -in "$D/ca/issuing.pem" -noout -subject -nameopt compat | sed 's/^subject=//')" 2>/dev/null
+openssl req -new -newkey rsa:1024 -nodes -keyout "$F/leaf.key" -out "$F/leaf.csr" \
+	-subj /CN=api.example.test 2>/dev/null
+openssl x509 -req -in "$F/leaf.csr" -CA "$F/ca.pem" -CAkey "$F/ca.key" -set_serial "0x$SERIAL_API" \
+	-sha1 -days 300 -out "$F/in/forged.pem" 2>/dev/null
+ok "a forged certificate has the serial and issuer name of a cairn one" sh -c "
+	[ \"\$(openssl x509 -in '$F/in/forged.pem' -noout -serial -issuer -nameopt RFC2253)\" = \
+	  \"\$(openssl x509 -in '$WORK/api.pem' -noout -serial -issuer -nameopt RFC2253)\" ]"
+ok "import the forgery" "$CAIRN" inventory import --dir "$D" --pem-dir "$F/in"
+last_has "  ... added" "^added 1, already known 0, refused 0\$"
+"$CAIRN" inventory list --dir "$D" --format json >"$WORK/forged.json" 2>&1
+ok "  ... not taken for cairn's: no cairn_serial, trust unknown" py "
+import json
+r=[r for r in json.load(open('$WORK/forged.json'))['items'] if r['fp']=='$(fp "$F/in/forged.pem")']
+assert len(r)==1 and r[0]['source']=='inventory' and r[0]['trust']=='unknown', r
+assert 'cairn_serial' not in r[0] or not r[0]['cairn_serial'], r
+"
+"$CAIRN" report unknown-issuer --dir "$D" --format json >"$WORK/forged-unk.json" 2>&1
+ok "  ... report unknown-issuer lists it" grep -q "$(fp "$F/in/forged.pem")" "$WORK/forged-unk.json"
+"$CAIRN" report weak --dir "$D" --format json >"$WORK/forged-weak.json" 2>&1
+ok "  ... report weak lists it" grep -q "$(fp "$F/in/forged.pem")" "$WORK/forged-weak.json"
+
+# A CSV longer than the rows read (1,000,000): the rows past the limit are named and counted
+# as refused, not dropped without a word.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/keys/far.key" \
+	-out "$WORK/far.pem" -subj /CN=far.example -days 30 2>/dev/null
+python3 -c "
+import sys
+with open('$WORK/long.csv', 'w') as f:
+    f.write('path\\n' + '\\n' * 1000000 + 'far.pem\\n')
+"
+ok "import of a CSV with a row past 1,000,000" sh -c "'$CAIRN' inventory import --dir '$D' --csv '$WORK/long.csv' 2>&1"
+last_has "  ... the row not read is counted as refused" "^added 0, already known 0, refused 1\$"
+last_has "  ... and named" "long.csv:1000001: refused: more than 1000000 rows"
+
+# Rows with long tags: each API call stays under server.max_body (the tags count towards a
+# batch's size), so no 413 takes the batch down.
+TG=$WORK/tagged
+mkdir -p "$TG"
+TAG=$(printf '%3000s' '' | tr ' ' t)
+echo 'path,tags' >"$TG/tags.csv"
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TG/$i.key" \
+		-out "$TG/$i.pem" -subj "/CN=tagged-$i.example" -days 30 2>/dev/null
+	echo "$i.pem,a$TAG;b$TAG" >>"$TG/tags.csv"
+done
+ok "import of 12 rows with 6 KB of tags each" sh -c "'$CAIRN' inventory import --dir '$D' --csv '$TG/tags.csv' 2>&1"
+last_has "  ... all 12 added" "^added 12, already known 0, refused 0\$"
 
 done_testing

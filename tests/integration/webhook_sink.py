@@ -7,6 +7,8 @@
 #   or -> <threshold_days or -> <header id>
 # While the file LOG.hold exists each request is logged and then left unanswered until the
 # file is gone (at most 60 s): notify.sh kills the daemon while a delivery is in flight.
+# While LOG.delay exists each request is answered after that many seconds (a slow receiver);
+# while LOG.redirect exists each is answered 307 to the URL it holds.
 import hashlib, hmac, json, os, sys, time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -38,7 +40,13 @@ class Hook(BaseHTTPRequestHandler):
         until = time.monotonic() + 60
         while os.path.exists(hold) and time.monotonic() < until:
             time.sleep(0.05)
-        self.send_response(204 if good else 401)
+        if os.path.exists(log + ".delay"):
+            time.sleep(float(open(log + ".delay").read()))
+        if os.path.exists(log + ".redirect"):
+            self.send_response(307)
+            self.send_header("Location", open(log + ".redirect").read().strip())
+        else:
+            self.send_response(204 if good else 401)
         self.end_headers()
 
     def log_message(self, *args):

@@ -182,6 +182,9 @@ static void count_cb(const inv_scan_result_t *r, void *arg)
 static void test_scan_refuses(void **state)
 {
 	const char *allowed[] = { "127.0.0.1/32" };
+	const char *const outside[] = { "127.2", "0x7f000002", "2130706434", "0", "0.0.0.0",
+					"[::]:9" };
+	size_t i;
 	inv_scan_opts_t o = { .ports = "9", .parallel = 4, .connect_ms = 200, .handshake_ms = 200,
 			      .allowed = allowed, .n_allowed = 1 };
 	struct seen s = { 0 };
@@ -198,6 +201,12 @@ static void test_scan_refuses(void **state)
 	assert_int_equal(inventory_scan(&o, count_cb, &s, &err), CAIRN_EINVAL);
 	o.targets = "127.0.0.1/33";
 	assert_int_equal(inventory_scan(&o, count_cb, &s, &err), CAIRN_EINVAL);
+	/* Written as names the resolver reads as addresses outside: 127.0.0.2, and 0.0.0.0
+	 * and :: (which reach the host itself). */
+	for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+		o.targets = outside[i];
+		assert_int_equal(inventory_scan(&o, count_cb, &s, &err), CAIRN_EDENIED);
+	}
 	assert_int_equal(s.n, 0); /* nothing was tried */
 	o.n_allowed = 0;          /* default: loopback */
 	o.targets = "10.0.0.1";
@@ -211,12 +220,34 @@ static void test_scan_refuses(void **state)
 	assert_int_equal(s.n, 0);
 }
 
+/* The table shows control characters as '?': C0, DEL and the C1 controls U+0080..U+009F
+ * (UTF-8 C2 80..C2 9F; U+009B is a CSI to terminals that take C1), one '?' a byte so the
+ * columns stay aligned; other UTF-8 is kept. */
+static void test_table_controls(void **state)
+{
+	json_t *rows = json_pack("[{s:s}, {s:s}, {s:s}]", "owner", "a\x1b[2Jb", "owner",
+				 "c\xc2\x9b" "2Jd\xc2\x85", "owner", "caf\xc3\xa9");
+	const char *cols[] = { "owner", NULL };
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *m = open_memstream(&buf, &blen);
+	(void)state;
+
+	assert_non_null(rows);
+	assert_int_equal(inv_rows_write(m, rows, cols, INV_FMT_TABLE), 0);
+	fclose(m);
+	assert_string_equal(buf, "owner\na?[2Jb\nc??2Jd??\ncaf\xc3\xa9\n");
+	free(buf);
+	json_decref(rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_import_owner_report, fixture_db_setup, fixture_db_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_hook, fixture_db_setup, fixture_db_teardown),
 		cmocka_unit_test(test_scan_refuses),
+		cmocka_unit_test(test_table_controls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
