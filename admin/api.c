@@ -477,26 +477,6 @@ void api_audit_denied(const admin_ctx_t *ctx, const admin_request_t *req, const 
 		       req->remote, "path", req->path, "reason", cairn_err_msg(&err), NULL);
 }
 
-/* The number of refusals a lock-out of one address counted (refuse_counted). */
-struct lockout {
-	const char *key; /* net_addr_key */
-	unsigned refused;
-};
-
-static int lockout_op(db_txn_t *txn, void *arg, cairn_err_t *err)
-{
-	const struct lockout *lo = arg;
-	json_t *details = json_pack("{s:s, s:I}", "key", lo->key, "refused",
-				    (json_int_t)lo->refused);
-	audit_event_t ev = { .actor = "anonymous", .action = "admin.login_limited",
-			     .details = details };
-	int rc = details ? audit_append(txn, &ev, NULL, err)
-			 : cairn_err_set(err, CAIRN_ENOMEM, "out of memory");
-
-	json_decref(details);
-	return rc;
-}
-
 /*
  * Refuses a call that a browser or anyone may send without end: from a caller that proved
  * nothing (no credential, one refused, a session's change without its CSRF token; actor
@@ -505,7 +485,7 @@ static int lockout_op(db_txn_t *txn, void *arg, cairn_err_t *err)
  * under actor. Each is a durable audit event, so one address (net_addr_key) gets at most
  * ADMIN_AUTH_FAIL_LIMIT of them at a time: past it, 429 with Retry-After; the first 429
  * of a lock-out is audited, the next ones only counted, and their number audited once
- * ("admin.login_limited") when the address may try again. A valid same-site call never
+ * ("admin.login_limited", audit_limit_check) when the address may try again. A valid same-site call never
  * gets here, so callers that share an address (behind a proxy) are not locked out by it.
  */
 static void refuse_counted(const admin_ctx_t *ctx, const admin_request_t *req,
@@ -513,15 +493,14 @@ static void refuse_counted(const admin_ctx_t *ctx, const admin_request_t *req,
 			   http_reply_t *reply)
 {
 	char key[RL_KEY_MAX];
-	struct lockout lo = { key, 0 };
-	uint64_t wait = 0;
-	cairn_err_t err = { 0 };
+	int first;
+	uint64_t wait;
 
 	net_addr_key(req->remote, key, sizeof(key));
-	if (ctx->fails != NULL)
-		wait = util_ratelimit_check(ctx->fails, key, &lo.refused);
+	wait = audit_limit_check(ctx->db, ctx->fails, key, key, "anonymous",
+				 "admin.login_limited", &first);
 	if (wait > 0) {
-		if (lo.refused == 1)
+		if (first)
 			api_audit_denied(ctx, req, actor,
 					 "too many refused calls from this address: limited (429)");
 		http_reply_problem(reply, 429, PROBLEM("rateLimited"),
@@ -530,9 +509,6 @@ static void refuse_counted(const admin_ctx_t *ctx, const admin_request_t *req,
 		reply->retry_after = (int)((wait + 999) / 1000);
 		return;
 	}
-	if (lo.refused > 0 && db_write(ctx->db, lockout_op, &lo, &err) != 0)
-		log_kv(LOG_LVL_ERROR, "admin", "audit of a lock-out failed", "remote", req->remote,
-		       "reason", cairn_err_msg(&err), NULL);
 	if (ctx->fails != NULL)
 		util_ratelimit_fail(ctx->fails, key);
 	api_audit_denied(ctx, req, actor, why);

@@ -209,6 +209,100 @@ int audit_record(db_t *db, const audit_event_t *ev, uint64_t *seq, cairn_err_t *
 	return db_write(db, record_op, &r, err);
 }
 
+/* The details of a lock-out's event: {"key": shown, "refused": N}. */
+static json_t *limit_details(const char *shown, unsigned refused)
+{
+	return json_pack("{s:s, s:I}", "key", shown, "refused", (json_int_t)refused);
+}
+
+uint64_t audit_limit_check(db_t *db, util_ratelimit_t *rl, const char *key, const char *shown,
+			   const char *actor, const char *action, int *first)
+{
+	unsigned refused = 0;
+	uint64_t wait = rl != NULL ? util_ratelimit_check(rl, key, &refused) : 0;
+	json_t *details;
+	cairn_err_t err = { 0 };
+	int rc;
+
+	*first = wait > 0 && refused == 1;
+	if (wait > 0 || refused == 0)
+		return wait;
+	details = limit_details(shown, refused);
+	if (details != NULL) {
+		audit_event_t ev = { .actor = actor, .action = action, .details = details };
+		rc = audit_record(db, &ev, NULL, &err);
+		json_decref(details);
+	} else {
+		rc = cairn_err_set(&err, CAIRN_ENOMEM, "out of memory");
+	}
+	if (rc != 0) {
+		log_kv(LOG_LVL_ERROR, "audit", "audit of a lock-out failed: its count is kept for "
+		       "the next try", "action", action, "key", shown, "reason", cairn_err_msg(&err),
+		       NULL);
+		util_ratelimit_recount(rl, key, refused);
+	}
+	return 0;
+}
+
+/* audit_limit_flush: the events to write (details objects), and how to show a key. */
+struct limit_flush {
+	json_t *events;
+	void (*shown)(const char *key, char *out, size_t cap);
+	const char *actor, *action;
+};
+
+static void limit_flush_one(void *arg, const char *key, unsigned refused)
+{
+	struct limit_flush *lf = arg;
+	char shown[4 * RL_KEY_MAX];
+	json_t *d;
+
+	if (lf->shown != NULL)
+		lf->shown(key, shown, sizeof(shown));
+	else
+		snprintf(shown, sizeof(shown), "%s", key);
+	d = limit_details(shown, refused);
+	if (d == NULL || json_object_set_new(d, "at_stop", json_true()) != 0 ||
+	    json_array_append_new(lf->events, d) != 0)
+		log_kv(LOG_LVL_ERROR, "audit", "a lock-out's count lost at stop: out of memory",
+		       "action", lf->action, "key", shown, NULL);
+}
+
+static int limit_flush_op(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	const struct limit_flush *lf = arg;
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(lf->events, i, d) {
+		audit_event_t ev = { .actor = lf->actor, .action = lf->action, .details = d };
+		int rc = audit_append(txn, &ev, NULL, err);
+
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int audit_limit_flush(db_t *db, util_ratelimit_t *rl, const char *actor, const char *action,
+		      void (*shown)(const char *key, char *out, size_t cap))
+{
+	struct limit_flush lf = { json_array(), shown, actor, action };
+	cairn_err_t err = { 0 };
+	int rc = 0;
+
+	if (rl == NULL || lf.events == NULL) {
+		json_decref(lf.events);
+		return rl == NULL ? 0 : CAIRN_ENOMEM;
+	}
+	util_ratelimit_drain(rl, limit_flush_one, &lf);
+	if (json_array_size(lf.events) > 0 && (rc = db_write(db, limit_flush_op, &lf, &err)) != 0)
+		log_kv(LOG_LVL_ERROR, "audit", "audit of the lock-outs at stop failed", "action",
+		       action, "reason", cairn_err_msg(&err), NULL);
+	json_decref(lf.events);
+	return rc;
+}
+
 /* ---- verification ---- */
 
 struct verify {

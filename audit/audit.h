@@ -54,6 +54,28 @@ int audit_append_at(db_txn_t *txn, const audit_event_t *ev, time_t when, uint64_
  */
 int audit_record(db_t *db, const audit_event_t *ev, uint64_t *seq, cairn_err_t *err) CAIRN_WUR;
 
+/*
+ * A failure limit (util_ratelimit) whose lock-outs are audited, for every channel that
+ * refuses callers without end (admin API, EST). Checks key: returns 0 when it may fail
+ * once more, else the milliseconds until it may, with *first 1 for the first refusal of
+ * a lock-out (the caller audits that one like any refusal; the others are only counted).
+ * When a lock-out of key has ended, its count is audited once: an event action by actor
+ * with details {"key": shown, "refused": N}; a failed write is logged and the count
+ * given back to the limiter, for the next check to write. rl NULL: no limit.
+ */
+uint64_t audit_limit_check(db_t *db, util_ratelimit_t *rl, const char *key, const char *shown,
+			   const char *actor, const char *action, int *first);
+
+/*
+ * At a daemon's stop, what only memory held: every count of refusals of rl not yet
+ * audited (a lock-out running, or ended with no check since), one event per key as
+ * audit_limit_check writes them, with "at_stop": true, all in one durable write. shown
+ * (NULL: the key itself) turns a key into what the event shows (cap >= 4 * RL_KEY_MAX).
+ * Returns 0 or the write's error (logged). rl NULL: nothing to do.
+ */
+int audit_limit_flush(db_t *db, util_ratelimit_t *rl, const char *actor, const char *action,
+		      void (*shown)(const char *key, char *out, size_t cap));
+
 /* SHA-256 of an event's stored bytes, as chained in "prev". Returns 0 or CAIRN_ECRYPTO. */
 int audit_hash(const void *data, size_t len, uint8_t out[32]) CAIRN_WUR;
 

@@ -217,22 +217,6 @@ static int peer_counts(const est_call_t *c, int reenroll, char *why, size_t cap)
 	return 0;
 }
 
-struct limited {
-	const char *key; /* shown */
-	unsigned refused;
-};
-
-static int limited_op(db_txn_t *txn, void *arg, cairn_err_t *err)
-{
-	struct limited *l = arg;
-	json_t *details = json_pack("{s:s, s:i}", "key", l->key, "refused", (int)l->refused);
-	audit_event_t ev = { .actor = "est", .action = "est.login_limited", .details = details };
-	int rc = details ? audit_append(txn, &ev, NULL, err) : CAIRN_ENOMEM;
-
-	json_decref(details);
-	return rc;
-}
-
 /*
  * The failure limit of key ("addr:…" or "user:…"), checked before the slow hash.
  * Over the limit: 429 with Retry-After; the first refusal of a lock-out is audited
@@ -243,26 +227,31 @@ static int limited_op(db_txn_t *txn, void *arg, cairn_err_t *err)
 static int check_limit(est_call_t *c, const char *key, http_reply_t *reply)
 {
 	char shown[4 * RL_KEY_MAX];
-	unsigned refused;
-	uint64_t wait = util_ratelimit_check(c->e->fails, key, &refused);
+	int first;
+	uint64_t wait;
 
 	est_shown(key, strlen(key), shown, sizeof(shown));
-	if (wait == 0) {
-		if (refused > 0) {
-			struct limited l = { shown, refused };
-			cairn_err_t err = { 0 };
-			if (db_write(c->e->db, limited_op, &l, &err) != 0)
-				log_error("est", "audit of a login lock-out failed: %s",
-					  cairn_err_msg(&err));
-		}
+	wait = audit_limit_check(c->e->db, c->e->fails, key, shown, "est", "est.login_limited",
+				 &first);
+	if (wait == 0)
 		return 0;
-	}
-	if (refused == 1)
+	if (first)
 		est_refuse(c, reply, 429, "too many failed logins (%s): try again later", shown);
 	else
 		est_reply_text(reply, 429, "too many failed logins (%s): try again later", shown);
 	reply->retry_after = (int)((wait + 999) / 1000);
 	return -1;
+}
+
+static void shown_key(const char *key, char *out, size_t cap)
+{
+	est_shown(key, strlen(key), out, cap);
+}
+
+void est_audit_lockouts(est_t *e)
+{
+	if (e != NULL)
+		(void)audit_limit_flush(e->db, e->fails, "est", "est.login_limited", shown_key);
 }
 
 /*

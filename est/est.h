@@ -100,6 +100,9 @@ typedef struct est est_t;
 int est_new(const est_settings_t *set, ca_t *ca, db_t *db, policy_engine_t *policy,
 	    est_t **out, cairn_err_t *err) CAIRN_WUR;
 void est_free(est_t *e);
+/* At a daemon's stop, the listener closed: the counts of failed-login lock-outs only
+ * memory held are audited ("est.login_limited", audit_limit_flush). */
+void est_audit_lockouts(est_t *e);
 
 /* What EST keeps per TLS connection (a login to reuse on keep-alive requests). */
 typedef struct est_conn est_conn_t;

@@ -325,6 +325,13 @@ static void close_core(server_t *s)
 		pthread_join(s->checkpointer, NULL);
 		s->cp_running = 0;
 	}
+	/* The refusals of lock-outs only memory held (counted, not yet audited), before the
+	 * last checkpoint covers them: a restart does not lose them. */
+	if (s->db != NULL) {
+		(void)audit_limit_flush(s->db, s->admin.fails, "anonymous", "admin.login_limited",
+					NULL);
+		est_audit_lockouts(s->est);
+	}
 	/* A last signed checkpoint, so an export made while the daemon is down verifies. */
 	if (s->db != NULL && s->admin.audit_key != NULL &&
 	    audit_checkpoint(s->db, s->admin.audit_key, s->admin.audit_cert, "server:shutdown", NULL,

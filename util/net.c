@@ -52,15 +52,16 @@ void net_addr_key(const char *remote, char *key, size_t cap)
 	struct in6_addr a6;
 	char text[INET6_ADDRSTRLEN];
 
-	if (remote != NULL && inet_pton(AF_INET6, remote, &a6) == 1 &&
-	    !IN6_IS_ADDR_V4MAPPED(&a6)) {
+	if (remote == NULL || inet_pton(AF_INET6, remote, &a6) != 1) {
+		snprintf(key, cap, "addr:%s", remote ? remote : "");
+	} else if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		/* in any spelling (::FFFF:…, ::ffff:c000:207): its IPv4 address */
+		inet_ntop(AF_INET, a6.s6_addr + 12, text, sizeof(text));
+		snprintf(key, cap, "addr:%s", text);
+	} else {
 		memset(a6.s6_addr + 8, 0, 8);
 		inet_ntop(AF_INET6, &a6, text, sizeof(text));
 		snprintf(key, cap, "addr:%s/64", text);
-	} else if (remote != NULL && strncmp(remote, "::ffff:", 7) == 0) {
-		snprintf(key, cap, "addr:%s", remote + 7);
-	} else {
-		snprintf(key, cap, "addr:%s", remote ? remote : "");
 	}
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Failure rate limits in bounded memory: a fixed set-associative table of keys, each a GCRA cell. */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,4 +137,38 @@ void util_ratelimit_fail(util_ratelimit_t *rl, const char *key)
 	s->last = now;
 	s->tat = (s->tat > now ? s->tat : now) + rl->interval;
 	pthread_mutex_unlock(&rl->lock);
+}
+
+void util_ratelimit_recount(util_ratelimit_t *rl, const char *key, unsigned refused)
+{
+	rl_slot_t *s;
+
+	if (refused == 0)
+		return;
+	pthread_mutex_lock(&rl->lock);
+	s = slot_find(rl, key, time_mono_ms(), 1);
+	s->last = time_mono_ms();
+	s->refused = s->refused > UINT_MAX - refused ? UINT_MAX : s->refused + refused;
+	pthread_mutex_unlock(&rl->lock);
+}
+
+void util_ratelimit_drain(util_ratelimit_t *rl,
+			  void (*fn)(void *arg, const char *key, unsigned refused), void *arg)
+{
+	size_t i, n = rl->n_sets * RL_WAYS;
+
+	for (i = 0; i < n; i++) {
+		char key[RL_KEY_MAX];
+		unsigned refused = 0;
+
+		pthread_mutex_lock(&rl->lock);
+		if (rl->slots[i].used && rl->slots[i].refused > 0) {
+			memcpy(key, rl->slots[i].key, sizeof(key));
+			refused = rl->slots[i].refused;
+			rl->slots[i].refused = 0;
+		}
+		pthread_mutex_unlock(&rl->lock);
+		if (refused > 0)
+			fn(arg, key, refused);
+	}
 }

@@ -416,6 +416,15 @@ void util_ratelimit_free(util_ratelimit_t *rl);
 uint64_t util_ratelimit_check(util_ratelimit_t *rl, const char *key, unsigned *refused);
 /* Counts one failure of key. */
 void util_ratelimit_fail(util_ratelimit_t *rl, const char *key);
+/* Gives back refused refusals that util_ratelimit_check reported at the end of a
+ * lock-out and the caller could not record: the next check of key reports them again
+ * (with any of a lock-out begun meanwhile). Counts no failure. */
+void util_ratelimit_recount(util_ratelimit_t *rl, const char *key, unsigned refused);
+/* Takes every count of refusals not yet reported (of lock-outs running or ended), each
+ * key's once, and hands it to fn outside the table's lock; the counts are reset. For a
+ * daemon stopping: what only memory held is recorded. */
+void util_ratelimit_drain(util_ratelimit_t *rl,
+			  void (*fn)(void *arg, const char *key, unsigned refused), void *arg);
 
 /* ---- JSON from outside ---- */
 struct json_t;

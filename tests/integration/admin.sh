@@ -505,6 +505,12 @@ ok "  ... each 403 and the first 429 audited, under the token's admin" sh -c "
 	[ \$n -eq \$((\$(grep -c '^403\$' '$WORK/xflood.out') + 1)) ]"
 ok "  ... while the token's own calls still work" api_is 200 "$WORK/ever.tok" GET /admins
 ca_stop
+# The limiter lives in memory: a stop must not lose the refusals it only counted.
+ok "  ... the stop audits the running lock-out's refusals (at_stop)" sh -c "
+	'$CAIRN' audit export --dir '$D' --unsigned | grep '\"admin.login_limited\"' |
+		grep '\"at_stop\":true' >'$WORK/ll2.out'
+	cat '$WORK/ll2.out'; [ \$(wc -l <'$WORK/ll2.out') -eq 1 ] &&
+	grep -q \"\\\"refused\\\":\$(grep -c '^429\$' '$WORK/xflood.out')[,}]\" '$WORK/ll2.out'"
 
 # A clock 1000 times fast: a durable commit between two readings of it moves it by seconds.
 # The expiry a new token's answer gives is the one stored (it used to read the clock twice).
@@ -516,6 +522,8 @@ doc.setdefault("server", {})["connection_timeout"] = 3600
 json.dump(doc, open(sys.argv[1], "w"), indent=2)
 PY
 ca_serve_at "$D" "FAKETIME=+0 x1000" || bail "cairn serve under a fast clock did not start"
+ok "after the restart the address starts afresh (401, not 429)" sh -c "
+	[ \$(curl -s --cacert '$ROOT' -o /dev/null -w '%{http_code}' '$HTTPS_URL/admin/v1/stats') = 401 ]"
 C admin add --name fay --role admin >/dev/null 2>&1 &&
 	C token create --name fay --role admin >"$WORK/fay.tok" 2>/dev/null || bail "token for fay failed"
 # expiry_as_stored: three new 1h tokens; each answer's expiry is the one GET /tokens lists.

@@ -524,6 +524,14 @@ ok "  ... a device's own certificate still re-enrolls from a locked address (200
 
 # ---- the window ends: a clock moved by libfaketime lets the address try again ----
 ca_stop
+# The lock-outs of .10 and .11 were still running: the stop audits what only memory held.
+"$CAIRN" audit export --dir "$D" --unsigned --format jsonl >"$WORK/audit.jsonl"
+ok "the stop audits each running lock-out's 17 refusals (est.login_limited, at_stop)" sh -c "
+	grep '\"est.login_limited\"' '$WORK/audit.jsonl'
+	for a in 127.0.0.10 127.0.0.11; do
+		grep '\"est.login_limited\"' '$WORK/audit.jsonl' | grep -F \"addr:\$a\\\"\" |
+			grep '\"at_stop\":true' | grep -q '\"refused\":17[,}]' || exit 1
+	done"
 clock_set "$WORK/faketime" +0
 # The offset is read from a file at every clock call, so the test moves the daemon's clock
 # while it runs.

@@ -437,6 +437,154 @@ static void test_export_csv_injection(void **state)
 	free(buf);
 }
 
+/* The whole log as JSONL (caller frees), its event count in *n. */
+static char *export_all(db_t *db, uint64_t *n)
+{
+	cairn_err_t err = { 0 };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	assert_non_null(out);
+	assert_int_equal(audit_export(db, out, AUDIT_FMT_JSONL, 0, 0, n, &err), 0);
+	fclose(out);
+	return buf;
+}
+
+/*
+ * A lock-out's refusals are audited once, when the key may try again; the first 429 is
+ * the caller's to audit (*first). When that write fails (here: a read-only handle, as on
+ * a full disk) the count is not lost: the next check writes it, with any refusals since.
+ */
+static void test_limit_lockout_audited(void **state)
+{
+	struct fixture *f = *state;
+	util_ratelimit_t *rl = NULL;
+	db_t *ro = NULL;
+	cairn_err_t err = { 0 };
+	uint64_t n = 0;
+	char *buf;
+	int first = 9, i;
+
+	assert_int_equal(audit_limit_check(f->db, NULL, "addr:192.0.2.1", "192.0.2.1", "anonymous",
+					   "x.login_limited", &first), 0); /* no limiter: no limit */
+	assert_int_equal(first, 0);
+	assert_int_equal(util_ratelimit_new(16, 1, 50, &rl), 0);
+	util_ratelimit_fail(rl, "addr:192.0.2.1");
+	assert_true(audit_limit_check(f->db, rl, "addr:192.0.2.1", "192.0.2.1", "anonymous",
+				      "x.login_limited", &first) > 0);
+	assert_int_equal(first, 1);
+	for (i = 0; i < 3; i++) {
+		assert_true(audit_limit_check(f->db, rl, "addr:192.0.2.1", "192.0.2.1",
+					      "anonymous", "x.login_limited", &first) > 0);
+		assert_int_equal(first, 0);
+	}
+	buf = export_all(f->db, &n);
+	assert_int_equal(n, 0); /* nothing written while locked */
+	free(buf);
+
+	/* The lock-out ends, but its audit write fails: the count is kept. */
+	assert_int_equal(db_open_readonly(f->dir, &ro, &err), 0);
+	usleep(60 * 1000); /* past the 50 ms window (checks while locked do not extend it) */
+	assert_int_equal(audit_limit_check(ro, rl, "addr:192.0.2.1", "192.0.2.1", "anonymous",
+					   "x.login_limited", &first), 0);
+	buf = export_all(f->db, &n);
+	assert_int_equal(n, 0);
+	free(buf);
+	/* The next check writes it, once. */
+	assert_int_equal(audit_limit_check(f->db, rl, "addr:192.0.2.1", "192.0.2.1", "anonymous",
+					   "x.login_limited", &first), 0);
+	assert_int_equal(audit_limit_check(f->db, rl, "addr:192.0.2.1", "192.0.2.1", "anonymous",
+					   "x.login_limited", &first), 0);
+	buf = export_all(f->db, &n);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(buf, "\"action\":\"x.login_limited\""));
+	assert_non_null(strstr(buf, "\"actor\":\"anonymous\""));
+	assert_non_null(strstr(buf, "\"key\":\"192.0.2.1\""));
+	assert_non_null(strstr(buf, "\"refused\":4")); /* the first 429 and three more */
+	free(buf);
+
+	/* Given back while a new lock-out runs: both counts come out together at its end. */
+	util_ratelimit_fail(rl, "user:u");
+	assert_true(audit_limit_check(f->db, rl, "user:u", "u", "est", "x.login_limited",
+				      &first) > 0);
+	usleep(60 * 1000);
+	assert_int_equal(audit_limit_check(ro, rl, "user:u", "u", "est", "x.login_limited",
+					   &first), 0); /* refused 1; its write fails */
+	util_ratelimit_fail(rl, "user:u");
+	assert_true(audit_limit_check(f->db, rl, "user:u", "u", "est", "x.login_limited",
+				      &first) > 0);
+	assert_int_equal(first, 0); /* the given-back count makes this one not the first */
+	usleep(60 * 1000);
+	assert_int_equal(audit_limit_check(f->db, rl, "user:u", "u", "est", "x.login_limited",
+					   &first), 0);
+	buf = export_all(f->db, &n);
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(buf, "\"key\":\"u\",\"refused\":2}"));
+	free(buf);
+	db_close(ro);
+	util_ratelimit_free(rl);
+}
+
+static void shown_upper(const char *key, char *out, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; key[i] != '\0' && i + 1 < cap; i++)
+		out[i] = (char)(key[i] >= 'a' && key[i] <= 'z' ? key[i] - 32 : key[i]);
+	out[i] = '\0';
+}
+
+/* At a stop, every count only memory held is audited in one write (at_stop), once: a
+ * running lock-out and one that ended with no check since; a key never refused writes
+ * nothing, and the counts are gone from the limiter afterwards. */
+static void test_limit_flush(void **state)
+{
+	struct fixture *f = *state;
+	util_ratelimit_t *rl = NULL;
+	uint64_t n = 0;
+	char *buf;
+	const char *at;
+	int first, i;
+
+	assert_int_equal(audit_limit_flush(f->db, NULL, "anonymous", "x.login_limited", NULL), 0);
+	assert_int_equal(util_ratelimit_new(64, 1, 60000, &rl), 0);
+	assert_int_equal(audit_limit_flush(f->db, rl, "anonymous", "x.login_limited", NULL), 0);
+	buf = export_all(f->db, &n);
+	assert_int_equal(n, 0); /* nothing counted: nothing written */
+	free(buf);
+	util_ratelimit_fail(rl, "addr:a");
+	util_ratelimit_fail(rl, "addr:b");
+	util_ratelimit_fail(rl, "addr:c"); /* failed, never refused */
+	for (i = 0; i < 3; i++)
+		assert_true(audit_limit_check(f->db, rl, "addr:a", "a", "anonymous",
+					      "x.login_limited", &first) > 0);
+	assert_true(audit_limit_check(f->db, rl, "addr:b", "b", "anonymous", "x.login_limited",
+				      &first) > 0);
+	util_ratelimit_recount(rl, "addr:d", 5); /* ended, its write failed, no check since */
+	assert_int_equal(audit_limit_flush(f->db, rl, "anonymous", "x.login_limited", shown_upper),
+			 0);
+	buf = export_all(f->db, &n);
+	assert_int_equal(n, 3);
+	assert_non_null(strstr(buf, "\"key\":\"ADDR:A\",\"refused\":3"));
+	assert_non_null(strstr(buf, "\"key\":\"ADDR:B\",\"refused\":1"));
+	assert_non_null(strstr(buf, "\"key\":\"ADDR:D\",\"refused\":5"));
+	assert_null(strstr(buf, "ADDR:C"));
+	assert_int_equal(count_lines(buf), 3);
+	for (i = 0, at = strstr(buf, "\"at_stop\":true"); at != NULL; at = strstr(at + 1, "\"at_stop\":true"))
+		i++;
+	assert_int_equal(i, 3);
+	free(buf);
+	/* Drained: a second stop writes nothing, and d's count is not reported again. */
+	assert_int_equal(audit_limit_flush(f->db, rl, "anonymous", "x.login_limited", NULL), 0);
+	assert_int_equal(audit_limit_check(f->db, rl, "addr:d", "d", "anonymous",
+					   "x.login_limited", &first), 0);
+	buf = export_all(f->db, &n);
+	assert_int_equal(n, 3);
+	free(buf);
+	util_ratelimit_free(rl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +598,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_csv_injection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limit_lockout_audited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limit_flush, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

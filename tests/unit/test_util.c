@@ -720,7 +720,43 @@ static void test_ratelimit(void **state)
 	assert_int_equal(refused, 1); /* the lock-out that ended, reported once */
 	assert_int_equal(util_ratelimit_check(rl, "k", &refused), 0);
 	assert_int_equal(refused, 0);
+	/* A count given back (its audit write failed) is reported again, once; no failure. */
+	util_ratelimit_recount(rl, "k", 7);
+	util_ratelimit_recount(rl, "new", 2);
+	assert_int_equal(util_ratelimit_check(rl, "k", &refused), 0);
+	assert_int_equal(refused, 7);
+	assert_int_equal(util_ratelimit_check(rl, "k", &refused), 0);
+	assert_int_equal(refused, 0);
+	assert_int_equal(util_ratelimit_check(rl, "new", &refused), 0);
+	assert_int_equal(refused, 2);
 	util_ratelimit_free(rl);
+}
+
+/* The limiters' key of a client address: an IPv4-mapped IPv6 address is its IPv4 one (no
+ * second budget by spelling), an IPv6 address its /64 (a host has a /64 to pick from). */
+static void test_net_addr_key(void **state)
+{
+	char a[RL_KEY_MAX], b[RL_KEY_MAX];
+	(void)state;
+
+	net_addr_key("192.0.2.7", a, sizeof(a));
+	assert_string_equal(a, "addr:192.0.2.7");
+	net_addr_key("::ffff:192.0.2.7", b, sizeof(b));
+	assert_string_equal(b, a);
+	net_addr_key("::FFFF:192.0.2.7", b, sizeof(b));
+	assert_string_equal(b, a);
+	net_addr_key("::ffff:c000:207", b, sizeof(b));
+	assert_string_equal(b, a);
+	net_addr_key("2001:db8:1:2:aaaa::1", a, sizeof(a));
+	assert_string_equal(a, "addr:2001:db8:1:2::/64");
+	net_addr_key("2001:db8:1:2:ffff:ffff:ffff:ffff", b, sizeof(b));
+	assert_string_equal(b, a);
+	net_addr_key("2001:db8:1:3::1", b, sizeof(b));
+	assert_string_not_equal(b, a);
+	net_addr_key("::1", a, sizeof(a));
+	assert_string_equal(a, "addr:::/64");
+	net_addr_key(NULL, a, sizeof(a));
+	assert_string_equal(a, "addr:");
 }
 
 /* A periodic job: runs at once, again when the time it returned has come, sees a stop
@@ -784,7 +820,8 @@ int main(void)
 		cmocka_unit_test(test_json_limits),      cmocka_unit_test(test_json_text),
 		cmocka_unit_test(test_problem_detail),
 		cmocka_unit_test(test_log_lines),        cmocka_unit_test(test_log_stalled),
-		cmocka_unit_test(test_ratelimit),        cmocka_unit_test(test_periodic),
+		cmocka_unit_test(test_ratelimit),        cmocka_unit_test(test_net_addr_key),
+		cmocka_unit_test(test_periodic),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
