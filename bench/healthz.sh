@@ -54,10 +54,7 @@ start() {
 	echo "http=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$W/$1/serve.json")" >>"$W/$1.env"
 }
 
-# Nanoseconds the daemon's threads have run (the kernel's per-thread schedstat).
-cpu_ns() {
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
-}
+. "$(dirname "$0")/lib.sh" # cpu_ns
 
 BUILDS="new"
 start new "$CAIRN"

@@ -58,8 +58,7 @@ trap cleanup EXIT INT TERM
 
 now_ms() { date +%s%3N; }
 load() { uptime | sed 's/.*load average: //'; }
-# median of the numbers on stdin
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "?" }'; }
+. "$(dirname "$0")/lib.sh" # median
 # cpu_ms PID: utime + stime of PID in ms
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"; }
 rss() { awk '/^(VmRSS|VmHWM|RssAnon|RssFile):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$1/status"; }

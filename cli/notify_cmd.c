@@ -14,20 +14,31 @@ static void print_status(const json_t *doc)
 	json_t *s, *d;
 	size_t i;
 
-	printf("%-16s %-8s %-8s %-9s %-7s %s\n", "SINK", "CURSOR", "BEHIND", "DELIVERED", "FAILED",
-	       "LAST ERROR");
-	json_array_foreach(json_object_get(doc, "sinks"), i, s)
-		printf("%-16s %-8lld %-8lld %-9lld %-7lld %s\n",
+	long long dead = 0, more = 0;
+
+	printf("%-16s %-8s %-8s %-9s %-7s %-8s %s\n", "SINK", "CURSOR", "BEHIND", "DELIVERED",
+	       "FAILED", "DEAD", "LAST ERROR");
+	json_array_foreach(json_object_get(doc, "sinks"), i, s) {
+		long long n = (long long)json_integer_value(json_object_get(s, "dead_letters"));
+		long long dropped = (long long)json_integer_value(json_object_get(s, "dead_dropped"));
+		printf("%-16s %-8lld %-8lld %-9lld %-7lld %-8lld %s\n",
 		       json_string_value(json_object_get(s, "name")),
 		       (long long)json_integer_value(json_object_get(s, "cursor")),
 		       (long long)json_integer_value(json_object_get(s, "behind")),
 		       (long long)json_integer_value(json_object_get(s, "delivered")),
-		       (long long)json_integer_value(json_object_get(s, "failed")),
+		       (long long)json_integer_value(json_object_get(s, "failed")), n,
 		       json_string_value(json_object_get(s, "last_error")));
-	if (json_array_size(json_object_get(doc, "dead")) == 0)
+		if (dropped > 0)
+			printf("  (%s: %lld oldest dead letters dropped past notify.dead_letters_max)\n",
+			       json_string_value(json_object_get(s, "name")), dropped);
+		dead += n;
+	}
+	more = dead - (long long)json_array_size(json_object_get(doc, "dead"));
+	if (dead == 0 && json_array_size(json_object_get(doc, "dead")) == 0)
 		return;
-	printf("\ndead letters:\n%-16s %-8s %-16s %-6s %-5s %s\n", "SINK", "ID", "TYPE", "TRIES",
-	       "RETRY", "ERROR");
+	printf("\ndead letters%s:\n%-16s %-8s %-16s %-6s %-5s %s\n",
+	       more > 0 ? " (the oldest of each sink)" : "", "SINK", "ID", "TYPE", "TRIES", "RETRY",
+	       "ERROR");
 	json_array_foreach(json_object_get(doc, "dead"), i, d)
 		printf("%-16s %-8lld %-16s %-6lld %-5s %s\n",
 		       json_string_value(json_object_get(d, "sink")),
@@ -36,6 +47,8 @@ static void print_status(const json_t *doc)
 		       (long long)json_integer_value(json_object_get(d, "tries")),
 		       json_is_true(json_object_get(d, "retry")) ? "yes" : "no",
 		       json_string_value(json_object_get(d, "error")));
+	if (more > 0)
+		printf("... and %lld more (DEAD above counts them all)\n", more);
 }
 
 /* --json: the list envelope with one item a sink, each with its dead letters ("dead"). */

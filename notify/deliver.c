@@ -73,6 +73,9 @@ struct after_op {
 	int tries;
 	int dead;               /* dead-letter it */
 	int from_dead;          /* a retried dead letter: delete (ok) or keep (failed) */
+	int gone;               /* from_dead: only its mark was left (nothing tried) */
+	int64_t dead_max;       /* notify.dead_letters_max */
+	uint64_t dropped;       /* out: the oldest dead letters dropped past dead_max */
 	const char *error;
 	const char *body;
 	long status;
@@ -115,10 +118,9 @@ static int log_entry(db_txn_t *txn, const struct after_op *a)
 	return rc ? rc : notify_meta_put_u64(txn, name, n);
 }
 
-static int dead_put(db_txn_t *txn, const struct after_op *a, int retry)
+/* Stores a's event as a dead letter of its sink (retry cleared): counted, capped. */
+static int dead_put(db_txn_t *txn, struct after_op *a)
 {
-	uint8_t key[96];
-	size_t klen = notify_sink_key(NOTIFY_KEY_DEAD, a->s->conf.name, a->id, key, sizeof(key));
 	char when[32], *text;
 	json_t *d;
 	int rc;
@@ -126,15 +128,13 @@ static int dead_put(db_txn_t *txn, const struct after_op *a, int retry)
 	time_rfc3339(time(NULL), when, sizeof(when));
 	d = json_pack("{s:s, s:I, s:s, s:i, s:s, s:s, s:b, s:s}", "sink", a->s->conf.name, "id",
 		      (json_int_t)a->id, "type", a->type ? a->type : "", "tries", a->tries,
-		      "error", a->error ? a->error : "", "time", when, "retry", retry, "event",
+		      "error", a->error ? a->error : "", "time", when, "retry", 0, "event",
 		      a->body);
 	text = d ? json_dumps(d, JSON_COMPACT) : NULL;
 	json_decref(d);
-	if (text == NULL || klen == 0) {
-		free(text);
+	if (text == NULL)
 		return CAIRN_ENOMEM;
-	}
-	rc = db_put(txn, DB_OUTBOX, key, klen, text, strlen(text), 0);
+	rc = notify_dead_put(txn, a->s->conf.name, a->id, text, (uint64_t)a->dead_max, &a->dropped);
 	free(text);
 	return rc;
 }
@@ -143,27 +143,24 @@ static int after_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	struct after_op *a = arg;
 	char name[96];
-	uint8_t key[96];
 	int rc = 0;
 
+	a->dropped = 0; /* the writer may run this twice */
 	if (a->cursor != 0) {
 		notify_cursor_name(a->s->conf.name, name, sizeof(name));
 		rc = notify_meta_put_u64(txn, name, a->cursor);
 	}
 	if (rc == 0 && a->digest != NULL)
 		rc = notify_digest_queue(txn, a->s->conf.name, a->digest, a->id, a->body);
-	if (rc == 0 && a->id != 0)
+	if (rc == 0 && a->id != 0 && !a->gone)
 		rc = log_entry(txn, a);
-	if (rc == 0 && a->dead)
-		rc = dead_put(txn, a, 0);
-	if (rc == 0 && a->from_dead && a->ok) {
-		size_t klen = notify_sink_key(NOTIFY_KEY_DEAD, a->s->conf.name, a->id, key,
-					      sizeof(key));
-		rc = db_del(txn, DB_OUTBOX, key, klen);
-		rc = rc == CAIRN_ENOENT ? 0 : rc;
-	}
-	if (rc == 0 && a->from_dead && !a->ok)
-		rc = dead_put(txn, a, 0);
+	/* a retried letter: delivered, it goes; failed, it stays dead, its mark cleared */
+	if (rc == 0 && a->from_dead && (a->ok || a->gone))
+		rc = notify_dead_del(txn, a->s->conf.name, a->id);
+	else if (rc == 0 && (a->dead || a->from_dead))
+		rc = dead_put(txn, a);
+	if (rc == 0 && a->from_dead)
+		rc = notify_dead_mark(txn, a->s->conf.name, a->id, 0);
 	if (rc != 0)
 		cairn_err_set(err, rc, "notify: recording delivery to %s: %s", a->s->conf.name,
 			      cairn_strerror(rc));
@@ -174,8 +171,13 @@ static void record(notify_t *n, struct after_op *a)
 {
 	cairn_err_t err = { 0 };
 
+	a->dead_max = n->set.dead_letters_max;
 	if (db_write(n->db, after_run, a, &err) != 0)
 		log_warn("notify", "%s", cairn_err_msg(&err));
+	else if (a->dropped > 0)
+		log_warn("notify", "%s: %llu oldest dead letter(s) dropped: the sink had more than "
+			 "notify.dead_letters_max (%lld)", a->s->conf.name,
+			 (unsigned long long)a->dropped, (long long)a->dead_max);
 }
 
 /* One POST (or message); updates the sink's counters. Returns 0 when delivered,
@@ -304,30 +306,34 @@ static int next_event(notify_t *n, notify_sink_state_t *s, struct next_find *f)
 	return f->body != NULL;
 }
 
-/* Dead letters of s marked for retry: one attempt each. */
+/* Dead letters of s marked for retry: one attempt each, the marked found by their own
+ * keys (a sink's thousands of unmarked letters are never read here). */
 struct retry_find {
-	uint8_t prefix[80];
-	size_t plen;
 	uint64_t id;
 	char *event, type[32];
-	int tries;
+	int tries, gone;
 };
 
-static int retry_iter(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+static int retry_next(notify_t *n, notify_sink_state_t *s, struct retry_find *f)
 {
-	struct retry_find *f = arg;
+	db_txn_t *txn = NULL;
+	const void *val = NULL;
+	size_t vlen = 0;
 	json_t *d;
+	int found;
 
-	if (klen < f->plen || memcmp(key, f->prefix, f->plen) != 0)
-		return 1;
-	d = json_loadb(val, vlen, 0, NULL);
-	if (json_is_true(json_object_get(d, "retry"))) {
-		f->id = db_be64_get((const uint8_t *)key + klen - 8);
-		f->event = strdup(json_string_value(json_object_get(d, "event")) ?: "{}");
-		snprintf(f->type, sizeof(f->type), "%s",
-			 json_string_value(json_object_get(d, "type")) ?: "");
-		f->tries = (int)json_integer_value(json_object_get(d, "tries"));
-	}
+	memset(f, 0, sizeof(*f));
+	if (db_read_begin(n->db, &txn) != 0)
+		return 0;
+	found = notify_dead_next_retry(txn, s->conf.name, &f->id, &val, &vlen);
+	d = found && val != NULL ? json_loadb(val, vlen, 0, NULL) : NULL;
+	db_txn_end(txn);
+	if (!found)
+		return 0;
+	f->gone = d == NULL; /* only the mark is left (or a letter that does not parse) */
+	f->event = strdup(json_string_value(json_object_get(d, "event")) ?: "{}");
+	snprintf(f->type, sizeof(f->type), "%s", json_string_value(json_object_get(d, "type")) ?: "");
+	f->tries = (int)json_integer_value(json_object_get(d, "tries"));
 	json_decref(d);
 	return f->event != NULL;
 }
@@ -339,19 +345,11 @@ static void deliver_retries(notify_t *n, notify_sink_state_t *s, uint64_t start)
 	for (guard = 0; guard < ROUND_MAX && !notify_stopping(n) && !turn_over(n, start); guard++) {
 		struct retry_find f;
 		struct after_op a = { 0 };
-		db_txn_t *txn = NULL;
 		char why[200];
 		long status = 0;
 		int rc;
 
-		memset(&f, 0, sizeof(f));
-		f.plen = notify_sink_key(NOTIFY_KEY_DEAD, s->conf.name, 0, f.prefix,
-					 sizeof(f.prefix)) - 8;
-		if (db_read_begin(n->db, &txn) != 0)
-			return;
-		(void)db_iterate(txn, DB_OUTBOX, f.prefix, f.plen, retry_iter, &f);
-		db_txn_end(txn);
-		if (f.event == NULL)
+		if (!retry_next(n, s, &f))
 			return;
 		a.s = s;
 		a.id = f.id;
@@ -359,6 +357,12 @@ static void deliver_retries(notify_t *n, notify_sink_state_t *s, uint64_t start)
 		a.from_dead = 1;
 		a.tries = f.tries + 1;
 		a.body = f.event;
+		if (f.gone) {
+			a.gone = 1;
+			record(n, &a);
+			free(f.event);
+			continue;
+		}
 		rc = attempt(n, s, f.id, f.type, f.event, &status, why, sizeof(why));
 		a.ok = rc == 0 || rc == CAIRN_ENOENT;
 		a.result = rc == CAIRN_ENOENT ? "no recipient" : NULL;

@@ -1,7 +1,7 @@
 noinst_LTLIBRARIES += libnotify.la
 libnotify_la_SOURCES = notify/notify.h notify/notify_int.h notify/deliver.h notify/webhook.h notify/smtp.h \
 	notify/outbox.c notify/settings.c notify/scan.c notify/webhook.c notify/deliver.c \
-	notify/worker.c notify/smtp.c notify/email.c
+	notify/worker.c notify/smtp.c notify/email.c notify/dead.c
 
 check_PROGRAMS += tests/unit/test_notify
 TESTS += tests/unit/test_notify

@@ -102,6 +102,7 @@ typedef struct notify_settings {
 	int64_t backoff_max_ms;
 	int64_t poll_ms;         /* how often the worker looks for new events */
 	int64_t timeout_ms;      /* one delivery attempt */
+	int64_t dead_letters_max; /* per sink; past it the oldest dead letters are dropped */
 	notify_sink_t sinks[NOTIFY_MAX_SINKS]; /* webhooks, then e-mail sinks */
 	size_t n_sinks;
 	char smtp_url[256];      /* notify.smtp: smtp://host:587 (STARTTLS) or smtps://host:465 */

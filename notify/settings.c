@@ -378,7 +378,7 @@ int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t
 	static const char *const keys[] = { "expiry_days", "webhooks", "email", "smtp",
 					    "scan_interval",
 					    "max_tries", "backoff_ms", "backoff_max_ms",
-					    "poll_ms", "timeout_ms" };
+					    "poll_ms", "timeout_ms", "dead_letters_max" };
 	const char *key;
 	json_t *v;
 	size_t i, j;
@@ -395,6 +395,7 @@ int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t
 	out->backoff_max_ms = 300000;
 	out->poll_ms = 500;
 	out->timeout_ms = 10000;
+	out->dead_letters_max = 100000;
 	if (obj == NULL || (json_is_string(obj) && json_string_value(obj)[0] == '\0'))
 		goto done;
 	if (!json_is_object(obj))
@@ -411,7 +412,8 @@ int notify_settings_parse(const json_t *obj, notify_settings_t *out, cairn_err_t
 	    (rc = int_key(obj, "backoff_ms", 10, 3600000, &out->backoff_ms, err)) ||
 	    (rc = int_key(obj, "backoff_max_ms", 10, 86400000, &out->backoff_max_ms, err)) ||
 	    (rc = int_key(obj, "poll_ms", 10, 60000, &out->poll_ms, err)) ||
-	    (rc = int_key(obj, "timeout_ms", 100, 300000, &out->timeout_ms, err)))
+	    (rc = int_key(obj, "timeout_ms", 100, 300000, &out->timeout_ms, err)) ||
+	    (rc = int_key(obj, "dead_letters_max", 1, 10000000, &out->dead_letters_max, err)))
 		return rc;
 	if ((v = json_object_get(obj, "expiry_days")) != NULL) {
 		if (!json_is_array(v) || json_array_size(v) > NOTIFY_MAX_THRESHOLDS)

@@ -102,6 +102,41 @@ static int load_secret(const char *dir, notify_sink_state_t *s, cairn_err_t *err
 	return load_file(dir, s->conf.secret_file, what, &s->secret, &s->secret_len, err);
 }
 
+struct settle_op {
+	notify_t *n;
+	uint64_t dropped;
+};
+
+static int settle_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct settle_op *o = arg;
+	size_t i;
+	int rc = 0;
+
+	o->dropped = 0; /* the writer may run this twice */
+	for (i = 0; i < o->n->n_sinks && rc == 0; i++)
+		rc = notify_dead_settle(txn, o->n->sinks[i].conf.name,
+					(uint64_t)o->n->set.dead_letters_max, &o->dropped);
+	return rc ? cairn_err_set(err, rc, "notify: dead letters: %s", cairn_strerror(rc)) : 0;
+}
+
+/* Dead letters at start: counted once if stored before counts were kept, and the oldest
+ * dropped when notify.dead_letters_max was lowered. A failure is logged: delivery goes on. */
+static void settle_dead(notify_t *n)
+{
+	struct settle_op o = { n, 0 };
+	cairn_err_t err = { 0 };
+
+	if (n->n_sinks == 0)
+		return;
+	if (db_write(n->db, settle_run, &o, &err) != 0)
+		log_warn("notify", "%s", cairn_err_msg(&err));
+	else if (o.dropped > 0)
+		log_warn("notify", "%llu oldest dead letter(s) dropped at start: more than "
+			 "notify.dead_letters_max (%lld) of a sink", (unsigned long long)o.dropped,
+			 (long long)n->set.dead_letters_max);
+}
+
 int notify_start(const notify_config_t *cfg, notify_t **out, cairn_err_t *err)
 {
 	notify_t *n = calloc(1, sizeof(*n));
@@ -154,6 +189,7 @@ int notify_start(const notify_config_t *cfg, notify_t **out, cairn_err_t *err)
 		n->sinks[i].cursor = notify_meta_u64(txn, name);
 	}
 	db_txn_end(txn);
+	settle_dead(n);
 	if (pthread_create(&n->thread, NULL, worker_main, n) != 0) {
 		rc = cairn_err_set(err, CAIRN_ENOMEM, "cannot start the notify worker");
 		goto out;
@@ -209,6 +245,7 @@ struct prefix_walk {
 	size_t plen;
 	json_t *into;
 	int drop_event; /* dead letters: leave the stored body out */
+	size_t left;    /* entries still to take; 0: no bound */
 };
 
 static int prefix_iter(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -218,6 +255,8 @@ static int prefix_iter(const void *key, size_t klen, const void *val, size_t vle
 
 	if (klen < w->plen || memcmp(key, w->prefix, w->plen) != 0)
 		return 1;
+	if (w->left > 0 && --w->left == 0)
+		return 1; /* the bound reached: this one is not taken */
 	j = json_loadb(val, vlen, 0, NULL);
 	if (j != NULL && w->drop_event)
 		json_object_del(j, "event");
@@ -226,9 +265,10 @@ static int prefix_iter(const void *key, size_t klen, const void *val, size_t vle
 	return 0;
 }
 
-static void walk(db_txn_t *txn, char kind, const char *sink, json_t *into, int drop)
+/* The entries of kind of sink, in key order, into the array into; at most most (0: all). */
+static void walk(db_txn_t *txn, char kind, const char *sink, json_t *into, int drop, size_t most)
 {
-	struct prefix_walk w = { .into = into, .drop_event = drop };
+	struct prefix_walk w = { .into = into, .drop_event = drop, .left = most ? most + 1 : 0 };
 
 	w.plen = notify_sink_key(kind, sink, 0, w.prefix, sizeof(w.prefix));
 	if (w.plen == 0)
@@ -294,15 +334,19 @@ json_t *notify_status(notify_t *n)
 			url_shown(s->conf.url, target, sizeof(target));
 		}
 		log = json_array();
-		walk(txn, NOTIFY_KEY_LOG, s->conf.name, log, 0);
-		walk(txn, NOTIFY_KEY_DEAD, s->conf.name, dead, 1);
+		walk(txn, NOTIFY_KEY_LOG, s->conf.name, log, 0, 0);
+		walk(txn, NOTIFY_KEY_DEAD, s->conf.name, dead, 1, NOTIFY_DEAD_SHOWN);
 		pthread_mutex_lock(&n->mu);
-		one = json_pack("{s:s, s:s, s:I, s:I, s:i, s:I, s:I, s:I, s:s, s:o}", "name",
-				s->conf.name, "url", target, "cursor", (json_int_t)s->cursor,
-				"behind", (json_int_t)(seq - s->cursor), "tries", s->tries,
-				"next_attempt_ms", (json_int_t)s->next_attempt_ms, "delivered",
+		one = json_pack("{s:s, s:s, s:I, s:I, s:i, s:I, s:I, s:I, s:s, s:I, s:I, s:o}",
+				"name", s->conf.name, "url", target, "cursor",
+				(json_int_t)s->cursor, "behind", (json_int_t)(seq - s->cursor),
+				"tries", s->tries, "next_attempt_ms",
+				(json_int_t)s->next_attempt_ms, "delivered",
 				(json_int_t)s->delivered, "failed", (json_int_t)s->failed,
-				"last_error", s->last_error, "log", log ? log : json_array());
+				"last_error", s->last_error, "dead_letters",
+				(json_int_t)notify_dead_count(txn, s->conf.name), "dead_dropped",
+				(json_int_t)notify_dead_dropped(txn, s->conf.name), "log",
+				log ? log : json_array());
 		pthread_mutex_unlock(&n->mu);
 		json_array_append_new(sinks, one);
 	}
@@ -320,8 +364,9 @@ struct retry_op {
 };
 
 struct mark_walk {
-	uint8_t prefix[80];
+	uint8_t prefix[96];
 	size_t plen;
+	const char *sink;
 	uint64_t id;
 	json_t *keys; /* [[hexkey, newtext]] collected: no writes while walking */
 };
@@ -329,21 +374,25 @@ struct mark_walk {
 static int mark_iter(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct mark_walk *w = arg;
+	uint64_t id;
 	json_t *d;
 	char *text;
 
-	if (klen < w->plen || memcmp(key, w->prefix, w->plen) != 0)
+	if (klen != w->plen + 8 || memcmp(key, w->prefix, w->plen) != 0)
 		return 1;
-	if (w->id != 0 && db_be64_get((const uint8_t *)key + klen - 8) != w->id)
-		return 0;
+	id = db_be64_get((const uint8_t *)key + w->plen);
+	if (w->id != 0 && id != w->id)
+		return 1; /* the walk of one id starts at its key */
 	d = json_loadb(val, vlen, 0, NULL);
 	if (d == NULL)
 		return 0;
 	json_object_set_new(d, "retry", json_true());
 	text = json_dumps(d, JSON_COMPACT);
 	json_decref(d);
+	/* the sink and the id, not the key's bytes: a BE64 id is no UTF-8 text */
 	if (text != NULL)
-		json_array_append_new(w->keys, json_pack("{s:s%, s:s}", "k", key, klen, "v", text));
+		json_array_append_new(w->keys, json_pack("{s:s, s:I, s:s}", "s", w->sink, "id",
+							 (json_int_t)id, "v", text));
 	free(text);
 	return 0;
 }
@@ -360,18 +409,26 @@ static int retry_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	if (keys == NULL)
 		return CAIRN_ENOMEM;
 	for (i = 0; i < r->n->n_sinks; i++) {
-		struct mark_walk w = { .id = r->id, .keys = keys };
+		struct mark_walk w = { .sink = r->n->sinks[i].conf.name, .id = r->id, .keys = keys };
 		if (r->sink != NULL && strcmp(r->sink, r->n->sinks[i].conf.name) != 0)
 			continue;
-		w.plen = notify_sink_key(NOTIFY_KEY_DEAD, r->n->sinks[i].conf.name, 0, w.prefix,
-					 sizeof(w.prefix)) - 8;
-		(void)db_iterate(txn, DB_OUTBOX, w.prefix, w.plen, mark_iter, &w);
+		uint8_t start[96];
+		size_t slen = notify_sink_key(NOTIFY_KEY_DEAD, r->n->sinks[i].conf.name, r->id,
+					      start, sizeof(start));
+		if (slen == 0)
+			continue;
+		w.plen = slen - 8;
+		memcpy(w.prefix, start, w.plen);
+		(void)db_iterate(txn, DB_OUTBOX, start, slen, mark_iter, &w);
 	}
 	json_array_foreach(keys, j, k) {
-		const char *kv = json_string_value(json_object_get(k, "k"));
+		const char *sink = json_string_value(json_object_get(k, "s"));
+		uint64_t id = (uint64_t)json_integer_value(json_object_get(k, "id"));
 		const char *v = json_string_value(json_object_get(k, "v"));
-		size_t klen = json_string_length(json_object_get(k, "k"));
-		if ((rc = db_put(txn, DB_OUTBOX, kv, klen, v, strlen(v), 0)) != 0)
+		uint8_t key[96];
+		size_t klen = notify_sink_key(NOTIFY_KEY_DEAD, sink, id, key, sizeof(key));
+		if ((rc = db_put(txn, DB_OUTBOX, key, klen, v, strlen(v), 0)) != 0 ||
+		    (rc = notify_dead_mark(txn, sink, id, 1)) != 0)
 			break;
 	}
 	r->count = json_array_size(keys);

@@ -250,7 +250,8 @@ const cfg_key_t config_keys[] = {
 	  "secret_file, events, max_tries, match), smtp (url, from, user, password_file, "
 	  "starttls, ca_file, digest), email (name, to, to_owner, to_approvers, mode, events, "
 	  "max_tries, match), match (dns_suffix, profile, issuer), max_tries, backoff_ms, "
-	  "backoff_max_ms, scan_interval, poll_ms, timeout_ms (see docs/notify.md)" },
+	  "backoff_max_ms, scan_interval, poll_ms, timeout_ms, dead_letters_max (see "
+	  "docs/notify.md)" },
 	{ "discover", NF(CFG_OBJ), "", 0, 0, NULL, 0, "TLS discovery scans (`cairn discover`)" },
 	{ "discover.allowed", NF(CFG_LIST), "", 0, 64, NULL, 0,
 	  "address ranges (CIDR, e.g. 10.0.0.0/24) scans may connect to; a target outside "

@@ -469,9 +469,9 @@ static const char *jname(const json_t *sink)
 static void notify_metrics(server_t *s, mtext_t *m)
 {
 	json_t *st = s->notify ? notify_status(s->notify) : NULL;
-	json_t *sinks = json_object_get(st, "sinks"), *dead = json_object_get(st, "dead"), *one;
+	json_t *sinks = json_object_get(st, "sinks"), *one;
 	char name[160];
-	size_t i, j;
+	size_t i;
 
 	mtext_family(m, "cairn_notify_deliveries_total", "counter",
 		     "Delivery attempts per sink since the daemon started, by result.");
@@ -494,15 +494,16 @@ static void notify_metrics(server_t *s, mtext_t *m)
 	mtext_family(m, "cairn_notify_dead_letters", "gauge",
 		     "Events given up on for the sink (cairn notify retry puts them back).");
 	json_array_foreach(sinks, i, one) {
-		const char *sink = json_string_value(json_object_get(one, "name"));
-		json_t *d;
-		size_t n = 0;
-		json_array_foreach(dead, j, d) {
-			const char *of = json_string_value(json_object_get(d, "sink"));
-			n += of != NULL && sink != NULL && strcmp(of, sink) == 0;
-		}
-		mtext_add(m, "cairn_notify_dead_letters{sink=\"%s\"} %zu\n",
-			  mtext_label(sink ? sink : "", name, sizeof(name)), n);
+		mtext_label(jname(one), name, sizeof(name));
+		mtext_add(m, "cairn_notify_dead_letters{sink=\"%s\"} %lld\n", name,
+			  (long long)json_integer_value(json_object_get(one, "dead_letters")));
+	}
+	mtext_family(m, "cairn_notify_dead_letters_dropped_total", "counter",
+		     "The sink's oldest dead letters dropped past notify.dead_letters_max.");
+	json_array_foreach(sinks, i, one) {
+		mtext_label(jname(one), name, sizeof(name));
+		mtext_add(m, "cairn_notify_dead_letters_dropped_total{sink=\"%s\"} %lld\n", name,
+			  (long long)json_integer_value(json_object_get(one, "dead_dropped")));
 	}
 	json_decref(st);
 }

@@ -22,6 +22,12 @@ EXTRA_DIST += tests/integration/lib.sh tests/tools/jq_strict.sh
 
 # certlint [--ca] [--issuer PEM] [--config cairn.json --profile NAME] CERT...: an independent
 # X.509 linter (RFC 5280, CA/B BR in spirit) run over what the integration suites issue.
+# notify_dead_fill DIR SINK N [FIRST [retry]]: dead letters of SINK written into a stopped
+# daemon's database (notify_dead.sh, bench/notify_dead.sh).
+noinst_PROGRAMS += tests/tools/notify_dead_fill
+tests_tools_notify_dead_fill_SOURCES = tests/tools/notify_dead_fill.c
+tests_tools_notify_dead_fill_LDADD = libnotify.la libaudit.la libdb.la libutil.la $(CAIRN_LIBS)
+
 noinst_PROGRAMS += tests/tools/certlint
 tests_tools_certlint_SOURCES = tests/tools/certlint.c
 tests_tools_certlint_LDADD = $(CAIRN_LIBS)
@@ -148,6 +154,8 @@ TESTS += tests/integration/notify_smtp.sh tests/integration/notify_route.sh
 # Receivers that answer slowly, redirect, or serve a certificate that does not verify.
 TESTS += tests/integration/notify_slow.sh
 EXTRA_DIST += tests/integration/notify_slow.sh
+TESTS += tests/integration/notify_dead.sh
+EXTRA_DIST += tests/integration/notify_dead.sh
 EXTRA_DIST += tests/integration/notify_smtp.sh tests/integration/notify_route.sh tests/integration/notify_lib.sh \
 	tests/integration/smtp_tls_sink.py
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh

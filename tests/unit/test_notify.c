@@ -76,6 +76,101 @@ static void test_outbox_ids(void **state)
 	json_decref(j);
 }
 
+/* ---- dead letters ---- */
+enum dead_step { PUT, DEL, MARK, UNMARK, SETTLE };
+struct dead_op {
+	enum dead_step step;
+	uint64_t id, max, dropped;
+};
+
+static int dead_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	struct dead_op *o = arg;
+	char text[64];
+
+	(void)err;
+	o->dropped = 0;
+	snprintf(text, sizeof(text), "{\"id\":%llu}", (unsigned long long)o->id);
+	switch (o->step) {
+	case PUT:
+		return notify_dead_put(txn, "s", o->id, text, o->max, &o->dropped);
+	case DEL:
+		return notify_dead_del(txn, "s", o->id);
+	case MARK:
+		return notify_dead_mark(txn, "s", o->id, 1);
+	case UNMARK:
+		return notify_dead_mark(txn, "s", o->id, 0);
+	default:
+		return notify_dead_settle(txn, "s", o->max, &o->dropped);
+	}
+}
+
+static void dead(db_t *db, enum dead_step step, uint64_t id, uint64_t max, uint64_t dropped)
+{
+	struct dead_op o = { step, id, max, 0 };
+	cairn_err_t err = { 0 };
+
+	assert_int_equal(db_write(db, dead_run, &o, &err), 0);
+	assert_int_equal(o.dropped, dropped);
+}
+
+/* count, dropped, and the id of the first letter marked for retry (0: none) */
+static void dead_state(db_t *db, uint64_t count, uint64_t dropped, uint64_t marked)
+{
+	db_txn_t *txn = NULL;
+	const void *v = NULL;
+	size_t vlen = 0;
+	uint64_t id = 0;
+
+	assert_int_equal(db_read_begin(db, &txn), 0);
+	assert_int_equal(notify_dead_count(txn, "s"), count);
+	assert_int_equal(notify_dead_dropped(txn, "s"), dropped);
+	assert_int_equal(notify_dead_next_retry(txn, "s", &id, &v, &vlen), marked != 0);
+	assert_int_equal(id, marked);
+	db_txn_end(txn);
+}
+
+/* Dead letters are counted once each (a letter stored again is not a second), a delete of
+ * one that is not there counts nothing, the oldest are dropped past the cap with their
+ * marks, and the first marked is found whatever the ids (big-endian bytes past 0x7f). */
+static void test_dead_letters(void **state)
+{
+	db_t *db = ((void **)*state)[1];
+
+	dead_state(db, 0, 0, 0);
+	dead(db, PUT, 300, 3, 0);
+	dead(db, PUT, 300, 3, 0); /* a failed retry stores it again */
+	dead(db, PUT, 200, 3, 0);
+	dead_state(db, 2, 0, 0);
+	dead(db, MARK, 300, 0, 0);
+	dead(db, MARK, 200, 0, 0);
+	dead_state(db, 2, 0, 200);
+	dead(db, UNMARK, 200, 0, 0);
+	dead_state(db, 2, 0, 300);
+	dead(db, PUT, 400, 3, 0);
+	dead(db, PUT, 500, 3, 1); /* four: the oldest (200) goes */
+	dead_state(db, 3, 1, 300);
+	dead(db, DEL, 200, 0, 0); /* already gone: nothing counted */
+	dead(db, DEL, 300, 0, 0); /* delivered: the letter and its mark go */
+	dead_state(db, 2, 1, 0);
+	dead(db, SETTLE, 0, 1, 1); /* the cap lowered to 1 at start */
+	dead_state(db, 1, 2, 0);
+	dead(db, SETTLE, 0, 10, 0);
+	dead_state(db, 1, 2, 0);
+	dead(db, MARK, 999, 0, 0); /* a mark whose letter is gone: found, without a text */
+	{
+		db_txn_t *txn = NULL;
+		const void *v = "x";
+		size_t vlen = 1;
+		uint64_t id = 0;
+		assert_int_equal(db_read_begin(db, &txn), 0);
+		assert_int_equal(notify_dead_next_retry(txn, "s", &id, &v, &vlen), 1);
+		assert_int_equal(id, 999);
+		assert_null(v);
+		db_txn_end(txn);
+	}
+}
+
 /* ---- settings ---- */
 static void test_settings(void **state)
 {
@@ -396,6 +491,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_outbox_ids, fixture_db_setup, fixture_db_teardown),
 		cmocka_unit_test(test_settings),
+		cmocka_unit_test_setup_teardown(test_dead_letters, fixture_db_setup, fixture_db_teardown),
 		cmocka_unit_test(test_sign),
 		cmocka_unit_test(test_qp_body),
 		cmocka_unit_test_setup_teardown(test_scan, fixture_db_setup, fixture_db_teardown),
