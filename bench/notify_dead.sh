@@ -35,7 +35,7 @@ trap cleanup EXIT INT TERM
 
 
 # one NAME BINARY: a fresh CA whose sink "late" posts to a port nothing listens on, N dead
-# letters of it, then the daemon: prints "cpu_ms_per_s scrape_ms start_ms rss".
+# letters of it, then the daemon: prints "cpu_ms_per_s scrape_ms start_ms dead|memory".
 one() {
 	d=$W/$1
 	rm -rf "$d"
@@ -67,7 +67,7 @@ one() {
 	rss=$(bench_rss "$PID")
 	kill "$PID" && wait "$PID" 2>/dev/null || true
 	PID=""
-	echo "$(((c1 - c0) / 1000000 / T)) $scrape $start_ms ${dead:-?} $rss"
+	echo "$(awk -v a="$c0" -v b="$c1" -v t="$T" 'BEGIN { printf "%.1f", (b - a) / 1e6 / t }') $scrape $start_ms ${dead:-?}|$rss"
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -78,8 +78,10 @@ while [ $r -le "$RUNS" ]; do
 	for b in ${REF:+ref} new; do
 		bin=$CAIRN
 		[ "$b" = ref ] && bin=$REF
-		set -- $(one "$b" "$bin")
-		printf '%-4s %-4s %14s %12s %10s %8s  %s\n' "$b" "$r" "$1" "$2" "$3" "$4" "$5 $6 $7 $8 $9 ${10:-} ${11:-}"
+		line=$(one "$b" "$bin")
+		mem=${line#*|}
+		set -- ${line%%|*}
+		printf '%-4s %-4s %14s %12s %10s %8s  %s\n' "$b" "$r" "$1" "$2" "$3" "$4" "$mem"
 	done
 	r=$((r + 1))
 done
