@@ -319,6 +319,20 @@ out:
 	acme_jws_clear(&j);
 }
 
+/* The account acct as read in its own change's write: 0 while it is valid, else
+ * CAIRN_EAUTH ("account is revoked") in err. The request's JWS check read the account
+ * before this write; an admin's revocation (acme_account_revoke) or another request's
+ * deactivation may have committed since. A deactivated or revoked account gets no new
+ * contact or key, and revoked is final: a deactivation never overwrites it. */
+static int account_usable(const json_t *acct, cairn_err_t *err)
+{
+	const char *st = json_string_value(json_object_get(acct, "status"));
+
+	if (st != NULL && strcmp(st, "valid") == 0)
+		return 0;
+	return cairn_err_set(err, CAIRN_EAUTH, "account is %s", st ? st : "unusable");
+}
+
 typedef struct acct_upd {
 	const json_t *payload;
 	int deactivate;
@@ -329,7 +343,10 @@ static int acct_update_run(db_txn_t *txn, json_t *acct, void *arg, cairn_err_t *
 	acct_upd_t *u = arg;
 	json_t *c = json_object_get(u->payload, "contact");
 	const char *id = json_string_value(json_object_get(acct, "id"));
+	int rc;
 
+	if ((rc = account_usable(acct, err)) != 0)
+		return rc;
 	if (c != NULL)
 		json_object_set(acct, "contact", c);
 	if (u->deactivate) {
@@ -347,6 +364,7 @@ void acme_account(acme_t *a, const char *url, const char *arg, const acme_reques
 	acct_upd_t u = { 0 };
 	char key[64];
 	cairn_err_t err = { 0 };
+	int rc;
 
 	if (acme_jws_verify(a, req->body, req->body_len, url, 0, &j, r) != 0)
 		return;
@@ -370,7 +388,12 @@ void acme_account(acme_t *a, const char *url, const char *arg, const acme_reques
 	}
 	u.payload = j.payload;
 	snprintf(key, sizeof(key), "a/%s", j.acct_id);
-	if (acme_update(a, key, acct_update_run, &u, &res, &err) != 0) {
+	rc = acme_update(a, key, acct_update_run, &u, &res, &err);
+	if (rc == CAIRN_EAUTH) {
+		acme_problem_err(r, rc, "%s", cairn_err_msg(&err));
+		goto out;
+	}
+	if (rc) {
 		acme_problem_write(r, &err, "updating the account");
 		goto out;
 	}
@@ -499,11 +522,14 @@ static int rollover_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 
 	op->conflict = op->stale = 0;
 	/* The signature was checked against the account's key before this transaction: a
-	 * keyChange committed meanwhile (two sent at once) has replaced that key, and this
-	 * request no longer speaks for the account. */
+	 * revocation or deactivation committed meanwhile ends the account (account_usable),
+	 * and a keyChange committed meanwhile (two sent at once) has replaced that key, so
+	 * this request no longer speaks for the account. */
 	snprintf(key, sizeof(key), "a/%s", op->id);
 	if ((rc = acme_txn_get(op->a, txn, key, &acct)) != 0)
 		return rc;
+	if ((rc = account_usable(acct, err)) != 0)
+		goto out;
 	thumb = json_string_value(json_object_get(acct, "thumb"));
 	if (thumb == NULL || strcmp(thumb, op->old_thumb) != 0) {
 		op->stale = 1;
@@ -635,6 +661,10 @@ void acme_key_change(acme_t *a, const char *url, const char *arg, const acme_req
 		acme_problem(r, 401, "unauthorized",
 			     "the account's key changed while this keyChange was in flight: sign "
 			     "with its current key");
+		goto out;
+	}
+	if (rc == CAIRN_EAUTH) {
+		acme_problem_err(r, rc, "%s", cairn_err_msg(&err));
 		goto out;
 	}
 	if (rc == CAIRN_EWEAKKEY) {

@@ -221,13 +221,29 @@ void acme_renewal_info(acme_t *a, const char *url, const char *arg, const acme_r
 	/* certID = base64url(AKI keyIdentifier) "." base64url(serial INTEGER content) */
 	if (dot == NULL || dot == arg ||
 	    b64url_decode(arg, (size_t)(dot - arg), &aki, &aki_len) != 0 || aki_len == 0 ||
-	    b64url_decode(dot + 1, strlen(dot + 1), &raw, &raw_len) != 0 || raw_len == 0) {
+	    b64url_decode(dot + 1, strlen(dot + 1), &raw, &raw_len) != 0) {
 		acme_problem(r, 400, "malformed", "renewalInfo needs a certID (RFC 9773 §4.1)");
 		goto out;
 	}
+	if (raw_len == 0) {
+		acme_problem(r, 400, "malformed",
+			     "certID serial is empty: a DER INTEGER has at least one byte");
+		goto out;
+	}
+	/* The serial part is a DER INTEGER's content, one encoding a number: a leading 0x00
+	 * only as the sign byte before a first byte with its top bit set (the byte the db
+	 * keys drop, ca_cert_serial). A padded serial is refused, not read as the number it
+	 * pads, so no two certIDs name one certificate (RFC 9773 §4.1; the OCSP request
+	 * decoder refuses padded serials alike). */
 	sp = raw;
 	slen = raw_len;
-	while (slen > 1 && sp[0] == 0) {
+	if (slen > 1 && sp[0] == 0) {
+		if (!(sp[1] & 0x80)) {
+			acme_problem(r, 400, "malformed",
+				     "certID serial is not in DER: a leading zero byte is allowed "
+				     "only before a byte with its top bit set");
+			goto out;
+		}
 		sp++;
 		slen--;
 	}

@@ -484,6 +484,23 @@ def negative(directory, cafile, port):
     st, h, data = c.raw("GET", c.dir["renewalInfo"] + "/" + b64(other_aki) + "." + b64(sn))
     check("renewalInfo for the serial under another issuer key identifier gives 404",
           st == 404, (st, data))
+    # the serial is a DER INTEGER's content: zero bytes in front of it (0x00 before a byte
+    # below 0x80) are not the serial, nor is nothing (RFC 9773 §4.1)
+    ari = c.dir["renewalInfo"] + "/" + b64(aki.key_identifier) + "."
+    for pad in (b"\x00", b"\x00\x00"):
+        st, h, data = c.raw("GET", ari + b64(pad + sn))
+        doc = json.loads(data) if st == 400 else {}
+        check("renewalInfo for the serial with %d zero byte(s) in front gives 400 malformed"
+              % len(pad), st == 400 and ptype(doc) == "malformed" and
+              "leading zero byte" in doc.get("detail", ""), (st, data))
+    st, h, data = c.raw("GET", ari)
+    doc = json.loads(data) if st == 400 else {}
+    check("renewalInfo for an empty serial gives 400 malformed",
+          st == 400 and ptype(doc) == "malformed" and "empty" in doc.get("detail", ""),
+          (st, data))
+    st, h, data = c.raw("GET", ari + b64(sn))
+    check("  ... and the canonical serial still gives its window", st == 200 and
+          "start" in json.loads(data).get("suggestedWindow", {}), (st, data))
 
     # bounded fuzzing of the JWS parser: mutated bodies always give a problem document
     import random

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 
 #include "acme/acme_int.h"
+#include "tests/unit/acme_fixture.h"
 
 /* RFC 7638 §3.1 example key and its thumbprint. */
 static const char *rfc7638_jwk =
@@ -131,58 +131,6 @@ static void test_jwk_rsa_members(void **state)
 	assert_false(rsa_accepted(n, nlen, e_too_long, sizeof(e_too_long)));
 	free(n);
 	json_decref(ref);
-}
-
-/* An EC P-256 JWK for key, as the client would send it. */
-static json_t *ec_jwk(EVP_PKEY *key)
-{
-	BIGNUM *x = NULL, *y = NULL;
-	uint8_t bx[32], by[32];
-	char *x64, *y64;
-	json_t *j;
-
-	EVP_PKEY_get_bn_param(key, "qx", &x);
-	EVP_PKEY_get_bn_param(key, "qy", &y);
-	BN_bn2binpad(x, bx, 32);
-	BN_bn2binpad(y, by, 32);
-	x64 = b64url_encode(bx, 32);
-	y64 = b64url_encode(by, 32);
-	j = json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-256", "x", x64, "y", y64);
-	free(x64);
-	free(y64);
-	BN_free(x);
-	BN_free(y);
-	return j;
-}
-
-/* Flattened JWS signed by key with ES256 over protected header prot and payload. */
-static json_t *sign_jws(EVP_PKEY *key, const char *prot, const char *payload)
-{
-	char *p64 = b64url_encode((const uint8_t *)prot, strlen(prot));
-	char *y64 = b64url_encode((const uint8_t *)payload, strlen(payload));
-	char *input = NULL, *s64;
-	uint8_t der[80], raw[64];
-	size_t dl = sizeof(der);
-	const uint8_t *dp = der;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	ECDSA_SIG *sig;
-	json_t *out;
-
-	assert_true(asprintf(&input, "%s.%s", p64, y64) > 0);
-	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
-	assert_int_equal(EVP_DigestSign(md, der, &dl, (uint8_t *)input, strlen(input)), 1);
-	sig = d2i_ECDSA_SIG(NULL, &dp, (long)dl);
-	BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32);
-	BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32);
-	s64 = b64url_encode(raw, 64);
-	out = json_pack("{s:s, s:s, s:s}", "protected", p64, "payload", y64, "signature", s64);
-	ECDSA_SIG_free(sig);
-	EVP_MD_CTX_free(md);
-	free(p64);
-	free(y64);
-	free(s64);
-	free(input);
-	return out;
 }
 
 static void test_inner_jws(void **state)

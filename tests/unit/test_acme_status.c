@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "acme/acme_int.h"
+#include "tests/unit/acme_fixture.h"
 #include "tests/unit/ca_fixture.h"
 
 #define AUTHZ "AAAAAAAAAAAAAAAAAAAAAA"
@@ -29,18 +30,11 @@ typedef struct fixture {
 static int setup(void **state)
 {
 	fixture_t *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
-	cairn_err_t err = { 0 };
 
-	if (f == NULL)
+	if (f == NULL ||
+	    fixture_acme_open("acme", "https://ca.test/acme/", f->dir, sizeof(f->dir), &f->db,
+			      &f->a) != 0)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/cairn-test-acme-XXXXXX", tmp ? tmp : "/tmp");
-	if (mkdtemp(f->dir) == NULL || db_open(f->dir, &f->db, &err) != 0)
-		return -1;
-	f->a = calloc(1, sizeof(*f->a));
-	if (f->a == NULL)
-		return -1;
-	f->a->db = f->db;
 	*state = f;
 	return 0;
 }
@@ -49,10 +43,7 @@ static int teardown(void **state)
 {
 	fixture_t *f = *state;
 
-	db_close(f->db);
-	fixture_rmtree(f->dir);
-	acme_store_cache_free(f->a);
-	free(f->a);
+	fixture_acme_close(f->dir, f->db, f->a);
 	free(f);
 	return 0;
 }
