@@ -333,6 +333,20 @@ static int account_usable(const json_t *acct, cairn_err_t *err)
 	return cairn_err_set(err, CAIRN_EAUTH, "account is %s", st ? st : "unusable");
 }
 
+int acme_account_usable(acme_t *a, db_txn_t *txn, const char *acct_id, cairn_err_t *err)
+{
+	char key[64];
+	json_t *acct = NULL;
+	int rc;
+
+	snprintf(key, sizeof(key), "a/%s", acct_id);
+	if ((rc = acme_txn_get(a, txn, key, &acct)) != 0)
+		return cairn_err_set(err, rc, "account %s: %s", acct_id, cairn_strerror(rc));
+	rc = account_usable(acct, err);
+	json_decref(acct);
+	return rc;
+}
+
 typedef struct acct_upd {
 	const json_t *payload;
 	int deactivate;

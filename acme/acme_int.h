@@ -338,6 +338,12 @@ int acme_chall_may_move(const json_t *c, const char *to);
  * *result (may be NULL) receives the stored object. CAIRN_EINVAL when its status may not
  * move (err says which), a db code otherwise. */
 int acme_authz_deactivate(acme_t *a, const char *authz_id, json_t **result, cairn_err_t *err);
+/* The account acct_id as it stands in txn (a write's own): 0 while it is valid, else
+ * CAIRN_EAUTH "account is revoked|deactivated" (or the read's error) in err. A request's
+ * JWS check read the account before its write; what creates or changes state on the
+ * account's word checks again here. (account.c) */
+int acme_account_usable(acme_t *a, db_txn_t *txn, const char *acct_id, cairn_err_t *err)
+	CAIRN_WUR;
 /* Stores the outcome of validating challenge idx of authz_id: error NULL means valid,
  * else the problem object (borrowed) for the challenge. Re-reads the authorization in
  * the write transaction and changes nothing the status table refuses: a result for an

@@ -330,9 +330,11 @@ static int order_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 	json_t *z;
 	size_t i;
 	int rc;
-	(void)err;
 
 	op->over = op->over_orders = 0;
+	/* An account revoked or deactivated since the request's JWS check orders nothing. */
+	if ((rc = acme_account_usable(op->a, txn, op->acct, err)) != 0)
+		return rc;
 	/* Both limits again in the write txn: concurrent newOrders of one account all pass
 	 * the early checks. Over either: nothing written. */
 	if ((rc = orders_over(op->a, txn, op->acct, op->now, &op->retry)) != 0) {
@@ -591,7 +593,10 @@ void acme_new_order(acme_t *a, const char *url, const char *arg, const acme_requ
 	op.n_idents = json_array_size(idents);
 	op.now = now;
 	if (order == NULL || db_write(a->db, order_run, &op, &err) != 0) {
-		acme_problem_write(r, &err, "storing the order");
+		if (err.code == CAIRN_EAUTH)
+			acme_problem_err(r, err.code, "%s", cairn_err_msg(&err));
+		else
+			acme_problem_write(r, &err, "storing the order");
 		goto out;
 	}
 	if (op.over_orders) {
@@ -883,27 +888,6 @@ static int authzs_still_valid(acme_t *a, db_txn_t *txn, const json_t *order, int
 	return 0;
 }
 
-/* The order's account, read again in the certificate's own write: an account revoked
- * (its EAB key revoked) or deactivated while finalize signed gets no certificate. */
-static int account_still_valid(acme_t *a, db_txn_t *txn, const char *acct, cairn_err_t *err)
-{
-	char key[64];
-	json_t *ac = NULL;
-	const char *st;
-	int rc;
-
-	if (acct == NULL)
-		return 0;
-	snprintf(key, sizeof(key), "a/%s", acct);
-	if ((rc = acme_txn_get(a, txn, key, &ac)) != 0)
-		return cairn_err_set(err, rc, "account %s: %s", acct, cairn_strerror(rc));
-	st = json_string_value(json_object_get(ac, "status"));
-	rc = st != NULL && strcmp(st, "valid") == 0 ? 0 :
-		cairn_err_set(err, CAIRN_EAUTH, "account is %s now", st ? st : "unusable");
-	json_decref(ac);
-	return rc;
-}
-
 int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_change_t *ch,
 			  json_t **result, cairn_err_t *err)
 {
@@ -924,7 +908,8 @@ int acme_order_change_txn(acme_t *a, db_txn_t *txn, const char *oid, acme_order_
 		goto out;
 	}
 	if (ch->authzs_valid && ((rc = authzs_still_valid(a, txn, o, 1, err)) != 0 ||
-				 (rc = account_still_valid(a, txn, ch->acct, err)) != 0))
+				 (ch->acct != NULL &&
+				  (rc = acme_account_usable(a, txn, ch->acct, err)) != 0)))
 		goto out;
 	json_object_set_new(o, "status", json_string(ch->status));
 	if (ch->serial != NULL) {

@@ -4,7 +4,8 @@
  * binary is linked with -Wl,--wrap=db_write, so a test can revoke the account (as an admin
  * does) or deactivate it (by another request of its own) between the request's JWS check
  * and its write — a window no client can hold open — and see that the write changes
- * nothing: revoked stays revoked, the key stays, no audit event of the change. */
+ * nothing: revoked stays revoked, the key stays, no audit event of the change; a newOrder
+ * stores no order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -394,6 +395,75 @@ static void test_key_change_deactivated(void **state)
 	key_change_refused(deactivate_account, "account is deactivated", "deactivated");
 }
 
+/* Entries of DB_ACME whose key starts with prefix. */
+struct prefix_count {
+	const char *prefix;
+	int n;
+};
+
+static int count_prefix(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct prefix_count *c = arg;
+	size_t plen = strlen(c->prefix);
+	(void)val;
+	(void)vlen;
+
+	if (klen < plen || memcmp(key, c->prefix, plen) != 0)
+		return 1;
+	c->n++;
+	return 0;
+}
+
+static int stored(const char *prefix)
+{
+	struct prefix_count c = { prefix, 0 };
+	db_txn_t *txn;
+
+	assert_int_equal(db_read_begin(fx->db, &txn), 0);
+	assert_true(db_iterate(txn, DB_ACME, prefix, strlen(prefix), count_prefix, &c) >= 0);
+	db_txn_end(txn);
+	return c.n;
+}
+
+/* newOrder whose account an admin revokes, or that deactivates itself, in the window:
+ * refused, no order and no authorization stored; with nobody in the way, one is. */
+static void new_order(void (*hook)(void), const char *why)
+{
+	http_reply_t r;
+
+	post(fx->key, 0, "new-order", "{\"identifiers\":[{\"type\":\"dns\","
+				       "\"value\":\"w.example.test\"}]}", hook, &r);
+	if (why == NULL) {
+		if (r.status != 201)
+			fail_msg("newOrder: %d %s", r.status, r.body);
+		assert_int_equal(stored("o/"), 1);
+		assert_int_equal(stored("z/"), 1);
+	} else {
+		assert_refused(&r, why);
+		assert_int_equal(stored("o/"), 0);
+		assert_int_equal(stored("z/"), 0);
+	}
+	http_reply_clear(&r);
+}
+
+static void test_new_order(void **state)
+{
+	(void)state;
+	new_order(NULL, NULL);
+}
+
+static void test_new_order_revoked(void **state)
+{
+	(void)state;
+	new_order(revoke_account, "account is revoked");
+}
+
+static void test_new_order_deactivated(void **state)
+{
+	(void)state;
+	new_order(deactivate_account, "account is deactivated");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +473,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_deactivated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_change_revoked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_change_deactivated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_order_revoked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_order_deactivated, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
