@@ -39,7 +39,7 @@ noinst_PROGRAMS += bench/notify_bench
 bench_notify_bench_SOURCES = bench/notify.c
 bench_notify_bench_LDADD = libnotify.la libaudit.la libdb.la libutil.la $(CAIRN_LIBS)
 
-# What a receiver down for long costs (tests/tools/notify_dead_fill writes its dead letters).
+# What a receiver down for long costs (tests/tools/notify_fill writes its dead letters).
 EXTRA_DIST += bench/notify_dead.sh
 
 noinst_PROGRAMS += bench/metrics_bench

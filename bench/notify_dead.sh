@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # What a webhook receiver that stays down costs the daemon: N dead letters of its sink
-# (tests/tools/notify_dead_fill), then the daemon's CPU while idle for T seconds (its notify
+# (tests/tools/notify_fill), then the daemon's CPU while idle for T seconds (its notify
 # worker goes on polling that sink) and the time of a /metrics scrape, for this build
 # beside a reference build (an older cairn binary) in the same run, runs interleaved.
 # Usage: sh bench/notify_dead.sh [-r REF_CAIRN] [-n N] [-t SEC] [-R RUNS]
@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 CAIRN=${CAIRN:-./cairn}
-FILL=${FILL:-./tests/tools/notify_dead_fill}
+FILL=${FILL:-./tests/tools/notify_fill}
 W=$(mktemp -d "${TMPDIR:-/tmp}/cairn-notify-dead.XXXXXX")
 PID=""
 cleanup() {
@@ -45,7 +45,7 @@ one() {
 	jq --arg url "http://127.0.0.1:$(free_port)/" '.public_urls.http = "" |
 		.notify = {"webhooks": [{"name": "late", "url": $url, "secret_file": "late.secret",
 		"max_tries": 1}], "poll_ms": 500}' "$d/cairn.json" >"$W/c.json" && cat "$W/c.json" >"$d/cairn.json"
-	"$FILL" "$d/db" late "$N" >/dev/null
+	"$FILL" "$d/db" dead late "$N" >/dev/null
 	t0=$(date +%s%N)
 	"$2" serve --dir "$d" >/dev/null 2>"$W/$1.log" &
 	PID=$!

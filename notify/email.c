@@ -14,6 +14,9 @@
 
 /* Events in one digest message; more of one day wait for the next message. */
 #define DIGEST_MAX 1000
+/* A digest entry's key: 'g' || sink || 0 || day || 0 || address || 0 || BE64 id (db keys
+ * are at most 511 bytes). */
+#define DIGEST_KEY_MAX 512
 
 static void add_unique(json_t *list, const char *addr)
 {
@@ -127,6 +130,7 @@ static int group_iter(const void *key, size_t klen, const void *val, size_t vlen
 {
 	struct digest_group *g = arg;
 	const char *day, *addr;
+	char hex[2 * DIGEST_KEY_MAX + 1];
 	json_t *ev;
 
 	if (klen < g->plen + 12 || memcmp(key, g->prefix, g->plen) != 0)
@@ -144,7 +148,13 @@ static int group_iter(const void *key, size_t klen, const void *val, size_t vlen
 		   json_array_size(g->keys) >= DIGEST_MAX) {
 		return 1;
 	}
-	json_array_append_new(g->keys, json_stringn(key, klen));
+	/* in hex: the key ends in a big-endian event id, which is no UTF-8 text (a JSON
+	 * string of its bytes fails for most ids, and that entry would never be deleted) */
+	if (klen > DIGEST_KEY_MAX)
+		return 0; /* cannot be: sink, day and address are bounded */
+	hex_encode(key, klen, hex);
+	if (json_array_append_new(g->keys, json_string(hex)) != 0)
+		return 1; /* out of memory: send what is collected */
 	if ((ev = json_loadb(val, vlen, 0, NULL)) != NULL)
 		json_array_append_new(g->events, ev);
 	return 0;
@@ -211,11 +221,14 @@ fail:
 static int digest_delete(db_txn_t *txn, void *arg, cairn_err_t *err)
 {
 	json_t *keys = arg, *k;
+	uint8_t key[DIGEST_KEY_MAX];
 	size_t i;
-	int rc;
+	int rc, klen;
 
 	json_array_foreach(keys, i, k) {
-		rc = db_del(txn, DB_OUTBOX, json_string_value(k), json_string_length(k));
+		if ((klen = hex_decode(json_string_value(k), key, sizeof(key))) <= 0)
+			return cairn_err_set(err, CAIRN_EINVAL, "notify: digest clean-up: bad key");
+		rc = db_del(txn, DB_OUTBOX, key, (size_t)klen);
 		if (rc != 0 && rc != CAIRN_ENOENT)
 			return cairn_err_set(err, rc, "notify: digest clean-up: %s", cairn_strerror(rc));
 	}

@@ -22,11 +22,12 @@ EXTRA_DIST += tests/integration/lib.sh tests/tools/jq_strict.sh
 
 # certlint [--ca] [--issuer PEM] [--config cairn.json --profile NAME] CERT...: an independent
 # X.509 linter (RFC 5280, CA/B BR in spirit) run over what the integration suites issue.
-# notify_dead_fill DIR SINK N [FIRST [retry]]: dead letters of SINK written into a stopped
-# daemon's database (notify_dead.sh, bench/notify_dead.sh).
-noinst_PROGRAMS += tests/tools/notify_dead_fill
-tests_tools_notify_dead_fill_SOURCES = tests/tools/notify_dead_fill.c
-tests_tools_notify_dead_fill_LDADD = libnotify.la libaudit.la libdb.la libutil.la $(CAIRN_LIBS)
+# notify_fill DIR dead SINK N [FIRST [retry]] | DIR seq N: what a long life leaves in
+# notify's tables, written into a stopped daemon's database (notify_dead.sh,
+# notify_route.sh, bench/notify_dead.sh).
+noinst_PROGRAMS += tests/tools/notify_fill
+tests_tools_notify_fill_SOURCES = tests/tools/notify_fill.c
+tests_tools_notify_fill_LDADD = libnotify.la libaudit.la libdb.la libutil.la $(CAIRN_LIBS)
 
 noinst_PROGRAMS += tests/tools/certlint
 tests_tools_certlint_SOURCES = tests/tools/certlint.c

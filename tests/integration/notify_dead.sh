@@ -8,7 +8,7 @@
 . "$CAIRN_SRCDIR/tests/integration/lib.sh"
 
 SINK="$CAIRN_SRCDIR/tests/integration/webhook_sink.py"
-FILL="$CAIRN_TOOLS/tools/notify_dead_fill"
+FILL="$CAIRN_TOOLS/tools/notify_fill"
 D=$WORK/ca
 ca_init "$D" || bail "cairn init failed: $(cat "$D.init.out")"
 C() { "$CAIRN" "$@" --dir "$D"; }
@@ -67,8 +67,8 @@ ok "  ... still three, still two dropped" dead_is late 3 2
 ca_stop
 # 200 letters of "old" with ids 100..299 (a big-endian id of 128 or more is no UTF-8 text),
 # and 2 of "old2" flagged for retry, written as an older daemon left them: no counts, no marks.
-"$FILL" "$D/db" old 200 100 >/dev/null || bail "notify_dead_fill old failed"
-"$FILL" "$D/db" old2 2 5000 retry >/dev/null || bail "notify_dead_fill old2 failed"
+"$FILL" "$D/db" dead old 200 100 >/dev/null || bail "notify_fill old failed"
+"$FILL" "$D/db" dead old2 2 5000 retry >/dev/null || bail "notify_fill old2 failed"
 rm -f "$WORK/old.port"
 python3 "$SINK" 0 "$WORK/old.port" "$D/old.secret" "$WORK/old.log" 2>>"$WORK/old.err" &
 CAIRN_PIDS="$CAIRN_PIDS $!"

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* notify_dead_fill DIR SINK N [FIRST [retry]]: writes N dead letters of SINK, ids FIRST
- * (default 1000000) on, into the stopped daemon's database DIR, as a receiver down for long
- * leaves them (each with its whole event) but without the counts and marks the daemon
- * keeps, like a database written before them; "retry" flags each for retry. For
- * tests/integration/notify_dead.sh and bench/notify_dead.sh. */
+/*
+ * Writes into a stopped daemon's database DIR what a long life leaves in notify's tables:
+ *   notify_fill DIR dead SINK N [FIRST [retry]]  N dead letters of SINK, ids FIRST (default
+ *       1000000) on, as a receiver down for long leaves them (each with its whole event)
+ *       but without the counts and marks the daemon keeps, like a database written before
+ *       them; "retry" flags each for retry (notify_dead.sh, bench/notify_dead.sh)
+ *   notify_fill DIR seq N  the outbox's last event id set to N: the next events get ids
+ *       N+1 on, whose big-endian bytes are no UTF-8 text (notify_route.sh)
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,31 +61,51 @@ static int fill_run(db_txn_t *txn, void *arg, cairn_err_t *err)
 		  : 0;
 }
 
+static int seq_run(db_txn_t *txn, void *arg, cairn_err_t *err)
+{
+	(void)err;
+	return notify_meta_put_u64(txn, "notify_seq", *(const uint64_t *)arg);
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: notify_fill DIR dead SINK N [FIRST [retry]] | DIR seq N\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	cairn_err_t err = { 0 };
 	db_t *db = NULL;
 	uint64_t n, done, first = 1000000;
-	int retry = argc > 5 && strcmp(argv[5], "retry") == 0;
+	int dead = argc >= 5 && strcmp(argv[2], "dead") == 0, rc = 0;
+	int retry = dead && argc > 6 && strcmp(argv[6], "retry") == 0;
 
-	if (argc < 4 || argc > 6 || (n = strtoull(argv[3], NULL, 10)) == 0 ||
-	    (argc > 4 && (first = strtoull(argv[4], NULL, 10)) == 0) || (argc > 5 && !retry)) {
-		fprintf(stderr, "usage: notify_dead_fill DIR SINK N [FIRST [retry]]\n");
-		return 2;
+	if (dead) {
+		if (argc > 7 || (n = strtoull(argv[4], NULL, 10)) == 0 ||
+		    (argc > 5 && (first = strtoull(argv[5], NULL, 10)) == 0) || (argc > 6 && !retry))
+			return usage();
+	} else if (argc != 4 || strcmp(argv[2], "seq") != 0 ||
+		   ((n = strtoull(argv[3], NULL, 10)) == 0 && strcmp(argv[3], "0") != 0)) {
+		return usage();
 	}
 	if (db_open(argv[1], &db, &err) != 0) {
-		fprintf(stderr, "notify_dead_fill: %s\n", cairn_err_msg(&err));
+		fprintf(stderr, "notify_fill: %s\n", cairn_err_msg(&err));
 		return 1;
 	}
-	for (done = 0; done < n; done += BATCH) {
-		struct fill f = { argv[2], first + done, n - done < BATCH ? n - done : BATCH, retry };
-		if (db_write(db, fill_run, &f, &err) != 0) {
-			fprintf(stderr, "notify_dead_fill: %s\n", cairn_err_msg(&err));
-			db_close(db);
-			return 1;
+	if (!dead) {
+		rc = db_write(db, seq_run, &n, &err);
+	} else {
+		for (done = 0; done < n && rc == 0; done += BATCH) {
+			struct fill f = { argv[3], first + done, n - done < BATCH ? n - done : BATCH,
+					  retry };
+			rc = db_write(db, fill_run, &f, &err);
 		}
 	}
 	db_close(db);
-	printf("%llu dead letters of %s written\n", (unsigned long long)n, argv[2]);
+	if (rc != 0) {
+		fprintf(stderr, "notify_fill: %s\n", cairn_err_msg(&err));
+		return 1;
+	}
 	return 0;
 }
