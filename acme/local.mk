@@ -28,3 +28,11 @@ tests_unit_test_acme_window_SOURCES = tests/unit/test_acme_window.c tests/unit/a
 tests_unit_test_acme_window_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_acme_window_LDADD = $(tests_unit_test_acme_LDADD)
 tests_unit_test_acme_window_LDFLAGS = -Wl,--wrap=db_write
+
+# test_acme_caa answers CAA queries from a DNS server in the test's own process, records
+# written byte by byte (no UTF-8, controls, one that does not parse)
+check_PROGRAMS += tests/unit/test_acme_caa
+TESTS += tests/unit/test_acme_caa
+tests_unit_test_acme_caa_SOURCES = tests/unit/test_acme_caa.c
+tests_unit_test_acme_caa_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_acme_caa_LDADD = $(tests_unit_test_acme_LDADD)

@@ -22,6 +22,23 @@ typedef struct query {
 	json_t *out;       /* array: addresses, TXT strings or CAA objects */
 } query_t;
 
+/* A CAA tag or value as text. RFC 8659 allows printable ASCII only; any other byte (one
+ * that is no UTF-8, a control) shows as '?', so the record stays in its RRset and can only
+ * fail to match: dropping it would let the name's other or parent records, or none,
+ * decide (RFC 8659 §4.2: the relevant RRset is the one at the closest name). */
+static json_t *caa_text(const unsigned char *b, size_t len)
+{
+	char buf[512];
+	size_t i, n = len < sizeof(buf) ? len : sizeof(buf) - 1;
+
+	for (i = 0; i < n; i++)
+		buf[i] = b[i] >= 0x20 && b[i] < 0x7f ? (char)b[i] : '?';
+	if (len >= sizeof(buf))
+		buf[n - 1] = '?'; /* cut: it cannot match */
+	buf[n] = '\0';
+	return json_string(buf);
+}
+
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	query_t *q = arg;
@@ -67,13 +84,24 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 		ares_free_data(txt);
 	} else if (q->type == 257) {
 		struct ares_caa_reply *caa = NULL, *c;
-		if (ares_parse_caa_reply(abuf, alen, &caa) != ARES_SUCCESS)
+		int rc = ares_parse_caa_reply(abuf, alen, &caa);
+		/* An answer whose CAA records do not parse fails the query: read as "no records"
+		 * it would let the parent's records, or none, decide. (ENODATA: answers of
+		 * other types only, a CNAME to a name without CAA.) */
+		if (rc != ARES_SUCCESS) {
+			if (rc != ARES_ENODATA)
+				q->status = rc;
 			return;
-		for (c = caa; c; c = c->next)
-			json_array_append_new(q->out,
-					      json_pack("{s:i, s:s%, s:s%}", "flags", c->critical,
-							"tag", (const char *)c->property, c->plength,
-							"value", (const char *)c->value, c->length));
+		}
+		for (c = caa; c; c = c->next) {
+			json_t *rec = json_pack("{s:i, s:o, s:o}", "flags", c->critical, "tag",
+						caa_text(c->property, c->plength), "value",
+						caa_text(c->value, c->length));
+			if (rec == NULL || json_array_append_new(q->out, rec) != 0) {
+				q->status = ARES_ENOMEM; /* a record lost: no answer at all */
+				break;
+			}
+		}
 		ares_free_data(caa);
 	}
 }
