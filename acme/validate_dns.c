@@ -64,21 +64,36 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 				if (inet_ntop(AF_INET6, &at[i].ip6addr, text, sizeof(text)))
 					json_array_append_new(q->out, json_string(text));
 	} else if (q->type == ns_t_txt) {
-		struct ares_txt_ext *txt = NULL, *t;
-		json_t *cur = NULL;
+		struct ares_txt_ext *txt = NULL, *t, *end, *u;
 		if (ares_parse_txt_reply_ext(abuf, alen, &txt) != ARES_SUCCESS)
 			return;
-		/* A record may be split into several strings: join them. */
-		for (t = txt; t; t = t->next) {
-			if (t->record_start || cur == NULL) {
-				cur = json_stringn((const char *)t->txt, t->length);
-				json_array_append_new(q->out, cur);
-			} else {
-				char *joined = NULL;
-				if (asprintf(&joined, "%s%.*s", json_string_value(cur), (int)t->length,
-					     t->txt) > 0)
-					json_string_set(cur, joined);
-				free(joined);
+		/* A record may be split into several strings: each record is joined whole, then
+		 * made text, a byte that is not printable ASCII (NUL included) shown as '?'. A
+		 * challenge digest is base64url, so such a record can only fail to match. Before,
+		 * jansson refused a string that is no UTF-8: it was dropped and the next string
+		 * of the same record read as a record of its own, a join that broke kept only
+		 * its first part, and a NUL ended the text compared: each could match. */
+		for (t = txt; t != NULL; t = end) {
+			size_t len = 0, off = 0, i;
+			json_t *rec;
+			char *buf;
+
+			for (end = t; end != NULL && (end == t || !end->record_start); end = end->next)
+				len += end->length;
+			if ((buf = malloc(len + 1)) == NULL) {
+				q->status = ARES_ENOMEM; /* a record lost: no answer at all */
+				break;
+			}
+			for (u = t; u != end; u = u->next)
+				for (i = 0; i < u->length; i++)
+					buf[off++] = u->txt[i] >= 0x20 && u->txt[i] < 0x7f ? (char)u->txt[i]
+											: '?';
+			buf[off] = '\0';
+			rec = json_stringn(buf, off);
+			free(buf);
+			if (rec == NULL || json_array_append_new(q->out, rec) != 0) {
+				q->status = ARES_ENOMEM;
+				break;
 			}
 		}
 		ares_free_data(txt);

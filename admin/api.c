@@ -160,10 +160,13 @@ static void issue_pending(void *arg, const policy_outcome_t *out)
 	char location[128];
 	json_t *resp;
 
-	resp = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "request", out->request.id,
-			 "status", "pending", "rule", out->decision.rule, "profile", a->profile,
-			 "approvals_needed", out->request.approvals_needed, "approvals_have",
-			 out->request.approvals_have, "reason", out->decision.reason);
+	/* The decision's texts are cut by bytes (a CN in UTF-8): util_json_text shows a cut
+	 * character as U+FFFD, where json_pack would fail the answer of a stored request. */
+	resp = json_pack("{s:s, s:s, s:o, s:s, s:i, s:i, s:o}", "request", out->request.id,
+			 "status", "pending", "rule", util_json_text(out->decision.rule), "profile",
+			 a->profile, "approvals_needed", out->request.approvals_needed,
+			 "approvals_have", out->request.approvals_have, "reason",
+			 util_json_text(out->decision.reason));
 	http_reply_json(a->reply, 202, NULL, resp);
 	json_decref(resp);
 	snprintf(location, sizeof(location), "/admin/v1/requests/%s", out->request.id);

@@ -98,7 +98,10 @@ int policy_engine_reload_as(policy_engine_t *e, const char *actor, cairn_err_t *
 		return cairn_err_set(err, CAIRN_EINVAL, "no policy engine");
 	rc = load_file(e->ca, e->path, &p, &text, err);
 	if (rc) {
-		details = json_pack("{s:s, s:s}", "file", e->path, "error", cairn_err_msg(err));
+		/* The error quotes the file's values cut by bytes, and the path is the
+		 * file system's: util_json_text keeps both, so the event says why. */
+		details = json_pack("{s:o, s:o}", "file", util_json_text(e->path), "error",
+				    util_json_text(cairn_err_msg(err)));
 		(void)policy_audit(e->db, actor, "policy.reload_failed", NULL, NULL, details, NULL);
 		json_decref(details);
 		return rc;
@@ -112,7 +115,7 @@ int policy_engine_reload_as(policy_engine_t *e, const char *actor, cairn_err_t *
 	pthread_rwlock_unlock(&e->lock);
 	policy_free(old);
 	free(old_text);
-	details = json_pack("{s:s}", "file", e->path);
+	details = json_pack("{s:o}", "file", util_json_text(e->path));
 	rc = policy_audit(e->db, actor, "policy.reload", NULL, NULL, details, err);
 	json_decref(details);
 	return rc;

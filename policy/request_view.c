@@ -62,11 +62,14 @@ out:
 
 json_t *policy_decision_json(const policy_decision_t *d)
 {
-	return json_pack("{s:s, s:s, s:s, s:s?, s:b, s:s?, s:i, s:s}", "action",
-			 policy_action_name(d->action), "rule", d->rule, "reason", d->reason,
-			 "name", d->name[0] ? d->name : NULL, "subject_cn", d->name_from_cn,
-			 "covered", d->covered[0] ? d->covered : NULL, "approvals_needed",
-			 d->approvals, "approver_role", d->approver_role);
+	/* Texts cut by bytes (a CN in UTF-8, a reason or rule name from the policy file):
+	 * util_json_text shows a cut character as U+FFFD instead of losing the decision. */
+	return json_pack("{s:s, s:o, s:o, s:o?, s:b, s:o?, s:i, s:s}", "action",
+			 policy_action_name(d->action), "rule", util_json_text(d->rule), "reason",
+			 util_json_text(d->reason), "name",
+			 d->name[0] ? util_json_text(d->name) : NULL, "subject_cn", d->name_from_cn,
+			 "covered", d->covered[0] ? util_json_text(d->covered) : NULL,
+			 "approvals_needed", d->approvals, "approver_role", d->approver_role);
 }
 
 /* An event of the history without its audit sequence (seq null). */

@@ -191,18 +191,21 @@ int policy_request_store(policy_engine_t *e, const ca_request_t *req, const char
 		hex_encode(raw, sizeof(raw), id);
 		json_decref(s.rec);
 		json_decref(s.details);
-		s.rec = json_pack("{s:s, s:s, s:s, s:s*, s:s, s:s, s:s, s:i, s:s, s:[], s:s, s:i, "
-				  "s:O, s:I, s:I, s:s, s:s}",
+		/* The decision's texts through util_json_text (see refuse in submit.c). */
+		s.rec = json_pack("{s:s, s:s, s:s, s:s*, s:s, s:s, s:o, s:i, s:s, s:[], s:s, s:i, "
+				  "s:O, s:I, s:I, s:s, s:o}",
 				  "id", id, "status", "pending", "channel", req->channel, "group",
 				  group, "requester", req->requester, "profile", req->profile, "rule",
-				  d->rule, "approvals_needed", d->approvals, "approver_role",
-				  d->approver_role, "approvals", "csr", csr, "validity_days",
-				  req->validity_days, "names", s.names, "created", (json_int_t)now,
-				  "expires", (json_int_t)(now + e->ttl), "serial", "", "reason", d->reason);
-		s.details = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s?}", "id", id, "rule",
-				      d->rule, "approvals_needed", d->approvals, "channel",
-				      req->channel, "profile", req->profile, "reason", d->reason,
-				      "name", d->name[0] ? d->name : NULL);
+				  util_json_text(d->rule), "approvals_needed", d->approvals,
+				  "approver_role", d->approver_role, "approvals", "csr", csr,
+				  "validity_days", req->validity_days, "names", s.names, "created",
+				  (json_int_t)now, "expires", (json_int_t)(now + e->ttl), "serial", "",
+				  "reason", util_json_text(d->reason));
+		s.details = json_pack("{s:s, s:o, s:i, s:s, s:s, s:o, s:o?}", "id", id, "rule",
+				      util_json_text(d->rule), "approvals_needed", d->approvals,
+				      "channel", req->channel, "profile", req->profile, "reason",
+				      util_json_text(d->reason), "name",
+				      d->name[0] ? util_json_text(d->name) : NULL);
 		if (s.rec == NULL || s.details == NULL ||
 		    json_object_set_new(s.rec, "decision", policy_decision_json(d)) != 0 ||
 		    json_object_set_new(s.rec, "validity_granted",
@@ -383,15 +386,16 @@ static int apply_rules_now(db_txn_t *txn, struct decide_op *d, int *raised, cair
 		snprintf(reason, sizeof(reason), "rejected by policy%s%.63s: %.200s",
 			 now->rule[0] ? " rule " : "", now->rule, now->reason);
 		json_object_set_new(d->rec, "status", json_string("rejected"));
-		json_object_set_new(d->rec, "rule", json_string(now->rule));
-		json_object_set_new(d->rec, "reason", json_string(reason));
+		json_object_set_new(d->rec, "rule", util_json_text(now->rule));
+		json_object_set_new(d->rec, "reason", util_json_text(reason));
 		json_object_set_new(d->rec, "decided_by", json_string(ev.actor));
 		json_object_set(d->rec, "decision", decision);
-		details = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "id", d->id, "rule", now->rule,
-				    "reason", now->reason, "name", now->name[0] ? now->name : NULL,
+		details = json_pack("{s:s, s:o, s:o, s:o?, s:s}", "id", d->id, "rule",
+				    util_json_text(now->rule), "reason", util_json_text(now->reason),
+				    "name", now->name[0] ? util_json_text(now->name) : NULL,
 				    "approver", d->actor);
 		rc = recheck_event(txn, d, &ev, details, "rejected",
-				   json_pack("{s:s}", "comment", reason), err);
+				   json_pack("{s:o}", "comment", util_json_text(reason)), err);
 		if (rc == 0)
 			rc = put_record(txn, d->rec, 0);
 		if (rc == 0)
@@ -412,8 +416,8 @@ static int apply_rules_now(db_txn_t *txn, struct decide_op *d, int *raised, cair
 		need = now->approvals;
 	json_object_set_new(d->rec, "approvals_needed", json_integer((json_int_t)need));
 	json_object_set_new(d->rec, "approver_role", json_string(role));
-	json_object_set_new(d->rec, "rule", json_string(now->rule));
-	json_object_set_new(d->rec, "reason", json_string(now->reason));
+	json_object_set_new(d->rec, "rule", util_json_text(now->rule));
+	json_object_set_new(d->rec, "reason", util_json_text(now->reason));
 	/* The decision shown is the one in force, with what it asks as raised. */
 	json_object_set_new(decision, "approvals_needed", json_integer((json_int_t)need));
 	json_object_set_new(decision, "approver_role", json_string(role));
@@ -434,12 +438,14 @@ static int apply_rules_now(db_txn_t *txn, struct decide_op *d, int *raised, cair
 		json_array_remove(approvals, i);
 	}
 	ev.action = "request.raised";
-	details = json_pack("{s:s, s:s, s:s, s:I, s:s, s:O}", "id", d->id, "rule", now->rule,
-			    "reason", now->reason, "approvals_needed", (json_int_t)need,
-			    "approver_role", role, "dropped", dropped);
+	details = json_pack("{s:s, s:o, s:o, s:I, s:s, s:O}", "id", d->id, "rule",
+			    util_json_text(now->rule), "reason", util_json_text(now->reason),
+			    "approvals_needed", (json_int_t)need, "approver_role", role, "dropped",
+			    dropped);
 	rc = recheck_event(txn, d, &ev, details, "raised",
-			   json_pack("{s:s, s:I, s:s, s:O}", "rule", now->rule, "approvals_needed",
-				     (json_int_t)need, "approver_role", role, "dropped", dropped),
+			   json_pack("{s:o, s:I, s:s, s:O}", "rule", util_json_text(now->rule),
+				     "approvals_needed", (json_int_t)need, "approver_role", role,
+				     "dropped", dropped),
 			   err);
 out:
 	json_decref(decision);

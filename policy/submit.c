@@ -13,8 +13,11 @@ static int refuse(policy_engine_t *e, const ca_request_t *req, const policy_inpu
 	json_t *names = policy_input_names(in), *details;
 	int rc;
 
-	details = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "rule", d->rule, "reason", d->reason,
-			    "name", d->name[0] ? d->name : NULL, "channel", req->channel,
+	/* The decision's texts are cut by bytes (a CN in UTF-8, a reason from the policy file):
+	 * util_json_text keeps a cut character as U+FFFD, so the event keeps its details. */
+	details = json_pack("{s:o, s:o, s:o?, s:s, s:s}", "rule", util_json_text(d->rule),
+			    "reason", util_json_text(d->reason), "name",
+			    d->name[0] ? util_json_text(d->name) : NULL, "channel", req->channel,
 			    "profile", req->profile);
 	rc = policy_audit(e->db, req->requester, "request.rejected", NULL, names, details, err);
 	if (rc == 0)

@@ -138,6 +138,9 @@ EXTRA_DIST += tests/integration/est_authz.sh tests/integration/est_lib.sh
 EXTRA_DIST += tests/integration/policy_names.sh
 TESTS += tests/integration/requests_view.sh
 EXTRA_DIST += tests/integration/requests_view.sh
+# Policy decisions whose texts (a UTF-8 CN, a reason) are cut inside a character.
+TESTS += tests/integration/policy_text.sh
+EXTRA_DIST += tests/integration/policy_text.sh
 EXTRA_DIST += tests/integration/backup.sh
 # One config validator (config check = serve), docs/config.md = `cairn config keys`.
 TESTS += tests/integration/config.sh

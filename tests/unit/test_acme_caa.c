@@ -2,7 +2,8 @@
 /* Unit tests for acme/'s CAA check (RFC 8659) against a DNS server in this process that
  * answers CAA records a test writes byte by byte: a record that is not printable ASCII, or
  * one that does not parse, can only refuse; it is never read as "no CAA here" (which let
- * the parent's records, or none, decide). */
+ * the parent's records, or none, decide). The same server answers dns-01's TXT records:
+ * one that is not printable ASCII is kept whole and can only fail to match. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -21,7 +22,7 @@
 
 #include "acme/acme_int.h"
 
-/* ---- the DNS server: every CAA query answered with rr[], anything else with none ---- */
+/* ---- the DNS server: every CAA or TXT query answered with rr[], anything else with none ---- */
 
 typedef struct caa_rr {
 	uint8_t rdata[300];
@@ -79,13 +80,13 @@ static void *dns_main(void *arg)
 		a[6] = a[8] = a[9] = a[10] = a[11] = 0;
 		pthread_mutex_lock(&dns.mu);
 		dns.queries++;
-		if (type == 257) {
+		if (type == 257 || type == 16) {
 			for (i = 0; i < dns.n_rr; i++) {
 				uint8_t *r = a + qend + n;
 				r[0] = 0xc0; /* the question's name */
 				r[1] = 0x0c;
-				r[2] = 0x01; /* CAA */
-				r[3] = 0x01;
+				r[2] = (uint8_t)(type >> 8); /* CAA or TXT, as asked */
+				r[3] = (uint8_t)type;
 				r[4] = 0x00; /* IN */
 				r[5] = 0x01;
 				r[6] = r[7] = r[8] = 0;
@@ -211,12 +212,82 @@ static void test_unparsable(void **state)
 	assert_non_null(strstr(why, "DNS query"));
 }
 
+/* One TXT RDATA of n character-strings, each given with its length. */
+static void txt_set(size_t i, int n, ...)
+{
+	caa_rr_t *r = &dns.rr[i];
+	va_list ap;
+	int k;
+
+	r->len = 0;
+	va_start(ap, n);
+	for (k = 0; k < n; k++) {
+		const char *str = va_arg(ap, const char *);
+		size_t len = va_arg(ap, size_t);
+		r->rdata[r->len++] = (uint8_t)len;
+		memcpy(r->rdata + r->len, str, len);
+		r->len += len;
+	}
+	va_end(ap);
+}
+
+/* The TXT records of _acme-challenge.x.example.test as acme_dns_txt reads them. */
+static json_t *txt(size_t n_rr)
+{
+	acme_vconf_t v;
+	char why[300];
+
+	memset(&v, 0, sizeof(v));
+	snprintf(v.dns_host, sizeof(v.dns_host), "127.0.0.1");
+	v.dns_port = dns.port;
+	v.timeout_ms = 2000;
+	pthread_mutex_lock(&dns.mu);
+	dns.n_rr = n_rr;
+	pthread_mutex_unlock(&dns.mu);
+	return acme_dns_txt(&v, "_acme-challenge.x.example.test", why, sizeof(why));
+}
+
+static void assert_txt(json_t *got, size_t i, const char *want)
+{
+	assert_non_null(got);
+	assert_non_null(json_array_get(got, i));
+	assert_string_equal(json_string_value(json_array_get(got, i)), want);
+}
+
+/* A TXT record split into strings is one record; a byte that is no printable ASCII shows
+ * as '?' and the record stays whole, so it cannot equal a digest. Before, a string that is
+ * no UTF-8 was dropped and the string after it read as a record of its own (the digest
+ * alone), a join that broke kept its first part (the digest), and a NUL cut the text. */
+static void test_txt(void **state)
+{
+	static const char d[] = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
+	json_t *got;
+	(void)state;
+
+	txt_set(0, 2, "LoqXcYV8q5ONbJQxbmR7SCTNo3", (size_t)26, "tiAXDfowyjxAjEuX0", (size_t)17);
+	got = txt(1);
+	assert_int_equal(json_array_size(got), 1);
+	assert_txt(got, 0, d);
+	json_decref(got);
+
+	txt_set(0, 2, "\xff", (size_t)1, d, sizeof(d) - 1);
+	txt_set(1, 2, d, sizeof(d) - 1, "\xc3", (size_t)1);
+	txt_set(2, 1, "Loq\0XcY", (size_t)7);
+	got = txt(3);
+	assert_int_equal(json_array_size(got), 3);
+	assert_txt(got, 0, "?LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0");
+	assert_txt(got, 1, "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0?");
+	assert_txt(got, 2, "Loq?XcY");
+	json_decref(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_not_text),
 		cmocka_unit_test(test_unparsable),
+		cmocka_unit_test(test_txt),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
