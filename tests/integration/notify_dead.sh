@@ -90,3 +90,4 @@ ok "  ... the receiver got the 150 kept, none of the 50 dropped" sh -c "
 	[ \$(grep -Ec '^ok (1[5-9][0-9]|2[0-9][0-9]) cert.issued ' '$WORK/old.log') -eq 150 ] &&
 	! grep -Eq '^ok (10[0-9]|1[0-4][0-9]) cert.issued ' '$WORK/old.log'"
 ca_stop
+done_testing
