@@ -54,8 +54,8 @@ static const char *const params_certs[] = { "name",	      "serial",		"status",
 					    "count",	       "limit",		"offset",
 					    NULL };
 static const char *const params_requests[] = { "status", "limit", "offset", NULL };
-static const char *const params_audit[] = { "actor", "action", "serial", "since",
-					    "until", "limit",  "offset", NULL };
+static const char *const params_audit[] = { "actor", "action", "serial", "since", "until",
+					    "limit", "offset", "after",	 "order", NULL };
 static const char *const params_export[] = { "format", "since", "until", NULL };
 static const char *const params_inventory[] = { "limit", NULL };
 static const char *const params_reports[] = { "within", "by", "limit", NULL };

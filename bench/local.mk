@@ -42,6 +42,9 @@ bench_notify_bench_LDADD = libnotify.la libaudit.la libdb.la libutil.la $(CAIRN_
 # What a receiver down for long costs (tests/tools/notify_fill writes its dead letters).
 EXTRA_DIST += bench/notify_dead.sh
 
+# GET /audit over a long log (tests/tools/audit_fill writes its events).
+EXTRA_DIST += bench/audit_query.sh
+
 noinst_PROGRAMS += bench/metrics_bench
 bench_metrics_bench_SOURCES = bench/metrics.c
 bench_metrics_bench_LDADD = libdb.la libutil.la $(CAIRN_LIBS)

@@ -29,6 +29,12 @@ noinst_PROGRAMS += tests/tools/notify_fill
 tests_tools_notify_fill_SOURCES = tests/tools/notify_fill.c
 tests_tools_notify_fill_LDADD = libnotify.la libaudit.la libdb.la libutil.la $(CAIRN_LIBS)
 
+# audit_fill DIR N [SERIAL]: N chained cert.issue events appended to a stopped daemon's
+# database (audit_page.sh, bench/audit_query.sh).
+noinst_PROGRAMS += tests/tools/audit_fill
+tests_tools_audit_fill_SOURCES = tests/tools/audit_fill.c
+tests_tools_audit_fill_LDADD = libaudit.la libdb.la libutil.la $(CAIRN_LIBS)
+
 noinst_PROGRAMS += tests/tools/certlint
 tests_tools_certlint_SOURCES = tests/tools/certlint.c
 tests_tools_certlint_LDADD = $(CAIRN_LIBS)
@@ -160,6 +166,8 @@ TESTS += tests/integration/notify_slow.sh
 EXTRA_DIST += tests/integration/notify_slow.sh
 TESTS += tests/integration/notify_dead.sh
 EXTRA_DIST += tests/integration/notify_dead.sh
+TESTS += tests/integration/audit_page.sh
+EXTRA_DIST += tests/integration/audit_page.sh
 EXTRA_DIST += tests/integration/notify_smtp.sh tests/integration/notify_route.sh tests/integration/notify_lib.sh \
 	tests/integration/smtp_tls_sink.py
 EXTRA_DIST += tests/integration/renew.sh tests/integration/timetravel.sh

@@ -334,12 +334,13 @@ const VIEWS = {
 			f[k] = el('input', { name: k, value: params.get(k) || '' });
 			return field(k[0].toUpperCase() + k.slice(1), f[k]);
 		});
-		const offset = Number(params.get('offset') || 0), limit = 50;
+		// Newest first, by cursor: a page reads at most 10,000 events of the log (docs/api.md).
+		const after = params.get('after'), limit = 50;
 		const q = { actor: params.get('actor'), action: params.get('action'), serial: params.get('serial'),
-			since: params.get('since'), until: params.get('until'), offset, limit };
-		const [res, cps] = await Promise.all([api('GET', '/audit' + qs(q)),
-			api('GET', '/audit' + qs({ action: 'audit.checkpoint', limit: 1000 }))]);
-		const last = cps.items[cps.items.length - 1];
+			since: params.get('since'), until: params.get('until'), order: 'newest', limit };
+		const [res, cps] = await Promise.all([api('GET', '/audit' + qs(Object.assign({}, q, { after }))),
+			api('GET', '/audit' + qs({ action: 'audit.checkpoint', order: 'newest', limit: 1 }))]);
+		const last = cps.items[0];
 		const form = el('form', { class: 'grid', on: { submit: (ev) => {
 			ev.preventDefault();
 			const o = {};
@@ -358,10 +359,11 @@ const VIEWS = {
 				}) } }, 'Sign a checkpoint now')),
 			el('p', { id: 'checkpoint' }, 'Last signed checkpoint: ',
 				last ? `#${last.seq} at ${last.time} by ${last.actor}` : 'none yet'),
-			el('p', { class: 'muted' }, `${res.total} events match`),
+			el('p', { class: 'muted' }, res.more ? `${res.items.length} events on this page (newest first, ${res.scanned} read); older ones follow`
+				: `${res.items.length} events on this page (newest first)`),
 			table(['#', 'Time', 'Actor', 'Action', 'Details'], res.items.map((e) =>
 				[e.seq, e.time, e.actor, e.action, el('code', {}, JSON.stringify(e.details || {}))])),
-			pager('#/audit', q, res.total, offset, limit));
+			cursorPager('#/audit', Object.assign({}, q, { order: undefined, limit: undefined }), after, res.next));
 	},
 
 	async admin() {
@@ -424,14 +426,6 @@ const VIEWS = {
 			}) }, field('CSR (PEM)', tcsr), field('Channel', tchan), el('div', { class: 'actions' }, el('button', { type: 'submit', id: 'test-submit' }, 'Test'))), testOut);
 	},
 };
-
-function pager(base, q, total, offset, limit) {
-	const nav = el('div', { class: 'actions', role: 'navigation', 'aria-label': 'Pages' });
-	if (offset > 0) nav.append(link(base + qs(Object.assign({}, q, { offset: Math.max(0, offset - limit) })), '\u2190 Previous'));
-	nav.append(el('span', { class: 'muted' }, ` ${total ? offset + 1 : 0}\u2013${Math.min(total, offset + limit)} of ${total} `));
-	if (offset + limit < total) nav.append(link(base + qs(Object.assign({}, q, { offset: offset + limit })), 'Next \u2192'));
-	return nav;
-}
 
 // Pages by cursor: back to the first page, or on to the next (no jump to page N: a page
 // costs its rows only because it starts at the key the previous one ended at).
@@ -546,7 +540,7 @@ async function certSearch(params) {
 async function certDetail(serial) {
 	const show = screen();
 	const [c, trail] = await Promise.all([api('GET', '/certificates/' + encodeURIComponent(serial)),
-		can('audit') ? api('GET', '/audit' + qs({ serial, limit: 200 })) : Promise.resolve(null)]);
+		can('audit') ? api('GET', '/audit' + qs({ serial, order: 'newest', limit: 200 })) : Promise.resolve(null)]);
 	const reasons = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'];
 	const reason = el('select', { id: 'revoke-reason' }, reasons.map((r) => el('option', { value: r }, r)));
 	const confirmBox = el('div', { id: 'revoke-confirm', hidden: true },
@@ -571,7 +565,8 @@ async function certDetail(serial) {
 		el('h2', {}, 'PEM'), el('pre', {}, c.certificate),
 		trail ? el('section', { id: 'trail' }, el('h2', {}, 'Audit trail'),
 			table(['#', 'Time', 'Actor', 'Action', 'Details'], trail.items.map((e) =>
-				[e.seq, e.time, e.actor, e.action, el('code', {}, JSON.stringify(e.details || {}))]))) : null);
+				[e.seq, e.time, e.actor, e.action, el('code', {}, JSON.stringify(e.details || {}))])),
+			trail.more ? link('#/audit' + qs({ serial, after: trail.next }), 'Older events of the log \u2192') : null) : null);
 }
 
 // ---- boot ----
