@@ -43,11 +43,13 @@ static void rr_set(size_t i, int flags, const char *tag, const void *value, size
 {
 	caa_rr_t *r = &dns.rr[i];
 
+	pthread_mutex_lock(&dns.mu); /* the server thread reads them under it */
 	r->rdata[0] = (uint8_t)flags;
 	r->rdata[1] = (uint8_t)strlen(tag);
 	memcpy(r->rdata + 2, tag, strlen(tag));
 	memcpy(r->rdata + 2 + strlen(tag), value, vlen);
 	r->len = 2 + strlen(tag) + vlen;
+	pthread_mutex_unlock(&dns.mu);
 }
 
 static void *dns_main(void *arg)
@@ -207,7 +209,9 @@ static void test_unparsable(void **state)
 	(void)state;
 
 	rr_set(0, 0, "issue", "cairn.test", 10);
+	pthread_mutex_lock(&dns.mu);
 	dns.rr[0].rdata[1] = 200; /* the tag length runs past the record */
+	pthread_mutex_unlock(&dns.mu);
 	assert_int_equal(check(1, why, sizeof(why)), CAIRN_EIO);
 	assert_non_null(strstr(why, "DNS query"));
 }
@@ -219,6 +223,7 @@ static void txt_set(size_t i, int n, ...)
 	va_list ap;
 	int k;
 
+	pthread_mutex_lock(&dns.mu);
 	r->len = 0;
 	va_start(ap, n);
 	for (k = 0; k < n; k++) {
@@ -229,6 +234,7 @@ static void txt_set(size_t i, int n, ...)
 		r->len += len;
 	}
 	va_end(ap);
+	pthread_mutex_unlock(&dns.mu);
 }
 
 /* The TXT records of _acme-challenge.x.example.test as acme_dns_txt reads them. */
