@@ -11,6 +11,7 @@ UI_FAKETIME (libfaketime offset file the daemon reads at every clock call), UI_C
 (the admin whose client certificate Chromium presents, by policy; empty: not tested),
 UI_CERT_HOME (the HOME whose NSS database holds that certificate, for that browser only).
 """
+import concurrent.futures
 import http.server
 import json
 import os
@@ -78,6 +79,23 @@ def driver(name, home=None):
     d.downloads = downloads
     drivers.append(d)
     return d
+
+
+# Each browser takes seconds to start (chromedriver, then Chromium: 3-5 s each of the six on
+# a loaded machine, half of the run's time when they started one after the other as their
+# parts began). They start one at a time on a thread of their own, from the beginning of
+# the run, in the order their parts come, while the run goes on with those already up;
+# a part takes its browser when it begins (later() and take()).
+STARTER = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+started = {}
+
+
+def later(name, home=None):
+    started[name] = STARTER.submit(driver, name, home)
+
+
+def take(name):
+    return started.pop(name).result()
 
 
 # Waits end when the condition holds; the bound is for a loaded machine (2 cores shared
@@ -228,7 +246,7 @@ def cert_sign_in():
     """Sign-in with the admin client certificate the browser presents (ui.sh put it in the
     NSS database and set the AutoSelectCertificateForUrls policy); then sign-out."""
     name = os.environ["UI_CERT_NAME"]
-    d = driver("cert", os.environ["UI_CERT_HOME"])
+    d = take("cert")
     d.get(URL + "/ui/")
     try:
         button = visible(d, "#signin-cert")
@@ -266,12 +284,16 @@ def cert_sign_in():
 
 def main():
     if os.environ.get("UI_CERT_NAME"):
+        later("cert", os.environ["UI_CERT_HOME"])
+    for name in ("ops", "alice", "bob", "admin", "audrey"):
+        later(name)
+    if os.environ.get("UI_CERT_NAME"):
         try:
             cert_sign_in()
         except TimeoutException as e:  # e.g. the page never loads (a certificate prompt)
             check(False, "certificate sign-in: the browser timed out", e.msg)
     # ---- the requester asks for a certificate the policy holds for two approvals ----
-    ops = driver("ops")
+    ops = take("ops")
     check(sign_in(ops, "ops"), "sign-in page: the token field has the focus; Enter signs in")
     check("ops (operator)" in ops.find_element(By.ID, "who").text, "signed in as ops (operator)")
     check(ops.get_cookie(COOKIE) is not None and ops.get_cookie(COOKIE)["httpOnly"]
@@ -290,7 +312,7 @@ def main():
     shot(ops, "request-pending")
 
     # ---- alice approves in her own browser, then signs out ----
-    alice = driver("alice")
+    alice = take("alice")
     sign_in(alice, "alice")
     go(alice, "approvals")
     try:
@@ -323,7 +345,7 @@ def main():
     check(st == 401, "  ... and the old session cookie no longer works (401)", (st, doc))
 
     # ---- bob approves in a second browser: the certificate is issued ----
-    bob = driver("bob")
+    bob = take("bob")
     sign_in(bob, "bob")
     # A page whose data comes late is not drawn over the page asked for after it: the
     # dashboard's /stats answer is held until the request's page is shown, then let through.
@@ -359,7 +381,7 @@ def main():
         f.write(serial)
 
     # ---- the admin: dashboard, search, detail, revoke ----
-    adm = driver("admin")
+    adm = take("admin")
     sign_in(adm, "admin")
     css(adm, "svg.timeline")
     text_in(adm, "#health", "ok")
@@ -472,7 +494,7 @@ def main():
           "API say so)", (asked, eab_row(adm), st, stored))
 
     # ---- the auditor: no controls, and the API refuses a forged change ----
-    aud = driver("audrey")
+    aud = take("audrey")
     sign_in(aud, "audrey")
     nav = aud.find_element(By.ID, "nav").text
     check("Audit" in nav and "Administration" not in nav and "Request" not in nav,
@@ -563,6 +585,8 @@ if __name__ == "__main__":
             except Exception:
                 pass
     finally:
+        # browsers still to start are not; one starting is waited for, then quit with the rest
+        STARTER.shutdown(wait=True, cancel_futures=True)
         for d in drivers:
             try:
                 d.quit()
