@@ -22,17 +22,27 @@ typedef struct query {
 	json_t *out;       /* array: addresses, TXT strings or CAA objects */
 } query_t;
 
-/* A CAA tag or value as text. RFC 8659 allows printable ASCII only; any other byte (one
- * that is no UTF-8, a control) shows as '?', so the record stays in its RRset and can only
- * fail to match: dropping it would let the name's other or parent records, or none,
- * decide (RFC 8659 §4.2: the relevant RRset is the one at the closest name). */
+/* n bytes of a DNS answer as text into out (no NUL added): printable ASCII as it is, any
+ * other byte (one that is no UTF-8, a control, NUL) as '?'. What CAA and dns-01 compare
+ * is printable ASCII, so such a record can only fail to match; dropping it instead (what
+ * jansson does with bytes that are no UTF-8) changed the answer. */
+static void dns_printable(char *out, const unsigned char *in, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? (char)in[i] : '?';
+}
+
+/* A CAA tag or value as text (dns_printable): the record stays in its RRset and can only
+ * fail to match; dropped, the name's other or parent records, or none, would decide
+ * (RFC 8659 §4.2: the relevant RRset is the one at the closest name). */
 static json_t *caa_text(const unsigned char *b, size_t len)
 {
 	char buf[512];
-	size_t i, n = len < sizeof(buf) ? len : sizeof(buf) - 1;
+	size_t n = len < sizeof(buf) ? len : sizeof(buf) - 1;
 
-	for (i = 0; i < n; i++)
-		buf[i] = b[i] >= 0x20 && b[i] < 0x7f ? (char)b[i] : '?';
+	dns_printable(buf, b, n);
 	if (len >= sizeof(buf))
 		buf[n - 1] = '?'; /* cut: it cannot match */
 	buf[n] = '\0';
@@ -74,7 +84,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 		 * of the same record read as a record of its own, a join that broke kept only
 		 * its first part, and a NUL ended the text compared: each could match. */
 		for (t = txt; t != NULL; t = end) {
-			size_t len = 0, off = 0, i;
+			size_t len = 0, off = 0;
 			json_t *rec;
 			char *buf;
 
@@ -84,10 +94,10 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 				q->status = ARES_ENOMEM; /* a record lost: no answer at all */
 				break;
 			}
-			for (u = t; u != end; u = u->next)
-				for (i = 0; i < u->length; i++)
-					buf[off++] = u->txt[i] >= 0x20 && u->txt[i] < 0x7f ? (char)u->txt[i]
-											: '?';
+			for (u = t; u != end; u = u->next) {
+				dns_printable(buf + off, u->txt, u->length);
+				off += u->length;
+			}
 			buf[off] = '\0';
 			rec = json_stringn(buf, off);
 			free(buf);

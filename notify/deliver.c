@@ -331,6 +331,9 @@ static int retry_next(notify_t *n, notify_sink_state_t *s, struct retry_find *f)
 	if (!found)
 		return 0;
 	f->gone = d == NULL; /* only the mark is left (or a letter that does not parse) */
+	if (val != NULL && d == NULL)
+		log_warn("notify", "%s: dead letter %llu does not parse: dropped on its retry",
+			 s->conf.name, (unsigned long long)f->id);
 	f->event = strdup(json_string_value(json_object_get(d, "event")) ?: "{}");
 	snprintf(f->type, sizeof(f->type), "%s", json_string_value(json_object_get(d, "type")) ?: "");
 	f->tries = (int)json_integer_value(json_object_get(d, "tries"));
