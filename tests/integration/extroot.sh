@@ -31,7 +31,7 @@ sign() {
 	shift 4
 	printf '%s\n' "subjectKeyIdentifier = hash" "authorityKeyIdentifier = keyid" "$@" \
 		>"$WORK/$out.ext"
-	openssl x509 -req -in "$csr" -CA "$WORK/$r.pem" -CAkey "$WORK/$r.key" -set_serial "0x$(
+	openssl x509 -req -in "$csr" -CA "$WORK/$r.pem" -CAkey "$WORK/$r.key" -set_serial "0x40$(
 		openssl rand -hex 8)" -days "$days" -extfile "$WORK/$out.ext" -out "$WORK/$out.pem" \
 		2>/dev/null
 }
